@@ -1,0 +1,34 @@
+# The two commands of the README: `make demo` and `make test`.  Both create the
+# virtual environment and compile the C kernels themselves on a fresh machine.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.zksidecar-installed
+CSRC   := $(wildcard csrc/*.c csrc/*.h bindings/*.py) setup.py pyproject.toml
+
+.PHONY: demo test bench install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# Reinstall (which recompiles the C) whenever a C source or build file changes.
+$(STAMP): $(PY) $(CSRC)
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+demo: $(STAMP)
+	$(VENV)/bin/zksidecar selfcheck
+	$(VENV)/bin/zksidecar bench kernels
+
+bench: $(STAMP)
+	$(PY) -m pytest -q benchmarks
+
+clean:
+	rm -rf build *.egg-info prover/_kernels.c prover/_kernels*.so

@@ -1,0 +1,1 @@
+"""zksidecar.prover: the STARK proof system over BabyBear and its C kernels."""

@@ -1,0 +1,160 @@
+"""BabyBear field arithmetic over numpy arrays.
+
+p = 15 * 2^27 + 1.  Arrays are ``uint32`` and hold elements in **Montgomery
+form** (x stored as x * 2^32 mod p), the form every kernel works in; this keeps a
+product to one Montgomery reduction (csrc/bb_field.h explains it).  Values
+enter through :func:`encode` and leave through :func:`decode`; nothing else
+converts, so form mistakes stay at the edges.
+
+Each function is one C call over the whole array with the GIL released, and
+writes into ``out`` (allocated if not given) without copies.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from .native import lib, u32p
+
+P = 2013265921
+TWO_ADICITY = 27
+GENERATOR = 31  # canonical; generates the multiplicative group
+ONE = 268435454  # 1 in Montgomery form (2^32 mod p)
+_R = 1 << 32
+
+
+def _arr(a: np.ndarray, name: str) -> np.ndarray:
+    if not isinstance(a, np.ndarray) or a.dtype != np.uint32:
+        raise TypeError(f"{name} must be a numpy uint32 array, got {type(a).__name__} "
+                        f"{getattr(a, 'dtype', '')}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    return a
+
+
+def _out(out: np.ndarray | None, like: np.ndarray) -> np.ndarray:
+    if out is None:
+        return np.empty_like(like)
+    _arr(out, "out")
+    if out.shape != like.shape:
+        raise ValueError(f"out has shape {out.shape}, expected {like.shape}")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    return out
+
+
+def _pair(a, b):
+    _arr(a, "a"), _arr(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: {a.shape} and {b.shape}")
+
+
+# ----------------------------------------------------------------- edges --
+
+def encode(values) -> np.ndarray:
+    """Canonical integers (anything numpy can read as integers in [0, p)) to
+    a Montgomery-form array.  Raises ValueError naming the first bad value."""
+    src = np.asarray(values)
+    if src.dtype.kind not in "iub":
+        raise TypeError(f"field values must be integers, got dtype {src.dtype}")
+    if src.dtype.kind == "i" and src.size and src.min() < 0:
+        idx = np.unravel_index(int(np.argmax(src < 0)), src.shape)
+        raise ValueError(f"field value {int(src[idx])} at index {idx} is negative")
+    if src.dtype.itemsize > 4 and src.size and src.max() >= P:
+        idx = np.unravel_index(int(np.argmax(src >= P)), src.shape)
+        raise ValueError(f"field value {int(src[idx])} at index {idx} is not below p = {P}")
+    src = np.ascontiguousarray(src, dtype=np.uint32)
+    out = np.empty_like(src)
+    bad = lib.zk_fp_encode(u32p(out), u32p(src), src.size)
+    if bad >= 0:
+        idx = np.unravel_index(bad, src.shape)
+        raise ValueError(f"field value {int(src[idx])} at index {idx} is not below p = {P}")
+    return out
+
+
+def decode(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Montgomery form to canonical integers in [0, p)."""
+    _arr(a, "a")
+    out = _out(out, a)
+    lib.zk_fp_decode(u32p(out), u32p(a), a.size)
+    return out
+
+
+def encode_int(x: int) -> int:
+    """One canonical integer to its Montgomery form (for constants)."""
+    return (x % P) * _R % P
+
+
+def decode_int(x: int) -> int:
+    return x * pow(_R, -1, P) % P
+
+
+# ------------------------------------------------------------ arithmetic --
+
+def add(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    _pair(a, b)
+    out = _out(out, a)
+    lib.zk_fp_add(u32p(out), u32p(a), u32p(b), a.size)
+    return out
+
+
+def sub(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    _pair(a, b)
+    out = _out(out, a)
+    lib.zk_fp_sub(u32p(out), u32p(a), u32p(b), a.size)
+    return out
+
+
+def mul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    _pair(a, b)
+    out = _out(out, a)
+    lib.zk_fp_mul(u32p(out), u32p(a), u32p(b), a.size)
+    return out
+
+
+def neg(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    _arr(a, "a")
+    out = _out(out, a)
+    lib.zk_fp_neg(u32p(out), u32p(a), a.size)
+    return out
+
+
+def mul_scalar(a: np.ndarray, s: int, out: np.ndarray | None = None) -> np.ndarray:
+    """a * s for one element s, given in Montgomery form."""
+    _arr(a, "a")
+    if not 0 <= s < P:
+        raise ValueError(f"scalar {s} is not a reduced field element")
+    out = _out(out, a)
+    lib.zk_fp_mul_scalar(u32p(out), u32p(a), s, a.size)
+    return out
+
+
+def pow(a: np.ndarray, e: int, out: np.ndarray | None = None) -> np.ndarray:  # noqa: A001
+    """a ** e elementwise, for one integer exponent e >= 0 (0 ** 0 = 1)."""
+    _arr(a, "a")
+    if not 0 <= e < 1 << 64:
+        raise ValueError(f"exponent {e} must be in [0, 2^64)")
+    out = _out(out, a)
+    lib.zk_fp_pow(u32p(out), u32p(a), e, a.size)
+    return out
+
+
+def inv(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Elementwise inverse (one batch inversion).  Raises ZeroDivisionError
+    naming the first zero."""
+    _arr(a, "a")
+    out = _out(out, a)
+    if np.shares_memory(out, a):
+        raise ValueError("inv cannot write over its input")
+    bad = lib.zk_fp_inv(u32p(out), u32p(a), a.size)
+    if bad >= 0:
+        raise ZeroDivisionError(f"inverse of zero at index {np.unravel_index(bad, a.shape)}")
+    return out
+
+
+def two_adic_generator(log_n: int) -> int:
+    """A generator of the order-2^log_n subgroup (canonical form)."""
+    if not 0 <= log_n <= TWO_ADICITY:
+        raise ValueError(f"BabyBear has no subgroup of order 2^{log_n} (max 2^{TWO_ADICITY})")
+    return builtins.pow(GENERATOR, (P - 1) >> log_n, P)

@@ -1,0 +1,61 @@
+"""The compiled kernels (csrc/, built by bindings/build_kernels.py) and the
+choice of instruction-set path.
+
+The best path the CPU supports is active by default.  ZKSIDECAR_ISA
+(scalar|avx2|avx512) forces one, for tests and comparisons; forcing a path the
+CPU cannot run is an error here, at import, never an illegal instruction later.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+try:
+    from ._kernels import ffi, lib
+except ImportError as exc:  # pragma: no cover - only on a broken install
+    raise ImportError(
+        "zksidecar's C kernels are not built: run `make install` (or `pip install -e .`) "
+        "from the source tree"
+    ) from exc
+
+ISA_NAMES = {"scalar": lib.ZK_ISA_SCALAR, "avx2": lib.ZK_ISA_AVX2, "avx512": lib.ZK_ISA_AVX512}
+_ISA_BY_CODE = {code: name for name, code in ISA_NAMES.items()}
+
+
+def supported_isas() -> list[str]:
+    return [name for name, code in ISA_NAMES.items() if lib.zk_isa_supported(code)]
+
+
+def isa() -> str:
+    """Name of the active path."""
+    return _ISA_BY_CODE[lib.zk_get_isa()]
+
+
+def set_isa(name: str) -> None:
+    """Make every kernel take path `name`; raises if this CPU cannot run it."""
+    if name not in ISA_NAMES:
+        raise ValueError(f"unknown ISA {name!r}: expected one of {', '.join(ISA_NAMES)}")
+    if lib.zk_set_isa(ISA_NAMES[name]) != 0:
+        raise RuntimeError(
+            f"this CPU cannot run the {name} path (it supports: {', '.join(supported_isas())})"
+        )
+
+
+def sha_ni() -> bool:
+    """True when SHA-256 runs on the SHA-NI instructions (vector paths only)."""
+    return bool(lib.zk_sha_ni_supported()) and isa() != "scalar"
+
+
+def u32p(arr: np.ndarray):
+    """A uint32_t* to the data of a C-contiguous uint32 array (no copy)."""
+    return ffi.cast("uint32_t *", arr.ctypes.data)
+
+
+def u8p(arr: np.ndarray):
+    return ffi.cast("uint8_t *", arr.ctypes.data)
+
+
+_forced = os.environ.get("ZKSIDECAR_ISA")
+if _forced:
+    set_isa(_forced.strip().lower())

@@ -11,8 +11,6 @@ writes into ``out`` (allocated if not given) without copies.
 """
 from __future__ import annotations
 
-import builtins
-
 import numpy as np
 
 from .native import lib, u32p
@@ -44,6 +42,11 @@ def _out(out: np.ndarray | None, like: np.ndarray) -> np.ndarray:
     return out
 
 
+def _index(flat: int, shape: tuple) -> tuple:
+    """A flat index as a tuple of ints, for error messages."""
+    return tuple(int(i) for i in np.unravel_index(flat, shape))
+
+
 def _pair(a, b):
     _arr(a, "a"), _arr(b, "b")
     if a.shape != b.shape:
@@ -59,16 +62,16 @@ def encode(values) -> np.ndarray:
     if src.dtype.kind not in "iub":
         raise TypeError(f"field values must be integers, got dtype {src.dtype}")
     if src.dtype.kind == "i" and src.size and src.min() < 0:
-        idx = np.unravel_index(int(np.argmax(src < 0)), src.shape)
+        idx = _index(int(np.argmax(src < 0)), src.shape)
         raise ValueError(f"field value {int(src[idx])} at index {idx} is negative")
     if src.dtype.itemsize > 4 and src.size and src.max() >= P:
-        idx = np.unravel_index(int(np.argmax(src >= P)), src.shape)
+        idx = _index(int(np.argmax(src >= P)), src.shape)
         raise ValueError(f"field value {int(src[idx])} at index {idx} is not below p = {P}")
     src = np.ascontiguousarray(src, dtype=np.uint32)
     out = np.empty_like(src)
     bad = lib.zk_fp_encode(u32p(out), u32p(src), src.size)
     if bad >= 0:
-        idx = np.unravel_index(bad, src.shape)
+        idx = _index(bad, src.shape)
         raise ValueError(f"field value {int(src[idx])} at index {idx} is not below p = {P}")
     return out
 
@@ -130,7 +133,7 @@ def mul_scalar(a: np.ndarray, s: int, out: np.ndarray | None = None) -> np.ndarr
     return out
 
 
-def pow(a: np.ndarray, e: int, out: np.ndarray | None = None) -> np.ndarray:  # noqa: A001
+def power(a: np.ndarray, e: int, out: np.ndarray | None = None) -> np.ndarray:
     """a ** e elementwise, for one integer exponent e >= 0 (0 ** 0 = 1)."""
     _arr(a, "a")
     if not 0 <= e < 1 << 64:
@@ -149,7 +152,7 @@ def inv(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise ValueError("inv cannot write over its input")
     bad = lib.zk_fp_inv(u32p(out), u32p(a), a.size)
     if bad >= 0:
-        raise ZeroDivisionError(f"inverse of zero at index {np.unravel_index(bad, a.shape)}")
+        raise ZeroDivisionError(f"inverse of zero at index {_index(bad, a.shape)}")
     return out
 
 
@@ -157,4 +160,4 @@ def two_adic_generator(log_n: int) -> int:
     """A generator of the order-2^log_n subgroup (canonical form)."""
     if not 0 <= log_n <= TWO_ADICITY:
         raise ValueError(f"BabyBear has no subgroup of order 2^{log_n} (max 2^{TWO_ADICITY})")
-    return builtins.pow(GENERATOR, (P - 1) >> log_n, P)
+    return pow(GENERATOR, (P - 1) >> log_n, P)

@@ -1,0 +1,40 @@
+/*
+ * zk_ext4.h — the quartic extension F_p[X]/(X^4 - 11) over BabyBear, over arrays.
+ *
+ * Verifier challenges and out-of-domain values live here: 4 * 31 = 124 bits of
+ * field, enough for 100-bit soundness where the base field (31 bits) is not.
+ * X^4 - 11 is irreducible over BabyBear: by Lidl-Niederreiter Thm 3.75,
+ * X^4 - w is irreducible iff p = 1 mod 4 and w is a quadratic non-residue
+ * (so ord(w) holds all of 2^27 and (p-1)/ord(w) is odd).  Both hold for
+ * w = 11; tests/test_extension.py checks them.
+ *
+ * An element a0 + a1 X + a2 X^2 + a3 X^3 is four consecutive uint32 words
+ * (a0 first), each in Montgomery form; an array of n elements is a row-major
+ * (n, 4) uint32 array.  Addition and subtraction are the base field's, word by
+ * word (zk_fp_add on 4n words), so they have no kernels here.
+ */
+#ifndef ZK_EXT4_H
+#define ZK_EXT4_H
+
+#include "zk_common.h"
+
+/* cffi-begin */
+#define ZK_EXT4_W 11
+
+/* out[i] = a[i] * b[i] (all extension elements). */
+void zk_ext4_mul(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n);
+/* out[i] = a[i] * b[i] for a base element b[i]. */
+void zk_ext4_mul_base(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n);
+/* out[i] = a[i] * s for base elements a[i] and one extension element s. */
+void zk_ext4_scale_base(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n);
+/* out[r] = sum over c of m[r][c] * coeffs[c]: a base matrix (rows x cols,
+ * row-major) combined with extension coefficients (cols elements). */
+void zk_ext4_combine_rows(uint32_t *out, const uint32_t *m, const uint32_t *coeffs, size_t rows,
+                          size_t cols);
+/* Batch inverse.  Returns -1; or the index of the first zero element, or -2
+ * if scratch memory could not be allocated (then `out` is unspecified).
+ * `out` must not overlap `a`. */
+int64_t zk_ext4_inv(uint32_t *out, const uint32_t *a, size_t n);
+/* cffi-end */
+
+#endif

@@ -1,0 +1,107 @@
+"""The quartic extension F_p[X]/(X^4 - 11) over numpy arrays.
+
+An extension element is four BabyBear words (coefficients of 1, X, X^2, X^3,
+each in Montgomery form); an array of n elements has shape (n, 4).  Addition
+and subtraction are the base field's, word by word.  The kernels are in
+csrc/ext4.c.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import field
+from .field import _arr, _out
+from .native import lib, u32p
+
+DEGREE = 4
+W = 11  # X^4 = W
+
+
+def _ext(a: np.ndarray, name: str) -> np.ndarray:
+    _arr(a, name)
+    if a.ndim != 2 or a.shape[1] != DEGREE:
+        raise ValueError(f"{name} must have shape (n, 4) for extension elements, got {a.shape}")
+    return a
+
+
+def encode(coeffs) -> np.ndarray:
+    """Canonical coefficients, shape (n, 4) or (4,), to Montgomery form."""
+    out = field.encode(coeffs)
+    if out.shape[-1] != DEGREE:
+        raise ValueError(f"extension elements need 4 coefficients, got shape {out.shape}")
+    return out
+
+
+decode = field.decode
+
+
+def from_base(a: np.ndarray) -> np.ndarray:
+    """Embed base elements (n,) as extension elements (n, 4)."""
+    _arr(a, "a")
+    out = np.zeros((a.size, DEGREE), dtype=np.uint32)
+    out[:, 0] = a.ravel()
+    return out
+
+
+def add(a, b, out=None):
+    return field.add(_ext(a, "a"), _ext(b, "b"), out)
+
+
+def sub(a, b, out=None):
+    return field.sub(_ext(a, "a"), _ext(b, "b"), out)
+
+
+def mul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    _ext(a, "a"), _ext(b, "b")
+    if a.shape != b.shape:
+        raise ValueError(f"shape mismatch: {a.shape} and {b.shape}")
+    out = _out(out, a)
+    lib.zk_ext4_mul(u32p(out), u32p(a), u32p(b), a.shape[0])
+    return out
+
+
+def mul_base(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """a[i] * b[i] for extension a (n, 4) and base b (n,)."""
+    _ext(a, "a"), _arr(b, "b")
+    if b.shape != (a.shape[0],):
+        raise ValueError(f"b must have shape ({a.shape[0]},), got {b.shape}")
+    out = _out(out, a)
+    lib.zk_ext4_mul_base(u32p(out), u32p(a), u32p(b), a.shape[0])
+    return out
+
+
+def scale_base(a: np.ndarray, s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """a[i] * s for base a (n,) and one extension element s (4,)."""
+    _arr(a, "a"), _arr(s, "s")
+    if a.ndim != 1 or s.shape != (DEGREE,):
+        raise ValueError(f"need a of shape (n,) and s of shape (4,), got {a.shape} and {s.shape}")
+    like = np.empty((a.size, DEGREE), dtype=np.uint32)
+    out = like if out is None else _out(out, like)
+    lib.zk_ext4_scale_base(u32p(out), u32p(a), u32p(s), a.size)
+    return out
+
+
+def combine_rows(m: np.ndarray, coeffs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Row r of the base matrix m (rows, cols) combined with extension
+    coefficients (cols, 4): out[r] = sum_c m[r, c] * coeffs[c]."""
+    _arr(m, "m"), _ext(coeffs, "coeffs")
+    if m.ndim != 2 or m.shape[1] != coeffs.shape[0]:
+        raise ValueError(f"m {m.shape} and coeffs {coeffs.shape} do not match")
+    like = np.empty((m.shape[0], DEGREE), dtype=np.uint32)
+    out = like if out is None else _out(out, like)
+    lib.zk_ext4_combine_rows(u32p(out), u32p(m), u32p(coeffs), m.shape[0], m.shape[1])
+    return out
+
+
+def inv(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Elementwise inverse; ZeroDivisionError names the first zero."""
+    _ext(a, "a")
+    out = _out(out, a)
+    if np.shares_memory(out, a):
+        raise ValueError("inv cannot write over its input")
+    bad = lib.zk_ext4_inv(u32p(out), u32p(a), a.shape[0])
+    if bad == -2:
+        raise MemoryError(f"no scratch memory to invert {a.shape[0]} extension elements")
+    if bad >= 0:
+        raise ZeroDivisionError(f"inverse of zero at index {bad}")
+    return out

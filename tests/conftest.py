@@ -1,0 +1,16 @@
+"""Shared fixtures: every kernel test runs once per instruction-set path this
+CPU supports, and each path is compared to plain Python integers."""
+import pytest
+
+from zksidecar.prover import native
+
+
+@pytest.fixture(params=native.supported_isas())
+def each_isa(request):
+    """Run the test with every kernel on ISA path `request.param`."""
+    before = native.isa()
+    native.set_isa(request.param)
+    try:
+        yield request.param
+    finally:
+        native.set_isa(before)

@@ -1,0 +1,157 @@
+"""`zksidecar bench SUITE`: measured figures, each beside a baseline run in the
+same process, printed as a table or as one JSON object.
+
+A suite is a function ``run(sw: Stopwatch) -> dict`` in the component it
+measures (the kernels suite is zksidecar.prover.bench:kernels).  It returns
+its figures; this module times, pins, reports progress and compares with the
+targets of the issue that asked for the suite.  Unit tests never assert on
+time: these figures are for people and docs/BENCHMARKS.md.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+# suite name -> "module:function"
+SUITES = {
+    "kernels": "zksidecar.prover.bench:kernels",
+}
+
+# suite -> key -> (comparison, threshold, label): the targets of the issues
+TARGETS = {
+    "kernels": {
+        "mul_per_s_avx2": (">=", 2e9, "BabyBear mul on AVX2, in cache"),
+        "mul_speedup_vs_numpy": (">=", 20, "vs numpy"),
+        "ntt_2_20_ms": ("<=", 15, "one column NTT of 2^20"),
+        "lde_2_16x64_b2_ms": ("<=", 120, "LDE 2^16 x 64, blowup 2"),
+        "merkle_compressions_per_s": (">=", 8e6, "SHA-256 two-to-one"),
+    },
+}
+
+
+@dataclass
+class Stopwatch:
+    """Times callables and shows progress on stderr (never on stdout, which
+    carries the JSON)."""
+
+    quiet: bool = False
+    min_time: float = 0.2      # seconds per sample
+    samples: int = 5
+    log: list = field(default_factory=list)
+
+    def step(self, message: str) -> None:
+        if not self.quiet:
+            print(f"  … {message}", file=sys.stderr, flush=True)
+
+    def per_call(self, fn: Callable[[], object], samples: int | None = None) -> float:
+        """Median seconds per call of `fn` over `samples` samples, each long
+        enough (min_time) that the clock's resolution does not matter."""
+        fn()  # warm up: caches, twiddles, page faults
+        number, t0 = 1, time.perf_counter()
+        fn()
+        once = max(time.perf_counter() - t0, 1e-9)
+        number = max(1, int(self.min_time / once))
+        results = []
+        for _ in range(samples or self.samples):
+            t0 = time.perf_counter()
+            for _ in range(number):
+                fn()
+            results.append((time.perf_counter() - t0) / number)
+        return statistics.median(results)
+
+
+def pin_to_one_core() -> int | None:
+    """Run on one core (the last one allowed, leaving core 0 to the OS)."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    core = max(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {core})
+    return core
+
+
+def machine() -> dict:
+    model = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    import numpy
+
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def check_targets(suite: str, figures: dict) -> dict:
+    met = {}
+    for key, (op, threshold, _label) in TARGETS.get(suite, {}).items():
+        if key in figures:
+            value = figures[key]
+            met[key] = value >= threshold if op == ">=" else value <= threshold
+    return met
+
+
+def run(suite: str, as_json: bool) -> int:
+    if suite not in SUITES:
+        print(f"zksidecar bench: unknown suite {suite!r}; suites: {', '.join(SUITES)}",
+              file=sys.stderr)
+        return 2
+    module, func = SUITES[suite].split(":")
+    run_suite = getattr(importlib.import_module(module), func)
+    core = pin_to_one_core()
+    sw = Stopwatch(quiet=False)
+    sw.step(f"suite {suite} on core {core}")
+    figures = run_suite(sw)
+    figures["machine"] = machine()
+    figures["pinned_core"] = core
+    figures["targets_met"] = check_targets(suite, figures)
+    if as_json:
+        print(json.dumps(figures, indent=2, sort_keys=False))
+    else:
+        print_table(suite, figures)
+    return 0
+
+
+def _fmt(v) -> str:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return str(v)
+    if v == 0:
+        return "0"
+    if abs(v) >= 1e6:
+        return f"{v:.3g}"
+    if abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
+
+
+def print_table(suite: str, figures: dict) -> None:
+    targets = TARGETS.get(suite, {})
+    met = figures.get("targets_met", {})
+    rows = [(k, _fmt(v)) for k, v in figures.items()
+            if k not in ("machine", "targets_met") and not isinstance(v, dict)]
+    width = max(len(k) for k, _ in rows)
+    print(f"zksidecar bench {suite} — {figures['machine']['cpu']}, one core")
+    for key, value in rows:
+        note = ""
+        if key in targets:
+            op, threshold, label = targets[key]
+            note = f"  target {op} {_fmt(threshold)} ({label}): {'met' if met.get(key) else 'NOT met'}"
+        print(f"  {key:<{width}}  {value:>12}{note}")
+    for key, value in figures.items():
+        if isinstance(value, dict) and key not in ("machine", "targets_met"):
+            print(f"  {key}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in value.items()))

@@ -1,0 +1,76 @@
+"""Benchmark suites of the proof system (run by `zksidecar bench`).
+
+Each figure is measured beside a numpy (or hashlib) implementation of the same
+operation, in the same run, and also reported as a ratio.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from . import field, merkle, native, ntt
+
+P = field.P
+
+
+def _numpy_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The plain numpy way to multiply canonical BabyBear arrays."""
+    return (a.astype(np.uint64) * b % P).astype(np.uint32)
+
+
+def kernels(sw) -> dict:
+    rng = np.random.default_rng(2026)
+    fig: dict = {"isa": native.isa(), "sha_ni": native.sha_ni()}
+    active = native.isa()
+
+    # -- multiply, in cache: three 8 KiB arrays stay in L1
+    n = 2048
+    x, y = rng.integers(0, P, n, dtype=np.uint32), rng.integers(0, P, n, dtype=np.uint32)
+    a, b, out = field.encode(x), field.encode(y), np.empty(n, dtype=np.uint32)
+    mul_by_isa = {}
+    for isa in native.supported_isas():
+        native.set_isa(isa)
+        sw.step(f"BabyBear mul, {isa}")
+        mul_by_isa[isa] = n / sw.per_call(lambda: field.mul(a, b, out))
+    native.set_isa(active)
+    sw.step("BabyBear mul, numpy")
+    numpy_mul = n / sw.per_call(lambda: _numpy_mul(x, y))
+    fig["mul_per_s"] = mul_by_isa[active]
+    for isa, rate in mul_by_isa.items():
+        fig[f"mul_per_s_{isa}"] = rate
+    fig["mul_per_s_numpy"] = numpy_mul
+    fig["mul_speedup_vs_numpy"] = mul_by_isa[active] / numpy_mul
+
+    # -- one column NTT of 2^20
+    col = field.encode(rng.integers(0, P, 1 << 20, dtype=np.uint32))
+    ntt_by_isa = {}
+    for isa in native.supported_isas():
+        native.set_isa(isa)
+        sw.step(f"NTT 2^20, {isa}")
+        ntt_by_isa[isa] = sw.per_call(lambda: ntt.ntt(col), samples=3) * 1e3
+    native.set_isa(active)
+    sw.step("NTT 2^20, numpy")
+    canon = field.decode(col)
+    ntt_numpy = sw.per_call(lambda: ntt.ntt_numpy_reference(canon), samples=3) * 1e3
+    fig["ntt_2_20_ms"] = ntt_by_isa[active]
+    for isa, ms in ntt_by_isa.items():
+        fig[f"ntt_2_20_ms_{isa}"] = ms
+    fig["ntt_2_20_ms_numpy"] = ntt_numpy
+    fig["ntt_speedup_vs_numpy"] = ntt_numpy / ntt_by_isa[active]
+
+    # -- LDE of 2^16 rows x 64 columns, blowup 2
+    sw.step("LDE 2^16 x 64, blowup 2")
+    trace = field.encode(rng.integers(0, P, (1 << 16, 64), dtype=np.uint32))
+    fig["lde_2_16x64_b2_ms"] = sw.per_call(lambda: ntt.lde(trace, 1), samples=3) * 1e3
+
+    # -- SHA-256 two-to-one compressions (Merkle nodes)
+    pairs = rng.integers(0, 256, (1 << 16, 64), dtype=np.uint8)
+    sw.step("SHA-256 compressions")
+    fig["merkle_compressions_per_s"] = len(pairs) / sw.per_call(lambda: merkle.compress_pairs(pairs))
+    few = [bytes(p) for p in pairs[:4096]]
+    sw.step("SHA-256 compressions, hashlib")
+    hashlib_rate = len(few) / sw.per_call(lambda: [hashlib.sha256(p).digest() for p in few])
+    fig["merkle_compressions_per_s_hashlib"] = hashlib_rate
+    fig["merkle_speedup_vs_hashlib"] = fig["merkle_compressions_per_s"] / hashlib_rate
+    return fig

@@ -34,7 +34,7 @@ static void decode_le(uint32_t *dst, const uint32_t *src, size_t n) {
  * step, padding included. */
 static void hash_row_group(uint8_t *out, const uint32_t *row0, size_t cols, int lanes) {
     /* room for CHUNK words plus the padding (at most 72 bytes = 18 words) */
-    _Alignas(64) uint32_t buf[ZK_SHA256_MAX_LANES][CHUNK + 18];
+    uint32_t buf[ZK_SHA256_MAX_LANES][CHUNK + 18];
     uint32_t st[ZK_SHA256_MAX_LANES][8];
     const uint8_t *msgs[ZK_SHA256_MAX_LANES];
     for (int l = 0; l < lanes; l++) zk_sha256_init(st[l]), msgs[l] = (const uint8_t *)buf[l];

@@ -1,0 +1,108 @@
+/*
+ * merkle.c — Merkle trees over matrix rows: leaf hashing, whole-tree
+ * construction, authentication paths.  The layout and encodings are defined
+ * in zk_hash.h and docs/MERKLE.md.
+ *
+ * The node array makes every level contiguous: the children of nodes
+ * [m/2, m) are exactly nodes [m, 2m), in order, so a level is one call to
+ * zk_sha256_compress_pairs over 64-byte (left || right) pairs.
+ */
+#include <string.h>
+
+#include "zk_field.h"
+#include "zk_hash.h"
+
+#define DIGEST ZK_DIGEST_BYTES
+
+/* Row elements decoded per step: 1 KiB per lane stays in L1 and amortises
+ * the decode call; a multiple of 16 so full steps are whole blocks. */
+enum { CHUNK = 256 };
+
+static int is_pow2(size_t n) { return n && !(n & (n - 1)); }
+
+/* Canonical values of src[0..n) into dst as 4-byte little-endian words,
+ * which on a little-endian host is the decoded uint32 array itself. */
+static void decode_le(uint32_t *dst, const uint32_t *src, size_t n) {
+    zk_fp_decode(dst, src, n);
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    for (size_t i = 0; i < n; i++) dst[i] = __builtin_bswap32(dst[i]);
+#endif
+}
+
+/* Leaf digests of `lanes` consecutive rows, hashed side by side.  Every row
+ * has the same length, so the lanes need the same number of blocks at every
+ * step, padding included. */
+static void hash_row_group(uint8_t *out, const uint32_t *row0, size_t cols, int lanes) {
+    /* room for CHUNK words plus the padding (at most 72 bytes = 18 words) */
+    uint32_t buf[ZK_SHA256_MAX_LANES][CHUNK + 18];
+    uint32_t st[ZK_SHA256_MAX_LANES][8];
+    const uint8_t *msgs[ZK_SHA256_MAX_LANES];
+    for (int l = 0; l < lanes; l++) zk_sha256_init(st[l]), msgs[l] = (const uint8_t *)buf[l];
+
+    for (size_t c = 0;; c += CHUNK) {
+        size_t k = cols - c < CHUNK ? cols - c : CHUNK, nblocks = 4 * k / 64;
+        int last = c + k == cols;
+        for (int l = 0; l < lanes; l++) {
+            decode_le(buf[l], row0 + l * cols + c, k);
+            if (last) nblocks = zk_sha256_pad((uint8_t *)buf[l], 4 * k, 4 * (uint64_t)cols);
+        }
+        zk_sha256_blocks(st, msgs, nblocks, lanes);
+        if (last) break;
+    }
+    for (int l = 0; l < lanes; l++) zk_sha256_digest(out + DIGEST * l, st[l]);
+}
+
+void zk_merkle_hash_rows(uint8_t *out, const uint32_t *matrix, size_t rows, size_t cols) {
+    int lanes = zk_sha256_lanes();
+    size_t r = 0;
+    for (; r + (size_t)lanes <= rows; r += lanes) hash_row_group(out + DIGEST * r, matrix + r * cols, cols, lanes);
+    for (; r < rows; r++) hash_row_group(out + DIGEST * r, matrix + r * cols, cols, 1);
+}
+
+/* Every node above the leaves, one level per call, bottom up. */
+static void hash_levels(uint8_t *nodes, size_t rows) {
+    for (size_t m = rows; m > 1; m /= 2) zk_sha256_compress_pairs(nodes + DIGEST * (m / 2), nodes + DIGEST * m, m / 2);
+    memset(nodes, 0, DIGEST); /* node 0 is unused; keep it defined */
+}
+
+int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t cols) {
+    if (!is_pow2(rows)) return -1;
+    zk_merkle_hash_rows(nodes + DIGEST * rows, matrix, rows, cols);
+    hash_levels(nodes, rows);
+    return 0;
+}
+
+int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows) {
+    if (!is_pow2(rows)) return -1;
+    if (leaves != nodes + DIGEST * rows) memmove(nodes + DIGEST * rows, leaves, DIGEST * rows);
+    hash_levels(nodes, rows);
+    return 0;
+}
+
+int64_t zk_merkle_open(uint8_t *paths, const uint8_t *nodes, size_t rows, const uint64_t *indices, size_t count) {
+    size_t depth = 0;
+    while ((size_t)1 << depth < rows) depth++;
+    for (size_t q = 0; q < count; q++) {
+        if (indices[q] >= rows) return (int64_t)q;
+        uint8_t *path = paths + DIGEST * depth * q;
+        /* node ^ 1 is the sibling; node / 2 the parent */
+        for (size_t node = rows + indices[q]; node > 1; node /= 2, path += DIGEST)
+            memcpy(path, nodes + DIGEST * (node ^ 1), DIGEST);
+    }
+    return -1;
+}
+
+int zk_merkle_verify(const uint8_t root[32], const uint8_t leaf[32], uint64_t index, const uint8_t *path,
+                     size_t depth) {
+    if (depth > 64 || (depth < 64 && index >> depth)) return 0;
+    uint8_t pair[2 * DIGEST], cur[DIGEST];
+    memcpy(cur, leaf, DIGEST);
+    for (size_t level = 0; level < depth; level++, index >>= 1) {
+        /* bit `level` of the index says whether `cur` is a right child */
+        const uint8_t *sibling = path + DIGEST * level;
+        memcpy(pair + DIGEST * (index & 1), cur, DIGEST);
+        memcpy(pair + DIGEST * (~index & 1), sibling, DIGEST);
+        zk_sha256_compress_pairs(cur, pair, 1);
+    }
+    return memcmp(cur, root, DIGEST) == 0;
+}

@@ -1,0 +1,308 @@
+/*
+ * sha256.c — SHA-256 (FIPS 180-4) in two bodies: portable C, and the x86 SHA
+ * extensions (SHA-NI) for the vector ISAs.
+ *
+ * Everything is built on one primitive, "compress whole 64-byte blocks into a
+ * state", in up to ZK_SHA256_MAX_LANES independent streams at once.  Merkle
+ * nodes are the hot case: SHA-256 of a 64-byte message is exactly two
+ * compressions, the data block and a padding block that is the same for every
+ * node, so that block's message schedule is computed once at load time
+ * (pad64_wk) and the second compression skips its schedule entirely.
+ */
+#include <string.h>
+
+#include "zk_hash.h"
+
+/* Round constants: the first 32 bits of the fractional parts of the cube
+ * roots of the first 64 primes.  Aligned for the SHA-NI path's 16-byte loads. */
+static _Alignas(16) const uint32_t K[64] = {
+    0x428a2f98u, 0x71374491u, 0xb5c0fbcfu, 0xe9b5dba5u, 0x3956c25bu, 0x59f111f1u, 0x923f82a4u, 0xab1c5ed5u,
+    0xd807aa98u, 0x12835b01u, 0x243185beu, 0x550c7dc3u, 0x72be5d74u, 0x80deb1feu, 0x9bdc06a7u, 0xc19bf174u,
+    0xe49b69c1u, 0xefbe4786u, 0x0fc19dc6u, 0x240ca1ccu, 0x2de92c6fu, 0x4a7484aau, 0x5cb0a9dcu, 0x76f988dau,
+    0x983e5152u, 0xa831c66du, 0xb00327c8u, 0xbf597fc7u, 0xc6e00bf3u, 0xd5a79147u, 0x06ca6351u, 0x14292967u,
+    0x27b70a85u, 0x2e1b2138u, 0x4d2c6dfcu, 0x53380d13u, 0x650a7354u, 0x766a0abbu, 0x81c2c92eu, 0x92722c85u,
+    0xa2bfe8a1u, 0xa81a664bu, 0xc24b8b70u, 0xc76c51a3u, 0xd192e819u, 0xd6990624u, 0xf40e3585u, 0x106aa070u,
+    0x19a4c116u, 0x1e376c08u, 0x2748774cu, 0x34b0bcb5u, 0x391c0cb3u, 0x4ed8aa4au, 0x5b9cca4fu, 0x682e6ff3u,
+    0x748f82eeu, 0x78a5636fu, 0x84c87814u, 0x8cc70208u, 0x90befffau, 0xa4506cebu, 0xbef9a3f7u, 0xc67178f2u,
+};
+
+/* Initial state: the first 32 bits of the fractional parts of the square
+ * roots of the first 8 primes. */
+static const uint32_t IV[8] = {
+    0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au, 0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u,
+};
+
+/* W[t] + K[t] for the final block of every 64-byte message (0x80, zeros, then
+ * the length 512 as a 64-bit big-endian integer).  Set once at load. */
+static _Alignas(16) uint32_t pad64_wk[64];
+
+/* zk_sha_ni_supported() asks CPUID, which is slow (and traps to the
+ * hypervisor in a VM): ask once, at load. */
+static int sha_ni_cpu;
+
+static int use_sha_ni(void) { return sha_ni_cpu && zk_active_isa != ZK_ISA_SCALAR; }
+
+ZK_INLINE uint32_t load_be32(const uint8_t *p) {
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+ZK_INLINE void store_be32(uint8_t *p, uint32_t x) {
+    p[0] = (uint8_t)(x >> 24), p[1] = (uint8_t)(x >> 16), p[2] = (uint8_t)(x >> 8), p[3] = (uint8_t)x;
+}
+
+ZK_INLINE uint32_t rotr(uint32_t x, int n) { return x >> n | x << (32 - n); }
+
+/* ------------------------------------------------------------- scalar -- */
+
+/* The message schedule with the round constants already added: the rounds
+ * only ever use the sum, so a constant block's schedule is one table. */
+static void schedule(uint32_t wk[64], const uint8_t block[64]) {
+    uint32_t w[64];
+    for (int t = 0; t < 16; t++) w[t] = load_be32(block + 4 * t);
+    for (int t = 16; t < 64; t++) {
+        uint32_t s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ w[t - 15] >> 3;
+        uint32_t s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ w[t - 2] >> 10;
+        w[t] = w[t - 16] + s0 + w[t - 7] + s1;
+    }
+    for (int t = 0; t < 64; t++) wk[t] = w[t] + K[t];
+}
+
+/* The 64 rounds and the feed-forward (adding the input state back in). */
+static void rounds(uint32_t s[8], const uint32_t wk[64]) {
+    uint32_t a = s[0], b = s[1], c = s[2], d = s[3], e = s[4], f = s[5], g = s[6], h = s[7];
+    for (int t = 0; t < 64; t++) {
+        uint32_t t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + wk[t];
+        uint32_t t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
+        h = g, g = f, f = e, e = d + t1;
+        d = c, c = b, b = a, a = t1 + t2;
+    }
+    s[0] += a, s[1] += b, s[2] += c, s[3] += d, s[4] += e, s[5] += f, s[6] += g, s[7] += h;
+}
+
+static void blocks_scalar(uint32_t s[8], const uint8_t *msg, size_t nblocks) {
+    uint32_t wk[64];
+    for (size_t i = 0; i < nblocks; i++) {
+        schedule(wk, msg + 64 * i);
+        rounds(s, wk);
+    }
+}
+
+static void pairs_scalar(uint8_t *out, const uint8_t *in, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t s[8];
+        memcpy(s, IV, sizeof s);
+        blocks_scalar(s, in + 64 * i, 1);
+        rounds(s, pad64_wk);
+        zk_sha256_digest(out + 32 * i, s);
+    }
+}
+
+#if ZK_X86
+/* -------------------------------------------------------------- SHA-NI -- */
+
+/* The eight working variables A..H split the way sha256rnds2 reads them:
+ *   abef = [A, B, E, F]   cdgh = [C, D, G, H]    (listed from lane 3 to lane 0)
+ * i.e. A sits in bits 127:96 and F in bits 31:0 of abef. */
+typedef struct {
+    __m128i abef, cdgh;
+} shani_state;
+
+ZK_SHANI ZK_INLINE shani_state shani_load(const uint32_t s[8]) {
+    /* _mm_set_epi32 names lanes from 3 down to 0: the layout above, read
+     * off directly (the compiler turns it into a few shuffles) */
+    return (shani_state){_mm_set_epi32((int)s[0], (int)s[1], (int)s[4], (int)s[5]),
+                         _mm_set_epi32((int)s[2], (int)s[3], (int)s[6], (int)s[7])};
+}
+
+/* [D, C, B, A] and [H, G, F, E] in lanes 0..3: the state words in reverse.
+ * punpckhqdq / punpcklqdq take the upper / lower halves of cdgh, abef. */
+ZK_SHANI ZK_INLINE __m128i shani_dcba(shani_state s) { return _mm_unpackhi_epi64(s.cdgh, s.abef); }
+ZK_SHANI ZK_INLINE __m128i shani_hgfe(shani_state s) { return _mm_unpacklo_epi64(s.cdgh, s.abef); }
+
+ZK_SHANI ZK_INLINE void shani_store(uint32_t s[8], shani_state st) {
+    /* pshufd 0x1B reverses the four lanes: [A, B, C, D] in lanes 0..3 */
+    _mm_storeu_si128((__m128i *)s, _mm_shuffle_epi32(shani_dcba(st), 0x1B));
+    _mm_storeu_si128((__m128i *)(s + 4), _mm_shuffle_epi32(shani_hgfe(st), 0x1B));
+}
+
+/* The digest is A..H, each big-endian.  Lanes 0..3 = [D, C, B, A] is, as
+ * little-endian bytes, the exact byte reversal of big-endian A B C D: one
+ * pshufb with a reversing mask per half. */
+ZK_SHANI ZK_INLINE void shani_digest(uint8_t out[32], shani_state st) {
+    const __m128i reverse = _mm_set_epi8(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    _mm_storeu_si128((__m128i *)out, _mm_shuffle_epi8(shani_dcba(st), reverse));
+    _mm_storeu_si128((__m128i *)(out + 16), _mm_shuffle_epi8(shani_hgfe(st), reverse));
+}
+
+/* W[t..t+3] of a data block (t = 0, 4, 8, 12): W[t+j] is the big-endian word
+ * at byte 4j, put in lane j by byte-swapping each lane (pshufb). */
+ZK_SHANI ZK_INLINE __m128i shani_load_words(const uint8_t *p) {
+    const __m128i bswap32 = _mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3);
+    return _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)p), bswap32);
+}
+
+/* W[t..t+3] for t >= 16 from the sixteen words before it, held four to a
+ * register: w0 = W[t-16..t-13], w1 = W[t-12..t-9], w2 = W[t-8..t-5],
+ * w3 = W[t-4..t-1].  With W[i] = W[i-16] + s0(W[i-15]) + W[i-7] + s1(W[i-2]):
+ *   sha256msg1 w0, w1   -> W[t-16+j] + s0(W[t-15+j])        (needs W[t-12], from w1)
+ *   palignr w3:w2 by 4  -> W[t-7+j]                         (lanes 1..3 of w2, lane 0 of w3)
+ *   sha256msg2 x, w3    -> x_j + s1(W[t-2+j]); for j = 2, 3 that is W[t], W[t+1],
+ *                          which the instruction produces itself in lanes 0, 1. */
+ZK_SHANI ZK_INLINE __m128i shani_schedule4(__m128i w0, __m128i w1, __m128i w2, __m128i w3) {
+    __m128i x = _mm_sha256msg1_epu32(w0, w1);
+    x = _mm_add_epi32(x, _mm_alignr_epi8(w3, w2, 4)); /* paddd */
+    return _mm_sha256msg2_epu32(x, w3);
+}
+
+/* Rounds t..t+3, given wk = W[t+j] + K[t+j] in lane j.
+ * sha256rnds2 dst, src, <xmm0> runs two rounds: it reads [C, D, G, H] from
+ * dst, [A, B, E, F] from src and the two W + K words from the low 64 bits of
+ * xmm0, and writes the new [A, B, E, F] to dst.  Two rounds shift A, B into
+ * C, D and E, F into G, H, so the old [A, B, E, F] register already *is* the
+ * new [C, D, G, H]: the registers just swap roles, and after the second call
+ * (rounds t+2, t+3, their W + K moved down by pshufd 0x0E) each is back in
+ * its named place.  No shuffling of the state is ever needed. */
+ZK_SHANI ZK_INLINE void shani_rounds4(shani_state *s, __m128i wk) {
+    s->cdgh = _mm_sha256rnds2_epu32(s->cdgh, s->abef, wk);
+    s->abef = _mm_sha256rnds2_epu32(s->abef, s->cdgh, _mm_shuffle_epi32(wk, 0x0E));
+}
+
+ZK_SHANI ZK_INLINE void shani_feed_forward(shani_state *s, shani_state in) {
+    s->abef = _mm_add_epi32(s->abef, in.abef);
+    s->cdgh = _mm_add_epi32(s->cdgh, in.cdgh);
+}
+
+/* One data block into each of `lanes` states (a constant after inlining).
+ * Every step is written once and applied to each lane in turn, so the lanes'
+ * instructions interleave: one stream is a chain of 32 dependent
+ * sha256rnds2, each waiting out the previous one's latency, and a second
+ * independent stream runs in those gaps (Zen 4, Merkle nodes: one lane
+ * 21 M pairs/s, two lanes 29 M).  Two lanes x (4 message + 2 state + 2 saved
+ * state) registers fit the 16 xmm registers SHA-NI can address: the Merkle
+ * node kernel (pairs_shani) keeps everything in registers. */
+ZK_SHANI ZK_INLINE void shani_block(shani_state *st, const uint8_t *const *blk, int lanes) {
+    shani_state in[ZK_SHA256_MAX_LANES];
+    __m128i w[ZK_SHA256_MAX_LANES][4]; /* the last 16 schedule words, rotating */
+    for (int l = 0; l < lanes; l++) in[l] = st[l];
+#pragma GCC unroll 16
+    for (int g = 0; g < 16; g++) {
+        __m128i k = _mm_load_si128((const __m128i *)(K + 4 * g));
+        for (int l = 0; l < lanes; l++) {
+            __m128i *wl = w[l]; /* wl[g & 3] = W[4g-16..4g-13] becomes W[4g..4g+3] */
+            wl[g & 3] = g < 4 ? shani_load_words(blk[l] + 16 * g)
+                              : shani_schedule4(wl[g & 3], wl[(g + 1) & 3], wl[(g + 2) & 3], wl[(g + 3) & 3]);
+            shani_rounds4(&st[l], _mm_add_epi32(wl[g & 3], k));
+        }
+    }
+    for (int l = 0; l < lanes; l++) shani_feed_forward(&st[l], in[l]);
+}
+
+/* The padding block of a 64-byte message: W + K straight from the table. */
+ZK_SHANI ZK_INLINE void shani_pad64_block(shani_state *st, int lanes) {
+    shani_state in[ZK_SHA256_MAX_LANES];
+    for (int l = 0; l < lanes; l++) in[l] = st[l];
+#pragma GCC unroll 16
+    for (int g = 0; g < 16; g++) {
+        __m128i wk = _mm_load_si128((const __m128i *)(pad64_wk + 4 * g));
+        for (int l = 0; l < lanes; l++) shani_rounds4(&st[l], wk);
+    }
+    for (int l = 0; l < lanes; l++) shani_feed_forward(&st[l], in[l]);
+}
+
+ZK_SHANI ZK_INLINE void shani_blocks_n(uint32_t (*states)[8], const uint8_t *const *msgs, size_t nblocks,
+                                       int lanes) {
+    shani_state st[ZK_SHA256_MAX_LANES];
+    const uint8_t *blk[ZK_SHA256_MAX_LANES];
+    for (int l = 0; l < lanes; l++) st[l] = shani_load(states[l]);
+    for (size_t i = 0; i < nblocks; i++) {
+        for (int l = 0; l < lanes; l++) blk[l] = msgs[l] + 64 * i;
+        shani_block(st, blk, lanes);
+    }
+    for (int l = 0; l < lanes; l++) shani_store(states[l], st[l]);
+}
+
+/* Each call site inlines the kernel for a constant lane count. */
+ZK_SHANI static void blocks_shani(uint32_t (*states)[8], const uint8_t *const *msgs, size_t nblocks, int lanes) {
+    if (lanes == 2)
+        shani_blocks_n(states, msgs, nblocks, 2);
+    else
+        shani_blocks_n(states, msgs, nblocks, 1);
+}
+
+ZK_SHANI ZK_INLINE void shani_pairs_n(uint8_t *out, const uint8_t *in, int lanes) {
+    shani_state st[ZK_SHA256_MAX_LANES];
+    const uint8_t *blk[ZK_SHA256_MAX_LANES];
+    for (int l = 0; l < lanes; l++) st[l] = shani_load(IV), blk[l] = in + 64 * l;
+    shani_block(st, blk, lanes);
+    shani_pad64_block(st, lanes);
+    for (int l = 0; l < lanes; l++) shani_digest(out + 32 * l, st[l]);
+}
+
+ZK_SHANI static void pairs_shani(uint8_t *out, const uint8_t *in, size_t n) {
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) shani_pairs_n(out + 32 * i, in + 64 * i, 2);
+    if (i < n) shani_pairs_n(out + 32 * i, in + 64 * i, 1);
+}
+#endif /* ZK_X86 */
+
+/* ------------------------------------------------------------- public -- */
+
+int zk_sha256_lanes(void) { return use_sha_ni() ? 2 : 1; }
+
+void zk_sha256_init(uint32_t state[8]) { memcpy(state, IV, sizeof IV); }
+
+void zk_sha256_blocks(uint32_t (*states)[8], const uint8_t *const *msgs, size_t nblocks, int lanes) {
+#if ZK_X86
+    if (use_sha_ni()) {
+        blocks_shani(states, msgs, nblocks, lanes);
+        return;
+    }
+#endif
+    for (int l = 0; l < lanes; l++) blocks_scalar(states[l], msgs[l], nblocks);
+}
+
+size_t zk_sha256_pad(uint8_t *buf, size_t used, uint64_t msg_len) {
+    /* 0x80, then zeros up to 8 bytes short of a block boundary, then the
+     * 64-bit bit length (messages are far below 2^61 bytes) */
+    size_t end = (used + 1 + 8 + 63) / 64 * 64;
+    uint64_t bits = msg_len * 8;
+    buf[used] = 0x80;
+    memset(buf + used + 1, 0, end - 8 - (used + 1));
+    store_be32(buf + end - 8, (uint32_t)(bits >> 32));
+    store_be32(buf + end - 4, (uint32_t)bits);
+    return end / 64;
+}
+
+void zk_sha256_digest(uint8_t out[32], const uint32_t state[8]) {
+    for (int i = 0; i < 8; i++) store_be32(out + 4 * i, state[i]);
+}
+
+void zk_sha256(uint8_t out[32], const uint8_t *data, size_t len) {
+    uint32_t st[1][8];
+    uint8_t tail[128];
+    size_t full = len / 64, rest = len % 64;
+    const uint8_t *msg = data;
+    zk_sha256_init(st[0]);
+    zk_sha256_blocks(st, &msg, full, 1);
+    if (rest) memcpy(tail, data + 64 * full, rest);
+    msg = tail;
+    zk_sha256_blocks(st, &msg, zk_sha256_pad(tail, rest, len), 1);
+    zk_sha256_digest(out, st[0]);
+}
+
+void zk_sha256_compress_pairs(uint8_t *out, const uint8_t *in, size_t n) {
+#if ZK_X86
+    if (use_sha_ni()) {
+        pairs_shani(out, in, n);
+        return;
+    }
+#endif
+    pairs_scalar(out, in, n);
+}
+
+__attribute__((constructor)) static void sha256_load(void) {
+    uint8_t block[64];
+    zk_sha256_pad(block, 0, 64); /* the whole final block of a 64-byte message */
+    schedule(pad64_wk, block);
+    sha_ni_cpu = zk_sha_ni_supported();
+}

@@ -1,0 +1,72 @@
+/*
+ * zk_hash.h — SHA-256 and the Merkle trees built from it (public interface).
+ *
+ * SHA-256 is FIPS 180-4 SHA-256, bit for bit: every digest here equals
+ * hashlib.sha256 of the same bytes.  Two bodies exist, portable C and SHA-NI;
+ * the SHA-NI one runs when a vector ISA is active and the CPU has the
+ * extension (see zk_common.h).  Both give identical results.
+ *
+ * Merkle trees (docs/MERKLE.md is the format's definition):
+ *   leaf r   = SHA-256(canonical values of row r, each 4 bytes little-endian)
+ *   node     = SHA-256(left || right)                          (64 bytes in)
+ *   node array of 2*rows digests: [1] is the root, node i has children 2i and
+ *   2i+1, the leaves are [rows, 2*rows), [0] is unused.  rows is a power of two.
+ *   path     = the sibling digests from the leaf's level up to the root's
+ *              children: depth = log2(rows) digests of 32 bytes.
+ * Matrices are row-major uint32 in Montgomery form (see zk_field.h); leaves
+ * hash their canonical values, decoded on the fly.
+ */
+#ifndef ZK_HASH_H
+#define ZK_HASH_H
+
+#include "zk_common.h"
+
+/* cffi-begin */
+#define ZK_DIGEST_BYTES 32
+
+/* out = SHA-256(data[0 .. len)). */
+void zk_sha256(uint8_t out[32], const uint8_t *data, size_t len);
+/* out[32i .. 32i+32) = SHA-256(in[64i .. 64i+64)) for i < n: one Merkle node
+ * per 64-byte pair of child digests.  `out` must not overlap `in`. */
+void zk_sha256_compress_pairs(uint8_t *out, const uint8_t *in, size_t n);
+
+/* out[32r .. 32r+32) = leaf digest of row r of a rows x cols matrix. */
+void zk_merkle_hash_rows(uint8_t *out, const uint32_t *matrix, size_t rows, size_t cols);
+/* Whole tree over a matrix into nodes[2*rows*32].  Returns 0, or -1 (nothing
+ * written) if rows is not a power of two. */
+int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t cols);
+/* Whole tree over leaf digests leaves[rows*32] the caller computed; `leaves`
+ * may already be the node array's leaf half.  Returns 0 or -1 as above. */
+int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows);
+/* For each of `count` leaf indices, its path (depth digests, leaf level
+ * first) into paths[count*depth*32].  Returns -1, or the position in
+ * `indices` of the first index >= rows (then `paths` is unspecified). */
+int64_t zk_merkle_open(uint8_t *paths, const uint8_t *nodes, size_t rows, const uint64_t *indices,
+                       size_t count);
+/* 1 if `path` (depth digests) leads from `leaf` at `index` to `root`, else 0
+ * (also 0 if index >= 2^depth or depth > 64). */
+int zk_merkle_verify(const uint8_t root[32], const uint8_t leaf[32], uint64_t index, const uint8_t *path,
+                     size_t depth);
+/* cffi-end */
+
+/* ---- internal: the block-level interface merkle.c streams rows through ---- */
+
+/* Messages hashed side by side: SHA-NI interleaves two independent streams
+ * because its rounds instruction is latency-bound. */
+#define ZK_SHA256_MAX_LANES 2
+
+/* How many equal-length messages zk_sha256_blocks should be given at once on
+ * the active path (1 or 2); more lanes only waste work on the scalar path. */
+int zk_sha256_lanes(void);
+void zk_sha256_init(uint32_t state[8]);
+/* Compress `nblocks` 64-byte blocks of each lane's message into its state. */
+void zk_sha256_blocks(uint32_t (*states)[8], const uint8_t *const *msgs, size_t nblocks, int lanes);
+/* Pad in place: `buf` holds the message's last `used` bytes (those not yet
+ * compressed) and has room for used + 72 bytes.  Appends 0x80, zeros and the
+ * length in bits of the whole `msg_len`-byte message; returns the number of
+ * 64-byte blocks now in buf. */
+size_t zk_sha256_pad(uint8_t *buf, size_t used, uint64_t msg_len);
+/* The digest (big-endian state words). */
+void zk_sha256_digest(uint8_t out[32], const uint32_t state[8]);
+
+#endif

@@ -1,0 +1,53 @@
+/*
+ * zk_ntt.h — number-theoretic transforms over BabyBear (public interface).
+ *
+ * Every transform works on a ROW-MAJOR matrix of `rows` x `cols` Montgomery-
+ * form elements and transforms each column independently; a single column is
+ * the case cols == 1.  `rows` is 2^log_rows with log_rows <= 27 (the two-adicity
+ * of p - 1).  Each call is one pass over the whole matrix with the GIL released.
+ *
+ * Conventions (fixed, so callers never guess):
+ *   w_n    = the canonical generator of the order-n subgroup H:
+ *            w_n = g27^(2^27 / n),  g27 = 31^15 mod p  (0x1a427a41).
+ *   Order  All inputs and outputs are in NATURAL order: row i of a coefficient
+ *          matrix is the coefficient of x^i, row i of an evaluation matrix is
+ *          the value at shift * w_n^i.  The one exception is zk_lde with
+ *          bit_reverse_output = 1: then row r holds the value at
+ *          shift * w_N^rev(r), rev = reversal of the low log2(N) bits (the
+ *          order FRI folds in).
+ *   Coset  `shift` (Montgomery form, nonzero) selects the coset shift * H;
+ *          shift = 1 (ZK_FP_ONE_MONT) is H itself.
+ *   Scale  The forward transform is unscaled; the inverse includes 1/n, so
+ *          inverse(forward(a)) == a.
+ *
+ * Results of unreduced inputs are unspecified; nothing reads out of bounds.
+ * Return value of the int functions: 0; -1 for an unsupported shape (rows
+ * not a power of two or above 2^27, an LDE whose extended size exceeds 2^27,
+ * log_blowup outside [1, 4]), checked before anything is written; -2 when
+ * memory for a twiddle table or scratch could not be allocated.
+ */
+#ifndef ZK_NTT_H
+#define ZK_NTT_H
+
+#include "zk_common.h"
+
+/* cffi-begin */
+#define ZK_NTT_MAX_LOG 27
+#define ZK_NTT_MIN_LOG_BLOWUP 1
+#define ZK_NTT_MAX_LOG_BLOWUP 4
+
+/* In place: coefficients -> evaluations on shift * H (shift = ONE for H). */
+int zk_ntt_forward(uint32_t *a, size_t rows, size_t cols, uint32_t shift);
+/* In place: evaluations on shift * H -> coefficients (includes 1/n). */
+int zk_ntt_inverse(uint32_t *a, size_t rows, size_t cols, uint32_t shift);
+/* In place: row i <-> row rev(i).  An involution. */
+int zk_ntt_bit_reverse_rows(uint32_t *a, size_t rows, size_t cols);
+/* Low-degree extension.  `in` holds evaluations on H (rows x cols, natural
+ * order), `out` receives evaluations of the same polynomials on the coset
+ * shift * H' of size N = rows << log_blowup (N x cols), natural order or
+ * bit-reversed (see above).  `in` is not modified; `out` must not overlap it. */
+int zk_lde(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
+           uint32_t shift, int bit_reverse_output);
+/* cffi-end */
+
+#endif

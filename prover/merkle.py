@@ -1,0 +1,185 @@
+"""SHA-256 Merkle commitments to matrices of BabyBear elements.
+
+The format (docs/MERKLE.md is its definition):
+
+* leaf ``r`` = SHA-256 of row ``r``'s canonical values, each 4 bytes
+  little-endian (arrays hold Montgomery form; the C kernel decodes on the fly);
+* node = SHA-256(left || right);
+* the tree is an array of ``2 * rows`` digests: ``nodes[1]`` is the root, node
+  ``i`` has children ``2i`` and ``2i + 1``, the leaves are
+  ``nodes[rows:]``, ``nodes[0]`` is unused; ``rows`` is a power of two;
+* the path of leaf ``i`` is the ``depth = log2(rows)`` sibling digests from
+  the leaf's level up to the root's children.
+
+Hashing runs in C (SHA-NI when the CPU has it and a vector ISA is active):
+one call per array, numpy buffers passed without copies.
+:func:`verify_path_py` is an independent pure-``hashlib`` verifier for tests.
+"""
+from __future__ import annotations
+
+import hashlib
+from typing import Sequence
+
+import numpy as np
+
+from .native import ffi, lib, u8p, u32p
+
+DIGEST_BYTES = 32
+
+
+def sha256(data: bytes) -> bytes:
+    """SHA-256 of ``data`` (any bytes-like object), computed by the C kernel."""
+    buf = ffi.from_buffer("uint8_t[]", data)
+    out = ffi.new("uint8_t[32]")
+    lib.zk_sha256(out, buf, len(buf))
+    return bytes(out)
+
+
+def compress_pairs(pairs: np.ndarray) -> np.ndarray:
+    """SHA-256 of each 64-byte row of a ``(n, 64)`` uint8 array: ``(n, 32)``
+    node digests from their (left || right) children."""
+    _check_array(pairs, np.uint8, "pairs")
+    if pairs.ndim != 2 or pairs.shape[1] != 2 * DIGEST_BYTES:
+        raise ValueError(f"pairs must have shape (n, 64), got {pairs.shape}")
+    out = np.empty((pairs.shape[0], DIGEST_BYTES), dtype=np.uint8)
+    lib.zk_sha256_compress_pairs(u8p(out), u8p(pairs), pairs.shape[0])
+    return out
+
+
+def hash_rows(matrix: np.ndarray) -> np.ndarray:
+    """Leaf digests ``(rows, 32)`` uint8 of a Montgomery-form ``(rows, cols)``
+    uint32 matrix."""
+    _check_matrix(matrix)
+    out = np.empty((matrix.shape[0], DIGEST_BYTES), dtype=np.uint8)
+    lib.zk_merkle_hash_rows(u8p(out), u32p(matrix), *matrix.shape)
+    return out
+
+
+class MerkleTree:
+    """A whole Merkle tree, kept as its node array.
+
+    ``MerkleTree(matrix)`` commits to the rows of a Montgomery-form
+    ``(rows, cols)`` uint32 matrix; :meth:`from_leaves` to leaf digests
+    computed elsewhere.  ``rows`` must be a power of two.
+    """
+
+    def __init__(self, matrix: np.ndarray):
+        _check_matrix(matrix)
+        nodes = _new_nodes(matrix.shape[0])
+        lib.zk_merkle_build(u8p(nodes), u32p(matrix), *matrix.shape)
+        self._freeze(nodes)
+
+    @classmethod
+    def from_leaves(cls, leaves: np.ndarray) -> MerkleTree:
+        """The tree over ``(rows, 32)`` uint8 leaf digests."""
+        _check_array(leaves, np.uint8, "leaves")
+        if leaves.ndim != 2 or leaves.shape[1] != DIGEST_BYTES:
+            raise ValueError(f"leaves must have shape (rows, 32), got {leaves.shape}")
+        nodes = _new_nodes(leaves.shape[0])
+        lib.zk_merkle_build_from_leaves(u8p(nodes), u8p(leaves), leaves.shape[0])
+        tree = cls.__new__(cls)
+        tree._freeze(nodes)
+        return tree
+
+    def _freeze(self, nodes: np.ndarray) -> None:
+        nodes.flags.writeable = False
+        self.nodes = nodes  # (2 * rows, 32) uint8, layout in the module docstring
+        self.rows = nodes.shape[0] // 2
+        self.depth = self.rows.bit_length() - 1
+
+    @property
+    def root(self) -> bytes:
+        return self.nodes[1].tobytes()
+
+    @property
+    def leaves(self) -> np.ndarray:
+        """The leaf digests, ``(rows, 32)`` (a view into the node array)."""
+        return self.nodes[self.rows:]
+
+    def open(self, indices: Sequence[int] | np.ndarray) -> np.ndarray:
+        """Authentication paths ``(len(indices), depth, 32)`` uint8 of the given
+        leaf indices; ``paths[q, k]`` is the sibling at height ``k`` (0 = leaf
+        level) on the way from leaf ``indices[q]`` to the root."""
+        idx = np.asarray(indices)
+        if idx.ndim != 1 or (idx.size and idx.dtype.kind not in "iu"):
+            raise TypeError(f"indices must be a 1-D sequence of integers, got {idx.dtype} {idx.shape}")
+        bad = (idx < 0) | (idx >= self.rows)
+        if bad.any():
+            raise IndexError(f"leaf index {int(idx[bad.argmax()])} out of range for {self.rows} rows")
+        idx = np.ascontiguousarray(idx, dtype=np.uint64)
+        paths = np.empty((idx.size, self.depth, DIGEST_BYTES), dtype=np.uint8)
+        lib.zk_merkle_open(u8p(paths), u8p(self.nodes), self.rows,
+                           ffi.cast("uint64_t *", idx.ctypes.data), idx.size)
+        return paths
+
+
+def verify_path(root: bytes, leaf_digest: bytes, index: int, path, depth: int | None = None) -> bool:
+    """True if ``path`` leads from ``leaf_digest`` at leaf ``index`` to ``root``.
+
+    ``path`` is a ``(depth, 32)`` uint8 array or a sequence of 32-byte digests.
+    Malformed input raises ValueError (wrong digest sizes, ``len(path) !=
+    depth`` when ``depth`` is given, ``index`` outside ``[0, 2**len(path))``);
+    well-formed input that does not match returns False.
+    """
+    root, leaf_digest, index, path_bytes, levels = _check_proof(root, leaf_digest, index, path, depth)
+    return bool(lib.zk_merkle_verify(root, leaf_digest, index, path_bytes, levels))
+
+
+def verify_path_py(root: bytes, leaf_digest: bytes, index: int, path, depth: int | None = None) -> bool:
+    """:func:`verify_path` in pure Python over ``hashlib``: an independent check."""
+    root, node, index, path_bytes, levels = _check_proof(root, leaf_digest, index, path, depth)
+    for level in range(levels):
+        sibling = path_bytes[DIGEST_BYTES * level:DIGEST_BYTES * (level + 1)]
+        pair = sibling + node if (index >> level) & 1 else node + sibling
+        node = hashlib.sha256(pair).digest()
+    return node == root
+
+
+# ------------------------------------------------------------ validation --
+
+def _check_array(a, dtype, name: str) -> None:
+    if not isinstance(a, np.ndarray) or a.dtype != dtype:
+        raise TypeError(f"{name} must be a numpy {np.dtype(dtype)} array, got "
+                        f"{type(a).__name__} {getattr(a, 'dtype', '')}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+
+
+def _check_matrix(matrix) -> None:
+    _check_array(matrix, np.uint32, "matrix")
+    if matrix.ndim != 2:
+        raise ValueError(f"matrix must be 2-D (rows, cols), got shape {matrix.shape}")
+
+
+def _new_nodes(rows: int) -> np.ndarray:
+    if rows < 1 or rows & (rows - 1):
+        raise ValueError(f"a Merkle tree needs a power-of-two number of rows, got {rows}")
+    return np.empty((2 * rows, DIGEST_BYTES), dtype=np.uint8)
+
+
+def _digest(value, name: str) -> bytes:
+    data = bytes(value)
+    if len(data) != DIGEST_BYTES:
+        raise ValueError(f"{name} must be {DIGEST_BYTES} bytes, got {len(data)}")
+    return data
+
+
+def _check_proof(root, leaf_digest, index, path, depth):
+    """Normalise a path check's inputs to (root, leaf, index, path bytes, levels)."""
+    root = _digest(root, "root")
+    leaf_digest = _digest(leaf_digest, "leaf digest")
+    if isinstance(path, np.ndarray):
+        if path.dtype != np.uint8 or path.ndim != 2 or path.shape[1] != DIGEST_BYTES:
+            raise ValueError(f"path must be a (depth, 32) uint8 array, got {path.dtype} {path.shape}")
+        levels, path_bytes = path.shape[0], path.tobytes()
+    else:
+        levels = len(path)
+        path_bytes = b"".join(_digest(p, f"path[{k}]") for k, p in enumerate(path))
+    if depth is not None and levels != depth:
+        raise ValueError(f"path has {levels} digests, expected depth {depth}")
+    if isinstance(index, bool) or not isinstance(index, (int, np.integer)):
+        raise TypeError(f"leaf index must be an integer, got {type(index).__name__}")
+    index = int(index)
+    if not 0 <= index < 1 << levels:
+        raise ValueError(f"leaf index {index} out of range for a path of depth {levels}")
+    return root, leaf_digest, index, path_bytes, levels

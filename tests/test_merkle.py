@@ -1,0 +1,232 @@
+"""Merkle trees against a pure-hashlib model of docs/MERKLE.md, on every
+instruction-set path, plus tampering and bad-input checks."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zksidecar.prover import field, merkle, native
+from zksidecar.prover.merkle import MerkleTree, verify_path, verify_path_py
+
+ISAS = native.supported_isas()
+VERIFIERS = [verify_path, verify_path_py]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def restore_isa():
+    original = native.isa()
+    yield
+    native.set_isa(original)
+
+
+# ------------------------------------------------------- reference model --
+
+def random_canonical(rows: int, cols: int, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, field.P, (rows, cols), dtype=np.uint32)
+
+
+def model_leaf(canonical_row: np.ndarray) -> bytes:
+    return hashlib.sha256(canonical_row.astype("<u4").tobytes()).digest()
+
+
+def model_nodes(leaves: list[bytes]) -> list[bytes]:
+    """The node array of docs/MERKLE.md: [unused, root, ..., leaves]."""
+    rows = len(leaves)
+    nodes = [b""] * rows + leaves
+    for i in range(rows - 1, 0, -1):
+        nodes[i] = hashlib.sha256(nodes[2 * i] + nodes[2 * i + 1]).digest()
+    return nodes
+
+
+def model_path(nodes: list[bytes], index: int) -> list[bytes]:
+    rows = len(nodes) // 2
+    path, node = [], rows + index
+    while node > 1:
+        path.append(nodes[node ^ 1])
+        node //= 2
+    return path
+
+
+def flip_bit(digest: bytes, bit: int) -> bytes:
+    out = bytearray(digest)
+    out[bit // 8] ^= 1 << (bit % 8)
+    return bytes(out)
+
+
+# ------------------------------------------------------------ leaf hashing --
+
+# Column counts around the encoding's edges: 13 columns (52 bytes) is the
+# last one-block row, 14..16 need a padding block, 256 is one full decode
+# chunk in the kernel, 257 spills into a second.
+@pytest.mark.parametrize("cols", [0, 1, 13, 14, 16, 17, 255, 256, 257, 600])
+def test_leaf_is_sha256_of_canonical_le_values(cols):
+    canonical = random_canonical(5, cols, seed=cols)  # 5 rows: two-lane groups plus a tail row
+    matrix = field.encode(canonical)
+    expected = [model_leaf(row) for row in canonical]
+    for name in ISAS:
+        native.set_isa(name)
+        leaves = merkle.hash_rows(matrix)
+        assert leaves.shape == (5, 32) and leaves.dtype == np.uint8
+        assert [bytes(leaf) for leaf in leaves] == expected, f"{name} path"
+
+
+def test_leaf_encoding_by_hand():
+    # one row holding 1 and p - 1: canonical LE words 01000000 and 00000078
+    matrix = field.encode([[1, field.P - 1]])
+    expected = hashlib.sha256(bytes.fromhex("01000000" "00000078")).digest()
+    assert merkle.hash_rows(matrix)[0].tobytes() == expected
+
+
+# -------------------------------------------------------------------- trees --
+
+@pytest.mark.parametrize("rows, cols", [(1, 3), (2, 1), (8, 16), (64, 7), (1024, 20)])
+def test_tree_matches_model(rows, cols):
+    canonical = random_canonical(rows, cols, seed=rows * cols)
+    nodes = model_nodes([model_leaf(row) for row in canonical])
+    for name in ISAS:
+        native.set_isa(name)
+        tree = MerkleTree(field.encode(canonical))
+        assert tree.rows == rows and tree.depth == rows.bit_length() - 1
+        assert tree.root == nodes[1], f"{name} path"
+        assert [bytes(n) for n in tree.nodes[1:]] == nodes[1:], f"{name} path"
+
+
+def test_from_leaves_matches_matrix_tree():
+    matrix = field.encode(random_canonical(32, 5, seed=1))
+    tree = MerkleTree(matrix)
+    again = MerkleTree.from_leaves(merkle.hash_rows(matrix))
+    np.testing.assert_array_equal(again.nodes[1:], tree.nodes[1:])
+
+
+def test_single_leaf_tree_is_its_leaf():
+    leaf = np.frombuffer(hashlib.sha256(b"only").digest(), np.uint8).reshape(1, 32)
+    tree = MerkleTree.from_leaves(leaf)
+    assert tree.root == leaf.tobytes() and tree.depth == 0
+    path = tree.open([0])[0]
+    assert path.shape == (0, 32)
+    assert all(verify(tree.root, leaf.tobytes(), 0, path) for verify in VERIFIERS)
+
+
+def test_nodes_are_read_only():
+    tree = MerkleTree(field.encode(random_canonical(4, 2, seed=2)))
+    with pytest.raises(ValueError):
+        tree.nodes[1, 0] ^= 1
+
+
+# -------------------------------------------------------------------- paths --
+
+def test_every_path_matches_model_and_verifies():
+    canonical = random_canonical(16, 9, seed=3)
+    tree = MerkleTree(field.encode(canonical))
+    nodes = model_nodes([model_leaf(row) for row in canonical])
+    paths = tree.open(np.arange(16))
+    assert paths.shape == (16, 4, 32)
+    for i, path in enumerate(paths):
+        assert [bytes(p) for p in path] == model_path(nodes, i)
+        for verify in VERIFIERS:
+            assert verify(tree.root, nodes[16 + i], i, path, depth=4)
+            assert verify(tree.root, nodes[16 + i], i, model_path(nodes, i))  # list of bytes
+
+
+def test_open_accepts_repeats_and_any_order():
+    tree = MerkleTree(field.encode(random_canonical(8, 2, seed=4)))
+    paths = tree.open([5, 0, 5])
+    np.testing.assert_array_equal(paths[0], paths[2])
+    np.testing.assert_array_equal(paths[1], tree.open([0])[0])
+    assert tree.open([]).shape == (0, 3, 32)
+
+
+@pytest.fixture(scope="module")
+def opened():
+    tree = MerkleTree(field.encode(random_canonical(32, 4, seed=5)))
+    index = 13
+    return tree, index, tree.leaves[index].tobytes(), tree.open([index])[0]
+
+
+@pytest.mark.parametrize("verify", VERIFIERS, ids=["c", "py"])
+def test_tampering_fails(verify, opened):
+    tree, index, leaf, path = opened
+    assert verify(tree.root, leaf, index, path)
+    for bit in (0, 7, 100, 255):
+        assert not verify(tree.root, flip_bit(leaf, bit), index, path)
+        assert not verify(flip_bit(tree.root, bit), leaf, index, path)
+        for level in range(tree.depth):
+            bad = path.copy()
+            bad[level] = np.frombuffer(flip_bit(path[level].tobytes(), bit), np.uint8)
+            assert not verify(tree.root, leaf, index, bad)
+    for wrong in (index ^ 1, index ^ 16, 0, 31):
+        assert not verify(tree.root, leaf, wrong, path)
+
+
+@settings(max_examples=60, deadline=None)
+@given(log_rows=st.integers(0, 7), cols=st.integers(0, 40), seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_random_trees_open_and_verify(log_rows, cols, seed, data):
+    rows = 1 << log_rows
+    tree = MerkleTree(field.encode(random_canonical(rows, cols, seed)))
+    index = data.draw(st.integers(0, rows - 1))
+    path = tree.open([index])[0]
+    leaf = tree.leaves[index].tobytes()
+    assert verify_path(tree.root, leaf, index, path) and verify_path_py(tree.root, leaf, index, path)
+
+
+# --------------------------------------------------------------- bad input --
+
+def test_bad_matrices_raise():
+    good = field.encode(random_canonical(4, 3, seed=6))
+    with pytest.raises(ValueError, match="power-of-two"):
+        MerkleTree(good[:3])
+    with pytest.raises(ValueError, match="power-of-two"):
+        MerkleTree(good[:0])
+    with pytest.raises(TypeError, match="uint32"):
+        MerkleTree(good.astype(np.int64))
+    with pytest.raises(ValueError, match="2-D"):
+        MerkleTree(good.ravel())
+    with pytest.raises(ValueError, match="C-contiguous"):
+        MerkleTree(good[:, ::2])
+    with pytest.raises(TypeError, match="uint32"):
+        merkle.hash_rows([[1, 2]])
+
+
+def test_bad_leaves_raise():
+    with pytest.raises(ValueError, match=r"\(rows, 32\)"):
+        MerkleTree.from_leaves(np.zeros((4, 31), dtype=np.uint8))
+    with pytest.raises(ValueError, match="power-of-two"):
+        MerkleTree.from_leaves(np.zeros((6, 32), dtype=np.uint8))
+    with pytest.raises(TypeError, match="uint8"):
+        MerkleTree.from_leaves(np.zeros((4, 8), dtype=np.uint32))
+
+
+def test_bad_open_indices_raise(opened):
+    tree = opened[0]
+    for index in (-1, tree.rows, 2**40):
+        with pytest.raises(IndexError, match="out of range"):
+            tree.open([index])
+    with pytest.raises(TypeError, match="integers"):
+        tree.open([1.5])
+    with pytest.raises(TypeError, match="1-D"):
+        tree.open([[1, 2]])
+
+
+@pytest.mark.parametrize("verify", VERIFIERS, ids=["c", "py"])
+def test_bad_proofs_raise(verify, opened):
+    tree, index, leaf, path = opened
+    with pytest.raises(ValueError, match="expected depth 4"):
+        verify(tree.root, leaf, index, path, depth=4)
+    with pytest.raises(ValueError, match="out of range"):
+        verify(tree.root, leaf, 1 << tree.depth, path)
+    with pytest.raises(ValueError, match="out of range"):
+        verify(tree.root, leaf, -1, path)
+    with pytest.raises(TypeError, match="integer"):
+        verify(tree.root, leaf, 1.0, path)
+    with pytest.raises(ValueError, match="root must be 32 bytes"):
+        verify(tree.root[:31], leaf, index, path)
+    with pytest.raises(ValueError, match="leaf digest must be 32 bytes"):
+        verify(tree.root, leaf + b"\0", index, path)
+    with pytest.raises(ValueError, match=r"path\[2\] must be 32 bytes"):
+        verify(tree.root, leaf, index, [bytes(p) for p in path[:2]] + [b"short"])
+    with pytest.raises(ValueError, match=r"\(depth, 32\) uint8 array"):
+        verify(tree.root, leaf, index, path.reshape(-1))

@@ -1,0 +1,187 @@
+"""The AIR interface: what a computation declares so it can be proven.
+
+An AIR (algebraic intermediate representation) is, in the spirit of
+Winterfell's ``Air`` trait, a small declaration:
+
+* **main segments**: named base-field columns, each segment committed on its
+  own.  A segment may be *external*: committed by an earlier proof and reused
+  here by its Merkle root, which the verifier takes as a public input (this is
+  how order-book states chain from batch to batch).
+* **auxiliary columns**: extension-field columns built *after* the main
+  segments are committed, from verifier challenges (LogUp running sums).
+* **periodic columns**: fixed value patterns repeating down the trace.
+* **public values**: base-field values both sides know (bound into the
+  transcript by :meth:`Air.public_bytes`).
+* **transition constraints** over the current and next row, each with a
+  declared degree, holding on every row but the last;
+* **boundary constraints**: a column's value at one row.
+
+Constraints are :mod:`expressions <zksidecar.prover.expr>`, written once in
+:meth:`Air.transitions` / :meth:`Air.boundaries` against a :class:`Frame`.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from .expr import CHALLENGE, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var
+
+
+@dataclass(frozen=True)
+class Segment:
+    name: str
+    columns: tuple[str, ...]
+    external: bool = False
+
+
+@dataclass(frozen=True)
+class TransitionConstraint(Constraint):
+    degree: int = 1
+
+
+@dataclass(frozen=True)
+class BoundaryConstraint:
+    """Column `column` equals `value` at `row` (negative rows count from the
+    end: -1 is the last row).  `value` has degree 0: constants, public values
+    and challenges."""
+
+    name: str
+    column: str
+    row: int
+    value: Expr
+
+
+class Frame:
+    """The variables a constraint can name."""
+
+    def __init__(self, air: "Air"):
+        self._air = air
+
+    def cur(self, column: str) -> Expr:
+        return var(TRACE, self._air.column_index(column), 0)
+
+    def next(self, column: str) -> Expr:
+        return var(TRACE, self._air.column_index(column), 1)
+
+    def periodic(self, name: str) -> Expr:
+        if name not in self._air.periodic_columns:
+            raise KeyError(f"{type(self._air).__name__} has no periodic column {name!r}")
+        return var(PERIODIC, name)
+
+    def public(self, name: str) -> Expr:
+        if name not in self._air.public_values:
+            raise KeyError(f"{type(self._air).__name__} has no public value {name!r}")
+        return var(PUBLIC, name)
+
+    def challenge(self, i: int) -> Expr:
+        if not 0 <= i < self._air.num_challenges:
+            raise KeyError(f"{type(self._air).__name__} draws {self._air.num_challenges} "
+                           f"challenges; there is no challenge {i}")
+        return var(CHALLENGE, i)
+
+
+class Air(ABC):
+    """Subclass, declare the class attributes, implement the constraints."""
+
+    main_segments: tuple[Segment, ...] = ()
+    aux_columns: tuple[str, ...] = ()
+    num_challenges: int = 0
+    #: name -> one period of values (canonical ints); the period is a power of
+    #: two dividing the trace length
+    periodic_columns: dict[str, list[int]] = {}
+
+    def __init__(self, trace_length: int, public_values: dict[str, int] | None = None):
+        if trace_length < 2 or trace_length & (trace_length - 1):
+            raise ValueError(f"trace length must be a power of two >= 2, got {trace_length}")
+        self.trace_length = trace_length
+        self.public_values: dict[str, int] = dict(public_values or {})
+
+    # --------------------------------------------------------- to implement --
+
+    @abstractmethod
+    def transitions(self, f: Frame) -> list[TransitionConstraint]:
+        """Constraints between row i and row i + 1, for every i < N - 1."""
+
+    def boundaries(self, f: Frame) -> list[BoundaryConstraint]:
+        return []
+
+    def build_aux(self, main: dict[str, np.ndarray], challenges: np.ndarray) -> np.ndarray:
+        """The auxiliary columns, shape (N, len(aux_columns), 4), Montgomery
+        form, from the main columns (by name) and the challenges (k, 4)."""
+        raise NotImplementedError(f"{type(self).__name__} declares auxiliary columns "
+                                  "but does not build them")
+
+    def public_bytes(self) -> bytes:
+        """Everything public that the proof must be bound to, as bytes (the
+        public values by default; override to add, e.g., operation lists)."""
+        return b"".join(name.encode() + b"=" + str(v).encode() + b";"
+                        for name, v in sorted(self.public_values.items()))
+
+    # -------------------------------------------------------------- derived --
+
+    @cached_property
+    def columns(self) -> tuple[str, ...]:
+        """Every column: main segments in order, then auxiliary columns."""
+        names = [c for s in self.main_segments for c in s.columns] + list(self.aux_columns)
+        if len(set(names)) != len(names):
+            raise ValueError(f"{type(self).__name__} declares a column name twice")
+        return tuple(names)
+
+    @cached_property
+    def num_main_columns(self) -> int:
+        return sum(len(s.columns) for s in self.main_segments)
+
+    def column_index(self, name: str) -> int:
+        try:
+            return self._column_index[name]
+        except KeyError:
+            raise KeyError(f"{type(self).__name__} has no column {name!r}") from None
+
+    @cached_property
+    def _column_index(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.columns)}
+
+    def is_aux(self, column_index: int) -> bool:
+        return column_index >= self.num_main_columns
+
+    @cached_property
+    def transition_constraints(self) -> list[TransitionConstraint]:
+        cons = self.transitions(Frame(self))
+        for c in cons:
+            if c.expr.degree != c.degree:
+                raise ValueError(f"constraint {c.name!r} of {type(self).__name__} is declared "
+                                 f"with degree {c.degree} but has degree {c.expr.degree}")
+            if c.degree < 1:
+                raise ValueError(f"constraint {c.name!r} does not involve the trace")
+        return cons
+
+    @cached_property
+    def boundary_constraints(self) -> list[BoundaryConstraint]:
+        cons = self.boundaries(Frame(self))
+        n = self.trace_length
+        for b in cons:
+            self.column_index(b.column)
+            if not -n <= b.row < n:
+                raise ValueError(f"boundary {b.name!r} names row {b.row} of a {n}-row trace")
+            if b.value.degree != 0:
+                raise ValueError(f"boundary {b.name!r} must have a constant value")
+        return cons
+
+    @cached_property
+    def max_degree(self) -> int:
+        return max([c.degree for c in self.transition_constraints] + [1])
+
+    def validate(self) -> None:
+        """Check the declaration itself (raises ValueError)."""
+        _ = self.columns, self.transition_constraints, self.boundary_constraints
+        n = self.trace_length
+        for name, values in self.periodic_columns.items():
+            k = len(values)
+            if k < 1 or k & (k - 1) or k > n:
+                raise ValueError(f"periodic column {name!r} has period {k}: it must be a "
+                                 f"power of two no larger than the trace ({n} rows)")
+        if self.aux_columns and self.num_challenges == 0:
+            raise ValueError("auxiliary columns need at least one challenge")

@@ -1,0 +1,121 @@
+"""What prover and verifier must compute identically: the coset, the
+transcript header, the order of DEEP coefficients, periodic columns.
+
+Kept in one place so the two sides cannot drift; everything else the verifier
+does is its own (verify.py).
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import extension as E
+from . import field as F
+from . import ntt
+from .air import Air
+from .ext_scalar import Ext
+from .params import ProofOptions
+from .proof import Matrix
+from .transcript import Transcript
+
+#: D = g * <w_M>: the group generator keeps D disjoint from H = <w_N>
+COSET_SHIFT = F.GENERATOR
+
+
+@dataclass(frozen=True)
+class Link:
+    """What chains a segment from the proof that committed it to a later one:
+    the earlier proof's out-of-domain point z and the segment's column values
+    there (each column is one base-field polynomial; its value at z is an
+    extension element).  docs/SECURITY.md explains why reusing a root needs it."""
+
+    z: Ext
+    values: list[Ext]
+
+    def to_bytes(self) -> bytes:
+        words = [c for v in [self.z, *self.values] for c in v.c]
+        return struct.pack(f"<I{len(words)}I", len(self.values), *words)
+
+
+def absorb_header(tr: Transcript, air: Air, options: ProofOptions, links: dict) -> None:
+    tr.absorb(b"air", type(air).__name__.encode())
+    tr.absorb(b"shape", struct.pack("<IIII", air.trace_length, air.num_main_columns,
+                                    len(air.aux_columns), air.num_challenges))
+    tr.absorb(b"options", struct.pack("<BHBBI", options.log_blowup, options.num_queries,
+                                      options.grinding_bits, options.fri_folding_factor,
+                                      options.fri_max_final_degree))
+    tr.absorb(b"public", air.public_bytes())
+    for seg in air.main_segments:
+        if seg.external:
+            link = links.get(seg.name)
+            tr.absorb(b"link", link.to_bytes() if link is not None else b"")
+
+
+def deep_coefficients(mats: list[Matrix], gamma: Ext, links: dict[str, Link]):
+    """The DEEP terms grouped by opening point, each column with its own power
+    of gamma, in this order: every matrix at z; trace matrices at w z; linked
+    external segments at their earlier z.  Returns
+    [(point, [(matrix name, coefficients (width, 4) Montgomery), ...]), ...]."""
+    power = Ext(1)
+    groups = []
+
+    def take(width: int) -> np.ndarray:
+        nonlocal power
+        out = []
+        for _ in range(width):
+            out.append(power.to_mont())
+            power = power * gamma
+        return np.stack(out)
+
+    groups.append(("z", [(m.name, take(m.width)) for m in mats]))
+    groups.append(("next", [(m.name, take(m.width)) for m in mats if m.is_trace]))
+    for m in mats:
+        if m.name in links:
+            groups.append((m.name, [(m.name, take(m.width))]))
+    return groups
+
+
+def zpowers(z: Ext, n: int) -> np.ndarray:
+    """(n, 4) Montgomery: z^0 .. z^(n-1), by doubling (one kernel call per bit)."""
+    out = np.zeros((n, 4), dtype=np.uint32)
+    out[0] = Ext(1).to_mont()
+    filled, zk = 1, z
+    while filled < n:
+        take = min(filled, n - filled)
+        factor = np.ascontiguousarray(np.broadcast_to(zk.to_mont(), (take, 4)))
+        out[filled: filled + take] = E.mul(np.ascontiguousarray(out[:take]), factor)
+        filled += take
+        zk = zk * zk
+    return out
+
+
+def periodic_values_on_lde(air: Air, log_blowup: int) -> dict[str, np.ndarray]:
+    """Each periodic column on D.  A column with period L is P(x) = R(x^(N/L))
+    with R interpolating the L values on <w_L>; on D, x^(N/L) runs over the
+    coset g^(N/L) * <w_(L * blowup)>, so R's extension there, tiled, is P on D."""
+    n = air.trace_length
+    out = {}
+    for name, values in air.periodic_columns.items():
+        period = len(values)
+        vals = F.encode(np.asarray(values, dtype=np.int64))
+        if period == 1:
+            out[name] = np.full(n << log_blowup, vals[0], dtype=np.uint32)
+            continue
+        shift = pow(COSET_SHIFT, n // period, F.P)
+        small = ntt.lde(vals, log_blowup, shift)
+        out[name] = np.tile(small, n // period)
+    return out
+
+
+def periodic_value_at(values: list[int], n: int, z: Ext) -> Ext:
+    """P(z) = R(z^(N/L)) for the verifier: interpolate R, then Horner."""
+    period = len(values)
+    coeffs = F.decode(ntt.intt(F.encode(np.asarray(values, dtype=np.int64)))) if period > 1 \
+        else np.asarray(values)
+    y = z ** (n // period)
+    acc = Ext(0)
+    for c in reversed([int(c) for c in coeffs]):
+        acc = acc * y + c
+    return acc

@@ -1,0 +1,206 @@
+"""FRI: a proof that a committed function is close to a low-degree polynomial.
+
+Layer 0 is f, evaluated on the coset D = s * <w_M> and stored in
+**bit-reversed order**: position j holds f(s * w_M^rev(j)).  In that order the
+F points x * w_F^k of a coset of the order-F subgroup sit at F consecutive
+positions, so one Merkle leaf holds exactly the values a fold needs, and the
+folded layer (on s^F * <w_M^F>) is again in bit-reversed order.
+
+Folding by F with challenge beta maps f(y) = sum_{i<F} y^i f_i(y^F) to
+g(x) = sum_i beta^i f_i(x): done as log2(F) binary folds with beta, beta^2,
+beta^4, ..., each
+    g(x^2) = (f(x) + f(-x)) / 2 + beta * (f(x) - f(-x)) / (2x),
+where x and -x are adjacent positions (2i, 2i+1).
+
+Layers fold until the degree bound is at most the configured final degree
+(or below the folding factor); the prover then sends the final polynomial's
+coefficients and the verifier evaluates it at the query points.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import extension as E
+from . import field as F
+from . import ntt
+from .merkle import MerkleTree, hash_rows
+from .merkle_batch import open_batch, verify_batch
+from .params import ProofOptions
+from .transcript import Transcript
+
+INV2 = F.encode_int(pow(2, F.P - 2, F.P))
+
+
+# ------------------------------------------------------------ geometry --
+
+def bit_reverse_ints(x: np.ndarray, bits: int) -> np.ndarray:
+    x = np.asarray(x, dtype=np.int64)
+    out = np.zeros_like(x)
+    for b in range(bits):
+        out |= ((x >> b) & 1) << (bits - 1 - b)
+    return out
+
+
+def pow_points(base: int, exps: np.ndarray) -> np.ndarray:
+    """base^e (base canonical, result Montgomery) for each integer e >= 0."""
+    exps = np.asarray(exps, dtype=np.int64)
+    result = np.full(exps.shape, F.ONE, dtype=np.uint32)
+    b = np.full(exps.shape, F.encode_int(base), dtype=np.uint32)
+    top = int(exps.max()).bit_length() if exps.size else 0
+    for bit in range(top):
+        mask = ((exps >> bit) & 1).astype(bool)
+        result = np.where(mask, F.mul(result, b), result)
+        b = F.mul(b, b)
+    return result
+
+
+def points(log_m: int, shift: int, positions: np.ndarray) -> np.ndarray:
+    """Domain points at bit-reversed positions of s * <w_M>, M = 2^log_m."""
+    w = F.two_adic_generator(log_m)
+    x = pow_points(w, bit_reverse_ints(positions, log_m))
+    return F.mul_scalar(x, F.encode_int(shift))
+
+
+def layer_plan(options: ProofOptions, degree_bound: int) -> list[int]:
+    """Degree bounds of the folded layers: [d0, d1, ...]; the last is final."""
+    plan = [degree_bound]
+    fold = options.fri_folding_factor
+    while plan[-1] > options.fri_max_final_degree and plan[-1] >= fold:
+        plan.append(plan[-1] // fold)
+    return plan
+
+
+# ------------------------------------------------------------- folding --
+
+def binary_fold(values: np.ndarray, log_m: int, shift: int, beta: np.ndarray) -> np.ndarray:
+    """Fold a whole bit-reversed layer (M, 4) on s * <w_M> once: (M/2, 4)."""
+    pairs = values.reshape(-1, 2, 4)
+    a, b = np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])
+    half = a.shape[0]
+    x = points(log_m, shift, np.arange(0, 2 * half, 2))  # the points of even positions
+    inv_2x = F.inv(F.add(x, x))
+    even = F.mul_scalar(F.add(a, b), INV2)
+    odd = E.mul(E.mul_base(F.sub(a, b), inv_2x), np.ascontiguousarray(np.broadcast_to(beta, a.shape)))
+    return F.add(even, odd)
+
+
+def fold_queries(leaves: np.ndarray, leaf_idx: np.ndarray, log_m: int, shift: int,
+                 beta: np.ndarray, factor: int) -> np.ndarray:
+    """Fold opened leaves (k, factor, 4) of a layer on s * <w_M>: the values
+    (k, 4) at positions leaf_idx of the next layer."""
+    vals = leaves
+    b = beta
+    width = factor
+    while width > 1:
+        k = vals.shape[0]
+        pairs = vals.reshape(k, width // 2, 2, 4)
+        a = np.ascontiguousarray(pairs[:, :, 0]).reshape(-1, 4)
+        c = np.ascontiguousarray(pairs[:, :, 1]).reshape(-1, 4)
+        # even positions (leaf_idx * width + 2t) of the current layer
+        pos = (leaf_idx[:, None] * width + 2 * np.arange(width // 2)[None, :]).ravel()
+        x = points(log_m, shift, pos)
+        inv_2x = F.inv(F.add(x, x))
+        even = F.mul_scalar(F.add(a, c), INV2)
+        odd = E.mul(E.mul_base(F.sub(a, c), inv_2x), np.ascontiguousarray(np.broadcast_to(b, a.shape)))
+        vals = F.add(even, odd).reshape(k, width // 2, 4)
+        b = E.mul(b.reshape(1, 4), b.reshape(1, 4))[0]
+        shift = shift * shift % F.P
+        log_m -= 1
+        width //= 2
+    return vals.reshape(-1, 4)
+
+
+# -------------------------------------------------------------- prover --
+
+@dataclass
+class FriCommitment:
+    layers: list[np.ndarray]        # bit-reversed layer values, (M_l, 4)
+    trees: list[MerkleTree]
+    final_coeffs: np.ndarray        # (d_final, 4), Montgomery
+
+    @property
+    def roots(self) -> list[bytes]:
+        return [t.root for t in self.trees]
+
+
+def commit(f: np.ndarray, degree_bound: int, options: ProofOptions, log_m: int, shift: int,
+           transcript: Transcript) -> FriCommitment:
+    """The commit phase over layer 0 = f (M, 4), bit-reversed on s * <w_M>."""
+    factor = options.fri_folding_factor
+    plan = layer_plan(options, degree_bound)
+    layers, trees = [], []
+    values = f
+    for _ in plan[1:]:
+        tree = MerkleTree(values.reshape(-1, 4 * factor))
+        transcript.absorb(b"fri-layer", tree.root)
+        beta = transcript.challenge_ext(1)[0]
+        layers.append(values)
+        trees.append(tree)
+        for step in range(factor.bit_length() - 1):
+            values = binary_fold(values, log_m, shift, beta)
+            beta = E.mul(beta.reshape(1, 4), beta.reshape(1, 4))[0]
+            shift, log_m = shift * shift % F.P, log_m - 1
+    # final polynomial: natural order, interpolate on its coset, keep d_final coefficients
+    natural = ntt.bit_reverse_rows(values)
+    coeffs = ntt.coset_intt(natural, shift)
+    final = np.ascontiguousarray(coeffs[: plan[-1]])
+    transcript.absorb_array(b"fri-final", final)
+    return FriCommitment(layers, trees, final)
+
+
+def open_layers(c: FriCommitment, positions: np.ndarray, factor: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each layer: (opened leaves (k, factor, 4) canonical, batch proof)."""
+    out = []
+    pos = np.asarray(positions, dtype=np.int64)
+    for values, tree in zip(c.layers, c.trees):
+        leaf_idx = np.unique(pos // factor)
+        leaves = values.reshape(-1, factor, 4)[leaf_idx]
+        out.append((F.decode(np.ascontiguousarray(leaves)), open_batch(tree, leaf_idx)))
+        pos = leaf_idx
+    return out
+
+
+# ------------------------------------------------------------ verifier --
+
+class FriError(ValueError):
+    """Why a FRI proof is rejected."""
+
+
+def verify(roots: list[bytes], final_coeffs: np.ndarray, openings, positions: np.ndarray,
+           layer0: np.ndarray, degree_bound: int, options: ProofOptions, log_m: int,
+           shift: int, betas: list[np.ndarray]) -> None:
+    """Check the query phase; `layer0` holds f's values (k, 4, Montgomery) at
+    the sorted distinct `positions`, computed by the caller (DEEP).  Raises
+    FriError on any mismatch."""
+    factor = options.fri_folding_factor
+    plan = layer_plan(options, degree_bound)
+    if len(roots) != len(plan) - 1 or len(openings) != len(roots) or len(betas) != len(roots):
+        raise FriError("wrong number of FRI layers")
+    if final_coeffs.shape != (plan[-1], 4):
+        raise FriError("final polynomial has the wrong degree")
+    pos = np.asarray(positions, dtype=np.int64)
+    expected = layer0
+    for layer, (root, (leaves, proof), beta) in enumerate(zip(roots, openings, betas)):
+        leaf_idx = np.unique(pos // factor)
+        if leaves.shape != (leaf_idx.size, factor, 4):
+            raise FriError(f"layer {layer}: wrong number of opened leaves")
+        mont = F.encode(leaves)
+        digests = hash_rows(mont.reshape(leaf_idx.size, 4 * factor))
+        if not verify_batch(root, log_m - (factor.bit_length() - 1), leaf_idx, digests, proof):
+            raise FriError(f"layer {layer}: Merkle opening does not match the commitment")
+        slot = np.searchsorted(leaf_idx, pos // factor)
+        if not (mont[slot, pos % factor] == expected).all():
+            raise FriError(f"layer {layer}: opened values disagree with the previous layer")
+        expected_next = fold_queries(mont, leaf_idx, log_m, shift, beta, factor)
+        shift = pow(shift, factor, F.P)
+        log_m -= factor.bit_length() - 1
+        pos, expected = leaf_idx, expected_next
+    # the final polynomial at the remaining points (Horner, extension coefficients)
+    x = points(log_m, shift, pos)
+    acc = np.zeros((pos.size, 4), dtype=np.uint32)
+    for c in final_coeffs[::-1]:
+        acc = F.add(E.mul_base(acc, x), np.ascontiguousarray(np.broadcast_to(c, acc.shape)))
+    if not (acc == expected).all():
+        raise FriError("final polynomial disagrees with the last layer")

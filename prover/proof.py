@@ -1,0 +1,211 @@
+"""The STARK proof: its shape, and its binary format (docs/PROOF_FORMAT.md).
+
+The **layout** of a proof follows from the AIR alone: the committed matrices
+in order (each main segment, the auxiliary segment if any, the quotient
+chunks), their widths in base-field columns, which are trace matrices (opened
+at z and at w*z) and which segments are external (root given to the verifier,
+not carried in the proof).  The decoder reads against that layout, so every
+count in the bytes is checked against what the AIR implies, and nothing is
+allocated before the bytes for it are known to be there.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .air import Air
+from .params import ProofOptions
+
+MAGIC = b"ZKSP"
+VERSION = 1
+DIGEST = 32
+
+
+class ProofFormatError(ValueError):
+    """Bytes that are not a well-formed proof for this AIR."""
+
+
+@dataclass(frozen=True)
+class Matrix:
+    name: str
+    width: int          # base-field columns (an extension column counts 4)
+    is_trace: bool      # opened at z and at w*z (quotient: at z only)
+    external: bool      # root supplied by the verifier, not in the proof
+
+
+def layout(air: Air) -> list[Matrix]:
+    mats = [Matrix(s.name, len(s.columns), True, s.external) for s in air.main_segments]
+    if air.aux_columns:
+        mats.append(Matrix("aux", 4 * len(air.aux_columns), True, False))
+    mats.append(Matrix("quotient", 4 * quotient_chunks(air), False, False))
+    return mats
+
+
+def quotient_chunks(air: Air) -> int:
+    """Chunks of degree < N the quotient splits into."""
+    return max(1, air.max_degree - 1)
+
+
+@dataclass
+class Proof:
+    options: ProofOptions
+    log_trace_length: int
+    roots: dict[str, bytes]                 # committed (non-external) matrices by name
+    ood_z: dict[str, np.ndarray]            # name -> (width, 4) canonical, every matrix
+    ood_next: dict[str, np.ndarray]         # name -> (width, 4) canonical, trace matrices
+    fri_roots: list[bytes]
+    fri_final: np.ndarray                   # (d_final, 4) canonical
+    pow_nonce: int
+    rows: dict[str, np.ndarray]             # name -> (k, width) canonical opened rows
+    row_proofs: dict[str, np.ndarray]       # name -> (n, 32) batch Merkle proof
+    fri_leaves: list[np.ndarray]            # per layer (k_l, F, 4) canonical
+    fri_proofs: list[np.ndarray]            # per layer (n, 32)
+    #: prover seconds per phase, for the phases before grinding; bound by the
+    #: transcript (absorbed before the proof of work), so they cannot be edited
+    metadata: dict = field(default_factory=dict)
+
+    # ---------------------------------------------------------------- size --
+    def to_bytes(self, air: Air) -> bytes:
+        return encode(self, air)
+
+    @classmethod
+    def from_bytes(cls, data: bytes, air: Air) -> "Proof":
+        return decode(data, air)
+
+
+# --------------------------------------------------------------- encoding --
+
+_OPTS = struct.Struct("<BHBBI")   # log_blowup, queries, grinding, folding factor, final degree
+
+
+def _u32s(a: np.ndarray) -> bytes:
+    return np.ascontiguousarray(a, dtype="<u4").tobytes()
+
+
+def encode(p: Proof, air: Air) -> bytes:
+    o = p.options
+    out = [MAGIC, struct.pack("<HB", VERSION, p.log_trace_length),
+           _OPTS.pack(o.log_blowup, o.num_queries, o.grinding_bits, o.fri_folding_factor,
+                      o.fri_max_final_degree)]
+    mats = layout(air)
+    for m in mats:
+        if not m.external:
+            out.append(p.roots[m.name])
+    for m in mats:
+        out.append(_u32s(p.ood_z[m.name]))
+        if m.is_trace:
+            out.append(_u32s(p.ood_next[m.name]))
+    out.append(struct.pack("<B", len(p.fri_roots)))
+    out += p.fri_roots
+    out.append(struct.pack("<H", len(p.fri_final)) + _u32s(p.fri_final))
+    out.append(encode_metadata(p.metadata))
+    out.append(struct.pack("<Q", p.pow_nonce))
+    k = next(iter(p.rows.values())).shape[0]
+    out.append(struct.pack("<H", k))
+    for m in mats:
+        out.append(_u32s(p.rows[m.name]))
+        out.append(struct.pack("<I", len(p.row_proofs[m.name])) + p.row_proofs[m.name].tobytes())
+    for leaves, proof in zip(p.fri_leaves, p.fri_proofs):
+        out.append(struct.pack("<H", leaves.shape[0]) + _u32s(leaves))
+        out.append(struct.pack("<I", len(proof)) + proof.tobytes())
+    return b"".join(out)
+
+
+def encode_metadata(metadata: dict[str, float]) -> bytes:
+    """count, then per entry: name length, ASCII name, float64 seconds."""
+    out = [struct.pack("<B", len(metadata))]
+    for name, seconds in metadata.items():
+        raw = name.encode("ascii")
+        out.append(struct.pack("<B", len(raw)) + raw + struct.pack("<d", seconds))
+    return b"".join(out)
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ProofFormatError(f"a proof is bytes, not {type(data).__name__}")
+        self.data, self.pos = bytes(data), 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise ProofFormatError(f"proof truncated: {what} needs {n} bytes at offset "
+                                   f"{self.pos}, {len(self.data) - self.pos} remain")
+        chunk = self.data[self.pos: self.pos + n]
+        self.pos += n
+        return chunk
+
+    def unpack(self, fmt: str, what: str):
+        s = struct.Struct("<" + fmt)
+        return s.unpack(self.take(s.size, what))
+
+    def u32s(self, shape: tuple, what: str) -> np.ndarray:
+        count = int(np.prod(shape))
+        a = np.frombuffer(self.take(4 * count, what), dtype="<u4").astype(np.uint32).reshape(shape)
+        if a.size and a.max() >= 2013265921:
+            raise ProofFormatError(f"{what}: value {int(a.max())} is not a reduced field element")
+        return a
+
+    def digests(self, count: int, what: str) -> np.ndarray:
+        return np.frombuffer(self.take(DIGEST * count, what), dtype=np.uint8).reshape(count, DIGEST).copy()
+
+
+def decode(data: bytes, air: Air) -> Proof:
+    """Parse `data` as a proof for `air`; raise ProofFormatError on anything
+    malformed.  Allocation is bounded by len(data): every count is checked
+    against the bytes that remain before anything is read."""
+    r = _Reader(data)
+    if r.take(4, "magic") != MAGIC:
+        raise ProofFormatError("not a zksidecar proof (bad magic)")
+    version, log_n = r.unpack("HB", "header")
+    if version != VERSION:
+        raise ProofFormatError(f"proof format version {version} is not supported (this build reads {VERSION})")
+    if log_n != air.trace_length.bit_length() - 1:
+        raise ProofFormatError(f"proof is for 2^{log_n} rows, the AIR has {air.trace_length}")
+    lb, q, g, fold, final = r.unpack("BHBBI", "options")
+    options = ProofOptions(log_blowup=lb, num_queries=q, grinding_bits=g, fri_folding_factor=fold,
+                           fri_max_final_degree=final)
+    try:
+        options.validate()
+    except ValueError as exc:
+        raise ProofFormatError(f"bad proof options: {exc}") from None
+    mats = layout(air)
+    roots = {m.name: r.take(DIGEST, f"{m.name} root") for m in mats if not m.external}
+    ood_z, ood_next = {}, {}
+    for m in mats:
+        ood_z[m.name] = r.u32s((m.width, 4), f"{m.name} values at z")
+        if m.is_trace:
+            ood_next[m.name] = r.u32s((m.width, 4), f"{m.name} values at w*z")
+    (n_layers,) = r.unpack("B", "FRI layer count")
+    fri_roots = [r.take(DIGEST, f"FRI layer {i} root") for i in range(n_layers)]
+    (n_final,) = r.unpack("H", "FRI final degree")
+    fri_final = r.u32s((n_final, 4), "FRI final polynomial")
+    metadata = {}
+    (n_meta,) = r.unpack("B", "metadata count")
+    for _ in range(n_meta):
+        (n_name,) = r.unpack("B", "metadata name length")
+        try:
+            name = r.take(n_name, "metadata name").decode("ascii")
+        except UnicodeDecodeError:
+            raise ProofFormatError("metadata name is not ASCII") from None
+        (metadata[name],) = r.unpack("d", "metadata value")
+    (pow_nonce,) = r.unpack("Q", "proof-of-work nonce")
+    (k,) = r.unpack("H", "query count")
+    if not 1 <= k <= options.num_queries:
+        raise ProofFormatError(f"{k} opened rows for {options.num_queries} queries")
+    rows, row_proofs = {}, {}
+    for m in mats:
+        rows[m.name] = r.u32s((k, m.width), f"{m.name} opened rows")
+        (n,) = r.unpack("I", f"{m.name} proof length")
+        row_proofs[m.name] = r.digests(n, f"{m.name} Merkle proof")
+    fri_leaves, fri_proofs = [], []
+    for i in range(n_layers):
+        (kl,) = r.unpack("H", f"FRI layer {i} leaf count")
+        fri_leaves.append(r.u32s((kl, fold, 4), f"FRI layer {i} leaves"))
+        (n,) = r.unpack("I", f"FRI layer {i} proof length")
+        fri_proofs.append(r.digests(n, f"FRI layer {i} Merkle proof"))
+    if r.pos != len(r.data):
+        raise ProofFormatError(f"{len(r.data) - r.pos} unexpected bytes after the proof")
+    return Proof(options, log_n, roots, ood_z, ood_next, fri_roots, fri_final, pow_nonce, rows,
+                 row_proofs, fri_leaves, fri_proofs, metadata)

@@ -1,0 +1,373 @@
+"""The STARK prover: prove(air, traces) -> Proof, in numbered protocol steps.
+
+Domains: the trace lives on H = <w_N>; every committed matrix is its
+low-degree extension on D = g * <w_M>, M = N * 2^log_blowup, g = 31, in
+natural order (row i at g * w_M^i, so "next row" is i + 2^log_blowup).  FRI
+takes the DEEP composition in bit-reversed order (fri.py says why).
+
+    1. commit main segments      (external ones: reuse the earlier commitment)
+    2. commit auxiliary segment  (built from challenges drawn after step 1)
+    3. constraint quotient       Q = sum alpha^i C_i / Z_i over D
+    4. commit quotient chunks    Q = sum_i x^(iN) Q_i(x), deg Q_i < N
+    5. out-of-domain openings    every column at z (trace columns also at w z)
+    6. DEEP composition          f = sum gamma^k (P_k(x) - P_k(y_k)) / (x - y_k)
+    7. FRI commit phase
+    8. proof of work
+    9. query openings
+
+Each step's seconds go to the proof's metadata (steps 1-7) and to
+``ProveResult.timings`` (all).
+"""
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import constraints as C
+from . import extension as E
+from . import field as F
+from . import fri, ntt
+from .air import Air
+from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, periodic_values_on_lde,
+                     zpowers)
+from .expr import CHALLENGE, PERIODIC, PUBLIC, TRACE, evaluate
+from .ext_scalar import Ext
+from .merkle import MerkleTree
+from .merkle_batch import open_batch
+from .params import ProofOptions, ParameterError
+from .proof import Proof, encode_metadata, layout, quotient_chunks
+from .transcript import Transcript
+
+
+class ConstraintError(ValueError):
+    """The trace does not satisfy the AIR (debug mode names where)."""
+
+
+@dataclass
+class SegmentCommitment:
+    """A committed matrix: its trace (N, w), LDE (M, w) and Merkle tree.  A
+    main segment's commitment can be handed to a later proof as an external
+    segment (with the Link the earlier proof exports)."""
+
+    trace: np.ndarray
+    lde: np.ndarray
+    tree: MerkleTree
+
+    @property
+    def root(self) -> bytes:
+        return self.tree.root
+
+    @classmethod
+    def commit(cls, trace: np.ndarray, log_blowup: int) -> "SegmentCommitment":
+        lde = ntt.lde(trace, log_blowup, COSET_SHIFT)
+        return cls(trace, lde, MerkleTree(lde))
+
+
+@dataclass
+class ProveResult:
+    proof: Proof
+    commitments: dict[str, SegmentCommitment]   # every matrix, by layout name
+    links: dict[str, Link]                      # what a later proof needs to reuse a segment
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@contextmanager
+def _span(timings: dict, name: str):
+    t0 = time.perf_counter()
+    yield
+    timings[name] = time.perf_counter() - t0
+
+
+def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
+          external: dict[str, tuple[SegmentCommitment, Link | None]] | None = None,
+          debug: bool = False) -> ProveResult:
+    """Prove that `traces` (segment name -> (N, w) Montgomery matrix)
+    satisfy `air`.  `external` maps each external segment to the commitment
+    of an earlier proof and the Link it exported (None for a table whose
+    root the verifier computes itself).  `debug` checks every constraint on
+    the trace first and names the first failure."""
+    options.validate()
+    air.validate()
+    n, lb = air.trace_length, options.log_blowup
+    if 1 << lb < air.max_degree:
+        raise ParameterError(f"constraints of degree {air.max_degree} need a blowup of at least "
+                             f"{air.max_degree}; log_blowup is {lb}")
+    external = external or {}
+    m_log = n.bit_length() - 1 + lb
+    mats = layout(air)
+    timings: dict[str, float] = {}
+    tr = Transcript(b"zksidecar-stark")
+    absorb_header(tr, air, options, {s: ext[1] for s, ext in external.items()})
+
+    # 1 -------------------------------------------------------------------
+    commitments: dict[str, SegmentCommitment] = {}
+    with _span(timings, "1_commit_main"):
+        for seg in air.main_segments:
+            trace = traces.get(seg.name)
+            if trace is None:
+                raise ValueError(f"no trace for segment {seg.name!r}")
+            if trace.shape != (n, len(seg.columns)) or trace.dtype != np.uint32:
+                raise ValueError(f"segment {seg.name!r} must be a ({n}, {len(seg.columns)}) uint32 "
+                                 f"matrix, got {trace.dtype} {trace.shape}")
+            if seg.external:
+                if seg.name not in external:
+                    raise ValueError(f"external segment {seg.name!r} needs its earlier commitment")
+                com = external[seg.name][0]
+                if com.lde.shape[0] != n << lb or not np.array_equal(com.trace, trace):
+                    raise ValueError(f"external segment {seg.name!r}: the commitment is not of this trace")
+            else:
+                com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb)
+            commitments[seg.name] = com
+            tr.absorb(b"root", com.root)
+
+    # 2 -------------------------------------------------------------------
+    challenges = np.zeros((0, 4), dtype=np.uint32)
+    with _span(timings, "2_commit_aux"):
+        if air.num_challenges:
+            challenges = tr.challenge_ext(air.num_challenges)
+        if air.aux_columns:
+            main_cols = {c: np.ascontiguousarray(traces[s.name][:, j])
+                         for s in air.main_segments for j, c in enumerate(s.columns)}
+            aux = air.build_aux(main_cols, challenges)
+            if aux.shape != (n, len(air.aux_columns), 4):
+                raise ValueError(f"build_aux returned {aux.shape}, expected {(n, len(air.aux_columns), 4)}")
+            com = SegmentCommitment.commit(np.ascontiguousarray(aux.reshape(n, -1)), lb)
+            commitments["aux"] = com
+            tr.absorb(b"root", com.root)
+
+    trace_mats = [commitments[m.name] for m in mats if m.is_trace]
+    if debug:
+        check_constraints(air, [c.trace for c in trace_mats], challenges)
+
+    # 3 -------------------------------------------------------------------
+    with _span(timings, "3_quotient"):
+        alpha = Ext.from_mont(tr.challenge_ext(1)[0])
+        q = quotient_on_lde(air, [c.lde for c in trace_mats], challenges, alpha, lb)
+
+    # 4 -------------------------------------------------------------------
+    k = quotient_chunks(air)
+    with _span(timings, "4_commit_quotient"):
+        coeffs = ntt.coset_intt(q, COSET_SHIFT)                # (M, 4)
+        if debug and coeffs[k * n:].any():
+            raise ConstraintError("the quotient has degree >= its bound: some constraint does not "
+                                  "hold on the trace")
+        padded = np.zeros((n << lb, 4 * k), dtype=np.uint32)
+        for i in range(k):
+            padded[:n, 4 * i: 4 * i + 4] = coeffs[i * n: (i + 1) * n]
+        chunk_lde = ntt.coset_ntt(padded, COSET_SHIFT)
+        qcom = SegmentCommitment(padded[:n], chunk_lde, MerkleTree(chunk_lde))
+        commitments["quotient"] = qcom
+        tr.absorb(b"root", qcom.root)
+
+    # 5 -------------------------------------------------------------------
+    with _span(timings, "5_ood"):
+        z = Ext.from_mont(tr.challenge_ext(1)[0])
+        if z.is_base():
+            raise ValueError("out-of-domain point fell in the base field (probability 2^-93)")
+        w_n = F.two_adic_generator(n.bit_length() - 1)
+        zp = zpowers(z, n)
+        zp_next = E.mul_base(zp, ntt.domain(n.bit_length() - 1))
+        ood_z, ood_next = {}, {}
+        for m in mats:
+            com = commitments[m.name]
+            coef = padded[:n] if m.name == "quotient" else ntt.intt(com.trace)
+            cols_t = np.ascontiguousarray(coef.T)              # (w, N)
+            ood_z[m.name] = E.combine_rows(cols_t, zp)
+            if m.is_trace:
+                ood_next[m.name] = E.combine_rows(cols_t, zp_next)
+        for m in mats:
+            tr.absorb_array(b"ood-z", ood_z[m.name])
+            if m.is_trace:
+                tr.absorb_array(b"ood-next", ood_next[m.name])
+
+    # 6 -------------------------------------------------------------------
+    with _span(timings, "6_deep"):
+        gamma = Ext.from_mont(tr.challenge_ext(1)[0])
+        f = deep_composition(mats, commitments, ood_z, ood_next, z, z * w_n, gamma, external, m_log)
+
+    # 7 -------------------------------------------------------------------
+    with _span(timings, "7_fri_commit"):
+        f_br = ntt.bit_reverse_rows(f)
+        fri_com = fri.commit(f_br, n, options, m_log, COSET_SHIFT, tr)
+
+    metadata = dict(timings)
+    tr.absorb(b"metadata", encode_metadata(metadata))
+
+    # 8 -------------------------------------------------------------------
+    with _span(timings, "8_grind"):
+        nonce = tr.grind(options.grinding_bits)
+
+    # 9 -------------------------------------------------------------------
+    with _span(timings, "9_queries"):
+        positions = np.array(tr.challenge_indices(options.num_queries, n << lb), dtype=np.int64)
+        natural = fri.bit_reverse_ints(positions, m_log)
+        order = np.argsort(natural)
+        rows_idx = natural[order]
+        rows, row_proofs = {}, {}
+        for m in mats:
+            com = commitments[m.name]
+            rows[m.name] = F.decode(np.ascontiguousarray(com.lde[rows_idx]))
+            row_proofs[m.name] = open_batch(com.tree, rows_idx)
+        fri_open = fri.open_layers(fri_com, positions, options.fri_folding_factor)
+
+    proof = Proof(
+        options=options, log_trace_length=n.bit_length() - 1,
+        roots={m.name: commitments[m.name].root for m in mats if not m.external},
+        ood_z={k_: F.decode(v) for k_, v in ood_z.items()},
+        ood_next={k_: F.decode(v) for k_, v in ood_next.items()},
+        fri_roots=fri_com.roots, fri_final=F.decode(fri_com.final_coeffs), pow_nonce=nonce,
+        rows=rows, row_proofs=row_proofs,
+        fri_leaves=[leaves for leaves, _ in fri_open], fri_proofs=[p for _, p in fri_open],
+        metadata=metadata)
+    links = {s.name: Link(z, [Ext.from_mont(v) for v in ood_z[s.name]])
+             for s in air.main_segments}
+    return ProveResult(proof, commitments, links, timings)
+
+
+# ----------------------------------------------------------------- steps --
+
+def _variable_source(air: Air, mats: list[np.ndarray], challenges: np.ndarray, step: int,
+                     periodic: dict[str, np.ndarray]):
+    """Column lookup for ColumnAlgebra over trace-shaped matrices (the trace
+    itself with step 1, or the LDE with step = blowup): the next row is `step`
+    rows down, cyclically."""
+    offsets, start = [], 0
+    for m in mats:
+        offsets.append(start)
+        start += m.shape[1]
+    n_main = air.num_main_columns
+    cache: dict[tuple, np.ndarray] = {}
+
+    def base_column(j: int) -> np.ndarray:
+        for mat, off in zip(mats, offsets):
+            if off <= j < off + mat.shape[1]:
+                return np.ascontiguousarray(mat[:, j - off])
+        raise KeyError(j)
+
+    def column(key):
+        if key in cache:
+            return cache[key]
+        kind = key[0]
+        if kind == TRACE:
+            col, nxt = key[1], key[2]
+            if col < n_main:
+                v = base_column(col)
+            else:  # an auxiliary (extension) column: four base columns
+                a = col - n_main
+                aux = mats[-1]
+                v = np.ascontiguousarray(aux[:, 4 * a: 4 * a + 4])
+            if nxt:
+                v = np.roll(v, -step, axis=0)
+        elif kind == PERIODIC:
+            v = periodic[key[1]]
+        elif kind == PUBLIC:
+            return Ext(air.public_values[key[1]])
+        elif kind == CHALLENGE:
+            return Ext.from_mont(challenges[key[1]])
+        else:
+            raise KeyError(key)
+        cache[key] = v
+        return v
+
+    return column
+
+
+def check_constraints(air: Air, trace_mats: list[np.ndarray], challenges: np.ndarray) -> None:
+    """Debug mode: every constraint on every row; raise ConstraintError naming
+    the first failing constraint and row."""
+    n = air.trace_length
+    periodic = {name: F.encode(np.tile(np.asarray(v, dtype=np.int64), n // len(v)))
+                for name, v in air.periodic_columns.items()}
+    source = _variable_source(air, trace_mats, challenges, 1, periodic)
+    alg = C.ColumnAlgebra(n, source)
+    cons = air.transition_constraints
+    first = None  # (row, constraint name): the earliest row, then declaration order
+    for c, v in zip(cons, evaluate([c.expr for c in cons], alg)):
+        col = C.as_column(v, n, isinstance(v, np.ndarray) and v.ndim == 2)
+        bad = np.flatnonzero(col.reshape(n, -1)[: n - 1].any(axis=1))
+        if bad.size and (first is None or bad[0] < first[0]):
+            first = (int(bad[0]), c.name)
+    if first:
+        row, name = first
+        raise ConstraintError(f"transition constraint {name!r} fails at row {row} "
+                              f"(between rows {row} and {row + 1})")
+    for b in air.boundary_constraints:
+        row = b.row % n
+        (col,) = evaluate([_boundary_expr(air, b)], alg)
+        col = C.as_column(col, n, isinstance(col, np.ndarray) and col.ndim == 2)
+        if col.reshape(n, -1)[row].any():
+            raise ConstraintError(f"boundary constraint {b.name!r} fails at row {row}")
+
+
+def _boundary_expr(air: Air, b):
+    from .air import Frame
+
+    return Frame(air).cur(b.column) - b.value
+
+
+def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, alpha: Ext,
+                    log_blowup: int) -> np.ndarray:
+    """sum_i alpha^i C_i(x) / Z_i(x) on D, (M, 4) Montgomery: transitions over
+    Z = (x^N - 1) / (x - w^(N-1)), then boundaries over (x - w^row)."""
+    n = air.trace_length
+    m = n << log_blowup
+    log_m = m.bit_length() - 1
+    x = ntt.domain(log_m, COSET_SHIFT)
+    periodic = periodic_values_on_lde(air, log_blowup)
+    alg = C.ColumnAlgebra(m, _variable_source(air, ldes, challenges, 1 << log_blowup, periodic))
+
+    cons = air.transition_constraints
+    acc = np.zeros((m, 4), dtype=np.uint32)
+    coeff = Ext(1)
+    for v in evaluate([c.expr for c in cons], alg):
+        acc = F.add(acc, C.as_column(alg.mul(v, coeff), m, True))
+        coeff = coeff * alpha
+    # (x - w^(N-1)) / (x^N - 1): x^N takes 2^log_blowup values on D, periodically
+    b = 1 << log_blowup
+    xn = F.power(np.ascontiguousarray(x[:b]), n)
+    inv_zh = np.tile(F.inv(F.sub(xn, np.full(b, F.ONE, dtype=np.uint32))), n)
+    last = F.encode_int(pow(F.two_adic_generator(n.bit_length() - 1), n - 1, F.P))
+    factor = F.mul(F.sub(x, np.full(m, last, dtype=np.uint32)), inv_zh)
+    q = E.mul_base(acc, factor)
+
+    by_row: dict[int, np.ndarray] = {}
+    bcons = air.boundary_constraints
+    for bc, v in zip(bcons, evaluate([_boundary_expr(air, bc) for bc in bcons], alg)):
+        row = bc.row % n
+        term = C.as_column(alg.mul(v, coeff), m, True)
+        by_row[row] = term if row not in by_row else F.add(by_row[row], term)
+        coeff = coeff * alpha
+    w_n = F.two_adic_generator(n.bit_length() - 1)
+    for row, num in by_row.items():
+        inv = F.inv(F.sub(x, np.full(m, F.encode_int(pow(w_n, row, F.P)), dtype=np.uint32)))
+        q = F.add(q, E.mul_base(num, inv))
+    return q
+
+
+def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, gamma: Ext,
+                     external, log_m: int) -> np.ndarray:
+    """f(x) on D, natural order, (M, 4): every committed column's DEEP
+    quotients, combined with powers of gamma (domain.deep_coefficients fixes
+    the order the verifier repeats)."""
+    x = ntt.domain(log_m, COSET_SHIFT)
+    links = {name: ext[1] for name, ext in external.items() if ext[1] is not None}
+    groups = deep_coefficients(mats, gamma, links)
+    f = np.zeros((x.size, 4), dtype=np.uint32)
+    for point, terms in groups:
+        y = {"z": z, "next": z_next}.get(point) or links[point].z
+        num = np.zeros((x.size, 4), dtype=np.uint32)
+        const = Ext(0)
+        for name, coeffs in terms:
+            num = F.add(num, E.combine_rows(commitments[name].lde, coeffs))
+            values = (ood_z if point == "z" else ood_next)[name] if point in ("z", "next") \
+                else np.stack([v.to_mont() for v in links[point].values])
+            for j in range(coeffs.shape[0]):
+                const = const + Ext.from_mont(coeffs[j]) * Ext.from_mont(values[j])
+        num = F.sub(num, np.ascontiguousarray(np.broadcast_to(const.to_mont(), num.shape)))
+        denom = E.from_base(x)
+        denom = F.sub(denom, np.ascontiguousarray(np.broadcast_to(y.to_mont(), denom.shape)))
+        f = F.add(f, E.mul(num, E.inv(denom)))
+    return f

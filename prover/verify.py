@@ -1,0 +1,213 @@
+"""The STARK verifier: verify(air, proof, external) raises VerificationError
+unless the proof shows the AIR's constraints hold (soundness error at most
+2^-security bits, docs/SECURITY.md).
+
+It replays the prover's transcript from the proof's own messages, checks the
+constraints at the out-of-domain point z in plain Python (ext_scalar), then
+checks the openings at the query positions against every commitment and runs
+FRI on the DEEP composition they imply.  It shares with the prover only the
+definitions both must agree on (domain.py, proof.py, the transcript).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import extension as E
+from . import field as F
+from . import fri
+from .air import Air, Frame
+from .domain import COSET_SHIFT, Link, absorb_header, deep_coefficients, periodic_value_at
+from .expr import CHALLENGE, PERIODIC, PUBLIC, TRACE, evaluate
+from .ext_scalar import Ext, ScalarAlgebra
+from .merkle import hash_rows
+from .merkle_batch import verify_batch
+from .params import DEFAULT_MIN_SECURITY, ParameterError
+from .proof import Proof, encode_metadata, layout, quotient_chunks
+from .transcript import Transcript
+
+X = Ext(0, 1, 0, 0)
+
+
+class VerificationError(ValueError):
+    """The proof does not verify; the message says which check failed."""
+
+
+def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]] | None = None,
+           min_security: int = DEFAULT_MIN_SECURITY) -> int:
+    """Verify `proof` for `air`.  `external` gives each external segment's root
+    and the Link exported by the proof that committed it (None only for a
+    root the verifier computed itself from a known table).  Returns the
+    proof's conjectured security in bits."""
+    external = external or {}
+    n = air.trace_length
+    opts = proof.options
+    try:
+        bits = opts.check_security(n, min_security)
+    except ParameterError as exc:
+        raise VerificationError(str(exc)) from None
+    if 1 << opts.log_blowup < air.max_degree:
+        raise VerificationError(f"blowup {1 << opts.log_blowup} is below the constraint degree")
+    if proof.log_trace_length != n.bit_length() - 1:
+        raise VerificationError("proof is for another trace length")
+    mats = layout(air)
+    log_n, lb = n.bit_length() - 1, opts.log_blowup
+    log_m = log_n + lb
+
+    # --- the transcript, from the proof's messages ---------------------------
+    tr = Transcript(b"zksidecar-stark")
+    links = {}
+    for seg in air.main_segments:
+        if seg.external:
+            if seg.name not in external:
+                raise VerificationError(f"external segment {seg.name!r} needs its root")
+            links[seg.name] = external[seg.name][1]
+    absorb_header(tr, air, opts, links)
+    roots = {}
+    for seg in air.main_segments:
+        roots[seg.name] = external[seg.name][0] if seg.external else proof.roots[seg.name]
+        tr.absorb(b"root", roots[seg.name])
+    challenges = tr.challenge_ext(air.num_challenges) if air.num_challenges else None
+    if air.aux_columns:
+        roots["aux"] = proof.roots["aux"]
+        tr.absorb(b"root", roots["aux"])
+    alpha = Ext.from_mont(tr.challenge_ext(1)[0])
+    roots["quotient"] = proof.roots["quotient"]
+    tr.absorb(b"root", roots["quotient"])
+    z = Ext.from_mont(tr.challenge_ext(1)[0])
+    if z.is_base():
+        raise VerificationError("out-of-domain point fell in the base field")
+    ood_z = {m.name: F.encode(proof.ood_z[m.name]) for m in mats}
+    ood_next = {m.name: F.encode(proof.ood_next[m.name]) for m in mats if m.is_trace}
+    for m in mats:
+        tr.absorb_array(b"ood-z", ood_z[m.name])
+        if m.is_trace:
+            tr.absorb_array(b"ood-next", ood_next[m.name])
+
+    # --- constraints at z ----------------------------------------------------
+    check_ood(air, mats, proof, challenges, alpha, z)
+
+    gamma = Ext.from_mont(tr.challenge_ext(1)[0])
+    betas = []
+    for root in proof.fri_roots:
+        tr.absorb(b"fri-layer", root)
+        betas.append(tr.challenge_ext(1)[0])
+    final = F.encode(proof.fri_final)
+    tr.absorb_array(b"fri-final", final)
+    tr.absorb(b"metadata", encode_metadata(proof.metadata))
+    if not tr.check_grind(opts.grinding_bits, proof.pow_nonce):
+        raise VerificationError("proof of work is invalid")
+    positions = np.array(tr.challenge_indices(opts.num_queries, 1 << log_m), dtype=np.int64)
+
+    # --- openings --------------------------------------------------------------
+    natural = fri.bit_reverse_ints(positions, log_m)
+    rows_idx = np.sort(natural)
+    opened = {}
+    for m in mats:
+        rows = proof.rows[m.name]
+        if rows.shape != (rows_idx.size, m.width):
+            raise VerificationError(f"{m.name}: {rows.shape[0]} opened rows, expected {rows_idx.size}")
+        mont = F.encode(rows)
+        if not verify_batch(roots[m.name], log_m, rows_idx, hash_rows(mont), proof.row_proofs[m.name]):
+            raise VerificationError(f"{m.name}: opened rows do not match the commitment")
+        opened[m.name] = mont
+
+    # --- DEEP composition at the queried points, in position order ----------
+    x = fri.points(log_m, COSET_SHIFT, positions)
+    slot = np.searchsorted(rows_idx, natural)
+    w_n = F.two_adic_generator(log_n)
+    points = {"z": z, "next": z * w_n}
+    live_links = {k: v for k, v in links.items() if v is not None}
+    for name, link in live_links.items():
+        if len(link.values) != len(air.main_segments[_segment_index(air, name)].columns):
+            raise VerificationError(f"link for {name!r} has the wrong number of values")
+        points[name] = link.z
+    f = np.zeros((positions.size, 4), dtype=np.uint32)
+    for point, terms in deep_coefficients(mats, gamma, live_links):
+        num = np.zeros((positions.size, 4), dtype=np.uint32)
+        const = Ext(0)
+        for name, coeffs in terms:
+            num = F.add(num, E.combine_rows(np.ascontiguousarray(opened[name][slot]), coeffs))
+            if point == "z":
+                values = [Ext.from_mont(v) for v in ood_z[name]]
+            elif point == "next":
+                values = [Ext.from_mont(v) for v in ood_next[name]]
+            else:
+                values = live_links[point].values
+            for j, v in enumerate(values):
+                const = const + Ext.from_mont(coeffs[j]) * v
+        num = F.sub(num, _bcast(const, positions.size))
+        denom = F.sub(E.from_base(x), _bcast(points[point], positions.size))
+        f = F.add(f, E.mul(num, E.inv(denom)))
+
+    # --- FRI ---------------------------------------------------------------
+    try:
+        fri.verify(proof.fri_roots, final, list(zip(proof.fri_leaves, proof.fri_proofs)),
+                   positions, f, n, opts, log_m, COSET_SHIFT, betas)
+    except fri.FriError as exc:
+        raise VerificationError(f"FRI: {exc}") from None
+    return bits
+
+
+def _bcast(e: Ext, k: int) -> np.ndarray:
+    return np.ascontiguousarray(np.broadcast_to(e.to_mont(), (k, 4)))
+
+
+def _segment_index(air: Air, name: str) -> int:
+    return [s.name for s in air.main_segments].index(name)
+
+
+def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext) -> None:
+    """The constraint quotient at z, from the claimed column values, must equal
+    the claimed quotient chunks recombined: sum_i z^(iN) Q_i(z)."""
+    n = air.trace_length
+    n_main = air.num_main_columns
+    trace_mats = [m for m in mats if m.is_trace]
+
+    def column_values(which: dict) -> list[Ext]:
+        vals = []
+        for m in trace_mats:
+            vals += [Ext(*(int(c) for c in row)) for row in which[m.name]]
+        return vals
+
+    cur, nxt = column_values(proof.ood_z), column_values(proof.ood_next)
+
+    def value(key):
+        kind = key[0]
+        if kind == TRACE:
+            col, is_next = key[1], key[2]
+            vals = nxt if is_next else cur
+            if col < n_main:
+                return vals[col]
+            base = n_main + 4 * (col - n_main)     # an extension column: four components
+            return sum((vals[base + k] * (X ** k) for k in range(4)), Ext(0))
+        if kind == PERIODIC:
+            return periodic_value_at(air.periodic_columns[key[1]], n, z)
+        if kind == PUBLIC:
+            return Ext(air.public_values[key[1]])
+        if kind == CHALLENGE:
+            return Ext.from_mont(challenges[key[1]])
+        raise KeyError(key)
+
+    alg = ScalarAlgebra(value)
+    w_n = F.two_adic_generator(n.bit_length() - 1)
+    zn = z ** n
+    total, coeff = Ext(0), Ext(1)
+    cons = air.transition_constraints
+    trans = Ext(0)
+    for v in evaluate([c.expr for c in cons], alg):
+        trans = trans + v * coeff
+        coeff = coeff * alpha
+    total = trans * (z - pow(w_n, n - 1, F.P)) / (zn - 1)
+    frame = Frame(air)
+    bcons = air.boundary_constraints
+    for bc, v in zip(bcons, evaluate([frame.cur(bc.column) - bc.value for bc in bcons], alg)):
+        total = total + v * coeff / (z - pow(w_n, bc.row % n, F.P))
+        coeff = coeff * alpha
+    q = proof.ood_z["quotient"]
+    recombined, zin = Ext(0), Ext(1)
+    for i in range(quotient_chunks(air)):
+        chunk = sum((Ext(*(int(c) for c in q[4 * i + k])) * (X ** k) for k in range(4)), Ext(0))
+        recombined = recombined + chunk * zin
+        zin = zin * zn
+    if total != recombined:
+        raise VerificationError("constraints do not hold at the out-of-domain point")

@@ -1,0 +1,132 @@
+"""The STARK on the Fibonacci AIR: completeness, and that every kind of lie
+fails (a changed cell, a changed public value, a flipped proof byte)."""
+import numpy as np
+import pytest
+
+from zksidecar.prover import field as F
+from zksidecar.prover import params
+from zksidecar.prover.examples.fibonacci import FibonacciAir, fibonacci_instance
+from zksidecar.prover.proof import Proof, ProofFormatError
+from zksidecar.prover.prove import ConstraintError, prove
+from zksidecar.prover.verify import VerificationError, verify
+
+FAST = params.TESTING
+
+
+def roundtrip(air, proof):
+    return Proof.from_bytes(proof.to_bytes(air), air)
+
+
+@pytest.mark.parametrize("log_n,pairs", [(3, 1), (4, 3), (6, 2), (9, 8), (12, 16)])
+def test_proves_and_verifies(log_n, pairs):
+    air, traces = fibonacci_instance(1 << log_n, pairs, seed=log_n)
+    proof = prove(air, traces, FAST, debug=True).proof
+    assert verify(air, roundtrip(air, proof), min_security=0) == FAST.conjectured_security(1 << log_n)
+
+
+@pytest.mark.parametrize("opts", [
+    params.ProofOptions(log_blowup=2, num_queries=30, grinding_bits=0, fri_folding_factor=2,
+                        fri_max_final_degree=1),
+    params.ProofOptions(log_blowup=3, num_queries=12, grinding_bits=4, fri_folding_factor=16,
+                        fri_max_final_degree=8),
+    params.ProofOptions(log_blowup=1, num_queries=40, grinding_bits=1, fri_folding_factor=8,
+                        fri_max_final_degree=256),
+])
+def test_parameter_sets(opts):
+    air, traces = fibonacci_instance(1 << 10, 2)
+    proof = prove(air, traces, opts).proof
+    verify(air, roundtrip(air, proof), min_security=0)
+
+
+def test_default_parameters_reach_100_bits():
+    air, traces = fibonacci_instance(1 << 6, 1)
+    proof = prove(air, traces, params.DEFAULT).proof
+    assert verify(air, roundtrip(air, proof)) >= 100
+
+
+def test_verifier_refuses_weak_parameters():
+    air, traces = fibonacci_instance(1 << 6, 1)
+    proof = prove(air, traces, FAST).proof
+    with pytest.raises(VerificationError, match="conjectured security"):
+        verify(air, proof)
+
+
+def test_debug_mode_names_the_failure():
+    air, traces = fibonacci_instance(1 << 5, 2)
+    bad = traces["main"].copy()
+    bad[7, 3] = F.encode([5])[0]
+    with pytest.raises(ConstraintError, match=r"b1' = a1 \+ b1.* at row 6"):
+        prove(air, {"main": bad}, FAST, debug=True)
+
+
+def _bump(cell):
+    return F.add(np.array([cell], dtype=np.uint32), F.encode([1]))[0]
+
+
+@pytest.mark.parametrize("row,col", [(0, 0), (0, 1), (5, 0), (5, 3), (15, 2), (31, 1), (31, 3)])
+def test_any_changed_cell_fails(row, col):
+    air, traces = fibonacci_instance(1 << 5, 2, seed=1)
+    bad = traces["main"].copy()
+    bad[row, col] = _bump(bad[row, col])
+    with pytest.raises(ConstraintError):
+        prove(air, {"main": bad}, FAST, debug=True)
+    proof = prove(air, {"main": bad}, FAST).proof  # forced past the debug check
+    with pytest.raises(VerificationError):
+        verify(air, roundtrip(air, proof), min_security=0)
+
+
+def test_every_cell_of_a_small_trace():
+    air, traces = fibonacci_instance(1 << 3, 1, seed=2)
+    for row in range(8):
+        for col in range(2):
+            bad = traces["main"].copy()
+            bad[row, col] = _bump(bad[row, col])
+            proof = prove(air, {"main": bad}, FAST).proof
+            with pytest.raises(VerificationError):
+                verify(air, proof, min_security=0)
+
+
+@pytest.mark.parametrize("name", ["a0", "b0", "result0", "result1"])
+def test_changed_public_value_fails(name):
+    air, traces = fibonacci_instance(1 << 5, 2, seed=3)
+    proof = prove(air, traces, FAST).proof
+    pub = dict(air.public_values)
+    pub[name] = (pub[name] + 1) % F.P
+    starts = [(pub[f"a{i}"], pub[f"b{i}"]) for i in range(2)]
+    other = FibonacciAir(1 << 5, starts, [pub["result0"], pub["result1"]])
+    with pytest.raises(VerificationError):
+        verify(other, proof, min_security=0)
+
+
+def test_every_flipped_byte_is_rejected():
+    air, traces = fibonacci_instance(1 << 4, 1, seed=4)
+    raw = prove(air, traces, FAST).proof.to_bytes(air)
+    rng = np.random.default_rng(0)
+    for i in range(len(raw)):
+        flipped = bytearray(raw)
+        flipped[i] ^= 1 << int(rng.integers(8))
+        with pytest.raises((ProofFormatError, VerificationError)):
+            verify(air, Proof.from_bytes(bytes(flipped), air), min_security=0)
+
+
+def test_malformed_bytes_give_clear_errors():
+    air, traces = fibonacci_instance(1 << 4, 1, seed=5)
+    raw = prove(air, traces, FAST).proof.to_bytes(air)
+    for cut in range(0, len(raw), 13):
+        with pytest.raises(ProofFormatError):
+            Proof.from_bytes(raw[:cut], air)
+    with pytest.raises(ProofFormatError, match="unexpected bytes"):
+        Proof.from_bytes(raw + b"\0", air)
+    with pytest.raises(ProofFormatError, match="bad magic"):
+        Proof.from_bytes(b"XXXX" + raw[4:], air)
+    with pytest.raises(ProofFormatError, match="version"):
+        Proof.from_bytes(raw[:4] + b"\x09\x00" + raw[6:], air)
+    # a huge length field fails on the bytes that remain, before allocating
+    proof = Proof.from_bytes(raw, air)
+    rows = proof.rows["main"].astype("<u4").tobytes()
+    at = raw.index(rows) + len(rows)          # the u32 length of main's Merkle proof
+    huge = raw[:at] + b"\xff\xff\xff\x7f" + raw[at + 4:]
+    with pytest.raises(ProofFormatError, match="truncated"):
+        Proof.from_bytes(huge, air)
+    with pytest.raises(ProofFormatError, match="bytes"):
+        Proof.from_bytes("not bytes", air)

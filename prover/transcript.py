@@ -80,10 +80,10 @@ class Transcript:
 
     def grind(self, bits: int) -> int:
         """Find the least nonce whose hash with the state has `bits` leading
-        zero bits, and absorb it (prover side)."""
-        nonce = 0
-        while not self._pow_ok(nonce, bits):
-            nonce += 1
+        zero bits (in C: 2^bits SHA-256 compressions expected), and absorb it."""
+        from .native import ffi, lib
+
+        nonce = int(lib.zk_grind(ffi.from_buffer(self._state), bits, 0))
         self.absorb(b"pow-nonce", _LEN.pack(nonce))
         return nonce
 

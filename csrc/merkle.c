@@ -55,13 +55,15 @@ static void hash_row_group(uint8_t *out, const uint32_t *row0, size_t cols, int 
 void zk_merkle_hash_rows(uint8_t *out, const uint32_t *matrix, size_t rows, size_t cols) {
     int lanes = zk_sha256_lanes();
     size_t r = 0;
-    for (; r + (size_t)lanes <= rows; r += lanes) hash_row_group(out + DIGEST * r, matrix + r * cols, cols, lanes);
+    for (; r + (size_t)lanes <= rows; r += lanes)
+        hash_row_group(out + DIGEST * r, matrix + r * cols, cols, lanes);
     for (; r < rows; r++) hash_row_group(out + DIGEST * r, matrix + r * cols, cols, 1);
 }
 
 /* Every node above the leaves, one level per call, bottom up. */
 static void hash_levels(uint8_t *nodes, size_t rows) {
-    for (size_t m = rows; m > 1; m /= 2) zk_sha256_compress_pairs(nodes + DIGEST * (m / 2), nodes + DIGEST * m, m / 2);
+    for (size_t m = rows; m > 1; m /= 2)
+        zk_sha256_compress_pairs(nodes + DIGEST * (m / 2), nodes + DIGEST * m, m / 2);
     memset(nodes, 0, DIGEST); /* node 0 is unused; keep it defined */
 }
 
@@ -79,7 +81,8 @@ int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t ro
     return 0;
 }
 
-int64_t zk_merkle_open(uint8_t *paths, const uint8_t *nodes, size_t rows, const uint64_t *indices, size_t count) {
+int64_t zk_merkle_open(uint8_t *paths, const uint8_t *nodes, size_t rows, const uint64_t *indices,
+                       size_t count) {
     size_t depth = 0;
     while ((size_t)1 << depth < rows) depth++;
     for (size_t q = 0; q < count; q++) {

@@ -222,7 +222,8 @@ ZK_SHANI ZK_INLINE void shani_blocks_n(uint32_t (*states)[8], const uint8_t *con
 }
 
 /* Each call site inlines the kernel for a constant lane count. */
-ZK_SHANI static void blocks_shani(uint32_t (*states)[8], const uint8_t *const *msgs, size_t nblocks, int lanes) {
+ZK_SHANI static void blocks_shani(uint32_t (*states)[8], const uint8_t *const *msgs, size_t nblocks,
+                                  int lanes) {
     if (lanes == 2)
         shani_blocks_n(states, msgs, nblocks, 2);
     else

@@ -158,7 +158,7 @@ def _new_nodes(rows: int) -> np.ndarray:
 
 
 def _digest(value, name: str) -> bytes:
-    data = bytes(value)
+    data = bytes(memoryview(value))  # not bytes(value): bytes(32) would be 32 zeros
     if len(data) != DIGEST_BYTES:
         raise ValueError(f"{name} must be {DIGEST_BYTES} bytes, got {len(data)}")
     return data

@@ -230,3 +230,9 @@ def test_bad_proofs_raise(verify, opened):
         verify(tree.root, leaf, index, [bytes(p) for p in path[:2]] + [b"short"])
     with pytest.raises(ValueError, match=r"\(depth, 32\) uint8 array"):
         verify(tree.root, leaf, index, path.reshape(-1))
+
+
+def test_digest_arguments_must_be_bytes_like(opened):
+    tree, index, leaf, path = opened
+    with pytest.raises(TypeError):
+        verify_path(tree.root, 32, index, path)  # bytes(32) would be 32 zero bytes

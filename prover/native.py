@@ -48,12 +48,13 @@ def sha_ni() -> bool:
 
 
 def u32p(arr: np.ndarray):
-    """A uint32_t* to the data of a C-contiguous uint32 array (no copy)."""
-    return ffi.cast("uint32_t *", arr.ctypes.data)
+    """A uint32_t* to the data of a C-contiguous uint32 array (no copy).
+    ffi.from_buffer costs ~0.2 us a call against ~1.5 us for arr.ctypes."""
+    return ffi.from_buffer("uint32_t[]", arr)
 
 
 def u8p(arr: np.ndarray):
-    return ffi.cast("uint8_t *", arr.ctypes.data)
+    return ffi.from_buffer("uint8_t[]", arr)
 
 
 _forced = os.environ.get("ZKSIDECAR_ISA")

@@ -37,6 +37,7 @@ from .expr import CHALLENGE, PERIODIC, PUBLIC, TRACE, evaluate
 from .ext_scalar import Ext
 from .merkle import MerkleTree
 from .merkle_batch import open_batch
+from .native import lib, u32p
 from .params import ProofOptions, ParameterError
 from .proof import Proof, encode_metadata, layout, quotient_chunks
 from .transcript import Transcript
@@ -240,12 +241,26 @@ def _variable_source(air: Air, mats: list[np.ndarray], challenges: np.ndarray, s
         start += m.shape[1]
     n_main = air.num_main_columns
     cache: dict[tuple, np.ndarray] = {}
+    wrapped: dict[int, np.ndarray] = {}
 
-    def base_column(j: int) -> np.ndarray:
-        for mat, off in zip(mats, offsets):
-            if off <= j < off + mat.shape[1]:
-                return np.ascontiguousarray(mat[:, j - off])
-        raise KeyError(j)
+    def wrapped_column(col: int) -> np.ndarray:
+        """Column `col` followed by its first `step` rows again: the current
+        row is the view [0, n) and the next row the view [step, n + step),
+        both contiguous, with no copy per use.  Base columns come from one
+        blocked transpose per matrix."""
+        if col not in wrapped:
+            if col < n_main:
+                k = next(i for i, off in enumerate(offsets) if off <= col < off + mats[i].shape[1])
+                for j, c in enumerate(_wrapped_columns(mats[k], step)):
+                    wrapped[offsets[k] + j] = c
+            else:  # an auxiliary (extension) column: four base columns
+                a = col - n_main
+                src = mats[-1][:, 4 * a: 4 * a + 4]
+                n = src.shape[0]
+                out = np.empty((n + step, 4), dtype=np.uint32)
+                out[:n], out[n:] = src, src[:step]
+                wrapped[col] = out
+        return wrapped[col]
 
     def column(key):
         if key in cache:
@@ -253,14 +268,9 @@ def _variable_source(air: Air, mats: list[np.ndarray], challenges: np.ndarray, s
         kind = key[0]
         if kind == TRACE:
             col, nxt = key[1], key[2]
-            if col < n_main:
-                v = base_column(col)
-            else:  # an auxiliary (extension) column: four base columns
-                a = col - n_main
-                aux = mats[-1]
-                v = np.ascontiguousarray(aux[:, 4 * a: 4 * a + 4])
-            if nxt:
-                v = np.roll(v, -step, axis=0)
+            full = wrapped_column(col)
+            n = full.shape[0] - step
+            v = full[step: step + n] if nxt else full[:n]
         elif kind == PERIODIC:
             v = periodic[key[1]]
         elif kind == PUBLIC:
@@ -273,6 +283,16 @@ def _variable_source(air: Air, mats: list[np.ndarray], challenges: np.ndarray, s
         return v
 
     return column
+
+
+def _wrapped_columns(mat: np.ndarray, step: int) -> np.ndarray:
+    """(cols, n + step): each column of the row-major (n, cols) `mat`, then
+    its first `step` values again."""
+    n, cols = mat.shape
+    out = np.empty((cols, n + step), dtype=np.uint32)
+    lib.zk_transpose_u32(u32p(out), n + step, u32p(np.ascontiguousarray(mat)), n, cols)
+    out[:, n:] = out[:, :step]
+    return out
 
 
 def check_constraints(air: Air, trace_mats: list[np.ndarray], challenges: np.ndarray) -> None:

@@ -22,6 +22,7 @@ from typing import Callable
 # suite name -> "module:function"
 SUITES = {
     "kernels": "zksidecar.prover.bench:kernels",
+    "stark": "zksidecar.prover.bench:stark",
 }
 
 # suite -> key -> (comparison, threshold, label): the targets of the issues
@@ -32,6 +33,12 @@ TARGETS = {
         "ntt_2_20_ms": ("<=", 15, "one column NTT of 2^20"),
         "lde_2_16x64_b2_ms": ("<=", 120, "LDE 2^16 x 64, blowup 2"),
         "merkle_compressions_per_s": (">=", 8e6, "SHA-256 two-to-one"),
+    },
+    "stark": {
+        "cells_per_s": (">=", 4e6, "main-trace cells proven per second"),
+        "verify_ms": ("<=", 15, "verification"),
+        "proof_kib": ("<=", 300, "proof size"),
+        "security_bits": (">=", 100, "conjectured security"),
     },
 }
 

@@ -74,3 +74,37 @@ def kernels(sw) -> dict:
     fig["merkle_compressions_per_s_hashlib"] = hashlib_rate
     fig["merkle_speedup_vs_hashlib"] = fig["merkle_compressions_per_s"] / hashlib_rate
     return fig
+
+
+def stark(sw) -> dict:
+    """Prove the Fibonacci-like AIR (2^18 rows x 32 columns, blowup 2,
+    >= 100-bit conjectured security) and verify it."""
+    from . import params
+    from .examples.fibonacci import fibonacci_instance
+    from .proof import Proof
+    from .prove import prove
+    from .verify import verify
+
+    log_n, pairs = 18, 16
+    sw.step(f"trace: 2^{log_n} rows x {2 * pairs} columns")
+    air, traces = fibonacci_instance(1 << log_n, pairs)
+    options = params.DEFAULT
+    sw.step("proving (3 runs)")
+    runs = [prove(air, traces, options) for _ in range(3)]
+    best = min(runs, key=lambda r: sum(r.timings.values()))
+    prove_s = sum(best.timings.values())
+    raw = best.proof.to_bytes(air)
+    sw.step("verifying")
+    verify_s = sw.per_call(lambda: verify(air, Proof.from_bytes(raw, air)))
+    cells = (1 << log_n) * 2 * pairs
+    return {
+        "shape": f"2^{log_n} x {2 * pairs}, blowup {1 << options.log_blowup}",
+        "cells_per_s": cells / prove_s,
+        "prove_s": prove_s,
+        "verify_ms": verify_s * 1e3,
+        "proof_kib": len(raw) / 1024,
+        "security_bits": options.conjectured_security(1 << log_n),
+        "queries": options.num_queries,
+        "grinding_bits": options.grinding_bits,
+        "phases": {k: round(v, 4) for k, v in best.timings.items()},
+    }

@@ -10,6 +10,8 @@ definitions both must agree on (domain.py, proof.py, the transcript).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from . import extension as E
@@ -32,12 +34,20 @@ class VerificationError(ValueError):
     """The proof does not verify; the message says which check failed."""
 
 
+@dataclass(frozen=True)
+class Verified:
+    """What an accepted proof establishes for those who build on it."""
+
+    security_bits: int
+    roots: dict[str, bytes]      # every main segment's root
+    links: dict[str, Link]       # every main segment's link, for a later proof reusing it
+
+
 def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]] | None = None,
-           min_security: int = DEFAULT_MIN_SECURITY) -> int:
+           min_security: int = DEFAULT_MIN_SECURITY) -> Verified:
     """Verify `proof` for `air`.  `external` gives each external segment's root
     and the Link exported by the proof that committed it (None only for a
-    root the verifier computed itself from a known table).  Returns the
-    proof's conjectured security in bits."""
+    root the verifier computed itself from a known table)."""
     external = external or {}
     n = air.trace_length
     opts = proof.options
@@ -145,7 +155,9 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
                    positions, f, n, opts, log_m, COSET_SHIFT, betas)
     except fri.FriError as exc:
         raise VerificationError(f"FRI: {exc}") from None
-    return bits
+    seg_links = {seg.name: Link(z, [Ext(*(int(c) for c in row)) for row in proof.ood_z[seg.name]])
+                 for seg in air.main_segments}
+    return Verified(bits, {s.name: roots[s.name] for s in air.main_segments}, seg_links)
 
 
 def _bcast(e: Ext, k: int) -> np.ndarray:

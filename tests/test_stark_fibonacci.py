@@ -17,7 +17,7 @@ def roundtrip(air, proof):
     return Proof.from_bytes(proof.to_bytes(air), air)
 
 
-@pytest.mark.parametrize("log_n,pairs", [(3, 1), (4, 3), (6, 2), (9, 8), (12, 16)])
+@pytest.mark.parametrize("log_n,pairs", [(3, 1), (4, 3), (6, 2), (9, 8), (12, 16), (14, 2), (16, 1)])
 def test_proves_and_verifies(log_n, pairs):
     air, traces = fibonacci_instance(1 << log_n, pairs, seed=log_n)
     proof = prove(air, traces, FAST, debug=True).proof

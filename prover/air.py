@@ -22,7 +22,7 @@ Constraints are :mod:`expressions <zksidecar.prover.expr>`, written once in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np

@@ -43,10 +43,6 @@ def open_batch(tree: MerkleTree, indices: np.ndarray) -> np.ndarray:
     return np.concatenate(out) if out else np.empty((0, DIGEST_BYTES), np.uint8)
 
 
-class BatchProofError(ValueError):
-    pass
-
-
 def verify_batch(root: bytes, depth: int, indices: np.ndarray, leaves: np.ndarray,
                  proof: np.ndarray) -> bool:
     """True if `leaves` (k, 32) at sorted distinct `indices` and the sibling

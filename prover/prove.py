@@ -30,7 +30,7 @@ from . import constraints as C
 from . import extension as E
 from . import field as F
 from . import fri, ntt
-from .air import Air
+from .air import Air, Frame
 from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, periodic_values_on_lde,
                      zpowers)
 from .expr import CHALLENGE, PERIODIC, PUBLIC, TRACE, evaluate
@@ -323,8 +323,6 @@ def check_constraints(air: Air, trace_mats: list[np.ndarray], challenges: np.nda
 
 
 def _boundary_expr(air: Air, b):
-    from .air import Frame
-
     return Frame(air).cur(b.column) - b.value
 
 

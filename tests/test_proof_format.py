@@ -3,7 +3,6 @@ ProofFormatError, and a decoded proof gives Verified or a VerificationError —
 never another exception, never an unbounded allocation."""
 import functools
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

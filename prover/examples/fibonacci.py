@@ -12,7 +12,6 @@ import numpy as np
 
 from .. import field as F
 from ..air import Air, BoundaryConstraint, Frame, Segment, TransitionConstraint
-from ..expr import const
 
 
 class FibonacciAir(Air):

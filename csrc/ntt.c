@@ -455,8 +455,41 @@ static void swap_rows(uint32_t *x, uint32_t *y, size_t m) {
     }
 }
 
+/* One column, n = 2^bits >= 2^(2 TILE_BITS).  Split an index into
+ * (hi, mid, lo) with TILE_BITS-bit hi and lo: rev maps (hi, mid, lo) to
+ * (rev lo, rev mid, rev hi).  So the T x T tile of one `mid` (T rows of T
+ * contiguous elements, a 64-byte line each) lands, transposed, on the tile
+ * of rev(mid): both tiles are read whole, then written whole, touching 4T
+ * cache lines per 2 T^2 elements instead of one line per element. */
+enum { TILE_BITS = 4, TILE = 1 << TILE_BITS };
+
+static void store_tile(uint32_t *a, size_t stride, const uint32_t t[TILE][TILE]) {
+    for (size_t lo = 0; lo < TILE; lo++)
+        for (size_t hi = 0; hi < TILE; hi++) a[rev_bits(lo, TILE_BITS) * stride + rev_bits(hi, TILE_BITS)] = t[hi][lo];
+}
+
+static void bit_reverse_column(uint32_t *a, unsigned bits) {
+    unsigned mid_bits = bits - 2 * TILE_BITS;
+    size_t stride = (size_t)1 << (bits - TILE_BITS); /* index = hi * stride + mid * TILE + lo */
+    uint32_t ta[TILE][TILE], tb[TILE][TILE];
+    for (size_t mid = 0; mid < (size_t)1 << mid_bits; mid++) {
+        size_t rmid = rev_bits(mid, mid_bits);
+        if (rmid < mid) continue; /* the pair was swapped at rmid */
+        for (size_t hi = 0; hi < TILE; hi++) {
+            memcpy(ta[hi], a + hi * stride + mid * TILE, sizeof ta[hi]);
+            memcpy(tb[hi], a + hi * stride + rmid * TILE, sizeof tb[hi]);
+        }
+        store_tile(a + rmid * TILE, stride, ta);
+        store_tile(a + mid * TILE, stride, tb);
+    }
+}
+
 static void bit_reverse_rows(uint32_t *a, size_t n, size_t m) {
     unsigned bits = log2_exact(n);
+    if (m == 1 && bits >= 2 * TILE_BITS) {
+        bit_reverse_column(a, bits);
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         size_t r = rev_bits(i, bits);
         if (i < r) swap_rows(a + i * m, a + r * m, m);

@@ -17,7 +17,7 @@
  * Vectorisation:
  *   cols > 1   across columns: a butterfly works on two whole rows with one
  *              broadcast twiddle (vpbroadcastd), 8 or 16 columns per vector;
- *              leftover columns by masked loads (AVX-512) or scalar (AVX2).
+ *              leftover columns by a ymm step (AVX-512) and scalar code.
  *   cols == 1  along the column: stages with h >= lanes pair two full
  *              vectors (twiddles are a contiguous load from the level array);
  *              the log2(lanes) stages with h < lanes pair lanes of ONE vector

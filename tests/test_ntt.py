@@ -248,3 +248,16 @@ def test_rejects_sizes_beyond_two_adicity():
         ntt.ntt(np.empty(1 << 28, dtype=np.uint32))
     with pytest.raises(ValueError, match="extended domain"):
         ntt.lde(np.empty(1 << 26, dtype=np.uint32), 2)
+
+
+def test_concurrent_calls_share_the_twiddle_cache():
+    """Threads (the GIL is released in C) first using a new size together:
+    the lazily built twiddle levels must come out the same for all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    evals = field.encode(rand(1 << 16))  # LDE to 2^18: levels no other test builds
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: ntt.lde(evals, 2), range(8)))
+    expected = ntt.lde(evals, 2)
+    assert all((r == expected).all() for r in results)
+    assert (expected[::4] == ntt.coset_ntt(ntt.intt(evals), field.GENERATOR)).all()

@@ -4,7 +4,8 @@
  * Every transform works on a ROW-MAJOR matrix of `rows` x `cols` Montgomery-
  * form elements and transforms each column independently; a single column is
  * the case cols == 1.  `rows` is 2^log_rows with log_rows <= 27 (the two-adicity
- * of p - 1).  Each call is one pass over the whole matrix with the GIL released.
+ * of p - 1).  One call transforms the whole matrix; Python makes it with the
+ * GIL released, and concurrent calls are safe (the twiddle cache is locked).
  *
  * Conventions (fixed, so callers never guess):
  *   w_n    = the canonical generator of the order-n subgroup H:

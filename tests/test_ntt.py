@@ -1,0 +1,263 @@
+"""NTT and LDE (prover/ntt.py over csrc/ntt.c) against definitions written
+with Python integers, on every instruction-set path."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zksidecar.prover import field, native, ntt
+
+P = field.P
+RNG = np.random.default_rng(20240527)
+
+
+@pytest.fixture(params=native.supported_isas())
+def isa(request):
+    """Run the test on one ISA path, restoring the active one afterwards."""
+    before = native.isa()
+    native.set_isa(request.param)
+    yield request.param
+    native.set_isa(before)
+
+
+def rand(*shape) -> np.ndarray:
+    """Random canonical field elements (uint32)."""
+    return RNG.integers(0, P, size=shape, dtype=np.uint32)
+
+
+def omega(n: int) -> int:
+    return field.two_adic_generator(n.bit_length() - 1)
+
+
+def naive_eval(coeffs, points) -> list[int]:
+    """sum_i c_i x^i at each point, by Horner in Python integers."""
+    out = []
+    for x in points:
+        acc = 0
+        for c in reversed([int(c) for c in coeffs]):
+            acc = (acc * x + c) % P
+        out.append(acc)
+    return out
+
+
+def coset_points(n: int, shift: int = 1) -> list[int]:
+    w = omega(n)
+    return [shift * pow(w, i, P) % P for i in range(n)]
+
+
+def bit_reverse_perm(n: int) -> np.ndarray:
+    bits = n.bit_length() - 1
+    return np.array([int(f"{i:0{bits}b}"[::-1], 2) if bits else 0 for i in range(n)])
+
+
+# ------------------------------------------------------------ definitions --
+
+@pytest.mark.parametrize("log_n", range(11))
+def test_ntt_matches_naive_dft(isa, log_n):
+    n = 1 << log_n
+    coeffs = rand(n)
+    got = field.decode(ntt.ntt(field.encode(coeffs)))
+    assert got.tolist() == naive_eval(coeffs, coset_points(n))
+
+
+@pytest.mark.parametrize("log_n", [0, 1, 4, 7])
+@pytest.mark.parametrize("shift", [field.GENERATOR, 7, P - 1])
+def test_coset_ntt_matches_naive_evaluation(isa, log_n, shift):
+    n = 1 << log_n
+    coeffs = rand(n, 3)
+    got = field.decode(ntt.coset_ntt(field.encode(coeffs), shift))
+    for j in range(3):
+        assert got[:, j].tolist() == naive_eval(coeffs[:, j], coset_points(n, shift))
+
+
+def test_intt_inverts_naive_dft(isa):
+    n = 64
+    coeffs = rand(n)
+    evals = field.encode(np.array(naive_eval(coeffs, coset_points(n)), dtype=np.uint32))
+    assert (field.decode(ntt.intt(evals)) == coeffs).all()
+
+
+def test_domain_points():
+    for log_n, shift in [(0, 1), (0, 5), (3, 1), (6, field.GENERATOR)]:
+        pts = field.decode(ntt.domain(log_n, shift))
+        assert pts.tolist() == coset_points(1 << log_n, shift)
+
+
+def test_numpy_reference_agrees():
+    coeffs = rand(1 << 9)
+    assert ntt.ntt_numpy_reference(coeffs).tolist() == naive_eval(coeffs, coset_points(1 << 9))
+
+
+# ------------------------------------------------------------ round trips --
+
+@pytest.mark.parametrize("cols", [1, 3, 8, 17, 64])
+@pytest.mark.parametrize("log_n", [0, 1, 2, 3, 5, 8, 11, 14])
+def test_round_trips(isa, log_n, cols):
+    a = field.encode(rand(1 << log_n, cols) if cols > 1 else rand(1 << log_n))
+    assert (ntt.intt(ntt.ntt(a)) == a).all()
+    assert (ntt.ntt(ntt.intt(a)) == a).all()
+    assert (ntt.coset_intt(ntt.coset_ntt(a, 31), 31) == a).all()
+
+
+def test_matrix_columns_are_independent(isa):
+    m = field.encode(rand(256, 17))
+    whole = ntt.ntt(m)
+    for j in (0, 8, 16):
+        assert (whole[:, j] == ntt.ntt(np.ascontiguousarray(m[:, j]))).all()
+
+
+def test_in_place(isa):
+    a = field.encode(rand(1024))
+    expected = ntt.ntt(a)
+    assert ntt.ntt(a, out=a) is a
+    assert (a == expected).all()
+
+
+def test_bit_reverse_rows():
+    for log_n in [0, 1, 3, 7, 8, 9, 12]:  # 8 and up take the tiled single-column path
+        n = 1 << log_n
+        for a in (rand(n), rand(n, 5)):
+            got = ntt.bit_reverse_rows(a)
+            assert (got == a[bit_reverse_perm(n)]).all()
+            assert (ntt.bit_reverse_rows(got) == a).all()
+
+
+# -------------------------------------------------------------------- LDE --
+
+@pytest.mark.parametrize("log_blowup", [1, 2, 3, 4])
+@pytest.mark.parametrize("cols", [1, 3, 17])
+@pytest.mark.parametrize("log_n", [0, 1, 4, 6])
+def test_lde_equals_direct_evaluation(isa, log_n, log_blowup, cols):
+    n, big = 1 << log_n, 1 << (log_n + log_blowup)
+    degree = max(n - 2, 0)  # a polynomial of known degree d < n
+    coeffs = np.zeros((n, cols), dtype=np.uint32)
+    coeffs[: degree + 1] = rand(degree + 1, cols)
+    evals = ntt.ntt(field.encode(coeffs))
+
+    natural = ntt.lde(evals, log_blowup)
+    reversed_ = ntt.lde(evals, log_blowup, bit_reversed=True)
+    points = coset_points(big, field.GENERATOR)
+    for j in range(cols):
+        assert field.decode(np.ascontiguousarray(natural[:, j])).tolist() == naive_eval(coeffs[:, j], points)
+    assert (reversed_ == natural[bit_reverse_perm(big)]).all()
+    # degree check: interpolating the LDE gives back the coefficients, zeros above d
+    recovered = field.decode(ntt.coset_intt(natural, field.GENERATOR))
+    assert (recovered[: degree + 1] == coeffs[: degree + 1]).all()
+    assert not recovered[degree + 1:].any()
+
+
+@pytest.mark.parametrize("bit_reversed", [False, True])
+@pytest.mark.parametrize("cols", [1, 16, 33])
+def test_lde_larger_sizes_against_coset_ntt(isa, cols, bit_reversed):
+    n, log_blowup = 1 << 12, 2
+    coeffs = field.encode(rand(n, cols) if cols > 1 else rand(n))
+    padded = np.zeros((n << log_blowup,) + coeffs.shape[1:], dtype=np.uint32)
+    padded[:n] = coeffs
+    expected = ntt.coset_ntt(padded, 7)
+    if bit_reversed:
+        expected = ntt.bit_reverse_rows(expected)
+    got = ntt.lde(ntt.ntt(coeffs), log_blowup, shift=7, bit_reversed=bit_reversed)
+    assert (got == expected).all()
+
+
+def test_lde_leaves_input_alone():
+    evals = field.encode(rand(64, 3))
+    before = evals.copy()
+    ntt.lde(evals, 3)
+    assert (evals == before).all()
+
+
+# ------------------------------------------------------- ISA equivalence --
+
+@pytest.mark.parametrize("shape", [(1 << 13,), (1 << 16,), (1 << 10, 1), (1 << 10, 7), (1 << 9, 40)])
+def test_every_isa_bit_identical_to_scalar(shape):
+    a = field.encode(rand(*shape))
+    before = native.isa()
+    results = {}
+    try:
+        for name in native.supported_isas():
+            native.set_isa(name)
+            results[name] = [ntt.ntt(a), ntt.intt(a), ntt.coset_ntt(a, 31), ntt.coset_intt(a, 31),
+                             ntt.lde(a, 1), ntt.lde(a, 3, bit_reversed=True)]
+    finally:
+        native.set_isa(before)
+    for name, outs in results.items():
+        for got, want in zip(outs, results["scalar"]):
+            assert (got == want).all(), name
+
+
+# ----------------------------------------------------------- properties --
+
+@settings(max_examples=40, deadline=None)
+@given(log_n=st.integers(0, 9), cols=st.integers(1, 20), data=st.data())
+def test_ntt_is_linear(log_n, cols, data):
+    """ntt(a + c b) = ntt(a) + c ntt(b): catches any twiddle or stage slip."""
+    n = 1 << log_n
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    a, b = (field.encode(rng.integers(0, P, (n, cols), dtype=np.uint32)) for _ in range(2))
+    c = field.encode_int(data.draw(st.integers(0, P - 1)))
+    lhs = ntt.ntt(field.add(a, field.mul_scalar(b, c)))
+    rhs = field.add(ntt.ntt(a), field.mul_scalar(ntt.ntt(b), c))
+    assert (lhs == rhs).all()
+
+
+@settings(max_examples=40, deadline=None)
+@given(log_n=st.integers(0, 8), shift=st.integers(1, P - 1), log_blowup=st.integers(1, 4))
+def test_lde_restricts_to_coset(log_n, shift, log_blowup):
+    """Every 2^log_blowup-th LDE row is the evaluation on shift * H itself."""
+    evals = field.encode(rand(1 << log_n, 2))
+    big = ntt.lde(evals, log_blowup, shift=shift)
+    assert (big[:: 1 << log_blowup] == ntt.coset_ntt(ntt.intt(evals), shift)).all()
+
+
+# ---------------------------------------------------------------- errors --
+
+def test_rejects_bad_input():
+    with pytest.raises(ValueError, match="power of two"):
+        ntt.ntt(np.zeros(12, dtype=np.uint32))
+    with pytest.raises(ValueError, match="power of two"):
+        ntt.ntt(np.zeros(0, dtype=np.uint32))
+    with pytest.raises(TypeError, match="uint32"):
+        ntt.ntt(np.zeros(16, dtype=np.uint64))
+    with pytest.raises(TypeError, match="uint32"):
+        ntt.ntt([1, 2, 3, 4])
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ntt.ntt(np.zeros((16, 4), dtype=np.uint32)[:, ::2])
+    with pytest.raises(ValueError, match="1-D"):
+        ntt.ntt(np.zeros((4, 4, 4), dtype=np.uint32))
+    with pytest.raises(ValueError, match="nonzero"):
+        ntt.coset_ntt(np.zeros(16, dtype=np.uint32), P)
+    with pytest.raises(TypeError, match="shift"):
+        ntt.coset_ntt(np.zeros(16, dtype=np.uint32), 3.0)
+    for bad in (0, 5, -1, 1.5):
+        with pytest.raises(ValueError, match="log_blowup"):
+            ntt.lde(np.zeros(16, dtype=np.uint32), bad)
+    with pytest.raises(ValueError, match="out"):
+        ntt.lde(np.zeros(16, dtype=np.uint32), 1, out=np.zeros(16, dtype=np.uint32))
+    with pytest.raises(ValueError, match="log_n"):
+        ntt.domain(28)
+
+
+def test_rejects_sizes_beyond_two_adicity():
+    """Refused from the shape alone.  np.empty only reserves address space, and
+    no page is touched because the check comes before any C call."""
+    with pytest.raises(ValueError, match="2\\^27"):
+        ntt.ntt(np.empty(1 << 28, dtype=np.uint32))
+    with pytest.raises(ValueError, match="extended domain"):
+        ntt.lde(np.empty(1 << 26, dtype=np.uint32), 2)
+
+
+def test_concurrent_calls_share_the_twiddle_cache():
+    """Threads (the GIL is released in C) first using a new size together:
+    the lazily built twiddle levels must come out the same for all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    evals = field.encode(rand(1 << 16))  # LDE to 2^18: levels no other test builds
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: ntt.lde(evals, 2), range(8)))
+    expected = ntt.lde(evals, 2)
+    assert all((r == expected).all() for r in results)
+    assert (expected[::4] == ntt.coset_ntt(ntt.intt(evals), field.GENERATOR)).all()

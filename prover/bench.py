@@ -28,12 +28,8 @@ def kernels(sw) -> dict:
     n = 2048
     x, y = rng.integers(0, P, n, dtype=np.uint32), rng.integers(0, P, n, dtype=np.uint32)
     a, b, out = field.encode(x), field.encode(y), np.empty(n, dtype=np.uint32)
-    mul_by_isa = {}
-    for isa in native.supported_isas():
-        native.set_isa(isa)
-        sw.step(f"BabyBear mul, {isa}")
-        mul_by_isa[isa] = n / sw.per_call(lambda: field.mul(a, b, out))
-    native.set_isa(active)
+    sw.step("BabyBear mul, every ISA path")
+    mul_by_isa = native.on_each_isa(lambda: n / sw.per_call(lambda: field.mul(a, b, out)))
     sw.step("BabyBear mul, numpy")
     numpy_mul = n / sw.per_call(lambda: _numpy_mul(x, y))
     fig["mul_per_s"] = mul_by_isa[active]
@@ -44,12 +40,8 @@ def kernels(sw) -> dict:
 
     # -- one column NTT of 2^20
     col = field.encode(rng.integers(0, P, 1 << 20, dtype=np.uint32))
-    ntt_by_isa = {}
-    for isa in native.supported_isas():
-        native.set_isa(isa)
-        sw.step(f"NTT 2^20, {isa}")
-        ntt_by_isa[isa] = sw.per_call(lambda: ntt.ntt(col), samples=3) * 1e3
-    native.set_isa(active)
+    sw.step("NTT 2^20, every ISA path")
+    ntt_by_isa = native.on_each_isa(lambda: sw.per_call(lambda: ntt.ntt(col), samples=3) * 1e3)
     sw.step("NTT 2^20, numpy")
     canon = field.decode(col)
     ntt_numpy = sw.per_call(lambda: ntt.ntt_numpy_reference(canon), samples=3) * 1e3

@@ -8,6 +8,8 @@ CPU cannot run is an error here, at import, never an illegal instruction later.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from typing import Callable, TypeVar
 
 import numpy as np
 
@@ -18,6 +20,8 @@ except ImportError as exc:  # pragma: no cover - only on a broken install
         "zksidecar's C kernels are not built: run `make install` (or `pip install -e .`) "
         "from the source tree"
     ) from exc
+
+T = TypeVar("T")
 
 ISA_NAMES = {"scalar": lib.ZK_ISA_SCALAR, "avx2": lib.ZK_ISA_AVX2, "avx512": lib.ZK_ISA_AVX512}
 _ISA_BY_CODE = {code: name for name, code in ISA_NAMES.items()}
@@ -40,6 +44,26 @@ def set_isa(name: str) -> None:
         raise RuntimeError(
             f"this CPU cannot run the {name} path (it supports: {', '.join(supported_isas())})"
         )
+
+
+@contextmanager
+def using_isa(name: str):
+    """Run a block with every kernel on path `name`, then restore the path."""
+    before = isa()
+    set_isa(name)
+    try:
+        yield name
+    finally:
+        set_isa(before)
+
+
+def on_each_isa(fn: Callable[[], T]) -> dict[str, T]:
+    """{path: fn()} for every path this CPU supports, to compare them."""
+    results = {}
+    for name in supported_isas():
+        with using_isa(name):
+            results[name] = fn()
+    return results
 
 
 def sha_ni() -> bool:

@@ -70,18 +70,15 @@ CHECKS = [("field", _field), ("extension", _extension), ("ntt/lde", _ntt),
 
 
 def run(verbose: bool = False) -> bool:
-    active, ok = native.isa(), True
-    try:
-        for isa in native.supported_isas():
-            native.set_isa(isa)
+    ok = True
+    for isa in native.supported_isas():
+        with native.using_isa(isa):
             for name, check in CHECKS:
                 passed = check(np.random.default_rng(1))
                 ok &= passed
                 if verbose:
                     print(f"  {isa:<7} {name:<10} {'ok' if passed else 'FAILED'}")
-    finally:
-        native.set_isa(active)
     if verbose:
         sha = "SHA-NI" if native.sha_ni() else "portable SHA-256"
-        print(f"selfcheck {'passed' if ok else 'FAILED'}; active path {active}, {sha}")
+        print(f"selfcheck {'passed' if ok else 'FAILED'}; active path {native.isa()}, {sha}")
     return ok

@@ -8,9 +8,5 @@ from zksidecar.prover import native
 @pytest.fixture(params=native.supported_isas())
 def each_isa(request):
     """Run the test with every kernel on ISA path `request.param`."""
-    before = native.isa()
-    native.set_isa(request.param)
-    try:
-        yield request.param
-    finally:
-        native.set_isa(before)
+    with native.using_isa(request.param) as name:
+        yield name

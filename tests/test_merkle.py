@@ -9,18 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zksidecar.prover import field, merkle, native
+from zksidecar.prover import field, merkle
 from zksidecar.prover.merkle import MerkleTree, verify_path, verify_path_py
 
-ISAS = native.supported_isas()
 VERIFIERS = [verify_path, verify_path_py]
-
-
-@pytest.fixture(autouse=True, scope="module")
-def restore_isa():
-    original = native.isa()
-    yield
-    native.set_isa(original)
 
 
 # ------------------------------------------------------- reference model --
@@ -63,15 +55,13 @@ def flip_bit(digest: bytes, bit: int) -> bytes:
 # last one-block row, 14..16 need a padding block, 256 is one full decode
 # chunk in the kernel, 257 spills into a second.
 @pytest.mark.parametrize("cols", [0, 1, 13, 14, 16, 17, 255, 256, 257, 600])
-def test_leaf_is_sha256_of_canonical_le_values(cols):
+def test_leaf_is_sha256_of_canonical_le_values(each_isa, cols):
     canonical = random_canonical(5, cols, seed=cols)  # 5 rows: two-lane groups plus a tail row
     matrix = field.encode(canonical)
     expected = [model_leaf(row) for row in canonical]
-    for name in ISAS:
-        native.set_isa(name)
-        leaves = merkle.hash_rows(matrix)
-        assert leaves.shape == (5, 32) and leaves.dtype == np.uint8
-        assert [bytes(leaf) for leaf in leaves] == expected, f"{name} path"
+    leaves = merkle.hash_rows(matrix)
+    assert leaves.shape == (5, 32) and leaves.dtype == np.uint8
+    assert [bytes(leaf) for leaf in leaves] == expected
 
 
 def test_leaf_encoding_by_hand():
@@ -84,15 +74,13 @@ def test_leaf_encoding_by_hand():
 # -------------------------------------------------------------------- trees --
 
 @pytest.mark.parametrize("rows, cols", [(1, 3), (2, 1), (8, 16), (64, 7), (1024, 20)])
-def test_tree_matches_model(rows, cols):
+def test_tree_matches_model(each_isa, rows, cols):
     canonical = random_canonical(rows, cols, seed=rows * cols)
     nodes = model_nodes([model_leaf(row) for row in canonical])
-    for name in ISAS:
-        native.set_isa(name)
-        tree = MerkleTree(field.encode(canonical))
-        assert tree.rows == rows and tree.depth == rows.bit_length() - 1
-        assert tree.root == nodes[1], f"{name} path"
-        assert [bytes(n) for n in tree.nodes[1:]] == nodes[1:], f"{name} path"
+    tree = MerkleTree(field.encode(canonical))
+    assert tree.rows == rows and tree.depth == rows.bit_length() - 1
+    assert tree.root == nodes[1]
+    assert [bytes(n) for n in tree.nodes[1:]] == nodes[1:]
 
 
 def test_from_leaves_matches_matrix_tree():

@@ -13,15 +13,6 @@ P = field.P
 RNG = np.random.default_rng(20240527)
 
 
-@pytest.fixture(params=native.supported_isas())
-def isa(request):
-    """Run the test on one ISA path, restoring the active one afterwards."""
-    before = native.isa()
-    native.set_isa(request.param)
-    yield request.param
-    native.set_isa(before)
-
-
 def rand(*shape) -> np.ndarray:
     """Random canonical field elements (uint32)."""
     return RNG.integers(0, P, size=shape, dtype=np.uint32)
@@ -55,7 +46,7 @@ def bit_reverse_perm(n: int) -> np.ndarray:
 # ------------------------------------------------------------ definitions --
 
 @pytest.mark.parametrize("log_n", range(11))
-def test_ntt_matches_naive_dft(isa, log_n):
+def test_ntt_matches_naive_dft(each_isa, log_n):
     n = 1 << log_n
     coeffs = rand(n)
     got = field.decode(ntt.ntt(field.encode(coeffs)))
@@ -64,7 +55,7 @@ def test_ntt_matches_naive_dft(isa, log_n):
 
 @pytest.mark.parametrize("log_n", [0, 1, 4, 7])
 @pytest.mark.parametrize("shift", [field.GENERATOR, 7, P - 1])
-def test_coset_ntt_matches_naive_evaluation(isa, log_n, shift):
+def test_coset_ntt_matches_naive_evaluation(each_isa, log_n, shift):
     n = 1 << log_n
     coeffs = rand(n, 3)
     got = field.decode(ntt.coset_ntt(field.encode(coeffs), shift))
@@ -72,7 +63,7 @@ def test_coset_ntt_matches_naive_evaluation(isa, log_n, shift):
         assert got[:, j].tolist() == naive_eval(coeffs[:, j], coset_points(n, shift))
 
 
-def test_intt_inverts_naive_dft(isa):
+def test_intt_inverts_naive_dft(each_isa):
     n = 64
     coeffs = rand(n)
     evals = field.encode(np.array(naive_eval(coeffs, coset_points(n)), dtype=np.uint32))
@@ -94,21 +85,21 @@ def test_numpy_reference_agrees():
 
 @pytest.mark.parametrize("cols", [1, 3, 8, 17, 64])
 @pytest.mark.parametrize("log_n", [0, 1, 2, 3, 5, 8, 11, 14])
-def test_round_trips(isa, log_n, cols):
+def test_round_trips(each_isa, log_n, cols):
     a = field.encode(rand(1 << log_n, cols) if cols > 1 else rand(1 << log_n))
     assert (ntt.intt(ntt.ntt(a)) == a).all()
     assert (ntt.ntt(ntt.intt(a)) == a).all()
     assert (ntt.coset_intt(ntt.coset_ntt(a, 31), 31) == a).all()
 
 
-def test_matrix_columns_are_independent(isa):
+def test_matrix_columns_are_independent(each_isa):
     m = field.encode(rand(256, 17))
     whole = ntt.ntt(m)
     for j in (0, 8, 16):
         assert (whole[:, j] == ntt.ntt(np.ascontiguousarray(m[:, j]))).all()
 
 
-def test_in_place(isa):
+def test_in_place(each_isa):
     a = field.encode(rand(1024))
     expected = ntt.ntt(a)
     assert ntt.ntt(a, out=a) is a
@@ -129,7 +120,7 @@ def test_bit_reverse_rows():
 @pytest.mark.parametrize("log_blowup", [1, 2, 3, 4])
 @pytest.mark.parametrize("cols", [1, 3, 17])
 @pytest.mark.parametrize("log_n", [0, 1, 4, 6])
-def test_lde_equals_direct_evaluation(isa, log_n, log_blowup, cols):
+def test_lde_equals_direct_evaluation(each_isa, log_n, log_blowup, cols):
     n, big = 1 << log_n, 1 << (log_n + log_blowup)
     degree = max(n - 2, 0)  # a polynomial of known degree d < n
     coeffs = np.zeros((n, cols), dtype=np.uint32)
@@ -150,7 +141,7 @@ def test_lde_equals_direct_evaluation(isa, log_n, log_blowup, cols):
 
 @pytest.mark.parametrize("bit_reversed", [False, True])
 @pytest.mark.parametrize("cols", [1, 16, 33])
-def test_lde_larger_sizes_against_coset_ntt(isa, cols, bit_reversed):
+def test_lde_larger_sizes_against_coset_ntt(each_isa, cols, bit_reversed):
     n, log_blowup = 1 << 12, 2
     coeffs = field.encode(rand(n, cols) if cols > 1 else rand(n))
     padded = np.zeros((n << log_blowup,) + coeffs.shape[1:], dtype=np.uint32)
@@ -174,15 +165,9 @@ def test_lde_leaves_input_alone():
 @pytest.mark.parametrize("shape", [(1 << 13,), (1 << 16,), (1 << 10, 1), (1 << 10, 7), (1 << 9, 40)])
 def test_every_isa_bit_identical_to_scalar(shape):
     a = field.encode(rand(*shape))
-    before = native.isa()
-    results = {}
-    try:
-        for name in native.supported_isas():
-            native.set_isa(name)
-            results[name] = [ntt.ntt(a), ntt.intt(a), ntt.coset_ntt(a, 31), ntt.coset_intt(a, 31),
-                             ntt.lde(a, 1), ntt.lde(a, 3, bit_reversed=True)]
-    finally:
-        native.set_isa(before)
+    results = native.on_each_isa(lambda: [ntt.ntt(a), ntt.intt(a), ntt.coset_ntt(a, 31),
+                                          ntt.coset_intt(a, 31), ntt.lde(a, 1),
+                                          ntt.lde(a, 3, bit_reversed=True)])
     for name, outs in results.items():
         for got, want in zip(outs, results["scalar"]):
             assert (got == want).all(), name

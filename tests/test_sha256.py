@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from zksidecar.prover import merkle, native
 
-ISAS = native.supported_isas()
 
 # FIPS 180-4 examples (NIST CSRC "Examples with intermediate values").
 NIST_VECTORS = [
@@ -27,22 +26,6 @@ NIST_VECTORS = [
 BOUNDARY_LENGTHS = [0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 129]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def restore_isa():
-    original = native.isa()
-    yield
-    native.set_isa(original)
-
-
-def on_each_isa(fn):
-    """{isa name: fn()} with each supported path active in turn."""
-    results = {}
-    for name in ISAS:
-        native.set_isa(name)
-        results[name] = fn()
-    return results
-
-
 def assert_all_equal(results: dict, expected) -> None:
     for name, got in results.items():
         assert got == expected, f"{name} path differs"
@@ -50,19 +33,19 @@ def assert_all_equal(results: dict, expected) -> None:
 
 @pytest.mark.parametrize("message, hex_digest", NIST_VECTORS, ids=["abc", "empty", "448-bit", "million-a"])
 def test_nist_vectors(message, hex_digest):
-    assert_all_equal(on_each_isa(lambda: merkle.sha256(message).hex()), hex_digest)
+    assert_all_equal(native.on_each_isa(lambda: merkle.sha256(message).hex()), hex_digest)
 
 
 @pytest.mark.parametrize("length", BOUNDARY_LENGTHS)
 def test_block_boundaries(length):
     data = bytes(np.random.default_rng(length).integers(0, 256, length, dtype=np.uint8))
-    assert_all_equal(on_each_isa(lambda: merkle.sha256(data)), hashlib.sha256(data).digest())
+    assert_all_equal(native.on_each_isa(lambda: merkle.sha256(data)), hashlib.sha256(data).digest())
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=1000))
 def test_random_messages(data):
-    assert_all_equal(on_each_isa(lambda: merkle.sha256(data)), hashlib.sha256(data).digest())
+    assert_all_equal(native.on_each_isa(lambda: merkle.sha256(data)), hashlib.sha256(data).digest())
 
 
 def test_accepts_any_buffer():
@@ -76,7 +59,7 @@ def test_compress_pairs_is_sha256_of_each_64_bytes(n):
     pairs = np.random.default_rng(n).integers(0, 256, (n, 64), dtype=np.uint8)
     expected = np.array([np.frombuffer(hashlib.sha256(p.tobytes()).digest(), np.uint8) for p in pairs],
                         dtype=np.uint8).reshape(n, 32)
-    for name, got in on_each_isa(lambda: merkle.compress_pairs(pairs)).items():
+    for name, got in native.on_each_isa(lambda: merkle.compress_pairs(pairs)).items():
         np.testing.assert_array_equal(got, expected, err_msg=f"{name} path")
 
 

@@ -207,3 +207,62 @@ def test_transcript_matches():
 
 def test_baseline_timer():
     assert reference_prove_seconds(3, 1) > 0
+
+
+# ------------------------------------------------------------ edge cases --
+
+class EdgeAir(Air):
+    """No boundary constraints; periodic columns of period 1 and of period N;
+    a degree-2 constraint at the smallest blowup that allows it.
+
+        u' = u * v + one,   v' = v + full
+    """
+
+    main_segments = (Segment("main", ("u", "v")),)
+
+    def __init__(self, n, full):
+        self.periodic_columns = {"one": [5], "full": list(full)}
+        super().__init__(n)
+
+    def transitions(self, f: Frame):
+        u, v = f.cur("u"), f.cur("v")
+        return [TransitionConstraint("u", f.next("u") - (u * v + f.periodic("one")), 2),
+                TransitionConstraint("v", f.next("v") - (v + f.periodic("full")), 1)]
+
+
+def edge_instance(n, seed=0):
+    rng = np.random.default_rng(seed)
+    full = [int(v) for v in rng.integers(0, P, n)]
+    u, v = (int(x) for x in rng.integers(0, P, 2))
+    rows = []
+    for i in range(n):
+        rows.append((u, v))
+        u, v = (u * v + 5) % P, (v + full[i]) % P
+    return EdgeAir(n, full), {"main": F.encode(np.array(rows, dtype=np.int64))}
+
+
+@pytest.mark.parametrize("opts", [OPTION_SETS["testing"], OPTION_SETS["blowup8-fold16-final8"]],
+                         ids=["testing", "blowup8-fold16-final8"])
+@pytest.mark.parametrize("log_n", [1, 2, 4])
+def test_edge_air_byte_identical(log_n, opts):
+    air, traces = edge_instance(1 << log_n, seed=log_n)
+    prove(air, traces, opts, debug=True)
+    ref = check(air, traces, opts)
+    verify(air, ref, min_security=0)
+
+
+@pytest.mark.parametrize("opts", list(OPTION_SETS.values()), ids=list(OPTION_SETS))
+def test_fibonacci_two_rows(opts):
+    air, traces = fibonacci_instance(2, 2, seed=5)
+    ref = check(air, traces, opts)
+    verify(air, ref, min_security=0)
+
+
+@pytest.mark.parametrize("log_n,pairs,opts", [(6, 2, params.DEFAULT), (9, 8, params.TESTING)],
+                         ids=["2^6x4-default", "2^9x16-testing"])
+def test_fibonacci_larger(log_n, pairs, opts):
+    """The production parameters (16 grinding bits, searched in plain Python
+    here), and a wider trace."""
+    air, traces = fibonacci_instance(1 << log_n, pairs, seed=1)
+    ref = check(air, traces, opts)
+    assert verify(air, ref, min_security=0).security_bits == opts.conjectured_security(1 << log_n)

@@ -97,10 +97,6 @@ def bit_reverse_list(values: list) -> list:
     return [values[bit_reverse(i, bits)] for i in range(n)]
 
 
-def ext_from_ints(c) -> Ext:
-    return Ext(*c)
-
-
 # ======================================================================= NTT ==
 # One column at a time, natural order in and out.  ntt(c, s)[i] = sum_j c[j] (s w_n^i)^j.
 
@@ -386,7 +382,8 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dic
     for seg in air.main_segments:
         mat = traces[seg.name]
         assert tuple(mat.shape) == (n, len(seg.columns)), f"segment {seg.name!r} has the wrong shape"
-        cols = [[from_mont(mat[i][j]) for i in range(n)] for j in range(len(seg.columns))]
+        rows_ = mat.tolist()                      # Montgomery words -> canonical ints, column by column
+        cols = [[from_mont(r[j]) for r in rows_] for j in range(len(seg.columns))]
         commit(seg.name, cols, [lde_column(c, lb) for c in cols])
 
     # 2 -- auxiliary segment --------------------------------------------------

@@ -1,0 +1,613 @@
+"""A plain, pure-Python REFERENCE prover: the STARK protocol as a specification.
+
+``reference_prove(air, traces, options, metadata)`` computes the same proof as
+:func:`zksidecar.prover.prove.prove` -- byte for byte, given the same
+``metadata`` (the fast prover's timings, which the transcript absorbs before
+the proof of work) -- using nothing but Python integers, lists, ``hashlib``
+and ``struct``.  It shares no arithmetic with the fast prover: no numpy
+arithmetic, no C kernels, no field.py / ntt.py / extension.py / merkle.py /
+transcript.py / fri.py / domain.py.  It takes from the package only
+
+* the AIR (air.py) and the expression walk order (expr.topological),
+* the plain-Python quartic extension Ext (ext_scalar.py, canonical ints),
+* the Proof dataclass, the layout and the metadata encoder (proof.py),
+* ProofOptions (params.py).
+
+so a byte difference between the two provers points at a bug in one of them
+(docs/REFERENCE.md).  It is slow -- every field operation is a Python integer
+operation -- and that is the point: it is the benchmark baseline "a
+pure-Python reference prover" as well as an executable specification.
+
+Conventions (the same as the fast prover's; docs/STARK.md):
+
+* p = 15 * 2^27 + 1, values are canonical ints in [0, p);
+* w_n = 31^((p - 1) / n) generates the order-n subgroup H_n; g = 31;
+* the trace lives on H_N; every committed matrix is its low-degree extension
+  on D = g * H_M, M = N * 2^log_blowup, natural order (row i at g * w_M^i),
+  so the "next row" of row i on D is row i + 2^log_blowup (cyclically);
+* an extension element a0 + a1 X + a2 X^2 + a3 X^3 (X^4 = 11) occupies four
+  consecutive base columns of a committed matrix.
+
+The protocol, step by step (each step below is numbered like prove.py's):
+
+    0. transcript header         air name, shape, options, public values, links
+    1. commit main segments
+    2. commit auxiliary segment  (built from challenges drawn after step 1)
+    3. constraint quotient       Q = sum alpha^i C_i / Z_i, point by point on D
+    4. commit quotient chunks    Q = sum_i x^(iN) Q_i(x), deg Q_i < N
+    5. out-of-domain openings    every column at z (trace columns also at w z)
+    6. DEEP composition          f = sum gamma^k (P_k(x) - P_k(y_k)) / (x - y_k)
+    7. FRI commit phase          bit-reversed layers, binary folds, final polynomial
+    8. proof of work             after absorbing the metadata
+    9. query openings            rows of every matrix, FRI leaves, batch proofs
+"""
+from __future__ import annotations
+
+import hashlib
+import struct
+import time
+
+from .air import Air, Frame
+from .expr import CHALLENGE, PERIODIC, PUBLIC, TRACE, topological
+from .ext_scalar import Ext
+from .params import ProofOptions
+from .proof import Proof, encode_metadata, layout, quotient_chunks
+
+# ===================================================================== field ==
+
+P = 2013265921                  # BabyBear: 15 * 2^27 + 1
+TWO_ADICITY = 27
+GENERATOR = 31                  # generates the multiplicative group
+COSET_SHIFT = GENERATOR         # D = g * H_M, disjoint from the trace domain H_N
+MONT_R = (1 << 32) % P          # numpy arrays at the API edge hold x * 2^32 mod p
+MONT_R_INV = pow(MONT_R, P - 2, P)
+
+
+def inv(x: int) -> int:
+    if x % P == 0:
+        raise ZeroDivisionError("inverse of zero in the base field")
+    return pow(x, P - 2, P)
+
+
+def root_of_unity(log_n: int) -> int:
+    """w_n, a generator of the subgroup of order n = 2^log_n."""
+    assert 0 <= log_n <= TWO_ADICITY
+    return pow(GENERATOR, (P - 1) >> log_n, P)
+
+
+def from_mont(x) -> int:
+    return int(x) * MONT_R_INV % P
+
+
+def to_mont(x: int) -> int:
+    return x * MONT_R % P
+
+
+def bit_reverse(i: int, bits: int) -> int:
+    out = 0
+    for _ in range(bits):
+        out = (out << 1) | (i & 1)
+        i >>= 1
+    return out
+
+
+def bit_reverse_list(values: list) -> list:
+    n = len(values)
+    bits = n.bit_length() - 1
+    return [values[bit_reverse(i, bits)] for i in range(n)]
+
+
+# ======================================================================= NTT ==
+# One column at a time, natural order in and out.  ntt(c, s)[i] = sum_j c[j] (s w_n^i)^j.
+
+def ntt(coeffs: list[int], shift: int = 1) -> list[int]:
+    """Coefficients -> evaluations at shift * w_n^i, i < n (iterative radix-2)."""
+    n = len(coeffs)
+    log_n = n.bit_length() - 1
+    assert n == 1 << log_n
+    # scale coefficient j by shift^j: p(s x) has coefficients c_j s^j
+    a, s = [], 1
+    for c in coeffs:
+        a.append(c * s % P)
+        s = s * shift % P
+    a = bit_reverse_list(a)
+    half = 1
+    while half < n:
+        w = root_of_unity(half.bit_length())        # order 2 * half
+        twiddles = [1] * half
+        for j in range(1, half):
+            twiddles[j] = twiddles[j - 1] * w % P
+        for start in range(0, n, 2 * half):
+            for j in range(half):
+                u = a[start + j]
+                v = a[start + j + half] * twiddles[j] % P
+                a[start + j] = (u + v) % P
+                a[start + j + half] = (u - v) % P
+        half *= 2
+    return a
+
+
+def intt(evals: list[int], shift: int = 1) -> list[int]:
+    """Evaluations at shift * w_n^i -> coefficients (the 1/n included).
+    c_k s^k = (1/n) sum_i e_i w^(-ik), and sum_i e_i w^(i(n-k)) is the
+    forward transform at index (n - k) mod n."""
+    n = len(evals)
+    fwd = ntt(evals)
+    n_inv, s_inv = inv(n), inv(shift)
+    out, s = [], 1
+    for k in range(n):
+        out.append(fwd[-k % n] * n_inv % P * s % P)
+        s = s * s_inv % P
+    return out
+
+
+def lde_column(column: list[int], log_blowup: int) -> list[int]:
+    """A trace column (values on H_N) -> its polynomial on D = g * H_M."""
+    coeffs = intt(column)
+    return ntt(coeffs + [0] * (len(column) * ((1 << log_blowup) - 1)), COSET_SHIFT)
+
+
+def horner(coeffs: list, x):
+    """sum_j coeffs[j] x^j (coefficients and x: ints or Ext)."""
+    acc = Ext(0) if isinstance(x, Ext) else 0
+    for c in reversed(coeffs):
+        acc = acc * x + c
+        if not isinstance(acc, Ext):
+            acc %= P
+    return acc
+
+
+# ==================================================================== Merkle ==
+# docs/MERKLE.md: leaf = SHA-256(canonical values, 4 bytes LE each);
+# node = SHA-256(left || right); nodes[1] is the root, nodes[rows + r] leaf r.
+
+def hash_row(values: list[int]) -> bytes:
+    return hashlib.sha256(struct.pack(f"<{len(values)}I", *values)).digest()
+
+
+class Tree:
+    def __init__(self, rows: list[list[int]]):
+        n = len(rows)
+        assert n >= 1 and n & (n - 1) == 0
+        self.rows = n
+        self.depth = n.bit_length() - 1
+        self.nodes = [b"\0" * 32] * (2 * n)
+        for r, row in enumerate(rows):
+            self.nodes[n + r] = hash_row(row)
+        for i in range(n - 1, 0, -1):
+            self.nodes[i] = hashlib.sha256(self.nodes[2 * i] + self.nodes[2 * i + 1]).digest()
+
+    @property
+    def root(self) -> bytes:
+        return self.nodes[1]
+
+    def open_batch(self, indices: list[int]) -> list[bytes]:
+        """merkle_batch.py: for sorted distinct leaf indices, level by level from
+        the leaves up, a node whose sibling is also known needs nothing; a lone
+        node needs its sibling.  The proof is those siblings, by level then index."""
+        idx = sorted(set(indices))
+        assert idx == sorted(indices)
+        proof = []
+        for level in range(self.depth):
+            level_start = self.rows >> level          # level-l node j is nodes[(rows >> l) + j]
+            parents, i = [], 0
+            while i < len(idx):
+                j = idx[i]
+                if j % 2 == 0 and i + 1 < len(idx) and idx[i + 1] == j + 1:
+                    i += 2                            # both children known
+                else:
+                    proof.append(self.nodes[level_start + (j ^ 1)])
+                    i += 1
+                parents.append(j >> 1)
+            idx = parents
+        return proof
+
+
+# ================================================================ transcript ==
+# transcript.py's docstring, re-implemented:
+#   state_0 = SHA-256("zksidecar-transcript-v1" || domain)
+#   absorb:   state = SHA-256(state || 0x01 || u64(len label) || label || u64(len data) || data)
+#   squeeze:  block_k = SHA-256(state || 0x02 || u64(k)), then state = SHA-256(state || 0x03)
+#   a field element: 8 LE bytes mod p; an index: 8 LE bytes masked to the domain
+#   proof of work: the least nonce with SHA-256(state || 0x04 || u64(nonce)) starting
+#   with `bits` zero bits, then absorbed as "pow-nonce"
+
+def _u64(x: int) -> bytes:
+    return struct.pack("<Q", x)
+
+
+class RefTranscript:
+    def __init__(self, domain: bytes):
+        self.state = hashlib.sha256(b"zksidecar-transcript-v1" + domain).digest()
+
+    def absorb(self, label: bytes, data: bytes) -> None:
+        self.state = hashlib.sha256(self.state + b"\x01" + _u64(len(label)) + label
+                                    + _u64(len(data)) + data).digest()
+
+    def absorb_ints(self, label: bytes, values: list[int]) -> None:
+        """Field elements as canonical u32 little-endian."""
+        self.absorb(label, struct.pack(f"<{len(values)}I", *values))
+
+    def _squeeze(self, nbytes: int) -> bytes:
+        out, k = b"", 0
+        while len(out) < nbytes:
+            out += hashlib.sha256(self.state + b"\x02" + _u64(k)).digest()
+            k += 1
+        self.state = hashlib.sha256(self.state + b"\x03").digest()
+        return out[:nbytes]
+
+    def _words(self, count: int) -> list[int]:
+        raw = self._squeeze(8 * count)
+        return [int.from_bytes(raw[8 * i: 8 * i + 8], "little") for i in range(count)]
+
+    def challenge_ext(self) -> Ext:
+        """One extension element: four base elements, coefficient of 1 first."""
+        return Ext(*(w % P for w in self._words(4)))
+
+    def challenge_exts(self, count: int) -> list[Ext]:
+        ints = [w % P for w in self._words(4 * count)]
+        return [Ext(*ints[4 * i: 4 * i + 4]) for i in range(count)]
+
+    def challenge_indices(self, count: int, domain_size: int) -> list[int]:
+        assert domain_size & (domain_size - 1) == 0
+        return sorted({w & (domain_size - 1) for w in self._words(count)})
+
+    def grind(self, bits: int) -> int:
+        nonce = 0
+        while True:
+            digest = hashlib.sha256(self.state + b"\x04" + _u64(nonce)).digest()
+            if bits == 0 or int.from_bytes(digest[:8], "big") >> (64 - bits) == 0:
+                break
+            nonce += 1
+        self.absorb(b"pow-nonce", _u64(nonce))
+        return nonce
+
+
+def ext_words(values: list[Ext]) -> list[int]:
+    return [c for v in values for c in v.c]
+
+
+def link_bytes(link) -> bytes:
+    """domain.Link.to_bytes: u32 count, then z and the values, 4 words each."""
+    words = ext_words([link.z, *link.values])
+    return struct.pack(f"<I{len(words)}I", len(link.values), *words)
+
+
+# =================================================================== algebra ==
+# Constraint values at one point: a base-field int or an Ext.
+
+def _add(a, b):
+    return (a + b) % P if isinstance(a, int) and isinstance(b, int) else Ext.lift(a) + Ext.lift(b)
+
+
+def _sub(a, b):
+    return (a - b) % P if isinstance(a, int) and isinstance(b, int) else Ext.lift(a) - Ext.lift(b)
+
+
+def _mul(a, b):
+    return a * b % P if isinstance(a, int) and isinstance(b, int) else Ext.lift(a) * Ext.lift(b)
+
+
+class PointEvaluator:
+    """Evaluates the constraint expressions at one point at a time: the DAG's
+    order (expr.topological) is computed once, the nodes are walked per point."""
+
+    def __init__(self, roots):
+        self.roots = roots
+        self.order = topological(roots)
+
+    def __call__(self, variable) -> list:
+        val = {}
+        for node in self.order:
+            if node.op == "var":
+                v = variable(node.args)
+            elif node.op == "const":
+                v = node.args[0] % P
+            elif node.op == "neg":
+                a = val[id(node.args[0])]
+                v = -a % P if isinstance(a, int) else -a
+            else:
+                a, b = val[id(node.args[0])], val[id(node.args[1])]
+                v = {"add": _add, "sub": _sub, "mul": _mul}[node.op](a, b)
+            val[id(node)] = v
+        return [val[id(r)] for r in self.roots]
+
+
+def periodic_on_lde(values: list[int], n: int, log_blowup: int) -> list[int]:
+    """A periodic column with period L is P(x) = R(x^(N/L)), R interpolating
+    the L values on H_L; evaluated at each point of D directly."""
+    period = len(values)
+    coeffs = intt([v % P for v in values])
+    m = n << log_blowup
+    w_m = root_of_unity(m.bit_length() - 1)
+    out, x = [], COSET_SHIFT
+    for _ in range(m):
+        out.append(horner(coeffs, pow(x, n // period, P)))
+        x = x * w_m % P
+    return out
+
+
+# =================================================================== prover ==
+
+def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dict | None = None,
+                    external: dict | None = None) -> Proof:
+    """The proof prove.prove(air, traces, options) makes, computed plainly.
+
+    `traces` is prove()'s input (segment name -> (N, w) Montgomery uint32
+    matrix; converted to canonical ints on entry).  `metadata` is the dict the
+    proof carries and the transcript absorbs (pass the fast proof's metadata
+    to reproduce its bytes; default {}).  `external` maps each external segment
+    to the Link of the proof that committed it, or None; the reference
+    recommits the segment from its trace (the root is the same)."""
+    options.validate()
+    air.validate()
+    metadata = dict(metadata or {})
+    external = external or {}
+    n, lb = air.trace_length, options.log_blowup
+    log_n = n.bit_length() - 1
+    blowup = 1 << lb
+    m = n << lb                                   # |D|
+    log_m = log_n + lb
+    assert blowup >= air.max_degree, "the blowup must be at least the constraint degree"
+    w_n, w_m = root_of_unity(log_n), root_of_unity(log_m)
+    xs = [COSET_SHIFT * pow(w_m, i, P) % P for i in range(m)]     # D, natural order
+    mats = layout(air)
+
+    # 0 -- transcript header ---------------------------------------------------
+    tr = RefTranscript(b"zksidecar-stark")
+    tr.absorb(b"air", type(air).__name__.encode())
+    tr.absorb(b"shape", struct.pack("<IIII", n, air.num_main_columns, len(air.aux_columns),
+                                    air.num_challenges))
+    tr.absorb(b"options", struct.pack("<BHBBI", options.log_blowup, options.num_queries,
+                                      options.grinding_bits, options.fri_folding_factor,
+                                      options.fri_max_final_degree))
+    tr.absorb(b"public", air.public_bytes())
+    for seg in air.main_segments:
+        if seg.external:
+            link = external.get(seg.name)
+            tr.absorb(b"link", link_bytes(link) if link is not None else b"")
+
+    # every committed matrix, by layout name: its trace-domain columns
+    # (canonical), its LDE columns on D, and its Merkle tree over the LDE rows
+    columns: dict[str, list[list[int]]] = {}
+    lde: dict[str, list[list[int]]] = {}
+    trees: dict[str, Tree] = {}
+
+    def commit(name: str, cols: list[list[int]], extended: list[list[int]]) -> None:
+        columns[name], lde[name] = cols, extended
+        trees[name] = Tree([[c[i] for c in extended] for i in range(m)])
+        tr.absorb(b"root", trees[name].root)
+
+    # 1 -- commit main segments -----------------------------------------------
+    for seg in air.main_segments:
+        mat = traces[seg.name]
+        assert tuple(mat.shape) == (n, len(seg.columns)), f"segment {seg.name!r} has the wrong shape"
+        rows_ = mat.tolist()                      # Montgomery words -> canonical ints, column by column
+        cols = [[from_mont(r[j]) for r in rows_] for j in range(len(seg.columns))]
+        commit(seg.name, cols, [lde_column(c, lb) for c in cols])
+
+    # 2 -- auxiliary segment --------------------------------------------------
+    challenges: list[Ext] = []
+    if air.num_challenges:
+        challenges = tr.challenge_exts(air.num_challenges)
+    if air.aux_columns:
+        aux = _build_aux(air, traces, challenges)              # 4 base columns per aux column
+        commit("aux", aux, [lde_column(c, lb) for c in aux])
+
+    # 3 -- constraint quotient on D --------------------------------------------
+    #   Q(x) = sum_t alpha^t C_t(x) (x - w^(N-1)) / (x^N - 1)     transitions, every row but the last
+    #        + sum_b alpha^(T+b) (col_b(x) - value_b) / (x - w^row_b)   boundaries
+    alpha = tr.challenge_ext()
+    trace_mats = [mm for mm in mats if mm.is_trace]
+    base_cols = [c for mm in trace_mats if mm.name != "aux" for c in lde[mm.name]]
+    aux_cols = lde.get("aux", [])
+    periodic = {name: periodic_on_lde(v, n, lb) for name, v in air.periodic_columns.items()}
+    publics = {k: v % P for k, v in air.public_values.items()}
+    n_main = air.num_main_columns
+    frame = Frame(air)
+    transitions = PointEvaluator([c.expr for c in air.transition_constraints])
+    bcons = air.boundary_constraints
+    boundaries = PointEvaluator([frame.cur(b.column) - b.value for b in bcons])
+    t_count = len(air.transition_constraints)
+    powers = [Ext(1)]
+    for _ in range(t_count + len(bcons)):
+        powers.append(powers[-1] * alpha)
+    last = pow(w_n, n - 1, P)
+    b_points = [pow(w_n, b.row % n, P) for b in bcons]
+
+    q: list[Ext] = []
+    for i in range(m):
+        def variable(key, i=i):
+            kind = key[0]
+            if kind == TRACE:
+                col, is_next = key[1], key[2]
+                row = (i + blowup) % m if is_next else i
+                if col < n_main:
+                    return base_cols[col][row]
+                a = 4 * (col - n_main)
+                return Ext(*(aux_cols[a + k][row] for k in range(4)))
+            if kind == PERIODIC:
+                return periodic[key[1]][i]
+            if kind == PUBLIC:
+                return publics[key[1]]
+            if kind == CHALLENGE:
+                return challenges[key[1]]
+            raise KeyError(key)
+
+        x = xs[i]
+        acc = Ext(0)
+        for t, v in enumerate(transitions(variable)):
+            acc = acc + powers[t] * v
+        value = acc * ((x - last) * inv(pow(x, n, P) - 1) % P)
+        for b, v in enumerate(boundaries(variable)):
+            value = value + powers[t_count + b] * v * inv(x - b_points[b])
+        q.append(value)
+
+    # 4 -- quotient chunks ------------------------------------------------------
+    #   interpolate Q on D (coefficients, degree < k N), cut into k chunks of N
+    #   coefficients, extend each chunk on D; chunk i is base columns 4i..4i+3
+    k = quotient_chunks(air)
+    q_coeffs = [intt([v.c[c] for v in q], COSET_SHIFT) for c in range(4)]
+    chunk_coeffs = [q_coeffs[c][i * n: (i + 1) * n] for i in range(k) for c in range(4)]
+    commit("quotient", chunk_coeffs,
+           [ntt(cc + [0] * (m - n), COSET_SHIFT) for cc in chunk_coeffs])
+
+    # 5 -- out-of-domain openings -----------------------------------------------
+    z = tr.challenge_ext()
+    if z.is_base():
+        raise ValueError("out-of-domain point fell in the base field")
+    z_next = z * w_n
+    ood_z: dict[str, list[Ext]] = {}
+    ood_next: dict[str, list[Ext]] = {}
+    for mm in mats:
+        # the quotient's "columns" are already coefficients; trace columns are interpolated
+        coeffs = columns[mm.name] if mm.name == "quotient" else [intt(c) for c in columns[mm.name]]
+        ood_z[mm.name] = [horner(c, z) for c in coeffs]
+        if mm.is_trace:
+            ood_next[mm.name] = [horner(c, z_next) for c in coeffs]
+    for mm in mats:
+        tr.absorb_ints(b"ood-z", ext_words(ood_z[mm.name]))
+        if mm.is_trace:
+            tr.absorb_ints(b"ood-next", ext_words(ood_next[mm.name]))
+
+    # 6 -- DEEP composition on D ------------------------------------------------
+    #   one power of gamma per (column, point), in domain.deep_coefficients'
+    #   order: every matrix at z, trace matrices at w z, linked segments at their z
+    gamma = tr.challenge_ext()
+    links = {name: link for name, link in external.items() if link is not None}
+    groups = [(z, [(mm.name, ood_z[mm.name]) for mm in mats]),
+              (z_next, [(mm.name, ood_next[mm.name]) for mm in mats if mm.is_trace])]
+    for mm in mats:
+        if mm.name in links:
+            groups.append((links[mm.name].z, [(mm.name, list(links[mm.name].values))]))
+    power = Ext(1)
+    deep_terms = []     # (point y, [(column values on D, gamma^k, value at y), ...])
+    for y, terms in groups:
+        cols = []
+        for name, values in terms:
+            for col, v in zip(lde[name], values):
+                cols.append((col, power, v))
+                power = power * gamma
+        deep_terms.append((y, cols))
+    f: list[Ext] = []
+    for i in range(m):
+        total = Ext(0)
+        for y, cols in deep_terms:
+            num = Ext(0)
+            for col, coeff, v in cols:
+                num = num + coeff * (col[i] - v)
+            total = total + num * (xs[i] - y).inverse()        # num / (x - y)
+        f.append(total)
+
+    # 7 -- FRI commit phase ------------------------------------------------------
+    #   layer 0 is f in bit-reversed order: position j holds f(g w_M^rev(j)).  Each
+    #   layer is committed with `fold` consecutive values per leaf, then folded
+    #   log2(fold) times with beta, beta^2, beta^4, ...:
+    #     g(x^2) = (f(x) + f(-x)) / 2 + beta (f(x) - f(-x)) / (2x),  x at even position 2i
+    fold = options.fri_folding_factor
+    plan = [n]                                    # degree bounds of the layers
+    while plan[-1] > options.fri_max_final_degree and plan[-1] >= fold:
+        plan.append(plan[-1] // fold)
+    values = bit_reverse_list(f)
+    shift, log_size = COSET_SHIFT, log_m
+    inv2 = inv(2)
+    fri_layers, fri_trees = [], []
+    for _ in plan[1:]:
+        tree = Tree([ext_words(values[j * fold: (j + 1) * fold]) for j in range(len(values) // fold)])
+        tr.absorb(b"fri-layer", tree.root)
+        beta = tr.challenge_ext()
+        fri_layers.append(values)
+        fri_trees.append(tree)
+        for _step in range(fold.bit_length() - 1):
+            w = root_of_unity(log_size)
+            folded = []
+            for j in range(len(values) // 2):
+                a, b = values[2 * j], values[2 * j + 1]
+                x = shift * pow(w, bit_reverse(2 * j, log_size), P) % P
+                folded.append((a + b) * inv2 + beta * (a - b) * inv(2 * x))
+            values = folded
+            beta = beta * beta
+            shift, log_size = shift * shift % P, log_size - 1
+    # the final polynomial: interpolate the last layer on its coset, keep plan[-1] coefficients
+    natural = bit_reverse_list(values)
+    final_coeffs = [intt([v.c[c] for v in natural], shift) for c in range(4)]
+    final = [Ext(*(final_coeffs[c][j] for c in range(4))) for j in range(plan[-1])]
+    tr.absorb_ints(b"fri-final", ext_words(final))
+
+    # 8 -- proof of work ---------------------------------------------------------
+    tr.absorb(b"metadata", encode_metadata(metadata))
+    nonce = tr.grind(options.grinding_bits)
+
+    # 9 -- queries -----------------------------------------------------------------
+    #   positions index layer 0 (bit-reversed); the rows opened are their natural
+    #   indices on D, sorted.  FRI layer l opens leaf pos // fold, deduplicated.
+    positions = tr.challenge_indices(options.num_queries, m)
+    rows_idx = sorted(bit_reverse(p_, log_m) for p_ in positions)
+    rows = {mm.name: [[col[r] for col in lde[mm.name]] for r in rows_idx] for mm in mats}
+    row_proofs = {mm.name: trees[mm.name].open_batch(rows_idx) for mm in mats}
+    fri_leaves, fri_proofs = [], []
+    pos = positions
+    for layer, tree in zip(fri_layers, fri_trees):
+        leaf_idx = sorted({p_ // fold for p_ in pos})
+        fri_leaves.append([[layer[j * fold + t].c for t in range(fold)] for j in leaf_idx])
+        fri_proofs.append(tree.open_batch(leaf_idx))
+        pos = leaf_idx
+
+    # -- the Proof object (numpy arrays only here, to reuse proof.py's encoder) ----
+    return _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, nonce,
+                     rows, row_proofs, fri_leaves, fri_proofs, fold, metadata)
+
+
+def _build_aux(air: Air, traces: dict, challenges: list[Ext]) -> list[list[int]]:
+    """The AIR builds its auxiliary columns through its own interface
+    (Montgomery numpy in and out); returned as 4 canonical base columns each."""
+    import numpy as np
+
+    n = air.trace_length
+    main = {c: np.ascontiguousarray(traces[s.name][:, j])
+            for s in air.main_segments for j, c in enumerate(s.columns)}
+    ch = np.array([[to_mont(c) for c in e.c] for e in challenges], dtype=np.uint32).reshape(-1, 4)
+    aux = air.build_aux(main, ch)
+    assert aux.shape == (n, len(air.aux_columns), 4)
+    return [[from_mont(aux[i][a][c]) for i in range(n)]
+            for a in range(len(air.aux_columns)) for c in range(4)]
+
+
+def _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, nonce, rows,
+              row_proofs, fri_leaves, fri_proofs, fold, metadata) -> Proof:
+    import numpy as np
+
+    def u32(x, shape):
+        return np.array(x, dtype=np.uint32).reshape(shape)
+
+    def digests(ds):
+        return np.frombuffer(b"".join(ds), dtype=np.uint8).reshape(len(ds), 32).copy()
+
+    return Proof(
+        options=options, log_trace_length=log_n,
+        roots={mm.name: trees[mm.name].root for mm in mats if not mm.external},
+        ood_z={mm.name: u32(ext_words(ood_z[mm.name]), (mm.width, 4)) for mm in mats},
+        ood_next={name: u32(ext_words(v), (len(v), 4)) for name, v in ood_next.items()},
+        fri_roots=[t.root for t in fri_trees], fri_final=u32(ext_words(final), (len(final), 4)),
+        pow_nonce=nonce,
+        rows={mm.name: u32(rows[mm.name], (len(rows[mm.name]), mm.width)) for mm in mats},
+        row_proofs={name: digests(p) for name, p in row_proofs.items()},
+        fri_leaves=[u32(lv, (len(lv), fold, 4)) for lv in fri_leaves],
+        fri_proofs=[digests(p) for p in fri_proofs],
+        metadata=metadata)
+
+
+# ================================================================ baseline ==
+
+def reference_prove_seconds(log_n: int, pairs: int, options: ProofOptions | None = None,
+                            seed: int = 0) -> float:
+    """Seconds the reference prover takes on Fibonacci with 2^log_n rows and
+    2 * pairs columns (the benchmark's pure-Python baseline); the instance is
+    built outside the timed region."""
+    from .examples.fibonacci import fibonacci_instance
+    from .params import TESTING
+
+    air, traces = fibonacci_instance(1 << log_n, pairs, seed=seed)
+    t0 = time.perf_counter()
+    reference_prove(air, traces, options or TESTING)
+    return time.perf_counter() - t0

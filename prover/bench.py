@@ -90,6 +90,15 @@ def stark(sw) -> dict:
     sw.step("verifying")
     verify_s = sw.per_call(lambda: verify(air, Proof.from_bytes(raw, air)))
     cells = (1 << log_n) * 2 * pairs
+
+    # the pure-Python reference prover (byte-identical proofs) on a tiny shape
+    from .reference import reference_prove_seconds
+
+    tiny_log, tiny_pairs = 10, 1
+    sw.step(f"reference prover vs this prover, 2^{tiny_log} x {2 * tiny_pairs}")
+    tiny_air, tiny_traces = fibonacci_instance(1 << tiny_log, tiny_pairs)
+    fast_tiny = sw.per_call(lambda: prove(tiny_air, tiny_traces, options), samples=3)
+    ref_tiny = reference_prove_seconds(tiny_log, tiny_pairs, options)
     return {
         "shape": f"2^{log_n} x {2 * pairs}, blowup {1 << options.log_blowup}",
         "cells_per_s": cells / prove_s,
@@ -100,4 +109,8 @@ def stark(sw) -> dict:
         "queries": options.num_queries,
         "grinding_bits": options.grinding_bits,
         "phases": {k: round(v, 4) for k, v in best.timings.items()},
+        "reference_shape": f"2^{tiny_log} x {2 * tiny_pairs}",
+        "reference_prove_s": ref_tiny,
+        "tiny_prove_s": fast_tiny,
+        "speedup_vs_reference": ref_tiny / fast_tiny,
     }

@@ -280,3 +280,14 @@ def test_changed_init_cell_fails(row, col):
     _, ext_v = first_proof_externals(init)
     with pytest.raises(VerificationError):
         verify(air, proof, external=ext_v, min_security=0)
+
+
+def test_check_link_against_the_previous_proof():
+    from zksidecar.prover.examples.memory import check_link
+    air, steps = prove_chain(4, 3)
+    (res0, _, _), (res1, _, _) = steps[0], steps[1]
+    check_link(res0.proof, res0.links["final"])
+    check_link(roundtrip(air, res1.proof), res1.links["final"])
+    for bad in (res1.links["final"], res0.links["init"] if "init" in res0.links else None):
+        with pytest.raises(ValueError):
+            check_link(res0.proof, bad)

@@ -72,7 +72,8 @@ from . import constraints as C
 from . import extension as E
 from . import field as F
 from .air import Air, BoundaryConstraint, Frame, TransitionConstraint
-from .expr import CHALLENGE, PERIODIC, PUBLIC, TRACE, Expr, const, evaluate, topological, var
+from .expr import (CHALLENGE, PERIODIC, PUBLIC, TRACE, Expr, const, evaluate, topological,
+                   var, variables)
 from .ext_scalar import Ext
 
 #: a column name, an integer constant, or a function of the frame giving an expression
@@ -225,6 +226,10 @@ class LogUp:
         def both(name: str, expr: Expr) -> None:
             out.append(TransitionConstraint(f"{name} (row i)", expr, expr.degree))
             nxt = shift(expr)
+            for kind, *key in variables([nxt]):
+                if kind == PERIODIC and key[0] not in f._air.periodic_columns:
+                    raise ValueError(f"{self.name}: a fraction uses a periodic column; declare its "
+                                     f"rotated twin {key[0]!r} (logup.with_next_rows)")
             out.append(TransitionConstraint(f"{name} (row i+1)", nxt, nxt.degree))
 
         if not self.helpers:

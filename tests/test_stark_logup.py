@@ -228,3 +228,13 @@ def test_proof_for_other_bits_does_not_verify():
     proof = prove(air, traces, FAST).proof
     with pytest.raises(VerificationError):
         verify(RangeCheckAir(1 << 8, 8, 1), proof, min_security=0)
+
+
+def test_periodic_column_without_its_twin_is_refused():
+    class NoTwin(RangeCheckAir):
+        def __init__(self):
+            super().__init__(256, 8, 1)
+            self.periodic_columns = {"table": list(range(256))}
+
+    with pytest.raises(ValueError, match="rotated twin"):
+        NoTwin().transition_constraints

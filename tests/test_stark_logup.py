@@ -238,3 +238,14 @@ def test_periodic_column_without_its_twin_is_refused():
 
     with pytest.raises(ValueError, match="rotated twin"):
         NoTwin().transition_constraints
+
+
+def test_16_bit_limbs_at_2_16_rows():
+    """The full 16-bit table (one second or so; the only large test here)."""
+    air, traces = range_check_instance(1 << 16, 16, 1, seed=16)
+    proof = prove(air, traces, FAST).proof
+    verify(air, proof, min_security=0)
+    vals = F.decode(traces["main"]).astype(np.int64)
+    vals[12345, 0] = 1 << 16
+    with pytest.raises(ConstraintError):
+        prove(air, {"main": range_check_trace(vals[:, :1], 16)}, FAST, debug=True)

@@ -1,0 +1,333 @@
+"""LogUp: lookups, range checks and multiset equalities as running sums.
+
+The argument (Haböck, "Multivariate lookups based on logarithmic
+derivatives", 2022): multisets A (with multiplicities m) and B are equal iff
+
+    sum_i m_i / (alpha - a_i)  =  sum_j 1 / (alpha - b_j)
+
+as rational functions of alpha; the verifier draws alpha at random from the
+extension field (Schwartz-Zippel).  Tuples are first compressed with a second
+challenge beta:  (c0, c1, c2, ...) -> c0 + beta*c1 + beta^2*c2 + ...
+
+An AIR describes one argument as a list of :class:`Fraction` s, each a signed
+multiplicity over a tuple of expressions of the *current* row:
+
+    supply(values, m)   contributes  +m / (alpha - compress(values))
+    consume(values, m)  contributes  -m / (alpha - compress(values))
+
+Row i's **term** is the sum of its fractions; the argument proves that the
+terms of all N rows sum to ``target`` (0 unless given; any degree-0
+expression: a constant, a public value, a challenge combination).
+
+Columns (extension field, auxiliary segment), for an argument named ``x``:
+
+    x.prev[i] = sum of term(j) for j <  i        (so x.prev[0] = 0)
+    x.sum[i]  = sum of term(j) for j <= i        (so x.sum[N-1] = the total)
+    x.h<g>[i] = the fractions of group g at row i  (only when there are >= 2 groups)
+
+Why two running-sum columns.  Transition constraints hold on rows
+0..N-2 only, so one constraint form "row i's term" covers N-1 of the N terms.
+We state each per-row relation twice, on the current row (covers rows
+0..N-2) and on the next row (covers rows 1..N-1); together they cover every
+row, including the last, without selectors.  A relation that pins one
+row needs two columns of that row, hence prev and sum:
+
+    (sum - prev) = term                on the current row and on the next row
+    prev' = sum                        (rows 0..N-2: the sum carries over)
+    prev[0] = 0,  sum[N-1] = target    (boundaries)
+
+so sum[N-1] = term(0) + ... + term(N-1) exactly; no term is skipped.
+
+Constraints and degrees.  Fractions are split into groups of at most
+``group_size`` (default 2).  With one group, the relation is written on
+(sum - prev) directly; otherwise each group g gets a helper column h_g:
+
+    h_g * prod_k d_k  =  sum_k m_k * prod_{j != k} d_j      d_k = alpha - compress_k
+
+whose degree is 1 + sum_k deg(d_k) (when multiplicities are no higher than
+denominators): **3 for two fractions of degree-1 tuples**, the default.  The
+sum relation is then sum - prev - sum_g h_g (degree 1).  Degrees are computed
+from the expressions, not asserted by hand.  The prover needs
+blowup >= max degree: degree 3 means log_blowup >= 2.
+
+A denominator that vanishes at some row (alpha equal to a compressed tuple)
+makes the prover's inversion fail; it happens with probability at most
+(rows * fractions) / |F_p^4| ~ 2^-100 for the sizes used here.
+
+Periodic columns in fractions: the next-row form of a fraction needs the
+periodic column one row on, which expressions cannot say directly; declare a
+rotated twin named ``name + "'"`` (:func:`with_next_rows` does it).
+
+Soundness of the equality as multisets needs every multiplicity total below
+p (fewer than p rows times fractions: true for any trace here).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence, Union
+
+import numpy as np
+
+from . import constraints as C
+from . import extension as E
+from . import field as F
+from .air import Air, BoundaryConstraint, Frame, TransitionConstraint
+from .expr import (CHALLENGE, PERIODIC, PUBLIC, TRACE, Expr, const, evaluate, topological,
+                   var, variables)
+from .ext_scalar import Ext
+
+#: a column name, an integer constant, or a function of the frame giving an expression
+Term = Union[str, int, Callable[[Frame], Expr]]
+
+
+def term_expr(f: Frame, t: Term) -> Expr:
+    if isinstance(t, Expr):
+        return t
+    if isinstance(t, bool):
+        raise TypeError("a LogUp term cannot be a bool")
+    if isinstance(t, int):
+        return const(t)
+    if isinstance(t, str):
+        return f.cur(t)
+    if callable(t):
+        return t(f)
+    raise TypeError(f"a LogUp term is a column name, an int or a function of the frame, "
+                    f"got {type(t).__name__}")
+
+
+@dataclass(frozen=True)
+class Fraction:
+    """multiplicity / (alpha - compress(values)), on one row."""
+
+    multiplicity: Term
+    values: tuple[Term, ...]
+    sign: int = 1
+
+    def numerator(self, f: Frame) -> Expr:
+        m = term_expr(f, self.multiplicity)
+        return m if self.sign > 0 else -m
+
+
+def supply(values: Sequence[Term], multiplicity: Term = 1) -> Fraction:
+    """A table entry / a write: + multiplicity / (alpha - tuple)."""
+    return Fraction(multiplicity, tuple(values), 1)
+
+
+def consume(values: Sequence[Term], multiplicity: Term = 1) -> Fraction:
+    """A lookup / a read: - multiplicity / (alpha - tuple)."""
+    return Fraction(multiplicity, tuple(values), -1)
+
+
+def with_next_rows(periodic: dict[str, list[int]]) -> dict[str, list[int]]:
+    """Periodic columns plus their rotated twins (name + "'": row i holds
+    row i+1's value), which the next-row form of a fraction refers to."""
+    out = dict(periodic)
+    for name, values in periodic.items():
+        out[name + "'"] = list(values[1:]) + list(values[:1])
+    return out
+
+
+def shift(expr: Expr) -> Expr:
+    """The same expression one row on: trace columns at the next row,
+    periodic columns by their rotated twins."""
+    memo: dict[int, Expr] = {}
+    for node in topological([expr]):
+        if node.op == "var":
+            kind, *key = node.args
+            if kind == TRACE:
+                if key[1]:
+                    raise ValueError("LogUp fractions may only use the current row")
+                new = var(TRACE, key[0], 1)
+            elif kind == PERIODIC:
+                new = var(PERIODIC, key[0] + "'")
+            else:
+                new = node
+        elif node.op == "const":
+            new = node
+        else:
+            new = Expr(node.op, tuple(memo[id(a)] for a in node.args), node.degree)
+        memo[id(node)] = new
+    return memo[id(expr)]
+
+
+class LogUp:
+    """One LogUp sum over an AIR's rows.  The AIR lists ``columns`` among its
+    auxiliary columns, adds ``transitions(f)`` and ``boundaries(f)`` to its
+    own, and builds the columns with ``build`` (or :func:`build_aux`)."""
+
+    def __init__(self, name: str, fractions: Sequence[Fraction], *, alpha: int = 0,
+                 beta: int = 1, group_size: int = 2, target: Term | None = None):
+        if not fractions:
+            raise ValueError("a LogUp argument needs at least one fraction")
+        if group_size < 1:
+            raise ValueError("group_size must be >= 1")
+        self.name, self.alpha, self.beta, self.target = name, alpha, beta, target
+        self.fractions = list(fractions)
+        self.groups = [self.fractions[i: i + group_size]
+                       for i in range(0, len(self.fractions), group_size)]
+
+    # ------------------------------------------------------------- columns --
+    @property
+    def prev(self) -> str:
+        return f"{self.name}.prev"
+
+    @property
+    def sum(self) -> str:
+        return f"{self.name}.sum"
+
+    @property
+    def helpers(self) -> tuple[str, ...]:
+        if len(self.groups) == 1:
+            return ()
+        return tuple(f"{self.name}.h{g}" for g in range(len(self.groups)))
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        return (self.prev, self.sum) + self.helpers
+
+    # ---------------------------------------------------------- expressions --
+    def _compress(self, f: Frame, values: tuple[Term, ...]) -> Expr:
+        beta = f.challenge(self.beta)
+        acc, power = None, None
+        for v in values:
+            e = term_expr(f, v)
+            if acc is None:
+                acc, power = e, None
+            else:
+                power = beta if power is None else power * beta
+                acc = acc + power * e
+        return acc if acc is not None else const(0)
+
+    def _parts(self, f: Frame, group: list[Fraction]) -> list[tuple[Expr, Expr]]:
+        """(numerator, denominator) of each fraction, current row."""
+        alpha = f.challenge(self.alpha)
+        return [(fr.numerator(f), alpha - self._compress(f, fr.values)) for fr in group]
+
+    @staticmethod
+    def _cleared(lhs: Expr, parts: list[tuple[Expr, Expr]]) -> Expr:
+        """lhs * prod d_k - sum_k m_k prod_{j != k} d_j: zero iff lhs = sum m_k / d_k
+        (when no d_k is zero)."""
+        prod = None
+        for _, d in parts:
+            prod = d if prod is None else prod * d
+        rhs = None
+        for k, (m, _) in enumerate(parts):
+            t = m
+            for j, (_, d) in enumerate(parts):
+                if j != k:
+                    t = t * d
+            rhs = t if rhs is None else rhs + t
+        return lhs * prod - rhs
+
+    def transitions(self, f: Frame) -> list[TransitionConstraint]:
+        out = []
+        prev, total = f.cur(self.prev), f.cur(self.sum)
+
+        def both(name: str, expr: Expr) -> None:
+            out.append(TransitionConstraint(f"{name} (row i)", expr, expr.degree))
+            nxt = shift(expr)
+            for kind, *key in variables([nxt]):
+                if kind == PERIODIC and key[0] not in f._air.periodic_columns:
+                    raise ValueError(f"{self.name}: a fraction uses a periodic column; declare its "
+                                     f"rotated twin {key[0]!r} (logup.with_next_rows)")
+            out.append(TransitionConstraint(f"{name} (row i+1)", nxt, nxt.degree))
+
+        if not self.helpers:
+            both(f"{self.name}: sum - prev = term", self._cleared(total - prev,
+                                                                  self._parts(f, self.groups[0])))
+        else:
+            acc = total - prev
+            for g, (h, group) in enumerate(zip(self.helpers, self.groups)):
+                both(f"{self.name}: h{g} = group {g} fractions",
+                     self._cleared(f.cur(h), self._parts(f, group)))
+                acc = acc - f.cur(h)
+            both(f"{self.name}: sum - prev = sum of h", acc)
+        carry = f.next(self.prev) - total
+        out.append(TransitionConstraint(f"{self.name}: prev' = sum", carry, carry.degree))
+        return out
+
+    def boundaries(self, f: Frame) -> list[BoundaryConstraint]:
+        target = const(0) if self.target is None else term_expr(f, self.target)
+        return [BoundaryConstraint(f"{self.name}: prev[0] = 0", self.prev, 0, const(0)),
+                BoundaryConstraint(f"{self.name}: sum[N-1] = target", self.sum, -1, target)]
+
+    # ---------------------------------------------------------------- build --
+    def build(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> np.ndarray:
+        """This argument's columns, (N, len(columns), 4) Montgomery, from the
+        main columns and the challenges.  One batch inversion for all
+        denominators; prefix sums in numpy.  Never raises on a trace that
+        does not close: the boundary sum[N-1] = target then fails instead."""
+        n = air.trace_length
+        f = Frame(air)
+        parts = [self._parts(f, g) for g in self.groups]
+        flat = [p for g in parts for p in g]
+        alg = C.ColumnAlgebra(n, _trace_source(air, main, challenges))
+        values = evaluate([e for p in flat for e in p], alg)
+        nums, dens = values[0::2], values[1::2]
+        den = np.concatenate([C.as_column(d, n, True) for d in dens])
+        inv = E.inv(np.ascontiguousarray(den))
+        fracs = [alg.mul(np.ascontiguousarray(inv[k * n: (k + 1) * n]), m) for k, m in enumerate(nums)]
+        fracs = [C.as_column(v, n, True) for v in fracs]
+        group_sums, k = [], 0
+        for g in self.groups:
+            acc = fracs[k]
+            for v in fracs[k + 1: k + len(g)]:
+                acc = F.add(acc, v)
+            group_sums.append(acc)
+            k += len(g)
+        term = group_sums[0]
+        for v in group_sums[1:]:
+            term = F.add(term, v)
+        # Montgomery form is linear, so summing representations mod p sums values
+        total = (np.cumsum(term.astype(np.uint64), axis=0) % F.P).astype(np.uint32)
+        prev = np.zeros_like(total)
+        prev[1:] = total[:-1]
+        cols = [prev, total] + (group_sums if self.helpers else [])
+        return np.stack(cols, axis=1)
+
+
+def _trace_source(air: Air, main: dict[str, np.ndarray], challenges: np.ndarray):
+    n = air.trace_length
+    periodic: dict[str, np.ndarray] = {}
+
+    def column(key):
+        kind = key[0]
+        if kind == TRACE:
+            col, nxt = key[1], key[2]
+            if nxt or air.is_aux(col):
+                raise ValueError("LogUp fractions may only use main columns of the current row")
+            return main[air.columns[col]]
+        if kind == PERIODIC:
+            if key[1] not in periodic:
+                vals = air.periodic_columns[key[1]]
+                periodic[key[1]] = F.encode(np.tile(np.asarray(vals, dtype=np.int64), n // len(vals)))
+            return periodic[key[1]]
+        if kind == PUBLIC:
+            return Ext(air.public_values[key[1]])
+        if kind == CHALLENGE:
+            return Ext.from_mont(challenges[key[1]])
+        raise KeyError(key)
+
+    return column
+
+
+def aux_columns(*arguments: LogUp) -> tuple[str, ...]:
+    """The auxiliary columns of several arguments, in order."""
+    return tuple(c for a in arguments for c in a.columns)
+
+
+def build_aux(air: Air, arguments: Sequence[LogUp], main: dict[str, np.ndarray],
+              challenges: np.ndarray) -> np.ndarray:
+    """Air.build_aux for an AIR whose auxiliary columns are exactly
+    ``aux_columns(*arguments)``."""
+    if tuple(air.aux_columns) != aux_columns(*arguments):
+        raise ValueError("the AIR's aux_columns must be aux_columns(*arguments), in order")
+    return np.concatenate([a.build(air, main, challenges) for a in arguments], axis=1)
+
+
+def transitions(f: Frame, arguments: Sequence[LogUp]) -> list[TransitionConstraint]:
+    return [c for a in arguments for c in a.transitions(f)]
+
+
+def boundaries(f: Frame, arguments: Sequence[LogUp]) -> list[BoundaryConstraint]:
+    return [b for a in arguments for b in a.boundaries(f)]

@@ -1,0 +1,251 @@
+"""LogUp helpers and the range-check AIR: column semantics, completeness, and
+that out-of-range values, wrong multiplicities and changed cells fail."""
+import dataclasses
+
+import numpy as np
+import pytest
+
+from zksidecar.prover import field as F
+from zksidecar.prover import logup, params
+from zksidecar.prover.air import Air, Segment
+from zksidecar.prover.examples.range_check import (RangeCheckAir, multiplicities,
+                                                   range_check_instance, range_check_trace)
+from zksidecar.prover.ext_scalar import Ext
+from zksidecar.prover.params import ParameterError
+from zksidecar.prover.proof import Proof
+from zksidecar.prover.prove import ConstraintError, prove
+from zksidecar.prover.verify import VerificationError, verify
+
+#: degree-3 constraints need blowup >= 3
+FAST = dataclasses.replace(params.TESTING, log_blowup=2)
+
+
+def roundtrip(air, proof):
+    return Proof.from_bytes(proof.to_bytes(air), air)
+
+
+def _bump(cell):
+    return F.add(np.array([cell], dtype=np.uint32), F.encode([1]))[0]
+
+
+def assert_rejected(air, traces, **kw):
+    """Fails in debug mode, and a proof forced past the debug check fails."""
+    with pytest.raises(ConstraintError):
+        prove(air, traces, FAST, debug=True, **kw)
+    proof = prove(air, traces, FAST, **kw).proof
+    with pytest.raises(VerificationError):
+        verify(air, roundtrip(air, proof), min_security=0)
+
+
+# ------------------------------------------------- a sum with a public target --
+
+class SumAir(Air):
+    """Proves sum_rows x = public total, as LogUp fractions alpha*x / alpha
+    (a deliberately trivial argument that exercises a non-zero target and
+    checks that every row, the first and the last included, is counted)."""
+
+    num_challenges = 2
+
+    def __init__(self, n, total):
+        self.main_segments = (Segment("main", ("x",)),)
+        self.argument = logup.LogUp(
+            "s", [logup.supply([0], lambda f: f.challenge(0) * f.cur("x"))],
+            target=lambda f: f.public("total"))
+        self.aux_columns = logup.aux_columns(self.argument)
+        super().__init__(n, {"total": total})
+
+    def transitions(self, f):
+        return self.argument.transitions(f)
+
+    def boundaries(self, f):
+        return self.argument.boundaries(f)
+
+    def build_aux(self, main, challenges):
+        return logup.build_aux(self, [self.argument], main, challenges)
+
+
+@pytest.mark.parametrize("log_n", [1, 3, 6])
+def test_target_counts_every_row(log_n):
+    n = 1 << log_n
+    x = np.arange(1, n + 1, dtype=np.int64) * 7
+    air = SumAir(n, int(x.sum()))
+    traces = {"main": F.encode(x[:, None])}
+    proof = prove(air, traces, FAST, debug=True).proof
+    verify(air, roundtrip(air, proof), min_security=0)
+    for row in {0, n // 2, n - 1}:
+        bad = traces["main"].copy()
+        bad[row, 0] = _bump(bad[row, 0])
+        assert_rejected(air, {"main": bad})
+    # a claimed total that skips the last row (the classic off-by-one) fails
+    assert_rejected(SumAir(n, int(x[:-1].sum())), traces)
+    assert_rejected(SumAir(n, int(x[1:].sum())), traces)
+
+
+def test_column_semantics():
+    """prev[i] = sum of terms of rows < i, sum[i] = rows <= i, helpers = group
+    sums; checked against plain-Python extension arithmetic."""
+    air, traces = range_check_instance(8, bits=3, lanes=3, seed=7)
+    main = {c: np.ascontiguousarray(traces["main"][:, j])
+            for j, c in enumerate(air.main_segments[0].columns)}
+    rng = np.random.default_rng(1)
+    chal = F.encode(rng.integers(0, F.P, (2, 4)))
+    aux = air.build_aux(main, chal)
+    assert air.aux_columns == ("range.prev", "range.sum", "range.h0", "range.h1")
+    assert aux.shape == (8, 4, 4)
+    alpha = Ext.from_mont(chal[0])
+    vals = F.decode(traces["main"])
+    acc = Ext(0)
+    for i in range(8):
+        v0, v1, v2, m = (int(c) for c in vals[i])
+        h0 = Ext(m) * (alpha - i).inverse() - (alpha - v0).inverse()
+        h1 = -((alpha - v1).inverse() + (alpha - v2).inverse())
+        got = [Ext.from_mont(aux[i, k]) for k in range(4)]
+        assert got[0] == acc
+        acc = acc + h0 + h1
+        assert got[1] == acc and got[2] == h0 and got[3] == h1
+    assert acc == Ext(0)
+
+
+def test_declared_degrees():
+    air = RangeCheckAir(256, 8, 1)
+    assert air.max_degree == 3
+    assert {c.degree for c in air.transition_constraints} == {1, 3}
+    assert len(air.transition_constraints) == 3   # term on row i, on row i+1, carry
+    wide = logup.LogUp("w", [logup.consume(["a"]), logup.consume(["b"]), logup.consume(["c"])],
+                       group_size=3)
+    assert wide.columns == ("w.prev", "w.sum")
+
+
+def test_fractions_must_use_the_current_row():
+    with pytest.raises(ValueError, match="current row"):
+        logup.shift(logup.shift(logup.term_expr(_frame(), "v0")))
+
+
+def _frame():
+    from zksidecar.prover.air import Frame
+    return Frame(RangeCheckAir(256, 8, 1))
+
+
+# ------------------------------------------------------------- range check --
+
+@pytest.mark.parametrize("log_n,bits,lanes", [(3, 3, 1), (4, 2, 2), (8, 8, 1), (9, 8, 2),
+                                              (10, 8, 3), (10, 4, 1)])
+def test_range_check_proves_and_verifies(log_n, bits, lanes):
+    air, traces = range_check_instance(1 << log_n, bits, lanes, seed=log_n)
+    proof = prove(air, traces, FAST, debug=True).proof
+    assert verify(air, roundtrip(air, proof), min_security=0) == FAST.conjectured_security(1 << log_n)
+
+
+@pytest.mark.parametrize("opts", [
+    params.ProofOptions(log_blowup=2, num_queries=30, grinding_bits=0, fri_folding_factor=2,
+                        fri_max_final_degree=1),
+    params.ProofOptions(log_blowup=3, num_queries=12, grinding_bits=4, fri_folding_factor=16,
+                        fri_max_final_degree=8),
+    params.ProofOptions(log_blowup=4, num_queries=10, grinding_bits=1, fri_folding_factor=8,
+                        fri_max_final_degree=256),
+])
+def test_range_check_parameter_sets(opts):
+    air, traces = range_check_instance(1 << 9, 8, 2)
+    verify(air, roundtrip(air, prove(air, traces, opts).proof), min_security=0)
+
+
+def test_range_check_default_parameters():
+    air, traces = range_check_instance(1 << 8, 8, 1)
+    opts = params.ProofOptions.for_security(100, log_blowup=2)
+    assert verify(air, roundtrip(air, prove(air, traces, opts).proof)) >= 100
+
+
+def test_blowup_below_degree_is_refused():
+    air, traces = range_check_instance(1 << 8, 8, 1)
+    with pytest.raises(ParameterError, match="blowup"):
+        prove(air, traces, params.TESTING)
+
+
+def test_table_needs_enough_rows():
+    with pytest.raises(ValueError, match="at least"):
+        RangeCheckAir(128, 8)
+
+
+@pytest.mark.parametrize("bad_value", [256, 257, 1 << 16, F.P - 1])
+def test_value_out_of_range_fails(bad_value):
+    air, traces = range_check_instance(1 << 8, 8, 2, seed=3)
+    vals = F.decode(traces["main"]).astype(np.int64)[:, :2]
+    vals[17, 1] = bad_value
+    assert_rejected(air, {"main": range_check_trace(vals, 8)})
+
+
+def test_out_of_range_value_with_any_multiplicity_fails():
+    """Moving the count to the nearest table value does not help."""
+    air, traces = range_check_instance(1 << 8, 8, 1, seed=4)
+    vals = F.decode(traces["main"]).astype(np.int64)[:, :1]
+    vals[5, 0] = 256
+    m = multiplicities(np.where(vals == 256, 255, vals), 8, 256)
+    assert_rejected(air, {"main": F.encode(np.column_stack([vals, m]))})
+
+
+@pytest.mark.parametrize("row,delta", [(0, 1), (3, -1), (255, 1), (100, F.P - 1)])
+def test_wrong_multiplicity_fails(row, delta):
+    air, traces = range_check_instance(1 << 8, 8, 1, seed=5)
+    vals = F.decode(traces["main"]).astype(np.int64)
+    vals[row, 1] = (vals[row, 1] + delta) % F.P
+    assert_rejected(air, {"main": F.encode(vals)})
+
+
+def test_multiplicity_moved_between_copies_still_verifies():
+    """The table repeats every 2^bits rows; only each value's total counts."""
+    air, traces = range_check_instance(1 << 10, 8, 1, seed=6)
+    vals = F.decode(traces["main"]).astype(np.int64)
+    vals[256 * 3 + 9, 1] += vals[9, 1]
+    vals[9, 1] = 0
+    proof = prove(air, {"main": F.encode(vals)}, FAST, debug=True).proof
+    verify(air, proof, min_security=0)
+
+
+def test_every_cell_of_a_small_trace_matters():
+    air, traces = range_check_instance(1 << 3, 3, 2, seed=8)
+    for row in range(8):
+        for col in range(3):
+            bad = traces["main"].copy()
+            bad[row, col] = _bump(bad[row, col])
+            with pytest.raises(ConstraintError):
+                prove(air, {"main": bad}, FAST, debug=True)
+            proof = prove(air, {"main": bad}, FAST).proof
+            with pytest.raises(VerificationError):
+                verify(air, proof, min_security=0)
+
+
+def test_sampled_cells_of_a_larger_trace_matter():
+    air, traces = range_check_instance(1 << 9, 8, 2, seed=9)
+    rng = np.random.default_rng(0)
+    for row, col in zip(rng.integers(0, 1 << 9, 6), [0, 1, 2, 0, 1, 2]):
+        bad = traces["main"].copy()
+        bad[row, col] = _bump(bad[row, col])
+        assert_rejected(air, {"main": bad})
+
+
+def test_proof_for_other_bits_does_not_verify():
+    air, traces = range_check_instance(1 << 8, 4, 1)
+    proof = prove(air, traces, FAST).proof
+    with pytest.raises(VerificationError):
+        verify(RangeCheckAir(1 << 8, 8, 1), proof, min_security=0)
+
+
+def test_periodic_column_without_its_twin_is_refused():
+    class NoTwin(RangeCheckAir):
+        def __init__(self):
+            super().__init__(256, 8, 1)
+            self.periodic_columns = {"table": list(range(256))}
+
+    with pytest.raises(ValueError, match="rotated twin"):
+        NoTwin().transition_constraints
+
+
+def test_16_bit_limbs_at_2_16_rows():
+    """The full 16-bit table (one second or so; the only large test here)."""
+    air, traces = range_check_instance(1 << 16, 16, 1, seed=16)
+    proof = prove(air, traces, FAST).proof
+    verify(air, proof, min_security=0)
+    vals = F.decode(traces["main"]).astype(np.int64)
+    vals[12345, 0] = 1 << 16
+    with pytest.raises(ConstraintError):
+        prove(air, {"main": range_check_trace(vals[:, :1], 16)}, FAST, debug=True)

@@ -70,7 +70,13 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
         if seg.external:
             if seg.name not in external:
                 raise VerificationError(f"external segment {seg.name!r} needs its root")
-            links[seg.name] = external[seg.name][1]
+            link = links[seg.name] = external[seg.name][1]
+            if link is not None:
+                if link.z.is_base():  # x - z would vanish on D; an honest link's z never is
+                    raise VerificationError(f"link for {seg.name!r} has a point in the base field")
+                if len(link.values) != len(seg.columns):
+                    raise VerificationError(f"link for {seg.name!r} has {len(link.values)} values "
+                                            f"for {len(seg.columns)} columns")
     absorb_header(tr, air, opts, links)
     roots = {}
     for seg in air.main_segments:
@@ -128,8 +134,6 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
     points = {"z": z, "next": z * w_n}
     live_links = {k: v for k, v in links.items() if v is not None}
     for name, link in live_links.items():
-        if len(link.values) != len(air.main_segments[_segment_index(air, name)].columns):
-            raise VerificationError(f"link for {name!r} has the wrong number of values")
         points[name] = link.z
     f = np.zeros((positions.size, 4), dtype=np.uint32)
     for point, terms in deep_coefficients(mats, gamma, live_links):
@@ -162,10 +166,6 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
 
 def _bcast(e: Ext, k: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(e.to_mont(), (k, 4)))
-
-
-def _segment_index(air: Air, name: str) -> int:
-    return [s.name for s in air.main_segments].index(name)
 
 
 def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext) -> None:

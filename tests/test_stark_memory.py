@@ -6,6 +6,9 @@ import dataclasses
 import numpy as np
 import pytest
 
+from zksidecar.prover.domain import Link
+from zksidecar.prover.ext_scalar import Ext
+
 from zksidecar.prover import field as F
 from zksidecar.prover import params
 from zksidecar.prover.examples.memory import (OPS_COLUMNS, MemoryAir, known_table_root,
@@ -64,7 +67,7 @@ def test_proves_and_verifies(log_n, count):
     air, r, init = instance(log_n, seed=log_n, count=count)
     ext_p, ext_v = first_proof_externals(init)
     proof = prove(air, r.traces, FAST, external=ext_p, debug=True).proof
-    assert verify(air, roundtrip(air, proof), external=ext_v, min_security=0) \
+    assert verify(air, roundtrip(air, proof), external=ext_v, min_security=0).security_bits \
         == FAST.conjectured_security(1 << log_n)
 
 
@@ -112,12 +115,14 @@ def prove_chain(log_n, length, opts=FAST):
 
 
 def test_chain_of_three_verifies_root_to_root():
+    """A chain verifier needs nothing from the prover but the proofs: each
+    verified proof hands the next its final table's root and link."""
     air, steps = prove_chain(6, 3)
-    for k, (res, ext_v, _) in enumerate(steps):
-        proof = roundtrip(air, res.proof)
-        verify(air, proof, external=ext_v, min_security=0)
-        if k:   # the root this proof starts from is the one the last proof ended with
-            assert ext_v["init"][0] == steps[k - 1][0].proof.roots["final"]
+    ext_v = steps[0][1]                 # the known first table: root computed here, no link
+    for res, _, _ in steps:
+        done = verify(air, roundtrip(air, res.proof), external=ext_v, min_security=0)
+        assert done.links["final"] == res.links["final"]   # the verifier derives the prover's link
+        ext_v = {"init": (done.roots["final"], done.links["final"])}
     assert "init" not in steps[1][0].proof.roots    # external roots are not carried
 
 
@@ -282,12 +287,10 @@ def test_changed_init_cell_fails(row, col):
         verify(air, proof, external=ext_v, min_security=0)
 
 
-def test_check_link_against_the_previous_proof():
-    from zksidecar.prover.examples.memory import check_link
-    air, steps = prove_chain(4, 3)
-    (res0, _, _), (res1, _, _) = steps[0], steps[1]
-    check_link(res0.proof, res0.links["final"])
-    check_link(roundtrip(air, res1.proof), res1.links["final"])
-    for bad in (res1.links["final"], res0.links["init"] if "init" in res0.links else None):
-        with pytest.raises(ValueError):
-            check_link(res0.proof, bad)
+def test_link_with_a_base_field_point_is_refused():
+    air, steps = prove_chain(4, 2)
+    res1, ext_v, _ = steps[1]
+    root, link = ext_v["init"]
+    forged = Link(Ext(5), link.values)
+    with pytest.raises(VerificationError, match="base field"):
+        verify(air, res1.proof, external={"init": (root, forged)}, min_security=0)

@@ -167,16 +167,3 @@ def random_ops(n: int, count: int, seed: int = 0, cells: int | None = None,
                           rng.integers(0, F.P, count)):
         out.append((int(a), int(v) if is_w else None))
     return out
-
-
-def check_link(prev_proof, link) -> None:
-    """What a chain verifier can check of a Link from the proof that exported
-    it: its values are that proof's out-of-domain values of the ``final``
-    segment.  (Its point z comes from that proof's transcript, which verify()
-    does not return; docs/LOGUP.md.)  Raises ValueError."""
-    if link is None:
-        raise ValueError("a chained init segment needs the Link of the previous proof")
-    claimed = [v.c for v in link.values]
-    stored = [tuple(int(c) for c in row) for row in prev_proof.ood_z["final"]]
-    if claimed != stored:
-        raise ValueError("the Link's values are not the previous proof's final-table openings")

@@ -25,6 +25,7 @@
 
 /* ======================================================= scalar bodies == */
 
+
 static inline void ext4_mul1(uint32_t c[4], const uint32_t a[4], const uint32_t b[4]) {
     uint64_t b1w = bb_mul_small(b[1], W), b2w = bb_mul_small(b[2], W), b3w = bb_mul_small(b[3], W);
     uint64_t a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3];
@@ -64,8 +65,9 @@ static void scale_base_scalar(uint32_t *out, const uint32_t *a, const uint32_t *
 /* Four products per wide reduction: columns go in groups of four, each group
  * reduced once and added mod p to the running coefficient.  `nout` (1 or 2)
  * combinations of the same row share its loads. */
-static void combine_scalar(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *ca,
-                           const uint32_t *cb, size_t rows, size_t cols) {
+static inline __attribute__((always_inline)) void
+combine_scalar_body(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *ca,
+                    const uint32_t *cb, size_t rows, size_t cols) {
     for (size_t r = 0; r < rows; r++) {
         const uint32_t *row = m + r * cols;
         uint32_t acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
@@ -85,6 +87,14 @@ static void combine_scalar(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, 
         if (cb)
             for (int k = 0; k < 4; k++) out_b[4 * r + k] = acc[1][k];
     }
+}
+
+static void combine_scalar(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *ca,
+                           const uint32_t *cb, size_t rows, size_t cols) {
+    if (cb)
+        combine_scalar_body(out_a, out_b, m, ca, cb, rows, cols);
+    else
+        combine_scalar_body(out_a, 0, m, ca, 0, rows, cols);
 }
 
 #if ZK_X86
@@ -451,6 +461,78 @@ ZK_AVX512 static void combine_avx512(uint32_t *oa, uint32_t *ob, const uint32_t 
                   comb_pair_avx512(m + r * stride, m + (r + 1) * stride, Ka, Ka, w, 0), acc);
     if (r < rows) comb_emit(oa + 4 * r, spare, comb_pair_avx512(m + r * stride, 0, Ka, Ka, w, 1), acc);
 }
+
+/* cols == 4 (one row is one 128-bit lane): the across-columns body would use
+ * 4 of 8/16 lanes and spend most of its time in the tree, so here the lanes
+ * run across rows instead, 2 (AVX2) / 4 (AVX-512) rows per vector.  For
+ * component k the coefficient vector is (K0 K1 K2 K3) in every 128-bit lane;
+ * vpmuludq on x and on x >> 32 (against the odd words moved down) gives in
+ * each row's two 64-bit lanes m0K0 + m1K1 and m2K2 + m3K3.  vpunpck[lh]qdq of
+ * components (0, 1) and (2, 3) and one vpaddq sum those: each 64-bit lane is
+ * then one output word as a sum of four products (< 4p^2 < 2p 2^32), folded
+ * and Montgomery-reduced; vpshufd + vpblendd put the odd-word results in
+ * (c0 c1 c2 c3) order. */
+ZK_AVX2 ZK_INLINE __m256i comb4_rows_avx2(__m256i x, const __m256i ke[4], const __m256i ko[4]) {
+    __m256i xo = _mm256_srli_epi64(x, 32), S[4];
+    for (int k = 0; k < 4; k++)
+        S[k] = _mm256_add_epi64(_mm256_mul_epu32(x, ke[k]), _mm256_mul_epu32(xo, ko[k]));
+    __m256i t01 = _mm256_add_epi64(_mm256_unpacklo_epi64(S[0], S[1]), _mm256_unpackhi_epi64(S[0], S[1]));
+    __m256i t23 = _mm256_add_epi64(_mm256_unpacklo_epi64(S[2], S[3]), _mm256_unpackhi_epi64(S[2], S[3]));
+    __m256i r01 = bb_reduce64_avx2(bb_fold64_avx2(t01)), r23 = bb_reduce64_avx2(bb_fold64_avx2(t23));
+    return _mm256_blend_epi32(_mm256_shuffle_epi32(r01, 0xDD), _mm256_shuffle_epi32(r23, 0xDD), 0xCC);
+}
+
+ZK_AVX2 static size_t combine4_avx2(uint32_t *oa, uint32_t *ob, const uint32_t *m, const uint32_t *Ka,
+                                    const uint32_t *Kb, size_t rows) {
+    __m256i kae[4], kao[4], kbe[4], kbo[4];
+    for (int k = 0; k < 4; k++) {
+        kae[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(Ka + k * CSTRIDE)));
+        kao[k] = bb_movehdup_avx2(kae[k]);
+        kbe[k] = kae[k], kbo[k] = kao[k];
+        if (Kb) {
+            kbe[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(Kb + k * CSTRIDE)));
+            kbo[k] = bb_movehdup_avx2(kbe[k]);
+        }
+    }
+    size_t r = 0;
+    for (; r + 2 <= rows; r += 2) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(m + 4 * r));
+        _mm256_storeu_si256((__m256i *)(oa + 4 * r), comb4_rows_avx2(x, kae, kao));
+        if (Kb) _mm256_storeu_si256((__m256i *)(ob + 4 * r), comb4_rows_avx2(x, kbe, kbo));
+    }
+    return r;
+}
+
+ZK_AVX512 ZK_INLINE __m512i comb4_rows_avx512(__m512i x, const __m512i ke[4], const __m512i ko[4]) {
+    __m512i xo = _mm512_srli_epi64(x, 32), S[4];
+    for (int k = 0; k < 4; k++)
+        S[k] = _mm512_add_epi64(_mm512_mul_epu32(x, ke[k]), _mm512_mul_epu32(xo, ko[k]));
+    __m512i t01 = _mm512_add_epi64(_mm512_unpacklo_epi64(S[0], S[1]), _mm512_unpackhi_epi64(S[0], S[1]));
+    __m512i t23 = _mm512_add_epi64(_mm512_unpacklo_epi64(S[2], S[3]), _mm512_unpackhi_epi64(S[2], S[3]));
+    __m512i r01 = bb_reduce64_avx512(bb_fold64_avx512(t01)), r23 = bb_reduce64_avx512(bb_fold64_avx512(t23));
+    return _mm512_mask_blend_epi32(0xCCCC, _mm512_shuffle_epi32(r01, 0xDD), _mm512_shuffle_epi32(r23, 0xDD));
+}
+
+ZK_AVX512 static size_t combine4_avx512(uint32_t *oa, uint32_t *ob, const uint32_t *m, const uint32_t *Ka,
+                                        const uint32_t *Kb, size_t rows) {
+    __m512i kae[4], kao[4], kbe[4], kbo[4];
+    for (int k = 0; k < 4; k++) {
+        kae[k] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(Ka + k * CSTRIDE)));
+        kao[k] = bb_movehdup_avx512(kae[k]);
+        kbe[k] = kae[k], kbo[k] = kao[k];
+        if (Kb) {
+            kbe[k] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(Kb + k * CSTRIDE)));
+            kbo[k] = bb_movehdup_avx512(kbe[k]);
+        }
+    }
+    size_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        __m512i x = _mm512_loadu_si512((const void *)(m + 4 * r));
+        _mm512_storeu_si512((void *)(oa + 4 * r), comb4_rows_avx512(x, kae, kao));
+        if (Kb) _mm512_storeu_si512((void *)(ob + 4 * r), comb4_rows_avx512(x, kbe, kbo));
+    }
+    return r;
+}
 #endif /* ZK_X86 */
 
 /* ============================================================ dispatch == */
@@ -488,10 +570,16 @@ static void combine(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const u
             size_t w = cols - c0 < CB ? cols - c0 : CB;
             transpose_coeffs(Ka, ca + 4 * c0, w);
             if (cb) transpose_coeffs(Kb, cb + 4 * c0, w);
-            if (zk_active_isa == ZK_ISA_AVX512)
-                combine_avx512(out_a, out_b, m + c0, cols, Ka, cb ? Kb : 0, rows, w, c0 > 0);
-            else
-                combine_avx2(out_a, out_b, m + c0, cols, Ka, cb ? Kb : 0, rows, w, c0 > 0);
+            const uint32_t *Kbp = cb ? Kb : 0;
+            size_t done = 0; /* rows handled by the cols == 4 body */
+            if (cols == 4)
+                done = zk_active_isa == ZK_ISA_AVX512 ? combine4_avx512(out_a, out_b, m, Ka, Kbp, rows)
+                                                      : combine4_avx2(out_a, out_b, m, Ka, Kbp, rows);
+            uint32_t *ob = cb ? out_b + 4 * done : 0;
+            if (zk_active_isa == ZK_ISA_AVX512 && w > 8)
+                combine_avx512(out_a + 4 * done, ob, m + done * cols + c0, cols, Ka, Kbp, rows - done, w, c0 > 0);
+            else /* up to 8 columns, 8 lanes waste less than 16 */
+                combine_avx2(out_a + 4 * done, ob, m + done * cols + c0, cols, Ka, Kbp, rows - done, w, c0 > 0);
         }
         return;
     }

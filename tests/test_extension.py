@@ -180,13 +180,17 @@ def test_combine_rows_paths(each_isa, cols):
 
 
 @pytest.mark.parametrize("rows", LENGTHS)
-def test_combine_rows_row_counts(each_isa, rows):
-    cols = 5
+@pytest.mark.parametrize("cols", [4, 5, 8, 16])  # 4: the rows-across-lanes body
+def test_combine_rows_row_counts(each_isa, rows, cols):
     m, c = edge_rand((rows, cols), rows), edge_rand((cols, 4), 3)
     me, ce = F.encode(m), E.encode(c)
     assert E.decode(E.combine_rows(me, ce)).tolist() == combine_want(m, c)
     a, b = E.combine_rows2(me, ce, ce)
     assert np.array_equal(a, b) and np.array_equal(a, E.combine_rows(me, ce))
+    c2 = E.encode(edge_rand((cols, 4), 4))
+    a, b = E.combine_rows2(me, ce, c2)
+    assert E.decode(b).tolist() == combine_want(m, E.decode(c2))
+    assert np.array_equal(b, on_scalar(lambda: E.combine_rows(me, c2)))
 
 
 @pytest.mark.parametrize("cols", [511, 512, 513, 1100])

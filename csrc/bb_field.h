@@ -132,6 +132,50 @@ ZK_AVX2 ZK_INLINE __m256i bb_mul_avx2(__m256i a, __m256i b) {
     return _mm256_min_epu32(t, _mm256_add_epi32(t, P));
 }
 
+/* ---- lazy sums in 64-bit lanes (AVX2) ----
+ * vpmuludq gives the full 64-bit product of the even 32-bit lanes.  Products
+ * of two elements are < p^2 < 2^62, so sums of up to four (< 4p^2) still fit
+ * a 64-bit lane, and any sum below 2p * 2^32 (> 4p^2, since 2p < 2^32) can be
+ * reduced with one fold and one Montgomery reduction. */
+
+/* Fold x < 2p * 2^32 to x' < p * 2^32 with x' = x mod p * 2^32, so x' = x
+ * mod p and the low words agree.  Subtracting p * 2^32 only touches the high
+ * word, so it is a 32-bit question: hi' = min(hi, hi - p) (vpsubq, vpminud;
+ * in the even lanes the two candidates are equal).  If hi >= p, hi - p < hi;
+ * if hi < p, hi - p wraps to hi + 2^32 - p > hi. */
+ZK_AVX2 ZK_INLINE __m256i bb_fold64_avx2(__m256i x) {
+    const __m256i PH = _mm256_set1_epi64x((long long)((uint64_t)BB_P << 32));
+    return _mm256_min_epu32(x, _mm256_sub_epi64(x, PH));
+}
+
+/* Montgomery reduction of 64-bit lanes x < p * 2^32 (e.g. after a fold):
+ * the result x / R mod p sits in the odd (high) 32-bit lane of each 64-bit
+ * lane.  2 vpmuludq, vpsubd, vpaddd, vpminud; even lanes are 0 (the low
+ * halves of x and qp cancel). */
+ZK_AVX2 ZK_INLINE __m256i bb_reduce64_avx2(__m256i x) {
+    const __m256i P = _mm256_set1_epi32((int)BB_P);
+    const __m256i MU = _mm256_set1_epi32((int)BB_MU);
+    __m256i qp = _mm256_mul_epu32(_mm256_mul_epu32(x, MU), P);
+    __m256i t = _mm256_sub_epi32(x, qp);
+    return _mm256_min_epu32(t, _mm256_add_epi32(t, P));
+}
+
+/* 8 reduced lanes from two vectors of 64-bit sums (each lane < 2p * 2^32):
+ * x_evn holds the sums for 32-bit lanes 0, 2, 4, 6 and x_odd those for
+ * 1, 3, 5, 7.  Fold, then the reduction of bb_mul_avx2 from its products on. */
+ZK_AVX2 ZK_INLINE __m256i bb_reduce_wide_avx2(__m256i x_evn, __m256i x_odd) {
+    const __m256i P = _mm256_set1_epi32((int)BB_P);
+    const __m256i MU = _mm256_set1_epi32((int)BB_MU);
+    x_evn = bb_fold64_avx2(x_evn);
+    x_odd = bb_fold64_avx2(x_odd);
+    __m256i qp_evn = _mm256_mul_epu32(_mm256_mul_epu32(x_evn, MU), P);
+    __m256i qp_odd = _mm256_mul_epu32(_mm256_mul_epu32(x_odd, MU), P);
+    __m256i xh = _mm256_blend_epi32(bb_movehdup_avx2(x_evn), x_odd, 0xAA);
+    __m256i qh = _mm256_blend_epi32(bb_movehdup_avx2(qp_evn), qp_odd, 0xAA);
+    __m256i t = _mm256_sub_epi32(xh, qh);
+    return _mm256_min_epu32(t, _mm256_add_epi32(t, P));
+}
+
 /* --------------------------------------------------------------- AVX-512 -- */
 
 ZK_AVX512 ZK_INLINE __m512i bb_movehdup_avx512(__m512i x) {
@@ -161,6 +205,33 @@ ZK_AVX512 ZK_INLINE __m512i bb_mul_avx512(__m512i a, __m512i b) {
     __m512i q_odd = _mm512_mul_epu32(x_odd, MU);
     __m512i qp_evn = _mm512_mul_epu32(q_evn, P);
     __m512i qp_odd = _mm512_mul_epu32(q_odd, P);
+    __m512i xh = _mm512_mask_blend_epi32(0xAAAA, bb_movehdup_avx512(x_evn), x_odd);
+    __m512i qh = _mm512_mask_blend_epi32(0xAAAA, bb_movehdup_avx512(qp_evn), qp_odd);
+    __m512i t = _mm512_sub_epi32(xh, qh);
+    return _mm512_min_epu32(t, _mm512_add_epi32(t, P));
+}
+/* ---- lazy sums in 64-bit lanes (AVX-512): as the AVX2 versions above ---- */
+
+ZK_AVX512 ZK_INLINE __m512i bb_fold64_avx512(__m512i x) {
+    const __m512i PH = _mm512_set1_epi64((long long)((uint64_t)BB_P << 32));
+    return _mm512_min_epu32(x, _mm512_sub_epi64(x, PH));
+}
+
+ZK_AVX512 ZK_INLINE __m512i bb_reduce64_avx512(__m512i x) {
+    const __m512i P = _mm512_set1_epi32((int)BB_P);
+    const __m512i MU = _mm512_set1_epi32((int)BB_MU);
+    __m512i qp = _mm512_mul_epu32(_mm512_mul_epu32(x, MU), P);
+    __m512i t = _mm512_sub_epi32(x, qp);
+    return _mm512_min_epu32(t, _mm512_add_epi32(t, P));
+}
+
+ZK_AVX512 ZK_INLINE __m512i bb_reduce_wide_avx512(__m512i x_evn, __m512i x_odd) {
+    const __m512i P = _mm512_set1_epi32((int)BB_P);
+    const __m512i MU = _mm512_set1_epi32((int)BB_MU);
+    x_evn = bb_fold64_avx512(x_evn);
+    x_odd = bb_fold64_avx512(x_odd);
+    __m512i qp_evn = _mm512_mul_epu32(_mm512_mul_epu32(x_evn, MU), P);
+    __m512i qp_odd = _mm512_mul_epu32(_mm512_mul_epu32(x_odd, MU), P);
     __m512i xh = _mm512_mask_blend_epi32(0xAAAA, bb_movehdup_avx512(x_evn), x_odd);
     __m512i qh = _mm512_mask_blend_epi32(0xAAAA, bb_movehdup_avx512(qp_evn), qp_odd);
     __m512i t = _mm512_sub_epi32(xh, qh);

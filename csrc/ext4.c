@@ -12,8 +12,8 @@
  *   c2 = a0 b2  + a1 b1  + a2 b0  + a3 b3'
  *   c3 = a0 b3  + a1 b2  + a2 b1  + a3 b0
  *
- * These kernels are portable C (no per-ISA bodies): the prover spends its
- * time in NTTs and hashing, and extension work is a small share of it.
+ * Each kernel has a scalar, an AVX2 and an AVX-512 body, dispatched on
+ * zk_active_isa; the vector bodies and their correctness argument are below.
  */
 #include <stdlib.h>
 
@@ -22,6 +22,9 @@
 #include "zk_field.h"
 
 #define W ZK_EXT4_W
+
+/* ======================================================= scalar bodies == */
+
 
 static inline void ext4_mul1(uint32_t c[4], const uint32_t a[4], const uint32_t b[4]) {
     uint64_t b1w = bb_mul_small(b[1], W), b2w = bb_mul_small(b[2], W), b3w = bb_mul_small(b[3], W);
@@ -33,17 +36,24 @@ static inline void ext4_mul1(uint32_t c[4], const uint32_t a[4], const uint32_t 
     c[0] = c0, c[1] = c1, c[2] = c2, c[3] = c3; /* written last: c may alias a or b */
 }
 
-void zk_ext4_mul(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
+static void mul_scalar(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
     for (size_t i = 0; i < n; i++) ext4_mul1(out + 4 * i, a + 4 * i, b + 4 * i);
 }
 
-void zk_ext4_mul_base(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
-    /* a is 4n words and b is n words: four word products share one b. */
-    for (size_t i = 0; i < n; i++)
-        for (int k = 0; k < 4; k++) out[4 * i + k] = bb_mul(a[4 * i + k], b[i]);
+static void mul_scalar_s(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
+    uint32_t sv[4] = {s[0], s[1], s[2], s[3]}; /* copied: out may alias s */
+    for (size_t i = 0; i < n; i++) ext4_mul1(out + 4 * i, a + 4 * i, sv);
 }
 
-void zk_ext4_scale_base(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
+static void mul_base_scalar(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
+    /* a is 4n words and b is n words: four word products share one b. */
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bi = b[i]; /* read first: out may alias b */
+        for (int k = 0; k < 4; k++) out[4 * i + k] = bb_mul(a[4 * i + k], bi);
+    }
+}
+
+static void scale_base_scalar(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
     uint32_t s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
     for (size_t i = 0; i < n; i++) {
         uint32_t x = a[i];
@@ -53,22 +63,538 @@ void zk_ext4_scale_base(uint32_t *out, const uint32_t *a, const uint32_t *s, siz
 }
 
 /* Four products per wide reduction: columns go in groups of four, each group
- * reduced once and added mod p to the running coefficient. */
-void zk_ext4_combine_rows(uint32_t *out, const uint32_t *m, const uint32_t *coeffs, size_t rows,
-                          size_t cols) {
+ * reduced once and added mod p to the running coefficient.  `nout` (1 or 2)
+ * combinations of the same row share its loads. */
+static inline __attribute__((always_inline)) void
+combine_scalar_body(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *ca,
+                    const uint32_t *cb, size_t rows, size_t cols) {
     for (size_t r = 0; r < rows; r++) {
         const uint32_t *row = m + r * cols;
-        uint32_t acc[4] = {0, 0, 0, 0};
+        uint32_t acc[2][4] = {{0, 0, 0, 0}, {0, 0, 0, 0}};
         for (size_t c0 = 0; c0 < cols; c0 += 4) {
             size_t c1 = c0 + 4 < cols ? c0 + 4 : cols;
             for (int k = 0; k < 4; k++) {
-                uint64_t sum = 0;
-                for (size_t c = c0; c < c1; c++) sum += (uint64_t)row[c] * coeffs[4 * c + k];
-                acc[k] = bb_add(acc[k], bb_reduce_wide(sum));
+                uint64_t sa = 0, sb = 0;
+                for (size_t c = c0; c < c1; c++) {
+                    sa += (uint64_t)row[c] * ca[4 * c + k];
+                    if (cb) sb += (uint64_t)row[c] * cb[4 * c + k];
+                }
+                acc[0][k] = bb_add(acc[0][k], bb_reduce_wide(sa));
+                acc[1][k] = bb_add(acc[1][k], bb_reduce_wide(sb));
             }
         }
-        for (int k = 0; k < 4; k++) out[4 * r + k] = acc[k];
+        for (int k = 0; k < 4; k++) out_a[4 * r + k] = acc[0][k];
+        if (cb)
+            for (int k = 0; k < 4; k++) out_b[4 * r + k] = acc[1][k];
     }
+}
+
+static void combine_scalar(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *ca,
+                           const uint32_t *cb, size_t rows, size_t cols) {
+    if (cb)
+        combine_scalar_body(out_a, out_b, m, ca, cb, rows, cols);
+    else
+        combine_scalar_body(out_a, 0, m, ca, 0, rows, cols);
+}
+
+#if ZK_X86
+/* ========================================================= vector bodies ==
+ *
+ * Elementwise kernels work on the interleaved layout directly: an element is
+ * one 128-bit lane (a0 a1 a2 a3), so a ymm holds 2 elements and a zmm 4.
+ *
+ * Extension product c = a b as a 4x4 matrix-vector product in each 128-bit
+ * lane: c = a0 B0 + a1 B1 + a2 B2 + a3 B3 where Bj is column j of the
+ * multiplication-by-b matrix:
+ *   B0 = (b0,  b1,  b2,  b3)        B1 = (Wb3, b0,  b1,  b2)
+ *   B2 = (Wb2, Wb3, b0,  b1)        B3 = (Wb1, Wb2, Wb3, b0)
+ * With b' = W b (all four words), Bj is the 128-bit lane of the byte
+ * concatenation b:b' shifted right by 4(4 - j) bytes: one vpalignr each.
+ * aj broadcast in its lane is one vpshufd.  b' = 11 b = 8b + 2b + b by five
+ * modular additions (no multiplier; inputs are canonical, < p).
+ *
+ * Products: vpmuludq multiplies the even 32-bit lanes into 64-bit lanes.  The
+ * broadcast aj has equal even and odd words, so for the odd lanes only Bj
+ * needs vmovshdup.  Each 64-bit lane sums four products (< 4p^2 < 2p * 2^32
+ * < 2^64, the lazy-reduction bound), then bb_reduce_wide_* folds once and
+ * Montgomery-reduces: 8 (AVX2 2-element) / 8 (AVX-512 4-element) product
+ * vpmuludq plus 4 for the reduction per vector, against 20 scalar multiplies
+ * per element.  Results are the unique representative in [0, p) of the same
+ * value the scalar body computes, so every path is bit-identical. */
+
+/* -------------------------------------------------------------- AVX2 -- */
+
+ZK_AVX2 ZK_INLINE __m256i times_w_avx2(__m256i b) {
+    __m256i b2 = bb_add_avx2(b, b), b4 = bb_add_avx2(b2, b2), b8 = bb_add_avx2(b4, b4);
+    return bb_add_avx2(bb_add_avx2(b8, b2), b);
+}
+
+/* The four columns Bj of multiplication by b (even lanes) and their odd lanes
+ * moved down (for vpmuludq). */
+typedef struct {
+    __m256i e[4], o[4];
+} cols_avx2;
+
+ZK_AVX2 ZK_INLINE cols_avx2 ext4_cols_avx2(__m256i b) {
+    cols_avx2 c;
+    __m256i bw = times_w_avx2(b);
+    c.e[0] = b;
+    c.e[1] = _mm256_alignr_epi8(b, bw, 12); /* (Wb3, b0, b1, b2) */
+    c.e[2] = _mm256_alignr_epi8(b, bw, 8);  /* (Wb2, Wb3, b0, b1) */
+    c.e[3] = _mm256_alignr_epi8(b, bw, 4);  /* (Wb1, Wb2, Wb3, b0) */
+    for (int j = 0; j < 4; j++) c.o[j] = bb_movehdup_avx2(c.e[j]);
+    return c;
+}
+
+ZK_AVX2 ZK_INLINE __m256i ext4_mul_cols_avx2(__m256i a, const cols_avx2 *c) {
+    __m256i a0 = _mm256_shuffle_epi32(a, 0x00), a1 = _mm256_shuffle_epi32(a, 0x55);
+    __m256i a2 = _mm256_shuffle_epi32(a, 0xAA), a3 = _mm256_shuffle_epi32(a, 0xFF);
+    __m256i se = _mm256_add_epi64(
+        _mm256_add_epi64(_mm256_mul_epu32(a0, c->e[0]), _mm256_mul_epu32(a1, c->e[1])),
+        _mm256_add_epi64(_mm256_mul_epu32(a2, c->e[2]), _mm256_mul_epu32(a3, c->e[3])));
+    __m256i so = _mm256_add_epi64(
+        _mm256_add_epi64(_mm256_mul_epu32(a0, c->o[0]), _mm256_mul_epu32(a1, c->o[1])),
+        _mm256_add_epi64(_mm256_mul_epu32(a2, c->o[2]), _mm256_mul_epu32(a3, c->o[3])));
+    return bb_reduce_wide_avx2(se, so);
+}
+
+ZK_AVX2 static void mul_avx2(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        cols_avx2 c = ext4_cols_avx2(_mm256_loadu_si256((const __m256i *)(b + 4 * i)));
+        __m256i va = _mm256_loadu_si256((const __m256i *)(a + 4 * i));
+        _mm256_storeu_si256((__m256i *)(out + 4 * i), ext4_mul_cols_avx2(va, &c));
+    }
+    for (; i < n; i++) ext4_mul1(out + 4 * i, a + 4 * i, b + 4 * i);
+}
+
+ZK_AVX2 static void mul_s_avx2(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
+    uint32_t sv[4] = {s[0], s[1], s[2], s[3]}; /* copied: out may alias s */
+    cols_avx2 c = ext4_cols_avx2(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)sv)));
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        __m256i va = _mm256_loadu_si256((const __m256i *)(a + 4 * i));
+        _mm256_storeu_si256((__m256i *)(out + 4 * i), ext4_mul_cols_avx2(va, &c));
+    }
+    for (; i < n; i++) ext4_mul1(out + 4 * i, a + 4 * i, sv);
+}
+
+/* Base element i spread over the four words of element i: vpermd of the two
+ * base words loaded with vmovq, then one bb_mul on 8 words. */
+ZK_AVX2 static void mul_base_avx2(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
+    const __m256i SPREAD = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        __m256i vb = _mm256_permutevar8x32_epi32(
+            _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(b + i))), SPREAD);
+        __m256i va = _mm256_loadu_si256((const __m256i *)(a + 4 * i));
+        _mm256_storeu_si256((__m256i *)(out + 4 * i), bb_mul_avx2(va, vb));
+    }
+    mul_base_scalar(out + 4 * i, a + 4 * i, b + i, n - i);
+}
+
+ZK_AVX2 static void scale_base_avx2(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
+    const __m256i SPREAD = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+    const __m256i vs = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)s));
+    uint32_t sv[4] = {s[0], s[1], s[2], s[3]};
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        __m256i va = _mm256_permutevar8x32_epi32(
+            _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(a + i))), SPREAD);
+        _mm256_storeu_si256((__m256i *)(out + 4 * i), bb_mul_avx2(va, vs));
+    }
+    scale_base_scalar(out + 4 * i, a + i, sv, n - i);
+}
+
+/* ------------------------------------------------------------ AVX-512 -- */
+
+ZK_AVX512 ZK_INLINE __m512i times_w_avx512(__m512i b) {
+    __m512i b2 = bb_add_avx512(b, b), b4 = bb_add_avx512(b2, b2), b8 = bb_add_avx512(b4, b4);
+    return bb_add_avx512(bb_add_avx512(b8, b2), b);
+}
+
+typedef struct {
+    __m512i e[4], o[4];
+} cols_avx512;
+
+ZK_AVX512 ZK_INLINE cols_avx512 ext4_cols_avx512(__m512i b) {
+    cols_avx512 c;
+    __m512i bw = times_w_avx512(b);
+    c.e[0] = b;
+    c.e[1] = _mm512_alignr_epi8(b, bw, 12);
+    c.e[2] = _mm512_alignr_epi8(b, bw, 8);
+    c.e[3] = _mm512_alignr_epi8(b, bw, 4);
+    for (int j = 0; j < 4; j++) c.o[j] = bb_movehdup_avx512(c.e[j]);
+    return c;
+}
+
+ZK_AVX512 ZK_INLINE __m512i ext4_mul_cols_avx512(__m512i a, const cols_avx512 *c) {
+    __m512i a0 = _mm512_shuffle_epi32(a, 0x00), a1 = _mm512_shuffle_epi32(a, 0x55);
+    __m512i a2 = _mm512_shuffle_epi32(a, 0xAA), a3 = _mm512_shuffle_epi32(a, 0xFF);
+    __m512i se = _mm512_add_epi64(
+        _mm512_add_epi64(_mm512_mul_epu32(a0, c->e[0]), _mm512_mul_epu32(a1, c->e[1])),
+        _mm512_add_epi64(_mm512_mul_epu32(a2, c->e[2]), _mm512_mul_epu32(a3, c->e[3])));
+    __m512i so = _mm512_add_epi64(
+        _mm512_add_epi64(_mm512_mul_epu32(a0, c->o[0]), _mm512_mul_epu32(a1, c->o[1])),
+        _mm512_add_epi64(_mm512_mul_epu32(a2, c->o[2]), _mm512_mul_epu32(a3, c->o[3])));
+    return bb_reduce_wide_avx512(se, so);
+}
+
+ZK_AVX512 static void mul_avx512(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        cols_avx512 c = ext4_cols_avx512(_mm512_loadu_si512((const void *)(b + 4 * i)));
+        __m512i va = _mm512_loadu_si512((const void *)(a + 4 * i));
+        _mm512_storeu_si512((void *)(out + 4 * i), ext4_mul_cols_avx512(va, &c));
+    }
+    for (; i < n; i++) ext4_mul1(out + 4 * i, a + 4 * i, b + 4 * i);
+}
+
+ZK_AVX512 static void mul_s_avx512(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
+    uint32_t sv[4] = {s[0], s[1], s[2], s[3]};
+    cols_avx512 c = ext4_cols_avx512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)sv)));
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m512i va = _mm512_loadu_si512((const void *)(a + 4 * i));
+        _mm512_storeu_si512((void *)(out + 4 * i), ext4_mul_cols_avx512(va, &c));
+    }
+    for (; i < n; i++) ext4_mul1(out + 4 * i, a + 4 * i, sv);
+}
+
+/* vpermd spreads 4 base words (one vmovdqu xmm) over 16 words. */
+ZK_AVX512 static void mul_base_avx512(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
+    const __m512i SPREAD = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m512i vb = _mm512_permutexvar_epi32(
+            SPREAD, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(b + i))));
+        __m512i va = _mm512_loadu_si512((const void *)(a + 4 * i));
+        _mm512_storeu_si512((void *)(out + 4 * i), bb_mul_avx512(va, vb));
+    }
+    mul_base_scalar(out + 4 * i, a + 4 * i, b + i, n - i);
+}
+
+ZK_AVX512 static void scale_base_avx512(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
+    const __m512i SPREAD = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
+    const __m512i vs = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)s));
+    uint32_t sv[4] = {s[0], s[1], s[2], s[3]};
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        __m512i va = _mm512_permutexvar_epi32(
+            SPREAD, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(a + i))));
+        _mm512_storeu_si512((void *)(out + 4 * i), bb_mul_avx512(va, vs));
+    }
+    scale_base_scalar(out + 4 * i, a + i, sv, n - i);
+}
+
+/* ------------------------------------------------------ combine_rows --
+ *
+ * out[r] = sum_c m[r][c] coeffs[c], vectorised across the columns of a row.
+ * The coefficients are transposed once per call into four component arrays
+ * K_k[c] = coeffs[c][k] (zero padded), so a chunk of 8 (AVX2) / 16 (AVX-512)
+ * consecutive row values x multiplies K_k[c..] lane by lane:
+ *   even columns: vpmuludq(x, K_k + c)            (reads even lanes)
+ *   odd columns:  vpmuludq(x >> 64-lane 32, K_k + c + 1)
+ * (the load one word further on puts the odd columns' coefficients in the
+ * even lanes: no shuffle).  The two products (< 2p^2) are added to a 64-bit
+ * accumulator kept below p 2^32: acc + 2p^2 < 2p 2^32 < 2^64 (2p < 2^32),
+ * and one bb_fold64 (vpsubq, vpminud) brings it back under p 2^32.  So a row
+ * of any length costs 2 vpmuludq, 2 vpaddq, vpsubq, vpminud per component per
+ * chunk and no Montgomery reduction until the row's end.
+ *
+ * Tails: the last chunk's values come from a masked load (vmovdqu32 {k}{z} /
+ * vpmaskmovd), so nothing past the matrix is read, and the padded K_k words
+ * are 0, so the extra lanes add 0.
+ *
+ * End of row: four accumulators (one per component) of 8 / 4 lanes are summed
+ * horizontally by a transpose-and-add tree (vpunpck[lh]qdq, vshufi64x2 /
+ * vperm2i128); every add of two values < p 2^32 is < 2p 2^32 and is folded
+ * again.  Two rows (or, for combine_rows2, two coefficient sets on one row)
+ * share the tree's last steps and one Montgomery reduction of the eight
+ * resulting 64-bit lanes (bb_reduce64: x / R, i.e. the Montgomery product).
+ * The value is sum_c m[r][c] K[c] / R mod p, the same as the scalar body's,
+ * and both give its representative in [0, p): bit-identical. */
+
+enum { CB = 512, CSTRIDE = CB + 32 }; /* column block; component array stride */
+
+/* K[k * CSTRIDE + c] = coeffs[4c + k] for c < w, 0 up to CSTRIDE. */
+static void transpose_coeffs(uint32_t *K, const uint32_t *coeffs, size_t w) {
+    for (int k = 0; k < 4; k++)
+        for (size_t c = 0; c < CSTRIDE; c++) K[k * CSTRIDE + c] = c < w ? coeffs[4 * c + k] : 0;
+}
+
+ZK_AVX2 ZK_INLINE __m256i add_fold_avx2(__m256i a, __m256i b) {
+    return bb_fold64_avx2(_mm256_add_epi64(a, b));
+}
+
+/* One chunk of 8 values into the four accumulators of one coefficient set. */
+ZK_AVX2 ZK_INLINE void comb_chunk_avx2(__m256i acc[4], __m256i x, __m256i xo, const uint32_t *K, size_t c) {
+    for (int k = 0; k < 4; k++) {
+        __m256i ke = _mm256_loadu_si256((const __m256i *)(K + k * CSTRIDE + c));
+        __m256i ko = _mm256_loadu_si256((const __m256i *)(K + k * CSTRIDE + c + 1));
+        __m256i s = _mm256_add_epi64(_mm256_mul_epu32(x, ke), _mm256_mul_epu32(xo, ko));
+        acc[k] = add_fold_avx2(acc[k], s);
+    }
+}
+
+/* (a0..a3) in 64-bit lanes from four accumulators of 4 lanes each. */
+ZK_AVX2 ZK_INLINE __m256i comb_tree_avx2(const __m256i A[4]) {
+    __m256i t01 = add_fold_avx2(_mm256_unpacklo_epi64(A[0], A[1]), _mm256_unpackhi_epi64(A[0], A[1]));
+    __m256i t23 = add_fold_avx2(_mm256_unpacklo_epi64(A[2], A[3]), _mm256_unpackhi_epi64(A[2], A[3]));
+    return add_fold_avx2(_mm256_permute2x128_si256(t01, t23, 0x20),
+                         _mm256_permute2x128_si256(t01, t23, 0x31));
+}
+
+/* Rows ra and rb (the same row when `same`) against coefficient sets Ka, Kb:
+ * returns (a0..a3, b0..b3) reduced. */
+ZK_AVX2 ZK_INLINE __m256i comb_pair_avx2(const uint32_t *ra, const uint32_t *rb, const uint32_t *Ka,
+                                          const uint32_t *Kb, size_t w, const int same) {
+    __m256i A[4], B[4];
+    for (int k = 0; k < 4; k++) A[k] = B[k] = _mm256_setzero_si256();
+    size_t c = 0;
+    for (; c + 8 <= w; c += 8) {
+        __m256i xa = _mm256_loadu_si256((const __m256i *)(ra + c));
+        __m256i xb = same ? xa : _mm256_loadu_si256((const __m256i *)(rb + c));
+        comb_chunk_avx2(A, xa, _mm256_srli_epi64(xa, 32), Ka, c);
+        comb_chunk_avx2(B, xb, _mm256_srli_epi64(xb, 32), Kb, c);
+    }
+    if (c < w) {
+        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(w - c)),
+                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        __m256i xa = _mm256_maskload_epi32((const int *)(ra + c), mask);
+        __m256i xb = same ? xa : _mm256_maskload_epi32((const int *)(rb + c), mask);
+        comb_chunk_avx2(A, xa, _mm256_srli_epi64(xa, 32), Ka, c);
+        comb_chunk_avx2(B, xb, _mm256_srli_epi64(xb, 32), Kb, c);
+    }
+    __m256i ra4 = bb_reduce64_avx2(comb_tree_avx2(A)); /* results in odd words */
+    __m256i rb4 = bb_reduce64_avx2(comb_tree_avx2(B));
+    __m256i mix = _mm256_blend_epi32(_mm256_srli_epi64(ra4, 32), rb4, 0xAA); /* a0 b0 a1 b1 .. */
+    return _mm256_permutevar8x32_epi32(mix, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
+}
+
+/* Store (or, for later column blocks, add mod p) 4 words at p0 and 4 at p1. */
+ZK_AVX2 ZK_INLINE void comb_emit(uint32_t *p0, uint32_t *p1, __m256i v, int acc) {
+    if (acc) {
+        __m256i old = _mm256_inserti128_si256(
+            _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)p0)),
+            _mm_loadu_si128((const __m128i *)p1), 1);
+        v = bb_add_avx2(v, old);
+    }
+    _mm_storeu_si128((__m128i *)p0, _mm256_castsi256_si128(v));
+    _mm_storeu_si128((__m128i *)p1, _mm256_extracti128_si256(v, 1));
+}
+
+ZK_AVX2 static void combine_avx2(uint32_t *oa, uint32_t *ob, const uint32_t *m, size_t stride,
+                                 const uint32_t *Ka, const uint32_t *Kb, size_t rows, size_t w, int acc) {
+    uint32_t spare[4] = {0, 0, 0, 0}; /* the odd last row's unused half */
+    size_t r = 0;
+    if (Kb) {
+        for (; r < rows; r++)
+            comb_emit(oa + 4 * r, ob + 4 * r, comb_pair_avx2(m + r * stride, 0, Ka, Kb, w, 1), acc);
+        return;
+    }
+    for (; r + 2 <= rows; r += 2)
+        comb_emit(oa + 4 * r, oa + 4 * r + 4,
+                  comb_pair_avx2(m + r * stride, m + (r + 1) * stride, Ka, Ka, w, 0), acc);
+    if (r < rows) comb_emit(oa + 4 * r, spare, comb_pair_avx2(m + r * stride, 0, Ka, Ka, w, 1), acc);
+}
+
+ZK_AVX512 ZK_INLINE __m512i add_fold_avx512(__m512i a, __m512i b) {
+    return bb_fold64_avx512(_mm512_add_epi64(a, b));
+}
+
+ZK_AVX512 ZK_INLINE void comb_chunk_avx512(__m512i acc[4], __m512i x, __m512i xo, const uint32_t *K, size_t c) {
+    for (int k = 0; k < 4; k++) {
+        __m512i ke = _mm512_loadu_si512((const void *)(K + k * CSTRIDE + c));
+        __m512i ko = _mm512_loadu_si512((const void *)(K + k * CSTRIDE + c + 1));
+        __m512i s = _mm512_add_epi64(_mm512_mul_epu32(x, ke), _mm512_mul_epu32(xo, ko));
+        acc[k] = add_fold_avx512(acc[k], s);
+    }
+}
+
+/* 128-bit lanes j of (A0, A1) pairs summed: vpunpck[lh]qdq, then vshufi64x2
+ * pairs lanes {0,1} with {2,3} and finally {0} with {1}. */
+ZK_AVX512 ZK_INLINE __m512i comb_half_tree_avx512(const __m512i A[4]) {
+    __m512i t01 = add_fold_avx512(_mm512_unpacklo_epi64(A[0], A[1]), _mm512_unpackhi_epi64(A[0], A[1]));
+    __m512i t23 = add_fold_avx512(_mm512_unpacklo_epi64(A[2], A[3]), _mm512_unpackhi_epi64(A[2], A[3]));
+    /* lanes: (a0,a1)_{0+2}, (a0,a1)_{1+3}, (a2,a3)_{0+2}, (a2,a3)_{1+3} */
+    return add_fold_avx512(_mm512_shuffle_i64x2(t01, t23, 0x44), _mm512_shuffle_i64x2(t01, t23, 0xEE));
+}
+
+ZK_AVX512 ZK_INLINE __m256i comb_pair_avx512(const uint32_t *ra, const uint32_t *rb, const uint32_t *Ka,
+                                              const uint32_t *Kb, size_t w, const int same) {
+    __m512i A[4], B[4];
+    for (int k = 0; k < 4; k++) A[k] = B[k] = _mm512_setzero_si512();
+    size_t c = 0;
+    for (; c + 16 <= w; c += 16) {
+        __m512i xa = _mm512_loadu_si512((const void *)(ra + c));
+        __m512i xb = same ? xa : _mm512_loadu_si512((const void *)(rb + c));
+        comb_chunk_avx512(A, xa, _mm512_srli_epi64(xa, 32), Ka, c);
+        comb_chunk_avx512(B, xb, _mm512_srli_epi64(xb, 32), Kb, c);
+    }
+    if (c < w) {
+        __mmask16 mask = (__mmask16)((1u << (w - c)) - 1);
+        __m512i xa = _mm512_maskz_loadu_epi32(mask, ra + c);
+        __m512i xb = same ? xa : _mm512_maskz_loadu_epi32(mask, rb + c);
+        comb_chunk_avx512(A, xa, _mm512_srli_epi64(xa, 32), Ka, c);
+        comb_chunk_avx512(B, xb, _mm512_srli_epi64(xb, 32), Kb, c);
+    }
+    __m512i ua = comb_half_tree_avx512(A), ub = comb_half_tree_avx512(B);
+    /* (a0, a1, a2, a3, b0, b1, b2, b3) in 64-bit lanes */
+    __m512i v = add_fold_avx512(_mm512_shuffle_i64x2(ua, ub, 0x88), _mm512_shuffle_i64x2(ua, ub, 0xDD));
+    __m512i red = bb_reduce64_avx512(v); /* results in the odd words */
+    const __m512i ODD = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
+    return _mm512_castsi512_si256(_mm512_permutexvar_epi32(ODD, red));
+}
+
+ZK_AVX512 static void combine_avx512(uint32_t *oa, uint32_t *ob, const uint32_t *m, size_t stride,
+                                     const uint32_t *Ka, const uint32_t *Kb, size_t rows, size_t w, int acc) {
+    uint32_t spare[4] = {0, 0, 0, 0}; /* the odd last row's unused half */
+    size_t r = 0;
+    if (Kb) {
+        for (; r < rows; r++)
+            comb_emit(oa + 4 * r, ob + 4 * r, comb_pair_avx512(m + r * stride, 0, Ka, Kb, w, 1), acc);
+        return;
+    }
+    for (; r + 2 <= rows; r += 2)
+        comb_emit(oa + 4 * r, oa + 4 * r + 4,
+                  comb_pair_avx512(m + r * stride, m + (r + 1) * stride, Ka, Ka, w, 0), acc);
+    if (r < rows) comb_emit(oa + 4 * r, spare, comb_pair_avx512(m + r * stride, 0, Ka, Ka, w, 1), acc);
+}
+
+/* cols == 4 (one row is one 128-bit lane): the across-columns body would use
+ * 4 of 8/16 lanes and spend most of its time in the tree, so here the lanes
+ * run across rows instead, 2 (AVX2) / 4 (AVX-512) rows per vector.  For
+ * component k the coefficient vector is (K0 K1 K2 K3) in every 128-bit lane;
+ * vpmuludq on x and on x >> 32 (against the odd words moved down) gives in
+ * each row's two 64-bit lanes m0K0 + m1K1 and m2K2 + m3K3.  vpunpck[lh]qdq of
+ * components (0, 1) and (2, 3) and one vpaddq sum those: each 64-bit lane is
+ * then one output word as a sum of four products (< 4p^2 < 2p 2^32), folded
+ * and Montgomery-reduced; vpshufd + vpblendd put the odd-word results in
+ * (c0 c1 c2 c3) order. */
+ZK_AVX2 ZK_INLINE __m256i comb4_rows_avx2(__m256i x, const __m256i ke[4], const __m256i ko[4]) {
+    __m256i xo = _mm256_srli_epi64(x, 32), S[4];
+    for (int k = 0; k < 4; k++)
+        S[k] = _mm256_add_epi64(_mm256_mul_epu32(x, ke[k]), _mm256_mul_epu32(xo, ko[k]));
+    __m256i t01 = _mm256_add_epi64(_mm256_unpacklo_epi64(S[0], S[1]), _mm256_unpackhi_epi64(S[0], S[1]));
+    __m256i t23 = _mm256_add_epi64(_mm256_unpacklo_epi64(S[2], S[3]), _mm256_unpackhi_epi64(S[2], S[3]));
+    __m256i r01 = bb_reduce64_avx2(bb_fold64_avx2(t01)), r23 = bb_reduce64_avx2(bb_fold64_avx2(t23));
+    return _mm256_blend_epi32(_mm256_shuffle_epi32(r01, 0xDD), _mm256_shuffle_epi32(r23, 0xDD), 0xCC);
+}
+
+ZK_AVX2 static size_t combine4_avx2(uint32_t *oa, uint32_t *ob, const uint32_t *m, const uint32_t *Ka,
+                                    const uint32_t *Kb, size_t rows) {
+    __m256i kae[4], kao[4], kbe[4], kbo[4];
+    for (int k = 0; k < 4; k++) {
+        kae[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(Ka + k * CSTRIDE)));
+        kao[k] = bb_movehdup_avx2(kae[k]);
+        kbe[k] = kae[k], kbo[k] = kao[k];
+        if (Kb) {
+            kbe[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(Kb + k * CSTRIDE)));
+            kbo[k] = bb_movehdup_avx2(kbe[k]);
+        }
+    }
+    size_t r = 0;
+    for (; r + 2 <= rows; r += 2) {
+        __m256i x = _mm256_loadu_si256((const __m256i *)(m + 4 * r));
+        _mm256_storeu_si256((__m256i *)(oa + 4 * r), comb4_rows_avx2(x, kae, kao));
+        if (Kb) _mm256_storeu_si256((__m256i *)(ob + 4 * r), comb4_rows_avx2(x, kbe, kbo));
+    }
+    return r;
+}
+
+ZK_AVX512 ZK_INLINE __m512i comb4_rows_avx512(__m512i x, const __m512i ke[4], const __m512i ko[4]) {
+    __m512i xo = _mm512_srli_epi64(x, 32), S[4];
+    for (int k = 0; k < 4; k++)
+        S[k] = _mm512_add_epi64(_mm512_mul_epu32(x, ke[k]), _mm512_mul_epu32(xo, ko[k]));
+    __m512i t01 = _mm512_add_epi64(_mm512_unpacklo_epi64(S[0], S[1]), _mm512_unpackhi_epi64(S[0], S[1]));
+    __m512i t23 = _mm512_add_epi64(_mm512_unpacklo_epi64(S[2], S[3]), _mm512_unpackhi_epi64(S[2], S[3]));
+    __m512i r01 = bb_reduce64_avx512(bb_fold64_avx512(t01)), r23 = bb_reduce64_avx512(bb_fold64_avx512(t23));
+    return _mm512_mask_blend_epi32(0xCCCC, _mm512_shuffle_epi32(r01, 0xDD), _mm512_shuffle_epi32(r23, 0xDD));
+}
+
+ZK_AVX512 static size_t combine4_avx512(uint32_t *oa, uint32_t *ob, const uint32_t *m, const uint32_t *Ka,
+                                        const uint32_t *Kb, size_t rows) {
+    __m512i kae[4], kao[4], kbe[4], kbo[4];
+    for (int k = 0; k < 4; k++) {
+        kae[k] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(Ka + k * CSTRIDE)));
+        kao[k] = bb_movehdup_avx512(kae[k]);
+        kbe[k] = kae[k], kbo[k] = kao[k];
+        if (Kb) {
+            kbe[k] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(Kb + k * CSTRIDE)));
+            kbo[k] = bb_movehdup_avx512(kbe[k]);
+        }
+    }
+    size_t r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        __m512i x = _mm512_loadu_si512((const void *)(m + 4 * r));
+        _mm512_storeu_si512((void *)(oa + 4 * r), comb4_rows_avx512(x, kae, kao));
+        if (Kb) _mm512_storeu_si512((void *)(ob + 4 * r), comb4_rows_avx512(x, kbe, kbo));
+    }
+    return r;
+}
+#endif /* ZK_X86 */
+
+/* ============================================================ dispatch == */
+
+#define DISPATCH(name, ...)                                                                  \
+    switch (zk_active_isa) {                                                                 \
+    case ZK_ISA_AVX512: name##_avx512(__VA_ARGS__); return;                                  \
+    case ZK_ISA_AVX2: name##_avx2(__VA_ARGS__); return;                                      \
+    default: name##_scalar(__VA_ARGS__); return;                                             \
+    }
+
+void zk_ext4_mul(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) { DISPATCH(mul, out, a, b, n) }
+void zk_ext4_mul_scalar(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
+    switch (zk_active_isa) {
+    case ZK_ISA_AVX512: mul_s_avx512(out, a, s, n); return;
+    case ZK_ISA_AVX2: mul_s_avx2(out, a, s, n); return;
+    default: mul_scalar_s(out, a, s, n); return;
+    }
+}
+void zk_ext4_mul_base(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
+    DISPATCH(mul_base, out, a, b, n)
+}
+void zk_ext4_scale_base(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
+    DISPATCH(scale_base, out, a, s, n)
+}
+
+/* Vector paths take the columns in blocks of CB so the transposed
+ * coefficients fit a fixed stack buffer; blocks after the first add into out. */
+static void combine(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *ca,
+                    const uint32_t *cb, size_t rows, size_t cols) {
+#if ZK_X86
+    if (zk_active_isa != ZK_ISA_SCALAR && cols > 0) {
+        _Alignas(64) uint32_t Ka[4 * CSTRIDE], Kb[4 * CSTRIDE];
+        for (size_t c0 = 0; c0 < cols; c0 += CB) {
+            size_t w = cols - c0 < CB ? cols - c0 : CB;
+            transpose_coeffs(Ka, ca + 4 * c0, w);
+            if (cb) transpose_coeffs(Kb, cb + 4 * c0, w);
+            const uint32_t *Kbp = cb ? Kb : 0;
+            size_t done = 0; /* rows handled by the cols == 4 body */
+            if (cols == 4)
+                done = zk_active_isa == ZK_ISA_AVX512 ? combine4_avx512(out_a, out_b, m, Ka, Kbp, rows)
+                                                      : combine4_avx2(out_a, out_b, m, Ka, Kbp, rows);
+            uint32_t *ob = cb ? out_b + 4 * done : 0;
+            if (zk_active_isa == ZK_ISA_AVX512 && w > 8)
+                combine_avx512(out_a + 4 * done, ob, m + done * cols + c0, cols, Ka, Kbp, rows - done, w, c0 > 0);
+            else /* up to 8 columns, 8 lanes waste less than 16 */
+                combine_avx2(out_a + 4 * done, ob, m + done * cols + c0, cols, Ka, Kbp, rows - done, w, c0 > 0);
+        }
+        return;
+    }
+#endif
+    combine_scalar(out_a, out_b, m, ca, cb, rows, cols);
+}
+
+void zk_ext4_combine_rows(uint32_t *out, const uint32_t *m, const uint32_t *coeffs, size_t rows,
+                          size_t cols) {
+    combine(out, 0, m, coeffs, 0, rows, cols);
+}
+
+void zk_ext4_combine_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *coeffs_a,
+                           const uint32_t *coeffs_b, size_t rows, size_t cols) {
+    combine(out_a, out_b, m, coeffs_a, coeffs_b, rows, cols);
 }
 
 /* Inverse through the norm.  With f(X) = a0 + a1 X + a2 X^2 + a3 X^3,

@@ -23,6 +23,8 @@
 
 /* out[i] = a[i] * b[i] (all extension elements). */
 void zk_ext4_mul(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n);
+/* out[i] = a[i] * s for one extension element s. */
+void zk_ext4_mul_scalar(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n);
 /* out[i] = a[i] * b[i] for a base element b[i]. */
 void zk_ext4_mul_base(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n);
 /* out[i] = a[i] * s for base elements a[i] and one extension element s. */
@@ -31,6 +33,10 @@ void zk_ext4_scale_base(uint32_t *out, const uint32_t *a, const uint32_t *s, siz
  * row-major) combined with extension coefficients (cols elements). */
 void zk_ext4_combine_rows(uint32_t *out, const uint32_t *m, const uint32_t *coeffs, size_t rows,
                           size_t cols);
+/* Two combinations of the same matrix in one pass over it:
+ * out_a[r] = sum_c m[r][c] coeffs_a[c], out_b[r] = sum_c m[r][c] coeffs_b[c]. */
+void zk_ext4_combine_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *coeffs_a,
+                           const uint32_t *coeffs_b, size_t rows, size_t cols);
 /* Batch inverse.  Returns -1; or the index of the first zero element, or -2
  * if scratch memory could not be allocated (then `out` is unspecified).
  * `out` must not overlap `a`. */

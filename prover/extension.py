@@ -60,6 +60,16 @@ def mul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
     return out
 
 
+def mul_scalar(a: np.ndarray, s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """a[i] * s for extension a (n, 4) and one extension element s (4,)."""
+    _ext(a, "a"), _arr(s, "s")
+    if s.shape != (DEGREE,):
+        raise ValueError(f"s must have shape (4,), got {s.shape}")
+    out = _out(out, a)
+    lib.zk_ext4_mul_scalar(u32p(out), u32p(a), u32p(s), a.shape[0])
+    return out
+
+
 def mul_base(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a[i] * b[i] for extension a (n, 4) and base b (n,)."""
     _ext(a, "a"), _arr(b, "b")
@@ -91,6 +101,24 @@ def combine_rows(m: np.ndarray, coeffs: np.ndarray, out: np.ndarray | None = Non
     out = like if out is None else _out(out, like)
     lib.zk_ext4_combine_rows(u32p(out), u32p(m), u32p(coeffs), m.shape[0], m.shape[1])
     return out
+
+
+def combine_rows2(m: np.ndarray, coeffs_a: np.ndarray, coeffs_b: np.ndarray,
+                  out_a: np.ndarray | None = None,
+                  out_b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Two combinations of the rows of one base matrix m (rows, cols), in one
+    pass over it: (sum_c m[r, c] * coeffs_a[c], sum_c m[r, c] * coeffs_b[c])."""
+    _arr(m, "m"), _ext(coeffs_a, "coeffs_a"), _ext(coeffs_b, "coeffs_b")
+    if m.ndim != 2 or m.shape[1] != coeffs_a.shape[0] or coeffs_b.shape != coeffs_a.shape:
+        raise ValueError(f"m {m.shape}, coeffs_a {coeffs_a.shape} and coeffs_b {coeffs_b.shape} do not match")
+    like = np.empty((m.shape[0], DEGREE), dtype=np.uint32)
+    out_a = np.empty_like(like) if out_a is None else _out(out_a, like)
+    out_b = np.empty_like(like) if out_b is None else _out(out_b, like)
+    if np.shares_memory(out_a, out_b):
+        raise ValueError("out_a and out_b must not overlap")
+    lib.zk_ext4_combine_rows2(u32p(out_a), u32p(out_b), u32p(m), u32p(coeffs_a), u32p(coeffs_b),
+                              m.shape[0], m.shape[1])
+    return out_a, out_b
 
 
 def inv(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:

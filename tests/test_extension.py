@@ -72,3 +72,169 @@ def test_errors():
         E.mul(a[:, :3].copy(), a[:, :3].copy())
     with pytest.raises(ValueError, match="4 coefficients"):
         E.encode([1, 2, 3])
+
+
+# ---- every ISA path: kernels against Python integers and against scalar ----
+
+LENGTHS = [0, 1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100]
+EDGE = [0, 1, P - 1]
+
+
+def edge_rand(shape, seed):
+    """Random canonical values with the edge values 0, 1, p - 1 salted in."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, P, shape, dtype=np.uint32)
+    flat = x.reshape(-1)
+    k = min(flat.size, max(1, flat.size // 4))
+    if flat.size:
+        idx = rng.choice(flat.size, k, replace=False)
+        flat[idx] = rng.choice(EDGE, k)
+    return x
+
+
+def poly_mul_base(u, v):
+    return [c * v % P for c in u]
+
+
+def on_scalar(fn):
+    """fn() run on the scalar path (the reference every vector path must match bit for bit)."""
+    from zksidecar.prover import native
+    before = native.isa()
+    native.set_isa("scalar")
+    try:
+        return fn()
+    finally:
+        native.set_isa(before)
+
+
+def combine_want(m, c):
+    rows, cols = m.shape
+    mi, ci = m.astype(object), c.astype(object)
+    return [[int(sum(mi[r, j] * ci[j, k] for j in range(cols)) % P) for k in range(4)] for r in range(rows)]
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_mul_paths(each_isa, n):
+    x, y = edge_rand((n, 4), n), edge_rand((n, 4), 100 + n)
+    if n >= 2:
+        x[0], y[0] = [P - 1] * 4, [P - 1] * 4
+        x[1], y[1] = [0, 0, 0, 1], [0, 1, 0, P - 1]
+    a, b = E.encode(x), E.encode(y)
+    got = E.mul(a, b)
+    assert E.decode(got).tolist() == [poly_mul(u, v) for u, v in zip(x.tolist(), y.tolist())]
+    assert np.array_equal(got, on_scalar(lambda: E.mul(a, b)))
+    # in place (out aliases a)
+    c = a.copy()
+    E.mul(c, b, out=c)
+    assert np.array_equal(c, got)
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+@pytest.mark.parametrize("s", [[0, 0, 0, 0], [1, 0, 0, 0], [P - 1] * 4, [0, 0, 0, 1], None])
+def test_mul_scalar_paths(each_isa, n, s):
+    x = edge_rand((n, 4), 200 + n)
+    s = np.array(edge_rand((4,), 7) if s is None else s, dtype=np.uint32)
+    a, se = E.encode(x), E.encode(s)
+    got = E.mul_scalar(a, se)
+    assert E.decode(got).tolist() == [poly_mul(u, s.tolist()) for u in x.tolist()]
+    assert np.array_equal(got, on_scalar(lambda: E.mul_scalar(a, se)))
+    assert np.array_equal(got, E.mul(a, np.tile(se, (n, 1))))
+    c = a.copy()
+    E.mul_scalar(c, se, out=c)
+    assert np.array_equal(c, got)
+
+
+@pytest.mark.parametrize("n", LENGTHS)
+def test_mul_base_and_scale_base_paths(each_isa, n):
+    x, y = edge_rand((n, 4), 300 + n), edge_rand((n,), 400 + n)
+    a, b = E.encode(x), F.encode(y)
+    got = E.mul_base(a, b)
+    assert E.decode(got).tolist() == [poly_mul_base(u, v) for u, v in zip(x.tolist(), y.tolist())]
+    assert np.array_equal(got, on_scalar(lambda: E.mul_base(a, b)))
+    for s in ([0, 0, 0, 0], [1, 0, 0, 0], [P - 1] * 4, edge_rand((4,), n).tolist()):
+        se = E.encode(np.array(s, dtype=np.uint32))
+        got = E.scale_base(b, se)
+        assert E.decode(got).tolist() == [[v * c % P for c in s] for v in y.tolist()]
+        assert np.array_equal(got, on_scalar(lambda: E.scale_base(b, se)))
+
+
+@pytest.mark.parametrize("cols", list(range(0, 71)))
+def test_combine_rows_paths(each_isa, cols):
+    rows = 9 if cols % 2 else 8  # odd and even row counts (the vector bodies pair rows)
+    m, c = edge_rand((rows, cols), cols), edge_rand((cols, 4), 1000 + cols)
+    if cols:
+        m[0] = P - 1
+        c[0] = P - 1
+    m[1] = 0
+    me, ce = F.encode(m), E.encode(c)
+    got = E.combine_rows(me, ce)
+    assert E.decode(got).tolist() == combine_want(m, c)
+    assert np.array_equal(got, on_scalar(lambda: E.combine_rows(me, ce)))
+    c2 = edge_rand((cols, 4), 2000 + cols)
+    c2e = E.encode(c2)
+    ga, gb = E.combine_rows2(me, ce, c2e)
+    assert np.array_equal(ga, got)
+    assert E.decode(gb).tolist() == combine_want(m, c2)
+    sa, sb = on_scalar(lambda: E.combine_rows2(me, ce, c2e))
+    assert np.array_equal(ga, sa) and np.array_equal(gb, sb)
+
+
+@pytest.mark.parametrize("rows", LENGTHS)
+@pytest.mark.parametrize("cols", [4, 5, 8, 16])  # 4: the rows-across-lanes body
+def test_combine_rows_row_counts(each_isa, rows, cols):
+    m, c = edge_rand((rows, cols), rows), edge_rand((cols, 4), 3)
+    me, ce = F.encode(m), E.encode(c)
+    assert E.decode(E.combine_rows(me, ce)).tolist() == combine_want(m, c)
+    a, b = E.combine_rows2(me, ce, ce)
+    assert np.array_equal(a, b) and np.array_equal(a, E.combine_rows(me, ce))
+    c2 = E.encode(edge_rand((cols, 4), 4))
+    a, b = E.combine_rows2(me, ce, c2)
+    assert E.decode(b).tolist() == combine_want(m, E.decode(c2))
+    assert np.array_equal(b, on_scalar(lambda: E.combine_rows(me, c2)))
+
+
+@pytest.mark.parametrize("cols", [511, 512, 513, 1100])
+def test_combine_rows_wide(each_isa, cols):
+    # the vector bodies take columns in blocks of 512; later blocks add into out
+    rows = 3
+    m, c = edge_rand((rows, cols), cols), edge_rand((cols, 4), cols + 1)
+    me, ce = F.encode(m), E.encode(c)
+    got = E.combine_rows(me, ce)
+    assert E.decode(got).tolist() == combine_want(m, c)
+    ga, gb = E.combine_rows2(me, ce, E.encode(c[::-1].copy()))
+    assert np.array_equal(ga, got)
+    assert E.decode(gb).tolist() == combine_want(m, c[::-1])
+
+
+def test_combine_rows_all_max(each_isa):
+    # largest possible lane sums: every value p - 1, many columns
+    cols = 70
+    m = np.full((4, cols), P - 1, dtype=np.uint32)
+    c = np.full((cols, 4), P - 1, dtype=np.uint32)
+    assert E.decode(E.combine_rows(F.encode(m), E.encode(c))).tolist() == combine_want(m, c)
+    # Montgomery form of p - 1 is not p - 1: also the raw word p - 1 everywhere
+    raw = np.full((4, cols), P - 1, dtype=np.uint32)
+    rc = np.full((cols, 4), P - 1, dtype=np.uint32)
+    assert np.array_equal(E.combine_rows(raw, rc), on_scalar(lambda: E.combine_rows(raw, rc)))
+
+
+@pytest.mark.parametrize("n", [1, 3, 17, 100])
+def test_inverse_paths(each_isa, n):
+    x = edge_rand((n, 4), 500 + n)
+    x[np.all(x == 0, axis=1)] = [0, 0, 1, 0]
+    a = E.encode(x)
+    inv = E.inv(a)
+    assert (E.decode(E.mul(inv, a)) == [1, 0, 0, 0]).all()
+    assert np.array_equal(inv, on_scalar(lambda: E.inv(a)))
+
+
+def test_new_wrapper_errors():
+    a = E.encode(rand(4, 8))
+    with pytest.raises(ValueError, match=r"shape \(4,\)"):
+        E.mul_scalar(a, a)
+    m = F.encode(np.ones((3, 4), dtype=np.uint32))
+    with pytest.raises(ValueError, match="do not match"):
+        E.combine_rows2(m, a, a[:3].copy())
+    out = np.empty((3, 4), dtype=np.uint32)
+    with pytest.raises(ValueError, match="overlap"):
+        E.combine_rows2(m, a, a, out_a=out, out_b=out)

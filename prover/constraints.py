@@ -82,7 +82,7 @@ class ColumnAlgebra:
                 return F.mul_scalar(a, F.encode_int(b.c[0]))
             if not _is_ext(a):
                 return E.scale_base(a, b.to_mont())
-            return E.mul(a, _broadcast(b, self.n, True))
+            return E.mul_scalar(a, b.to_mont())
         if _is_ext(a) and _is_ext(b):
             return E.mul(a, b)
         if _is_ext(a):

@@ -84,8 +84,7 @@ def zpowers(z: Ext, n: int) -> np.ndarray:
     filled, zk = 1, z
     while filled < n:
         take = min(filled, n - filled)
-        factor = np.ascontiguousarray(np.broadcast_to(zk.to_mont(), (take, 4)))
-        out[filled: filled + take] = E.mul(np.ascontiguousarray(out[:take]), factor)
+        out[filled: filled + take] = E.mul_scalar(np.ascontiguousarray(out[:take]), zk.to_mont())
         filled += take
         zk = zk * zk
     return out

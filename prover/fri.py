@@ -82,7 +82,7 @@ def binary_fold(values: np.ndarray, log_m: int, shift: int, beta: np.ndarray) ->
     x = points(log_m, shift, np.arange(0, 2 * half, 2))  # the points of even positions
     inv_2x = F.inv(F.add(x, x))
     even = F.mul_scalar(F.add(a, b), INV2)
-    odd = E.mul(E.mul_base(F.sub(a, b), inv_2x), np.ascontiguousarray(np.broadcast_to(beta, a.shape)))
+    odd = E.mul_scalar(E.mul_base(F.sub(a, b), inv_2x), beta)
     return F.add(even, odd)
 
 
@@ -103,7 +103,7 @@ def fold_queries(leaves: np.ndarray, leaf_idx: np.ndarray, log_m: int, shift: in
         x = points(log_m, shift, pos)
         inv_2x = F.inv(F.add(x, x))
         even = F.mul_scalar(F.add(a, c), INV2)
-        odd = E.mul(E.mul_base(F.sub(a, c), inv_2x), np.ascontiguousarray(np.broadcast_to(b, a.shape)))
+        odd = E.mul_scalar(E.mul_base(F.sub(a, c), inv_2x), b)
         vals = F.add(even, odd).reshape(k, width // 2, 4)
         b = E.mul(b.reshape(1, 4), b.reshape(1, 4))[0]
         shift = shift * shift % F.P

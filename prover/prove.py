@@ -176,9 +176,10 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
             com = commitments[m.name]
             coef = padded[:n] if m.name == "quotient" else ntt.intt(com.trace)
             cols_t = np.ascontiguousarray(coef.T)              # (w, N)
-            ood_z[m.name] = E.combine_rows(cols_t, zp)
             if m.is_trace:
-                ood_next[m.name] = E.combine_rows(cols_t, zp_next)
+                ood_z[m.name], ood_next[m.name] = E.combine_rows2(cols_t, zp, zp_next)
+            else:
+                ood_z[m.name] = E.combine_rows(cols_t, zp)
         for m in mats:
             tr.absorb_array(b"ood-z", ood_z[m.name])
             if m.is_trace:
@@ -369,23 +370,34 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, ga
                      external, log_m: int) -> np.ndarray:
     """f(x) on D, natural order, (M, 4): every committed column's DEEP
     quotients, combined with powers of gamma (domain.deep_coefficients fixes
-    the order the verifier repeats)."""
+    the order the verifier repeats).  A trace matrix's terms at z and at w z
+    are combined in one pass over its LDE."""
     x = ntt.domain(log_m, COSET_SHIFT)
     links = {name: ext[1] for name, ext in external.items() if ext[1] is not None}
-    groups = deep_coefficients(mats, gamma, links)
+    groups = dict(deep_coefficients(mats, gamma, links))
+    coeffs_z, coeffs_next = dict(groups["z"]), dict(groups["next"])
+    values = {"z": ood_z, "next": ood_next}
+    nums = {"z": np.zeros((x.size, 4), np.uint32), "next": np.zeros((x.size, 4), np.uint32)}
+    for name in coeffs_z:
+        lde = commitments[name].lde
+        if name in coeffs_next:
+            a, b = E.combine_rows2(lde, coeffs_z[name], coeffs_next[name])
+            F.add(nums["next"], b, out=nums["next"])
+        else:
+            a = E.combine_rows(lde, coeffs_z[name])
+        F.add(nums["z"], a, out=nums["z"])
+    points = {"z": z, "next": z_next}
+    consts = {point: sum((Ext.from_mont(c) * Ext.from_mont(v)
+                          for name, cs in groups[point] for c, v in zip(cs, values[point][name])),
+                         Ext(0)) for point in ("z", "next")}
+    for name, link in links.items():
+        (_, cs), = groups[name]
+        nums[name] = E.combine_rows(commitments[name].lde, cs)
+        points[name] = link.z
+        consts[name] = sum((Ext.from_mont(c) * v for c, v in zip(cs, link.values)), Ext(0))
     f = np.zeros((x.size, 4), dtype=np.uint32)
-    for point, terms in groups:
-        y = {"z": z, "next": z_next}.get(point) or links[point].z
-        num = np.zeros((x.size, 4), dtype=np.uint32)
-        const = Ext(0)
-        for name, coeffs in terms:
-            num = F.add(num, E.combine_rows(commitments[name].lde, coeffs))
-            values = (ood_z if point == "z" else ood_next)[name] if point in ("z", "next") \
-                else np.stack([v.to_mont() for v in links[point].values])
-            for j in range(coeffs.shape[0]):
-                const = const + Ext.from_mont(coeffs[j]) * Ext.from_mont(values[j])
-        num = F.sub(num, np.ascontiguousarray(np.broadcast_to(const.to_mont(), num.shape)))
-        denom = E.from_base(x)
-        denom = F.sub(denom, np.ascontiguousarray(np.broadcast_to(y.to_mont(), denom.shape)))
-        f = F.add(f, E.mul(num, E.inv(denom)))
+    for point, num in nums.items():
+        num = F.sub(num, np.ascontiguousarray(np.broadcast_to(consts[point].to_mont(), num.shape)))
+        denom = F.sub(E.from_base(x), np.ascontiguousarray(np.broadcast_to(points[point].to_mont(), (x.size, 4))))
+        F.add(f, E.mul(num, E.inv(denom)), out=f)
     return f

@@ -64,7 +64,9 @@ def generate(n: int, seed: int, capacity: int = 1 << 14, symbol: int = 0,
 def _draw(rng, book: Book, ops: np.ndarray, p: FlowParams, mid: int, ts: int,
           resting_only: bool) -> tuple[int, int]:
     m = len(ops)
-    steps = rng.choice(np.array([-1, 0, 1]), size=m, p=[p.move, 1 - 2 * p.move, p.move])
+    # the mid holds still while the book is built, so the prefill never crosses
+    move = 0.0 if resting_only else p.move
+    steps = rng.choice(np.array([-1, 0, 1]), size=m, p=[move, 1 - 2 * move, move])
     mids = np.maximum(mid + np.cumsum(steps), 1000)
     times = ts + np.cumsum(rng.exponential(p.gap_ns, m)).astype(np.uint64)
     ops["ts_ns"] = times
@@ -80,10 +82,11 @@ def _draw(rng, book: Book, ops: np.ndarray, p: FlowParams, mid: int, ts: int,
     behind = rng.geometric(p.spread, m)
     ops["price"] = mids - sign * behind
     ops["kind"] = np.where(rng.random(m) < p.post_only, Kind.POST_ONLY, Kind.LIMIT)
+    ops["handle"] = 0
     if not resting_only:
         u = rng.random(m)
         # cancels steer the book toward `depth` resting orders
-        cancel_share = min(0.9, p.cancel * len(book) / max(p.depth, 1))
+        cancel_share = min(0.9, p.cancel * (len(book) / max(p.depth, 1)) ** 4)
         taker = u < p.take * (1 - cancel_share)
         through = rng.geometric(0.5, m) - 1
         ops["price"][taker] = (mids + sign * through)[taker]

@@ -7,6 +7,7 @@ against the compiled header, and docs/FORMATS.md documents each byte.
 """
 from __future__ import annotations
 
+import struct
 from enum import IntEnum
 
 import numpy as np
@@ -112,6 +113,25 @@ COMPLETION_DTYPE = _dtype([
     ("status", "<u4", 56),
     ("proof_index", "<u4", 60),
 ], 64)
+
+def struct_of(dtype: np.dtype) -> struct.Struct:
+    """The struct.Struct packing one record of `dtype` field by field: the
+    per-order API packs a record with one call instead of one per field."""
+    codes = {"u1": "B", "u2": "H", "u4": "I", "u8": "Q"}
+    fmt, at = "<", 0
+    for name in dtype.names:
+        sub, offset = dtype.fields[name][:2]
+        if offset != at:
+            raise ValueError(f"{name} is not packed after the previous field")
+        base, count = (sub.subdtype if sub.subdtype else (sub, (1,)))
+        fmt += (str(count[0]) if count[0] > 1 else "") + codes[base.str[1:]]
+        at += sub.itemsize
+    if at != dtype.itemsize:
+        raise ValueError("the fields do not fill the record")
+    return struct.Struct(fmt)
+
+
+OP_STRUCT = struct_of(OP_DTYPE)
 
 # The fields an engine fills in: what the daemon compares with its shadow book.
 OUTCOME_FIELDS = ("handle", "filled", "trades", "status", "reason")

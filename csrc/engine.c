@@ -237,9 +237,9 @@ static void new_order(book *b, zk_op *op, zk_trade *trades, size_t *ntrades) {
     } else if (!rests) {
         op->status = ZK_STATUS_EXPIRED;
     } else if (b->hdr[ZK_HDR_FREE_HEAD] == 0) {
-        /* no room for the remainder: what traded stands, the rest is dropped */
-        op->status = op->filled ? ZK_STATUS_EXPIRED : ZK_STATUS_REJECTED;
-        op->reason = ZK_REASON_BOOK_FULL;
+        /* no room for the remainder.  Nothing traded: a remainder means every
+         * crossing maker was consumed, and consuming one frees its slot. */
+        reject(op, ZK_REASON_BOOK_FULL);
     } else {
         uint32_t s = rest_order(b, side, op->price, remaining, op->account);
         op->handle = handle_of(b, s);

@@ -54,7 +54,7 @@
 #define ZK_STATUS_REDUCED 5   /* reduce: the order rests with less quantity */
 #define ZK_STATUS_REJECTED 6  /* nothing changed; zk_op.reason says why */
 
-/* Why (zk_op.reason): always set on REJECTED; on EXPIRED only for BOOK_FULL. */
+/* Why (zk_op.reason): set exactly when the status is REJECTED. */
 #define ZK_REASON_NONE 0
 #define ZK_REASON_BAD_KIND 1
 #define ZK_REASON_BAD_SIDE 2

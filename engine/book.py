@@ -204,7 +204,7 @@ class Book:
         if code != _RUN_OK:  # only a timestamp before last_ts can do this
             raise self._stream_error(code, self._one, 0)
         handle, filled, ntrades, status, reason = _OUTCOME(self._one_buf, _OUTCOME_AT)
-        trades = _frombuffer(self._one_trades_buf[:ntrades * _TRADE_SIZE], TRADE_DTYPE) \
+        trades = _frombuffer(bytes(self._one_trades_buf[:ntrades * _TRADE_SIZE]), TRADE_DTYPE) \
             if ntrades else _NO_TRADES
         return Outcome(seq, _STATUS[status], _REASON[reason], handle, filled, trades)
 

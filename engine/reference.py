@@ -89,7 +89,7 @@ class ReferenceBook:
         if kind not in (LIMIT, POST_ONLY):
             return EXPIRED, NONE, 0, filled, [tuple(t) for t in trades]
         if not self.free:
-            return (EXPIRED if filled else REJECTED), BOOK_FULL, 0, filled, [tuple(t) for t in trades]
+            return REJECTED, BOOK_FULL, 0, filled, [tuple(t) for t in trades]
         slot = self.free.pop()
         new = self.gen[slot] << 32 | slot
         self.arrivals += 1

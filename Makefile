@@ -31,4 +31,4 @@ bench: $(STAMP)
 	$(PY) -m pytest -q benchmarks
 
 clean:
-	rm -rf build *.egg-info prover/_kernels.c prover/_kernels*.so
+	rm -rf build *.egg-info prover/_kernels.c prover/_kernels*.so engine/_engine.c engine/_engine*.so

@@ -17,9 +17,12 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
 _MARKED = re.compile(r"/\* cffi-begin \*/(.*?)/\* cffi-end \*/", re.S)
 
+# Compiled into their own modules (bindings/build_engine.py), not the kernels.
+ELSEWHERE = {"zk_records.h", "zk_engine.h", "engine.c"}
+
 
 def public_headers() -> list[pathlib.Path]:
-    return sorted(CSRC.glob("zk_*.h"))
+    return sorted(p for p in CSRC.glob("zk_*.h") if p.name not in ELSEWHERE)
 
 
 def cdef_text() -> str:
@@ -31,7 +34,7 @@ def cdef_text() -> str:
 
 def sources() -> list[str]:
     # setuptools wants paths relative to setup.py
-    return sorted(str(p.relative_to(ROOT)) for p in CSRC.glob("*.c"))
+    return sorted(str(p.relative_to(ROOT)) for p in CSRC.glob("*.c") if p.name not in ELSEWHERE)
 
 
 ffibuilder = FFI()

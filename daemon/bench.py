@@ -23,6 +23,7 @@ from typing import Callable
 SUITES = {
     "kernels": "zksidecar.prover.bench:kernels",
     "stark": "zksidecar.prover.bench:stark",
+    "engine": "zksidecar.engine.bench:engine",
 }
 
 # suite -> key -> (comparison, threshold, label): the targets of the issues
@@ -39,6 +40,11 @@ TARGETS = {
         "verify_ms": ("<=", 15, "verification"),
         "proof_kib": ("<=", 300, "proof size"),
         "security_bits": (">=", 100, "conjectured security"),
+    },
+    "engine": {
+        "ops_per_s": (">=", 2e6, "batch API, book of 10^4 orders"),
+        "submit_ns_p99": ("<=", 5000, "per-order API"),
+        "speedup_vs_reference": (">=", 20, "vs the plain reference engine"),
     },
 }
 

@@ -2,6 +2,7 @@
 
     zksidecar selfcheck            check every kernel path against plain Python
     zksidecar bench SUITE [--json] measured figures beside same-run baselines
+    zksidecar replay FILE          run a CSV or LOBSTER file through the engine
 """
 from __future__ import annotations
 
@@ -21,6 +22,12 @@ def _bench(args) -> int:
     return bench.run(args.suite, args.json)
 
 
+def _replay(args) -> int:
+    from zksidecar.engine import replay
+
+    return replay.main(args.file, args.format, args.capacity, not args.no_trades, args.progress)
+
+
 def parser() -> argparse.ArgumentParser:
     from .bench import SUITES
 
@@ -34,6 +41,15 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("suite", choices=sorted(SUITES), help="what to measure")
     b.add_argument("--json", action="store_true", help="print one JSON object of figures")
     b.set_defaults(func=_bench)
+
+    r = sub.add_parser("replay", help="run a file of operations; print trades and the final digest")
+    r.add_argument("file", help="CSV (docs/MATCHING.md) or LOBSTER message file")
+    r.add_argument("--format", choices=("auto", "csv", "lobster"), default="auto")
+    r.add_argument("--capacity", type=int, default=1 << 20, help="order slots (a power of two)")
+    r.add_argument("--no-trades", action="store_true", help="print only the summary and digest")
+    r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress bar on stderr (default: for files over 1 MiB on a terminal)")
+    r.set_defaults(func=_replay)
     return p
 
 

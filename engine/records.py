@@ -1,0 +1,158 @@
+"""The record formats of csrc/zk_records.h as numpy structured dtypes.
+
+The C header is the definition; this module mirrors it so that whole arrays
+of records cross into C (and into the ring) without copies.
+tests/test_engine_records.py checks every size, offset and constant here
+against the compiled header, and docs/FORMATS.md documents each byte.
+"""
+from __future__ import annotations
+
+import struct
+from enum import IntEnum
+
+import numpy as np
+
+VERSION = 1
+MAX_PRICE = (1 << 30) - 1
+MAX_QTY = (1 << 30) - 1
+
+
+class Kind(IntEnum):
+    LIMIT = 1
+    IOC = 2
+    MARKET = 3
+    FOK = 4
+    POST_ONLY = 5
+    CANCEL = 6
+    REDUCE = 7
+
+
+class Side(IntEnum):
+    BUY = 1
+    SELL = 2
+
+
+class Status(IntEnum):
+    NONE = 0  # not processed
+    RESTED = 1
+    FILLED = 2
+    EXPIRED = 3
+    CANCELLED = 4
+    REDUCED = 5
+    REJECTED = 6
+
+
+class Reason(IntEnum):
+    NONE = 0
+    BAD_KIND = 1
+    BAD_SIDE = 2
+    BAD_PRICE = 3
+    BAD_QTY = 4
+    BAD_FLAGS = 5
+    UNKNOWN_HANDLE = 6
+    STALE_HANDLE = 7
+    WOULD_CROSS = 8
+    FOK_UNFILLABLE = 9
+    BOOK_FULL = 10
+
+
+class CompletionStatus(IntEnum):
+    PROVEN = 1
+    DISAGREES = 2
+    FAILED = 3
+
+
+FLAG_CLAIMED = 1
+NO_PROOF = 0xFFFFFFFF
+
+
+def _dtype(fields: list[tuple[str, str, int]], size: int) -> np.dtype:
+    """A little-endian dtype with explicit offsets, so numpy cannot re-pack it."""
+    names, formats, offsets = zip(*fields)
+    return np.dtype({"names": list(names), "formats": list(formats),
+                     "offsets": list(offsets), "itemsize": size})
+
+
+OP_DTYPE = _dtype([
+    ("seq", "<u8", 0),
+    ("ts_ns", "<u8", 8),
+    ("handle", "<u8", 16),
+    ("client_id", "<u8", 24),
+    ("price", "<u4", 32),
+    ("qty", "<u4", 36),
+    ("account", "<u4", 40),
+    ("symbol", "<u4", 44),
+    ("kind", "u1", 48),
+    ("side", "u1", 49),
+    ("flags", "<u2", 50),
+    ("filled", "<u4", 52),
+    ("trades", "<u4", 56),
+    ("status", "u1", 60),
+    ("reason", "u1", 61),
+    ("reserved", "<u2", 62),
+], 64)
+
+TRADE_DTYPE = _dtype([
+    ("taker_seq", "<u8", 0),
+    ("maker_handle", "<u8", 8),
+    ("taker_handle", "<u8", 16),
+    ("price", "<u4", 24),
+    ("qty", "<u4", 28),
+    ("maker_account", "<u4", 32),
+    ("taker_account", "<u4", 36),
+    ("symbol", "<u4", 40),
+    ("taker_side", "u1", 44),
+    ("reserved", "3u1", 45),
+], 48)
+
+COMPLETION_DTYPE = _dtype([
+    ("batch_id", "<u8", 0),
+    ("first_seq", "<u8", 8),
+    ("last_seq", "<u8", 16),
+    ("post_state_root", "32u1", 24),
+    ("status", "<u4", 56),
+    ("proof_index", "<u4", 60),
+], 64)
+
+def struct_of(dtype: np.dtype) -> struct.Struct:
+    """The struct.Struct packing one record of `dtype` field by field: the
+    per-order API packs a record with one call instead of one per field."""
+    codes = {"u1": "B", "u2": "H", "u4": "I", "u8": "Q"}
+    fmt, at = "<", 0
+    for name in dtype.names:
+        sub, offset = dtype.fields[name][:2]
+        if offset != at:
+            raise ValueError(f"{name} is not packed after the previous field")
+        base, count = (sub.subdtype if sub.subdtype else (sub, (1,)))
+        fmt += (str(count[0]) if count[0] > 1 else "") + codes[base.str[1:]]
+        at += sub.itemsize
+    if at != dtype.itemsize:
+        raise ValueError("the fields do not fill the record")
+    return struct.Struct(fmt)
+
+
+OP_STRUCT = struct_of(OP_DTYPE)
+
+# The fields an engine fills in: what the daemon compares with its shadow book.
+OUTCOME_FIELDS = ("handle", "filled", "trades", "status", "reason")
+
+
+def ops(n: int) -> np.ndarray:
+    """n zeroed operation records."""
+    return np.zeros(n, dtype=OP_DTYPE)
+
+
+def trades(n: int) -> np.ndarray:
+    """n zeroed trade records."""
+    return np.zeros(n, dtype=TRADE_DTYPE)
+
+
+def outcome_mismatches(claimed: np.ndarray, computed: np.ndarray) -> np.ndarray:
+    """Positions where an engine's claimed outcome differs from a re-execution
+    of the same records (both arrays of OP_DTYPE, same length)."""
+    if claimed.shape != computed.shape:
+        raise ValueError(f"{len(claimed)} claimed outcomes against {len(computed)} computed")
+    differ = np.zeros(len(claimed), dtype=bool)
+    for name in OUTCOME_FIELDS:
+        differ |= claimed[name] != computed[name]
+    return np.flatnonzero(differ)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from zksidecar.engine import flow, invariants
 from zksidecar.engine.book import Book
 from zksidecar.engine.flow import FlowParams
-from zksidecar.engine.records import Side, Status
+from zksidecar.engine.records import Kind, Side, Status
 from zksidecar.engine.reference import ReferenceBook
 
 TRADE_FIELDS = ["taker_seq", "maker_handle", "taker_handle", "price", "qty", "maker_account",
@@ -95,3 +95,44 @@ def test_determinism_and_snapshot_replay(f, data):
     assert np.array_equal(np.concatenate([first, rest]), ta)
     assert np.array_equal(a.cells, c.cells)
     assert a.digest() == c.digest()
+
+
+@settings(max_examples=60, deadline=None)
+@given(flows)
+def test_quantity_is_conserved_order_by_order(f):
+    """A ledger of every resting order's remaining lots, kept from the records
+    alone: each trade takes its lots from a maker that has them, a taker never
+    fills more than it asked, and the ledger ends equal to the book."""
+    ops = make(f)
+    book = Book(1 << f["log2"])
+    trades = book.process(ops)
+    by_taker: dict[int, list] = {}
+    for t in trades.tolist():
+        by_taker.setdefault(t[0], []).append(t)
+    remaining: dict[int, int] = {}
+    for op in ops:
+        seq, kind, status = int(op["seq"]), int(op["kind"]), Status(op["status"])
+        fills = by_taker.get(seq, [])
+        assert sum(t[4] for t in fills) == op["filled"] and len(fills) == op["trades"]
+        for t in fills:                       # (taker_seq, maker_handle, _, price, qty, ...)
+            maker, lots = t[1], t[4]
+            assert remaining.get(maker, 0) >= lots, "a maker gave lots it did not have"
+            remaining[maker] -= lots
+            if remaining[maker] == 0:
+                del remaining[maker]
+        if kind in (Kind.CANCEL, Kind.REDUCE):
+            h = int(op["handle"])
+            if status == Status.CANCELLED:
+                del remaining[h]
+            elif status == Status.REDUCED:
+                assert remaining[h] > op["qty"]
+                remaining[h] -= int(op["qty"])
+        elif status != Status.REJECTED:   # a new order (invalid kinds are rejected)
+            assert op["filled"] <= op["qty"]
+            if status == Status.RESTED:
+                remaining[int(op["handle"])] = int(op["qty"] - op["filled"])
+            else:
+                assert (status == Status.FILLED) == (op["filled"] == op["qty"])
+    resting = {int(h): int(q) for side in (Side.BUY, Side.SELL)
+               for h, q in book.orders(side)[["handle", "qty"]].tolist()}
+    assert resting == remaining

@@ -11,7 +11,10 @@ Winterfell's ``Air`` trait, a small declaration:
   segments are committed, from verifier challenges (LogUp running sums).
 * **periodic columns**: fixed value patterns repeating down the trace.
 * **public values**: base-field values both sides know (bound into the
-  transcript by :meth:`Air.public_bytes`).
+  transcript by :meth:`Air.public_bytes`);
+* **derived values**: extension values computed from the challenges and the
+  public data by :meth:`Air.derive`, the same code on both sides (e.g. the
+  verifier's side of a LogUp sum over a public table);
 * **transition constraints** over the current and next row, each with a
   declared degree, holding on every row but the last;
 * **boundary constraints**: a column's value at one row.
@@ -27,7 +30,8 @@ from functools import cached_property
 
 import numpy as np
 
-from .expr import CHALLENGE, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var
+from .expr import CHALLENGE, DERIVED, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var
+from .ext_scalar import Ext
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,11 @@ class Frame:
             raise KeyError(f"{type(self._air).__name__} has no public value {name!r}")
         return var(PUBLIC, name)
 
+    def derived(self, name: str) -> Expr:
+        if name not in self._air.derived_values:
+            raise KeyError(f"{type(self._air).__name__} derives no value {name!r}")
+        return var(DERIVED, name)
+
     def challenge(self, i: int) -> Expr:
         if not 0 <= i < self._air.num_challenges:
             raise KeyError(f"{type(self._air).__name__} draws {self._air.num_challenges} "
@@ -92,6 +101,8 @@ class Air(ABC):
     #: name -> one period of values (canonical ints); the period is a power of
     #: two dividing the trace length
     periodic_columns: dict[str, list[int]] = {}
+    #: names of the values :meth:`derive` computes
+    derived_values: tuple[str, ...] = ()
 
     def __init__(self, trace_length: int, public_values: dict[str, int] | None = None):
         if trace_length < 2 or trace_length & (trace_length - 1):
@@ -113,6 +124,32 @@ class Air(ABC):
         form, from the main columns (by name) and the challenges (k, 4)."""
         raise NotImplementedError(f"{type(self).__name__} declares auxiliary columns "
                                   "but does not build them")
+
+    def derive(self, challenges: np.ndarray) -> dict[str, Ext]:
+        """The derived values, from the challenges ((k, 4) Montgomery) and the
+        public data.  Prover and verifier both call this, so it is part of the
+        statement: keep it a plain function of public things."""
+        return {}
+
+    def constants(self, challenges: np.ndarray):
+        """The resolver of degree-0 variables (public values, challenges,
+        derived values) for one proof: key -> Ext."""
+        derived = self.derive(challenges) if self.derived_values else {}
+        if set(derived) != set(self.derived_values):
+            raise ValueError(f"{type(self).__name__}.derive returned {sorted(derived)}, "
+                             f"declared {sorted(self.derived_values)}")
+
+        def value(key: tuple) -> Ext:
+            kind, name = key
+            if kind == PUBLIC:
+                return Ext(self.public_values[name])
+            if kind == CHALLENGE:
+                return Ext.from_mont(challenges[name])
+            if kind == DERIVED:
+                return derived[name]
+            raise KeyError(key)
+
+        return value
 
     def public_bytes(self) -> bytes:
         """Everything public that the proof must be bound to, as bytes (the

@@ -21,8 +21,9 @@ from typing import Callable, Protocol, TypeVar
 
 V = TypeVar("V")
 
-# variable kinds
-TRACE, PERIODIC, PUBLIC, CHALLENGE = "trace", "periodic", "public", "challenge"
+# variable kinds; the last three are constants of one proof (degree 0)
+TRACE, PERIODIC, PUBLIC, CHALLENGE, DERIVED = "trace", "periodic", "public", "challenge", "derived"
+CONSTANT_KINDS = (PUBLIC, CHALLENGE, DERIVED)
 
 
 class Expr:

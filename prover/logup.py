@@ -72,9 +72,8 @@ from . import constraints as C
 from . import extension as E
 from . import field as F
 from .air import Air, BoundaryConstraint, Frame, TransitionConstraint
-from .expr import (CHALLENGE, PERIODIC, PUBLIC, TRACE, Expr, const, evaluate, topological,
-                   var, variables)
-from .ext_scalar import Ext
+from .expr import (PERIODIC, TRACE, Expr, const, evaluate, topological, var,
+                   variables)
 
 #: a column name, an integer constant, or a function of the frame giving an expression
 Term = Union[str, int, Callable[[Frame], Expr]]
@@ -289,6 +288,7 @@ class LogUp:
 def _trace_source(air: Air, main: dict[str, np.ndarray], challenges: np.ndarray):
     n = air.trace_length
     periodic: dict[str, np.ndarray] = {}
+    constants = air.constants(challenges)
 
     def column(key):
         kind = key[0]
@@ -302,11 +302,7 @@ def _trace_source(air: Air, main: dict[str, np.ndarray], challenges: np.ndarray)
                 vals = air.periodic_columns[key[1]]
                 periodic[key[1]] = F.encode(np.tile(np.asarray(vals, dtype=np.int64), n // len(vals)))
             return periodic[key[1]]
-        if kind == PUBLIC:
-            return Ext(air.public_values[key[1]])
-        if kind == CHALLENGE:
-            return Ext.from_mont(challenges[key[1]])
-        raise KeyError(key)
+        return constants(key)
 
     return column
 

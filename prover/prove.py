@@ -33,7 +33,7 @@ from . import fri, ntt
 from .air import Air, Frame
 from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, periodic_values_on_lde,
                      zpowers)
-from .expr import CHALLENGE, PERIODIC, PUBLIC, TRACE, evaluate
+from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
 from .merkle import MerkleTree
 from .merkle_batch import open_batch
@@ -241,6 +241,7 @@ def _variable_source(air: Air, mats: list[np.ndarray], challenges: np.ndarray, s
         offsets.append(start)
         start += m.shape[1]
     n_main = air.num_main_columns
+    constants = air.constants(challenges)
     cache: dict[tuple, np.ndarray] = {}
     wrapped: dict[int, np.ndarray] = {}
 
@@ -274,10 +275,8 @@ def _variable_source(air: Air, mats: list[np.ndarray], challenges: np.ndarray, s
             v = full[step: step + n] if nxt else full[:n]
         elif kind == PERIODIC:
             v = periodic[key[1]]
-        elif kind == PUBLIC:
-            return Ext(air.public_values[key[1]])
-        elif kind == CHALLENGE:
-            return Ext.from_mont(challenges[key[1]])
+        elif kind in CONSTANT_KINDS:
+            return constants(key)
         else:
             raise KeyError(key)
         cache[key] = v

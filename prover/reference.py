@@ -48,7 +48,7 @@ import struct
 import time
 
 from .air import Air, Frame
-from .expr import CHALLENGE, PERIODIC, PUBLIC, TRACE, topological
+from .expr import PERIODIC, TRACE, topological
 from .ext_scalar import Ext
 from .params import ProofOptions
 from .proof import Proof, encode_metadata, layout, quotient_chunks
@@ -402,7 +402,7 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dic
     base_cols = [c for mm in trace_mats if mm.name != "aux" for c in lde[mm.name]]
     aux_cols = lde.get("aux", [])
     periodic = {name: periodic_on_lde(v, n, lb) for name, v in air.periodic_columns.items()}
-    publics = {k: v % P for k, v in air.public_values.items()}
+    constants = air.constants(_mont_array(challenges))   # public, challenge, derived values
     n_main = air.num_main_columns
     frame = Frame(air)
     transitions = PointEvaluator([c.expr for c in air.transition_constraints])
@@ -428,11 +428,7 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dic
                 return Ext(*(aux_cols[a + k][row] for k in range(4)))
             if kind == PERIODIC:
                 return periodic[key[1]][i]
-            if kind == PUBLIC:
-                return publics[key[1]]
-            if kind == CHALLENGE:
-                return challenges[key[1]]
-            raise KeyError(key)
+            return constants(key)
 
         x = xs[i]
         acc = Ext(0)
@@ -558,6 +554,13 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dic
                      rows, row_proofs, fri_leaves, fri_proofs, fold, metadata)
 
 
+def _mont_array(challenges: list[Ext]):
+    """Challenges as the AIR interface takes them: (k, 4) Montgomery numpy."""
+    import numpy as np
+
+    return np.array([[to_mont(c) for c in e.c] for e in challenges], dtype=np.uint32).reshape(-1, 4)
+
+
 def _build_aux(air: Air, traces: dict, challenges: list[Ext]) -> list[list[int]]:
     """The AIR builds its auxiliary columns through its own interface
     (Montgomery numpy in and out); returned as 4 canonical base columns each."""
@@ -566,8 +569,7 @@ def _build_aux(air: Air, traces: dict, challenges: list[Ext]) -> list[list[int]]
     n = air.trace_length
     main = {c: np.ascontiguousarray(traces[s.name][:, j])
             for s in air.main_segments for j, c in enumerate(s.columns)}
-    ch = np.array([[to_mont(c) for c in e.c] for e in challenges], dtype=np.uint32).reshape(-1, 4)
-    aux = air.build_aux(main, ch)
+    aux = air.build_aux(main, _mont_array(challenges))
     assert aux.shape == (n, len(air.aux_columns), 4)
     return [[from_mont(aux[i][a][c]) for i in range(n)]
             for a in range(len(air.aux_columns)) for c in range(4)]

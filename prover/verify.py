@@ -19,7 +19,7 @@ from . import field as F
 from . import fri
 from .air import Air, Frame
 from .domain import COSET_SHIFT, Link, absorb_header, deep_coefficients, periodic_value_at
-from .expr import CHALLENGE, PERIODIC, PUBLIC, TRACE, evaluate
+from .expr import PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext, ScalarAlgebra
 from .merkle import hash_rows
 from .merkle_batch import verify_batch
@@ -82,7 +82,7 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
     for seg in air.main_segments:
         roots[seg.name] = external[seg.name][0] if seg.external else proof.roots[seg.name]
         tr.absorb(b"root", roots[seg.name])
-    challenges = tr.challenge_ext(air.num_challenges) if air.num_challenges else None
+    challenges = tr.challenge_ext(air.num_challenges) if air.num_challenges else np.zeros((0, 4), np.uint32)
     if air.aux_columns:
         roots["aux"] = proof.roots["aux"]
         tr.absorb(b"root", roots["aux"])
@@ -182,6 +182,7 @@ def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext) -> N
         return vals
 
     cur, nxt = column_values(proof.ood_z), column_values(proof.ood_next)
+    constants = air.constants(challenges)
 
     def value(key):
         kind = key[0]
@@ -194,11 +195,7 @@ def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext) -> N
             return sum((vals[base + k] * (X ** k) for k in range(4)), Ext(0))
         if kind == PERIODIC:
             return periodic_value_at(air.periodic_columns[key[1]], n, z)
-        if kind == PUBLIC:
-            return Ext(air.public_values[key[1]])
-        if kind == CHALLENGE:
-            return Ext.from_mont(challenges[key[1]])
-        raise KeyError(key)
+        return constants(key)
 
     alg = ScalarAlgebra(value)
     w_n = F.two_adic_generator(n.bit_length() - 1)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import io
 
-import pytest
 
 from zksidecar.daemon.cli import main as cli
 from zksidecar.engine import replay

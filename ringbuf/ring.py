@@ -195,7 +195,7 @@ class Producer(_End):
         callers that can wait (tests, tools), unlike an engine.  Returns the
         count published, short only if `timeout` seconds passed."""
         ptr, count = _records(records, self.record_size)
-        done, deadline = 0, None if timeout is None else _now() + timeout
+        done, deadline = 0, None if timeout is None else time.monotonic() + timeout
         while done < count:
             n = lib.zkring_publish_batch(self._r, ptr + done * self.record_size, count - done)
             done += n

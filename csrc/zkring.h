@@ -425,8 +425,8 @@ static inline int zkring_open(zkring_t *r, const char *name, int role, uint32_t 
     _Atomic(int32_t) *holder = role == ZKRING_CONSUMER ? &h->consumer_pid : &h->producer_pid;
     int exclusive = role == ZKRING_CONSUMER || r->mode == ZKRING_SPSC;
     int32_t other = atomic_load_explicit(holder, memory_order_relaxed);
-    if (exclusive && other != r->pid && zkring__pid_exists(other) &&
-        !(options & ZKRING_O_TAKEOVER)) {
+    /* Our own pid counts too: two consumers in one process would race. */
+    if (exclusive && zkring__pid_exists(other) && !(options & ZKRING_O_TAKEOVER)) {
         munmap(base, len);
         return ZKRING_EBUSY;
     }

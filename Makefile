@@ -5,9 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.zksidecar-installed
-CSRC   := $(wildcard csrc/*.c csrc/*.h bindings/*.py) setup.py pyproject.toml
+CSRC   := $(wildcard csrc/*.c csrc/*.h bindings/*.py bindings/*.c) setup.py pyproject.toml
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench install clean example-engine
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,4 +31,13 @@ bench: $(STAMP)
 	$(PY) -m pytest -q benchmarks
 
 clean:
-	rm -rf build *.egg-info prover/_kernels.c prover/_kernels*.so engine/_engine.c engine/_engine*.so
+	rm -rf build *.egg-info prover/_kernels.c prover/_kernels*.so engine/_engine.c engine/_engine*.so \
+		ringbuf/_ring.c ringbuf/_ring*.so
+
+# The C example engine (bindings/example_engine.c): publishes test records to
+# a ring the sidecar created.  The tests build their own copy.
+example-engine: build/example_engine
+
+build/example_engine: bindings/example_engine.c csrc/zkring.h
+	mkdir -p build
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Icsrc -o $@ $<

@@ -5,4 +5,5 @@ for cffi's `cffi_modules`, so this file exists only to pass it.
 """
 from setuptools import setup
 
-setup(cffi_modules=["bindings/build_kernels.py:ffibuilder", "bindings/build_engine.py:ffibuilder"])
+setup(cffi_modules=["bindings/build_kernels.py:ffibuilder", "bindings/build_engine.py:ffibuilder",
+                     "bindings/build_ring.py:ffibuilder"])

@@ -24,6 +24,7 @@ SUITES = {
     "kernels": "zksidecar.prover.bench:kernels",
     "stark": "zksidecar.prover.bench:stark",
     "engine": "zksidecar.engine.bench:engine",
+    "ring": "zksidecar.ringbuf.bench:ring",
 }
 
 # suite -> key -> (comparison, threshold, label): the targets of the issues
@@ -46,6 +47,14 @@ TARGETS = {
         "submit_ns_p99": ("<=", 5000, "per-order API"),
         "speedup_vs_reference": (">=", 20, "vs the plain reference engine"),
     },
+    "ring": {
+        "c_publish_ns": ("<=", 10, "C publish, amortised per record, sustained"),
+        "one_way_ns_p50": ("<=", 300, "one way, median"),
+        "one_way_ns_p99": ("<=", 2000, "one way, 99th percentile"),
+        "py_batch_publish_per_s": (">=", 2e7, "numpy batch publish"),
+        "py_single_publish_ns": ("<=", 1000, "one Python publish"),
+        "speedup_vs_mp_queue": (">=", 50, "vs multiprocessing.Queue"),
+    },
 }
 
 
@@ -58,6 +67,7 @@ class Stopwatch:
     min_time: float = 0.2      # seconds per sample
     samples: int = 5
     log: list = field(default_factory=list)
+    plot: str | None = None    # where a suite that draws one writes its plot
 
     def step(self, message: str) -> None:
         if not self.quiet:
@@ -119,7 +129,7 @@ def check_targets(suite: str, figures: dict) -> dict:
     return met
 
 
-def run(suite: str, as_json: bool) -> int:
+def run(suite: str, as_json: bool, plot: str | None = None) -> int:
     if suite not in SUITES:
         print(f"zksidecar bench: unknown suite {suite!r}; suites: {', '.join(SUITES)}",
               file=sys.stderr)
@@ -127,7 +137,7 @@ def run(suite: str, as_json: bool) -> int:
     module, func = SUITES[suite].split(":")
     run_suite = getattr(importlib.import_module(module), func)
     core = pin_to_one_core()
-    sw = Stopwatch(quiet=False)
+    sw = Stopwatch(quiet=False, plot=plot)
     sw.step(f"suite {suite} on core {core}")
     figures = run_suite(sw)
     figures["machine"] = machine()

@@ -1,7 +1,8 @@
 """The `zksidecar` command.
 
     zksidecar selfcheck            check every kernel path against plain Python
-    zksidecar bench SUITE [--json] measured figures beside same-run baselines
+    zksidecar bench SUITE [--json] [--plot PATH]
+                                   measured figures beside same-run baselines
     zksidecar replay FILE          run a CSV or LOBSTER file through the engine
 """
 from __future__ import annotations
@@ -19,7 +20,7 @@ def _selfcheck(args) -> int:
 def _bench(args) -> int:
     from . import bench
 
-    return bench.run(args.suite, args.json)
+    return bench.run(args.suite, args.json, args.plot)
 
 
 def _replay(args) -> int:
@@ -40,6 +41,7 @@ def parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="run a benchmark suite")
     b.add_argument("suite", choices=sorted(SUITES), help="what to measure")
     b.add_argument("--json", action="store_true", help="print one JSON object of figures")
+    b.add_argument("--plot", metavar="PATH", help="write the suite's plot (PNG), if it has one")
     b.set_defaults(func=_bench)
 
     r = sub.add_parser("replay", help="run a file of operations; print trades and the final digest")

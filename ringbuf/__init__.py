@@ -1,1 +1,14 @@
-"""zksidecar.ringbuf"""
+"""zksidecar.ringbuf: the shared-memory ring between the engine and the sidecar.
+
+    create(name, capacity, mode="spsc"|"mpsc")     make a segment (0600)
+    Producer(name).publish(records) / try_publish(bytes)
+    Consumer(name).drain(out) / poll(out, timeout)
+
+The layout and the lock-free algorithms are in csrc/zkring.h (docs/RING.md).
+"""
+from .layout import RECORD_SIZE
+from .ring import (Consumer, IdleStrategy, Producer, RingBusy, RingCorrupt, RingError, create,
+                   unlink)
+
+__all__ = ["RECORD_SIZE", "Consumer", "IdleStrategy", "Producer", "RingBusy", "RingCorrupt",
+           "RingError", "create", "unlink"]

@@ -1,0 +1,92 @@
+// zkring.hpp — C++ wrapper over csrc/zkring.h (header-only; needs C++23,
+// where <stdatomic.h> maps C11 atomics onto std::atomic with the same layout).
+//
+// Namespace zkr (C already has `struct zkring`).  RAII handles: open in the constructor (throws zkr::Error with the C
+// message), close in the destructor.  The hot path is the C functions
+// inlined; nothing here allocates or throws after construction.
+#pragma once
+
+#include "zkring.h"
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+
+namespace zkr {
+
+struct Error : std::runtime_error {
+    int code;
+    Error(const std::string &what, int c) : std::runtime_error(what + ": " + zkring_strerror(c)), code(c) {}
+};
+
+class Ring {
+  public:
+    Ring(const Ring &) = delete;
+    Ring &operator=(const Ring &) = delete;
+    ~Ring() { zkring_close(&r_); }
+
+    std::uint64_t capacity() const { return zkring_capacity(&r_); }
+    std::uint64_t full_events() const { return zkring_full_events(&r_); }
+    void heartbeat() { zkring_heartbeat(&r_); }
+    int peer_status(std::uint64_t max_age_ns = 0) const { return zkring_peer_status(&r_, max_age_ns); }
+
+  protected:
+    Ring(const std::string &name, int role, std::uint32_t record_size, int options)
+    {
+        int rc = zkring_open(&r_, name.c_str(), role, record_size, options);
+        if (rc != ZKRING_OK)
+            throw Error("zkring: cannot open " + name, rc);
+    }
+    zkring_t r_;
+};
+
+// One record type per ring: Record must be trivially copyable, and its size
+// is the ring's record size (checked at open).
+template <class Record> class Producer : public Ring {
+  public:
+    explicit Producer(const std::string &name, int options = 0)
+        : Ring(name, ZKRING_PRODUCER, sizeof(Record), options) {}
+
+    // false when the ring is full (counted in the header); never waits.
+    bool try_publish(const Record &rec) { return zkring_try_publish(&r_, &rec) == ZKRING_OK; }
+
+    // As many of n records as fit; returns the count.
+    std::uint64_t publish(const Record *recs, std::uint64_t n)
+    {
+        return static_cast<std::uint64_t>(zkring_publish_batch(&r_, recs, n));
+    }
+
+    // Claim n slots and fill them in place: fill(Record &slot, std::uint64_t i).
+    template <class Fill> bool publish_in_place(std::uint64_t n, Fill &&fill)
+    {
+        std::uint64_t pos;
+        if (zkring_claim(&r_, n, &pos) != ZKRING_OK)
+            return false;
+        for (std::uint64_t i = 0; i < n; i++)
+            fill(*reinterpret_cast<Record *>(zkring_slot(&r_, pos + i)), i);
+        zkring_commit(&r_, pos, n);
+        return true;
+    }
+
+    void mark_closed() { zkring_mark_closed(&r_); }
+};
+
+template <class Record> class Consumer : public Ring {
+  public:
+    explicit Consumer(const std::string &name, int options = 0)
+        : Ring(name, ZKRING_CONSUMER, sizeof(Record), options) {}
+
+    // Up to max records into out; returns the count.  Throws on a corrupt
+    // ring (the only error a poll can meet).
+    std::uint64_t poll(Record *out, std::uint64_t max)
+    {
+        std::int64_t n = zkring_poll(&r_, out, max);
+        if (n < 0)
+            throw Error("zkring: poll", static_cast<int>(n));
+        return static_cast<std::uint64_t>(n);
+    }
+
+    std::uint64_t position() const { return zkring_position(&r_); }
+};
+
+} // namespace zkr

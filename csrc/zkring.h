@@ -1,0 +1,802 @@
+/*
+ * zkring.h — the shared-memory ring between a matching engine and the sidecar.
+ *
+ * Header-only, C11 atomics, libc only (plus the Linux futex syscall number).
+ * Include it from exactly the code that needs it; every function is static.
+ * The same header compiles as C++23 (g++ >= 12 maps <stdatomic.h> onto
+ * std::atomic), which is what bindings/zkring.hpp relies on.
+ *
+ * One segment holds one ring of fixed-size opaque records (64 bytes for the
+ * operation ring and for the completion ring; the ring never looks inside a
+ * record).  Two modes share one layout, chosen at creation:
+ *
+ *   SPSC  one producer thread.  The producer owns `tail`, the consumer owns
+ *         `head`; each keeps a private cached copy of the other's counter and
+ *         re-reads the shared one only when the cache says "full" / "empty"
+ *         (the cached-index SPSC queue; Agrona's OneToOneRingBuffer, the
+ *         Disruptor's single-producer sequencer).
+ *   MPSC  several producer threads or processes.  A producer claims a range
+ *         by compare-and-swap on `tail` after checking capacity against the
+ *         shared `head_cache` line, writes its records, then stamps each
+ *         slot's sequence word; the consumer takes a slot only when its
+ *         sequence says this lap's record is complete, so a slow or stalled
+ *         claimer never exposes a half-written record (the Disruptor's
+ *         availability buffer, Vyukov's bounded queue).
+ *
+ * Layout (little-endian; offsets in bytes; the byte-by-byte table with the
+ * same numbers is docs/RING.md, and ringbuf/layout.py mirrors it, checked by
+ * tests/test_ring_layout.py).  Every region a different party writes sits on
+ * its own 128-byte line (two 64-byte lines: the adjacent-line prefetcher
+ * pairs lines, so 64 is not enough to stop false sharing).
+ *
+ *   line 0   [0, 128)   configuration, written once by zkring_create
+ *     0   u64  magic            "ZKSDRING" (0x474E495244534B5A); written last
+ *     8   u32  version          ZKRING_VERSION
+ *     12  u32  record_size      bytes per record (a multiple of 8, 8..4096)
+ *     16  u64  capacity         records, a power of two, 2..2^30
+ *     24  u32  mode             1 = SPSC, 2 = MPSC (0 is never valid)
+ *     28  u32  flags            bit 0 GROUP (0660), bit 1 CLOSED (atomic)
+ *     32  u64  records_offset   = 768
+ *     40  u64  seq_offset       MPSC: records_offset + capacity*record_size;
+ *                               SPSC: 0
+ *     48  u64  segment_size     bytes the segment must have
+ *     56..127  zero
+ *   line 1   [128, 256)  producer side, written by producers
+ *     128 i32  producer_pid     last producer to open or heartbeat; 0 = none
+ *     132 u32  zero
+ *     136 u64  producer_heartbeat_ns   CLOCK_MONOTONIC
+ *     144 u64  full_events      failed publishes because the ring was full
+ *   line 2   [256, 384)  consumer side, written by the consumer
+ *     256 i32  consumer_pid     0 = none
+ *     260 u32  consumer_parked  futex word: 1 while the consumer sleeps
+ *     264 u64  consumer_heartbeat_ns   CLOCK_MONOTONIC
+ *   line 3   [384, 512)  u64 tail        next position a producer claims
+ *   line 4   [512, 640)  u64 head_cache  MPSC producers' shared copy of head
+ *   line 5   [640, 768)  u64 head        next position the consumer reads
+ *   [768, 768 + capacity*record_size)   records; position p lives in slot
+ *                                       p & (capacity-1)
+ *   MPSC only: capacity u64 sequence words; slot s holds p+1 once the
+ *   record at position p (p & mask == s) is fully written.  Zero-filled
+ *   memory is a valid empty ring: no position p has p+1 == 0.
+ *
+ * Positions are 64-bit and never wrap in practice (2^64 records at 10^9/s is
+ * 584 years), so `tail - head` is always the fill level.
+ *
+ * Trust: the consumer (the sidecar) trusts nothing in the segment.  It checks
+ * magic, version, sizes and mode at open, keeps its own head privately, and
+ * refuses any tail outside [head, head + capacity] with ZKRING_ECORRUPT
+ * instead of reading past what was published.  A segment truncated after it
+ * was mapped would still raise SIGBUS; that takes a deliberate ftruncate, not
+ * an engine bug writing bad bytes.
+ */
+#ifndef ZKRING_H
+#define ZKRING_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#if defined(__linux__)
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#endif
+
+#ifdef __cplusplus
+#define ZKRING_STATIC_ASSERT static_assert
+#else
+#define ZKRING_STATIC_ASSERT _Static_assert
+#endif
+
+#define ZKRING_MAGIC 0x474E495244534B5AULL /* "ZKSDRING" little-endian */
+#define ZKRING_VERSION 1u
+#define ZKRING_LINE 128u
+#define ZKRING_RECORDS_OFFSET 768u
+#define ZKRING_MAX_CAPACITY (1ull << 30)
+#define ZKRING_MAX_RECORD 4096u
+
+/* Modes */
+#define ZKRING_SPSC 1u
+#define ZKRING_MPSC 2u
+/* Header flags */
+#define ZKRING_F_GROUP 1u  /* created 0660 for a configured group */
+#define ZKRING_F_CLOSED 2u /* a producer ended the stream */
+/* Roles */
+#define ZKRING_PRODUCER 1
+#define ZKRING_CONSUMER 2
+/* open() options */
+#define ZKRING_O_TAKEOVER 1 /* replace a live consumer / SPSC producer */
+
+/* Return codes.  ZKRING_FULL is a normal outcome, not an error. */
+#define ZKRING_OK 0
+#define ZKRING_FULL 1
+#define ZKRING_EINVAL (-1)   /* bad argument */
+#define ZKRING_ESYS (-2)     /* a system call failed; errno says which */
+#define ZKRING_EMAGIC (-3)   /* not a ring (or not initialised yet) */
+#define ZKRING_EVERSION (-4) /* another layout version */
+#define ZKRING_ERECSIZE (-5) /* record size differs from the caller's */
+#define ZKRING_ETRUNC (-6)   /* segment smaller than its header says */
+#define ZKRING_EHEADER (-7)  /* capacity, mode or offsets out of range */
+#define ZKRING_ECORRUPT (-8) /* an index in shared memory is impossible */
+#define ZKRING_EBUSY (-9)    /* the role is held by a live process */
+
+/* Peer liveness (zkring_peer_status) */
+#define ZKRING_PEER_ALIVE 0
+#define ZKRING_PEER_NONE 1   /* no pid recorded */
+#define ZKRING_PEER_DEAD 2   /* the recorded pid no longer exists */
+#define ZKRING_PEER_STALE 3  /* pid exists, heartbeat older than the limit */
+#define ZKRING_PEER_CLOSED 4 /* producer ended the stream (consumer's view) */
+
+/* Consumer idle strategies (zkring_poll_wait) */
+#define ZKRING_IDLE_SPIN 0  /* busy-spin: lowest latency, burns the core */
+#define ZKRING_IDLE_YIELD 1 /* spin, then sched_yield */
+#define ZKRING_IDLE_PARK 2  /* spin, yield, then sleep on the futex */
+
+struct zkring_hdr {
+    /* line 0: configuration */
+    _Atomic(uint64_t) magic;
+    uint32_t version;
+    uint32_t record_size;
+    uint64_t capacity;
+    uint32_t mode;
+    _Atomic(uint32_t) flags;
+    uint64_t records_offset;
+    uint64_t seq_offset;
+    uint64_t segment_size;
+    uint8_t pad0[ZKRING_LINE - 56];
+    /* line 1: producer side */
+    _Atomic(int32_t) producer_pid;
+    uint32_t pad1a;
+    _Atomic(uint64_t) producer_heartbeat_ns;
+    _Atomic(uint64_t) full_events;
+    uint8_t pad1[ZKRING_LINE - 24];
+    /* line 2: consumer side */
+    _Atomic(int32_t) consumer_pid;
+    _Atomic(uint32_t) consumer_parked;
+    _Atomic(uint64_t) consumer_heartbeat_ns;
+    uint8_t pad2[ZKRING_LINE - 16];
+    /* lines 3-5: the counters, one per line */
+    _Atomic(uint64_t) tail;
+    uint8_t pad3[ZKRING_LINE - 8];
+    _Atomic(uint64_t) head_cache;
+    uint8_t pad4[ZKRING_LINE - 8];
+    _Atomic(uint64_t) head;
+    uint8_t pad5[ZKRING_LINE - 8];
+};
+
+ZKRING_STATIC_ASSERT(sizeof(struct zkring_hdr) == ZKRING_RECORDS_OFFSET, "header is 6 lines");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, producer_pid) == 128, "line 1");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, full_events) == 144, "line 1");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, consumer_parked) == 260, "line 2");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, consumer_heartbeat_ns) == 264, "line 2");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, tail) == 384, "line 3");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, head_cache) == 512, "line 4");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, head) == 640, "line 5");
+/* Atomics in memory shared between processes must be lock-free (a lock
+ * would live in one process's address space) and address-free. */
+ZKRING_STATIC_ASSERT(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-free atomics");
+ZKRING_STATIC_ASSERT(sizeof(_Atomic(uint64_t)) == 8 && sizeof(_Atomic(uint32_t)) == 4, "plain sizes");
+
+/* A process's handle on one ring.  The caller owns the memory (a local or a
+ * struct field): opening allocates nothing.  Fields are private. */
+typedef struct zkring {
+    struct zkring_hdr *hdr;
+    uint8_t *records;
+    _Atomic(uint64_t) *seq; /* MPSC only */
+    size_t map_len;
+    uint64_t capacity, mask;
+    uint32_t record_size, mode;
+    int role;
+    int32_t pid;
+    /* Producer (SPSC): next position to claim.  Consumer: next position to
+     * read — the authoritative head, never re-read from shared memory. */
+    uint64_t pos;
+    /* Producer (SPSC): last head seen.  Consumer (SPSC): last tail seen.
+     * Private: a cache in shared memory would be one more thing the
+     * consumer had to distrust, and one more line to keep exclusive. */
+    uint64_t cached;
+} zkring_t;
+
+typedef struct zkring_idle {
+    uint32_t kind;    /* ZKRING_IDLE_* */
+    uint32_t spins;   /* empty polls before yielding (or parking) */
+    uint32_t yields;  /* sched_yield rounds before parking */
+    uint64_t park_ns; /* longest single sleep; bounds a missed wake */
+} zkring_idle_t;
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static inline void zkring__relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause(); /* frees the pipeline for the sibling thread */
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+static inline uint64_t zkring_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static inline int zkring__shm_name(char *out, size_t cap, const char *name)
+{
+    /* shm_open wants "/name" with no other slash. */
+    if (!name || !*name)
+        return ZKRING_EINVAL;
+    const char *bare = name[0] == '/' ? name + 1 : name;
+    size_t len = strlen(bare);
+    if (len == 0 || len + 2 > cap || strchr(bare, '/'))
+        return ZKRING_EINVAL;
+    out[0] = '/';
+    memcpy(out + 1, bare, len + 1);
+    return ZKRING_OK;
+}
+
+static inline int zkring__pid_exists(int32_t pid)
+{
+    /* kill(pid, 0) delivers nothing; EPERM still means "exists". */
+    return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
+}
+
+static inline const char *zkring_strerror(int code)
+{
+    switch (code) {
+    case ZKRING_OK: return "ok";
+    case ZKRING_FULL: return "ring full";
+    case ZKRING_EINVAL: return "invalid argument";
+    case ZKRING_ESYS: return "system call failed";
+    case ZKRING_EMAGIC: return "bad magic: not a zksidecar ring, or not initialised";
+    case ZKRING_EVERSION: return "unsupported ring layout version";
+    case ZKRING_ERECSIZE: return "record size differs from the expected one";
+    case ZKRING_ETRUNC: return "segment truncated: smaller than its header requires";
+    case ZKRING_EHEADER: return "corrupt header: capacity, mode or offsets out of range";
+    case ZKRING_ECORRUPT: return "corrupt ring: an index in shared memory is out of range";
+    case ZKRING_EBUSY: return "another live process holds this role";
+    default: return "unknown zkring error";
+    }
+}
+
+/* Bytes a segment needs, or 0 if the parameters are invalid. */
+static inline uint64_t zkring_segment_size(uint64_t capacity, uint32_t record_size, uint32_t mode)
+{
+    if (capacity < 2 || capacity > ZKRING_MAX_CAPACITY || (capacity & (capacity - 1)))
+        return 0;
+    if (record_size < 8 || record_size > ZKRING_MAX_RECORD || record_size % 8)
+        return 0;
+    if (mode != ZKRING_SPSC && mode != ZKRING_MPSC)
+        return 0;
+    /* capacity <= 2^30 and record_size <= 2^12: no overflow */
+    uint64_t size = ZKRING_RECORDS_OFFSET + capacity * record_size;
+    if (mode == ZKRING_MPSC)
+        size += capacity * sizeof(uint64_t);
+    return size;
+}
+
+/* ---- create / open / close (cold path) --------------------------------- */
+
+/* Create a new ring segment; fails with ZKRING_ESYS/EEXIST if one exists.
+ * Mode 0600, or 0660 owned by group `gid` when gid >= 0. */
+static inline int zkring_create(const char *name, uint64_t capacity, uint32_t record_size,
+                                uint32_t mode, int64_t gid)
+{
+    char path[256];
+    uint64_t size = zkring_segment_size(capacity, record_size, mode);
+    if (size == 0 || zkring__shm_name(path, sizeof path, name) != ZKRING_OK)
+        return ZKRING_EINVAL;
+    int fd = shm_open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+        return ZKRING_ESYS;
+    /* shm_open's mode passes through the umask; set the exact mode. */
+    int perm = gid >= 0 ? 0660 : 0600;
+    if ((gid >= 0 && fchown(fd, (uid_t)-1, (gid_t)gid) != 0) || fchmod(fd, perm) != 0 ||
+        ftruncate(fd, (off_t)size) != 0) {
+        int saved = errno;
+        close(fd);
+        shm_unlink(path);
+        errno = saved;
+        return ZKRING_ESYS;
+    }
+    void *base = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int saved = errno;
+    close(fd);
+    if (base == MAP_FAILED) {
+        shm_unlink(path);
+        errno = saved;
+        return ZKRING_ESYS;
+    }
+    /* ftruncate zero-filled everything: counters, pids, MPSC sequences. */
+    struct zkring_hdr *h = (struct zkring_hdr *)base;
+    h->version = ZKRING_VERSION;
+    h->record_size = record_size;
+    h->capacity = capacity;
+    h->mode = mode;
+    atomic_store_explicit(&h->flags, gid >= 0 ? ZKRING_F_GROUP : 0u, memory_order_relaxed);
+    h->records_offset = ZKRING_RECORDS_OFFSET;
+    h->seq_offset = mode == ZKRING_MPSC ? ZKRING_RECORDS_OFFSET + capacity * record_size : 0;
+    h->segment_size = size;
+    /* Release: whoever reads the magic with acquire sees every field above,
+     * so a half-initialised segment reads as "bad magic", never as garbage. */
+    atomic_store_explicit(&h->magic, ZKRING_MAGIC, memory_order_release);
+    munmap(base, size);
+    return ZKRING_OK;
+}
+
+static inline int zkring_unlink(const char *name)
+{
+    char path[256];
+    if (zkring__shm_name(path, sizeof path, name) != ZKRING_OK)
+        return ZKRING_EINVAL;
+    return shm_unlink(path) == 0 ? ZKRING_OK : ZKRING_ESYS;
+}
+
+/* Check a mapped header against the mapping's real length and the record
+ * size the caller expects.  Reads each field once, into locals. */
+static inline int zkring__validate(const struct zkring_hdr *h, uint64_t file_size,
+                                   uint32_t record_size)
+{
+    if (atomic_load_explicit(&h->magic, memory_order_acquire) != ZKRING_MAGIC)
+        return ZKRING_EMAGIC;
+    if (h->version != ZKRING_VERSION)
+        return ZKRING_EVERSION;
+    if (h->record_size != record_size)
+        return ZKRING_ERECSIZE;
+    uint64_t size = zkring_segment_size(h->capacity, h->record_size, h->mode);
+    if (size == 0 || h->records_offset != ZKRING_RECORDS_OFFSET || h->segment_size != size ||
+        h->seq_offset != (h->mode == ZKRING_MPSC ? size - h->capacity * 8 : 0))
+        return ZKRING_EHEADER;
+    if (file_size < size)
+        return ZKRING_ETRUNC;
+    return ZKRING_OK;
+}
+
+/* Open an existing ring as ZKRING_PRODUCER or ZKRING_CONSUMER.
+ * `record_size` is what the caller will pass per record; a ring of another
+ * size is refused.  A consumer (and an SPSC producer) refuses to open while
+ * another live process holds the role, unless `options` has TAKEOVER. */
+static inline int zkring_open(zkring_t *r, const char *name, int role, uint32_t record_size,
+                              int options)
+{
+    char path[256];
+    memset(r, 0, sizeof *r);
+    if ((role != ZKRING_PRODUCER && role != ZKRING_CONSUMER) ||
+        zkring__shm_name(path, sizeof path, name) != ZKRING_OK)
+        return ZKRING_EINVAL;
+    int fd = shm_open(path, O_RDWR, 0);
+    if (fd < 0)
+        return ZKRING_ESYS;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return ZKRING_ESYS;
+    }
+    if ((uint64_t)st.st_size < ZKRING_RECORDS_OFFSET) {
+        close(fd);
+        return ZKRING_ETRUNC;
+    }
+    /* Map what the file has (not what the header claims): every byte we may
+     * touch is then backed, whatever the header says. */
+    size_t len = (size_t)st.st_size;
+    void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    int saved = errno;
+    close(fd);
+    if (base == MAP_FAILED) {
+        errno = saved;
+        return ZKRING_ESYS;
+    }
+    struct zkring_hdr *h = (struct zkring_hdr *)base;
+    int rc = zkring__validate(h, len, record_size);
+    if (rc != ZKRING_OK) {
+        munmap(base, len);
+        return rc;
+    }
+    r->hdr = h;
+    r->map_len = len;
+    r->records = (uint8_t *)base + ZKRING_RECORDS_OFFSET;
+    r->capacity = h->capacity;
+    r->mask = h->capacity - 1;
+    r->record_size = h->record_size;
+    r->mode = h->mode;
+    r->seq = h->mode == ZKRING_MPSC ? (_Atomic(uint64_t) *)((uint8_t *)base + h->seq_offset) : NULL;
+    r->role = role;
+    r->pid = (int32_t)getpid();
+
+    /* Acquire on both counters: what the other side wrote before publishing
+     * them (records, or the consumer's reads) is ordered before our use. */
+    uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+    if (tail - head > r->capacity) {
+        munmap(base, len);
+        return ZKRING_ECORRUPT;
+    }
+    _Atomic(int32_t) *holder = role == ZKRING_CONSUMER ? &h->consumer_pid : &h->producer_pid;
+    int exclusive = role == ZKRING_CONSUMER || r->mode == ZKRING_SPSC;
+    int32_t other = atomic_load_explicit(holder, memory_order_relaxed);
+    /* Our own pid counts too: two consumers in one process would race. */
+    if (exclusive && zkring__pid_exists(other) && !(options & ZKRING_O_TAKEOVER)) {
+        munmap(base, len);
+        return ZKRING_EBUSY;
+    }
+    atomic_store_explicit(holder, r->pid, memory_order_relaxed);
+    if (role == ZKRING_CONSUMER) {
+        /* Resume exactly where the last consumer committed: every record
+         * before head was handed out by a completed poll, none after. */
+        r->pos = head;
+        r->cached = tail;
+        atomic_store_explicit(&h->consumer_parked, 0u, memory_order_relaxed);
+        atomic_store_explicit(&h->consumer_heartbeat_ns, zkring_now_ns(), memory_order_relaxed);
+    } else {
+        r->pos = tail;
+        r->cached = head;
+        atomic_fetch_and_explicit(&h->flags, ~ZKRING_F_CLOSED, memory_order_relaxed);
+        atomic_store_explicit(&h->producer_heartbeat_ns, zkring_now_ns(), memory_order_relaxed);
+    }
+    return ZKRING_OK;
+}
+
+/* Unmap.  Gives up the role (pid 0) so the next process need not take over. */
+static inline void zkring_close(zkring_t *r)
+{
+    if (!r->hdr)
+        return;
+    _Atomic(int32_t) *holder =
+        r->role == ZKRING_CONSUMER ? &r->hdr->consumer_pid : &r->hdr->producer_pid;
+    int32_t mine = r->pid;
+    /* Only clear our own pid: an MPSC peer may have written its own since. */
+    atomic_compare_exchange_strong_explicit(holder, &mine, 0, memory_order_relaxed,
+                                            memory_order_relaxed);
+    munmap(r->hdr, r->map_len);
+    r->hdr = NULL;
+}
+
+/* Producer: the stream is over (the consumer's peer status becomes CLOSED). */
+static inline void zkring_mark_closed(zkring_t *r)
+{
+    /* Release: a consumer that sees CLOSED also sees every record committed
+     * before it, so "closed and empty" means "drained". */
+    atomic_fetch_or_explicit(&r->hdr->flags, ZKRING_F_CLOSED, memory_order_release);
+}
+
+/* Record that this side is alive (pid and CLOCK_MONOTONIC now).  Relaxed:
+ * liveness is advisory and tolerates a stale reading. */
+static inline void zkring_heartbeat(zkring_t *r)
+{
+    struct zkring_hdr *h = r->hdr;
+    if (r->role == ZKRING_PRODUCER) {
+        atomic_store_explicit(&h->producer_pid, r->pid, memory_order_relaxed);
+        atomic_store_explicit(&h->producer_heartbeat_ns, zkring_now_ns(), memory_order_relaxed);
+    } else {
+        atomic_store_explicit(&h->consumer_heartbeat_ns, zkring_now_ns(), memory_order_relaxed);
+    }
+}
+
+/* Is the other side alive?  A consumer asks about the producer (MPSC: the
+ * last producer to heartbeat) and vice versa.  `max_age_ns` = 0 skips the
+ * heartbeat test. */
+static inline int zkring_peer_status(const zkring_t *r, uint64_t max_age_ns)
+{
+    struct zkring_hdr *h = r->hdr;
+    int consumer = r->role == ZKRING_CONSUMER;
+    if (consumer && (atomic_load_explicit(&h->flags, memory_order_acquire) & ZKRING_F_CLOSED))
+        return ZKRING_PEER_CLOSED;
+    int32_t pid = atomic_load_explicit(consumer ? &h->producer_pid : &h->consumer_pid,
+                                       memory_order_relaxed);
+    if (pid == 0)
+        return ZKRING_PEER_NONE;
+    if (!zkring__pid_exists(pid))
+        return ZKRING_PEER_DEAD;
+    uint64_t beat = atomic_load_explicit(
+        consumer ? &h->producer_heartbeat_ns : &h->consumer_heartbeat_ns, memory_order_relaxed);
+    uint64_t now = zkring_now_ns();
+    if (max_age_ns && now > beat && now - beat > max_age_ns)
+        return ZKRING_PEER_STALE;
+    return ZKRING_PEER_ALIVE;
+}
+
+static inline uint64_t zkring_full_events(const zkring_t *r)
+{
+    return atomic_load_explicit(&r->hdr->full_events, memory_order_relaxed);
+}
+
+static inline uint64_t zkring_capacity(const zkring_t *r) { return r->capacity; }
+
+/* Consumer: the position of the next record poll returns. */
+static inline uint64_t zkring_position(const zkring_t *r) { return r->pos; }
+
+/* ---- producer hot path -------------------------------------------------- */
+
+static inline uint8_t *zkring_slot(const zkring_t *r, uint64_t pos)
+{
+    return r->records + (size_t)(pos & r->mask) * r->record_size;
+}
+
+/* Wake a consumer that declared itself parked.  Cold: taken only when the
+ * consumer had nothing to do for its whole spin and yield budget. */
+static inline void zkring__wake(zkring_t *r)
+{
+    /* Exchange so that of several producers only one pays the syscall. */
+    if (atomic_exchange_explicit(&r->hdr->consumer_parked, 0u, memory_order_relaxed) == 1u) {
+#if defined(__linux__)
+        syscall(SYS_futex, (uint32_t *)&r->hdr->consumer_parked, FUTEX_WAKE, 1, NULL, NULL, 0);
+#endif
+    }
+}
+
+static inline void zkring__maybe_wake(zkring_t *r)
+{
+    /* A relaxed load of a line the consumer writes only when it parks: it
+     * stays shared in our cache, so this costs about a nanosecond.  There is
+     * no StoreLoad fence between our publish and this load (a fence per
+     * publish would cost more than the publish); the window in which a
+     * consumer parks just as we publish is closed on its side instead, by
+     * parking for at most park_ns (see zkring_poll_wait). */
+    if (atomic_load_explicit(&r->hdr->consumer_parked, memory_order_relaxed))
+        zkring__wake(r);
+}
+
+static inline int zkring__full(zkring_t *r)
+{
+    atomic_fetch_add_explicit(&r->hdr->full_events, 1, memory_order_relaxed);
+    return ZKRING_FULL;
+}
+
+/* Claim up to `want` consecutive positions, at least `need` (1 <= need <=
+ * want <= capacity); returns how many were claimed, 0 if fewer than `need`
+ * fit.  Counts nothing: the public callers decide what a full event is. */
+static inline uint64_t zkring__claim(zkring_t *r, uint64_t need, uint64_t want, uint64_t *pos)
+{
+    struct zkring_hdr *h = r->hdr;
+    if (r->mode == ZKRING_SPSC) {
+        uint64_t t = r->pos;
+        if (r->capacity - (t - r->cached) < want) {
+            /* Acquire pairs with the consumer's release of head: its reads of
+             * the slots we are about to overwrite are complete. */
+            r->cached = atomic_load_explicit(&h->head, memory_order_acquire);
+            /* A head beyond our tail is a consumer bug; claim nothing. */
+            if (t - r->cached > r->capacity)
+                return 0;
+        }
+        uint64_t free = r->capacity - (t - r->cached);
+        uint64_t take = free < want ? free : want;
+        if (take < need)
+            return 0;
+        r->pos = t + take;
+        *pos = t;
+        return take;
+    }
+    /* MPSC: a capacity check, then a CAS on tail.  A fetch-add would claim
+     * even when full and then have to wait for the consumer — blocking; the
+     * CAS claims only what fits, and uncontended it costs the same one
+     * locked instruction. */
+    uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    for (;;) {
+        /* Acquire: the value came from a producer's release below, which
+         * carries that producer's acquire of head with it. */
+        uint64_t seen = atomic_load_explicit(&h->head_cache, memory_order_acquire);
+        if (r->capacity - (t - seen) < want) {
+            seen = atomic_load_explicit(&h->head, memory_order_acquire);
+            /* A head beyond our tail: our tail is stale, or (if it is
+             * current) the head is corrupt and we claim nothing. */
+            if (t - seen > r->capacity) {
+                uint64_t now = atomic_load_explicit(&h->tail, memory_order_relaxed);
+                if (now == t)
+                    return 0;
+                t = now;
+                continue;
+            }
+            /* Release so producers acquiring head_cache inherit our acquire
+             * of head.  Racing stores may move it backwards; every value
+             * stored was a true head once, so it is only ever conservative. */
+            atomic_store_explicit(&h->head_cache, seen, memory_order_release);
+        }
+        uint64_t free = r->capacity - (t - seen);
+        uint64_t take = free < want ? free : want;
+        if (take < need) {
+            /* Full unless our tail was stale: decide on a fresh one. */
+            uint64_t now = atomic_load_explicit(&h->tail, memory_order_relaxed);
+            if (now == t)
+                return 0;
+            t = now;
+            continue;
+        }
+        /* Relaxed on success: the CAS orders nothing — slot ownership came
+         * from the head acquire above, and publication is the per-slot
+         * sequence release in zkring_commit.  On failure t is refreshed. */
+        if (atomic_compare_exchange_weak_explicit(&h->tail, &t, t + take, memory_order_relaxed,
+                                                  memory_order_relaxed)) {
+            *pos = t;
+            return take;
+        }
+    }
+}
+
+/* Claim n (1..capacity) consecutive positions; write them with zkring_slot,
+ * then zkring_commit.  All or nothing: ZKRING_FULL claims nothing and counts
+ * one full event.  SPSC claims are committed in claim order (one producer
+ * thread, so they are). */
+static inline int zkring_claim(zkring_t *r, uint64_t n, uint64_t *pos)
+{
+    if (n == 0 || n > r->capacity)
+        return ZKRING_EINVAL;
+    return zkring__claim(r, n, n, pos) ? ZKRING_OK : zkring__full(r);
+}
+
+/* Make claimed positions [pos, pos+n) visible to the consumer. */
+static inline void zkring_commit(zkring_t *r, uint64_t pos, uint64_t n)
+{
+    if (r->mode == ZKRING_SPSC) {
+        /* Release: the record bytes are visible before the new tail is. */
+        atomic_store_explicit(&r->hdr->tail, pos + n, memory_order_release);
+    } else {
+        /* Release per slot: each record's bytes before its sequence word;
+         * the consumer acquires the word before reading the record. */
+        for (uint64_t p = pos; p < pos + n; p++)
+            atomic_store_explicit(&r->seq[p & r->mask], p + 1, memory_order_release);
+    }
+    zkring__maybe_wake(r);
+}
+
+/* Publish one record (record_size bytes).  ZKRING_OK or ZKRING_FULL. */
+static inline int zkring_try_publish(zkring_t *r, const void *rec)
+{
+    uint64_t pos;
+    int rc = zkring_claim(r, 1, &pos);
+    if (rc != ZKRING_OK)
+        return rc;
+    memcpy(zkring_slot(r, pos), rec, r->record_size);
+    zkring_commit(r, pos, 1);
+    return ZKRING_OK;
+}
+
+/* Publish up to n contiguous records; returns how many (0..n) were
+ * published: as many as fit, in one claim.  Publishing fewer than n counts
+ * one full event. */
+static inline int64_t zkring_publish_batch(zkring_t *r, const void *recs, uint64_t n)
+{
+    if (n == 0)
+        return 0;
+    uint64_t pos, take = zkring__claim(r, 1, n < r->capacity ? n : r->capacity, &pos);
+    if (take < n)
+        zkring__full(r);
+    if (take == 0)
+        return 0;
+    const uint8_t *src = (const uint8_t *)recs;
+    uint64_t first = pos & r->mask;
+    uint64_t run = r->capacity - first < take ? r->capacity - first : take;
+    memcpy(zkring_slot(r, pos), src, (size_t)(run * r->record_size));
+    if (run < take) /* wrapped: the rest starts at slot 0 */
+        memcpy(r->records, src + run * r->record_size, (size_t)((take - run) * r->record_size));
+    zkring_commit(r, pos, take);
+    return (int64_t)take;
+}
+
+/* ---- consumer ------------------------------------------------------------ */
+
+/* Copy up to `max` records, in position order, into `out`; returns how many
+ * (0 when empty) or ZKRING_ECORRUPT if the producer's tail is impossible
+ * (nothing is read then, and the head does not move). */
+static inline int64_t zkring_poll(zkring_t *r, void *out, uint64_t max)
+{
+    struct zkring_hdr *h = r->hdr;
+    uint64_t head = r->pos, n;
+    uint8_t *dst = (uint8_t *)out;
+    if (max == 0)
+        return 0;
+    if (r->mode == ZKRING_SPSC) {
+        if (r->cached == head) {
+            /* Acquire pairs with the producer's release of tail: the records
+             * below it are fully written before we copy them. */
+            uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+            /* Unsigned: also catches tail < head.  An impossible tail is
+             * refused before any slot is read. */
+            if (tail - head > r->capacity)
+                return ZKRING_ECORRUPT;
+            r->cached = tail;
+        }
+        n = r->cached - head;
+        if (n > max)
+            n = max;
+        if (n == 0)
+            return 0;
+        uint64_t first = head & r->mask;
+        uint64_t run = r->capacity - first < n ? r->capacity - first : n;
+        memcpy(dst, zkring_slot(r, head), (size_t)(run * r->record_size));
+        if (run < n)
+            memcpy(dst + run * r->record_size, r->records, (size_t)((n - run) * r->record_size));
+    } else {
+        if (max > r->capacity)
+            max = r->capacity;
+        for (n = 0; n < max; n++) {
+            uint64_t p = head + n;
+            /* Acquire pairs with the committing producer's release: the
+             * record is complete.  Any other value (an older lap, a claim not
+             * yet committed, garbage) means "not yet", so nothing shared can
+             * send us past what was published. */
+            if (atomic_load_explicit(&r->seq[p & r->mask], memory_order_acquire) != p + 1)
+                break;
+            memcpy(dst + n * r->record_size, zkring_slot(r, p), r->record_size);
+        }
+        if (n == 0)
+            return 0;
+    }
+    r->pos = head + n;
+    /* Release: our copies of the slots complete before a producer, acquiring
+     * head, may reuse them. */
+    atomic_store_explicit(&h->head, head + n, memory_order_release);
+    return (int64_t)n;
+}
+
+/* Poll, idling by `idle` while empty, until something arrives or
+ * `timeout_ns` passes (0 = wait forever); returns the count, 0 on timeout, or
+ * a negative error.  Never blocks a producer: parking is announced through
+ * consumer_parked and a producer wakes us only when it sees it set. */
+static inline int64_t zkring_poll_wait(zkring_t *r, void *out, uint64_t max,
+                                       const zkring_idle_t *idle, uint64_t timeout_ns)
+{
+    uint64_t deadline = timeout_ns ? zkring_now_ns() + timeout_ns : UINT64_MAX;
+    uint64_t empty = 0;
+    for (;;) {
+        int64_t n = zkring_poll(r, out, max);
+        if (n != 0)
+            return n;
+        empty++;
+        /* Read the clock once per 256 empty polls: it costs as much as ten. */
+        if ((empty & 255) == 0 && zkring_now_ns() >= deadline)
+            return 0;
+        if (idle->kind == ZKRING_IDLE_SPIN || empty <= idle->spins) {
+            zkring__relax();
+            continue;
+        }
+        if (idle->kind == ZKRING_IDLE_YIELD || empty <= (uint64_t)idle->spins + idle->yields) {
+            sched_yield();
+            continue;
+        }
+        /* Park.  Dekker-style handshake: we store parked=1 and then re-check
+         * the ring; the producer publishes and then loads parked.  Seq_cst on
+         * our store (a full barrier) ensures our re-check cannot be satisfied
+         * from before the store.  The producer side carries no fence (see
+         * zkring__maybe_wake), so in a window of nanoseconds it can miss our
+         * flag; the sleep is therefore bounded by park_ns, which bounds the
+         * latency of a missed wake. */
+        atomic_store_explicit(&r->hdr->consumer_parked, 1u, memory_order_seq_cst);
+        n = zkring_poll(r, out, max);
+        if (n == 0) {
+            uint64_t now = zkring_now_ns();
+            if (now >= deadline) {
+                atomic_store_explicit(&r->hdr->consumer_parked, 0u, memory_order_relaxed);
+                return 0;
+            }
+            uint64_t nap = idle->park_ns ? idle->park_ns : 1000000;
+            if (nap > deadline - now)
+                nap = deadline - now;
+            struct timespec ts = {(time_t)(nap / 1000000000u), (long)(nap % 1000000000u)};
+#if defined(__linux__)
+            /* Sleeps only while the word is still 1: a wake between our store
+             * and this call makes it return at once (EAGAIN). */
+            syscall(SYS_futex, (uint32_t *)&r->hdr->consumer_parked, FUTEX_WAIT, 1, &ts, NULL,
+                    0);
+#else
+            nanosleep(&ts, NULL);
+#endif
+            zkring_heartbeat(r);
+        }
+        atomic_store_explicit(&r->hdr->consumer_parked, 0u, memory_order_relaxed);
+        if (n != 0)
+            return n;
+    }
+}
+
+#endif

@@ -260,6 +260,11 @@ def plot(one_way: np.ndarray, path: str, fig: dict) -> None:
 
 
 def ring(sw) -> dict:
+    # The bench command pins this process to one core; a ring needs two. The
+    # Python producers run here, so move here to the producer's core (the
+    # consumers are forked onto the other one).
+    prod_core, _ = _cores()
+    os.sched_setaffinity(0, {prod_core})
     fig: dict = {"cores": "producer %d, consumer %d" % _cores()}
     sw.step(f"C producer -> C consumer, {C_RECORDS:.0e} records")
     fig.update(c_publish())

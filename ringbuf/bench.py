@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from contextlib import contextmanager
 import time
 import uuid
 
@@ -59,6 +60,19 @@ def _join(proc, conn):
     return result
 
 
+@contextmanager
+def _on_core(core: int):
+    """Run this process on `core` for a block, then put its affinity back (the
+    C loops below pin the calling thread when given a core; the next
+    measurement must not inherit that)."""
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
 def _checked(rc: int, what: str) -> int:
     if rc < 0:
         raise RuntimeError(f"{what}: {ffi.string(lib.zkring_strerror(rc)).decode()}")
@@ -73,7 +87,8 @@ def _c_stream(capacity: int, batch: int) -> tuple[float, float]:
     try:
         proc, conn = _in_child(prod_core, lambda: lib.zkr_bench_produce(name.encode(), C_RECORDS,
                                                                          batch, -1))
-        consumed = _checked(lib.zkr_bench_consume(name.encode(), C_RECORDS, cons_core), "consume")
+        with _on_core(cons_core):
+            consumed = _checked(lib.zkr_bench_consume(name.encode(), C_RECORDS, -1), "consume")
         produced = _checked(_join(proc, conn), "produce")
     finally:
         unlink(name, missing_ok=True)
@@ -100,8 +115,9 @@ def one_way_latency() -> tuple[dict, np.ndarray]:
     try:
         proc, conn = _in_child(prod_core, lambda: lib.zkr_bench_echo(ping.encode(), pong.encode(),
                                                                       rounds, -1))
-        _checked(lib.zkr_bench_ping(ping.encode(), pong.encode(), rounds, cons_core,
-                                    ffi.from_buffer("int64_t[]", rtt)), "ping")
+        with _on_core(cons_core):
+            _checked(lib.zkr_bench_ping(ping.encode(), pong.encode(), rounds, -1,
+                                        ffi.from_buffer("int64_t[]", rtt)), "ping")
         _checked(_join(proc, conn), "echo")
     finally:
         unlink(ping, missing_ok=True)

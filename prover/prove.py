@@ -33,6 +33,7 @@ from . import fri, ntt
 from .air import Air, Frame
 from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, periodic_values_on_lde,
                      zpowers)
+from .constraint_program import Output, Program
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
 from .merkle import MerkleTree
@@ -329,37 +330,52 @@ def _boundary_expr(air: Air, b):
 def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, alpha: Ext,
                     log_blowup: int) -> np.ndarray:
     """sum_i alpha^i C_i(x) / Z_i(x) on D, (M, 4) Montgomery: transitions over
-    Z = (x^N - 1) / (x - w^(N-1)), then boundaries over (x - w^row)."""
+    Z = (x^N - 1) / (x - w^(N-1)), then boundaries over (x - w^row).  The
+    numerators come from one compiled pass (constraint_program.py): the
+    transitions into one accumulator, each boundary row's into its own."""
     n = air.trace_length
+    step = 1 << log_blowup
     m = n << log_blowup
-    log_m = m.bit_length() - 1
-    x = ntt.domain(log_m, COSET_SHIFT)
-    periodic = periodic_values_on_lde(air, log_blowup)
-    alg = C.ColumnAlgebra(m, _variable_source(air, ldes, challenges, 1 << log_blowup, periodic))
+    x = ntt.domain(m.bit_length() - 1, COSET_SHIFT)
 
-    cons = air.transition_constraints
-    acc = np.zeros((m, 4), dtype=np.uint32)
-    coeff = Ext(1)
-    for v in evaluate([c.expr for c in cons], alg):
-        acc = F.add(acc, C.as_column(alg.mul(v, coeff), m, True))
+    # inputs: every base column wrapped by `step` rows (for next-row loads),
+    # the auxiliary extension columns likewise, the periodic columns on D
+    base_cols, base_inputs, ext_cols, ext_inputs = [], {}, [], {}
+    col = 0
+    for mat in ldes[:len(air.main_segments)]:
+        for c in _wrapped_columns(mat, step):
+            base_inputs[(TRACE, col)] = len(base_cols)
+            base_cols.append(c)
+            col += 1
+    if air.aux_columns:
+        aux = ldes[len(air.main_segments)]
+        for a in range(len(air.aux_columns)):
+            wrapped = np.empty((m + step, 4), dtype=np.uint32)
+            wrapped[:m], wrapped[m:] = aux[:, 4 * a: 4 * a + 4], aux[:step, 4 * a: 4 * a + 4]
+            ext_inputs[(TRACE, col + a)] = len(ext_cols)
+            ext_cols.append(wrapped)
+    for name, values in periodic_values_on_lde(air, log_blowup).items():
+        base_inputs[(PERIODIC, name)] = len(base_cols)
+        base_cols.append(values)
+
+    outputs, coeff = [], Ext(1)
+    for c in air.transition_constraints:
+        outputs.append(Output(0, c.expr, coeff))
         coeff = coeff * alpha
+    rows = sorted({b.row % n for b in air.boundary_constraints})
+    for b in air.boundary_constraints:
+        outputs.append(Output(1 + rows.index(b.row % n), _boundary_expr(air, b), coeff))
+        coeff = coeff * alpha
+    program = Program(outputs, air.constants(challenges), base_inputs, ext_inputs, 1 + len(rows))
+    accs = program.run(base_cols, ext_cols, m, step)
+
     # (x - w^(N-1)) / (x^N - 1): x^N takes 2^log_blowup values on D, periodically
-    b = 1 << log_blowup
-    xn = F.power(np.ascontiguousarray(x[:b]), n)
-    inv_zh = np.tile(F.inv(F.sub(xn, np.full(b, F.ONE, dtype=np.uint32))), n)
-    last = F.encode_int(pow(F.two_adic_generator(n.bit_length() - 1), n - 1, F.P))
-    factor = F.mul(F.sub(x, np.full(m, last, dtype=np.uint32)), inv_zh)
-    q = E.mul_base(acc, factor)
-
-    by_row: dict[int, np.ndarray] = {}
-    bcons = air.boundary_constraints
-    for bc, v in zip(bcons, evaluate([_boundary_expr(air, bc) for bc in bcons], alg)):
-        row = bc.row % n
-        term = C.as_column(alg.mul(v, coeff), m, True)
-        by_row[row] = term if row not in by_row else F.add(by_row[row], term)
-        coeff = coeff * alpha
+    xn = F.power(np.ascontiguousarray(x[:step]), n)
+    inv_zh = np.tile(F.inv(F.sub(xn, np.full(step, F.ONE, dtype=np.uint32))), n)
     w_n = F.two_adic_generator(n.bit_length() - 1)
-    for row, num in by_row.items():
+    last = F.encode_int(pow(w_n, n - 1, F.P))
+    q = E.mul_base(accs[0], F.mul(F.sub(x, np.full(m, last, dtype=np.uint32)), inv_zh))
+    for row, num in zip(rows, accs[1:]):
         inv = F.inv(F.sub(x, np.full(m, F.encode_int(pow(w_n, row, F.P)), dtype=np.uint32)))
         q = F.add(q, E.mul_base(num, inv))
     return q

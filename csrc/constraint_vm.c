@@ -1,0 +1,120 @@
+/*
+ * constraint_vm.c — the block-wise constraint evaluator (see zk_vm.h).
+ *
+ * Each instruction is one call of an existing array kernel (field.c, ext4.c)
+ * on a block of ZK_VM_BLOCK rows, so every ISA path and its correctness
+ * argument carry over unchanged; the only new arithmetic is the mixed
+ * base/extension add and subtract, which touch one coefficient of four.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "bb_field.h"
+#include "zk_ext4.h"
+#include "zk_field.h"
+#include "zk_vm.h"
+
+enum { B = ZK_VM_BLOCK };
+
+static int valid(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_base, size_t n_ext,
+                 size_t n_consts, size_t n_accs) {
+    for (size_t i = 0; i < n_code; i++) {
+        const zk_vm_insn *c = &code[i];
+        switch (c->op) {
+        case ZK_VM_LOAD_B:
+            if (c->dst >= n_regs || c->a >= n_base || c->b > 1) return 0;
+            break;
+        case ZK_VM_LOAD_E:
+            if (c->dst >= n_regs || c->a >= n_ext || c->b > 1) return 0;
+            break;
+        case ZK_VM_CONST_B:
+        case ZK_VM_CONST_E:
+            if (c->dst >= n_regs || c->a >= n_consts) return 0;
+            break;
+        case ZK_VM_NEG_B:
+        case ZK_VM_NEG_E:
+            if (c->dst >= n_regs || c->a >= n_regs) return 0;
+            break;
+        case ZK_VM_ACC_B:
+        case ZK_VM_ACC_E:
+            if (c->dst >= n_accs || c->a >= n_regs || c->b >= n_consts) return 0;
+            break;
+        default:
+            if (c->op < ZK_VM_ADD_BB || c->op > ZK_VM_MUL_EB) return 0;
+            if (c->dst >= n_regs || c->a >= n_regs || c->b >= n_regs) return 0;
+        }
+    }
+    return 1;
+}
+
+/* ext (n x 4) +/- base (n): only coefficient 0 changes.  sign: +1 ext + base,
+ * -1 ext - base, 0 base - ext. */
+static void mixed(uint32_t *out, const uint32_t *e, const uint32_t *b, size_t n, int sign) {
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c0 = e[4 * i], c1 = e[4 * i + 1], c2 = e[4 * i + 2], c3 = e[4 * i + 3];
+        if (sign > 0)
+            out[4 * i] = bb_add(c0, b[i]), out[4 * i + 1] = c1, out[4 * i + 2] = c2, out[4 * i + 3] = c3;
+        else if (sign < 0)
+            out[4 * i] = bb_sub(c0, b[i]), out[4 * i + 1] = c1, out[4 * i + 2] = c2, out[4 * i + 3] = c3;
+        else
+            out[4 * i] = bb_sub(b[i], c0), out[4 * i + 1] = bb_neg(c1), out[4 * i + 2] = bb_neg(c2),
+            out[4 * i + 3] = bb_neg(c3);
+    }
+}
+
+int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs,
+              uint32_t **base_cols, size_t n_base, uint32_t **ext_cols, size_t n_ext,
+              const uint32_t *consts, size_t n_consts, uint32_t **accs, size_t n_accs,
+              size_t rows, size_t step) {
+    if (!valid(code, n_code, n_regs, n_base, n_ext, n_consts, n_accs)) return -1;
+    /* every register can hold a block of extension elements, plus one scratch */
+    uint32_t *mem = malloc((n_regs + 1) * 4 * B * sizeof *mem);
+    if (!mem) return -2;
+    uint32_t *tmp = mem + n_regs * 4 * B;
+#define R(i) (mem + (size_t)(i) * 4 * B)
+
+    for (size_t r0 = 0; r0 < rows; r0 += B) {
+        size_t n = rows - r0 < B ? rows - r0 : B;
+        for (size_t i = 0; i < n_code; i++) {
+            const zk_vm_insn *c = &code[i];
+            uint32_t *d = R(c->dst);
+            switch (c->op) {
+            case ZK_VM_LOAD_B:
+                memcpy(d, base_cols[c->a] + r0 + (c->b ? step : 0), n * sizeof *d);
+                break;
+            case ZK_VM_LOAD_E:
+                memcpy(d, ext_cols[c->a] + 4 * (r0 + (c->b ? step : 0)), 4 * n * sizeof *d);
+                break;
+            case ZK_VM_CONST_B:
+                for (size_t k = 0; k < n; k++) d[k] = consts[4 * c->a];
+                break;
+            case ZK_VM_CONST_E:
+                for (size_t k = 0; k < n; k++) memcpy(d + 4 * k, consts + 4 * c->a, 4 * sizeof *d);
+                break;
+            case ZK_VM_ADD_BB: zk_fp_add(d, R(c->a), R(c->b), n); break;
+            case ZK_VM_SUB_BB: zk_fp_sub(d, R(c->a), R(c->b), n); break;
+            case ZK_VM_MUL_BB: zk_fp_mul(d, R(c->a), R(c->b), n); break;
+            case ZK_VM_NEG_B: zk_fp_neg(d, R(c->a), n); break;
+            case ZK_VM_ADD_EE: zk_fp_add(d, R(c->a), R(c->b), 4 * n); break;
+            case ZK_VM_SUB_EE: zk_fp_sub(d, R(c->a), R(c->b), 4 * n); break;
+            case ZK_VM_MUL_EE: zk_ext4_mul(d, R(c->a), R(c->b), n); break;
+            case ZK_VM_NEG_E: zk_fp_neg(d, R(c->a), 4 * n); break;
+            case ZK_VM_ADD_EB: mixed(d, R(c->a), R(c->b), n, 1); break;
+            case ZK_VM_SUB_EB: mixed(d, R(c->a), R(c->b), n, -1); break;
+            case ZK_VM_SUB_BE: mixed(d, R(c->b), R(c->a), n, 0); break;
+            case ZK_VM_MUL_EB: zk_ext4_mul_base(d, R(c->a), R(c->b), n); break;
+            case ZK_VM_ACC_B:
+                zk_ext4_scale_base(tmp, R(c->a), consts + 4 * c->b, n);
+                zk_fp_add(accs[c->dst] + 4 * r0, accs[c->dst] + 4 * r0, tmp, 4 * n);
+                break;
+            case ZK_VM_ACC_E:
+                zk_ext4_mul_scalar(tmp, R(c->a), consts + 4 * c->b, n);
+                zk_fp_add(accs[c->dst] + 4 * r0, accs[c->dst] + 4 * r0, tmp, 4 * n);
+                break;
+            }
+        }
+    }
+#undef R
+    free(mem);
+    return 0;
+}

@@ -1,0 +1,169 @@
+"""Constraint expressions compiled for the block evaluator (csrc/constraint_vm.c).
+
+The prover needs  acc_k(x) = sum_i w_i * e_i(x)  over every point x of the LDE,
+for expressions e_i (constraints) with extension weights w_i (powers of the
+composition challenge).  Walking the DAG node by node over whole columns
+streams every intermediate column through memory; compiling it once into a
+short register program and running that on blocks of rows keeps the
+intermediates in cache.
+
+Compilation, in order:
+  * constant folding — every node of degree 0 (public values, challenges,
+    derived values and arithmetic on them) is evaluated here, in the
+    extension field, and becomes one constant;
+  * typing — a node is base-field if all its inputs are, else extension, and
+    gets the typed opcode;
+  * register allocation — a register is freed after the last use of its
+    value, so the program needs about as many registers as the DAG is wide.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .expr import PERIODIC, TRACE, Expr, evaluate, topological
+from .ext_scalar import Ext, ScalarAlgebra
+from .native import ffi, lib
+
+OP = {name: getattr(lib, f"ZK_VM_{name}") for name in (
+    "LOAD_B", "LOAD_E", "CONST_B", "CONST_E", "ADD_BB", "SUB_BB", "MUL_BB", "NEG_B", "ADD_EE",
+    "SUB_EE", "MUL_EE", "NEG_E", "ADD_EB", "SUB_EB", "SUB_BE", "MUL_EB", "ACC_B", "ACC_E")}
+
+
+@dataclass(frozen=True)
+class Output:
+    """acc[accumulator] += weight * expr."""
+
+    accumulator: int
+    expr: Expr
+    weight: Ext
+
+
+class Program:
+    """One compiled set of outputs.  `base_inputs` / `ext_inputs` map a
+    variable key (trace or periodic; the next-row flag dropped) to the index
+    of the column the caller will pass to :meth:`run`."""
+
+    def __init__(self, outputs: list[Output], constants, base_inputs: dict, ext_inputs: dict,
+                 n_accumulators: int):
+        self.n_accumulators = n_accumulators
+        self._consts: list[Ext] = []
+        self._const_index: dict[tuple, int] = {}
+        code: list[tuple[int, int, int, int]] = []
+        scalar = ScalarAlgebra(constants)
+        nodes = topological([o.expr for o in outputs])
+        last_use = {}
+        for i, node in enumerate(nodes):
+            if node.degree > 0 and node.op not in ("var", "const"):
+                for arg in node.args:
+                    last_use[id(arg)] = i
+        for o in outputs:
+            last_use[id(o.expr)] = len(nodes)
+
+        reg: dict[int, int] = {}       # node id -> register
+        is_ext: dict[int, bool] = {}
+        const_of: dict[int, Ext] = {}  # folded degree-0 nodes
+        free: list[int] = []
+        n_regs = 0
+
+        def alloc() -> int:
+            nonlocal n_regs
+            if free:
+                return free.pop()
+            n_regs += 1
+            return n_regs - 1
+
+        def operand(arg: Expr, scratch: list[int]) -> tuple[int, bool]:
+            """(register holding `arg`, is it extension); a folded constant is
+            loaded into a scratch register, freed after the instruction."""
+            if id(arg) in const_of:
+                value = const_of[id(arg)]
+                ext, r = not value.is_base(), alloc()
+                code.append((OP["CONST_E" if ext else "CONST_B"], r, self._constant(value), 0))
+                scratch.append(r)
+                return r, ext
+            return reg[id(arg)], is_ext[id(arg)]
+
+        for i, node in enumerate(nodes):
+            if node.degree == 0:
+                const_of[id(node)] = evaluate([node], scalar)[0]
+                continue
+            scratch: list[int] = []
+            if node.op == "var":
+                kind, *key = node.args
+                if kind == TRACE:
+                    col, nxt = key
+                    ext = (TRACE, col) in ext_inputs
+                    src = (ext_inputs if ext else base_inputs)[(TRACE, col)]
+                elif kind == PERIODIC:
+                    ext, nxt, src = False, 0, base_inputs[(PERIODIC, key[0])]
+                else:  # pragma: no cover - other kinds have degree 0
+                    raise KeyError(node.args)
+                r = alloc()
+                code.append((OP["LOAD_E" if ext else "LOAD_B"], r, src, int(nxt)))
+            else:
+                ra, a_ext = operand(node.args[0], scratch)
+                if node.op == "neg":
+                    ext, r = a_ext, alloc()
+                    code.append((OP["NEG_E" if ext else "NEG_B"], r, ra, 0))
+                else:
+                    rb, b_ext = operand(node.args[1], scratch)
+                    # the result gets a register of its own (allocated before
+                    # any operand's is freed): a base operand and an extension
+                    # result would overlap differently in one register
+                    ext, r = a_ext or b_ext, alloc()
+                    code.append(self._binary(node.op, a_ext, b_ext, r, ra, rb))
+                for arg in node.args:
+                    if id(arg) in reg and last_use.get(id(arg)) == i:
+                        scratch.append(reg.pop(id(arg)))
+            free.extend(scratch)
+            reg[id(node)], is_ext[id(node)] = r, ext
+        for o in outputs:
+            if id(o.expr) in const_of:
+                raise ValueError("a constraint output must involve the trace")
+            op = OP["ACC_E" if is_ext[id(o.expr)] else "ACC_B"]
+            code.append((op, o.accumulator, reg[id(o.expr)], self._constant(o.weight)))
+        self.n_regs = max(n_regs, 1)
+        self.code = np.array(code, dtype=np.uint32).reshape(-1, 4)
+
+    def _constant(self, value: Ext) -> int:
+        if value.c not in self._const_index:
+            self._const_index[value.c] = len(self._consts)
+            self._consts.append(value)
+        return self._const_index[value.c]
+
+    @staticmethod
+    def _binary(op: str, a_ext: bool, b_ext: bool, r: int, ra: int, rb: int):
+        if not a_ext and not b_ext:
+            return (OP[f"{op.upper()}_BB"], r, ra, rb)
+        if a_ext and b_ext:
+            return (OP[f"{op.upper()}_EE"], r, ra, rb)
+        if op == "add":
+            return (OP["ADD_EB"], r, ra, rb) if a_ext else (OP["ADD_EB"], r, rb, ra)
+        if op == "mul":
+            return (OP["MUL_EB"], r, ra, rb) if a_ext else (OP["MUL_EB"], r, rb, ra)
+        return (OP["SUB_EB"], r, ra, rb) if a_ext else (OP["SUB_BE"], r, ra, rb)
+
+    def run(self, base_cols: list[np.ndarray], ext_cols: list[np.ndarray], rows: int,
+            step: int) -> list[np.ndarray]:
+        """The accumulators, each (rows, 4) Montgomery.  Base columns have at
+        least rows (+ step, if a shifted load reads them) values, extension
+        columns as many rows of 4 words."""
+        consts = np.stack([c.to_mont() for c in self._consts]) if self._consts \
+            else np.zeros((1, 4), np.uint32)
+        accs = [np.zeros((rows, 4), dtype=np.uint32) for _ in range(self.n_accumulators)]
+        keep = [np.ascontiguousarray(c, dtype=np.uint32) for c in base_cols + ext_cols]
+        ptrs = lambda arrs: ffi.new("uint32_t *[]", [ffi.from_buffer("uint32_t[]", a) for a in arrs]) \
+            if arrs else ffi.NULL
+        code = np.ascontiguousarray(self.code)
+        rc = lib.zk_vm_run(ffi.cast("zk_vm_insn *", ffi.from_buffer(code)), len(code), self.n_regs,
+                           ptrs(keep[:len(base_cols)]), len(base_cols),
+                           ptrs(keep[len(base_cols):]), len(ext_cols),
+                           ffi.from_buffer("uint32_t[]", consts), len(consts),
+                           ptrs(accs), len(accs), rows, step)
+        if rc == -2:
+            raise MemoryError("no scratch memory for the constraint evaluator")
+        if rc != 0:
+            raise ValueError("malformed constraint program")
+        return accs

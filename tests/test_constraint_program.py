@@ -1,0 +1,97 @@
+"""The block evaluator against the column-by-column evaluator, on random
+expression DAGs mixing base and extension columns, constants, next-row loads
+and periodic columns; and malformed programs are refused."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from zksidecar.prover import constraints as C
+from zksidecar.prover import field as F
+from zksidecar.prover.constraint_program import OP, Output, Program
+from zksidecar.prover.expr import CHALLENGE, PERIODIC, PUBLIC, TRACE, const, evaluate, var
+from zksidecar.prover.ext_scalar import Ext
+
+ROWS, STEP = 700, 2          # not a multiple of the block: a short last block
+P = F.P
+
+
+def columns(seed):
+    rng = np.random.default_rng(seed)
+    base = [F.encode(rng.integers(0, P, ROWS + STEP)) for _ in range(3)]
+    ext = [F.encode(rng.integers(0, P, (ROWS + STEP, 4))) for _ in range(2)]
+    per = F.encode(rng.integers(0, P, ROWS))
+    return base, ext, per
+
+
+def leaves():
+    return ([var(TRACE, c, nxt) for c in range(5) for nxt in (0, 1)]
+            + [var(PERIODIC, "p"), var(PUBLIC, "k"), var(CHALLENGE, 0), const(7), const(P - 1)])
+
+
+def expressions(draw_ops, n_nodes):
+    pool = leaves()
+    for op, i, j in draw_ops[:n_nodes]:
+        a, b = pool[i % len(pool)], pool[j % len(pool)]
+        pool.append({"add": a + b, "sub": a - b, "mul": a * b, "neg": -a}[op])
+    return [e for e in pool[len(leaves()):] if e.degree > 0][-6:]
+
+
+def resolve(challenge):
+    def constants(key):
+        return {PUBLIC: Ext(12345), CHALLENGE: challenge}[key[0]]
+    return constants
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["add", "sub", "mul", "neg"]), st.integers(0, 99),
+                          st.integers(0, 99)), min_size=1, max_size=40),
+       st.integers(0, 2**32 - 1))
+def test_matches_column_evaluation(ops, seed):
+    exprs = expressions(ops, len(ops))
+    if not exprs:
+        return
+    base, ext, per = columns(seed)
+    challenge = Ext(3, 1, 4, 1)
+    constants = resolve(challenge)
+    base_inputs = {(TRACE, c): c for c in range(3)} | {(PERIODIC, "p"): 3}
+    ext_inputs = {(TRACE, 3): 0, (TRACE, 4): 1}
+    weights = [Ext(i + 1, i, 2 * i, 5) for i in range(len(exprs))]
+    outputs = [Output(i % 2, e, w) for i, (e, w) in enumerate(zip(exprs, weights))]
+    got = Program(outputs, constants, base_inputs, ext_inputs, 2).run(base + [per], ext, ROWS, STEP)
+
+    def column(key):
+        kind = key[0]
+        if kind == TRACE:
+            col, nxt = key[1], key[2]
+            src = base[col] if col < 3 else ext[col - 3]
+            return np.ascontiguousarray(src[STEP: STEP + ROWS] if nxt else src[:ROWS])
+        if kind == PERIODIC:
+            return per
+        return constants(key)
+
+    alg = C.ColumnAlgebra(ROWS, column)
+    want = [np.zeros((ROWS, 4), np.uint32) for _ in range(2)]
+    for out, v in zip(outputs, evaluate(exprs, alg)):
+        term = C.as_column(alg.mul(v, out.weight), ROWS, True)
+        want[out.accumulator] = F.add(want[out.accumulator], term)
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w)
+
+
+def test_malformed_programs_are_refused():
+    base, ext, per = columns(1)
+    prog = Program([Output(0, var(TRACE, 0, 0) * var(TRACE, 1, 1), Ext(1))], resolve(Ext(2)),
+                   {(TRACE, 0): 0, (TRACE, 1): 1}, {}, 1)
+    prog.run(base, ext, ROWS, STEP)
+    for bad in ([999, 0, 0, 0], [OP["LOAD_B"], 0, 77, 0], [OP["ADD_BB"], 0, 0, 500],
+                [OP["ACC_B"], 9, 0, 0]):
+        prog.code = np.vstack([prog.code, np.array(bad, dtype=np.uint32)])
+        with pytest.raises(ValueError, match="malformed"):
+            prog.run(base, ext, ROWS, STEP)
+        prog.code = prog.code[:-1]
+
+
+def test_an_output_without_the_trace_is_refused():
+    with pytest.raises(ValueError, match="involve the trace"):
+        Program([Output(0, const(3) + var(PUBLIC, "k"), Ext(1))], resolve(Ext(1)), {}, {}, 1)

@@ -176,7 +176,7 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
         for m in mats:
             com = commitments[m.name]
             coef = padded[:n] if m.name == "quotient" else ntt.intt(com.trace)
-            cols_t = np.ascontiguousarray(coef.T)              # (w, N)
+            cols_t = _columns(coef)                            # (w, N)
             if m.is_trace:
                 ood_z[m.name], ood_next[m.name] = E.combine_rows2(cols_t, zp, zp_next)
             else:
@@ -254,7 +254,7 @@ def _variable_source(air: Air, mats: list[np.ndarray], challenges: np.ndarray, s
         if col not in wrapped:
             if col < n_main:
                 k = next(i for i, off in enumerate(offsets) if off <= col < off + mats[i].shape[1])
-                for j, c in enumerate(_wrapped_columns(mats[k], step)):
+                for j, c in enumerate(_columns(mats[k], step)):
                     wrapped[offsets[k] + j] = c
             else:  # an auxiliary (extension) column: four base columns
                 a = col - n_main
@@ -286,13 +286,14 @@ def _variable_source(air: Air, mats: list[np.ndarray], challenges: np.ndarray, s
     return column
 
 
-def _wrapped_columns(mat: np.ndarray, step: int) -> np.ndarray:
-    """(cols, n + step): each column of the row-major (n, cols) `mat`, then
-    its first `step` values again."""
+def _columns(mat: np.ndarray, wrap: int = 0) -> np.ndarray:
+    """(cols, n + wrap): each column of the row-major (n, cols) `mat`, then
+    its first `wrap` values again (so a next-row view is contiguous); one
+    cache-blocked transpose."""
     n, cols = mat.shape
-    out = np.empty((cols, n + step), dtype=np.uint32)
-    lib.zk_transpose_u32(u32p(out), n + step, u32p(np.ascontiguousarray(mat)), n, cols)
-    out[:, n:] = out[:, :step]
+    out = np.empty((cols, n + wrap), dtype=np.uint32)
+    lib.zk_transpose_u32(u32p(out), n + wrap, u32p(np.ascontiguousarray(mat)), n, cols)
+    out[:, n:] = out[:, :wrap]
     return out
 
 
@@ -343,7 +344,7 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
     base_cols, base_inputs, ext_cols, ext_inputs = [], {}, [], {}
     col = 0
     for mat in ldes[:len(air.main_segments)]:
-        for c in _wrapped_columns(mat, step):
+        for c in _columns(mat, step):
             base_inputs[(TRACE, col)] = len(base_cols)
             base_cols.append(c)
             col += 1

@@ -106,12 +106,6 @@ static void free_slot(book *b, uint32_t s) {
 
 /* ------------------------------------------------------------- tracing -- */
 
-/* The most steps one operation can record with `live` resting orders: BEGIN
- * and END, then at worst a FOK's PEEK of every maker and a MATCH of every
- * maker (a taker that is not a FOK adds at most a PEEK and a REST to its
- * MATCHes; a cancel or reject at most one step). */
-#define ZK_STEPS_PER_OP(live) (2 * (size_t)(live) + 3)
-
 /* The word at `addr` in the proof-table layout (docs/STATEMENT.md). */
 static void word_of(const book *b, uint32_t addr, uint32_t w[ZK_WORD_CELLS]) {
     if (addr == 0) {

@@ -62,7 +62,7 @@
 #define ZK_RUN_BAD_SEQ 2      /* nothing processed: ops[index].seq is not the next sequence number */
 #define ZK_RUN_BAD_TS 3       /* nothing processed: ops[index].ts_ns went backwards */
 #define ZK_RUN_BAD_SYMBOL 4   /* nothing processed: ops[index] is for another book */
-#define ZK_RUN_STEPS_FULL 5   /* traced: stopped before ops[index]: fewer free step records than 2 * resting orders + 3 */
+#define ZK_RUN_STEPS_FULL 5   /* traced: stopped before ops[index]: fewer free step records than it may need */
 
 typedef struct zk_run {
     size_t index;   /* operations processed, or the offending one */
@@ -76,6 +76,12 @@ typedef struct zk_run {
 #define ZK_WORD_CELLS 8         /* price, qty, side, account_lo, account_hi, prev, next, gen */
 #define ZK_HEADER_WORD_CELLS 6  /* header cells 0..5 (best_bid .. live), then two zeros */
 #define ZK_STEP_ACCESSES 4
+/* One operation records at most ZK_STEPS_FIXED + ZK_STEPS_PER_RESTING * (resting
+ * orders) steps: a FOK can PEEK and then MATCH every maker between its BEGIN
+ * and END; any other taker records at most one MATCH per maker, a PEEK and a
+ * REST; a cancel or a rejection at most one step. */
+#define ZK_STEPS_FIXED 4
+#define ZK_STEPS_PER_RESTING 2
 
 #define ZK_STEP_BEGIN 1   /* starts operation `op`; no access */
 #define ZK_STEP_MATCH 2   /* one trade against the head maker A (H, A, and B = A's next if A leaves) */

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.zksidecar-installed
-CSRC   := $(wildcard csrc/*.c csrc/*.h bindings/*.py bindings/*.c) setup.py pyproject.toml
+CSRC   := $(wildcard csrc/*.c csrc/*.h csrc/*.inc bindings/*.py bindings/*.c) setup.py pyproject.toml
 
 .PHONY: demo test bench install clean example-engine
 

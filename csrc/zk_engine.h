@@ -62,11 +62,52 @@
 #define ZK_RUN_BAD_SEQ 2      /* nothing processed: ops[index].seq is not the next sequence number */
 #define ZK_RUN_BAD_TS 3       /* nothing processed: ops[index].ts_ns went backwards */
 #define ZK_RUN_BAD_SYMBOL 4   /* nothing processed: ops[index] is for another book */
+#define ZK_RUN_STEPS_FULL 5   /* traced: stopped before ops[index]: fewer free step records than it may need */
 
 typedef struct zk_run {
     size_t index;   /* operations processed, or the offending one */
     size_t trades;  /* trade records written */
+    size_t steps;   /* step records written (zk_book_run_traced; 0 otherwise) */
 } zk_run;
+
+/* Tracing (docs/MATCHING.md, "Tracing"): the steps of docs/STATEMENT.md,
+ * each with up to four memory accesses to words of the proof state table
+ * (address 0: the header word; s >= 1: slot s). */
+#define ZK_WORD_CELLS 8         /* price, qty, side, account_lo, account_hi, prev, next, gen */
+#define ZK_HEADER_WORD_CELLS 6  /* header cells 0..5 (best_bid .. live), then two zeros */
+#define ZK_STEP_ACCESSES 4
+/* One operation records at most ZK_STEPS_FIXED + ZK_STEPS_PER_RESTING * (resting
+ * orders) steps: a FOK can PEEK and then MATCH every maker between its BEGIN
+ * and END; any other taker records at most one MATCH per maker, a PEEK and a
+ * REST; a cancel or a rejection at most one step. */
+#define ZK_STEPS_FIXED 4
+#define ZK_STEPS_PER_RESTING 2
+
+#define ZK_STEP_BEGIN 1   /* starts operation `op`; no access */
+#define ZK_STEP_MATCH 2   /* one trade against the head maker A (H, A, and B = A's next if A leaves) */
+#define ZK_STEP_PEEK 3    /* reads H and/or A, writes nothing */
+#define ZK_STEP_REST 4    /* the remainder into free slot A, between B and C */
+#define ZK_STEP_CANCEL 5  /* unlinks and frees A (prev B, next C) */
+#define ZK_STEP_REDUCE 6  /* lowers A's quantity */
+#define ZK_STEP_END 7     /* ends operation `op` (its outcome is in the op record); no access */
+
+/* access index j: addr[j], old_word[j], new_word[j], bit (1 << j) of mask */
+#define ZK_ACCESS_H 0     /* the header word, address 0 */
+#define ZK_ACCESS_A 1
+#define ZK_ACCESS_B 2
+#define ZK_ACCESS_C 3
+
+/* One step, 280 bytes.  An access not in the mask has address 0 and zero
+ * words; a pure read has new_word equal to old_word. */
+typedef struct zk_step {
+    uint32_t op;           /*   0  index of the operation in the batch */
+    uint8_t kind;          /*   4  ZK_STEP_* */
+    uint8_t mask;          /*   5  accesses made: bit j for access j */
+    uint16_t reserved;     /*   6  zero */
+    uint32_t addr[4];      /*   8  word address per access (addr[0], the header's, is 0) */
+    uint32_t old_word[4][8]; /*  24  each access's word before the step */
+    uint32_t new_word[4][8]; /* 152  each access's word after the step */
+} zk_step;
 
 /* The empty book: all cells zero but the header's symbol, capacity and
  * sequence number, and the free list 1 -> 2 -> ... -> N-1.  cells has
@@ -81,6 +122,14 @@ int zk_book_init(uint32_t *cells, uint32_t log2_capacity, uint32_t symbol, uint6
 int zk_book_run(uint32_t *cells, uint32_t *level_end, zk_op *ops, size_t n, zk_trade *trades,
                 size_t trade_cap, zk_run *run);
 
+/* zk_book_run, also recording every step into steps[0..step_cap) (run->steps
+ * of them).  Same rules, same results: both are compiled from
+ * engine_core.inc.  Stops with ZK_RUN_STEPS_FULL before an operation that
+ * might not fit. */
+int zk_book_run_traced(uint32_t *cells, uint32_t *level_end, zk_op *ops, size_t n,
+                       zk_trade *trades, size_t trade_cap, zk_step *steps, size_t step_cap,
+                       zk_run *run);
+
 /* Recompute level_end from the table (after loading cells from elsewhere). */
 void zk_book_rebuild_index(const uint32_t *cells, uint32_t *level_end);
 
@@ -88,5 +137,10 @@ void zk_book_rebuild_index(const uint32_t *cells, uint32_t *level_end);
  * returns how many there are (at most max are written). */
 size_t zk_book_side_slots(const uint32_t *cells, uint32_t side, uint32_t *out, size_t max);
 /* cffi-end */
+
+static_assert(sizeof(zk_step) == 280, "zk_step is 280 bytes");
+static_assert(offsetof(zk_step, addr) == 8, "zk_step.addr at byte 8");
+static_assert(offsetof(zk_step, old_word) == 24, "zk_step.old_word at byte 24");
+static_assert(offsetof(zk_step, new_word) == 152, "zk_step.new_word at byte 152");
 
 #endif

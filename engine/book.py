@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import invariants, records
+from . import invariants, records, trace
 from .invariants import CorruptState
 from .native import ffi, lib
 from .records import OP_DTYPE, TRADE_DTYPE, Kind, Reason, Side, Status
@@ -44,6 +44,14 @@ _TRADE_SIZE = TRADE_DTYPE.itemsize
 _frombuffer = np.frombuffer
 _NO_TRADES = records.trades(0)
 _NO_TRADES.flags.writeable = False
+
+
+def _ops_pointer(ops: np.ndarray):
+    if not isinstance(ops, np.ndarray) or ops.dtype != OP_DTYPE:
+        raise TypeError("ops must be a numpy array of records.OP_DTYPE")
+    if ops.ndim != 1 or not ops.flags.c_contiguous or not ops.flags.writeable:
+        raise TypeError("ops must be one-dimensional, C-contiguous and writeable")
+    return ffi.cast("zk_op *", ffi.from_buffer(ops))
 
 
 class StreamError(ValueError):
@@ -150,11 +158,7 @@ class Book:
         The records must continue the book's stream: seq from next_seq up by
         one, ts_ns non-decreasing, symbol this book's.  Otherwise StreamError
         is raised and nothing changes."""
-        if not isinstance(ops, np.ndarray) or ops.dtype != OP_DTYPE:
-            raise TypeError("ops must be a numpy array of records.OP_DTYPE")
-        if ops.ndim != 1 or not ops.flags.c_contiguous or not ops.flags.writeable:
-            raise TypeError("ops must be one-dimensional, C-contiguous and writeable")
-        ops_p = ffi.cast("zk_op *", ffi.from_buffer(ops))
+        ops_p = _ops_pointer(ops)
         done, written = 0, 0
         while True:
             buf = self._batch_trades
@@ -169,6 +173,37 @@ class Book:
                 return buf[:written].copy()
             # ZK_RUN_TRADES_FULL: grow the buffer and go on where it stopped
             self._batch_trades = np.concatenate([buf, records.trades(len(buf))])
+
+    def process_traced(self, ops: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`process`, also returning every step the engine took (trace.STEP_DTYPE,
+        `op` counting from 0 at ops[0]): the witness of a batch proof
+        (docs/MATCHING.md, "Tracing").  Same code, same outcomes, trades and
+        state as `process`: the engine's matching core is compiled a second
+        time with its steps recorded."""
+        ops_p = _ops_pointer(ops)
+        # room for any one operation, so every call makes progress
+        reserve = lib.ZK_STEPS_FIXED + lib.ZK_STEPS_PER_RESTING * self.capacity
+        steps = trace.steps(4 * len(ops) + reserve)
+        done, written, taken = 0, 0, 0
+        while True:
+            buf = self._batch_trades
+            code = lib.zk_book_run_traced(
+                self._cells_p, self._level_end_p, ops_p + done, len(ops) - done,
+                ffi.cast("zk_trade *", ffi.from_buffer(buf)) + written, len(buf) - written,
+                ffi.cast("zk_step *", ffi.from_buffer(steps)) + taken, len(steps) - taken, self._run)
+            if code in (lib.ZK_RUN_BAD_SEQ, lib.ZK_RUN_BAD_TS, lib.ZK_RUN_BAD_SYMBOL):
+                raise self._stream_error(code, ops, done + self._run.index)
+            new_steps = steps[taken:taken + self._run.steps]
+            new_steps["op"] += np.uint32(done)  # C counts from the ops pointer it was given
+            done += self._run.index
+            written += self._run.trades
+            taken += self._run.steps
+            if code == lib.ZK_RUN_OK:
+                return buf[:written].copy(), steps[:taken].copy()
+            if code == lib.ZK_RUN_TRADES_FULL:
+                self._batch_trades = np.concatenate([buf, records.trades(len(buf))])
+            else:  # ZK_RUN_STEPS_FULL
+                steps = np.concatenate([steps, trace.steps(len(steps))])
 
     def _stream_error(self, code: int, ops: np.ndarray, i: int) -> StreamError:
         op = ops[i]

@@ -1,0 +1,293 @@
+"""The trace columns of OrderBookAir from the engine's tracing mode.
+
+`build(pre_table, ops, trades, steps, trace_length, capacity)` lays out the
+steps Book.process_traced recorded (engine/trace.py) one per row, the state
+tables before and after, and every helper column the constraints name.  It
+follows engine/trace_check.py's replay: it keeps the memory and the
+timestamp of each address's last write, so each access's `old_ts` is the
+row of the write it reads.
+
+`Witness.columns` holds canonical int64 values by column name, so tests can
+edit a witness the way a lying engine would and re-encode it (`traces()`).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...engine.records import Reason, Status
+from ...engine.trace import StepKind
+from .. import field as F
+from .air import (GEN_LIMIT, HCELLS, KINDS, STEPS, WORD, classify, exec_columns, limbs_for)
+
+P = F.P
+
+
+def _inv(x: int) -> int:
+    x %= P
+    return pow(x, P - 2, P) if x else 0
+
+
+@dataclass
+class Witness:
+    pre: np.ndarray                 # (T, 8) canonical
+    post: np.ndarray                # (T, 8) canonical
+    columns: dict[str, np.ndarray]  # exec columns, canonical int64
+    trace_length: int
+
+    def finish(self) -> None:
+        """Recompute the derived columns a lying engine would also fix up:
+        helpers, limbs, post timestamps are left alone; range multiplicities
+        are recounted from the lookups (the only column that follows from all
+        the others)."""
+        c = self.columns
+        t = self.trace_length
+        L, k = limbs_for(t)
+        looks = []
+        for x in "HABC":
+            d = (c["row"] - c[f"t{x}"]) % P
+            looks.append(d[c[f"m{x}"] == 1])
+        top = 1 << (k * L - 30)
+        for cm in ("c1", "c2"):
+            for i in range(k):
+                v = c[f"{cm}_{i}"] * (top if i == k - 1 else 1) % P
+                looks.append(v)
+        allv = np.concatenate(looks)
+        ok = allv[allv < t]
+        c["rm"] = np.bincount(ok, minlength=t)[:t].astype(np.int64)
+
+    def rethread(self) -> None:
+        """Make the memory consistent with the rows' addresses and new words:
+        every old word and old timestamp is re-read from a replay starting at
+        `pre`, the post table and post timestamps are the replay's end, and
+        the derived columns are recomputed.  A lying engine does exactly this
+        to satisfy the memory argument; what it cannot fix is a step rule."""
+        c, T = self.columns, self.trace_length
+        mem = self.pre.copy()
+        last = np.zeros(T, dtype=np.int64)
+        for r in range(T):
+            writes = []
+            for x in "HABC":
+                if not c[f"m{x}"][r]:
+                    continue
+                a = 0 if x == "H" else int(c[f"a{x}"][r])
+                width = HCELLS if x == "H" else WORD
+                for j in range(width):
+                    c[f"o{x}{j}"][r] = mem[a, j]
+                c[f"t{x}"][r] = last[a]
+                writes.append((a, [int(c[f"n{x}{j}"][r]) for j in range(width)]))
+            for a, word in writes:
+                mem[a, :len(word)] = word
+                last[a] = r + 1
+        self.post = mem % P
+        c["pts"] = last
+        derive_columns(c, T)
+        self.finish()
+
+    def traces(self) -> dict[str, np.ndarray]:
+        names = exec_columns(self.trace_length)
+        mat = np.stack([self.columns[n] % P for n in names], axis=1)
+        return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": F.encode(mat)}
+
+
+def trace_length_for(steps: int, capacity: int, minimum: int = 16) -> int:
+    n = max(capacity, steps + 1, minimum)
+    return 1 << (n - 1).bit_length()
+
+
+def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps: np.ndarray,
+          trace_length: int, capacity: int) -> Witness:
+    T = trace_length
+    if len(steps) + 1 > T:
+        raise ValueError(f"{len(steps)} steps do not fit {T} rows (one PAD row is needed)")
+    names = exec_columns(T)
+    cols = {n: np.zeros(T, dtype=np.int64) for n in names}
+    pre = np.zeros((T, WORD), dtype=np.int64)
+    pre[:capacity] = pre_table
+    post = np.zeros((T, WORD), dtype=np.int64)
+    post[:capacity] = post_table
+    L, k = limbs_for(T)
+
+    last = np.zeros(T, dtype=np.int64)           # ts of each address's last write
+    ctx_of = [classify(op, capacity) for op in ops]
+    kind_l = steps["kind"].tolist()
+    op_l = steps["op"].tolist()
+    mask_l = steps["mask"].tolist()
+    addr_l = steps["addr"].tolist()
+    old_l = steps["old_word"].tolist()
+    new_l = steps["new_word"].tolist()
+
+    state = dict(rem=0, tn=0, os=0, og=0, acc=0)
+    peeks_in_op = 0
+    ctx = None
+    rows = []   # per row: dict of values
+    for r in range(len(steps)):
+        kind, i, mask = StepKind(kind_l[r]), op_l[r], mask_l[r]
+        addr, old, new = addr_l[r], old_l[r], new_l[r]
+        op = ops[i]
+        v: dict[str, int] = {}
+        if kind == StepKind.BEGIN:
+            ctx = ctx_of[i]
+            state = dict(rem=ctx["qty"], tn=0, os=0, og=0, acc=0)
+            peeks_in_op = 0
+        name = ctx["kind"] or "k_z"
+        for kn in KINDS:
+            v[kn] = int(kn == name)
+        for f in ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi"):
+            v[f] = ctx[f]
+        v["oi"] = i
+        v["row"] = r
+        v.update(state)
+        # memory
+        for j, x in enumerate("HABC"):
+            if mask >> j & 1:
+                a = addr[j]
+                v[f"m{x}"] = 1
+                v[f"t{x}"] = int(last[a])
+                if x != "H":
+                    v[f"a{x}"] = a
+                for c_ in range(HCELLS if x == "H" else WORD):
+                    v[f"o{x}{c_}"] = old[j][c_]
+                    v[f"n{x}{c_}"] = new[j][c_]
+        for j in range(4):
+            if mask >> j & 1:
+                last[addr[j]] = r + 1
+        oA, nA, oH = old[1], new[1], old[0]
+        # step selector and per-step values
+        if kind == StepKind.BEGIN:
+            step = "sB"
+        elif kind == StepKind.END:
+            step = "sE"
+            st, rs = int(op["status"]), int(op["reason"])
+            v["st"], v["rs"] = (0, 0) if ctx["kind"] is None else (st, rs)
+        elif kind == StepKind.MATCH:
+            step = "sM"
+            v["sel"] = ctx["buy"]
+            fill = oA[1] - nA[1]
+            v["fl"] = fill
+            lv = int(nA[1] == 0)
+            v["lv"] = lv
+            rem = state["rem"]
+            v["cmp1"] = (ctx["lim"] - oA[0]) if ctx["buy"] else (oA[0] - ctx["lim"])
+            v["cmp2"] = rem - oA[1] if lv else oA[1] - rem - 1
+            v["zv1"] = oA[6]
+            state["rem"] = rem - fill
+            state["tn"] += 1
+        elif kind == StepKind.PEEK:
+            peeks_in_op += 1
+            kname = ctx["kind"]
+            if kname in ("k_can", "k_red"):
+                step = "pk_stale"
+                v["zv1"] = oA[7] - ctx["hgen"]
+            elif kname == "k_fok":
+                step = "pk_fok"
+                v["sel"] = ctx["buy"]
+                has = bool(mask & 2)
+                v["zv1"] = addr[1] if has else 0
+                v["zv2"] = oA[6] if has else 0
+                cx = (ctx["lim"] - oA[0]) if ctx["buy"] else (oA[0] - ctx["lim"])
+                cr = int(has and cx >= 0)
+                v["cr"] = cr
+                if has:
+                    v["cmp1"] = cx if cr else -cx - 1
+                acc = state["acc"] + (oA[1] if cr else 0)
+                state["acc"] = acc
+                v["acc"] = acc
+                sf = int(acc >= ctx["qty"])
+                v["sf"] = sf
+                v["cmp2"] = acc - ctx["qty"] if sf else ctx["qty"] - acc - 1
+            elif peeks_in_op == 1 and int(op["reason"]) == Reason.WOULD_CROSS:
+                step = "pk_cross"
+                v["sel"] = ctx["buy"]
+                v["zv1"] = addr[1]
+                v["cmp1"] = (ctx["lim"] - oA[0]) if ctx["buy"] else (oA[0] - ctx["lim"])
+            elif peeks_in_op == 1:
+                step = "pk_stop"
+                v["sel"] = ctx["buy"]
+                has = bool(mask & 2)
+                v["zv1"] = addr[1] if has else 0
+                if has:
+                    v["cmp1"] = (oA[0] - ctx["lim"] - 1) if ctx["buy"] else (ctx["lim"] - oA[0] - 1)
+                v["cmp2"] = state["rem"] - 1
+            else:
+                step = "pk_full"
+        elif kind == StepKind.REST:
+            step = "sR"
+            sel = ctx["buy"]
+            v["sel"] = sel
+            p, q = addr[2], addr[3]
+            v["zv1"], v["zv2"] = p, q
+            x = ctx["lim"]
+            if p:
+                v["cmp1"] = (old[2][0] - x) if sel else (x - old[2][0])
+            if q:
+                v["cmp2"] = (x - old[3][0] - 1) if sel else (old[3][0] - x - 1)
+            state["os"], state["og"] = addr[1], oA[7]
+        elif kind == StepKind.CANCEL:
+            step = "sC"
+            v["sel"] = int(oA[2] == 1)
+            v["zv1"], v["zv2"] = addr[2], addr[3]
+            v["cmp1"] = oA[1] - 1
+            if ctx["kind"] == "k_red":
+                v["cmp2"] = ctx["qty"] - oA[1]
+        elif kind == StepKind.REDUCE:
+            step = "sD"
+            v["cmp2"] = oA[1] - ctx["qty"] - 1
+        else:
+            raise ValueError(f"step {r}: unknown kind {kind}")
+        v[step] = 1
+        if step == "sC" or (step == "sM" and v["lv"]):
+            if oA[7] == GEN_LIMIT - 1:
+                v["gw"] = 1
+            else:
+                v["ginv"] = _inv(oA[7] - (GEN_LIMIT - 1))
+        rows.append(v)
+    # PAD rows carry the last operation's context
+    last_row = dict(rows[-1]) if rows else {}
+    for r in range(len(steps), T):
+        v = {n: last_row.get(n, 0) for n in ("oi",) + KINDS + ("buy", "lim", "qty", "hslot", "hgen",
+                                                                   "alo", "ahi")}
+        v["row"], v["sZ"] = r, 1
+        rows.append(v)
+    for r, v in enumerate(rows):
+        for n_, x in v.items():
+            cols[n_][r] = x
+    c = cols
+    c["pts"] = last.copy()
+    derive_columns(c, T)
+    w = Witness(pre % P, post % P, cols, T)
+    w.finish()
+    return w
+
+
+def derive_columns(c: dict[str, np.ndarray], T: int) -> None:
+    """The columns that follow from the others: zero-test inverses and
+    flags, the helpers, the limbs of the comparisons (a value outside
+    [0, 2^30) gets an oversized top limb, which the range lookup refuses)."""
+    L, k = limbs_for(T)
+    for z in ("1", "2"):
+        zv = c[f"zv{z}"] % P
+        c[f"nz{z}"] = (zv != 0).astype(np.int64)
+        c[f"zi{z}"] = np.array([_inv(int(x)) for x in zv], dtype=np.int64)
+    sel, lim = c["sel"], c["lim"]
+    sgn = 2 * sel - 1
+    c["cx"] = sgn * (lim - c["oA0"]) % P
+    c["dB"] = sgn * (c["oB0"] - lim) % P
+    c["dC"] = sgn * (lim - c["oC0"]) % P
+    c["cxs"] = ((2 * c["cr"] - 1) * c["cx"] + c["cr"] - 1) % P
+    c["fg"] = c["cr"] * c["sf"] % P
+    c["fc"] = (c["cr"] - c["fg"]) * c["nz2"] % P
+    for pre_, w in (("o", ""), ("n", "n")):
+        H = [c[f"{pre_}H{j}"] for j in range(4)]
+        c[f"{w}ob"] = (sel * H[2] + (1 - sel) * H[0]) % P
+        c[f"{w}sb"] = (H[0] + H[2] - c[f"{w}ob"]) % P
+        c[f"{w}ow"] = (sel * H[3] + (1 - sel) * H[1]) % P
+        c[f"{w}sw"] = (H[1] + H[3] - c[f"{w}ow"]) % P
+    for cm in ("1", "2"):
+        val = c[f"cmp{cm}"] % P
+        for i in range(k - 1):
+            c[f"c{cm}_{i}"] = (val >> (i * L)) & ((1 << L) - 1)
+        c[f"c{cm}_{k - 1}"] = val >> ((k - 1) * L)
+    for n_ in c:
+        c[n_] = c[n_] % P

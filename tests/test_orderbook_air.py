@@ -15,6 +15,7 @@ from zksidecar.engine.book import Book
 from zksidecar.engine.records import OP_DTYPE, Kind, Reason, Side, Status
 from zksidecar.prover import params
 from zksidecar.prover.orderbook import (BatchRejected, prove_batch, verify_batch, verify_chain)
+from zksidecar.prover.orderbook import witness as W
 from zksidecar.prover.orderbook.batch import BatchPublic
 from zksidecar.prover.prove import ConstraintError
 from zksidecar.prover.verify import VerificationError
@@ -180,3 +181,200 @@ def test_pre_state_that_is_not_the_previous_post_state_fails():
                        pub.trades, prev.roots["post"], prev.links["post"])
     with pytest.raises(VerificationError):
         verify_batch(fake.proof, real, min_security=0)
+
+
+# ------------------------------------------------------- a lying engine --
+#
+# Each case edits the honest witness the way a dishonest engine would (and,
+# where the lie needs it, the public records), then re-threads the memory so
+# that every read returns the last write: what is left is the broken rule.
+# Debug mode must name the constraint family; a proof made without debug
+# must not verify.
+
+def setup_book() -> Book:
+    """asks: slot 1 @100 x5 (account 11), slot 2 @101 x5 (12); bid: slot 3 @95 x4 (13)."""
+    b = Book(16)
+    b.submit(Kind.LIMIT, Side.SELL, 100, 5, account=11)
+    b.submit(Kind.LIMIT, Side.SELL, 101, 5, account=12)
+    b.submit(Kind.LIMIT, Side.BUY, 95, 4, account=13)
+    return b
+
+
+def batch(*rows):
+    return make_ops(rows, first_seq=4)
+
+
+def assert_lie(ops, tamper, family: str, book=None):
+    book = book or setup_book()
+    prove_batch(book, ops, OPTS, debug=True)           # the honest run proves
+    with pytest.raises(ConstraintError, match=family):
+        prove_batch(book, ops, OPTS, tamper=tamper, debug=True)
+    bp, _, _ = prove_batch(book, ops, OPTS, tamper=tamper)
+    with pytest.raises(VerificationError):
+        verify_batch(bp, min_security=0)
+
+
+def first(c, step):
+    return int(np.flatnonzero(c[step])[0])
+
+
+def set_word(c, x, r, word):
+    for j, v in enumerate(word):
+        c[f"{x}{j}"][r] = v
+
+
+SUM = re.escape("lu: sum[N-1] = target")
+
+
+def test_trade_through_skipping_the_best_maker():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sM")
+        word = w.pre[2].copy()
+        word[1] -= 3
+        c["aA"][r] = 2
+        set_word(c, "nA", r, word)
+        c["zv1"][r], c["cmp1"][r] = word[6], 0
+        w.rethread()
+        trades[0]["maker_handle"], trades[0]["price"], trades[0]["maker_account"] = 2, 101, 12
+    assert_lie(batch((Kind.IOC, Side.BUY, 101, 3)), tamper, "rule 2: MATCH takes the opposite head")
+
+
+def test_trade_at_the_takers_price():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sM")
+        c["oA0"][r] = c["nA0"][r] = 102                  # a forged read of the maker's price
+        c["cmp1"][r] = 0
+        W.derive_columns(c, w.trace_length)
+        w.finish()
+        trades[0]["price"] = 102
+    assert_lie(batch((Kind.IOC, Side.BUY, 102, 3)), tamper, SUM)
+
+
+def test_trade_at_the_takers_price_in_the_public_list_only():
+    def tamper(w, ops, trades):
+        trades[0]["price"] = 102
+    assert_lie(batch((Kind.IOC, Side.BUY, 102, 3)), tamper, SUM)
+
+
+@pytest.mark.parametrize("fill", [4, 2])
+def test_over_and_under_fill(fill):
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sM")
+        c["fl"][r] = fill
+        c["nA1"][r] = 5 - fill
+        c["rem"][r + 1:] = 3 - fill
+        w.rethread()
+        trades[0]["qty"] = fill
+        ops[0]["filled"] = fill
+    assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper, r"rule [23]: .*fill")
+
+
+def test_cancel_that_leaves_the_order_live():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sC")
+        for x, width in (("H", 6), ("A", 8), ("B", 8), ("C", 8)):
+            for j in range(width):
+                c[f"n{x}{j}"][r] = c[f"o{x}{j}"][r]
+        w.rethread()
+    assert_lie(batch((Kind.CANCEL, 0, 0, 0, 1)), tamper, "freed slot")
+
+
+def test_change_to_an_untouched_slot():
+    def tamper(w, ops, trades):
+        w.post[3, 1] += 1                                # the bid nobody touched
+    assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper, SUM)
+
+
+def test_dropped_operation():
+    def tamper(w, ops, trades):
+        c = w.columns
+        keep = ~((c["oi"] == 1) & (c["sZ"] == 0))
+        t = w.trace_length
+        for name, col in c.items():
+            kept = col[keep]
+            c[name] = np.concatenate([kept, np.repeat(kept[-1:], t - len(kept))])
+        c["row"] = np.arange(t)
+        w.rethread()
+    ops = batch((Kind.LIMIT, Side.BUY, 96, 2), (Kind.LIMIT, 3, 96, 2), (Kind.LIMIT, Side.BUY, 97, 1))
+    assert_lie(ops, tamper, re.escape("rule 1: op_index' = op_index + BEGIN'"))
+
+
+def test_reordered_operations():
+    def tamper(w, ops, trades):
+        c = w.columns
+        a, b = (c["oi"] == 0) & (c["sZ"] == 0), (c["oi"] == 1)
+        c["oi"][a], c["oi"][b] = 1, 0
+        ops[[0, 1]] = ops[[1, 0]]
+        ops["seq"], ops["ts_ns"] = [4, 5], [0, 0]
+    ops = batch((Kind.LIMIT, Side.BUY, 96, 2), (Kind.LIMIT, Side.BUY, 97, 1))
+    assert_lie(ops, tamper, "rule 1: op_index")
+
+
+@pytest.mark.parametrize("how", ["missing", "added"])
+def test_trade_missing_from_or_added_to_the_public_list(how):
+    def tamper(w, ops, trades):
+        assert len(trades) == 2
+        return (ops, trades[:1]) if how == "missing" else (ops, np.concatenate([trades, trades[1:]]))
+    assert_lie(batch((Kind.IOC, Side.BUY, 101, 7)), tamper, SUM)
+
+
+def test_wrong_time_priority_at_one_price():
+    """A sell at 100 goes ahead of the resting sell at 100 (slot 1)."""
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sR")
+        new = int(c["aA"][r])
+        c["mB"][r] = c["aB"][r] = c["zv1"][r] = 0
+        c["mC"][r], c["aC"][r], c["zv2"][r] = 1, 1, 1
+        for j in range(8):
+            c[f"nB{j}"][r] = c[f"oB{j}"][r] = 0
+        c["tB"][r] = 0
+        c["nA5"][r], c["nA6"][r] = 0, 1
+        word = w.pre[1].copy()
+        word[5] = new
+        set_word(c, "nC", r, word)
+        c["nH2"][r] = new                     # best ask: the new order
+        c["nH3"][r] = 2                       # worst ask unchanged
+        c["cmp1"][r] = 0
+        w.rethread()
+    assert_lie(batch((Kind.LIMIT, Side.SELL, 100, 1)), tamper, "rule 4: next price strictly behind")
+
+
+def test_stale_handle_accepted():
+    def tamper(w, ops, trades):
+        c = w.columns
+        ops[0]["handle"] = 1 << 32 | 1                   # generation 1: slot 1 is at generation 0
+        c["hgen"][:] = 1
+    assert_lie(batch((Kind.CANCEL, 0, 0, 0, 1)), tamper, "rule 5: handle's generation")
+
+
+def test_fok_partially_filled():
+    """A FOK for 20 lots against 10 crossing ones, traded as an IOC."""
+    def tamper(w, ops, trades):
+        c = w.columns
+        c["k_ioc"][:], c["k_fok"][:] = 0, 1
+        ops[0]["kind"] = Kind.FOK
+    assert_lie(batch((Kind.IOC, Side.BUY, 101, 20)), tamper, "rule 5: FOK")
+
+
+def test_post_only_that_crossed():
+    """A post-only sell at 95 against the bid at 95, shown resting."""
+    def tamper(w, ops, trades):
+        c = w.columns
+        c["lim"][:] = 95
+        c["nA0"][first(c, "sR")] = 95
+        w.rethread()
+        ops[0]["price"] = 95
+    assert_lie(batch((Kind.POST_ONLY, Side.SELL, 96, 2)), tamper, "rule 2: stop: the head does not cross")
+
+
+def test_public_field_rejection_checked_by_the_verifier():
+    book = setup_book()
+    bp, _, _ = prove_batch(book, batch((Kind.LIMIT, 3, 96, 2)), OPTS)
+    bp.public.ops[0]["reason"] = Reason.BAD_PRICE
+    with pytest.raises(BatchRejected):
+        verify_batch(bp, min_security=0)

@@ -378,3 +378,101 @@ def test_public_field_rejection_checked_by_the_verifier():
     bp.public.ops[0]["reason"] = Reason.BAD_PRICE
     with pytest.raises(BatchRejected):
         verify_batch(bp, min_security=0)
+
+
+def test_phantom_maker():
+    """A MATCH against slot 4, free in the book, read as if it held an ask."""
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sM")
+        c["oH2"][r] = c["nH2"][r] = 4
+        c["aA"][r] = 4
+        set_word(c, "oA", r, [100, 5, 2, 11, 0, 0, 2, 0])
+        set_word(c, "nA", r, [100, 2, 2, 11, 0, 0, 2, 0])
+        W.derive_columns(c, w.trace_length)
+        w.finish()
+        trades[0]["maker_handle"] = 4
+    assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper, SUM)
+
+
+def _shift_up(w, r):
+    """Delete row r (the rows below move up; the last row repeats)."""
+    c = w.columns
+    for name, col in c.items():
+        col[r:-1] = col[r + 1:].copy()
+    c["row"] = np.arange(w.trace_length)
+
+
+def test_fok_rejected_though_fillable():
+    """FOK for 7 against 10 crossing lots, rejected after its look-ahead."""
+    def tamper(w, ops, trades):
+        c = w.columns
+        c["qty"][:] = 7
+        c["rem"][:4] = 7
+        c["cmp2"][1] = 7 - 5 - 1
+        c["sf"][2], c["cmp2"][2] = 1, 10 - 7
+        W.derive_columns(c, w.trace_length)
+        w.finish()
+        ops[0]["qty"] = 7
+    assert_lie(batch((Kind.FOK, Side.BUY, 101, 11)), tamper, "rule 5: FOK sufficient -> MATCH")
+
+
+def test_post_only_rejected_though_not_crossing():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sR")
+        c["pk_stop"][r - 1], c["pk_cross"][r - 1] = 0, 1
+        _shift_up(w, r)                                   # REST gone: END follows the PEEK
+        c["st"][r], c["rs"][r] = Status.REJECTED, Reason.WOULD_CROSS
+        c["os"][r] = c["og"][r] = 0
+        w.rethread()
+        ops[0]["status"], ops[0]["reason"], ops[0]["handle"] = Status.REJECTED, Reason.WOULD_CROSS, 0
+    assert_lie(batch((Kind.POST_ONLY, Side.SELL, 96, 2)), tamper,
+               re.escape("rule 5: post-only crossing: it crosses (cmp1)"))
+
+
+def test_book_full_claimed_with_a_free_slot():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sR")
+        c["sR"][r], c["pk_full"][r] = 0, 1
+        for x in "ABC":
+            c[f"m{x}"][r] = c[f"a{x}"][r] = 0
+            for j in range(8):
+                c[f"o{x}{j}"][r] = c[f"n{x}{j}"][r] = 0
+        for j in range(6):
+            c[f"nH{j}"][r] = c[f"oH{j}"][r]
+        c["zv1"][r] = c["zv2"][r] = c["cmp1"][r] = c["cmp2"][r] = 0
+        c["st"][r + 1], c["rs"][r + 1] = Status.REJECTED, Reason.BOOK_FULL
+        c["os"][r + 1] = c["og"][r + 1] = 0
+        w.rethread()
+        ops[0]["status"], ops[0]["reason"], ops[0]["handle"] = Status.REJECTED, Reason.BOOK_FULL, 0
+    assert_lie(batch((Kind.LIMIT, Side.BUY, 96, 2)), tamper, "rule 5: book full: free head = 0")
+
+
+def test_live_order_rejected_as_stale():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sC")
+        c["sC"][r], c["pk_stale"][r] = 0, 1
+        c["mH"][r] = c["mB"][r] = c["mC"][r] = c["aB"][r] = c["aC"][r] = 0
+        for x in "HBC":
+            for j in range(6 if x == "H" else 8):
+                c[f"o{x}{j}"][r] = c[f"n{x}{j}"][r] = 0
+        for j in range(8):
+            c[f"nA{j}"][r] = c[f"oA{j}"][r]
+        c["sel"][r] = c["cmp1"][r] = c["cmp2"][r] = c["zv2"][r] = 0
+        c["zv1"][r] = 0                                   # gen - handle gen
+        c["st"][r + 1], c["rs"][r + 1] = Status.REJECTED, Reason.STALE_HANDLE
+        w.rethread()
+        ops[0]["status"], ops[0]["reason"] = Status.REJECTED, Reason.STALE_HANDLE
+    assert_lie(batch((Kind.CANCEL, 0, 0, 0, 1)), tamper, "rule 5: stale: generation differs or qty 0")
+
+
+def test_reduce_that_moves_the_order():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sD")
+        c["nA0"][r] = 99                                  # a better price: ahead of the queue
+        w.rethread()
+    assert_lie(batch((Kind.REDUCE, 0, 0, 2, 2)), tamper, "REDUCE keeps cell 0")

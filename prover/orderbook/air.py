@@ -263,7 +263,7 @@ class OrderBookAir(Air):
 
         sP = s(*PEEKS)
         # ---- shape: booleans, one-hot selectors, the row counter
-        for x in STEPS + KINDS + ("buy", "lv", "gw", "cr", "sf", "mH", "mA", "mB", "mC"):
+        for x in STEPS + KINDS + ("buy", "sel", "lv", "gw", "cr", "sf", "mH", "mA", "mB", "mC"):
             add(f"boolean {x}", c(x) * (1 - c(x)))
         add("one step per row", s(*STEPS) - 1)
         add("one kind per operation", s(*KINDS) - 1)
@@ -413,7 +413,7 @@ class OrderBookAir(Air):
         add("rule 3: B.next kept in MATCH", sM * (c("nB6") - c("oB6")))
         part = sM - lv
         for j in (0, 2, 3, 4, 5, 6, 7):
-            add(f"rule 3: partial maker keeps cell {j}", (part + c("sD")) * (c(f"nA{j}") - c(f"oA{j}")))
+            add(f"rule 3/5: partial maker / REDUCE keeps cell {j}", (part + c("sD")) * (c(f"nA{j}") - c(f"oA{j}")))
         for j in range(HCELLS):
             add(f"rule 3: partial fill keeps header cell {j}", part * (c(f"nH{j}") - c(f"oH{j}")))
         add("rule 3: leaving maker: opposite best = its next", lv * (c("nob") - c("oA6")))

@@ -17,6 +17,7 @@ from zksidecar.prover import params
 from zksidecar.prover.orderbook import (BatchRejected, prove_batch, verify_batch, verify_chain)
 from zksidecar.prover.orderbook import witness as W
 from zksidecar.prover.orderbook.batch import BatchPublic
+from zksidecar.prover.proof import Proof
 from zksidecar.prover.prove import ConstraintError
 from zksidecar.prover.verify import VerificationError
 
@@ -129,11 +130,24 @@ def test_every_outcome_is_proven():
                      Kind.REDUCE}
 
 
-def test_synthetic_flow_batch():
-    ops = flow.generate(48, seed=7, capacity=32, params=flow.FlowParams(depth=10, invalid=0.05,
-                                                                         take=0.4, post_only=0.2))
-    bp, _, _ = prove_batch(Book(32), ops, OPTS, debug=True)
-    verify_batch(bp, min_security=0)
+@pytest.mark.parametrize("log_cap", [4, 5, 6])
+def test_synthetic_flow_as_a_chain(log_cap):
+    """engine/flow.py's synthetic flow (every kind, malformed records, cancels
+    of orders that may have filled meanwhile), proven in batches of 60 on
+    512-row traces and verified as a chain from the empty book."""
+    cap = 1 << log_cap
+    ops = flow.generate(300, seed=log_cap, capacity=cap, params=flow.FlowParams(
+        depth=cap // 2, invalid=0.05, take=0.35, post_only=0.15, cancel=0.5, reduce=0.3))
+    state, chain, seen = Book(cap), [], Counter()
+    for start in range(0, len(ops), 60):
+        bp, state, _ = prove_batch(state, ops[start:start + 60], OPTS, trace_length=512)
+        chain.append(bp)
+        seen += outcomes(bp)
+    verify_chain(chain, min_security=0)
+    assert {s for _, s, _ in seen} >= set(Status) - {Status.NONE}
+    ref = Book(cap)
+    ref.process(ops.copy())
+    assert np.array_equal(ref.cells, state.cells)
 
 
 # ------------------------------------------------------------------ chains --
@@ -156,6 +170,24 @@ def test_chain_of_three_verifies_root_to_root():
     done = verify_chain(chain, min_security=0)
     assert done.roots["post"] == last.root
     assert chain[1].public.pre_root == chain[0].post_root
+    # the proofs serialise in the documented format and still verify
+    for bp in chain:
+        air = bp.public.air()
+        again = Proof.from_bytes(bp.proof.to_bytes(air), air)
+        verify_batch(again, bp.public, min_security=0)
+
+
+def test_chain_out_of_order_or_with_a_wrong_link_fails():
+    chain, _ = prove_chain()
+    with pytest.raises(VerificationError):
+        verify_chain([chain[0], chain[2], chain[1]], min_security=0)
+    with pytest.raises(VerificationError):
+        verify_chain(chain[1:], min_security=0)            # not from the empty book
+    pub = chain[2].public
+    wrong = BatchPublic(pub.log2_capacity, pub.trace_length, pub.symbol, pub.first_seq, pub.ops,
+                        pub.trades, pub.pre_root, chain[1].public.pre_link)
+    with pytest.raises(VerificationError):
+        verify_batch(chain[2].proof, wrong, min_security=0)
 
 
 def test_pre_state_that_is_not_the_previous_post_state_fails():

@@ -508,3 +508,120 @@ def test_reduce_that_moves_the_order():
         c["nA0"][r] = 99                                  # a better price: ahead of the queue
         w.rethread()
     assert_lie(batch((Kind.REDUCE, 0, 0, 2, 2)), tamper, "REDUCE keeps cell 0")
+
+
+# One edit per constraint family that the cases above do not reach: each
+# lie is otherwise consistent (rethreaded memory) and names its family.
+
+def _cancel_row(w):
+    return first(w.columns, "sC")
+
+
+def _no_gen_bump(w, ops, trades):
+    c = w.columns
+    r = _cancel_row(w)
+    c["nA7"][r] = c["oA7"][r]
+    w.rethread()
+
+
+def _not_on_free_list(w, ops, trades):
+    c = w.columns
+    r = _cancel_row(w)
+    c["nH4"][r] = c["oH4"][r]
+    c["nA6"][r] = 0
+    w.rethread()
+
+
+def _live_kept(w, ops, trades):
+    c = w.columns
+    r = _cancel_row(w)
+    c["nH5"][r] = c["oH5"][r]
+    w.rethread()
+
+
+def _false_wrap(w, ops, trades):
+    c = w.columns
+    r = _cancel_row(w)
+    c["gw"][r], c["nA7"][r] = 1, 0                 # gen 0 -> 0, "wrapped"
+    w.rethread()
+
+
+def _rest_elsewhere(w, ops, trades):
+    c = w.columns
+    r = first(c, "sR")
+    c["aA"][r] = 9                                  # a free slot, not the free head (4)
+    w.rethread()
+    c["nH4"][r] = c["oA6"][r]                       # slot 9's next becomes the free head
+    c["os"][r + 1] = 9
+    w.rethread()
+    ops[0]["handle"] = 9
+
+
+def _maker_leaves_best_kept(w, ops, trades):
+    c = w.columns
+    r = first(c, "sM")
+    c["nH2"][r] = c["oH2"][r]                       # best ask still the freed slot
+    w.rethread()
+
+
+def _limit_changed_mid_operation(w, ops, trades):
+    c = w.columns
+    r = first(c, "sM")
+    c["lim"][r + 1:] = 99                           # the stop PEEK sees a lower limit
+    c["cmp1"][r + 1] = c["oA0"][r + 1] - 99 - 1
+    w.rethread()
+
+
+def _expired_called_filled(w, ops, trades):
+    c = w.columns
+    r = first(c, "sE")
+    c["st"][r] = Status.FILLED
+    ops[0]["status"] = Status.FILLED
+
+
+def _walk_skips_a_maker(w, ops, trades):
+    c = w.columns
+    c["aA"][2] = 1                                  # slot 1 again, not its next (2):
+    c["zv1"][2] = 1                                 # its liquidity counted twice
+    w.rethread()
+    c["zv2"][2] = c["oA6"][2]
+    W.derive_columns(c, w.trace_length)
+    w.finish()
+
+
+@pytest.mark.parametrize("rows,tamper,family", [
+    ([(Kind.CANCEL, 0, 0, 0, 1)], _no_gen_bump, re.escape("freed slot gen + 1")),
+    ([(Kind.CANCEL, 0, 0, 0, 1)], _not_on_free_list, "freed slot joins the free list"),
+    ([(Kind.CANCEL, 0, 0, 0, 1)], _live_kept, "live - 1"),
+    ([(Kind.CANCEL, 0, 0, 0, 1)], _false_wrap, "gen wrap"),
+    ([(Kind.LIMIT, Side.BUY, 96, 2)], _rest_elsewhere, "REST takes the free head"),
+    ([(Kind.IOC, Side.BUY, 100, 5)], _maker_leaves_best_kept, "opposite best = its next"),
+    ([(Kind.IOC, Side.BUY, 100, 7)], _limit_changed_mid_operation, "context lim constant"),
+    ([(Kind.IOC, Side.BUY, 100, 7)], _expired_called_filled, "END status follows the last step"),
+    ([(Kind.FOK, Side.BUY, 101, 7)], _walk_skips_a_maker, "FOK: walk follows next"),
+])
+def test_each_family_catches_its_lie(rows, tamper, family):
+    assert_lie(batch(*rows), tamper, family)
+
+
+def test_generation_wraps_at_2_30():
+    """A slot at generation 2^30 - 1 is freed to generation 0 (completeness
+    of the wrap); claiming no wrap there fails."""
+    book = setup_book()
+    cells = book.cells.copy()
+    from zksidecar.engine.invariants import COLUMNS, HEADER
+    gen_at = HEADER + COLUMNS.index("gen") * book.capacity + 1
+    cells[gen_at] = (1 << 30) - 1
+    snap = Book.snapshot(type("C", (), {"cells": cells})())
+    wrapped = Book.restore(snap)
+    ops = batch((Kind.CANCEL, 0, 0, 0, ((1 << 30) - 1) << 32 | 1))
+    bp, post, _ = prove_batch(wrapped, ops, OPTS, debug=True)
+    verify_batch(bp, min_security=0)
+    assert bp.public.ops[0]["status"] == Status.CANCELLED and post.cells[gen_at] == 0
+
+    def no_wrap(w, ops, trades):
+        c = w.columns
+        r = _cancel_row(w)
+        c["gw"][r], c["nA7"][r] = 0, 1 << 30
+        w.rethread()
+    assert_lie(ops, no_wrap, "gen", book=wrapped)

@@ -150,6 +150,23 @@ def test_synthetic_flow_as_a_chain(log_cap):
     assert np.array_equal(ref.cells, state.cells)
 
 
+def test_vectorised_witness_equals_the_row_by_row_one():
+    from zksidecar.engine.proof_table import proof_table
+    cases = [(Book(16 << (k % 3)), random_ops(80, 40 + k, 16 << (k % 3))) for k in range(3)]
+    cases.append((Book(64), flow.generate(300, seed=1, capacity=64, params=flow.FlowParams(
+        depth=32, invalid=0.05, take=0.35, post_only=0.15, cancel=0.5, reduce=0.3))))
+    for book, ops in cases:
+        after = Book.restore(book.snapshot())
+        ops = ops.copy()
+        _, steps = after.process_traced(ops)
+        t = W.trace_length_for(len(steps), book.capacity)
+        args = (proof_table(book.cells), proof_table(after.cells), ops, steps, t, book.capacity)
+        fast, ref = W.build(*args), W.build_reference(*args)
+        assert np.array_equal(fast.pre, ref.pre) and np.array_equal(fast.post, ref.post)
+        for name in ref.columns:
+            assert np.array_equal(fast.columns[name], ref.columns[name]), name
+
+
 # ------------------------------------------------------------------ chains --
 
 def prove_chain(k=3, cap=32, n=40, t=512, seed=0):

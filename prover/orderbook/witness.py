@@ -96,8 +96,10 @@ def trace_length_for(steps: int, capacity: int, minimum: int = 16) -> int:
     return 1 << (n - 1).bit_length()
 
 
-def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps: np.ndarray,
-          trace_length: int, capacity: int) -> Witness:
+def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray,
+                    steps: np.ndarray, trace_length: int, capacity: int) -> Witness:
+    """The witness row by row, in plain Python: the readable definition that
+    `build` (vectorised) is tested against."""
     T = trace_length
     if len(steps) + 1 > T:
         raise ValueError(f"{len(steps)} steps do not fit {T} rows (one PAD row is needed)")
@@ -261,6 +263,173 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     return w
 
 
+def _field_inv(x: np.ndarray) -> np.ndarray:
+    """Canonical inverses of canonical values, 0 for 0 (one batch inversion)."""
+    x = x % P
+    nz = x != 0
+    out = np.zeros(x.shape, dtype=np.int64)
+    if nz.any():
+        out[nz] = F.decode(F.inv(F.encode(x[nz]))).astype(np.int64)
+    return out
+
+
+def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps: np.ndarray,
+          trace_length: int, capacity: int) -> Witness:
+    """The witness of `steps` (Book.process_traced) from the book `pre_table`
+    to `post_table`, vectorised over rows (`build_reference` is the same, row
+    by row)."""
+    T, S = trace_length, len(steps)
+    if S + 1 > T:
+        raise ValueError(f"{S} steps do not fit {T} rows (one PAD row is needed)")
+    names = exec_columns(T)
+    c = {n: np.zeros(T, dtype=np.int64) for n in names}
+    pre = np.zeros((T, WORD), dtype=np.int64)
+    pre[:capacity] = pre_table
+    post = np.zeros((T, WORD), dtype=np.int64)
+    post[:capacity] = post_table
+
+    kind = steps["kind"].astype(np.int64)
+    opi = steps["op"].astype(np.int64)
+    mask = steps["mask"].astype(np.int64)
+    addr = steps["addr"].astype(np.int64)
+    old = steps["old_word"].astype(np.int64)
+    new = steps["new_word"].astype(np.int64)
+    rows = np.arange(S)
+
+    # the operations' context
+    ctxs = [classify(op, capacity) for op in ops]
+    kind_idx = np.array([KINDS.index(x["kind"] or "k_z") for x in ctxs], dtype=np.int64)
+    fields = {f: np.array([x[f] for x in ctxs], dtype=np.int64)
+              for f in ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi")}
+    status = ops["status"].astype(np.int64)
+    reason = ops["reason"].astype(np.int64)
+    rk = kind_idx[opi]
+    for j, kn in enumerate(KINDS):
+        c[kn][:S] = rk == j
+    for f, v in fields.items():
+        c[f][:S] = v[opi]
+    c["oi"][:S] = opi
+    c["row"] = np.arange(T)
+
+    # memory: old timestamps from the previous access of the same address
+    m = np.stack([(mask >> j) & 1 for j in range(4)], axis=1)          # (S, 4)
+    r_acc, j_acc = np.nonzero(m)                                        # row order, then H A B C
+    a_acc = addr[r_acc, j_acc]
+    order = np.argsort(a_acc, kind="stable")
+    a_s, r_s = a_acc[order], r_acc[order]
+    prev_ts = np.zeros(len(a_s), dtype=np.int64)
+    same = np.zeros(len(a_s), dtype=bool)
+    same[1:] = a_s[1:] == a_s[:-1]
+    prev_ts[1:] = np.where(same[1:], r_s[:-1] + 1, 0)
+    ts = np.zeros((S, 4), dtype=np.int64)
+    ts[r_acc[order], j_acc[order]] = prev_ts
+    last = np.zeros(T, dtype=np.int64)
+    last[a_s] = r_s + 1          # numpy keeps the last assignment: the latest row
+    for j, x in enumerate("HABC"):
+        c[f"m{x}"][:S] = m[:, j]
+        c[f"t{x}"][:S] = ts[:, j]
+        if x != "H":
+            c[f"a{x}"][:S] = addr[:, j]
+        for q in range(HCELLS if x == "H" else WORD):
+            c[f"o{x}{q}"][:S] = old[:, j, q]
+            c[f"n{x}{q}"][:S] = new[:, j, q]
+    c["pts"] = last
+
+    # step selectors; PEEK roles by the operation's kind and the PEEK's rank
+    isk = {k: kind == int(k) for k in StepKind}
+    begin_rows = np.flatnonzero(isk[StepKind.BEGIN])
+    op_begin = np.zeros(len(ops), dtype=np.int64)
+    op_begin[opi[begin_rows]] = begin_rows
+    peek = isk[StepKind.PEEK]
+    peek_cum = np.cumsum(peek)
+    peek_rank = peek_cum - peek_cum[op_begin[opi]]       # 1 for the operation's first PEEK
+    kn = np.array(KINDS)[rk]
+    stale = peek & np.isin(kn, ("k_can", "k_red"))
+    fok = peek & (kn == "k_fok")
+    other = peek & ~stale & ~fok
+    cross = other & (peek_rank == 1) & (reason[opi] == int(Reason.WOULD_CROSS))
+    stop = other & (peek_rank == 1) & ~cross
+    full = other & (peek_rank > 1)
+    for name, sel_ in (("sB", isk[StepKind.BEGIN]), ("sM", isk[StepKind.MATCH]),
+                       ("sR", isk[StepKind.REST]), ("sC", isk[StepKind.CANCEL]),
+                       ("sD", isk[StepKind.REDUCE]), ("sE", isk[StepKind.END]),
+                       ("pk_stale", stale), ("pk_fok", fok), ("pk_cross", cross),
+                       ("pk_stop", stop), ("pk_full", full)):
+        c[name][:S] = sel_
+    c["sZ"][S:] = 1
+    sM, sR, sC, sD = isk[StepKind.MATCH], isk[StepKind.REST], isk[StepKind.CANCEL], isk[StepKind.REDUCE]
+
+    oA, nA, oB, oC = old[:, 1], new[:, 1], old[:, 2], old[:, 3]
+    buy, lim, qty, hgen = (c[f][:S] for f in ("buy", "lim", "qty", "hgen"))
+    # running values within an operation: before the row's own change
+    fill = np.where(sM, oA[:, 1] - nA[:, 1], 0)
+    cum_fill = np.cumsum(fill) - fill
+    rem = qty - (cum_fill - cum_fill[op_begin[opi]])
+    cum_m = np.cumsum(sM) - sM
+    tn = cum_m - cum_m[op_begin[opi]]
+    cx = np.where(buy == 1, lim - oA[:, 0], oA[:, 0] - lim)
+    has_a = m[:, 1] == 1
+    cr = fok & has_a & (cx >= 0)
+    add = np.where(cr, oA[:, 1], 0)
+    cum_add = np.cumsum(add)
+    acc = cum_add - (cum_add[op_begin[opi]] - add[op_begin[opi]])   # kept after the walk
+    sf = fok & (acc >= qty)
+
+    c["rem"][:S], c["tn"][:S], c["acc"][:S] = rem, tn, acc
+    c["cr"][:S], c["sf"][:S] = cr, sf
+    c["fl"][:S] = fill
+    lv = sM & (nA[:, 1] == 0)
+    c["lv"][:S] = lv
+    after_rest = np.flatnonzero(sR) + 1
+    c["os"][after_rest] = addr[after_rest - 1, 1]
+    c["og"][after_rest] = oA[after_rest - 1, 7]
+    end = isk[StepKind.END]
+    zero_out = kind_idx[opi] == KINDS.index("k_z")
+    c["st"][:S] = np.where(end & ~zero_out, status[opi], 0)
+    c["rs"][:S] = np.where(end & ~zero_out, reason[opi], 0)
+    taker = sM | stop | cross | fok | sR
+    c["sel"][:S] = np.where(taker, buy, np.where(sC, (oA[:, 2] == 1).astype(np.int64), 0))
+
+    # zero-test values and comparisons, step by step
+    zv1 = np.zeros(S, dtype=np.int64)
+    zv2 = np.zeros(S, dtype=np.int64)
+    zv1 = np.where(sM, oA[:, 6], zv1)
+    zv1 = np.where(stop | cross | fok, addr[:, 1] * has_a, zv1)
+    zv1 = np.where(sR | sC, addr[:, 2], zv1)
+    zv1 = np.where(stale, oA[:, 7] - hgen, zv1)
+    zv2 = np.where(fok, oA[:, 6] * has_a, zv2)
+    zv2 = np.where(sR | sC, addr[:, 3], zv2)
+    c["zv1"][:S], c["zv2"][:S] = zv1, zv2
+    cmp1 = np.zeros(S, dtype=np.int64)
+    cmp2 = np.zeros(S, dtype=np.int64)
+    cmp1 = np.where(sM | cross, cx, cmp1)
+    cmp2 = np.where(sM, np.where(lv, rem - oA[:, 1], oA[:, 1] - rem - 1), cmp2)
+    cmp1 = np.where(stop & has_a, -cx - 1, cmp1)
+    cmp2 = np.where(stop, rem - 1, cmp2)
+    cmp1 = np.where(fok & has_a, np.where(cr, cx, -cx - 1), cmp1)
+    cmp2 = np.where(fok, np.where(sf, acc - qty, qty - acc - 1), cmp2)
+    has_b, has_c = addr[:, 2] != 0, addr[:, 3] != 0
+    cmp1 = np.where(sR & has_b, np.where(buy == 1, oB[:, 0] - lim, lim - oB[:, 0]), cmp1)
+    cmp2 = np.where(sR & has_c, np.where(buy == 1, lim - oC[:, 0] - 1, oC[:, 0] - lim - 1), cmp2)
+    cmp1 = np.where(sC, oA[:, 1] - 1, cmp1)
+    cmp2 = np.where(sC & (kn == "k_red"), qty - oA[:, 1], cmp2)
+    cmp2 = np.where(sD, oA[:, 1] - qty - 1, cmp2)
+    c["cmp1"][:S], c["cmp2"][:S] = cmp1, cmp2
+    frees = sC | lv
+    wrap = frees & (oA[:, 7] == GEN_LIMIT - 1)
+    c["gw"][:S] = wrap
+    c["ginv"][:S] = np.where(frees & ~wrap, _field_inv(oA[:, 7] - (GEN_LIMIT - 1)), 0)
+
+    # PAD rows carry the last operation's context
+    if S:
+        for n_ in ("oi",) + KINDS + ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi"):
+            c[n_][S:] = c[n_][S - 1]
+    derive_columns(c, T)
+    w = Witness(pre % P, post % P, c, T)
+    w.finish()
+    return w
+
+
 def derive_columns(c: dict[str, np.ndarray], T: int) -> None:
     """The columns that follow from the others: zero-test inverses and
     flags, the helpers, the limbs of the comparisons (a value outside
@@ -269,7 +438,7 @@ def derive_columns(c: dict[str, np.ndarray], T: int) -> None:
     for z in ("1", "2"):
         zv = c[f"zv{z}"] % P
         c[f"nz{z}"] = (zv != 0).astype(np.int64)
-        c[f"zi{z}"] = np.array([_inv(int(x)) for x in zv], dtype=np.int64)
+        c[f"zi{z}"] = _field_inv(zv)
     sel, lim = c["sel"], c["lim"]
     sgn = 2 * sel - 1
     c["cx"] = sgn * (lim - c["oA0"]) % P

@@ -181,11 +181,12 @@ class OrderBookAir(Air):
         self.lu = logup.LogUp("lu", self._fractions(), alpha=0, beta=1, target=self._target)
         self.aux_columns = self.lu.columns
         super().__init__(trace_length, {"log2_capacity": log2_capacity, "ops": len(ops),
-                                        "trades": len(trades), "first_seq_lo": first_seq & 0xFFFFFFF,
-                                        "symbol_lo": symbol & 0xFFFFFFF})
+                                        "trades": len(trades)})
 
     # -------------------------------------------------------- public --
     def public_bytes(self) -> bytes:
+        """Everything public, in full: capacity, first sequence number,
+        symbol, every operation record (outcomes included) and every trade."""
         head = b"zksidecar.orderbook.v1;" + str((self.log2_capacity, self.first_seq,
                                                   self.symbol)).encode()
         return head + super().public_bytes() + self.ops.tobytes() + self.trades.tobytes()
@@ -207,7 +208,6 @@ class OrderBookAir(Air):
     # ------------------------------------------------------ the sum --
     def _fractions(self):
         L, k = self.L, self.k
-        row = lambda f: f.cur("row")                       # noqa: E731
         ts = lambda f: f.cur("row") + 1                    # noqa: E731
         fr = [logup.supply([TAG_MEM, "row"] + [f"p{j}" for j in range(WORD)] + [0]),
               logup.consume([TAG_MEM, "row"] + [f"q{j}" for j in range(WORD)] + ["pts"])]
@@ -235,7 +235,6 @@ class OrderBookAir(Air):
         fr.append(logup.consume([TAG_OUT, "oi", "st", "rs", lambda f: f.cur("qty") - f.cur("rem"),
                                  "tn", "os", "og"], "sE"))
         fr.append(logup.consume([TAG_TRADE, "oi", "tn", "aA", "oA7", "oA0", "fl", "oA3", "oA4"], "sM"))
-        del row
         return fr
 
     # ------------------------------------------------------ constraints --

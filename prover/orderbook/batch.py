@@ -15,7 +15,7 @@ import numpy as np
 
 from ...engine.book import Book
 from ...engine.proof_table import proof_table
-from ...engine.records import OP_DTYPE, TRADE_DTYPE, Kind, Reason, Side, Status
+from ...engine.records import OP_DTYPE, TRADE_DTYPE, Kind, Reason, Status
 from .. import field as F
 from ..domain import Link
 from ..params import DEFAULT_MIN_SECURITY, ProofOptions

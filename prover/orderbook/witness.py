@@ -1,14 +1,16 @@
 """The trace columns of OrderBookAir from the engine's tracing mode.
 
-`build(pre_table, ops, trades, steps, trace_length, capacity)` lays out the
-steps Book.process_traced recorded (engine/trace.py) one per row, the state
-tables before and after, and every helper column the constraints name.  It
-follows engine/trace_check.py's replay: it keeps the memory and the
-timestamp of each address's last write, so each access's `old_ts` is the
-row of the write it reads.
+`build(pre_table, post_table, ops, steps, trace_length, capacity)` lays out
+the steps Book.process_traced recorded (engine/trace.py) one per row, the
+state tables before and after (zero rows below the book), and every helper
+column the constraints name, vectorised over rows.  `build_reference` does
+the same row by row, following engine/trace_check.py's replay (it keeps the
+memory's last-write timestamps, so each access's `old_ts` is the row of the
+write it reads); a test holds the two equal.
 
 `Witness.columns` holds canonical int64 values by column name, so tests can
-edit a witness the way a lying engine would and re-encode it (`traces()`).
+edit a witness the way a lying engine would, `Witness.rethread()` makes the
+memory consistent with the edited writes again, and `traces()` encodes.
 """
 from __future__ import annotations
 
@@ -16,10 +18,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...engine.records import Reason, Status
+from ...engine.records import Reason
 from ...engine.trace import StepKind
 from .. import field as F
-from .air import (GEN_LIMIT, HCELLS, KINDS, STEPS, WORD, classify, exec_columns, limbs_for)
+from .air import GEN_LIMIT, HCELLS, KINDS, WORD, classify, exec_columns, limbs_for
 
 P = F.P
 

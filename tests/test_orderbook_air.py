@@ -103,6 +103,27 @@ def test_random_flows_prove_and_verify(log_cap, n, seed):
     assert np.array_equal(ref.cells, post.cells)
 
 
+def test_batch_of_field_rejections_only():
+    """No step touches memory: post = pre, proven by the memory argument alone."""
+    ops = make_ops([(9, 1, 100, 1), (Kind.LIMIT, 3, 100, 1), (Kind.LIMIT, 1, 0, 1),
+                    (Kind.IOC, 2, 100, 0), (Kind.CANCEL, 0, 0, 0, 1 << 32 | 99),
+                    (Kind.CANCEL, 0, 0, 0, 0), (Kind.REDUCE, 0, 0, 0, 1)])
+    ops[0]["flags"] = 0
+    bp, post, trades = prove_batch(Book(16), ops, OPTS, debug=True)
+    verify_batch(bp, min_security=0)
+    assert len(trades) == 0 and set(bp.public.ops["status"]) == {Status.REJECTED}
+    from zksidecar.engine.proof_table import proof_table
+    assert np.array_equal(proof_table(post.cells), proof_table(Book(16).cells))
+    assert post.root == bp.public.pre_root          # the same table, the same root
+
+
+def test_single_operation_at_capacity_2_10():
+    book = Book(1 << 10)
+    bp, _, _ = prove_batch(book, make_ops([(Kind.LIMIT, Side.BUY, 100, 3)]), OPTS, debug=True)
+    assert bp.public.trace_length == 1 << 10
+    verify_batch(bp, min_security=0)
+
+
 def test_every_outcome_is_proven():
     """Across a few flows every status and every reason the trace proves
     shows up (field rejections are the verifier's plain checks)."""

@@ -663,3 +663,75 @@ def test_generation_wraps_at_2_30():
         c["gw"][r], c["nA7"][r] = 0, 1 << 30
         w.rethread()
     assert_lie(ops, no_wrap, "gen", book=wrapped)
+
+
+# ----------------------------------------------------- range-check limits --
+
+def test_scaled_top_limb_alone_would_accept_a_negative_difference():
+    """The range check's top limb: looked up only as top * 2^(kL - 30) (as
+    first specified), a huge field element top = v / 2^s passes, and a buy at
+    limit 1 trades through an ask at 858,993,459 (cmp1 = 1 - price, a
+    negative difference).  Looking the top limb up directly as well stops it."""
+    from zksidecar.prover import field as F
+    from zksidecar.prover.orderbook.air import limbs_for
+    P = F.P
+    HIGH = 858_993_459          # 0.8 * 2^30: a valid price
+    book = Book(16)
+    book.submit(Kind.LIMIT, Side.SELL, HIGH, 5, account=11)
+    # batch: a buy IOC at limit 1 for 3 lots, honest: EXPIRED
+    ops = make_ops([(Kind.IOC, Side.BUY, 1, 3)], first_seq=2)
+    def tamper(w, o, trades):
+        c = w.columns
+        T = w.trace_length
+        L, k = limbs_for(T)
+        r = first(c, "pk_stop")             # rows: BEGIN, PEEK(stop), END -> BEGIN, MATCH, END
+        c["pk_stop"][r], c["sM"][r] = 0, 1
+        word = w.pre[1].copy(); word[1] -= 3
+        set_word(c, "nA", r, word)
+        c["fl"][r], c["lv"][r] = 3, 0
+        c["zv1"][r] = word[6]
+        c["rem"][r + 1] = 0
+        c["tn"][r + 1] = 1
+        c["st"][r + 1] = Status.FILLED
+        cx = (1 - HIGH) % P
+        c["cmp1"][r] = cx
+        c["cmp2"][r] = 5 - 3 - 1
+        w.rethread()
+        s = k * L - 30
+        # the cheat: cmp1 = lower + top * 2^((k-1)L), top = v / 2^s
+        v = (1 << L) - 1
+        lower = (cx - v * (1 << (30 - L))) % P
+        assert 0 <= lower < 1 << ((k - 1) * L), (lower, k, L)
+        for i in range(k - 1):
+            c[f"c1_{i}"][r] = (lower >> (i * L)) & ((1 << L) - 1)
+        c[f"c1_{k-1}"][r] = v * pow(1 << s, P - 2, P) % P
+        w.finish()
+        o[0]["status"], o[0]["filled"], o[0]["trades"] = Status.FILLED, 3, 1
+        t = np.zeros(1, dtype=trades.dtype)
+        t["taker_seq"], t["maker_handle"], t["price"], t["qty"] = 2, 1, HIGH, 3
+        t["maker_account"], t["taker_account"], t["taker_side"] = 11, o[0]["account"], Side.BUY
+        return o, t
+    with pytest.raises(ConstraintError, match=SUM):
+        prove_batch(book, ops, OPTS, trace_length=512, tamper=tamper, debug=True)
+    bp, _, _ = prove_batch(book, ops, OPTS, trace_length=512, tamper=tamper)
+    with pytest.raises(VerificationError):
+        verify_batch(bp, min_security=0)
+
+
+def test_values_above_the_provable_maximum_are_refused():
+    """Differences of values below 2^30 span more integers than p has
+    elements: 1 - (2^30 - 2) is, in the field, a number below 2^30.  So the
+    AIR only compares values up to p - 2^30 - 1; the prover and the verifier
+    refuse batches with larger prices or quantities."""
+    from zksidecar.prover import field as F
+    from zksidecar.prover.orderbook.air import PROVABLE_MAX
+    assert (1 - ((1 << 30) - 2)) % F.P < 1 << 30              # the ambiguity
+    assert F.P - PROVABLE_MAX >= 1 << 30                      # none at or below the limit
+    with pytest.raises(ValueError, match="above"):
+        prove_batch(Book(16), make_ops([(Kind.LIMIT, Side.SELL, PROVABLE_MAX + 1, 1)]), OPTS)
+    bp, _, _ = prove_batch(Book(16), make_ops([(Kind.LIMIT, Side.SELL, PROVABLE_MAX, 1),
+                                               (Kind.MARKET, Side.BUY, 0, 1)]), OPTS, debug=True)
+    verify_batch(bp, min_security=0)
+    bp.public.ops[0]["price"] = PROVABLE_MAX + 1
+    with pytest.raises(BatchRejected, match="above"):
+        verify_batch(bp, min_security=0)

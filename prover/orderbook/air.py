@@ -33,6 +33,14 @@ from ..ext_scalar import Ext
 
 WORD = 8
 GEN_LIMIT = 1 << 30
+#: the largest price or quantity the AIR can compare soundly.  A difference of
+#: two values below 2^30 spans (-2^30, 2^30): 2^31 - 1 integers, more than
+#: p < 2^31 field elements, so "d in [0, 2^30)" cannot tell every negative
+#: difference from a positive one.  With every operand at most
+#: p - 2^30 - 1 = 2^30 - 2^27, a negative difference -x (x <= p - 2^30) is the
+#: field element p - x >= 2^30, outside the range check.  The engine accepts
+#: up to 2^30 - 1; the verifier refuses batches above this limit.
+PROVABLE_MAX = F.P - (1 << 30) - 1
 TAG_MEM, TAG_RANGE, TAG_OP, TAG_OUT, TAG_TRADE = 1, 2, 3, 4, 5
 
 # step selectors (one-hot per row); the PEEK roles split PEEK by what it proves
@@ -78,7 +86,8 @@ def classify(op, capacity: int) -> dict:
     """What the trace's BEGIN takes from one public operation record: the
     effective kind (None: rejected on its fields alone, checked by the
     verifier) and the fields the AIR uses.  MARKET is IOC with the extreme
-    limit (MAX_PRICE for a buy, 1 for a sell), as in the engine."""
+    limit (PROVABLE_MAX for a buy, 1 for a sell); the engine uses MAX_PRICE,
+    the same for every price the AIR can prove."""
     kind, side, price, qty = int(op["kind"]), int(op["side"]), int(op["price"]), int(op["qty"])
     handle, flags, account = int(op["handle"]), int(op["flags"]), int(op["account"])
     out = dict(kind=None, buy=0, lim=0, qty=0, hslot=0, hgen=0, alo=0, ahi=0, reason=None)
@@ -107,8 +116,8 @@ def classify(op, capacity: int) -> dict:
     if not 1 <= qty <= MAX_PRICE:
         return reject(Reason.BAD_QTY)
     buy = int(side == Side.BUY)
-    if kind == Kind.MARKET:
-        price = MAX_PRICE if buy else 1
+    if kind == Kind.MARKET:       # no limit: above every provable price, or 1
+        price = PROVABLE_MAX if buy else 1
     name = {Kind.LIMIT: "k_lim", Kind.IOC: "k_ioc", Kind.MARKET: "k_ioc", Kind.FOK: "k_fok",
             Kind.POST_ONLY: "k_post"}[Kind(kind)]
     out.update(kind=name, buy=buy, lim=price, qty=qty, alo=account & 0xFFFF, ahi=account >> 16)
@@ -223,13 +232,16 @@ class OrderBookAir(Air):
         for x in "HABC":
             fr.append(logup.consume([TAG_RANGE, lambda f, x=x: f.cur("row") - f.cur(f"t{x}")],
                                     f"m{x}"))
+        # limbs below the top in [0, T); the top limb in [0, T) and, scaled by
+        # 2^(kL - 30), in [0, T) again: top < 2^(30 - (k-1)L).  The scaled
+        # lookup alone is not enough: top * 2^s lands in [0, T) for T field
+        # elements top, most of them huge (v / 2^s for v not a multiple of 2^s).
         top = 1 << (k * L - 30)
         for c in ("c1", "c2"):
             for i in range(k):
-                if i < k - 1:
-                    fr.append(logup.consume([TAG_RANGE, f"{c}_{i}"]))
-                else:
-                    fr.append(logup.consume([TAG_RANGE, lambda f, c=c, i=i: f.cur(f"{c}_{i}") * top]))
+                fr.append(logup.consume([TAG_RANGE, f"{c}_{i}"]))
+            if top > 1:
+                fr.append(logup.consume([TAG_RANGE, lambda f, c=c: f.cur(f"{c}_{k - 1}") * top]))
         code = lambda f: sum((KIND_CODE[n] * f.cur(n) for n in KINDS if KIND_CODE[n]), const(0))  # noqa
         fr.append(logup.consume([TAG_OP, "oi", code] + list(CONTEXT[len(KINDS):]), "sB"))
         fr.append(logup.consume([TAG_OUT, "oi", "st", "rs", lambda f: f.cur("qty") - f.cur("rem"),

@@ -53,8 +53,9 @@ class Witness:
         top = 1 << (k * L - 30)
         for cm in ("c1", "c2"):
             for i in range(k):
-                v = c[f"{cm}_{i}"] * (top if i == k - 1 else 1) % P
-                looks.append(v)
+                looks.append(c[f"{cm}_{i}"] % P)
+            if top > 1:
+                looks.append(c[f"{cm}_{k - 1}"] * top % P)
         allv = np.concatenate(looks)
         ok = allv[allv < t]
         c["rm"] = np.bincount(ok, minlength=t)[:t].astype(np.int64)

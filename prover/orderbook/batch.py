@@ -116,6 +116,8 @@ def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
     cap = book.capacity
     first_seq = book.next_seq
     ops = np.array(ops, dtype=OP_DTYPE, copy=True)
+    if len(ops) == 0:
+        raise ValueError("an empty batch")
     for i, op in enumerate(ops):
         c = classify(op, cap)
         if c["kind"] is not None and (c["lim"] > PROVABLE_MAX or c["qty"] > PROVABLE_MAX):

@@ -735,3 +735,13 @@ def test_values_above_the_provable_maximum_are_refused():
     bp.public.ops[0]["price"] = PROVABLE_MAX + 1
     with pytest.raises(BatchRejected, match="above"):
         verify_batch(bp, min_security=0)
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="prices and quantities in (2^30 - 2^27, 2^30) are valid for the engine "
+                          "but cannot be compared soundly by one range-checked difference; "
+                          "needs a lower engine MAX_PRICE/MAX_QTY or limb-wise comparisons")
+def test_engine_prices_up_to_2_30_are_provable():
+    ops = make_ops([(Kind.LIMIT, Side.SELL, (1 << 30) - 1, 1), (Kind.IOC, Side.BUY, (1 << 30) - 1, 1)])
+    bp, _, _ = prove_batch(Book(16), ops, OPTS)
+    verify_batch(bp, min_security=0)

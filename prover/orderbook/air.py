@@ -1,0 +1,511 @@
+"""OrderBookAir: the statement of docs/STATEMENT.md as constraints.
+
+Segments (every one T rows):
+
+    pre   (EXTERNAL)  p0..p7     the state table before the batch (rows >= N zero)
+    post              q0..q7     the state table after it
+    exec              EXEC_COLUMNS: row counter, post timestamps, step
+                      selectors, the operation's context, four accesses
+                      (H, A, B, C), comparison limbs, helpers
+
+One LogUp sum (aux columns ``lu.*``) over tagged tuples: memory (tag 1),
+range (2), op (3), outcome (4), trade (5); the verifier's side of the op,
+outcome and trade tables is the derived value ``public_sum`` (Air.derive),
+so the sum's target is ``-public_sum``.
+
+Every constraint has degree <= 3 (blowup 4).  The constraint families are
+named after the rule of docs/STATEMENT.md they enforce; debug mode
+(prove(..., debug=True)) reports the first failing one by that name.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...engine.records import MAX_PRICE, Kind, Reason, Side, Status
+from .. import extension as E
+from .. import field as F
+from .. import logup
+from ..air import Air, BoundaryConstraint, Frame, Segment, TransitionConstraint
+from ..expr import const
+from ..ext_scalar import Ext
+
+WORD = 8
+GEN_LIMIT = 1 << 30
+#: the largest price or quantity the AIR can compare soundly.  A difference of
+#: two values below 2^30 spans (-2^30, 2^30): 2^31 - 1 integers, more than
+#: p < 2^31 field elements, so "d in [0, 2^30)" cannot tell every negative
+#: difference from a positive one.  With every operand at most
+#: p - 2^30 - 1 = 2^30 - 2^27, a negative difference -x (x <= p - 2^30) is the
+#: field element p - x >= 2^30, outside the range check.  The engine accepts
+#: up to 2^30 - 1; the verifier refuses batches above this limit.
+PROVABLE_MAX = F.P - (1 << 30) - 1
+TAG_MEM, TAG_RANGE, TAG_OP, TAG_OUT, TAG_TRADE = 1, 2, 3, 4, 5
+
+# step selectors (one-hot per row); the PEEK roles split PEEK by what it proves
+STEPS = ("sB", "sM", "sR", "sC", "sD", "sE", "sZ",
+         "pk_stop", "pk_cross", "pk_full", "pk_stale", "pk_fok")
+PEEKS = ("pk_stop", "pk_cross", "pk_full", "pk_stale", "pk_fok")
+# the operation's effective kind (one-hot): k_z = rejected on its public fields
+KINDS = ("k_lim", "k_ioc", "k_fok", "k_post", "k_can", "k_red", "k_z")
+KIND_CODE = {"k_lim": 1, "k_ioc": 2, "k_fok": 4, "k_post": 5, "k_can": 6, "k_red": 7, "k_z": 0}
+CONTEXT = KINDS + ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi")
+HCELLS = 6  # header cells 6, 7 are zero forever: not columns
+
+
+def _access_columns():
+    cols = ["mH", "tH"] + [f"oH{j}" for j in range(HCELLS)] + [f"nH{j}" for j in range(HCELLS)]
+    for x in "ABC":
+        cols += [f"m{x}", f"a{x}", f"t{x}"] + [f"o{x}{j}" for j in range(WORD)] \
+            + [f"n{x}{j}" for j in range(WORD)]
+    return cols
+
+
+def limbs_for(trace_length: int) -> tuple[int, int]:
+    """(L, k): limb width log2 T and limbs per 30-bit difference."""
+    lb = trace_length.bit_length() - 1
+    return lb, math.ceil(30 / lb)
+
+
+def exec_columns(trace_length: int) -> tuple[str, ...]:
+    _, k = limbs_for(trace_length)
+    return tuple(
+        ["row", "pts", "rm"] + list(STEPS) + ["oi"] + list(CONTEXT)
+        + ["rem", "tn", "os", "og", "st", "rs", "acc"]
+        + ["sel", "lv", "fl", "gw", "ginv", "zv1", "zi1", "nz1", "zv2", "zi2", "nz2",
+           "cr", "sf", "fg", "fc", "cxs", "cx", "dB", "dC",
+           "ob", "ow", "sb", "sw", "nob", "now", "nsb", "nsw", "cmp1", "cmp2"]
+        + [f"c1_{i}" for i in range(k)] + [f"c2_{i}" for i in range(k)]
+        + _access_columns())
+
+
+# ------------------------------------------------------ public tables --
+
+def classify(op, capacity: int) -> dict:
+    """What the trace's BEGIN takes from one public operation record: the
+    effective kind (None: rejected on its fields alone, checked by the
+    verifier) and the fields the AIR uses.  MARKET is IOC with the extreme
+    limit (PROVABLE_MAX for a buy, 1 for a sell); the engine uses MAX_PRICE,
+    the same for every price the AIR can prove."""
+    kind, side, price, qty = int(op["kind"]), int(op["side"]), int(op["price"]), int(op["qty"])
+    handle, flags, account = int(op["handle"]), int(op["flags"]), int(op["account"])
+    out = dict(kind=None, buy=0, lim=0, qty=0, hslot=0, hgen=0, alo=0, ahi=0, reason=None)
+
+    def reject(reason):
+        out["reason"] = reason
+        return out
+
+    if flags & ~1:
+        return reject(Reason.BAD_FLAGS)
+    if kind in (Kind.CANCEL, Kind.REDUCE):
+        if kind == Kind.REDUCE and not 1 <= qty <= MAX_PRICE:
+            return reject(Reason.BAD_QTY)
+        slot, gen = handle & 0xFFFFFFFF, handle >> 32
+        if slot == 0 or slot >= capacity or gen >= GEN_LIMIT:
+            return reject(Reason.UNKNOWN_HANDLE)
+        out.update(kind="k_can" if kind == Kind.CANCEL else "k_red", hslot=slot, hgen=gen,
+                   qty=qty if kind == Kind.REDUCE else 0)
+        return out
+    if kind not in (Kind.LIMIT, Kind.IOC, Kind.MARKET, Kind.FOK, Kind.POST_ONLY):
+        return reject(Reason.BAD_KIND)
+    if side not in (Side.BUY, Side.SELL):
+        return reject(Reason.BAD_SIDE)
+    if kind != Kind.MARKET and not 1 <= price <= MAX_PRICE:
+        return reject(Reason.BAD_PRICE)
+    if not 1 <= qty <= MAX_PRICE:
+        return reject(Reason.BAD_QTY)
+    buy = int(side == Side.BUY)
+    if kind == Kind.MARKET:       # no limit: above every provable price, or 1
+        price = PROVABLE_MAX if buy else 1
+    name = {Kind.LIMIT: "k_lim", Kind.IOC: "k_ioc", Kind.MARKET: "k_ioc", Kind.FOK: "k_fok",
+            Kind.POST_ONLY: "k_post"}[Kind(kind)]
+    out.update(kind=name, buy=buy, lim=price, qty=qty, alo=account & 0xFFFF, ahi=account >> 16)
+    return out
+
+
+def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int):
+    """The verifier's op, outcome and trade tuples (tags included), as int
+    arrays, from the public records."""
+    op_rows, out_rows, trade_rows = [], [], []
+    counts: dict[int, int] = {}
+    for i, op in enumerate(ops):
+        c = classify(op, capacity)
+        code = 0 if c["kind"] is None else KIND_CODE[c["kind"]]
+        op_rows.append([TAG_OP, i, code, c["buy"], c["lim"], c["qty"], c["hslot"], c["hgen"],
+                        c["alo"], c["ahi"]])
+        if c["kind"] is None:
+            out_rows.append([TAG_OUT, i, 0, 0, 0, 0, 0, 0])
+        else:
+            h = int(op["handle"]) if c["kind"] not in ("k_can", "k_red") else 0
+            out_rows.append([TAG_OUT, i, int(op["status"]), int(op["reason"]), int(op["filled"]),
+                             int(op["trades"]), h & 0xFFFFFFFF, h >> 32])
+    for t in trades:
+        i = int(t["taker_seq"]) - first_seq
+        n = counts.get(i, 0)
+        counts[i] = n + 1
+        mh, acct = int(t["maker_handle"]), int(t["maker_account"])
+        trade_rows.append([TAG_TRADE, i, n, mh & 0xFFFFFFFF, mh >> 32, int(t["price"]),
+                           int(t["qty"]), acct & 0xFFFF, acct >> 16])
+    return [np.asarray(r, dtype=np.int64).reshape(-1, w) % F.P
+            for r, w in ((op_rows, 10), (out_rows, 8), (trade_rows, 9))]
+
+
+def _table_sum(rows: np.ndarray, alpha: np.ndarray, beta: Ext) -> np.ndarray:
+    """sum over rows of 1 / (alpha - compress(row)), (4,) Montgomery."""
+    if len(rows) == 0:
+        return np.zeros(4, dtype=np.uint32)
+    n = len(rows)
+    acc = E.from_base(F.encode(rows[:, 0]))
+    power = Ext(1)
+    for j in range(1, rows.shape[1]):
+        power = power * beta
+        pw = np.ascontiguousarray(np.broadcast_to(power.to_mont(), (n, 4)))
+        acc = E.add(acc, E.mul_base(pw, F.encode(rows[:, j])))
+    d = E.sub(np.ascontiguousarray(np.broadcast_to(alpha, (n, 4))), acc)
+    return (np.sum(E.inv(d).astype(np.uint64), axis=0) % F.P).astype(np.uint32)
+
+
+# -------------------------------------------------------------- the AIR --
+
+class OrderBookAir(Air):
+    num_challenges = 2          # alpha, beta of the LogUp sum
+    derived_values = ("public_sum",)
+
+    def __init__(self, trace_length: int, log2_capacity: int, ops: np.ndarray,
+                 trades: np.ndarray, first_seq: int, symbol: int = 0):
+        capacity = 1 << log2_capacity
+        if trace_length < capacity or trace_length < 16:
+            raise ValueError(f"trace length {trace_length} below the capacity {capacity} (or 16)")
+        self.capacity, self.log2_capacity = capacity, log2_capacity
+        self.ops, self.trades = ops, trades
+        self.first_seq, self.symbol = first_seq, symbol
+        self.L, self.k = limbs_for(trace_length)
+        self.tables = public_tables(ops, trades, capacity, first_seq)
+        self.main_segments = (
+            Segment("pre", tuple(f"p{j}" for j in range(WORD)), external=True),
+            Segment("post", tuple(f"q{j}" for j in range(WORD))),
+            Segment("exec", exec_columns(trace_length)),
+        )
+        self.lu = logup.LogUp("lu", self._fractions(), alpha=0, beta=1, target=self._target)
+        self.aux_columns = self.lu.columns
+        super().__init__(trace_length, {"log2_capacity": log2_capacity, "ops": len(ops),
+                                        "trades": len(trades)})
+
+    # -------------------------------------------------------- public --
+    def public_bytes(self) -> bytes:
+        """Everything public, in full: capacity, first sequence number,
+        symbol, every operation record (outcomes included) and every trade."""
+        head = b"zksidecar.orderbook.v1;" + str((self.log2_capacity, self.first_seq,
+                                                  self.symbol)).encode()
+        return head + super().public_bytes() + self.ops.tobytes() + self.trades.tobytes()
+
+    @staticmethod
+    def _target(f: Frame):
+        return -f.derived("public_sum")
+
+    def derive(self, challenges):
+        alpha, beta = challenges[0], Ext.from_mont(challenges[1])
+        total = np.zeros(4, dtype=np.uint32)
+        for rows in self.tables:
+            total = F.add(total, _table_sum(rows, alpha, beta))
+        return {"public_sum": Ext.from_mont(total)}
+
+    def build_aux(self, main, challenges):
+        return logup.build_aux(self, [self.lu], main, challenges)
+
+    # ------------------------------------------------------ the sum --
+    def _fractions(self):
+        L, k = self.L, self.k
+        ts = lambda f: f.cur("row") + 1                    # noqa: E731
+        fr = [logup.supply([TAG_MEM, "row"] + [f"p{j}" for j in range(WORD)] + [0]),
+              logup.consume([TAG_MEM, "row"] + [f"q{j}" for j in range(WORD)] + ["pts"])]
+        # header access: address 0, cells 6 and 7 zero
+        fr.append(logup.supply([TAG_MEM, 0] + [f"nH{j}" for j in range(HCELLS)] + [0, 0, ts], "mH"))
+        fr.append(logup.consume([TAG_MEM, 0] + [f"oH{j}" for j in range(HCELLS)] + [0, 0, "tH"], "mH"))
+        for x in "ABC":
+            fr.append(logup.supply([TAG_MEM, f"a{x}"] + [f"n{x}{j}" for j in range(WORD)] + [ts],
+                                   f"m{x}"))
+            fr.append(logup.consume([TAG_MEM, f"a{x}"] + [f"o{x}{j}" for j in range(WORD)]
+                                    + [f"t{x}"], f"m{x}"))
+        fr.append(logup.supply([TAG_RANGE, "row"], "rm"))
+        for x in "HABC":
+            fr.append(logup.consume([TAG_RANGE, lambda f, x=x: f.cur("row") - f.cur(f"t{x}")],
+                                    f"m{x}"))
+        # limbs below the top in [0, T); the top limb in [0, T) and, scaled by
+        # 2^(kL - 30), in [0, T) again: top < 2^(30 - (k-1)L).  The scaled
+        # lookup alone is not enough: top * 2^s lands in [0, T) for T field
+        # elements top, most of them huge (v / 2^s for v not a multiple of 2^s).
+        top = 1 << (k * L - 30)
+        for c in ("c1", "c2"):
+            for i in range(k):
+                fr.append(logup.consume([TAG_RANGE, f"{c}_{i}"]))
+            if top > 1:
+                fr.append(logup.consume([TAG_RANGE, lambda f, c=c: f.cur(f"{c}_{k - 1}") * top]))
+        code = lambda f: sum((KIND_CODE[n] * f.cur(n) for n in KINDS if KIND_CODE[n]), const(0))  # noqa
+        fr.append(logup.consume([TAG_OP, "oi", code] + list(CONTEXT[len(KINDS):]), "sB"))
+        fr.append(logup.consume([TAG_OUT, "oi", "st", "rs", lambda f: f.cur("qty") - f.cur("rem"),
+                                 "tn", "os", "og"], "sE"))
+        fr.append(logup.consume([TAG_TRADE, "oi", "tn", "aA", "oA7", "oA0", "fl", "oA3", "oA4"], "sM"))
+        return fr
+
+    # ------------------------------------------------------ constraints --
+    def boundaries(self, f):
+        out = [BoundaryConstraint("row[0] = 0", "row", 0, const(0)),
+               BoundaryConstraint("rule 1: the trace starts with BEGIN", "sB", 0, const(1)),
+               BoundaryConstraint("rule 1: op_index[0] = 0", "oi", 0, const(0))]
+        # the last row's own constraints are not transition-checked: it must be
+        # a PAD row with no access and no fraction of a step
+        for col in ("sZ",):
+            out.append(BoundaryConstraint("rule 1: the last row is PAD", col, -1, const(1)))
+        for col in ("sB", "sM", "sE", "mH", "mA", "mB", "mC"):
+            out.append(BoundaryConstraint(f"rule 1: the last row is PAD ({col} = 0)", col, -1, const(0)))
+        return out + self.lu.boundaries(f)
+
+    def transitions(self, f):
+        c, n = f.cur, f.next
+        out: list[TransitionConstraint] = []
+
+        def add(name, expr):
+            out.append(TransitionConstraint(name, expr, expr.degree))
+
+        def s(*names):
+            return sum((c(x) for x in names[1:]), c(names[0]))
+
+        sP = s(*PEEKS)
+        # ---- shape: booleans, one-hot selectors, the row counter
+        for x in STEPS + KINDS + ("buy", "sel", "lv", "gw", "cr", "sf", "mH", "mA", "mB", "mC"):
+            add(f"boolean {x}", c(x) * (1 - c(x)))
+        add("one step per row", s(*STEPS) - 1)
+        add("one kind per operation", s(*KINDS) - 1)
+        add("row' = row + 1", n("row") - c("row") - 1)
+        add("lv only on MATCH", c("lv") * (1 - c("sM")))
+        # zero tests
+        for z in ("1", "2"):
+            add(f"zero test {z}: zv*zi = nz", c(f"zv{z}") * c(f"zi{z}") - c(f"nz{z}"))
+            add(f"zero test {z}: zv*(1-nz) = 0", c(f"zv{z}") * (1 - c(f"nz{z}")))
+        # range limbs
+        for cm in ("cmp1", "cmp2"):
+            add(f"{cm} = sum of limbs", c(cm) - sum((c(f"c{cm[-1]}_{i}") * (1 << (i * self.L))
+                                                     for i in range(self.k)), const(0)))
+        # helpers (defined on every row)
+        sel = c("sel")
+        sgn = 2 * sel - 1
+        lim = c("lim")
+        add("helper cx = (2sel-1)(lim - A.price)", c("cx") - sgn * (lim - c("oA0")))
+        add("helper dB = (2sel-1)(B.price - lim)", c("dB") - sgn * (c("oB0") - lim))
+        add("helper dC = (2sel-1)(lim - C.price)", c("dC") - sgn * (lim - c("oC0")))
+        add("helper cxs", c("cxs") - (2 * c("cr") - 1) * c("cx") - c("cr") + 1)
+        add("helper fg = cr*sf", c("fg") - c("cr") * c("sf"))
+        add("helper fc = (cr - fg)*nz2", c("fc") - (c("cr") - c("fg")) * c("nz2"))
+        for pre, w in (("o", ""), ("n", "n")):
+            H = lambda j: c(f"{pre}H{j}")  # noqa: E731
+            add(f"helper {w}ob", c(f"{w}ob") - sel * H(2) - (1 - sel) * H(0))
+            add(f"helper {w}sb", c(f"{w}sb") + c(f"{w}ob") - H(0) - H(2))
+            add(f"helper {w}ow", c(f"{w}ow") - sel * H(3) - (1 - sel) * H(1))
+            add(f"helper {w}sw", c(f"{w}sw") + c(f"{w}ow") - H(1) - H(3))
+        add("gen wrap: gw -> gen = 2^30 - 1", c("gw") * (c("oA7") - (GEN_LIMIT - 1)))
+
+        # ---- rule 1: operations once, in order; sequencing of steps
+        add("rule 1: op_index' = op_index + BEGIN'", n("oi") - c("oi") - n("sB"))
+        for x in CONTEXT:
+            add(f"rule 1: context {x} constant within an operation", (1 - n("sB")) * (n(x) - c(x)))
+        add("rule 1: after END comes BEGIN or PAD", c("sE") * (1 - n("sB") - n("sZ")))
+        add("rule 1: BEGIN follows END", n("sB") * (1 - c("sE")))
+        add("rule 1: PAD follows END or PAD", n("sZ") * (1 - c("sE") - c("sZ")))
+        add("rule 5: LIMIT/IOC: BEGIN -> MATCH or stop PEEK",
+            c("sB") * (c("k_lim") + c("k_ioc")) * (1 - n("sM") - n("pk_stop")))
+        add("rule 5: FOK: BEGIN -> look-ahead PEEK", c("sB") * c("k_fok") * (1 - n("pk_fok")))
+        add("rule 5: POST_ONLY: BEGIN -> crossing-check PEEK",
+            c("sB") * c("k_post") * (1 - n("pk_stop") - n("pk_cross")))
+        add("rule 5: CANCEL/REDUCE: BEGIN -> CANCEL, REDUCE or stale PEEK",
+            c("sB") * (c("k_can") + c("k_red")) * (1 - n("sC") - n("sD") - n("pk_stale")))
+        add("rule 5: field rejection: BEGIN -> END", c("sB") * c("k_z") * (1 - n("sE")))
+        add("rule 2: MATCH -> MATCH, stop PEEK or END", c("sM") * (1 - n("sM") - n("pk_stop") - n("sE")))
+        add("rule 2: a taker ends after MATCH only when filled", c("sM") * n("sE") * n("rem"))
+        add("rule 2: stop PEEK -> END, REST or book-full PEEK",
+            c("pk_stop") * (1 - n("sE") - n("sR") - n("pk_full")))
+        add("rule 5: LIMIT/POST_ONLY remainder rests (or BOOK_FULL)",
+            c("pk_stop") * (c("k_lim") + c("k_post")) * n("sE"))
+        add("rule 5: IOC/MARKET remainder is dropped", c("pk_stop") * c("k_ioc") * (n("sR") + n("pk_full")))
+        add("rule 5: REST follows the stop PEEK", n("sR") * (1 - c("pk_stop")))
+        add("rule 5: book-full PEEK follows the stop PEEK", n("pk_full") * (1 - c("pk_stop")))
+        add("rule 5: single steps -> END",
+            s("sR", "sC", "sD", "pk_stale", "pk_cross", "pk_full") * (1 - n("sE")))
+        add("rule 5: FOK walk continues from BEGIN or a PEEK", n("pk_fok") * (1 - c("sB") - c("pk_fok")))
+        add("rule 5: FOK walk goes on when crossing, short and not at the end",
+            c("pk_fok") * c("fc") * (1 - n("pk_fok")))
+        add("rule 5: FOK sufficient -> MATCH", c("pk_fok") * c("fg") * (1 - n("sM")))
+        add("rule 5: FOK unfillable -> END", c("pk_fok") * (1 - c("fg") - c("fc")) * (1 - n("sE")))
+        for step, bad in (("sM", ("k_post", "k_can", "k_red", "k_z")),
+                          ("pk_stop", ("k_fok", "k_can", "k_red", "k_z")),
+                          ("pk_cross", ("k_lim", "k_ioc", "k_fok", "k_can", "k_red", "k_z")),
+                          ("pk_full", ("k_ioc", "k_fok", "k_can", "k_red", "k_z")),
+                          ("pk_stale", ("k_lim", "k_ioc", "k_fok", "k_post", "k_z")),
+                          ("pk_fok", ("k_lim", "k_ioc", "k_post", "k_can", "k_red", "k_z")),
+                          ("sR", ("k_ioc", "k_fok", "k_can", "k_red", "k_z")),
+                          ("sC", ("k_lim", "k_ioc", "k_fok", "k_post", "k_z")),
+                          ("sD", ("k_lim", "k_ioc", "k_fok", "k_post", "k_can", "k_z"))):
+            add(f"rule 5: {step} only for its kinds", c(step) * s(*bad))
+
+        # ---- outcome bound at END (rule 1's outcome table)
+        st = (int(Status.RESTED) * c("sR") + int(Status.CANCELLED) * c("sC")
+              + int(Status.REDUCED) * c("sD") + int(Status.FILLED) * c("sM")
+              + int(Status.EXPIRED) * c("pk_stop")
+              + int(Status.REJECTED) * s("pk_stale", "pk_cross", "pk_full", "pk_fok"))
+        rs = (int(Reason.STALE_HANDLE) * c("pk_stale") + int(Reason.WOULD_CROSS) * c("pk_cross")
+              + int(Reason.BOOK_FULL) * c("pk_full") + int(Reason.FOK_UNFILLABLE) * c("pk_fok"))
+        add("rule 1: END status follows the last step", n("sE") * (n("st") - st))
+        add("rule 1: END reason follows the last step", n("sE") * (n("rs") - rs))
+
+        # ---- per-operation running values
+        body = s("sB", "sR", "sC", "sD") + sP
+        add("rule 3: BEGIN: remaining = qty", c("sB") * (c("rem") - c("qty")))
+        add("rule 3: remaining' = remaining - fill", c("sM") * (n("rem") - c("rem") + c("fl")))
+        add("rule 3: remaining kept", body * (n("rem") - c("rem")))
+        add("rule 6: BEGIN: trade number 0", c("sB") * c("tn"))
+        add("rule 6: trade number + 1 per MATCH", c("sM") * (n("tn") - c("tn") - 1))
+        add("rule 6: trade number kept", body * (n("tn") - c("tn")))
+        for h, v in (("os", "aA"), ("og", "oA7")):
+            add(f"rule 5: BEGIN: no handle ({h})", c("sB") * c(h))
+            add(f"rule 5: REST assigns the handle ({h})", c("sR") * (n(h) - c(v)))
+            add(f"rule 5: handle kept ({h})", (body + c("sM") - c("sR")) * (n(h) - c(h)))
+        add("rule 5: FOK: BEGIN: look-ahead sum 0", c("sB") * c("acc"))
+        add("rule 5: FOK: look-ahead sum adds crossing makers",
+            n("pk_fok") * (n("acc") - c("acc") - n("cr") * n("oA1")))
+
+        # ---- access masks per step
+        add("memory: BEGIN/END/PAD access nothing",
+            s("sB", "sE", "sZ") * s("mH", "mA", "mB", "mC"))
+        add("memory: header read by MATCH/REST/CANCEL/stop/cross/full",
+            s("sM", "sR", "sC", "pk_stop", "pk_cross", "pk_full") * (1 - c("mH")))
+        add("memory: no header in REDUCE/stale", s("sD", "pk_stale") * c("mH"))
+        add("memory: FOK reads the header on its first PEEK", n("pk_fok") * (n("mH") - c("sB")))
+        add("memory: A accessed", s("sM", "sR", "sC", "sD", "pk_cross", "pk_stale") * (1 - c("mA")))
+        add("memory: no A in book-full PEEK", c("pk_full") * c("mA"))
+        add("memory: A read iff the side has a head", s("pk_stop", "pk_fok") * (c("mA") - c("nz1")))
+        add("memory: B only in MATCH/REST/CANCEL", c("mB") * (1 - s("sM", "sR", "sC")))
+        add("memory: C only in REST/CANCEL", c("mC") * (1 - s("sR", "sC")))
+        add("memory: B iff the neighbour exists (REST/CANCEL)", s("sR", "sC") * (c("mB") - c("nz1")))
+        add("memory: C iff the neighbour exists (REST/CANCEL)", s("sR", "sC") * (c("mC") - c("nz2")))
+        add("memory: MATCH: B iff the maker leaves and has a next",
+            c("sM") * (c("mB") - c("lv") * c("nz1")))
+        # pure reads
+        for j in range(HCELLS):
+            add(f"rule 6: PEEK writes nothing (H{j})", sP * (c(f"nH{j}") - c(f"oH{j}")))
+        for j in range(WORD):
+            add(f"rule 6: PEEK writes nothing (A{j})", sP * (c(f"nA{j}") - c(f"oA{j}")))
+        # B and C change only their links
+        for j in (0, 1, 2, 3, 4, 7):
+            add(f"rule 6: B keeps cell {j}", c(f"nB{j}") - c(f"oB{j}"))
+        for j in (0, 1, 2, 3, 4, 6, 7):
+            add(f"rule 6: C keeps cell {j}", c(f"nC{j}") - c(f"oC{j}"))
+        add("rule 6: B.prev changes only in MATCH", (1 - c("sM")) * (c("nB5") - c("oB5")))
+
+        # ---- which side the step works on
+        add("side: takers work on their own side", s("sM", "pk_stop", "pk_cross", "pk_fok", "sR")
+            * (sel - c("buy")))
+        add("side: CANCEL works on the target's side", c("sC") * (sel - 2 + c("oA2")))
+
+        # ---- rule 2 + 3: MATCH
+        sM, lv = c("sM"), c("lv")
+        add("rule 2: MATCH takes the opposite head", sM * (c("aA") - c("ob")))
+        add("rule 2: the maker is on the opposite side", sM * (c("oA2") - 1 - sel))
+        add("rule 2: the maker is a head (prev = 0)", sM * c("oA5"))
+        add("rule 2: MATCH crosses (cmp1 = cx)", sM * (c("cmp1") - c("cx")))
+        add("rule 3: leave bit by comparison (cmp2)",
+            sM * (c("cmp2") - lv * (c("rem") - c("oA1")) - (1 - lv) * (c("oA1") - c("rem") - 1)))
+        add("rule 3: fill = min(remaining, maker qty)",
+            sM * (c("fl") - lv * c("oA1") - (1 - lv) * c("rem")))
+        add("rule 3: maker qty - fill", sM * (c("nA1") - c("oA1") + c("fl")))
+        add("rule 3: zv1 = maker's next", sM * (c("zv1") - c("oA6")))
+        add("rule 3: B = maker's next", sM * c("mB") * (c("aB") - c("oA6")))
+        add("rule 3: B.prev = 0 after the unlink", sM * c("nB5"))
+        add("rule 3: B.next kept in MATCH", sM * (c("nB6") - c("oB6")))
+        part = sM - lv
+        for j in (0, 2, 3, 4, 5, 6, 7):
+            add(f"rule 3/5: partial maker / REDUCE keeps cell {j}", (part + c("sD")) * (c(f"nA{j}") - c(f"oA{j}")))
+        for j in range(HCELLS):
+            add(f"rule 3: partial fill keeps header cell {j}", part * (c(f"nH{j}") - c(f"oH{j}")))
+        add("rule 3: leaving maker: opposite best = its next", lv * (c("nob") - c("oA6")))
+        add("rule 3: leaving maker: opposite worst kept", lv * c("nz1") * (c("now") - c("ow")))
+        add("rule 3: leaving last maker: opposite worst 0", lv * (1 - c("nz1")) * c("now"))
+        add("rule 3: leaving maker: own best kept", lv * (c("nsb") - c("sb")))
+        add("rule 3: leaving maker: own worst kept", lv * (c("nsw") - c("sw")))
+        # freeing a slot (a leaving maker, a cancel)
+        frees = lv + c("sC")
+        for j in (0, 1, 2, 3, 4, 5):
+            add(f"rule 3/5: freed slot cell {j} = 0", frees * c(f"nA{j}"))
+        add("rule 3/5: freed slot joins the free list", frees * (c("nA6") - c("oH4")))
+        add("rule 3/5: freed slot gen + 1 (mod 2^30)",
+            frees * (c("nA7") - c("oA7") - 1 + c("gw") * GEN_LIMIT))
+        add("rule 3/5: gen wrap only at 2^30 - 1",
+            frees * ((c("oA7") - (GEN_LIMIT - 1)) * c("ginv") - 1 + c("gw")))
+        add("rule 3/5: free head = freed slot", frees * (c("nH4") - c("aA")))
+        add("rule 3/5: live - 1", frees * (c("nH5") - c("oH5") + 1))
+
+        # ---- rule 2: the taker's stop, post-only's check
+        stop = c("pk_stop")
+        add("rule 2: stop PEEK reads the opposite head", s("pk_stop", "pk_cross") * (c("aA") - c("ob")))
+        add("rule 2: stop zv1 = opposite head", s("pk_stop", "pk_cross") * (c("zv1") - c("ob")))
+        add("rule 2: stop: the head does not cross (cmp1)", stop * (c("cmp1") + c("nz1") * (c("cx") + 1)))
+        add("rule 2: stop: the taker is not filled (cmp2)", stop * (c("cmp2") - c("rem") + 1))
+        add("rule 5: post-only crossing: a head exists", c("pk_cross") * (1 - c("nz1")))
+        add("rule 5: post-only crossing: it crosses (cmp1)", c("pk_cross") * (c("cmp1") - c("cx")))
+        add("rule 5: book full: free head = 0", c("pk_full") * c("oH4"))
+
+        # ---- rule 4: REST
+        sR = c("sR")
+        add("rule 4: REST takes the free head", sR * (c("aA") - c("oH4")))
+        add("rule 4: the free slot is empty", sR * c("oA1"))
+        add("rule 4: zv1 = prev", s("sR", "sC") * (c("zv1") - c("aB")))
+        add("rule 4: zv2 = next", s("sR", "sC") * (c("zv2") - c("aC")))
+        for j, v in enumerate((lim, c("rem"), 2 - sel, c("alo"), c("ahi"), c("aB"), c("aC"), c("oA7"))):
+            add(f"rule 4: rested word cell {j}", sR * (c(f"nA{j}") - v))
+        add("rule 4: prev.next = next", sR * c("nz1") * (c("oB6") - c("aC")))
+        add("rule 4: no prev: best = next", sR * (1 - c("nz1")) * (c("sb") - c("aC")))
+        add("rule 4: next.prev = prev", sR * c("nz2") * (c("oC5") - c("aB")))
+        add("rule 4: no next: worst = prev", sR * (1 - c("nz2")) * (c("sw") - c("aB")))
+        add("rule 4: prev on the own side", sR * c("nz1") * (c("oB2") - 2 + sel))
+        add("rule 4: next on the own side", sR * c("nz2") * (c("oC2") - 2 + sel))
+        add("rule 4: prev price at or ahead (cmp1)", sR * (c("cmp1") - c("nz1") * c("dB")))
+        add("rule 4: next price strictly behind (cmp2)", sR * (c("cmp2") - c("nz2") * (c("dC") - 1)))
+        add("rule 4: prev.next = new", sR * c("mB") * (c("nB6") - c("aA")))
+        add("rule 4: next.prev = new", sR * c("mC") * (c("nC5") - c("aA")))
+        add("rule 4: free head = the slot's next", sR * (c("nH4") - c("oA6")))
+        add("rule 4: live + 1", sR * (c("nH5") - c("oH5") - 1))
+        add("rule 4: own best", sR * (c("nsb") - c("sb") - (1 - c("nz1")) * (c("aA") - c("sb"))))
+        add("rule 4: own worst", sR * (c("nsw") - c("sw") - (1 - c("nz2")) * (c("aA") - c("sw"))))
+        add("rule 4/5: opposite best kept", s("sR", "sC") * (c("nob") - c("ob")))
+        add("rule 4/5: opposite worst kept", s("sR", "sC") * (c("now") - c("ow")))
+
+        # ---- rule 5: CANCEL, REDUCE, stale handles
+        sC, sD = c("sC"), c("sD")
+        add("rule 5: handle's slot", s("sC", "sD", "pk_stale") * (c("aA") - c("hslot")))
+        add("rule 5: handle's generation", s("sC", "sD") * (c("oA7") - c("hgen")))
+        add("rule 5: CANCEL: the order is live (cmp1)", sC * (c("cmp1") - c("oA1") + 1))
+        add("rule 5: CANCEL by REDUCE: qty >= remaining (cmp2)",
+            sC * (c("cmp2") - c("k_red") * (c("qty") - c("oA1"))))
+        add("rule 5: REDUCE: qty < remaining (cmp2)", sD * (c("cmp2") - c("oA1") + c("qty") + 1))
+        add("rule 5: REDUCE lowers the quantity", sD * (c("nA1") - c("oA1") + c("qty")))
+        add("rule 5: CANCEL: B = prev", sC * (c("aB") - c("oA5")))
+        add("rule 5: CANCEL: C = next", sC * (c("aC") - c("oA6")))
+        add("rule 5: CANCEL: prev.next = next", sC * c("mB") * (c("nB6") - c("aC")))
+        add("rule 5: CANCEL: next.prev = prev", sC * c("mC") * (c("nC5") - c("aB")))
+        add("rule 5: CANCEL: own best", sC * (c("nsb") - c("sb") - (1 - c("nz1")) * (c("aC") - c("sb"))))
+        add("rule 5: CANCEL: own worst", sC * (c("nsw") - c("sw") - (1 - c("nz2")) * (c("aB") - c("sw"))))
+        add("rule 5: stale: zv1 = gen - handle gen", c("pk_stale") * (c("zv1") - c("oA7") + c("hgen")))
+        add("rule 5: stale: generation differs or qty 0", c("pk_stale") * (1 - c("nz1")) * c("oA1"))
+
+        # ---- rule 5: FOK look-ahead
+        fok = c("pk_fok")
+        add("rule 5: FOK: first PEEK at the opposite head", fok * c("mH") * (c("aA") - c("ob")))
+        add("rule 5: FOK: walk follows next", n("pk_fok") * (1 - c("sB")) * (n("aA") - c("oA6")))
+        add("rule 5: FOK: zv1 = slot", fok * (c("zv1") - c("aA")))
+        add("rule 5: FOK: zv2 = next", fok * (c("zv2") - c("oA6")))
+        add("rule 5: FOK: crossing bit (cmp1)", fok * (c("cmp1") - c("nz1") * c("cxs")))
+        add("rule 5: FOK: empty side does not cross", fok * (1 - c("nz1")) * c("cr"))
+        add("rule 5: FOK: sufficiency bit (cmp2)",
+            fok * (c("cmp2") - c("sf") * (c("acc") - c("qty")) - (1 - c("sf")) * (c("qty") - c("acc") - 1)))
+
+        return out + self.lu.transitions(f)

@@ -1,0 +1,237 @@
+"""Batch proofs of the order book: prove_batch, verify_batch, verify_chain.
+
+A batch proof is a STARK proof of OrderBookAir plus its public inputs
+(BatchPublic): the operation records with their outcomes, the trade records,
+the pre-state root and its Link.  The post-state root is the proof's own root
+of segment ``post``; a chain verifier hands it (with the Link verify()
+derives) to the next batch, starting from the empty book, whose root it
+computes itself (docs/SECURITY.md, "Chained segments").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ...engine.book import Book
+from ...engine.proof_table import proof_table
+from ...engine.records import OP_DTYPE, TRADE_DTYPE, Kind, Reason, Status
+from .. import field as F
+from ..domain import Link
+from ..params import DEFAULT_MIN_SECURITY, ProofOptions
+from ..proof import Proof
+from ..prove import SegmentCommitment, prove
+from ..verify import Verified, VerificationError, verify
+from . import witness as W
+from .air import PROVABLE_MAX, WORD, OrderBookAir, classify
+
+
+class BatchRejected(VerificationError):
+    """The public inputs themselves break a rule the verifier checks in plain
+    code (sequence, timestamps, symbol, field rejections, trade fields)."""
+
+
+@dataclass
+class BookState:
+    """A book as a chain link: its engine cells, the commitment of its proof
+    state table (T rows) and the Link of the proof that committed it (None
+    for a table the verifier computes itself, the empty book)."""
+
+    cells: np.ndarray
+    commitment: SegmentCommitment
+    link: Link | None
+    trace_length: int
+
+    @property
+    def root(self) -> bytes:
+        return self.commitment.root
+
+
+@dataclass
+class BatchPublic:
+    log2_capacity: int
+    trace_length: int
+    symbol: int
+    first_seq: int
+    ops: np.ndarray           # OP_DTYPE, outcome fields filled
+    trades: np.ndarray        # TRADE_DTYPE
+    pre_root: bytes
+    pre_link: Link | None
+
+    def air(self) -> OrderBookAir:
+        return OrderBookAir(self.trace_length, self.log2_capacity, self.ops, self.trades,
+                            self.first_seq, self.symbol)
+
+
+@dataclass
+class BatchProof:
+    proof: Proof
+    public: BatchPublic
+    timings: dict = field(default_factory=dict)
+
+    @property
+    def post_root(self) -> bytes:
+        return self.proof.roots["post"]
+
+
+def state_table(cells: np.ndarray, trace_length: int) -> np.ndarray:
+    """The proof state table of a book padded to T rows, canonical (T, 8)."""
+    table = proof_table(cells).astype(np.int64)
+    out = np.zeros((trace_length, WORD), dtype=np.int64)
+    out[:len(table)] = table
+    return out
+
+
+def _commit(cells: np.ndarray, trace_length: int, log_blowup: int) -> SegmentCommitment:
+    return SegmentCommitment.commit(F.encode(state_table(cells, trace_length)), log_blowup)
+
+
+def empty_state_root(capacity: int, trace_length: int, log_blowup: int, symbol: int = 0) -> bytes:
+    """The root of the empty book's state table: what a chain verifier
+    computes itself for the first batch."""
+    return _commit(Book(capacity, symbol).cells, trace_length, log_blowup).root
+
+
+def initial_state(book: Book, trace_length: int, log_blowup: int) -> BookState:
+    return BookState(book.cells.copy(), _commit(book.cells, trace_length, log_blowup), None,
+                     trace_length)
+
+
+def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
+                trace_length: int | None = None, debug: bool = False,
+                tamper=None) -> tuple[BatchProof, BookState, np.ndarray]:
+    """Run `ops` on the book `pre` (a Book: a chain's first state, committed
+    here with no Link; or the BookState a previous prove_batch returned) and
+    prove it.  Returns (proof, post state, trades).  `tamper(witness, ops,
+    trades)` edits the witness and the public records before proving (in
+    place, or by returning new (ops, trades)) (tests of a lying engine only)."""
+    if isinstance(pre, Book):
+        cap = pre.capacity
+        t = trace_length or W.trace_length_for(0, cap)
+        state = None
+        cells = pre.cells.copy()
+    else:
+        state, cells, t = pre, pre.cells.copy(), pre.trace_length
+    book = Book.restore(Book.snapshot(_Cells(cells)))
+    cap = book.capacity
+    first_seq = book.next_seq
+    ops = np.array(ops, dtype=OP_DTYPE, copy=True)
+    if len(ops) == 0:
+        raise ValueError("an empty batch")
+    for i, op in enumerate(ops):
+        c = classify(op, cap)
+        if c["kind"] is not None and (c["lim"] > PROVABLE_MAX or c["qty"] > PROVABLE_MAX):
+            raise ValueError(f"operation {i}: price or quantity above {PROVABLE_MAX}: the engine "
+                             "accepts it, the AIR cannot prove it (docs/STATEMENT.md)")
+    trades, steps = book.process_traced(ops)
+    if isinstance(pre, Book) and trace_length is None:
+        t = W.trace_length_for(len(steps), cap)
+    if len(steps) + 1 > t:
+        raise ValueError(f"the batch takes {len(steps)} steps; a chain of {t}-row traces "
+                         f"holds at most {t - 1}")
+    if state is None:
+        state = initial_state(_Cells(cells), t, options.log_blowup)
+    wit = W.build(proof_table(cells), proof_table(book.cells), ops, steps, t, cap)
+    if tamper is not None:
+        changed = tamper(wit, ops, trades)
+        if changed is not None:
+            ops, trades = changed
+    public = BatchPublic(cap.bit_length() - 1, t, book.symbol, first_seq, ops, trades,
+                         state.root, state.link)
+    air = public.air()
+    res = prove(air, wit.traces(), options, external={"pre": (state.commitment, state.link)},
+                debug=debug)
+    post = BookState(book.cells.copy(), res.commitments["post"], res.links["post"], t)
+    return BatchProof(res.proof, public, res.timings), post, trades
+
+
+class _Cells:
+    """A stand-in with the `cells` a Book snapshot needs."""
+
+    def __init__(self, cells):
+        self.cells = cells
+
+
+# -------------------------------------------------------------- verifier --
+
+def check_public(pub: BatchPublic) -> None:
+    """The rules checked on the public lists in plain code (docs/STATEMENT.md,
+    "Public inputs")."""
+    ops, trades = pub.ops, pub.trades
+    if ops.dtype != OP_DTYPE or trades.dtype != TRADE_DTYPE:
+        raise BatchRejected("records of the wrong format")
+    if len(ops) == 0:
+        raise BatchRejected("an empty batch")
+    cap = 1 << pub.log2_capacity
+    if (ops["seq"] != np.arange(pub.first_seq, pub.first_seq + len(ops), dtype=np.uint64)).any():
+        raise BatchRejected("sequence numbers are not consecutive from first_seq")
+    if (np.diff(ops["ts_ns"].astype(np.int64)) < 0).any():
+        raise BatchRejected("timestamps go backwards")
+    if (ops["symbol"] != pub.symbol).any() or (trades["symbol"] != pub.symbol).any():
+        raise BatchRejected("a record of another symbol")
+    for i, op in enumerate(ops):
+        c = classify(op, cap)
+        if c["kind"] is not None and (c["lim"] > PROVABLE_MAX or c["qty"] > PROVABLE_MAX):
+            raise BatchRejected(f"operation {i}: a price or quantity above {PROVABLE_MAX}, "
+                                "which the AIR cannot compare soundly")
+        if c["kind"] is None:
+            if int(op["status"]) != Status.REJECTED or int(op["reason"]) != c["reason"] \
+                    or int(op["filled"]) or int(op["trades"]):
+                raise BatchRejected(f"operation {i}: its fields give {Reason(c['reason']).name}")
+            if c["reason"] in (Reason.BAD_SIDE, Reason.BAD_PRICE, Reason.BAD_QTY) \
+                    and int(op["kind"]) not in (Kind.CANCEL, Kind.REDUCE) and int(op["handle"]):
+                raise BatchRejected(f"operation {i}: a rejected order with a handle")
+    prev = -1
+    for j, t in enumerate(trades):
+        i = int(t["taker_seq"]) - pub.first_seq
+        if not 0 <= i < len(ops) or i < prev:
+            raise BatchRejected(f"trade {j}: taker {int(t['taker_seq'])} out of order or range")
+        prev = i
+        op = ops[i]
+        new_order = int(op["kind"]) not in (Kind.CANCEL, Kind.REDUCE)
+        if not new_order or int(t["qty"]) < 1 or int(t["taker_account"]) != int(op["account"]) \
+                or int(t["taker_side"]) != int(op["side"]) \
+                or int(t["taker_handle"]) != int(op["handle"]) or t["reserved"].any():
+            raise BatchRejected(f"trade {j}: fields disagree with operation {i}")
+
+
+def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
+                 min_security: int = DEFAULT_MIN_SECURITY) -> Verified:
+    """Verify one batch against its public inputs (pre-state root and Link
+    included).  Raises VerificationError (BatchRejected for the plain checks)."""
+    if isinstance(proof, BatchProof):
+        public = public or proof.public
+        proof = proof.proof
+    check_public(public)
+    return verify(public.air(), proof, external={"pre": (public.pre_root, public.pre_link)},
+                  min_security=min_security)
+
+
+def verify_chain(batches: list[BatchProof], min_security: int = DEFAULT_MIN_SECURITY,
+                 symbol: int = 0) -> Verified:
+    """Verify proofs root to root from the empty book: the first pre-state
+    root is computed here, each next one must be the previous post root with
+    the Link its verification derived; sequence numbers and timestamps
+    continue.  Returns the last Verified."""
+    if not batches:
+        raise VerificationError("an empty chain")
+    first = batches[0].public
+    root = empty_state_root(1 << first.log2_capacity, first.trace_length,
+                            batches[0].proof.options.log_blowup, symbol)
+    link, done = None, None
+    next_seq, last_ts = 1, 0
+    for k, b in enumerate(batches):
+        pub = b.public
+        if (pub.log2_capacity, pub.trace_length, pub.symbol) != \
+                (first.log2_capacity, first.trace_length, symbol) \
+                or b.proof.options.log_blowup != batches[0].proof.options.log_blowup:
+            raise VerificationError(f"batch {k}: capacity, trace length, blowup or symbol changed")
+        if pub.pre_root != root or pub.pre_link != link:
+            raise VerificationError(f"batch {k}: its pre-state is not the previous post-state")
+        if pub.first_seq != next_seq or int(pub.ops["ts_ns"][0]) < last_ts:
+            raise VerificationError(f"batch {k}: the stream does not continue")
+        done = verify_batch(b, min_security=min_security)
+        root, link = done.roots["post"], done.links["post"]
+        next_seq = pub.first_seq + len(pub.ops)
+        last_ts = int(pub.ops["ts_ns"][-1])
+    return done

@@ -1,0 +1,465 @@
+"""The trace columns of OrderBookAir from the engine's tracing mode.
+
+`build(pre_table, post_table, ops, steps, trace_length, capacity)` lays out
+the steps Book.process_traced recorded (engine/trace.py) one per row, the
+state tables before and after (zero rows below the book), and every helper
+column the constraints name, vectorised over rows.  `build_reference` does
+the same row by row, following engine/trace_check.py's replay (it keeps the
+memory's last-write timestamps, so each access's `old_ts` is the row of the
+write it reads); a test holds the two equal.
+
+`Witness.columns` holds canonical int64 values by column name, so tests can
+edit a witness the way a lying engine would, `Witness.rethread()` makes the
+memory consistent with the edited writes again, and `traces()` encodes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...engine.records import Reason
+from ...engine.trace import StepKind
+from .. import field as F
+from .air import GEN_LIMIT, HCELLS, KINDS, WORD, classify, exec_columns, limbs_for
+
+P = F.P
+
+
+def _inv(x: int) -> int:
+    x %= P
+    return pow(x, P - 2, P) if x else 0
+
+
+@dataclass
+class Witness:
+    pre: np.ndarray                 # (T, 8) canonical
+    post: np.ndarray                # (T, 8) canonical
+    columns: dict[str, np.ndarray]  # exec columns, canonical int64
+    trace_length: int
+
+    def finish(self) -> None:
+        """Recompute the derived columns a lying engine would also fix up:
+        helpers, limbs, post timestamps are left alone; range multiplicities
+        are recounted from the lookups (the only column that follows from all
+        the others)."""
+        c = self.columns
+        t = self.trace_length
+        L, k = limbs_for(t)
+        looks = []
+        for x in "HABC":
+            d = (c["row"] - c[f"t{x}"]) % P
+            looks.append(d[c[f"m{x}"] == 1])
+        top = 1 << (k * L - 30)
+        for cm in ("c1", "c2"):
+            for i in range(k):
+                looks.append(c[f"{cm}_{i}"] % P)
+            if top > 1:
+                looks.append(c[f"{cm}_{k - 1}"] * top % P)
+        allv = np.concatenate(looks)
+        ok = allv[allv < t]
+        c["rm"] = np.bincount(ok, minlength=t)[:t].astype(np.int64)
+
+    def rethread(self) -> None:
+        """Make the memory consistent with the rows' addresses and new words:
+        every old word and old timestamp is re-read from a replay starting at
+        `pre`, the post table and post timestamps are the replay's end, and
+        the derived columns are recomputed.  A lying engine does exactly this
+        to satisfy the memory argument; what it cannot fix is a step rule."""
+        c, T = self.columns, self.trace_length
+        mem = self.pre.copy()
+        last = np.zeros(T, dtype=np.int64)
+        for r in range(T):
+            writes = []
+            for x in "HABC":
+                if not c[f"m{x}"][r]:
+                    continue
+                a = 0 if x == "H" else int(c[f"a{x}"][r])
+                width = HCELLS if x == "H" else WORD
+                for j in range(width):
+                    c[f"o{x}{j}"][r] = mem[a, j]
+                c[f"t{x}"][r] = last[a]
+                writes.append((a, [int(c[f"n{x}{j}"][r]) for j in range(width)]))
+            for a, word in writes:
+                mem[a, :len(word)] = word
+                last[a] = r + 1
+        self.post = mem % P
+        c["pts"] = last
+        derive_columns(c, T)
+        self.finish()
+
+    def traces(self) -> dict[str, np.ndarray]:
+        names = exec_columns(self.trace_length)
+        mat = np.stack([self.columns[n] % P for n in names], axis=1)
+        return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": F.encode(mat)}
+
+
+def trace_length_for(steps: int, capacity: int, minimum: int = 16) -> int:
+    n = max(capacity, steps + 1, minimum)
+    return 1 << (n - 1).bit_length()
+
+
+def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray,
+                    steps: np.ndarray, trace_length: int, capacity: int) -> Witness:
+    """The witness row by row, in plain Python: the readable definition that
+    `build` (vectorised) is tested against."""
+    T = trace_length
+    if len(steps) + 1 > T:
+        raise ValueError(f"{len(steps)} steps do not fit {T} rows (one PAD row is needed)")
+    names = exec_columns(T)
+    cols = {n: np.zeros(T, dtype=np.int64) for n in names}
+    pre = np.zeros((T, WORD), dtype=np.int64)
+    pre[:capacity] = pre_table
+    post = np.zeros((T, WORD), dtype=np.int64)
+    post[:capacity] = post_table
+    L, k = limbs_for(T)
+
+    last = np.zeros(T, dtype=np.int64)           # ts of each address's last write
+    ctx_of = [classify(op, capacity) for op in ops]
+    kind_l = steps["kind"].tolist()
+    op_l = steps["op"].tolist()
+    mask_l = steps["mask"].tolist()
+    addr_l = steps["addr"].tolist()
+    old_l = steps["old_word"].tolist()
+    new_l = steps["new_word"].tolist()
+
+    state = dict(rem=0, tn=0, os=0, og=0, acc=0)
+    peeks_in_op = 0
+    ctx = None
+    rows = []   # per row: dict of values
+    for r in range(len(steps)):
+        kind, i, mask = StepKind(kind_l[r]), op_l[r], mask_l[r]
+        addr, old, new = addr_l[r], old_l[r], new_l[r]
+        op = ops[i]
+        v: dict[str, int] = {}
+        if kind == StepKind.BEGIN:
+            ctx = ctx_of[i]
+            state = dict(rem=ctx["qty"], tn=0, os=0, og=0, acc=0)
+            peeks_in_op = 0
+        name = ctx["kind"] or "k_z"
+        for kn in KINDS:
+            v[kn] = int(kn == name)
+        for f in ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi"):
+            v[f] = ctx[f]
+        v["oi"] = i
+        v["row"] = r
+        v.update(state)
+        # memory
+        for j, x in enumerate("HABC"):
+            if mask >> j & 1:
+                a = addr[j]
+                v[f"m{x}"] = 1
+                v[f"t{x}"] = int(last[a])
+                if x != "H":
+                    v[f"a{x}"] = a
+                for c_ in range(HCELLS if x == "H" else WORD):
+                    v[f"o{x}{c_}"] = old[j][c_]
+                    v[f"n{x}{c_}"] = new[j][c_]
+        for j in range(4):
+            if mask >> j & 1:
+                last[addr[j]] = r + 1
+        oA, nA, oH = old[1], new[1], old[0]
+        # step selector and per-step values
+        if kind == StepKind.BEGIN:
+            step = "sB"
+        elif kind == StepKind.END:
+            step = "sE"
+            st, rs = int(op["status"]), int(op["reason"])
+            v["st"], v["rs"] = (0, 0) if ctx["kind"] is None else (st, rs)
+        elif kind == StepKind.MATCH:
+            step = "sM"
+            v["sel"] = ctx["buy"]
+            fill = oA[1] - nA[1]
+            v["fl"] = fill
+            lv = int(nA[1] == 0)
+            v["lv"] = lv
+            rem = state["rem"]
+            v["cmp1"] = (ctx["lim"] - oA[0]) if ctx["buy"] else (oA[0] - ctx["lim"])
+            v["cmp2"] = rem - oA[1] if lv else oA[1] - rem - 1
+            v["zv1"] = oA[6]
+            state["rem"] = rem - fill
+            state["tn"] += 1
+        elif kind == StepKind.PEEK:
+            peeks_in_op += 1
+            kname = ctx["kind"]
+            if kname in ("k_can", "k_red"):
+                step = "pk_stale"
+                v["zv1"] = oA[7] - ctx["hgen"]
+            elif kname == "k_fok":
+                step = "pk_fok"
+                v["sel"] = ctx["buy"]
+                has = bool(mask & 2)
+                v["zv1"] = addr[1] if has else 0
+                v["zv2"] = oA[6] if has else 0
+                cx = (ctx["lim"] - oA[0]) if ctx["buy"] else (oA[0] - ctx["lim"])
+                cr = int(has and cx >= 0)
+                v["cr"] = cr
+                if has:
+                    v["cmp1"] = cx if cr else -cx - 1
+                acc = state["acc"] + (oA[1] if cr else 0)
+                state["acc"] = acc
+                v["acc"] = acc
+                sf = int(acc >= ctx["qty"])
+                v["sf"] = sf
+                v["cmp2"] = acc - ctx["qty"] if sf else ctx["qty"] - acc - 1
+            elif peeks_in_op == 1 and int(op["reason"]) == Reason.WOULD_CROSS:
+                step = "pk_cross"
+                v["sel"] = ctx["buy"]
+                v["zv1"] = addr[1]
+                v["cmp1"] = (ctx["lim"] - oA[0]) if ctx["buy"] else (oA[0] - ctx["lim"])
+            elif peeks_in_op == 1:
+                step = "pk_stop"
+                v["sel"] = ctx["buy"]
+                has = bool(mask & 2)
+                v["zv1"] = addr[1] if has else 0
+                if has:
+                    v["cmp1"] = (oA[0] - ctx["lim"] - 1) if ctx["buy"] else (ctx["lim"] - oA[0] - 1)
+                v["cmp2"] = state["rem"] - 1
+            else:
+                step = "pk_full"
+        elif kind == StepKind.REST:
+            step = "sR"
+            sel = ctx["buy"]
+            v["sel"] = sel
+            p, q = addr[2], addr[3]
+            v["zv1"], v["zv2"] = p, q
+            x = ctx["lim"]
+            if p:
+                v["cmp1"] = (old[2][0] - x) if sel else (x - old[2][0])
+            if q:
+                v["cmp2"] = (x - old[3][0] - 1) if sel else (old[3][0] - x - 1)
+            state["os"], state["og"] = addr[1], oA[7]
+        elif kind == StepKind.CANCEL:
+            step = "sC"
+            v["sel"] = int(oA[2] == 1)
+            v["zv1"], v["zv2"] = addr[2], addr[3]
+            v["cmp1"] = oA[1] - 1
+            if ctx["kind"] == "k_red":
+                v["cmp2"] = ctx["qty"] - oA[1]
+        elif kind == StepKind.REDUCE:
+            step = "sD"
+            v["cmp2"] = oA[1] - ctx["qty"] - 1
+        else:
+            raise ValueError(f"step {r}: unknown kind {kind}")
+        v[step] = 1
+        if step == "sC" or (step == "sM" and v["lv"]):
+            if oA[7] == GEN_LIMIT - 1:
+                v["gw"] = 1
+            else:
+                v["ginv"] = _inv(oA[7] - (GEN_LIMIT - 1))
+        rows.append(v)
+    # PAD rows carry the last operation's context
+    last_row = dict(rows[-1]) if rows else {}
+    for r in range(len(steps), T):
+        v = {n: last_row.get(n, 0) for n in ("oi",) + KINDS + ("buy", "lim", "qty", "hslot", "hgen",
+                                                                   "alo", "ahi")}
+        v["row"], v["sZ"] = r, 1
+        rows.append(v)
+    for r, v in enumerate(rows):
+        for n_, x in v.items():
+            cols[n_][r] = x
+    c = cols
+    c["pts"] = last.copy()
+    derive_columns(c, T)
+    w = Witness(pre % P, post % P, cols, T)
+    w.finish()
+    return w
+
+
+def _field_inv(x: np.ndarray) -> np.ndarray:
+    """Canonical inverses of canonical values, 0 for 0 (one batch inversion)."""
+    x = x % P
+    nz = x != 0
+    out = np.zeros(x.shape, dtype=np.int64)
+    if nz.any():
+        out[nz] = F.decode(F.inv(F.encode(x[nz]))).astype(np.int64)
+    return out
+
+
+def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps: np.ndarray,
+          trace_length: int, capacity: int) -> Witness:
+    """The witness of `steps` (Book.process_traced) from the book `pre_table`
+    to `post_table`, vectorised over rows (`build_reference` is the same, row
+    by row)."""
+    T, S = trace_length, len(steps)
+    if S + 1 > T:
+        raise ValueError(f"{S} steps do not fit {T} rows (one PAD row is needed)")
+    names = exec_columns(T)
+    c = {n: np.zeros(T, dtype=np.int64) for n in names}
+    pre = np.zeros((T, WORD), dtype=np.int64)
+    pre[:capacity] = pre_table
+    post = np.zeros((T, WORD), dtype=np.int64)
+    post[:capacity] = post_table
+
+    kind = steps["kind"].astype(np.int64)
+    opi = steps["op"].astype(np.int64)
+    mask = steps["mask"].astype(np.int64)
+    addr = steps["addr"].astype(np.int64)
+    old = steps["old_word"].astype(np.int64)
+    new = steps["new_word"].astype(np.int64)
+    rows = np.arange(S)
+
+    # the operations' context
+    ctxs = [classify(op, capacity) for op in ops]
+    kind_idx = np.array([KINDS.index(x["kind"] or "k_z") for x in ctxs], dtype=np.int64)
+    fields = {f: np.array([x[f] for x in ctxs], dtype=np.int64)
+              for f in ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi")}
+    status = ops["status"].astype(np.int64)
+    reason = ops["reason"].astype(np.int64)
+    rk = kind_idx[opi]
+    for j, kn in enumerate(KINDS):
+        c[kn][:S] = rk == j
+    for f, v in fields.items():
+        c[f][:S] = v[opi]
+    c["oi"][:S] = opi
+    c["row"] = np.arange(T)
+
+    # memory: old timestamps from the previous access of the same address
+    m = np.stack([(mask >> j) & 1 for j in range(4)], axis=1)          # (S, 4)
+    r_acc, j_acc = np.nonzero(m)                                        # row order, then H A B C
+    a_acc = addr[r_acc, j_acc]
+    order = np.argsort(a_acc, kind="stable")
+    a_s, r_s = a_acc[order], r_acc[order]
+    prev_ts = np.zeros(len(a_s), dtype=np.int64)
+    same = np.zeros(len(a_s), dtype=bool)
+    same[1:] = a_s[1:] == a_s[:-1]
+    prev_ts[1:] = np.where(same[1:], r_s[:-1] + 1, 0)
+    ts = np.zeros((S, 4), dtype=np.int64)
+    ts[r_acc[order], j_acc[order]] = prev_ts
+    last = np.zeros(T, dtype=np.int64)
+    last[a_s] = r_s + 1          # numpy keeps the last assignment: the latest row
+    for j, x in enumerate("HABC"):
+        c[f"m{x}"][:S] = m[:, j]
+        c[f"t{x}"][:S] = ts[:, j]
+        if x != "H":
+            c[f"a{x}"][:S] = addr[:, j]
+        for q in range(HCELLS if x == "H" else WORD):
+            c[f"o{x}{q}"][:S] = old[:, j, q]
+            c[f"n{x}{q}"][:S] = new[:, j, q]
+    c["pts"] = last
+
+    # step selectors; PEEK roles by the operation's kind and the PEEK's rank
+    isk = {k: kind == int(k) for k in StepKind}
+    begin_rows = np.flatnonzero(isk[StepKind.BEGIN])
+    op_begin = np.zeros(len(ops), dtype=np.int64)
+    op_begin[opi[begin_rows]] = begin_rows
+    peek = isk[StepKind.PEEK]
+    peek_cum = np.cumsum(peek)
+    peek_rank = peek_cum - peek_cum[op_begin[opi]]       # 1 for the operation's first PEEK
+    kn = np.array(KINDS)[rk]
+    stale = peek & np.isin(kn, ("k_can", "k_red"))
+    fok = peek & (kn == "k_fok")
+    other = peek & ~stale & ~fok
+    cross = other & (peek_rank == 1) & (reason[opi] == int(Reason.WOULD_CROSS))
+    stop = other & (peek_rank == 1) & ~cross
+    full = other & (peek_rank > 1)
+    for name, sel_ in (("sB", isk[StepKind.BEGIN]), ("sM", isk[StepKind.MATCH]),
+                       ("sR", isk[StepKind.REST]), ("sC", isk[StepKind.CANCEL]),
+                       ("sD", isk[StepKind.REDUCE]), ("sE", isk[StepKind.END]),
+                       ("pk_stale", stale), ("pk_fok", fok), ("pk_cross", cross),
+                       ("pk_stop", stop), ("pk_full", full)):
+        c[name][:S] = sel_
+    c["sZ"][S:] = 1
+    sM, sR, sC, sD = isk[StepKind.MATCH], isk[StepKind.REST], isk[StepKind.CANCEL], isk[StepKind.REDUCE]
+
+    oA, nA, oB, oC = old[:, 1], new[:, 1], old[:, 2], old[:, 3]
+    buy, lim, qty, hgen = (c[f][:S] for f in ("buy", "lim", "qty", "hgen"))
+    # running values within an operation: before the row's own change
+    fill = np.where(sM, oA[:, 1] - nA[:, 1], 0)
+    cum_fill = np.cumsum(fill) - fill
+    rem = qty - (cum_fill - cum_fill[op_begin[opi]])
+    cum_m = np.cumsum(sM) - sM
+    tn = cum_m - cum_m[op_begin[opi]]
+    cx = np.where(buy == 1, lim - oA[:, 0], oA[:, 0] - lim)
+    has_a = m[:, 1] == 1
+    cr = fok & has_a & (cx >= 0)
+    add = np.where(cr, oA[:, 1], 0)
+    cum_add = np.cumsum(add)
+    acc = cum_add - (cum_add[op_begin[opi]] - add[op_begin[opi]])   # kept after the walk
+    sf = fok & (acc >= qty)
+
+    c["rem"][:S], c["tn"][:S], c["acc"][:S] = rem, tn, acc
+    c["cr"][:S], c["sf"][:S] = cr, sf
+    c["fl"][:S] = fill
+    lv = sM & (nA[:, 1] == 0)
+    c["lv"][:S] = lv
+    after_rest = np.flatnonzero(sR) + 1
+    c["os"][after_rest] = addr[after_rest - 1, 1]
+    c["og"][after_rest] = oA[after_rest - 1, 7]
+    end = isk[StepKind.END]
+    zero_out = kind_idx[opi] == KINDS.index("k_z")
+    c["st"][:S] = np.where(end & ~zero_out, status[opi], 0)
+    c["rs"][:S] = np.where(end & ~zero_out, reason[opi], 0)
+    taker = sM | stop | cross | fok | sR
+    c["sel"][:S] = np.where(taker, buy, np.where(sC, (oA[:, 2] == 1).astype(np.int64), 0))
+
+    # zero-test values and comparisons, step by step
+    zv1 = np.zeros(S, dtype=np.int64)
+    zv2 = np.zeros(S, dtype=np.int64)
+    zv1 = np.where(sM, oA[:, 6], zv1)
+    zv1 = np.where(stop | cross | fok, addr[:, 1] * has_a, zv1)
+    zv1 = np.where(sR | sC, addr[:, 2], zv1)
+    zv1 = np.where(stale, oA[:, 7] - hgen, zv1)
+    zv2 = np.where(fok, oA[:, 6] * has_a, zv2)
+    zv2 = np.where(sR | sC, addr[:, 3], zv2)
+    c["zv1"][:S], c["zv2"][:S] = zv1, zv2
+    cmp1 = np.zeros(S, dtype=np.int64)
+    cmp2 = np.zeros(S, dtype=np.int64)
+    cmp1 = np.where(sM | cross, cx, cmp1)
+    cmp2 = np.where(sM, np.where(lv, rem - oA[:, 1], oA[:, 1] - rem - 1), cmp2)
+    cmp1 = np.where(stop & has_a, -cx - 1, cmp1)
+    cmp2 = np.where(stop, rem - 1, cmp2)
+    cmp1 = np.where(fok & has_a, np.where(cr, cx, -cx - 1), cmp1)
+    cmp2 = np.where(fok, np.where(sf, acc - qty, qty - acc - 1), cmp2)
+    has_b, has_c = addr[:, 2] != 0, addr[:, 3] != 0
+    cmp1 = np.where(sR & has_b, np.where(buy == 1, oB[:, 0] - lim, lim - oB[:, 0]), cmp1)
+    cmp2 = np.where(sR & has_c, np.where(buy == 1, lim - oC[:, 0] - 1, oC[:, 0] - lim - 1), cmp2)
+    cmp1 = np.where(sC, oA[:, 1] - 1, cmp1)
+    cmp2 = np.where(sC & (kn == "k_red"), qty - oA[:, 1], cmp2)
+    cmp2 = np.where(sD, oA[:, 1] - qty - 1, cmp2)
+    c["cmp1"][:S], c["cmp2"][:S] = cmp1, cmp2
+    frees = sC | lv
+    wrap = frees & (oA[:, 7] == GEN_LIMIT - 1)
+    c["gw"][:S] = wrap
+    c["ginv"][:S] = np.where(frees & ~wrap, _field_inv(oA[:, 7] - (GEN_LIMIT - 1)), 0)
+
+    # PAD rows carry the last operation's context
+    if S:
+        for n_ in ("oi",) + KINDS + ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi"):
+            c[n_][S:] = c[n_][S - 1]
+    derive_columns(c, T)
+    w = Witness(pre % P, post % P, c, T)
+    w.finish()
+    return w
+
+
+def derive_columns(c: dict[str, np.ndarray], T: int) -> None:
+    """The columns that follow from the others: zero-test inverses and
+    flags, the helpers, the limbs of the comparisons (a value outside
+    [0, 2^30) gets an oversized top limb, which the range lookup refuses)."""
+    L, k = limbs_for(T)
+    for z in ("1", "2"):
+        zv = c[f"zv{z}"] % P
+        c[f"nz{z}"] = (zv != 0).astype(np.int64)
+        c[f"zi{z}"] = _field_inv(zv)
+    sel, lim = c["sel"], c["lim"]
+    sgn = 2 * sel - 1
+    c["cx"] = sgn * (lim - c["oA0"]) % P
+    c["dB"] = sgn * (c["oB0"] - lim) % P
+    c["dC"] = sgn * (lim - c["oC0"]) % P
+    c["cxs"] = ((2 * c["cr"] - 1) * c["cx"] + c["cr"] - 1) % P
+    c["fg"] = c["cr"] * c["sf"] % P
+    c["fc"] = (c["cr"] - c["fg"]) * c["nz2"] % P
+    for pre_, w in (("o", ""), ("n", "n")):
+        H = [c[f"{pre_}H{j}"] for j in range(4)]
+        c[f"{w}ob"] = (sel * H[2] + (1 - sel) * H[0]) % P
+        c[f"{w}sb"] = (H[0] + H[2] - c[f"{w}ob"]) % P
+        c[f"{w}ow"] = (sel * H[3] + (1 - sel) * H[1]) % P
+        c[f"{w}sw"] = (H[1] + H[3] - c[f"{w}ow"]) % P
+    for cm in ("1", "2"):
+        val = c[f"cmp{cm}"] % P
+        for i in range(k - 1):
+            c[f"c{cm}_{i}"] = (val >> (i * L)) & ((1 << L) - 1)
+        c[f"c{cm}_{k - 1}"] = val >> ((k - 1) * L)
+    for n_ in c:
+        c[n_] = c[n_] % P

@@ -1,0 +1,747 @@
+"""The order-book AIR (prover/orderbook, docs/STATEMENT.md): completeness on
+random flows of every kind, a chain of batches root to root from the empty
+book, and a lying engine's traces, each rejected by the verifier and named by
+debug mode with the constraint family that catches it."""
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import numpy as np
+import pytest
+
+from zksidecar.engine import flow
+from zksidecar.engine.book import Book
+from zksidecar.engine.records import OP_DTYPE, Kind, Reason, Side, Status
+from zksidecar.prover import params
+from zksidecar.prover.orderbook import (BatchRejected, prove_batch, verify_batch, verify_chain)
+from zksidecar.prover.orderbook import witness as W
+from zksidecar.prover.orderbook.batch import BatchPublic
+from zksidecar.prover.proof import Proof
+from zksidecar.prover.prove import ConstraintError
+from zksidecar.prover.verify import VerificationError
+
+OPTS = params.ProofOptions(log_blowup=2, num_queries=16, grinding_bits=0, fri_folding_factor=4,
+                           fri_max_final_degree=4)
+
+
+# ------------------------------------------------------------ op streams --
+
+def random_ops(n: int, seed: int, capacity: int, first_seq: int = 1, book: Book | None = None,
+               ts: int = 0) -> np.ndarray:
+    """n records of every kind, drawn against a shadow book so that cancels
+    and reduces name live (and sometimes stale or unknown) handles; outcome
+    fields cleared.  Prices cluster so takers cross and FOKs go both ways."""
+    rng = np.random.default_rng(seed)
+    shadow = Book(capacity) if book is None else Book.restore(book.snapshot())
+    out = np.zeros(n, dtype=OP_DTYPE)
+    dead: list[int] = []
+    for i in range(n):
+        op = out[i: i + 1]
+        op["seq"], op["ts_ns"] = first_seq + i, ts + i
+        op["account"] = rng.integers(1, 70000)
+        u = rng.random()
+        live = np.flatnonzero(shadow.qty)
+        if u < 0.2 and len(live):
+            s = int(rng.choice(live))
+            h = int(shadow.gen[s]) << 32 | s
+            if rng.random() < 0.15 and dead:
+                h = dead[int(rng.integers(len(dead)))]
+            kind = Kind.REDUCE if rng.random() < 0.4 else Kind.CANCEL
+            op["kind"], op["handle"] = kind, h
+            op["qty"] = int(rng.integers(1, 8)) if kind == Kind.REDUCE else 0
+            if kind == Kind.CANCEL or int(op["qty"][0]) >= int(shadow.qty[s]):
+                dead.append(h)
+        elif u < 0.23:   # malformed
+            op["kind"], op["side"], op["price"], op["qty"] = rng.choice([1, 9]), 3, 100, 1
+            if rng.random() < 0.3:
+                op["kind"], op["handle"] = Kind.CANCEL, capacity + 5
+        else:
+            kind = rng.choice([Kind.LIMIT, Kind.LIMIT, Kind.IOC, Kind.MARKET, Kind.FOK,
+                               Kind.POST_ONLY])
+            side = int(rng.integers(1, 3))
+            op["kind"], op["side"] = kind, side
+            op["price"] = 100 + int(rng.integers(-4, 5))
+            op["qty"] = int(rng.integers(1, 12))
+        shadow.process(op)
+    for name in ("filled", "trades", "status", "reason"):
+        out[name] = 0
+    new = (out["kind"] != Kind.CANCEL) & (out["kind"] != Kind.REDUCE)
+    out["handle"][new] = 0
+    return out
+
+
+def make_ops(rows, first_seq: int = 1) -> np.ndarray:
+    """Records from (kind, side, price, qty[, handle]) tuples."""
+    out = np.zeros(len(rows), dtype=OP_DTYPE)
+    for i, r in enumerate(rows):
+        kind, side, price, qty, *h = r
+        out[i]["seq"], out[i]["ts_ns"], out[i]["account"] = first_seq + i, i, 7 + i
+        out[i]["kind"], out[i]["side"], out[i]["price"], out[i]["qty"] = kind, side, price, qty
+        out[i]["handle"] = h[0] if h else 0
+    return out
+
+
+def outcomes(bp) -> Counter:
+    o = bp.public.ops
+    return Counter(zip(o["kind"].tolist(), o["status"].tolist(), o["reason"].tolist()))
+
+
+# ------------------------------------------------------------ completeness --
+
+@pytest.mark.parametrize("log_cap,n,seed", [(4, 40, 1), (4, 60, 2), (5, 80, 3), (6, 120, 4)])
+def test_random_flows_prove_and_verify(log_cap, n, seed):
+    cap = 1 << log_cap
+    book = Book(cap)
+    ops = random_ops(n, seed, cap)
+    bp, post, trades = prove_batch(book, ops, OPTS, debug=True)
+    assert 64 <= bp.public.trace_length <= 512
+    verify_batch(bp, min_security=0)
+    ref = Book(cap)
+    ref_ops = ops.copy()
+    assert np.array_equal(ref.process(ref_ops), trades)
+    assert np.array_equal(ref.cells, post.cells)
+
+
+def test_batch_of_field_rejections_only():
+    """No step touches memory: post = pre, proven by the memory argument alone."""
+    ops = make_ops([(9, 1, 100, 1), (Kind.LIMIT, 3, 100, 1), (Kind.LIMIT, 1, 0, 1),
+                    (Kind.IOC, 2, 100, 0), (Kind.CANCEL, 0, 0, 0, 1 << 32 | 99),
+                    (Kind.CANCEL, 0, 0, 0, 0), (Kind.REDUCE, 0, 0, 0, 1)])
+    ops[0]["flags"] = 0
+    bp, post, trades = prove_batch(Book(16), ops, OPTS, debug=True)
+    verify_batch(bp, min_security=0)
+    assert len(trades) == 0 and set(bp.public.ops["status"]) == {Status.REJECTED}
+    from zksidecar.engine.proof_table import proof_table
+    assert np.array_equal(proof_table(post.cells), proof_table(Book(16).cells))
+    assert post.root == bp.public.pre_root          # the same table, the same root
+
+
+def test_single_operation_at_capacity_2_10():
+    book = Book(1 << 10)
+    bp, _, _ = prove_batch(book, make_ops([(Kind.LIMIT, Side.BUY, 100, 3)]), OPTS, debug=True)
+    assert bp.public.trace_length == 1 << 10
+    verify_batch(bp, min_security=0)
+
+
+def test_every_outcome_is_proven():
+    """Across a few flows every status and every reason the trace proves
+    shows up (field rejections are the verifier's plain checks)."""
+    seen = Counter()
+    for seed in range(4):
+        cap = 16
+        ops = random_ops(70, 100 + seed, cap)
+        bp, _, _ = prove_batch(Book(cap), ops, OPTS, debug=True)
+        verify_batch(bp, min_security=0)
+        seen += outcomes(bp)
+    full = [(Kind.LIMIT, Side.BUY, 50 + i % 5, 1) for i in range(15)]
+    full += [(Kind.LIMIT, Side.SELL, 60, 2), (Kind.POST_ONLY, Side.SELL, 70, 2),
+             (Kind.LIMIT, Side.BUY, 49, 1), (Kind.IOC, Side.SELL, 52, 20)]
+    bp, _, _ = prove_batch(Book(16), make_ops(full), OPTS, debug=True)
+    verify_batch(bp, min_security=0)
+    seen += outcomes(bp)
+    statuses = {s for _, s, _ in seen}
+    reasons = {r for _, _, r in seen}
+    assert statuses >= {Status.RESTED, Status.FILLED, Status.EXPIRED, Status.CANCELLED,
+                        Status.REDUCED, Status.REJECTED}
+    assert reasons >= {Reason.STALE_HANDLE, Reason.WOULD_CROSS, Reason.FOK_UNFILLABLE,
+                       Reason.BOOK_FULL, Reason.UNKNOWN_HANDLE, Reason.BAD_SIDE}
+    kinds = {k for k, s, _ in seen if s != Status.REJECTED}
+    assert kinds >= {Kind.LIMIT, Kind.IOC, Kind.MARKET, Kind.FOK, Kind.POST_ONLY, Kind.CANCEL,
+                     Kind.REDUCE}
+
+
+@pytest.mark.parametrize("log_cap", [4, 5, 6])
+def test_synthetic_flow_as_a_chain(log_cap):
+    """engine/flow.py's synthetic flow (every kind, malformed records, cancels
+    of orders that may have filled meanwhile), proven in batches of 60 on
+    512-row traces and verified as a chain from the empty book."""
+    cap = 1 << log_cap
+    ops = flow.generate(300, seed=log_cap, capacity=cap, params=flow.FlowParams(
+        depth=cap // 2, invalid=0.05, take=0.35, post_only=0.15, cancel=0.5, reduce=0.3))
+    state, chain, seen = Book(cap), [], Counter()
+    for start in range(0, len(ops), 60):
+        bp, state, _ = prove_batch(state, ops[start:start + 60], OPTS, trace_length=512)
+        chain.append(bp)
+        seen += outcomes(bp)
+    verify_chain(chain, min_security=0)
+    assert {s for _, s, _ in seen} >= set(Status) - {Status.NONE}
+    ref = Book(cap)
+    ref.process(ops.copy())
+    assert np.array_equal(ref.cells, state.cells)
+
+
+def test_vectorised_witness_equals_the_row_by_row_one():
+    from zksidecar.engine.proof_table import proof_table
+    cases = [(Book(16 << (k % 3)), random_ops(80, 40 + k, 16 << (k % 3))) for k in range(3)]
+    cases.append((Book(64), flow.generate(300, seed=1, capacity=64, params=flow.FlowParams(
+        depth=32, invalid=0.05, take=0.35, post_only=0.15, cancel=0.5, reduce=0.3))))
+    for book, ops in cases:
+        after = Book.restore(book.snapshot())
+        ops = ops.copy()
+        _, steps = after.process_traced(ops)
+        t = W.trace_length_for(len(steps), book.capacity)
+        args = (proof_table(book.cells), proof_table(after.cells), ops, steps, t, book.capacity)
+        fast, ref = W.build(*args), W.build_reference(*args)
+        assert np.array_equal(fast.pre, ref.pre) and np.array_equal(fast.post, ref.post)
+        for name in ref.columns:
+            assert np.array_equal(fast.columns[name], ref.columns[name]), name
+
+
+# ------------------------------------------------------------------ chains --
+
+def prove_chain(k=3, cap=32, n=40, t=512, seed=0):
+    state, out = Book(cap), []
+    seq, ts = 1, 0
+    book = Book(cap)
+    for b in range(k):
+        ops = random_ops(n, seed + b, cap, first_seq=seq, book=book, ts=ts)
+        bp, state, _ = prove_batch(state, ops, OPTS, trace_length=t)
+        book.process(ops.copy())
+        out.append(bp)
+        seq, ts = seq + n, ts + n
+    return out, state
+
+
+def test_chain_of_three_verifies_root_to_root():
+    chain, last = prove_chain()
+    done = verify_chain(chain, min_security=0)
+    assert done.roots["post"] == last.root
+    assert chain[1].public.pre_root == chain[0].post_root
+    # the proofs serialise in the documented format and still verify
+    for bp in chain:
+        air = bp.public.air()
+        again = Proof.from_bytes(bp.proof.to_bytes(air), air)
+        verify_batch(again, bp.public, min_security=0)
+
+
+def test_chain_out_of_order_or_with_a_wrong_link_fails():
+    chain, _ = prove_chain()
+    with pytest.raises(VerificationError):
+        verify_chain([chain[0], chain[2], chain[1]], min_security=0)
+    with pytest.raises(VerificationError):
+        verify_chain(chain[1:], min_security=0)            # not from the empty book
+    pub = chain[2].public
+    wrong = BatchPublic(pub.log2_capacity, pub.trace_length, pub.symbol, pub.first_seq, pub.ops,
+                        pub.trades, pub.pre_root, chain[1].public.pre_link)
+    with pytest.raises(VerificationError):
+        verify_batch(chain[2].proof, wrong, min_security=0)
+
+
+def test_pre_state_that_is_not_the_previous_post_state_fails():
+    chain, _ = prove_chain()
+    # batch 2 proven from another book (batch 1's post-state with one more order)
+    cap, t = 32, 512
+    b1_post = Book(cap)
+    for bp in chain[:2]:
+        b1_post.process(bp.public.ops.copy())
+    forged = Book.restore(b1_post.snapshot())
+    forged.submit(Kind.LIMIT, Side.BUY, 1, 1)
+    ops = chain[2].public.ops.copy()
+    for name in ("filled", "trades", "status", "reason"):
+        ops[name] = 0
+    ops["seq"] += 1
+    fake, _, _ = prove_batch(forged, ops, OPTS, trace_length=t)
+    with pytest.raises(VerificationError):
+        verify_chain(chain[:2] + [fake], min_security=0)
+    # and verified against the real previous post root and link
+    prev = verify_batch(chain[1], min_security=0)
+    pub = fake.public
+    real = BatchPublic(pub.log2_capacity, pub.trace_length, pub.symbol, pub.first_seq, pub.ops,
+                       pub.trades, prev.roots["post"], prev.links["post"])
+    with pytest.raises(VerificationError):
+        verify_batch(fake.proof, real, min_security=0)
+
+
+# ------------------------------------------------------- a lying engine --
+#
+# Each case edits the honest witness the way a dishonest engine would (and,
+# where the lie needs it, the public records), then re-threads the memory so
+# that every read returns the last write: what is left is the broken rule.
+# Debug mode must name the constraint family; a proof made without debug
+# must not verify.
+
+def setup_book() -> Book:
+    """asks: slot 1 @100 x5 (account 11), slot 2 @101 x5 (12); bid: slot 3 @95 x4 (13)."""
+    b = Book(16)
+    b.submit(Kind.LIMIT, Side.SELL, 100, 5, account=11)
+    b.submit(Kind.LIMIT, Side.SELL, 101, 5, account=12)
+    b.submit(Kind.LIMIT, Side.BUY, 95, 4, account=13)
+    return b
+
+
+def batch(*rows):
+    return make_ops(rows, first_seq=4)
+
+
+def assert_lie(ops, tamper, family: str, book=None):
+    book = book or setup_book()
+    prove_batch(book, ops, OPTS, debug=True)           # the honest run proves
+    with pytest.raises(ConstraintError, match=family):
+        prove_batch(book, ops, OPTS, tamper=tamper, debug=True)
+    bp, _, _ = prove_batch(book, ops, OPTS, tamper=tamper)
+    with pytest.raises(VerificationError):
+        verify_batch(bp, min_security=0)
+
+
+def first(c, step):
+    return int(np.flatnonzero(c[step])[0])
+
+
+def set_word(c, x, r, word):
+    for j, v in enumerate(word):
+        c[f"{x}{j}"][r] = v
+
+
+SUM = re.escape("lu: sum[N-1] = target")
+
+
+def test_trade_through_skipping_the_best_maker():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sM")
+        word = w.pre[2].copy()
+        word[1] -= 3
+        c["aA"][r] = 2
+        set_word(c, "nA", r, word)
+        c["zv1"][r], c["cmp1"][r] = word[6], 0
+        w.rethread()
+        trades[0]["maker_handle"], trades[0]["price"], trades[0]["maker_account"] = 2, 101, 12
+    assert_lie(batch((Kind.IOC, Side.BUY, 101, 3)), tamper, "rule 2: MATCH takes the opposite head")
+
+
+def test_trade_at_the_takers_price():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sM")
+        c["oA0"][r] = c["nA0"][r] = 102                  # a forged read of the maker's price
+        c["cmp1"][r] = 0
+        W.derive_columns(c, w.trace_length)
+        w.finish()
+        trades[0]["price"] = 102
+    assert_lie(batch((Kind.IOC, Side.BUY, 102, 3)), tamper, SUM)
+
+
+def test_trade_at_the_takers_price_in_the_public_list_only():
+    def tamper(w, ops, trades):
+        trades[0]["price"] = 102
+    assert_lie(batch((Kind.IOC, Side.BUY, 102, 3)), tamper, SUM)
+
+
+@pytest.mark.parametrize("fill", [4, 2])
+def test_over_and_under_fill(fill):
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sM")
+        c["fl"][r] = fill
+        c["nA1"][r] = 5 - fill
+        c["rem"][r + 1:] = 3 - fill
+        w.rethread()
+        trades[0]["qty"] = fill
+        ops[0]["filled"] = fill
+    assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper, r"rule [23]: .*fill")
+
+
+def test_cancel_that_leaves_the_order_live():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sC")
+        for x, width in (("H", 6), ("A", 8), ("B", 8), ("C", 8)):
+            for j in range(width):
+                c[f"n{x}{j}"][r] = c[f"o{x}{j}"][r]
+        w.rethread()
+    assert_lie(batch((Kind.CANCEL, 0, 0, 0, 1)), tamper, "freed slot")
+
+
+def test_change_to_an_untouched_slot():
+    def tamper(w, ops, trades):
+        w.post[3, 1] += 1                                # the bid nobody touched
+    assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper, SUM)
+
+
+def test_dropped_operation():
+    def tamper(w, ops, trades):
+        c = w.columns
+        keep = ~((c["oi"] == 1) & (c["sZ"] == 0))
+        t = w.trace_length
+        for name, col in c.items():
+            kept = col[keep]
+            c[name] = np.concatenate([kept, np.repeat(kept[-1:], t - len(kept))])
+        c["row"] = np.arange(t)
+        w.rethread()
+    ops = batch((Kind.LIMIT, Side.BUY, 96, 2), (Kind.LIMIT, 3, 96, 2), (Kind.LIMIT, Side.BUY, 97, 1))
+    assert_lie(ops, tamper, re.escape("rule 1: op_index' = op_index + BEGIN'"))
+
+
+def test_reordered_operations():
+    def tamper(w, ops, trades):
+        c = w.columns
+        a, b = (c["oi"] == 0) & (c["sZ"] == 0), (c["oi"] == 1)
+        c["oi"][a], c["oi"][b] = 1, 0
+        ops[[0, 1]] = ops[[1, 0]]
+        ops["seq"], ops["ts_ns"] = [4, 5], [0, 0]
+    ops = batch((Kind.LIMIT, Side.BUY, 96, 2), (Kind.LIMIT, Side.BUY, 97, 1))
+    assert_lie(ops, tamper, "rule 1: op_index")
+
+
+@pytest.mark.parametrize("how", ["missing", "added"])
+def test_trade_missing_from_or_added_to_the_public_list(how):
+    def tamper(w, ops, trades):
+        assert len(trades) == 2
+        return (ops, trades[:1]) if how == "missing" else (ops, np.concatenate([trades, trades[1:]]))
+    assert_lie(batch((Kind.IOC, Side.BUY, 101, 7)), tamper, SUM)
+
+
+def test_wrong_time_priority_at_one_price():
+    """A sell at 100 goes ahead of the resting sell at 100 (slot 1)."""
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sR")
+        new = int(c["aA"][r])
+        c["mB"][r] = c["aB"][r] = c["zv1"][r] = 0
+        c["mC"][r], c["aC"][r], c["zv2"][r] = 1, 1, 1
+        for j in range(8):
+            c[f"nB{j}"][r] = c[f"oB{j}"][r] = 0
+        c["tB"][r] = 0
+        c["nA5"][r], c["nA6"][r] = 0, 1
+        word = w.pre[1].copy()
+        word[5] = new
+        set_word(c, "nC", r, word)
+        c["nH2"][r] = new                     # best ask: the new order
+        c["nH3"][r] = 2                       # worst ask unchanged
+        c["cmp1"][r] = 0
+        w.rethread()
+    assert_lie(batch((Kind.LIMIT, Side.SELL, 100, 1)), tamper, "rule 4: next price strictly behind")
+
+
+def test_stale_handle_accepted():
+    def tamper(w, ops, trades):
+        c = w.columns
+        ops[0]["handle"] = 1 << 32 | 1                   # generation 1: slot 1 is at generation 0
+        c["hgen"][:] = 1
+    assert_lie(batch((Kind.CANCEL, 0, 0, 0, 1)), tamper, "rule 5: handle's generation")
+
+
+def test_fok_partially_filled():
+    """A FOK for 20 lots against 10 crossing ones, traded as an IOC."""
+    def tamper(w, ops, trades):
+        c = w.columns
+        c["k_ioc"][:], c["k_fok"][:] = 0, 1
+        ops[0]["kind"] = Kind.FOK
+    assert_lie(batch((Kind.IOC, Side.BUY, 101, 20)), tamper, "rule 5: FOK")
+
+
+def test_post_only_that_crossed():
+    """A post-only sell at 95 against the bid at 95, shown resting."""
+    def tamper(w, ops, trades):
+        c = w.columns
+        c["lim"][:] = 95
+        c["nA0"][first(c, "sR")] = 95
+        w.rethread()
+        ops[0]["price"] = 95
+    assert_lie(batch((Kind.POST_ONLY, Side.SELL, 96, 2)), tamper, "rule 2: stop: the head does not cross")
+
+
+def test_public_field_rejection_checked_by_the_verifier():
+    book = setup_book()
+    bp, _, _ = prove_batch(book, batch((Kind.LIMIT, 3, 96, 2)), OPTS)
+    bp.public.ops[0]["reason"] = Reason.BAD_PRICE
+    with pytest.raises(BatchRejected):
+        verify_batch(bp, min_security=0)
+
+
+def test_phantom_maker():
+    """A MATCH against slot 4, free in the book, read as if it held an ask."""
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sM")
+        c["oH2"][r] = c["nH2"][r] = 4
+        c["aA"][r] = 4
+        set_word(c, "oA", r, [100, 5, 2, 11, 0, 0, 2, 0])
+        set_word(c, "nA", r, [100, 2, 2, 11, 0, 0, 2, 0])
+        W.derive_columns(c, w.trace_length)
+        w.finish()
+        trades[0]["maker_handle"] = 4
+    assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper, SUM)
+
+
+def _shift_up(w, r):
+    """Delete row r (the rows below move up; the last row repeats)."""
+    c = w.columns
+    for name, col in c.items():
+        col[r:-1] = col[r + 1:].copy()
+    c["row"] = np.arange(w.trace_length)
+
+
+def test_fok_rejected_though_fillable():
+    """FOK for 7 against 10 crossing lots, rejected after its look-ahead."""
+    def tamper(w, ops, trades):
+        c = w.columns
+        c["qty"][:] = 7
+        c["rem"][:4] = 7
+        c["cmp2"][1] = 7 - 5 - 1
+        c["sf"][2], c["cmp2"][2] = 1, 10 - 7
+        W.derive_columns(c, w.trace_length)
+        w.finish()
+        ops[0]["qty"] = 7
+    assert_lie(batch((Kind.FOK, Side.BUY, 101, 11)), tamper, "rule 5: FOK sufficient -> MATCH")
+
+
+def test_post_only_rejected_though_not_crossing():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sR")
+        c["pk_stop"][r - 1], c["pk_cross"][r - 1] = 0, 1
+        _shift_up(w, r)                                   # REST gone: END follows the PEEK
+        c["st"][r], c["rs"][r] = Status.REJECTED, Reason.WOULD_CROSS
+        c["os"][r] = c["og"][r] = 0
+        w.rethread()
+        ops[0]["status"], ops[0]["reason"], ops[0]["handle"] = Status.REJECTED, Reason.WOULD_CROSS, 0
+    assert_lie(batch((Kind.POST_ONLY, Side.SELL, 96, 2)), tamper,
+               re.escape("rule 5: post-only crossing: it crosses (cmp1)"))
+
+
+def test_book_full_claimed_with_a_free_slot():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sR")
+        c["sR"][r], c["pk_full"][r] = 0, 1
+        for x in "ABC":
+            c[f"m{x}"][r] = c[f"a{x}"][r] = 0
+            for j in range(8):
+                c[f"o{x}{j}"][r] = c[f"n{x}{j}"][r] = 0
+        for j in range(6):
+            c[f"nH{j}"][r] = c[f"oH{j}"][r]
+        c["zv1"][r] = c["zv2"][r] = c["cmp1"][r] = c["cmp2"][r] = 0
+        c["st"][r + 1], c["rs"][r + 1] = Status.REJECTED, Reason.BOOK_FULL
+        c["os"][r + 1] = c["og"][r + 1] = 0
+        w.rethread()
+        ops[0]["status"], ops[0]["reason"], ops[0]["handle"] = Status.REJECTED, Reason.BOOK_FULL, 0
+    assert_lie(batch((Kind.LIMIT, Side.BUY, 96, 2)), tamper, "rule 5: book full: free head = 0")
+
+
+def test_live_order_rejected_as_stale():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sC")
+        c["sC"][r], c["pk_stale"][r] = 0, 1
+        c["mH"][r] = c["mB"][r] = c["mC"][r] = c["aB"][r] = c["aC"][r] = 0
+        for x in "HBC":
+            for j in range(6 if x == "H" else 8):
+                c[f"o{x}{j}"][r] = c[f"n{x}{j}"][r] = 0
+        for j in range(8):
+            c[f"nA{j}"][r] = c[f"oA{j}"][r]
+        c["sel"][r] = c["cmp1"][r] = c["cmp2"][r] = c["zv2"][r] = 0
+        c["zv1"][r] = 0                                   # gen - handle gen
+        c["st"][r + 1], c["rs"][r + 1] = Status.REJECTED, Reason.STALE_HANDLE
+        w.rethread()
+        ops[0]["status"], ops[0]["reason"] = Status.REJECTED, Reason.STALE_HANDLE
+    assert_lie(batch((Kind.CANCEL, 0, 0, 0, 1)), tamper, "rule 5: stale: generation differs or qty 0")
+
+
+def test_reduce_that_moves_the_order():
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "sD")
+        c["nA0"][r] = 99                                  # a better price: ahead of the queue
+        w.rethread()
+    assert_lie(batch((Kind.REDUCE, 0, 0, 2, 2)), tamper, "REDUCE keeps cell 0")
+
+
+# One edit per constraint family that the cases above do not reach: each
+# lie is otherwise consistent (rethreaded memory) and names its family.
+
+def _cancel_row(w):
+    return first(w.columns, "sC")
+
+
+def _no_gen_bump(w, ops, trades):
+    c = w.columns
+    r = _cancel_row(w)
+    c["nA7"][r] = c["oA7"][r]
+    w.rethread()
+
+
+def _not_on_free_list(w, ops, trades):
+    c = w.columns
+    r = _cancel_row(w)
+    c["nH4"][r] = c["oH4"][r]
+    c["nA6"][r] = 0
+    w.rethread()
+
+
+def _live_kept(w, ops, trades):
+    c = w.columns
+    r = _cancel_row(w)
+    c["nH5"][r] = c["oH5"][r]
+    w.rethread()
+
+
+def _false_wrap(w, ops, trades):
+    c = w.columns
+    r = _cancel_row(w)
+    c["gw"][r], c["nA7"][r] = 1, 0                 # gen 0 -> 0, "wrapped"
+    w.rethread()
+
+
+def _rest_elsewhere(w, ops, trades):
+    c = w.columns
+    r = first(c, "sR")
+    c["aA"][r] = 9                                  # a free slot, not the free head (4)
+    w.rethread()
+    c["nH4"][r] = c["oA6"][r]                       # slot 9's next becomes the free head
+    c["os"][r + 1] = 9
+    w.rethread()
+    ops[0]["handle"] = 9
+
+
+def _maker_leaves_best_kept(w, ops, trades):
+    c = w.columns
+    r = first(c, "sM")
+    c["nH2"][r] = c["oH2"][r]                       # best ask still the freed slot
+    w.rethread()
+
+
+def _limit_changed_mid_operation(w, ops, trades):
+    c = w.columns
+    r = first(c, "sM")
+    c["lim"][r + 1:] = 99                           # the stop PEEK sees a lower limit
+    c["cmp1"][r + 1] = c["oA0"][r + 1] - 99 - 1
+    w.rethread()
+
+
+def _expired_called_filled(w, ops, trades):
+    c = w.columns
+    r = first(c, "sE")
+    c["st"][r] = Status.FILLED
+    ops[0]["status"] = Status.FILLED
+
+
+def _walk_skips_a_maker(w, ops, trades):
+    c = w.columns
+    c["aA"][2] = 1                                  # slot 1 again, not its next (2):
+    c["zv1"][2] = 1                                 # its liquidity counted twice
+    w.rethread()
+    c["zv2"][2] = c["oA6"][2]
+    W.derive_columns(c, w.trace_length)
+    w.finish()
+
+
+@pytest.mark.parametrize("rows,tamper,family", [
+    ([(Kind.CANCEL, 0, 0, 0, 1)], _no_gen_bump, re.escape("freed slot gen + 1")),
+    ([(Kind.CANCEL, 0, 0, 0, 1)], _not_on_free_list, "freed slot joins the free list"),
+    ([(Kind.CANCEL, 0, 0, 0, 1)], _live_kept, "live - 1"),
+    ([(Kind.CANCEL, 0, 0, 0, 1)], _false_wrap, "gen wrap"),
+    ([(Kind.LIMIT, Side.BUY, 96, 2)], _rest_elsewhere, "REST takes the free head"),
+    ([(Kind.IOC, Side.BUY, 100, 5)], _maker_leaves_best_kept, "opposite best = its next"),
+    ([(Kind.IOC, Side.BUY, 100, 7)], _limit_changed_mid_operation, "context lim constant"),
+    ([(Kind.IOC, Side.BUY, 100, 7)], _expired_called_filled, "END status follows the last step"),
+    ([(Kind.FOK, Side.BUY, 101, 7)], _walk_skips_a_maker, "FOK: walk follows next"),
+])
+def test_each_family_catches_its_lie(rows, tamper, family):
+    assert_lie(batch(*rows), tamper, family)
+
+
+def test_generation_wraps_at_2_30():
+    """A slot at generation 2^30 - 1 is freed to generation 0 (completeness
+    of the wrap); claiming no wrap there fails."""
+    book = setup_book()
+    cells = book.cells.copy()
+    from zksidecar.engine.invariants import COLUMNS, HEADER
+    gen_at = HEADER + COLUMNS.index("gen") * book.capacity + 1
+    cells[gen_at] = (1 << 30) - 1
+    snap = Book.snapshot(type("C", (), {"cells": cells})())
+    wrapped = Book.restore(snap)
+    ops = batch((Kind.CANCEL, 0, 0, 0, ((1 << 30) - 1) << 32 | 1))
+    bp, post, _ = prove_batch(wrapped, ops, OPTS, debug=True)
+    verify_batch(bp, min_security=0)
+    assert bp.public.ops[0]["status"] == Status.CANCELLED and post.cells[gen_at] == 0
+
+    def no_wrap(w, ops, trades):
+        c = w.columns
+        r = _cancel_row(w)
+        c["gw"][r], c["nA7"][r] = 0, 1 << 30
+        w.rethread()
+    assert_lie(ops, no_wrap, "gen", book=wrapped)
+
+
+# ----------------------------------------------------- range-check limits --
+
+def test_scaled_top_limb_alone_would_accept_a_negative_difference():
+    """The range check's top limb: looked up only as top * 2^(kL - 30) (as
+    first specified), a huge field element top = v / 2^s passes, and a buy at
+    limit 1 trades through an ask at 858,993,459 (cmp1 = 1 - price, a
+    negative difference).  Looking the top limb up directly as well stops it."""
+    from zksidecar.prover import field as F
+    from zksidecar.prover.orderbook.air import limbs_for
+    P = F.P
+    HIGH = 858_993_459          # 0.8 * 2^30: a valid price
+    book = Book(16)
+    book.submit(Kind.LIMIT, Side.SELL, HIGH, 5, account=11)
+    # batch: a buy IOC at limit 1 for 3 lots, honest: EXPIRED
+    ops = make_ops([(Kind.IOC, Side.BUY, 1, 3)], first_seq=2)
+    def tamper(w, o, trades):
+        c = w.columns
+        T = w.trace_length
+        L, k = limbs_for(T)
+        r = first(c, "pk_stop")             # rows: BEGIN, PEEK(stop), END -> BEGIN, MATCH, END
+        c["pk_stop"][r], c["sM"][r] = 0, 1
+        word = w.pre[1].copy(); word[1] -= 3
+        set_word(c, "nA", r, word)
+        c["fl"][r], c["lv"][r] = 3, 0
+        c["zv1"][r] = word[6]
+        c["rem"][r + 1] = 0
+        c["tn"][r + 1] = 1
+        c["st"][r + 1] = Status.FILLED
+        cx = (1 - HIGH) % P
+        c["cmp1"][r] = cx
+        c["cmp2"][r] = 5 - 3 - 1
+        w.rethread()
+        s = k * L - 30
+        # the cheat: cmp1 = lower + top * 2^((k-1)L), top = v / 2^s
+        v = (1 << L) - 1
+        lower = (cx - v * (1 << (30 - L))) % P
+        assert 0 <= lower < 1 << ((k - 1) * L), (lower, k, L)
+        for i in range(k - 1):
+            c[f"c1_{i}"][r] = (lower >> (i * L)) & ((1 << L) - 1)
+        c[f"c1_{k-1}"][r] = v * pow(1 << s, P - 2, P) % P
+        w.finish()
+        o[0]["status"], o[0]["filled"], o[0]["trades"] = Status.FILLED, 3, 1
+        t = np.zeros(1, dtype=trades.dtype)
+        t["taker_seq"], t["maker_handle"], t["price"], t["qty"] = 2, 1, HIGH, 3
+        t["maker_account"], t["taker_account"], t["taker_side"] = 11, o[0]["account"], Side.BUY
+        return o, t
+    with pytest.raises(ConstraintError, match=SUM):
+        prove_batch(book, ops, OPTS, trace_length=512, tamper=tamper, debug=True)
+    bp, _, _ = prove_batch(book, ops, OPTS, trace_length=512, tamper=tamper)
+    with pytest.raises(VerificationError):
+        verify_batch(bp, min_security=0)
+
+
+def test_values_above_the_provable_maximum_are_refused():
+    """Differences of values below 2^30 span more integers than p has
+    elements: 1 - (2^30 - 2) is, in the field, a number below 2^30.  So the
+    AIR only compares values up to p - 2^30 - 1; the prover and the verifier
+    refuse batches with larger prices or quantities."""
+    from zksidecar.prover import field as F
+    from zksidecar.prover.orderbook.air import PROVABLE_MAX
+    assert (1 - ((1 << 30) - 2)) % F.P < 1 << 30              # the ambiguity
+    assert F.P - PROVABLE_MAX >= 1 << 30                      # none at or below the limit
+    with pytest.raises(ValueError, match="above"):
+        prove_batch(Book(16), make_ops([(Kind.LIMIT, Side.SELL, PROVABLE_MAX + 1, 1)]), OPTS)
+    bp, _, _ = prove_batch(Book(16), make_ops([(Kind.LIMIT, Side.SELL, PROVABLE_MAX, 1),
+                                               (Kind.MARKET, Side.BUY, 0, 1)]), OPTS, debug=True)
+    verify_batch(bp, min_security=0)
+    bp.public.ops[0]["price"] = PROVABLE_MAX + 1
+    with pytest.raises(BatchRejected, match="above"):
+        verify_batch(bp, min_security=0)
+
+
+@pytest.mark.xfail(strict=True, raises=ValueError,
+                   reason="prices and quantities in (2^30 - 2^27, 2^30) are valid for the engine "
+                          "but cannot be compared soundly by one range-checked difference; "
+                          "needs a lower engine MAX_PRICE/MAX_QTY or limb-wise comparisons")
+def test_engine_prices_up_to_2_30_are_provable():
+    ops = make_ops([(Kind.LIMIT, Side.SELL, (1 << 30) - 1, 1), (Kind.IOC, Side.BUY, (1 << 30) - 1, 1)])
+    bp, _, _ = prove_batch(Book(16), ops, OPTS)
+    verify_batch(bp, min_security=0)

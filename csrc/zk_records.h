@@ -24,10 +24,13 @@
 /* Record layout version; bump on any change to the structs below. */
 #define ZK_RECORDS_VERSION 1
 
-/* Prices (ticks) and quantities (lots) are 1 .. 2^30 - 1: one BabyBear
- * field element each, with room to add two without wrapping. */
-#define ZK_MAX_PRICE 1073741823
-#define ZK_MAX_QTY 1073741823
+/* Prices (ticks) and quantities (lots) are 1 .. 2^30 - 2^27 = 939,524,096:
+ * one BabyBear field element each (p = 2^31 - 2^27 + 1), and small enough
+ * that a batch proof can compare any two: the difference of two such values
+ * is either in [0, 2^30) or, when negative, a field element >= 2^30, so one
+ * range check tells the sign (docs/STATEMENT.md, "Range checks"). */
+#define ZK_MAX_PRICE 939524096
+#define ZK_MAX_QTY 939524096
 
 /* Operation kinds (zk_op.kind).  0 is invalid so a zeroed record is refused. */
 #define ZK_KIND_LIMIT 1     /* rest the remainder (good till cancelled) */

@@ -13,8 +13,8 @@ from enum import IntEnum
 import numpy as np
 
 VERSION = 1
-MAX_PRICE = (1 << 30) - 1
-MAX_QTY = (1 << 30) - 1
+MAX_PRICE = (1 << 30) - (1 << 27)   # csrc/zk_records.h: the largest value a proof can compare
+MAX_QTY = (1 << 30) - (1 << 27)
 
 
 class Kind(IntEnum):

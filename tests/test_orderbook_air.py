@@ -718,30 +718,22 @@ def test_scaled_top_limb_alone_would_accept_a_negative_difference():
         verify_batch(bp, min_security=0)
 
 
-def test_values_above_the_provable_maximum_are_refused():
+def test_the_engine_limit_is_the_provable_limit():
     """Differences of values below 2^30 span more integers than p has
-    elements: 1 - (2^30 - 2) is, in the field, a number below 2^30.  So the
-    AIR only compares values up to p - 2^30 - 1; the prover and the verifier
-    refuse batches with larger prices or quantities."""
+    elements (1 - (2^30 - 2) is, in the field, a number below 2^30), so a
+    range-checked difference only tells the sign of values up to
+    p - 2^30 - 1.  That is the engine's MAX_PRICE and MAX_QTY: a larger value
+    is a BAD_PRICE / BAD_QTY rejection, proven like any other, and a public
+    list that claims it was accepted is refused."""
+    from zksidecar.engine.records import MAX_PRICE, MAX_QTY
     from zksidecar.prover import field as F
-    from zksidecar.prover.orderbook.air import PROVABLE_MAX
-    assert (1 - ((1 << 30) - 2)) % F.P < 1 << 30              # the ambiguity
-    assert F.P - PROVABLE_MAX >= 1 << 30                      # none at or below the limit
-    with pytest.raises(ValueError, match="above"):
-        prove_batch(Book(16), make_ops([(Kind.LIMIT, Side.SELL, PROVABLE_MAX + 1, 1)]), OPTS)
-    bp, _, _ = prove_batch(Book(16), make_ops([(Kind.LIMIT, Side.SELL, PROVABLE_MAX, 1),
-                                               (Kind.MARKET, Side.BUY, 0, 1)]), OPTS, debug=True)
+    assert (1 - ((1 << 30) - 2)) % F.P < 1 << 30              # the ambiguity above the limit
+    assert F.P - MAX_PRICE >= 1 << 30 and MAX_PRICE == MAX_QTY  # none at or below it
+    ops = make_ops([(Kind.LIMIT, Side.SELL, MAX_PRICE, MAX_QTY), (Kind.MARKET, Side.BUY, 0, 1),
+                    (Kind.LIMIT, Side.SELL, MAX_PRICE + 1, 1), (Kind.LIMIT, Side.BUY, 5, MAX_QTY + 1)])
+    bp, _, _ = prove_batch(Book(16), ops, OPTS, debug=True)
+    assert list(bp.public.ops["reason"][2:]) == [Reason.BAD_PRICE, Reason.BAD_QTY]
     verify_batch(bp, min_security=0)
-    bp.public.ops[0]["price"] = PROVABLE_MAX + 1
-    with pytest.raises(BatchRejected, match="above"):
+    bp.public.ops[2]["status"], bp.public.ops[2]["reason"] = Status.RESTED, Reason.NONE
+    with pytest.raises(BatchRejected, match="BAD_PRICE"):
         verify_batch(bp, min_security=0)
-
-
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="prices and quantities in (2^30 - 2^27, 2^30) are valid for the engine "
-                          "but cannot be compared soundly by one range-checked difference; "
-                          "needs a lower engine MAX_PRICE/MAX_QTY or limb-wise comparisons")
-def test_engine_prices_up_to_2_30_are_provable():
-    ops = make_ops([(Kind.LIMIT, Side.SELL, (1 << 30) - 1, 1), (Kind.IOC, Side.BUY, (1 << 30) - 1, 1)])
-    bp, _, _ = prove_batch(Book(16), ops, OPTS)
-    verify_batch(bp, min_security=0)

@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ...engine.records import MAX_PRICE, Kind, Reason, Side, Status
+from ...engine.records import MAX_PRICE, MAX_QTY, Kind, Reason, Side, Status
 from .. import extension as E
 from .. import field as F
 from .. import logup
@@ -33,14 +33,14 @@ from ..ext_scalar import Ext
 
 WORD = 8
 GEN_LIMIT = 1 << 30
-#: the largest price or quantity the AIR can compare soundly.  A difference of
-#: two values below 2^30 spans (-2^30, 2^30): 2^31 - 1 integers, more than
-#: p < 2^31 field elements, so "d in [0, 2^30)" cannot tell every negative
-#: difference from a positive one.  With every operand at most
-#: p - 2^30 - 1 = 2^30 - 2^27, a negative difference -x (x <= p - 2^30) is the
-#: field element p - x >= 2^30, outside the range check.  The engine accepts
-#: up to 2^30 - 1; the verifier refuses batches above this limit.
+#: the largest price or quantity the AIR can compare soundly, and so the
+#: engine's limit.  A difference of two values below 2^30 spans (-2^30, 2^30):
+#: 2^31 - 1 integers, more than p < 2^31 field elements, so "d in [0, 2^30)"
+#: cannot tell every negative difference from a positive one.  With every
+#: operand at most p - 2^30 - 1 = 2^30 - 2^27, a negative difference -x
+#: (x <= p - 2^30) is the field element p - x >= 2^30, outside the range check.
 PROVABLE_MAX = F.P - (1 << 30) - 1
+assert MAX_PRICE == MAX_QTY == PROVABLE_MAX, "the engine's limits must be the provable ones"
 TAG_MEM, TAG_RANGE, TAG_OP, TAG_OUT, TAG_TRADE = 1, 2, 3, 4, 5
 
 # step selectors (one-hot per row); the PEEK roles split PEEK by what it proves
@@ -86,8 +86,7 @@ def classify(op, capacity: int) -> dict:
     """What the trace's BEGIN takes from one public operation record: the
     effective kind (None: rejected on its fields alone, checked by the
     verifier) and the fields the AIR uses.  MARKET is IOC with the extreme
-    limit (PROVABLE_MAX for a buy, 1 for a sell); the engine uses MAX_PRICE,
-    the same for every price the AIR can prove."""
+    limit (MAX_PRICE for a buy, 1 for a sell), as the engine does."""
     kind, side, price, qty = int(op["kind"]), int(op["side"]), int(op["price"]), int(op["qty"])
     handle, flags, account = int(op["handle"]), int(op["flags"]), int(op["account"])
     out = dict(kind=None, buy=0, lim=0, qty=0, hslot=0, hgen=0, alo=0, ahi=0, reason=None)
@@ -99,7 +98,7 @@ def classify(op, capacity: int) -> dict:
     if flags & ~1:
         return reject(Reason.BAD_FLAGS)
     if kind in (Kind.CANCEL, Kind.REDUCE):
-        if kind == Kind.REDUCE and not 1 <= qty <= MAX_PRICE:
+        if kind == Kind.REDUCE and not 1 <= qty <= MAX_QTY:
             return reject(Reason.BAD_QTY)
         slot, gen = handle & 0xFFFFFFFF, handle >> 32
         if slot == 0 or slot >= capacity or gen >= GEN_LIMIT:
@@ -113,11 +112,11 @@ def classify(op, capacity: int) -> dict:
         return reject(Reason.BAD_SIDE)
     if kind != Kind.MARKET and not 1 <= price <= MAX_PRICE:
         return reject(Reason.BAD_PRICE)
-    if not 1 <= qty <= MAX_PRICE:
+    if not 1 <= qty <= MAX_QTY:
         return reject(Reason.BAD_QTY)
     buy = int(side == Side.BUY)
     if kind == Kind.MARKET:       # no limit: above every provable price, or 1
-        price = PROVABLE_MAX if buy else 1
+        price = MAX_PRICE if buy else 1
     name = {Kind.LIMIT: "k_lim", Kind.IOC: "k_ioc", Kind.MARKET: "k_ioc", Kind.FOK: "k_fok",
             Kind.POST_ONLY: "k_post"}[Kind(kind)]
     out.update(kind=name, buy=buy, lim=price, qty=qty, alo=account & 0xFFFF, ahi=account >> 16)

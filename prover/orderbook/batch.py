@@ -23,7 +23,7 @@ from ..proof import Proof
 from ..prove import SegmentCommitment, prove
 from ..verify import Verified, VerificationError, verify
 from . import witness as W
-from .air import PROVABLE_MAX, WORD, OrderBookAir, classify
+from .air import WORD, OrderBookAir, classify
 
 
 class BatchRejected(VerificationError):
@@ -118,11 +118,6 @@ def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
     ops = np.array(ops, dtype=OP_DTYPE, copy=True)
     if len(ops) == 0:
         raise ValueError("an empty batch")
-    for i, op in enumerate(ops):
-        c = classify(op, cap)
-        if c["kind"] is not None and (c["lim"] > PROVABLE_MAX or c["qty"] > PROVABLE_MAX):
-            raise ValueError(f"operation {i}: price or quantity above {PROVABLE_MAX}: the engine "
-                             "accepts it, the AIR cannot prove it (docs/STATEMENT.md)")
     trades, steps = book.process_traced(ops)
     if isinstance(pre, Book) and trace_length is None:
         t = W.trace_length_for(len(steps), cap)
@@ -171,9 +166,6 @@ def check_public(pub: BatchPublic) -> None:
         raise BatchRejected("a record of another symbol")
     for i, op in enumerate(ops):
         c = classify(op, cap)
-        if c["kind"] is not None and (c["lim"] > PROVABLE_MAX or c["qty"] > PROVABLE_MAX):
-            raise BatchRejected(f"operation {i}: a price or quantity above {PROVABLE_MAX}, "
-                                "which the AIR cannot compare soundly")
         if c["kind"] is None:
             if int(op["status"]) != Status.REJECTED or int(op["reason"]) != c["reason"] \
                     or int(op["filled"]) or int(op["trades"]):

@@ -293,7 +293,16 @@ class Book:
             raise CorruptState(f"snapshot version {version}, this build reads {SNAPSHOT_VERSION}")
         if len(data) != fixed + 4 * count or count <= HEADER:
             raise CorruptState(f"snapshot of {len(data)} bytes does not hold {count} cells")
-        cells = np.frombuffer(data, dtype="<u4", offset=fixed).astype(np.uint32)
+        return cls.from_cells(np.frombuffer(data, dtype="<u4", offset=fixed))
+
+    @classmethod
+    def from_cells(cls, cells: np.ndarray) -> "Book":
+        """A book over a copy of a state table (e.g. another book's cells);
+        CorruptState if it is not a well-formed book."""
+        cells = np.array(cells, dtype=np.uint32)
+        count = len(cells)
+        if count <= HEADER:
+            raise CorruptState(f"{count} cells cannot hold a book")
         log2 = int(cells[lib.ZK_HDR_LOG2_CAPACITY])
         if not lib.ZK_MIN_LOG2_CAPACITY <= log2 <= lib.ZK_MAX_LOG2_CAPACITY \
                 or count != HEADER + (len(COLUMNS) << log2):

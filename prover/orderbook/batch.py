@@ -92,19 +92,36 @@ def empty_state_root(capacity: int, trace_length: int, log_blowup: int, symbol: 
     return _commit(Book(capacity, symbol).cells, trace_length, log_blowup).root
 
 
-def initial_state(book: Book, trace_length: int, log_blowup: int) -> BookState:
-    return BookState(book.cells.copy(), _commit(book.cells, trace_length, log_blowup), None,
-                     trace_length)
+def initial_state(cells: np.ndarray, trace_length: int, log_blowup: int) -> BookState:
+    """A chain's first state: committed here, with no Link (the verifier
+    commits the same known table itself)."""
+    return BookState(cells.copy(), _commit(cells, trace_length, log_blowup), None, trace_length)
+
+
+@dataclass
+class PreparedBatch:
+    """A batch run through the engine in tracing mode: everything a proof
+    needs, before proving."""
+
+    witness: W.Witness
+    public: BatchPublic
+    pre: BookState
+    post_cells: np.ndarray
+    trades: np.ndarray
 
 
 def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
-                trace_length: int | None = None, debug: bool = False,
-                tamper=None) -> tuple[BatchProof, BookState, np.ndarray]:
+                trace_length: int | None = None,
+                debug: bool = False) -> tuple[BatchProof, BookState, np.ndarray]:
     """Run `ops` on the book `pre` (a Book: a chain's first state, committed
     here with no Link; or the BookState a previous prove_batch returned) and
-    prove it.  Returns (proof, post state, trades).  `tamper(witness, ops,
-    trades)` edits the witness and the public records before proving (in
-    place, or by returning new (ops, trades)) (tests of a lying engine only)."""
+    prove it.  Returns (proof, post state, trades)."""
+    return prove_prepared(prepare_batch(pre, ops, options, trace_length), options, debug)
+
+
+def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
+                  trace_length: int | None = None) -> PreparedBatch:
+    """The engine's run of `ops` from `pre`, traced, and the witness of it."""
     if isinstance(pre, Book):
         cap = pre.capacity
         t = trace_length or W.trace_length_for(0, cap)
@@ -112,7 +129,7 @@ def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
         cells = pre.cells.copy()
     else:
         state, cells, t = pre, pre.cells.copy(), pre.trace_length
-    book = Book.restore(Book.snapshot(_Cells(cells)))
+    book = Book.from_cells(cells)
     cap = book.capacity
     first_seq = book.next_seq
     ops = np.array(ops, dtype=OP_DTYPE, copy=True)
@@ -125,26 +142,22 @@ def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
         raise ValueError(f"the batch takes {len(steps)} steps; a chain of {t}-row traces "
                          f"holds at most {t - 1}")
     if state is None:
-        state = initial_state(_Cells(cells), t, options.log_blowup)
+        state = initial_state(cells, t, options.log_blowup)
     wit = W.build(proof_table(cells), proof_table(book.cells), ops, steps, t, cap)
-    if tamper is not None:
-        changed = tamper(wit, ops, trades)
-        if changed is not None:
-            ops, trades = changed
     public = BatchPublic(cap.bit_length() - 1, t, book.symbol, first_seq, ops, trades,
                          state.root, state.link)
-    air = public.air()
-    res = prove(air, wit.traces(), options, external={"pre": (state.commitment, state.link)},
-                debug=debug)
-    post = BookState(book.cells.copy(), res.commitments["post"], res.links["post"], t)
-    return BatchProof(res.proof, public, res.timings), post, trades
+    return PreparedBatch(wit, public, state, book.cells.copy(), trades)
 
 
-class _Cells:
-    """A stand-in with the `cells` a Book snapshot needs."""
-
-    def __init__(self, cells):
-        self.cells = cells
+def prove_prepared(prep: PreparedBatch, options: ProofOptions,
+                   debug: bool = False) -> tuple[BatchProof, BookState, np.ndarray]:
+    """Prove a prepared batch: (proof, post state, trades)."""
+    public, state = prep.public, prep.pre
+    res = prove(public.air(), prep.witness.traces(), options,
+                external={"pre": (state.commitment, state.link)}, debug=debug)
+    post = BookState(prep.post_cells, res.commitments["post"], res.links["post"],
+                     public.trace_length)
+    return BatchProof(res.proof, public, res.timings), post, prep.trades
 
 
 # -------------------------------------------------------------- verifier --

@@ -158,7 +158,7 @@ def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarr
         for j in range(4):
             if mask >> j & 1:
                 last[addr[j]] = r + 1
-        oA, nA, oH = old[1], new[1], old[0]
+        oA, nA = old[1], new[1]
         # step selector and per-step values
         if kind == StepKind.BEGIN:
             step = "sB"
@@ -297,7 +297,6 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     addr = steps["addr"].astype(np.int64)
     old = steps["old_word"].astype(np.int64)
     new = steps["new_word"].astype(np.int64)
-    rows = np.arange(S)
 
     # the operations' context
     ctxs = [classify(op, capacity) for op in ops]

@@ -25,6 +25,7 @@ SUITES = {
     "stark": "zksidecar.prover.bench:stark",
     "engine": "zksidecar.engine.bench:engine",
     "ring": "zksidecar.ringbuf.bench:ring",
+    "prover": "zksidecar.prover.orderbook.bench:prover",
 }
 
 # suite -> key -> (comparison, threshold, label): the targets of the issues
@@ -54,6 +55,13 @@ TARGETS = {
         "py_batch_publish_per_s": (">=", 2e7, "numpy batch publish"),
         "py_single_publish_ns": ("<=", 1000, "one Python publish"),
         "speedup_vs_mp_queue": (">=", 50, "vs multiprocessing.Queue"),
+    },
+    "prover": {
+        "ops_per_s": (">=", 20_000, "sustained proving, batches of 2^14, one core"),
+        "single_op_ms": ("<=", 20, "a batch of one operation, capacity 2^10"),
+        "proof_kib": ("<=", 400, "proof size"),
+        "verify_ms": ("<=", 20, "verification"),
+        "peak_rss_mib": ("<=", 2048, "peak memory"),
     },
 }
 

@@ -1,0 +1,74 @@
+"""The `prover` benchmark suite (`zksidecar bench prover`): order-book batch
+proofs on the synthetic flow, at >= 100 bits of conjectured security, one core.
+
+The baseline beside the figures is the engine itself on the same operations
+(how much slower proving is than matching), measured in the same run.
+"""
+from __future__ import annotations
+
+import resource
+import time
+
+from ...engine import flow
+from ...engine.book import Book
+from ..params import ProofOptions
+from ..proof import Proof
+from .air import exec_columns
+from .batch import BookState, initial_state, prepare_batch, prove_batch, prove_prepared, verify_batch
+
+BATCH = 1 << 14
+CAPACITY = 1 << 14
+SINGLE_CAPACITY = 1 << 10
+
+
+def prover(sw) -> dict:
+    options = ProofOptions.for_security(100, log_blowup=2, grinding_bits=16)
+    sw.step(f"synthetic flow: a book of ~4,000 orders, then batches of {BATCH} operations")
+    ops = flow.generate(4_000 + 2 * BATCH, seed=2026, capacity=CAPACITY,
+                        params=flow.FlowParams(depth=4_000), prefill=4_000)
+    book = Book(CAPACITY)
+    book.process(ops[:4_000].copy())
+    t0 = time.perf_counter()
+    Book.from_cells(book.cells).process(ops[4_000:4_000 + BATCH].copy())
+    engine_s = time.perf_counter() - t0
+
+    sw.step("proving batch 1 (warm-up) and batch 2 (measured)")
+    first = ops[4_000:4_000 + BATCH]
+    trace_length = 1 << 16      # fixed for the chain: room for a batch of this flow (~3.8 rows per op)
+    state: BookState = initial_state(book.cells, trace_length, options.log_blowup)
+    proof1, state, _ = prove_batch(state, first, options)
+    t0 = time.perf_counter()
+    prep = prepare_batch(state, ops[4_000 + BATCH:], options)
+    proof2, state, _ = prove_prepared(prep, options)
+    prove_s = time.perf_counter() - t0
+    steps = int((prep.witness.columns["sZ"] == 0).sum())  # rows that are not padding
+    raw = proof2.proof.to_bytes(proof2.public.air())
+    sw.step("verifying batch 2")
+    air = proof2.public.air()
+    verify_s = sw.per_call(lambda: verify_batch(Proof.from_bytes(raw, air), proof2.public), samples=3)
+
+    sw.step(f"a batch of one operation, capacity {SINGLE_CAPACITY}")
+    small = Book(SINGLE_CAPACITY)
+    small_ops = flow.generate(201, seed=7, capacity=SINGLE_CAPACITY,
+                              params=flow.FlowParams(depth=200), prefill=200)
+    small.process(small_ops[:200].copy())
+    single_state = initial_state(small.cells, SINGLE_CAPACITY, options.log_blowup)
+    single_s = sw.per_call(lambda: prove_batch(single_state, small_ops[200:], options), samples=3)
+
+    return {
+        "batch_ops": BATCH,
+        "capacity": CAPACITY,
+        "trace_length": trace_length,
+        "ops_per_s": BATCH / prove_s,
+        "prove_s": prove_s,
+        "engine_ops_per_s": BATCH / engine_s,
+        "proving_vs_matching": prove_s / engine_s,
+        "single_op_ms": single_s * 1e3,
+        "proof_kib": len(raw) / 1024,
+        "verify_ms": verify_s * 1e3,
+        "rows_per_op": steps / BATCH,
+        "columns": 16 + len(exec_columns(trace_length)),
+        "security_bits": options.conjectured_security(trace_length),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "phases": {k: round(v, 4) for k, v in proof2.timings.items()},
+    }

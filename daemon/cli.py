@@ -4,6 +4,8 @@
     zksidecar bench SUITE [--json] [--plot PATH]
                                    measured figures beside same-run baselines
     zksidecar replay FILE          run a CSV or LOBSTER file through the engine
+    zksidecar prove FILE           prove a file of operations, batch by batch, as one chain
+    zksidecar verify PROOF...      verify batch proof files as a chain from the empty book
 """
 from __future__ import annotations
 
@@ -29,6 +31,19 @@ def _replay(args) -> int:
     return replay.main(args.file, args.format, args.capacity, not args.no_trades, args.progress)
 
 
+def _prove(args) -> int:
+    from zksidecar.prover.orderbook import cli
+
+    return cli.prove_main(args.file, args.format, args.capacity, args.batch_size, args.out,
+                          args.security, args.trace_length)
+
+
+def _verify(args) -> int:
+    from zksidecar.prover.orderbook import cli
+
+    return cli.verify_main(args.proofs, args.min_security)
+
+
 def parser() -> argparse.ArgumentParser:
     from .bench import SUITES
 
@@ -52,6 +67,22 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: for files over 1 MiB on a terminal)")
     r.set_defaults(func=_replay)
+
+    pr = sub.add_parser("prove", help="prove a file of operations as a chain of batch proofs")
+    pr.add_argument("file", help="CSV (docs/MATCHING.md) or LOBSTER message file")
+    pr.add_argument("--format", choices=("auto", "csv", "lobster"), default="auto")
+    pr.add_argument("--capacity", type=int, default=1 << 10, help="order slots (a power of two)")
+    pr.add_argument("--batch-size", type=int, default=1024, help="operations per proof")
+    pr.add_argument("--trace-length", type=int, default=None,
+                    help="rows per proof, fixed for the chain (default: 8 per operation)")
+    pr.add_argument("--security", type=int, default=100, help="conjectured bits")
+    pr.add_argument("--out", default="proofs", help="directory for batch-NNNNNN.zkb files")
+    pr.set_defaults(func=_prove)
+
+    v = sub.add_parser("verify", help="verify batch proof files as a chain")
+    v.add_argument("proofs", nargs="+", help="batch proof files, in chain order")
+    v.add_argument("--min-security", type=int, default=100, help="refuse weaker proofs")
+    v.set_defaults(func=_verify)
     return p
 
 

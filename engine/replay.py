@@ -137,8 +137,11 @@ def detect(first_line: str) -> str:
 
 def run(events: Iterable[Event | None], book: Book,
         on_trades: Callable[[np.ndarray], None] = lambda t: None,
-        on_progress: Callable[[int], None] = lambda n: None) -> Summary:
-    """Run `events` on `book`; on_trades gets each chunk's trade records."""
+        on_progress: Callable[[int], None] = lambda n: None,
+        on_ops: Callable[[np.ndarray], None] = lambda ops: None) -> Summary:
+    """Run `events` on `book`; on_trades gets each chunk's trade records and
+    on_ops its operation records (file ids resolved to engine handles,
+    outcomes filled; a view, valid during the call)."""
     buf = records.ops(CHUNK)
     raw = memoryview(buf).cast("B")
     pack, size = records.OP_STRUCT.pack_into, records.OP_DTYPE.itemsize
@@ -160,6 +163,7 @@ def run(events: Iterable[Event | None], book: Book,
             name = Status(status).name
             summary.statuses[name] = summary.statuses.get(name, 0) + int(count)
         on_trades(trades)
+        on_ops(chunk)
         on_progress(n)
         pending.clear()
         n = 0

@@ -161,7 +161,8 @@ def test_synthetic_flow_as_a_chain(log_cap):
         depth=cap // 2, invalid=0.05, take=0.35, post_only=0.15, cancel=0.5, reduce=0.3))
     state, chain, seen = Book(cap), [], Counter()
     for start in range(0, len(ops), 60):
-        bp, state, _ = prove_batch(state, ops[start:start + 60], OPTS, trace_length=512)
+        bp, state, _ = prove_batch(state, ops[start:start + 60], OPTS, trace_length=512,
+                                   batch_id=start // 60)
         chain.append(bp)
         seen += outcomes(bp)
     verify_chain(chain, min_security=0)
@@ -196,7 +197,7 @@ def prove_chain(k=3, cap=32, n=40, t=512, seed=0):
     book = Book(cap)
     for b in range(k):
         ops = random_ops(n, seed + b, cap, first_seq=seq, book=book, ts=ts)
-        bp, state, _ = prove_batch(state, ops, OPTS, trace_length=t)
+        bp, state, _ = prove_batch(state, ops, OPTS, trace_length=t, batch_id=b)
         book.process(ops.copy())
         out.append(bp)
         seq, ts = seq + n, ts + n

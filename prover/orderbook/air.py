@@ -172,13 +172,13 @@ class OrderBookAir(Air):
     derived_values = ("public_sum",)
 
     def __init__(self, trace_length: int, log2_capacity: int, ops: np.ndarray,
-                 trades: np.ndarray, first_seq: int, symbol: int = 0):
+                 trades: np.ndarray, first_seq: int, symbol: int = 0, batch_id: int = 0):
         capacity = 1 << log2_capacity
         if trace_length < capacity or trace_length < 16:
             raise ValueError(f"trace length {trace_length} below the capacity {capacity} (or 16)")
         self.capacity, self.log2_capacity = capacity, log2_capacity
         self.ops, self.trades = ops, trades
-        self.first_seq, self.symbol = first_seq, symbol
+        self.first_seq, self.symbol, self.batch_id = first_seq, symbol, batch_id
         self.L, self.k = limbs_for(trace_length)
         self.tables = public_tables(ops, trades, capacity, first_seq)
         self.main_segments = (
@@ -194,9 +194,10 @@ class OrderBookAir(Air):
     # -------------------------------------------------------- public --
     def public_bytes(self) -> bytes:
         """Everything public, in full: capacity, first sequence number,
-        symbol, every operation record (outcomes included) and every trade."""
+        symbol, batch id, every operation record (outcomes included) and
+        every trade."""
         head = b"zksidecar.orderbook.v1;" + str((self.log2_capacity, self.first_seq,
-                                                  self.symbol)).encode()
+                                                  self.symbol, self.batch_id)).encode()
         return head + super().public_bytes() + self.ops.tobytes() + self.trades.tobytes()
 
     @staticmethod

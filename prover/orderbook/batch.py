@@ -57,10 +57,11 @@ class BatchPublic:
     trades: np.ndarray        # TRADE_DTYPE
     pre_root: bytes
     pre_link: Link | None
+    batch_id: int = 0
 
     def air(self) -> OrderBookAir:
         return OrderBookAir(self.trace_length, self.log2_capacity, self.ops, self.trades,
-                            self.first_seq, self.symbol)
+                            self.first_seq, self.symbol, self.batch_id)
 
 
 @dataclass
@@ -111,16 +112,16 @@ class PreparedBatch:
 
 
 def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
-                trace_length: int | None = None,
-                debug: bool = False) -> tuple[BatchProof, BookState, np.ndarray]:
+                trace_length: int | None = None, debug: bool = False,
+                batch_id: int = 0) -> tuple[BatchProof, BookState, np.ndarray]:
     """Run `ops` on the book `pre` (a Book: a chain's first state, committed
     here with no Link; or the BookState a previous prove_batch returned) and
-    prove it.  Returns (proof, post state, trades)."""
-    return prove_prepared(prepare_batch(pre, ops, options, trace_length), options, debug)
+    prove it as batch `batch_id`.  Returns (proof, post state, trades)."""
+    return prove_prepared(prepare_batch(pre, ops, options, trace_length, batch_id), options, debug)
 
 
 def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
-                  trace_length: int | None = None) -> PreparedBatch:
+                  trace_length: int | None = None, batch_id: int = 0) -> PreparedBatch:
     """The engine's run of `ops` from `pre`, traced, and the witness of it."""
     if isinstance(pre, Book):
         cap = pre.capacity
@@ -145,7 +146,7 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
         state = initial_state(cells, t, options.log_blowup)
     wit = W.build(proof_table(cells), proof_table(book.cells), ops, steps, t, cap)
     public = BatchPublic(cap.bit_length() - 1, t, book.symbol, first_seq, ops, trades,
-                         state.root, state.link)
+                         state.root, state.link, batch_id)
     return PreparedBatch(wit, public, state, book.cells.copy(), trades)
 
 
@@ -217,7 +218,7 @@ def verify_chain(batches: list[BatchProof], min_security: int = DEFAULT_MIN_SECU
     """Verify proofs root to root from the empty book: the first pre-state
     root is computed here, each next one must be the previous post root with
     the Link its verification derived; sequence numbers and timestamps
-    continue.  Returns the last Verified."""
+    continue and batch ids count up by one.  Returns the last Verified."""
     if not batches:
         raise VerificationError("an empty chain")
     first = batches[0].public
@@ -235,6 +236,9 @@ def verify_chain(batches: list[BatchProof], min_security: int = DEFAULT_MIN_SECU
             raise VerificationError(f"batch {k}: its pre-state is not the previous post-state")
         if pub.first_seq != next_seq or int(pub.ops["ts_ns"][0]) < last_ts:
             raise VerificationError(f"batch {k}: the stream does not continue")
+        if pub.batch_id != first.batch_id + k:
+            raise VerificationError(f"batch {k}: batch id {pub.batch_id}, expected "
+                                    f"{first.batch_id + k} (ids count up by one)")
         done = verify_batch(b, min_security=min_security)
         root, link = done.roots["post"], done.links["post"]
         next_seq = pub.first_seq + len(pub.ops)

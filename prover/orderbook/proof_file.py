@@ -1,0 +1,104 @@
+"""The batch proof file: a batch's public inputs and its STARK proof in one
+byte string (docs/PROOF_FORMAT.md, "Batch proof file").
+
+Little-endian throughout; records are the engine's own (csrc/zk_records.h),
+stored as they are.  The decoder trusts nothing: every count is checked
+against the bytes that remain before anything is allocated, and any
+malformed input raises ProofFormatError.
+"""
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+from ...engine.records import OP_DTYPE, TRADE_DTYPE
+from ..domain import Link
+from ..ext_scalar import Ext
+from ..field import P
+from ..proof import Proof, ProofFormatError
+from .batch import BatchProof, BatchPublic
+
+MAGIC = b"ZKSB"
+VERSION = 1
+_HEAD = struct.Struct("<HQIBIQ")    # version, batch id, symbol, log2 capacity, trace length, first seq
+
+
+def encode(bp: BatchProof) -> bytes:
+    pub = bp.public
+    out = [MAGIC, _HEAD.pack(VERSION, pub.batch_id, pub.symbol, pub.log2_capacity,
+                             pub.trace_length, pub.first_seq), pub.pre_root]
+    if pub.pre_link is None:
+        out.append(b"\0")
+    else:
+        words = [c for v in [pub.pre_link.z, *pub.pre_link.values] for c in v.c]
+        out.append(b"\1" + struct.pack(f"<I{len(words)}I", len(pub.pre_link.values), *words))
+    out.append(struct.pack("<I", len(pub.ops)) + pub.ops.astype(OP_DTYPE).tobytes())
+    out.append(struct.pack("<I", len(pub.trades)) + pub.trades.astype(TRADE_DTYPE).tobytes())
+    proof = bp.proof.to_bytes(pub.air())
+    out.append(struct.pack("<Q", len(proof)) + proof)
+    return b"".join(out)
+
+
+class _Reader:
+    def __init__(self, data: bytes):
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise ProofFormatError(f"a batch proof is bytes, not {type(data).__name__}")
+        self.data, self.pos = bytes(data), 0
+
+    def take(self, n: int, what: str) -> bytes:
+        if n < 0 or self.pos + n > len(self.data):
+            raise ProofFormatError(f"batch proof truncated: {what} needs {n} bytes at offset "
+                                   f"{self.pos}, {len(self.data) - self.pos} remain")
+        chunk = self.data[self.pos: self.pos + n]
+        self.pos += n
+        return chunk
+
+    def unpack(self, fmt: struct.Struct, what: str):
+        return fmt.unpack(self.take(fmt.size, what))
+
+    def records(self, dtype: np.dtype, what: str) -> np.ndarray:
+        (count,) = self.unpack(struct.Struct("<I"), f"{what} count")
+        return np.frombuffer(self.take(count * dtype.itemsize, what), dtype=dtype).copy()
+
+
+def _ext(words) -> Ext:
+    if any(w >= P for w in words):
+        raise ProofFormatError("a link value is not a reduced field element")
+    return Ext(*words)
+
+
+def decode(data: bytes) -> BatchProof:
+    r = _Reader(data)
+    if r.take(4, "magic") != MAGIC:
+        raise ProofFormatError("not a zksidecar batch proof (bad magic)")
+    version, batch_id, symbol, log2_cap, trace_length, first_seq = r.unpack(_HEAD, "header")
+    if version != VERSION:
+        raise ProofFormatError(f"batch proof version {version} is not supported (this build reads {VERSION})")
+    if not 1 <= log2_cap <= 24 or trace_length < 16 or trace_length & (trace_length - 1) \
+            or trace_length > 1 << 24 or trace_length < 1 << log2_cap:
+        raise ProofFormatError(f"capacity 2^{log2_cap} and trace length {trace_length} are not a "
+                               "valid chain configuration")
+    pre_root = r.take(32, "pre-state root")
+    has_link = r.take(1, "link flag")
+    if has_link == b"\0":
+        link = None
+    elif has_link == b"\1":
+        (n,) = r.unpack(struct.Struct("<I"), "link value count")
+        words = struct.unpack(f"<{4 * (n + 1)}I", r.take(16 * (n + 1), "link"))
+        link = Link(_ext(words[:4]), [_ext(words[4 * i: 4 * i + 4]) for i in range(1, n + 1)])
+    else:
+        raise ProofFormatError("the link flag is neither 0 nor 1")
+    ops = r.records(OP_DTYPE, "operations")
+    trades = r.records(TRADE_DTYPE, "trades")
+    (proof_len,) = r.unpack(struct.Struct("<Q"), "proof length")
+    proof_bytes = r.take(proof_len, "proof")
+    if r.pos != len(r.data):
+        raise ProofFormatError(f"{len(r.data) - r.pos} unexpected bytes after the batch proof")
+    public = BatchPublic(log2_cap, trace_length, symbol, first_seq, ops, trades, pre_root, link,
+                         batch_id)
+    try:
+        air = public.air()
+    except ValueError as exc:
+        raise ProofFormatError(f"public inputs do not describe a batch: {exc}") from None
+    return BatchProof(Proof.from_bytes(proof_bytes, air), public)

@@ -1,0 +1,72 @@
+"""The batch proof file: round trip, chains from files alone, and malformed
+bytes give ProofFormatError (or, if they parse, fail verification)."""
+import functools
+
+import numpy as np
+import pytest
+
+from zksidecar.engine import flow
+from zksidecar.engine.book import Book
+from zksidecar.prover import params
+from zksidecar.prover.orderbook import prove_batch, verify_batch, verify_chain
+from zksidecar.prover.orderbook import proof_file
+from zksidecar.prover.proof import ProofFormatError
+from zksidecar.prover.verify import VerificationError
+
+OPTS = params.ProofOptions(log_blowup=2, num_queries=12, grinding_bits=1, fri_folding_factor=4,
+                           fri_max_final_degree=4)
+
+
+@functools.lru_cache(maxsize=1)
+def chain():
+    ops = flow.generate(60, seed=5, capacity=16, params=flow.FlowParams(depth=8))
+    state, out = Book(16), []
+    for b in range(3):
+        bp, state, _ = prove_batch(state, ops[20 * b: 20 * (b + 1)], OPTS, trace_length=128,
+                                   batch_id=10 + b)
+        out.append(proof_file.encode(bp))
+    return tuple(out)
+
+
+def test_round_trip_and_chain_from_files_alone():
+    batches = [proof_file.decode(raw) for raw in chain()]
+    assert [b.public.batch_id for b in batches] == [10, 11, 12]
+    assert [proof_file.encode(b) for b in batches] == list(chain())
+    verify_chain(batches, min_security=0)
+    batches[1].public.batch_id = 12       # a gap in the ids
+    with pytest.raises(VerificationError, match="batch id"):
+        verify_chain(batches, min_security=0)
+
+
+def test_the_batch_id_is_bound_to_the_proof():
+    bp = proof_file.decode(chain()[1])
+    bp.public.batch_id += 1
+    with pytest.raises(VerificationError):
+        verify_batch(bp, min_security=0)
+
+
+def test_truncations_and_trailing_bytes():
+    raw = chain()[0]
+    for cut in range(0, len(raw), 97):
+        with pytest.raises(ProofFormatError):
+            proof_file.decode(raw[:cut])
+    with pytest.raises(ProofFormatError, match="unexpected bytes"):
+        proof_file.decode(raw + b"\0")
+    with pytest.raises(ProofFormatError, match="bad magic"):
+        proof_file.decode(b"ZKSP" + raw[4:])
+    with pytest.raises(ProofFormatError, match="bytes"):
+        proof_file.decode(None)
+
+
+def test_flipped_bytes_never_verify():
+    raw = chain()[1]
+    rng = np.random.default_rng(3)
+    for at in rng.choice(len(raw), 120, replace=False):
+        flipped = bytearray(raw)
+        flipped[at] ^= 1 << int(rng.integers(8))
+        try:
+            bp = proof_file.decode(bytes(flipped))
+        except ProofFormatError:
+            continue
+        with pytest.raises(VerificationError):
+            verify_batch(bp, min_security=0)

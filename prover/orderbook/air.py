@@ -123,31 +123,86 @@ def classify(op, capacity: int) -> dict:
     return out
 
 
+def classify_all(ops: np.ndarray, capacity: int) -> dict[str, np.ndarray]:
+    """`classify` over a whole array of records at once (the verifier runs
+    it on every batch): int64 arrays "code" (the effective kind's code, 0 if
+    rejected on its fields), "reason" (that rejection's, else 0), "buy", "lim",
+    "qty", "hslot", "hgen", "alo", "ahi".  tests/test_orderbook_air.py holds
+    it equal to `classify`, the readable definition."""
+    kind = ops["kind"].astype(np.int64)
+    side = ops["side"].astype(np.int64)
+    price = ops["price"].astype(np.int64)
+    qty = ops["qty"].astype(np.int64)
+    flags = ops["flags"].astype(np.int64)
+    handle = ops["handle"].astype(np.uint64)
+    account = ops["account"].astype(np.int64)
+    slot = (handle & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    gen = (handle >> np.uint64(32)).astype(np.int64)
+    n = len(ops)
+    reason = np.zeros(n, dtype=np.int64)
+
+    def reject(mask, why):
+        reason[(reason == 0) & mask] = why
+
+    handled = (kind == Kind.CANCEL) | (kind == Kind.REDUCE)
+    new = np.isin(kind, [Kind.LIMIT, Kind.IOC, Kind.MARKET, Kind.FOK, Kind.POST_ONLY])
+    qty_ok = (qty >= 1) & (qty <= MAX_QTY)
+    reject((flags & ~1) != 0, Reason.BAD_FLAGS)
+    reject((kind == Kind.REDUCE) & ~qty_ok, Reason.BAD_QTY)
+    reject(handled & ((slot == 0) | (slot >= capacity) | (gen >= GEN_LIMIT)), Reason.UNKNOWN_HANDLE)
+    reject(~handled & ~new, Reason.BAD_KIND)
+    reject(new & (side != Side.BUY) & (side != Side.SELL), Reason.BAD_SIDE)
+    reject(new & (kind != Kind.MARKET) & ((price < 1) | (price > MAX_PRICE)), Reason.BAD_PRICE)
+    reject(new & ~qty_ok, Reason.BAD_QTY)
+    ok = reason == 0
+    codes = np.zeros(8, dtype=np.int64)      # record kind -> effective kind code
+    for record_kind, name in ((Kind.LIMIT, "k_lim"), (Kind.IOC, "k_ioc"), (Kind.MARKET, "k_ioc"),
+                              (Kind.FOK, "k_fok"), (Kind.POST_ONLY, "k_post"),
+                              (Kind.CANCEL, "k_can"), (Kind.REDUCE, "k_red")):
+        codes[record_kind] = KIND_CODE[name]
+    code = np.where(ok, codes[np.clip(kind, 0, 7)], 0)
+    buy = (ok & new & (side == Side.BUY)).astype(np.int64)
+    market = kind == Kind.MARKET
+    lim = np.where(ok & new, np.where(market, np.where(buy == 1, MAX_PRICE, 1), price), 0)
+    return {"code": code, "reason": reason, "buy": buy, "lim": lim,
+            "qty": np.where(ok & (new | (kind == Kind.REDUCE)), qty, 0),
+            "hslot": np.where(ok & handled, slot, 0), "hgen": np.where(ok & handled, gen, 0),
+            "alo": np.where(ok & new, account & 0xFFFF, 0), "ahi": np.where(ok & new, account >> 16, 0)}
+
+
 def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int):
     """The verifier's op, outcome and trade tuples (tags included), as int
     arrays, from the public records."""
-    op_rows, out_rows, trade_rows = [], [], []
-    counts: dict[int, int] = {}
-    for i, op in enumerate(ops):
-        c = classify(op, capacity)
-        code = 0 if c["kind"] is None else KIND_CODE[c["kind"]]
-        op_rows.append([TAG_OP, i, code, c["buy"], c["lim"], c["qty"], c["hslot"], c["hgen"],
-                        c["alo"], c["ahi"]])
-        if c["kind"] is None:
-            out_rows.append([TAG_OUT, i, 0, 0, 0, 0, 0, 0])
-        else:
-            h = int(op["handle"]) if c["kind"] not in ("k_can", "k_red") else 0
-            out_rows.append([TAG_OUT, i, int(op["status"]), int(op["reason"]), int(op["filled"]),
-                             int(op["trades"]), h & 0xFFFFFFFF, h >> 32])
-    for t in trades:
-        i = int(t["taker_seq"]) - first_seq
-        n = counts.get(i, 0)
-        counts[i] = n + 1
-        mh, acct = int(t["maker_handle"]), int(t["maker_account"])
-        trade_rows.append([TAG_TRADE, i, n, mh & 0xFFFFFFFF, mh >> 32, int(t["price"]),
-                           int(t["qty"]), acct & 0xFFFF, acct >> 16])
-    return [np.asarray(r, dtype=np.int64).reshape(-1, w) % F.P
-            for r, w in ((op_rows, 10), (out_rows, 8), (trade_rows, 9))]
+    n = len(ops)
+    c = classify_all(ops, capacity)
+    idx = np.arange(n, dtype=np.int64)
+    op_rows = np.stack([np.full(n, TAG_OP), idx, c["code"], c["buy"], c["lim"], c["qty"],
+                        c["hslot"], c["hgen"], c["alo"], c["ahi"]], axis=1)
+    live = c["code"] != 0
+    own = live & (c["code"] != KIND_CODE["k_can"]) & (c["code"] != KIND_CODE["k_red"])
+    h = np.where(own, ops["handle"].astype(np.uint64), np.uint64(0))
+    out_rows = np.stack([np.full(n, TAG_OUT), idx] + [np.where(live, ops[f].astype(np.int64), 0)
+                                                       for f in ("status", "reason", "filled", "trades")]
+                        + [(h & np.uint64(0xFFFFFFFF)).astype(np.int64),
+                           (h >> np.uint64(32)).astype(np.int64)], axis=1)
+    taker = trades["taker_seq"].astype(np.int64) - first_seq
+    # a trade's number within its operation: how many trades of the same
+    # taker come before it in the list (a stable sort keeps list order)
+    order = np.argsort(taker, kind="stable")
+    sorted_taker = taker[order]
+    group_start = np.r_[0, np.flatnonzero(np.diff(sorted_taker)) + 1].astype(np.int64) \
+        if len(trades) else np.zeros(0, np.int64)
+    sizes = np.diff(np.r_[group_start, len(trades)])
+    number = np.empty(len(trades), dtype=np.int64)
+    number[order] = np.arange(len(trades)) - np.repeat(group_start, sizes)
+    mh = trades["maker_handle"].astype(np.uint64)
+    acct = trades["maker_account"].astype(np.int64)
+    trade_rows = np.stack([np.full(len(trades), TAG_TRADE), taker, number,
+                           (mh & np.uint64(0xFFFFFFFF)).astype(np.int64),
+                           (mh >> np.uint64(32)).astype(np.int64),
+                           trades["price"].astype(np.int64), trades["qty"].astype(np.int64),
+                           acct & 0xFFFF, acct >> 16], axis=1).reshape(-1, 9)
+    return [r.astype(np.int64) % F.P for r in (op_rows, out_rows, trade_rows)]
 
 
 def _table_sum(rows: np.ndarray, alpha: np.ndarray, beta: Ext) -> np.ndarray:

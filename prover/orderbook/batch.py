@@ -23,7 +23,7 @@ from ..proof import Proof
 from ..prove import SegmentCommitment, prove
 from ..verify import Verified, VerificationError, verify
 from . import witness as W
-from .air import WORD, OrderBookAir, classify
+from .air import WORD, OrderBookAir, classify_all
 
 
 class BatchRejected(VerificationError):
@@ -178,27 +178,33 @@ def check_public(pub: BatchPublic) -> None:
         raise BatchRejected("timestamps go backwards")
     if (ops["symbol"] != pub.symbol).any() or (trades["symbol"] != pub.symbol).any():
         raise BatchRejected("a record of another symbol")
-    for i, op in enumerate(ops):
-        c = classify(op, cap)
-        if c["kind"] is None:
-            if int(op["status"]) != Status.REJECTED or int(op["reason"]) != c["reason"] \
-                    or int(op["filled"]) or int(op["trades"]):
-                raise BatchRejected(f"operation {i}: its fields give {Reason(c['reason']).name}")
-            if c["reason"] in (Reason.BAD_SIDE, Reason.BAD_PRICE, Reason.BAD_QTY) \
-                    and int(op["kind"]) not in (Kind.CANCEL, Kind.REDUCE) and int(op["handle"]):
-                raise BatchRejected(f"operation {i}: a rejected order with a handle")
-    prev = -1
-    for j, t in enumerate(trades):
-        i = int(t["taker_seq"]) - pub.first_seq
-        if not 0 <= i < len(ops) or i < prev:
-            raise BatchRejected(f"trade {j}: taker {int(t['taker_seq'])} out of order or range")
-        prev = i
-        op = ops[i]
-        new_order = int(op["kind"]) not in (Kind.CANCEL, Kind.REDUCE)
-        if not new_order or int(t["qty"]) < 1 or int(t["taker_account"]) != int(op["account"]) \
-                or int(t["taker_side"]) != int(op["side"]) \
-                or int(t["taker_handle"]) != int(op["handle"]) or t["reserved"].any():
-            raise BatchRejected(f"trade {j}: fields disagree with operation {i}")
+    c = classify_all(ops, cap)
+    rejected = c["code"] == 0
+    handled = np.isin(ops["kind"], [Kind.CANCEL, Kind.REDUCE])
+    wrong = rejected & ((ops["status"] != Status.REJECTED) | (ops["reason"] != c["reason"])
+                        | (ops["filled"] != 0) | (ops["trades"] != 0))
+    if wrong.any():
+        i = int(np.argmax(wrong))
+        raise BatchRejected(f"operation {i}: its fields give {Reason(int(c['reason'][i])).name}")
+    with_handle = rejected & np.isin(c["reason"], [Reason.BAD_SIDE, Reason.BAD_PRICE,
+                                                   Reason.BAD_QTY]) & ~handled & (ops["handle"] != 0)
+    if with_handle.any():
+        raise BatchRejected(f"operation {int(np.argmax(with_handle))}: a rejected order with a handle")
+    seq = trades["taker_seq"]
+    first = np.uint64(pub.first_seq)
+    in_range = (seq >= first) & (seq < first + np.uint64(len(ops)))
+    i = np.where(in_range, seq - first, 0).astype(np.int64)
+    ordered = np.r_[True, np.diff(i) >= 0] if len(trades) else np.zeros(0, bool)
+    if not (in_range & ordered).all():
+        j = int(np.argmax(~(in_range & ordered)))
+        raise BatchRejected(f"trade {j}: taker {int(seq[j])} out of order or range")
+    op = ops[i]
+    agree = ~handled[i] & (trades["qty"] >= 1) & (trades["taker_account"] == op["account"]) \
+        & (trades["taker_side"] == op["side"]) & (trades["taker_handle"] == op["handle"]) \
+        & ~trades["reserved"].any(axis=1)
+    if not agree.all():
+        j = int(np.argmax(~agree))
+        raise BatchRejected(f"trade {j}: fields disagree with operation {int(i[j])}")
 
 
 def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,

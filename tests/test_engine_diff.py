@@ -6,6 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import flow_strategies
+
 from zksidecar.engine import flow, invariants
 from zksidecar.engine.book import Book
 from zksidecar.engine.flow import FlowParams
@@ -44,20 +46,8 @@ def test_differential_1e5_operations():
     assert len(np.unique(ops["reason"])) == 11
 
 
-flows = st.builds(
-    dict,
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(1, 1500),
-    log2=st.integers(2, 8),
-    depth=st.integers(1, 200),
-    take=st.floats(0, 0.6),
-    invalid=st.floats(0, 0.05),
-)
-
-
-def make(f):
-    params = FlowParams(depth=f["depth"], take=f["take"], invalid=f["invalid"], move=0.2)
-    return flow.generate(f["n"], f["seed"], 1 << f["log2"], params=params)
+flows = flow_strategies.flows(max_n=1500, max_depth=200)
+make = flow_strategies.make
 
 
 @settings(max_examples=60, deadline=None)

@@ -9,6 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import flow_strategies
+
 from zksidecar.engine import flow, invariants, records, trace_check
 from zksidecar.engine.book import Book
 from zksidecar.engine.flow import FlowParams
@@ -210,20 +212,8 @@ def one(book: Book, kind: Kind, side: Side = 0, price: int = 0, qty: int = 0, *,
 
 # ------------------------------------------------- traced runs, random flows --
 
-flows = st.builds(
-    dict,
-    seed=st.integers(0, 2**32 - 1),
-    n=st.integers(1, 1200),
-    log2=st.integers(2, 8),
-    depth=st.integers(1, 300),
-    take=st.floats(0, 0.6),
-    invalid=st.floats(0, 0.05),
-)
-
-
-def make(f):
-    params = FlowParams(depth=f["depth"], take=f["take"], invalid=f["invalid"], move=0.2)
-    return flow.generate(f["n"], f["seed"], 1 << f["log2"], params=params)
+flows = flow_strategies.flows(max_n=1200, max_depth=300)
+make = flow_strategies.make
 
 
 @settings(max_examples=60, deadline=None)

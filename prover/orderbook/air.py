@@ -317,7 +317,18 @@ class OrderBookAir(Air):
             out.append(BoundaryConstraint(f"rule 1: the last row is PAD ({col} = 0)", col, -1, const(0)))
         return out + self.lu.boundaries(f)
 
+    #: trace length -> transition constraints: they depend on the trace length
+    #: alone (column layout, limb sizes), not on the batch, so every AIR of a
+    #: chain shares one DAG instead of building ~400 constraints per proof
+    _transitions_by_length: dict = {}
+
     def transitions(self, f):
+        cached = OrderBookAir._transitions_by_length.get(self.trace_length)
+        if cached is None:
+            cached = OrderBookAir._transitions_by_length[self.trace_length] = self._transitions(f)
+        return cached
+
+    def _transitions(self, f):
         c, n = f.cur, f.next
         out: list[TransitionConstraint] = []
 

@@ -130,8 +130,13 @@ int64_t zkr_bench_produce(const char *name, uint64_t total, uint64_t batch, int 
         }
     } else {
         for (uint64_t i = 0; i < total; i += batch) {
-            while (zkring_claim(&r, batch, &pos) == ZKRING_FULL)
+            int claimed;
+            while ((claimed = zkring_claim(&r, batch, &pos)) == ZKRING_FULL)
                 zkring__relax();
+            if (claimed != ZKRING_OK) { /* a claim can also fail outright: never write blind */
+                zkring_close(&r);
+                return claimed;
+            }
             for (uint64_t k = 0; k < batch; k++)
                 *(uint64_t *)zkring_slot(&r, pos + k) = i + k;
             zkring_commit(&r, pos, batch);

@@ -605,7 +605,8 @@ void zk_ext4_combine_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, 
  *   1/f = f(-X) (b0 - b2 X^2) / N,
  * and the n norms are inverted together by one base batch inversion. */
 int64_t zk_ext4_inv(uint32_t *out, const uint32_t *a, size_t n) {
-    uint32_t *norm = malloc(2 * n * sizeof *norm + 1);
+    if (n == 0) return -1;
+    uint32_t *norm = malloc(2 * n * sizeof *norm);
     if (!norm) return -2;
     uint32_t *norm_inv = norm + n;
     for (size_t i = 0; i < n; i++) {

@@ -122,15 +122,19 @@ def encode_metadata(metadata: dict[str, float]) -> bytes:
     return b"".join(out)
 
 
-class _Reader:
-    def __init__(self, data: bytes):
+class Reader:
+    """Bounded reads of untrusted bytes: every read checks the bytes that
+    remain first, so nothing is allocated for a length the input cannot back.
+    `kind` names the format in error messages ("proof", "batch proof")."""
+
+    def __init__(self, data: bytes, kind: str = "proof"):
         if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise ProofFormatError(f"a proof is bytes, not {type(data).__name__}")
-        self.data, self.pos = bytes(data), 0
+            raise ProofFormatError(f"a {kind} is bytes, not {type(data).__name__}")
+        self.data, self.pos, self.kind = bytes(data), 0, kind
 
     def take(self, n: int, what: str) -> bytes:
         if n < 0 or self.pos + n > len(self.data):
-            raise ProofFormatError(f"proof truncated: {what} needs {n} bytes at offset "
+            raise ProofFormatError(f"{self.kind} truncated: {what} needs {n} bytes at offset "
                                    f"{self.pos}, {len(self.data) - self.pos} remain")
         chunk = self.data[self.pos: self.pos + n]
         self.pos += n
@@ -155,7 +159,7 @@ def decode(data: bytes, air: Air) -> Proof:
     """Parse `data` as a proof for `air`; raise ProofFormatError on anything
     malformed.  Allocation is bounded by len(data): every count is checked
     against the bytes that remain before anything is read."""
-    r = _Reader(data)
+    r = Reader(data)
     if r.take(4, "magic") != MAGIC:
         raise ProofFormatError("not a zksidecar proof (bad magic)")
     version, log_n = r.unpack("HB", "header")

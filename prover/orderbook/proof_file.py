@@ -16,17 +16,17 @@ from ...engine.records import OP_DTYPE, TRADE_DTYPE
 from ..domain import Link
 from ..ext_scalar import Ext
 from ..field import P
-from ..proof import Proof, ProofFormatError
+from ..proof import Proof, ProofFormatError, Reader
 from .batch import BatchProof, BatchPublic
 
 MAGIC = b"ZKSB"
 VERSION = 1
-_HEAD = struct.Struct("<HQIBIQ")    # version, batch id, symbol, log2 capacity, trace length, first seq
+_HEAD = "HQIBIQ"    # version, batch id, symbol, log2 capacity, trace length, first seq
 
 
 def encode(bp: BatchProof) -> bytes:
     pub = bp.public
-    out = [MAGIC, _HEAD.pack(VERSION, pub.batch_id, pub.symbol, pub.log2_capacity,
+    out = [MAGIC, struct.pack("<" + _HEAD, VERSION, pub.batch_id, pub.symbol, pub.log2_capacity,
                              pub.trace_length, pub.first_seq), pub.pre_root]
     if pub.pre_link is None:
         out.append(b"\0")
@@ -40,26 +40,9 @@ def encode(bp: BatchProof) -> bytes:
     return b"".join(out)
 
 
-class _Reader:
-    def __init__(self, data: bytes):
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise ProofFormatError(f"a batch proof is bytes, not {type(data).__name__}")
-        self.data, self.pos = bytes(data), 0
-
-    def take(self, n: int, what: str) -> bytes:
-        if n < 0 or self.pos + n > len(self.data):
-            raise ProofFormatError(f"batch proof truncated: {what} needs {n} bytes at offset "
-                                   f"{self.pos}, {len(self.data) - self.pos} remain")
-        chunk = self.data[self.pos: self.pos + n]
-        self.pos += n
-        return chunk
-
-    def unpack(self, fmt: struct.Struct, what: str):
-        return fmt.unpack(self.take(fmt.size, what))
-
-    def records(self, dtype: np.dtype, what: str) -> np.ndarray:
-        (count,) = self.unpack(struct.Struct("<I"), f"{what} count")
-        return np.frombuffer(self.take(count * dtype.itemsize, what), dtype=dtype).copy()
+def _records(r: Reader, dtype: np.dtype, what: str) -> np.ndarray:
+    (count,) = r.unpack("I", f"{what} count")
+    return np.frombuffer(r.take(count * dtype.itemsize, what), dtype=dtype).copy()
 
 
 def _ext(words) -> Ext:
@@ -69,7 +52,7 @@ def _ext(words) -> Ext:
 
 
 def decode(data: bytes) -> BatchProof:
-    r = _Reader(data)
+    r = Reader(data, "batch proof")
     if r.take(4, "magic") != MAGIC:
         raise ProofFormatError("not a zksidecar batch proof (bad magic)")
     version, batch_id, symbol, log2_cap, trace_length, first_seq = r.unpack(_HEAD, "header")
@@ -84,14 +67,14 @@ def decode(data: bytes) -> BatchProof:
     if has_link == b"\0":
         link = None
     elif has_link == b"\1":
-        (n,) = r.unpack(struct.Struct("<I"), "link value count")
+        (n,) = r.unpack("I", "link value count")
         words = struct.unpack(f"<{4 * (n + 1)}I", r.take(16 * (n + 1), "link"))
         link = Link(_ext(words[:4]), [_ext(words[4 * i: 4 * i + 4]) for i in range(1, n + 1)])
     else:
         raise ProofFormatError("the link flag is neither 0 nor 1")
-    ops = r.records(OP_DTYPE, "operations")
-    trades = r.records(TRADE_DTYPE, "trades")
-    (proof_len,) = r.unpack(struct.Struct("<Q"), "proof length")
+    ops = _records(r, OP_DTYPE, "operations")
+    trades = _records(r, TRADE_DTYPE, "trades")
+    (proof_len,) = r.unpack("Q", "proof length")
     proof_bytes = r.take(proof_len, "proof")
     if r.pos != len(r.data):
         raise ProofFormatError(f"{len(r.data) - r.pos} unexpected bytes after the batch proof")

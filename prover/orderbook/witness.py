@@ -21,7 +21,8 @@ import numpy as np
 from ...engine.records import Reason
 from ...engine.trace import StepKind
 from .. import field as F
-from .air import GEN_LIMIT, HCELLS, KINDS, WORD, classify, exec_columns, limbs_for
+from .air import (GEN_LIMIT, HCELLS, KIND_CODE, KINDS, WORD, classify, classify_all, exec_columns,
+                  limbs_for)
 
 P = F.P
 
@@ -99,19 +100,26 @@ def trace_length_for(steps: int, capacity: int, minimum: int = 16) -> int:
     return 1 << (n - 1).bit_length()
 
 
+def _blank(pre_table: np.ndarray, post_table: np.ndarray, steps: int, trace_length: int,
+           capacity: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Zero exec columns and the two state tables padded to T rows."""
+    T = trace_length
+    if steps + 1 > T:
+        raise ValueError(f"{steps} steps do not fit {T} rows (one PAD row is needed)")
+    cols = {n: np.zeros(T, dtype=np.int64) for n in exec_columns(T)}
+    pre = np.zeros((T, WORD), dtype=np.int64)
+    pre[:capacity] = pre_table
+    post = np.zeros((T, WORD), dtype=np.int64)
+    post[:capacity] = post_table
+    return cols, pre, post
+
+
 def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray,
                     steps: np.ndarray, trace_length: int, capacity: int) -> Witness:
     """The witness row by row, in plain Python: the readable definition that
     `build` (vectorised) is tested against."""
     T = trace_length
-    if len(steps) + 1 > T:
-        raise ValueError(f"{len(steps)} steps do not fit {T} rows (one PAD row is needed)")
-    names = exec_columns(T)
-    cols = {n: np.zeros(T, dtype=np.int64) for n in names}
-    pre = np.zeros((T, WORD), dtype=np.int64)
-    pre[:capacity] = pre_table
-    post = np.zeros((T, WORD), dtype=np.int64)
-    post[:capacity] = post_table
+    cols, pre, post = _blank(pre_table, post_table, len(steps), T, capacity)
     L, k = limbs_for(T)
 
     last = np.zeros(T, dtype=np.int64)           # ts of each address's last write
@@ -282,14 +290,7 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     to `post_table`, vectorised over rows (`build_reference` is the same, row
     by row)."""
     T, S = trace_length, len(steps)
-    if S + 1 > T:
-        raise ValueError(f"{S} steps do not fit {T} rows (one PAD row is needed)")
-    names = exec_columns(T)
-    c = {n: np.zeros(T, dtype=np.int64) for n in names}
-    pre = np.zeros((T, WORD), dtype=np.int64)
-    pre[:capacity] = pre_table
-    post = np.zeros((T, WORD), dtype=np.int64)
-    post[:capacity] = post_table
+    c, pre, post = _blank(pre_table, post_table, S, T, capacity)
 
     kind = steps["kind"].astype(np.int64)
     opi = steps["op"].astype(np.int64)
@@ -299,10 +300,12 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     new = steps["new_word"].astype(np.int64)
 
     # the operations' context
-    ctxs = [classify(op, capacity) for op in ops]
-    kind_idx = np.array([KINDS.index(x["kind"] or "k_z") for x in ctxs], dtype=np.int64)
-    fields = {f: np.array([x[f] for x in ctxs], dtype=np.int64)
-              for f in ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi")}
+    ctx = classify_all(ops, capacity)
+    index_of_code = np.zeros(max(KIND_CODE.values()) + 1, dtype=np.int64)
+    for j, name in enumerate(KINDS):
+        index_of_code[KIND_CODE[name]] = j
+    kind_idx = index_of_code[ctx["code"]]
+    fields = {f: ctx[f] for f in ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi")}
     status = ops["status"].astype(np.int64)
     reason = ops["reason"].astype(np.int64)
     rk = kind_idx[opi]

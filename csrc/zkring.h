@@ -114,6 +114,7 @@
 #define ZKRING_CONSUMER 2
 /* open() options */
 #define ZKRING_O_TAKEOVER 1 /* replace a live consumer / SPSC producer */
+#define ZKRING_O_DEFER_RELEASE 2 /* consumer: polls do not free slots; zkring_release does */
 
 /* Return codes.  ZKRING_FULL is a normal outcome, not an error. */
 #define ZKRING_OK 0
@@ -203,6 +204,10 @@ typedef struct zkring {
      * Private: a cache in shared memory would be one more thing the
      * consumer had to distrust, and one more line to keep exclusive. */
     uint64_t cached;
+    /* Consumer opened with ZKRING_O_DEFER_RELEASE: polls advance pos only,
+     * and head (what a restarted consumer resumes from, and what frees
+     * slots for the producer) moves in zkring_release. */
+    int defer_release;
 } zkring_t;
 
 typedef struct zkring_idle {
@@ -433,8 +438,10 @@ static inline int zkring_open(zkring_t *r, const char *name, int role, uint32_t 
     atomic_store_explicit(holder, r->pid, memory_order_relaxed);
     if (role == ZKRING_CONSUMER) {
         /* Resume exactly where the last consumer committed: every record
-         * before head was handed out by a completed poll, none after. */
+         * before head was handed out by a completed poll (or released), none
+         * after. */
         r->pos = head;
+        r->defer_release = (options & ZKRING_O_DEFER_RELEASE) != 0;
         r->cached = tail;
         atomic_store_explicit(&h->consumer_parked, 0u, memory_order_relaxed);
         atomic_store_explicit(&h->consumer_heartbeat_ns, zkring_now_ns(), memory_order_relaxed);
@@ -735,8 +742,20 @@ static inline int64_t zkring_poll(zkring_t *r, void *out, uint64_t max)
     r->pos = head + n;
     /* Release: our copies of the slots complete before a producer, acquiring
      * head, may reuse them. */
-    atomic_store_explicit(&h->head, head + n, memory_order_release);
+    if (!r->defer_release)
+        atomic_store_explicit(&h->head, head + n, memory_order_release);
     return (int64_t)n;
+}
+
+/* A consumer opened with ZKRING_O_DEFER_RELEASE frees every record its polls
+ * have returned so far: a consumer that must not lose records to its own
+ * crash calls this once they are safe (journaled); a restart re-delivers
+ * whatever was polled and not released.  (A no-op for other consumers: their
+ * polls release at once.) */
+static inline void zkring_release(zkring_t *r)
+{
+    /* Release: as in zkring_poll, the copies complete before slot reuse. */
+    atomic_store_explicit(&r->hdr->head, r->pos, memory_order_release);
 }
 
 /* Poll, idling by `idle` while empty, until something arrives or

@@ -127,12 +127,12 @@ class _End:
     role: int
     _what: str
 
-    def __init__(self, name: str, record_size: int, takeover: bool):
+    def __init__(self, name: str, record_size: int, takeover: bool, options: int = 0):
         self.name = name
         self.record_size = record_size
         self._r = ffi.new("zkring_t *")
         rc = lib.zkring_open(self._r, name.encode(), self.role, record_size,
-                             lib.ZKRING_O_TAKEOVER if takeover else 0)
+                             options | (lib.ZKRING_O_TAKEOVER if takeover else 0))
         if rc != lib.ZKRING_OK:
             self._r = None
             raise _error(name, rc, f"open as {self._what}")
@@ -212,15 +212,22 @@ class Producer(_End):
 
 class Consumer(_End):
     """Drains records in order; trusts nothing in the segment.  Resumes at the
-    last committed position, so a restarted consumer neither loses nor
-    repeats a record."""
+    last released position, so a restarted consumer neither loses nor
+    repeats a record the ring released.
+
+    `defer_release`: polls do not free what they return; release() does.  A
+    consumer that must not lose records to its own crash (the daemon, which
+    journals them) releases once they are safe, and after a restart gets
+    again whatever it had polled but not released."""
 
     role = lib.ZKRING_CONSUMER
     _what = "consumer"
 
     def __init__(self, name: str, record_size: int = layout.RECORD_SIZE,
-                 idle: IdleStrategy | None = None, takeover: bool = False):
-        super().__init__(name, record_size, takeover)
+                 idle: IdleStrategy | None = None, takeover: bool = False,
+                 defer_release: bool = False):
+        super().__init__(name, record_size, takeover,
+                         lib.ZKRING_O_DEFER_RELEASE if defer_release else 0)
         self.idle = idle or IdleStrategy.spin_then_park()
         self._idle = self.idle._c()
 
@@ -228,6 +235,10 @@ class Consumer(_End):
     def position(self) -> int:
         """Position (count since creation) of the next record to be read."""
         return lib.zkring_position(self._r)
+
+    def release(self) -> None:
+        """Free every record polled so far (defer_release consumers)."""
+        lib.zkring_release(self._r)
 
     def drain(self, out: np.ndarray) -> int:
         """Copy up to len(out) waiting records into `out`; returns the count

@@ -148,3 +148,24 @@ def test_batches_accept_raw_bytes_and_refuse_other_shapes(name):
             p.publish(np.zeros((3, 32), np.uint8))
         with pytest.raises(ValueError):
             p.try_publish(b"short")
+
+
+@pytest.mark.parametrize("mode", ["spsc", "mpsc"])
+def test_deferred_release_redelivers_what_a_crashed_consumer_had_not_released(name, mode):
+    """A defer_release consumer frees slots only in release(): records it
+    polled and did not release come again to the next consumer (the daemon
+    journals before it releases), and they still occupy the ring meanwhile."""
+    ringbuf.create(name, 16, mode=mode)
+    out = np.zeros(16, RECORD)
+    with ringbuf.Producer(name) as p:
+        assert p.publish(records(np.arange(16))) == 16
+        with ringbuf.Consumer(name, defer_release=True) as c:
+            assert c.drain(out[:10]) == 10
+            assert p.publish(records(np.arange(16, 17))) == 0     # nothing freed yet
+            c.release()
+            assert p.publish(records(np.arange(16, 26))) == 10
+            assert c.drain(out[:4]) == 4                           # 10..13, never released
+            assert list(out["seq"][:4]) == [10, 11, 12, 13]
+        with ringbuf.Consumer(name, defer_release=True) as c:     # the restart
+            n = c.drain(out)
+            assert list(out["seq"][:n]) == list(range(10, 26))

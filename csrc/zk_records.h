@@ -47,7 +47,8 @@
 
 /* zk_op.flags */
 #define ZK_FLAG_CLAIMED 1   /* the outcome fields hold the engine's claim */
-#define ZK_FLAGS_KNOWN 1    /* any other bit set is a rejection (BAD_FLAGS) */
+#define ZK_FLAG_CRITICAL 2  /* prove this operation's batch first (sidecar priority; no effect on matching) */
+#define ZK_FLAGS_KNOWN 3    /* any other bit set is a rejection (BAD_FLAGS) */
 
 /* Outcome of an operation (zk_op.status).  0 means not processed. */
 #define ZK_STATUS_RESTED 1    /* new order: (the rest of) it is on the book */

@@ -122,7 +122,7 @@ def _corrupt(rng, ops: np.ndarray, which: np.ndarray) -> None:
         elif h == 3:
             ops["kind"][i] = 9
         elif h == 4:
-            ops["flags"][i] = 2
+            ops["flags"][i] = 4
         else:
             ops["kind"][i] = Kind.CANCEL
             ops["handle"][i] = rng.integers(0, 1 << 40)

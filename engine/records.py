@@ -63,6 +63,8 @@ class CompletionStatus(IntEnum):
 
 
 FLAG_CLAIMED = 1
+FLAG_CRITICAL = 2      # the engine asks the sidecar to prove this operation's batch first
+FLAGS_KNOWN = FLAG_CLAIMED | FLAG_CRITICAL
 NO_PROOF = 0xFFFFFFFF
 
 

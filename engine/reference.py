@@ -45,7 +45,7 @@ class ReferenceBook:
         """One operation.  Returns (status, reason, handle, filled, trades),
         trades as (taker_seq, maker_handle, taker_handle, price, qty,
         maker_account, taker_account, symbol, taker_side) tuples."""
-        if flags & ~1:
+        if flags & ~3:  # CLAIMED | CRITICAL: the only bits an operation may carry
             return REJECTED, BAD_FLAGS, handle, 0, []
         if kind in (CANCEL, REDUCE):
             return self._cancel_or_reduce(kind, qty, handle)

@@ -45,6 +45,7 @@ def test_status_and_scalars_agree():
     assert lib.ZK_RECORDS_VERSION == records.VERSION
     assert lib.ZK_MAX_PRICE == records.MAX_PRICE and lib.ZK_MAX_QTY == records.MAX_QTY
     assert lib.ZK_FLAG_CLAIMED == records.FLAG_CLAIMED and lib.ZK_NO_PROOF == records.NO_PROOF
+    assert lib.ZK_FLAG_CRITICAL == records.FLAG_CRITICAL and lib.ZK_FLAGS_KNOWN == records.FLAGS_KNOWN
 
 
 def test_op_struct_packs_like_the_dtype():

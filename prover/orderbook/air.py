@@ -23,7 +23,7 @@ import math
 
 import numpy as np
 
-from ...engine.records import MAX_PRICE, MAX_QTY, Kind, Reason, Side, Status
+from ...engine.records import FLAGS_KNOWN, MAX_PRICE, MAX_QTY, Kind, Reason, Side, Status
 from .. import extension as E
 from .. import field as F
 from .. import logup
@@ -95,7 +95,7 @@ def classify(op, capacity: int) -> dict:
         out["reason"] = reason
         return out
 
-    if flags & ~1:
+    if flags & ~FLAGS_KNOWN:
         return reject(Reason.BAD_FLAGS)
     if kind in (Kind.CANCEL, Kind.REDUCE):
         if kind == Kind.REDUCE and not 1 <= qty <= MAX_QTY:
@@ -147,7 +147,7 @@ def classify_all(ops: np.ndarray, capacity: int) -> dict[str, np.ndarray]:
     handled = (kind == Kind.CANCEL) | (kind == Kind.REDUCE)
     new = np.isin(kind, [Kind.LIMIT, Kind.IOC, Kind.MARKET, Kind.FOK, Kind.POST_ONLY])
     qty_ok = (qty >= 1) & (qty <= MAX_QTY)
-    reject((flags & ~1) != 0, Reason.BAD_FLAGS)
+    reject((flags & ~FLAGS_KNOWN) != 0, Reason.BAD_FLAGS)
     reject((kind == Kind.REDUCE) & ~qty_ok, Reason.BAD_QTY)
     reject(handled & ((slot == 0) | (slot >= capacity) | (gen >= GEN_LIMIT)), Reason.UNKNOWN_HANDLE)
     reject(~handled & ~new, Reason.BAD_KIND)

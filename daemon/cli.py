@@ -48,7 +48,7 @@ def _verify(args) -> int:
 def _stats(args) -> int:
     from . import stats
 
-    return stats.run(args.socket, args.interval, args.once, args.json)
+    return stats.run(args.socket, args.interval, 1 if args.once else None, args.json)
 
 
 def parser() -> argparse.ArgumentParser:

@@ -14,8 +14,9 @@ LogHistogram: fixed memory, log-spaced bins of ratio 1.01 from 1 us to
 1e5 s.  A reported percentile is the nearest-rank value of everything
 recorded (the smallest recorded x with at least q of the weight <= x) up to a
 relative error of at most sqrt(1.01) - 1 < 0.5 % (ERROR_BOUND), for values
-in that range; below 1 us the error is under 1 us; above 1e5 s the value
-reported is the largest recorded.  docs/ADMIN.md lists every metric.
+in that range; below 1 us the error is under 0.5 us; above 1e5 s the value
+reported is the largest recorded; q = 1 gives the exact maximum.
+docs/ADMIN.md lists every metric.
 """
 from __future__ import annotations
 
@@ -109,9 +110,14 @@ class LogHistogram:
             raise ValueError(f"a quantile is in (0, 1], not {q!r}")
         if self.count == 0:
             return None
-        k = int(np.searchsorted(np.cumsum(self.counts), self.rank(q, self.count)))
+        rank = self.rank(q, self.count)
+        if rank == self.count:                       # the extremes are known exactly
+            return self.max
+        if rank == 1:
+            return self.min
+        k = int(np.searchsorted(np.cumsum(self.counts), rank))
         if k == 0:
-            value = self.min                         # below LOW: off by < LOW
+            value = self.LOW / 2                     # below LOW: off by < LOW / 2
         elif k == self._N_LOG + 1:
             value = self.max                         # above HIGH: the largest seen
         else:                                        # the bin's geometric middle

@@ -139,17 +139,18 @@ def render(doc: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run(path: str = DEFAULT_SOCKET, interval: float = 1.0, once: bool = False,
+def run(path: str = DEFAULT_SOCKET, interval: float = 1.0, count: int | None = None,
         as_json: bool = False, out=None, err=None) -> int:
-    """Print the figures once or every `interval` s until interrupted; exit
-    status 1 (with the reason on `err`) when the daemon cannot be read."""
+    """Print the figures `count` times (None: until interrupted), `interval`
+    s apart; exit status 1 (with the reason on `err`) when the daemon cannot
+    be read."""
     out = out or sys.stdout
     err = err or sys.stderr
     if not interval > 0:
         print(f"zksidecar stats: interval must be positive, not {interval}", file=err)
         return 2
-    clear = not once and not as_json and out.isatty()
-    first = True
+    clear = count != 1 and not as_json and out.isatty()
+    shown = 0
     try:
         while True:
             try:
@@ -160,11 +161,11 @@ def run(path: str = DEFAULT_SOCKET, interval: float = 1.0, once: bool = False,
             if as_json:
                 text = json.dumps(doc, separators=(",", ":")) + "\n"
             else:
-                text = (_CLEAR if clear else "" if first else "\n") + render(doc)
+                text = (_CLEAR if clear else "\n" if shown else "") + render(doc)
             out.write(text)
             out.flush()
-            first = False
-            if once:
+            shown += 1
+            if count is not None and shown >= count:
                 return 0
             time.sleep(interval)
     except KeyboardInterrupt:
@@ -183,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="zksidecar stats", description=__doc__.split("\n\n")[0])
     add_arguments(p)
     args = p.parse_args(argv)
-    return run(args.socket, args.interval, args.once, args.json)
+    return run(args.socket, args.interval, 1 if args.once else None, args.json)
 
 
 if __name__ == "__main__":

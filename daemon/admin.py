@@ -118,7 +118,10 @@ def _bind_unix(path: str) -> tuple[socket.socket, tuple[int, int]]:
     _refuse_if_live(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.bind(tmp)
+        try:
+            sock.bind(tmp)
+        except OSError as exc:
+            raise AdminError(exc.errno, f"cannot create admin socket {path}: {exc.strerror}") from exc
         try:
             os.chmod(tmp, SOCKET_MODE)
             sock.listen(128)

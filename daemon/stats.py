@@ -114,7 +114,8 @@ def render(doc: dict) -> str:
         f"zksidecar   up {_uptime(_get(doc, 'uptime_s'))}   producer {_get(doc, 'ring', 'producer') or '-'}",
         f"ingest      {_int(_get(doc, 'ops', 'ingested'))} ops   "
         f"{f'{rate:,.0f}' if isinstance(rate, (int, float)) else '-'} ops/s   "
-        f"ring depth {_int(_get(doc, 'ring', 'depth'))}   full events {_int(_get(doc, 'ring', 'full_events'))}",
+        f"ring depth {_int(_get(doc, 'ring', 'depth'))}"
+        f"   full events {_int(_get(doc, 'ring', 'full_events'))}",
         f"batches     closed {_int(_get(doc, 'batches', 'closed'))} ("
         + ", ".join(f"{r} {_int(closed.get(r))}" for r in CLOSE_REASONS)
         + f")   proving {_int(_get(doc, 'batches', 'proving'))}"

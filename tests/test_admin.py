@@ -282,6 +282,12 @@ def test_too_long_path_is_refused(sockdir):
         run(serve_admin(Metrics(), dict, path))
 
 
+def test_missing_directory_is_a_clear_error(sockdir):
+    path = os.path.join(sockdir, "no-such-dir", "admin.sock")
+    with pytest.raises(AdminError, match=f"cannot create admin socket {path}: No such file"):
+        run(serve_admin(Metrics(), dict, path))
+
+
 def test_close_leaves_a_successors_socket(sockdir):
     path = os.path.join(sockdir, "admin.sock")
 

@@ -6,6 +6,7 @@
     zksidecar replay FILE          run a CSV or LOBSTER file through the engine
     zksidecar prove FILE           prove a file of operations, batch by batch, as one chain
     zksidecar verify PROOF...      verify batch proof files as a chain from the empty book
+    zksidecar stats [--once]       the running daemon's figures as a live table
 """
 from __future__ import annotations
 
@@ -42,6 +43,12 @@ def _verify(args) -> int:
     from zksidecar.prover.orderbook import cli
 
     return cli.verify_main(args.proofs, args.min_security)
+
+
+def _stats(args) -> int:
+    from . import stats
+
+    return stats.run(args.socket, args.interval, 1 if args.once else None, args.json)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -83,6 +90,12 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("proofs", nargs="+", help="batch proof files, in chain order")
     v.add_argument("--min-security", type=int, default=100, help="refuse weaker proofs")
     v.set_defaults(func=_verify)
+
+    from . import stats
+
+    st = sub.add_parser("stats", help="the running daemon's figures as a live table")
+    stats.add_arguments(st)
+    st.set_defaults(func=_stats)
     return p
 
 

@@ -1,0 +1,259 @@
+"""The admin endpoint: status JSON and Prometheus metrics over a Unix socket
+(and optionally TCP on 127.0.0.1), minimal HTTP/1.1 on asyncio streams.
+
+    GET /status   the daemon's status() merged over metrics.status(), JSON
+    GET /metrics  Prometheus text format
+    GET /healthz  "ok"
+
+One request per connection: the response carries `Connection: close` and
+the server closes after writing it.  A request head is bounded (MAX_HEAD
+bytes) and must arrive within READ_TIMEOUT_S, so a slow or hostile client
+holds only its own connection.  The server is plain asyncio; the daemon
+decides whether the loop is uvloop.  docs/ADMIN.md describes the endpoints.
+"""
+from __future__ import annotations
+
+import asyncio
+import errno
+import json
+import logging
+import os
+import socket
+import stat
+from typing import Callable
+
+from .metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SOCKET = "var/admin.sock"
+MAX_HEAD = 8192          # bytes of request line + headers
+READ_TIMEOUT_S = 5.0     # for the whole request head
+WRITE_TIMEOUT_S = 10.0   # for the whole response
+SOCKET_MODE = 0o660
+_SUN_PATH_MAX = 107      # sockaddr_un.sun_path less its terminating NUL (Linux)
+
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+            408: "Request Timeout", 431: "Request Header Fields Too Large",
+            500: "Internal Server Error"}
+
+
+class AdminError(OSError):
+    """The admin endpoint cannot start (socket path in use, not a socket, too long)."""
+
+
+class _BadRequest(Exception):
+    def __init__(self, code: int, text: str):
+        super().__init__(text)
+        self.code = code
+
+
+class AdminServer:
+    """The running endpoint: `.close()` then `await .wait_closed()` (or
+    `async with`).  Closing removes the socket file if it is still ours."""
+
+    def __init__(self, servers: list[asyncio.AbstractServer], unix_path: str,
+                 inode: tuple[int, int], tcp_port: int | None):
+        self._servers = servers
+        self.unix_path = unix_path
+        self.tcp_port = tcp_port          # the bound port (useful when asked for 0)
+        self._inode = inode
+
+    def close(self) -> None:
+        for s in self._servers:
+            s.close()
+        try:   # a successor daemon may have replaced our file: leave theirs alone
+            st = os.stat(self.unix_path)
+            if (st.st_dev, st.st_ino) == self._inode:
+                os.unlink(self.unix_path)
+        except FileNotFoundError:
+            pass
+
+    async def wait_closed(self) -> None:
+        for s in self._servers:
+            await s.wait_closed()
+
+    async def __aenter__(self) -> AdminServer:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.close()
+        await self.wait_closed()
+
+
+async def serve_admin(metrics: Metrics, status: Callable[[], dict], unix_path: str,
+                      tcp_port: int | None = None) -> AdminServer:
+    """Serve the endpoint on `unix_path` (mode 0660; a stale file is replaced
+    only if nothing listens on it) and, if `tcp_port` is given, on
+    127.0.0.1:tcp_port (0 picks a free port).  `status` is called per
+    /status request on the event loop, so it must be quick."""
+    handler = _Handler(metrics, status)
+    sock, inode = _bind_unix(unix_path)
+    servers = [await asyncio.start_unix_server(handler, sock=sock, limit=MAX_HEAD)]
+    port = None
+    try:
+        if tcp_port is not None:
+            tcp = await asyncio.start_server(handler, host="127.0.0.1", port=tcp_port,
+                                             limit=MAX_HEAD, reuse_address=True)
+            servers.append(tcp)
+            port = tcp.sockets[0].getsockname()[1]
+    except BaseException:
+        AdminServer(servers, unix_path, inode, None).close()
+        raise
+    log.info("admin endpoint on %s%s", unix_path, f" and 127.0.0.1:{port}" if port is not None else "")
+    return AdminServer(servers, unix_path, inode, port)
+
+
+def _bind_unix(path: str) -> tuple[socket.socket, tuple[int, int]]:
+    """A listening socket at `path`, mode 0660 from the moment the path exists:
+    bound under a temporary name, chmod-ed, then renamed over `path` (which
+    also replaces a stale file atomically)."""
+    path = os.path.abspath(path)
+    directory = os.path.dirname(path)
+    tmp = os.path.join(directory, f".admin-{os.getpid()}-{os.urandom(4).hex()}.sock")
+    longest = max(len(os.fsencode(path)), len(os.fsencode(tmp)))
+    if longest > _SUN_PATH_MAX:
+        raise AdminError(errno.ENAMETOOLONG, f"admin socket path too long ({longest} bytes with "
+                         f"its temporary name, limit {_SUN_PATH_MAX}): {path}")
+    _refuse_if_live(path)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        try:
+            sock.bind(tmp)
+        except OSError as exc:
+            raise AdminError(exc.errno, f"cannot create admin socket {path}: {exc.strerror}") from exc
+        try:
+            os.chmod(tmp, SOCKET_MODE)
+            sock.listen(128)
+            _refuse_if_live(path)          # narrow the window a racing daemon could use
+            os.rename(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+        st = os.stat(path)
+        sock.setblocking(False)
+        return sock, (st.st_dev, st.st_ino)
+    except BaseException:
+        sock.close()
+        raise
+
+
+def _refuse_if_live(path: str) -> None:
+    """Raise AdminError if `path` exists and is not a stale socket."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise AdminError(errno.EEXIST, f"admin socket path exists and is not a socket: {path}")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(path)
+    except (ConnectionRefusedError, FileNotFoundError):
+        log.info("replacing stale admin socket %s", path)
+        return
+    except OSError as exc:   # e.g. permission denied: someone else's, do not touch
+        raise AdminError(exc.errno, f"admin socket {path} exists and cannot be probed: "
+                         f"{exc.strerror or exc}") from exc
+    finally:
+        probe.close()
+    raise AdminError(errno.EADDRINUSE, f"admin socket {path} is in use: another daemon is "
+                     "listening on it")
+
+
+class _Handler:
+    """One connection: read a request head, answer it, close."""
+
+    def __init__(self, metrics: Metrics, status: Callable[[], dict]):
+        self._metrics = metrics
+        self._status = status
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            try:
+                async with asyncio.timeout(READ_TIMEOUT_S):
+                    method, path = await _read_head(reader)
+                code, ctype, body = self._respond(method, path)
+            except _BadRequest as exc:
+                code, ctype, body = exc.code, "text/plain; charset=utf-8", f"{exc}\n".encode()
+            except TimeoutError:
+                code, ctype, body = 408, "text/plain; charset=utf-8", b"request head too slow\n"
+            head = (f"HTTP/1.1 {code} {_REASONS[code]}\r\nContent-Type: {ctype}\r\n"
+                    f"Content-Length: {len(body)}\r\nConnection: close\r\n")
+            if code == 405:
+                head += "Allow: GET\r\n"
+            writer.write(head.encode("ascii") + b"\r\n" + body)
+            async with asyncio.timeout(WRITE_TIMEOUT_S):
+                await writer.drain()
+        except (ConnectionError, TimeoutError):
+            pass    # the client went away or stopped reading: nothing to tell it
+        except Exception:
+            log.exception("admin connection failed")
+        finally:
+            writer.close()
+            try:
+                await writer.wait_closed()
+            except (ConnectionError, OSError):
+                pass
+
+    def _respond(self, method: str, path: str) -> tuple[int, str, bytes]:
+        route = path.split("?", 1)[0]
+        if route not in ("/status", "/metrics", "/healthz"):
+            return 404, "text/plain; charset=utf-8", f"no such endpoint: {route}\n".encode()
+        if method != "GET":
+            return 405, "text/plain; charset=utf-8", f"method {method} not allowed: GET only\n".encode()
+        try:
+            if route == "/metrics":
+                return 200, "text/plain; version=0.0.4; charset=utf-8", self._metrics.exposition()
+            if route == "/healthz":
+                return 200, "text/plain; charset=utf-8", b"ok\n"
+            doc = _merge(self._metrics.status(), self._status())
+            return 200, "application/json", json.dumps(doc, indent=1).encode() + b"\n"
+        except Exception as exc:
+            log.exception("admin %s failed", route)
+            return 500, "text/plain; charset=utf-8", f"{type(exc).__name__}: {exc}\n".encode()
+
+
+async def _read_head(reader: asyncio.StreamReader) -> tuple[str, str]:
+    """(method, target) of one request; raises _BadRequest for anything that
+    is not an HTTP/1.x request head of at most MAX_HEAD bytes."""
+    total = 0
+    lines = []
+    while True:
+        try:
+            line = await reader.readuntil(b"\n")
+        except asyncio.LimitOverrunError:
+            raise _BadRequest(431, f"request head over {MAX_HEAD} bytes") from None
+        except asyncio.IncompleteReadError:
+            raise _BadRequest(400, "request head ended early") from None
+        total += len(line)
+        if total > MAX_HEAD:
+            raise _BadRequest(431, f"request head over {MAX_HEAD} bytes")
+        line = line.rstrip(b"\r\n")
+        if not line:
+            if lines:
+                break
+            continue   # RFC 9112 2.2: ignore empty lines before the request line
+        lines.append(line)
+    try:
+        text = [ln.decode("ascii") for ln in lines]
+    except UnicodeDecodeError:
+        raise _BadRequest(400, "request head is not ASCII") from None
+    parts = text[0].split(" ")
+    if (len(parts) != 3 or not parts[0].isalpha() or not parts[0].isupper()
+            or not parts[1].startswith("/") or parts[2] not in ("HTTP/1.0", "HTTP/1.1")):
+        raise _BadRequest(400, "malformed request line")
+    for header in text[1:]:
+        name, colon, _ = header.partition(":")
+        if not colon or not name or name != name.strip():
+            raise _BadRequest(400, "malformed header line")
+    return parts[0], parts[1]
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """`over` on top of `base`, dictionaries merged key by key."""
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out

@@ -1,0 +1,447 @@
+"""The daemon's figures: one Metrics object the ingest thread and the event
+loop both update, read by the admin endpoint as Prometheus text and as the
+status JSON.
+
+Metrics keeps every figure itself (plain integers and numpy arrays under one
+lock) and a collector presents them to its own prometheus_client registry at
+scrape time, so the Prometheus page and the status JSON are two views of the
+same numbers and an update costs one lock and a few additions.  Callers
+update per batch of records, never per record.
+
+Percentiles.  A Prometheus histogram has a dozen buckets: fine for rates and
+alerts, useless for an exact p99.  Each timing therefore also feeds a
+LogHistogram: fixed memory, log-spaced bins of ratio 1.01 from 1 us to
+1e5 s.  A reported percentile is the nearest-rank value of everything
+recorded (the smallest recorded x with at least q of the weight <= x) up to a
+relative error of at most sqrt(1.01) - 1 < 0.5 % (ERROR_BOUND), for values
+in that range; below 1 us the error is under 0.5 us; above 1e5 s the value
+reported is the largest recorded; q = 1 gives the exact maximum.
+docs/ADMIN.md lists every metric.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+
+import numpy as np
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.metrics_core import (CounterMetricFamily, GaugeMetricFamily,
+                                            HistogramMetricFamily)
+
+PRIORITIES = ("critical", "high", "normal", "low")
+CLOSE_REASONS = ("size", "timeout", "critical", "shutdown")
+# The ring's peer states (ringbuf.ring.PEER_STATUS; tests/test_metrics.py
+# checks they agree) and "unknown" until the daemon has looked.
+PRODUCER_STATES = ("unknown", "alive", "none", "dead", "stale", "closed")
+
+# Prometheus buckets: seconds for the timings, powers of two for batch sizes.
+TIME_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
+SIZE_BUCKETS = tuple(float(1 << k) for k in range(17))   # 1 .. 65536
+
+RATE_WINDOW_S = 5.0      # the ingest rate is measured over about this long
+_RATE_SAMPLE_S = 0.25    # at most one rate sample this often
+
+
+class LogHistogram:
+    """Counts of non-negative values in log-spaced bins (ratio `GROWTH`) from
+    LOW to HIGH, plus an underflow bin [0, LOW) and an overflow bin [HIGH, inf).
+    Fixed memory (2,548 int64 counts); recording is vectorised and weighted.
+    Not locked: Metrics holds its lock around every use."""
+
+    LOW = 1e-6
+    HIGH = 1e5
+    GROWTH = 1.01
+    ERROR_BOUND = math.sqrt(GROWTH) - 1.0   # relative error of a quantile in [LOW, HIGH)
+
+    _LOG_G = math.log(GROWTH)
+    _N_LOG = math.ceil(math.log(HIGH / LOW) / _LOG_G)   # log-spaced bins
+
+    def __init__(self):
+        self.counts = np.zeros(self._N_LOG + 2, dtype=np.int64)
+        self.count = 0
+        self.sum = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+
+    def record(self, values, weight: int = 1) -> None:
+        """Record each of `values` (a number or an array) `weight` times."""
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        if v.size == 0:
+            return
+        if weight < 1 or int(weight) != weight:
+            raise ValueError(f"weight must be a positive integer, not {weight!r}")
+        if not np.all(np.isfinite(v)) or np.any(v < 0):
+            bad = v[~np.isfinite(v) | (v < 0)][0]
+            raise ValueError(f"a duration must be finite and non-negative, not {bad!r}")
+        weight = int(weight)
+        idx = self.bins(v)
+        if v.size == 1:
+            self.counts[idx[0]] += weight
+        else:
+            self.counts += np.bincount(idx, minlength=self.counts.size) * weight
+        self.count += v.size * weight
+        self.sum += float(v.sum()) * weight
+        self.min = min(self.min, float(v.min()))
+        self.max = max(self.max, float(v.max()))
+
+    @classmethod
+    def bins(cls, v: np.ndarray) -> np.ndarray:
+        """Bin index of each value: 0 below LOW, 1 + floor(log_G(v / LOW)) up
+        to the overflow bin."""
+        out = np.zeros(v.shape, dtype=np.int64)
+        above = v >= cls.LOW
+        k = np.floor(np.log(v[above] / cls.LOW) / cls._LOG_G).astype(np.int64) + 1
+        out[above] = np.minimum(k, cls._N_LOG + 1)
+        return out
+
+    @staticmethod
+    def rank(q: float, n: int) -> int:
+        """The nearest rank of quantile q among n values (1-based): ceil(q n),
+        at least 1.  Rounding q n to 6 places first keeps 0.99 * 100 at 99."""
+        return max(1, min(n, math.ceil(round(q * n, 6))))
+
+    def quantile(self, q: float) -> float | None:
+        """The nearest-rank q-quantile of everything recorded, within
+        ERROR_BOUND (relative); None when nothing was recorded."""
+        if not 0.0 < q <= 1.0:
+            raise ValueError(f"a quantile is in (0, 1], not {q!r}")
+        if self.count == 0:
+            return None
+        rank = self.rank(q, self.count)
+        if rank == self.count:                       # the extremes are known exactly
+            return self.max
+        if rank == 1:
+            return self.min
+        k = int(np.searchsorted(np.cumsum(self.counts), rank))
+        if k == 0:
+            value = self.LOW / 2                     # below LOW: off by < LOW / 2
+        elif k == self._N_LOG + 1:
+            value = self.max                         # above HIGH: the largest seen
+        else:                                        # the bin's geometric middle
+            value = self.LOW * self.GROWTH ** (k - 0.5)
+        return min(max(value, self.min), self.max)   # the true value lies in [min, max]
+
+    def mean(self) -> float | None:
+        return self.sum / self.count if self.count else None
+
+    def copy(self) -> LogHistogram:
+        h = LogHistogram.__new__(LogHistogram)
+        h.counts, h.count, h.sum, h.min, h.max = self.counts.copy(), self.count, self.sum, self.min, self.max
+        return h
+
+
+class Buckets:
+    """Exact counts per Prometheus bucket (cumulative at exposition), with the
+    sum and count a histogram family needs."""
+
+    def __init__(self, bounds: tuple[float, ...]):
+        self.bounds = np.asarray(bounds, dtype=np.float64)
+        self.counts = np.zeros(len(bounds) + 1, dtype=np.int64)   # last: above every bound
+        self.sum = 0.0
+
+    def record(self, values, weight: int = 1) -> None:
+        v = np.asarray(values, dtype=np.float64).reshape(-1)
+        # side="left": a value equal to a bound belongs to that bound (le = <=)
+        idx = np.searchsorted(self.bounds, v, side="left")
+        self.counts += np.bincount(idx, minlength=self.counts.size) * int(weight)
+        self.sum += float(v.sum()) * int(weight)
+
+    def family_rows(self) -> list[tuple[str, float]]:
+        cumulative = np.cumsum(self.counts)
+        rows = [(_le(b), float(c)) for b, c in zip(self.bounds, cumulative[:-1])]
+        rows.append(("+Inf", float(cumulative[-1])))
+        return rows
+
+    def copy(self) -> Buckets:
+        b = Buckets.__new__(Buckets)
+        b.bounds, b.counts, b.sum = self.bounds, self.counts.copy(), self.sum
+        return b
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+class _Timing:
+    """One timing: Prometheus buckets for the scrape, a LogHistogram for the
+    percentiles."""
+
+    def __init__(self):
+        self.buckets = Buckets(TIME_BUCKETS)
+        self.fine = LogHistogram()
+
+    def record(self, values, weight: int = 1) -> None:
+        self.fine.record(values, weight)      # validates first: a bad value changes nothing
+        self.buckets.record(values, weight)
+
+    def copy(self) -> _Timing:
+        t = _Timing.__new__(_Timing)
+        t.buckets, t.fine = self.buckets.copy(), self.fine.copy()
+        return t
+
+
+def _check_priority(priority: str) -> str:
+    if priority not in PRIORITIES:
+        raise ValueError(f"priority must be one of {PRIORITIES}, not {priority!r}")
+    return priority
+
+
+def _check_count(name: str, n: int) -> int:
+    if int(n) != n or n < 0:
+        raise ValueError(f"{name} must be a non-negative integer, not {n!r}")
+    return int(n)
+
+
+class Metrics:
+    """Every figure the daemon reports.  Thread-safe: each update takes one
+    lock; exposition() and status() copy under the lock and format outside it.
+
+    `clock` (seconds, monotonic) is for tests that drive the ingest rate."""
+
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._start = clock()
+        self._ops = 0
+        self._rate_samples: deque[tuple[float, int]] = deque([(self._start, 0)], maxlen=256)
+        self._ring_depth = 0
+        self._ring_full = 0
+        self._producer = "unknown"
+        self._closed = dict.fromkeys(CLOSE_REASONS, 0)
+        self._batch_sizes = Buckets(SIZE_BUCKETS)
+        self._queued = dict.fromkeys(PRIORITIES, 0)
+        self._failed = dict.fromkeys(PRIORITIES, 0)
+        self._failed_unattributed = 0
+        self._queue_wait = {p: _Timing() for p in PRIORITIES}
+        self._proving = {p: _Timing() for p in PRIORITIES}
+        self._lag = _Timing()
+        self._divergences: dict[int, int] = {}
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(_Collector(self))
+
+    # ---- updates (ingest thread and event loop) ----
+
+    def ops_ingested(self, n: int) -> None:
+        """`n` more operations were drained from the ring into the journal."""
+        n = _check_count("ops ingested", n)
+        now = self._clock()
+        with self._lock:
+            self._ops += n
+            self._sample_rate(now)
+
+    def ring_depth(self, depth: int) -> None:
+        """Records waiting in the ops ring when the ingest thread last looked."""
+        depth = _check_count("ring depth", depth)
+        with self._lock:
+            self._ring_depth = depth
+
+    def ring_full_events(self, total: int) -> None:
+        """The ring's own count of publishes refused because it was full."""
+        total = _check_count("ring full events", total)
+        with self._lock:
+            self._ring_full = total
+
+    def batch_closed(self, size: int, reason: str) -> None:
+        """The batcher closed a batch of `size` operations, for `reason`."""
+        size = _check_count("batch size", size)
+        if reason not in CLOSE_REASONS:
+            raise ValueError(f"close reason must be one of {CLOSE_REASONS}, not {reason!r}")
+        with self._lock:
+            self._closed[reason] += 1
+            self._batch_sizes.record(size)
+
+    def batch_queued(self, priority: str) -> None:
+        """A batch's proof job entered the priority queue (including a batch
+        re-queued on restart).  Pending = queued - taken (queue_wait calls)."""
+        _check_priority(priority)
+        with self._lock:
+            self._queued[priority] += 1
+
+    def queue_wait(self, priority: str, seconds: float) -> None:
+        """A worker took a job after it waited `seconds` in the queue."""
+        _check_priority(priority)
+        with self._lock:
+            self._queue_wait[priority].record(seconds)
+
+    def proving_time(self, priority: str, seconds: float) -> None:
+        """A proof was made and stored in `seconds`: one proven batch."""
+        _check_priority(priority)
+        with self._lock:
+            self._proving[priority].record(seconds)
+
+    def proof_lag(self, seconds, count: int = 1) -> None:
+        """Operation seen -> its proof stored: one value per operation (a
+        number or an array), or one value for a whole batch weighted by its
+        `count` operations."""
+        with self._lock:
+            self._lag.record(seconds, count)
+
+    def divergence(self, symbol: int) -> None:
+        """The engine's claimed outcome differed from the rules on `symbol`."""
+        symbol = _check_count("symbol", symbol)
+        with self._lock:
+            self._divergences[symbol] = self._divergences.get(symbol, 0) + 1
+
+    def proof_failed(self, priority: str | None = None) -> None:
+        """A proof job failed (its error is logged by the caller)."""
+        if priority is not None:
+            _check_priority(priority)
+        with self._lock:
+            if priority is None:
+                self._failed_unattributed += 1
+            else:
+                self._failed[priority] += 1
+
+    def producer_status(self, status: str) -> None:
+        """The ops ring's producer as the ring reports it (ringbuf.ring.PEER_STATUS)."""
+        if status not in PRODUCER_STATES:
+            raise ValueError(f"producer status must be one of {PRODUCER_STATES}, not {status!r}")
+        with self._lock:
+            self._producer = status
+
+    # ---- reading ----
+
+    def _sample_rate(self, now: float) -> None:
+        if now - self._rate_samples[-1][0] >= _RATE_SAMPLE_S:
+            self._rate_samples.append((now, self._ops))
+
+    def _rate(self, now: float) -> float:
+        """Ops/s from the newest sample at least RATE_WINDOW_S old (or the
+        oldest there is) to now.  Called under the lock."""
+        self._sample_rate(now)
+        base_t, base_n = self._rate_samples[0]
+        for t, n in self._rate_samples:
+            if now - t < RATE_WINDOW_S:
+                break
+            base_t, base_n = t, n
+        return (self._ops - base_n) / (now - base_t) if now > base_t else 0.0
+
+    def _snapshot(self) -> dict:
+        now = self._clock()
+        with self._lock:
+            return {
+                "uptime": now - self._start, "ops": self._ops, "rate": self._rate(now),
+                "ring_depth": self._ring_depth, "ring_full": self._ring_full,
+                "producer": self._producer, "closed": dict(self._closed),
+                "batch_sizes": self._batch_sizes.copy(), "queued": dict(self._queued),
+                "failed": dict(self._failed), "failed_other": self._failed_unattributed,
+                "queue_wait": {p: t.copy() for p, t in self._queue_wait.items()},
+                "proving": {p: t.copy() for p, t in self._proving.items()},
+                "lag": self._lag.copy(), "divergences": dict(self._divergences),
+            }
+
+    def status(self) -> dict:
+        """A JSON-able snapshot (keys in docs/ADMIN.md).  Times in seconds;
+        a percentile or mean of nothing is None."""
+        s = self._snapshot()
+        taken = {p: s["queue_wait"][p].fine.count for p in PRIORITIES}
+        proven = {p: s["proving"][p].fine.count for p in PRIORITIES}
+        failed = sum(s["failed"].values()) + s["failed_other"]
+        sizes = s["batch_sizes"]
+        n_closed = sum(s["closed"].values())
+        lag = s["lag"].fine
+        return {
+            "uptime_s": s["uptime"],
+            "ops": {"ingested": s["ops"], "rate_per_s": s["rate"], "proven": lag.count},
+            "ring": {"depth": s["ring_depth"], "full_events": s["ring_full"],
+                     "producer": s["producer"]},
+            "batches": {
+                "closed": n_closed,
+                "closed_by_reason": s["closed"],
+                "size_mean": sizes.sum / n_closed if n_closed else None,
+                "pending": {p: s["queued"][p] - taken[p] for p in PRIORITIES},
+                "proving": sum(taken.values()) - sum(proven.values()) - failed,
+                "proven": sum(proven.values()),
+                "failed": failed,
+            },
+            "lag_s": {"count": lag.count, "mean": lag.mean(), "p50": lag.quantile(0.5),
+                      "p99": lag.quantile(0.99), "p999": lag.quantile(0.999),
+                      "max": lag.max if lag.count else None},
+            "divergences": {"total": sum(s["divergences"].values()),
+                            "by_symbol": {str(k): v for k, v in sorted(s["divergences"].items())}},
+            "priorities": {p: {"pending": s["queued"][p] - taken[p], "proven": proven[p],
+                               "failed": s["failed"][p],
+                               "queue_wait_s": _summary(s["queue_wait"][p].fine),
+                               "proving_s": _summary(s["proving"][p].fine)}
+                           for p in PRIORITIES},
+            "percentile_error_bound": LogHistogram.ERROR_BOUND,
+        }
+
+    def exposition(self) -> bytes:
+        """The registry in Prometheus text format (version 0.0.4)."""
+        return generate_latest(self.registry)
+
+
+def _summary(h: LogHistogram) -> dict:
+    return {"count": h.count, "mean": h.mean(), "p99": h.quantile(0.99)}
+
+
+class _Collector:
+    """Presents a Metrics snapshot as Prometheus families at scrape time."""
+
+    def __init__(self, metrics: Metrics):
+        self._metrics = metrics
+
+    def collect(self):
+        s = self._metrics._snapshot()
+        yield GaugeMetricFamily("zksidecar_uptime_seconds", "Seconds since the daemon started.",
+                                value=s["uptime"])
+        yield CounterMetricFamily("zksidecar_ops_ingested", "Operations drained from the ops ring "
+                                  "into the journal.", value=s["ops"])
+        yield GaugeMetricFamily("zksidecar_ring_depth", "Records waiting in the ops ring.",
+                                value=s["ring_depth"])
+        yield CounterMetricFamily("zksidecar_ring_full_events", "Publishes the ops ring refused "
+                                  "because it was full (the ring's own count).", value=s["ring_full"])
+        producer = GaugeMetricFamily("zksidecar_producer_status", "The ops ring's producer: 1 for "
+                                     "its current state, 0 for the others.", labels=["state"])
+        for state in PRODUCER_STATES:
+            producer.add_metric([state], 1.0 if state == s["producer"] else 0.0)
+        yield producer
+
+        closed = CounterMetricFamily("zksidecar_batches_closed", "Batches closed by the batcher.",
+                                     labels=["reason"])
+        for reason, n in s["closed"].items():
+            closed.add_metric([reason], n)
+        yield closed
+        sizes = s["batch_sizes"]
+        yield HistogramMetricFamily("zksidecar_batch_size", "Operations per closed batch.",
+                                    buckets=sizes.family_rows(), sum_value=sizes.sum)
+
+        queued = CounterMetricFamily("zksidecar_batches_queued", "Proof jobs put on the priority "
+                                     "queue.", labels=["priority"])
+        pending = GaugeMetricFamily("zksidecar_batches_pending", "Proof jobs waiting in the "
+                                    "priority queue.", labels=["priority"])
+        proven = CounterMetricFamily("zksidecar_proofs_stored", "Batch proofs made and stored.",
+                                     labels=["priority"])
+        for p in PRIORITIES:
+            queued.add_metric([p], s["queued"][p])
+            pending.add_metric([p], s["queued"][p] - s["queue_wait"][p].fine.count)
+            proven.add_metric([p], s["proving"][p].fine.count)
+        yield queued
+        yield pending
+        yield proven
+        yield CounterMetricFamily("zksidecar_proofs_failed", "Proof jobs that failed.",
+                                  value=sum(s["failed"].values()) + s["failed_other"])
+
+        for name, doc, key in (("zksidecar_queue_wait_seconds", "Time a proof job waited in the "
+                                "priority queue.", "queue_wait"),
+                               ("zksidecar_proving_seconds", "Time to prove and store a batch.",
+                                "proving")):
+            family = HistogramMetricFamily(name, doc, labels=["priority"])
+            for p in PRIORITIES:
+                b = s[key][p].buckets
+                family.add_metric([p], b.family_rows(), b.sum)
+            yield family
+        lag = s["lag"].buckets
+        yield HistogramMetricFamily("zksidecar_proof_lag_seconds", "Operation seen by the daemon "
+                                    "-> its batch proof stored, per operation.",
+                                    buckets=lag.family_rows(), sum_value=lag.sum)
+
+        div = CounterMetricFamily("zksidecar_divergences", "Operations whose engine-claimed "
+                                  "outcome differed from the rules.", labels=["symbol"])
+        for symbol, n in sorted(s["divergences"].items()):
+            div.add_metric([str(symbol)], n)
+        yield div

@@ -31,7 +31,7 @@ from prometheus_client.metrics_core import (CounterMetricFamily, GaugeMetricFami
                                             HistogramMetricFamily)
 
 PRIORITIES = ("critical", "high", "normal", "low")
-CLOSE_REASONS = ("size", "timeout", "critical", "shutdown")
+CLOSE_REASONS = ("size", "steps", "timeout", "critical", "shutdown")   # daemon/shadow.py
 # The ring's peer states (ringbuf.ring.PEER_STATUS; tests/test_metrics.py
 # checks they agree) and "unknown" until the daemon has looked.
 PRODUCER_STATES = ("unknown", "alive", "none", "dead", "stale", "closed")

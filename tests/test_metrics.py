@@ -147,7 +147,7 @@ def test_rank_is_nearest_rank():
 
 def test_status_counts_batches_and_priorities():
     m = Metrics()
-    for reason, n in zip(CLOSE_REASONS, (5, 2, 1, 1)):
+    for reason, n in zip(("size", "timeout", "critical", "shutdown"), (5, 2, 1, 1)):
         for _ in range(n):
             m.batch_closed(100, reason)
     for _ in range(4):
@@ -163,7 +163,7 @@ def test_status_counts_batches_and_priorities():
     json.dumps(s)                                          # JSON-able
     b = s["batches"]
     assert b["closed"] == 9
-    assert b["closed_by_reason"] == {"size": 5, "timeout": 2, "critical": 1, "shutdown": 1}
+    assert b["closed_by_reason"] == {"size": 5, "steps": 0, "timeout": 2, "critical": 1, "shutdown": 1}
     assert b["size_mean"] == 100
     assert b["pending"] == {"critical": 0, "high": 1, "normal": 0, "low": 1}
     assert b["proven"] == 1 and b["failed"] == 2

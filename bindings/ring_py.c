@@ -59,6 +59,7 @@ const char *zkring_strerror(int code);
 int64_t zkring_publish_batch(zkring_t *r, const void *recs, uint64_t n);
 int64_t zkring_poll(zkring_t *r, void *out, uint64_t max);
 void zkring_release(zkring_t *r);
+uint64_t zkring_depth(const zkring_t *r);
 int64_t zkring_poll_wait(zkring_t *r, void *out, uint64_t max, const zkring_idle_t *idle,
                          uint64_t timeout_ns);
 

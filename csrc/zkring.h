@@ -523,6 +523,14 @@ static inline uint64_t zkring_capacity(const zkring_t *r) { return r->capacity; 
 /* Consumer: the position of the next record poll returns. */
 static inline uint64_t zkring_position(const zkring_t *r) { return r->pos; }
 
+/* Consumer: records published (MPSC: claimed) and not yet polled, for
+ * monitoring.  Clamped to the capacity: tail is the producer's to write. */
+static inline uint64_t zkring_depth(const zkring_t *r)
+{
+    uint64_t d = atomic_load_explicit(&r->hdr->tail, memory_order_relaxed) - r->pos;
+    return d > r->capacity ? r->capacity : d;
+}
+
 /* ---- producer hot path -------------------------------------------------- */
 
 static inline uint8_t *zkring_slot(const zkring_t *r, uint64_t pos)

@@ -236,6 +236,11 @@ class Consumer(_End):
         """Position (count since creation) of the next record to be read."""
         return lib.zkring_position(self._r)
 
+    @property
+    def depth(self) -> int:
+        """Records waiting (published, not yet polled): for monitoring."""
+        return lib.zkring_depth(self._r)
+
     def release(self) -> None:
         """Free every record polled so far (defer_release consumers)."""
         lib.zkring_release(self._r)

@@ -161,6 +161,7 @@ def test_deferred_release_redelivers_what_a_crashed_consumer_had_not_released(na
         assert p.publish(records(np.arange(16))) == 16
         with ringbuf.Consumer(name, defer_release=True) as c:
             assert c.drain(out[:10]) == 10
+            assert c.depth == 6
             assert p.publish(records(np.arange(16, 17))) == 0     # nothing freed yet
             c.release()
             assert p.publish(records(np.arange(16, 26))) == 10

@@ -6,6 +6,7 @@
     zksidecar replay FILE          run a CSV or LOBSTER file through the engine
     zksidecar prove FILE           prove a file of operations, batch by batch, as one chain
     zksidecar verify PROOF...      verify batch proof files as a chain from the empty book
+    zksidecar daemon [--config F]  run the sidecar: ring -> journal -> shadow book -> proofs
     zksidecar stats [--once]       the running daemon's figures as a live table
 """
 from __future__ import annotations
@@ -51,6 +52,12 @@ def _stats(args) -> int:
     return stats.run(args.socket, args.interval, 1 if args.once else None, args.json)
 
 
+def _daemon(args) -> int:
+    from . import service
+
+    return service.main(args.config)
+
+
 def parser() -> argparse.ArgumentParser:
     from .bench import SUITES
 
@@ -90,6 +97,11 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("proofs", nargs="+", help="batch proof files, in chain order")
     v.add_argument("--min-security", type=int, default=100, help="refuse weaker proofs")
     v.set_defaults(func=_verify)
+
+    d = sub.add_parser("daemon", help="run the sidecar daemon (docs/DAEMON.md)")
+    d.add_argument("--config", metavar="FILE", default=None,
+                   help="TOML configuration (default: built-in defaults, state under ./var)")
+    d.set_defaults(func=_daemon)
 
     from . import stats
 

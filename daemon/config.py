@@ -80,7 +80,7 @@ class StoreConfig:
 
 @dataclass(frozen=True)
 class AdminConfig:
-    socket: str = "./var/admin.sock"
+    socket: str = "./var/admin.sock"    # daemon/admin.py DEFAULT_SOCKET
     tcp_port: int = 0                # 0: off; otherwise 127.0.0.1 only
 
 

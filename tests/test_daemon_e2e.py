@@ -1,0 +1,156 @@
+"""End to end: an engine (the reference engine process, daemon/loadgen.py)
+-> ops ring -> the daemon in its own process -> journal, shadow book,
+batches, proof workers -> proof store and completion ring; then the whole
+store verified as chains from the empty book.  And the faults: the daemon
+killed -9 and restarted, the engine killed, a full ring, a dishonest engine,
+a torn journal tail."""
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+
+import numpy as np
+import pytest
+
+from daemon_helpers import Daemon
+from zksidecar.daemon import loadgen
+from zksidecar.daemon.store import ProofStore, verify_store
+from zksidecar.engine.records import CompletionStatus
+from zksidecar.prover.orderbook import proof_file
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    d = Daemon(tmp_path)
+    yield d
+    d.cleanup()
+
+
+def proven(st: dict) -> int:
+    return st["counts"]["proven"]
+
+
+def stored_ops(store_dir) -> list[tuple[int, int]]:
+    """(first seq, last seq) of every stored proof of symbol 0, by batch id."""
+    with ProofStore(str(store_dir), fsync=False) as store:
+        out = []
+        for b in store.batches(0):
+            ops = proof_file.decode(store.get(0, b)).public.ops
+            out.append((int(ops["seq"][0]), int(ops["seq"][-1])))
+    return out
+
+
+def check_store(d: Daemon, n_ops: int) -> None:
+    """Every operation proven exactly once, in one chain that verifies."""
+    ranges = stored_ops(d.dir / "proofs")
+    seqs = [s for a, b in ranges for s in range(a, b + 1)]
+    assert seqs == list(range(1, n_ops + 1))
+    out = io.StringIO()
+    assert verify_store(str(d.dir / "proofs"), out=out) == 0, out.getvalue()
+
+
+def test_engine_to_verified_chain(daemon):
+    daemon.start()
+    ops = loadgen.flow(1500, seed=1, capacity=daemon.capacity)
+    rep = loadgen.run(daemon.ops_ring, daemon.completions_ring, ops, daemon.capacity, wait_s=120)
+    assert rep.published == 1500
+    done = rep.completed
+    assert rep.proven_ops() == 1500
+    assert (done["status"] == CompletionStatus.PROVEN).all()
+    assert sorted(done["batch_id"]) == list(range(len(done)))
+    st = daemon.status()
+    assert st["counts"]["divergences"] == 0 and st["ops"]["ingested"] == 1500
+    assert st["lag_s"]["p99"] is not None and st["ops"]["proven"] == 1500
+    assert daemon.stop() == 0
+    check_store(daemon, 1500)
+    # a completion names its proof: the store entry it points at is that batch
+    with ProofStore(str(daemon.dir / "proofs"), fsync=False) as store:
+        for c in done[:3]:
+            assert store.proof_index(0, int(c["batch_id"])) == int(c["proof_index"])
+
+
+def test_killed_mid_batch_and_restarted_loses_and_repeats_nothing(daemon):
+    daemon.start()
+    ops = loadgen.flow(1200, seed=2, capacity=daemon.capacity)
+    loadgen.run(daemon.ops_ring, None, ops[:700], daemon.capacity)
+    daemon.wait_for(lambda st: proven(st) >= 2, what="two proofs")
+    daemon.kill9()                       # mid-stream: batches open, proofs in flight
+    # the engine goes on while the daemon is down: the ring holds its records
+    loadgen.run(daemon.ops_ring, None, ops[700:], daemon.capacity)
+    daemon.start()
+    st = daemon.wait_for(lambda st: st["symbols"].get("0", {}).get("next_seq") == 1201
+                         and st["proofs_in_flight"] == 0 and st["symbols"]["0"]["open_ops"] == 0,
+                         what="every operation proven")
+    assert st["counts"]["rejected"] == 0
+    assert daemon.stop() == 0
+    check_store(daemon, 1200)
+
+
+def test_a_lying_engine_is_reported_and_the_proof_covers_the_rules(daemon):
+    daemon.start()
+    ops = loadgen.flow(400, seed=3, capacity=daemon.capacity)
+    rep = loadgen.run(daemon.ops_ring, daemon.completions_ring, ops, daemon.capacity,
+                      lie_at={50, 300}, wait_s=120)
+    done = rep.completed
+    bad = done[done["status"] == CompletionStatus.DISAGREES]
+    assert len(bad) >= 1
+    assert all(any(c["first_seq"] <= s <= c["last_seq"] for c in bad) for s in (51, 301))
+    st = daemon.status()
+    assert st["counts"]["divergences"] == 2
+    assert daemon.stop() == 0
+    check_store(daemon, 400)
+
+
+def _engine_that_dies(ring: str, capacity: int) -> None:
+    ops = loadgen.flow(300, seed=4, capacity=capacity)
+    loadgen.run(ring, None, ops, capacity)
+    os.kill(os.getpid(), 9)
+
+
+def test_a_dead_engine_is_reported_and_the_daemon_keeps_serving(daemon):
+    daemon.start()
+    p = multiprocessing.get_context("spawn").Process(target=_engine_that_dies,
+                                                     args=(daemon.ops_ring, daemon.capacity))
+    p.start()
+    p.join(60)
+    assert p.exitcode == -9
+    st = daemon.wait_for(lambda st: st["ring"]["producer"] == "dead", what="a dead producer")
+    assert st["ingest_healthy"]
+    daemon.wait_for(lambda st: st["symbols"]["0"]["next_seq"] == 301 and st["proofs_in_flight"] == 0
+                    and st["symbols"]["0"]["open_ops"] == 0, what="the dead engine's operations proven")
+    assert daemon.stop() == 0
+    check_store(daemon, 300)
+
+
+def test_a_full_ring_is_reported_and_nothing_is_lost(tmp_path):
+    d = Daemon(tmp_path, ring=64, batch=256)
+    try:
+        d.start()
+        ops = loadgen.flow(3000, seed=5, capacity=d.capacity)
+        rep = loadgen.run(d.ops_ring, d.completions_ring, ops, d.capacity, wait_s=180)
+        assert rep.full_events > 0
+        assert rep.proven_ops() == 3000
+        assert d.status()["ring"]["full_events"] == rep.full_events
+        assert d.stop() == 0
+        check_store(d, 3000)
+    finally:
+        d.cleanup()
+
+
+def test_a_torn_journal_tail_is_repaired_on_start(daemon):
+    daemon.start()
+    ops = loadgen.flow(300, seed=6, capacity=daemon.capacity)
+    loadgen.run(daemon.ops_ring, None, ops, daemon.capacity)
+    daemon.wait_for(lambda st: st["symbols"].get("0", {}).get("next_seq") == 301, what="ingest")
+    daemon.kill9()
+    seg = sorted((daemon.dir / "journal").glob("*.zkj"))[-1]
+    with open(seg, "ab") as f:
+        f.write(b"ZKJ torn half-written entry")
+    daemon.start()
+    daemon.wait_for(lambda st: st["proofs_in_flight"] == 0 and st["symbols"]["0"]["open_ops"] == 0
+                    and st["symbols"]["0"]["next_seq"] == 301, what="recovery")
+    assert "journal:" in daemon.logs()
+    assert daemon.stop() == 0
+    check_store(daemon, 300)
+    assert np.all(np.diff([a for a, _ in stored_ops(daemon.dir / "proofs")]) > 0)

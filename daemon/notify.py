@@ -200,7 +200,9 @@ async def watchdog_loop(notifier: Notifier, healthy: Callable[[], bool],
     (heartbeat recent, or ring empty).  While it is false we stop pinging, so
     a stuck ingest thread makes systemd kill and restart us
     (Restart=on-failure), and the restart resumes from the journal.  A
-    `healthy` that raises counts as unhealthy.  Cancel the task to stop it.
+    `healthy` that raises counts as unhealthy.  It runs on the event loop,
+    so it must only read (a heartbeat timestamp, a counter), never wait.
+    Cancel the task to stop it.
     """
     if period is None:
         period = notifier.watchdog_interval()
@@ -219,6 +221,7 @@ async def watchdog_loop(notifier: Notifier, healthy: Callable[[], bool],
         if ok:
             if unhealthy:
                 log.info("healthy again: watchdog pings resume")
+                notifier.status("healthy again; watchdog pings resumed")   # not leave the alarm up
                 unhealthy = False
             notifier.watchdog()
         elif not unhealthy:

@@ -218,6 +218,7 @@ def test_watchdog_loop_pings_only_while_healthy(notify_socket, caplog):
         "WATCHDOG=1",
         "WATCHDOG=1",
         "STATUS=unhealthy: health check returned false; watchdog pings withheld",
+        "STATUS=healthy again; watchdog pings resumed",
         "WATCHDOG=1",
         "WATCHDOG=1",
     ]

@@ -36,6 +36,7 @@ class RingConfig:
     capacity: int = 1 << 16          # records; a power of two
     idle: str = "spin_then_park"     # what ingest does while the ring is empty
     create: bool = True              # create the rings if they do not exist
+    group: str = ""                  # rings created 0660 owned by this group (the engine's); "": 0600
 
 
 @dataclass(frozen=True)

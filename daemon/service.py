@@ -85,7 +85,7 @@ class Service:
         rc = self.config.ring
         for name in (rc.ops, rc.completions):
             if rc.create and not os.path.exists("/dev/shm/" + name.lstrip("/")):
-                ringbuf.create(name, rc.capacity)
+                ringbuf.create(name, rc.capacity, group=rc.group or None)
                 log.info("created ring %s (%d records)", name, rc.capacity)
         idle = {"busy_spin": IdleStrategy.busy_spin(), "spin_then_yield": IdleStrategy.spin_then_yield(),
                 "spin_then_park": IdleStrategy.spin_then_park()}[rc.idle]

@@ -9,6 +9,7 @@ the files too.  No systemd needs to be running.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -17,6 +18,8 @@ import tomllib
 from pathlib import Path, PurePosixPath
 
 import pytest
+
+from zksidecar.daemon.config import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 SYSTEMD = ROOT / "systemd"
@@ -27,17 +30,9 @@ SYSUSERS = SYSTEMD / "zksidecar.sysusers.conf"
 EXAMPLE = SYSTEMD / "zksidecar.toml.example"
 DEPLOY = ROOT / "docs" / "DEPLOY.md"
 
-# The daemon's config keys (issue 7's architecture note; daemon/config.py reads them).
-CONFIG_KEYS = {
-    "ring": {"ops", "completions", "capacity", "idle"},
-    "ingest": {"core"},
-    "journal": {"dir", "segment_mib", "fsync", "fsync_interval_ms"},
-    "book": {"capacity", "trace_length"},
-    "batch": {"max_batch_size", "batch_timeout_ms", "critical_qty", "max_pending"},
-    "workers": {"count", "cores", "security_bits"},
-    "store": {"dir", "fsync"},
-    "admin": {"socket", "tcp_port"},
-}
+# The daemon's config keys, from their one definition (daemon/config.py).
+CONFIG_KEYS = {section.name: {f.name for f in dataclasses.fields(section.default_factory)}
+               for section in dataclasses.fields(Config)}
 
 
 def parse_unit(path: Path) -> dict[str, list[tuple[str, str]]]:
@@ -270,3 +265,10 @@ def test_sysusers_and_tmpfiles_create_the_directories(tmp_path):
     for d in ("var/lib/zksidecar", "run/zksidecar"):
         st = (tmp_path / d).stat()
         assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (uid, gid, 0o750), d
+
+
+def test_example_config_is_a_valid_configuration():
+    from zksidecar.daemon.config import load
+
+    cfg = load(str(ROOT / "systemd" / "zksidecar.toml.example"))
+    assert cfg.ring.group == "zktrading" and cfg.ingest.core >= 0

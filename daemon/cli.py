@@ -46,7 +46,7 @@ def _verify(args) -> int:
             return 2
         from .store import verify_store
 
-        return verify_store(args.store, args.min_security)
+        return verify_store(args.store, args.min_security, out=sys.stdout)
     if not args.proofs:
         print("zksidecar verify: give proof files, or --store DIR", file=sys.stderr)
         return 2

@@ -154,7 +154,8 @@ class ProofStore:
             if entries:
                 fm.append_at(self._index_fd, kept * INDEX_SIZE, entries, self._index_path,
                              StoreFull, StoreError)
-            os.fsync(self._index_fd)
+            if self.fsync:
+                os.fsync(self._index_fd)
 
     @staticmethod
     def _index_bytes(loc: Location) -> bytes:
@@ -225,7 +226,8 @@ class ProofStore:
                 if not self.readonly:
                     with open(path, "r+b") as f:
                         f.truncate(walk.end)
-                        os.fsync(f.fileno())
+                        if self.fsync:
+                            os.fsync(f.fileno())
                     log.warning("proof store repair: %s", note)
                     self.repairs.append(note)
         return found
@@ -399,8 +401,9 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout) -> int
                 done = verify_chain(batches, min_security=min_security, symbol=symbol) if batches \
                     else None
             except (StoreCorrupt, ProofFormatError, VerificationError) as exc:
-                where = f"batch {bid}" if len(batches) < len(run) else "chain"
-                print(f"symbol {symbol}: FAILED at {where}: {exc}", file=out)
+                where = f"at batch {bid}" if len(batches) < len(run) else \
+                    f"the chain of {len(batches)} batches does not verify"
+                print(f"symbol {symbol}: FAILED {where}: {exc}", file=out)
                 failed += 1
                 continue
             ops = sum(len(b.public.ops) for b in batches)

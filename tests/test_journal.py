@@ -269,6 +269,7 @@ def test_a_full_disk_is_reported_and_loses_nothing(tmp_path):
                          text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     done, message = out.stdout.splitlines()[:2]
+    assert issubclass(JournalFull, JournalError) and issubclass(JournalError, OSError)
     assert "disk full or file size limit" in message and "nothing was written" in message
     assert "File too large" in message
     with Journal(str(tmp_path)) as j:

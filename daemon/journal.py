@@ -160,8 +160,10 @@ class Journal:
             fm.fsync_directory(self.directory)
 
     def _roll(self) -> None:
+        # the finished segment is durable before its successor exists, so a
+        # torn entry can only ever be at the end of the last segment
         if self.fsync != "never":
-            os.fdatasync(self._fd)
+            self._sync_locked()
         old = self._fd
         self._create_segment()
         os.close(old)

@@ -277,7 +277,7 @@ class ProofStore:
                                  "the most a u32 proof_index can name")
             if self._size and self._size + fm.HEADER_SIZE + len(data) > self.segment_bytes:
                 if self.fsync:
-                    os.fdatasync(self._fd)
+                    self._durable(self._fd, self._segment_path(self._segment))
                 self._new_segment()
             start, path = self._size, self._segment_path(self._segment)
             loc = Location(symbol, batch_id, self._segment, start, len(data), fm.crc32(data))
@@ -289,7 +289,9 @@ class ProofStore:
                 fm.append_at(self._index_fd, number * INDEX_SIZE, [self._index_bytes(loc)],
                              self._index_path, StoreFull, StoreError)
             except StoreError:
-                os.ftruncate(self._fd, start)
+                os.ftruncate(self._fd, start)     # the put did not happen, after a crash too
+                if self.fsync:
+                    os.fdatasync(self._fd)
                 raise
             self._size = end
             self._add(loc)

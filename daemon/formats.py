@@ -233,6 +233,7 @@ def segment_name(directory: str, prefix: str, suffix: str, number: int) -> str:
 # ------------------------------------------------------------ writing --
 
 FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+IOV_MAX = 1024   # buffers one pwritev takes (POSIX minimum; Linux's value)
 
 
 def append_at(fd: int, at: int, parts: list, path: str, full: type, other: type) -> int:
@@ -246,7 +247,7 @@ def append_at(fd: int, at: int, parts: list, path: str, full: type, other: type)
     done = 0
     try:
         while bufs:
-            n = os.pwritev(fd, bufs, at + done)
+            n = os.pwritev(fd, bufs[:IOV_MAX], at + done)
             done += n
             while bufs and n >= len(bufs[0]):
                 n -= len(bufs[0])

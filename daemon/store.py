@@ -13,6 +13,7 @@ as before.  verify_store is `zksidecar verify --store DIR`.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import errno
 import logging
 import os
@@ -136,7 +137,7 @@ class ProofStore:
         if self.readonly:
             return
         if why or new:
-            note = (f"{self._index_path}: rebuilt from entry {kept} on ("
+            note = (f"{self._index_path}: entries from {kept} on rebuilt from the data ("
                     + (why or "the data holds proofs the index does not list") + ")")
             log.warning("proof store repair: %s", note)
             self.repairs.append(note)
@@ -150,9 +151,9 @@ class ProofStore:
         self._index_fd = os.open(self._index_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         if why or new:
             os.ftruncate(self._index_fd, kept * INDEX_SIZE)
-            entries = [self._index_bytes(loc) for loc in self._entries[kept:]]
+            entries = b"".join(self._index_bytes(loc) for loc in self._entries[kept:])
             if entries:
-                fm.append_at(self._index_fd, kept * INDEX_SIZE, entries, self._index_path,
+                fm.append_at(self._index_fd, kept * INDEX_SIZE, [entries], self._index_path,
                              StoreFull, StoreError)
             if self.fsync:
                 os.fsync(self._index_fd)
@@ -166,6 +167,18 @@ class ProofStore:
         that does not: (how many, why the rest was dropped or None)."""
         count = len(raw) // INDEX_SIZE
         why = f"a torn entry of {len(raw) % INDEX_SIZE} bytes" if len(raw) % INDEX_SIZE else None
+        with contextlib.ExitStack() as files:     # each segment opened once, however many proofs
+            opened = {}
+
+            def file(number: int):
+                if number not in opened:
+                    opened[number] = files.enter_context(open(paths[number], "rb"))
+                return opened[number]
+
+            return self._index_prefix(raw, count, why, paths, sizes, file)
+
+    def _index_prefix(self, raw, count, why, paths, sizes, file) -> tuple[int, str | None]:
+        # where the next entry must start: entries tile the data with no gaps
         seg, off = 0, 0
         for k in range(count):
             chunk = raw[k * INDEX_SIZE:(k + 1) * INDEX_SIZE]
@@ -180,22 +193,23 @@ class ProofStore:
                 return k, f"entry {k} does not follow the previous one in the data"
             if (sym, bid) in self._number:
                 return k, f"entry {k} repeats symbol {sym} batch {bid}"
-            problem = self._check_data(loc, paths[segment], whole=(segment == len(paths) - 1
-                                                                   and loc.end == sizes[segment]))
+            problem = self._check_data(loc, file(segment), whole=(segment == len(paths) - 1
+                                                                  and loc.end == sizes[segment]))
             if problem:
                 return k, f"entry {k}: {problem}"
             self._add(loc)
             off = loc.end
         return count, why
 
-    def _check_data(self, loc: Location, path: str, whole: bool) -> str | None:
-        """Does the data entry at `loc` say what the index says?  `whole`
-        also checks the proof bytes (for the last entry, where a torn write
-        could have left a good header over bad bytes)."""
-        with open(path, "rb") as f:
-            f.seek(loc.offset)
-            return _entry_problem(loc, f.read(fm.HEADER_SIZE + loc.length if whole
-                                              else fm.HEADER_SIZE), whole)
+    @staticmethod
+    def _check_data(loc: Location, f, whole: bool) -> str | None:
+        """Does the data entry at `loc` (in the open segment file `f`) say
+        what the index says?  `whole` also checks the proof bytes (for the
+        last entry, where a torn write could have left a good header over
+        bad bytes)."""
+        f.seek(loc.offset)
+        return _entry_problem(loc, f.read(fm.HEADER_SIZE + loc.length if whole
+                                          else fm.HEADER_SIZE), whole)
 
     def _scan_data(self, paths: list[str], sizes: list[int]) -> bool:
         """Index the data entries after the last one the index vouched for;

@@ -177,6 +177,16 @@ def test_the_index_is_rebuilt_when_deleted_torn_or_damaged(tmp_path):
     assert not (copy / "index.zki").exists()
 
 
+def test_an_index_of_thousands_is_rebuilt_in_one_write(tmp_path):
+    with ProofStore(str(tmp_path), fsync=False) as s:
+        for b in range(1500):                      # more entries than one pwritev takes buffers
+            s.put(b % 4, b, b"%d" % b)
+    os.remove(tmp_path / "index.zki")
+    with ProofStore(str(tmp_path), fsync=False) as s:
+        assert len(s) == 1500 and s.get(3, 1499) == b"1499" and s.proof_index(2, 6) == 6
+    assert os.path.getsize(tmp_path / "index.zki") == 1500 * 40
+
+
 def test_a_put_killed_at_any_byte_loses_only_that_proof(tmp_path):
     """A kill -9 mid-put leaves a prefix of the data entry and maybe not
     the index entry: every cut of the last data entry, with and without."""

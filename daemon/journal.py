@@ -34,7 +34,11 @@ MIN_SEGMENT_BYTES = 256
 
 
 class JournalError(OSError):
-    """The journal cannot be opened, written or read."""
+    """The journal cannot be opened, written or read.
+    `errno` is the system's code; the message says what and where."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
 
 
 class JournalFull(JournalError):

@@ -33,7 +33,11 @@ MIN_SEGMENT_BYTES = 256
 
 
 class StoreError(OSError):
-    """The store cannot be opened, written or read, or refuses a put."""
+    """The store cannot be opened, written or read, or refuses a put.
+    `errno` is the system's code; the message says what and where."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
 
 
 class StoreFull(StoreError):

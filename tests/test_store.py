@@ -214,6 +214,19 @@ def test_a_put_killed_at_any_byte_loses_only_that_proof(tmp_path):
         assert "does not list" in s.repairs[0]
 
 
+def test_read_only_sees_whole_proofs_and_changes_nothing(tmp_path):
+    with fill(tmp_path) as writer:            # a live writer, mid-put: a torn tail on disk
+        seg = tmp_path / "store-000000.zkd"
+        with open(seg, "ab") as f:
+            f.write(fm.store_header(9, 9, 1000, 0) + b"half")
+        before = seg.read_bytes(), (tmp_path / "index.zki").read_bytes()
+        with ProofStore(str(tmp_path), readonly=True) as ro:
+            check(ro)
+            assert ro.repairs == []
+        assert (seg.read_bytes(), (tmp_path / "index.zki").read_bytes()) == before
+        writer.close()
+
+
 def test_a_damaged_last_proof_is_a_torn_tail(tmp_path):
     orig = tmp_path / "orig"
     fill(orig).close()

@@ -6,6 +6,8 @@ users embed, so it must not drag the prover in.  The cdef is the text between
 build_kernels.py; zk_records.h is also the ring's record definition, and the
 struct declarations in the cdef let tests compare the C layout with the numpy
 dtypes (ffi.offsetof / ffi.sizeof report what the C compiler laid out).
+zk_store.h (the daemon's journal and proof store files) is here for the same
+reason: declarations only, so the tests can compare its layouts.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ CSRC = ROOT / "csrc"
 _MARKED = re.compile(r"/\* cffi-begin \*/(.*?)/\* cffi-end \*/", re.S)
 
 # What this module owns; build_kernels.py leaves these out.
-HEADERS = ["zk_records.h", "zk_engine.h"]
+HEADERS = ["zk_records.h", "zk_engine.h", "zk_store.h"]
 SOURCES = ["engine.c"]
 
 

@@ -18,7 +18,7 @@ CSRC = ROOT / "csrc"
 _MARKED = re.compile(r"/\* cffi-begin \*/(.*?)/\* cffi-end \*/", re.S)
 
 # Compiled into their own modules (bindings/build_engine.py), not the kernels.
-ELSEWHERE = {"zk_records.h", "zk_engine.h", "engine.c"}
+ELSEWHERE = {"zk_records.h", "zk_engine.h", "zk_store.h", "engine.c"}
 
 
 def public_headers() -> list[pathlib.Path]:

@@ -6,6 +6,7 @@
     zksidecar replay FILE          run a CSV or LOBSTER file through the engine
     zksidecar prove FILE           prove a file of operations, batch by batch, as one chain
     zksidecar verify PROOF...      verify batch proof files as a chain from the empty book
+    zksidecar verify --store DIR   verify every symbol's chain in a daemon's proof store
     zksidecar daemon [--config F]  run the sidecar: ring -> journal -> shadow book -> proofs
     zksidecar stats [--once]       the running daemon's figures as a live table
 """
@@ -41,6 +42,16 @@ def _prove(args) -> int:
 
 
 def _verify(args) -> int:
+    if args.store is not None:
+        if args.proofs:
+            print("zksidecar verify: give proof files or --store DIR, not both", file=sys.stderr)
+            return 2
+        from .store import verify_store
+
+        return verify_store(args.store, args.min_security, out=sys.stdout)
+    if not args.proofs:
+        print("zksidecar verify: give proof files, or --store DIR", file=sys.stderr)
+        return 2
     from zksidecar.prover.orderbook import cli
 
     return cli.verify_main(args.proofs, args.min_security)
@@ -93,8 +104,9 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", default="proofs", help="directory for batch-NNNNNN.zkb files")
     pr.set_defaults(func=_prove)
 
-    v = sub.add_parser("verify", help="verify batch proof files as a chain")
-    v.add_argument("proofs", nargs="+", help="batch proof files, in chain order")
+    v = sub.add_parser("verify", help="verify batch proof files, or a proof store, as chains")
+    v.add_argument("proofs", nargs="*", help="batch proof files, in chain order")
+    v.add_argument("--store", metavar="DIR", help="a daemon's proof store: every symbol's chain")
     v.add_argument("--min-security", type=int, default=100, help="refuse weaker proofs")
     v.set_defaults(func=_verify)
 

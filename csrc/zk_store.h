@@ -1,0 +1,133 @@
+/*
+ * zk_store.h — the daemon's on-disk formats: the journal (operations and
+ * batch boundaries, in append order) and the proof store (batch proof files
+ * and their index).  One definition of each: daemon/formats.py mirrors it as
+ * struct/numpy layouts (tests/test_store.py checks every size, offset and
+ * constant against this header through cffi) and docs/STORE.md documents
+ * each byte, the repair rules and the fsync policies.
+ *
+ * Little-endian, naturally aligned, like zk_records.h.  Every header carries
+ * two CRC-32s (the zlib / ISO-HDLC polynomial): one of the bytes that follow
+ * it and one of the header itself, so a damaged length is caught before it is
+ * trusted to find the next entry.
+ */
+#ifndef ZK_STORE_H
+#define ZK_STORE_H
+
+#include <assert.h>
+#include <stdint.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "zk_store.h: the files are little-endian; this target is not"
+#endif
+
+/* cffi-begin */
+/* Format version of every structure below; bump on any change. */
+#define ZK_STORE_VERSION 1
+
+/* Journal entry magic: the bytes "ZKJE". */
+#define ZK_JOURNAL_MAGIC 0x454A4B5A
+/* Journal entry types (zk_journal_entry.type). */
+#define ZK_JOURNAL_OPS 1    /* payload: `count` zk_op records (zk_records.h), 64 bytes each */
+#define ZK_JOURNAL_BATCH 2  /* payload: one zk_journal_batch */
+
+/* Proof store data entry magic: the bytes "ZKSE". */
+#define ZK_STORE_MAGIC 0x45534B5A
+
+/* Journal entry header, 32 bytes, followed by `length` payload bytes. */
+typedef struct zk_journal_entry {
+    uint32_t magic;       /*  0  ZK_JOURNAL_MAGIC */
+    uint8_t version;      /*  4  ZK_STORE_VERSION */
+    uint8_t type;         /*  5  ZK_JOURNAL_OPS or ZK_JOURNAL_BATCH */
+    uint16_t reserved;    /*  6  zero */
+    uint32_t length;      /*  8  payload bytes */
+    uint32_t count;       /* 12  OPS: records in the payload (length = 64 * count); BATCH: 1 */
+    uint64_t seen_ns;     /* 16  OPS: when the daemon took the records off the ring (CLOCK_REALTIME ns); BATCH: when the mark was written */
+    uint32_t payload_crc; /* 24  CRC-32 of the payload */
+    uint32_t header_crc;  /* 28  CRC-32 of bytes 0..27 of this header */
+} zk_journal_entry;
+
+/* Payload of a ZK_JOURNAL_BATCH entry: a closed batch, 32 bytes. */
+typedef struct zk_journal_batch {
+    uint32_t symbol;      /*  0 */
+    uint32_t priority;    /*  4  0 critical, 1 high, 2 normal, 3 low */
+    uint64_t batch_id;    /*  8  0, 1, 2, ... per symbol */
+    uint64_t first_seq;   /* 16  first operation of the batch */
+    uint64_t last_seq;    /* 24  last operation of the batch (inclusive) */
+} zk_journal_batch;
+
+/* Proof store data entry header, 32 bytes, followed by `length` bytes of a
+ * batch proof file (docs/PROOF_FORMAT.md). */
+typedef struct zk_store_entry {
+    uint32_t magic;       /*  0  ZK_STORE_MAGIC */
+    uint8_t version;      /*  4  ZK_STORE_VERSION */
+    uint8_t reserved[3];  /*  5  zero */
+    uint32_t symbol;      /*  8 */
+    uint32_t length;      /* 12  proof bytes */
+    uint64_t batch_id;    /* 16 */
+    uint32_t data_crc;    /* 24  CRC-32 of the proof bytes */
+    uint32_t header_crc;  /* 28  CRC-32 of bytes 0..27 of this header */
+} zk_store_entry;
+
+/* Proof store index entry, 40 bytes; entry k of index.zki describes proof
+ * number k (the completion record's proof_index). */
+typedef struct zk_store_index {
+    uint32_t symbol;      /*  0 */
+    uint32_t segment;     /*  4  data segment number (store-NNNNNN.zkd) */
+    uint64_t batch_id;    /*  8 */
+    uint64_t offset;      /* 16  byte offset of the zk_store_entry in that segment */
+    uint32_t length;      /* 24  proof bytes */
+    uint32_t data_crc;    /* 28  CRC-32 of the proof bytes (as in the data entry) */
+    uint32_t entry_crc;   /* 32  CRC-32 of bytes 0..31 of this index entry */
+    uint32_t reserved;    /* 36  zero */
+} zk_store_index;
+/* cffi-end */
+
+#define ZK_CHECK_AT(type, field, offset) \
+    static_assert(offsetof(type, field) == (offset), #type "." #field " must be at byte " #offset)
+
+#ifndef offsetof
+#define offsetof(type, field) __builtin_offsetof(type, field)
+#endif
+
+static_assert(sizeof(zk_journal_entry) == 32, "zk_journal_entry is 32 bytes");
+ZK_CHECK_AT(zk_journal_entry, magic, 0);
+ZK_CHECK_AT(zk_journal_entry, version, 4);
+ZK_CHECK_AT(zk_journal_entry, type, 5);
+ZK_CHECK_AT(zk_journal_entry, reserved, 6);
+ZK_CHECK_AT(zk_journal_entry, length, 8);
+ZK_CHECK_AT(zk_journal_entry, count, 12);
+ZK_CHECK_AT(zk_journal_entry, seen_ns, 16);
+ZK_CHECK_AT(zk_journal_entry, payload_crc, 24);
+ZK_CHECK_AT(zk_journal_entry, header_crc, 28);
+
+static_assert(sizeof(zk_journal_batch) == 32, "zk_journal_batch is 32 bytes");
+ZK_CHECK_AT(zk_journal_batch, symbol, 0);
+ZK_CHECK_AT(zk_journal_batch, priority, 4);
+ZK_CHECK_AT(zk_journal_batch, batch_id, 8);
+ZK_CHECK_AT(zk_journal_batch, first_seq, 16);
+ZK_CHECK_AT(zk_journal_batch, last_seq, 24);
+
+static_assert(sizeof(zk_store_entry) == 32, "zk_store_entry is 32 bytes");
+ZK_CHECK_AT(zk_store_entry, magic, 0);
+ZK_CHECK_AT(zk_store_entry, version, 4);
+ZK_CHECK_AT(zk_store_entry, reserved, 5);
+ZK_CHECK_AT(zk_store_entry, symbol, 8);
+ZK_CHECK_AT(zk_store_entry, length, 12);
+ZK_CHECK_AT(zk_store_entry, batch_id, 16);
+ZK_CHECK_AT(zk_store_entry, data_crc, 24);
+ZK_CHECK_AT(zk_store_entry, header_crc, 28);
+
+static_assert(sizeof(zk_store_index) == 40, "zk_store_index is 40 bytes");
+ZK_CHECK_AT(zk_store_index, symbol, 0);
+ZK_CHECK_AT(zk_store_index, segment, 4);
+ZK_CHECK_AT(zk_store_index, batch_id, 8);
+ZK_CHECK_AT(zk_store_index, offset, 16);
+ZK_CHECK_AT(zk_store_index, length, 24);
+ZK_CHECK_AT(zk_store_index, data_crc, 28);
+ZK_CHECK_AT(zk_store_index, entry_crc, 32);
+ZK_CHECK_AT(zk_store_index, reserved, 36);
+
+#undef ZK_CHECK_AT
+
+#endif

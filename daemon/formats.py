@@ -1,0 +1,298 @@
+"""The on-disk formats of the journal and the proof store (csrc/zk_store.h),
+and the file handling both logs share.
+
+The C header is the definition; the dtypes here mirror it
+(tests/test_store.py checks every size, offset and constant through cffi)
+and docs/STORE.md documents each byte.  Both logs are append-only segment
+files of entries: a 32-byte header (magic, version, payload length, a CRC-32
+of the payload, a CRC-32 of the header itself) then the payload.  Reading
+them is one walk (EntryWalk) with one rule for a torn tail; writing them is
+one positioned write that is undone if it fails (append_at), so a full disk
+never leaves half an entry behind.
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..engine.records import struct_of
+
+VERSION = 1
+JOURNAL_MAGIC = 0x454A4B5A     # b"ZKJE"
+STORE_MAGIC = 0x45534B5A       # b"ZKSE"
+JOURNAL_OPS = 1
+JOURNAL_BATCH = 2
+
+
+
+def _dtype(fields: list[tuple[str, str, int]], size: int) -> np.dtype:
+    """A little-endian dtype with explicit offsets, as engine/records.py builds them."""
+    names, formats, offsets = zip(*fields)
+    return np.dtype({"names": list(names), "formats": list(formats),
+                     "offsets": list(offsets), "itemsize": size})
+
+
+JOURNAL_ENTRY_DTYPE = _dtype([
+    ("magic", "<u4", 0),
+    ("version", "u1", 4),
+    ("type", "u1", 5),
+    ("reserved", "<u2", 6),
+    ("length", "<u4", 8),
+    ("count", "<u4", 12),
+    ("seen_ns", "<u8", 16),
+    ("payload_crc", "<u4", 24),
+    ("header_crc", "<u4", 28),
+], 32)
+
+JOURNAL_BATCH_DTYPE = _dtype([
+    ("symbol", "<u4", 0),
+    ("priority", "<u4", 4),
+    ("batch_id", "<u8", 8),
+    ("first_seq", "<u8", 16),
+    ("last_seq", "<u8", 24),
+], 32)
+
+STORE_ENTRY_DTYPE = _dtype([
+    ("magic", "<u4", 0),
+    ("version", "u1", 4),
+    ("reserved", "3u1", 5),
+    ("symbol", "<u4", 8),
+    ("length", "<u4", 12),
+    ("batch_id", "<u8", 16),
+    ("data_crc", "<u4", 24),
+    ("header_crc", "<u4", 28),
+], 32)
+
+STORE_INDEX_DTYPE = _dtype([
+    ("symbol", "<u4", 0),
+    ("segment", "<u4", 4),
+    ("batch_id", "<u8", 8),
+    ("offset", "<u8", 16),
+    ("length", "<u4", 24),
+    ("data_crc", "<u4", 28),
+    ("entry_crc", "<u4", 32),
+    ("reserved", "<u4", 36),
+], 40)
+
+JOURNAL_ENTRY_STRUCT = struct_of(JOURNAL_ENTRY_DTYPE)   # "<IBBHIIQII"
+JOURNAL_BATCH_STRUCT = struct_of(JOURNAL_BATCH_DTYPE)
+STORE_ENTRY_STRUCT = struct_of(STORE_ENTRY_DTYPE)       # "<IB3BIIQII"
+STORE_INDEX_STRUCT = struct_of(STORE_INDEX_DTYPE)
+HEADER_SIZE = 32
+U32, U64 = (1 << 32) - 1, (1 << 64) - 1
+
+crc32 = zlib.crc32   # CRC-32/ISO-HDLC, the zlib polynomial; C at a few GB/s
+
+
+def journal_header(kind: int, payload, count: int, seen_ns: int) -> bytes:
+    """The 32-byte header of a journal entry over `payload` (bytes-like)."""
+    head = JOURNAL_ENTRY_STRUCT.pack(JOURNAL_MAGIC, VERSION, kind, 0, len(payload), count,
+                                     seen_ns, crc32(payload), 0)
+    return head[:28] + crc32(head[:28]).to_bytes(4, "little")
+
+
+def store_header(symbol: int, batch_id: int, length: int, data_crc: int) -> bytes:
+    """The 32-byte header of a proof store data entry over `length` bytes
+    whose CRC-32 is `data_crc`."""
+    head = STORE_ENTRY_STRUCT.pack(STORE_MAGIC, VERSION, 0, 0, 0, symbol, length, batch_id,
+                                   data_crc, 0)
+    return head[:28] + crc32(head[:28]).to_bytes(4, "little")
+
+
+def index_entry(symbol: int, segment: int, batch_id: int, offset: int, length: int,
+                data_crc: int) -> bytes:
+    """One 40-byte index entry, its own checksum filled in."""
+    body = STORE_INDEX_STRUCT.pack(symbol, segment, batch_id, offset, length, data_crc, 0, 0)[:32]
+    return body + crc32(body).to_bytes(4, "little") + bytes(4)
+
+
+# ------------------------------------------------------------ reading --
+
+@dataclass(frozen=True)
+class Layout:
+    """How to read one kind of entry header: its struct, magic, where the
+    length sits, and the field checks beyond the checksums."""
+
+    name: str
+    struct: object
+    magic: int
+    length_field: int
+    check: Callable[[tuple], str | None]
+
+
+def _check_journal(f: tuple) -> str | None:
+    _, _, kind, reserved, length, count = f[:6]
+    if reserved:
+        return "reserved bytes are not zero"
+    if kind == JOURNAL_OPS:
+        return None if count >= 1 and length == 64 * count else \
+            f"{count} records do not fill {length} payload bytes"
+    if kind == JOURNAL_BATCH:
+        return None if count == 1 and length == JOURNAL_BATCH_STRUCT.size else \
+            "a batch mark of the wrong size"
+    return f"unknown entry type {kind}"
+
+
+def _check_store(f: tuple) -> str | None:
+    return "reserved bytes are not zero" if any(f[2:5]) else None
+
+
+JOURNAL_LAYOUT = Layout("journal entry", JOURNAL_ENTRY_STRUCT, JOURNAL_MAGIC, 4, _check_journal)
+STORE_LAYOUT = Layout("proof store entry", STORE_ENTRY_STRUCT, STORE_MAGIC, 6, _check_store)
+
+
+class EntryWalk:
+    """The entries of one segment file, from `start`, checked one by one.
+
+    Iterating yields (offset, header fields, payload).  A failed check in
+    the last segment of a log is a torn tail when the failing entry is the
+    last thing in the file (docs/STORE.md, "Repair"): fewer than 32 bytes
+    left; a good header whose payload runs past the end; an entry that ends
+    exactly at the end of the file with a failing checksum; or nothing but
+    zeros to the end (blocks a power loss allocated but never wrote).  Then
+    iteration stops and `torn` says why, with `end` the offset to truncate
+    to.  Anything else raises `error(path, offset, reason)`: corruption in
+    the middle of a log is never skipped.
+    """
+
+    def __init__(self, read: Callable[[int, int], bytes], size: int, layout: Layout, path: str,
+                 last: bool, error: Callable[[str, int, str], Exception], start: int = 0):
+        self.read, self.size, self.layout, self.path = read, size, layout, path
+        self.last, self.error = last, error
+        self.end = start
+        self.torn: str | None = None
+
+    def _fail(self, at: int, reason: str, tail: bool) -> None:
+        if self.last and (tail or self._zeros(at)):
+            self.torn = reason if tail else "zero-filled tail"
+            return
+        raise self.error(self.path, at, reason)
+
+    def _zeros(self, at: int) -> bool:
+        step = 1 << 20
+        for o in range(at, self.size, step):
+            chunk = self.read(o, min(step, self.size - o))
+            if bytes(chunk).count(0) != len(chunk):
+                return False
+        return True
+
+    def __iter__(self) -> Iterator[tuple[int, tuple, bytes]]:
+        lay, at = self.layout, self.end
+        while at < self.size:
+            rest = self.size - at
+            if rest < HEADER_SIZE:
+                return self._fail(at, f"a short header ({rest} of {HEADER_SIZE} bytes)", True)
+            raw = bytes(self.read(at, HEADER_SIZE))
+            f = lay.struct.unpack(raw)
+            length = f[lay.length_field]
+            end = at + HEADER_SIZE + length
+            if f[0] != lay.magic:
+                return self._fail(at, f"not a {lay.name} (bad magic)", end == self.size)
+            if crc32(raw[:28]) != f[-1]:
+                return self._fail(at, "header checksum fails", end == self.size)
+            if f[1] != VERSION:
+                raise self.error(self.path, at, f"format version {f[1]} (this build reads {VERSION})")
+            problem = lay.check(f)
+            if problem:
+                raise self.error(self.path, at, problem)
+            if end > self.size:
+                return self._fail(at, f"a short payload ({rest - HEADER_SIZE} of {length} bytes)",
+                                  True)
+            payload = self.read(at + HEADER_SIZE, length)
+            if crc32(payload) != f[-2]:
+                return self._fail(at, "payload checksum fails", end == self.size)
+            yield at, f, payload
+            at = self.end = end
+
+
+def list_segments(directory: str, prefix: str, suffix: str,
+                  error: Callable[[str, int, str], Exception]) -> list[str]:
+    """The paths of `prefix`-NNNNNN`suffix` in `directory`, in order; a
+    missing number in the middle is an error (a segment was lost)."""
+    pat = re.compile(re.escape(prefix) + r"-(\d{6,})" + re.escape(suffix) + "$")
+    found = sorted((int(m.group(1)), name) for name in os.listdir(directory)
+                   if (m := pat.match(name)))
+    for k, (n, name) in enumerate(found):
+        if n != k:
+            raise error(os.path.join(directory, name), 0,
+                        f"segment {n} where {k} was expected (a segment file is missing)")
+    return [os.path.join(directory, name) for _, name in found]
+
+
+def segment_name(directory: str, prefix: str, suffix: str, number: int) -> str:
+    return os.path.join(directory, f"{prefix}-{number:06d}{suffix}")
+
+
+# ------------------------------------------------------------ writing --
+
+FULL_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+IOV_MAX = 1024   # buffers one pwritev takes (POSIX minimum; Linux's value)
+
+
+def append_at(fd: int, at: int, parts: list, path: str, full: type, other: type) -> int:
+    """Write `parts` (bytes-likes) at offset `at` with as few syscalls as the
+    kernel allows; returns the new end.  On failure the file is truncated
+    back to `at`, so it holds exactly what it held before, and
+    full(errno, message) is raised for a full disk or file-size limit,
+    other(errno, message) for anything else."""
+    want = sum(len(p) for p in parts)
+    bufs = [memoryview(p).cast("B") for p in parts]
+    done = 0
+    try:
+        while bufs:
+            n = os.pwritev(fd, bufs[:IOV_MAX], at + done)
+            done += n
+            while bufs and n >= len(bufs[0]):
+                n -= len(bufs[0])
+                bufs.pop(0)
+            if bufs and n:
+                bufs[0] = bufs[0][n:]
+    except OSError as exc:
+        try:
+            os.ftruncate(fd, at)
+        except OSError as undo:   # pragma: no cover - truncating down does not allocate
+            raise other(undo.errno, f"{path}: cannot undo a failed write at byte {at}: "
+                        f"{undo.strerror}") from exc
+        if exc.errno in FULL_ERRNOS:
+            raise full(exc.errno, f"{path}: disk full or file size limit reached writing "
+                       f"{want} bytes at byte {at} ({exc.strerror}); nothing was written") from exc
+        raise other(exc.errno, f"{path}: write of {want} bytes at byte {at} failed "
+                    f"({exc.strerror}); nothing was written") from exc
+    return at + want
+
+
+def fsync_directory(directory: str) -> None:
+    """Make a created or removed name durable (the file's own fsync does not)."""
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def lock_directory(directory: str, what: str, error: type) -> int:
+    """Take the directory's LOCK file (flock, released when the process
+    dies): two writers on one log would interleave their appends."""
+    fd = os.open(os.path.join(directory, "LOCK"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise error(errno.EBUSY, f"{what} {directory} is open in another writer "
+                    "(its LOCK file is held)") from None
+    return fd
+
+
+def as_records(records: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """`records` as a C-contiguous array of `dtype` (no copy when it is one)."""
+    if not isinstance(records, np.ndarray) or records.dtype != dtype:
+        raise TypeError(f"expected a numpy array of {dtype.itemsize}-byte records of the "
+                        f"record dtype, got {getattr(records, 'dtype', type(records))}")
+    return np.ascontiguousarray(records).reshape(-1)

@@ -1,0 +1,266 @@
+"""The journal: every operation the daemon takes off the ring and every batch
+boundary it draws, on disk in append order before anything else happens to
+them.  It is the source of truth on restart (the store only says which
+batches are proven).
+
+Append-only segment files journal-NNNNNN.zkj, rolled at `segment_bytes`;
+each entry is a 32-byte header with two CRC-32s (csrc/zk_store.h) and a
+payload: the raw 64-byte operation records, or one batch mark.  An append of
+a whole array of records is one positioned write of the array's own buffer;
+a write that fails (a full disk) is truncated back, so the journal is always
+a sequence of whole entries.  docs/STORE.md documents every byte, the repair
+rule and the fsync policies.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from ..engine.records import OP_DTYPE
+from . import formats as fm
+
+log = logging.getLogger(__name__)
+
+PREFIX, SUFFIX = "journal", ".zkj"
+FSYNC_POLICIES = ("always", "batch", "interval", "never")
+MIN_SEGMENT_BYTES = 256
+
+
+class JournalError(OSError):
+    """The journal cannot be opened, written or read.
+    `errno` is the system's code; the message says what and where."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
+
+class JournalFull(JournalError):
+    """An append found the disk full (ENOSPC, EDQUOT) or the file size limit
+    (EFBIG); nothing of it was written and the journal is as it was."""
+
+
+class JournalCorrupt(JournalError):
+    """A damaged entry that is not a torn tail: `path` and `offset` name it."""
+
+    def __init__(self, path: str, offset: int, reason: str):
+        self.path, self.offset, self.reason = path, offset, reason
+        super().__init__(errno.EIO, f"{path}: corrupt journal entry at byte {offset}: {reason}")
+
+
+@dataclass(frozen=True)
+class BatchMark:
+    """A closed batch: operations first_seq..last_seq (inclusive) of `symbol`
+    form batch `batch_id`, to be proven at `priority` (0 critical .. 3 low)."""
+
+    symbol: int
+    batch_id: int
+    first_seq: int
+    last_seq: int
+    priority: int
+
+    def __post_init__(self):
+        for name, top in (("symbol", fm.U32), ("batch_id", fm.U64), ("first_seq", fm.U64),
+                          ("last_seq", fm.U64), ("priority", 3)):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or not 0 <= value <= top:
+                raise ValueError(f"batch mark {name} {value!r} is not an integer in 0..{top}")
+        if self.first_seq > self.last_seq:
+            raise ValueError(f"batch mark: first_seq {self.first_seq} after last_seq {self.last_seq}")
+
+
+@dataclass
+class OpsEntry:
+    """Operation records as one append wrote them, and when they were seen."""
+
+    records: np.ndarray   # OP_DTYPE
+    seen_ns: int
+
+
+def _check_policy(fsync: str) -> str:
+    if fsync not in FSYNC_POLICIES:
+        raise ValueError(f"journal fsync policy {fsync!r} is not one of {', '.join(FSYNC_POLICIES)}")
+    return fsync
+
+
+class Journal:
+    """An open journal directory, appended by one writer (the directory's
+    LOCK file keeps a second one out).  fsync policies: "always" (every
+    append), "batch" (each batch mark, and close), "interval" (on an append at
+    least `fsync_interval` s after the last sync, and close), "never" (the OS
+    writes back when it likes).  Segment rolls fsync the finished segment and
+    the directory under every policy but "never"."""
+
+    def __init__(self, directory: str, segment_bytes: int = 64 << 20, fsync: str = "batch",
+                 fsync_interval: float = 1.0):
+        self.fsync = _check_policy(fsync)
+        if not isinstance(segment_bytes, int) or segment_bytes < MIN_SEGMENT_BYTES:
+            raise ValueError(f"journal segment_bytes must be an integer >= {MIN_SEGMENT_BYTES}, "
+                             f"got {segment_bytes!r}")
+        if not fsync_interval >= 0:
+            raise ValueError(f"journal fsync_interval must be >= 0 s, got {fsync_interval!r}")
+        self.directory, self.segment_bytes, self.fsync_interval = directory, segment_bytes, fsync_interval
+        self.repairs: list[str] = []     # what opening dropped, for the daemon's status
+        self._lock = threading.Lock()
+        self._fd = -1
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as exc:
+            raise JournalError(exc.errno, f"journal {directory}: {exc.strerror}") from exc
+        self._lock_fd = fm.lock_directory(directory, "journal", JournalError)
+        try:
+            self._open()
+        except BaseException:
+            os.close(self._lock_fd)
+            raise
+        self._last_sync = time.monotonic()
+
+    def _open(self) -> None:
+        segments = fm.list_segments(self.directory, PREFIX, SUFFIX, JournalCorrupt)
+        if not segments:
+            self._number = -1
+            self._create_segment()
+            return
+        self._number = len(segments) - 1
+        path = segments[-1]
+        self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        with open(path, "rb") as f:
+            data = memoryview(f.read())
+        walk = fm.EntryWalk(lambda o, n: data[o:o + n], len(data), fm.JOURNAL_LAYOUT, path, True,
+                            JournalCorrupt)
+        for _ in walk:
+            pass
+        self._size = walk.end
+        if walk.torn:
+            os.ftruncate(self._fd, walk.end)
+            if self.fsync != "never":
+                os.fsync(self._fd)
+            note = (f"{path}: dropped a torn tail of {len(data) - walk.end} bytes at byte "
+                    f"{walk.end} ({walk.torn})")
+            log.warning("journal repair: %s", note)
+            self.repairs.append(note)
+
+    @property
+    def _path(self) -> str:
+        return fm.segment_name(self.directory, PREFIX, SUFFIX, self._number)
+
+    def _create_segment(self) -> None:
+        self._number += 1
+        try:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        except OSError as exc:
+            self._number -= 1
+            cls = JournalFull if exc.errno in fm.FULL_ERRNOS else JournalError
+            raise cls(exc.errno, f"journal: cannot create segment {self._number + 1} in "
+                      f"{self.directory}: {exc.strerror}") from exc
+        self._size = 0
+        if self.fsync != "never":
+            fm.fsync_directory(self.directory)
+
+    def _roll(self) -> None:
+        # the finished segment is durable before its successor exists, so a
+        # torn entry can only ever be at the end of the last segment
+        if self.fsync != "never":
+            self._sync_locked()
+        old = self._fd
+        self._create_segment()
+        os.close(old)
+
+    # ------------------------------------------------------------ append --
+
+    def append_ops(self, records: np.ndarray, seen_ns: int) -> None:
+        """Append operation records (an OP_DTYPE array, one or more) taken off
+        the ring at `seen_ns`, as one entry written with one syscall."""
+        recs = fm.as_records(records, OP_DTYPE)
+        if len(recs) == 0:
+            raise ValueError("append_ops: no records")
+        if len(recs) * OP_DTYPE.itemsize > fm.U32:
+            raise ValueError(f"append_ops: {len(recs)} records do not fit one entry; append fewer")
+        if not 0 <= seen_ns <= fm.U64:
+            raise ValueError(f"append_ops: seen_ns {seen_ns} is not a u64")
+        payload = recs.view(np.uint8)
+        self._append(fm.journal_header(fm.JOURNAL_OPS, payload, len(recs), seen_ns), payload, False)
+
+    def append_batch(self, mark: BatchMark) -> None:
+        """Append a batch boundary; under "batch" it is durable on return."""
+        if not isinstance(mark, BatchMark):
+            raise TypeError(f"append_batch takes a BatchMark, not {type(mark).__name__}")
+        payload = fm.JOURNAL_BATCH_STRUCT.pack(mark.symbol, mark.priority, mark.batch_id, mark.first_seq,
+                                        mark.last_seq)
+        self._append(fm.journal_header(fm.JOURNAL_BATCH, payload, 1, time.time_ns()), payload, True)
+
+    def _append(self, header: bytes, payload, batch: bool) -> None:
+        with self._lock:
+            if self._fd < 0:
+                raise JournalError(errno.EBADF, f"journal {self.directory} is closed")
+            if self._size and self._size + len(header) + len(payload) > self.segment_bytes:
+                self._roll()
+            self._size = fm.append_at(self._fd, self._size, [header, payload], self._path,
+                                      JournalFull, JournalError)
+            policy = self.fsync
+            if policy == "always" or (policy == "batch" and batch) or (
+                    policy == "interval" and time.monotonic() - self._last_sync >= self.fsync_interval):
+                self._sync_locked()
+
+    def _sync_locked(self) -> None:
+        try:
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            cls = JournalFull if exc.errno in fm.FULL_ERRNOS else JournalError
+            raise cls(exc.errno, f"{self._path}: fsync failed: {exc.strerror}") from exc
+        self._last_sync = time.monotonic()
+
+    def sync(self) -> None:
+        """Make everything appended so far durable, whatever the policy."""
+        with self._lock:
+            if self._fd >= 0:
+                self._sync_locked()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fd < 0:
+                return
+            try:
+                if self.fsync != "never":
+                    self._sync_locked()
+            finally:
+                os.close(self._fd)
+                os.close(self._lock_fd)
+                self._fd = -1
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ replay --
+
+    def replay(self) -> Iterator[OpsEntry | BatchMark]:
+        """Every entry, in append order, as of the call.  The tail was
+        repaired on open, so any failed check here is corruption and raises
+        JournalCorrupt naming the file and byte."""
+        with self._lock:
+            segments = fm.list_segments(self.directory, PREFIX, SUFFIX, JournalCorrupt)
+            current = (self._number, self._size) if self._fd >= 0 else (-1, 0)
+        for number, path in enumerate(segments):
+            with open(path, "rb") as f:
+                data = memoryview(f.read(current[1] if number == current[0] else -1))
+            walk = fm.EntryWalk(lambda o, n: data[o:o + n], len(data), fm.JOURNAL_LAYOUT, path,
+                                False, JournalCorrupt)
+            for at, head, payload in walk:
+                if head[2] == fm.JOURNAL_OPS:
+                    yield OpsEntry(np.frombuffer(payload, dtype=OP_DTYPE).copy(), head[6])
+                else:
+                    symbol, priority, batch_id, first, last = fm.JOURNAL_BATCH_STRUCT.unpack(payload)
+                    try:
+                        mark = BatchMark(symbol, batch_id, first, last, priority)
+                    except ValueError as exc:
+                        raise JournalCorrupt(path, at, str(exc)) from None
+                    yield mark

@@ -5,8 +5,9 @@ Winterfell's ``Air`` trait, a small declaration:
 
 * **main segments**: named base-field columns, each segment committed on its
   own.  A segment may be *external*: committed by an earlier proof and reused
-  here by its Merkle root, which the verifier takes as a public input (this is
-  how order-book states chain from batch to batch).
+  here by its Merkle root, which the verifier takes as a public input; and a
+  segment may be *exported*: committed here for a later proof to reuse (this
+  is how order-book states chain from batch to batch; docs/SECURITY.md).
 * **auxiliary columns**: extension-field columns built *after* the main
   segments are committed, from verifier challenges (LogUp running sums).
 * **periodic columns**: fixed value patterns repeating down the trace.
@@ -36,9 +37,16 @@ from .ext_scalar import Ext
 
 @dataclass(frozen=True)
 class Segment:
+    """Named base-field columns committed together.  `external`: committed
+    by an earlier proof, reused here by its root.  `exported`: committed here
+    for a later proof to reuse; the proof then also opens it at the point its
+    root selects (domain.link_point), which is what binds the two proofs to
+    one table."""
+
     name: str
     columns: tuple[str, ...]
     external: bool = False
+    exported: bool = False
 
 
 @dataclass(frozen=True)
@@ -222,3 +230,7 @@ class Air(ABC):
                                  f"power of two no larger than the trace ({n} rows)")
         if self.aux_columns and self.num_challenges == 0:
             raise ValueError("auxiliary columns need at least one challenge")
+        for seg in self.main_segments:
+            if seg.external and seg.exported:
+                raise ValueError(f"segment {seg.name!r} is both external and exported: a reused "
+                                 "segment is exported by the proof that committed it")

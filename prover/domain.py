@@ -27,9 +27,12 @@ COSET_SHIFT = F.GENERATOR
 @dataclass(frozen=True)
 class Link:
     """What chains a segment from the proof that committed it to a later one:
-    the earlier proof's out-of-domain point z and the segment's column values
-    there (each column is one base-field polynomial; its value at z is an
-    extension element).  docs/SECURITY.md explains why reusing a root needs it."""
+    the point its root selects (link_point) and the segment's column values
+    there (each column is one base-field polynomial; its value at the point
+    is an extension element).  Both proofs open the segment at that point;
+    docs/SECURITY.md explains why reusing a root needs it.  The link is a
+    function of the table alone (SegmentCommitment.link), so a later proof
+    never waits for the earlier one."""
 
     z: Ext
     values: list[Ext]
@@ -37,6 +40,16 @@ class Link:
     def to_bytes(self) -> bytes:
         words = [c for v in [self.z, *self.values] for c in v.c]
         return struct.pack(f"<I{len(words)}I", len(self.values), *words)
+
+
+def link_point(root: bytes) -> Ext:
+    """The extension point a segment root selects: drawn from a transcript of
+    the root alone, so it is fixed only once the table is committed, and it
+    is the same for every proof that opens the segment.  A point in the base
+    field (probability 2^-93) is refused by both sides."""
+    tr = Transcript(b"zksidecar-link")
+    tr.absorb(b"root", root)
+    return Ext.from_mont(tr.challenge_ext(1)[0])
 
 
 def absorb_header(tr: Transcript, air: Air, options: ProofOptions, links: dict) -> None:
@@ -56,7 +69,8 @@ def absorb_header(tr: Transcript, air: Air, options: ProofOptions, links: dict) 
 def deep_coefficients(mats: list[Matrix], gamma: Ext, links: dict[str, Link]):
     """The DEEP terms grouped by opening point, each column with its own power
     of gamma, in this order: every matrix at z; trace matrices at w z; linked
-    external segments at their earlier z.  Returns
+    segments (external with a link, and exported) at their link points, in
+    layout order; a linked segment's group is named after it.  Returns
     [(point, [(matrix name, coefficients (width, 4) Montgomery), ...]), ...]."""
     power = Ext(1)
     groups = []

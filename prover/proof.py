@@ -3,8 +3,9 @@
 The **layout** of a proof follows from the AIR alone: the committed matrices
 in order (each main segment, the auxiliary segment if any, the quotient
 chunks), their widths in base-field columns, which are trace matrices (opened
-at z and at w*z) and which segments are external (root given to the verifier,
-not carried in the proof).  The decoder reads against that layout, so every
+at z and at w*z), which segments are external (root given to the verifier,
+not carried in the proof) and which are exported (also opened at the point
+their root selects, for a later proof to reuse).  The decoder reads against that layout, so every
 count in the bytes is checked against what the AIR implies, and nothing is
 allocated before the bytes for it are known to be there.
 """
@@ -19,7 +20,7 @@ from .air import Air
 from .params import ProofOptions
 
 MAGIC = b"ZKSP"
-VERSION = 1
+VERSION = 2   # 2: exported segments carry their values at the link point
 DIGEST = 32
 
 
@@ -33,10 +34,11 @@ class Matrix:
     width: int          # base-field columns (an extension column counts 4)
     is_trace: bool      # opened at z and at w*z (quotient: at z only)
     external: bool      # root supplied by the verifier, not in the proof
+    exported: bool = False   # also opened at domain.link_point(root)
 
 
 def layout(air: Air) -> list[Matrix]:
-    mats = [Matrix(s.name, len(s.columns), True, s.external) for s in air.main_segments]
+    mats = [Matrix(s.name, len(s.columns), True, s.external, s.exported) for s in air.main_segments]
     if air.aux_columns:
         mats.append(Matrix("aux", 4 * len(air.aux_columns), True, False))
     mats.append(Matrix("quotient", 4 * quotient_chunks(air), False, False))
@@ -65,6 +67,8 @@ class Proof:
     #: prover seconds per phase, for the phases before grinding; bound by the
     #: transcript (absorbed before the proof of work), so they cannot be edited
     metadata: dict = field(default_factory=dict)
+    #: exported segments: name -> (width, 4) canonical values at the link point
+    link_values: dict[str, np.ndarray] = field(default_factory=dict)
 
     # ---------------------------------------------------------------- size --
     def to_bytes(self, air: Air) -> bytes:
@@ -97,6 +101,9 @@ def encode(p: Proof, air: Air) -> bytes:
         out.append(_u32s(p.ood_z[m.name]))
         if m.is_trace:
             out.append(_u32s(p.ood_next[m.name]))
+    for m in mats:
+        if m.exported:
+            out.append(_u32s(p.link_values[m.name]))
     out.append(struct.pack("<B", len(p.fri_roots)))
     out += p.fri_roots
     out.append(struct.pack("<H", len(p.fri_final)) + _u32s(p.fri_final))
@@ -181,6 +188,8 @@ def decode(data: bytes, air: Air) -> Proof:
         ood_z[m.name] = r.u32s((m.width, 4), f"{m.name} values at z")
         if m.is_trace:
             ood_next[m.name] = r.u32s((m.width, 4), f"{m.name} values at w*z")
+    link_values = {m.name: r.u32s((m.width, 4), f"{m.name} values at its link point")
+                   for m in mats if m.exported}
     (n_layers,) = r.unpack("B", "FRI layer count")
     fri_roots = [r.take(DIGEST, f"FRI layer {i} root") for i in range(n_layers)]
     (n_final,) = r.unpack("H", "FRI final degree")
@@ -212,4 +221,4 @@ def decode(data: bytes, air: Air) -> Proof:
     if r.pos != len(r.data):
         raise ProofFormatError(f"{len(r.data) - r.pos} unexpected bytes after the proof")
     return Proof(options, log_n, roots, ood_z, ood_next, fri_roots, fri_final, pow_nonce, rows,
-                 row_proofs, fri_leaves, fri_proofs, metadata)
+                 row_proofs, fri_leaves, fri_proofs, metadata, link_values)

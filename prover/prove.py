@@ -9,7 +9,8 @@ takes the DEEP composition in bit-reversed order (fri.py says why).
     2. commit auxiliary segment  (built from challenges drawn after step 1)
     3. constraint quotient       Q = sum alpha^i C_i / Z_i over D
     4. commit quotient chunks    Q = sum_i x^(iN) Q_i(x), deg Q_i < N
-    5. out-of-domain openings    every column at z (trace columns also at w z)
+    5. out-of-domain openings    every column at z (trace columns also at w z);
+                                 exported segments also at their link point
     6. DEEP composition          f = sum gamma^k (P_k(x) - P_k(y_k)) / (x - y_k)
     7. FRI commit phase
     8. proof of work
@@ -31,8 +32,8 @@ from . import extension as E
 from . import field as F
 from . import fri, ntt
 from .air import Air, Frame
-from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, periodic_values_on_lde,
-                     zpowers)
+from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, link_point,
+                     periodic_values_on_lde, zpowers)
 from .constraint_program import Output, Program
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
@@ -50,9 +51,9 @@ class ConstraintError(ValueError):
 
 @dataclass
 class SegmentCommitment:
-    """A committed matrix: its trace (N, w), LDE (M, w) and Merkle tree.  A
-    main segment's commitment can be handed to a later proof as an external
-    segment (with the Link the earlier proof exports)."""
+    """A committed matrix: its trace (N, w), LDE (M, w) and Merkle tree.  An
+    exported segment's commitment can be handed to a later proof as an
+    external segment, with its link()."""
 
     trace: np.ndarray
     lde: np.ndarray
@@ -67,12 +68,23 @@ class SegmentCommitment:
         lde = ntt.lde(trace, log_blowup, COSET_SHIFT)
         return cls(trace, lde, MerkleTree(lde))
 
+    def link(self) -> Link:
+        """The Link of this table: its columns' values at the point its root
+        selects.  Needs only the table, so a batch's successor can be proven
+        before (or while) the batch itself is."""
+        z = link_point(self.root)
+        if z.is_base():
+            raise ValueError("the root selects a link point in the base field (probability 2^-93)")
+        n = self.trace.shape[0]
+        values = E.combine_rows(_columns(ntt.intt(self.trace)), zpowers(z, n))
+        return Link(z, [Ext.from_mont(v) for v in values])
+
 
 @dataclass
 class ProveResult:
     proof: Proof
     commitments: dict[str, SegmentCommitment]   # every matrix, by layout name
-    links: dict[str, Link]                      # what a later proof needs to reuse a segment
+    links: dict[str, Link]                      # exported segments: what a later proof needs
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -88,8 +100,8 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
           debug: bool = False) -> ProveResult:
     """Prove that `traces` (segment name -> (N, w) Montgomery matrix)
     satisfy `air`.  `external` maps each external segment to the commitment
-    of an earlier proof and the Link it exported (None for a table whose
-    root the verifier computes itself).  `debug` checks every constraint on
+    of an earlier proof and its Link (None for a table whose root the
+    verifier computes itself).  `debug` checks every constraint on
     the trace first and names the first failure."""
     options.validate()
     air.validate()
@@ -117,9 +129,11 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
             if seg.external:
                 if seg.name not in external:
                     raise ValueError(f"external segment {seg.name!r} needs its earlier commitment")
-                com = external[seg.name][0]
+                com, link = external[seg.name]
                 if com.lde.shape[0] != n << lb or not np.array_equal(com.trace, trace):
                     raise ValueError(f"external segment {seg.name!r}: the commitment is not of this trace")
+                if link is not None and link.z != link_point(com.root):
+                    raise ValueError(f"external segment {seg.name!r}: the link is not its root's")
             else:
                 com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb)
             commitments[seg.name] = com
@@ -185,11 +199,16 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
             tr.absorb_array(b"ood-z", ood_z[m.name])
             if m.is_trace:
                 tr.absorb_array(b"ood-next", ood_next[m.name])
+        links = {name: ext[1] for name, ext in external.items() if ext[1] is not None}
+        for m in mats:
+            if m.exported:
+                links[m.name] = commitments[m.name].link()
+                tr.absorb_array(b"link", F.encode(_ext_rows(links[m.name].values)))
 
     # 6 -------------------------------------------------------------------
     with _span(timings, "6_deep"):
         gamma = Ext.from_mont(tr.challenge_ext(1)[0])
-        f = deep_composition(mats, commitments, ood_z, ood_next, z, z * w_n, gamma, external, m_log)
+        f = deep_composition(mats, commitments, ood_z, ood_next, z, z * w_n, gamma, links, m_log)
 
     # 7 -------------------------------------------------------------------
     with _span(timings, "7_fri_commit"):
@@ -224,10 +243,10 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
         fri_roots=fri_com.roots, fri_final=F.decode(fri_com.final_coeffs), pow_nonce=nonce,
         rows=rows, row_proofs=row_proofs,
         fri_leaves=[leaves for leaves, _ in fri_open], fri_proofs=[p for _, p in fri_open],
-        metadata=metadata)
-    links = {s.name: Link(z, [Ext.from_mont(v) for v in ood_z[s.name]])
-             for s in air.main_segments}
-    return ProveResult(proof, commitments, links, timings)
+        metadata=metadata,
+        link_values={m.name: _ext_rows(links[m.name].values) for m in mats if m.exported})
+    return ProveResult(proof, commitments, {m.name: links[m.name] for m in mats if m.exported},
+                       timings)
 
 
 # ----------------------------------------------------------------- steps --
@@ -284,6 +303,11 @@ def _variable_source(air: Air, mats: list[np.ndarray], challenges: np.ndarray, s
         return v
 
     return column
+
+
+def _ext_rows(values: list[Ext]) -> np.ndarray:
+    """(k, 4) canonical words of extension values."""
+    return np.array([v.c for v in values], dtype=np.uint32).reshape(len(values), 4)
 
 
 def _columns(mat: np.ndarray, wrap: int = 0) -> np.ndarray:
@@ -383,13 +407,12 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
 
 
 def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, gamma: Ext,
-                     external, log_m: int) -> np.ndarray:
+                     links: dict[str, Link], log_m: int) -> np.ndarray:
     """f(x) on D, natural order, (M, 4): every committed column's DEEP
     quotients, combined with powers of gamma (domain.deep_coefficients fixes
     the order the verifier repeats).  A trace matrix's terms at z and at w z
     are combined in one pass over its LDE."""
     x = ntt.domain(log_m, COSET_SHIFT)
-    links = {name: ext[1] for name, ext in external.items() if ext[1] is not None}
     groups = dict(deep_coefficients(mats, gamma, links))
     coeffs_z, coeffs_next = dict(groups["z"]), dict(groups["next"])
     values = {"z": ood_z, "next": ood_next}

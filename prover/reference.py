@@ -465,17 +465,25 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dic
         tr.absorb_ints(b"ood-z", ext_words(ood_z[mm.name]))
         if mm.is_trace:
             tr.absorb_ints(b"ood-next", ext_words(ood_next[mm.name]))
+    #   an exported segment is also opened at the point its root alone selects
+    links = {name: (link.z, list(link.values)) for name, link in external.items() if link is not None}
+    for mm in mats:
+        if mm.exported:
+            point_tr = RefTranscript(b"zksidecar-link")
+            point_tr.absorb(b"root", trees[mm.name].root)
+            y = point_tr.challenge_ext()
+            links[mm.name] = (y, [horner(intt(c), y) for c in columns[mm.name]])
+            tr.absorb_ints(b"link", ext_words(links[mm.name][1]))
 
     # 6 -- DEEP composition on D ------------------------------------------------
     #   one power of gamma per (column, point), in domain.deep_coefficients'
-    #   order: every matrix at z, trace matrices at w z, linked segments at their z
+    #   order: every matrix at z, trace matrices at w z, linked segments at their link points
     gamma = tr.challenge_ext()
-    links = {name: link for name, link in external.items() if link is not None}
     groups = [(z, [(mm.name, ood_z[mm.name]) for mm in mats]),
               (z_next, [(mm.name, ood_next[mm.name]) for mm in mats if mm.is_trace])]
     for mm in mats:
         if mm.name in links:
-            groups.append((links[mm.name].z, [(mm.name, list(links[mm.name].values))]))
+            groups.append((links[mm.name][0], [(mm.name, links[mm.name][1])]))
     power = Ext(1)
     deep_terms = []     # (point y, [(column values on D, gamma^k, value at y), ...])
     for y, terms in groups:
@@ -551,7 +559,8 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dic
 
     # -- the Proof object (numpy arrays only here, to reuse proof.py's encoder) ----
     return _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, nonce,
-                     rows, row_proofs, fri_leaves, fri_proofs, fold, metadata)
+                     rows, row_proofs, fri_leaves, fri_proofs, fold, metadata,
+                     {mm.name: links[mm.name][1] for mm in mats if mm.exported})
 
 
 def _mont_array(challenges: list[Ext]):
@@ -576,7 +585,7 @@ def _build_aux(air: Air, traces: dict, challenges: list[Ext]) -> list[list[int]]
 
 
 def _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, nonce, rows,
-              row_proofs, fri_leaves, fri_proofs, fold, metadata) -> Proof:
+              row_proofs, fri_leaves, fri_proofs, fold, metadata, link_values) -> Proof:
     import numpy as np
 
     def u32(x, shape):
@@ -596,7 +605,8 @@ def _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, no
         row_proofs={name: digests(p) for name, p in row_proofs.items()},
         fri_leaves=[u32(lv, (len(lv), fold, 4)) for lv in fri_leaves],
         fri_proofs=[digests(p) for p in fri_proofs],
-        metadata=metadata)
+        metadata=metadata,
+        link_values={name: u32(ext_words(v), (len(v), 4)) for name, v in link_values.items()})
 
 
 # ================================================================ baseline ==

@@ -18,7 +18,7 @@ from . import extension as E
 from . import field as F
 from . import fri
 from .air import Air, Frame
-from .domain import COSET_SHIFT, Link, absorb_header, deep_coefficients, periodic_value_at
+from .domain import COSET_SHIFT, Link, absorb_header, deep_coefficients, link_point, periodic_value_at
 from .expr import PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext, ScalarAlgebra
 from .merkle import hash_rows
@@ -40,14 +40,14 @@ class Verified:
 
     security_bits: int
     roots: dict[str, bytes]      # every main segment's root
-    links: dict[str, Link]       # every main segment's link, for a later proof reusing it
+    links: dict[str, Link]       # exported segments' links, for a later proof reusing them
 
 
 def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]] | None = None,
            min_security: int = DEFAULT_MIN_SECURITY) -> Verified:
     """Verify `proof` for `air`.  `external` gives each external segment's root
-    and the Link exported by the proof that committed it (None only for a
-    root the verifier computed itself from a known table)."""
+    and its Link, as the proof that committed it exported it (None only for
+    a root the verifier computed itself from a known table)."""
     external = external or {}
     n = air.trace_length
     opts = proof.options
@@ -72,6 +72,8 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
                 raise VerificationError(f"external segment {seg.name!r} needs its root")
             link = links[seg.name] = external[seg.name][1]
             if link is not None:
+                if link.z != link_point(external[seg.name][0]):
+                    raise VerificationError(f"link for {seg.name!r} is not at the point its root selects")
                 if link.z.is_base():  # x - z would vanish on D; an honest link's z never is
                     raise VerificationError(f"link for {seg.name!r} has a point in the base field")
                 if len(link.values) != len(seg.columns):
@@ -98,6 +100,13 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
         tr.absorb_array(b"ood-z", ood_z[m.name])
         if m.is_trace:
             tr.absorb_array(b"ood-next", ood_next[m.name])
+    for m in mats:
+        if m.exported:
+            point = link_point(roots[m.name])
+            if point.is_base():
+                raise VerificationError(f"{m.name}: its root selects a link point in the base field")
+            links[m.name] = Link(point, [Ext(*(int(c) for c in row)) for row in proof.link_values[m.name]])
+            tr.absorb_array(b"link", F.encode(proof.link_values[m.name]))
 
     # --- constraints at z ----------------------------------------------------
     check_ood(air, mats, proof, challenges, alpha, z)
@@ -159,9 +168,8 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
                    positions, f, n, opts, log_m, COSET_SHIFT, betas)
     except fri.FriError as exc:
         raise VerificationError(f"FRI: {exc}") from None
-    seg_links = {seg.name: Link(z, [Ext(*(int(c) for c in row)) for row in proof.ood_z[seg.name]])
-                 for seg in air.main_segments}
-    return Verified(bits, {s.name: roots[s.name] for s in air.main_segments}, seg_links)
+    return Verified(bits, {s.name: roots[s.name] for s in air.main_segments},
+                    {m.name: links[m.name] for m in mats if m.exported})
 
 
 def _bcast(e: Ext, k: int) -> np.ndarray:

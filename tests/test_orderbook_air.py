@@ -16,7 +16,8 @@ from zksidecar.engine.records import OP_DTYPE, Kind, Reason, Side, Status
 from zksidecar.prover import params
 from zksidecar.prover.orderbook import (BatchRejected, prove_batch, verify_batch, verify_chain)
 from zksidecar.prover.orderbook import witness as W
-from zksidecar.prover.orderbook.batch import BatchPublic, prepare_batch, prove_prepared
+from zksidecar.prover.orderbook.batch import (BatchPublic, BookState, prepare_batch, prove_from_cells,
+                                             prove_prepared)
 from zksidecar.prover.proof import Proof
 from zksidecar.prover.prove import ConstraintError
 from zksidecar.prover.verify import VerificationError
@@ -214,6 +215,25 @@ def test_chain_of_three_verifies_root_to_root():
         air = bp.public.air()
         again = Proof.from_bytes(bp.proof.to_bytes(air), air)
         verify_batch(again, bp.public, min_security=0)
+
+
+def test_batches_of_a_chain_prove_in_any_order_from_cells():
+    """A batch's pre-state (root and link) is a function of the engine's
+    cells: the batches of one chain, proven last to first with
+    prove_from_cells, verify as the same chain."""
+    cap, n, t = 32, 40, 512
+    book, cuts = Book(cap), []
+    for b in range(3):
+        ops = random_ops(n, b, cap, first_seq=1 + b * n, book=book, ts=b * n)
+        cuts.append((book.cells.copy(), ops))
+        book.process(ops.copy())
+    proofs = {}
+    for b in reversed(range(3)):
+        cells, ops = cuts[b]
+        proofs[b], post_cells, _ = prove_from_cells(cells, ops, OPTS, t, b)
+        assert (post_cells == (cuts[b + 1][0] if b < 2 else book.cells)).all()
+    chain = [proofs[b] for b in range(3)]
+    assert verify_chain(chain, min_security=0).roots["post"] == BookState.of(book.cells, t, 2).root
 
 
 def test_chain_out_of_order_or_with_a_wrong_link_fails():

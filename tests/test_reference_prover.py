@@ -105,7 +105,8 @@ class MixedAir(Air):
     num_challenges = 2
 
     def __init__(self, n, x0, y0, s_last, external=False):
-        self.main_segments = (Segment("main", ("x", "y"), external), Segment("side", ("s",)))
+        self.main_segments = (Segment("main", ("x", "y"), external, exported=not external),
+                              Segment("side", ("s",)))
         super().__init__(n, {"x0": x0, "y0": y0, "s_last": s_last})
 
     def transitions(self, f: Frame):
@@ -166,8 +167,8 @@ def test_mixed_air_byte_identical(log_n, opts):
 
 @pytest.mark.parametrize("with_link", [True, False])
 def test_external_segment_byte_identical(with_link):
-    """Segment "main" committed by an earlier proof and reused: the header
-    absorbs the Link, and DEEP gets a third group at the earlier z."""
+    """Segment "main" exported by an earlier proof and reused: the header
+    absorbs the Link, and DEEP gets a group at the point main's root selects."""
     opts = OPTION_SETS["blowup4-fold2-final1"]
     first_air, traces = mixed_instance(1 << 3, seed=7)
     first = prove(first_air, traces, opts)

@@ -138,7 +138,7 @@ def test_chain_with_wrong_root_or_link_fails():
         (root, None),                                # link missing
         (other_root, other_link),                    # both from another proof
         (res2.proof.roots["final"], res2.links["final"]),   # own post-state as pre-state
-        (root, res1.links["ops"]),                   # a link of another segment
+        (root, Link(link.z, [link.values[0] + Ext(1), *link.values[1:]])),  # one value off
     ]:
         with pytest.raises(VerificationError):
             verify(air, res2.proof, external={"init": bad}, min_security=0)
@@ -287,10 +287,25 @@ def test_changed_init_cell_fails(row, col):
         verify(air, proof, external=ext_v, min_security=0)
 
 
-def test_link_with_a_base_field_point_is_refused():
+def test_link_at_another_point_is_refused():
+    """A link is at the point its root selects, nowhere else (a point of the
+    prover's choosing, or one in the base field, would void the argument)."""
     air, steps = prove_chain(4, 2)
     res1, ext_v, _ = steps[1]
     root, link = ext_v["init"]
-    forged = Link(Ext(5), link.values)
-    with pytest.raises(VerificationError, match="base field"):
-        verify(air, res1.proof, external={"init": (root, forged)}, min_security=0)
+    for point in (Ext(5), link.z + Ext(0, 1)):
+        with pytest.raises(VerificationError, match="not at the point its root selects"):
+            verify(air, res1.proof, external={"init": (root, Link(point, link.values))}, min_security=0)
+
+
+def test_a_link_is_a_function_of_the_table_alone():
+    """The next proof need not wait for the one that commits its pre-state:
+    committing the same table again gives the root and Link the earlier
+    proof exports and its verifier derives."""
+    air, steps = prove_chain(5, 2)
+    res0, _, r0 = steps[0]
+    again = SegmentCommitment.commit(res0.commitments["final"].trace, FAST.log_blowup)
+    assert again.root == res0.proof.roots["final"]
+    assert again.link() == res0.links["final"]
+    done = verify(air, res0.proof, external=steps[0][1], min_security=0)
+    assert done.links["final"] == again.link()

@@ -50,10 +50,12 @@ Chaining (prove.py's ``external``, verify.py's ``external``):
   the prover passes ``{"init": (commitment, None)}``, the verifier
   ``{"init": (commitment.root, None)}`` (Link None: the verifier built the
   root itself, see :func:`known_table_root`).
-* proof k+1: ``{"init": (result_k.commitments["final"], result_k.links["final"])}``
-  for the prover; the verifier takes the root from proof k
-  (``proof_k.roots["final"]``) and the Link proof k's prover exported.  Every
-  proof of a chain has the same N and log_blowup.
+* proof k+1: ``{"init": (commitment, commitment.link())}`` for the prover,
+  where ``commitment`` is proof k's ``final`` (``result_k.commitments["final"]``,
+  or the same table committed again: the link is a function of the table
+  alone); the verifier takes the root and Link that verifying proof k
+  returned (``done.roots["final"]``, ``done.links["final"]``).  Every proof of
+  a chain has the same N and log_blowup.
 """
 from __future__ import annotations
 
@@ -76,7 +78,7 @@ class MemoryAir(Air):
     def __init__(self, trace_length: int):
         self.main_segments = (
             Segment("init", ("init_addr", "init_val"), external=True),
-            Segment("final", ("final_addr", "final_val")),
+            Segment("final", ("final_addr", "final_val"), exported=True),
             Segment("ops", OPS_COLUMNS),
         )
         ts = lambda f: f.cur("step") + 1                      # noqa: E731  the step's timestamp

@@ -6,8 +6,8 @@ matched by the engine's rules, proven against chained state roots.
     batch.py    prove_batch / verify_batch / verify_chain and the public inputs
 """
 from .air import OrderBookAir, public_tables, classify
-from .batch import (BatchProof, BatchPublic, BookState, BatchRejected, empty_state_root,
+from .batch import (BatchProof, BatchPublic, BookState, BatchRejected, empty_state,
                     prove_batch, verify_batch, verify_chain)
 
 __all__ = ["OrderBookAir", "public_tables", "classify", "BatchProof", "BatchPublic", "BookState",
-           "BatchRejected", "empty_state_root", "prove_batch", "verify_batch", "verify_chain"]
+           "BatchRejected", "empty_state", "prove_batch", "verify_batch", "verify_chain"]

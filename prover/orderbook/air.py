@@ -238,7 +238,7 @@ class OrderBookAir(Air):
         self.tables = public_tables(ops, trades, capacity, first_seq)
         self.main_segments = (
             Segment("pre", tuple(f"p{j}" for j in range(WORD)), external=True),
-            Segment("post", tuple(f"q{j}" for j in range(WORD))),
+            Segment("post", tuple(f"q{j}" for j in range(WORD)), exported=True),
             Segment("exec", exec_columns(trace_length)),
         )
         self.lu = logup.LogUp("lu", self._fractions(), alpha=0, beta=1, target=self._target)

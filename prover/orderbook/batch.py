@@ -4,8 +4,12 @@ A batch proof is a STARK proof of OrderBookAir plus its public inputs
 (BatchPublic): the operation records with their outcomes, the trade records,
 the pre-state root and its Link.  The post-state root is the proof's own root
 of segment ``post``; a chain verifier hands it (with the Link verify()
-derives) to the next batch, starting from the empty book, whose root it
-computes itself (docs/SECURITY.md, "Chained segments").
+derives) to the next batch, starting from the empty book, whose root and Link
+it computes itself (docs/SECURITY.md, "Chained segments").
+
+A book's root and Link are functions of its cells alone (BookState.of), so
+the batches of one symbol can be proven in any order and in parallel: a
+batch needs the engine's cells before it, not the proof of the batch before.
 """
 from __future__ import annotations
 
@@ -34,17 +38,22 @@ class BatchRejected(VerificationError):
 @dataclass
 class BookState:
     """A book as a chain link: its engine cells, the commitment of its proof
-    state table (T rows) and the Link of the proof that committed it (None
-    for a table the verifier computes itself, the empty book)."""
+    state table (T rows) and that table's Link."""
 
     cells: np.ndarray
     commitment: SegmentCommitment
-    link: Link | None
+    link: Link
     trace_length: int
 
     @property
     def root(self) -> bytes:
         return self.commitment.root
+
+    @classmethod
+    def of(cls, cells: np.ndarray, trace_length: int, log_blowup: int) -> "BookState":
+        """The state of a book with these engine cells, committed here."""
+        com = SegmentCommitment.commit(F.encode(state_table(cells, trace_length)), log_blowup)
+        return cls(cells.copy(), com, com.link(), trace_length)
 
 
 @dataclass
@@ -83,20 +92,9 @@ def state_table(cells: np.ndarray, trace_length: int) -> np.ndarray:
     return out
 
 
-def _commit(cells: np.ndarray, trace_length: int, log_blowup: int) -> SegmentCommitment:
-    return SegmentCommitment.commit(F.encode(state_table(cells, trace_length)), log_blowup)
-
-
-def empty_state_root(capacity: int, trace_length: int, log_blowup: int, symbol: int = 0) -> bytes:
-    """The root of the empty book's state table: what a chain verifier
-    computes itself for the first batch."""
-    return _commit(Book(capacity, symbol).cells, trace_length, log_blowup).root
-
-
-def initial_state(cells: np.ndarray, trace_length: int, log_blowup: int) -> BookState:
-    """A chain's first state: committed here, with no Link (the verifier
-    commits the same known table itself)."""
-    return BookState(cells.copy(), _commit(cells, trace_length, log_blowup), None, trace_length)
+def empty_state(capacity: int, trace_length: int, log_blowup: int, symbol: int = 0) -> BookState:
+    """The empty book: what a chain verifier commits itself for the first batch."""
+    return BookState.of(Book(capacity, symbol).cells, trace_length, log_blowup)
 
 
 @dataclass
@@ -114,10 +112,20 @@ class PreparedBatch:
 def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
                 trace_length: int | None = None, debug: bool = False,
                 batch_id: int = 0) -> tuple[BatchProof, BookState, np.ndarray]:
-    """Run `ops` on the book `pre` (a Book: a chain's first state, committed
-    here with no Link; or the BookState a previous prove_batch returned) and
-    prove it as batch `batch_id`.  Returns (proof, post state, trades)."""
+    """Run `ops` on the book `pre` (a Book, committed here; or the BookState
+    a previous prove_batch returned) and prove it as batch `batch_id`.
+    Returns (proof, post state, trades)."""
     return prove_prepared(prepare_batch(pre, ops, options, trace_length, batch_id), options, debug)
+
+
+def prove_from_cells(pre_cells: np.ndarray, ops: np.ndarray, options: ProofOptions,
+                     trace_length: int, batch_id: int) -> tuple[BatchProof, np.ndarray, np.ndarray]:
+    """Prove batch `batch_id` from the engine cells before it: what a proof
+    worker does, needing nothing of the batch before but its cells.
+    Returns (proof, post cells, trades)."""
+    proof, post, trades = prove_batch(Book.from_cells(pre_cells), ops, options, trace_length,
+                                      batch_id=batch_id)
+    return proof, post.cells, trades
 
 
 def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
@@ -130,6 +138,8 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
         cells = pre.cells.copy()
     else:
         state, cells, t = pre, pre.cells.copy(), pre.trace_length
+        if state.commitment.lde.shape[0] != t << options.log_blowup:
+            raise ValueError("the pre-state was committed with another blowup")
     book = Book.from_cells(cells)
     cap = book.capacity
     first_seq = book.next_seq
@@ -143,7 +153,7 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
         raise ValueError(f"the batch takes {len(steps)} steps; a chain of {t}-row traces "
                          f"holds at most {t - 1}")
     if state is None:
-        state = initial_state(cells, t, options.log_blowup)
+        state = BookState.of(cells, t, options.log_blowup)
     wit = W.build(proof_table(cells), proof_table(book.cells), ops, steps, t, cap)
     public = BatchPublic(cap.bit_length() - 1, t, book.symbol, first_seq, ops, trades,
                          state.root, state.link, batch_id)
@@ -222,15 +232,16 @@ def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
 def verify_chain(batches: list[BatchProof], min_security: int = DEFAULT_MIN_SECURITY,
                  symbol: int = 0) -> Verified:
     """Verify proofs root to root from the empty book: the first pre-state
-    root is computed here, each next one must be the previous post root with
-    the Link its verification derived; sequence numbers and timestamps
-    continue and batch ids count up by one.  Returns the last Verified."""
+    root and Link are computed here, each next one must be the previous post
+    root with the Link its verification derived; sequence numbers and
+    timestamps continue and batch ids count up by one.  Returns the last
+    Verified."""
     if not batches:
         raise VerificationError("an empty chain")
     first = batches[0].public
-    root = empty_state_root(1 << first.log2_capacity, first.trace_length,
-                            batches[0].proof.options.log_blowup, symbol)
-    link, done = None, None
+    genesis = empty_state(1 << first.log2_capacity, first.trace_length,
+                          batches[0].proof.options.log_blowup, symbol)
+    root, link, done = genesis.root, genesis.link, None
     next_seq, last_ts = 1, 0
     for k, b in enumerate(batches):
         pub = b.public

@@ -20,7 +20,7 @@ from ..proof import Proof, ProofFormatError, Reader
 from .batch import BatchProof, BatchPublic
 
 MAGIC = b"ZKSB"
-VERSION = 1
+VERSION = 2   # 2: the pre-state link is always present (the link point its root selects)
 _HEAD = "HQIBIQ"    # version, batch id, symbol, log2 capacity, trace length, first seq
 
 
@@ -28,11 +28,8 @@ def encode(bp: BatchProof) -> bytes:
     pub = bp.public
     out = [MAGIC, struct.pack("<" + _HEAD, VERSION, pub.batch_id, pub.symbol, pub.log2_capacity,
                              pub.trace_length, pub.first_seq), pub.pre_root]
-    if pub.pre_link is None:
-        out.append(b"\0")
-    else:
-        words = [c for v in [pub.pre_link.z, *pub.pre_link.values] for c in v.c]
-        out.append(b"\1" + struct.pack(f"<I{len(words)}I", len(pub.pre_link.values), *words))
+    words = [c for v in [pub.pre_link.z, *pub.pre_link.values] for c in v.c]
+    out.append(struct.pack(f"<I{len(words)}I", len(pub.pre_link.values), *words))
     out.append(struct.pack("<I", len(pub.ops)) + pub.ops.astype(OP_DTYPE).tobytes())
     out.append(struct.pack("<I", len(pub.trades)) + pub.trades.astype(TRADE_DTYPE).tobytes())
     proof = bp.proof.to_bytes(pub.air())
@@ -63,15 +60,9 @@ def decode(data: bytes) -> BatchProof:
         raise ProofFormatError(f"capacity 2^{log2_cap} and trace length {trace_length} are not a "
                                "valid chain configuration")
     pre_root = r.take(32, "pre-state root")
-    has_link = r.take(1, "link flag")
-    if has_link == b"\0":
-        link = None
-    elif has_link == b"\1":
-        (n,) = r.unpack("I", "link value count")
-        words = struct.unpack(f"<{4 * (n + 1)}I", r.take(16 * (n + 1), "link"))
-        link = Link(_ext(words[:4]), [_ext(words[4 * i: 4 * i + 4]) for i in range(1, n + 1)])
-    else:
-        raise ProofFormatError("the link flag is neither 0 nor 1")
+    (n,) = r.unpack("I", "link value count")
+    words = struct.unpack(f"<{4 * (n + 1)}I", r.take(16 * (n + 1), "link"))
+    link = Link(_ext(words[:4]), [_ext(words[4 * i: 4 * i + 4]) for i in range(1, n + 1)])
     ops = _records(r, OP_DTYPE, "operations")
     trades = _records(r, TRADE_DTYPE, "trades")
     (proof_len,) = r.unpack("Q", "proof length")

@@ -77,25 +77,14 @@ def job_options(security_bits: int, log_blowup: int) -> ProofOptions:
 def prove_job(job: ProofJob) -> tuple[B.BatchProof, np.ndarray, np.ndarray]:
     """Prove `job` with the order-book STARK: (proof, post cells, trades)."""
     check_job(job)
-    opts = job_options(job.security_bits, job.log_blowup)
-    prove_from_cells = getattr(B, "prove_from_cells", None)
-    if prove_from_cells is not None:
-        return prove_from_cells(job.pre_cells, job.ops, opts, job.trace_length, job.batch_id)
-    # Until batch.prove_from_cells lands, a batch proven from cells alone is
-    # a chain's first: its pre-state is committed here with no Link.
-    bp, post, trades = B.prove_batch(Book.from_cells(job.pre_cells), job.ops, opts,
-                                     trace_length=job.trace_length, batch_id=job.batch_id)
-    return bp, post.cells, trades
+    return B.prove_from_cells(job.pre_cells, job.ops, job_options(job.security_bits, job.log_blowup),
+                              job.trace_length, job.batch_id)
 
 
 def expected_pre_state(job: ProofJob) -> tuple[bytes, object]:
-    """The pre-state root and Link a proof of `job` must carry."""
-    state_from_cells = getattr(B, "state_from_cells", None)
-    if state_from_cells is not None:
-        st = state_from_cells(job.pre_cells, job.trace_length, job.log_blowup)
-        return st.root, st.link
-    st = B.initial_state(np.asarray(job.pre_cells, dtype=np.uint32), job.trace_length,
-                         job.log_blowup)
+    """The pre-state root and Link any proof of `job` must carry: functions
+    of the cells alone (BookState.of)."""
+    st = B.BookState.of(np.asarray(job.pre_cells, dtype=np.uint32), job.trace_length, job.log_blowup)
     return st.root, st.link
 
 

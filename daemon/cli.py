@@ -6,6 +6,7 @@
     zksidecar replay FILE          run a CSV or LOBSTER file through the engine
     zksidecar prove FILE           prove a file of operations, batch by batch, as one chain
     zksidecar verify PROOF...      verify batch proof files as a chain from the empty book
+    zksidecar prover-server        the native prover behind the external prover protocol (stdin/stdout)
 """
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ def _verify(args) -> int:
     from zksidecar.prover.orderbook import cli
 
     return cli.verify_main(args.proofs, args.min_security)
+
+
+def _prover_server(args) -> int:
+    from . import backends
+
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr   # the frames own stdout: a stray print must not corrupt them
+    return backends.serve(sys.stdin.buffer, out)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -83,6 +92,9 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("proofs", nargs="+", help="batch proof files, in chain order")
     v.add_argument("--min-security", type=int, default=100, help="refuse weaker proofs")
     v.set_defaults(func=_verify)
+
+    ps = sub.add_parser("prover-server", help="prove batches sent as frames on stdin (docs/API.md)")
+    ps.set_defaults(func=_prover_server)
     return p
 
 

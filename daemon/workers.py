@@ -259,10 +259,14 @@ class WorkerPool:
 
     def _receive(self, slot: _Slot) -> None:
         try:
-            job_id, result = slot.conn.recv()
-        except (EOFError, OSError):
+            answer = slot.conn.recv()
+        except (EOFError, OSError):          # the worker died: its sentinel says so too
             self._reap(slot)
             return
+        self._resolve(slot, answer)
+
+    def _resolve(self, slot: _Slot, answer) -> None:
+        job_id, result = answer
         with self._free:
             busy, slot.job = slot.job, None
             self._free.notify_all()
@@ -277,11 +281,11 @@ class WorkerPool:
         """A worker process ended: fail its job and replace it (unless stopping)."""
         proc = slot.process
         proc.join(timeout=1)
-        if slot.conn.poll():              # it answered before it died: keep the answer
-            try:
-                self._receive(slot)
-            except Exception:
-                pass
+        try:                                 # it answered before it died: keep the answer
+            if slot.conn.poll():
+                self._resolve(slot, slot.conn.recv())
+        except (EOFError, OSError):
+            pass
         with self._free:
             busy, slot.job = slot.job, None
             expected = slot.stopping

@@ -20,6 +20,7 @@ tests/test_backends.py checks them against the compiled header.
 from __future__ import annotations
 
 import os
+import re
 import selectors
 import signal
 import struct
@@ -44,12 +45,22 @@ VERSION = 1
 MAX_FRAME = 1 << 30
 OK, ERROR = 0, 1
 REQUEST_MAGIC, RESPONSE_MAGIC = b"ZKPQ", b"ZKPR"
-# magic, version, log_blowup, symbol, security_bits, batch_id, trace_length, n_cells, n_ops, reserved
+REQUEST_FIELDS = ("magic", "version", "log_blowup", "symbol", "security_bits", "batch_id",
+                  "trace_length", "n_cells", "n_ops", "reserved")
 REQUEST = struct.Struct("<4sHHIIQIIII")
-# magic, version, status, symbol, reserved, batch_id, prove_ns
+RESPONSE_FIELDS = ("magic", "version", "status", "symbol", "reserved", "batch_id", "prove_ns")
 RESPONSE = struct.Struct("<4sHHIIQQ")
 _LENGTH = struct.Struct("<I")
 GRINDING_BITS = 16
+
+
+def field_offsets(layout: struct.Struct) -> list[int]:
+    """Byte offset of each field of a packed little-endian header struct."""
+    offsets, at = [], 0
+    for code in re.findall(r"\d*[a-zA-Z]", layout.format.lstrip("<")):
+        offsets.append(at)
+        at += struct.calcsize("<" + code)
+    return offsets
 
 
 class BackendError(RuntimeError):

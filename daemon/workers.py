@@ -34,6 +34,13 @@ from .priority import DEFAULT_AGE_STEP, ProofPriority, PriorityQueue, QueueClose
 
 log = logging.getLogger(__name__)
 
+# A worker slot whose process dies before it is ready (before _worker_main
+# runs) EARLY_DEATHS times in a row is not restarted again: something (a
+# missing `if __name__ == "__main__":` guard under spawn, a broken install)
+# kills every worker at start-up, and restarting it for ever would only spin.
+EARLY_DEATHS = 3
+READY = "ready"
+
 
 @dataclass
 class ProofJob:
@@ -85,6 +92,7 @@ class PoolClosed(RuntimeError):
 
 def _worker_main(conn, backend) -> None:
     """A worker process: prove each job received until told to stop (None)."""
+    conn.send(READY)
     while True:
         try:
             msg = conn.recv()
@@ -112,6 +120,8 @@ class _Slot:
     conn: object = None
     job: tuple | None = None          # (job_id, job, priority, waited_s, future) while busy
     stopping: bool = False
+    ready: bool = False               # its process reached _worker_main
+    early_deaths: int = 0
 
 
 class WorkerPool:
@@ -134,6 +144,7 @@ class WorkerPool:
         self._ids = itertools.count()
         self._closing = False
         self._stopped = threading.Event()
+        self._broken: str | None = None
         self.crashes = 0
         usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
         self._slots = []
@@ -168,6 +179,7 @@ class WorkerPool:
                 log.warning("worker %d: cannot pin to core %d (%s); running unpinned",
                             slot.index, slot.core, exc)
         slot.process, slot.conn, slot.job, slot.stopping = p, parent, None, False
+        slot.ready = False
 
     @property
     def pids(self) -> list[int]:
@@ -177,6 +189,11 @@ class WorkerPool:
     @property
     def cores(self) -> list[int | None]:
         return [s.core for s in self._slots]
+
+    @property
+    def broken(self) -> str | None:
+        """Why the pool cannot prove anything (every worker dies at start-up), or None."""
+        return self._broken
 
     def busy_pids(self) -> list[int]:
         """Workers proving a job now."""
@@ -190,6 +207,8 @@ class WorkerPool:
         the backend could not prove it) or fails with WorkerCrashed /
         PoolClosed.  Cancelling the Future before the job starts drops it."""
         priority = ProofPriority.parse(priority)
+        if self._broken:
+            raise WorkerCrashed(self._broken)
         fut: Future = Future()
         try:
             self.queue.put((next(self._ids), job, fut), priority)
@@ -263,6 +282,9 @@ class WorkerPool:
         except (EOFError, OSError):          # the worker died: its sentinel says so too
             self._reap(slot)
             return
+        if answer == READY:
+            slot.ready, slot.early_deaths = True, 0
+            return
         self._resolve(slot, answer)
 
     def _resolve(self, slot: _Slot, answer) -> None:
@@ -282,20 +304,43 @@ class WorkerPool:
         proc = slot.process
         proc.join(timeout=1)
         try:                                 # it answered before it died: keep the answer
-            if slot.conn.poll():
-                self._resolve(slot, slot.conn.recv())
+            while slot.conn.poll():
+                answer = slot.conn.recv()
+                if answer == READY:
+                    slot.ready = True
+                else:
+                    self._resolve(slot, answer)
         except (EOFError, OSError):
             pass
         with self._free:
             busy, slot.job = slot.job, None
             expected = slot.stopping
             slot.process = None
+            slot.conn.close()
             if not expected:
                 self.crashes += 1
-            slot.conn.close()
-            if not expected and not self._stopped.is_set():
-                self._start(slot)
+                slot.early_deaths = 0 if slot.ready else slot.early_deaths + 1
+                if slot.early_deaths >= EARLY_DEATHS:
+                    slot.stopping = True
+                    log.error("proof worker %d (pid %s) died at start-up %d times in a row (exit "
+                              "code %s); not restarting it", slot.index, proc.pid, slot.early_deaths,
+                              proc.exitcode)
+                elif not self._stopped.is_set():
+                    log.error("proof worker %d (pid %s) died (exit code %s); replaced", slot.index,
+                              proc.pid, proc.exitcode)
+                    self._start(slot)
+            if all(s.stopping for s in self._slots) and not self._stopped.is_set():
+                self._broken = (f"every proof worker died at start-up {EARLY_DEATHS} times in a row "
+                                f"(last exit code {proc.exitcode}; see the log). A script that starts "
+                                "a pool must do so under `if __name__ == \"__main__\":` (workers "
+                                "are spawned and import the main module)")
+                self._closing = True
             self._free.notify_all()
+        if self._broken and not self._stopped.is_set():
+            self.queue.close()
+            for (_, _, queued), _ in self.queue.drain():
+                if queued.set_running_or_notify_cancel():
+                    queued.set_exception(WorkerCrashed(self._broken))
         if busy is not None:
             _, job, *_, fut = busy
             if expected:
@@ -307,9 +352,6 @@ class WorkerPool:
                 fut.set_exception(WorkerCrashed(
                     f"proof worker {slot.index} (pid {proc.pid}) died ({how}) while proving symbol "
                     f"{job.symbol} batch {job.batch_id}; the batch is not proven"))
-        if not expected:
-            log.error("proof worker %d (pid %s) died (exit code %s); replaced", slot.index, proc.pid,
-                      proc.exitcode)
 
     # ------------------------------------------------------------ closing --
     def close(self, wait: bool = True, cancel_pending: bool = False) -> None:

@@ -54,6 +54,17 @@ class GatedBackend(NativeBackend):
         return super().prove(job)
 
 
+class DiesOnArrival(NativeBackend):
+    """Test double: a backend whose unpickling kills the worker process at
+    start-up, before it is ready (as a spawn without a main guard would)."""
+
+    def __getstate__(self):
+        return {"die": True}
+
+    def __setstate__(self, state):
+        os._exit(3)
+
+
 def wait_until(predicate, what: str, limit: float = 60.0):
     """Poll for a condition (the limit only stops a broken test from hanging)."""
     end = time.monotonic() + limit
@@ -147,6 +158,20 @@ def test_a_killed_worker_fails_its_job_and_is_replaced(tmp_path):
         open(gate, "w").close()
         results = [f.result(120) for f in [p.submit(first_batch(i)) for i in range(4)]]
         assert all(r.ok for r in results)
+
+
+def test_workers_that_die_at_start_up_are_not_restarted_for_ever():
+    p = WorkerPool(1, backend=DiesOnArrival())
+    try:
+        first = p.submit(first_batch(0))
+        with pytest.raises(WorkerCrashed, match="exit code 3"):
+            first.result(120)
+        wait_until(lambda: p.broken, "three start-up deaths")
+        assert p.crashes == 3
+        with pytest.raises(WorkerCrashed, match="died at start-up 3 times in a row"):
+            p.submit(first_batch(1))
+    finally:
+        p.close()
 
 
 def test_close_waits_for_queued_work():

@@ -237,19 +237,24 @@ class WorkerPool:
             with self._lock:
                 slot = next((s for s in self._slots if s.job is None and not s.stopping), None)
                 if slot is not None:
-                    slot.job = (job_id, job, priority, waited, fut)
+                    busy = slot.job = (job_id, job, priority, waited, fut)
+                    conn = slot.conn           # this process's pipe, even if it is replaced
             if slot is None:               # only while closing without waiting
                 fut.set_exception(PoolClosed("the worker pool closed before the job ran"))
                 continue
             try:
-                slot.conn.send((job_id, job))
+                conn.send((job_id, job))
             except (OSError, ValueError) as exc:
-                # the worker died between jobs: the monitor replaces it; this
-                # job never started, so it fails only if it cannot be sent at all
+                # the worker died as it was given the job: the monitor replaces
+                # it and, if it saw the job first, has failed it already
                 with self._lock:
-                    slot.job = None
-                fut.set_exception(WorkerCrashed(f"worker {slot.index} could not take "
-                                                f"symbol {job.symbol} batch {job.batch_id}: {exc}"))
+                    mine = slot.job is busy
+                    if mine:
+                        slot.job = None
+                if mine:
+                    fut.set_exception(WorkerCrashed(
+                        f"proof worker {slot.index} died as it was given symbol {job.symbol} "
+                        f"batch {job.batch_id} ({exc}); the batch is not proven"))
 
     # --------------------------------------------------------- monitoring --
     def _monitor_loop(self) -> None:

@@ -184,7 +184,7 @@ class WorkerPool:
     @property
     def pids(self) -> list[int]:
         with self._lock:
-            return [s.process.pid for s in self._slots]
+            return [s.process.pid for s in self._slots if s.process is not None]
 
     @property
     def cores(self) -> list[int | None]:
@@ -239,8 +239,9 @@ class WorkerPool:
                 if slot is not None:
                     busy = slot.job = (job_id, job, priority, waited, fut)
                     conn = slot.conn           # this process's pipe, even if it is replaced
-            if slot is None:               # only while closing without waiting
-                fut.set_exception(PoolClosed("the worker pool closed before the job ran"))
+            if slot is None:               # only while closing without waiting, or broken
+                fut.set_exception(WorkerCrashed(self._broken) if self._broken
+                                  else PoolClosed("the worker pool closed before the job ran"))
                 continue
             try:
                 conn.send((job_id, job))

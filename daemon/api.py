@@ -37,6 +37,7 @@ from ..prover.orderbook import proof_file
 from ..prover.orderbook import witness as W
 from ..prover.orderbook.batch import BatchProof, verify_batch, verify_chain
 from ..prover.verify import Verified
+from .backends import job_options
 from .priority import DEFAULT_AGE_STEP, LEVELS, PriorityQueue, ProofPriority
 from .workers import ProofJob, ProofResult, WorkerPool
 
@@ -179,6 +180,8 @@ class TradingZkVMManager:
         Book(capacity, symbol)   # refuses a bad capacity or symbol now, not at the first order
         self.trace_length = trace_length or W.trace_length_for(
             STEPS_PER_OP * self.batch_config.max_batch_size, capacity)
+        # ParameterError (a ValueError) now if no proof of this size can reach the target
+        job_options(security_bits, log_blowup).check_security(self.trace_length, security_bits)
         self.pool = WorkerPool(num_workers, cores, backend, age_step=age_step)
         self._chains: dict[int, _Chain] = {}
         self._stats = ManagerStats()

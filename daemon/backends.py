@@ -112,6 +112,8 @@ def check_job(job: ProofJob) -> None:
         raise ValueError(f"log_blowup must be in 1..{MAX_LOG_BLOWUP}, not {job.log_blowup}")
     if not 1 <= job.security_bits <= 128:
         raise ValueError(f"security_bits must be in 1..128, not {job.security_bits}")
+    # ParameterError if the target cannot be reached at this size (hash and field bounds)
+    job_options(job.security_bits, job.log_blowup).check_security(t, job.security_bits)
     book = Book.from_cells(job.pre_cells)      # CorruptState if these are not a book's cells
     if book.symbol != job.symbol:
         raise ValueError(f"the cells are symbol {book.symbol}'s book, the job is for {job.symbol}")

@@ -190,6 +190,15 @@ def test_async_generator_priorities_and_stats(manager):
     run(main())
 
 
+def test_bad_manager_arguments():
+    with pytest.raises(ValueError, match="under the required 127"):
+        TradingZkVMManager(CONFIG, capacity=CAP, security_bits=127, trace_length=1 << 20)
+    with pytest.raises(ValueError, match="capacity"):
+        TradingZkVMManager(CONFIG, capacity=12)
+    with pytest.raises(ValueError, match="max_batch_size"):
+        BatchConfig(max_batch_size=0)
+
+
 def test_a_failed_batch_is_reported_and_leaves_a_gap():
     crash = [sys.executable, os.path.join(os.path.dirname(__file__), "prover_doubles.py"), "crash"]
 

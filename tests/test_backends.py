@@ -168,3 +168,7 @@ def test_rejects_bad_commands_and_jobs():
     job.symbol = 5
     with pytest.raises(ValueError, match="symbol 0's book, the job is for 5"):
         NativeBackend().prove(job)
+    job = chain_jobs(1)[0]
+    job.security_bits = 128                # over the 127 bits SHA-256 collisions allow
+    with pytest.raises(ValueError, match="under the required 128"):
+        NativeBackend().prove(job)

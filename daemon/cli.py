@@ -9,6 +9,7 @@
     zksidecar verify --store DIR   verify every symbol's chain in a daemon's proof store
     zksidecar daemon [--config F]  run the sidecar: ring -> journal -> shadow book -> proofs
     zksidecar stats [--once]       the running daemon's figures as a live table
+    zksidecar prover-server        the native prover behind the external prover protocol (stdin/stdout)
 """
 from __future__ import annotations
 
@@ -67,6 +68,12 @@ def _daemon(args) -> int:
     from . import service
 
     return service.main(args.config)
+def _prover_server(args) -> int:
+    from . import backends
+
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr   # the frames own stdout: a stray print must not corrupt them
+    return backends.serve(sys.stdin.buffer, out)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -120,6 +127,8 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stats", help="the running daemon's figures as a live table")
     stats.add_arguments(st)
     st.set_defaults(func=_stats)
+    ps = sub.add_parser("prover-server", help="prove batches sent as frames on stdin (docs/API.md)")
+    ps.set_defaults(func=_prover_server)
     return p
 
 

@@ -1,0 +1,95 @@
+/*
+ * zk_backend.h — the external prover process protocol: the frames the daemon
+ * and a prover host (`zksidecar prover-server`, or a ZisK / SP1 host written
+ * to this protocol) exchange over the host's stdin and stdout.  One
+ * definition: daemon/backends.py mirrors these structs with struct.Struct
+ * (tests/test_backends.py checks every size, offset and constant against
+ * this header through cffi) and docs/API.md documents each byte.
+ *
+ * Every frame is a little-endian uint32 length, then that many bytes:
+ *
+ *   request  = zk_backend_request, then n_cells uint32 cells (the engine's
+ *              state table before the batch), then n_ops zk_op records
+ *              (zk_records.h); the length is exactly
+ *              sizeof(zk_backend_request) + 4 * n_cells + 64 * n_ops.
+ *   response = zk_backend_response, then the body: on ZK_BACKEND_OK a batch
+ *              proof file (docs/PROOF_FORMAT.md), on ZK_BACKEND_ERROR a UTF-8
+ *              message.
+ *
+ * One request, then one response, in turn; end of input at a frame boundary
+ * ends the session.  Self-contained like zk_records.h.
+ */
+#ifndef ZK_BACKEND_H
+#define ZK_BACKEND_H
+
+#include <assert.h>
+#include <stdint.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "zk_backend.h: frames are little-endian; this target is not"
+#endif
+
+/* cffi-begin */
+#define ZK_BACKEND_VERSION 1
+#define ZK_BACKEND_MAX_FRAME 1073741824   /* 1 GiB: a larger length is a broken stream */
+
+/* zk_backend_response.status */
+#define ZK_BACKEND_OK 0
+#define ZK_BACKEND_ERROR 1
+
+/* Request header, daemon -> prover, 40 bytes.  magic is "ZKPQ". */
+typedef struct zk_backend_request {
+    uint8_t magic[4];        /*  0  'Z' 'K' 'P' 'Q' */
+    uint16_t version;        /*  4  ZK_BACKEND_VERSION */
+    uint16_t log_blowup;     /*  6  LDE blowup 2^log_blowup */
+    uint32_t symbol;         /*  8  the book */
+    uint32_t security_bits;  /* 12  conjectured security the proof must reach */
+    uint64_t batch_id;       /* 16  position in the symbol's chain */
+    uint32_t trace_length;   /* 24  rows per proof, fixed for the chain */
+    uint32_t n_cells;        /* 28  uint32 state cells that follow */
+    uint32_t n_ops;          /* 32  zk_op records after the cells */
+    uint32_t reserved;       /* 36  zero */
+} zk_backend_request;
+
+/* Response header, prover -> daemon, 32 bytes.  magic is "ZKPR". */
+typedef struct zk_backend_response {
+    uint8_t magic[4];        /*  0  'Z' 'K' 'P' 'R' */
+    uint16_t version;        /*  4  ZK_BACKEND_VERSION */
+    uint16_t status;         /*  6  ZK_BACKEND_OK or ZK_BACKEND_ERROR */
+    uint32_t symbol;         /*  8  echoed from the request */
+    uint32_t reserved;       /* 12  zero */
+    uint64_t batch_id;       /* 16  echoed from the request */
+    uint64_t prove_ns;       /* 24  the prover's own time for this batch */
+} zk_backend_response;
+/* cffi-end */
+
+#ifndef offsetof
+#define offsetof(type, field) __builtin_offsetof(type, field)
+#endif
+#define ZK_BACKEND_AT(type, field, offset) \
+    static_assert(offsetof(type, field) == (offset), #type "." #field " must be at byte " #offset)
+
+static_assert(sizeof(zk_backend_request) == 40, "zk_backend_request is 40 bytes");
+ZK_BACKEND_AT(zk_backend_request, magic, 0);
+ZK_BACKEND_AT(zk_backend_request, version, 4);
+ZK_BACKEND_AT(zk_backend_request, log_blowup, 6);
+ZK_BACKEND_AT(zk_backend_request, symbol, 8);
+ZK_BACKEND_AT(zk_backend_request, security_bits, 12);
+ZK_BACKEND_AT(zk_backend_request, batch_id, 16);
+ZK_BACKEND_AT(zk_backend_request, trace_length, 24);
+ZK_BACKEND_AT(zk_backend_request, n_cells, 28);
+ZK_BACKEND_AT(zk_backend_request, n_ops, 32);
+ZK_BACKEND_AT(zk_backend_request, reserved, 36);
+
+static_assert(sizeof(zk_backend_response) == 32, "zk_backend_response is 32 bytes");
+ZK_BACKEND_AT(zk_backend_response, magic, 0);
+ZK_BACKEND_AT(zk_backend_response, version, 4);
+ZK_BACKEND_AT(zk_backend_response, status, 6);
+ZK_BACKEND_AT(zk_backend_response, symbol, 8);
+ZK_BACKEND_AT(zk_backend_response, reserved, 12);
+ZK_BACKEND_AT(zk_backend_response, batch_id, 16);
+ZK_BACKEND_AT(zk_backend_response, prove_ns, 24);
+
+#undef ZK_BACKEND_AT
+
+#endif

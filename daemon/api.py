@@ -180,6 +180,10 @@ class TradingZkVMManager:
         Book(capacity, symbol)   # refuses a bad capacity or symbol now, not at the first order
         self.trace_length = trace_length or W.trace_length_for(
             STEPS_PER_OP * self.batch_config.max_batch_size, capacity)
+        t = self.trace_length
+        if t & (t - 1) or t < max(16, capacity):
+            raise ValueError(f"trace_length must be a power of two >= max(16, capacity {capacity}), "
+                             f"not {t}")
         # ParameterError (a ValueError) now if no proof of this size can reach the target
         job_options(security_bits, log_blowup).check_security(self.trace_length, security_bits)
         self.pool = WorkerPool(num_workers, cores, backend, age_step=age_step)

@@ -195,6 +195,8 @@ def test_bad_manager_arguments():
         TradingZkVMManager(CONFIG, capacity=CAP, security_bits=127, trace_length=1 << 20)
     with pytest.raises(ValueError, match="capacity"):
         TradingZkVMManager(CONFIG, capacity=12)
+    with pytest.raises(ValueError, match="trace_length must be a power of two >= max"):
+        TradingZkVMManager(CONFIG, capacity=64, trace_length=32)
     with pytest.raises(ValueError, match="max_batch_size"):
         BatchConfig(max_batch_size=0)
 

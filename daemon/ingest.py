@@ -80,13 +80,13 @@ class Ingest(threading.Thread):
         self.consumer, self.append, self.out, self.metrics = consumer, append, out, metrics
         self.core, self.resync = core, resync or Resync(np.zeros(0, OP_DTYPE))
         self._buf = np.zeros(chunk, dtype=OP_DTYPE)
-        self._stop = threading.Event()
+        self._stopping = threading.Event()
         self.error: BaseException | None = None
         self.last_loop = time.monotonic()
         self.producer = "unknown"
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopping.set()
 
     def healthy(self, max_silence_s: float = 2.0) -> bool:
         """The loop is turning (for the systemd watchdog) and has not died."""
@@ -97,7 +97,7 @@ class Ingest(threading.Thread):
         pin_to(self.core)
         next_status = 0.0
         try:
-            while not self._stop.is_set():
+            while not self._stopping.is_set():
                 n = self.consumer.poll(self._buf, timeout=0.05)
                 now = time.monotonic()
                 self.last_loop = now

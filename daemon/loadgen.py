@@ -52,14 +52,14 @@ def flow(n: int, seed: int, capacity: int, symbol: int = 0) -> np.ndarray:
 
 def run(ops_ring: str, completions_ring: str | None, ops: np.ndarray, capacity: int,
         rate: float | None = None, lie_at: set[int] | None = None, wait_s: float = 0.0,
-        progress=None) -> LoadReport:
+        progress=None, book: Book | None = None) -> LoadReport:
     """Match and publish `ops` (one symbol) at `rate` operations/s (None: as
     fast as the engine goes).  `lie_at`: indices whose claimed `filled` is
     off by one (a dishonest engine, for divergence tests).  After the last
     publish, keep reading completions for up to `wait_s` seconds, until
     every operation is covered.  `progress(report)` is called about 4 times
-    a second."""
-    book = Book(capacity, int(ops["symbol"][0]))
+    a second.  `book`: the engine's state to continue from (default: empty)."""
+    book = book if book is not None else Book(capacity, int(ops["symbol"][0]))
     rep = LoadReport()
     out = np.zeros(256, COMPLETION_DTYPE)
     producer = ringbuf.Producer(ops_ring)

@@ -16,7 +16,9 @@ import pytest
 from daemon_helpers import Daemon
 from zksidecar.daemon import loadgen
 from zksidecar.daemon.store import ProofStore, verify_store
-from zksidecar.engine.records import CompletionStatus
+from zksidecar.engine.book import Book
+from zksidecar import ringbuf
+from zksidecar.engine.records import FLAG_CLAIMED, CompletionStatus
 from zksidecar.prover.orderbook import proof_file
 
 
@@ -73,11 +75,12 @@ def test_engine_to_verified_chain(daemon):
 def test_killed_mid_batch_and_restarted_loses_and_repeats_nothing(daemon):
     daemon.start()
     ops = loadgen.flow(1200, seed=2, capacity=daemon.capacity)
-    loadgen.run(daemon.ops_ring, None, ops[:700], daemon.capacity)
+    engine = Book(daemon.capacity)
+    loadgen.run(daemon.ops_ring, None, ops[:700], daemon.capacity, book=engine)
     daemon.wait_for(lambda st: proven(st) >= 2, what="two proofs")
     daemon.kill9()                       # mid-stream: batches open, proofs in flight
     # the engine goes on while the daemon is down: the ring holds its records
-    loadgen.run(daemon.ops_ring, None, ops[700:], daemon.capacity)
+    loadgen.run(daemon.ops_ring, None, ops[700:], daemon.capacity, book=engine)
     daemon.start()
     st = daemon.wait_for(lambda st: st["symbols"].get("0", {}).get("next_seq") == 1201
                          and st["proofs_in_flight"] == 0 and st["symbols"]["0"]["open_ops"] == 0,
@@ -103,8 +106,12 @@ def test_a_lying_engine_is_reported_and_the_proof_covers_the_rules(daemon):
 
 
 def _engine_that_dies(ring: str, capacity: int) -> None:
+    """Matches and publishes 300 operations, then dies holding the ring."""
     ops = loadgen.flow(300, seed=4, capacity=capacity)
-    loadgen.run(ring, None, ops, capacity)
+    Book(capacity).process(ops)
+    ops["flags"] |= FLAG_CLAIMED
+    producer = ringbuf.Producer(ring)        # held open: the ring records our pid
+    producer.publish_all(ops, timeout=30)
     os.kill(os.getpid(), 9)
 
 

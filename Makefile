@@ -23,9 +23,11 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
+# The kernel self-check (a second), then the sidecar end to end (daemon/demo.py):
+# state in ./var/demo, wiped first.  DEMO_ARGS="--seconds 10 --rate 2000" to vary it.
 demo: $(STAMP)
 	$(VENV)/bin/zksidecar selfcheck
-	$(VENV)/bin/zksidecar bench kernels
+	$(VENV)/bin/zksidecar demo $(DEMO_ARGS)
 
 bench: $(STAMP)
 	$(PY) -m pytest -q benchmarks

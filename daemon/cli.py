@@ -9,6 +9,8 @@
     zksidecar verify --store DIR   verify every symbol's chain in a daemon's proof store
     zksidecar daemon [--config F]  run the sidecar: ring -> journal -> shadow book -> proofs
     zksidecar stats [--once]       the running daemon's figures as a live table
+    zksidecar demo [--seconds S] [--rate R] [--ops N]
+                                   daemon + reference engine end to end, then every proof verified
     zksidecar prover-server        the native prover behind the external prover protocol (stdin/stdout)
 """
 from __future__ import annotations
@@ -68,6 +70,14 @@ def _daemon(args) -> int:
     from . import service
 
     return service.main(args.config)
+
+
+def _demo(args) -> int:
+    from . import demo
+
+    return demo.run(args.seconds, args.rate, args.ops, args.dir)
+
+
 def _prover_server(args) -> int:
     from . import backends
 
@@ -127,6 +137,11 @@ def parser() -> argparse.ArgumentParser:
     st = sub.add_parser("stats", help="the running daemon's figures as a live table")
     stats.add_arguments(st)
     st.set_defaults(func=_stats)
+    from . import demo
+
+    dm = sub.add_parser("demo", help="the daemon and a reference engine end to end; every proof verified")
+    demo.add_arguments(dm)
+    dm.set_defaults(func=_demo)
     ps = sub.add_parser("prover-server", help="prove batches sent as frames on stdin (docs/API.md)")
     ps.set_defaults(func=_prover_server)
     return p

@@ -13,6 +13,7 @@ form, returning what it saw.
 """
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -129,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=2_000, help="operations per second (0: flat out)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for completions")
+    p.add_argument("--json-progress", action="store_true",
+                   help="progress as JSON lines on stdout (for a supervising process, e.g. the demo)")
     args = p.parse_args(argv)
     cfg = load(args.config)
     ops = flow(args.ops, args.seed, cfg.book.capacity)
@@ -137,9 +140,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\r published {rep.published:>9,}  proven {rep.proven_ops():>9,}  "
               f"batches {len(rep.completed):>6,}", end="", file=sys.stderr, flush=True)
 
+    def report(rep: LoadReport, done: bool = False) -> None:
+        print(json.dumps({"published": rep.published, "proven": rep.proven_ops(),
+                          "completions": len(rep.completed), "full_events": rep.full_events,
+                          "seconds": rep.seconds, "done": done}), flush=True)
+
+    progress = report if args.json_progress else show if os.isatty(2) else None
     rep = run(cfg.ring.ops, cfg.ring.completions, ops, cfg.book.capacity, args.rate or None,
-              wait_s=args.wait, progress=show if os.isatty(2) else None)
+              wait_s=args.wait, progress=progress)
+    if args.json_progress:
+        report(rep, done=True)
     print(f"\npublished {rep.published:,} operations in {rep.seconds:.1f} s "
           f"({rep.published / max(rep.seconds, 1e-9):,.0f}/s), {rep.full_events} full events; "
-          f"{len(rep.completed):,} completions covering {rep.proven_ops():,} operations")
+          f"{len(rep.completed):,} completions covering {rep.proven_ops():,} operations",
+          file=sys.stderr if args.json_progress else sys.stdout)
     return 0 if rep.proven_ops() == len(ops) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,431 @@
+"""`zksidecar demo` (what `make demo` runs): the sidecar end to end on one
+machine in well under a minute.
+
+1. A fresh state directory (./var/demo, wiped) and a configuration of its
+   own: ring names carrying the user and this process id, so the demo never
+   meets a real daemon's rings, and settings that keep proof lag low on two
+   cores (a book of 512 slots, batches of up to 256 operations, one worker).
+2. The daemon, started as a subprocess exactly as systemd would start it
+   (`python -m zksidecar.daemon.cli daemon --config FILE`).
+3. The reference engine (daemon/loadgen.py) as a second process: it matches
+   a synthetic flow and publishes every operation, with its claimed outcome,
+   to the ops ring at a steady rate through the Python client, reading
+   completions back.
+4. A live progress line (published, ingested, proven, batches, proof lag
+   p99) about four times a second on a terminal; a plain line every two
+   seconds otherwise, so the output can be logged.
+5. SIGTERM to the daemon, then every stored proof verified as one chain from
+   the empty book (daemon/store.py verify_store), and a summary.  The exit
+   status is non-zero if anything failed: an operation not proven, a proof
+   that does not verify, a divergence, a process that exited badly.
+
+`DaemonProcess` is the same machinery for `zksidecar bench e2e`.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+from .config import ConfigError, _user, load
+from .stats import StatsError, fetch_status
+
+DEMO_DIR = "./var/demo"
+MARKER = ".zksidecar-demo"      # the demo wipes only directories that carry this file
+SOCKET_PATH_MAX = 107           # sun_path holds 108 bytes with the terminating NUL
+
+# Settings that keep proof lag low with one proof worker on a small machine:
+# a 256-operation batch (a 4096-row trace) proves in 0.1-0.2 s on one core.
+DEMO_SETTINGS = {
+    "ring": {"capacity": 1 << 16, "idle": "spin_then_park"},
+    "journal": {"fsync": "batch"},
+    "book": {"capacity": 512},
+    "batch": {"max_batch_size": 256, "batch_timeout_ms": 200},
+    "workers": {"count": 1},
+    "store": {"fsync": True},
+}
+DEMO_RATE = 1000.0              # operations per second
+DEMO_SECONDS = 30.0
+
+
+class DemoError(Exception):
+    """The demo could not be set up (a directory it must not wipe, a bad path)."""
+
+
+def toml_text(config: dict) -> str:
+    """{"section": {"key": value}} as TOML (str, int, bool and int lists)."""
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, int):
+            return str(v)
+        if isinstance(v, str):
+            return json.dumps(v)        # a JSON string is a valid TOML basic string
+        if isinstance(v, (list, tuple)) and all(type(x) is int for x in v):
+            return "[" + ", ".join(map(str, v)) + "]"
+        raise TypeError(f"no TOML for {v!r}")
+
+    lines = []
+    for section, values in config.items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {value(v)}" for k, v in values.items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def fresh_dir(path: str) -> str:
+    """Make `path` an empty demo directory; returns it absolute.  An existing
+    directory is wiped only if an earlier demo made it (it holds MARKER) or it
+    is empty: the demo never deletes anything else."""
+    path = os.path.abspath(path)
+    if os.path.lexists(path):
+        if not os.path.isdir(path) or os.path.islink(path):
+            raise DemoError(f"{path}: exists and is not a directory")
+        if os.listdir(path) and not os.path.exists(os.path.join(path, MARKER)):
+            raise DemoError(f"{path}: not empty and not made by the demo; refusing to wipe it "
+                            f"(remove it yourself or give another --dir)")
+        shutil.rmtree(path)
+    os.makedirs(path)
+    with open(os.path.join(path, MARKER), "w") as f:
+        f.write("made by `zksidecar demo`; wiped by the next run\n")
+    return path
+
+
+class DaemonProcess:
+    """A daemon in a subprocess, with its own rings, state directory, admin
+    socket and configuration (`settings` over the defaults): started, watched
+    through /status, stopped, its memory measured.
+
+    `cpus`: the cores the daemon and its workers may run on (None: all)."""
+
+    def __init__(self, state_dir: str, settings: dict, tag: str, cpus: set[int] | None = None):
+        self.dir = os.path.abspath(state_dir)
+        self.ops_ring = f"/zksidecar-{tag}-ops"
+        self.completions_ring = f"/zksidecar-{tag}-done"
+        self.socket = os.path.join(self.dir, "admin.sock")
+        if len(self.socket.encode()) > SOCKET_PATH_MAX:
+            raise DemoError(f"{self.socket}: too long for a Unix socket path "
+                            f"({SOCKET_PATH_MAX} bytes at most); choose a shorter directory")
+        config = {section: dict(values) for section, values in settings.items()}
+        config.setdefault("ring", {}).update(ops=self.ops_ring, completions=self.completions_ring)
+        config.setdefault("journal", {})["dir"] = os.path.join(self.dir, "journal")
+        config.setdefault("store", {})["dir"] = os.path.join(self.dir, "proofs")
+        config.setdefault("admin", {})["socket"] = self.socket
+        self.store_dir = config["store"]["dir"]
+        self.config_path = os.path.join(self.dir, "zksidecar.toml")
+        with open(self.config_path, "w") as f:
+            f.write(toml_text(config))
+        self.config = load(self.config_path)     # a bad setting fails here, naming the key
+        self.log_path = os.path.join(self.dir, "daemon.log")
+        self.cpus = cpus
+        self.proc: subprocess.Popen | None = None
+        self.peak_rss = 0
+
+    def start(self, timeout: float = 60.0) -> "DaemonProcess":
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("NOTIFY_SOCKET", None)      # not ours to notify
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "zksidecar.daemon.cli", "daemon", "--config", self.config_path],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
+        if self.cpus:
+            # at once, while the interpreter is still starting: every thread and
+            # worker process it makes later inherits the set
+            os.sched_setaffinity(self.proc.pid, self.cpus)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the daemon exited with status {self.proc.returncode}:\n"
+                                   f"{self.log_tail()}")
+            try:
+                fetch_status(self.socket, timeout=1)
+                return self
+            except StatsError:
+                time.sleep(0.05)
+        raise RuntimeError(f"the daemon did not answer on {self.socket} within {timeout:.0f} s:\n"
+                           f"{self.log_tail()}")
+
+    def status(self, timeout: float = 5.0) -> dict:
+        return fetch_status(self.socket, timeout=timeout)
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def tree_rss(self) -> int:
+        """Resident bytes of the daemon and its worker processes now; keeps
+        the peak in `peak_rss`."""
+        import psutil
+
+        if not self.alive():
+            return 0
+        total = 0
+        try:
+            root = psutil.Process(self.proc.pid)
+            for p in [root] + root.children(recursive=True):
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            return 0
+        self.peak_rss = max(self.peak_rss, total)
+        return total
+
+    def stop(self, timeout: float = 90.0) -> int:
+        """SIGTERM (a clean stop: open batches closed, proofs in flight
+        stored), then the exit status; SIGKILL if it does not stop in time."""
+        if not self.alive():
+            return self.proc.returncode if self.proc else 0
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return -signal.SIGKILL
+
+    def kill(self) -> None:
+        if self.alive():
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+    def cleanup(self) -> None:
+        """Kill the daemon if it still runs and remove its rings."""
+        from .. import ringbuf
+
+        self.kill()
+        for name in (self.ops_ring, self.completions_ring):
+            ringbuf.unlink(name, missing_ok=True)
+
+
+class _EngineProcess:
+    """The reference engine (daemon/loadgen.py) in a subprocess, reporting
+    its progress as JSON lines on its stdout."""
+
+    def __init__(self, daemon: DaemonProcess, n_ops: int, rate: float, wait_s: float):
+        self.latest: dict = {}
+        self.log_path = os.path.join(daemon.dir, "engine.log")
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "zksidecar.daemon.loadgen", "--config", daemon.config_path,
+                 "--ops", str(n_ops), "--rate", str(rate), "--wait", str(wait_s), "--json-progress"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
+                env=dict(os.environ, PYTHONUNBUFFERED="1"))
+        self._reader = threading.Thread(target=self._read, name="demo-engine-reader", daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            try:
+                doc = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(doc, dict):
+                self.latest = doc
+
+    def wait(self) -> int:
+        code = self.proc.wait()
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return "".join(f.readlines()[-lines:])
+        except OSError:
+            return ""
+
+
+def _get(doc: dict, *keys):
+    for k in keys:
+        if not isinstance(doc, dict):
+            return None
+        doc = doc.get(k)
+    return doc
+
+
+def _secs(v) -> str:
+    return f"{v:.3f} s" if isinstance(v, (int, float)) else "-"
+
+
+def _n(v) -> str:
+    return f"{v:,}" if isinstance(v, int) else "-"
+
+
+def progress_line(elapsed: float, engine: dict, status: dict) -> str:
+    return (f"{elapsed:6.1f} s  published {_n(engine.get('published')):>9}  "
+            f"ingested {_n(_get(status, 'ops', 'ingested')):>9}  "
+            f"proven {_n(_get(status, 'ops', 'proven')):>9}  "
+            f"batches {_n(_get(status, 'batches', 'proven')):>6}  "
+            f"lag p99 {_secs(_get(status, 'lag_s', 'p99'))}")
+
+
+def run(seconds: float = DEMO_SECONDS, rate: float = DEMO_RATE, n_ops: int | None = None,
+        state_dir: str = DEMO_DIR, out=None, tty: bool | None = None) -> int:
+    """The demo; returns its exit status (0: every operation proven and every
+    proof verified)."""
+    out = out or sys.stdout
+    tty = out.isatty() if tty is None else tty
+    n_ops = n_ops if n_ops is not None else max(1, int(seconds * rate))
+    if n_ops < 1 or rate <= 0:
+        print("zksidecar demo: --ops and --rate must be positive", file=sys.stderr)
+        return 2
+    try:
+        state_dir = fresh_dir(state_dir)
+        daemon = DaemonProcess(state_dir, DEMO_SETTINGS, f"{_user()}-demo-{os.getpid()}")
+    except (DemoError, ConfigError, OSError) as exc:
+        print(f"zksidecar demo: {exc}", file=sys.stderr)
+        return 2
+    cfg = daemon.config
+    print(f"zksidecar demo: {n_ops:,} operations at {rate:,.0f}/s through rings {daemon.ops_ring} "
+          f"and {daemon.completions_ring}\n  state in {state_dir}; book of {cfg.book.capacity} "
+          f"slots, batches of up to {cfg.batch.max_batch_size} operations or "
+          f"{cfg.batch.batch_timeout_ms} ms, {cfg.workers.count} proof worker(s)", file=out, flush=True)
+    engine = None
+    try:
+        print("starting the daemon …", file=out, flush=True)
+        daemon.start()
+        t0 = time.monotonic()
+        engine = _EngineProcess(daemon, n_ops, rate, wait_s=max(60.0, n_ops / rate))
+        status: dict = {}
+        next_plain = t0
+        while engine.proc.poll() is None:
+            try:
+                status = daemon.status(timeout=2)
+            except StatsError:
+                pass
+            daemon.tree_rss()
+            if not daemon.alive():
+                break
+            line = progress_line(time.monotonic() - t0, engine.latest, status)
+            if tty:
+                print("\r" + line + "\x1b[K", end="", file=out, flush=True)
+            elif time.monotonic() >= next_plain:
+                print(line, file=out, flush=True)
+                next_plain = time.monotonic() + 2.0
+            time.sleep(0.25)
+        engine_code = engine.wait() if daemon.alive() else None
+        if engine_code is None:
+            engine.kill()
+        try:
+            status = daemon.status()
+        except StatsError:
+            pass
+        print(("\r" if tty else "") + progress_line(time.monotonic() - t0, engine.latest, status)
+              + ("\x1b[K" if tty else ""), file=out, flush=True)
+        daemon_alive = daemon.alive()
+        print("stopping the daemon (SIGTERM) and verifying every stored proof …", file=out, flush=True)
+        daemon_code = daemon.stop()
+    except KeyboardInterrupt:
+        if engine is not None:
+            engine.kill()
+        daemon.stop(timeout=30)
+        print("\nzksidecar demo: interrupted", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:          # the daemon did not come up
+        print(f"zksidecar demo: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if engine is not None:
+            engine.kill()
+        daemon.cleanup()
+    return _summary(out, daemon, engine, engine_code, daemon_code, daemon_alive, status, n_ops)
+
+
+def _summary(out, daemon: DaemonProcess, engine: _EngineProcess, engine_code, daemon_code,
+             daemon_alive: bool, status: dict, n_ops: int) -> int:
+    from .store import ProofStore, StoreError, verify_store
+
+    report = io.StringIO()
+    verify_code = verify_store(daemon.store_dir, out=report)
+    try:
+        with ProofStore(daemon.store_dir, fsync=False, readonly=True) as store:
+            n_proofs = len(store)
+    except (StoreError, OSError):
+        n_proofs = 0
+    e = engine.latest
+    published = e.get("published", 0)
+    proven = _get(status, "ops", "proven") or 0
+    failed = _get(status, "batches", "failed") or 0
+    divergences = _get(status, "divergences", "total") or 0
+    closed = _get(status, "batches", "closed_by_reason") or {}
+    lag = _get(status, "lag_s") or {}
+    problems = []
+    if not daemon_alive:
+        problems.append("the daemon died during the run")
+    if engine_code not in (0, None):
+        problems.append(f"the engine exited with status {engine_code} "
+                        f"(not every operation came back proven)")
+    if daemon_code != 0:
+        problems.append(f"the daemon exited with status {daemon_code}")
+    if published != n_ops:
+        problems.append(f"{n_ops - published:,} operations not published")
+    if proven != published:
+        problems.append(f"{published - proven:,} published operations not proven")
+    if failed:
+        problems.append(f"{failed} batches failed to prove")
+    if divergences:
+        problems.append(f"{divergences} divergences between the engine and the rules")
+    if verify_code != 0:
+        problems.append("the proof store does not verify")
+    seconds = e.get("seconds") or 0.0
+    rows = [
+        ("operations", f"{published:,} published by the engine in {seconds:.1f} s "
+                       f"({published / seconds if seconds else 0:,.0f}/s), "
+                       f"{_n(_get(status, 'ops', 'ingested'))} ingested, {proven:,} proven; "
+                       f"ring full events {e.get('full_events', 0)}"),
+        ("batches", f"{_n(_get(status, 'batches', 'proven'))} proven, {failed} failed "
+                    f"(closed by " + ", ".join(f"{r} {n}" for r, n in closed.items() if n) + ")"),
+        ("completions", f"{e.get('completions', 0):,} received by the engine, covering "
+                        f"{e.get('proven', 0):,} operations"),
+        ("proofs verified", f"{n_proofs if verify_code == 0 else 0:,} of {n_proofs:,} in the store, "
+                            f"as one chain per symbol from the empty book"),
+        ("proof lag", f"p50 {_secs(lag.get('p50'))}   p99 {_secs(lag.get('p99'))}   "
+                      f"p99.9 {_secs(lag.get('p999'))}   max {_secs(lag.get('max'))}  "
+                      f"(operation seen -> proof stored)"),
+        ("divergences", f"{divergences}"),
+        ("daemon memory", f"{daemon.peak_rss / (1 << 20):,.0f} MiB peak RSS (daemon and workers)"),
+    ]
+    print("\n" + report.getvalue().rstrip(), file=out)
+    print("\nzksidecar demo — summary", file=out)
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"  {key:<{width}}  {value}", file=out)
+    if problems:
+        print("FAILED: " + "; ".join(problems), file=out)
+        tail = daemon.log_tail()
+        if tail:
+            print(f"\nlast lines of {daemon.log_path}:\n{tail}", file=out)
+        tail = engine.log_tail()
+        if tail:
+            print(f"last lines of {engine.log_path}:\n{tail}", file=out)
+        return 1
+    print(f"OK: every operation proven and every proof verified (state in {daemon.dir})", file=out)
+    return 0
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--seconds", type=float, default=DEMO_SECONDS,
+                   help=f"how long the engine publishes (default {DEMO_SECONDS:.0f})")
+    p.add_argument("--rate", type=float, default=DEMO_RATE,
+                   help=f"operations per second (default {DEMO_RATE:,.0f})")
+    p.add_argument("--ops", type=int, default=None, help="operations in all (default: seconds x rate)")
+    p.add_argument("--dir", default=DEMO_DIR,
+                   help=f"state directory, wiped first if an earlier demo made it (default {DEMO_DIR})")

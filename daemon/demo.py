@@ -40,13 +40,17 @@ DEMO_DIR = "./var/demo"
 MARKER = ".zksidecar-demo"      # the demo wipes only directories that carry this file
 SOCKET_PATH_MAX = 107           # sun_path holds 108 bytes with the terminating NUL
 
-# Settings that keep proof lag low with one proof worker on a small machine:
-# a 256-operation batch (a 4096-row trace) proves in 0.1-0.2 s on one core.
+# Settings that keep proof lag low with one proof worker on a small machine.
+# A 2048-row trace holds any one operation on a book of 512 slots (at most
+# 1028 steps) and about 550 operations of the synthetic flow (~3.5 steps
+# each); it proves in about 0.15 s on one core.  At the demo's rate a batch
+# closes on the 200 ms timeout, so an operation waits ~0.1 s for its batch
+# to close and ~0.15 s for its proof.
 DEMO_SETTINGS = {
     "ring": {"capacity": 1 << 16, "idle": "spin_then_park"},
     "journal": {"fsync": "batch"},
-    "book": {"capacity": 512},
-    "batch": {"max_batch_size": 256, "batch_timeout_ms": 200},
+    "book": {"capacity": 512, "trace_length": 2048},
+    "batch": {"max_batch_size": 512, "batch_timeout_ms": 200},
     "workers": {"count": 1},
     "store": {"fsync": True},
 }

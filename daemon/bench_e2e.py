@@ -1,0 +1,332 @@
+"""`zksidecar bench e2e`: the sidecar end to end, as an engine meets it — a
+real daemon in its own process (daemon/demo.py DaemonProcess), fed by the
+reference engine through the ops ring.  Two measurements, each against its
+own baseline in the same run.
+
+Engine overhead (``engine_overhead_pct``).  The engine (Book.process over
+the synthetic flow, in chunks of CHUNK operations, flat out) runs on one
+core, the daemon on the other (ingest, sequencer and one proof worker share
+it).  Runs alternate: the engine alone on a slice of the flow, starting from
+a copy of its book, and the engine with the sidecar attached on the same
+slice from the same state — its records already carry the engine's claim
+flag, as a real engine fills it in when it writes the record, and every
+chunk is published to the ring after matching.  A slice is at most half the
+ring and the bench waits for the daemon to ingest everything before the next
+run, so a publish never meets a full ring (full events are counted and
+reported; a refused record would make the attached run look cheaper than it
+is).  The figure is the loss of throughput, 100 * (1 - attached / alone),
+from the medians; ``publish_ns_per_op`` is the same difference as time per
+operation.  The first pair is a warm-up (page faults on the ring, caches).
+
+Sustained rate and proof lag (``sustained_ops_per_s``, ``proof_lag_ms_*``).
+A fresh daemon per offered rate, now allowed both cores (two proof
+workers), and the reference engine (daemon/loadgen.py) publishing at that
+rate for WINDOW_S seconds, then waiting up to DRAIN_S seconds for the last
+proofs.  The daemon keeps up with a rate when both hold:
+  - everything published is proven within DRAIN_S after the engine stops;
+  - the backlog (ingested - proven, sampled from /status every 0.5 s) grows
+    over the second half of the window by at most 5 % of what was offered
+    in it plus two batches (the backlog moves in whole batches).
+Rates go up the ladder RATES until the first one the daemon does not keep
+up with; ``sustained_ops_per_s`` is the last one it kept up with.  Proof
+lag (operation seen by ingest -> its proof stored) is the daemon's own
+/status percentile, over every operation of the run at 10,000 ops/s, or of
+the highest sustained rate if 10,000 was not sustained (``lag_rate_ops_per_s``
+says which).  ``stages`` gives the figures of the highest rate tried (the
+failing one, if any): ingest rate, proof throughput, proving time per batch,
+queue wait, operations per batch.  ``daemon_rss_mib`` is the peak resident
+memory of the daemon and its workers during those runs (psutil, sampled).
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+
+from .. import ringbuf
+from ..engine.book import Book
+from ..engine.records import FLAG_CLAIMED
+from . import loadgen
+from .config import _user
+from .demo import DaemonProcess, fresh_dir
+from .stats import StatsError
+
+BENCH_DIR = "./var/bench-e2e"
+CHUNK = 256             # operations the engine matches between publishes
+RUN_OPS = 1 << 15       # operations per overhead run (half the ring)
+PAIRS = 61              # alone/attached pairs
+WARMUP_PAIRS = 2        # not counted: the ring's pages faulted in, caches warm
+RATES = (2_500, 5_000, 7_500, 10_000, 12_500, 15_000, 20_000)
+WINDOW_S = 15.0
+DRAIN_S = 5.0
+TARGET_RATE = 10_000
+
+# The overhead phase: the daemon on core 0, everything of it.
+OVERHEAD_SETTINGS = {
+    "ring": {"capacity": 1 << 16, "idle": "spin_then_park"},
+    "ingest": {"core": 0},
+    "journal": {"fsync": "batch"},
+    "book": {"capacity": 1024, "trace_length": 8192},
+    "batch": {"max_batch_size": 4096, "batch_timeout_ms": 250},
+    "workers": {"count": 1, "cores": [0]},
+    "store": {"fsync": False},
+}
+# The sustained phase: both cores, two workers.  An 8192-row trace holds
+# any one operation on a book of 1024 slots (at most 2052 steps) and about
+# 2,300 operations of the synthetic flow; batches close when the trace is
+# full ("steps") or after 250 ms, whichever first.  A full trace proves in
+# ~0.25 s on a quiet core (~9,000 ops/s per worker); a batch of 512
+# operations in the same trace would cost the same time for a quarter of
+# the operations.
+SUSTAINED_SETTINGS = {
+    "ring": {"capacity": 1 << 16, "idle": "spin_then_park"},
+    "journal": {"fsync": "batch"},
+    "book": {"capacity": 1024, "trace_length": 8192},
+    "batch": {"max_batch_size": 4096, "batch_timeout_ms": 250},
+    "workers": {"count": 2},
+    "store": {"fsync": True},
+}
+
+
+def e2e(sw, *, root: str = BENCH_DIR, pairs: int = PAIRS, run_ops: int = RUN_OPS,
+        chunk: int = CHUNK, rates: tuple[int, ...] = RATES, window_s: float = WINDOW_S,
+        drain_s: float = DRAIN_S) -> dict:
+    root = fresh_dir(root)
+    all_cores()
+    figures: dict = {}
+    figures.update(_overhead(sw, os.path.join(root, "overhead"), pairs, run_ops, chunk))
+    figures.update(_sustained(sw, os.path.join(root, "rates"), rates, window_s, drain_s))
+    figures["cores_note"] = "engine on one core and the daemon on the other; then both cores"
+    figures["config"] = {"overhead": _flat(OVERHEAD_SETTINGS), "sustained": _flat(SUSTAINED_SETTINGS)}
+    return figures
+
+
+def _flat(settings: dict) -> dict:
+    return {f"{s}.{k}": v if not isinstance(v, (list, tuple)) else ",".join(map(str, v))
+            for s, kv in settings.items() for k, v in kv.items()}
+
+
+def all_cores() -> list[int]:
+    """Every core this process may use, after lifting `zksidecar bench`'s
+    pin to one core (the daemon and the engine need their own)."""
+    import psutil
+
+    try:
+        psutil.Process().cpu_affinity([])       # []: every eligible core
+    except (psutil.Error, AttributeError, OSError):
+        pass
+    return sorted(os.sched_getaffinity(0))
+
+
+def _tag(phase: str) -> str:
+    return f"{_user()}-bench-{os.getpid()}-{phase}"
+
+
+def _wait_ingested(daemon: DaemonProcess, n: int, timeout: float = 60.0) -> float:
+    """Wait until the daemon has ingested `n` operations; returns when."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if daemon.status()["ops"]["ingested"] >= n:
+                return time.monotonic()
+        except StatsError:
+            pass
+        if not daemon.alive():
+            raise RuntimeError(f"the daemon died:\n{daemon.log_tail()}")
+        time.sleep(0.005)
+    raise RuntimeError(f"the daemon did not ingest {n} operations in {timeout:.0f} s")
+
+
+# ---------------------------------------------------------- overhead --
+
+def _overhead(sw, state_dir: str, pairs: int, run_ops: int, chunk: int) -> dict:
+    cores = all_cores()
+    engine_core, daemon_core = cores[-1], cores[0]
+    os.sched_setaffinity(0, {engine_core})
+    settings = {s: dict(kv) for s, kv in OVERHEAD_SETTINGS.items()}
+    settings["ingest"]["core"] = daemon_core
+    settings["workers"]["cores"] = [daemon_core]
+    capacity = settings["book"]["capacity"]
+    if 2 * run_ops > settings["ring"]["capacity"]:
+        raise ValueError("an overhead run must fit in half the ring")
+    sw.step(f"engine overhead: {pairs} pairs of {run_ops:,} operations in chunks of {chunk}, "
+            f"engine on core {engine_core}, daemon on core {daemon_core}")
+    flow = loadgen.flow(pairs * run_ops, seed=7, capacity=capacity)
+    flow["flags"] |= FLAG_CLAIMED
+    daemon = DaemonProcess(fresh_dir(state_dir), settings, _tag("ovh"), cpus={daemon_core})
+    alone, attached, ingest_rates = [], [], []
+    full = published = 0
+    try:
+        daemon.start()
+        producer = ringbuf.Producer(daemon.ops_ring)
+        book = Book(capacity, 0)
+        try:
+            for i in range(pairs):
+                part = flow[i * run_ops:(i + 1) * run_ops]
+                order = (False, True) if i % 2 == 0 else (True, False)
+                pre = book.cells.copy()        # both runs of a pair start from this state
+                for with_sidecar in order:
+                    work = part.copy()
+                    if with_sidecar:
+                        started = time.monotonic()
+                        t0 = time.thread_time()
+                        for s in range(0, len(work), chunk):
+                            c = work[s:s + chunk]
+                            book.process(c)
+                            sent = producer.publish(c)
+                            if sent < len(c):          # not expected: the run fits the ring
+                                full += 1
+                                producer.publish_all(c[sent:], timeout=30)
+                        dt = time.thread_time() - t0
+                        published += len(work)
+                        # publish start -> all ingested: the daemon's ingest rate for a burst
+                        ingest_rates.append(len(work) / (_wait_ingested(daemon, published) - started))
+                        daemon.tree_rss()
+                    else:
+                        own = Book.from_cells(pre.copy())
+                        t0 = time.thread_time()
+                        for s in range(0, len(work), chunk):
+                            own.process(work[s:s + chunk])
+                        dt = time.thread_time() - t0
+                    if i >= WARMUP_PAIRS:
+                        (attached if with_sidecar else alone).append(len(work) / dt)
+        finally:
+            producer.close()
+    finally:
+        daemon.cleanup()            # SIGKILL: the proof backlog of this phase is not waited for
+        os.sched_setaffinity(0, set(cores))
+    a, b = statistics.median(alone), statistics.median(attached)
+    return {
+        "engine_overhead_pct": 100.0 * (1.0 - b / a),
+        "engine_ops_per_s_alone": a,
+        "engine_ops_per_s_attached": b,
+        "publish_ns_per_op": 1e9 / b - 1e9 / a,
+        "overhead_runs": len(alone),
+        "overhead_ring_full_events": full,
+        "ingest_ops_per_s_burst": statistics.median(ingest_rates[1:] or ingest_rates),
+    }
+
+
+# --------------------------------------------------------- sustained --
+
+class _Sampler(threading.Thread):
+    """/status and the daemon's memory every `every` seconds."""
+
+    def __init__(self, daemon: DaemonProcess, every: float = 0.5):
+        super().__init__(name="bench-e2e-sampler", daemon=True)
+        self.daemon, self.every = daemon, every
+        self.samples: list[tuple[float, int, int]] = []    # (t, ingested, proven)
+        self._halt = threading.Event()
+        self.t0 = time.monotonic()
+
+    def run(self) -> None:
+        while not self._halt.is_set():
+            try:
+                st = self.daemon.status(timeout=2)
+                self.samples.append((time.monotonic() - self.t0, st["ops"]["ingested"],
+                                     st["ops"]["proven"]))
+            except StatsError:
+                pass
+            self.daemon.tree_rss()
+            self._halt.wait(self.every)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(5)
+
+    def backlog_at(self, t: float) -> int | None:
+        """ingested - proven at the last sample at or before `t`."""
+        before = [s for s in self.samples if s[0] <= t]
+        return before[-1][1] - before[-1][2] if before else None
+
+
+def _one_rate(sw, state_dir: str, rate: int, window_s: float, drain_s: float) -> dict:
+    n = int(rate * window_s)
+    capacity = SUSTAINED_SETTINGS["book"]["capacity"]
+    ops = loadgen.flow(n, seed=rate, capacity=capacity)
+    daemon = DaemonProcess(fresh_dir(state_dir), SUSTAINED_SETTINGS, _tag(f"r{rate}"))
+    try:
+        daemon.start()
+        sampler = _Sampler(daemon)
+        sampler.start()
+        rep = loadgen.run(daemon.ops_ring, daemon.completions_ring, ops, capacity, rate=rate,
+                          wait_s=drain_s)
+        sampler.stop()
+        st = daemon.status()
+        pub_end = rep.seconds
+        mid, end = sampler.backlog_at(pub_end / 2), sampler.backlog_at(pub_end)
+        batch_ops = st["batches"]["size_mean"] or 0
+        growth = (end - mid) if mid is not None and end is not None else None
+        allowed = 0.05 * rate * pub_end / 2 + 2 * batch_ops
+        drained = st["ops"]["proven"] >= rep.published == n
+        kept = drained and growth is not None and growth <= allowed
+        proven_in_window = [s[2] for s in sampler.samples if s[0] <= pub_end]
+        normal = st["priorities"]["normal"]
+        res = {
+            "rate": rate, "kept_up": kept, "published": rep.published, "proven": st["ops"]["proven"],
+            "full_events": rep.full_events, "backlog_growth_2nd_half": growth,
+            "backlog_allowed": allowed,
+            "lag_ms_p50": _ms(st["lag_s"]["p50"]), "lag_ms_p99": _ms(st["lag_s"]["p99"]),
+            "lag_ms_max": _ms(st["lag_s"]["max"]),
+            "stages": {
+                "offered_ops_per_s": rate,
+                "ingest_ops_per_s": rep.published / pub_end if pub_end else 0.0,
+                "proof_ops_per_s": (proven_in_window[-1] / pub_end) if proven_in_window else 0.0,
+                "batch_ops_mean": batch_ops,
+                "proving_s_mean": normal["proving_s"]["mean"],
+                "proving_s_p99": normal["proving_s"]["p99"],
+                "queue_wait_s_mean": normal["queue_wait_s"]["mean"],
+                "queue_wait_s_p99": normal["queue_wait_s"]["p99"],
+                "closed_by_steps": st["batches"]["closed_by_reason"].get("steps", 0),
+                "closed_by_timeout": st["batches"]["closed_by_reason"].get("timeout", 0),
+            },
+        }
+        sw.step(f"  {rate:,} ops/s: {'kept up' if kept else 'NOT kept up'}; proven "
+                f"{res['proven']:,} of {rep.published:,}, backlog growth {growth} (allowed "
+                f"{allowed:,.0f}), lag p50 {res['lag_ms_p50']} ms p99 {res['lag_ms_p99']} ms")
+        if kept:
+            daemon.stop()
+        res["peak_rss"] = daemon.peak_rss
+        return res
+    finally:
+        daemon.cleanup()
+
+
+def _ms(v) -> float | None:
+    return None if v is None else round(v * 1000, 1)
+
+
+def _sustained(sw, state_dir: str, rates, window_s: float, drain_s: float) -> dict:
+    sw.step(f"sustained rate: offered {', '.join(f'{r:,}' for r in rates)} ops/s, {window_s:.0f} s "
+            f"each, both cores, until the daemon does not keep up")
+    runs: list[dict] = []
+    for rate in rates:
+        res = _one_rate(sw, os.path.join(state_dir, str(rate)), rate, window_s, drain_s)
+        runs.append(res)
+        if not res["kept_up"]:
+            break
+    sustained = [r for r in runs if r["kept_up"]]
+    best = sustained[-1] if sustained else None
+    at_target = next((r for r in sustained if r["rate"] == TARGET_RATE), None)
+    lag_run = at_target or best
+    out = {
+        "sustained_ops_per_s": best["rate"] if best else 0,
+        "lag_rate_ops_per_s": lag_run["rate"] if lag_run else None,
+        "proof_lag_ms_p50": lag_run["lag_ms_p50"] if lag_run else None,
+        "proof_lag_ms_p99": lag_run["lag_ms_p99"] if lag_run else None,
+        "daemon_rss_mib": max(r["peak_rss"] for r in runs) / (1 << 20) if runs else None,
+        "rates": {f"{r['rate']}": ("kept up" if r["kept_up"] else "NOT kept up")
+                  + f", lag p99 {r['lag_ms_p99']} ms" for r in runs},
+        "stages": runs[-1]["stages"] if runs else {},
+    }
+    if lag_run is not None and lag_run["rate"] < TARGET_RATE:
+        # the lag target is at 10,000 ops/s: a lag at a lower rate does not meet it
+        out["targets_unmeasured"] = {
+            "proof_lag_ms_p99": f"measured at {lag_run['rate']:,} ops/s, the highest rate sustained"}
+    tried = next((r for r in runs if r["rate"] == TARGET_RATE), None)
+    if tried is not None and not tried["kept_up"]:
+        out["at_10k"] = {"proven": tried["proven"], "published": tried["published"],
+                         "backlog_growth_2nd_half": tried["backlog_growth_2nd_half"],
+                         "lag_ms_p99_of_proven": tried["lag_ms_p99"]}
+    return out

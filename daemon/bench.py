@@ -197,4 +197,6 @@ def print_table(suite: str, figures: dict) -> None:
         print(f"  {key:<{width}}  {value:>12}{note}")
     for key, value in figures.items():
         if isinstance(value, dict) and key not in ("machine", "targets_met", "targets_unmeasured"):
-            print(f"  {key}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in value.items()))
+            print(f"  {key}: " + ", ".join(
+                f"{k}=({', '.join(f'{kk} {_fmt(vv)}' for kk, vv in v.items())})" if isinstance(v, dict)
+                else f"{k}={_fmt(v)}" for k, v in value.items()))

@@ -293,6 +293,10 @@ def _one_rate(sw, state_dir: str, rate: int, window_s: float, drain_s: float) ->
         daemon.cleanup()
 
 
+def _round(v, digits: int = 3) -> float | None:
+    return None if v is None else round(v, digits)
+
+
 def _ms(v) -> float | None:
     return None if v is None else round(v * 1000, 1)
 
@@ -316,8 +320,14 @@ def _sustained(sw, state_dir: str, rates, window_s: float, drain_s: float) -> di
         "proof_lag_ms_p50": lag_run["lag_ms_p50"] if lag_run else None,
         "proof_lag_ms_p99": lag_run["lag_ms_p99"] if lag_run else None,
         "daemon_rss_mib": max(r["peak_rss"] for r in runs) / (1 << 20) if runs else None,
-        "rates": {f"{r['rate']}": ("kept up" if r["kept_up"] else "NOT kept up")
-                  + f", lag p99 {r['lag_ms_p99']} ms" for r in runs},
+        # per offered rate: kept up?, lag p50/p99 (ms), proven ops/s in the window,
+        # operations per batch, proving and queue wait per batch (mean, s)
+        "rates": {f"{r['rate']}": {
+            "kept_up": r["kept_up"], "lag_ms_p50": r["lag_ms_p50"], "lag_ms_p99": r["lag_ms_p99"],
+            "proof_ops_per_s": round(r["stages"]["proof_ops_per_s"]),
+            "batch_ops": round(r["stages"]["batch_ops_mean"] or 0),
+            "proving_s": _round(r["stages"]["proving_s_mean"]),
+            "queue_wait_s": _round(r["stages"]["queue_wait_s_mean"])} for r in runs},
         "stages": runs[-1]["stages"] if runs else {},
     }
     if lag_run is not None and lag_run["rate"] < TARGET_RATE:

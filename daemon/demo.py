@@ -395,8 +395,8 @@ def _summary(out, daemon: DaemonProcess, engine: _EngineProcess, engine_code, da
                        f"({published / seconds if seconds else 0:,.0f}/s), "
                        f"{_n(_get(status, 'ops', 'ingested'))} ingested, {proven:,} proven; "
                        f"ring full events {e.get('full_events', 0)}"),
-        ("batches", f"{_n(_get(status, 'batches', 'proven'))} proven, {failed} failed "
-                    f"(closed by " + ", ".join(f"{r} {n}" for r, n in closed.items() if n) + ")"),
+        ("batches", f"{_n(_get(status, 'batches', 'proven'))} proven, {failed} failed (closed by "
+                    + (", ".join(f"{r} {n}" for r, n in closed.items() if n) or "none") + ")"),
         ("completions", f"{e.get('completions', 0):,} received by the engine, covering "
                         f"{e.get('proven', 0):,} operations"),
         ("proofs verified", f"{n_proofs if verify_code == 0 else 0:,} of {n_proofs:,} in the store, "

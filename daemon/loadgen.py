@@ -8,8 +8,8 @@ they come back.  The publish never waits: a full ring is counted, the records
 that did not fit are retried on the next chunk (a real engine would do the
 same from its outbound queue), and matching goes on.
 
-`zksidecar loadgen` runs it from the command line; `run()` is the library
-form, returning what it saw.
+`zksidecar loadgen` runs it from the command line (run_args); `run()` is the
+library form, returning what it saw.
 """
 from __future__ import annotations
 
@@ -118,27 +118,36 @@ def _read(consumer, out, rep: LoadReport) -> int:
     return n
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from .config import load
-
-    p = argparse.ArgumentParser(prog="zksidecar loadgen", description=__doc__.split("\n\n")[0])
+def add_arguments(p) -> None:
     p.add_argument("--config", default=None, help="the daemon's configuration (for ring names)")
     p.add_argument("--ops", type=int, default=10_000)
     p.add_argument("--rate", type=float, default=2_000, help="operations per second (0: flat out)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for completions")
-    args = p.parse_args(argv)
-    cfg = load(args.config)
+
+
+def run_args(args) -> int:
+    """`zksidecar loadgen`."""
+    from .config import ConfigError, load
+
+    try:
+        cfg = load(args.config)
+    except ConfigError as exc:
+        print(f"zksidecar loadgen: {exc}", file=sys.stderr)
+        return 2
     ops = flow(args.ops, args.seed, cfg.book.capacity)
 
     def show(rep: LoadReport) -> None:
         print(f"\r published {rep.published:>9,}  proven {rep.proven_ops():>9,}  "
               f"batches {len(rep.completed):>6,}", end="", file=sys.stderr, flush=True)
 
-    rep = run(cfg.ring.ops, cfg.ring.completions, ops, cfg.book.capacity, args.rate or None,
-              wait_s=args.wait, progress=show if os.isatty(2) else None)
+    try:
+        rep = run(cfg.ring.ops, cfg.ring.completions, ops, cfg.book.capacity, args.rate or None,
+                  wait_s=args.wait, progress=show if os.isatty(2) else None)
+    except ringbuf.RingError as exc:
+        print(f"zksidecar loadgen: {exc} (is `zksidecar daemon` running with this configuration?)",
+              file=sys.stderr)
+        return 2
     print(f"\npublished {rep.published:,} operations in {rep.seconds:.1f} s "
           f"({rep.published / max(rep.seconds, 1e-9):,.0f}/s), {rep.full_events} full events; "
           f"{len(rep.completed):,} completions covering {rep.proven_ops():,} operations")

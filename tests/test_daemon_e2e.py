@@ -225,3 +225,18 @@ def test_two_workers_prove_batches_of_one_symbol_in_parallel(tmp_path):
         check_store(d, 1000)
     finally:
         d.cleanup()
+
+
+def test_records_of_too_many_symbols_are_refused_not_kept(tmp_path):
+    """An engine writing garbage symbols cannot grow the daemon: past
+    book.max_symbols its records are refused and counted."""
+    from zksidecar.daemon.config import load
+    from zksidecar.daemon.service import Service
+
+    ops = loadgen.flow(40, seed=9, capacity=64)
+    ops["symbol"] = np.arange(40) % 5
+    svc = Service(load(overrides={"book": {"capacity": 64, "max_symbols": 3}}))
+    applied = svc._apply(ops, np.zeros(40, np.int64), 0.0)
+    assert sorted(svc.shadows) == [0, 1, 2]
+    beyond = [r for r in applied.rejected if "max_symbols" in r.why]
+    assert {r.symbol for r in beyond} == {3, 4} and len(beyond) == 16

@@ -114,7 +114,7 @@ def test_noncanonical_accepts_every_honest_batch():
                          (Kind.MARKET, Side.BUY, 0, MAX_QTY - 1)])
     bp, _, trades = prove_batch(Book(16), ops, OPTS)
     assert trades["price"][0] == MAX_PRICE and trades["qty"][0] == MAX_QTY - 1
-    assert air_mod.noncanonical(bp.public.ops, trades, 16) is None
+    assert air_mod.noncanonical(bp.public.ops, trades, 16, bp.public.first_seq) is None
     verify_batch(bp, min_security=0)
 
 
@@ -390,3 +390,31 @@ def test_the_free_cell_scan_finds_a_dropped_constraint(monkeypatch):
     assert "cx" not in free                               # still defined
     assert free.get("dB", set()) >= {"sB", "sD", "sE"}
 
+
+
+def test_rest_into_a_full_book_at_the_header_row():
+    """One access per address and timestamp: with the book full (free head
+    0) a LIMIT claims to rest "in slot 0", i.e. its A access is the header
+    row, which its H access also reads and writes.  Every step rule holds
+    (slot 0 reads as an empty word on a book with no bids); the memory
+    multiset cannot: both reads want the one latest write of address 0."""
+    book = Book(16)
+    for i in range(15):
+        book.submit(Kind.LIMIT, Side.SELL, 100 + i, 1, account=20 + i)
+
+    def tamper(w, ops, trades):
+        c = w.columns
+        r = first(c, "pk_full")
+        c["pk_full"][r], c["sR"][r] = 0, 1
+        c["mA"][r], c["aA"][r], c["sel"][r] = 1, 0, 1
+        hdr = [int(c[f"oH{j}"][r]) for j in range(6)] + [0, 0]
+        assert hdr[1] == 0                                # no bids: "qty" 0, an empty slot
+        set_word(c, "oA", r, hdr)
+        set_word(c, "nA", r, [50, 1, Side.BUY, int(c["alo"][r]), int(c["ahi"][r]), 0, 0, 0])
+        c["nH0"][r] = c["nH1"][r] = 0                     # best, worst bid: slot 0
+        c["nH4"][r], c["nH5"][r] = 0, hdr[5] + 1
+        c["st"][r + 1], c["rs"][r + 1] = Status.RESTED, 0
+        w.rethread()
+        ops[0]["status"], ops[0]["reason"] = Status.RESTED, 0
+    base.assert_lie(base.make_ops([(Kind.LIMIT, Side.BUY, 50, 1)], first_seq=16), tamper, SUM,
+                    book=book)

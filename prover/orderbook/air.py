@@ -170,7 +170,7 @@ def classify_all(ops: np.ndarray, capacity: int) -> dict[str, np.ndarray]:
             "alo": np.where(ok & new, account & 0xFFFF, 0), "ahi": np.where(ok & new, account >> 16, 0)}
 
 
-def noncanonical(ops: np.ndarray, trades: np.ndarray, capacity: int) -> str | None:
+def noncanonical(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int) -> str | None:
     """The first public field that the tables below could only take mod p,
     or None.  Record fields are up to 32 bits wide and p < 2^31: a trade at
     price x + p, or an outcome claiming x + p lots filled, has the same tuple
@@ -178,7 +178,8 @@ def noncanonical(ops: np.ndarray, trades: np.ndarray, capacity: int) -> str | No
     therefore lie in the range its trace value has: prices and quantities in
     1 .. MAX_PRICE / MAX_QTY, slots below the capacity, generations below
     2^30, a filled quantity and a trade count (every trade fills a lot) at
-    most MAX_QTY.  The op fields are already bounded by classify."""
+    most MAX_QTY, a trade's taker inside the batch.  The op fields are
+    already bounded by classify."""
     c = classify_all(ops, capacity)
     live = c["code"] != 0
     own = live & (c["code"] != KIND_CODE["k_can"]) & (c["code"] != KIND_CODE["k_red"])
@@ -196,7 +197,10 @@ def noncanonical(ops: np.ndarray, trades: np.ndarray, capacity: int) -> str | No
     mslot = (mh & np.uint64(0xFFFFFFFF)).astype(np.int64)
     mgen = (mh >> np.uint64(32)).astype(np.int64)
     price, qty = trades["price"].astype(np.int64), trades["qty"].astype(np.int64)
-    for bad, what in (((price < 1) | (price > MAX_PRICE), "price outside 1 .. MAX_PRICE"),
+    seq = trades["taker_seq"].astype(np.uint64)
+    first = np.uint64(first_seq)
+    for bad, what in (((seq < first) | (seq - first >= np.uint64(len(ops))), "a taker outside the batch"),
+                      ((price < 1) | (price > MAX_PRICE), "price outside 1 .. MAX_PRICE"),
                       ((qty < 1) | (qty > MAX_QTY), "qty outside 1 .. MAX_QTY"),
                       ((mslot < 1) | (mslot >= capacity) | (mgen >= GEN_LIMIT),
                        "a maker handle outside the book")):
@@ -209,7 +213,7 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
     """The verifier's op, outcome and trade tuples (tags included), as int
     arrays, from the public records (refused, ValueError, when a field is
     not canonical: see `noncanonical`)."""
-    why = noncanonical(ops, trades, capacity)
+    why = noncanonical(ops, trades, capacity, first_seq)
     if why:
         raise ValueError(f"public records not canonical: {why}")
     n = len(ops)

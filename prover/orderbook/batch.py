@@ -179,7 +179,7 @@ def check_public(pub: BatchPublic) -> None:
         raise BatchRejected("timestamps go backwards")
     if (ops["symbol"] != pub.symbol).any() or (trades["symbol"] != pub.symbol).any():
         raise BatchRejected("a record of another symbol")
-    why = noncanonical(ops, trades, cap)
+    why = noncanonical(ops, trades, cap, pub.first_seq)
     if why:
         raise BatchRejected(f"public records not canonical: {why}")
     c = classify_all(ops, cap)

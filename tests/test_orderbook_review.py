@@ -161,22 +161,44 @@ def test_last_row_cannot_write():
                     re.escape("rule 1: the last row is PAD (mA = 0)"))
 
 
-def test_padding_is_absorbing():
-    """A step after PAD (here a REDUCE of the resting bid, then END) is
-    refused by "PAD is followed by PAD" (hardening: before it, the second END
-    of the last operation unbalanced the outcome table)."""
-    def tamper(w, ops, trades):
-        c = w.columns
-        r = first(c, "sZ") + 1
-        c["sZ"][r], c["sD"][r] = 0, 1
-        c["sZ"][r + 1], c["sE"][r + 1] = 0, 1
-        c["mA"][r], c["aA"][r] = 1, 3
-        word = w.pre[3].copy()
-        word[1] -= 1
-        set_word(c, "nA", r, word)
-        w.rethread()
-    base.assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper,
-                    re.escape("rule 1: PAD is followed by PAD"))
+def _match_after_pad(w, ops, trades):
+    """An IOC buy for 3 at 100 took 3 of the ask's 5 lots and ENDed; after a
+    PAD row it MATCHes again (the ask's last 2 lots, a trade added to the
+    public list) and ENDs a second time."""
+    c = w.columns
+    r = first(c, "sZ") + 1
+    c["sZ"][r], c["sM"][r] = 0, 1
+    c["sZ"][r + 1], c["sE"][r + 1] = 0, 1
+    c["mH"][r], c["mA"][r], c["mB"][r], c["aA"][r], c["aB"][r] = 1, 1, 1, 1, 2
+    c["sel"][r], c["lv"][r], c["fl"][r], c["rem"][r], c["tn"][r] = 1, 1, 2, 2, 1
+    c["rem"][r + 1], c["tn"][r + 1], c["st"][r + 1] = 0, 2, Status.FILLED
+    w.rethread()                                          # old words as the memory has them
+    hdr = [int(c[f"oH{j}"][r]) for j in range(6)]
+    set_word(c, "nA", r, [0, 0, 0, 0, 0, 0, hdr[4], 1])   # freed: gen 0 -> 1
+    hdr[2], hdr[4], hdr[5] = 2, 1, hdr[5] - 1             # best ask slot 2; free head slot 1
+    set_word(c, "nH", r, hdr)
+    set_word(c, "nB", r, [int(c[f"oB{j}"][r]) for j in range(5)] + [0, int(c["oB6"][r]),
+                                                                    int(c["oB7"][r])])
+    c["cmp1"][r], c["cmp2"][r], c["zv1"][r] = 0, 0, 2
+    c["ginv"][r] = pow(P - ((1 << 30) - 1), P - 2, P)   # gen 0 does not wrap
+    w.rethread()
+    extra = trades[:1].copy()
+    extra["maker_handle"], extra["qty"] = 1, 2
+    return ops, np.concatenate([trades, extra])
+
+
+def test_padding_is_absorbing(monkeypatch):
+    """A step after PAD is refused by "PAD is followed by PAD" (hardening).
+    Without that constraint the lie is still refused, by the outcome table:
+    every chain of steps after a PAD ends at a second END of the last
+    operation, and the public list has one outcome per operation."""
+    ops = batch((Kind.IOC, Side.BUY, 100, 3))
+    base.assert_lie(ops, _match_after_pad, re.escape("rule 1: PAD is followed by PAD"))
+    orig = air_mod.OrderBookAir._transitions
+    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions",
+                        lambda self, f: [c for c in orig(self, f) if "PAD is followed" not in c.name])
+    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions_by_length", {})
+    base.assert_lie(ops, _match_after_pad, SUM)
 
 
 # ------------------------------------------------- memory argument --

@@ -19,12 +19,14 @@ from zksidecar.engine.book import Book, StreamError
 from zksidecar.engine.records import Kind, Side, Status
 from zksidecar.prover import constraints as C
 from zksidecar.prover import field as F
+from zksidecar.prover.air import Frame
 from zksidecar.prover.expr import TRACE, evaluate
+from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.orderbook import BatchRejected, prove_batch, verify_batch
 from zksidecar.prover.orderbook import air as air_mod
 from zksidecar.prover.orderbook import batch as batch_mod
 from zksidecar.prover.orderbook import witness as W
-from zksidecar.prover.orderbook.air import STEPS
+from zksidecar.prover.orderbook.air import HCELLS, STEPS
 from zksidecar.prover.orderbook.batch import prepare_batch
 
 P = F.P
@@ -301,44 +303,71 @@ MAY_BE_FREE = {
 }
 
 
-def _free_cells(w, air, challenges, only=None):
-    """{column: steps} where editing that column alone on a row (a flip for
-    0/1 columns, + 12345 otherwise) leaves every transition constraint of
-    the rows around it and the row's LogUp term unchanged.  Even and odd
-    rows are edited in two passes, so no constraint sees two edited rows."""
-    T = w.trace_length
-    cons = [c for c in air.transition_constraints if not c.name.startswith("lu")]
-    consts = air.constants(challenges)
-    n_main = air.num_main_columns
+class Checker:
+    """Every constraint of an OrderBookAir on a witness, without proving:
+    the transition constraints (LogUp's own excepted) row by row, the
+    boundaries, and each row's LogUp term and the total against its target,
+    at fixed challenges."""
 
-    def evaluate_on(wit):
+    def __init__(self, air, seed: int):
+        self.air, self.T = air, air.trace_length
+        self.challenges = F.encode(np.random.default_rng(seed).integers(0, P, (2, 4)))
+        self.consts = air.constants(self.challenges)
+        self.cons = [c for c in air.transition_constraints if not c.name.startswith("lu")]
+        f = Frame(air)
+        self.bounds = [f.cur(b.column) - b.value for b in air.boundary_constraints
+                       if not b.name.startswith("lu")]
+        self.bound_rows = [b.row % self.T for b in air.boundary_constraints
+                           if not b.name.startswith("lu")]
+        self.target = -air.derive(self.challenges)["public_sum"]
+
+    def rows(self, wit):
+        """(bad, term): rows a failing transition constraint touches, and
+        each row's LogUp term (T, 4)."""
+        T, air = self.T, self.air
         tr = wit.traces()
         cols = np.concatenate([tr["pre"], tr["post"], tr["exec"]], axis=1)
 
         def source(key):
             if key[0] != TRACE:
-                return consts(key)
+                return self.consts(key)
             col, nxt = key[1], key[2]
-            assert col < n_main, "non-LogUp constraints read main columns only"
+            assert col < air.num_main_columns, "non-LogUp constraints read main columns only"
             v = np.ascontiguousarray(cols[:, col])
             return np.roll(v, -1) if nxt else v
 
         alg = C.ColumnAlgebra(T, source)
         bad = np.zeros(T, dtype=bool)
-        for c, v in zip(cons, evaluate([c.expr for c in cons], alg)):
+        for v in evaluate([c.expr for c in self.cons], alg):
             row_bad = C.as_column(v, T, isinstance(v, np.ndarray) and v.ndim == 2) \
                 .reshape(T, -1)[:T - 1].any(axis=1)
             bad[:T - 1] |= row_bad
             bad[1:] |= row_bad
+        for v, r in zip(evaluate(self.bounds, alg), self.bound_rows):
+            bad[r] |= bool(C.as_column(v, T, False)[r])
         main = {c: np.ascontiguousarray(tr[s.name][:, j])
                 for s in air.main_segments for j, c in enumerate(s.columns)}
-        lu = air.lu.build(air, main, challenges)
-        term = (lu[:, 1].astype(np.int64) - lu[:, 0].astype(np.int64)) % P
-        return bad, term
+        self._lu = air.lu.build(air, main, self.challenges)
+        return bad, (self._lu[:, 1].astype(np.int64) - self._lu[:, 0].astype(np.int64)) % P
 
-    bad0, term0 = evaluate_on(w)
+    def holds(self, wit) -> bool:
+        bad, _ = self.rows(wit)
+        return not bad.any() and Ext.from_mont(self._lu[-1, 1]) == self.target
+
+
+def _step_of(w):
+    return np.array([next(s for s in STEPS if w.columns[s][r]) for r in range(w.trace_length)])
+
+
+def _free_cells(w, air, seed, only=None):
+    """{column: steps} where editing that column alone on a row (a flip for
+    0/1 columns, + 12345 otherwise) leaves every transition constraint of
+    the rows around it and the row's LogUp term unchanged.  Even and odd
+    rows are edited in two passes, so no constraint sees two edited rows."""
+    T, check = w.trace_length, Checker(air, seed)
+    bad0, term0 = check.rows(w)
     assert not bad0.any()
-    step_of = np.array([next(s for s in STEPS if w.columns[s][r]) for r in range(T)])
+    step_of = _step_of(w)
     free: dict[str, set] = {}
     for name in only or w.columns:
         col = w.columns[name]
@@ -349,7 +378,7 @@ def _free_cells(w, air, challenges, only=None):
             edited.columns = dict(w.columns)
             edited.columns[name] = col.copy()
             edited.columns[name][rows] = 1 - col[rows] if binary else (col[rows] + 12345) % P
-            bad, term = evaluate_on(edited)
+            bad, term = check.rows(edited)
             moved = (term != term0).any(axis=1)
             for r in rows:
                 if bad[r] or moved[r] or step_of[r] == "sZ":
@@ -359,6 +388,51 @@ def _free_cells(w, air, challenges, only=None):
                     continue                              # an inactive access
                 free.setdefault(name, set()).add(str(step_of[r]))
     return free
+
+
+def _carry(w, edited, r, x, j):
+    """Later accesses of the address access x of row r wrote, that passed
+    its cell j through unchanged, pass the edited value through instead
+    (as a lying engine's later steps would): up to the first that changes
+    the cell."""
+    c = w.columns
+    addr = 0 if x == "H" else int(c[f"a{x}"][r])
+    value = edited.columns[f"n{x}{j}"][r]
+    for rr in range(r + 1, w.trace_length):
+        for y in "HABC":
+            if not c[f"m{y}"][rr] or (0 if y == "H" else int(c[f"a{y}"][rr])) != addr:
+                continue
+            if j >= (HCELLS if y == "H" else 8) or c[f"o{y}{j}"][rr] != c[f"n{y}{j}"][rr]:
+                return
+            edited.columns[f"n{y}{j}"][rr] = value
+
+
+def _unconstrained_writes(w, air, seed):
+    """(row, step, cell) for which a dishonest write verifies: on the first
+    row of each step type, each written cell (and each access address) is
+    moved by one, carried through the later steps that pass the cell on,
+    the memory rethreaded (every later read and the post table follow it,
+    as a lying engine would make them), and every constraint and the LogUp
+    total checked."""
+    check, step_of = Checker(air, seed), _step_of(w)
+    assert check.holds(w)
+    out = []
+    for step in sorted(set(step_of) - {"sB", "sE", "sZ"}):
+        r = int(np.flatnonzero(step_of == step)[0])
+        for x in "HABC":
+            if not w.columns["m" + x][r]:
+                continue
+            for name in [f"n{x}{j}" for j in range(HCELLS if x == "H" else 8)] \
+                    + ([] if x == "H" else [f"a{x}"]):
+                edited = copy.copy(w)
+                edited.columns = {k: v.copy() for k, v in w.columns.items()}
+                edited.columns[name][r] += 1
+                if name[1:2] == x and name[0] == "n":
+                    _carry(w, edited, r, x, int(name[2:]))
+                edited.rethread()
+                if check.holds(edited):
+                    out.append((r, step, name))
+    return out
 
 
 def every_step_ops() -> np.ndarray:
@@ -384,9 +458,7 @@ def test_no_column_is_left_free():
     of any other (column, step) cell breaks a constraint or the LogUp sum.
     Guards against a constraint or a LogUp fraction dropped by a refactor."""
     prep = prepare_batch(Book(16), every_step_ops(), OPTS)
-    air = prep.public.air()
-    challenges = F.encode(np.random.default_rng(5).integers(0, P, (2, 4)))
-    free = _free_cells(prep.witness, air, challenges)
+    free = _free_cells(prep.witness, prep.public.air(), seed=5)
     unexpected = {name: sorted(steps - MAY_BE_FREE.get(name, (set(), ""))[0])
                   for name, steps in free.items()}
     unexpected = {k: v for k, v in unexpected.items() if v}
@@ -407,8 +479,7 @@ def test_the_free_cell_scan_finds_a_dropped_constraint(monkeypatch):
     monkeypatch.setattr(air_mod.OrderBookAir, "_transitions", without)
     monkeypatch.setattr(air_mod.OrderBookAir, "_transitions_by_length", {})
     prep = prepare_batch(base.setup_book(), batch((Kind.REDUCE, 0, 0, 2, 2)), OPTS)
-    free = _free_cells(prep.witness, prep.public.air(),
-                       F.encode(np.random.default_rng(6).integers(0, P, (2, 4))), only=["dB", "cx"])
+    free = _free_cells(prep.witness, prep.public.air(), seed=6, only=["dB", "cx"])
     assert "cx" not in free                               # still defined
     assert free.get("dB", set()) >= {"sB", "sD", "sE"}
 
@@ -440,3 +511,25 @@ def test_rest_into_a_full_book_at_the_header_row():
         ops[0]["status"], ops[0]["reason"] = Status.RESTED, 0
     base.assert_lie(base.make_ops([(Kind.LIMIT, Side.BUY, 50, 1)], first_seq=16), tamper, SUM,
                     book=book)
+
+
+def test_no_write_is_left_free():
+    """Every written cell is pinned by its step: moving one (or an access's
+    address) by one, with the memory rethreaded so that every later read and
+    the post table follow, breaks a constraint or the LogUp sum, on every
+    step type that writes."""
+    prep = prepare_batch(Book(16), every_step_ops(), OPTS)
+    assert _unconstrained_writes(prep.witness, prep.public.air(), seed=7) == []
+
+
+def test_the_write_scan_finds_a_dropped_constraint(monkeypatch):
+    """The scan above can fail: with "rested word cell 3" dropped, REST can
+    write any account_lo into the order it rests (the first REST's order is
+    still on the book at the end, so only the post table shows it)."""
+    orig = air_mod.OrderBookAir._transitions
+    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions",
+                        lambda self, f: [c for c in orig(self, f) if c.name != "rule 4: rested word cell 3"])
+    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions_by_length", {})
+    prep = prepare_batch(Book(16), every_step_ops(), OPTS)
+    found = _unconstrained_writes(prep.witness, prep.public.air(), seed=8)
+    assert {(step, name) for _, step, name in found} == {("sR", "nA3")}

@@ -62,11 +62,32 @@ static void mixed(uint32_t *out, const uint32_t *e, const uint32_t *b, size_t n,
     }
 }
 
+/* n values of `width` words from rows start, start + 1, ... of a column with
+ * `stride` values between rows, wrapping at `rows`.  A row-major matrix's
+ * block of rows (a few hundred rows of ~600 bytes) stays in L2 across the
+ * program's loads of its columns, so the strided gather costs less than the
+ * transpose of the whole matrix it replaces (which also wrote it all out). */
+static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, size_t start,
+                 size_t n, size_t rows) {
+    if (start >= rows) start -= rows;
+    while (n) {
+        size_t run = rows - start < n ? rows - start : n;
+        const uint32_t *s = col + start * stride * width;
+        if (stride == 1)
+            memcpy(d, s, run * width * sizeof *d);
+        else if (width == 1)
+            for (size_t k = 0; k < run; k++) d[k] = s[k * stride];
+        else
+            for (size_t k = 0; k < run; k++) memcpy(d + 4 * k, s + 4 * k * stride, 4 * sizeof *d);
+        d += run * width, n -= run, start = 0;
+    }
+}
+
 int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs,
-              uint32_t **base_cols, size_t n_base, uint32_t **ext_cols, size_t n_ext,
-              const uint32_t *consts, size_t n_consts, uint32_t **accs, size_t n_accs,
+              uint32_t **base_cols, const size_t *base_stride, size_t n_base,
+              uint32_t **ext_cols, const size_t *ext_stride, size_t n_ext, const uint32_t *consts, size_t n_consts, uint32_t **accs, size_t n_accs,
               size_t rows, size_t step) {
-    if (!valid(code, n_code, n_regs, n_base, n_ext, n_consts, n_accs)) return -1;
+    if (!valid(code, n_code, n_regs, n_base, n_ext, n_consts, n_accs) || (rows && step >= rows)) return -1;
     /* every register can hold a block of extension elements, plus one scratch */
     uint32_t *mem = malloc((n_regs + 1) * 4 * B * sizeof *mem);
     if (!mem) return -2;
@@ -80,10 +101,10 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs,
             uint32_t *d = R(c->dst);
             switch (c->op) {
             case ZK_VM_LOAD_B:
-                memcpy(d, base_cols[c->a] + r0 + (c->b ? step : 0), n * sizeof *d);
+                load(d, base_cols[c->a], base_stride[c->a], 1, r0 + (c->b ? step : 0), n, rows);
                 break;
             case ZK_VM_LOAD_E:
-                memcpy(d, ext_cols[c->a] + 4 * (r0 + (c->b ? step : 0)), 4 * n * sizeof *d);
+                load(d, ext_cols[c->a], ext_stride[c->a], 4, r0 + (c->b ? step : 0), n, rows);
                 break;
             case ZK_VM_CONST_B:
                 for (size_t k = 0; k < n; k++) d[k] = consts[4 * c->a];

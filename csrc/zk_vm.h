@@ -45,15 +45,18 @@ typedef struct zk_vm_insn {
     uint32_t op, dst, a, b;
 } zk_vm_insn;
 
-/* Run `code` over rows [0, rows).  base_cols[i] / ext_cols[i] point at
- * columns of rows + step values (base) or (rows + step) x 4 words (ext):
- * a shifted load reads `step` rows further on.  consts is (n, 4) Montgomery.
+/* Run `code` over rows [0, rows).  Input i is a column of `rows` values:
+ * value r of a base input at base_cols[i][r * base_stride[i]], of an
+ * extension input the 4 words at ext_cols[i] + 4 r ext_stride[i] (strides in
+ * values, so a column of a row-major matrix is read where it lies, with no
+ * transposed copy).  A shifted load reads `step` rows further on, wrapping
+ * past the last row to the first (step < rows).  consts is (n, 4) Montgomery.
  * accs[k] is an (rows, 4) extension column, added into.  Returns 0, -1 for
  * a malformed program (an opcode, register or index out of range; checked
  * before anything runs) or -2 if scratch memory could not be allocated. */
 int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs,
-              uint32_t **base_cols, size_t n_base, uint32_t **ext_cols, size_t n_ext,
-              const uint32_t *consts, size_t n_consts, uint32_t **accs, size_t n_accs,
+              uint32_t **base_cols, const size_t *base_stride, size_t n_base,
+              uint32_t **ext_cols, const size_t *ext_stride, size_t n_ext, const uint32_t *consts, size_t n_consts, uint32_t **accs, size_t n_accs,
               size_t rows, size_t step);
 /* cffi-end */
 

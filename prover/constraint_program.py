@@ -147,19 +147,27 @@ class Program:
 
     def run(self, base_cols: list[np.ndarray], ext_cols: list[np.ndarray], rows: int,
             step: int) -> list[np.ndarray]:
-        """The accumulators, each (rows, 4) Montgomery.  Base columns have at
-        least rows (+ step, if a shifted load reads them) values, extension
-        columns as many rows of 4 words."""
+        """The accumulators, each (rows, 4) Montgomery.  Each input has at
+        least `rows` values: a base column (rows,) uint32, an extension column
+        (rows, 4); either may be a strided view, e.g. one column of a
+        row-major LDE matrix (``mat[:, j]``, ``mat[:, 4a:4a + 4]``), which the
+        evaluator reads in place.  A shifted load reads `step` rows on,
+        wrapping from the last row to the first."""
         consts = np.stack([c.to_mont() for c in self._consts]) if self._consts \
             else np.zeros((1, 4), np.uint32)
         accs = [np.zeros((rows, 4), dtype=np.uint32) for _ in range(self.n_accumulators)]
-        keep = [np.ascontiguousarray(c, dtype=np.uint32) for c in base_cols + ext_cols]
-        ptrs = lambda arrs: ffi.new("uint32_t *[]", [ffi.from_buffer("uint32_t[]", a) for a in arrs]) \
-            if arrs else ffi.NULL
+        if not 0 <= step < max(rows, 1):
+            raise ValueError(f"step {step} must be below the row count {rows}")
+        base = [_strided(c, rows, 1) for c in base_cols]
+        ext = [_strided(c, rows, 4) for c in ext_cols]
+        ptrs = lambda cs: ffi.new("uint32_t *[]", [ffi.cast("uint32_t *", c.ctypes.data) for c in cs]) \
+            if cs else ffi.NULL
+        strides = lambda cs, unit: ffi.new("size_t[]", [c.strides[0] // unit for c in cs]) \
+            if cs else ffi.NULL
         code = np.ascontiguousarray(self.code)
         rc = lib.zk_vm_run(ffi.cast("zk_vm_insn *", ffi.from_buffer(code)), len(code), self.n_regs,
-                           ptrs(keep[:len(base_cols)]), len(base_cols),
-                           ptrs(keep[len(base_cols):]), len(ext_cols),
+                           ptrs(base), strides(base, 4), len(base),
+                           ptrs(ext), strides(ext, 16), len(ext),
                            ffi.from_buffer("uint32_t[]", consts), len(consts),
                            ptrs(accs), len(accs), rows, step)
         if rc == -2:
@@ -167,3 +175,18 @@ class Program:
         if rc != 0:
             raise ValueError("malformed constraint program")
         return accs
+
+
+def _strided(col: np.ndarray, rows: int, width: int) -> np.ndarray:
+    """`col` as the evaluator reads it: uint32, at least `rows` values of
+    `width` words, each value contiguous and the values evenly spaced (a copy
+    only when they are not)."""
+    shape = (rows,) if width == 1 else (rows, width)
+    if col.dtype != np.uint32 or col.ndim != len(shape) or col.shape[0] < rows \
+            or col.shape[1:] != shape[1:]:
+        raise ValueError(f"an input column must be uint32 of shape {shape} or longer, "
+                         f"got {col.dtype} {col.shape}")
+    unit = 4 * width
+    if (width > 1 and col.strides[1] != 4) or col.strides[0] < unit or col.strides[0] % unit:
+        col = np.ascontiguousarray(col)
+    return col

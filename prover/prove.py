@@ -339,22 +339,20 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
     m = n << log_blowup
     x = ntt.domain(m.bit_length() - 1, COSET_SHIFT)
 
-    # inputs: every base column wrapped by `step` rows (for next-row loads),
-    # the auxiliary extension columns likewise, the periodic columns on D
+    # inputs: every column of the LDE matrices where it lies (the evaluator
+    # reads them strided and wraps next-row loads), the periodic columns on D
     base_cols, base_inputs, ext_cols, ext_inputs = [], {}, [], {}
     col = 0
     for mat in ldes[:len(air.main_segments)]:
-        for c in _columns(mat, step):
+        for j in range(mat.shape[1]):
             base_inputs[(TRACE, col)] = len(base_cols)
-            base_cols.append(c)
+            base_cols.append(mat[:, j])
             col += 1
     if air.aux_columns:
         aux = ldes[len(air.main_segments)]
         for a in range(len(air.aux_columns)):
-            wrapped = np.empty((m + step, 4), dtype=np.uint32)
-            wrapped[:m], wrapped[m:] = aux[:, 4 * a: 4 * a + 4], aux[:step, 4 * a: 4 * a + 4]
             ext_inputs[(TRACE, col + a)] = len(ext_cols)
-            ext_cols.append(wrapped)
+            ext_cols.append(aux[:, 4 * a: 4 * a + 4])
     for name, values in periodic_values_on_lde(air, log_blowup).items():
         base_inputs[(PERIODIC, name)] = len(base_cols)
         base_cols.append(values)

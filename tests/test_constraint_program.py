@@ -1,6 +1,8 @@
 """The block evaluator against the column-by-column evaluator, on random
-expression DAGs mixing base and extension columns, constants, next-row loads
-and periodic columns; and malformed programs are refused."""
+expression DAGs mixing base and extension columns (contiguous, and strided
+columns of row-major matrices read in place), constants, next-row loads that
+wrap from the last row to the first, and periodic columns; and malformed
+programs are refused."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -17,9 +19,13 @@ P = F.P
 
 
 def columns(seed):
+    """Base columns 0, 1 are columns of one row-major matrix, 2 is contiguous;
+    extension column 0 is four words of a row-major matrix, 1 contiguous."""
     rng = np.random.default_rng(seed)
-    base = [F.encode(rng.integers(0, P, ROWS + STEP)) for _ in range(3)]
-    ext = [F.encode(rng.integers(0, P, (ROWS + STEP, 4))) for _ in range(2)]
+    mat = F.encode(rng.integers(0, P, (ROWS, 5)))
+    base = [mat[:, 3], mat[:, 1], F.encode(rng.integers(0, P, ROWS))]
+    wide = F.encode(rng.integers(0, P, (ROWS, 12)))
+    ext = [wide[:, 4:8], F.encode(rng.integers(0, P, (ROWS, 4)))]
     per = F.encode(rng.integers(0, P, ROWS))
     return base, ext, per
 
@@ -65,7 +71,7 @@ def test_matches_column_evaluation(ops, seed):
         if kind == TRACE:
             col, nxt = key[1], key[2]
             src = base[col] if col < 3 else ext[col - 3]
-            return np.ascontiguousarray(src[STEP: STEP + ROWS] if nxt else src[:ROWS])
+            return np.ascontiguousarray(np.roll(src, -STEP, axis=0) if nxt else src)
         if kind == PERIODIC:
             return per
         return constants(key)
@@ -90,6 +96,16 @@ def test_malformed_programs_are_refused():
         with pytest.raises(ValueError, match="malformed"):
             prog.run(base, ext, ROWS, STEP)
         prog.code = prog.code[:-1]
+
+
+def test_columns_shorter_than_the_rows_are_refused():
+    base, ext, per = columns(1)
+    prog = Program([Output(0, var(TRACE, 0, 0) * var(TRACE, 1, 1), Ext(1))], resolve(Ext(2)),
+                   {(TRACE, 0): 0, (TRACE, 1): 1}, {}, 1)
+    with pytest.raises(ValueError, match="shape"):
+        prog.run([base[0], base[1][:-1]], ext, ROWS, STEP)
+    with pytest.raises(ValueError, match="step"):
+        prog.run(base, ext, ROWS, ROWS)
 
 
 def test_an_output_without_the_trace_is_refused():

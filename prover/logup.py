@@ -74,6 +74,8 @@ from . import field as F
 from .air import Air, BoundaryConstraint, Frame, TransitionConstraint
 from .expr import (PERIODIC, TRACE, Expr, const, evaluate, topological, var,
                    variables)
+from .ext_scalar import Ext
+from .native import ffi, lib
 
 #: a column name, an integer constant, or a function of the frame giving an expression
 Term = Union[str, int, Callable[[Frame], Expr]]
@@ -251,11 +253,91 @@ class LogUp:
                 BoundaryConstraint(f"{self.name}: sum[N-1] = target", self.sum, -1, target)]
 
     # ---------------------------------------------------------------- build --
-    def build(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> np.ndarray:
+    def build(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray,
+              out: np.ndarray | None = None) -> np.ndarray:
         """This argument's columns, (N, len(columns), 4) Montgomery, from the
-        main columns and the challenges.  One batch inversion for all
-        denominators; prefix sums in numpy.  Never raises on a trace that
+        main columns and the challenges, written into `out` if given (e.g. a
+        view of the whole auxiliary matrix).  The tuple entries and
+        multiplicities are evaluated here (most are bare columns, used as
+        they are); csrc/logup.c does the rest in one pass over the rows,
+        block by block.  An argument whose entries are extension-valued is
+        built by :meth:`build_numpy` instead.  Never raises on a trace that
         does not close: the boundary sum[N-1] = target then fails instead."""
+        n = air.trace_length
+        shape = (n, len(self.columns), 4)
+        if out is None:
+            out = np.empty(shape, dtype=np.uint32)
+        elif out.shape != shape or out.dtype != np.uint32 or out.strides[1:] != (16, 4):
+            raise ValueError(f"out must be a uint32 {shape} array with contiguous rows")
+        plan = self._kernel_plan(air, main, challenges)
+        if plan is None:
+            out[...] = self.build_numpy(air, main, challenges)
+            return out
+        fractions, keep = plan
+        status = lib.zk_logup_build(ffi.cast("uint32_t *", out.ctypes.data), out.strides[0] // 4,
+                                    fractions, len(self.fractions), len(self.groups), n)
+        del keep
+        if status == -2:
+            raise MemoryError(f"{self.name}: no scratch memory for the LogUp columns")
+        if status == -3:  # pragma: no cover - the plan is built here, always well formed
+            raise ValueError(f"{self.name}: malformed LogUp description")
+        if status >= 0:
+            row, k = divmod(int(status), len(self.fractions))
+            raise ZeroDivisionError(f"{self.name}: the denominator of fraction {k} vanishes at row {row}")
+        return out
+
+    def _kernel_plan(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray):
+        """(zk_logup_fraction[], the arrays it points into) for csrc/logup.c,
+        or None when some entry or multiplicity is extension-valued."""
+        n = air.trace_length
+        f = Frame(air)
+        alg = C.ColumnAlgebra(n, _trace_source(air, main, challenges))
+        exprs = [f.challenge(self.alpha), f.challenge(self.beta)]
+        for fr in self.fractions:
+            exprs += [term_expr(f, fr.multiplicity)] + [term_expr(f, v) for v in fr.values]
+        values = evaluate(exprs, alg)
+        alpha, beta = values[0], values[1]
+        if not (isinstance(alpha, Ext) and isinstance(beta, Ext)):  # pragma: no cover
+            raise ValueError(f"{self.name}: alpha and beta must be challenges")
+        if any(isinstance(v, np.ndarray) and v.ndim != 1 for v in values):
+            return None
+        fractions = ffi.new("zk_logup_fraction[]", len(self.fractions))
+        keep: list = [fractions]
+        pos = 2
+        for k, fr in enumerate(self.fractions):
+            g = next(i for i, grp in enumerate(self.groups) if any(x is fr for x in grp))
+            mult, entries = values[pos], values[pos + 1: pos + 1 + len(fr.values)]
+            pos += 1 + len(fr.values)
+            const_part, power, cols, coeffs = Ext(0), Ext(1), [], []
+            for j, v in enumerate(entries):
+                if j:
+                    power = power * beta
+                if isinstance(v, Ext):
+                    const_part = const_part + power * v
+                else:
+                    cols.append(np.ascontiguousarray(v, dtype=np.uint32))
+                    coeffs.append(power.to_mont())
+            if isinstance(mult, Ext):
+                if not mult.is_base():
+                    return None
+                mult = None if mult.c[0] == 1 else np.full(n, F.encode_int(mult.c[0]), dtype=np.uint32)
+            else:
+                mult = np.ascontiguousarray(mult, dtype=np.uint32)
+            c = fractions[k]
+            c.offset = [int(w) for w in (alpha - const_part).to_mont()]
+            c.n_values, c.group, c.sign = len(cols), g, 1 if fr.sign > 0 else -1
+            c.mult = ffi.NULL if mult is None else ffi.from_buffer("uint32_t[]", mult)
+            ptrs = ffi.new("uint32_t *[]", [ffi.from_buffer("uint32_t[]", col) for col in cols])
+            coeff = np.ascontiguousarray(np.stack(coeffs) if coeffs else np.zeros((1, 4)), dtype=np.uint32)
+            c.values, c.coeffs = ptrs, ffi.from_buffer("uint32_t[]", coeff)
+            keep += [mult, cols, ptrs, coeff]
+        return fractions, keep
+
+    def build_numpy(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> np.ndarray:
+        """The same columns, column by column in numpy: the readable
+        definition the kernel is tested against, and the path for
+        extension-valued entries.  One batch inversion for all denominators;
+        prefix sums in numpy."""
         n = air.trace_length
         f = Frame(air)
         parts = [self._parts(f, g) for g in self.groups]
@@ -318,7 +400,12 @@ def build_aux(air: Air, arguments: Sequence[LogUp], main: dict[str, np.ndarray],
     ``aux_columns(*arguments)``."""
     if tuple(air.aux_columns) != aux_columns(*arguments):
         raise ValueError("the AIR's aux_columns must be aux_columns(*arguments), in order")
-    return np.concatenate([a.build(air, main, challenges) for a in arguments], axis=1)
+    out = np.empty((air.trace_length, len(air.aux_columns), 4), dtype=np.uint32)
+    col = 0
+    for a in arguments:
+        a.build(air, main, challenges, out[:, col: col + len(a.columns)])
+        col += len(a.columns)
+    return out
 
 
 def transitions(f: Frame, arguments: Sequence[LogUp]) -> list[TransitionConstraint]:

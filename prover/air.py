@@ -16,7 +16,9 @@ Winterfell's ``Air`` trait, a small declaration:
   public data by :meth:`Air.derive`, the same code on both sides (e.g. the
   verifier's side of a LogUp sum over a public table);
 * **transition constraints** over the current and next row, each with a
-  declared degree, holding on every row but the last;
+  declared degree, holding on every row but the last; or, marked
+  ``every_row``, over the current row alone, holding on all N rows (the
+  quotient divides those by x^N - 1 instead of (x^N - 1)/(x - w^(N-1)));
 * **boundary constraints**: a column's value at one row.
 
 Constraints are :mod:`expressions <zksidecar.prover.expr>`, written once in
@@ -30,7 +32,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .expr import CHALLENGE, DERIVED, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var
+from .expr import CHALLENGE, DERIVED, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var, variables
 from .ext_scalar import Ext
 
 
@@ -44,6 +46,9 @@ class Segment:
 @dataclass(frozen=True)
 class TransitionConstraint(Constraint):
     degree: int = 1
+    #: a relation of the current row alone that holds on all N rows, the last
+    #: included (LogUp's per-row relations); it may not read the next row
+    every_row: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,8 @@ class Air(ABC):
                                  f"with degree {c.degree} but has degree {c.expr.degree}")
             if c.degree < 1:
                 raise ValueError(f"constraint {c.name!r} does not involve the trace")
+            if c.every_row and any(kind == TRACE and key[1] for kind, *key in variables([c.expr])):
+                raise ValueError(f"constraint {c.name!r} holds on every row, so it cannot read the next row")
         return cons
 
     @cached_property

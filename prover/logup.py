@@ -25,18 +25,19 @@ Columns (extension field, auxiliary segment), for an argument named ``x``:
     x.sum[i]  = sum of term(j) for j <= i        (so x.sum[N-1] = the total)
     x.h<g>[i] = the fractions of group g at row i  (only when there are >= 2 groups)
 
-Why two running-sum columns.  Transition constraints hold on rows
-0..N-2 only, so one constraint form "row i's term" covers N-1 of the N terms.
-We state each per-row relation twice, on the current row (covers rows
-0..N-2) and on the next row (covers rows 1..N-1); together they cover every
-row, including the last, without selectors.  A relation that pins one
-row needs two columns of that row, hence prev and sum:
+Why two running-sum columns.  Each per-row relation is an *every-row*
+constraint (air.TransitionConstraint(every_row=True)): it reads the current
+row only and the quotient divides it by x^N - 1, so it holds on all N rows,
+the last included.  A relation that pins one row's term needs two columns of
+that row, hence prev and sum:
 
-    (sum - prev) = term                on the current row and on the next row
+    (sum - prev) = term                every row
     prev' = sum                        (rows 0..N-2: the sum carries over)
     prev[0] = 0,  sum[N-1] = target    (boundaries)
 
-so sum[N-1] = term(0) + ... + term(N-1) exactly; no term is skipped.
+so sum[N-1] = term(0) + ... + term(N-1) exactly; no term is skipped.  (The
+first version stated each relation twice, on the current row and shifted to
+the next, because ordinary transitions skip the last row; docs/LOGUP.md.)
 
 Constraints and degrees.  Fractions are split into groups of at most
 ``group_size`` (default 2).  With one group, the relation is written on
@@ -54,10 +55,6 @@ A denominator that vanishes at some row (alpha equal to a compressed tuple)
 makes the prover's inversion fail; it happens with probability at most
 (rows * fractions) / |F_p^4| ~ 2^-100 for the sizes used here.
 
-Periodic columns in fractions: the next-row form of a fraction needs the
-periodic column one row on, which expressions cannot say directly; declare a
-rotated twin named ``name + "'"`` (:func:`with_next_rows` does it).
-
 Soundness of the equality as multisets needs every multiplicity total below
 p (fewer than p rows times fractions: true for any trace here).
 """
@@ -72,8 +69,7 @@ from . import constraints as C
 from . import extension as E
 from . import field as F
 from .air import Air, BoundaryConstraint, Frame, TransitionConstraint
-from .expr import (PERIODIC, TRACE, Expr, const, evaluate, topological, var,
-                   variables)
+from .expr import PERIODIC, TRACE, Expr, const, evaluate
 from .ext_scalar import Ext
 from .native import ffi, lib
 
@@ -121,34 +117,12 @@ def consume(values: Sequence[Term], multiplicity: Term = 1) -> Fraction:
 
 def with_next_rows(periodic: dict[str, list[int]]) -> dict[str, list[int]]:
     """Periodic columns plus their rotated twins (name + "'": row i holds
-    row i+1's value), which the next-row form of a fraction refers to."""
+    row i+1's value).  LogUp no longer needs them (its relations are stated
+    on the current row only); kept for AIRs that declare them."""
     out = dict(periodic)
     for name, values in periodic.items():
         out[name + "'"] = list(values[1:]) + list(values[:1])
     return out
-
-
-def shift(expr: Expr) -> Expr:
-    """The same expression one row on: trace columns at the next row,
-    periodic columns by their rotated twins."""
-    memo: dict[int, Expr] = {}
-    for node in topological([expr]):
-        if node.op == "var":
-            kind, *key = node.args
-            if kind == TRACE:
-                if key[1]:
-                    raise ValueError("LogUp fractions may only use the current row")
-                new = var(TRACE, key[0], 1)
-            elif kind == PERIODIC:
-                new = var(PERIODIC, key[0] + "'")
-            else:
-                new = node
-        elif node.op == "const":
-            new = node
-        else:
-            new = Expr(node.op, tuple(memo[id(a)] for a in node.args), node.degree)
-        memo[id(node)] = new
-    return memo[id(expr)]
 
 
 class LogUp:
@@ -221,28 +195,24 @@ class LogUp:
         return lhs * prod - rhs
 
     def transitions(self, f: Frame) -> list[TransitionConstraint]:
+        """Each per-row relation once, as an every-row constraint (all N
+        rows, the last included); the carry prev' = sum is an ordinary
+        transition (rows 0..N-2)."""
         out = []
         prev, total = f.cur(self.prev), f.cur(self.sum)
 
-        def both(name: str, expr: Expr) -> None:
-            out.append(TransitionConstraint(f"{name} (row i)", expr, expr.degree))
-            nxt = shift(expr)
-            for kind, *key in variables([nxt]):
-                if kind == PERIODIC and key[0] not in f._air.periodic_columns:
-                    raise ValueError(f"{self.name}: a fraction uses a periodic column; declare its "
-                                     f"rotated twin {key[0]!r} (logup.with_next_rows)")
-            out.append(TransitionConstraint(f"{name} (row i+1)", nxt, nxt.degree))
+        def row(name: str, expr: Expr) -> None:
+            out.append(TransitionConstraint(name, expr, expr.degree, every_row=True))
 
         if not self.helpers:
-            both(f"{self.name}: sum - prev = term", self._cleared(total - prev,
-                                                                  self._parts(f, self.groups[0])))
+            row(f"{self.name}: sum - prev = term", self._cleared(total - prev,
+                                                                 self._parts(f, self.groups[0])))
         else:
             acc = total - prev
             for g, (h, group) in enumerate(zip(self.helpers, self.groups)):
-                both(f"{self.name}: h{g} = group {g} fractions",
-                     self._cleared(f.cur(h), self._parts(f, group)))
+                row(f"{self.name}: h{g} = group {g} fractions", self._cleared(f.cur(h), self._parts(f, group)))
                 acc = acc - f.cur(h)
-            both(f"{self.name}: sum - prev = sum of h", acc)
+            row(f"{self.name}: sum - prev = sum of h", acc)
         carry = f.next(self.prev) - total
         out.append(TransitionConstraint(f"{self.name}: prev' = sum", carry, carry.degree))
         return out

@@ -309,7 +309,7 @@ def check_constraints(air: Air, trace_mats: list[np.ndarray], challenges: np.nda
     first = None  # (row, constraint name): the earliest row, then declaration order
     for c, v in zip(cons, evaluate([c.expr for c in cons], alg)):
         col = C.as_column(v, n, isinstance(v, np.ndarray) and v.ndim == 2)
-        bad = np.flatnonzero(col.reshape(n, -1)[: n - 1].any(axis=1))
+        bad = np.flatnonzero(col.reshape(n, -1)[: n if c.every_row else n - 1].any(axis=1))
         if bad.size and (first is None or bad[0] < first[0]):
             first = (int(bad[0]), c.name)
     if first:
@@ -357,15 +357,16 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
         base_inputs[(PERIODIC, name)] = len(base_cols)
         base_cols.append(values)
 
-    outputs, coeff = [], Ext(1)
-    for c in air.transition_constraints:
-        outputs.append(Output(0, c.expr, coeff))
-        coeff = coeff * alpha
+    # accumulators: transitions, each boundary row, then every-row constraints
     rows = sorted({b.row % n for b in air.boundary_constraints})
+    outputs, coeff, every = [], Ext(1), 1 + len(rows)
+    for c in air.transition_constraints:
+        outputs.append(Output(every if c.every_row else 0, c.expr, coeff))
+        coeff = coeff * alpha
     for b in air.boundary_constraints:
         outputs.append(Output(1 + rows.index(b.row % n), _boundary_expr(air, b), coeff))
         coeff = coeff * alpha
-    program = Program(outputs, air.constants(challenges), base_inputs, ext_inputs, 1 + len(rows))
+    program = Program(outputs, air.constants(challenges), base_inputs, ext_inputs, every + 1)
     accs = program.run(base_cols, ext_cols, m, step)
 
     # (x - w^(N-1)) / (x^N - 1): x^N takes 2^log_blowup values on D, periodically
@@ -374,7 +375,8 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
     w_n = F.two_adic_generator(n.bit_length() - 1)
     last = F.encode_int(pow(w_n, n - 1, F.P))
     q = E.mul_base(accs[0], F.mul(F.sub(x, np.full(m, last, dtype=np.uint32)), inv_zh))
-    for row, num in zip(rows, accs[1:]):
+    q = F.add(q, E.mul_base(accs[every], inv_zh))
+    for row, num in zip(rows, accs[1:every]):
         inv = F.inv(F.sub(x, np.full(m, F.encode_int(pow(w_n, row, F.P)), dtype=np.uint32)))
         q = F.add(q, E.mul_base(num, inv))
     return q

@@ -13,6 +13,8 @@ Compilation, in order:
     extension field, and becomes one constant;
   * typing — a node is base-field if all its inputs are, else extension, and
     gets the typed opcode;
+  * value numbering — structurally equal nodes (a column named by many
+    constraints, a repeated "1 - x", a constant) are computed once per block;
   * register allocation — a register is freed after the last use of its
     value, so the program needs about as many registers as the DAG is wide.
 """
@@ -53,17 +55,34 @@ class Program:
         code: list[tuple[int, int, int, int]] = []
         scalar = ScalarAlgebra(constants)
         nodes = topological([o.expr for o in outputs])
-        last_use = {}
+
+        # common subexpressions: structurally equal nodes (the same column
+        # named in many constraints, the same "1 - x", the same constant) get
+        # one value number and are computed once per block
+        number: dict[int, int] = {}    # node id -> value number
+        numbers: dict[tuple, int] = {}
+        const_of: dict[int, Ext] = {}  # value number -> folded degree-0 value
+        for node in nodes:
+            if node.degree == 0:
+                value = evaluate([node], scalar)[0]
+                key = ("const", value.c)
+            elif node.op == "var":
+                key = ("var",) + tuple(node.args)
+            else:
+                key = (node.op,) + tuple(number[id(a)] for a in node.args)
+            v = number[id(node)] = numbers.setdefault(key, len(numbers))
+            if node.degree == 0:
+                const_of[v] = value
+        last_use: dict[int, int] = {}  # value number -> index of its last reader
         for i, node in enumerate(nodes):
             if node.degree > 0 and node.op not in ("var", "const"):
                 for arg in node.args:
-                    last_use[id(arg)] = i
+                    last_use[number[id(arg)]] = i
         for o in outputs:
-            last_use[id(o.expr)] = len(nodes)
+            last_use[number[id(o.expr)]] = len(nodes)
 
-        reg: dict[int, int] = {}       # node id -> register
+        reg: dict[int, int] = {}       # value number -> register
         is_ext: dict[int, bool] = {}
-        const_of: dict[int, Ext] = {}  # folded degree-0 nodes
         free: list[int] = []
         n_regs = 0
 
@@ -74,22 +93,20 @@ class Program:
             n_regs += 1
             return n_regs - 1
 
-        def operand(arg: Expr, scratch: list[int]) -> tuple[int, bool]:
+        def operand(arg: Expr) -> tuple[int, bool]:
             """(register holding `arg`, is it extension); a folded constant is
-            loaded into a scratch register, freed after the instruction."""
-            if id(arg) in const_of:
-                value = const_of[id(arg)]
-                ext, r = not value.is_base(), alloc()
-                code.append((OP["CONST_E" if ext else "CONST_B"], r, self._constant(value), 0))
-                scratch.append(r)
-                return r, ext
-            return reg[id(arg)], is_ext[id(arg)]
+            loaded into a register on its first use and kept to its last."""
+            v = number[id(arg)]
+            if v not in reg:
+                value = const_of[v]
+                is_ext[v], reg[v] = not value.is_base(), alloc()
+                code.append((OP["CONST_E" if is_ext[v] else "CONST_B"], reg[v], self._constant(value), 0))
+            return reg[v], is_ext[v]
 
         for i, node in enumerate(nodes):
-            if node.degree == 0:
-                const_of[id(node)] = evaluate([node], scalar)[0]
+            v = number[id(node)]
+            if node.degree == 0 or v in reg:
                 continue
-            scratch: list[int] = []
             if node.op == "var":
                 kind, *key = node.args
                 if kind == TRACE:
@@ -103,27 +120,27 @@ class Program:
                 r = alloc()
                 code.append((OP["LOAD_E" if ext else "LOAD_B"], r, src, int(nxt)))
             else:
-                ra, a_ext = operand(node.args[0], scratch)
+                ra, a_ext = operand(node.args[0])
                 if node.op == "neg":
                     ext, r = a_ext, alloc()
                     code.append((OP["NEG_E" if ext else "NEG_B"], r, ra, 0))
                 else:
-                    rb, b_ext = operand(node.args[1], scratch)
+                    rb, b_ext = operand(node.args[1])
                     # the result gets a register of its own (allocated before
                     # any operand's is freed): a base operand and an extension
                     # result would overlap differently in one register
                     ext, r = a_ext or b_ext, alloc()
                     code.append(self._binary(node.op, a_ext, b_ext, r, ra, rb))
-                for arg in node.args:
-                    if id(arg) in reg and last_use.get(id(arg)) == i:
-                        scratch.append(reg.pop(id(arg)))
-            free.extend(scratch)
-            reg[id(node)], is_ext[id(node)] = r, ext
+                for u in {number[id(arg)] for arg in node.args}:
+                    if last_use.get(u) == i:
+                        free.append(reg.pop(u))
+            reg[v], is_ext[v] = r, ext
         for o in outputs:
-            if id(o.expr) in const_of:
+            v = number[id(o.expr)]
+            if v in const_of:
                 raise ValueError("a constraint output must involve the trace")
-            op = OP["ACC_E" if is_ext[id(o.expr)] else "ACC_B"]
-            code.append((op, o.accumulator, reg[id(o.expr)], self._constant(o.weight)))
+            op = OP["ACC_E" if is_ext[v] else "ACC_B"]
+            code.append((op, o.accumulator, reg[v], self._constant(o.weight)))
         self.n_regs = max(n_regs, 1)
         self.code = np.array(code, dtype=np.uint32).reshape(-1, 4)
 

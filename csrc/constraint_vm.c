@@ -16,32 +16,54 @@
 
 enum { B = ZK_VM_BLOCK };
 
-static int valid(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_base, size_t n_ext,
-                 size_t n_consts, size_t n_accs) {
+/* Register kinds an instruction expects: 'b' base, 'e' extension, '-' none
+ * (dst, a, b).  Index checks for the non-register fields are in valid(). */
+static const char *kinds(uint32_t op) {
+    switch (op) {
+    case ZK_VM_LOAD_B: case ZK_VM_CONST_B: return "b--";
+    case ZK_VM_LOAD_E: case ZK_VM_CONST_E: return "e--";
+    case ZK_VM_ADD_BB: case ZK_VM_SUB_BB: case ZK_VM_MUL_BB: return "bbb";
+    case ZK_VM_NEG_B: return "bb-";
+    case ZK_VM_ADD_EE: case ZK_VM_SUB_EE: case ZK_VM_MUL_EE: return "eee";
+    case ZK_VM_NEG_E: return "ee-";
+    case ZK_VM_ADD_EB: case ZK_VM_SUB_EB: case ZK_VM_MUL_EB: return "eeb";
+    case ZK_VM_SUB_BE: return "ebe";
+    case ZK_VM_ACC_B: return "-b-";
+    case ZK_VM_ACC_E: return "-e-";
+    default: return 0;
+    }
+}
+
+/* Every opcode known, every register in range and of the kind its operand
+ * needs (a base register holds a quarter of an extension one), every column,
+ * constant and accumulator index in range. */
+static int valid(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_base_regs, size_t n_base,
+                 size_t n_ext, size_t n_consts, size_t n_accs) {
+    if (n_base_regs > n_regs) return 0;
     for (size_t i = 0; i < n_code; i++) {
         const zk_vm_insn *c = &code[i];
+        const char *k = kinds(c->op);
+        if (!k) return 0;
+        uint32_t field[3] = {c->dst, c->a, c->b};
+        for (int f = 0; f < 3; f++) {
+            if (k[f] == '-') continue;
+            if (field[f] >= n_regs || (k[f] == 'b') != (field[f] < n_base_regs)) return 0;
+        }
         switch (c->op) {
         case ZK_VM_LOAD_B:
-            if (c->dst >= n_regs || c->a >= n_base || c->b > 1) return 0;
+            if (c->a >= n_base || c->b > 1) return 0;
             break;
         case ZK_VM_LOAD_E:
-            if (c->dst >= n_regs || c->a >= n_ext || c->b > 1) return 0;
+            if (c->a >= n_ext || c->b > 1) return 0;
             break;
         case ZK_VM_CONST_B:
         case ZK_VM_CONST_E:
-            if (c->dst >= n_regs || c->a >= n_consts) return 0;
-            break;
-        case ZK_VM_NEG_B:
-        case ZK_VM_NEG_E:
-            if (c->dst >= n_regs || c->a >= n_regs) return 0;
+            if (c->a >= n_consts) return 0;
             break;
         case ZK_VM_ACC_B:
         case ZK_VM_ACC_E:
-            if (c->dst >= n_accs || c->a >= n_regs || c->b >= n_consts) return 0;
+            if (c->dst >= n_accs || c->b >= n_consts) return 0;
             break;
-        default:
-            if (c->op < ZK_VM_ADD_BB || c->op > ZK_VM_MUL_EB) return 0;
-            if (c->dst >= n_regs || c->a >= n_regs || c->b >= n_regs) return 0;
         }
     }
     return 1;
@@ -83,16 +105,18 @@ static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, 
     }
 }
 
-int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs,
+int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_base_regs,
               uint32_t **base_cols, const size_t *base_stride, size_t n_base,
               uint32_t **ext_cols, const size_t *ext_stride, size_t n_ext, const uint32_t *consts, size_t n_consts, uint32_t **accs, size_t n_accs,
               size_t rows, size_t step) {
-    if (!valid(code, n_code, n_regs, n_base, n_ext, n_consts, n_accs) || (rows && step >= rows)) return -1;
-    /* every register can hold a block of extension elements, plus one scratch */
-    uint32_t *mem = malloc((n_regs + 1) * 4 * B * sizeof *mem);
+    if (!valid(code, n_code, n_regs, n_base_regs, n_base, n_ext, n_consts, n_accs) || (rows && step >= rows))
+        return -1;
+    /* base registers of one block, extension registers of four, and one scratch */
+    size_t n_ext_regs = n_regs - n_base_regs;
+    uint32_t *mem = malloc((n_base_regs + 4 * n_ext_regs + 4) * B * sizeof *mem);
     if (!mem) return -2;
-    uint32_t *tmp = mem + n_regs * 4 * B;
-#define R(i) (mem + (size_t)(i) * 4 * B)
+    uint32_t *ext_mem = mem + n_base_regs * B, *tmp = ext_mem + n_ext_regs * 4 * B;
+#define R(i) ((size_t)(i) < n_base_regs ? mem + (size_t)(i) * B : ext_mem + ((size_t)(i) - n_base_regs) * 4 * B)
 
     for (size_t r0 = 0; r0 < rows; r0 += B) {
         size_t n = rows - r0 < B ? rows - r0 : B;

@@ -33,6 +33,9 @@ OP = {name: getattr(lib, f"ZK_VM_{name}") for name in (
     "SUB_EE", "MUL_EE", "NEG_E", "ADD_EB", "SUB_EB", "SUB_BE", "MUL_EB", "ACC_B", "ACC_E")}
 
 
+EXT = 1 << 24   # extension registers while compiling (see Program._place)
+
+
 @dataclass(frozen=True)
 class Output:
     """acc[accumulator] += weight * expr."""
@@ -83,15 +86,17 @@ class Program:
 
         reg: dict[int, int] = {}       # value number -> register
         is_ext: dict[int, bool] = {}
-        free: list[int] = []
-        n_regs = 0
+        # two register files: base registers hold a block of base values,
+        # extension registers four times as much; extension registers are
+        # numbered EXT + i while compiling and placed after the base ones
+        free: dict[bool, list[int]] = {False: [], True: []}
+        count = {False: 0, True: 0}
 
-        def alloc() -> int:
-            nonlocal n_regs
-            if free:
-                return free.pop()
-            n_regs += 1
-            return n_regs - 1
+        def alloc(ext: bool) -> int:
+            if free[ext]:
+                return free[ext].pop()
+            count[ext] += 1
+            return count[ext] - 1 + (EXT if ext else 0)
 
         def operand(arg: Expr) -> tuple[int, bool]:
             """(register holding `arg`, is it extension); a folded constant is
@@ -99,7 +104,8 @@ class Program:
             v = number[id(arg)]
             if v not in reg:
                 value = const_of[v]
-                is_ext[v], reg[v] = not value.is_base(), alloc()
+                is_ext[v] = not value.is_base()
+                reg[v] = alloc(is_ext[v])
                 code.append((OP["CONST_E" if is_ext[v] else "CONST_B"], reg[v], self._constant(value), 0))
             return reg[v], is_ext[v]
 
@@ -117,23 +123,25 @@ class Program:
                     ext, nxt, src = False, 0, base_inputs[(PERIODIC, key[0])]
                 else:  # pragma: no cover - other kinds have degree 0
                     raise KeyError(node.args)
-                r = alloc()
+                r = alloc(ext)
                 code.append((OP["LOAD_E" if ext else "LOAD_B"], r, src, int(nxt)))
             else:
                 ra, a_ext = operand(node.args[0])
                 if node.op == "neg":
-                    ext, r = a_ext, alloc()
+                    ext = a_ext
+                    r = alloc(ext)
                     code.append((OP["NEG_E" if ext else "NEG_B"], r, ra, 0))
                 else:
                     rb, b_ext = operand(node.args[1])
                     # the result gets a register of its own (allocated before
                     # any operand's is freed): a base operand and an extension
                     # result would overlap differently in one register
-                    ext, r = a_ext or b_ext, alloc()
+                    ext = a_ext or b_ext
+                    r = alloc(ext)
                     code.append(self._binary(node.op, a_ext, b_ext, r, ra, rb))
                 for u in {number[id(arg)] for arg in node.args}:
                     if last_use.get(u) == i:
-                        free.append(reg.pop(u))
+                        free[is_ext[u]].append(reg.pop(u))
             reg[v], is_ext[v] = r, ext
         for o in outputs:
             v = number[id(o.expr)]
@@ -141,8 +149,22 @@ class Program:
                 raise ValueError("a constraint output must involve the trace")
             op = OP["ACC_E" if is_ext[v] else "ACC_B"]
             code.append((op, o.accumulator, reg[v], self._constant(o.weight)))
-        self.n_regs = max(n_regs, 1)
-        self.code = np.array(code, dtype=np.uint32).reshape(-1, 4)
+        self.n_base_regs = count[False]
+        self.n_regs = max(count[False] + count[True], 1)
+        self.code = np.array([self._place(c, count[False]) for c in code], dtype=np.uint32).reshape(-1, 4)
+
+    @staticmethod
+    def _place(insn: tuple[int, int, int, int], n_base: int) -> tuple[int, int, int, int]:
+        """Extension register EXT + i becomes register n_base + i."""
+        op, dst, a, b = insn
+        fix = lambda r: r - EXT + n_base if r >= EXT else r  # noqa: E731
+        if op in (OP["ACC_B"], OP["ACC_E"]):
+            return op, dst, fix(a), b
+        if op in (OP["LOAD_B"], OP["LOAD_E"], OP["CONST_B"], OP["CONST_E"]):
+            return op, fix(dst), a, b
+        if op in (OP["NEG_B"], OP["NEG_E"]):
+            return op, fix(dst), fix(a), b
+        return op, fix(dst), fix(a), fix(b)
 
     def _constant(self, value: Ext) -> int:
         if value.c not in self._const_index:
@@ -183,6 +205,7 @@ class Program:
             if cs else ffi.NULL
         code = np.ascontiguousarray(self.code)
         rc = lib.zk_vm_run(ffi.cast("zk_vm_insn *", ffi.from_buffer(code)), len(code), self.n_regs,
+                           self.n_base_regs,
                            ptrs(base), strides(base, 4), len(base),
                            ptrs(ext), strides(ext, 16), len(ext),
                            ffi.from_buffer("uint32_t[]", consts), len(consts),

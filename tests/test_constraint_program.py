@@ -91,7 +91,9 @@ def test_malformed_programs_are_refused():
                    {(TRACE, 0): 0, (TRACE, 1): 1}, {}, 1)
     prog.run(base, ext, ROWS, STEP)
     for bad in ([999, 0, 0, 0], [OP["LOAD_B"], 0, 77, 0], [OP["ADD_BB"], 0, 0, 500],
-                [OP["ACC_B"], 9, 0, 0]):
+                [OP["ACC_B"], 9, 0, 0],
+                [OP["MUL_EE"], 0, 0, 0],          # an extension product into a base register
+                [OP["LOAD_E"], 0, 0, 0]):         # an extension column into a base register
         prog.code = np.vstack([prog.code, np.array(bad, dtype=np.uint32)])
         with pytest.raises(ValueError, match="malformed"):
             prog.run(base, ext, ROWS, STEP)

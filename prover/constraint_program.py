@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .expr import PERIODIC, TRACE, Expr, evaluate, topological
+from .expr import PERIODIC, TRACE, Expr, topological
 from .ext_scalar import Ext, ScalarAlgebra
 from .native import ffi, lib
 
@@ -65,9 +65,18 @@ class Program:
         number: dict[int, int] = {}    # node id -> value number
         numbers: dict[tuple, int] = {}
         const_of: dict[int, Ext] = {}  # value number -> folded degree-0 value
+        folded: dict[int, Ext] = {}    # node id -> value, for degree-0 nodes (their args are too)
         for node in nodes:
             if node.degree == 0:
-                value = evaluate([node], scalar)[0]
+                if node.op == "var":
+                    value = scalar.variable(node.args)
+                elif node.op == "const":
+                    value = scalar.constant(node.args[0])
+                elif node.op == "neg":
+                    value = scalar.neg(folded[id(node.args[0])])
+                else:
+                    value = getattr(scalar, node.op)(*(folded[id(a)] for a in node.args))
+                folded[id(node)] = value
                 key = ("const", value.c)
             elif node.op == "var":
                 key = ("var",) + tuple(node.args)

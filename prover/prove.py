@@ -375,7 +375,8 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
     w_n = F.two_adic_generator(n.bit_length() - 1)
     last = F.encode_int(pow(w_n, n - 1, F.P))
     q = E.mul_base(accs[0], F.mul(F.sub(x, np.full(m, last, dtype=np.uint32)), inv_zh))
-    q = F.add(q, E.mul_base(accs[every], inv_zh))
+    if any(c.every_row for c in air.transition_constraints):
+        q = F.add(q, E.mul_base(accs[every], inv_zh))
     for row, num in zip(rows, accs[1:every]):
         inv = F.inv(F.sub(x, np.full(m, F.encode_int(pow(w_n, row, F.P)), dtype=np.uint32)))
         q = F.add(q, E.mul_base(num, inv))

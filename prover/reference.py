@@ -410,6 +410,7 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dic
     bcons = air.boundary_constraints
     boundaries = PointEvaluator([frame.cur(b.column) - b.value for b in bcons])
     t_count = len(air.transition_constraints)
+    every_row = [c.every_row for c in air.transition_constraints]
     powers = [Ext(1)]
     for _ in range(t_count + len(bcons)):
         powers.append(powers[-1] * alpha)
@@ -434,7 +435,7 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dic
         x = xs[i]
         acc, every = Ext(0), Ext(0)
         for t, v in enumerate(transitions(variable)):
-            if air.transition_constraints[t].every_row:
+            if every_row[t]:
                 every = every + powers[t] * v
             else:
                 acc = acc + powers[t] * v

@@ -50,6 +50,12 @@ class TransitionConstraint(Constraint):
     #: included (LogUp's per-row relations); it may not read the next row
     every_row: bool = False
 
+    def __post_init__(self):
+        # checked once where the constraint is made (an AIR that caches its
+        # constraints, as the order book's does, pays for the walk once)
+        if self.every_row and any(kind == TRACE and key[1] for kind, *key in variables([self.expr])):
+            raise ValueError(f"constraint {self.name!r} holds on every row, so it cannot read the next row")
+
 
 @dataclass(frozen=True)
 class BoundaryConstraint:
@@ -198,8 +204,6 @@ class Air(ABC):
                                  f"with degree {c.degree} but has degree {c.expr.degree}")
             if c.degree < 1:
                 raise ValueError(f"constraint {c.name!r} does not involve the trace")
-            if c.every_row and any(kind == TRACE and key[1] for kind, *key in variables([c.expr])):
-                raise ValueError(f"constraint {c.name!r} holds on every row, so it cannot read the next row")
         return cons
 
     @cached_property

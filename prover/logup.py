@@ -274,8 +274,9 @@ class LogUp:
         fractions = ffi.new("zk_logup_fraction[]", len(self.fractions))
         keep: list = [fractions]
         pos = 2
+        group_of = [g for g, grp in enumerate(self.groups) for _ in grp]   # groups are consecutive
         for k, fr in enumerate(self.fractions):
-            g = next(i for i, grp in enumerate(self.groups) if any(x is fr for x in grp))
+            g = group_of[k]
             mult, entries = values[pos], values[pos + 1: pos + 1 + len(fr.values)]
             pos += 1 + len(fr.values)
             const_part, power, cols, coeffs = Ext(0), Ext(1), [], []

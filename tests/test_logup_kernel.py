@@ -114,6 +114,15 @@ def test_a_vanishing_denominator_names_row_and_fraction(each_isa):
         air.argument.build_numpy(air, main, challenges)
 
 
+def test_a_fraction_listed_twice_counts_twice(each_isa):
+    n = 64
+    twice = logup.consume(["a", "b"])
+    air = MixedAir(n, group_size=2, fractions=[logup.supply(["c"], "m"), twice, twice, twice])
+    main, challenges = inputs(n, 4)
+    assert np.array_equal(air.argument.build(air, main, challenges),
+                          air.argument.build_numpy(air, main, challenges))
+
+
 def test_extension_valued_multiplicities_take_the_numpy_path(each_isa):
     n = 32
     air = MixedAir(n, fractions=[logup.supply([0, "a"], lambda f: f.challenge(0) * f.cur("b")),

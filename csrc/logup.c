@@ -8,21 +8,22 @@
  *
  *   1. denominators, fraction by fraction: sum_j c_j v_j(r) with lazy
  *      reduction (four 64-bit products of values < p sum below 4p^2 < 2^64,
- *      so one bb_reduce_wide per four tuple entries and component), laid out
- *      row-major (row, fraction) so the first zero found is the first in row
- *      order;
+ *      so one bb_reduce_wide per four tuple entries and component);
  *   2. one batch inversion of the block's denominators, through the norm
  *      as zk_ext4_inv does (1/f = f(-X) (b0 - b2 X^2) / N with N in the base
  *      field), the norms inverted by the vectorised base batch inverse
- *      (zk_fp_inv: Montgomery's trick in 8 or 16 lanes);
+ *      (zk_fp_inv: Montgomery's trick in 8 or 16 lanes); a zero norm is a
+ *      zero denominator, and the block is then scanned in row order for
+ *      the first;
  *   3. multiplicities times inverses into the group sums, then row by row
  *      the running sum, carried from block to block.
  *
  * Every loop but the running sum runs across the block's rows on
- * component-major arrays (a[c][k * nb + i]) and is compiled once per ISA
- * path, so the compiler vectorises the field arithmetic (vpmuludq, and min
- * for the conditional subtractions).  zk_ext4_inv itself, with its scalar
- * norms and a 64-bit division per multiply by W, took 60 % of the time.
+ * component-major arrays (a[c][k * nb + i]).  The norm, inverse and group
+ * steps use bb_field.h's 8- and 16-lane arithmetic (gcc left them scalar:
+ * zk_ext4_inv itself, with its scalar norms and a 64-bit division per
+ * multiply by W, had taken 60 % of the time); the compression loop is
+ * compiled once per ISA path and vectorised by the compiler (vpmuludq).
  * Every path computes canonical field elements, so all paths and the numpy
  * builder agree word for word.
  */

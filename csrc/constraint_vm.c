@@ -3,8 +3,9 @@
  *
  * Each instruction is one call of an existing array kernel (field.c, ext4.c)
  * on a block of ZK_VM_BLOCK rows, so every ISA path and its correctness
- * argument carry over unchanged; the only new arithmetic is the mixed
- * base/extension add and subtract, which touch one coefficient of four.
+ * argument carry over unchanged; the new arithmetic is the mixed
+ * base/extension add and subtract, which touch one coefficient of four, and
+ * the lazy accumulation of base constraints (ACC_B, below).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -193,7 +194,8 @@ static void flush(uint32_t *acc, uint64_t *lazy, size_t n) {
 
 int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_base_regs,
               uint32_t **base_cols, const size_t *base_stride, size_t n_base,
-              uint32_t **ext_cols, const size_t *ext_stride, size_t n_ext, const uint32_t *consts, size_t n_consts, uint32_t **accs, size_t n_accs,
+              uint32_t **ext_cols, const size_t *ext_stride, size_t n_ext,
+              const uint32_t *consts, size_t n_consts, uint32_t **accs, size_t n_accs,
               size_t rows, size_t step) {
     if (!valid(code, n_code, n_regs, n_base_regs, n_base, n_ext, n_consts, n_accs) || (rows && step >= rows))
         return -1;

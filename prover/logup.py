@@ -210,7 +210,8 @@ class LogUp:
         else:
             acc = total - prev
             for g, (h, group) in enumerate(zip(self.helpers, self.groups)):
-                row(f"{self.name}: h{g} = group {g} fractions", self._cleared(f.cur(h), self._parts(f, group)))
+                row(f"{self.name}: h{g} = group {g} fractions",
+                    self._cleared(f.cur(h), self._parts(f, group)))
                 acc = acc - f.cur(h)
             row(f"{self.name}: sum - prev = sum of h", acc)
         carry = f.next(self.prev) - total

@@ -57,7 +57,12 @@ ZK_INLINE void compress_body(block_mem *w, size_t k, const zk_logup_fraction *f,
         size_t j1 = j0 + 4 < f->n_values ? j0 + 4 : f->n_values;
         memset(acc, 0, sizeof acc);
         for (size_t j = j0; j < j1; j++) {
-            const uint32_t *v = f->values[j] + r0;
+            uint32_t packed[BLOCK];
+            const uint32_t *v = f->values[j] + r0 * f->strides[j];
+            if (f->strides[j] != 1) { /* the block's values, gathered once */
+                for (size_t i = 0; i < nb; i++) packed[i] = v[i * f->strides[j]];
+                v = packed;
+            }
             for (int c = 0; c < 4; c++) {
                 uint64_t cc = f->coeffs[4 * j + c];
                 for (size_t i = 0; i < nb; i++) acc[c][i] += (uint64_t)v[i] * cc;
@@ -191,8 +196,12 @@ int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction
                        size_t n_fractions, size_t n_groups, size_t rows) {
     size_t width = 2 + (n_groups >= 2 ? n_groups : 0); /* output columns */
     if (n_groups == 0 || n_fractions == 0 || out_stride < 4 * width) return -3;
-    for (size_t k = 0; k < n_fractions; k++)
-        if (fractions[k].group >= n_groups || (fractions[k].sign != 1 && fractions[k].sign != -1)) return -3;
+    for (size_t k = 0; k < n_fractions; k++) {
+        const zk_logup_fraction *f = &fractions[k];
+        if (f->group >= n_groups || (f->sign != 1 && f->sign != -1) || (f->mult && !f->mult_stride)) return -3;
+        for (size_t j = 0; j < f->n_values; j++)
+            if (!f->strides[j]) return -3;
+    }
     size_t nf = n_fractions, cap = nf * BLOCK;
     uint32_t *mem = malloc((8 * cap + 4 * n_groups * BLOCK) * sizeof *mem);
     if (!mem) return -2;
@@ -218,9 +227,14 @@ int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction
         memset(h, 0, 4 * n_groups * BLOCK * sizeof *h);
         for (size_t k = 0; k < nf; k++) { /* multiplicity * inverse into its group, by component */
             const zk_logup_fraction *f = &fractions[k];
+            uint32_t packed[BLOCK];
+            const uint32_t *m = f->mult ? f->mult + r0 * f->mult_stride : 0;
+            if (m && f->mult_stride != 1) {
+                for (size_t i = 0; i < nb; i++) packed[i] = m[i * f->mult_stride];
+                m = packed;
+            }
             for (int c = 0; c < 4; c++)
-                DISPATCH(gather, h + (f->group * 4 + c) * BLOCK, w.a[c] + k * nb, f->mult ? f->mult + r0 : 0,
-                         f->sign, nb);
+                DISPATCH(gather, h + (f->group * 4 + c) * BLOCK, w.a[c] + k * nb, m, f->sign, nb);
         }
         for (size_t i = 0; i < nb; i++) {
             uint32_t *o = out + (r0 + i) * out_stride;

@@ -26,13 +26,17 @@ typedef struct zk_logup_fraction {
     uint32_t group;                  /* the helper column it adds to, < n_groups */
     int32_t sign;                    /* +1 supply, -1 consume */
     const uint32_t *mult;            /* base column of multiplicities, or NULL for 1 */
+    size_t mult_stride;              /* words from one row's multiplicity to the next */
     const uint32_t *const *values;   /* n_values base columns of `rows` values */
+    const size_t *strides;           /* words between rows, per column (a column of a
+                                        row-major trace matrix is read where it lies) */
     const uint32_t *coeffs;          /* n_values extension coefficients, 4 words each */
 } zk_logup_fraction;
 
 /* Fill rows [0, rows) of `out`.  Returns -1 on success; -2 if scratch memory
  * could not be allocated; -3 for a malformed description (no group, a group
- * index out of range, a sign other than +-1, out_stride too small); or, when
+ * index out of range, a sign other than +-1, a zero stride, out_stride too
+ * small); or, when
  * some denominator is zero, r * n_fractions + k for the first such (row r,
  * fraction k) in row order (out is then unspecified).  Every ISA path gives
  * the same words. */

@@ -27,6 +27,7 @@ Constraints are :mod:`expressions <zksidecar.prover.expr>`, written once in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -103,6 +104,32 @@ class Frame:
         return var(CHALLENGE, i)
 
 
+class MainColumns(Mapping):
+    """The main columns by name, as build_aux receives them from the prover:
+    each a contiguous array, copied out of its segment matrix on first use;
+    ``view(name)`` is the column where it lies (a strided view), for readers
+    that take strides (the LogUp kernel), so unread columns are never
+    copied."""
+
+    def __init__(self, air: "Air", traces: dict[str, np.ndarray]):
+        self._views = {c: traces[s.name][:, j] for s in air.main_segments for j, c in enumerate(s.columns)}
+        self._copies: dict[str, np.ndarray] = {}
+
+    def view(self, name: str) -> np.ndarray:
+        return self._views[name]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._copies:
+            self._copies[name] = np.ascontiguousarray(self._views[name])
+        return self._copies[name]
+
+    def __iter__(self):
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+
 class Air(ABC):
     """Subclass, declare the class attributes, implement the constraints."""
 
@@ -132,7 +159,8 @@ class Air(ABC):
 
     def build_aux(self, main: dict[str, np.ndarray], challenges: np.ndarray) -> np.ndarray:
         """The auxiliary columns, shape (N, len(aux_columns), 4), Montgomery
-        form, from the main columns (by name) and the challenges (k, 4)."""
+        form, from the main columns (by name: a dict, or the prover's
+        :class:`MainColumns`) and the challenges (k, 4)."""
         raise NotImplementedError(f"{type(self).__name__} declares auxiliary columns "
                                   "but does not build them")
 

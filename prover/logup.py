@@ -68,7 +68,7 @@ import numpy as np
 from . import constraints as C
 from . import extension as E
 from . import field as F
-from .air import Air, BoundaryConstraint, Frame, TransitionConstraint
+from .air import Air, BoundaryConstraint, Frame, MainColumns, TransitionConstraint
 from .expr import PERIODIC, TRACE, Expr, const, evaluate
 from .ext_scalar import Ext
 from .native import ffi, lib
@@ -263,10 +263,14 @@ class LogUp:
         n = air.trace_length
         f = Frame(air)
         alg = C.ColumnAlgebra(n, _trace_source(air, main, challenges))
-        exprs = [f.challenge(self.alpha), f.challenge(self.beta)]
+        terms = [f.challenge(self.alpha), f.challenge(self.beta)]
         for fr in self.fractions:
-            exprs += [term_expr(f, fr.multiplicity)] + [term_expr(f, v) for v in fr.values]
-        values = evaluate(exprs, alg)
+            terms += [fr.multiplicity] + list(fr.values)
+        # a bare column name is passed as the column itself (a strided view of
+        # the trace is read in place); anything else is evaluated
+        exprs = [term_expr(f, t) for t in terms if not isinstance(t, str)]
+        evaluated = iter(evaluate(exprs, alg))
+        values = [_main_column(air, main, t) if isinstance(t, str) else next(evaluated) for t in terms]
         alpha, beta = values[0], values[1]
         if not (isinstance(alpha, Ext) and isinstance(beta, Ext)):  # pragma: no cover
             raise ValueError(f"{self.name}: alpha and beta must be challenges")
@@ -287,22 +291,24 @@ class LogUp:
                 if isinstance(v, Ext):
                     const_part = const_part + power * v
                 else:
-                    cols.append(np.ascontiguousarray(v, dtype=np.uint32))
+                    cols.append(_strided(v))
                     coeffs.append(power.to_mont())
             if isinstance(mult, Ext):
                 if not mult.is_base():
                     return None
                 mult = None if mult.c[0] == 1 else np.full(n, F.encode_int(mult.c[0]), dtype=np.uint32)
             else:
-                mult = np.ascontiguousarray(mult, dtype=np.uint32)
+                mult = _strided(mult)
             c = fractions[k]
             c.offset = [int(w) for w in (alpha - const_part).to_mont()]
             c.n_values, c.group, c.sign = len(cols), g, 1 if fr.sign > 0 else -1
-            c.mult = ffi.NULL if mult is None else ffi.from_buffer("uint32_t[]", mult)
-            ptrs = ffi.new("uint32_t *[]", [ffi.from_buffer("uint32_t[]", col) for col in cols])
+            c.mult = ffi.NULL if mult is None else ffi.cast("uint32_t *", mult.ctypes.data)
+            c.mult_stride = 0 if mult is None else mult.strides[0] // 4
+            ptrs = ffi.new("uint32_t *[]", [ffi.cast("uint32_t *", col.ctypes.data) for col in cols])
+            strides = ffi.new("size_t[]", [col.strides[0] // 4 for col in cols] or [1])
             coeff = np.ascontiguousarray(np.stack(coeffs) if coeffs else np.zeros((1, 4)), dtype=np.uint32)
-            c.values, c.coeffs = ptrs, ffi.from_buffer("uint32_t[]", coeff)
-            keep += [mult, cols, ptrs, coeff]
+            c.values, c.strides, c.coeffs = ptrs, strides, ffi.from_buffer("uint32_t[]", coeff)
+            keep += [mult, cols, ptrs, strides, coeff]
         return fractions, keep
 
     def build_numpy(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> np.ndarray:
@@ -337,6 +343,22 @@ class LogUp:
         prev[1:] = total[:-1]
         cols = [prev, total] + (group_sums if self.helpers else [])
         return np.stack(cols, axis=1)
+
+
+def _main_column(air: Air, main, name: str) -> np.ndarray:
+    """A bare column of a tuple: where it lies, if the prover says where."""
+    if air.is_aux(air.column_index(name)):
+        raise ValueError("LogUp fractions may only use main columns of the current row")
+    return main.view(name) if isinstance(main, MainColumns) else main[name]
+
+
+def _strided(col: np.ndarray) -> np.ndarray:
+    """A base column as csrc/logup.c reads it: uint32 values evenly spaced
+    (a copy only when they are not)."""
+    col = np.asarray(col)
+    if col.dtype != np.uint32 or col.ndim != 1 or col.strides[0] < 4 or col.strides[0] % 4:
+        col = np.ascontiguousarray(col, dtype=np.uint32)
+    return col
 
 
 def _trace_source(air: Air, main: dict[str, np.ndarray], challenges: np.ndarray):

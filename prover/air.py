@@ -157,6 +157,11 @@ class Air(ABC):
     def boundaries(self, f: Frame) -> list[BoundaryConstraint]:
         return []
 
+    def main_columns(self, traces: dict[str, np.ndarray]) -> MainColumns:
+        """The main columns by name, from the segment matrices, as the prover
+        hands them to build_aux."""
+        return MainColumns(self, traces)
+
     def build_aux(self, main: dict[str, np.ndarray], challenges: np.ndarray) -> np.ndarray:
         """The auxiliary columns, shape (N, len(aux_columns), 4), Montgomery
         form, from the main columns (by name: a dict, or the prover's

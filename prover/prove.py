@@ -30,7 +30,7 @@ from . import constraints as C
 from . import extension as E
 from . import field as F
 from . import fri, ntt
-from .air import Air, Frame, MainColumns
+from .air import Air, Frame
 from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, periodic_values_on_lde,
                      zpowers)
 from .constraint_program import Output, Program
@@ -131,7 +131,7 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
         if air.num_challenges:
             challenges = tr.challenge_ext(air.num_challenges)
         if air.aux_columns:
-            main_cols = MainColumns(air, traces)      # columns copied out only when read
+            main_cols = air.main_columns(traces)      # columns copied out only when read
             aux = air.build_aux(main_cols, challenges)
             if aux.shape != (n, len(air.aux_columns), 4):
                 raise ValueError(f"build_aux returned {aux.shape}, expected {(n, len(air.aux_columns), 4)}")

@@ -8,11 +8,13 @@ short register program and running that on blocks of rows keeps the
 intermediates in cache.
 
 Compilation, in order:
-  * constant folding — every node of degree 0 (public values, challenges,
-    derived values and arithmetic on them) is evaluated here, in the
-    extension field, and becomes one constant;
-  * typing — a node is base-field if all its inputs are, else extension, and
-    gets the typed opcode;
+  * constant folding — every maximal node of degree 0 (public values,
+    challenges, derived values and arithmetic on them) becomes one constant
+    slot, evaluated in the extension field for each program (the compiled
+    shape does not depend on the values, so it can be cached: Program);
+  * typing — a degree-0 node is extension if it contains a challenge or a
+    derived value, any other node is base-field if all its inputs are, else
+    extension, and gets the typed opcode;
   * value numbering — structurally equal nodes (a column named by many
     constraints, a repeated "1 - x", a constant) are computed once per block;
   * register allocation — a register is freed after the last use of its
@@ -20,11 +22,12 @@ Compilation, in order:
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-from .expr import PERIODIC, TRACE, Expr, topological
+from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, evaluate, topological
 from .ext_scalar import Ext, ScalarAlgebra
 from .native import ffi, lib
 
@@ -48,119 +51,36 @@ class Output:
 class Program:
     """One compiled set of outputs.  `base_inputs` / `ext_inputs` map a
     variable key (trace or periodic; the next-row flag dropped) to the index
-    of the column the caller will pass to :meth:`run`."""
+    of the column the caller will pass to :meth:`run`.
+
+    The compiled shape (code, registers, which degree-0 subexpressions fill
+    which constant slots) depends on the expressions, not on the values of
+    public inputs and challenges, so a caller that proves the same
+    constraints again can pass `cache_key` (which must determine the
+    outputs' expressions and accumulators and the input maps) with `keep`,
+    an object whose identity the key relies on (e.g. the AIR's constraint
+    list, held by the cache so its id stays unique).  Only the constants are
+    then evaluated: compiling the order-book program takes ~14 ms."""
 
     def __init__(self, outputs: list[Output], constants, base_inputs: dict, ext_inputs: dict,
-                 n_accumulators: int):
+                 n_accumulators: int, cache_key: tuple | None = None, keep: object = None):
         self.n_accumulators = n_accumulators
-        self._consts: list[Ext] = []
-        self._const_index: dict[tuple, int] = {}
-        code: list[tuple[int, int, int, int]] = []
+        shape = None
+        if cache_key is not None:
+            hit = _SHAPES.get(cache_key)
+            if hit is not None and hit[0] is keep:
+                _SHAPES.move_to_end(cache_key)
+                shape = hit[1]
+        if shape is None:
+            shape = _Shape([o.expr for o in outputs], [o.accumulator for o in outputs], base_inputs,
+                           ext_inputs)
+            if cache_key is not None:
+                _SHAPES[cache_key] = (keep, shape)
+                while len(_SHAPES) > _SHAPES_KEPT:
+                    _SHAPES.popitem(last=False)
+        self.code, self.n_regs, self.n_base_regs = shape.code, shape.n_regs, shape.n_base_regs
         scalar = ScalarAlgebra(constants)
-        nodes = topological([o.expr for o in outputs])
-
-        # common subexpressions: structurally equal nodes (the same column
-        # named in many constraints, the same "1 - x", the same constant) get
-        # one value number and are computed once per block
-        number: dict[int, int] = {}    # node id -> value number
-        numbers: dict[tuple, int] = {}
-        const_of: dict[int, Ext] = {}  # value number -> folded degree-0 value
-        folded: dict[int, Ext] = {}    # node id -> value, for degree-0 nodes (their args are too)
-        for node in nodes:
-            if node.degree == 0:
-                if node.op == "var":
-                    value = scalar.variable(node.args)
-                elif node.op == "const":
-                    value = scalar.constant(node.args[0])
-                elif node.op == "neg":
-                    value = scalar.neg(folded[id(node.args[0])])
-                else:
-                    value = getattr(scalar, node.op)(*(folded[id(a)] for a in node.args))
-                folded[id(node)] = value
-                key = ("const", value.c)
-            elif node.op == "var":
-                key = ("var",) + tuple(node.args)
-            else:
-                key = (node.op,) + tuple(number[id(a)] for a in node.args)
-            v = number[id(node)] = numbers.setdefault(key, len(numbers))
-            if node.degree == 0:
-                const_of[v] = value
-        last_use: dict[int, int] = {}  # value number -> index of its last reader
-        for i, node in enumerate(nodes):
-            if node.degree > 0 and node.op not in ("var", "const"):
-                for arg in node.args:
-                    last_use[number[id(arg)]] = i
-        for o in outputs:
-            last_use[number[id(o.expr)]] = len(nodes)
-
-        reg: dict[int, int] = {}       # value number -> register
-        is_ext: dict[int, bool] = {}
-        # two register files: base registers hold a block of base values,
-        # extension registers four times as much; extension registers are
-        # numbered EXT + i while compiling and placed after the base ones
-        free: dict[bool, list[int]] = {False: [], True: []}
-        count = {False: 0, True: 0}
-
-        def alloc(ext: bool) -> int:
-            if free[ext]:
-                return free[ext].pop()
-            count[ext] += 1
-            return count[ext] - 1 + (EXT if ext else 0)
-
-        def operand(arg: Expr) -> tuple[int, bool]:
-            """(register holding `arg`, is it extension); a folded constant is
-            loaded into a register on its first use and kept to its last."""
-            v = number[id(arg)]
-            if v not in reg:
-                value = const_of[v]
-                is_ext[v] = not value.is_base()
-                reg[v] = alloc(is_ext[v])
-                code.append((OP["CONST_E" if is_ext[v] else "CONST_B"], reg[v], self._constant(value), 0))
-            return reg[v], is_ext[v]
-
-        for i, node in enumerate(nodes):
-            v = number[id(node)]
-            if node.degree == 0 or v in reg:
-                continue
-            if node.op == "var":
-                kind, *key = node.args
-                if kind == TRACE:
-                    col, nxt = key
-                    ext = (TRACE, col) in ext_inputs
-                    src = (ext_inputs if ext else base_inputs)[(TRACE, col)]
-                elif kind == PERIODIC:
-                    ext, nxt, src = False, 0, base_inputs[(PERIODIC, key[0])]
-                else:  # pragma: no cover - other kinds have degree 0
-                    raise KeyError(node.args)
-                r = alloc(ext)
-                code.append((OP["LOAD_E" if ext else "LOAD_B"], r, src, int(nxt)))
-            else:
-                ra, a_ext = operand(node.args[0])
-                if node.op == "neg":
-                    ext = a_ext
-                    r = alloc(ext)
-                    code.append((OP["NEG_E" if ext else "NEG_B"], r, ra, 0))
-                else:
-                    rb, b_ext = operand(node.args[1])
-                    # the result gets a register of its own (allocated before
-                    # any operand's is freed): a base operand and an extension
-                    # result would overlap differently in one register
-                    ext = a_ext or b_ext
-                    r = alloc(ext)
-                    code.append(self._binary(node.op, a_ext, b_ext, r, ra, rb))
-                for u in {number[id(arg)] for arg in node.args}:
-                    if last_use.get(u) == i:
-                        free[is_ext[u]].append(reg.pop(u))
-            reg[v], is_ext[v] = r, ext
-        for o in outputs:
-            v = number[id(o.expr)]
-            if v in const_of:
-                raise ValueError("a constraint output must involve the trace")
-            op = OP["ACC_E" if is_ext[v] else "ACC_B"]
-            code.append((op, o.accumulator, reg[v], self._constant(o.weight)))
-        self.n_base_regs = count[False]
-        self.n_regs = max(count[False] + count[True], 1)
-        self.code = np.array([self._place(c, count[False]) for c in code], dtype=np.uint32).reshape(-1, 4)
+        self._consts: list[Ext] = evaluate(shape.constants, scalar) + [o.weight for o in outputs]
 
     @staticmethod
     def _place(insn: tuple[int, int, int, int], n_base: int) -> tuple[int, int, int, int]:
@@ -174,12 +94,6 @@ class Program:
         if op in (OP["NEG_B"], OP["NEG_E"]):
             return op, fix(dst), fix(a), b
         return op, fix(dst), fix(a), fix(b)
-
-    def _constant(self, value: Ext) -> int:
-        if value.c not in self._const_index:
-            self._const_index[value.c] = len(self._consts)
-            self._consts.append(value)
-        return self._const_index[value.c]
 
     @staticmethod
     def _binary(op: str, a_ext: bool, b_ext: bool, r: int, ra: int, rb: int):
@@ -239,3 +153,121 @@ def _strided(col: np.ndarray, rows: int, width: int) -> np.ndarray:
     if (width > 1 and col.strides[1] != 4) or col.strides[0] < unit or col.strides[0] % unit:
         col = np.ascontiguousarray(col)
     return col
+
+
+#: compiled shapes by cache key (see Program), the most recent few
+_SHAPES: "OrderedDict[tuple, tuple[object, _Shape]]" = OrderedDict()
+_SHAPES_KEPT = 8
+
+
+class _Shape:
+    """The compiled form of a set of outputs, independent of the constants'
+    values: code (constant slot i is the value of ``constants[i]``, and slot
+    len(constants) + k output k's weight), register counts."""
+
+    def __init__(self, exprs: list[Expr], accumulators: list[int], base_inputs: dict, ext_inputs: dict):
+        code: list[tuple[int, int, int, int]] = []
+        nodes = topological(exprs)
+
+        # value numbering: structurally equal nodes (the same column named in
+        # many constraints, the same "1 - x", the same constant) get one
+        # number and are computed once per block.  Degree-0 nodes are typed
+        # by what they contain (a challenge or derived value makes them
+        # extension), so the shape does not depend on their values.
+        number: dict[int, int] = {}    # node id -> value number
+        numbers: dict[tuple, int] = {}
+        const_node: dict[int, Expr] = {}   # value number -> a degree-0 node with it
+        const_ext: dict[int, bool] = {}
+        for node in nodes:
+            if node.op == "var":
+                key = ("var",) + tuple(node.args)
+            elif node.op == "const":
+                key = ("const", node.args[0])
+            else:
+                key = (node.op,) + tuple(number[id(a)] for a in node.args)
+            v = number[id(node)] = numbers.setdefault(key, len(numbers))
+            if node.degree == 0 and v not in const_node:
+                const_node[v] = node
+                if node.op == "var":
+                    const_ext[v] = node.args[0] in (CHALLENGE, DERIVED)
+                elif node.op == "const":
+                    const_ext[v] = False
+                else:
+                    const_ext[v] = any(const_ext[number[id(a)]] for a in node.args)
+        last_use: dict[int, int] = {}  # value number -> index of its last reader
+        for i, node in enumerate(nodes):
+            if node.degree > 0 and node.op not in ("var", "const"):
+                for arg in node.args:
+                    last_use[number[id(arg)]] = i
+        for e in exprs:
+            last_use[number[id(e)]] = len(nodes)
+
+        reg: dict[int, int] = {}       # value number -> register
+        is_ext: dict[int, bool] = {}
+        self.constants: list[Expr] = []   # degree-0 nodes, in constant-slot order
+        # two register files: base registers hold a block of base values,
+        # extension registers four times as much; extension registers are
+        # numbered EXT + i while compiling and placed after the base ones
+        free: dict[bool, list[int]] = {False: [], True: []}
+        count = {False: 0, True: 0}
+
+        def alloc(ext: bool) -> int:
+            if free[ext]:
+                return free[ext].pop()
+            count[ext] += 1
+            return count[ext] - 1 + (EXT if ext else 0)
+
+        def operand(arg: Expr) -> tuple[int, bool]:
+            """(register holding `arg`, is it extension); a degree-0 value is
+            loaded into a register on its first use and kept to its last."""
+            v = number[id(arg)]
+            if v not in reg:
+                is_ext[v] = const_ext[v]
+                reg[v] = alloc(is_ext[v])
+                code.append((OP["CONST_E" if is_ext[v] else "CONST_B"], reg[v], len(self.constants), 0))
+                self.constants.append(const_node[v])
+            return reg[v], is_ext[v]
+
+        for i, node in enumerate(nodes):
+            v = number[id(node)]
+            if node.degree == 0 or v in reg:
+                continue
+            if node.op == "var":
+                kind, *key = node.args
+                if kind == TRACE:
+                    col, nxt = key
+                    ext = (TRACE, col) in ext_inputs
+                    src = (ext_inputs if ext else base_inputs)[(TRACE, col)]
+                elif kind == PERIODIC:
+                    ext, nxt, src = False, 0, base_inputs[(PERIODIC, key[0])]
+                else:  # pragma: no cover - other kinds have degree 0
+                    raise KeyError(node.args)
+                r = alloc(ext)
+                code.append((OP["LOAD_E" if ext else "LOAD_B"], r, src, int(nxt)))
+            else:
+                ra, a_ext = operand(node.args[0])
+                if node.op == "neg":
+                    ext = a_ext
+                    r = alloc(ext)
+                    code.append((OP["NEG_E" if ext else "NEG_B"], r, ra, 0))
+                else:
+                    rb, b_ext = operand(node.args[1])
+                    # the result gets a register of its own (allocated before
+                    # any operand's is freed): a base operand and an extension
+                    # result would overlap differently in one register
+                    ext = a_ext or b_ext
+                    r = alloc(ext)
+                    code.append(Program._binary(node.op, a_ext, b_ext, r, ra, rb))
+                for u in {number[id(arg)] for arg in node.args}:
+                    if last_use.get(u) == i:
+                        free[is_ext[u]].append(reg.pop(u))
+            reg[v], is_ext[v] = r, ext
+        for k, (e, acc) in enumerate(zip(exprs, accumulators)):
+            v = number[id(e)]
+            if e.degree == 0:
+                raise ValueError("a constraint output must involve the trace")
+            op = OP["ACC_E" if is_ext[v] else "ACC_B"]
+            code.append((op, acc, reg[v], len(self.constants) + k))
+        self.n_base_regs = count[False]
+        self.n_regs = max(count[False] + count[True], 1)
+        self.code = np.array([Program._place(c, count[False]) for c in code], dtype=np.uint32).reshape(-1, 4)

@@ -327,6 +327,13 @@ def _boundary_expr(air: Air, b):
     return Frame(air).cur(b.column) - b.value
 
 
+def _shape_of(e) -> tuple:
+    """A small expression's structure, as a hashable tuple."""
+    if e.op in ("var", "const"):
+        return (e.op,) + tuple(e.args)
+    return (e.op,) + tuple(_shape_of(a) for a in e.args)
+
+
 def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, alpha: Ext,
                     log_blowup: int) -> np.ndarray:
     """sum_i alpha^i C_i(x) / Z_i(x) on D, (M, 4) Montgomery: transitions over
@@ -365,7 +372,14 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
     for b in air.boundary_constraints:
         outputs.append(Output(1 + rows.index(b.row % n), _boundary_expr(air, b), coeff))
         coeff = coeff * alpha
-    program = Program(outputs, air.constants(challenges), base_inputs, ext_inputs, every + 1)
+    # the compiled program is reused while the AIR's transition constraints
+    # are the same objects (the order book caches them per trace length) and
+    # the boundaries the same in shape
+    cons = air.transition_constraints
+    key = (id(cons), tuple((b.column, b.row % n, _shape_of(b.value)) for b in air.boundary_constraints),
+           tuple(sorted(base_inputs.items())), tuple(sorted(ext_inputs.items())))
+    program = Program(outputs, air.constants(challenges), base_inputs, ext_inputs, every + 1,
+                      cache_key=key, keep=cons)
     accs = program.run(base_cols, ext_cols, m, step)
 
     # (x - w^(N-1)) / (x^N - 1): x^N takes 2^log_blowup values on D, periodically

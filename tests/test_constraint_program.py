@@ -104,6 +104,35 @@ def check(ops, seed, rows):
         assert np.array_equal(g, w)
 
 
+def test_a_cached_shape_gets_each_calls_constants():
+    """The shape is compiled once per key; constants (challenges, weights)
+    are evaluated per program, and another `keep` object misses the cache."""
+    rng = np.random.default_rng(7)
+    ops = [(str(rng.choice(["add", "sub", "mul", "neg"])), int(rng.integers(100)), int(rng.integers(100)))
+           for _ in range(40)]
+    exprs = expressions(ops, len(ops))
+    base, ext, per = columns(3)
+    base_inputs = {(TRACE, c): c for c in range(3)} | {(PERIODIC, "p"): 3}
+    ext_inputs = {(TRACE, 3): 0, (TRACE, 4): 1}
+    owner, key = object(), ("test_a_cached_shape", len(exprs))
+    results, codes = {}, set()
+    cases = ((Ext(3, 1, 4, 1), Ext(2)), (Ext(5, 9, 2, 6), Ext(7, 1)), (Ext(3, 1, 4, 1), Ext(2)))
+    for challenge, weight in cases:
+        outputs = [Output(0, e, weight) for e in exprs]
+        fresh = Program(outputs, resolve(challenge), base_inputs, ext_inputs, 1)
+        cached = Program(outputs, resolve(challenge), base_inputs, ext_inputs, 1, cache_key=key, keep=owner)
+        want = fresh.run(base + [per], ext, ROWS, STEP)[0]
+        assert np.array_equal(cached.run(base + [per], ext, ROWS, STEP)[0], want)
+        results.setdefault((challenge.c, weight.c), []).append(want)
+        codes.add(id(cached.code))
+    assert len(codes) == 1                        # compiled once
+    assert len(results) == 2                      # the second challenge gave other values
+    other = Program([Output(0, exprs[0], Ext(1))], resolve(Ext(1)), base_inputs, ext_inputs, 1,
+                    cache_key=key, keep=object())
+    assert len(other.code) < len(Program([Output(0, e, Ext(1)) for e in exprs], resolve(Ext(1)),
+                                         base_inputs, ext_inputs, 1).code)
+
+
 def test_malformed_programs_are_refused():
     base, ext, per = columns(1)
     prog = Program([Output(0, var(TRACE, 0, 0) * var(TRACE, 1, 1), Ext(1))], resolve(Ext(2)),

@@ -3,8 +3,9 @@
  *
  * Each instruction is one call of an existing array kernel (field.c, ext4.c)
  * on a block of ZK_VM_BLOCK rows, so every ISA path and its correctness
- * argument carry over unchanged; the only new arithmetic is the mixed
- * base/extension add and subtract, which touch one coefficient of four.
+ * argument carry over unchanged; the new arithmetic is the mixed
+ * base/extension add and subtract, which touch one coefficient of four, and
+ * the lazy accumulation of base constraints (ACC_B, below).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,32 +17,54 @@
 
 enum { B = ZK_VM_BLOCK };
 
-static int valid(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_base, size_t n_ext,
-                 size_t n_consts, size_t n_accs) {
+/* Register kinds an instruction expects: 'b' base, 'e' extension, '-' none
+ * (dst, a, b).  Index checks for the non-register fields are in valid(). */
+static const char *kinds(uint32_t op) {
+    switch (op) {
+    case ZK_VM_LOAD_B: case ZK_VM_CONST_B: return "b--";
+    case ZK_VM_LOAD_E: case ZK_VM_CONST_E: return "e--";
+    case ZK_VM_ADD_BB: case ZK_VM_SUB_BB: case ZK_VM_MUL_BB: return "bbb";
+    case ZK_VM_NEG_B: return "bb-";
+    case ZK_VM_ADD_EE: case ZK_VM_SUB_EE: case ZK_VM_MUL_EE: return "eee";
+    case ZK_VM_NEG_E: return "ee-";
+    case ZK_VM_ADD_EB: case ZK_VM_SUB_EB: case ZK_VM_MUL_EB: return "eeb";
+    case ZK_VM_SUB_BE: return "ebe";
+    case ZK_VM_ACC_B: return "-b-";
+    case ZK_VM_ACC_E: return "-e-";
+    default: return 0;
+    }
+}
+
+/* Every opcode known, every register in range and of the kind its operand
+ * needs (a base register holds a quarter of an extension one), every column,
+ * constant and accumulator index in range. */
+static int valid(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_base_regs, size_t n_base,
+                 size_t n_ext, size_t n_consts, size_t n_accs) {
+    if (n_base_regs > n_regs) return 0;
     for (size_t i = 0; i < n_code; i++) {
         const zk_vm_insn *c = &code[i];
+        const char *k = kinds(c->op);
+        if (!k) return 0;
+        uint32_t field[3] = {c->dst, c->a, c->b};
+        for (int f = 0; f < 3; f++) {
+            if (k[f] == '-') continue;
+            if (field[f] >= n_regs || (k[f] == 'b') != (field[f] < n_base_regs)) return 0;
+        }
         switch (c->op) {
         case ZK_VM_LOAD_B:
-            if (c->dst >= n_regs || c->a >= n_base || c->b > 1) return 0;
+            if (c->a >= n_base || c->b > 1) return 0;
             break;
         case ZK_VM_LOAD_E:
-            if (c->dst >= n_regs || c->a >= n_ext || c->b > 1) return 0;
+            if (c->a >= n_ext || c->b > 1) return 0;
             break;
         case ZK_VM_CONST_B:
         case ZK_VM_CONST_E:
-            if (c->dst >= n_regs || c->a >= n_consts) return 0;
-            break;
-        case ZK_VM_NEG_B:
-        case ZK_VM_NEG_E:
-            if (c->dst >= n_regs || c->a >= n_regs) return 0;
+            if (c->a >= n_consts) return 0;
             break;
         case ZK_VM_ACC_B:
         case ZK_VM_ACC_E:
-            if (c->dst >= n_accs || c->a >= n_regs || c->b >= n_consts) return 0;
+            if (c->dst >= n_accs || c->b >= n_consts) return 0;
             break;
-        default:
-            if (c->op < ZK_VM_ADD_BB || c->op > ZK_VM_MUL_EB) return 0;
-            if (c->dst >= n_regs || c->a >= n_regs || c->b >= n_regs) return 0;
         }
     }
     return 1;
@@ -62,16 +85,130 @@ static void mixed(uint32_t *out, const uint32_t *e, const uint32_t *b, size_t n,
     }
 }
 
-int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs,
-              uint32_t **base_cols, size_t n_base, uint32_t **ext_cols, size_t n_ext,
+/* n values of `width` words from rows start, start + 1, ... of a column with
+ * `stride` values between rows, wrapping at `rows`.  A row-major matrix's
+ * block of rows (a few hundred rows of ~600 bytes) stays in L2 across the
+ * program's loads of its columns, so the strided gather costs less than the
+ * transpose of the whole matrix it replaces (which also wrote it all out). */
+static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, size_t start,
+                 size_t n, size_t rows) {
+    if (start >= rows) start -= rows;
+    while (n) {
+        size_t run = rows - start < n ? rows - start : n;
+        const uint32_t *s = col + start * stride * width;
+        if (stride == 1)
+            memcpy(d, s, run * width * sizeof *d);
+        else if (width == 1)
+            for (size_t k = 0; k < run; k++) d[k] = s[k * stride];
+        else
+            for (size_t k = 0; k < run; k++) memcpy(d + 4 * k, s + 4 * k * stride, 4 * sizeof *d);
+        d += run * width, n -= run, start = 0;
+    }
+}
+
+/* ACC_B, the most frequent accumulation (a base constraint times its
+ * extension weight), is kept lazily in 64-bit lanes, component-major:
+ * lazy[c][k] += a[k] * s_c, folded back below p 2^32 after each add (a
+ * product is below p^2 < p 2^32, so the sum stays below 2p 2^32 < 2^64, and
+ * bb_fold64 subtracts p 2^32 when it is above).  One Montgomery reduction
+ * per word at the end of the block (flush) then gives the sum of the
+ * products' Montgomery forms.  Against scale_base + add (four Montgomery
+ * products and four modular adds per row) this is four vpmuludq, vpaddq and
+ * fold; ACC_B took a third of the evaluator's time. */
+static void lazy_acc_plain(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t n) {
+    const uint64_t ph = (uint64_t)BB_P << 32;
+    for (int c = 0; c < 4; c++) {
+        uint64_t sc = s[c], *l = lazy + c * B;
+        for (size_t k = 0; k < n; k++) {
+            uint64_t x = l[k] + (uint64_t)a[k] * sc;
+            l[k] = x >= ph ? x - ph : x;
+        }
+    }
+}
+
+#if ZK_X86
+ZK_AVX2 static void lazy_acc_avx2(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t n) {
+    __m256i sc[4];
+    for (int c = 0; c < 4; c++) sc[c] = _mm256_set1_epi64x(s[c]);
+    size_t k = 0;
+    for (; k + 4 <= n; k += 4) {
+        __m256i x = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(a + k)));
+        for (int c = 0; c < 4; c++) {
+            __m256i *l = (__m256i *)(lazy + c * B + k);
+            __m256i t = _mm256_add_epi64(_mm256_loadu_si256(l), _mm256_mul_epu32(x, sc[c]));
+            _mm256_storeu_si256(l, bb_fold64_avx2(t));
+        }
+    }
+    if (k < n) {
+        uint64_t *tail[4] = {lazy + k, lazy + B + k, lazy + 2 * B + k, lazy + 3 * B + k};
+        const uint64_t ph = (uint64_t)BB_P << 32;
+        for (int c = 0; c < 4; c++)
+            for (size_t j = 0; j < n - k; j++) {
+                uint64_t x = tail[c][j] + (uint64_t)a[k + j] * s[c];
+                tail[c][j] = x >= ph ? x - ph : x;
+            }
+    }
+}
+
+ZK_AVX512 static void lazy_acc_avx512(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t n) {
+    __m512i sc[4];
+    for (int c = 0; c < 4; c++) sc[c] = _mm512_set1_epi64((long long)s[c]);
+    size_t k = 0;
+    for (; k + 8 <= n; k += 8) {
+        __m512i x = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(a + k)));
+        for (int c = 0; c < 4; c++) {
+            uint64_t *l = lazy + c * B + k;
+            __m512i t = _mm512_add_epi64(_mm512_loadu_si512(l), _mm512_mul_epu32(x, sc[c]));
+            _mm512_storeu_si512(l, bb_fold64_avx512(t));
+        }
+    }
+    if (k < n) {
+        uint64_t *tail[4] = {lazy + k, lazy + B + k, lazy + 2 * B + k, lazy + 3 * B + k};
+        const uint64_t ph = (uint64_t)BB_P << 32;
+        for (int c = 0; c < 4; c++)
+            for (size_t j = 0; j < n - k; j++) {
+                uint64_t x = tail[c][j] + (uint64_t)a[k + j] * s[c];
+                tail[c][j] = x >= ph ? x - ph : x;
+            }
+    }
+}
+#endif
+
+static void lazy_acc(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t n) {
+#if ZK_X86
+    switch (zk_active_isa) {
+    case ZK_ISA_AVX512: lazy_acc_avx512(lazy, a, s, n); return;
+    case ZK_ISA_AVX2: lazy_acc_avx2(lazy, a, s, n); return;
+    }
+#endif
+    lazy_acc_plain(lazy, a, s, n);
+}
+
+/* acc[k] += the reduced lazy sums of rows k < n, and the lazy sums restart. */
+static void flush(uint32_t *acc, uint64_t *lazy, size_t n) {
+    for (int c = 0; c < 4; c++) {
+        uint64_t *l = lazy + c * B;
+        for (size_t k = 0; k < n; k++) acc[4 * k + c] = bb_add(acc[4 * k + c], bb_reduce(l[k])), l[k] = 0;
+    }
+}
+
+int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_base_regs,
+              uint32_t **base_cols, const size_t *base_stride, size_t n_base,
+              uint32_t **ext_cols, const size_t *ext_stride, size_t n_ext,
               const uint32_t *consts, size_t n_consts, uint32_t **accs, size_t n_accs,
               size_t rows, size_t step) {
-    if (!valid(code, n_code, n_regs, n_base, n_ext, n_consts, n_accs)) return -1;
-    /* every register can hold a block of extension elements, plus one scratch */
-    uint32_t *mem = malloc((n_regs + 1) * 4 * B * sizeof *mem);
-    if (!mem) return -2;
-    uint32_t *tmp = mem + n_regs * 4 * B;
-#define R(i) (mem + (size_t)(i) * 4 * B)
+    if (!valid(code, n_code, n_regs, n_base_regs, n_base, n_ext, n_consts, n_accs) || (rows && step >= rows))
+        return -1;
+    /* base registers of one block, extension registers of four, and one scratch */
+    size_t n_ext_regs = n_regs - n_base_regs;
+    uint32_t *mem = malloc((n_base_regs + 4 * n_ext_regs + 4) * B * sizeof *mem);
+    uint64_t *lazy = calloc(n_accs * 4 * B, sizeof *lazy); /* lazy[acc][c][k] */
+    if (!mem || !lazy) {
+        free(mem), free(lazy);
+        return -2;
+    }
+    uint32_t *ext_mem = mem + n_base_regs * B, *tmp = ext_mem + n_ext_regs * 4 * B;
+#define R(i) ((size_t)(i) < n_base_regs ? mem + (size_t)(i) * B : ext_mem + ((size_t)(i) - n_base_regs) * 4 * B)
 
     for (size_t r0 = 0; r0 < rows; r0 += B) {
         size_t n = rows - r0 < B ? rows - r0 : B;
@@ -80,10 +217,10 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs,
             uint32_t *d = R(c->dst);
             switch (c->op) {
             case ZK_VM_LOAD_B:
-                memcpy(d, base_cols[c->a] + r0 + (c->b ? step : 0), n * sizeof *d);
+                load(d, base_cols[c->a], base_stride[c->a], 1, r0 + (c->b ? step : 0), n, rows);
                 break;
             case ZK_VM_LOAD_E:
-                memcpy(d, ext_cols[c->a] + 4 * (r0 + (c->b ? step : 0)), 4 * n * sizeof *d);
+                load(d, ext_cols[c->a], ext_stride[c->a], 4, r0 + (c->b ? step : 0), n, rows);
                 break;
             case ZK_VM_CONST_B:
                 for (size_t k = 0; k < n; k++) d[k] = consts[4 * c->a];
@@ -103,18 +240,16 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs,
             case ZK_VM_SUB_EB: mixed(d, R(c->a), R(c->b), n, -1); break;
             case ZK_VM_SUB_BE: mixed(d, R(c->b), R(c->a), n, 0); break;
             case ZK_VM_MUL_EB: zk_ext4_mul_base(d, R(c->a), R(c->b), n); break;
-            case ZK_VM_ACC_B:
-                zk_ext4_scale_base(tmp, R(c->a), consts + 4 * c->b, n);
-                zk_fp_add(accs[c->dst] + 4 * r0, accs[c->dst] + 4 * r0, tmp, 4 * n);
-                break;
+            case ZK_VM_ACC_B: lazy_acc(lazy + c->dst * 4 * B, R(c->a), consts + 4 * c->b, n); break;
             case ZK_VM_ACC_E:
                 zk_ext4_mul_scalar(tmp, R(c->a), consts + 4 * c->b, n);
                 zk_fp_add(accs[c->dst] + 4 * r0, accs[c->dst] + 4 * r0, tmp, 4 * n);
                 break;
             }
         }
+        for (size_t k = 0; k < n_accs; k++) flush(accs[k] + 4 * r0, lazy + k * 4 * B, n);
     }
 #undef R
-    free(mem);
+    free(mem), free(lazy);
     return 0;
 }

@@ -10,8 +10,11 @@
  *
  * Registers hold a block of base elements (n words) or extension elements
  * (4n words), Montgomery form; the compiler knows which and picks typed
- * instructions.  Results are accumulated: acc[k] += value * constant, so the
- * random linear combination of the constraints happens in the same pass.
+ * instructions.  Registers [0, n_base_regs) are base registers (one block of
+ * words each), the rest extension registers (four blocks): most values are
+ * base, and the smaller register file stays in L2.  Results are accumulated:
+ * acc[k] += value * constant, so the random linear combination of the
+ * constraints happens in the same pass.
  */
 #ifndef ZK_VM_H
 #define ZK_VM_H
@@ -45,14 +48,19 @@ typedef struct zk_vm_insn {
     uint32_t op, dst, a, b;
 } zk_vm_insn;
 
-/* Run `code` over rows [0, rows).  base_cols[i] / ext_cols[i] point at
- * columns of rows + step values (base) or (rows + step) x 4 words (ext):
- * a shifted load reads `step` rows further on.  consts is (n, 4) Montgomery.
+/* Run `code` over rows [0, rows).  Input i is a column of `rows` values:
+ * value r of a base input at base_cols[i][r * base_stride[i]], of an
+ * extension input the 4 words at ext_cols[i] + 4 r ext_stride[i] (strides in
+ * values, so a column of a row-major matrix is read where it lies, with no
+ * transposed copy).  A shifted load reads `step` rows further on, wrapping
+ * past the last row to the first (step < rows).  consts is (n, 4) Montgomery.
  * accs[k] is an (rows, 4) extension column, added into.  Returns 0, -1 for
- * a malformed program (an opcode, register or index out of range; checked
- * before anything runs) or -2 if scratch memory could not be allocated. */
-int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs,
-              uint32_t **base_cols, size_t n_base, uint32_t **ext_cols, size_t n_ext,
+ * a malformed program (an opcode, register or index out of range, or a
+ * register of the wrong kind; checked before anything runs, as is
+ * step < rows) or -2 if scratch memory could not be allocated. */
+int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_base_regs,
+              uint32_t **base_cols, const size_t *base_stride, size_t n_base,
+              uint32_t **ext_cols, const size_t *ext_stride, size_t n_ext,
               const uint32_t *consts, size_t n_consts, uint32_t **accs, size_t n_accs,
               size_t rows, size_t step);
 /* cffi-end */

@@ -9,6 +9,7 @@
     zksidecar verify --store DIR   verify every symbol's chain in a daemon's proof store
     zksidecar daemon [--config F]  run the sidecar: ring -> journal -> shadow book -> proofs
     zksidecar stats [--once]       the running daemon's figures as a live table
+    zksidecar loadgen [--ops N]    a reference engine publishing a synthetic flow to the daemon
     zksidecar demo [--seconds S] [--rate R] [--ops N]
                                    daemon + reference engine end to end, then every proof verified
     zksidecar prover-server        the native prover behind the external prover protocol (stdin/stdout)
@@ -86,6 +87,12 @@ def _prover_server(args) -> int:
     return backends.serve(sys.stdin.buffer, out)
 
 
+def _loadgen(args) -> int:
+    from . import loadgen
+
+    return loadgen.run_args(args)
+
+
 def parser() -> argparse.ArgumentParser:
     from .bench import SUITES
 
@@ -131,6 +138,12 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--config", metavar="FILE", default=None,
                    help="TOML configuration (default: built-in defaults, state under ./var)")
     d.set_defaults(func=_daemon)
+
+    from . import loadgen
+
+    lg = sub.add_parser("loadgen", help="a reference engine publishing a synthetic flow to the daemon")
+    loadgen.add_arguments(lg)
+    lg.set_defaults(func=_loadgen)
 
     from . import stats
 

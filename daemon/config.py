@@ -56,6 +56,7 @@ class JournalConfig:
 class BookConfig:
     capacity: int = 1024             # order slots per symbol; a power of two >= 16
     trace_length: int = 0            # rows per proof; 0: sized for max_batch_size
+    max_symbols: int = 256           # shadow books at most; records of further symbols are refused
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,7 @@ class Config:
         t = self.book.trace_length
         need(t == 0 or (pow2(t) and t >= self.book.capacity and t <= 1 << 24), "book.trace_length",
              f"must be 0 (auto) or a power of two from book.capacity to 2^24, got {t}")
+        need(self.book.max_symbols >= 1, "book.max_symbols", "must be at least 1")
         need(self.batch.max_batch_size >= 1, "batch.max_batch_size", "must be at least 1")
         need(self.batch.batch_timeout_ms >= 1, "batch.batch_timeout_ms", "must be at least 1")
         need(self.batch.critical_qty >= 0, "batch.critical_qty", "must be >= 0 (0: off)")

@@ -223,7 +223,7 @@ class _EngineProcess:
         self.log_path = os.path.join(daemon.dir, "engine.log")
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "zksidecar.daemon.loadgen", "--config", daemon.config_path,
+                [sys.executable, "-m", "zksidecar.daemon.cli", "loadgen", "--config", daemon.config_path,
                  "--ops", str(n_ops), "--rate", str(rate), "--wait", str(wait_s), "--json-progress"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 env=dict(os.environ, PYTHONUNBUFFERED="1"))

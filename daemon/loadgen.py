@@ -8,8 +8,8 @@ they come back.  The publish never waits: a full ring is counted, the records
 that did not fit are retried on the next chunk (a real engine would do the
 same from its outbound queue), and matching goes on.
 
-`zksidecar loadgen` runs it from the command line; `run()` is the library
-form, returning what it saw.
+`zksidecar loadgen` runs it from the command line (run_args); `run()` is the
+library form, returning what it saw.
 """
 from __future__ import annotations
 
@@ -119,12 +119,7 @@ def _read(consumer, out, rep: LoadReport) -> int:
     return n
 
 
-def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    from .config import load
-
-    p = argparse.ArgumentParser(prog="zksidecar loadgen", description=__doc__.split("\n\n")[0])
+def add_arguments(p) -> None:
     p.add_argument("--config", default=None, help="the daemon's configuration (for ring names)")
     p.add_argument("--ops", type=int, default=10_000)
     p.add_argument("--rate", type=float, default=2_000, help="operations per second (0: flat out)")
@@ -132,8 +127,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for completions")
     p.add_argument("--json-progress", action="store_true",
                    help="progress as JSON lines on stdout (for a supervising process, e.g. the demo)")
-    args = p.parse_args(argv)
-    cfg = load(args.config)
+
+
+def run_args(args) -> int:
+    """`zksidecar loadgen`."""
+    from .config import ConfigError, load
+
+    try:
+        cfg = load(args.config)
+    except ConfigError as exc:
+        print(f"zksidecar loadgen: {exc}", file=sys.stderr)
+        return 2
     ops = flow(args.ops, args.seed, cfg.book.capacity)
 
     def show(rep: LoadReport) -> None:
@@ -146,8 +150,13 @@ def main(argv: list[str] | None = None) -> int:
                           "seconds": rep.seconds, "done": done}), flush=True)
 
     progress = report if args.json_progress else show if os.isatty(2) else None
-    rep = run(cfg.ring.ops, cfg.ring.completions, ops, cfg.book.capacity, args.rate or None,
-              wait_s=args.wait, progress=progress)
+    try:
+        rep = run(cfg.ring.ops, cfg.ring.completions, ops, cfg.book.capacity, args.rate or None,
+                  wait_s=args.wait, progress=progress)
+    except ringbuf.RingError as exc:
+        print(f"zksidecar loadgen: {exc} (is `zksidecar daemon` running with this configuration?)",
+              file=sys.stderr)
+        return 2
     if args.json_progress:
         report(rep, done=True)
     print(f"\npublished {rep.published:,} operations in {rep.seconds:.1f} s "
@@ -155,7 +164,3 @@ def main(argv: list[str] | None = None) -> int:
           f"{len(rep.completed):,} completions covering {rep.proven_ops():,} operations",
           file=sys.stderr if args.json_progress else sys.stdout)
     return 0 if rep.proven_ops() == len(ops) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -40,7 +40,7 @@ from .ingest import Ingest, Resync
 from .journal import BatchMark, Journal, OpsEntry
 from .metrics import Metrics
 from .priority import ProofPriority
-from .shadow import Applied, Batch, BatchPolicy, ShadowBook, trace_length_for
+from .shadow import Applied, Batch, BatchPolicy, Rejected, ShadowBook, trace_length_for
 from .store import ProofStore, StoreError
 from .workers import PoolClosed, ProofJob, ProofResult, WorkerPool
 
@@ -74,6 +74,7 @@ class Service:
         self._in_flight_lock = threading.Lock()
         self._completions_backlog: deque = deque()
         self._stop = threading.Event()
+        self._log_budget = _LogBudget()
         self.counts = {"divergences": 0, "rejected": 0, "proven": 0, "failed": 0,
                        "completions_dropped": 0, "recovered_batches": 0}
         self.started_at = time.time()
@@ -93,11 +94,35 @@ class Service:
         completions = ringbuf.Producer(rc.completions, takeover=True)
         return consumer, completions
 
-    def _shadow(self, symbol: int) -> ShadowBook:
+    def _shadow(self, symbol: int) -> ShadowBook | None:
+        """The symbol's shadow book, made on its first record; None past
+        book.max_symbols (an engine writing garbage symbols must not grow the
+        daemon without bound: its records are refused)."""
         book = self.shadows.get(symbol)
         if book is None:
+            if len(self.shadows) >= self.config.book.max_symbols:
+                return None
             book = self.shadows[symbol] = ShadowBook(symbol, self.config.book.capacity, self.policy)
         return book
+
+    def _apply(self, recs: np.ndarray, seen: np.ndarray, now: float | None) -> Applied:
+        """Hand records to their symbols' shadow books (now None: journal
+        replay, held until the marks); refuse those of a symbol too many."""
+        out = Applied()
+        for symbol, ops, at in _by_symbol(recs, seen):
+            shadow = self._shadow(symbol)
+            if shadow is None:
+                out.rejected += [Rejected(symbol, int(s), f"a symbol beyond book.max_symbols "
+                                          f"({self.config.book.max_symbols})") for s in ops["seq"][:100]]
+                continue
+            if now is None:
+                shadow.replay_ops(ops, at)
+            else:
+                more = shadow.apply(ops, at, now)
+                out.closed += more.closed
+                out.divergences += more.divergences
+                out.rejected += more.rejected
+        return out
 
     def recover(self) -> list[Batch]:
         """Replay the journal; returns the batches that still need a proof
@@ -112,10 +137,13 @@ class Service:
                 tail_len += len(recs)
                 while tail_len - len(tail[0]) >= self.config.ring.capacity:
                     tail_len -= len(tail.popleft())
-                for symbol, ops in _by_symbol(recs):
-                    self._shadow(symbol).replay_ops(ops, np.full(len(ops), entry.seen_ns, np.int64))
+                self._apply(recs, np.full(len(recs), entry.seen_ns, np.int64), None)
             else:
-                batch, applied = self._shadow(entry.symbol).replay_mark(entry.batch_id, entry.last_seq)
+                shadow = self._shadow(entry.symbol)
+                if shadow is None:
+                    raise ValueError(f"journal: a batch mark for symbol {entry.symbol}, beyond "
+                                     f"book.max_symbols ({self.config.book.max_symbols})")
+                batch, applied = shadow.replay_mark(entry.batch_id, entry.last_seq)
                 self.counts["divergences"] += len(applied.divergences)
                 batch.priority = ProofPriority(entry.priority)
                 if not self.store.has(entry.symbol, entry.batch_id):
@@ -137,12 +165,14 @@ class Service:
         for d in applied.divergences:
             self.counts["divergences"] += 1
             self.metrics.divergence(d.symbol)
-            log.warning("divergence: symbol %d seq %d: the engine claims %s, the rules give %s",
-                        d.symbol, d.seq, d.claimed, d.computed)
+            if self._log_budget.take("divergence"):
+                log.warning("divergence: symbol %d seq %d: the engine claims %s, the rules give %s",
+                            d.symbol, d.seq, d.claimed, d.computed)
         for r in applied.rejected:
             self.counts["rejected"] += 1
-            log.error("refused record: symbol %d seq %d: %s (kept in the journal, not proven)",
-                      r.symbol, r.seq, r.why)
+            if self._log_budget.take("refused"):
+                log.error("refused record: symbol %d seq %d: %s (kept in the journal, not proven)",
+                          r.symbol, r.seq, r.why)
         for b in applied.closed:
             self.journal.append_batch(BatchMark(b.symbol, b.batch_id, b.first_seq, b.last_seq,
                                                 int(b.priority)))
@@ -174,10 +204,8 @@ class Service:
             now = time.monotonic()
             if item is not None:
                 recs, seen = item
-                for symbol, ops in _by_symbol(recs):
-                    applied = self._shadow(symbol).apply(ops, np.full(len(ops), seen, np.int64), now)
-                    for b in self._handle(applied):
-                        self._submit(b)
+                for b in self._handle(self._apply(recs, np.full(len(recs), seen, np.int64), now)):
+                    self._submit(b)
             for shadow in self.shadows.values():
                 b = shadow.tick(now)
                 if b is not None:
@@ -378,14 +406,33 @@ class Service:
 _STOP = object()
 
 
-def _by_symbol(recs: np.ndarray):
-    """(symbol, records of that symbol in order) for each symbol in `recs`."""
+def _by_symbol(recs: np.ndarray, seen: np.ndarray):
+    """(symbol, its records in order, their seen times) for each symbol."""
     sym = recs["symbol"]
     if (sym == sym[0]).all():
-        yield int(sym[0]), recs
+        yield int(sym[0]), recs, seen
         return
     for s in np.unique(sym):
-        yield int(s), recs[sym == s]
+        mine = sym == s
+        yield int(s), recs[mine], seen[mine]
+
+
+class _LogBudget:
+    """At most `per_second` log lines of a kind each second: an engine that
+    sends garbage at a million records a second must not flood the log (the
+    counters still count every one)."""
+
+    def __init__(self, per_second: int = 10):
+        self.per_second = per_second
+        self._window: dict[str, tuple[int, int]] = {}
+
+    def take(self, kind: str) -> bool:
+        second = int(time.monotonic())
+        start, used = self._window.get(kind, (second, 0))
+        if start != second:
+            start, used = second, 0
+        self._window[kind] = (start, used + 1)
+        return used < self.per_second
 
 
 def main(config_path: str | None) -> int:

@@ -17,7 +17,9 @@ Winterfell's ``Air`` trait, a small declaration:
   public data by :meth:`Air.derive`, the same code on both sides (e.g. the
   verifier's side of a LogUp sum over a public table);
 * **transition constraints** over the current and next row, each with a
-  declared degree, holding on every row but the last;
+  declared degree, holding on every row but the last; or, marked
+  ``every_row``, over the current row alone, holding on all N rows (the
+  quotient divides those by x^N - 1 instead of (x^N - 1)/(x - w^(N-1)));
 * **boundary constraints**: a column's value at one row.
 
 Constraints are :mod:`expressions <zksidecar.prover.expr>`, written once in
@@ -26,12 +28,13 @@ Constraints are :mod:`expressions <zksidecar.prover.expr>`, written once in
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 
-from .expr import CHALLENGE, DERIVED, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var
+from .expr import CHALLENGE, DERIVED, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var, variables
 from .ext_scalar import Ext
 
 
@@ -52,6 +55,15 @@ class Segment:
 @dataclass(frozen=True)
 class TransitionConstraint(Constraint):
     degree: int = 1
+    #: a relation of the current row alone that holds on all N rows, the last
+    #: included (LogUp's per-row relations); it may not read the next row
+    every_row: bool = False
+
+    def __post_init__(self):
+        # checked once where the constraint is made (an AIR that caches its
+        # constraints, as the order book's does, pays for the walk once)
+        if self.every_row and any(kind == TRACE and key[1] for kind, *key in variables([self.expr])):
+            raise ValueError(f"constraint {self.name!r} holds on every row, so it cannot read the next row")
 
 
 @dataclass(frozen=True)
@@ -100,6 +112,32 @@ class Frame:
         return var(CHALLENGE, i)
 
 
+class MainColumns(Mapping):
+    """The main columns by name, as build_aux receives them from the prover:
+    each a contiguous array, copied out of its segment matrix on first use;
+    ``view(name)`` is the column where it lies (a strided view), for readers
+    that take strides (the LogUp kernel), so unread columns are never
+    copied."""
+
+    def __init__(self, air: "Air", traces: dict[str, np.ndarray]):
+        self._views = {c: traces[s.name][:, j] for s in air.main_segments for j, c in enumerate(s.columns)}
+        self._copies: dict[str, np.ndarray] = {}
+
+    def view(self, name: str) -> np.ndarray:
+        return self._views[name]
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        if name not in self._copies:
+            self._copies[name] = np.ascontiguousarray(self._views[name])
+        return self._copies[name]
+
+    def __iter__(self):
+        return iter(self._views)
+
+    def __len__(self) -> int:
+        return len(self._views)
+
+
 class Air(ABC):
     """Subclass, declare the class attributes, implement the constraints."""
 
@@ -127,9 +165,15 @@ class Air(ABC):
     def boundaries(self, f: Frame) -> list[BoundaryConstraint]:
         return []
 
+    def main_columns(self, traces: dict[str, np.ndarray]) -> MainColumns:
+        """The main columns by name, from the segment matrices, as the prover
+        hands them to build_aux."""
+        return MainColumns(self, traces)
+
     def build_aux(self, main: dict[str, np.ndarray], challenges: np.ndarray) -> np.ndarray:
         """The auxiliary columns, shape (N, len(aux_columns), 4), Montgomery
-        form, from the main columns (by name) and the challenges (k, 4)."""
+        form, from the main columns (by name: a dict, or the prover's
+        :class:`MainColumns`) and the challenges (k, 4)."""
         raise NotImplementedError(f"{type(self).__name__} declares auxiliary columns "
                                   "but does not build them")
 

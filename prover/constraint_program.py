@@ -8,27 +8,35 @@ short register program and running that on blocks of rows keeps the
 intermediates in cache.
 
 Compilation, in order:
-  * constant folding — every node of degree 0 (public values, challenges,
-    derived values and arithmetic on them) is evaluated here, in the
-    extension field, and becomes one constant;
-  * typing — a node is base-field if all its inputs are, else extension, and
-    gets the typed opcode;
+  * constant folding — every maximal node of degree 0 (public values,
+    challenges, derived values and arithmetic on them) becomes one constant
+    slot, evaluated in the extension field for each program (the compiled
+    shape does not depend on the values, so it can be cached: Program);
+  * typing — a degree-0 node is extension if it contains a challenge or a
+    derived value, any other node is base-field if all its inputs are, else
+    extension, and gets the typed opcode;
+  * value numbering — structurally equal nodes (a column named by many
+    constraints, a repeated "1 - x", a constant) are computed once per block;
   * register allocation — a register is freed after the last use of its
     value, so the program needs about as many registers as the DAG is wide.
 """
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
-from .expr import PERIODIC, TRACE, Expr, evaluate, topological
+from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, evaluate, topological
 from .ext_scalar import Ext, ScalarAlgebra
 from .native import ffi, lib
 
 OP = {name: getattr(lib, f"ZK_VM_{name}") for name in (
     "LOAD_B", "LOAD_E", "CONST_B", "CONST_E", "ADD_BB", "SUB_BB", "MUL_BB", "NEG_B", "ADD_EE",
     "SUB_EE", "MUL_EE", "NEG_E", "ADD_EB", "SUB_EB", "SUB_BE", "MUL_EB", "ACC_B", "ACC_E")}
+
+
+EXT = 1 << 24   # extension registers while compiling (see Program._place)
 
 
 @dataclass(frozen=True)
@@ -43,95 +51,49 @@ class Output:
 class Program:
     """One compiled set of outputs.  `base_inputs` / `ext_inputs` map a
     variable key (trace or periodic; the next-row flag dropped) to the index
-    of the column the caller will pass to :meth:`run`."""
+    of the column the caller will pass to :meth:`run`.
+
+    The compiled shape (code, registers, which degree-0 subexpressions fill
+    which constant slots) depends on the expressions, not on the values of
+    public inputs and challenges, so a caller that proves the same
+    constraints again can pass `cache_key` (which must determine the
+    outputs' expressions and accumulators and the input maps) with `keep`,
+    an object whose identity the key relies on (e.g. the AIR's constraint
+    list, held by the cache so its id stays unique).  Only the constants are
+    then evaluated: compiling the order-book program takes ~14 ms."""
 
     def __init__(self, outputs: list[Output], constants, base_inputs: dict, ext_inputs: dict,
-                 n_accumulators: int):
+                 n_accumulators: int, cache_key: tuple | None = None, keep: object = None):
         self.n_accumulators = n_accumulators
-        self._consts: list[Ext] = []
-        self._const_index: dict[tuple, int] = {}
-        code: list[tuple[int, int, int, int]] = []
+        shape = None
+        if cache_key is not None:
+            hit = _SHAPES.get(cache_key)
+            if hit is not None and hit[0] is keep:
+                _SHAPES.move_to_end(cache_key)
+                shape = hit[1]
+        if shape is None:
+            shape = _Shape([o.expr for o in outputs], [o.accumulator for o in outputs], base_inputs,
+                           ext_inputs)
+            if cache_key is not None:
+                _SHAPES[cache_key] = (keep, shape)
+                while len(_SHAPES) > _SHAPES_KEPT:
+                    _SHAPES.popitem(last=False)
+        self.code, self.n_regs, self.n_base_regs = shape.code, shape.n_regs, shape.n_base_regs
         scalar = ScalarAlgebra(constants)
-        nodes = topological([o.expr for o in outputs])
-        last_use = {}
-        for i, node in enumerate(nodes):
-            if node.degree > 0 and node.op not in ("var", "const"):
-                for arg in node.args:
-                    last_use[id(arg)] = i
-        for o in outputs:
-            last_use[id(o.expr)] = len(nodes)
+        self._consts: list[Ext] = evaluate(shape.constants, scalar) + [o.weight for o in outputs]
 
-        reg: dict[int, int] = {}       # node id -> register
-        is_ext: dict[int, bool] = {}
-        const_of: dict[int, Ext] = {}  # folded degree-0 nodes
-        free: list[int] = []
-        n_regs = 0
-
-        def alloc() -> int:
-            nonlocal n_regs
-            if free:
-                return free.pop()
-            n_regs += 1
-            return n_regs - 1
-
-        def operand(arg: Expr, scratch: list[int]) -> tuple[int, bool]:
-            """(register holding `arg`, is it extension); a folded constant is
-            loaded into a scratch register, freed after the instruction."""
-            if id(arg) in const_of:
-                value = const_of[id(arg)]
-                ext, r = not value.is_base(), alloc()
-                code.append((OP["CONST_E" if ext else "CONST_B"], r, self._constant(value), 0))
-                scratch.append(r)
-                return r, ext
-            return reg[id(arg)], is_ext[id(arg)]
-
-        for i, node in enumerate(nodes):
-            if node.degree == 0:
-                const_of[id(node)] = evaluate([node], scalar)[0]
-                continue
-            scratch: list[int] = []
-            if node.op == "var":
-                kind, *key = node.args
-                if kind == TRACE:
-                    col, nxt = key
-                    ext = (TRACE, col) in ext_inputs
-                    src = (ext_inputs if ext else base_inputs)[(TRACE, col)]
-                elif kind == PERIODIC:
-                    ext, nxt, src = False, 0, base_inputs[(PERIODIC, key[0])]
-                else:  # pragma: no cover - other kinds have degree 0
-                    raise KeyError(node.args)
-                r = alloc()
-                code.append((OP["LOAD_E" if ext else "LOAD_B"], r, src, int(nxt)))
-            else:
-                ra, a_ext = operand(node.args[0], scratch)
-                if node.op == "neg":
-                    ext, r = a_ext, alloc()
-                    code.append((OP["NEG_E" if ext else "NEG_B"], r, ra, 0))
-                else:
-                    rb, b_ext = operand(node.args[1], scratch)
-                    # the result gets a register of its own (allocated before
-                    # any operand's is freed): a base operand and an extension
-                    # result would overlap differently in one register
-                    ext, r = a_ext or b_ext, alloc()
-                    code.append(self._binary(node.op, a_ext, b_ext, r, ra, rb))
-                for arg in node.args:
-                    if id(arg) in reg and last_use.get(id(arg)) == i:
-                        scratch.append(reg.pop(id(arg)))
-            free.extend(scratch)
-            reg[id(node)], is_ext[id(node)] = r, ext
-        for o in outputs:
-            if id(o.expr) in const_of:
-                raise ValueError("a constraint output must involve the trace")
-            op = OP["ACC_E" if is_ext[id(o.expr)] else "ACC_B"]
-            code.append((op, o.accumulator, reg[id(o.expr)], self._constant(o.weight)))
-        self.n_regs = max(n_regs, 1)
-        self.code = np.array(code, dtype=np.uint32).reshape(-1, 4)
-
-    def _constant(self, value: Ext) -> int:
-        if value.c not in self._const_index:
-            self._const_index[value.c] = len(self._consts)
-            self._consts.append(value)
-        return self._const_index[value.c]
+    @staticmethod
+    def _place(insn: tuple[int, int, int, int], n_base: int) -> tuple[int, int, int, int]:
+        """Extension register EXT + i becomes register n_base + i."""
+        op, dst, a, b = insn
+        fix = lambda r: r - EXT + n_base if r >= EXT else r  # noqa: E731
+        if op in (OP["ACC_B"], OP["ACC_E"]):
+            return op, dst, fix(a), b
+        if op in (OP["LOAD_B"], OP["LOAD_E"], OP["CONST_B"], OP["CONST_E"]):
+            return op, fix(dst), a, b
+        if op in (OP["NEG_B"], OP["NEG_E"]):
+            return op, fix(dst), fix(a), b
+        return op, fix(dst), fix(a), fix(b)
 
     @staticmethod
     def _binary(op: str, a_ext: bool, b_ext: bool, r: int, ra: int, rb: int):
@@ -147,19 +109,28 @@ class Program:
 
     def run(self, base_cols: list[np.ndarray], ext_cols: list[np.ndarray], rows: int,
             step: int) -> list[np.ndarray]:
-        """The accumulators, each (rows, 4) Montgomery.  Base columns have at
-        least rows (+ step, if a shifted load reads them) values, extension
-        columns as many rows of 4 words."""
+        """The accumulators, each (rows, 4) Montgomery.  Each input has at
+        least `rows` values: a base column (rows,) uint32, an extension column
+        (rows, 4); either may be a strided view, e.g. one column of a
+        row-major LDE matrix (``mat[:, j]``, ``mat[:, 4a:4a + 4]``), which the
+        evaluator reads in place.  A shifted load reads `step` rows on,
+        wrapping from the last row to the first."""
         consts = np.stack([c.to_mont() for c in self._consts]) if self._consts \
             else np.zeros((1, 4), np.uint32)
         accs = [np.zeros((rows, 4), dtype=np.uint32) for _ in range(self.n_accumulators)]
-        keep = [np.ascontiguousarray(c, dtype=np.uint32) for c in base_cols + ext_cols]
-        ptrs = lambda arrs: ffi.new("uint32_t *[]", [ffi.from_buffer("uint32_t[]", a) for a in arrs]) \
-            if arrs else ffi.NULL
+        if not 0 <= step < max(rows, 1):
+            raise ValueError(f"step {step} must be below the row count {rows}")
+        base = [_strided(c, rows, 1) for c in base_cols]
+        ext = [_strided(c, rows, 4) for c in ext_cols]
+        ptrs = lambda cs: ffi.new("uint32_t *[]", [ffi.cast("uint32_t *", c.ctypes.data) for c in cs]) \
+            if cs else ffi.NULL
+        strides = lambda cs, unit: ffi.new("size_t[]", [c.strides[0] // unit for c in cs]) \
+            if cs else ffi.NULL
         code = np.ascontiguousarray(self.code)
         rc = lib.zk_vm_run(ffi.cast("zk_vm_insn *", ffi.from_buffer(code)), len(code), self.n_regs,
-                           ptrs(keep[:len(base_cols)]), len(base_cols),
-                           ptrs(keep[len(base_cols):]), len(ext_cols),
+                           self.n_base_regs,
+                           ptrs(base), strides(base, 4), len(base),
+                           ptrs(ext), strides(ext, 16), len(ext),
                            ffi.from_buffer("uint32_t[]", consts), len(consts),
                            ptrs(accs), len(accs), rows, step)
         if rc == -2:
@@ -167,3 +138,136 @@ class Program:
         if rc != 0:
             raise ValueError("malformed constraint program")
         return accs
+
+
+def _strided(col: np.ndarray, rows: int, width: int) -> np.ndarray:
+    """`col` as the evaluator reads it: uint32, at least `rows` values of
+    `width` words, each value contiguous and the values evenly spaced (a copy
+    only when they are not)."""
+    shape = (rows,) if width == 1 else (rows, width)
+    if col.dtype != np.uint32 or col.ndim != len(shape) or col.shape[0] < rows \
+            or col.shape[1:] != shape[1:]:
+        raise ValueError(f"an input column must be uint32 of shape {shape} or longer, "
+                         f"got {col.dtype} {col.shape}")
+    unit = 4 * width
+    if (width > 1 and col.strides[1] != 4) or col.strides[0] < unit or col.strides[0] % unit:
+        col = np.ascontiguousarray(col)
+    return col
+
+
+#: compiled shapes by cache key (see Program), the most recent few
+_SHAPES: "OrderedDict[tuple, tuple[object, _Shape]]" = OrderedDict()
+_SHAPES_KEPT = 8
+
+
+class _Shape:
+    """The compiled form of a set of outputs, independent of the constants'
+    values: code (constant slot i is the value of ``constants[i]``, and slot
+    len(constants) + k output k's weight), register counts."""
+
+    def __init__(self, exprs: list[Expr], accumulators: list[int], base_inputs: dict, ext_inputs: dict):
+        code: list[tuple[int, int, int, int]] = []
+        nodes = topological(exprs)
+
+        # value numbering: structurally equal nodes (the same column named in
+        # many constraints, the same "1 - x", the same constant) get one
+        # number and are computed once per block.  Degree-0 nodes are typed
+        # by what they contain (a challenge or derived value makes them
+        # extension), so the shape does not depend on their values.
+        number: dict[int, int] = {}    # node id -> value number
+        numbers: dict[tuple, int] = {}
+        const_node: dict[int, Expr] = {}   # value number -> a degree-0 node with it
+        const_ext: dict[int, bool] = {}
+        for node in nodes:
+            if node.op == "var":
+                key = ("var",) + tuple(node.args)
+            elif node.op == "const":
+                key = ("const", node.args[0])
+            else:
+                key = (node.op,) + tuple(number[id(a)] for a in node.args)
+            v = number[id(node)] = numbers.setdefault(key, len(numbers))
+            if node.degree == 0 and v not in const_node:
+                const_node[v] = node
+                if node.op == "var":
+                    const_ext[v] = node.args[0] in (CHALLENGE, DERIVED)
+                elif node.op == "const":
+                    const_ext[v] = False
+                else:
+                    const_ext[v] = any(const_ext[number[id(a)]] for a in node.args)
+        last_use: dict[int, int] = {}  # value number -> index of its last reader
+        for i, node in enumerate(nodes):
+            if node.degree > 0 and node.op not in ("var", "const"):
+                for arg in node.args:
+                    last_use[number[id(arg)]] = i
+        for e in exprs:
+            last_use[number[id(e)]] = len(nodes)
+
+        reg: dict[int, int] = {}       # value number -> register
+        is_ext: dict[int, bool] = {}
+        self.constants: list[Expr] = []   # degree-0 nodes, in constant-slot order
+        # two register files: base registers hold a block of base values,
+        # extension registers four times as much; extension registers are
+        # numbered EXT + i while compiling and placed after the base ones
+        free: dict[bool, list[int]] = {False: [], True: []}
+        count = {False: 0, True: 0}
+
+        def alloc(ext: bool) -> int:
+            if free[ext]:
+                return free[ext].pop()
+            count[ext] += 1
+            return count[ext] - 1 + (EXT if ext else 0)
+
+        def operand(arg: Expr) -> tuple[int, bool]:
+            """(register holding `arg`, is it extension); a degree-0 value is
+            loaded into a register on its first use and kept to its last."""
+            v = number[id(arg)]
+            if v not in reg:
+                is_ext[v] = const_ext[v]
+                reg[v] = alloc(is_ext[v])
+                code.append((OP["CONST_E" if is_ext[v] else "CONST_B"], reg[v], len(self.constants), 0))
+                self.constants.append(const_node[v])
+            return reg[v], is_ext[v]
+
+        for i, node in enumerate(nodes):
+            v = number[id(node)]
+            if node.degree == 0 or v in reg:
+                continue
+            if node.op == "var":
+                kind, *key = node.args
+                if kind == TRACE:
+                    col, nxt = key
+                    ext = (TRACE, col) in ext_inputs
+                    src = (ext_inputs if ext else base_inputs)[(TRACE, col)]
+                elif kind == PERIODIC:
+                    ext, nxt, src = False, 0, base_inputs[(PERIODIC, key[0])]
+                else:  # pragma: no cover - other kinds have degree 0
+                    raise KeyError(node.args)
+                r = alloc(ext)
+                code.append((OP["LOAD_E" if ext else "LOAD_B"], r, src, int(nxt)))
+            else:
+                ra, a_ext = operand(node.args[0])
+                if node.op == "neg":
+                    ext = a_ext
+                    r = alloc(ext)
+                    code.append((OP["NEG_E" if ext else "NEG_B"], r, ra, 0))
+                else:
+                    rb, b_ext = operand(node.args[1])
+                    # the result gets a register of its own (allocated before
+                    # any operand's is freed): a base operand and an extension
+                    # result would overlap differently in one register
+                    ext = a_ext or b_ext
+                    r = alloc(ext)
+                    code.append(Program._binary(node.op, a_ext, b_ext, r, ra, rb))
+                for u in {number[id(arg)] for arg in node.args}:
+                    if last_use.get(u) == i:
+                        free[is_ext[u]].append(reg.pop(u))
+            reg[v], is_ext[v] = r, ext
+        for k, (e, acc) in enumerate(zip(exprs, accumulators)):
+            v = number[id(e)]
+            if e.degree == 0:
+                raise ValueError("a constraint output must involve the trace")
+            op = OP["ACC_E" if is_ext[v] else "ACC_B"]
+            code.append((op, acc, reg[v], len(self.constants) + k))
+        self.n_base_regs = count[False]
+        self.n_regs = max(count[False] + count[True], 1)
+        self.code = np.array([Program._place(c, count[False]) for c in code], dtype=np.uint32).reshape(-1, 4)

@@ -25,18 +25,19 @@ Columns (extension field, auxiliary segment), for an argument named ``x``:
     x.sum[i]  = sum of term(j) for j <= i        (so x.sum[N-1] = the total)
     x.h<g>[i] = the fractions of group g at row i  (only when there are >= 2 groups)
 
-Why two running-sum columns.  Transition constraints hold on rows
-0..N-2 only, so one constraint form "row i's term" covers N-1 of the N terms.
-We state each per-row relation twice, on the current row (covers rows
-0..N-2) and on the next row (covers rows 1..N-1); together they cover every
-row, including the last, without selectors.  A relation that pins one
-row needs two columns of that row, hence prev and sum:
+Why two running-sum columns.  Each per-row relation is an *every-row*
+constraint (air.TransitionConstraint(every_row=True)): it reads the current
+row only and the quotient divides it by x^N - 1, so it holds on all N rows,
+the last included.  A relation that pins one row's term needs two columns of
+that row, hence prev and sum:
 
-    (sum - prev) = term                on the current row and on the next row
+    (sum - prev) = term                every row
     prev' = sum                        (rows 0..N-2: the sum carries over)
     prev[0] = 0,  sum[N-1] = target    (boundaries)
 
-so sum[N-1] = term(0) + ... + term(N-1) exactly; no term is skipped.
+so sum[N-1] = term(0) + ... + term(N-1) exactly; no term is skipped.  (The
+first version stated each relation twice, on the current row and shifted to
+the next, because ordinary transitions skip the last row; docs/LOGUP.md.)
 
 Constraints and degrees.  Fractions are split into groups of at most
 ``group_size`` (default 2).  With one group, the relation is written on
@@ -54,10 +55,6 @@ A denominator that vanishes at some row (alpha equal to a compressed tuple)
 makes the prover's inversion fail; it happens with probability at most
 (rows * fractions) / |F_p^4| ~ 2^-100 for the sizes used here.
 
-Periodic columns in fractions: the next-row form of a fraction needs the
-periodic column one row on, which expressions cannot say directly; declare a
-rotated twin named ``name + "'"`` (:func:`with_next_rows` does it).
-
 Soundness of the equality as multisets needs every multiplicity total below
 p (fewer than p rows times fractions: true for any trace here).
 """
@@ -71,9 +68,10 @@ import numpy as np
 from . import constraints as C
 from . import extension as E
 from . import field as F
-from .air import Air, BoundaryConstraint, Frame, TransitionConstraint
-from .expr import (PERIODIC, TRACE, Expr, const, evaluate, topological, var,
-                   variables)
+from .air import Air, BoundaryConstraint, Frame, MainColumns, TransitionConstraint
+from .expr import PERIODIC, TRACE, Expr, const, evaluate
+from .ext_scalar import Ext
+from .native import ffi, lib
 
 #: a column name, an integer constant, or a function of the frame giving an expression
 Term = Union[str, int, Callable[[Frame], Expr]]
@@ -119,34 +117,12 @@ def consume(values: Sequence[Term], multiplicity: Term = 1) -> Fraction:
 
 def with_next_rows(periodic: dict[str, list[int]]) -> dict[str, list[int]]:
     """Periodic columns plus their rotated twins (name + "'": row i holds
-    row i+1's value), which the next-row form of a fraction refers to."""
+    row i+1's value).  LogUp no longer needs them (its relations are stated
+    on the current row only); kept for AIRs that declare them."""
     out = dict(periodic)
     for name, values in periodic.items():
         out[name + "'"] = list(values[1:]) + list(values[:1])
     return out
-
-
-def shift(expr: Expr) -> Expr:
-    """The same expression one row on: trace columns at the next row,
-    periodic columns by their rotated twins."""
-    memo: dict[int, Expr] = {}
-    for node in topological([expr]):
-        if node.op == "var":
-            kind, *key = node.args
-            if kind == TRACE:
-                if key[1]:
-                    raise ValueError("LogUp fractions may only use the current row")
-                new = var(TRACE, key[0], 1)
-            elif kind == PERIODIC:
-                new = var(PERIODIC, key[0] + "'")
-            else:
-                new = node
-        elif node.op == "const":
-            new = node
-        else:
-            new = Expr(node.op, tuple(memo[id(a)] for a in node.args), node.degree)
-        memo[id(node)] = new
-    return memo[id(expr)]
 
 
 class LogUp:
@@ -219,28 +195,25 @@ class LogUp:
         return lhs * prod - rhs
 
     def transitions(self, f: Frame) -> list[TransitionConstraint]:
+        """Each per-row relation once, as an every-row constraint (all N
+        rows, the last included); the carry prev' = sum is an ordinary
+        transition (rows 0..N-2)."""
         out = []
         prev, total = f.cur(self.prev), f.cur(self.sum)
 
-        def both(name: str, expr: Expr) -> None:
-            out.append(TransitionConstraint(f"{name} (row i)", expr, expr.degree))
-            nxt = shift(expr)
-            for kind, *key in variables([nxt]):
-                if kind == PERIODIC and key[0] not in f._air.periodic_columns:
-                    raise ValueError(f"{self.name}: a fraction uses a periodic column; declare its "
-                                     f"rotated twin {key[0]!r} (logup.with_next_rows)")
-            out.append(TransitionConstraint(f"{name} (row i+1)", nxt, nxt.degree))
+        def row(name: str, expr: Expr) -> None:
+            out.append(TransitionConstraint(name, expr, expr.degree, every_row=True))
 
         if not self.helpers:
-            both(f"{self.name}: sum - prev = term", self._cleared(total - prev,
-                                                                  self._parts(f, self.groups[0])))
+            row(f"{self.name}: sum - prev = term", self._cleared(total - prev,
+                                                                 self._parts(f, self.groups[0])))
         else:
             acc = total - prev
             for g, (h, group) in enumerate(zip(self.helpers, self.groups)):
-                both(f"{self.name}: h{g} = group {g} fractions",
-                     self._cleared(f.cur(h), self._parts(f, group)))
+                row(f"{self.name}: h{g} = group {g} fractions",
+                    self._cleared(f.cur(h), self._parts(f, group)))
                 acc = acc - f.cur(h)
-            both(f"{self.name}: sum - prev = sum of h", acc)
+            row(f"{self.name}: sum - prev = sum of h", acc)
         carry = f.next(self.prev) - total
         out.append(TransitionConstraint(f"{self.name}: prev' = sum", carry, carry.degree))
         return out
@@ -251,11 +224,98 @@ class LogUp:
                 BoundaryConstraint(f"{self.name}: sum[N-1] = target", self.sum, -1, target)]
 
     # ---------------------------------------------------------------- build --
-    def build(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> np.ndarray:
+    def build(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray,
+              out: np.ndarray | None = None) -> np.ndarray:
         """This argument's columns, (N, len(columns), 4) Montgomery, from the
-        main columns and the challenges.  One batch inversion for all
-        denominators; prefix sums in numpy.  Never raises on a trace that
+        main columns and the challenges, written into `out` if given (e.g. a
+        view of the whole auxiliary matrix).  The tuple entries and
+        multiplicities are evaluated here (most are bare columns, used as
+        they are); csrc/logup.c does the rest in one pass over the rows,
+        block by block.  An argument whose entries are extension-valued is
+        built by :meth:`build_numpy` instead.  Never raises on a trace that
         does not close: the boundary sum[N-1] = target then fails instead."""
+        n = air.trace_length
+        shape = (n, len(self.columns), 4)
+        if out is None:
+            out = np.empty(shape, dtype=np.uint32)
+        elif out.shape != shape or out.dtype != np.uint32 or out.strides[1:] != (16, 4):
+            raise ValueError(f"out must be a uint32 {shape} array with contiguous rows")
+        plan = self._kernel_plan(air, main, challenges)
+        if plan is None:
+            out[...] = self.build_numpy(air, main, challenges)
+            return out
+        fractions, keep = plan
+        status = lib.zk_logup_build(ffi.cast("uint32_t *", out.ctypes.data), out.strides[0] // 4,
+                                    fractions, len(self.fractions), len(self.groups), n)
+        del keep
+        if status == -2:
+            raise MemoryError(f"{self.name}: no scratch memory for the LogUp columns")
+        if status == -3:  # pragma: no cover - the plan is built here, always well formed
+            raise ValueError(f"{self.name}: malformed LogUp description")
+        if status >= 0:
+            row, k = divmod(int(status), len(self.fractions))
+            raise ZeroDivisionError(f"{self.name}: the denominator of fraction {k} vanishes at row {row}")
+        return out
+
+    def _kernel_plan(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray):
+        """(zk_logup_fraction[], the arrays it points into) for csrc/logup.c,
+        or None when some entry or multiplicity is extension-valued."""
+        n = air.trace_length
+        f = Frame(air)
+        alg = C.ColumnAlgebra(n, _trace_source(air, main, challenges))
+        terms = [f.challenge(self.alpha), f.challenge(self.beta)]
+        for fr in self.fractions:
+            terms += [fr.multiplicity] + list(fr.values)
+        # a bare column name is passed as the column itself (a strided view of
+        # the trace is read in place); anything else is evaluated
+        exprs = [term_expr(f, t) for t in terms if not isinstance(t, str)]
+        evaluated = iter(evaluate(exprs, alg))
+        values = [_main_column(air, main, t) if isinstance(t, str) else next(evaluated) for t in terms]
+        alpha, beta = values[0], values[1]
+        if not (isinstance(alpha, Ext) and isinstance(beta, Ext)):  # pragma: no cover
+            raise ValueError(f"{self.name}: alpha and beta must be challenges")
+        if any(isinstance(v, np.ndarray) and v.ndim != 1 for v in values):
+            return None
+        fractions = ffi.new("zk_logup_fraction[]", len(self.fractions))
+        keep: list = [fractions]
+        pos = 2
+        group_of = [g for g, grp in enumerate(self.groups) for _ in grp]   # groups are consecutive
+        for k, fr in enumerate(self.fractions):
+            g = group_of[k]
+            mult, entries = values[pos], values[pos + 1: pos + 1 + len(fr.values)]
+            pos += 1 + len(fr.values)
+            const_part, power, cols, coeffs = Ext(0), Ext(1), [], []
+            for j, v in enumerate(entries):
+                if j:
+                    power = power * beta
+                if isinstance(v, Ext):
+                    const_part = const_part + power * v
+                else:
+                    cols.append(_strided(v))
+                    coeffs.append(power.to_mont())
+            if isinstance(mult, Ext):
+                if not mult.is_base():
+                    return None
+                mult = None if mult.c[0] == 1 else np.full(n, F.encode_int(mult.c[0]), dtype=np.uint32)
+            else:
+                mult = _strided(mult)
+            c = fractions[k]
+            c.offset = [int(w) for w in (alpha - const_part).to_mont()]
+            c.n_values, c.group, c.sign = len(cols), g, 1 if fr.sign > 0 else -1
+            c.mult = ffi.NULL if mult is None else ffi.cast("uint32_t *", mult.ctypes.data)
+            c.mult_stride = 0 if mult is None else mult.strides[0] // 4
+            ptrs = ffi.new("uint32_t *[]", [ffi.cast("uint32_t *", col.ctypes.data) for col in cols])
+            strides = ffi.new("size_t[]", [col.strides[0] // 4 for col in cols] or [1])
+            coeff = np.ascontiguousarray(np.stack(coeffs) if coeffs else np.zeros((1, 4)), dtype=np.uint32)
+            c.values, c.strides, c.coeffs = ptrs, strides, ffi.from_buffer("uint32_t[]", coeff)
+            keep += [mult, cols, ptrs, strides, coeff]
+        return fractions, keep
+
+    def build_numpy(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> np.ndarray:
+        """The same columns, column by column in numpy: the readable
+        definition the kernel is tested against, and the path for
+        extension-valued entries.  One batch inversion for all denominators;
+        prefix sums in numpy."""
         n = air.trace_length
         f = Frame(air)
         parts = [self._parts(f, g) for g in self.groups]
@@ -283,6 +343,22 @@ class LogUp:
         prev[1:] = total[:-1]
         cols = [prev, total] + (group_sums if self.helpers else [])
         return np.stack(cols, axis=1)
+
+
+def _main_column(air: Air, main, name: str) -> np.ndarray:
+    """A bare column of a tuple: where it lies, if the prover says where."""
+    if air.is_aux(air.column_index(name)):
+        raise ValueError("LogUp fractions may only use main columns of the current row")
+    return main.view(name) if isinstance(main, MainColumns) else main[name]
+
+
+def _strided(col: np.ndarray) -> np.ndarray:
+    """A base column as csrc/logup.c reads it: uint32 values evenly spaced
+    (a copy only when they are not)."""
+    col = np.asarray(col)
+    if col.dtype != np.uint32 or col.ndim != 1 or col.strides[0] < 4 or col.strides[0] % 4:
+        col = np.ascontiguousarray(col, dtype=np.uint32)
+    return col
 
 
 def _trace_source(air: Air, main: dict[str, np.ndarray], challenges: np.ndarray):
@@ -318,7 +394,12 @@ def build_aux(air: Air, arguments: Sequence[LogUp], main: dict[str, np.ndarray],
     ``aux_columns(*arguments)``."""
     if tuple(air.aux_columns) != aux_columns(*arguments):
         raise ValueError("the AIR's aux_columns must be aux_columns(*arguments), in order")
-    return np.concatenate([a.build(air, main, challenges) for a in arguments], axis=1)
+    out = np.empty((air.trace_length, len(air.aux_columns), 4), dtype=np.uint32)
+    col = 0
+    for a in arguments:
+        a.build(air, main, challenges, out[:, col: col + len(a.columns)])
+        col += len(a.columns)
+    return out
 
 
 def transitions(f: Frame, arguments: Sequence[LogUp]) -> list[TransitionConstraint]:

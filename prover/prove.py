@@ -145,8 +145,7 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
         if air.num_challenges:
             challenges = tr.challenge_ext(air.num_challenges)
         if air.aux_columns:
-            main_cols = {c: np.ascontiguousarray(traces[s.name][:, j])
-                         for s in air.main_segments for j, c in enumerate(s.columns)}
+            main_cols = air.main_columns(traces)      # columns copied out only when read
             aux = air.build_aux(main_cols, challenges)
             if aux.shape != (n, len(air.aux_columns), 4):
                 raise ValueError(f"build_aux returned {aux.shape}, expected {(n, len(air.aux_columns), 4)}")
@@ -333,7 +332,7 @@ def check_constraints(air: Air, trace_mats: list[np.ndarray], challenges: np.nda
     first = None  # (row, constraint name): the earliest row, then declaration order
     for c, v in zip(cons, evaluate([c.expr for c in cons], alg)):
         col = C.as_column(v, n, isinstance(v, np.ndarray) and v.ndim == 2)
-        bad = np.flatnonzero(col.reshape(n, -1)[: n - 1].any(axis=1))
+        bad = np.flatnonzero(col.reshape(n, -1)[: n if c.every_row else n - 1].any(axis=1))
         if bad.size and (first is None or bad[0] < first[0]):
             first = (int(bad[0]), c.name)
     if first:
@@ -352,6 +351,13 @@ def _boundary_expr(air: Air, b):
     return Frame(air).cur(b.column) - b.value
 
 
+def _shape_of(e) -> tuple:
+    """A small expression's structure, as a hashable tuple."""
+    if e.op in ("var", "const"):
+        return (e.op,) + tuple(e.args)
+    return (e.op,) + tuple(_shape_of(a) for a in e.args)
+
+
 def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, alpha: Ext,
                     log_blowup: int) -> np.ndarray:
     """sum_i alpha^i C_i(x) / Z_i(x) on D, (M, 4) Montgomery: transitions over
@@ -363,35 +369,41 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
     m = n << log_blowup
     x = ntt.domain(m.bit_length() - 1, COSET_SHIFT)
 
-    # inputs: every base column wrapped by `step` rows (for next-row loads),
-    # the auxiliary extension columns likewise, the periodic columns on D
+    # inputs: every column of the LDE matrices where it lies (the evaluator
+    # reads them strided and wraps next-row loads), the periodic columns on D
     base_cols, base_inputs, ext_cols, ext_inputs = [], {}, [], {}
     col = 0
     for mat in ldes[:len(air.main_segments)]:
-        for c in _columns(mat, step):
+        for j in range(mat.shape[1]):
             base_inputs[(TRACE, col)] = len(base_cols)
-            base_cols.append(c)
+            base_cols.append(mat[:, j])
             col += 1
     if air.aux_columns:
         aux = ldes[len(air.main_segments)]
         for a in range(len(air.aux_columns)):
-            wrapped = np.empty((m + step, 4), dtype=np.uint32)
-            wrapped[:m], wrapped[m:] = aux[:, 4 * a: 4 * a + 4], aux[:step, 4 * a: 4 * a + 4]
             ext_inputs[(TRACE, col + a)] = len(ext_cols)
-            ext_cols.append(wrapped)
+            ext_cols.append(aux[:, 4 * a: 4 * a + 4])
     for name, values in periodic_values_on_lde(air, log_blowup).items():
         base_inputs[(PERIODIC, name)] = len(base_cols)
         base_cols.append(values)
 
-    outputs, coeff = [], Ext(1)
-    for c in air.transition_constraints:
-        outputs.append(Output(0, c.expr, coeff))
-        coeff = coeff * alpha
+    # accumulators: transitions, each boundary row, then every-row constraints
     rows = sorted({b.row % n for b in air.boundary_constraints})
+    outputs, coeff, every = [], Ext(1), 1 + len(rows)
+    for c in air.transition_constraints:
+        outputs.append(Output(every if c.every_row else 0, c.expr, coeff))
+        coeff = coeff * alpha
     for b in air.boundary_constraints:
         outputs.append(Output(1 + rows.index(b.row % n), _boundary_expr(air, b), coeff))
         coeff = coeff * alpha
-    program = Program(outputs, air.constants(challenges), base_inputs, ext_inputs, 1 + len(rows))
+    # the compiled program is reused while the AIR's transition constraints
+    # are the same objects (the order book caches them per trace length) and
+    # the boundaries the same in shape
+    cons = air.transition_constraints
+    key = (id(cons), tuple((b.column, b.row % n, _shape_of(b.value)) for b in air.boundary_constraints),
+           tuple(sorted(base_inputs.items())), tuple(sorted(ext_inputs.items())))
+    program = Program(outputs, air.constants(challenges), base_inputs, ext_inputs, every + 1,
+                      cache_key=key, keep=cons)
     accs = program.run(base_cols, ext_cols, m, step)
 
     # (x - w^(N-1)) / (x^N - 1): x^N takes 2^log_blowup values on D, periodically
@@ -400,7 +412,9 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
     w_n = F.two_adic_generator(n.bit_length() - 1)
     last = F.encode_int(pow(w_n, n - 1, F.P))
     q = E.mul_base(accs[0], F.mul(F.sub(x, np.full(m, last, dtype=np.uint32)), inv_zh))
-    for row, num in zip(rows, accs[1:]):
+    if any(c.every_row for c in air.transition_constraints):
+        q = F.add(q, E.mul_base(accs[every], inv_zh))
+    for row, num in zip(rows, accs[1:every]):
         inv = F.inv(F.sub(x, np.full(m, F.encode_int(pow(w_n, row, F.P)), dtype=np.uint32)))
         q = F.add(q, E.mul_base(num, inv))
     return q

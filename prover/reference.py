@@ -396,6 +396,7 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dic
 
     # 3 -- constraint quotient on D --------------------------------------------
     #   Q(x) = sum_t alpha^t C_t(x) (x - w^(N-1)) / (x^N - 1)     transitions, every row but the last
+    #        + sum_e alpha^e C_e(x) / (x^N - 1)                     every-row transitions
     #        + sum_b alpha^(T+b) (col_b(x) - value_b) / (x - w^row_b)   boundaries
     alpha = tr.challenge_ext()
     trace_mats = [mm for mm in mats if mm.is_trace]
@@ -409,6 +410,7 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dic
     bcons = air.boundary_constraints
     boundaries = PointEvaluator([frame.cur(b.column) - b.value for b in bcons])
     t_count = len(air.transition_constraints)
+    every_row = [c.every_row for c in air.transition_constraints]
     powers = [Ext(1)]
     for _ in range(t_count + len(bcons)):
         powers.append(powers[-1] * alpha)
@@ -431,10 +433,13 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dic
             return constants(key)
 
         x = xs[i]
-        acc = Ext(0)
+        acc, every = Ext(0), Ext(0)
         for t, v in enumerate(transitions(variable)):
-            acc = acc + powers[t] * v
-        value = acc * ((x - last) * inv(pow(x, n, P) - 1) % P)
+            if every_row[t]:
+                every = every + powers[t] * v
+            else:
+                acc = acc + powers[t] * v
+        value = (acc * (x - last) + every) * inv(pow(x, n, P) - 1)
         for b, v in enumerate(boundaries(variable)):
             value = value + powers[t_count + b] * v * inv(x - b_points[b])
         q.append(value)

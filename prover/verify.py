@@ -210,11 +210,14 @@ def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext) -> N
     zn = z ** n
     total, coeff = Ext(0), Ext(1)
     cons = air.transition_constraints
-    trans = Ext(0)
-    for v in evaluate([c.expr for c in cons], alg):
-        trans = trans + v * coeff
+    trans, every = Ext(0), Ext(0)       # every-row constraints vanish on all of <w_N>
+    for c, v in zip(cons, evaluate([c.expr for c in cons], alg)):
+        if c.every_row:
+            every = every + v * coeff
+        else:
+            trans = trans + v * coeff
         coeff = coeff * alpha
-    total = trans * (z - pow(w_n, n - 1, F.P)) / (zn - 1)
+    total = (trans * (z - pow(w_n, n - 1, F.P)) + every) / (zn - 1)
     frame = Frame(air)
     bcons = air.boundary_constraints
     for bc, v in zip(bcons, evaluate([frame.cur(bc.column) - bc.value for bc in bcons], alg)):

@@ -54,9 +54,10 @@ socket = "{self.socket}"
         self.proc: subprocess.Popen | None = None
         self.log = tmp_path / "daemon.log"
 
-    def start(self, timeout: float = 60.0) -> "Daemon":
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env.pop("NOTIFY_SOCKET", None)
+    def start(self, timeout: float = 60.0, env: dict | None = None) -> "Daemon":
+        base = dict(os.environ, PYTHONUNBUFFERED="1")
+        base.pop("NOTIFY_SOCKET", None)
+        env = dict(base, **(env or {}))
         self._log = open(self.log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "zksidecar.daemon.cli", "daemon",
                                       "--config", str(self.config)],

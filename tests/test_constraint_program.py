@@ -1,6 +1,8 @@
 """The block evaluator against the column-by-column evaluator, on random
-expression DAGs mixing base and extension columns, constants, next-row loads
-and periodic columns; and malformed programs are refused."""
+expression DAGs mixing base and extension columns (contiguous, and strided
+columns of row-major matrices read in place), constants, next-row loads that
+wrap from the last row to the first, and periodic columns; and malformed
+programs are refused."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -16,11 +18,15 @@ ROWS, STEP = 700, 2          # not a multiple of the block: a short last block
 P = F.P
 
 
-def columns(seed):
+def columns(seed, rows=ROWS):
+    """Base columns 0, 1 are columns of one row-major matrix, 2 is contiguous;
+    extension column 0 is four words of a row-major matrix, 1 contiguous."""
     rng = np.random.default_rng(seed)
-    base = [F.encode(rng.integers(0, P, ROWS + STEP)) for _ in range(3)]
-    ext = [F.encode(rng.integers(0, P, (ROWS + STEP, 4))) for _ in range(2)]
-    per = F.encode(rng.integers(0, P, ROWS))
+    mat = F.encode(rng.integers(0, P, (rows, 5)))
+    base = [mat[:, 3], mat[:, 1], F.encode(rng.integers(0, P, rows))]
+    wide = F.encode(rng.integers(0, P, (rows, 12)))
+    ext = [wide[:, 4:8], F.encode(rng.integers(0, P, (rows, 4)))]
+    per = F.encode(rng.integers(0, P, rows))
     return base, ext, per
 
 
@@ -48,35 +54,83 @@ def resolve(challenge):
                           st.integers(0, 99)), min_size=1, max_size=40),
        st.integers(0, 2**32 - 1))
 def test_matches_column_evaluation(ops, seed):
+    check(ops, seed, ROWS)
+
+
+def test_matches_column_evaluation_on_every_isa(each_isa):
+    """The accumulation and load paths of every ISA, with short tails for the
+    8- and 4-lane loops (701 rows: the last block has 189)."""
+    rng = np.random.default_rng(2026)
+    for seed in range(12):
+        ops = [(str(rng.choice(["add", "sub", "mul", "neg"])), int(rng.integers(100)), int(rng.integers(100)))
+               for _ in range(30)]
+        check(ops, seed, 701)
+
+
+def check(ops, seed, rows):
+    """The block evaluator against the column-by-column one."""
     exprs = expressions(ops, len(ops))
     if not exprs:
         return
-    base, ext, per = columns(seed)
+    base, ext, per = columns(seed, rows)
     challenge = Ext(3, 1, 4, 1)
     constants = resolve(challenge)
     base_inputs = {(TRACE, c): c for c in range(3)} | {(PERIODIC, "p"): 3}
     ext_inputs = {(TRACE, 3): 0, (TRACE, 4): 1}
     weights = [Ext(i + 1, i, 2 * i, 5) for i in range(len(exprs))]
-    outputs = [Output(i % 2, e, w) for i, (e, w) in enumerate(zip(exprs, weights))]
-    got = Program(outputs, constants, base_inputs, ext_inputs, 2).run(base + [per], ext, ROWS, STEP)
+    # each expression twice, into different accumulators: the lazy base sums
+    # of several outputs per accumulator and block
+    outputs = [Output(i % 2, e, w) for i, (e, w) in enumerate(zip(exprs, weights))] \
+        + [Output((i + 1) % 2, e, w * w) for i, (e, w) in enumerate(zip(exprs, weights))]
+    got = Program(outputs, constants, base_inputs, ext_inputs, 2).run(base + [per], ext, rows, STEP)
 
     def column(key):
         kind = key[0]
         if kind == TRACE:
             col, nxt = key[1], key[2]
             src = base[col] if col < 3 else ext[col - 3]
-            return np.ascontiguousarray(src[STEP: STEP + ROWS] if nxt else src[:ROWS])
+            return np.ascontiguousarray(np.roll(src, -STEP, axis=0) if nxt else src)
         if kind == PERIODIC:
             return per
         return constants(key)
 
-    alg = C.ColumnAlgebra(ROWS, column)
-    want = [np.zeros((ROWS, 4), np.uint32) for _ in range(2)]
-    for out, v in zip(outputs, evaluate(exprs, alg)):
-        term = C.as_column(alg.mul(v, out.weight), ROWS, True)
+    alg = C.ColumnAlgebra(rows, column)
+    want = [np.zeros((rows, 4), np.uint32) for _ in range(2)]
+    values = evaluate(exprs, alg)
+    for out, v in zip(outputs, values + values):
+        term = C.as_column(alg.mul(v, out.weight), rows, True)
         want[out.accumulator] = F.add(want[out.accumulator], term)
     for g, w in zip(got, want):
         assert np.array_equal(g, w)
+
+
+def test_a_cached_shape_gets_each_calls_constants():
+    """The shape is compiled once per key; constants (challenges, weights)
+    are evaluated per program, and another `keep` object misses the cache."""
+    rng = np.random.default_rng(7)
+    ops = [(str(rng.choice(["add", "sub", "mul", "neg"])), int(rng.integers(100)), int(rng.integers(100)))
+           for _ in range(40)]
+    exprs = expressions(ops, len(ops))
+    base, ext, per = columns(3)
+    base_inputs = {(TRACE, c): c for c in range(3)} | {(PERIODIC, "p"): 3}
+    ext_inputs = {(TRACE, 3): 0, (TRACE, 4): 1}
+    owner, key = object(), ("test_a_cached_shape", len(exprs))
+    results, codes = {}, set()
+    cases = ((Ext(3, 1, 4, 1), Ext(2)), (Ext(5, 9, 2, 6), Ext(7, 1)), (Ext(3, 1, 4, 1), Ext(2)))
+    for challenge, weight in cases:
+        outputs = [Output(0, e, weight) for e in exprs]
+        fresh = Program(outputs, resolve(challenge), base_inputs, ext_inputs, 1)
+        cached = Program(outputs, resolve(challenge), base_inputs, ext_inputs, 1, cache_key=key, keep=owner)
+        want = fresh.run(base + [per], ext, ROWS, STEP)[0]
+        assert np.array_equal(cached.run(base + [per], ext, ROWS, STEP)[0], want)
+        results.setdefault((challenge.c, weight.c), []).append(want)
+        codes.add(id(cached.code))
+    assert len(codes) == 1                        # compiled once
+    assert len(results) == 2                      # the second challenge gave other values
+    other = Program([Output(0, exprs[0], Ext(1))], resolve(Ext(1)), base_inputs, ext_inputs, 1,
+                    cache_key=key, keep=object())
+    assert len(other.code) < len(Program([Output(0, e, Ext(1)) for e in exprs], resolve(Ext(1)),
+                                         base_inputs, ext_inputs, 1).code)
 
 
 def test_malformed_programs_are_refused():
@@ -85,11 +139,23 @@ def test_malformed_programs_are_refused():
                    {(TRACE, 0): 0, (TRACE, 1): 1}, {}, 1)
     prog.run(base, ext, ROWS, STEP)
     for bad in ([999, 0, 0, 0], [OP["LOAD_B"], 0, 77, 0], [OP["ADD_BB"], 0, 0, 500],
-                [OP["ACC_B"], 9, 0, 0]):
+                [OP["ACC_B"], 9, 0, 0],
+                [OP["MUL_EE"], 0, 0, 0],          # an extension product into a base register
+                [OP["LOAD_E"], 0, 0, 0]):         # an extension column into a base register
         prog.code = np.vstack([prog.code, np.array(bad, dtype=np.uint32)])
         with pytest.raises(ValueError, match="malformed"):
             prog.run(base, ext, ROWS, STEP)
         prog.code = prog.code[:-1]
+
+
+def test_columns_shorter_than_the_rows_are_refused():
+    base, ext, per = columns(1)
+    prog = Program([Output(0, var(TRACE, 0, 0) * var(TRACE, 1, 1), Ext(1))], resolve(Ext(2)),
+                   {(TRACE, 0): 0, (TRACE, 1): 1}, {}, 1)
+    with pytest.raises(ValueError, match="shape"):
+        prog.run([base[0], base[1][:-1]], ext, ROWS, STEP)
+    with pytest.raises(ValueError, match="step"):
+        prog.run(base, ext, ROWS, ROWS)
 
 
 def test_an_output_without_the_trace_is_refused():

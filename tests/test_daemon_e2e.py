@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 import multiprocessing
 import os
+import socket
+import urllib.parse
 
 import numpy as np
 import pytest
@@ -161,3 +163,80 @@ def test_a_torn_journal_tail_is_repaired_on_start(daemon):
     assert daemon.stop() == 0
     check_store(daemon, 300)
     assert np.all(np.diff([a for a, _ in stored_ops(daemon.dir / "proofs")]) > 0)
+
+
+def test_sd_notify_and_metrics_scrape(daemon, tmp_path):
+    """READY once the daemon serves, STATUS lines while it does, WATCHDOG
+    pings when systemd asks for them, STOPPING at the end; and the
+    Prometheus endpoint answers on the admin socket."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(path)
+    sock.settimeout(30)
+    daemon.start(env={"NOTIFY_SOCKET": path, "WATCHDOG_USEC": "400000"})
+    got = []
+    while not any("READY=1" in m for m in got):
+        got.append(sock.recv(4096).decode())
+    ops = loadgen.flow(200, seed=7, capacity=daemon.capacity)
+    loadgen.run(daemon.ops_ring, None, ops, daemon.capacity)
+    daemon.wait_for(lambda st: st["ops"]["proven"] == 200, what="200 proven")
+    while not any("WATCHDOG=1" in m for m in got) or not any(m.startswith("STATUS=") for m in got):
+        got.append(sock.recv(4096).decode())
+    raw = _get(daemon.socket, "/metrics")
+    families = {f.name: f for f in text_string_to_metric_families(raw)}
+    ingested = families["zksidecar_ops_ingested"].samples[0].value
+    assert ingested == 200
+    assert daemon.stop() == 0
+    sock.settimeout(1)
+    try:
+        while True:
+            got.append(sock.recv(4096).decode())
+    except TimeoutError:
+        pass
+    assert any("STOPPING=1" in m for m in got)
+    sock.close()
+
+
+def _get(path: str, url: str) -> str:
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.connect(path)
+    s.sendall(f"GET {urllib.parse.quote(url)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    data = b""
+    while chunk := s.recv(65536):
+        data += chunk
+    s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return body.decode()
+
+
+def test_two_workers_prove_batches_of_one_symbol_in_parallel(tmp_path):
+    """Each batch carries the engine's cells before it, so batches of one
+    symbol prove out of order on two workers and still form one chain."""
+    d = Daemon(tmp_path, workers=2, batch=64)
+    try:
+        d.start()
+        ops = loadgen.flow(1000, seed=8, capacity=d.capacity)
+        rep = loadgen.run(d.ops_ring, d.completions_ring, ops, d.capacity, wait_s=180)
+        assert rep.proven_ops() == 1000
+        assert d.stop() == 0
+        check_store(d, 1000)
+    finally:
+        d.cleanup()
+
+
+def test_records_of_too_many_symbols_are_refused_not_kept(tmp_path):
+    """An engine writing garbage symbols cannot grow the daemon: past
+    book.max_symbols its records are refused and counted."""
+    from zksidecar.daemon.config import load
+    from zksidecar.daemon.service import Service
+
+    ops = loadgen.flow(40, seed=9, capacity=64)
+    ops["symbol"] = np.arange(40) % 5
+    svc = Service(load(overrides={"book": {"capacity": 64, "max_symbols": 3}}))
+    applied = svc._apply(ops, np.zeros(40, np.int64), 0.0)
+    assert sorted(svc.shadows) == [0, 1, 2]
+    beyond = [r for r in applied.rejected if "max_symbols" in r.why]
+    assert {r.symbol for r in beyond} == {3, 4} and len(beyond) == 16

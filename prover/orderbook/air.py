@@ -170,9 +170,52 @@ def classify_all(ops: np.ndarray, capacity: int) -> dict[str, np.ndarray]:
             "alo": np.where(ok & new, account & 0xFFFF, 0), "ahi": np.where(ok & new, account >> 16, 0)}
 
 
+def noncanonical(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int) -> str | None:
+    """The first public field that the tables below could only take mod p,
+    or None.  Record fields are up to 32 bits wide and p < 2^31: a trade at
+    price x + p, or an outcome claiming x + p lots filled, has the same tuple
+    as the truth and would verify.  Every field that enters a tuple must
+    therefore lie in the range its trace value has: prices and quantities in
+    1 .. MAX_PRICE / MAX_QTY, slots below the capacity, generations below
+    2^30, a filled quantity and a trade count (every trade fills a lot) at
+    most MAX_QTY, a trade's taker inside the batch.  The op fields are
+    already bounded by classify."""
+    c = classify_all(ops, capacity)
+    live = c["code"] != 0
+    own = live & (c["code"] != KIND_CODE["k_can"]) & (c["code"] != KIND_CODE["k_red"])
+    handle = ops["handle"].astype(np.uint64)
+    slot = (handle & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    gen = (handle >> np.uint64(32)).astype(np.int64)
+    for bad, what in ((live & (ops["filled"].astype(np.int64) > MAX_QTY), "filled above MAX_QTY"),
+                      (live & (ops["trades"].astype(np.int64) > MAX_QTY),
+                       "a trade count above MAX_QTY"),
+                      (own & ((slot >= capacity) | (gen >= GEN_LIMIT)),
+                       "an assigned handle outside the book")):
+        if bad.any():
+            return f"operation {int(np.argmax(bad))}: {what}"
+    mh = trades["maker_handle"].astype(np.uint64)
+    mslot = (mh & np.uint64(0xFFFFFFFF)).astype(np.int64)
+    mgen = (mh >> np.uint64(32)).astype(np.int64)
+    price, qty = trades["price"].astype(np.int64), trades["qty"].astype(np.int64)
+    seq = trades["taker_seq"].astype(np.uint64)
+    first = np.uint64(first_seq)
+    for bad, what in (((seq < first) | (seq - first >= np.uint64(len(ops))), "a taker outside the batch"),
+                      ((price < 1) | (price > MAX_PRICE), "price outside 1 .. MAX_PRICE"),
+                      ((qty < 1) | (qty > MAX_QTY), "qty outside 1 .. MAX_QTY"),
+                      ((mslot < 1) | (mslot >= capacity) | (mgen >= GEN_LIMIT),
+                       "a maker handle outside the book")):
+        if bad.any():
+            return f"trade {int(np.argmax(bad))}: {what}"
+    return None
+
+
 def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int):
     """The verifier's op, outcome and trade tuples (tags included), as int
-    arrays, from the public records."""
+    arrays, from the public records (refused, ValueError, when a field is
+    not canonical: see `noncanonical`)."""
+    why = noncanonical(ops, trades, capacity, first_seq)
+    if why:
+        raise ValueError(f"public records not canonical: {why}")
     n = len(ops)
     c = classify_all(ops, capacity)
     idx = np.arange(n, dtype=np.int64)
@@ -379,6 +422,11 @@ class OrderBookAir(Air):
         add("rule 1: after END comes BEGIN or PAD", c("sE") * (1 - n("sB") - n("sZ")))
         add("rule 1: BEGIN follows END", n("sB") * (1 - c("sE")))
         add("rule 1: PAD follows END or PAD", n("sZ") * (1 - c("sE") - c("sZ")))
+        # PAD is absorbing.  Not needed for soundness (any step after a PAD
+        # leads to a second END of the last operation, which the outcome
+        # table refuses), but it makes "padding does nothing" a constraint
+        # instead of a counting argument
+        add("rule 1: PAD is followed by PAD", c("sZ") * (1 - n("sZ")))
         add("rule 5: LIMIT/IOC: BEGIN -> MATCH or stop PEEK",
             c("sB") * (c("k_lim") + c("k_ioc")) * (1 - n("sM") - n("pk_stop")))
         add("rule 5: FOK: BEGIN -> look-ahead PEEK", c("sB") * c("k_fok") * (1 - n("pk_fok")))

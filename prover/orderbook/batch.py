@@ -27,7 +27,7 @@ from ..proof import Proof
 from ..prove import SegmentCommitment, prove
 from ..verify import Verified, VerificationError, verify
 from . import witness as W
-from .air import WORD, OrderBookAir, classify_all
+from .air import WORD, OrderBookAir, classify_all, noncanonical
 
 
 class BatchRejected(VerificationError):
@@ -184,10 +184,14 @@ def check_public(pub: BatchPublic) -> None:
     cap = 1 << pub.log2_capacity
     if (ops["seq"] != np.arange(pub.first_seq, pub.first_seq + len(ops), dtype=np.uint64)).any():
         raise BatchRejected("sequence numbers are not consecutive from first_seq")
-    if (np.diff(ops["ts_ns"].astype(np.int64)) < 0).any():
+    ts = ops["ts_ns"]
+    if (ts[1:] < ts[:-1]).any():          # as uint64: an int64 cast wraps at 2^63
         raise BatchRejected("timestamps go backwards")
     if (ops["symbol"] != pub.symbol).any() or (trades["symbol"] != pub.symbol).any():
         raise BatchRejected("a record of another symbol")
+    why = noncanonical(ops, trades, cap, pub.first_seq)
+    if why:
+        raise BatchRejected(f"public records not canonical: {why}")
     c = classify_all(ops, cap)
     rejected = c["code"] == 0
     handled = np.isin(ops["kind"], [Kind.CANCEL, Kind.REDUCE])

@@ -99,7 +99,7 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout) -> int:
             return 2
     t0 = time.perf_counter()
     try:
-        done = verify_chain(batches, min_security=min_security)
+        done = verify_chain(batches, min_security=min_security, symbol=int(batches[0].public.symbol))
     except VerificationError as exc:
         print(f"zksidecar verify: REJECTED: {exc}", file=sys.stderr)
         return 1

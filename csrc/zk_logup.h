@@ -1,0 +1,47 @@
+/*
+ * zk_logup.h — a LogUp argument's auxiliary columns in one pass over the rows
+ * (prover/logup.py describes the argument and calls this).
+ *
+ * A fraction is  sign * m(r) / (alpha - compress(tuple(r)))  on row r.  The
+ * caller splits each tuple into its constant part and its varying base
+ * columns v_j with extension coefficients c_j (powers of beta), so the
+ * denominator is  offset - sum_j c_j v_j(r)  with offset = alpha - (constant
+ * part).  Fractions are summed by group into helper columns h_g; a row's term
+ * is the sum of its groups; the running sums are
+ *
+ *   prev[r] = term(0) + ... + term(r - 1)      sum[r] = prev[r] + term(r)
+ *
+ * Output row r (out + r * out_stride words): prev, sum, then h_0 .. h_{G-1}
+ * when G >= 2 (4 words each, Montgomery) — the order of LogUp.columns.
+ */
+#ifndef ZK_LOGUP_H
+#define ZK_LOGUP_H
+
+#include "zk_common.h"
+
+/* cffi-begin */
+typedef struct zk_logup_fraction {
+    uint32_t offset[4];              /* alpha - the tuple's constant part */
+    uint32_t n_values;               /* varying entries of the tuple */
+    uint32_t group;                  /* the helper column it adds to, < n_groups */
+    int32_t sign;                    /* +1 supply, -1 consume */
+    const uint32_t *mult;            /* base column of multiplicities, or NULL for 1 */
+    size_t mult_stride;              /* words from one row's multiplicity to the next */
+    const uint32_t *const *values;   /* n_values base columns of `rows` values */
+    const size_t *strides;           /* words between rows, per column (a column of a
+                                        row-major trace matrix is read where it lies) */
+    const uint32_t *coeffs;          /* n_values extension coefficients, 4 words each */
+} zk_logup_fraction;
+
+/* Fill rows [0, rows) of `out`.  Returns -1 on success; -2 if scratch memory
+ * could not be allocated; -3 for a malformed description (no group, a group
+ * index out of range, a sign other than +-1, a zero stride, out_stride too
+ * small); or, when
+ * some denominator is zero, r * n_fractions + k for the first such (row r,
+ * fraction k) in row order (out is then unspecified).  Every ISA path gives
+ * the same words. */
+int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction *fractions,
+                       size_t n_fractions, size_t n_groups, size_t rows);
+/* cffi-end */
+
+#endif

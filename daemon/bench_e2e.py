@@ -28,7 +28,9 @@ proofs.  The daemon keeps up with a rate when both hold:
     over the second half of the window by at most 5 % of what was offered
     in it plus two batches (the backlog moves in whole batches).
 Rates go up the ladder RATES until the first one the daemon does not keep
-up with; ``sustained_ops_per_s`` is the last one it kept up with.  Proof
+up with in two tries (on a shared machine a neighbour's burst can take a
+core for part of a window); ``sustained_ops_per_s`` is the last one it kept
+up with.  Proof
 lag (operation seen by ingest -> its proof stored) is the daemon's own
 /status percentile, over every operation of the run at 10,000 ops/s, or of
 the highest sustained rate if 10,000 was not sustained (``lag_rate_ops_per_s``
@@ -303,13 +305,23 @@ def _ms(v) -> float | None:
 
 def _sustained(sw, state_dir: str, rates, window_s: float, drain_s: float) -> dict:
     sw.step(f"sustained rate: offered {', '.join(f'{r:,}' for r in rates)} ops/s, {window_s:.0f} s "
-            f"each, both cores, until the daemon does not keep up")
+            f"each, both cores, until the daemon does not keep up (twice)")
     runs: list[dict] = []
     for rate in rates:
         res = _one_rate(sw, os.path.join(state_dir, str(rate)), rate, window_s, drain_s)
+        if not res["kept_up"]:
+            # once more before the ladder ends: on a shared machine a neighbour's
+            # burst can take a core for part of a window
+            res = _one_rate(sw, os.path.join(state_dir, f"{rate}-again"), rate, window_s, drain_s)
         runs.append(res)
         if not res["kept_up"]:
             break
+    return summarize(runs)
+
+
+def summarize(runs: list[dict]) -> dict:
+    """The sustained-phase figures from the runs of the ladder, in order
+    (each as _one_rate returns it)."""
     sustained = [r for r in runs if r["kept_up"]]
     best = sustained[-1] if sustained else None
     at_target = next((r for r in sustained if r["rate"] == TARGET_RATE), None)
@@ -330,8 +342,10 @@ def _sustained(sw, state_dir: str, rates, window_s: float, drain_s: float) -> di
             "queue_wait_s": _round(r["stages"]["queue_wait_s_mean"])} for r in runs},
         "stages": runs[-1]["stages"] if runs else {},
     }
-    if lag_run is not None and lag_run["rate"] < TARGET_RATE:
-        # the lag target is at 10,000 ops/s: a lag at a lower rate does not meet it
+    # the lag target is at 10,000 ops/s: a lag at a lower rate does not meet it
+    if lag_run is None:
+        out["targets_unmeasured"] = {"proof_lag_ms_p99": "no offered rate was sustained"}
+    elif lag_run["rate"] < TARGET_RATE:
         out["targets_unmeasured"] = {
             "proof_lag_ms_p99": f"measured at {lag_run['rate']:,} ops/s, the highest rate sustained"}
     tried = next((r for r in runs if r["rate"] == TARGET_RATE), None)

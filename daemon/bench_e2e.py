@@ -207,6 +207,10 @@ def _overhead(sw, state_dir: str, pairs: int, run_ops: int, chunk: int) -> dict:
         "overhead_runs": len(alone),
         "overhead_ring_full_events": full,
         "ingest_ops_per_s_burst": statistics.median(ingest_rates[1:] or ingest_rates),
+        # the daemon holding every batch of this phase, unproven (the engine outran
+        # proving ~1000-fold): what a backlog costs in memory
+        "overhead_phase_daemon_rss_mib": daemon.peak_rss / (1 << 20),
+        "overhead_phase_ops_queued": published,
     }
 
 

@@ -4,10 +4,12 @@ machine in well under a minute.
 1. A fresh state directory (./var/demo, wiped) and a configuration of its
    own: ring names carrying the user and this process id, so the demo never
    meets a real daemon's rings, and settings that keep proof lag low on two
-   cores (a book of 512 slots, batches of up to 256 operations, one worker).
+   cores (a book of 512 slots, batches of up to 512 operations or 200 ms in
+   a 2048-row trace, one worker).
 2. The daemon, started as a subprocess exactly as systemd would start it
    (`python -m zksidecar.daemon.cli daemon --config FILE`).
-3. The reference engine (daemon/loadgen.py) as a second process: it matches
+3. The reference engine (`zksidecar loadgen`, daemon/loadgen.py) as a
+   second process, reporting its progress as JSON lines: it matches
    a synthetic flow and publishes every operation, with its claimed outcome,
    to the ops ring at a steady rate through the Python client, reading
    completions back.

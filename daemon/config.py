@@ -64,7 +64,7 @@ class BatchConfig:
     max_batch_size: int = 512        # operations
     batch_timeout_ms: int = 100      # an open batch older than this closes
     critical_qty: int = 0            # an operation of at least this quantity is Critical; 0: off
-    max_pending: int = 64            # batches queued for proving before ingest is told to slow
+    max_pending: int = 64            # batches waiting for proofs above which /status says "behind"
 
 
 @dataclass(frozen=True)

@@ -286,9 +286,12 @@ class Service:
             self._completions_backlog.popleft()
 
     # ----------------------------------------------------------- status --
-    def status(self) -> dict:
+    def _pending(self) -> int:
         with self._in_flight_lock:
-            pending = len(self._in_flight)
+            return len(self._in_flight)
+
+    def status(self) -> dict:
+        pending = self._pending()
         return {
             "trace_length": self.trace_length,
             "batch_policy": {"max_batch_size": self.policy.max_batch_size,
@@ -399,7 +402,7 @@ class Service:
     def _status_line(self) -> str:
         c = self.counts
         return (f"{sum(b.book.next_seq - 1 for b in self.shadows.values()):,} ops, "
-                f"{c['proven']:,} proofs, {len(self._in_flight)} in flight, "
+                f"{c['proven']:,} proofs, {self._pending()} in flight, "
                 f"{c['divergences']} divergences")
 
 

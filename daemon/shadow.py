@@ -36,14 +36,19 @@ from .priority import ProofPriority
 #: csrc/zk_engine.h: the most steps one operation can take is
 #: STEPS_FIXED + STEPS_PER_RESTING * (resting orders)
 STEPS_FIXED, STEPS_PER_RESTING = 4, 2
-ROWS_PER_OP = 8   # trace room per operation when sizing it automatically (the flow takes ~3.8)
+#: trace rows per operation when sizing a trace automatically: the synthetic
+#: flow takes ~3.8; a heavier batch is cut when its trace is full ("steps")
+ROWS_PER_OP = 4
 
 
 def trace_length_for(capacity: int, max_batch_size: int) -> int:
-    """The smallest trace that holds any single operation at this capacity
-    and `max_batch_size` operations of typical size."""
-    need = max(STEPS_FIXED + STEPS_PER_RESTING * capacity, max_batch_size * ROWS_PER_OP) + 1
-    return 1 << (max(need, capacity, 16) - 1).bit_length()
+    """The smallest trace (a power of two) that holds any single operation at
+    this capacity (and so the state table) and `max_batch_size` operations
+    of typical size.  Padding costs as much to prove as steps, so batches
+    that fill their trace are the cheapest per operation."""
+    need = max(STEPS_FIXED + STEPS_PER_RESTING * capacity + 1, max_batch_size * ROWS_PER_OP,
+               capacity, 16)
+    return 1 << (need - 1).bit_length()
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,7 @@ import numpy as np
 
 from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, evaluate, topological
 from .ext_scalar import Ext, ScalarAlgebra
+from .field import encode
 from .native import ffi, lib
 
 OP = {name: getattr(lib, f"ZK_VM_{name}") for name in (
@@ -115,7 +116,8 @@ class Program:
         row-major LDE matrix (``mat[:, j]``, ``mat[:, 4a:4a + 4]``), which the
         evaluator reads in place.  A shifted load reads `step` rows on,
         wrapping from the last row to the first."""
-        consts = np.stack([c.to_mont() for c in self._consts]) if self._consts \
+        # one encode for all the constants (canonical -> Montgomery)
+        consts = encode(np.array([c.c for c in self._consts], dtype=np.uint32)) if self._consts \
             else np.zeros((1, 4), np.uint32)
         accs = [np.zeros((rows, 4), dtype=np.uint32) for _ in range(self.n_accumulators)]
         if not 0 <= step < max(rows, 1):
@@ -239,7 +241,9 @@ class _Shape:
                     ext = (TRACE, col) in ext_inputs
                     src = (ext_inputs if ext else base_inputs)[(TRACE, col)]
                 elif kind == PERIODIC:
-                    ext, nxt, src = False, 0, base_inputs[(PERIODIC, key[0])]
+                    # base on the LDE; extension at a point (the verifier's z)
+                    ext, nxt = (PERIODIC, key[0]) in ext_inputs, 0
+                    src = (ext_inputs if ext else base_inputs)[(PERIODIC, key[0])]
                 else:  # pragma: no cover - other kinds have degree 0
                     raise KeyError(node.args)
                 r = alloc(ext)

@@ -47,7 +47,13 @@ def verify_batch(root: bytes, depth: int, indices: np.ndarray, leaves: np.ndarra
                  proof: np.ndarray) -> bool:
     """True if `leaves` (k, 32) at sorted distinct `indices` and the sibling
     digests `proof` lead to `root` in a tree of `depth` levels, using every
-    proof digest exactly once."""
+    proof digest exactly once.
+
+    Each level's known nodes are placed into their parents' (left, right)
+    slots, the empty slots (one per lone node, in index order: the order
+    open_batch wrote them) are filled from the proof, and the parents are
+    hashed with one C call.  A verifier runs this on every matrix and FRI
+    layer, so a level costs a dozen array operations, not per-node Python."""
     idx = np.asarray(indices, dtype=np.int64)
     if idx.size == 0 or idx.size != len(leaves):
         return False
@@ -56,24 +62,23 @@ def verify_batch(root: bytes, depth: int, indices: np.ndarray, leaves: np.ndarra
     nodes = np.ascontiguousarray(leaves, dtype=np.uint8)
     used = 0
     for _ in range(depth):
-        first, paired = _groups(idx)
-        lone = first[~paired]
-        if used + lone.size > len(proof):
-            return False
-        pairs = np.empty((first.size, 2, DIGEST_BYTES), dtype=np.uint8)
-        # paired groups: the two known children in order
-        both = first[paired]
-        pairs[paired, 0] = nodes[both]
-        pairs[paired, 1] = nodes[both + 1]
-        # lone nodes: left or right of the sibling taken from the proof
-        sib = proof[used: used + lone.size]
-        used += lone.size
-        is_left = (idx[lone] & 1) == 0
-        single = np.flatnonzero(~paired)
-        pairs[single[is_left], 0] = nodes[lone[is_left]]
-        pairs[single[is_left], 1] = sib[is_left]
-        pairs[single[~is_left], 0] = sib[~is_left]
-        pairs[single[~is_left], 1] = nodes[lone[~is_left]]
-        nodes = compress_pairs(pairs.reshape(first.size, 2 * DIGEST_BYTES))
-        idx = idx[first] >> 1
+        parent = idx >> 1
+        first = np.empty(idx.size, dtype=bool)        # first known child of its parent
+        first[0] = True
+        np.not_equal(parent[1:], parent[:-1], out=first[1:])
+        group = np.cumsum(first) - 1                  # each node's parent, numbered 0..g-1
+        g = int(group[-1]) + 1
+        side = idx & 1
+        children = np.empty((g, 2, DIGEST_BYTES), dtype=np.uint8)
+        children[group, side] = nodes
+        lone = 2 * g - idx.size                       # parents with one known child
+        if lone:
+            if used + lone > len(proof):
+                return False
+            empty = np.ones((g, 2), dtype=bool)
+            empty[group, side] = False
+            children.reshape(2 * g, DIGEST_BYTES)[empty.ravel()] = proof[used: used + lone]
+            used += lone
+        nodes = compress_pairs(children.reshape(g, 2 * DIGEST_BYTES))
+        idx = parent[first]
     return used == len(proof) and nodes.shape[0] == 1 and nodes[0].tobytes() == root

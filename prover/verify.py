@@ -20,7 +20,8 @@ from . import fri
 from .air import Air, Frame
 from .domain import COSET_SHIFT, Link, absorb_header, deep_coefficients, link_point, periodic_value_at
 from .expr import PERIODIC, TRACE, evaluate
-from .ext_scalar import Ext, ScalarAlgebra
+from .constraint_program import Output, Program
+from .ext_scalar import W, Ext, ScalarAlgebra
 from .merkle import hash_rows
 from .merkle_batch import verify_batch
 from .params import DEFAULT_MIN_SECURITY, ParameterError
@@ -137,7 +138,7 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
         opened[m.name] = mont
 
     # --- DEEP composition at the queried points, in position order ----------
-    x = fri.points(log_m, COSET_SHIFT, positions)
+    x = fri.query_points(log_m, COSET_SHIFT, positions)
     slot = np.searchsorted(rows_idx, natural)
     w_n = F.two_adic_generator(log_n)
     points = {"z": z, "next": z * w_n}
@@ -147,18 +148,19 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
     f = np.zeros((positions.size, 4), dtype=np.uint32)
     for point, terms in deep_coefficients(mats, gamma, live_links):
         num = np.zeros((positions.size, 4), dtype=np.uint32)
-        const = Ext(0)
+        products = []       # coefficient * claimed value, every column of this point
         for name, coeffs in terms:
             num = F.add(num, E.combine_rows(np.ascontiguousarray(opened[name][slot]), coeffs))
             if point == "z":
-                values = [Ext.from_mont(v) for v in ood_z[name]]
+                values = ood_z[name]
             elif point == "next":
-                values = [Ext.from_mont(v) for v in ood_next[name]]
+                values = ood_next[name]
             else:
-                values = live_links[point].values
-            for j, v in enumerate(values):
-                const = const + Ext.from_mont(coeffs[j]) * v
-        num = F.sub(num, _bcast(const, positions.size))
+                values = np.stack([v.to_mont() for v in live_links[point].values])
+            products.append(E.mul(np.ascontiguousarray(coeffs), np.ascontiguousarray(values)))
+        # their sum, word by word (Montgomery form is linear; below 2^64)
+        const = (np.concatenate(products).sum(axis=0, dtype=np.uint64) % F.P).astype(np.uint32)
+        num = F.sub(num, np.ascontiguousarray(np.broadcast_to(const, (positions.size, 4))))
         denom = F.sub(E.from_base(x), _bcast(points[point], positions.size))
         f = F.add(f, E.mul(num, E.inv(denom)))
 
@@ -176,20 +178,19 @@ def _bcast(e: Ext, k: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(e.to_mont(), (k, 4)))
 
 
-def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext) -> None:
+def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext, compiled: bool = True) -> None:
     """The constraint quotient at z, from the claimed column values, must equal
-    the claimed quotient chunks recombined: sum_i z^(iN) Q_i(z)."""
+    the claimed quotient chunks recombined: sum_i z^(iN) Q_i(z).
+
+    The transition constraints' random linear combination is computed by the
+    compiled constraint program on the one OOD "row" (`compiled`, the
+    default: see :func:`_transition_sums_compiled`) or node by node in Python
+    integers (the reference; tests hold the two equal)."""
     n = air.trace_length
     n_main = air.num_main_columns
     trace_mats = [m for m in mats if m.is_trace]
-
-    def column_values(which: dict) -> list[Ext]:
-        vals = []
-        for m in trace_mats:
-            vals += [Ext(*(int(c) for c in row)) for row in which[m.name]]
-        return vals
-
-    cur, nxt = column_values(proof.ood_z), column_values(proof.ood_next)
+    cur = np.concatenate([np.asarray(proof.ood_z[m.name], dtype=np.int64) for m in trace_mats])
+    nxt = np.concatenate([np.asarray(proof.ood_next[m.name], dtype=np.int64) for m in trace_mats])
     constants = air.constants(challenges)
 
     def value(key):
@@ -198,29 +199,26 @@ def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext) -> N
             col, is_next = key[1], key[2]
             vals = nxt if is_next else cur
             if col < n_main:
-                return vals[col]
+                return Ext(*(int(c) for c in vals[col]))
             base = n_main + 4 * (col - n_main)     # an extension column: four components
-            return sum((vals[base + k] * (X ** k) for k in range(4)), Ext(0))
+            return sum((Ext(*(int(c) for c in vals[base + k])) * (X ** k) for k in range(4)), Ext(0))
         if kind == PERIODIC:
             return periodic_value_at(air.periodic_columns[key[1]], n, z)
         return constants(key)
 
-    alg = ScalarAlgebra(value)
+    cons = air.transition_constraints
+    if compiled:
+        trans, every, coeff = _transition_sums_compiled(air, cur, nxt, constants, alpha, z)
+    else:
+        trans, every, coeff = _transition_sums_python(cons, ScalarAlgebra(value), alpha)
     w_n = F.two_adic_generator(n.bit_length() - 1)
     zn = z ** n
-    total, coeff = Ext(0), Ext(1)
-    cons = air.transition_constraints
-    trans, every = Ext(0), Ext(0)       # every-row constraints vanish on all of <w_N>
-    for c, v in zip(cons, evaluate([c.expr for c in cons], alg)):
-        if c.every_row:
-            every = every + v * coeff
-        else:
-            trans = trans + v * coeff
-        coeff = coeff * alpha
+    # every-row constraints vanish on all of <w_N>
     total = (trans * (z - pow(w_n, n - 1, F.P)) + every) / (zn - 1)
     frame = Frame(air)
     bcons = air.boundary_constraints
-    for bc, v in zip(bcons, evaluate([frame.cur(bc.column) - bc.value for bc in bcons], alg)):
+    for bc, v in zip(bcons, evaluate([frame.cur(bc.column) - bc.value for bc in bcons],
+                                     ScalarAlgebra(value))):
         total = total + v * coeff / (z - pow(w_n, bc.row % n, F.P))
         coeff = coeff * alpha
     q = proof.ood_z["quotient"]
@@ -231,3 +229,65 @@ def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext) -> N
         zin = zin * zn
     if total != recombined:
         raise VerificationError("constraints do not hold at the out-of-domain point")
+
+
+def _transition_sums_python(cons, alg: ScalarAlgebra, alpha: Ext) -> tuple[Ext, Ext, Ext]:
+    """(sum of alpha^i C_i over transitions, the same over every-row
+    constraints, alpha^len(cons)): every node evaluated in Python integers."""
+    trans, every, coeff = Ext(0), Ext(0), Ext(1)
+    for c, v in zip(cons, evaluate([c.expr for c in cons], alg)):
+        if c.every_row:
+            every = every + v * coeff
+        else:
+            trans = trans + v * coeff
+        coeff = coeff * alpha
+    return trans, every, coeff
+
+
+def _transition_sums_compiled(air: Air, cur: np.ndarray, nxt: np.ndarray, constants, alpha: Ext,
+                              z: Ext) -> tuple[Ext, Ext, Ext]:
+    """What _transition_sums_python computes, by the prover's block evaluator
+    (constraint_program.Program, csrc/constraint_vm.c) run on two "rows":
+    every column's value at z, then at w·z, so that a next-row load of row 0
+    reads w·z.  Every input is an extension value here, so the program is
+    compiled with all columns extension-typed; its shape is cached per
+    transition list (the order book shares one per trace length), so a
+    verification only evaluates the constants (public values, challenges,
+    derived values) and the weights.  Field arithmetic is exact, so the sums
+    are the same elements the Python walk gives."""
+    n_main, n_aux = air.num_main_columns, len(air.aux_columns)
+    periodic = sorted(air.periodic_columns)
+    width = n_main + n_aux + len(periodic)
+    rows = np.zeros((2, width, 4), dtype=np.int64)
+    for r, vals in enumerate((cur, nxt)):
+        rows[r, :n_main] = vals[:n_main]
+        rows[r, n_main:n_main + n_aux] = _compose_ext_columns(vals[n_main:].reshape(n_aux, 4, 4))
+    w_n = F.two_adic_generator(air.trace_length.bit_length() - 1)
+    for i, name in enumerate(periodic):
+        for r, point in enumerate((z, z * w_n)):
+            rows[r, n_main + n_aux + i] = periodic_value_at(air.periodic_columns[name], air.trace_length,
+                                                            point).c
+    mont = F.encode(rows.astype(np.uint32))
+    ext_inputs = {(TRACE, c): c for c in range(n_main + n_aux)}
+    ext_inputs.update({(PERIODIC, name): n_main + n_aux + i for i, name in enumerate(periodic)})
+    cons = air.transition_constraints
+    outputs, coeff = [], Ext(1)
+    for c in cons:
+        outputs.append(Output(1 if c.every_row else 0, c.expr, coeff))
+        coeff = coeff * alpha
+    key = ("ood-point", id(cons), n_main, n_aux, tuple(periodic))
+    program = Program(outputs, constants, {}, ext_inputs, 2, cache_key=key, keep=cons)
+    accs = program.run([], [mont[:, j] for j in range(width)], 2, 1)
+    return Ext.from_mont(accs[0][0]), Ext.from_mont(accs[1][0]), coeff
+
+
+def _compose_ext_columns(comps: np.ndarray) -> np.ndarray:
+    """Extension columns' values from their components' values, canonical:
+    comps (k, 4, 4) int64, column a's value is sum_j X^j comps[a, j]."""
+    out = np.zeros((comps.shape[0], 4), dtype=np.int64)
+    for j in range(4):
+        v = comps[:, j]
+        # X^j * (c0 + c1 X + c2 X^2 + c3 X^3), with X^4 = W: a rotation that
+        # multiplies the coefficients carried past X^3 by W
+        out += np.concatenate([W * v[:, 4 - j:], v[:, :4 - j]], axis=1)
+    return out % F.P

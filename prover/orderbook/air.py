@@ -170,7 +170,8 @@ def classify_all(ops: np.ndarray, capacity: int) -> dict[str, np.ndarray]:
             "alo": np.where(ok & new, account & 0xFFFF, 0), "ahi": np.where(ok & new, account >> 16, 0)}
 
 
-def noncanonical(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int) -> str | None:
+def noncanonical(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int,
+                 c: dict[str, np.ndarray] | None = None) -> str | None:
     """The first public field that the tables below could only take mod p,
     or None.  Record fields are up to 32 bits wide and p < 2^31: a trade at
     price x + p, or an outcome claiming x + p lots filled, has the same tuple
@@ -179,8 +180,10 @@ def noncanonical(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: 
     1 .. MAX_PRICE / MAX_QTY, slots below the capacity, generations below
     2^30, a filled quantity and a trade count (every trade fills a lot) at
     most MAX_QTY, a trade's taker inside the batch.  The op fields are
-    already bounded by classify."""
-    c = classify_all(ops, capacity)
+    already bounded by classify.  `c` is classify_all(ops, capacity) when
+    the caller has it."""
+    if c is None:
+        c = classify_all(ops, capacity)
     live = c["code"] != 0
     own = live & (c["code"] != KIND_CODE["k_can"]) & (c["code"] != KIND_CODE["k_red"])
     handle = ops["handle"].astype(np.uint64)
@@ -213,11 +216,11 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
     """The verifier's op, outcome and trade tuples (tags included), as int
     arrays, from the public records (refused, ValueError, when a field is
     not canonical: see `noncanonical`)."""
-    why = noncanonical(ops, trades, capacity, first_seq)
+    c = classify_all(ops, capacity)
+    why = noncanonical(ops, trades, capacity, first_seq, c)
     if why:
         raise ValueError(f"public records not canonical: {why}")
     n = len(ops)
-    c = classify_all(ops, capacity)
     idx = np.arange(n, dtype=np.int64)
     op_rows = np.stack([np.full(n, TAG_OP), idx, c["code"], c["buy"], c["lim"], c["qty"],
                         c["hslot"], c["hgen"], c["alo"], c["ahi"]], axis=1)
@@ -245,11 +248,21 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
                            (mh >> np.uint64(32)).astype(np.int64),
                            trades["price"].astype(np.int64), trades["qty"].astype(np.int64),
                            acct & 0xFFFF, acct >> 16], axis=1).reshape(-1, 9)
-    return [r.astype(np.int64) % F.P for r in (op_rows, out_rows, trade_rows)]
+    return [_mod_p(r.astype(np.int64)) for r in (op_rows, out_rows, trade_rows)]
+
+
+def _mod_p(r: np.ndarray) -> np.ndarray:
+    """r % p, skipping the division when every value already lies in
+    [0, p) (always, after noncanonical: it is a guard, and slow)."""
+    if r.size and (r.min() < 0 or r.max() >= F.P):
+        return r % F.P
+    return r
 
 
 def _table_sum(rows: np.ndarray, alpha: np.ndarray, beta: Ext) -> np.ndarray:
-    """sum over rows of 1 / (alpha - compress(row)), (4,) Montgomery."""
+    """sum over rows of 1 / (alpha - compress(row)), (4,) Montgomery.  The
+    readable definition; derive computes the same sum over all three tables
+    at once (_public_sum), and tests hold the two equal."""
     if len(rows) == 0:
         return np.zeros(4, dtype=np.uint32)
     n = len(rows)
@@ -261,6 +274,32 @@ def _table_sum(rows: np.ndarray, alpha: np.ndarray, beta: Ext) -> np.ndarray:
         acc = E.add(acc, E.mul_base(pw, F.encode(rows[:, j])))
     d = E.sub(np.ascontiguousarray(np.broadcast_to(alpha, (n, 4))), acc)
     return (np.sum(E.inv(d).astype(np.uint64), axis=0) % F.P).astype(np.uint32)
+
+
+def _public_sum(tables: list[np.ndarray], alpha: np.ndarray, beta: Ext) -> np.ndarray:
+    """sum over the rows of every table of 1 / (alpha - compress(row)), (4,)
+    Montgomery: the sum of _table_sum over the tables, in three C calls.
+    The tables are stacked into one matrix, narrower ones padded with zero
+    columns (a zero field adds 0 * beta^j: the compression is unchanged),
+    with a last column of ones, so that one combine_rows with coefficients
+    (-beta^0, -beta^1, ..., alpha) gives every alpha - compress(row)."""
+    count = sum(len(t) for t in tables)
+    if count == 0:
+        return np.zeros(4, dtype=np.uint32)
+    width = max(t.shape[1] for t in tables)
+    rows = np.zeros((count, width + 1), dtype=np.uint32)
+    at = 0
+    for t in tables:
+        rows[at:at + len(t), :t.shape[1]] = t      # canonical, below p
+        at += len(t)
+    rows[:, width] = 1
+    coeffs, power = [], Ext(1)
+    for _ in range(width):
+        coeffs.append((-power).c)
+        power = power * beta
+    coeffs.append(Ext.from_mont(alpha).c)
+    d = E.combine_rows(F.encode(rows), E.encode(np.array(coeffs, dtype=np.uint32)))
+    return (E.inv(d).sum(axis=0, dtype=np.uint64) % F.P).astype(np.uint32)
 
 
 # -------------------------------------------------------------- the AIR --
@@ -304,10 +343,7 @@ class OrderBookAir(Air):
 
     def derive(self, challenges):
         alpha, beta = challenges[0], Ext.from_mont(challenges[1])
-        total = np.zeros(4, dtype=np.uint32)
-        for rows in self.tables:
-            total = F.add(total, _table_sum(rows, alpha, beta))
-        return {"public_sum": Ext.from_mont(total)}
+        return {"public_sum": Ext.from_mont(_public_sum(self.tables, alpha, beta))}
 
     def build_aux(self, main, challenges):
         return logup.build_aux(self, [self.lu], main, challenges)

@@ -38,15 +38,27 @@ class Ext:
     def to_mont(self) -> np.ndarray:
         return np.array([c * _R % P for c in self.c], dtype=np.uint32)
 
+    @staticmethod
+    def _of(c0, c1, c2, c3) -> "Ext":
+        """From four ints already reduced mod p (the operators below reduce
+        in place: the verifier does a few thousand of them per proof)."""
+        r = object.__new__(Ext)
+        r.c = (c0, c1, c2, c3)
+        return r
+
     def __add__(self, o):
         o = Ext.lift(o)
-        return Ext(*(a + b for a, b in zip(self.c, o.c)))
+        a0, a1, a2, a3 = self.c
+        b0, b1, b2, b3 = o.c
+        return Ext._of((a0 + b0) % P, (a1 + b1) % P, (a2 + b2) % P, (a3 + b3) % P)
 
     __radd__ = __add__
 
     def __sub__(self, o):
         o = Ext.lift(o)
-        return Ext(*(a - b for a, b in zip(self.c, o.c)))
+        a0, a1, a2, a3 = self.c
+        b0, b1, b2, b3 = o.c
+        return Ext._of((a0 - b0) % P, (a1 - b1) % P, (a2 - b2) % P, (a3 - b3) % P)
 
     def __rsub__(self, o):
         return Ext.lift(o) - self
@@ -60,10 +72,10 @@ class Ext:
             return Ext(*(a * k for a in self.c))
         a0, a1, a2, a3 = self.c
         b0, b1, b2, b3 = o.c
-        return Ext(a0 * b0 + W * (a1 * b3 + a2 * b2 + a3 * b1),
-                   a0 * b1 + a1 * b0 + W * (a2 * b3 + a3 * b2),
-                   a0 * b2 + a1 * b1 + a2 * b0 + W * a3 * b3,
-                   a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0)
+        return Ext._of((a0 * b0 + W * (a1 * b3 + a2 * b2 + a3 * b1)) % P,
+                       (a0 * b1 + a1 * b0 + W * (a2 * b3 + a3 * b2)) % P,
+                       (a0 * b2 + a1 * b1 + a2 * b0 + W * a3 * b3) % P,
+                       (a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0) % P)
 
     __rmul__ = __mul__
 

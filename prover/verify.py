@@ -277,7 +277,7 @@ def _transition_sums_compiled(air: Air, cur: np.ndarray, nxt: np.ndarray, consta
         coeff = coeff * alpha
     key = ("ood-point", id(cons), n_main, n_aux, tuple(periodic))
     program = Program(outputs, constants, {}, ext_inputs, 2, cache_key=key, keep=cons)
-    accs = program.run([], [mont[:, j] for j in range(width)], 2, 1)
+    accs = program.run_matrix(mont, 1)
     return Ext.from_mont(accs[0][0]), Ext.from_mont(accs[1][0]), coeff
 
 

@@ -145,7 +145,8 @@ def classify_all(ops: np.ndarray, capacity: int) -> dict[str, np.ndarray]:
         reason[(reason == 0) & mask] = why
 
     handled = (kind == Kind.CANCEL) | (kind == Kind.REDUCE)
-    new = np.isin(kind, [Kind.LIMIT, Kind.IOC, Kind.MARKET, Kind.FOK, Kind.POST_ONLY])
+    new = (kind == Kind.LIMIT) | (kind == Kind.IOC) | (kind == Kind.MARKET) | (kind == Kind.FOK) \
+        | (kind == Kind.POST_ONLY)
     qty_ok = (qty >= 1) & (qty <= MAX_QTY)
     reject((flags & ~FLAGS_KNOWN) != 0, Reason.BAD_FLAGS)
     reject((kind == Kind.REDUCE) & ~qty_ok, Reason.BAD_QTY)
@@ -248,7 +249,7 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
                            (mh >> np.uint64(32)).astype(np.int64),
                            trades["price"].astype(np.int64), trades["qty"].astype(np.int64),
                            acct & 0xFFFF, acct >> 16], axis=1).reshape(-1, 9)
-    return [_mod_p(r.astype(np.int64)) for r in (op_rows, out_rows, trade_rows)]
+    return [_mod_p(r.astype(np.int64, copy=False)) for r in (op_rows, out_rows, trade_rows)]
 
 
 def _mod_p(r: np.ndarray) -> np.ndarray:
@@ -298,7 +299,12 @@ def _public_sum(tables: list[np.ndarray], alpha: np.ndarray, beta: Ext) -> np.nd
         coeffs.append((-power).c)
         power = power * beta
     coeffs.append(Ext.from_mont(alpha).c)
-    d = E.combine_rows(F.encode(rows), E.encode(np.array(coeffs, dtype=np.uint32)))
+    # combine_rows multiplies in Montgomery form, a * b / 2^32: canonical
+    # rows (x, read as the Montgomery form of x / 2^32) against coefficients
+    # encoded twice (c 2^64) give x c 2^32, the Montgomery form of x c, with
+    # no pass to encode the whole matrix
+    twice = E.encode(E.encode(np.array(coeffs, dtype=np.uint32)))
+    d = E.combine_rows(rows, twice)
     return (E.inv(d).sum(axis=0, dtype=np.uint64) % F.P).astype(np.uint32)
 
 

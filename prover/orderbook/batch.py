@@ -189,10 +189,10 @@ def check_public(pub: BatchPublic) -> None:
         raise BatchRejected("timestamps go backwards")
     if (ops["symbol"] != pub.symbol).any() or (trades["symbol"] != pub.symbol).any():
         raise BatchRejected("a record of another symbol")
-    why = noncanonical(ops, trades, cap, pub.first_seq)
+    c = classify_all(ops, cap)
+    why = noncanonical(ops, trades, cap, pub.first_seq, c)
     if why:
         raise BatchRejected(f"public records not canonical: {why}")
-    c = classify_all(ops, cap)
     rejected = c["code"] == 0
     handled = np.isin(ops["kind"], [Kind.CANCEL, Kind.REDUCE])
     wrong = rejected & ((ops["status"] != Status.REJECTED) | (ops["reason"] != c["reason"])
@@ -212,9 +212,10 @@ def check_public(pub: BatchPublic) -> None:
     if not (in_range & ordered).all():
         j = int(np.argmax(~(in_range & ordered)))
         raise BatchRejected(f"trade {j}: taker {int(seq[j])} out of order or range")
-    op = ops[i]
-    agree = ~handled[i] & (trades["qty"] >= 1) & (trades["taker_account"] == op["account"]) \
-        & (trades["taker_side"] == op["side"]) & (trades["taker_handle"] == op["handle"]) \
+    # each trade's operation, field by field (indexing the records themselves
+    # copies whole 64-byte records)
+    agree = ~handled[i] & (trades["qty"] >= 1) & (trades["taker_account"] == ops["account"][i]) \
+        & (trades["taker_side"] == ops["side"][i]) & (trades["taker_handle"] == ops["handle"][i]) \
         & ~trades["reserved"].any(axis=1)
     if not agree.all():
         j = int(np.argmax(~agree))

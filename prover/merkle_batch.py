@@ -47,20 +47,29 @@ def verify_batch(root: bytes, depth: int, indices: np.ndarray, leaves: np.ndarra
                  proof: np.ndarray) -> bool:
     """True if `leaves` (k, 32) at sorted distinct `indices` and the sibling
     digests `proof` lead to `root` in a tree of `depth` levels, using every
-    proof digest exactly once.
+    proof digest exactly once."""
+    return verify_batches([root], depth, indices, [leaves], [proof])[0]
 
-    Each level's known nodes are placed into their parents' (left, right)
-    slots, the empty slots (one per lone node, in index order: the order
-    open_batch wrote them) are filled from the proof, and the parents are
-    hashed with one C call.  A verifier runs this on every matrix and FRI
-    layer, so a level costs a dozen array operations, not per-node Python."""
+
+def verify_batches(roots: list[bytes], depth: int, indices: np.ndarray, leaves: list[np.ndarray],
+                   proofs: list[np.ndarray]) -> list[bool]:
+    """verify_batch for several trees of one depth opened at the same
+    indices (every matrix of a proof is opened at the query rows): for each
+    tree, whether its leaves and proof lead to its root.
+
+    The walk depends on the indices alone, so it is planned once: each
+    level's known nodes are placed into their parents' (left, right) slots,
+    the empty slots (one per lone node, in index order: the order open_batch
+    wrote them) are filled from each tree's proof, and the parents of every
+    tree are hashed with one C call per level.  A proof of another length
+    than the plan's sibling count cannot be used up exactly: that tree fails."""
     idx = np.asarray(indices, dtype=np.int64)
-    if idx.size == 0 or idx.size != len(leaves):
-        return False
+    ok = [False] * len(roots)
+    if idx.size == 0 or any(idx.size != len(lv) for lv in leaves):
+        return ok
     if (np.diff(idx) <= 0).any() or idx[0] < 0 or idx[-1] >= 1 << depth:
-        return False
-    nodes = np.ascontiguousarray(leaves, dtype=np.uint8)
-    used = 0
+        return ok
+    plan, need = [], 0
     for _ in range(depth):
         parent = idx >> 1
         first = np.empty(idx.size, dtype=bool)        # first known child of its parent
@@ -69,16 +78,27 @@ def verify_batch(root: bytes, depth: int, indices: np.ndarray, leaves: np.ndarra
         group = np.cumsum(first) - 1                  # each node's parent, numbered 0..g-1
         g = int(group[-1]) + 1
         side = idx & 1
-        children = np.empty((g, 2, DIGEST_BYTES), dtype=np.uint8)
-        children[group, side] = nodes
         lone = 2 * g - idx.size                       # parents with one known child
+        empty = None
         if lone:
-            if used + lone > len(proof):
-                return False
             empty = np.ones((g, 2), dtype=bool)
             empty[group, side] = False
-            children.reshape(2 * g, DIGEST_BYTES)[empty.ravel()] = proof[used: used + lone]
-            used += lone
-        nodes = compress_pairs(children.reshape(g, 2 * DIGEST_BYTES))
+            empty = empty.ravel()
+        plan.append((g, group, side, empty, need, lone))
+        need += lone
         idx = parent[first]
-    return used == len(proof) and nodes.shape[0] == 1 and nodes[0].tobytes() == root
+    live = [t for t, pf in enumerate(proofs) if len(pf) == need]
+    if not live:
+        return ok
+    t = len(live)
+    nodes = np.stack([np.ascontiguousarray(leaves[i], dtype=np.uint8) for i in live])   # (t, k, 32)
+    sib = np.stack([np.asarray(proofs[i], dtype=np.uint8).reshape(need, DIGEST_BYTES) for i in live])
+    for g, group, side, empty, at, lone in plan:
+        children = np.empty((t, g, 2, DIGEST_BYTES), dtype=np.uint8)
+        children[:, group, side] = nodes
+        if lone:
+            children.reshape(t, 2 * g, DIGEST_BYTES)[:, empty] = sib[:, at: at + lone]
+        nodes = compress_pairs(children.reshape(t * g, 2 * DIGEST_BYTES)).reshape(t, g, DIGEST_BYTES)
+    for j, i in enumerate(live):
+        ok[i] = nodes.shape[1] == 1 and nodes[j, 0].tobytes() == roots[i]
+    return ok

@@ -23,7 +23,7 @@ from .expr import PERIODIC, TRACE, evaluate
 from .constraint_program import Output, Program
 from .ext_scalar import W, Ext, ScalarAlgebra
 from .merkle import hash_rows
-from .merkle_batch import verify_batch
+from .merkle_batch import verify_batches
 from .params import DEFAULT_MIN_SECURITY, ParameterError
 from .proof import Proof, encode_metadata, layout, quotient_chunks
 from .transcript import Transcript
@@ -132,10 +132,14 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
         rows = proof.rows[m.name]
         if rows.shape != (rows_idx.size, m.width):
             raise VerificationError(f"{m.name}: {rows.shape[0]} opened rows, expected {rows_idx.size}")
-        mont = F.encode(rows)
-        if not verify_batch(roots[m.name], log_m, rows_idx, hash_rows(mont), proof.row_proofs[m.name]):
+        opened[m.name] = F.encode(rows)
+    # every matrix is opened at the same rows: one walk for all their trees
+    matches = verify_batches([roots[m.name] for m in mats], log_m, rows_idx,
+                             [hash_rows(opened[m.name]) for m in mats],
+                             [proof.row_proofs[m.name] for m in mats])
+    for m, ok in zip(mats, matches):
+        if not ok:
             raise VerificationError(f"{m.name}: opened rows do not match the commitment")
-        opened[m.name] = mont
 
     # --- DEEP composition at the queried points, in position order ----------
     x = fri.query_points(log_m, COSET_SHIFT, positions)

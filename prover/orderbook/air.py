@@ -308,6 +308,11 @@ def _public_sum(tables: list[np.ndarray], alpha: np.ndarray, beta: Ext) -> np.nd
     return (E.inv(d).sum(axis=0, dtype=np.uint64) % F.P).astype(np.uint32)
 
 
+def _record_bytes(records: np.ndarray):
+    """The records' bytes as records.tobytes() gives them, without the copy."""
+    return np.ascontiguousarray(records).view(np.uint8)
+
+
 # -------------------------------------------------------------- the AIR --
 
 class OrderBookAir(Air):
@@ -341,7 +346,9 @@ class OrderBookAir(Air):
         every trade."""
         head = b"zksidecar.orderbook.v1;" + str((self.log2_capacity, self.first_seq,
                                                   self.symbol, self.batch_id)).encode()
-        return head + super().public_bytes() + self.ops.tobytes() + self.trades.tobytes()
+        # one join of the records' own bytes (not three concatenations of
+        # copies: the verifier hashes about 1.6 MB of them per 2^14 operations)
+        return b"".join((head, super().public_bytes(), _record_bytes(self.ops), _record_bytes(self.trades)))
 
     @staticmethod
     def _target(f: Frame):

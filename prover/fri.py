@@ -217,10 +217,21 @@ def verify(roots: list[bytes], final_coeffs: np.ndarray, openings, positions: np
         shift = pow(shift, factor, F.P)
         log_m -= factor.bit_length() - 1
         pos, expected = leaf_idx, expected_next
-    # the final polynomial at the remaining points (Horner, extension coefficients)
+    # the final polynomial at the remaining points: sum_j c_j x^j, as one
+    # combination of the rows of the points' powers (x^0 .. x^(d-1), by
+    # doubling) with the extension coefficients
     x = query_points(log_m, shift, pos)
-    acc = np.zeros((pos.size, 4), dtype=np.uint32)
-    for c in final_coeffs[::-1]:
-        acc = F.add(E.mul_base(acc, x), np.ascontiguousarray(np.broadcast_to(c, acc.shape)))
+    d = final_coeffs.shape[0]
+    powers = np.empty((pos.size, d), dtype=np.uint32)
+    powers[:, 0] = F.ONE
+    filled, x_filled = 1, x                 # x_filled = x^filled
+    while filled < d:
+        take = min(filled, d - filled)
+        powers[:, filled:filled + take] = F.mul(
+            np.ascontiguousarray(powers[:, :take]),
+            np.ascontiguousarray(np.broadcast_to(x_filled[:, None], (pos.size, take))))
+        filled += take
+        x_filled = F.mul(x_filled, x_filled)
+    acc = E.combine_rows(powers, np.ascontiguousarray(final_coeffs))
     if not (acc == expected).all():
         raise FriError("final polynomial disagrees with the last layer")

@@ -279,33 +279,28 @@ def _table_sum(rows: np.ndarray, alpha: np.ndarray, beta: Ext) -> np.ndarray:
 
 def _public_sum(tables: list[np.ndarray], alpha: np.ndarray, beta: Ext) -> np.ndarray:
     """sum over the rows of every table of 1 / (alpha - compress(row)), (4,)
-    Montgomery: the sum of _table_sum over the tables, in three C calls.
-    The tables are stacked into one matrix, narrower ones padded with zero
-    columns (a zero field adds 0 * beta^j: the compression is unchanged),
-    with a last column of ones, so that one combine_rows with coefficients
-    (-beta^0, -beta^1, ..., alpha) gives every alpha - compress(row)."""
-    count = sum(len(t) for t in tables)
-    if count == 0:
-        return np.zeros(4, dtype=np.uint32)
+    Montgomery: the sum of _table_sum over the tables, in four C calls per
+    table: compress(row) = sum_j beta^j row[j] for every row is one
+    combine_rows (with -beta^j, so alpha - compress is one add), then one
+    batch inversion."""
     width = max(t.shape[1] for t in tables)
-    rows = np.zeros((count, width + 1), dtype=np.uint32)
-    at = 0
-    for t in tables:
-        rows[at:at + len(t), :t.shape[1]] = t      # canonical, below p
-        at += len(t)
-    rows[:, width] = 1
     coeffs, power = [], Ext(1)
     for _ in range(width):
         coeffs.append((-power).c)
         power = power * beta
-    coeffs.append(Ext.from_mont(alpha).c)
     # combine_rows multiplies in Montgomery form, a * b / 2^32: canonical
     # rows (x, read as the Montgomery form of x / 2^32) against coefficients
     # encoded twice (c 2^64) give x c 2^32, the Montgomery form of x c, with
-    # no pass to encode the whole matrix
+    # no pass to encode the rows
     twice = E.encode(E.encode(np.array(coeffs, dtype=np.uint32)))
-    d = E.combine_rows(rows, twice)
-    return (E.inv(d).sum(axis=0, dtype=np.uint64) % F.P).astype(np.uint32)
+    total = np.zeros(4, dtype=np.uint64)       # below 2^31 per row: no overflow
+    for t in tables:
+        if len(t) == 0:
+            continue
+        d = E.combine_rows(t.astype(np.uint32), np.ascontiguousarray(twice[:t.shape[1]]))  # canonical, < p
+        F.add(d, np.ascontiguousarray(np.broadcast_to(alpha, d.shape)), out=d)
+        total += E.inv(d).sum(axis=0, dtype=np.uint64)
+    return (total % F.P).astype(np.uint32)
 
 
 def _record_bytes(records: np.ndarray):

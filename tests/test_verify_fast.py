@@ -26,6 +26,7 @@ from zksidecar.prover.merkle import MerkleTree, compress_pairs
 from zksidecar.prover.merkle_batch import _groups, open_batch, verify_batch, verify_batches
 from zksidecar.prover.orderbook import air as air_mod
 from zksidecar.prover.orderbook import prove_batch
+from zksidecar.prover.orderbook.batch import check_public
 from zksidecar.prover.prove import prove
 
 P = F.P
@@ -125,6 +126,15 @@ def test_public_sum_of_a_real_batch():
     for t in air.tables:
         ref = F.add(ref, air_mod._table_sum(t, chal[0], Ext.from_mont(chal[1])))
     assert air.derive(chal)["public_sum"] == Ext.from_mont(ref)
+
+
+def test_tables_from_the_plain_checks_classification_are_the_same():
+    """verify_batch hands check_public's classification to the AIR."""
+    book = Book(32)
+    bp, _, _ = prove_batch(book, ob.random_ops(60, 6, 32), ob.OPTS)
+    shared = bp.public.air(check_public(bp.public)).tables
+    for a, b in zip(shared, bp.public.air().tables):
+        assert np.array_equal(a, b)
 
 
 # ------------------------------------------------------------- FRI --

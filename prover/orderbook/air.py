@@ -213,11 +213,14 @@ def noncanonical(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: 
     return None
 
 
-def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int):
+def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int,
+                  c: dict[str, np.ndarray] | None = None):
     """The verifier's op, outcome and trade tuples (tags included), as int
     arrays, from the public records (refused, ValueError, when a field is
-    not canonical: see `noncanonical`)."""
-    c = classify_all(ops, capacity)
+    not canonical: see `noncanonical`).  `c` is classify_all(ops, capacity)
+    when the caller has it."""
+    if c is None:
+        c = classify_all(ops, capacity)
     why = noncanonical(ops, trades, capacity, first_seq, c)
     if why:
         raise ValueError(f"public records not canonical: {why}")
@@ -315,7 +318,11 @@ class OrderBookAir(Air):
     derived_values = ("public_sum",)
 
     def __init__(self, trace_length: int, log2_capacity: int, ops: np.ndarray,
-                 trades: np.ndarray, first_seq: int, symbol: int = 0, batch_id: int = 0):
+                 trades: np.ndarray, first_seq: int, symbol: int = 0, batch_id: int = 0,
+                 classified: dict[str, np.ndarray] | None = None):
+        """`classified` is classify_all(ops, 1 << log2_capacity) when the
+        caller has computed it from these same records (verify_batch: the
+        plain checks do), else it is computed here."""
         capacity = 1 << log2_capacity
         if trace_length < capacity or trace_length < 16:
             raise ValueError(f"trace length {trace_length} below the capacity {capacity} (or 16)")
@@ -323,7 +330,7 @@ class OrderBookAir(Air):
         self.ops, self.trades = ops, trades
         self.first_seq, self.symbol, self.batch_id = first_seq, symbol, batch_id
         self.L, self.k = limbs_for(trace_length)
-        self.tables = public_tables(ops, trades, capacity, first_seq)
+        self.tables = public_tables(ops, trades, capacity, first_seq, classified)
         self.main_segments = (
             Segment("pre", tuple(f"p{j}" for j in range(WORD)), external=True),
             Segment("post", tuple(f"q{j}" for j in range(WORD)), exported=True),

@@ -18,7 +18,8 @@ from . import extension as E
 from . import field as F
 from . import fri
 from .air import Air, Frame
-from .domain import COSET_SHIFT, Link, absorb_header, deep_coefficients, link_point, periodic_value_at
+from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, link_point, periodic_value_at,
+                     zpowers)
 from .expr import PERIODIC, TRACE, evaluate
 from .constraint_program import Output, Program
 from .ext_scalar import W, Ext, ScalarAlgebra
@@ -284,10 +285,10 @@ def _transition_sums_compiled(air: Air, cur: np.ndarray, nxt: np.ndarray, consta
     ext_inputs = {(TRACE, c): c for c in range(n_main + n_aux)}
     ext_inputs.update({(PERIODIC, name): n_main + n_aux + i for i, name in enumerate(periodic)})
     cons = air.transition_constraints
-    outputs, coeff = [], Ext(1)
-    for c in cons:
-        outputs.append(Output(1 if c.every_row else 0, c.expr, coeff))
-        coeff = coeff * alpha
+    # alpha^0 .. alpha^len(cons), by kernel doubling
+    powers = [Ext(*p) for p in F.decode(zpowers(alpha, len(cons) + 1)).tolist()]
+    outputs = [Output(1 if c.every_row else 0, c.expr, w) for c, w in zip(cons, powers)]
+    coeff = powers[-1]
     key = ("ood-point", id(cons), n_main, n_aux, tuple(periodic))
     program = Program(outputs, constants, {}, ext_inputs, 2, cache_key=key, keep=cons)
     accs = program.run_matrix(mont, 1)

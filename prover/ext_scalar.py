@@ -1,9 +1,12 @@
 """Single extension-field elements in plain Python, for the verifier.
 
-The verifier evaluates the constraints once, at the out-of-domain point; a
-few hundred operations on Python integers are clearer than kernel calls and
-independent of the prover's C.  Values are canonical (not Montgomery).
-The test suite checks this arithmetic against the C kernels.
+The verifier's scalar values (challenges, the boundary terms at the
+out-of-domain point, the constants of the constraint program) and the
+reference evaluation of the constraints at that point
+(verify.ood_quotient(..., compiled=False)): a few hundred operations on
+Python integers, clearer than kernel calls and independent of the prover's
+C.  Values are canonical (not Montgomery).  The test suite checks this
+arithmetic against the C kernels (tests/test_verify_fast.py).
 """
 from __future__ import annotations
 

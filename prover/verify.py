@@ -3,10 +3,12 @@ unless the proof shows the AIR's constraints hold (soundness error at most
 2^-security bits, docs/SECURITY.md).
 
 It replays the prover's transcript from the proof's own messages, checks the
-constraints at the out-of-domain point z in plain Python (ext_scalar), then
-checks the openings at the query positions against every commitment and runs
-FRI on the DEEP composition they imply.  It shares with the prover only the
-definitions both must agree on (domain.py, proof.py, the transcript).
+constraints at the out-of-domain point z (the compiled constraint program on
+the claimed values; the plain-Python walk, ext_scalar, is the reference it is
+tested against), then checks the openings at the query positions against
+every commitment and runs FRI on the DEEP composition they imply.  It shares
+with the prover only the definitions both must agree on (domain.py,
+proof.py, the transcript) and the constraint evaluator.
 """
 from __future__ import annotations
 

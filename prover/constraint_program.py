@@ -29,6 +29,7 @@ import numpy as np
 
 from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, evaluate, topological
 from .ext_scalar import Ext, ScalarAlgebra
+from .field import encode
 from .native import ffi, lib
 
 OP = {name: getattr(lib, f"ZK_VM_{name}") for name in (
@@ -115,9 +116,6 @@ class Program:
         row-major LDE matrix (``mat[:, j]``, ``mat[:, 4a:4a + 4]``), which the
         evaluator reads in place.  A shifted load reads `step` rows on,
         wrapping from the last row to the first."""
-        consts = np.stack([c.to_mont() for c in self._consts]) if self._consts \
-            else np.zeros((1, 4), np.uint32)
-        accs = [np.zeros((rows, 4), dtype=np.uint32) for _ in range(self.n_accumulators)]
         if not 0 <= step < max(rows, 1):
             raise ValueError(f"step {step} must be below the row count {rows}")
         base = [_strided(c, rows, 1) for c in base_cols]
@@ -126,13 +124,42 @@ class Program:
             if cs else ffi.NULL
         strides = lambda cs, unit: ffi.new("size_t[]", [c.strides[0] // unit for c in cs]) \
             if cs else ffi.NULL
+        return self._execute(ptrs(base), strides(base, 4), len(base), ptrs(ext), strides(ext, 16),
+                             len(ext), rows, step)
+
+    def run_matrix(self, matrix: np.ndarray, step: int) -> list[np.ndarray]:
+        """:meth:`run` with no base inputs and extension input j the column
+        ``matrix[:, j]`` of one C-contiguous (rows, k, 4) uint32 matrix: the
+        verifier's values at z and w·z (docs/STARK.md, "The verifier").  The
+        k column pointers are computed from the matrix's own, not taken from
+        k numpy views."""
+        if matrix.dtype != np.uint32 or matrix.ndim != 3 or matrix.shape[2] != 4 \
+                or not matrix.flags.c_contiguous:
+            raise ValueError(f"need a C-contiguous (rows, k, 4) uint32 matrix, got {matrix.dtype} "
+                             f"{matrix.shape}")
+        rows, k = matrix.shape[0], matrix.shape[1]
+        if not 0 <= step < max(rows, 1):
+            raise ValueError(f"step {step} must be below the row count {rows}")
+        if k == 0:
+            return self._execute(ffi.NULL, ffi.NULL, 0, ffi.NULL, ffi.NULL, 0, rows, step)
+        first = ffi.cast("uint32_t *", ffi.from_buffer(matrix))
+        ptrs = ffi.new("uint32_t *[]", [first + 4 * j for j in range(k)])
+        strides = ffi.new("size_t[]", [k] * k)      # values between rows, per column
+        return self._execute(ffi.NULL, ffi.NULL, 0, ptrs, strides, k, rows, step, keep=matrix)
+
+    def _execute(self, base_ptrs, base_strides, n_base: int, ext_ptrs, ext_strides, n_ext: int,
+                 rows: int, step: int, keep: object = None) -> list[np.ndarray]:
+        # one encode for all the constants (canonical -> Montgomery)
+        consts = encode(np.array([c.c for c in self._consts], dtype=np.uint32)) if self._consts \
+            else np.zeros((1, 4), np.uint32)
+        accs = [np.zeros((rows, 4), dtype=np.uint32) for _ in range(self.n_accumulators)]
+        acc_ptrs = ffi.new("uint32_t *[]", [ffi.cast("uint32_t *", ffi.from_buffer(a)) for a in accs])
         code = np.ascontiguousarray(self.code)
         rc = lib.zk_vm_run(ffi.cast("zk_vm_insn *", ffi.from_buffer(code)), len(code), self.n_regs,
-                           self.n_base_regs,
-                           ptrs(base), strides(base, 4), len(base),
-                           ptrs(ext), strides(ext, 16), len(ext),
+                           self.n_base_regs, base_ptrs, base_strides, n_base, ext_ptrs, ext_strides, n_ext,
                            ffi.from_buffer("uint32_t[]", consts), len(consts),
-                           ptrs(accs), len(accs), rows, step)
+                           acc_ptrs, len(accs), rows, step)
+        del keep        # the inputs the pointers point into stay alive to here
         if rc == -2:
             raise MemoryError("no scratch memory for the constraint evaluator")
         if rc != 0:
@@ -239,7 +266,9 @@ class _Shape:
                     ext = (TRACE, col) in ext_inputs
                     src = (ext_inputs if ext else base_inputs)[(TRACE, col)]
                 elif kind == PERIODIC:
-                    ext, nxt, src = False, 0, base_inputs[(PERIODIC, key[0])]
+                    # base on the LDE; extension at a point (the verifier's z)
+                    ext, nxt = (PERIODIC, key[0]) in ext_inputs, 0
+                    src = (ext_inputs if ext else base_inputs)[(PERIODIC, key[0])]
                 else:  # pragma: no cover - other kinds have degree 0
                     raise KeyError(node.args)
                 r = alloc(ext)

@@ -1,17 +1,22 @@
 """Single extension-field elements in plain Python, for the verifier.
 
-The verifier evaluates the constraints once, at the out-of-domain point; a
-few hundred operations on Python integers are clearer than kernel calls and
-independent of the prover's C.  Values are canonical (not Montgomery).
-The test suite checks this arithmetic against the C kernels.
+The verifier's scalar values (challenges, the boundary terms at the
+out-of-domain point, the constants of the constraint program) and the
+reference evaluation of the constraints at that point
+(verify.ood_quotient(..., compiled=False)): a few hundred operations on
+Python integers, clearer than kernel calls and independent of the prover's
+C.  Values are canonical (not Montgomery).  The test suite checks this
+arithmetic against the C kernels (tests/test_verify_fast.py).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .field import P, decode, encode
+from .field import P
 
 W = 11
+_R = (1 << 32) % P          # Montgomery form of x is x * 2^32 mod p (field.encode_int)
+_R_INV = pow(_R, -1, P)
 
 
 class Ext:
@@ -28,21 +33,35 @@ class Ext:
 
     @staticmethod
     def from_mont(words: np.ndarray) -> "Ext":
-        """From one Montgomery-form (4,) array."""
-        return Ext(*(int(v) for v in decode(np.ascontiguousarray(words, dtype=np.uint32))))
+        """From one Montgomery-form (4,) array.  (In Python integers: the
+        verifier converts hundreds of single values, where a kernel call
+        costs more than the arithmetic; tests hold it to field.decode.)"""
+        return Ext(*(v * _R_INV for v in np.asarray(words, dtype=np.uint32).tolist()))
 
     def to_mont(self) -> np.ndarray:
-        return encode(np.array(self.c, dtype=np.uint32))
+        return np.array([c * _R % P for c in self.c], dtype=np.uint32)
+
+    @staticmethod
+    def _of(c0, c1, c2, c3) -> "Ext":
+        """From four ints already reduced mod p (the operators below reduce
+        in place: the verifier does a few thousand of them per proof)."""
+        r = object.__new__(Ext)
+        r.c = (c0, c1, c2, c3)
+        return r
 
     def __add__(self, o):
         o = Ext.lift(o)
-        return Ext(*(a + b for a, b in zip(self.c, o.c)))
+        a0, a1, a2, a3 = self.c
+        b0, b1, b2, b3 = o.c
+        return Ext._of((a0 + b0) % P, (a1 + b1) % P, (a2 + b2) % P, (a3 + b3) % P)
 
     __radd__ = __add__
 
     def __sub__(self, o):
         o = Ext.lift(o)
-        return Ext(*(a - b for a, b in zip(self.c, o.c)))
+        a0, a1, a2, a3 = self.c
+        b0, b1, b2, b3 = o.c
+        return Ext._of((a0 - b0) % P, (a1 - b1) % P, (a2 - b2) % P, (a3 - b3) % P)
 
     def __rsub__(self, o):
         return Ext.lift(o) - self
@@ -56,10 +75,10 @@ class Ext:
             return Ext(*(a * k for a in self.c))
         a0, a1, a2, a3 = self.c
         b0, b1, b2, b3 = o.c
-        return Ext(a0 * b0 + W * (a1 * b3 + a2 * b2 + a3 * b1),
-                   a0 * b1 + a1 * b0 + W * (a2 * b3 + a3 * b2),
-                   a0 * b2 + a1 * b1 + a2 * b0 + W * a3 * b3,
-                   a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0)
+        return Ext._of((a0 * b0 + W * (a1 * b3 + a2 * b2 + a3 * b1)) % P,
+                       (a0 * b1 + a1 * b0 + W * (a2 * b3 + a3 * b2)) % P,
+                       (a0 * b2 + a1 * b1 + a2 * b0 + W * a3 * b3) % P,
+                       (a0 * b3 + a1 * b2 + a2 * b1 + a3 * b0) % P)
 
     __rmul__ = __mul__
 

@@ -63,6 +63,18 @@ def points(log_m: int, shift: int, positions: np.ndarray) -> np.ndarray:
     return F.mul_scalar(x, F.encode_int(shift))
 
 
+def query_points(log_m: int, shift: int, positions: np.ndarray) -> np.ndarray:
+    """`points` for the verifier's few positions (a query set, its folded
+    leaves): one Python pow per point, which for a hundred points costs less
+    than pow_points' two kernel calls per exponent bit.  The same values."""
+    w = F.two_adic_generator(log_m)
+    out = []
+    for i in np.asarray(positions, dtype=np.int64).tolist():
+        e = int(format(i, f"0{log_m}b")[::-1], 2) if log_m else 0    # bit_reverse_ints
+        out.append(F.encode_int(shift * pow(w, e, F.P)))
+    return np.array(out, dtype=np.uint32)
+
+
 def layer_plan(options: ProofOptions, degree_bound: int) -> list[int]:
     """Degree bounds of the folded layers: [d0, d1, ...]; the last is final."""
     plan = [degree_bound]
@@ -93,14 +105,22 @@ def fold_queries(leaves: np.ndarray, leaf_idx: np.ndarray, log_m: int, shift: in
     vals = leaves
     b = beta
     width = factor
+    k = vals.shape[0]
+    # the points of the even positions leaf_idx * width + 2t: the bits of
+    # leaf_idx * width and of 2t are disjoint, so in bit-reversed order
+    # x = (shift w^rev(leaf_idx * width)) * w^rev(2t), one pow per leaf and
+    # one per t; after a fold, the points are the squares of every other one
+    half = np.arange(width // 2, dtype=np.int64)
+    x = F.mul(np.repeat(query_points(log_m, shift, np.asarray(leaf_idx, dtype=np.int64) * width),
+                        width // 2),
+              np.tile(query_points(log_m, 1, 2 * half), k))
     while width > 1:
-        k = vals.shape[0]
         pairs = vals.reshape(k, width // 2, 2, 4)
         a = np.ascontiguousarray(pairs[:, :, 0]).reshape(-1, 4)
         c = np.ascontiguousarray(pairs[:, :, 1]).reshape(-1, 4)
-        # even positions (leaf_idx * width + 2t) of the current layer
-        pos = (leaf_idx[:, None] * width + 2 * np.arange(width // 2)[None, :]).ravel()
-        x = points(log_m, shift, pos)
+        if width < factor:
+            x = np.ascontiguousarray(x.reshape(k, width)[:, ::2]).ravel()
+            x = F.mul(x, x)
         inv_2x = F.inv(F.add(x, x))
         even = F.mul_scalar(F.add(a, c), INV2)
         odd = E.mul_scalar(E.mul_base(F.sub(a, c), inv_2x), b)
@@ -197,10 +217,21 @@ def verify(roots: list[bytes], final_coeffs: np.ndarray, openings, positions: np
         shift = pow(shift, factor, F.P)
         log_m -= factor.bit_length() - 1
         pos, expected = leaf_idx, expected_next
-    # the final polynomial at the remaining points (Horner, extension coefficients)
-    x = points(log_m, shift, pos)
-    acc = np.zeros((pos.size, 4), dtype=np.uint32)
-    for c in final_coeffs[::-1]:
-        acc = F.add(E.mul_base(acc, x), np.ascontiguousarray(np.broadcast_to(c, acc.shape)))
+    # the final polynomial at the remaining points: sum_j c_j x^j, as one
+    # combination of the rows of the points' powers (x^0 .. x^(d-1), by
+    # doubling) with the extension coefficients
+    x = query_points(log_m, shift, pos)
+    d = final_coeffs.shape[0]
+    powers = np.empty((pos.size, d), dtype=np.uint32)
+    powers[:, 0] = F.ONE
+    filled, x_filled = 1, x                 # x_filled = x^filled
+    while filled < d:
+        take = min(filled, d - filled)
+        powers[:, filled:filled + take] = F.mul(
+            np.ascontiguousarray(powers[:, :take]),
+            np.ascontiguousarray(np.broadcast_to(x_filled[:, None], (pos.size, take))))
+        filled += take
+        x_filled = F.mul(x_filled, x_filled)
+    acc = E.combine_rows(powers, np.ascontiguousarray(final_coeffs))
     if not (acc == expected).all():
         raise FriError("final polynomial disagrees with the last layer")

@@ -48,32 +48,57 @@ def verify_batch(root: bytes, depth: int, indices: np.ndarray, leaves: np.ndarra
     """True if `leaves` (k, 32) at sorted distinct `indices` and the sibling
     digests `proof` lead to `root` in a tree of `depth` levels, using every
     proof digest exactly once."""
+    return verify_batches([root], depth, indices, [leaves], [proof])[0]
+
+
+def verify_batches(roots: list[bytes], depth: int, indices: np.ndarray, leaves: list[np.ndarray],
+                   proofs: list[np.ndarray]) -> list[bool]:
+    """verify_batch for several trees of one depth opened at the same
+    indices (every matrix of a proof is opened at the query rows): for each
+    tree, whether its leaves and proof lead to its root.
+
+    The walk depends on the indices alone, so it is planned once: each
+    level's known nodes are placed into their parents' (left, right) slots,
+    the empty slots (one per lone node, in index order: the order open_batch
+    wrote them) are filled from each tree's proof, and the parents of every
+    tree are hashed with one C call per level.  A proof of another length
+    than the plan's sibling count cannot be used up exactly: that tree fails."""
     idx = np.asarray(indices, dtype=np.int64)
-    if idx.size == 0 or idx.size != len(leaves):
-        return False
+    ok = [False] * len(roots)
+    if idx.size == 0 or any(idx.size != len(lv) for lv in leaves):
+        return ok
     if (np.diff(idx) <= 0).any() or idx[0] < 0 or idx[-1] >= 1 << depth:
-        return False
-    nodes = np.ascontiguousarray(leaves, dtype=np.uint8)
-    used = 0
+        return ok
+    plan, need = [], 0
     for _ in range(depth):
-        first, paired = _groups(idx)
-        lone = first[~paired]
-        if used + lone.size > len(proof):
-            return False
-        pairs = np.empty((first.size, 2, DIGEST_BYTES), dtype=np.uint8)
-        # paired groups: the two known children in order
-        both = first[paired]
-        pairs[paired, 0] = nodes[both]
-        pairs[paired, 1] = nodes[both + 1]
-        # lone nodes: left or right of the sibling taken from the proof
-        sib = proof[used: used + lone.size]
-        used += lone.size
-        is_left = (idx[lone] & 1) == 0
-        single = np.flatnonzero(~paired)
-        pairs[single[is_left], 0] = nodes[lone[is_left]]
-        pairs[single[is_left], 1] = sib[is_left]
-        pairs[single[~is_left], 0] = sib[~is_left]
-        pairs[single[~is_left], 1] = nodes[lone[~is_left]]
-        nodes = compress_pairs(pairs.reshape(first.size, 2 * DIGEST_BYTES))
-        idx = idx[first] >> 1
-    return used == len(proof) and nodes.shape[0] == 1 and nodes[0].tobytes() == root
+        parent = idx >> 1
+        first = np.empty(idx.size, dtype=bool)        # first known child of its parent
+        first[0] = True
+        np.not_equal(parent[1:], parent[:-1], out=first[1:])
+        group = np.cumsum(first) - 1                  # each node's parent, numbered 0..g-1
+        g = int(group[-1]) + 1
+        side = idx & 1
+        lone = 2 * g - idx.size                       # parents with one known child
+        empty = None
+        if lone:
+            empty = np.ones((g, 2), dtype=bool)
+            empty[group, side] = False
+            empty = empty.ravel()
+        plan.append((g, group, side, empty, need, lone))
+        need += lone
+        idx = parent[first]
+    live = [t for t, pf in enumerate(proofs) if len(pf) == need]
+    if not live:
+        return ok
+    t = len(live)
+    nodes = np.stack([np.ascontiguousarray(leaves[i], dtype=np.uint8) for i in live])   # (t, k, 32)
+    sib = np.stack([np.asarray(proofs[i], dtype=np.uint8).reshape(need, DIGEST_BYTES) for i in live])
+    for g, group, side, empty, at, lone in plan:
+        children = np.empty((t, g, 2, DIGEST_BYTES), dtype=np.uint8)
+        children[:, group, side] = nodes
+        if lone:
+            children.reshape(t, 2 * g, DIGEST_BYTES)[:, empty] = sib[:, at: at + lone]
+        nodes = compress_pairs(children.reshape(t * g, 2 * DIGEST_BYTES)).reshape(t, g, DIGEST_BYTES)
+    for j, i in enumerate(live):
+        ok[i] = nodes.shape[1] == 1 and nodes[j, 0].tobytes() == roots[i]
+    return ok

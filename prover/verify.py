@@ -3,10 +3,12 @@ unless the proof shows the AIR's constraints hold (soundness error at most
 2^-security bits, docs/SECURITY.md).
 
 It replays the prover's transcript from the proof's own messages, checks the
-constraints at the out-of-domain point z in plain Python (ext_scalar), then
-checks the openings at the query positions against every commitment and runs
-FRI on the DEEP composition they imply.  It shares with the prover only the
-definitions both must agree on (domain.py, proof.py, the transcript).
+constraints at the out-of-domain point z (the compiled constraint program on
+the claimed values; the plain-Python walk, ext_scalar, is the reference it is
+tested against), then checks the openings at the query positions against
+every commitment and runs FRI on the DEEP composition they imply.  It shares
+with the prover only the definitions both must agree on (domain.py,
+proof.py, the transcript) and the constraint evaluator.
 """
 from __future__ import annotations
 
@@ -18,11 +20,13 @@ from . import extension as E
 from . import field as F
 from . import fri
 from .air import Air, Frame
-from .domain import COSET_SHIFT, Link, absorb_header, deep_coefficients, link_point, periodic_value_at
+from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, link_point, periodic_value_at,
+                     zpowers)
 from .expr import PERIODIC, TRACE, evaluate
-from .ext_scalar import Ext, ScalarAlgebra
+from .constraint_program import Output, Program
+from .ext_scalar import W, Ext, ScalarAlgebra
 from .merkle import hash_rows
-from .merkle_batch import verify_batch
+from .merkle_batch import verify_batches
 from .params import DEFAULT_MIN_SECURITY, ParameterError
 from .proof import Proof, encode_metadata, layout, quotient_chunks
 from .transcript import Transcript
@@ -131,13 +135,17 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
         rows = proof.rows[m.name]
         if rows.shape != (rows_idx.size, m.width):
             raise VerificationError(f"{m.name}: {rows.shape[0]} opened rows, expected {rows_idx.size}")
-        mont = F.encode(rows)
-        if not verify_batch(roots[m.name], log_m, rows_idx, hash_rows(mont), proof.row_proofs[m.name]):
+        opened[m.name] = F.encode(rows)
+    # every matrix is opened at the same rows: one walk for all their trees
+    matches = verify_batches([roots[m.name] for m in mats], log_m, rows_idx,
+                             [hash_rows(opened[m.name]) for m in mats],
+                             [proof.row_proofs[m.name] for m in mats])
+    for m, ok in zip(mats, matches):
+        if not ok:
             raise VerificationError(f"{m.name}: opened rows do not match the commitment")
-        opened[m.name] = mont
 
     # --- DEEP composition at the queried points, in position order ----------
-    x = fri.points(log_m, COSET_SHIFT, positions)
+    x = fri.query_points(log_m, COSET_SHIFT, positions)
     slot = np.searchsorted(rows_idx, natural)
     w_n = F.two_adic_generator(log_n)
     points = {"z": z, "next": z * w_n}
@@ -147,18 +155,19 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
     f = np.zeros((positions.size, 4), dtype=np.uint32)
     for point, terms in deep_coefficients(mats, gamma, live_links):
         num = np.zeros((positions.size, 4), dtype=np.uint32)
-        const = Ext(0)
+        products = []       # coefficient * claimed value, every column of this point
         for name, coeffs in terms:
             num = F.add(num, E.combine_rows(np.ascontiguousarray(opened[name][slot]), coeffs))
             if point == "z":
-                values = [Ext.from_mont(v) for v in ood_z[name]]
+                values = ood_z[name]
             elif point == "next":
-                values = [Ext.from_mont(v) for v in ood_next[name]]
+                values = ood_next[name]
             else:
-                values = live_links[point].values
-            for j, v in enumerate(values):
-                const = const + Ext.from_mont(coeffs[j]) * v
-        num = F.sub(num, _bcast(const, positions.size))
+                values = np.stack([v.to_mont() for v in live_links[point].values])
+            products.append(E.mul(np.ascontiguousarray(coeffs), np.ascontiguousarray(values)))
+        # their sum, word by word (Montgomery form is linear; below 2^64)
+        const = (np.concatenate(products).sum(axis=0, dtype=np.uint64) % F.P).astype(np.uint32)
+        num = F.sub(num, np.ascontiguousarray(np.broadcast_to(const, (positions.size, 4))))
         denom = F.sub(E.from_base(x), _bcast(points[point], positions.size))
         f = F.add(f, E.mul(num, E.inv(denom)))
 
@@ -176,20 +185,35 @@ def _bcast(e: Ext, k: int) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(e.to_mont(), (k, 4)))
 
 
-def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext) -> None:
+def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext, compiled: bool = True) -> None:
     """The constraint quotient at z, from the claimed column values, must equal
     the claimed quotient chunks recombined: sum_i z^(iN) Q_i(z)."""
+    total = ood_quotient(air, mats, proof, challenges, alpha, z, compiled)
+    q = proof.ood_z["quotient"]
+    n = air.trace_length
+    zn = z ** n
+    recombined, zin = Ext(0), Ext(1)
+    for i in range(quotient_chunks(air)):
+        chunk = sum((Ext(*(int(c) for c in q[4 * i + k])) * (X ** k) for k in range(4)), Ext(0))
+        recombined = recombined + chunk * zin
+        zin = zin * zn
+    if total != recombined:
+        raise VerificationError("constraints do not hold at the out-of-domain point")
+
+
+def ood_quotient(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext, compiled: bool = True) -> Ext:
+    """The constraint quotient at z, from the proof's claimed column values.
+
+    The transition constraints' random linear combination is computed by the
+    compiled constraint program on the one OOD "row" (`compiled`, the
+    default: see :func:`_transition_sums_compiled`) or node by node in Python
+    integers (the reference; tests hold the two equal, for any claimed
+    values)."""
     n = air.trace_length
     n_main = air.num_main_columns
     trace_mats = [m for m in mats if m.is_trace]
-
-    def column_values(which: dict) -> list[Ext]:
-        vals = []
-        for m in trace_mats:
-            vals += [Ext(*(int(c) for c in row)) for row in which[m.name]]
-        return vals
-
-    cur, nxt = column_values(proof.ood_z), column_values(proof.ood_next)
+    cur = np.concatenate([np.asarray(proof.ood_z[m.name], dtype=np.int64) for m in trace_mats])
+    nxt = np.concatenate([np.asarray(proof.ood_next[m.name], dtype=np.int64) for m in trace_mats])
     constants = air.constants(challenges)
 
     def value(key):
@@ -198,36 +222,88 @@ def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext) -> N
             col, is_next = key[1], key[2]
             vals = nxt if is_next else cur
             if col < n_main:
-                return vals[col]
+                return Ext(*(int(c) for c in vals[col]))
             base = n_main + 4 * (col - n_main)     # an extension column: four components
-            return sum((vals[base + k] * (X ** k) for k in range(4)), Ext(0))
+            return sum((Ext(*(int(c) for c in vals[base + k])) * (X ** k) for k in range(4)), Ext(0))
         if kind == PERIODIC:
             return periodic_value_at(air.periodic_columns[key[1]], n, z)
         return constants(key)
 
-    alg = ScalarAlgebra(value)
+    cons = air.transition_constraints
+    if compiled:
+        trans, every, coeff = _transition_sums_compiled(air, cur, nxt, constants, alpha, z)
+    else:
+        trans, every, coeff = _transition_sums_python(cons, ScalarAlgebra(value), alpha)
     w_n = F.two_adic_generator(n.bit_length() - 1)
     zn = z ** n
-    total, coeff = Ext(0), Ext(1)
-    cons = air.transition_constraints
-    trans, every = Ext(0), Ext(0)       # every-row constraints vanish on all of <w_N>
+    # every-row constraints vanish on all of <w_N>
+    total = (trans * (z - pow(w_n, n - 1, F.P)) + every) / (zn - 1)
+    frame = Frame(air)
+    bcons = air.boundary_constraints
+    for bc, v in zip(bcons, evaluate([frame.cur(bc.column) - bc.value for bc in bcons],
+                                     ScalarAlgebra(value))):
+        total = total + v * coeff / (z - pow(w_n, bc.row % n, F.P))
+        coeff = coeff * alpha
+    return total
+
+
+def _transition_sums_python(cons, alg: ScalarAlgebra, alpha: Ext) -> tuple[Ext, Ext, Ext]:
+    """(sum of alpha^i C_i over transitions, the same over every-row
+    constraints, alpha^len(cons)): every node evaluated in Python integers."""
+    trans, every, coeff = Ext(0), Ext(0), Ext(1)
     for c, v in zip(cons, evaluate([c.expr for c in cons], alg)):
         if c.every_row:
             every = every + v * coeff
         else:
             trans = trans + v * coeff
         coeff = coeff * alpha
-    total = (trans * (z - pow(w_n, n - 1, F.P)) + every) / (zn - 1)
-    frame = Frame(air)
-    bcons = air.boundary_constraints
-    for bc, v in zip(bcons, evaluate([frame.cur(bc.column) - bc.value for bc in bcons], alg)):
-        total = total + v * coeff / (z - pow(w_n, bc.row % n, F.P))
-        coeff = coeff * alpha
-    q = proof.ood_z["quotient"]
-    recombined, zin = Ext(0), Ext(1)
-    for i in range(quotient_chunks(air)):
-        chunk = sum((Ext(*(int(c) for c in q[4 * i + k])) * (X ** k) for k in range(4)), Ext(0))
-        recombined = recombined + chunk * zin
-        zin = zin * zn
-    if total != recombined:
-        raise VerificationError("constraints do not hold at the out-of-domain point")
+    return trans, every, coeff
+
+
+def _transition_sums_compiled(air: Air, cur: np.ndarray, nxt: np.ndarray, constants, alpha: Ext,
+                              z: Ext) -> tuple[Ext, Ext, Ext]:
+    """What _transition_sums_python computes, by the prover's block evaluator
+    (constraint_program.Program, csrc/constraint_vm.c) run on two "rows":
+    every column's value at z, then at w·z, so that a next-row load of row 0
+    reads w·z.  Every input is an extension value here, so the program is
+    compiled with all columns extension-typed; its shape is cached per
+    transition list (the order book shares one per trace length), so a
+    verification only evaluates the constants (public values, challenges,
+    derived values) and the weights.  Field arithmetic is exact, so the sums
+    are the same elements the Python walk gives."""
+    n_main, n_aux = air.num_main_columns, len(air.aux_columns)
+    periodic = sorted(air.periodic_columns)
+    width = n_main + n_aux + len(periodic)
+    rows = np.zeros((2, width, 4), dtype=np.int64)
+    for r, vals in enumerate((cur, nxt)):
+        rows[r, :n_main] = vals[:n_main]
+        rows[r, n_main:n_main + n_aux] = _compose_ext_columns(vals[n_main:].reshape(n_aux, 4, 4))
+    w_n = F.two_adic_generator(air.trace_length.bit_length() - 1)
+    for i, name in enumerate(periodic):
+        for r, point in enumerate((z, z * w_n)):
+            rows[r, n_main + n_aux + i] = periodic_value_at(air.periodic_columns[name], air.trace_length,
+                                                            point).c
+    mont = F.encode(rows.astype(np.uint32))
+    ext_inputs = {(TRACE, c): c for c in range(n_main + n_aux)}
+    ext_inputs.update({(PERIODIC, name): n_main + n_aux + i for i, name in enumerate(periodic)})
+    cons = air.transition_constraints
+    # alpha^0 .. alpha^len(cons), by kernel doubling
+    powers = [Ext(*p) for p in F.decode(zpowers(alpha, len(cons) + 1)).tolist()]
+    outputs = [Output(1 if c.every_row else 0, c.expr, w) for c, w in zip(cons, powers)]
+    coeff = powers[-1]
+    key = ("ood-point", id(cons), n_main, n_aux, tuple(periodic))
+    program = Program(outputs, constants, {}, ext_inputs, 2, cache_key=key, keep=cons)
+    accs = program.run_matrix(mont, 1)
+    return Ext.from_mont(accs[0][0]), Ext.from_mont(accs[1][0]), coeff
+
+
+def _compose_ext_columns(comps: np.ndarray) -> np.ndarray:
+    """Extension columns' values from their components' values, canonical:
+    comps (k, 4, 4) int64, column a's value is sum_j X^j comps[a, j]."""
+    out = np.zeros((comps.shape[0], 4), dtype=np.int64)
+    for j in range(4):
+        v = comps[:, j]
+        # X^j * (c0 + c1 X + c2 X^2 + c3 X^3), with X^4 = W: a rotation that
+        # multiplies the coefficients carried past X^3 by W
+        out += np.concatenate([W * v[:, 4 - j:], v[:, :4 - j]], axis=1)
+    return out % F.P

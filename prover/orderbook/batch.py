@@ -68,9 +68,10 @@ class BatchPublic:
     pre_link: Link | None
     batch_id: int = 0
 
-    def air(self) -> OrderBookAir:
+    def air(self, classified: dict[str, np.ndarray] | None = None) -> OrderBookAir:
+        """The AIR of this batch; `classified` as OrderBookAir takes it."""
         return OrderBookAir(self.trace_length, self.log2_capacity, self.ops, self.trades,
-                            self.first_seq, self.symbol, self.batch_id)
+                            self.first_seq, self.symbol, self.batch_id, classified)
 
 
 @dataclass
@@ -173,9 +174,10 @@ def prove_prepared(prep: PreparedBatch, options: ProofOptions,
 
 # -------------------------------------------------------------- verifier --
 
-def check_public(pub: BatchPublic) -> None:
+def check_public(pub: BatchPublic) -> dict[str, np.ndarray]:
     """The rules checked on the public lists in plain code (docs/STATEMENT.md,
-    "Public inputs")."""
+    "Public inputs").  Returns the operations' classify_all, which the AIR's
+    public tables reuse."""
     ops, trades = pub.ops, pub.trades
     if ops.dtype != OP_DTYPE or trades.dtype != TRADE_DTYPE:
         raise BatchRejected("records of the wrong format")
@@ -189,10 +191,10 @@ def check_public(pub: BatchPublic) -> None:
         raise BatchRejected("timestamps go backwards")
     if (ops["symbol"] != pub.symbol).any() or (trades["symbol"] != pub.symbol).any():
         raise BatchRejected("a record of another symbol")
-    why = noncanonical(ops, trades, cap, pub.first_seq)
+    c = classify_all(ops, cap)
+    why = noncanonical(ops, trades, cap, pub.first_seq, c)
     if why:
         raise BatchRejected(f"public records not canonical: {why}")
-    c = classify_all(ops, cap)
     rejected = c["code"] == 0
     handled = np.isin(ops["kind"], [Kind.CANCEL, Kind.REDUCE])
     wrong = rejected & ((ops["status"] != Status.REJECTED) | (ops["reason"] != c["reason"])
@@ -212,13 +214,15 @@ def check_public(pub: BatchPublic) -> None:
     if not (in_range & ordered).all():
         j = int(np.argmax(~(in_range & ordered)))
         raise BatchRejected(f"trade {j}: taker {int(seq[j])} out of order or range")
-    op = ops[i]
-    agree = ~handled[i] & (trades["qty"] >= 1) & (trades["taker_account"] == op["account"]) \
-        & (trades["taker_side"] == op["side"]) & (trades["taker_handle"] == op["handle"]) \
+    # each trade's operation, field by field (indexing the records themselves
+    # copies whole 64-byte records)
+    agree = ~handled[i] & (trades["qty"] >= 1) & (trades["taker_account"] == ops["account"][i]) \
+        & (trades["taker_side"] == ops["side"][i]) & (trades["taker_handle"] == ops["handle"][i]) \
         & ~trades["reserved"].any(axis=1)
     if not agree.all():
         j = int(np.argmax(~agree))
         raise BatchRejected(f"trade {j}: fields disagree with operation {int(i[j])}")
+    return c
 
 
 def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
@@ -228,8 +232,8 @@ def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
     if isinstance(proof, BatchProof):
         public = public or proof.public
         proof = proof.proof
-    check_public(public)
-    return verify(public.air(), proof, external={"pre": (public.pre_root, public.pre_link)},
+    classified = check_public(public)
+    return verify(public.air(classified), proof, external={"pre": (public.pre_root, public.pre_link)},
                   min_security=min_security)
 
 

@@ -75,8 +75,7 @@ class SegmentCommitment:
         z = link_point(self.root)
         if z.is_base():
             raise ValueError("the root selects a link point in the base field (probability 2^-93)")
-        n = self.trace.shape[0]
-        values = E.combine_rows(_columns(ntt.intt(self.trace)), zpowers(z, n))
+        values = E.combine_rows(_columns(self.trace), barycentric_weights(z, self.trace.shape[0]))
         return Link(z, [Ext.from_mont(v) for v in values])
 
 
@@ -183,17 +182,17 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
         if z.is_base():
             raise ValueError("out-of-domain point fell in the base field (probability 2^-93)")
         w_n = F.two_adic_generator(n.bit_length() - 1)
-        zp = zpowers(z, n)
-        zp_next = E.mul_base(zp, ntt.domain(n.bit_length() - 1))
+        # trace matrices from their values on H (barycentric: no interpolation),
+        # the quotient chunks from their coefficients (z^0 .. z^(N-1))
+        u = barycentric_weights(z, n)
+        u_next = np.roll(u, 1, axis=0)          # the weights at w z: u_next[i] = u[i - 1]
         ood_z, ood_next = {}, {}
         for m in mats:
             com = commitments[m.name]
-            coef = padded[:n] if m.name == "quotient" else ntt.intt(com.trace)
-            cols_t = _columns(coef)                            # (w, N)
             if m.is_trace:
-                ood_z[m.name], ood_next[m.name] = E.combine_rows2(cols_t, zp, zp_next)
+                ood_z[m.name], ood_next[m.name] = E.combine_rows2(_columns(com.trace), u, u_next)
             else:
-                ood_z[m.name] = E.combine_rows(cols_t, zp)
+                ood_z[m.name] = E.combine_rows(_columns(padded[:n]), zpowers(z, n))
         for m in mats:
             tr.absorb_array(b"ood-z", ood_z[m.name])
             if m.is_trace:
@@ -302,6 +301,17 @@ def _variable_source(air: Air, mats: list[np.ndarray], challenges: np.ndarray, s
         return v
 
     return column
+
+
+def barycentric_weights(z: Ext, n: int) -> np.ndarray:
+    """(n, 4) Montgomery: the weights u_i with P(z) = sum_i u_i P(w^i) for
+    every P of degree < n given by its values on H = <w_n> (z outside H):
+    u_i = (z^n - 1) / n * w^i / (z - w^i).  The weights at w z are the same,
+    rotated by one row (u_(i-1)), since (w z)^n = z^n."""
+    h = ntt.domain(n.bit_length() - 1)
+    denom = E.sub(np.ascontiguousarray(np.broadcast_to(z.to_mont(), (n, 4))), E.from_base(h))
+    scale = (z ** n - 1) * pow(n, F.P - 2, F.P)
+    return E.mul_scalar(E.mul_base(E.inv(denom), h), scale.to_mont())
 
 
 def _ext_rows(values: list[Ext]) -> np.ndarray:
@@ -440,17 +450,29 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, ga
             a = E.combine_rows(lde, coeffs_z[name])
         F.add(nums["z"], a, out=nums["z"])
     points = {"z": z, "next": z_next}
-    consts = {point: sum((Ext.from_mont(c) * Ext.from_mont(v)
-                          for name, cs in groups[point] for c, v in zip(cs, values[point][name])),
-                         Ext(0)) for point in ("z", "next")}
+    consts = {point: _dot(np.concatenate([cs for _, cs in groups[point]]),
+                          np.concatenate([values[point][name] for name, _ in groups[point]]))
+              for point in ("z", "next")}
     for name, link in links.items():
         (_, cs), = groups[name]
         nums[name] = E.combine_rows(commitments[name].lde, cs)
         points[name] = link.z
-        consts[name] = sum((Ext.from_mont(c) * v for c, v in zip(cs, link.values)), Ext(0))
+        consts[name] = _dot(cs, _mont_rows(link.values))
     f = np.zeros((x.size, 4), dtype=np.uint32)
     for point, num in nums.items():
-        num = F.sub(num, np.ascontiguousarray(np.broadcast_to(consts[point].to_mont(), num.shape)))
+        num = F.sub(num, np.ascontiguousarray(np.broadcast_to(consts[point], num.shape)))
         denom = F.sub(E.from_base(x), np.ascontiguousarray(np.broadcast_to(points[point].to_mont(), (x.size, 4))))
         F.add(f, E.mul(num, E.inv(denom)), out=f)
     return f
+
+
+def _mont_rows(values: list[Ext]) -> np.ndarray:
+    """(k, 4) Montgomery words of extension values."""
+    return F.encode(_ext_rows(values))
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum_k a[k] * b[k] of two (k, 4) Montgomery arrays, as one (4,) Montgomery
+    value: one kernel product, then the sum (Montgomery form is linear)."""
+    prod = E.mul(np.ascontiguousarray(a), np.ascontiguousarray(b)).astype(np.uint64)
+    return (prod.sum(axis=0) % F.P).astype(np.uint32)

@@ -21,6 +21,7 @@ Each step's seconds go to the proof's metadata (steps 1-7) and to
 """
 from __future__ import annotations
 
+import functools
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -377,7 +378,6 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
     n = air.trace_length
     step = 1 << log_blowup
     m = n << log_blowup
-    x = ntt.domain(m.bit_length() - 1, COSET_SHIFT)
 
     # inputs: every column of the LDE matrices where it lies (the evaluator
     # reads them strided and wraps next-row loads), the periodic columns on D
@@ -399,13 +399,13 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
 
     # accumulators: transitions, each boundary row, then every-row constraints
     rows = sorted({b.row % n for b in air.boundary_constraints})
-    outputs, coeff, every = [], Ext(1), 1 + len(rows)
+    every = 1 + len(rows)
+    powers = iter(F.decode(zpowers(alpha, len(air.transition_constraints) + len(air.boundary_constraints))))
+    outputs = []
     for c in air.transition_constraints:
-        outputs.append(Output(every if c.every_row else 0, c.expr, coeff))
-        coeff = coeff * alpha
+        outputs.append(Output(every if c.every_row else 0, c.expr, Ext(*next(powers))))
     for b in air.boundary_constraints:
-        outputs.append(Output(1 + rows.index(b.row % n), _boundary_expr(air, b), coeff))
-        coeff = coeff * alpha
+        outputs.append(Output(1 + rows.index(b.row % n), _boundary_expr(air, b), Ext(*next(powers))))
     # the compiled program is reused while the AIR's transition constraints
     # are the same objects (the order book caches them per trace length) and
     # the boundaries the same in shape
@@ -416,18 +416,35 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
                       cache_key=key, keep=cons)
     accs = program.run(base_cols, ext_cols, m, step)
 
-    # (x - w^(N-1)) / (x^N - 1): x^N takes 2^log_blowup values on D, periodically
+    transition, inv_zh, boundary = _divisors_on_lde(n, log_blowup, tuple(rows))
+    q = E.mul_base(accs[0], transition)
+    if any(c.every_row for c in air.transition_constraints):
+        q = F.add(q, E.mul_base(accs[every], inv_zh))
+    for inv, num in zip(boundary, accs[1:every]):
+        q = F.add(q, E.mul_base(num, inv))
+    return q
+
+
+@functools.lru_cache(maxsize=4)
+def _divisors_on_lde(n: int, log_blowup: int, rows: tuple[int, ...]):
+    """The quotient's divisors on D, inverted, which depend on the shape
+    alone (so a chain of proofs of one shape computes them once; read-only):
+    (x - w^(N-1)) / (x^N - 1) for the transitions, 1 / (x^N - 1) for the
+    every-row constraints, and 1 / (x - w^row) for each boundary row."""
+    m = n << log_blowup
+    x = ntt.domain(m.bit_length() - 1, COSET_SHIFT)
+    # x^N takes 2^log_blowup values on D, periodically
+    step = 1 << log_blowup
     xn = F.power(np.ascontiguousarray(x[:step]), n)
     inv_zh = np.tile(F.inv(F.sub(xn, np.full(step, F.ONE, dtype=np.uint32))), n)
     w_n = F.two_adic_generator(n.bit_length() - 1)
     last = F.encode_int(pow(w_n, n - 1, F.P))
-    q = E.mul_base(accs[0], F.mul(F.sub(x, np.full(m, last, dtype=np.uint32)), inv_zh))
-    if any(c.every_row for c in air.transition_constraints):
-        q = F.add(q, E.mul_base(accs[every], inv_zh))
-    for row, num in zip(rows, accs[1:every]):
-        inv = F.inv(F.sub(x, np.full(m, F.encode_int(pow(w_n, row, F.P)), dtype=np.uint32)))
-        q = F.add(q, E.mul_base(num, inv))
-    return q
+    transition = F.mul(F.sub(x, np.full(m, last, dtype=np.uint32)), inv_zh)
+    boundary = [F.inv(F.sub(x, np.full(m, F.encode_int(pow(w_n, row, F.P)), dtype=np.uint32)))
+                for row in rows]
+    for a in (transition, inv_zh, *boundary):
+        a.flags.writeable = False
+    return transition, inv_zh, boundary
 
 
 def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, gamma: Ext,

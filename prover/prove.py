@@ -432,7 +432,7 @@ def _divisors_on_lde(n: int, log_blowup: int, rows: tuple[int, ...]):
     (x - w^(N-1)) / (x^N - 1) for the transitions, 1 / (x^N - 1) for the
     every-row constraints, and 1 / (x - w^row) for each boundary row."""
     m = n << log_blowup
-    x = ntt.domain(m.bit_length() - 1, COSET_SHIFT)
+    x = _coset_points(m.bit_length() - 1)
     # x^N takes 2^log_blowup values on D, periodically
     step = 1 << log_blowup
     xn = F.power(np.ascontiguousarray(x[:step]), n)
@@ -453,7 +453,7 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, ga
     quotients, combined with powers of gamma (domain.deep_coefficients fixes
     the order the verifier repeats).  A trace matrix's terms at z and at w z
     are combined in one pass over its LDE."""
-    x = ntt.domain(log_m, COSET_SHIFT)
+    x = _coset_points(log_m)
     groups = dict(deep_coefficients(mats, gamma, links))
     coeffs_z, coeffs_next = dict(groups["z"]), dict(groups["next"])
     values = {"z": ood_z, "next": ood_next}
@@ -476,11 +476,21 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, ga
         points[name] = link.z
         consts[name] = _dot(cs, _mont_rows(link.values))
     f = np.zeros((x.size, 4), dtype=np.uint32)
+    x_ext = E.from_base(x)
+    term, denom, inv = (np.empty_like(f) for _ in range(3))
     for point, num in nums.items():
-        num = F.sub(num, np.ascontiguousarray(np.broadcast_to(consts[point], num.shape)))
-        denom = F.sub(E.from_base(x), np.ascontiguousarray(np.broadcast_to(points[point].to_mont(), (x.size, 4))))
-        F.add(f, E.mul(num, E.inv(denom)), out=f)
+        F.sub(num, np.ascontiguousarray(np.broadcast_to(consts[point], num.shape)), out=num)
+        F.sub(x_ext, np.ascontiguousarray(np.broadcast_to(points[point].to_mont(), f.shape)), out=denom)
+        F.add(f, E.mul(num, E.inv(denom, out=inv), out=term), out=f)
     return f
+
+
+@functools.lru_cache(maxsize=4)
+def _coset_points(log_m: int) -> np.ndarray:
+    """D = g * <w_M>, natural order, Montgomery (read-only, computed once per size)."""
+    x = ntt.domain(log_m, COSET_SHIFT)
+    x.flags.writeable = False
+    return x
 
 
 def _mont_rows(values: list[Ext]) -> np.ndarray:

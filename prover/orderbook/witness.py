@@ -480,5 +480,7 @@ def derive_columns(c: dict[str, np.ndarray], T: int) -> None:
         for i in range(k - 1):
             c[f"c{cm}_{i}"] = (val >> (i * L)) & ((1 << L) - 1)
         c[f"c{cm}_{k - 1}"] = val >> ((k - 1) * L)
-    for n_ in c:
-        c[n_] = c[n_] % P
+    for n_, col in c.items():
+        # a fresh int64 array per column, as `col % P` gives, but without the
+        # division for the columns already in range (most of them)
+        c[n_] = col % P if col.size and (col.min() < 0 or col.max() >= P) else col.astype(np.int64)

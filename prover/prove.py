@@ -40,7 +40,7 @@ from .constraint_program import Output, Program
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
 from .merkle import MerkleTree
-from .merkle_batch import open_batch
+from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
 from .proof import Proof, encode_metadata, layout, quotient_chunks
@@ -229,10 +229,11 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
         order = np.argsort(natural)
         rows_idx = natural[order]
         rows, row_proofs = {}, {}
+        siblings = sibling_positions(n << lb, rows_idx)      # the same in every matrix's tree
         for m in mats:
             com = commitments[m.name]
             rows[m.name] = F.decode(np.ascontiguousarray(com.lde[rows_idx]))
-            row_proofs[m.name] = open_batch(com.tree, rows_idx)
+            row_proofs[m.name] = com.tree.nodes[siblings]
         fri_open = fri.open_layers(fri_com, positions, options.fri_folding_factor)
 
     proof = Proof(

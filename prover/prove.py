@@ -477,13 +477,14 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, ga
     coeffs_z, coeffs_next = dict(groups["z"]), dict(groups["next"])
     values = {"z": ood_z, "next": ood_next}
     nums = {"z": np.zeros((x.size, 4), np.uint32), "next": np.zeros((x.size, 4), np.uint32)}
+    a, b = np.empty_like(nums["z"]), np.empty_like(nums["z"])   # each matrix's sums, reused
     for name in coeffs_z:
         lde = commitments[name].lde
         if name in coeffs_next:
-            a, b = E.combine_rows2(lde, coeffs_z[name], coeffs_next[name])
+            E.combine_rows2(lde, coeffs_z[name], coeffs_next[name], out_a=a, out_b=b)
             F.add(nums["next"], b, out=nums["next"])
         else:
-            a = E.combine_rows(lde, coeffs_z[name])
+            E.combine_rows(lde, coeffs_z[name], out=a)
         F.add(nums["z"], a, out=nums["z"])
     points = {"z": z, "next": z_next}
     consts = {point: _dot(np.concatenate([cs for _, cs in groups[point]]),
@@ -498,8 +499,10 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, ga
     x_ext = E.from_base(x)
     term, denom, inv = (np.empty_like(f) for _ in range(3))
     for point, num in nums.items():
-        F.sub(num, np.ascontiguousarray(np.broadcast_to(consts[point], num.shape)), out=num)
-        F.sub(x_ext, np.ascontiguousarray(np.broadcast_to(points[point].to_mont(), f.shape)), out=denom)
+        denom[:] = consts[point]                  # the constant on every row
+        F.sub(num, denom, out=num)
+        denom[:] = points[point].to_mont()
+        F.sub(x_ext, denom, out=denom)
         F.add(f, E.mul(num, E.inv(denom, out=inv), out=term), out=f)
     return f
 

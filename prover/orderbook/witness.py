@@ -106,7 +106,8 @@ class Witness:
         for j, name in enumerate(names):
             c = self.columns[name]
             cols[j, :n] = c if c.min() >= 0 and c.max() < P else c % P
-        cols = F.encode(cols)
+        if lib.zk_fp_encode(u32p(cols), u32p(cols), cols.size) >= 0:    # in place: no third 37 MB buffer
+            raise AssertionError("a reduced column holds a value >= p")
         mat = np.empty((n + _PAD, k), dtype=np.uint32)
         lib.zk_transpose_u32(u32p(mat), k, u32p(cols), k, n + _PAD)
         return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": mat[:n]}
@@ -481,6 +482,5 @@ def derive_columns(c: dict[str, np.ndarray], T: int) -> None:
             c[f"c{cm}_{i}"] = (val >> (i * L)) & ((1 << L) - 1)
         c[f"c{cm}_{k - 1}"] = val >> ((k - 1) * L)
     for n_, col in c.items():
-        # a fresh int64 array per column, as `col % P` gives, but without the
-        # division for the columns already in range (most of them)
-        c[n_] = col % P if col.size and (col.min() < 0 or col.max() >= P) else col.astype(np.int64)
+        if col.size and (col.min() < 0 or col.max() >= P):   # most are in range: no division, no copy
+            c[n_] = col % P

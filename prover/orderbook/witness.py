@@ -348,14 +348,18 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     ts[r_acc[order], j_acc[order]] = prev_ts
     last = np.zeros(T, dtype=np.int64)
     last[a_s] = r_s + 1          # numpy keeps the last assignment: the latest row
+    # the words by (access, word) with the steps contiguous: each column below
+    # is then one contiguous copy, not a gather a step record apart (2x faster)
+    old_t = np.ascontiguousarray(steps["old_word"].transpose(1, 2, 0))
+    new_t = np.ascontiguousarray(steps["new_word"].transpose(1, 2, 0))
     for j, x in enumerate("HABC"):
         c[f"m{x}"][:S] = m[:, j]
         c[f"t{x}"][:S] = ts[:, j]
         if x != "H":
             c[f"a{x}"][:S] = addr[:, j]
         for q in range(HCELLS if x == "H" else WORD):
-            c[f"o{x}{q}"][:S] = old[:, j, q]
-            c[f"n{x}{q}"][:S] = new[:, j, q]
+            c[f"o{x}{q}"][:S] = old_t[j, q]
+            c[f"n{x}{q}"][:S] = new_t[j, q]
     c["pts"] = last
 
     # step selectors; PEEK roles by the operation's kind and the PEEK's rank

@@ -533,6 +533,92 @@ ZK_AVX512 static size_t combine4_avx512(uint32_t *oa, uint32_t *ob, const uint32
     }
     return r;
 }
+/* ---- inverse through the norm (zk_ext4_inv), 16 elements at a time ----
+ * Four loads hold 16 interleaved elements; two rounds of vpermt2d gather
+ * each component into one vector (and two more rounds put them back). */
+
+typedef struct {
+    __m512i r1_01, r1_23, r2_lo, r2_hi, w0, w1;
+} inv_perm_avx512;
+
+ZK_AVX512 static inv_perm_avx512 inv_perms_avx512(void) {
+    uint32_t r01[16], r23[16], lo[16], hi[16], w0[16], w1[16];
+    for (unsigned l = 0; l < 16; l++) {
+        unsigned j = l & 7, k = l >> 3; /* lane l of round 1: element j, component k (+2) */
+        r01[l] = (j < 4 ? 4 * j : 16 + 4 * (j - 4)) + k;
+        r23[l] = r01[l] + 2;
+        lo[l] = l < 8 ? l : 16 + (l - 8);
+        hi[l] = lo[l] + 8;
+        unsigned e = l >> 2, c = l & 3; /* word l of a store: element e, component c */
+        w0[l] = (c < 2 ? 0 : 16) + (c & 1) * 8 + e;
+        w1[l] = w0[l] + 4;
+    }
+    inv_perm_avx512 p;
+    p.r1_01 = _mm512_loadu_si512((const void *)r01), p.r1_23 = _mm512_loadu_si512((const void *)r23);
+    p.r2_lo = _mm512_loadu_si512((const void *)lo), p.r2_hi = _mm512_loadu_si512((const void *)hi);
+    p.w0 = _mm512_loadu_si512((const void *)w0), p.w1 = _mm512_loadu_si512((const void *)w1);
+    return p;
+}
+
+ZK_AVX512 ZK_INLINE void inv_load16_avx512(__m512i A[4], const uint32_t *a, const inv_perm_avx512 *p) {
+    __m512i v0 = _mm512_loadu_si512((const void *)a), v1 = _mm512_loadu_si512((const void *)(a + 16));
+    __m512i v2 = _mm512_loadu_si512((const void *)(a + 32)), v3 = _mm512_loadu_si512((const void *)(a + 48));
+    __m512i t0 = _mm512_permutex2var_epi32(v0, p->r1_01, v1), t1 = _mm512_permutex2var_epi32(v0, p->r1_23, v1);
+    __m512i t2 = _mm512_permutex2var_epi32(v2, p->r1_01, v3), t3 = _mm512_permutex2var_epi32(v2, p->r1_23, v3);
+    A[0] = _mm512_permutex2var_epi32(t0, p->r2_lo, t2), A[1] = _mm512_permutex2var_epi32(t0, p->r2_hi, t2);
+    A[2] = _mm512_permutex2var_epi32(t1, p->r2_lo, t3), A[3] = _mm512_permutex2var_epi32(t1, p->r2_hi, t3);
+}
+
+ZK_AVX512 ZK_INLINE void inv_store16_avx512(uint32_t *out, const __m512i A[4], const inv_perm_avx512 *p) {
+    __m512i t0 = _mm512_permutex2var_epi32(A[0], p->r2_lo, A[1]), t2 = _mm512_permutex2var_epi32(A[0], p->r2_hi, A[1]);
+    __m512i t1 = _mm512_permutex2var_epi32(A[2], p->r2_lo, A[3]), t3 = _mm512_permutex2var_epi32(A[2], p->r2_hi, A[3]);
+    _mm512_storeu_si512((void *)out, _mm512_permutex2var_epi32(t0, p->w0, t1));
+    _mm512_storeu_si512((void *)(out + 16), _mm512_permutex2var_epi32(t0, p->w1, t1));
+    _mm512_storeu_si512((void *)(out + 32), _mm512_permutex2var_epi32(t2, p->w0, t3));
+    _mm512_storeu_si512((void *)(out + 48), _mm512_permutex2var_epi32(t2, p->w1, t3));
+}
+
+/* b0, b2 and the norm of a[0..16k), k = n / 16; returns 16k. */
+ZK_AVX512 static size_t inv_norms_avx512(uint32_t *norm, uint32_t *b0s, uint32_t *b2s, const uint32_t *a,
+                                         size_t n) {
+    inv_perm_avx512 p = inv_perms_avx512();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i A[4];
+        inv_load16_avx512(A, a + 4 * i, &p);
+        __m512i a1a3 = bb_mul_avx512(A[1], A[3]);
+        __m512i b0 = bb_sub_avx512(bb_add_avx512(bb_mul_avx512(A[0], A[0]), times_w_avx512(bb_mul_avx512(A[2], A[2]))),
+                                   times_w_avx512(bb_add_avx512(a1a3, a1a3)));
+        __m512i a0a2 = bb_mul_avx512(A[0], A[2]);
+        __m512i b2 = bb_sub_avx512(bb_sub_avx512(bb_add_avx512(a0a2, a0a2), bb_mul_avx512(A[1], A[1])),
+                                   times_w_avx512(bb_mul_avx512(A[3], A[3])));
+        __m512i nm = bb_sub_avx512(bb_mul_avx512(b0, b0), times_w_avx512(bb_mul_avx512(b2, b2)));
+        _mm512_storeu_si512((void *)(b0s + i), b0);
+        _mm512_storeu_si512((void *)(b2s + i), b2);
+        _mm512_storeu_si512((void *)(norm + i), nm);
+    }
+    return i;
+}
+
+/* out = f(-X) (b0 - b2 X^2) / N for a[0..16k); returns 16k. */
+ZK_AVX512 static size_t inv_finish_avx512(uint32_t *out, const uint32_t *a, const uint32_t *b0s,
+                                          const uint32_t *b2s, const uint32_t *norm_inv, size_t n) {
+    inv_perm_avx512 p = inv_perms_avx512();
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i A[4], G[4];
+        inv_load16_avx512(A, a + 4 * i, &p);
+        __m512i b0 = _mm512_loadu_si512((const void *)(b0s + i)), b2 = _mm512_loadu_si512((const void *)(b2s + i));
+        __m512i ni = _mm512_loadu_si512((const void *)(norm_inv + i));
+        G[0] = bb_sub_avx512(bb_mul_avx512(A[0], b0), times_w_avx512(bb_mul_avx512(A[2], b2)));
+        G[1] = bb_sub_avx512(times_w_avx512(bb_mul_avx512(A[3], b2)), bb_mul_avx512(A[1], b0));
+        G[2] = bb_sub_avx512(bb_mul_avx512(A[2], b0), bb_mul_avx512(A[0], b2));
+        G[3] = bb_sub_avx512(bb_mul_avx512(A[1], b2), bb_mul_avx512(A[3], b0));
+        for (int k = 0; k < 4; k++) G[k] = bb_mul_avx512(G[k], ni);
+        inv_store16_avx512(out + 4 * i, G, &p);
+    }
+    return i;
+}
 #endif /* ZK_X86 */
 
 /* ============================================================ dispatch == */
@@ -603,13 +689,19 @@ void zk_ext4_combine_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, 
  * and (b0 + b2 X^2)(b0 - b2 X^2) = b0^2 - W b2^2 = N, a base element that is
  * zero only for f = 0 (the extension is a field).  So
  *   1/f = f(-X) (b0 - b2 X^2) / N,
- * and the n norms are inverted together by one base batch inversion. */
+ * and the n norms are inverted together by one base batch inversion.  With
+ * AVX-512 both passes run on 16 elements at a time (inv_norms_avx512,
+ * inv_finish_avx512); a tail of fewer than 16 takes the scalar loops. */
 int64_t zk_ext4_inv(uint32_t *out, const uint32_t *a, size_t n) {
     if (n == 0) return -1;
-    uint32_t *norm = malloc(2 * n * sizeof *norm);
+    uint32_t *norm = malloc(4 * n * sizeof *norm);
     if (!norm) return -2;
-    uint32_t *norm_inv = norm + n;
-    for (size_t i = 0; i < n; i++) {
+    uint32_t *norm_inv = norm + n, *b0s = norm + 2 * n, *b2s = norm + 3 * n;
+    size_t i = 0;
+#if ZK_X86
+    if (zk_active_isa == ZK_ISA_AVX512) i = inv_norms_avx512(norm, b0s, b2s, a, n);
+#endif
+    for (; i < n; i++) {
         const uint32_t *f = a + 4 * i;
         uint32_t a0 = f[0], a1 = f[1], a2 = f[2], a3 = f[3];
         uint32_t b0 = bb_sub(bb_add(bb_mul(a0, a0), bb_mul_small(bb_mul(a2, a2), W)),
@@ -617,17 +709,20 @@ int64_t zk_ext4_inv(uint32_t *out, const uint32_t *a, size_t n) {
         uint32_t b2 = bb_sub(bb_sub(bb_mul_small(bb_mul(a0, a2), 2), bb_mul(a1, a1)),
                              bb_mul_small(bb_mul(a3, a3), W));
         norm[i] = bb_sub(bb_mul(b0, b0), bb_mul_small(bb_mul(b2, b2), W));
-        /* keep b0, b2 in out for the second pass */
-        out[4 * i] = b0, out[4 * i + 1] = b2;
+        b0s[i] = b0, b2s[i] = b2;
     }
     int64_t zero = zk_fp_inv(norm_inv, norm, n);
     if (zero >= 0) {
         free(norm);
         return zero;
     }
-    for (size_t i = 0; i < n; i++) {
+    i = 0;
+#if ZK_X86
+    if (zk_active_isa == ZK_ISA_AVX512) i = inv_finish_avx512(out, a, b0s, b2s, norm_inv, n);
+#endif
+    for (; i < n; i++) {
         const uint32_t *f = a + 4 * i;
-        uint32_t b0 = out[4 * i], b2 = out[4 * i + 1], ni = norm_inv[i];
+        uint32_t b0 = b0s[i], b2 = b2s[i], ni = norm_inv[i];
         /* f(-X) (b0 - b2 X^2), coefficient by coefficient (X^4 = W):
          *   X^0: a0 b0 - W a2 b2      X^1: W a3 b2 - a1 b0
          *   X^2: a2 b0 - a0 b2        X^3: a1 b2 - a3 b0 */

@@ -2,27 +2,42 @@
  * grind.c — proof-of-work search for the Fiat-Shamir transcript.
  *
  * The message is 41 bytes (32 state, 1 tag, 8 nonce), a single SHA-256 block
- * after padding, so each try is one compression through zk_sha256 (SHA-NI
- * when available).  Expected tries: 2^bits.
+ * after padding, so each try is one compression (SHA-NI when available, two
+ * tries at a time).  Expected tries: 2^bits.
  */
 #include <string.h>
 
 #include "zk_grind.h"
 #include "zk_hash.h"
 
-static int leading_zero_bits_at_least(const uint8_t digest[32], unsigned bits) {
-    uint64_t head = 0;
-    for (int i = 0; i < 8; i++) head = head << 8 | digest[i]; /* big-endian first 8 bytes */
+/* The first 64 bits of the digest, big-endian: state words 0 and 1. */
+static int leading_zero_bits_at_least(const uint32_t st[8], unsigned bits) {
+    uint64_t head = (uint64_t)st[0] << 32 | st[1];
     return bits == 0 || (head >> (64 - bits)) == 0;
 }
 
+/* Each try writes only the nonce bytes of a block padded once, and two tries
+ * go through the compression together (SHA-NI interleaves two lanes; the
+ * scalar path runs them one after the other).  Lane 0 holds the smaller
+ * nonce and is checked first, so the least valid nonce is still the one
+ * returned. */
 uint64_t zk_grind(const uint8_t state[32], unsigned bits, uint64_t start) {
-    uint8_t msg[41], digest[32];
-    memcpy(msg, state, 32);
-    msg[32] = 0x04;
-    for (uint64_t nonce = start;; nonce++) {
-        for (int i = 0; i < 8; i++) msg[33 + i] = (uint8_t)(nonce >> (8 * i));
-        zk_sha256(digest, msg, sizeof msg);
-        if (leading_zero_bits_at_least(digest, bits)) return nonce;
+    uint8_t block[2][64];
+    for (int l = 0; l < 2; l++) {
+        memcpy(block[l], state, 32);
+        block[l][32] = 0x04;
+        zk_sha256_pad(block[l], 41, 41);
+    }
+    const uint8_t *msgs[2] = {block[0], block[1]};
+    int lanes = zk_sha256_lanes();
+    for (uint64_t nonce = start;; nonce += (uint64_t)lanes) {
+        uint32_t st[2][8];
+        for (int l = 0; l < lanes; l++) {
+            for (int i = 0; i < 8; i++) block[l][33 + i] = (uint8_t)((nonce + (uint64_t)l) >> (8 * i));
+            zk_sha256_init(st[l]);
+        }
+        zk_sha256_blocks(st, msgs, 1, lanes);
+        for (int l = 0; l < lanes; l++)
+            if (leading_zero_bits_at_least(st[l], bits)) return nonce + (uint64_t)l;
     }
 }

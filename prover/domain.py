@@ -72,16 +72,15 @@ def deep_coefficients(mats: list[Matrix], gamma: Ext, links: dict[str, Link]):
     segments (external with a link, and exported) at their link points, in
     layout order; a linked segment's group is named after it.  Returns
     [(point, [(matrix name, coefficients (width, 4) Montgomery), ...]), ...]."""
-    power = Ext(1)
+    total = 2 * sum(m.width for m in mats) + sum(m.width for m in mats if m.name in links)
+    powers = zpowers(gamma, total)      # gamma^0, gamma^1, ...: one kernel call per bit
+    used = 0
     groups = []
 
     def take(width: int) -> np.ndarray:
-        nonlocal power
-        out = []
-        for _ in range(width):
-            out.append(power.to_mont())
-            power = power * gamma
-        return np.stack(out)
+        nonlocal used
+        used += width
+        return powers[used - width: used]
 
     groups.append(("z", [(m.name, take(m.width)) for m in mats]))
     groups.append(("next", [(m.name, take(m.width)) for m in mats if m.is_trace]))

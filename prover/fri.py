@@ -18,6 +18,7 @@ coefficients and the verifier evaluates it at the query points.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,12 +91,20 @@ def binary_fold(values: np.ndarray, log_m: int, shift: int, beta: np.ndarray) ->
     """Fold a whole bit-reversed layer (M, 4) on s * <w_M> once: (M/2, 4)."""
     pairs = values.reshape(-1, 2, 4)
     a, b = np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])
-    half = a.shape[0]
-    x = points(log_m, shift, np.arange(0, 2 * half, 2))  # the points of even positions
-    inv_2x = F.inv(F.add(x, x))
+    inv_2x = _inv_2x_even(log_m, shift)
     even = F.mul_scalar(F.add(a, b), INV2)
     odd = E.mul_scalar(E.mul_base(F.sub(a, b), inv_2x), beta)
     return F.add(even, odd)
+
+
+@functools.lru_cache(maxsize=32)
+def _inv_2x_even(log_m: int, shift: int) -> np.ndarray:
+    """1 / 2x at the even positions of a bit-reversed layer on s * <w_M>: the
+    same for every proof of one shape, so computed once (read-only)."""
+    x = points(log_m, shift, np.arange(0, 1 << log_m, 2))
+    inv = F.inv(F.add(x, x))
+    inv.flags.writeable = False
+    return inv
 
 
 def fold_queries(leaves: np.ndarray, leaf_idx: np.ndarray, log_m: int, shift: int,

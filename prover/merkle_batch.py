@@ -33,14 +33,22 @@ def _groups(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def open_batch(tree: MerkleTree, indices: np.ndarray) -> np.ndarray:
     """The sibling digests (k, 32) proving the leaves at sorted distinct
     `indices` (positions in [0, tree.rows))."""
+    return tree.nodes[sibling_positions(tree.rows, indices)]
+
+
+def sibling_positions(rows: int, indices: np.ndarray) -> np.ndarray:
+    """Where open_batch's digests lie in the node array of any tree of `rows`
+    leaves: the same for every tree of that size, so a prover opening the
+    same rows of several matrices computes them once."""
     idx = np.asarray(indices, dtype=np.int64)
     out = []
-    for level in range(tree.depth):
+    depth = rows.bit_length() - 1
+    for level in range(depth):
         first, paired = _groups(idx)
         lone = idx[first[~paired]]
-        out.append(tree.nodes[(tree.rows >> level) + (lone ^ 1)])
+        out.append((rows >> level) + (lone ^ 1))
         idx = idx[first] >> 1
-    return np.concatenate(out) if out else np.empty((0, DIGEST_BYTES), np.uint8)
+    return np.concatenate(out) if out else np.empty(0, np.int64)
 
 
 def verify_batch(root: bytes, depth: int, indices: np.ndarray, leaves: np.ndarray,

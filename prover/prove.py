@@ -21,6 +21,8 @@ Each step's seconds go to the proof's metadata (steps 1-7) and to
 """
 from __future__ import annotations
 
+import functools
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,7 +40,7 @@ from .constraint_program import Output, Program
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
 from .merkle import MerkleTree
-from .merkle_batch import open_batch
+from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
 from .proof import Proof, encode_metadata, layout, quotient_chunks
@@ -75,8 +77,7 @@ class SegmentCommitment:
         z = link_point(self.root)
         if z.is_base():
             raise ValueError("the root selects a link point in the base field (probability 2^-93)")
-        n = self.trace.shape[0]
-        values = E.combine_rows(_columns(ntt.intt(self.trace)), zpowers(z, n))
+        values = E.combine_rows(_columns(self.trace), barycentric_weights(z, self.trace.shape[0]))
         return Link(z, [Ext.from_mont(v) for v in values])
 
 
@@ -183,17 +184,17 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
         if z.is_base():
             raise ValueError("out-of-domain point fell in the base field (probability 2^-93)")
         w_n = F.two_adic_generator(n.bit_length() - 1)
-        zp = zpowers(z, n)
-        zp_next = E.mul_base(zp, ntt.domain(n.bit_length() - 1))
+        # trace matrices from their values on H (barycentric: no interpolation),
+        # the quotient chunks from their coefficients (z^0 .. z^(N-1))
+        u = barycentric_weights(z, n)
+        u_next = np.roll(u, 1, axis=0)          # the weights at w z: u_next[i] = u[i - 1]
         ood_z, ood_next = {}, {}
         for m in mats:
             com = commitments[m.name]
-            coef = padded[:n] if m.name == "quotient" else ntt.intt(com.trace)
-            cols_t = _columns(coef)                            # (w, N)
             if m.is_trace:
-                ood_z[m.name], ood_next[m.name] = E.combine_rows2(cols_t, zp, zp_next)
+                ood_z[m.name], ood_next[m.name] = E.combine_rows2(_columns_scratch(com.trace), u, u_next)
             else:
-                ood_z[m.name] = E.combine_rows(cols_t, zp)
+                ood_z[m.name] = E.combine_rows(_columns(padded[:n]), zpowers(z, n))
         for m in mats:
             tr.absorb_array(b"ood-z", ood_z[m.name])
             if m.is_trace:
@@ -228,10 +229,11 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
         order = np.argsort(natural)
         rows_idx = natural[order]
         rows, row_proofs = {}, {}
+        siblings = sibling_positions(n << lb, rows_idx)      # the same in every matrix's tree
         for m in mats:
             com = commitments[m.name]
             rows[m.name] = F.decode(np.ascontiguousarray(com.lde[rows_idx]))
-            row_proofs[m.name] = open_batch(com.tree, rows_idx)
+            row_proofs[m.name] = com.tree.nodes[siblings]
         fri_open = fri.open_layers(fri_com, positions, options.fri_folding_factor)
 
     proof = Proof(
@@ -304,6 +306,17 @@ def _variable_source(air: Air, mats: list[np.ndarray], challenges: np.ndarray, s
     return column
 
 
+def barycentric_weights(z: Ext, n: int) -> np.ndarray:
+    """(n, 4) Montgomery: the weights u_i with P(z) = sum_i u_i P(w^i) for
+    every P of degree < n given by its values on H = <w_n> (z outside H):
+    u_i = (z^n - 1) / n * w^i / (z - w^i).  The weights at w z are the same,
+    rotated by one row (u_(i-1)), since (w z)^n = z^n."""
+    h = ntt.domain(n.bit_length() - 1)
+    denom = E.sub(np.ascontiguousarray(np.broadcast_to(z.to_mont(), (n, 4))), E.from_base(h))
+    scale = (z ** n - 1) * pow(n, F.P - 2, F.P)
+    return E.mul_scalar(E.mul_base(E.inv(denom), h), scale.to_mont())
+
+
 def _ext_rows(values: list[Ext]) -> np.ndarray:
     """(k, 4) canonical words of extension values."""
     return np.array([v.c for v in values], dtype=np.uint32).reshape(len(values), 4)
@@ -317,6 +330,23 @@ def _columns(mat: np.ndarray, wrap: int = 0) -> np.ndarray:
     out = np.empty((cols, n + wrap), dtype=np.uint32)
     lib.zk_transpose_u32(u32p(out), n + wrap, u32p(np.ascontiguousarray(mat)), n, cols)
     out[:, n:] = out[:, :wrap]
+    return out
+
+
+_SCRATCH = threading.local()
+
+
+def _columns_scratch(mat: np.ndarray) -> np.ndarray:
+    """_columns(mat) into one buffer per thread kept from call to call (valid
+    until the thread's next call): the out-of-domain step transposes every
+    trace matrix once and reads it once, and a fresh 37 MB buffer per proof
+    cost ~10 ms of the kernel zeroing pages."""
+    n, cols = mat.shape
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or buf.size < n * cols:
+        buf = _SCRATCH.buf = np.empty(n * cols, dtype=np.uint32)
+    out = buf[:n * cols].reshape(cols, n)
+    lib.zk_transpose_u32(u32p(out), n, u32p(np.ascontiguousarray(mat)), n, cols)
     return out
 
 
@@ -367,7 +397,6 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
     n = air.trace_length
     step = 1 << log_blowup
     m = n << log_blowup
-    x = ntt.domain(m.bit_length() - 1, COSET_SHIFT)
 
     # inputs: every column of the LDE matrices where it lies (the evaluator
     # reads them strided and wraps next-row loads), the periodic columns on D
@@ -389,13 +418,13 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
 
     # accumulators: transitions, each boundary row, then every-row constraints
     rows = sorted({b.row % n for b in air.boundary_constraints})
-    outputs, coeff, every = [], Ext(1), 1 + len(rows)
+    every = 1 + len(rows)
+    powers = iter(F.decode(zpowers(alpha, len(air.transition_constraints) + len(air.boundary_constraints))))
+    outputs = []
     for c in air.transition_constraints:
-        outputs.append(Output(every if c.every_row else 0, c.expr, coeff))
-        coeff = coeff * alpha
+        outputs.append(Output(every if c.every_row else 0, c.expr, Ext(*next(powers))))
     for b in air.boundary_constraints:
-        outputs.append(Output(1 + rows.index(b.row % n), _boundary_expr(air, b), coeff))
-        coeff = coeff * alpha
+        outputs.append(Output(1 + rows.index(b.row % n), _boundary_expr(air, b), Ext(*next(powers))))
     # the compiled program is reused while the AIR's transition constraints
     # are the same objects (the order book caches them per trace length) and
     # the boundaries the same in shape
@@ -406,18 +435,35 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
                       cache_key=key, keep=cons)
     accs = program.run(base_cols, ext_cols, m, step)
 
-    # (x - w^(N-1)) / (x^N - 1): x^N takes 2^log_blowup values on D, periodically
+    transition, inv_zh, boundary = _divisors_on_lde(n, log_blowup, tuple(rows))
+    q = E.mul_base(accs[0], transition)
+    if any(c.every_row for c in air.transition_constraints):
+        q = F.add(q, E.mul_base(accs[every], inv_zh))
+    for inv, num in zip(boundary, accs[1:every]):
+        q = F.add(q, E.mul_base(num, inv))
+    return q
+
+
+@functools.lru_cache(maxsize=4)
+def _divisors_on_lde(n: int, log_blowup: int, rows: tuple[int, ...]):
+    """The quotient's divisors on D, inverted, which depend on the shape
+    alone (so a chain of proofs of one shape computes them once; read-only):
+    (x - w^(N-1)) / (x^N - 1) for the transitions, 1 / (x^N - 1) for the
+    every-row constraints, and 1 / (x - w^row) for each boundary row."""
+    m = n << log_blowup
+    x = _coset_points(m.bit_length() - 1)
+    # x^N takes 2^log_blowup values on D, periodically
+    step = 1 << log_blowup
     xn = F.power(np.ascontiguousarray(x[:step]), n)
     inv_zh = np.tile(F.inv(F.sub(xn, np.full(step, F.ONE, dtype=np.uint32))), n)
     w_n = F.two_adic_generator(n.bit_length() - 1)
     last = F.encode_int(pow(w_n, n - 1, F.P))
-    q = E.mul_base(accs[0], F.mul(F.sub(x, np.full(m, last, dtype=np.uint32)), inv_zh))
-    if any(c.every_row for c in air.transition_constraints):
-        q = F.add(q, E.mul_base(accs[every], inv_zh))
-    for row, num in zip(rows, accs[1:every]):
-        inv = F.inv(F.sub(x, np.full(m, F.encode_int(pow(w_n, row, F.P)), dtype=np.uint32)))
-        q = F.add(q, E.mul_base(num, inv))
-    return q
+    transition = F.mul(F.sub(x, np.full(m, last, dtype=np.uint32)), inv_zh)
+    boundary = [F.inv(F.sub(x, np.full(m, F.encode_int(pow(w_n, row, F.P)), dtype=np.uint32)))
+                for row in rows]
+    for a in (transition, inv_zh, *boundary):
+        a.flags.writeable = False
+    return transition, inv_zh, boundary
 
 
 def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, gamma: Ext,
@@ -426,31 +472,56 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, ga
     quotients, combined with powers of gamma (domain.deep_coefficients fixes
     the order the verifier repeats).  A trace matrix's terms at z and at w z
     are combined in one pass over its LDE."""
-    x = ntt.domain(log_m, COSET_SHIFT)
+    x = _coset_points(log_m)
     groups = dict(deep_coefficients(mats, gamma, links))
     coeffs_z, coeffs_next = dict(groups["z"]), dict(groups["next"])
     values = {"z": ood_z, "next": ood_next}
     nums = {"z": np.zeros((x.size, 4), np.uint32), "next": np.zeros((x.size, 4), np.uint32)}
+    a, b = np.empty_like(nums["z"]), np.empty_like(nums["z"])   # each matrix's sums, reused
     for name in coeffs_z:
         lde = commitments[name].lde
         if name in coeffs_next:
-            a, b = E.combine_rows2(lde, coeffs_z[name], coeffs_next[name])
+            E.combine_rows2(lde, coeffs_z[name], coeffs_next[name], out_a=a, out_b=b)
             F.add(nums["next"], b, out=nums["next"])
         else:
-            a = E.combine_rows(lde, coeffs_z[name])
+            E.combine_rows(lde, coeffs_z[name], out=a)
         F.add(nums["z"], a, out=nums["z"])
     points = {"z": z, "next": z_next}
-    consts = {point: sum((Ext.from_mont(c) * Ext.from_mont(v)
-                          for name, cs in groups[point] for c, v in zip(cs, values[point][name])),
-                         Ext(0)) for point in ("z", "next")}
+    consts = {point: _dot(np.concatenate([cs for _, cs in groups[point]]),
+                          np.concatenate([values[point][name] for name, _ in groups[point]]))
+              for point in ("z", "next")}
     for name, link in links.items():
         (_, cs), = groups[name]
         nums[name] = E.combine_rows(commitments[name].lde, cs)
         points[name] = link.z
-        consts[name] = sum((Ext.from_mont(c) * v for c, v in zip(cs, link.values)), Ext(0))
+        consts[name] = _dot(cs, _mont_rows(link.values))
     f = np.zeros((x.size, 4), dtype=np.uint32)
+    x_ext = E.from_base(x)
+    term, denom, inv = (np.empty_like(f) for _ in range(3))
     for point, num in nums.items():
-        num = F.sub(num, np.ascontiguousarray(np.broadcast_to(consts[point].to_mont(), num.shape)))
-        denom = F.sub(E.from_base(x), np.ascontiguousarray(np.broadcast_to(points[point].to_mont(), (x.size, 4))))
-        F.add(f, E.mul(num, E.inv(denom)), out=f)
+        denom[:] = consts[point]                  # the constant on every row
+        F.sub(num, denom, out=num)
+        denom[:] = points[point].to_mont()
+        F.sub(x_ext, denom, out=denom)
+        F.add(f, E.mul(num, E.inv(denom, out=inv), out=term), out=f)
     return f
+
+
+@functools.lru_cache(maxsize=4)
+def _coset_points(log_m: int) -> np.ndarray:
+    """D = g * <w_M>, natural order, Montgomery (read-only, computed once per size)."""
+    x = ntt.domain(log_m, COSET_SHIFT)
+    x.flags.writeable = False
+    return x
+
+
+def _mont_rows(values: list[Ext]) -> np.ndarray:
+    """(k, 4) Montgomery words of extension values."""
+    return F.encode(_ext_rows(values))
+
+
+def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """sum_k a[k] * b[k] of two (k, 4) Montgomery arrays, as one (4,) Montgomery
+    value: one kernel product, then the sum (Montgomery form is linear)."""
+    prod = E.mul(np.ascontiguousarray(a), np.ascontiguousarray(b)).astype(np.uint64)
+    return (prod.sum(axis=0) % F.P).astype(np.uint32)

@@ -21,10 +21,12 @@ import numpy as np
 from ...engine.records import Reason
 from ...engine.trace import StepKind
 from .. import field as F
+from ..native import lib, u32p
 from .air import (GEN_LIMIT, HCELLS, KIND_CODE, KINDS, WORD, classify, classify_all, exec_columns,
                   limbs_for)
 
 P = F.P
+_PAD = 64      # words after each column of the column-major exec matrix (Witness.traces)
 
 
 def _inv(x: int) -> int:
@@ -91,13 +93,24 @@ class Witness:
 
     def traces(self) -> dict[str, np.ndarray]:
         names = exec_columns(self.trace_length)
-        # reduced column by column straight into a uint32 matrix: an int64
-        # stack of ~140 columns, range-checked and narrowed whole, cost twice
-        # as much (0.3 s at 2^16 rows)
-        mat = np.empty((self.trace_length, len(names)), dtype=np.uint32)
-        for j, n in enumerate(names):
-            mat[:, j] = self.columns[n] % P
-        return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": F.encode(mat)}
+        # reduced column by column into a column-major uint32 matrix (each
+        # write contiguous; the reduction skipped for a column already in
+        # [0, p)), encoded, then one blocked transpose to rows: writing the
+        # row-major matrix a column at a time touched a cache line per value
+        # (an int64 stack of ~140 columns, narrowed whole, cost more still)
+        # The column-major rows are _PAD words longer than n: at a power-of-two
+        # stride the transpose's reads all fall in one cache set (5x slower;
+        # 16 words of padding measured 2x slower than 32-64).
+        n, k = self.trace_length, len(names)
+        cols = np.zeros((k, n + _PAD), dtype=np.uint32)
+        for j, name in enumerate(names):
+            c = self.columns[name]
+            cols[j, :n] = c if c.min() >= 0 and c.max() < P else c % P
+        if lib.zk_fp_encode(u32p(cols), u32p(cols), cols.size) >= 0:    # in place: no third 37 MB buffer
+            raise AssertionError("a reduced column holds a value >= p")
+        mat = np.empty((n + _PAD, k), dtype=np.uint32)
+        lib.zk_transpose_u32(u32p(mat), k, u32p(cols), k, n + _PAD)
+        return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": mat[:n]}
 
 
 def trace_length_for(steps: int, capacity: int, minimum: int = 16) -> int:
@@ -335,14 +348,18 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     ts[r_acc[order], j_acc[order]] = prev_ts
     last = np.zeros(T, dtype=np.int64)
     last[a_s] = r_s + 1          # numpy keeps the last assignment: the latest row
+    # the words by (access, word) with the steps contiguous: each column below
+    # is then one contiguous copy, not a gather a step record apart (2x faster)
+    old_t = np.ascontiguousarray(steps["old_word"].transpose(1, 2, 0))
+    new_t = np.ascontiguousarray(steps["new_word"].transpose(1, 2, 0))
     for j, x in enumerate("HABC"):
         c[f"m{x}"][:S] = m[:, j]
         c[f"t{x}"][:S] = ts[:, j]
         if x != "H":
             c[f"a{x}"][:S] = addr[:, j]
         for q in range(HCELLS if x == "H" else WORD):
-            c[f"o{x}{q}"][:S] = old[:, j, q]
-            c[f"n{x}{q}"][:S] = new[:, j, q]
+            c[f"o{x}{q}"][:S] = old_t[j, q]
+            c[f"n{x}{q}"][:S] = new_t[j, q]
     c["pts"] = last
 
     # step selectors; PEEK roles by the operation's kind and the PEEK's rank
@@ -468,5 +485,6 @@ def derive_columns(c: dict[str, np.ndarray], T: int) -> None:
         for i in range(k - 1):
             c[f"c{cm}_{i}"] = (val >> (i * L)) & ((1 << L) - 1)
         c[f"c{cm}_{k - 1}"] = val >> ((k - 1) * L)
-    for n_ in c:
-        c[n_] = c[n_] % P
+    for n_, col in c.items():
+        if col.size and (col.min() < 0 or col.max() >= P):   # most are in range: no division, no copy
+            c[n_] = col % P

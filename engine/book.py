@@ -296,9 +296,11 @@ class Book:
         return cls.from_cells(np.frombuffer(data, dtype="<u4", offset=fixed))
 
     @classmethod
-    def from_cells(cls, cells: np.ndarray) -> "Book":
+    def from_cells(cls, cells: np.ndarray, validate: bool = True) -> "Book":
         """A book over a copy of a state table (e.g. another book's cells);
-        CorruptState if it is not a well-formed book."""
+        CorruptState if it is not a well-formed book.  validate=False skips
+        the walk of every list (invariants.check) for cells known to be a
+        book's (a copy of cells a Book produced, already checked once)."""
         cells = np.array(cells, dtype=np.uint32)
         count = len(cells)
         if count <= HEADER:
@@ -307,7 +309,8 @@ class Book:
         if not lib.ZK_MIN_LOG2_CAPACITY <= log2 <= lib.ZK_MAX_LOG2_CAPACITY \
                 or count != HEADER + (len(COLUMNS) << log2):
             raise CorruptState(f"{count} cells do not match a capacity of 2^{log2}")
-        invariants.check(cells)
+        if validate:
+            invariants.check(cells)
         book = cls.__new__(cls)
         book._attach(cells)
         lib.zk_book_rebuild_index(book._cells_p, book._level_end_p)

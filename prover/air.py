@@ -186,7 +186,15 @@ class Air(ABC):
     def constants(self, challenges: np.ndarray):
         """The resolver of degree-0 variables (public values, challenges,
         derived values) for one proof: key -> Ext."""
-        derived = self.derive(challenges) if self.derived_values else {}
+        # derive is a function of public data and the challenges, and the
+        # prover asks for it more than once per proof (aux columns, quotient):
+        # computed once per challenge set
+        memo = getattr(self, "_derived_memo", None)
+        if memo is not None and memo[0] == challenges.tobytes():
+            derived = memo[1]
+        else:
+            derived = self.derive(challenges) if self.derived_values else {}
+            self._derived_memo = (challenges.tobytes(), derived)
         if set(derived) != set(self.derived_values):
             raise ValueError(f"{type(self).__name__}.derive returned {sorted(derived)}, "
                              f"declared {sorted(self.derived_values)}")

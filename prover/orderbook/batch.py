@@ -38,7 +38,8 @@ class BatchRejected(VerificationError):
 @dataclass
 class BookState:
     """A book as a chain link: its engine cells, the commitment of its proof
-    state table (T rows) and that table's Link."""
+    state table (T rows) and that table's Link.  Made by BookState.of (which
+    checks the cells) or returned by prove_batch."""
 
     cells: np.ndarray
     commitment: SegmentCommitment
@@ -51,7 +52,9 @@ class BookState:
 
     @classmethod
     def of(cls, cells: np.ndarray, trace_length: int, log_blowup: int) -> "BookState":
-        """The state of a book with these engine cells, committed here."""
+        """The state of a book with these engine cells, committed here
+        (CorruptState if they are not a well-formed book's)."""
+        Book.from_cells(cells)
         com = SegmentCommitment.commit(F.encode(state_table(cells, trace_length)), log_blowup)
         return cls(cells.copy(), com, com.link(), trace_length)
 
@@ -141,7 +144,10 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
         state, cells, t = pre, pre.cells.copy(), pre.trace_length
         if state.commitment.lde.shape[0] != t << options.log_blowup:
             raise ValueError("the pre-state was committed with another blowup")
-    book = Book.from_cells(cells)
+    # no walk of the lists again: a Book is well formed by construction, and a
+    # BookState's cells were checked when it was made (BookState.of) or are
+    # the engine's own output (the post state below)
+    book = Book.from_cells(cells, validate=False)
     cap = book.capacity
     first_seq = book.next_seq
     ops = np.array(ops, dtype=OP_DTYPE, copy=True)

@@ -28,7 +28,6 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import CancelledError
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -50,12 +49,6 @@ LOG_BLOWUP = 2          # the order-book AIR's constraints have degree 3
 SHUTDOWN_GRACE_S = 30   # a clean stop waits this long for proofs in flight
 
 
-@dataclass
-class _InFlight:
-    batch: Batch
-    queued_at: float
-
-
 class Service:
     """The daemon.  `run()` serves until stop() (or SIGTERM / SIGINT)."""
 
@@ -70,7 +63,7 @@ class Service:
         self.shadows: dict[int, ShadowBook] = {}
         self._inbox: queue.SimpleQueue = queue.SimpleQueue()
         self._results: queue.SimpleQueue = queue.SimpleQueue()
-        self._in_flight: dict[tuple[int, int], _InFlight] = {}
+        self._in_flight: dict[tuple[int, int], Batch] = {}     # submitted, not yet finished
         self._in_flight_lock = threading.Lock()
         self._completions_backlog: deque = deque()
         self._stop = threading.Event()
@@ -183,7 +176,7 @@ class Service:
         job = ProofJob(batch.symbol, batch.batch_id, batch.pre_cells, batch.ops, self.trace_length,
                        self.config.workers.security_bits, LOG_BLOWUP)
         with self._in_flight_lock:
-            self._in_flight[(batch.symbol, batch.batch_id)] = _InFlight(batch, time.monotonic())
+            self._in_flight[(batch.symbol, batch.batch_id)] = batch
         self.metrics.batch_queued(batch.priority.label)
         fut = self.pool.submit(job, batch.priority)
         fut.add_done_callback(lambda f, b=batch: self._results.put((b, f)))

@@ -30,12 +30,13 @@ import numpy as np
 
 from ..engine import records
 from ..engine.book import Book
+from ..engine.native import lib
 from ..engine.records import FLAG_CLAIMED, FLAG_CRITICAL, OP_DTYPE
 from .priority import ProofPriority
 
-#: csrc/zk_engine.h: the most steps one operation can take is
-#: STEPS_FIXED + STEPS_PER_RESTING * (resting orders)
-STEPS_FIXED, STEPS_PER_RESTING = 4, 2
+#: the most steps one operation can take: STEPS_FIXED + STEPS_PER_RESTING *
+#: (resting orders), from csrc/zk_engine.h
+STEPS_FIXED, STEPS_PER_RESTING = lib.ZK_STEPS_FIXED, lib.ZK_STEPS_PER_RESTING
 #: trace rows per operation when sizing a trace automatically: the synthetic
 #: flow takes ~3.8; a heavier batch is cut when its trace is full ("steps")
 ROWS_PER_OP = 4

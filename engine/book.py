@@ -193,13 +193,16 @@ class Book:
                 ffi.cast("zk_step *", ffi.from_buffer(steps)) + taken, len(steps) - taken, self._run)
             if code in (lib.ZK_RUN_BAD_SEQ, lib.ZK_RUN_BAD_TS, lib.ZK_RUN_BAD_SYMBOL):
                 raise self._stream_error(code, ops, done + self._run.index)
-            new_steps = steps[taken:taken + self._run.steps]
-            new_steps["op"] += np.uint32(done)  # C counts from the ops pointer it was given
+            if done:                            # C counts from the ops pointer it was given
+                steps[taken:taken + self._run.steps]["op"] += np.uint32(done)
             done += self._run.index
             written += self._run.trades
             taken += self._run.steps
             if code == lib.ZK_RUN_OK:
-                return buf[:written].copy(), steps[:taken].copy()
+                # the steps' buffer is this call's own: its head, not a copy
+                # of ~17 MB (the tail was never written, so its zero pages
+                # were never faulted in and hold no memory)
+                return buf[:written].copy(), steps[:taken]
             if code == lib.ZK_RUN_TRADES_FULL:
                 self._batch_trades = np.concatenate([buf, records.trades(len(buf))])
             else:  # ZK_RUN_STEPS_FULL

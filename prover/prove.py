@@ -166,7 +166,7 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
     # 4 -------------------------------------------------------------------
     k = quotient_chunks(air)
     with _span(timings, "4_commit_quotient"):
-        coeffs = ntt.coset_intt(q, COSET_SHIFT)                # (M, 4)
+        coeffs = ntt.coset_intt(q, COSET_SHIFT, out=q)         # (M, 4); q is not read again
         if debug and coeffs[k * n:].any():
             raise ConstraintError("the quotient has degree >= its bound: some constraint does not "
                                   "hold on the trace")
@@ -212,7 +212,7 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
 
     # 7 -------------------------------------------------------------------
     with _span(timings, "7_fri_commit"):
-        f_br = ntt.bit_reverse_rows(f)
+        f_br = ntt.bit_reverse_rows(f, out=f)      # f is this proof's own: in place
         fri_com = fri.commit(f_br, n, options, m_log, COSET_SHIFT, tr)
 
     metadata = dict(timings)
@@ -336,16 +336,28 @@ def _columns(mat: np.ndarray, wrap: int = 0) -> np.ndarray:
 _SCRATCH = threading.local()
 
 
+def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A uint32 buffer of `shape` for the calling thread, kept from call to
+    call under `name` (valid until the thread's next call with that name):
+    for intermediates a proof writes and reads but never returns.  A fresh
+    4-40 MB buffer per proof cost its pages' zeroing by the kernel, and the
+    second proof of a process paid again while the heap grew."""
+    bufs = getattr(_SCRATCH, "bufs", None)
+    if bufs is None:
+        bufs = _SCRATCH.bufs = {}
+    size = int(np.prod(shape))
+    buf = bufs.get(name)
+    if buf is None or buf.size < size:
+        buf = bufs[name] = np.empty(size, dtype=np.uint32)
+    return buf[:size].reshape(shape)
+
+
 def _columns_scratch(mat: np.ndarray) -> np.ndarray:
-    """_columns(mat) into one buffer per thread kept from call to call (valid
-    until the thread's next call): the out-of-domain step transposes every
-    trace matrix once and reads it once, and a fresh 37 MB buffer per proof
-    cost ~10 ms of the kernel zeroing pages."""
+    """_columns(mat) into the thread's scratch (valid until the thread's next
+    call): the out-of-domain step transposes every trace matrix once and
+    reads it once."""
     n, cols = mat.shape
-    buf = getattr(_SCRATCH, "buf", None)
-    if buf is None or buf.size < n * cols:
-        buf = _SCRATCH.buf = np.empty(n * cols, dtype=np.uint32)
-    out = buf[:n * cols].reshape(cols, n)
+    out = _scratch("columns", (cols, n))
     lib.zk_transpose_u32(u32p(out), n, u32p(np.ascontiguousarray(mat)), n, cols)
     return out
 
@@ -473,11 +485,15 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, ga
     the order the verifier repeats).  A trace matrix's terms at z and at w z
     are combined in one pass over its LDE."""
     x = _coset_points(log_m)
+    rows = x.size
     groups = dict(deep_coefficients(mats, gamma, links))
     coeffs_z, coeffs_next = dict(groups["z"]), dict(groups["next"])
     values = {"z": ood_z, "next": ood_next}
-    nums = {"z": np.zeros((x.size, 4), np.uint32), "next": np.zeros((x.size, 4), np.uint32)}
-    a, b = np.empty_like(nums["z"]), np.empty_like(nums["z"])   # each matrix's sums, reused
+    # every intermediate is the thread's scratch (see _scratch); only f is new
+    nums = {"z": _scratch("deep_z", (rows, 4)), "next": _scratch("deep_next", (rows, 4))}
+    nums["z"].fill(0)
+    nums["next"].fill(0)
+    a, b = _scratch("deep_a", (rows, 4)), _scratch("deep_b", (rows, 4))  # each matrix's sums
     for name in coeffs_z:
         lde = commitments[name].lde
         if name in coeffs_next:
@@ -492,12 +508,12 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, ga
               for point in ("z", "next")}
     for name, link in links.items():
         (_, cs), = groups[name]
-        nums[name] = E.combine_rows(commitments[name].lde, cs)
+        nums[name] = E.combine_rows(commitments[name].lde, cs, out=_scratch(f"deep_link_{name}", (rows, 4)))
         points[name] = link.z
         consts[name] = _dot(cs, _mont_rows(link.values))
-    f = np.zeros((x.size, 4), dtype=np.uint32)
-    x_ext = E.from_base(x)
-    term, denom, inv = (np.empty_like(f) for _ in range(3))
+    f = np.zeros((rows, 4), dtype=np.uint32)
+    x_ext = _coset_points_ext(log_m)
+    term, denom, inv = (_scratch(f"deep_{t}", (rows, 4)) for t in ("term", "denom", "inv"))
     for point, num in nums.items():
         denom[:] = consts[point]                  # the constant on every row
         F.sub(num, denom, out=num)
@@ -511,6 +527,14 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, ga
 def _coset_points(log_m: int) -> np.ndarray:
     """D = g * <w_M>, natural order, Montgomery (read-only, computed once per size)."""
     x = ntt.domain(log_m, COSET_SHIFT)
+    x.flags.writeable = False
+    return x
+
+
+@functools.lru_cache(maxsize=4)
+def _coset_points_ext(log_m: int) -> np.ndarray:
+    """D as extension elements (M, 4) (read-only, computed once per size)."""
+    x = E.from_base(_coset_points(log_m))
     x.flags.writeable = False
     return x
 

@@ -14,6 +14,7 @@ memory consistent with the edited writes again, and `traces()` encodes.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,16 +102,40 @@ class Witness:
         # The column-major rows are _PAD words longer than n: at a power-of-two
         # stride the transpose's reads all fall in one cache set (5x slower;
         # 16 words of padding measured 2x slower than 32-64).
+        # The column-major matrix is the thread's scratch, not 37 MB of fresh
+        # zeroed pages per proof.
         n, k = self.trace_length, len(names)
-        cols = np.zeros((k, n + _PAD), dtype=np.uint32)
+        cols = _scratch_u32((k, n + _PAD))
+        cols[:, n:] = 0                 # the padding is encoded (and checked) with the rest
         for j, name in enumerate(names):
             c = self.columns[name]
-            cols[j, :n] = c if c.min() >= 0 and c.max() < P else c % P
+            cols[j, :n] = c if _canonical(c) else c % P
         if lib.zk_fp_encode(u32p(cols), u32p(cols), cols.size) >= 0:    # in place: no third 37 MB buffer
             raise AssertionError("a reduced column holds a value >= p")
         mat = np.empty((n + _PAD, k), dtype=np.uint32)
         lib.zk_transpose_u32(u32p(mat), k, u32p(cols), k, n + _PAD)
         return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": mat[:n]}
+
+
+def _canonical(col: np.ndarray) -> bool:
+    """Every value of a non-empty column in [0, p): for int64, one pass (as
+    uint64 a negative value is >= p), not a min and a max."""
+    if col.dtype == np.int64:
+        return bool(col.view(np.uint64).max() < P)
+    return bool(col.min() >= 0 and col.max() < P)
+
+
+_SCRATCH = threading.local()
+
+
+def _scratch_u32(shape: tuple[int, int]) -> np.ndarray:
+    """A uint32 buffer of `shape` for the calling thread, kept from call to
+    call (valid until the thread's next call)."""
+    size = shape[0] * shape[1]
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or buf.size < size:
+        buf = _SCRATCH.buf = np.empty(size, dtype=np.uint32)
+    return buf[:size].reshape(shape)
 
 
 def trace_length_for(steps: int, capacity: int, minimum: int = 16) -> int:
@@ -302,6 +327,24 @@ def _field_inv(x: np.ndarray) -> np.ndarray:
     return out
 
 
+def _step_fields(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The step records' addr (4, S), old_word and new_word (4, WORD, S),
+    uint32 with the steps contiguous, from one blocked transpose of the
+    records as words."""
+    S = len(steps)
+    width = steps.dtype.itemsize // 4
+    words = np.ascontiguousarray(steps).view(np.uint32).reshape(S, width)
+    by_field = np.empty((width, S), dtype=np.uint32)
+    if S:
+        lib.zk_transpose_u32(u32p(by_field), S, u32p(words), S, width)
+
+    def field(name: str) -> np.ndarray:
+        dt, offset = steps.dtype.fields[name][:2]
+        return by_field[offset // 4: (offset + dt.itemsize) // 4].reshape(dt.shape + (S,))
+
+    return field("addr"), field("old_word"), field("new_word")
+
+
 def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps: np.ndarray,
           trace_length: int, capacity: int) -> Witness:
     """The witness of `steps` (Book.process_traced) from the book `pre_table`
@@ -313,9 +356,13 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     kind = steps["kind"].astype(np.int64)
     opi = steps["op"].astype(np.int64)
     mask = steps["mask"].astype(np.int64)
-    addr = steps["addr"].astype(np.int64)
-    old = steps["old_word"].astype(np.int64)
-    new = steps["new_word"].astype(np.int64)
+    # the records' words field by field with the steps contiguous (one
+    # blocked transpose): each column below is then one contiguous copy, not
+    # a gather a step record apart
+    addr_t, old_t, new_t = _step_fields(steps)
+    addr = addr_t.T.astype(np.int64)                 # (S, 4), each access contiguous
+    old = old_t.transpose(2, 0, 1)                   # (S, 4, WORD) uint32 views
+    new = new_t.transpose(2, 0, 1)
 
     # the operations' context
     ctx = classify_all(ops, capacity)
@@ -348,10 +395,6 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     ts[r_acc[order], j_acc[order]] = prev_ts
     last = np.zeros(T, dtype=np.int64)
     last[a_s] = r_s + 1          # numpy keeps the last assignment: the latest row
-    # the words by (access, word) with the steps contiguous: each column below
-    # is then one contiguous copy, not a gather a step record apart (2x faster)
-    old_t = np.ascontiguousarray(steps["old_word"].transpose(1, 2, 0))
-    new_t = np.ascontiguousarray(steps["new_word"].transpose(1, 2, 0))
     for j, x in enumerate("HABC"):
         c[f"m{x}"][:S] = m[:, j]
         c[f"t{x}"][:S] = ts[:, j]
@@ -386,7 +429,7 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     c["sZ"][S:] = 1
     sM, sR, sC, sD = isk[StepKind.MATCH], isk[StepKind.REST], isk[StepKind.CANCEL], isk[StepKind.REDUCE]
 
-    oA, nA, oB, oC = old[:, 1], new[:, 1], old[:, 2], old[:, 3]
+    oA, nA, oB, oC = (w[:, j].astype(np.int64) for w, j in ((old, 1), (new, 1), (old, 2), (old, 3)))
     buy, lim, qty, hgen = (c[f][:S] for f in ("buy", "lim", "qty", "hgen"))
     # running values within an operation: before the row's own change
     fill = np.where(sM, oA[:, 1] - nA[:, 1], 0)
@@ -486,5 +529,5 @@ def derive_columns(c: dict[str, np.ndarray], T: int) -> None:
             c[f"c{cm}_{i}"] = (val >> (i * L)) & ((1 << L) - 1)
         c[f"c{cm}_{k - 1}"] = val >> ((k - 1) * L)
     for n_, col in c.items():
-        if col.size and (col.min() < 0 or col.max() >= P):   # most are in range: no division, no copy
+        if col.size and not _canonical(col):   # most are in range: no division, no copy
             c[n_] = col % P

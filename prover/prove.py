@@ -212,7 +212,7 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
 
     # 7 -------------------------------------------------------------------
     with _span(timings, "7_fri_commit"):
-        f_br = ntt.bit_reverse_rows(f, out=f)      # f is this proof's own: in place
+        f_br = ntt.bit_reverse_rows(f)
         fri_com = fri.commit(f_br, n, options, m_log, COSET_SHIFT, tr)
 
     metadata = dict(timings)

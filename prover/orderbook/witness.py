@@ -22,7 +22,7 @@ import numpy as np
 from ...engine.records import Reason
 from ...engine.trace import StepKind
 from .. import field as F
-from ..native import lib, u32p
+from ..native import ffi, lib, u32p
 from .air import (GEN_LIMIT, HCELLS, KIND_CODE, KINDS, WORD, classify, classify_all, exec_columns,
                   limbs_for)
 
@@ -109,7 +109,11 @@ class Witness:
         cols[:, n:] = 0                 # the padding is encoded (and checked) with the rest
         for j, name in enumerate(names):
             c = self.columns[name]
-            cols[j, :n] = c if _canonical(c) else c % P
+            if c.dtype == np.int64 and c.flags.c_contiguous and c.shape == (n,):
+                if not lib.zk_narrow_i64_u32(u32p(cols[j]), ffi.from_buffer("int64_t[]", c), n, P):
+                    cols[j, :n] = c % P          # cast and range check in one pass; reduce if need be
+            else:
+                cols[j, :n] = c if _canonical(c) else c % P
         if lib.zk_fp_encode(u32p(cols), u32p(cols), cols.size) >= 0:    # in place: no third 37 MB buffer
             raise AssertionError("a reduced column holds a value >= p")
         mat = np.empty((n + _PAD, k), dtype=np.uint32)

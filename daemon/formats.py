@@ -32,6 +32,24 @@ JOURNAL_BATCH = 2
 
 
 
+
+class FileLogError(OSError):
+    """The base of the journal's and the store's errors: `errno` is the
+    system's code; the message says what and where (no "[Errno N]" prefix)."""
+
+    def __str__(self) -> str:
+        return self.strerror or super().__str__()
+
+
+class CorruptEntryMixin:
+    """A damaged entry that is not a torn tail: `path` and `offset` name it."""
+
+    what = "entry"
+
+    def __init__(self, path: str, offset: int, reason: str):
+        self.path, self.offset, self.reason = path, offset, reason
+        super().__init__(errno.EIO, f"{path}: corrupt {self.what} at byte {offset}: {reason}")
+
 def _dtype(fields: list[tuple[str, str, int]], size: int) -> np.dtype:
     """A little-endian dtype with explicit offsets, as engine/records.py builds them."""
     names, formats, offsets = zip(*fields)

@@ -33,12 +33,8 @@ FSYNC_POLICIES = ("always", "batch", "interval", "never")
 MIN_SEGMENT_BYTES = 256
 
 
-class JournalError(OSError):
-    """The journal cannot be opened, written or read.
-    `errno` is the system's code; the message says what and where."""
-
-    def __str__(self) -> str:
-        return self.strerror or super().__str__()
+class JournalError(fm.FileLogError):
+    """The journal cannot be opened, written or read."""
 
 
 class JournalFull(JournalError):
@@ -46,12 +42,10 @@ class JournalFull(JournalError):
     (EFBIG); nothing of it was written and the journal is as it was."""
 
 
-class JournalCorrupt(JournalError):
+class JournalCorrupt(fm.CorruptEntryMixin, JournalError):
     """A damaged entry that is not a torn tail: `path` and `offset` name it."""
 
-    def __init__(self, path: str, offset: int, reason: str):
-        self.path, self.offset, self.reason = path, offset, reason
-        super().__init__(errno.EIO, f"{path}: corrupt journal entry at byte {offset}: {reason}")
+    what = "journal entry"
 
 
 @dataclass(frozen=True)

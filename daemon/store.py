@@ -32,12 +32,8 @@ INDEX_SIZE = fm.STORE_INDEX_STRUCT.size
 MIN_SEGMENT_BYTES = 256
 
 
-class StoreError(OSError):
-    """The store cannot be opened, written or read, or refuses a put.
-    `errno` is the system's code; the message says what and where."""
-
-    def __str__(self) -> str:
-        return self.strerror or super().__str__()
+class StoreError(fm.FileLogError):
+    """The store cannot be opened, written or read, or refuses a put."""
 
 
 class StoreFull(StoreError):
@@ -45,12 +41,10 @@ class StoreFull(StoreError):
     (EFBIG); nothing of it was kept and the store is as it was."""
 
 
-class StoreCorrupt(StoreError):
+class StoreCorrupt(fm.CorruptEntryMixin, StoreError):
     """Damaged data that is not a torn tail: `path` and `offset` name it."""
 
-    def __init__(self, path: str, offset: int, reason: str):
-        self.path, self.offset, self.reason = path, offset, reason
-        super().__init__(errno.EIO, f"{path}: corrupt proof store entry at byte {offset}: {reason}")
+    what = "proof store entry"
 
 
 @dataclass(frozen=True)

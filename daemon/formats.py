@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..engine.records import struct_of
+from ..engine.records import record_dtype, struct_of
 
 VERSION = 1
 JOURNAL_MAGIC = 0x454A4B5A     # b"ZKJE"
@@ -50,14 +50,8 @@ class CorruptEntryMixin:
         self.path, self.offset, self.reason = path, offset, reason
         super().__init__(errno.EIO, f"{path}: corrupt {self.what} at byte {offset}: {reason}")
 
-def _dtype(fields: list[tuple[str, str, int]], size: int) -> np.dtype:
-    """A little-endian dtype with explicit offsets, as engine/records.py builds them."""
-    names, formats, offsets = zip(*fields)
-    return np.dtype({"names": list(names), "formats": list(formats),
-                     "offsets": list(offsets), "itemsize": size})
 
-
-JOURNAL_ENTRY_DTYPE = _dtype([
+JOURNAL_ENTRY_DTYPE = record_dtype([
     ("magic", "<u4", 0),
     ("version", "u1", 4),
     ("type", "u1", 5),
@@ -69,7 +63,7 @@ JOURNAL_ENTRY_DTYPE = _dtype([
     ("header_crc", "<u4", 28),
 ], 32)
 
-JOURNAL_BATCH_DTYPE = _dtype([
+JOURNAL_BATCH_DTYPE = record_dtype([
     ("symbol", "<u4", 0),
     ("priority", "<u4", 4),
     ("batch_id", "<u8", 8),
@@ -77,7 +71,7 @@ JOURNAL_BATCH_DTYPE = _dtype([
     ("last_seq", "<u8", 24),
 ], 32)
 
-STORE_ENTRY_DTYPE = _dtype([
+STORE_ENTRY_DTYPE = record_dtype([
     ("magic", "<u4", 0),
     ("version", "u1", 4),
     ("reserved", "3u1", 5),
@@ -88,7 +82,7 @@ STORE_ENTRY_DTYPE = _dtype([
     ("header_crc", "<u4", 28),
 ], 32)
 
-STORE_INDEX_DTYPE = _dtype([
+STORE_INDEX_DTYPE = record_dtype([
     ("symbol", "<u4", 0),
     ("segment", "<u4", 4),
     ("batch_id", "<u8", 8),

@@ -68,14 +68,14 @@ FLAGS_KNOWN = FLAG_CLAIMED | FLAG_CRITICAL
 NO_PROOF = 0xFFFFFFFF
 
 
-def _dtype(fields: list[tuple[str, str, int]], size: int) -> np.dtype:
+def record_dtype(fields: list[tuple[str, str, int]], size: int) -> np.dtype:
     """A little-endian dtype with explicit offsets, so numpy cannot re-pack it."""
     names, formats, offsets = zip(*fields)
     return np.dtype({"names": list(names), "formats": list(formats),
                      "offsets": list(offsets), "itemsize": size})
 
 
-OP_DTYPE = _dtype([
+OP_DTYPE = record_dtype([
     ("seq", "<u8", 0),
     ("ts_ns", "<u8", 8),
     ("handle", "<u8", 16),
@@ -94,7 +94,7 @@ OP_DTYPE = _dtype([
     ("reserved", "<u2", 62),
 ], 64)
 
-TRADE_DTYPE = _dtype([
+TRADE_DTYPE = record_dtype([
     ("taker_seq", "<u8", 0),
     ("maker_handle", "<u8", 8),
     ("taker_handle", "<u8", 16),
@@ -107,7 +107,7 @@ TRADE_DTYPE = _dtype([
     ("reserved", "3u1", 45),
 ], 48)
 
-COMPLETION_DTYPE = _dtype([
+COMPLETION_DTYPE = record_dtype([
     ("batch_id", "<u8", 0),
     ("first_seq", "<u8", 8),
     ("last_seq", "<u8", 16),

@@ -16,7 +16,7 @@ from enum import IntEnum
 import numpy as np
 
 from .proof_table import WORD
-from .records import _dtype
+from .records import record_dtype
 
 
 class StepKind(IntEnum):
@@ -40,7 +40,7 @@ class Access(IntEnum):
 
 ACCESSES = len(Access)
 
-STEP_DTYPE = _dtype([
+STEP_DTYPE = record_dtype([
     ("op", "<u4", 0),
     ("kind", "u1", 4),
     ("mask", "u1", 5),

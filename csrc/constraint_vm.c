@@ -115,11 +115,14 @@ static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, 
  * products' Montgomery forms.  Against scale_base + add (four Montgomery
  * products and four modular adds per row) this is four vpmuludq, vpaddq and
  * fold; ACC_B took a third of the evaluator's time. */
-static void lazy_acc_plain(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t n) {
+/* Rows from..n-1: the whole block on the scalar path, the tail after the
+ * vector loops on the others. */
+static void lazy_acc_plain(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t from,
+                           size_t n) {
     const uint64_t ph = (uint64_t)BB_P << 32;
     for (int c = 0; c < 4; c++) {
         uint64_t sc = s[c], *l = lazy + c * B;
-        for (size_t k = 0; k < n; k++) {
+        for (size_t k = from; k < n; k++) {
             uint64_t x = l[k] + (uint64_t)a[k] * sc;
             l[k] = x >= ph ? x - ph : x;
         }
@@ -139,15 +142,7 @@ ZK_AVX2 static void lazy_acc_avx2(uint64_t *lazy, const uint32_t *a, const uint3
             _mm256_storeu_si256(l, bb_fold64_avx2(t));
         }
     }
-    if (k < n) {
-        uint64_t *tail[4] = {lazy + k, lazy + B + k, lazy + 2 * B + k, lazy + 3 * B + k};
-        const uint64_t ph = (uint64_t)BB_P << 32;
-        for (int c = 0; c < 4; c++)
-            for (size_t j = 0; j < n - k; j++) {
-                uint64_t x = tail[c][j] + (uint64_t)a[k + j] * s[c];
-                tail[c][j] = x >= ph ? x - ph : x;
-            }
-    }
+    lazy_acc_plain(lazy, a, s, k, n);
 }
 
 ZK_AVX512 static void lazy_acc_avx512(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t n) {
@@ -162,15 +157,7 @@ ZK_AVX512 static void lazy_acc_avx512(uint64_t *lazy, const uint32_t *a, const u
             _mm512_storeu_si512(l, bb_fold64_avx512(t));
         }
     }
-    if (k < n) {
-        uint64_t *tail[4] = {lazy + k, lazy + B + k, lazy + 2 * B + k, lazy + 3 * B + k};
-        const uint64_t ph = (uint64_t)BB_P << 32;
-        for (int c = 0; c < 4; c++)
-            for (size_t j = 0; j < n - k; j++) {
-                uint64_t x = tail[c][j] + (uint64_t)a[k + j] * s[c];
-                tail[c][j] = x >= ph ? x - ph : x;
-            }
-    }
+    lazy_acc_plain(lazy, a, s, k, n);
 }
 #endif
 
@@ -181,7 +168,7 @@ static void lazy_acc(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_
     case ZK_ISA_AVX2: lazy_acc_avx2(lazy, a, s, n); return;
     }
 #endif
-    lazy_acc_plain(lazy, a, s, n);
+    lazy_acc_plain(lazy, a, s, 0, n);
 }
 
 /* acc[k] += the reduced lazy sums of rows k < n, and the lazy sums restart. */

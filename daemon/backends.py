@@ -87,20 +87,15 @@ def job_options(security_bits: int, log_blowup: int) -> ProofOptions:
 
 def prove_job(job: ProofJob) -> tuple[B.BatchProof, np.ndarray, np.ndarray]:
     """Prove `job` with the order-book STARK: (proof, post cells, trades)."""
-    check_job(job)
-    return B.prove_from_cells(job.pre_cells, job.ops, job_options(job.security_bits, job.log_blowup),
-                              job.trace_length, job.batch_id)
+    pre = check_job(job)
+    proof, post, trades = B.prove_batch(pre, job.ops, job_options(job.security_bits, job.log_blowup),
+                                        job.trace_length, batch_id=job.batch_id)
+    return proof, post.cells, trades
 
 
-def expected_pre_state(job: ProofJob) -> tuple[bytes, object]:
-    """The pre-state root and Link any proof of `job` must carry: functions
-    of the cells alone (BookState.of)."""
-    st = B.BookState.of(np.asarray(job.pre_cells, dtype=np.uint32), job.trace_length, job.log_blowup)
-    return st.root, st.link
-
-
-def check_job(job: ProofJob) -> None:
-    """Refuse a malformed job with a clear error before any work."""
+def check_job(job: ProofJob) -> Book:
+    """Refuse a malformed job with a clear error before any work; returns
+    the book its cells hold (checked once here, for everything after)."""
     if not isinstance(job.ops, np.ndarray) or job.ops.dtype != OP_DTYPE or job.ops.ndim != 1:
         raise ValueError("job.ops must be a one-dimensional array of OP_DTYPE records")
     if len(job.ops) == 0:
@@ -117,6 +112,7 @@ def check_job(job: ProofJob) -> None:
     book = Book.from_cells(job.pre_cells)      # CorruptState if these are not a book's cells
     if book.symbol != job.symbol:
         raise ValueError(f"the cells are symbol {book.symbol}'s book, the job is for {job.symbol}")
+    return book
 
 
 def _result(job: ProofJob, bp: B.BatchProof, raw: bytes, n_trades: int, seconds: float) -> ProofResult:
@@ -367,7 +363,7 @@ class ProcessBackend(ProofBackend):
             raise self._fail(f"no response within {self.timeout} s") from None
 
     def prove(self, job: ProofJob) -> ProofResult:
-        check_job(job)
+        pre = check_job(job)
         t0 = time.perf_counter()
         with self._lock:
             try:
@@ -383,7 +379,7 @@ class ProcessBackend(ProofBackend):
         if status == ERROR:
             raise BackendError(f"prover host {self.command[0]!r} could not prove symbol {job.symbol} "
                                f"batch {job.batch_id}: {body.decode('utf-8', 'replace')}")
-        bp, n_trades = accept_proof(job, body)
+        bp, n_trades = accept_proof(job, body, pre)
         result = _result(job, bp, body, n_trades, time.perf_counter() - t0)
         result.extra["host_prove_s"] = prove_ns / 1e9
         return result
@@ -408,9 +404,10 @@ class ProcessBackend(ProofBackend):
             pass
 
 
-def accept_proof(job: ProofJob, raw: bytes) -> tuple[B.BatchProof, int]:
-    """Check that `raw` is a batch proof file proving exactly `job` and verify
-    it: (the decoded proof, its trade count).  ProofRejected otherwise."""
+def accept_proof(job: ProofJob, raw: bytes, pre: Book) -> tuple[B.BatchProof, int]:
+    """Check that `raw` is a batch proof file proving exactly `job` (whose
+    cells hold the book `pre`, as check_job returned it) and verify it: (the
+    decoded proof, its trade count).  ProofRejected otherwise."""
     try:
         bp = proof_file.decode(raw)
     except ProofFormatError as exc:
@@ -419,8 +416,10 @@ def accept_proof(job: ProofJob, raw: bytes) -> tuple[B.BatchProof, int]:
     pub = bp.public
     # what the rules give for these operations from these cells
     ops = np.array(job.ops, dtype=OP_DTYPE, copy=True)
-    trades = Book.from_cells(job.pre_cells).process(ops)
-    root, link = expected_pre_state(job)
+    trades = Book.from_cells(pre.cells, validate=False).process(ops)
+    # the pre-state root and Link any proof of `job` must carry: functions of the cells alone
+    state = B.BookState.of(pre, job.trace_length, job.log_blowup)
+    root, link = state.root, state.link
     wrong = [what for what, bad in [
         ("symbol", pub.symbol != job.symbol),
         ("batch id", pub.batch_id != job.batch_id),

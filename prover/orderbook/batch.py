@@ -51,10 +51,15 @@ class BookState:
         return self.commitment.root
 
     @classmethod
-    def of(cls, cells: np.ndarray, trace_length: int, log_blowup: int) -> "BookState":
-        """The state of a book with these engine cells, committed here
-        (CorruptState if they are not a well-formed book's)."""
-        Book.from_cells(cells)
+    def of(cls, book: Book | np.ndarray, trace_length: int, log_blowup: int) -> "BookState":
+        """The state of `book`, committed here: a Book (well formed by
+        construction) or engine cells, which are checked (CorruptState if
+        they are not a well-formed book's)."""
+        if isinstance(book, Book):
+            cells = book.cells
+        else:
+            cells = np.asarray(book, dtype=np.uint32)
+            Book.from_cells(cells)
         com = SegmentCommitment.commit(F.encode(state_table(cells, trace_length)), log_blowup)
         return cls(cells.copy(), com, com.link(), trace_length)
 
@@ -98,7 +103,7 @@ def state_table(cells: np.ndarray, trace_length: int) -> np.ndarray:
 
 def empty_state(capacity: int, trace_length: int, log_blowup: int, symbol: int = 0) -> BookState:
     """The empty book: what a chain verifier commits itself for the first batch."""
-    return BookState.of(Book(capacity, symbol).cells, trace_length, log_blowup)
+    return BookState.of(Book(capacity, symbol), trace_length, log_blowup)
 
 
 @dataclass
@@ -136,8 +141,7 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
                   trace_length: int | None = None, batch_id: int = 0) -> PreparedBatch:
     """The engine's run of `ops` from `pre`, traced, and the witness of it."""
     if isinstance(pre, Book):
-        cap = pre.capacity
-        t = trace_length or W.trace_length_for(0, cap)
+        t = trace_length or W.trace_length_for(0, pre.capacity)
         state = None
         cells = pre.cells.copy()
     else:
@@ -160,7 +164,7 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
         raise ValueError(f"the batch takes {len(steps)} steps; a chain of {t}-row traces "
                          f"holds at most {t - 1}")
     if state is None:
-        state = BookState.of(cells, t, options.log_blowup)
+        state = BookState.of(pre, t, options.log_blowup)
     wit = W.build(proof_table(cells), proof_table(book.cells), ops, steps, t, cap)
     public = BatchPublic(cap.bit_length() - 1, t, book.symbol, first_seq, ops, trades,
                          state.root, state.link, batch_id)

@@ -35,7 +35,7 @@ def prover(sw) -> dict:
     sw.step("proving batch 1 (warm-up) and batch 2 (measured)")
     first = ops[4_000:4_000 + BATCH]
     trace_length = 1 << 16      # fixed for the chain: room for a batch of this flow (~3.8 rows per op)
-    state: BookState = BookState.of(book.cells, trace_length, options.log_blowup)
+    state: BookState = BookState.of(book, trace_length, options.log_blowup)
     proof1, state, _ = prove_batch(state, first, options)
     t0 = time.perf_counter()
     prep = prepare_batch(state, ops[4_000 + BATCH:], options)
@@ -52,7 +52,7 @@ def prover(sw) -> dict:
     small_ops = flow.generate(201, seed=7, capacity=SINGLE_CAPACITY,
                               params=flow.FlowParams(depth=200), prefill=200)
     small.process(small_ops[:200].copy())
-    single_state = BookState.of(small.cells, SINGLE_CAPACITY, options.log_blowup)
+    single_state = BookState.of(small, SINGLE_CAPACITY, options.log_blowup)
     single_s = sw.per_call(lambda: prove_batch(single_state, small_ops[200:], options), samples=3)
 
     return {

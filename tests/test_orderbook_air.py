@@ -12,7 +12,7 @@ import pytest
 
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
-from zksidecar.engine.records import OP_DTYPE, Kind, Reason, Side, Status
+from zksidecar.engine.records import FLAG_CLAIMED, FLAG_CRITICAL, OP_DTYPE, Kind, Reason, Side, Status
 from zksidecar.prover import params
 from zksidecar.prover.orderbook import (BatchRejected, prove_batch, verify_batch, verify_chain)
 from zksidecar.prover.orderbook import witness as W
@@ -150,6 +150,27 @@ def test_every_outcome_is_proven():
     kinds = {k for k, s, _ in seen if s != Status.REJECTED}
     assert kinds >= {Kind.LIMIT, Kind.IOC, Kind.MARKET, Kind.FOK, Kind.POST_ONLY, Kind.CANCEL,
                      Kind.REDUCE}
+
+
+def test_the_critical_flag_is_proven_as_a_priority_hint_only():
+    """FLAG_CRITICAL (and CLAIMED) leave matching alone: such operations
+    prove with their ordinary outcomes; any other bit is BAD_FLAGS, and a
+    public list that lets one through as an ordinary order is refused."""
+    ops = make_ops([(Kind.LIMIT, Side.BUY, 50, 3), (Kind.LIMIT, Side.SELL, 50, 2),
+                    (Kind.LIMIT, Side.SELL, 60, 1)])
+    ops["flags"] = [FLAG_CRITICAL, FLAG_CRITICAL | FLAG_CLAIMED, 4]
+    bp, _, trades = prove_batch(Book(16), ops, OPTS, debug=True)
+    verify_batch(bp, min_security=0)
+    o = bp.public.ops
+    assert list(o["status"]) == [Status.RESTED, Status.FILLED, Status.REJECTED]
+    assert o["reason"][2] == Reason.BAD_FLAGS and len(trades) == 1
+    lie = bp.public.ops.copy()
+    lie["status"][2], lie["reason"][2] = Status.RESTED, Reason.NONE
+    pub = bp.public
+    forged = BatchPublic(pub.log2_capacity, pub.trace_length, pub.symbol, pub.first_seq, lie,
+                         pub.trades, pub.pre_root, pub.pre_link)
+    with pytest.raises(BatchRejected, match="BAD_FLAGS"):
+        verify_batch(bp.proof, forged, min_security=0)
 
 
 @pytest.mark.parametrize("log_cap", [4, 5, 6])

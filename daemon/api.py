@@ -1,48 +1,64 @@
-"""The Python API of the original specification (docs/API.md), asyncio-native,
-over the daemon's machinery for in-process use.
+"""The Python API of the original specification (docs/API.md), asyncio-native:
+the sidecar in process, fed by calls instead of a ring.
 
-    TradingZkVMManager     one chain of batch proofs per symbol: a shadow Book
-                           runs every operation by the rules, each batch goes
-                           to a WorkerPool by priority, every proof is real
+It runs on the daemon's own machinery: one Sequencer (shadow books re-running
+every operation by the rules, the batch policy and close reasons, the
+chain's trace length: daemon/sequencer.py) and one WorkerPool proving batches
+by priority (daemon/workers.py).  Nothing here cuts batches, detects
+divergences or sizes traces.
+
+    TradingZkVMManager     one chain of batch proofs per symbol, from the
+                           empty book; each request is a batch of its own
     ZkProvableCLOBEngine   an engine Book whose orders come back at once with
                            an awaitable proof of them
-    BatchProofProcessor    groups operations into batches (size, timeout,
-                           Critical closes at once), proves batches in parallel
-    AsyncProofGenerator    priority requests with per-priority statistics
+    BatchProofProcessor    operations fed one by one, cut into batches by its
+                           own BatchPolicy (size, timeout, Critical closes at
+                           once), up to max_concurrent_batches proven at once
+    AsyncProofGenerator    requests proven through num_workers slots, by
+                           priority with aging
 
 What the SPEC's pre_state/post_state hashes become: the proof's pre- and
 post-state roots (Merkle roots of the book's state table), which chain batch
-to batch from the empty book.  The caller never supplies them: the manager's
-shadow book computes the states, so a caller cannot claim a state the rules
-do not give.  Every proof returned verifies with verify_chain over its
-symbol's batches (TradingZkVMManager.chain).
+to batch from the empty book.  The caller never supplies them: the shadow
+book computes the states, so a caller cannot claim a state the rules do not
+give.  Every proof returned verifies with verify_chain over its symbol's
+batches (TradingZkVMManager.chain).
 
 Operations are engine records (engine/records.py OP_DTYPE); order(), cancel()
 and reduce() build them.  A record whose seq is 0 is numbered by the manager
 (next sequence number, timestamp now or later); otherwise it must continue
-its symbol's stream.
+its symbol's stream.  The operations of one symbol go into one open batch
+whoever feeds them: a request closes it, with whatever a processor had
+added to it, and every operation's proof is found by its sequence number
+(TradingZkVMManager.proof_of).
 """
 from __future__ import annotations
 
 import asyncio
+import bisect
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine import records
 from ..engine.book import Book, Outcome
-from ..engine.records import FLAG_CLAIMED, OP_DTYPE, OUTCOME_FIELDS, Kind, Side
+from ..engine.records import FLAG_CLAIMED, OP_DTYPE, Kind, Side
 from ..prover.orderbook import proof_file
-from ..prover.orderbook import witness as W
 from ..prover.orderbook.batch import BatchProof, verify_batch, verify_chain
+from ..prover.orderbook.params import proof_options
+from ..prover.orderbook.witness import trace_length_for
+from ..prover.params import DEFAULT_MIN_SECURITY
 from ..prover.verify import Verified
-from .backends import job_options
+from .batches import CLOSE_REASONS, Batch, BatchPolicy, CloseReason
+from .jobs import ProofJob
+from .metrics import Metrics
 from .priority import DEFAULT_AGE_STEP, LEVELS, PriorityQueue, ProofPriority
-from .workers import ProofJob, ProofResult, WorkerPool
+from .sequencer import Sequencer
+from .workers import WorkerPool
 
 NEW_ORDER_KINDS = (Kind.LIMIT, Kind.IOC, Kind.MARKET, Kind.FOK, Kind.POST_ONLY)
-STEPS_PER_OP = 8      # the default trace holds 8 engine steps per operation of a full batch
 
 
 # ------------------------------------------------------------- records --
@@ -50,21 +66,18 @@ STEPS_PER_OP = 8      # the default trace holds 8 engine steps per operation of 
 def order(kind: Kind, side: Side, price: int, qty: int, *, account: int = 0, client_id: int = 0,
           symbol: int = 0, ts_ns: int = 0) -> np.ndarray:
     """One new-order record (seq 0: the manager numbers it)."""
-    rec = np.zeros(1, dtype=OP_DTYPE)
-    rec[0] = (0, ts_ns, 0, client_id, price, qty, account, symbol, kind, side, 0, 0, 0, 0, 0, 0)
-    return rec
+    return records.operation(kind=kind, side=side, price=price, qty=qty, account=account,
+                             client_id=client_id, symbol=symbol, ts_ns=ts_ns)
 
 
 def cancel(handle: int, *, symbol: int = 0, account: int = 0, ts_ns: int = 0) -> np.ndarray:
-    rec = order(Kind.CANCEL, 0, 0, 0, account=account, symbol=symbol, ts_ns=ts_ns)
-    rec["handle"] = handle
-    return rec
+    return records.operation(kind=Kind.CANCEL, handle=handle, symbol=symbol, account=account,
+                             ts_ns=ts_ns)
 
 
 def reduce(handle: int, qty: int, *, symbol: int = 0, account: int = 0, ts_ns: int = 0) -> np.ndarray:
-    rec = order(Kind.REDUCE, 0, 0, qty, account=account, symbol=symbol, ts_ns=ts_ns)
-    rec["handle"] = handle
-    return rec
+    return records.operation(kind=Kind.REDUCE, handle=handle, qty=qty, symbol=symbol,
+                             account=account, ts_ns=ts_ns)
 
 
 def _records(ops) -> np.ndarray:
@@ -80,6 +93,21 @@ def _records(ops) -> np.ndarray:
     return ops
 
 
+def _numbered(ops: np.ndarray, book: Book) -> np.ndarray:
+    """`ops` (a copy of the caller's) numbered in place when every seq is
+    0: the book's next sequence numbers, timestamps now or the record's own,
+    never going back."""
+    unnumbered = ops["seq"] == 0
+    if unnumbered.all():
+        ops["seq"] = np.arange(book.next_seq, book.next_seq + len(ops), dtype=np.uint64)
+        now = np.uint64(time.time_ns())
+        ops["ts_ns"] = np.maximum.accumulate(np.maximum(
+            np.where(ops["ts_ns"] == 0, now, ops["ts_ns"]), np.uint64(book.last_ts)))
+    elif unnumbered.any():
+        raise ValueError("either every record of a batch has seq 0 (numbered here) or none has")
+    return ops
+
+
 # ------------------------------------------------------------- results --
 
 @dataclass(frozen=True)
@@ -92,9 +120,17 @@ class BatchConfig:
     max_concurrent_batches: int = 4
 
     def __post_init__(self):
-        if self.max_batch_size < 1 or self.max_concurrent_batches < 1 or not self.batch_timeout > 0:
-            raise ValueError(f"max_batch_size and max_concurrent_batches must be >= 1 and "
-                             f"batch_timeout > 0: {self}")
+        if self.max_concurrent_batches < 1:
+            raise ValueError(f"max_concurrent_batches must be >= 1: {self}")
+        self.policy()      # max_batch_size and batch_timeout, checked by the policy itself
+
+    def policy(self) -> BatchPolicy:
+        return BatchPolicy(self.max_batch_size, self.batch_timeout)
+
+    @property
+    def concurrency(self) -> int:
+        """Batches proven at once."""
+        return self.max_concurrent_batches if self.enable_parallel_processing else 1
 
 
 class ProofFailed(RuntimeError):
@@ -124,12 +160,12 @@ class TradingProof:
     priority: ProofPriority
     prove_s: float
     queue_wait_s: float
-    divergent: list[int] = field(default_factory=list)   # ops whose engine claim differed
+    divergent: list[int] = field(default_factory=list)   # seqs whose engine claim differed
 
     def batch_proof(self) -> BatchProof:
         return proof_file.decode(self.proof)
 
-    def verify(self, min_security: int = 100) -> Verified:
+    def verify(self, min_security: int = DEFAULT_MIN_SECURITY) -> Verified:
         """Verify this batch alone (its pre-state as it claims it)."""
         return verify_batch(self.batch_proof(), min_security=min_security)
 
@@ -148,18 +184,38 @@ class ManagerStats:
 
 @dataclass
 class _Chain:
-    book: Book
-    next_batch: int = 0
-    proofs: dict[int, TradingProof] = field(default_factory=dict)
-    failed: dict[int, str] = field(default_factory=dict)
+    """A symbol's finished batches (proofs or failures) and the callers
+    waiting for the proof of an operation whose batch is not finished."""
+
+    finished: dict[int, TradingProof | ProofFailed] = field(default_factory=dict)
+    starts: list[tuple[int, int, int]] = field(default_factory=list)   # (first, last, id) sorted
+    waiting: list[tuple[int, asyncio.Future]] = field(default_factory=list)
+
+    def finish(self, batch: Batch, outcome: TradingProof | ProofFailed) -> None:
+        self.finished[batch.batch_id] = outcome
+        bisect.insort(self.starts, (batch.first_seq, batch.last_seq, batch.batch_id))
+        still = []
+        for seq, fut in self.waiting:
+            if batch.first_seq <= seq <= batch.last_seq:
+                _settle(fut, outcome)
+            else:
+                still.append((seq, fut))
+        self.waiting = still
+
+    def outcome_of(self, seq: int) -> TradingProof | ProofFailed | None:
+        k = bisect.bisect_right(self.starts, (seq, float("inf"), 0)) - 1
+        if k >= 0 and self.starts[k][0] <= seq <= self.starts[k][1]:
+            return self.finished[self.starts[k][2]]
+        return None
 
 
-@dataclass
-class _Prepared:
-    job: ProofJob
-    ops: np.ndarray
-    trades: np.ndarray
-    divergent: list[int]
+def _settle(fut: asyncio.Future, outcome: TradingProof | ProofFailed) -> None:
+    if fut.done():
+        return
+    if isinstance(outcome, ProofFailed):
+        fut.set_exception(outcome)
+    else:
+        fut.set_result(outcome)
 
 
 # ------------------------------------------------------------- manager --
@@ -168,144 +224,159 @@ class TradingZkVMManager:
     """Proofs of trading operations, one chain per symbol from the empty
     book, proven by a WorkerPool of `num_workers` processes with `backend`
     (default NativeBackend).  `trace_length` is fixed per chain (default:
-    room for STEPS_PER_OP steps per operation of a full batch)."""
+    room for any one operation and for a full batch of batch_config)."""
 
     def __init__(self, batch_config: BatchConfig | None = None, num_workers: int = 1, backend=None,
-                 *, capacity: int = 1 << 10, symbol: int = 0, security_bits: int = 100,
-                 log_blowup: int = 2, trace_length: int | None = None, cores: list[int] | None = None,
-                 age_step: float | None = DEFAULT_AGE_STEP):
+                 *, capacity: int = 1 << 10, symbol: int = 0,
+                 security_bits: int = DEFAULT_MIN_SECURITY, trace_length: int | None = None,
+                 cores: list[int] | None = None, age_step: float | None = DEFAULT_AGE_STEP):
         self.batch_config = batch_config or BatchConfig()
-        self.capacity, self.symbol = capacity, symbol
-        self.security_bits, self.log_blowup = security_bits, log_blowup
+        self.symbol, self.security_bits = symbol, security_bits
         Book(capacity, symbol)   # refuses a bad capacity or symbol now, not at the first order
-        self.trace_length = trace_length or W.trace_length_for(
-            STEPS_PER_OP * self.batch_config.max_batch_size, capacity)
-        t = self.trace_length
+        t = trace_length or trace_length_for(capacity, self.batch_config.max_batch_size)
         if t & (t - 1) or t < max(16, capacity):
             raise ValueError(f"trace_length must be a power of two >= max(16, capacity {capacity}), "
                              f"not {t}")
         # ParameterError (a ValueError) now if no proof of this size can reach the target
-        job_options(security_bits, log_blowup).check_security(self.trace_length, security_bits)
+        proof_options(security_bits).check_security(t, security_bits)
+        self.trace_length = t
+        #: the same figures the daemon reports (Metrics.status(), Prometheus text)
+        self.metrics = Metrics()
+        self.sequencer = Sequencer(capacity, t, self.batch_config.policy(), self.metrics)
         self.pool = WorkerPool(num_workers, cores, backend, age_step=age_step)
-        self._chains: dict[int, _Chain] = {}
-        self._stats = ManagerStats()
-        self._prove_s = self._wait_s = 0.0
+        self._chains: dict[int, _Chain] = defaultdict(_Chain)
+        self._proving: set[asyncio.Future] = set()
         self._tasks: set[asyncio.Task] = set()
 
     # ----------------------------------------------------------- chains --
-    def _chain(self, symbol: int) -> _Chain:
-        if symbol not in self._chains:
-            self._chains[symbol] = _Chain(Book(self.capacity, symbol))
-        return self._chains[symbol]
-
     def book(self, symbol: int | None = None) -> Book:
         """The shadow book of `symbol` (read it, do not process on it)."""
-        return self._chain(self.symbol if symbol is None else symbol).book
+        return self.sequencer.shadow(self.symbol if symbol is None else symbol).book
 
     def proofs(self, symbol: int | None = None) -> list[TradingProof]:
         """The symbol's proven batches so far, in batch order."""
-        chain = self._chain(self.symbol if symbol is None else symbol)
-        return [chain.proofs[k] for k in sorted(chain.proofs)]
+        done = self._chains[self.symbol if symbol is None else symbol].finished
+        return [done[k] for k in sorted(done) if isinstance(done[k], TradingProof)]
 
     async def chain(self, symbol: int | None = None) -> list[BatchProof]:
-        """Every batch of `symbol` once all are proven, decoded, in order: the
-        input of verify_chain.  ProofFailed names a batch that failed."""
+        """Every closed batch of `symbol` once all are proven, decoded, in
+        order: the input of verify_chain.  ProofFailed names a batch that
+        failed."""
         await self.drain()
         symbol = self.symbol if symbol is None else symbol
-        chain = self._chain(symbol)
-        if chain.failed:
-            k = min(chain.failed)
-            raise ProofFailed(f"symbol {symbol} batch {k} failed ({chain.failed[k]}): the chain has a gap")
-        return [chain.proofs[k].batch_proof() for k in range(chain.next_batch)]
+        done = self._chains[symbol].finished
+        closed = self.sequencer.shadow(symbol).next_batch_id
+        for k in range(closed):
+            outcome = done.get(k)
+            if not isinstance(outcome, TradingProof):
+                why = outcome or "closed but never given to prove()"
+                raise ProofFailed(f"symbol {symbol} batch {k} failed ({why}): the chain has a gap")
+        return [done[k].batch_proof() for k in range(closed)]
 
     async def verify_chain(self, symbol: int | None = None) -> Verified:
         symbol = self.symbol if symbol is None else symbol
         return verify_chain(await self.chain(symbol), min_security=self.security_bits, symbol=symbol)
 
-    # ------------------------------------------------------ the two steps --
-    def _prepare(self, ops: np.ndarray, batch_id: int | None = None,
-                 claims: np.ndarray | None = None) -> _Prepared:
-        """Run a batch on its symbol's shadow book and make its job (the next
-        batch id).  Synchronous, so batches take ids in call order; raises
-        with the book unchanged if the batch cannot be one."""
+    # ----------------------------------------------------- the pipeline --
+    def apply(self, ops, priority: ProofPriority = ProofPriority.NORMAL, *,
+              policy: BatchPolicy | None = None, whole: bool = False
+              ) -> tuple[np.ndarray, list[Batch]]:
+        """Number `ops` (one symbol's records; see the module docstring) and
+        run them on the symbol's shadow book: (the records as numbered, the
+        batches that closed, cut by `policy`, default the manager's).  With
+        `whole` nothing cuts them and records that would overflow the trace
+        raise BatchOverflow with nothing applied.  A broken stream raises
+        StreamError with nothing applied.  The closed batches are the
+        caller's to prove (prove)."""
         ops = _records(ops)
-        chain = self._chain(int(ops["symbol"][0]))
-        book = chain.book
-        if batch_id is not None and batch_id != chain.next_batch:
-            raise ValueError(f"symbol {book.symbol}: batch ids count up by one; the next is "
-                             f"{chain.next_batch}, not {batch_id}")
-        unnumbered = ops["seq"] == 0
-        if unnumbered.all():
-            ops["seq"] = np.arange(book.next_seq, book.next_seq + len(ops), dtype=np.uint64)
-            now = np.uint64(time.time_ns())
-            ops["ts_ns"] = np.maximum.accumulate(np.maximum(
-                np.where(ops["ts_ns"] == 0, now, ops["ts_ns"]), np.uint64(book.last_ts)))
-        elif unnumbered.any():
-            raise ValueError("either every record of a batch has seq 0 (numbered here) or none has")
-        claimed = ops.copy() if claims is None else claims
-        pre = book.cells.copy()
-        trades, steps = book.process_traced(ops)          # StreamError: nothing changed
-        if len(steps) + 1 > self.trace_length:
-            chain.book = Book.from_cells(pre)
-            raise ValueError(f"symbol {book.symbol}: the batch takes {len(steps)} engine steps; "
-                             f"this chain's {self.trace_length}-row proofs hold "
-                             f"{self.trace_length - 1} (split it, or raise trace_length)")
-        has_claim = (claimed["flags"] & FLAG_CLAIMED) != 0
-        differs = np.zeros(len(ops), dtype=bool)
-        for name in OUTCOME_FIELDS:
-            if name != "handle":
-                differs |= claimed[name] != ops[name]
-        new = np.isin(ops["kind"], NEW_ORDER_KINDS)
-        differs |= new & (claimed["handle"] != ops["handle"])
-        divergent = np.flatnonzero(has_claim & differs).tolist()
-        self._stats.divergences += len(divergent)
-        job = ProofJob(book.symbol, chain.next_batch, pre, ops.copy(), self.trace_length,
-                       self.security_bits, self.log_blowup)
-        chain.next_batch += 1
-        return _Prepared(job, ops, trades, divergent)
+        shadow = self.sequencer.shadow(int(ops["symbol"][0]))
+        ops = _numbered(ops, shadow.book)
+        shadow.check_stream(ops)
+        seen = np.full(len(ops), time.monotonic_ns(), np.int64)
+        closed = self.sequencer.feed(ops, seen, time.monotonic(), priority=ProofPriority.parse(priority),
+                                     policy=policy, whole=whole)
+        return ops, closed
 
-    async def _prove(self, prep: _Prepared, priority: ProofPriority) -> TradingProof:
-        job = prep.job
-        chain = self._chain(job.symbol)
-        self._stats.pending += 1
+    def close_batch(self, symbol: int, reason: CloseReason = CloseReason.FLUSH) -> Batch | None:
+        """Close the symbol's open batch now; the caller proves it."""
+        return self.sequencer.close(symbol, reason)
+
+    def expire(self, symbol: int, policy: BatchPolicy) -> list[Batch]:
+        """Close the symbol's open batch if it is older than the policy's
+        timeout; the caller proves it."""
+        return self.sequencer.tick(time.monotonic(), policy, symbol)
+
+    def timeout_at(self, symbol: int, policy: BatchPolicy) -> float | None:
+        """When the symbol's open batch times out under `policy`
+        (time.monotonic), or None if none is open."""
+        shadow = self.sequencer.shadows.get(symbol)
+        return shadow.open_since + policy.timeout_s if shadow is not None and shadow.open_count \
+            else None
+
+    async def prove(self, batch: Batch) -> TradingProof:
+        """Prove a closed batch at its priority; the proof also settles
+        every proof_of() future of its operations.  ProofFailed if the pool
+        could not prove it."""
+        label = batch.priority.label
+        self.metrics.batch_queued(label)
+        fut = asyncio.wrap_future(self.pool.submit(ProofJob.of(batch, self.security_bits),
+                                                   batch.priority))
+        self._proving.add(fut)
+        fut.add_done_callback(self._proving.discard)
         try:
-            result: ProofResult = await self.pool.prove(job, priority)
-        except Exception as exc:
-            chain.failed[job.batch_id] = str(exc)
-            self._finish(None)
-            raise ProofFailed(f"symbol {job.symbol} batch {job.batch_id}: {exc}") from exc
-        if not result.ok:
-            chain.failed[job.batch_id] = result.error
-            self._finish(None)
-            raise ProofFailed(f"symbol {job.symbol} batch {job.batch_id}: {result.error}")
-        proof = TradingProof(job.symbol, job.batch_id, int(prep.ops["seq"][0]),
-                             int(prep.ops["seq"][-1]), prep.ops, prep.trades, result.proof,
-                             b"", result.post_root, result.priority, result.prove_s,
-                             result.queue_wait_s, prep.divergent)
+            result = await fut
+            error = result.error
+        except Exception as exc:            # the pool failed the job (a crashed worker, closed)
+            error = f"{type(exc).__name__}: {exc}"
+        chain = self._chains[batch.symbol]
+        if error is not None:
+            self.metrics.proof_failed(label)
+            failure = ProofFailed(f"symbol {batch.symbol} batch {batch.batch_id}: {error}")
+            chain.finish(batch, failure)
+            raise failure
+        self.metrics.queue_wait(label, result.queue_wait_s)
+        self.metrics.proving_time(label, result.prove_s)
+        self.metrics.proof_lag(np.maximum(time.monotonic_ns() - batch.seen_ns, 0) / 1e9)
+        proof = TradingProof(batch.symbol, batch.batch_id, batch.first_seq, batch.last_seq,
+                             batch.ops, batch.trades, result.proof, b"", result.post_root,
+                             result.priority, result.prove_s, result.queue_wait_s,
+                             list(batch.divergent))
         proof.pre_root = proof.batch_proof().public.pre_root
-        chain.proofs[job.batch_id] = proof
-        self._finish(result)
+        chain.finish(batch, proof)
         return proof
 
-    def _finish(self, result: ProofResult | None) -> None:
-        s = self._stats
-        s.pending -= 1
-        s.total_proofs_generated += 1
-        if result is None:
-            s.failed_proofs += 1
-            return
-        s.successful_proofs += 1
-        s.total_operations_proven += result.n_ops
-        self._prove_s += result.prove_s
-        self._wait_s += result.queue_wait_s
-        s.avg_generation_time_ms = 1e3 * self._prove_s / s.successful_proofs
-        s.avg_queue_wait_ms = 1e3 * self._wait_s / s.successful_proofs
+    def proof_of(self, symbol: int, seq: int) -> asyncio.Future:
+        """An awaitable of the TradingProof of the batch holding operation
+        `seq` of `symbol` (ProofFailed if that batch fails)."""
+        fut = asyncio.get_running_loop().create_future()
+        chain = self._chains[symbol]
+        outcome = chain.outcome_of(seq)
+        if outcome is not None:
+            _settle(fut, outcome)
+        else:
+            chain.waiting.append((seq, fut))
+        return fut
 
-    def _spawn(self, prep: _Prepared, priority) -> asyncio.Task:
-        task = asyncio.ensure_future(self._prove(prep, ProofPriority.parse(priority)))
+    def _spawn(self, batch: Batch) -> asyncio.Task:
+        task = asyncio.ensure_future(self.prove(batch))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    def _request(self, ops: np.ndarray, priority, batch_id: int | None = None) -> Batch:
+        """Apply `ops` as one batch of their own (with whatever operations
+        of the symbol were already open) and close it."""
+        symbol = int(ops["symbol"][0])
+        shadow = self.sequencer.shadow(symbol)
+        if batch_id is not None:
+            if batch_id != shadow.next_batch_id:
+                raise ValueError(f"symbol {symbol}: batch ids count up by one; the next is "
+                                 f"{shadow.next_batch_id}, not {batch_id}")
+            if shadow.open_count:
+                raise ValueError(f"symbol {symbol}: batch {batch_id} would also hold the "
+                                 f"{shadow.open_count} operations open in it (from a processor)")
+        self.apply(ops, priority, whole=True)
+        return self.close_batch(symbol)
 
     # ------------------------------------------------------ the SPEC API --
     async def prove_order_placement(self, order_record, priority=ProofPriority.NORMAL) -> TradingProof:
@@ -315,7 +386,7 @@ class TradingZkVMManager:
         if len(ops) != 1 or int(ops["kind"][0]) not in NEW_ORDER_KINDS:
             raise ValueError("order placement takes one new-order record (limit, IOC, market, FOK, "
                              "post-only)")
-        return await self._spawn(self._prepare(ops), priority)
+        return await self._spawn(self._request(ops, priority))
 
     async def prove_order_matching(self, taker_order, maker_orders=None, trades=None,
                                    priority=ProofPriority.NORMAL) -> TradingProof:
@@ -326,12 +397,8 @@ class TradingZkVMManager:
         if len(ops) != 1 or int(ops["kind"][0]) not in NEW_ORDER_KINDS:
             raise ValueError("order matching takes one taker record (a new order)")
         if maker_orders is not None or trades is not None:
-            chain = self._chain(int(ops["symbol"][0]))
-            trial = Book.from_cells(chain.book.cells)
-            probe = ops.copy()
-            if probe["seq"][0] == 0:
-                probe["seq"], probe["ts_ns"] = trial.next_seq, max(int(probe["ts_ns"][0]), trial.last_ts)
-            got = trial.process(probe)
+            shadow = self.sequencer.shadow(int(ops["symbol"][0]))
+            _, got = shadow.preview(_numbered(ops.copy(), shadow.book))
             if maker_orders is not None and [int(h) for h in maker_orders] != got["maker_handle"].tolist():
                 raise EngineDisagrees(f"the taker hits makers {got['maker_handle'].tolist()} by the "
                                       f"rules, not {[int(h) for h in maker_orders]}")
@@ -340,7 +407,7 @@ class TradingZkVMManager:
                 fields = ("maker_handle", "price", "qty")
                 if len(claim) != len(got) or any((claim[f] != got[f]).any() for f in fields):
                     raise EngineDisagrees("the stated trades are not the ones the rules give")
-        return await self._spawn(self._prepare(ops), priority)
+        return await self._spawn(self._request(ops, priority))
 
     async def prove_order_cancellation(self, cancel_record, priority=ProofPriority.NORMAL
                                        ) -> TradingProof:
@@ -349,33 +416,45 @@ class TradingZkVMManager:
         ops = _records(cancel_record)
         if len(ops) != 1 or int(ops["kind"][0]) not in (Kind.CANCEL, Kind.REDUCE):
             raise ValueError("order cancellation takes one CANCEL or REDUCE record")
-        return await self._spawn(self._prepare(ops), priority)
+        return await self._spawn(self._request(ops, priority))
 
     async def prove_batch_operations(self, ops, batch_id: int | None = None,
                                      priority=ProofPriority.NORMAL) -> TradingProof:
         """Prove `ops` (one symbol) as one batch: batch `batch_id` if given
         (it must be the symbol's next), else the next."""
-        return await self._spawn(self._prepare(ops, batch_id), priority)
+        return await self._spawn(self._request(_records(ops), priority, batch_id))
 
     async def prove_operation_async(self, op, priority=ProofPriority.NORMAL) -> asyncio.Task:
         """Apply `op` (a record or a batch of them) now and return at once an
         awaitable of its proof: the SPEC's receiver."""
-        return self._spawn(self._prepare(op), priority)
+        return self._spawn(self._request(_records(op), priority))
 
     def get_stats(self) -> ManagerStats:
-        return ManagerStats(**vars(self._stats))
+        st = self.metrics.status()
+        batches = st["batches"]
+        proven = batches["proven"]
+
+        def mean_ms(key: str) -> float:
+            parts = [st["priorities"][p.label][key] for p in LEVELS]
+            n = sum(s["count"] for s in parts)
+            return 1e3 * sum(s["count"] * s["mean"] for s in parts if s["count"]) / n if n else 0.0
+
+        return ManagerStats(proven + batches["failed"], proven, batches["failed"], st["ops"]["proven"],
+                            mean_ms("proving_s"), mean_ms("queue_wait_s"),
+                            st["divergences"]["total"], len(self._proving))
 
     # ---------------------------------------------------------- closing --
     async def drain(self) -> None:
         """Wait until every proof started so far has finished (or failed)."""
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        while self._tasks or self._proving:
+            await asyncio.gather(*self._tasks, *self._proving, return_exceptions=True)
 
     async def aclose(self) -> None:
         await self.drain()
         await asyncio.to_thread(self.pool.close)
 
     def close(self) -> None:
+        """Close the worker pool (after the proofs it holds)."""
         self.pool.close()
 
     async def __aenter__(self) -> "TradingZkVMManager":
@@ -415,11 +494,13 @@ class ZkProvableCLOBEngine:
                                client_id=client_id, ts_ns=ts)
         if not self.enable_proof_generation:
             return out, None
-        rec = np.zeros(1, dtype=OP_DTYPE)
-        rec[0] = (out.seq, ts, handle, client_id, price, qty, account, self.symbol, kind, side,
-                  FLAG_CLAIMED, out.filled, len(out.trades), out.status, out.reason, 0)
-        if int(kind) in NEW_ORDER_KINDS:
-            rec["handle"] = out.handle
+        # the engine's record with its claimed outcome (for a new order, the
+        # handle is the engine's answer; for a cancel or reduce, its target)
+        rec = records.operation(seq=out.seq, ts_ns=ts, client_id=client_id, price=price, qty=qty,
+                                account=account, symbol=self.symbol, kind=kind, side=side,
+                                flags=FLAG_CLAIMED, filled=out.filled, trades=len(out.trades),
+                                status=out.status, reason=out.reason,
+                                handle=out.handle if int(kind) in NEW_ORDER_KINDS else handle)
         if self.processor is not None:
             fut = await self.processor.add_operation(rec, priority)
         else:
@@ -437,34 +518,25 @@ class BatchStats:
     failed_batches: int = 0
     avg_batch_size: float = 0.0
     avg_batch_processing_time_ms: float = 0.0   # batch closed -> proof ready
-    pending_operations: int = 0
-    closed_by: dict = field(default_factory=lambda: {"size": 0, "timeout": 0, "critical": 0,
-                                                     "flush": 0})
-
-
-@dataclass
-class _OpenBatch:
-    records: list = field(default_factory=list)
-    futures: list = field(default_factory=list)
-    priority: ProofPriority = ProofPriority.LOW
-    timer: asyncio.TimerHandle | None = None
+    pending_operations: int = 0                 # added, proof not ready
+    closed_by: dict = field(default_factory=lambda: dict.fromkeys(CLOSE_REASONS, 0))
 
 
 class BatchProofProcessor:
-    """Groups operations into batches per symbol: a batch closes at
-    max_batch_size operations, batch_timeout after its first, or at once on
-    a Critical operation (which also raises the whole batch to Critical).
-    Up to max_concurrent_batches batches prove at once (one without
-    enable_parallel_processing); a batch takes the most urgent priority of
-    its operations."""
+    """Feeds operations one by one into the manager's open batches, cut by
+    this processor's BatchPolicy (max_batch_size, batch_timeout; a Critical
+    operation closes its batch at once and raises it to Critical); up to
+    `concurrency` of the batches it closes prove at once."""
 
     def __init__(self, batch_config: BatchConfig | None, zkvm_manager: TradingZkVMManager):
         self.config = batch_config or zkvm_manager.batch_config
+        self.policy = self.config.policy()
         self.manager = zkvm_manager
-        limit = self.config.max_concurrent_batches if self.config.enable_parallel_processing else 1
-        self._slots = asyncio.Semaphore(limit)
-        self._open: dict[int, _OpenBatch] = {}
+        self._slots = asyncio.Semaphore(self.config.concurrency)
+        self._timers: dict[int, asyncio.TimerHandle] = {}
+        self._symbols: set[int] = set()
         self._running: set[asyncio.Task] = set()
+        self._waiting: set[asyncio.Future] = set()
         self._stats = BatchStats()
         self._sizes = 0
         self._seconds = 0.0
@@ -475,94 +547,68 @@ class BatchProofProcessor:
         rec = _records(op)
         if len(rec) != 1:
             raise ValueError("add_operation takes one record; use prove_batch_operations for many")
-        priority = ProofPriority.parse(priority)
         symbol = int(rec["symbol"][0])
-        batch = self._open.setdefault(symbol, _OpenBatch())
-        fut = asyncio.get_running_loop().create_future()
-        batch.records.append(rec)
-        batch.futures.append(fut)
-        batch.priority = min(batch.priority, priority)
-        self._stats.pending_operations += 1
-        if priority == ProofPriority.CRITICAL:
-            self._close(symbol, "critical")
-        elif len(batch.records) >= self.config.max_batch_size:
-            self._close(symbol, "size")
-        elif batch.timer is None:
-            batch.timer = asyncio.get_running_loop().call_later(
-                self.config.batch_timeout, self._close, symbol, "timeout")
+        applied, closed = self.manager.apply(rec, ProofPriority.parse(priority), policy=self.policy)
+        fut = self.manager.proof_of(symbol, int(applied["seq"][0]))
+        self._waiting.add(fut)
+        fut.add_done_callback(self._waiting.discard)
+        self._symbols.add(symbol)
+        self._launch(closed)
+        self._arm(symbol)
         return fut
 
-    def _close(self, symbol: int, reason: str) -> None:
-        batch = self._open.pop(symbol, None)
-        if batch is None or not batch.records:
+    def _arm(self, symbol: int) -> None:
+        """A timer for the symbol's open batch, if it has one and none is set."""
+        due = self.manager.timeout_at(symbol, self.policy)
+        if due is None or symbol in self._timers:
             return
-        if batch.timer is not None:
-            batch.timer.cancel()
-        self._stats.closed_by[reason] += 1
-        self._stats.pending_operations -= len(batch.records)
-        ops = np.concatenate(batch.records)
-        started = time.perf_counter()
-        try:
-            parts = self._prepare_split(ops)
-        except Exception as exc:
-            for f in batch.futures:
-                if not f.done():
-                    f.set_exception(exc)
-            self._stats.failed_batches += 1
-            return
-        at = 0
-        for prep in parts:
-            futs = batch.futures[at:at + len(prep.ops)]
-            at += len(prep.ops)
-            task = asyncio.ensure_future(self._run(prep, batch.priority, futs, started))
+        self._timers[symbol] = asyncio.get_running_loop().call_later(
+            max(0.0, due - time.monotonic()), self._expire, symbol)
+
+    def _expire(self, symbol: int) -> None:
+        del self._timers[symbol]
+        self._launch(self.manager.expire(symbol, self.policy))
+        self._arm(symbol)       # a younger batch opened since the timer was set
+
+    def _launch(self, batches: list[Batch]) -> None:
+        for batch in batches:
+            self._stats.closed_by[batch.reason.value] += 1
+            task = asyncio.ensure_future(self._run(batch, time.perf_counter()))
             self._running.add(task)
             task.add_done_callback(self._running.discard)
 
-    def _prepare_split(self, ops: np.ndarray) -> list[_Prepared]:
-        """The batch as one job, or halves of it if it takes more engine steps
-        than a proof holds (ids still in order)."""
-        try:
-            return [self.manager._prepare(ops)]
-        except ValueError as exc:
-            if "engine steps" not in str(exc) or len(ops) == 1:
-                raise
-        half = len(ops) // 2
-        return self._prepare_split(ops[:half]) + self._prepare_split(ops[half:])
-
-    async def _run(self, prep: _Prepared, priority, futures, started: float) -> None:
+    async def _run(self, batch: Batch, closed_at: float) -> None:
         async with self._slots:
             try:
-                proof = await self.manager._prove(prep, priority)
-            except Exception as exc:
+                await self.manager.prove(batch)
+            except ProofFailed:                 # its futures carry the failure
                 self._stats.failed_batches += 1
-                for f in futures:
-                    if not f.done():
-                        f.set_exception(exc)
                 return
         s = self._stats
         s.total_batches_processed += 1
-        self._sizes += len(prep.ops)
-        self._seconds += time.perf_counter() - started
+        self._sizes += len(batch.ops)
+        self._seconds += time.perf_counter() - closed_at
         s.avg_batch_size = self._sizes / s.total_batches_processed
         s.avg_batch_processing_time_ms = 1e3 * self._seconds / s.total_batches_processed
-        for f in futures:
-            if not f.done():
-                f.set_result(proof)
 
     async def flush(self) -> None:
         """Close every open batch now and wait for all batches to be proven."""
-        for symbol in list(self._open):
-            self._close(symbol, "flush")
+        for symbol in sorted(self._symbols):
+            batch = self.manager.close_batch(symbol, CloseReason.FLUSH)
+            self._launch([batch] if batch is not None else [])
         while self._running:
-            await asyncio.gather(*list(self._running), return_exceptions=True)
+            await asyncio.gather(*self._running, return_exceptions=True)
 
     async def close(self) -> None:
         await self.flush()
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
 
     def get_stats(self) -> BatchStats:
         s = self._stats
         return BatchStats(s.total_batches_processed, s.failed_batches, s.avg_batch_size,
-                          s.avg_batch_processing_time_ms, s.pending_operations, dict(s.closed_by))
+                          s.avg_batch_processing_time_ms, len(self._waiting), dict(s.closed_by))
 
 
 # ------------------------------------------------------ the generator --
@@ -582,10 +628,10 @@ class GeneratorStats:
 
 class AsyncProofGenerator:
     """Priority proof requests: each request is applied to its symbol's
-    shadow book when submitted (so the chain follows submission order) and
-    waits in a PriorityQueue (with aging) until one of `num_workers` request
-    slots takes it to the manager's pool; the pool orders them again by the
-    same priority."""
+    shadow book and closed as a batch when submitted (so the chain follows
+    submission order), then waits in a PriorityQueue (with aging) until one
+    of `num_workers` request slots gives it to the manager's pool, which
+    orders the slots' batches again by the same priority."""
 
     def __init__(self, zkvm_manager: TradingZkVMManager, num_workers: int = 4,
                  age_step: float | None = DEFAULT_AGE_STEP):
@@ -603,14 +649,15 @@ class AsyncProofGenerator:
     async def submit_request(self, op, priority=ProofPriority.NORMAL) -> asyncio.Future:
         """Apply `op` now; returns at once an awaitable of its TradingProof."""
         priority = ProofPriority.parse(priority)
-        prep = self.manager._prepare(op)
+        ops, _ = self.manager.apply(op, priority, whole=True)
+        batch = self.manager.close_batch(int(ops["symbol"][0]))
         if self._ready is None:
             self._ready = asyncio.Semaphore(0)
             self._workers = [asyncio.ensure_future(self._work()) for _ in range(self.num_workers)]
         fut = asyncio.get_running_loop().create_future()
         self._pending.add(fut)
         fut.add_done_callback(self._pending.discard)
-        self._queue.put((prep, fut), priority)
+        self._queue.put((batch, fut), priority)
         self._ready.release()
         self._stats.total_requests += 1
         self._by_priority[priority] += 1
@@ -619,10 +666,10 @@ class AsyncProofGenerator:
     async def _work(self) -> None:
         while True:
             await self._ready.acquire()
-            (prep, fut), priority, waited = self._queue.get_nowait()
+            (batch, fut), priority, waited = self._queue.get_nowait()
             try:
-                proof = await self.manager._prove(prep, priority)
-            except Exception as exc:
+                proof = await self.manager.prove(batch)
+            except ProofFailed as exc:
                 self._stats.failed_requests += 1
                 if not fut.done():
                     fut.set_exception(exc)

@@ -80,11 +80,11 @@ def _demo(args) -> int:
 
 
 def _prover_server(args) -> int:
-    from . import backends
+    from . import prover_server
 
     out = sys.stdout.buffer
     sys.stdout = sys.stderr   # the frames own stdout: a stray print must not corrupt them
-    return backends.serve(sys.stdin.buffer, out)
+    return prover_server.serve(sys.stdin.buffer, out)
 
 
 def _loadgen(args) -> int:

@@ -14,8 +14,8 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 
-IDLE_STRATEGIES = ("busy_spin", "spin_then_yield", "spin_then_park")
-FSYNC_POLICIES = ("always", "batch", "interval", "never")
+from ..ringbuf.ring import IDLE_STRATEGIES
+from .journal import FSYNC_POLICIES
 
 
 class ConfigError(ValueError):

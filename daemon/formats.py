@@ -22,15 +22,13 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..engine.records import record_dtype, struct_of
+from ..engine.records import OP_DTYPE, Packed, record_dtype
 
 VERSION = 1
 JOURNAL_MAGIC = 0x454A4B5A     # b"ZKJE"
 STORE_MAGIC = 0x45534B5A       # b"ZKSE"
 JOURNAL_OPS = 1
 JOURNAL_BATCH = 2
-
-
 
 
 class FileLogError(OSError):
@@ -93,77 +91,87 @@ STORE_INDEX_DTYPE = record_dtype([
     ("reserved", "<u4", 36),
 ], 40)
 
-JOURNAL_ENTRY_STRUCT = struct_of(JOURNAL_ENTRY_DTYPE)   # "<IBBHIIQII"
-JOURNAL_BATCH_STRUCT = struct_of(JOURNAL_BATCH_DTYPE)
-STORE_ENTRY_STRUCT = struct_of(STORE_ENTRY_DTYPE)       # "<IB3BIIQII"
-STORE_INDEX_STRUCT = struct_of(STORE_INDEX_DTYPE)
+JOURNAL_HEADER = Packed("JournalEntryHeader", JOURNAL_ENTRY_DTYPE)
+JOURNAL_MARK = Packed("JournalBatchMark", JOURNAL_BATCH_DTYPE)
+STORE_HEADER = Packed("StoreEntryHeader", STORE_ENTRY_DTYPE)
+STORE_INDEX = Packed("StoreIndexEntry", STORE_INDEX_DTYPE)
 HEADER_SIZE = 32
+#: a header's own checksum covers the bytes before it (both entry headers)
+HEADER_CRC_AT = JOURNAL_HEADER.offset("header_crc")
+assert HEADER_CRC_AT == STORE_HEADER.offset("header_crc") == HEADER_SIZE - 4
+#: an index entry's checksum covers the bytes before it
+INDEX_CRC_AT = STORE_INDEX.offset("entry_crc")
 U32, U64 = (1 << 32) - 1, (1 << 64) - 1
 
 crc32 = zlib.crc32   # CRC-32/ISO-HDLC, the zlib polynomial; C at a few GB/s
 
 
+def _sealed(body: bytes, at: int) -> bytes:
+    """`body` with the CRC-32 of its first `at` bytes written at `at`."""
+    return body[:at] + crc32(body[:at]).to_bytes(4, "little") + body[at + 4:]
+
+
 def journal_header(kind: int, payload, count: int, seen_ns: int) -> bytes:
     """The 32-byte header of a journal entry over `payload` (bytes-like)."""
-    head = JOURNAL_ENTRY_STRUCT.pack(JOURNAL_MAGIC, VERSION, kind, 0, len(payload), count,
-                                     seen_ns, crc32(payload), 0)
-    return head[:28] + crc32(head[:28]).to_bytes(4, "little")
+    return _sealed(JOURNAL_HEADER.pack(magic=JOURNAL_MAGIC, version=VERSION, type=kind, reserved=0,
+                                      length=len(payload), count=count, seen_ns=seen_ns,
+                                      payload_crc=crc32(payload), header_crc=0), HEADER_CRC_AT)
 
 
 def store_header(symbol: int, batch_id: int, length: int, data_crc: int) -> bytes:
     """The 32-byte header of a proof store data entry over `length` bytes
     whose CRC-32 is `data_crc`."""
-    head = STORE_ENTRY_STRUCT.pack(STORE_MAGIC, VERSION, 0, 0, 0, symbol, length, batch_id,
-                                   data_crc, 0)
-    return head[:28] + crc32(head[:28]).to_bytes(4, "little")
+    return _sealed(STORE_HEADER.pack(magic=STORE_MAGIC, version=VERSION, reserved=(0, 0, 0),
+                                    symbol=symbol, length=length, batch_id=batch_id,
+                                    data_crc=data_crc, header_crc=0), HEADER_CRC_AT)
 
 
 def index_entry(symbol: int, segment: int, batch_id: int, offset: int, length: int,
                 data_crc: int) -> bytes:
     """One 40-byte index entry, its own checksum filled in."""
-    body = STORE_INDEX_STRUCT.pack(symbol, segment, batch_id, offset, length, data_crc, 0, 0)[:32]
-    return body + crc32(body).to_bytes(4, "little") + bytes(4)
+    return _sealed(STORE_INDEX.pack(symbol=symbol, segment=segment, batch_id=batch_id,
+                                    offset=offset, length=length, data_crc=data_crc, entry_crc=0,
+                                    reserved=0), INDEX_CRC_AT)
 
 
 # ------------------------------------------------------------ reading --
 
 @dataclass(frozen=True)
 class Layout:
-    """How to read one kind of entry header: its struct, magic, where the
-    length sits, and the field checks beyond the checksums."""
+    """How to read one kind of entry header: its packed layout, magic, the
+    field holding its payload's CRC, and the checks beyond the checksums."""
 
     name: str
-    struct: object
+    header: Packed
     magic: int
-    length_field: int
+    payload_crc: str
     check: Callable[[tuple], str | None]
 
 
-def _check_journal(f: tuple) -> str | None:
-    _, _, kind, reserved, length, count = f[:6]
-    if reserved:
+def _check_journal(h) -> str | None:
+    if h.reserved:
         return "reserved bytes are not zero"
-    if kind == JOURNAL_OPS:
-        return None if count >= 1 and length == 64 * count else \
-            f"{count} records do not fill {length} payload bytes"
-    if kind == JOURNAL_BATCH:
-        return None if count == 1 and length == JOURNAL_BATCH_STRUCT.size else \
+    if h.type == JOURNAL_OPS:
+        return None if h.count >= 1 and h.length == OP_DTYPE.itemsize * h.count else \
+            f"{h.count} records do not fill {h.length} payload bytes"
+    if h.type == JOURNAL_BATCH:
+        return None if h.count == 1 and h.length == JOURNAL_MARK.size else \
             "a batch mark of the wrong size"
-    return f"unknown entry type {kind}"
+    return f"unknown entry type {h.type}"
 
 
-def _check_store(f: tuple) -> str | None:
-    return "reserved bytes are not zero" if any(f[2:5]) else None
+def _check_store(h) -> str | None:
+    return "reserved bytes are not zero" if any(h.reserved) else None
 
 
-JOURNAL_LAYOUT = Layout("journal entry", JOURNAL_ENTRY_STRUCT, JOURNAL_MAGIC, 4, _check_journal)
-STORE_LAYOUT = Layout("proof store entry", STORE_ENTRY_STRUCT, STORE_MAGIC, 6, _check_store)
+JOURNAL_LAYOUT = Layout("journal entry", JOURNAL_HEADER, JOURNAL_MAGIC, "payload_crc", _check_journal)
+STORE_LAYOUT = Layout("proof store entry", STORE_HEADER, STORE_MAGIC, "data_crc", _check_store)
 
 
 class EntryWalk:
     """The entries of one segment file, from `start`, checked one by one.
 
-    Iterating yields (offset, header fields, payload).  A failed check in
+    Iterating yields (offset, header fields by name, payload).  A failed check in
     the last segment of a log is a torn tail when the failing entry is the
     last thing in the file (docs/STORE.md, "Repair"): fewer than 32 bytes
     left; a good header whose payload runs past the end; an entry that ends
@@ -202,25 +210,24 @@ class EntryWalk:
             if rest < HEADER_SIZE:
                 return self._fail(at, f"a short header ({rest} of {HEADER_SIZE} bytes)", True)
             raw = bytes(self.read(at, HEADER_SIZE))
-            f = lay.struct.unpack(raw)
-            length = f[lay.length_field]
-            end = at + HEADER_SIZE + length
-            if f[0] != lay.magic:
+            h = lay.header.unpack(raw)
+            end = at + HEADER_SIZE + h.length
+            if h.magic != lay.magic:
                 return self._fail(at, f"not a {lay.name} (bad magic)", end == self.size)
-            if crc32(raw[:28]) != f[-1]:
+            if crc32(raw[:HEADER_CRC_AT]) != h.header_crc:
                 return self._fail(at, "header checksum fails", end == self.size)
-            if f[1] != VERSION:
-                raise self.error(self.path, at, f"format version {f[1]} (this build reads {VERSION})")
-            problem = lay.check(f)
+            if h.version != VERSION:
+                raise self.error(self.path, at, f"format version {h.version} (this build reads {VERSION})")
+            problem = lay.check(h)
             if problem:
                 raise self.error(self.path, at, problem)
             if end > self.size:
-                return self._fail(at, f"a short payload ({rest - HEADER_SIZE} of {length} bytes)",
+                return self._fail(at, f"a short payload ({rest - HEADER_SIZE} of {h.length} bytes)",
                                   True)
-            payload = self.read(at + HEADER_SIZE, length)
-            if crc32(payload) != f[-2]:
+            payload = self.read(at + HEADER_SIZE, h.length)
+            if crc32(payload) != getattr(h, lay.payload_crc):
                 return self._fail(at, "payload checksum fails", end == self.size)
-            yield at, f, payload
+            yield at, h, payload
             at = self.end = end
 
 

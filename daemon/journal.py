@@ -48,6 +48,16 @@ class JournalCorrupt(fm.CorruptEntryMixin, JournalError):
     what = "journal entry"
 
 
+class ReplayMismatch(JournalError):
+    """Whole entries that do not replay to what the daemon recorded: a batch
+    mark that does not follow its symbol's last one, or whose operations do
+    not end where it says (a journal from another configuration, or one
+    edited by hand)."""
+
+    def __init__(self, message: str):
+        super().__init__(errno.EINVAL, f"journal replay: {message}")
+
+
 @dataclass(frozen=True)
 class BatchMark:
     """A closed batch: operations first_seq..last_seq (inclusive) of `symbol`
@@ -185,8 +195,9 @@ class Journal:
         """Append a batch boundary; under "batch" it is durable on return."""
         if not isinstance(mark, BatchMark):
             raise TypeError(f"append_batch takes a BatchMark, not {type(mark).__name__}")
-        payload = fm.JOURNAL_BATCH_STRUCT.pack(mark.symbol, mark.priority, mark.batch_id, mark.first_seq,
-                                        mark.last_seq)
+        payload = fm.JOURNAL_MARK.pack(symbol=mark.symbol, priority=mark.priority,
+                                        batch_id=mark.batch_id, first_seq=mark.first_seq,
+                                        last_seq=mark.last_seq)
         self._append(fm.journal_header(fm.JOURNAL_BATCH, payload, 1, time.time_ns()), payload, True)
 
     def _append(self, header: bytes, payload, batch: bool) -> None:
@@ -249,12 +260,12 @@ class Journal:
             walk = fm.EntryWalk(lambda o, n: data[o:o + n], len(data), fm.JOURNAL_LAYOUT, path,
                                 False, JournalCorrupt)
             for at, head, payload in walk:
-                if head[2] == fm.JOURNAL_OPS:
-                    yield OpsEntry(np.frombuffer(payload, dtype=OP_DTYPE).copy(), head[6])
+                if head.type == fm.JOURNAL_OPS:
+                    yield OpsEntry(np.frombuffer(payload, dtype=OP_DTYPE).copy(), head.seen_ns)
                 else:
-                    symbol, priority, batch_id, first, last = fm.JOURNAL_BATCH_STRUCT.unpack(payload)
+                    m = fm.JOURNAL_MARK.unpack(payload)
                     try:
-                        mark = BatchMark(symbol, batch_id, first, last, priority)
+                        mark = BatchMark(m.symbol, m.batch_id, m.first_seq, m.last_seq, m.priority)
                     except ValueError as exc:
                         raise JournalCorrupt(path, at, str(exc)) from None
                     yield mark

@@ -30,8 +30,10 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import (CounterMetricFamily, GaugeMetricFamily,
                                             HistogramMetricFamily)
 
-PRIORITIES = ("critical", "high", "normal", "low")
-CLOSE_REASONS = ("size", "steps", "timeout", "critical", "shutdown")   # daemon/shadow.py
+from .batches import CLOSE_REASONS
+from .priority import LEVELS
+
+PRIORITIES = tuple(p.label for p in LEVELS)
 # The ring's peer states (ringbuf.ring.PEER_STATUS; tests/test_metrics.py
 # checks they agree) and "unknown" until the daemon has looked.
 PRODUCER_STATES = ("unknown", "alive", "none", "dead", "stale", "closed")

@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 
 PREFIX, SUFFIX = "store", ".zkd"
 INDEX_NAME = "index.zki"
-INDEX_SIZE = fm.STORE_INDEX_STRUCT.size
+INDEX_SIZE = fm.STORE_INDEX.size
 MIN_SEGMENT_BYTES = 256
 
 
@@ -69,10 +69,11 @@ def _entry_problem(loc: Location, raw: bytes, whole: bool) -> str | None:
     bytes too when `whole`) as the proof `loc` names; None if nothing."""
     if len(raw) < fm.HEADER_SIZE + (loc.length if whole else 0):
         return "its data entry is cut short"
-    h = fm.STORE_ENTRY_STRUCT.unpack(raw[:fm.HEADER_SIZE])
-    if h[0] != fm.STORE_MAGIC or fm.crc32(raw[:28]) != h[-1] or h[1] != fm.VERSION:
+    h = fm.STORE_HEADER.unpack(raw)
+    if h.magic != fm.STORE_MAGIC or fm.crc32(raw[:fm.HEADER_CRC_AT]) != h.header_crc \
+            or h.version != fm.VERSION:
         return "its data entry header is damaged"
-    if (h[5], h[7], h[6], h[8]) != (loc.symbol, loc.batch_id, loc.length, loc.crc):
+    if (h.symbol, h.batch_id, h.length, h.data_crc) != (loc.symbol, loc.batch_id, loc.length, loc.crc):
         return "its data entry is another proof"
     if whole and fm.crc32(raw[fm.HEADER_SIZE:]) != loc.crc:
         return "its proof bytes fail their checksum"
@@ -180,14 +181,14 @@ class ProofStore:
         seg, off = 0, 0
         for k in range(count):
             chunk = raw[k * INDEX_SIZE:(k + 1) * INDEX_SIZE]
-            sym, segment, bid, offset, length, crc, entry_crc, reserved = \
-                fm.STORE_INDEX_STRUCT.unpack(chunk)
-            loc = Location(sym, bid, segment, offset, length, crc)
-            if fm.crc32(chunk[:32]) != entry_crc or reserved:
+            e = fm.STORE_INDEX.unpack(chunk)
+            sym, bid, segment = e.symbol, e.batch_id, e.segment
+            loc = Location(sym, bid, segment, e.offset, e.length, e.data_crc)
+            if fm.crc32(chunk[:fm.INDEX_CRC_AT]) != e.entry_crc or e.reserved:
                 return k, f"entry {k} fails its checksum"
             if seg < len(paths) and segment == seg + 1 and off == sizes[seg]:
                 seg, off = segment, 0        # the previous segment ends exactly there
-            if (segment, offset) != (seg, off) or segment >= len(paths) or loc.end > sizes[segment]:
+            if (segment, e.offset) != (seg, off) or segment >= len(paths) or loc.end > sizes[segment]:
                 return k, f"entry {k} does not follow the previous one in the data"
             if (sym, bid) in self._number:
                 return k, f"entry {k} repeats symbol {sym} batch {bid}"
@@ -226,10 +227,10 @@ class ProofStore:
                                     number == len(paths) - 1, StoreCorrupt,
                                     start if number == seg else 0)
                 for at, h, data in walk:
-                    sym, bid = h[5], h[7]
-                    if (sym, bid) in self._number:
-                        raise StoreCorrupt(path, at, f"a second proof of symbol {sym} batch {bid}")
-                    self._add(Location(sym, bid, number, at, h[6], h[8]))
+                    if (h.symbol, h.batch_id) in self._number:
+                        raise StoreCorrupt(path, at, f"a second proof of symbol {h.symbol} batch "
+                                           f"{h.batch_id}")
+                    self._add(Location(h.symbol, h.batch_id, number, at, h.length, h.data_crc))
                     found = True
             if walk.torn:
                 note = (f"{path}: dropped a torn tail of {sizes[number] - walk.end} bytes at byte "

@@ -25,11 +25,11 @@ import os
 import threading
 import time
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import wait as wait_ready
 
-import numpy as np
-
+from .backends import NativeBackend, ProofBackend
+from .jobs import ProofJob, ProofResult
 from .priority import DEFAULT_AGE_STEP, ProofPriority, PriorityQueue, QueueClosed
 
 log = logging.getLogger(__name__)
@@ -40,46 +40,6 @@ log = logging.getLogger(__name__)
 # kills every worker at start-up, and restarting it for ever would only spin.
 EARLY_DEATHS = 3
 READY = "ready"
-
-
-@dataclass
-class ProofJob:
-    """One batch to prove: the engine's cells before it and its operation
-    records (OP_DTYPE, outcome fields optional: the prover recomputes them)."""
-
-    symbol: int
-    batch_id: int
-    pre_cells: np.ndarray
-    ops: np.ndarray
-    trace_length: int
-    security_bits: int = 100
-    log_blowup: int = 2
-
-
-@dataclass
-class ProofResult:
-    """A proven batch (error None) or why it could not be proven.
-
-    proof is a batch proof file (prover/orderbook/proof_file.py); post_root
-    the state root after the batch.  prove_s is the backend's proving time,
-    queue_wait_s the time the job waited in the pool's queue."""
-
-    symbol: int
-    batch_id: int
-    proof: bytes = b""
-    post_root: bytes = b""
-    n_ops: int = 0
-    n_trades: int = 0
-    prove_s: float = 0.0
-    error: str | None = None
-    queue_wait_s: float = 0.0
-    priority: ProofPriority = ProofPriority.NORMAL
-    worker_pid: int = 0
-    extra: dict = field(default_factory=dict)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
 
 
 class WorkerCrashed(RuntimeError):
@@ -113,12 +73,23 @@ def _worker_main(conn, backend) -> None:
 
 
 @dataclass
+class _Running:
+    """A job a worker was given, until it answers or dies."""
+
+    job_id: int
+    job: ProofJob
+    priority: ProofPriority
+    waited_s: float
+    future: Future
+
+
+@dataclass
 class _Slot:
     index: int
     core: int | None
     process: mp.process.BaseProcess | None = None
     conn: object = None
-    job: tuple | None = None          # (job_id, job, priority, waited_s, future) while busy
+    job: _Running | None = None
     stopping: bool = False
     ready: bool = False               # its process reached _worker_main
     early_deaths: int = 0
@@ -129,14 +100,12 @@ class WorkerPool:
     the in-process STARK prover, NativeBackend), each pinned to one of
     `cores` (cycled; None: no pinning)."""
 
-    def __init__(self, count: int, cores: list[int] | None = None, backend=None, *,
+    def __init__(self, count: int, cores: list[int] | None = None,
+                 backend: ProofBackend | None = None, *,
                  age_step: float | None = DEFAULT_AGE_STEP, queue: PriorityQueue | None = None):
         if count < 1:
             raise ValueError(f"a worker pool needs at least one worker, not {count}")
-        if backend is None:
-            from .backends import NativeBackend
-            backend = NativeBackend()
-        self.backend = backend
+        self.backend = backend if backend is not None else NativeBackend()
         self.queue = queue or PriorityQueue(age_step)
         self._ctx = mp.get_context("spawn")
         self._lock = threading.Lock()
@@ -145,6 +114,7 @@ class WorkerPool:
         self._closing = False
         self._stopped = threading.Event()
         self._broken: str | None = None
+        self._unfinished = 0
         self.crashes = 0
         usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
         self._slots = []
@@ -195,6 +165,16 @@ class WorkerPool:
         """Why the pool cannot prove anything (every worker dies at start-up), or None."""
         return self._broken
 
+    @property
+    def pending(self) -> int:
+        """Jobs submitted whose futures are not done: queued or running."""
+        with self._lock:
+            return self._unfinished
+
+    def _finished(self, _fut: Future) -> None:
+        with self._lock:
+            self._unfinished -= 1
+
     def busy_pids(self) -> list[int]:
         """Workers proving a job now."""
         with self._lock:
@@ -214,6 +194,9 @@ class WorkerPool:
             self.queue.put((next(self._ids), job, fut), priority)
         except QueueClosed:
             raise PoolClosed("the worker pool is closed") from None
+        with self._lock:
+            self._unfinished += 1
+        fut.add_done_callback(self._finished)
         return fut
 
     async def prove(self, job: ProofJob, priority: ProofPriority | int | str = ProofPriority.NORMAL
@@ -237,7 +220,7 @@ class WorkerPool:
             with self._lock:
                 slot = next((s for s in self._slots if s.job is None and not s.stopping), None)
                 if slot is not None:
-                    busy = slot.job = (job_id, job, priority, waited, fut)
+                    busy = slot.job = _Running(job_id, job, priority, waited, fut)
                     conn = slot.conn           # this process's pipe, even if it is replaced
             if slot is None:               # only while closing without waiting, or broken
                 fut.set_exception(WorkerCrashed(self._broken) if self._broken
@@ -298,12 +281,11 @@ class WorkerPool:
         with self._free:
             busy, slot.job = slot.job, None
             self._free.notify_all()
-        if busy is None or busy[0] != job_id:
+        if busy is None or busy.job_id != job_id:
             log.error("worker %d answered job %s it was not given; ignored", slot.index, job_id)
             return
-        _, job, priority, waited, fut = busy
-        result.queue_wait_s, result.priority = waited, priority
-        fut.set_result(result)
+        result.queue_wait_s, result.priority = busy.waited_s, busy.priority
+        busy.future.set_result(result)
 
     def _reap(self, slot: _Slot) -> None:
         """A worker process ended: fail its job and replace it (unless stopping)."""
@@ -348,7 +330,7 @@ class WorkerPool:
                 if queued.set_running_or_notify_cancel():
                     queued.set_exception(WorkerCrashed(self._broken))
         if busy is not None:
-            _, job, *_, fut = busy
+            job, fut = busy.job, busy.future
             if expected:
                 fut.set_exception(PoolClosed("the worker pool closed while the job ran"))
             else:
@@ -399,7 +381,7 @@ class WorkerPool:
         self._monitor.join()
         for s in self._slots:
             if s.job is not None:      # its worker ended after the monitor stopped
-                s.job[-1].set_exception(PoolClosed("the worker pool closed while the job ran"))
+                s.job.future.set_exception(PoolClosed("the worker pool closed while the job ran"))
                 s.job = None
             if s.conn is not None:
                 s.conn.close()

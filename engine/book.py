@@ -182,7 +182,7 @@ class Book:
         time with its steps recorded."""
         ops_p = _ops_pointer(ops)
         # room for any one operation, so every call makes progress
-        reserve = lib.ZK_STEPS_FIXED + lib.ZK_STEPS_PER_RESTING * self.capacity
+        reserve = trace.max_steps(self.capacity)
         steps = trace.steps(4 * len(ops) + reserve)
         done, written, taken = 0, 0, 0
         while True:

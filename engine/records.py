@@ -8,6 +8,7 @@ against the compiled header, and docs/FORMATS.md documents each byte.
 from __future__ import annotations
 
 import struct
+from collections import namedtuple
 from enum import IntEnum
 
 import numpy as np
@@ -135,6 +136,40 @@ def struct_of(dtype: np.dtype) -> struct.Struct:
 
 OP_STRUCT = struct_of(OP_DTYPE)
 
+
+class Packed:
+    """A packed record read and written field by field by name: `dtype` is
+    the mirror of its C struct, `struct` packs it, `unpack` returns a named
+    tuple (an array field, such as reserved bytes, as a tuple)."""
+
+    def __init__(self, name: str, dtype: np.dtype):
+        self.dtype, self.struct, self.size = dtype, struct_of(dtype), dtype.itemsize
+        self.fields = namedtuple(name, dtype.names)
+        self._counts = [int(np.prod(dtype.fields[n][0].shape)) for n in dtype.names]
+
+    def offset(self, name: str) -> int:
+        return self.dtype.fields[name][1]
+
+    def pack(self, **values) -> bytes:
+        """The record's bytes; every field named (an array field by a tuple)."""
+        try:
+            row = self.fields(**values)
+        except TypeError as exc:
+            raise TypeError(f"{self.fields.__name__}: {exc}") from None
+        flat = []
+        for value, count in zip(row, self._counts):
+            flat += list(value) if count > 1 else [value]
+        return self.struct.pack(*flat)
+
+    def unpack(self, raw) -> tuple:
+        """The fields of the record at the start of `raw`, by name."""
+        flat = self.struct.unpack_from(raw)
+        values, at = [], 0
+        for count in self._counts:
+            values.append(flat[at:at + count] if count > 1 else flat[at])
+            at += count
+        return self.fields(*values)
+
 # The fields an engine fills in: what the daemon compares with its shadow book.
 OUTCOME_FIELDS = ("handle", "filled", "trades", "status", "reason")
 
@@ -142,6 +177,18 @@ OUTCOME_FIELDS = ("handle", "filled", "trades", "status", "reason")
 def ops(n: int) -> np.ndarray:
     """n zeroed operation records."""
     return np.zeros(n, dtype=OP_DTYPE)
+
+
+def operation(**fields) -> np.ndarray:
+    """One operation record (an array of one) with the named fields set and
+    the others zero."""
+    rec = ops(1)
+    for name, value in fields.items():
+        if name not in OP_DTYPE.names:
+            raise TypeError(f"an operation record has no field {name!r} "
+                            f"(fields: {', '.join(OP_DTYPE.names)})")
+        rec[name] = value
+    return rec
 
 
 def trades(n: int) -> np.ndarray:

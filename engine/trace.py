@@ -15,6 +15,7 @@ from enum import IntEnum
 
 import numpy as np
 
+from .native import lib
 from .proof_table import WORD
 from .records import record_dtype
 
@@ -49,6 +50,16 @@ STEP_DTYPE = record_dtype([
     ("old_word", ("<u4", (ACCESSES, WORD)), 24),
     ("new_word", ("<u4", (ACCESSES, WORD)), 152),
 ], 280)
+
+
+#: one operation takes at most STEPS_FIXED + STEPS_PER_RESTING * (orders
+#: resting on the book) steps (csrc/zk_engine.h)
+STEPS_FIXED, STEPS_PER_RESTING = lib.ZK_STEPS_FIXED, lib.ZK_STEPS_PER_RESTING
+
+
+def max_steps(capacity: int) -> int:
+    """The most steps one operation can take on a book of `capacity` slots."""
+    return STEPS_FIXED + STEPS_PER_RESTING * capacity
 
 
 def steps(n: int) -> np.ndarray:

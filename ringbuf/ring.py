@@ -72,6 +72,10 @@ def unlink(name: str, missing_ok: bool = False) -> None:
             raise _error(name, lib.ZKRING_ESYS, "unlink")
 
 
+#: the idle strategies by name (IdleStrategy.named), as configuration spells them
+IDLE_STRATEGIES = ("busy_spin", "spin_then_yield", "spin_then_park")
+
+
 @dataclass(frozen=True)
 class IdleStrategy:
     """What a consumer does while the ring is empty (Agrona's idle strategies).
@@ -100,6 +104,13 @@ class IdleStrategy:
     def spin_then_park(cls, spins: int = 10_000, yields: int = 100,
                        park_us: float = 1000.0) -> "IdleStrategy":
         return cls(lib.ZKRING_IDLE_PARK, spins, yields, park_us)
+
+    @classmethod
+    def named(cls, name: str) -> "IdleStrategy":
+        """The strategy called `name` (one of IDLE_STRATEGIES), with its defaults."""
+        if name not in IDLE_STRATEGIES:
+            raise ValueError(f"unknown idle strategy {name!r}: one of {', '.join(IDLE_STRATEGIES)}")
+        return getattr(cls, name)()
 
     def _c(self):
         return ffi.new("zkring_idle_t *", (self.kind, self.spins, self.yields,

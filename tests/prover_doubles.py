@@ -18,7 +18,8 @@ from __future__ import annotations
 import sys
 import time
 
-from zksidecar.daemon import backends as B
+from zksidecar.daemon import frames as B
+from zksidecar.daemon.jobs import prove_job
 from zksidecar.prover.orderbook import proof_file
 
 
@@ -37,7 +38,7 @@ def main(mode: str) -> int:
             continue
         if mode == "wrong":
             job.ops = job.ops[:-1]
-        bp, _, _ = B.prove_job(job)
+        bp, _ = prove_job(job)
         if mode == "relabel":
             bp.public.batch_id += 1
         raw = bytearray(proof_file.encode(bp))

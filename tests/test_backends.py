@@ -1,4 +1,4 @@
-"""daemon/backends.py: the process protocol's frames against csrc/zk_backend.h,
+"""daemon/backends.py and daemon/frames.py: the process protocol's frames against csrc/zk_backend.h,
 ProcessBackend against the real `zksidecar prover-server` (proofs verify as
 a chain), and every way a host can fail: malformed frames, a crash, a hang,
 a proof of other work, a relabelled or tampered proof."""
@@ -10,9 +10,11 @@ import sys
 
 import pytest
 
-from zksidecar.daemon import backends as B
-from zksidecar.daemon.backends import (BackendError, FrameError, NativeBackend, ProcessBackend,
-                                       ProofRejected)
+from zksidecar.daemon import frames as B
+from zksidecar.daemon.backends import NativeBackend, ProcessBackend
+from zksidecar.daemon.frames import FrameError
+from zksidecar.daemon.jobs import BackendError, ProofRejected
+from zksidecar.daemon.prover_server import serve
 from zksidecar.daemon.workers import WorkerPool
 from zksidecar.prover.native import ffi, lib
 from zksidecar.prover.orderbook import proof_file, verify_chain
@@ -36,17 +38,17 @@ def server():
 
 # ----------------------------------------------------------- the frames --
 
-@pytest.mark.parametrize("ctype, layout, names", [
-    ("zk_backend_request", B.REQUEST, B.REQUEST_FIELDS),
-    ("zk_backend_response", B.RESPONSE, B.RESPONSE_FIELDS)])
-def test_headers_agree_with_c(ctype, layout, names):
-    assert ffi.sizeof(ctype) == layout.size
+@pytest.mark.parametrize("ctype, dtype", [("zk_backend_request", B.REQUEST_DTYPE),
+                                           ("zk_backend_response", B.RESPONSE_DTYPE)])
+def test_headers_agree_with_c(ctype, dtype):
+    assert ffi.sizeof(ctype) == dtype.itemsize
     fields = ffi.typeof(ctype).fields
-    assert [name for name, _ in fields] == list(names)
-    assert [f.offset for _, f in fields] == B.field_offsets(layout)
-    sizes = [ffi.sizeof(f.type) for _, f in fields]
-    assert sizes == [b - a for a, b in zip(B.field_offsets(layout), B.field_offsets(layout)[1:]
-                                           + [layout.size])]
+    assert [name for name, _ in fields] == list(dtype.names)
+    for name, f in fields:
+        sub, offset = dtype.fields[name][:2]
+        assert ffi.offsetof(ctype, name) == offset, name
+        assert ffi.sizeof(f.type) == sub.itemsize, name
+    assert B.REQUEST.size == 40 and B.RESPONSE.size == 32      # packed, no gaps
 
 
 def test_constants_agree_with_c():
@@ -80,7 +82,7 @@ def test_serve_answers_bad_requests_and_stops_on_a_broken_stream():
     good = B.encode_request(chain_jobs(1)[0])
     inp = io.BytesIO(B.frame(b"ZKPQ nonsense") + B.frame(good) + b"\x10\0\0\0abc")
     out = io.BytesIO()
-    assert B.serve(inp, out) == 2
+    assert serve(inp, out) == 2
     out.seek(0)
     answers = [B.decode_response(B.read_frame(out)) for _ in range(3)]
     assert B.read_frame(out) is None

@@ -227,16 +227,19 @@ def test_two_workers_prove_batches_of_one_symbol_in_parallel(tmp_path):
         d.cleanup()
 
 
-def test_records_of_too_many_symbols_are_refused_not_kept(tmp_path):
+def test_records_of_too_many_symbols_are_refused_not_kept():
     """An engine writing garbage symbols cannot grow the daemon: past
     book.max_symbols its records are refused and counted."""
-    from zksidecar.daemon.config import load
-    from zksidecar.daemon.service import Service
+    from zksidecar.daemon.batches import BatchPolicy
+    from zksidecar.daemon.metrics import Metrics
+    from zksidecar.daemon.sequencer import Sequencer
 
     ops = loadgen.flow(40, seed=9, capacity=64)
     ops["symbol"] = np.arange(40) % 5
-    svc = Service(load(overrides={"book": {"capacity": 64, "max_symbols": 3}}))
-    applied = svc._apply(ops, np.zeros(40, np.int64), 0.0)
-    assert sorted(svc.shadows) == [0, 1, 2]
-    beyond = [r for r in applied.rejected if "max_symbols" in r.why]
-    assert {r.symbol for r in beyond} == {3, 4} and len(beyond) == 16
+    ops["seq"] = np.arange(40) // 5 + 1          # each symbol's own stream
+    ops["handle"] = 0                             # new orders only: no cancel of another book's order
+    ops["kind"] = np.where(ops["kind"] >= 6, 1, ops["kind"])
+    seq = Sequencer(64, 256, BatchPolicy(128, 1.0), Metrics(), max_symbols=3)
+    seq.feed(ops, np.zeros(40, np.int64), 0.0)
+    assert sorted(seq.shadows) == [0, 1, 2]
+    assert seq.refused == 16          # the 8 records of symbols 3 and 4 each

@@ -203,7 +203,7 @@ def test_vectorised_witness_equals_the_row_by_row_one():
         after = Book.restore(book.snapshot())
         ops = ops.copy()
         _, steps = after.process_traced(ops)
-        t = W.trace_length_for(len(steps), book.capacity)
+        t = W.rows_for(len(steps), book.capacity)
         args = (proof_table(book.cells), proof_table(after.cells), ops, steps, t, book.capacity)
         fast, ref = W.build(*args), W.build_reference(*args)
         assert np.array_equal(fast.pre, ref.pre) and np.array_equal(fast.post, ref.post)

@@ -1,14 +1,22 @@
 """The shadow book (daemon/shadow.py): batch cuts, divergences, refused
-records, and a journal replay that reproduces the live cuts exactly."""
+records, batches its owner closes, and a journal replay that reproduces the
+live cuts exactly (daemon/sequencer.py, daemon/recovery.py)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from zksidecar.daemon.batches import BatchPolicy, CloseReason
+from zksidecar.daemon.journal import BatchMark, Journal, ReplayMismatch
+from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.priority import ProofPriority
-from zksidecar.daemon.shadow import (STEPS_FIXED, STEPS_PER_RESTING, BatchPolicy, ShadowBook,
-                                     trace_length_for)
-from zksidecar.engine.book import Book
+from zksidecar.daemon.recovery import recover
+from zksidecar.daemon.sequencer import Sequencer
+from zksidecar.daemon.shadow import BatchOverflow, ShadowBook
+from zksidecar.daemon.store import ProofStore
+from zksidecar.engine.book import Book, StreamError
+from zksidecar.engine.trace import max_steps
+from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.engine.flow import FlowParams, generate
 from zksidecar.engine.records import FLAG_CLAIMED, FLAG_CRITICAL, Status
 
@@ -19,12 +27,13 @@ def flow(n=600, seed=3, **kw):
     return generate(n, seed, CAP, params=FlowParams(depth=30, **kw))
 
 
-def feed(shadow, ops, chunks, now=0.0):
+def feed(shadow, ops, chunks, policy, now=0.0):
     """Apply `ops` in the given chunk sizes; returns every closed batch and
     the Applied results."""
     closed, results, i = [], [], 0
     for size in chunks:
-        a = shadow.apply(ops[i:i + size], np.arange(i, i + size, dtype=np.int64)[:len(ops[i:i + size])], now)
+        a = shadow.apply(ops[i:i + size], np.arange(i, i + size, dtype=np.int64)[:len(ops[i:i + size])],
+                         now, policy)
         closed += a.closed
         results.append(a)
         i += size
@@ -51,15 +60,19 @@ def check_batches(batches, ops):
     assert (done == expected[:len(done)]).all()
 
 
-def policy(size=100, timeout=1.0, trace=None, critical_qty=0):
-    return BatchPolicy(size, timeout, trace or trace_length_for(CAP, size), critical_qty)
+def policy(size=100, timeout=1.0, critical_qty=0):
+    return BatchPolicy(size, timeout, critical_qty)
+
+
+def shadow_for(size=100, trace=None):
+    return ShadowBook(0, CAP, trace or trace_length_for(CAP, size))
 
 
 def test_batches_close_at_max_size_whatever_the_chunks():
     ops = flow()
     for chunks in ([600], [1] * 600, [7, 250, 3, 340], [99, 1, 100, 400]):
-        shadow = ShadowBook(0, CAP, policy(100))
-        closed, _ = feed(shadow, ops, chunks)
+        shadow = shadow_for(100)
+        closed, _ = feed(shadow, ops, chunks, policy(100))
         assert [len(b.ops) for b in closed] == [100] * 6
         assert [b.batch_id for b in closed] == list(range(6))
         assert all(b.reason == "size" and b.priority == ProofPriority.NORMAL for b in closed)
@@ -71,8 +84,8 @@ def test_a_critical_operation_closes_its_batch_at_once():
     ops = flow()
     ops["flags"][130] |= FLAG_CRITICAL
     ops["qty"][[10, 20]] = [5000, 4999]
-    shadow = ShadowBook(0, CAP, policy(100, critical_qty=5000))
-    closed, _ = feed(shadow, ops, [50, 550])
+    shadow = shadow_for(100)
+    closed, _ = feed(shadow, ops, [50, 550], policy(100, critical_qty=5000))
     assert [(b.first_seq, b.last_seq, b.reason) for b in closed[:3]] == \
         [(1, 11, "critical"), (12, 111, "size"), (112, 131, "critical")]
     assert [b.priority for b in closed[:3]] == [ProofPriority.CRITICAL, ProofPriority.NORMAL,
@@ -82,21 +95,21 @@ def test_a_critical_operation_closes_its_batch_at_once():
 
 def test_timeout_closes_an_open_batch():
     ops = flow(60)
-    shadow = ShadowBook(0, CAP, policy(100, timeout=0.5))
-    assert shadow.apply(ops[:40], np.zeros(40, np.int64), now=10.0).closed == []
-    assert shadow.tick(10.4) is None
-    shadow.apply(ops[40:], np.zeros(20, np.int64), now=10.45)     # the age counts from the first op
-    b = shadow.tick(10.5)
+    shadow, p = shadow_for(100), policy(100, timeout=0.5)
+    assert shadow.apply(ops[:40], np.zeros(40, np.int64), 10.0, p).closed == []
+    assert shadow.tick(10.4, p) is None
+    shadow.apply(ops[40:], np.zeros(20, np.int64), 10.45, p)     # the age counts from the first op
+    b = shadow.tick(10.5, p)
     assert (b.reason, len(b.ops)) == ("timeout", 60)
-    assert shadow.tick(20.0) is None and shadow.close("shutdown") is None
+    assert shadow.tick(20.0, p) is None and shadow.close(CloseReason.SHUTDOWN) is None
 
 
 def test_a_batch_never_takes_more_steps_than_its_trace_holds():
     ops = flow(800, take=0.6)
     t = trace_length_for(CAP, 1)             # room for one worst-case operation, not 100 typical ones
-    shadow = ShadowBook(0, CAP, policy(100, trace=t))
-    closed, _ = feed(shadow, ops, [33] * 40)
-    closed.append(shadow.close("shutdown"))
+    shadow = shadow_for(trace=t)
+    closed, _ = feed(shadow, ops, [33] * 40, policy(100))
+    closed.append(shadow.close(CloseReason.SHUTDOWN))
     assert any(b.reason == "steps" for b in closed)
     for b in closed:
         _, steps = Book.from_cells(b.pre_cells).process_traced(b.ops.copy())
@@ -106,7 +119,7 @@ def test_a_batch_never_takes_more_steps_than_its_trace_holds():
 
 def test_a_trace_too_short_for_one_operation_is_refused():
     with pytest.raises(ValueError, match="cannot hold one operation"):
-        ShadowBook(0, CAP, policy(10, trace=STEPS_FIXED + STEPS_PER_RESTING * CAP))
+        ShadowBook(0, CAP, max_steps(CAP))
 
 
 def test_divergent_claims_are_reported_and_the_batch_holds_the_rules_outcome():
@@ -117,12 +130,12 @@ def test_divergent_claims_are_reported_and_the_batch_holds_the_rules_outcome():
     claimed["flags"] |= FLAG_CLAIMED
     claimed["filled"][17] += 1                          # the engine lies twice
     claimed["status"][150] = Status.CANCELLED if truth["status"][150] != Status.CANCELLED else Status.RESTED
-    shadow = ShadowBook(0, CAP, policy(100))
-    closed, results = feed(shadow, claimed, [200])
+    shadow = shadow_for(100)
+    closed, results = feed(shadow, claimed, [200], policy(100))
     divs = [d for r in results for d in r.divergences]
     assert [d.seq for d in divs] == [18, 151]
     assert divs[0].claimed["filled"] == divs[0].computed["filled"] + 1
-    assert [b.divergences for b in closed] == [1, 1]
+    assert [b.divergent for b in closed] == [[18], [151]]
     assert all(b.priority == ProofPriority.HIGH for b in closed)
     assert (closed[0].ops["filled"] == truth["filled"][:100]).all()
 
@@ -131,46 +144,91 @@ def test_a_record_that_breaks_the_stream_is_refused_and_the_rest_goes_on():
     ops = flow(120)
     bad = np.concatenate([ops[:50], ops[49:50], ops[50:]])            # seq 50 again
     bad["ts_ns"][0] = bad["ts_ns"][0]
-    shadow = ShadowBook(0, CAP, policy(100))
-    closed, results = feed(shadow, bad, [121])
-    rejected = [r for a in results for r in a.rejected]
-    assert [(r.seq, "expected 51" in r.why) for r in rejected] == [(50, True)]
-    closed.append(shadow.close("shutdown"))
+    shadow = shadow_for(100)
+    closed, results = feed(shadow, bad, [121], policy(100))
+    refused = [r for a in results for r in a.refused]
+    assert [(r.seq, "expected 51" in r.why) for r in refused] == [(50, True)]
+    closed.append(shadow.close(CloseReason.SHUTDOWN))
     check_batches(closed, ops)
 
 
-def test_replay_reproduces_the_live_cuts():
+def test_a_batch_its_owner_closes_is_never_cut_and_overflows_whole():
+    """Without a policy (an API request, a replay) nothing cuts the records;
+    records that overflow the trace change nothing at all."""
+    ops = flow(300)
+    shadow = shadow_for(trace=256)
+    a = shadow.apply(ops[:40], np.zeros(40, np.int64), 0.0, None)
+    assert a.closed == [] and shadow.open_count == 40 and a.taken == 40
+    cells, count = shadow.book.cells.copy(), shadow.open_count
+    with pytest.raises(BatchOverflow, match="engine steps; its 256-row trace holds 255"):
+        shadow.apply(ops[40:], np.zeros(260, np.int64), 0.0, None)
+    assert (shadow.book.cells == cells).all() and shadow.open_count == count
+    b = shadow.close(CloseReason.FLUSH)
+    assert (b.first_seq, b.last_seq, b.reason) == (1, 40, "flush")
+    check_batches([b], ops)
+
+
+def test_a_critical_request_and_the_stream_check():
+    ops = flow(20)
+    shadow = shadow_for(100)
+    a = shadow.apply(ops[:5], np.zeros(5, np.int64), 0.0, policy(100))
+    b = shadow.apply(ops[5:6], np.zeros(1, np.int64), 0.0, policy(100), priority=ProofPriority.CRITICAL)
+    assert a.closed == [] and [(x.last_seq, x.reason, x.priority) for x in b.closed] == \
+        [(6, "critical", ProofPriority.CRITICAL)]
+    with pytest.raises(StreamError, match="sequence number 9, expected 8"):
+        shadow.check_stream(np.concatenate([ops[6:7], ops[8:9]]))
+    assert shadow.book.next_seq == 7
+
+
+def live_journal(tmp_path, ops, p):
+    """The daemon's live path into a real journal: ingest's entries, then
+    the sequencer's marks as it closes batches.  Returns the live sequencer."""
+    rng = np.random.default_rng(5)
+    journal = Journal(str(tmp_path / "journal"))
+    live = Sequencer(CAP, trace_length_for(CAP, p.max_batch_size), p, Metrics(), journal=journal)
+    i, now = 0, 0.0
+    while i < len(ops):
+        chunk = ops[i:i + int(rng.integers(1, 90))]
+        journal.append_ops(chunk, i)
+        live.feed(chunk, np.full(len(chunk), i, np.int64), now)
+        now += 0.1
+        live.tick(now)
+        i += len(chunk)
+    journal.close()
+    return live
+
+
+def test_replay_reproduces_the_live_cuts(tmp_path):
     """The journal holds the records as ingest saw them and a mark per closed
-    batch; a fresh shadow replaying it closes exactly the same batches, and
-    what follows the last mark continues as the open batch."""
+    batch; a fresh sequencer replaying it closes exactly the same batches,
+    and what follows the last mark continues as the open batch."""
     ops = flow(700)
     ops["flags"][300] |= FLAG_CRITICAL
-    live = ShadowBook(0, CAP, policy(128, timeout=0.5))
-    journal, i, now = [], 0, 0.0
-    rng = np.random.default_rng(5)
-    while i < len(ops):
-        size = int(rng.integers(1, 90))
-        chunk = ops[i:i + size]
-        journal.append(("ops", chunk))
-        a = live.apply(chunk, np.full(len(chunk), i, np.int64), now)
-        for b in a.closed:
-            journal.append(("mark", b))
-        now += 0.1
-        b = live.tick(now)
-        if b is not None:
-            journal.append(("mark", b))
-        i += size
-    marks = [b for kind, b in journal if kind == "mark"]
-    assert {b.reason for b in marks} >= {"size", "critical", "timeout"}
-    again = ShadowBook(0, CAP, policy(128, timeout=0.5))
-    for kind, item in journal:
-        if kind == "ops":
-            again.replay_ops(item, np.zeros(len(item), np.int64))
-        else:
-            b, _ = again.replay_mark(item.batch_id, item.last_seq)
-            assert (b.ops == item.ops).all() and (b.pre_cells == item.pre_cells).all()
-    again.release_held(now)
-    assert again.open_count == live.open_count
-    assert (again.book.cells == live.book.cells).all()
-    with pytest.raises(ValueError, match="expected"):
-        again.replay_mark(0, 5)
+    p = policy(128, timeout=0.5)
+    live = live_journal(tmp_path, ops, p)
+    with Journal(str(tmp_path / "journal")) as journal:
+        marks = [e for e in journal.replay() if isinstance(e, BatchMark)]
+    assert len(marks) == live.shadows[0].next_batch_id >= 5
+    again = Sequencer(CAP, trace_length_for(CAP, 128), p, Metrics())
+    with Journal(str(tmp_path / "journal")) as journal, ProofStore(str(tmp_path / "proofs")) as store:
+        got = recover(journal, store, again, tail_records=256)
+    assert [(b.batch_id, b.first_seq, b.last_seq) for b in got.todo] == \
+        [(m.batch_id, m.first_seq, m.last_seq) for m in marks]     # none proven yet: all again
+    assert {b.reason for b in got.todo} == {"replay"}
+    assert got.replayed_ops == 700 and len(got.tail) >= 256
+    assert again.shadows[0].open_count == live.shadows[0].open_count
+    assert (again.shadows[0].book.cells == live.shadows[0].book.cells).all()
+    check_batches(got.todo, ops)
+
+
+def test_a_journal_that_contradicts_itself_is_refused(tmp_path):
+    ops = flow(300)
+    live_journal(tmp_path, ops, policy(128))          # 512-row traces
+    with Journal(str(tmp_path / "journal")) as journal, ProofStore(str(tmp_path / "proofs")) as store:
+        small = Sequencer(CAP, 256, policy(128), Metrics())
+        with pytest.raises(ReplayMismatch, match="was book.trace_length or book.capacity changed"):
+            recover(journal, store, small, tail_records=16)
+        skipped = Sequencer(CAP, 512, policy(128), Metrics())
+        skipped.shadow(0).next_batch_id = 1
+        with pytest.raises(ReplayMismatch, match="marks batch 0, expected 1"):
+            recover(journal, store, skipped, tail_records=16)

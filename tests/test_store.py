@@ -21,6 +21,7 @@ from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError, StoreFu
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.engine.native import ffi, lib
+from zksidecar.engine.records import struct_of
 from zksidecar.prover import params
 from zksidecar.prover.orderbook import proof_file, prove_batch
 
@@ -40,7 +41,7 @@ def test_layouts_agree_with_the_header(ctype, dtype):
         assert ffi.offsetof(ctype, name) == offset, name
         assert ffi.sizeof(f.type) == sub.itemsize, name
         assert sub.base.str[0] in "<|", name
-    assert fm.struct_of(dtype).size == dtype.itemsize      # packed, no gaps
+    assert struct_of(dtype).size == dtype.itemsize      # packed, no gaps
 
 
 def test_constants_agree_with_the_header():

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from zksidecar.daemon.backends import NativeBackend
-from zksidecar.daemon.workers import PoolClosed, ProofJob, WorkerCrashed, WorkerPool
+from zksidecar.daemon.jobs import ProofJob
+from zksidecar.daemon.workers import PoolClosed, WorkerCrashed, WorkerPool
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import proof_file, verify_batch, verify_chain

@@ -141,7 +141,7 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
                   trace_length: int | None = None, batch_id: int = 0) -> PreparedBatch:
     """The engine's run of `ops` from `pre`, traced, and the witness of it."""
     if isinstance(pre, Book):
-        t = trace_length or W.trace_length_for(0, pre.capacity)
+        t = trace_length or W.rows_for(0, pre.capacity)
         state = None
         cells = pre.cells.copy()
     else:
@@ -159,7 +159,7 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
         raise ValueError("an empty batch")
     trades, steps = book.process_traced(ops)
     if isinstance(pre, Book) and trace_length is None:
-        t = W.trace_length_for(len(steps), cap)
+        t = W.rows_for(len(steps), cap)
     if len(steps) + 1 > t:
         raise ValueError(f"the batch takes {len(steps)} steps; a chain of {t}-row traces "
                          f"holds at most {t - 1}")

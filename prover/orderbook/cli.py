@@ -18,11 +18,11 @@ import numpy as np
 
 from ...engine import replay
 from ...engine.book import Book
-from ..params import ProofOptions
 from ..proof import ProofFormatError
 from ..verify import VerificationError
 from . import proof_file
 from .batch import prove_batch, verify_chain
+from .params import proof_options
 from .witness import trace_length_for
 
 
@@ -37,9 +37,6 @@ def read_ops(path: str, fmt: str, capacity: int) -> np.ndarray:
         events = replay.read_csv(f) if fmt == "csv" else replay.read_lobster(f)
         replay.run(events, Book(capacity), on_ops=lambda ops: chunks.append(ops.copy()))
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=replay.records.OP_DTYPE)
-
-
-ROWS_PER_OP = 8   # default room per operation; the synthetic flow takes ~3.8
 
 
 def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str,
@@ -59,12 +56,12 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
         print(f"zksidecar prove: {path}: no operations", file=sys.stderr)
         return 2
     # one trace length for the whole chain (every proof of a chain shares it)
-    trace_length = trace_length or trace_length_for(batch_size * ROWS_PER_OP, capacity)
+    trace_length = trace_length or trace_length_for(capacity, batch_size)
     if trace_length & (trace_length - 1) or trace_length < capacity:
         print(f"zksidecar prove: trace length must be a power of two >= the capacity, got "
               f"{trace_length}", file=sys.stderr)
         return 2
-    options = ProofOptions.for_security(security, log_blowup=2, grinding_bits=16)
+    options = proof_options(security)
     os.makedirs(out_dir, exist_ok=True)
     print(f"{len(ops):,} operations in batches of {batch_size}, capacity {capacity}, "
           f"trace length {trace_length}, {options.conjectured_security(trace_length)} bits", file=out)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...engine.records import Reason
-from ...engine.trace import StepKind
+from ...engine.trace import StepKind, max_steps
 from .. import field as F
 from ..native import ffi, lib, u32p
 from .air import (GEN_LIMIT, HCELLS, KIND_CODE, KINDS, WORD, classify, classify_all, exec_columns,
@@ -142,9 +142,29 @@ def _scratch_u32(shape: tuple[int, int]) -> np.ndarray:
     return buf[:size].reshape(shape)
 
 
-def trace_length_for(steps: int, capacity: int, minimum: int = 16) -> int:
-    n = max(capacity, steps + 1, minimum)
-    return 1 << (n - 1).bit_length()
+#: trace rows per operation when a chain's trace is sized (trace_length_for):
+#: the synthetic flow takes ~3.8; a batch that takes more is cut where its
+#: trace is full (daemon/shadow.py)
+ROWS_PER_OP = 4
+MIN_TRACE_LENGTH = 16
+
+
+def _power_of_two_at_least(n: int) -> int:
+    return 1 << (max(n, MIN_TRACE_LENGTH) - 1).bit_length()
+
+
+def rows_for(steps: int, capacity: int) -> int:
+    """The shortest trace holding `steps` steps, the PAD row after them and
+    the state table of a book of `capacity` slots."""
+    return _power_of_two_at_least(max(capacity, steps + 1))
+
+
+def trace_length_for(capacity: int, max_ops: int = 1) -> int:
+    """The trace length of a chain: room for any one operation on a book of
+    `capacity` slots, and for `max_ops` operations of typical size
+    (ROWS_PER_OP).  Padding costs as much to prove as steps, so batches that
+    fill their trace are the cheapest per operation."""
+    return _power_of_two_at_least(max(capacity, max_steps(capacity) + 1, max_ops * ROWS_PER_OP))
 
 
 def _blank(pre_table: np.ndarray, post_table: np.ndarray, steps: int, trace_length: int,

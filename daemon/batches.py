@@ -1,0 +1,119 @@
+"""What a batch is and when one closes: the one definition the daemon, its
+recovery and the Python API share.
+
+A batch is a run of one symbol's operations proven together (one batch
+proof).  It closes, by the rules of a BatchPolicy, when it holds
+`max_batch_size` operations (SIZE), when the next operation's steps would not
+fit its trace (STEPS), right after a Critical operation (CRITICAL: the
+record's FLAG_CRITICAL, or a quantity of at least `critical_qty`), or when it
+is `timeout_s` old (TIMEOUT); or because its owner says so: an API call or a
+flush (FLUSH), the daemon stopping (SHUTDOWN), or a journal mark replayed on
+restart (REPLAY).  daemon/shadow.py applies these rules; nothing else does.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from .priority import ProofPriority
+
+
+class CloseReason(str, Enum):
+    """Why a batch closed; the value is the metrics label."""
+
+    SIZE = "size"
+    STEPS = "steps"
+    CRITICAL = "critical"
+    TIMEOUT = "timeout"
+    FLUSH = "flush"
+    SHUTDOWN = "shutdown"
+    REPLAY = "replay"
+
+
+#: every reason, in the order the metrics list them
+CLOSE_REASONS = tuple(r.value for r in CloseReason)
+
+
+@dataclass(frozen=True)
+class BatchPolicy:
+    """When an open batch closes on its own (module docstring)."""
+
+    max_batch_size: int
+    timeout_s: float
+    critical_qty: int = 0     # 0: quantity alone never makes an operation Critical
+
+    def __post_init__(self):
+        if not isinstance(self.max_batch_size, int) or self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be an integer >= 1, not {self.max_batch_size!r}")
+        if not (isinstance(self.timeout_s, (int, float)) and math.isfinite(self.timeout_s)
+                and self.timeout_s > 0):
+            raise ValueError(f"a batch timeout must be a positive number of seconds, "
+                             f"not {self.timeout_s!r}")
+        if not isinstance(self.critical_qty, int) or self.critical_qty < 0:
+            raise ValueError(f"critical_qty must be an integer >= 0 (0: off), not {self.critical_qty!r}")
+
+
+@dataclass
+class Batch:
+    """A closed batch: everything a proof of it needs (the book's cells
+    before it, its operations with the outcomes the rules give, the trace
+    length of its chain) and what its owner reports about it."""
+
+    symbol: int
+    batch_id: int
+    ops: np.ndarray           # OP_DTYPE, outcomes as the rules give them
+    trades: np.ndarray        # TRADE_DTYPE, as the rules give them
+    pre_cells: np.ndarray     # the book's cells before the batch
+    trace_length: int         # rows of its proof: the chain's
+    seen_ns: np.ndarray       # per operation: when it was seen (time.monotonic_ns)
+    priority: ProofPriority
+    reason: CloseReason
+    divergent: list[int] = field(default_factory=list)   # seqs whose engine claim differed
+
+    @property
+    def first_seq(self) -> int:
+        return int(self.ops["seq"][0])
+
+    @property
+    def last_seq(self) -> int:
+        return int(self.ops["seq"][-1])
+
+
+@dataclass
+class Divergence:
+    """An operation whose engine-claimed outcome differs from the rules'."""
+
+    symbol: int
+    seq: int
+    claimed: dict
+    computed: dict
+
+
+@dataclass
+class Refused:
+    """A record that does not continue its symbol's stream: not applied."""
+
+    symbol: int
+    seq: int
+    why: str
+
+
+@dataclass
+class Applied:
+    """What running records through shadow books gave: the batches that
+    closed, the divergences, the refused records, and how many of the
+    records given were consumed (applied or refused)."""
+
+    closed: list[Batch] = field(default_factory=list)
+    divergences: list[Divergence] = field(default_factory=list)
+    refused: list[Refused] = field(default_factory=list)
+    taken: int = 0
+
+    def add(self, other: "Applied") -> None:
+        self.closed += other.closed
+        self.divergences += other.divergences
+        self.refused += other.refused
+        self.taken += other.taken

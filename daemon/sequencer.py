@@ -1,0 +1,226 @@
+"""The sequencer: every symbol's shadow book, fed records, and what comes of
+them.
+
+One Sequencer serves each entry point: the daemon's sequencer thread
+(records from ingest), its recovery (the journal's records and marks), and
+the in-process Python API (records from calls).  For each feed it routes
+records to their symbol's ShadowBook (daemon/shadow.py), then reports what
+came of it the same way whoever fed it: divergences and refused records are
+counted, put in the metrics and logged (within a budget: an engine sending
+garbage at a million records a second must not flood the log), and every
+closed batch is marked in the journal (when there is one) before it is
+handed back to the caller, who proves it.
+
+SequencerThread is the daemon's loop around it: records from ingest's queue,
+timeouts, a clean stop that closes what is open.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Callable
+
+import numpy as np
+
+from .batches import Applied, Batch, BatchPolicy, CloseReason, Refused
+from .journal import BatchMark, Journal, ReplayMismatch
+from .metrics import Metrics
+from .priority import ProofPriority
+from .shadow import BatchOverflow, ShadowBook
+
+log = logging.getLogger("zksidecar.sequencer")
+
+
+class Sequencer:
+    """The shadow books of one service: books of `capacity` slots proven in
+    traces of `trace_length` rows, cut into batches by `policy`, at most
+    `max_symbols` of them (an engine writing garbage symbols must not grow
+    the daemon without bound: records of further symbols are refused)."""
+
+    def __init__(self, capacity: int, trace_length: int, policy: BatchPolicy, metrics: Metrics, *,
+                 max_symbols: int | None = None, journal: Journal | None = None):
+        ShadowBook(0, capacity, trace_length)       # refuses a trace too short for one operation
+        self.capacity, self.trace_length, self.policy = capacity, trace_length, policy
+        self.metrics, self.journal, self.max_symbols = metrics, journal, max_symbols
+        self.shadows: dict[int, ShadowBook] = {}
+        self.divergences = self.refused = 0
+        self._log_budget = _LogBudget()
+
+    def shadow(self, symbol: int) -> ShadowBook | None:
+        """The symbol's shadow book, made on first use; None past max_symbols."""
+        book = self.shadows.get(symbol)
+        if book is None:
+            if self.max_symbols is not None and len(self.shadows) >= self.max_symbols:
+                return None
+            book = self.shadows[symbol] = ShadowBook(symbol, self.capacity, self.trace_length)
+        return book
+
+    # ------------------------------------------------------------- feed --
+    def feed(self, recs: np.ndarray, seen_ns: np.ndarray, now: float, *,
+             priority: ProofPriority = ProofPriority.NORMAL, policy: BatchPolicy | None = None,
+             whole: bool = False) -> list[Batch]:
+        """Run records (of any symbols) into their shadow books, cut by
+        `policy` (default: the sequencer's); returns the batches that closed,
+        already reported and marked.  `whole`: no rule cuts these records
+        (the caller closes their batch), and records that overflow its trace
+        raise BatchOverflow with nothing applied."""
+        policy = None if whole else policy or self.policy
+        out = Applied()
+        for symbol, ops, seen in by_symbol(recs, seen_ns):
+            shadow = self.shadow(symbol)
+            if shadow is None:
+                why = f"a symbol beyond book.max_symbols ({self.max_symbols})"
+                out.refused += [Refused(symbol, int(s), why) for s in ops["seq"]]
+                continue
+            out.add(shadow.apply(ops, seen, now, policy, priority=priority))
+        return self._report(out)
+
+    def tick(self, now: float, policy: BatchPolicy | None = None,
+             symbol: int | None = None) -> list[Batch]:
+        """Close every open batch (of `symbol`, or of all) older than the
+        policy's timeout."""
+        policy = policy or self.policy
+        shadows = list(self.shadows.values()) if symbol is None else \
+            [self.shadows[symbol]] if symbol in self.shadows else []
+        closed = [b for s in shadows if (b := s.tick(now, policy)) is not None]
+        return self._report(Applied(closed=closed))
+
+    def close(self, symbol: int, reason: CloseReason) -> Batch | None:
+        """Close the symbol's open batch now (None if there is none)."""
+        shadow = self.shadows.get(symbol)
+        batch = shadow.close(reason) if shadow is not None else None
+        return self._report(Applied(closed=[batch]))[0] if batch is not None else None
+
+    def close_all(self, reason: CloseReason) -> list[Batch]:
+        closed = [b for s in list(self.shadows.values()) if (b := s.close(reason)) is not None]
+        return self._report(Applied(closed=closed))
+
+    def next_timeout(self, policy: BatchPolicy | None = None) -> float | None:
+        """When the oldest open batch times out (None: none is open)."""
+        opened = [s.open_since for s in list(self.shadows.values()) if s.open_count]
+        return min(opened) + (policy or self.policy).timeout_s if opened else None
+
+    # ----------------------------------------------------------- replay --
+    def replay(self, mark: BatchMark, recs: np.ndarray, seen_ns: np.ndarray, now: float
+               ) -> tuple[Batch, int]:
+        """Journal replay: close batch `mark` as the daemon did before, from
+        `recs` (the symbol's journaled records not yet in a batch, in
+        order).  Returns the batch (not marked again: the mark is in the
+        journal) and how many of `recs` it consumed.  ReplayMismatch if the
+        journal contradicts itself."""
+        shadow = self.shadow(mark.symbol)
+        if shadow is None:
+            raise ReplayMismatch(f"a batch mark for symbol {mark.symbol}, beyond book.max_symbols "
+                                 f"({self.max_symbols})")
+        if mark.batch_id != shadow.next_batch_id:
+            raise ReplayMismatch(f"symbol {mark.symbol}: the journal marks batch {mark.batch_id}, "
+                                 f"expected {shadow.next_batch_id}")
+        try:
+            applied = shadow.apply(recs, seen_ns, now, None, end_seq=mark.last_seq)
+        except BatchOverflow as exc:
+            raise ReplayMismatch(f"batch {mark.batch_id} of symbol {mark.symbol}: {exc} (was "
+                                 "book.trace_length or book.capacity changed?)") from None
+        batch = shadow.close(CloseReason.REPLAY)
+        if batch is None or (batch.first_seq, batch.last_seq) != (mark.first_seq, mark.last_seq):
+            got = "no operations" if batch is None else f"{batch.first_seq}..{batch.last_seq}"
+            raise ReplayMismatch(f"symbol {mark.symbol}: batch {mark.batch_id} is marked "
+                                 f"{mark.first_seq}..{mark.last_seq}; the journal's records "
+                                 f"give {got}")
+        batch.priority = ProofPriority(mark.priority)
+        self._report_records(applied)
+        return batch, applied.taken
+
+    # ---------------------------------------------------------- reports --
+    def _report(self, applied: Applied) -> list[Batch]:
+        self._report_records(applied)
+        for b in applied.closed:
+            if self.journal is not None:
+                self.journal.append_batch(BatchMark(b.symbol, b.batch_id, b.first_seq, b.last_seq,
+                                                    int(b.priority)))
+            self.metrics.batch_closed(len(b.ops), b.reason.value)
+        return applied.closed
+
+    def _report_records(self, applied: Applied) -> None:
+        for d in applied.divergences:
+            self.divergences += 1
+            self.metrics.divergence(d.symbol)
+            if self._log_budget.take("divergence"):
+                log.warning("divergence: symbol %d seq %d: the engine claims %s, the rules give %s",
+                            d.symbol, d.seq, d.claimed, d.computed)
+        for r in applied.refused:
+            self.refused += 1
+            if self._log_budget.take("refused"):
+                log.error("refused record: symbol %d seq %d: %s (kept in the journal, not proven)",
+                          r.symbol, r.seq, r.why)
+
+
+class SequencerThread(threading.Thread):
+    """The daemon's sequencer: records from ingest (`inbox`: (records,
+    seen_ns) items) through the Sequencer, timeouts, and at stop() the open
+    batches closed; every closed batch goes to `submit`."""
+
+    def __init__(self, sequencer: Sequencer, submit: Callable[[Batch], None]):
+        super().__init__(name="zksidecar-sequencer", daemon=True)
+        self.sequencer, self.submit = sequencer, submit
+        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+
+    def stop(self) -> None:
+        """Close the open batches (SHUTDOWN) after what is queued, then end."""
+        self.inbox.put(_STOP)
+
+    def run(self) -> None:
+        seq = self.sequencer
+        while True:
+            due = seq.next_timeout()
+            wait = seq.policy.timeout_s if due is None else max(0.0, due - time.monotonic())
+            try:
+                item = self.inbox.get(timeout=min(wait, 0.25) or 0.001)
+            except queue.Empty:
+                item = None
+            if item is _STOP:
+                break
+            now = time.monotonic()
+            closed = []
+            if item is not None:
+                recs, seen = item
+                closed += seq.feed(recs, np.full(len(recs), seen, np.int64), now)
+            closed += seq.tick(now)
+            for b in closed:
+                self.submit(b)
+        for b in seq.close_all(CloseReason.SHUTDOWN):
+            self.submit(b)
+
+
+_STOP = object()
+
+
+def by_symbol(recs: np.ndarray, seen: np.ndarray):
+    """(symbol, its records in order, their seen times) for each symbol."""
+    if not len(recs):
+        return
+    sym = recs["symbol"]
+    if (sym == sym[0]).all():
+        yield int(sym[0]), recs, seen
+        return
+    for s in np.unique(sym):
+        mine = sym == s
+        yield int(s), recs[mine], seen[mine]
+
+
+class _LogBudget:
+    """At most `per_second` log lines of a kind each second (the counters
+    still count every one)."""
+
+    def __init__(self, per_second: int = 10):
+        self.per_second = per_second
+        self._window: dict[str, tuple[int, int]] = {}
+
+    def take(self, kind: str) -> bool:
+        second = int(time.monotonic())
+        start, used = self._window.get(kind, (second, 0))
+        if start != second:
+            start, used = second, 0
+        self._window[kind] = (start, used + 1)
+        return used < self.per_second

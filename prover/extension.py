@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import field
-from .field import _arr, _out
+from .field import checked_array, output_array
 from .native import lib, u32p
 
 DEGREE = 4
@@ -18,7 +18,7 @@ W = 11  # X^4 = W
 
 
 def _ext(a: np.ndarray, name: str) -> np.ndarray:
-    _arr(a, name)
+    checked_array(a, name)
     if a.ndim != 2 or a.shape[1] != DEGREE:
         raise ValueError(f"{name} must have shape (n, 4) for extension elements, got {a.shape}")
     return a
@@ -37,7 +37,7 @@ decode = field.decode
 
 def from_base(a: np.ndarray) -> np.ndarray:
     """Embed base elements (n,) as extension elements (n, 4)."""
-    _arr(a, "a")
+    checked_array(a, "a")
     out = np.zeros((a.size, DEGREE), dtype=np.uint32)
     out[:, 0] = a.ravel()
     return out
@@ -55,38 +55,38 @@ def mul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarr
     _ext(a, "a"), _ext(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"shape mismatch: {a.shape} and {b.shape}")
-    out = _out(out, a)
+    out = output_array(out, a)
     lib.zk_ext4_mul(u32p(out), u32p(a), u32p(b), a.shape[0])
     return out
 
 
 def mul_scalar(a: np.ndarray, s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a[i] * s for extension a (n, 4) and one extension element s (4,)."""
-    _ext(a, "a"), _arr(s, "s")
+    _ext(a, "a"), checked_array(s, "s")
     if s.shape != (DEGREE,):
         raise ValueError(f"s must have shape (4,), got {s.shape}")
-    out = _out(out, a)
+    out = output_array(out, a)
     lib.zk_ext4_mul_scalar(u32p(out), u32p(a), u32p(s), a.shape[0])
     return out
 
 
 def mul_base(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a[i] * b[i] for extension a (n, 4) and base b (n,)."""
-    _ext(a, "a"), _arr(b, "b")
+    _ext(a, "a"), checked_array(b, "b")
     if b.shape != (a.shape[0],):
         raise ValueError(f"b must have shape ({a.shape[0]},), got {b.shape}")
-    out = _out(out, a)
+    out = output_array(out, a)
     lib.zk_ext4_mul_base(u32p(out), u32p(a), u32p(b), a.shape[0])
     return out
 
 
 def scale_base(a: np.ndarray, s: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """a[i] * s for base a (n,) and one extension element s (4,)."""
-    _arr(a, "a"), _arr(s, "s")
+    checked_array(a, "a"), checked_array(s, "s")
     if a.ndim != 1 or s.shape != (DEGREE,):
         raise ValueError(f"need a of shape (n,) and s of shape (4,), got {a.shape} and {s.shape}")
     like = np.empty((a.size, DEGREE), dtype=np.uint32)
-    out = like if out is None else _out(out, like)
+    out = like if out is None else output_array(out, like)
     lib.zk_ext4_scale_base(u32p(out), u32p(a), u32p(s), a.size)
     return out
 
@@ -94,11 +94,11 @@ def scale_base(a: np.ndarray, s: np.ndarray, out: np.ndarray | None = None) -> n
 def combine_rows(m: np.ndarray, coeffs: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Row r of the base matrix m (rows, cols) combined with extension
     coefficients (cols, 4): out[r] = sum_c m[r, c] * coeffs[c]."""
-    _arr(m, "m"), _ext(coeffs, "coeffs")
+    checked_array(m, "m"), _ext(coeffs, "coeffs")
     if m.ndim != 2 or m.shape[1] != coeffs.shape[0]:
         raise ValueError(f"m {m.shape} and coeffs {coeffs.shape} do not match")
     like = np.empty((m.shape[0], DEGREE), dtype=np.uint32)
-    out = like if out is None else _out(out, like)
+    out = like if out is None else output_array(out, like)
     lib.zk_ext4_combine_rows(u32p(out), u32p(m), u32p(coeffs), m.shape[0], m.shape[1])
     return out
 
@@ -108,12 +108,12 @@ def combine_rows2(m: np.ndarray, coeffs_a: np.ndarray, coeffs_b: np.ndarray,
                   out_b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Two combinations of the rows of one base matrix m (rows, cols), in one
     pass over it: (sum_c m[r, c] * coeffs_a[c], sum_c m[r, c] * coeffs_b[c])."""
-    _arr(m, "m"), _ext(coeffs_a, "coeffs_a"), _ext(coeffs_b, "coeffs_b")
+    checked_array(m, "m"), _ext(coeffs_a, "coeffs_a"), _ext(coeffs_b, "coeffs_b")
     if m.ndim != 2 or m.shape[1] != coeffs_a.shape[0] or coeffs_b.shape != coeffs_a.shape:
         raise ValueError(f"m {m.shape}, coeffs_a {coeffs_a.shape} and coeffs_b {coeffs_b.shape} do not match")
     like = np.empty((m.shape[0], DEGREE), dtype=np.uint32)
-    out_a = np.empty_like(like) if out_a is None else _out(out_a, like)
-    out_b = np.empty_like(like) if out_b is None else _out(out_b, like)
+    out_a = np.empty_like(like) if out_a is None else output_array(out_a, like)
+    out_b = np.empty_like(like) if out_b is None else output_array(out_b, like)
     if np.shares_memory(out_a, out_b):
         raise ValueError("out_a and out_b must not overlap")
     lib.zk_ext4_combine_rows2(u32p(out_a), u32p(out_b), u32p(m), u32p(coeffs_a), u32p(coeffs_b),
@@ -124,7 +124,7 @@ def combine_rows2(m: np.ndarray, coeffs_a: np.ndarray, coeffs_b: np.ndarray,
 def inv(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Elementwise inverse; ZeroDivisionError names the first zero."""
     _ext(a, "a")
-    out = _out(out, a)
+    out = output_array(out, a)
     if np.shares_memory(out, a):
         raise ValueError("inv cannot write over its input")
     bad = lib.zk_ext4_inv(u32p(out), u32p(a), a.shape[0])

@@ -22,7 +22,9 @@ ONE = 268435454  # 1 in Montgomery form (2^32 mod p)
 _R = 1 << 32
 
 
-def _arr(a: np.ndarray, name: str) -> np.ndarray:
+def checked_array(a: np.ndarray, name: str) -> np.ndarray:
+    """`a`, if it is a C-contiguous uint32 array (what the kernels take);
+    TypeError or ValueError naming it otherwise."""
     if not isinstance(a, np.ndarray) or a.dtype != np.uint32:
         raise TypeError(f"{name} must be a numpy uint32 array, got {type(a).__name__} "
                         f"{getattr(a, 'dtype', '')}")
@@ -31,10 +33,12 @@ def _arr(a: np.ndarray, name: str) -> np.ndarray:
     return a
 
 
-def _out(out: np.ndarray | None, like: np.ndarray) -> np.ndarray:
+def output_array(out: np.ndarray | None, like: np.ndarray) -> np.ndarray:
+    """Where a kernel writes a result shaped like `like`: `out` if given
+    (checked: uint32, contiguous, that shape, writeable), else a new array."""
     if out is None:
         return np.empty_like(like)
-    _arr(out, "out")
+    checked_array(out, "out")
     if out.shape != like.shape:
         raise ValueError(f"out has shape {out.shape}, expected {like.shape}")
     if not out.flags.writeable:
@@ -48,7 +52,7 @@ def _index(flat: int, shape: tuple) -> tuple:
 
 
 def _pair(a, b):
-    _arr(a, "a"), _arr(b, "b")
+    checked_array(a, "a"), checked_array(b, "b")
     if a.shape != b.shape:
         raise ValueError(f"shape mismatch: {a.shape} and {b.shape}")
 
@@ -78,8 +82,8 @@ def encode(values) -> np.ndarray:
 
 def decode(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Montgomery form to canonical integers in [0, p)."""
-    _arr(a, "a")
-    out = _out(out, a)
+    checked_array(a, "a")
+    out = output_array(out, a)
     lib.zk_fp_decode(u32p(out), u32p(a), a.size)
     return out
 
@@ -97,48 +101,48 @@ def decode_int(x: int) -> int:
 
 def add(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     _pair(a, b)
-    out = _out(out, a)
+    out = output_array(out, a)
     lib.zk_fp_add(u32p(out), u32p(a), u32p(b), a.size)
     return out
 
 
 def sub(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     _pair(a, b)
-    out = _out(out, a)
+    out = output_array(out, a)
     lib.zk_fp_sub(u32p(out), u32p(a), u32p(b), a.size)
     return out
 
 
 def mul(a: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     _pair(a, b)
-    out = _out(out, a)
+    out = output_array(out, a)
     lib.zk_fp_mul(u32p(out), u32p(a), u32p(b), a.size)
     return out
 
 
 def neg(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    _arr(a, "a")
-    out = _out(out, a)
+    checked_array(a, "a")
+    out = output_array(out, a)
     lib.zk_fp_neg(u32p(out), u32p(a), a.size)
     return out
 
 
 def mul_scalar(a: np.ndarray, s: int, out: np.ndarray | None = None) -> np.ndarray:
     """a * s for one element s, given in Montgomery form."""
-    _arr(a, "a")
+    checked_array(a, "a")
     if not 0 <= s < P:
         raise ValueError(f"scalar {s} is not a reduced field element")
-    out = _out(out, a)
+    out = output_array(out, a)
     lib.zk_fp_mul_scalar(u32p(out), u32p(a), s, a.size)
     return out
 
 
 def power(a: np.ndarray, e: int, out: np.ndarray | None = None) -> np.ndarray:
     """a ** e elementwise, for one integer exponent e >= 0 (0 ** 0 = 1)."""
-    _arr(a, "a")
+    checked_array(a, "a")
     if not 0 <= e < 1 << 64:
         raise ValueError(f"exponent {e} must be in [0, 2^64)")
-    out = _out(out, a)
+    out = output_array(out, a)
     lib.zk_fp_pow(u32p(out), u32p(a), e, a.size)
     return out
 
@@ -146,8 +150,8 @@ def power(a: np.ndarray, e: int, out: np.ndarray | None = None) -> np.ndarray:
 def inv(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Elementwise inverse (one batch inversion).  Raises ZeroDivisionError
     naming the first zero."""
-    _arr(a, "a")
-    out = _out(out, a)
+    checked_array(a, "a")
+    out = output_array(out, a)
     if np.shares_memory(out, a):
         raise ValueError("inv cannot write over its input")
     bad = lib.zk_fp_inv(u32p(out), u32p(a), a.size)

@@ -48,7 +48,7 @@ def _log_rows(n: int, what: str) -> int:
 
 def _matrix(a: np.ndarray, name: str = "a") -> np.ndarray:
     """Check dtype/layout/shape of a column or matrix; returns it."""
-    field._arr(a, name)
+    field.checked_array(a, name)
     if a.ndim not in (1, 2):
         raise ValueError(f"{name} must be 1-D (a column) or 2-D (rows x columns), got {a.ndim}-D")
     _log_rows(a.shape[0], name)
@@ -72,7 +72,7 @@ def _target(a: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     """The array to transform in place: `out` (filled from `a`) or a copy."""
     if out is None:
         return a.copy()
-    out = field._out(out, a)
+    out = field.output_array(out, a)
     if out is not a:
         np.copyto(out, a)
     return out
@@ -140,7 +140,7 @@ def lde(evals: np.ndarray, log_blowup: int, shift: int = GENERATOR, bit_reversed
     if out is None:
         out = np.empty(shape, dtype=np.uint32)
     else:
-        field._arr(out, "out")
+        field.checked_array(out, "out")
         if out.shape != shape or not out.flags.writeable:
             raise ValueError(f"out must be a writeable array of shape {shape}, got {out.shape}")
         if np.shares_memory(out, evals):

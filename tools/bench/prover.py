@@ -9,12 +9,13 @@ from __future__ import annotations
 import resource
 import time
 
-from ...engine import flow
-from ...engine.book import Book
-from ..params import ProofOptions
-from ..proof import Proof
-from .air import exec_columns
-from .batch import BookState, prepare_batch, prove_batch, prove_prepared, verify_batch
+from zksidecar.engine import flow
+from zksidecar.engine.book import Book
+from zksidecar.prover.orderbook.air import exec_columns
+from zksidecar.prover.orderbook.batch import (BookState, prepare_batch, prove_batch, prove_prepared,
+                                              verify_batch)
+from zksidecar.prover.params import ProofOptions
+from zksidecar.prover.proof import Proof
 
 BATCH = 1 << 14
 CAPACITY = 1 << 14

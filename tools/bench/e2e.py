@@ -52,9 +52,10 @@ from zksidecar import ringbuf
 from zksidecar.daemon.config import user_name
 from zksidecar.engine.book import Book
 from zksidecar.engine.records import FLAG_CLAIMED
-from zksidecar.tools import loadgen
-from zksidecar.tools.demo import DaemonProcess, fresh_dir
-from zksidecar.tools.stats import StatsError
+
+from .. import loadgen
+from ..demo import DaemonProcess, fresh_dir
+from ..stats import StatsError
 
 BENCH_DIR = "./var/bench-e2e"
 CHUNK = 256             # operations the engine matches between publishes

@@ -19,7 +19,8 @@ import numpy as np
 from zksidecar.ringbuf import layout
 from zksidecar.ringbuf.ring import Producer, create, unlink
 from zksidecar.ringbuf.ring import ffi as ring_ffi, lib as ring_lib
-from zksidecar.tools._ring_bench import ffi, lib
+
+from .._ring_bench import ffi, lib
 
 C_RECORDS = 50_000_000      # sustained C publish
 ROUND_TRIPS = 1_000_000     # ping-pong, after WARMUP more

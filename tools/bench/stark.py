@@ -8,21 +8,20 @@ import time
 
 from zksidecar.prover import params
 from zksidecar.prover.examples.fibonacci import fibonacci_instance
-from zksidecar.prover.params import TESTING, ProofOptions
 from zksidecar.prover.proof import Proof
 from zksidecar.prover.prove import prove
 from zksidecar.prover.reference import reference_prove
 from zksidecar.prover.verify import verify
 
 
-def reference_prove_seconds(log_n: int, pairs: int, options: ProofOptions | None = None,
+def reference_prove_seconds(log_n: int, pairs: int, options: params.ProofOptions | None = None,
                             seed: int = 0) -> float:
     """Seconds the reference prover takes on Fibonacci with 2^log_n rows and
     2 * pairs columns (the benchmark's pure-Python baseline); the instance is
     built outside the timed region."""
     air, traces = fibonacci_instance(1 << log_n, pairs, seed=seed)
     t0 = time.perf_counter()
-    reference_prove(air, traces, options or TESTING)
+    reference_prove(air, traces, options or params.TESTING)
     return time.perf_counter() - t0
 
 

@@ -23,7 +23,7 @@ install: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
-# The kernel self-check (a second), then the sidecar end to end (daemon/demo.py):
+# The kernel self-check (a second), then the sidecar end to end (tools/demo.py):
 # state in ./var/demo, wiped first.  DEMO_ARGS="--seconds 10 --rate 2000" to vary it.
 demo: $(STAMP)
 	$(VENV)/bin/zksidecar selfcheck
@@ -34,7 +34,7 @@ bench: $(STAMP)
 
 clean:
 	rm -rf build *.egg-info prover/_kernels.c prover/_kernels*.so engine/_engine.c engine/_engine*.so \
-		ringbuf/_ring.c ringbuf/_ring*.so
+		ringbuf/_ring.c ringbuf/_ring*.so tools/_ring_bench.c tools/_ring_bench*.so
 
 # The C example engine (bindings/example_engine.c): publishes test records to
 # a ring the sidecar created.  The tests build their own copy.

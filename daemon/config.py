@@ -22,7 +22,9 @@ class ConfigError(ValueError):
     """A configuration file that cannot be used as it is."""
 
 
-def _user() -> str:
+def user_name() -> str:
+    """The login name that default ring names carry (the uid where there is no
+    passwd entry, as in some containers)."""
     try:
         return getpass.getuser()
     except (KeyError, OSError):
@@ -31,8 +33,8 @@ def _user() -> str:
 
 @dataclass(frozen=True)
 class RingConfig:
-    ops: str = field(default_factory=lambda: f"/zksidecar-{_user()}-ops")
-    completions: str = field(default_factory=lambda: f"/zksidecar-{_user()}-completions")
+    ops: str = field(default_factory=lambda: f"/zksidecar-{user_name()}-ops")
+    completions: str = field(default_factory=lambda: f"/zksidecar-{user_name()}-completions")
     capacity: int = 1 << 16          # records; a power of two
     idle: str = "spin_then_park"     # what ingest does while the ring is empty
     create: bool = True              # create the rings if they do not exist

@@ -8,7 +8,7 @@ proof_index (csrc/zk_store.h, docs/STORE.md).  The data is the truth: the
 index is checked against it on open and rebuilt from it where it is missing,
 torn or wrong.  A put writes the data (and fsyncs it), then the index entry;
 a put that fails, a full disk included, is undone, so the store is exactly
-as before.  verify_store is `zksidecar verify --store DIR`.
+as before.  `zksidecar verify --store DIR` (tools/proofs.py) reads it.
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import contextlib
 import errno
 import logging
 import os
-import sys
 import threading
 from dataclasses import dataclass
 
@@ -372,70 +371,3 @@ class ProofStore:
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-
-# ------------------------------------------------------------ verify --
-
-def verify_store(directory: str, min_security: int = 100, out=sys.stdout) -> int:
-    """`zksidecar verify --store DIR`: every symbol's batches, in batch-id
-    order, verified as one chain from the empty book; a missing batch id is
-    a failure.  Prints a line per symbol; exit status 0 only if every chain
-    verifies (an empty store verifies nothing and is a failure too)."""
-    from ..prover.orderbook import proof_file
-    from ..prover.orderbook.batch import verify_chain
-    from ..prover.proof import ProofFormatError
-    from ..prover.verify import VerificationError
-
-    try:
-        store = ProofStore(directory, fsync=False, readonly=True)
-    except (StoreError, OSError) as exc:
-        print(f"zksidecar verify: {exc}", file=sys.stderr)
-        return 2
-    failed = total_batches = total_ops = 0
-    with store:
-        symbols = store.symbols()
-        if not symbols:
-            print(f"zksidecar verify: {directory}: the store holds no proofs", file=out)
-            return 1
-        for symbol in symbols:
-            ids = store.batches(symbol)
-            missing = sorted(set(range(ids[-1] + 1)) - set(ids))
-            run = ids[:missing[0]] if missing else ids      # the chain up to the first gap
-            problem = None
-            if missing:
-                shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
-                problem = f"missing batch {shown} (a chain has no gaps)"
-            batches = []
-            try:
-                for bid in run:
-                    bp = proof_file.decode(store.get(symbol, bid))
-                    if bp.public.batch_id != bid or bp.public.symbol != symbol:
-                        raise VerificationError(f"stored as symbol {symbol} batch {bid}, the proof "
-                                                f"is symbol {bp.public.symbol} batch {bp.public.batch_id}")
-                    batches.append(bp)
-                done = verify_chain(batches, min_security=min_security, symbol=symbol) if batches \
-                    else None
-            except (StoreCorrupt, ProofFormatError, VerificationError) as exc:
-                where = f"at batch {bid}" if len(batches) < len(run) else \
-                    f"the chain of {len(batches)} batches does not verify"
-                print(f"symbol {symbol}: FAILED {where}: {exc}", file=out)
-                failed += 1
-                continue
-            ops = sum(len(b.public.ops) for b in batches)
-            if problem:
-                print(f"symbol {symbol}: FAILED: {problem}; batches 0..{len(run) - 1} before it "
-                      f"verify ({ops:,} operations)" if run else f"symbol {symbol}: FAILED: {problem}",
-                      file=out)
-                failed += 1
-                continue
-            total_batches += len(batches)
-            total_ops += ops
-            print(f"symbol {symbol}: {len(batches)} batches, {ops:,} operations verified from the "
-                  f"empty book ({done.security_bits} bits); final state root "
-                  f"{done.roots['post'].hex()}", file=out)
-    if failed:
-        print(f"zksidecar verify: {failed} of {len(symbols)} symbols FAILED", file=out)
-        return 1
-    print(f"verified {len(symbols)} symbols, {total_batches} batches, {total_ops:,} operations",
-          file=out)
-    return 0

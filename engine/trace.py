@@ -5,7 +5,7 @@ as a numpy dtype, and their kinds.
 time with its steps recorded, csrc/engine_core.inc) and returns these records:
 the witness a batch proof is built from.  docs/MATCHING.md ("Tracing")
 documents each byte and what every step kind reads and writes;
-engine/trace_check.py replays them against the proof state table
+tests/trace_check.py replays them against the proof state table
 (engine/proof_table.py).  tests/test_engine_trace.py checks this dtype against
 the compiled header.
 """

@@ -26,7 +26,7 @@ from .native import lib, u32p
 
 __all__ = [
     "GENERATOR", "MAX_LOG_SIZE", "bit_reverse_rows", "coset_intt", "coset_ntt", "domain",
-    "intt", "lde", "ntt", "ntt_numpy_reference",
+    "intt", "lde", "ntt",
 ]
 
 MAX_LOG_SIZE = lib.ZK_NTT_MAX_LOG
@@ -164,31 +164,3 @@ def domain(log_n: int, shift: int = 1) -> np.ndarray:
         return coeffs
     coeffs[1] = field.ONE
     return coset_ntt(coeffs, shift, out=coeffs)
-
-
-# -------------------------------------------------------------- baseline --
-
-def ntt_numpy_reference(coeffs: np.ndarray) -> np.ndarray:
-    """A plain numpy radix-2 NTT on CANONICAL integers (not Montgomery form):
-    natural-order coefficients -> natural-order evaluations on H.  The
-    benchmark baseline for the C kernels: vectorised over each stage with
-    uint64 products reduced by % p, no other tricks."""
-    a = np.asarray(coeffs, dtype=np.uint64)
-    n = a.shape[0]
-    log_n = _log_rows(n, "coeffs")
-    rev = np.zeros(n, dtype=np.int64)
-    for b in range(log_n):  # rev(i), one bit at a time
-        rev |= ((np.arange(n) >> b) & 1) << (log_n - 1 - b)
-    a = a[rev].copy()
-    for s in range(log_n):  # DIT stage with half-size h: blocks of 2h as rows
-        h = 1 << s
-        w = field.two_adic_generator(s + 1)
-        tw = np.ones(h, dtype=np.uint64)
-        for k in range(s):  # w^j for j < h by doubling: tw[k..2k) = tw[0..k) * w^k
-            tw[1 << k: 2 << k] = tw[: 1 << k] * pow(w, 1 << k, P) % P
-        blocks = a.reshape(-1, 2, h)
-        t = blocks[:, 1, :] * tw % P
-        x = blocks[:, 0, :].copy()
-        blocks[:, 0, :] = (x + t) % P
-        blocks[:, 1, :] = (x + P - t) % P
-    return a.astype(np.uint32)

@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import hashlib
 import struct
-import time
 
 from .air import Air, Frame
 from .expr import PERIODIC, TRACE, topological
@@ -612,19 +611,3 @@ def _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, no
         fri_proofs=[digests(p) for p in fri_proofs],
         metadata=metadata,
         link_values={name: u32(ext_words(v), (len(v), 4)) for name, v in link_values.items()})
-
-
-# ================================================================ baseline ==
-
-def reference_prove_seconds(log_n: int, pairs: int, options: ProofOptions | None = None,
-                            seed: int = 0) -> float:
-    """Seconds the reference prover takes on Fibonacci with 2^log_n rows and
-    2 * pairs columns (the benchmark's pure-Python baseline); the instance is
-    built outside the timed region."""
-    from .examples.fibonacci import fibonacci_instance
-    from .params import TESTING
-
-    air, traces = fibonacci_instance(1 << log_n, pairs, seed=seed)
-    t0 = time.perf_counter()
-    reference_prove(air, traces, options or TESTING)
-    return time.perf_counter() - t0

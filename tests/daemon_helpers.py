@@ -10,7 +10,7 @@ import time
 import uuid
 
 from zksidecar import ringbuf
-from zksidecar.daemon.stats import StatsError, fetch_status
+from zksidecar.tools.stats import StatsError, fetch_status
 
 
 class Daemon:
@@ -59,7 +59,7 @@ socket = "{self.socket}"
         base.pop("NOTIFY_SOCKET", None)
         env = dict(base, **(env or {}))
         self._log = open(self.log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "zksidecar.daemon.cli", "daemon",
+        self.proc = subprocess.Popen([sys.executable, "-m", "zksidecar.tools.cli", "daemon",
                                       "--config", str(self.config)],
                                      stdout=self._log, stderr=subprocess.STDOUT, env=env)
         deadline = time.monotonic() + timeout

@@ -1,4 +1,4 @@
-"""daemon/admin.py and daemon/stats.py: the admin endpoint served on a real
+"""daemon/admin.py and tools/stats.py: the admin endpoint served on a real
 Unix socket in an event loop (asyncio and uvloop), scraped and parsed as
 Prometheus text, plus `zksidecar stats` against it."""
 import asyncio
@@ -14,9 +14,10 @@ import pytest
 import uvloop
 from prometheus_client.parser import text_string_to_metric_families
 
-from zksidecar.daemon import admin, cli, stats
+from zksidecar.daemon import admin
 from zksidecar.daemon.admin import AdminError, serve_admin
 from zksidecar.daemon.metrics import Metrics
+from zksidecar.tools import cli, stats
 
 GUARD_S = 30.0   # only against a hang; no assertion depends on time
 

@@ -21,7 +21,7 @@ from zksidecar.prover.orderbook import proof_file, verify_chain
 
 from test_workers import BITS, chain_jobs
 
-SERVER = [sys.executable, "-m", "zksidecar.daemon.cli", "prover-server"]
+SERVER = [sys.executable, "-m", "zksidecar.tools.cli", "prover-server"]
 DOUBLES = os.path.join(os.path.dirname(__file__), "prover_doubles.py")
 
 

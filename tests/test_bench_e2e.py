@@ -6,14 +6,14 @@ from __future__ import annotations
 import glob
 import os
 
-from zksidecar.daemon import bench, bench_e2e
+from zksidecar.tools.bench import e2e, runner
 
 
 def test_e2e_suite_runs_and_reports_every_key(tmp_path):
-    sw = bench.Stopwatch(quiet=True)
-    cores = set(bench_e2e.all_cores())
-    figures = bench_e2e.e2e(sw, root=str(tmp_path / "b"), pairs=3, run_ops=2048,
-                            rates=(500,), window_s=1.5, drain_s=20)
+    sw = runner.Stopwatch(quiet=True)
+    cores = set(e2e.all_cores())
+    figures = e2e.e2e(sw, root=str(tmp_path / "b"), pairs=3, run_ops=2048,
+                      rates=(500,), window_s=1.5, drain_s=20)
     for key in ("engine_overhead_pct", "publish_ns_per_op", "sustained_ops_per_s",
                 "proof_lag_ms_p50", "proof_lag_ms_p99", "daemon_rss_mib"):
         assert key in figures, key
@@ -25,18 +25,18 @@ def test_e2e_suite_runs_and_reports_every_key(tmp_path):
     assert list(figures["rates"]) == ["500"]
     assert figures["sustained_ops_per_s"] in (0, 500)
     assert figures["stages"]["offered_ops_per_s"] == 500
-    met = bench.check_targets("e2e", figures)
+    met = runner.check_targets("e2e", figures)
     assert set(met) == {"engine_overhead_pct", "proof_lag_ms_p99", "sustained_ops_per_s"}
     # a lag measured below 10,000 ops/s never counts as meeting the target
     assert met["proof_lag_ms_p99"] is False
     # the suite's rings are gone, and the process is no longer pinned to the engine's core
     assert glob.glob(f"/dev/shm/*-bench-{os.getpid()}-*") == []
     assert os.sched_getaffinity(0) == cores
-    bench.print_table("e2e", dict(figures, machine=bench.machine(), targets_met=met))
+    runner.print_table("e2e", dict(figures, machine=runner.machine(), targets_met=met))
 
 
 def _run(rate: int, kept_up: bool, lag_p99: float) -> dict:
-    """One rate's result as bench_e2e._one_rate returns it (figures made up)."""
+    """One rate's result as e2e._one_rate returns it (figures made up)."""
     return {"rate": rate, "kept_up": kept_up, "published": rate * 10, "proven": rate * 10,
             "backlog_growth_2nd_half": 0, "lag_ms_p50": lag_p99 / 2, "lag_ms_p99": lag_p99,
             "peak_rss": 100 << 20,
@@ -45,16 +45,16 @@ def _run(rate: int, kept_up: bool, lag_p99: float) -> dict:
 
 
 def test_summary_takes_the_lag_at_10k_or_says_why_not():
-    s = bench_e2e.summarize([_run(5000, True, 900), _run(10000, True, 1500), _run(12500, False, 9000)])
+    s = e2e.summarize([_run(5000, True, 900), _run(10000, True, 1500), _run(12500, False, 9000)])
     assert (s["sustained_ops_per_s"], s["lag_rate_ops_per_s"], s["proof_lag_ms_p99"]) == (10000, 10000, 1500)
-    assert bench.check_targets("e2e", s) == {"proof_lag_ms_p99": True, "sustained_ops_per_s": True}
+    assert runner.check_targets("e2e", s) == {"proof_lag_ms_p99": True, "sustained_ops_per_s": True}
     # 10,000 not sustained: the lag of the highest sustained rate, never counted as met
-    s = bench_e2e.summarize([_run(5000, True, 900), _run(7500, True, 1000), _run(10000, False, 5000)])
+    s = e2e.summarize([_run(5000, True, 900), _run(7500, True, 1000), _run(10000, False, 5000)])
     assert (s["sustained_ops_per_s"], s["lag_rate_ops_per_s"], s["proof_lag_ms_p99"]) == (7500, 7500, 1000)
     assert "7,500" in s["targets_unmeasured"]["proof_lag_ms_p99"]
     assert s["at_10k"]["lag_ms_p99_of_proven"] == 5000
-    assert bench.check_targets("e2e", s)["proof_lag_ms_p99"] is False
+    assert runner.check_targets("e2e", s)["proof_lag_ms_p99"] is False
     # nothing sustained: no lag at all, and the check still answers
-    s = bench_e2e.summarize([_run(2500, False, 7000)])
+    s = e2e.summarize([_run(2500, False, 7000)])
     assert s["sustained_ops_per_s"] == 0 and s["proof_lag_ms_p99"] is None
-    assert bench.check_targets("e2e", s) == {"proof_lag_ms_p99": False, "sustained_ops_per_s": False}
+    assert runner.check_targets("e2e", s) == {"proof_lag_ms_p99": False, "sustained_ops_per_s": False}

@@ -1,4 +1,4 @@
-"""End to end: an engine (the reference engine process, daemon/loadgen.py)
+"""End to end: an engine (the reference engine process, tools/loadgen.py)
 -> ops ring -> the daemon in its own process -> journal, shadow book,
 batches, proof workers -> proof store and completion ring; then the whole
 store verified as chains from the empty book.  And the faults: the daemon
@@ -16,12 +16,13 @@ import numpy as np
 import pytest
 
 from daemon_helpers import Daemon
-from zksidecar.daemon import loadgen
-from zksidecar.daemon.store import ProofStore, verify_store
+from zksidecar.daemon.store import ProofStore
 from zksidecar.engine.book import Book
 from zksidecar import ringbuf
 from zksidecar.engine.records import FLAG_CLAIMED, CompletionStatus
 from zksidecar.prover.orderbook import proof_file
+from zksidecar.tools import loadgen
+from zksidecar.tools.proofs import verify_store
 
 
 @pytest.fixture

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from zksidecar.daemon import cli, demo
 from zksidecar.daemon.store import ProofStore
 from zksidecar.prover.orderbook import proof_file
+from zksidecar.tools import cli, demo
 
 
 def test_demo_proves_and_verifies_everything(tmp_path, capsys):

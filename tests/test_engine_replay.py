@@ -4,10 +4,10 @@ from __future__ import annotations
 import io
 
 
-from zksidecar.daemon.cli import main as cli
-from zksidecar.engine import replay
 from zksidecar.engine.book import Book
 from zksidecar.engine.records import Kind, Side
+from zksidecar.tools import replay
+from zksidecar.tools.cli import main as cli
 
 CSV = """ts_ns,kind,side,price,qty,account,order_id
 0,LIMIT,SELL,100,5,1,1

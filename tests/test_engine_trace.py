@@ -10,15 +10,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import flow_strategies
+import trace_check
+from trace_check import TraceError
 
-from zksidecar.engine import flow, invariants, records, trace_check
+from zksidecar.engine import flow, invariants, records
 from zksidecar.engine.book import Book
 from zksidecar.engine.flow import FlowParams
 from zksidecar.engine.native import ffi, lib
 from zksidecar.engine.proof_table import HEADER_FIELDS, P, WORD, proof_table
 from zksidecar.engine.records import Kind, Reason, Side, Status
 from zksidecar.engine.trace import STEP_DTYPE, Access, StepKind
-from zksidecar.engine.trace_check import TraceError
 
 BUY, SELL = Side.BUY, Side.SELL
 H, A, B, C = (1 << j for j in Access)

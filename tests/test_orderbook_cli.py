@@ -2,8 +2,8 @@
 import io
 import pathlib
 
-from zksidecar.daemon.cli import main
-from zksidecar.prover.orderbook import cli
+from zksidecar.tools import proofs
+from zksidecar.tools.cli import main
 
 CSV = """ts_ns,kind,side,price,qty,account,order_id
 0,LIMIT,SELL,101,5,1,1
@@ -23,36 +23,36 @@ def test_prove_then_verify(tmp_path: pathlib.Path):
     src = tmp_path / "ops.csv"
     src.write_text(CSV)
     out = io.StringIO()
-    assert cli.prove_main(str(src), "auto", 16, 4, str(tmp_path / "p"), 100, out=out) == 0
+    assert proofs.prove_main(str(src), "auto", 16, 4, str(tmp_path / "p"), 100, out=out) == 0
     files = sorted((tmp_path / "p").glob("batch-*.zkb"))
     assert [f.name for f in files] == ["batch-000000.zkb", "batch-000001.zkb", "batch-000002.zkb"]
     assert "10 operations in batches of 4" in out.getvalue()
     out = io.StringIO()
-    assert cli.verify_main([str(f) for f in files], 100, out=out) == 0
+    assert proofs.verify_main([str(f) for f in files], 100, out=out) == 0
     assert "verified 3 batches (10 operations)" in out.getvalue()
     # through the command line too
     assert main(["verify", *map(str, files)]) == 0
     # out of order, or a file missing from the chain: rejected
-    assert cli.verify_main([str(files[1]), str(files[0])], 100, out=io.StringIO()) == 1
-    assert cli.verify_main([str(files[0]), str(files[2])], 100, out=io.StringIO()) == 1
+    assert proofs.verify_main([str(files[1]), str(files[0])], 100, out=io.StringIO()) == 1
+    assert proofs.verify_main([str(files[0]), str(files[2])], 100, out=io.StringIO()) == 1
     # a damaged file: a clear error, exit 2 (unreadable) or 1 (does not verify)
     raw = bytearray(files[1].read_bytes())
     raw[len(raw) // 2] ^= 0x10
     bad = tmp_path / "bad.zkb"
     bad.write_bytes(bytes(raw))
-    assert cli.verify_main([str(files[0]), str(bad)], 100, out=io.StringIO()) in (1, 2)
+    assert proofs.verify_main([str(files[0]), str(bad)], 100, out=io.StringIO()) in (1, 2)
     bad.write_bytes(bytes(raw[:100]))
-    assert cli.verify_main([str(files[0]), str(bad)], 100, out=io.StringIO()) == 2
+    assert proofs.verify_main([str(files[0]), str(bad)], 100, out=io.StringIO()) == 2
 
 
 def test_bad_arguments(tmp_path: pathlib.Path, capsys):
     src = tmp_path / "ops.csv"
     src.write_text(CSV)
-    assert cli.prove_main(str(src), "auto", 24, 4, str(tmp_path), 100) == 2
+    assert proofs.prove_main(str(src), "auto", 24, 4, str(tmp_path), 100) == 2
     assert "power of two" in capsys.readouterr().err
-    assert cli.prove_main(str(tmp_path / "missing.csv"), "auto", 16, 4, str(tmp_path), 100) == 2
+    assert proofs.prove_main(str(tmp_path / "missing.csv"), "auto", 16, 4, str(tmp_path), 100) == 2
     assert "missing.csv" in capsys.readouterr().err
-    assert cli.prove_main(str(src), "auto", 16, 4, str(tmp_path), 100, trace_length=8) == 2
+    assert proofs.prove_main(str(src), "auto", 16, 4, str(tmp_path), 100, trace_length=8) == 2
     (tmp_path / "empty.csv").write_text("ts_ns,kind,side,price,qty,account,order_id\n")
-    assert cli.prove_main(str(tmp_path / "empty.csv"), "auto", 16, 4, str(tmp_path), 100) == 2
+    assert proofs.prove_main(str(tmp_path / "empty.csv"), "auto", 16, 4, str(tmp_path), 100) == 2
     assert "no operations" in capsys.readouterr().err

@@ -11,9 +11,10 @@ from zksidecar.prover.examples.fibonacci import fibonacci_instance
 from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.prove import prove
 from zksidecar.prover.reference import (bit_reverse_list, intt, ntt, reference_prove,
-                                        reference_prove_seconds, root_of_unity, RefTranscript)
+                                        root_of_unity, RefTranscript)
 from zksidecar.prover.transcript import Transcript
 from zksidecar.prover.verify import verify
+from zksidecar.tools.bench.stark import reference_prove_seconds
 
 P = F.P
 

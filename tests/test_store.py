@@ -15,15 +15,16 @@ import textwrap
 
 import pytest
 
-from zksidecar.daemon import cli
 from zksidecar.daemon import formats as fm
-from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError, StoreFull, verify_store
+from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError, StoreFull
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.engine.native import ffi, lib
 from zksidecar.engine.records import struct_of
 from zksidecar.prover import params
 from zksidecar.prover.orderbook import proof_file, prove_batch
+from zksidecar.tools import cli
+from zksidecar.tools.proofs import verify_store
 
 # ------------------------------------------------------------- formats --
 

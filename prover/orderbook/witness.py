@@ -4,7 +4,7 @@
 the steps Book.process_traced recorded (engine/trace.py) one per row, the
 state tables before and after (zero rows below the book), and every helper
 column the constraints name, vectorised over rows.  `build_reference` does
-the same row by row, following engine/trace_check.py's replay (it keeps the
+the same row by row, following tests/trace_check.py's replay (it keeps the
 memory's last-write timestamps, so each access's `old_ts` is the row of the
 write it reads); a test holds the two equal.
 

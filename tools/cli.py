@@ -21,44 +21,42 @@ import sys
 
 
 def _selfcheck(args) -> int:
-    from zksidecar.prover import selfcheck
+    from . import selfcheck
 
     return 0 if selfcheck.run(verbose=True) else 1
 
 
 def _bench(args) -> int:
-    from . import bench
+    from .bench import runner
 
-    return bench.run(args.suite, args.json, args.plot)
+    return runner.run(args.suite, args.json, args.plot)
 
 
 def _replay(args) -> int:
-    from zksidecar.engine import replay
+    from . import replay
 
     return replay.main(args.file, args.format, args.capacity, not args.no_trades, args.progress)
 
 
 def _prove(args) -> int:
-    from zksidecar.prover.orderbook import cli
+    from . import proofs
 
-    return cli.prove_main(args.file, args.format, args.capacity, args.batch_size, args.out,
-                          args.security, args.trace_length)
+    return proofs.prove_main(args.file, args.format, args.capacity, args.batch_size, args.out,
+                             args.security, args.trace_length)
 
 
 def _verify(args) -> int:
+    from . import proofs
+
     if args.store is not None:
         if args.proofs:
             print("zksidecar verify: give proof files or --store DIR, not both", file=sys.stderr)
             return 2
-        from .store import verify_store
-
-        return verify_store(args.store, args.min_security, out=sys.stdout)
+        return proofs.verify_store(args.store, args.min_security, out=sys.stdout)
     if not args.proofs:
         print("zksidecar verify: give proof files, or --store DIR", file=sys.stderr)
         return 2
-    from zksidecar.prover.orderbook import cli
-
-    return cli.verify_main(args.proofs, args.min_security)
+    return proofs.verify_main(args.proofs, args.min_security)
 
 
 def _stats(args) -> int:
@@ -68,7 +66,7 @@ def _stats(args) -> int:
 
 
 def _daemon(args) -> int:
-    from . import service
+    from zksidecar.daemon import service
 
     return service.main(args.config)
 
@@ -80,7 +78,7 @@ def _demo(args) -> int:
 
 
 def _prover_server(args) -> int:
-    from . import prover_server
+    from zksidecar.daemon import prover_server
 
     out = sys.stdout.buffer
     sys.stdout = sys.stderr   # the frames own stdout: a stray print must not corrupt them
@@ -94,7 +92,7 @@ def _loadgen(args) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from .bench import SUITES
+    from .bench.runner import SUITES
 
     p = argparse.ArgumentParser(prog="zksidecar", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")

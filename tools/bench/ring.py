@@ -3,7 +3,7 @@
 Every figure crosses a process boundary, producer and consumer pinned to
 different cores, and the Python user's alternatives (multiprocessing.Queue,
 faster_fifo, posix_ipc.MessageQueue) carry the same stream of 64-byte records
-in the same run.  The C figures come from C loops in bindings/ring_py.c (a
+in the same run.  The C figures come from C loops in bindings/ring_bench.c (a
 Python loop would measure Python); the consumer busy-spins throughout.
 """
 from __future__ import annotations
@@ -16,8 +16,11 @@ import uuid
 
 import numpy as np
 
-from . import layout
-from .ring import Producer, create, ffi, lib, unlink
+from zksidecar.ringbuf import layout
+from zksidecar.ringbuf.ring import Producer, create, unlink
+from zksidecar.ringbuf.ring import ffi as ring_ffi, lib as ring_lib
+
+from .._ring_bench import ffi, lib
 
 C_RECORDS = 50_000_000      # sustained C publish
 ROUND_TRIPS = 1_000_000     # ping-pong, after WARMUP more
@@ -75,7 +78,7 @@ def _on_core(core: int):
 
 def _checked(rc: int, what: str) -> int:
     if rc < 0:
-        raise RuntimeError(f"{what}: {ffi.string(lib.zkring_strerror(rc)).decode()}")
+        raise RuntimeError(f"{what}: {ring_ffi.string(ring_lib.zkring_strerror(rc)).decode()}")
     return rc
 
 

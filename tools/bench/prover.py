@@ -9,12 +9,13 @@ from __future__ import annotations
 import resource
 import time
 
-from ...engine import flow
-from ...engine.book import Book
-from ..params import ProofOptions
-from ..proof import Proof
-from .air import exec_columns
-from .batch import BookState, prepare_batch, prove_batch, prove_prepared, verify_batch
+from zksidecar.engine import flow
+from zksidecar.engine.book import Book
+from zksidecar.prover.orderbook.air import exec_columns
+from zksidecar.prover.orderbook.batch import (BookState, prepare_batch, prove_batch, prove_prepared,
+                                              verify_batch)
+from zksidecar.prover.orderbook.params import proof_options
+from zksidecar.prover.proof import Proof
 
 BATCH = 1 << 14
 CAPACITY = 1 << 14
@@ -22,7 +23,7 @@ SINGLE_CAPACITY = 1 << 10
 
 
 def prover(sw) -> dict:
-    options = ProofOptions.for_security(100, log_blowup=2, grinding_bits=16)
+    options = proof_options(100)
     sw.step(f"synthetic flow: a book of ~4,000 orders, then batches of {BATCH} operations")
     ops = flow.generate(4_000 + 2 * BATCH, seed=2026, capacity=CAPACITY,
                         params=flow.FlowParams(depth=4_000), prefill=4_000)

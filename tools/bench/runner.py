@@ -1,10 +1,10 @@
 """`zksidecar bench SUITE`: measured figures, each beside a baseline run in the
 same process, printed as a table or as one JSON object.
 
-A suite is a function ``run(sw: Stopwatch) -> dict`` in the component it
-measures (the kernels suite is zksidecar.prover.bench:kernels).  It returns
-its figures; this module times, pins, reports progress and compares with the
-targets of the issue that asked for the suite.  Unit tests never assert on
+A suite is a function ``SUITE(sw: Stopwatch) -> dict`` in its own module
+of this package (the kernels suite is zksidecar.tools.bench.kernels:kernels).
+It returns its figures; this module times, pins, reports progress and
+compares with the targets of the issue that asked for the suite.  Unit tests never assert on
 time: these figures are for people and docs/BENCHMARKS.md.
 """
 from __future__ import annotations
@@ -21,12 +21,12 @@ from typing import Callable
 
 # suite name -> "module:function"
 SUITES = {
-    "kernels": "zksidecar.prover.bench:kernels",
-    "stark": "zksidecar.prover.bench:stark",
-    "engine": "zksidecar.engine.bench:engine",
-    "ring": "zksidecar.ringbuf.bench:ring",
-    "prover": "zksidecar.prover.orderbook.bench:prover",
-    "e2e": "zksidecar.daemon.bench_e2e:e2e",
+    "kernels": "zksidecar.tools.bench.kernels:kernels",
+    "stark": "zksidecar.tools.bench.stark:stark",
+    "engine": "zksidecar.tools.bench.engine:engine",
+    "ring": "zksidecar.tools.bench.ring:ring",
+    "prover": "zksidecar.tools.bench.prover:prover",
+    "e2e": "zksidecar.tools.bench.e2e:e2e",
 }
 
 # suite -> key -> (comparison, threshold, label): the targets of the issues

@@ -14,8 +14,8 @@ import socket
 import sys
 import time
 
-from .admin import DEFAULT_SOCKET
-from .metrics import CLOSE_REASONS, PRIORITIES
+from zksidecar.daemon.admin import DEFAULT_SOCKET
+from zksidecar.daemon.metrics import CLOSE_REASONS, PRIORITIES
 
 MAX_RESPONSE = 4 << 20   # bytes; a status document is a few KiB
 TIMEOUT_S = 5.0

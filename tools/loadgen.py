@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .. import ringbuf
-from ..engine.book import Book
-from ..engine.flow import FlowParams, generate
-from ..engine.records import COMPLETION_DTYPE, FLAG_CLAIMED, CompletionStatus
+from zksidecar import ringbuf
+from zksidecar.engine.book import Book
+from zksidecar.engine.flow import FlowParams, generate
+from zksidecar.engine.records import COMPLETION_DTYPE, FLAG_CLAIMED, CompletionStatus
 
 CHUNK = 64
 
@@ -131,7 +131,7 @@ def add_arguments(p) -> None:
 
 def run_args(args) -> int:
     """`zksidecar loadgen`."""
-    from .config import ConfigError, load
+    from zksidecar.daemon.config import ConfigError, load
 
     try:
         cfg = load(args.config)

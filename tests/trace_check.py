@@ -28,11 +28,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .invariants import COLUMNS, HEADER
-from .native import lib
-from .proof_table import HEADER_FIELDS, WORD, proof_table
-from .records import Kind, Reason, Side, Status
-from .trace import ACCESSES, Access, StepKind
+from zksidecar.engine.invariants import COLUMNS, HEADER
+from zksidecar.engine.native import lib
+from zksidecar.engine.proof_table import HEADER_FIELDS, WORD, proof_table
+from zksidecar.engine.records import Kind, Reason, Side, Status
+from zksidecar.engine.trace import ACCESSES, Access, StepKind
 
 H, A, B, C = Access
 _HDR = {name: i for i, name in enumerate(HEADER_FIELDS)}

@@ -1,5 +1,5 @@
 """`zksidecar bench e2e`: the sidecar end to end, as an engine meets it — a
-real daemon in its own process (daemon/demo.py DaemonProcess), fed by the
+real daemon in its own process (tools/demo.py DaemonProcess), fed by the
 reference engine through the ops ring.  Two measurements, each against its
 own baseline in the same run.
 
@@ -20,7 +20,7 @@ operation.  The first pair is a warm-up (page faults on the ring, caches).
 
 Sustained rate and proof lag (``sustained_ops_per_s``, ``proof_lag_ms_*``).
 A fresh daemon per offered rate, now allowed both cores (two proof
-workers), and the reference engine (daemon/loadgen.py) publishing at that
+workers), and the reference engine (tools/loadgen.py) publishing at that
 rate for WINDOW_S seconds, then waiting up to DRAIN_S seconds for the last
 proofs.  The daemon keeps up with a rate when all three hold:
   - everything published is proven within DRAIN_S after the engine stops;
@@ -48,13 +48,14 @@ import statistics
 import threading
 import time
 
-from .. import ringbuf
-from ..engine.book import Book
-from ..engine.records import FLAG_CLAIMED
-from . import loadgen
-from .config import _user
-from .demo import DaemonProcess, fresh_dir
-from .stats import StatsError
+from zksidecar import ringbuf
+from zksidecar.daemon.config import user_name
+from zksidecar.engine.book import Book
+from zksidecar.engine.records import FLAG_CLAIMED
+
+from .. import loadgen
+from ..demo import DaemonProcess, fresh_dir
+from ..stats import StatsError
 
 BENCH_DIR = "./var/bench-e2e"
 CHUNK = 256             # operations the engine matches between publishes
@@ -125,7 +126,7 @@ def all_cores() -> list[int]:
 
 
 def _tag(phase: str) -> str:
-    return f"{_user()}-bench-{os.getpid()}-{phase}"
+    return f"{user_name()}-bench-{os.getpid()}-{phase}"
 
 
 def _wait_ingested(daemon: DaemonProcess, n: int, timeout: float = 60.0) -> float:

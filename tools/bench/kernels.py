@@ -1,4 +1,5 @@
-"""Benchmark suites of the proof system (run by `zksidecar bench`).
+"""`zksidecar bench kernels`: the C kernels of the proof system, every ISA
+path this CPU runs.
 
 Each figure is measured beside a numpy (or hashlib) implementation of the same
 operation, in the same run, and also reported as a ratio.
@@ -9,7 +10,7 @@ import hashlib
 
 import numpy as np
 
-from . import field, merkle, native, ntt
+from zksidecar.prover import field, merkle, native, ntt
 
 P = field.P
 
@@ -17,6 +18,34 @@ P = field.P
 def _numpy_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """The plain numpy way to multiply canonical BabyBear arrays."""
     return (a.astype(np.uint64) * b % P).astype(np.uint32)
+
+
+def ntt_numpy_reference(coeffs: np.ndarray) -> np.ndarray:
+    """A plain numpy radix-2 NTT on CANONICAL integers (not Montgomery form):
+    natural-order coefficients -> natural-order evaluations on H.  The
+    benchmark baseline for the C kernels: vectorised over each stage with
+    uint64 products reduced by % p, no other tricks."""
+    a = np.asarray(coeffs, dtype=np.uint64)
+    n = a.shape[0]
+    log_n = n.bit_length() - 1
+    if n != 1 << log_n:
+        raise ValueError(f"coeffs has {n} rows: the NTT needs a power of two")
+    rev = np.zeros(n, dtype=np.int64)
+    for b in range(log_n):  # rev(i), one bit at a time
+        rev |= ((np.arange(n) >> b) & 1) << (log_n - 1 - b)
+    a = a[rev].copy()
+    for s in range(log_n):  # DIT stage with half-size h: blocks of 2h as rows
+        h = 1 << s
+        w = field.two_adic_generator(s + 1)
+        tw = np.ones(h, dtype=np.uint64)
+        for k in range(s):  # w^j for j < h by doubling: tw[k..2k) = tw[0..k) * w^k
+            tw[1 << k: 2 << k] = tw[: 1 << k] * pow(w, 1 << k, P) % P
+        blocks = a.reshape(-1, 2, h)
+        t = blocks[:, 1, :] * tw % P
+        x = blocks[:, 0, :].copy()
+        blocks[:, 0, :] = (x + t) % P
+        blocks[:, 1, :] = (x + P - t) % P
+    return a.astype(np.uint32)
 
 
 def kernels(sw) -> dict:
@@ -45,7 +74,7 @@ def kernels(sw) -> dict:
     ntt_by_isa = native.on_each_isa(lambda: sw.per_call(lambda: ntt.ntt(col), samples=3) * 1e3)
     sw.step("NTT 2^20, numpy")
     canon = field.decode(col)
-    ntt_numpy = sw.per_call(lambda: ntt.ntt_numpy_reference(canon), samples=3) * 1e3
+    ntt_numpy = sw.per_call(lambda: ntt_numpy_reference(canon), samples=3) * 1e3
     fig["ntt_2_20_ms"] = ntt_by_isa[active]
     for isa, ms in ntt_by_isa.items():
         fig[f"ntt_2_20_ms_{isa}"] = ms
@@ -67,50 +96,3 @@ def kernels(sw) -> dict:
     fig["merkle_compressions_per_s_hashlib"] = hashlib_rate
     fig["merkle_speedup_vs_hashlib"] = fig["merkle_compressions_per_s"] / hashlib_rate
     return fig
-
-
-def stark(sw) -> dict:
-    """Prove the Fibonacci-like AIR (2^18 rows x 32 columns, blowup 2,
-    >= 100-bit conjectured security) and verify it."""
-    from . import params
-    from .examples.fibonacci import fibonacci_instance
-    from .proof import Proof
-    from .prove import prove
-    from .verify import verify
-
-    log_n, pairs = 18, 16
-    sw.step(f"trace: 2^{log_n} rows x {2 * pairs} columns")
-    air, traces = fibonacci_instance(1 << log_n, pairs)
-    options = params.DEFAULT
-    sw.step("proving (3 runs)")
-    runs = [prove(air, traces, options) for _ in range(3)]
-    best = min(runs, key=lambda r: sum(r.timings.values()))
-    prove_s = sum(best.timings.values())
-    raw = best.proof.to_bytes(air)
-    sw.step("verifying")
-    verify_s = sw.per_call(lambda: verify(air, Proof.from_bytes(raw, air)))
-    cells = (1 << log_n) * 2 * pairs
-
-    # the pure-Python reference prover (byte-identical proofs) on a tiny shape
-    from .reference import reference_prove_seconds
-
-    tiny_log, tiny_pairs = 10, 1
-    sw.step(f"reference prover vs this prover, 2^{tiny_log} x {2 * tiny_pairs}")
-    tiny_air, tiny_traces = fibonacci_instance(1 << tiny_log, tiny_pairs)
-    fast_tiny = sw.per_call(lambda: prove(tiny_air, tiny_traces, options), samples=3)
-    ref_tiny = reference_prove_seconds(tiny_log, tiny_pairs, options)
-    return {
-        "shape": f"2^{log_n} x {2 * pairs}, blowup {1 << options.log_blowup}",
-        "cells_per_s": cells / prove_s,
-        "prove_s": prove_s,
-        "verify_ms": verify_s * 1e3,
-        "proof_kib": len(raw) / 1024,
-        "security_bits": options.conjectured_security(1 << log_n),
-        "queries": options.num_queries,
-        "grinding_bits": options.grinding_bits,
-        "phases": {k: round(v, 4) for k, v in best.timings.items()},
-        "reference_shape": f"2^{tiny_log} x {2 * tiny_pairs}",
-        "reference_prove_s": ref_tiny,
-        "tiny_prove_s": fast_tiny,
-        "speedup_vs_reference": ref_tiny / fast_tiny,
-    }

@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 
-from . import flow
-from .book import Book
-from .reference import ReferenceBook
+from zksidecar.engine import flow
+from zksidecar.engine.book import Book
+from zksidecar.engine.reference import ReferenceBook
 
 CAPACITY = 1 << 15
 DEPTH = 10_000

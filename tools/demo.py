@@ -7,8 +7,8 @@ machine in well under a minute.
    cores (a book of 512 slots, batches of up to 512 operations or 200 ms in
    a 2048-row trace, one worker).
 2. The daemon, started as a subprocess exactly as systemd would start it
-   (`python -m zksidecar.daemon.cli daemon --config FILE`).
-3. The reference engine (`zksidecar loadgen`, daemon/loadgen.py) as a
+   (`python -m zksidecar.tools.cli daemon --config FILE`).
+3. The reference engine (`zksidecar loadgen`, tools/loadgen.py) as a
    second process, reporting its progress as JSON lines: it matches
    a synthetic flow and publishes every operation, with its claimed outcome,
    to the ops ring at a steady rate through the Python client, reading
@@ -17,7 +17,7 @@ machine in well under a minute.
    p99) about four times a second on a terminal; a plain line every two
    seconds otherwise, so the output can be logged.
 5. SIGTERM to the daemon, then every stored proof verified as one chain from
-   the empty book (daemon/store.py verify_store), and a summary.  The exit
+   the empty book (tools/proofs.py verify_store), and a summary.  The exit
    status is non-zero if anything failed: an operation not proven, a proof
    that does not verify, a divergence, a process that exited badly.
 
@@ -35,7 +35,8 @@ import sys
 import threading
 import time
 
-from .config import ConfigError, _user, load
+from zksidecar.daemon.config import ConfigError, load, user_name
+
 from .stats import StatsError, fetch_status
 
 DEMO_DIR = "./var/demo"
@@ -138,7 +139,7 @@ class DaemonProcess:
         env.pop("NOTIFY_SOCKET", None)      # not ours to notify
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "zksidecar.daemon.cli", "daemon", "--config", self.config_path],
+                [sys.executable, "-m", "zksidecar.tools.cli", "daemon", "--config", self.config_path],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env)
         if self.cpus:
             # at once, while the interpreter is still starting: every thread and
@@ -209,7 +210,7 @@ class DaemonProcess:
 
     def cleanup(self) -> None:
         """Kill the daemon if it still runs and remove its rings."""
-        from .. import ringbuf
+        from zksidecar import ringbuf
 
         self.kill()
         for name in (self.ops_ring, self.completions_ring):
@@ -217,7 +218,7 @@ class DaemonProcess:
 
 
 class _EngineProcess:
-    """The reference engine (daemon/loadgen.py) in a subprocess, reporting
+    """The reference engine (tools/loadgen.py) in a subprocess, reporting
     its progress as JSON lines on its stdout."""
 
     def __init__(self, daemon: DaemonProcess, n_ops: int, rate: float, wait_s: float):
@@ -225,7 +226,7 @@ class _EngineProcess:
         self.log_path = os.path.join(daemon.dir, "engine.log")
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "zksidecar.daemon.cli", "loadgen", "--config", daemon.config_path,
+                [sys.executable, "-m", "zksidecar.tools.cli", "loadgen", "--config", daemon.config_path,
                  "--ops", str(n_ops), "--rate", str(rate), "--wait", str(wait_s), "--json-progress"],
                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=log,
                 env=dict(os.environ, PYTHONUNBUFFERED="1"))
@@ -295,7 +296,7 @@ def run(seconds: float = DEMO_SECONDS, rate: float = DEMO_RATE, n_ops: int | Non
         return 2
     try:
         state_dir = fresh_dir(state_dir)
-        daemon = DaemonProcess(state_dir, DEMO_SETTINGS, f"{_user()}-demo-{os.getpid()}")
+        daemon = DaemonProcess(state_dir, DEMO_SETTINGS, f"{user_name()}-demo-{os.getpid()}")
     except (DemoError, ConfigError, OSError) as exc:
         print(f"zksidecar demo: {exc}", file=sys.stderr)
         return 2
@@ -357,7 +358,9 @@ def run(seconds: float = DEMO_SECONDS, rate: float = DEMO_RATE, n_ops: int | Non
 
 def _summary(out, daemon: DaemonProcess, engine: _EngineProcess, engine_code, daemon_code,
              daemon_alive: bool, status: dict, n_ops: int) -> int:
-    from .store import ProofStore, StoreError, verify_store
+    from zksidecar.daemon.store import ProofStore, StoreError
+
+    from .proofs import verify_store
 
     report = io.StringIO()
     verify_code = verify_store(daemon.store_dir, out=report)

@@ -1,4 +1,5 @@
-"""`zksidecar prove FILE` and `zksidecar verify PROOF...`.
+"""`zksidecar prove FILE`, `zksidecar verify PROOF...` and `zksidecar verify
+--store DIR`.
 
 prove: reads operations in the engine's file forms (engine/replay.py: the CSV
 form or LOBSTER messages), cuts them into batches, proves each batch from the
@@ -7,6 +8,9 @@ empty book as one chain, writes one batch proof file per batch
 
 verify: reads batch proof files and verifies them as a chain from the empty
 book, in the order given; exit status 0 only if every one verifies.
+
+verify --store: every symbol's chain in a daemon's proof store
+(docs/STORE.md).
 """
 from __future__ import annotations
 
@@ -16,14 +20,15 @@ import time
 
 import numpy as np
 
-from ...engine import replay
-from ...engine.book import Book
-from ..proof import ProofFormatError
-from ..verify import VerificationError
-from . import proof_file
-from .batch import prove_batch, verify_chain
-from .params import proof_options
-from .witness import trace_length_for
+from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError
+from zksidecar.engine import replay
+from zksidecar.engine.book import Book
+from zksidecar.prover.orderbook import proof_file
+from zksidecar.prover.orderbook.batch import prove_batch, verify_chain
+from zksidecar.prover.orderbook.params import proof_options
+from zksidecar.prover.orderbook.witness import trace_length_for
+from zksidecar.prover.proof import ProofFormatError
+from zksidecar.prover.verify import VerificationError
 
 
 def read_ops(path: str, fmt: str, capacity: int) -> np.ndarray:
@@ -104,4 +109,64 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout) -> int:
     print(f"verified {len(batches)} batches ({ops:,} operations) root to root from the empty "
           f"book in {time.perf_counter() - t0:.2f} s, {done.security_bits} bits; "
           f"final state root {done.roots['post'].hex()}", file=out)
+    return 0
+
+
+def verify_store(directory: str, min_security: int = 100, out=sys.stdout) -> int:
+    """`zksidecar verify --store DIR`: every symbol's batches, in batch-id
+    order, verified as one chain from the empty book; a missing batch id is
+    a failure.  Prints a line per symbol; exit status 0 only if every chain
+    verifies (an empty store verifies nothing and is a failure too)."""
+    try:
+        store = ProofStore(directory, fsync=False, readonly=True)
+    except (StoreError, OSError) as exc:
+        print(f"zksidecar verify: {exc}", file=sys.stderr)
+        return 2
+    failed = total_batches = total_ops = 0
+    with store:
+        symbols = store.symbols()
+        if not symbols:
+            print(f"zksidecar verify: {directory}: the store holds no proofs", file=out)
+            return 1
+        for symbol in symbols:
+            ids = store.batches(symbol)
+            missing = sorted(set(range(ids[-1] + 1)) - set(ids))
+            run = ids[:missing[0]] if missing else ids      # the chain up to the first gap
+            problem = None
+            if missing:
+                shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
+                problem = f"missing batch {shown} (a chain has no gaps)"
+            batches = []
+            try:
+                for bid in run:
+                    bp = proof_file.decode(store.get(symbol, bid))
+                    if bp.public.batch_id != bid or bp.public.symbol != symbol:
+                        raise VerificationError(f"stored as symbol {symbol} batch {bid}, the proof "
+                                                f"is symbol {bp.public.symbol} batch {bp.public.batch_id}")
+                    batches.append(bp)
+                done = verify_chain(batches, min_security=min_security, symbol=symbol) if batches \
+                    else None
+            except (StoreCorrupt, ProofFormatError, VerificationError) as exc:
+                where = f"at batch {bid}" if len(batches) < len(run) else \
+                    f"the chain of {len(batches)} batches does not verify"
+                print(f"symbol {symbol}: FAILED {where}: {exc}", file=out)
+                failed += 1
+                continue
+            ops = sum(len(b.public.ops) for b in batches)
+            if problem:
+                print(f"symbol {symbol}: FAILED: {problem}; batches 0..{len(run) - 1} before it "
+                      f"verify ({ops:,} operations)" if run else f"symbol {symbol}: FAILED: {problem}",
+                      file=out)
+                failed += 1
+                continue
+            total_batches += len(batches)
+            total_ops += ops
+            print(f"symbol {symbol}: {len(batches)} batches, {ops:,} operations verified from the "
+                  f"empty book ({done.security_bits} bits); final state root "
+                  f"{done.roots['post'].hex()}", file=out)
+    if failed:
+        print(f"zksidecar verify: {failed} of {len(symbols)} symbols FAILED", file=out)
+        return 1
+    print(f"verified {len(symbols)} symbols, {total_batches} batches, {total_ops:,} operations",
+          file=out)
     return 0

@@ -10,7 +10,7 @@ import hashlib
 
 import numpy as np
 
-from . import extension, field, merkle, native, ntt
+from zksidecar.prover import extension, field, merkle, native, ntt
 
 P = field.P
 

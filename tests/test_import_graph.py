@@ -9,64 +9,7 @@ untangle.
 """
 from __future__ import annotations
 
-import ast
-import pathlib
-import re
-import tomllib
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-
-
-def package_dirs() -> dict[str, pathlib.Path]:
-    """Import name -> folder, from pyproject.toml's package-dir (the source
-    layout maps the user's folders onto the zksidecar namespace)."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    mapping = config["tool"]["setuptools"]["package-dir"]
-    return {name: ROOT / folder for name, folder in mapping.items()}
-
-
-def compiled_modules() -> set[str]:
-    """The C extension modules the cffi build modules make (leaves of the
-    graph: they import nothing of ours)."""
-    named = re.compile(r"""set_source\(\s*["']([\w.]+)["']""")
-    return {m for path in (ROOT / "bindings").glob("build_*.py") for m in named.findall(path.read_text())}
-
-
-def modules() -> dict[str, pathlib.Path | None]:
-    """Every module of the shipped packages, by its dotted name (a compiled
-    module has no source: None)."""
-    found: dict[str, pathlib.Path | None] = dict.fromkeys(compiled_modules())
-    for package, folder in package_dirs().items():
-        for path in folder.rglob("*.py"):
-            rel = path.relative_to(folder).with_suffix("")
-            parts = [p for p in rel.parts if p != "__init__"]
-            found[".".join([package, *parts])] = path
-    return found
-
-
-def imports(name: str, path: pathlib.Path | None, known: dict) -> set[str]:
-    """The modules of `known` that module `name` imports."""
-    if path is None:
-        return set()
-    is_package = path.name == "__init__.py"
-    here = name.split(".") if is_package else name.split(".")[:-1]
-    out: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = here[:len(here) - node.level + 1] if node.level else []
-            stem = ".".join(base + ([node.module] if node.module else []))
-            targets = [f"{stem}.{alias.name}" if f"{stem}.{alias.name}" in known else stem
-                       for alias in node.names]
-        else:
-            continue
-        for target in targets:
-            while target and target not in known:     # `import a.b.c` needs a.b.c or its parent
-                target = target.rpartition(".")[0]
-            if target and target != name:
-                out.add(target)
-    return out
+from source_tree import imports, modules
 
 
 def cycles(graph: dict[str, set[str]]) -> list[list[str]]:

@@ -7,11 +7,11 @@ only what it lists).  The source is read with ast, not imported."""
 from __future__ import annotations
 
 import ast
-import pathlib
 import re
 import tomllib
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from source_tree import ROOT, imported_names, modules, parse
+
 LIBRARY = {"daemon": "zksidecar.daemon", "prover": "zksidecar.prover",
            "engine": "zksidecar.engine", "ringbuf": "zksidecar.ringbuf"}
 TOOLS = "zksidecar.tools"
@@ -23,29 +23,9 @@ COMMAND_LINE_MODULES = {"argparse", "optparse", "getopt"}
 
 def library_modules():
     """(dotted module name, path, syntax tree) of every library module."""
-    for folder, package in LIBRARY.items():
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            parts = path.relative_to(ROOT / folder).with_suffix("").parts
-            name = ".".join((package,) + parts)
-            if parts[-1] == "__init__":
-                name = name.rsplit(".", 1)[0]
-            yield name, path, ast.parse(path.read_text(), str(path))
-
-
-def imported_names(module: str, path: pathlib.Path, tree: ast.AST):
-    """Every module name the tree imports, relative imports resolved."""
-    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            yield from (alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.rsplit(".", node.level - 1)[0] if node.level > 1 else package
-                target = f"{base}.{node.module}" if node.module else base
-            else:
-                target = node.module
-            yield target
-            yield from (f"{target}.{alias.name}" for alias in node.names)
+    for name, path in modules(set(LIBRARY.values())).items():
+        if path is not None:
+            yield name, path, parse(path)
 
 
 def docstrings(tree: ast.AST) -> set[int]:

@@ -26,7 +26,7 @@ def test_prove_then_verify(tmp_path: pathlib.Path):
     assert proofs.prove_main(str(src), "auto", 16, 4, str(tmp_path / "p"), 100, out=out) == 0
     files = sorted((tmp_path / "p").glob("batch-*.zkb"))
     assert [f.name for f in files] == ["batch-000000.zkb", "batch-000001.zkb", "batch-000002.zkb"]
-    assert "10 operations in batches of 4" in out.getvalue()
+    assert "10 operations in batches of up to 4" in out.getvalue()
     out = io.StringIO()
     assert proofs.verify_main([str(f) for f in files], 100, out=out) == 0
     assert "verified 3 batches (10 operations)" in out.getvalue()

@@ -2,8 +2,9 @@
 --store DIR`.
 
 prove: reads operations in the engine's file forms (engine/replay.py: the CSV
-form or LOBSTER messages), cuts them into batches, proves each batch from the
-empty book as one chain, writes one batch proof file per batch
+form or LOBSTER messages), cuts them into batches with the daemon's
+sequencer, proves each batch as the daemon's workers do (one chain from the
+empty book), writes one batch proof file per batch
 (docs/PROOF_FORMAT.md, "Batch proof file") and prints a line per batch.
 
 verify: reads batch proof files and verifies them as a chain from the empty
@@ -20,11 +21,15 @@ import time
 
 import numpy as np
 
+from zksidecar.daemon.batches import BatchPolicy, CloseReason
+from zksidecar.daemon.jobs import ProofJob, prove_job
+from zksidecar.daemon.metrics import Metrics
+from zksidecar.daemon.sequencer import Sequencer
 from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import proof_file
-from zksidecar.prover.orderbook.batch import prove_batch, verify_chain
+from zksidecar.prover.orderbook.batch import verify_chain
 from zksidecar.prover.orderbook.params import proof_options
 from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import ProofFormatError
@@ -66,27 +71,38 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
         print(f"zksidecar prove: trace length must be a power of two >= the capacity, got "
               f"{trace_length}", file=sys.stderr)
         return 2
+    # the daemon's sequencer cuts the batches: at batch_size operations, or
+    # where the next operation's steps would not fit the trace (a file has
+    # no clock, so no batch times out)
+    try:
+        sequencer = Sequencer(capacity, trace_length, BatchPolicy(batch_size, 1.0), Metrics())
+    except ValueError as exc:
+        print(f"zksidecar prove: {exc} (use a larger --trace-length)", file=sys.stderr)
+        return 2
     options = proof_options(security)
     os.makedirs(out_dir, exist_ok=True)
-    print(f"{len(ops):,} operations in batches of {batch_size}, capacity {capacity}, "
+    print(f"{len(ops):,} operations in batches of up to {batch_size}, capacity {capacity}, "
           f"trace length {trace_length}, {options.conjectured_security(trace_length)} bits", file=out)
     print(f"{'batch':>6} {'ops':>6} {'trades':>7} {'prove s':>8} {'KiB':>7}  post root", file=out)
-    state = Book(capacity)
-    for b, start in enumerate(range(0, len(ops), batch_size)):
-        t0 = time.perf_counter()
-        try:
-            bp, state, trades = prove_batch(state, ops[start:start + batch_size], options,
-                                            trace_length=trace_length, batch_id=b)
-        except ValueError as exc:
-            print(f"zksidecar prove: batch {b}: {exc} (use a larger --trace-length or a "
-                  "smaller --batch-size)", file=sys.stderr)
+    seen = np.zeros(batch_size, np.int64)
+    for start in range(0, len(ops) + batch_size, batch_size):
+        chunk = ops[start:start + batch_size]
+        closed = sequencer.feed(chunk, seen[:len(chunk)], 0.0) if len(chunk) else \
+            sequencer.close_all(CloseReason.FLUSH)
+        if sequencer.refused:
+            print(f"zksidecar prove: {path}: {sequencer.refused} operations do not continue the "
+                  "stream (see the log)", file=sys.stderr)
             return 1
-        raw = proof_file.encode(bp)
-        name = os.path.join(out_dir, f"batch-{b:06d}.zkb")
-        with open(name, "wb") as f:
-            f.write(raw)
-        print(f"{b:>6} {len(bp.public.ops):>6} {len(trades):>7} {time.perf_counter() - t0:>8.2f} "
-              f"{len(raw) / 1024:>7.1f}  {bp.post_root.hex()[:16]}…  {name}", file=out)
+        for batch in closed:
+            t0 = time.perf_counter()
+            proof, trades = prove_job(ProofJob.of(batch, security))
+            raw = proof_file.encode(proof)
+            name = os.path.join(out_dir, f"batch-{batch.batch_id:06d}.zkb")
+            with open(name, "wb") as f:
+                f.write(raw)
+            print(f"{batch.batch_id:>6} {len(batch.ops):>6} {len(trades):>7} "
+                  f"{time.perf_counter() - t0:>8.2f} {len(raw) / 1024:>7.1f}  "
+                  f"{proof.post_root.hex()[:16]}…  {name}", file=out)
     return 0
 
 

@@ -129,8 +129,9 @@ class WorkerPool:
         self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
         for slot in self._slots:
             self._start(slot)
-        self._monitor = threading.Thread(target=self._monitor_loop, name="proof-monitor", daemon=True)
-        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="proof-dispatch",
+        self._monitor = threading.Thread(target=self._monitor_loop, name="zksidecar-pool-monitor",
+                                         daemon=True)
+        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="zksidecar-pool-dispatch",
                                             daemon=True)
         self._monitor.start()
         self._dispatcher.start()

@@ -2,7 +2,7 @@
 
     NativeBackend    the order-book STARK (prover/orderbook), in this process
     ProcessBackend   an external prover host spoken to over its stdin/stdout
-                     with the frames of csrc/zk_backend.h (docs/API.md,
+                     with the frames of csrc/formats/zk_backend.h (docs/API.md,
                      "External prover protocol")
 
 The process protocol is how a ZisK or SP1 host would plug in: witness in

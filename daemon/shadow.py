@@ -35,7 +35,7 @@ from ..engine.records import FLAG_CLAIMED, FLAG_CRITICAL, OP_DTYPE
 from .priority import ProofPriority
 
 #: the most steps one operation can take: STEPS_FIXED + STEPS_PER_RESTING *
-#: (resting orders), from csrc/zk_engine.h
+#: (resting orders), from csrc/engine/zk_engine.h
 STEPS_FIXED, STEPS_PER_RESTING = lib.ZK_STEPS_FIXED, lib.ZK_STEPS_PER_RESTING
 #: trace rows per operation when sizing a trace automatically: the synthetic
 #: flow takes ~3.8; a heavier batch is cut when its trace is full ("steps")

@@ -1,8 +1,8 @@
-"""The step records of the engine's tracing mode (zk_step in csrc/zk_engine.h)
+"""The step records of the engine's tracing mode (zk_step in csrc/engine/zk_engine.h)
 as a numpy dtype, and their kinds.
 
 `Book.process_traced` runs the engine's own matching code (compiled a second
-time with its steps recorded, csrc/engine_core.inc) and returns these records:
+time with its steps recorded, csrc/engine/engine_core.inc) and returns these records:
 the witness a batch proof is built from.  docs/MATCHING.md ("Tracing")
 documents each byte and what every step kind reads and writes;
 engine/trace_check.py replays them against the proof state table

@@ -1,4 +1,4 @@
-"""daemon/backends.py: the process protocol's frames against csrc/zk_backend.h,
+"""daemon/backends.py: the process protocol's frames against csrc/formats/zk_backend.h,
 ProcessBackend against the real `zksidecar prover-server` (proofs verify as
 a chain), and every way a host can fail: malformed frames, a crash, a hang,
 a proof of other work, a relabelled or tampered proof."""
@@ -14,7 +14,7 @@ from zksidecar.daemon import backends as B
 from zksidecar.daemon.backends import (BackendError, FrameError, NativeBackend, ProcessBackend,
                                        ProofRejected)
 from zksidecar.daemon.workers import WorkerPool
-from zksidecar.prover.native import ffi, lib
+from zksidecar.engine.native import ffi, lib
 from zksidecar.prover.orderbook import proof_file, verify_chain
 
 from test_workers import BITS, chain_jobs

@@ -24,7 +24,7 @@
 #ifndef BB_FIELD_H
 #define BB_FIELD_H
 
-#include "zk_common.h"
+#include "common/zk_common.h"
 
 #define BB_P 0x78000001u
 #define BB_MU 0x88000001u      /* p^-1 mod 2^32 */

@@ -30,8 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bb_field.h"
-#include "zk_field.h"
+#include "field/bb_field.h"
+#include "field/zk_field.h"
 #include "zk_logup.h"
 
 enum { BLOCK = 128 };

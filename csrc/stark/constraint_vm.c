@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bb_field.h"
-#include "zk_ext4.h"
-#include "zk_field.h"
+#include "field/bb_field.h"
+#include "field/zk_ext4.h"
+#include "field/zk_field.h"
 #include "zk_vm.h"
 
 enum { B = ZK_VM_BLOCK };

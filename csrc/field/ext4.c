@@ -12,8 +12,9 @@
  *   c2 = a0 b2  + a1 b1  + a2 b0  + a3 b3'
  *   c3 = a0 b3  + a1 b2  + a2 b1  + a3 b0
  *
- * Each kernel has a scalar, an AVX2 and an AVX-512 body, dispatched on
- * zk_active_isa; the vector bodies and their correctness argument are below.
+ * Each kernel has a scalar body and vector bodies for AVX2 and AVX-512,
+ * compiled from one source (ext4_vec.inc) and dispatched on zk_active_isa;
+ * the vector layouts and their correctness argument are below.
  */
 #include <stdlib.h>
 
@@ -40,7 +41,7 @@ static void mul_scalar(uint32_t *out, const uint32_t *a, const uint32_t *b, size
     for (size_t i = 0; i < n; i++) ext4_mul1(out + 4 * i, a + 4 * i, b + 4 * i);
 }
 
-static void mul_scalar_s(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
+static void mul_s_scalar(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
     uint32_t sv[4] = {s[0], s[1], s[2], s[3]}; /* copied: out may alias s */
     for (size_t i = 0; i < n; i++) ext4_mul1(out + 4 * i, a + 4 * i, sv);
 }
@@ -122,171 +123,6 @@ static void combine_scalar(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, 
  * per element.  Results are the unique representative in [0, p) of the same
  * value the scalar body computes, so every path is bit-identical. */
 
-/* -------------------------------------------------------------- AVX2 -- */
-
-ZK_AVX2 ZK_INLINE __m256i times_w_avx2(__m256i b) {
-    __m256i b2 = bb_add_avx2(b, b), b4 = bb_add_avx2(b2, b2), b8 = bb_add_avx2(b4, b4);
-    return bb_add_avx2(bb_add_avx2(b8, b2), b);
-}
-
-/* The four columns Bj of multiplication by b (even lanes) and their odd lanes
- * moved down (for vpmuludq). */
-typedef struct {
-    __m256i e[4], o[4];
-} cols_avx2;
-
-ZK_AVX2 ZK_INLINE cols_avx2 ext4_cols_avx2(__m256i b) {
-    cols_avx2 c;
-    __m256i bw = times_w_avx2(b);
-    c.e[0] = b;
-    c.e[1] = _mm256_alignr_epi8(b, bw, 12); /* (Wb3, b0, b1, b2) */
-    c.e[2] = _mm256_alignr_epi8(b, bw, 8);  /* (Wb2, Wb3, b0, b1) */
-    c.e[3] = _mm256_alignr_epi8(b, bw, 4);  /* (Wb1, Wb2, Wb3, b0) */
-    for (int j = 0; j < 4; j++) c.o[j] = bb_movehdup_avx2(c.e[j]);
-    return c;
-}
-
-ZK_AVX2 ZK_INLINE __m256i ext4_mul_cols_avx2(__m256i a, const cols_avx2 *c) {
-    __m256i a0 = _mm256_shuffle_epi32(a, 0x00), a1 = _mm256_shuffle_epi32(a, 0x55);
-    __m256i a2 = _mm256_shuffle_epi32(a, 0xAA), a3 = _mm256_shuffle_epi32(a, 0xFF);
-    __m256i se = _mm256_add_epi64(
-        _mm256_add_epi64(_mm256_mul_epu32(a0, c->e[0]), _mm256_mul_epu32(a1, c->e[1])),
-        _mm256_add_epi64(_mm256_mul_epu32(a2, c->e[2]), _mm256_mul_epu32(a3, c->e[3])));
-    __m256i so = _mm256_add_epi64(
-        _mm256_add_epi64(_mm256_mul_epu32(a0, c->o[0]), _mm256_mul_epu32(a1, c->o[1])),
-        _mm256_add_epi64(_mm256_mul_epu32(a2, c->o[2]), _mm256_mul_epu32(a3, c->o[3])));
-    return bb_reduce_wide_avx2(se, so);
-}
-
-ZK_AVX2 static void mul_avx2(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
-    size_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-        cols_avx2 c = ext4_cols_avx2(_mm256_loadu_si256((const __m256i *)(b + 4 * i)));
-        __m256i va = _mm256_loadu_si256((const __m256i *)(a + 4 * i));
-        _mm256_storeu_si256((__m256i *)(out + 4 * i), ext4_mul_cols_avx2(va, &c));
-    }
-    for (; i < n; i++) ext4_mul1(out + 4 * i, a + 4 * i, b + 4 * i);
-}
-
-ZK_AVX2 static void mul_s_avx2(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
-    uint32_t sv[4] = {s[0], s[1], s[2], s[3]}; /* copied: out may alias s */
-    cols_avx2 c = ext4_cols_avx2(_mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)sv)));
-    size_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-        __m256i va = _mm256_loadu_si256((const __m256i *)(a + 4 * i));
-        _mm256_storeu_si256((__m256i *)(out + 4 * i), ext4_mul_cols_avx2(va, &c));
-    }
-    for (; i < n; i++) ext4_mul1(out + 4 * i, a + 4 * i, sv);
-}
-
-/* Base element i spread over the four words of element i: vpermd of the two
- * base words loaded with vmovq, then one bb_mul on 8 words. */
-ZK_AVX2 static void mul_base_avx2(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
-    const __m256i SPREAD = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-    size_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-        __m256i vb = _mm256_permutevar8x32_epi32(
-            _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(b + i))), SPREAD);
-        __m256i va = _mm256_loadu_si256((const __m256i *)(a + 4 * i));
-        _mm256_storeu_si256((__m256i *)(out + 4 * i), bb_mul_avx2(va, vb));
-    }
-    mul_base_scalar(out + 4 * i, a + 4 * i, b + i, n - i);
-}
-
-ZK_AVX2 static void scale_base_avx2(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
-    const __m256i SPREAD = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-    const __m256i vs = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)s));
-    uint32_t sv[4] = {s[0], s[1], s[2], s[3]};
-    size_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-        __m256i va = _mm256_permutevar8x32_epi32(
-            _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(a + i))), SPREAD);
-        _mm256_storeu_si256((__m256i *)(out + 4 * i), bb_mul_avx2(va, vs));
-    }
-    scale_base_scalar(out + 4 * i, a + i, sv, n - i);
-}
-
-/* ------------------------------------------------------------ AVX-512 -- */
-
-ZK_AVX512 ZK_INLINE __m512i times_w_avx512(__m512i b) {
-    __m512i b2 = bb_add_avx512(b, b), b4 = bb_add_avx512(b2, b2), b8 = bb_add_avx512(b4, b4);
-    return bb_add_avx512(bb_add_avx512(b8, b2), b);
-}
-
-typedef struct {
-    __m512i e[4], o[4];
-} cols_avx512;
-
-ZK_AVX512 ZK_INLINE cols_avx512 ext4_cols_avx512(__m512i b) {
-    cols_avx512 c;
-    __m512i bw = times_w_avx512(b);
-    c.e[0] = b;
-    c.e[1] = _mm512_alignr_epi8(b, bw, 12);
-    c.e[2] = _mm512_alignr_epi8(b, bw, 8);
-    c.e[3] = _mm512_alignr_epi8(b, bw, 4);
-    for (int j = 0; j < 4; j++) c.o[j] = bb_movehdup_avx512(c.e[j]);
-    return c;
-}
-
-ZK_AVX512 ZK_INLINE __m512i ext4_mul_cols_avx512(__m512i a, const cols_avx512 *c) {
-    __m512i a0 = _mm512_shuffle_epi32(a, 0x00), a1 = _mm512_shuffle_epi32(a, 0x55);
-    __m512i a2 = _mm512_shuffle_epi32(a, 0xAA), a3 = _mm512_shuffle_epi32(a, 0xFF);
-    __m512i se = _mm512_add_epi64(
-        _mm512_add_epi64(_mm512_mul_epu32(a0, c->e[0]), _mm512_mul_epu32(a1, c->e[1])),
-        _mm512_add_epi64(_mm512_mul_epu32(a2, c->e[2]), _mm512_mul_epu32(a3, c->e[3])));
-    __m512i so = _mm512_add_epi64(
-        _mm512_add_epi64(_mm512_mul_epu32(a0, c->o[0]), _mm512_mul_epu32(a1, c->o[1])),
-        _mm512_add_epi64(_mm512_mul_epu32(a2, c->o[2]), _mm512_mul_epu32(a3, c->o[3])));
-    return bb_reduce_wide_avx512(se, so);
-}
-
-ZK_AVX512 static void mul_avx512(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        cols_avx512 c = ext4_cols_avx512(_mm512_loadu_si512((const void *)(b + 4 * i)));
-        __m512i va = _mm512_loadu_si512((const void *)(a + 4 * i));
-        _mm512_storeu_si512((void *)(out + 4 * i), ext4_mul_cols_avx512(va, &c));
-    }
-    for (; i < n; i++) ext4_mul1(out + 4 * i, a + 4 * i, b + 4 * i);
-}
-
-ZK_AVX512 static void mul_s_avx512(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
-    uint32_t sv[4] = {s[0], s[1], s[2], s[3]};
-    cols_avx512 c = ext4_cols_avx512(_mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)sv)));
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m512i va = _mm512_loadu_si512((const void *)(a + 4 * i));
-        _mm512_storeu_si512((void *)(out + 4 * i), ext4_mul_cols_avx512(va, &c));
-    }
-    for (; i < n; i++) ext4_mul1(out + 4 * i, a + 4 * i, sv);
-}
-
-/* vpermd spreads 4 base words (one vmovdqu xmm) over 16 words. */
-ZK_AVX512 static void mul_base_avx512(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
-    const __m512i SPREAD = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m512i vb = _mm512_permutexvar_epi32(
-            SPREAD, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(b + i))));
-        __m512i va = _mm512_loadu_si512((const void *)(a + 4 * i));
-        _mm512_storeu_si512((void *)(out + 4 * i), bb_mul_avx512(va, vb));
-    }
-    mul_base_scalar(out + 4 * i, a + 4 * i, b + i, n - i);
-}
-
-ZK_AVX512 static void scale_base_avx512(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
-    const __m512i SPREAD = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-    const __m512i vs = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)s));
-    uint32_t sv[4] = {s[0], s[1], s[2], s[3]};
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        __m512i va = _mm512_permutexvar_epi32(
-            SPREAD, _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(a + i))));
-        _mm512_storeu_si512((void *)(out + 4 * i), bb_mul_avx512(va, vs));
-    }
-    scale_base_scalar(out + 4 * i, a + i, sv, n - i);
-}
-
 /* ------------------------------------------------------ combine_rows --
  *
  * out[r] = sum_c m[r][c] coeffs[c], vectorised across the columns of a row.
@@ -310,8 +146,9 @@ ZK_AVX512 static void scale_base_avx512(uint32_t *out, const uint32_t *a, const 
  * horizontally by a transpose-and-add tree (vpunpck[lh]qdq, vshufi64x2 /
  * vperm2i128); every add of two values < p 2^32 is < 2p 2^32 and is folded
  * again.  Two rows (or, for combine_rows2, two coefficient sets on one row)
- * share the tree's last steps and one Montgomery reduction of the eight
- * resulting 64-bit lanes (bb_reduce64: x / R, i.e. the Montgomery product).
+ * give one vector of eight output words, reduced by bb_reduce64 (x / R, i.e.
+ * the Montgomery product); on AVX-512 they also share the tree's last level
+ * and that one reduction (comb_words_*).
  * The value is sum_c m[r][c] K[c] / R mod p, the same as the scalar body's,
  * and both give its representative in [0, p): bit-identical. */
 
@@ -321,55 +158,6 @@ enum { CB = 512, CSTRIDE = CB + 32 }; /* column block; component array stride */
 static void transpose_coeffs(uint32_t *K, const uint32_t *coeffs, size_t w) {
     for (int k = 0; k < 4; k++)
         for (size_t c = 0; c < CSTRIDE; c++) K[k * CSTRIDE + c] = c < w ? coeffs[4 * c + k] : 0;
-}
-
-ZK_AVX2 ZK_INLINE __m256i add_fold_avx2(__m256i a, __m256i b) {
-    return bb_fold64_avx2(_mm256_add_epi64(a, b));
-}
-
-/* One chunk of 8 values into the four accumulators of one coefficient set. */
-ZK_AVX2 ZK_INLINE void comb_chunk_avx2(__m256i acc[4], __m256i x, __m256i xo, const uint32_t *K, size_t c) {
-    for (int k = 0; k < 4; k++) {
-        __m256i ke = _mm256_loadu_si256((const __m256i *)(K + k * CSTRIDE + c));
-        __m256i ko = _mm256_loadu_si256((const __m256i *)(K + k * CSTRIDE + c + 1));
-        __m256i s = _mm256_add_epi64(_mm256_mul_epu32(x, ke), _mm256_mul_epu32(xo, ko));
-        acc[k] = add_fold_avx2(acc[k], s);
-    }
-}
-
-/* (a0..a3) in 64-bit lanes from four accumulators of 4 lanes each. */
-ZK_AVX2 ZK_INLINE __m256i comb_tree_avx2(const __m256i A[4]) {
-    __m256i t01 = add_fold_avx2(_mm256_unpacklo_epi64(A[0], A[1]), _mm256_unpackhi_epi64(A[0], A[1]));
-    __m256i t23 = add_fold_avx2(_mm256_unpacklo_epi64(A[2], A[3]), _mm256_unpackhi_epi64(A[2], A[3]));
-    return add_fold_avx2(_mm256_permute2x128_si256(t01, t23, 0x20),
-                         _mm256_permute2x128_si256(t01, t23, 0x31));
-}
-
-/* Rows ra and rb (the same row when `same`) against coefficient sets Ka, Kb:
- * returns (a0..a3, b0..b3) reduced. */
-ZK_AVX2 ZK_INLINE __m256i comb_pair_avx2(const uint32_t *ra, const uint32_t *rb, const uint32_t *Ka,
-                                          const uint32_t *Kb, size_t w, const int same) {
-    __m256i A[4], B[4];
-    for (int k = 0; k < 4; k++) A[k] = B[k] = _mm256_setzero_si256();
-    size_t c = 0;
-    for (; c + 8 <= w; c += 8) {
-        __m256i xa = _mm256_loadu_si256((const __m256i *)(ra + c));
-        __m256i xb = same ? xa : _mm256_loadu_si256((const __m256i *)(rb + c));
-        comb_chunk_avx2(A, xa, _mm256_srli_epi64(xa, 32), Ka, c);
-        comb_chunk_avx2(B, xb, _mm256_srli_epi64(xb, 32), Kb, c);
-    }
-    if (c < w) {
-        __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)(w - c)),
-                                          _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        __m256i xa = _mm256_maskload_epi32((const int *)(ra + c), mask);
-        __m256i xb = same ? xa : _mm256_maskload_epi32((const int *)(rb + c), mask);
-        comb_chunk_avx2(A, xa, _mm256_srli_epi64(xa, 32), Ka, c);
-        comb_chunk_avx2(B, xb, _mm256_srli_epi64(xb, 32), Kb, c);
-    }
-    __m256i ra4 = bb_reduce64_avx2(comb_tree_avx2(A)); /* results in odd words */
-    __m256i rb4 = bb_reduce64_avx2(comb_tree_avx2(B));
-    __m256i mix = _mm256_blend_epi32(_mm256_srli_epi64(ra4, 32), rb4, 0xAA); /* a0 b0 a1 b1 .. */
-    return _mm256_permutevar8x32_epi32(mix, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
 }
 
 /* Store (or, for later column blocks, add mod p) 4 words at p0 and 4 at p1. */
@@ -384,82 +172,30 @@ ZK_AVX2 ZK_INLINE void comb_emit(uint32_t *p0, uint32_t *p1, __m256i v, int acc)
     _mm_storeu_si128((__m128i *)p1, _mm256_extracti128_si256(v, 1));
 }
 
-ZK_AVX2 static void combine_avx2(uint32_t *oa, uint32_t *ob, const uint32_t *m, size_t stride,
-                                 const uint32_t *Ka, const uint32_t *Kb, size_t rows, size_t w, int acc) {
-    uint32_t spare[4] = {0, 0, 0, 0}; /* the odd last row's unused half */
-    size_t r = 0;
-    if (Kb) {
-        for (; r < rows; r++)
-            comb_emit(oa + 4 * r, ob + 4 * r, comb_pair_avx2(m + r * stride, 0, Ka, Kb, w, 1), acc);
-        return;
-    }
-    for (; r + 2 <= rows; r += 2)
-        comb_emit(oa + 4 * r, oa + 4 * r + 4,
-                  comb_pair_avx2(m + r * stride, m + (r + 1) * stride, Ka, Ka, w, 0), acc);
-    if (r < rows) comb_emit(oa + 4 * r, spare, comb_pair_avx2(m + r * stride, 0, Ka, Ka, w, 1), acc);
+/* The last step of combine's tree: two rows' four 64-bit sums each (ua,
+ * ub from comb_half_tree) to their eight reduced words, (a0..a3, b0..b3).
+ * The one step written per width, because the tree's depth is: a ymm holds
+ * a row's four complete sums after comb_half_tree, a zmm still holds two
+ * partial sums of each, and so needs one more level.
+ *
+ * AVX2: bb_reduce64 of each row leaves its results in the odd words;
+ * vpsrlq + vpblendd interleave them (a0 b0 a1 b1 ..) and one vpermd orders
+ * them. */
+ZK_AVX2 ZK_INLINE __m256i comb_words_avx2(__m256i ua, __m256i ub) {
+    __m256i ra4 = bb_reduce64_avx2(ua), rb4 = bb_reduce64_avx2(ub);
+    __m256i mix = _mm256_blend_epi32(_mm256_srli_epi64(ra4, 32), rb4, 0xAA);
+    return _mm256_permutevar8x32_epi32(mix, _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7));
 }
 
-ZK_AVX512 ZK_INLINE __m512i add_fold_avx512(__m512i a, __m512i b) {
-    return bb_fold64_avx512(_mm512_add_epi64(a, b));
-}
-
-ZK_AVX512 ZK_INLINE void comb_chunk_avx512(__m512i acc[4], __m512i x, __m512i xo, const uint32_t *K, size_t c) {
-    for (int k = 0; k < 4; k++) {
-        __m512i ke = _mm512_loadu_si512((const void *)(K + k * CSTRIDE + c));
-        __m512i ko = _mm512_loadu_si512((const void *)(K + k * CSTRIDE + c + 1));
-        __m512i s = _mm512_add_epi64(_mm512_mul_epu32(x, ke), _mm512_mul_epu32(xo, ko));
-        acc[k] = add_fold_avx512(acc[k], s);
-    }
-}
-
-/* 128-bit lanes j of (A0, A1) pairs summed: vpunpck[lh]qdq, then vshufi64x2
- * pairs lanes {0,1} with {2,3} and finally {0} with {1}. */
-ZK_AVX512 ZK_INLINE __m512i comb_half_tree_avx512(const __m512i A[4]) {
-    __m512i t01 = add_fold_avx512(_mm512_unpacklo_epi64(A[0], A[1]), _mm512_unpackhi_epi64(A[0], A[1]));
-    __m512i t23 = add_fold_avx512(_mm512_unpacklo_epi64(A[2], A[3]), _mm512_unpackhi_epi64(A[2], A[3]));
-    /* lanes: (a0,a1)_{0+2}, (a0,a1)_{1+3}, (a2,a3)_{0+2}, (a2,a3)_{1+3} */
-    return add_fold_avx512(_mm512_shuffle_i64x2(t01, t23, 0x44), _mm512_shuffle_i64x2(t01, t23, 0xEE));
-}
-
-ZK_AVX512 ZK_INLINE __m256i comb_pair_avx512(const uint32_t *ra, const uint32_t *rb, const uint32_t *Ka,
-                                              const uint32_t *Kb, size_t w, const int same) {
-    __m512i A[4], B[4];
-    for (int k = 0; k < 4; k++) A[k] = B[k] = _mm512_setzero_si512();
-    size_t c = 0;
-    for (; c + 16 <= w; c += 16) {
-        __m512i xa = _mm512_loadu_si512((const void *)(ra + c));
-        __m512i xb = same ? xa : _mm512_loadu_si512((const void *)(rb + c));
-        comb_chunk_avx512(A, xa, _mm512_srli_epi64(xa, 32), Ka, c);
-        comb_chunk_avx512(B, xb, _mm512_srli_epi64(xb, 32), Kb, c);
-    }
-    if (c < w) {
-        __mmask16 mask = (__mmask16)((1u << (w - c)) - 1);
-        __m512i xa = _mm512_maskz_loadu_epi32(mask, ra + c);
-        __m512i xb = same ? xa : _mm512_maskz_loadu_epi32(mask, rb + c);
-        comb_chunk_avx512(A, xa, _mm512_srli_epi64(xa, 32), Ka, c);
-        comb_chunk_avx512(B, xb, _mm512_srli_epi64(xb, 32), Kb, c);
-    }
-    __m512i ua = comb_half_tree_avx512(A), ub = comb_half_tree_avx512(B);
-    /* (a0, a1, a2, a3, b0, b1, b2, b3) in 64-bit lanes */
-    __m512i v = add_fold_avx512(_mm512_shuffle_i64x2(ua, ub, 0x88), _mm512_shuffle_i64x2(ua, ub, 0xDD));
-    __m512i red = bb_reduce64_avx512(v); /* results in the odd words */
+/* AVX-512: ua = ((a0,a1) x2, (a2,a3) x2) in its four 128-bit lanes, partial
+ * sums; vshufi64x2 takes the even and the odd 128-bit lanes of ua and ub, so
+ * one add (and fold) gives (a0 a1 a2 a3 b0 b1 b2 b3) in 64-bit lanes, one
+ * bb_reduce64 reduces all eight, and vpermd gathers the odd words. */
+ZK_AVX512 ZK_INLINE __m256i comb_words_avx512(__m512i ua, __m512i ub) {
     const __m512i ODD = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15);
-    return _mm512_castsi512_si256(_mm512_permutexvar_epi32(ODD, red));
-}
-
-ZK_AVX512 static void combine_avx512(uint32_t *oa, uint32_t *ob, const uint32_t *m, size_t stride,
-                                     const uint32_t *Ka, const uint32_t *Kb, size_t rows, size_t w, int acc) {
-    uint32_t spare[4] = {0, 0, 0, 0}; /* the odd last row's unused half */
-    size_t r = 0;
-    if (Kb) {
-        for (; r < rows; r++)
-            comb_emit(oa + 4 * r, ob + 4 * r, comb_pair_avx512(m + r * stride, 0, Ka, Kb, w, 1), acc);
-        return;
-    }
-    for (; r + 2 <= rows; r += 2)
-        comb_emit(oa + 4 * r, oa + 4 * r + 4,
-                  comb_pair_avx512(m + r * stride, m + (r + 1) * stride, Ka, Ka, w, 0), acc);
-    if (r < rows) comb_emit(oa + 4 * r, spare, comb_pair_avx512(m + r * stride, 0, Ka, Ka, w, 1), acc);
+    __m512i v = bb_fold64_avx512(_mm512_add_epi64(_mm512_shuffle_i64x2(ua, ub, 0x88),
+                                                  _mm512_shuffle_i64x2(ua, ub, 0xDD)));
+    return _mm512_castsi512_si256(_mm512_permutexvar_epi32(ODD, bb_reduce64_avx512(v)));
 }
 
 /* cols == 4 (one row is one 128-bit lane): the across-columns body would use
@@ -470,69 +206,16 @@ ZK_AVX512 static void combine_avx512(uint32_t *oa, uint32_t *ob, const uint32_t 
  * each row's two 64-bit lanes m0K0 + m1K1 and m2K2 + m3K3.  vpunpck[lh]qdq of
  * components (0, 1) and (2, 3) and one vpaddq sum those: each 64-bit lane is
  * then one output word as a sum of four products (< 4p^2 < 2p 2^32), folded
- * and Montgomery-reduced; vpshufd + vpblendd put the odd-word results in
- * (c0 c1 c2 c3) order. */
-ZK_AVX2 ZK_INLINE __m256i comb4_rows_avx2(__m256i x, const __m256i ke[4], const __m256i ko[4]) {
-    __m256i xo = _mm256_srli_epi64(x, 32), S[4];
-    for (int k = 0; k < 4; k++)
-        S[k] = _mm256_add_epi64(_mm256_mul_epu32(x, ke[k]), _mm256_mul_epu32(xo, ko[k]));
-    __m256i t01 = _mm256_add_epi64(_mm256_unpacklo_epi64(S[0], S[1]), _mm256_unpackhi_epi64(S[0], S[1]));
-    __m256i t23 = _mm256_add_epi64(_mm256_unpacklo_epi64(S[2], S[3]), _mm256_unpackhi_epi64(S[2], S[3]));
-    __m256i r01 = bb_reduce64_avx2(bb_fold64_avx2(t01)), r23 = bb_reduce64_avx2(bb_fold64_avx2(t23));
-    return _mm256_blend_epi32(_mm256_shuffle_epi32(r01, 0xDD), _mm256_shuffle_epi32(r23, 0xDD), 0xCC);
-}
+ * and Montgomery-reduced; vpshufd + vpblendd (vpblendmd) put the odd-word
+ * results in (c0 c1 c2 c3) order. */
 
-ZK_AVX2 static size_t combine4_avx2(uint32_t *oa, uint32_t *ob, const uint32_t *m, const uint32_t *Ka,
-                                    const uint32_t *Kb, size_t rows) {
-    __m256i kae[4], kao[4], kbe[4], kbo[4];
-    for (int k = 0; k < 4; k++) {
-        kae[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(Ka + k * CSTRIDE)));
-        kao[k] = bb_movehdup_avx2(kae[k]);
-        kbe[k] = kae[k], kbo[k] = kao[k];
-        if (Kb) {
-            kbe[k] = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(Kb + k * CSTRIDE)));
-            kbo[k] = bb_movehdup_avx2(kbe[k]);
-        }
-    }
-    size_t r = 0;
-    for (; r + 2 <= rows; r += 2) {
-        __m256i x = _mm256_loadu_si256((const __m256i *)(m + 4 * r));
-        _mm256_storeu_si256((__m256i *)(oa + 4 * r), comb4_rows_avx2(x, kae, kao));
-        if (Kb) _mm256_storeu_si256((__m256i *)(ob + 4 * r), comb4_rows_avx2(x, kbe, kbo));
-    }
-    return r;
-}
+/* vpermd indices spreading VEC_LANES / 4 words over four lanes each. */
+static const uint32_t SPREAD4[16] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
 
-ZK_AVX512 ZK_INLINE __m512i comb4_rows_avx512(__m512i x, const __m512i ke[4], const __m512i ko[4]) {
-    __m512i xo = _mm512_srli_epi64(x, 32), S[4];
-    for (int k = 0; k < 4; k++)
-        S[k] = _mm512_add_epi64(_mm512_mul_epu32(x, ke[k]), _mm512_mul_epu32(xo, ko[k]));
-    __m512i t01 = _mm512_add_epi64(_mm512_unpacklo_epi64(S[0], S[1]), _mm512_unpackhi_epi64(S[0], S[1]));
-    __m512i t23 = _mm512_add_epi64(_mm512_unpacklo_epi64(S[2], S[3]), _mm512_unpackhi_epi64(S[2], S[3]));
-    __m512i r01 = bb_reduce64_avx512(bb_fold64_avx512(t01)), r23 = bb_reduce64_avx512(bb_fold64_avx512(t23));
-    return _mm512_mask_blend_epi32(0xCCCC, _mm512_shuffle_epi32(r01, 0xDD), _mm512_shuffle_epi32(r23, 0xDD));
-}
+/* mul_avx2 ... combine4_avx512 */
+#define VEC_BODY "field/ext4_vec.inc"
+#include "common/vec_widths.h"
 
-ZK_AVX512 static size_t combine4_avx512(uint32_t *oa, uint32_t *ob, const uint32_t *m, const uint32_t *Ka,
-                                        const uint32_t *Kb, size_t rows) {
-    __m512i kae[4], kao[4], kbe[4], kbo[4];
-    for (int k = 0; k < 4; k++) {
-        kae[k] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(Ka + k * CSTRIDE)));
-        kao[k] = bb_movehdup_avx512(kae[k]);
-        kbe[k] = kae[k], kbo[k] = kao[k];
-        if (Kb) {
-            kbe[k] = _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(Kb + k * CSTRIDE)));
-            kbo[k] = bb_movehdup_avx512(kbe[k]);
-        }
-    }
-    size_t r = 0;
-    for (; r + 4 <= rows; r += 4) {
-        __m512i x = _mm512_loadu_si512((const void *)(m + 4 * r));
-        _mm512_storeu_si512((void *)(oa + 4 * r), comb4_rows_avx512(x, kae, kao));
-        if (Kb) _mm512_storeu_si512((void *)(ob + 4 * r), comb4_rows_avx512(x, kbe, kbo));
-    }
-    return r;
-}
 /* ---- inverse through the norm (zk_ext4_inv), 16 elements at a time ----
  * Four loads hold 16 interleaved elements; two rounds of vpermt2d gather
  * each component into one vector (and two more rounds put them back). */
@@ -623,26 +306,17 @@ ZK_AVX512 static size_t inv_finish_avx512(uint32_t *out, const uint32_t *a, cons
 
 /* ============================================================ dispatch == */
 
-#define DISPATCH(name, ...)                                                                  \
-    switch (zk_active_isa) {                                                                 \
-    case ZK_ISA_AVX512: name##_avx512(__VA_ARGS__); return;                                  \
-    case ZK_ISA_AVX2: name##_avx2(__VA_ARGS__); return;                                      \
-    default: name##_scalar(__VA_ARGS__); return;                                             \
-    }
-
-void zk_ext4_mul(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) { DISPATCH(mul, out, a, b, n) }
+void zk_ext4_mul(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
+    ZK_DISPATCH(zk_active_isa, mul, out, a, b, n);
+}
 void zk_ext4_mul_scalar(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
-    switch (zk_active_isa) {
-    case ZK_ISA_AVX512: mul_s_avx512(out, a, s, n); return;
-    case ZK_ISA_AVX2: mul_s_avx2(out, a, s, n); return;
-    default: mul_scalar_s(out, a, s, n); return;
-    }
+    ZK_DISPATCH(zk_active_isa, mul_s, out, a, s, n);
 }
 void zk_ext4_mul_base(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
-    DISPATCH(mul_base, out, a, b, n)
+    ZK_DISPATCH(zk_active_isa, mul_base, out, a, b, n);
 }
 void zk_ext4_scale_base(uint32_t *out, const uint32_t *a, const uint32_t *s, size_t n) {
-    DISPATCH(scale_base, out, a, s, n)
+    ZK_DISPATCH(zk_active_isa, scale_base, out, a, s, n);
 }
 
 /* Vector paths take the columns in blocks of CB so the transposed

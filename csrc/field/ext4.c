@@ -174,9 +174,9 @@ ZK_AVX2 ZK_INLINE void comb_emit(uint32_t *p0, uint32_t *p1, __m256i v, int acc)
 
 /* The last step of combine's tree: two rows' four 64-bit sums each (ua,
  * ub from comb_half_tree) to their eight reduced words, (a0..a3, b0..b3).
- * The one step written per width, because the tree's depth is: a ymm holds
- * a row's four complete sums after comb_half_tree, a zmm still holds two
- * partial sums of each, and so needs one more level.
+ * Written per width because the tree's depth differs: after comb_half_tree
+ * a ymm holds a row's four complete sums, a zmm still two partial sums of
+ * each, so AVX-512 takes one more level (which pairs the two rows).
  *
  * AVX2: bb_reduce64 of each row leaves its results in the odd words;
  * vpsrlq + vpblendd interleave them (a0 b0 a1 b1 ..) and one vpermd orders
@@ -198,6 +198,9 @@ ZK_AVX512 ZK_INLINE __m256i comb_words_avx512(__m512i ua, __m512i ub) {
     return _mm512_castsi512_si256(_mm512_permutexvar_epi32(ODD, bb_reduce64_avx512(v)));
 }
 
+/* vpermd indices spreading VEC_LANES / 4 words over four lanes each. */
+static const uint32_t SPREAD4[16] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
+
 /* cols == 4 (one row is one 128-bit lane): the across-columns body would use
  * 4 of 8/16 lanes and spend most of its time in the tree, so here the lanes
  * run across rows instead, 2 (AVX2) / 4 (AVX-512) rows per vector.  For
@@ -208,9 +211,6 @@ ZK_AVX512 ZK_INLINE __m256i comb_words_avx512(__m512i ua, __m512i ub) {
  * then one output word as a sum of four products (< 4p^2 < 2p 2^32), folded
  * and Montgomery-reduced; vpshufd + vpblendd (vpblendmd) put the odd-word
  * results in (c0 c1 c2 c3) order. */
-
-/* vpermd indices spreading VEC_LANES / 4 words over four lanes each. */
-static const uint32_t SPREAD4[16] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3};
 
 /* mul_avx2 ... combine4_avx512 */
 #define VEC_BODY "field/ext4_vec.inc"

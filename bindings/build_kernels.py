@@ -2,7 +2,9 @@
 
 Compiles every C file of four components of csrc/:
 
-  common/  the instruction-set (ISA) detection and choice every kernel reads
+  common/  the instruction-set (ISA) detection and choice every kernel reads,
+           and the vector vocabulary that compiles each vector kernel for
+           AVX2 and AVX-512 from one source (vec_widths.h)
   field/   BabyBear arrays, the quartic extension, NTT and low-degree
            extension, the transpose
   hash/    SHA-256 (SHA-NI and portable), Merkle trees, proof-of-work grinding

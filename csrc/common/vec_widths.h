@@ -4,9 +4,9 @@
  * A vector kernel is written once, in a .inc file, in terms of a small
  * vocabulary: the vector type, its lane count, the function attribute that
  * lets the body use the instructions, and one macro per operation (load,
- * store, add, Montgomery-friendly multiply, shuffles...).  vec_avx2.h and
- * vec_avx512.h map that vocabulary onto the intrinsics of each width; they
- * are the only text written per width.  Usage:
+ * store, add, the even-lane 32 x 32 -> 64-bit multiply, shuffles...).
+ * vec_avx2.h and vec_avx512.h map that vocabulary onto the intrinsics of
+ * each width; they are the only text written per width.  Usage:
  *
  *   #define VEC_BODY "field/ntt_vec.inc"    (a path under csrc/)
  *   #include "common/vec_widths.h"
@@ -20,8 +20,8 @@
  *
  * The vocabulary ("lane" = 32-bit lane; a 128-bit lane is 4 of them):
  *
- *   VEC_T, VEC_LANES        the vector type and its lane count;
- *   VEC_LOG2_LANES          log2 of the lane count
+ *   VEC_T, VEC_LANES        the vector type and its lane count
+ *   VEC_LOG2_LANES          log2 of the lane count (3, 4)
  *   VEC_TARGET              the function attribute (ZK_AVX2 / ZK_AVX512)
  *   VEC(name)               this width's instance of a function of the body
  *   VEC_HALF(name)          AVX-512 only: the AVX2 instance of a function

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.zksidecar-installed
-CSRC   := $(wildcard csrc/*.c csrc/*.h csrc/*.inc bindings/*.py bindings/*.c) setup.py pyproject.toml
+CSRC   := $(wildcard csrc/*/*.c csrc/*/*.h csrc/*/*.inc bindings/*.py bindings/*.c) setup.py pyproject.toml
 
 .PHONY: demo test bench install clean example-engine
 
@@ -40,6 +40,6 @@ clean:
 # a ring the sidecar created.  The tests build their own copy.
 example-engine: build/example_engine
 
-build/example_engine: bindings/example_engine.c csrc/zkring.h
+build/example_engine: bindings/example_engine.c csrc/ring/zkring.h
 	mkdir -p build
-	$(CC) -std=gnu11 -O2 -Wall -Wextra -Icsrc -o $@ $<
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Icsrc/ring -o $@ $<

@@ -1,13 +1,20 @@
-"""cffi build module for the matching engine (csrc/engine.c -> zksidecar.engine._engine).
+"""cffi build module for the matching engine (-> zksidecar.engine._engine).
 
-Its own module, apart from the proof kernels: the engine is what co-located
-users embed, so it must not drag the prover in.  The cdef is the text between
-`/* cffi-begin */` and `/* cffi-end */` in the headers it owns, as in
-build_kernels.py; zk_records.h is also the ring's record definition, and the
-struct declarations in the cdef let tests compare the C layout with the numpy
-dtypes (ffi.offsetof / ffi.sizeof report what the C compiler laid out).
-zk_store.h (the daemon's journal and proof store files) is here for the same
-reason: declarations only, so the tests can compare its layouts.
+Compiles csrc/engine/ (engine.c, which includes engine_core.inc twice: the
+engine and its traced twin) and declares, from csrc/formats/, the binary
+formats the engine, the ring's clients and the daemon share:
+
+  zk_records.h  the operation and completion records (the engine reads and
+                writes them; the ring carries them)
+  zk_store.h    the daemon's journal and proof store files
+  zk_backend.h  the frames of the external prover process protocol
+
+A module of its own, apart from the proof kernels: the engine is what
+co-located users embed, so it must not drag the prover in.  The formats are
+declarations only (no code); they are here so that the tests can compare
+each C layout with its Python mirror (ffi.offsetof / ffi.sizeof report what
+the C compiler laid out).  The cdef is the text between `/* cffi-begin */`
+and `/* cffi-end */` in these headers, as in build_kernels.py.
 """
 from __future__ import annotations
 
@@ -20,9 +27,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
 _MARKED = re.compile(r"/\* cffi-begin \*/(.*?)/\* cffi-end \*/", re.S)
 
-# What this module owns; build_kernels.py leaves these out.
-HEADERS = ["zk_records.h", "zk_engine.h", "zk_store.h"]
-SOURCES = ["engine.c"]
+HEADERS = ["formats/zk_records.h", "formats/zk_store.h", "formats/zk_backend.h",
+           "engine/zk_engine.h"]
+SOURCES = ["engine/engine.c"]
 
 
 def cdef_text() -> str:
@@ -35,7 +42,7 @@ ffibuilder.set_source(
     "zksidecar.engine._engine",
     "\n".join(f'#include "{h}"' for h in HEADERS),
     sources=[str((CSRC / s).relative_to(ROOT)) for s in SOURCES],
-    include_dirs=[str(CSRC.relative_to(ROOT))],
+    include_dirs=[str(CSRC.relative_to(ROOT))],  # includes name the component: "engine/..."
     extra_compile_args=["-O3", "-std=gnu11", "-fno-plt", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )
 

@@ -1,10 +1,23 @@
-"""cffi build module for the proof-system kernels (csrc/*.c -> zksidecar.prover._kernels).
+"""cffi build module for the proof-system kernels (-> zksidecar.prover._kernels).
 
-Out-of-line API mode: the C is compiled once at install time with -O3 and no
--march flag; vector paths are per-function target attributes picked at run time
-(csrc/zk_common.h).  Each public header csrc/zk_*.h marks the declarations
-Python may call between `/* cffi-begin */` and `/* cffi-end */`: that text is
-the cdef, so the C header stays the one definition of the interface.
+Compiles every C file of four components of csrc/:
+
+  common/  the instruction-set (ISA) detection and choice every kernel reads,
+           and the vector vocabulary that compiles each vector kernel for
+           AVX2 and AVX-512 from one source (vec_widths.h)
+  field/   BabyBear arrays, the quartic extension, NTT and low-degree
+           extension, the transpose
+  hash/    SHA-256 (SHA-NI and portable), Merkle trees, proof-of-work grinding
+  stark/   the block-wise constraint evaluator and the LogUp columns
+
+A module of its own because this is the prover's arithmetic: compiled once at
+install time with -O3 and no -march flag, its vector paths are per-function
+target attributes picked at run time (common/zk_common.h), and nothing that
+embeds only the engine or the ring needs it.
+
+The cdef is the text between `/* cffi-begin */` and `/* cffi-end */` in each
+component's public headers (zk_*.h), so the C headers stay the one
+definition of the Python interface.
 """
 from __future__ import annotations
 
@@ -17,33 +30,29 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 CSRC = ROOT / "csrc"
 _MARKED = re.compile(r"/\* cffi-begin \*/(.*?)/\* cffi-end \*/", re.S)
 
-# Compiled into their own modules (bindings/build_engine.py), not the kernels.
-ELSEWHERE = {"zk_records.h", "zk_engine.h", "zk_store.h", "engine.c"}
+COMPONENTS = ["common", "field", "hash", "stark"]
 
 
 def public_headers() -> list[pathlib.Path]:
-    return sorted(p for p in CSRC.glob("zk_*.h") if p.name not in ELSEWHERE)
-
-
-def cdef_text() -> str:
-    parts = []
-    for header in public_headers():
-        parts += _MARKED.findall(header.read_text())
-    return "\n".join(parts)
+    return [h for c in COMPONENTS for h in sorted((CSRC / c).glob("zk_*.h"))]
 
 
 def sources() -> list[str]:
     # setuptools wants paths relative to setup.py
-    return sorted(str(p.relative_to(ROOT)) for p in CSRC.glob("*.c") if p.name not in ELSEWHERE)
+    return [str(s.relative_to(ROOT)) for c in COMPONENTS for s in sorted((CSRC / c).glob("*.c"))]
+
+
+def cdef_text() -> str:
+    return "\n".join(m for h in public_headers() for m in _MARKED.findall(h.read_text()))
 
 
 ffibuilder = FFI()
 ffibuilder.cdef(cdef_text())
 ffibuilder.set_source(
     "zksidecar.prover._kernels",
-    "\n".join(f'#include "{h.name}"' for h in public_headers()),
+    "\n".join(f'#include "{h.relative_to(CSRC)}"' for h in public_headers()),
     sources=sources(),
-    include_dirs=[str(CSRC.relative_to(ROOT))],
+    include_dirs=[str(CSRC.relative_to(ROOT))],  # includes name the component: "field/zk_ntt.h"
     extra_compile_args=["-O3", "-std=gnu11", "-fno-plt", "-Wall", "-Wno-unused-function"],
 )
 

@@ -22,7 +22,7 @@ ffibuilder.cdef("\n".join(_MARKED.findall(SOURCE.read_text())))
 ffibuilder.set_source(
     "zksidecar.tools._ring_bench",
     '#include "ring_bench.c"',
-    include_dirs=["csrc", "bindings"],  # relative to setup.py, as setuptools wants
+    include_dirs=["csrc/ring", "bindings"],  # relative to setup.py, as setuptools wants
     extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wno-unused-function"],
 )
 

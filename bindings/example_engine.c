@@ -9,7 +9,8 @@
  * reader can check every byte.  BATCH > 1 uses claim/commit of BATCH records
  * written in place; BATCH = 1 (default) uses try_publish.  A full ring is
  * retried after a pause (spin, then yield) — an engine's choice, not the
- * ring's: the ring itself never waits.  Built by `make engine` and the tests.
+ * ring's: the ring itself never waits.  Built by `make example-engine` and
+ * the tests, with -Icsrc/ring: zkring.h needs nothing else from csrc/.
  */
 #define _GNU_SOURCE
 #include "zkring.h"

@@ -1,4 +1,4 @@
-// zkring.hpp — C++ wrapper over csrc/zkring.h (header-only; needs C++23,
+// zkring.hpp — C++ wrapper over csrc/ring/zkring.h (header-only; needs C++23,
 // where <stdatomic.h> maps C11 atomics onto std::atomic with the same layout).
 //
 // Namespace zkr (C already has `struct zkring`).  RAII handles: open in the constructor (throws zkr::Error with the C

@@ -1,4 +1,4 @@
-"""The on-disk formats of the journal and the proof store (csrc/zk_store.h),
+"""The on-disk formats of the journal and the proof store (csrc/formats/zk_store.h),
 and the file handling both logs share.
 
 The C header is the definition; the dtypes here mirror it

@@ -1,4 +1,4 @@
-"""The external-prover protocol's frames (csrc/zk_backend.h, docs/API.md,
+"""The external-prover protocol's frames (csrc/formats/zk_backend.h, docs/API.md,
 "External prover protocol").
 
 A frame is a u32 little-endian length then that many bytes of payload.  A

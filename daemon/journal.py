@@ -4,7 +4,7 @@ them.  It is the source of truth on restart (the store only says which
 batches are proven).
 
 Append-only segment files journal-NNNNNN.zkj, rolled at `segment_bytes`;
-each entry is a 32-byte header with two CRC-32s (csrc/zk_store.h) and a
+each entry is a 32-byte header with two CRC-32s (csrc/formats/zk_store.h) and a
 payload: the raw 64-byte operation records, or one batch mark.  An append of
 a whole array of records is one positioned write of the array's own buffer;
 a write that fails (a full disk) is truncated back, so the journal is always

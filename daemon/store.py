@@ -4,7 +4,7 @@ with an index from (symbol, batch id) to where the proof lies.
 Data segments store-NNNNNN.zkd hold entries (a 32-byte header with two
 CRC-32s, then the proof file's bytes); index.zki holds one 40-byte entry per
 proof, in data order, so entry k is proof number k, the completion record's
-proof_index (csrc/zk_store.h, docs/STORE.md).  The data is the truth: the
+proof_index (csrc/formats/zk_store.h, docs/STORE.md).  The data is the truth: the
 index is checked against it on open and rebuilt from it where it is missing,
 torn or wrong.  A put writes the data (and fsyncs it), then the index entry;
 a put that fails, a full disk included, is undone, so the store is exactly

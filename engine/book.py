@@ -2,9 +2,9 @@
 the canonical digest, snapshots.
 
 The state is `Book.cells`, one flat uint32 array laid out as in
-csrc/zk_engine.h (header cells, then one column per field over the slots):
+csrc/engine/zk_engine.h (header cells, then one column per field over the slots):
 exactly the table a batch proof commits.  All matching happens in C
-(csrc/engine.c) on that array in place; this class only checks input and
+(csrc/engine/engine.c) on that array in place; this class only checks input and
 shapes results.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The compiled engine (csrc/engine.c, built by bindings/build_engine.py)."""
+"""The compiled engine (csrc/engine/engine.c, built by bindings/build_engine.py)."""
 from __future__ import annotations
 
 try:

@@ -1,4 +1,4 @@
-"""The record formats of csrc/zk_records.h as numpy structured dtypes.
+"""The record formats of csrc/formats/zk_records.h as numpy structured dtypes.
 
 The C header is the definition; this module mirrors it so that whole arrays
 of records cross into C (and into the ring) without copies.
@@ -14,7 +14,8 @@ from enum import IntEnum
 import numpy as np
 
 VERSION = 1
-MAX_PRICE = (1 << 30) - (1 << 27)   # csrc/zk_records.h: the largest value a proof can compare
+# csrc/formats/zk_records.h: the largest value a proof can compare
+MAX_PRICE = (1 << 30) - (1 << 27)
 MAX_QTY = (1 << 30) - (1 << 27)
 
 

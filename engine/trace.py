@@ -1,8 +1,8 @@
-"""The step records of the engine's tracing mode (zk_step in csrc/zk_engine.h)
+"""The step records of the engine's tracing mode (zk_step in csrc/engine/zk_engine.h)
 as a numpy dtype, and their kinds.
 
 `Book.process_traced` runs the engine's own matching code (compiled a second
-time with its steps recorded, csrc/engine_core.inc) and returns these records:
+time with its steps recorded, csrc/engine/engine_core.inc) and returns these records:
 the witness a batch proof is built from.  docs/MATCHING.md ("Tracing")
 documents each byte and what every step kind reads and writes;
 tests/trace_check.py replays them against the proof state table
@@ -53,7 +53,7 @@ STEP_DTYPE = record_dtype([
 
 
 #: one operation takes at most STEPS_FIXED + STEPS_PER_RESTING * (orders
-#: resting on the book) steps (csrc/zk_engine.h)
+#: resting on the book) steps (csrc/engine/zk_engine.h)
 STEPS_FIXED, STEPS_PER_RESTING = lib.ZK_STEPS_FIXED, lib.ZK_STEPS_PER_RESTING
 
 

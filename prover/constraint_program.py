@@ -1,4 +1,4 @@
-"""Constraint expressions compiled for the block evaluator (csrc/constraint_vm.c).
+"""Constraint expressions compiled for the block evaluator (csrc/stark/constraint_vm.c).
 
 The prover needs  acc_k(x) = sum_i w_i * e_i(x)  over every point x of the LDE,
 for expressions e_i (constraints) with extension weights w_i (powers of the

@@ -3,7 +3,7 @@
 An extension element is four BabyBear words (coefficients of 1, X, X^2, X^3,
 each in Montgomery form); an array of n elements has shape (n, 4).  Addition
 and subtraction are the base field's, word by word.  The kernels are in
-csrc/ext4.c.
+csrc/field/ext4.c.
 """
 from __future__ import annotations
 

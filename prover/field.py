@@ -2,7 +2,7 @@
 
 p = 15 * 2^27 + 1.  Arrays are ``uint32`` and hold elements in **Montgomery
 form** (x stored as x * 2^32 mod p), the form every kernel works in; this keeps a
-product to one Montgomery reduction (csrc/bb_field.h explains it).  Values
+product to one Montgomery reduction (csrc/field/bb_field.h explains it).  Values
 enter through :func:`encode` and leave through :func:`decode`; nothing else
 converts, so form mistakes stay at the edges.
 

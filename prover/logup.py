@@ -230,7 +230,7 @@ class LogUp:
         main columns and the challenges, written into `out` if given (e.g. a
         view of the whole auxiliary matrix).  The tuple entries and
         multiplicities are evaluated here (most are bare columns, used as
-        they are); csrc/logup.c does the rest in one pass over the rows,
+        they are); csrc/stark/logup.c does the rest in one pass over the rows,
         block by block.  An argument whose entries are extension-valued is
         built by :meth:`build_numpy` instead.  Never raises on a trace that
         does not close: the boundary sum[N-1] = target then fails instead."""
@@ -258,7 +258,7 @@ class LogUp:
         return out
 
     def _kernel_plan(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray):
-        """(zk_logup_fraction[], the arrays it points into) for csrc/logup.c,
+        """(zk_logup_fraction[], the arrays it points into) for csrc/stark/logup.c,
         or None when some entry or multiplicity is extension-valued."""
         n = air.trace_length
         f = Frame(air)
@@ -353,7 +353,7 @@ def _main_column(air: Air, main, name: str) -> np.ndarray:
 
 
 def _strided(col: np.ndarray) -> np.ndarray:
-    """A base column as csrc/logup.c reads it: uint32 values evenly spaced
+    """A base column as csrc/stark/logup.c reads it: uint32 values evenly spaced
     (a copy only when they are not)."""
     col = np.asarray(col)
     if col.dtype != np.uint32 or col.ndim != 1 or col.strides[0] < 4 or col.strides[0] % 4:

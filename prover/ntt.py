@@ -1,5 +1,5 @@
-"""Number-theoretic transforms over BabyBear (csrc/ntt.c, conventions in
-csrc/zk_ntt.h and docs/NTT.md).
+"""Number-theoretic transforms over BabyBear (csrc/field/ntt.c, conventions in
+csrc/field/zk_ntt.h and docs/NTT.md).
 
 Arrays are numpy ``uint32`` in Montgomery form: a 1-D array is one column, a
 2-D array is a row-major matrix whose columns are transformed together.  The

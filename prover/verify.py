@@ -263,7 +263,7 @@ def _transition_sums_python(cons, alg: ScalarAlgebra, alpha: Ext) -> tuple[Ext, 
 def _transition_sums_compiled(air: Air, cur: np.ndarray, nxt: np.ndarray, constants, alpha: Ext,
                               z: Ext) -> tuple[Ext, Ext, Ext]:
     """What _transition_sums_python computes, by the prover's block evaluator
-    (constraint_program.Program, csrc/constraint_vm.c) run on two "rows":
+    (constraint_program.Program, csrc/stark/constraint_vm.c) run on two "rows":
     every column's value at z, then at w·z, so that a next-row load of row 0
     reads w·z.  Every input is an extension value here, so the program is
     compiled with all columns extension-typed; its shape is cached per

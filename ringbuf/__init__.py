@@ -4,7 +4,7 @@
     Producer(name).publish(records) / try_publish(bytes)
     Consumer(name).drain(out) / poll(out, timeout)
 
-The layout and the lock-free algorithms are in csrc/zkring.h (docs/RING.md).
+The layout and the lock-free algorithms are in csrc/ring/zkring.h (docs/RING.md).
 """
 from .layout import RECORD_SIZE
 from .ring import (Consumer, IdleStrategy, Producer, RingBusy, RingCorrupt, RingError, create,

@@ -1,4 +1,4 @@
-"""The ring's segment layout, mirrored from csrc/zkring.h (the one definition;
+"""The ring's segment layout, mirrored from csrc/ring/zkring.h (the one definition;
 docs/RING.md is the byte-by-byte table).  tests/test_ring_layout.py checks
 that every number here equals the C's offsetof/sizeof.  The Python side never
 reads these fields itself in the hot path (the C does); they exist for tools

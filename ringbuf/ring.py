@@ -1,4 +1,4 @@
-"""Producer and consumer of the shared-memory ring (csrc/zkring.h via cffi).
+"""Producer and consumer of the shared-memory ring (csrc/ring/zkring.h via cffi).
 
 Records are opaque fixed-size byte strings (64 bytes for both of the
 sidecar's rings).  Batches cross into C as numpy arrays — any structured
@@ -85,7 +85,7 @@ class IdleStrategy:
     spin_then_park: then sleeps on a futex that a producer wakes only
     because the consumer announced it is parked; each sleep lasts at most
     `park_us`, which bounds the delay of a wake lost to the race that the
-    producer's fence-free hot path leaves open (csrc/zkring.h)."""
+    producer's fence-free hot path leaves open (csrc/ring/zkring.h)."""
 
     kind: int
     spins: int = 0

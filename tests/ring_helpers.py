@@ -18,7 +18,7 @@ import uuid
 import numpy as np
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-CSRC = ROOT / "csrc"
+RING = ROOT / "csrc" / "ring"
 BINDINGS = ROOT / "bindings"
 
 RECORD = np.dtype([("seq", "<u8"), ("id", "<u4"), ("zero", "<u4"), ("payload", "<u8", (6,))])
@@ -93,7 +93,7 @@ def build_c(out_dir: pathlib.Path) -> pathlib.Path:
     exe = out_dir / "example_engine"
     if not exe.exists():
         subprocess.run([os.environ.get("CC", "cc"), "-std=gnu11", "-O2", "-Wall", "-Werror",
-                        f"-I{CSRC}", "-o", str(exe), str(BINDINGS / "example_engine.c")],
+                        f"-I{RING}", "-o", str(exe), str(BINDINGS / "example_engine.c")],
                        check=True)
     return exe
 
@@ -102,7 +102,7 @@ def build_cpp(out_dir: pathlib.Path) -> pathlib.Path:
     exe = out_dir / "example_engine_cpp"
     if not exe.exists():
         subprocess.run([os.environ.get("CXX", "g++"), "-std=c++23", "-O2", "-Wall", "-Werror",
-                        f"-I{CSRC}", f"-I{BINDINGS}", "-o", str(exe),
+                        f"-I{RING}", f"-I{BINDINGS}", "-o", str(exe),
                         str(BINDINGS / "example_engine.cpp")], check=True)
     return exe
 

@@ -1,4 +1,4 @@
-"""daemon/backends.py and daemon/frames.py: the process protocol's frames against csrc/zk_backend.h,
+"""daemon/backends.py and daemon/frames.py: the process protocol's frames against csrc/formats/zk_backend.h,
 ProcessBackend against the real `zksidecar prover-server` (proofs verify as
 a chain), and every way a host can fail: malformed frames, a crash, a hang,
 a proof of other work, a relabelled or tampered proof."""
@@ -16,7 +16,7 @@ from zksidecar.daemon.frames import FrameError
 from zksidecar.daemon.jobs import BackendError, ProofRejected
 from zksidecar.daemon.prover_server import serve
 from zksidecar.daemon.workers import WorkerPool
-from zksidecar.prover.native import ffi, lib
+from zksidecar.engine.native import ffi, lib
 from zksidecar.prover.orderbook import proof_file, verify_chain
 
 from test_workers import BITS, chain_jobs

@@ -1,5 +1,5 @@
 """The numpy dtypes of engine/records.py against the compiled C header
-csrc/zk_records.h: every size, offset and constant must agree."""
+csrc/formats/zk_records.h: every size, offset and constant must agree."""
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,4 @@
-"""csrc/logup.c (LogUp.build) against the numpy builder (LogUp.build_numpy),
+"""csrc/stark/logup.c (LogUp.build) against the numpy builder (LogUp.build_numpy),
 word for word, on every ISA path: random traces that need not close, tuples
 mixing columns, constants, expressions and periodic columns, multiplicities
 given as columns, constants and expressions, one group and many, row counts

@@ -1,4 +1,4 @@
-"""NTT and LDE (prover/ntt.py over csrc/ntt.c) against definitions written
+"""NTT and LDE (prover/ntt.py over csrc/field/ntt.c) against definitions written
 with Python integers, on every instruction-set path."""
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def test_coset_ntt_matches_naive_evaluation(each_isa, log_n, shift):
 
 @pytest.mark.parametrize("cols", [2, 4, 12, 15])
 def test_narrow_matrices_match_naive_evaluation(each_isa, cols):
-    """Under 16 columns and not a multiple of 8 wide, csrc/ntt.c transforms
+    """Under 16 columns and not a multiple of 8 wide, csrc/field/ntt.c transforms
     column by column (one transpose each way): still each column's DFT."""
     n, shift = 64, field.GENERATOR
     coeffs = rand(n, cols)

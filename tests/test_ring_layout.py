@@ -1,4 +1,4 @@
-"""One definition of the ring layout: csrc/zkring.h.  ringbuf/layout.py, the
+"""One definition of the ring layout: csrc/ring/zkring.h.  ringbuf/layout.py, the
 Rust client's constants and docs/RING.md must agree with it."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The proof store (daemon/store.py) and the on-disk formats of
-csrc/zk_store.h: layouts against the compiled header, round trips,
+csrc/formats/zk_store.h: layouts against the compiled header, round trips,
 duplicates, index rebuilds, a put killed at every byte, corruption named by
 file and offset, a full disk (a real EFBIG from RLIMIT_FSIZE), and
 `zksidecar verify --store` on real batch proofs."""

@@ -1,6 +1,6 @@
 //! zkring.rs — a producer for the zksidecar ring, in Rust with std only.
 //!
-//! The layout and the protocol are csrc/zkring.h's (docs/RING.md); this file
+//! The layout and the protocol are csrc/ring/zkring.h's (docs/RING.md); this file
 //! restates the offsets it uses and follows the same memory orderings, each
 //! justified there.  POSIX shm on Linux is a file under /dev/shm, so std's
 //! File opens it; mmap, getpid, clock_gettime and the futex syscall come

@@ -1,7 +1,7 @@
 """The batch proof file: a batch's public inputs and its STARK proof in one
 byte string (docs/PROOF_FORMAT.md, "Batch proof file").
 
-Little-endian throughout; records are the engine's own (csrc/zk_records.h),
+Little-endian throughout; records are the engine's own (csrc/formats/zk_records.h),
 stored as they are.  The decoder trusts nothing: every count is checked
 against the bytes that remain before anything is allocated, and any
 malformed input raises ProofFormatError.

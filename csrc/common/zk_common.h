@@ -8,7 +8,8 @@
  * marked ZK_AVX2 / ZK_AVX512 / ZK_SHANI: GCC and Clang compile those bodies
  * for the named extensions only, and nothing calls them unless the CPU reports
  * the extension at run time (zk_isa_supported).  So an old CPU never executes
- * an instruction it lacks.
+ * an instruction it lacks.  A vector kernel is written once and compiled for
+ * both widths, AVX2 and AVX-512, through vec_widths.h.
  */
 #ifndef ZK_COMMON_H
 #define ZK_COMMON_H
@@ -27,6 +28,23 @@
 #endif
 
 #define ZK_INLINE static inline __attribute__((always_inline))
+
+/* Call name_avx512, name_avx2 or name_scalar with the arguments, by `isa`
+ * (usually zk_active_isa; a kernel that must not change path halfway reads
+ * it once and passes its copy).  The vector bodies are compiled from one
+ * source per kernel, once per width (vec_widths.h). */
+#if ZK_X86
+#define ZK_DISPATCH(isa, name, ...)                                                       \
+    do {                                                                                  \
+        switch (isa) {                                                                    \
+        case ZK_ISA_AVX512: name##_avx512(__VA_ARGS__); break;                            \
+        case ZK_ISA_AVX2: name##_avx2(__VA_ARGS__); break;                                \
+        default: name##_scalar(__VA_ARGS__); break;                                       \
+        }                                                                                 \
+    } while (0)
+#else
+#define ZK_DISPATCH(isa, name, ...) name##_scalar(__VA_ARGS__)
+#endif
 
 /* cffi-begin */
 /* Instruction-set paths.  Numbers are stable: Python mirrors them. */

@@ -683,7 +683,9 @@ static inline int64_t zkring_publish_batch(zkring_t *r, const void *recs, uint64
 {
     if (n == 0)
         return 0;
-    uint64_t pos, take = zkring__claim(r, 1, n < r->capacity ? n : r->capacity, &pos);
+    uint64_t pos = 0; /* written by a claim of take > 0, the only case that reads it; the
+                       * compiler cannot see that and warns (-Wmaybe-uninitialized) */
+    uint64_t take = zkring__claim(r, 1, n < r->capacity ? n : r->capacity, &pos);
     if (take < n)
         zkring__full(r);
     if (take == 0)

@@ -19,7 +19,7 @@
 #ifndef ZK_VM_H
 #define ZK_VM_H
 
-#include "zk_common.h"
+#include "common/zk_common.h"
 
 /* cffi-begin */
 #define ZK_VM_BLOCK 256

@@ -25,7 +25,7 @@
 
 #include <stddef.h>
 
-#include "zk_records.h"
+#include "formats/zk_records.h"
 
 /* cffi-begin */
 #define ZK_BOOK_HEADER 16     /* header cells; the columns start on a 64-byte line */

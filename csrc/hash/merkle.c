@@ -9,7 +9,7 @@
  */
 #include <string.h>
 
-#include "zk_field.h"
+#include "field/zk_field.h"
 #include "zk_hash.h"
 
 #define DIGEST ZK_DIGEST_BYTES

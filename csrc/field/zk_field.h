@@ -11,7 +11,7 @@
 #ifndef ZK_FIELD_H
 #define ZK_FIELD_H
 
-#include "zk_common.h"
+#include "common/zk_common.h"
 
 /* cffi-begin */
 #define ZK_FP_P 2013265921

@@ -10,9 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bb_field.h"
-#include "zk_ext4.h"
-#include "zk_field.h"
+#include "field/bb_field.h"
+#include "field/zk_ext4.h"
+#include "field/zk_field.h"
 #include "zk_vm.h"
 
 enum { B = ZK_VM_BLOCK };
@@ -117,8 +117,7 @@ static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, 
  * fold; ACC_B took a third of the evaluator's time. */
 /* Rows from..n-1: the whole block on the scalar path, the tail after the
  * vector loops on the others. */
-static void lazy_acc_plain(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t from,
-                           size_t n) {
+static void lazy_acc_from(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t from, size_t n) {
     const uint64_t ph = (uint64_t)BB_P << 32;
     for (int c = 0; c < 4; c++) {
         uint64_t sc = s[c], *l = lazy + c * B;
@@ -129,46 +128,16 @@ static void lazy_acc_plain(uint64_t *lazy, const uint32_t *a, const uint32_t *s,
     }
 }
 
-#if ZK_X86
-ZK_AVX2 static void lazy_acc_avx2(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t n) {
-    __m256i sc[4];
-    for (int c = 0; c < 4; c++) sc[c] = _mm256_set1_epi64x(s[c]);
-    size_t k = 0;
-    for (; k + 4 <= n; k += 4) {
-        __m256i x = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(a + k)));
-        for (int c = 0; c < 4; c++) {
-            __m256i *l = (__m256i *)(lazy + c * B + k);
-            __m256i t = _mm256_add_epi64(_mm256_loadu_si256(l), _mm256_mul_epu32(x, sc[c]));
-            _mm256_storeu_si256(l, bb_fold64_avx2(t));
-        }
-    }
-    lazy_acc_plain(lazy, a, s, k, n);
+static void lazy_acc_scalar(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t n) {
+    lazy_acc_from(lazy, a, s, 0, n);
 }
 
-ZK_AVX512 static void lazy_acc_avx512(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t n) {
-    __m512i sc[4];
-    for (int c = 0; c < 4; c++) sc[c] = _mm512_set1_epi64((long long)s[c]);
-    size_t k = 0;
-    for (; k + 8 <= n; k += 8) {
-        __m512i x = _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(a + k)));
-        for (int c = 0; c < 4; c++) {
-            uint64_t *l = lazy + c * B + k;
-            __m512i t = _mm512_add_epi64(_mm512_loadu_si512(l), _mm512_mul_epu32(x, sc[c]));
-            _mm512_storeu_si512(l, bb_fold64_avx512(t));
-        }
-    }
-    lazy_acc_plain(lazy, a, s, k, n);
-}
-#endif
+/* lazy_acc_avx2, lazy_acc_avx512 */
+#define VEC_BODY "stark/constraint_vm_vec.inc"
+#include "common/vec_widths.h"
 
 static void lazy_acc(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t n) {
-#if ZK_X86
-    switch (zk_active_isa) {
-    case ZK_ISA_AVX512: lazy_acc_avx512(lazy, a, s, n); return;
-    case ZK_ISA_AVX2: lazy_acc_avx2(lazy, a, s, n); return;
-    }
-#endif
-    lazy_acc_plain(lazy, a, s, 0, n);
+    ZK_DISPATCH(zk_active_isa, lazy_acc, lazy, a, s, n);
 }
 
 /* acc[k] += the reduced lazy sums of rows k < n, and the lazy sums restart. */

@@ -17,7 +17,7 @@
 #ifndef ZK_LOGUP_H
 #define ZK_LOGUP_H
 
-#include "zk_common.h"
+#include "common/zk_common.h"
 
 /* cffi-begin */
 typedef struct zk_logup_fraction {

@@ -19,7 +19,7 @@
 #ifndef ZK_HASH_H
 #define ZK_HASH_H
 
-#include "zk_common.h"
+#include "common/zk_common.h"
 
 /* cffi-begin */
 #define ZK_DIGEST_BYTES 32

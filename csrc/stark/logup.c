@@ -30,8 +30,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bb_field.h"
-#include "zk_field.h"
+#include "field/bb_field.h"
+#include "field/zk_field.h"
 #include "zk_logup.h"
 
 enum { BLOCK = 128 };
@@ -79,7 +79,7 @@ ZK_INLINE void compress_body(block_mem *w, size_t k, const zk_logup_fraction *f,
 
 /* Norms of denominators q0 <= q < n (zk_ext4_inv's formulas):  f(X) f(-X) = b0 + b2 X^2,
  *   b0 = a0^2 + W a2^2 - 2W a1 a3,  b2 = 2 a0 a2 - a1^2 - W a3^2,  N = b0^2 - W b2^2. */
-static void norms_scalar(block_mem *w, size_t q0, size_t n) {
+static void norms_from(block_mem *w, size_t q0, size_t n) {
     const uint32_t *a0 = w->a[0], *a1 = w->a[1], *a2 = w->a[2], *a3 = w->a[3];
     for (size_t q = q0; q < n; q++) {
         uint32_t a02 = bb_mul(a0[q], a2[q]);
@@ -92,7 +92,7 @@ static void norms_scalar(block_mem *w, size_t q0, size_t n) {
 }
 
 /* 1/f = f(-X) (b0 - b2 X^2) / N, written over the denominators. */
-static void inverses_scalar(block_mem *w, size_t q0, size_t n) {
+static void inverses_from(block_mem *w, size_t q0, size_t n) {
     uint32_t *a0 = w->a[0], *a1 = w->a[1], *a2 = w->a[2], *a3 = w->a[3];
     for (size_t q = q0; q < n; q++) {
         uint32_t b0 = w->b0[q], b2 = w->b2[q], ni = w->ninv[q];
@@ -105,92 +105,26 @@ static void inverses_scalar(block_mem *w, size_t q0, size_t n) {
 }
 
 /* hg[i] += or -= x[i] (* m[i] if m), i0 <= i < nb */
-static void gather_scalar(uint32_t *hg, const uint32_t *x, const uint32_t *m, int sign, size_t i0, size_t nb) {
+static void gather_from(uint32_t *hg, const uint32_t *x, const uint32_t *m, int sign, size_t i0, size_t nb) {
     for (size_t i = i0; i < nb; i++) {
         uint32_t t = m ? bb_mul(x[i], m[i]) : x[i];
         hg[i] = sign > 0 ? bb_add(hg[i], t) : bb_sub(hg[i], t);
     }
 }
 
-/* The same three steps on 8 (AVX2) / 16 (AVX-512) lanes with bb_field.h's
- * vector add, sub and Montgomery product; the scalar bodies finish the
- * tails.  Canonical in, canonical out: every path gives the same words. */
-#define VECTOR_STEPS(sfx, attr, V, L, LOAD, STORE, SET1, ADD, SUB, MUL)                                  \
-    attr static void norms_##sfx(block_mem *w, size_t n) {                                               \
-        const V wm = SET1((int)W_M), w2 = SET1((int)W2_M);                                              \
-        size_t q = 0;                                                                                    \
-        for (; q + L <= n; q += L) {                                                                     \
-            V a0 = LOAD(w->a[0] + q), a1 = LOAD(w->a[1] + q), a2 = LOAD(w->a[2] + q), a3 = LOAD(w->a[3] + q); \
-            V a02 = MUL(a0, a2);                                                                         \
-            V b0 = SUB(ADD(MUL(a0, a0), MUL(MUL(a2, a2), wm)), MUL(MUL(a1, a3), w2));                    \
-            V b2 = SUB(SUB(ADD(a02, a02), MUL(a1, a1)), MUL(MUL(a3, a3), wm));                           \
-            STORE(w->b0 + q, b0), STORE(w->b2 + q, b2);                                                  \
-            STORE(w->nrm + q, SUB(MUL(b0, b0), MUL(MUL(b2, b2), wm)));                                   \
-        }                                                                                                \
-        norms_scalar(w, q, n);                                                                           \
-    }                                                                                                    \
-    attr static void inverses_##sfx(block_mem *w, size_t n) {                                            \
-        const V wm = SET1((int)W_M);                                                                     \
-        size_t q = 0;                                                                                    \
-        for (; q + L <= n; q += L) {                                                                     \
-            V a0 = LOAD(w->a[0] + q), a1 = LOAD(w->a[1] + q), a2 = LOAD(w->a[2] + q), a3 = LOAD(w->a[3] + q); \
-            V b0 = LOAD(w->b0 + q), b2 = LOAD(w->b2 + q), ni = LOAD(w->ninv + q);                        \
-            V g0 = SUB(MUL(a0, b0), MUL(MUL(a2, b2), wm));                                               \
-            V g1 = SUB(MUL(MUL(a3, b2), wm), MUL(a1, b0));                                               \
-            V g2 = SUB(MUL(a2, b0), MUL(a0, b2));                                                        \
-            V g3 = SUB(MUL(a1, b2), MUL(a3, b0));                                                        \
-            STORE(w->a[0] + q, MUL(g0, ni)), STORE(w->a[1] + q, MUL(g1, ni));                            \
-            STORE(w->a[2] + q, MUL(g2, ni)), STORE(w->a[3] + q, MUL(g3, ni));                            \
-        }                                                                                                \
-        inverses_scalar(w, q, n);                                                                        \
-    }                                                                                                    \
-    attr static void gather_##sfx(uint32_t *hg, const uint32_t *x, const uint32_t *m, int sign, size_t nb) { \
-        size_t i = 0;                                                                                    \
-        for (; i + L <= nb; i += L) {                                                                    \
-            V t = LOAD(x + i), h = LOAD(hg + i);                                                         \
-            if (m) t = MUL(t, LOAD(m + i));                                                              \
-            STORE(hg + i, sign > 0 ? ADD(h, t) : SUB(h, t));                                             \
-        }                                                                                                \
-        gather_scalar(hg, x, m, sign, i, nb);                                                            \
-    }
-
-static void norms_plain(block_mem *w, size_t n) { norms_scalar(w, 0, n); }
-static void inverses_plain(block_mem *w, size_t n) { inverses_scalar(w, 0, n); }
-static void gather_plain(uint32_t *hg, const uint32_t *x, const uint32_t *m, int sign, size_t nb) {
-    gather_scalar(hg, x, m, sign, 0, nb);
+/* The scalar path: every step from row 0. */
+static void norms_scalar(block_mem *w, size_t n) { norms_from(w, 0, n); }
+static void inverses_scalar(block_mem *w, size_t n) { inverses_from(w, 0, n); }
+static void gather_scalar(uint32_t *hg, const uint32_t *x, const uint32_t *m, int sign, size_t nb) {
+    gather_from(hg, x, m, sign, 0, nb);
 }
-
-static void compress_plain(block_mem *w, size_t k, const zk_logup_fraction *f, size_t r0, size_t nb) {
+static void compress_scalar(block_mem *w, size_t k, const zk_logup_fraction *f, size_t r0, size_t nb) {
     compress_body(w, k, f, r0, nb);
 }
 
-#if ZK_X86
-#define LD2(p) _mm256_loadu_si256((const __m256i *)(p))
-#define ST2(p, v) _mm256_storeu_si256((__m256i *)(p), v)
-#define LD5(p) _mm512_loadu_si512((const void *)(p))
-#define ST5(p, v) _mm512_storeu_si512((void *)(p), v)
-VECTOR_STEPS(avx2, ZK_AVX2, __m256i, 8, LD2, ST2, _mm256_set1_epi32, bb_add_avx2, bb_sub_avx2, bb_mul_avx2)
-VECTOR_STEPS(avx512, ZK_AVX512, __m512i, 16, LD5, ST5, _mm512_set1_epi32, bb_add_avx512, bb_sub_avx512,
-             bb_mul_avx512)
-
-/* the denominators' lazy sums: the compiler vectorises compress_body itself */
-ZK_AVX2 static void compress_avx2(block_mem *w, size_t k, const zk_logup_fraction *f, size_t r0, size_t nb) {
-    compress_body(w, k, f, r0, nb);
-}
-ZK_AVX512 static void compress_avx512(block_mem *w, size_t k, const zk_logup_fraction *f, size_t r0,
-                                      size_t nb) {
-    compress_body(w, k, f, r0, nb);
-}
-
-#define DISPATCH(name, ...)                                                                             \
-    switch (zk_active_isa) {                                                                            \
-    case ZK_ISA_AVX512: name##_avx512(__VA_ARGS__); break;                                              \
-    case ZK_ISA_AVX2: name##_avx2(__VA_ARGS__); break;                                                  \
-    default: name##_plain(__VA_ARGS__);                                                                 \
-    }
-#else
-#define DISPATCH(name, ...) name##_plain(__VA_ARGS__)
-#endif
+/* norms_avx2 ... compress_avx512 */
+#define VEC_BODY "stark/logup_vec.inc"
+#include "common/vec_widths.h"
 
 int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction *fractions,
                        size_t n_fractions, size_t n_groups, size_t rows) {
@@ -212,8 +146,8 @@ int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction
     int64_t status = -1;
     for (size_t r0 = 0; r0 < rows && status == -1; r0 += BLOCK) {
         size_t nb = rows - r0 < BLOCK ? rows - r0 : BLOCK, n = nf * nb;
-        for (size_t k = 0; k < nf; k++) DISPATCH(compress, &w, k, &fractions[k], r0, nb);
-        DISPATCH(norms, &w, n);
+        for (size_t k = 0; k < nf; k++) ZK_DISPATCH(zk_active_isa, compress, &w, k, &fractions[k], r0, nb);
+        ZK_DISPATCH(zk_active_isa, norms, &w, n);
         if (zk_fp_inv(w.ninv, w.nrm, n) >= 0) { /* a zero norm is a zero denominator */
             for (size_t i = 0; i < nb && status == -1; i++)
                 for (size_t k = 0; k < nf; k++)
@@ -223,7 +157,7 @@ int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction
                     }
             break;
         }
-        DISPATCH(inverses, &w, n);
+        ZK_DISPATCH(zk_active_isa, inverses, &w, n);
         memset(h, 0, 4 * n_groups * BLOCK * sizeof *h);
         for (size_t k = 0; k < nf; k++) { /* multiplicity * inverse into its group, by component */
             const zk_logup_fraction *f = &fractions[k];
@@ -234,7 +168,8 @@ int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction
                 m = packed;
             }
             for (int c = 0; c < 4; c++)
-                DISPATCH(gather, h + (f->group * 4 + c) * BLOCK, w.a[c] + k * nb, m, f->sign, nb);
+                ZK_DISPATCH(zk_active_isa, gather, h + (f->group * 4 + c) * BLOCK, w.a[c] + k * nb, m, f->sign,
+                            nb);
         }
         for (size_t i = 0; i < nb; i++) {
             uint32_t *o = out + (r0 + i) * out_stride;

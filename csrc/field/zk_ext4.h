@@ -16,7 +16,7 @@
 #ifndef ZK_EXT4_H
 #define ZK_EXT4_H
 
-#include "zk_common.h"
+#include "common/zk_common.h"
 
 /* cffi-begin */
 #define ZK_EXT4_W 11

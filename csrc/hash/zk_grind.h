@@ -8,7 +8,7 @@
 #ifndef ZK_GRIND_H
 #define ZK_GRIND_H
 
-#include "zk_common.h"
+#include "common/zk_common.h"
 
 /* cffi-begin */
 /* The least nonce >= start valid for `bits` (bits <= 64). */

@@ -30,7 +30,7 @@
 #ifndef ZK_NTT_H
 #define ZK_NTT_H
 
-#include "zk_common.h"
+#include "common/zk_common.h"
 
 /* cffi-begin */
 #define ZK_NTT_MAX_LOG 27

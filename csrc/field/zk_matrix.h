@@ -4,7 +4,7 @@
 #ifndef ZK_MATRIX_H
 #define ZK_MATRIX_H
 
-#include "zk_common.h"
+#include "common/zk_common.h"
 
 /* cffi-begin */
 /* out[c * out_stride + r] = in[r * cols + c] for r < rows, c < cols: a

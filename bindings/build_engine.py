@@ -19,30 +19,19 @@ and `/* cffi-end */` in these headers, as in build_kernels.py.
 from __future__ import annotations
 
 import pathlib
-import re
+import sys
 
-from cffi import FFI
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))   # cffi runs this file as a script
+from cffi_marked import CSRC, ROOT, builder  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-CSRC = ROOT / "csrc"
-_MARKED = re.compile(r"/\* cffi-begin \*/(.*?)/\* cffi-end \*/", re.S)
+HEADERS = [CSRC / h for h in ("formats/zk_records.h", "formats/zk_store.h", "formats/zk_backend.h",
+                              "engine/zk_engine.h")]
 
-HEADERS = ["formats/zk_records.h", "formats/zk_store.h", "formats/zk_backend.h",
-           "engine/zk_engine.h"]
-SOURCES = ["engine/engine.c"]
-
-
-def cdef_text() -> str:
-    return "\n".join(m for h in HEADERS for m in _MARKED.findall((CSRC / h).read_text()))
-
-
-ffibuilder = FFI()
-ffibuilder.cdef(cdef_text())
-ffibuilder.set_source(
-    "zksidecar.engine._engine",
-    "\n".join(f'#include "{h}"' for h in HEADERS),
-    sources=[str((CSRC / s).relative_to(ROOT)) for s in SOURCES],
-    include_dirs=[str(CSRC.relative_to(ROOT))],  # includes name the component: "engine/..."
+ffibuilder = builder(
+    "zksidecar.engine._engine", HEADERS,
+    "\n".join(f'#include "{h.relative_to(CSRC)}"' for h in HEADERS),
+    sources=[CSRC / "engine" / "engine.c"],
+    include_dirs=[CSRC],      # includes name the component: "engine/..."
     extra_compile_args=["-O3", "-std=gnu11", "-fno-plt", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )
 

@@ -22,37 +22,19 @@ definition of the Python interface.
 from __future__ import annotations
 
 import pathlib
-import re
+import sys
 
-from cffi import FFI
-
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-CSRC = ROOT / "csrc"
-_MARKED = re.compile(r"/\* cffi-begin \*/(.*?)/\* cffi-end \*/", re.S)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))   # cffi runs this file as a script
+from cffi_marked import CSRC, ROOT, builder  # noqa: E402
 
 COMPONENTS = ["common", "field", "hash", "stark"]
+HEADERS = [h for c in COMPONENTS for h in sorted((CSRC / c).glob("zk_*.h"))]
 
-
-def public_headers() -> list[pathlib.Path]:
-    return [h for c in COMPONENTS for h in sorted((CSRC / c).glob("zk_*.h"))]
-
-
-def sources() -> list[str]:
-    # setuptools wants paths relative to setup.py
-    return [str(s.relative_to(ROOT)) for c in COMPONENTS for s in sorted((CSRC / c).glob("*.c"))]
-
-
-def cdef_text() -> str:
-    return "\n".join(m for h in public_headers() for m in _MARKED.findall(h.read_text()))
-
-
-ffibuilder = FFI()
-ffibuilder.cdef(cdef_text())
-ffibuilder.set_source(
-    "zksidecar.prover._kernels",
-    "\n".join(f'#include "{h.relative_to(CSRC)}"' for h in public_headers()),
-    sources=sources(),
-    include_dirs=[str(CSRC.relative_to(ROOT))],  # includes name the component: "field/zk_ntt.h"
+ffibuilder = builder(
+    "zksidecar.prover._kernels", HEADERS,
+    "\n".join(f'#include "{h.relative_to(CSRC)}"' for h in HEADERS),
+    sources=[s for c in COMPONENTS for s in sorted((CSRC / c).glob("*.c"))],
+    include_dirs=[CSRC],      # includes name the component: "field/zk_ntt.h"
     extra_compile_args=["-O3", "-std=gnu11", "-fno-plt", "-Wall", "-Wno-unused-function"],
 )
 

@@ -6,7 +6,7 @@ the sidecar, so it depends on libc alone and no other part of csrc/.
 ring_py.c marks, between `/* cffi-begin */` and `/* cffi-end */`, the
 declarations Python may call (zkring.h's own functions and a few helpers).
 That text is the cdef, so the C stays the one definition of the interface,
-as in build_kernels.py.
+as in every build module (bindings/cffi_marked.py).
 
 A module of its own: a Python producer or consumer of the ring needs
 neither the prover nor the engine.
@@ -14,20 +14,16 @@ neither the prover nor the engine.
 from __future__ import annotations
 
 import pathlib
-import re
+import sys
 
-from cffi import FFI
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))   # cffi runs this file as a script
+from cffi_marked import CSRC, ROOT, builder  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
 SHIM = ROOT / "bindings" / "ring_py.c"
-_MARKED = re.compile(r"/\* cffi-begin \*/(.*?)/\* cffi-end \*/", re.S)
 
-ffibuilder = FFI()
-ffibuilder.cdef("\n".join(_MARKED.findall(SHIM.read_text())))
-ffibuilder.set_source(
-    "zksidecar.ringbuf._ring",
-    '#include "ring_py.c"',
-    include_dirs=["csrc/ring", "bindings"],  # relative to setup.py, as setuptools wants
+ffibuilder = builder(
+    "zksidecar.ringbuf._ring", [SHIM], '#include "ring_py.c"',
+    include_dirs=[CSRC / "ring", ROOT / "bindings"],
     extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wno-unused-function"],
 )
 

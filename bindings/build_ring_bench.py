@@ -9,20 +9,16 @@ cdef, so the C stays the one definition of the interface.
 from __future__ import annotations
 
 import pathlib
-import re
+import sys
 
-from cffi import FFI
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))   # cffi runs this file as a script
+from cffi_marked import CSRC, ROOT, builder  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
-SOURCE = ROOT / "bindings" / "ring_bench.c"
-_MARKED = re.compile(r"/\* cffi-begin \*/(.*?)/\* cffi-end \*/", re.S)
+SHIM = ROOT / "bindings" / "ring_bench.c"
 
-ffibuilder = FFI()
-ffibuilder.cdef("\n".join(_MARKED.findall(SOURCE.read_text())))
-ffibuilder.set_source(
-    "zksidecar.tools._ring_bench",
-    '#include "ring_bench.c"',
-    include_dirs=["csrc/ring", "bindings"],  # relative to setup.py, as setuptools wants
+ffibuilder = builder(
+    "zksidecar.tools._ring_bench", [SHIM], '#include "ring_bench.c"',
+    include_dirs=[CSRC / "ring", ROOT / "bindings"],
     extra_compile_args=["-O3", "-std=gnu11", "-Wall", "-Wno-unused-function"],
 )
 

@@ -23,7 +23,7 @@ def package_dirs() -> dict[str, pathlib.Path]:
 
 
 def compiled_modules() -> set[str]:
-    named = re.compile(r"""set_source\(\s*["']([\w.]+)["']""")
+    named = re.compile(r"""["'](zksidecar(?:\.\w+)+)["']""")     # the module a build makes
     return {m for path in (ROOT / "bindings").glob("build_*.py") for m in named.findall(path.read_text())}
 
 

@@ -27,10 +27,11 @@ batches (TradingZkVMManager.chain).
 Operations are engine records (engine/records.py OP_DTYPE); order(), cancel()
 and reduce() build them.  A record whose seq is 0 is numbered by the manager
 (next sequence number, timestamp now or later); otherwise it must continue
-its symbol's stream.  The operations of one symbol go into one open batch
-whoever feeds them: a request closes it, with whatever a processor had
-added to it, and every operation's proof is found by its sequence number
-(TradingZkVMManager.proof_of).
+its symbol's stream.  Each symbol has one open batch, which a
+BatchProofProcessor fills; a request closes it first (it is proven as it
+stands) and is a batch of its own.  Every operation's proof is found by its
+sequence number (TradingZkVMManager.proof_of), whichever call closed its
+batch.
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ from ..engine.records import FLAG_CLAIMED, OP_DTYPE, Kind, Side
 from ..prover.orderbook import proof_file
 from ..prover.orderbook.batch import BatchProof, verify_batch, verify_chain
 from ..prover.orderbook.params import proof_options
-from ..prover.orderbook.witness import trace_length_for
+from ..prover.orderbook.witness import check_trace_length, trace_length_for
 from ..prover.params import DEFAULT_MIN_SECURITY
 from ..prover.verify import Verified
 from .batches import CLOSE_REASONS, Batch, BatchPolicy, CloseReason
@@ -233,10 +234,9 @@ class TradingZkVMManager:
         self.batch_config = batch_config or BatchConfig()
         self.symbol, self.security_bits = symbol, security_bits
         Book(capacity, symbol)   # refuses a bad capacity or symbol now, not at the first order
-        t = trace_length or trace_length_for(capacity, self.batch_config.max_batch_size)
-        if t & (t - 1) or t < max(16, capacity):
-            raise ValueError(f"trace_length must be a power of two >= max(16, capacity {capacity}), "
-                             f"not {t}")
+        t = check_trace_length(trace_length or trace_length_for(capacity,
+                                                                self.batch_config.max_batch_size),
+                               capacity)
         # ParameterError (a ValueError) now if no proof of this size can reach the target
         proof_options(security_bits).check_security(t, security_bits)
         self.trace_length = t
@@ -247,6 +247,7 @@ class TradingZkVMManager:
         self._chains: dict[int, _Chain] = defaultdict(_Chain)
         self._proving: set[asyncio.Future] = set()
         self._tasks: set[asyncio.Task] = set()
+        self._unproven: set[tuple[int, int]] = set()     # (symbol, batch id) closed, not yet proven
 
     # ----------------------------------------------------------- chains --
     def book(self, symbol: int | None = None) -> Book:
@@ -269,7 +270,7 @@ class TradingZkVMManager:
         for k in range(closed):
             outcome = done.get(k)
             if not isinstance(outcome, TradingProof):
-                why = outcome or "closed but never given to prove()"
+                why = outcome or "closed, not proven"
                 raise ProofFailed(f"symbol {symbol} batch {k} failed ({why}): the chain has a gap")
         return [done[k].batch_proof() for k in range(closed)]
 
@@ -295,48 +296,73 @@ class TradingZkVMManager:
         seen = np.full(len(ops), time.monotonic_ns(), np.int64)
         closed = self.sequencer.feed(ops, seen, time.monotonic(), priority=ProofPriority.parse(priority),
                                      policy=policy, whole=whole)
-        return ops, closed
+        return ops, self._handed_out(closed)
+
+    def request(self, ops, priority: ProofPriority = ProofPriority.NORMAL,
+                batch_id: int | None = None) -> Batch:
+        """`ops` (one symbol's records) as a batch of their own, applied
+        and closed (REQUEST): batch `batch_id` if given, which must be the
+        symbol's next.  A batch left open in the symbol (a processor's) is
+        closed first and proven by the manager.  The caller proves the
+        batch returned."""
+        ops = _records(ops)
+        symbol = int(ops["symbol"][0])
+        shadow = self.sequencer.shadow(symbol)
+        if batch_id is not None and batch_id != shadow.next_batch_id + bool(shadow.open_count):
+            raise ValueError(f"symbol {symbol}: batch ids count up by one; the next is "
+                             f"{shadow.next_batch_id + bool(shadow.open_count)}, not {batch_id}")
+        if shadow.open_count:
+            self._spawn(self.close_batch(symbol, CloseReason.FLUSH))
+        self.apply(ops, priority, whole=True)
+        return self.close_batch(symbol, CloseReason.REQUEST)
 
     def close_batch(self, symbol: int, reason: CloseReason = CloseReason.FLUSH) -> Batch | None:
         """Close the symbol's open batch now; the caller proves it."""
-        return self.sequencer.close(symbol, reason)
+        batch = self.sequencer.close(symbol, reason)
+        return self._handed_out([batch])[0] if batch is not None else None
 
     def expire(self, symbol: int, policy: BatchPolicy) -> list[Batch]:
         """Close the symbol's open batch if it is older than the policy's
         timeout; the caller proves it."""
-        return self.sequencer.tick(time.monotonic(), policy, symbol)
+        return self._handed_out(self.sequencer.tick(time.monotonic(), policy, symbol))
 
     def timeout_at(self, symbol: int, policy: BatchPolicy) -> float | None:
         """When the symbol's open batch times out under `policy`
         (time.monotonic), or None if none is open."""
-        shadow = self.sequencer.shadows.get(symbol)
-        return shadow.open_since + policy.timeout_s if shadow is not None and shadow.open_count \
-            else None
+        return self.sequencer.next_timeout(policy, symbol)
+
+    def _handed_out(self, batches: list[Batch]) -> list[Batch]:
+        """Closed batches given to a caller to prove: drain() waits for them."""
+        self._unproven.update((b.symbol, b.batch_id) for b in batches)
+        return batches
 
     async def prove(self, batch: Batch) -> TradingProof:
         """Prove a closed batch at its priority; the proof also settles
-        every proof_of() future of its operations.  ProofFailed if the pool
-        could not prove it."""
+        every proof_of() future of its operations.  ProofFailed if it could
+        not be proven (the pool refused or failed the job)."""
         label = batch.priority.label
         self.metrics.batch_queued(label)
-        fut = asyncio.wrap_future(self.pool.submit(ProofJob.of(batch, self.security_bits),
-                                                   batch.priority))
-        self._proving.add(fut)
-        fut.add_done_callback(self._proving.discard)
+        result = None
         try:
+            fut = asyncio.wrap_future(self.pool.submit(ProofJob.of(batch, self.security_bits),
+                                                       batch.priority))
+            self._proving.add(fut)
+            fut.add_done_callback(self._proving.discard)
             result = await fut
             error = result.error
-        except Exception as exc:            # the pool failed the job (a crashed worker, closed)
+        except Exception as exc:            # a crashed worker, a closed or broken pool
             error = f"{type(exc).__name__}: {exc}"
+        finally:
+            self._unproven.discard((batch.symbol, batch.batch_id))
         chain = self._chains[batch.symbol]
+        waited = result.queue_wait_s if result is not None else None
         if error is not None:
-            self.metrics.proof_failed(label)
+            self.metrics.job_finished(label, waited, None)
             failure = ProofFailed(f"symbol {batch.symbol} batch {batch.batch_id}: {error}")
             chain.finish(batch, failure)
             raise failure
-        self.metrics.queue_wait(label, result.queue_wait_s)
-        self.metrics.proving_time(label, result.prove_s)
-        self.metrics.proof_lag(np.maximum(time.monotonic_ns() - batch.seen_ns, 0) / 1e9)
+        self.metrics.job_finished(label, waited, result.prove_s,
+                                  np.maximum(time.monotonic_ns() - batch.seen_ns, 0) / 1e9)
         proof = TradingProof(batch.symbol, batch.batch_id, batch.first_seq, batch.last_seq,
                              batch.ops, batch.trades, result.proof, b"", result.post_root,
                              result.priority, result.prove_s, result.queue_wait_s,
@@ -363,21 +389,6 @@ class TradingZkVMManager:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _request(self, ops: np.ndarray, priority, batch_id: int | None = None) -> Batch:
-        """Apply `ops` as one batch of their own (with whatever operations
-        of the symbol were already open) and close it."""
-        symbol = int(ops["symbol"][0])
-        shadow = self.sequencer.shadow(symbol)
-        if batch_id is not None:
-            if batch_id != shadow.next_batch_id:
-                raise ValueError(f"symbol {symbol}: batch ids count up by one; the next is "
-                                 f"{shadow.next_batch_id}, not {batch_id}")
-            if shadow.open_count:
-                raise ValueError(f"symbol {symbol}: batch {batch_id} would also hold the "
-                                 f"{shadow.open_count} operations open in it (from a processor)")
-        self.apply(ops, priority, whole=True)
-        return self.close_batch(symbol)
-
     # ------------------------------------------------------ the SPEC API --
     async def prove_order_placement(self, order_record, priority=ProofPriority.NORMAL) -> TradingProof:
         """Prove one new order (LIMIT, IOC, MARKET, FOK or POST_ONLY) as a batch
@@ -386,7 +397,7 @@ class TradingZkVMManager:
         if len(ops) != 1 or int(ops["kind"][0]) not in NEW_ORDER_KINDS:
             raise ValueError("order placement takes one new-order record (limit, IOC, market, FOK, "
                              "post-only)")
-        return await self._spawn(self._request(ops, priority))
+        return await self._spawn(self.request(ops, priority))
 
     async def prove_order_matching(self, taker_order, maker_orders=None, trades=None,
                                    priority=ProofPriority.NORMAL) -> TradingProof:
@@ -407,7 +418,7 @@ class TradingZkVMManager:
                 fields = ("maker_handle", "price", "qty")
                 if len(claim) != len(got) or any((claim[f] != got[f]).any() for f in fields):
                     raise EngineDisagrees("the stated trades are not the ones the rules give")
-        return await self._spawn(self._request(ops, priority))
+        return await self._spawn(self.request(ops, priority))
 
     async def prove_order_cancellation(self, cancel_record, priority=ProofPriority.NORMAL
                                        ) -> TradingProof:
@@ -416,18 +427,18 @@ class TradingZkVMManager:
         ops = _records(cancel_record)
         if len(ops) != 1 or int(ops["kind"][0]) not in (Kind.CANCEL, Kind.REDUCE):
             raise ValueError("order cancellation takes one CANCEL or REDUCE record")
-        return await self._spawn(self._request(ops, priority))
+        return await self._spawn(self.request(ops, priority))
 
     async def prove_batch_operations(self, ops, batch_id: int | None = None,
                                      priority=ProofPriority.NORMAL) -> TradingProof:
         """Prove `ops` (one symbol) as one batch: batch `batch_id` if given
         (it must be the symbol's next), else the next."""
-        return await self._spawn(self._request(_records(ops), priority, batch_id))
+        return await self._spawn(self.request(ops, priority, batch_id))
 
     async def prove_operation_async(self, op, priority=ProofPriority.NORMAL) -> asyncio.Task:
         """Apply `op` (a record or a batch of them) now and return at once an
         awaitable of its proof: the SPEC's receiver."""
-        return self._spawn(self._request(_records(op), priority))
+        return self._spawn(self.request(op, priority))
 
     def get_stats(self) -> ManagerStats:
         st = self.metrics.status()
@@ -445,9 +456,13 @@ class TradingZkVMManager:
 
     # ---------------------------------------------------------- closing --
     async def drain(self) -> None:
-        """Wait until every proof started so far has finished (or failed)."""
-        while self._tasks or self._proving:
-            await asyncio.gather(*self._tasks, *self._proving, return_exceptions=True)
+        """Wait until every batch closed so far is proven (or has failed),
+        those a processor or a generator still holds included."""
+        while self._tasks or self._proving or self._unproven:
+            if self._tasks or self._proving:
+                await asyncio.gather(*self._tasks, *self._proving, return_exceptions=True)
+            else:
+                await asyncio.sleep(0.005)       # held by their owners' limits; they prove them
 
     async def aclose(self) -> None:
         await self.drain()
@@ -649,8 +664,7 @@ class AsyncProofGenerator:
     async def submit_request(self, op, priority=ProofPriority.NORMAL) -> asyncio.Future:
         """Apply `op` now; returns at once an awaitable of its TradingProof."""
         priority = ProofPriority.parse(priority)
-        ops, _ = self.manager.apply(op, priority, whole=True)
-        batch = self.manager.close_batch(int(ops["symbol"][0]))
+        batch = self.manager.request(op, priority)
         if self._ready is None:
             self._ready = asyncio.Semaphore(0)
             self._workers = [asyncio.ensure_future(self._work()) for _ in range(self.num_workers)]

@@ -6,9 +6,9 @@ proof).  It closes, by the rules of a BatchPolicy, when it holds
 `max_batch_size` operations (SIZE), when the next operation's steps would not
 fit its trace (STEPS), right after a Critical operation (CRITICAL: the
 record's FLAG_CRITICAL, or a quantity of at least `critical_qty`), or when it
-is `timeout_s` old (TIMEOUT); or because its owner says so: an API call or a
-flush (FLUSH), the daemon stopping (SHUTDOWN), or a journal mark replayed on
-restart (REPLAY).  daemon/shadow.py applies these rules; nothing else does.
+is `timeout_s` old (TIMEOUT); or because its owner says so: an API request
+that is a batch of its own (REQUEST), a flush (FLUSH), the daemon stopping
+(SHUTDOWN), or a journal mark replayed on restart (REPLAY).  daemon/shadow.py applies these rules; nothing else does.
 """
 from __future__ import annotations
 
@@ -28,6 +28,7 @@ class CloseReason(str, Enum):
     STEPS = "steps"
     CRITICAL = "critical"
     TIMEOUT = "timeout"
+    REQUEST = "request"
     FLUSH = "flush"
     SHUTDOWN = "shutdown"
     REPLAY = "replay"
@@ -94,11 +95,14 @@ class Divergence:
 
 @dataclass
 class Refused:
-    """A record that does not continue its symbol's stream: not applied."""
+    """Records not applied: the one at `seq` does not continue its symbol's
+    stream (count 1), or `count` records from `seq` on are of a symbol the
+    service takes no more of."""
 
     symbol: int
     seq: int
     why: str
+    count: int = 1
 
 
 @dataclass

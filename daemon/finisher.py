@@ -68,35 +68,35 @@ class Finisher(threading.Thread):
                 self._finish(*item)
 
     def _finish(self, batch: Batch, future: Future) -> None:
+        label = batch.priority.label
         try:
             res: ProofResult = future.result()
         except (CancelledError, PoolClosed):   # a stop: the journal keeps it for the next start
             log.info("batch %d of symbol %d: left for the next start", batch.batch_id, batch.symbol)
             return
         except Exception as exc:               # the pool failed the job (a crashed worker)
-            res = ProofResult(batch.symbol, batch.batch_id, error=f"{type(exc).__name__}: {exc}")
-        label = batch.priority.label
+            self._failed(batch, None, f"{type(exc).__name__}: {exc}", b"")
+            return
         if not res.ok:
-            self.failed += 1
-            self.metrics.proof_failed(label)
-            log.error("batch %d of symbol %d: no proof: %s", batch.batch_id, batch.symbol, res.error)
-            self._complete(batch, CompletionStatus.FAILED, b"", NO_PROOF)
+            self._failed(batch, res.queue_wait_s, res.error, b"")
             return
         try:
             index = self.store.put(batch.symbol, batch.batch_id, res.proof)
         except StoreError as exc:
-            self.failed += 1
-            self.metrics.proof_failed(label)
-            log.error("batch %d of symbol %d: proof not stored: %s (it stays in the journal and "
-                      "is proven again on restart)", batch.batch_id, batch.symbol, exc)
-            self._complete(batch, CompletionStatus.FAILED, res.post_root, NO_PROOF)
+            self._failed(batch, res.queue_wait_s, f"proof not stored: {exc} (it stays in the "
+                         "journal and is proven again on restart)", res.post_root)
             return
         self.proven += 1
-        self.metrics.queue_wait(label, res.queue_wait_s)
-        self.metrics.proving_time(label, res.prove_s)
-        self.metrics.proof_lag(np.maximum(time.monotonic_ns() - batch.seen_ns, 0) / 1e9)
+        self.metrics.job_finished(label, res.queue_wait_s, res.prove_s,
+                                  np.maximum(time.monotonic_ns() - batch.seen_ns, 0) / 1e9)
         status = CompletionStatus.DISAGREES if batch.divergent else CompletionStatus.PROVEN
         self._complete(batch, status, res.post_root, index)
+
+    def _failed(self, batch: Batch, waited_s: float | None, why: str, root: bytes) -> None:
+        self.failed += 1
+        self.metrics.job_finished(batch.priority.label, waited_s, None)
+        log.error("batch %d of symbol %d: no proof: %s", batch.batch_id, batch.symbol, why)
+        self._complete(batch, CompletionStatus.FAILED, root, NO_PROOF)
 
     def _complete(self, batch: Batch, status: CompletionStatus, root: bytes, index: int) -> None:
         rec = np.zeros(1, COMPLETION_DTYPE)

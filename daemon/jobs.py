@@ -19,7 +19,8 @@ from ..engine.records import OP_DTYPE
 from ..prover.orderbook import batch as B
 from ..prover.orderbook import proof_file
 from ..prover.orderbook.params import LOG_BLOWUP, proof_options
-from ..prover.params import DEFAULT_MIN_SECURITY, MAX_LOG_BLOWUP, MAX_LOG_TRACE
+from ..prover.orderbook.witness import check_trace_length
+from ..prover.params import DEFAULT_MIN_SECURITY, MAX_LOG_BLOWUP
 from ..prover.proof import ProofFormatError
 from ..prover.verify import VerificationError
 from .batches import Batch
@@ -86,18 +87,16 @@ def check_job(job: ProofJob) -> Book:
         raise ValueError("job.ops must be a one-dimensional array of OP_DTYPE records")
     if len(job.ops) == 0:
         raise ValueError("an empty batch")
-    t = job.trace_length
-    if t < 16 or t & (t - 1) or t > 1 << MAX_LOG_TRACE:
-        raise ValueError(f"trace length {t} is not a power of two in 16..2^{MAX_LOG_TRACE}")
     if not 1 <= job.log_blowup <= MAX_LOG_BLOWUP:
         raise ValueError(f"log_blowup must be in 1..{MAX_LOG_BLOWUP}, not {job.log_blowup}")
     if not 1 <= job.security_bits <= 128:
         raise ValueError(f"security_bits must be in 1..128, not {job.security_bits}")
-    # ParameterError if the target cannot be reached at this size (hash and field bounds)
-    proof_options(job.security_bits, job.log_blowup).check_security(t, job.security_bits)
     book = Book.from_cells(job.pre_cells)      # CorruptState if these are not a book's cells
     if book.symbol != job.symbol:
         raise ValueError(f"the cells are symbol {book.symbol}'s book, the job is for {job.symbol}")
+    t = check_trace_length(job.trace_length, book.capacity)
+    # ParameterError if the target cannot be reached at this size (hash and field bounds)
+    proof_options(job.security_bits, job.log_blowup).check_security(t, job.security_bits)
     return book
 
 

@@ -217,6 +217,7 @@ class Metrics:
         self._queued = dict.fromkeys(PRIORITIES, 0)
         self._failed = dict.fromkeys(PRIORITIES, 0)
         self._failed_unattributed = 0
+        self._taken_untimed = dict.fromkeys(PRIORITIES, 0)   # jobs whose worker died with them
         self._queue_wait = {p: _Timing() for p in PRIORITIES}
         self._proving = {p: _Timing() for p in PRIORITIES}
         self._lag = _Timing()
@@ -287,6 +288,26 @@ class Metrics:
         with self._lock:
             self._divergences[symbol] = self._divergences.get(symbol, 0) + 1
 
+    def job_finished(self, priority: str, waited_s: float | None, proving_s: float | None,
+                     lag_s=None) -> None:
+        """A proof job's end, whoever ran it: it left the queue after
+        `waited_s` (None when unknown: its worker died with it), and was
+        proven and stored in `proving_s` seconds (None: it failed); `lag_s`,
+        for a proven job, is each of its operations' time from seen to
+        proven (an array)."""
+        if waited_s is None:
+            _check_priority(priority)
+            with self._lock:
+                self._taken_untimed[priority] += 1
+        else:
+            self.queue_wait(priority, waited_s)
+        if proving_s is None:
+            self.proof_failed(priority)
+            return
+        self.proving_time(priority, proving_s)
+        if lag_s is not None:
+            self.proof_lag(lag_s)
+
     def proof_failed(self, priority: str | None = None) -> None:
         """A proof job failed (its error is logged by the caller)."""
         if priority is not None:
@@ -330,6 +351,7 @@ class Metrics:
                 "producer": self._producer, "closed": dict(self._closed),
                 "batch_sizes": self._batch_sizes.copy(), "queued": dict(self._queued),
                 "failed": dict(self._failed), "failed_other": self._failed_unattributed,
+                "taken_untimed": dict(self._taken_untimed),
                 "queue_wait": {p: t.copy() for p, t in self._queue_wait.items()},
                 "proving": {p: t.copy() for p, t in self._proving.items()},
                 "lag": self._lag.copy(), "divergences": dict(self._divergences),
@@ -339,7 +361,7 @@ class Metrics:
         """A JSON-able snapshot (keys in docs/ADMIN.md).  Times in seconds;
         a percentile or mean of nothing is None."""
         s = self._snapshot()
-        taken = {p: s["queue_wait"][p].fine.count for p in PRIORITIES}
+        taken = {p: s["queue_wait"][p].fine.count + s["taken_untimed"][p] for p in PRIORITIES}
         proven = {p: s["proving"][p].fine.count for p in PRIORITIES}
         failed = sum(s["failed"].values()) + s["failed_other"]
         sizes = s["batch_sizes"]
@@ -420,7 +442,8 @@ class _Collector:
                                      labels=["priority"])
         for p in PRIORITIES:
             queued.add_metric([p], s["queued"][p])
-            pending.add_metric([p], s["queued"][p] - s["queue_wait"][p].fine.count)
+            pending.add_metric([p], s["queued"][p] - s["queue_wait"][p].fine.count
+                               - s["taken_untimed"][p])
             proven.add_metric([p], s["proving"][p].fine.count)
         yield queued
         yield pending

@@ -24,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..prover.orderbook.witness import check_trace_length
 from .batches import Applied, Batch, BatchPolicy, CloseReason, Refused
 from .journal import BatchMark, Journal, ReplayMismatch
 from .metrics import Metrics
@@ -41,8 +42,8 @@ class Sequencer:
 
     def __init__(self, capacity: int, trace_length: int, policy: BatchPolicy, metrics: Metrics, *,
                  max_symbols: int | None = None, journal: Journal | None = None):
-        ShadowBook(0, capacity, trace_length)       # refuses a trace too short for one operation
-        self.capacity, self.trace_length, self.policy = capacity, trace_length, policy
+        self.trace_length = check_trace_length(trace_length, capacity)
+        self.capacity, self.policy = capacity, policy
         self.metrics, self.journal, self.max_symbols = metrics, journal, max_symbols
         self.shadows: dict[int, ShadowBook] = {}
         self.divergences = self.refused = 0
@@ -71,8 +72,9 @@ class Sequencer:
         for symbol, ops, seen in by_symbol(recs, seen_ns):
             shadow = self.shadow(symbol)
             if shadow is None:
-                why = f"a symbol beyond book.max_symbols ({self.max_symbols})"
-                out.refused += [Refused(symbol, int(s), why) for s in ops["seq"]]
+                out.refused.append(Refused(symbol, int(ops["seq"][0]),
+                                           f"a symbol beyond book.max_symbols ({self.max_symbols})",
+                                           len(ops)))
                 continue
             out.add(shadow.apply(ops, seen, now, policy, priority=priority))
         return self._report(out)
@@ -82,9 +84,7 @@ class Sequencer:
         """Close every open batch (of `symbol`, or of all) older than the
         policy's timeout."""
         policy = policy or self.policy
-        shadows = list(self.shadows.values()) if symbol is None else \
-            [self.shadows[symbol]] if symbol in self.shadows else []
-        closed = [b for s in shadows if (b := s.tick(now, policy)) is not None]
+        closed = [b for s in self._books(symbol) if (b := s.tick(now, policy)) is not None]
         return self._report(Applied(closed=closed))
 
     def close(self, symbol: int, reason: CloseReason) -> Batch | None:
@@ -94,13 +94,20 @@ class Sequencer:
         return self._report(Applied(closed=[batch]))[0] if batch is not None else None
 
     def close_all(self, reason: CloseReason) -> list[Batch]:
-        closed = [b for s in list(self.shadows.values()) if (b := s.close(reason)) is not None]
+        closed = [b for s in self._books(None) if (b := s.close(reason)) is not None]
         return self._report(Applied(closed=closed))
 
-    def next_timeout(self, policy: BatchPolicy | None = None) -> float | None:
-        """When the oldest open batch times out (None: none is open)."""
-        opened = [s.open_since for s in list(self.shadows.values()) if s.open_count]
+    def next_timeout(self, policy: BatchPolicy | None = None,
+                     symbol: int | None = None) -> float | None:
+        """When the oldest open batch (of `symbol`, or of all) times out
+        under the policy (None: none is open)."""
+        opened = [s.open_since for s in self._books(symbol) if s.open_count]
         return min(opened) + (policy or self.policy).timeout_s if opened else None
+
+    def _books(self, symbol: int | None) -> list[ShadowBook]:
+        if symbol is None:
+            return list(self.shadows.values())
+        return [self.shadows[symbol]] if symbol in self.shadows else []
 
     # ----------------------------------------------------------- replay --
     def replay(self, mark: BatchMark, recs: np.ndarray, seen_ns: np.ndarray, now: float
@@ -150,10 +157,11 @@ class Sequencer:
                 log.warning("divergence: symbol %d seq %d: the engine claims %s, the rules give %s",
                             d.symbol, d.seq, d.claimed, d.computed)
         for r in applied.refused:
-            self.refused += 1
+            self.refused += r.count
             if self._log_budget.take("refused"):
-                log.error("refused record: symbol %d seq %d: %s (kept in the journal, not proven)",
-                          r.symbol, r.seq, r.why)
+                log.error("refused %s: symbol %d seq %d%s: %s (kept in the journal, not proven)",
+                          "record" if r.count == 1 else f"{r.count} records", r.symbol, r.seq,
+                          "" if r.count == 1 else " on", r.why)
 
 
 class SequencerThread(threading.Thread):

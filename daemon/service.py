@@ -102,16 +102,21 @@ class Service:
         """Stop ingest, close the open batches, wait (up to grace_s) for the
         proofs in flight, and close everything.  Unproven batches stay marked
         in the journal and are proven on the next start."""
-        self.ingest.stop()
-        self.ingest.join()
-        self.sequencer_thread.stop()
-        self.sequencer_thread.join()
+        if self.ingest.is_alive():
+            self.ingest.stop()
+            self.ingest.join()
+        if self.sequencer_thread.is_alive():
+            self.sequencer_thread.stop()
+            self.sequencer_thread.join()
         deadline = time.monotonic() + grace_s
         while self.pool.pending and time.monotonic() < deadline:
             time.sleep(0.05)
+        # close() joins the pool's threads, which run every future's callback:
+        # each finished job is on the finisher's queue before its stop mark
         self.pool.close(wait=False, cancel_pending=True)
-        self.finisher.stop()
-        self.finisher.join()
+        if self.finisher.is_alive():
+            self.finisher.stop()
+            self.finisher.join()
         self._closing.close()
 
     def stop(self) -> None:
@@ -155,7 +160,6 @@ class Service:
         from .notify import Notifier, watchdog_loop
 
         notifier = self.notifier or Notifier.from_env()
-        self.start()
         loop = asyncio.get_running_loop()
         stopped = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -163,25 +167,26 @@ class Service:
                 loop.add_signal_handler(sig, stopped.set)
             except (NotImplementedError, RuntimeError):  # not the main thread
                 pass
-        admin = await serve_admin(self.metrics, self.status, self.config.admin.socket,
-                                  self.config.admin.tcp_port or None)
-        watchdog = asyncio.ensure_future(watchdog_loop(notifier, self.healthy))
-        notifier.ready(f"serving {self.config.ring.ops}")
+        self.start()
         try:
-            while not stopped.is_set() and not self._stop_requested:
-                if not self.healthy():
-                    log.error("a daemon thread died; stopping (systemd restarts us)")
-                    break
-                notifier.status(self._status_line())
+            async with await serve_admin(self.metrics, self.status, self.config.admin.socket,
+                                         self.config.admin.tcp_port or None):
+                watchdog = asyncio.ensure_future(watchdog_loop(notifier, self.healthy))
+                notifier.ready(f"serving {self.config.ring.ops}")
                 try:
-                    await asyncio.wait_for(stopped.wait(), 1.0)
-                except asyncio.TimeoutError:
-                    pass
+                    while not stopped.is_set() and not self._stop_requested:
+                        if not self.healthy():
+                            log.error("a daemon thread died; stopping (systemd restarts us)")
+                            break
+                        notifier.status(self._status_line())
+                        try:
+                            await asyncio.wait_for(stopped.wait(), 1.0)
+                        except asyncio.TimeoutError:
+                            pass
+                finally:
+                    notifier.stopping("closing batches and waiting for proofs in flight")
+                    watchdog.cancel()
         finally:
-            notifier.stopping("closing batches and waiting for proofs in flight")
-            watchdog.cancel()
-            admin.close()
-            await admin.wait_closed()
             await loop.run_in_executor(None, self.shutdown)
 
 

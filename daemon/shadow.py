@@ -29,7 +29,7 @@ import numpy as np
 from ..engine import records
 from ..engine.book import Book, StreamError
 from ..engine.records import FLAG_CLAIMED, FLAG_CRITICAL, OP_DTYPE, TRADE_DTYPE
-from ..engine.trace import max_steps
+from ..prover.orderbook.witness import check_trace_length
 from .batches import Applied, Batch, BatchPolicy, CloseReason, Divergence, Refused
 from .priority import ProofPriority
 
@@ -64,10 +64,7 @@ class ShadowBook:
     proven in traces of `trace_length` rows."""
 
     def __init__(self, symbol: int, capacity: int, trace_length: int, next_batch_id: int = 0):
-        if trace_length < max_steps(capacity) + 1:
-            raise ValueError(f"a trace of {trace_length} rows cannot hold one operation at "
-                             f"capacity {capacity} (up to {max_steps(capacity)} steps)")
-        self.symbol, self.trace_length = symbol, trace_length
+        self.symbol, self.trace_length = symbol, check_trace_length(trace_length, capacity)
         self.book = Book(capacity, symbol)
         self.next_batch_id = next_batch_id
         self._open = _Open()
@@ -95,18 +92,20 @@ class ShadowBook:
         batch (close), and records whose steps do not fit the trace raise
         BatchOverflow with the shadow as it was before the call.  With
         `end_seq`, records are taken only until the stream has reached that
-        sequence number; Applied.taken counts the records consumed."""
-        before = None if policy is not None else (self.book.cells.copy(), self._open.copy())
+        sequence number; Applied.taken counts the records consumed.
+
+        A call that raises changes nothing."""
+        before = (self.book.cells.copy(), self._open.copy(), self.next_batch_id)
         out = Applied()
         i = 0
-        while i < len(ops) and (end_seq is None or self.book.next_seq <= end_seq):
-            end = len(ops) if end_seq is None else min(len(ops), i + end_seq + 1 - self.book.next_seq)
-            try:
+        try:
+            while i < len(ops) and (end_seq is None or self.book.next_seq <= end_seq):
+                end = len(ops) if end_seq is None else min(len(ops), i + end_seq + 1 - self.book.next_seq)
                 i += self._apply_some(ops[i:end], seen_ns[i:end], now, policy, priority, out)
-            except BatchOverflow:
-                self.book = Book.from_cells(before[0], validate=False)
-                self._open = before[1]
-                raise
+        except BaseException:
+            self.book = Book.from_cells(before[0], validate=False)
+            self._open, self.next_batch_id = before[1], before[2]
+            raise
         out.taken = i
         return out
 
@@ -148,6 +147,9 @@ class ShadowBook:
     def _apply_some(self, ops, seen, now, policy, priority, out: Applied) -> int:
         """Apply a prefix of `ops` to the open batch; returns its length."""
         o = self._open
+        if policy is not None and o.count >= policy.max_batch_size:
+            out.closed.append(self.close(CloseReason.SIZE))    # opened under a larger policy
+            return 0
         n = len(ops) if policy is None else min(len(ops), policy.max_batch_size - o.count)
         # 1. the stream: refuse the first record that does not continue it
         bad = self._first_break(ops[:n])

@@ -115,6 +115,7 @@ class WorkerPool:
         self._stopped = threading.Event()
         self._broken: str | None = None
         self._unfinished = 0
+        self._count_lock = threading.Lock()
         self.crashes = 0
         usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
         self._slots = []
@@ -168,12 +169,15 @@ class WorkerPool:
 
     @property
     def pending(self) -> int:
-        """Jobs submitted whose futures are not done: queued or running."""
-        with self._lock:
+        """Jobs submitted whose futures are not done: queued or running.
+        Futures run their callbacks in the thread that resolves them (the
+        monitor, the dispatcher or close()), so once close() has returned
+        every callback of every job has run."""
+        with self._count_lock:
             return self._unfinished
 
     def _finished(self, _fut: Future) -> None:
-        with self._lock:
+        with self._count_lock:     # its own lock: a future may resolve under the pool's
             self._unfinished -= 1
 
     def busy_pids(self) -> list[int]:
@@ -195,7 +199,7 @@ class WorkerPool:
             self.queue.put((next(self._ids), job, fut), priority)
         except QueueClosed:
             raise PoolClosed("the worker pool is closed") from None
-        with self._lock:
+        with self._count_lock:
             self._unfinished += 1
         fut.add_done_callback(self._finished)
         return fut

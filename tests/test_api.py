@@ -196,8 +196,10 @@ def test_bad_manager_arguments():
         TradingZkVMManager(CONFIG, capacity=CAP, security_bits=127, trace_length=1 << 20)
     with pytest.raises(ValueError, match="capacity"):
         TradingZkVMManager(CONFIG, capacity=12)
-    with pytest.raises(ValueError, match="trace_length must be a power of two >= max"):
+    with pytest.raises(ValueError, match="a trace of 32 rows cannot hold one operation at capacity 64"):
         TradingZkVMManager(CONFIG, capacity=64, trace_length=32)
+    with pytest.raises(ValueError, match="a power of two"):
+        TradingZkVMManager(CONFIG, capacity=64, trace_length=1000)
     with pytest.raises(ValueError, match="max_batch_size"):
         BatchConfig(max_batch_size=0)
 
@@ -214,5 +216,101 @@ def test_a_failed_batch_is_reported_and_leaves_a_gap():
                 await m.chain(0)
             s = m.get_stats()
             assert (s.total_proofs_generated, s.failed_proofs, s.successful_proofs) == (1, 1, 0)
+
+    run(main())
+
+
+# ------------------------------------------------ the review's findings --
+
+def test_a_broken_pool_fails_every_awaitable_and_nothing_hangs():
+    """Workers that die at start-up: the pool is broken and refuses jobs at
+    submit.  Every path still ends in ProofFailed, the metrics balance, and
+    closing a generator returns."""
+    from test_workers import DiesOnArrival, wait_until
+
+    async def main():
+        m = TradingZkVMManager(CONFIG, 1, DiesOnArrival(), capacity=CAP, security_bits=BITS,
+                               trace_length=T)
+        try:
+            with pytest.raises(ProofFailed, match="symbol 0 batch 0: WorkerCrashed"):
+                await m.prove_order_placement(order(Kind.LIMIT, Side.BUY, 5, 5))
+            await asyncio.to_thread(wait_until, lambda: m.pool.broken, "a broken pool")
+            with pytest.raises(ProofFailed, match="died at start-up 3 times"):
+                await m.prove_order_placement(order(Kind.LIMIT, Side.BUY, 6, 5))
+            proc = BatchProofProcessor(BatchConfig(max_batch_size=2, batch_timeout=0.05), m)
+            futs = [await proc.add_operation(order(Kind.LIMIT, Side.BUY, 7 + i, 1)) for i in range(2)]
+            await proc.flush()
+            assert all(isinstance(f.exception(), ProofFailed) for f in futs)
+            assert proc.get_stats().failed_batches == 1 and proc.get_stats().pending_operations == 0
+            gen = AsyncProofGenerator(m, num_workers=1)
+            fut = await gen.submit_request(order(Kind.LIMIT, Side.BUY, 9, 1), "high")
+            await asyncio.wait_for(gen.close(), 30)
+            assert isinstance(fut.exception(), ProofFailed)
+            await asyncio.wait_for(m.drain(), 30)
+            b = m.metrics.status()["batches"]
+            assert sum(b["pending"].values()) == 0 and b["proving"] == 0 and b["failed"] == 4
+        finally:
+            await asyncio.to_thread(m.pool.close)
+
+    run(main())
+
+
+def test_feeders_with_different_policies_share_one_open_batch(manager):
+    """A processor of batches of 8 leaves 6 operations open; one of batches
+    of 4 then adds to the same open batch: it closes at once (it already
+    holds its size) and the chain stays whole."""
+    sym = 7
+
+    async def main():
+        big = BatchProofProcessor(BatchConfig(max_batch_size=8, batch_timeout=5.0), manager)
+        small = BatchProofProcessor(BatchConfig(max_batch_size=4, batch_timeout=5.0), manager)
+        futs = [await big.add_operation(order(Kind.LIMIT, Side.BUY, 10 + i, 1, symbol=sym))
+                for i in range(6)]
+        futs.append(await small.add_operation(order(Kind.LIMIT, Side.BUY, 20, 1, symbol=sym)))
+        await big.flush()
+        await small.flush()
+        proofs = [await f for f in futs]
+        assert [p.batch_id for p in proofs] == [0] * 6 + [1]
+        assert small.get_stats().closed_by["size"] == 1
+        await manager.verify_chain(sym)
+
+    run(main())
+
+
+def test_drain_waits_for_batches_a_processor_still_holds(manager):
+    """With one batch proving at a time, closed batches wait behind the
+    processor's limit; chain() (which drains) still returns all of them."""
+    sym = 8
+
+    async def main():
+        proc = BatchProofProcessor(BatchConfig(max_batch_size=4, batch_timeout=5.0,
+                                               max_concurrent_batches=1), manager)
+        for i in range(12):
+            await proc.add_operation(order(Kind.LIMIT, Side.BUY, 10 + i, 1, symbol=sym))
+        chain = await manager.chain(sym)
+        assert [len(b.public.ops) for b in chain] == [4, 4, 4]
+        await manager.verify_chain(sym)
+        await proc.close()
+
+    run(main())
+
+
+def test_a_request_is_a_batch_of_its_own_beside_a_processor(manager):
+    """A processor's open batch is closed (and proven) before a request, so
+    the request's proof covers it alone, and a request that fits a trace on
+    its own is never refused for what the processor had open."""
+    sym = 9
+
+    async def main():
+        proc = BatchProofProcessor(BatchConfig(max_batch_size=100, batch_timeout=5.0), manager)
+        futs = []
+        for i in range(40):          # ~4 steps each: most of the 127 a trace holds
+            futs.append(await proc.add_operation(order(Kind.LIMIT, Side.SELL, 200 + i, 1, symbol=sym)))
+        own = await manager.prove_order_placement(order(Kind.IOC, Side.BUY, 300, 2, symbol=sym))
+        assert len(own.ops) == 1 and len(own.trades) == 2
+        assert max([(await f).batch_id for f in futs]) < own.batch_id
+        assert len(manager.proofs(sym)) >= 2
+        await proc.close()
+        await manager.verify_chain(sym)
 
     run(main())

@@ -119,7 +119,8 @@ def test_a_batch_never_takes_more_steps_than_its_trace_holds():
 
 def test_a_trace_too_short_for_one_operation_is_refused():
     with pytest.raises(ValueError, match="cannot hold one operation"):
-        ShadowBook(0, CAP, max_steps(CAP))
+        ShadowBook(0, CAP, 128)                # a power of two under max_steps(CAP) + 1 = 133
+    assert max_steps(CAP) + 1 > 128
 
 
 def test_divergent_claims_are_reported_and_the_batch_holds_the_rules_outcome():
@@ -232,3 +233,30 @@ def test_a_journal_that_contradicts_itself_is_refused(tmp_path):
         skipped.shadow(0).next_batch_id = 1
         with pytest.raises(ReplayMismatch, match="marks batch 0, expected 1"):
             recover(journal, store, skipped, tail_records=16)
+
+
+def test_an_apply_that_raises_changes_nothing():
+    """The engine failing part way through a call (here a test double that
+    raises on the third chunk the policy cuts) leaves the shadow book, its
+    open batch and its batch ids as they were: nothing half applied."""
+    ops = flow(40)
+    shadow = shadow_for(100)
+    shadow.apply(ops[:5], np.zeros(5, np.int64), 0.0, policy(10))
+    cells, count, next_id = shadow.book.cells.copy(), shadow.open_count, shadow.next_batch_id
+    real, calls = shadow.book.process_traced, []
+
+    def failing(work):
+        calls.append(len(work))
+        if len(calls) == 3:
+            raise MemoryError("test double: the engine ran out of memory")
+        return real(work)
+
+    shadow.book.process_traced = failing
+    with pytest.raises(MemoryError):
+        shadow.apply(ops[5:], np.zeros(35, np.int64), 0.0, policy(10))
+    assert len(calls) == 3                      # two batches had closed before it failed
+    assert (shadow.book.cells == cells).all() and shadow.open_count == count
+    assert shadow.next_batch_id == next_id
+    closed = shadow.apply(ops[5:], np.zeros(35, np.int64), 0.0, policy(10)).closed
+    assert [b.first_seq for b in closed] == [1, 11, 21, 31]
+    check_batches(closed, ops)

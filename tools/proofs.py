@@ -65,21 +65,18 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
     if not len(ops):
         print(f"zksidecar prove: {path}: no operations", file=sys.stderr)
         return 2
-    # one trace length for the whole chain (every proof of a chain shares it)
-    trace_length = trace_length or trace_length_for(capacity, batch_size)
-    if trace_length & (trace_length - 1) or trace_length < capacity:
-        print(f"zksidecar prove: trace length must be a power of two >= the capacity, got "
-              f"{trace_length}", file=sys.stderr)
-        return 2
+    # one trace length for the whole chain (every proof of a chain shares it);
     # the daemon's sequencer cuts the batches: at batch_size operations, or
     # where the next operation's steps would not fit the trace (a file has
     # no clock, so no batch times out)
+    trace_length = trace_length or trace_length_for(capacity, batch_size)
+    options = proof_options(security)
     try:
         sequencer = Sequencer(capacity, trace_length, BatchPolicy(batch_size, 1.0), Metrics())
+        options.check_security(trace_length, security)
     except ValueError as exc:
-        print(f"zksidecar prove: {exc} (use a larger --trace-length)", file=sys.stderr)
+        print(f"zksidecar prove: {exc}", file=sys.stderr)
         return 2
-    options = proof_options(security)
     os.makedirs(out_dir, exist_ok=True)
     print(f"{len(ops):,} operations in batches of up to {batch_size}, capacity {capacity}, "
           f"trace length {trace_length}, {options.conjectured_security(trace_length)} bits", file=out)

@@ -23,6 +23,7 @@ from ...engine.records import Reason
 from ...engine.trace import StepKind, max_steps
 from .. import field as F
 from ..native import ffi, lib, u32p
+from ..params import MAX_LOG_TRACE
 from .air import (GEN_LIMIT, HCELLS, KIND_CODE, KINDS, WORD, classify, classify_all, exec_columns,
                   limbs_for)
 
@@ -157,6 +158,21 @@ def rows_for(steps: int, capacity: int) -> int:
     """The shortest trace holding `steps` steps, the PAD row after them and
     the state table of a book of `capacity` slots."""
     return _power_of_two_at_least(max(capacity, steps + 1))
+
+
+def check_trace_length(trace_length: int, capacity: int) -> int:
+    """`trace_length` if a chain of books of `capacity` slots can be proven
+    in traces of that many rows (a power of two, up to 2^MAX_LOG_TRACE,
+    holding the state table and any one operation); ValueError saying why
+    not otherwise."""
+    t, need = trace_length, max(MIN_TRACE_LENGTH, capacity, max_steps(capacity) + 1)
+    if not isinstance(t, (int, np.integer)) or t < 1 or t & (t - 1) or t > 1 << MAX_LOG_TRACE:
+        raise ValueError(f"a trace length is a power of two up to 2^{MAX_LOG_TRACE}, not {t!r}")
+    if t < need:
+        raise ValueError(f"a trace of {t} rows cannot hold one operation at capacity {capacity} "
+                         f"(it needs {need} rows: up to {max_steps(capacity)} steps, the PAD row "
+                         "and the state table)")
+    return int(t)
 
 
 def trace_length_for(capacity: int, max_ops: int = 1) -> int:

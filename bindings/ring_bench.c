@@ -1,18 +1,20 @@
 /*
  * ring_bench.c — the C side of zksidecar.tools._ring_bench (built by
- * bindings/build_ring_bench.py): the loops the `ring` benchmark
+ * bindings/build_ring.py): the loops the `ring` benchmark
  * (tools/bench/ring.py) runs on pinned cores (a Python loop would measure
  * Python, not the ring).  They open rings the benchmark creates through
  * zksidecar.ringbuf.  zkring.h is header-only, so this module compiles its
  * own copy of the ring code from the same header, and the production module
  * (zksidecar.ringbuf._ring) holds no benchmark code.
  */
+#ifndef _GNU_SOURCE      /* Python.h, included first by cffi, defines it already */
 #define _GNU_SOURCE
+#endif
 #include "zkring.h"
 
 #include <sched.h>
 
-#if 0 /* the cdef, read by build_ring_bench.py */
+#if 0 /* the cdef, read by build_ring.py */
 /* cffi-begin */
 /* Each pins the calling thread to `core` (-1: leave) and returns elapsed
  * nanoseconds, or a negative zkring code. */

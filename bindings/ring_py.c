@@ -6,7 +6,9 @@
  * offsets for the Python mirror's test.  The `ring` benchmark's C loops are
  * in bindings/ring_bench.c, a module of their own.
  */
+#ifndef _GNU_SOURCE      /* Python.h, included first by cffi, defines it already */
 #define _GNU_SOURCE
+#endif
 #include "zkring.h"
 
 #if 0 /* the cdef, read by build_ring.py; "..." lets cffi take sizes and

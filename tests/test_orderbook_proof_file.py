@@ -70,3 +70,16 @@ def test_flipped_bytes_never_verify():
             continue
         with pytest.raises(VerificationError):
             verify_batch(bp, min_security=0)
+
+
+def test_the_blowup_is_the_smallest_the_air_allows():
+    """prover/orderbook/params.py: the prover needs a blowup of at least the
+    constraint degree, and a larger one would cost every proof for nothing."""
+    from zksidecar.engine import flow
+    from zksidecar.engine.book import Book
+    from zksidecar.prover.orderbook.batch import prepare_batch
+    from zksidecar.prover.orderbook.params import LOG_BLOWUP, proof_options
+
+    ops = flow.generate(4, seed=1, capacity=16)
+    degree = prepare_batch(Book(16), ops, proof_options(20)).public.air().max_degree
+    assert 1 << (LOG_BLOWUP - 1) < degree <= 1 << LOG_BLOWUP

@@ -66,7 +66,8 @@ class Sequencer:
         `policy` (default: the sequencer's); returns the batches that closed,
         already reported and marked.  `whole`: no rule cuts these records
         (the caller closes their batch), and records that overflow its trace
-        raise BatchOverflow with nothing applied."""
+        raise BatchOverflow with nothing of their symbol applied (a caller
+        that needs all or nothing feeds one symbol)."""
         policy = None if whole else policy or self.policy
         out = Applied()
         for symbol, ops, seen in by_symbol(recs, seen_ns):

@@ -6,7 +6,8 @@ proof).  It closes, by the rules of a BatchPolicy, when it holds
 `max_batch_size` operations (SIZE), when the next operation's steps would not
 fit its trace (STEPS), right after a Critical operation (CRITICAL: the
 record's FLAG_CRITICAL, or a quantity of at least `critical_qty`), or when it
-is `timeout_s` old (TIMEOUT); or because its owner says so: an API request
+is `timeout_s` old (TIMEOUT); when its stream resumes past a gap (BREAK:
+daemon/shadow.py); or because its owner says so: an API request
 that is a batch of its own (REQUEST), a flush (FLUSH), the daemon stopping
 (SHUTDOWN), or a journal mark replayed on restart (REPLAY).  daemon/shadow.py applies these rules; nothing else does.
 """
@@ -28,6 +29,7 @@ class CloseReason(str, Enum):
     STEPS = "steps"
     CRITICAL = "critical"
     TIMEOUT = "timeout"
+    BREAK = "break"
     REQUEST = "request"
     FLUSH = "flush"
     SHUTDOWN = "shutdown"
@@ -40,11 +42,15 @@ CLOSE_REASONS = tuple(r.value for r in CloseReason)
 
 @dataclass(frozen=True)
 class BatchPolicy:
-    """When an open batch closes on its own (module docstring)."""
+    """When an open batch closes on its own (module docstring).  At most
+    `critical_per_s` Critical operations a second close their batch (a
+    stream of them, or of garbage flags, must not cut a batch per
+    operation); past that they only raise its priority.  0: no limit."""
 
     max_batch_size: int
     timeout_s: float
     critical_qty: int = 0     # 0: quantity alone never makes an operation Critical
+    critical_per_s: float = 0.0
 
     def __post_init__(self):
         if not isinstance(self.max_batch_size, int) or self.max_batch_size < 1:
@@ -55,6 +61,10 @@ class BatchPolicy:
                              f"not {self.timeout_s!r}")
         if not isinstance(self.critical_qty, int) or self.critical_qty < 0:
             raise ValueError(f"critical_qty must be an integer >= 0 (0: off), not {self.critical_qty!r}")
+        if not (isinstance(self.critical_per_s, (int, float)) and math.isfinite(self.critical_per_s)
+                and self.critical_per_s >= 0):
+            raise ValueError(f"critical_per_s must be a number >= 0 (0: no limit), "
+                             f"not {self.critical_per_s!r}")
 
 
 @dataclass
@@ -93,31 +103,56 @@ class Divergence:
     computed: dict
 
 
+class Refusal(str, Enum):
+    """Why records were not applied; the value is the metrics label."""
+
+    REPLAYED = "replayed"          # a sequence number the stream has already had
+    TIMESTAMP = "timestamp"        # the next sequence number, but its time goes back
+    UNCONFIRMED = "unconfirmed"    # past a gap, and not followed by enough records to resume there
+    SYMBOL = "symbol"              # a symbol the service does not take (see daemon/sequencer.py)
+
+
+REFUSALS = tuple(r.value for r in Refusal)
+
+
 @dataclass
 class Refused:
-    """Records not applied: the one at `seq` does not continue its symbol's
-    stream (count 1), or `count` records from `seq` on are of a symbol the
-    service takes no more of."""
+    """`count` records from sequence number `seq` of `symbol`, not applied."""
 
     symbol: int
     seq: int
+    reason: Refusal
     why: str
     count: int = 1
 
 
 @dataclass
+class Break:
+    """A stream that resumed past a gap: operations `expected` ..
+    `resumed` - 1 never arrived; the batch after the break starts from the
+    book as it was, with `resumed` as its next sequence number (no proof
+    covers the jump: the chain has a break there)."""
+
+    symbol: int
+    expected: int
+    resumed: int
+
+
+@dataclass
 class Applied:
     """What running records through shadow books gave: the batches that
-    closed, the divergences, the refused records, and how many of the
-    records given were consumed (applied or refused)."""
+    closed, the divergences, the refused records, the breaks, and how many
+    of the records given were consumed (applied, refused or held)."""
 
     closed: list[Batch] = field(default_factory=list)
     divergences: list[Divergence] = field(default_factory=list)
     refused: list[Refused] = field(default_factory=list)
+    breaks: list[Break] = field(default_factory=list)
     taken: int = 0
 
     def add(self, other: "Applied") -> None:
         self.closed += other.closed
         self.divergences += other.divergences
         self.refused += other.refused
+        self.breaks += other.breaks
         self.taken += other.taken

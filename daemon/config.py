@@ -59,6 +59,7 @@ class BookConfig:
     capacity: int = 1024             # order slots per symbol; a power of two >= 16
     trace_length: int = 0            # rows per proof; 0: sized for max_batch_size
     max_symbols: int = 256           # shadow books at most; records of further symbols are refused
+    resync_after: int = 16           # records in a row past a gap that make a stream resume there
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,7 @@ class BatchConfig:
     batch_timeout_ms: int = 100      # an open batch older than this closes
     critical_qty: int = 0            # an operation of at least this quantity is Critical; 0: off
     max_pending: int = 64            # batches waiting for proofs above which /status says "behind"
+    critical_per_s: float = 10.0     # Critical operations a second that close their batch; 0: all
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class WorkersConfig:
     count: int = 1
     cores: tuple[int, ...] = ()      # cores the workers are pinned to, cycled; (): not pinned
     security_bits: int = 100
+    stop_grace_s: float = 5.0        # a clean stop waits this long for proofs in flight
 
 
 @dataclass(frozen=True)
@@ -120,6 +123,11 @@ class Config:
         need(t == 0 or (pow2(t) and t >= self.book.capacity and t <= 1 << 24), "book.trace_length",
              f"must be 0 (auto) or a power of two from book.capacity to 2^24, got {t}")
         need(self.book.max_symbols >= 1, "book.max_symbols", "must be at least 1")
+        need(self.book.resync_after >= 1, "book.resync_after", "must be at least 1")
+        need(0 <= self.batch.critical_per_s < float("inf"), "batch.critical_per_s",
+             f"must be a number >= 0 (0: no limit), got {self.batch.critical_per_s}")
+        need(0 <= self.workers.stop_grace_s <= 3600, "workers.stop_grace_s",
+             f"must be from 0 to 3600 seconds, got {self.workers.stop_grace_s}")
         need(self.batch.max_batch_size >= 1, "batch.max_batch_size", "must be at least 1")
         need(self.batch.batch_timeout_ms >= 1, "batch.batch_timeout_ms", "must be at least 1")
         need(self.batch.critical_qty >= 0, "batch.critical_qty", "must be >= 0 (0: off)")
@@ -170,6 +178,8 @@ def _section(name: str, cls, values: dict):
             if not isinstance(value, list) or not all(type(v) is int for v in value):
                 raise ConfigError(f"{name}.{key}: must be a list of integers")
             value = tuple(value)
+        elif type(default) is float and type(value) is int:
+            value = float(value)                 # `5` for a number of seconds
         elif type(value) is not type(default):
             raise ConfigError(f"{name}.{key}: must be {type(default).__name__}, "
                               f"got {type(value).__name__} {value!r}")

@@ -5,7 +5,10 @@ The worker pool resolves each batch's future in its monitor thread; the
 future's callback hands (batch, future) to this thread, which does the slow
 part: the store's write and fsync, the completion record, the metrics.  A
 completion the engine's full ring cannot take waits in a bounded backlog and
-is published as soon as there is room.
+is published as soon as there is room.  A proof a full disk cannot take
+(StoreFull) is held and stored again every poll, up to UNSTORED_MAX of them;
+past that the oldest is given up (FAILED: its batch is still marked in the
+journal, so the next start proves it again).
 """
 from __future__ import annotations
 
@@ -22,14 +25,16 @@ from ..engine.records import COMPLETION_DTYPE, NO_PROOF, CompletionStatus
 from .batches import Batch
 from .jobs import ProofResult
 from .metrics import Metrics
-from .store import ProofStore, StoreError
+from .store import ProofStore, StoreError, StoreFull
 from .workers import PoolClosed
 
 log = logging.getLogger("zksidecar.finisher")
 
 #: completions held while the engine does not read them; past this the oldest go
 COMPLETION_BACKLOG = 1 << 16
-_POLL_S = 0.1     # how often a waiting completion is retried when nothing else happens
+#: proofs held while the store's disk is full (~170 KiB each)
+UNSTORED_MAX = 256
+_POLL_S = 0.1     # how often a waiting completion or proof is retried when nothing else happens
 
 
 class Finisher(threading.Thread):
@@ -40,8 +45,12 @@ class Finisher(threading.Thread):
         super().__init__(name="zksidecar-finisher", daemon=True)
         self.store, self.completions, self.metrics = store, completions, metrics
         self.proven = self.failed = self.completions_dropped = 0
+        self.left: list[Batch] = []          # batches a stop left unproven (marked in the journal)
+        self.error: BaseException | None = None
+        self.blocked: str | None = None       # why proofs wait to be stored (a full disk)
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._backlog: deque = deque()
+        self._unstored: deque = deque()       # (batch, result) a full disk refused
 
     def finished(self, batch: Batch, future: Future) -> None:
         """A batch's proof future is done (called from any thread)."""
@@ -56,23 +65,30 @@ class Finisher(threading.Thread):
         return len(self._backlog)
 
     def run(self) -> None:
-        while True:
-            try:
-                item = self._done.get(timeout=_POLL_S)
-            except queue.Empty:
-                item = None
-            self._flush()
-            if item is _STOP:
-                return
-            if item is not None:
-                self._finish(*item)
+        try:
+            while True:
+                try:
+                    item = self._done.get(timeout=_POLL_S)
+                except queue.Empty:
+                    item = None
+                self._flush()
+                self._store_held()
+                if item is _STOP:
+                    self.left += [batch for batch, _ in self._unstored]   # the journal keeps them
+                    return
+                if item is not None:
+                    self._finish(*item)
+        except BaseException as exc:           # reported through is_alive(); the service stops
+            self.error = exc
+            log.error("finisher stopped: %s: %s (unstored batches stay marked in the journal)",
+                      type(exc).__name__, exc)
+            log.debug("finisher stopped", exc_info=True)
 
     def _finish(self, batch: Batch, future: Future) -> None:
-        label = batch.priority.label
         try:
             res: ProofResult = future.result()
         except (CancelledError, PoolClosed):   # a stop: the journal keeps it for the next start
-            log.info("batch %d of symbol %d: left for the next start", batch.batch_id, batch.symbol)
+            self.left.append(batch)
             return
         except Exception as exc:               # the pool failed the job (a crashed worker)
             self._failed(batch, None, f"{type(exc).__name__}: {exc}", b"")
@@ -80,17 +96,47 @@ class Finisher(threading.Thread):
         if not res.ok:
             self._failed(batch, res.queue_wait_s, res.error, b"")
             return
+        if self._unstored or not self._store(batch, res):   # in order while the disk is full
+            self._hold(batch, res)
+
+    def _store(self, batch: Batch, res: ProofResult) -> bool:
+        """Store and complete a proven batch; False if a full disk refused it."""
         try:
-            index = self.store.put(batch.symbol, batch.batch_id, res.proof)
+            # replace: a proof recovery found damaged is proven again and superseded
+            index = self.store.put(batch.symbol, batch.batch_id, res.proof, replace=True)
+        except StoreFull as exc:
+            if self.blocked is None:
+                log.error("proof store full: %s; proofs wait in memory (up to %d) until it takes "
+                          "them again", exc, UNSTORED_MAX)
+            self.blocked = f"proof store full: {exc}"
+            return False
         except StoreError as exc:
-            self._failed(batch, res.queue_wait_s, f"proof not stored: {exc} (it stays in the "
-                         "journal and is proven again on restart)", res.post_root)
-            return
+            self._failed(batch, res.queue_wait_s, f"proof not stored: {exc} (its batch stays "
+                         "marked in the journal: the next start proves it again)", res.post_root)
+            return True
         self.proven += 1
-        self.metrics.job_finished(label, res.queue_wait_s, res.prove_s,
+        self.metrics.job_finished(batch.priority.label, res.queue_wait_s, res.prove_s,
                                   np.maximum(time.monotonic_ns() - batch.seen_ns, 0) / 1e9)
         status = CompletionStatus.DISAGREES if batch.divergent else CompletionStatus.PROVEN
         self._complete(batch, status, res.post_root, index)
+        return True
+
+    def _hold(self, batch: Batch, res: ProofResult) -> None:
+        self._unstored.append((batch, res))
+        if len(self._unstored) > UNSTORED_MAX:
+            old, old_res = self._unstored.popleft()
+            self._failed(old, old_res.queue_wait_s, "the proof store stayed full (its batch "
+                         "stays marked in the journal: the next start proves it again)",
+                         old_res.post_root)
+
+    def _store_held(self) -> None:
+        while self._unstored:
+            if not self._store(*self._unstored[0]):
+                return
+            self._unstored.popleft()
+        if self.blocked is not None and not self._unstored:
+            log.warning("the proof store takes proofs again")
+            self.blocked = None
 
     def _failed(self, batch: Batch, waited_s: float | None, why: str, root: bytes) -> None:
         self.failed += 1

@@ -32,10 +32,12 @@ from typing import Callable
 import numpy as np
 
 from ..engine.records import OP_DTYPE
+from .journal import JournalFull
 
 log = logging.getLogger("zksidecar.ingest")
 
 STATUS_EVERY_S = 0.25      # producer liveness, full events, depth: how often
+RETRY_S = 0.5              # a journal that is full is tried again this often
 PRODUCER_STALE_S = 5.0     # a producer silent this long (no heartbeat) is "stale"
 
 
@@ -73,6 +75,14 @@ def pin_to(core: int) -> None:
 
 
 class Ingest(threading.Thread):
+    """The ingest thread.  A journal that cannot take the records (a full
+    disk: JournalFull) blocks it: the records it polled stay unreleased in
+    the ring and are journaled again every RETRY_S, nothing more is polled,
+    the ring fills and the engine sees FULL (it never blocks); `blocked`
+    says why until the journal takes them.  Any other failure ends the
+    thread (`error`): the records it held are still in the ring, for the
+    next start."""
+
     def __init__(self, consumer, append: Callable[[np.ndarray, int], None],
                  out: "queue.SimpleQueue", metrics, core: int = -1, resync: Resync | None = None,
                  chunk: int = 4096):
@@ -81,7 +91,9 @@ class Ingest(threading.Thread):
         self.core, self.resync = core, resync or Resync(np.zeros(0, OP_DTYPE))
         self._buf = np.zeros(chunk, dtype=OP_DTYPE)
         self._stopping = threading.Event()
+        self._unjournaled: tuple[np.ndarray, int] | None = None   # polled, not yet journaled
         self.error: BaseException | None = None
+        self.blocked: str | None = None
         self.last_loop = time.monotonic()
         self.producer = "unknown"
 
@@ -98,20 +110,27 @@ class Ingest(threading.Thread):
         next_status = 0.0
         try:
             while not self._stopping.is_set():
-                n = self.consumer.poll(self._buf, timeout=0.05)
                 now = time.monotonic()
                 self.last_loop = now
-                if n:
-                    self._take(self._buf[:n].copy())
+                if self._unjournaled is not None:
+                    self._journal()
+                    if self._unjournaled is not None:
+                        self._stopping.wait(RETRY_S)
+                else:
+                    n = self.consumer.poll(self._buf, timeout=0.05)
+                    if n:
+                        self._take(self._buf[:n].copy())
                 if now >= next_status:
                     self._status()
                     next_status = now + STATUS_EVERY_S
-            # drain what is left, so a clean stop journals everything it polled
-            while (n := self.consumer.drain(self._buf)):
+            # a clean stop journals everything it polled; a full disk leaves it in the ring
+            while self._unjournaled is None and (n := self.consumer.drain(self._buf)):
                 self._take(self._buf[:n].copy())
         except BaseException as exc:  # reported through healthy(); the service stops
             self.error = exc
-            log.exception("ingest stopped")
+            log.error("ingest stopped: %s: %s (the records it held are still in the ring)",
+                      type(exc).__name__, exc)
+            log.debug("ingest stopped", exc_info=True)
 
     def _take(self, recs: np.ndarray) -> None:
         if self.resync.active:
@@ -120,13 +139,31 @@ class Ingest(threading.Thread):
                 log.info("dropped %d records the journal already holds (re-delivered after a restart)",
                          len(recs) - len(fresh))
             recs = fresh
-        seen = time.monotonic_ns()
-        if len(recs):
+        if not len(recs):
+            self.consumer.release()
+            return
+        self._unjournaled = (recs, time.monotonic_ns())
+        self._journal()
+
+    def _journal(self) -> None:
+        """Journal the records polled, then release their ring slots and hand
+        them on; on a full disk keep them (the ring keeps their slots)."""
+        recs, seen = self._unjournaled
+        try:
             self.append(recs, seen)
+        except JournalFull as exc:
+            if self.blocked is None:
+                log.error("journal full: %s; holding %d records in the ring, which fills (the "
+                          "engine sees FULL) until the journal takes them again", exc, len(recs))
+            self.blocked = f"journal full: {exc}"
+            return
+        if self.blocked is not None:
+            log.warning("the journal takes records again; ingest resumes")
+            self.blocked = None
+        self._unjournaled = None
         self.consumer.release()
-        if len(recs):
-            self.out.put((recs, seen))
-            self.metrics.ops_ingested(len(recs))
+        self.out.put((recs, seen))
+        self.metrics.ops_ingested(len(recs))
 
     def _status(self) -> None:
         self.consumer.heartbeat()

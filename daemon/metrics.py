@@ -30,7 +30,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.metrics_core import (CounterMetricFamily, GaugeMetricFamily,
                                             HistogramMetricFamily)
 
-from .batches import CLOSE_REASONS
+from .batches import CLOSE_REASONS, REFUSALS
 from .priority import LEVELS
 
 PRIORITIES = tuple(p.label for p in LEVELS)
@@ -222,6 +222,8 @@ class Metrics:
         self._proving = {p: _Timing() for p in PRIORITIES}
         self._lag = _Timing()
         self._divergences: dict[int, int] = {}
+        self._refused = dict.fromkeys(REFUSALS, 0)
+        self._breaks: dict[int, int] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
 
@@ -318,6 +320,20 @@ class Metrics:
             else:
                 self._failed[priority] += 1
 
+    def records_refused(self, reason: str, n: int = 1) -> None:
+        """`n` records were not applied, for `reason` (daemon/batches.py REFUSALS)."""
+        if reason not in REFUSALS:
+            raise ValueError(f"refusal reason must be one of {REFUSALS}, not {reason!r}")
+        n = _check_count("refused records", n)
+        with self._lock:
+            self._refused[reason] += n
+
+    def stream_break(self, symbol: int) -> None:
+        """`symbol`'s stream resumed past a gap (a break in its chain)."""
+        symbol = _check_count("symbol", symbol)
+        with self._lock:
+            self._breaks[symbol] = self._breaks.get(symbol, 0) + 1
+
     def producer_status(self, status: str) -> None:
         """The ops ring's producer as the ring reports it (ringbuf.ring.PEER_STATUS)."""
         if status not in PRODUCER_STATES:
@@ -355,6 +371,7 @@ class Metrics:
                 "queue_wait": {p: t.copy() for p, t in self._queue_wait.items()},
                 "proving": {p: t.copy() for p, t in self._proving.items()},
                 "lag": self._lag.copy(), "divergences": dict(self._divergences),
+                "refused": dict(self._refused), "breaks": dict(self._breaks),
             }
 
     def status(self) -> dict:
@@ -386,6 +403,9 @@ class Metrics:
                       "max": lag.max if lag.count else None},
             "divergences": {"total": sum(s["divergences"].values()),
                             "by_symbol": {str(k): v for k, v in sorted(s["divergences"].items())}},
+            "refused": {"total": sum(s["refused"].values()), "by_reason": s["refused"]},
+            "breaks": {"total": sum(s["breaks"].values()),
+                       "by_symbol": {str(k): v for k, v in sorted(s["breaks"].items())}},
             "priorities": {p: {"pending": s["queued"][p] - taken[p], "proven": proven[p],
                                "failed": s["failed"][p],
                                "queue_wait_s": _summary(s["queue_wait"][p].fine),
@@ -470,3 +490,14 @@ class _Collector:
         for symbol, n in sorted(s["divergences"].items()):
             div.add_metric([str(symbol)], n)
         yield div
+        refused = CounterMetricFamily("zksidecar_records_refused", "Records not applied (kept in "
+                                      "the journal, in no proof), by reason.", labels=["reason"])
+        for reason, n in s["refused"].items():
+            refused.add_metric([reason], n)
+        yield refused
+        breaks = CounterMetricFamily("zksidecar_stream_breaks", "Times a symbol's stream resumed "
+                                     "past operations that never arrived (a break in its chain "
+                                     "of proofs).", labels=["symbol"])
+        for symbol, n in sorted(s["breaks"].items()):
+            breaks.add_metric([str(symbol)], n)
+        yield breaks

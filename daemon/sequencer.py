@@ -25,11 +25,11 @@ from typing import Callable
 import numpy as np
 
 from ..prover.orderbook.witness import check_trace_length
-from .batches import Applied, Batch, BatchPolicy, CloseReason, Refused
+from .batches import Applied, Batch, BatchPolicy, CloseReason, Refusal, Refused
 from .journal import BatchMark, Journal, ReplayMismatch
 from .metrics import Metrics
 from .priority import ProofPriority
-from .shadow import BatchOverflow, ShadowBook
+from .shadow import DEFAULT_RESYNC_AFTER, BatchOverflow, ShadowBook
 
 log = logging.getLogger("zksidecar.sequencer")
 
@@ -41,12 +41,13 @@ class Sequencer:
     the daemon without bound: records of further symbols are refused)."""
 
     def __init__(self, capacity: int, trace_length: int, policy: BatchPolicy, metrics: Metrics, *,
-                 max_symbols: int | None = None, journal: Journal | None = None):
+                 max_symbols: int | None = None, journal: Journal | None = None,
+                 resync_after: int = DEFAULT_RESYNC_AFTER):
         self.trace_length = check_trace_length(trace_length, capacity)
-        self.capacity, self.policy = capacity, policy
+        self.capacity, self.policy, self.resync_after = capacity, policy, resync_after
         self.metrics, self.journal, self.max_symbols = metrics, journal, max_symbols
         self.shadows: dict[int, ShadowBook] = {}
-        self.divergences = self.refused = 0
+        self.divergences = self.refused = self.breaks = 0
         self._log_budget = _LogBudget()
 
     def shadow(self, symbol: int) -> ShadowBook | None:
@@ -55,8 +56,23 @@ class Sequencer:
         if book is None:
             if self.max_symbols is not None and len(self.shadows) >= self.max_symbols:
                 return None
-            book = self.shadows[symbol] = ShadowBook(symbol, self.capacity, self.trace_length)
+            book = self.shadows[symbol] = ShadowBook(symbol, self.capacity, self.trace_length,
+                                                     resync_after=self.resync_after)
         return book
+
+    def _start(self, symbol: int, ops: np.ndarray, out: Applied) -> int | None:
+        """Where a symbol without a shadow book starts, if it can: at its
+        stream's first record (sequence number 1), within max_symbols.  The
+        records before are refused, so garbage never takes a symbol slot."""
+        first = np.flatnonzero(ops["seq"] == 1)
+        start = int(first[0]) if first.size else len(ops)
+        full = self.max_symbols is not None and len(self.shadows) >= self.max_symbols
+        refused = len(ops) if full else start
+        if refused:
+            why = f"a symbol beyond book.max_symbols ({self.max_symbols})" if full else \
+                f"symbol {symbol} has not started (a stream begins at sequence number 1)"
+            out.refused.append(Refused(symbol, int(ops["seq"][0]), Refusal.SYMBOL, why, refused))
+        return None if refused == len(ops) else start
 
     # ------------------------------------------------------------- feed --
     def feed(self, recs: np.ndarray, seen_ns: np.ndarray, now: float, *,
@@ -71,13 +87,12 @@ class Sequencer:
         policy = None if whole else policy or self.policy
         out = Applied()
         for symbol, ops, seen in by_symbol(recs, seen_ns):
-            shadow = self.shadow(symbol)
-            if shadow is None:
-                out.refused.append(Refused(symbol, int(ops["seq"][0]),
-                                           f"a symbol beyond book.max_symbols ({self.max_symbols})",
-                                           len(ops)))
-                continue
-            out.add(shadow.apply(ops, seen, now, policy, priority=priority))
+            if symbol not in self.shadows:
+                start = self._start(symbol, ops, out)
+                if start is None:
+                    continue
+                ops, seen = ops[start:], seen[start:]
+            out.add(self.shadow(symbol).apply(ops, seen, now, policy, priority=priority))
         return self._report(out)
 
     def tick(self, now: float, policy: BatchPolicy | None = None,
@@ -130,6 +145,9 @@ class Sequencer:
         except BatchOverflow as exc:
             raise ReplayMismatch(f"batch {mark.batch_id} of symbol {mark.symbol}: {exc} (was "
                                  "book.trace_length or book.capacity changed?)") from None
+        if applied.closed:
+            raise ReplayMismatch(f"symbol {mark.symbol}: batch {mark.batch_id - 1} was marked before "
+                                 f"the records that close it at a break")
         batch = shadow.close(CloseReason.REPLAY)
         if batch is None or (batch.first_seq, batch.last_seq) != (mark.first_seq, mark.last_seq):
             got = "no operations" if batch is None else f"{batch.first_seq}..{batch.last_seq}"
@@ -159,10 +177,17 @@ class Sequencer:
                             d.symbol, d.seq, d.claimed, d.computed)
         for r in applied.refused:
             self.refused += r.count
+            self.metrics.records_refused(r.reason.value, r.count)
             if self._log_budget.take("refused"):
                 log.error("refused %s: symbol %d seq %d%s: %s (kept in the journal, not proven)",
                           "record" if r.count == 1 else f"{r.count} records", r.symbol, r.seq,
                           "" if r.count == 1 else " on", r.why)
+        for b in applied.breaks:
+            self.breaks += 1
+            self.metrics.stream_break(b.symbol)
+            log.warning("symbol %d: operations %d..%d never arrived; the stream resumes at %d "
+                        "(a break in the chain of proofs)", b.symbol, b.expected, b.resumed - 1,
+                        b.resumed)
 
 
 class SequencerThread(threading.Thread):
@@ -174,12 +199,22 @@ class SequencerThread(threading.Thread):
         super().__init__(name="zksidecar-sequencer", daemon=True)
         self.sequencer, self.submit = sequencer, submit
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.error: BaseException | None = None
 
     def stop(self) -> None:
         """Close the open batches (SHUTDOWN) after what is queued, then end."""
         self.inbox.put(_STOP)
 
     def run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:           # reported through is_alive(); the service stops
+            self.error = exc
+            log.error("sequencer stopped: %s: %s (its records are in the journal)",
+                      type(exc).__name__, exc)
+            log.debug("sequencer stopped", exc_info=True)
+
+    def _loop(self) -> None:
         seq = self.sequencer
         while True:
             due = seq.next_timeout()

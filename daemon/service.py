@@ -27,6 +27,7 @@ import time
 from .. import ringbuf
 from ..prover.orderbook.witness import trace_length_for
 from ..ringbuf.ring import IdleStrategy
+from .admin import serve_admin
 from .batches import Batch, BatchPolicy
 from .config import Config, RingConfig
 from .finisher import Finisher
@@ -34,6 +35,7 @@ from .ingest import Ingest, Resync
 from .jobs import ProofJob
 from .journal import Journal
 from .metrics import Metrics
+from .notify import Notifier, watchdog_loop
 from .recovery import recover
 from .sequencer import Sequencer, SequencerThread
 from .store import ProofStore
@@ -41,22 +43,26 @@ from .workers import WorkerPool
 
 log = logging.getLogger("zksidecar.daemon")
 
-SHUTDOWN_GRACE_S = 30   # a clean stop waits this long for proofs in flight
+#: while the journal replays, systemd's start timeout is extended by this much at every report
+EXTEND_START_S = 30
 
 
 class Service:
-    """The daemon.  `serve()` runs until stop() (or SIGTERM / SIGINT)."""
+    """The daemon.  `serve()` runs until stop() (or SIGTERM / SIGINT); a
+    daemon that stopped on a fatal error says why in `failure`."""
 
-    def __init__(self, config: Config, metrics: Metrics | None = None, notifier=None):
+    def __init__(self, config: Config, metrics: Metrics | None = None,
+                 notifier: Notifier | None = None):
         c = config
         self.config = c
         self.metrics = metrics or Metrics()
-        self.notifier = notifier
+        self.notifier = notifier or Notifier.from_env()
+        self.failure: str | None = None
         self.started_at = time.time()
         self.trace_length = c.book.trace_length or trace_length_for(c.book.capacity,
                                                                     c.batch.max_batch_size)
         self.policy = BatchPolicy(c.batch.max_batch_size, c.batch.batch_timeout_ms / 1000,
-                                  c.batch.critical_qty)
+                                  c.batch.critical_qty, c.batch.critical_per_s)
         with contextlib.ExitStack() as opened:       # closed again if anything below fails
             self.journal = opened.enter_context(
                 Journal(c.journal.dir, c.journal.segment_mib << 20, c.journal.fsync,
@@ -65,8 +71,10 @@ class Service:
                 log.warning("journal: %s", repair)
             self.store = opened.enter_context(ProofStore(c.store.dir, c.store.fsync))
             self.sequencer = Sequencer(c.book.capacity, self.trace_length, self.policy, self.metrics,
-                                       max_symbols=c.book.max_symbols, journal=self.journal)
-            self.recovered = recover(self.journal, self.store, self.sequencer, c.ring.capacity)
+                                       max_symbols=c.book.max_symbols, journal=self.journal,
+                                       resync_after=c.book.resync_after)
+            self.recovered = recover(self.journal, self.store, self.sequencer, c.ring.capacity,
+                                     self._replaying)
             self.consumer, self.completions = _open_rings(c.ring)
             opened.callback(self.consumer.close)
             opened.callback(self.completions.close)
@@ -92,16 +100,25 @@ class Service:
                  "%d worker(s)", c.ring.ops, c.ring.completions, self.trace_length,
                  self.policy.max_batch_size, c.workers.count)
 
+    def _replaying(self, replayed: int) -> None:
+        """A long journal replay goes on: tell systemd (so its start timeout
+        does not kill it) and the log."""
+        self.notifier.extend_timeout(EXTEND_START_S)
+        self.notifier.status(f"replaying the journal: {replayed:,} operations")
+        log.info("recovery: %d operations replayed so far", replayed)
+
     def _submit(self, batch: Batch) -> None:
         self.metrics.batch_queued(batch.priority.label)
         future = self.pool.submit(ProofJob.of(batch, self.config.workers.security_bits),
                                   batch.priority)
         future.add_done_callback(functools.partial(self.finisher.finished, batch))
 
-    def shutdown(self, grace_s: float = SHUTDOWN_GRACE_S) -> None:
-        """Stop ingest, close the open batches, wait (up to grace_s) for the
-        proofs in flight, and close everything.  Unproven batches stay marked
-        in the journal and are proven on the next start."""
+    def shutdown(self, grace_s: float | None = None) -> None:
+        """Stop ingest, close the open batches, wait (up to grace_s, default
+        workers.stop_grace_s) for the proofs in flight, and close everything.
+        Unproven batches stay marked in the journal and are proven on the
+        next start (one log line says how many)."""
+        grace_s = self.config.workers.stop_grace_s if grace_s is None else grace_s
         if self.ingest.is_alive():
             self.ingest.stop()
             self.ingest.join()
@@ -118,6 +135,12 @@ class Service:
             self.finisher.stop()
             self.finisher.join()
         self._closing.close()
+        left = self.finisher.left
+        if left:
+            log.info("stopped: %d batches (%d operations) left unproven, marked in the journal: "
+                     "the next start proves them", len(left), sum(len(b.ops) for b in left))
+        else:
+            log.info("stopped: every closed batch is proven")
 
     def stop(self) -> None:
         """Ask serve() to return (from any thread)."""
@@ -139,14 +162,24 @@ class Service:
             "store": {"proofs": len(self.store)},
             "completions_waiting": fin.completions_waiting,
             "ingest_healthy": self.ingest.healthy(),
+            "blocked": [why for why in (self.ingest.blocked, self.finisher.blocked) if why],
             "counts": {"divergences": seq.divergences, "rejected": seq.refused,
-                       "proven": fin.proven, "failed": fin.failed,
+                       "breaks": seq.breaks, "proven": fin.proven, "failed": fin.failed,
                        "completions_dropped": fin.completions_dropped,
                        "recovered_batches": len(self.recovered.todo)},
         }
 
     def healthy(self) -> bool:
         return self.ingest.healthy() and all(t.is_alive() for t in self._threads)
+
+    def _fault(self) -> str:
+        """Why the daemon is not healthy, in one line."""
+        for t in self._threads:
+            if t.error is not None:
+                return f"the {t.name} thread stopped: {type(t.error).__name__}: {t.error}"
+            if not t.is_alive():
+                return f"the {t.name} thread is not running"
+        return "the ingest loop stopped turning"
 
     def _status_line(self) -> str:
         ops = sum(b.book.next_seq - 1 for b in list(self.sequencer.shadows.values()))
@@ -156,10 +189,7 @@ class Service:
     # ----------------------------------------------------------- serve --
     async def serve(self) -> None:
         """start(), then run until stop(): the admin endpoint, sd_notify, signals."""
-        from .admin import serve_admin
-        from .notify import Notifier, watchdog_loop
-
-        notifier = self.notifier or Notifier.from_env()
+        notifier = self.notifier
         loop = asyncio.get_running_loop()
         stopped = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -176,7 +206,8 @@ class Service:
                 try:
                     while not stopped.is_set() and not self._stop_requested:
                         if not self.healthy():
-                            log.error("a daemon thread died; stopping (systemd restarts us)")
+                            self.failure = self._fault()
+                            log.error("fatal: %s; stopping with exit status 1", self.failure)
                             break
                         notifier.status(self._status_line())
                         try:
@@ -208,7 +239,8 @@ def _open_rings(rc: RingConfig):
 
 
 def main(config_path: str | None) -> int:
-    """`zksidecar daemon --config FILE`."""
+    """`zksidecar daemon --config FILE`: 0 after a clean stop, 1 after a
+    fatal error (one log line says which), 2 for a bad configuration."""
     from .config import ConfigError, load
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
@@ -223,8 +255,15 @@ def main(config_path: str | None) -> int:
     except ImportError:  # pragma: no cover - uvloop is a dependency; asyncio works the same
         run = asyncio.run
     try:
-        run(Service(cfg).serve())
-    except (OSError, ValueError) as exc:
-        log.error("%s", exc)
+        service = Service(cfg)
+    except Exception as exc:     # a journal, store, ring or replay that cannot be used
+        log.error("cannot start: %s: %s", type(exc).__name__, exc)
+        log.debug("cannot start", exc_info=True)
         return 1
-    return 0
+    try:
+        run(service.serve())
+    except Exception as exc:
+        log.error("fatal: %s: %s", type(exc).__name__, exc)
+        log.debug("fatal", exc_info=True)
+        return 1
+    return 1 if service.failure else 0

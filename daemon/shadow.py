@@ -8,8 +8,17 @@ about (engine/book.py in tracing mode).  Three things come of it:
   set) differs from the rules' outcome is reported; the batch proof covers
   what the rules say, never the claim.
 * **refused records**: a record that does not continue the symbol's stream
-  (sequence number not the next one, timestamp going back, another symbol)
-  cannot be proven; it is reported and not applied.
+  (a sequence number the stream already had, a timestamp going back)
+  cannot be proven; it is reported and not applied.  A record past a gap
+  (a sequence number beyond the next one) is held: if `resync_after`
+  records in a row continue it, the operations in the gap are taken as lost
+  and the stream **resumes** there (a Break: the open batch closes, the book
+  skips to the new sequence number, and the chain of proofs has a break
+  that `zksidecar verify` reports); if the stream goes on instead, the held
+  records are refused.  So one stray record never stops a symbol, and a
+  stream that really lost operations does not stop either.  Every decision
+  depends only on the order of the records, so a journal replay makes the
+  same ones.
 * **batches**: the operations are cut into batches (daemon/batches.py), each
   carrying the book's cells before it, which is all a proof needs (a batch's
   pre-state root and link are functions of those cells).
@@ -30,7 +39,7 @@ from ..engine import records
 from ..engine.book import Book, StreamError
 from ..engine.records import FLAG_CLAIMED, FLAG_CRITICAL, OP_DTYPE, TRADE_DTYPE
 from ..prover.orderbook.witness import check_trace_length
-from .batches import Applied, Batch, BatchPolicy, CloseReason, Divergence, Refused
+from .batches import Applied, Batch, BatchPolicy, Break, CloseReason, Divergence, Refusal, Refused
 from .priority import ProofPriority
 
 
@@ -59,15 +68,51 @@ class _Open:
                        divergent=list(self.divergent))
 
 
+#: records in a row past a gap that make a stream resume there
+DEFAULT_RESYNC_AFTER = 16
+
+
+@dataclass
+class _Held:
+    """Records waiting in the shadow: past a gap, waiting for enough records
+    to resume there (`pending`); or, once it did, still to be applied
+    (`ready`: a journal replay applies them up to its marks)."""
+
+    recs: np.ndarray = field(default_factory=lambda: np.zeros(0, OP_DTYPE))
+    seen: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def add(self, recs: np.ndarray, seen: np.ndarray) -> None:
+        self.recs, self.seen = np.concatenate([self.recs, recs]), np.concatenate([self.seen, seen])
+
+    def take(self) -> tuple[np.ndarray, np.ndarray]:
+        out = self.recs, self.seen
+        self.recs, self.seen = np.zeros(0, OP_DTYPE), np.zeros(0, np.int64)
+        return out
+
+    def drop(self, k: int) -> None:
+        self.recs, self.seen = self.recs[k:], self.seen[k:]
+
+    def __len__(self) -> int:
+        return len(self.recs)
+
+
 class ShadowBook:
     """One symbol's stream, re-executed by the rules and cut into batches
-    proven in traces of `trace_length` rows."""
+    proven in traces of `trace_length` rows; past a gap, `resync_after`
+    records in a row make the stream resume (module docstring)."""
 
-    def __init__(self, symbol: int, capacity: int, trace_length: int, next_batch_id: int = 0):
+    def __init__(self, symbol: int, capacity: int, trace_length: int, next_batch_id: int = 0,
+                 resync_after: int = DEFAULT_RESYNC_AFTER):
+        if not isinstance(resync_after, int) or resync_after < 1:
+            raise ValueError(f"resync_after must be an integer >= 1, not {resync_after!r}")
         self.symbol, self.trace_length = symbol, check_trace_length(trace_length, capacity)
+        self.resync_after = resync_after
         self.book = Book(capacity, symbol)
         self.next_batch_id = next_batch_id
         self._open = _Open()
+        self._pending = _Held()
+        self._ready = _Held()
+        self._critical_tokens, self._tokens_at = 0.0, None
 
     @property
     def open_count(self) -> int:
@@ -95,19 +140,35 @@ class ShadowBook:
         sequence number; Applied.taken counts the records consumed.
 
         A call that raises changes nothing."""
-        before = (self.book.cells.copy(), self._open.copy(), self.next_batch_id)
+        before = self._state()
         out = Applied()
         i = 0
         try:
-            while i < len(ops) and (end_seq is None or self.book.next_seq <= end_seq):
-                end = len(ops) if end_seq is None else min(len(ops), i + end_seq + 1 - self.book.next_seq)
-                i += self._apply_some(ops[i:end], seen_ns[i:end], now, policy, priority, out)
+            while True:
+                if end_seq is not None and self.book.next_seq > end_seq:
+                    break
+                if len(self._ready):              # records a resume freed come first
+                    k = self._apply_some(self._ready.recs, self._ready.seen, now, policy, priority,
+                                         end_seq, out)
+                    self._ready.drop(k)
+                elif i < len(ops):
+                    i += self._apply_some(ops[i:], seen_ns[i:], now, policy, priority, end_seq, out)
+                else:
+                    break
         except BaseException:
-            self.book = Book.from_cells(before[0], validate=False)
-            self._open, self.next_batch_id = before[1], before[2]
+            self._restore(before)
             raise
         out.taken = i
         return out
+
+    def _state(self) -> tuple:
+        return (self.book.cells.copy(), self._open.copy(), self.next_batch_id,
+                replace(self._pending), replace(self._ready), self._critical_tokens, self._tokens_at)
+
+    def _restore(self, state: tuple) -> None:
+        cells, self._open, self.next_batch_id, self._pending, self._ready, \
+            self._critical_tokens, self._tokens_at = state
+        self.book = Book.from_cells(cells, validate=False)
 
     def tick(self, now: float, policy: BatchPolicy) -> Batch | None:
         """Close the open batch if it is older than the policy's timeout."""
@@ -144,22 +205,28 @@ class ShadowBook:
         return work, trades
 
     # ---------------------------------------------------------- helpers --
-    def _apply_some(self, ops, seen, now, policy, priority, out: Applied) -> int:
-        """Apply a prefix of `ops` to the open batch; returns its length."""
+    def _apply_some(self, ops, seen, now, policy, priority, end_seq, out: Applied) -> int:
+        """Apply (or refuse, or hold) a prefix of `ops`; returns its length."""
         o = self._open
         if policy is not None and o.count >= policy.max_batch_size:
             out.closed.append(self.close(CloseReason.SIZE))    # opened under a larger policy
             return 0
-        n = len(ops) if policy is None else min(len(ops), policy.max_batch_size - o.count)
-        # 1. the stream: refuse the first record that does not continue it
-        bad = self._first_break(ops[:n])
+        # 1. the stream: a record that does not continue it is refused or held
+        bad = self._first_break(ops[:1])
         if bad == 0:
-            out.refused.append(Refused(self.symbol, int(ops["seq"][0]), self._why(ops, 0)))
+            self._off_stream(ops[0], seen[0], now, out)
             return 1
+        if len(self._pending):                   # the stream went on: no gap after all
+            self._refuse_pending(out, f"the stream went on at {self.book.next_seq}")
+        n = len(ops) if policy is None else min(len(ops), policy.max_batch_size - o.count)
+        if end_seq is not None:
+            n = min(n, end_seq + 1 - self.book.next_seq)
+        bad = self._first_break(ops[:n])
         n = bad if bad is not None else n
-        # 2. a Critical operation ends its batch (under a policy)
+        # 2. a Critical operation ends its batch (under a policy, within its rate)
         crit = np.flatnonzero(self._critical(ops[:n], policy) | (priority == ProofPriority.CRITICAL))
-        if crit.size and policy is not None:
+        cut = crit.size and policy is not None and self._critical_allowed(now, policy)
+        if cut:
             n = int(crit[0]) + 1
         # 3. run it, then keep the prefix whose steps fit the trace
         if not o.count:
@@ -179,17 +246,78 @@ class ShadowBook:
             if fits:
                 work = np.array(ops[:fits], dtype=OP_DTYPE)
                 trades = self.book.process(work)
-                self._take(ops[:fits], work, trades, seen[:fits], int(per_op[:fits].sum()), False,
-                           priority, out)
+                self._take(ops[:fits], work, trades, seen[:fits], int(per_op[:fits].sum()),
+                           bool(crit.size and crit[0] < fits), priority, out)
             out.closed.append(self.close(CloseReason.STEPS))
             return fits
         self._take(ops[:n], work, trades, seen[:n], int(per_op.sum()), bool(crit.size), priority, out)
         if policy is not None:
-            if crit.size:
+            if cut:
                 out.closed.append(self.close(CloseReason.CRITICAL))
             elif o.count >= policy.max_batch_size:
                 out.closed.append(self.close(CloseReason.SIZE))
         return n
+
+    def _off_stream(self, op, seen: int, now: float, out: Applied) -> None:
+        """A record that does not continue the stream: refused, or held past
+        a gap until enough records continue it (then the stream resumes)."""
+        seq, ts, expected = int(op["seq"]), int(op["ts_ns"]), self.book.next_seq
+        if int(op["symbol"]) != self.symbol:
+            out.refused.append(Refused(self.symbol, seq, Refusal.SYMBOL,
+                                       f"symbol {int(op['symbol'])} in the stream of symbol {self.symbol}"))
+        elif seq < expected:
+            out.refused.append(Refused(self.symbol, seq, Refusal.REPLAYED,
+                                       f"sequence number {seq} again (the stream is at {expected})"))
+        elif seq == expected or ts < self.book.last_ts:
+            out.refused.append(Refused(self.symbol, seq, Refusal.TIMESTAMP,
+                                       f"timestamp {ts} is before the previous one, {self.book.last_ts}"))
+        else:
+            held = self._pending
+            if len(held) and (seq != int(held.recs["seq"][-1]) + 1 or ts < int(held.recs["ts_ns"][-1])):
+                self._refuse_pending(out, f"record {seq} does not continue them")
+            held.add(np.array([op], dtype=OP_DTYPE), np.array([seen], dtype=np.int64))
+            if len(held) >= self.resync_after:
+                self._resume(out)
+
+    def resume(self, seq: int) -> tuple[Break, Batch | None]:
+        """The operations before `seq` are lost: close the open batch
+        (BREAK) and make `seq` the stream's next sequence number."""
+        brk = Break(self.symbol, self.book.next_seq, seq)
+        closed = self.close(CloseReason.BREAK)
+        self.book.skip_to(seq)
+        return brk, closed
+
+    def _resume(self, out: Applied) -> None:
+        """The held records continue each other: resume at the first."""
+        recs, seen = self._pending.take()
+        brk, closed = self.resume(int(recs["seq"][0]))
+        out.breaks.append(brk)
+        if closed is not None:
+            out.closed.append(closed)
+        self._ready.add(recs, seen)
+
+    def _refuse_pending(self, out: Applied, why: str) -> None:
+        recs, _ = self._pending.take()
+        out.refused.append(Refused(self.symbol, int(recs["seq"][0]), Refusal.UNCONFIRMED,
+                                   f"{len(recs)} records past a gap at {self.book.next_seq}: {why}",
+                                   len(recs)))
+
+    def _critical_allowed(self, now: float, policy: BatchPolicy) -> bool:
+        """May one more Critical operation close its batch (a token bucket
+        of `critical_per_s`, holding up to a second's worth)?"""
+        rate = policy.critical_per_s
+        if not rate:
+            return True
+        burst = max(1.0, rate)
+        if self._tokens_at is None:
+            self._critical_tokens = burst
+        else:
+            self._critical_tokens = min(burst, self._critical_tokens + (now - self._tokens_at) * rate)
+        self._tokens_at = now
+        if self._critical_tokens >= 1.0:
+            self._critical_tokens -= 1.0
+            return True
+        return False
 
     def _take(self, claimed, computed, trades, seen, steps: int, critical: bool,
               priority: ProofPriority, out: Applied) -> None:

@@ -189,8 +189,9 @@ class ProofStore:
                 seg, off = segment, 0        # the previous segment ends exactly there
             if (segment, e.offset) != (seg, off) or segment >= len(paths) or loc.end > sizes[segment]:
                 return k, f"entry {k} does not follow the previous one in the data"
-            if (sym, bid) in self._number:
-                return k, f"entry {k} repeats symbol {sym} batch {bid}"
+            if (sym, bid) in self._number and not self._damaged(self._entries[self._number[sym, bid]],
+                                                                 file):
+                return k, f"entry {k} repeats symbol {sym} batch {bid}, whose proof is sound"
             problem = self._check_data(loc, file(segment), whole=(segment == len(paths) - 1
                                                                   and loc.end == sizes[segment]))
             if problem:
@@ -209,6 +210,20 @@ class ProofStore:
         return _entry_problem(loc, f.read(fm.HEADER_SIZE + loc.length if whole
                                           else fm.HEADER_SIZE), whole)
 
+    @staticmethod
+    def _damaged(loc: Location, file) -> bool:
+        """Do the proof bytes at `loc` (its segment opened by `file(n)`) fail
+        their checksums?  Only such a proof may be superseded by a later
+        entry of the same batch (put(replace=True))."""
+        f = file(loc.segment)
+        f.seek(loc.offset)
+        return _entry_problem(loc, f.read(fm.HEADER_SIZE + loc.length), True) is not None
+
+    def _read_whole(self, loc: Location) -> bytes:
+        with open(self._segment_path(loc.segment), "rb") as f:
+            f.seek(loc.offset)
+            return f.read(fm.HEADER_SIZE + loc.length)
+
     def _scan_data(self, paths: list[str], sizes: list[int]) -> bool:
         """Index the data entries after the last one the index vouched for;
         a torn tail of the last segment is truncated (unless read-only).
@@ -226,9 +241,12 @@ class ProofStore:
                                     number == len(paths) - 1, StoreCorrupt,
                                     start if number == seg else 0)
                 for at, h, data in walk:
-                    if (h.symbol, h.batch_id) in self._number:
+                    key = (h.symbol, h.batch_id)
+                    if key in self._number and _entry_problem(
+                            earlier := self._entries[self._number[key]],
+                            self._read_whole(earlier), True) is None:
                         raise StoreCorrupt(path, at, f"a second proof of symbol {h.symbol} batch "
-                                           f"{h.batch_id}")
+                                           f"{h.batch_id}, whose first proof is sound")
                     self._add(Location(h.symbol, h.batch_id, number, at, h.length, h.data_crc))
                     found = True
             if walk.torn:
@@ -245,9 +263,12 @@ class ProofStore:
         return found
 
     def _add(self, loc: Location) -> None:
-        self._number[(loc.symbol, loc.batch_id)] = len(self._entries)
+        """Index `loc`; a later entry of a batch supersedes an earlier one."""
+        key = (loc.symbol, loc.batch_id)
+        if key not in self._number:
+            bisect.insort(self._batches.setdefault(loc.symbol, []), loc.batch_id)
+        self._number[key] = len(self._entries)
         self._entries.append(loc)
-        bisect.insort(self._batches.setdefault(loc.symbol, []), loc.batch_id)
 
     # --------------------------------------------------------------- put --
 
@@ -265,11 +286,13 @@ class ProofStore:
             os.close(self._fd)
         self._fd, self._segment, self._size = fd, number, 0
 
-    def put(self, symbol: int, batch_id: int, data: bytes) -> int:
+    def put(self, symbol: int, batch_id: int, data: bytes, replace: bool = False) -> int:
         """Store the proof of `symbol`'s batch `batch_id`; returns its
         proof_index.  Durable on return when the store fsyncs.  Raises
-        StoreError for a duplicate (no batch is proven twice), StoreFull
-        when the disk is full; a failed put leaves the store as it was."""
+        StoreError for a duplicate (no batch is proven twice) unless
+        `replace` and the stored proof is damaged (check): then this one
+        supersedes it.  StoreFull when the disk is full; a failed put leaves
+        the store as it was."""
         if not 0 <= symbol <= fm.U32 or not 0 <= batch_id <= fm.U64:
             raise ValueError(f"symbol {symbol} / batch id {batch_id} out of range (u32 / u64)")
         data = memoryview(data).cast("B")
@@ -279,7 +302,7 @@ class ProofStore:
             if self._fd < 0:
                 raise StoreError(errno.EBADF, f"proof store {self.directory} is "
                                  + ("read-only" if self.readonly else "closed"))
-            if (symbol, batch_id) in self._number:
+            if (symbol, batch_id) in self._number and not (replace and self._problem(symbol, batch_id)):
                 raise StoreError(errno.EEXIST, f"proof store: symbol {symbol} batch {batch_id} is "
                                  f"already stored (proof {self._number[(symbol, batch_id)]}); "
                                  "no batch is proven twice")
@@ -330,6 +353,16 @@ class ProofStore:
         except KeyError:
             raise KeyError(f"proof store: no proof of symbol {symbol} batch {batch_id}") from None
 
+    def check(self, symbol: int, batch_id: int) -> str | None:
+        """What is wrong with the stored proof of this batch (its bytes
+        against both checksums), or None if nothing is."""
+        with self._lock:
+            return self._problem(symbol, batch_id)
+
+    def _problem(self, symbol: int, batch_id: int) -> str | None:
+        loc = self._entries[self.proof_index(symbol, batch_id)]
+        return _entry_problem(loc, self._read_whole(loc), True)
+
     def get(self, symbol: int, batch_id: int) -> bytes:
         """The proof file's bytes, checked against both checksums; a
         mismatch raises StoreCorrupt naming the file and byte."""
@@ -351,7 +384,8 @@ class ProofStore:
         return list(self._batches.get(symbol, ()))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        """Batches with a proof (a superseded proof is not counted)."""
+        return len(self._number)
 
     def _close_fds(self) -> None:
         for name in ("_fd", "_index_fd", "_lock_fd"):

@@ -141,6 +141,15 @@ class Book:
         c = self._cells_p
         return c[lib.ZK_HDR_LAST_TS_LO] | c[lib.ZK_HDR_LAST_TS_HI] << 32
 
+    def skip_to(self, seq: int) -> None:
+        """Make `seq` the next sequence number: a stream that lost the
+        operations before it resumes there.  Nothing else changes, and no
+        operation (so no proof) covers the jump."""
+        if not self.next_seq < seq < 1 << 64:
+            raise ValueError(f"can only skip forward from {self.next_seq}, not to {seq}")
+        c = self._cells_p
+        c[_NEXT_SEQ_LO], c[_NEXT_SEQ_HI] = seq & 0xFFFFFFFF, seq >> 32
+
     def __len__(self) -> int:
         """Resting orders."""
         return int(self.cells[lib.ZK_HDR_LIVE])

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from zksidecar.daemon import admin
 from zksidecar.daemon.admin import AdminError, serve_admin
+from zksidecar.daemon.batches import CLOSE_REASONS
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.tools import cli, stats
 
@@ -317,7 +318,8 @@ def test_stats_once_prints_the_table(sockdir, capsys):
     out = capsys.readouterr().out
     assert "\x1b[" not in out
     assert "4,096 ops" in out and "ring depth 17" in out and "producer alive" in out
-    assert "closed 1 (size 1, steps 0, critical 0, timeout 0, request 0, flush 0, shutdown 0, replay 0)" in out
+    reasons = ", ".join(f"{r} {int(r == 'size')}" for r in CLOSE_REASONS)
+    assert f"closed 1 ({reasons})" in out
     assert "p50 900 ms" in out or "p50 89" in out              # 0.9 s within 0.5 %
     assert "divergences 1   symbol 3: 1" in out
     normal = next(line for line in out.splitlines() if line.startswith("normal"))

@@ -148,7 +148,8 @@ def test_a_record_that_breaks_the_stream_is_refused_and_the_rest_goes_on():
     shadow = shadow_for(100)
     closed, results = feed(shadow, bad, [121], policy(100))
     refused = [r for a in results for r in a.refused]
-    assert [(r.seq, "expected 51" in r.why) for r in refused] == [(50, True)]
+    assert [(r.seq, r.reason, "the stream is at 51" in r.why) for r in refused] == \
+        [(50, "replayed", True)]
     closed.append(shadow.close(CloseReason.SHUTDOWN))
     check_batches(closed, ops)
 
@@ -260,3 +261,96 @@ def test_an_apply_that_raises_changes_nothing():
     closed = shadow.apply(ops[5:], np.zeros(35, np.int64), 0.0, policy(10)).closed
     assert [b.first_seq for b in closed] == [1, 11, 21, 31]
     check_batches(closed, ops)
+
+
+# ------------------------------------------------------- bad streams --
+
+def test_one_stray_record_past_a_gap_never_stops_the_stream():
+    """A record with a sequence number far ahead is held, then refused when
+    the stream goes on; every record after it is applied."""
+    ops = flow(100)
+    stray = ops[40:41].copy()
+    stray["seq"] = 1_000_000
+    bad = np.concatenate([ops[:40], stray, ops[40:]])
+    shadow = shadow_for(100)
+    closed, results = feed(shadow, bad, [7] * 20, policy(100))
+    refused = [r for a in results for r in a.refused]
+    assert [(r.seq, r.reason, r.count) for r in refused] == [(1_000_000, "unconfirmed", 1)]
+    assert not any(a.breaks for a in results) and shadow.book.next_seq == 101
+    assert [len(b.ops) for b in closed] == [100]
+    check_batches(closed, ops)
+
+
+def test_a_stream_that_lost_operations_resumes_with_a_recorded_break():
+    """Operations 31..60 never arrive: after `resync_after` records that
+    continue each other from 61, the open batch closes (break), the book
+    skips to 61 and the stream goes on; before that many, they are held."""
+    ops = flow(120)
+    lost = np.concatenate([ops[:30], ops[60:]])
+    shadow = ShadowBook(0, CAP, trace_length_for(CAP, 100), resync_after=4)
+    p = policy(100)
+    a = shadow.apply(lost[:33], np.zeros(33, np.int64), 0.0, p)       # 61, 62, 63 held
+    assert a.breaks == [] and a.closed == [] and shadow.book.next_seq == 31
+    b = shadow.apply(lost[33:], np.zeros(len(lost) - 33, np.int64), 0.0, p)
+    assert [(x.symbol, x.expected, x.resumed) for x in b.breaks] == [(0, 31, 61)]
+    assert [(x.first_seq, x.last_seq, x.reason) for x in b.closed] == [(1, 30, "break")]
+    after = shadow.close(CloseReason.SHUTDOWN)
+    assert (after.first_seq, after.last_seq) == (61, 120)
+    # the batch after the break runs from the book before it, seq skipped: its own ops by the rules
+    again = Book.from_cells(after.pre_cells)
+    assert again.next_seq == 61
+    work = after.ops.copy()
+    again.process(work)
+    assert (work == after.ops).all()
+
+
+def test_replay_makes_the_same_stream_decisions(tmp_path):
+    """Strays, a lost run and a replayed duplicate, through the live path
+    into a journal; recovery from it gives the same batches and state."""
+    ops = flow(400)
+    stray = ops[50:51].copy()
+    stray["seq"] = 9_999
+    dup = ops[99:100].copy()
+    stream = np.concatenate([ops[:50], stray, ops[50:100], dup, ops[100:200], ops[230:]])
+    p = policy(64, timeout=0.5)
+    live = live_journal(tmp_path, stream, p)
+    assert live.breaks == 1 and live.refused == 2
+    again = Sequencer(CAP, trace_length_for(CAP, 64), p, Metrics())
+    with Journal(str(tmp_path / "journal")) as journal, ProofStore(str(tmp_path / "proofs")) as store:
+        got = recover(journal, store, again, tail_records=64)
+    assert again.breaks == 1 and again.refused == 2
+    assert (again.shadows[0].book.cells == live.shadows[0].book.cells).all()
+    assert again.shadows[0].open_count == live.shadows[0].open_count
+    firsts = [b.first_seq for b in got.todo]
+    assert 231 in firsts and all(not (200 < f < 231) for f in firsts)
+
+
+def test_critical_closes_are_rate_limited():
+    ops = flow(200)
+    ops["flags"] |= FLAG_CRITICAL                # garbage flags: every operation Critical
+    shadow = shadow_for(100)
+    a = shadow.apply(ops, np.zeros(200, np.int64), 0.0, BatchPolicy(100, 1.0, critical_per_s=5))
+    reasons = [b.reason for b in a.closed]
+    assert reasons.count("critical") == 5 and reasons.count("size") >= 1
+    assert all(b.priority == ProofPriority.CRITICAL for b in a.closed)
+    later = flow(260)[200:]                     # a second later the bucket holds 5 again
+    later["flags"] |= FLAG_CRITICAL
+    b = shadow.apply(later, np.zeros(60, np.int64), 1.0, BatchPolicy(100, 1.0, critical_per_s=5))
+    assert [x.reason for x in b.closed].count("critical") == 5
+
+
+def test_garbage_symbols_take_no_slot():
+    """Records of unknown symbols start a shadow book only at sequence
+    number 1: random symbols and sequence numbers are refused, counted,
+    and a clean symbol that comes later is still taken."""
+    rng = np.random.default_rng(7)
+    junk = flow(2000)
+    junk["symbol"] = rng.integers(1, 1 << 31, 2000)
+    junk["seq"] = rng.integers(2, 1 << 62, 2000)
+    seq = Sequencer(CAP, trace_length_for(CAP, 100), policy(100), Metrics(), max_symbols=4)
+    seq.feed(junk, np.zeros(2000, np.int64), 0.0)
+    assert seq.shadows == {} and seq.refused == 2000
+    clean = flow(50)
+    clean["symbol"] = 3
+    seq.feed(clean, np.zeros(50, np.int64), 0.0)
+    assert list(seq.shadows) == [3] and seq.shadows[3].book.next_seq == 51

@@ -50,6 +50,25 @@ def _ext(words) -> Ext:
 
 def decode(data: bytes) -> BatchProof:
     r = Reader(data, "batch proof")
+    public = _public(r)
+    (proof_len,) = r.unpack("Q", "proof length")
+    proof_bytes = r.take(proof_len, "proof")
+    if r.pos != len(r.data):
+        raise ProofFormatError(f"{len(r.data) - r.pos} unexpected bytes after the batch proof")
+    try:
+        air = public.air()
+    except ValueError as exc:
+        raise ProofFormatError(f"public inputs do not describe a batch: {exc}") from None
+    return BatchProof(Proof.from_bytes(proof_bytes, air), public)
+
+
+def decode_public(data: bytes) -> BatchPublic:
+    """The public inputs alone (what a store holds, without the cost of
+    reading the proof): ProofFormatError if they are malformed."""
+    return _public(Reader(data, "batch proof"))
+
+
+def _public(r: Reader) -> BatchPublic:
     if r.take(4, "magic") != MAGIC:
         raise ProofFormatError("not a zksidecar batch proof (bad magic)")
     version, batch_id, symbol, log2_cap, trace_length, first_seq = r.unpack(_HEAD, "header")
@@ -65,14 +84,5 @@ def decode(data: bytes) -> BatchProof:
     link = Link(_ext(words[:4]), [_ext(words[4 * i: 4 * i + 4]) for i in range(1, n + 1)])
     ops = _records(r, OP_DTYPE, "operations")
     trades = _records(r, TRADE_DTYPE, "trades")
-    (proof_len,) = r.unpack("Q", "proof length")
-    proof_bytes = r.take(proof_len, "proof")
-    if r.pos != len(r.data):
-        raise ProofFormatError(f"{len(r.data) - r.pos} unexpected bytes after the batch proof")
-    public = BatchPublic(log2_cap, trace_length, symbol, first_seq, ops, trades, pre_root, link,
-                         batch_id)
-    try:
-        air = public.air()
-    except ValueError as exc:
-        raise ProofFormatError(f"public inputs do not describe a batch: {exc}") from None
-    return BatchProof(Proof.from_bytes(proof_bytes, air), public)
+    return BatchPublic(log2_cap, trace_length, symbol, first_seq, ops, trades, pre_root, link,
+                       batch_id)

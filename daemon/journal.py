@@ -269,3 +269,47 @@ class Journal:
                     except ValueError as exc:
                         raise JournalCorrupt(path, at, str(exc)) from None
                     yield mark
+
+
+def set_aside_corruption(directory: str) -> list[str]:
+    """`zksidecar journal repair DIR`: cut the journal at its first corrupt
+    entry, so that a daemon can start again.  The bytes from that entry on,
+    and every later segment, are renamed `<name>.corrupt-N` beside it
+    (nothing is deleted).  Returns what was done, one line each; an
+    intact journal is left as it is ([]).  Recovery then rebuilds from the
+    proof store every batch it proves; records after the cut that no proof
+    holds are lost (their symbols resume past them: a break)."""
+    segments = fm.list_segments(directory, PREFIX, SUFFIX, JournalCorrupt)
+    for number, path in enumerate(segments):
+        with open(path, "rb") as f:
+            data = memoryview(f.read())
+        walk = fm.EntryWalk(lambda o, n: data[o:o + n], len(data), fm.JOURNAL_LAYOUT, path,
+                            number == len(segments) - 1, JournalCorrupt)
+        try:
+            for _ in walk:
+                pass
+        except JournalCorrupt as exc:
+            notes = [_set_aside(path, exc.offset, data[exc.offset:], exc.reason)]
+            notes += [_set_aside(later, 0, None, "after the corrupt entry")
+                      for later in segments[number + 1:]]
+            return notes
+    return []
+
+
+def _set_aside(path: str, offset: int, tail, why: str) -> str:
+    aside, k = f"{path}.corrupt-0", 0
+    while os.path.exists(aside):
+        k += 1
+        aside = f"{path}.corrupt-{k}"
+    if tail is None:                   # the whole segment
+        os.rename(path, aside)
+        return f"{path}: set aside whole as {aside} ({why})"
+    with open(aside, "xb") as f:
+        f.write(tail)
+        f.flush()
+        os.fsync(f.fileno())
+    with open(path, "r+b") as f:
+        f.truncate(offset)
+        os.fsync(f.fileno())
+    fm.fsync_directory(os.path.dirname(path) or ".")
+    return f"{path}: {len(tail)} bytes from byte {offset} set aside as {aside} ({why})"

@@ -33,7 +33,7 @@ from .config import Config, RingConfig
 from .finisher import Finisher
 from .ingest import Ingest, Resync
 from .jobs import ProofJob
-from .journal import Journal
+from .journal import Journal, JournalCorrupt
 from .metrics import Metrics
 from .notify import Notifier, watchdog_loop
 from .recovery import recover
@@ -257,7 +257,9 @@ def main(config_path: str | None) -> int:
     try:
         service = Service(cfg)
     except Exception as exc:     # a journal, store, ring or replay that cannot be used
-        log.error("cannot start: %s: %s", type(exc).__name__, exc)
+        hint = (f"; `zksidecar journal repair {cfg.journal.dir}` sets aside the journal from there "
+                "on (docs/DAEMON.md)" if isinstance(exc, JournalCorrupt) else "")
+        log.error("cannot start: %s: %s%s", type(exc).__name__, exc, hint)
         log.debug("cannot start", exc_info=True)
         return 1
     try:

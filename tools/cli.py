@@ -71,6 +71,21 @@ def _daemon(args) -> int:
     return service.main(args.config)
 
 
+def _journal_repair(args) -> int:
+    from zksidecar.daemon.journal import JournalError, set_aside_corruption
+
+    try:
+        notes = set_aside_corruption(args.dir)
+    except (JournalError, OSError) as exc:
+        print(f"zksidecar journal repair: {exc}", file=sys.stderr)
+        return 2
+    for note in notes:
+        print(note)
+    print("the journal is intact" if not notes else
+          "done: the daemon's next start rebuilds from the proof store what it proves")
+    return 0
+
+
 def _demo(args) -> int:
     from . import demo
 
@@ -136,6 +151,13 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--config", metavar="FILE", default=None,
                    help="TOML configuration (default: built-in defaults, state under ./var)")
     d.set_defaults(func=_daemon)
+
+    j = sub.add_parser("journal", help="the daemon's journal (docs/STORE.md)")
+    jsub = j.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
+    jr = jsub.add_parser("repair", help="set aside a journal from its first corrupt entry on "
+                                        "(renamed beside it, nothing deleted), so the daemon starts")
+    jr.add_argument("dir", help="the journal directory (journal.dir)")
+    jr.set_defaults(func=_journal_repair)
 
     from . import loadgen
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,11 +30,11 @@ from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import proof_file
-from zksidecar.prover.orderbook.batch import verify_chain
+from zksidecar.prover.orderbook.batch import BatchProof, verify_chain
 from zksidecar.prover.orderbook.params import proof_options
 from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import ProofFormatError
-from zksidecar.prover.verify import VerificationError
+from zksidecar.prover.verify import VerificationError, Verified
 
 
 def read_ops(path: str, fmt: str, capacity: int) -> np.ndarray:
@@ -103,7 +104,69 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
     return 0
 
 
+@dataclass
+class Segment:
+    """Consecutive batches of one chain that verify root to root."""
+
+    batches: list[BatchProof]
+    verified: Verified
+    resumed: bool           # it starts where the stream resumed past a gap, not at the empty book
+
+    @property
+    def first_seq(self) -> int:
+        return int(self.batches[0].public.first_seq)
+
+    @property
+    def ops(self) -> int:
+        return sum(len(b.public.ops) for b in self.batches)
+
+    def describe(self, previous: "Segment | None") -> str:
+        ids = f"batches {self.batches[0].public.batch_id}..{self.batches[-1].public.batch_id}"
+        if previous is None:
+            return f"{ids} from the empty book"
+        lost_from = previous.first_seq + previous.ops
+        return (f"{ids} from where the stream resumed at {self.first_seq} (operations "
+                f"{lost_from}..{self.first_seq - 1} never reached the sidecar)")
+
+
+def verify_segments(batches: list[BatchProof], min_security: int, symbol: int) -> list[Segment]:
+    """A chain's batches verified in segments: the first from the empty
+    book, each later one from where its stream resumed past a gap (the
+    daemon's recorded break: the next batch id, whose first sequence number
+    jumps).  Any other discontinuity (a missing batch id above all), and any
+    proof that does not verify, raises VerificationError."""
+    segments: list[Segment] = []
+    start = 0
+    for k in range(1, len(batches) + 1):
+        before = batches[k - 1].public
+        if k < len(batches) and batches[k].public.batch_id != before.batch_id + 1:
+            raise VerificationError(f"batch {batches[k].public.batch_id} follows batch "
+                                    f"{before.batch_id}: batches are missing")
+        if k == len(batches) or batches[k].public.first_seq > before.first_seq + len(before.ops):
+            part = batches[start:k]
+            done = verify_chain(part, min_security=min_security, symbol=symbol, resume=bool(segments))
+            segments.append(Segment(part, done, bool(segments)))
+            start = k
+    return segments
+
+
+def _report(symbol: int, segments: list[Segment]) -> str:
+    """One line for a symbol whose chain verified, whole or in segments."""
+    ops = sum(s.ops for s in segments)
+    n = sum(len(s.batches) for s in segments)
+    done = segments[-1].verified
+    if len(segments) == 1:
+        return (f"symbol {symbol}: {n} batches, {ops:,} operations verified from the empty book "
+                f"({done.security_bits} bits); final state root {done.roots['post'].hex()}")
+    parts = "; ".join(seg.describe(prev) for prev, seg in zip([None, *segments], segments))
+    return (f"symbol {symbol}: BROKEN: {n} batches, {ops:,} operations verified in "
+            f"{len(segments)} segments: {parts}")
+
+
 def verify_main(paths: list[str], min_security: int, out=sys.stdout) -> int:
+    """`zksidecar verify PROOF...`: 0 if the files verify as one chain from
+    the empty book, 3 if they verify in segments (recorded breaks), 1 if
+    not, 2 for a file that cannot be read."""
     batches = []
     for p in paths:
         try:
@@ -113,12 +176,17 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout) -> int:
             print(f"zksidecar verify: {p}: {exc}", file=sys.stderr)
             return 2
     t0 = time.perf_counter()
+    symbol = int(batches[0].public.symbol)
     try:
-        done = verify_chain(batches, min_security=min_security, symbol=int(batches[0].public.symbol))
+        segments = verify_segments(batches, min_security, symbol)
     except VerificationError as exc:
         print(f"zksidecar verify: REJECTED: {exc}", file=sys.stderr)
         return 1
-    ops = sum(len(b.public.ops) for b in batches)
+    if len(segments) > 1:
+        print(_report(symbol, segments), file=out)
+        return 3
+    done = segments[0].verified
+    ops = segments[0].ops
     print(f"verified {len(batches)} batches ({ops:,} operations) root to root from the empty "
           f"book in {time.perf_counter() - t0:.2f} s, {done.security_bits} bits; "
           f"final state root {done.roots['post'].hex()}", file=out)
@@ -127,15 +195,18 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout) -> int:
 
 def verify_store(directory: str, min_security: int = 100, out=sys.stdout) -> int:
     """`zksidecar verify --store DIR`: every symbol's batches, in batch-id
-    order, verified as one chain from the empty book; a missing batch id is
-    a failure.  Prints a line per symbol; exit status 0 only if every chain
-    verifies (an empty store verifies nothing and is a failure too)."""
+    order, verified as one chain from the empty book, or in segments where
+    the stream resumed past a gap; a missing batch id is a failure.  Prints
+    a line per symbol.  Exit status 0 if every chain is whole and verifies,
+    3 if every one verifies but some in segments (breaks), 1 if any does
+    not (an empty store verifies nothing and is a failure too), 2 if the
+    store cannot be read."""
     try:
         store = ProofStore(directory, fsync=False, readonly=True)
     except (StoreError, OSError) as exc:
         print(f"zksidecar verify: {exc}", file=sys.stderr)
         return 2
-    failed = total_batches = total_ops = 0
+    failed = broken = total_batches = total_ops = 0
     with store:
         symbols = store.symbols()
         if not symbols:
@@ -157,8 +228,7 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout) -> int
                         raise VerificationError(f"stored as symbol {symbol} batch {bid}, the proof "
                                                 f"is symbol {bp.public.symbol} batch {bp.public.batch_id}")
                     batches.append(bp)
-                done = verify_chain(batches, min_security=min_security, symbol=symbol) if batches \
-                    else None
+                segments = verify_segments(batches, min_security, symbol) if batches else []
             except (StoreCorrupt, ProofFormatError, VerificationError) as exc:
                 where = f"at batch {bid}" if len(batches) < len(run) else \
                     f"the chain of {len(batches)} batches does not verify"
@@ -174,12 +244,13 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout) -> int
                 continue
             total_batches += len(batches)
             total_ops += ops
-            print(f"symbol {symbol}: {len(batches)} batches, {ops:,} operations verified from the "
-                  f"empty book ({done.security_bits} bits); final state root "
-                  f"{done.roots['post'].hex()}", file=out)
+            broken += len(segments) > 1
+            print(_report(symbol, segments), file=out)
     if failed:
         print(f"zksidecar verify: {failed} of {len(symbols)} symbols FAILED", file=out)
         return 1
-    print(f"verified {len(symbols)} symbols, {total_batches} batches, {total_ops:,} operations",
-          file=out)
-    return 0
+    print(f"verified {len(symbols)} symbols, {total_batches} batches, {total_ops:,} operations"
+          + (f"; {broken} of them BROKEN: their streams resumed past operations that never "
+             "reached the sidecar (the proofs connect each segment, not the segments)"
+             if broken else ""), file=out)
+    return 3 if broken else 0

@@ -248,19 +248,28 @@ def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
 
 
 def verify_chain(batches: list[BatchProof], min_security: int = DEFAULT_MIN_SECURITY,
-                 symbol: int = 0) -> Verified:
+                 symbol: int = 0, resume: bool = False) -> Verified:
     """Verify proofs root to root from the empty book: the first pre-state
     root and Link are computed here, each next one must be the previous post
     root with the Link its verification derived; sequence numbers and
     timestamps continue and batch ids count up by one.  Returns the last
-    Verified."""
+    Verified.
+
+    `resume`: the chain starts instead from its first batch's own claimed
+    pre-state (a stream that resumed past a gap): each batch is then proven
+    correct from the one before, and the first from a table this check knows
+    nothing else about."""
     if not batches:
         raise VerificationError("an empty chain")
     first = batches[0].public
-    genesis = empty_state(1 << first.log2_capacity, first.trace_length,
-                          batches[0].proof.options.log_blowup, symbol)
-    root, link, done = genesis.root, genesis.link, None
-    next_seq, last_ts = 1, 0
+    if resume:
+        root, link, done = first.pre_root, first.pre_link, None
+        next_seq, last_ts = first.first_seq, 0
+    else:
+        genesis = empty_state(1 << first.log2_capacity, first.trace_length,
+                              batches[0].proof.options.log_blowup, symbol)
+        root, link, done = genesis.root, genesis.link, None
+        next_seq, last_ts = 1, 0
     for k, b in enumerate(batches):
         pub = b.public
         if (pub.log2_capacity, pub.trace_length, pub.symbol) != \

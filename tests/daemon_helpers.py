@@ -10,58 +10,45 @@ import time
 import uuid
 
 from zksidecar import ringbuf
+from zksidecar.tools.demo import toml_text
 from zksidecar.tools.stats import StatsError, fetch_status
 
 
 class Daemon:
     def __init__(self, tmp_path, capacity=64, batch=128, timeout_ms=150, ring=4096, workers=1,
-                 fsync="batch", critical_qty=0):
+                 fsync="batch", critical_qty=0, settings: dict | None = None):
         tag = uuid.uuid4().hex[:8]
         self.dir = tmp_path
         self.ops_ring, self.completions_ring = f"zkt-{tag}-ops", f"zkt-{tag}-done"
         self.socket = str(tmp_path / "admin.sock")
         self.capacity = capacity
         self.config = tmp_path / "zksidecar.toml"
-        self.config.write_text(f"""
-[ring]
-ops = "{self.ops_ring}"
-completions = "{self.completions_ring}"
-capacity = {ring}
-idle = "spin_then_park"
-
-[journal]
-dir = "{tmp_path / 'journal'}"
-fsync = "{fsync}"
-
-[book]
-capacity = {capacity}
-
-[batch]
-max_batch_size = {batch}
-batch_timeout_ms = {timeout_ms}
-critical_qty = {critical_qty}
-
-[workers]
-count = {workers}
-
-[store]
-dir = "{tmp_path / 'proofs'}"
-fsync = false
-
-[admin]
-socket = "{self.socket}"
-""")
+        config = {
+            "ring": {"ops": self.ops_ring, "completions": self.completions_ring, "capacity": ring,
+                     "idle": "spin_then_park"},
+            "journal": {"dir": str(tmp_path / "journal"), "fsync": fsync},
+            "book": {"capacity": capacity},
+            "batch": {"max_batch_size": batch, "batch_timeout_ms": timeout_ms,
+                      "critical_qty": critical_qty},
+            "workers": {"count": workers},
+            "store": {"dir": str(tmp_path / "proofs"), "fsync": False},
+            "admin": {"socket": self.socket},
+        }
+        for section, values in (settings or {}).items():
+            config.setdefault(section, {}).update(values)
+        self.config.write_text(toml_text(config))
         self.proc: subprocess.Popen | None = None
         self.log = tmp_path / "daemon.log"
 
-    def start(self, timeout: float = 60.0, env: dict | None = None) -> "Daemon":
+    def start(self, timeout: float = 60.0, env: dict | None = None, preexec_fn=None) -> "Daemon":
         base = dict(os.environ, PYTHONUNBUFFERED="1")
         base.pop("NOTIFY_SOCKET", None)
         env = dict(base, **(env or {}))
         self._log = open(self.log, "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "zksidecar.tools.cli", "daemon",
                                       "--config", str(self.config)],
-                                     stdout=self._log, stderr=subprocess.STDOUT, env=env)
+                                     stdout=self._log, stderr=subprocess.STDOUT, env=env,
+                                     preexec_fn=preexec_fn)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

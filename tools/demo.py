@@ -66,12 +66,12 @@ class DemoError(Exception):
 
 
 def toml_text(config: dict) -> str:
-    """{"section": {"key": value}} as TOML (str, int, bool and int lists)."""
+    """{"section": {"key": value}} as TOML (str, int, float, bool and int lists)."""
     def value(v) -> str:
         if isinstance(v, bool):
             return "true" if v else "false"
-        if isinstance(v, int):
-            return str(v)
+        if isinstance(v, (int, float)):
+            return repr(v)
         if isinstance(v, str):
             return json.dumps(v)        # a JSON string is a valid TOML basic string
         if isinstance(v, (list, tuple)) and all(type(x) is int for x in v):

@@ -1,0 +1,133 @@
+"""The daemon's failure semantics, end to end (docs/DAEMON.md, "When things
+go wrong"): a daemon that cannot start exits 1 with one clear line; a stop
+is bounded and leaves unproven batches in the journal (one summary line); a
+full disk holds records in the ring and resumes by itself; a long journal
+replay keeps extending systemd's start timeout."""
+from __future__ import annotations
+
+import io
+import resource
+import threading
+
+import numpy as np
+import pytest
+
+from daemon_helpers import Daemon
+from test_notify import Receiver
+from zksidecar import ringbuf
+from zksidecar.daemon import recovery
+from zksidecar.daemon.config import load
+from zksidecar.daemon.notify import Notifier
+from zksidecar.daemon.service import Service
+from zksidecar.tools import loadgen
+from zksidecar.tools.proofs import verify_store
+
+
+def proven_all(d: Daemon, n: int, timeout: float = 180.0) -> dict:
+    return d.wait_for(lambda st: st["symbols"].get("0", {}).get("next_seq") == n + 1
+                      and st["proofs_in_flight"] == 0 and st["symbols"]["0"]["open_ops"] == 0
+                      and not st["blocked"], timeout=timeout, what=f"{n} operations proven")
+
+
+def check_store(d: Daemon, n: int) -> None:
+    out = io.StringIO()
+    assert verify_store(str(d.dir / "proofs"), out=out) == 0, out.getvalue()
+    assert f"{n:,} operations verified" in out.getvalue()
+
+
+def test_a_daemon_that_cannot_start_exits_1_with_one_clear_line(tmp_path):
+    """Its journal was cut into batches for 512-row traces; restarted with
+    256-row traces it cannot replay them: exit status 1 and one line naming
+    the batch, never a traceback, and nothing is changed."""
+    d = Daemon(tmp_path)
+    try:
+        d.start()
+        loadgen.run(d.ops_ring, None, loadgen.flow(300, seed=21, capacity=d.capacity), d.capacity)
+        proven_all(d, 300)
+        assert d.stop() == 0
+        small = Daemon(tmp_path, settings={"book": {"trace_length": 256},
+                                           "ring": {"ops": d.ops_ring, "completions": d.completions_ring}})
+        with pytest.raises(RuntimeError, match="exited with 1"):
+            small.start()
+        log = small.logs()
+        assert "cannot start: ReplayMismatch: journal replay: batch 0 of symbol 0" in log
+        assert "Traceback" not in log
+    finally:
+        d.cleanup()
+
+
+def test_a_stop_is_bounded_and_leaves_the_rest_in_the_journal(tmp_path):
+    """SIGTERM with a backlog of proofs and no grace: the daemon stops at
+    once (exit 0), one line says how many batches it left, none is logged
+    one by one, and the next start proves them all."""
+    d = Daemon(tmp_path, batch=16, settings={"workers": {"stop_grace_s": 0}})
+    try:
+        d.start()
+        loadgen.run(d.ops_ring, None, loadgen.flow(2000, seed=22, capacity=d.capacity), d.capacity)
+        d.wait_for(lambda st: st["ops"]["ingested"] == 2000, what="everything ingested")
+        assert d.stop() == 0
+        log = d.logs()
+        summary = [line for line in log.splitlines() if "stopped:" in line]
+        assert len(summary) == 1 and "left unproven, marked in the journal" in summary[0]
+        assert "left for the next start" not in log
+        d.start()
+        proven_all(d, 2000)
+        assert d.stop() == 0
+        check_store(d, 2000)
+    finally:
+        d.cleanup()
+
+
+def test_a_full_disk_holds_records_in_the_ring_and_resumes_by_itself(tmp_path):
+    """The daemon's files may grow to 256 KiB only (RLIMIT_FSIZE, a real
+    EFBIG): the journal and the store fill, ingest holds what it polled in
+    the ring, /status says why, the engine sees a full ring and never
+    blocks.  When the limit is lifted the daemon resumes, and every
+    operation is proven once."""
+    d = Daemon(tmp_path, ring=1024)
+    limit = 256 << 10
+    try:
+        d.start(preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE,
+                                                      (limit, resource.RLIM_INFINITY)))
+        ops = loadgen.flow(6000, seed=23, capacity=d.capacity)
+        engine = threading.Thread(target=loadgen.run,
+                                  args=(d.ops_ring, None, ops, d.capacity), daemon=True)
+        engine.start()
+        st = d.wait_for(lambda st: st["blocked"], what="the daemon to say its disk is full")
+        assert any("full" in why for why in st["blocked"])
+        held = d.wait_for(lambda st: st["ring"]["full_events"] > 0, what="the engine to see FULL")
+        assert held["ops"]["ingested"] < 6000
+        resource.prlimit(d.proc.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        engine.join(120)
+        proven_all(d, 6000)
+        assert d.stop() == 0
+        check_store(d, 6000)
+    finally:
+        d.cleanup()
+
+
+def test_a_long_replay_extends_the_start_timeout(tmp_path, monkeypatch):
+    """While the journal replays, systemd hears EXTEND_TIMEOUT_USEC (and a
+    STATUS saying so) at every progress report, so its start timeout does
+    not kill a restart after a long run of flow."""
+    d = Daemon(tmp_path)
+    try:
+        d.start()
+        loadgen.run(d.ops_ring, None, loadgen.flow(500, seed=24, capacity=d.capacity), d.capacity)
+        proven_all(d, 500)
+        assert d.stop() == 0
+        monkeypatch.setattr(recovery, "PROGRESS_EVERY_S", 0.0)
+        rx = Receiver(str(tmp_path / "notify"))
+        svc = Service(load(str(d.config)), notifier=Notifier(str(tmp_path / "notify")))
+        try:
+            messages = rx.messages()
+        finally:
+            svc.shutdown()
+            rx.close()
+        assert any(m.startswith("EXTEND_TIMEOUT_USEC=30000000") for m in messages), messages
+        assert any("STATUS=replaying the journal" in m for m in messages)
+    finally:
+        d.cleanup()
+        for name in (d.ops_ring, d.completions_ring):
+            ringbuf.unlink(name, missing_ok=True)

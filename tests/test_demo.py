@@ -61,5 +61,7 @@ def test_toml_text_round_trips_through_the_config_loader(tmp_path):
     cfg = load(str(path))
     assert cfg.ring.ops == 'a"b\\c' and cfg.ring.capacity == 4096
     assert cfg.workers.cores == (0, 1) and cfg.store.fsync is False
+    path.write_text(demo.toml_text({"workers": {"stop_grace_s": 1.5}}))
+    assert load(str(path)).workers.stop_grace_s == 1.5
     with pytest.raises(TypeError):
-        demo.toml_text({"ring": {"capacity": 1.5}})
+        demo.toml_text({"ring": {"capacity": None}})

@@ -126,6 +126,11 @@ def render(doc: dict) -> str:
         f"divergences {_int(_get(doc, 'divergences', 'total'))}"
         + "".join(f"   symbol {s}: {_int(n)}"
                   for s, n in (_get(doc, 'divergences', 'by_symbol') or {}).items()),
+        f"refused     {_int(_get(doc, 'refused', 'total'))}"
+        + "".join(f"   {r} {_int(n)}" for r, n in (_get(doc, 'refused', 'by_reason') or {}).items()
+                  if n)
+        + f"   stream breaks {_int(_get(doc, 'breaks', 'total'))}",
+        *(f"BLOCKED     {why}" for why in (_get(doc, "blocked") or [])),
         "",
         f"{'priority':<10}{'pending':>9}{'proven':>9}{'failed':>8}"
         f"{'wait mean':>12}{'wait p99':>11}{'prove mean':>12}{'prove p99':>11}",

@@ -394,5 +394,7 @@ def test_stats_reports_a_bad_answer(sockdir, capsys):
 
 def test_render_tolerates_missing_fields():
     text = stats.render({})
-    assert "ingest      - ops" in text and text.count("\n") == 11
+    assert "ingest      - ops" in text and text.count("\n") == 12     # the refused line included
+    assert "BLOCKED" not in text
+    assert "BLOCKED     journal full: disk" in stats.render({"blocked": ["journal full: disk"]})
     assert "p50 -" in stats.render({"lag_s": {"p50": None}})

@@ -666,7 +666,7 @@ def _check_state_dir(key: str, path: str, full: str, gid: int | None, p: list[st
     (daemon/perms.py)."""
     try:
         st = os.stat(full)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         why = _creatable(full)
         if why:
             p.append(_msg(key, why, path))
@@ -716,7 +716,7 @@ def _check_socket(cfg: Config, host: Host, p: list[str]) -> None:
     found = host.at(directory)
     try:
         st = os.stat(found)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):
         # the admin endpoint does not create its directory (a runtime
         # directory is systemd's to make); the journal's and the store's
         # creation makes their parents first, as the default ./var shows

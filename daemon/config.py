@@ -372,7 +372,9 @@ class Config:
                               "(batches then close when the trace is full)",
                               self.batch.max_batch_size))
         else:
-            why = _security_problem(w.security_bits, t)
+            shorter = ("a shorter [book] trace_length" if b.trace_length
+                       else "a smaller [book] capacity or [batch] max_batch_size")
+            why = _security_problem(w.security_bits, t, shorter)
             if why:
                 p.append(_msg("workers.security_bits", why, w.security_bits))
         if r.idle == "busy_spin":
@@ -439,9 +441,10 @@ def _path_problem(path: str) -> str | None:
     return None
 
 
-def _security_problem(bits: int, trace_length: int) -> str | None:
+def _security_problem(bits: int, trace_length: int, shorter: str) -> str | None:
     """Why `bits` of conjectured security cannot be had at `trace_length`
-    rows with the order book's proof parameters (None if they can)."""
+    rows with the order book's proof parameters (None if they can);
+    `shorter` says which keys shorten the trace."""
     try:
         proof_options(bits).check_security(trace_length, bits)
     except ValueError:
@@ -459,7 +462,7 @@ def _security_problem(bits: int, trace_length: int) -> str | None:
                 f"trace of {_show(trace_length)} rows")
     return (f"out of reach at a trace of {_show(trace_length)} rows, which gets {got} bits with "
             f"the order book's proof parameters; traces up to {_show(reaching[-1])} rows reach it "
-            "(a smaller book.capacity or batch.max_batch_size makes the trace shorter)")
+            f"({shorter} makes the trace shorter)")
 
 
 def _gib(n: int) -> str:

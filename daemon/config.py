@@ -466,7 +466,9 @@ def _security_problem(bits: int, trace_length: int, shorter: str) -> str | None:
 
 
 def _gib(n: int) -> str:
-    return f"{n / (1 << 30):.1f} GiB" if n >= 1 << 30 else f"{n / MIB:.0f} MiB"
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.1f} GiB"
+    return f"{n / MIB:.0f} MiB" if n >= MIB else f"{n / 1024:.0f} KiB"
 
 
 def _cpu_list(cpus: set[int]) -> str:

@@ -10,6 +10,14 @@ the server closes after writing it.  A request head is bounded (MAX_HEAD
 bytes) and must arrive within READ_TIMEOUT_S, so a slow or hostile client
 holds only its own connection.  The server is plain asyncio; the daemon
 decides whether the loop is uvloop.  docs/ADMIN.md describes the endpoints.
+
+Who may ask: the Unix socket is 0600, or 0660 owned by the daemon's state
+group ([state] group, daemon/perms.py), so file permissions decide.  The TCP
+listener has no such check: it is bound to 127.0.0.1 only and carries no
+authentication, so every local user (and every process sharing the host's
+network namespace) can read /status and /metrics there.  It serves only those
+read-only figures, never the order flow; leave it off unless a local scraper
+needs it (docs/ADMIN.md, "The socket").
 """
 from __future__ import annotations
 
@@ -22,6 +30,7 @@ import socket
 import stat
 from typing import Callable
 
+from . import perms
 from .metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -30,8 +39,12 @@ DEFAULT_SOCKET = "var/admin.sock"
 MAX_HEAD = 8192          # bytes of request line + headers
 READ_TIMEOUT_S = 5.0     # for the whole request head
 WRITE_TIMEOUT_S = 10.0   # for the whole response
-SOCKET_MODE = 0o660
+SOCKET_MODE = perms.PRIVATE_SOCKET          # no state group; with one, perms.GROUP_SOCKET (0660)
 _SUN_PATH_MAX = 107      # sockaddr_un.sun_path less its terminating NUL (Linux)
+# the temporary name the socket is bound under before its rename (_bind_unix);
+# a pid has at most 7 digits (pid_max is at most 2^22 = 4194304)
+_TMP_NAME = ".admin-{pid}-{tag}.sock"
+_TMP_NAME_MAX = len(_TMP_NAME.format(pid=9_999_999, tag="0" * 8))
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
             408: "Request Timeout", 431: "Request Header Fields Too Large",
@@ -81,14 +94,28 @@ class AdminServer:
         await self.wait_closed()
 
 
+def socket_path_problem(path: str) -> str | None:
+    """Why `path` cannot be the admin socket's path (None if it can): the
+    longer of it and its temporary name must fit sockaddr_un.sun_path."""
+    path = os.path.abspath(path)
+    longest = max(len(os.fsencode(path)),
+                  len(os.fsencode(os.path.dirname(path))) + 1 + _TMP_NAME_MAX)
+    if longest > _SUN_PATH_MAX:
+        return (f"{longest} bytes as an absolute path with its temporary name, over the "
+                f"{_SUN_PATH_MAX} of a Unix socket address (sun_path)")
+    return None
+
+
 async def serve_admin(metrics: Metrics, status: Callable[[], dict], unix_path: str,
-                      tcp_port: int | None = None) -> AdminServer:
-    """Serve the endpoint on `unix_path` (mode 0660; a stale file is replaced
-    only if nothing listens on it) and, if `tcp_port` is given, on
-    127.0.0.1:tcp_port (0 picks a free port).  `status` is called per
-    /status request on the event loop, so it must be quick."""
+                      tcp_port: int | None = None, group: str | int | None = None) -> AdminServer:
+    """Serve the endpoint on `unix_path` (mode 0600, or 0660 owned by `group`;
+    its directory must exist; a stale file is replaced only if nothing
+    listens on it) and, if `tcp_port` is given, on
+    127.0.0.1:tcp_port (0 picks a free port; unauthenticated: see the module's
+    docstring).  `status` is called per /status request on the event loop, so
+    it must be quick."""
     handler = _Handler(metrics, status)
-    sock, inode = _bind_unix(unix_path)
+    sock, inode = _bind_unix(unix_path, group)
     servers = [await asyncio.start_unix_server(handler, sock=sock, limit=MAX_HEAD)]
     port = None
     try:
@@ -101,20 +128,26 @@ async def serve_admin(metrics: Metrics, status: Callable[[], dict], unix_path: s
         AdminServer(servers, unix_path, inode, None).close()
         raise
     log.info("admin endpoint on %s%s", unix_path, f" and 127.0.0.1:{port}" if port is not None else "")
+    if port is not None:
+        log.warning("admin TCP port 127.0.0.1:%d is unauthenticated: every local user can read "
+                    "/status and /metrics there (docs/ADMIN.md)", port)
     return AdminServer(servers, unix_path, inode, port)
 
 
-def _bind_unix(path: str) -> tuple[socket.socket, tuple[int, int]]:
-    """A listening socket at `path`, mode 0660 from the moment the path exists:
-    bound under a temporary name, chmod-ed, then renamed over `path` (which
-    also replaces a stale file atomically)."""
+def _bind_unix(path: str, group: str | int | None = None) -> tuple[socket.socket, tuple[int, int]]:
+    """A listening socket at `path`, mode 0600 (0660 owned by `group`) from
+    the moment the path exists: bound under a temporary name, chmod-ed,
+    then renamed over `path` (which also replaces a stale file atomically)."""
     path = os.path.abspath(path)
     directory = os.path.dirname(path)
-    tmp = os.path.join(directory, f".admin-{os.getpid()}-{os.urandom(4).hex()}.sock")
-    longest = max(len(os.fsencode(path)), len(os.fsencode(tmp)))
-    if longest > _SUN_PATH_MAX:
-        raise AdminError(errno.ENAMETOOLONG, f"admin socket path too long ({longest} bytes with "
-                         f"its temporary name, limit {_SUN_PATH_MAX}): {path}")
+    tmp = os.path.join(directory, _TMP_NAME.format(pid=os.getpid(), tag=os.urandom(4).hex()))
+    problem = socket_path_problem(path)
+    if problem:
+        raise AdminError(errno.ENAMETOOLONG, f"admin socket path too long ({problem}): {path}")
+    try:
+        gid = perms.gid_of(group)
+    except OSError as exc:
+        raise AdminError(exc.errno, f"admin socket {path}: {exc.strerror}") from exc
     _refuse_if_live(path)
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -123,7 +156,11 @@ def _bind_unix(path: str) -> tuple[socket.socket, tuple[int, int]]:
         except OSError as exc:
             raise AdminError(exc.errno, f"cannot create admin socket {path}: {exc.strerror}") from exc
         try:
-            os.chmod(tmp, SOCKET_MODE)
+            # bind() made the file with the umask's mode: set the exact one
+            # before the socket listens or has its real name
+            if gid is not None:
+                os.chown(tmp, -1, gid)
+            os.chmod(tmp, perms.socket_mode(gid))
             sock.listen(128)
             _refuse_if_live(path)          # narrow the window a racing daemon could use
             os.rename(tmp, path)

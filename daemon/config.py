@@ -4,22 +4,63 @@ No file is needed on a developer machine: rings under /dev/shm named for the
 user, state under ./var.  A file overrides what it names; a key this module
 does not know, or a value of the wrong type or range, is an error naming the
 key (a typo must not silently fall back to a default).  docs/DEPLOY.md lists
-every key; systemd/zksidecar.toml.example is a commented copy.
+every key and every rule below; systemd/zksidecar.toml.example is a
+commented copy.
+
+`load()` checks everything before the daemon opens or replays anything, so a
+configuration that cannot work fails at once with one line naming the key
+(`[section] key: why, got X`) instead of a traceback after the whole journal
+has been replayed.  Two kinds of rule:
+
+* the file's own: each value's type and range, and how the values fit
+  together (the trace holds the book, the security is reachable at that
+  trace, the two rings are two rings, the state directories differ);
+* the machine's, checked against a `Host` (by default this process on this
+  machine): the cores exist and this process may use them, the groups exist
+  and this process may hand files to them, the rings fit in /dev/shm and
+  their names are shm_open names, the workers fit the cores and the memory,
+  the state paths can be created and are not open to other users, the admin
+  socket's path fits a socket address, the admin port may be bound.
+
+Tools that only read a daemon's configuration for its names (the load
+generator, which runs as the engine on the engine's cores) load it with
+`machine=False`.
 """
 from __future__ import annotations
 
 import dataclasses
 import getpass
+import grp
 import os
+import stat
+import struct
+import sys
 import tomllib
 from dataclasses import dataclass, field
+from typing import Callable
 
+from ..prover.orderbook.params import proof_options
+from ..prover.orderbook.witness import ROWS_PER_OP, check_trace_length, trace_length_for
+from ..prover.params import MAX_LOG_TRACE
+from ..ringbuf import layout
 from ..ringbuf.ring import IDLE_STRATEGIES
+from . import perms
+from .admin import socket_path_problem
 from .journal import FSYNC_POLICIES
+from .journal import PREFIX as JOURNAL_PREFIX
+from .journal import SUFFIX as JOURNAL_SUFFIX
+from .store import INDEX_NAME
+from .store import PREFIX as STORE_PREFIX
+from .store import SUFFIX as STORE_SUFFIX
 
 
 class ConfigError(ValueError):
-    """A configuration file that cannot be used as it is."""
+    """A configuration that cannot be used as it is.  `problems` lists every
+    rule it breaks, one line each; str() is all of them on one line."""
+
+    def __init__(self, problems: list[str] | str):
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        super().__init__("; ".join(self.problems))
 
 
 def user_name() -> str:
@@ -88,8 +129,130 @@ class StoreConfig:
 @dataclass(frozen=True)
 class AdminConfig:
     socket: str = "./var/admin.sock"    # daemon/admin.py DEFAULT_SOCKET
-    tcp_port: int = 0                # 0: off; otherwise 127.0.0.1 only
+    tcp_port: int = 0                # 0: off; otherwise 127.0.0.1 only, unauthenticated
 
+
+@dataclass(frozen=True)
+class StateConfig:
+    group: str = ""                  # operators' group: state 0750/0640, admin socket 0660; "": owner only
+
+
+# ---- the limits the rules enforce, and where each comes from ----
+
+#: ring capacity: the ring's own bounds (csrc/ring/zkring.h ZKRING_MAX_CAPACITY,
+#: ringbuf/layout.py MAX_CAPACITY); 16 is this daemon's floor
+RING_MIN_CAPACITY, RING_MAX_CAPACITY = 16, layout.MAX_CAPACITY
+#: a ring name's bytes after its optional leading "/": zkring.h builds "/name"
+#: and its NUL in a 256-byte buffer (zkring__shm_name), one under NAME_MAX (255)
+RING_NAME_MAX = 254
+#: book.capacity: the largest book the prover's trace (2^MAX_LOG_TRACE rows) holds
+BOOK_MIN_CAPACITY, BOOK_MAX_CAPACITY = 16, 1 << 20
+U32 = (1 << 32) - 1                  # symbols and quantities are u32 in the records
+SECURITY_MIN, SECURITY_MAX = 80, 128
+#: A worker proves one batch at a time on one core (single-threaded), so one
+#: worker per usable core is the throughput ceiling.  Twice that still lets a
+#: configuration written for a slightly bigger box run (the extra workers
+#: time-share, covering a worker's time outside the prover: receiving its job,
+#: returning its proof), while an order-of-magnitude mistake (200 workers on
+#: 16 cores: 200 peak-memory processes, every proof 12x slower) is refused.
+WORKERS_PER_CORE = 2
+#: Memory estimate, from the measurements in docs/DEPLOY.md ("Sizing"): one
+#: proving worker peaks at about 45 MiB + 11 KiB per trace row; the daemon
+#: process (interpreter, queues, metrics) at about 300 MiB; a shadow book at
+#: 160 bytes per slot (Book() allocates 128, measured with tracemalloc, and
+#: the open batch keeps a 28-byte-per-slot copy of the cells); opening and
+#: replaying the journal reads one whole segment into memory.
+MIB = 1 << 20
+WORKER_BASE_BYTES = 45 * MIB
+WORKER_BYTES_PER_ROW = 11 << 10
+DAEMON_BYTES = 300 * MIB
+SHADOW_BYTES_PER_SLOT = 160
+SHM_DIR = "/dev/shm"
+
+
+# ---- the machine, as the rules see it (tests substitute their own) ----
+
+def _cgroup_memory_limit() -> int | None:
+    """The tightest memory limit of this process's cgroup and its ancestors
+    (v2 memory.max, v1 memory.limit_in_bytes); None if there is none."""
+    limits = []
+    try:
+        with open("/proc/self/cgroup") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        hid, _, rest = line.partition(":")
+        controllers, _, path = rest.partition(":")
+        if hid == "0" and controllers == "":
+            root, name = "/sys/fs/cgroup", "memory.max"
+        elif "memory" in controllers.split(","):
+            root, name = "/sys/fs/cgroup/memory", "memory.limit_in_bytes"
+        else:
+            continue
+        # walk from the process's cgroup up to the root of the mounted
+        # hierarchy (inside a container the path may not exist under the mount)
+        parts = [p for p in path.split("/") if p]
+        for i in range(len(parts), -1, -1):
+            try:
+                with open(os.path.join(root, *parts[:i], name)) as f:
+                    text = f.read().strip()
+            except OSError:
+                continue
+            if text.isdigit():
+                limits.append(int(text))
+    return min(limits) if limits else None
+
+
+def _memory_limit() -> tuple[int, str]:
+    """(bytes, what they are): the memory this process can ever have, the
+    physical memory or the cgroup's limit (systemd's MemoryMax=), the less."""
+    import psutil
+
+    total = psutil.virtual_memory().total
+    cgroup = _cgroup_memory_limit()
+    if cgroup is not None and cgroup < total:
+        return cgroup, "its cgroup's memory limit (MemoryMax=)"
+    return total, "physical memory"
+
+
+def _unprivileged_port_start() -> int:
+    try:
+        with open("/proc/sys/net/ipv4/ip_unprivileged_port_start") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 1024
+
+
+def _process_groups() -> set[int]:
+    return {os.getegid(), *os.getgroups()}
+
+
+@dataclass(frozen=True)
+class Host:
+    """What the machine's rules ask of the machine, one function each, so a
+    test can describe another machine (dataclasses.replace) instead of
+    filling /dev/shm or owning 200 cores."""
+
+    cpus: Callable[[], set[int]] = lambda: set(os.sched_getaffinity(0))
+    statvfs: Callable[[str], os.statvfs_result] = os.statvfs
+    memory: Callable[[], tuple[int, str]] = _memory_limit
+    getgrnam: Callable[[str], grp.struct_group] = grp.getgrnam
+    groups: Callable[[], set[int]] = _process_groups
+    euid: Callable[[], int] = os.geteuid
+    unprivileged_port_start: Callable[[], int] = _unprivileged_port_start
+    shm_dir: str = SHM_DIR
+    #: where the state paths are looked up: "/", or a scratch root standing
+    #: for another machine's file system (as systemd-tmpfiles --root)
+    root: str = "/"
+
+    def at(self, path: str) -> str:
+        """`path` (relative: to the current directory) as found on this host."""
+        full = os.path.abspath(path)
+        return full if self.root == "/" else os.path.join(self.root, full.lstrip("/"))
+
+
+# ---- the configuration ----
 
 @dataclass(frozen=True)
 class Config:
@@ -101,49 +264,516 @@ class Config:
     workers: WorkersConfig = field(default_factory=WorkersConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
+    state: StateConfig = field(default_factory=StateConfig)
 
-    def validate(self) -> "Config":
-        def need(ok: bool, key: str, why: str) -> None:
-            if not ok:
-                raise ConfigError(f"{key}: {why}")
+    @property
+    def trace_length(self) -> int:
+        """Rows per batch proof: book.trace_length, or sized for the book and
+        batch.max_batch_size (what the daemon uses, daemon/service.py)."""
+        return self.book.trace_length or trace_length_for(self.book.capacity,
+                                                          self.batch.max_batch_size)
 
-        pow2 = lambda v: v > 0 and v & (v - 1) == 0  # noqa: E731
-        need(pow2(self.ring.capacity) and self.ring.capacity >= 16, "ring.capacity",
-             f"must be a power of two >= 16, got {self.ring.capacity}")
-        need(self.ring.idle in IDLE_STRATEGIES, "ring.idle",
-             f"must be one of {', '.join(IDLE_STRATEGIES)}, got {self.ring.idle!r}")
-        need(self.ring.ops != self.ring.completions, "ring.completions", "must differ from ring.ops")
-        need(self.journal.fsync in FSYNC_POLICIES, "journal.fsync",
-             f"must be one of {', '.join(FSYNC_POLICIES)}, got {self.journal.fsync!r}")
-        need(self.journal.segment_mib >= 1, "journal.segment_mib", "must be at least 1")
-        need(self.journal.fsync_interval_ms >= 1, "journal.fsync_interval_ms", "must be at least 1")
-        need(pow2(self.book.capacity) and 16 <= self.book.capacity <= 1 << 20, "book.capacity",
-             f"must be a power of two from 16 to 2^20, got {self.book.capacity}")
-        t = self.book.trace_length
-        need(t == 0 or (pow2(t) and t >= self.book.capacity and t <= 1 << 24), "book.trace_length",
-             f"must be 0 (auto) or a power of two from book.capacity to 2^24, got {t}")
-        need(self.book.max_symbols >= 1, "book.max_symbols", "must be at least 1")
-        need(self.book.resync_after >= 1, "book.resync_after", "must be at least 1")
-        need(0 <= self.batch.critical_per_s < float("inf"), "batch.critical_per_s",
-             f"must be a number >= 0 (0: no limit), got {self.batch.critical_per_s}")
-        need(0 <= self.workers.stop_grace_s <= 3600, "workers.stop_grace_s",
-             f"must be from 0 to 3600 seconds, got {self.workers.stop_grace_s}")
-        need(self.batch.max_batch_size >= 1, "batch.max_batch_size", "must be at least 1")
-        need(self.batch.batch_timeout_ms >= 1, "batch.batch_timeout_ms", "must be at least 1")
-        need(self.batch.critical_qty >= 0, "batch.critical_qty", "must be >= 0 (0: off)")
-        need(self.batch.max_pending >= 1, "batch.max_pending", "must be at least 1")
-        need(self.workers.count >= 1, "workers.count", "must be at least 1")
-        need(all(c >= 0 for c in self.workers.cores), "workers.cores", "cores are >= 0")
-        need(self.ingest.core >= -1, "ingest.core", "must be a core id or -1")
-        need(80 <= self.workers.security_bits <= 128, "workers.security_bits",
-             f"must be from 80 to 128, got {self.workers.security_bits}")
-        need(0 <= self.admin.tcp_port < 65536, "admin.tcp_port", "must be 0 (off) or a port")
+    def validate(self, host: Host | None = None) -> Config:
+        """Every rule, the machine's against `host` (None: this process on
+        this machine); raises ConfigError listing each one broken.  The
+        machine's rules are checked once every key is in its range (they
+        read the values: a core number, a capacity)."""
+        problems = self._key_problems()
+        if not problems:
+            fit = self._fit_problems()
+            problems = fit + _machine_problems(self, host or Host(), memory=not fit)
+        if problems:
+            raise ConfigError(problems)
         return self
 
+    def validate_file(self) -> Config:
+        """The file's own rules only (no look at the machine)."""
+        problems = self.file_problems()
+        if problems:
+            raise ConfigError(problems)
+        return self
 
-def load(path: str | None = None, overrides: dict | None = None) -> Config:
+    def file_problems(self) -> list[str]:
+        """Each of the file's own rules this configuration breaks: every
+        key's range first, then (only if those hold) how keys fit together."""
+        return self._key_problems() or self._fit_problems()
+
+    def _key_problems(self) -> list[str]:
+        """Each key's own type and range."""
+        p: list[str] = []
+
+        def need(ok: bool, key: str, why: str, got) -> None:
+            if not ok:
+                p.append(_msg(key, why, got))
+
+        r, b, w = self.ring, self.book, self.workers
+        for key in ("ops", "completions"):
+            name = getattr(r, key)
+            need((why := _shm_name_problem(name)) is None, f"ring.{key}", why or "", name)
+        need(_pow2(r.capacity) and RING_MIN_CAPACITY <= r.capacity <= RING_MAX_CAPACITY,
+             "ring.capacity", f"must be a power of two from {RING_MIN_CAPACITY} to "
+             f"2^{RING_MAX_CAPACITY.bit_length() - 1} (the ring's limit, csrc/ring/zkring.h)",
+             r.capacity)
+        need(r.idle in IDLE_STRATEGIES, "ring.idle", f"must be one of {', '.join(IDLE_STRATEGIES)}",
+             r.idle)
+        need(self.ingest.core >= -1, "ingest.core", "must be a core number or -1 (not pinned)",
+             self.ingest.core)
+        for section in ("journal", "store"):
+            value = getattr(self, section).dir
+            need((why := _path_problem(value)) is None, f"{section}.dir", why or "", value)
+        need(self.journal.fsync in FSYNC_POLICIES, "journal.fsync",
+             f"must be one of {', '.join(FSYNC_POLICIES)}", self.journal.fsync)
+        need(self.journal.segment_mib >= 1, "journal.segment_mib", "must be at least 1",
+             self.journal.segment_mib)
+        need(self.journal.fsync_interval_ms >= 1, "journal.fsync_interval_ms", "must be at least 1",
+             self.journal.fsync_interval_ms)
+        need(_pow2(b.capacity) and BOOK_MIN_CAPACITY <= b.capacity <= BOOK_MAX_CAPACITY,
+             "book.capacity", f"must be a power of two from {BOOK_MIN_CAPACITY} to "
+             f"2^{BOOK_MAX_CAPACITY.bit_length() - 1}", b.capacity)
+        need(b.trace_length == 0 or (_pow2(b.trace_length) and b.trace_length <= 1 << MAX_LOG_TRACE),
+             "book.trace_length", f"must be 0 (automatic) or a power of two up to 2^{MAX_LOG_TRACE} "
+             "(the prover's limit)", b.trace_length)
+        need(1 <= b.max_symbols <= U32 + 1, "book.max_symbols",
+             "must be from 1 to 2^32 (symbols are u32)", b.max_symbols)
+        need(b.resync_after >= 1, "book.resync_after", "must be at least 1", b.resync_after)
+        need(0 <= self.batch.critical_per_s < float("inf"), "batch.critical_per_s",
+             "must be a number >= 0 (0: no limit)", self.batch.critical_per_s)
+        need(0 <= w.stop_grace_s <= 3600, "workers.stop_grace_s", "must be from 0 to 3600 seconds",
+             w.stop_grace_s)
+        need(self.batch.max_batch_size >= 1, "batch.max_batch_size", "must be at least 1",
+             self.batch.max_batch_size)
+        need(self.batch.batch_timeout_ms >= 1, "batch.batch_timeout_ms", "must be at least 1",
+             self.batch.batch_timeout_ms)
+        need(0 <= self.batch.critical_qty <= U32, "batch.critical_qty",
+             "must be from 0 (off) to 2^32-1 (quantities are u32: a larger one is never reached)",
+             self.batch.critical_qty)
+        need(self.batch.max_pending >= 1, "batch.max_pending", "must be at least 1",
+             self.batch.max_pending)
+        need(w.count >= 1, "workers.count", "must be at least 1", w.count)
+        need(all(c >= 0 for c in w.cores), "workers.cores", "cores are numbers >= 0", list(w.cores))
+        need(SECURITY_MIN <= w.security_bits <= SECURITY_MAX, "workers.security_bits",
+             f"must be from {SECURITY_MIN} to {SECURITY_MAX}", w.security_bits)
+        need((why := _path_problem(self.admin.socket)) is None, "admin.socket", why or "",
+             self.admin.socket)
+        need(0 <= self.admin.tcp_port < 65536, "admin.tcp_port", "must be 0 (off) or a port",
+             self.admin.tcp_port)
+        return p
+
+    def _fit_problems(self) -> list[str]:
+        """How the keys fit together (each is in its range)."""
+        p: list[str] = []
+        r, b, w = self.ring, self.book, self.workers
+        if _bare(r.ops) == _bare(r.completions):
+            p.append(_msg("ring.completions", f"must name another ring than [ring] ops (both "
+                          f"are /dev/shm/{_bare(r.ops)})", r.completions))
+        t = self.trace_length
+        try:
+            check_trace_length(t, b.capacity)
+        except ValueError as exc:
+            if b.trace_length:
+                p.append(_msg("book.trace_length", str(exc), b.trace_length))
+            else:   # the automatic length outgrew the prover: the batch size did it
+                p.append(_msg("batch.max_batch_size",
+                              f"{self.batch.max_batch_size} operations need a trace of {t} rows "
+                              f"({ROWS_PER_OP} per operation), over the prover's "
+                              f"2^{MAX_LOG_TRACE}; lower it or set [book] trace_length "
+                              "(batches then close when the trace is full)",
+                              self.batch.max_batch_size))
+        else:
+            shorter = ("a shorter [book] trace_length" if b.trace_length
+                       else "a smaller [book] capacity or [batch] max_batch_size")
+            why = _security_problem(w.security_bits, t, shorter)
+            if why:
+                p.append(_msg("workers.security_bits", why, w.security_bits))
+        if r.idle == "busy_spin":
+            if self.ingest.core < 0:
+                p.append(_msg("ring.idle", '"busy_spin" needs [ingest] core: an unpinned '
+                              "spinning thread burns whichever core the scheduler gives it "
+                              "(the engine's too)", r.idle))
+            elif self.ingest.core in w.cores:
+                p.append(_msg("ring.idle", f'"busy_spin" spins the ingest thread on core '
+                              f"{self.ingest.core}, which [workers] cores also gives a worker: "
+                              "the worker would get no time there", r.idle))
+        if os.path.abspath(self.journal.dir) == os.path.abspath(self.store.dir):
+            p.append(_msg("store.dir", "must differ from [journal] dir (each holds a LOCK file "
+                          "of its own)", self.store.dir))
+        return p
+
+
+def _msg(key: str, why: str, got) -> str:
+    section, _, name = key.partition(".")
+    return f"[{section}] {name}: {why}, got {_show(got)}"
+
+
+def _show(v) -> str:
+    if isinstance(v, bool) or not isinstance(v, int):
+        return repr(v)
+    if v >= 1024 and _pow2(v):
+        return f"{v} (2^{v.bit_length() - 1})"
+    return str(v)
+
+
+def _pow2(v: int) -> bool:
+    return v > 0 and v & (v - 1) == 0
+
+
+def _bare(name: str) -> str:
+    """A ring name as shm_open takes it: one leading "/" is optional."""
+    return name[1:] if name.startswith("/") else name
+
+
+def _shm_name_problem(name: str) -> str | None:
+    """Why `name` is not a ring name: a POSIX shared-memory name is one
+    optional "/" and then a file name in /dev/shm."""
+    bare = _bare(name)
+    if "\0" in name:
+        return "must not contain a NUL character"
+    if not bare:
+        return 'must be a name: one optional leading "/" and at least one more character'
+    if "/" in bare:
+        return 'may have one leading "/" and no other (a shared-memory name is one file in /dev/shm)'
+    if bare in (".", ".."):
+        return f'"{bare}" is a directory, not a name'
+    n = len(bare.encode())
+    if n > RING_NAME_MAX:
+        return (f"is {n} bytes after its leading \"/\", over the {RING_NAME_MAX} the ring takes "
+                "(NAME_MAX is 255, and csrc/ring/zkring.h adds the \"/\" and the NUL)")
+    return None
+
+
+def _path_problem(path: str) -> str | None:
+    if not path:
+        return "must be a path"
+    if "\0" in path:
+        return "must not contain a NUL character"
+    return None
+
+
+def _security_problem(bits: int, trace_length: int, shorter: str) -> str | None:
+    """Why `bits` of conjectured security cannot be had at `trace_length`
+    rows with the order book's proof parameters (None if they can);
+    `shorter` says which keys shorten the trace."""
+    try:
+        proof_options(bits).check_security(trace_length, bits)
+    except ValueError:
+        pass
+    else:
+        return None
+    options = proof_options(bits)
+    got = options.conjectured_security(trace_length)
+    lengths = [1 << k for k in range(4, MAX_LOG_TRACE + 1)]
+    reaching = [t for t in lengths if options.conjectured_security(t) >= bits]
+    if not reaching:
+        best = max(options.conjectured_security(t) for t in lengths)
+        return (f"out of reach at any trace length: the order book's proof parameters give at "
+                f"most {best} bits (the extension field and the hash cap them), {got} at this "
+                f"trace of {_show(trace_length)} rows")
+    return (f"out of reach at a trace of {_show(trace_length)} rows, which gets {got} bits with "
+            f"the order book's proof parameters; traces up to {_show(reaching[-1])} rows reach it "
+            f"({shorter} makes the trace shorter)")
+
+
+def _gib(n: int) -> str:
+    if n >= 1 << 30:
+        return f"{n / (1 << 30):.1f} GiB"
+    return f"{n / MIB:.0f} MiB" if n >= MIB else f"{n / 1024:.0f} KiB"
+
+
+def _cpu_list(cpus: set[int]) -> str:
+    out, run = [], []
+    for c in sorted(cpus):
+        if run and c == run[-1] + 1:
+            run.append(c)
+            continue
+        if run:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [c]
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ",".join(out) or "none"
+
+
+# ---- the machine's rules ----
+
+def memory_estimate(cfg: Config) -> dict[str, int]:
+    """Peak bytes of the daemon at this configuration, by where they go (the
+    key that sizes each): see the constants above."""
+    return {
+        "workers.count": cfg.workers.count * (WORKER_BASE_BYTES
+                                              + WORKER_BYTES_PER_ROW * cfg.trace_length),
+        "book.max_symbols": cfg.book.max_symbols * cfg.book.capacity * SHADOW_BYTES_PER_SLOT,
+        "journal.segment_mib": cfg.journal.segment_mib * MIB,
+        "daemon": DAEMON_BYTES,
+    }
+
+
+def _machine_problems(cfg: Config, host: Host, memory: bool = True) -> list[str]:
+    """The machine's rules (`memory=False` leaves out the memory estimate,
+    meaningless when the trace length is already wrong)."""
+    p: list[str] = []
+    _check_cores(cfg, host, p)
+    _check_groups(cfg, host, p)
+    _check_rings(cfg, host, p)
+    if memory:
+        _check_memory(cfg, host, p)
+    gid = None
+    if cfg.state.group:
+        try:
+            gid = host.getgrnam(cfg.state.group).gr_gid
+        except KeyError:
+            pass                         # reported by _check_groups
+    for key, path in (("journal.dir", cfg.journal.dir), ("store.dir", cfg.store.dir)):
+        _check_state_dir(key, path, host.at(path), gid, p)
+    _check_socket(cfg, host, p)
+    return p
+
+
+def _check_cores(cfg: Config, host: Host, p: list[str]) -> None:
+    try:
+        usable = host.cpus()
+    except OSError as exc:
+        p.append(_msg("ingest.core", f"cannot read this process's CPU affinity ({exc})",
+                      cfg.ingest.core))
+        return
+    where = f"this process's CPU affinity is {_cpu_list(usable)}"
+    if cfg.ingest.core >= 0 and cfg.ingest.core not in usable:
+        p.append(_msg("ingest.core", f"core {cfg.ingest.core} is not one this process may run "
+                      f"on ({where})", cfg.ingest.core))
+    outside = sorted(set(cfg.workers.cores) - usable)
+    if outside:
+        p.append(_msg("workers.cores", f"{_cpu_list(set(outside))} not among the cores this "
+                      f"process may run on ({where})", list(cfg.workers.cores)))
+    if outside:
+        return                          # the bound below counts usable cores: fix those first
+    cores = set(cfg.workers.cores) or usable
+    top = WORKERS_PER_CORE * max(1, len(cores))
+    if cfg.workers.count > top:
+        whose = "[workers] cores names" if cfg.workers.cores else "this process may run on"
+        p.append(_msg("workers.count", f"must be at most {top}, {WORKERS_PER_CORE} per core the "
+                      f"workers may use ({whose} {len(cores)}): a worker proves on one core, so "
+                      "more workers only time-share, each at its peak memory", cfg.workers.count))
+
+
+def _check_groups(cfg: Config, host: Host, p: list[str]) -> None:
+    mine = host.groups()
+    for key, name, needed, what in (
+            ("ring.group", cfg.ring.group, cfg.ring.create, "hand the rings it creates to it"),
+            ("state.group", cfg.state.group, True, "hand its state files to it")):
+        if not name:
+            continue
+        try:
+            gid = host.getgrnam(name).gr_gid
+        except KeyError:
+            p.append(_msg(key, "no such group", name))
+            continue
+        if needed and gid not in mine and host.euid() != 0:
+            p.append(_msg(key, f"this process is not a member of group {name} (gid {gid}), so "
+                          f"it cannot {what} (fchown fails with EPERM); under systemd add it to "
+                          "SupplementaryGroups=", name))
+
+
+def _check_rings(cfg: Config, host: Host, p: list[str]) -> None:
+    r = cfg.ring
+    to_create = []
+    for key in ("ops", "completions"):
+        name = getattr(r, key)
+        path = os.path.join(host.shm_dir, _bare(name))
+        if not os.path.lexists(path):
+            if not r.create:
+                p.append(_msg(f"ring.{key}", f"{path} does not exist and [ring] create is false "
+                              "(the engine must create it before the daemon starts)", name))
+            to_create.append(name)
+            continue
+        why = _existing_ring_problem(path, r.capacity)
+        if why:
+            p.append(_msg(f"ring.{key}", why, name))
+    if not to_create or not r.create:
+        return
+    size = layout.segment_size(r.capacity)
+    need = size * len(to_create)
+    try:
+        vfs = host.statvfs(host.shm_dir)
+    except OSError as exc:
+        p.append(_msg("ring.capacity", f"cannot see the free space of {host.shm_dir} "
+                      f"({exc.strerror or exc}), where the rings are created", r.capacity))
+        return
+    free = vfs.f_bavail * vfs.f_frsize
+    if need > free:
+        p.append(_msg("ring.capacity", f"the {len(to_create)} ring(s) to create need "
+                      f"{_gib(need)} ({_gib(size)} each: {layout.RECORDS_OFFSET} header bytes + "
+                      f"capacity x {layout.RECORD_SIZE}) and {host.shm_dir} has {_gib(free)} free",
+                      r.capacity))
+
+
+def _existing_ring_problem(path: str, capacity: int) -> str | None:
+    """Why the daemon cannot use the existing segment at `path` as a ring of
+    `capacity` records (None if it can).  The daemon never re-creates an
+    existing ring, and recovery keeps as many journal records for resync as
+    the configured capacity, so a bigger existing ops ring could replay
+    records recovery no longer recognises."""
+    size = layout.FIELDS["segment_size"][0] + 8
+    try:
+        with open(path, "rb") as f:
+            head = f.read(size)
+    except OSError as exc:
+        return f"the existing {path} cannot be read ({exc.strerror or exc})"
+    if len(head) < size:
+        return f"the existing {path} is not a ring (too short)"
+    def field_(name: str) -> int:
+        offset, fmt = layout.FIELDS[name]
+        return struct.unpack_from(fmt, head, offset)[0]
+
+    if field_("magic") != layout.MAGIC:
+        return f"the existing {path} is not a ring (no ring magic)"
+    if field_("version") != layout.VERSION or field_("record_size") != layout.RECORD_SIZE:
+        return (f"the existing {path} is a ring of another layout (version {field_('version')}, "
+                f"{field_('record_size')}-byte records)")
+    if field_("capacity") != capacity:
+        return (f"the existing {path} holds {field_('capacity')} records, not [ring] capacity "
+                f"{capacity}: set capacity to match, or remove the ring while nothing uses it")
+    return None
+
+
+def _check_memory(cfg: Config, host: Host, p: list[str]) -> None:
+    try:
+        limit, source = host.memory()
+    except Exception as exc:          # psutil or /proc unreadable: say so, never a traceback
+        p.append(_msg("workers.count", f"cannot read this machine's memory ({exc})",
+                      cfg.workers.count))
+        return
+    parts = memory_estimate(cfg)
+    total = sum(parts.values())
+    if total <= limit:
+        return
+    key = max((k for k in parts if k != "daemon"), key=parts.get)
+    got = {"workers.count": cfg.workers.count, "book.max_symbols": cfg.book.max_symbols,
+           "journal.segment_mib": cfg.journal.segment_mib}[key]
+    p.append(_msg(key, f"the daemon would need about {_gib(total)} at peak, over the "
+                  f"{_gib(limit)} of {source}: {cfg.workers.count} worker(s) x (45 MiB + 11 KiB "
+                  f"x {cfg.trace_length} trace rows) = {_gib(parts['workers.count'])}, "
+                  f"{cfg.book.max_symbols} shadow books of {cfg.book.capacity} slots = "
+                  f"{_gib(parts['book.max_symbols'])}, a journal segment = "
+                  f"{_gib(parts['journal.segment_mib'])}, the daemon itself 300 MiB "
+                  "(docs/DEPLOY.md, \"Sizing\")", got))
+
+
+def _creatable(path: str) -> str | None:
+    """Why directory `path` (missing) could not be created by this process."""
+    p = os.path.abspath(path)
+    while not os.path.lexists(p):
+        parent = os.path.dirname(p)
+        if parent == p:
+            break
+        p = parent
+    if not os.path.isdir(p):
+        return f"cannot be created: {p} is not a directory"
+    if not os.access(p, os.W_OK | os.X_OK):
+        return f"cannot be created: this process may not create entries in {p}"
+    return None
+
+
+def _check_state_dir(key: str, path: str, full: str, gid: int | None, p: list[str]) -> None:
+    """The state directory `path` (found at `full`): creatable if missing; if
+    it exists, a directory this process can write, and neither it nor the
+    daemon's files in it more open than the state's permissions
+    (daemon/perms.py)."""
+    try:
+        st = os.stat(full)
+    except (FileNotFoundError, NotADirectoryError):
+        why = _creatable(full)
+        if why:
+            p.append(_msg(key, why, path))
+        return
+    except OSError as exc:
+        p.append(_msg(key, f"cannot be inspected ({exc.strerror or exc})", path))
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        p.append(_msg(key, f"{full} exists and is not a directory", path))
+        return
+    if not os.access(full, os.W_OK | os.X_OK):
+        p.append(_msg(key, f"this process may not write in {full}", path))
+        return
+    why = perms.mode_problem(st, gid)
+    if why:
+        p.append(_msg(key, f"{full}: {why}; the daemon changes no mode it did not set: "
+                      f"`{perms.fix_command(full, True, gid)}`", path))
+        return
+    ours = (lambda n: n == "LOCK" or n == INDEX_NAME
+            or (n.startswith(JOURNAL_PREFIX + "-") and n.endswith(JOURNAL_SUFFIX))
+            or (n.startswith(STORE_PREFIX + "-") and n.endswith(STORE_SUFFIX)))
+    try:
+        names = sorted(n for n in os.listdir(full) if ours(n))
+    except OSError as exc:
+        p.append(_msg(key, f"cannot list {full} ({exc.strerror or exc})", path))
+        return
+    for name in names:
+        f = os.path.join(full, name)
+        try:
+            fst = os.lstat(f)
+        except OSError:
+            continue
+        why = perms.mode_problem(fst, gid)
+        if why:
+            p.append(_msg(key, f"{f}: {why}; the daemon changes no mode it did not set: "
+                          f"`{perms.fix_command(full, True, gid)}`", path))
+            return
+
+
+def _check_socket(cfg: Config, host: Host, p: list[str]) -> None:
+    sock = cfg.admin.socket
+    full = os.path.abspath(sock)
+    why = socket_path_problem(full)
+    if why:
+        p.append(_msg("admin.socket", why, sock))
+    directory = os.path.dirname(full)
+    found = host.at(directory)
+    try:
+        st = os.stat(found)
+    except (FileNotFoundError, NotADirectoryError):
+        # the admin endpoint does not create its directory (a runtime
+        # directory is systemd's to make); the journal's and the store's
+        # creation makes their parents first, as the default ./var shows
+        made = [os.path.abspath(d) for d in (cfg.journal.dir, cfg.store.dir)]
+        if not any(d == directory or d.startswith(directory + os.sep) for d in made):
+            p.append(_msg("admin.socket", f"its directory {directory} does not exist (the daemon "
+                          "creates only [journal] dir, [store] dir and their parents)", sock))
+    except OSError as exc:
+        p.append(_msg("admin.socket", f"its directory {directory} cannot be inspected "
+                      f"({exc.strerror or exc})", sock))
+    else:
+        if not stat.S_ISDIR(st.st_mode):
+            p.append(_msg("admin.socket", f"{directory} is not a directory", sock))
+        elif not os.access(found, os.W_OK | os.X_OK):
+            p.append(_msg("admin.socket", f"this process may not create the socket in {directory}",
+                          sock))
+        elif st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+            # another user could rename their own socket over ours
+            p.append(_msg("admin.socket", f"its directory {directory} is mode "
+                          f"{stat.S_IMODE(st.st_mode):04o}: writable by other users without the "
+                          "sticky bit, so they could replace the socket", sock))
+        else:
+            try:
+                sst = os.lstat(host.at(full))
+            except OSError:
+                pass
+            else:
+                if not stat.S_ISSOCK(sst.st_mode):
+                    p.append(_msg("admin.socket", f"{full} exists and is not a socket", sock))
+    port = cfg.admin.tcp_port
+    if port and port < host.unprivileged_port_start() and host.euid() != 0:
+        p.append(_msg("admin.tcp_port", f"ports below {host.unprivileged_port_start()} "
+                      "(net.ipv4.ip_unprivileged_port_start) need a privilege this process does "
+                      "not have", port))
+
+
+# ---- reading a file ----
+
+def load(path: str | None = None, overrides: dict | None = None, *, host: Host | None = None,
+         machine: bool = True) -> Config:
     """The configuration of file `path` (None: the defaults), with
-    `overrides` ({"section": {"key": value}}) applied on top."""
+    `overrides` ({"section": {"key": value}}) applied on top, checked by
+    every rule: the machine's against `host` (None: this process on this
+    machine), or none of them with `machine=False`."""
     data: dict = {}
     if path is not None:
         try:
@@ -161,9 +791,10 @@ def load(path: str | None = None, overrides: dict | None = None) -> Config:
         if name not in sections:
             raise ConfigError(f"unknown section [{name}] (known: {', '.join(sections)})")
         if not isinstance(values, dict):
-            raise ConfigError(f"{name}: must be a table ([{name}])")
+            raise ConfigError(f"[{name}]: must be a table, got {type(values).__name__} {values!r}")
         built[name] = _section(name, sections[name].default_factory, values)
-    return Config(**built).validate()
+    cfg = Config(**built)
+    return cfg.validate(host) if machine else cfg.validate_file()
 
 
 def _section(name: str, cls, values: dict):
@@ -172,16 +803,41 @@ def _section(name: str, cls, values: dict):
     kwargs = {}
     for key, value in values.items():
         if key not in known:
-            raise ConfigError(f"{name}.{key}: unknown key (known: {', '.join(known)})")
+            raise ConfigError(f"[{name}] {key}: unknown key (known: {', '.join(known)})")
         default = getattr(defaults, key)
         if isinstance(default, tuple):
             if not isinstance(value, list) or not all(type(v) is int for v in value):
-                raise ConfigError(f"{name}.{key}: must be a list of integers")
+                raise ConfigError(f"[{name}] {key}: must be a list of integers, got {value!r}")
             value = tuple(value)
         elif type(default) is float and type(value) is int:
             value = float(value)                 # `5` for a number of seconds
         elif type(value) is not type(default):
-            raise ConfigError(f"{name}.{key}: must be {type(default).__name__}, "
+            raise ConfigError(f"[{name}] {key}: must be {type(default).__name__}, "
                               f"got {type(value).__name__} {value!r}")
         kwargs[key] = value
     return cls(**kwargs)
+
+
+def check_main(path: str | None, host: Host | None = None, out=None) -> int:
+    """`zksidecar daemon --check-config`: every rule, as the daemon would
+    check them at start; 0 and a summary if the configuration is usable, 2
+    and one line per problem (on stderr) if not.  Nothing is created."""
+    out = out or sys.stdout
+    try:
+        cfg = load(path, host=host)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"zksidecar: configuration: {problem}", file=sys.stderr)
+        return 2
+    est = sum(memory_estimate(cfg).values())
+    ring = layout.segment_size(cfg.ring.capacity)
+    print(f"configuration OK: {path or '(defaults)'}\n"
+          f"  rings {cfg.ring.ops} and {cfg.ring.completions}: {cfg.ring.capacity} records "
+          f"({_gib(ring)} each)\n"
+          f"  trace {cfg.trace_length} rows, {cfg.workers.security_bits}-bit proofs, "
+          f"{cfg.workers.count} worker(s); peak memory estimate {_gib(est)}\n"
+          f"  journal {os.path.abspath(cfg.journal.dir)}, store {os.path.abspath(cfg.store.dir)}, "
+          f"admin socket {os.path.abspath(cfg.admin.socket)}"
+          + (f", state group {cfg.state.group}" if cfg.state.group else ", state owner-only"),
+          file=out)
+    return 0

@@ -23,6 +23,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..engine.records import OP_DTYPE, Packed, record_dtype
+from . import perms
 
 VERSION = 1
 JOURNAL_MAGIC = 0x454A4B5A     # b"ZKJE"
@@ -296,10 +297,11 @@ def fsync_directory(directory: str) -> None:
         os.close(fd)
 
 
-def lock_directory(directory: str, what: str, error: type) -> int:
+def lock_directory(directory: str, what: str, error: type, group: str | int | None = None) -> int:
     """Take the directory's LOCK file (flock, released when the process
-    dies): two writers on one log would interleave their appends."""
-    fd = os.open(os.path.join(directory, "LOCK"), os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    dies): two writers on one log would interleave their appends.  A new
+    LOCK is 0600 (0640 owned by `group`) whatever the umask (daemon/perms.py)."""
+    fd = perms.open_or_create(os.path.join(directory, "LOCK"), os.O_RDWR | os.O_CLOEXEC, group)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

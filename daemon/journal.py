@@ -25,6 +25,7 @@ import numpy as np
 
 from ..engine.records import OP_DTYPE
 from . import formats as fm
+from . import perms
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +103,7 @@ class Journal:
     the directory under every policy but "never"."""
 
     def __init__(self, directory: str, segment_bytes: int = 64 << 20, fsync: str = "batch",
-                 fsync_interval: float = 1.0):
+                 fsync_interval: float = 1.0, group: str | int | None = None):
         self.fsync = _check_policy(fsync)
         if not isinstance(segment_bytes, int) or segment_bytes < MIN_SEGMENT_BYTES:
             raise ValueError(f"journal segment_bytes must be an integer >= {MIN_SEGMENT_BYTES}, "
@@ -113,11 +114,12 @@ class Journal:
         self.repairs: list[str] = []     # what opening dropped, for the daemon's status
         self._lock = threading.Lock()
         self._fd = -1
+        self._group = group              # files 0640 owned by it, directories 0750 (daemon/perms.py)
         try:
-            os.makedirs(directory, exist_ok=True)
+            perms.make_dirs(directory, group)
         except OSError as exc:
             raise JournalError(exc.errno, f"journal {directory}: {exc.strerror}") from exc
-        self._lock_fd = fm.lock_directory(directory, "journal", JournalError)
+        self._lock_fd = fm.lock_directory(directory, "journal", JournalError, group)
         try:
             self._open()
         except BaseException:
@@ -157,7 +159,7 @@ class Journal:
     def _create_segment(self) -> None:
         self._number += 1
         try:
-            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            self._fd = perms.create_file(self._path, os.O_RDWR | os.O_CLOEXEC, self._group)
         except OSError as exc:
             self._number -= 1
             cls = JournalFull if exc.errno in fm.FULL_ERRNOS else JournalError

@@ -66,10 +66,11 @@ class Service:
         with contextlib.ExitStack() as opened:       # closed again if anything below fails
             self.journal = opened.enter_context(
                 Journal(c.journal.dir, c.journal.segment_mib << 20, c.journal.fsync,
-                        c.journal.fsync_interval_ms / 1000))
+                        c.journal.fsync_interval_ms / 1000, group=c.state.group or None))
             for repair in self.journal.repairs:
                 log.warning("journal: %s", repair)
-            self.store = opened.enter_context(ProofStore(c.store.dir, c.store.fsync))
+            self.store = opened.enter_context(
+                ProofStore(c.store.dir, c.store.fsync, group=c.state.group or None))
             self.sequencer = Sequencer(c.book.capacity, self.trace_length, self.policy, self.metrics,
                                        max_symbols=c.book.max_symbols, journal=self.journal,
                                        resync_after=c.book.resync_after)
@@ -200,7 +201,8 @@ class Service:
         self.start()
         try:
             async with await serve_admin(self.metrics, self.status, self.config.admin.socket,
-                                         self.config.admin.tcp_port or None):
+                                         self.config.admin.tcp_port or None,
+                                         group=self.config.state.group or None):
                 watchdog = asyncio.ensure_future(watchdog_loop(notifier, self.healthy))
                 notifier.ready(f"serving {self.config.ring.ops}")
                 try:

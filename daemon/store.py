@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 from ..engine.records import NO_PROOF
 from . import formats as fm
+from . import perms
 
 log = logging.getLogger(__name__)
 
@@ -86,12 +87,13 @@ class ProofStore:
     is whole, and leaves a torn tail for the writer to deal with."""
 
     def __init__(self, directory: str, fsync: bool = True, segment_bytes: int = 256 << 20,
-                 readonly: bool = False):
+                 readonly: bool = False, group: str | int | None = None):
         if not isinstance(segment_bytes, int) or segment_bytes < MIN_SEGMENT_BYTES:
             raise ValueError(f"store segment_bytes must be an integer >= {MIN_SEGMENT_BYTES}, "
                              f"got {segment_bytes!r}")
         self.directory, self.fsync, self.segment_bytes = directory, fsync, segment_bytes
         self.readonly = readonly
+        self._group = group              # files 0640 owned by it, directories 0750 (daemon/perms.py)
         self.repairs: list[str] = []     # what opening changed, for the daemon's status
         self._entries: list[Location] = []
         self._number: dict[tuple[int, int], int] = {}
@@ -103,10 +105,10 @@ class ProofStore:
                 raise StoreError(errno.ENOENT, f"proof store {directory}: no such directory")
         else:
             try:
-                os.makedirs(directory, exist_ok=True)
+                perms.make_dirs(directory, group)
             except OSError as exc:
                 raise StoreError(exc.errno, f"proof store {directory}: {exc.strerror}") from exc
-            self._lock_fd = fm.lock_directory(directory, "proof store", StoreError)
+            self._lock_fd = fm.lock_directory(directory, "proof store", StoreError, group)
         try:
             self._open()
         except BaseException:
@@ -146,7 +148,7 @@ class ProofStore:
             self._segment = len(paths) - 1
             self._fd = os.open(paths[-1], os.O_RDWR | os.O_CLOEXEC)
             self._size = sizes[-1]
-        self._index_fd = os.open(self._index_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        self._index_fd = perms.open_or_create(self._index_path, os.O_RDWR | os.O_CLOEXEC, self._group)
         if why or new:
             os.ftruncate(self._index_fd, kept * INDEX_SIZE)
             entries = b"".join(self._index_bytes(loc) for loc in self._entries[kept:])
@@ -276,7 +278,7 @@ class ProofStore:
         number = self._segment + 1
         path = self._segment_path(number)
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            fd = perms.create_file(path, os.O_RDWR | os.O_CLOEXEC, self._group)
         except OSError as exc:
             cls = StoreFull if exc.errno in fm.FULL_ERRNOS else StoreError
             raise cls(exc.errno, f"proof store: cannot create {path}: {exc.strerror}") from exc

@@ -77,7 +77,7 @@ def test_metrics_status_healthz(sockdir, loop):
 
     async def main():
         async with await serve_admin(m, lambda: {"service": "up", "ring": {"name": "ops"}}, path):
-            assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600   # no state group: the owner only
             code, headers, body = await get(path, "/metrics")
             assert code == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4")
             fams = {f.name: f for f in text_string_to_metric_families(body.decode())}
@@ -244,7 +244,7 @@ def test_stale_socket_file_is_replaced(sockdir):
     async def main():
         async with await serve_admin(Metrics(), dict, path):
             assert (await get(path, "/healthz"))[0] == 200
-            assert stat.S_IMODE(os.stat(path).st_mode) == 0o660
+            assert stat.S_IMODE(os.stat(path).st_mode) == 0o600   # no state group: the owner only
         assert os.listdir(sockdir) == []                  # no temporary name left behind
 
     run(main())

@@ -267,8 +267,47 @@ def test_sysusers_and_tmpfiles_create_the_directories(tmp_path):
         assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (uid, gid, 0o750), d
 
 
-def test_example_config_is_a_valid_configuration():
+def unit_host(root: Path, cores: int = 2):
+    """The machine the service unit describes, as daemon/config.py's rules
+    see it: a box of `cores` cores (this project's have 2) seen through the
+    unit's CPUAffinity=, the sysusers snippet's users and groups with the
+    daemon running as zksidecar (Group= and SupplementaryGroups=), MemoryMax=
+    as its memory, an empty /dev/shm of 1 GiB, and under `root` the
+    directories tmpfiles makes."""
+    from types import SimpleNamespace
+
+    from zksidecar.daemon.config import Host
+
+    u = parse_unit(SERVICE)
+    lines = [ln.split() for ln in SYSUSERS.read_text().splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")]
+    names = sorted({f[1] for f in lines if f[0] in ("u", "g")})
+    gids = {name: 900 + i for i, name in enumerate(names)}
+    daemon_groups = [one(u, "Service", "Group")] + values(u, "Service", "SupplementaryGroups")
+
+    def getgrnam(name):
+        if name not in gids:
+            raise KeyError(name)
+        return SimpleNamespace(gr_name=name, gr_gid=gids[name])
+
+    for line in TMPFILES.read_text().splitlines():
+        f = line.split()
+        if f and f[0] == "d":
+            (root / f[1].lstrip("/")).mkdir(parents=True, mode=int(f[2], 8))
+    (root / "dev/shm").mkdir(parents=True)
+    return Host(cpus=lambda: cpu_set(one(u, "Service", "CPUAffinity")) & set(range(cores)),
+                statvfs=lambda path: SimpleNamespace(f_bavail=1 << 18, f_frsize=4096),
+                memory=lambda: (size_bytes(one(u, "Service", "MemoryMax")), "MemoryMax="),
+                getgrnam=getgrnam, groups=lambda: {gids[g] for g in daemon_groups},
+                euid=lambda: 990, unprivileged_port_start=lambda: 1024,
+                shm_dir=str(root / "dev/shm"), root=str(root))
+
+
+def test_example_config_is_a_valid_configuration(tmp_path):
+    """By the file's own rules anywhere, and by every rule on the box the
+    service unit describes (its cores, users, groups, memory, directories)."""
     from zksidecar.daemon.config import load
 
-    cfg = load(str(ROOT / "systemd" / "zksidecar.toml.example"))
+    cfg = load(str(EXAMPLE), machine=False)
     assert cfg.ring.group == "zktrading" and cfg.ingest.core >= 0
+    assert load(str(EXAMPLE), host=unit_host(tmp_path)) == cfg

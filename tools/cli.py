@@ -8,6 +8,8 @@
     zksidecar verify PROOF...      verify batch proof files as a chain from the empty book
     zksidecar verify --store DIR   verify every symbol's chain in a daemon's proof store
     zksidecar daemon [--config F]  run the sidecar: ring -> journal -> shadow book -> proofs
+    zksidecar daemon --check-config [--config F]
+                                   check a configuration as the daemon would at start, then exit
     zksidecar stats [--once]       the running daemon's figures as a live table
     zksidecar loadgen [--ops N]    a reference engine publishing a synthetic flow to the daemon
     zksidecar demo [--seconds S] [--rate R] [--ops N]
@@ -66,6 +68,10 @@ def _stats(args) -> int:
 
 
 def _daemon(args) -> int:
+    if args.check_config:
+        from zksidecar.daemon.config import check_main
+
+        return check_main(args.config)
     from zksidecar.daemon import service
 
     return service.main(args.config)
@@ -150,6 +156,9 @@ def parser() -> argparse.ArgumentParser:
     d = sub.add_parser("daemon", help="run the sidecar daemon (docs/DAEMON.md)")
     d.add_argument("--config", metavar="FILE", default=None,
                    help="TOML configuration (default: built-in defaults, state under ./var)")
+    d.add_argument("--check-config", action="store_true",
+                   help="check the configuration against every rule and this machine, print a "
+                        "summary and exit (0 usable, 2 not); creates nothing")
     d.set_defaults(func=_daemon)
 
     j = sub.add_parser("journal", help="the daemon's journal (docs/STORE.md)")

@@ -25,6 +25,7 @@ machine in well under a minute.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
@@ -35,7 +36,7 @@ import sys
 import threading
 import time
 
-from zksidecar.daemon.config import ConfigError, load, user_name
+from zksidecar.daemon.config import ConfigError, Host, load, user_name
 
 from .stats import StatsError, fetch_status
 
@@ -128,7 +129,10 @@ class DaemonProcess:
         self.config_path = os.path.join(self.dir, "zksidecar.toml")
         with open(self.config_path, "w") as f:
             f.write(toml_text(config))
-        self.config = load(self.config_path)     # a bad setting fails here, naming the key
+        # a bad setting fails here, naming the key; the machine's rules are
+        # checked for the daemon, which runs on `cpus` (this process may not)
+        host = dataclasses.replace(Host(), cpus=lambda: set(cpus)) if cpus else None
+        self.config = load(self.config_path, host=host)
         self.log_path = os.path.join(self.dir, "daemon.log")
         self.cpus = cpus
         self.proc: subprocess.Popen | None = None

@@ -134,7 +134,9 @@ def run_args(args) -> int:
     from zksidecar.daemon.config import ConfigError, load
 
     try:
-        cfg = load(args.config)
+        # the engine's side: only the names matter, and this process runs as
+        # the engine (its cores, its user), not as the daemon the machine's rules are about
+        cfg = load(args.config, machine=False)
     except ConfigError as exc:
         print(f"zksidecar loadgen: {exc}", file=sys.stderr)
         return 2

@@ -83,6 +83,7 @@ class Batch:
     priority: ProofPriority
     reason: CloseReason
     divergent: list[int] = field(default_factory=list)   # seqs whose engine claim differed
+    resumed: bool = False     # it begins where its stream resumed (its first op: Book.resume)
 
     @property
     def first_seq(self) -> int:
@@ -107,8 +108,8 @@ class Refusal(str, Enum):
     """Why records were not applied; the value is the metrics label."""
 
     REPLAYED = "replayed"          # a sequence number the stream has already had
-    TIMESTAMP = "timestamp"        # the next sequence number, but its time goes back
-    UNCONFIRMED = "unconfirmed"    # past a gap, and not followed by enough records to resume there
+    UNCONFIRMED = "unconfirmed"    # held (past a gap, or time going back), and not followed by
+                                   # enough records that continue it for the stream to resume there
     SYMBOL = "symbol"              # a symbol the service does not take (see daemon/sequencer.py)
 
 
@@ -128,14 +129,15 @@ class Refused:
 
 @dataclass
 class Break:
-    """A stream that resumed past a gap: operations `expected` ..
-    `resumed` - 1 never arrived; the batch after the break starts from the
-    book as it was, with `resumed` as its next sequence number (no proof
-    covers the jump: the chain has a break there)."""
+    """A stream that resumed (engine/book.py Book.resume): operations
+    `expected` .. `resumed` - 1 never arrived, and/or time went back to
+    `ts_ns`; the batch after it starts from the book as it was, resumed
+    (no proof covers that step: the chain has a break there)."""
 
     symbol: int
     expected: int
     resumed: int
+    ts_ns: int
 
 
 @dataclass

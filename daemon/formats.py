@@ -30,6 +30,7 @@ JOURNAL_MAGIC = 0x454A4B5A     # b"ZKJE"
 STORE_MAGIC = 0x45534B5A       # b"ZKSE"
 JOURNAL_OPS = 1
 JOURNAL_BATCH = 2
+MARK_RESUMED = 1               # zk_journal_batch.flags
 
 
 class FileLogError(OSError):
@@ -64,7 +65,9 @@ JOURNAL_ENTRY_DTYPE = record_dtype([
 
 JOURNAL_BATCH_DTYPE = record_dtype([
     ("symbol", "<u4", 0),
-    ("priority", "<u4", 4),
+    ("priority", "u1", 4),
+    ("flags", "u1", 5),
+    ("reserved", "<u2", 6),
     ("batch_id", "<u8", 8),
     ("first_seq", "<u8", 16),
     ("last_seq", "<u8", 24),
@@ -180,13 +183,17 @@ class EntryWalk:
     zeros to the end (blocks a power loss allocated but never wrote).  Then
     iteration stops and `torn` says why, with `end` the offset to truncate
     to.  Anything else raises `error(path, offset, reason)`: corruption in
-    the middle of a log is never skipped.
+    the middle of a log is never skipped, except, with `damaged_payloads`,
+    a payload whose checksum fails under a sound header (the header says
+    where the entry ends): it is yielded with payload None (the proof store
+    keeps such an entry, to be superseded: ProofStore.put(replace=True)).
     """
 
     def __init__(self, read: Callable[[int, int], bytes], size: int, layout: Layout, path: str,
-                 last: bool, error: Callable[[str, int, str], Exception], start: int = 0):
+                 last: bool, error: Callable[[str, int, str], Exception], start: int = 0,
+                 damaged_payloads: bool = False):
         self.read, self.size, self.layout, self.path = read, size, layout, path
-        self.last, self.error = last, error
+        self.last, self.error, self.damaged_payloads = last, error, damaged_payloads
         self.end = start
         self.torn: str | None = None
 
@@ -227,7 +234,9 @@ class EntryWalk:
                                   True)
             payload = self.read(at + HEADER_SIZE, h.length)
             if crc32(payload) != getattr(h, lay.payload_crc):
-                return self._fail(at, "payload checksum fails", end == self.size)
+                if not self.damaged_payloads or (self.last and end == self.size):
+                    return self._fail(at, "payload checksum fails", end == self.size)
+                payload = None
             yield at, h, payload
             at = self.end = end
 

@@ -123,9 +123,14 @@ class Ingest(threading.Thread):
                 if now >= next_status:
                     self._status()
                     next_status = now + STATUS_EVERY_S
-            # a clean stop journals everything it polled; a full disk leaves it in the ring
-            while self._unjournaled is None and (n := self.consumer.drain(self._buf)):
+            # a clean stop journals what the ring held when it began (bounded: an engine
+            # publishing faster than the journal takes must not hold the stop up);
+            # a full disk leaves it in the ring, as does whatever came after
+            left = self.consumer.depth
+            while left > 0 and self._unjournaled is None and \
+                    (n := self.consumer.drain(self._buf[:min(left, len(self._buf))])):
                 self._take(self._buf[:n].copy())
+                left -= n
         except BaseException as exc:  # reported through healthy(); the service stops
             self.error = exc
             log.error("ingest stopped: %s: %s (the records it held are still in the ring)",

@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -62,13 +63,15 @@ class ReplayMismatch(JournalError):
 @dataclass(frozen=True)
 class BatchMark:
     """A closed batch: operations first_seq..last_seq (inclusive) of `symbol`
-    form batch `batch_id`, to be proven at `priority` (0 critical .. 3 low)."""
+    form batch `batch_id`, to be proven at `priority` (0 critical .. 3 low);
+    `resumed`: it begins where its stream resumed (daemon/shadow.py)."""
 
     symbol: int
     batch_id: int
     first_seq: int
     last_seq: int
     priority: int
+    resumed: bool = False
 
     def __post_init__(self):
         for name, top in (("symbol", fm.U32), ("batch_id", fm.U64), ("first_seq", fm.U64),
@@ -198,8 +201,9 @@ class Journal:
         if not isinstance(mark, BatchMark):
             raise TypeError(f"append_batch takes a BatchMark, not {type(mark).__name__}")
         payload = fm.JOURNAL_MARK.pack(symbol=mark.symbol, priority=mark.priority,
-                                        batch_id=mark.batch_id, first_seq=mark.first_seq,
-                                        last_seq=mark.last_seq)
+                                       flags=fm.MARK_RESUMED if mark.resumed else 0, reserved=0,
+                                       batch_id=mark.batch_id, first_seq=mark.first_seq,
+                                       last_seq=mark.last_seq)
         self._append(fm.journal_header(fm.JOURNAL_BATCH, payload, 1, time.time_ns()), payload, True)
 
     def _append(self, header: bytes, payload, batch: bool) -> None:
@@ -266,36 +270,53 @@ class Journal:
                     yield OpsEntry(np.frombuffer(payload, dtype=OP_DTYPE).copy(), head.seen_ns)
                 else:
                     m = fm.JOURNAL_MARK.unpack(payload)
+                    if m.flags & ~fm.MARK_RESUMED or m.reserved:
+                        raise JournalCorrupt(path, at, f"a batch mark with unknown flags "
+                                             f"{m.flags:#x} or reserved bytes {m.reserved:#x}")
                     try:
-                        mark = BatchMark(m.symbol, m.batch_id, m.first_seq, m.last_seq, m.priority)
+                        mark = BatchMark(m.symbol, m.batch_id, m.first_seq, m.last_seq, m.priority,
+                                         bool(m.flags & fm.MARK_RESUMED))
                     except ValueError as exc:
                         raise JournalCorrupt(path, at, str(exc)) from None
                     yield mark
 
 
 def set_aside_corruption(directory: str) -> list[str]:
-    """`zksidecar journal repair DIR`: cut the journal at its first corrupt
-    entry, so that a daemon can start again.  The bytes from that entry on,
-    and every later segment, are renamed `<name>.corrupt-N` beside it
-    (nothing is deleted).  Returns what was done, one line each; an
-    intact journal is left as it is ([]).  Recovery then rebuilds from the
-    proof store every batch it proves; records after the cut that no proof
-    holds are lost (their symbols resume past them: a break)."""
-    segments = fm.list_segments(directory, PREFIX, SUFFIX, JournalCorrupt)
-    for number, path in enumerate(segments):
-        with open(path, "rb") as f:
-            data = memoryview(f.read())
-        walk = fm.EntryWalk(lambda o, n: data[o:o + n], len(data), fm.JOURNAL_LAYOUT, path,
-                            number == len(segments) - 1, JournalCorrupt)
-        try:
-            for _ in walk:
-                pass
-        except JournalCorrupt as exc:
-            notes = [_set_aside(path, exc.offset, data[exc.offset:], exc.reason)]
-            notes += [_set_aside(later, 0, None, "after the corrupt entry")
-                      for later in segments[number + 1:]]
-            return notes
-    return []
+    """`zksidecar journal repair DIR`: cut the journal at its first damaged
+    entry (or missing segment), so that a daemon can start again.  The bytes
+    from there on, and every later segment, are renamed `<name>.corrupt-N`
+    beside it (nothing is deleted).  Returns what was done, one line each;
+    an intact journal is left as it is ([]).  A journal of another format
+    version is not damaged: JournalError, nothing changed.  Recovery then
+    rebuilds from the proof store every batch it proves; records after the
+    cut that no proof holds are lost (their symbols resume past them)."""
+    lock = fm.lock_directory(directory, "journal", JournalError)     # no daemon writes meanwhile
+    try:
+        pat = re.compile(re.escape(PREFIX) + r"-(\d{6,})" + re.escape(SUFFIX) + "$")
+        found = sorted((int(m.group(1)), os.path.join(directory, name))
+                       for name in os.listdir(directory) if (m := pat.match(name)))
+        gap = next((k for k, (n, _) in enumerate(found) if n != k), len(found))
+        contiguous = [path for _, path in found[:gap]]
+        notes = [_set_aside(path, 0, None, "after a missing segment") for _, path in found[gap:]]
+        for number, path in enumerate(contiguous):
+            with open(path, "rb") as f:
+                data = memoryview(f.read())
+            walk = fm.EntryWalk(lambda o, n: data[o:o + n], len(data), fm.JOURNAL_LAYOUT, path,
+                                number == len(contiguous) - 1, JournalCorrupt)
+            try:
+                for _ in walk:
+                    pass
+            except JournalCorrupt as exc:
+                if exc.reason.startswith("format version"):
+                    raise JournalError(errno.EINVAL, f"{path}: {exc.reason}: a journal of another "
+                                       "version of zksidecar, not a damaged one; not repaired") from None
+                notes.append(_set_aside(path, exc.offset, data[exc.offset:], exc.reason))
+                notes += [_set_aside(later, 0, None, "after the damaged entry")
+                          for later in contiguous[number + 1:]]
+                break
+        return notes
+    finally:
+        os.close(lock)
 
 
 def _set_aside(path: str, offset: int, tail, why: str) -> str:

@@ -41,6 +41,7 @@ from typing import Callable
 
 import numpy as np
 
+from ..engine.book import Book
 from ..engine.records import OP_DTYPE
 from ..prover.orderbook import proof_file
 from ..prover.orderbook.batch import BookState
@@ -106,6 +107,11 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
             while tail_len - len(tail[0]) >= tail_records:
                 tail_len -= len(tail.popleft())
             for symbol, mine, seen in by_symbol(recs, np.full(len(recs), entry.seen_ns, np.int64)):
+                if symbol not in sequencer.shadows:       # the live path's rule, in the same order
+                    admitted = sequencer.admit(symbol, mine, seen)
+                    if admitted is None:
+                        continue
+                    mine, seen = admitted
                 h = held.setdefault(symbol, _Held())
                 h.recs.append(mine)
                 h.seen.append(seen)
@@ -114,19 +120,26 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
         recs, seen = h.take_all()
         batch, taken = sequencer.replay(entry, recs, seen, time.monotonic())
         h.put_back(recs[taken:], seen[taken:])
-        _settle(batch, entry, store, out)
+        _settle(batch, entry, store, sequencer.capacity, out)
     for symbol in store.symbols():
         h = held.setdefault(symbol, _Held())
-        shadow = sequencer.shadow(symbol)
+        shadow = sequencer.shadows.get(symbol) or sequencer.shadow(symbol)
+        if shadow is None:
+            raise ReplayMismatch(f"the store proves symbol {symbol}, one beyond book.max_symbols "
+                                 f"({sequencer.max_symbols}); raise it")
         for batch_id in [b for b in store.batches(symbol) if b >= shadow.next_batch_id]:
+            if time.monotonic() >= next_report:
+                progress(out.replayed_ops)
+                next_report = time.monotonic() + PROGRESS_EVERY_S
             _rebuild(batch_id, symbol, h, journal, store, sequencer)
             out.repaired += 1
             out.stored += 1
     now = time.monotonic()
-    for h in held.values():
+    for symbol, h in held.items():
         recs, seen = h.take_all()
         if len(recs):
             out.todo += sequencer.feed(recs, seen, now)
+    out.todo += sequencer.release(now)      # records a resume freed after the last marks
     out.tail = np.concatenate(tail) if tail else np.zeros(0, OP_DTYPE)
     if out.todo or out.repaired:
         log.info("recovery: %d operations replayed; %d batches to prove, %d proofs in the store "
@@ -135,7 +148,8 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
     return out
 
 
-def _settle(batch: Batch, mark: BatchMark, store: ProofStore, out: Recovered) -> None:
+def _settle(batch: Batch, mark: BatchMark, store: ProofStore, capacity: int,
+            out: Recovered) -> None:
     """A replayed batch against the store: done, or to prove (again)."""
     if not store.has(mark.symbol, mark.batch_id):
         out.todo.append(batch)
@@ -148,11 +162,16 @@ def _settle(batch: Batch, mark: BatchMark, store: ProofStore, out: Recovered) ->
         out.damaged += 1
         out.todo.append(batch)
         return
+    where = f"symbol {mark.symbol}: batch {mark.batch_id}"
     if (public.first_seq, len(public.ops)) != (batch.first_seq, len(batch.ops)):
         raise ReplayMismatch(
-            f"symbol {mark.symbol}: batch {mark.batch_id} is operations {batch.first_seq}.."
-            f"{batch.last_seq} in the journal, but its stored proof covers {public.first_seq}.."
-            f"{public.first_seq + len(public.ops) - 1}")
+            f"{where} is operations {batch.first_seq}..{batch.last_seq} in the journal, but its "
+            f"stored proof covers {public.first_seq}..{public.first_seq + len(public.ops) - 1}")
+    if (public.symbol, public.batch_id, public.trace_length, 1 << public.log2_capacity) != \
+            (mark.symbol, mark.batch_id, batch.trace_length, capacity) \
+            or public.ops.tobytes() != batch.ops.tobytes():
+        raise ReplayMismatch(f"{where}: its stored proof is of other records, or of another "
+                             "chain, than the journal's")
     out.stored += 1
 
 
@@ -177,28 +196,29 @@ def _rebuild(batch_id: int, symbol: int, held: _Held, journal: Journal, store: P
         raise ReplayMismatch(f"{where}: its stored proof has {public.trace_length}-row traces of a "
                              f"{1 << public.log2_capacity}-slot book; the configuration says "
                              f"{shadow.trace_length} rows, {shadow.book.capacity} slots")
-    if public.first_seq > shadow.book.next_seq:     # it resumed past a gap the journal lost too
-        brk, _ = shadow.resume(public.first_seq)
-        log.warning("recovery: symbol %d resumes at %d (operations %d..%d never arrived)",
-                    symbol, brk.resumed, brk.expected, brk.resumed - 1)
-    state = BookState.of(shadow.book, shadow.trace_length, proof.proof.options.log_blowup)
+    # it may begin where its stream resumed past a gap the journal lost too
+    first_ts = int(public.ops["ts_ns"][0])
+    resumed = shadow.needs_resume(public.first_seq, first_ts)
+    book = Book.from_cells(shadow.book.cells, validate=False)
+    if resumed:
+        book.resume(public.first_seq, first_ts)
+    state = BookState.of(book, shadow.trace_length, proof.proof.options.log_blowup)
     if (state.root, state.link) != (public.pre_root, public.pre_link):
         raise ReplayMismatch(f"{where}: its stored proof starts from another book than the "
                              "journal's records give")
     recs, seen = held.take_all()
     mark = BatchMark(symbol, batch_id, public.first_seq, public.first_seq + len(public.ops) - 1,
-                     int(ProofPriority.NORMAL))
+                     int(ProofPriority.NORMAL), resumed)
     batch, _ = sequencer.replay(mark, public.ops, np.zeros(len(public.ops), np.int64),
                                 time.monotonic())
     if batch.ops.tobytes() != public.ops.tobytes():
         raise ReplayMismatch(f"{where}: its stored records do not replay to themselves")
-    # the journal keeps the records it still has; the proof gives it the rest
-    covered = (recs["seq"] >= mark.first_seq) & (recs["seq"] <= mark.last_seq)
-    missing = public.ops[~np.isin(public.ops["seq"], recs["seq"][covered])]
-    if len(missing):
-        journal.append_ops(missing, 0)
+    # the proof's records, all of them, then its mark: the next replay finds
+    # them whatever the journal still held (those it has again are refused
+    # there as replayed)
+    journal.append_ops(public.ops, 0)
     journal.append_batch(mark)
     log.warning("recovery: %s was in the store but not in the journal (a lost journal tail); "
-                "rebuilt from its proof and written back to the journal (%d records)", where,
-                len(missing))
-    held.put_back(recs[~covered], seen[~covered])
+                "rebuilt from its proof and written back to the journal", where)
+    later = recs["seq"] > mark.last_seq
+    held.put_back(recs[later], seen[later])

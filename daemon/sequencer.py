@@ -20,18 +20,24 @@ import logging
 import queue
 import threading
 import time
+from collections import deque
 from typing import Callable
 
 import numpy as np
 
+from ..engine.records import OP_DTYPE
 from ..prover.orderbook.witness import check_trace_length
 from .batches import Applied, Batch, BatchPolicy, CloseReason, Refusal, Refused
-from .journal import BatchMark, Journal, ReplayMismatch
+from .journal import BatchMark, Journal, JournalFull, ReplayMismatch
 from .metrics import Metrics
 from .priority import ProofPriority
 from .shadow import DEFAULT_RESYNC_AFTER, BatchOverflow, ShadowBook
 
 log = logging.getLogger("zksidecar.sequencer")
+
+#: symbols without a shadow book whose records may wait at once to show
+#: they are a stream (Sequencer.admit)
+UNSTARTED_MAX = 64
 
 
 class Sequencer:
@@ -48,6 +54,9 @@ class Sequencer:
         self.metrics, self.journal, self.max_symbols = metrics, journal, max_symbols
         self.shadows: dict[int, ShadowBook] = {}
         self.divergences = self.refused = self.breaks = 0
+        self.blocked: str | None = None       # why closed batches wait for their journal marks
+        self._unstarted: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        self._unmarked: deque[Batch] = deque()
         self._log_budget = _LogBudget()
 
     def shadow(self, symbol: int) -> ShadowBook | None:
@@ -60,19 +69,67 @@ class Sequencer:
                                                      resync_after=self.resync_after)
         return book
 
-    def _start(self, symbol: int, ops: np.ndarray, out: Applied) -> int | None:
-        """Where a symbol without a shadow book starts, if it can: at its
-        stream's first record (sequence number 1), within max_symbols.  The
-        records before are refused, so garbage never takes a symbol slot."""
-        first = np.flatnonzero(ops["seq"] == 1)
-        start = int(first[0]) if first.size else len(ops)
-        full = self.max_symbols is not None and len(self.shadows) >= self.max_symbols
-        refused = len(ops) if full else start
-        if refused:
-            why = f"a symbol beyond book.max_symbols ({self.max_symbols})" if full else \
-                f"symbol {symbol} has not started (a stream begins at sequence number 1)"
-            out.refused.append(Refused(symbol, int(ops["seq"][0]), Refusal.SYMBOL, why, refused))
-        return None if refused == len(ops) else start
+    @property
+    def unstarted(self) -> int:
+        """Records of symbols not started that wait to show they are a stream."""
+        return sum(len(recs) for recs, _ in self._unstarted.values())
+
+    # -------------------------------------------------------- admission --
+    def admit(self, symbol: int, ops: np.ndarray, seen: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray] | None:
+        """Records of a symbol without a shadow book.  It starts at the first
+        record of its stream (sequence number 1); or, when that never
+        arrived, once `resync_after` records in a row continue each other
+        (they wait here till then, for at most UNSTARTED_MAX symbols at
+        once), as a stream resuming past its lost start.  So garbage never
+        takes one of the max_symbols slots.  Returns the records the new book
+        takes (None: none yet); refusals are reported."""
+        out = Applied()
+        try:
+            return self._admit(symbol, ops, seen, out)
+        finally:
+            self._report_records(out)
+
+    def _admit(self, symbol, ops, seen, out: Applied):
+        run = self._unstarted.pop(symbol, None)
+
+        def refuse(recs, why):
+            if len(recs):
+                out.refused.append(Refused(symbol, int(recs["seq"][0]), Refusal.SYMBOL, why,
+                                           len(recs)))
+
+        if self.max_symbols is not None and len(self.shadows) >= self.max_symbols:
+            if run is not None:
+                refuse(run[0], f"a symbol beyond book.max_symbols ({self.max_symbols})")
+            refuse(ops, f"a symbol beyond book.max_symbols ({self.max_symbols})")
+            return None
+        starts = np.flatnonzero(ops["seq"] == 1)
+        if starts.size:
+            i = int(starts[0])
+            if run is not None:
+                refuse(run[0], f"symbol {symbol} started at sequence number 1 after them")
+            refuse(ops[:i], f"symbol {symbol} has not started (its stream begins at 1)")
+            self.shadow(symbol)
+            return ops[i:], seen[i:]
+        recs, times = run if run is not None else (ops[:0], seen[:0])
+        for k in range(len(ops)):
+            op = ops[k]
+            if len(recs) and not (int(op["seq"]) == int(recs["seq"][-1]) + 1
+                                  and int(op["ts_ns"]) >= int(recs["ts_ns"][-1])):
+                refuse(recs, f"symbol {symbol} has not started, and these do not continue")
+                recs, times = ops[:0], seen[:0]
+            recs, times = np.concatenate([recs, ops[k:k + 1]]), np.concatenate([times, seen[k:k + 1]])
+        if len(recs) >= self.resync_after:
+            self.shadow(symbol)
+            return recs, times
+        self._unstarted[symbol] = (recs, times)
+        if len(self._unstarted) > UNSTARTED_MAX:
+            oldest = next(iter(self._unstarted))
+            refuse_recs, _ = self._unstarted.pop(oldest)
+            out.refused.append(Refused(oldest, int(refuse_recs["seq"][0]), Refusal.SYMBOL,
+                                       f"symbol {oldest} has not started, and more than "
+                                       f"{UNSTARTED_MAX} such symbols wait", len(refuse_recs)))
+        return None
 
     # ------------------------------------------------------------- feed --
     def feed(self, recs: np.ndarray, seen_ns: np.ndarray, now: float, *,
@@ -88,12 +145,25 @@ class Sequencer:
         out = Applied()
         for symbol, ops, seen in by_symbol(recs, seen_ns):
             if symbol not in self.shadows:
-                start = self._start(symbol, ops, out)
-                if start is None:
+                admitted = self.admit(symbol, ops, seen)
+                if admitted is None:
                     continue
-                ops, seen = ops[start:], seen[start:]
-            out.add(self.shadow(symbol).apply(ops, seen, now, policy, priority=priority))
+                ops, seen = admitted
+            out.add(self.shadows[symbol].apply(ops, seen, now, policy, priority=priority))
         return self._report(out)
+
+    def release(self, now: float) -> list[Batch]:
+        """Apply the records a resume freed and nothing applied yet (after a
+        journal replay that ended among them), under the policy."""
+        out = Applied()
+        for shadow in self._books(None):
+            out.add(shadow.apply(np.zeros(0, OP_DTYPE), np.zeros(0, np.int64), now, self.policy))
+        return self._report(out)
+
+    def retry_marks(self) -> list[Batch]:
+        """Closed batches whose journal marks a full disk held back, marked
+        now if it takes them (in order)."""
+        return self._mark([])
 
     def tick(self, now: float, policy: BatchPolicy | None = None,
              symbol: int | None = None) -> list[Batch]:
@@ -133,13 +203,24 @@ class Sequencer:
         order).  Returns the batch (not marked again: the mark is in the
         journal) and how many of `recs` it consumed.  ReplayMismatch if the
         journal contradicts itself."""
-        shadow = self.shadow(mark.symbol)
+        shadow = self.shadows.get(mark.symbol)
         if shadow is None:
-            raise ReplayMismatch(f"a batch mark for symbol {mark.symbol}, beyond book.max_symbols "
-                                 f"({self.max_symbols})")
+            raise ReplayMismatch(f"a batch mark for symbol {mark.symbol}, which no record started")
         if mark.batch_id != shadow.next_batch_id:
             raise ReplayMismatch(f"symbol {mark.symbol}: the journal marks batch {mark.batch_id}, "
                                  f"expected {shadow.next_batch_id}")
+        resumed = Applied()
+        if mark.resumed:                 # resume where the mark says, whatever came before
+            firsts = np.flatnonzero(recs["seq"] == mark.first_seq)
+            if not firsts.size:
+                raise ReplayMismatch(f"symbol {mark.symbol}: batch {mark.batch_id} resumes at "
+                                     f"{mark.first_seq}, a record the journal does not hold")
+            ts = int(recs["ts_ns"][firsts[0]])
+            if shadow.needs_resume(mark.first_seq, ts):
+                shadow.resume(mark.first_seq, ts, resumed)
+                if resumed.closed:
+                    raise ReplayMismatch(f"symbol {mark.symbol}: batch {mark.batch_id} resumes at "
+                                         f"{mark.first_seq} while batch {mark.batch_id - 1} is open")
         try:
             applied = shadow.apply(recs, seen_ns, now, None, end_seq=mark.last_seq)
         except BatchOverflow as exc:
@@ -155,18 +236,41 @@ class Sequencer:
                                  f"{mark.first_seq}..{mark.last_seq}; the journal's records "
                                  f"give {got}")
         batch.priority = ProofPriority(mark.priority)
-        self._report_records(applied)
+        resumed.add(applied)
+        self._report_records(resumed)
         return batch, applied.taken
 
     # ---------------------------------------------------------- reports --
     def _report(self, applied: Applied) -> list[Batch]:
         self._report_records(applied)
-        for b in applied.closed:
+        return self._mark(applied.closed)
+
+    def _mark(self, closed: list[Batch]) -> list[Batch]:
+        """Mark closed batches in the journal, in order; those a full disk
+        refuses wait (`blocked`) and are marked by a later call.  Returns the
+        batches marked: only a marked batch may be proven (a restart cuts
+        its batches from the marks)."""
+        self._unmarked.extend(closed)
+        marked = []
+        while self._unmarked:
+            b = self._unmarked[0]
             if self.journal is not None:
-                self.journal.append_batch(BatchMark(b.symbol, b.batch_id, b.first_seq, b.last_seq,
-                                                    int(b.priority)))
+                try:
+                    self.journal.append_batch(BatchMark(b.symbol, b.batch_id, b.first_seq,
+                                                        b.last_seq, int(b.priority), b.resumed))
+                except JournalFull as exc:
+                    if self.blocked is None:
+                        log.error("journal full: %s; %d closed batches wait for their marks",
+                                  exc, len(self._unmarked))
+                    self.blocked = f"journal full (batch marks): {exc}"
+                    return marked
+            self._unmarked.popleft()
             self.metrics.batch_closed(len(b.ops), b.reason.value)
-        return applied.closed
+            marked.append(b)
+        if self.blocked is not None:
+            log.warning("the journal takes batch marks again")
+            self.blocked = None
+        return marked
 
     def _report_records(self, applied: Applied) -> None:
         for d in applied.divergences:
@@ -185,9 +289,10 @@ class Sequencer:
         for b in applied.breaks:
             self.breaks += 1
             self.metrics.stream_break(b.symbol)
-            log.warning("symbol %d: operations %d..%d never arrived; the stream resumes at %d "
-                        "(a break in the chain of proofs)", b.symbol, b.expected, b.resumed - 1,
-                        b.resumed)
+            lost = f"operations {b.expected}..{b.resumed - 1} never arrived" if b.resumed > b.expected \
+                else "its time went back"
+            log.warning("symbol %d: %s; the stream resumes at %d (a break in the chain of proofs)",
+                        b.symbol, lost, b.resumed)
 
 
 class SequencerThread(threading.Thread):
@@ -226,7 +331,7 @@ class SequencerThread(threading.Thread):
             if item is _STOP:
                 break
             now = time.monotonic()
-            closed = []
+            closed = seq.retry_marks() if seq.blocked else []
             if item is not None:
                 recs, seen = item
                 closed += seq.feed(recs, np.full(len(recs), seen, np.int64), now)

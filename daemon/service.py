@@ -136,8 +136,13 @@ class Service:
             self.finisher.stop()
             self.finisher.join()
         self._closing.close()
+        if self.failure is None:         # a thread that failed during the stop fails it too
+            self.failure = next((self._fault() for t in self._threads if t.error is not None), None)
         left = self.finisher.left
-        if left:
+        if self.failure is not None:
+            log.error("stopped after a failure (%s): %d batches left unproven; the journal keeps "
+                      "every record for the next start", self.failure, len(left))
+        elif left:
             log.info("stopped: %d batches (%d operations) left unproven, marked in the journal: "
                      "the next start proves them", len(left), sum(len(b.ops) for b in left))
         else:
@@ -156,14 +161,17 @@ class Service:
             "batch_policy": {"max_batch_size": self.policy.max_batch_size,
                              "timeout_s": self.policy.timeout_s},
             "symbols": {str(s): {"next_batch_id": b.next_batch_id, "open_ops": b.open_count,
-                                 "next_seq": b.book.next_seq, "resting": len(b.book)}
+                                 "held_ops": b.held, "next_seq": b.book.next_seq,
+                                 "resting": len(b.book)}
                         for s, b in sorted(seq.shadows.items())},
+            "unstarted_ops": seq.unstarted,
             "proofs_in_flight": pending,
             "behind": pending > self.config.batch.max_pending,
             "store": {"proofs": len(self.store)},
             "completions_waiting": fin.completions_waiting,
             "ingest_healthy": self.ingest.healthy(),
-            "blocked": [why for why in (self.ingest.blocked, self.finisher.blocked) if why],
+            "blocked": [why for why in (self.ingest.blocked, seq.blocked, self.finisher.blocked)
+                        if why],
             "counts": {"divergences": seq.divergences, "rejected": seq.refused,
                        "breaks": seq.breaks, "proven": fin.proven, "failed": fin.failed,
                        "completions_dropped": fin.completions_dropped,
@@ -259,8 +267,9 @@ def main(config_path: str | None) -> int:
     try:
         service = Service(cfg)
     except Exception as exc:     # a journal, store, ring or replay that cannot be used
+        damaged = isinstance(exc, JournalCorrupt) and not exc.reason.startswith("format version")
         hint = (f"; `zksidecar journal repair {cfg.journal.dir}` sets aside the journal from there "
-                "on (docs/DAEMON.md)" if isinstance(exc, JournalCorrupt) else "")
+                "on (docs/DAEMON.md)" if damaged else "")
         log.error("cannot start: %s: %s%s", type(exc).__name__, exc, hint)
         log.debug("cannot start", exc_info=True)
         return 1

@@ -8,14 +8,14 @@ about (engine/book.py in tracing mode).  Three things come of it:
   set) differs from the rules' outcome is reported; the batch proof covers
   what the rules say, never the claim.
 * **refused records**: a record that does not continue the symbol's stream
-  (a sequence number the stream already had, a timestamp going back)
-  cannot be proven; it is reported and not applied.  A record past a gap
-  (a sequence number beyond the next one) is held: if `resync_after`
-  records in a row continue it, the operations in the gap are taken as lost
-  and the stream **resumes** there (a Break: the open batch closes, the book
-  skips to the new sequence number, and the chain of proofs has a break
-  that `zksidecar verify` reports); if the stream goes on instead, the held
-  records are refused.  So one stray record never stops a symbol, and a
+  (a sequence number the stream already had) cannot be proven; it is
+  reported and not applied.  A record past a gap (a sequence number beyond
+  the next one), or earlier than the stream's last timestamp, is held: if
+  `resync_after` records in a row continue it, the stream **resumes** there
+  (a Break: the open batch closes, the book resumes at that record,
+  Book.resume, and the chain of proofs has a break that `zksidecar verify`
+  rebuilds and reports); if the stream goes on instead, the held records
+  are refused.  So one stray record never stops a symbol, and a
   stream that really lost operations does not stop either.  Every decision
   depends only on the order of the records, so a journal replay makes the
   same ones.
@@ -62,14 +62,17 @@ class _Open:
     critical: bool = False
     priority: ProofPriority = ProofPriority.LOW      # the most urgent any feeder asked for
     divergent: list = field(default_factory=list)
+    resumed: bool = False                            # it begins where the stream resumed
 
     def copy(self) -> "_Open":
         return replace(self, ops=list(self.ops), trades=list(self.trades), seen=list(self.seen),
                        divergent=list(self.divergent))
 
 
-#: records in a row past a gap that make a stream resume there
+#: records in a row past a gap that make a stream resume there; fewer than
+#: MIN_RESYNC_AFTER would let one or two stray records move a stream
 DEFAULT_RESYNC_AFTER = 16
+MIN_RESYNC_AFTER = 4
 
 
 @dataclass
@@ -103,8 +106,9 @@ class ShadowBook:
 
     def __init__(self, symbol: int, capacity: int, trace_length: int, next_batch_id: int = 0,
                  resync_after: int = DEFAULT_RESYNC_AFTER):
-        if not isinstance(resync_after, int) or resync_after < 1:
-            raise ValueError(f"resync_after must be an integer >= 1, not {resync_after!r}")
+        if not isinstance(resync_after, int) or resync_after < MIN_RESYNC_AFTER:
+            raise ValueError(f"resync_after must be an integer >= {MIN_RESYNC_AFTER}, "
+                             f"not {resync_after!r}")
         self.symbol, self.trace_length = symbol, check_trace_length(trace_length, capacity)
         self.resync_after = resync_after
         self.book = Book(capacity, symbol)
@@ -113,6 +117,7 @@ class ShadowBook:
         self._pending = _Held()
         self._ready = _Held()
         self._critical_tokens, self._tokens_at = 0.0, None
+        self._resumed = False         # the next batch begins where the stream resumed
 
     @property
     def open_count(self) -> int:
@@ -163,11 +168,12 @@ class ShadowBook:
 
     def _state(self) -> tuple:
         return (self.book.cells.copy(), self._open.copy(), self.next_batch_id,
-                replace(self._pending), replace(self._ready), self._critical_tokens, self._tokens_at)
+                replace(self._pending), replace(self._ready), self._critical_tokens, self._tokens_at,
+                self._resumed)
 
     def _restore(self, state: tuple) -> None:
         cells, self._open, self.next_batch_id, self._pending, self._ready, \
-            self._critical_tokens, self._tokens_at = state
+            self._critical_tokens, self._tokens_at, self._resumed = state
         self.book = Book.from_cells(cells, validate=False)
 
     def tick(self, now: float, policy: BatchPolicy) -> Batch | None:
@@ -185,7 +191,7 @@ class ShadowBook:
                        ProofPriority.HIGH if o.divergent else ProofPriority.LOW)
         batch = Batch(self.symbol, self.next_batch_id, np.concatenate(o.ops),
                       np.concatenate(o.trades), o.pre_cells, self.trace_length,
-                      np.concatenate(o.seen), priority, reason, o.divergent)
+                      np.concatenate(o.seen), priority, reason, o.divergent, o.resumed)
         self.next_batch_id += 1
         self._open = _Open()
         return batch
@@ -230,7 +236,8 @@ class ShadowBook:
             n = int(crit[0]) + 1
         # 3. run it, then keep the prefix whose steps fit the trace
         if not o.count:
-            o.pre_cells, o.since = self.book.cells.copy(), now
+            o.pre_cells, o.since, o.resumed, self._resumed = self.book.cells.copy(), now, \
+                self._resumed, False
         work = np.array(ops[:n], dtype=OP_DTYPE)
         before = self.book.cells.copy()
         trades, steps = self.book.process_traced(work)
@@ -246,11 +253,13 @@ class ShadowBook:
             if fits:
                 work = np.array(ops[:fits], dtype=OP_DTYPE)
                 trades = self.book.process(work)
-                self._take(ops[:fits], work, trades, seen[:fits], int(per_op[:fits].sum()),
-                           bool(crit.size and crit[0] < fits), priority, out)
+                self._take(ops[:fits], work, trades, seen[:fits], int(per_op[:fits].sum()), False,
+                           priority, out)
             out.closed.append(self.close(CloseReason.STEPS))
             return fits
-        self._take(ops[:n], work, trades, seen[:n], int(per_op.sum()), bool(crit.size), priority, out)
+        # a Critical operation past the rate (under a policy) counts as an ordinary one
+        critical = bool(cut) if policy is not None else bool(crit.size)
+        self._take(ops[:n], work, trades, seen[:n], int(per_op.sum()), critical, priority, out)
         if policy is not None:
             if cut:
                 out.closed.append(self.close(CloseReason.CRITICAL))
@@ -259,8 +268,9 @@ class ShadowBook:
         return n
 
     def _off_stream(self, op, seen: int, now: float, out: Applied) -> None:
-        """A record that does not continue the stream: refused, or held past
-        a gap until enough records continue it (then the stream resumes)."""
+        """A record that does not continue the stream: refused, or held
+        (past a gap, or earlier than the stream's time) until enough records
+        continue it (then the stream resumes there)."""
         seq, ts, expected = int(op["seq"]), int(op["ts_ns"]), self.book.next_seq
         if int(op["symbol"]) != self.symbol:
             out.refused.append(Refused(self.symbol, seq, Refusal.SYMBOL,
@@ -268,9 +278,6 @@ class ShadowBook:
         elif seq < expected:
             out.refused.append(Refused(self.symbol, seq, Refusal.REPLAYED,
                                        f"sequence number {seq} again (the stream is at {expected})"))
-        elif seq == expected or ts < self.book.last_ts:
-            out.refused.append(Refused(self.symbol, seq, Refusal.TIMESTAMP,
-                                       f"timestamp {ts} is before the previous one, {self.book.last_ts}"))
         else:
             held = self._pending
             if len(held) and (seq != int(held.recs["seq"][-1]) + 1 or ts < int(held.recs["ts_ns"][-1])):
@@ -279,21 +286,38 @@ class ShadowBook:
             if len(held) >= self.resync_after:
                 self._resume(out)
 
-    def resume(self, seq: int) -> tuple[Break, Batch | None]:
-        """The operations before `seq` are lost: close the open batch
-        (BREAK) and make `seq` the stream's next sequence number."""
-        brk = Break(self.symbol, self.book.next_seq, seq)
+    @property
+    def held(self) -> int:
+        """Records held: waiting to resume the stream, or freed by a resume
+        and not yet applied."""
+        return len(self._pending) + len(self._ready)
+
+    def resume(self, seq: int, ts_ns: int, out: Applied) -> None:
+        """The stream resumes at record (`seq`, `ts_ns`) (Book.resume): close
+        the open batch (BREAK) and resume the book.  Held records that start
+        there become the stream's next ones; others are refused.  (A replay
+        resumes where a journal mark says so: Sequencer.replay.)"""
+        out.breaks.append(Break(self.symbol, self.book.next_seq, seq, ts_ns))
         closed = self.close(CloseReason.BREAK)
-        self.book.skip_to(seq)
-        return brk, closed
+        if closed is not None:
+            out.closed.append(closed)
+        self.book.resume(seq, ts_ns)
+        self._resumed = True
+        if len(self._pending):
+            if int(self._pending.recs["seq"][0]) == seq:
+                self._ready.add(*self._pending.take())
+            else:
+                self._refuse_pending(out, f"the stream resumed at {seq}")
+
+    def needs_resume(self, seq: int, ts_ns: int) -> bool:
+        """Does a record (`seq`, `ts_ns`) start past what the stream can
+        apply next (a gap, or earlier than its last timestamp)?"""
+        return seq > self.book.next_seq or (seq == self.book.next_seq and ts_ns < self.book.last_ts)
 
     def _resume(self, out: Applied) -> None:
         """The held records continue each other: resume at the first."""
         recs, seen = self._pending.take()
-        brk, closed = self.resume(int(recs["seq"][0]))
-        out.breaks.append(brk)
-        if closed is not None:
-            out.closed.append(closed)
+        self.resume(int(recs["seq"][0]), int(recs["ts_ns"][0]), out)
         self._ready.add(recs, seen)
 
     def _refuse_pending(self, out: Applied, why: str) -> None:

@@ -30,6 +30,7 @@ PREFIX, SUFFIX = "store", ".zkd"
 INDEX_NAME = "index.zki"
 INDEX_SIZE = fm.STORE_INDEX.size
 MIN_SEGMENT_BYTES = 256
+HEADER_DAMAGED = "its data entry header is damaged"
 
 
 class StoreError(fm.FileLogError):
@@ -72,7 +73,7 @@ def _entry_problem(loc: Location, raw: bytes, whole: bool) -> str | None:
     h = fm.STORE_HEADER.unpack(raw)
     if h.magic != fm.STORE_MAGIC or fm.crc32(raw[:fm.HEADER_CRC_AT]) != h.header_crc \
             or h.version != fm.VERSION:
-        return "its data entry header is damaged"
+        return HEADER_DAMAGED
     if (h.symbol, h.batch_id, h.length, h.data_crc) != (loc.symbol, loc.batch_id, loc.length, loc.crc):
         return "its data entry is another proof"
     if whole and fm.crc32(raw[fm.HEADER_SIZE:]) != loc.crc:
@@ -196,7 +197,9 @@ class ProofStore:
                 return k, f"entry {k} repeats symbol {sym} batch {bid}, whose proof is sound"
             problem = self._check_data(loc, file(segment), whole=(segment == len(paths) - 1
                                                                   and loc.end == sizes[segment]))
-            if problem:
+            if problem and not (problem == HEADER_DAMAGED and k + 1 < count):
+                # (a damaged header with entries after it: the index says where it
+                # ends, so it is kept, damaged, to be superseded)
                 return k, f"entry {k}: {problem}"
             self._add(loc)
             off = loc.end
@@ -241,7 +244,7 @@ class ProofStore:
                     return f.read(n)
                 walk = fm.EntryWalk(read, sizes[number], fm.STORE_LAYOUT, path,
                                     number == len(paths) - 1, StoreCorrupt,
-                                    start if number == seg else 0)
+                                    start if number == seg else 0, damaged_payloads=True)
                 for at, h, data in walk:
                     key = (h.symbol, h.batch_id)
                     if key in self._number and _entry_problem(

@@ -141,14 +141,21 @@ class Book:
         c = self._cells_p
         return c[lib.ZK_HDR_LAST_TS_LO] | c[lib.ZK_HDR_LAST_TS_HI] << 32
 
-    def skip_to(self, seq: int) -> None:
-        """Make `seq` the next sequence number: a stream that lost the
-        operations before it resumes there.  Nothing else changes, and no
-        operation (so no proof) covers the jump."""
-        if not self.next_seq < seq < 1 << 64:
-            raise ValueError(f"can only skip forward from {self.next_seq}, not to {seq}")
+    def resume(self, seq: int, ts_ns: int) -> None:
+        """A stream that lost operations resumes at the record (`seq`,
+        `ts_ns`): the next sequence number becomes `seq` (never earlier),
+        and the last timestamp falls to `ts_ns` if that is earlier (a clock
+        that went back, or a timestamp far ahead that was applied).  Nothing
+        else changes, and no operation (so no proof) covers it: a chain of
+        proofs has a break here, which a verifier rebuilds with this rule."""
+        if not self.next_seq <= seq < 1 << 64:
+            raise ValueError(f"a stream resumes at or after {self.next_seq}, not at {seq}")
+        if seq == self.next_seq and ts_ns >= self.last_ts:
+            raise ValueError(f"record {seq} at {ts_ns} continues the stream: nothing to resume")
         c = self._cells_p
         c[_NEXT_SEQ_LO], c[_NEXT_SEQ_HI] = seq & 0xFFFFFFFF, seq >> 32
+        if ts_ns < self.last_ts:
+            c[_LAST_TS_LO], c[_LAST_TS_HI] = ts_ns & 0xFFFFFFFF, ts_ns >> 32
 
     def __len__(self) -> int:
         """Resting orders."""

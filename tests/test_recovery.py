@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import zlib
 
 import numpy as np
 import pytest
@@ -102,17 +103,25 @@ def test_a_journal_tail_lost_after_its_proof_was_stored_is_rebuilt_from_the_stor
     assert again.todo == [] and again.repaired == 0 and again.stored == 5
 
 
-def test_a_damaged_stored_proof_is_proven_again_and_superseded(tmp_path):
+@pytest.mark.parametrize("damage", ["proof bytes", "proof bytes, index lost", "entry header"])
+def test_a_damaged_stored_proof_is_proven_again_and_superseded(tmp_path, damage):
+    """A flipped bit in the middle of the store (the proof's bytes, or its
+    entry's header; with the index or without it): the store still opens,
+    says which proof is damaged, and recovery proves that batch again from
+    the journal, superseding it."""
     ops = flow(72)
     run_live(tmp_path, ops)                       # batches 0, 1, 2
     with ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
         proof = store.get(0, 1)
     data = tmp_path / "proofs" / "store-000000.zkd"
     raw = bytearray(data.read_bytes())
-    raw[raw.find(proof) + 1000] ^= 0x40           # one bit of proof 1 (its checksums catch it)
+    at = raw.find(proof)
+    raw[at + 1000 if damage.startswith("proof") else at - 20] ^= 0x40   # its checksums catch it
     data.write_bytes(bytes(raw))
+    if damage.endswith("index lost"):
+        os.remove(tmp_path / "proofs" / "index.zki")
     with ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
-        assert "checksum" in store.check(0, 1)
+        assert "checksum" in store.check(0, 1) or "damaged" in store.check(0, 1)
     got = restart(tmp_path)
     assert got.damaged == 1 and [b.batch_id for b in got.todo] == [1]
     with ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
@@ -208,7 +217,7 @@ def test_a_stream_that_resumed_past_a_gap_verifies_in_segments(tmp_path):
     assert verify_store(str(tmp_path / "proofs"), BITS, out=out) == 3
     text = out.getvalue()
     assert "BROKEN" in text and "resumed at 61 (operations 41..60 never reached the sidecar)" in text
-    assert "100 operations verified in 2 segments" in text
+    assert "100 operations verified root to root in 2 segments" in text
     # the second segment's last proof, damaged: a failure, not a break
     data = tmp_path / "proofs" / "store-000000.zkd"
     with ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
@@ -218,3 +227,51 @@ def test_a_stream_that_resumed_past_a_gap_verifies_in_segments(tmp_path):
         store.put(0, ids[-1] + 1, bytes(raw))        # a forged extra batch at the end
     assert verify_store(str(tmp_path / "proofs"), BITS, out=io.StringIO()) == 1
     assert data.exists()
+
+
+def test_a_break_cannot_hide_a_changed_book(tmp_path):
+    """A forger keeps the honest batch 0, then proves a 'batch 1' whose
+    sequence numbers jump (as after a break) but which starts from the empty
+    book instead of batch 0's: every proof verifies on its own, and the
+    history is refused, not reported as a break."""
+    from zksidecar.engine.book import Book
+    from zksidecar.prover.orderbook import prove_batch
+    from zksidecar.prover.orderbook.params import proof_options
+
+    ops = flow(60)
+    run_live(tmp_path, ops[:24])                  # honest batch 0: operations 1..24
+    forged = Book(CAP)
+    forged.resume(30, int(ops["ts_ns"][29]))      # the empty book, as if 1..29 never happened
+    work = ops[29:50].copy()
+    proof, _, _ = prove_batch(forged, work, proof_options(BITS), trace_length=T, batch_id=1)
+    with ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
+        store.put(0, 1, proof_file.encode(proof))
+    out = io.StringIO()
+    assert verify_store(str(tmp_path / "proofs"), BITS, out=out) == 1
+    assert "batch 1: its pre-state is not the previous post-state" in out.getvalue()
+
+
+def test_journal_repair_sets_aside_after_a_missing_segment_and_refuses_another_version(tmp_path):
+    jdir = tmp_path / "journal"
+    with Journal(str(jdir), segment_bytes=4096, fsync="never") as journal:
+        for i in range(0, 240, 10):
+            journal.append_ops(flow(240)[i:i + 10], i)
+    names = sorted(p.name for p in jdir.glob("journal-*.zkj"))
+    assert len(names) >= 4
+    os.remove(jdir / names[1])                        # a segment lost in the middle
+    with pytest.raises(JournalCorrupt, match="a segment file is missing"):
+        list(Journal(str(jdir)).replay())
+    notes = set_aside_corruption(str(jdir))
+    assert len(notes) == len(names) - 2 and all("after a missing segment" in n for n in notes)
+    with Journal(str(jdir)) as journal:
+        assert sum(len(e.records) for e in journal.replay()) > 0
+    # a journal of another format version is not damaged: refused, nothing changed
+    seg = jdir / names[0]
+    raw = bytearray(seg.read_bytes())
+    raw[4] = 9                                        # the first entry's version byte ...
+    raw[28:32] = zlib.crc32(bytes(raw[:28])).to_bytes(4, "little")   # ... its header sealed again
+    seg.write_bytes(bytes(raw))
+    before = sorted(p.name for p in jdir.iterdir())
+    with pytest.raises(Exception, match="another version of zksidecar"):
+        set_aside_corruption(str(jdir))
+    assert sorted(p.name for p in jdir.iterdir()) == before

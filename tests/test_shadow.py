@@ -332,7 +332,8 @@ def test_critical_closes_are_rate_limited():
     a = shadow.apply(ops, np.zeros(200, np.int64), 0.0, BatchPolicy(100, 1.0, critical_per_s=5))
     reasons = [b.reason for b in a.closed]
     assert reasons.count("critical") == 5 and reasons.count("size") >= 1
-    assert all(b.priority == ProofPriority.CRITICAL for b in a.closed)
+    # past the rate a Critical operation is an ordinary one: it raises no priority either
+    assert all((b.priority == ProofPriority.CRITICAL) == (b.reason == "critical") for b in a.closed)
     later = flow(260)[200:]                     # a second later the bucket holds 5 again
     later["flags"] |= FLAG_CRITICAL
     b = shadow.apply(later, np.zeros(60, np.int64), 1.0, BatchPolicy(100, 1.0, critical_per_s=5))
@@ -349,8 +350,76 @@ def test_garbage_symbols_take_no_slot():
     junk["seq"] = rng.integers(2, 1 << 62, 2000)
     seq = Sequencer(CAP, trace_length_for(CAP, 100), policy(100), Metrics(), max_symbols=4)
     seq.feed(junk, np.zeros(2000, np.int64), 0.0)
-    assert seq.shadows == {} and seq.refused == 2000
+    assert seq.shadows == {} and seq.refused + seq.unstarted == 2000 and seq.unstarted <= 64
     clean = flow(50)
     clean["symbol"] = 3
     seq.feed(clean, np.zeros(50, np.int64), 0.0)
     assert list(seq.shadows) == [3] and seq.shadows[3].book.next_seq == 51
+
+
+def test_a_timestamp_far_ahead_does_not_stop_the_stream():
+    """One record with the next sequence number and a timestamp far in the
+    future is applied (the rules allow it); the records after it, earlier
+    in time, are held and, `resync_after` of them later, resume the stream
+    with its time set back (a break), instead of being refused for ever."""
+    ops = flow(80)
+    bad = ops.copy()
+    bad["ts_ns"][30] = bad["ts_ns"][30] | (1 << 62)
+    shadow = ShadowBook(0, CAP, trace_length_for(CAP, 100), resync_after=4)
+    a = shadow.apply(bad, np.zeros(80, np.int64), 0.0, policy(100))
+    assert [(x.expected, x.resumed) for x in a.breaks] == [(32, 32)]
+    assert shadow.book.next_seq == 81 and not a.refused
+    assert [b.reason for b in a.closed] == ["break"] and a.closed[0].last_seq == 31
+
+
+def test_batches_freed_by_a_resume_replay_to_the_same_state(tmp_path):
+    """A resume frees more records than a batch holds: the live path cuts
+    them into several batches; a replay of the journal, whose last mark
+    falls among them, ends in the same state (what no mark covers is
+    applied after the marks)."""
+    ops = flow(120)
+    stream = np.concatenate([ops[:20], ops[40:]])
+    p = policy(8, timeout=0.5)
+    journal = Journal(str(tmp_path / "journal"))
+    live = Sequencer(CAP, trace_length_for(CAP, 8), p, Metrics(), journal=journal, resync_after=20)
+    journal.append_ops(stream[:20], 0)
+    live.feed(stream[:20], np.zeros(20, np.int64), 0.0)
+    for k in range(20, 44, 4):
+        journal.append_ops(stream[k:k + 4], k)
+        live.feed(stream[k:k + 4], np.zeros(4, np.int64), 0.0)
+    journal.close()
+    assert live.breaks == 1
+    again = Sequencer(CAP, trace_length_for(CAP, 8), p, Metrics(), resync_after=20)
+    with Journal(str(tmp_path / "journal")) as j, ProofStore(str(tmp_path / "proofs")) as store:
+        recover(j, store, again, tail_records=16)
+    assert (again.shadows[0].book.cells == live.shadows[0].book.cells).all()
+    assert again.shadows[0].open_count == live.shadows[0].open_count
+    assert again.shadows[0].held == live.shadows[0].held == 0
+
+
+def test_marks_a_full_disk_refuses_wait_and_go_out_in_order(tmp_path):
+    """Closing a batch writes its mark to the journal first; a full disk
+    (JournalFull, here from a test double of the journal) holds the batches
+    back, `blocked` says why, and the next call marks them in order: only
+    marked batches are handed on to be proven."""
+    from zksidecar.daemon.journal import JournalFull
+
+    class FullJournal:
+        """Test double: refuses marks while `full`."""
+
+        def __init__(self):
+            self.full, self.marks = True, []
+
+        def append_batch(self, mark):
+            if self.full:
+                raise JournalFull(28, "test double: no space left")
+            self.marks.append(mark)
+
+    journal = FullJournal()
+    seq = Sequencer(CAP, trace_length_for(CAP, 10), policy(10), Metrics(), journal=journal)
+    assert seq.feed(flow(35), np.zeros(35, np.int64), 0.0) == []
+    assert "journal full" in seq.blocked and journal.marks == []
+    journal.full = False
+    marked = seq.retry_marks()
+    assert [b.batch_id for b in marked] == [0, 1, 2] and seq.blocked is None
+    assert [m.batch_id for m in journal.marks] == [0, 1, 2]

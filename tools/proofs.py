@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
@@ -30,11 +29,11 @@ from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import proof_file
-from zksidecar.prover.orderbook.batch import BatchProof, verify_chain
+from zksidecar.prover.orderbook.batch import Segment, verify_history
 from zksidecar.prover.orderbook.params import proof_options
 from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import ProofFormatError
-from zksidecar.prover.verify import VerificationError, Verified
+from zksidecar.prover.verify import VerificationError
 
 
 def read_ops(path: str, fmt: str, capacity: int) -> np.ndarray:
@@ -104,63 +103,27 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
     return 0
 
 
-@dataclass
-class Segment:
-    """Consecutive batches of one chain that verify root to root."""
-
-    batches: list[BatchProof]
-    verified: Verified
-    resumed: bool           # it starts where the stream resumed past a gap, not at the empty book
-
-    @property
-    def first_seq(self) -> int:
-        return int(self.batches[0].public.first_seq)
-
-    @property
-    def ops(self) -> int:
-        return sum(len(b.public.ops) for b in self.batches)
-
-    def describe(self, previous: "Segment | None") -> str:
-        ids = f"batches {self.batches[0].public.batch_id}..{self.batches[-1].public.batch_id}"
-        if previous is None:
-            return f"{ids} from the empty book"
-        lost_from = previous.first_seq + previous.ops
-        return (f"{ids} from where the stream resumed at {self.first_seq} (operations "
-                f"{lost_from}..{self.first_seq - 1} never reached the sidecar)")
-
-
-def verify_segments(batches: list[BatchProof], min_security: int, symbol: int) -> list[Segment]:
-    """A chain's batches verified in segments: the first from the empty
-    book, each later one from where its stream resumed past a gap (the
-    daemon's recorded break: the next batch id, whose first sequence number
-    jumps).  Any other discontinuity (a missing batch id above all), and any
-    proof that does not verify, raises VerificationError."""
-    segments: list[Segment] = []
-    start = 0
-    for k in range(1, len(batches) + 1):
-        before = batches[k - 1].public
-        if k < len(batches) and batches[k].public.batch_id != before.batch_id + 1:
-            raise VerificationError(f"batch {batches[k].public.batch_id} follows batch "
-                                    f"{before.batch_id}: batches are missing")
-        if k == len(batches) or batches[k].public.first_seq > before.first_seq + len(before.ops):
-            part = batches[start:k]
-            done = verify_chain(part, min_security=min_security, symbol=symbol, resume=bool(segments))
-            segments.append(Segment(part, done, bool(segments)))
-            start = k
-    return segments
+def _describe(segment: Segment, first: bool) -> str:
+    ids = f"batches {segment.batches[0].public.batch_id}..{segment.batches[-1].public.batch_id}"
+    if first:
+        return f"{ids} from the empty book"
+    lost = f"operations {segment.expected}..{segment.first_seq - 1} never reached the sidecar" \
+        if segment.first_seq > segment.expected else "its time went back"
+    return f"{ids} from where the stream resumed at {segment.first_seq} ({lost})"
 
 
 def _report(symbol: int, segments: list[Segment]) -> str:
-    """One line for a symbol whose chain verified, whole or in segments."""
+    """One line for a symbol whose chain verified, whole or across breaks."""
     ops = sum(s.ops for s in segments)
     n = sum(len(s.batches) for s in segments)
     done = segments[-1].verified
     if len(segments) == 1:
         return (f"symbol {symbol}: {n} batches, {ops:,} operations verified from the empty book "
                 f"({done.security_bits} bits); final state root {done.roots['post'].hex()}")
-    parts = "; ".join(seg.describe(prev) for prev, seg in zip([None, *segments], segments))
-    return (f"symbol {symbol}: BROKEN: {n} batches, {ops:,} operations verified in "
-            f"{len(segments)} segments: {parts}")
+    parts = "; ".join(_describe(seg, k == 0) for k, seg in enumerate(segments))
+    return (f"symbol {symbol}: BROKEN: {n} batches, {ops:,} operations verified root to root "
+            f"in {len(segments)} segments (the book is proven the same across each break; the "
+            f"stream is not): {parts}")
 
 
 def verify_main(paths: list[str], min_security: int, out=sys.stdout) -> int:
@@ -178,7 +141,7 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout) -> int:
     t0 = time.perf_counter()
     symbol = int(batches[0].public.symbol)
     try:
-        segments = verify_segments(batches, min_security, symbol)
+        segments = verify_history(batches, min_security, symbol)
     except VerificationError as exc:
         print(f"zksidecar verify: REJECTED: {exc}", file=sys.stderr)
         return 1
@@ -228,7 +191,7 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout) -> int
                         raise VerificationError(f"stored as symbol {symbol} batch {bid}, the proof "
                                                 f"is symbol {bp.public.symbol} batch {bp.public.batch_id}")
                     batches.append(bp)
-                segments = verify_segments(batches, min_security, symbol) if batches else []
+                segments = verify_history(batches, min_security, symbol) if batches else []
             except (StoreCorrupt, ProofFormatError, VerificationError) as exc:
                 where = f"at batch {bid}" if len(batches) < len(run) else \
                     f"the chain of {len(batches)} batches does not verify"

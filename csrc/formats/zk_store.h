@@ -47,10 +47,20 @@ typedef struct zk_journal_entry {
     uint32_t header_crc;  /* 28  CRC-32 of bytes 0..27 of this header */
 } zk_journal_entry;
 
-/* Payload of a ZK_JOURNAL_BATCH entry: a closed batch, 32 bytes. */
+/* zk_journal_batch.flags: the batch begins where its stream resumed (its
+ * first operation is the record the book resumed at: Book.resume in
+ * engine/book.py; docs/DAEMON.md, "Bad streams").  A replay resumes there
+ * too, whatever records before it the journal still holds. */
+#define ZK_MARK_RESUMED 1
+
+/* Payload of a ZK_JOURNAL_BATCH entry: a closed batch, 32 bytes.  (Version 1
+ * journals written before `flags` existed hold a u32 priority of 0..3 here:
+ * the same bytes, flags 0.) */
 typedef struct zk_journal_batch {
     uint32_t symbol;      /*  0 */
-    uint32_t priority;    /*  4  0 critical, 1 high, 2 normal, 3 low */
+    uint8_t priority;     /*  4  0 critical, 1 high, 2 normal, 3 low */
+    uint8_t flags;        /*  5  ZK_MARK_* */
+    uint16_t reserved;    /*  6  zero */
     uint64_t batch_id;    /*  8  0, 1, 2, ... per symbol */
     uint64_t first_seq;   /* 16  first operation of the batch */
     uint64_t last_seq;    /* 24  last operation of the batch (inclusive) */
@@ -104,6 +114,8 @@ ZK_CHECK_AT(zk_journal_entry, header_crc, 28);
 static_assert(sizeof(zk_journal_batch) == 32, "zk_journal_batch is 32 bytes");
 ZK_CHECK_AT(zk_journal_batch, symbol, 0);
 ZK_CHECK_AT(zk_journal_batch, priority, 4);
+ZK_CHECK_AT(zk_journal_batch, flags, 5);
+ZK_CHECK_AT(zk_journal_batch, reserved, 6);
 ZK_CHECK_AT(zk_journal_batch, batch_id, 8);
 ZK_CHECK_AT(zk_journal_batch, first_seq, 16);
 ZK_CHECK_AT(zk_journal_batch, last_seq, 24);

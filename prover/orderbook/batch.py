@@ -248,28 +248,19 @@ def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
 
 
 def verify_chain(batches: list[BatchProof], min_security: int = DEFAULT_MIN_SECURITY,
-                 symbol: int = 0, resume: bool = False) -> Verified:
+                 symbol: int = 0) -> Verified:
     """Verify proofs root to root from the empty book: the first pre-state
     root and Link are computed here, each next one must be the previous post
     root with the Link its verification derived; sequence numbers and
     timestamps continue and batch ids count up by one.  Returns the last
-    Verified.
-
-    `resume`: the chain starts instead from its first batch's own claimed
-    pre-state (a stream that resumed past a gap): each batch is then proven
-    correct from the one before, and the first from a table this check knows
-    nothing else about."""
+    Verified."""
     if not batches:
         raise VerificationError("an empty chain")
     first = batches[0].public
-    if resume:
-        root, link, done = first.pre_root, first.pre_link, None
-        next_seq, last_ts = first.first_seq, 0
-    else:
-        genesis = empty_state(1 << first.log2_capacity, first.trace_length,
-                              batches[0].proof.options.log_blowup, symbol)
-        root, link, done = genesis.root, genesis.link, None
-        next_seq, last_ts = 1, 0
+    genesis = empty_state(1 << first.log2_capacity, first.trace_length,
+                          batches[0].proof.options.log_blowup, symbol)
+    root, link, done = genesis.root, genesis.link, None
+    next_seq, last_ts = 1, 0
     for k, b in enumerate(batches):
         pub = b.public
         if (pub.log2_capacity, pub.trace_length, pub.symbol) != \
@@ -288,3 +279,72 @@ def verify_chain(batches: list[BatchProof], min_security: int = DEFAULT_MIN_SECU
         next_seq = pub.first_seq + len(pub.ops)
         last_ts = int(pub.ops["ts_ns"][-1])
     return done
+
+
+@dataclass
+class Segment:
+    """Batches of a chain between the breaks where its stream resumed; after
+    the first, each begins where its stream resumed (`expected`: the
+    sequence number the stream was at, `last_ts` its time then)."""
+
+    batches: list[BatchProof]
+    verified: Verified | None = None
+    expected: int | None = None
+    last_ts: int | None = None
+
+    @property
+    def first_seq(self) -> int:
+        return int(self.batches[0].public.first_seq)
+
+    @property
+    def ops(self) -> int:
+        return sum(len(b.public.ops) for b in self.batches)
+
+
+def verify_history(batches: list[BatchProof], min_security: int = DEFAULT_MIN_SECURITY,
+                   symbol: int = 0) -> list[Segment]:
+    """Verify a chain root to root from the empty book, as verify_chain
+    does, except at the breaks where its stream resumed: returns its
+    segments (one, for a whole chain).
+
+    The state roots must chain without exception: the proof state table
+    holds the book, not the stream's sequence number and time (the verifier
+    checks those on the public records), so a stream that resumed past lost
+    operations, or after its time went back (engine/book.py Book.resume),
+    keeps its book, proven.  A batch whose first sequence number jumps past
+    the next one, or whose first timestamp is before the last one, starts a
+    new segment; anything else that does not continue, a batch id that does
+    not count up, a proof that does not verify: VerificationError."""
+    if not batches:
+        raise VerificationError("an empty chain")
+    first = batches[0].public
+    cap, t, blowup = 1 << first.log2_capacity, first.trace_length, batches[0].proof.options.log_blowup
+    genesis = empty_state(cap, t, blowup, symbol)
+    root, link = genesis.root, genesis.link
+    next_seq, last_ts = 1, 0
+    segments = [Segment([])]
+    for k, b in enumerate(batches):
+        pub = b.public
+        if (pub.log2_capacity, pub.trace_length, pub.symbol) != (first.log2_capacity, t, symbol) \
+                or b.proof.options.log_blowup != blowup:
+            raise VerificationError(f"batch {pub.batch_id}: capacity, trace length, blowup or "
+                                    "symbol changed")
+        if pub.batch_id != first.batch_id + k:
+            raise VerificationError(f"batch {pub.batch_id} follows batch {first.batch_id + k - 1}: "
+                                    "batches are missing")
+        if (pub.pre_root, pub.pre_link) != (root, link):
+            raise VerificationError(f"batch {pub.batch_id}: its pre-state is not the previous "
+                                    "post-state")
+        ts0 = int(pub.ops["ts_ns"][0])
+        if pub.first_seq < next_seq:
+            raise VerificationError(f"batch {pub.batch_id}: the stream does not continue "
+                                    f"(sequence number {pub.first_seq}, expected {next_seq})")
+        if pub.first_seq > next_seq or ts0 < last_ts:
+            segments.append(Segment([], expected=next_seq, last_ts=last_ts))
+        done = verify_batch(b, min_security=min_security)
+        root, link = done.roots["post"], done.links["post"]
+        next_seq = pub.first_seq + len(pub.ops)
+        last_ts = int(pub.ops["ts_ns"][-1])
+        segments[-1].batches.append(b)
+        segments[-1].verified = done
+    return segments

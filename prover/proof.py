@@ -20,7 +20,7 @@ from .air import Air
 from .params import ProofOptions
 
 MAGIC = b"ZKSP"
-VERSION = 2   # 2: exported segments carry their values at the link point
+VERSION = 3   # 3: no metadata (a proof is a function of its inputs); 2: link values
 DIGEST = 32
 
 
@@ -64,9 +64,6 @@ class Proof:
     row_proofs: dict[str, np.ndarray]       # name -> (n, 32) batch Merkle proof
     fri_leaves: list[np.ndarray]            # per layer (k_l, F, 4) canonical
     fri_proofs: list[np.ndarray]            # per layer (n, 32)
-    #: prover seconds per phase, for the phases before grinding; bound by the
-    #: transcript (absorbed before the proof of work), so they cannot be edited
-    metadata: dict = field(default_factory=dict)
     #: exported segments: name -> (width, 4) canonical values at the link point
     link_values: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -107,7 +104,6 @@ def encode(p: Proof, air: Air) -> bytes:
     out.append(struct.pack("<B", len(p.fri_roots)))
     out += p.fri_roots
     out.append(struct.pack("<H", len(p.fri_final)) + _u32s(p.fri_final))
-    out.append(encode_metadata(p.metadata))
     out.append(struct.pack("<Q", p.pow_nonce))
     k = next(iter(p.rows.values())).shape[0]
     out.append(struct.pack("<H", k))
@@ -119,14 +115,6 @@ def encode(p: Proof, air: Air) -> bytes:
         out.append(struct.pack("<I", len(proof)) + proof.tobytes())
     return b"".join(out)
 
-
-def encode_metadata(metadata: dict[str, float]) -> bytes:
-    """count, then per entry: name length, ASCII name, float64 seconds."""
-    out = [struct.pack("<B", len(metadata))]
-    for name, seconds in metadata.items():
-        raw = name.encode("ascii")
-        out.append(struct.pack("<B", len(raw)) + raw + struct.pack("<d", seconds))
-    return b"".join(out)
 
 
 class Reader:
@@ -194,15 +182,6 @@ def decode(data: bytes, air: Air) -> Proof:
     fri_roots = [r.take(DIGEST, f"FRI layer {i} root") for i in range(n_layers)]
     (n_final,) = r.unpack("H", "FRI final degree")
     fri_final = r.u32s((n_final, 4), "FRI final polynomial")
-    metadata = {}
-    (n_meta,) = r.unpack("B", "metadata count")
-    for _ in range(n_meta):
-        (n_name,) = r.unpack("B", "metadata name length")
-        try:
-            name = r.take(n_name, "metadata name").decode("ascii")
-        except UnicodeDecodeError:
-            raise ProofFormatError("metadata name is not ASCII") from None
-        (metadata[name],) = r.unpack("d", "metadata value")
     (pow_nonce,) = r.unpack("Q", "proof-of-work nonce")
     (k,) = r.unpack("H", "query count")
     if not 1 <= k <= options.num_queries:
@@ -221,4 +200,4 @@ def decode(data: bytes, air: Air) -> Proof:
     if r.pos != len(r.data):
         raise ProofFormatError(f"{len(r.data) - r.pos} unexpected bytes after the proof")
     return Proof(options, log_n, roots, ood_z, ood_next, fri_roots, fri_final, pow_nonce, rows,
-                 row_proofs, fri_leaves, fri_proofs, metadata, link_values)
+                 row_proofs, fri_leaves, fri_proofs, link_values)

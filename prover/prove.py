@@ -16,8 +16,9 @@ takes the DEEP composition in bit-reversed order (fri.py says why).
     8. proof of work
     9. query openings
 
-Each step's seconds go to the proof's metadata (steps 1-7) and to
-``ProveResult.timings`` (all).
+Each step's seconds go to ``ProveResult.timings``, never into the proof: a
+proof is a function of its inputs (the same batch, parameters and
+pre-state give the same bytes).
 """
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ from .merkle import MerkleTree
 from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
-from .proof import Proof, encode_metadata, layout, quotient_chunks
+from .proof import Proof, layout, quotient_chunks
 from .transcript import Transcript
 
 
@@ -215,9 +216,6 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
         f_br = ntt.bit_reverse_rows(f)
         fri_com = fri.commit(f_br, n, options, m_log, COSET_SHIFT, tr)
 
-    metadata = dict(timings)
-    tr.absorb(b"metadata", encode_metadata(metadata))
-
     # 8 -------------------------------------------------------------------
     with _span(timings, "8_grind"):
         nonce = tr.grind(options.grinding_bits)
@@ -244,7 +242,6 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
         fri_roots=fri_com.roots, fri_final=F.decode(fri_com.final_coeffs), pow_nonce=nonce,
         rows=rows, row_proofs=row_proofs,
         fri_leaves=[leaves for leaves, _ in fri_open], fri_proofs=[p for _, p in fri_open],
-        metadata=metadata,
         link_values={m.name: _ext_rows(links[m.name].values) for m in mats if m.exported})
     return ProveResult(proof, commitments, {m.name: links[m.name] for m in mats if m.exported},
                        timings)

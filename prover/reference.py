@@ -1,16 +1,15 @@
 """A plain, pure-Python REFERENCE prover: the STARK protocol as a specification.
 
-``reference_prove(air, traces, options, metadata)`` computes the same proof as
-:func:`zksidecar.prover.prove.prove` -- byte for byte, given the same
-``metadata`` (the fast prover's timings, which the transcript absorbs before
-the proof of work) -- using nothing but Python integers, lists, ``hashlib``
+``reference_prove(air, traces, options)`` computes the same proof as
+:func:`zksidecar.prover.prove.prove` -- byte for byte, fed nothing but the
+same inputs -- using nothing but Python integers, lists, ``hashlib``
 and ``struct``.  It shares no arithmetic with the fast prover: no numpy
 arithmetic, no C kernels, no field.py / ntt.py / extension.py / merkle.py /
 transcript.py / fri.py / domain.py.  It takes from the package only
 
 * the AIR (air.py) and the expression walk order (expr.topological),
 * the plain-Python quartic extension Ext (ext_scalar.py, canonical ints),
-* the Proof dataclass, the layout and the metadata encoder (proof.py),
+* the Proof dataclass and the layout (proof.py),
 * ProofOptions (params.py).
 
 so a byte difference between the two provers points at a bug in one of them
@@ -38,7 +37,7 @@ The protocol, step by step (each step below is numbered like prove.py's):
     5. out-of-domain openings    every column at z (trace columns also at w z)
     6. DEEP composition          f = sum gamma^k (P_k(x) - P_k(y_k)) / (x - y_k)
     7. FRI commit phase          bit-reversed layers, binary folds, final polynomial
-    8. proof of work             after absorbing the metadata
+    8. proof of work
     9. query openings            rows of every matrix, FRI leaves, batch proofs
 """
 from __future__ import annotations
@@ -50,7 +49,7 @@ from .air import Air, Frame
 from .expr import PERIODIC, TRACE, topological
 from .ext_scalar import Ext
 from .params import ProofOptions
-from .proof import Proof, encode_metadata, layout, quotient_chunks
+from .proof import Proof, layout, quotient_chunks
 
 # ===================================================================== field ==
 
@@ -328,19 +327,16 @@ def periodic_on_lde(values: list[int], n: int, log_blowup: int) -> list[int]:
 
 # =================================================================== prover ==
 
-def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dict | None = None,
+def reference_prove(air: Air, traces: dict, options: ProofOptions,
                     external: dict | None = None) -> Proof:
     """The proof prove.prove(air, traces, options) makes, computed plainly.
 
     `traces` is prove()'s input (segment name -> (N, w) Montgomery uint32
-    matrix; converted to canonical ints on entry).  `metadata` is the dict the
-    proof carries and the transcript absorbs (pass the fast proof's metadata
-    to reproduce its bytes; default {}).  `external` maps each external segment
+    matrix; converted to canonical ints on entry).  `external` maps each external segment
     to the Link of the proof that committed it, or None; the reference
     recommits the segment from its trace (the root is the same)."""
     options.validate()
     air.validate()
-    metadata = dict(metadata or {})
     external = external or {}
     n, lb = air.trace_length, options.log_blowup
     log_n = n.bit_length() - 1
@@ -543,7 +539,6 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dic
     tr.absorb_ints(b"fri-final", ext_words(final))
 
     # 8 -- proof of work ---------------------------------------------------------
-    tr.absorb(b"metadata", encode_metadata(metadata))
     nonce = tr.grind(options.grinding_bits)
 
     # 9 -- queries -----------------------------------------------------------------
@@ -563,7 +558,7 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions, metadata: dic
 
     # -- the Proof object (numpy arrays only here, to reuse proof.py's encoder) ----
     return _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, nonce,
-                     rows, row_proofs, fri_leaves, fri_proofs, fold, metadata,
+                     rows, row_proofs, fri_leaves, fri_proofs, fold,
                      {mm.name: links[mm.name][1] for mm in mats if mm.exported})
 
 
@@ -589,7 +584,7 @@ def _build_aux(air: Air, traces: dict, challenges: list[Ext]) -> list[list[int]]
 
 
 def _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, nonce, rows,
-              row_proofs, fri_leaves, fri_proofs, fold, metadata, link_values) -> Proof:
+              row_proofs, fri_leaves, fri_proofs, fold, link_values) -> Proof:
     import numpy as np
 
     def u32(x, shape):
@@ -609,5 +604,4 @@ def _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, no
         row_proofs={name: digests(p) for name, p in row_proofs.items()},
         fri_leaves=[u32(lv, (len(lv), fold, 4)) for lv in fri_leaves],
         fri_proofs=[digests(p) for p in fri_proofs],
-        metadata=metadata,
         link_values={name: u32(ext_words(v), (len(v), 4)) for name, v in link_values.items()})

@@ -28,7 +28,7 @@ from .ext_scalar import W, Ext, ScalarAlgebra
 from .merkle import hash_rows
 from .merkle_batch import verify_batches
 from .params import DEFAULT_MIN_SECURITY, ParameterError
-from .proof import Proof, encode_metadata, layout, quotient_chunks
+from .proof import Proof, layout, quotient_chunks
 from .transcript import Transcript
 
 X = Ext(0, 1, 0, 0)
@@ -122,7 +122,6 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
         betas.append(tr.challenge_ext(1)[0])
     final = F.encode(proof.fri_final)
     tr.absorb_array(b"fri-final", final)
-    tr.absorb(b"metadata", encode_metadata(proof.metadata))
     if not tr.check_grind(opts.grinding_bits, proof.pow_nonce):
         raise VerificationError("proof of work is invalid")
     positions = np.array(tr.challenge_indices(opts.num_queries, 1 << log_m), dtype=np.int64)

@@ -70,7 +70,7 @@ def test_permutation_proves_and_verifies():
 def test_reference_prover_agrees_byte_for_byte():
     air, traces = instance(16, seed=1)
     fast = prove(air, traces, OPTS).proof
-    ref = reference_prove(air, traces, OPTS, metadata=fast.metadata)
+    ref = reference_prove(air, traces, OPTS)
     assert ref.to_bytes(air) == fast.to_bytes(air)
 
 

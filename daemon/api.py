@@ -238,7 +238,7 @@ class TradingZkVMManager:
                                                                 self.batch_config.max_batch_size),
                                capacity)
         # ParameterError (a ValueError) now if no proof of this size can reach the target
-        proof_options(security_bits).check_security(t, security_bits)
+        proof_options(security_bits, t)
         self.trace_length = t
         #: the same figures the daemon reports (Metrics.status(), Prometheus text)
         self.metrics = Metrics()

@@ -40,8 +40,9 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..prover.orderbook.params import proof_options
-from ..prover.orderbook.witness import ROWS_PER_OP, check_trace_length, trace_length_for
-from ..prover.params import MAX_LOG_TRACE
+from ..prover.orderbook.witness import (MIN_TRACE_LENGTH, ROWS_PER_OP, check_trace_length,
+                                       trace_length_for)
+from ..prover.params import MAX_LOG_TRACE, ParameterError
 from ..ringbuf import layout
 from ..ringbuf.ring import IDLE_STRATEGIES
 from . import perms
@@ -454,23 +455,15 @@ def _security_problem(bits: int, trace_length: int, shorter: str) -> str | None:
     rows with the order book's proof parameters (None if they can);
     `shorter` says which keys shorten the trace."""
     try:
-        proof_options(bits).check_security(trace_length, bits)
-    except ValueError:
-        pass
-    else:
+        proof_options(bits, trace_length)
         return None
-    options = proof_options(bits)
-    got = options.conjectured_security(trace_length)
-    lengths = [1 << k for k in range(4, MAX_LOG_TRACE + 1)]
-    reaching = [t for t in lengths if options.conjectured_security(t) >= bits]
-    if not reaching:
-        best = max(options.conjectured_security(t) for t in lengths)
-        return (f"out of reach at any trace length: the order book's proof parameters give at "
-                f"most {best} bits (the extension field and the hash cap them), {got} at this "
-                f"trace of {_show(trace_length)} rows")
-    return (f"out of reach at a trace of {_show(trace_length)} rows, which gets {got} bits with "
-            f"the order book's proof parameters; traces up to {_show(reaching[-1])} rows reach it "
-            f"({shorter} makes the trace shorter)")
+    except ParameterError as exc:
+        why = f"out of reach: {exc}"
+    try:
+        proof_options(bits, MIN_TRACE_LENGTH)
+    except ParameterError:
+        return why                  # at any trace length
+    return f"{why}; {shorter} makes the trace shorter"
 
 
 def _gib(n: int) -> str:

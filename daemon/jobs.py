@@ -96,7 +96,7 @@ def check_job(job: ProofJob) -> Book:
         raise ValueError(f"the cells are symbol {book.symbol}'s book, the job is for {job.symbol}")
     t = check_trace_length(job.trace_length, book.capacity)
     # ParameterError if the target cannot be reached at this size (hash and field bounds)
-    proof_options(job.security_bits, job.log_blowup).check_security(t, job.security_bits)
+    proof_options(job.security_bits, t, job.log_blowup)
     return book
 
 
@@ -104,8 +104,8 @@ def prove_job(job: ProofJob, pre: Book | None = None) -> tuple[B.BatchProof, np.
     """Prove `job` with the order-book STARK: (proof, trades).  `pre` is
     the book check_job returned, if the caller has it."""
     pre = pre or check_job(job)
-    proof, _, trades = B.prove_batch(pre, job.ops, proof_options(job.security_bits, job.log_blowup),
-                                     job.trace_length, batch_id=job.batch_id)
+    options = proof_options(job.security_bits, job.trace_length, job.log_blowup)
+    proof, _, trades = B.prove_batch(pre, job.ops, options, job.trace_length, batch_id=job.batch_id)
     return proof, trades
 
 

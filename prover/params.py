@@ -7,6 +7,10 @@ Conjectured security, in bits (the ethSTARK / Winterfell convention):
          128 )                                     # SHA-256 collision resistance
     - 1
 
+where grinding counts only if the queries alone give at least
+GRINDING_CONTRIBUTION_FLOOR bits: proof of work multiplies the cost of each
+attempt, it does not stand in for queries that were never strong.
+
 Every proof carries its parameters and this figure; the verifier recomputes
 the figure from the parameters (never trusts the stored one) and refuses
 proofs under its threshold, 100 bits unless told otherwise.
@@ -27,6 +31,8 @@ FOLDING_FACTORS = (2, 4, 8, 16)
 MAX_QUERIES = 512
 MAX_GRINDING_BITS = 32
 MAX_LOG_TRACE = 24
+#: grinding adds to the query term only when that term alone reaches this
+GRINDING_CONTRIBUTION_FLOOR = 80
 
 
 class ParameterError(ValueError):
@@ -58,28 +64,57 @@ class ProofOptions:
 
     def conjectured_security(self, trace_length: int) -> int:
         lde_bits = trace_length.bit_length() - 1 + self.log_blowup
-        query = self.num_queries * self.log_blowup + self.grinding_bits
-        algebraic = EXT_FIELD_BITS - lde_bits
-        return max(0, min(query, algebraic, HASH_COLLISION_BITS) - 1)
+        return max(0, min(self._query_bits(), EXT_FIELD_BITS - lde_bits, HASH_COLLISION_BITS) - 1)
+
+    def _query_bits(self) -> int:
+        query = self.num_queries * self.log_blowup
+        return query + self.grinding_bits if query >= GRINDING_CONTRIBUTION_FLOOR else query
+
+    def max_log_trace(self, bits: int) -> int:
+        """log2 of the longest trace at which these parameters give `bits`
+        of conjectured security, or -1 if none does (the extension field
+        caps the LDE size, queries cannot buy it back)."""
+        if min(self._query_bits(), HASH_COLLISION_BITS) - 1 < bits:
+            return -1
+        longest = min(MAX_LOG_TRACE, EXT_FIELD_BITS - 1 - bits - self.log_blowup)
+        return longest if longest >= 0 else -1
 
     def check_security(self, trace_length: int, min_bits: int = DEFAULT_MIN_SECURITY) -> int:
         self.validate()
         bits = self.conjectured_security(trace_length)
         if bits < min_bits:
-            raise ParameterError(f"these parameters give {bits} bits of conjectured security, "
-                                 f"under the required {min_bits} (raise num_queries, "
-                                 f"grinding_bits or log_blowup, or lower the requirement)")
+            longest = self.max_log_trace(min_bits)
+            if longest >= 0:
+                fix = (f"the extension field caps the domain: at blowup 2^{self.log_blowup} no "
+                       f"trace longer than 2^{longest} rows reaches it")
+            else:
+                fix = "raise num_queries, grinding_bits or log_blowup, or lower the requirement"
+            raise ParameterError(f"these parameters give {bits} bits of conjectured security at "
+                                 f"{trace_length} rows, under the required {min_bits} ({fix})")
         return bits
 
     @classmethod
-    def for_security(cls, bits: int = DEFAULT_MIN_SECURITY, log_blowup: int = 1,
-                     grinding_bits: int = 16, **fri) -> "ProofOptions":
-        """The fewest queries reaching `bits` at this blowup and grinding."""
-        queries = max(1, math.ceil((bits + 1 - grinding_bits) / log_blowup))
-        return cls(log_blowup=log_blowup, num_queries=queries, grinding_bits=grinding_bits, **fri)
+    def for_security(cls, bits: int = DEFAULT_MIN_SECURITY, trace_length: int | None = None,
+                     log_blowup: int = 1, grinding_bits: int = 16, **fri) -> "ProofOptions":
+        """The fewest queries giving `bits` of conjectured security at this
+        blowup and grinding, for traces of `trace_length` rows (checked: a
+        ParameterError if no number of queries reaches it) or, if None, for
+        any trace short enough."""
+        for queries in range(1, MAX_QUERIES + 1):
+            options = cls(log_blowup=log_blowup, num_queries=queries, grinding_bits=grinding_bits,
+                          **fri)
+            if options.max_log_trace(bits) >= 0:
+                break
+        else:
+            raise ParameterError(f"{bits} bits of conjectured security are out of reach at blowup "
+                                 f"2^{log_blowup} at any trace length (the extension field and "
+                                 f"SHA-256 cap what queries buy)")
+        if trace_length is not None:
+            options.check_security(trace_length, bits)
+        return options
 
 
-#: ≥ 100 bits conjectured for traces up to 2^22 rows at blowup 2
+#: ≥ 100 bits conjectured for traces up to 2^21 rows (blowup 2, 85 queries)
 DEFAULT = ProofOptions.for_security(100)
 #: fast, insecure: for tests of completeness and soundness logic only
 TESTING = ProofOptions(log_blowup=1, num_queries=20, grinding_bits=2, fri_folding_factor=4,

@@ -192,7 +192,7 @@ def test_async_generator_priorities_and_stats(manager):
 
 
 def test_bad_manager_arguments():
-    with pytest.raises(ValueError, match="under the required 127"):
+    with pytest.raises(ValueError, match="127 bits of conjectured security are out of reach"):
         TradingZkVMManager(CONFIG, capacity=CAP, security_bits=127, trace_length=1 << 20)
     with pytest.raises(ValueError, match="capacity"):
         TradingZkVMManager(CONFIG, capacity=12)

@@ -172,5 +172,5 @@ def test_rejects_bad_commands_and_jobs():
         NativeBackend().prove(job)
     job = chain_jobs(1)[0]
     job.security_bits = 128                # over the 127 bits SHA-256 collisions allow
-    with pytest.raises(ValueError, match="under the required 128"):
+    with pytest.raises(ValueError, match="128 bits of conjectured security are out of reach"):
         NativeBackend().prove(job)

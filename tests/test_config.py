@@ -255,9 +255,10 @@ def test_security_out_of_reach_at_the_trace_is_refused(state, host):
     # capacity 2^19 needs a 2^21-row trace: 99 bits at most
     msg = one_problem(state, host, "[workers] security_bits", book={"capacity": 1 << 19},
                       batch={"max_batch_size": 1})
-    assert "which gets 99 bits" in msg and "up to 1048576 (2^20) rows reach it" in msg
+    assert "give 99 bits" in msg and "no trace longer than 2^20 rows reaches it" in msg
+    assert "a smaller [book] capacity or [batch] max_batch_size makes the trace shorter" in msg
     msg = one_problem(state, host, "[workers] security_bits", workers={"security_bits": 128})
-    assert "out of reach at any trace length" in msg
+    assert "out of reach at blowup 2^2 at any trace length" in msg and "shorter" not in msg
     load(None, settings(state, workers={"security_bits": 105}), host=host)
 
 

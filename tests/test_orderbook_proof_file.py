@@ -34,7 +34,7 @@ def test_round_trip_and_chain_from_files_alone():
     assert [proof_file.encode(b) for b in batches] == list(chain())
     verify_chain(batches, min_security=0)
     batches[1].public.batch_id = 12       # a gap in the ids
-    with pytest.raises(VerificationError, match="batch id"):
+    with pytest.raises(VerificationError, match="batch 12 follows batch 10: batches are missing"):
         verify_chain(batches, min_security=0)
 
 
@@ -81,5 +81,5 @@ def test_the_blowup_is_the_smallest_the_air_allows():
     from zksidecar.prover.orderbook.params import LOG_BLOWUP, proof_options
 
     ops = flow.generate(4, seed=1, capacity=16)
-    degree = prepare_batch(Book(16), ops, proof_options(20)).public.air().max_degree
+    degree = prepare_batch(Book(16), ops, proof_options(20, 64)).public.air().max_degree
     assert 1 << (LOG_BLOWUP - 1) < degree <= 1 << LOG_BLOWUP

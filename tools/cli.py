@@ -54,11 +54,13 @@ def _verify(args) -> int:
         if args.proofs:
             print("zksidecar verify: give proof files or --store DIR, not both", file=sys.stderr)
             return 2
-        return proofs.verify_store(args.store, args.min_security, out=sys.stdout)
+        return proofs.verify_store(args.store, args.min_security, out=sys.stdout,
+                                   max_trace_length=args.max_trace_length)
     if not args.proofs:
         print("zksidecar verify: give proof files, or --store DIR", file=sys.stderr)
         return 2
-    return proofs.verify_main(args.proofs, args.min_security)
+    return proofs.verify_main(args.proofs, args.min_security,
+                              max_trace_length=args.max_trace_length)
 
 
 def _stats(args) -> int:
@@ -112,7 +114,22 @@ def _loadgen(args) -> int:
     return loadgen.run_args(args)
 
 
+def _trace_length(text: str) -> int:
+    from zksidecar.prover.params import MAX_LOG_TRACE
+
+    try:
+        n = int(text, 0)
+    except ValueError:
+        n = 0
+    if n < 16 or n & (n - 1) or n > 1 << MAX_LOG_TRACE:
+        raise argparse.ArgumentTypeError(f"a trace length is a power of two from 16 to "
+                                         f"2^{MAX_LOG_TRACE}, not {text!r}")
+    return n
+
+
 def parser() -> argparse.ArgumentParser:
+    from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH
+
     from .bench.runner import SUITES
 
     p = argparse.ArgumentParser(prog="zksidecar", description=__doc__.split("\n\n")[0])
@@ -151,6 +168,10 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("proofs", nargs="*", help="batch proof files, in chain order")
     v.add_argument("--store", metavar="DIR", help="a daemon's proof store: every symbol's chain")
     v.add_argument("--min-security", type=int, default=100, help="refuse weaker proofs")
+    v.add_argument("--max-trace-length", type=_trace_length, default=MAX_TRACE_LENGTH,
+                   metavar="ROWS", help="refuse proofs claiming longer traces (default "
+                   f"{MAX_TRACE_LENGTH}: the longest reaching 100 bits; a chain verifier commits the "
+                   "empty book at the first proof's length)")
     v.set_defaults(func=_verify)
 
     d = sub.add_parser("daemon", help="run the sidecar daemon (docs/DAEMON.md)")

@@ -29,8 +29,8 @@ from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import proof_file
-from zksidecar.prover.orderbook.batch import Segment, verify_history
-from zksidecar.prover.orderbook.params import proof_options
+from zksidecar.prover.orderbook.batch import ChainSegment, verify_history
+from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH, proof_options
 from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.verify import VerificationError
@@ -70,10 +70,9 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
     # where the next operation's steps would not fit the trace (a file has
     # no clock, so no batch times out)
     trace_length = trace_length or trace_length_for(capacity, batch_size)
-    options = proof_options(security)
     try:
         sequencer = Sequencer(capacity, trace_length, BatchPolicy(batch_size, 1.0), Metrics())
-        options.check_security(trace_length, security)
+        options = proof_options(security, trace_length)
     except ValueError as exc:
         print(f"zksidecar prove: {exc}", file=sys.stderr)
         return 2
@@ -103,8 +102,8 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
     return 0
 
 
-def _describe(segment: Segment, first: bool) -> str:
-    ids = f"batches {segment.batches[0].public.batch_id}..{segment.batches[-1].public.batch_id}"
+def _describe(segment: ChainSegment, first: bool) -> str:
+    ids = f"batches {segment.first_batch}..{segment.last_batch}"
     if first:
         return f"{ids} from the empty book"
     lost = f"operations {segment.expected}..{segment.first_seq - 1} never reached the sidecar" \
@@ -112,10 +111,10 @@ def _describe(segment: Segment, first: bool) -> str:
     return f"{ids} from where the stream resumed at {segment.first_seq} ({lost})"
 
 
-def _report(symbol: int, segments: list[Segment]) -> str:
+def _report(symbol: int, segments: list[ChainSegment]) -> str:
     """One line for a symbol whose chain verified, whole or across breaks."""
     ops = sum(s.ops for s in segments)
-    n = sum(len(s.batches) for s in segments)
+    n = sum(s.batches for s in segments)
     done = segments[-1].verified
     if len(segments) == 1:
         return (f"symbol {symbol}: {n} batches, {ops:,} operations verified from the empty book "
@@ -126,49 +125,84 @@ def _report(symbol: int, segments: list[Segment]) -> str:
             f"stream is not): {parts}")
 
 
-def verify_main(paths: list[str], min_security: int, out=sys.stdout) -> int:
-    """`zksidecar verify PROOF...`: 0 if the files verify as one chain from
-    the empty book, 3 if they verify in segments (recorded breaks), 1 if
-    not, 2 for a file that cannot be read."""
-    batches = []
+class _Unreadable(Exception):
+    """A proof that cannot be read, raised out of the stream of proofs a
+    chain verifier is consuming (`where` names it)."""
+
+    def __init__(self, where: str, exc: Exception):
+        super().__init__(f"{where}: {exc}")
+
+
+def _files(paths: list[str]):
+    """The proofs of `paths`, decoded one at a time as the verifier asks."""
     for p in paths:
         try:
             with open(p, "rb") as f:
-                batches.append(proof_file.decode(f.read()))
+                yield proof_file.decode(f.read())
         except (OSError, ProofFormatError) as exc:
-            print(f"zksidecar verify: {p}: {exc}", file=sys.stderr)
-            return 2
+            raise _Unreadable(p, exc) from None
+
+
+def verify_main(paths: list[str], min_security: int, out=sys.stdout,
+                max_trace_length: int = MAX_TRACE_LENGTH) -> int:
+    """`zksidecar verify PROOF...`: 0 if the files verify as one chain from
+    the empty book, 3 if they verify in segments (recorded breaks), 1 if
+    not, 2 for a file that cannot be read."""
     t0 = time.perf_counter()
-    symbol = int(batches[0].public.symbol)
     try:
-        segments = verify_history(batches, min_security, symbol)
+        with open(paths[0], "rb") as f:
+            symbol = int(proof_file.decode_public(f.read()).symbol)
+        segments = verify_history(_files(paths), min_security, symbol, max_trace_length)
+    except (OSError, ProofFormatError) as exc:
+        print(f"zksidecar verify: {paths[0]}: {exc}", file=sys.stderr)
+        return 2
+    except _Unreadable as exc:
+        print(f"zksidecar verify: {exc}", file=sys.stderr)
+        return 2
     except VerificationError as exc:
         print(f"zksidecar verify: REJECTED: {exc}", file=sys.stderr)
+        return 1
+    except MemoryError:
+        print(f"zksidecar verify: out of memory committing the empty book at the trace length "
+              f"the first proof claims (a lower --max-trace-length refuses such claims)",
+              file=sys.stderr)
         return 1
     if len(segments) > 1:
         print(_report(symbol, segments), file=out)
         return 3
     done = segments[0].verified
-    ops = segments[0].ops
-    print(f"verified {len(batches)} batches ({ops:,} operations) root to root from the empty "
-          f"book in {time.perf_counter() - t0:.2f} s, {done.security_bits} bits; "
+    print(f"verified {segments[0].batches} batches ({segments[0].ops:,} operations) root to root "
+          f"from the empty book in {time.perf_counter() - t0:.2f} s, {done.security_bits} bits; "
           f"final state root {done.roots['post'].hex()}", file=out)
     return 0
 
 
-def verify_store(directory: str, min_security: int = 100, out=sys.stdout) -> int:
+def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
+                 max_trace_length: int = MAX_TRACE_LENGTH) -> int:
     """`zksidecar verify --store DIR`: every symbol's batches, in batch-id
     order, verified as one chain from the empty book, or in segments where
     the stream resumed past a gap; a missing batch id is a failure.  Prints
     a line per symbol.  Exit status 0 if every chain is whole and verifies,
     3 if every one verifies but some in segments (breaks), 1 if any does
     not (an empty store verifies nothing and is a failure too), 2 if the
-    store cannot be read."""
+    store cannot be read.  One proof is held at a time."""
     try:
         store = ProofStore(directory, fsync=False, readonly=True)
     except (StoreError, OSError) as exc:
-        print(f"zksidecar verify: {exc}", file=sys.stderr)
+        print(f"zksidecar verify: {directory}: {exc}", file=sys.stderr)
         return 2
+
+    def stored(symbol: int, ids: list[int]):
+        for bid in ids:
+            try:
+                bp = proof_file.decode(store.get(symbol, bid))
+            except (StoreCorrupt, ProofFormatError) as exc:
+                raise _Unreadable(f"batch {bid} unreadable", exc) from None
+            if bp.public.batch_id != bid or bp.public.symbol != symbol:
+                raise VerificationError(f"stored as symbol {symbol} batch {bid}, the proof is "
+                                        f"symbol {bp.public.symbol} batch {bp.public.batch_id}")
+            yield bp
+
     failed = broken = total_batches = total_ops = 0
     with store:
         symbols = store.symbols()
@@ -179,33 +213,23 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout) -> int
             ids = store.batches(symbol)
             missing = sorted(set(range(ids[-1] + 1)) - set(ids))
             run = ids[:missing[0]] if missing else ids      # the chain up to the first gap
-            problem = None
+            try:
+                segments = verify_history(stored(symbol, run), min_security, symbol,
+                                          max_trace_length) if run else []
+            except (_Unreadable, VerificationError, MemoryError) as exc:
+                why = "out of memory" if isinstance(exc, MemoryError) else str(exc)
+                print(f"symbol {symbol}: FAILED: {why}", file=out)
+                failed += 1
+                continue
+            ops = sum(s.ops for s in segments)
             if missing:
                 shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
-                problem = f"missing batch {shown} (a chain has no gaps)"
-            batches = []
-            try:
-                for bid in run:
-                    bp = proof_file.decode(store.get(symbol, bid))
-                    if bp.public.batch_id != bid or bp.public.symbol != symbol:
-                        raise VerificationError(f"stored as symbol {symbol} batch {bid}, the proof "
-                                                f"is symbol {bp.public.symbol} batch {bp.public.batch_id}")
-                    batches.append(bp)
-                segments = verify_history(batches, min_security, symbol) if batches else []
-            except (StoreCorrupt, ProofFormatError, VerificationError) as exc:
-                where = f"at batch {bid}" if len(batches) < len(run) else \
-                    f"the chain of {len(batches)} batches does not verify"
-                print(f"symbol {symbol}: FAILED {where}: {exc}", file=out)
+                print(f"symbol {symbol}: FAILED: missing batch {shown} (a chain has no gaps)"
+                      + (f"; batches 0..{len(run) - 1} before it verify ({ops:,} operations)"
+                         if run else ""), file=out)
                 failed += 1
                 continue
-            ops = sum(len(b.public.ops) for b in batches)
-            if problem:
-                print(f"symbol {symbol}: FAILED: {problem}; batches 0..{len(run) - 1} before it "
-                      f"verify ({ops:,} operations)" if run else f"symbol {symbol}: FAILED: {problem}",
-                      file=out)
-                failed += 1
-                continue
-            total_batches += len(batches)
+            total_batches += sum(s.batches for s in segments)
             total_ops += ops
             broken += len(segments) > 1
             print(_report(symbol, segments), file=out)

@@ -3,11 +3,12 @@ matched by the engine's rules, proven against chained state roots.
 
     air.py      OrderBookAir: state tables, step trace, one tagged LogUp sum
     witness.py  the trace columns from the engine's tracing mode
-    batch.py    prove_batch / verify_batch / verify_chain and the public inputs
+    batch.py    prove_batch / verify_batch / verify_chain / verify_history, the public inputs
 """
 from .air import OrderBookAir, public_tables, classify
-from .batch import (BatchProof, BatchPublic, BookState, BatchRejected, empty_state,
-                    prove_batch, verify_batch, verify_chain)
+from .batch import (BatchProof, BatchPublic, BookState, BatchRejected, ChainSegment, check_claims,
+                    empty_state, prove_batch, verify_batch, verify_chain, verify_history)
 
 __all__ = ["OrderBookAir", "public_tables", "classify", "BatchProof", "BatchPublic", "BookState",
-           "BatchRejected", "empty_state", "prove_batch", "verify_batch", "verify_chain"]
+           "BatchRejected", "ChainSegment", "check_claims", "empty_state", "prove_batch",
+           "verify_batch", "verify_chain", "verify_history"]

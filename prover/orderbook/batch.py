@@ -13,6 +13,7 @@ batch needs the engine's cells before it, not the proof of the batch before.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,12 +23,13 @@ from ...engine.proof_table import proof_table
 from ...engine.records import OP_DTYPE, TRADE_DTYPE, Kind, Reason, Status
 from .. import field as F
 from ..domain import Link
-from ..params import DEFAULT_MIN_SECURITY, ProofOptions
+from ..params import DEFAULT_MIN_SECURITY, ParameterError, ProofOptions
 from ..proof import Proof
 from ..prove import SegmentCommitment, prove
 from ..verify import Verified, VerificationError, verify
 from . import witness as W
 from .air import WORD, OrderBookAir, classify_all, noncanonical
+from .params import MAX_TRACE_LENGTH
 
 
 class BatchRejected(VerificationError):
@@ -235,77 +237,65 @@ def check_public(pub: BatchPublic) -> dict[str, np.ndarray]:
     return c
 
 
+def check_claims(proof: BatchProof, min_security: int = DEFAULT_MIN_SECURITY,
+                 max_trace_length: int = MAX_TRACE_LENGTH) -> None:
+    """Refuse what a proof claims about its own size before anything is
+    spent on it: a trace longer than this verifier accepts, or parameters
+    under its security threshold at that length.  A file of a few kilobytes
+    can claim 2^24 rows; a chain verifier commits the empty book at the
+    first proof's claim (gigabytes and tens of seconds at that size)."""
+    t = proof.public.trace_length
+    if t > max_trace_length:
+        raise VerificationError(f"batch {proof.public.batch_id} claims a trace of {t} rows, over "
+                                f"the {max_trace_length} this verifier accepts")
+    try:
+        proof.proof.options.check_security(t, min_security)
+    except ParameterError as exc:
+        raise VerificationError(f"batch {proof.public.batch_id}: {exc}") from None
+
+
 def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
-                 min_security: int = DEFAULT_MIN_SECURITY) -> Verified:
+                 min_security: int = DEFAULT_MIN_SECURITY,
+                 max_trace_length: int = MAX_TRACE_LENGTH) -> Verified:
     """Verify one batch against its public inputs (pre-state root and Link
     included).  Raises VerificationError (BatchRejected for the plain checks)."""
-    if isinstance(proof, BatchProof):
-        public = public or proof.public
-        proof = proof.proof
-    classified = check_public(public)
-    return verify(public.air(classified), proof, external={"pre": (public.pre_root, public.pre_link)},
+    if not isinstance(proof, BatchProof):
+        if public is None:
+            raise TypeError("a bare Proof is verified against its BatchPublic")
+        proof = BatchProof(proof, public)
+    elif public is not None:
+        proof = BatchProof(proof.proof, public)
+    check_claims(proof, min_security, max_trace_length)
+    classified = check_public(proof.public)
+    return verify(proof.public.air(classified), proof.proof,
+                  external={"pre": (proof.public.pre_root, proof.public.pre_link)},
                   min_security=min_security)
 
 
-def verify_chain(batches: list[BatchProof], min_security: int = DEFAULT_MIN_SECURITY,
-                 symbol: int = 0) -> Verified:
-    """Verify proofs root to root from the empty book: the first pre-state
-    root and Link are computed here, each next one must be the previous post
-    root with the Link its verification derived; sequence numbers and
-    timestamps continue and batch ids count up by one.  Returns the last
-    Verified."""
-    if not batches:
-        raise VerificationError("an empty chain")
-    first = batches[0].public
-    genesis = empty_state(1 << first.log2_capacity, first.trace_length,
-                          batches[0].proof.options.log_blowup, symbol)
-    root, link, done = genesis.root, genesis.link, None
-    next_seq, last_ts = 1, 0
-    for k, b in enumerate(batches):
-        pub = b.public
-        if (pub.log2_capacity, pub.trace_length, pub.symbol) != \
-                (first.log2_capacity, first.trace_length, symbol) \
-                or b.proof.options.log_blowup != batches[0].proof.options.log_blowup:
-            raise VerificationError(f"batch {k}: capacity, trace length, blowup or symbol changed")
-        if pub.pre_root != root or pub.pre_link != link:
-            raise VerificationError(f"batch {k}: its pre-state is not the previous post-state")
-        if pub.first_seq != next_seq or int(pub.ops["ts_ns"][0]) < last_ts:
-            raise VerificationError(f"batch {k}: the stream does not continue")
-        if pub.batch_id != first.batch_id + k:
-            raise VerificationError(f"batch {k}: batch id {pub.batch_id}, expected "
-                                    f"{first.batch_id + k} (ids count up by one)")
-        done = verify_batch(b, min_security=min_security)
-        root, link = done.roots["post"], done.links["post"]
-        next_seq = pub.first_seq + len(pub.ops)
-        last_ts = int(pub.ops["ts_ns"][-1])
-    return done
-
-
 @dataclass
-class Segment:
-    """Batches of a chain between the breaks where its stream resumed; after
-    the first, each begins where its stream resumed (`expected`: the
-    sequence number the stream was at, `last_ts` its time then)."""
+class ChainSegment:
+    """Consecutive batches of a chain between the breaks where its stream
+    resumed; after the first, each begins where its stream resumed
+    (`expected`: the sequence number the stream was at, `last_ts` its time
+    then).  Counts, not the proofs: a verifier streams a chain."""
 
-    batches: list[BatchProof]
-    verified: Verified | None = None
+    first_batch: int
+    first_seq: int
     expected: int | None = None
     last_ts: int | None = None
-
-    @property
-    def first_seq(self) -> int:
-        return int(self.batches[0].public.first_seq)
-
-    @property
-    def ops(self) -> int:
-        return sum(len(b.public.ops) for b in self.batches)
+    last_batch: int = -1
+    batches: int = 0
+    ops: int = 0
+    verified: Verified | None = None
 
 
-def verify_history(batches: list[BatchProof], min_security: int = DEFAULT_MIN_SECURITY,
-                   symbol: int = 0) -> list[Segment]:
-    """Verify a chain root to root from the empty book, as verify_chain
-    does, except at the breaks where its stream resumed: returns its
-    segments (one, for a whole chain).
+def verify_history(batches: Iterable[BatchProof], min_security: int = DEFAULT_MIN_SECURITY,
+                   symbol: int = 0, max_trace_length: int = MAX_TRACE_LENGTH
+                   ) -> list[ChainSegment]:
+    """Verify a chain root to root from the empty book, except at the breaks
+    where its stream resumed: returns its segments (one, for a whole chain).
+    `batches` may be any iterable (a generator reading a store): one proof is
+    held at a time.
 
     The state roots must chain without exception: the proof state table
     holds the book, not the stream's sequence number and time (the verifier
@@ -314,37 +304,54 @@ def verify_history(batches: list[BatchProof], min_security: int = DEFAULT_MIN_SE
     keeps its book, proven.  A batch whose first sequence number jumps past
     the next one, or whose first timestamp is before the last one, starts a
     new segment; anything else that does not continue, a batch id that does
-    not count up, a proof that does not verify: VerificationError."""
-    if not batches:
-        raise VerificationError("an empty chain")
-    first = batches[0].public
-    cap, t, blowup = 1 << first.log2_capacity, first.trace_length, batches[0].proof.options.log_blowup
-    genesis = empty_state(cap, t, blowup, symbol)
-    root, link = genesis.root, genesis.link
-    next_seq, last_ts = 1, 0
-    segments = [Segment([])]
-    for k, b in enumerate(batches):
+    not count up, a proof that does not verify: VerificationError.  The
+    first proof's claims are checked (check_claims) before the empty book is
+    committed at its trace length."""
+    segments: list[ChainSegment] = []
+    for b in batches:
         pub = b.public
-        if (pub.log2_capacity, pub.trace_length, pub.symbol) != (first.log2_capacity, t, symbol) \
-                or b.proof.options.log_blowup != blowup:
+        if not segments:
+            check_claims(b, min_security, max_trace_length)
+            first = (pub.log2_capacity, pub.trace_length, symbol, b.proof.options.log_blowup)
+            genesis = empty_state(1 << pub.log2_capacity, pub.trace_length,
+                                  b.proof.options.log_blowup, symbol)
+            root, link, next_seq, last_ts, next_id = genesis.root, genesis.link, 1, 0, pub.batch_id
+            segments.append(ChainSegment(pub.batch_id, pub.first_seq))
+        if (pub.log2_capacity, pub.trace_length, pub.symbol, b.proof.options.log_blowup) != first:
             raise VerificationError(f"batch {pub.batch_id}: capacity, trace length, blowup or "
                                     "symbol changed")
-        if pub.batch_id != first.batch_id + k:
-            raise VerificationError(f"batch {pub.batch_id} follows batch {first.batch_id + k - 1}: "
-                                    "batches are missing")
+        if pub.batch_id != next_id:
+            raise VerificationError(f"batch {pub.batch_id} follows batch {next_id - 1}: "
+                                    + ("batches are missing" if pub.batch_id > next_id
+                                       else "batch ids count up by one"))
         if (pub.pre_root, pub.pre_link) != (root, link):
             raise VerificationError(f"batch {pub.batch_id}: its pre-state is not the previous "
                                     "post-state")
-        ts0 = int(pub.ops["ts_ns"][0])
         if pub.first_seq < next_seq:
             raise VerificationError(f"batch {pub.batch_id}: the stream does not continue "
                                     f"(sequence number {pub.first_seq}, expected {next_seq})")
-        if pub.first_seq > next_seq or ts0 < last_ts:
-            segments.append(Segment([], expected=next_seq, last_ts=last_ts))
-        done = verify_batch(b, min_security=min_security)
+        if pub.first_seq > next_seq or int(pub.ops["ts_ns"][0]) < last_ts:
+            segments.append(ChainSegment(pub.batch_id, pub.first_seq, next_seq, last_ts))
+        done = verify_batch(b, min_security=min_security, max_trace_length=max_trace_length)
         root, link = done.roots["post"], done.links["post"]
-        next_seq = pub.first_seq + len(pub.ops)
-        last_ts = int(pub.ops["ts_ns"][-1])
-        segments[-1].batches.append(b)
-        segments[-1].verified = done
+        next_seq, last_ts, next_id = pub.first_seq + len(pub.ops), int(pub.ops["ts_ns"][-1]), next_id + 1
+        seg = segments[-1]
+        seg.last_batch, seg.batches, seg.ops, seg.verified = \
+            pub.batch_id, seg.batches + 1, seg.ops + len(pub.ops), done
+    if not segments:
+        raise VerificationError("an empty chain")
     return segments
+
+
+def verify_chain(batches: Iterable[BatchProof], min_security: int = DEFAULT_MIN_SECURITY,
+                 symbol: int = 0, max_trace_length: int = MAX_TRACE_LENGTH) -> Verified:
+    """Verify proofs root to root from the empty book, as verify_history,
+    with no break: sequence numbers and timestamps continue throughout.
+    Returns the last Verified."""
+    segments = verify_history(batches, min_security, symbol, max_trace_length)
+    if len(segments) > 1:
+        seg = segments[1]
+        raise VerificationError(f"batch {seg.first_batch}: the stream does not continue "
+                                f"(sequence number {seg.first_seq} after {seg.expected - 1}, "
+                                f"or its time went back)")
+    return segments[0].verified

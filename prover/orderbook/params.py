@@ -16,11 +16,18 @@ LOG_BLOWUP = 2
 #: proof-of-work bits bought before the queries; a target under 16 bits (tests
 #: only) grinds no more than its own size
 GRINDING_BITS = 16
+#: the longest trace a verifier accepts unless told otherwise: the longest at
+#: which these parameters reach DEFAULT_MIN_SECURITY (2^20 rows).  A proof's
+#: claimed trace length sizes the empty book a chain verifier commits first,
+#: so this bounds what a file of a few kilobytes can make a verifier spend.
+MAX_TRACE_LENGTH = 1 << ProofOptions(log_blowup=LOG_BLOWUP, num_queries=64,
+                                     grinding_bits=GRINDING_BITS).max_log_trace(DEFAULT_MIN_SECURITY)
 
 
-def proof_options(security_bits: int = DEFAULT_MIN_SECURITY,
+def proof_options(security_bits: int, trace_length: int,
                   log_blowup: int = LOG_BLOWUP) -> ProofOptions:
-    """The fewest queries reaching `security_bits` of conjectured security
-    at this blowup, with GRINDING_BITS of grinding."""
-    return ProofOptions.for_security(security_bits, log_blowup=log_blowup,
+    """The fewest queries giving `security_bits` of conjectured security to
+    a trace of `trace_length` rows at this blowup, with GRINDING_BITS of
+    grinding; ParameterError if no number of queries reaches it there."""
+    return ProofOptions.for_security(security_bits, trace_length, log_blowup=log_blowup,
                                      grinding_bits=min(GRINDING_BITS, security_bits))

@@ -23,7 +23,8 @@ SINGLE_CAPACITY = 1 << 10
 
 
 def prover(sw) -> dict:
-    options = proof_options(100)
+    trace_length = 1 << 16      # fixed for the chain: room for a batch of this flow (~3.8 rows per op)
+    options = proof_options(100, trace_length)
     sw.step(f"synthetic flow: a book of ~4,000 orders, then batches of {BATCH} operations")
     ops = flow.generate(4_000 + 2 * BATCH, seed=2026, capacity=CAPACITY,
                         params=flow.FlowParams(depth=4_000), prefill=4_000)
@@ -35,7 +36,6 @@ def prover(sw) -> dict:
 
     sw.step("proving batch 1 (warm-up) and batch 2 (measured)")
     first = ops[4_000:4_000 + BATCH]
-    trace_length = 1 << 16      # fixed for the chain: room for a batch of this flow (~3.8 rows per op)
     state: BookState = BookState.of(book, trace_length, options.log_blowup)
     proof1, state, _ = prove_batch(state, first, options)
     t0 = time.perf_counter()
@@ -53,8 +53,10 @@ def prover(sw) -> dict:
     small_ops = flow.generate(201, seed=7, capacity=SINGLE_CAPACITY,
                               params=flow.FlowParams(depth=200), prefill=200)
     small.process(small_ops[:200].copy())
-    single_state = BookState.of(small, SINGLE_CAPACITY, options.log_blowup)
-    single_s = sw.per_call(lambda: prove_batch(single_state, small_ops[200:], options), samples=3)
+    single_options = proof_options(100, SINGLE_CAPACITY)
+    single_state = BookState.of(small, SINGLE_CAPACITY, single_options.log_blowup)
+    single_s = sw.per_call(lambda: prove_batch(single_state, small_ops[200:], single_options),
+                           samples=3)
 
     return {
         "batch_ops": BATCH,

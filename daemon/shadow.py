@@ -38,13 +38,13 @@ import numpy as np
 from ..engine import records
 from ..engine.book import Book, StreamError
 from ..engine.records import FLAG_CLAIMED, FLAG_CRITICAL, OP_DTYPE, TRADE_DTYPE
-from ..prover.orderbook.witness import check_trace_length
+from ..prover.orderbook.witness import check_trace_length, op_rows
 from .batches import Applied, Batch, BatchPolicy, Break, CloseReason, Divergence, Refusal, Refused
 from .priority import ProofPriority
 
 
 class BatchOverflow(ValueError):
-    """Records that must end in one batch take more steps than its trace
+    """Records that must end in one batch take more rows than its trace
     holds; nothing of them was applied."""
 
 
@@ -56,7 +56,7 @@ class _Open:
     trades: list = field(default_factory=list)       # TRADE_DTYPE chunks
     seen: list = field(default_factory=list)         # int64 chunks
     count: int = 0
-    steps: int = 0
+    rows: int = 0                                    # trace rows they take
     since: float = 0.0
     pre_cells: np.ndarray | None = None
     critical: bool = False
@@ -139,7 +139,7 @@ class ShadowBook:
 
         With a `policy`, batches close by its rules and come back in
         Applied.closed.  Without one nothing closes: the caller closes the
-        batch (close), and records whose steps do not fit the trace raise
+        batch (close), and records whose rows do not fit the trace raise
         BatchOverflow with the shadow as it was before the call.  With
         `end_seq`, records are taken only until the stream has reached that
         sequence number; Applied.taken counts the records consumed.
@@ -234,21 +234,21 @@ class ShadowBook:
         cut = crit.size and policy is not None and self._critical_allowed(now, policy)
         if cut:
             n = int(crit[0]) + 1
-        # 3. run it, then keep the prefix whose steps fit the trace
+        # 3. run it, then keep the prefix whose rows fit the trace
         if not o.count:
             o.pre_cells, o.since, o.resumed, self._resumed = self.book.cells.copy(), now, \
                 self._resumed, False
         work = np.array(ops[:n], dtype=OP_DTYPE)
         before = self.book.cells.copy()
         trades, steps = self.book.process_traced(work)
-        per_op = np.bincount(steps["op"], minlength=n)
-        room = self.trace_length - 1 - o.steps
+        per_op = op_rows(steps, n)
+        room = self.trace_length - 1 - o.rows
         fits = int(np.searchsorted(np.cumsum(per_op), room, side="right"))
         if fits < n:
             if policy is None:
                 raise BatchOverflow(
-                    f"symbol {self.symbol}: the batch would take {o.steps + int(per_op.sum())} "
-                    f"engine steps; its {self.trace_length}-row trace holds {self.trace_length - 1}")
+                    f"symbol {self.symbol}: the batch would take {o.rows + int(per_op.sum())} "
+                    f"trace rows; its {self.trace_length}-row trace holds {self.trace_length - 1}")
             self.book = Book.from_cells(before, validate=False)     # cut before op `fits`
             if fits:
                 work = np.array(ops[:fits], dtype=OP_DTYPE)
@@ -343,7 +343,7 @@ class ShadowBook:
             return True
         return False
 
-    def _take(self, claimed, computed, trades, seen, steps: int, critical: bool,
+    def _take(self, claimed, computed, trades, seen, rows: int, critical: bool,
               priority: ProofPriority, out: Applied) -> None:
         o = self._open
         claims = np.flatnonzero((claimed["flags"] & FLAG_CLAIMED) != 0)
@@ -358,7 +358,7 @@ class ShadowBook:
         o.trades.append(np.asarray(trades, dtype=TRADE_DTYPE))
         o.seen.append(np.asarray(seen, dtype=np.int64))
         o.count += len(computed)
-        o.steps += steps
+        o.rows += rows
         o.critical |= critical
         o.priority = min(o.priority, priority)
 

@@ -26,7 +26,7 @@ from zksidecar.prover.orderbook import BatchRejected, prove_batch, verify_batch
 from zksidecar.prover.orderbook import air as air_mod
 from zksidecar.prover.orderbook import batch as batch_mod
 from zksidecar.prover.orderbook import witness as W
-from zksidecar.prover.orderbook.air import HCELLS, STEPS
+from zksidecar.prover.orderbook.air import HCELLS, STEPS, WRITES, written
 from zksidecar.prover.orderbook.batch import prepare_batch
 
 P = F.P
@@ -164,16 +164,15 @@ def test_last_row_cannot_write():
 
 
 def _match_after_pad(w, ops, trades):
-    """An IOC buy for 3 at 100 took 3 of the ask's 5 lots and ENDed; after a
+    """An IOC buy for 3 at 100 took 3 of the ask's 5 lots and ended; after a
     PAD row it MATCHes again (the ask's last 2 lots, a trade added to the
-    public list) and ENDs a second time."""
+    public list), a last row a second time."""
     c = w.columns
     r = first(c, "sZ") + 1
-    c["sZ"][r], c["sM"][r] = 0, 1
-    c["sZ"][r + 1], c["sE"][r + 1] = 0, 1
+    c["sZ"][r], c["sM"][r], c["last"][r] = 0, 1, 1
     c["mH"][r], c["mA"][r], c["mB"][r], c["aA"][r], c["aB"][r] = 1, 1, 1, 1, 2
     c["sel"][r], c["lv"][r], c["fl"][r], c["rem"][r], c["tn"][r] = 1, 1, 2, 2, 1
-    c["rem"][r + 1], c["tn"][r + 1], c["st"][r + 1] = 0, 2, Status.FILLED
+    c["rem"][r + 1:], c["tn"][r + 1:] = 0, 2
     w.rethread()                                          # old words as the memory has them
     hdr = [int(c[f"oH{j}"][r]) for j in range(6)]
     set_word(c, "nA", r, [0, 0, 0, 0, 0, 0, hdr[4], 1])   # freed: gen 0 -> 1
@@ -191,16 +190,17 @@ def _match_after_pad(w, ops, trades):
 
 def test_padding_is_absorbing(monkeypatch):
     """A step after PAD is refused by "PAD is followed by PAD" (hardening).
-    Without that constraint the lie is still refused, by the outcome table:
-    every chain of steps after a PAD ends at a second END of the last
-    operation, and the public list has one outcome per operation."""
+    Without that constraint the lie is still refused: PAD rows carry the
+    last operation's running values (a filled taker's remaining 0), so a
+    step after them has nothing to fill, and a row after PAD cannot start an
+    operation ("a first row follows a last row"; PAD rows are in none)."""
     ops = batch((Kind.IOC, Side.BUY, 100, 3))
     base.assert_lie(ops, _match_after_pad, re.escape("rule 1: PAD is followed by PAD"))
     orig = air_mod.OrderBookAir._transitions
     monkeypatch.setattr(air_mod.OrderBookAir, "_transitions",
                         lambda self, f: [c for c in orig(self, f) if "PAD is followed" not in c.name])
     monkeypatch.setattr(air_mod.OrderBookAir, "_transitions_by_length", {})
-    base.assert_lie(ops, _match_after_pad, SUM)
+    base.assert_lie(ops, _match_after_pad, re.escape("rule 3: remaining' = remaining - fill"))
 
 
 # ------------------------------------------------- memory argument --
@@ -214,18 +214,17 @@ def test_read_of_its_own_write_fabricates_nothing():
     def tamper(w, ops, trades):
         c = w.columns
         r = first(c, "sM")
-        # BEGIN, MATCH, END -> BEGIN, stop PEEK, END
+        # the one row: MATCH -> the stop PEEK
         c["sM"][r], c["pk_stop"][r] = 0, 1
         c["mA"][r] = c["aA"][r] = c["lv"][r] = c["fl"][r] = 0
-        for j in range(8):
-            c[f"oA{j}"][r] = c[f"nA{j}"][r] = 0
+        set_word(c, "oA", r, [0] * 8)
+        set_word(c, "nA", r, [0] * 8)
         fake = [int(c[f"oH{j}"][r]) for j in range(6)]
         fake[2] = fake[3] = 0                             # no asks
         for j in range(6):
             c[f"oH{j}"][r] = c[f"nH{j}"][r] = fake[j]
         c["tH"][r] = r + 1                                # reads its own write
-        c["rem"][r + 1], c["tn"][r + 1] = 3, 0
-        c["st"][r + 1] = Status.EXPIRED
+        c["rem"][r + 1:], c["tn"][r + 1:] = 3, 0
         c["zv1"][r] = c["cmp1"][r] = 0
         c["cmp2"][r] = 3 - 1
         c["pts"][:] = 0
@@ -260,15 +259,14 @@ def test_reduce_to_zero_leaves_a_ghost():
         r = first(c, "sC")
         c["sC"][r], c["sD"][r] = 0, 1
         c["mH"][r] = c["mB"][r] = c["mC"][r] = 0
-        for x, width in (("H", 6), ("B", 8), ("C", 8)):
-            for j in range(width):
-                c[f"o{x}{j}"][r] = c[f"n{x}{j}"][r] = 0
+        for x in "HBC":
+            set_word(c, f"o{x}", r, [0] * 8)
+            set_word(c, f"n{x}", r, [0] * 8)
         c["aB"][r] = c["aC"][r] = c["zv1"][r] = c["zv2"][r] = c["sel"][r] = 0
         word = w.pre[1].copy()
         word[1] = 0
         set_word(c, "nA", r, word)
         c["cmp1"][r], c["cmp2"][r] = 0, -1
-        c["st"][r + 1] = Status.REDUCED
         w.rethread()
         ops[0]["status"] = Status.REDUCED
     base.assert_lie(batch((Kind.REDUCE, 0, 0, 5, 1)), tamper, SUM)
@@ -291,15 +289,11 @@ def test_trades_of_one_operation_reordered():
 #: design and not listed.  Anything outside this list that a single edit can
 #: change is a column some step uses without a constraint.
 MAY_BE_FREE = {
-    "st": (set(STEPS) - {"sE"}, "bound only at END (the outcome tuple, multiplicity sE)"),
-    "rs": (set(STEPS) - {"sE"}, "the same"),
-    "acc": (set(STEPS) - {"pk_fok", "sB"}, "only FOK's walk reads it"),
-    "fl": (set(STEPS) - {"sM"}, "only MATCH and its trade tuple (multiplicity sM) read it"),
     "ginv": (set(STEPS), "only a freeing step reads it (a partial MATCH is an sM row too)"),
     "zi1": (set(STEPS), "where zv1 = 0 the 'inverse' is anything"),
     "zi2": (set(STEPS), "where zv2 = 0, the same"),
     "sf": (set(STEPS) - {"pk_fok"}, "off FOK's walk fg = cr * sf with cr = 0"),
-    "sel": ({"sB", "sE", "sD", "pk_stale", "pk_full"}, "no side-dependent rule on these steps"),
+    "sel": ({"sN", "sD", "pk_stale", "pk_full"}, "no side-dependent rule on these steps"),
 }
 
 
@@ -402,9 +396,10 @@ def _carry(w, edited, r, x, j):
         for y in "HABC":
             if not c[f"m{y}"][rr] or (0 if y == "H" else int(c[f"a{y}"][rr])) != addr:
                 continue
-            if j >= (HCELLS if y == "H" else 8) or c[f"o{y}{j}"][rr] != c[f"n{y}{j}"][rr]:
+            if j >= (HCELLS if y == "H" else 8) or c[f"o{y}{j}"][rr] != c[written(y, j)][rr]:
                 return
-            edited.columns[f"n{y}{j}"][rr] = value
+            if written(y, j) != f"o{y}{j}":     # else the rethread carries it: the write repeats the read
+                edited.columns[written(y, j)][rr] = value
 
 
 def _unconstrained_writes(w, air, seed):
@@ -417,12 +412,12 @@ def _unconstrained_writes(w, air, seed):
     check, step_of = Checker(air, seed), _step_of(w)
     assert check.holds(w)
     out = []
-    for step in sorted(set(step_of) - {"sB", "sE", "sZ"}):
+    for step in sorted(set(step_of) - {"sN", "sZ"}):
         r = int(np.flatnonzero(step_of == step)[0])
         for x in "HABC":
             if not w.columns["m" + x][r]:
                 continue
-            for name in [f"n{x}{j}" for j in range(HCELLS if x == "H" else 8)] \
+            for name in [f"n{x}{j}" for j in WRITES[x]] \
                     + ([] if x == "H" else [f"a{x}"]):
                 edited = copy.copy(w)
                 edited.columns = {k: v.copy() for k, v in w.columns.items()}
@@ -481,7 +476,7 @@ def test_the_free_cell_scan_finds_a_dropped_constraint(monkeypatch):
     prep = prepare_batch(base.setup_book(), batch((Kind.REDUCE, 0, 0, 2, 2)), OPTS)
     free = _free_cells(prep.witness, prep.public.air(), seed=6, only=["dB", "cx"])
     assert "cx" not in free                               # still defined
-    assert free.get("dB", set()) >= {"sB", "sD", "sE"}
+    assert free.get("dB", set()) >= {"sD"}
 
 
 
@@ -506,7 +501,6 @@ def test_rest_into_a_full_book_at_the_header_row():
         set_word(c, "nA", r, [50, 1, Side.BUY, int(c["alo"][r]), int(c["ahi"][r]), 0, 0, 0])
         c["nH0"][r] = c["nH1"][r] = 0                     # best, worst bid: slot 0
         c["nH4"][r], c["nH5"][r] = 0, hdr[5] + 1
-        c["st"][r + 1], c["rs"][r + 1] = Status.RESTED, 0
         w.rethread()
         ops[0]["status"], ops[0]["reason"] = Status.RESTED, 0
     base.assert_lie(base.make_ops([(Kind.LIMIT, Side.BUY, 50, 1)], first_seq=16), tamper, SUM,

@@ -43,22 +43,43 @@ PROVABLE_MAX = F.P - (1 << 30) - 1
 assert MAX_PRICE == MAX_QTY == PROVABLE_MAX, "the engine's limits must be the provable ones"
 TAG_MEM, TAG_RANGE, TAG_OP, TAG_OUT, TAG_TRADE = 1, 2, 3, 4, 5
 
-# step selectors (one-hot per row); the PEEK roles split PEEK by what it proves
-STEPS = ("sB", "sM", "sR", "sC", "sD", "sE", "sZ",
+# step selectors (one-hot per row); the PEEK roles split PEEK by what it proves.
+# sN is the one row of an operation rejected on its public fields (it does
+# nothing); sZ pads the trace after the last operation
+STEPS = ("sN", "sM", "sR", "sC", "sD", "sZ",
          "pk_stop", "pk_cross", "pk_full", "pk_stale", "pk_fok")
 PEEKS = ("pk_stop", "pk_cross", "pk_full", "pk_stale", "pk_fok")
 # the operation's effective kind (one-hot): k_z = rejected on its public fields
 KINDS = ("k_lim", "k_ioc", "k_fok", "k_post", "k_can", "k_red", "k_z")
 KIND_CODE = {"k_lim": 1, "k_ioc": 2, "k_fok": 4, "k_post": 5, "k_can": 6, "k_red": 7, "k_z": 0}
 CONTEXT = KINDS + ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi")
+#: the outcome an operation's last row proves, by that row's step (sN, a
+#: rejection on the public fields, has the all-zero outcome the verifier
+#: checks on the record)
+END_STATUS = {"sR": Status.RESTED, "sC": Status.CANCELLED, "sD": Status.REDUCED,
+              "sM": Status.FILLED, "pk_stop": Status.EXPIRED, "pk_stale": Status.REJECTED,
+              "pk_cross": Status.REJECTED, "pk_full": Status.REJECTED, "pk_fok": Status.REJECTED}
+END_REASON = {"pk_stale": Reason.STALE_HANDLE, "pk_cross": Reason.WOULD_CROSS,
+              "pk_full": Reason.BOOK_FULL, "pk_fok": Reason.FOK_UNFILLABLE}
 HCELLS = 6  # header cells 6, 7 are zero forever: not columns
+#: the cells each access can write.  B and C are the neighbours of a slot
+#: being linked or unlinked: only their links change (B: prev and next, C:
+#: prev), so their other cells are written back as read, and the write's
+#: tuple takes those cells from the old word's columns: no column, no
+#: constraint to hold a copy equal to the original
+WRITES = {"H": tuple(range(HCELLS)), "A": tuple(range(WORD)), "B": (5, 6), "C": (5,)}
+
+
+def written(x: str, j: int) -> str:
+    """The column holding cell j of the word access x writes."""
+    return f"n{x}{j}" if j in WRITES[x] else f"o{x}{j}"
 
 
 def _access_columns():
-    cols = ["mH", "tH"] + [f"oH{j}" for j in range(HCELLS)] + [f"nH{j}" for j in range(HCELLS)]
+    cols = ["mH", "tH"] + [f"oH{j}" for j in range(HCELLS)] + [f"nH{j}" for j in WRITES["H"]]
     for x in "ABC":
         cols += [f"m{x}", f"a{x}", f"t{x}"] + [f"o{x}{j}" for j in range(WORD)] \
-            + [f"n{x}{j}" for j in range(WORD)]
+            + [f"n{x}{j}" for j in WRITES[x]]
     return cols
 
 
@@ -71,8 +92,8 @@ def limbs_for(trace_length: int) -> tuple[int, int]:
 def exec_columns(trace_length: int) -> tuple[str, ...]:
     _, k = limbs_for(trace_length)
     return tuple(
-        ["row", "pts", "rm"] + list(STEPS) + ["oi"] + list(CONTEXT)
-        + ["rem", "tn", "os", "og", "st", "rs", "acc"]
+        ["row", "pts", "rm"] + list(STEPS) + ["first", "last", "oi"] + list(CONTEXT)
+        + ["rem", "tn", "os", "og", "acc"]
         + ["sel", "lv", "fl", "gw", "ginv", "zv1", "zi1", "nz1", "zv2", "zi2", "nz2",
            "cr", "sf", "fg", "fc", "cxs", "cx", "dB", "dC",
            "ob", "ow", "sb", "sw", "nob", "now", "nsb", "nsw", "cmp1", "cmp2"]
@@ -306,6 +327,11 @@ def _public_sum(tables: list[np.ndarray], alpha: np.ndarray, beta: Ext) -> np.nd
     return (total % F.P).astype(np.uint32)
 
 
+def _outcome(codes: dict) -> callable:
+    """The status or reason a last row proves: sum of code * step selector."""
+    return lambda f: sum((int(v) * f.cur(step) for step, v in codes.items()), const(0))
+
+
 def _record_bytes(records: np.ndarray):
     """The records' bytes as records.tobytes() gives them, without the copy."""
     return np.ascontiguousarray(records).view(np.uint8)
@@ -373,7 +399,7 @@ class OrderBookAir(Air):
         fr.append(logup.supply([TAG_MEM, 0] + [f"nH{j}" for j in range(HCELLS)] + [0, 0, ts], "mH"))
         fr.append(logup.consume([TAG_MEM, 0] + [f"oH{j}" for j in range(HCELLS)] + [0, 0, "tH"], "mH"))
         for x in "ABC":
-            fr.append(logup.supply([TAG_MEM, f"a{x}"] + [f"n{x}{j}" for j in range(WORD)] + [ts],
+            fr.append(logup.supply([TAG_MEM, f"a{x}"] + [written(x, j) for j in range(WORD)] + [ts],
                                    f"m{x}"))
             fr.append(logup.consume([TAG_MEM, f"a{x}"] + [f"o{x}{j}" for j in range(WORD)]
                                     + [f"t{x}"], f"m{x}"))
@@ -392,22 +418,26 @@ class OrderBookAir(Air):
             if top > 1:
                 fr.append(logup.consume([TAG_RANGE, lambda f, c=c: f.cur(f"{c}_{k - 1}") * top]))
         code = lambda f: sum((KIND_CODE[n] * f.cur(n) for n in KINDS if KIND_CODE[n]), const(0))  # noqa
-        fr.append(logup.consume([TAG_OP, "oi", code] + list(CONTEXT[len(KINDS):]), "sB"))
-        fr.append(logup.consume([TAG_OUT, "oi", "st", "rs", lambda f: f.cur("qty") - f.cur("rem"),
-                                 "tn", "os", "og"], "sE"))
+        fr.append(logup.consume([TAG_OP, "oi", code] + list(CONTEXT[len(KINDS):]), "first"))
+        # the outcome, on the operation's last row: its step gives status and
+        # reason; filled and trades count this row's own MATCH (fl is 0 on
+        # every other step)
+        fr.append(logup.consume([TAG_OUT, "oi", _outcome(END_STATUS), _outcome(END_REASON),
+                                 lambda f: f.cur("qty") - f.cur("rem") + f.cur("fl"),
+                                 lambda f: f.cur("tn") + f.cur("sM"), "os", "og"], "last"))
         fr.append(logup.consume([TAG_TRADE, "oi", "tn", "aA", "oA7", "oA0", "fl", "oA3", "oA4"], "sM"))
         return fr
 
     # ------------------------------------------------------ constraints --
     def boundaries(self, f):
         out = [BoundaryConstraint("row[0] = 0", "row", 0, const(0)),
-               BoundaryConstraint("rule 1: the trace starts with BEGIN", "sB", 0, const(1)),
+               BoundaryConstraint("rule 1: the trace starts with an operation", "first", 0, const(1)),
                BoundaryConstraint("rule 1: op_index[0] = 0", "oi", 0, const(0))]
         # the last row's own constraints are not transition-checked: it must be
         # a PAD row with no access and no fraction of a step
         for col in ("sZ",):
             out.append(BoundaryConstraint("rule 1: the last row is PAD", col, -1, const(1)))
-        for col in ("sB", "sM", "sE", "mH", "mA", "mB", "mC"):
+        for col in ("first", "last", "sM", "mH", "mA", "mB", "mC"):
             out.append(BoundaryConstraint(f"rule 1: the last row is PAD ({col} = 0)", col, -1, const(0)))
         return out + self.lu.boundaries(f)
 
@@ -434,12 +464,15 @@ class OrderBookAir(Air):
 
         sP = s(*PEEKS)
         # ---- shape: booleans, one-hot selectors, the row counter
-        for x in STEPS + KINDS + ("buy", "sel", "lv", "gw", "cr", "sf", "mH", "mA", "mB", "mC"):
+        for x in STEPS + KINDS + ("first", "last", "buy", "sel", "lv", "gw", "cr", "sf",
+                                  "mH", "mA", "mB", "mC"):
             add(f"boolean {x}", c(x) * (1 - c(x)))
         add("one step per row", s(*STEPS) - 1)
         add("one kind per operation", s(*KINDS) - 1)
         add("row' = row + 1", n("row") - c("row") - 1)
         add("lv only on MATCH", c("lv") * (1 - c("sM")))
+        add("fill only on MATCH", c("fl") * (1 - c("sM")))
+        add("crossing bit only on the FOK walk", c("cr") * (1 - c("pk_fok")))
         # zero tests
         for z in ("1", "2"):
             add(f"zero test {z}: zv*zi = nz", c(f"zv{z}") * c(f"zi{z}") - c(f"nz{z}"))
@@ -466,42 +499,54 @@ class OrderBookAir(Air):
             add(f"helper {w}sw", c(f"{w}sw") + c(f"{w}ow") - H(1) - H(3))
         add("gen wrap: gw -> gen = 2^30 - 1", c("gw") * (c("oA7") - (GEN_LIMIT - 1)))
 
-        # ---- rule 1: operations once, in order; sequencing of steps
-        add("rule 1: op_index' = op_index + BEGIN'", n("oi") - c("oi") - n("sB"))
+        # ---- rule 1: operations once, in order; sequencing of steps.  An
+        # operation is a run of rows from one with `first` to one with `last`
+        # (the same row for a one-step operation); PAD rows come after the
+        # last operation and belong to none
+        first, last = c("first"), c("last")
+        add("rule 1: op_index' = op_index + first'", n("oi") - c("oi") - n("first"))
         for x in CONTEXT:
-            add(f"rule 1: context {x} constant within an operation", (1 - n("sB")) * (n(x) - c(x)))
-        add("rule 1: after END comes BEGIN or PAD", c("sE") * (1 - n("sB") - n("sZ")))
-        add("rule 1: BEGIN follows END", n("sB") * (1 - c("sE")))
-        add("rule 1: PAD follows END or PAD", n("sZ") * (1 - c("sE") - c("sZ")))
+            add(f"rule 1: context {x} constant within an operation", (1 - n("first")) * (n(x) - c(x)))
+        add("rule 1: after the last row comes a first row or PAD", last * (1 - n("first") - n("sZ")))
+        add("rule 1: a first row follows a last row", n("first") * (1 - last))
+        add("rule 1: PAD follows a last row or PAD", n("sZ") * (1 - last - c("sZ")))
+        add("rule 1: PAD rows belong to no operation", c("sZ") * (first + last))
         # PAD is absorbing.  Not needed for soundness (any step after a PAD
-        # leads to a second END of the last operation, which the outcome
-        # table refuses), but it makes "padding does nothing" a constraint
-        # instead of a counting argument
+        # is a second operation with the last one's index, whose op tuple the
+        # table supplies once), but it makes "padding does nothing" a
+        # constraint instead of a counting argument
         add("rule 1: PAD is followed by PAD", c("sZ") * (1 - n("sZ")))
-        add("rule 5: LIMIT/IOC: BEGIN -> MATCH or stop PEEK",
-            c("sB") * (c("k_lim") + c("k_ioc")) * (1 - n("sM") - n("pk_stop")))
-        add("rule 5: FOK: BEGIN -> look-ahead PEEK", c("sB") * c("k_fok") * (1 - n("pk_fok")))
-        add("rule 5: POST_ONLY: BEGIN -> crossing-check PEEK",
-            c("sB") * c("k_post") * (1 - n("pk_stop") - n("pk_cross")))
-        add("rule 5: CANCEL/REDUCE: BEGIN -> CANCEL, REDUCE or stale PEEK",
-            c("sB") * (c("k_can") + c("k_red")) * (1 - n("sC") - n("sD") - n("pk_stale")))
-        add("rule 5: field rejection: BEGIN -> END", c("sB") * c("k_z") * (1 - n("sE")))
-        add("rule 2: MATCH -> MATCH, stop PEEK or END", c("sM") * (1 - n("sM") - n("pk_stop") - n("sE")))
-        add("rule 2: a taker ends after MATCH only when filled", c("sM") * n("sE") * n("rem"))
-        add("rule 2: stop PEEK -> END, REST or book-full PEEK",
-            c("pk_stop") * (1 - n("sE") - n("sR") - n("pk_full")))
+        # the first step of each kind
+        add("rule 5: LIMIT/IOC start with MATCH or the stop PEEK",
+            first * (c("k_lim") + c("k_ioc")) * (1 - c("sM") - c("pk_stop")))
+        add("rule 5: FOK starts with the look-ahead PEEK", first * c("k_fok") * (1 - c("pk_fok")))
+        add("rule 5: POST_ONLY starts with the crossing-check PEEK",
+            first * c("k_post") * (1 - c("pk_stop") - c("pk_cross")))
+        add("rule 5: CANCEL/REDUCE start with CANCEL, REDUCE or the stale PEEK",
+            first * (c("k_can") + c("k_red")) * (1 - c("sC") - c("sD") - c("pk_stale")))
+        add("rule 5: a field rejection is one sN row", first * c("k_z") * (1 - c("sN")))
+        add("rule 5: sN is an operation's last row", c("sN") * (1 - last))
+        # what follows each step within its operation, and which steps end it
+        sM = c("sM")
+        add("rule 2: MATCH -> MATCH or stop PEEK, unless last", sM * (1 - last) * (1 - n("sM") - n("pk_stop")))
+        add("rule 2: a taker ends on MATCH only when filled", sM * last * (c("rem") - c("fl")))
+        add("rule 2: stop PEEK -> REST or book-full PEEK, unless last",
+            c("pk_stop") * (1 - last) * (1 - n("sR") - n("pk_full")))
         add("rule 5: LIMIT/POST_ONLY remainder rests (or BOOK_FULL)",
-            c("pk_stop") * (c("k_lim") + c("k_post")) * n("sE"))
-        add("rule 5: IOC/MARKET remainder is dropped", c("pk_stop") * c("k_ioc") * (n("sR") + n("pk_full")))
+            c("pk_stop") * (c("k_lim") + c("k_post")) * last)
+        add("rule 5: IOC/MARKET remainder is dropped", c("pk_stop") * c("k_ioc") * (1 - last))
         add("rule 5: REST follows the stop PEEK", n("sR") * (1 - c("pk_stop")))
         add("rule 5: book-full PEEK follows the stop PEEK", n("pk_full") * (1 - c("pk_stop")))
-        add("rule 5: single steps -> END",
-            s("sR", "sC", "sD", "pk_stale", "pk_cross", "pk_full") * (1 - n("sE")))
-        add("rule 5: FOK walk continues from BEGIN or a PEEK", n("pk_fok") * (1 - c("sB") - c("pk_fok")))
+        add("rule 5: single steps are last",
+            s("sR", "sC", "sD", "pk_stale", "pk_cross", "pk_full") * (1 - last))
+        add("rule 5: FOK walk continues from a look-ahead PEEK",
+            n("pk_fok") * (1 - n("first")) * (1 - c("pk_fok")))
         add("rule 5: FOK walk goes on when crossing, short and not at the end",
             c("pk_fok") * c("fc") * (1 - n("pk_fok")))
         add("rule 5: FOK sufficient -> MATCH", c("pk_fok") * c("fg") * (1 - n("sM")))
-        add("rule 5: FOK unfillable -> END", c("pk_fok") * (1 - c("fg") - c("fc")) * (1 - n("sE")))
+        add("rule 5: FOK walk ends the operation only when unfillable",
+            c("pk_fok") * (c("fg") + c("fc")) * last)
+        add("rule 5: FOK unfillable is last", c("pk_fok") * (1 - c("fg") - c("fc")) * (1 - last))
         for step, bad in (("sM", ("k_post", "k_can", "k_red", "k_z")),
                           ("pk_stop", ("k_fok", "k_can", "k_red", "k_z")),
                           ("pk_cross", ("k_lim", "k_ioc", "k_fok", "k_can", "k_red", "k_z")),
@@ -510,42 +555,32 @@ class OrderBookAir(Air):
                           ("pk_fok", ("k_lim", "k_ioc", "k_post", "k_can", "k_red", "k_z")),
                           ("sR", ("k_ioc", "k_fok", "k_can", "k_red", "k_z")),
                           ("sC", ("k_lim", "k_ioc", "k_fok", "k_post", "k_z")),
-                          ("sD", ("k_lim", "k_ioc", "k_fok", "k_post", "k_can", "k_z"))):
+                          ("sD", ("k_lim", "k_ioc", "k_fok", "k_post", "k_can", "k_z")),
+                          ("sN", ("k_lim", "k_ioc", "k_fok", "k_post", "k_can", "k_red"))):
             add(f"rule 5: {step} only for its kinds", c(step) * s(*bad))
 
-        # ---- outcome bound at END (rule 1's outcome table)
-        st = (int(Status.RESTED) * c("sR") + int(Status.CANCELLED) * c("sC")
-              + int(Status.REDUCED) * c("sD") + int(Status.FILLED) * c("sM")
-              + int(Status.EXPIRED) * c("pk_stop")
-              + int(Status.REJECTED) * s("pk_stale", "pk_cross", "pk_full", "pk_fok"))
-        rs = (int(Reason.STALE_HANDLE) * c("pk_stale") + int(Reason.WOULD_CROSS) * c("pk_cross")
-              + int(Reason.BOOK_FULL) * c("pk_full") + int(Reason.FOK_UNFILLABLE) * c("pk_fok"))
-        add("rule 1: END status follows the last step", n("sE") * (n("st") - st))
-        add("rule 1: END reason follows the last step", n("sE") * (n("rs") - rs))
-
-        # ---- per-operation running values
-        body = s("sB", "sR", "sC", "sD") + sP
-        add("rule 3: BEGIN: remaining = qty", c("sB") * (c("rem") - c("qty")))
-        add("rule 3: remaining' = remaining - fill", c("sM") * (n("rem") - c("rem") + c("fl")))
-        add("rule 3: remaining kept", body * (n("rem") - c("rem")))
-        add("rule 6: BEGIN: trade number 0", c("sB") * c("tn"))
-        add("rule 6: trade number + 1 per MATCH", c("sM") * (n("tn") - c("tn") - 1))
-        add("rule 6: trade number kept", body * (n("tn") - c("tn")))
-        for h, v in (("os", "aA"), ("og", "oA7")):
-            add(f"rule 5: BEGIN: no handle ({h})", c("sB") * c(h))
-            add(f"rule 5: REST assigns the handle ({h})", c("sR") * (n(h) - c(v)))
-            add(f"rule 5: handle kept ({h})", (body + c("sM") - c("sR")) * (n(h) - c(h)))
-        add("rule 5: FOK: BEGIN: look-ahead sum 0", c("sB") * c("acc"))
+        # ---- per-operation running values, each as it stands before the
+        # row's own step (the outcome tuple adds the last row's MATCH)
+        add("rule 3: first row: remaining = qty", first * (c("rem") - c("qty")))
+        add("rule 3: remaining' = remaining - fill", (1 - n("first")) * (n("rem") - c("rem") + c("fl")))
+        add("rule 6: first row: trade number 0", first * c("tn"))
+        add("rule 6: trade number + 1 per MATCH", (1 - n("first")) * (n("tn") - c("tn") - sM))
+        # the handle an operation is assigned: REST's slot and generation, on
+        # the REST row (always its operation's last); 0 on every other row
+        add("rule 5: handle = the rested slot (os)", c("os") - c("sR") * c("aA"))
+        add("rule 5: handle = the rested generation (og)", c("og") - c("sR") * c("oA7"))
+        # FOK's look-ahead sum counts this row's crossing maker (cr is 0 off the walk)
+        add("rule 5: FOK: first row: look-ahead sum = its crossing maker",
+            first * (c("acc") - c("cr") * c("oA1")))
         add("rule 5: FOK: look-ahead sum adds crossing makers",
-            n("pk_fok") * (n("acc") - c("acc") - n("cr") * n("oA1")))
+            (1 - n("first")) * (n("acc") - c("acc") - n("cr") * n("oA1")))
 
         # ---- access masks per step
-        add("memory: BEGIN/END/PAD access nothing",
-            s("sB", "sE", "sZ") * s("mH", "mA", "mB", "mC"))
+        add("memory: sN and PAD access nothing", s("sN", "sZ") * s("mH", "mA", "mB", "mC"))
         add("memory: header read by MATCH/REST/CANCEL/stop/cross/full",
             s("sM", "sR", "sC", "pk_stop", "pk_cross", "pk_full") * (1 - c("mH")))
         add("memory: no header in REDUCE/stale", s("sD", "pk_stale") * c("mH"))
-        add("memory: FOK reads the header on its first PEEK", n("pk_fok") * (n("mH") - c("sB")))
+        add("memory: FOK reads the header on its first PEEK", c("pk_fok") * (c("mH") - first))
         add("memory: A accessed", s("sM", "sR", "sC", "sD", "pk_cross", "pk_stale") * (1 - c("mA")))
         add("memory: no A in book-full PEEK", c("pk_full") * c("mA"))
         add("memory: A read iff the side has a head", s("pk_stop", "pk_fok") * (c("mA") - c("nz1")))
@@ -560,11 +595,8 @@ class OrderBookAir(Air):
             add(f"rule 6: PEEK writes nothing (H{j})", sP * (c(f"nH{j}") - c(f"oH{j}")))
         for j in range(WORD):
             add(f"rule 6: PEEK writes nothing (A{j})", sP * (c(f"nA{j}") - c(f"oA{j}")))
-        # B and C change only their links
-        for j in (0, 1, 2, 3, 4, 7):
-            add(f"rule 6: B keeps cell {j}", c(f"nB{j}") - c(f"oB{j}"))
-        for j in (0, 1, 2, 3, 4, 6, 7):
-            add(f"rule 6: C keeps cell {j}", c(f"nC{j}") - c(f"oC{j}"))
+        # B and C change only their links (WRITES: the other cells have no
+        # column of their own, the write's tuple repeats the old word's)
         add("rule 6: B.prev changes only in MATCH", (1 - c("sM")) * (c("nB5") - c("oB5")))
 
         # ---- which side the step works on
@@ -665,7 +697,7 @@ class OrderBookAir(Air):
         # ---- rule 5: FOK look-ahead
         fok = c("pk_fok")
         add("rule 5: FOK: first PEEK at the opposite head", fok * c("mH") * (c("aA") - c("ob")))
-        add("rule 5: FOK: walk follows next", n("pk_fok") * (1 - c("sB")) * (n("aA") - c("oA6")))
+        add("rule 5: FOK: walk follows next", n("pk_fok") * (1 - n("first")) * (n("aA") - c("oA6")))
         add("rule 5: FOK: zv1 = slot", fok * (c("zv1") - c("aA")))
         add("rule 5: FOK: zv2 = next", fok * (c("zv2") - c("oA6")))
         add("rule 5: FOK: crossing bit (cmp1)", fok * (c("cmp1") - c("nz1") * c("cxs")))

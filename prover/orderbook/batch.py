@@ -160,10 +160,11 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
     if len(ops) == 0:
         raise ValueError("an empty batch")
     trades, steps = book.process_traced(ops)
+    rows = int(W.fold(steps).sum())
     if isinstance(pre, Book) and trace_length is None:
-        t = W.rows_for(len(steps), cap)
-    if len(steps) + 1 > t:
-        raise ValueError(f"the batch takes {len(steps)} steps; a chain of {t}-row traces "
+        t = W.rows_for(rows, cap)
+    if rows + 1 > t:
+        raise ValueError(f"the batch takes {rows} trace rows; a chain of {t}-row traces "
                          f"holds at most {t - 1}")
     if state is None:
         state = BookState.of(pre, t, options.log_blowup)

@@ -3,7 +3,11 @@
 `build(pre_table, post_table, ops, steps, trace_length, capacity)` lays out
 the steps Book.process_traced recorded (engine/trace.py) one per row, the
 state tables before and after (zero rows below the book), and every helper
-column the constraints name, vectorised over rows.  `build_reference` does
+column the constraints name, vectorised over rows.  The engine brackets each
+operation with BEGIN and END steps; the trace folds them into the flags
+`first` and `last` of the operation's own first and last rows (`fold`), and
+an operation with no other step (a rejection on its public fields) is one
+sN row.  `build_reference` does
 the same row by row, following tests/trace_check.py's replay (it keeps the
 memory's last-write timestamps, so each access's `old_ts` is the row of the
 write it reads); a test holds the two equal.
@@ -25,7 +29,7 @@ from .. import field as F
 from ..native import ffi, lib, u32p
 from ..params import MAX_LOG_TRACE
 from .air import (GEN_LIMIT, HCELLS, KIND_CODE, KINDS, WORD, classify, classify_all, exec_columns,
-                  limbs_for)
+                  limbs_for, written)
 
 P = F.P
 _PAD = 64      # words after each column of the column-major exec matrix (Witness.traces)
@@ -84,7 +88,7 @@ class Witness:
                 for j in range(width):
                     c[f"o{x}{j}"][r] = mem[a, j]
                 c[f"t{x}"][r] = last[a]
-                writes.append((a, [int(c[f"n{x}{j}"][r]) for j in range(width)]))
+                writes.append((a, [int(c[written(x, j)][r]) for j in range(width)]))
             for a, word in writes:
                 mem[a, :len(word)] = word
                 last[a] = r + 1
@@ -144,9 +148,9 @@ def _scratch_u32(shape: tuple[int, int]) -> np.ndarray:
 
 
 #: trace rows per operation when a chain's trace is sized (trace_length_for):
-#: the synthetic flow takes ~3.8; a batch that takes more is cut where its
+#: the synthetic flow takes ~1.8; a batch that takes more is cut where its
 #: trace is full (daemon/shadow.py)
-ROWS_PER_OP = 4
+ROWS_PER_OP = 2
 MIN_TRACE_LENGTH = 16
 
 
@@ -154,10 +158,34 @@ def _power_of_two_at_least(n: int) -> int:
     return 1 << (max(n, MIN_TRACE_LENGTH) - 1).bit_length()
 
 
-def rows_for(steps: int, capacity: int) -> int:
-    """The shortest trace holding `steps` steps, the PAD row after them and
-    the state table of a book of `capacity` slots."""
-    return _power_of_two_at_least(max(capacity, steps + 1))
+def max_rows(capacity: int) -> int:
+    """The most trace rows one operation can take on a book of `capacity`
+    slots: its most engine steps, BEGIN and END folded away."""
+    return max_steps(capacity) - 2
+
+
+def fold(steps: np.ndarray) -> np.ndarray:
+    """Which step records are trace rows: every step but BEGIN and END, and
+    the BEGIN of an operation that has no other step (its sN row)."""
+    kind = steps["kind"]
+    bracket = (kind == StepKind.BEGIN) | (kind == StepKind.END)
+    if not len(steps):
+        return ~bracket
+    # an operation's steps are consecutive, BEGIN first: it has no inner step
+    # exactly when its BEGIN is followed by its END
+    lone = (kind[:-1] == StepKind.BEGIN) & (kind[1:] == StepKind.END)
+    return ~bracket | np.r_[lone, False]
+
+
+def op_rows(steps: np.ndarray, n_ops: int) -> np.ndarray:
+    """The trace rows each of `n_ops` operations takes (int64 per operation)."""
+    return np.bincount(steps["op"][fold(steps)], minlength=n_ops).astype(np.int64)
+
+
+def rows_for(rows: int, capacity: int) -> int:
+    """The shortest trace holding `rows` operation rows, the PAD row after
+    them and the state table of a book of `capacity` slots."""
+    return _power_of_two_at_least(max(capacity, rows + 1))
 
 
 def check_trace_length(trace_length: int, capacity: int) -> int:
@@ -165,13 +193,13 @@ def check_trace_length(trace_length: int, capacity: int) -> int:
     in traces of that many rows (a power of two, up to 2^MAX_LOG_TRACE,
     holding the state table and any one operation); ValueError saying why
     not otherwise."""
-    t, need = trace_length, max(MIN_TRACE_LENGTH, capacity, max_steps(capacity) + 1)
+    t, need = trace_length, max(MIN_TRACE_LENGTH, capacity, max_rows(capacity) + 1)
     if not isinstance(t, (int, np.integer)) or t < 1 or t & (t - 1) or t > 1 << MAX_LOG_TRACE:
         raise ValueError(f"a trace length is a power of two up to 2^{MAX_LOG_TRACE}, not {t!r}")
     if t < need:
         raise ValueError(f"a trace of {t} rows cannot hold one operation at capacity {capacity} "
-                         f"(it needs {need} rows: up to {max_steps(capacity)} steps, the PAD row "
-                         "and the state table)")
+                         f"(it needs {need} rows: up to {max_rows(capacity)} for an operation, "
+                         "the PAD row and the state table)")
     return int(t)
 
 
@@ -180,15 +208,15 @@ def trace_length_for(capacity: int, max_ops: int = 1) -> int:
     `capacity` slots, and for `max_ops` operations of typical size
     (ROWS_PER_OP).  Padding costs as much to prove as steps, so batches that
     fill their trace are the cheapest per operation."""
-    return _power_of_two_at_least(max(capacity, max_steps(capacity) + 1, max_ops * ROWS_PER_OP))
+    return _power_of_two_at_least(max(capacity, max_rows(capacity) + 1, max_ops * ROWS_PER_OP))
 
 
-def _blank(pre_table: np.ndarray, post_table: np.ndarray, steps: int, trace_length: int,
+def _blank(pre_table: np.ndarray, post_table: np.ndarray, rows: int, trace_length: int,
            capacity: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     """Zero exec columns and the two state tables padded to T rows."""
     T = trace_length
-    if steps + 1 > T:
-        raise ValueError(f"{steps} steps do not fit {T} rows (one PAD row is needed)")
+    if rows + 1 > T:
+        raise ValueError(f"{rows} rows do not fit a trace of {T} (one PAD row is needed)")
     cols = {n: np.zeros(T, dtype=np.int64) for n in exec_columns(T)}
     pre = np.zeros((T, WORD), dtype=np.int64)
     pre[:capacity] = pre_table
@@ -197,13 +225,17 @@ def _blank(pre_table: np.ndarray, post_table: np.ndarray, steps: int, trace_leng
     return cols, pre, post
 
 
+#: what PAD rows repeat of the last row (the constraints carry them)
+_CARRIED = ("oi",) + KINDS + ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi")
+
+
 def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray,
                     steps: np.ndarray, trace_length: int, capacity: int) -> Witness:
     """The witness row by row, in plain Python: the readable definition that
     `build` (vectorised) is tested against."""
     T = trace_length
-    cols, pre, post = _blank(pre_table, post_table, len(steps), T, capacity)
-    L, k = limbs_for(T)
+    keep = fold(steps).tolist()
+    cols, pre, post = _blank(pre_table, post_table, sum(keep), T, capacity)
 
     last = np.zeros(T, dtype=np.int64)           # ts of each address's last write
     ctx_of = [classify(op, capacity) for op in ops]
@@ -214,19 +246,26 @@ def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarr
     old_l = steps["old_word"].tolist()
     new_l = steps["new_word"].tolist()
 
-    state = dict(rem=0, tn=0, os=0, og=0, acc=0)
+    state = dict(rem=0, tn=0, acc=0)     # before the row's own step
     peeks_in_op = 0
     ctx = None
     rows = []   # per row: dict of values
-    for r in range(len(steps)):
-        kind, i, mask = StepKind(kind_l[r]), op_l[r], mask_l[r]
-        addr, old, new = addr_l[r], old_l[r], new_l[r]
-        op = ops[i]
-        v: dict[str, int] = {}
+    for e in range(len(steps)):
+        kind, i, mask = StepKind(kind_l[e]), op_l[e], mask_l[e]
         if kind == StepKind.BEGIN:
             ctx = ctx_of[i]
-            state = dict(rem=ctx["qty"], tn=0, os=0, og=0, acc=0)
+            state = dict(rem=ctx["qty"], tn=0, acc=0)
             peeks_in_op = 0
+            opens = True
+        if kind == StepKind.END:
+            rows[-1]["last"] = 1
+        if not keep[e]:
+            continue
+        r = len(rows)
+        addr, old, new = addr_l[e], old_l[e], new_l[e]
+        op = ops[i]
+        v: dict[str, int] = {"first": int(opens)}
+        opens = False
         name = ctx["kind"] or "k_z"
         for kn in KINDS:
             v[kn] = int(kn == name)
@@ -245,18 +284,14 @@ def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarr
                     v[f"a{x}"] = a
                 for c_ in range(HCELLS if x == "H" else WORD):
                     v[f"o{x}{c_}"] = old[j][c_]
-                    v[f"n{x}{c_}"] = new[j][c_]
+                    v[written(x, c_)] = new[j][c_]
         for j in range(4):
             if mask >> j & 1:
                 last[addr[j]] = r + 1
         oA, nA = old[1], new[1]
         # step selector and per-step values
-        if kind == StepKind.BEGIN:
-            step = "sB"
-        elif kind == StepKind.END:
-            step = "sE"
-            st, rs = int(op["status"]), int(op["reason"])
-            v["st"], v["rs"] = (0, 0) if ctx["kind"] is None else (st, rs)
+        if kind == StepKind.BEGIN:          # the operation's only row
+            step = "sN"
         elif kind == StepKind.MATCH:
             step = "sM"
             v["sel"] = ctx["buy"]
@@ -319,7 +354,7 @@ def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarr
                 v["cmp1"] = (old[2][0] - x) if sel else (x - old[2][0])
             if q:
                 v["cmp2"] = (x - old[3][0] - 1) if sel else (old[3][0] - x - 1)
-            state["os"], state["og"] = addr[1], oA[7]
+            v["os"], v["og"] = addr[1], oA[7]
         elif kind == StepKind.CANCEL:
             step = "sC"
             v["sel"] = int(oA[2] == 1)
@@ -331,7 +366,7 @@ def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarr
             step = "sD"
             v["cmp2"] = oA[1] - ctx["qty"] - 1
         else:
-            raise ValueError(f"step {r}: unknown kind {kind}")
+            raise ValueError(f"step {e}: unknown kind {kind}")
         v[step] = 1
         if step == "sC" or (step == "sM" and v["lv"]):
             if oA[7] == GEN_LIMIT - 1:
@@ -339,11 +374,11 @@ def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarr
             else:
                 v["ginv"] = _inv(oA[7] - (GEN_LIMIT - 1))
         rows.append(v)
-    # PAD rows carry the last operation's context
+    # PAD rows carry the last operation's context and running values
     last_row = dict(rows[-1]) if rows else {}
-    for r in range(len(steps), T):
-        v = {n: last_row.get(n, 0) for n in ("oi",) + KINDS + ("buy", "lim", "qty", "hslot", "hgen",
-                                                                   "alo", "ahi")}
+    for r in range(len(rows), T):
+        v = {n: last_row.get(n, 0) for n in _CARRIED}
+        v.update(state)
         v["row"], v["sZ"] = r, 1
         rows.append(v)
     for r, v in enumerate(rows):
@@ -390,6 +425,8 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     """The witness of `steps` (Book.process_traced) from the book `pre_table`
     to `post_table`, vectorised over rows (`build_reference` is the same, row
     by row)."""
+    rows = fold(steps)
+    steps = steps[rows]
     T, S = trace_length, len(steps)
     c, pre, post = _blank(pre_table, post_table, S, T, capacity)
 
@@ -404,6 +441,16 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     old = old_t.transpose(2, 0, 1)                   # (S, 4, WORD) uint32 views
     new = new_t.transpose(2, 0, 1)
 
+    # an operation's rows are consecutive: first and last where the index changes
+    first = np.ones(S, dtype=bool)
+    first[1:] = opi[1:] != opi[:-1]
+    last = np.ones(S, dtype=bool)
+    last[:-1] = first[1:]
+    c["first"][:S], c["last"][:S] = first, last
+    op_first = np.zeros(len(ops), dtype=np.int64)
+    op_first[opi[first]] = np.flatnonzero(first)
+    row_first = op_first[opi]                        # each row's operation's first row
+
     # the operations' context
     ctx = classify_all(ops, capacity)
     index_of_code = np.zeros(max(KIND_CODE.values()) + 1, dtype=np.int64)
@@ -411,7 +458,6 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
         index_of_code[KIND_CODE[name]] = j
     kind_idx = index_of_code[ctx["code"]]
     fields = {f: ctx[f] for f in ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi")}
-    status = ops["status"].astype(np.int64)
     reason = ops["reason"].astype(np.int64)
     rk = kind_idx[opi]
     for j, kn in enumerate(KINDS):
@@ -433,8 +479,8 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     prev_ts[1:] = np.where(same[1:], r_s[:-1] + 1, 0)
     ts = np.zeros((S, 4), dtype=np.int64)
     ts[r_acc[order], j_acc[order]] = prev_ts
-    last = np.zeros(T, dtype=np.int64)
-    last[a_s] = r_s + 1          # numpy keeps the last assignment: the latest row
+    last_write = np.zeros(T, dtype=np.int64)
+    last_write[a_s] = r_s + 1     # numpy keeps the last assignment: the latest row
     for j, x in enumerate("HABC"):
         c[f"m{x}"][:S] = m[:, j]
         c[f"t{x}"][:S] = ts[:, j]
@@ -442,17 +488,15 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
             c[f"a{x}"][:S] = addr[:, j]
         for q in range(HCELLS if x == "H" else WORD):
             c[f"o{x}{q}"][:S] = old_t[j, q]
-            c[f"n{x}{q}"][:S] = new_t[j, q]
-    c["pts"] = last
+            if written(x, q) != f"o{x}{q}":
+                c[written(x, q)][:S] = new_t[j, q]
+    c["pts"] = last_write
 
     # step selectors; PEEK roles by the operation's kind and the PEEK's rank
     isk = {k: kind == int(k) for k in StepKind}
-    begin_rows = np.flatnonzero(isk[StepKind.BEGIN])
-    op_begin = np.zeros(len(ops), dtype=np.int64)
-    op_begin[opi[begin_rows]] = begin_rows
     peek = isk[StepKind.PEEK]
     peek_cum = np.cumsum(peek)
-    peek_rank = peek_cum - peek_cum[op_begin[opi]]       # 1 for the operation's first PEEK
+    peek_rank = peek_cum - (peek_cum[row_first] - peek[row_first])   # 1 for the first PEEK
     kn = np.array(KINDS)[rk]
     stale = peek & np.isin(kn, ("k_can", "k_red"))
     fok = peek & (kn == "k_fok")
@@ -460,9 +504,9 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     cross = other & (peek_rank == 1) & (reason[opi] == int(Reason.WOULD_CROSS))
     stop = other & (peek_rank == 1) & ~cross
     full = other & (peek_rank > 1)
-    for name, sel_ in (("sB", isk[StepKind.BEGIN]), ("sM", isk[StepKind.MATCH]),
+    for name, sel_ in (("sN", isk[StepKind.BEGIN]), ("sM", isk[StepKind.MATCH]),
                        ("sR", isk[StepKind.REST]), ("sC", isk[StepKind.CANCEL]),
-                       ("sD", isk[StepKind.REDUCE]), ("sE", isk[StepKind.END]),
+                       ("sD", isk[StepKind.REDUCE]),
                        ("pk_stale", stale), ("pk_fok", fok), ("pk_cross", cross),
                        ("pk_stop", stop), ("pk_full", full)):
         c[name][:S] = sel_
@@ -474,15 +518,15 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     # running values within an operation: before the row's own change
     fill = np.where(sM, oA[:, 1] - nA[:, 1], 0)
     cum_fill = np.cumsum(fill) - fill
-    rem = qty - (cum_fill - cum_fill[op_begin[opi]])
+    rem = qty - (cum_fill - cum_fill[row_first])
     cum_m = np.cumsum(sM) - sM
-    tn = cum_m - cum_m[op_begin[opi]]
+    tn = cum_m - cum_m[row_first]
     cx = np.where(buy == 1, lim - oA[:, 0], oA[:, 0] - lim)
     has_a = m[:, 1] == 1
     cr = fok & has_a & (cx >= 0)
     add = np.where(cr, oA[:, 1], 0)
     cum_add = np.cumsum(add)
-    acc = cum_add - (cum_add[op_begin[opi]] - add[op_begin[opi]])   # kept after the walk
+    acc = cum_add - (cum_add[row_first] - add[row_first])    # this row's maker included
     sf = fok & (acc >= qty)
 
     c["rem"][:S], c["tn"][:S], c["acc"][:S] = rem, tn, acc
@@ -490,13 +534,8 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     c["fl"][:S] = fill
     lv = sM & (nA[:, 1] == 0)
     c["lv"][:S] = lv
-    after_rest = np.flatnonzero(sR) + 1
-    c["os"][after_rest] = addr[after_rest - 1, 1]
-    c["og"][after_rest] = oA[after_rest - 1, 7]
-    end = isk[StepKind.END]
-    zero_out = kind_idx[opi] == KINDS.index("k_z")
-    c["st"][:S] = np.where(end & ~zero_out, status[opi], 0)
-    c["rs"][:S] = np.where(end & ~zero_out, reason[opi], 0)
+    c["os"][:S] = np.where(sR, addr[:, 1], 0)
+    c["og"][:S] = np.where(sR, oA[:, 7], 0)
     taker = sM | stop | cross | fok | sR
     c["sel"][:S] = np.where(taker, buy, np.where(sC, (oA[:, 2] == 1).astype(np.int64), 0))
 
@@ -530,10 +569,14 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     c["gw"][:S] = wrap
     c["ginv"][:S] = np.where(frees & ~wrap, _field_inv(oA[:, 7] - (GEN_LIMIT - 1)), 0)
 
-    # PAD rows carry the last operation's context
+    # PAD rows carry the last operation's context and running values (as
+    # they stand after its last row)
     if S:
-        for n_ in ("oi",) + KINDS + ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi"):
+        for n_ in _CARRIED:
             c[n_][S:] = c[n_][S - 1]
+        c["rem"][S:] = rem[-1] - fill[-1]
+        c["tn"][S:] = tn[-1] + sM[-1]
+        c["acc"][S:] = acc[-1]
     derive_columns(c, T)
     w = Witness(pre % P, post % P, c, T)
     w.finish()

@@ -80,7 +80,7 @@ def test_claims_that_break_the_rules_are_refused_and_change_nothing(manager):
             await manager.prove_batch_operations(order(Kind.LIMIT, Side.BUY, 1, 1, symbol=sym), 5)
         with pytest.raises(ValueError, match="one new-order record"):
             await manager.prove_order_placement(cancel(1, symbol=sym))
-        with pytest.raises(ValueError, match="engine steps"):     # 100 orders: over 127 steps
+        with pytest.raises(ValueError, match="trace rows"):       # 100 orders: over 127 rows
             await manager.prove_batch_operations(
                 np.concatenate([order(Kind.LIMIT, Side.BUY, 10, 1, symbol=sym)] * 100))
         stale = order(Kind.LIMIT, Side.BUY, 10, 1, symbol=sym)

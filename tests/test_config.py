@@ -220,7 +220,7 @@ def test_memory_estimate_over_the_limit_is_refused(state, host):
     big = dataclasses.replace(host, cpus=lambda: set(range(64)), memory=lambda: (2 * GiB, "2 GiB box"))
     cfg = load(None, settings(state, workers={"count": 8}), host=big)   # 8 x 89 MiB fits
     est = memory_estimate(cfg)
-    assert est["workers.count"] == 8 * ((45 << 20) + (11 << 10) * 4096)
+    assert est["workers.count"] == 8 * ((45 << 20) + (11 << 10) * 2048)
     msg = one_problem(state, big, "[workers] count", workers={"count": 32})
     assert "over the 2.0 GiB of 2 GiB box" in msg and msg.endswith("got 32")
     # the shadow books: 2^16 symbols of 2^16 slots cannot fit
@@ -247,13 +247,13 @@ def test_trace_that_cannot_hold_one_operation_is_refused(state, host):
 
 
 def test_batch_size_whose_trace_outgrows_the_prover_is_refused(state, host):
-    msg = one_problem(state, host, "[batch] max_batch_size", batch={"max_batch_size": 1 << 23})
+    msg = one_problem(state, host, "[batch] max_batch_size", batch={"max_batch_size": 1 << 24})
     assert "over the prover's 2^24" in msg
 
 
 def test_security_out_of_reach_at_the_trace_is_refused(state, host):
-    # capacity 2^19 needs a 2^21-row trace: 99 bits at most
-    msg = one_problem(state, host, "[workers] security_bits", book={"capacity": 1 << 19},
+    # capacity 2^20 needs a 2^21-row trace: 99 bits at most
+    msg = one_problem(state, host, "[workers] security_bits", book={"capacity": 1 << 20},
                       batch={"max_batch_size": 1})
     assert "give 99 bits" in msg and "no trace longer than 2^20 rows reaches it" in msg
     assert "a smaller [book] capacity or [batch] max_batch_size makes the trace shorter" in msg
@@ -374,7 +374,7 @@ def test_check_config_says_ok_or_lists_every_problem_and_creates_nothing(tmp_pat
     good = bad_config(tmp_path, ops=f'"/{tag}-ops"', completions=f'"/{tag}-c"')
     r = zksidecar("daemon", "--check-config", "--config", good)
     assert r.returncode == 0 and r.stdout.startswith(f"configuration OK: {good}"), r.stderr
-    assert "trace 4096 rows" in r.stdout
+    assert "trace 2048 rows" in r.stdout
     bad = bad_config(tmp_path, capacity=1 << 40, ops='"/a/b"', group='"zksidecar-no-such-group-x9"')
     r = zksidecar("daemon", "--check-config", "--config", bad)
     assert r.returncode == 2 and "Traceback" not in r.stderr

@@ -36,8 +36,8 @@ def check_store(d: Daemon, n: int) -> None:
 
 
 def test_a_daemon_that_cannot_start_exits_1_with_one_clear_line(tmp_path):
-    """Its journal was cut into batches for 512-row traces; restarted with
-    256-row traces it cannot replay them: exit status 1 and one line naming
+    """Its journal was cut into batches for 256-row traces; restarted with
+    128-row traces it cannot replay them: exit status 1 and one line naming
     the batch, never a traceback, and nothing is changed."""
     d = Daemon(tmp_path)
     try:
@@ -45,7 +45,7 @@ def test_a_daemon_that_cannot_start_exits_1_with_one_clear_line(tmp_path):
         loadgen.run(d.ops_ring, None, loadgen.flow(300, seed=21, capacity=d.capacity), d.capacity)
         proven_all(d, 300)
         assert d.stop() == 0
-        small = Daemon(tmp_path, settings={"book": {"trace_length": 256},
+        small = Daemon(tmp_path, settings={"book": {"trace_length": 128},
                                            "ring": {"ops": d.ops_ring, "completions": d.completions_ring}})
         with pytest.raises(RuntimeError, match="exited with 1"):
             small.start()

@@ -126,6 +126,31 @@ def test_single_operation_at_capacity_2_10():
     verify_batch(bp, min_security=0)
 
 
+def test_the_longest_operation_fits_the_shortest_trace():
+    """witness.max_rows: a FOK that walks every maker of a full book and then
+    takes them all is the longest operation, 2 (N - 1) rows; it proves in
+    the shortest trace check_trace_length allows.  Random flows never take
+    more rows per operation."""
+    cap = 16
+    book = Book(cap)
+    for i in range(cap - 1):
+        book.submit(Kind.LIMIT, Side.SELL, 100 + i, 1, account=20 + i)
+    ops = make_ops([(Kind.FOK, Side.BUY, 200, cap - 1)], first_seq=cap)
+    _, steps = Book.restore(book.snapshot()).process_traced(ops.copy())
+    assert W.op_rows(steps, 1)[0] == W.max_rows(cap) == 2 * (cap - 1)
+    t = W.check_trace_length(32, cap)
+    bp, _, trades = prove_batch(book, ops, OPTS, trace_length=t, debug=True)
+    verify_batch(bp, min_security=0)
+    assert len(trades) == cap - 1
+    with pytest.raises(ValueError, match="cannot hold one operation"):
+        W.check_trace_length(16, cap)
+    for seed in range(6):
+        ops = flow.generate(400, seed=seed, capacity=cap, params=flow.FlowParams(
+            depth=12, take=0.5, cancel=0.3, invalid=0.05))
+        _, steps = Book(cap).process_traced(ops.copy())
+        assert W.op_rows(steps, len(ops)).max() <= W.max_rows(cap)
+
+
 def test_every_outcome_is_proven():
     """Across a few flows every status and every reason the trace proves
     shows up (field rejections are the verifier's plain checks)."""

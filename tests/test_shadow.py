@@ -15,8 +15,7 @@ from zksidecar.daemon.sequencer import Sequencer
 from zksidecar.daemon.shadow import BatchOverflow, ShadowBook
 from zksidecar.daemon.store import ProofStore
 from zksidecar.engine.book import Book, StreamError
-from zksidecar.engine.trace import max_steps
-from zksidecar.prover.orderbook.witness import trace_length_for
+from zksidecar.prover.orderbook.witness import fold, max_rows, trace_length_for
 from zksidecar.engine.flow import FlowParams, generate
 from zksidecar.engine.records import FLAG_CLAIMED, FLAG_CRITICAL, Status
 
@@ -113,14 +112,15 @@ def test_a_batch_never_takes_more_steps_than_its_trace_holds():
     assert any(b.reason == "steps" for b in closed)
     for b in closed:
         _, steps = Book.from_cells(b.pre_cells).process_traced(b.ops.copy())
-        assert len(steps) <= t - 1
+        assert fold(steps).sum() <= t - 1
     check_batches(closed, ops)
 
 
 def test_a_trace_too_short_for_one_operation_is_refused():
     with pytest.raises(ValueError, match="cannot hold one operation"):
-        ShadowBook(0, CAP, 128)                # a power of two under max_steps(CAP) + 1 = 133
-    assert max_steps(CAP) + 1 > 128
+        ShadowBook(0, CAP, 64)                 # a power of two under max_rows(CAP) + 1 = 127
+    assert max_rows(CAP) + 1 > 64
+    ShadowBook(0, CAP, 128)
 
 
 def test_divergent_claims_are_reported_and_the_batch_holds_the_rules_outcome():
@@ -162,7 +162,7 @@ def test_a_batch_its_owner_closes_is_never_cut_and_overflows_whole():
     a = shadow.apply(ops[:40], np.zeros(40, np.int64), 0.0, None)
     assert a.closed == [] and shadow.open_count == 40 and a.taken == 40
     cells, count = shadow.book.cells.copy(), shadow.open_count
-    with pytest.raises(BatchOverflow, match="engine steps; its 256-row trace holds 255"):
+    with pytest.raises(BatchOverflow, match="trace rows; its 256-row trace holds 255"):
         shadow.apply(ops[40:], np.zeros(260, np.int64), 0.0, None)
     assert (shadow.book.cells == cells).all() and shadow.open_count == count
     b = shadow.close(CloseReason.FLUSH)
@@ -225,12 +225,12 @@ def test_replay_reproduces_the_live_cuts(tmp_path):
 
 def test_a_journal_that_contradicts_itself_is_refused(tmp_path):
     ops = flow(300)
-    live_journal(tmp_path, ops, policy(128))          # 512-row traces
+    live_journal(tmp_path, ops, policy(128))          # 256-row traces
     with Journal(str(tmp_path / "journal")) as journal, ProofStore(str(tmp_path / "proofs")) as store:
-        small = Sequencer(CAP, 256, policy(128), Metrics())
+        small = Sequencer(CAP, 128, policy(128), Metrics())
         with pytest.raises(ReplayMismatch, match="was book.trace_length or book.capacity changed"):
             recover(journal, store, small, tail_records=16)
-        skipped = Sequencer(CAP, 512, policy(128), Metrics())
+        skipped = Sequencer(CAP, 256, policy(128), Metrics())
         skipped.shadow(0).next_batch_id = 1
         with pytest.raises(ReplayMismatch, match="marks batch 0, expected 1"):
             recover(journal, store, skipped, tail_records=16)

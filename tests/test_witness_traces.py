@@ -21,7 +21,7 @@ def small_witness(seed: int = 3) -> W.Witness:
     ops = flow.generate(60, seed=seed, capacity=32, params=flow.FlowParams(depth=16))
     after = Book.restore(book.snapshot())
     _, steps = after.process_traced(ops.copy())
-    t = W.rows_for(len(steps), book.capacity)
+    t = W.rows_for(int(W.fold(steps).sum()), book.capacity)
     return W.build(proof_table(book.cells), proof_table(after.cells), ops, steps, t, book.capacity)
 
 

@@ -159,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--capacity", type=int, default=1 << 10, help="order slots (a power of two)")
     pr.add_argument("--batch-size", type=int, default=1024, help="operations per proof")
     pr.add_argument("--trace-length", type=int, default=None,
-                    help="rows per proof, fixed for the chain (default: room for any one operation and 4 rows per operation of a batch)")
+                    help="rows per proof, fixed for the chain (default: room for any one operation and 2 rows per operation of a batch)")
     pr.add_argument("--security", type=int, default=100, help="conjectured bits")
     pr.add_argument("--out", default="proofs", help="directory for batch-NNNNNN.zkb files")
     pr.set_defaults(func=_prove)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...engine.records import Reason
-from ...engine.trace import StepKind, max_steps
+from ...engine.trace import StepKind
 from .. import field as F
 from ..native import ffi, lib, u32p
 from ..params import MAX_LOG_TRACE
@@ -160,8 +160,15 @@ def _power_of_two_at_least(n: int) -> int:
 
 def max_rows(capacity: int) -> int:
     """The most trace rows one operation can take on a book of `capacity`
-    slots: its most engine steps, BEGIN and END folded away."""
-    return max_steps(capacity) - 2
+    slots, which holds at most capacity - 1 orders (slot 0 is the null
+    slot).  A FOK takes the most: a look-ahead PEEK per maker it walks and a
+    MATCH per maker it then takes, 2 (capacity - 1) when it sweeps a full
+    side (a walk that stops reads one non-crossing maker more, but then
+    matches nothing).  Any other taker: a MATCH per maker, the stop PEEK and
+    REST or the book-full PEEK, at most capacity + 1; a cancel, a reduce or a
+    rejection, one.  (The engine's own bound, engine/trace.py max_steps,
+    also counts BEGIN and END and rounds up: it sizes a buffer.)"""
+    return max(2 * (capacity - 1), capacity + 1)
 
 
 def fold(steps: np.ndarray) -> np.ndarray:

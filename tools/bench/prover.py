@@ -15,6 +15,7 @@ from zksidecar.prover.orderbook.air import exec_columns
 from zksidecar.prover.orderbook.batch import (BookState, prepare_batch, prove_batch, prove_prepared,
                                               verify_batch)
 from zksidecar.prover.orderbook.params import proof_options
+from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import Proof
 
 BATCH = 1 << 14
@@ -23,7 +24,7 @@ SINGLE_CAPACITY = 1 << 10
 
 
 def prover(sw) -> dict:
-    trace_length = 1 << 16      # fixed for the chain: room for a batch of this flow (~3.8 rows per op)
+    trace_length = trace_length_for(CAPACITY, BATCH)   # the daemon's choice for this batch size
     options = proof_options(100, trace_length)
     sw.step(f"synthetic flow: a book of ~4,000 orders, then batches of {BATCH} operations")
     ops = flow.generate(4_000 + 2 * BATCH, seed=2026, capacity=CAPACITY,

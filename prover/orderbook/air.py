@@ -433,11 +433,13 @@ class OrderBookAir(Air):
         out = [BoundaryConstraint("row[0] = 0", "row", 0, const(0)),
                BoundaryConstraint("rule 1: the trace starts with an operation", "first", 0, const(1)),
                BoundaryConstraint("rule 1: op_index[0] = 0", "oi", 0, const(0))]
-        # the last row's own constraints are not transition-checked: it must be
-        # a PAD row with no access and no fraction of a step
-        for col in ("sZ",):
-            out.append(BoundaryConstraint("rule 1: the last row is PAD", col, -1, const(1)))
-        for col in ("first", "last", "sM", "mH", "mA", "mB", "mC"):
+        # the last row's own constraints are not transition-checked ("one
+        # step per row" and the booleans do not reach it): it must be a PAD
+        # row with every other step selector 0, no access and no fraction of
+        # a step, so that no transition into it can be met by a selector it
+        # carries (a MATCH on row T - 2 followed by a "stop PEEK" beside sZ)
+        out.append(BoundaryConstraint("rule 1: the last row is PAD", "sZ", -1, const(1)))
+        for col in tuple(s for s in STEPS if s != "sZ") + ("first", "last", "mH", "mA", "mB", "mC"):
             out.append(BoundaryConstraint(f"rule 1: the last row is PAD ({col} = 0)", col, -1, const(0)))
         return out + self.lu.boundaries(f)
 
@@ -511,10 +513,12 @@ class OrderBookAir(Air):
         add("rule 1: a first row follows a last row", n("first") * (1 - last))
         add("rule 1: PAD follows a last row or PAD", n("sZ") * (1 - last - c("sZ")))
         add("rule 1: PAD rows belong to no operation", c("sZ") * (first + last))
-        # PAD is absorbing.  Not needed for soundness (any step after a PAD
-        # is a second operation with the last one's index, whose op tuple the
-        # table supplies once), but it makes "padding does nothing" a
-        # constraint instead of a counting argument
+        # PAD is absorbing.  Hardening, given the rule above: a row after PAD
+        # cannot be a first row, so it would continue the last operation,
+        # and its steps would have to end on a last row before the final
+        # (PAD) row: a second outcome of that operation, which the outcome
+        # table refuses.  This makes "padding does nothing" a constraint
+        # instead of a counting argument
         add("rule 1: PAD is followed by PAD", c("sZ") * (1 - n("sZ")))
         # the first step of each kind
         add("rule 5: LIMIT/IOC start with MATCH or the stop PEEK",

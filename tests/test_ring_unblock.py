@@ -78,6 +78,10 @@ def _start_claimer(name, n, then):
     parent, child = fork.Pipe()
     proc = fork.Process(target=_claimer, args=(name, n, child, then))
     proc.start()
+    if not parent.poll(30):
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.join()
+        pytest.fail(f"the claimer did not claim (exit code {proc.exitcode})")
     return proc, parent.recv()
 
 

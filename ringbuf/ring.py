@@ -160,6 +160,10 @@ def _error(name: str, code: int, action: str, r=None, err: int | None = None,
     if code == lib.ZKRING_ECORRUPT:
         return RingCorrupt(name, code, action, hint=_RECREATE.format(path=path)
                            + " (the records in it are lost)")
+    if code == lib.ZKRING_EINVAL:
+        return RingError(name, code, action, hint="a ring name is 'name' or '/name' with no other "
+                         "'/'; a capacity is a power of two from 2 to 2^30 and a record size a "
+                         "multiple of 8 from 8 to 4096")
     if code == lib.ZKRING_ERECSIZE:
         return RingError(name, code, action, hint="the ring was created for another record type: "
                          "check the ring names in the configuration")

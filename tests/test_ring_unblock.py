@@ -90,12 +90,18 @@ def _state(pid):
         return f.read().rsplit(")", 1)[1].split()[0]
 
 
-@pytest.mark.parametrize("n", [1, 5])
-def test_a_claimer_killed_between_claim_and_commit_no_longer_stalls(name, n):
+@pytest.mark.parametrize("n,reaped", [(1, True), (5, True), (2, False)])
+def test_a_claimer_killed_between_claim_and_commit_no_longer_stalls(name, n, reaped):
+    """Killed with -9 holding a claim of n positions; reaped (its pid gone) or
+    not (a zombie, which runs no more code either)."""
     proc, pos = _start_claimer(name, n, "hang")
     assert pos == 3
     os.kill(proc.pid, signal.SIGKILL)
-    proc.join()
+    if reaped:
+        proc.join()
+    else:
+        while _state(proc.pid) != "Z":
+            time.sleep(0.01)
     with ringbuf.Producer(name) as p2:                # records after the dead claim
         p2.publish_all(records(np.arange(10, dtype=np.uint64), 2), timeout=10)
     checker = StreamChecker([1, 2])
@@ -108,6 +114,7 @@ def test_a_claimer_killed_between_claim_and_commit_no_longer_stalls(name, n):
         assert c.stall is None
     assert checker.next == {1: 3, 2: 10}
     assert peek(name, "unblocked") == n                # the ring's own count, for /metrics
+    proc.join()
 
 
 def test_without_unblock_the_consumer_waits(name):
@@ -265,3 +272,45 @@ def test_the_registry_has_64_entries_and_a_dead_claimers_entry_is_reclaimed(name
     finally:
         for p in held:
             p.close()
+
+
+def _claim_in_a_thread_then_end_the_main_thread(name, conn):
+    """The claim is held by a thread that runs on after the main thread ended
+    (pthread_exit): the leader then shows as a zombie, the process lives."""
+    import ctypes
+    import threading
+
+    def hold():
+        p = ringbuf.Producer(name)
+        pos = ffi.new("uint64_t *")
+        assert lib.zkring_claim(p._r, 1, pos) == lib.ZKRING_OK
+        conn.send(pos[0])
+        time.sleep(120)
+
+    threading.Thread(target=hold).start()
+    ctypes.CDLL(None).pthread_exit(None)   # ctypes lets the GIL go; the thread runs on
+
+
+def test_a_zombie_leader_whose_threads_run_on_is_alive(name):
+    parent, child = fork.Pipe()
+    proc = fork.Process(target=_claim_in_a_thread_then_end_the_main_thread, args=(name, child))
+    proc.start()
+    try:
+        assert parent.poll(30)
+        pos = parent.recv()
+        deadline = time.monotonic() + 10
+        while _state(proc.pid) != "Z":
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with ringbuf.Consumer(name, unblock_after=0.05) as c:
+            assert c.poll(np.zeros(4, RECORD), timeout=0.5) == 0
+            assert c.stall["claimer"] == "alive" and c.stall["position"] == pos
+            assert c.unblocked == 0
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.join()
+            assert c.poll(np.zeros(4, RECORD), timeout=1) == 0
+            assert c.unblocked == 1
+    finally:
+        if proc.is_alive():
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.join()

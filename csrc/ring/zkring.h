@@ -390,6 +390,38 @@ static inline uint64_t zkring__proc_start(int32_t pid, char *state)
     return v;
 }
 
+/* Threads of process `pid` ("Threads:" in /proc/<pid>/status), 0 when
+ * unreadable.  Cold path: only for a process whose leader is a zombie. */
+static inline uint32_t zkring__proc_threads(int32_t pid)
+{
+    char path[32], buf[1024];
+    int n = 0;
+    char digits[12];
+    for (uint32_t v = (uint32_t)pid; v; v /= 10)
+        digits[n++] = (char)('0' + v % 10);
+    memcpy(path, "/proc/", 6);
+    for (int i = 0; i < n; i++)
+        path[6 + i] = digits[n - 1 - i];
+    memcpy(path + 6 + n, "/status", 8);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0)
+        return 0;
+    buf[len] = 0;
+    char *c = strstr(buf, "\nThreads:");
+    if (!c)
+        return 0;
+    for (c += 9; *c == ' ' || *c == '\t'; c++)
+        ;
+    uint32_t t = 0;
+    for (; *c >= '0' && *c <= '9'; c++)
+        t = t * 10 + (uint32_t)(*c - '0');
+    return t;
+}
+
 /* This process's pid-namespace bits of an identity word (1..1023), 0 when
  * /proc does not say. */
 static inline uint32_t zkring__ns_bits(void)
@@ -431,8 +463,10 @@ static inline int zkring__ident_status(uint64_t w, uint32_t ns_bits)
     char state = 0;
     uint64_t now_start = zkring__proc_start(pid, &state);
     /* A zombie ('Z', not yet reaped) or exiting ('X') process runs no more
-     * code: it will never write to the ring again. */
-    if (state == 'Z' || state == 'X')
+     * code: it will never write to the ring again.  But a leader that called
+     * pthread_exit is 'Z' too while its other threads run on: only a zombie
+     * with no other thread is dead. */
+    if (state == 'X' || (state == 'Z' && zkring__proc_threads(pid) <= 1))
         return ZKRING_CLAIM_DEAD;
     if (start && now_start && (uint32_t)now_start != start)
         return ZKRING_CLAIM_DEAD; /* the pid now names another process */
@@ -1282,10 +1316,12 @@ static inline int64_t zkring_unblock(zkring_t *r, uint64_t now)
 }
 
 /* Consumer (MPSC): unblock positions whose claimer died after they have been
- * claimed and not committed for `timeout_ns` (0: never, the default). */
+ * claimed and not committed for `timeout_ns` (0: never, the default; an
+ * SPSC ring ignores it). */
 static inline void zkring_set_unblock(zkring_t *r, uint64_t timeout_ns)
 {
-    r->unblock_ns = timeout_ns;
+    /* SPSC: nothing to unblock (an uncommitted SPSC claim is invisible). */
+    r->unblock_ns = r->mode == ZKRING_MPSC ? timeout_ns : 0;
     r->stall_since = 0;
 }
 

@@ -84,6 +84,13 @@
  * Positions are 64-bit and never wrap in practice (2^64 records at 10^9/s is
  * 584 years), so `tail - head` is always the fill level.
  *
+ * Ownership: /dev/shm is world-writable, so whoever creates a name first owns
+ * it.  zkring_open_ex checks the segment's owner, group and mode on the
+ * opened descriptor before mapping it (ZKRING_EFOREIGN), and the consumer
+ * and SPSC producer roles, and the MPSC producer registry's entries, are
+ * claimed by compare-and-swap of an identity word (ZKRING_EBUSY while a live
+ * process holds one).
+ *
  * Trust: the consumer (the sidecar) trusts nothing in the segment.  It checks
  * magic, version, sizes and mode at open, keeps its own head privately, and
  * refuses any tail outside [head, head + capacity] with ZKRING_ECORRUPT
@@ -595,24 +602,24 @@ static inline int zkring__validate(const struct zkring_hdr *h, uint64_t file_siz
 /* Does the segment open on `fd` meet `access`?  fstat of the descriptor we
  * opened, not a stat of the path: a path can be swapped between the check
  * and the open, a descriptor cannot. */
-static inline int zkring__check_access(zkring_t *r, int fd, const zkring_access_t *access)
+static inline int zkring__check_access(zkring_t *r, int fd, const zkring_access_t *access,
+                                       struct stat *st)
 {
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, st) != 0) {
         r->sys_errno = errno;
         return ZKRING_ESYS;
     }
-    r->seg_uid = (uint32_t)st.st_uid;
-    r->seg_gid = (uint32_t)st.st_gid;
-    r->seg_mode = (uint32_t)st.st_mode & 07777u;
+    r->seg_uid = (uint32_t)st->st_uid;
+    r->seg_gid = (uint32_t)st->st_gid;
+    r->seg_mode = (uint32_t)st->st_mode & 07777u;
     if (!access)
         return ZKRING_OK;
     if (access->uid < 0 && access->gid < 0)
         return ZKRING_EINVAL; /* "any owner, any group" is no check at all */
     uint32_t allowed = access->gid >= 0 ? 0660u : 0600u;
-    if (!S_ISREG(st.st_mode) || (r->seg_mode & ~allowed) ||
-        (access->gid >= 0 && (int64_t)st.st_gid != access->gid) ||
-        (access->uid >= 0 && (int64_t)st.st_uid != access->uid))
+    if (!S_ISREG(st->st_mode) || (r->seg_mode & ~allowed) ||
+        (access->gid >= 0 && (int64_t)st->st_gid != access->gid) ||
+        (access->uid >= 0 && (int64_t)st->st_uid != access->uid))
         return ZKRING_EFOREIGN;
     return ZKRING_OK;
 }
@@ -715,12 +722,8 @@ static inline int zkring_open_ex(zkring_t *r, const char *name, int role, uint32
         r->sys_errno = errno;
         return ZKRING_ESYS;
     }
-    int rc = zkring__check_access(r, fd, access);
     struct stat st;
-    if (rc == ZKRING_OK && fstat(fd, &st) != 0) {
-        r->sys_errno = errno;
-        rc = ZKRING_ESYS;
-    }
+    int rc = zkring__check_access(r, fd, access, &st);
     if (rc == ZKRING_OK && (uint64_t)st.st_size < ZKRING_RECORDS_OFFSET)
         rc = ZKRING_ETRUNC;
     if (rc != ZKRING_OK) {

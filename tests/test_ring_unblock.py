@@ -314,3 +314,21 @@ def test_a_zombie_leader_whose_threads_run_on_is_alive(name):
         if proc.is_alive():
             os.kill(proc.pid, signal.SIGKILL)
             proc.join()
+
+
+def test_a_dead_producers_stale_intent_beyond_tail_does_not_keep_its_entry(name):
+    """A producer that died after a failed claim attempt leaves an intent past
+    tail that nobody claimed: its entry is free for the next producer."""
+    gone = subprocess.Popen(["true"])
+    gone.wait()                                             # a pid that has exited
+    held = [ringbuf.Producer(name) for _ in range(layout.PRODUCER_SLOTS - 1)]
+    try:
+        free = next(i for i in range(layout.PRODUCER_SLOTS) if peek(name, "owner", i) == 0)
+        tail = peek(name, "tail")
+        poke(name, "owner", identity(gone.pid, 0), free)
+        poke(name, "intent_lo", tail, free)
+        poke(name, "intent_hi", tail + 10, free)
+        ringbuf.Producer(name).close()                      # takes the dead entry
+    finally:
+        for p in held:
+            p.close()

@@ -662,12 +662,18 @@ static inline int zkring__take_role(zkring_t *r, _Atomic(uint64_t) *owner,
 }
 
 /* MPSC producer: take a free entry of the registry, or a dead producer's
- * whose intent lies wholly below head (every position it may have claimed
- * has been consumed or unblocked: none is left that only its entry names).
+ * whose intent, cut at tail, lies wholly below head: every position it may
+ * have claimed has been consumed or unblocked, none is left that only its
+ * entry names.  (Cut at tail: a dead producer claims nothing more, so the
+ * part of a stale intent at or above tail was never claimed by it.)
  * EBUSY when all ZKRING_PRODUCER_SLOTS entries are held. */
 static inline int zkring__take_slot(zkring_t *r)
 {
+    /* Head before tail, both acquire: head <= tail holds between the two
+     * values read (head never passes tail), so "claimed and not consumed"
+     * is never judged from a tail older than the head. */
     uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
     for (uint32_t i = 0; i < ZKRING_PRODUCER_SLOTS; i++) {
         struct zkring_producer_slot *e = &r->registry[i];
         uint64_t held = atomic_load_explicit(&e->owner, memory_order_acquire);
@@ -680,6 +686,8 @@ static inline int zkring__take_slot(zkring_t *r)
                                                                          : ZKRING_CLAIM_ALIVE;
             }
             uint64_t hi = atomic_load_explicit(&e->intent_hi, memory_order_relaxed);
+            if (hi > tail)
+                hi = tail;
             if (st != ZKRING_CLAIM_DEAD || hi > head)
                 continue; /* alive, or dead with an intent the consumer has not passed */
         }

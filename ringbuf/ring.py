@@ -121,7 +121,15 @@ def _error(name: str, code: int, action: str, r=None, err: int | None = None,
             return RingError(name, code, action, f"it already exists ({path}: {os.strerror(err)})",
                              "another daemon may be using it; pass replace=True to recreate it",
                              err)
-        return RingError(name, code, action, hint="", err=err)
+        if err in (errno_codes.EMFILE, errno_codes.ENFILE):
+            hint = "too many open files: raise the limit (ulimit -n, LimitNOFILE=)"
+        elif err in (errno_codes.ENOSPC, errno_codes.ENOMEM):
+            hint = "/dev/shm is full or memory is short: check `df /dev/shm` and remove stale rings"
+        elif err == errno_codes.ENOENT:
+            hint = f"{path} does not exist"
+        else:
+            hint = "check that /dev/shm is mounted and writable by this user"
+        return RingError(name, code, action, hint=hint, err=err)
     if code == lib.ZKRING_EFOREIGN:
         uid, gid = access
         want = []

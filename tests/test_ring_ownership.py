@@ -329,3 +329,13 @@ def test_every_open_error_names_the_ring(name):
     msg = str(err.value)
     assert msg.startswith(f"ring {name}: cannot open as consumer")
     assert "layout version 1" in msg and f"remove it ({shm_path(name)})" in msg
+
+
+def test_unlink_and_create_errors_name_the_ring_the_errno_and_what_to_do(name):
+    with pytest.raises(ringbuf.RingError) as err:
+        ringbuf.unlink(name)
+    msg = str(err.value)
+    assert msg.startswith(f"ring {name}: cannot unlink: No such file or directory (ENOENT)")
+    assert f"{shm_path(name)} does not exist" in msg
+    with pytest.raises(ringbuf.RingError, match=f"ring {name}: .*invalid argument; .*power of two"):
+        ringbuf.create(name, 1000)

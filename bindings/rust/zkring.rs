@@ -207,14 +207,16 @@ impl Producer {
         Ok(p)
     }
 
-    /// MPSC: take a free registry entry, or a dead producer's whose intent
-    /// the consumer has passed (head >= intent_hi).
+    /// MPSC: take a free registry entry, or a dead producer's whose intent,
+    /// cut at tail, the consumer has passed (as zkring__take_slot).
     fn take_slot(&mut self, registry: usize) -> io::Result<()> {
         let head = self.u64_at(OFF_HEAD).load(Ordering::Acquire);
+        let tail = self.u64_at(OFF_TAIL).load(Ordering::Acquire);
         for i in 0..PRODUCER_SLOTS {
             let at = registry + i * SLOT_SIZE;
             let held = self.u64_at(at + SLOT_OWNER).load(Ordering::Acquire);
-            if held != 0 && !(holder_dead(held) && self.u64_at(at + SLOT_INTENT_HI).load(Ordering::Relaxed) <= head) {
+            let pending = self.u64_at(at + SLOT_INTENT_HI).load(Ordering::Relaxed).min(tail) > head;
+            if held != 0 && !(holder_dead(held) && !pending) {
                 continue;
             }
             if self.u64_at(at + SLOT_OWNER).compare_exchange(held, self.ident, Ordering::AcqRel, Ordering::Relaxed).is_ok() {

@@ -22,7 +22,6 @@ Compilation, in order:
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +30,7 @@ from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, evaluate, topologic
 from .ext_scalar import Ext, ScalarAlgebra
 from .field import encode
 from .native import ffi, lib
+from .shape_cache import ShapeCache
 
 OP = {name: getattr(lib, f"ZK_VM_{name}") for name in (
     "LOAD_B", "LOAD_E", "CONST_B", "CONST_E", "ADD_BB", "SUB_BB", "MUL_BB", "NEG_B", "ADD_EE",
@@ -66,19 +66,9 @@ class Program:
     def __init__(self, outputs: list[Output], constants, base_inputs: dict, ext_inputs: dict,
                  n_accumulators: int, cache_key: tuple | None = None, keep: object = None):
         self.n_accumulators = n_accumulators
-        shape = None
-        if cache_key is not None:
-            hit = _SHAPES.get(cache_key)
-            if hit is not None and hit[0] is keep:
-                _SHAPES.move_to_end(cache_key)
-                shape = hit[1]
-        if shape is None:
-            shape = _Shape([o.expr for o in outputs], [o.accumulator for o in outputs], base_inputs,
-                           ext_inputs)
-            if cache_key is not None:
-                _SHAPES[cache_key] = (keep, shape)
-                while len(_SHAPES) > _SHAPES_KEPT:
-                    _SHAPES.popitem(last=False)
+        compile_ = lambda: _Shape([o.expr for o in outputs], [o.accumulator for o in outputs],  # noqa: E731
+                                  base_inputs, ext_inputs)
+        shape = compile_() if cache_key is None else _SHAPES.get(cache_key, keep, compile_)
         self._shape, self.n_outputs = shape, len(outputs)
         self.code, self.n_regs, self.n_base_regs = shape.code, shape.n_regs, shape.n_base_regs
         weights = np.array([o.weight.c for o in outputs], dtype=np.uint32).reshape(-1, 4)
@@ -240,8 +230,7 @@ def _strided(col: np.ndarray, rows: int, width: int) -> np.ndarray:
 
 
 #: compiled shapes by cache key (see Program), the most recent few
-_SHAPES: "OrderedDict[tuple, tuple[object, _Shape]]" = OrderedDict()
-_SHAPES_KEPT = 8
+_SHAPES: "ShapeCache[_Shape]" = ShapeCache(8)
 
 
 class _Shape:

@@ -60,7 +60,6 @@ p (fewer than p rows times fractions: true for any trace here).
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Callable, Sequence, Union
 
@@ -74,6 +73,7 @@ from .domain import zpowers
 from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, const, evaluate, variables
 from .ext_scalar import Ext, ScalarAlgebra
 from .native import ffi, lib
+from .shape_cache import ShapeCache
 
 #: a column name, an integer constant, or a function of the frame giving an expression
 Term = Union[str, int, Callable[[Frame], Expr]]
@@ -271,15 +271,7 @@ class LogUp:
         a plan per instance, held by the cache with the list."""
         cons = air.transition_constraints
         key = (id(cons), self.name, len(self.fractions), len(self.groups))
-        hit = _PLANS.get(key)
-        if hit is not None and hit[0] is cons:
-            _PLANS.move_to_end(key)
-            return hit[1]
-        plan = _Plan.of(self, air)
-        _PLANS[key] = (cons, plan)
-        while len(_PLANS) > _PLANS_KEPT:
-            _PLANS.popitem(last=False)
-        return plan
+        return _PLANS.get(key, cons, lambda: _Plan.of(self, air))
 
     def build_numpy(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> np.ndarray:
         """The same columns, column by column in numpy: the readable
@@ -540,8 +532,7 @@ class _ExtensionValued(Exception):
 
 
 #: kernel plans by (constraint list, argument), the most recent few (LogUp._plan)
-_PLANS: "OrderedDict[tuple, tuple[object, _Plan | None]]" = OrderedDict()
-_PLANS_KEPT = 8
+_PLANS: "ShapeCache[_Plan | None]" = ShapeCache(8)
 
 
 def aux_columns(*arguments: LogUp) -> tuple[str, ...]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -46,6 +45,7 @@ from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
 from .proof import Proof, layout, quotient_chunks
+from .shape_cache import ShapeCache
 from .transcript import Transcript
 
 
@@ -451,8 +451,7 @@ class _QuotientPlan:
 
 
 #: quotient plans by shape (see _quotient_plan), the most recent few
-_QUOTIENT_PLANS: "OrderedDict[tuple, tuple[object, _QuotientPlan]]" = OrderedDict()
-_QUOTIENT_PLANS_KEPT = 8
+_QUOTIENT_PLANS: "ShapeCache[_QuotientPlan]" = ShapeCache(8)
 
 
 def _quotient_plan(air: Air, ldes: list[np.ndarray], log_blowup: int) -> _QuotientPlan:
@@ -467,10 +466,15 @@ def _quotient_plan(air: Air, ldes: list[np.ndarray], log_blowup: int) -> _Quotie
     key = (id(cons), n, log_blowup, tuple(mat.shape[1] for mat in ldes),
            tuple((b.column, b.row % n, _shape_of(b.value)) for b in bcons),
            tuple(sorted(air.periodic_columns)))
-    hit = _QUOTIENT_PLANS.get(key)
-    if hit is not None and hit[0] is cons:
-        _QUOTIENT_PLANS.move_to_end(key)
-        return hit[1]
+    return _QUOTIENT_PLANS.get(key, cons, lambda: _compile_quotient(air, ldes))
+
+
+def _compile_quotient(air: Air, ldes: list[np.ndarray]) -> _QuotientPlan:
+    """The quotient's plan, compiled: inputs numbered in the order
+    quotient_on_lde passes them, one output per constraint."""
+    n = air.trace_length
+    cons = air.transition_constraints
+    bcons = air.boundary_constraints
     base_inputs, ext_inputs, col = {}, {}, 0
     for mat in ldes[:len(air.main_segments)]:
         for _ in range(mat.shape[1]):
@@ -488,11 +492,7 @@ def _quotient_plan(air: Air, ldes: list[np.ndarray], log_blowup: int) -> _Quotie
     outputs += [Output(1 + rows.index(b.row % n), _boundary_expr(air, b), Ext(0)) for b in bcons]
     # compiled with placeholder values: bind() gives each proof its own
     program = Program(outputs, _no_constants, base_inputs, ext_inputs, every + 1)
-    plan = _QuotientPlan(program, tuple(rows), every, any(c.every_row for c in cons), periodic)
-    _QUOTIENT_PLANS[key] = (cons, plan)
-    while len(_QUOTIENT_PLANS) > _QUOTIENT_PLANS_KEPT:
-        _QUOTIENT_PLANS.popitem(last=False)
-    return plan
+    return _QuotientPlan(program, tuple(rows), every, any(c.every_row for c in cons), periodic)
 
 
 def _no_constants(key) -> Ext:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..engine.book import Book
-from ..engine.records import OP_DTYPE
+from ..engine.records import OP_DTYPE, Kind, Side, operation
 from ..prover.orderbook import batch as B
 from ..prover.orderbook import proof_file
 from ..prover.orderbook.params import LOG_BLOWUP, proof_options
@@ -107,6 +107,19 @@ def prove_job(job: ProofJob, pre: Book | None = None) -> tuple[B.BatchProof, np.
     options = proof_options(job.security_bits, job.trace_length, job.log_blowup)
     proof, _, trades = B.prove_batch(pre, job.ops, options, job.trace_length, batch_id=job.batch_id)
     return proof, trades
+
+
+def warm_up_job(capacity: int, trace_length: int, security_bits: int = DEFAULT_MIN_SECURITY,
+                log_blowup: int = LOG_BLOWUP, symbol: int = 0) -> ProofJob:
+    """A job of a chain's shape that a worker proves, and throws away,
+    before its first real one (WorkerPool(warm=...)): one limit order on the
+    empty book.  Everything a proof of that shape computes once and keeps
+    (the AIR's constraints, the compiled constraint program, the LogUp and
+    quotient plans, divisors, coset points, twiddles, scratch buffers) is
+    then ready, so the first Critical operation costs what the next ones do."""
+    op = operation(seq=1, ts_ns=1, symbol=symbol, kind=Kind.LIMIT, side=Side.BUY, price=1, qty=1,
+                   account=1)
+    return ProofJob(symbol, 0, Book(capacity, symbol).cells, op, trace_length, security_bits, log_blowup)
 
 
 def accept_proof(job: ProofJob, raw: bytes, pre: Book) -> tuple[B.BatchProof, int]:

@@ -50,8 +50,18 @@ class PoolClosed(RuntimeError):
     """The pool was closed before the job ran (or, with wait=False, finished)."""
 
 
-def _worker_main(conn, backend) -> None:
-    """A worker process: prove each job received until told to stop (None)."""
+def _worker_main(conn, backend, warm: ProofJob | None = None) -> None:
+    """A worker process: prove `warm` first (if given, result thrown away),
+    then each job received until told to stop (None)."""
+    if warm is not None:
+        # before READY: the shape caches are built before any real job is
+        # taken (one sent meanwhile waits in the pipe); a failure here is the
+        # first job's to report, not the warm-up's
+        try:
+            backend.prove(warm)
+        except Exception as exc:
+            log.warning("worker warm-up failed (%s: %s); the first job builds the caches",
+                        type(exc).__name__, exc)
     conn.send(READY)
     while True:
         try:
@@ -91,21 +101,25 @@ class _Slot:
     conn: object = None
     job: _Running | None = None
     stopping: bool = False
-    ready: bool = False               # its process reached _worker_main
+    ready: bool = False               # its process reached _worker_main and warmed up
     early_deaths: int = 0
 
 
 class WorkerPool:
     """`count` worker processes proving ProofJobs with `backend` (default:
     the in-process STARK prover, NativeBackend), each pinned to one of
-    `cores` (cycled; None: no pinning)."""
+    `cores` (cycled; None: no pinning).  `warm` (jobs.warm_up_job: a job of
+    the chain's shape) is proven by each worker, a replacement included,
+    before it reports ready and takes its first job."""
 
     def __init__(self, count: int, cores: list[int] | None = None,
                  backend: ProofBackend | None = None, *,
-                 age_step: float | None = DEFAULT_AGE_STEP, queue: PriorityQueue | None = None):
+                 age_step: float | None = DEFAULT_AGE_STEP, queue: PriorityQueue | None = None,
+                 warm: ProofJob | None = None):
         if count < 1:
             raise ValueError(f"a worker pool needs at least one worker, not {count}")
         self.backend = backend if backend is not None else NativeBackend()
+        self.warm = warm
         self.queue = queue or PriorityQueue(age_step)
         self._ctx = mp.get_context("spawn")
         self._lock = threading.Lock()
@@ -140,7 +154,7 @@ class WorkerPool:
     # ---------------------------------------------------------- processes --
     def _start(self, slot: _Slot) -> None:
         parent, child = self._ctx.Pipe()
-        p = self._ctx.Process(target=_worker_main, args=(child, self.backend),
+        p = self._ctx.Process(target=_worker_main, args=(child, self.backend, self.warm),
                               name=f"zksidecar-prover-{slot.index}", daemon=True)
         p.start()
         child.close()
@@ -157,6 +171,12 @@ class WorkerPool:
     def pids(self) -> list[int]:
         with self._lock:
             return [s.process.pid for s in self._slots if s.process is not None]
+
+    @property
+    def ready(self) -> int:
+        """Workers that have started (and proven the warm-up job, if any)."""
+        with self._lock:
+            return sum(1 for s in self._slots if s.ready and s.process is not None)
 
     @property
     def cores(self) -> list[int | None]:

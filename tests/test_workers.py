@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from zksidecar.daemon.backends import NativeBackend
-from zksidecar.daemon.jobs import ProofJob
+from zksidecar.daemon.jobs import ProofJob, warm_up_job
 from zksidecar.daemon.workers import PoolClosed, WorkerCrashed, WorkerPool
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
@@ -64,6 +64,19 @@ class DiesOnArrival(NativeBackend):
 
     def __setstate__(self, state):
         os._exit(3)
+
+
+class RecordingBackend(NativeBackend):
+    """Test double: the native prover, noting each job it is given
+    (symbol:batch) in a file, so a test sees what a worker proved in order."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def prove(self, job):
+        with open(self.path, "a") as f:
+            f.write(f"{job.symbol}:{job.batch_id}\n")
+        return super().prove(job)
 
 
 def wait_until(predicate, what: str, limit: float = 60.0):
@@ -204,3 +217,29 @@ def test_bad_pool_arguments():
     with pytest.raises(ValueError, match="at least one worker"):
         WorkerPool(0)
     assert np.array_equal(first_batch(3).pre_cells, Book(CAP).cells)
+
+
+def test_a_worker_proves_the_warm_up_job_before_its_first(tmp_path):
+    """WorkerPool(warm=...): each worker proves the chain's warm-up job (one
+    order on the empty book, thrown away) before it reports ready, so the
+    shape's caches are built before the first real job; a warm-up that
+    fails is logged and the worker serves anyway."""
+    log_path = str(tmp_path / "proved")
+    with WorkerPool(1, backend=RecordingBackend(log_path), warm=warm_up_job(CAP, T, BITS, symbol=5)) as p:
+        wait_until(lambda: p.ready == 1, "the warmed worker")
+        assert open(log_path).read() == "5:0\n"
+        r = p.submit(first_batch(7), "critical").result(120)
+        assert r.ok, r.error
+        verify_batch(proof_file.decode(r.proof), min_security=BITS)
+        assert open(log_path).read() == "5:0\n0:7\n"
+    broken = warm_up_job(CAP, T, BITS)
+    broken.ops = broken.ops[:0]
+    with WorkerPool(1, warm=broken) as p:
+        assert p.submit(first_batch(0)).result(120).ok
+
+
+def test_the_warm_up_job_is_a_proof_of_the_chains_shape():
+    job = warm_up_job(1 << 10, 4096, 100)
+    assert (job.trace_length, job.security_bits, len(job.ops)) == (4096, 100, 1)
+    result = NativeBackend().prove(job)
+    assert result.ok and result.n_trades == 0

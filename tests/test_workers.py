@@ -23,15 +23,16 @@ CAP, T, BITS = 16, 128, 20
 
 
 def chain_jobs(n_batches: int, size: int = 12, seed: int = 3, symbol: int = 0) -> list[ProofJob]:
-    """Consecutive batches of one symbol, each with the cells before it."""
+    """Consecutive batches of one symbol, each with the cells before it and
+    the engine's traced run of its operations (as a shadow book makes it)."""
     ops = flow.generate(n_batches * size, seed=seed, capacity=CAP, symbol=symbol,
                         params=flow.FlowParams(depth=8))
     book, jobs = Book(CAP, symbol), []
     for b in range(n_batches):
         part = ops[b * size:(b + 1) * size].copy()
         pre = book.cells.copy()
-        book.process(part.copy())
-        jobs.append(ProofJob(symbol, b, pre, part, T, BITS, 2))
+        trades, steps = book.process_traced(part)
+        jobs.append(ProofJob(symbol, b, pre, part, steps, trades, T, BITS, 2))
     return jobs
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing as mp
 import os
 import signal
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from zksidecar.daemon.backends import NativeBackend
 from zksidecar.daemon.jobs import ProofJob
-from zksidecar.daemon.workers import PoolClosed, WorkerCrashed, WorkerPool
+from zksidecar.daemon.workers import PoolClosed, WorkerCrashed, WorkerPool, _receive_job, _send_job
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import proof_file, verify_batch, verify_chain
@@ -205,3 +206,25 @@ def test_bad_pool_arguments():
     with pytest.raises(ValueError, match="at least one worker"):
         WorkerPool(0)
     assert np.array_equal(first_batch(3).pre_cells, Book(CAP).cells)
+
+
+def test_a_job_crosses_the_pipe_with_its_arrays_out_of_band():
+    """A job's arrays travel as raw bytes beside its pickle (protocol 5):
+    they arrive equal and writable, and a view sends only its own bytes."""
+    job = chain_jobs(2)[1]
+    whole = job.steps
+    job.steps = whole[: len(whole) // 2]         # a view into a longer buffer, as a split run's
+    a, b = mp.Pipe()
+    sent = []
+    real_send_bytes = a.send_bytes
+    a.send_bytes = lambda buf: sent.append(len(memoryview(buf).cast("B"))) or real_send_bytes(buf)
+    _send_job(a, 7, job)
+    job_id, back = _receive_job(b, b.recv())
+    assert job_id == 7
+    for name in ("pre_cells", "ops", "steps", "trades"):
+        sent_array, got = getattr(job, name), getattr(back, name)
+        assert got.dtype == sent_array.dtype and got.tobytes() == sent_array.tobytes(), name
+        assert got.flags.writeable, name
+    assert job.steps.nbytes in sent and whole.nbytes not in sent
+    a.close()
+    b.close()

@@ -210,10 +210,10 @@ def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
         cells = pre
     check_records(ops, steps, trades)
     cap = invariants.check_shape(cells)
-    trace.check_steps(steps, len(ops), cap)
     if len(steps) + 1 > t:
         raise ValueError(f"the batch takes {len(steps)} steps; a chain of {t}-row traces "
                          f"holds at most {t - 1}")
+    trace.check_steps(steps, len(ops), cap)
     matches = int(np.count_nonzero(steps["kind"] == trace.StepKind.MATCH))
     if len(trades) != matches:
         raise ValueError(f"{len(trades)} trades for {matches} MATCH steps (a trade each)")

@@ -299,8 +299,8 @@ class ShadowBook:
                 f"engine steps; its {self.trace_length}-row trace holds {self.trace_length - 1}")
         run = _Run(ops[:n], work, trades, steps, per_op, seen[:n])
         while True:
-            fits = int(np.searchsorted(np.cumsum(per_op[run.start:]), self.trace_length - 1 - o.n_steps,
-                                       side="right"))
+            room = self.trace_length - 1 - o.n_steps
+            fits = int(np.searchsorted(np.cumsum(per_op[run.start:]), room, side="right"))
             if run.start + fits == n:
                 break
             # the trace is full before op run.start + fits: those before it end

@@ -25,6 +25,8 @@ from zksidecar.engine.invariants import HEADER
 from zksidecar.engine.records import OP_DTYPE, Status
 from zksidecar.engine.trace import StepKind
 from zksidecar.prover.orderbook import proof_file, verify_batch, verify_chain
+from zksidecar.prover.orderbook.batch import prove_batch
+from zksidecar.prover.orderbook.params import proof_options
 from zksidecar.prover.verify import VerificationError
 
 CAP, T, BITS = 16, 128, 20
@@ -104,6 +106,17 @@ def test_a_worker_never_runs_the_engine_nor_walks_the_cells(chain, monkeypatch):
     assert serve(io.BytesIO(frames.frame(frames.encode_request(job))), out) == 0
     status, *_, body = frames.decode_response(out.getvalue()[frames.LENGTH_SIZE:])
     assert status == frames.OK and body == proof_file.encode(proof)    # deterministic proofs
+
+
+def test_the_run_gives_the_proof_the_operations_give(chain):
+    """A proof from the shadow's run is, byte for byte, the proof
+    prove_batch makes running the engine on the operations (proofs are
+    deterministic): one statement, one witness, whoever runs the engine."""
+    options = proof_options(BITS, T)
+    for job in chain:
+        again, _, _ = prove_batch(Book.from_cells(job.pre_cells), job.ops, options, T,
+                                  batch_id=job.batch_id)
+        assert proof_file.encode(prove_job(job)) == proof_file.encode(again)
 
 
 def test_the_job_is_the_batch_as_the_shadow_ran_it(chain):

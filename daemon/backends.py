@@ -140,11 +140,14 @@ class ProcessBackend(ProofBackend):
         return b"".join(parts)
 
     def exchange(self, request: bytes) -> bytes:
-        """Send one request payload, return the response payload (raw)."""
+        """Send one request payload, return the response payload (raw).  A
+        payload too big for a frame is refused (FrameError) before the host
+        sees it; any fault of the host stops it."""
+        framed = frame(request)
         proc = self._start()
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         try:
-            proc.stdin.write(frame(request))
+            proc.stdin.write(framed)
             proc.stdin.flush()
             head = self._read(proc, LENGTH_SIZE, deadline)
             try:
@@ -163,14 +166,15 @@ class ProcessBackend(ProofBackend):
     def prove(self, job: ProofJob) -> ProofResult:
         check_job(job)
         t0 = time.perf_counter()
+        request = encode_request(job)
         with self._lock:
+            # a FrameError out of exchange is the job's (too big for a frame:
+            # the host is left alone) or a fault exchange stopped the host for
+            payload = self.exchange(request)
             try:
-                payload = self.exchange(encode_request(job))
                 status, symbol, batch_id, prove_ns, body = decode_response(payload)
             except FrameError as exc:
-                if self._proc is not None:
-                    raise self._fail(f"sent a malformed response: {exc}", FrameError) from None
-                raise
+                raise self._fail(f"sent a malformed response: {exc}", FrameError) from None
         if (symbol, batch_id) != (job.symbol, job.batch_id):
             raise self._fail(f"answered for symbol {symbol} batch {batch_id}, asked for symbol "
                              f"{job.symbol} batch {job.batch_id}", FrameError)

@@ -151,6 +151,19 @@ def test_the_real_server_reports_a_bad_request(server):
     assert server.prove(chain_jobs(1)[0]).ok   # and the session goes on
 
 
+def test_a_job_too_big_for_a_frame_is_refused_before_the_host_sees_it(server, monkeypatch):
+    """Steps make jobs large: one over the frame limit is the job's fault,
+    said so, and the host (not at fault) keeps running for the next job."""
+    job = chain_jobs(1)[0]
+    assert server.prove(job).ok
+    pid = server.pid
+    monkeypatch.setattr(B, "MAX_FRAME", len(B.encode_request(job)) - 1)
+    with pytest.raises(FrameError, match="over the .*-byte limit"):
+        server.prove(job)
+    monkeypatch.undo()
+    assert server.pid == pid and server.prove(job).ok
+
+
 def test_process_backend_in_a_worker_pool():
     with WorkerPool(1, backend=ProcessBackend(SERVER, timeout=120)) as pool:
         results = [f.result(120) for f in [pool.submit(j) for j in chain_jobs(2)]]

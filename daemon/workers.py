@@ -13,7 +13,10 @@ Workers are started with the 'spawn' method: the daemon has threads, and
 forking a threaded process can copy a lock some other thread held.  Each
 worker runs ``backend.prove(job)`` (daemon/backends.py) for every job it is
 given; the backend object is pickled to each worker, so an external-prover
-backend gets one prover process per worker.
+backend gets one prover process per worker.  A job carries its batch's step
+records (about 1 KiB per operation), so it crosses the pipe as a pickle with
+its arrays out of band (protocol 5): their bytes go from the batch's own
+arrays into the worker's, through the kernel only.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import itertools
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import threading
 import time
 from concurrent.futures import Future
@@ -50,6 +54,29 @@ class PoolClosed(RuntimeError):
     """The pool was closed before the job ran (or, with wait=False, finished)."""
 
 
+def _send_job(conn, job_id: int, job: ProofJob) -> None:
+    """Send a job: its pickle without its arrays, their sizes, then each
+    array's bytes as they are (pickle protocol 5, out of band)."""
+    arrays: list[pickle.PickleBuffer] = []
+    head = pickle.dumps((job_id, job), protocol=5, buffer_callback=arrays.append)
+    raws = [a.raw() for a in arrays]
+    conn.send((head, [r.nbytes for r in raws]))
+    for r in raws:
+        conn.send_bytes(r)
+
+
+def _receive_job(conn, msg) -> tuple[int, ProofJob]:
+    """The job whose head `msg` is (_send_job): each array's bytes received
+    into a buffer of its own, which the unpickled arrays then use."""
+    head, sizes = msg
+    arrays = []
+    for n in sizes:
+        buf = bytearray(n)
+        conn.recv_bytes_into(buf)
+        arrays.append(buf)
+    return pickle.loads(head, buffers=arrays)
+
+
 def _worker_main(conn, backend, warm: ProofJob | None = None) -> None:
     """A worker process: prove `warm` first (if given, result thrown away),
     then each job received until told to stop (None)."""
@@ -66,11 +93,11 @@ def _worker_main(conn, backend, warm: ProofJob | None = None) -> None:
     while True:
         try:
             msg = conn.recv()
+            if msg is None:
+                return
+            job_id, job = _receive_job(conn, msg)
         except (EOFError, OSError):   # the parent went away
             return
-        if msg is None:
-            return
-        job_id, job = msg
         t0 = time.perf_counter()
         try:
             result = backend.prove(job)
@@ -252,7 +279,7 @@ class WorkerPool:
                                   else PoolClosed("the worker pool closed before the job ran"))
                 continue
             try:
-                conn.send((job_id, job))
+                _send_job(conn, job_id, job)
             except (OSError, ValueError) as exc:
                 # the worker died as it was given the job: the monitor replaces
                 # it and, if it saw the job first, has failed it already

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing as mp
 import os
 import signal
 import time
@@ -14,7 +15,7 @@ import pytest
 
 from zksidecar.daemon.backends import NativeBackend
 from zksidecar.daemon.jobs import ProofJob, warm_up_job
-from zksidecar.daemon.workers import PoolClosed, WorkerCrashed, WorkerPool
+from zksidecar.daemon.workers import PoolClosed, WorkerCrashed, WorkerPool, _receive_job, _send_job
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import proof_file, verify_batch, verify_chain
@@ -23,15 +24,16 @@ CAP, T, BITS = 16, 128, 20
 
 
 def chain_jobs(n_batches: int, size: int = 12, seed: int = 3, symbol: int = 0) -> list[ProofJob]:
-    """Consecutive batches of one symbol, each with the cells before it."""
+    """Consecutive batches of one symbol, each with the cells before it and
+    the engine's traced run of its operations (as a shadow book makes it)."""
     ops = flow.generate(n_batches * size, seed=seed, capacity=CAP, symbol=symbol,
                         params=flow.FlowParams(depth=8))
     book, jobs = Book(CAP, symbol), []
     for b in range(n_batches):
         part = ops[b * size:(b + 1) * size].copy()
         pre = book.cells.copy()
-        book.process(part.copy())
-        jobs.append(ProofJob(symbol, b, pre, part, T, BITS, 2))
+        trades, steps = book.process_traced(part)
+        jobs.append(ProofJob(symbol, b, pre, part, steps, trades, T, BITS, 2))
     return jobs
 
 
@@ -243,3 +245,25 @@ def test_the_warm_up_job_is_a_proof_of_the_chains_shape():
     assert (job.trace_length, job.security_bits, len(job.ops)) == (4096, 100, 1)
     result = NativeBackend().prove(job)
     assert result.ok and result.n_trades == 0
+
+
+def test_a_job_crosses_the_pipe_with_its_arrays_out_of_band():
+    """A job's arrays travel as raw bytes beside its pickle (protocol 5):
+    they arrive equal and writable, and a view sends only its own bytes."""
+    job = chain_jobs(2)[1]
+    whole = job.steps
+    job.steps = whole[: len(whole) // 2]         # a view into a longer buffer, as a split run's
+    a, b = mp.Pipe()
+    sent = []
+    real_send_bytes = a.send_bytes
+    a.send_bytes = lambda buf: sent.append(len(memoryview(buf).cast("B"))) or real_send_bytes(buf)
+    _send_job(a, 7, job)
+    job_id, back = _receive_job(b, b.recv())
+    assert job_id == 7
+    for name in ("pre_cells", "ops", "steps", "trades"):
+        sent_array, got = getattr(job, name), getattr(back, name)
+        assert got.dtype == sent_array.dtype and got.tobytes() == sent_array.tobytes(), name
+        assert got.flags.writeable, name
+    assert job.steps.nbytes in sent and whole.nbytes not in sent
+    a.close()
+    b.close()

@@ -11,12 +11,19 @@
  * retried after a pause (spin, then yield) — an engine's choice, not the
  * ring's: the ring itself never waits.  Built by `make example-engine` and
  * the tests, with -Icsrc/ring: zkring.h needs nothing else from csrc/.
+ *
+ * It opens with zkring_open_ex and an ownership requirement, as an engine
+ * should: the segment must be owned by our user and no wider than 0600, or,
+ * with ZKRING_GID=<gid> in the environment (the daemon's ring.group), owned
+ * by that group and no wider than 0660.  A segment someone else created is
+ * refused (ZKRING_EFOREIGN) instead of receiving our records.
  */
 #define _GNU_SOURCE
 #include "zkring.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct record {
     uint64_t seq;
@@ -54,9 +61,21 @@ int main(int argc, char **argv)
     uint32_t id = argc > 3 ? (uint32_t)strtoul(argv[3], NULL, 10) : 0;
     uint64_t batch = argc > 4 ? strtoull(argv[4], NULL, 10) : 1;
     zkring_t ring;
-    int rc = zkring_open(&ring, argv[1], ZKRING_PRODUCER, 64, 0);
+    const char *gid = getenv("ZKRING_GID");
+    zkring_access_t access = {(int64_t)geteuid(), -1};
+    if (gid && *gid)
+        access = (zkring_access_t){-1, strtoll(gid, NULL, 10)};
+    int rc = zkring_open_ex(&ring, argv[1], ZKRING_PRODUCER, 64, 0, &access);
     if (rc != ZKRING_OK) {
-        fprintf(stderr, "example_engine: %s: %s\n", argv[1], zkring_strerror(rc));
+        /* Name the ring, the reason and, for a failed system call, errno. */
+        fprintf(stderr, "example_engine: ring %s: %s%s%s", argv[1], zkring_strerror(rc),
+                rc == ZKRING_ESYS ? ": " : "", rc == ZKRING_ESYS ? strerror(ring.sys_errno) : "");
+        if (rc == ZKRING_EFOREIGN)
+            fprintf(stderr, " (owner uid %u, group gid %u, mode %04o)", ring.seg_uid, ring.seg_gid,
+                    ring.seg_mode);
+        if (rc == ZKRING_EBUSY)
+            fprintf(stderr, " (held by pid %d)", (int)ring.holder_pid);
+        fputc('\n', stderr);
         return 1;
     }
     if (batch == 0 || batch > zkring_capacity(&ring))

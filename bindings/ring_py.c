@@ -14,7 +14,18 @@
 #if 0 /* the cdef, read by build_ring.py; "..." lets cffi take sizes and
          values from the C above instead of restating them */
 /* cffi-begin */
-typedef struct zkring { ...; } zkring_t;
+typedef struct zkring {
+    int32_t stall_status, stall_pid;
+    uint64_t stall_pos, stall_since, unblock_ns;
+    int sys_errno;
+    int32_t holder_pid;
+    uint32_t seg_uid, seg_gid, seg_mode, seg_version;
+    ...;
+} zkring_t;
+typedef struct zkring_access {
+    int64_t uid;
+    int64_t gid;
+} zkring_access_t;
 typedef struct zkring_idle {
     uint32_t kind;
     uint32_t spins;
@@ -39,6 +50,18 @@ typedef struct zkring_idle {
 #define ZKRING_ESYS ...
 #define ZKRING_ECORRUPT ...
 #define ZKRING_EBUSY ...
+#define ZKRING_EINVAL ...
+#define ZKRING_EMAGIC ...
+#define ZKRING_EVERSION ...
+#define ZKRING_ERECSIZE ...
+#define ZKRING_ETRUNC ...
+#define ZKRING_EHEADER ...
+#define ZKRING_EFOREIGN ...
+#define ZKRING_PRODUCER_SLOTS ...
+#define ZKRING_CLAIM_ALIVE ...
+#define ZKRING_CLAIM_DEAD ...
+#define ZKRING_CLAIM_FOREIGN ...
+#define ZKRING_CLAIM_UNKNOWN ...
 #define ZKRING_IDLE_SPIN ...
 #define ZKRING_IDLE_YIELD ...
 #define ZKRING_IDLE_PARK ...
@@ -48,6 +71,15 @@ int zkring_create(const char *name, uint64_t capacity, uint32_t record_size, uin
 int zkring_unlink(const char *name);
 uint64_t zkring_segment_size(uint64_t capacity, uint32_t record_size, uint32_t mode);
 int zkring_open(zkring_t *r, const char *name, int role, uint32_t record_size, int options);
+int zkring_open_ex(zkring_t *r, const char *name, int role, uint32_t record_size, int options,
+                   const zkring_access_t *access);
+uint64_t zkring_now_ns(void);
+int64_t zkring_unblock(zkring_t *r, uint64_t now);
+void zkring_set_unblock(zkring_t *r, uint64_t timeout_ns);
+uint64_t zkring_unblocked(const zkring_t *r);
+int zkring_claim(zkring_t *r, uint64_t n, uint64_t *pos);
+uint8_t *zkring_slot(const zkring_t *r, uint64_t pos);
+void zkring_commit(zkring_t *r, uint64_t pos, uint64_t n);
 void zkring_close(zkring_t *r);
 void zkring_mark_closed(zkring_t *r);
 void zkring_heartbeat(zkring_t *r);
@@ -66,8 +98,10 @@ int64_t zkring_poll_wait(zkring_t *r, void *out, uint64_t max, const zkring_idle
 /* try_publish of a Python bytes object: ZKRING_EINVAL unless len is the
  * record size (checked here, where it costs nothing). */
 int zkr_try_publish(zkring_t *r, const char *rec, size_t len);
-/* Byte offset of a header field by name, -1 if unknown (layout test). */
+/* Byte offset of a header field by name, -1 if unknown (layout test); a
+ * name "slot.FIELD" is a field of a producer registry entry. */
 int64_t zkr_offsetof(const char *field);
+
 /* cffi-end */
 #endif
 
@@ -82,12 +116,20 @@ int64_t zkr_offsetof(const char *field)
 {
 #define F(name) if (strcmp(field, #name) == 0) return (int64_t)offsetof(struct zkring_hdr, name)
     F(magic); F(version); F(record_size); F(capacity); F(mode); F(flags);
-    F(records_offset); F(seq_offset); F(segment_size);
-    F(producer_pid); F(producer_heartbeat_ns); F(full_events);
-    F(consumer_pid); F(consumer_parked); F(consumer_heartbeat_ns);
+    F(records_offset); F(seq_offset); F(segment_size); F(registry_offset); F(producer_slots);
+    F(producer_pid); F(producer_heartbeat_ns); F(full_events); F(producer_owner);
+    F(consumer_pid); F(consumer_parked); F(consumer_heartbeat_ns); F(consumer_owner);
+    F(unblocked);
     F(tail); F(head_cache); F(head);
 #undef F
+#define S(name) if (strcmp(field, "slot." #name) == 0) \
+        return (int64_t)offsetof(struct zkring_producer_slot, name)
+    S(owner); S(intent_lo); S(intent_hi); S(heartbeat_ns);
+#undef S
+    if (strcmp(field, "slot_size") == 0)
+        return (int64_t)sizeof(struct zkring_producer_slot);
     if (strcmp(field, "header_size") == 0)
         return (int64_t)sizeof(struct zkring_hdr);
     return -1;
 }
+

@@ -9,6 +9,7 @@
 #include "zkring.h"
 
 #include <cstdint>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
@@ -31,11 +32,20 @@ class Ring {
     int peer_status(std::uint64_t max_age_ns = 0) const { return zkring_peer_status(&r_, max_age_ns); }
 
   protected:
-    Ring(const std::string &name, int role, std::uint32_t record_size, int options)
+    // `access`: the owner/group/mode the segment must have (zkring_open_ex);
+    // nullptr: no check.
+    Ring(const std::string &name, int role, std::uint32_t record_size, int options,
+         const zkring_access_t *access)
     {
-        int rc = zkring_open(&r_, name.c_str(), role, record_size, options);
-        if (rc != ZKRING_OK)
-            throw Error("zkring: cannot open " + name, rc);
+        int rc = zkring_open_ex(&r_, name.c_str(), role, record_size, options, access);
+        if (rc != ZKRING_OK) {
+            std::string what = "zkring: cannot open ring " + name;
+            if (rc == ZKRING_ESYS)
+                what += std::string(" (") + std::strerror(r_.sys_errno) + ")";
+            if (rc == ZKRING_EBUSY && r_.holder_pid)
+                what += " (held by pid " + std::to_string(r_.holder_pid) + ")";
+            throw Error(what, rc);
+        }
     }
     zkring_t r_;
 };
@@ -44,8 +54,9 @@ class Ring {
 // is the ring's record size (checked at open).
 template <class Record> class Producer : public Ring {
   public:
-    explicit Producer(const std::string &name, int options = 0)
-        : Ring(name, ZKRING_PRODUCER, sizeof(Record), options) {}
+    explicit Producer(const std::string &name, int options = 0,
+                      const zkring_access_t *access = nullptr)
+        : Ring(name, ZKRING_PRODUCER, sizeof(Record), options, access) {}
 
     // false when the ring is full (counted in the header); never waits.
     bool try_publish(const Record &rec) { return zkring_try_publish(&r_, &rec) == ZKRING_OK; }
@@ -73,8 +84,13 @@ template <class Record> class Producer : public Ring {
 
 template <class Record> class Consumer : public Ring {
   public:
-    explicit Consumer(const std::string &name, int options = 0)
-        : Ring(name, ZKRING_CONSUMER, sizeof(Record), options) {}
+    explicit Consumer(const std::string &name, int options = 0,
+                      const zkring_access_t *access = nullptr)
+        : Ring(name, ZKRING_CONSUMER, sizeof(Record), options, access) {}
+
+    // MPSC: skip a dead claimer's positions after timeout_ns (0: never).
+    void set_unblock(std::uint64_t timeout_ns) { zkring_set_unblock(&r_, timeout_ns); }
+    std::uint64_t unblocked() const { return zkring_unblocked(&r_); }
 
     // Up to max records into out; returns the count.  Throws on a corrupt
     // ring (the only error a poll can meet).

@@ -32,7 +32,7 @@ from .batches import Batch, BatchPolicy
 from .config import Config, RingConfig
 from .finisher import Finisher
 from .ingest import Ingest, Resync
-from .jobs import ProofJob
+from .jobs import ProofJob, warm_up_job
 from .journal import Journal, JournalCorrupt
 from .metrics import Metrics
 from .notify import Notifier, watchdog_loop
@@ -79,7 +79,9 @@ class Service:
             self.consumer, self.completions = _open_rings(c.ring)
             opened.callback(self.consumer.close)
             opened.callback(self.completions.close)
-            self.pool = WorkerPool(c.workers.count, list(c.workers.cores) or None)
+            self.pool = WorkerPool(c.workers.count, list(c.workers.cores) or None,
+                                   warm=warm_up_job(c.book.capacity, self.trace_length,
+                                                    c.workers.security_bits))
             self._closing = opened.pop_all()
         self.finisher = Finisher(self.store, self.completions, self.metrics)
         self.sequencer_thread = SequencerThread(self.sequencer, self._submit)
@@ -233,15 +235,23 @@ class Service:
 
 def _open_rings(rc: RingConfig):
     """The ops ring's consumer and the completion ring's producer, creating
-    the rings first if asked to and they do not exist."""
+    the rings first if asked to and they do not exist.
+
+    Neither is taken over from a live process: a second daemon on the same
+    rings (another state directory, say) is refused with RingBusy naming the
+    first one's pid, and a dead daemon's roles are taken.  Both opens require
+    the segment to be ours (owned by this user, mode within 0600) or, with
+    ring.group, that group's (mode within 0660): a ring someone else created
+    is refused with RingForeign, never adopted (docs/RING.md)."""
+    access = {"group": rc.group or None}
     for name in (rc.ops, rc.completions):
         if rc.create and not os.path.exists("/dev/shm/" + name.lstrip("/")):
-            ringbuf.create(name, rc.capacity, group=rc.group or None)
+            ringbuf.create(name, rc.capacity, group=access["group"])
             log.info("created ring %s (%d records)", name, rc.capacity)
-    consumer = ringbuf.Consumer(rc.ops, idle=IdleStrategy.named(rc.idle), takeover=True,
-                                defer_release=True)
+    consumer = ringbuf.Consumer(rc.ops, idle=IdleStrategy.named(rc.idle), defer_release=True,
+                                **access)
     try:
-        completions = ringbuf.Producer(rc.completions, takeover=True)
+        completions = ringbuf.Producer(rc.completions, **access)
     except BaseException:
         consumer.close()
         raise

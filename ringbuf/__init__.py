@@ -1,14 +1,16 @@
 """zksidecar.ringbuf: the shared-memory ring between the engine and the sidecar.
 
     create(name, capacity, mode="spsc"|"mpsc")     make a segment (0600)
+    (opening refuses a segment not owned by this user or wider than 0600 —
+    RingForeign — and a second live consumer — RingBusy)
     Producer(name).publish(records) / try_publish(bytes)
     Consumer(name).drain(out) / poll(out, timeout)
 
 The layout and the lock-free algorithms are in csrc/ring/zkring.h (docs/RING.md).
 """
 from .layout import RECORD_SIZE
-from .ring import (Consumer, IdleStrategy, Producer, RingBusy, RingCorrupt, RingError, create,
-                   unlink)
+from .ring import (Consumer, IdleStrategy, Producer, RingBusy, RingCorrupt, RingError,
+                   RingForeign, RingMissing, create, unlink)
 
 __all__ = ["RECORD_SIZE", "Consumer", "IdleStrategy", "Producer", "RingBusy", "RingCorrupt",
-           "RingError", "create", "unlink"]
+           "RingError", "RingForeign", "RingMissing", "create", "unlink"]

@@ -7,8 +7,10 @@ with one C call per batch and no copy on the Python side.
 """
 from __future__ import annotations
 
+import errno as errno_codes
 import grp
 import os
+import pwd
 import time
 from dataclasses import dataclass
 
@@ -27,15 +29,29 @@ MODES = {"spsc": lib.ZKRING_SPSC, "mpsc": lib.ZKRING_MPSC}
 PEER_STATUS = ("alive", "none", "dead", "stale", "closed")
 
 
-class RingError(Exception):
-    """A ring could not be created, opened or read; `code` is the zkring code."""
+CLAIMER_STATUS = {lib.ZKRING_CLAIM_ALIVE: "alive", lib.ZKRING_CLAIM_DEAD: "dead",
+                  lib.ZKRING_CLAIM_FOREIGN: "foreign", lib.ZKRING_CLAIM_UNKNOWN: "unknown"}
+#: how long a claimed, uncommitted MPSC position may hold the consumer up
+#: before the consumer asks whether its claimer is alive (Consumer(unblock_after=))
+UNBLOCK_AFTER_S = 1.0
 
-    def __init__(self, name: str, code: int, action: str):
-        self.code = code
-        reason = ffi.string(lib.zkring_strerror(code)).decode()
-        if code == lib.ZKRING_ESYS:
-            reason += f": {os.strerror(ffi.errno)}"
-        super().__init__(f"ring {name!r}: cannot {action}: {reason}")
+
+class RingError(Exception):
+    """A ring could not be created, opened or read.  The message names the
+    ring, what failed (with the errno text of a failed system call) and what
+    to do; `code` is the zkring code, `errno` the system error or 0."""
+
+    def __init__(self, name: str, code: int, action: str, detail: str = "", hint: str = "",
+                 err: int = 0):
+        self.name, self.code, self.errno = name, code, err
+        reason = detail or ffi.string(lib.zkring_strerror(code)).decode()
+        if err and not detail:
+            reason = f"{os.strerror(err)} ({errno_codes.errorcode.get(err, err)})"
+        super().__init__(f"ring {name}: cannot {action}: {reason}" + (f"; {hint}" if hint else ""))
+
+
+class RingMissing(RingError):
+    """The ring does not exist (yet)."""
 
 
 class RingCorrupt(RingError):
@@ -43,12 +59,131 @@ class RingCorrupt(RingError):
 
 
 class RingBusy(RingError):
-    """Another live process holds the role (consumer, or SPSC producer)."""
+    """Another live process holds the role (consumer, or SPSC producer); `pid`
+    is its pid (0 when it is the MPSC producer registry that is full)."""
+
+    pid = 0
 
 
-def _error(name: str, code: int, action: str) -> RingError:
-    cls = {lib.ZKRING_ECORRUPT: RingCorrupt, lib.ZKRING_EBUSY: RingBusy}.get(code, RingError)
-    return cls(name, code, action)
+class RingForeign(RingError):
+    """The segment's owner, group or mode is not what the opener requires:
+    someone else may have created it to read or inject records."""
+
+
+_RECREATE = ("stop the processes using it, remove it ({path}) and let the sidecar daemon create "
+             "it again")
+
+
+def _path(name: str) -> str:
+    return "/dev/shm/" + name.lstrip("/")
+
+
+def _user(uid: int) -> str:
+    try:
+        return f"uid {uid} ({pwd.getpwuid(uid).pw_name})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _group(gid: int) -> str:
+    try:
+        return f"gid {gid} ({grp.getgrgid(gid).gr_name})"
+    except KeyError:
+        return f"gid {gid}"
+
+
+def _seg(uid: int, gid: int, mode: int) -> str:
+    return f"owner {_user(uid)}, group {_group(gid)}, mode {mode:04o}"
+
+
+def _error(name: str, code: int, action: str, r=None, err: int | None = None,
+           access=None, role: str = "") -> RingError:
+    """The error for zkring code `code`, told from the diagnostics open left
+    in `r` (a zkring_t *), or from `err` (an errno) for calls without one."""
+    path = _path(name)
+    if err is None:
+        err = r.sys_errno if r is not None else 0
+    if code == lib.ZKRING_ESYS:
+        if err == errno_codes.ENOENT and action.startswith("open"):
+            return RingMissing(name, code, action, f"it does not exist ({path}: {os.strerror(err)})",
+                               "start the sidecar daemon first, it creates the rings "
+                               "(or create it with zksidecar.ringbuf.create)", err)
+        if err == errno_codes.EACCES:
+            try:
+                st = os.stat(path)   # for the message only: the open itself was refused
+                seen = f" ({_seg(st.st_uid, st.st_gid, st.st_mode & 0o7777)})"
+            except OSError:
+                seen = ""
+            return RingError(name, code, action, f"{os.strerror(err)} (EACCES) on {path}{seen}",
+                             "run as the ring's owner, or as a member of the group the daemon "
+                             "creates its rings for (ring.group)", err)
+        if err == errno_codes.EEXIST:
+            return RingError(name, code, action, f"it already exists ({path}: {os.strerror(err)})",
+                             "another daemon may be using it; pass replace=True to recreate it",
+                             err)
+        if err in (errno_codes.EMFILE, errno_codes.ENFILE):
+            hint = "too many open files: raise the limit (ulimit -n, LimitNOFILE=)"
+        elif err in (errno_codes.ENOSPC, errno_codes.ENOMEM):
+            hint = "/dev/shm is full or memory is short: check `df /dev/shm` and remove stale rings"
+        elif err == errno_codes.ENOENT:
+            hint = f"{path} does not exist"
+        else:
+            hint = "check that /dev/shm is mounted and writable by this user"
+        return RingError(name, code, action, hint=hint, err=err)
+    if code == lib.ZKRING_EFOREIGN:
+        uid, gid = access
+        want = []
+        if uid >= 0:
+            want.append(f"owner {_user(uid)}")
+        if gid >= 0:
+            want.append(f"group {_group(gid)} and a mode within 0660")
+        else:
+            want.append("a mode within 0600")
+        return RingForeign(name, code, action,
+                           f"the segment has {_seg(r.seg_uid, r.seg_gid, r.seg_mode)}; "
+                           f"expected {' and '.join(want)}",
+                           f"another user may have created it to read or inject records: check "
+                           f"who did, then remove it ({path}) and let the sidecar daemon create "
+                           f"it again", 0)
+    if code == lib.ZKRING_EBUSY:
+        pid = r.holder_pid if r is not None else 0
+        if pid:
+            exc = RingBusy(name, code, action, f"it already has a live {role}, pid {pid}",
+                           f"stop that process first (two {role}s would corrupt the stream); "
+                           f"if pid {pid} is not a {role} of this ring (a reused pid), open it "
+                           f"with takeover=True", 0)
+        else:
+            exc = RingBusy(name, code, action,
+                           f"all {lib.ZKRING_PRODUCER_SLOTS} producer entries are held by live "
+                           f"processes", "close producers that are done", 0)
+        exc.pid = pid
+        return exc
+    if code == lib.ZKRING_EVERSION:
+        return RingError(name, code, action,
+                         f"it has layout version {r.seg_version}, this build reads "
+                         f"{lib.ZKRING_VERSION}", _RECREATE.format(path=path))
+    if code in (lib.ZKRING_EMAGIC, lib.ZKRING_ETRUNC, lib.ZKRING_EHEADER):
+        return RingError(name, code, action, hint="if no daemon is creating it at this moment, "
+                         + _RECREATE.format(path=path))
+    if code == lib.ZKRING_ECORRUPT:
+        return RingCorrupt(name, code, action, hint=_RECREATE.format(path=path)
+                           + " (the records in it are lost)")
+    if code == lib.ZKRING_EINVAL:
+        return RingError(name, code, action, hint="a ring name is 'name' or '/name' with no other "
+                         "'/'; a capacity is a power of two from 2 to 2^30 and a record size a "
+                         "multiple of 8 from 8 to 4096")
+    if code == lib.ZKRING_ERECSIZE:
+        return RingError(name, code, action, hint="the ring was created for another record type: "
+                         "check the ring names in the configuration")
+    return RingError(name, code, action)
+
+
+def _uid(owner: int | str) -> int:
+    return owner if isinstance(owner, int) else pwd.getpwnam(owner).pw_uid
+
+
+def _gid(group: int | str) -> int:
+    return group if isinstance(group, int) else grp.getgrnam(group).gr_gid
 
 
 def create(name: str, capacity: int, *, record_size: int = layout.RECORD_SIZE,
@@ -58,18 +193,20 @@ def create(name: str, capacity: int, *, record_size: int = layout.RECORD_SIZE,
     segment of that name first (a reader still mapping it keeps the old one)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {sorted(MODES)}, not {mode!r}")
-    gid = -1 if group is None else (group if isinstance(group, int) else grp.getgrnam(group).gr_gid)
+    gid = -1 if group is None else _gid(group)
     if replace:
         unlink(name, missing_ok=True)
     rc = lib.zkring_create(name.encode(), capacity, record_size, MODES[mode], gid)
     if rc != lib.ZKRING_OK:
-        raise _error(name, rc, f"create (capacity {capacity}, record size {record_size})")
+        raise _error(name, rc, f"create (capacity {capacity}, record size {record_size})",
+                     err=ffi.errno if rc == lib.ZKRING_ESYS else 0)
 
 
 def unlink(name: str, missing_ok: bool = False) -> None:
     if lib.zkring_unlink(name.encode()) != lib.ZKRING_OK:
-        if not (missing_ok and ffi.errno == 2):  # ENOENT
-            raise _error(name, lib.ZKRING_ESYS, "unlink")
+        err = ffi.errno
+        if not (missing_ok and err == errno_codes.ENOENT):
+            raise _error(name, lib.ZKRING_ESYS, "unlink", err=err)
 
 
 #: the idle strategies by name (IdleStrategy.named), as configuration spells them
@@ -135,18 +272,36 @@ def _records(arr: np.ndarray, record_size: int, writable: bool = False):
 
 
 class _End:
+    """Opening checks the segment before mapping it (fstat of the opened
+    descriptor): owned by `owner` (a uid or user name; default: this
+    process's effective uid) and no wider than mode 0600 — or, with `group`
+    (a gid or group name, the daemon's ring.group), owned by that group and
+    no wider than 0660, by any owner unless `owner` is given.  Anything else
+    raises RingForeign: a segment someone else made is never adopted.
+    `check_access=False` skips the check (a tool inspecting any segment)."""
+
     role: int
     _what: str
+    _r = None
 
-    def __init__(self, name: str, record_size: int, takeover: bool, options: int = 0):
+    def __init__(self, name: str, record_size: int, takeover: bool, options: int = 0,
+                 owner: int | str | None = None, group: int | str | None = None,
+                 check_access: bool = True):
         self.name = name
         self.record_size = record_size
-        self._r = ffi.new("zkring_t *")
-        rc = lib.zkring_open(self._r, name.encode(), self.role, record_size,
-                             options | (lib.ZKRING_O_TAKEOVER if takeover else 0))
+        access = ffi.NULL
+        if check_access:
+            gid = -1 if group is None else _gid(group)
+            uid = _uid(owner) if owner is not None else (-1 if gid >= 0 else os.geteuid())
+            access = ffi.new("zkring_access_t *", (uid, gid))
+        r = ffi.new("zkring_t *")
+        rc = lib.zkring_open_ex(r, name.encode(), self.role, record_size,
+                                options | (lib.ZKRING_O_TAKEOVER if takeover else 0), access)
         if rc != lib.ZKRING_OK:
-            self._r = None
-            raise _error(name, rc, f"open as {self._what}")
+            raise _error(name, rc, f"open as {self._what}", r,
+                         access=(access.uid, access.gid) if access != ffi.NULL else None,
+                         role=self._what)
+        self._r = r
 
     @property
     def capacity(self) -> int:
@@ -186,8 +341,10 @@ class Producer(_End):
     role = lib.ZKRING_PRODUCER
     _what = "producer"
 
-    def __init__(self, name: str, record_size: int = layout.RECORD_SIZE, takeover: bool = False):
-        super().__init__(name, record_size, takeover)
+    def __init__(self, name: str, record_size: int = layout.RECORD_SIZE, takeover: bool = False,
+                 owner: int | str | None = None, group: int | str | None = None,
+                 check_access: bool = True):
+        super().__init__(name, record_size, takeover, 0, owner, group, check_access)
 
     def try_publish(self, record: bytes) -> bool:
         """Publish one record (bytes of the record size); False if full."""
@@ -229,18 +386,53 @@ class Consumer(_End):
     `defer_release`: polls do not free what they return; release() does.  A
     consumer that must not lose records to its own crash (the daemon, which
     journals them) releases once they are safe, and after a restart gets
-    again whatever it had polled but not released."""
+    again whatever it had polled but not released.
+
+    One consumer per ring: opening refuses (RingBusy, naming the pid) while
+    the recorded consumer is alive, and takes a dead one's place.
+    `takeover=True` forces it (only for a holder known to be gone).
+
+    `unblock_after` (MPSC, seconds; None or 0: never): a position claimed
+    and not committed for that long holds the consumer up no longer if its
+    claimer has died — it is skipped and counted in `unblocked`.  A claimer
+    that is alive, however slow, is waited for (csrc/ring/zkring.h,
+    zkring_unblock, says why that is safe)."""
 
     role = lib.ZKRING_CONSUMER
     _what = "consumer"
 
     def __init__(self, name: str, record_size: int = layout.RECORD_SIZE,
                  idle: IdleStrategy | None = None, takeover: bool = False,
-                 defer_release: bool = False):
+                 defer_release: bool = False, unblock_after: float | None = UNBLOCK_AFTER_S,
+                 owner: int | str | None = None, group: int | str | None = None,
+                 check_access: bool = True):
         super().__init__(name, record_size, takeover,
-                         lib.ZKRING_O_DEFER_RELEASE if defer_release else 0)
+                         lib.ZKRING_O_DEFER_RELEASE if defer_release else 0, owner, group,
+                         check_access)
         self.idle = idle or IdleStrategy.spin_then_park()
         self._idle = self.idle._c()
+        if unblock_after:
+            lib.zkring_set_unblock(self._r, max(1, int(unblock_after * 1e9)))
+
+    @property
+    def unblocked(self) -> int:
+        """Positions skipped because their claimer died between claim and
+        commit (the ring's own count, kept across consumer restarts)."""
+        return lib.zkring_unblocked(self._r)
+
+    @property
+    def stall(self) -> dict | None:
+        """The claimed, uncommitted position holding this consumer up, if
+        any, as its last poll saw it: position, seconds so far, and its
+        claimer ('checking' until the stall reaches unblock_after, then
+        'alive', 'foreign' — another pid namespace — or 'unknown')."""
+        r = self._r
+        if not r.unblock_ns or not r.stall_since or r.stall_pos != self.position:
+            return None
+        return {"position": r.stall_pos,
+                "seconds": (lib.zkring_now_ns() - r.stall_since) / 1e9,
+                "claimer": CLAIMER_STATUS.get(r.stall_status, "checking"),
+                "claimer_pid": r.stall_pid}
 
     @property
     def position(self) -> int:
@@ -261,6 +453,8 @@ class Consumer(_End):
         (0 when empty) without waiting."""
         ptr, count = _records(out, self.record_size, writable=True)
         n = lib.zkring_poll(self._r, ptr, count)
+        if n == 0 and self._r.unblock_ns and lib.zkring_unblock(self._r, lib.zkring_now_ns()):
+            n = lib.zkring_poll(self._r, ptr, count)
         if n < 0:
             raise _error(self.name, n, "poll")
         return n

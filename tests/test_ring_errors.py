@@ -37,7 +37,8 @@ def peek(name: str, field: str) -> int:
 
 @pytest.mark.parametrize("field,value,message", [
     ("magic", 0x1234, "bad magic"),
-    ("version", 2, "version"),
+    ("version", 1, "layout version 1, this build reads 2"),   # a segment of the layout before
+    ("version", 99, "layout version 99"),
     ("record_size", 32, "record size"),
     ("capacity", 1000, "corrupt header"),   # not a power of two
     ("capacity", 0, "corrupt header"),
@@ -71,7 +72,8 @@ def test_truncated_segment_is_refused(name, size):
 def test_missing_and_uninitialised_segments(name):
     with pytest.raises(ringbuf.RingError, match="No such file"):
         ringbuf.Consumer(name)
-    with open(shm_path(name), "wb") as f:  # created, never initialised
+    # created (ours, 0600: a wider one is refused before it is read), never initialised
+    with open(os.open(shm_path(name), os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
         f.truncate(layout.segment_size(16))
     with pytest.raises(ringbuf.RingError, match="bad magic"):
         ringbuf.Consumer(name)

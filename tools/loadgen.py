@@ -53,18 +53,21 @@ def flow(n: int, seed: int, capacity: int, symbol: int = 0) -> np.ndarray:
 
 def run(ops_ring: str, completions_ring: str | None, ops: np.ndarray, capacity: int,
         rate: float | None = None, lie_at: set[int] | None = None, wait_s: float = 0.0,
-        progress=None, book: Book | None = None) -> LoadReport:
+        progress=None, book: Book | None = None, group: str | int | None = None) -> LoadReport:
     """Match and publish `ops` (one symbol) at `rate` operations/s (None: as
     fast as the engine goes).  `lie_at`: indices whose claimed `filled` is
     off by one (a dishonest engine, for divergence tests).  After the last
     publish, keep reading completions for up to `wait_s` seconds, until
     every operation is covered.  `progress(report)` is called about 4 times
-    a second.  `book`: the engine's state to continue from (default: empty)."""
+    a second.  `book`: the engine's state to continue from (default: empty).
+    `group`: the daemon's ring.group, when its rings are made for one (the
+    rings must then be that group's, mode 0660; otherwise ours, 0600)."""
     book = book if book is not None else Book(capacity, int(ops["symbol"][0]))
     rep = LoadReport()
     out = np.zeros(256, COMPLETION_DTYPE)
-    producer = ringbuf.Producer(ops_ring)
-    consumer = ringbuf.Consumer(completions_ring, takeover=True) if completions_ring else None
+    producer = ringbuf.Producer(ops_ring, group=group)
+    consumer = (ringbuf.Consumer(completions_ring, takeover=True, group=group)
+                if completions_ring else None)
     backlog = ops[:0]
     t0 = time.monotonic()
     next_report = t0
@@ -154,7 +157,7 @@ def run_args(args) -> int:
     progress = report if args.json_progress else show if os.isatty(2) else None
     try:
         rep = run(cfg.ring.ops, cfg.ring.completions, ops, cfg.book.capacity, args.rate or None,
-                  wait_s=args.wait, progress=progress)
+                  wait_s=args.wait, progress=progress, group=cfg.ring.group or None)
     except ringbuf.RingError as exc:
         print(f"zksidecar loadgen: {exc} (is `zksidecar daemon` running with this configuration?)",
               file=sys.stderr)

@@ -5,6 +5,15 @@
 //! justified there.  POSIX shm on Linux is a file under /dev/shm, so std's
 //! File opens it; mmap, getpid, clock_gettime and the futex syscall come
 //! from libc through `extern "C"` declarations (std links libc already).
+//!
+//! Like the C, an SPSC producer takes the ring's producer role (refused
+//! while a live process holds it) and an MPSC producer takes an entry of
+//! the producer registry and announces each claim's positions there before
+//! claiming them, so that a consumer stalled on a claim of a producer that
+//! died can tell, and skip it (csrc/ring/zkring.h, zkring_unblock).
+//! Simplification: a holder or entry counts as dead when kill(pid, 0) says
+//! so; the C also compares start times (a reused pid) — here a reused pid
+//! only keeps an entry from being reclaimed.
 #![allow(dead_code)] // a library module: an engine uses what it needs
 
 use std::fs::OpenOptions;
@@ -13,7 +22,7 @@ use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 pub const MAGIC: u64 = 0x474E_4952_4453_4B5A; // "ZKSDRING"
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 pub const SPSC: u32 = 1;
 pub const MPSC: u32 = 2;
 const RECORDS_OFFSET: usize = 768;
@@ -25,14 +34,23 @@ const OFF_MODE: usize = 24;
 const OFF_FLAGS: usize = 28;
 const OFF_SEQ_OFFSET: usize = 40;
 const OFF_SEGMENT_SIZE: usize = 48;
+const OFF_REGISTRY_OFFSET: usize = 56;
+const OFF_PRODUCER_SLOTS: usize = 64;
 const OFF_PRODUCER_PID: usize = 128;
 const OFF_PRODUCER_HEARTBEAT: usize = 136;
 const OFF_FULL_EVENTS: usize = 144;
+const OFF_PRODUCER_OWNER: usize = 152;
 const OFF_CONSUMER_PARKED: usize = 260;
 const OFF_TAIL: usize = 384;
 const OFF_HEAD_CACHE: usize = 512;
 const OFF_HEAD: usize = 640;
 const F_CLOSED: u32 = 2;
+const PRODUCER_SLOTS: usize = 64;
+const SLOT_SIZE: usize = 128;
+const SLOT_OWNER: usize = 0;
+const SLOT_INTENT_LO: usize = 8;
+const SLOT_INTENT_HI: usize = 16;
+const SLOT_HEARTBEAT_NS: usize = 24;
 
 #[repr(C)]
 struct Timespec {
@@ -46,6 +64,7 @@ extern "C" {
     fn getpid() -> i32;
     fn clock_gettime(clock: i32, ts: *mut Timespec) -> i32;
     fn syscall(number: i64, ...) -> i64;
+    fn kill(pid: i32, sig: i32) -> i32;
 }
 
 const PROT_READ_WRITE: i32 = 3;
@@ -67,6 +86,27 @@ fn invalid(msg: &str) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg.to_string())
 }
 
+/// This process's identity word (csrc/ring/zkring.h): pid, pid-namespace
+/// bits, low 32 bits of the start time; an unknown part is 0.
+fn identity(pid: i32) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let ns = std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| 1 + m.ino() % 1023);
+    let start = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(") ")? + 2..];
+            rest.split(' ').nth(19)?.parse::<u64>().ok() // field 22; fields 3.. follow the name
+        })
+        .unwrap_or(0);
+    (pid as u64 & 0x3F_FFFF) | ns << 22 | (start & 0xFFFF_FFFF) << 32
+}
+
+/// Is the holder of identity word `w` gone (kill(pid, 0) says ESRCH)?
+fn holder_dead(w: u64) -> bool {
+    let pid = (w & 0x3F_FFFF) as i32;
+    pid == 0 || (unsafe { kill(pid, 0) } != 0 && io::Error::last_os_error().raw_os_error() == Some(3))
+}
+
 pub struct Producer {
     base: *mut u8,
     len: usize,
@@ -77,6 +117,8 @@ pub struct Producer {
     pos: u64,    // SPSC: next position to claim
     cached: u64, // SPSC: last head seen
     pid: i32,
+    ident: u64,
+    slot: usize, // MPSC: offset of our registry entry
 }
 
 impl Producer {
@@ -95,7 +137,8 @@ impl Producer {
         if base as isize == -1 {
             return Err(io::Error::last_os_error());
         }
-        let mut p = Producer { base, len, capacity: 0, mask: 0, record_size, mpsc: false, pos: 0, cached: 0, pid: unsafe { getpid() } };
+        let pid = unsafe { getpid() };
+        let mut p = Producer { base, len, capacity: 0, mask: 0, record_size, mpsc: false, pos: 0, cached: 0, pid, ident: identity(pid), slot: 0 };
         // Acquire on magic: the creator wrote it last, with release.
         if p.u64_at(OFF_MAGIC).load(Ordering::Acquire) != MAGIC {
             return Err(invalid("bad magic"));
@@ -117,12 +160,25 @@ impl Producer {
         if capacity < 2 || capacity > 1 << 30 || !capacity.is_power_of_two() || (mode != SPSC && mode != MPSC) {
             return Err(invalid("corrupt header"));
         }
-        let mut need = RECORDS_OFFSET as u64 + capacity * rsize as u64;
+        let seq_at = RECORDS_OFFSET as u64 + capacity * rsize as u64;
+        let mut need = seq_at;
         if mode == MPSC {
-            need += capacity * 8;
+            need += capacity * 8 + (PRODUCER_SLOTS * SLOT_SIZE) as u64;
         }
-        let (seg, seq_off) = unsafe { (*(base.add(OFF_SEGMENT_SIZE) as *const u64), *(base.add(OFF_SEQ_OFFSET) as *const u64)) };
-        if seg != need || (mode == MPSC && seq_off != need - capacity * 8) {
+        let (seg, seq_off, reg_off, slots) = unsafe {
+            (
+                *(base.add(OFF_SEGMENT_SIZE) as *const u64),
+                *(base.add(OFF_SEQ_OFFSET) as *const u64),
+                *(base.add(OFF_REGISTRY_OFFSET) as *const u64),
+                *(base.add(OFF_PRODUCER_SLOTS) as *const u32),
+            )
+        };
+        let mpsc = mode == MPSC;
+        if seg != need
+            || seq_off != if mpsc { seq_at } else { 0 }
+            || reg_off != if mpsc { seq_at + capacity * 8 } else { 0 }
+            || slots != if mpsc { PRODUCER_SLOTS as u32 } else { 0 }
+        {
             return Err(invalid("corrupt header"));
         }
         if (len as u64) < need {
@@ -130,12 +186,50 @@ impl Producer {
         }
         p.capacity = capacity;
         p.mask = capacity - 1;
-        p.mpsc = mode == MPSC;
+        p.mpsc = mpsc;
         p.pos = p.u64_at(OFF_TAIL).load(Ordering::Acquire);
         p.cached = p.u64_at(OFF_HEAD).load(Ordering::Acquire);
+        if mpsc {
+            p.take_slot(reg_off as usize)?;
+        } else {
+            // The one producer: a CAS, so of two openers exactly one wins.
+            let owner = p.u64_at(OFF_PRODUCER_OWNER);
+            let held = owner.load(Ordering::Acquire);
+            if held != 0 && !holder_dead(held) {
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, format!("ring busy: producer pid {} is alive", held & 0x3F_FFFF)));
+            }
+            if owner.compare_exchange(held, p.ident, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                return Err(io::Error::new(io::ErrorKind::AddrInUse, "ring busy: another producer opened it"));
+            }
+        }
         p.u32_at(OFF_FLAGS).fetch_and(!F_CLOSED, Ordering::Relaxed);
         p.heartbeat();
         Ok(p)
+    }
+
+    /// MPSC: take a free registry entry, or a dead producer's whose intent,
+    /// cut at tail, the consumer has passed (as zkring__take_slot).
+    fn take_slot(&mut self, registry: usize) -> io::Result<()> {
+        let head = self.u64_at(OFF_HEAD).load(Ordering::Acquire);
+        let tail = self.u64_at(OFF_TAIL).load(Ordering::Acquire);
+        for i in 0..PRODUCER_SLOTS {
+            let at = registry + i * SLOT_SIZE;
+            let held = self.u64_at(at + SLOT_OWNER).load(Ordering::Acquire);
+            let pending = self.u64_at(at + SLOT_INTENT_HI).load(Ordering::Relaxed).min(tail) > head;
+            if held != 0 && !(holder_dead(held) && !pending) {
+                continue;
+            }
+            if self.u64_at(at + SLOT_OWNER).compare_exchange(held, self.ident, Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+                // After the owner, as the C does: a consumer never pairs a
+                // dead owner with our intent.
+                self.u64_at(at + SLOT_INTENT_LO).store(0, Ordering::Relaxed);
+                self.u64_at(at + SLOT_INTENT_HI).store(0, Ordering::Relaxed);
+                self.u64_at(at + SLOT_HEARTBEAT_NS).store(now_ns(), Ordering::Relaxed);
+                self.slot = at;
+                return Ok(());
+            }
+        }
+        Err(io::Error::new(io::ErrorKind::AddrInUse, "ring busy: every producer registry entry is held"))
     }
 
     fn u64_at(&self, off: usize) -> &AtomicU64 {
@@ -156,8 +250,12 @@ impl Producer {
     }
 
     pub fn heartbeat(&self) {
+        let now = now_ns();
         unsafe { &*(self.base.add(OFF_PRODUCER_PID) as *const AtomicI32) }.store(self.pid, Ordering::Relaxed);
-        self.u64_at(OFF_PRODUCER_HEARTBEAT).store(now_ns(), Ordering::Relaxed);
+        self.u64_at(OFF_PRODUCER_HEARTBEAT).store(now, Ordering::Relaxed);
+        if self.mpsc {
+            self.u64_at(self.slot + SLOT_HEARTBEAT_NS).store(now, Ordering::Relaxed);
+        }
     }
 
     pub fn full_events(&self) -> u64 {
@@ -200,9 +298,13 @@ impl Producer {
                 t = now;
                 continue;
             }
-            // Relaxed: ownership came from the head acquire; publication is
-            // the per-slot sequence release in publish.
-            match tail.compare_exchange_weak(t, t + 1, Ordering::Relaxed, Ordering::Relaxed) {
+            // The intent first (our own line), then the claim, with release
+            // so that a consumer acquiring a tail past t sees the intent.
+            // Ownership came from the head acquire; publication is the
+            // per-slot sequence release in publish.
+            self.u64_at(self.slot + SLOT_INTENT_LO).store(t, Ordering::Relaxed);
+            self.u64_at(self.slot + SLOT_INTENT_HI).store(t + 1, Ordering::Relaxed);
+            match tail.compare_exchange_weak(t, t + 1, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => return Some(t),
                 Err(now) => t = now,
             }
@@ -239,7 +341,15 @@ impl Producer {
 
 impl Drop for Producer {
     fn drop(&mut self) {
-        // Give the role up (only if it is still ours), then unmap.
+        // Give the role (or the registry entry) up, only if it is still
+        // ours, then unmap.
+        if self.mpsc && self.slot != 0 {
+            self.u64_at(self.slot + SLOT_INTENT_LO).store(0, Ordering::Relaxed);
+            self.u64_at(self.slot + SLOT_INTENT_HI).store(0, Ordering::Relaxed);
+            let _ = self.u64_at(self.slot + SLOT_OWNER).compare_exchange(self.ident, 0, Ordering::Release, Ordering::Relaxed);
+        } else if self.capacity != 0 {
+            let _ = self.u64_at(OFF_PRODUCER_OWNER).compare_exchange(self.ident, 0, Ordering::Release, Ordering::Relaxed);
+        }
         let pid = unsafe { &*(self.base.add(OFF_PRODUCER_PID) as *const AtomicI32) };
         let _ = pid.compare_exchange(self.pid, 0, Ordering::Relaxed, Ordering::Relaxed);
         unsafe { munmap(self.base, self.len) };

@@ -52,11 +52,14 @@ int zk_merkle_verify(const uint8_t root[32], const uint8_t leaf[32], uint64_t in
 /* ---- internal: the block-level interface merkle.c streams rows through ---- */
 
 /* Messages hashed side by side: SHA-NI interleaves two independent streams
- * because its rounds instruction is latency-bound. */
-#define ZK_SHA256_MAX_LANES 2
+ * because its rounds instruction is latency-bound; the AVX-512 path runs
+ * sixteen, one per 32-bit lane of a zmm register. */
+#define ZK_SHA256_MAX_LANES 16
 
 /* How many equal-length messages zk_sha256_blocks should be given at once on
- * the active path (1 or 2); more lanes only waste work on the scalar path. */
+ * the active path (1 scalar, 2 SHA-NI, 16 AVX-512); more lanes only waste
+ * work on the scalar path.  zk_sha256_blocks takes any count up to
+ * ZK_SHA256_MAX_LANES on any path. */
 int zk_sha256_lanes(void);
 void zk_sha256_init(uint32_t state[8]);
 /* Compress `nblocks` 64-byte blocks of each lane's message into its state. */

@@ -40,16 +40,21 @@
  *     40  u64  seq_offset       MPSC: records_offset + capacity*record_size;
  *                               SPSC: 0
  *     48  u64  segment_size     bytes the segment must have
- *     56..127  zero
+ *     56  u64  registry_offset  MPSC: seq_offset + capacity*8; SPSC: 0
+ *     64  u32  producer_slots   MPSC: ZKRING_PRODUCER_SLOTS; SPSC: 0
+ *     68..127  zero
  *   line 1   [128, 256)  producer side, written by producers
  *     128 i32  producer_pid     last producer to open or heartbeat; 0 = none
  *     132 u32  zero
  *     136 u64  producer_heartbeat_ns   CLOCK_MONOTONIC
  *     144 u64  full_events      failed publishes because the ring was full
+ *     152 u64  producer_owner   SPSC: the producer's identity word; 0 = none
  *   line 2   [256, 384)  consumer side, written by the consumer
  *     256 i32  consumer_pid     0 = none
  *     260 u32  consumer_parked  futex word: 1 while the consumer sleeps
  *     264 u64  consumer_heartbeat_ns   CLOCK_MONOTONIC
+ *     272 u64  consumer_owner   the consumer's identity word; 0 = none
+ *     280 u64  unblocked        positions skipped because their claimer died
  *   line 3   [384, 512)  u64 tail        next position a producer claims
  *   line 4   [512, 640)  u64 head_cache  MPSC producers' shared copy of head
  *   line 5   [640, 768)  u64 head        next position the consumer reads
@@ -58,9 +63,33 @@
  *   MPSC only: capacity u64 sequence words; slot s holds p+1 once the
  *   record at position p (p & mask == s) is fully written.  Zero-filled
  *   memory is a valid empty ring: no position p has p+1 == 0.
+ *   MPSC only, at registry_offset: ZKRING_PRODUCER_SLOTS entries of 128
+ *   bytes, one per open producer handle (struct zkring_producer_slot):
+ *     0   u64  owner        the producer's identity word; 0 = free
+ *     8   u64  intent_lo    [intent_lo, intent_hi): the positions it is
+ *     16  u64  intent_hi    claiming or has claimed and not yet committed
+ *     24  u64  heartbeat_ns CLOCK_MONOTONIC
+ *
+ * Identity word (who holds a role or a producer slot), one u64 so that it
+ * is claimed and read atomically:
+ *   bits 0..21   pid (the kernel's PID_MAX_LIMIT is 2^22)
+ *   bits 22..31  1 + (inode of /proc/self/ns/pid) % 1023; 0 = unknown
+ *   bits 32..63  low 32 bits of the process's start time (clock ticks since
+ *                boot, field 22 of /proc/<pid>/stat); 0 = unknown
+ * The start time tells a live holder from an unrelated process that reused
+ * its pid (and a restarted container's process that got the same pid); the
+ * namespace bits tell that a pid was recorded in another pid namespace, where
+ * this process cannot check it (see zkring__ident_status).
  *
  * Positions are 64-bit and never wrap in practice (2^64 records at 10^9/s is
  * 584 years), so `tail - head` is always the fill level.
+ *
+ * Ownership: /dev/shm is world-writable, so whoever creates a name first owns
+ * it.  zkring_open_ex checks the segment's owner, group and mode on the
+ * opened descriptor before mapping it (ZKRING_EFOREIGN), and the consumer
+ * and SPSC producer roles, and the MPSC producer registry's entries, are
+ * claimed by compare-and-swap of an identity word (ZKRING_EBUSY while a live
+ * process holds one).
  *
  * Trust: the consumer (the sidecar) trusts nothing in the segment.  It checks
  * magic, version, sizes and mode at open, keeps its own head privately, and
@@ -97,11 +126,18 @@
 #endif
 
 #define ZKRING_MAGIC 0x474E495244534B5AULL /* "ZKSDRING" little-endian */
-#define ZKRING_VERSION 1u
+/* 2: the producer registry, the identity words and the unblock counter.
+ * A version-1 client would neither register its claims nor know the new
+ * segment size, so it is refused (EVERSION) rather than half understood. */
+#define ZKRING_VERSION 2u
 #define ZKRING_LINE 128u
 #define ZKRING_RECORDS_OFFSET 768u
 #define ZKRING_MAX_CAPACITY (1ull << 30)
 #define ZKRING_MAX_RECORD 4096u
+#define ZKRING_PRODUCER_SLOTS 64u /* MPSC producer handles open at once */
+/* A holder recorded from another pid namespace cannot be checked by pid; it
+ * counts as alive while its heartbeat is younger than this. */
+#define ZKRING_FOREIGN_STALE_NS 10000000000ull
 
 /* Modes */
 #define ZKRING_SPSC 1u
@@ -128,6 +164,7 @@
 #define ZKRING_EHEADER (-7)  /* capacity, mode or offsets out of range */
 #define ZKRING_ECORRUPT (-8) /* an index in shared memory is impossible */
 #define ZKRING_EBUSY (-9)    /* the role is held by a live process */
+#define ZKRING_EFOREIGN (-10) /* the segment's owner, group or mode is not the expected one */
 
 /* Peer liveness (zkring_peer_status) */
 #define ZKRING_PEER_ALIVE 0
@@ -135,6 +172,12 @@
 #define ZKRING_PEER_DEAD 2   /* the recorded pid no longer exists */
 #define ZKRING_PEER_STALE 3  /* pid exists, heartbeat older than the limit */
 #define ZKRING_PEER_CLOSED 4 /* producer ended the stream (consumer's view) */
+
+/* Who claimed a position the consumer is stalled on (zkring_t.stall_status) */
+#define ZKRING_CLAIM_ALIVE 0   /* a registered producer whose intent covers it is alive */
+#define ZKRING_CLAIM_DEAD 1    /* every producer whose intent covers it is dead */
+#define ZKRING_CLAIM_FOREIGN 2 /* one lives in another pid namespace: cannot tell */
+#define ZKRING_CLAIM_UNKNOWN 3 /* no registered producer's intent covers it */
 
 /* Consumer idle strategies (zkring_poll_wait) */
 #define ZKRING_IDLE_SPIN 0  /* busy-spin: lowest latency, burns the core */
@@ -152,18 +195,23 @@ struct zkring_hdr {
     uint64_t records_offset;
     uint64_t seq_offset;
     uint64_t segment_size;
-    uint8_t pad0[ZKRING_LINE - 56];
+    uint64_t registry_offset;
+    uint32_t producer_slots;
+    uint8_t pad0[ZKRING_LINE - 68];
     /* line 1: producer side */
     _Atomic(int32_t) producer_pid;
     uint32_t pad1a;
     _Atomic(uint64_t) producer_heartbeat_ns;
     _Atomic(uint64_t) full_events;
-    uint8_t pad1[ZKRING_LINE - 24];
+    _Atomic(uint64_t) producer_owner;
+    uint8_t pad1[ZKRING_LINE - 32];
     /* line 2: consumer side */
     _Atomic(int32_t) consumer_pid;
     _Atomic(uint32_t) consumer_parked;
     _Atomic(uint64_t) consumer_heartbeat_ns;
-    uint8_t pad2[ZKRING_LINE - 16];
+    _Atomic(uint64_t) consumer_owner;
+    _Atomic(uint64_t) unblocked;
+    uint8_t pad2[ZKRING_LINE - 32];
     /* lines 3-5: the counters, one per line */
     _Atomic(uint64_t) tail;
     uint8_t pad3[ZKRING_LINE - 8];
@@ -173,11 +221,29 @@ struct zkring_hdr {
     uint8_t pad5[ZKRING_LINE - 8];
 };
 
+/* One MPSC producer handle's entry in the registry: its own line, written
+ * by that producer alone (the consumer reads it only when stalled). */
+struct zkring_producer_slot {
+    _Atomic(uint64_t) owner;
+    _Atomic(uint64_t) intent_lo;
+    _Atomic(uint64_t) intent_hi;
+    _Atomic(uint64_t) heartbeat_ns;
+    uint8_t pad[ZKRING_LINE - 32];
+};
+
 ZKRING_STATIC_ASSERT(sizeof(struct zkring_hdr) == ZKRING_RECORDS_OFFSET, "header is 6 lines");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, registry_offset) == 56, "line 0");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, producer_slots) == 64, "line 0");
 ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, producer_pid) == 128, "line 1");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, producer_owner) == 152, "line 1");
 ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, full_events) == 144, "line 1");
 ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, consumer_parked) == 260, "line 2");
 ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, consumer_heartbeat_ns) == 264, "line 2");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, consumer_owner) == 272, "line 2");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, unblocked) == 280, "line 2");
+ZKRING_STATIC_ASSERT(sizeof(struct zkring_producer_slot) == ZKRING_LINE, "a slot per line");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_producer_slot, intent_hi) == 16, "slot");
+ZKRING_STATIC_ASSERT(offsetof(struct zkring_producer_slot, heartbeat_ns) == 24, "slot");
 ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, tail) == 384, "line 3");
 ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, head_cache) == 512, "line 4");
 ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, head) == 640, "line 5");
@@ -208,7 +274,37 @@ typedef struct zkring {
      * and head (what a restarted consumer resumes from, and what frees
      * slots for the producer) moves in zkring_release. */
     int defer_release;
+    /* Who we are (identity word, see the layout), and our pid namespace
+     * bits, computed once at open. */
+    uint64_t ident;
+    uint32_t ns_bits;
+    /* MPSC: the registry; a producer's own entry, and how many of its
+     * claims are not yet committed (zkring__claim). */
+    struct zkring_producer_slot *registry, *slot;
+    uint32_t open_claims;
+    /* MPSC consumer: unblock a position after it has been claimed and not
+     * committed for unblock_ns (0 = never), if its claimer is dead.  The
+     * stall_* fields describe the current stall (stall_since 0: none);
+     * stall_status is a ZKRING_CLAIM_* once the claimer has been looked up
+     * (-1 before) and stall_pid that claimer's pid, for monitoring. */
+    uint64_t unblock_ns, stall_pos, stall_since, stall_check;
+    int32_t stall_status, stall_pid;
+    /* Why zkring_open failed, for the caller's message: errno of a failed
+     * system call, the live holder's pid (EBUSY), the segment's owner,
+     * group and mode (st_mode & 07777, from fstat of the opened descriptor)
+     * and its layout version (EVERSION).  Set as far as open got. */
+    int sys_errno;
+    int32_t holder_pid;
+    uint32_t seg_uid, seg_gid, seg_mode, seg_version;
 } zkring_t;
+
+/* What zkring_open_ex requires of a segment before it maps it: its owner
+ * (`uid`, or -1 for any owner when a group is given) and, with `gid` >= 0,
+ * its group; its mode may have no bit beyond 0600 (no group) or 0660. */
+typedef struct zkring_access {
+    int64_t uid;
+    int64_t gid;
+} zkring_access_t;
 
 typedef struct zkring_idle {
     uint32_t kind;    /* ZKRING_IDLE_* */
@@ -255,6 +351,135 @@ static inline int zkring__pid_exists(int32_t pid)
     return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
+/* The start time of process `pid` (0: this process) in clock ticks since
+ * boot, field 22 of /proc/<pid>/stat, and its state letter; 0 when /proc
+ * cannot tell (not mounted, or the process is gone).  Cold path only: open,
+ * and a consumer that has been stalled for its unblock timeout. */
+static inline uint64_t zkring__proc_start(int32_t pid, char *state)
+{
+    char path[32] = "/proc/self/stat", buf[512];
+    if (pid > 0) { /* "/proc/<pid>/stat" without stdio */
+        char digits[12];
+        int n = 0;
+        for (uint32_t v = (uint32_t)pid; v; v /= 10)
+            digits[n++] = (char)('0' + v % 10);
+        memcpy(path, "/proc/", 6);
+        for (int i = 0; i < n; i++)
+            path[6 + i] = digits[n - 1 - i];
+        memcpy(path + 6 + n, "/stat", 6);
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0)
+        return 0;
+    buf[len] = 0;
+    /* The command name (field 2) may hold spaces and ')': fields 3.. follow
+     * the last ')'.  Field 22 ends within 512 bytes: the name is at most 16
+     * bytes and fields 3..22 at most 21 bytes each. */
+    char *c = strrchr(buf, ')');
+    if (!c || c[1] != ' ')
+        return 0;
+    c += 2;
+    if (state)
+        *state = *c;
+    for (int field = 3; field < 22; c++) {
+        if (!*c)
+            return 0;
+        if (*c == ' ')
+            field++;
+    }
+    uint64_t v = 0;
+    for (; *c >= '0' && *c <= '9'; c++)
+        v = v * 10 + (uint64_t)(*c - '0');
+    return v;
+}
+
+/* Threads of process `pid` ("Threads:" in /proc/<pid>/status), 0 when
+ * unreadable.  Cold path: only for a process whose leader is a zombie. */
+static inline uint32_t zkring__proc_threads(int32_t pid)
+{
+    char path[32], buf[1024];
+    int n = 0;
+    char digits[12];
+    for (uint32_t v = (uint32_t)pid; v; v /= 10)
+        digits[n++] = (char)('0' + v % 10);
+    memcpy(path, "/proc/", 6);
+    for (int i = 0; i < n; i++)
+        path[6 + i] = digits[n - 1 - i];
+    memcpy(path + 6 + n, "/status", 8);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t len = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (len <= 0)
+        return 0;
+    buf[len] = 0;
+    char *c = strstr(buf, "\nThreads:");
+    if (!c)
+        return 0;
+    for (c += 9; *c == ' ' || *c == '\t'; c++)
+        ;
+    uint32_t t = 0;
+    for (; *c >= '0' && *c <= '9'; c++)
+        t = t * 10 + (uint32_t)(*c - '0');
+    return t;
+}
+
+/* This process's pid-namespace bits of an identity word (1..1023), 0 when
+ * /proc does not say. */
+static inline uint32_t zkring__ns_bits(void)
+{
+    struct stat st;
+    if (stat("/proc/self/ns/pid", &st) != 0)
+        return 0;
+    return 1u + (uint32_t)(st.st_ino % 1023u);
+}
+
+#define ZKRING__PID_BITS 0x3FFFFFull
+
+static inline uint64_t zkring__identity(uint32_t ns_bits)
+{
+    uint64_t pid = (uint64_t)getpid() & ZKRING__PID_BITS;
+    uint64_t start = zkring__proc_start(0, NULL) & 0xFFFFFFFFull;
+    return pid | (uint64_t)ns_bits << 22 | start << 32;
+}
+
+static inline int32_t zkring__ident_pid(uint64_t w) { return (int32_t)(w & ZKRING__PID_BITS); }
+
+/* Is the holder of identity word `w` alive, as seen from a process whose
+ * namespace bits are `ns_bits`?  ZKRING_CLAIM_ALIVE, _DEAD or _FOREIGN (its
+ * pid was recorded in another pid namespace: a pid there names nothing
+ * here, so no answer).  Errs towards ALIVE: a pid that exists with an
+ * unknown start time counts as alive (a reused pid keeps a ring waiting; it
+ * never lets two processes hold one role). */
+static inline int zkring__ident_status(uint64_t w, uint32_t ns_bits)
+{
+    int32_t pid = zkring__ident_pid(w);
+    uint32_t ns = (uint32_t)(w >> 22) & 0x3FFu;
+    uint32_t start = (uint32_t)(w >> 32);
+    if (pid == 0)
+        return ZKRING_CLAIM_DEAD;
+    if (ns && ns_bits && ns != ns_bits)
+        return ZKRING_CLAIM_FOREIGN;
+    if (!zkring__pid_exists(pid))
+        return ZKRING_CLAIM_DEAD;
+    char state = 0;
+    uint64_t now_start = zkring__proc_start(pid, &state);
+    /* A zombie ('Z', not yet reaped) or exiting ('X') process runs no more
+     * code: it will never write to the ring again.  But a leader that called
+     * pthread_exit is 'Z' too while its other threads run on: only a zombie
+     * with no other thread is dead. */
+    if (state == 'X' || (state == 'Z' && zkring__proc_threads(pid) <= 1))
+        return ZKRING_CLAIM_DEAD;
+    if (start && now_start && (uint32_t)now_start != start)
+        return ZKRING_CLAIM_DEAD; /* the pid now names another process */
+    return ZKRING_CLAIM_ALIVE;
+}
+
 static inline const char *zkring_strerror(int code)
 {
     switch (code) {
@@ -269,6 +494,7 @@ static inline const char *zkring_strerror(int code)
     case ZKRING_EHEADER: return "corrupt header: capacity, mode or offsets out of range";
     case ZKRING_ECORRUPT: return "corrupt ring: an index in shared memory is out of range";
     case ZKRING_EBUSY: return "another live process holds this role";
+    case ZKRING_EFOREIGN: return "the segment's owner, group or mode is not the expected one";
     default: return "unknown zkring error";
     }
 }
@@ -285,7 +511,8 @@ static inline uint64_t zkring_segment_size(uint64_t capacity, uint32_t record_si
     /* capacity <= 2^30 and record_size <= 2^12: no overflow */
     uint64_t size = ZKRING_RECORDS_OFFSET + capacity * record_size;
     if (mode == ZKRING_MPSC)
-        size += capacity * sizeof(uint64_t);
+        size += capacity * sizeof(uint64_t) +
+                ZKRING_PRODUCER_SLOTS * (uint64_t)sizeof(struct zkring_producer_slot);
     return size;
 }
 
@@ -330,6 +557,8 @@ static inline int zkring_create(const char *name, uint64_t capacity, uint32_t re
     atomic_store_explicit(&h->flags, gid >= 0 ? ZKRING_F_GROUP : 0u, memory_order_relaxed);
     h->records_offset = ZKRING_RECORDS_OFFSET;
     h->seq_offset = mode == ZKRING_MPSC ? ZKRING_RECORDS_OFFSET + capacity * record_size : 0;
+    h->registry_offset = mode == ZKRING_MPSC ? h->seq_offset + capacity * sizeof(uint64_t) : 0;
+    h->producer_slots = mode == ZKRING_MPSC ? ZKRING_PRODUCER_SLOTS : 0;
     h->segment_size = size;
     /* Release: whoever reads the magic with acquire sees every field above,
      * so a half-initialised segment reads as "bad magic", never as garbage. */
@@ -358,52 +587,169 @@ static inline int zkring__validate(const struct zkring_hdr *h, uint64_t file_siz
     if (h->record_size != record_size)
         return ZKRING_ERECSIZE;
     uint64_t size = zkring_segment_size(h->capacity, h->record_size, h->mode);
+    int mpsc = h->mode == ZKRING_MPSC;
+    uint64_t seq = ZKRING_RECORDS_OFFSET + h->capacity * h->record_size;
     if (size == 0 || h->records_offset != ZKRING_RECORDS_OFFSET || h->segment_size != size ||
-        h->seq_offset != (h->mode == ZKRING_MPSC ? size - h->capacity * 8 : 0))
+        h->seq_offset != (mpsc ? seq : 0) ||
+        h->registry_offset != (mpsc ? seq + h->capacity * 8 : 0) ||
+        h->producer_slots != (mpsc ? ZKRING_PRODUCER_SLOTS : 0))
         return ZKRING_EHEADER;
     if (file_size < size)
         return ZKRING_ETRUNC;
     return ZKRING_OK;
 }
 
+/* Does the segment open on `fd` meet `access`?  fstat of the descriptor we
+ * opened, not a stat of the path: a path can be swapped between the check
+ * and the open, a descriptor cannot. */
+static inline int zkring__check_access(zkring_t *r, int fd, const zkring_access_t *access,
+                                       struct stat *st)
+{
+    if (fstat(fd, st) != 0) {
+        r->sys_errno = errno;
+        return ZKRING_ESYS;
+    }
+    r->seg_uid = (uint32_t)st->st_uid;
+    r->seg_gid = (uint32_t)st->st_gid;
+    r->seg_mode = (uint32_t)st->st_mode & 07777u;
+    if (!access)
+        return ZKRING_OK;
+    if (access->uid < 0 && access->gid < 0)
+        return ZKRING_EINVAL; /* "any owner, any group" is no check at all */
+    uint32_t allowed = access->gid >= 0 ? 0660u : 0600u;
+    if (!S_ISREG(st->st_mode) || (r->seg_mode & ~allowed) ||
+        (access->gid >= 0 && (int64_t)st->st_gid != access->gid) ||
+        (access->uid >= 0 && (int64_t)st->st_uid != access->uid))
+        return ZKRING_EFOREIGN;
+    return ZKRING_OK;
+}
+
+/* Take an exclusive role (the consumer, or the SPSC producer) recorded in
+ * `owner`: refused with EBUSY while the recorded holder is alive, unless
+ * TAKEOVER; a dead holder's role is taken over. */
+static inline int zkring__take_role(zkring_t *r, _Atomic(uint64_t) *owner,
+                                    _Atomic(uint64_t) *heartbeat, int takeover)
+{
+    uint64_t held = atomic_load_explicit(owner, memory_order_acquire);
+    for (;;) {
+        if (held && !takeover) {
+            int st = zkring__ident_status(held, r->ns_bits);
+            if (st == ZKRING_CLAIM_FOREIGN) {
+                /* Recorded in another pid namespace: its pid cannot be
+                 * checked from here, so its heartbeat decides. */
+                uint64_t beat = atomic_load_explicit(heartbeat, memory_order_relaxed);
+                uint64_t now = zkring_now_ns();
+                st = now > beat && now - beat > ZKRING_FOREIGN_STALE_NS ? ZKRING_CLAIM_DEAD
+                                                                         : ZKRING_CLAIM_ALIVE;
+            }
+            /* Our own identity counts too: two consumers in one process would
+             * race.  (A process that merely has our pid, from before a
+             * restart, has another start time and is dead.) */
+            if (st != ZKRING_CLAIM_DEAD) {
+                r->holder_pid = zkring__ident_pid(held);
+                return ZKRING_EBUSY;
+            }
+        }
+        /* A compare-and-swap, not a store: of two openers that both found
+         * the role free (or its holder dead), exactly one wins, and the other
+         * sees the winner's identity and is refused, or re-judges it.
+         * Acq_rel: what the previous holder wrote before its close (its
+         * head) is ours to read; our identity is published before we act. */
+        if (atomic_compare_exchange_strong_explicit(owner, &held, r->ident, memory_order_acq_rel,
+                                                    memory_order_acquire))
+            return ZKRING_OK;
+    }
+}
+
+/* MPSC producer: take a free entry of the registry, or a dead producer's
+ * whose intent, cut at tail, lies wholly below head: every position it may
+ * have claimed has been consumed or unblocked, none is left that only its
+ * entry names.  (Cut at tail: a dead producer claims nothing more, so the
+ * part of a stale intent at or above tail was never claimed by it.)
+ * EBUSY when all ZKRING_PRODUCER_SLOTS entries are held. */
+static inline int zkring__take_slot(zkring_t *r)
+{
+    /* Head before tail, both acquire: head <= tail holds between the two
+     * values read (head never passes tail), so "claimed and not consumed"
+     * is never judged from a tail older than the head. */
+    uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+    for (uint32_t i = 0; i < ZKRING_PRODUCER_SLOTS; i++) {
+        struct zkring_producer_slot *e = &r->registry[i];
+        uint64_t held = atomic_load_explicit(&e->owner, memory_order_acquire);
+        if (held) {
+            int st = zkring__ident_status(held, r->ns_bits);
+            if (st == ZKRING_CLAIM_FOREIGN) {
+                uint64_t beat = atomic_load_explicit(&e->heartbeat_ns, memory_order_relaxed);
+                uint64_t now = zkring_now_ns();
+                st = now > beat && now - beat > ZKRING_FOREIGN_STALE_NS ? ZKRING_CLAIM_DEAD
+                                                                         : ZKRING_CLAIM_ALIVE;
+            }
+            uint64_t hi = atomic_load_explicit(&e->intent_hi, memory_order_relaxed);
+            if (hi > tail)
+                hi = tail;
+            if (st != ZKRING_CLAIM_DEAD || hi > head)
+                continue; /* alive, or dead with an intent the consumer has not passed */
+        }
+        if (atomic_compare_exchange_strong_explicit(&e->owner, &held, r->ident,
+                                                    memory_order_acq_rel, memory_order_relaxed)) {
+            /* After the owner: a consumer reading the entry sees our identity
+             * with the old (consumed) intent, or ours; never a dead owner
+             * with our intent (it re-reads the owner, see zkring__claimer). */
+            atomic_store_explicit(&e->intent_lo, 0, memory_order_relaxed);
+            atomic_store_explicit(&e->intent_hi, 0, memory_order_relaxed);
+            atomic_store_explicit(&e->heartbeat_ns, zkring_now_ns(), memory_order_relaxed);
+            r->slot = e;
+            return ZKRING_OK;
+        }
+    }
+    r->holder_pid = 0;
+    return ZKRING_EBUSY;
+}
+
 /* Open an existing ring as ZKRING_PRODUCER or ZKRING_CONSUMER.
  * `record_size` is what the caller will pass per record; a ring of another
- * size is refused.  A consumer (and an SPSC producer) refuses to open while
- * another live process holds the role, unless `options` has TAKEOVER. */
-static inline int zkring_open(zkring_t *r, const char *name, int role, uint32_t record_size,
-                              int options)
+ * size is refused.  With `access` (NULL: no check), a segment whose owner,
+ * group or mode is not as required is refused with ZKRING_EFOREIGN before it
+ * is mapped.  The consumer, and an SPSC producer, refuse to open while
+ * another live process holds the role (ZKRING_EBUSY), unless `options` has
+ * TAKEOVER; an MPSC producer takes an entry of the producer registry (EBUSY
+ * when all are held by live processes).  On failure, r's diagnostic fields
+ * (sys_errno, holder_pid, seg_*) say why. */
+static inline int zkring_open_ex(zkring_t *r, const char *name, int role, uint32_t record_size,
+                                 int options, const zkring_access_t *access)
 {
     char path[256];
     memset(r, 0, sizeof *r);
+    r->stall_status = -1;
     if ((role != ZKRING_PRODUCER && role != ZKRING_CONSUMER) ||
         zkring__shm_name(path, sizeof path, name) != ZKRING_OK)
         return ZKRING_EINVAL;
     int fd = shm_open(path, O_RDWR, 0);
-    if (fd < 0)
-        return ZKRING_ESYS;
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int saved = errno;
-        close(fd);
-        errno = saved;
+    if (fd < 0) {
+        r->sys_errno = errno;
         return ZKRING_ESYS;
     }
-    if ((uint64_t)st.st_size < ZKRING_RECORDS_OFFSET) {
+    struct stat st;
+    int rc = zkring__check_access(r, fd, access, &st);
+    if (rc == ZKRING_OK && (uint64_t)st.st_size < ZKRING_RECORDS_OFFSET)
+        rc = ZKRING_ETRUNC;
+    if (rc != ZKRING_OK) {
         close(fd);
-        return ZKRING_ETRUNC;
+        return rc;
     }
     /* Map what the file has (not what the header claims): every byte we may
      * touch is then backed, whatever the header says. */
     size_t len = (size_t)st.st_size;
     void *base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    int saved = errno;
+    r->sys_errno = errno;
     close(fd);
-    if (base == MAP_FAILED) {
-        errno = saved;
+    if (base == MAP_FAILED)
         return ZKRING_ESYS;
-    }
+    r->sys_errno = 0;
     struct zkring_hdr *h = (struct zkring_hdr *)base;
-    int rc = zkring__validate(h, len, record_size);
+    r->seg_version = h->version;
+    rc = zkring__validate(h, len, record_size);
     if (rc != ZKRING_OK) {
         munmap(base, len);
         return rc;
@@ -416,8 +762,13 @@ static inline int zkring_open(zkring_t *r, const char *name, int role, uint32_t 
     r->record_size = h->record_size;
     r->mode = h->mode;
     r->seq = h->mode == ZKRING_MPSC ? (_Atomic(uint64_t) *)((uint8_t *)base + h->seq_offset) : NULL;
+    r->registry = h->mode == ZKRING_MPSC
+                      ? (struct zkring_producer_slot *)((uint8_t *)base + h->registry_offset)
+                      : NULL;
     r->role = role;
     r->pid = (int32_t)getpid();
+    r->ns_bits = zkring__ns_bits();
+    r->ident = zkring__identity(r->ns_bits);
 
     /* Acquire on both counters: what the other side wrote before publishing
      * them (records, or the consumer's reads) is ordered before our use. */
@@ -425,24 +776,34 @@ static inline int zkring_open(zkring_t *r, const char *name, int role, uint32_t 
     uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
     if (tail - head > r->capacity) {
         munmap(base, len);
+        r->hdr = NULL;
         return ZKRING_ECORRUPT;
     }
-    _Atomic(int32_t) *holder = role == ZKRING_CONSUMER ? &h->consumer_pid : &h->producer_pid;
-    int exclusive = role == ZKRING_CONSUMER || r->mode == ZKRING_SPSC;
-    int32_t other = atomic_load_explicit(holder, memory_order_relaxed);
-    /* Our own pid counts too: two consumers in one process would race. */
-    if (exclusive && zkring__pid_exists(other) && !(options & ZKRING_O_TAKEOVER)) {
+    int takeover = (options & ZKRING_O_TAKEOVER) != 0;
+    if (role == ZKRING_CONSUMER)
+        rc = zkring__take_role(r, &h->consumer_owner, &h->consumer_heartbeat_ns, takeover);
+    else if (r->mode == ZKRING_SPSC)
+        rc = zkring__take_role(r, &h->producer_owner, &h->producer_heartbeat_ns, takeover);
+    else
+        rc = zkring__take_slot(r);
+    if (rc != ZKRING_OK) {
         munmap(base, len);
-        return ZKRING_EBUSY;
+        r->hdr = NULL;
+        return rc;
     }
-    atomic_store_explicit(holder, r->pid, memory_order_relaxed);
+    /* The pid fields are for display and zkring_peer_status; the identity
+     * words above decide who holds a role. */
+    atomic_store_explicit(role == ZKRING_CONSUMER ? &h->consumer_pid : &h->producer_pid, r->pid,
+                          memory_order_relaxed);
     if (role == ZKRING_CONSUMER) {
         /* Resume exactly where the last consumer committed: every record
          * before head was handed out by a completed poll (or released), none
-         * after. */
+         * after.  Re-read: a consumer we took over from may have moved it
+         * after our first read. */
+        head = atomic_load_explicit(&h->head, memory_order_acquire);
         r->pos = head;
         r->defer_release = (options & ZKRING_O_DEFER_RELEASE) != 0;
-        r->cached = tail;
+        r->cached = head;
         atomic_store_explicit(&h->consumer_parked, 0u, memory_order_relaxed);
         atomic_store_explicit(&h->consumer_heartbeat_ns, zkring_now_ns(), memory_order_relaxed);
     } else {
@@ -454,18 +815,42 @@ static inline int zkring_open(zkring_t *r, const char *name, int role, uint32_t 
     return ZKRING_OK;
 }
 
-/* Unmap.  Gives up the role (pid 0) so the next process need not take over. */
+/* zkring_open_ex without an ownership check. */
+static inline int zkring_open(zkring_t *r, const char *name, int role, uint32_t record_size,
+                              int options)
+{
+    return zkring_open_ex(r, name, role, record_size, options, NULL);
+}
+
+/* Unmap.  Gives up the role (or the registry entry) so the next process
+ * need not take over. */
 static inline void zkring_close(zkring_t *r)
 {
     if (!r->hdr)
         return;
-    _Atomic(int32_t) *holder =
-        r->role == ZKRING_CONSUMER ? &r->hdr->consumer_pid : &r->hdr->producer_pid;
-    int32_t mine = r->pid;
+    struct zkring_hdr *h = r->hdr;
+    uint64_t mine = r->ident;
+    if (r->slot) {
+        /* Empty the intent first: a claim of ours is committed by now (one
+         * thread per handle), so the entry names nothing the consumer
+         * waits for; then free it. */
+        atomic_store_explicit(&r->slot->intent_lo, 0, memory_order_relaxed);
+        atomic_store_explicit(&r->slot->intent_hi, 0, memory_order_relaxed);
+        atomic_compare_exchange_strong_explicit(&r->slot->owner, &mine, 0, memory_order_release,
+                                                memory_order_relaxed);
+    } else {
+        /* Only clear our own identity: a process that took over holds it. */
+        _Atomic(uint64_t) *owner =
+            r->role == ZKRING_CONSUMER ? &h->consumer_owner : &h->producer_owner;
+        atomic_compare_exchange_strong_explicit(owner, &mine, 0, memory_order_release,
+                                                memory_order_relaxed);
+    }
+    _Atomic(int32_t) *holder = r->role == ZKRING_CONSUMER ? &h->consumer_pid : &h->producer_pid;
+    int32_t pid = r->pid;
     /* Only clear our own pid: an MPSC peer may have written its own since. */
-    atomic_compare_exchange_strong_explicit(holder, &mine, 0, memory_order_relaxed,
+    atomic_compare_exchange_strong_explicit(holder, &pid, 0, memory_order_relaxed,
                                             memory_order_relaxed);
-    munmap(r->hdr, r->map_len);
+    munmap(h, r->map_len);
     r->hdr = NULL;
 }
 
@@ -483,8 +868,11 @@ static inline void zkring_heartbeat(zkring_t *r)
 {
     struct zkring_hdr *h = r->hdr;
     if (r->role == ZKRING_PRODUCER) {
+        uint64_t now = zkring_now_ns();
         atomic_store_explicit(&h->producer_pid, r->pid, memory_order_relaxed);
-        atomic_store_explicit(&h->producer_heartbeat_ns, zkring_now_ns(), memory_order_relaxed);
+        atomic_store_explicit(&h->producer_heartbeat_ns, now, memory_order_relaxed);
+        if (r->slot)
+            atomic_store_explicit(&r->slot->heartbeat_ns, now, memory_order_relaxed);
     } else {
         atomic_store_explicit(&h->consumer_heartbeat_ns, zkring_now_ns(), memory_order_relaxed);
     }
@@ -516,6 +904,13 @@ static inline int zkring_peer_status(const zkring_t *r, uint64_t max_age_ns)
 static inline uint64_t zkring_full_events(const zkring_t *r)
 {
     return atomic_load_explicit(&r->hdr->full_events, memory_order_relaxed);
+}
+
+/* Positions consumers of this ring have skipped because their claimer died
+ * between claim and commit (zkring_unblock), since the ring was created. */
+static inline uint64_t zkring_unblocked(const zkring_t *r)
+{
+    return atomic_load_explicit(&r->hdr->unblocked, memory_order_relaxed);
 }
 
 static inline uint64_t zkring_capacity(const zkring_t *r) { return r->capacity; }
@@ -627,11 +1022,31 @@ static inline uint64_t zkring__claim(zkring_t *r, uint64_t need, uint64_t want, 
             t = now;
             continue;
         }
-        /* Relaxed on success: the CAS orders nothing — slot ownership came
-         * from the head acquire above, and publication is the per-slot
-         * sequence release in zkring_commit.  On failure t is refreshed. */
-        if (atomic_compare_exchange_weak_explicit(&h->tail, &t, t + take, memory_order_relaxed,
+        /* Announce the intent in our registry entry before the claim can
+         * exist: a consumer stalled on a position of [t, t + take) finds
+         * this entry covering it and asks whether its owner lives
+         * (zkring_unblock).  Two relaxed stores to a line only we write:
+         * about a nanosecond.  A failed CAS leaves a stale intent, which at
+         * worst names a live producer for a position it did not claim (the
+         * consumer then waits: conservative).  With a claim of ours still
+         * uncommitted (zkring_claim twice before a commit) the intent is
+         * widened, never moved past it. */
+        struct zkring_producer_slot *e = r->slot;
+        if (e) {
+            if (r->open_claims == 0)
+                atomic_store_explicit(&e->intent_lo, t, memory_order_relaxed);
+            atomic_store_explicit(&e->intent_hi, t + take, memory_order_relaxed);
+        }
+        /* Release on success: a consumer that acquires a tail covering our
+         * positions sees the intent above (RMWs on tail continue the release
+         * sequence, so a later producer's CAS does not hide it).  The CAS
+         * orders nothing else: slot ownership came from the head acquire
+         * above, and publication is the per-slot sequence release in
+         * zkring_commit.  (On x86 every locked CAS is a full barrier: the
+         * release costs nothing there.)  On failure t is refreshed. */
+        if (atomic_compare_exchange_weak_explicit(&h->tail, &t, t + take, memory_order_release,
                                                   memory_order_relaxed)) {
+            r->open_claims++;
             *pos = t;
             return take;
         }
@@ -660,6 +1075,8 @@ static inline void zkring_commit(zkring_t *r, uint64_t pos, uint64_t n)
          * the consumer acquires the word before reading the record. */
         for (uint64_t p = pos; p < pos + n; p++)
             atomic_store_explicit(&r->seq[p & r->mask], p + 1, memory_order_release);
+        if (r->open_claims)
+            r->open_claims--;
     }
     zkring__maybe_wake(r);
 }
@@ -768,6 +1185,157 @@ static inline void zkring_release(zkring_t *r)
     atomic_store_explicit(&r->hdr->head, r->pos, memory_order_release);
 }
 
+/* ---- unblocking a dead claimer's positions (MPSC consumer, cold) -------- */
+
+/* Who claimed position q?  Every registry entry whose intent covers q is a
+ * candidate, and the true claimer is among them: it stored its intent
+ * before the CAS that claimed q (release), the caller acquired a tail past
+ * q, and a producer does not move its intent past an uncommitted claim of
+ * its own (one thread per handle).  DEAD only if there is at least one
+ * candidate and every candidate is dead; ALIVE or FOREIGN as soon as one
+ * is; UNKNOWN when no entry covers q.  `pid` gets a candidate's pid. */
+static inline int zkring__claimer(const zkring_t *r, uint64_t q, int32_t *pid)
+{
+    int found = 0;
+    for (uint32_t i = 0; i < ZKRING_PRODUCER_SLOTS; i++) {
+        struct zkring_producer_slot *e = &r->registry[i];
+        /* Owner, intent, owner again (a seqlock read): a producer that takes
+         * over a dead entry writes its owner before its intent, so an intent
+         * read together with an unchanged owner belongs to that owner.  A
+         * changed owner means a live producer is there: count it alive.
+         * Acquire on the first read and the fence keep the intent reads
+         * between the two owner reads. */
+        uint64_t w = atomic_load_explicit(&e->owner, memory_order_acquire);
+        if (!w)
+            continue;
+        uint64_t lo = atomic_load_explicit(&e->intent_lo, memory_order_relaxed);
+        uint64_t hi = atomic_load_explicit(&e->intent_hi, memory_order_relaxed);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&e->owner, memory_order_relaxed) != w) {
+            *pid = 0;
+            return ZKRING_CLAIM_ALIVE;
+        }
+        /* Unsigned: an empty (hi <= lo) or garbage intent covers nothing. */
+        if (q - lo >= hi - lo)
+            continue;
+        *pid = zkring__ident_pid(w);
+        int st = zkring__ident_status(w, r->ns_bits);
+        if (st != ZKRING_CLAIM_DEAD)
+            return st;
+        found = 1;
+    }
+    return found ? ZKRING_CLAIM_DEAD : ZKRING_CLAIM_UNKNOWN;
+}
+
+/* MPSC consumer: unblock the ring after a producer died between claim and
+ * commit (Agrona's ManyToOneRingBuffer.unblock, made safe against a claimer
+ * that is in fact alive).  Cheap unless the consumer is stalled: a position
+ * that is claimed (below tail) and not committed, for unblock_ns.  Then, and
+ * every min(unblock_ns, 1 s) while the stall lasts, it looks the claimer up
+ * (zkring__claimer) and, if every candidate is dead, skips that position and
+ * the claimed, uncommitted positions after it whose candidates are all dead
+ * too (the rest of the dead producer's claim), counting them in the
+ * header's `unblocked`.  Returns how many positions it skipped.  Called by
+ * zkring_poll_wait; a consumer that only calls zkring_poll calls it after an
+ * empty poll.  `now` is zkring_now_ns().
+ *
+ * Why skipping is safe.  A skip writes nothing into the slot or its
+ * sequence word: the consumer's position moves past it, and (at release)
+ * head, which hands the slot to the next lap.  So the one danger is a
+ * claimer that is not in fact dead: it would write the record into a slot
+ * the next lap owns, and its commit (a plain store of p + 1) would be read
+ * by nobody and could overwrite the next lap's word.  It is excluded by
+ * skipping only claims whose every candidate claimer is dead:
+ *  - kill(pid, 0) fails with ESRCH only after the process has exited, or it
+ *    is a zombie ('Z' in /proc): either way it runs no more code and every
+ *    store it made is visible (the kernel's exit path and our system calls
+ *    are full barriers).  The sequence word is read again after that
+ *    judgement (seq_cst fence, acquire load): a claimer that committed and
+ *    then exited is delivered, not skipped.
+ *  - a pid reused by another process is not taken for the claimer: the start
+ *    time in the identity word differs (errs towards alive: waits).
+ *  - a claimer registered from another pid namespace is FOREIGN, never dead:
+ *    its pid names nothing here.  Such claims are never unblocked.
+ *  - a claim no registered intent covers (UNKNOWN: a producer outside this
+ *    protocol, a handle shared by threads, a corrupt registry) is never
+ *    unblocked either: skipping on a timeout alone would let a slow but
+ *    live claimer (stopped, swapped out, in a debugger) tear a record of the
+ *    next lap, and every claim made through this header has an intent.
+ * So a live claimer, however late, is waited for and its record delivered in
+ * order; a dead one's positions are skipped after unblock_ns.  Nothing in
+ * the registry can send the consumer past tail: only positions below an
+ * acquired tail are skipped, at most a capacity of them. */
+static inline int64_t zkring_unblock(zkring_t *r, uint64_t now)
+{
+    struct zkring_hdr *h = r->hdr;
+    if (r->mode != ZKRING_MPSC || r->role != ZKRING_CONSUMER || !r->unblock_ns)
+        return 0;
+    uint64_t p = r->pos;
+    /* Acquire pairs with the claiming CAS's release: with a tail past p we
+     * see the claimer's intent. */
+    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+    if (tail - p - 1 >= r->capacity ||
+        atomic_load_explicit(&r->seq[p & r->mask], memory_order_acquire) == p + 1) {
+        /* Nothing claimed at p (tail <= p, or an impossible tail), or it is
+         * committed and the next poll takes it: no stall. */
+        r->stall_since = 0;
+        return 0;
+    }
+    if (r->stall_since == 0 || r->stall_pos != p) {
+        r->stall_pos = p;
+        r->stall_since = now;
+        r->stall_check = now + r->unblock_ns;
+        r->stall_status = -1;
+        r->stall_pid = 0;
+        return 0;
+    }
+    if (now < r->stall_check)
+        return 0;
+    uint64_t n = 0;
+    for (uint64_t q = p; q != tail && n < r->capacity; q++) {
+        int32_t pid = 0;
+        int st = zkring__claimer(r, q, &pid);
+        if (n == 0) {
+            r->stall_status = st;
+            r->stall_pid = pid;
+        }
+        if (st != ZKRING_CLAIM_DEAD)
+            break;
+        /* The claimer is dead: its last stores are visible from here on.
+         * Read the word again, after the judgement: committed means deliver. */
+        atomic_thread_fence(memory_order_seq_cst);
+        if (atomic_load_explicit(&r->seq[q & r->mask], memory_order_acquire) == q + 1)
+            break;
+        n++;
+    }
+    if (n == 0) {
+        uint64_t again = r->unblock_ns < 1000000000ull ? r->unblock_ns : 1000000000ull;
+        r->stall_check = now + again;
+        return 0;
+    }
+    r->pos = p + n;
+    r->stall_since = 0;
+    /* Relaxed: a counter for monitoring.  An RMW although there is one
+     * consumer: a consumer that took over from us adds to the same count. */
+    atomic_fetch_add_explicit(&h->unblocked, n, memory_order_relaxed);
+    /* Release as in zkring_poll (nothing was read from the skipped slots,
+     * but records polled before them were).  A deferred-release consumer
+     * frees them with its next zkring_release. */
+    if (!r->defer_release)
+        atomic_store_explicit(&h->head, r->pos, memory_order_release);
+    return (int64_t)n;
+}
+
+/* Consumer (MPSC): unblock positions whose claimer died after they have been
+ * claimed and not committed for `timeout_ns` (0: never, the default; an
+ * SPSC ring ignores it). */
+static inline void zkring_set_unblock(zkring_t *r, uint64_t timeout_ns)
+{
+    /* SPSC: nothing to unblock (an uncommitted SPSC claim is invisible). */
+    r->unblock_ns = r->mode == ZKRING_MPSC ? timeout_ns : 0;
+    r->stall_since = 0;
+}
+
 /* Poll, idling by `idle` while empty, until something arrives or
  * `timeout_ns` passes (0 = wait forever); returns the count, 0 on timeout, or
  * a negative error.  Never blocks a producer: parking is announced through
@@ -782,9 +1350,16 @@ static inline int64_t zkring_poll_wait(zkring_t *r, void *out, uint64_t max,
         if (n != 0)
             return n;
         empty++;
-        /* Read the clock once per 256 empty polls: it costs as much as ten. */
-        if ((empty & 255) == 0 && zkring_now_ns() >= deadline)
-            return 0;
+        /* Read the clock once per 256 empty polls: it costs as much as ten.
+         * A stalled MPSC consumer checks its stall then (cold: a few loads
+         * until the stall has lasted unblock_ns). */
+        if ((empty & 255) == 0) {
+            uint64_t now = zkring_now_ns();
+            if (r->unblock_ns && zkring_unblock(r, now) > 0)
+                continue;
+            if (now >= deadline)
+                return 0;
+        }
         if (idle->kind == ZKRING_IDLE_SPIN || empty <= idle->spins) {
             zkring__relax();
             continue;
@@ -804,6 +1379,10 @@ static inline int64_t zkring_poll_wait(zkring_t *r, void *out, uint64_t max,
         n = zkring_poll(r, out, max);
         if (n == 0) {
             uint64_t now = zkring_now_ns();
+            if (r->unblock_ns && zkring_unblock(r, now) > 0) {
+                atomic_store_explicit(&r->hdr->consumer_parked, 0u, memory_order_relaxed);
+                continue;
+            }
             if (now >= deadline) {
                 atomic_store_explicit(&r->hdr->consumer_parked, 0u, memory_order_relaxed);
                 return 0;

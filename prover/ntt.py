@@ -18,6 +18,8 @@ allowed and transforms ``a`` in place).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from . import field
@@ -25,8 +27,8 @@ from .field import GENERATOR, P, TWO_ADICITY
 from .native import lib, u32p
 
 __all__ = [
-    "GENERATOR", "MAX_LOG_SIZE", "bit_reverse_rows", "coset_intt", "coset_ntt", "domain",
-    "intt", "lde", "ntt",
+    "GENERATOR", "MAX_LOG_SIZE", "bit_reverse_rows", "cache_budget", "coset_intt", "coset_ntt",
+    "domain", "intt", "lde", "ntt",
 ]
 
 MAX_LOG_SIZE = lib.ZK_NTT_MAX_LOG
@@ -149,6 +151,21 @@ def lde(evals: np.ndarray, log_blowup: int, shift: int = GENERATOR, bit_reversed
                     int(bool(bit_reversed)))
     _check(rc, "lde")
     return out
+
+
+@contextmanager
+def cache_budget(nbytes: int):
+    """Run a block with every pass of a matrix transform holding at most
+    `nbytes` of rows (default: half the L2 cache; docs/NTT.md, "Passes").
+    Results never depend on it, only speed: for tests (small budgets force
+    many passes on small matrices) and tuning.  Process-wide, not per thread."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes < 1:
+        raise ValueError(f"nbytes must be a positive integer, got {nbytes!r}")
+    before = lib.zk_ntt_set_cache_bytes(int(nbytes))
+    try:
+        yield
+    finally:
+        lib.zk_ntt_set_cache_bytes(before)
 
 
 # ---------------------------------------------------------------- domains --

@@ -259,3 +259,46 @@ def test_concurrent_calls_share_the_twiddle_cache():
     expected = ntt.lde(evals, 2)
     assert all((r == expected).all() for r in results)
     assert (expected[::4] == ntt.coset_ntt(ntt.intt(evals), field.GENERATOR)).all()
+
+
+# ---------------------------------------------------------------- passes --
+
+@pytest.mark.parametrize("budget", [16, 200, 4096])
+@pytest.mark.parametrize("log_n, cols", [(6, 2), (9, 3), (8, 17), (7, 143), (5, 40)])
+def test_passes_are_bit_identical_at_any_cache_budget(each_isa, budget, log_n, cols):
+    """A small budget splits every matrix transform into many passes of
+    strided sets (ntt.c, "Passes"), down to one stage each: the results are
+    those of the default budget (one pass at these sizes), which the tests
+    above hold to the definitions."""
+    a = field.encode(rand(1 << log_n, cols))
+    ops = [lambda: ntt.ntt(a), lambda: ntt.intt(a), lambda: ntt.coset_ntt(a, 31),
+           lambda: ntt.coset_intt(a, 31), lambda: ntt.lde(a, 1), lambda: ntt.lde(a, 2),
+           lambda: ntt.lde(a, 4, shift=7), lambda: ntt.lde(a, 3, bit_reversed=True)]
+    want = [op() for op in ops]
+    with ntt.cache_budget(budget):
+        got = [op() for op in ops]
+    for g, w in zip(got, want):
+        assert (g == w).all()
+
+
+def test_cache_budget_is_restored_and_checked():
+    a = field.encode(rand(1 << 8, 5))
+    want = ntt.lde(a, 2)
+    with ntt.cache_budget(64):
+        with ntt.cache_budget(1 << 20):
+            pass
+        assert lib_budget() == 64
+    assert lib_budget() == 0
+    assert (ntt.lde(a, 2) == want).all()
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="nbytes"):
+            with ntt.cache_budget(bad):
+                pass
+
+
+def lib_budget() -> int:
+    """The budget setting in force (0: the default), read by setting it back."""
+    from zksidecar.prover.native import lib
+    value = lib.zk_ntt_set_cache_bytes(0)
+    lib.zk_ntt_set_cache_bytes(value)
+    return value

@@ -54,13 +54,16 @@ def flip_bit(digest: bytes, bit: int) -> bytes:
 # Column counts around the encoding's edges: 13 columns (52 bytes) is the
 # last one-block row, 14..16 need a padding block, 256 is one full decode
 # chunk in the kernel, 257 spills into a second.
-@pytest.mark.parametrize("cols", [0, 1, 13, 14, 16, 17, 255, 256, 257, 600])
+@pytest.mark.parametrize("cols", [0, 1, 13, 14, 15, 16, 17, 143, 255, 256, 257, 600])
 def test_leaf_is_sha256_of_canonical_le_values(each_isa, cols):
-    canonical = random_canonical(5, cols, seed=cols)  # 5 rows: two-lane groups plus a tail row
+    # 21 rows: a 16-lane group (AVX-512), two-lane groups and a tail row
+    canonical = random_canonical(21, cols, seed=cols)
+    canonical[0, :] = field.P - 1          # the largest value, and 0, through the vector decode
+    canonical[1, :] = 0
     matrix = field.encode(canonical)
     expected = [model_leaf(row) for row in canonical]
     leaves = merkle.hash_rows(matrix)
-    assert leaves.shape == (5, 32) and leaves.dtype == np.uint8
+    assert leaves.shape == (21, 32) and leaves.dtype == np.uint8
     assert [bytes(leaf) for leaf in leaves] == expected
 
 

@@ -69,4 +69,13 @@ size_t zk_sha256_pad(uint8_t *buf, size_t used, uint64_t msg_len);
 /* The digest (big-endian state words). */
 void zk_sha256_digest(uint8_t out[32], const uint32_t state[8]);
 
+/* Sixteen messages at once, one per 32-bit lane of AVX-512 registers: 1 when
+ * the active path is AVX-512 (then zk_sha256_words_x16 may be called, and
+ * zk_sha256_compress_pairs uses it for each run of 16 pairs). */
+int zk_sha256_x16(void);
+/* out[l] = SHA-256 of msgs[l][0 .. words) as little-endian 32-bit words, each
+ * word first taken from Montgomery form to its canonical value when
+ * `montgomery` is set (a Merkle leaf's encoding, docs/MERKLE.md). */
+void zk_sha256_words_x16(uint8_t *const out[16], const uint32_t *const msgs[16], size_t words, int montgomery);
+
 #endif

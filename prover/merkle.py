@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from . import ntt
+from .field import GENERATOR
 from .native import ffi, lib, u8p, u32p
 
 DIGEST_BYTES = 32
@@ -111,6 +113,24 @@ class MerkleTree:
         lib.zk_merkle_open(u8p(paths), u8p(self.nodes), self.rows,
                            ffi.cast("uint64_t *", idx.ctypes.data), idx.size)
         return paths
+
+
+def commit_lde(evals: np.ndarray, log_blowup: int, shift: int = GENERATOR) -> tuple[np.ndarray, MerkleTree]:
+    """``(lde, tree)``: ``ntt.lde(evals, log_blowup, shift)`` (natural order)
+    and ``MerkleTree(lde)``, the same arrays, computed in one C call that
+    hashes each row's leaf while the LDE still has the row in cache
+    (csrc/hash/merkle.c, ``zk_merkle_commit_lde``)."""
+    shape = ntt.lde_shape(evals, log_blowup)
+    if evals.ndim != 2:
+        raise ValueError(f"evals must be a 2-D (rows, cols) matrix, got shape {evals.shape}")
+    lde = np.empty(shape, dtype=np.uint32)
+    nodes = _new_nodes(shape[0])
+    rc = lib.zk_merkle_commit_lde(u32p(lde), u8p(nodes), u32p(evals), evals.shape[0], evals.shape[1],
+                                  log_blowup, ntt.shift_mont(shift))
+    ntt.check_rc(rc, "commit_lde")
+    tree = MerkleTree.__new__(MerkleTree)
+    tree._freeze(nodes)
+    return lde, tree
 
 
 def verify_path(root: bytes, leaf_digest: bytes, index: int, path, depth: int | None = None) -> bool:

@@ -40,7 +40,7 @@ from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, link_p
 from .constraint_program import Output, Program
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
-from .merkle import MerkleTree
+from .merkle import MerkleTree, commit_lde
 from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
@@ -68,8 +68,8 @@ class SegmentCommitment:
 
     @classmethod
     def commit(cls, trace: np.ndarray, log_blowup: int) -> "SegmentCommitment":
-        lde = ntt.lde(trace, log_blowup, COSET_SHIFT)
-        return cls(trace, lde, MerkleTree(lde))
+        lde, tree = commit_lde(trace, log_blowup, COSET_SHIFT)   # one pass: leaves hashed from cache
+        return cls(trace, lde, tree)
 
     def link(self) -> Link:
         """The Link of this table: its columns' values at the point its root

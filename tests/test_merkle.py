@@ -227,3 +227,38 @@ def test_digest_arguments_must_be_bytes_like(opened):
     tree, index, leaf, path = opened
     with pytest.raises(TypeError):
         verify_path(tree.root, 32, index, path)  # bytes(32) would be 32 zero bytes
+
+
+# ------------------------------------------------ LDE and tree in one pass --
+
+@pytest.mark.parametrize("budget", [None, 4096])
+@pytest.mark.parametrize("log_n, cols, log_blowup", [(0, 3, 1), (3, 1, 2), (6, 16, 2), (7, 17, 4),
+                                                     (9, 143, 2), (5, 40, 3)])
+def test_commit_lde_is_lde_then_tree(each_isa, budget, log_n, cols, log_blowup):
+    """commit_lde hashes each leaf where the LDE hands its row over (in the
+    last pass's sets; a small budget makes those strided): the same arrays
+    as the LDE followed by a tree."""
+    from zksidecar.prover import ntt
+    evals = field.encode(random_canonical(1 << log_n, cols, seed=log_n * cols))
+    want_lde = ntt.lde(evals, log_blowup, 7)
+    want = MerkleTree(want_lde)
+    if budget is None:
+        lde, tree = merkle.commit_lde(evals, log_blowup, 7)
+    else:
+        with ntt.cache_budget(budget):
+            lde, tree = merkle.commit_lde(evals, log_blowup, 7)
+    np.testing.assert_array_equal(lde, want_lde)
+    np.testing.assert_array_equal(tree.nodes, want.nodes)
+    assert tree.root == want.root and tree.rows == want.rows
+
+
+def test_commit_lde_rejects_bad_input():
+    evals = field.encode(random_canonical(8, 2, seed=3))
+    with pytest.raises(ValueError, match="log_blowup"):
+        merkle.commit_lde(evals, 0)
+    with pytest.raises(ValueError, match="power of two"):
+        merkle.commit_lde(evals[:6], 1)
+    with pytest.raises(ValueError, match="2-D"):
+        merkle.commit_lde(evals[:, 0].copy(), 1)
+    with pytest.raises(TypeError, match="uint32"):
+        merkle.commit_lde(evals.astype(np.int64), 1)

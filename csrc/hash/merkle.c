@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "field/zk_field.h"
+#include "field/zk_ntt.h"
 #include "zk_hash.h"
 
 #define DIGEST ZK_DIGEST_BYTES
@@ -81,6 +82,44 @@ int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t 
     zk_merkle_hash_rows(nodes + DIGEST * rows, matrix, rows, cols);
     hash_levels(nodes, rows);
     return 0;
+}
+
+/* ---- the LDE and its tree in one pass over the rows ----
+ * zk_lde_visit hands over each set of output rows when the LDE is done with
+ * them (ntt.c, "Passes": its last pass works on cache-sized sets of rows),
+ * and their leaves are hashed there, from cache, instead of in a second
+ * sweep over the whole matrix.  Rows come 16 at a time to the AVX-512
+ * kernel; a set of fewer (tiny matrices) goes through hash_row_group. */
+typedef struct {
+    uint8_t *leaves; /* the node array's leaf half */
+    size_t cols;
+} leaf_sink;
+
+static void hash_visited(void *ctx, const uint32_t *rows, size_t r0, size_t groups, size_t step, size_t g) {
+    const leaf_sink *sink = ctx;
+    size_t cols = sink->cols, count = groups * g, i = 0;
+    /* row k of the set: group k / g, row k % g of it */
+#define ROW(k) (rows + ((k) / g * step + (k) % g) * cols)
+#define LEAF(k) (sink->leaves + DIGEST * (r0 + (k) / g * step + (k) % g))
+    if (zk_sha256_x16())
+        for (; i + 16 <= count; i += 16) {
+            uint8_t *dst[16];
+            const uint32_t *src[16];
+            for (int l = 0; l < 16; l++) dst[l] = LEAF(i + l), src[l] = ROW(i + l);
+            zk_sha256_words_x16(dst, src, cols, 1);
+        }
+    for (; i < count; i++) hash_row_group(LEAF(i), ROW(i), cols, 1);
+#undef ROW
+#undef LEAF
+}
+
+int zk_merkle_commit_lde(uint32_t *lde, uint8_t *nodes, const uint32_t *in, size_t rows, size_t cols,
+                         unsigned log_blowup, uint32_t shift) {
+    leaf_sink sink = {nodes + DIGEST * (rows << log_blowup), cols};
+    zk_lde_visitor visit = {hash_visited, &sink};
+    int rc = zk_lde_visit(lde, in, rows, cols, log_blowup, shift, &visit);
+    if (rc == 0) hash_levels(nodes, rows << log_blowup);
+    return rc;
 }
 
 int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows) {

@@ -35,6 +35,13 @@ void zk_merkle_hash_rows(uint8_t *out, const uint32_t *matrix, size_t rows, size
 /* Whole tree over a matrix into nodes[2*rows*32].  Returns 0, or -1 (nothing
  * written) if rows is not a power of two. */
 int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t cols);
+/* zk_lde(lde, in, rows, cols, log_blowup, shift, 0) (field/zk_ntt.h: natural
+ * order, N = rows << log_blowup rows) and the whole tree over its N rows
+ * into nodes[2*N*32], in one pass: each leaf is hashed while its row is in
+ * cache.  The same bytes as the two calls.  Returns zk_lde's codes: 0, -1
+ * (unsupported shape, nothing written), -2 (out of memory). */
+int zk_merkle_commit_lde(uint32_t *lde, uint8_t *nodes, const uint32_t *in, size_t rows, size_t cols,
+                         unsigned log_blowup, uint32_t shift);
 /* Whole tree over leaf digests leaves[rows*32] the caller computed; `leaves`
  * may already be the node array's leaf half.  Returns 0 or -1 as above. */
 int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows);

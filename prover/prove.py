@@ -78,7 +78,7 @@ class SegmentCommitment:
         z = link_point(self.root)
         if z.is_base():
             raise ValueError("the root selects a link point in the base field (probability 2^-93)")
-        values = E.combine_rows(_columns(self.trace), barycentric_weights(z, self.trace.shape[0]))
+        values = E.sum_rows(np.ascontiguousarray(self.trace), barycentric_weights(z, self.trace.shape[0]))
         return Link(z, [Ext.from_mont(v) for v in values])
 
 
@@ -192,10 +192,10 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
         ood_z, ood_next = {}, {}
         for m in mats:
             com = commitments[m.name]
-            if m.is_trace:
-                ood_z[m.name], ood_next[m.name] = E.combine_rows2(_columns_scratch(com.trace), u, u_next)
+            if m.is_trace:   # the trace's rows summed with the weights, as they lie (no transpose)
+                ood_z[m.name], ood_next[m.name] = E.sum_rows2(np.ascontiguousarray(com.trace), u, u_next)
             else:
-                ood_z[m.name] = E.combine_rows(_columns(padded[:n]), zpowers(z, n))
+                ood_z[m.name] = E.sum_rows(padded[:n], zpowers(z, n))
         for m in mats:
             tr.absorb_array(b"ood-z", ood_z[m.name])
             if m.is_trace:
@@ -347,16 +347,6 @@ def _scratch(name: str, shape: tuple[int, ...]) -> np.ndarray:
     if buf is None or buf.size < size:
         buf = bufs[name] = np.empty(size, dtype=np.uint32)
     return buf[:size].reshape(shape)
-
-
-def _columns_scratch(mat: np.ndarray) -> np.ndarray:
-    """_columns(mat) into the thread's scratch (valid until the thread's next
-    call): the out-of-domain step transposes every trace matrix once and
-    reads it once."""
-    n, cols = mat.shape
-    out = _scratch("columns", (cols, n))
-    lib.zk_transpose_u32(u32p(out), n, u32p(np.ascontiguousarray(mat)), n, cols)
-    return out
 
 
 def check_constraints(air: Air, trace_mats: list[np.ndarray], challenges: np.ndarray) -> None:

@@ -80,3 +80,19 @@ def test_cached_divisors_are_read_only_and_exact():
     for r, inv in zip(rows, boundary):
         point = np.full(x.size, F.encode_int(pow(w_n, r, F.P)), dtype=np.uint32)
         assert np.array_equal(F.mul(inv, F.sub(x, point)), one)
+
+
+def test_deep_ratio_of_consecutive_powers():
+    """DEEP sums a trace matrix at w z as one multiple of its sum at z: the
+    two coefficient runs are consecutive powers of gamma, k apart."""
+    from zksidecar.prover.prove import _common_ratio
+    gamma = Ext(5, 17, 2_000_000_001, 3)
+    powers = zpowers(gamma, 40)
+    at_z, at_next = powers[2:12], powers[25:35]
+    ratio = _common_ratio(at_z, at_next)
+    assert Ext.from_mont(ratio) == gamma ** 23
+    assert np.array_equal(E.mul_scalar(np.ascontiguousarray(at_z), ratio), at_next)
+    shuffled = at_next[::-1].copy()
+    assert _common_ratio(at_z, shuffled) is None            # not one multiple: the general pass
+    assert _common_ratio(at_z, at_next[:5]) is None
+    assert _common_ratio(np.zeros((3, 4), np.uint32), at_next[:3]) is None

@@ -28,7 +28,7 @@ from .native import lib, u32p
 
 __all__ = [
     "GENERATOR", "MAX_LOG_SIZE", "bit_reverse_rows", "cache_budget", "coset_intt", "coset_ntt",
-    "domain", "intt", "lde", "ntt",
+    "domain", "extend", "intt", "lde", "ntt",
 ]
 
 MAX_LOG_SIZE = lib.ZK_NTT_MAX_LOG
@@ -148,6 +148,19 @@ def lde(evals: np.ndarray, log_blowup: int, shift: int = GENERATOR, bit_reversed
     rc = lib.zk_lde(u32p(out), u32p(evals), n, _cols(evals), log_blowup, shift_mont(shift),
                     int(bool(bit_reversed)))
     check_rc(rc, "lde")
+    return out
+
+
+def extend(coeffs: np.ndarray, log_blowup: int, shift: int = GENERATOR) -> np.ndarray:
+    """Coefficients (n rows, natural order) of polynomials of degree < n ->
+    their values on the coset shift * H' of size N = n * 2^log_blowup,
+    natural order: ``coset_ntt`` of the coefficients padded with zero rows to
+    N, without transforming the zero rows (csrc/field/ntt.c)."""
+    shape = lde_shape(coeffs, log_blowup)
+    out = np.empty(shape, dtype=np.uint32)
+    rc = lib.zk_ntt_extend(u32p(out), u32p(coeffs), coeffs.shape[0], _cols(coeffs), log_blowup,
+                           shift_mont(shift))
+    check_rc(rc, "extend")
     return out
 
 

@@ -40,7 +40,7 @@ from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, link_p
 from .constraint_program import Output, Program
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
-from .merkle import MerkleTree, commit_lde
+from .merkle import MerkleTree, commit_extend, commit_lde
 from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
@@ -171,11 +171,11 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
         if debug and coeffs[k * n:].any():
             raise ConstraintError("the quotient has degree >= its bound: some constraint does not "
                                   "hold on the trace")
-        padded = np.zeros((n << lb, 4 * k), dtype=np.uint32)
+        chunks = np.empty((n, 4 * k), dtype=np.uint32)        # chunk i's coefficients, side by side
         for i in range(k):
-            padded[:n, 4 * i: 4 * i + 4] = coeffs[i * n: (i + 1) * n]
-        chunk_lde = ntt.coset_ntt(padded, COSET_SHIFT)
-        qcom = SegmentCommitment(padded[:n], chunk_lde, MerkleTree(chunk_lde))
+            chunks[:, 4 * i: 4 * i + 4] = coeffs[i * n: (i + 1) * n]
+        chunk_lde, chunk_tree = commit_extend(chunks, lb, COSET_SHIFT)   # no zero rows transformed
+        qcom = SegmentCommitment(chunks, chunk_lde, chunk_tree)
         commitments["quotient"] = qcom
         tr.absorb(b"root", qcom.root)
 
@@ -195,7 +195,7 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
             if m.is_trace:   # the trace's rows summed with the weights, as they lie (no transpose)
                 ood_z[m.name], ood_next[m.name] = E.sum_rows2(np.ascontiguousarray(com.trace), u, u_next)
             else:
-                ood_z[m.name] = E.sum_rows(padded[:n], zpowers(z, n))
+                ood_z[m.name] = E.sum_rows(chunks, zpowers(z, n))
         for m in mats:
             tr.absorb_array(b"ood-z", ood_z[m.name])
             if m.is_trace:

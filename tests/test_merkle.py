@@ -252,6 +252,16 @@ def test_commit_lde_is_lde_then_tree(each_isa, budget, log_n, cols, log_blowup):
     assert tree.root == want.root and tree.rows == want.rows
 
 
+@pytest.mark.parametrize("log_n, cols, log_blowup", [(0, 2, 1), (4, 1, 2), (6, 8, 2), (8, 143, 2)])
+def test_commit_extend_is_extend_then_tree(each_isa, log_n, cols, log_blowup):
+    from zksidecar.prover import ntt
+    coeffs = field.encode(random_canonical(1 << log_n, cols, seed=log_n + cols))
+    want = ntt.extend(coeffs, log_blowup, 31)
+    values, tree = merkle.commit_extend(coeffs, log_blowup, 31)
+    np.testing.assert_array_equal(values, want)
+    np.testing.assert_array_equal(tree.nodes, MerkleTree(want).nodes)
+
+
 def test_commit_lde_rejects_bad_input():
     evals = field.encode(random_canonical(8, 2, seed=3))
     with pytest.raises(ValueError, match="log_blowup"):
@@ -262,3 +272,5 @@ def test_commit_lde_rejects_bad_input():
         merkle.commit_lde(evals[:, 0].copy(), 1)
     with pytest.raises(TypeError, match="uint32"):
         merkle.commit_lde(evals.astype(np.int64), 1)
+    with pytest.raises(ValueError, match="2-D"):
+        merkle.commit_extend(evals[:, 0].copy(), 1)

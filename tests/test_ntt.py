@@ -302,3 +302,36 @@ def lib_budget() -> int:
     value = lib.zk_ntt_set_cache_bytes(0)
     lib.zk_ntt_set_cache_bytes(value)
     return value
+
+
+# ----------------------------------------------------------------- extend --
+
+@pytest.mark.parametrize("budget", [None, 200])
+@pytest.mark.parametrize("log_n, cols, log_blowup", [(0, 1, 1), (3, 1, 2), (5, 8, 2), (6, 3, 4), (7, 17, 1),
+                                                     (9, 143, 2), (12, 1, 2)])
+def test_extend_is_coset_ntt_of_zero_padded_coefficients(each_isa, budget, log_n, cols, log_blowup):
+    n, big = 1 << log_n, 1 << (log_n + log_blowup)
+    coeffs = field.encode(rand(n, cols) if cols > 1 else rand(n))
+    padded = np.zeros((big,) + coeffs.shape[1:], dtype=np.uint32)
+    padded[:n] = coeffs
+    want = ntt.coset_ntt(padded, 7)
+    if budget is None:
+        got = ntt.extend(coeffs, log_blowup, 7)
+    else:
+        with ntt.cache_budget(budget):
+            got = ntt.extend(coeffs, log_blowup, 7)
+    assert (got == want).all()
+
+
+def test_extend_small_case_by_hand_and_errors():
+    # 3 + 2x on the coset 5 * <w_4>: values 3 + 10 w^i
+    coeffs = field.encode([3, 2])
+    w = omega(4)
+    assert field.decode(ntt.extend(coeffs, 1, 5)).tolist() == [(3 + 10 * pow(w, i, P)) % P for i in range(4)]
+    before = coeffs.copy()
+    ntt.extend(coeffs, 2)
+    assert (coeffs == before).all()
+    with pytest.raises(ValueError, match="log_blowup"):
+        ntt.extend(coeffs, 5)
+    with pytest.raises(ValueError, match="power of two"):
+        ntt.extend(field.encode([1, 2, 3]), 1)

@@ -507,32 +507,41 @@ static void spread_rows(uint32_t *out, size_t r_hi, size_t count, size_t m, size
 }
 
 static int lde_natural(int isa, uint32_t *out, const uint32_t *in, size_t n, size_t m, unsigned log_blowup,
-                       uint32_t shift, const uint32_t *const *fwd, const uint32_t *const *inv,
-                       const zk_lde_visitor *visit) {
+                       uint32_t shift, int from_coeffs, const uint32_t *const *fwd,
+                       const uint32_t *const *inv, const zk_lde_visitor *visit) {
     size_t blowup = (size_t)1 << log_blowup, big = n << log_blowup;
     unsigned bits = log2_exact(n);
     uint32_t *pw = malloc(n * sizeof *pw);
     if (!pw) return -2;
-    fill_powers(pw, n, bb_inv(bb_encode((uint32_t)n)), shift);
-    if (m == 1) {
-        memcpy(out, in, n * sizeof *out);
-        dif(isa, out, n, m, inv);
-        spread_rows(out, n, n, m, blowup, bits, pw);
-        dit(isa, out, big, m, blowup, fwd);
-        if (visit) visit->rows(visit->ctx, out, 0, 1, big, big);
-        free(pw);
-        return 0;
+    /* from evaluations: the DIF leaves n c_rev(r), scaled by shift^rev(r) / n;
+     * from coefficients: bit-reversed rows c_rev(r), scaled by shift^rev(r) */
+    fill_powers(pw, n, from_coeffs ? BB_ONE : bb_inv(bb_encode((uint32_t)n)), shift);
+    if (m == 1 || from_coeffs) {
+        memcpy(out, in, n * m * sizeof *out);
+        if (from_coeffs)
+            bit_reverse_rows(out, n, m);
+        else
+            dif(isa, out, n, m, inv);
+        if (m == 1) {
+            spread_rows(out, n, n, m, blowup, bits, pw);
+            dit(isa, out, big, m, blowup, fwd);
+            if (visit) visit->rows(visit->ctx, out, 0, 1, big, big);
+            free(pw);
+            return 0;
+        }
     }
     size_t b = 1, budget = budget_rows(m);
     while (2 * b <= n && 2 * b * blowup <= budget) b *= 2;
-    if (b < n)
+    if (from_coeffs)
+        ; /* in place above */
+    else if (b < n)
         dif_passes(isa, out, n, m, b, n, inv, in);
     else
         memcpy(out, in, n * m * sizeof *out);
     int last = b * blowup == big;
     for (size_t i = n / b; i-- > 0;) {
         uint32_t *window = out + i * b * blowup * m;
-        if (b > 1) set_stages(isa, out + i * b * m, m, 1, b, 1, 0, inv, DIF);
+        if (b > 1 && !from_coeffs) set_stages(isa, out + i * b * m, m, 1, b, 1, 0, inv, DIF);
         spread_rows(out, (i + 1) * b, b, m, blowup, bits, pw);
         if (b > 1) set_stages(isa, window, m, blowup, b * blowup, blowup, 0, fwd, DIT);
         if (last && visit) visit->rows(visit->ctx, window, i * b * blowup, 1, b * blowup, b * blowup);
@@ -565,7 +574,7 @@ static int lde_bit_reversed(int isa, uint32_t *out, size_t n, size_t m, unsigned
 }
 
 static int lde(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
-               uint32_t shift, int bit_reverse_output, const zk_lde_visitor *visit) {
+               uint32_t shift, int bit_reverse_output, int from_coeffs, const zk_lde_visitor *visit) {
     const uint32_t *fwd[ZK_NTT_MAX_LOG], *inv[ZK_NTT_MAX_LOG];
     if (!valid_rows(rows) || log_blowup < ZK_NTT_MIN_LOG_BLOWUP || log_blowup > ZK_NTT_MAX_LOG_BLOWUP ||
         log2_exact(rows) + log_blowup > ZK_NTT_MAX_LOG)
@@ -573,19 +582,25 @@ static int lde(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsi
     int rc = twiddles(log2_exact(rows) + log_blowup, fwd, inv);
     if (rc) return rc;
     int isa = zk_active_isa;
-    if (!bit_reverse_output) return lde_natural(isa, out, in, rows, cols, log_blowup, shift, fwd, inv, visit);
+    if (!bit_reverse_output)
+        return lde_natural(isa, out, in, rows, cols, log_blowup, shift, from_coeffs, fwd, inv, visit);
     memcpy(out, in, rows * cols * sizeof *out);
     return lde_bit_reversed(isa, out, rows, cols, log_blowup, shift, fwd, inv);
 }
 
 int zk_lde(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
            uint32_t shift, int bit_reverse_output) {
-    return lde(out, in, rows, cols, log_blowup, shift, bit_reverse_output, 0);
+    return lde(out, in, rows, cols, log_blowup, shift, bit_reverse_output, 0, 0);
+}
+
+int zk_ntt_extend(uint32_t *out, const uint32_t *coeffs, size_t rows, size_t cols, unsigned log_blowup,
+                  uint32_t shift) {
+    return lde(out, coeffs, rows, cols, log_blowup, shift, 0, 1, 0);
 }
 
 int zk_lde_visit(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
-                 uint32_t shift, const zk_lde_visitor *visit) {
-    return lde(out, in, rows, cols, log_blowup, shift, 0, visit);
+                 uint32_t shift, int from_coeffs, const zk_lde_visitor *visit) {
+    return lde(out, in, rows, cols, log_blowup, shift, 0, from_coeffs, visit);
 }
 
 size_t zk_ntt_set_cache_bytes(size_t bytes) {

@@ -113,13 +113,23 @@ static void hash_visited(void *ctx, const uint32_t *rows, size_t r0, size_t grou
 #undef LEAF
 }
 
-int zk_merkle_commit_lde(uint32_t *lde, uint8_t *nodes, const uint32_t *in, size_t rows, size_t cols,
-                         unsigned log_blowup, uint32_t shift) {
+static int commit(uint32_t *lde, uint8_t *nodes, const uint32_t *in, size_t rows, size_t cols,
+                  unsigned log_blowup, uint32_t shift, int from_coeffs) {
     leaf_sink sink = {nodes + DIGEST * (rows << log_blowup), cols};
     zk_lde_visitor visit = {hash_visited, &sink};
-    int rc = zk_lde_visit(lde, in, rows, cols, log_blowup, shift, &visit);
+    int rc = zk_lde_visit(lde, in, rows, cols, log_blowup, shift, from_coeffs, &visit);
     if (rc == 0) hash_levels(nodes, rows << log_blowup);
     return rc;
+}
+
+int zk_merkle_commit_lde(uint32_t *lde, uint8_t *nodes, const uint32_t *in, size_t rows, size_t cols,
+                         unsigned log_blowup, uint32_t shift) {
+    return commit(lde, nodes, in, rows, cols, log_blowup, shift, 0);
+}
+
+int zk_merkle_commit_extend(uint32_t *lde, uint8_t *nodes, const uint32_t *coeffs, size_t rows, size_t cols,
+                            unsigned log_blowup, uint32_t shift) {
+    return commit(lde, nodes, coeffs, rows, cols, log_blowup, shift, 1);
 }
 
 int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows) {

@@ -42,6 +42,9 @@ int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t 
  * (unsupported shape, nothing written), -2 (out of memory). */
 int zk_merkle_commit_lde(uint32_t *lde, uint8_t *nodes, const uint32_t *in, size_t rows, size_t cols,
                          unsigned log_blowup, uint32_t shift);
+/* The same from coefficients: zk_ntt_extend(lde, coeffs, ...) and its tree. */
+int zk_merkle_commit_extend(uint32_t *lde, uint8_t *nodes, const uint32_t *coeffs, size_t rows, size_t cols,
+                            unsigned log_blowup, uint32_t shift);
 /* Whole tree over leaf digests leaves[rows*32] the caller computed; `leaves`
  * may already be the node array's leaf half.  Returns 0 or -1 as above. */
 int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows);

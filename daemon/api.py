@@ -53,7 +53,7 @@ from ..prover.orderbook.witness import check_trace_length, trace_length_for
 from ..prover.params import DEFAULT_MIN_SECURITY
 from ..prover.verify import Verified
 from .batches import CLOSE_REASONS, Batch, BatchPolicy, CloseReason
-from .jobs import ProofJob
+from .jobs import ProofJob, warm_up_job
 from .metrics import Metrics
 from .priority import DEFAULT_AGE_STEP, LEVELS, PriorityQueue, ProofPriority
 from .sequencer import Sequencer
@@ -243,7 +243,8 @@ class TradingZkVMManager:
         #: the same figures the daemon reports (Metrics.status(), Prometheus text)
         self.metrics = Metrics()
         self.sequencer = Sequencer(capacity, t, self.batch_config.policy(), self.metrics)
-        self.pool = WorkerPool(num_workers, cores, backend, age_step=age_step)
+        self.pool = WorkerPool(num_workers, cores, backend, age_step=age_step,
+                               warm=warm_up_job(capacity, t, security_bits))
         self._chains: dict[int, _Chain] = defaultdict(_Chain)
         self._proving: set[asyncio.Future] = set()
         self._tasks: set[asyncio.Task] = set()

@@ -6,13 +6,14 @@
                      "External prover protocol")
 
 The process protocol is how a ZisK or SP1 host would plug in: witness in
-(the engine's cells before the batch and its operation records), batch proof
-file out.  Nothing here pretends to be such a host; `zksidecar prover-server`
+(the engine's cells before the batch, its operation records with their
+outcomes, the engine's steps and trades of them), batch proof file out.  Nothing here pretends to be such a host; `zksidecar prover-server`
 (daemon/prover_server.py) is the native prover behind the protocol, and it
 is what the tests run.  An external prover is trusted for nothing: every
 proof it returns passes jobs.accept_proof (the job's symbol, batch id, chain
 parameters, operations, trades and pre-state, then verify_batch) before it is
-kept.
+kept.  Neither backend runs the engine: the job carries the shadow book's
+run.
 """
 from __future__ import annotations
 
@@ -50,10 +51,10 @@ class NativeBackend(ProofBackend):
 
     def prove(self, job: ProofJob) -> ProofResult:
         t0 = time.perf_counter()
-        proof, trades = prove_job(job)
+        proof = prove_job(job)
         raw = proof_file.encode(proof)
-        return ProofResult(job.symbol, job.batch_id, raw, proof.post_root, len(job.ops), len(trades),
-                           time.perf_counter() - t0)
+        return ProofResult(job.symbol, job.batch_id, raw, proof.post_root, len(job.ops),
+                           len(job.trades), time.perf_counter() - t0)
 
 
 class ProcessBackend(ProofBackend):
@@ -139,11 +140,14 @@ class ProcessBackend(ProofBackend):
         return b"".join(parts)
 
     def exchange(self, request: bytes) -> bytes:
-        """Send one request payload, return the response payload (raw)."""
+        """Send one request payload, return the response payload (raw).  A
+        payload too big for a frame is refused (FrameError) before the host
+        sees it; any fault of the host stops it."""
+        framed = frame(request)
         proc = self._start()
         deadline = None if self.timeout is None else time.monotonic() + self.timeout
         try:
-            proc.stdin.write(frame(request))
+            proc.stdin.write(framed)
             proc.stdin.flush()
             head = self._read(proc, LENGTH_SIZE, deadline)
             try:
@@ -160,25 +164,26 @@ class ProcessBackend(ProofBackend):
             raise self._fail(f"no response within {self.timeout} s") from None
 
     def prove(self, job: ProofJob) -> ProofResult:
-        pre = check_job(job)
+        check_job(job)
         t0 = time.perf_counter()
+        request = encode_request(job)
         with self._lock:
+            # a FrameError out of exchange is the job's (too big for a frame:
+            # the host is left alone) or a fault exchange stopped the host for
+            payload = self.exchange(request)
             try:
-                payload = self.exchange(encode_request(job))
                 status, symbol, batch_id, prove_ns, body = decode_response(payload)
             except FrameError as exc:
-                if self._proc is not None:
-                    raise self._fail(f"sent a malformed response: {exc}", FrameError) from None
-                raise
+                raise self._fail(f"sent a malformed response: {exc}", FrameError) from None
         if (symbol, batch_id) != (job.symbol, job.batch_id):
             raise self._fail(f"answered for symbol {symbol} batch {batch_id}, asked for symbol "
                              f"{job.symbol} batch {job.batch_id}", FrameError)
         if status == ERROR:
             raise BackendError(f"prover host {self.command[0]!r} could not prove symbol {job.symbol} "
                                f"batch {job.batch_id}: {body.decode('utf-8', 'replace')}")
-        proof, n_trades = accept_proof(job, body, pre)
-        result = ProofResult(job.symbol, job.batch_id, body, proof.post_root, len(job.ops), n_trades,
-                             time.perf_counter() - t0)
+        proof = accept_proof(job, body)
+        result = ProofResult(job.symbol, job.batch_id, body, proof.post_root, len(job.ops),
+                             len(job.trades), time.perf_counter() - t0)
         result.extra["host_prove_s"] = prove_ns / 1e9
         return result
 

@@ -70,13 +70,14 @@ class BatchPolicy:
 @dataclass
 class Batch:
     """A closed batch: everything a proof of it needs (the book's cells
-    before it, its operations with the outcomes the rules give, the trace
+    before it, the shadow book's traced run of its operations, the trace
     length of its chain) and what its owner reports about it."""
 
     symbol: int
     batch_id: int
     ops: np.ndarray           # OP_DTYPE, outcomes as the rules give them
     trades: np.ndarray        # TRADE_DTYPE, as the rules give them
+    steps: np.ndarray         # STEP_DTYPE, the engine's steps (`op` counting in the batch): the witness
     pre_cells: np.ndarray     # the book's cells before the batch
     trace_length: int         # rows of its proof: the chain's
     seen_ns: np.ndarray       # per operation: when it was seen (time.monotonic_ns)

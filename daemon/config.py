@@ -161,13 +161,17 @@ WORKERS_PER_CORE = 2
 #: proving worker peaks at about 45 MiB + 11 KiB per trace row; the daemon
 #: process (interpreter, queues, metrics) at about 300 MiB; a shadow book at
 #: 160 bytes per slot (Book() allocates 128, measured with tracemalloc, and
-#: the open batch keeps a 28-byte-per-slot copy of the cells); opening and
-#: replaying the journal reads one whole segment into memory.
+#: the open batch keeps a 28-byte-per-slot copy of the cells), and its open
+#: batch at 280 bytes per trace row it fills (the engine's step record of
+#: each, engine/trace.py STEP_DTYPE: the witness the batch carries to its
+#: worker); opening and replaying the journal reads one whole segment into
+#: memory.
 MIB = 1 << 20
 WORKER_BASE_BYTES = 45 * MIB
 WORKER_BYTES_PER_ROW = 11 << 10
 DAEMON_BYTES = 300 * MIB
 SHADOW_BYTES_PER_SLOT = 160
+OPEN_BATCH_BYTES_PER_ROW = 280
 SHM_DIR = "/dev/shm"
 
 
@@ -494,7 +498,8 @@ def memory_estimate(cfg: Config) -> dict[str, int]:
     return {
         "workers.count": cfg.workers.count * (WORKER_BASE_BYTES
                                               + WORKER_BYTES_PER_ROW * cfg.trace_length),
-        "book.max_symbols": cfg.book.max_symbols * cfg.book.capacity * SHADOW_BYTES_PER_SLOT,
+        "book.max_symbols": cfg.book.max_symbols * (cfg.book.capacity * SHADOW_BYTES_PER_SLOT
+                                                     + cfg.trace_length * OPEN_BATCH_BYTES_PER_ROW),
         "journal.segment_mib": cfg.journal.segment_mib * MIB,
         "daemon": DAEMON_BYTES,
     }
@@ -644,7 +649,8 @@ def _check_memory(cfg: Config, host: Host, p: list[str]) -> None:
     p.append(_msg(key, f"the daemon would need about {_gib(total)} at peak, over the "
                   f"{_gib(limit)} of {source}: {cfg.workers.count} worker(s) x (45 MiB + 11 KiB "
                   f"x {cfg.trace_length} trace rows) = {_gib(parts['workers.count'])}, "
-                  f"{cfg.book.max_symbols} shadow books of {cfg.book.capacity} slots = "
+                  f"{cfg.book.max_symbols} shadow books of {cfg.book.capacity} slots with open "
+                  f"batches of up to {cfg.trace_length} steps = "
                   f"{_gib(parts['book.max_symbols'])}, a journal segment = "
                   f"{_gib(parts['journal.segment_mib'])}, the daemon itself 300 MiB "
                   "(docs/DEPLOY.md, \"Sizing\")", got))

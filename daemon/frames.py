@@ -2,12 +2,15 @@
 "External prover protocol").
 
 A frame is a u32 little-endian length then that many bytes of payload.  A
-request payload is a 40-byte header (REQUEST), the engine's u32 cells before
-the batch and its operation records; a response payload is a 32-byte header
-(RESPONSE) then the batch proof file (status OK) or an error text (ERROR).
-The header dtypes mirror the C structs; tests/test_backends.py checks every
-field's name, offset and size against the compiled header.  Everything read
-here is untrusted: sizes are checked before anything is allocated.
+request payload is a 48-byte header (REQUEST), then the engine's u32 cells
+before the batch, its operation records, the engine's step records and
+trades of them (the job: daemon/jobs.py); a response payload is a 32-byte
+header (RESPONSE) then the batch proof file (status OK) or an error text
+(ERROR).  The header dtypes mirror the C structs; tests/test_backends.py
+checks every field's name, offset and size, and the record sizes, against
+the compiled header.  Everything read here is untrusted: the sizes a header
+claims are checked against the payload before anything is read, and the
+records' contents by the job's own checks (check_job, prepare_run).
 """
 from __future__ import annotations
 
@@ -16,10 +19,11 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..engine.records import OP_DTYPE, Packed, record_dtype
+from ..engine.records import OP_DTYPE, TRADE_DTYPE, Packed, record_dtype
+from ..engine.trace import STEP_DTYPE
 from .jobs import BackendError, ProofJob
 
-VERSION = 1
+VERSION = 2
 MAX_FRAME = 1 << 30
 OK, ERROR = 0, 1
 REQUEST_MAGIC, RESPONSE_MAGIC = b"ZKPQ", b"ZKPR"
@@ -34,8 +38,14 @@ REQUEST_DTYPE = record_dtype([
     ("trace_length", "<u4", 24),
     ("n_cells", "<u4", 28),
     ("n_ops", "<u4", 32),
-    ("reserved", "<u4", 36),
-], 40)
+    ("n_steps", "<u4", 36),
+    ("n_trades", "<u4", 40),
+    ("reserved", "<u4", 44),
+], 48)
+
+#: what follows a request's header, in order: (header count field, dtype)
+REQUEST_BODY = (("n_cells", np.dtype("<u4")), ("n_ops", OP_DTYPE), ("n_steps", STEP_DTYPE),
+                ("n_trades", TRADE_DTYPE))
 
 RESPONSE_DTYPE = record_dtype([
     ("magic", "4u1", 0),
@@ -58,13 +68,16 @@ class FrameError(BackendError):
 
 
 def encode_request(job: ProofJob) -> bytes:
-    cells = np.ascontiguousarray(job.pre_cells, dtype="<u4")
-    ops = np.ascontiguousarray(job.ops, dtype=OP_DTYPE)
+    parts = [np.ascontiguousarray(job.pre_cells, dtype="<u4"), np.ascontiguousarray(job.ops),
+             np.ascontiguousarray(job.steps), np.ascontiguousarray(job.trades)]
+    for (_, dtype), part in zip(REQUEST_BODY, parts):
+        if part.dtype != dtype or part.ndim != 1:
+            raise FrameError(f"a job's {part.dtype} array where the request takes {dtype} records")
     head = REQUEST.pack(magic=tuple(REQUEST_MAGIC), version=VERSION, log_blowup=job.log_blowup,
                         symbol=job.symbol, security_bits=job.security_bits, batch_id=job.batch_id,
-                        trace_length=job.trace_length, n_cells=len(cells), n_ops=len(ops),
-                        reserved=0)
-    return head + cells.tobytes() + ops.tobytes()
+                        trace_length=job.trace_length, reserved=0,
+                        **{count: len(part) for (count, _), part in zip(REQUEST_BODY, parts)})
+    return b"".join([head] + [part.tobytes() for part in parts])
 
 
 def decode_request(payload: bytes) -> ProofJob:
@@ -78,15 +91,20 @@ def decode_request(payload: bytes) -> ProofJob:
     if h.version != VERSION:
         raise FrameError(f"request version {h.version}; this prover speaks version {VERSION}")
     if h.reserved:
-        raise FrameError("the request's reserved field is not zero")
-    want = REQUEST.size + 4 * h.n_cells + OP_DTYPE.itemsize * h.n_ops
+        raise FrameError("the request's reserved field (bytes 44-47) is not zero")
+    counts = [int(getattr(h, count)) for count, _ in REQUEST_BODY]
+    want = REQUEST.size + sum(n * dtype.itemsize for n, (_, dtype) in zip(counts, REQUEST_BODY))
     if len(payload) != want:
-        raise FrameError(f"a request for {h.n_cells} cells and {h.n_ops} operations is {want} "
-                         f"bytes, this one is {len(payload)}")
-    cells = np.frombuffer(payload, dtype="<u4", count=h.n_cells, offset=REQUEST.size).astype(np.uint32)
-    ops = np.frombuffer(payload, dtype=OP_DTYPE, count=h.n_ops,
-                        offset=REQUEST.size + 4 * h.n_cells).copy()
-    return ProofJob(h.symbol, h.batch_id, cells, ops, h.trace_length, h.security_bits, h.log_blowup)
+        claim = ", ".join(f"{n} {count[2:]}" for n, (count, _) in zip(counts, REQUEST_BODY))
+        raise FrameError(f"a request for {claim} is {want} bytes, this one is {len(payload)}")
+    body, at = [], REQUEST.size
+    for n, (_, dtype) in zip(counts, REQUEST_BODY):
+        # copies: the records are the job's own, writable, and outlive the payload
+        body.append(np.frombuffer(payload, dtype=dtype, count=n, offset=at).copy())
+        at += n * dtype.itemsize
+    cells, ops, steps, trades = body
+    return ProofJob(h.symbol, h.batch_id, cells, ops, steps, trades,
+                    h.trace_length, h.security_bits, h.log_blowup)
 
 
 def encode_response(status: int, symbol: int, batch_id: int, prove_ns: int, body: bytes) -> bytes:

@@ -1,12 +1,20 @@
 """Proof jobs: what a batch proof is made from, what comes back, and the
 checks on both ends.
 
-A ProofJob is a batch as a prover needs it (the engine's cells before it,
-its operation records, the chain's trace length and the proof parameters);
-a ProofResult is the batch proof file or why there is none.  Every backend
-(daemon/backends.py) runs check_job before any work; `prove_job` is the
-order-book STARK itself; `accept_proof` is what a proof made elsewhere must
-pass before the daemon keeps it.
+A ProofJob is a batch as a prover needs it: the engine's cells before it,
+the shadow book's traced run of its operations (the records with their
+outcomes, the trades, the engine's step records: the witness), the chain's
+trace length and the proof parameters.  A ProofResult is the batch proof
+file or why there is none.  Every backend (daemon/backends.py) runs
+check_job before any work; `prove_job` is the order-book STARK itself, built
+from the job's run without running the engine again; `accept_proof` is what
+a proof made elsewhere must pass before the daemon keeps it.
+
+A job crosses a process boundary, so nothing in it is trusted: check_job
+and prepare_run refuse what a worker cannot use (shapes, sizes, ranges),
+with an error saying what; whether the run is the engine's is the
+verifier's question, and a run that is not gives a proof verify_batch (and
+so accept_proof) rejects.
 """
 from __future__ import annotations
 
@@ -14,8 +22,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..engine import invariants
 from ..engine.book import Book
-from ..engine.records import OP_DTYPE
+from ..engine.native import lib
+from ..engine.records import Kind, Side, operation
 from ..prover.orderbook import batch as B
 from ..prover.orderbook import proof_file
 from ..prover.orderbook.params import LOG_BLOWUP, proof_options
@@ -37,21 +47,24 @@ class ProofRejected(BackendError):
 
 @dataclass
 class ProofJob:
-    """One batch to prove: the engine's cells before it and its operation
-    records (OP_DTYPE, outcome fields optional: the prover recomputes them)."""
+    """One batch to prove: the engine's cells before it and the engine's
+    run of its operations from them (Book.process_traced: the records with
+    their outcomes, the trades, the steps), as a closed Batch carries them."""
 
     symbol: int
     batch_id: int
-    pre_cells: np.ndarray
-    ops: np.ndarray
+    pre_cells: np.ndarray     # uint32, Book.cells
+    ops: np.ndarray           # OP_DTYPE, outcome fields filled: the proof's public records
+    steps: np.ndarray         # STEP_DTYPE, `op` counting from 0: the witness
+    trades: np.ndarray        # TRADE_DTYPE: the proof's public trades
     trace_length: int
     security_bits: int = DEFAULT_MIN_SECURITY
     log_blowup: int = LOG_BLOWUP
 
     @classmethod
     def of(cls, batch: Batch, security_bits: int = DEFAULT_MIN_SECURITY) -> "ProofJob":
-        return cls(batch.symbol, batch.batch_id, batch.pre_cells, batch.ops, batch.trace_length,
-                   security_bits)
+        return cls(batch.symbol, batch.batch_id, batch.pre_cells, batch.ops, batch.steps,
+                   batch.trades, batch.trace_length, security_bits)
 
 
 @dataclass
@@ -80,57 +93,78 @@ class ProofResult:
         return self.error is None
 
 
-def check_job(job: ProofJob) -> Book:
-    """Refuse a malformed job with a clear error before any work; returns
-    the book its cells hold (checked once here, for everything after)."""
-    if not isinstance(job.ops, np.ndarray) or job.ops.dtype != OP_DTYPE or job.ops.ndim != 1:
-        raise ValueError("job.ops must be a one-dimensional array of OP_DTYPE records")
-    if len(job.ops) == 0:
-        raise ValueError("an empty batch")
+def check_job(job: ProofJob) -> None:
+    """Refuse a malformed job with a clear error before any work: records
+    of the wrong type or shape, cells that do not have a book's shape
+    (CorruptState) or are another symbol's, parameters out of range or out
+    of reach at this trace length.  The run itself (its steps' ranges) is
+    checked where it is read (prepare_run); whether it is the engine's, by
+    the verifier."""
+    B.check_records(job.ops, job.steps, job.trades)
     if not 1 <= job.log_blowup <= MAX_LOG_BLOWUP:
         raise ValueError(f"log_blowup must be in 1..{MAX_LOG_BLOWUP}, not {job.log_blowup}")
     if not 1 <= job.security_bits <= 128:
         raise ValueError(f"security_bits must be in 1..128, not {job.security_bits}")
-    book = Book.from_cells(job.pre_cells)      # CorruptState if these are not a book's cells
-    if book.symbol != job.symbol:
-        raise ValueError(f"the cells are symbol {book.symbol}'s book, the job is for {job.symbol}")
-    t = check_trace_length(job.trace_length, book.capacity)
+    capacity = invariants.check_shape(job.pre_cells)
+    symbol = int(job.pre_cells[lib.ZK_HDR_SYMBOL])
+    if symbol != job.symbol:
+        raise ValueError(f"the cells are symbol {symbol}'s book, the job is for {job.symbol}")
+    t = check_trace_length(job.trace_length, capacity)
     # ParameterError if the target cannot be reached at this size (hash and field bounds)
     proof_options(job.security_bits, t, job.log_blowup)
-    return book
 
 
-def prove_job(job: ProofJob, pre: Book | None = None) -> tuple[B.BatchProof, np.ndarray]:
-    """Prove `job` with the order-book STARK: (proof, trades).  `pre` is
-    the book check_job returned, if the caller has it."""
-    pre = pre or check_job(job)
+def prove_job(job: ProofJob) -> B.BatchProof:
+    """Prove `job` with the order-book STARK, from its run (the engine is
+    not run again)."""
+    check_job(job)
     options = proof_options(job.security_bits, job.trace_length, job.log_blowup)
-    proof, _, trades = B.prove_batch(pre, job.ops, options, job.trace_length, batch_id=job.batch_id)
-    return proof, trades
+    prep = B.prepare_run(job.pre_cells, job.ops, job.steps, job.trades, options, job.trace_length,
+                         job.batch_id)
+    proof, _, _ = B.prove_prepared(prep, options)
+    return proof
 
 
-def accept_proof(job: ProofJob, raw: bytes, pre: Book) -> tuple[B.BatchProof, int]:
-    """Check that `raw` is a batch proof file proving exactly `job` (whose
-    cells hold the book `pre`, as check_job returned it) and verify it: (the
-    decoded proof, its trade count).  ProofRejected otherwise."""
+def warm_up_job(capacity: int, trace_length: int, security_bits: int = DEFAULT_MIN_SECURITY,
+                log_blowup: int = LOG_BLOWUP, symbol: int = 0) -> ProofJob:
+    """A job of a chain's shape that a worker proves, and throws away,
+    before its first real one (WorkerPool(warm=...)): one limit order on the
+    empty book, with the engine's run of it.  Everything a proof of that
+    shape computes once and keeps (the AIR's constraints, the compiled
+    constraint program, the LogUp and quotient plans, divisors, coset
+    points, twiddles, scratch buffers) is then ready, so the first Critical
+    operation costs what the next ones do."""
+    op = operation(seq=1, ts_ns=1, symbol=symbol, kind=Kind.LIMIT, side=Side.BUY, price=1, qty=1,
+                   account=1)
+    book = Book(capacity, symbol)
+    cells = book.cells.copy()
+    trades, steps = book.process_traced(op)
+    return ProofJob(symbol, 0, cells, op, steps, trades, trace_length, security_bits, log_blowup)
+
+
+def accept_proof(job: ProofJob, raw: bytes) -> B.BatchProof:
+    """Check that `raw` is a batch proof file proving exactly `job` (its
+    symbol, batch, chain parameters, records, trades and pre-state) and
+    verify it: the decoded proof.  ProofRejected otherwise.
+
+    The job's records and trades are the daemon's own (the shadow book's
+    run); the verifier checks that they are what the rules give, so the
+    engine is not run here either."""
     try:
         bp = proof_file.decode(raw)
     except ProofFormatError as exc:
         raise ProofRejected(f"symbol {job.symbol} batch {job.batch_id}: not a batch proof "
                             f"file: {exc}") from None
     pub = bp.public
-    # what the rules give for these operations from these cells
-    ops = np.array(job.ops, dtype=OP_DTYPE, copy=True)
-    trades = Book.from_cells(pre.cells, validate=False).process(ops)
     # the pre-state root and Link any proof of `job` must carry: functions of the cells alone
-    state = B.BookState.of(pre, job.trace_length, job.log_blowup)
+    state = B.BookState.commit(job.pre_cells, job.trace_length, job.log_blowup)
     wrong = [what for what, bad in [
         ("symbol", pub.symbol != job.symbol),
         ("batch id", pub.batch_id != job.batch_id),
         ("trace length", pub.trace_length != job.trace_length),
         ("blowup", bp.proof.options.log_blowup != job.log_blowup),
-        ("operations", pub.ops.tobytes() != ops.tobytes()),
-        ("trades", pub.trades.tobytes() != trades.tobytes()),
+        ("operations", pub.ops.tobytes() != job.ops.tobytes()),
+        ("trades", pub.trades.tobytes() != job.trades.tobytes()),
         ("pre-state", pub.pre_root != state.root or pub.pre_link != state.link),
     ] if bad]
     if wrong:
@@ -141,4 +175,4 @@ def accept_proof(job: ProofJob, raw: bytes, pre: Book) -> tuple[B.BatchProof, in
     except VerificationError as exc:
         raise ProofRejected(f"symbol {job.symbol} batch {job.batch_id}: the proof does not "
                             f"verify: {exc}") from None
-    return bp, len(trades)
+    return bp

@@ -34,7 +34,7 @@ def serve(inp: BinaryIO, out: BinaryIO) -> int:
         try:
             job = decode_request(payload)
             symbol, batch_id = job.symbol, job.batch_id
-            proof, _ = prove_job(job)
+            proof = prove_job(job)
             status, body = OK, proof_file.encode(proof)
         except Exception as exc:
             status, body = ERROR, f"{type(exc).__name__}: {exc}".encode()

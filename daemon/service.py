@@ -32,7 +32,7 @@ from .batches import Batch, BatchPolicy
 from .config import Config, RingConfig
 from .finisher import Finisher
 from .ingest import Ingest, Resync
-from .jobs import ProofJob
+from .jobs import ProofJob, warm_up_job
 from .journal import Journal, JournalCorrupt
 from .metrics import Metrics
 from .notify import Notifier, watchdog_loop
@@ -79,7 +79,9 @@ class Service:
             self.consumer, self.completions = _open_rings(c.ring)
             opened.callback(self.consumer.close)
             opened.callback(self.completions.close)
-            self.pool = WorkerPool(c.workers.count, list(c.workers.cores) or None)
+            self.pool = WorkerPool(c.workers.count, list(c.workers.cores) or None,
+                                   warm=warm_up_job(c.book.capacity, self.trace_length,
+                                                    c.workers.security_bits))
             self._closing = opened.pop_all()
         self.finisher = Finisher(self.store, self.completions, self.metrics)
         self.sequencer_thread = SequencerThread(self.sequencer, self._submit)

@@ -20,8 +20,13 @@ about (engine/book.py in tracing mode).  Three things come of it:
   depends only on the order of the records, so a journal replay makes the
   same ones.
 * **batches**: the operations are cut into batches (daemon/batches.py), each
-  carrying the book's cells before it, which is all a proof needs (a batch's
-  pre-state root and link are functions of those cells).
+  carrying the book's cells before it (a batch's pre-state root and link are
+  functions of those cells) and the engine's run of its operations: their
+  outcomes, trades and step records, the witness its proof is built from.
+  Each operation runs through the engine once, here: where a batch fills its
+  trace in the middle of a run, the run is split there (the next batch's
+  cells are the first part's post-state, engine/trace.py cells_after), not
+  run again.
 
 `apply` is the one path every feeder takes: the daemon's live records (cut
 by its BatchPolicy), a journal replay (no policy: the batch ends where the
@@ -38,6 +43,7 @@ import numpy as np
 from ..engine import records
 from ..engine.book import Book, StreamError
 from ..engine.records import FLAG_CLAIMED, FLAG_CRITICAL, OP_DTYPE, TRADE_DTYPE
+from ..engine.trace import StepKind, cells_after
 from ..prover.orderbook.witness import check_trace_length
 from .batches import Applied, Batch, BatchPolicy, Break, CloseReason, Divergence, Refusal, Refused
 from .priority import ProofPriority
@@ -54,9 +60,10 @@ class _Open:
 
     ops: list = field(default_factory=list)          # OP_DTYPE chunks, outcomes by the rules
     trades: list = field(default_factory=list)       # TRADE_DTYPE chunks
+    steps: list = field(default_factory=list)        # STEP_DTYPE chunks, `op` counting in the batch
     seen: list = field(default_factory=list)         # int64 chunks
     count: int = 0
-    steps: int = 0
+    n_steps: int = 0
     since: float = 0.0
     pre_cells: np.ndarray | None = None
     critical: bool = False
@@ -65,8 +72,8 @@ class _Open:
     resumed: bool = False                            # it begins where the stream resumed
 
     def copy(self) -> "_Open":
-        return replace(self, ops=list(self.ops), trades=list(self.trades), seen=list(self.seen),
-                       divergent=list(self.divergent))
+        return replace(self, ops=list(self.ops), trades=list(self.trades), steps=list(self.steps),
+                       seen=list(self.seen), divergent=list(self.divergent))
 
 
 #: records in a row past a gap that make a stream resume there; fewer than
@@ -97,6 +104,50 @@ class _Held:
 
     def __len__(self) -> int:
         return len(self.recs)
+
+
+def _joined(chunks: list) -> np.ndarray:
+    """One array of the chunks (the chunk itself when there is one: no copy)."""
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
+
+
+@dataclass
+class _Part:
+    """Consecutive operations of one engine run, with what the run gave them."""
+
+    first: int                  # index of the first in the run
+    claimed: np.ndarray         # the records as they came (the engine's claims)
+    computed: np.ndarray        # the records with the rules' outcomes
+    trades: np.ndarray
+    steps: np.ndarray           # `op` counting in the run
+    seen: np.ndarray
+
+
+@dataclass
+class _Run:
+    """A traced engine run over records, handed out in consecutive parts
+    (a batch each) from `start`, its steps from `step_at`."""
+
+    claimed: np.ndarray
+    computed: np.ndarray
+    trades: np.ndarray
+    steps: np.ndarray
+    per_op: np.ndarray          # steps of each operation
+    seen: np.ndarray
+    start: int = 0
+    step_at: int = 0
+    trade_at: int = 0
+
+    def part(self, k: int) -> _Part:
+        """The next `k` operations."""
+        i, j = self.start, self.start + k
+        s = self.step_at + int(self.per_op[i:j].sum())
+        steps = self.steps[self.step_at:s]
+        t = self.trade_at + int((steps["kind"] == StepKind.MATCH).sum())    # a trade per MATCH
+        out = _Part(i, self.claimed[i:j], self.computed[i:j], self.trades[self.trade_at:t], steps,
+                    self.seen[i:j])
+        self.start, self.step_at, self.trade_at = j, s, t
+        return out
 
 
 class ShadowBook:
@@ -189,9 +240,9 @@ class ShadowBook:
             return None
         priority = min(o.priority, ProofPriority.CRITICAL if o.critical else
                        ProofPriority.HIGH if o.divergent else ProofPriority.LOW)
-        batch = Batch(self.symbol, self.next_batch_id, np.concatenate(o.ops),
-                      np.concatenate(o.trades), o.pre_cells, self.trace_length,
-                      np.concatenate(o.seen), priority, reason, o.divergent, o.resumed)
+        batch = Batch(self.symbol, self.next_batch_id, _joined(o.ops), _joined(o.trades),
+                      _joined(o.steps), o.pre_cells, self.trace_length, _joined(o.seen), priority,
+                      reason, o.divergent, o.resumed)
         self.next_batch_id += 1
         self._open = _Open()
         return batch
@@ -234,32 +285,38 @@ class ShadowBook:
         cut = crit.size and policy is not None and self._critical_allowed(now, policy)
         if cut:
             n = int(crit[0]) + 1
-        # 3. run it, then keep the prefix whose steps fit the trace
+        # 3. run it (once: traced), then cut it where the trace is full
         if not o.count:
             o.pre_cells, o.since, o.resumed, self._resumed = self.book.cells.copy(), now, \
                 self._resumed, False
         work = np.array(ops[:n], dtype=OP_DTYPE)
-        before = self.book.cells.copy()
+        before = self.book.cells.copy() if o.count else o.pre_cells
         trades, steps = self.book.process_traced(work)
         per_op = np.bincount(steps["op"], minlength=n)
-        room = self.trace_length - 1 - o.steps
-        fits = int(np.searchsorted(np.cumsum(per_op), room, side="right"))
-        if fits < n:
-            if policy is None:
-                raise BatchOverflow(
-                    f"symbol {self.symbol}: the batch would take {o.steps + int(per_op.sum())} "
-                    f"engine steps; its {self.trace_length}-row trace holds {self.trace_length - 1}")
-            self.book = Book.from_cells(before, validate=False)     # cut before op `fits`
+        if policy is None and o.n_steps + len(steps) > self.trace_length - 1:
+            raise BatchOverflow(
+                f"symbol {self.symbol}: the batch would take {o.n_steps + len(steps)} "
+                f"engine steps; its {self.trace_length}-row trace holds {self.trace_length - 1}")
+        run = _Run(ops[:n], work, trades, steps, per_op, seen[:n])
+        while True:
+            room = self.trace_length - 1 - o.n_steps
+            fits = int(np.searchsorted(np.cumsum(per_op[run.start:]), room, side="right"))
+            if run.start + fits == n:
+                break
+            # the trace is full before op run.start + fits: those before it end
+            # this batch, the rest open the next, from the cells between them
+            if not (fits or o.count):      # check_trace_length makes room for any one operation
+                raise AssertionError(f"symbol {self.symbol}: one operation takes more steps than "
+                                     f"a {self.trace_length}-row trace holds")
             if fits:
-                work = np.array(ops[:fits], dtype=OP_DTYPE)
-                trades = self.book.process(work)
-                self._take(ops[:fits], work, trades, seen[:fits], int(per_op[:fits].sum()), False,
-                           priority, out)
+                self._take(run.part(fits), False, priority, out)
             out.closed.append(self.close(CloseReason.STEPS))
-            return fits
+            o = self._open
+            o.pre_cells = cells_after(before, steps[:run.step_at], work[:run.start])
+            o.since = now
         # a Critical operation past the rate (under a policy) counts as an ordinary one
         critical = bool(cut) if policy is not None else bool(crit.size)
-        self._take(ops[:n], work, trades, seen[:n], int(per_op.sum()), critical, priority, out)
+        self._take(run.part(n - run.start), critical, priority, out)
         if policy is not None:
             if cut:
                 out.closed.append(self.close(CloseReason.CRITICAL))
@@ -343,9 +400,9 @@ class ShadowBook:
             return True
         return False
 
-    def _take(self, claimed, computed, trades, seen, steps: int, critical: bool,
-              priority: ProofPriority, out: Applied) -> None:
+    def _take(self, part: "_Part", critical: bool, priority: ProofPriority, out: Applied) -> None:
         o = self._open
+        claimed, computed = part.claimed, part.computed
         claims = np.flatnonzero((claimed["flags"] & FLAG_CLAIMED) != 0)
         for k in claims[records.outcome_mismatches(claimed[claims], computed[claims])]:
             fields = records.OUTCOME_FIELDS
@@ -354,11 +411,17 @@ class ShadowBook:
                                               {f: int(claimed[f][k]) for f in fields},
                                               {f: int(computed[f][k]) for f in fields}))
             o.divergent.append(seq)
+        steps = part.steps                    # the run's own: renumbered in place
+        if part.first:
+            steps["op"] -= np.uint32(part.first)
+        if o.count:
+            steps["op"] += np.uint32(o.count)            # counted in the batch, not the run
         o.ops.append(computed)
-        o.trades.append(np.asarray(trades, dtype=TRADE_DTYPE))
-        o.seen.append(np.asarray(seen, dtype=np.int64))
+        o.trades.append(np.asarray(part.trades, dtype=TRADE_DTYPE))
+        o.steps.append(steps)
+        o.seen.append(np.array(part.seen, dtype=np.int64))     # a copy: the caller's may be reused
         o.count += len(computed)
-        o.steps += steps
+        o.n_steps += len(steps)
         o.critical |= critical
         o.priority = min(o.priority, priority)
 

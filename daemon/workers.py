@@ -13,7 +13,10 @@ Workers are started with the 'spawn' method: the daemon has threads, and
 forking a threaded process can copy a lock some other thread held.  Each
 worker runs ``backend.prove(job)`` (daemon/backends.py) for every job it is
 given; the backend object is pickled to each worker, so an external-prover
-backend gets one prover process per worker.
+backend gets one prover process per worker.  A job carries its batch's step
+records (about 1 KiB per operation), so it crosses the pipe as a pickle with
+its arrays out of band (protocol 5): their bytes go from the batch's own
+arrays into the worker's, through the kernel only.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ import itertools
 import logging
 import multiprocessing as mp
 import os
+import pickle
 import threading
 import time
 from concurrent.futures import Future
@@ -50,17 +54,50 @@ class PoolClosed(RuntimeError):
     """The pool was closed before the job ran (or, with wait=False, finished)."""
 
 
-def _worker_main(conn, backend) -> None:
-    """A worker process: prove each job received until told to stop (None)."""
+def _send_job(conn, job_id: int, job: ProofJob) -> None:
+    """Send a job: its pickle without its arrays, their sizes, then each
+    array's bytes as they are (pickle protocol 5, out of band)."""
+    arrays: list[pickle.PickleBuffer] = []
+    head = pickle.dumps((job_id, job), protocol=5, buffer_callback=arrays.append)
+    raws = [a.raw() for a in arrays]
+    conn.send((head, [r.nbytes for r in raws]))
+    for r in raws:
+        conn.send_bytes(r)
+
+
+def _receive_job(conn, msg) -> tuple[int, ProofJob]:
+    """The job whose head `msg` is (_send_job): each array's bytes received
+    into a buffer of its own, which the unpickled arrays then use."""
+    head, sizes = msg
+    arrays = []
+    for n in sizes:
+        buf = bytearray(n)
+        conn.recv_bytes_into(buf)
+        arrays.append(buf)
+    return pickle.loads(head, buffers=arrays)
+
+
+def _worker_main(conn, backend, warm: ProofJob | None = None) -> None:
+    """A worker process: prove `warm` first (if given, result thrown away),
+    then each job received until told to stop (None)."""
+    if warm is not None:
+        # before READY: the shape caches are built before any real job is
+        # taken (one sent meanwhile waits in the pipe); a failure here is the
+        # first job's to report, not the warm-up's
+        try:
+            backend.prove(warm)
+        except Exception as exc:
+            log.warning("worker warm-up failed (%s: %s); the first job builds the caches",
+                        type(exc).__name__, exc)
     conn.send(READY)
     while True:
         try:
             msg = conn.recv()
+            if msg is None:
+                return
+            job_id, job = _receive_job(conn, msg)
         except (EOFError, OSError):   # the parent went away
             return
-        if msg is None:
-            return
-        job_id, job = msg
         t0 = time.perf_counter()
         try:
             result = backend.prove(job)
@@ -91,21 +128,25 @@ class _Slot:
     conn: object = None
     job: _Running | None = None
     stopping: bool = False
-    ready: bool = False               # its process reached _worker_main
+    ready: bool = False               # its process reached _worker_main and warmed up
     early_deaths: int = 0
 
 
 class WorkerPool:
     """`count` worker processes proving ProofJobs with `backend` (default:
     the in-process STARK prover, NativeBackend), each pinned to one of
-    `cores` (cycled; None: no pinning)."""
+    `cores` (cycled; None: no pinning).  `warm` (jobs.warm_up_job: a job of
+    the chain's shape) is proven by each worker, a replacement included,
+    before it reports ready and takes its first job."""
 
     def __init__(self, count: int, cores: list[int] | None = None,
                  backend: ProofBackend | None = None, *,
-                 age_step: float | None = DEFAULT_AGE_STEP, queue: PriorityQueue | None = None):
+                 age_step: float | None = DEFAULT_AGE_STEP, queue: PriorityQueue | None = None,
+                 warm: ProofJob | None = None):
         if count < 1:
             raise ValueError(f"a worker pool needs at least one worker, not {count}")
         self.backend = backend if backend is not None else NativeBackend()
+        self.warm = warm
         self.queue = queue or PriorityQueue(age_step)
         self._ctx = mp.get_context("spawn")
         self._lock = threading.Lock()
@@ -140,7 +181,7 @@ class WorkerPool:
     # ---------------------------------------------------------- processes --
     def _start(self, slot: _Slot) -> None:
         parent, child = self._ctx.Pipe()
-        p = self._ctx.Process(target=_worker_main, args=(child, self.backend),
+        p = self._ctx.Process(target=_worker_main, args=(child, self.backend, self.warm),
                               name=f"zksidecar-prover-{slot.index}", daemon=True)
         p.start()
         child.close()
@@ -157,6 +198,12 @@ class WorkerPool:
     def pids(self) -> list[int]:
         with self._lock:
             return [s.process.pid for s in self._slots if s.process is not None]
+
+    @property
+    def ready(self) -> int:
+        """Workers that have started (and proven the warm-up job, if any)."""
+        with self._lock:
+            return sum(1 for s in self._slots if s.ready and s.process is not None)
 
     @property
     def cores(self) -> list[int | None]:
@@ -232,7 +279,7 @@ class WorkerPool:
                                   else PoolClosed("the worker pool closed before the job ran"))
                 continue
             try:
-                conn.send((job_id, job))
+                _send_job(conn, job_id, job)
             except (OSError, ValueError) as exc:
                 # the worker died as it was given the job: the monitor replaces
                 # it and, if it saw the job first, has failed it already

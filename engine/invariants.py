@@ -20,8 +20,16 @@ class CorruptState(ValueError):
     """A snapshot or table that is not a well-formed book."""
 
 
-def check(cells: np.ndarray) -> None:
-    """Raise CorruptState naming the first broken invariant of `cells`."""
+def check_shape(cells: np.ndarray) -> int:
+    """The capacity of `cells` if they have a book's shape: a one-dimensional
+    uint32 array of the header and the columns of a capacity in range, the
+    reserved header cells zero.  CorruptState naming what is wrong
+    otherwise.  Nothing is walked: this is what code that only reads cells
+    (never runs the engine on them) needs to index them safely."""
+    if not isinstance(cells, np.ndarray) or cells.ndim != 1 or cells.dtype != np.uint32:
+        raise CorruptState("a book's cells are a one-dimensional array of uint32")
+    if len(cells) <= HEADER:
+        raise CorruptState(f"{len(cells)} cells cannot hold a book")
     log2 = int(cells[lib.ZK_HDR_LOG2_CAPACITY])
     if not lib.ZK_MIN_LOG2_CAPACITY <= log2 <= lib.ZK_MAX_LOG2_CAPACITY:
         raise CorruptState(f"capacity 2^{log2} out of range")
@@ -30,6 +38,12 @@ def check(cells: np.ndarray) -> None:
         raise CorruptState(f"{len(cells)} cells do not match a capacity of 2^{log2}")
     if cells[lib.ZK_HDR_LOG2_CAPACITY + 1:HEADER].any():
         raise CorruptState("reserved header cells are not zero")
+    return cap
+
+
+def check(cells: np.ndarray) -> None:
+    """Raise CorruptState naming the first broken invariant of `cells`."""
+    cap = check_shape(cells)
     col = {name: cells[HEADER + i * cap: HEADER + (i + 1) * cap].tolist()
            for i, name in enumerate(COLUMNS)}
     if any(col[name][0] for name in COLUMNS):

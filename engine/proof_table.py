@@ -50,3 +50,23 @@ def proof_table(cells: np.ndarray) -> np.ndarray:
         addr, cell = (int(i[0]) for i in np.nonzero(table >= P))
         raise ValueError(f"word {addr} cell {cell} holds {int(table[addr, cell])}, not below p = {P}")
     return table
+
+
+def with_table(cells: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """A copy of `cells` holding `table`: the inverse of proof_table for what
+    a table holds (every column of every slot, and the header's best_bid ..
+    live); the stream cells (sequence number, timestamp, symbol, capacity)
+    stay those of `cells`.  `table` must be `cells`' capacity long."""
+    cap = len(table)
+    out = np.array(cells, dtype=np.uint32)
+    if len(out) != HEADER + len(COLUMNS) * cap:
+        raise ValueError(f"{len(out)} cells do not match a table of {cap} words")
+    col = out[HEADER:].reshape(len(COLUMNS), cap)
+    for i, name in enumerate(WORD_FIELDS):
+        if name in _COL:
+            col[_COL[name]] = table[:, i]
+    col[_COL["account"]] = table[:, WORD_FIELDS.index("account_lo")] \
+        | table[:, WORD_FIELDS.index("account_hi")] << np.uint32(16)
+    col[:, 0] = 0                   # the null slot: the table's word 0 is the header's
+    out[:HEADER_CELLS] = table[0, :HEADER_CELLS]
+    return out

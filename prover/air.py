@@ -120,6 +120,7 @@ class MainColumns(Mapping):
     copied."""
 
     def __init__(self, air: "Air", traces: dict[str, np.ndarray]):
+        self.segments = traces       # segment name -> (N, w) matrix
         self._views = {c: traces[s.name][:, j] for s in air.main_segments for j, c in enumerate(s.columns)}
         self._copies: dict[str, np.ndarray] = {}
 

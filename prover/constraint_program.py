@@ -22,7 +22,6 @@ Compilation, in order:
 """
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +30,7 @@ from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, evaluate, topologic
 from .ext_scalar import Ext, ScalarAlgebra
 from .field import encode
 from .native import ffi, lib
+from .shape_cache import ShapeCache
 
 OP = {name: getattr(lib, f"ZK_VM_{name}") for name in (
     "LOAD_B", "LOAD_E", "CONST_B", "CONST_E", "ADD_BB", "SUB_BB", "MUL_BB", "NEG_B", "ADD_EE",
@@ -66,22 +66,27 @@ class Program:
     def __init__(self, outputs: list[Output], constants, base_inputs: dict, ext_inputs: dict,
                  n_accumulators: int, cache_key: tuple | None = None, keep: object = None):
         self.n_accumulators = n_accumulators
-        shape = None
-        if cache_key is not None:
-            hit = _SHAPES.get(cache_key)
-            if hit is not None and hit[0] is keep:
-                _SHAPES.move_to_end(cache_key)
-                shape = hit[1]
-        if shape is None:
-            shape = _Shape([o.expr for o in outputs], [o.accumulator for o in outputs], base_inputs,
-                           ext_inputs)
-            if cache_key is not None:
-                _SHAPES[cache_key] = (keep, shape)
-                while len(_SHAPES) > _SHAPES_KEPT:
-                    _SHAPES.popitem(last=False)
+        compile_ = lambda: _Shape([o.expr for o in outputs], [o.accumulator for o in outputs],  # noqa: E731
+                                  base_inputs, ext_inputs)
+        shape = compile_() if cache_key is None else _SHAPES.get(cache_key, keep, compile_)
+        self._shape, self.n_outputs = shape, len(outputs)
         self.code, self.n_regs, self.n_base_regs = shape.code, shape.n_regs, shape.n_base_regs
-        scalar = ScalarAlgebra(constants)
-        self._consts: list[Ext] = evaluate(shape.constants, scalar) + [o.weight for o in outputs]
+        weights = np.array([o.weight.c for o in outputs], dtype=np.uint32).reshape(-1, 4)
+        self._consts = _constant_words(shape, constants, encode(weights))
+
+    def bind(self, constants, weights: np.ndarray) -> "Program":
+        """This program's compiled shape with other values: `constants`
+        resolves the degree-0 variables (as for the constructor) and
+        `weights` is the outputs' weights, (k, 4) Montgomery, in output
+        order.  What a prover of many proofs of one shape pays per proof:
+        no expression is walked but the constants' own."""
+        if weights.shape != (self.n_outputs, 4):
+            raise ValueError(f"weights of shape {weights.shape} for a program of {self.n_outputs} outputs")
+        other = object.__new__(Program)
+        other.n_accumulators, other._shape, other.n_outputs = self.n_accumulators, self._shape, self.n_outputs
+        other.code, other.n_regs, other.n_base_regs = self.code, self.n_regs, self.n_base_regs
+        other._consts = _constant_words(self._shape, constants, weights)
+        return other
 
     @staticmethod
     def _place(insn: tuple[int, int, int, int], n_base: int) -> tuple[int, int, int, int]:
@@ -120,12 +125,33 @@ class Program:
             raise ValueError(f"step {step} must be below the row count {rows}")
         base = [_strided(c, rows, 1) for c in base_cols]
         ext = [_strided(c, rows, 4) for c in ext_cols]
-        ptrs = lambda cs: ffi.new("uint32_t *[]", [ffi.cast("uint32_t *", c.ctypes.data) for c in cs]) \
-            if cs else ffi.NULL
-        strides = lambda cs, unit: ffi.new("size_t[]", [c.strides[0] // unit for c in cs]) \
-            if cs else ffi.NULL
-        return self._execute(ptrs(base), strides(base, 4), len(base), ptrs(ext), strides(ext, 16),
-                             len(ext), rows, step)
+        where = lambda cs, unit: (np.array([c.ctypes.data for c in cs], dtype=np.uintp),   # noqa: E731
+                                  np.array([c.strides[0] // unit for c in cs], dtype=np.uintp))
+        return self.run_at(*where(base, 4), *where(ext, 16), rows, step, keep=(base, ext))
+
+    def run_at(self, base_addr: np.ndarray, base_stride: np.ndarray, ext_addr: np.ndarray,
+               ext_stride: np.ndarray, rows: int, step: int, keep: object) -> list[np.ndarray]:
+        """:meth:`run` with the inputs given by address: input i's values
+        start at address addr[i] (uintp) and lie stride[i] values apart (a
+        value is one word, or four for an extension input), each input
+        holding at least `rows` values in memory that `keep` keeps alive
+        (see matrix_columns: a whole LDE matrix's columns in two array
+        operations, not a numpy view and a cffi cast per column)."""
+        if not 0 <= step < max(rows, 1):
+            raise ValueError(f"step {step} must be below the row count {rows}")
+        arrays = []
+        for a in (base_addr, base_stride, ext_addr, ext_stride):
+            a = np.ascontiguousarray(a, dtype=np.uintp)
+            arrays.append(a)
+        ba, bs, ea, es = arrays
+        if len(ba) != len(bs) or len(ea) != len(es):
+            raise ValueError("one stride per input address")
+        if (bs == 0).any() or (es == 0).any():
+            raise ValueError("an input column with stride 0")
+        cast = lambda t, a: ffi.cast(t, a.ctypes.data) if len(a) else ffi.NULL   # noqa: E731
+        return self._execute(cast("uint32_t **", ba), cast("size_t *", bs), len(ba),
+                             cast("uint32_t **", ea), cast("size_t *", es), len(ea), rows, step,
+                             keep=(keep, arrays))
 
     def run_matrix(self, matrix: np.ndarray, step: int) -> list[np.ndarray]:
         """:meth:`run` with no base inputs and extension input j the column
@@ -149,9 +175,7 @@ class Program:
 
     def _execute(self, base_ptrs, base_strides, n_base: int, ext_ptrs, ext_strides, n_ext: int,
                  rows: int, step: int, keep: object = None) -> list[np.ndarray]:
-        # one encode for all the constants (canonical -> Montgomery)
-        consts = encode(np.array([c.c for c in self._consts], dtype=np.uint32)) if self._consts \
-            else np.zeros((1, 4), np.uint32)
+        consts = self._consts
         accs = [np.zeros((rows, 4), dtype=np.uint32) for _ in range(self.n_accumulators)]
         acc_ptrs = ffi.new("uint32_t *[]", [ffi.cast("uint32_t *", ffi.from_buffer(a)) for a in accs])
         code = np.ascontiguousarray(self.code)
@@ -165,6 +189,29 @@ class Program:
         if rc != 0:
             raise ValueError("malformed constraint program")
         return accs
+
+
+def _constant_words(shape: "_Shape", constants, weights: np.ndarray) -> np.ndarray:
+    """The constant slots of `shape` as one (k, 4) Montgomery array: its
+    degree-0 subexpressions evaluated with `constants`, then the weights
+    (already Montgomery); one row of zeros for a program with none."""
+    values = evaluate(shape.constants, ScalarAlgebra(constants)) if shape.constants else []
+    words = encode(np.array([v.c for v in values], dtype=np.uint32).reshape(-1, 4))
+    out = np.concatenate([words, np.asarray(weights, dtype=np.uint32).reshape(-1, 4)])
+    return np.ascontiguousarray(out) if len(out) else np.zeros((1, 4), np.uint32)
+
+
+def matrix_columns(mat: np.ndarray, width: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(addresses, strides) of every column of a (rows, k * width) uint32
+    matrix as Program.run_at reads them: column j is the `width`-word values
+    starting at word j * width of each row (base columns: width 1; the
+    extension columns of an auxiliary matrix: width 4)."""
+    if mat.dtype != np.uint32 or mat.ndim != 2 or mat.shape[1] % width or mat.strides[1] != 4 \
+            or mat.strides[0] % (4 * width) or mat.strides[0] < 4 * mat.shape[1]:
+        raise ValueError(f"need a uint32 matrix with contiguous rows, {width}-word columns")
+    k = mat.shape[1] // width
+    addr = mat.ctypes.data + 4 * width * np.arange(k, dtype=np.uintp)
+    return addr.astype(np.uintp), np.full(k, mat.strides[0] // (4 * width), dtype=np.uintp)
 
 
 def _strided(col: np.ndarray, rows: int, width: int) -> np.ndarray:
@@ -183,8 +230,7 @@ def _strided(col: np.ndarray, rows: int, width: int) -> np.ndarray:
 
 
 #: compiled shapes by cache key (see Program), the most recent few
-_SHAPES: "OrderedDict[tuple, tuple[object, _Shape]]" = OrderedDict()
-_SHAPES_KEPT = 8
+_SHAPES: "ShapeCache[_Shape]" = ShapeCache(8)
 
 
 class _Shape:

@@ -69,9 +69,11 @@ from . import constraints as C
 from . import extension as E
 from . import field as F
 from .air import Air, BoundaryConstraint, Frame, MainColumns, TransitionConstraint
-from .expr import PERIODIC, TRACE, Expr, const, evaluate
-from .ext_scalar import Ext
+from .domain import zpowers
+from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, const, evaluate, variables
+from .ext_scalar import Ext, ScalarAlgebra
 from .native import ffi, lib
+from .shape_cache import ShapeCache
 
 #: a column name, an integer constant, or a function of the frame giving an expression
 Term = Union[str, int, Callable[[Frame], Expr]]
@@ -240,13 +242,15 @@ class LogUp:
             out = np.empty(shape, dtype=np.uint32)
         elif out.shape != shape or out.dtype != np.uint32 or out.strides[1:] != (16, 4):
             raise ValueError(f"out must be a uint32 {shape} array with contiguous rows")
-        plan = self._kernel_plan(air, main, challenges)
-        if plan is None:
+        plan = self._plan(air)
+        bound = None if plan is None else plan.bind(air, main, challenges)
+        if bound is None:
             out[...] = self.build_numpy(air, main, challenges)
             return out
-        fractions, keep = plan
+        fractions, keep = bound
         status = lib.zk_logup_build(ffi.cast("uint32_t *", out.ctypes.data), out.strides[0] // 4,
-                                    fractions, len(self.fractions), len(self.groups), n)
+                                    ffi.cast("zk_logup_fraction *", fractions.ctypes.data),
+                                    len(self.fractions), len(self.groups), n)
         del keep
         if status == -2:
             raise MemoryError(f"{self.name}: no scratch memory for the LogUp columns")
@@ -257,59 +261,17 @@ class LogUp:
             raise ZeroDivisionError(f"{self.name}: the denominator of fraction {k} vanishes at row {row}")
         return out
 
-    def _kernel_plan(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray):
-        """(zk_logup_fraction[], the arrays it points into) for csrc/stark/logup.c,
-        or None when some entry or multiplicity is extension-valued."""
-        n = air.trace_length
-        f = Frame(air)
-        alg = C.ColumnAlgebra(n, _trace_source(air, main, challenges))
-        terms = [f.challenge(self.alpha), f.challenge(self.beta)]
-        for fr in self.fractions:
-            terms += [fr.multiplicity] + list(fr.values)
-        # a bare column name is passed as the column itself (a strided view of
-        # the trace is read in place); anything else is evaluated
-        exprs = [term_expr(f, t) for t in terms if not isinstance(t, str)]
-        evaluated = iter(evaluate(exprs, alg))
-        values = [_main_column(air, main, t) if isinstance(t, str) else next(evaluated) for t in terms]
-        alpha, beta = values[0], values[1]
-        if not (isinstance(alpha, Ext) and isinstance(beta, Ext)):  # pragma: no cover
-            raise ValueError(f"{self.name}: alpha and beta must be challenges")
-        if any(isinstance(v, np.ndarray) and v.ndim != 1 for v in values):
-            return None
-        fractions = ffi.new("zk_logup_fraction[]", len(self.fractions))
-        keep: list = [fractions]
-        pos = 2
-        group_of = [g for g, grp in enumerate(self.groups) for _ in grp]   # groups are consecutive
-        for k, fr in enumerate(self.fractions):
-            g = group_of[k]
-            mult, entries = values[pos], values[pos + 1: pos + 1 + len(fr.values)]
-            pos += 1 + len(fr.values)
-            const_part, power, cols, coeffs = Ext(0), Ext(1), [], []
-            for j, v in enumerate(entries):
-                if j:
-                    power = power * beta
-                if isinstance(v, Ext):
-                    const_part = const_part + power * v
-                else:
-                    cols.append(_strided(v))
-                    coeffs.append(power.to_mont())
-            if isinstance(mult, Ext):
-                if not mult.is_base():
-                    return None
-                mult = None if mult.c[0] == 1 else np.full(n, F.encode_int(mult.c[0]), dtype=np.uint32)
-            else:
-                mult = _strided(mult)
-            c = fractions[k]
-            c.offset = [int(w) for w in (alpha - const_part).to_mont()]
-            c.n_values, c.group, c.sign = len(cols), g, 1 if fr.sign > 0 else -1
-            c.mult = ffi.NULL if mult is None else ffi.cast("uint32_t *", mult.ctypes.data)
-            c.mult_stride = 0 if mult is None else mult.strides[0] // 4
-            ptrs = ffi.new("uint32_t *[]", [ffi.cast("uint32_t *", col.ctypes.data) for col in cols])
-            strides = ffi.new("size_t[]", [col.strides[0] // 4 for col in cols] or [1])
-            coeff = np.ascontiguousarray(np.stack(coeffs) if coeffs else np.zeros((1, 4)), dtype=np.uint32)
-            c.values, c.strides, c.coeffs = ptrs, strides, ffi.from_buffer("uint32_t[]", coeff)
-            keep += [mult, cols, ptrs, strides, coeff]
-        return fractions, keep
+    def _plan(self, air: Air) -> "_Plan | None":
+        """This argument's kernel plan for `air` (see _Plan), or None when
+        some entry or multiplicity is extension-valued.  Kept per shape: the
+        plan is a function of the fractions and the AIR's column layout, and
+        an AIR whose transition constraints are the same objects (the order
+        book shares them per trace length) states the same argument, since
+        LogUp.transitions is part of them; an AIR building them afresh gets
+        a plan per instance, held by the cache with the list."""
+        cons = air.transition_constraints
+        key = (id(cons), self.name, len(self.fractions), len(self.groups))
+        return _PLANS.get(key, cons, lambda: _Plan.of(self, air))
 
     def build_numpy(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> np.ndarray:
         """The same columns, column by column in numpy: the readable
@@ -381,6 +343,196 @@ def _trace_source(air: Air, main: dict[str, np.ndarray], challenges: np.ndarray)
         return constants(key)
 
     return column
+
+
+#: zk_logup_fraction as a numpy record, field offsets read from the compiled
+#: header (pointers and size_t as unsigned integers of their width), so a
+#: plan fills every fraction's description in a few array operations
+_FRACTION = np.dtype({
+    "names": ["offset", "n_values", "group", "sign", "mult", "mult_stride", "values", "strides",
+              "coeffs"],
+    "formats": [("<u4", (4,)), "<u4", "<u4", "<i4", np.uintp, f"u{ffi.sizeof('size_t')}", np.uintp,
+                np.uintp, np.uintp],
+    "offsets": [ffi.offsetof("zk_logup_fraction", f) for f in (
+        "offset", "n_values", "group", "sign", "mult", "mult_stride", "values", "strides", "coeffs")],
+    "itemsize": ffi.sizeof("zk_logup_fraction")})
+assert ffi.sizeof("uint32_t *") == np.dtype(np.uintp).itemsize
+
+
+class _Plan:
+    """What csrc/stark/logup.c needs of one argument that depends on its
+    shape alone, worked out once (LogUp._plan keeps it): for every fraction
+    its sign, group and varying entries, each entry's source (a bare main
+    column, or an expression evaluated per proof) and power of beta, the
+    tuples' integer constants as a matrix, and the multiplicity's source.
+    `bind` then describes one proof's fractions with array operations: no
+    Python per fraction or per entry, only per expression evaluated."""
+
+    def __init__(self):
+        self.bare: list[str] = []           # sources [0, len(bare)): main columns by name
+        self.exprs: list[Expr] = []         # the next sources: evaluated per proof
+        self.const_cols: list[int] = []     # then: constant multiplicities, as columns
+        self.const_terms: list[tuple[int, int, Expr]] = []   # (fraction, power, non-int constant)
+
+    @classmethod
+    def of(cls, arg: LogUp, air: Air) -> "_Plan | None":
+        f = Frame(air)
+        plan = cls()
+        sources: dict[object, tuple[str, int]] = {}   # a term's source: (list, index)
+
+        def bare(name: str) -> tuple[str, int]:
+            if air.is_aux(air.column_index(name)):
+                raise ValueError("LogUp fractions may only use main columns of the current row")
+            if ("bare", name) not in sources:
+                sources[("bare", name)] = ("bare", len(plan.bare))
+                plan.bare.append(name)
+            return sources[("bare", name)]
+
+        def varying(e: Expr) -> tuple[str, int]:
+            if any(kind in (CHALLENGE, DERIVED) for kind, *_ in variables([e])):
+                raise _ExtensionValued
+            plan.exprs.append(e)
+            return ("expr", len(plan.exprs) - 1)
+
+        def constant_column(value: int) -> tuple[str, int]:
+            if ("const", value) not in sources:
+                sources[("const", value)] = ("const", len(plan.const_cols))
+                plan.const_cols.append(value)
+            return sources[("const", value)]
+
+        is_int = lambda t: isinstance(t, int) and not isinstance(t, bool)   # noqa: E731
+        nf = len(arg.fractions)
+        plan.arity = max(1, max(len(fr.values) for fr in arg.fractions))
+        consts = np.zeros((nf, plan.arity), dtype=np.int64)
+        power, src, start, mult = [], [], [], []
+        try:
+            for k, fr in enumerate(arg.fractions):
+                start.append(len(src))
+                for j, t in enumerate(fr.values):
+                    if is_int(t):
+                        consts[k, j] = t % F.P
+                    elif isinstance(t, str):
+                        power.append(j), src.append(bare(t))
+                    else:
+                        e = term_expr(f, t)
+                        if e.degree == 0:
+                            plan.const_terms.append((k, j, e))
+                        else:
+                            power.append(j), src.append(varying(e))
+                m = fr.multiplicity
+                if is_int(m):
+                    mult.append(None if m % F.P == 1 else constant_column(m % F.P))
+                elif isinstance(m, str):
+                    mult.append(bare(m))
+                else:
+                    e = term_expr(f, m)
+                    if e.degree == 0:     # a public value, say: bound per proof
+                        if any(kind in (CHALLENGE, DERIVED) for kind, *_ in variables([e])):
+                            return None
+                        plan.const_terms.append((k, -1, e))
+                        mult.append(None)
+                    else:
+                        mult.append(varying(e))
+        except _ExtensionValued:
+            return None
+        # a source's index into one proof's address list: the bare columns,
+        # then the expressions, then the constant columns
+        first = {"bare": 0, "expr": len(plan.bare), "const": len(plan.bare) + len(plan.exprs)}
+        index = lambda x: -1 if x is None else first[x[0]] + x[1]   # noqa: E731
+        plan.power = np.array(power, dtype=np.int64)
+        plan.source = np.array([index(x) for x in src], dtype=np.int64)
+        plan.mult_source = np.array([index(x) for x in mult], dtype=np.int64)
+        plan.start = np.array(start, dtype=np.int64)
+        plan.const_matrix = F.encode(consts)
+        plan.fractions = np.zeros(nf, dtype=_FRACTION)
+        plan.fractions["n_values"] = np.diff(np.r_[plan.start, len(src)])
+        plan.fractions["group"] = [g for g, grp in enumerate(arg.groups) for _ in grp]   # consecutive
+        plan.fractions["sign"] = [1 if fr.sign > 0 else -1 for fr in arg.fractions]
+        plan.alpha, plan.beta = f.challenge(arg.alpha), f.challenge(arg.beta)
+        # each bare column's segment and place in it: addresses without a lookup per column
+        where = {c: (i, j) for i, sg in enumerate(air.main_segments) for j, c in enumerate(sg.columns)}
+        plan.bare_segment = np.array([where[c][0] for c in plan.bare], dtype=np.int64)
+        plan.bare_column = np.array([where[c][1] for c in plan.bare], dtype=np.uint64)
+        return plan
+
+    def bind(self, air: Air, main, challenges: np.ndarray):
+        """(the fractions' zk_logup_fraction records, the arrays they point
+        into) for one proof, or None when a constant multiplicity turns out
+        extension-valued."""
+        n = air.trace_length
+        constants = air.constants(challenges)
+        alpha, beta = constants(self.alpha.args), constants(self.beta.args)
+        keep: list = []
+        # every source's address and stride (in words)
+        if isinstance(main, MainColumns):
+            mats = main.segments
+            base = np.array([mats[s.name].ctypes.data for s in air.main_segments], dtype=np.uint64)
+            rstride = np.array([mats[s.name].strides[0] for s in air.main_segments], dtype=np.uint64)
+            cstride = np.array([mats[s.name].strides[1] for s in air.main_segments], dtype=np.uint64)
+            if (rstride % 4).any() or (cstride % 4).any() or \
+                    any(mats[s.name].dtype != np.uint32 for s in air.main_segments):
+                raise ValueError("the main segments must be uint32 matrices")
+            addr = [base[self.bare_segment] + cstride[self.bare_segment] * self.bare_column]
+            stride = [rstride[self.bare_segment] // 4]
+        else:
+            cols = [_strided(_main_column(air, main, c)) for c in self.bare]
+            keep.append(cols)
+            addr = [np.array([c.ctypes.data for c in cols], dtype=np.uint64)]
+            stride = [np.array([c.strides[0] // 4 for c in cols], dtype=np.uint64)]
+        if self.exprs:
+            alg = C.ColumnAlgebra(n, _trace_source(air, main, challenges))
+            cols = [_strided(c) for c in evaluate(self.exprs, alg)]
+            keep.append(cols)
+            addr.append(np.array([c.ctypes.data for c in cols], dtype=np.uint64))
+            stride.append(np.array([c.strides[0] // 4 for c in cols], dtype=np.uint64))
+        extra = []
+        for k, j, e in self.const_terms:
+            if j < 0:      # a degree-0 multiplicity other than 1
+                (m,) = evaluate([e], ScalarAlgebra(constants))
+                if not m.is_base():
+                    return None
+                if m.c[0] != 1:
+                    extra.append((k, np.full(n, F.encode_int(m.c[0]), dtype=np.uint32)))
+        cols = [np.full(n, F.encode_int(c), dtype=np.uint32) for c in self.const_cols] + [c for _, c in extra]
+        keep.append(cols)
+        addr.append(np.array([c.ctypes.data for c in cols], dtype=np.uint64))
+        stride.append(np.ones(len(cols), dtype=np.uint64))
+        addr, stride = np.concatenate(addr), np.concatenate(stride)
+
+        fr = self.fractions.copy()
+        # values and strides: one flat array each, fraction k's from its start
+        # (one spare entry: a fraction with no varying entry points at it)
+        values = np.zeros(len(self.source) + 1, dtype=np.uintp)
+        strides = np.ones(len(self.source) + 1, dtype=fr.dtype["mult_stride"])
+        values[:-1], strides[:-1] = addr[self.source], stride[self.source]
+        powers = zpowers(beta, self.arity)
+        coeffs = np.zeros((len(self.source) + 1, 4), dtype=np.uint32)
+        coeffs[:-1] = powers[self.power]
+        fr["values"] = values.ctypes.data + values.itemsize * self.start
+        fr["strides"] = strides.ctypes.data + strides.itemsize * self.start
+        fr["coeffs"] = coeffs.ctypes.data + coeffs.strides[0] * self.start
+        has_mult = self.mult_source >= 0
+        fr["mult"][has_mult] = addr[self.mult_source[has_mult]]
+        fr["mult_stride"][has_mult] = stride[self.mult_source[has_mult]]
+        for i, (k, _) in enumerate(extra):
+            fr["mult"][k], fr["mult_stride"][k] = addr[len(addr) - len(extra) + i], 1
+        # offsets: alpha minus each tuple's constant part sum_j c_j beta^j
+        const = E.combine_rows(self.const_matrix, powers)
+        for k, j, e in self.const_terms:
+            if j >= 0:
+                (v,) = evaluate([e], ScalarAlgebra(constants))
+                const[k] = (Ext.from_mont(const[k]) + Ext.from_mont(powers[j]) * v).to_mont()
+        fr["offset"] = F.sub(np.ascontiguousarray(np.broadcast_to(alpha.to_mont(), const.shape)), const)
+        keep += [values, strides, coeffs]
+        return fr, keep
+
+
+class _ExtensionValued(Exception):
+    """A tuple entry that is extension-valued: the argument takes build_numpy."""
+
+
+#: kernel plans by (constraint list, argument), the most recent few (LogUp._plan)
+_PLANS: "ShapeCache[_Plan | None]" = ShapeCache(8)
 
 
 def aux_columns(*arguments: LogUp) -> tuple[str, ...]:

@@ -37,7 +37,7 @@ from . import fri, ntt
 from .air import Air, Frame
 from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, link_point,
                      periodic_values_on_lde, zpowers)
-from .constraint_program import Output, Program
+from .constraint_program import Output, Program, matrix_columns
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
 from .merkle import MerkleTree, commit_extend, commit_lde
@@ -45,6 +45,7 @@ from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
 from .proof import Proof, layout, quotient_chunks
+from .shape_cache import ShapeCache
 from .transcript import Transcript
 
 
@@ -396,51 +397,97 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
     n = air.trace_length
     step = 1 << log_blowup
     m = n << log_blowup
-
+    plan = _quotient_plan(air, ldes, log_blowup)
     # inputs: every column of the LDE matrices where it lies (the evaluator
     # reads them strided and wraps next-row loads), the periodic columns on D
-    base_cols, base_inputs, ext_cols, ext_inputs = [], {}, [], {}
-    col = 0
+    base, ext, keep = [], [], list(ldes)
     for mat in ldes[:len(air.main_segments)]:
-        for j in range(mat.shape[1]):
-            base_inputs[(TRACE, col)] = len(base_cols)
-            base_cols.append(mat[:, j])
-            col += 1
+        base.append(matrix_columns(mat))
     if air.aux_columns:
-        aux = ldes[len(air.main_segments)]
-        for a in range(len(air.aux_columns)):
-            ext_inputs[(TRACE, col + a)] = len(ext_cols)
-            ext_cols.append(aux[:, 4 * a: 4 * a + 4])
-    for name, values in periodic_values_on_lde(air, log_blowup).items():
-        base_inputs[(PERIODIC, name)] = len(base_cols)
-        base_cols.append(values)
+        ext.append(matrix_columns(ldes[len(air.main_segments)], 4))
+    if air.periodic_columns:
+        periodic = periodic_values_on_lde(air, log_blowup)
+        cols = [periodic[name] for name in plan.periodic]
+        keep.append(cols)
+        base.append((np.array([c.ctypes.data for c in cols], dtype=np.uintp),
+                     np.array([c.strides[0] // 4 for c in cols], dtype=np.uintp)))
+    join = lambda parts, i: np.concatenate([p[i] for p in parts]) if parts \
+        else np.zeros(0, dtype=np.uintp)   # noqa: E731
+    weights = zpowers(alpha, plan.program.n_outputs)      # transitions, then boundaries
+    program = plan.program.bind(air.constants(challenges), weights)
+    accs = program.run_at(join(base, 0), join(base, 1), join(ext, 0), join(ext, 1), m, step, keep)
 
-    # accumulators: transitions, each boundary row, then every-row constraints
-    rows = sorted({b.row % n for b in air.boundary_constraints})
-    every = 1 + len(rows)
-    powers = iter(F.decode(zpowers(alpha, len(air.transition_constraints) + len(air.boundary_constraints))))
-    outputs = []
-    for c in air.transition_constraints:
-        outputs.append(Output(every if c.every_row else 0, c.expr, Ext(*next(powers))))
-    for b in air.boundary_constraints:
-        outputs.append(Output(1 + rows.index(b.row % n), _boundary_expr(air, b), Ext(*next(powers))))
-    # the compiled program is reused while the AIR's transition constraints
-    # are the same objects (the order book caches them per trace length) and
-    # the boundaries the same in shape
-    cons = air.transition_constraints
-    key = (id(cons), tuple((b.column, b.row % n, _shape_of(b.value)) for b in air.boundary_constraints),
-           tuple(sorted(base_inputs.items())), tuple(sorted(ext_inputs.items())))
-    program = Program(outputs, air.constants(challenges), base_inputs, ext_inputs, every + 1,
-                      cache_key=key, keep=cons)
-    accs = program.run(base_cols, ext_cols, m, step)
-
-    transition, inv_zh, boundary = _divisors_on_lde(n, log_blowup, tuple(rows))
+    transition, inv_zh, boundary = _divisors_on_lde(n, log_blowup, plan.rows)
     q = E.mul_base(accs[0], transition)
-    if any(c.every_row for c in air.transition_constraints):
-        q = F.add(q, E.mul_base(accs[every], inv_zh))
-    for inv, num in zip(boundary, accs[1:every]):
-        q = F.add(q, E.mul_base(num, inv))
+    if plan.every_row:
+        F.add(q, E.mul_base(accs[plan.every], inv_zh), out=q)
+    for inv, num in zip(boundary, accs[1:plan.every]):
+        F.add(q, E.mul_base(num, inv), out=q)
     return q
+
+
+@dataclass
+class _QuotientPlan:
+    """What quotient_on_lde needs that depends on the AIR's shape alone: the
+    compiled program (its constants and weights bound per proof), the
+    boundary rows, the accumulator of the every-row constraints, the order
+    of the periodic inputs."""
+
+    program: Program
+    rows: tuple[int, ...]
+    every: int
+    every_row: bool
+    periodic: tuple[str, ...]
+
+
+#: quotient plans by shape (see _quotient_plan), the most recent few
+_QUOTIENT_PLANS: "ShapeCache[_QuotientPlan]" = ShapeCache(8)
+
+
+def _quotient_plan(air: Air, ldes: list[np.ndarray], log_blowup: int) -> _QuotientPlan:
+    """The quotient's plan for this AIR's shape, compiled on first use and
+    kept while the AIR's transition constraints are the same objects (the
+    order book caches them per trace length), the boundaries the same in
+    shape and the matrices the same in width; an AIR building its
+    constraints afresh compiles per instance."""
+    n = air.trace_length
+    cons = air.transition_constraints
+    bcons = air.boundary_constraints
+    key = (id(cons), n, log_blowup, tuple(mat.shape[1] for mat in ldes),
+           tuple((b.column, b.row % n, _shape_of(b.value)) for b in bcons),
+           tuple(sorted(air.periodic_columns)))
+    return _QUOTIENT_PLANS.get(key, cons, lambda: _compile_quotient(air, ldes))
+
+
+def _compile_quotient(air: Air, ldes: list[np.ndarray]) -> _QuotientPlan:
+    """The quotient's plan, compiled: inputs numbered in the order
+    quotient_on_lde passes them, one output per constraint."""
+    n = air.trace_length
+    cons = air.transition_constraints
+    bcons = air.boundary_constraints
+    base_inputs, ext_inputs, col = {}, {}, 0
+    for mat in ldes[:len(air.main_segments)]:
+        for _ in range(mat.shape[1]):
+            base_inputs[(TRACE, col)] = col
+            col += 1
+    for a in range(len(air.aux_columns)):
+        ext_inputs[(TRACE, col + a)] = a
+    periodic = tuple(air.periodic_columns)
+    for i, name in enumerate(periodic):
+        base_inputs[(PERIODIC, name)] = col + i
+    # accumulators: transitions, each boundary row, then every-row constraints
+    rows = sorted({b.row % n for b in bcons})
+    every = 1 + len(rows)
+    outputs = [Output(every if c.every_row else 0, c.expr, Ext(0)) for c in cons]
+    outputs += [Output(1 + rows.index(b.row % n), _boundary_expr(air, b), Ext(0)) for b in bcons]
+    # compiled with placeholder values: bind() gives each proof its own
+    program = Program(outputs, _no_constants, base_inputs, ext_inputs, every + 1)
+    return _QuotientPlan(program, tuple(rows), every, any(c.every_row for c in cons), periodic)
+
+
+def _no_constants(key) -> Ext:
+    """A placeholder resolver for compiling a shape (every value zero)."""
+    return Ext(0)
 
 
 @functools.lru_cache(maxsize=4)

@@ -20,6 +20,7 @@ import time
 
 from zksidecar.daemon import frames as B
 from zksidecar.daemon.jobs import prove_job
+from zksidecar.engine.trace import StepKind
 from zksidecar.prover.orderbook import proof_file
 
 
@@ -36,9 +37,11 @@ def main(mode: str) -> int:
             out.write(B.frame(b"this is not a response frame at all, nor near it"))
             out.flush()
             continue
-        if mode == "wrong":
-            job.ops = job.ops[:-1]
-        bp, _ = prove_job(job)
+        if mode == "wrong":                  # the run of all but the last operation
+            kept = job.steps["op"] < len(job.ops) - 1
+            job.ops, job.steps = job.ops[:-1], job.steps[kept]
+            job.trades = job.trades[:int((job.steps["kind"] == StepKind.MATCH).sum())]
+        bp = prove_job(job)
         if mode == "relabel":
             bp.public.batch_id += 1
         raw = bytearray(proof_file.encode(bp))

@@ -48,7 +48,16 @@ def test_headers_agree_with_c(ctype, dtype):
         sub, offset = dtype.fields[name][:2]
         assert ffi.offsetof(ctype, name) == offset, name
         assert ffi.sizeof(f.type) == sub.itemsize, name
-    assert B.REQUEST.size == 40 and B.RESPONSE.size == 32      # packed, no gaps
+    assert B.REQUEST.size == 48 and B.RESPONSE.size == 32      # packed, no gaps
+
+
+def test_request_body_records_agree_with_c():
+    """What follows a request's header, in the header's count order, each
+    record the size of its C struct (the length rule of zk_backend.h)."""
+    assert [count for count, _ in B.REQUEST_BODY] == ["n_cells", "n_ops", "n_steps", "n_trades"]
+    assert [dtype.itemsize for _, dtype in B.REQUEST_BODY] == \
+        [ffi.sizeof("uint32_t"), ffi.sizeof("zk_op"), ffi.sizeof("zk_step"), ffi.sizeof("zk_trade")]
+    assert [dtype.itemsize for _, dtype in B.REQUEST_BODY] == [4, 64, 280, 48]   # as the header says
 
 
 def test_constants_agree_with_c():
@@ -63,9 +72,13 @@ def test_request_round_trip_and_refusals():
     back = B.decode_request(raw)
     assert (back.symbol, back.batch_id, back.trace_length, back.security_bits, back.log_blowup) == \
         (job.symbol, job.batch_id, job.trace_length, job.security_bits, job.log_blowup)
-    assert back.pre_cells.tobytes() == job.pre_cells.tobytes() and back.ops.tobytes() == job.ops.tobytes()
-    with pytest.raises(FrameError, match="shorter than its 40-byte header"):
-        B.decode_request(raw[:39])
+    for name in ("pre_cells", "ops", "steps", "trades"):
+        assert getattr(back, name).tobytes() == getattr(job, name).tobytes(), name
+        assert getattr(back, name).flags.writeable, name
+    assert len(raw) == 48 + 4 * len(job.pre_cells) + 64 * len(job.ops) + 280 * len(job.steps) \
+        + 48 * len(job.trades)
+    with pytest.raises(FrameError, match="shorter than its 48-byte header"):
+        B.decode_request(raw[:47])
     with pytest.raises(FrameError, match="magic"):
         B.decode_request(b"ZKPX" + raw[4:])
     with pytest.raises(FrameError, match="version 9"):
@@ -73,9 +86,32 @@ def test_request_round_trip_and_refusals():
     with pytest.raises(FrameError, match=r"is \d+ bytes, this one is"):
         B.decode_request(raw[:-1])
     with pytest.raises(FrameError, match="reserved"):
-        B.decode_request(raw[:36] + b"\1\0\0\0" + raw[40:])
+        B.decode_request(raw[:44] + b"\1\0\0\0" + raw[48:])
     with pytest.raises(FrameError, match="not a prover response"):
         B.decode_response(raw)
+
+
+def test_a_request_whose_counts_lie_is_refused_before_anything_is_read():
+    """The counts are untrusted: counts that do not add up to the payload,
+    however large (a claim of 2^32 - 1 steps), are refused by length,
+    naming every count; nothing is allocated for them."""
+    job = chain_jobs(1)[0]
+    raw = bytearray(B.encode_request(job))
+    for field, records in (("n_cells", job.pre_cells), ("n_ops", job.ops), ("n_steps", job.steps),
+                           ("n_trades", job.trades)):
+        for claim in (len(records) + 1, 0xFFFFFFFF):
+            bad = bytearray(raw)
+            at = B.REQUEST_DTYPE.fields[field][1]
+            bad[at:at + 4] = claim.to_bytes(4, "little")
+            with pytest.raises(FrameError, match=f"a request for .*{claim} {field[2:]}.* bytes, "
+                                                 "this one is"):
+                B.decode_request(bytes(bad))
+    # one step moved into the trades' room: the sizes add up to another length
+    moved = bytearray(raw)
+    at = B.REQUEST_DTYPE.fields["n_steps"][1]
+    moved[at:at + 4] = (len(job.steps) - 1).to_bytes(4, "little")
+    with pytest.raises(FrameError, match="this one is"):
+        B.decode_request(bytes(moved))
 
 
 def test_serve_answers_bad_requests_and_stops_on_a_broken_stream():
@@ -87,7 +123,7 @@ def test_serve_answers_bad_requests_and_stops_on_a_broken_stream():
     answers = [B.decode_response(B.read_frame(out)) for _ in range(3)]
     assert B.read_frame(out) is None
     (s1, *_, m1), (s2, *_, proof), (s3, *_, m3) = answers
-    assert s1 == B.ERROR and b"shorter than its 40-byte header" in m1
+    assert s1 == B.ERROR and b"shorter than its 48-byte header" in m1
     assert s2 == B.OK and proof_file.decode(proof).public.batch_id == 0
     assert s3 == B.ERROR and b"broken frame stream" in m3
 
@@ -106,13 +142,26 @@ def test_process_backend_proves_a_chain_with_the_real_server(server):
 
 
 def test_the_real_server_reports_a_bad_request(server):
-    status, _, _, _, body = B.decode_response(server.exchange(b"ZKPQ" + bytes(36)))
+    status, _, _, _, body = B.decode_response(server.exchange(b"ZKPQ" + bytes(44)))
     assert status == B.ERROR and b"version 0" in body
     job = chain_jobs(1, size=40)[0]
     job.trace_length = 64              # too short for these 40 operations: the prover says why
     with pytest.raises(BackendError, match="could not prove symbol 0 batch 0: ValueError: .*steps"):
         server.prove(job)
     assert server.prove(chain_jobs(1)[0]).ok   # and the session goes on
+
+
+def test_a_job_too_big_for_a_frame_is_refused_before_the_host_sees_it(server, monkeypatch):
+    """Steps make jobs large: one over the frame limit is the job's fault,
+    said so, and the host (not at fault) keeps running for the next job."""
+    job = chain_jobs(1)[0]
+    assert server.prove(job).ok
+    pid = server.pid
+    monkeypatch.setattr(B, "MAX_FRAME", len(B.encode_request(job)) - 1)
+    with pytest.raises(FrameError, match="over the .*-byte limit"):
+        server.prove(job)
+    monkeypatch.undo()
+    assert server.pid == pid and server.prove(job).ok
 
 
 def test_process_backend_in_a_worker_pool():

@@ -17,9 +17,9 @@ from zksidecar.engine import flow, invariants, records
 from zksidecar.engine.book import Book
 from zksidecar.engine.flow import FlowParams
 from zksidecar.engine.native import ffi, lib
-from zksidecar.engine.proof_table import HEADER_FIELDS, P, WORD, proof_table
+from zksidecar.engine.proof_table import HEADER_FIELDS, P, WORD, proof_table, with_table
 from zksidecar.engine.records import Kind, Reason, Side, Status
-from zksidecar.engine.trace import STEP_DTYPE, Access, StepKind
+from zksidecar.engine.trace import STEP_DTYPE, Access, StepKind, cells_after, check_steps, written
 
 BUY, SELL = Side.BUY, Side.SELL
 H, A, B, C = (1 << j for j in Access)
@@ -235,6 +235,31 @@ def test_traced_runs_match_plain_runs_and_replay(f, data):
     assert (steps["kind"] == K.MATCH).sum() == len(trades)
     # the tracer's own cursor state (the private index) is untouched too
     assert plain.submit(Kind.LIMIT, BUY, 1, 1).handle == tracing.submit(Kind.LIMIT, BUY, 1, 1).handle
+
+
+@settings(max_examples=40, deadline=None)
+@given(flows, st.data())
+def test_the_steps_give_the_state_they_leave(f, data):
+    """Whoever holds a run's steps has its post-state without a second
+    run: after any prefix of the operations, the words the steps wrote
+    (written) are the engine's table, and cells_after its cells."""
+    ops = make(f)
+    cap = 1 << f["log2"]
+    cut = data.draw(st.integers(0, len(ops)))
+    book = Book(cap)
+    book.process(ops[:cut].copy())
+    pre = book.cells.copy()
+    assert np.array_equal(with_table(pre, proof_table(pre)), pre)
+    work = ops[cut:].copy()
+    trades, steps = book.process_traced(work)
+    if len(work):
+        check_steps(steps, len(work), cap)          # the engine's steps are in range
+    per_op = np.r_[0, np.cumsum(np.bincount(steps["op"], minlength=len(work)))]
+    for k in sorted({0, len(work), data.draw(st.integers(0, len(work)))}):
+        again = Book.from_cells(pre)
+        again.process(work[:k].copy())
+        assert np.array_equal(written(proof_table(pre), steps[:per_op[k]]), proof_table(again.cells))
+        assert np.array_equal(cells_after(pre, steps[:per_op[k]], work[:k]), again.cells)
 
 
 def test_long_flow_reaches_every_outcome_and_replays():

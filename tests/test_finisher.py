@@ -33,7 +33,7 @@ class RingDouble:
 
 def batch(batch_id: int, divergent=()) -> Batch:
     ops = operation(seq=batch_id + 1)
-    return Batch(0, batch_id, ops, np.zeros(0), np.zeros(1, np.uint32), 64,
+    return Batch(0, batch_id, ops, np.zeros(0), np.zeros(0), np.zeros(1, np.uint32), 64,
                  np.zeros(1, np.int64), ProofPriority.NORMAL, CloseReason.SIZE, list(divergent))
 
 

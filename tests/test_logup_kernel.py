@@ -143,6 +143,43 @@ def test_extension_valued_multiplicities_take_the_numpy_path(each_isa):
     air = MixedAir(n, fractions=[logup.supply([0, "a"], lambda f: f.challenge(0) * f.cur("b")),
                                  logup.consume(["c"])])
     main, challenges = inputs(n, 9)
-    assert air.argument._kernel_plan(air, main, challenges) is None
+    assert air.argument._plan(air) is None
     assert np.array_equal(air.argument.build(air, main, challenges),
+                          air.argument.build_numpy(air, main, challenges))
+
+
+def test_the_plan_is_kept_per_shape_and_rebound_per_proof(each_isa):
+    """The order book's AIRs of one trace length share their constraints, so
+    their LogUp argument's plan is worked out once; binding it to another
+    batch's trace and challenges still gives the numpy builder's words."""
+    from zksidecar.engine import flow
+    from zksidecar.engine.book import Book
+    from zksidecar.prover.orderbook import batch
+    from zksidecar.prover.params import TESTING
+
+    ops = flow.generate(120, seed=3, capacity=64, params=flow.FlowParams(depth=20), prefill=20)
+    book = Book(64)
+    book.process(ops[:20].copy())
+    first = batch.prepare_batch(book, ops[20:70], TESTING, trace_length=512)
+    second = batch.prepare_batch(Book.from_cells(first.post_cells), ops[70:], TESTING, trace_length=512)
+    airs = [p.public.air() for p in (first, second)]
+    assert airs[0].lu is not airs[1].lu
+    assert airs[0].lu._plan(airs[0]) is airs[1].lu._plan(airs[1]) is not None
+    rng = np.random.default_rng(8)
+    for air, prep in zip(airs, (first, second)):
+        traces = prep.witness.traces()
+        main = {c: np.ascontiguousarray(traces[s.name][:, j])
+                for s in air.main_segments for j, c in enumerate(s.columns)}
+        challenges = F.encode(rng.integers(0, P, (2, 4)))
+        assert np.array_equal(air.lu.build(air, MainColumns(air, traces), challenges),
+                              air.lu.build_numpy(air, main, challenges))
+
+
+def test_kernel_reads_a_column_major_trace(each_isa):
+    """Addresses come from each segment matrix's own strides, whatever its order."""
+    n = 128
+    air = MixedAir(n)
+    main, challenges = inputs(n, 21)
+    trace = np.asfortranarray(np.stack([main[c] for c in ("a", "b", "c", "m")], axis=1))
+    assert np.array_equal(air.argument.build(air, MainColumns(air, {"main": trace}), challenges),
                           air.argument.build_numpy(air, main, challenges))

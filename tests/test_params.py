@@ -53,3 +53,18 @@ def test_parameters_from_target_and_trace_length():
 def test_too_few_queries_say_so():
     with pytest.raises(ParameterError, match="raise num_queries"):
         ProofOptions(log_blowup=2, num_queries=20).check_security(1 << 10, 100)
+
+
+def test_short_traces_grind_less_and_query_more():
+    """The order book grinds log2 N bits below 2^16 rows (grinding costs
+    2^g hashes whatever the trace) and makes it up in queries: >= 100 bits
+    at every length, with a query term that lets the grinding count."""
+    from zksidecar.prover.orderbook.params import GRINDING_BITS, grinding_bits
+    for log_t in range(4, 21):
+        t = 1 << log_t
+        options = proof_options(100, t)
+        assert options.grinding_bits == grinding_bits(100, t) == min(log_t, GRINDING_BITS)
+        assert options.conjectured_security(t) >= 100
+        assert options.num_queries * options.log_blowup >= params.GRINDING_CONTRIBUTION_FLOOR
+    assert (proof_options(100, 1 << 10).num_queries, proof_options(100, 1 << 10).grinding_bits) == (46, 10)
+    assert (proof_options(100, 1 << 16).num_queries, proof_options(100, 1 << 16).grinding_bits) == (43, 16)

@@ -38,7 +38,7 @@ def sequencer(journal=None) -> Sequencer:
 
 def prove_into(store: ProofStore, batches) -> None:
     for b in batches:
-        proof, _ = prove_job(ProofJob.of(b, BITS))
+        proof = prove_job(ProofJob.of(b, BITS))
         store.put(b.symbol, b.batch_id, proof_file.encode(proof), replace=True)
 
 

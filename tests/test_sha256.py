@@ -70,3 +70,25 @@ def test_compress_pairs_rejects_bad_shapes():
         merkle.compress_pairs(np.zeros((4, 64), dtype=np.uint32))
     with pytest.raises(ValueError, match="C-contiguous"):
         merkle.compress_pairs(np.zeros((4, 128), dtype=np.uint8)[:, ::2])
+
+
+def test_grinding_finds_the_least_nonce_on_every_isa():
+    """zk_grind tries as many nonces at once as the path has lanes (1, 2 or
+    16) and checks them in order: every path returns the least valid nonce,
+    the one a plain hashlib search finds, so a proof's bytes do not depend
+    on the CPU."""
+    from zksidecar.prover.native import ffi, lib
+
+    state = hashlib.sha256(b"grind").digest()
+
+    def least(bits, start):
+        nonce = start
+        while True:
+            digest = hashlib.sha256(state + b"\x04" + nonce.to_bytes(8, "little")).digest()
+            if bits == 0 or int.from_bytes(digest[:8], "big") >> (64 - bits) == 0:
+                return nonce
+            nonce += 1
+
+    for bits, start in ((0, 5), (3, 0), (7, 1), (9, 12345)):
+        found = native.on_each_isa(lambda: int(lib.zk_grind(ffi.from_buffer(state), bits, start)))
+        assert_all_equal(found, least(bits, start))

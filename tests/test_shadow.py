@@ -44,17 +44,23 @@ def feed(shadow, ops, chunks, policy, now=0.0):
 
 def check_batches(batches, ops):
     """Batches are consecutive, each one's pre-cells run to the next one's,
-    and together they are the engine's run of `ops`."""
+    each carries the engine's traced run of its operations from its cells
+    (outcomes, trades, steps: the witness), and together they are the
+    engine's run of `ops`."""
     book = Book(CAP)
     expected = ops.copy()
     book.process(expected)
     seq = 1
-    for b in batches:
+    for k, b in enumerate(batches):
         assert b.first_seq == seq
         again = Book.from_cells(b.pre_cells)
         work = b.ops.copy()
-        again.process(work)
+        trades, steps = again.process_traced(work)
         assert (work == b.ops).all()
+        assert trades.tobytes() == b.trades.tobytes() and steps.tobytes() == b.steps.tobytes()
+        assert len(steps) <= b.trace_length - 1
+        if k + 1 < len(batches):
+            assert (again.cells == batches[k + 1].pre_cells).all()
         seq = b.last_seq + 1
     done = np.concatenate([b.ops for b in batches])
     assert (done == expected[:len(done)]).all()
@@ -115,6 +121,28 @@ def test_a_batch_never_takes_more_steps_than_its_trace_holds():
         _, steps = Book.from_cells(b.pre_cells).process_traced(b.ops.copy())
         assert len(steps) <= t - 1
     check_batches(closed, ops)
+
+
+def test_a_run_that_fills_the_trace_is_split_not_run_again(monkeypatch):
+    """Runs that overflow the open batch's trace are cut there: the first
+    part closes it (STEPS), the rest opens the next batch from the cells
+    between them (the first part's post-state); the engine runs each
+    operation once, however the records arrive."""
+    ops = flow(800, take=0.6)
+    t = trace_length_for(CAP, 1)
+    for chunks in ([800], [33] * 25, [250, 1, 549]):
+        ran = []
+        real = Book.process_traced
+        monkeypatch.setattr(Book, "process_traced", lambda book, o: ran.append(len(o)) or real(book, o))
+        monkeypatch.setattr(Book, "process", lambda *a: pytest.fail("an untraced run"))
+        shadow = shadow_for(trace=t)
+        closed, _ = feed(shadow, ops, chunks, policy(100))
+        closed.append(shadow.close(CloseReason.SHUTDOWN))
+        monkeypatch.undo()
+        assert sum(ran) == len(ops)
+        steps_closes = sum(b.reason == "steps" for b in closed)
+        assert steps_closes >= (2 if len(chunks) == 1 else 1)     # one run split more than once
+        check_batches(closed, ops)
 
 
 def test_a_trace_too_short_for_one_operation_is_refused():

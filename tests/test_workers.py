@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing as mp
 import os
 import signal
 import time
@@ -13,8 +14,8 @@ import numpy as np
 import pytest
 
 from zksidecar.daemon.backends import NativeBackend
-from zksidecar.daemon.jobs import ProofJob
-from zksidecar.daemon.workers import PoolClosed, WorkerCrashed, WorkerPool
+from zksidecar.daemon.jobs import ProofJob, warm_up_job
+from zksidecar.daemon.workers import PoolClosed, WorkerCrashed, WorkerPool, _receive_job, _send_job
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import proof_file, verify_batch, verify_chain
@@ -23,15 +24,16 @@ CAP, T, BITS = 16, 128, 20
 
 
 def chain_jobs(n_batches: int, size: int = 12, seed: int = 3, symbol: int = 0) -> list[ProofJob]:
-    """Consecutive batches of one symbol, each with the cells before it."""
+    """Consecutive batches of one symbol, each with the cells before it and
+    the engine's traced run of its operations (as a shadow book makes it)."""
     ops = flow.generate(n_batches * size, seed=seed, capacity=CAP, symbol=symbol,
                         params=flow.FlowParams(depth=8))
     book, jobs = Book(CAP, symbol), []
     for b in range(n_batches):
         part = ops[b * size:(b + 1) * size].copy()
         pre = book.cells.copy()
-        book.process(part.copy())
-        jobs.append(ProofJob(symbol, b, pre, part, T, BITS, 2))
+        trades, steps = book.process_traced(part)
+        jobs.append(ProofJob(symbol, b, pre, part, steps, trades, T, BITS, 2))
     return jobs
 
 
@@ -64,6 +66,19 @@ class DiesOnArrival(NativeBackend):
 
     def __setstate__(self, state):
         os._exit(3)
+
+
+class RecordingBackend(NativeBackend):
+    """Test double: the native prover, noting each job it is given
+    (symbol:batch) in a file, so a test sees what a worker proved in order."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def prove(self, job):
+        with open(self.path, "a") as f:
+            f.write(f"{job.symbol}:{job.batch_id}\n")
+        return super().prove(job)
 
 
 def wait_until(predicate, what: str, limit: float = 60.0):
@@ -204,3 +219,51 @@ def test_bad_pool_arguments():
     with pytest.raises(ValueError, match="at least one worker"):
         WorkerPool(0)
     assert np.array_equal(first_batch(3).pre_cells, Book(CAP).cells)
+
+
+def test_a_worker_proves_the_warm_up_job_before_its_first(tmp_path):
+    """WorkerPool(warm=...): each worker proves the chain's warm-up job (one
+    order on the empty book, thrown away) before it reports ready, so the
+    shape's caches are built before the first real job; a warm-up that
+    fails is logged and the worker serves anyway."""
+    log_path = str(tmp_path / "proved")
+    with WorkerPool(1, backend=RecordingBackend(log_path), warm=warm_up_job(CAP, T, BITS, symbol=5)) as p:
+        wait_until(lambda: p.ready == 1, "the warmed worker")
+        assert open(log_path).read() == "5:0\n"
+        r = p.submit(first_batch(7), "critical").result(120)
+        assert r.ok, r.error
+        verify_batch(proof_file.decode(r.proof), min_security=BITS)
+        assert open(log_path).read() == "5:0\n0:7\n"
+    broken = warm_up_job(CAP, T, BITS)
+    broken.ops = broken.ops[:0]
+    with WorkerPool(1, warm=broken) as p:
+        assert p.submit(first_batch(0)).result(120).ok
+
+
+def test_the_warm_up_job_is_a_proof_of_the_chains_shape():
+    job = warm_up_job(1 << 10, 4096, 100)
+    assert (job.trace_length, job.security_bits, len(job.ops)) == (4096, 100, 1)
+    result = NativeBackend().prove(job)
+    assert result.ok and result.n_trades == 0
+
+
+def test_a_job_crosses_the_pipe_with_its_arrays_out_of_band():
+    """A job's arrays travel as raw bytes beside its pickle (protocol 5):
+    they arrive equal and writable, and a view sends only its own bytes."""
+    job = chain_jobs(2)[1]
+    whole = job.steps
+    job.steps = whole[: len(whole) // 2]         # a view into a longer buffer, as a split run's
+    a, b = mp.Pipe()
+    sent = []
+    real_send_bytes = a.send_bytes
+    a.send_bytes = lambda buf: sent.append(len(memoryview(buf).cast("B"))) or real_send_bytes(buf)
+    _send_job(a, 7, job)
+    job_id, back = _receive_job(b, b.recv())
+    assert job_id == 7
+    for name in ("pre_cells", "ops", "steps", "trades"):
+        sent_array, got = getattr(job, name), getattr(back, name)
+        assert got.dtype == sent_array.dtype and got.tobytes() == sent_array.tobytes(), name
+        assert got.flags.writeable, name
+    assert job.steps.nbytes in sent and whole.nbytes not in sent
+    a.close()
+    b.close()

@@ -91,12 +91,12 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
             return 1
         for batch in closed:
             t0 = time.perf_counter()
-            proof, trades = prove_job(ProofJob.of(batch, security))
+            proof = prove_job(ProofJob.of(batch, security))
             raw = proof_file.encode(proof)
             name = os.path.join(out_dir, f"batch-{batch.batch_id:06d}.zkb")
             with open(name, "wb") as f:
                 f.write(raw)
-            print(f"{batch.batch_id:>6} {len(batch.ops):>6} {len(trades):>7} "
+            print(f"{batch.batch_id:>6} {len(batch.ops):>6} {len(batch.trades):>7} "
                   f"{time.perf_counter() - t0:>8.2f} {len(raw) / 1024:>7.1f}  "
                   f"{proof.post_root.hex()[:16]}…  {name}", file=out)
     return 0

@@ -2,7 +2,7 @@
  * zk_backend.h — the external prover process protocol: the frames the daemon
  * and a prover host (`zksidecar prover-server`, or a ZisK / SP1 host written
  * to this protocol) exchange over the host's stdin and stdout.  One
- * definition: daemon/backends.py mirrors these structs with struct.Struct
+ * definition: daemon/frames.py mirrors these structs as numpy dtypes
  * (tests/test_backends.py checks every size, offset and constant against
  * this header through cffi) and docs/API.md documents each byte.
  *
@@ -10,8 +10,12 @@
  *
  *   request  = zk_backend_request, then n_cells uint32 cells (the engine's
  *              state table before the batch), then n_ops zk_op records
- *              (zk_records.h); the length is exactly
- *              sizeof(zk_backend_request) + 4 * n_cells + 64 * n_ops.
+ *              (zk_records.h, outcome fields filled), then n_steps zk_step
+ *              records (csrc/engine/zk_engine.h: the engine's traced run of
+ *              those operations, the witness), then n_trades zk_trade
+ *              records (zk_records.h: that run's trades); the length is
+ *              exactly sizeof(zk_backend_request) + 4 * n_cells + 64 * n_ops
+ *              + 280 * n_steps + 48 * n_trades.
  *   response = zk_backend_response, then the body: on ZK_BACKEND_OK a batch
  *              proof file (docs/PROOF_FORMAT.md), on ZK_BACKEND_ERROR a UTF-8
  *              message.
@@ -30,14 +34,14 @@
 #endif
 
 /* cffi-begin */
-#define ZK_BACKEND_VERSION 1
+#define ZK_BACKEND_VERSION 2   /* 2: the request carries the engine's steps and trades */
 #define ZK_BACKEND_MAX_FRAME 1073741824   /* 1 GiB: a larger length is a broken stream */
 
 /* zk_backend_response.status */
 #define ZK_BACKEND_OK 0
 #define ZK_BACKEND_ERROR 1
 
-/* Request header, daemon -> prover, 40 bytes.  magic is "ZKPQ". */
+/* Request header, daemon -> prover, 48 bytes.  magic is "ZKPQ". */
 typedef struct zk_backend_request {
     uint8_t magic[4];        /*  0  'Z' 'K' 'P' 'Q' */
     uint16_t version;        /*  4  ZK_BACKEND_VERSION */
@@ -48,7 +52,9 @@ typedef struct zk_backend_request {
     uint32_t trace_length;   /* 24  rows per proof, fixed for the chain */
     uint32_t n_cells;        /* 28  uint32 state cells that follow */
     uint32_t n_ops;          /* 32  zk_op records after the cells */
-    uint32_t reserved;       /* 36  zero */
+    uint32_t n_steps;        /* 36  zk_step records after the ops */
+    uint32_t n_trades;       /* 40  zk_trade records after the steps */
+    uint32_t reserved;       /* 44  zero */
 } zk_backend_request;
 
 /* Response header, prover -> daemon, 32 bytes.  magic is "ZKPR". */
@@ -69,7 +75,7 @@ typedef struct zk_backend_response {
 #define ZK_BACKEND_AT(type, field, offset) \
     static_assert(offsetof(type, field) == (offset), #type "." #field " must be at byte " #offset)
 
-static_assert(sizeof(zk_backend_request) == 40, "zk_backend_request is 40 bytes");
+static_assert(sizeof(zk_backend_request) == 48, "zk_backend_request is 48 bytes");
 ZK_BACKEND_AT(zk_backend_request, magic, 0);
 ZK_BACKEND_AT(zk_backend_request, version, 4);
 ZK_BACKEND_AT(zk_backend_request, log_blowup, 6);
@@ -79,7 +85,9 @@ ZK_BACKEND_AT(zk_backend_request, batch_id, 16);
 ZK_BACKEND_AT(zk_backend_request, trace_length, 24);
 ZK_BACKEND_AT(zk_backend_request, n_cells, 28);
 ZK_BACKEND_AT(zk_backend_request, n_ops, 32);
-ZK_BACKEND_AT(zk_backend_request, reserved, 36);
+ZK_BACKEND_AT(zk_backend_request, n_steps, 36);
+ZK_BACKEND_AT(zk_backend_request, n_trades, 40);
+ZK_BACKEND_AT(zk_backend_request, reserved, 44);
 
 static_assert(sizeof(zk_backend_response) == 32, "zk_backend_response is 32 bytes");
 ZK_BACKEND_AT(zk_backend_response, magic, 0);

@@ -2,8 +2,8 @@
  * grind.c — proof-of-work search for the Fiat-Shamir transcript.
  *
  * The message is 41 bytes (32 state, 1 tag, 8 nonce), a single SHA-256 block
- * after padding, so each try is one compression (SHA-NI when available, two
- * tries at a time).  Expected tries: 2^bits.
+ * after padding, so each try is one compression (sixteen tries at a time on
+ * the AVX-512 path, two with SHA-NI).  Expected tries: 2^bits.
  */
 #include <string.h>
 
@@ -16,22 +16,23 @@ static int leading_zero_bits_at_least(const uint32_t st[8], unsigned bits) {
     return bits == 0 || (head >> (64 - bits)) == 0;
 }
 
-/* Each try writes only the nonce bytes of a block padded once, and two tries
- * go through the compression together (SHA-NI interleaves two lanes; the
- * scalar path runs them one after the other).  Lane 0 holds the smaller
- * nonce and is checked first, so the least valid nonce is still the one
- * returned. */
+/* Each try writes only the nonce bytes of a block padded once, and as many
+ * tries as the active path has lanes go through the compression together
+ * (SHA-NI interleaves two, AVX-512 runs sixteen; the scalar path one).
+ * Lanes hold increasing nonces and are checked in order, so the least valid
+ * nonce is the one returned on every path. */
 uint64_t zk_grind(const uint8_t state[32], unsigned bits, uint64_t start) {
-    uint8_t block[2][64];
-    for (int l = 0; l < 2; l++) {
+    uint8_t block[ZK_SHA256_MAX_LANES][64];
+    const uint8_t *msgs[ZK_SHA256_MAX_LANES];
+    for (int l = 0; l < ZK_SHA256_MAX_LANES; l++) {
         memcpy(block[l], state, 32);
         block[l][32] = 0x04;
         zk_sha256_pad(block[l], 41, 41);
+        msgs[l] = block[l];
     }
-    const uint8_t *msgs[2] = {block[0], block[1]};
     int lanes = zk_sha256_lanes();
     for (uint64_t nonce = start;; nonce += (uint64_t)lanes) {
-        uint32_t st[2][8];
+        uint32_t st[ZK_SHA256_MAX_LANES][8];
         for (int l = 0; l < lanes; l++) {
             for (int i = 0; i < 8; i++) block[l][33 + i] = (uint8_t)((nonce + (uint64_t)l) >> (8 * i));
             zk_sha256_init(st[l]);

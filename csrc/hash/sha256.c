@@ -1,6 +1,7 @@
 /*
- * sha256.c — SHA-256 (FIPS 180-4) in two bodies: portable C, and the x86 SHA
- * extensions (SHA-NI) for the vector ISAs.
+ * sha256.c — SHA-256 (FIPS 180-4) in three bodies: portable C, the x86 SHA
+ * extensions (SHA-NI) for the AVX2 path, and sixteen messages at once in
+ * AVX-512 registers for the AVX-512 path (SHA-NI for fewer than sixteen).
  *
  * Everything is built on one primitive, "compress whole 64-byte blocks into a
  * state", in up to ZK_SHA256_MAX_LANES independent streams at once.  Merkle
@@ -100,6 +101,8 @@ static void pairs_scalar(uint8_t *out, const uint8_t *in, size_t n) {
 #if ZK_X86
 /* -------------------------------------------------------------- SHA-NI -- */
 
+enum { SHANI_LANES = 2 }; /* streams interleaved (see shani_block) */
+
 /* The eight working variables A..H split the way sha256rnds2 reads them:
  *   abef = [A, B, E, F]   cdgh = [C, D, G, H]    (listed from lane 3 to lane 0)
  * i.e. A sits in bits 127:96 and F in bits 31:0 of abef. */
@@ -181,8 +184,8 @@ ZK_SHANI ZK_INLINE void shani_feed_forward(shani_state *s, shani_state in) {
  * state) registers fit the 16 xmm registers SHA-NI can address: the Merkle
  * node kernel (pairs_shani) keeps everything in registers. */
 ZK_SHANI ZK_INLINE void shani_block(shani_state *st, const uint8_t *const *blk, int lanes) {
-    shani_state in[ZK_SHA256_MAX_LANES];
-    __m128i w[ZK_SHA256_MAX_LANES][4]; /* the last 16 schedule words, rotating */
+    shani_state in[SHANI_LANES];
+    __m128i w[SHANI_LANES][4]; /* the last 16 schedule words, rotating */
     for (int l = 0; l < lanes; l++) in[l] = st[l];
 #pragma GCC unroll 16
     for (int g = 0; g < 16; g++) {
@@ -199,7 +202,7 @@ ZK_SHANI ZK_INLINE void shani_block(shani_state *st, const uint8_t *const *blk, 
 
 /* The padding block of a 64-byte message: W + K straight from the table. */
 ZK_SHANI ZK_INLINE void shani_pad64_block(shani_state *st, int lanes) {
-    shani_state in[ZK_SHA256_MAX_LANES];
+    shani_state in[SHANI_LANES];
     for (int l = 0; l < lanes; l++) in[l] = st[l];
 #pragma GCC unroll 16
     for (int g = 0; g < 16; g++) {
@@ -211,8 +214,8 @@ ZK_SHANI ZK_INLINE void shani_pad64_block(shani_state *st, int lanes) {
 
 ZK_SHANI ZK_INLINE void shani_blocks_n(uint32_t (*states)[8], const uint8_t *const *msgs, size_t nblocks,
                                        int lanes) {
-    shani_state st[ZK_SHA256_MAX_LANES];
-    const uint8_t *blk[ZK_SHA256_MAX_LANES];
+    shani_state st[SHANI_LANES];
+    const uint8_t *blk[SHANI_LANES];
     for (int l = 0; l < lanes; l++) st[l] = shani_load(states[l]);
     for (size_t i = 0; i < nblocks; i++) {
         for (int l = 0; l < lanes; l++) blk[l] = msgs[l] + 64 * i;
@@ -231,8 +234,8 @@ ZK_SHANI static void blocks_shani(uint32_t (*states)[8], const uint8_t *const *m
 }
 
 ZK_SHANI ZK_INLINE void shani_pairs_n(uint8_t *out, const uint8_t *in, int lanes) {
-    shani_state st[ZK_SHA256_MAX_LANES];
-    const uint8_t *blk[ZK_SHA256_MAX_LANES];
+    shani_state st[SHANI_LANES];
+    const uint8_t *blk[SHANI_LANES];
     for (int l = 0; l < lanes; l++) st[l] = shani_load(IV), blk[l] = in + 64 * l;
     shani_block(st, blk, lanes);
     shani_pad64_block(st, lanes);
@@ -256,24 +259,31 @@ ZK_SHANI static void pairs_shani(uint8_t *out, const uint8_t *in, size_t n) {
  *   Ch(e, f, g)       vpternlogd 0xCA (e ? f : g)
  *   Maj(a, b, c)      vpternlogd 0xE8 (at least two of three)
  *   + mod 2^32        vpaddd
+ *   SHR^n (σ0, σ1)    vpsrld
  * About 16 instructions a round and 11 a schedule word, for sixteen blocks:
- * ~1550 per 16 blocks.  On the Intel Xeon (Sapphire/Emerald Rapids class)
- * this project measures on, that is ~26 ns a block against ~37 for SHA-NI,
- * which is throughput-bound there (two interleaved lanes run no faster than
- * one lane's latency chain allows more: 2, 4 or 8 lanes all measured ~36 ns).
+ * ~1550 per 16 blocks, none of them a shuffle.  On the Intel Xeon
+ * (Sapphire/Emerald Rapids class) this project measures on, that is ~26 ns
+ * a block against ~37 for SHA-NI, whose rounds instruction is the
+ * bottleneck there (2, 4 or 8 interleaved SHA-NI lanes all measured ~36 ns).
  *
  * Message words: block b of lane l is words 16b..16b+15 of message l.  One
  * zmm load per lane gives sixteen registers "one lane's block each"; a 16 x 16
  * transpose of 32-bit words (vpunpck[lh]dq, vpunpck[lh]qdq, then two rounds
  * of vshufi32x4: 64 shuffles) turns them into W[0..15], "word t of every
  * lane", and vpshufb swaps each word's bytes (SHA-256 reads big-endian
- * words; the messages are little-endian 32-bit words). */
+ * words; a leaf's elements are little-endian 32-bit words, and a byte
+ * message loaded as 32-bit words is little-endian too).
+ *
+ * Three users: Merkle leaves straight from matrix rows with the Montgomery
+ * decode in the same registers (x16_leaves), Merkle nodes (x16_pairs), and
+ * zk_sha256_blocks given sixteen lanes (x16_blocks: grinding's sixteen
+ * nonces at a time). */
 
 #define X16 ZK_AVX512
 
 X16 ZK_INLINE __m512i x16_xor3(__m512i a, __m512i b, __m512i c) { return _mm512_ternarylogic_epi32(a, b, c, 0x96); }
 
-/* W[t..] in place: w[i] = word i of every lane, from r[l] = lane l's 16 words. */
+/* w[i] = word i of every lane, from r[l] = lane l's 16 words. */
 X16 ZK_INLINE void x16_transpose(__m512i w[16], const __m512i r[16]) {
     __m512i t[16], u[16];
     for (int i = 0; i < 8; i++) { /* per 128-bit lane: (r2i[k], r2i+1[k], r2i[k+1], r2i+1[k+1]) */
@@ -299,6 +309,13 @@ X16 ZK_INLINE void x16_transpose(__m512i w[16], const __m512i r[16]) {
 X16 ZK_INLINE __m512i x16_bswap(__m512i x) {
     const __m512i rev = _mm512_broadcast_i32x4(_mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3));
     return _mm512_shuffle_epi8(x, rev); /* vpshufb: bytes reversed in each word */
+}
+
+/* W[0..15] from r[l] = lane l's sixteen little-endian words: the transpose,
+ * then each word big-endian. */
+X16 ZK_INLINE void x16_schedule_in(__m512i w[16], const __m512i r[16]) {
+    x16_transpose(w, r);
+    for (int t = 0; t < 16; t++) w[t] = x16_bswap(w[t]);
 }
 
 /* One round: t1 = h + S1(e) + Ch(e, f, g) + wk, t2 = S0(a) + Maj(a, b, c);
@@ -394,33 +411,38 @@ X16 ZK_INLINE __m512i x16_decode(__m512i x) {
     return _mm512_min_epu32(t, _mm512_add_epi32(t, P));
 }
 
-/* Words [16b, 16b + n) of every lane's message (n <= 16; the rest zero,
- * nothing past them read), decoded if asked, as W[0..15]. */
-X16 ZK_INLINE void x16_load(__m512i w[16], const uint32_t *const msgs[16], size_t at, size_t n, int montgomery) {
+/* Elements [at, at + n) of every lane's row (n <= 16; the rest zero,
+ * nothing past them read), decoded, as W[0..15]. */
+X16 ZK_INLINE void x16_load_row(__m512i w[16], const uint32_t *const rows[16], size_t at, size_t n) {
     __m512i r[16];
     __mmask16 k = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
-    for (int l = 0; l < 16; l++) {
-        __m512i v = _mm512_maskz_loadu_epi32(k, msgs[l] + at); /* vmovdqu32 {k}{z}: masked lanes do not fault */
-        r[l] = montgomery ? x16_decode(v) : v;
-    }
-    x16_transpose(w, r);
-    for (int t = 0; t < 16; t++) w[t] = x16_bswap(w[t]);
+    for (int l = 0; l < 16; l++) /* vmovdqu32 {k}{z}: masked lanes do not fault */
+        r[l] = x16_decode(_mm512_maskz_loadu_epi32(k, rows[l] + at));
+    x16_schedule_in(w, r);
 }
 
-/* SHA-256 of sixteen messages of `words` little-endian 32-bit words each.
- * The padding words are the same in every lane (equal lengths): 0x80 then
- * zeros is the word 0x80000000 after the data, and the bit length fills the
- * last two words of the last block. */
-X16 static void x16_words(uint8_t *const out[16], const uint32_t *const msgs[16], size_t words, int montgomery) {
+/* W[0..15] of sixteen 64-byte blocks, lane l's at blk[l]. */
+X16 ZK_INLINE void x16_load_blocks(__m512i w[16], const uint8_t *const blk[16]) {
+    __m512i r[16];
+    for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_si512((const void *)blk[l]);
+    x16_schedule_in(w, r);
+}
+
+/* The Merkle leaves of sixteen rows of `words` elements each: SHA-256 of
+ * their canonical values as little-endian 32-bit words.  The padding words
+ * are the same in every lane (equal lengths): 0x80 then zeros is the word
+ * 0x80000000 after the data, and the bit length fills the last two words of
+ * the last block. */
+X16 static void x16_leaves(uint8_t *const out[16], const uint32_t *const rows[16], size_t words) {
     __m512i st[8], w[16];
     x16_init(st);
     size_t full = words / 16, rem = words % 16;
     uint64_t bits = (uint64_t)words * 32;
     for (size_t b = 0; b < full; b++) {
-        x16_load(w, msgs, 16 * b, 16, montgomery);
+        x16_load_row(w, rows, 16 * b, 16);
         x16_block(st, w);
     }
-    if (rem) x16_load(w, msgs, 16 * full, rem, montgomery);
+    if (rem) x16_load_row(w, rows, 16 * full, rem);
     else
         for (int t = 0; t < 16; t++) w[t] = _mm512_setzero_si512();
     w[rem] = _mm512_set1_epi32((int)0x80000000u);
@@ -436,29 +458,52 @@ X16 static void x16_words(uint8_t *const out[16], const uint32_t *const msgs[16]
 
 /* Sixteen Merkle nodes: out[32i..] = SHA-256(in[64i .. 64i + 64)). */
 X16 static void x16_pairs(uint8_t *out, const uint8_t *in) {
-    __m512i st[8], w[16], r[16];
+    __m512i st[8], w[16];
+    const uint8_t *blk[16];
     uint8_t *dst[16];
-    for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_si512((const void *)(in + 64 * l)), dst[l] = out + 32 * l;
-    x16_transpose(w, r);
-    for (int t = 0; t < 16; t++) w[t] = x16_bswap(w[t]);
+    for (int l = 0; l < 16; l++) blk[l] = in + 64 * l, dst[l] = out + 32 * l;
+    x16_load_blocks(w, blk);
     x16_init(st);
     x16_block(st, w);
     x16_pad64_block(st);
     x16_digests(dst, st);
 }
+
+/* zk_sha256_blocks on sixteen lanes.  The caller's states are per lane;
+ * they cross to "word i of every lane" through a small array once a call,
+ * not once a block. */
+X16 static void x16_blocks(uint32_t (*states)[8], const uint8_t *const *msgs, size_t nblocks) {
+    uint32_t words[8][16];
+    __m512i st[8], w[16];
+    const uint8_t *blk[16];
+    for (int l = 0; l < 16; l++)
+        for (int i = 0; i < 8; i++) words[i][l] = states[l][i];
+    for (int i = 0; i < 8; i++) st[i] = _mm512_loadu_si512((const void *)words[i]);
+    for (size_t b = 0; b < nblocks; b++) {
+        for (int l = 0; l < 16; l++) blk[l] = msgs[l] + 64 * b;
+        x16_load_blocks(w, blk);
+        x16_block(st, w);
+    }
+    for (int i = 0; i < 8; i++) _mm512_storeu_si512((void *)words[i], st[i]);
+    for (int l = 0; l < 16; l++)
+        for (int i = 0; i < 8; i++) states[l][i] = words[i][l];
+}
 #endif /* ZK_X86 */
 
 /* ------------------------------------------------------------- public -- */
 
-int zk_sha256_lanes(void) { return use_sha_ni() ? 2 : 1; }
+/* The AVX-512 path is chosen with the ISA (it needs no CPU feature beyond
+ * AVX-512F/BW, which zk_set_isa checked); SHA-NI still hashes what comes in
+ * fewer than sixteen messages. */
+static int use_avx512(void) { return ZK_X86 && zk_active_isa == ZK_ISA_AVX512; }
 
-int zk_sha256_x16(void) { return zk_active_isa == ZK_ISA_AVX512; }
+int zk_sha256_lanes(void) { return use_avx512() ? 16 : use_sha_ni() ? 2 : 1; }
 
-void zk_sha256_words_x16(uint8_t *const out[16], const uint32_t *const msgs[16], size_t words, int montgomery) {
+void zk_sha256_leaves_x16(uint8_t *const out[16], const uint32_t *const rows[16], size_t cols) {
 #if ZK_X86
-    x16_words(out, msgs, words, montgomery);
+    x16_leaves(out, rows, cols);
 #else
-    (void)out, (void)msgs, (void)words, (void)montgomery;
+    (void)out, (void)rows, (void)cols;
 #endif
 }
 
@@ -466,8 +511,13 @@ void zk_sha256_init(uint32_t state[8]) { memcpy(state, IV, sizeof IV); }
 
 void zk_sha256_blocks(uint32_t (*states)[8], const uint8_t *const *msgs, size_t nblocks, int lanes) {
 #if ZK_X86
+    if (lanes == 16 && use_avx512()) {
+        x16_blocks(states, msgs, nblocks);
+        return;
+    }
     if (use_sha_ni()) {
-        blocks_shani(states, msgs, nblocks, lanes);
+        for (int l = 0; l < lanes; l += SHANI_LANES)
+            blocks_shani(states + l, msgs + l, nblocks, lanes - l < SHANI_LANES ? lanes - l : SHANI_LANES);
         return;
     }
 #endif
@@ -505,7 +555,7 @@ void zk_sha256(uint8_t out[32], const uint8_t *data, size_t len) {
 
 void zk_sha256_compress_pairs(uint8_t *out, const uint8_t *in, size_t n) {
 #if ZK_X86
-    if (zk_sha256_x16()) {
+    if (use_avx512()) {
         size_t i = 0;
         for (; i + 16 <= n; i += 16) x16_pairs(out + 32 * i, in + 64 * i);
         out += 32 * i, in += 64 * i, n -= i; /* the last n < 16 pairs below */

@@ -2,9 +2,10 @@
  * zk_hash.h — SHA-256 and the Merkle trees built from it (public interface).
  *
  * SHA-256 is FIPS 180-4 SHA-256, bit for bit: every digest here equals
- * hashlib.sha256 of the same bytes.  Two bodies exist, portable C and SHA-NI;
- * the SHA-NI one runs when a vector ISA is active and the CPU has the
- * extension (see zk_common.h).  Both give identical results.
+ * hashlib.sha256 of the same bytes.  Three bodies exist: portable C, SHA-NI
+ * (when a vector ISA is active and the CPU has the extension, see
+ * zk_common.h), and on the AVX-512 path sixteen messages at once in zmm
+ * lanes (SHA-NI for what comes in fewer).  All give identical results.
  *
  * Merkle trees (docs/MERKLE.md is the format's definition):
  *   leaf r   = SHA-256(canonical values of row r, each 4 bytes little-endian)
@@ -62,11 +63,14 @@ int zk_merkle_verify(const uint8_t root[32], const uint8_t leaf[32], uint64_t in
 /* ---- internal: the block-level interface merkle.c streams rows through ---- */
 
 /* Messages hashed side by side: SHA-NI interleaves two independent streams
- * because its rounds instruction is latency-bound. */
-#define ZK_SHA256_MAX_LANES 2
+ * because its rounds instruction is latency-bound; the AVX-512 path runs
+ * sixteen, one per 32-bit lane of a zmm register. */
+#define ZK_SHA256_MAX_LANES 16
 
 /* How many equal-length messages zk_sha256_blocks should be given at once on
- * the active path (1 or 2); more lanes only waste work on the scalar path. */
+ * the active path (1 scalar, 2 SHA-NI, 16 AVX-512); more lanes only waste
+ * work on the scalar path.  zk_sha256_blocks takes any count up to
+ * ZK_SHA256_MAX_LANES on any path. */
 int zk_sha256_lanes(void);
 void zk_sha256_init(uint32_t state[8]);
 /* Compress `nblocks` 64-byte blocks of each lane's message into its state. */
@@ -79,13 +83,10 @@ size_t zk_sha256_pad(uint8_t *buf, size_t used, uint64_t msg_len);
 /* The digest (big-endian state words). */
 void zk_sha256_digest(uint8_t out[32], const uint32_t state[8]);
 
-/* Sixteen messages at once, one per 32-bit lane of AVX-512 registers: 1 when
- * the active path is AVX-512 (then zk_sha256_words_x16 may be called, and
- * zk_sha256_compress_pairs uses it for each run of 16 pairs). */
-int zk_sha256_x16(void);
-/* out[l] = SHA-256 of msgs[l][0 .. words) as little-endian 32-bit words, each
- * word first taken from Montgomery form to its canonical value when
- * `montgomery` is set (a Merkle leaf's encoding, docs/MERKLE.md). */
-void zk_sha256_words_x16(uint8_t *const out[16], const uint32_t *const msgs[16], size_t words, int montgomery);
+/* Sixteen Merkle leaves at once on the AVX-512 path (only when
+ * zk_sha256_lanes() is 16): out[l] = the leaf digest of rows[l][0 .. cols)
+ * (Montgomery form; the decode to canonical values runs in the same
+ * registers as the hashing). */
+void zk_sha256_leaves_x16(uint8_t *const out[16], const uint32_t *const rows[16], size_t cols);
 
 #endif

@@ -10,6 +10,14 @@ it computes itself (docs/SECURITY.md, "Chained segments").
 A book's root and Link are functions of its cells alone (BookState.of), so
 the batches of one symbol can be proven in any order and in parallel: a
 batch needs the engine's cells before it, not the proof of the batch before.
+
+A proof is built from the engine's traced run of its operations.
+`prove_batch` (and `prepare_batch`) make that run, for callers that have
+only operations; `prepare_run` takes a run made elsewhere (the daemon's
+shadow book makes it once, as it cuts the batch) and runs nothing.  A run is
+not trusted: `prepare_run` refuses what it cannot index (engine/trace.py
+check_steps), and a run that is not the engine's, or outcomes and trades
+that are not the rules', give a proof verify_batch rejects.
 """
 from __future__ import annotations
 
@@ -18,7 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...engine import invariants, trace
 from ...engine.book import Book
+from ...engine.native import lib
 from ...engine.proof_table import proof_table
 from ...engine.records import OP_DTYPE, TRADE_DTYPE, Kind, Reason, Status
 from .. import field as F
@@ -62,8 +72,16 @@ class BookState:
         else:
             cells = np.asarray(book, dtype=np.uint32)
             Book.from_cells(cells)
+        return cls.commit(cells, trace_length, log_blowup)
+
+    @classmethod
+    def commit(cls, cells: np.ndarray, trace_length: int, log_blowup: int) -> "BookState":
+        """The state of engine cells as they are, unchecked beyond their shape
+        (proof_table): for cells that never reach the engine, whose proof
+        is worth only what its chain makes it (a pre-state that is not the
+        previous post-state does not chain)."""
         com = SegmentCommitment.commit(F.encode(state_table(cells, trace_length)), log_blowup)
-        return cls(cells.copy(), com, com.link(), trace_length)
+        return cls(np.array(cells, dtype=np.uint32), com, com.link(), trace_length)
 
 
 @dataclass
@@ -110,7 +128,7 @@ def empty_state(capacity: int, trace_length: int, log_blowup: int, symbol: int =
 
 @dataclass
 class PreparedBatch:
-    """A batch run through the engine in tracing mode: everything a proof
+    """A batch's traced run and the witness of it: everything a proof
     needs, before proving."""
 
     witness: W.Witness
@@ -131,9 +149,9 @@ def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
 
 def prove_from_cells(pre_cells: np.ndarray, ops: np.ndarray, options: ProofOptions,
                      trace_length: int, batch_id: int) -> tuple[BatchProof, np.ndarray, np.ndarray]:
-    """Prove batch `batch_id` from the engine cells before it: what a proof
-    worker does, needing nothing of the batch before but its cells.
-    Returns (proof, post cells, trades)."""
+    """Prove batch `batch_id` from the engine cells before it (checked, then
+    run through the engine), needing nothing of the batch before but its
+    cells.  Returns (proof, post cells, trades)."""
     proof, post, trades = prove_batch(Book.from_cells(pre_cells), ops, options, trace_length,
                                       batch_id=batch_id)
     return proof, post.cells, trades
@@ -144,33 +162,69 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
     """The engine's run of `ops` from `pre`, traced, and the witness of it."""
     if isinstance(pre, Book):
         t = trace_length or W.rows_for(0, pre.capacity)
-        state = None
         cells = pre.cells.copy()
     else:
-        state, cells, t = pre, pre.cells.copy(), pre.trace_length
-        if state.commitment.lde.shape[0] != t << options.log_blowup:
-            raise ValueError("the pre-state was committed with another blowup")
+        cells, t = pre.cells.copy(), pre.trace_length
     # no walk of the lists again: a Book is well formed by construction, and a
     # BookState's cells were checked when it was made (BookState.of) or are
     # the engine's own output (the post state below)
     book = Book.from_cells(cells, validate=False)
-    cap = book.capacity
-    first_seq = book.next_seq
     ops = np.array(ops, dtype=OP_DTYPE, copy=True)
     if len(ops) == 0:
         raise ValueError("an empty batch")
     trades, steps = book.process_traced(ops)
     if isinstance(pre, Book) and trace_length is None:
-        t = W.rows_for(len(steps), cap)
+        t = W.rows_for(len(steps), book.capacity)
+    # a Book's cells are committed by prepare_run, once the run fits the trace
+    return prepare_run(pre if isinstance(pre, BookState) else cells, ops, steps, trades, options, t,
+                       batch_id)
+
+
+def check_records(ops: np.ndarray, steps: np.ndarray, trades: np.ndarray) -> None:
+    """ValueError unless `ops`, `steps` and `trades` are one-dimensional
+    arrays of OP_DTYPE, STEP_DTYPE and TRADE_DTYPE records, `ops` not empty."""
+    for name, records, dtype, dtype_name in (("ops", ops, OP_DTYPE, "OP_DTYPE"),
+                                             ("steps", steps, trace.STEP_DTYPE, "STEP_DTYPE"),
+                                             ("trades", trades, TRADE_DTYPE, "TRADE_DTYPE")):
+        if not isinstance(records, np.ndarray) or records.dtype != dtype or records.ndim != 1:
+            raise ValueError(f"{name} must be a one-dimensional array of {dtype_name} records")
+    if len(ops) == 0:
+        raise ValueError("an empty batch")
+
+
+def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
+                trades: np.ndarray, options: ProofOptions, trace_length: int,
+                batch_id: int = 0) -> PreparedBatch:
+    """The witness of a run the engine already made (module docstring): from
+    the book `pre` (a BookState, or engine cells, committed here unchecked
+    beyond their shape), `ops` with their outcomes, the `steps` and `trades`
+    of them (Book.process_traced).  The post-state is the steps' writes
+    (engine/trace.py written); nothing runs the engine.  ValueError naming
+    what is wrong for records of the wrong shape or steps out of range."""
+    t = trace_length
+    if isinstance(pre, BookState):
+        if pre.commitment.lde.shape[0] != t << options.log_blowup:
+            raise ValueError("the pre-state was committed with another blowup or trace length")
+        cells = pre.cells
+    else:
+        cells = pre
+    check_records(ops, steps, trades)
+    cap = invariants.check_shape(cells)
     if len(steps) + 1 > t:
         raise ValueError(f"the batch takes {len(steps)} steps; a chain of {t}-row traces "
                          f"holds at most {t - 1}")
-    if state is None:
-        state = BookState.of(pre, t, options.log_blowup)
-    wit = W.build(proof_table(cells), proof_table(book.cells), ops, steps, t, cap)
-    public = BatchPublic(cap.bit_length() - 1, t, book.symbol, first_seq, ops, trades,
-                         state.root, state.link, batch_id)
-    return PreparedBatch(wit, public, state, book.cells.copy(), trades)
+    trace.check_steps(steps, len(ops), cap)
+    matches = int(np.count_nonzero(steps["kind"] == trace.StepKind.MATCH))
+    if len(trades) != matches:
+        raise ValueError(f"{len(trades)} trades for {matches} MATCH steps (a trade each)")
+    state = pre if isinstance(pre, BookState) else BookState.commit(cells, t, options.log_blowup)
+    pre_table = proof_table(cells)
+    post_table = trace.written(pre_table, steps)
+    wit = W.build(pre_table, post_table, ops, steps, t, cap)
+    first_seq = int(cells[lib.ZK_HDR_NEXT_SEQ_LO]) | int(cells[lib.ZK_HDR_NEXT_SEQ_HI]) << 32
+    public = BatchPublic(cap.bit_length() - 1, t, int(cells[lib.ZK_HDR_SYMBOL]), first_seq,
+                         ops, trades, state.root, state.link, batch_id)
+    return PreparedBatch(wit, public, state, trace.cells_after(cells, steps, ops, post_table), trades)
 
 
 def prove_prepared(prep: PreparedBatch, options: ProofOptions,

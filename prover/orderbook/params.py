@@ -13,8 +13,7 @@ from ..params import DEFAULT_MIN_SECURITY, ProofOptions
 #: at least the degree: 2^2 is the smallest that holds (tests check it
 #: against the AIR's declared degree)
 LOG_BLOWUP = 2
-#: proof-of-work bits bought before the queries; a target under 16 bits (tests
-#: only) grinds no more than its own size
+#: the most proof-of-work bits bought before the queries (see grinding_bits)
 GRINDING_BITS = 16
 #: the longest trace a verifier accepts unless told otherwise: the longest at
 #: which these parameters reach DEFAULT_MIN_SECURITY (2^20 rows).  A proof's
@@ -24,10 +23,25 @@ MAX_TRACE_LENGTH = 1 << ProofOptions(log_blowup=LOG_BLOWUP, num_queries=64,
                                      grinding_bits=GRINDING_BITS).max_log_trace(DEFAULT_MIN_SECURITY)
 
 
+def grinding_bits(security_bits: int, trace_length: int) -> int:
+    """Proof-of-work bits for a trace of `trace_length` rows: log2 of the
+    trace length, at most GRINDING_BITS (and no more than the target).
+
+    Grinding costs 2^g hashes whatever the trace; a query costs a few rows
+    and Merkle paths to open, the same at any length.  Capping 2^g at the
+    trace length keeps the search under one hash per trace row, a small
+    fraction of the tens of compressions per row its Merkle trees cost, so on a
+    short trace (a one-operation proof: 2^10 rows, where 16 bits took ~2 ms,
+    a tenth of the proof) a few more queries buy the same security, and
+    from 2^16 rows on the parameters are those of a long trace (16 bits,
+    the fewest queries)."""
+    return min(GRINDING_BITS, security_bits, max(trace_length.bit_length() - 1, 0))
+
+
 def proof_options(security_bits: int, trace_length: int,
                   log_blowup: int = LOG_BLOWUP) -> ProofOptions:
     """The fewest queries giving `security_bits` of conjectured security to
-    a trace of `trace_length` rows at this blowup, with GRINDING_BITS of
-    grinding; ParameterError if no number of queries reaches it there."""
+    a trace of `trace_length` rows at this blowup, with grinding_bits(...)
+    of grinding; ParameterError if no number of queries reaches it there."""
     return ProofOptions.for_security(security_bits, trace_length, log_blowup=log_blowup,
-                                     grinding_bits=min(GRINDING_BITS, security_bits))
+                                     grinding_bits=grinding_bits(security_bits, trace_length))

@@ -121,6 +121,38 @@ def combine_rows2(m: np.ndarray, coeffs_a: np.ndarray, coeffs_b: np.ndarray,
     return out_a, out_b
 
 
+def sum_rows(m: np.ndarray, w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The rows of the base matrix m (rows, cols) summed with extension
+    weights w (rows, 4): out[c] = sum_r w[r] * m[r, c], (cols, 4).  The same
+    as combine_rows of m's transpose, read row-major (no transpose)."""
+    checked_array(m, "m"), _ext(w, "w")
+    if m.ndim != 2 or m.shape[0] != w.shape[0]:
+        raise ValueError(f"m {m.shape} and w {w.shape} do not match")
+    like = np.empty((m.shape[1], DEGREE), dtype=np.uint32)
+    out = like if out is None else output_array(out, like)
+    _check_scratch(lib.zk_ext4_sum_rows(u32p(out), u32p(m), u32p(w), m.shape[0], m.shape[1]), m)
+    return out
+
+
+def sum_rows2(m: np.ndarray, w_a: np.ndarray, w_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two weightings of the rows of one base matrix m (rows, cols), in one
+    pass over it: (sum_r w_a[r] * m[r, c], sum_r w_b[r] * m[r, c]), each
+    (cols, 4)."""
+    checked_array(m, "m"), _ext(w_a, "w_a"), _ext(w_b, "w_b")
+    if m.ndim != 2 or m.shape[0] != w_a.shape[0] or w_b.shape != w_a.shape:
+        raise ValueError(f"m {m.shape}, w_a {w_a.shape} and w_b {w_b.shape} do not match")
+    out_a = np.empty((m.shape[1], DEGREE), dtype=np.uint32)
+    out_b = np.empty_like(out_a)
+    _check_scratch(lib.zk_ext4_sum_rows2(u32p(out_a), u32p(out_b), u32p(m), u32p(w_a), u32p(w_b),
+                                         m.shape[0], m.shape[1]), m)
+    return out_a, out_b
+
+
+def _check_scratch(rc: int, m: np.ndarray) -> None:
+    if rc == -2:
+        raise MemoryError(f"no scratch memory to sum the rows of a {m.shape} matrix")
+
+
 def inv(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """Elementwise inverse; ZeroDivisionError names the first zero."""
     _ext(a, "a")

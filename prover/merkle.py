@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from . import ntt
+from .field import GENERATOR
 from .native import ffi, lib, u8p, u32p
 
 DIGEST_BYTES = 32
@@ -111,6 +113,34 @@ class MerkleTree:
         lib.zk_merkle_open(u8p(paths), u8p(self.nodes), self.rows,
                            ffi.cast("uint64_t *", idx.ctypes.data), idx.size)
         return paths
+
+
+def commit_lde(evals: np.ndarray, log_blowup: int, shift: int = GENERATOR) -> tuple[np.ndarray, MerkleTree]:
+    """``(lde, tree)``: ``ntt.lde(evals, log_blowup, shift)`` (natural order)
+    and ``MerkleTree(lde)``, the same arrays, computed in one C call that
+    hashes each row's leaf while the LDE still has the row in cache
+    (csrc/hash/merkle.c, ``zk_merkle_commit_lde``)."""
+    return _commit(lib.zk_merkle_commit_lde, evals, log_blowup, shift, "commit_lde")
+
+
+def commit_extend(coeffs: np.ndarray, log_blowup: int,
+                  shift: int = GENERATOR) -> tuple[np.ndarray, MerkleTree]:
+    """``(values, tree)``: ``ntt.extend(coeffs, log_blowup, shift)`` and
+    ``MerkleTree`` of it, in one C call as :func:`commit_lde`."""
+    return _commit(lib.zk_merkle_commit_extend, coeffs, log_blowup, shift, "commit_extend")
+
+
+def _commit(kernel, a: np.ndarray, log_blowup: int, shift: int, what: str):
+    shape = ntt.lde_shape(a, log_blowup)
+    if a.ndim != 2:
+        raise ValueError(f"{what} needs a 2-D (rows, cols) matrix, got shape {a.shape}")
+    out = np.empty(shape, dtype=np.uint32)
+    nodes = _new_nodes(shape[0])
+    ntt.check_rc(kernel(u32p(out), u8p(nodes), u32p(a), a.shape[0], a.shape[1], log_blowup,
+                        ntt.shift_mont(shift)), what)
+    tree = MerkleTree.__new__(MerkleTree)
+    tree._freeze(nodes)
+    return out, tree
 
 
 def verify_path(root: bytes, leaf_digest: bytes, index: int, path, depth: int | None = None) -> bool:

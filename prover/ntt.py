@@ -18,6 +18,8 @@ allowed and transforms ``a`` in place).
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from . import field
@@ -25,8 +27,8 @@ from .field import GENERATOR, P, TWO_ADICITY
 from .native import lib, u32p
 
 __all__ = [
-    "GENERATOR", "MAX_LOG_SIZE", "bit_reverse_rows", "coset_intt", "coset_ntt", "domain",
-    "intt", "lde", "ntt",
+    "GENERATOR", "MAX_LOG_SIZE", "bit_reverse_rows", "cache_budget", "coset_intt", "coset_ntt",
+    "domain", "extend", "intt", "lde", "ntt",
 ]
 
 MAX_LOG_SIZE = lib.ZK_NTT_MAX_LOG
@@ -59,8 +61,9 @@ def _cols(a: np.ndarray) -> int:
     return 1 if a.ndim == 1 else a.shape[1]
 
 
-def _shift(shift: int) -> int:
-    """Canonical shift -> Montgomery form, refusing the zero coset."""
+def shift_mont(shift: int) -> int:
+    """A coset shift (canonical integer) in Montgomery form, as the C
+    transforms take it; refuses the zero coset."""
     if not isinstance(shift, (int, np.integer)) or isinstance(shift, bool):
         raise TypeError(f"shift must be an integer (canonical field element), got {type(shift).__name__}")
     if int(shift) % P == 0:
@@ -78,7 +81,9 @@ def _target(a: np.ndarray, out: np.ndarray | None) -> np.ndarray:
     return out
 
 
-def _check(rc: int, what: str) -> None:
+def check_rc(rc: int, what: str) -> None:
+    """Raise for a transform's C return code (zk_ntt.h): -2 MemoryError, any
+    other nonzero ValueError."""
     if rc == -2:
         raise MemoryError(f"{what}: out of memory for twiddles or scratch")
     if rc != 0:  # the Python checks above should make this unreachable
@@ -91,7 +96,7 @@ def coset_ntt(a: np.ndarray, shift: int, out: np.ndarray | None = None) -> np.nd
     """Coefficients -> evaluations on the coset shift * H (natural order)."""
     _matrix(a)
     res = _target(a, out)
-    _check(lib.zk_ntt_forward(u32p(res), a.shape[0], _cols(a), _shift(shift)), "coset_ntt")
+    check_rc(lib.zk_ntt_forward(u32p(res), a.shape[0], _cols(a), shift_mont(shift)), "coset_ntt")
     return res
 
 
@@ -99,7 +104,7 @@ def coset_intt(a: np.ndarray, shift: int, out: np.ndarray | None = None) -> np.n
     """Evaluations on shift * H (natural order) -> coefficients (scaled by 1/n)."""
     _matrix(a)
     res = _target(a, out)
-    _check(lib.zk_ntt_inverse(u32p(res), a.shape[0], _cols(a), _shift(shift)), "coset_intt")
+    check_rc(lib.zk_ntt_inverse(u32p(res), a.shape[0], _cols(a), shift_mont(shift)), "coset_intt")
     return res
 
 
@@ -117,7 +122,7 @@ def bit_reverse_rows(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray
     """Row i <-> row rev(i) (rev reverses log2(n) bits)."""
     _matrix(a)
     res = _target(a, out)
-    _check(lib.zk_ntt_bit_reverse_rows(u32p(res), a.shape[0], _cols(a)), "bit_reverse_rows")
+    check_rc(lib.zk_ntt_bit_reverse_rows(u32p(res), a.shape[0], _cols(a)), "bit_reverse_rows")
     return res
 
 
@@ -130,13 +135,8 @@ def lde(evals: np.ndarray, log_blowup: int, shift: int = GENERATOR, bit_reversed
     shift * w_N^rev(r) in row r (the order FRI folds in).  The default shift,
     the group generator, keeps the coset disjoint from H.
     """
-    _matrix(evals, "evals")
-    if not isinstance(log_blowup, (int, np.integer)) or not MIN_LOG_BLOWUP <= log_blowup <= MAX_LOG_BLOWUP:
-        raise ValueError(f"log_blowup must be an integer in [{MIN_LOG_BLOWUP}, {MAX_LOG_BLOWUP}] "
-                         f"(blowup 2..16), got {log_blowup!r}")
+    shape = lde_shape(evals, log_blowup)
     n = evals.shape[0]
-    _log_rows(n << log_blowup, "the extended domain")
-    shape = (n << log_blowup,) + evals.shape[1:]
     if out is None:
         out = np.empty(shape, dtype=np.uint32)
     else:
@@ -145,10 +145,51 @@ def lde(evals: np.ndarray, log_blowup: int, shift: int = GENERATOR, bit_reversed
             raise ValueError(f"out must be a writeable array of shape {shape}, got {out.shape}")
         if np.shares_memory(out, evals):
             raise ValueError("lde cannot write over its input")
-    rc = lib.zk_lde(u32p(out), u32p(evals), n, _cols(evals), log_blowup, _shift(shift),
+    rc = lib.zk_lde(u32p(out), u32p(evals), n, _cols(evals), log_blowup, shift_mont(shift),
                     int(bool(bit_reversed)))
-    _check(rc, "lde")
+    check_rc(rc, "lde")
     return out
+
+
+def extend(coeffs: np.ndarray, log_blowup: int, shift: int = GENERATOR) -> np.ndarray:
+    """Coefficients (n rows, natural order) of polynomials of degree < n ->
+    their values on the coset shift * H' of size N = n * 2^log_blowup,
+    natural order: ``coset_ntt`` of the coefficients padded with zero rows to
+    N, without transforming the zero rows (csrc/field/ntt.c)."""
+    shape = lde_shape(coeffs, log_blowup)
+    out = np.empty(shape, dtype=np.uint32)
+    rc = lib.zk_ntt_extend(u32p(out), u32p(coeffs), coeffs.shape[0], _cols(coeffs), log_blowup,
+                           shift_mont(shift))
+    check_rc(rc, "extend")
+    return out
+
+
+def lde_shape(evals: np.ndarray, log_blowup: int) -> tuple[int, ...]:
+    """The shape of the LDE of `evals` at `log_blowup`, after checking both
+    (ValueError / TypeError naming what is wrong): what :func:`lde` and
+    ``merkle.commit_lde`` accept."""
+    _matrix(evals, "evals")
+    if not isinstance(log_blowup, (int, np.integer)) or not MIN_LOG_BLOWUP <= log_blowup <= MAX_LOG_BLOWUP:
+        raise ValueError(f"log_blowup must be an integer in [{MIN_LOG_BLOWUP}, {MAX_LOG_BLOWUP}] "
+                         f"(blowup 2..16), got {log_blowup!r}")
+    n = evals.shape[0]
+    _log_rows(n << log_blowup, "the extended domain")
+    return (n << log_blowup,) + evals.shape[1:]
+
+
+@contextmanager
+def cache_budget(nbytes: int):
+    """Run a block with every pass of a matrix transform holding at most
+    `nbytes` of rows (default: half the L2 cache; docs/NTT.md, "Passes").
+    Results never depend on it, only speed: for tests (small budgets force
+    many passes on small matrices) and tuning.  Process-wide, not per thread."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)) or nbytes < 1:
+        raise ValueError(f"nbytes must be a positive integer, got {nbytes!r}")
+    before = lib.zk_ntt_set_cache_bytes(int(nbytes))
+    try:
+        yield
+    finally:
+        lib.zk_ntt_set_cache_bytes(before)
 
 
 # ---------------------------------------------------------------- domains --

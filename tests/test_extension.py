@@ -238,3 +238,50 @@ def test_new_wrapper_errors():
     out = np.empty((3, 4), dtype=np.uint32)
     with pytest.raises(ValueError, match="overlap"):
         E.combine_rows2(m, a, a, out_a=out, out_b=out)
+
+
+# ---- sum_rows: the rows of a matrix weighted and summed, read row-major ----
+
+def sum_want(m, w):
+    """sum_r w[r] * m[r, c] for each column c, in Python integers."""
+    return combine_want(np.ascontiguousarray(m.T), w)
+
+
+# rows around the kernel's blocks of 64 and its two-row folds; columns
+# around the 8- and 16-lane chunks (masked last chunk)
+@pytest.mark.parametrize("rows, cols", [(0, 3), (1, 1), (2, 5), (63, 8), (64, 16), (65, 17), (130, 143),
+                                        (129, 7), (5, 0)])
+def test_sum_rows_paths(each_isa, rows, cols):
+    m = edge_rand((rows, cols), 7 * rows + cols)
+    w, v = edge_rand((rows, 4), rows + 1), edge_rand((rows, 4), rows + 2)
+    me, we, ve = F.encode(m), E.encode(w), E.encode(v)
+    got = E.sum_rows(me, we)
+    assert got.shape == (cols, 4)
+    assert E.decode(got).tolist() == sum_want(m, w)
+    assert np.array_equal(got, on_scalar(lambda: E.sum_rows(me, we)))
+    ga, gb = E.sum_rows2(me, we, ve)
+    assert np.array_equal(ga, got) and E.decode(gb).tolist() == sum_want(m, v)
+    if rows and cols:   # the transpose of combine_rows
+        assert np.array_equal(got, E.combine_rows(np.ascontiguousarray(me.T), we))
+
+
+def test_sum_rows_all_max(each_isa):
+    # the largest sums: every value p - 1 (Montgomery words and raw words)
+    rows, cols = 200, 33
+    m = np.full((rows, cols), P - 1, dtype=np.uint32)
+    w = np.full((rows, 4), P - 1, dtype=np.uint32)
+    assert E.decode(E.sum_rows(F.encode(m), E.encode(w))).tolist() == sum_want(m, w)
+    assert np.array_equal(E.sum_rows(m, w), on_scalar(lambda: E.sum_rows(m, w)))
+
+
+def test_sum_rows_errors():
+    m = F.encode(np.ones((3, 4), dtype=np.uint32))
+    w = E.encode(rand(3, 9))
+    with pytest.raises(ValueError, match="do not match"):
+        E.sum_rows(m, w[:2].copy())
+    with pytest.raises(ValueError, match="do not match"):
+        E.sum_rows2(m, w, w[:2].copy())
+    with pytest.raises(ValueError, match=r"shape \(n, 4\)"):
+        E.sum_rows(m, m[:, :3].copy())
+    with pytest.raises(TypeError, match="uint32"):
+        E.sum_rows(m.astype(np.int64), w)

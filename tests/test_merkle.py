@@ -54,13 +54,16 @@ def flip_bit(digest: bytes, bit: int) -> bytes:
 # Column counts around the encoding's edges: 13 columns (52 bytes) is the
 # last one-block row, 14..16 need a padding block, 256 is one full decode
 # chunk in the kernel, 257 spills into a second.
-@pytest.mark.parametrize("cols", [0, 1, 13, 14, 16, 17, 255, 256, 257, 600])
+@pytest.mark.parametrize("cols", [0, 1, 13, 14, 15, 16, 17, 143, 255, 256, 257, 600])
 def test_leaf_is_sha256_of_canonical_le_values(each_isa, cols):
-    canonical = random_canonical(5, cols, seed=cols)  # 5 rows: two-lane groups plus a tail row
+    # 21 rows: a 16-lane group (AVX-512), two-lane groups and a tail row
+    canonical = random_canonical(21, cols, seed=cols)
+    canonical[0, :] = field.P - 1          # the largest value, and 0, through the vector decode
+    canonical[1, :] = 0
     matrix = field.encode(canonical)
     expected = [model_leaf(row) for row in canonical]
     leaves = merkle.hash_rows(matrix)
-    assert leaves.shape == (5, 32) and leaves.dtype == np.uint8
+    assert leaves.shape == (21, 32) and leaves.dtype == np.uint8
     assert [bytes(leaf) for leaf in leaves] == expected
 
 
@@ -224,3 +227,50 @@ def test_digest_arguments_must_be_bytes_like(opened):
     tree, index, leaf, path = opened
     with pytest.raises(TypeError):
         verify_path(tree.root, 32, index, path)  # bytes(32) would be 32 zero bytes
+
+
+# ------------------------------------------------ LDE and tree in one pass --
+
+@pytest.mark.parametrize("budget", [None, 4096])
+@pytest.mark.parametrize("log_n, cols, log_blowup", [(0, 3, 1), (3, 1, 2), (6, 16, 2), (7, 17, 4),
+                                                     (9, 143, 2), (5, 40, 3)])
+def test_commit_lde_is_lde_then_tree(each_isa, budget, log_n, cols, log_blowup):
+    """commit_lde hashes each leaf where the LDE hands its row over (in the
+    last pass's sets; a small budget makes those strided): the same arrays
+    as the LDE followed by a tree."""
+    from zksidecar.prover import ntt
+    evals = field.encode(random_canonical(1 << log_n, cols, seed=log_n * cols))
+    want_lde = ntt.lde(evals, log_blowup, 7)
+    want = MerkleTree(want_lde)
+    if budget is None:
+        lde, tree = merkle.commit_lde(evals, log_blowup, 7)
+    else:
+        with ntt.cache_budget(budget):
+            lde, tree = merkle.commit_lde(evals, log_blowup, 7)
+    np.testing.assert_array_equal(lde, want_lde)
+    np.testing.assert_array_equal(tree.nodes, want.nodes)
+    assert tree.root == want.root and tree.rows == want.rows
+
+
+@pytest.mark.parametrize("log_n, cols, log_blowup", [(0, 2, 1), (4, 1, 2), (6, 8, 2), (8, 143, 2)])
+def test_commit_extend_is_extend_then_tree(each_isa, log_n, cols, log_blowup):
+    from zksidecar.prover import ntt
+    coeffs = field.encode(random_canonical(1 << log_n, cols, seed=log_n + cols))
+    want = ntt.extend(coeffs, log_blowup, 31)
+    values, tree = merkle.commit_extend(coeffs, log_blowup, 31)
+    np.testing.assert_array_equal(values, want)
+    np.testing.assert_array_equal(tree.nodes, MerkleTree(want).nodes)
+
+
+def test_commit_lde_rejects_bad_input():
+    evals = field.encode(random_canonical(8, 2, seed=3))
+    with pytest.raises(ValueError, match="log_blowup"):
+        merkle.commit_lde(evals, 0)
+    with pytest.raises(ValueError, match="power of two"):
+        merkle.commit_lde(evals[:6], 1)
+    with pytest.raises(ValueError, match="2-D"):
+        merkle.commit_lde(evals[:, 0].copy(), 1)
+    with pytest.raises(TypeError, match="uint32"):
+        merkle.commit_lde(evals.astype(np.int64), 1)
+    with pytest.raises(ValueError, match="2-D"):
+        merkle.commit_extend(evals[:, 0].copy(), 1)

@@ -16,7 +16,7 @@ from zksidecar.prover.domain import zpowers
 from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.merkle import MerkleTree
 from zksidecar.prover.merkle_batch import open_batch, sibling_positions, verify_batch
-from zksidecar.prover.prove import _columns, _columns_scratch, _divisors_on_lde, barycentric_weights
+from zksidecar.prover.prove import _columns, _divisors_on_lde, barycentric_weights
 from zksidecar.prover.transcript import Transcript
 
 
@@ -34,15 +34,9 @@ def test_barycentric_values_match_interpolation(log_n, w):
     want_z = E.combine_rows(coeffs, zpowers(z, n))
     want_next = E.combine_rows(coeffs, zpowers(z * w_n, n))
     u = barycentric_weights(z, n)
-    got_z, got_next = E.combine_rows2(_columns_scratch(trace), u, np.roll(u, 1, axis=0))
+    got_z, got_next = E.sum_rows2(trace, u, np.roll(u, 1, axis=0))   # as prove() does: no transpose
     assert np.array_equal(got_z, want_z)
     assert np.array_equal(got_next, want_next)
-
-
-def test_columns_scratch_is_the_transpose_at_every_size():
-    for n, w in [(64, 5), (8, 2), (128, 7)]:       # grows, shrinks, grows: one buffer reused
-        trace = _random_trace(n, w, n + w)
-        assert np.array_equal(_columns_scratch(trace), trace.T)
 
 
 def _least_nonce(state: bytes, bits: int) -> int:
@@ -86,3 +80,19 @@ def test_cached_divisors_are_read_only_and_exact():
     for r, inv in zip(rows, boundary):
         point = np.full(x.size, F.encode_int(pow(w_n, r, F.P)), dtype=np.uint32)
         assert np.array_equal(F.mul(inv, F.sub(x, point)), one)
+
+
+def test_deep_ratio_of_consecutive_powers():
+    """DEEP sums a trace matrix at w z as one multiple of its sum at z: the
+    two coefficient runs are consecutive powers of gamma, k apart."""
+    from zksidecar.prover.prove import _common_ratio
+    gamma = Ext(5, 17, 2_000_000_001, 3)
+    powers = zpowers(gamma, 40)
+    at_z, at_next = powers[2:12], powers[25:35]
+    ratio = _common_ratio(at_z, at_next)
+    assert Ext.from_mont(ratio) == gamma ** 23
+    assert np.array_equal(E.mul_scalar(np.ascontiguousarray(at_z), ratio), at_next)
+    shuffled = at_next[::-1].copy()
+    assert _common_ratio(at_z, shuffled) is None            # not one multiple: the general pass
+    assert _common_ratio(at_z, at_next[:5]) is None
+    assert _common_ratio(np.zeros((3, 4), np.uint32), at_next[:3]) is None

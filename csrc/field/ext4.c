@@ -357,6 +357,85 @@ void zk_ext4_combine_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, 
     combine(out_a, out_b, m, coeffs_a, coeffs_b, rows, cols);
 }
 
+/* ------------------------------------------------------------ sum_rows --
+ *
+ * out[c] = sum_r w[r] m[r][c]: the rows of a base matrix summed with
+ * extension weights (the transpose of combine_rows, which sums each row's
+ * columns), read row-major as the matrix lies: the out-of-domain values of a
+ * trace matrix (barycentric weights, docs/STARK.md) no longer need its
+ * transpose.  Each (column, component) keeps a 64-bit sum of products
+ * (< p^2 each) below p 2^32 by a fold after every two rows (vector bodies)
+ * or every product (scalar), and is Montgomery-reduced once at the end:
+ * (w R)(x R) summed over rows, divided by R, is (sum w x) R, the Montgomery
+ * form of the sum.  Every path returns its representative in [0, p), so all
+ * are bit-identical (and equal to combine_rows of the transpose).
+ * Rows go in blocks of SUM_BLOCK (64 rows of 143 columns are 36 KiB, in L1
+ * for the VEC_LANES-column chunks that walk them), the running sums of all
+ * chunks in a scratch array between blocks. */
+enum { SUM_BLOCK = 64 };
+
+static void sum_rows_scalar(uint64_t *acc, const uint32_t *m, const uint32_t *wa, const uint32_t *wb,
+                            size_t rows, size_t cols) {
+    const uint64_t PH = (uint64_t)BB_P << 32;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) {
+            uint64_t x = m[r * cols + c], *a = acc + 8 * c;
+            for (int k = 0; k < 4; k++) {
+                a[k] += x * wa[4 * r + k];           /* < p 2^32 + p^2 < 2p 2^32 */
+                if (a[k] >= PH) a[k] -= PH;
+                if (wb) {
+                    a[4 + k] += x * wb[4 * r + k];
+                    if (a[4 + k] >= PH) a[4 + k] -= PH;
+                }
+            }
+        }
+}
+
+static int sum_rows(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *wa, const uint32_t *wb,
+                    size_t rows, size_t cols) {
+    int isa = zk_active_isa;
+#if ZK_X86
+    if (isa != ZK_ISA_SCALAR) {
+        size_t lanes = isa == ZK_ISA_AVX512 ? 16 : 8, chunks = (cols + lanes - 1) / lanes;
+        uint32_t *acc = calloc(chunks * 16 * lanes + 1, sizeof *acc);
+        if (!acc) return -2;
+        for (size_t r0 = 0; r0 < rows; r0 += SUM_BLOCK) {
+            size_t n = rows - r0 < SUM_BLOCK ? rows - r0 : SUM_BLOCK;
+            const uint32_t *wb_r = wb ? wb + 4 * r0 : 0;
+            if (isa == ZK_ISA_AVX512)
+                sum_rows_block_avx512(acc, m + r0 * cols, wa + 4 * r0, wb_r, n, cols);
+            else
+                sum_rows_block_avx2(acc, m + r0 * cols, wa + 4 * r0, wb_r, n, cols);
+        }
+        if (isa == ZK_ISA_AVX512)
+            sum_rows_finish_avx512(out_a, out_b, acc, cols);
+        else
+            sum_rows_finish_avx2(out_a, out_b, acc, cols);
+        free(acc);
+        return 0;
+    }
+#endif
+    uint64_t *acc = calloc(8 * cols + 1, sizeof *acc);
+    if (!acc) return -2;
+    sum_rows_scalar(acc, m, wa, wb, rows, cols);
+    for (size_t c = 0; c < cols; c++)
+        for (int k = 0; k < 4; k++) {
+            out_a[4 * c + k] = bb_reduce(acc[8 * c + k]);
+            if (out_b) out_b[4 * c + k] = bb_reduce(acc[8 * c + 4 + k]);
+        }
+    free(acc);
+    return 0;
+}
+
+int zk_ext4_sum_rows(uint32_t *out, const uint32_t *m, const uint32_t *w, size_t rows, size_t cols) {
+    return sum_rows(out, 0, m, w, 0, rows, cols);
+}
+
+int zk_ext4_sum_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *w_a,
+                      const uint32_t *w_b, size_t rows, size_t cols) {
+    return sum_rows(out_a, out_b, m, w_a, w_b, rows, cols);
+}
+
 /* Inverse through the norm.  With f(X) = a0 + a1 X + a2 X^2 + a3 X^3,
  * f(X) f(-X) = (a0 + a2 X^2)^2 - X^2 (a1 + a3 X^2)^2 = b0 + b2 X^2, where
  *   b0 = a0^2 + W a2^2 - 2W a1 a3,   b2 = 2 a0 a2 - a1^2 - W a3^2,

@@ -26,15 +26,28 @@
  * All arithmetic is exact field arithmetic with canonical results, so every
  * path is bit-identical to the scalar one whatever the evaluation order.
  *
- * Cache blocking: the stages with 2h <= B rows (B rows ~ BLOCK_BYTES) only
- * mix rows inside aligned blocks of B rows, so they run block by block while
- * the block sits in L2; only the remaining log2(n / B) stages stream the
- * whole matrix.
+ * Passes (matrices, cols > 1).  A stage of half-size h pairs rows whose
+ * indices differ by h.  Write a row index r = q hb + t ha + j (j < ha,
+ * t < T = hb / ha): the stages h in [ha, hb) change only t, so for each (q, j)
+ * the T rows {q hb + t ha + j} are an independent transform (a "set"), whose
+ * butterflies take the twiddle w_2h^((t mod h/ha) ha + j).  A pass runs the
+ * stages [ha, hb) set by set, g consecutive j together (g rows side by side:
+ * every access is g whole rows), with T g rows within the cache budget: each
+ * stage of the pass works in L2, and the pass reads and writes the matrix
+ * once.  ha = 1 is the blocked case (contiguous blocks of hb rows).  The
+ * stages of a transform are split into as few passes as the budget allows
+ * (two for the order book's LDE, where a stage-at-a-time sweep streamed the
+ * whole 2^17-row matrix once for each of nine late stages).
+ *
+ * The budget is half the L2 of the core (sysconf, read once; 512 KiB when
+ * unknown), settable with zk_ntt_set_cache_bytes.  A single column keeps the
+ * older scheme: blocks of BLOCK_BYTES, then one sweep per later stage.
  */
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bb_field.h"
 #include "zk_field.h"
@@ -42,7 +55,7 @@
 #include "zk_ntt.h"
 
 #define BB_G27 0x1a427a41u      /* 31^15: generates the order-2^27 subgroup (canonical) */
-#define BLOCK_BYTES (256u << 10) /* a quarter of Zen 4's 1 MiB L2: room for twiddles */
+#define BLOCK_BYTES (256u << 10) /* one column: a quarter of Zen 4's 1 MiB L2, room for twiddles */
 
 enum { DIT = 0, DIF = 1 };
 
@@ -173,6 +186,16 @@ static void stage_scalar(uint32_t *a, size_t n, size_t m, size_t h, const uint32
         stage_scalar_body(a, n, m, h, tw, DIT);
 }
 
+static void set_stage_scalar(uint32_t *a, size_t groups, size_t H, size_t stride, size_t g, size_t m,
+                             const uint32_t *tw, size_t tw_step, int dif) {
+    for (size_t k = 0; k < groups; k += 2 * H)
+        for (size_t t = 0; t < H; t++) {
+            uint32_t *x = a + (k + t) * stride, *y = x + H * stride;
+            for (size_t u = 0; u < g; u++)
+                for (size_t c = 0; c < m; c++) butterfly(x + u * m + c, y + u * m + c, tw[t * tw_step + u], dif);
+        }
+}
+
 /* ------------------------------------------------------ AVX2, AVX-512 -- */
 
 /* stage_avx2 / stage_avx512, small_stages_avx2 / small_stages_avx512 */
@@ -187,6 +210,11 @@ static size_t lanes(int isa) { return isa == ZK_ISA_AVX512 ? 16 : isa == ZK_ISA_
 
 static void stage(int isa, uint32_t *a, size_t n, size_t m, size_t h, const uint32_t *tw, int dif) {
     ZK_DISPATCH(isa, stage, a, n, m, h, tw, dif);
+}
+
+static void set_stage(int isa, uint32_t *a, size_t groups, size_t H, size_t stride, size_t g, size_t m,
+                      const uint32_t *tw, size_t tw_step, int dif) {
+    ZK_DISPATCH(isa, set_stage, a, groups, H, stride, g, m, tw, tw_step, dif);
 }
 
 /* Stages h in [h_lo, lanes) of a single column whose length n >= lanes. */
@@ -223,8 +251,98 @@ static void block_stages(int isa, uint32_t *a, size_t blk, size_t m, size_t h_lo
     }
 }
 
+/* ---- passes (see the top of the file) ---- */
+
+static _Atomic size_t cache_bytes_set;  /* 0: the default below */
+static _Atomic size_t cache_bytes_auto; /* half the L2, read once (0: not yet) */
+
+static size_t cache_bytes(void) {
+    size_t set = atomic_load_explicit(&cache_bytes_set, memory_order_relaxed);
+    if (set) return set;
+    size_t bytes = atomic_load_explicit(&cache_bytes_auto, memory_order_relaxed);
+    if (!bytes) { /* racing threads compute the same value */
+        long l2 = sysconf(_SC_LEVEL2_CACHE_SIZE); /* glibc reads it from CPUID */
+        bytes = l2 > 0 ? (size_t)l2 / 2 : 512u << 10;
+        if (bytes < (64u << 10)) bytes = 64u << 10;
+        atomic_store_explicit(&cache_bytes_auto, bytes, memory_order_relaxed);
+    }
+    return bytes;
+}
+
+/* Rows of m words in the budget: a power of two, at least 2. */
+static size_t budget_rows(size_t m) {
+    size_t rows = cache_bytes() / (m * sizeof(uint32_t)), r = 2;
+    while (2 * r <= rows) r *= 2;
+    return r;
+}
+
+/* Stages [ha, hb) of one set: `groups` = hb / ha groups of g rows, group t
+ * at a + t ha m, twiddles from offset j0 (its first j); ascending (DIT) or
+ * descending (DIF). */
+static void set_stages(int isa, uint32_t *a, size_t m, size_t ha, size_t hb, size_t g, size_t j0,
+                       const uint32_t *const *tw, int dif) {
+    size_t groups = hb / ha;
+    for (size_t i = 0, h = dif ? hb / 2 : ha; i < log2_exact(groups); i++, h = dif ? h / 2 : h * 2)
+        set_stage(isa, a, groups, h / ha, ha * m, g, m, tw[log2_exact(h)] + j0, ha, dif);
+}
+
+/* One pass: stages [ha, hb) of an n x m matrix, set by set.  With `src`, a
+ * set's rows are first copied from the same place in src (the LDE's input:
+ * no separate copy pass).  With `visit`, each set's rows are handed to it
+ * when the pass is done with them. */
+static void run_pass(int isa, uint32_t *a, size_t n, size_t m, size_t ha, size_t hb, size_t budget,
+                     const uint32_t *const *tw, int dif, const uint32_t *src, const zk_lde_visitor *visit) {
+    size_t groups = hb / ha, g = budget / groups;
+    if (g > ha) g = ha;
+    if (g == 0) g = 1;
+    for (size_t q = 0; q < n; q += hb)
+        for (size_t j0 = 0; j0 < ha; j0 += g) {
+            uint32_t *set = a + (q + j0) * m;
+            if (src)
+                for (size_t t = 0; t < groups; t++)
+                    memcpy(set + t * ha * m, src + (q + j0 + t * ha) * m, g * m * sizeof *set);
+            set_stages(isa, set, m, ha, hb, g, j0, tw, dif);
+            if (visit) visit->rows(visit->ctx, set, q + j0, groups, ha, g);
+        }
+}
+
+/* Bounds lo = b[0] < b[1] < ... < b[P] = hi of the fewest passes covering
+ * the stages [lo, hi), none with more than `budget` rows a set, their
+ * stage counts as even as possible.  Returns P. */
+static unsigned pass_bounds(size_t lo, size_t hi, size_t budget, size_t *b) {
+    unsigned stages = log2_exact(hi) - log2_exact(lo), per = log2_exact(budget);
+    unsigned passes = (stages + per - 1) / per;
+    b[0] = lo;
+    for (unsigned i = 0; i < passes; i++) b[i + 1] = b[i] << (stages / passes + (i < stages % passes));
+    return passes;
+}
+
+/* DIT stages [lo, hi) in passes, ascending; `visit` sees the last pass. */
+static void dit_passes(int isa, uint32_t *a, size_t n, size_t m, size_t lo, size_t hi,
+                       const uint32_t *const *tw, const zk_lde_visitor *visit) {
+    size_t b[ZK_NTT_MAX_LOG + 1], budget = budget_rows(m);
+    unsigned passes = pass_bounds(lo, hi, budget, b);
+    for (unsigned i = 0; i < passes; i++)
+        run_pass(isa, a, n, m, b[i], b[i + 1], budget, tw, DIT, 0, i + 1 == passes ? visit : 0);
+}
+
+/* DIF stages [lo, hi) in passes, descending; `src` feeds the first pass. */
+static void dif_passes(int isa, uint32_t *a, size_t n, size_t m, size_t lo, size_t hi,
+                       const uint32_t *const *tw, const uint32_t *src) {
+    size_t b[ZK_NTT_MAX_LOG + 1], budget = budget_rows(m);
+    unsigned passes = pass_bounds(lo, hi, budget, b);
+    for (unsigned i = passes; i-- > 0;) {
+        run_pass(isa, a, n, m, b[i], b[i + 1], budget, tw, DIF, src, 0);
+        src = 0;
+    }
+}
+
 /* DIT stages h in [h_lo, n): bit-reversed input -> natural output. */
 static void dit(int isa, uint32_t *a, size_t n, size_t m, size_t h_lo, const uint32_t *const *tw) {
+    if (m > 1) {
+        if (h_lo < n) dit_passes(isa, a, n, m, h_lo, n, tw, 0);
+        return;
+    }
     size_t blk = block_rows(n, m);
     if (h_lo < blk)
         for (size_t b = 0; b < n; b += blk) block_stages(isa, a + b * m, blk, m, h_lo, tw, DIT);
@@ -233,6 +351,10 @@ static void dit(int isa, uint32_t *a, size_t n, size_t m, size_t h_lo, const uin
 
 /* All DIF stages: natural input -> bit-reversed output. */
 static void dif(int isa, uint32_t *a, size_t n, size_t m, const uint32_t *const *tw) {
+    if (m > 1) {
+        if (n > 1) dif_passes(isa, a, n, m, 1, n, tw, 0);
+        return;
+    }
     size_t blk = block_rows(n, m);
     for (size_t h = n / 2; h >= blk; h >>= 1) stage(isa, a, n, m, h, tw[log2_exact(h)], DIF);
     for (size_t b = 0; b < n; b += blk) block_stages(isa, a + b * m, blk, m, 1, tw, DIF);
@@ -356,18 +478,22 @@ int zk_ntt_inverse(uint32_t *a, size_t rows, size_t cols, uint32_t shift) {
  * log2(B) DIT stages on such input just copy each nonzero row over its block
  * of B rows (each block's DFT is that of (v, 0, ..., 0), the constant v), so
  * we write B copies of n c_rev(r) shift^rev(r) / n and start the DIT at
- * h = B: no zero rows are ever transformed. */
-static int lde_natural(int isa, uint32_t *out, size_t n, size_t m, unsigned log_blowup,
-                       uint32_t shift, const uint32_t *const *fwd, const uint32_t *const *inv) {
-    size_t blowup = (size_t)1 << log_blowup;
-    unsigned bits = log2_exact(n);
-    uint32_t *pw = malloc(n * sizeof *pw);
-    if (!pw) return -2;
-    fill_powers(pw, n, bb_inv(bb_encode((uint32_t)n)), shift);
-    dif(isa, out, n, m, inv);
-    /* Row r moves to rows rB..rB+B-1 >= r: go downwards so no source row is
-     * overwritten before it is read (row 0 last, in place). */
-    for (size_t r = n; r-- > 0;) {
+ * h = B: no zero rows are ever transformed.
+ *
+ * Matrices run in three steps, each reading and writing its rows once:
+ *   1. the DIF stages [b, n) in passes (the first copies the input in);
+ *   2. block by block, b rows at a time: the DIF stages [1, b), the spread of
+ *      its b rows over b B rows of out, the DIT stages [B, b B) of those, all
+ *      while the block is in cache (b B rows within the budget);
+ *   3. the DIT stages [b B, N) in passes.
+ * Blocks go downwards: block i's b B output rows cover only the input rows
+ * of blocks >= i, already consumed (block 0 spreads in place, row 0 last).
+ * `visit` sees every output row once it is final (step 3's last pass, or
+ * step 2 when there is no step 3). */
+static void spread_rows(uint32_t *out, size_t r_hi, size_t count, size_t m, size_t blowup, unsigned bits,
+                        const uint32_t *pw) {
+    /* rows r_hi - 1 down to r_hi - count: row r moves to rows rB..rB+B-1 >= r */
+    for (size_t r = r_hi; r-- > r_hi - count;) {
         uint32_t *src = out + r * m, *dst = out + r * blowup * m;
         uint32_t f = pw[rev_bits(r, bits)];
         if (m == 1) { /* one element per row: no per-row calls */
@@ -378,8 +504,50 @@ static int lde_natural(int isa, uint32_t *out, size_t n, size_t m, unsigned log_
         zk_fp_mul_scalar(dst + (blowup - 1) * m, src, f, m);
         for (size_t t = 0; t + 1 < blowup; t++) memcpy(dst + t * m, dst + (blowup - 1) * m, m * sizeof *dst);
     }
+}
+
+static int lde_natural(int isa, uint32_t *out, const uint32_t *in, size_t n, size_t m, unsigned log_blowup,
+                       uint32_t shift, int from_coeffs, const uint32_t *const *fwd,
+                       const uint32_t *const *inv, const zk_lde_visitor *visit) {
+    size_t blowup = (size_t)1 << log_blowup, big = n << log_blowup;
+    unsigned bits = log2_exact(n);
+    uint32_t *pw = malloc(n * sizeof *pw);
+    if (!pw) return -2;
+    /* from evaluations: the DIF leaves n c_rev(r), scaled by shift^rev(r) / n;
+     * from coefficients: bit-reversed rows c_rev(r), scaled by shift^rev(r) */
+    fill_powers(pw, n, from_coeffs ? BB_ONE : bb_inv(bb_encode((uint32_t)n)), shift);
+    if (m == 1 || from_coeffs) {
+        memcpy(out, in, n * m * sizeof *out);
+        if (from_coeffs)
+            bit_reverse_rows(out, n, m);
+        else
+            dif(isa, out, n, m, inv);
+        if (m == 1) {
+            spread_rows(out, n, n, m, blowup, bits, pw);
+            dit(isa, out, big, m, blowup, fwd);
+            if (visit) visit->rows(visit->ctx, out, 0, 1, big, big);
+            free(pw);
+            return 0;
+        }
+    }
+    size_t b = 1, budget = budget_rows(m);
+    while (2 * b <= n && 2 * b * blowup <= budget) b *= 2;
+    if (from_coeffs)
+        ; /* in place above */
+    else if (b < n)
+        dif_passes(isa, out, n, m, b, n, inv, in);
+    else
+        memcpy(out, in, n * m * sizeof *out);
+    int last = b * blowup == big;
+    for (size_t i = n / b; i-- > 0;) {
+        uint32_t *window = out + i * b * blowup * m;
+        if (b > 1 && !from_coeffs) set_stages(isa, out + i * b * m, m, 1, b, 1, 0, inv, DIF);
+        spread_rows(out, (i + 1) * b, b, m, blowup, bits, pw);
+        if (b > 1) set_stages(isa, window, m, blowup, b * blowup, blowup, 0, fwd, DIT);
+        if (last && visit) visit->rows(visit->ctx, window, i * b * blowup, 1, b * blowup, b * blowup);
+    }
     free(pw);
-    dit(isa, out, n << log_blowup, m, blowup, fwd);
+    if (!last) dit_passes(isa, out, big, m, b * blowup, big, fwd, visit);
     return 0;
 }
 
@@ -405,8 +573,8 @@ static int lde_bit_reversed(int isa, uint32_t *out, size_t n, size_t m, unsigned
     return 0;
 }
 
-int zk_lde(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
-           uint32_t shift, int bit_reverse_output) {
+static int lde(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
+               uint32_t shift, int bit_reverse_output, int from_coeffs, const zk_lde_visitor *visit) {
     const uint32_t *fwd[ZK_NTT_MAX_LOG], *inv[ZK_NTT_MAX_LOG];
     if (!valid_rows(rows) || log_blowup < ZK_NTT_MIN_LOG_BLOWUP || log_blowup > ZK_NTT_MAX_LOG_BLOWUP ||
         log2_exact(rows) + log_blowup > ZK_NTT_MAX_LOG)
@@ -414,7 +582,27 @@ int zk_lde(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned
     int rc = twiddles(log2_exact(rows) + log_blowup, fwd, inv);
     if (rc) return rc;
     int isa = zk_active_isa;
+    if (!bit_reverse_output)
+        return lde_natural(isa, out, in, rows, cols, log_blowup, shift, from_coeffs, fwd, inv, visit);
     memcpy(out, in, rows * cols * sizeof *out);
-    if (bit_reverse_output) return lde_bit_reversed(isa, out, rows, cols, log_blowup, shift, fwd, inv);
-    return lde_natural(isa, out, rows, cols, log_blowup, shift, fwd, inv);
+    return lde_bit_reversed(isa, out, rows, cols, log_blowup, shift, fwd, inv);
+}
+
+int zk_lde(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
+           uint32_t shift, int bit_reverse_output) {
+    return lde(out, in, rows, cols, log_blowup, shift, bit_reverse_output, 0, 0);
+}
+
+int zk_ntt_extend(uint32_t *out, const uint32_t *coeffs, size_t rows, size_t cols, unsigned log_blowup,
+                  uint32_t shift) {
+    return lde(out, coeffs, rows, cols, log_blowup, shift, 0, 1, 0);
+}
+
+int zk_lde_visit(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
+                 uint32_t shift, int from_coeffs, const zk_lde_visitor *visit) {
+    return lde(out, in, rows, cols, log_blowup, shift, 0, from_coeffs, visit);
+}
+
+size_t zk_ntt_set_cache_bytes(size_t bytes) {
+    return atomic_exchange_explicit(&cache_bytes_set, bytes, memory_order_relaxed);
 }

@@ -37,6 +37,15 @@ void zk_ext4_combine_rows(uint32_t *out, const uint32_t *m, const uint32_t *coef
  * out_a[r] = sum_c m[r][c] coeffs_a[c], out_b[r] = sum_c m[r][c] coeffs_b[c]. */
 void zk_ext4_combine_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *coeffs_a,
                            const uint32_t *coeffs_b, size_t rows, size_t cols);
+/* out[c] = sum over r of w[r] * m[r][c]: the rows of a base matrix (rows x
+ * cols, row-major) summed with extension weights (rows elements), out has
+ * cols elements; read as the matrix lies (no transpose).  Returns 0, or -2
+ * if scratch memory could not be allocated (then `out` is unspecified). */
+int zk_ext4_sum_rows(uint32_t *out, const uint32_t *m, const uint32_t *w, size_t rows, size_t cols);
+/* Two weightings of the same matrix in one pass over it:
+ * out_a[c] = sum_r w_a[r] m[r][c], out_b[c] = sum_r w_b[r] m[r][c]. */
+int zk_ext4_sum_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *w_a,
+                      const uint32_t *w_b, size_t rows, size_t cols);
 /* Batch inverse.  Returns -1; or the index of the first zero element, or -2
  * if scratch memory could not be allocated (then `out` is unspecified).
  * `out` must not overlap `a`. */

@@ -49,6 +49,36 @@ int zk_ntt_bit_reverse_rows(uint32_t *a, size_t rows, size_t cols);
  * bit-reversed (see above).  `in` is not modified; `out` must not overlap it. */
 int zk_lde(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
            uint32_t shift, int bit_reverse_output);
+/* Coefficients -> evaluations on a larger coset: `coeffs` holds the
+ * coefficients (rows x cols, natural order) of polynomials of degree < rows,
+ * `out` receives their values on shift * H' of size N = rows << log_blowup
+ * (N x cols, natural order): zk_ntt_forward of the coefficients padded with
+ * zero rows to N, without transforming the zero rows.  `coeffs` is not
+ * modified; `out` must not overlap it.  Codes as zk_lde. */
+int zk_ntt_extend(uint32_t *out, const uint32_t *coeffs, size_t rows, size_t cols, unsigned log_blowup,
+                  uint32_t shift);
+/* The working-set budget in bytes of each pass of a matrix transform (see
+ * ntt.c): 0 restores the default, half the L2 cache.  Returns the previous
+ * setting (0 for the default).  A tuning and testing knob: results never
+ * depend on it, only speed. */
+size_t zk_ntt_set_cache_bytes(size_t bytes);
 /* cffi-end */
+
+/* ---- internal: the natural-order LDE with a hook on its finished rows ---- */
+
+/* Rows r0 + t step + u of the output (t < groups, u < g) are final: row (t, u)
+ * is at rows + (t step + u) cols.  Each output row is handed over exactly
+ * once, while it is likely still in cache (hash/merkle.c hashes the leaves
+ * of a commitment there). */
+typedef struct {
+    void (*rows)(void *ctx, const uint32_t *rows, size_t r0, size_t groups, size_t step, size_t g);
+    void *ctx;
+} zk_lde_visitor;
+
+/* zk_lde(out, in, rows, cols, log_blowup, shift, 0), or with from_coeffs
+ * zk_ntt_extend(out, in, rows, cols, log_blowup, shift), calling `visit`
+ * (not NULL) on the output rows as they become final. */
+int zk_lde_visit(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
+                 uint32_t shift, int from_coeffs, const zk_lde_visitor *visit);
 
 #endif

@@ -2,8 +2,8 @@
  * grind.c — proof-of-work search for the Fiat-Shamir transcript.
  *
  * The message is 41 bytes (32 state, 1 tag, 8 nonce), a single SHA-256 block
- * after padding, so each try is one compression (SHA-NI when available, two
- * tries at a time).  Expected tries: 2^bits.
+ * after padding, so each try is one compression (sixteen tries at a time on
+ * the AVX-512 path, two with SHA-NI).  Expected tries: 2^bits.
  */
 #include <string.h>
 

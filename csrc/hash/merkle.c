@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "field/zk_field.h"
+#include "field/zk_ntt.h"
 #include "zk_hash.h"
 
 #define DIGEST ZK_DIGEST_BYTES
@@ -29,10 +30,10 @@ static void decode_le(uint32_t *dst, const uint32_t *src, size_t n) {
 #endif
 }
 
-/* Leaf digests of `lanes` consecutive rows, hashed side by side.  Every row
- * has the same length, so the lanes need the same number of blocks at every
- * step, padding included. */
-static void hash_row_group(uint8_t *out, const uint32_t *row0, size_t cols, int lanes) {
+/* Leaf digests of `lanes` rows (rows[l] into out[l]), hashed side by side
+ * through the block interface.  Every row has the same length, so the lanes
+ * need the same number of blocks at every step, padding included. */
+static void hash_row_group(uint8_t *const *out, const uint32_t *const *rows, size_t cols, int lanes) {
     /* room for CHUNK words plus the padding (at most 72 bytes = 18 words) */
     uint32_t buf[ZK_SHA256_MAX_LANES][CHUNK + 18];
     uint32_t st[ZK_SHA256_MAX_LANES][8];
@@ -43,21 +44,37 @@ static void hash_row_group(uint8_t *out, const uint32_t *row0, size_t cols, int 
         size_t k = cols - c < CHUNK ? cols - c : CHUNK, nblocks = 4 * k / 64;
         int last = c + k == cols;
         for (int l = 0; l < lanes; l++) {
-            decode_le(buf[l], row0 + l * cols + c, k);
+            decode_le(buf[l], rows[l] + c, k);
             if (last) nblocks = zk_sha256_pad((uint8_t *)buf[l], 4 * k, 4 * (uint64_t)cols);
         }
         zk_sha256_blocks(st, msgs, nblocks, lanes);
         if (last) break;
     }
-    for (int l = 0; l < lanes; l++) zk_sha256_digest(out + DIGEST * l, st[l]);
+    for (int l = 0; l < lanes; l++) zk_sha256_digest(out[l], st[l]);
+}
+
+/* Leaf digests of n <= 16 rows, rows[l] into out[l]: sixteen at once on the
+ * AVX-512 path, the decode in the same registers (zk_sha256_leaves_x16);
+ * otherwise as many at a time as the path has lanes (on AVX-512 a set of
+ * fewer than sixteen goes to SHA-NI, two at a time, inside
+ * zk_sha256_blocks). */
+static void hash_leaves(uint8_t *const out[16], const uint32_t *const rows[16], size_t n, size_t cols) {
+    size_t lanes = (size_t)zk_sha256_lanes();
+    if (n == 16 && lanes == 16) {
+        zk_sha256_leaves_x16(out, rows, cols);
+        return;
+    }
+    for (size_t i = 0; i < n; i += lanes) hash_row_group(out + i, rows + i, cols, (int)(n - i < lanes ? n - i : lanes));
 }
 
 void zk_merkle_hash_rows(uint8_t *out, const uint32_t *matrix, size_t rows, size_t cols) {
-    int lanes = zk_sha256_lanes();
-    size_t r = 0;
-    for (; r + (size_t)lanes <= rows; r += lanes)
-        hash_row_group(out + DIGEST * r, matrix + r * cols, cols, lanes);
-    for (; r < rows; r++) hash_row_group(out + DIGEST * r, matrix + r * cols, cols, 1);
+    for (size_t r = 0; r < rows; r += 16) {
+        size_t n = rows - r < 16 ? rows - r : 16;
+        uint8_t *dst[16];
+        const uint32_t *src[16];
+        for (size_t l = 0; l < n; l++) dst[l] = out + DIGEST * (r + l), src[l] = matrix + (r + l) * cols;
+        hash_leaves(dst, src, n, cols);
+    }
 }
 
 /* Every node above the leaves, one level per call, bottom up. */
@@ -72,6 +89,50 @@ int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t 
     zk_merkle_hash_rows(nodes + DIGEST * rows, matrix, rows, cols);
     hash_levels(nodes, rows);
     return 0;
+}
+
+/* ---- the LDE and its tree in one pass over the rows ----
+ * zk_lde_visit hands over each set of output rows when the LDE is done with
+ * them (ntt.c, "Passes": its last pass works on cache-sized sets of rows),
+ * and their leaves are hashed there, from cache, instead of in a second
+ * sweep over the whole matrix, sixteen rows at a time (hash_leaves). */
+typedef struct {
+    uint8_t *leaves; /* the node array's leaf half */
+    size_t cols;
+} leaf_sink;
+
+static void hash_visited(void *ctx, const uint32_t *rows, size_t r0, size_t groups, size_t step, size_t g) {
+    const leaf_sink *sink = ctx;
+    size_t cols = sink->cols, count = groups * g;
+    for (size_t i = 0; i < count; i += 16) {
+        size_t n = count - i < 16 ? count - i : 16;
+        uint8_t *dst[16];
+        const uint32_t *src[16];
+        for (size_t l = 0; l < n; l++) { /* row k of the set: row k % g of group k / g */
+            size_t k = i + l, at = k / g * step + k % g;
+            dst[l] = sink->leaves + DIGEST * (r0 + at), src[l] = rows + at * cols;
+        }
+        hash_leaves(dst, src, n, cols);
+    }
+}
+
+static int commit(uint32_t *lde, uint8_t *nodes, const uint32_t *in, size_t rows, size_t cols,
+                  unsigned log_blowup, uint32_t shift, int from_coeffs) {
+    leaf_sink sink = {nodes + DIGEST * (rows << log_blowup), cols};
+    zk_lde_visitor visit = {hash_visited, &sink};
+    int rc = zk_lde_visit(lde, in, rows, cols, log_blowup, shift, from_coeffs, &visit);
+    if (rc == 0) hash_levels(nodes, rows << log_blowup);
+    return rc;
+}
+
+int zk_merkle_commit_lde(uint32_t *lde, uint8_t *nodes, const uint32_t *in, size_t rows, size_t cols,
+                         unsigned log_blowup, uint32_t shift) {
+    return commit(lde, nodes, in, rows, cols, log_blowup, shift, 0);
+}
+
+int zk_merkle_commit_extend(uint32_t *lde, uint8_t *nodes, const uint32_t *coeffs, size_t rows, size_t cols,
+                            unsigned log_blowup, uint32_t shift) {
+    return commit(lde, nodes, coeffs, rows, cols, log_blowup, shift, 1);
 }
 
 int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows) {

@@ -247,145 +247,247 @@ ZK_SHANI static void pairs_shani(uint8_t *out, const uint8_t *in, size_t n) {
     for (; i + 2 <= n; i += 2) shani_pairs_n(out + 32 * i, in + 64 * i, 2);
     if (i < n) shani_pairs_n(out + 32 * i, in + 64 * i, 1);
 }
-/* ------------------------------------------------------------ AVX-512 -- */
+/* ----------------------------------------------- AVX-512, 16 lanes -- */
 
-/* Sixteen messages side by side, message l in 32-bit lane l of every zmm
- * register: the state words a..h are eight registers, W[t] one register.
- * SHA-NI's rounds instruction does two rounds of one message per issue and
- * is the bottleneck of that path (~22 M compressions/s here, two lanes); in
- * the vector units a round of sixteen messages is about fifteen instructions,
- * none of them a shuffle:
- *   vprord         the rotations of Σ0, Σ1, σ0, σ1 (AVX-512F has 32-bit
- *                  rotates, so no shift-shift-or);
- *   vpternlogd     three-input boolean functions in one instruction:
- *                  0x96 = x ^ y ^ z (each Σ and σ), 0xca = x ? y : z (Ch),
- *                  0xe8 = majority (Maj);
- *   vpaddd         the additions mod 2^32;
- *   vpsrld         the plain shifts of σ0, σ1;
- *   vpbroadcastd   K[t] (a memory operand).
- * A standalone loop of these ran at ~62 M compressions/s on this Xeon.  The
- * results are the same 32-bit words the scalar rounds compute, lane by lane.
+/* Sixteen messages of equal length side by side, one per 32-bit lane of a
+ * zmm register: state word A of all sixteen in one register, and so on.
+ * FIPS 180-4's operations map one to one onto single instructions:
+ *   ROTR^n            vprord (AVX-512F has a rotate; AVX2 does not, which is
+ *                     why there is no 8-lane AVX2 body: shifts and ors would
+ *                     cost it more than SHA-NI)
+ *   x ^ y ^ z         vpternlogd 0x96 (odd parity of the three inputs)
+ *   Ch(e, f, g)       vpternlogd 0xCA (e ? f : g)
+ *   Maj(a, b, c)      vpternlogd 0xE8 (at least two of three)
+ *   + mod 2^32        vpaddd
+ *   SHR^n (σ0, σ1)    vpsrld
+ * About 16 instructions a round and 11 a schedule word, for sixteen blocks:
+ * ~1550 per 16 blocks, none of them a shuffle.  On the Intel Xeon
+ * (Sapphire/Emerald Rapids class) this project measures on, that is ~26 ns
+ * a block against ~37 for SHA-NI, whose rounds instruction is the
+ * bottleneck there (2, 4 or 8 interleaved SHA-NI lanes all measured ~36 ns).
  *
- * Messages come in as 16 consecutive big-endian words per lane; one 16 x 16
- * transpose of 32-bit words (transpose16) turns sixteen 64-byte loads, one
- * per message, into W[0..15] with message l in lane l, and one vpshufb per
- * register byte-swaps each word.  States go in and out through a small
- * array (8 x 16 words), as they are read or written once per call. */
+ * Message words: block b of lane l is words 16b..16b+15 of message l.  One
+ * zmm load per lane gives sixteen registers "one lane's block each"; a 16 x 16
+ * transpose of 32-bit words (vpunpck[lh]dq, vpunpck[lh]qdq, then two rounds
+ * of vshufi32x4: 64 shuffles) turns them into W[0..15], "word t of every
+ * lane", and vpshufb swaps each word's bytes (SHA-256 reads big-endian
+ * words; a leaf's elements are little-endian 32-bit words, and a byte
+ * message loaded as 32-bit words is little-endian too).
+ *
+ * Three users: Merkle leaves straight from matrix rows with the Montgomery
+ * decode in the same registers (x16_leaves), Merkle nodes (x16_pairs), and
+ * zk_sha256_blocks given sixteen lanes (x16_blocks: grinding's sixteen
+ * nonces at a time). */
 
-#define ROR(x, n) _mm512_ror_epi32((x), (n))
+#define X16 ZK_AVX512
 
-/* r[i] holds row i (16 words); afterwards r[j] holds column j, i.e. word j
- * of every row.  Three steps: 32-bit and 64-bit unpacks leave, in 128-bit
- * block k of u[4i + j], rows 4i..4i+3 of column 4k + j; a 4 x 4 transpose
- * of 128-bit blocks (vshufi32x4, twice) then gathers column 4k + j whole. */
-ZK_AVX512 ZK_INLINE void transpose16(__m512i r[16]) {
+X16 ZK_INLINE __m512i x16_xor3(__m512i a, __m512i b, __m512i c) { return _mm512_ternarylogic_epi32(a, b, c, 0x96); }
+
+/* w[i] = word i of every lane, from r[l] = lane l's 16 words. */
+X16 ZK_INLINE void x16_transpose(__m512i w[16], const __m512i r[16]) {
     __m512i t[16], u[16];
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < 8; i++) { /* per 128-bit lane: (r2i[k], r2i+1[k], r2i[k+1], r2i+1[k+1]) */
         t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
     }
-    for (int i = 0; i < 4; i++) {
-        u[4 * i + 0] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    for (int i = 0; i < 4; i++) { /* u[4i + c]: rows 4i..4i+3, word 4k + c in 128-bit lane k */
+        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
         u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
         u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
         u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
     }
-    for (int j = 0; j < 4; j++) {
-        /* blocks 0, 1 and 2, 3 of u[j] and u[4 + j], then of u[8 + j] and u[12 + j] */
-        __m512i v0 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0x44), v1 = _mm512_shuffle_i32x4(u[j], u[4 + j], 0xEE);
-        __m512i v2 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0x44);
-        __m512i v3 = _mm512_shuffle_i32x4(u[8 + j], u[12 + j], 0xEE);
-        /* even and odd blocks of each pair: block k of all four sources */
-        r[j] = _mm512_shuffle_i32x4(v0, v2, 0x88);
-        r[4 + j] = _mm512_shuffle_i32x4(v0, v2, 0xDD);
-        r[8 + j] = _mm512_shuffle_i32x4(v1, v3, 0x88);
-        r[12 + j] = _mm512_shuffle_i32x4(v1, v3, 0xDD);
+    for (int c = 0; c < 4; c++) { /* a 4 x 4 transpose of 128-bit lanes: A_i = u[4i + c] */
+        __m512i a01lo = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44), a01hi = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xEE);
+        __m512i a23lo = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44), a23hi = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xEE);
+        w[c] = _mm512_shuffle_i32x4(a01lo, a23lo, 0x88);      /* 128-bit lane 0 of each A_i */
+        w[4 + c] = _mm512_shuffle_i32x4(a01lo, a23lo, 0xDD);  /* lane 1 */
+        w[8 + c] = _mm512_shuffle_i32x4(a01hi, a23hi, 0x88);  /* lane 2 */
+        w[12 + c] = _mm512_shuffle_i32x4(a01hi, a23hi, 0xDD); /* lane 3 */
     }
 }
 
-/* W[0..15] of sixteen 64-byte blocks, message l's at msgs[l]. */
-ZK_AVX512 ZK_INLINE void load_words16(__m512i w[16], const uint8_t *const *msgs) {
-    const __m512i bswap32 = _mm512_broadcast_i32x4(_mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3));
-    for (int l = 0; l < 16; l++) w[l] = _mm512_loadu_si512((const void *)msgs[l]);
-    transpose16(w);
-    for (int t = 0; t < 16; t++) w[t] = _mm512_shuffle_epi8(w[t], bswap32);
+X16 ZK_INLINE __m512i x16_bswap(__m512i x) {
+    const __m512i rev = _mm512_broadcast_i32x4(_mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3));
+    return _mm512_shuffle_epi8(x, rev); /* vpshufb: bytes reversed in each word */
 }
 
-/* One round: t1 = h + Σ1(e) + Ch(e, f, g) + wk, t2 = Σ0(a) + Maj(a, b, c). */
-#define ROUND16(s, wk)                                                                                   \
-    do {                                                                                                 \
-        __m512i t1 = _mm512_add_epi32(                                                                   \
-            _mm512_add_epi32(s[7], _mm512_ternarylogic_epi32(ROR(s[4], 6), ROR(s[4], 11), ROR(s[4], 25), 0x96)), \
-            _mm512_add_epi32(_mm512_ternarylogic_epi32(s[4], s[5], s[6], 0xca), (wk)));                 \
-        __m512i t2 = _mm512_add_epi32(_mm512_ternarylogic_epi32(ROR(s[0], 2), ROR(s[0], 13), ROR(s[0], 22), 0x96), \
-                                      _mm512_ternarylogic_epi32(s[0], s[1], s[2], 0xe8));               \
-        s[7] = s[6], s[6] = s[5], s[5] = s[4], s[4] = _mm512_add_epi32(s[3], t1);                        \
-        s[3] = s[2], s[2] = s[1], s[1] = s[0], s[0] = _mm512_add_epi32(t1, t2);                          \
+/* W[0..15] from r[l] = lane l's sixteen little-endian words: the transpose,
+ * then each word big-endian. */
+X16 ZK_INLINE void x16_schedule_in(__m512i w[16], const __m512i r[16]) {
+    x16_transpose(w, r);
+    for (int t = 0; t < 16; t++) w[t] = x16_bswap(w[t]);
+}
+
+/* One round: t1 = h + S1(e) + Ch(e, f, g) + wk, t2 = S0(a) + Maj(a, b, c);
+ * the names rotate instead of the values (s[i] is the variable that is
+ * "a" after i rounds, so no register moves). */
+#define X16_ROUND(a, b, c, d, e, f, g, h, wk)                                                                   \
+    do {                                                                                                       \
+        __m512i t1 = _mm512_add_epi32(                                                                         \
+            _mm512_add_epi32(h, x16_xor3(_mm512_ror_epi32(e, 6), _mm512_ror_epi32(e, 11), _mm512_ror_epi32(e, 25))), \
+            _mm512_add_epi32(_mm512_ternarylogic_epi32(e, f, g, 0xCA), wk));                                   \
+        __m512i t2 = _mm512_add_epi32(x16_xor3(_mm512_ror_epi32(a, 2), _mm512_ror_epi32(a, 13), _mm512_ror_epi32(a, 22)), \
+                                      _mm512_ternarylogic_epi32(a, b, c, 0xE8));                               \
+        d = _mm512_add_epi32(d, t1);                                                                           \
+        h = _mm512_add_epi32(t1, t2);                                                                          \
     } while (0)
 
-/* One data block (W[0..15] in w, overwritten by the schedule) into s. */
-ZK_AVX512 ZK_INLINE void compress16(__m512i s[8], __m512i w[16]) {
-    __m512i in[8];
-    for (int i = 0; i < 8; i++) in[i] = s[i];
-#pragma GCC unroll 64
-    for (int t = 0; t < 64; t++) {
-        if (t >= 16) { /* W[t] = W[t-16] + σ0(W[t-15]) + W[t-7] + σ1(W[t-2]), in a ring of 16 */
-            __m512i w15 = w[(t - 15) & 15], w2 = w[(t - 2) & 15];
-            __m512i s0 = _mm512_ternarylogic_epi32(ROR(w15, 7), ROR(w15, 18), _mm512_srli_epi32(w15, 3), 0x96);
-            __m512i s1 = _mm512_ternarylogic_epi32(ROR(w2, 17), ROR(w2, 19), _mm512_srli_epi32(w2, 10), 0x96);
-            w[t & 15] = _mm512_add_epi32(_mm512_add_epi32(w[t & 15], s0), _mm512_add_epi32(w[(t - 7) & 15], s1));
+/* Rounds t..t+7 with wk(i) the W + K of round t + i: after eight rounds the
+ * names are back in place. */
+#define X16_ROUNDS8(s, wk)                                                     \
+    do {                                                                       \
+        X16_ROUND(s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7], wk(0));      \
+        X16_ROUND(s[7], s[0], s[1], s[2], s[3], s[4], s[5], s[6], wk(1));      \
+        X16_ROUND(s[6], s[7], s[0], s[1], s[2], s[3], s[4], s[5], wk(2));      \
+        X16_ROUND(s[5], s[6], s[7], s[0], s[1], s[2], s[3], s[4], wk(3));      \
+        X16_ROUND(s[4], s[5], s[6], s[7], s[0], s[1], s[2], s[3], wk(4));      \
+        X16_ROUND(s[3], s[4], s[5], s[6], s[7], s[0], s[1], s[2], wk(5));      \
+        X16_ROUND(s[2], s[3], s[4], s[5], s[6], s[7], s[0], s[1], wk(6));      \
+        X16_ROUND(s[1], s[2], s[3], s[4], s[5], s[6], s[7], s[0], wk(7));      \
+    } while (0)
+
+/* One block of sixteen messages: w = W[0..15] (each "word t of every lane"),
+ * the schedule extended in place over a ring of 16. */
+X16 ZK_INLINE void x16_block(__m512i st[8], __m512i w[16]) {
+    __m512i s[8];
+    for (int i = 0; i < 8; i++) s[i] = st[i];
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; g++) {
+        __m512i wk[8];
+        for (int i = 0; i < 8; i++) {
+            int t = 8 * g + i;
+            if (t >= 16) { /* W[t] = s1(W[t-2]) + W[t-7] + s0(W[t-15]) + W[t-16] */
+                __m512i w15 = w[(t - 15) & 15], w2 = w[(t - 2) & 15];
+                __m512i s0 = x16_xor3(_mm512_ror_epi32(w15, 7), _mm512_ror_epi32(w15, 18), _mm512_srli_epi32(w15, 3));
+                __m512i s1 = x16_xor3(_mm512_ror_epi32(w2, 17), _mm512_ror_epi32(w2, 19), _mm512_srli_epi32(w2, 10));
+                w[t & 15] = _mm512_add_epi32(_mm512_add_epi32(w[t & 15], s0), _mm512_add_epi32(w[(t - 7) & 15], s1));
+            }
+            wk[i] = _mm512_add_epi32(w[t & 15], _mm512_set1_epi32((int)K[t]));
         }
-        ROUND16(s, _mm512_add_epi32(w[t & 15], _mm512_set1_epi32((int)K[t])));
+#define WK(i) wk[i]
+        X16_ROUNDS8(s, WK);
+#undef WK
     }
-    for (int i = 0; i < 8; i++) s[i] = _mm512_add_epi32(s[i], in[i]);
+    for (int i = 0; i < 8; i++) st[i] = _mm512_add_epi32(st[i], s[i]);
 }
 
-/* The padding block of a 64-byte message: W + K from pad64_wk, no schedule. */
-ZK_AVX512 ZK_INLINE void compress16_pad64(__m512i s[8]) {
-    __m512i in[8];
-    for (int i = 0; i < 8; i++) in[i] = s[i];
-#pragma GCC unroll 64
-    for (int t = 0; t < 64; t++) ROUND16(s, _mm512_set1_epi32((int)pad64_wk[t]));
-    for (int i = 0; i < 8; i++) s[i] = _mm512_add_epi32(s[i], in[i]);
+/* The padding block of 64-byte messages: W + K is a constant (pad64_wk). */
+X16 ZK_INLINE void x16_pad64_block(__m512i st[8]) {
+    __m512i s[8];
+    for (int i = 0; i < 8; i++) s[i] = st[i];
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; g++) {
+#define WK(i) _mm512_set1_epi32((int)pad64_wk[8 * g + (i)])
+        X16_ROUNDS8(s, WK);
+#undef WK
+    }
+    for (int i = 0; i < 8; i++) st[i] = _mm512_add_epi32(st[i], s[i]);
 }
 
-ZK_AVX512 static void blocks_avx512(uint32_t (*states)[8], const uint8_t *const *msgs, size_t nblocks) {
+X16 ZK_INLINE void x16_init(__m512i st[8]) {
+    for (int i = 0; i < 8; i++) st[i] = _mm512_set1_epi32((int)IV[i]);
+}
+
+/* Lane l's digest to out[l]: the state words big-endian. */
+X16 ZK_INLINE void x16_digests(uint8_t *const out[16], const __m512i st[8]) {
     uint32_t words[8][16];
-    __m512i s[8], w[16];
+    for (int i = 0; i < 8; i++) _mm512_storeu_si512((void *)words[i], x16_bswap(st[i]));
+    for (int l = 0; l < 16; l++)
+        for (int i = 0; i < 8; i++) memcpy(out[l] + 4 * i, &words[i][l], 4);
+}
+
+/* Montgomery form -> canonical on 16 lanes: x / 2^32 mod p for x < 2^32, as
+ * bb_reduce of the 64-bit value x: q = x MU mod 2^32 (vpmuludq keeps the low
+ * word), qp = q p, and t = x_hi - qp_hi = -qp_hi (x_hi = 0); the one of
+ * {t, t + p} below p is the result (vpminud; bb_field.h).  Even lanes
+ * directly, odd lanes after vpsrlq 32; the high words of the even products
+ * come down with vmovshdup and a blend on the odd lanes joins them. */
+X16 ZK_INLINE __m512i x16_decode(__m512i x) {
+    const __m512i P = _mm512_set1_epi32((int)0x78000001u), MU = _mm512_set1_epi32((int)0x88000001u);
+    __m512i qp_e = _mm512_mul_epu32(_mm512_mul_epu32(x, MU), P);
+    __m512i qp_o = _mm512_mul_epu32(_mm512_mul_epu32(_mm512_srli_epi64(x, 32), MU), P);
+    __m512i hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_castps_si512(_mm512_movehdup_ps(_mm512_castsi512_ps(qp_e))), qp_o);
+    __m512i t = _mm512_sub_epi32(_mm512_setzero_si512(), hi);
+    return _mm512_min_epu32(t, _mm512_add_epi32(t, P));
+}
+
+/* Elements [at, at + n) of every lane's row (n <= 16; the rest zero,
+ * nothing past them read), decoded, as W[0..15]. */
+X16 ZK_INLINE void x16_load_row(__m512i w[16], const uint32_t *const rows[16], size_t at, size_t n) {
+    __m512i r[16];
+    __mmask16 k = n >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << n) - 1);
+    for (int l = 0; l < 16; l++) /* vmovdqu32 {k}{z}: masked lanes do not fault */
+        r[l] = x16_decode(_mm512_maskz_loadu_epi32(k, rows[l] + at));
+    x16_schedule_in(w, r);
+}
+
+/* W[0..15] of sixteen 64-byte blocks, lane l's at blk[l]. */
+X16 ZK_INLINE void x16_load_blocks(__m512i w[16], const uint8_t *const blk[16]) {
+    __m512i r[16];
+    for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_si512((const void *)blk[l]);
+    x16_schedule_in(w, r);
+}
+
+/* The Merkle leaves of sixteen rows of `words` elements each: SHA-256 of
+ * their canonical values as little-endian 32-bit words.  The padding words
+ * are the same in every lane (equal lengths): 0x80 then zeros is the word
+ * 0x80000000 after the data, and the bit length fills the last two words of
+ * the last block. */
+X16 static void x16_leaves(uint8_t *const out[16], const uint32_t *const rows[16], size_t words) {
+    __m512i st[8], w[16];
+    x16_init(st);
+    size_t full = words / 16, rem = words % 16;
+    uint64_t bits = (uint64_t)words * 32;
+    for (size_t b = 0; b < full; b++) {
+        x16_load_row(w, rows, 16 * b, 16);
+        x16_block(st, w);
+    }
+    if (rem) x16_load_row(w, rows, 16 * full, rem);
+    else
+        for (int t = 0; t < 16; t++) w[t] = _mm512_setzero_si512();
+    w[rem] = _mm512_set1_epi32((int)0x80000000u);
+    if (rem >= 14) { /* no room for the length: it gets a block of its own */
+        x16_block(st, w);
+        for (int t = 0; t < 16; t++) w[t] = _mm512_setzero_si512();
+    }
+    w[14] = _mm512_set1_epi32((int)(uint32_t)(bits >> 32));
+    w[15] = _mm512_set1_epi32((int)(uint32_t)bits);
+    x16_block(st, w);
+    x16_digests(out, st);
+}
+
+/* Sixteen Merkle nodes: out[32i..] = SHA-256(in[64i .. 64i + 64)). */
+X16 static void x16_pairs(uint8_t *out, const uint8_t *in) {
+    __m512i st[8], w[16];
+    const uint8_t *blk[16];
+    uint8_t *dst[16];
+    for (int l = 0; l < 16; l++) blk[l] = in + 64 * l, dst[l] = out + 32 * l;
+    x16_load_blocks(w, blk);
+    x16_init(st);
+    x16_block(st, w);
+    x16_pad64_block(st);
+    x16_digests(dst, st);
+}
+
+/* zk_sha256_blocks on sixteen lanes.  The caller's states are per lane;
+ * they cross to "word i of every lane" through a small array once a call,
+ * not once a block. */
+X16 static void x16_blocks(uint32_t (*states)[8], const uint8_t *const *msgs, size_t nblocks) {
+    uint32_t words[8][16];
+    __m512i st[8], w[16];
     const uint8_t *blk[16];
     for (int l = 0; l < 16; l++)
         for (int i = 0; i < 8; i++) words[i][l] = states[l][i];
-    for (int i = 0; i < 8; i++) s[i] = _mm512_loadu_si512((const void *)words[i]);
+    for (int i = 0; i < 8; i++) st[i] = _mm512_loadu_si512((const void *)words[i]);
     for (size_t b = 0; b < nblocks; b++) {
         for (int l = 0; l < 16; l++) blk[l] = msgs[l] + 64 * b;
-        load_words16(w, blk);
-        compress16(s, w);
+        x16_load_blocks(w, blk);
+        x16_block(st, w);
     }
-    for (int i = 0; i < 8; i++) _mm512_storeu_si512((void *)words[i], s[i]);
+    for (int i = 0; i < 8; i++) _mm512_storeu_si512((void *)words[i], st[i]);
     for (int l = 0; l < 16; l++)
         for (int i = 0; i < 8; i++) states[l][i] = words[i][l];
 }
-
-/* Sixteen nodes at a time; returns how many pairs it hashed (a multiple of 16). */
-ZK_AVX512 static size_t pairs_avx512(uint8_t *out, const uint8_t *in, size_t n) {
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        uint32_t words[8][16];
-        __m512i s[8], w[16];
-        const uint8_t *blk[16];
-        for (int k = 0; k < 8; k++) s[k] = _mm512_set1_epi32((int)IV[k]);
-        for (int l = 0; l < 16; l++) blk[l] = in + 64 * (i + (size_t)l);
-        load_words16(w, blk);
-        compress16(s, w);
-        compress16_pad64(s);
-        for (int k = 0; k < 8; k++) _mm512_storeu_si512((void *)words[k], s[k]);
-        for (int l = 0; l < 16; l++)
-            for (int k = 0; k < 8; k++) store_be32(out + 32 * (i + (size_t)l) + 4 * k, words[k][l]);
-    }
-    return i;
-}
-#undef ROUND16
-#undef ROR
 #endif /* ZK_X86 */
 
 /* ------------------------------------------------------------- public -- */
@@ -397,12 +499,20 @@ static int use_avx512(void) { return ZK_X86 && zk_active_isa == ZK_ISA_AVX512; }
 
 int zk_sha256_lanes(void) { return use_avx512() ? 16 : use_sha_ni() ? 2 : 1; }
 
+void zk_sha256_leaves_x16(uint8_t *const out[16], const uint32_t *const rows[16], size_t cols) {
+#if ZK_X86
+    x16_leaves(out, rows, cols);
+#else
+    (void)out, (void)rows, (void)cols;
+#endif
+}
+
 void zk_sha256_init(uint32_t state[8]) { memcpy(state, IV, sizeof IV); }
 
 void zk_sha256_blocks(uint32_t (*states)[8], const uint8_t *const *msgs, size_t nblocks, int lanes) {
 #if ZK_X86
     if (lanes == 16 && use_avx512()) {
-        blocks_avx512(states, msgs, nblocks);
+        x16_blocks(states, msgs, nblocks);
         return;
     }
     if (use_sha_ni()) {
@@ -446,8 +556,9 @@ void zk_sha256(uint8_t out[32], const uint8_t *data, size_t len) {
 void zk_sha256_compress_pairs(uint8_t *out, const uint8_t *in, size_t n) {
 #if ZK_X86
     if (use_avx512()) {
-        size_t done = pairs_avx512(out, in, n);
-        out += 32 * done, in += 64 * done, n -= done;
+        size_t i = 0;
+        for (; i + 16 <= n; i += 16) x16_pairs(out + 32 * i, in + 64 * i);
+        out += 32 * i, in += 64 * i, n -= i; /* the last n < 16 pairs below */
     }
     if (use_sha_ni()) {
         pairs_shani(out, in, n);

@@ -2,9 +2,10 @@
  * zk_hash.h — SHA-256 and the Merkle trees built from it (public interface).
  *
  * SHA-256 is FIPS 180-4 SHA-256, bit for bit: every digest here equals
- * hashlib.sha256 of the same bytes.  Two bodies exist, portable C and SHA-NI;
- * the SHA-NI one runs when a vector ISA is active and the CPU has the
- * extension (see zk_common.h).  Both give identical results.
+ * hashlib.sha256 of the same bytes.  Three bodies exist: portable C, SHA-NI
+ * (when a vector ISA is active and the CPU has the extension, see
+ * zk_common.h), and on the AVX-512 path sixteen messages at once in zmm
+ * lanes (SHA-NI for what comes in fewer).  All give identical results.
  *
  * Merkle trees (docs/MERKLE.md is the format's definition):
  *   leaf r   = SHA-256(canonical values of row r, each 4 bytes little-endian)
@@ -35,6 +36,16 @@ void zk_merkle_hash_rows(uint8_t *out, const uint32_t *matrix, size_t rows, size
 /* Whole tree over a matrix into nodes[2*rows*32].  Returns 0, or -1 (nothing
  * written) if rows is not a power of two. */
 int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t cols);
+/* zk_lde(lde, in, rows, cols, log_blowup, shift, 0) (field/zk_ntt.h: natural
+ * order, N = rows << log_blowup rows) and the whole tree over its N rows
+ * into nodes[2*N*32], in one pass: each leaf is hashed while its row is in
+ * cache.  The same bytes as the two calls.  Returns zk_lde's codes: 0, -1
+ * (unsupported shape, nothing written), -2 (out of memory). */
+int zk_merkle_commit_lde(uint32_t *lde, uint8_t *nodes, const uint32_t *in, size_t rows, size_t cols,
+                         unsigned log_blowup, uint32_t shift);
+/* The same from coefficients: zk_ntt_extend(lde, coeffs, ...) and its tree. */
+int zk_merkle_commit_extend(uint32_t *lde, uint8_t *nodes, const uint32_t *coeffs, size_t rows, size_t cols,
+                            unsigned log_blowup, uint32_t shift);
 /* Whole tree over leaf digests leaves[rows*32] the caller computed; `leaves`
  * may already be the node array's leaf half.  Returns 0 or -1 as above. */
 int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows);
@@ -71,5 +82,11 @@ void zk_sha256_blocks(uint32_t (*states)[8], const uint8_t *const *msgs, size_t 
 size_t zk_sha256_pad(uint8_t *buf, size_t used, uint64_t msg_len);
 /* The digest (big-endian state words). */
 void zk_sha256_digest(uint8_t out[32], const uint32_t state[8]);
+
+/* Sixteen Merkle leaves at once on the AVX-512 path (only when
+ * zk_sha256_lanes() is 16): out[l] = the leaf digest of rows[l][0 .. cols)
+ * (Montgomery form; the decode to canonical values runs in the same
+ * registers as the hashing). */
+void zk_sha256_leaves_x16(uint8_t *const out[16], const uint32_t *const rows[16], size_t cols);
 
 #endif

@@ -10,7 +10,8 @@ import hashlib
 
 import numpy as np
 
-from zksidecar.prover import field, merkle, native, ntt
+from zksidecar.prover import extension, field, merkle, native, ntt
+from zksidecar.prover.native import lib, u32p
 
 P = field.P
 
@@ -86,10 +87,45 @@ def kernels(sw) -> dict:
     trace = field.encode(rng.integers(0, P, (1 << 16, 64), dtype=np.uint32))
     fig["lde_2_16x64_b2_ms"] = sw.per_call(lambda: ntt.lde(trace, 1), samples=3) * 1e3
 
-    # -- SHA-256 two-to-one compressions (Merkle nodes)
+    # -- a segment's commitment as the order book makes it: 143 columns x 2^15
+    #    rows at blowup 4, LDE and Merkle tree in one pass (merkle.commit_lde),
+    #    beside the two calls one after the other (same kernels, same run)
+    sw.step("commitment 2^15 x 143, blowup 4: one pass, then LDE and tree apart")
+    wide = field.encode(rng.integers(0, P, (1 << 15, 143), dtype=np.uint32))
+    fig["commit_2_15x143_b4_ms"] = sw.per_call(lambda: merkle.commit_lde(wide, 2), samples=3) * 1e3
+    fig["commit_2_15x143_b4_ms_two_calls"] = sw.per_call(
+        lambda: merkle.MerkleTree(ntt.lde(wide, 2)), samples=3) * 1e3
+
+    # -- Merkle leaves of 143-column rows (10 SHA-256 blocks each), every ISA
+    #    path: 16 rows at a time on AVX-512, two SHA-NI lanes on AVX2
+    rows_143 = ntt.lde(wide[:1 << 12], 2)
+    blocks = rows_143.shape[0] * ((4 * 143 + 9 + 63) // 64)
+    sw.step("Merkle leaves 2^14 x 143, every ISA path")
+    for isa, sec in native.on_each_isa(lambda: sw.per_call(lambda: merkle.hash_rows(rows_143))).items():
+        fig[f"merkle_leaf_blocks_per_s_{isa}"] = blocks / sec
+
+    # -- out-of-domain sums of a trace (157 x 2^15) at z and w z: the rows
+    #    weighed as they lie (sum_rows2), beside the transpose and the
+    #    combination of its rows that it replaced
+    sw.step("out-of-domain sums 2^15 x 157: sum_rows2, then transpose + combine_rows2")
+    trace = field.encode(rng.integers(0, P, (1 << 15, 157), dtype=np.uint32))
+    u = field.encode(rng.integers(0, P, (1 << 15, 4), dtype=np.uint32))
+    u_next = np.roll(u, 1, axis=0)
+    cols_t = np.empty((157, 1 << 15), dtype=np.uint32)
+
+    def transposed():
+        lib.zk_transpose_u32(u32p(cols_t), 1 << 15, u32p(trace), 1 << 15, 157)
+        return extension.combine_rows2(cols_t, u, u_next)
+
+    fig["ood_2_15x157_ms"] = sw.per_call(lambda: extension.sum_rows2(trace, u, u_next), samples=3) * 1e3
+    fig["ood_2_15x157_ms_transpose"] = sw.per_call(transposed, samples=3) * 1e3
+
+    # -- SHA-256 two-to-one compressions (Merkle nodes), every ISA path
     pairs = rng.integers(0, 256, (1 << 16, 64), dtype=np.uint8)
-    sw.step("SHA-256 compressions")
-    fig["merkle_compressions_per_s"] = len(pairs) / sw.per_call(lambda: merkle.compress_pairs(pairs))
+    sw.step("SHA-256 compressions, every ISA path")
+    for isa, sec in native.on_each_isa(lambda: sw.per_call(lambda: merkle.compress_pairs(pairs))).items():
+        fig[f"merkle_compressions_per_s_{isa}"] = len(pairs) / sec
+    fig["merkle_compressions_per_s"] = fig[f"merkle_compressions_per_s_{active}"]
     few = [bytes(p) for p in pairs[:4096]]
     sw.step("SHA-256 compressions, hashlib")
     hashlib_rate = len(few) / sw.per_call(lambda: [hashlib.sha256(p).digest() for p in few])

@@ -134,6 +134,29 @@ def test_full_ring_is_reported_not_waited_on(name, mode):
         assert c.drain(out) == 1 and out["seq"][0] == 8
 
 
+@pytest.mark.parametrize("lag", [9, 8 * 5, 8 * 5 + 3])
+def test_a_head_cache_laps_behind_never_lets_a_producer_overrun(name, lag):
+    """head_cache is a hint racing producers may store backwards by whole
+    laps (one descheduled between its load of head and its store): a full
+    ring stays full, and room is found in head, however stale the hint.
+    (Tested by writing the stale value a slow producer would store.)"""
+    from test_ring_unblock import poke
+    ringbuf.create(name, 8, mode="mpsc")
+    out = np.zeros(16, RECORD)
+    with ringbuf.Producer(name) as p, ringbuf.Consumer(name) as c:
+        for lap in range(5):                        # tail and head at 40
+            assert p.publish(records(np.arange(8 * lap, 8 * lap + 8, dtype=np.uint64))) == 8
+            assert c.drain(out) == 8
+        assert p.publish(records(np.arange(40, 48, dtype=np.uint64))) == 8   # full: tail 48
+        poke(name, "head_cache", 48 - lag)
+        assert p.publish(records(np.arange(48, 50, dtype=np.uint64))) == 0
+        assert not p.try_publish(records(np.array([48], np.uint64)).tobytes())
+        assert c.drain(out) == 8 and list(out["seq"][:8]) == list(range(40, 48))
+        poke(name, "head_cache", 48 - lag)          # stale again: head has room
+        assert p.publish(records(np.arange(48, 56, dtype=np.uint64))) == 8
+        assert c.drain(out) == 8 and list(out["seq"][:8]) == list(range(48, 56))
+
+
 def test_batches_accept_raw_bytes_and_refuse_other_shapes(name):
     ringbuf.create(name, 64)
     with ringbuf.Producer(name) as p, ringbuf.Consumer(name) as c:

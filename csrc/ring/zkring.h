@@ -996,7 +996,15 @@ static inline uint64_t zkring__claim(zkring_t *r, uint64_t need, uint64_t want, 
         /* Acquire: the value came from a producer's release below, which
          * carries that producer's acquire of head with it. */
         uint64_t seen = atomic_load_explicit(&h->head_cache, memory_order_acquire);
-        if (r->capacity - (t - seen) < want) {
+        /* Compare the lag t - seen, never the free count capacity - (t -
+         * seen): head_cache may be laps behind our tail (see the store
+         * below), and then the free count would wrap to a huge number and
+         * let us claim slots the consumer has not read.  A lag over
+         * capacity - want (want <= capacity: no wrap) means "not enough
+         * room as far as head_cache knows", including a lag beyond the
+         * capacity and a stale t below seen (the lag wraps high): ask head
+         * itself. */
+        if (t - seen > r->capacity - want) {
             seen = atomic_load_explicit(&h->head, memory_order_acquire);
             /* A head beyond our tail: our tail is stale, or (if it is
              * current) the head is corrupt and we claim nothing. */
@@ -1008,8 +1016,11 @@ static inline uint64_t zkring__claim(zkring_t *r, uint64_t need, uint64_t want, 
                 continue;
             }
             /* Release so producers acquiring head_cache inherit our acquire
-             * of head.  Racing stores may move it backwards; every value
-             * stored was a true head once, so it is only ever conservative. */
+             * of head.  Racing stores may move it backwards, by laps even (a
+             * producer descheduled between its load of head and this store
+             * writes a head long gone); every value stored was a true head
+             * once, and readers test the lag above, so a stale value only
+             * sends them to head. */
             atomic_store_explicit(&h->head_cache, seen, memory_order_release);
         }
         uint64_t free = r->capacity - (t - seen);

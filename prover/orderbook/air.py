@@ -104,7 +104,7 @@ def exec_columns(trace_length: int) -> tuple[str, ...]:
 # ------------------------------------------------------ public tables --
 
 def classify(op, capacity: int) -> dict:
-    """What the trace's BEGIN takes from one public operation record: the
+    """What an operation's first row takes from its public record: the
     effective kind (None: rejected on its fields alone, checked by the
     verifier) and the fields the AIR uses.  MARKET is IOC with the extreme
     limit (MAX_PRICE for a buy, 1 for a sell), as the engine does."""

@@ -58,6 +58,17 @@ def test_truncations_and_trailing_bytes():
         proof_file.decode(None)
 
 
+def test_another_version_is_refused_saying_which():
+    raw = bytearray(chain()[0])
+    raw[4:6] = (2).to_bytes(2, "little")     # a proof of the trace layout before the folded one
+    with pytest.raises(ProofFormatError, match=r"version 2 is not supported \(this build reads 3\) "
+                                               r"\(version 2 was proven against the trace layout"):
+        proof_file.decode(bytes(raw))
+    raw[4:6] = (9).to_bytes(2, "little")
+    with pytest.raises(ProofFormatError, match=r"version 9 is not supported \(this build reads 3\)$"):
+        proof_file.decode(bytes(raw))
+
+
 def test_flipped_bytes_never_verify():
     raw = chain()[1]
     rng = np.random.default_rng(3)

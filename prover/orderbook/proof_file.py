@@ -20,7 +20,11 @@ from ..proof import Proof, ProofFormatError, Reader
 from .batch import BatchProof, BatchPublic
 
 MAGIC = b"ZKSB"
-VERSION = 2   # 2: the pre-state link is always present (the link point its root selects)
+#: 3: proven against the folded trace (an operation's first and last rows
+#: carry its op and outcome; docs/STATEMENT.md), which a version-2 proof,
+#: made against BEGIN and END rows, does not verify against; 2: the
+#: pre-state link is always present (the link point its root selects)
+VERSION = 3
 _HEAD = "HQIBIQ"    # version, batch id, symbol, log2 capacity, trace length, first seq
 
 
@@ -73,7 +77,10 @@ def _public(r: Reader) -> BatchPublic:
         raise ProofFormatError("not a zksidecar batch proof (bad magic)")
     version, batch_id, symbol, log2_cap, trace_length, first_seq = r.unpack(_HEAD, "header")
     if version != VERSION:
-        raise ProofFormatError(f"batch proof version {version} is not supported (this build reads {VERSION})")
+        old = " (version 2 was proven against the trace layout before the folded one: re-prove " \
+              "the batch from its journal or keep the build that made it to verify it)" if version == 2 else ""
+        raise ProofFormatError(f"batch proof version {version} is not supported (this build reads "
+                               f"{VERSION}){old}")
     if not 1 <= log2_cap <= 24 or trace_length < 16 or trace_length & (trace_length - 1) \
             or trace_length > 1 << 24 or trace_length < 1 << log2_cap:
         raise ProofFormatError(f"capacity 2^{log2_cap} and trace length {trace_length} are not a "

@@ -236,26 +236,31 @@ def noncanonical(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: 
 
 def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int,
                   c: dict[str, np.ndarray] | None = None):
-    """The verifier's op, outcome and trade tuples (tags included), as int
-    arrays, from the public records (refused, ValueError, when a field is
-    not canonical: see `noncanonical`).  `c` is classify_all(ops, capacity)
-    when the caller has it."""
+    """The verifier's op, outcome and trade tuples (tags included), as uint32
+    arrays of canonical field elements, from the public records (refused,
+    ValueError, when a field is not canonical: see `noncanonical`, after
+    which every entry lies in [0, p) and is written as it is).  `c` is
+    classify_all(ops, capacity) when the caller has it."""
     if c is None:
         c = classify_all(ops, capacity)
     why = noncanonical(ops, trades, capacity, first_seq, c)
     if why:
         raise ValueError(f"public records not canonical: {why}")
     n = len(ops)
-    idx = np.arange(n, dtype=np.int64)
-    op_rows = np.stack([np.full(n, TAG_OP), idx, c["code"], c["buy"], c["lim"], c["qty"],
-                        c["hslot"], c["hgen"], c["alo"], c["ahi"]], axis=1)
+    # each table filled column by column in place (no stack of int64 copies:
+    # the verifier builds these for every batch)
+    op_rows = np.empty((n, 10), dtype=np.uint32)
+    op_rows[:, 0], op_rows[:, 1] = TAG_OP, np.arange(n, dtype=np.uint32)
+    for j, k in enumerate(("code", "buy", "lim", "qty", "hslot", "hgen", "alo", "ahi"), 2):
+        op_rows[:, j] = c[k]
     live = c["code"] != 0
     own = live & (c["code"] != KIND_CODE["k_can"]) & (c["code"] != KIND_CODE["k_red"])
-    h = np.where(own, ops["handle"].astype(np.uint64), np.uint64(0))
-    out_rows = np.stack([np.full(n, TAG_OUT), idx] + [np.where(live, ops[f].astype(np.int64), 0)
-                                                       for f in ("status", "reason", "filled", "trades")]
-                        + [(h & np.uint64(0xFFFFFFFF)).astype(np.int64),
-                           (h >> np.uint64(32)).astype(np.int64)], axis=1)
+    out_rows = np.empty((n, 8), dtype=np.uint32)
+    out_rows[:, 0], out_rows[:, 1] = TAG_OUT, op_rows[:, 1]
+    for j, f in enumerate(("status", "reason", "filled", "trades"), 2):
+        out_rows[:, j] = np.where(live, ops[f], 0)
+    h = np.where(own, ops["handle"], np.uint64(0))
+    out_rows[:, 6], out_rows[:, 7] = h & np.uint64(0xFFFFFFFF), h >> np.uint64(32)
     taker = trades["taker_seq"].astype(np.int64) - first_seq
     # a trade's number within its operation: how many trades of the same
     # taker come before it in the list (a stable sort keeps list order)
@@ -266,22 +271,13 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
     sizes = np.diff(np.r_[group_start, len(trades)])
     number = np.empty(len(trades), dtype=np.int64)
     number[order] = np.arange(len(trades)) - np.repeat(group_start, sizes)
-    mh = trades["maker_handle"].astype(np.uint64)
-    acct = trades["maker_account"].astype(np.int64)
-    trade_rows = np.stack([np.full(len(trades), TAG_TRADE), taker, number,
-                           (mh & np.uint64(0xFFFFFFFF)).astype(np.int64),
-                           (mh >> np.uint64(32)).astype(np.int64),
-                           trades["price"].astype(np.int64), trades["qty"].astype(np.int64),
-                           acct & 0xFFFF, acct >> 16], axis=1).reshape(-1, 9)
-    return [_mod_p(r.astype(np.int64, copy=False)) for r in (op_rows, out_rows, trade_rows)]
-
-
-def _mod_p(r: np.ndarray) -> np.ndarray:
-    """r % p, skipping the division when every value already lies in
-    [0, p) (always, after noncanonical: it is a guard, and slow)."""
-    if r.size and (r.min() < 0 or r.max() >= F.P):
-        return r % F.P
-    return r
+    mh, acct = trades["maker_handle"], trades["maker_account"]
+    trade_rows = np.empty((len(trades), 9), dtype=np.uint32)
+    trade_rows[:, 0], trade_rows[:, 1], trade_rows[:, 2] = TAG_TRADE, taker, number
+    trade_rows[:, 3], trade_rows[:, 4] = mh & np.uint64(0xFFFFFFFF), mh >> np.uint64(32)
+    trade_rows[:, 5], trade_rows[:, 6] = trades["price"], trades["qty"]
+    trade_rows[:, 7], trade_rows[:, 8] = acct & 0xFFFF, acct >> 16
+    return [op_rows, out_rows, trade_rows]
 
 
 def _table_sum(rows: np.ndarray, alpha: np.ndarray, beta: Ext) -> np.ndarray:
@@ -321,7 +317,7 @@ def _public_sum(tables: list[np.ndarray], alpha: np.ndarray, beta: Ext) -> np.nd
     for t in tables:
         if len(t) == 0:
             continue
-        d = E.combine_rows(t.astype(np.uint32), np.ascontiguousarray(twice[:t.shape[1]]))  # canonical, < p
+        d = E.combine_rows(np.ascontiguousarray(t, dtype=np.uint32), np.ascontiguousarray(twice[:t.shape[1]]))  # canonical, < p
         F.add(d, np.ascontiguousarray(np.broadcast_to(alpha, d.shape)), out=d)
         total += E.inv(d).sum(axis=0, dtype=np.uint64)
     return (total % F.P).astype(np.uint32)

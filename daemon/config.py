@@ -158,7 +158,8 @@ SECURITY_MIN, SECURITY_MAX = 80, 128
 #: 16 cores: 200 peak-memory processes, every proof 12x slower) is refused.
 WORKERS_PER_CORE = 2
 #: Memory estimate, from the measurements in docs/DEPLOY.md ("Sizing"): one
-#: proving worker peaks at about 45 MiB + 11 KiB per trace row; the daemon
+#: proving worker peaks at about 40 MiB + 8.5 KiB per trace row (counted as
+#: 45 MiB + 11 KiB: a margin for the job it holds besides); the daemon
 #: process (interpreter, queues, metrics) at about 300 MiB; a shadow book at
 #: 160 bytes per slot (Book() allocates 128, measured with tracemalloc, and
 #: the open batch keeps a 28-byte-per-slot copy of the cells), and its open

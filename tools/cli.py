@@ -15,6 +15,10 @@
     zksidecar demo [--seconds S] [--rate R] [--ops N]
                                    daemon + reference engine end to end, then every proof verified
     zksidecar prover-server        the native prover behind the external prover protocol (stdin/stdout)
+    zksidecar --version            the installed package's version
+
+Every command's --help shows its options' defaults and an example; an
+option it does not know is its own usage error (exit 2).
 """
 from __future__ import annotations
 
@@ -127,86 +131,192 @@ def _trace_length(text: str) -> int:
     return n
 
 
+def _capacity(lo: int, hi: int):
+    """An argparse type: a book capacity, a power of two from lo to hi."""
+    def capacity(text: str) -> int:
+        from zksidecar.engine.replay import check_capacity
+
+        try:
+            n = int(text, 0)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        problem = check_capacity(n, lo, hi)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return n
+    return capacity
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("zksidecar")
+    except PackageNotFoundError:
+        return "unknown (not installed as a package)"
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Each option's help ends with its default, unless the help already
+    says what the default is or there is none to state (a flag, None); the
+    example (the epilog) is printed as written, the description wrapped."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if text.startswith("example:"):
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" in text or action.default in (None, False, argparse.SUPPRESS)
+                or not action.option_strings):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """A subcommand's parser: an argument it does not know is its own error
+    (its usage, the argument, a near option name), exit 2 — not the top
+    level's, which would show the top-level usage."""
+
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        if extras:
+            self.error(f"unrecognized arguments: {' '.join(extras)}{self._near(extras)}")
+        return namespace, extras
+
+    def _near(self, extras: list[str]) -> str:
+        import difflib
+
+        known = [o for o in self._option_string_actions if o.startswith("--")]
+        for arg in extras:
+            if arg.startswith("--"):
+                near = difflib.get_close_matches(arg.split("=", 1)[0], known, n=1)
+                if near:
+                    return f" (did you mean {near[0]}?)"
+        return ""
+
+
+def _command(sub, name: str, help: str, example: str, func=None, description: str | None = None):
+    """A subcommand: its help as its description, `example` as its epilog."""
+    c = sub.add_parser(name, help=help, description=description or help,
+                       epilog="example:\n" + "\n".join(f"  {line}" for line in example.splitlines()),
+                       formatter_class=_Formatter)
+    if func is not None:
+        c.set_defaults(func=func)
+    return c
+
+
 def parser() -> argparse.ArgumentParser:
+    from zksidecar.daemon.config import BOOK_MAX_CAPACITY, BOOK_MIN_CAPACITY
+    from zksidecar.engine.replay import MAX_CAPACITY, MIN_CAPACITY
     from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH
 
     from .bench.runner import SUITES
 
-    p = argparse.ArgumentParser(prog="zksidecar", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = argparse.ArgumentParser(prog="zksidecar", description=__doc__.split("\n\n")[0],
+                                epilog="`zksidecar COMMAND --help` for a command's options, "
+                                       "their defaults and an example.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    s = sub.add_parser("selfcheck", help="check every kernel path against plain Python")
-    s.set_defaults(func=_selfcheck)
+    _command(sub, "selfcheck", "check every kernel path against plain Python",
+             "zksidecar selfcheck", _selfcheck)
 
-    b = sub.add_parser("bench", help="run a benchmark suite")
+    b = _command(sub, "bench", "run a benchmark suite",
+                 "zksidecar bench kernels --json\n"
+                 "zksidecar bench ring --json --plot docs/ring_latency.png", _bench)
     b.add_argument("suite", choices=sorted(SUITES), help="what to measure")
     b.add_argument("--json", action="store_true", help="print one JSON object of figures")
     b.add_argument("--plot", metavar="PATH", help="write the suite's plot (PNG), if it has one")
-    b.set_defaults(func=_bench)
 
-    r = sub.add_parser("replay", help="run a file of operations; print trades and the final digest")
+    formats = ("auto", "csv", "lobster")
+    format_help = "the file's form; auto: a LOBSTER message first, else the CSV header"
+    r = _command(sub, "replay", "run a file of operations; print trades and the final digest",
+                 "zksidecar replay ops.csv --no-trades\n"
+                 "zksidecar replay AAPL_message_10.csv --format lobster --progress", _replay,
+                 description="Run a file of operations (docs/MATCHING.md, \"Replay files\") "
+                             "through the engine; print its trades as CSV, a summary and the "
+                             "final digest.  A file with malformed lines is refused: each is "
+                             "named as FILE:LINE (the first 20, and a count), exit 2.")
     r.add_argument("file", help="CSV (docs/MATCHING.md) or LOBSTER message file")
-    r.add_argument("--format", choices=("auto", "csv", "lobster"), default="auto")
-    r.add_argument("--capacity", type=int, default=1 << 20, help="order slots (a power of two)")
+    r.add_argument("--format", choices=formats, default="auto", help=format_help)
+    r.add_argument("--capacity", type=_capacity(MIN_CAPACITY, MAX_CAPACITY), default=1 << 20,
+                   metavar="N", help=f"order slots (a power of two from {MIN_CAPACITY} "
+                                     f"to 2^{MAX_CAPACITY.bit_length() - 1})")
     r.add_argument("--no-trades", action="store_true", help="print only the summary and digest")
     r.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar on stderr (default: for files over 1 MiB on a terminal)")
-    r.set_defaults(func=_replay)
 
-    pr = sub.add_parser("prove", help="prove a file of operations as a chain of batch proofs")
+    pr = _command(sub, "prove", "prove a file of operations as a chain of batch proofs",
+                  "zksidecar prove ops.csv --out proofs --batch-size 256\n"
+                  "zksidecar verify proofs/batch-*.zkb", _prove,
+                  description="Prove a file of operations (the forms of `zksidecar replay`) "
+                              "batch by batch as one chain from the empty book; one "
+                              "batch-NNNNNN.zkb file per batch.  A file with malformed lines "
+                              "is refused before anything is proven: each is named as "
+                              "FILE:LINE (the first 20, and a count), exit 2.")
     pr.add_argument("file", help="CSV (docs/MATCHING.md) or LOBSTER message file")
-    pr.add_argument("--format", choices=("auto", "csv", "lobster"), default="auto")
-    pr.add_argument("--capacity", type=int, default=1 << 10, help="order slots (a power of two)")
-    pr.add_argument("--batch-size", type=int, default=1024, help="operations per proof")
-    pr.add_argument("--trace-length", type=int, default=None,
+    pr.add_argument("--format", choices=formats, default="auto", help=format_help)
+    pr.add_argument("--capacity", type=_capacity(BOOK_MIN_CAPACITY, BOOK_MAX_CAPACITY),
+                    default=1 << 10, metavar="N",
+                    help=f"order slots (a power of two from {BOOK_MIN_CAPACITY} to "
+                         f"2^{BOOK_MAX_CAPACITY.bit_length() - 1})")
+    pr.add_argument("--batch-size", type=int, default=1024, metavar="N", help="operations per proof")
+    pr.add_argument("--trace-length", type=int, default=None, metavar="ROWS",
                     help="rows per proof, fixed for the chain (default: room for any one operation and 2 rows per operation of a batch)")
-    pr.add_argument("--security", type=int, default=100, help="conjectured bits")
-    pr.add_argument("--out", default="proofs", help="directory for batch-NNNNNN.zkb files")
-    pr.set_defaults(func=_prove)
+    pr.add_argument("--security", type=int, default=100, metavar="BITS", help="conjectured bits")
+    pr.add_argument("--out", default="proofs", metavar="DIR", help="directory for batch-NNNNNN.zkb files")
 
-    v = sub.add_parser("verify", help="verify batch proof files, or a proof store, as chains")
+    v = _command(sub, "verify", "verify batch proof files, or a proof store, as chains",
+                 "zksidecar verify proofs/batch-*.zkb\n"
+                 "zksidecar verify --store var/proofs", _verify)
     v.add_argument("proofs", nargs="*", help="batch proof files, in chain order")
     v.add_argument("--store", metavar="DIR", help="a daemon's proof store: every symbol's chain")
-    v.add_argument("--min-security", type=int, default=100, help="refuse weaker proofs")
+    v.add_argument("--min-security", type=int, default=100, metavar="BITS", help="refuse weaker proofs")
     v.add_argument("--max-trace-length", type=_trace_length, default=MAX_TRACE_LENGTH,
                    metavar="ROWS", help="refuse proofs claiming longer traces (default "
                    f"{MAX_TRACE_LENGTH}: the longest reaching 100 bits; a chain verifier commits the "
                    "empty book at the first proof's length)")
-    v.set_defaults(func=_verify)
 
-    d = sub.add_parser("daemon", help="run the sidecar daemon (docs/DAEMON.md)")
+    d = _command(sub, "daemon", "run the sidecar daemon (docs/DAEMON.md)",
+                 "zksidecar daemon --check-config --config /etc/zksidecar/zksidecar.toml\n"
+                 "zksidecar daemon --config /etc/zksidecar/zksidecar.toml", _daemon)
     d.add_argument("--config", metavar="FILE", default=None,
                    help="TOML configuration (default: built-in defaults, state under ./var)")
     d.add_argument("--check-config", action="store_true",
                    help="check the configuration against every rule and this machine, print a "
                         "summary and exit (0 usable, 2 not); creates nothing")
-    d.set_defaults(func=_daemon)
 
-    j = sub.add_parser("journal", help="the daemon's journal (docs/STORE.md)")
+    j = _command(sub, "journal", "the daemon's journal (docs/STORE.md)",
+                 "zksidecar journal repair var/journal")
     jsub = j.add_subparsers(dest="journal_command", required=True, metavar="ACTION")
-    jr = jsub.add_parser("repair", help="set aside a journal from its first corrupt entry on "
-                                        "(renamed beside it, nothing deleted), so the daemon starts")
+    jr = _command(jsub, "repair", "set aside a journal from its first corrupt entry on "
+                                  "(renamed beside it, nothing deleted), so the daemon starts",
+                  "zksidecar journal repair var/journal", _journal_repair)
     jr.add_argument("dir", help="the journal directory (journal.dir)")
-    jr.set_defaults(func=_journal_repair)
 
     from . import loadgen
 
-    lg = sub.add_parser("loadgen", help="a reference engine publishing a synthetic flow to the daemon")
+    lg = _command(sub, "loadgen", "a reference engine publishing a synthetic flow to the daemon",
+                  "zksidecar loadgen --ops 20000 --rate 5000", _loadgen)
     loadgen.add_arguments(lg)
-    lg.set_defaults(func=_loadgen)
 
     from . import stats
 
-    st = sub.add_parser("stats", help="the running daemon's figures as a live table")
+    st = _command(sub, "stats", "the running daemon's figures as a live table",
+                  "zksidecar stats\nzksidecar stats --once --json", _stats)
     stats.add_arguments(st)
-    st.set_defaults(func=_stats)
+
     from . import demo
 
-    dm = sub.add_parser("demo", help="the daemon and a reference engine end to end; every proof verified")
+    dm = _command(sub, "demo", "the daemon and a reference engine end to end; every proof verified",
+                  "zksidecar demo --seconds 10 --rate 2000", _demo)
     demo.add_arguments(dm)
-    dm.set_defaults(func=_demo)
-    ps = sub.add_parser("prover-server", help="prove batches sent as frames on stdin (docs/API.md)")
-    ps.set_defaults(func=_prover_server)
+    _command(sub, "prover-server", "prove batches sent as frames on stdin (docs/API.md)",
+             "zksidecar prover-server < requests.bin > responses.bin\n"
+             "ProcessBackend([\"zksidecar\", \"prover-server\"])   # the daemon's Python API "
+             "starting it", _prover_server)
     return p
 
 

@@ -22,6 +22,7 @@ import time
 import numpy as np
 
 from zksidecar.daemon.batches import BatchPolicy, CloseReason
+from zksidecar.daemon.config import BOOK_MAX_CAPACITY, BOOK_MIN_CAPACITY
 from zksidecar.daemon.jobs import ProofJob, prove_job
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.sequencer import Sequencer
@@ -38,29 +39,31 @@ from zksidecar.prover.verify import VerificationError
 
 def read_ops(path: str, fmt: str, capacity: int) -> np.ndarray:
     """The file's operations as records, file ids resolved to the engine's
-    handles (a scratch engine run, as `zksidecar replay` does)."""
+    handles (a scratch engine run, as `zksidecar replay` does).  Raises
+    replay.FileError naming every malformed line: the file is refused whole."""
     chunks: list[np.ndarray] = []
-    with open(path, newline="") as f:
-        first = f.readline()
-        f.seek(0)
-        fmt = replay.detect(first) if fmt == "auto" else fmt
-        events = replay.read_csv(f) if fmt == "csv" else replay.read_lobster(f)
-        replay.run(events, Book(capacity), on_ops=lambda ops: chunks.append(ops.copy()))
+    with open(path, "rb") as f:
+        replay.run(replay.read(f, fmt), Book(capacity), on_ops=lambda ops: chunks.append(ops.copy()))
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=replay.records.OP_DTYPE)
 
 
 def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str,
                security: int, trace_length: int | None = None, out=sys.stdout) -> int:
-    if capacity < 16 or capacity & (capacity - 1):
-        print(f"zksidecar prove: capacity must be a power of two >= 16, got {capacity}", file=sys.stderr)
+    problem = replay.check_capacity(capacity, BOOK_MIN_CAPACITY, BOOK_MAX_CAPACITY)
+    if problem:
+        print(f"zksidecar prove: {problem}", file=sys.stderr)
         return 2
     if batch_size < 1:
         print("zksidecar prove: batch size must be at least 1", file=sys.stderr)
         return 2
     try:
         ops = read_ops(path, fmt, capacity)
-    except (OSError, replay.FileError) as exc:
-        print(f"zksidecar prove: {path}: {exc}", file=sys.stderr)
+    except replay.FileError as exc:
+        for line in exc.report(path):
+            print(f"zksidecar prove: {line}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"zksidecar prove: {path}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     if not len(ops):
         print(f"zksidecar prove: {path}: no operations", file=sys.stderr)

@@ -13,7 +13,7 @@ import numpy as np
 
 from zksidecar.engine.book import Book
 from zksidecar.engine.records import Side
-from zksidecar.engine.replay import FileError, detect, read_csv, read_lobster, run
+from zksidecar.engine.replay import FileError, check_capacity, read, run
 
 
 class Progress:
@@ -24,7 +24,7 @@ class Progress:
 
     def __call__(self, n: int) -> None:
         self.ops += n
-        done = min(self.f.buffer.tell() if hasattr(self.f, "buffer") else 0, self.total) / self.total
+        done = min(self.f.tell(), self.total) / self.total
         bar = "#" * int(done * 30)
         self.stream.write(f"\r[{bar:<30}] {done:6.1%} {self.ops:,} operations")
         self.stream.flush()
@@ -35,41 +35,58 @@ class Progress:
 
 def main(path: str, fmt: str = "auto", capacity: int = 1 << 20, show_trades: bool = True,
          progress: bool | None = None, out: TextIO | None = None) -> int:
+    """Exit 0 with the trades, summary and digest; 2, with every problem on
+    stderr as `zksidecar replay: FILE:LINE: what is wrong`, for a file that
+    cannot be opened or has malformed lines (refused whole: no summary, no
+    digest) or a capacity the engine does not build."""
     out = out or sys.stdout
+    problem = check_capacity(capacity)
+    if problem:
+        print(f"zksidecar replay: {problem}", file=sys.stderr)
+        return 2
     try:
-        f = open(path, newline="")
+        f = open(path, "rb")
     except OSError as exc:
         print(f"zksidecar replay: {exc}", file=sys.stderr)
         return 2
     with f:
-        first = f.readline()
-        f.seek(0)
-        fmt = detect(first) if fmt == "auto" else fmt
-        events = read_csv(f) if fmt == "csv" else read_lobster(f)
         total = os.fstat(f.fileno()).st_size
         if progress is None:
             progress = total > 1 << 20 and sys.stderr.isatty()
         bar = Progress(f, total) if progress else None
         book = Book(capacity)
         writer = csv.writer(out, lineterminator="\n")
-        if show_trades:
-            writer.writerow(("taker_seq", "price", "qty", "maker_handle", "taker_handle",
-                             "maker_account", "taker_account", "taker_side"))
+        header = [show_trades]   # the trades' header, written with the first chunk run
+
+        def write_header() -> None:
+            if header[0]:
+                writer.writerow(("taker_seq", "price", "qty", "maker_handle", "taker_handle",
+                                 "maker_account", "taker_account", "taker_side"))
+                header[0] = False
 
         def print_trades(trades: np.ndarray) -> None:
+            write_header()
             if show_trades and len(trades):
                 cols = trades[["taker_seq", "price", "qty", "maker_handle", "taker_handle",
                                "maker_account", "taker_account", "taker_side"]].tolist()
                 writer.writerows((*row[:7], Side(row[7]).name) for row in cols)
 
         try:
-            summary = run(events, book, print_trades, bar or (lambda n: None))
+            summary = run(read(f, fmt), book, print_trades, bar or (lambda n: None))
         except FileError as exc:
+            if bar:
+                bar.close()
+                bar = None
+            for line in exc.report(path):
+                print(f"zksidecar replay: {line}", file=sys.stderr)
+            return 2
+        except OSError as exc:
             print(f"zksidecar replay: {path}: {exc}", file=sys.stderr)
             return 2
         finally:
             if bar:
                 bar.close()
+    write_header()
     counts = ", ".join(f"{k.lower()} {v:,}" for k, v in sorted(summary.statuses.items()))
     print(f"# {summary.operations:,} operations ({counts}), {summary.trades:,} trades, "
           f"{summary.skipped:,} skipped, {len(book):,} resting", file=out)

@@ -40,15 +40,20 @@ class Daemon:
         self.proc: subprocess.Popen | None = None
         self.log = tmp_path / "daemon.log"
 
-    def start(self, timeout: float = 60.0, env: dict | None = None, preexec_fn=None) -> "Daemon":
+    def start(self, timeout: float = 60.0, env: dict | None = None, preexec_fn=None,
+              command: list[str] | None = None, cwd=None) -> "Daemon":
+        """Start the daemon and wait for its admin socket to answer.  `env`
+        entries override the inherited environment (None removes one);
+        `command` is the `zksidecar` to run (default this interpreter's
+        `python -m zksidecar.tools.cli`), `cwd` its working directory."""
         base = dict(os.environ, PYTHONUNBUFFERED="1")
         base.pop("NOTIFY_SOCKET", None)
-        env = dict(base, **(env or {}))
+        env = {k: v for k, v in dict(base, **(env or {})).items() if v is not None}
+        command = command or [sys.executable, "-m", "zksidecar.tools.cli"]
         self._log = open(self.log, "ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", "zksidecar.tools.cli", "daemon",
-                                      "--config", str(self.config)],
+        self.proc = subprocess.Popen([*command, "daemon", "--config", str(self.config)],
                                      stdout=self._log, stderr=subprocess.STDOUT, env=env,
-                                     preexec_fn=preexec_fn)
+                                     preexec_fn=preexec_fn, cwd=cwd)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

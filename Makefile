@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.zksidecar-installed
 CSRC   := $(wildcard csrc/*/*.c csrc/*/*.h csrc/*/*.inc bindings/*.py bindings/*.c) setup.py pyproject.toml
 
-.PHONY: demo test bench install clean example-engine
+.PHONY: demo test bench install clean example-engine example-engine-cpp
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +43,12 @@ example-engine: build/example_engine
 build/example_engine: bindings/example_engine.c csrc/ring/zkring.h
 	mkdir -p build
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Icsrc/ring -o $@ $<
+
+# The same engine through the C++ wrapper (bindings/zkring.hpp): C++17, C++20
+# or C++23, g++ or clang++ (CXX=clang++ CXXSTD=c++20).
+CXXSTD ?= c++17
+example-engine-cpp: build/example_engine_cpp
+
+build/example_engine_cpp: bindings/example_engine.cpp bindings/zkring.hpp csrc/ring/zkring.h
+	mkdir -p build
+	$(CXX) -std=$(CXXSTD) -O2 -Wall -Wextra -Icsrc/ring -Ibindings -o $@ $<

@@ -1,10 +1,22 @@
-// zkring.hpp — C++ wrapper over csrc/ring/zkring.h (header-only; needs C++23,
-// where <stdatomic.h> maps C11 atomics onto std::atomic with the same layout).
+// zkring.hpp — C++ wrapper over csrc/ring/zkring.h (header-only; C++17, C++20
+// or C++23, g++ or clang++).
 //
-// Namespace zkr (C already has `struct zkring`).  RAII handles: open in the constructor (throws zkr::Error with the C
-// message), close in the destructor.  The hot path is the C functions
-// inlined; nothing here allocates or throws after construction.
+// The ring protocol is the C header's, compiled as C++: its atomics layer maps
+// C11's _Atomic and atomic_*_explicit onto std::atomic<T> and
+// std::atomic_*_explicit with the same memory orders, and checks that each
+// atomic is lock-free with the plain type's size and alignment (the segment is
+// shared with C, Rust and Python).  Nothing here restates the protocol.
+//
+// Namespace zkr (C already has `struct zkring`).  RAII handles: open in the
+// constructor (throws zkr::Error with the C message), close in the destructor.
+// The hot path is the C functions inlined; nothing here allocates or throws
+// after construction.
 #pragma once
+
+#if !defined(__cplusplus) || __cplusplus < 201703L
+// Checked here too so that this is the only message (zkring.h says the same).
+#error "bindings/zkring.hpp needs C++17 or later: compile with -std=c++17, -std=c++20 or -std=c++23"
+#else
 
 #include "zkring.h"
 
@@ -102,7 +114,24 @@ template <class Record> class Consumer : public Ring {
         return static_cast<std::uint64_t>(n);
     }
 
+    // As poll, idling by `idle` while empty (zkring_poll_wait), for at most
+    // timeout_ns (0: forever); 0 on timeout.
+    std::uint64_t poll_wait(Record *out, std::uint64_t max, const zkring_idle_t &idle,
+                            std::uint64_t timeout_ns)
+    {
+        std::int64_t n = zkring_poll_wait(&r_, out, max, &idle, timeout_ns);
+        if (n < 0)
+            throw Error("zkring: poll", static_cast<int>(n));
+        return static_cast<std::uint64_t>(n);
+    }
+
+    // Opened with ZKRING_O_DEFER_RELEASE: free every record polled so far.
+    void release() { zkring_release(&r_); }
+
     std::uint64_t position() const { return zkring_position(&r_); }
+    std::uint64_t depth() const { return zkring_depth(&r_); }
 };
 
 } // namespace zkr
+
+#endif

@@ -98,12 +98,17 @@ def build_c(out_dir: pathlib.Path) -> pathlib.Path:
     return exe
 
 
-def build_cpp(out_dir: pathlib.Path) -> pathlib.Path:
-    exe = out_dir / "example_engine_cpp"
+def build_cpp(out_dir: pathlib.Path, std: str = "c++17", cxx: str | None = None,
+              source: pathlib.Path | None = None) -> pathlib.Path:
+    """Compile a C++ client (default bindings/example_engine.cpp) through
+    bindings/zkring.hpp in standard `std`, with -Wall -Wextra -Werror
+    -pedantic; C++17 is the default (the floor, and most trading code)."""
+    cxx = cxx or os.environ.get("CXX", "g++")
+    source = source or BINDINGS / "example_engine.cpp"
+    exe = out_dir / f"{source.stem}-{pathlib.Path(cxx).name}-{std}"
     if not exe.exists():
-        subprocess.run([os.environ.get("CXX", "g++"), "-std=c++23", "-O2", "-Wall", "-Werror",
-                        f"-I{RING}", f"-I{BINDINGS}", "-o", str(exe),
-                        str(BINDINGS / "example_engine.cpp")], check=True)
+        subprocess.run([cxx, f"-std={std}", "-O2", "-Wall", "-Wextra", "-Werror", "-pedantic",
+                        f"-I{RING}", f"-I{BINDINGS}", "-o", str(exe), str(source)], check=True)
     return exe
 
 

@@ -3,8 +3,13 @@
  *
  * Header-only, C11 atomics, libc only (plus the Linux futex syscall number).
  * Include it from exactly the code that needs it; every function is static.
- * The same header compiles as C++23 (g++ >= 12 maps <stdatomic.h> onto
- * std::atomic), which is what bindings/zkring.hpp relies on.
+ * The same header compiles as C++17, C++20 and C++23 (bindings/zkring.hpp is
+ * a thin RAII wrapper over it): every atomic goes through the ZKRING_ATOMIC /
+ * ZKRING_LOAD / ... layer below, which is C11's _Atomic and
+ * atomic_*_explicit in C (the same tokens as writing them out, so the same
+ * code) and std::atomic<T> with std::atomic_*_explicit and the same memory
+ * orders in C++.  One protocol, one text: nothing else restates it for C++.
+ * Older C and C++ stop with an #error that says what is needed.
  *
  * One segment holds one ring of fixed-size opaque records (64 bytes for the
  * operation ring and for the completion ring; the ring never looks inside a
@@ -101,11 +106,21 @@
 #ifndef ZKRING_H
 #define ZKRING_H
 
+/* What the header needs, said once and first; the rest of it is skipped
+ * then, so the #error is the only message (see the atomics layer below). */
+#if defined(__cplusplus) && __cplusplus < 201703L
+#error "zkring.h (and bindings/zkring.hpp) needs C++17 or later: compile with -std=c++17, -std=c++20 or -std=c++23"
+#elif !defined(__cplusplus) && \
+    (!defined(__STDC_VERSION__) || __STDC_VERSION__ < 201112L || defined(__STDC_NO_ATOMICS__))
+#error "zkring.h needs C11 atomics (<stdatomic.h>): compile with -std=c11 (or gnu11) or later, with a compiler that has them"
+#elif !defined(__GNUC__)
+#error "zkring.h needs GCC or Clang (or a compiler that defines __GNUC__): it uses their builtins and inline assembly for the spin-wait hint"
+#else
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -119,11 +134,82 @@
 #include <sys/syscall.h>
 #endif
 
-#ifdef __cplusplus
+/* ---- the atomics layer ---------------------------------------------------
+ * The segment is shared memory that C, C++, Rust and Python map at the same
+ * offsets, so an atomic must be the plain integer's size and alignment, and
+ * lock-free (a lock would live in one process's address space): checked
+ * below for every type the layout uses, in every language mode.
+ *
+ * C: C11 <stdatomic.h>; the macros expand to exactly the calls they name.
+ * C++: <atomic>.  Not <stdatomic.h>: libstdc++ maps it onto std::atomic only
+ * from C++23 and libc++ from C++23 too; std::atomic<T> and the free
+ * functions std::atomic_*_explicit exist since C++11 and their memory orders
+ * are C11's (the C++ memory model is C11's).  C++17 is the floor: it is the
+ * first standard whose free functions take the expected/desired value as
+ * the atomic's value_type (P0558), so `ZKRING_STORE(&w, 0, ...)` deduces,
+ * and the first with std::atomic<T>::is_always_lock_free for the checks. */
+#if defined(__cplusplus)
+#include <atomic>
+#include <type_traits>
 #define ZKRING_STATIC_ASSERT static_assert
+#define ZKRING_ALIGNOF(T) alignof(T)
+#define ZKRING_ATOMIC(T) std::atomic<T>
+#define ZKRING_RELAXED std::memory_order_relaxed
+#define ZKRING_ACQUIRE std::memory_order_acquire
+#define ZKRING_RELEASE std::memory_order_release
+#define ZKRING_ACQ_REL std::memory_order_acq_rel
+#define ZKRING_SEQ_CST std::memory_order_seq_cst
+#define ZKRING_LOAD(obj, mo) std::atomic_load_explicit(obj, mo)
+#define ZKRING_STORE(obj, v, mo) std::atomic_store_explicit(obj, v, mo)
+#define ZKRING_EXCHANGE(obj, v, mo) std::atomic_exchange_explicit(obj, v, mo)
+#define ZKRING_CAS(obj, exp, v, ok, fail) \
+    std::atomic_compare_exchange_strong_explicit(obj, exp, v, ok, fail)
+#define ZKRING_CAS_WEAK(obj, exp, v, ok, fail) \
+    std::atomic_compare_exchange_weak_explicit(obj, exp, v, ok, fail)
+#define ZKRING_FETCH_ADD(obj, v, mo) std::atomic_fetch_add_explicit(obj, v, mo)
+#define ZKRING_FETCH_AND(obj, v, mo) std::atomic_fetch_and_explicit(obj, v, mo)
+#define ZKRING_FETCH_OR(obj, v, mo) std::atomic_fetch_or_explicit(obj, v, mo)
+#define ZKRING_FENCE(mo) std::atomic_thread_fence(mo)
+#define ZKRING_LOCK_FREE(T) (std::atomic<T>::is_always_lock_free)
 #else
+#include <stdatomic.h>
 #define ZKRING_STATIC_ASSERT _Static_assert
+#define ZKRING_ALIGNOF(T) _Alignof(T)
+#define ZKRING_ATOMIC(T) _Atomic(T)
+#define ZKRING_RELAXED memory_order_relaxed
+#define ZKRING_ACQUIRE memory_order_acquire
+#define ZKRING_RELEASE memory_order_release
+#define ZKRING_ACQ_REL memory_order_acq_rel
+#define ZKRING_SEQ_CST memory_order_seq_cst
+#define ZKRING_LOAD(obj, mo) atomic_load_explicit(obj, mo)
+#define ZKRING_STORE(obj, v, mo) atomic_store_explicit(obj, v, mo)
+#define ZKRING_EXCHANGE(obj, v, mo) atomic_exchange_explicit(obj, v, mo)
+#define ZKRING_CAS(obj, exp, v, ok, fail) \
+    atomic_compare_exchange_strong_explicit(obj, exp, v, ok, fail)
+#define ZKRING_CAS_WEAK(obj, exp, v, ok, fail) \
+    atomic_compare_exchange_weak_explicit(obj, exp, v, ok, fail)
+#define ZKRING_FETCH_ADD(obj, v, mo) atomic_fetch_add_explicit(obj, v, mo)
+#define ZKRING_FETCH_AND(obj, v, mo) atomic_fetch_and_explicit(obj, v, mo)
+#define ZKRING_FETCH_OR(obj, v, mo) atomic_fetch_or_explicit(obj, v, mo)
+#define ZKRING_FENCE(mo) atomic_thread_fence(mo)
+/* C11 says "always lock-free" per standard integer type (the macros cover
+ * the signed and unsigned type alike); the layout's types are 4 or 8 bytes. */
+#define ZKRING_LOCK_FREE(T)                                                              \
+    (sizeof(T) == 4   ? ATOMIC_INT_LOCK_FREE == 2                                        \
+     : sizeof(T) == 8 ? ATOMIC_LONG_LOCK_FREE == 2 && ATOMIC_LLONG_LOCK_FREE == 2        \
+                      : 0)
 #endif
+
+/* The plain types of the layout, their atomics: same size, same alignment,
+ * always lock-free, or the layout (and the protocol) does not hold. */
+#define ZKRING__SAME_AS_PLAIN(T)                                                         \
+    ZKRING_STATIC_ASSERT(sizeof(ZKRING_ATOMIC(T)) == sizeof(T) &&                        \
+                             ZKRING_ALIGNOF(ZKRING_ATOMIC(T)) == ZKRING_ALIGNOF(T) &&    \
+                             ZKRING_LOCK_FREE(T),                                        \
+                         "zkring.h: an atomic " #T " must be a lock-free " #T " in memory")
+ZKRING__SAME_AS_PLAIN(uint64_t);
+ZKRING__SAME_AS_PLAIN(uint32_t);
+ZKRING__SAME_AS_PLAIN(int32_t);
 
 #define ZKRING_MAGIC 0x474E495244534B5AULL /* "ZKSDRING" little-endian */
 /* 2: the producer registry, the identity words and the unblock counter.
@@ -186,12 +272,12 @@
 
 struct zkring_hdr {
     /* line 0: configuration */
-    _Atomic(uint64_t) magic;
+    ZKRING_ATOMIC(uint64_t) magic;
     uint32_t version;
     uint32_t record_size;
     uint64_t capacity;
     uint32_t mode;
-    _Atomic(uint32_t) flags;
+    ZKRING_ATOMIC(uint32_t) flags;
     uint64_t records_offset;
     uint64_t seq_offset;
     uint64_t segment_size;
@@ -199,35 +285,35 @@ struct zkring_hdr {
     uint32_t producer_slots;
     uint8_t pad0[ZKRING_LINE - 68];
     /* line 1: producer side */
-    _Atomic(int32_t) producer_pid;
+    ZKRING_ATOMIC(int32_t) producer_pid;
     uint32_t pad1a;
-    _Atomic(uint64_t) producer_heartbeat_ns;
-    _Atomic(uint64_t) full_events;
-    _Atomic(uint64_t) producer_owner;
+    ZKRING_ATOMIC(uint64_t) producer_heartbeat_ns;
+    ZKRING_ATOMIC(uint64_t) full_events;
+    ZKRING_ATOMIC(uint64_t) producer_owner;
     uint8_t pad1[ZKRING_LINE - 32];
     /* line 2: consumer side */
-    _Atomic(int32_t) consumer_pid;
-    _Atomic(uint32_t) consumer_parked;
-    _Atomic(uint64_t) consumer_heartbeat_ns;
-    _Atomic(uint64_t) consumer_owner;
-    _Atomic(uint64_t) unblocked;
+    ZKRING_ATOMIC(int32_t) consumer_pid;
+    ZKRING_ATOMIC(uint32_t) consumer_parked;
+    ZKRING_ATOMIC(uint64_t) consumer_heartbeat_ns;
+    ZKRING_ATOMIC(uint64_t) consumer_owner;
+    ZKRING_ATOMIC(uint64_t) unblocked;
     uint8_t pad2[ZKRING_LINE - 32];
     /* lines 3-5: the counters, one per line */
-    _Atomic(uint64_t) tail;
+    ZKRING_ATOMIC(uint64_t) tail;
     uint8_t pad3[ZKRING_LINE - 8];
-    _Atomic(uint64_t) head_cache;
+    ZKRING_ATOMIC(uint64_t) head_cache;
     uint8_t pad4[ZKRING_LINE - 8];
-    _Atomic(uint64_t) head;
+    ZKRING_ATOMIC(uint64_t) head;
     uint8_t pad5[ZKRING_LINE - 8];
 };
 
 /* One MPSC producer handle's entry in the registry: its own line, written
  * by that producer alone (the consumer reads it only when stalled). */
 struct zkring_producer_slot {
-    _Atomic(uint64_t) owner;
-    _Atomic(uint64_t) intent_lo;
-    _Atomic(uint64_t) intent_hi;
-    _Atomic(uint64_t) heartbeat_ns;
+    ZKRING_ATOMIC(uint64_t) owner;
+    ZKRING_ATOMIC(uint64_t) intent_lo;
+    ZKRING_ATOMIC(uint64_t) intent_hi;
+    ZKRING_ATOMIC(uint64_t) heartbeat_ns;
     uint8_t pad[ZKRING_LINE - 32];
 };
 
@@ -250,14 +336,21 @@ ZKRING_STATIC_ASSERT(offsetof(struct zkring_hdr, head) == 640, "line 5");
 /* Atomics in memory shared between processes must be lock-free (a lock
  * would live in one process's address space) and address-free. */
 ZKRING_STATIC_ASSERT(ATOMIC_LLONG_LOCK_FREE == 2 && ATOMIC_INT_LOCK_FREE == 2, "lock-free atomics");
-ZKRING_STATIC_ASSERT(sizeof(_Atomic(uint64_t)) == 8 && sizeof(_Atomic(uint32_t)) == 4, "plain sizes");
+ZKRING_STATIC_ASSERT(sizeof(ZKRING_ATOMIC(uint64_t)) == 8 && sizeof(ZKRING_ATOMIC(uint32_t)) == 4, "plain sizes");
+#if defined(__cplusplus)
+/* offsetof above needs a standard-layout struct in C++; the byte offsets are
+ * then the C ones (the asserts above), whatever the language. */
+ZKRING_STATIC_ASSERT(std::is_standard_layout<struct zkring_hdr>::value &&
+                         std::is_standard_layout<struct zkring_producer_slot>::value,
+                     "zkring.h: the header structs must be standard-layout in C++");
+#endif
 
 /* A process's handle on one ring.  The caller owns the memory (a local or a
  * struct field): opening allocates nothing.  Fields are private. */
 typedef struct zkring {
     struct zkring_hdr *hdr;
     uint8_t *records;
-    _Atomic(uint64_t) *seq; /* MPSC only */
+    ZKRING_ATOMIC(uint64_t) *seq; /* MPSC only */
     size_t map_len;
     uint64_t capacity, mask;
     uint32_t record_size, mode;
@@ -554,7 +647,7 @@ static inline int zkring_create(const char *name, uint64_t capacity, uint32_t re
     h->record_size = record_size;
     h->capacity = capacity;
     h->mode = mode;
-    atomic_store_explicit(&h->flags, gid >= 0 ? ZKRING_F_GROUP : 0u, memory_order_relaxed);
+    ZKRING_STORE(&h->flags, gid >= 0 ? ZKRING_F_GROUP : 0u, ZKRING_RELAXED);
     h->records_offset = ZKRING_RECORDS_OFFSET;
     h->seq_offset = mode == ZKRING_MPSC ? ZKRING_RECORDS_OFFSET + capacity * record_size : 0;
     h->registry_offset = mode == ZKRING_MPSC ? h->seq_offset + capacity * sizeof(uint64_t) : 0;
@@ -562,7 +655,7 @@ static inline int zkring_create(const char *name, uint64_t capacity, uint32_t re
     h->segment_size = size;
     /* Release: whoever reads the magic with acquire sees every field above,
      * so a half-initialised segment reads as "bad magic", never as garbage. */
-    atomic_store_explicit(&h->magic, ZKRING_MAGIC, memory_order_release);
+    ZKRING_STORE(&h->magic, ZKRING_MAGIC, ZKRING_RELEASE);
     munmap(base, size);
     return ZKRING_OK;
 }
@@ -580,7 +673,7 @@ static inline int zkring_unlink(const char *name)
 static inline int zkring__validate(const struct zkring_hdr *h, uint64_t file_size,
                                    uint32_t record_size)
 {
-    if (atomic_load_explicit(&h->magic, memory_order_acquire) != ZKRING_MAGIC)
+    if (ZKRING_LOAD(&h->magic, ZKRING_ACQUIRE) != ZKRING_MAGIC)
         return ZKRING_EMAGIC;
     if (h->version != ZKRING_VERSION)
         return ZKRING_EVERSION;
@@ -627,17 +720,17 @@ static inline int zkring__check_access(zkring_t *r, int fd, const zkring_access_
 /* Take an exclusive role (the consumer, or the SPSC producer) recorded in
  * `owner`: refused with EBUSY while the recorded holder is alive, unless
  * TAKEOVER; a dead holder's role is taken over. */
-static inline int zkring__take_role(zkring_t *r, _Atomic(uint64_t) *owner,
-                                    _Atomic(uint64_t) *heartbeat, int takeover)
+static inline int zkring__take_role(zkring_t *r, ZKRING_ATOMIC(uint64_t) *owner,
+                                    ZKRING_ATOMIC(uint64_t) *heartbeat, int takeover)
 {
-    uint64_t held = atomic_load_explicit(owner, memory_order_acquire);
+    uint64_t held = ZKRING_LOAD(owner, ZKRING_ACQUIRE);
     for (;;) {
         if (held && !takeover) {
             int st = zkring__ident_status(held, r->ns_bits);
             if (st == ZKRING_CLAIM_FOREIGN) {
                 /* Recorded in another pid namespace: its pid cannot be
                  * checked from here, so its heartbeat decides. */
-                uint64_t beat = atomic_load_explicit(heartbeat, memory_order_relaxed);
+                uint64_t beat = ZKRING_LOAD(heartbeat, ZKRING_RELAXED);
                 uint64_t now = zkring_now_ns();
                 st = now > beat && now - beat > ZKRING_FOREIGN_STALE_NS ? ZKRING_CLAIM_DEAD
                                                                          : ZKRING_CLAIM_ALIVE;
@@ -655,8 +748,8 @@ static inline int zkring__take_role(zkring_t *r, _Atomic(uint64_t) *owner,
          * sees the winner's identity and is refused, or re-judges it.
          * Acq_rel: what the previous holder wrote before its close (its
          * head) is ours to read; our identity is published before we act. */
-        if (atomic_compare_exchange_strong_explicit(owner, &held, r->ident, memory_order_acq_rel,
-                                                    memory_order_acquire))
+        if (ZKRING_CAS(owner, &held, r->ident, ZKRING_ACQ_REL,
+                                                    ZKRING_ACQUIRE))
             return ZKRING_OK;
     }
 }
@@ -672,33 +765,33 @@ static inline int zkring__take_slot(zkring_t *r)
     /* Head before tail, both acquire: head <= tail holds between the two
      * values read (head never passes tail), so "claimed and not consumed"
      * is never judged from a tail older than the head. */
-    uint64_t head = atomic_load_explicit(&r->hdr->head, memory_order_acquire);
-    uint64_t tail = atomic_load_explicit(&r->hdr->tail, memory_order_acquire);
+    uint64_t head = ZKRING_LOAD(&r->hdr->head, ZKRING_ACQUIRE);
+    uint64_t tail = ZKRING_LOAD(&r->hdr->tail, ZKRING_ACQUIRE);
     for (uint32_t i = 0; i < ZKRING_PRODUCER_SLOTS; i++) {
         struct zkring_producer_slot *e = &r->registry[i];
-        uint64_t held = atomic_load_explicit(&e->owner, memory_order_acquire);
+        uint64_t held = ZKRING_LOAD(&e->owner, ZKRING_ACQUIRE);
         if (held) {
             int st = zkring__ident_status(held, r->ns_bits);
             if (st == ZKRING_CLAIM_FOREIGN) {
-                uint64_t beat = atomic_load_explicit(&e->heartbeat_ns, memory_order_relaxed);
+                uint64_t beat = ZKRING_LOAD(&e->heartbeat_ns, ZKRING_RELAXED);
                 uint64_t now = zkring_now_ns();
                 st = now > beat && now - beat > ZKRING_FOREIGN_STALE_NS ? ZKRING_CLAIM_DEAD
                                                                          : ZKRING_CLAIM_ALIVE;
             }
-            uint64_t hi = atomic_load_explicit(&e->intent_hi, memory_order_relaxed);
+            uint64_t hi = ZKRING_LOAD(&e->intent_hi, ZKRING_RELAXED);
             if (hi > tail)
                 hi = tail;
             if (st != ZKRING_CLAIM_DEAD || hi > head)
                 continue; /* alive, or dead with an intent the consumer has not passed */
         }
-        if (atomic_compare_exchange_strong_explicit(&e->owner, &held, r->ident,
-                                                    memory_order_acq_rel, memory_order_relaxed)) {
+        if (ZKRING_CAS(&e->owner, &held, r->ident,
+                                                    ZKRING_ACQ_REL, ZKRING_RELAXED)) {
             /* After the owner: a consumer reading the entry sees our identity
              * with the old (consumed) intent, or ours; never a dead owner
              * with our intent (it re-reads the owner, see zkring__claimer). */
-            atomic_store_explicit(&e->intent_lo, 0, memory_order_relaxed);
-            atomic_store_explicit(&e->intent_hi, 0, memory_order_relaxed);
-            atomic_store_explicit(&e->heartbeat_ns, zkring_now_ns(), memory_order_relaxed);
+            ZKRING_STORE(&e->intent_lo, 0, ZKRING_RELAXED);
+            ZKRING_STORE(&e->intent_hi, 0, ZKRING_RELAXED);
+            ZKRING_STORE(&e->heartbeat_ns, zkring_now_ns(), ZKRING_RELAXED);
             r->slot = e;
             return ZKRING_OK;
         }
@@ -761,7 +854,7 @@ static inline int zkring_open_ex(zkring_t *r, const char *name, int role, uint32
     r->mask = h->capacity - 1;
     r->record_size = h->record_size;
     r->mode = h->mode;
-    r->seq = h->mode == ZKRING_MPSC ? (_Atomic(uint64_t) *)((uint8_t *)base + h->seq_offset) : NULL;
+    r->seq = h->mode == ZKRING_MPSC ? (ZKRING_ATOMIC(uint64_t) *)((uint8_t *)base + h->seq_offset) : NULL;
     r->registry = h->mode == ZKRING_MPSC
                       ? (struct zkring_producer_slot *)((uint8_t *)base + h->registry_offset)
                       : NULL;
@@ -772,8 +865,8 @@ static inline int zkring_open_ex(zkring_t *r, const char *name, int role, uint32
 
     /* Acquire on both counters: what the other side wrote before publishing
      * them (records, or the consumer's reads) is ordered before our use. */
-    uint64_t head = atomic_load_explicit(&h->head, memory_order_acquire);
-    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+    uint64_t head = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
+    uint64_t tail = ZKRING_LOAD(&h->tail, ZKRING_ACQUIRE);
     if (tail - head > r->capacity) {
         munmap(base, len);
         r->hdr = NULL;
@@ -793,24 +886,24 @@ static inline int zkring_open_ex(zkring_t *r, const char *name, int role, uint32
     }
     /* The pid fields are for display and zkring_peer_status; the identity
      * words above decide who holds a role. */
-    atomic_store_explicit(role == ZKRING_CONSUMER ? &h->consumer_pid : &h->producer_pid, r->pid,
-                          memory_order_relaxed);
+    ZKRING_STORE(role == ZKRING_CONSUMER ? &h->consumer_pid : &h->producer_pid, r->pid,
+                          ZKRING_RELAXED);
     if (role == ZKRING_CONSUMER) {
         /* Resume exactly where the last consumer committed: every record
          * before head was handed out by a completed poll (or released), none
          * after.  Re-read: a consumer we took over from may have moved it
          * after our first read. */
-        head = atomic_load_explicit(&h->head, memory_order_acquire);
+        head = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
         r->pos = head;
         r->defer_release = (options & ZKRING_O_DEFER_RELEASE) != 0;
         r->cached = head;
-        atomic_store_explicit(&h->consumer_parked, 0u, memory_order_relaxed);
-        atomic_store_explicit(&h->consumer_heartbeat_ns, zkring_now_ns(), memory_order_relaxed);
+        ZKRING_STORE(&h->consumer_parked, 0u, ZKRING_RELAXED);
+        ZKRING_STORE(&h->consumer_heartbeat_ns, zkring_now_ns(), ZKRING_RELAXED);
     } else {
         r->pos = tail;
         r->cached = head;
-        atomic_fetch_and_explicit(&h->flags, ~ZKRING_F_CLOSED, memory_order_relaxed);
-        atomic_store_explicit(&h->producer_heartbeat_ns, zkring_now_ns(), memory_order_relaxed);
+        ZKRING_FETCH_AND(&h->flags, ~ZKRING_F_CLOSED, ZKRING_RELAXED);
+        ZKRING_STORE(&h->producer_heartbeat_ns, zkring_now_ns(), ZKRING_RELAXED);
     }
     return ZKRING_OK;
 }
@@ -834,22 +927,22 @@ static inline void zkring_close(zkring_t *r)
         /* Empty the intent first: a claim of ours is committed by now (one
          * thread per handle), so the entry names nothing the consumer
          * waits for; then free it. */
-        atomic_store_explicit(&r->slot->intent_lo, 0, memory_order_relaxed);
-        atomic_store_explicit(&r->slot->intent_hi, 0, memory_order_relaxed);
-        atomic_compare_exchange_strong_explicit(&r->slot->owner, &mine, 0, memory_order_release,
-                                                memory_order_relaxed);
+        ZKRING_STORE(&r->slot->intent_lo, 0, ZKRING_RELAXED);
+        ZKRING_STORE(&r->slot->intent_hi, 0, ZKRING_RELAXED);
+        ZKRING_CAS(&r->slot->owner, &mine, 0, ZKRING_RELEASE,
+                                                ZKRING_RELAXED);
     } else {
         /* Only clear our own identity: a process that took over holds it. */
-        _Atomic(uint64_t) *owner =
+        ZKRING_ATOMIC(uint64_t) *owner =
             r->role == ZKRING_CONSUMER ? &h->consumer_owner : &h->producer_owner;
-        atomic_compare_exchange_strong_explicit(owner, &mine, 0, memory_order_release,
-                                                memory_order_relaxed);
+        ZKRING_CAS(owner, &mine, 0, ZKRING_RELEASE,
+                                                ZKRING_RELAXED);
     }
-    _Atomic(int32_t) *holder = r->role == ZKRING_CONSUMER ? &h->consumer_pid : &h->producer_pid;
+    ZKRING_ATOMIC(int32_t) *holder = r->role == ZKRING_CONSUMER ? &h->consumer_pid : &h->producer_pid;
     int32_t pid = r->pid;
     /* Only clear our own pid: an MPSC peer may have written its own since. */
-    atomic_compare_exchange_strong_explicit(holder, &pid, 0, memory_order_relaxed,
-                                            memory_order_relaxed);
+    ZKRING_CAS(holder, &pid, 0, ZKRING_RELAXED,
+                                            ZKRING_RELAXED);
     munmap(h, r->map_len);
     r->hdr = NULL;
 }
@@ -859,7 +952,7 @@ static inline void zkring_mark_closed(zkring_t *r)
 {
     /* Release: a consumer that sees CLOSED also sees every record committed
      * before it, so "closed and empty" means "drained". */
-    atomic_fetch_or_explicit(&r->hdr->flags, ZKRING_F_CLOSED, memory_order_release);
+    ZKRING_FETCH_OR(&r->hdr->flags, ZKRING_F_CLOSED, ZKRING_RELEASE);
 }
 
 /* Record that this side is alive (pid and CLOCK_MONOTONIC now).  Relaxed:
@@ -869,12 +962,12 @@ static inline void zkring_heartbeat(zkring_t *r)
     struct zkring_hdr *h = r->hdr;
     if (r->role == ZKRING_PRODUCER) {
         uint64_t now = zkring_now_ns();
-        atomic_store_explicit(&h->producer_pid, r->pid, memory_order_relaxed);
-        atomic_store_explicit(&h->producer_heartbeat_ns, now, memory_order_relaxed);
+        ZKRING_STORE(&h->producer_pid, r->pid, ZKRING_RELAXED);
+        ZKRING_STORE(&h->producer_heartbeat_ns, now, ZKRING_RELAXED);
         if (r->slot)
-            atomic_store_explicit(&r->slot->heartbeat_ns, now, memory_order_relaxed);
+            ZKRING_STORE(&r->slot->heartbeat_ns, now, ZKRING_RELAXED);
     } else {
-        atomic_store_explicit(&h->consumer_heartbeat_ns, zkring_now_ns(), memory_order_relaxed);
+        ZKRING_STORE(&h->consumer_heartbeat_ns, zkring_now_ns(), ZKRING_RELAXED);
     }
 }
 
@@ -885,16 +978,16 @@ static inline int zkring_peer_status(const zkring_t *r, uint64_t max_age_ns)
 {
     struct zkring_hdr *h = r->hdr;
     int consumer = r->role == ZKRING_CONSUMER;
-    if (consumer && (atomic_load_explicit(&h->flags, memory_order_acquire) & ZKRING_F_CLOSED))
+    if (consumer && (ZKRING_LOAD(&h->flags, ZKRING_ACQUIRE) & ZKRING_F_CLOSED))
         return ZKRING_PEER_CLOSED;
-    int32_t pid = atomic_load_explicit(consumer ? &h->producer_pid : &h->consumer_pid,
-                                       memory_order_relaxed);
+    int32_t pid = ZKRING_LOAD(consumer ? &h->producer_pid : &h->consumer_pid,
+                                       ZKRING_RELAXED);
     if (pid == 0)
         return ZKRING_PEER_NONE;
     if (!zkring__pid_exists(pid))
         return ZKRING_PEER_DEAD;
-    uint64_t beat = atomic_load_explicit(
-        consumer ? &h->producer_heartbeat_ns : &h->consumer_heartbeat_ns, memory_order_relaxed);
+    uint64_t beat = ZKRING_LOAD(
+        consumer ? &h->producer_heartbeat_ns : &h->consumer_heartbeat_ns, ZKRING_RELAXED);
     uint64_t now = zkring_now_ns();
     if (max_age_ns && now > beat && now - beat > max_age_ns)
         return ZKRING_PEER_STALE;
@@ -903,14 +996,14 @@ static inline int zkring_peer_status(const zkring_t *r, uint64_t max_age_ns)
 
 static inline uint64_t zkring_full_events(const zkring_t *r)
 {
-    return atomic_load_explicit(&r->hdr->full_events, memory_order_relaxed);
+    return ZKRING_LOAD(&r->hdr->full_events, ZKRING_RELAXED);
 }
 
 /* Positions consumers of this ring have skipped because their claimer died
  * between claim and commit (zkring_unblock), since the ring was created. */
 static inline uint64_t zkring_unblocked(const zkring_t *r)
 {
-    return atomic_load_explicit(&r->hdr->unblocked, memory_order_relaxed);
+    return ZKRING_LOAD(&r->hdr->unblocked, ZKRING_RELAXED);
 }
 
 static inline uint64_t zkring_capacity(const zkring_t *r) { return r->capacity; }
@@ -922,7 +1015,7 @@ static inline uint64_t zkring_position(const zkring_t *r) { return r->pos; }
  * monitoring.  Clamped to the capacity: tail is the producer's to write. */
 static inline uint64_t zkring_depth(const zkring_t *r)
 {
-    uint64_t d = atomic_load_explicit(&r->hdr->tail, memory_order_relaxed) - r->pos;
+    uint64_t d = ZKRING_LOAD(&r->hdr->tail, ZKRING_RELAXED) - r->pos;
     return d > r->capacity ? r->capacity : d;
 }
 
@@ -938,7 +1031,7 @@ static inline uint8_t *zkring_slot(const zkring_t *r, uint64_t pos)
 static inline void zkring__wake(zkring_t *r)
 {
     /* Exchange so that of several producers only one pays the syscall. */
-    if (atomic_exchange_explicit(&r->hdr->consumer_parked, 0u, memory_order_relaxed) == 1u) {
+    if (ZKRING_EXCHANGE(&r->hdr->consumer_parked, 0u, ZKRING_RELAXED) == 1u) {
 #if defined(__linux__)
         syscall(SYS_futex, (uint32_t *)&r->hdr->consumer_parked, FUTEX_WAKE, 1, NULL, NULL, 0);
 #endif
@@ -953,13 +1046,13 @@ static inline void zkring__maybe_wake(zkring_t *r)
      * publish would cost more than the publish); the window in which a
      * consumer parks just as we publish is closed on its side instead, by
      * parking for at most park_ns (see zkring_poll_wait). */
-    if (atomic_load_explicit(&r->hdr->consumer_parked, memory_order_relaxed))
+    if (ZKRING_LOAD(&r->hdr->consumer_parked, ZKRING_RELAXED))
         zkring__wake(r);
 }
 
 static inline int zkring__full(zkring_t *r)
 {
-    atomic_fetch_add_explicit(&r->hdr->full_events, 1, memory_order_relaxed);
+    ZKRING_FETCH_ADD(&r->hdr->full_events, 1, ZKRING_RELAXED);
     return ZKRING_FULL;
 }
 
@@ -974,7 +1067,7 @@ static inline uint64_t zkring__claim(zkring_t *r, uint64_t need, uint64_t want, 
         if (r->capacity - (t - r->cached) < want) {
             /* Acquire pairs with the consumer's release of head: its reads of
              * the slots we are about to overwrite are complete. */
-            r->cached = atomic_load_explicit(&h->head, memory_order_acquire);
+            r->cached = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
             /* A head beyond our tail is a consumer bug; claim nothing. */
             if (t - r->cached > r->capacity)
                 return 0;
@@ -991,11 +1084,11 @@ static inline uint64_t zkring__claim(zkring_t *r, uint64_t need, uint64_t want, 
      * even when full and then have to wait for the consumer — blocking; the
      * CAS claims only what fits, and uncontended it costs the same one
      * locked instruction. */
-    uint64_t t = atomic_load_explicit(&h->tail, memory_order_relaxed);
+    uint64_t t = ZKRING_LOAD(&h->tail, ZKRING_RELAXED);
     for (;;) {
         /* Acquire: the value came from a producer's release below, which
          * carries that producer's acquire of head with it. */
-        uint64_t seen = atomic_load_explicit(&h->head_cache, memory_order_acquire);
+        uint64_t seen = ZKRING_LOAD(&h->head_cache, ZKRING_ACQUIRE);
         /* Compare the lag t - seen, never the free count capacity - (t -
          * seen): head_cache may be laps behind our tail (see the store
          * below), and then the free count would wrap to a huge number and
@@ -1005,11 +1098,11 @@ static inline uint64_t zkring__claim(zkring_t *r, uint64_t need, uint64_t want, 
          * capacity and a stale t below seen (the lag wraps high): ask head
          * itself. */
         if (t - seen > r->capacity - want) {
-            seen = atomic_load_explicit(&h->head, memory_order_acquire);
+            seen = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
             /* A head beyond our tail: our tail is stale, or (if it is
              * current) the head is corrupt and we claim nothing. */
             if (t - seen > r->capacity) {
-                uint64_t now = atomic_load_explicit(&h->tail, memory_order_relaxed);
+                uint64_t now = ZKRING_LOAD(&h->tail, ZKRING_RELAXED);
                 if (now == t)
                     return 0;
                 t = now;
@@ -1021,13 +1114,13 @@ static inline uint64_t zkring__claim(zkring_t *r, uint64_t need, uint64_t want, 
              * writes a head long gone); every value stored was a true head
              * once, and readers test the lag above, so a stale value only
              * sends them to head. */
-            atomic_store_explicit(&h->head_cache, seen, memory_order_release);
+            ZKRING_STORE(&h->head_cache, seen, ZKRING_RELEASE);
         }
         uint64_t free = r->capacity - (t - seen);
         uint64_t take = free < want ? free : want;
         if (take < need) {
             /* Full unless our tail was stale: decide on a fresh one. */
-            uint64_t now = atomic_load_explicit(&h->tail, memory_order_relaxed);
+            uint64_t now = ZKRING_LOAD(&h->tail, ZKRING_RELAXED);
             if (now == t)
                 return 0;
             t = now;
@@ -1045,8 +1138,8 @@ static inline uint64_t zkring__claim(zkring_t *r, uint64_t need, uint64_t want, 
         struct zkring_producer_slot *e = r->slot;
         if (e) {
             if (r->open_claims == 0)
-                atomic_store_explicit(&e->intent_lo, t, memory_order_relaxed);
-            atomic_store_explicit(&e->intent_hi, t + take, memory_order_relaxed);
+                ZKRING_STORE(&e->intent_lo, t, ZKRING_RELAXED);
+            ZKRING_STORE(&e->intent_hi, t + take, ZKRING_RELAXED);
         }
         /* Release on success: a consumer that acquires a tail covering our
          * positions sees the intent above (RMWs on tail continue the release
@@ -1055,8 +1148,8 @@ static inline uint64_t zkring__claim(zkring_t *r, uint64_t need, uint64_t want, 
          * above, and publication is the per-slot sequence release in
          * zkring_commit.  (On x86 every locked CAS is a full barrier: the
          * release costs nothing there.)  On failure t is refreshed. */
-        if (atomic_compare_exchange_weak_explicit(&h->tail, &t, t + take, memory_order_release,
-                                                  memory_order_relaxed)) {
+        if (ZKRING_CAS_WEAK(&h->tail, &t, t + take, ZKRING_RELEASE,
+                                                  ZKRING_RELAXED)) {
             r->open_claims++;
             *pos = t;
             return take;
@@ -1080,12 +1173,12 @@ static inline void zkring_commit(zkring_t *r, uint64_t pos, uint64_t n)
 {
     if (r->mode == ZKRING_SPSC) {
         /* Release: the record bytes are visible before the new tail is. */
-        atomic_store_explicit(&r->hdr->tail, pos + n, memory_order_release);
+        ZKRING_STORE(&r->hdr->tail, pos + n, ZKRING_RELEASE);
     } else {
         /* Release per slot: each record's bytes before its sequence word;
          * the consumer acquires the word before reading the record. */
         for (uint64_t p = pos; p < pos + n; p++)
-            atomic_store_explicit(&r->seq[p & r->mask], p + 1, memory_order_release);
+            ZKRING_STORE(&r->seq[p & r->mask], p + 1, ZKRING_RELEASE);
         if (r->open_claims)
             r->open_claims--;
     }
@@ -1144,7 +1237,7 @@ static inline int64_t zkring_poll(zkring_t *r, void *out, uint64_t max)
         if (r->cached == head) {
             /* Acquire pairs with the producer's release of tail: the records
              * below it are fully written before we copy them. */
-            uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+            uint64_t tail = ZKRING_LOAD(&h->tail, ZKRING_ACQUIRE);
             /* Unsigned: also catches tail < head.  An impossible tail is
              * refused before any slot is read. */
             if (tail - head > r->capacity)
@@ -1170,7 +1263,7 @@ static inline int64_t zkring_poll(zkring_t *r, void *out, uint64_t max)
              * record is complete.  Any other value (an older lap, a claim not
              * yet committed, garbage) means "not yet", so nothing shared can
              * send us past what was published. */
-            if (atomic_load_explicit(&r->seq[p & r->mask], memory_order_acquire) != p + 1)
+            if (ZKRING_LOAD(&r->seq[p & r->mask], ZKRING_ACQUIRE) != p + 1)
                 break;
             memcpy(dst + n * r->record_size, zkring_slot(r, p), r->record_size);
         }
@@ -1181,7 +1274,7 @@ static inline int64_t zkring_poll(zkring_t *r, void *out, uint64_t max)
     /* Release: our copies of the slots complete before a producer, acquiring
      * head, may reuse them. */
     if (!r->defer_release)
-        atomic_store_explicit(&h->head, head + n, memory_order_release);
+        ZKRING_STORE(&h->head, head + n, ZKRING_RELEASE);
     return (int64_t)n;
 }
 
@@ -1193,7 +1286,7 @@ static inline int64_t zkring_poll(zkring_t *r, void *out, uint64_t max)
 static inline void zkring_release(zkring_t *r)
 {
     /* Release: as in zkring_poll, the copies complete before slot reuse. */
-    atomic_store_explicit(&r->hdr->head, r->pos, memory_order_release);
+    ZKRING_STORE(&r->hdr->head, r->pos, ZKRING_RELEASE);
 }
 
 /* ---- unblocking a dead claimer's positions (MPSC consumer, cold) -------- */
@@ -1216,13 +1309,13 @@ static inline int zkring__claimer(const zkring_t *r, uint64_t q, int32_t *pid)
          * changed owner means a live producer is there: count it alive.
          * Acquire on the first read and the fence keep the intent reads
          * between the two owner reads. */
-        uint64_t w = atomic_load_explicit(&e->owner, memory_order_acquire);
+        uint64_t w = ZKRING_LOAD(&e->owner, ZKRING_ACQUIRE);
         if (!w)
             continue;
-        uint64_t lo = atomic_load_explicit(&e->intent_lo, memory_order_relaxed);
-        uint64_t hi = atomic_load_explicit(&e->intent_hi, memory_order_relaxed);
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&e->owner, memory_order_relaxed) != w) {
+        uint64_t lo = ZKRING_LOAD(&e->intent_lo, ZKRING_RELAXED);
+        uint64_t hi = ZKRING_LOAD(&e->intent_hi, ZKRING_RELAXED);
+        ZKRING_FENCE(ZKRING_ACQUIRE);
+        if (ZKRING_LOAD(&e->owner, ZKRING_RELAXED) != w) {
             *pid = 0;
             return ZKRING_CLAIM_ALIVE;
         }
@@ -1284,9 +1377,9 @@ static inline int64_t zkring_unblock(zkring_t *r, uint64_t now)
     uint64_t p = r->pos;
     /* Acquire pairs with the claiming CAS's release: with a tail past p we
      * see the claimer's intent. */
-    uint64_t tail = atomic_load_explicit(&h->tail, memory_order_acquire);
+    uint64_t tail = ZKRING_LOAD(&h->tail, ZKRING_ACQUIRE);
     if (tail - p - 1 >= r->capacity ||
-        atomic_load_explicit(&r->seq[p & r->mask], memory_order_acquire) == p + 1) {
+        ZKRING_LOAD(&r->seq[p & r->mask], ZKRING_ACQUIRE) == p + 1) {
         /* Nothing claimed at p (tail <= p, or an impossible tail), or it is
          * committed and the next poll takes it: no stall. */
         r->stall_since = 0;
@@ -1314,8 +1407,8 @@ static inline int64_t zkring_unblock(zkring_t *r, uint64_t now)
             break;
         /* The claimer is dead: its last stores are visible from here on.
          * Read the word again, after the judgement: committed means deliver. */
-        atomic_thread_fence(memory_order_seq_cst);
-        if (atomic_load_explicit(&r->seq[q & r->mask], memory_order_acquire) == q + 1)
+        ZKRING_FENCE(ZKRING_SEQ_CST);
+        if (ZKRING_LOAD(&r->seq[q & r->mask], ZKRING_ACQUIRE) == q + 1)
             break;
         n++;
     }
@@ -1328,12 +1421,12 @@ static inline int64_t zkring_unblock(zkring_t *r, uint64_t now)
     r->stall_since = 0;
     /* Relaxed: a counter for monitoring.  An RMW although there is one
      * consumer: a consumer that took over from us adds to the same count. */
-    atomic_fetch_add_explicit(&h->unblocked, n, memory_order_relaxed);
+    ZKRING_FETCH_ADD(&h->unblocked, n, ZKRING_RELAXED);
     /* Release as in zkring_poll (nothing was read from the skipped slots,
      * but records polled before them were).  A deferred-release consumer
      * frees them with its next zkring_release. */
     if (!r->defer_release)
-        atomic_store_explicit(&h->head, r->pos, memory_order_release);
+        ZKRING_STORE(&h->head, r->pos, ZKRING_RELEASE);
     return (int64_t)n;
 }
 
@@ -1386,16 +1479,16 @@ static inline int64_t zkring_poll_wait(zkring_t *r, void *out, uint64_t max,
          * zkring__maybe_wake), so in a window of nanoseconds it can miss our
          * flag; the sleep is therefore bounded by park_ns, which bounds the
          * latency of a missed wake. */
-        atomic_store_explicit(&r->hdr->consumer_parked, 1u, memory_order_seq_cst);
+        ZKRING_STORE(&r->hdr->consumer_parked, 1u, ZKRING_SEQ_CST);
         n = zkring_poll(r, out, max);
         if (n == 0) {
             uint64_t now = zkring_now_ns();
             if (r->unblock_ns && zkring_unblock(r, now) > 0) {
-                atomic_store_explicit(&r->hdr->consumer_parked, 0u, memory_order_relaxed);
+                ZKRING_STORE(&r->hdr->consumer_parked, 0u, ZKRING_RELAXED);
                 continue;
             }
             if (now >= deadline) {
-                atomic_store_explicit(&r->hdr->consumer_parked, 0u, memory_order_relaxed);
+                ZKRING_STORE(&r->hdr->consumer_parked, 0u, ZKRING_RELAXED);
                 return 0;
             }
             uint64_t nap = idle->park_ns ? idle->park_ns : 1000000;
@@ -1412,10 +1505,12 @@ static inline int64_t zkring_poll_wait(zkring_t *r, void *out, uint64_t max,
 #endif
             zkring_heartbeat(r);
         }
-        atomic_store_explicit(&r->hdr->consumer_parked, 0u, memory_order_relaxed);
+        ZKRING_STORE(&r->hdr->consumer_parked, 0u, ZKRING_RELAXED);
         if (n != 0)
             return n;
     }
 }
+
+#endif /* the language check at the top */
 
 #endif

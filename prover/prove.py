@@ -168,7 +168,9 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
     # 4 -------------------------------------------------------------------
     k = quotient_chunks(air)
     with _span(timings, "4_commit_quotient"):
-        coeffs = ntt.coset_intt(q, COSET_SHIFT, out=q)         # (M, 4); q is not read again
+        coeffs = ntt.coset_intt(q, COSET_SHIFT, out=q)         # (|Q|, 4); q is not read again
+        # beyond k chunks only when |Q| > k N; debug's check_constraints
+        # (step 2) is the check that always runs
         if debug and coeffs[k * n:].any():
             raise ConstraintError("the quotient has degree >= its bound: some constraint does not "
                                   "hold on the trace")
@@ -388,36 +390,57 @@ def _shape_of(e) -> tuple:
     return (e.op,) + tuple(_shape_of(a) for a in e.args)
 
 
+def quotient_log_blowup(air: Air) -> int:
+    """log2 of the quotient domain's size over N: the quotient has degree
+    below quotient_chunks(air) * N, so that many evaluations determine it,
+    and the smallest power of two at least that many will do."""
+    return (quotient_chunks(air) - 1).bit_length()
+
+
 def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, alpha: Ext,
                     log_blowup: int) -> np.ndarray:
-    """sum_i alpha^i C_i(x) / Z_i(x) on D, (M, 4) Montgomery: transitions over
-    Z = (x^N - 1) / (x - w^(N-1)), then boundaries over (x - w^row).  The
-    numerators come from one compiled pass (constraint_program.py): the
-    transitions into one accumulator, each boundary row's into its own."""
+    """sum_i alpha^i C_i(x) / Z_i(x) on the quotient domain Q, (|Q|, 4)
+    Montgomery: transitions over Z = (x^N - 1) / (x - w^(N-1)), then
+    boundaries over (x - w^row).  Q = s <w_(N 2^e)>, e = quotient_log_blowup,
+    is every 2^(log_blowup - e)-th row of the LDE domain D = s <w_M>: the
+    quotient has degree below 2^e N (the constraints' degree bound), so its
+    values there determine it, and the constraints are evaluated on a
+    fraction 2^(e - log_blowup) of D (half, at blowup 4 and degree 3).  The
+    prover is free to compute the quotient any way it likes: the verifier
+    checks it at z.  The numerators come from one compiled pass
+    (constraint_program.py): the transitions into one accumulator, each
+    boundary row's into its own."""
     n = air.trace_length
-    step = 1 << log_blowup
-    m = n << log_blowup
-    plan = _quotient_plan(air, ldes, log_blowup)
-    # inputs: every column of the LDE matrices where it lies (the evaluator
-    # reads them strided and wraps next-row loads), the periodic columns on D
+    qlb = quotient_log_blowup(air)
+    if qlb > log_blowup:
+        raise ValueError(f"constraints of degree {air.max_degree} need blowup >= 2^{qlb}")
+    skip = 1 << (log_blowup - qlb)       # LDE rows per quotient-domain row
+    step = 1 << qlb                      # the next trace row, in quotient-domain rows
+    m = n << qlb
+    plan = _quotient_plan(air, ldes, qlb)
+    # inputs: every column of the LDE matrices where it lies, read every
+    # skip-th row (the evaluator reads them strided and wraps next-row
+    # loads), the periodic columns likewise
     base, ext, keep = [], [], list(ldes)
     for mat in ldes[:len(air.main_segments)]:
-        base.append(matrix_columns(mat))
+        addr, stride = matrix_columns(mat)
+        base.append((addr, stride * skip))
     if air.aux_columns:
-        ext.append(matrix_columns(ldes[len(air.main_segments)], 4))
+        addr, stride = matrix_columns(ldes[len(air.main_segments)], 4)
+        ext.append((addr, stride * skip))
     if air.periodic_columns:
-        periodic = periodic_values_on_lde(air, log_blowup)
+        periodic = periodic_values_on_lde(air, log_blowup)     # on D: read every skip-th
         cols = [periodic[name] for name in plan.periodic]
         keep.append(cols)
         base.append((np.array([c.ctypes.data for c in cols], dtype=np.uintp),
-                     np.array([c.strides[0] // 4 for c in cols], dtype=np.uintp)))
+                     np.array([c.strides[0] // 4 * skip for c in cols], dtype=np.uintp)))
     join = lambda parts, i: np.concatenate([p[i] for p in parts]) if parts \
         else np.zeros(0, dtype=np.uintp)   # noqa: E731
     weights = zpowers(alpha, plan.program.n_outputs)      # transitions, then boundaries
     program = plan.program.bind(air.constants(challenges), weights)
     accs = program.run_at(join(base, 0), join(base, 1), join(ext, 0), join(ext, 1), m, step, keep)
 
-    transition, inv_zh, boundary = _divisors_on_lde(n, log_blowup, plan.rows)
+    transition, inv_zh, boundary = _divisors_on_lde(n, qlb, plan.rows)
     q = E.mul_base(accs[0], transition)
     if plan.every_row:
         F.add(q, E.mul_base(accs[plan.every], inv_zh), out=q)

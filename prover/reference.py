@@ -32,7 +32,8 @@ The protocol, step by step (each step below is numbered like prove.py's):
     0. transcript header         air name, shape, options, public values, links
     1. commit main segments
     2. commit auxiliary segment  (built from challenges drawn after step 1)
-    3. constraint quotient       Q = sum alpha^i C_i / Z_i, point by point on D
+    3. constraint quotient       Q = sum alpha^i C_i / Z_i, point by point on the
+                                 quotient domain (every 2^(log_blowup - e)-th row of D)
     4. commit quotient chunks    Q = sum_i x^(iN) Q_i(x), deg Q_i < N
     5. out-of-domain openings    every column at z (trace columns also at w z)
     6. DEEP composition          f = sum gamma^k (P_k(x) - P_k(y_k)) / (x - y_k)
@@ -389,10 +390,15 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions,
         aux = _build_aux(air, traces, challenges)              # 4 base columns per aux column
         commit("aux", aux, [lde_column(c, lb) for c in aux])
 
-    # 3 -- constraint quotient on D --------------------------------------------
+    # 3 -- constraint quotient on the quotient domain -------------------------
     #   Q(x) = sum_t alpha^t C_t(x) (x - w^(N-1)) / (x^N - 1)     transitions, every row but the last
     #        + sum_e alpha^e C_e(x) / (x^N - 1)                     every-row transitions
     #        + sum_b alpha^(T+b) (col_b(x) - value_b) / (x - w^row_b)   boundaries
+    #   Q has degree < k N (k chunks), so its values on 2^e N points, 2^e the
+    #   smallest power of two >= k, determine it: the rows of D a multiple of
+    #   2^(log_blowup - e) apart, which are the coset g * H_(2^e N)
+    k = quotient_chunks(air)
+    skip = 1 << (lb - (k - 1).bit_length())
     alpha = tr.challenge_ext()
     trace_mats = [mm for mm in mats if mm.is_trace]
     base_cols = [c for mm in trace_mats if mm.name != "aux" for c in lde[mm.name]]
@@ -413,7 +419,7 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions,
     b_points = [pow(w_n, b.row % n, P) for b in bcons]
 
     q: list[Ext] = []
-    for i in range(m):
+    for i in range(0, m, skip):
         def variable(key, i=i):
             kind = key[0]
             if kind == TRACE:
@@ -440,9 +446,9 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions,
         q.append(value)
 
     # 4 -- quotient chunks ------------------------------------------------------
-    #   interpolate Q on D (coefficients, degree < k N), cut into k chunks of N
-    #   coefficients, extend each chunk on D; chunk i is base columns 4i..4i+3
-    k = quotient_chunks(air)
+    #   interpolate Q on the quotient domain (coefficients, degree < k N), cut
+    #   into k chunks of N coefficients, extend each chunk on D; chunk i is
+    #   base columns 4i..4i+3
     q_coeffs = [intt([v.c[c] for v in q], COSET_SHIFT) for c in range(4)]
     chunk_coeffs = [q_coeffs[c][i * n: (i + 1) * n] for i in range(k) for c in range(4)]
     commit("quotient", chunk_coeffs,

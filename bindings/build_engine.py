@@ -1,7 +1,8 @@
 """cffi build module for the matching engine (-> zksidecar.engine._engine).
 
 Compiles csrc/engine/ (engine.c, which includes engine_core.inc twice: the
-engine and its traced twin) and declares, from csrc/formats/, the binary
+engine and its traced twin; zk_core.c, the public embeddable API over it,
+zk_core.h, which `make examples` also builds alone as build/libzkcore.a) and declares, from csrc/formats/, the binary
 formats the engine, the ring's clients and the daemon share:
 
   zk_records.h  the operation and completion records (the engine reads and
@@ -30,7 +31,7 @@ HEADERS = [CSRC / h for h in ("formats/zk_records.h", "formats/zk_store.h", "for
 ffibuilder = builder(
     "zksidecar.engine._engine", HEADERS,
     "\n".join(f'#include "{h.relative_to(CSRC)}"' for h in HEADERS),
-    sources=[CSRC / "engine" / "engine.c"],
+    sources=[CSRC / "engine" / "engine.c", CSRC / "engine" / "zk_core.c"],
     include_dirs=[CSRC],      # includes name the component: "engine/..."
     extra_compile_args=["-O3", "-std=gnu11", "-fno-plt", "-Wall", "-Wextra", "-Wno-unused-parameter"],
 )

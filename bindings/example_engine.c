@@ -1,6 +1,8 @@
 /*
- * example_engine.c — the smallest engine that talks to the sidecar: it opens
- * an existing ring as a producer and publishes COUNT test records.
+ * example_engine.c — the ring's smallest producer, for the ring's own tests:
+ * it opens an existing ring and publishes COUNT test records.  These are test
+ * patterns, not operation records: a daemon refuses them.  An engine attached
+ * to the sidecar is examples/c/engine.c (docs/INTEGRATION.md).
  *
  *   example_engine NAME COUNT [ID [BATCH]]
  *

@@ -1,7 +1,9 @@
 // example_engine.cpp — the C example engine again, through the C++ wrapper:
 //   example_engine_cpp NAME COUNT [ID]
 // Publishes COUNT test records (the layout of bindings/example_engine.c),
-// alternately one by one and in place in claims of 16.
+// alternately one by one and in place in claims of 16.  Test patterns for the
+// ring's tests, not operation records (a daemon refuses them): the C++ engine
+// attached to the sidecar is examples/cpp/engine.cpp (docs/INTEGRATION.md).
 #include "zkring.hpp"
 
 #include <cstdio>

@@ -86,6 +86,7 @@ class RingConfig:
 @dataclass(frozen=True)
 class IngestConfig:
     core: int = -1                   # core the ingest thread is pinned to; -1: not pinned
+    producer_stale_s: float = 5.0    # an engine that has not heartbeaten for this long is "stale"
 
 
 @dataclass(frozen=True)
@@ -325,6 +326,9 @@ class Config:
              r.idle)
         need(self.ingest.core >= -1, "ingest.core", "must be a core number or -1 (not pinned)",
              self.ingest.core)
+        need(0.5 <= self.ingest.producer_stale_s <= 3600, "ingest.producer_stale_s",
+             "must be from 0.5 to 3600 seconds (the ingest looks every 0.25 s)",
+             self.ingest.producer_stale_s)
         for section in ("journal", "store"):
             value = getattr(self, section).dir
             need((why := _path_problem(value)) is None, f"{section}.dir", why or "", value)

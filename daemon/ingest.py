@@ -38,7 +38,7 @@ log = logging.getLogger("zksidecar.ingest")
 
 STATUS_EVERY_S = 0.25      # producer liveness, full events, depth: how often
 RETRY_S = 0.5              # a journal that is full is tried again this often
-PRODUCER_STALE_S = 5.0     # a producer silent this long (no heartbeat) is "stale"
+PRODUCER_STALE_S = 5.0     # default of ingest.producer_stale_s: a producer silent this long is "stale"
 
 
 class Resync:
@@ -85,7 +85,7 @@ class Ingest(threading.Thread):
 
     def __init__(self, consumer, append: Callable[[np.ndarray, int], None],
                  out: "queue.SimpleQueue", metrics, core: int = -1, resync: Resync | None = None,
-                 chunk: int = 4096):
+                 chunk: int = 4096, producer_stale_s: float = PRODUCER_STALE_S):
         super().__init__(name="zksidecar-ingest", daemon=True)
         self.consumer, self.append, self.out, self.metrics = consumer, append, out, metrics
         self.core, self.resync = core, resync or Resync(np.zeros(0, OP_DTYPE))
@@ -96,6 +96,7 @@ class Ingest(threading.Thread):
         self.blocked: str | None = None
         self.last_loop = time.monotonic()
         self.producer = "unknown"
+        self.producer_stale_s = producer_stale_s
 
     def stop(self) -> None:
         self._stopping.set()
@@ -172,7 +173,7 @@ class Ingest(threading.Thread):
 
     def _status(self) -> None:
         self.consumer.heartbeat()
-        status = self.consumer.peer_status(PRODUCER_STALE_S)
+        status = self.consumer.peer_status(self.producer_stale_s)
         if status != self.producer:
             (log.warning if status in ("dead", "stale") else log.info)(
                 "engine (ring producer) is %s", status)

@@ -86,7 +86,8 @@ class Service:
         self.finisher = Finisher(self.store, self.completions, self.metrics)
         self.sequencer_thread = SequencerThread(self.sequencer, self._submit)
         self.ingest = Ingest(self.consumer, self.journal.append_ops, self.sequencer_thread.inbox,
-                             self.metrics, c.ingest.core, Resync(self.recovered.tail))
+                             self.metrics, c.ingest.core, Resync(self.recovered.tail),
+                             producer_stale_s=c.ingest.producer_stale_s)
         self._threads = (self.ingest, self.sequencer_thread, self.finisher)
         self._stop_requested = False
 

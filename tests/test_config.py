@@ -92,6 +92,17 @@ def test_ingest_core_outside_the_affinity_is_refused(state, host):
     assert load(None, settings(state, ingest={"core": 1}), host=host).ingest.core == 1
 
 
+def test_producer_heartbeat_limit_is_a_key_with_the_old_default(state, host):
+    from zksidecar.daemon.ingest import PRODUCER_STALE_S
+    assert load(None, state, host=host).ingest.producer_stale_s == PRODUCER_STALE_S == 5.0
+    assert load(None, settings(state, ingest={"producer_stale_s": 2}),
+                host=host).ingest.producer_stale_s == 2
+    for bad in (0, 0.1, 4000):
+        msg = one_problem(state, host, "[ingest] producer_stale_s",
+                          ingest={"producer_stale_s": bad})
+        assert "from 0.5 to 3600 seconds" in msg
+
+
 def test_worker_cores_outside_the_affinity_are_refused(state, host):
     msg = one_problem(state, host, "[workers] cores", workers={"cores": [1, 99, 100]})
     assert "99-100 not among the cores" in msg and msg.endswith("got [1, 99, 100]")

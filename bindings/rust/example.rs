@@ -1,7 +1,10 @@
 //! example.rs — a Rust engine publishing the tests' records:
 //!   zkring_rust_example NAME COUNT [ID]
 //! (the record layout of bindings/example_engine.c).  Built by the tests
-//! with `rustc --edition=2021 -O bindings/rust/example.rs`.
+//! with `rustc --edition=2021 -O bindings/rust/example.rs`.  Test patterns
+//! for the ring's tests, not operation records (a daemon refuses them): the
+//! Rust engine attached to the sidecar is examples/rust/engine.rs
+//! (docs/INTEGRATION.md).
 mod zkring;
 
 fn main() {

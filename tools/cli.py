@@ -10,6 +10,8 @@
     zksidecar daemon [--config F]  run the sidecar: ring -> journal -> shadow book -> proofs
     zksidecar daemon --check-config [--config F]
                                    check a configuration as the daemon would at start, then exit
+    zksidecar rings list|clean [NAME...]
+                                   ring segments left in /dev/shm; clean removes unused ones
     zksidecar stats [--once]       the running daemon's figures as a live table
     zksidecar loadgen [--ops N]    a reference engine publishing a synthetic flow to the daemon
     zksidecar demo [--seconds S] [--rate R] [--ops N]
@@ -96,6 +98,12 @@ def _journal_repair(args) -> int:
     print("the journal is intact" if not notes else
           "done: the daemon's next start rebuilds from the proof store what it proves")
     return 0
+
+
+def _rings(args) -> int:
+    from . import rings
+
+    return (rings.list_main if args.rings_command == "list" else rings.clean_main)(args.names)
 
 
 def _demo(args) -> int:
@@ -295,6 +303,26 @@ def parser() -> argparse.ArgumentParser:
                                   "(renamed beside it, nothing deleted), so the daemon starts",
                   "zksidecar journal repair var/journal", _journal_repair)
     jr.add_argument("dir", help="the journal directory (journal.dir)")
+
+    rg = _command(sub, "rings", "ring segments left in /dev/shm: list them, remove unused ones",
+                  "zksidecar rings list\nzksidecar rings clean")
+    rsub = rg.add_subparsers(dest="rings_command", required=True, metavar="ACTION")
+    names_help = ("ring names (shm names, with or without the leading /); default: every "
+                  "segment in /dev/shm named as the daemon names its rings (zksidecar-*)")
+    rl = _command(rsub, "list", "each ring: size, mode and capacity, records waiting, consumer "
+                                "and producers (pid and whether alive), processes mapping it",
+                  "zksidecar rings list\nzksidecar rings list /zksidecar-alice-ops", _rings)
+    rl.add_argument("names", nargs="*", metavar="NAME", help=names_help)
+    rc = _command(rsub, "clean", "remove rings whose consumer is not alive and that no live "
+                                 "process maps (a live consumer's ring is never removed)",
+                  "zksidecar rings clean\nzksidecar rings clean /zksidecar-alice-ops", _rings,
+                  description="Remove each ring whose consumer is not alive, whose registered "
+                              "producers are not alive and that no process maps; the rest are "
+                              "listed with the reason they are kept.  A name given that is not a "
+                              "ring is refused (exit 2) and left alone; without names, only "
+                              "rings named zksidecar-* are considered and other files there are "
+                              "never touched.")
+    rc.add_argument("names", nargs="*", metavar="NAME", help=names_help)
 
     from . import loadgen
 

@@ -6,7 +6,12 @@
     zksidecar replay FILE          run a CSV or LOBSTER file through the engine
     zksidecar prove FILE           prove a file of operations, batch by batch, as one chain
     zksidecar verify PROOF...      verify batch proof files as a chain from the empty book
+    zksidecar verify PROOF --after PREV
+                                   verify a batch from its predecessor's post-state
     zksidecar verify --store DIR   verify every symbol's chain in a daemon's proof store
+    zksidecar verify DIR           verify a chain `zksidecar export` wrote (manifest, then proofs)
+    zksidecar export --store DIR --symbol S --out DIR2
+                                   a symbol's chain as proof files and a manifest
     zksidecar daemon [--config F]  run the sidecar: ring -> journal -> shadow book -> proofs
     zksidecar daemon --check-config [--config F]
                                    check a configuration as the daemon would at start, then exit
@@ -57,16 +62,34 @@ def _verify(args) -> int:
     from . import proofs
 
     if args.store is not None:
-        if args.proofs:
-            print("zksidecar verify: give proof files or --store DIR, not both", file=sys.stderr)
+        if args.proofs or args.after:
+            print("zksidecar verify: give proof files or --store DIR, not both (--after goes "
+                  "with proof files)", file=sys.stderr)
             return 2
         return proofs.verify_store(args.store, args.min_security, out=sys.stdout,
                                    max_trace_length=args.max_trace_length)
     if not args.proofs:
         print("zksidecar verify: give proof files, or --store DIR", file=sys.stderr)
         return 2
+    import os
+
+    dirs = [p for p in args.proofs if os.path.isdir(p)]
+    if dirs:
+        if len(args.proofs) > 1 or args.after:
+            print("zksidecar verify: an exported chain's directory is verified alone (no other "
+                  "files, no --after)", file=sys.stderr)
+            return 2
+        return proofs.verify_exported(dirs[0], args.min_security, out=sys.stdout,
+                                      max_trace_length=args.max_trace_length)
     return proofs.verify_main(args.proofs, args.min_security,
-                              max_trace_length=args.max_trace_length)
+                              max_trace_length=args.max_trace_length, after=args.after,
+                              out=sys.stdout)
+
+
+def _export(args) -> int:
+    from . import proofs
+
+    return proofs.export_main(args.store, args.symbol, args.out, out=sys.stdout)
 
 
 def _stats(args) -> int:
@@ -278,14 +301,31 @@ def parser() -> argparse.ArgumentParser:
 
     v = _command(sub, "verify", "verify batch proof files, or a proof store, as chains",
                  "zksidecar verify proofs/batch-*.zkb\n"
-                 "zksidecar verify --store var/proofs", _verify)
-    v.add_argument("proofs", nargs="*", help="batch proof files, in chain order")
+                 "zksidecar verify proofs/batch-000007.zkb --after proofs/batch-000006.zkb\n"
+                 "zksidecar verify --store var/proofs\n"
+                 "zksidecar verify chain-AAPL/          # an exported chain", _verify)
+    v.add_argument("proofs", nargs="*", help="batch proof files, in chain order; or one directory "
+                   "`zksidecar export` wrote (its manifest's digests, then its chain)")
     v.add_argument("--store", metavar="DIR", help="a daemon's proof store: every symbol's chain")
+    v.add_argument("--after", metavar="PREV",
+                   help="the previous batch's proof file: the proofs given must continue it "
+                        "(their first pre-state is its post-state, batch ids and sequence "
+                        "numbers follow on) instead of starting from the empty book; PREV is "
+                        "itself verified, alone")
     v.add_argument("--min-security", type=int, default=100, metavar="BITS", help="refuse weaker proofs")
     v.add_argument("--max-trace-length", type=_trace_length, default=MAX_TRACE_LENGTH,
                    metavar="ROWS", help="refuse proofs claiming longer traces (default "
                    f"{MAX_TRACE_LENGTH}: the longest reaching 100 bits; a chain verifier commits the "
                    "empty book at the first proof's length)")
+
+    ex = _command(sub, "export", "copy a symbol's chain out of a proof store: its proof files "
+                                 "and a manifest (docs/FORMATS.md) that `zksidecar verify DIR` checks",
+                  "zksidecar export --store var/proofs --symbol 7 --out chain-7\n"
+                  "zksidecar verify chain-7", _export)
+    ex.add_argument("--store", required=True, metavar="DIR", help="the daemon's proof store")
+    ex.add_argument("--symbol", required=True, type=int, metavar="S", help="the symbol to export")
+    ex.add_argument("--out", required=True, metavar="DIR2",
+                    help="a new or empty directory for the proof files and manifest.json")
 
     d = _command(sub, "daemon", "run the sidecar daemon (docs/DAEMON.md)",
                  "zksidecar daemon --check-config --config /etc/zksidecar/zksidecar.toml\n"

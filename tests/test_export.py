@@ -134,3 +134,30 @@ def test_manifest_round_trip(tmp_path):
         [str(tmp_path / f"b{b}.zkb") for b in range(3)]
     with pytest.raises(manifest.ManifestError, match="batch 0 .*symbol 3 batch 0"):
         manifest.check_file(str(tmp_path), 4, m.batches[0])
+
+
+def test_export_from_a_daemon_store_then_verify(tmp_path, capsys):
+    """A real daemon proves a flow into its store; the symbol's chain is
+    exported and verifies at the daemon's own security."""
+    from daemon_helpers import Daemon
+
+    from zksidecar.tools import loadgen
+
+    d = Daemon(tmp_path)
+    try:
+        d.start()
+        ops = loadgen.flow(400, seed=3, capacity=d.capacity)
+        rep = loadgen.run(d.ops_ring, d.completions_ring, ops, d.capacity, wait_s=120)
+        assert rep.proven_ops() == 400
+        assert d.stop() == 0
+    finally:
+        d.cleanup()
+    out = tmp_path / "chain-0"
+    code, text, err = run(["export", "--store", str(tmp_path / "proofs"), "--symbol", "0",
+                           "--out", str(out)], capsys)
+    assert code == 0, err
+    m = manifest.read(str(out))
+    assert m.batches[0].first_seq == 1 and m.batches[-1].last_seq == 400
+    code, text, err = run(["verify", str(out)], capsys)
+    assert code == 0, err
+    assert "(400 operations)" in text

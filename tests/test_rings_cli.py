@@ -105,3 +105,28 @@ def test_non_ring_never_touched(names, capsys):
         assert os.path.exists(f"/dev/shm/{junk}")
     code, _, err = run(["rings", "clean", names("ops")], capsys)     # does not exist
     assert code == 2 and "does not exist" in err
+
+
+def test_a_killed_daemons_rings(tmp_path, capsys):
+    """While the daemon runs its rings are listed with a live consumer and
+    kept; once it is killed -9 (its rings left behind) they are removed."""
+    from daemon_helpers import Daemon
+
+    d = Daemon(tmp_path)
+    try:
+        d.start()
+        code, out, _ = run(["rings", "list", d.ops_ring, d.completions_ring], capsys)
+        assert code == 0
+        line = next(l for l in out.splitlines() if l.startswith(d.ops_ring))
+        assert f"{d.proc.pid} alive" in line
+        code, out, _ = run(["rings", "clean", d.ops_ring, d.completions_ring], capsys)
+        assert code == 0 and out.count("kept") == 2 and "removed" not in out
+        d.kill9()
+        info = ringbuf.inspect(d.ops_ring)
+        assert (info.consumer_pid, info.consumer) == (d.proc.pid, "dead")
+        code, out, _ = run(["rings", "clean", d.ops_ring, d.completions_ring], capsys)
+        assert code == 0, out
+        assert f"removed /dev/shm/{d.ops_ring}" in out
+        assert not os.path.exists(f"/dev/shm/{d.ops_ring}")
+    finally:
+        d.cleanup()

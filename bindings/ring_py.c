@@ -102,6 +102,30 @@ int zkr_try_publish(zkring_t *r, const char *rec, size_t len);
  * name "slot.FIELD" is a field of a producer registry entry. */
 int64_t zkr_offsetof(const char *field);
 
+/* What `zksidecar rings list` shows of a segment, read without taking
+ * any role (zkr_inspect).  Statuses are zkring__ident_status's
+ * ZKRING_CLAIM_ALIVE / _DEAD / _FOREIGN, or -1 where no identity is recorded. */
+typedef struct zkr_info {
+    uint64_t file_size;
+    uint32_t uid, gid, mode;           /* the segment file's owner, group, permission bits */
+    uint32_t version, record_size, ring_mode, flags;
+    uint64_t capacity, tail, head;
+    int32_t consumer_pid;
+    int consumer_status;
+    int32_t producer_pid;              /* SPSC: the producer role's holder */
+    int producer_status;
+    uint32_t producer_slots;           /* MPSC: registry entries in use, below */
+    int32_t slot_pid[64];
+    int slot_status[64];
+    int sys_errno;
+} zkr_info_t;
+/* Read segment `name`'s header (O_RDONLY, no role taken): ZKRING_OK, or
+ * ZKRING_ESYS (errno in sys_errno), _EMAGIC, _EVERSION, _EHEADER, _ETRUNC,
+ * _EINVAL: not a ring this build reads. */
+int zkr_inspect(const char *name, zkr_info_t *out);
+/* zkring__ident_status of identity word `w` as this process sees it. */
+int zkr_ident_status(uint64_t w);
+
 /* cffi-end */
 #endif
 
@@ -133,3 +157,98 @@ int64_t zkr_offsetof(const char *field)
     return -1;
 }
 
+
+typedef struct zkr_info {
+    uint64_t file_size;
+    uint32_t uid, gid, mode;
+    uint32_t version, record_size, ring_mode, flags;
+    uint64_t capacity, tail, head;
+    int32_t consumer_pid;
+    int consumer_status;
+    int32_t producer_pid;
+    int producer_status;
+    uint32_t producer_slots;
+    int32_t slot_pid[64];
+    int slot_status[64];
+    int sys_errno;
+} zkr_info_t;
+
+_Static_assert(ZKRING_PRODUCER_SLOTS <= 64, "zkr_info_t holds every registry entry");
+
+int zkr_ident_status(uint64_t w)
+{
+    return zkring__ident_status(w, zkring__ns_bits());
+}
+
+/* The liveness of an identity word as zkr_info_t reports it. */
+static int zkr__status(uint64_t w, uint32_t ns_bits)
+{
+    return w ? zkring__ident_status(w, ns_bits) : -1;
+}
+
+int zkr_inspect(const char *name, zkr_info_t *out)
+{
+    char path[256];
+    memset(out, 0, sizeof *out);
+    out->consumer_status = out->producer_status = -1;
+    if (zkring__shm_name(path, sizeof path, name) != ZKRING_OK)
+        return ZKRING_EINVAL;
+    int fd = shm_open(path, O_RDONLY, 0);
+    if (fd < 0) {
+        out->sys_errno = errno;
+        return ZKRING_ESYS;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        out->sys_errno = errno;
+        close(fd);
+        return ZKRING_ESYS;
+    }
+    out->file_size = (uint64_t)st.st_size;
+    out->uid = (uint32_t)st.st_uid;
+    out->gid = (uint32_t)st.st_gid;
+    out->mode = (uint32_t)st.st_mode & 07777u;
+    if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size < ZKRING_RECORDS_OFFSET) {
+        close(fd);
+        return ZKRING_ETRUNC;
+    }
+    size_t len = (size_t)st.st_size;
+    void *base = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    out->sys_errno = base == MAP_FAILED ? errno : 0;
+    close(fd);
+    if (base == MAP_FAILED)
+        return ZKRING_ESYS;
+    const struct zkring_hdr *h = (const struct zkring_hdr *)base;
+    out->version = h->version;
+    int rc = zkring__validate(h, len, h->record_size);
+    if (rc == ZKRING_OK) {
+        uint32_t ns = zkring__ns_bits();
+        out->record_size = h->record_size;
+        out->ring_mode = h->mode;
+        out->flags = ZKRING_LOAD(&h->flags, ZKRING_RELAXED);
+        out->capacity = h->capacity;
+        out->tail = ZKRING_LOAD(&h->tail, ZKRING_ACQUIRE);
+        out->head = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
+        uint64_t c = ZKRING_LOAD(&h->consumer_owner, ZKRING_ACQUIRE);
+        out->consumer_pid = c ? zkring__ident_pid(c) : 0;
+        out->consumer_status = zkr__status(c, ns);
+        if (h->mode == ZKRING_SPSC) {
+            uint64_t p = ZKRING_LOAD(&h->producer_owner, ZKRING_ACQUIRE);
+            out->producer_pid = p ? zkring__ident_pid(p) : 0;
+            out->producer_status = zkr__status(p, ns);
+        } else {
+            const struct zkring_producer_slot *reg =
+                (const struct zkring_producer_slot *)((const uint8_t *)base + h->registry_offset);
+            for (uint32_t i = 0; i < ZKRING_PRODUCER_SLOTS; i++) {
+                uint64_t w = ZKRING_LOAD(&reg[i].owner, ZKRING_ACQUIRE);
+                if (!w)
+                    continue;
+                out->slot_pid[out->producer_slots] = zkring__ident_pid(w);
+                out->slot_status[out->producer_slots] = zkr__status(w, ns);
+                out->producer_slots++;
+            }
+        }
+    }
+    munmap(base, len);
+    return rc;
+}

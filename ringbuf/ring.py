@@ -469,3 +469,66 @@ class Consumer(_End):
             raise _error(self.name, n, "poll")
         return n
 
+
+
+#: what a segment's recorded identity word says of its holder (zkr_inspect)
+HOLDER_STATUS = {-1: "none", lib.ZKRING_CLAIM_ALIVE: "alive", lib.ZKRING_CLAIM_DEAD: "dead",
+                 lib.ZKRING_CLAIM_FOREIGN: "foreign"}
+
+
+class NotARing(RingError):
+    """The segment exists but is not a ring this build reads (no magic,
+    another layout version, a header out of range or a truncated file)."""
+
+
+@dataclass(frozen=True)
+class RingInfo:
+    """A ring segment as its header records it, read without taking a role.
+    Liveness is zkring.h's judgement of the identity words (zkring__ident_status):
+    'alive', 'dead', 'foreign' (recorded in another pid namespace: no answer
+    here) or 'none' (no holder recorded)."""
+
+    name: str
+    path: str
+    file_size: int
+    uid: int
+    gid: int
+    mode: int                     # permission bits of the segment file
+    ring_mode: str                # "spsc" | "mpsc"
+    capacity: int
+    record_size: int
+    depth: int                    # records published and not yet consumed
+    closed: bool
+    consumer_pid: int
+    consumer: str
+    producers: tuple[tuple[int, str], ...]   # (pid, status) of each registered producer
+
+
+def inspect(name: str) -> RingInfo:
+    """Read segment `name`'s header without opening it as either end.
+    RingMissing if it does not exist, NotARing if it is not a ring, RingError
+    for any other failure."""
+    info = ffi.new("zkr_info_t *")
+    rc = lib.zkr_inspect(name.encode(), info)
+    path = _path(name)
+    if rc == lib.ZKRING_ESYS:
+        if info.sys_errno == errno_codes.ENOENT:
+            raise RingMissing(name, rc, "inspect", f"it does not exist ({path})", err=info.sys_errno)
+        raise _error(name, rc, "inspect", err=info.sys_errno)
+    if rc == lib.ZKRING_EINVAL:
+        raise _error(name, rc, "inspect")
+    if rc != lib.ZKRING_OK:
+        what = {lib.ZKRING_EVERSION: f"layout version {info.version}, this build reads "
+                                     f"{lib.ZKRING_VERSION}"}.get(rc, ffi.string(lib.zkring_strerror(rc)).decode())
+        raise NotARing(name, rc, "inspect", f"not a zksidecar ring this build reads ({what})")
+    if info.ring_mode == lib.ZKRING_SPSC:
+        producers = ((info.producer_pid, HOLDER_STATUS[info.producer_status]),) \
+            if info.producer_status != -1 else ()
+    else:
+        producers = tuple((info.slot_pid[i], HOLDER_STATUS[info.slot_status[i]])
+                          for i in range(info.producer_slots))
+    return RingInfo(name.lstrip("/"), path, info.file_size, info.uid, info.gid, info.mode,
+                    "spsc" if info.ring_mode == lib.ZKRING_SPSC else "mpsc", info.capacity,
+                    info.record_size, info.tail - info.head,
+                    bool(info.flags & lib.ZKRING_F_CLOSED), info.consumer_pid,
+                    HOLDER_STATUS[info.consumer_status], producers)

@@ -54,7 +54,8 @@ COMMANDS = commands()
 
 def test_every_command_is_covered():
     assert {"selfcheck", "bench", "replay", "prove", "verify", "daemon", "journal",
-            "journal repair", "loadgen", "stats", "demo", "prover-server"} <= set(COMMANDS)
+            "journal repair", "loadgen", "stats", "demo", "prover-server", "rings", "rings list",
+            "rings clean", "export"} <= set(COMMANDS)
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
@@ -98,11 +99,15 @@ def test_version_from_the_installed_command():
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_a_mistyped_option_is_the_subcommands_error(command, capsys):
-    args = {"bench": ["kernels"], "replay": ["f"], "prove": ["f"], "journal repair": ["d"]}
+    args = {"bench": ["kernels"], "replay": ["f"], "prove": ["f"], "journal repair": ["d"],
+            "export": ["--store", "d", "--symbol", "1", "--out", "o"]}
     argv = [*command.split(), *args.get(command, []), "--no-such-option"]
     if command == "journal":
         argv = ["journal", "repair", "d", "--no-such-option"]
         command = "journal repair"
+    if command == "rings":
+        argv = ["rings", "list", "--no-such-option"]
+        command = "rings list"
     code, _, err = run(argv, capsys)
     assert code == 2
     assert f"usage: zksidecar {command} " in err

@@ -6,10 +6,17 @@
     zksidecar replay FILE          run a CSV or LOBSTER file through the engine
     zksidecar prove FILE           prove a file of operations, batch by batch, as one chain
     zksidecar verify PROOF...      verify batch proof files as a chain from the empty book
+    zksidecar verify PROOF --after PREV
+                                   verify a batch from its predecessor's post-state
     zksidecar verify --store DIR   verify every symbol's chain in a daemon's proof store
+    zksidecar verify DIR           verify a chain `zksidecar export` wrote (manifest, then proofs)
+    zksidecar export --store DIR --symbol S --out DIR2
+                                   a symbol's chain as proof files and a manifest
     zksidecar daemon [--config F]  run the sidecar: ring -> journal -> shadow book -> proofs
     zksidecar daemon --check-config [--config F]
                                    check a configuration as the daemon would at start, then exit
+    zksidecar rings list|clean [NAME...]
+                                   ring segments left in /dev/shm; clean removes unused ones
     zksidecar stats [--once]       the running daemon's figures as a live table
     zksidecar loadgen [--ops N]    a reference engine publishing a synthetic flow to the daemon
     zksidecar demo [--seconds S] [--rate R] [--ops N]
@@ -55,16 +62,34 @@ def _verify(args) -> int:
     from . import proofs
 
     if args.store is not None:
-        if args.proofs:
-            print("zksidecar verify: give proof files or --store DIR, not both", file=sys.stderr)
+        if args.proofs or args.after:
+            print("zksidecar verify: give proof files or --store DIR, not both (--after goes "
+                  "with proof files)", file=sys.stderr)
             return 2
         return proofs.verify_store(args.store, args.min_security, out=sys.stdout,
                                    max_trace_length=args.max_trace_length)
     if not args.proofs:
         print("zksidecar verify: give proof files, or --store DIR", file=sys.stderr)
         return 2
+    import os
+
+    dirs = [p for p in args.proofs if os.path.isdir(p)]
+    if dirs:
+        if len(args.proofs) > 1 or args.after:
+            print("zksidecar verify: an exported chain's directory is verified alone (no other "
+                  "files, no --after)", file=sys.stderr)
+            return 2
+        return proofs.verify_exported(dirs[0], args.min_security, out=sys.stdout,
+                                      max_trace_length=args.max_trace_length)
     return proofs.verify_main(args.proofs, args.min_security,
-                              max_trace_length=args.max_trace_length)
+                              max_trace_length=args.max_trace_length, after=args.after,
+                              out=sys.stdout)
+
+
+def _export(args) -> int:
+    from . import proofs
+
+    return proofs.export_main(args.store, args.symbol, args.out, out=sys.stdout)
 
 
 def _stats(args) -> int:
@@ -96,6 +121,12 @@ def _journal_repair(args) -> int:
     print("the journal is intact" if not notes else
           "done: the daemon's next start rebuilds from the proof store what it proves")
     return 0
+
+
+def _rings(args) -> int:
+    from . import rings
+
+    return (rings.list_main if args.rings_command == "list" else rings.clean_main)(args.names)
 
 
 def _demo(args) -> int:
@@ -270,14 +301,31 @@ def parser() -> argparse.ArgumentParser:
 
     v = _command(sub, "verify", "verify batch proof files, or a proof store, as chains",
                  "zksidecar verify proofs/batch-*.zkb\n"
-                 "zksidecar verify --store var/proofs", _verify)
-    v.add_argument("proofs", nargs="*", help="batch proof files, in chain order")
+                 "zksidecar verify proofs/batch-000007.zkb --after proofs/batch-000006.zkb\n"
+                 "zksidecar verify --store var/proofs\n"
+                 "zksidecar verify chain-AAPL/          # an exported chain", _verify)
+    v.add_argument("proofs", nargs="*", help="batch proof files, in chain order; or one directory "
+                   "`zksidecar export` wrote (its manifest's digests, then its chain)")
     v.add_argument("--store", metavar="DIR", help="a daemon's proof store: every symbol's chain")
+    v.add_argument("--after", metavar="PREV",
+                   help="the previous batch's proof file: the proofs given must continue it "
+                        "(their first pre-state is its post-state, batch ids and sequence "
+                        "numbers follow on) instead of starting from the empty book; PREV is "
+                        "itself verified, alone")
     v.add_argument("--min-security", type=int, default=100, metavar="BITS", help="refuse weaker proofs")
     v.add_argument("--max-trace-length", type=_trace_length, default=MAX_TRACE_LENGTH,
                    metavar="ROWS", help="refuse proofs claiming longer traces (default "
                    f"{MAX_TRACE_LENGTH}: the longest reaching 100 bits; a chain verifier commits the "
                    "empty book at the first proof's length)")
+
+    ex = _command(sub, "export", "copy a symbol's chain out of a proof store: its proof files "
+                                 "and a manifest (docs/FORMATS.md) that `zksidecar verify DIR` checks",
+                  "zksidecar export --store var/proofs --symbol 7 --out chain-7\n"
+                  "zksidecar verify chain-7", _export)
+    ex.add_argument("--store", required=True, metavar="DIR", help="the daemon's proof store")
+    ex.add_argument("--symbol", required=True, type=int, metavar="S", help="the symbol to export")
+    ex.add_argument("--out", required=True, metavar="DIR2",
+                    help="a new or empty directory for the proof files and manifest.json")
 
     d = _command(sub, "daemon", "run the sidecar daemon (docs/DAEMON.md)",
                  "zksidecar daemon --check-config --config /etc/zksidecar/zksidecar.toml\n"
@@ -295,6 +343,26 @@ def parser() -> argparse.ArgumentParser:
                                   "(renamed beside it, nothing deleted), so the daemon starts",
                   "zksidecar journal repair var/journal", _journal_repair)
     jr.add_argument("dir", help="the journal directory (journal.dir)")
+
+    rg = _command(sub, "rings", "ring segments left in /dev/shm: list them, remove unused ones",
+                  "zksidecar rings list\nzksidecar rings clean")
+    rsub = rg.add_subparsers(dest="rings_command", required=True, metavar="ACTION")
+    names_help = ("ring names (shm names, with or without the leading /); default: every "
+                  "segment in /dev/shm named as the daemon names its rings (zksidecar-*)")
+    rl = _command(rsub, "list", "each ring: size, mode and capacity, records waiting, consumer "
+                                "and producers (pid and whether alive), processes mapping it",
+                  "zksidecar rings list\nzksidecar rings list /zksidecar-alice-ops", _rings)
+    rl.add_argument("names", nargs="*", metavar="NAME", help=names_help)
+    rc = _command(rsub, "clean", "remove rings whose consumer is not alive and that no live "
+                                 "process maps (a live consumer's ring is never removed)",
+                  "zksidecar rings clean\nzksidecar rings clean /zksidecar-alice-ops", _rings,
+                  description="Remove each ring whose consumer is not alive, whose registered "
+                              "producers are not alive and that no process maps; the rest are "
+                              "listed with the reason they are kept.  A name given that is not a "
+                              "ring is refused (exit 2) and left alone; without names, only "
+                              "rings named zksidecar-* are considered and other files there are "
+                              "never touched.")
+    rc.add_argument("names", nargs="*", metavar="NAME", help=names_help)
 
     from . import loadgen
 

@@ -1,5 +1,5 @@
-"""`zksidecar prove FILE`, `zksidecar verify PROOF...` and `zksidecar verify
---store DIR`.
+"""`zksidecar prove FILE`, `zksidecar verify PROOF...|DIR`, `zksidecar verify
+--store DIR` and `zksidecar export`.
 
 prove: reads operations in the engine's file forms (engine/replay.py: the CSV
 form or LOBSTER messages), cuts them into batches with the daemon's
@@ -12,6 +12,10 @@ book, in the order given; exit status 0 only if every one verifies.
 
 verify --store: every symbol's chain in a daemon's proof store
 (docs/STORE.md).
+
+verify DIR / export: a symbol's chain copied out of a store with its manifest
+(prover/orderbook/manifest.py, docs/FORMATS.md "Chain manifest"), and its
+check.
 """
 from __future__ import annotations
 
@@ -29,7 +33,7 @@ from zksidecar.daemon.sequencer import Sequencer
 from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
-from zksidecar.prover.orderbook import proof_file
+from zksidecar.prover.orderbook import manifest, proof_file
 from zksidecar.prover.orderbook.batch import ChainSegment, verify_history
 from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH, proof_options
 from zksidecar.prover.orderbook.witness import trace_length_for
@@ -136,46 +140,81 @@ class _Unreadable(Exception):
         super().__init__(f"{where}: {exc}")
 
 
-def _files(paths: list[str]):
-    """The proofs of `paths`, decoded one at a time as the verifier asks."""
+def _read(path: str):
+    """The proof in file `path`; _Unreadable naming it if it cannot be read."""
+    try:
+        with open(path, "rb") as f:
+            return proof_file.decode(f.read())
+    except (OSError, ProofFormatError) as exc:
+        raise _Unreadable(path, getattr(exc, "strerror", None) or exc) from None
+
+
+def _files(paths: list[str], current: list[str] | None = None):
+    """The proofs of `paths`, decoded one at a time as the verifier asks;
+    `current` holds the path of the one being verified."""
     for p in paths:
-        try:
-            with open(p, "rb") as f:
-                yield proof_file.decode(f.read())
-        except (OSError, ProofFormatError) as exc:
-            raise _Unreadable(p, exc) from None
+        if current is not None:
+            current[:] = [p]
+        yield _read(p)
 
 
 def verify_main(paths: list[str], min_security: int, out=sys.stdout,
-                max_trace_length: int = MAX_TRACE_LENGTH) -> int:
+                max_trace_length: int = MAX_TRACE_LENGTH, after: str | None = None) -> int:
     """`zksidecar verify PROOF...`: 0 if the files verify as one chain from
-    the empty book, 3 if they verify in segments (recorded breaks), 1 if
-    not, 2 for a file that cannot be read."""
+    the empty book (or, with `after`, continuing the batch in that file:
+    from its post-state), 3 if they verify in segments (recorded breaks), 1
+    if not, 2 for a file that cannot be read.  Every message names a batch
+    by its batch id, and the file it came from."""
     t0 = time.perf_counter()
+    current: list[str] = []
+    prev = None
     try:
-        with open(paths[0], "rb") as f:
-            symbol = int(proof_file.decode_public(f.read()).symbol)
-        segments = verify_history(_files(paths), min_security, symbol, max_trace_length)
+        if after is not None:
+            current[:] = [after]
+            prev = _read(after)
+            symbol = int(prev.public.symbol)
+        else:
+            with open(paths[0], "rb") as f:
+                symbol = int(proof_file.decode_public(f.read()).symbol)
+        segments = verify_history(_files(paths, current), min_security, symbol, max_trace_length,
+                                  after=prev)
     except (OSError, ProofFormatError) as exc:
-        print(f"zksidecar verify: {paths[0]}: {exc}", file=sys.stderr)
+        print(f"zksidecar verify: {paths[0]}: {getattr(exc, 'strerror', None) or exc}",
+              file=sys.stderr)
         return 2
     except _Unreadable as exc:
         print(f"zksidecar verify: {exc}", file=sys.stderr)
         return 2
     except VerificationError as exc:
-        print(f"zksidecar verify: REJECTED: {exc}", file=sys.stderr)
+        where = f" ({current[0]})" if current else ""
+        print(f"zksidecar verify: REJECTED: {exc}{where}", file=sys.stderr)
         return 1
     except MemoryError:
         print(f"zksidecar verify: out of memory committing the empty book at the trace length "
               f"the first proof claims (a lower --max-trace-length refuses such claims)",
               file=sys.stderr)
         return 1
+    first, done = segments[0], segments[-1].verified
+    if prev is not None:
+        ids = f"batch {first.first_batch}" if len(paths) == 1 else \
+            f"batches {first.first_batch}..{segments[-1].last_batch}"
+        since = f"batch {prev.public.batch_id} ({after})"
+        if len(segments) > 1 or first.expected is not None:
+            print(f"{ids}: BROKEN: verified root to root from {since}, but the stream resumed "
+                  f"past a gap or after its time went back: "
+                  + "; ".join(_describe(seg, False) for seg in segments if seg.expected is not None),
+                  file=out)
+            return 3
+        print(f"verified {ids} ({sum(s.ops for s in segments):,} operations) continuing "
+              f"{since}: its pre-state is that batch's post-state; {done.security_bits} bits; "
+              f"final state root {done.roots['post'].hex()}", file=out)
+        return 0
     if len(segments) > 1:
         print(_report(symbol, segments), file=out)
         return 3
-    done = segments[0].verified
-    print(f"verified {segments[0].batches} batches ({segments[0].ops:,} operations) root to root "
-          f"from the empty book in {time.perf_counter() - t0:.2f} s, {done.security_bits} bits; "
+    print(f"verified {first.batches} batches ({first.ops:,} operations) root to root from the "
+          f"empty book, batch ids {first.first_batch}..{first.last_batch}, in "
+          f"{time.perf_counter() - t0:.2f} s, {done.security_bits} bits; "
           f"final state root {done.roots['post'].hex()}", file=out)
     return 0
 
@@ -244,3 +283,90 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
              "reached the sidecar (the proofs connect each segment, not the segments)"
              if broken else ""), file=out)
     return 3 if broken else 0
+
+
+def verify_exported(directory: str, min_security: int, out=sys.stdout,
+                    max_trace_length: int = MAX_TRACE_LENGTH) -> int:
+    """`zksidecar verify DIR`: an exported chain (`zksidecar export`): its
+    manifest read (exit 2 if it cannot be), every file's SHA-256, batch id,
+    symbol and sequence numbers checked against it (1 if one differs), then
+    the files verified as one chain from the empty book (verify_main)."""
+    try:
+        m = manifest.read(directory)
+    except FileNotFoundError:
+        print(f"zksidecar verify: {directory} is a directory without {manifest.NAME}: give "
+              f"proof files, a directory `zksidecar export` wrote, or --store DIR", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"zksidecar verify: {directory}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except manifest.ManifestError as exc:
+        print(f"zksidecar verify: {exc}", file=sys.stderr)
+        return 2
+    try:
+        paths = [manifest.check_file(directory, m.symbol, e) for e in m.batches]
+    except manifest.ManifestError as exc:
+        print(f"zksidecar verify: REJECTED: {exc}", file=sys.stderr)
+        return 1
+    print(f"{directory}: symbol {m.symbol}, {len(paths)} proof files match "
+          f"{manifest.NAME} (SHA-256, batch ids, sequence numbers)", file=out)
+    return verify_main(paths, min_security, out=out, max_trace_length=max_trace_length)
+
+
+def export_main(store_dir: str, symbol: int, out_dir: str, out=sys.stdout) -> int:
+    """`zksidecar export --store DIR --symbol S --out DIR2`: symbol S's
+    proofs, in batch-id order, copied out of the store as batch proof files
+    with a manifest (prover/orderbook/manifest.py), which `zksidecar verify
+    DIR2` checks.  Exit 0 when written; 1 if the chain cannot be exported
+    whole (no proofs of S, a missing batch, a damaged entry); 2 for bad
+    usage (a store that cannot be read, an output directory in use)."""
+    if os.path.isdir(out_dir) and os.listdir(out_dir):
+        print(f"zksidecar export: {out_dir} is not empty: give a new or empty directory",
+              file=sys.stderr)
+        return 2
+    try:
+        store = ProofStore(store_dir, fsync=False, readonly=True)
+    except (StoreError, OSError) as exc:
+        print(f"zksidecar export: {store_dir}: {exc}", file=sys.stderr)
+        return 2
+    with store:
+        if symbol not in store.symbols():
+            held = ", ".join(map(str, store.symbols())) or "none"
+            print(f"zksidecar export: {store_dir} holds no proofs of symbol {symbol} "
+                  f"(symbols stored: {held})", file=sys.stderr)
+            return 1
+        ids = store.batches(symbol)
+        missing = sorted(set(range(ids[0], ids[-1] + 1)) - set(ids))
+        if ids[0] != 0 or missing:
+            gap = [*range(ids[0])][:10] if ids[0] else missing[:10]
+            print(f"zksidecar export: symbol {symbol}: missing batch "
+                  f"{', '.join(map(str, gap))}{' …' if len(gap) == 10 else ''} (a chain "
+                  "starts at batch 0 and has no gaps)", file=sys.stderr)
+            return 1
+        try:
+            os.makedirs(out_dir, exist_ok=True)
+        except OSError as exc:
+            print(f"zksidecar export: {out_dir}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        entries = []
+        try:
+            for bid in ids:
+                data = store.get(symbol, bid)
+                name = f"batch-{bid:06d}.zkb"
+                e = manifest.entry(name, data)
+                if e.batch_id != bid:
+                    raise StoreCorrupt(f"stored as batch {bid}, the proof is batch {e.batch_id}")
+                with open(os.path.join(out_dir, name), "wb") as f:
+                    f.write(data)
+                entries.append(e)
+            path = manifest.write(out_dir, symbol, entries)
+        except (StoreError, ProofFormatError) as exc:
+            print(f"zksidecar export: symbol {symbol} batch {bid}: {exc}", file=sys.stderr)
+            return 1
+        except OSError as exc:
+            print(f"zksidecar export: {out_dir}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+    print(f"exported symbol {symbol}: batches {ids[0]}..{ids[-1]} (seq {entries[0].first_seq}.."
+          f"{entries[-1].last_seq}) to {out_dir}, described by {path}; "
+          f"check it with `zksidecar verify {out_dir}`", file=out)
+    return 0

@@ -345,8 +345,8 @@ class ChainSegment:
 
 
 def verify_history(batches: Iterable[BatchProof], min_security: int = DEFAULT_MIN_SECURITY,
-                   symbol: int = 0, max_trace_length: int = MAX_TRACE_LENGTH
-                   ) -> list[ChainSegment]:
+                   symbol: int = 0, max_trace_length: int = MAX_TRACE_LENGTH,
+                   after: BatchProof | None = None) -> list[ChainSegment]:
     """Verify a chain root to root from the empty book, except at the breaks
     where its stream resumed: returns its segments (one, for a whole chain).
     `batches` may be any iterable (a generator reading a store): one proof is
@@ -361,11 +361,28 @@ def verify_history(batches: Iterable[BatchProof], min_security: int = DEFAULT_MI
     new segment; anything else that does not continue, a batch id that does
     not count up, a proof that does not verify: VerificationError.  The
     first proof's claims are checked (check_claims) before the empty book is
-    committed at its trace length."""
+    committed at its trace length.
+
+    `after`: the proof of the batch before the first of `batches`, verified
+    alone (verify_batch) and not part of the result: the chain starts from
+    its post-state (root, Link, next sequence number, time, batch id)
+    instead of the empty book.  It proves that `batches` continue that
+    batch, not that the batch itself continues the empty book.  If the
+    first of `batches` resumed the stream, the first segment's `expected`
+    says so (it is None otherwise)."""
     segments: list[ChainSegment] = []
     for b in batches:
         pub = b.public
-        if not segments:
+        if not segments and after is not None:
+            prev = after.public
+            first = (prev.log2_capacity, prev.trace_length, prev.symbol,
+                     after.proof.options.log_blowup)
+            done = _verify_named(after, min_security, max_trace_length)
+            root, link = done.roots["post"], done.links["post"]
+            next_seq, last_ts = prev.first_seq + len(prev.ops), int(prev.ops["ts_ns"][-1])
+            next_id = prev.batch_id + 1
+            segments.append(ChainSegment(pub.batch_id, pub.first_seq))
+        elif not segments:
             check_claims(b, min_security, max_trace_length)
             first = (pub.log2_capacity, pub.trace_length, symbol, b.proof.options.log_blowup)
             genesis = empty_state(1 << pub.log2_capacity, pub.trace_length,
@@ -386,8 +403,12 @@ def verify_history(batches: Iterable[BatchProof], min_security: int = DEFAULT_MI
             raise VerificationError(f"batch {pub.batch_id}: the stream does not continue "
                                     f"(sequence number {pub.first_seq}, expected {next_seq})")
         if pub.first_seq > next_seq or int(pub.ops["ts_ns"][0]) < last_ts:
-            segments.append(ChainSegment(pub.batch_id, pub.first_seq, next_seq, last_ts))
-        done = verify_batch(b, min_security=min_security, max_trace_length=max_trace_length)
+            if after is not None and segments[-1].batches == 0:
+                # the first batch after `after` resumed: its one segment says so (`expected`)
+                segments[-1] = ChainSegment(pub.batch_id, pub.first_seq, next_seq, last_ts)
+            else:
+                segments.append(ChainSegment(pub.batch_id, pub.first_seq, next_seq, last_ts))
+        done = _verify_named(b, min_security, max_trace_length)
         root, link = done.roots["post"], done.links["post"]
         next_seq, last_ts, next_id = pub.first_seq + len(pub.ops), int(pub.ops["ts_ns"][-1]), next_id + 1
         seg = segments[-1]
@@ -396,6 +417,17 @@ def verify_history(batches: Iterable[BatchProof], min_security: int = DEFAULT_MI
     if not segments:
         raise VerificationError("an empty chain")
     return segments
+
+
+def _verify_named(b: BatchProof, min_security: int, max_trace_length: int) -> Verified:
+    """verify_batch, its failure naming the batch by its id."""
+    try:
+        return verify_batch(b, min_security=min_security, max_trace_length=max_trace_length)
+    except VerificationError as exc:
+        tag = f"batch {b.public.batch_id}"
+        if str(exc).startswith((tag + ":", tag + " ")):
+            raise
+        raise type(exc)(f"{tag}: {exc}") from None
 
 
 def verify_chain(batches: Iterable[BatchProof], min_security: int = DEFAULT_MIN_SECURITY,

@@ -69,15 +69,10 @@ int main(int argc, char **argv)
         access = (zkring_access_t){-1, strtoll(gid, NULL, 10)};
     int rc = zkring_open_ex(&ring, argv[1], ZKRING_PRODUCER, 64, 0, &access);
     if (rc != ZKRING_OK) {
-        /* Name the ring, the reason and, for a failed system call, errno. */
-        fprintf(stderr, "example_engine: ring %s: %s%s%s", argv[1], zkring_strerror(rc),
-                rc == ZKRING_ESYS ? ": " : "", rc == ZKRING_ESYS ? strerror(ring.sys_errno) : "");
-        if (rc == ZKRING_EFOREIGN)
-            fprintf(stderr, " (owner uid %u, group gid %u, mode %04o)", ring.seg_uid, ring.seg_gid,
-                    ring.seg_mode);
-        if (rc == ZKRING_EBUSY)
-            fprintf(stderr, " (held by pid %d)", (int)ring.holder_pid);
-        fputc('\n', stderr);
+        /* The ring, the reason (errno text, holder, owner) and what to do. */
+        char msg[512];
+        fprintf(stderr, "example_engine: %s\n",
+                zkring_open_error(msg, sizeof msg, argv[1], ZKRING_PRODUCER, rc, &ring));
         return 1;
     }
     if (batch == 0 || batch > zkring_capacity(&ring))

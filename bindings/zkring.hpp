@@ -30,6 +30,8 @@ namespace zkr {
 struct Error : std::runtime_error {
     int code;
     Error(const std::string &what, int c) : std::runtime_error(what + ": " + zkring_strerror(c)), code(c) {}
+    // `what` already says it all (zkring_open_error).
+    Error(const std::string &what, int c, bool) : std::runtime_error(what), code(c) {}
 };
 
 class Ring {
@@ -51,12 +53,9 @@ class Ring {
     {
         int rc = zkring_open_ex(&r_, name.c_str(), role, record_size, options, access);
         if (rc != ZKRING_OK) {
-            std::string what = "zkring: cannot open ring " + name;
-            if (rc == ZKRING_ESYS)
-                what += std::string(" (") + std::strerror(r_.sys_errno) + ")";
-            if (rc == ZKRING_EBUSY && r_.holder_pid)
-                what += " (held by pid " + std::to_string(r_.holder_pid) + ")";
-            throw Error(what, rc);
+            // The ring, the reason (errno text, holder, owner) and what to do.
+            char msg[512];
+            throw Error(zkring_open_error(msg, sizeof msg, name.c_str(), role, rc, &r_), rc, true);
         }
     }
     zkring_t r_;

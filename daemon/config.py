@@ -631,7 +631,9 @@ def _existing_ring_problem(path: str, capacity: int) -> str | None:
         return f"the existing {path} is not a ring (no ring magic)"
     if field_("version") != layout.VERSION or field_("record_size") != layout.RECORD_SIZE:
         return (f"the existing {path} is a ring of another layout (version {field_('version')}, "
-                f"{field_('record_size')}-byte records)")
+                f"{field_('record_size')}-byte records; this build uses version {layout.VERSION}, "
+                f"{layout.RECORD_SIZE}-byte records): stop the engines using it and remove it, "
+                f"the daemon creates it again (engines must be rebuilt against this version)")
     if field_("capacity") != capacity:
         return (f"the existing {path} holds {field_('capacity')} records, not [ring] capacity "
                 f"{capacity}: set capacity to match, or remove the ring while nothing uses it")

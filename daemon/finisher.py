@@ -21,7 +21,7 @@ from concurrent.futures import CancelledError, Future
 
 import numpy as np
 
-from ..engine.records import COMPLETION_DTYPE, NO_PROOF, CompletionStatus
+from ..engine.records import COMPLETION_DTYPE, NO_PROOF, VERSION as RECORDS_VERSION, CompletionStatus
 from .batches import Batch
 from .jobs import ProofResult
 from .metrics import Metrics
@@ -146,7 +146,9 @@ class Finisher(threading.Thread):
 
     def _complete(self, batch: Batch, status: CompletionStatus, root: bytes, index: int) -> None:
         rec = np.zeros(1, COMPLETION_DTYPE)
-        rec["batch_id"], rec["first_seq"], rec["last_seq"] = batch.batch_id, batch.first_seq, batch.last_seq
+        rec["batch_id"], rec["first_seq"], rec["symbol"] = batch.batch_id, batch.first_seq, batch.symbol
+        rec["op_count"] = batch.last_seq - batch.first_seq + 1
+        rec["version"] = RECORDS_VERSION
         rec["post_state_root"] = np.frombuffer(root.ljust(rec["post_state_root"].size, b"\0"), np.uint8)
         rec["status"], rec["proof_index"] = int(status), index
         self._backlog.append(rec)

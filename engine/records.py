@@ -13,7 +13,7 @@ from enum import IntEnum
 
 import numpy as np
 
-VERSION = 1
+VERSION = 2   # 2: the completion record names its symbol and carries this version
 # csrc/formats/zk_records.h: the largest value a proof can compare
 MAX_PRICE = (1 << 30) - (1 << 27)
 MAX_QTY = (1 << 30) - (1 << 27)
@@ -112,11 +112,39 @@ TRADE_DTYPE = record_dtype([
 COMPLETION_DTYPE = record_dtype([
     ("batch_id", "<u8", 0),
     ("first_seq", "<u8", 8),
-    ("last_seq", "<u8", 16),
+    ("symbol", "<u4", 16),
+    ("op_count", "<u4", 20),
     ("post_state_root", "32u1", 24),
-    ("status", "<u4", 56),
+    ("status", "u1", 56),
+    ("version", "u1", 57),
+    ("reserved", "<u2", 58),
     ("proof_index", "<u4", 60),
 ], 64)
+
+
+class CompletionLayoutError(ValueError):
+    """Completion records of another layout version than this build's."""
+
+
+def check_completions(recs: np.ndarray) -> np.ndarray:
+    """`recs` (COMPLETION_DTYPE) if every record is of this build's layout
+    version; raises CompletionLayoutError otherwise instead of letting a
+    record of another layout be misread (a version-1 daemon leaves 0 in
+    `version`, the high bytes of its u32 status)."""
+    bad = recs["version"] != VERSION
+    if bad.any():
+        got = int(recs["version"][np.flatnonzero(bad)[0]])
+        raise CompletionLayoutError(
+            f"completion record of layout version {got}, this build reads {VERSION}"
+            + (" (a daemon older than records version 2, whose completions carry no symbol)"
+               if got == 0 else "")
+            + ": run an engine client and a daemon of the same version")
+    return recs
+
+
+def completion_last_seq(recs: np.ndarray) -> np.ndarray:
+    """The last operation of each completion's batch (inclusive)."""
+    return recs["first_seq"] + recs["op_count"].astype(np.uint64) - np.uint64(1)
 
 def struct_of(dtype: np.dtype) -> struct.Struct:
     """The struct.Struct packing one record of `dtype` field by field: the

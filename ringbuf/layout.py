@@ -7,7 +7,7 @@ that inspect a segment (and for the tests that corrupt one on purpose).
 from __future__ import annotations
 
 MAGIC = 0x474E495244534B5A  # b"ZKSDRING" as a little-endian u64
-VERSION = 2                  # 2: producer registry, identity words, unblocked
+VERSION = 3                  # 3: records of layout 2 (completions name their symbol); 2: producer registry, identity words, unblocked
 LINE = 128                   # bytes between fields written by different parties
 RECORD_SIZE = 64             # operation and completion records
 RECORDS_OFFSET = 768         # the header is six 128-byte lines

@@ -159,9 +159,14 @@ def _error(name: str, code: int, action: str, r=None, err: int | None = None,
         exc.pid = pid
         return exc
     if code == lib.ZKRING_EVERSION:
+        newer = r.seg_version > lib.ZKRING_VERSION
         return RingError(name, code, action,
                          f"it has layout version {r.seg_version}, this build reads "
-                         f"{lib.ZKRING_VERSION}", _RECREATE.format(path=path))
+                         f"{lib.ZKRING_VERSION}",
+                         "the daemon that created it is newer than this client: run a client of "
+                         "the same zksidecar version" if newer else
+                         "an older zksidecar made it: run a daemon of this version, and if it is "
+                         "a leftover, " + _RECREATE.format(path=path))
     if code in (lib.ZKRING_EMAGIC, lib.ZKRING_ETRUNC, lib.ZKRING_EHEADER):
         return RingError(name, code, action, hint="if no daemon is creating it at this moment, "
                          + _RECREATE.format(path=path))

@@ -10,6 +10,7 @@ import io
 import multiprocessing
 import os
 import socket
+import time
 import urllib.parse
 
 import numpy as np
@@ -19,7 +20,8 @@ from daemon_helpers import Daemon
 from zksidecar.daemon.store import ProofStore
 from zksidecar.engine.book import Book
 from zksidecar import ringbuf
-from zksidecar.engine.records import FLAG_CLAIMED, CompletionStatus
+from zksidecar.engine.records import (COMPLETION_DTYPE, FLAG_CLAIMED, VERSION, CompletionStatus,
+                                      check_completions, completion_last_seq)
 from zksidecar.prover.orderbook import proof_file
 from zksidecar.tools import loadgen
 from zksidecar.tools.proofs import verify_store
@@ -101,11 +103,50 @@ def test_a_lying_engine_is_reported_and_the_proof_covers_the_rules(daemon):
     done = rep.completed
     bad = done[done["status"] == CompletionStatus.DISAGREES]
     assert len(bad) >= 1
-    assert all(any(c["first_seq"] <= s <= c["last_seq"] for c in bad) for s in (51, 301))
+    last = completion_last_seq(bad)
+    assert all(any(f <= s <= la for f, la in zip(bad["first_seq"], last)) for s in (51, 301))
     st = daemon.status()
     assert st["counts"]["divergences"] == 2
     assert daemon.stop() == 0
     check_store(daemon, 400)
+
+
+def test_completions_name_their_symbol(daemon):
+    """Two symbols' batches both start at batch 0, seq 1: each completion
+    says whose it is, and together they cover each symbol's stream once."""
+    daemon.start()
+    streams = {0: 700, 7: 500}
+    for symbol, n in streams.items():
+        ops = loadgen.flow(n, seed=10 + symbol, capacity=daemon.capacity, symbol=symbol)
+        assert loadgen.run(daemon.ops_ring, None, ops, daemon.capacity).published == n
+    got, out = [], np.zeros(256, COMPLETION_DTYPE)
+    with ringbuf.Consumer(daemon.completions_ring, takeover=True) as c:
+        deadline = time.monotonic() + 120
+        while sum(int(x["op_count"].sum()) for x in got) < sum(streams.values()):
+            assert time.monotonic() < deadline, f"completions so far: {got}"
+            n = c.drain(out)
+            if n:
+                got.append(check_completions(out[:n].copy()))
+            else:
+                time.sleep(0.01)
+    done = np.concatenate(got)
+    assert (done["version"] == VERSION).all() and (done["reserved"] == 0).all()
+    assert (done["status"] == CompletionStatus.PROVEN).all()
+    assert sorted(set(done["symbol"].tolist())) == [0, 7]
+    for symbol, n in streams.items():
+        mine = done[done["symbol"] == symbol]
+        mine = mine[np.argsort(mine["batch_id"])]
+        assert mine["batch_id"].tolist() == list(range(len(mine)))      # each from batch 0
+        seqs = [s for f, la in zip(mine["first_seq"], completion_last_seq(mine))
+                for s in range(int(f), int(la) + 1)]
+        assert seqs == list(range(1, n + 1))                            # each from seq 1
+    assert daemon.stop() == 0
+    # the proof a completion names is that symbol's batch
+    with ProofStore(str(daemon.dir / "proofs"), fsync=False) as store:
+        for c in done:
+            assert store.proof_index(int(c["symbol"]), int(c["batch_id"])) == int(c["proof_index"])
+            assert proof_file.decode(store.get(int(c["symbol"]), int(c["batch_id"]))).public.symbol \
+                == int(c["symbol"])
 
 
 def _engine_that_dies(ring: str, capacity: int) -> None:

@@ -2,6 +2,7 @@
 csrc/formats/zk_records.h: every size, offset and constant must agree."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from zksidecar.engine import records
@@ -61,3 +62,41 @@ def test_outcome_mismatches():
     assert records.outcome_mismatches(a, b).tolist() == [1]
     with pytest.raises(ValueError):
         records.outcome_mismatches(a, b[:2])
+
+
+@pytest.mark.parametrize("title, dtype", [("## Operation record", OP_DTYPE),
+                                          ("## Trade record", TRADE_DTYPE),
+                                          ("## Completion record", COMPLETION_DTYPE)])
+def test_formats_md_byte_tables_agree(title, dtype):
+    """docs/FORMATS.md's byte table of each record: the same fields, at the
+    same bytes, as the mirror (which the test above holds to the header)."""
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "FORMATS.md").read_text()
+    section = doc[doc.index(title):]
+    section = section[:section.index("\n## ", 1)]
+    rows = re.findall(r"^\| (\d+)(?:–(\d+))? \| `(\w+)` \|", section, re.M)
+    got = [(name, int(a), int(b or a)) for a, b, name in rows]
+    want = [(name, dtype.fields[name][1], dtype.fields[name][1] + dtype.fields[name][0].itemsize - 1)
+            for name in dtype.names]
+    assert got == want
+    assert f"{dtype.itemsize} bytes" in section.splitlines()[0]
+
+
+def test_completion_layout_check():
+    recs = np.zeros(3, COMPLETION_DTYPE)
+    recs["version"] = records.VERSION
+    recs["first_seq"], recs["op_count"] = [1, 5, 9], [4, 4, 1]
+    assert records.check_completions(recs) is recs
+    assert records.completion_last_seq(recs).tolist() == [4, 8, 9]
+    # a layout-1 daemon's record: last_seq a u64 at 16, status PROVEN a u32 at
+    # 56, so byte 57 (version) is 0: refused, not read as a symbol and a count
+    raw = recs.view(np.uint8).reshape(3, 64)
+    raw[2, 16:24] = np.frombuffer((9).to_bytes(8, "little"), np.uint8)
+    raw[2, 56:60] = np.frombuffer((1).to_bytes(4, "little"), np.uint8)
+    with pytest.raises(records.CompletionLayoutError, match="version 0, this build reads 2"):
+        records.check_completions(recs)
+    # and a layout-1 reader of a layout-2 record finds no status it knows
+    recs["version"][2], recs["status"][2] = records.VERSION, records.CompletionStatus.PROVEN
+    assert int.from_bytes(raw[2, 56:60].tobytes(), "little") == 0x0201

@@ -86,3 +86,29 @@ def test_completions_wait_while_the_ring_is_full(tmp_path):
         fin.stop()
         fin.join()
     assert [int(r["batch_id"][0]) for r in ring.records] == [0, 1, 2]
+
+
+def test_a_completion_names_its_symbol_and_layout(tmp_path):
+    """The record the engine gets: its symbol (batch ids and seqs start
+    again per symbol), the batch's seqs as first and count, the layout."""
+    from zksidecar.engine.records import VERSION, check_completions, completion_last_seq, ops
+
+    ring = RingDouble()
+    with ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
+        fin = Finisher(store, ring, Metrics())
+        for symbol in (9, 4_000_000_000):
+            recs = ops(3)
+            recs["seq"], recs["symbol"] = [5, 6, 7], symbol
+            b = Batch(symbol, 2, recs, np.zeros(0), np.zeros(0), np.zeros(1, np.uint32), 64,
+                      np.zeros(3, np.int64), ProofPriority.NORMAL, CloseReason.SIZE, [])
+            fin.finished(b, done(ProofResult(symbol, 2, b"proof", bytes(range(32)), prove_s=0.1)))
+        fin.stop()
+        fin.run()
+        c = check_completions(np.concatenate(ring.records))
+        assert c["symbol"].tolist() == [9, 4_000_000_000]
+        assert c["batch_id"].tolist() == [2, 2] and c["first_seq"].tolist() == [5, 5]
+        assert c["op_count"].tolist() == [3, 3] and completion_last_seq(c).tolist() == [7, 7]
+        assert (c["version"] == VERSION).all() and (c["reserved"] == 0).all()
+        assert (c["status"] == CompletionStatus.PROVEN).all()
+        assert [store.proof_index(int(s), 2) for s in c["symbol"]] == c["proof_index"].tolist()
+        assert bytes(c["post_state_root"][0]) == bytes(range(32))

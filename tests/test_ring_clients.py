@@ -68,3 +68,37 @@ def test_clients_refuse_a_ring_of_another_record_size(clients, name):
         res = subprocess.run([exe, name, "1"], capture_output=True, text=True, timeout=30)
         assert res.returncode == 1, lang
         assert "record size" in res.stderr, (lang, res.stderr)
+
+
+def test_clients_opening_a_missing_ring_say_which_why_and_what_to_start(clients, name):
+    """An engine started before the daemon: the ring, the errno text and
+    what to start first, from every client."""
+    for lang, exe in clients.items():
+        if exe is None:
+            continue
+        res = subprocess.run([exe, name, "1"], capture_output=True, text=True, timeout=30)
+        assert res.returncode == 1, lang
+        assert f"ring {name}: cannot open as producer: No such file or directory" in res.stderr, \
+            (lang, res.stderr)
+        assert "start the sidecar daemon first, it creates the rings" in res.stderr, (lang, res.stderr)
+
+
+def test_clients_refuse_a_ring_of_another_layout_version(clients, name):
+    """A ring of the layout before (records without the completion's
+    symbol) is refused at open, saying both versions."""
+    import struct
+
+    from zksidecar.ringbuf import layout
+
+    ringbuf.create(name, 16)
+    offset, fmt = layout.FIELDS["version"]
+    with open(f"/dev/shm/{name}", "r+b") as f:
+        f.seek(offset)
+        f.write(struct.pack(fmt, layout.VERSION - 1))
+    for lang, exe in clients.items():
+        if exe is None:
+            continue
+        res = subprocess.run([exe, name, "1"], capture_output=True, text=True, timeout=30)
+        assert res.returncode == 1, lang
+        assert (f"ring {name}: cannot open as producer: it has layout version {layout.VERSION - 1}, "
+                f"this build reads {layout.VERSION}") in res.stderr, (lang, res.stderr)

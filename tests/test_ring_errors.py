@@ -37,7 +37,7 @@ def peek(name: str, field: str) -> int:
 
 @pytest.mark.parametrize("field,value,message", [
     ("magic", 0x1234, "bad magic"),
-    ("version", 1, "layout version 1, this build reads 2"),   # a segment of the layout before
+    ("version", 2, "layout version 2, this build reads 3"),   # a segment of the layout before
     ("version", 99, "layout version 99"),
     ("record_size", 32, "record size"),
     ("capacity", 1000, "corrupt header"),   # not a power of two

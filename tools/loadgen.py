@@ -24,7 +24,7 @@ import numpy as np
 from zksidecar import ringbuf
 from zksidecar.engine.book import Book
 from zksidecar.engine.flow import FlowParams, generate
-from zksidecar.engine.records import COMPLETION_DTYPE, FLAG_CLAIMED, CompletionStatus
+from zksidecar.engine.records import COMPLETION_DTYPE, FLAG_CLAIMED, CompletionStatus, check_completions
 
 CHUNK = 64
 
@@ -43,7 +43,7 @@ class LoadReport:
     def proven_ops(self) -> int:
         c = self.completed
         ok = np.isin(c["status"], [CompletionStatus.PROVEN, CompletionStatus.DISAGREES])
-        return int((c["last_seq"][ok] - c["first_seq"][ok] + 1).sum())
+        return int(c["op_count"][ok].sum())
 
 
 def flow(n: int, seed: int, capacity: int, symbol: int = 0) -> np.ndarray:
@@ -118,7 +118,7 @@ def run(ops_ring: str, completions_ring: str | None, ops: np.ndarray, capacity: 
 def _read(consumer, out, rep: LoadReport) -> int:
     n = consumer.drain(out)
     if n:
-        rep.completions.append(out[:n].copy())
+        rep.completions.append(check_completions(out[:n].copy()))
     return n
 
 

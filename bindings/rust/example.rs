@@ -16,7 +16,7 @@ fn main() {
     let count: u64 = args[2].parse().expect("COUNT");
     let id: u32 = args.get(3).map_or(0, |s| s.parse().expect("ID"));
     let mut ring = zkring::Producer::open(&args[1], 64).unwrap_or_else(|e| {
-        eprintln!("zkring_rust_example: {}: {}", args[1], e);
+        eprintln!("zkring_rust_example: {}", e);
         std::process::exit(1);
     });
     let mut rec = [0u8; 64];

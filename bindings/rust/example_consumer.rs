@@ -38,7 +38,7 @@ fn main() {
     let id: u32 = args[3].parse().expect("ID");
     let release_at: Option<u64> = args.get(4).map(|s| s.parse().expect("RELEASE_AT"));
     let mut ring = zkring::Consumer::open_with(&args[1], 64, false, release_at.is_some())
-        .unwrap_or_else(|e| fail(format!("{}: {}", args[1], e)));
+        .unwrap_or_else(|e| fail(e.to_string()));
     let mut batch = [TestRecord::default(); 256];
     let mut got: u64 = 0;
     let mut next: Option<u64> = None; // the first record sets where the stream resumes

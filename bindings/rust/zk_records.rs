@@ -13,7 +13,8 @@
 compile_error!("zk_records.rs: records are little-endian and read in place; this target is not");
 
 /// Record layout version (ZK_RECORDS_VERSION).
-pub const RECORDS_VERSION: u32 = 1;
+/// 2: the completion record names its symbol and carries this version.
+pub const RECORDS_VERSION: u32 = 2;
 pub const MAX_PRICE: u32 = 939_524_096;
 pub const MAX_QTY: u32 = 939_524_096;
 
@@ -52,9 +53,9 @@ pub const REASON_WOULD_CROSS: u8 = 8;
 pub const REASON_FOK_UNFILLABLE: u8 = 9;
 pub const REASON_BOOK_FULL: u8 = 10;
 // Completion::status
-pub const COMPLETION_PROVEN: u32 = 1;
-pub const COMPLETION_DISAGREES: u32 = 2;
-pub const COMPLETION_FAILED: u32 = 3;
+pub const COMPLETION_PROVEN: u8 = 1;
+pub const COMPLETION_DISAGREES: u8 = 2;
+pub const COMPLETION_FAILED: u8 = 3;
 /// Completion::proof_index when there is no proof.
 pub const NO_PROOF: u32 = u32::MAX;
 
@@ -96,16 +97,35 @@ pub struct Trade {
     pub reserved: [u8; 3],
 }
 
-/// Completion record, daemon -> engine, 64 bytes (zk_completion).
+/// Completion record, daemon -> engine, 64 bytes (zk_completion): batch
+/// `batch_id` of `symbol` is operations first_seq ..= last_seq().  Check
+/// `layout_ok()` before using a record: one of another layout version
+/// (a version-1 daemon leaves 0 in `version`) must be refused, not read.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Completion {
     pub batch_id: u64,
     pub first_seq: u64,
-    pub last_seq: u64,
+    pub symbol: u32,
+    pub op_count: u32,
     pub post_state_root: [u8; 32],
-    pub status: u32,
+    pub status: u8,
+    pub version: u8,
+    pub reserved: u16,
     pub proof_index: u32,
+}
+
+impl Completion {
+    /// Whether the record is of this build's layout (RECORDS_VERSION).
+    pub fn layout_ok(&self) -> bool {
+        self.version as u32 == RECORDS_VERSION
+    }
+
+    /// The batch's last operation (inclusive); op_count is at least 1 in
+    /// any record layout_ok() accepts.
+    pub fn last_seq(&self) -> u64 {
+        self.first_seq.wrapping_add(self.op_count as u64).wrapping_sub(1)
+    }
 }
 
 const _: () = assert!(std::mem::size_of::<Op>() == 64);

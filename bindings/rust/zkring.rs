@@ -34,7 +34,7 @@ use std::os::unix::io::AsRawFd;
 use std::sync::atomic::{fence, AtomicI32, AtomicU32, AtomicU64, Ordering};
 
 pub const MAGIC: u64 = 0x474E_4952_4453_4B5A; // "ZKSDRING"
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3; // 3: records of layout 2 (zk_records.rs RECORDS_VERSION)
 pub const SPSC: u32 = 1;
 pub const MPSC: u32 = 2;
 const RECORDS_OFFSET: usize = 768;
@@ -108,6 +108,23 @@ fn invalid(msg: &str) -> io::Error {
 
 fn busy(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::AddrInUse, msg)
+}
+
+/// A failed open's error, saying which ring, why (the errno text of a failed
+/// system call) and what to do, as zkring_open_error does; the kind is kept.
+fn open_error(name: &str, role: &str, e: io::Error) -> io::Error {
+    let hint = match e.kind() {
+        io::ErrorKind::NotFound => "; start the sidecar daemon first, it creates the rings",
+        io::ErrorKind::PermissionDenied => {
+            "; run as the ring's owner, or as a member of the group the daemon creates its rings for (ring.group)"
+        }
+        io::ErrorKind::AddrInUse => "; stop that process first (two would corrupt the stream)",
+        _ if e.to_string().contains("layout version") => {
+            "; the ring and this client are of different zksidecar versions: build the client against the daemon's sources, or let the daemon create the ring again"
+        }
+        _ => "",
+    };
+    io::Error::new(e.kind(), format!("ring {}: cannot open as {}: {}{}", name, role, e, hint))
 }
 
 /// This process's pid-namespace bits of an identity word (1..1023), 0 when
@@ -234,8 +251,9 @@ impl Segment {
         let base = self.base;
         let rd32 = |off: usize| unsafe { std::ptr::read_volatile(base.add(off) as *const u32) };
         let rd64 = |off: usize| unsafe { std::ptr::read_volatile(base.add(off) as *const u64) };
-        if rd32(OFF_VERSION) != VERSION {
-            return Err(invalid("unsupported ring layout version"));
+        let version = rd32(OFF_VERSION);
+        if version != VERSION {
+            return Err(invalid(&format!("it has layout version {}, this build reads {}", version, VERSION)));
         }
         let rsize = rd32(OFF_RECORD_SIZE) as usize;
         if rsize != self.record_size {
@@ -348,6 +366,10 @@ impl Producer {
     /// As open; `takeover` replaces a live SPSC producer (only for a holder
     /// known to be gone).
     pub fn open_with(name: &str, record_size: usize, takeover: bool) -> io::Result<Producer> {
+        Producer::open_inner(name, record_size, takeover).map_err(|e| open_error(name, "producer", e))
+    }
+
+    fn open_inner(name: &str, record_size: usize, takeover: bool) -> io::Result<Producer> {
         let seg = Segment::open(name, record_size)?;
         let mut p = Producer { pos: 0, cached: 0, slot: 0, role: false, seg };
         if p.seg.mpsc {
@@ -536,6 +558,10 @@ impl Consumer {
     /// does, and a consumer opened after a crash resumes at the last release
     /// (ZKRING_O_DEFER_RELEASE).
     pub fn open_with(name: &str, record_size: usize, takeover: bool, defer_release: bool) -> io::Result<Consumer> {
+        Consumer::open_inner(name, record_size, takeover, defer_release).map_err(|e| open_error(name, "consumer", e))
+    }
+
+    fn open_inner(name: &str, record_size: usize, takeover: bool, defer_release: bool) -> io::Result<Consumer> {
         let seg = Segment::open(name, record_size)?;
         seg.take_role(OFF_CONSUMER_OWNER, OFF_CONSUMER_HEARTBEAT_NS, takeover, "consumer")?;
         seg.i32_at(OFF_CONSUMER_PID).store(seg.pid, Ordering::Relaxed);

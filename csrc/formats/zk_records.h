@@ -21,8 +21,11 @@
 #endif
 
 /* cffi-begin */
-/* Record layout version; bump on any change to the structs below. */
-#define ZK_RECORDS_VERSION 1
+/* Record layout version; bump on any change to the structs below.
+ * 2: the completion record names its symbol (and carries this version in
+ *    zk_completion.version; the ring layout version went to 3 with it, so a
+ *    client built against version 1 is refused when it opens a ring). */
+#define ZK_RECORDS_VERSION 2
 
 /* Prices (ticks) and quantities (lots) are 1 .. 2^30 - 2^27 = 939,524,096:
  * one BabyBear field element each (p = 2^31 - 2^27 + 1), and small enough
@@ -112,13 +115,20 @@ typedef struct zk_trade {
     uint8_t reserved[3];    /* 45  zero */
 } zk_trade;
 
-/* Completion record, daemon -> engine, 64 bytes. */
+/* Completion record, daemon -> engine, 64 bytes.  A batch is operations
+ * first_seq .. first_seq + op_count - 1 of `symbol`.  A reader checks
+ * `version` == ZK_RECORDS_VERSION and refuses any other record: a layout-1
+ * writer leaves 0 there (the high bytes of its u32 status), and a layout-1
+ * reader sees status 0x0201.. (no ZK_COMPLETION_* value). */
 typedef struct zk_completion {
-    uint64_t batch_id;           /*  0 */
+    uint64_t batch_id;           /*  0  0, 1, 2, ... per symbol */
     uint64_t first_seq;          /*  8  first operation of the batch */
-    uint64_t last_seq;           /* 16  last operation of the batch (inclusive) */
+    uint32_t symbol;             /* 16  the book the batch is for (zk_op.symbol) */
+    uint32_t op_count;           /* 20  operations in the batch, >= 1 (last seq = first_seq + op_count - 1) */
     uint8_t post_state_root[32]; /* 24  state root after the batch */
-    uint32_t status;             /* 56  ZK_COMPLETION_* */
+    uint8_t status;              /* 56  ZK_COMPLETION_* */
+    uint8_t version;             /* 57  ZK_RECORDS_VERSION */
+    uint16_t reserved;           /* 58  zero */
     uint32_t proof_index;        /* 60  position of the proof in the proof store, or ZK_NO_PROOF */
 } zk_completion;
 /* cffi-end */
@@ -163,9 +173,12 @@ ZK_CHECK_AT(zk_trade, reserved, 45);
 static_assert(sizeof(zk_completion) == 64, "zk_completion is 64 bytes");
 ZK_CHECK_AT(zk_completion, batch_id, 0);
 ZK_CHECK_AT(zk_completion, first_seq, 8);
-ZK_CHECK_AT(zk_completion, last_seq, 16);
+ZK_CHECK_AT(zk_completion, symbol, 16);
+ZK_CHECK_AT(zk_completion, op_count, 20);
 ZK_CHECK_AT(zk_completion, post_state_root, 24);
 ZK_CHECK_AT(zk_completion, status, 56);
+ZK_CHECK_AT(zk_completion, version, 57);
+ZK_CHECK_AT(zk_completion, reserved, 58);
 ZK_CHECK_AT(zk_completion, proof_index, 60);
 
 #undef ZK_CHECK_AT

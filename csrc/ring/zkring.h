@@ -123,6 +123,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -214,8 +215,13 @@ ZKRING__SAME_AS_PLAIN(int32_t);
 #define ZKRING_MAGIC 0x474E495244534B5AULL /* "ZKSDRING" little-endian */
 /* 2: the producer registry, the identity words and the unblock counter.
  * A version-1 client would neither register its claims nor know the new
- * segment size, so it is refused (EVERSION) rather than half understood. */
-#define ZKRING_VERSION 2u
+ * segment size, so it is refused (EVERSION) rather than half understood.
+ * 3: the same header; the rings now carry records of layout version 2
+ * (csrc/formats/zk_records.h: the completion record names its symbol).  The
+ * ring version is the one thing every client checks at open, so an engine
+ * built against layout-1 records is refused here instead of misreading
+ * completions. */
+#define ZKRING_VERSION 3u
 #define ZKRING_LINE 128u
 #define ZKRING_RECORDS_OFFSET 768u
 #define ZKRING_MAX_CAPACITY (1ull << 30)
@@ -590,6 +596,72 @@ static inline const char *zkring_strerror(int code)
     case ZKRING_EFOREIGN: return "the segment's owner, group or mode is not the expected one";
     default: return "unknown zkring error";
     }
+}
+
+/* What to do about a failed zkring_open / zkring_open_ex that returned `rc`
+ * and left its diagnostics in `r`: the step that fixes it, "" if none. */
+static inline const char *zkring_open_hint(int rc, const zkring_t *r)
+{
+    switch (rc) {
+    case ZKRING_ESYS:
+        if (r->sys_errno == ENOENT)
+            return "start the sidecar daemon first, it creates the rings";
+        if (r->sys_errno == EACCES)
+            return "run as the ring's owner, or as a member of the group the daemon creates its "
+                   "rings for (ring.group)";
+        if (r->sys_errno == EMFILE || r->sys_errno == ENFILE)
+            return "too many open files: raise the limit (ulimit -n, LimitNOFILE=)";
+        return "check that /dev/shm is mounted and usable by this user";
+    case ZKRING_EVERSION:
+        if (r->seg_version > ZKRING_VERSION)
+            return "the daemon is newer than this client: build the client against the daemon's "
+                   "zkring.h and zk_records.h";
+        return "an older zksidecar made it: run a daemon of this version, and if it is a leftover, "
+               "stop the processes using it, remove it from /dev/shm and let the sidecar daemon "
+               "create it again";
+    case ZKRING_EMAGIC: case ZKRING_ETRUNC: case ZKRING_EHEADER: case ZKRING_ECORRUPT:
+        return "if no daemon is creating it at this moment, stop the processes using it, remove it "
+               "from /dev/shm and let the sidecar daemon create it again";
+    case ZKRING_ERECSIZE:
+        return "the ring was created for another record type: check the ring names";
+    case ZKRING_EBUSY:
+        return r->holder_pid ? "stop that process first (two would corrupt the stream)"
+                             : "close producers that are done";
+    case ZKRING_EFOREIGN:
+        return "another user may have created it to read or inject records: check who did, then "
+               "remove it from /dev/shm and let the sidecar daemon create it again";
+    case ZKRING_EINVAL:
+        return "a ring name is 'name' or '/name' with no other '/'";
+    default:
+        return "";
+    }
+}
+
+/* The whole message for a failed open, into buf (len bytes; returns buf):
+ *   ring NAME: cannot open as producer: No such file or directory; start
+ *   the sidecar daemon first, it creates the rings
+ * the ring, the reason (the errno text of a failed system call, the holder's
+ * pid, the segment's owner or version) and what to do. */
+static inline const char *zkring_open_error(char *buf, size_t len, const char *name, int role,
+                                            int rc, const zkring_t *r)
+{
+    char why[160];
+    const char *hint = zkring_open_hint(rc, r);
+    if (rc == ZKRING_ESYS)
+        snprintf(why, sizeof why, "%s", strerror(r->sys_errno));
+    else if (rc == ZKRING_EBUSY && r->holder_pid)
+        snprintf(why, sizeof why, "%s, pid %d", zkring_strerror(rc), (int)r->holder_pid);
+    else if (rc == ZKRING_EVERSION)
+        snprintf(why, sizeof why, "it has layout version %u, this build reads %u",
+                 (unsigned)r->seg_version, (unsigned)ZKRING_VERSION);
+    else if (rc == ZKRING_EFOREIGN)
+        snprintf(why, sizeof why, "%s (owner uid %u, group gid %u, mode %04o)", zkring_strerror(rc),
+                 (unsigned)r->seg_uid, (unsigned)r->seg_gid, (unsigned)r->seg_mode);
+    else
+        snprintf(why, sizeof why, "%s", zkring_strerror(rc));
+    snprintf(buf, len, "ring %s: cannot open as %s: %s%s%s", name,
+             role == ZKRING_CONSUMER ? "consumer" : "producer", why, *hint ? "; " : "", hint);
+    return buf;
 }
 
 /* Bytes a segment needs, or 0 if the parameters are invalid. */

@@ -21,8 +21,8 @@ fn main() {
             filled, trades, status, reason, reserved);
     fields!("zk_trade", Trade, taker_seq, maker_handle, taker_handle, price, qty, maker_account,
             taker_account, symbol, taker_side, reserved);
-    fields!("zk_completion", Completion, batch_id, first_seq, last_seq, post_state_root, status,
-            proof_index);
+    fields!("zk_completion", Completion, batch_id, first_seq, symbol, op_count, post_state_root,
+            status, version, reserved, proof_index);
     for (name, v) in [
         ("ZK_RECORDS_VERSION", RECORDS_VERSION as u64), ("ZK_MAX_PRICE", MAX_PRICE as u64),
         ("ZK_MAX_QTY", MAX_QTY as u64),

@@ -125,6 +125,7 @@ static int open_ring(zkring_t *r, const char *name, int role) {
 typedef struct {
     uint64_t completions, proven_ops, disagrees, failed, covered_ops, last_seq;
     uint8_t last_root[32];
+    uint32_t symbol; /* the book's: completions of any other are not ours */
 } done_t;
 
 static void read_completions(zkring_t *ring, done_t *d) {
@@ -133,10 +134,17 @@ static void read_completions(zkring_t *ring, done_t *d) {
     while ((n = zkring_poll(ring, buf, 64)) > 0) {
         for (int64_t i = 0; i < n; i++) {
             const zk_completion *c = &buf[i];
-            uint64_t ops = c->last_seq - c->first_seq + 1;
+            if (c->version != ZK_RECORDS_VERSION || c->symbol != d->symbol) {
+                /* another layout, or another book's batch: not ours to count */
+                fprintf(stderr, "engine: a completion of layout %u for symbol %u (expected layout %u, "
+                        "symbol %u)\n", c->version, c->symbol, ZK_RECORDS_VERSION, d->symbol);
+                d->failed++;
+                continue;
+            }
+            uint64_t ops = c->op_count, last = c->first_seq + c->op_count - 1;
             d->completions++;
             d->covered_ops += ops;
-            if (c->last_seq > d->last_seq) d->last_seq = c->last_seq;
+            if (last > d->last_seq) d->last_seq = last;
             if (c->status == ZK_COMPLETION_PROVEN) {
                 d->proven_ops += ops;
                 memcpy(d->last_root, c->post_state_root, 32);
@@ -144,7 +152,7 @@ static void read_completions(zkring_t *ring, done_t *d) {
                 d->disagrees++;
                 fprintf(stderr, "engine: batch %llu (seq %llu..%llu): the sidecar's outcome "
                         "differs from our claim\n", (unsigned long long)c->batch_id,
-                        (unsigned long long)c->first_seq, (unsigned long long)c->last_seq);
+                        (unsigned long long)c->first_seq, (unsigned long long)last);
             } else {
                 d->failed++;
             }
@@ -180,6 +188,7 @@ int main(int argc, char **argv) {
     zk_op *outbox = calloc(n_ops ? n_ops : 1, sizeof *outbox);
     flow_t flow = {.mid = 100000};
     done_t done = {0};
+    done.symbol = symbol;
     uint64_t applied = 0, published = 0, full_events = 0, trades = 0, rejected = 0;
     uint64_t last_beat = zkring_now_ns();
 

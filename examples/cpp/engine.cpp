@@ -120,6 +120,7 @@ struct Done {
     std::uint64_t completions = 0, proven_ops = 0, disagrees = 0, failed = 0, covered_ops = 0,
                   last_seq = 0;
     std::uint8_t last_root[32] = {};
+    std::uint32_t symbol = 0;  // the book's: completions of any other are not ours
 
     void read(zkr::Consumer<zk_completion> &ring)
     {
@@ -127,10 +128,18 @@ struct Done {
         while (std::uint64_t n = ring.poll(buf, 64)) {
             for (std::uint64_t i = 0; i < n; i++) {
                 const zk_completion &c = buf[i];
-                std::uint64_t ops = c.last_seq - c.first_seq + 1;
+                if (c.version != ZK_RECORDS_VERSION || c.symbol != symbol) {
+                    // another layout, or another book's batch: not ours to count
+                    std::fprintf(stderr, "engine: a completion of layout %u for symbol %u (expected "
+                                 "layout %u, symbol %u)\n", unsigned(c.version), unsigned(c.symbol),
+                                 unsigned(ZK_RECORDS_VERSION), unsigned(symbol));
+                    failed++;
+                    continue;
+                }
+                std::uint64_t ops = c.op_count, last = c.first_seq + c.op_count - 1;
                 completions++;
                 covered_ops += ops;
-                if (c.last_seq > last_seq) last_seq = c.last_seq;
+                if (last > last_seq) last_seq = last;
                 if (c.status == ZK_COMPLETION_PROVEN) {
                     proven_ops += ops;
                     std::memcpy(last_root, c.post_state_root, sizeof last_root);
@@ -139,7 +148,7 @@ struct Done {
                     std::fprintf(stderr, "engine: batch %llu (seq %llu..%llu) disagrees with our claim\n",
                                  static_cast<unsigned long long>(c.batch_id),
                                  static_cast<unsigned long long>(c.first_seq),
-                                 static_cast<unsigned long long>(c.last_seq));
+                                 static_cast<unsigned long long>(last));
                 } else {
                     failed++;
                 }
@@ -175,6 +184,7 @@ int main(int argc, char **argv)
 
         std::deque<zk_op> outbox;  // applied, not yet on the ring, in seq order
         Done done;
+        done.symbol = symbol;
         std::uint64_t applied = 0, published = 0, full_events = 0, trades = 0, rejected = 0;
         std::uint64_t last_beat = zkring_now_ns();
         auto beat = [&] {

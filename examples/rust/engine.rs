@@ -167,6 +167,7 @@ struct Done {
     covered_ops: u64,
     last_seq: u64,
     last_root: [u8; 32],
+    symbol: u32, // the book's: completions of any other are not ours
 }
 
 impl Done {
@@ -178,16 +179,23 @@ impl Done {
                 return;
             }
             for c in &buf[..n] {
-                let ops = c.last_seq - c.first_seq + 1;
+                if !c.layout_ok() || c.symbol != self.symbol {
+                    // another layout, or another book's batch: not ours to count
+                    eprintln!("engine: a completion of layout {} for symbol {} (expected layout {}, symbol {})",
+                              c.version, c.symbol, records::RECORDS_VERSION, self.symbol);
+                    self.failed += 1;
+                    continue;
+                }
+                let ops = c.op_count as u64;
                 self.completions += 1;
                 self.covered_ops += ops;
-                self.last_seq = self.last_seq.max(c.last_seq);
+                self.last_seq = self.last_seq.max(c.last_seq());
                 if c.status == records::COMPLETION_PROVEN {
                     self.proven_ops += ops;
                     self.last_root = c.post_state_root;
                 } else if c.status == records::COMPLETION_DISAGREES {
                     self.disagrees += 1;
-                    eprintln!("engine: batch {} (seq {}..{}) disagrees with our claim", c.batch_id, c.first_seq, c.last_seq);
+                    eprintln!("engine: batch {} (seq {}..{}) disagrees with our claim", c.batch_id, c.first_seq, c.last_seq());
                 } else {
                     self.failed += 1;
                 }
@@ -227,7 +235,7 @@ fn main() {
         .unwrap_or_else(|e| fail(format!("ring {}: {} (is `zksidecar daemon` running?)", args[2], e)));
 
     let mut outbox: VecDeque<Op> = VecDeque::new(); // applied, not yet on the ring, in seq order
-    let mut done = Done::default();
+    let mut done = Done { symbol, ..Done::default() };
     let (mut applied, mut published, mut full_events, mut trades, mut rejected) = (0u64, 0u64, 0u64, 0u64, 0u64);
     let mut last_beat = Instant::now();
 

@@ -115,7 +115,8 @@ def e2e(rates: list[dict], lag_run: dict | None, path: str, machine: str = "") -
     from matplotlib.ticker import FuncFormatter
 
     a1.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
-    a1.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    a1.yaxis.set_minor_formatter(FuncFormatter(      # 200, 300, 500, 2,000, …: a log axis to read
+        lambda v, _: f"{v:,.0f}" if v > 0 and f"{v:.0e}"[0] in "235" else ""))
     a1.set_xlabel("offered rate (operations/s)")
     a1.set_ylabel("proof lag (ms), operation seen -> proof stored")
     a1.set_title("offered rate against proof lag", fontsize=10)

@@ -19,7 +19,7 @@
                                    ring segments left in /dev/shm; clean removes unused ones
     zksidecar stats [--once]       the running daemon's figures as a live table
     zksidecar loadgen [--ops N]    a reference engine publishing a synthetic flow to the daemon
-    zksidecar demo [--seconds S] [--rate R] [--ops N]
+    zksidecar demo [--seconds S] [--rate R] [--ops N] [--plot PATH]
                                    daemon + reference engine end to end, then every proof verified
     zksidecar prover-server        the native prover behind the external prover protocol (stdin/stdout)
     zksidecar --version            the installed package's version
@@ -42,6 +42,11 @@ def _selfcheck(args) -> int:
 def _bench(args) -> int:
     from .bench import runner
 
+    if args.plot:
+        from . import plots
+
+        if plots.check_or_exit_code("zksidecar bench"):     # before minutes of measuring
+            return 2
     return runner.run(args.suite, args.json, args.plot)
 
 
@@ -132,7 +137,12 @@ def _rings(args) -> int:
 def _demo(args) -> int:
     from . import demo
 
-    return demo.run(args.seconds, args.rate, args.ops, args.dir)
+    if args.plot:
+        from . import plots
+
+        if plots.check_or_exit_code("zksidecar demo"):
+            return 2
+    return demo.run(args.seconds, args.rate, args.ops, args.dir, plot=args.plot)
 
 
 def _prover_server(args) -> int:

@@ -21,6 +21,10 @@ machine in well under a minute.
    status is non-zero if anything failed: an operation not proven, a proof
    that does not verify, a divergence, a process that exited badly.
 
+With `--plot PATH` (tools/plots.py, matplotlib), the /status samples of
+step 4 drawn as a PNG: proof lag over time, and operations published,
+ingested and proven over time.
+
 `DaemonProcess` is the same machinery for `zksidecar bench e2e`.
 """
 from __future__ import annotations
@@ -280,6 +284,15 @@ def _n(v) -> str:
     return f"{v:,}" if isinstance(v, int) else "-"
 
 
+def status_sample(t: float, st: dict, published: int | None = None) -> dict:
+    """One point of a run's time series for tools/plots.py, from a /status
+    (and the engine's count of operations published, if known)."""
+    lag = st.get("lag_s") or {}
+    return {"t": t, "published": published, "ingested": _get(st, "ops", "ingested"),
+            "proven": _get(st, "ops", "proven"), "lag_count": lag.get("count"),
+            "lag_mean_s": lag.get("mean"), "lag_p99_s": lag.get("p99")}
+
+
 def progress_line(elapsed: float, engine: dict, status: dict) -> str:
     return (f"{elapsed:6.1f} s  published {_n(engine.get('published')):>9}  "
             f"ingested {_n(_get(status, 'ops', 'ingested')):>9}  "
@@ -289,9 +302,11 @@ def progress_line(elapsed: float, engine: dict, status: dict) -> str:
 
 
 def run(seconds: float = DEMO_SECONDS, rate: float = DEMO_RATE, n_ops: int | None = None,
-        state_dir: str = DEMO_DIR, out=None, tty: bool | None = None) -> int:
+        state_dir: str = DEMO_DIR, out=None, tty: bool | None = None,
+        plot: str | None = None) -> int:
     """The demo; returns its exit status (0: every operation proven and every
-    proof verified)."""
+    proof verified).  `plot`: a PNG of proof lag and operations over time
+    (tools/plots.py; needs matplotlib)."""
     out = out or sys.stdout
     tty = out.isatty() if tty is None else tty
     n_ops = n_ops if n_ops is not None else max(1, int(seconds * rate))
@@ -316,10 +331,12 @@ def run(seconds: float = DEMO_SECONDS, rate: float = DEMO_RATE, n_ops: int | Non
         t0 = time.monotonic()
         engine = _EngineProcess(daemon, n_ops, rate, wait_s=max(60.0, n_ops / rate))
         status: dict = {}
+        samples: list[dict] = []
         next_plain = t0
         while engine.proc.poll() is None:
             try:
                 status = daemon.status(timeout=2)
+                samples.append(status_sample(time.monotonic() - t0, status, engine.latest.get("published")))
             except StatsError:
                 pass
             daemon.tree_rss()
@@ -337,6 +354,7 @@ def run(seconds: float = DEMO_SECONDS, rate: float = DEMO_RATE, n_ops: int | Non
             engine.kill()
         try:
             status = daemon.status()
+            samples.append(status_sample(time.monotonic() - t0, status, engine.latest.get("published")))
         except StatsError:
             pass
         print(("\r" if tty else "") + progress_line(time.monotonic() - t0, engine.latest, status)
@@ -357,7 +375,21 @@ def run(seconds: float = DEMO_SECONDS, rate: float = DEMO_RATE, n_ops: int | Non
         if engine is not None:
             engine.kill()
         daemon.cleanup()
-    return _summary(out, daemon, engine, engine_code, daemon_code, daemon_alive, status, n_ops)
+    code = _summary(out, daemon, engine, engine_code, daemon_code, daemon_alive, status, n_ops)
+    if plot:
+        from . import plots
+        from .bench.runner import machine
+
+        m = machine()
+        published_by = next((p["t"] for p in samples if (p["published"] or 0) >= n_ops), None)
+        try:
+            plots.demo(samples, plot, rate, seconds=published_by,
+                       machine=f"{m['cpu']}, {m['cores']} cores")
+        except OSError as exc:
+            print(f"zksidecar demo: cannot write the plot: {exc}", file=sys.stderr)
+            return code or 1
+        print(f"plot: {plot}", file=out)
+    return code
 
 
 def _summary(out, daemon: DaemonProcess, engine: _EngineProcess, engine_code, daemon_code,
@@ -440,5 +472,8 @@ def add_arguments(p) -> None:
     p.add_argument("--rate", type=float, default=DEMO_RATE,
                    help=f"operations per second (default {DEMO_RATE:,.0f})")
     p.add_argument("--ops", type=int, default=None, help="operations in all (default: seconds x rate)")
+    p.add_argument("--plot", metavar="PATH", default=None,
+                   help="write proof lag and operations over time as a PNG (needs matplotlib, "
+                        "the bench extra)")
     p.add_argument("--dir", default=DEMO_DIR,
                    help=f"state directory, wiped first if an earlier demo made it (default {DEMO_DIR})")

@@ -40,6 +40,11 @@ says which).  ``stages`` gives the figures of the highest rate tried (the
 failing one, if any): ingest rate, proof throughput, proving time per batch,
 queue wait, operations per batch.  ``daemon_rss_mib`` is the peak resident
 memory of the daemon and its workers during those runs (psutil, sampled).
+
+`--plot PATH` (tools/plots.py, matplotlib): offered rate against proof lag
+p50/p99 over the ladder, and proof lag over time in the run the lag figures
+come from (the /status samples above, each interval's mean lag and the
+running p99).  The time series is plotted, not printed.
 """
 from __future__ import annotations
 
@@ -54,7 +59,7 @@ from zksidecar.engine.book import Book
 from zksidecar.engine.records import FLAG_CLAIMED
 
 from .. import loadgen
-from ..demo import DaemonProcess, fresh_dir
+from ..demo import DaemonProcess, fresh_dir, status_sample
 from ..stats import StatsError
 
 BENCH_DIR = "./var/bench-e2e"
@@ -227,6 +232,7 @@ class _Sampler(threading.Thread):
         super().__init__(name="bench-e2e-sampler", daemon=True)
         self.daemon, self.every = daemon, every
         self.samples: list[tuple[float, int, int]] = []    # (t, ingested, proven)
+        self.series: list[dict] = []        # the same with the lag figures, for --plot
         self._halt = threading.Event()
         self.t0 = time.monotonic()
 
@@ -234,8 +240,9 @@ class _Sampler(threading.Thread):
         while not self._halt.is_set():
             try:
                 st = self.daemon.status(timeout=2)
-                self.samples.append((time.monotonic() - self.t0, st["ops"]["ingested"],
-                                     st["ops"]["proven"]))
+                t = time.monotonic() - self.t0
+                self.samples.append((t, st["ops"]["ingested"], st["ops"]["proven"]))
+                self.series.append(status_sample(t, st))
             except StatsError:
                 pass
             self.daemon.tree_rss()
@@ -299,6 +306,7 @@ def _one_rate(sw, state_dir: str, rate: int, window_s: float, drain_s: float) ->
         if kept:
             daemon.stop()
         res["peak_rss"] = daemon.peak_rss
+        res["series"] = {"rate": rate, "seconds": pub_end, "samples": sampler.series}
         return res
     finally:
         daemon.cleanup()
@@ -326,7 +334,26 @@ def _sustained(sw, state_dir: str, rates, window_s: float, drain_s: float) -> di
         runs.append(res)
         if not res["kept_up"]:
             break
-    return summarize(runs)
+    out = summarize(runs)
+    if getattr(sw, "plot", None):
+        from .. import plots
+        from .runner import machine
+
+        sw.step(f"plot -> {sw.plot}")
+        m = machine()
+        lag_run = _lag_run(runs)
+        plots.e2e([{k: r[k] for k in ("rate", "kept_up", "lag_ms_p50", "lag_ms_p99")} for r in runs],
+                  lag_run["series"] if lag_run else None, sw.plot,
+                  machine=f"{m['cpu']}, {m['cores']} cores; {window_s:.0f} s per rate")
+    return out
+
+
+def _lag_run(runs: list[dict]) -> dict | None:
+    """The run the lag figures come from: 10,000 ops/s if sustained, else
+    the highest rate sustained."""
+    sustained = [r for r in runs if r["kept_up"]]
+    return next((r for r in sustained if r["rate"] == TARGET_RATE), None) or (
+        sustained[-1] if sustained else None)
 
 
 def summarize(runs: list[dict]) -> dict:
@@ -334,8 +361,7 @@ def summarize(runs: list[dict]) -> dict:
     (each as _one_rate returns it)."""
     sustained = [r for r in runs if r["kept_up"]]
     best = sustained[-1] if sustained else None
-    at_target = next((r for r in sustained if r["rate"] == TARGET_RATE), None)
-    lag_run = at_target or best
+    lag_run = _lag_run(runs)
     out = {
         "sustained_ops_per_s": best["rate"] if best else 0,
         "lag_rate_ops_per_s": lag_run["rate"] if lag_run else None,

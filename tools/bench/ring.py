@@ -252,30 +252,10 @@ def peers() -> dict:
 
 
 def plot(one_way: np.ndarray, path: str, fig: dict) -> None:
-    """HdrHistogram-style percentile plot of the one-way latency."""
-    import matplotlib
+    """HdrHistogram-style percentile plot of the one-way latency (tools/plots.py)."""
+    from .. import plots
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    ordered = np.sort(one_way)
-    pct = (np.arange(1, len(ordered) + 1) - 0.5) / len(ordered)
-    x = 1.0 / (1.0 - pct)
-    f, ax = plt.subplots(figsize=(8, 4.5))
-    ax.plot(x, ordered, lw=1.5)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ticks = [1, 2, 10, 100, 1000, 10000, 100000]
-    ax.set_xticks(ticks, ["0%", "50%", "90%", "99%", "99.9%", "99.99%", "99.999%"])
-    ax.set_xlim(1, x[-1])
-    ax.set_xlabel("percentile")
-    ax.set_ylabel("one-way latency (ns)")
-    ax.set_title(f"zkring one-way latency, {len(ordered):,} ping-pong halves "
-                 f"(p50 {fig['one_way_ns_p50']:.0f} ns, p99 {fig['one_way_ns_p99']:.0f} ns)")
-    ax.grid(True, which="both", alpha=0.3)
-    f.tight_layout()
-    f.savefig(path, dpi=110)
-    plt.close(f)
+    plots.ring_latency(one_way, path, fig["one_way_ns_p50"], fig["one_way_ns_p99"])
 
 
 def ring(sw) -> dict:

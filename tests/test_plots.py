@@ -161,3 +161,13 @@ def test_plot_without_matplotlib_says_so_and_exits_2_before_running(tmp_path, ca
 def test_drawing_without_matplotlib_raises_plot_unavailable(tmp_path, no_matplotlib):
     with pytest.raises(plots.PlotUnavailable, match="bench extra"):
         plots.demo(_samples(), str(tmp_path / "x.png"), rate=1000)
+
+
+@pytest.mark.parametrize("suite", [s for s in runner.SUITES if s not in runner.PLOTTING])
+def test_plot_of_a_suite_that_draws_none_is_refused_before_running(tmp_path, capsys, monkeypatch,
+                                                                   suite):
+    monkeypatch.setattr(runner, "run", lambda *a, **k: pytest.fail("ran a suite that draws no plot"))
+    assert cli.main(["bench", suite, "--plot", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err
+    assert f"suite {suite} draws no plot" in err and "ring, e2e" in err
+    assert not (tmp_path / "x.png").exists()

@@ -43,6 +43,10 @@ def _bench(args) -> int:
     from .bench import runner
 
     if args.plot:
+        if args.suite in runner.SUITES and args.suite not in runner.PLOTTING:
+            print(f"zksidecar bench: suite {args.suite} draws no plot (those that do: "
+                  f"{', '.join(runner.PLOTTING)})", file=sys.stderr)
+            return 2
         from . import plots
 
         if plots.check_or_exit_code("zksidecar bench"):     # before minutes of measuring

@@ -28,6 +28,8 @@ SUITES = {
     "prover": "zksidecar.tools.bench.prover:prover",
     "e2e": "zksidecar.tools.bench.e2e:e2e",
 }
+#: the suites that draw a plot (`--plot PATH`)
+PLOTTING = ("ring", "e2e")
 
 # suite -> key -> (comparison, threshold, label): the targets of the issues
 TARGETS = {

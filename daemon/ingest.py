@@ -18,7 +18,8 @@ journal's last records of that symbol and sequence number — and dropped
 (`Resync`), until the first record the journal has not seen.
 
 Everything else about the ring is watched here too: the producer's liveness
-(a dead engine is reported, the daemon keeps serving), full events and depth.
+(a dead engine is reported, the daemon keeps serving), full events, depth,
+positions unblocked after a claimer died, and a stall on a claimed position.
 """
 from __future__ import annotations
 
@@ -181,3 +182,5 @@ class Ingest(threading.Thread):
         self.metrics.producer_status(status)
         self.metrics.ring_full_events(self.consumer.full_events)
         self.metrics.ring_depth(self.consumer.depth)
+        self.metrics.ring_unblocked(self.consumer.unblocked)
+        self.metrics.ring_stall(self.consumer.stall)

@@ -6,7 +6,11 @@ Metrics keeps every figure itself (plain integers and numpy arrays under one
 lock) and a collector presents them to its own prometheus_client registry at
 scrape time, so the Prometheus page and the status JSON are two views of the
 same numbers and an update costs one lock and a few additions.  Callers
-update per batch of records, never per record.
+update per batch of records, never per record.  Figures that live in the
+daemon's stages (proofs in flight, disk use, the backlog, ...) are read, not
+copied: the service attaches one function (attach()) that both the scrape
+and its /status call.  The process_* metrics are prometheus_client's
+ProcessCollector on the same registry.
 
 Percentiles.  A Prometheus histogram has a dozen buckets: fine for rates and
 alerts, useless for an exact p99.  Each timing therefore also feeds a
@@ -26,7 +30,7 @@ import time
 from collections import deque
 
 import numpy as np
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.metrics_core import (CounterMetricFamily, GaugeMetricFamily,
                                             HistogramMetricFamily)
 
@@ -44,7 +48,34 @@ TIME_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 SIZE_BUCKETS = tuple(float(1 << k) for k in range(17))   # 1 .. 65536
 
 RATE_WINDOW_S = 5.0      # the ingest rate is measured over about this long
+PROVING_RATE_WINDOW_S = 30.0   # the proving rate (operations proven per second) over about this long
 _RATE_SAMPLE_S = 0.25    # at most one rate sample this often
+BLOCKING_STAGES = ("ingest", "sequencer", "finisher")   # who can hold work a full disk refused
+DISK_AREAS = ("journal", "store")
+
+
+class _Rate:
+    """A running count's rate over about `window` seconds: samples (time,
+    count) at most every _RATE_SAMPLE_S; the rate is from the newest sample
+    at least `window` old (or the oldest there is) to now.  Not locked:
+    Metrics holds its lock around every use."""
+
+    def __init__(self, start: float, window: float):
+        self.window = window
+        self.samples: deque[tuple[float, int]] = deque([(start, 0)], maxlen=max(16, int(window / _RATE_SAMPLE_S) + 16))
+
+    def sample(self, now: float, count: int) -> None:
+        if now - self.samples[-1][0] >= _RATE_SAMPLE_S:
+            self.samples.append((now, count))
+
+    def rate(self, now: float, count: int) -> float:
+        self.sample(now, count)
+        base_t, base_n = self.samples[0]
+        for t, n in self.samples:
+            if now - t < self.window:
+                break
+            base_t, base_n = t, n
+        return (count - base_n) / (now - base_t) if now > base_t else 0.0
 
 
 class LogHistogram:
@@ -208,9 +239,13 @@ class Metrics:
         self._lock = threading.Lock()
         self._start = clock()
         self._ops = 0
-        self._rate_samples: deque[tuple[float, int]] = deque([(self._start, 0)], maxlen=256)
+        self._ingest_rate = _Rate(self._start, RATE_WINDOW_S)
+        self._proving_rate = _Rate(self._start, PROVING_RATE_WINDOW_S)
         self._ring_depth = 0
         self._ring_full = 0
+        self._ring_unblocked = 0
+        self._ring_stall: dict | None = None
+        self._live = None
         self._producer = "unknown"
         self._closed = dict.fromkeys(CLOSE_REASONS, 0)
         self._batch_sizes = Buckets(SIZE_BUCKETS)
@@ -226,6 +261,16 @@ class Metrics:
         self._breaks: dict[int, int] = {}
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
+        # process_resident_memory_bytes, process_cpu_seconds_total, process_start_time_seconds, ...
+        # of this process (prometheus_client reads /proc; absent where there is none)
+        ProcessCollector(registry=self.registry)
+
+    def attach(self, live) -> None:
+        """`live()` returns the daemon's own figures, read from its stages at
+        the moment of asking (Service.live(): proofs in flight, disk, backlog,
+        ...).  /metrics calls it per scrape and /status reads the same
+        function, so the two never disagree; keys are in docs/ADMIN.md."""
+        self._live = live
 
     # ---- updates (ingest thread and event loop) ----
 
@@ -235,7 +280,7 @@ class Metrics:
         now = self._clock()
         with self._lock:
             self._ops += n
-            self._sample_rate(now)
+            self._ingest_rate.sample(now, self._ops)
 
     def ring_depth(self, depth: int) -> None:
         """Records waiting in the ops ring when the ingest thread last looked."""
@@ -248,6 +293,19 @@ class Metrics:
         total = _check_count("ring full events", total)
         with self._lock:
             self._ring_full = total
+
+    def ring_unblocked(self, total: int) -> None:
+        """The ring's own count of positions skipped because their claimer
+        died between claim and commit (ringbuf Consumer.unblocked)."""
+        total = _check_count("ring unblocked", total)
+        with self._lock:
+            self._ring_unblocked = total
+
+    def ring_stall(self, stall: dict | None) -> None:
+        """The claimed, uncommitted position holding the consumer up, as
+        ringbuf Consumer.stall gives it (None: not stalled)."""
+        with self._lock:
+            self._ring_stall = dict(stall) if stall else None
 
     def batch_closed(self, size: int, reason: str) -> None:
         """The batcher closed a batch of `size` operations, for `reason`."""
@@ -281,8 +339,10 @@ class Metrics:
         """Operation seen -> its proof stored: one value per operation (a
         number or an array), or one value for a whole batch weighted by its
         `count` operations."""
+        now = self._clock()
         with self._lock:
             self._lag.record(seconds, count)
+            self._proving_rate.sample(now, self._lag.fine.count)
 
     def divergence(self, symbol: int) -> None:
         """The engine's claimed outcome differed from the rules on `symbol`."""
@@ -343,27 +403,35 @@ class Metrics:
 
     # ---- reading ----
 
-    def _sample_rate(self, now: float) -> None:
-        if now - self._rate_samples[-1][0] >= _RATE_SAMPLE_S:
-            self._rate_samples.append((now, self._ops))
+    def proving_rate(self) -> float:
+        """Operations proven per second over about PROVING_RATE_WINDOW_S."""
+        now = self._clock()
+        with self._lock:
+            return self._proving_rate.rate(now, self._lag.fine.count)
 
-    def _rate(self, now: float) -> float:
-        """Ops/s from the newest sample at least RATE_WINDOW_S old (or the
-        oldest there is) to now.  Called under the lock."""
-        self._sample_rate(now)
-        base_t, base_n = self._rate_samples[0]
-        for t, n in self._rate_samples:
-            if now - t < RATE_WINDOW_S:
-                break
-            base_t, base_n = t, n
-        return (self._ops - base_n) / (now - base_t) if now > base_t else 0.0
+    def backlog_seconds(self, ops: int) -> float | None:
+        """Seconds of proving `ops` operations take at the current proving
+        rate; None when nothing was proven in the window (no rate to go by),
+        0.0 for no backlog."""
+        if ops == 0:
+            return 0.0
+        rate = self.proving_rate()
+        return ops / rate if rate > 0 else None
+
+    def live(self) -> dict:
+        """The attached daemon's figures now ({} when none is attached)."""
+        return self._live() if self._live is not None else {}
 
     def _snapshot(self) -> dict:
         now = self._clock()
         with self._lock:
             return {
-                "uptime": now - self._start, "ops": self._ops, "rate": self._rate(now),
+                "uptime": now - self._start, "ops": self._ops,
+                "rate": self._ingest_rate.rate(now, self._ops),
+                "proving_rate": self._proving_rate.rate(now, self._lag.fine.count),
                 "ring_depth": self._ring_depth, "ring_full": self._ring_full,
+                "ring_unblocked": self._ring_unblocked,
+                "ring_stall": dict(self._ring_stall) if self._ring_stall else None,
                 "producer": self._producer, "closed": dict(self._closed),
                 "batch_sizes": self._batch_sizes.copy(), "queued": dict(self._queued),
                 "failed": dict(self._failed), "failed_other": self._failed_unattributed,
@@ -386,9 +454,11 @@ class Metrics:
         lag = s["lag"].fine
         return {
             "uptime_s": s["uptime"],
-            "ops": {"ingested": s["ops"], "rate_per_s": s["rate"], "proven": lag.count},
+            "ops": {"ingested": s["ops"], "rate_per_s": s["rate"], "proven": lag.count,
+                    "proven_rate_per_s": s["proving_rate"]},
             "ring": {"depth": s["ring_depth"], "full_events": s["ring_full"],
-                     "producer": s["producer"]},
+                     "producer": s["producer"], "unblocked": s["ring_unblocked"],
+                     "stall": s["ring_stall"]},
             "batches": {
                 "closed": n_closed,
                 "closed_by_reason": s["closed"],
@@ -439,6 +509,15 @@ class _Collector:
                                 value=s["ring_depth"])
         yield CounterMetricFamily("zksidecar_ring_full_events", "Publishes the ops ring refused "
                                   "because it was full (the ring's own count).", value=s["ring_full"])
+        yield CounterMetricFamily("zksidecar_ring_unblocked", "Ops ring positions skipped because "
+                                  "their claimer died between claim and commit (the ring's own "
+                                  "count).", value=s["ring_unblocked"])
+        stall = s["ring_stall"]
+        yield GaugeMetricFamily("zksidecar_ring_stalled", "1 while the consumer is held up by a "
+                                "claimed, uncommitted position, else 0.", value=1.0 if stall else 0.0)
+        yield GaugeMetricFamily("zksidecar_ring_stall_seconds", "How long the consumer has been "
+                                "held up by a claimed, uncommitted position (0: not stalled).",
+                                value=stall["seconds"] if stall else 0.0)
         producer = GaugeMetricFamily("zksidecar_producer_status", "The ops ring's producer: 1 for "
                                      "its current state, 0 for the others.", labels=["state"])
         for state in PRODUCER_STATES:
@@ -495,9 +574,80 @@ class _Collector:
         for reason, n in s["refused"].items():
             refused.add_metric([reason], n)
         yield refused
+        yield GaugeMetricFamily("zksidecar_proven_ops_per_second", "Operations proven per second, "
+                                f"over about the last {PROVING_RATE_WINDOW_S:g} s.",
+                                value=s["proving_rate"])
         breaks = CounterMetricFamily("zksidecar_stream_breaks", "Times a symbol's stream resumed "
                                      "past operations that never arrived (a break in its chain "
                                      "of proofs).", labels=["symbol"])
         for symbol, n in sorted(s["breaks"].items()):
             breaks.add_metric([str(symbol)], n)
         yield breaks
+        yield from _live_families(self._metrics.live(), self._metrics)
+
+
+def _live_families(live: dict, metrics: Metrics):
+    """The daemon's own figures (Service.live()) as metric families; a key
+    the daemon does not give (a bare Metrics in a test) gives no family."""
+    if "proofs_in_flight" in live:
+        yield GaugeMetricFamily("zksidecar_proofs_in_flight", "Proof jobs queued or running.",
+                                value=live["proofs_in_flight"])
+        yield GaugeMetricFamily("zksidecar_proofs_in_flight_limit", "batch.max_pending: above "
+                                "this many proofs in flight the daemon is behind.",
+                                value=live["max_pending"])
+        yield GaugeMetricFamily("zksidecar_behind", "1 while more proofs are in flight than "
+                                "batch.max_pending, else 0.", value=1.0 if live["behind"] else 0.0)
+    if "completions_waiting" in live:
+        yield GaugeMetricFamily("zksidecar_completions_waiting", "Completions the engine's full "
+                                "completion ring could not take yet.",
+                                value=live["completions_waiting"])
+        yield CounterMetricFamily("zksidecar_completions_dropped", "Completions given up because "
+                                  "the engine left its completion ring full past the backlog "
+                                  "bound.", value=live["completions_dropped"])
+    if "ingest_healthy" in live:
+        yield GaugeMetricFamily("zksidecar_ingest_healthy", "1 while the ingest loop is turning, "
+                                "else 0.", value=1.0 if live["ingest_healthy"] else 0.0)
+    if "blocked" in live:
+        blocked = GaugeMetricFamily("zksidecar_blocked", "1 while the stage holds work a full "
+                                    "disk refused, else 0.", labels=["stage"])
+        for stage in BLOCKING_STAGES:
+            blocked.add_metric([stage], 1.0 if live["blocked"].get(stage) else 0.0)
+        yield blocked
+    if "disk" in live:
+        families = {
+            "bytes": GaugeMetricFamily("zksidecar_disk_bytes", "Bytes the journal or the proof "
+                                       "store occupies (its files).", labels=["area"]),
+            "fs_used_bytes": GaugeMetricFamily("zksidecar_filesystem_used_bytes", "Bytes used on "
+                                               "the filesystem holding the journal or the store.",
+                                               labels=["area"]),
+            "fs_free_bytes": GaugeMetricFamily("zksidecar_filesystem_free_bytes", "Bytes free "
+                                               "for the daemon (f_bavail) on the filesystem "
+                                               "holding the journal or the store.", labels=["area"]),
+            "fs_size_bytes": GaugeMetricFamily("zksidecar_filesystem_size_bytes", "Size in bytes "
+                                               "of the filesystem holding the journal or the "
+                                               "store.", labels=["area"]),
+        }
+        for area in DISK_AREAS:
+            figures = live["disk"].get(area) or {}
+            for key, family in families.items():
+                if figures.get(key) is not None:
+                    family.add_metric([area], figures[key])
+        yield from families.values()
+    if "backlog" in live:
+        b = live["backlog"]
+        ops = GaugeMetricFamily("zksidecar_backlog_ops", "Operations waiting for a proof: in "
+                                "closed batches whose proof job is queued or running, and in "
+                                "the open batches.", labels=["where"])
+        ops.add_metric(["closed"], b["closed_ops"])
+        ops.add_metric(["open"], b["open_ops"])
+        yield ops
+        seconds = GaugeMetricFamily("zksidecar_backlog_seconds", "Seconds of proving the backlog "
+                                    "takes at the current proving rate (absent while nothing "
+                                    "was proven lately: no rate to go by).")
+        if b.get("seconds") is not None:
+            seconds.add_metric([], b["seconds"])
+        yield seconds
+    if live.get("tree_resident_bytes") is not None:
+        yield GaugeMetricFamily("zksidecar_tree_resident_memory_bytes", "Resident memory of the "
+                                "daemon and its child processes (the proof workers), in bytes.",
+                                value=live["tree_resident_bytes"])

@@ -22,7 +22,10 @@ import functools
 import logging
 import os
 import signal
+import threading
 import time
+
+import psutil
 
 from .. import ringbuf
 from ..prover.orderbook.witness import trace_length_for
@@ -90,6 +93,10 @@ class Service:
                              producer_stale_s=c.ingest.producer_stale_s)
         self._threads = (self.ingest, self.sequencer_thread, self.finisher)
         self._stop_requested = False
+        self._closed_lock = threading.Lock()
+        self._closed_ops = 0          # operations in closed batches whose proof job is not done
+        self._process = psutil.Process()
+        self.metrics.attach(self.live)
 
     # -------------------------------------------------------------- run --
     def start(self) -> None:
@@ -113,9 +120,16 @@ class Service:
 
     def _submit(self, batch: Batch) -> None:
         self.metrics.batch_queued(batch.priority.label)
+        with self._closed_lock:
+            self._closed_ops += len(batch.ops)
         future = self.pool.submit(ProofJob.of(batch, self.config.workers.security_bits),
                                   batch.priority)
-        future.add_done_callback(functools.partial(self.finisher.finished, batch))
+        future.add_done_callback(functools.partial(self._job_done, batch))
+
+    def _job_done(self, batch: Batch, future) -> None:
+        with self._closed_lock:
+            self._closed_ops -= len(batch.ops)
+        self.finisher.finished(batch, future)
 
     def shutdown(self, grace_s: float | None = None) -> None:
         """Stop ingest, close the open batches, wait (up to grace_s, default
@@ -156,8 +170,34 @@ class Service:
         self._stop_requested = True
 
     # ----------------------------------------------------------- status --
-    def status(self) -> dict:
+    def live(self) -> dict:
+        """The figures read from the stages themselves at the moment of
+        asking: /status shows them (status()) and /metrics presents them
+        (Metrics.attach), so both read one source.  Keys in docs/ADMIN.md."""
         pending = self.pool.pending
+        seq, fin = self.sequencer, self.finisher
+        with self._closed_lock:
+            closed_ops = self._closed_ops
+        open_ops = sum(b.open_count for b in list(seq.shadows.values()))
+        c = self.config
+        return {
+            "proofs_in_flight": pending,
+            "max_pending": c.batch.max_pending,
+            "behind": pending > c.batch.max_pending,
+            "completions_waiting": fin.completions_waiting,
+            "completions_dropped": fin.completions_dropped,
+            "ingest_healthy": self.ingest.healthy(),
+            "blocked": {"ingest": self.ingest.blocked, "sequencer": seq.blocked,
+                        "finisher": fin.blocked},
+            "disk": {"journal": disk_figures(c.journal.dir), "store": disk_figures(c.store.dir)},
+            "backlog": {"closed_ops": closed_ops, "open_ops": open_ops,
+                        "ops": closed_ops + open_ops,
+                        "seconds": self.metrics.backlog_seconds(closed_ops + open_ops)},
+            "tree_resident_bytes": tree_resident_bytes(self._process),
+        }
+
+    def status(self) -> dict:
+        live = self.live()
         seq, fin = self.sequencer, self.finisher
         return {
             "trace_length": self.trace_length,
@@ -168,16 +208,18 @@ class Service:
                                  "resting": len(b.book)}
                         for s, b in sorted(seq.shadows.items())},
             "unstarted_ops": seq.unstarted,
-            "proofs_in_flight": pending,
-            "behind": pending > self.config.batch.max_pending,
+            "proofs_in_flight": live["proofs_in_flight"],
+            "behind": live["behind"],
             "store": {"proofs": len(self.store)},
-            "completions_waiting": fin.completions_waiting,
-            "ingest_healthy": self.ingest.healthy(),
-            "blocked": [why for why in (self.ingest.blocked, seq.blocked, self.finisher.blocked)
-                        if why],
+            "completions_waiting": live["completions_waiting"],
+            "ingest_healthy": live["ingest_healthy"],
+            "blocked": [why for why in live["blocked"].values() if why],
+            "disk": live["disk"],
+            "backlog": live["backlog"],
+            "memory": {"tree_resident_bytes": live["tree_resident_bytes"]},
             "counts": {"divergences": seq.divergences, "rejected": seq.refused,
                        "breaks": seq.breaks, "proven": fin.proven, "failed": fin.failed,
-                       "completions_dropped": fin.completions_dropped,
+                       "completions_dropped": live["completions_dropped"],
                        "recovered_batches": len(self.recovered.todo)},
         }
 
@@ -232,6 +274,56 @@ class Service:
                     watchdog.cancel()
         finally:
             await loop.run_in_executor(None, self.shutdown)
+
+
+def disk_figures(directory: str) -> dict:
+    """The bytes the files under `directory` occupy on disk (allocated
+    blocks), and its filesystem's size, used and free bytes (statvfs; free:
+    what an unprivileged writer may still use, f_bavail).  A figure that
+    cannot be read is None (the reason is not the metrics' to raise)."""
+    out = {"path": os.path.abspath(directory), "bytes": None, "fs_size_bytes": None,
+           "fs_used_bytes": None, "fs_free_bytes": None}
+    try:
+        st = os.statvfs(directory)
+        out["fs_size_bytes"] = st.f_blocks * st.f_frsize
+        out["fs_used_bytes"] = (st.f_blocks - st.f_bfree) * st.f_frsize
+        out["fs_free_bytes"] = st.f_bavail * st.f_frsize
+    except OSError:
+        pass
+    total = 0
+    try:
+        stack = [directory]
+        while stack:
+            with os.scandir(stack.pop()) as entries:
+                for e in entries:
+                    try:
+                        if e.is_dir(follow_symlinks=False):
+                            stack.append(e.path)
+                        else:
+                            total += e.stat(follow_symlinks=False).st_blocks * 512
+                    except OSError:     # a file removed while we looked
+                        pass
+        out["bytes"] = total
+    except OSError:
+        pass
+    return out
+
+
+def tree_resident_bytes(process: psutil.Process) -> int | None:
+    """Resident memory of `process` and all its descendants (the proof
+    workers), in bytes; shared pages count once per process, so this is an
+    upper bound.  None if it cannot be read."""
+    try:
+        total = process.memory_info().rss
+        children = process.children(recursive=True)
+    except psutil.Error:
+        return None
+    for child in children:
+        try:
+            total += child.memory_info().rss
+        except psutil.Error:        # it ended while we looked
+            pass
+    return total
 
 
 def _open_rings(rc: RingConfig):

@@ -94,7 +94,8 @@ def test_metrics_status_healthz(sockdir, loop):
             assert code == 200 and headers["Content-Type"] == "application/json"
             doc = json.loads(body)
             assert doc["service"] == "up"
-            assert doc["ring"] == {"name": "ops", "depth": 17, "full_events": 0, "producer": "alive"}
+            assert doc["ring"] == {"name": "ops", "depth": 17, "full_events": 0, "producer": "alive",
+                                  "unblocked": 0, "stall": None}
             assert doc["ops"]["ingested"] == 4100
             assert doc["batches"]["closed_by_reason"]["size"] == 1
             assert doc["lag_s"]["p99"] == pytest.approx(0.9, rel=doc["percentile_error_bound"])

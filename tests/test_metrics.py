@@ -219,7 +219,18 @@ def test_ring_and_producer_figures():
     m.ring_depth(123)
     m.ring_full_events(9)
     m.producer_status("dead")
-    assert m.status()["ring"] == {"depth": 123, "full_events": 9, "producer": "dead"}
+    m.ring_unblocked(2)
+    assert m.status()["ring"] == {"depth": 123, "full_events": 9, "producer": "dead",
+                                  "unblocked": 2, "stall": None}
+    stall = {"position": 77, "seconds": 1.5, "claimer": "checking", "claimer_pid": 0}
+    m.ring_stall(stall)
+    assert m.status()["ring"]["stall"] == stall
+    fams = families(m)
+    assert fams["zksidecar_ring_unblocked"].samples[0].value == 2
+    assert fams["zksidecar_ring_stalled"].samples[0].value == 1
+    assert fams["zksidecar_ring_stall_seconds"].samples[0].value == 1.5
+    m.ring_stall(None)
+    assert families(m)["zksidecar_ring_stalled"].samples[0].value == 0
 
 
 def test_producer_states_cover_the_ring():
@@ -238,6 +249,7 @@ def test_producer_states_cover_the_ring():
     lambda m: m.ring_depth(1.5),
     lambda m: m.divergence(-3),
     lambda m: m.proof_failed("meh"),
+    lambda m: m.ring_unblocked(-1),
 ])
 def test_bad_updates_are_refused_and_change_nothing(call):
     m = Metrics()
@@ -245,7 +257,7 @@ def test_bad_updates_are_refused_and_change_nothing(call):
     with pytest.raises(ValueError):
         call(m)
     after = m.exposition()
-    strip = lambda text: [ln for ln in text.decode().splitlines() if "uptime" not in ln]  # noqa: E731
+    strip = lambda text: [ln for ln in text.decode().splitlines() if "uptime" not in ln and "process_" not in ln]  # noqa: E731
     assert strip(before) == strip(after)
 
 

@@ -18,8 +18,9 @@ Winterfell's ``Air`` trait, a small declaration:
   verifier's side of a LogUp sum over a public table);
 * **transition constraints** over the current and next row, each with a
   declared degree, holding on every row but the last; or, marked
-  ``every_row``, over the current row alone, holding on all N rows (the
-  quotient divides those by x^N - 1 instead of (x^N - 1)/(x - w^(N-1)));
+  ``every_row``, holding on all N rows, cyclically: on row N-1 the next row
+  is row 0 (the quotient divides those by x^N - 1 instead of
+  (x^N - 1)/(x - w^(N-1)));
 * **boundary constraints**: a column's value at one row.
 
 Constraints are :mod:`expressions <zksidecar.prover.expr>`, written once in
@@ -34,7 +35,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .expr import CHALLENGE, DERIVED, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var, variables
+from .expr import CHALLENGE, DERIVED, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var
 from .ext_scalar import Ext
 
 
@@ -55,15 +56,9 @@ class Segment:
 @dataclass(frozen=True)
 class TransitionConstraint(Constraint):
     degree: int = 1
-    #: a relation of the current row alone that holds on all N rows, the last
-    #: included (LogUp's per-row relations); it may not read the next row
+    #: a relation that holds on all N rows, the last included (LogUp's
+    #: relations); read cyclically: row N-1's next row is row 0
     every_row: bool = False
-
-    def __post_init__(self):
-        # checked once where the constraint is made (an AIR that caches its
-        # constraints, as the order book's does, pays for the walk once)
-        if self.every_row and any(kind == TRACE and key[1] for kind, *key in variables([self.expr])):
-            raise ValueError(f"constraint {self.name!r} holds on every row, so it cannot read the next row")
 
 
 @dataclass(frozen=True)

@@ -19,37 +19,46 @@ Row i's **term** is the sum of its fractions; the argument proves that the
 terms of all N rows sum to ``target`` (0 unless given; any degree-0
 expression: a constant, a public value, a challenge combination).
 
-Columns (extension field, auxiliary segment), for an argument named ``x``:
+Columns (extension field, auxiliary segment), for an argument named ``x``
+with G groups of fractions (below):
 
-    x.prev[i] = sum of term(j) for j <  i        (so x.prev[0] = 0)
-    x.sum[i]  = sum of term(j) for j <= i        (so x.sum[N-1] = the total)
-    x.h<g>[i] = the fractions of group g at row i  (only when there are >= 2 groups)
+    x.sum[i]  = S[i] = sum over j < i of (term(j) - target/N)     (S[0] = 0)
+    x.h<g>[i] = the fractions of group g at row i,  g = 0 .. G-2   (none when G = 1)
 
-Why two running-sum columns.  Each per-row relation is an *every-row*
-constraint (air.TransitionConstraint(every_row=True)): it reads the current
-row only and the quotient divides it by x^N - 1, so it holds on all N rows,
-the last included.  A relation that pins one row's term needs two columns of
-that row, hence prev and sum:
+One cyclic running sum.  Every relation is an *every-row* constraint
+(air.TransitionConstraint(every_row=True)): the quotient divides it by
+x^N - 1, so it holds on all N rows, the last included, and a next-row
+read on row N-1 reads row 0 (the trace polynomial at w * w^(N-1) = 1).
+The sum relation is
 
-    (sum - prev) = term                every row
-    prev' = sum                        (rows 0..N-2: the sum carries over)
-    prev[0] = 0,  sum[N-1] = target    (boundaries)
+    S' - S = term - target/N           every row, row N-1 wrapping to row 0
 
-so sum[N-1] = term(0) + ... + term(N-1) exactly; no term is skipped.  (The
-first version stated each relation twice, on the current row and shifted to
-the next, because ordinary transitions skip the last row; docs/LOGUP.md.)
+and summing it over the N rows telescopes the left side to 0:
+sum_i term(i) = N * target/N = target (N < p is invertible).  No boundary
+constraint is needed and no term is skipped; S[0] is free (the prover
+takes 0).  target/N is a degree-0 expression (a constant of the
+constraint: public values, challenges, derived values), evaluated by
+prover and verifier alike.  (Earlier versions kept two columns, prev and
+sum, with prev' = sum, prev[0] = 0 and sum[N-1] = target: one more
+extension column; docs/LOGUP.md.)
 
 Constraints and degrees.  Fractions are split into groups of at most
-``group_size`` (default 2).  With one group, the relation is written on
-(sum - prev) directly; otherwise each group g gets a helper column h_g:
+``group_size`` (default 2).  Groups g < G-1 get a helper column h_g:
 
     h_g * prod_k d_k  =  sum_k m_k * prod_{j != k} d_j      d_k = alpha - compress_k
 
-whose degree is 1 + sum_k deg(d_k) (when multiplicities are no higher than
-denominators): **3 for two fractions of degree-1 tuples**, the default.  The
-sum relation is then sum - prev - sum_g h_g (degree 1).  Degrees are computed
-from the expressions, not asserted by hand.  The prover needs
-blowup >= max degree: degree 3 means log_blowup >= 2.
+and the last group is absorbed into the sum relation, with its helper
+replaced by what the sum relation says it is:
+
+    (S' - S + target/N - sum_{g < G-1} h_g) * prod_k d_k  =  sum_k m_k * prod_{j != k} d_j
+
+(for G = 1 the sum over helpers is empty).  That is the same system with
+one variable eliminated.  The degree of either kind is 1 + sum_k deg(d_k)
+(when multiplicities are no higher than denominators): **3 for two
+fractions of degree-1 tuples**, the default.  Degrees are computed from the
+expressions, not asserted by hand.  The prover needs blowup >= max degree:
+degree 3 means log_blowup >= 2.  Aux width: G extension columns (S and
+G-1 helpers) per argument.
 
 A denominator that vanishes at some row (alpha equal to a compressed tuple)
 makes the prover's inversion fail; it happens with probability at most
@@ -145,22 +154,25 @@ class LogUp:
 
     # ------------------------------------------------------------- columns --
     @property
-    def prev(self) -> str:
-        return f"{self.name}.prev"
-
-    @property
     def sum(self) -> str:
+        """The cyclic running sum S (docstring of the module)."""
         return f"{self.name}.sum"
 
     @property
     def helpers(self) -> tuple[str, ...]:
-        if len(self.groups) == 1:
-            return ()
-        return tuple(f"{self.name}.h{g}" for g in range(len(self.groups)))
+        """One column per group but the last (absorbed into the sum relation)."""
+        return tuple(f"{self.name}.h{g}" for g in range(len(self.groups) - 1))
 
     @property
     def columns(self) -> tuple[str, ...]:
-        return (self.prev, self.sum) + self.helpers
+        return (self.sum,) + self.helpers
+
+    def shift(self, f: Frame) -> Expr:
+        """target / N, the amount S drops by per row: degree 0."""
+        if self.target is None:
+            return const(0)
+        n_inv = pow(f._air.trace_length, F.P - 2, F.P)
+        return term_expr(f, self.target) * const(n_inv)
 
     # ---------------------------------------------------------- expressions --
     def _compress(self, f: Frame, values: tuple[Term, ...]) -> Expr:
@@ -197,33 +209,29 @@ class LogUp:
         return lhs * prod - rhs
 
     def transitions(self, f: Frame) -> list[TransitionConstraint]:
-        """Each per-row relation once, as an every-row constraint (all N
-        rows, the last included); the carry prev' = sum is an ordinary
-        transition (rows 0..N-2)."""
+        """Every relation once, as an every-row constraint (all N rows, the
+        last included, its next row being row 0): one per helper, then the
+        sum relation with the last group absorbed."""
         out = []
-        prev, total = f.cur(self.prev), f.cur(self.sum)
+        parts = [self._parts(f, g) for g in self.groups]
+        if any(kind == TRACE and key[1] for kind, *key in variables([e for p in parts for q in p for e in q])):
+            raise ValueError(f"{self.name}: a LogUp fraction reads the current row only; "
+                             f"it cannot read the next row")
 
         def row(name: str, expr: Expr) -> None:
             out.append(TransitionConstraint(name, expr, expr.degree, every_row=True))
 
-        if not self.helpers:
-            row(f"{self.name}: sum - prev = term", self._cleared(total - prev,
-                                                                 self._parts(f, self.groups[0])))
-        else:
-            acc = total - prev
-            for g, (h, group) in enumerate(zip(self.helpers, self.groups)):
-                row(f"{self.name}: h{g} = group {g} fractions",
-                    self._cleared(f.cur(h), self._parts(f, group)))
-                acc = acc - f.cur(h)
-            row(f"{self.name}: sum - prev = sum of h", acc)
-        carry = f.next(self.prev) - total
-        out.append(TransitionConstraint(f"{self.name}: prev' = sum", carry, carry.degree))
+        acc = f.next(self.sum) - f.cur(self.sum) + self.shift(f)
+        for g, h in enumerate(self.helpers):
+            row(f"{self.name}: h{g} = group {g} fractions", self._cleared(f.cur(h), parts[g]))
+            acc = acc - f.cur(h)
+        row(f"{self.name}: sum' - sum = term - target/N", self._cleared(acc, parts[-1]))
         return out
 
     def boundaries(self, f: Frame) -> list[BoundaryConstraint]:
-        target = const(0) if self.target is None else term_expr(f, self.target)
-        return [BoundaryConstraint(f"{self.name}: prev[0] = 0", self.prev, 0, const(0)),
-                BoundaryConstraint(f"{self.name}: sum[N-1] = target", self.sum, -1, target)]
+        """None: the cyclic sum needs no boundary (kept for AIRs that add
+        an argument's boundaries to their own)."""
+        return []
 
     # ---------------------------------------------------------------- build --
     def build(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray,
@@ -235,7 +243,7 @@ class LogUp:
         they are); csrc/stark/logup.c does the rest in one pass over the rows,
         block by block.  An argument whose entries are extension-valued is
         built by :meth:`build_numpy` instead.  Never raises on a trace that
-        does not close: the boundary sum[N-1] = target then fails instead."""
+        does not close: the sum relation then fails at row N-1 instead."""
         n = air.trace_length
         shape = (n, len(self.columns), 4)
         if out is None:
@@ -248,9 +256,11 @@ class LogUp:
             out[...] = self.build_numpy(air, main, challenges)
             return out
         fractions, keep = bound
+        shift = np.ascontiguousarray(self._shift_value(air, challenges).to_mont(), dtype=np.uint32)
         status = lib.zk_logup_build(ffi.cast("uint32_t *", out.ctypes.data), out.strides[0] // 4,
                                     ffi.cast("zk_logup_fraction *", fractions.ctypes.data),
-                                    len(self.fractions), len(self.groups), n)
+                                    len(self.fractions), len(self.groups), n,
+                                    ffi.cast("uint32_t *", shift.ctypes.data))
         del keep
         if status == -2:
             raise MemoryError(f"{self.name}: no scratch memory for the LogUp columns")
@@ -260,6 +270,13 @@ class LogUp:
             row, k = divmod(int(status), len(self.fractions))
             raise ZeroDivisionError(f"{self.name}: the denominator of fraction {k} vanishes at row {row}")
         return out
+
+    def _shift_value(self, air: Air, challenges: np.ndarray) -> Ext:
+        """target / N for one proof's challenges."""
+        if self.target is None:
+            return Ext(0)
+        (v,) = evaluate([self.shift(Frame(air))], ScalarAlgebra(air.constants(challenges)))
+        return v if isinstance(v, Ext) else Ext(int(v))
 
     def _plan(self, air: Air) -> "_Plan | None":
         """This argument's kernel plan for `air` (see _Plan), or None when
@@ -278,6 +295,29 @@ class LogUp:
         definition the kernel is tested against, and the path for
         extension-valued entries.  One batch inversion for all denominators;
         prefix sums in numpy."""
+        group_sums = self.group_sums(air, main, challenges)
+        term = group_sums[0]
+        for v in group_sums[1:]:
+            term = F.add(term, v)
+        # S[i] = sum_{j < i} (term(j) - target/N); Montgomery form is linear,
+        # so summing representations mod p sums values
+        step = F.sub(term, np.ascontiguousarray(np.broadcast_to(
+            self._shift_value(air, challenges).to_mont(), term.shape)))
+        running = np.zeros_like(term)
+        running[1:] = (np.cumsum(step[:-1].astype(np.uint64), axis=0) % F.P).astype(np.uint32)
+        return np.stack([running] + group_sums[:-1], axis=1)
+
+    def total(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> Ext:
+        """The sum of every row's term (the argument holds when it is the
+        target): for tests and diagnostics, by :meth:`group_sums`."""
+        acc = np.zeros(4, dtype=np.uint64)
+        for g in self.group_sums(air, main, challenges):
+            acc += g.astype(np.uint64).sum(axis=0) % F.P
+        return Ext.from_mont((acc % F.P).astype(np.uint32))
+
+    def group_sums(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> list[np.ndarray]:
+        """Every group's fractions summed, row by row: G (N, 4) Montgomery
+        columns, the last group's included (it has no column of its own)."""
         n = air.trace_length
         f = Frame(air)
         parts = [self._parts(f, g) for g in self.groups]
@@ -296,15 +336,7 @@ class LogUp:
                 acc = F.add(acc, v)
             group_sums.append(acc)
             k += len(g)
-        term = group_sums[0]
-        for v in group_sums[1:]:
-            term = F.add(term, v)
-        # Montgomery form is linear, so summing representations mod p sums values
-        total = (np.cumsum(term.astype(np.uint64), axis=0) % F.P).astype(np.uint32)
-        prev = np.zeros_like(total)
-        prev[1:] = total[:-1]
-        cols = [prev, total] + (group_sums if self.helpers else [])
-        return np.stack(cols, axis=1)
+        return group_sums
 
 
 def _main_column(air: Air, main, name: str) -> np.ndarray:

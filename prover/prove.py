@@ -362,11 +362,15 @@ def check_constraints(air: Air, trace_mats: list[np.ndarray], challenges: np.nda
     alg = C.ColumnAlgebra(n, source)
     cons = air.transition_constraints
     first = None  # (row, constraint name): the earliest row, then declaration order
+    wrap = None   # the first every-row constraint failing on row N-1 (next row: row 0)
     for c, v in zip(cons, evaluate([c.expr for c in cons], alg)):
         col = C.as_column(v, n, isinstance(v, np.ndarray) and v.ndim == 2)
-        bad = np.flatnonzero(col.reshape(n, -1)[: n if c.every_row else n - 1].any(axis=1))
+        rows = col.reshape(n, -1).any(axis=1)
+        bad = np.flatnonzero(rows[: n - 1])
         if bad.size and (first is None or bad[0] < first[0]):
             first = (int(bad[0]), c.name)
+        if c.every_row and wrap is None and rows[n - 1]:
+            wrap = c.name
     if first:
         row, name = first
         raise ConstraintError(f"transition constraint {name!r} fails at row {row} "
@@ -377,6 +381,12 @@ def check_constraints(air: Air, trace_mats: list[np.ndarray], challenges: np.nda
         col = C.as_column(col, n, isinstance(col, np.ndarray) and col.ndim == 2)
         if col.reshape(n, -1)[row].any():
             raise ConstraintError(f"boundary constraint {b.name!r} fails at row {row}")
+    # the wrap last, after the boundaries: there a LogUp sum that does not
+    # close fails (its cyclic relation, row N-1 -> row 0), which tells less
+    # than a boundary or a row's own rule failing alongside
+    if wrap is not None:
+        raise ConstraintError(f"transition constraint {wrap!r} fails at row {n - 1} "
+                              f"(between rows {n - 1} and 0, the wrap)")
 
 
 def _boundary_expr(air: Air, b):

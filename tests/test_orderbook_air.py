@@ -374,7 +374,8 @@ def set_word(c, x, r, word):
             c[f"{x}{j}"][r] = v
 
 
-SUM = re.escape("lu: sum[N-1] = target")
+#: a sum that does not close fails the sum relation at the wrap, row N-1 -> 0
+SUM = re.escape("lu: sum' - sum = term - target/N")
 
 
 def test_trade_through_skipping_the_best_maker():

@@ -357,12 +357,16 @@ class Checker:
             bad[r] |= bool(C.as_column(v, T, False)[r])
         main = {c: np.ascontiguousarray(tr[s.name][:, j])
                 for s in air.main_segments for j, c in enumerate(s.columns)}
-        self._lu = air.lu.build(air, main, self.challenges)
-        return bad, (self._lu[:, 1].astype(np.int64) - self._lu[:, 0].astype(np.int64)) % P
+        groups = air.lu.group_sums(air, main, self.challenges)
+        term = groups[0]
+        for g in groups[1:]:
+            term = F.add(term, g)
+        self._total = Ext.from_mont((term.astype(np.uint64).sum(axis=0) % P).astype(np.uint32))
+        return bad, term.astype(np.int64)
 
     def holds(self, wit) -> bool:
         bad, _ = self.rows(wit)
-        return not bad.any() and Ext.from_mont(self._lu[-1, 1]) == self.target
+        return not bad.any() and self._total == self.target
 
 
 def _step_of(w):

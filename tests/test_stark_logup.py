@@ -82,16 +82,17 @@ def test_target_counts_every_row(log_n):
 
 
 def test_column_semantics():
-    """prev[i] = sum of terms of rows < i, sum[i] = rows <= i, helpers = group
-    sums; checked against plain-Python extension arithmetic."""
+    """sum[i] = sum of (term - target/N) over rows < i (target 0 here),
+    helpers = the sums of every group but the last; checked against
+    plain-Python extension arithmetic."""
     air, traces = range_check_instance(8, bits=3, lanes=3, seed=7)
     main = {c: np.ascontiguousarray(traces["main"][:, j])
             for j, c in enumerate(air.main_segments[0].columns)}
     rng = np.random.default_rng(1)
     chal = F.encode(rng.integers(0, F.P, (2, 4)))
     aux = air.build_aux(main, chal)
-    assert air.aux_columns == ("range.prev", "range.sum", "range.h0", "range.h1")
-    assert aux.shape == (8, 4, 4)
+    assert air.aux_columns == ("range.sum", "range.h0")
+    assert aux.shape == (8, 2, 4)
     alpha = Ext.from_mont(chal[0])
     vals = F.decode(traces["main"])
     acc = Ext(0)
@@ -99,22 +100,26 @@ def test_column_semantics():
         v0, v1, v2, m = (int(c) for c in vals[i])
         h0 = Ext(m) * (alpha - i).inverse() - (alpha - v0).inverse()
         h1 = -((alpha - v1).inverse() + (alpha - v2).inverse())
-        got = [Ext.from_mont(aux[i, k]) for k in range(4)]
-        assert got[0] == acc
+        got = [Ext.from_mont(aux[i, k]) for k in range(2)]
+        assert got[0] == acc and got[1] == h0
         acc = acc + h0 + h1
-        assert got[1] == acc and got[2] == h0 and got[3] == h1
-    assert acc == Ext(0)
+    assert acc == Ext(0)      # the wrap: S[N] would be S[0] = 0
 
 
 def test_declared_degrees():
     air = RangeCheckAir(256, 8, 1)
     assert air.max_degree == 3
-    assert {c.degree for c in air.transition_constraints} == {1, 3}
-    # the term, on every row (the last included), and the carry (rows 0..N-2)
-    assert [c.every_row for c in air.transition_constraints] == [True, False]
+    assert {c.degree for c in air.transition_constraints} == {3}
+    # one group: the sum relation alone, on every row (the last wrapping to row 0)
+    assert [c.every_row for c in air.transition_constraints] == [True]
+    assert air.aux_columns == ("range.sum",) and air.boundary_constraints == []
     wide = logup.LogUp("w", [logup.consume(["a"]), logup.consume(["b"]), logup.consume(["c"])],
                        group_size=3)
-    assert wide.columns == ("w.prev", "w.sum")
+    assert wide.columns == ("w.sum",)
+    two = RangeCheckAir(256, 8, 3)      # 4 fractions, 2 groups: one helper, the last group absorbed
+    assert two.aux_columns == ("range.sum", "range.h0")
+    assert [c.degree for c in two.transition_constraints] == [3, 3]
+    assert all(c.every_row for c in two.transition_constraints)
 
 
 def test_fractions_must_use_the_current_row():
@@ -127,28 +132,97 @@ def test_fractions_must_use_the_current_row():
         NextRow().transition_constraints
 
 
-class ForgedLastRow(SumAir):
-    """A dishonest prover: honest LogUp columns except that the last row's
-    sum is set to the target, whatever that row's term.  The carry and both
-    boundaries hold; only the every-row relation at row N-1 is broken."""
+class ForgedTerm(SumAir):
+    """A dishonest prover claiming a total off by `delta`: one row's term is
+    changed by `delta` and the running sum rethreaded from that row on, so
+    every relation the prover controls holds but the one of that row."""
+
+    def __init__(self, n, total, row, delta):
+        super().__init__(n, total)
+        self.row, self.delta = row, delta
 
     def build_aux(self, main, challenges):
-        aux = super().build_aux(main, challenges)
-        aux[-1, 1] = Ext(self.public_values["total"]).to_mont()
+        aux = super().build_aux(main, challenges)      # honest S: breaks the wrap at row N-1
+        d = Ext(self.delta).to_mont()                  # the term of a row is its x
+        rows = np.arange(self.row + 1, self.trace_length)
+        aux[rows, 0] = F.add(aux[rows, 0], np.broadcast_to(d, (len(rows), 4)).copy())
         return aux
 
 
 @pytest.mark.parametrize("log_n", [3, 6])
-def test_the_last_rows_term_is_constrained(log_n):
-    """Soundness of stating each relation once: the every-row constraint
-    reaches the last row (a transition would stop at row N-2)."""
+def test_a_forged_term_fails(log_n):
+    """A total off by 12345, hidden in one row's term: the columns are
+    rethreaded so that the sum relation holds everywhere but at that row;
+    that row is still checked, the first (row 0) and the wrap row (N-1,
+    whose next row is row 0) included."""
     n = 1 << log_n
     x = np.arange(1, n + 1, dtype=np.int64) * 7
     traces = {"main": F.encode(x[:, None])}
-    forged = ForgedLastRow(n, int(x[:-1].sum()) + 12345)   # the last row's x replaced by 12345
-    assert_rejected(forged, traces)
-    honest = ForgedLastRow(n, int(x.sum()))                  # forging the true total changes nothing
+    for row in sorted({0, n // 2, n - 2, n - 1}):
+        forged = ForgedTerm(n, int(x.sum()) + 12345, row, 12345)
+        with pytest.raises(ConstraintError, match=rf"sum' - sum = term - target/N\W fails at row {row}\b"):
+            prove(forged, traces, FAST, debug=True)
+        assert_rejected(forged, traces)
+    honest = ForgedTerm(n, int(x.sum()), 0, 0)
     verify(honest, roundtrip(honest, prove(honest, traces, FAST, debug=True).proof), min_security=0)
+
+
+@pytest.mark.parametrize("log_n", [3, 6])
+def test_the_wrap_row_is_constrained(log_n):
+    """Honest columns for a claimed total missing the last row's term: every
+    relation holds on rows 0..N-2 and only the wrap, row N-1 -> row 0, is
+    broken.  A constraint skipping the last row (an ordinary transition)
+    would accept it."""
+    n = 1 << log_n
+    x = np.arange(1, n + 1, dtype=np.int64) * 7
+    traces = {"main": F.encode(x[:, None])}
+    air = SumAir(n, int(x[:-1].sum()))
+    with pytest.raises(ConstraintError, match=rf"fails at row {n - 1}\b"):
+        prove(air, traces, FAST, debug=True)
+    assert_rejected(air, traces)
+
+
+class ForgedHelper(RangeCheckAir):
+    """A helper column that lies at one row by `delta`, the running sum
+    rethreaded so the sum relation (the last group's, absorbed) holds on
+    every row: the lie is confined to the helper's relation at `row`."""
+
+    def __init__(self, row, **kw):
+        super().__init__(**kw)
+        self.row = row
+
+    def build_aux(self, main, challenges):
+        aux = super().build_aux(main, challenges)
+        n, alpha, table = self.trace_length, Ext.from_mont(challenges[0]), 1 << self.bits
+        vals = [[int(v) for v in F.decode(np.asarray(main[c]))] for c in self.main_segments[0].columns]
+
+        def term(i):
+            return Ext(vals[-1][i]) * (alpha - i % table).inverse() - \
+                sum(((alpha - col[i]).inverse() for col in vals[:-1]), Ext(0))
+
+        # the honest columns do not close: the terms total S[N-1] + term(N-1)
+        total = Ext.from_mont(aux[-1, 0]) + term(n - 1)
+        assert total != Ext(0)
+        aux[self.row, 1] = (Ext.from_mont(aux[self.row, 1]) - total).to_mont()
+        for i in range(self.row + 1, n):
+            aux[i, 0] = (Ext.from_mont(aux[i, 0]) - total).to_mont()
+        return aux
+
+
+@pytest.mark.parametrize("row", [0, 77, 255])
+def test_a_forged_helper_fails(row):
+    """An out-of-range value (256 in an 8-bit table), its term's excess
+    taken out of one row's helper h0 and the running sum rethreaded: the
+    sum relation (with the last group absorbed) holds on every row, the
+    wrap included; h0's relation at that row alone rejects it."""
+    _, traces = range_check_instance(1 << 8, 8, 3, seed=11)
+    vals = F.decode(traces["main"]).astype(np.int64)[:, :3]
+    vals[40, 2] = 256
+    forged = ForgedHelper(row, trace_length=1 << 8, bits=8, lanes=3)
+    bad = {"main": range_check_trace(vals, 8)}
+    with pytest.raises(ConstraintError, match=rf"h0 = group 0 fractions\W fails at row {row}\b"):
+        prove(forged, bad, FAST, debug=True)
+    assert_rejected(forged, bad)
 
 
 # ------------------------------------------------------------- range check --

@@ -16,7 +16,9 @@
  *      zero denominator, and the block is then scanned in row order for
  *      the first;
  *   3. multiplicities times inverses into the group sums, then row by row
- *      the running sum, carried from block to block.
+ *      the cyclic running sum S (S[0] = 0, S[r+1] = S[r] + term(r) - shift,
+ *      shift = target / N), carried from block to block; the last group
+ *      has no helper column (its relation is written on S' - S).
  *
  * Every loop but the running sum runs across the block's rows on
  * component-major arrays (a[c][k * nb + i]).  The norm, inverse and group
@@ -127,8 +129,8 @@ static void compress_scalar(block_mem *w, size_t k, const zk_logup_fraction *f, 
 #include "common/vec_widths.h"
 
 int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction *fractions,
-                       size_t n_fractions, size_t n_groups, size_t rows) {
-    size_t width = 2 + (n_groups >= 2 ? n_groups : 0); /* output columns */
+                       size_t n_fractions, size_t n_groups, size_t rows, const uint32_t shift[4]) {
+    size_t width = 1 + (n_groups >= 2 ? n_groups - 1 : 0); /* output columns: S, h_0 .. h_{G-2} */
     if (n_groups == 0 || n_fractions == 0 || out_stride < 4 * width) return -3;
     for (size_t k = 0; k < n_fractions; k++) {
         const zk_logup_fraction *f = &fractions[k];
@@ -142,7 +144,7 @@ int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction
     block_mem w = {{mem, mem + cap, mem + 2 * cap, mem + 3 * cap}, mem + 4 * cap, mem + 5 * cap,
                    mem + 6 * cap, mem + 7 * cap};
     uint32_t *h = mem + 8 * cap; /* h[(g * 4 + c) * BLOCK + i] */
-    uint32_t run[4] = {0, 0, 0, 0}; /* the running sum before the current row */
+    uint32_t run[4] = {0, 0, 0, 0}; /* S at the current row: sum of (term - shift) over the rows before */
     int64_t status = -1;
     for (size_t r0 = 0; r0 < rows && status == -1; r0 += BLOCK) {
         size_t nb = rows - r0 < BLOCK ? rows - r0 : BLOCK, n = nf * nb;
@@ -178,9 +180,9 @@ int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction
                 for (int c = 0; c < 4; c++) {
                     uint32_t v = h[(g * 4 + c) * BLOCK + i];
                     run[c] = bb_add(run[c], v);
-                    if (n_groups >= 2) o[8 + 4 * g + c] = v;
+                    if (g + 1 < n_groups) o[4 + 4 * g + c] = v; /* the last group has no column */
                 }
-            memcpy(o + 4, run, sizeof run);
+            for (int c = 0; c < 4; c++) run[c] = bb_sub(run[c], shift[c]);
         }
     }
     free(mem);

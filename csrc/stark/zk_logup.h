@@ -6,13 +6,16 @@
  * caller splits each tuple into its constant part and its varying base
  * columns v_j with extension coefficients c_j (powers of beta), so the
  * denominator is  offset - sum_j c_j v_j(r)  with offset = alpha - (constant
- * part).  Fractions are summed by group into helper columns h_g; a row's term
- * is the sum of its groups; the running sums are
+ * part).  Fractions are summed by group; a row's term is the sum of its
+ * groups; the cyclic running sum is
  *
- *   prev[r] = term(0) + ... + term(r - 1)      sum[r] = prev[r] + term(r)
+ *   S[r] = (term(0) - shift) + ... + (term(r - 1) - shift)      (S[0] = 0)
  *
- * Output row r (out + r * out_stride words): prev, sum, then h_0 .. h_{G-1}
- * when G >= 2 (4 words each, Montgomery) — the order of LogUp.columns.
+ * with shift = target / N (4 words, Montgomery), so that S[r+1] - S[r] =
+ * term(r) - shift on every row, wrapping from N-1 to 0 when the terms sum
+ * to target.  Output row r (out + r * out_stride words): S, then the group
+ * sums h_0 .. h_{G-2} when G >= 2 (the last group has no column; 4 words
+ * each, Montgomery) — the order of LogUp.columns.
  */
 #ifndef ZK_LOGUP_H
 #define ZK_LOGUP_H
@@ -41,7 +44,7 @@ typedef struct zk_logup_fraction {
  * fraction k) in row order (out is then unspecified).  Every ISA path gives
  * the same words. */
 int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction *fractions,
-                       size_t n_fractions, size_t n_groups, size_t rows);
+                       size_t n_fractions, size_t n_groups, size_t rows, const uint32_t shift[4]);
 /* cffi-end */
 
 #endif

@@ -23,7 +23,11 @@ MAGIC = b"ZKSB"
 #: 3: proven against the folded trace (an operation's first and last rows
 #: carry its op and outcome; docs/STATEMENT.md), which a version-2 proof,
 #: made against BEGIN and END rows, does not verify against; 2: the
-#: pre-state link is always present (the link point its root selects)
+#: pre-state link is always present (the link point its root selects).
+#: Version 3 (not yet released) also carries the LogUp layout of one cyclic
+#: running sum: aux columns lu.sum, lu.h0 .. lu.h(G-2), no lu.prev and no
+#: helper for the last group (docs/LOGUP.md), so 11 extension columns at
+#: T = 2^15 where the prev/sum layout had 13
 VERSION = 3
 _HEAD = "HQIBIQ"    # version, batch id, symbol, log2 capacity, trace length, first seq
 

@@ -128,7 +128,7 @@ def consume(values: Sequence[Term], multiplicity: Term = 1) -> Fraction:
 
 def with_next_rows(periodic: dict[str, list[int]]) -> dict[str, list[int]]:
     """Periodic columns plus their rotated twins (name + "'": row i holds
-    row i+1's value).  LogUp no longer needs them (its relations are stated
+    row i+1's value).  LogUp no longer needs them (its fractions are stated
     on the current row only); kept for AIRs that declare them."""
     out = dict(periodic)
     for name, values in periodic.items():

@@ -217,6 +217,12 @@ class LogUp:
         if any(kind == TRACE and key[1] for kind, *key in variables([e for p in parts for q in p for e in q])):
             raise ValueError(f"{self.name}: a LogUp fraction reads the current row only; "
                              f"it cannot read the next row")
+        # target / N is the same on every row only if target is: a target
+        # reading the trace would turn the statement into sum(term) =
+        # mean(target), silently
+        if self.shift(f).degree != 0:
+            raise ValueError(f"{self.name}: the target must be a constant, a public or a derived "
+                             "value (degree 0), not an expression of the trace")
 
         def row(name: str, expr: Expr) -> None:
             out.append(TransitionConstraint(name, expr, expr.degree, every_row=True))

@@ -132,6 +132,18 @@ def test_fractions_must_use_the_current_row():
         NextRow().transition_constraints
 
 
+def test_the_target_must_be_degree_0():
+    """target / N is added on every row: a target reading the trace would
+    make the statement sum(term) = mean(target) without a word."""
+    class TraceTarget(RangeCheckAir):
+        def __init__(self):
+            super().__init__(256, 8, 1)
+            self.argument = logup.LogUp("range", self.argument.fractions, target=lambda f: f.cur("v0"))
+
+    with pytest.raises(ValueError, match="target must be a constant"):
+        TraceTarget().transition_constraints
+
+
 class ForgedTerm(SumAir):
     """A dishonest prover claiming a total off by `delta`: one row's term is
     changed by `delta` and the running sum rethreaded from that row on, so

@@ -450,31 +450,46 @@ static inline int zkring__pid_exists(int32_t pid)
     return pid > 0 && (kill(pid, 0) == 0 || errno == EPERM);
 }
 
+/* /proc/<pid>/<file> (/proc/self/<file> for pid <= 0) read into buf,
+ * NUL-terminated, without stdio: its length, or 0 when it cannot be read. */
+static inline ssize_t zkring__read_proc(int32_t pid, const char *file, char *buf, size_t size)
+{
+    char path[48] = "/proc/self/";
+    size_t at = 11;
+    if (pid > 0) {
+        char digits[12];
+        int n = 0;
+        for (uint32_t v = (uint32_t)pid; v; v /= 10)
+            digits[n++] = (char)('0' + v % 10);
+        at = 6; /* after "/proc/" */
+        for (int i = 0; i < n; i++)
+            path[at++] = digits[n - 1 - i];
+        path[at++] = '/';
+    }
+    size_t len = strlen(file); /* the callers' names: a few bytes */
+    if (at + len >= sizeof path)
+        return 0;
+    memcpy(path + at, file, len + 1);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t got = read(fd, buf, size - 1);
+    close(fd);
+    if (got <= 0)
+        return 0;
+    buf[got] = 0;
+    return got;
+}
+
 /* The start time of process `pid` (0: this process) in clock ticks since
  * boot, field 22 of /proc/<pid>/stat, and its state letter; 0 when /proc
  * cannot tell (not mounted, or the process is gone).  Cold path only: open,
  * and a consumer that has been stalled for its unblock timeout. */
 static inline uint64_t zkring__proc_start(int32_t pid, char *state)
 {
-    char path[32] = "/proc/self/stat", buf[512];
-    if (pid > 0) { /* "/proc/<pid>/stat" without stdio */
-        char digits[12];
-        int n = 0;
-        for (uint32_t v = (uint32_t)pid; v; v /= 10)
-            digits[n++] = (char)('0' + v % 10);
-        memcpy(path, "/proc/", 6);
-        for (int i = 0; i < n; i++)
-            path[6 + i] = digits[n - 1 - i];
-        memcpy(path + 6 + n, "/stat", 6);
-    }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char buf[512];
+    if (!zkring__read_proc(pid, "stat", buf, sizeof buf))
         return 0;
-    ssize_t len = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (len <= 0)
-        return 0;
-    buf[len] = 0;
     /* The command name (field 2) may hold spaces and ')': fields 3.. follow
      * the last ')'.  Field 22 ends within 512 bytes: the name is at most 16
      * bytes and fields 3..22 at most 21 bytes each. */
@@ -500,23 +515,9 @@ static inline uint64_t zkring__proc_start(int32_t pid, char *state)
  * unreadable.  Cold path: only for a process whose leader is a zombie. */
 static inline uint32_t zkring__proc_threads(int32_t pid)
 {
-    char path[32], buf[1024];
-    int n = 0;
-    char digits[12];
-    for (uint32_t v = (uint32_t)pid; v; v /= 10)
-        digits[n++] = (char)('0' + v % 10);
-    memcpy(path, "/proc/", 6);
-    for (int i = 0; i < n; i++)
-        path[6 + i] = digits[n - 1 - i];
-    memcpy(path + 6 + n, "/status", 8);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    char buf[1024];
+    if (pid <= 0 || !zkring__read_proc(pid, "status", buf, sizeof buf))
         return 0;
-    ssize_t len = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (len <= 0)
-        return 0;
-    buf[len] = 0;
     char *c = strstr(buf, "\nThreads:");
     if (!c)
         return 0;

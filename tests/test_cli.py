@@ -20,12 +20,14 @@ GOOD_LOBSTER = "34200.1,1,7,10,5853300,1\n34200.2,1,8,10,5853300,-1\n"
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    """main(argv) in this process: exit code, stdout, stderr."""
+    """main(argv) in this process: exit code, stdout, stderr (never a
+    traceback: every refusal is a message)."""
     try:
         code = main(argv)
     except SystemExit as exc:
         code = exc.code
     out, err = capsys.readouterr()
+    assert "Traceback" not in err
     return code, out, err
 
 

@@ -12,17 +12,7 @@ import pytest
 from test_store import chain, store_of
 
 from zksidecar.prover.orderbook import manifest
-from zksidecar.tools.cli import main
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
+from test_cli import run
 
 
 @pytest.fixture

@@ -10,16 +10,7 @@ import uuid
 import pytest
 
 from zksidecar import ringbuf
-from zksidecar.tools.cli import main
-
-
-def run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from test_cli import run
 
 
 @pytest.fixture

@@ -12,10 +12,13 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import struct
 import subprocess
 import uuid
 
 import numpy as np
+
+from zksidecar.ringbuf import layout
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RING = ROOT / "csrc" / "ring"
@@ -41,6 +44,31 @@ def ring_name() -> str:
 
 def shm_path(name: str) -> pathlib.Path:
     return pathlib.Path("/dev/shm") / name
+
+
+def peek(name: str, field: str, slot: int | None = None) -> int:
+    """A header field of ring `name` (layout.FIELDS), or with `slot` a field
+    of that producer registry entry (layout.SLOT_FIELDS), read from the
+    segment file."""
+    offset, fmt = (layout.FIELDS if slot is None else layout.SLOT_FIELDS)[field]
+    if slot is not None:
+        offset += peek(name, "registry_offset") + slot * layout.SLOT_SIZE
+    with open(shm_path(name), "rb") as f:
+        f.seek(offset)
+        return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
+
+
+def poke(name: str, field: str, value: int, slot: int | None = None) -> None:
+    """Write a header (or registry entry) field as a buggy or hostile process
+    sharing the segment would: straight into the file."""
+    offset, fmt = (layout.FIELDS if slot is None else layout.SLOT_FIELDS)[field]
+    if slot is not None:
+        offset += peek(name, "registry_offset") + slot * layout.SLOT_SIZE
+    fd = os.open(shm_path(name), os.O_RDWR)
+    try:
+        os.pwrite(fd, struct.pack(fmt, value), offset)
+    finally:
+        os.close(fd)
 
 
 class StreamChecker:

@@ -4,13 +4,12 @@ from __future__ import annotations
 import mmap
 import os
 import stat
-import struct
 import threading
 
 import numpy as np
 import pytest
 
-from ring_helpers import RECORD, records, ring_name, shm_path
+from ring_helpers import RECORD, peek, poke, records, ring_name, shm_path
 from zksidecar import ringbuf
 from zksidecar.ringbuf import layout
 
@@ -20,19 +19,6 @@ def name():
     n = ring_name()
     yield n
     ringbuf.unlink(n, missing_ok=True)
-
-
-def poke(name: str, field: str, value: int) -> None:
-    offset, fmt = layout.FIELDS[field]
-    with open(shm_path(name), "r+b") as f, mmap.mmap(f.fileno(), 0) as m:
-        m[offset:offset + struct.calcsize(fmt)] = struct.pack(fmt, value)
-
-
-def peek(name: str, field: str) -> int:
-    offset, fmt = layout.FIELDS[field]
-    with open(shm_path(name), "rb") as f:
-        f.seek(offset)
-        return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
 
 
 @pytest.mark.parametrize("field,value,message", [

@@ -8,17 +8,15 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import struct
 import subprocess
 import time
 
 import pytest
 
-from ring_helpers import ring_name, shm_path
+from ring_helpers import peek, poke, ring_name, shm_path
 from zksidecar import ringbuf
 from zksidecar.daemon.config import RingConfig
 from zksidecar.daemon.service import _open_rings
-from zksidecar.ringbuf import layout
 
 OTHER_UID = 65534          # nobody
 GROUP = 4242               # a group no process here is in; root may chown to it
@@ -33,22 +31,6 @@ def name():
     n = ring_name()
     yield n
     ringbuf.unlink(n, missing_ok=True)
-
-
-def poke(name: str, field: str, value: int) -> None:
-    offset, fmt = layout.FIELDS[field]
-    fd = os.open(shm_path(name), os.O_RDWR)
-    try:
-        os.pwrite(fd, struct.pack(fmt, value), offset)
-    finally:
-        os.close(fd)
-
-
-def peek(name: str, field: str) -> int:
-    offset, fmt = layout.FIELDS[field]
-    with open(shm_path(name), "rb") as f:
-        f.seek(offset)
-        return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
 
 
 def restat(name: str, mode: int | None = None, uid: int = -1, gid: int = -1) -> None:

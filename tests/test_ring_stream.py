@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from ring_helpers import RECORD, StreamChecker, build_c, drain_into, records, ring_name
+from ring_helpers import RECORD, StreamChecker, build_c, drain_into, poke, records, ring_name
 from zksidecar import ringbuf
 
 TOTAL = 10_000_000
@@ -140,7 +140,6 @@ def test_a_head_cache_laps_behind_never_lets_a_producer_overrun(name, lag):
     laps (one descheduled between its load of head and its store): a full
     ring stays full, and room is found in head, however stale the hint.
     (Tested by writing the stale value a slow producer would store.)"""
-    from test_ring_unblock import poke
     ringbuf.create(name, 8, mode="mpsc")
     out = np.zeros(16, RECORD)
     with ringbuf.Producer(name) as p, ringbuf.Consumer(name) as c:

@@ -8,14 +8,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
-import struct
 import subprocess
 import time
 
 import numpy as np
 import pytest
 
-from ring_helpers import RECORD, StreamChecker, drain_into, records, ring_name, shm_path
+from ring_helpers import RECORD, StreamChecker, drain_into, peek, poke, records, ring_name, shm_path
 from test_ring_ownership import identity, start_time
 from zksidecar import ringbuf
 from zksidecar.ringbuf import layout
@@ -31,26 +30,6 @@ def name():
     ringbuf.create(n, 64, mode="mpsc")
     yield n
     ringbuf.unlink(n, missing_ok=True)
-
-
-def peek(name, field, slot=None):
-    offset, fmt = (layout.FIELDS if slot is None else layout.SLOT_FIELDS)[field]
-    if slot is not None:
-        offset += peek(name, "registry_offset") + slot * layout.SLOT_SIZE
-    with open(shm_path(name), "rb") as f:
-        f.seek(offset)
-        return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
-
-
-def poke(name, field, value, slot=None):
-    offset, fmt = (layout.FIELDS if slot is None else layout.SLOT_FIELDS)[field]
-    if slot is not None:
-        offset += peek(name, "registry_offset") + slot * layout.SLOT_SIZE
-    fd = os.open(shm_path(name), os.O_RDWR)
-    try:
-        os.pwrite(fd, struct.pack(fmt, value), offset)
-    finally:
-        os.close(fd)
 
 
 def _claimer(name, n, conn, then):

@@ -50,6 +50,13 @@ def quotient_chunks(air: Air) -> int:
     return max(1, air.max_degree - 1)
 
 
+def quotient_log_blowup(air: Air) -> int:
+    """log2 of the quotient domain's size over N: the quotient has degree
+    below quotient_chunks(air) * N, so that many evaluations determine it,
+    and the smallest power of two at least that many will do."""
+    return (quotient_chunks(air) - 1).bit_length()
+
+
 @dataclass
 class Proof:
     options: ProofOptions

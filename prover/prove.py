@@ -44,7 +44,7 @@ from .merkle import MerkleTree, commit_extend, commit_lde
 from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
-from .proof import Proof, layout, quotient_chunks
+from .proof import Proof, layout, quotient_chunks, quotient_log_blowup
 from .shape_cache import ShapeCache
 from .transcript import Transcript
 
@@ -398,13 +398,6 @@ def _shape_of(e) -> tuple:
     if e.op in ("var", "const"):
         return (e.op,) + tuple(e.args)
     return (e.op,) + tuple(_shape_of(a) for a in e.args)
-
-
-def quotient_log_blowup(air: Air) -> int:
-    """log2 of the quotient domain's size over N: the quotient has degree
-    below quotient_chunks(air) * N, so that many evaluations determine it,
-    and the smallest power of two at least that many will do."""
-    return (quotient_chunks(air) - 1).bit_length()
 
 
 def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, alpha: Ext,

@@ -50,7 +50,7 @@ from .air import Air, Frame
 from .expr import PERIODIC, TRACE, topological
 from .ext_scalar import Ext
 from .params import ProofOptions
-from .proof import Proof, layout, quotient_chunks
+from .proof import Proof, layout, quotient_chunks, quotient_log_blowup
 
 # ===================================================================== field ==
 
@@ -398,7 +398,7 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions,
     #   smallest power of two >= k, determine it: the rows of D a multiple of
     #   2^(log_blowup - e) apart, which are the coset g * H_(2^e N)
     k = quotient_chunks(air)
-    skip = 1 << (lb - (k - 1).bit_length())
+    skip = 1 << (lb - quotient_log_blowup(air))
     alpha = tr.challenge_ext()
     trace_mats = [mm for mm in mats if mm.is_trace]
     base_cols = [c for mm in trace_mats if mm.name != "aux" for c in lde[mm.name]]

@@ -1,6 +1,6 @@
 """cffi build module for the proof-system kernels (-> zksidecar.prover._kernels).
 
-Compiles every C file of four components of csrc/:
+Compiles every C file of five components of csrc/:
 
   common/  the instruction-set (ISA) detection and choice every kernel reads,
            and the vector vocabulary that compiles each vector kernel for
@@ -9,6 +9,7 @@ Compiles every C file of four components of csrc/:
            extension, the transpose
   hash/    SHA-256 (SHA-NI and portable), Merkle trees, proof-of-work grinding
   stark/   the block-wise constraint evaluator and the LogUp columns
+  orderbook/  the order-book AIR's witness from the engine's steps
 
 A module of its own because this is the prover's arithmetic: compiled once at
 install time with -O3 and no -march flag, its vector paths are per-function
@@ -27,7 +28,7 @@ import sys
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))   # cffi runs this file as a script
 from cffi_marked import CSRC, ROOT, builder  # noqa: E402
 
-COMPONENTS = ["common", "field", "hash", "stark"]
+COMPONENTS = ["common", "field", "hash", "stark", "orderbook"]
 HEADERS = [h for c in COMPONENTS for h in sorted((CSRC / c).glob("zk_*.h"))]
 
 ffibuilder = builder(

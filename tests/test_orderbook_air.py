@@ -220,7 +220,7 @@ def test_synthetic_flow_as_a_chain(log_cap):
     assert np.array_equal(ref.cells, state.cells)
 
 
-def test_vectorised_witness_equals_the_row_by_row_one():
+def test_c_witness_builder_equals_the_row_by_row_one():
     from zksidecar.engine.proof_table import proof_table
     cases = [(Book(16 << (k % 3)), random_ops(80, 40 + k, 16 << (k % 3))) for k in range(3)]
     cases.append((Book(64), flow.generate(300, seed=1, capacity=64, params=flow.FlowParams(

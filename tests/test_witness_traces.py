@@ -1,10 +1,12 @@
 """Witness.traces() (prover/orderbook/witness.py): the exec matrix is every
-column reduced mod p and encoded, whatever an edit left in the columns
-(negative values, values >= p, another dtype, a strided view), and the
-thread's scratch stack does not leak one call's values into the next."""
+column reduced mod p and encoded, whether it comes from the C builder's rows
+or from columns an edit left out of range (negative values, values >= p,
+another dtype, a strided view); and the C builder's own contract (names,
+refusals)."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
@@ -51,23 +53,49 @@ def test_out_of_range_and_foreign_columns_are_reduced():
     assert np.array_equal(got, expected_exec(w))
 
 
-def test_scratch_stack_holds_nothing_over_from_the_last_call():
-    big, small = small_witness(3), small_witness(4)
-    big.columns[exec_columns(big.trace_length)[0]][:] = P - 1
-    big.traces()
-    assert np.array_equal(small.traces()["exec"], expected_exec(small))
-    first = big.traces()["exec"]
-    big.traces()                        # a later call does not change an earlier result
-    assert np.array_equal(first, expected_exec(big))
+def test_built_rows_encode_as_their_columns_do():
+    """build's row-major matrix (encoded as is) and the columns made from
+    it (the path an edited witness takes) give the same exec matrix."""
+    w = small_witness(5)
+    direct = w.traces()["exec"]
+    assert np.array_equal(direct, expected_exec(w))       # w.columns made here, from the rows
+    assert np.array_equal(w.traces()["exec"], direct)
 
 
-def test_step_fields_are_the_records_fields():
+def test_the_c_builder_names_every_exec_column_and_only_spare_limbs_besides():
+    from zksidecar.prover.native import ffi, lib
+    from zksidecar.prover.orderbook.air import limbs_for
+    c_names = [ffi.string(lib.zk_witness_column_name(i)).decode()
+               for i in range(lib.zk_witness_column_count())]
+    assert len(set(c_names)) == len(c_names)
+    assert lib.zk_witness_column_name(lib.zk_witness_column_count()) == ffi.NULL
+    for log_t in range(4, 23):
+        names = exec_columns(1 << log_t)
+        _, k = limbs_for(1 << log_t)
+        assert set(names) <= set(c_names)
+        assert set(c_names) - set(names) == {f"c{m}_{i}" for m in (1, 2) for i in range(k, 8)}
+
+
+def _run(seed=9):
     book = Book(32)
-    ops = flow.generate(60, seed=9, capacity=32, params=flow.FlowParams(depth=16))
-    _, steps = Book.restore(book.snapshot()).process_traced(ops.copy())
-    addr, old, new = W._step_fields(steps)
-    assert np.array_equal(addr, steps["addr"].T)
-    assert np.array_equal(old, steps["old_word"].transpose(1, 2, 0))
-    assert np.array_equal(new, steps["new_word"].transpose(1, 2, 0))
-    a0, o0, n0 = W._step_fields(steps[:0])
-    assert a0.shape == (4, 0) and o0.shape[-1] == 0 and n0.shape[-1] == 0
+    ops = flow.generate(60, seed=seed, capacity=32, params=flow.FlowParams(depth=16))
+    after = Book.restore(book.snapshot())
+    _, steps = after.process_traced(ops.copy())
+    return book, after, ops, steps
+
+
+def test_the_c_builder_refuses_what_it_cannot_index_by_step():
+    book, after, ops, steps = _run()
+    t = W.rows_for(int(W.fold(steps).sum()), book.capacity)
+    args = (proof_table(book.cells), proof_table(after.cells))
+    inner = int(np.flatnonzero(steps["mask"] & 2)[3])          # a step reading access A
+    for field, value in (("addr", t), ("op", len(ops)), ("kind", 9)):
+        bad = steps.copy()
+        if field == "addr":
+            bad["addr"][inner, 1] = value
+        else:
+            bad[field][inner] = value
+        with pytest.raises(ValueError, match=f"refused step {inner} of {len(steps)}"):
+            W.build(*args, ops, bad, t, book.capacity)
+    with pytest.raises(ValueError, match="do not fit a trace"):
+        W.build(*args, ops, steps, W.MIN_TRACE_LENGTH, book.capacity)

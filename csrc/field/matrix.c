@@ -9,9 +9,6 @@
  * (the prover's order-book trace), where the 16 write streams, a row length
  * apart, keep evicting each other; 512-row tiles were as fast or faster for
  * every width measured, 8 to 200 columns (4-7 GB/s on one Zen 4 core).
- *
- * zk_narrow_i64_u32: a witness column (int64) into its uint32 row of the
- * trace stack with the range check in the same pass.
  */
 #include "zk_matrix.h"
 
@@ -28,16 +25,4 @@ void zk_transpose_u32(uint32_t *out, size_t out_stride, const uint32_t *in, size
             }
         }
     }
-}
-
-int zk_narrow_i64_u32(uint32_t *out, const int64_t *in, size_t n, uint64_t bound) {
-    /* as uint64 a negative value is >= bound: one comparison per value, and
-     * no early exit, so the loop vectorises */
-    uint64_t worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint64_t v = (uint64_t)in[i];
-        worst = v > worst ? v : worst;
-        out[i] = (uint32_t)v;
-    }
-    return n == 0 || worst < bound;
 }

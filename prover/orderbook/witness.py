@@ -3,14 +3,15 @@
 `build(pre_table, post_table, ops, steps, trace_length, capacity)` lays out
 the steps Book.process_traced recorded (engine/trace.py) one per row, the
 state tables before and after (zero rows below the book), and every helper
-column the constraints name, vectorised over rows.  The engine brackets each
-operation with BEGIN and END steps; the trace folds them into the flags
-`first` and `last` of the operation's own first and last rows (`fold`), and
-an operation with no other step (a rejection on its public fields) is one
-sN row.  `build_reference` does
-the same row by row, following tests/trace_check.py's replay (it keeps the
+column the constraints name: in C (csrc/orderbook/witness.c), one pass over
+the steps into the row-major matrix the prover commits.  The engine
+brackets each operation with BEGIN and END steps; the trace folds them into
+the flags `first` and `last` of the operation's own first and last rows
+(`fold`), and an operation with no other step (a rejection on its public
+fields) is one sN row.  `build_reference` is the readable definition, row
+by row in Python, following tests/trace_check.py's replay (it keeps the
 memory's last-write timestamps, so each access's `old_ts` is the row of the
-write it reads); a test holds the two equal.
+write it reads); a test holds the two equal on every column.
 
 `Witness.columns` holds canonical int64 values by column name, so tests can
 edit a witness the way a lying engine would, `Witness.rethread()` makes the
@@ -18,8 +19,7 @@ memory consistent with the edited writes again, and `traces()` encodes.
 """
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -32,7 +32,6 @@ from .air import (GEN_LIMIT, HCELLS, KIND_CODE, KINDS, WORD, classify, classify_
                   limbs_for, written)
 
 P = F.P
-_PAD = 64      # words after each column of the column-major exec matrix (Witness.traces)
 
 
 def _inv(x: int) -> int:
@@ -40,12 +39,33 @@ def _inv(x: int) -> int:
     return pow(x, P - 2, P) if x else 0
 
 
-@dataclass
 class Witness:
-    pre: np.ndarray                 # (T, 8) canonical
-    post: np.ndarray                # (T, 8) canonical
-    columns: dict[str, np.ndarray]  # exec columns, canonical int64
-    trace_length: int
+    """The trace of a batch: the state tables before and after it (`pre`,
+    `post`: (T, 8) canonical) and the exec columns, held one of two ways.
+
+    `build` leaves them as `exec_rows`, the (T, k) row-major matrix of
+    canonical values the C builder wrote (the layout the prover commits:
+    `traces` only encodes it).  `columns` (int64 by name) is made from it on
+    first use, and from then on the columns are the witness: tests edit
+    them the way a lying engine would, and `traces` reads them."""
+
+    def __init__(self, pre: np.ndarray, post: np.ndarray, trace_length: int,
+                 columns: dict[str, np.ndarray] | None = None, exec_rows: np.ndarray | None = None):
+        assert (columns is None) != (exec_rows is None), "columns or exec rows, not both"
+        self.pre, self.post, self.trace_length = pre, post, trace_length
+        self._columns, self._rows = columns, exec_rows
+
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        if self._columns is None:
+            names = exec_columns(self.trace_length)
+            self._columns = {n: self._rows[:, j].astype(np.int64) for j, n in enumerate(names)}
+            self._rows = None
+        return self._columns
+
+    @columns.setter
+    def columns(self, columns: dict[str, np.ndarray]) -> None:
+        self._columns, self._rows = columns, None
 
     def finish(self) -> None:
         """Recompute the derived columns a lying engine would also fix up:
@@ -98,32 +118,19 @@ class Witness:
         self.finish()
 
     def traces(self) -> dict[str, np.ndarray]:
+        """The segments' matrices, encoded: "pre", "post" and "exec"."""
+        if self._rows is not None:
+            mat = np.empty_like(self._rows)
+            if lib.zk_fp_encode(u32p(mat), u32p(self._rows), mat.size) >= 0:
+                raise AssertionError("the witness builder wrote a value >= p")
+            return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": mat}
+        # the columns (an edited witness): each reduced mod p, stacked as rows
         names = exec_columns(self.trace_length)
-        # reduced column by column into a column-major uint32 matrix (each
-        # write contiguous; the reduction skipped for a column already in
-        # [0, p)), encoded, then one blocked transpose to rows: writing the
-        # row-major matrix a column at a time touched a cache line per value
-        # (an int64 stack of ~140 columns, narrowed whole, cost more still)
-        # The column-major rows are _PAD words longer than n: at a power-of-two
-        # stride the transpose's reads all fall in one cache set (5x slower;
-        # 16 words of padding measured 2x slower than 32-64).
-        # The column-major matrix is the thread's scratch, not 37 MB of fresh
-        # zeroed pages per proof.
-        n, k = self.trace_length, len(names)
-        cols = _scratch_u32((k, n + _PAD))
-        cols[:, n:] = 0                 # the padding is encoded (and checked) with the rest
+        rows = np.empty((self.trace_length, len(names)), dtype=np.uint32)
         for j, name in enumerate(names):
             c = self.columns[name]
-            if c.dtype == np.int64 and c.flags.c_contiguous and c.shape == (n,):
-                if not lib.zk_narrow_i64_u32(u32p(cols[j]), ffi.from_buffer("int64_t[]", c), n, P):
-                    cols[j, :n] = c % P          # cast and range check in one pass; reduce if need be
-            else:
-                cols[j, :n] = c if _canonical(c) else c % P
-        if lib.zk_fp_encode(u32p(cols), u32p(cols), cols.size) >= 0:    # in place: no third 37 MB buffer
-            raise AssertionError("a reduced column holds a value >= p")
-        mat = np.empty((n + _PAD, k), dtype=np.uint32)
-        lib.zk_transpose_u32(u32p(mat), k, u32p(cols), k, n + _PAD)
-        return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": mat[:n]}
+            rows[:, j] = c if _canonical(c) else c % P
+        return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": F.encode(rows)}
 
 
 def _canonical(col: np.ndarray) -> bool:
@@ -132,19 +139,6 @@ def _canonical(col: np.ndarray) -> bool:
     if col.dtype == np.int64:
         return bool(col.view(np.uint64).max() < P)
     return bool(col.min() >= 0 and col.max() < P)
-
-
-_SCRATCH = threading.local()
-
-
-def _scratch_u32(shape: tuple[int, int]) -> np.ndarray:
-    """A uint32 buffer of `shape` for the calling thread, kept from call to
-    call (valid until the thread's next call)."""
-    size = shape[0] * shape[1]
-    buf = getattr(_SCRATCH, "buf", None)
-    if buf is None or buf.size < size:
-        buf = _SCRATCH.buf = np.empty(size, dtype=np.uint32)
-    return buf[:size].reshape(shape)
 
 
 #: trace rows per operation when a chain's trace is sized (trace_length_for):
@@ -218,18 +212,18 @@ def trace_length_for(capacity: int, max_ops: int = 1) -> int:
     return _power_of_two_at_least(max(capacity, max_rows(capacity) + 1, max_ops * ROWS_PER_OP))
 
 
-def _blank(pre_table: np.ndarray, post_table: np.ndarray, rows: int, trace_length: int,
-           capacity: int) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Zero exec columns and the two state tables padded to T rows."""
+def _tables(pre_table: np.ndarray, post_table: np.ndarray, rows: int, trace_length: int,
+            capacity: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two state tables padded to T rows, canonical, once `rows`
+    operation rows and the PAD row are known to fit."""
     T = trace_length
     if rows + 1 > T:
         raise ValueError(f"{rows} rows do not fit a trace of {T} (one PAD row is needed)")
-    cols = {n: np.zeros(T, dtype=np.int64) for n in exec_columns(T)}
     pre = np.zeros((T, WORD), dtype=np.int64)
     pre[:capacity] = pre_table
     post = np.zeros((T, WORD), dtype=np.int64)
     post[:capacity] = post_table
-    return cols, pre, post
+    return pre % P, post % P
 
 
 #: what PAD rows repeat of the last row (the constraints carry them)
@@ -239,10 +233,11 @@ _CARRIED = ("oi",) + KINDS + ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi"
 def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray,
                     steps: np.ndarray, trace_length: int, capacity: int) -> Witness:
     """The witness row by row, in plain Python: the readable definition that
-    `build` (vectorised) is tested against."""
+    `build` (C) is tested against."""
     T = trace_length
     keep = fold(steps).tolist()
-    cols, pre, post = _blank(pre_table, post_table, sum(keep), T, capacity)
+    pre, post = _tables(pre_table, post_table, sum(keep), T, capacity)
+    cols = {n: np.zeros(T, dtype=np.int64) for n in exec_columns(T)}
 
     last = np.zeros(T, dtype=np.int64)           # ts of each address's last write
     ctx_of = [classify(op, capacity) for op in ops]
@@ -394,7 +389,7 @@ def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarr
     c = cols
     c["pts"] = last.copy()
     derive_columns(c, T)
-    w = Witness(pre % P, post % P, cols, T)
+    w = Witness(pre, post, T, columns=cols)
     w.finish()
     return w
 
@@ -409,185 +404,54 @@ def _field_inv(x: np.ndarray) -> np.ndarray:
     return out
 
 
-def _step_fields(steps: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The step records' addr (4, S), old_word and new_word (4, WORD, S),
-    uint32 with the steps contiguous, from one blocked transpose of the
-    records as words."""
-    S = len(steps)
-    width = steps.dtype.itemsize // 4
-    words = np.ascontiguousarray(steps).view(np.uint32).reshape(S, width)
-    by_field = np.empty((width, S), dtype=np.uint32)
-    if S:
-        lib.zk_transpose_u32(u32p(by_field), S, u32p(words), S, width)
-
-    def field(name: str) -> np.ndarray:
-        dt, offset = steps.dtype.fields[name][:2]
-        return by_field[offset // 4: (offset + dt.itemsize) // 4].reshape(dt.shape + (S,))
-
-    return field("addr"), field("old_word"), field("new_word")
+@lru_cache(maxsize=None)
+def _layout(trace_length: int) -> tuple[np.ndarray, int, int]:
+    """The C builder's column table for traces of `trace_length` rows: the
+    position in exec_columns of each value it names (-1 for a limb beyond
+    this length's count), and (L, k) of limbs_for."""
+    names = exec_columns(trace_length)
+    where = {n: j for j, n in enumerate(names)}
+    c_names = [ffi.string(lib.zk_witness_column_name(i)).decode()
+               for i in range(lib.zk_witness_column_count())]
+    missing = set(names) - set(c_names)
+    if missing:
+        raise AssertionError(f"exec columns the C witness builder does not write: {sorted(missing)}")
+    pos = np.array([where.get(n, -1) for n in c_names], dtype=np.int32)
+    return pos, *limbs_for(trace_length)
 
 
 def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps: np.ndarray,
           trace_length: int, capacity: int) -> Witness:
-    """The witness of `steps` (Book.process_traced) from the book `pre_table`
-    to `post_table`, vectorised over rows (`build_reference` is the same, row
-    by row)."""
-    rows = fold(steps)
-    steps = steps[rows]
-    T, S = trace_length, len(steps)
-    c, pre, post = _blank(pre_table, post_table, S, T, capacity)
-
-    kind = steps["kind"].astype(np.int64)
-    opi = steps["op"].astype(np.int64)
-    mask = steps["mask"].astype(np.int64)
-    # the records' words field by field with the steps contiguous (one
-    # blocked transpose): each column below is then one contiguous copy, not
-    # a gather a step record apart
-    addr_t, old_t, new_t = _step_fields(steps)
-    addr = addr_t.T.astype(np.int64)                 # (S, 4), each access contiguous
-    old = old_t.transpose(2, 0, 1)                   # (S, 4, WORD) uint32 views
-    new = new_t.transpose(2, 0, 1)
-
-    # an operation's rows are consecutive: first and last where the index changes
-    first = np.ones(S, dtype=bool)
-    first[1:] = opi[1:] != opi[:-1]
-    last = np.ones(S, dtype=bool)
-    last[:-1] = first[1:]
-    c["first"][:S], c["last"][:S] = first, last
-    op_first = np.zeros(len(ops), dtype=np.int64)
-    op_first[opi[first]] = np.flatnonzero(first)
-    row_first = op_first[opi]                        # each row's operation's first row
-
-    # the operations' context
+    """The witness of `steps` (Book.process_traced, checked by
+    trace.check_steps) from the book `pre_table` to `post_table`: the C
+    builder (csrc/orderbook/witness.c) writes the exec rows in one pass over
+    the steps; `build_reference` is the same in Python, row by row."""
+    T = trace_length
+    rows = int(fold(steps).sum())
+    pre, post = _tables(pre_table, post_table, rows, T, capacity)
+    pos, L, k = _layout(T)
     ctx = classify_all(ops, capacity)
     index_of_code = np.zeros(max(KIND_CODE.values()) + 1, dtype=np.int64)
     for j, name in enumerate(KINDS):
         index_of_code[KIND_CODE[name]] = j
-    kind_idx = index_of_code[ctx["code"]]
-    fields = {f: ctx[f] for f in ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi")}
-    reason = ops["reason"].astype(np.int64)
-    rk = kind_idx[opi]
-    for j, kn in enumerate(KINDS):
-        c[kn][:S] = rk == j
-    for f, v in fields.items():
-        c[f][:S] = v[opi]
-    c["oi"][:S] = opi
-    c["row"] = np.arange(T)
-
-    # memory: old timestamps from the previous access of the same address
-    m = np.stack([(mask >> j) & 1 for j in range(4)], axis=1)          # (S, 4)
-    r_acc, j_acc = np.nonzero(m)                                        # row order, then H A B C
-    a_acc = addr[r_acc, j_acc]
-    order = np.argsort(a_acc, kind="stable")
-    a_s, r_s = a_acc[order], r_acc[order]
-    prev_ts = np.zeros(len(a_s), dtype=np.int64)
-    same = np.zeros(len(a_s), dtype=bool)
-    same[1:] = a_s[1:] == a_s[:-1]
-    prev_ts[1:] = np.where(same[1:], r_s[:-1] + 1, 0)
-    ts = np.zeros((S, 4), dtype=np.int64)
-    ts[r_acc[order], j_acc[order]] = prev_ts
-    last_write = np.zeros(T, dtype=np.int64)
-    last_write[a_s] = r_s + 1     # numpy keeps the last assignment: the latest row
-    for j, x in enumerate("HABC"):
-        c[f"m{x}"][:S] = m[:, j]
-        c[f"t{x}"][:S] = ts[:, j]
-        if x != "H":
-            c[f"a{x}"][:S] = addr[:, j]
-        for q in range(HCELLS if x == "H" else WORD):
-            c[f"o{x}{q}"][:S] = old_t[j, q]
-            if written(x, q) != f"o{x}{q}":
-                c[written(x, q)][:S] = new_t[j, q]
-    c["pts"] = last_write
-
-    # step selectors; PEEK roles by the operation's kind and the PEEK's rank
-    isk = {k: kind == int(k) for k in StepKind}
-    peek = isk[StepKind.PEEK]
-    peek_cum = np.cumsum(peek)
-    peek_rank = peek_cum - (peek_cum[row_first] - peek[row_first])   # 1 for the first PEEK
-    kn = np.array(KINDS)[rk]
-    stale = peek & np.isin(kn, ("k_can", "k_red"))
-    fok = peek & (kn == "k_fok")
-    other = peek & ~stale & ~fok
-    cross = other & (peek_rank == 1) & (reason[opi] == int(Reason.WOULD_CROSS))
-    stop = other & (peek_rank == 1) & ~cross
-    full = other & (peek_rank > 1)
-    for name, sel_ in (("sN", isk[StepKind.BEGIN]), ("sM", isk[StepKind.MATCH]),
-                       ("sR", isk[StepKind.REST]), ("sC", isk[StepKind.CANCEL]),
-                       ("sD", isk[StepKind.REDUCE]),
-                       ("pk_stale", stale), ("pk_fok", fok), ("pk_cross", cross),
-                       ("pk_stop", stop), ("pk_full", full)):
-        c[name][:S] = sel_
-    c["sZ"][S:] = 1
-    sM, sR, sC, sD = isk[StepKind.MATCH], isk[StepKind.REST], isk[StepKind.CANCEL], isk[StepKind.REDUCE]
-
-    oA, nA, oB, oC = (w[:, j].astype(np.int64) for w, j in ((old, 1), (new, 1), (old, 2), (old, 3)))
-    buy, lim, qty, hgen = (c[f][:S] for f in ("buy", "lim", "qty", "hgen"))
-    # running values within an operation: before the row's own change
-    fill = np.where(sM, oA[:, 1] - nA[:, 1], 0)
-    cum_fill = np.cumsum(fill) - fill
-    rem = qty - (cum_fill - cum_fill[row_first])
-    cum_m = np.cumsum(sM) - sM
-    tn = cum_m - cum_m[row_first]
-    cx = np.where(buy == 1, lim - oA[:, 0], oA[:, 0] - lim)
-    has_a = m[:, 1] == 1
-    cr = fok & has_a & (cx >= 0)
-    add = np.where(cr, oA[:, 1], 0)
-    cum_add = np.cumsum(add)
-    acc = cum_add - (cum_add[row_first] - add[row_first])    # this row's maker included
-    sf = fok & (acc >= qty)
-
-    c["rem"][:S], c["tn"][:S], c["acc"][:S] = rem, tn, acc
-    c["cr"][:S], c["sf"][:S] = cr, sf
-    c["fl"][:S] = fill
-    lv = sM & (nA[:, 1] == 0)
-    c["lv"][:S] = lv
-    c["os"][:S] = np.where(sR, addr[:, 1], 0)
-    c["og"][:S] = np.where(sR, oA[:, 7], 0)
-    taker = sM | stop | cross | fok | sR
-    c["sel"][:S] = np.where(taker, buy, np.where(sC, (oA[:, 2] == 1).astype(np.int64), 0))
-
-    # zero-test values and comparisons, step by step
-    zv1 = np.zeros(S, dtype=np.int64)
-    zv2 = np.zeros(S, dtype=np.int64)
-    zv1 = np.where(sM, oA[:, 6], zv1)
-    zv1 = np.where(stop | cross | fok, addr[:, 1] * has_a, zv1)
-    zv1 = np.where(sR | sC, addr[:, 2], zv1)
-    zv1 = np.where(stale, oA[:, 7] - hgen, zv1)
-    zv2 = np.where(fok, oA[:, 6] * has_a, zv2)
-    zv2 = np.where(sR | sC, addr[:, 3], zv2)
-    c["zv1"][:S], c["zv2"][:S] = zv1, zv2
-    cmp1 = np.zeros(S, dtype=np.int64)
-    cmp2 = np.zeros(S, dtype=np.int64)
-    cmp1 = np.where(sM | cross, cx, cmp1)
-    cmp2 = np.where(sM, np.where(lv, rem - oA[:, 1], oA[:, 1] - rem - 1), cmp2)
-    cmp1 = np.where(stop & has_a, -cx - 1, cmp1)
-    cmp2 = np.where(stop, rem - 1, cmp2)
-    cmp1 = np.where(fok & has_a, np.where(cr, cx, -cx - 1), cmp1)
-    cmp2 = np.where(fok, np.where(sf, acc - qty, qty - acc - 1), cmp2)
-    has_b, has_c = addr[:, 2] != 0, addr[:, 3] != 0
-    cmp1 = np.where(sR & has_b, np.where(buy == 1, oB[:, 0] - lim, lim - oB[:, 0]), cmp1)
-    cmp2 = np.where(sR & has_c, np.where(buy == 1, lim - oC[:, 0] - 1, oC[:, 0] - lim - 1), cmp2)
-    cmp1 = np.where(sC, oA[:, 1] - 1, cmp1)
-    cmp2 = np.where(sC & (kn == "k_red"), qty - oA[:, 1], cmp2)
-    cmp2 = np.where(sD, oA[:, 1] - qty - 1, cmp2)
-    c["cmp1"][:S], c["cmp2"][:S] = cmp1, cmp2
-    frees = sC | lv
-    wrap = frees & (oA[:, 7] == GEN_LIMIT - 1)
-    c["gw"][:S] = wrap
-    c["ginv"][:S] = np.where(frees & ~wrap, _field_inv(oA[:, 7] - (GEN_LIMIT - 1)), 0)
-
-    # PAD rows carry the last operation's context and running values (as
-    # they stand after its last row)
-    if S:
-        for n_ in _CARRIED:
-            c[n_][S:] = c[n_][S - 1]
-        c["rem"][S:] = rem[-1] - fill[-1]
-        c["tn"][S:] = tn[-1] + sM[-1]
-        c["acc"][S:] = acc[-1]
-    derive_columns(c, T)
-    w = Witness(pre % P, post % P, c, T)
-    w.finish()
-    return w
+    context = np.empty((lib.ZK_WCTX_COUNT, len(ops)), dtype=np.int64)
+    context[lib.ZK_WCTX_KIND] = index_of_code[ctx["code"]]
+    for name in ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi"):
+        context[getattr(lib, f"ZK_WCTX_{name.upper()}")] = ctx[name]
+    context[lib.ZK_WCTX_CROSS] = ops["reason"] == int(Reason.WOULD_CROSS)
+    steps = np.ascontiguousarray(steps)
+    out = np.empty((T, len(exec_columns(T))), dtype=np.uint32)
+    got = lib.zk_witness_build(u32p(out), out.shape[1], T, ffi.from_buffer("int32_t[]", pos), L, k,
+                               ffi.from_buffer(steps), len(steps),
+                               ffi.from_buffer("int64_t[]", context), len(ops))
+    if got == lib.ZK_WIT_NO_MEMORY:
+        raise MemoryError("the witness builder's scratch memory")
+    if got == lib.ZK_WIT_TOO_LONG:
+        raise ValueError(f"{rows} rows do not fit a trace of {T} (one PAD row is needed)")
+    if got != -1:
+        raise ValueError(f"the witness builder refused step {got} of {len(steps)}"
+                         if got >= 0 else f"the witness builder failed ({got})")
+    return Witness(pre, post, T, exec_rows=out)
 
 
 def derive_columns(c: dict[str, np.ndarray], T: int) -> None:

@@ -1,0 +1,58 @@
+/*
+ * zk_witness.h — the exec columns of OrderBookAir from the engine's step
+ * records, in one pass over the steps (prover/orderbook/witness.py `build`
+ * calls this; `build_reference` there is the readable definition, row by
+ * row in Python, and a test holds the two equal on every column).
+ *
+ * Output: a row-major matrix of `n_cols` canonical field elements per row
+ * (the order of air.exec_columns), `trace_length` rows — the layout the
+ * prover commits, so no transpose is needed afterwards.  Which column each
+ * named value goes to is the caller's `pos` table: the names are C's
+ * (zk_witness_column_name), the order is Python's (exec_columns), and the
+ * builder never restates it.
+ *
+ * Per-operation context comes in as ZK_WCTX_COUNT int64 arrays of `n_ops`
+ * (air.classify_all's fields, kind as an index into air.KINDS).  The steps
+ * must have passed engine/trace.py check_steps; the builder still refuses
+ * an address outside the trace, an operation index out of range or a step
+ * kind it does not know, by return code, before reading past anything.
+ */
+#ifndef ZK_WITNESS_H
+#define ZK_WITNESS_H
+
+#include "common/zk_common.h"
+
+/* cffi-begin */
+/* Rows of the per-operation context array (each n_ops int64 values). */
+#define ZK_WCTX_KIND 0     /* index into air.KINDS: k_lim k_ioc k_fok k_post k_can k_red k_z */
+#define ZK_WCTX_BUY 1
+#define ZK_WCTX_LIM 2
+#define ZK_WCTX_QTY 3
+#define ZK_WCTX_HSLOT 4
+#define ZK_WCTX_HGEN 5
+#define ZK_WCTX_ALO 6
+#define ZK_WCTX_AHI 7
+#define ZK_WCTX_CROSS 8    /* 1 if the operation's record says WOULD_CROSS */
+#define ZK_WCTX_COUNT 9
+
+/* Return codes of zk_witness_build besides -1 (success). */
+#define ZK_WIT_NO_MEMORY -2
+#define ZK_WIT_BAD_LAYOUT -3   /* a position outside [0, n_cols) or too many limbs */
+#define ZK_WIT_TOO_LONG -4     /* the steps take more than trace_length - 1 rows */
+
+/* The named values the builder writes, and their names (exec_columns'). */
+size_t zk_witness_column_count(void);
+const char *zk_witness_column_name(size_t i);
+
+/* Fill `out` (trace_length x n_cols uint32, row-major).  pos[i] is the
+ * column of named value i, or -1 for a limb column beyond `limbs` (the only
+ * names a layout may lack).  limb_bits = log2(trace_length), limbs = the
+ * limbs per comparison (air.limbs_for).  `steps`: n_steps zk_step records.
+ * Returns -1 on success, a ZK_WIT_* code, or the index of the first step
+ * the builder refuses. */
+int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, const int32_t *pos,
+                         uint32_t limb_bits, uint32_t limbs, const void *steps, size_t n_steps,
+                         const int64_t *ctx, size_t n_ops);
+/* cffi-end */
+
+#endif

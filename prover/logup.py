@@ -56,8 +56,8 @@ replaced by what the sum relation says it is:
 one variable eliminated.  The degree of either kind is 1 + sum_k deg(d_k)
 (when multiplicities are no higher than denominators): **3 for two
 fractions of degree-1 tuples**, the default.  Degrees are computed from the
-expressions, not asserted by hand.  The prover needs blowup >= max degree:
-degree 3 means log_blowup >= 2.  Aux width: G extension columns (S and
+expressions, not asserted by hand.  Degree 3 puts the quotient below 2N,
+so the LDE needs blowup >= 2 (proof.quotient_log_blowup).  Aux width: G extension columns (S and
 G-1 helpers) per argument.
 
 A denominator that vanishes at some row (alpha equal to a compressed tuple)

@@ -109,9 +109,9 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
     options.validate()
     air.validate()
     n, lb = air.trace_length, options.log_blowup
-    if 1 << lb < air.max_degree:
+    if lb < quotient_log_blowup(air):
         raise ParameterError(f"constraints of degree {air.max_degree} need a blowup of at least "
-                             f"{air.max_degree}; log_blowup is {lb}")
+                             f"{1 << quotient_log_blowup(air)}; log_blowup is {lb}")
     external = external or {}
     m_log = n.bit_length() - 1 + lb
     mats = layout(air)

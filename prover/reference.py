@@ -344,7 +344,7 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions,
     blowup = 1 << lb
     m = n << lb                                   # |D|
     log_m = log_n + lb
-    assert blowup >= air.max_degree, "the blowup must be at least the constraint degree"
+    assert lb >= quotient_log_blowup(air), "the LDE must hold the quotient domain"
     w_n, w_m = root_of_unity(log_n), root_of_unity(log_m)
     xs = [COSET_SHIFT * pow(w_m, i, P) % P for i in range(m)]     # D, natural order
     mats = layout(air)

@@ -28,7 +28,7 @@ from .ext_scalar import W, Ext, ScalarAlgebra
 from .merkle import hash_rows
 from .merkle_batch import verify_batches
 from .params import DEFAULT_MIN_SECURITY, ParameterError
-from .proof import Proof, layout, quotient_chunks
+from .proof import Proof, layout, quotient_chunks, quotient_log_blowup
 from .transcript import Transcript
 
 X = Ext(0, 1, 0, 0)
@@ -59,8 +59,9 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
         bits = opts.check_security(n, min_security)
     except ParameterError as exc:
         raise VerificationError(str(exc)) from None
-    if 1 << opts.log_blowup < air.max_degree:
-        raise VerificationError(f"blowup {1 << opts.log_blowup} is below the constraint degree")
+    if opts.log_blowup < quotient_log_blowup(air):
+        raise VerificationError(f"blowup {1 << opts.log_blowup} is below the quotient's degree bound "
+                                f"({1 << quotient_log_blowup(air)} N)")
     if proof.log_trace_length != n.bit_length() - 1:
         raise VerificationError("proof is for another trace length")
     mats = layout(air)

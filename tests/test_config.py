@@ -263,13 +263,13 @@ def test_batch_size_whose_trace_outgrows_the_prover_is_refused(state, host):
 
 
 def test_security_out_of_reach_at_the_trace_is_refused(state, host):
-    # capacity 2^20 needs a 2^21-row trace: 99 bits at most
+    # 2^21 operations of typical size need a 2^22-row trace: 99 bits at most
     msg = one_problem(state, host, "[workers] security_bits", book={"capacity": 1 << 20},
-                      batch={"max_batch_size": 1})
-    assert "give 99 bits" in msg and "no trace longer than 2^20 rows reaches it" in msg
+                      batch={"max_batch_size": 1 << 21})
+    assert "give 99 bits" in msg and "no trace longer than 2^21 rows reaches it" in msg
     assert "a smaller [book] capacity or [batch] max_batch_size makes the trace shorter" in msg
     msg = one_problem(state, host, "[workers] security_bits", workers={"security_bits": 128})
-    assert "out of reach at blowup 2^2 at any trace length" in msg and "shorter" not in msg
+    assert "out of reach at blowup 2^1 at any trace length" in msg and "shorter" not in msg
     load(None, settings(state, workers={"security_bits": 105}), host=host)
 
 

@@ -84,13 +84,16 @@ def test_flipped_bytes_never_verify():
 
 
 def test_the_blowup_is_the_smallest_the_air_allows():
-    """prover/orderbook/params.py: the prover needs a blowup of at least the
-    constraint degree, and a larger one would cost every proof for nothing."""
+    """prover/orderbook/params.py: the LDE must hold the quotient's domain
+    (2N points at degree 3), and a larger one would cost every proof for
+    nothing."""
     from zksidecar.engine import flow
     from zksidecar.engine.book import Book
     from zksidecar.prover.orderbook.batch import prepare_batch
     from zksidecar.prover.orderbook.params import LOG_BLOWUP, proof_options
+    from zksidecar.prover.proof import quotient_log_blowup
 
     ops = flow.generate(4, seed=1, capacity=16)
-    degree = prepare_batch(Book(16), ops, proof_options(20, 64)).public.air().max_degree
-    assert 1 << (LOG_BLOWUP - 1) < degree <= 1 << LOG_BLOWUP
+    prep = prepare_batch(Book(16), ops, proof_options(20, 64))
+    air = prep.public.air()
+    assert air.max_degree == 3 and quotient_log_blowup(air) == LOG_BLOWUP == 1

@@ -29,6 +29,7 @@ from zksidecar.prover.orderbook import batch as batch_mod
 from zksidecar.prover.orderbook import witness as W
 from zksidecar.prover.orderbook.air import HCELLS, STEPS, WRITES, written
 from zksidecar.prover.orderbook.batch import prepare_batch
+from zksidecar.prover.proof import quotient_log_blowup
 
 P = F.P
 OPTS = base.OPTS
@@ -790,13 +791,14 @@ def test_the_step_machine_check_finds_a_dropped_constraint():
 
 @pytest.mark.parametrize("t", [16, 512, 1 << 10, 1 << 15])
 def test_every_constraint_has_degree_at_most_3(t):
-    """Blowup 4 suffices: every transition constraint (LogUp's included) has
-    degree <= 3, computed from its expression, at every limb layout."""
+    """Blowup 2 suffices: every transition constraint (LogUp's included) has
+    degree <= 3, computed from its expression, at every limb layout, so the
+    quotient has degree below 2N and the LDE at blowup 2 holds its domain."""
     prep = prepare_batch(Book(16), base.make_ops([(Kind.LIMIT, Side.BUY, 5, 1)]), OPTS, trace_length=t)
     air = prep.public.air()
     assert max(c.expr.degree for c in air.transition_constraints) == 3
     assert all(c.degree == c.expr.degree for c in air.transition_constraints)
-    assert 1 << OPTS.log_blowup >= 3             # the prover needs blowup >= degree (logup.py)
+    assert OPTS.log_blowup >= quotient_log_blowup(air) == 1    # the prover's rule (prove.py)
 
 
 # ------------------------------------------------- first and last rows --

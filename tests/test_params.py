@@ -19,10 +19,10 @@ def test_grinding_counts_only_above_the_floor():
 
 def test_the_extension_field_caps_the_domain():
     options = proof_options(100, 1 << 10)
-    assert options.max_log_trace(100) == 20
-    assert options.conjectured_security(1 << 20) == 100
-    assert options.conjectured_security(1 << 21) == 99
-    assert MAX_TRACE_LENGTH == 1 << 20
+    assert options.max_log_trace(100) == 21
+    assert options.conjectured_security(1 << 21) == 100
+    assert options.conjectured_security(1 << 22) == 99
+    assert MAX_TRACE_LENGTH == 1 << 21
 
 
 def test_default_holds_what_its_table_says():
@@ -42,11 +42,11 @@ def test_fewest_queries_for_a_target(bits):
 
 
 def test_parameters_from_target_and_trace_length():
-    assert proof_options(100, 1 << 20).check_security(1 << 20) >= 100
-    with pytest.raises(ParameterError, match=r"99 bits .* at 2097152 rows, under the required 100 "
-                                             r"\(.*no trace longer than 2\^20 rows reaches it\)"):
-        proof_options(100, 1 << 21)
-    with pytest.raises(ParameterError, match="out of reach at blowup 2\\^2 at any trace length"):
+    assert proof_options(100, 1 << 21).check_security(1 << 21) >= 100
+    with pytest.raises(ParameterError, match=r"99 bits .* at 4194304 rows, under the required 100 "
+                                             r"\(.*no trace longer than 2\^21 rows reaches it\)"):
+        proof_options(100, 1 << 22)
+    with pytest.raises(ParameterError, match="out of reach at blowup 2\\^1 at any trace length"):
         proof_options(125, 16)
 
 
@@ -66,5 +66,5 @@ def test_short_traces_grind_less_and_query_more():
         assert options.grinding_bits == grinding_bits(100, t) == min(log_t, GRINDING_BITS)
         assert options.conjectured_security(t) >= 100
         assert options.num_queries * options.log_blowup >= params.GRINDING_CONTRIBUTION_FLOOR
-    assert (proof_options(100, 1 << 10).num_queries, proof_options(100, 1 << 10).grinding_bits) == (46, 10)
-    assert (proof_options(100, 1 << 16).num_queries, proof_options(100, 1 << 16).grinding_bits) == (43, 16)
+    assert (proof_options(100, 1 << 10).num_queries, proof_options(100, 1 << 10).grinding_bits) == (91, 10)
+    assert (proof_options(100, 1 << 16).num_queries, proof_options(100, 1 << 16).grinding_bits) == (85, 16)

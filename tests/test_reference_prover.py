@@ -153,10 +153,7 @@ def mixed_instance(n, seed=0, external=False):
                  "side": F.encode(np.array(side, dtype=np.int64))}
 
 
-MIXED_OPTIONS = {k: v for k, v in OPTION_SETS.items() if v.log_blowup >= 2}
-
-
-@pytest.mark.parametrize("opts", list(MIXED_OPTIONS.values()), ids=list(MIXED_OPTIONS))
+@pytest.mark.parametrize("opts", list(OPTION_SETS.values()), ids=list(OPTION_SETS))
 @pytest.mark.parametrize("log_n", [2, 3, 5])
 def test_mixed_air_byte_identical(log_n, opts):
     air, traces = mixed_instance(1 << log_n, seed=log_n)

@@ -1,12 +1,15 @@
 """The STARK on the Fibonacci AIR: completeness, and that every kind of lie
 fails (a changed cell, a changed public value, a flipped proof byte)."""
+import dataclasses
+
 import numpy as np
 import pytest
 
 from zksidecar.prover import field as F
 from zksidecar.prover import params
 from zksidecar.prover.examples.fibonacci import FibonacciAir, fibonacci_instance
-from zksidecar.prover.proof import Proof, ProofFormatError
+from zksidecar.prover.air import TransitionConstraint
+from zksidecar.prover.proof import Proof, ProofFormatError, quotient_log_blowup
 from zksidecar.prover.prove import ConstraintError, prove
 from zksidecar.prover.verify import VerificationError, verify
 
@@ -43,6 +46,34 @@ def test_default_parameters_reach_100_bits():
     air, traces = fibonacci_instance(1 << 6, 1)
     proof = prove(air, traces, params.DEFAULT).proof
     assert verify(air, roundtrip(air, proof)).security_bits >= 100
+
+
+class _Degree5Fibonacci(FibonacciAir):
+    """Fibonacci with one more constraint of degree 5 (a0' = b0 times b0^4:
+    true on every row, so only the degree is new)."""
+
+    def transitions(self, f):
+        a, b = f.next("a0"), f.cur("b0")
+        return super().transitions(f) + [
+            TransitionConstraint("degree 5", (a - b) * b * b * b * b, 5)]
+
+
+def test_a_blowup_smaller_than_the_quotient_domain_is_refused():
+    """Degree 5: the quotient has degree below 4N, so its domain is 4N
+    points, and blowup 2 cannot hold it; blowup 4 can (degree 3 would need
+    only 2)."""
+    base, traces = fibonacci_instance(1 << 6, 1)
+    pv = base.public_values
+    air = _Degree5Fibonacci(base.trace_length, [(pv["a0"], pv["b0"])], [pv["result0"]])
+    assert quotient_log_blowup(air) == 2
+    with pytest.raises(params.ParameterError, match="need a blowup of at least 4; log_blowup is 1"):
+        prove(air, traces, FAST)
+    opts = dataclasses.replace(FAST, log_blowup=2)
+    proof = prove(air, traces, opts).proof
+    verify(air, roundtrip(air, proof), min_security=0)
+    claimed = dataclasses.replace(proof, options=FAST)
+    with pytest.raises(VerificationError, match="below the quotient's degree bound"):
+        verify(air, claimed, min_security=0)
 
 
 def test_verifier_refuses_weak_parameters():

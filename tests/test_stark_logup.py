@@ -267,10 +267,6 @@ def test_range_check_default_parameters():
     assert verify(air, roundtrip(air, prove(air, traces, opts).proof)).security_bits >= 100
 
 
-def test_blowup_below_degree_is_refused():
-    air, traces = range_check_instance(1 << 8, 8, 1)
-    with pytest.raises(ParameterError, match="blowup"):
-        prove(air, traces, params.TESTING)
 
 
 def test_table_needs_enough_rows():

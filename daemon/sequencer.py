@@ -323,7 +323,7 @@ class SequencerThread(threading.Thread):
     seen_ns, journal position after them) items) through the Sequencer,
     timeouts, checkpoints (with `checkpoints`, daemon/checkpoint.py: every
     open batch closed, then a snapshot), and at stop() the open batches
-    closed; every closed batch goes to `submit`."""
+    closed (and a snapshot taken); every closed batch goes to `submit`."""
 
     def __init__(self, sequencer: Sequencer, submit: Callable[[Batch], None], checkpoints=None):
         super().__init__(name="zksidecar-sequencer", daemon=True)
@@ -376,6 +376,8 @@ class SequencerThread(threading.Thread):
                 self.submit(b)
         for b in seq.close_all(CloseReason.SHUTDOWN):
             self.submit(b)
+        if cp is not None and at is not None and not seq.blocked:
+            cp.take(seq, at)         # every batch closed: the next start replays from here
 
 
 _STOP = object()

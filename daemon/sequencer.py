@@ -376,7 +376,7 @@ class SequencerThread(threading.Thread):
                 self.submit(b)
         for b in seq.close_all(CloseReason.SHUTDOWN):
             self.submit(b)
-        if cp is not None and at is not None and not seq.blocked:
+        if cp is not None and cp.enabled and at is not None and not seq.blocked:
             cp.take(seq, at)         # every batch closed: the next start replays from here
 
 

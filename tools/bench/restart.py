@@ -108,6 +108,8 @@ def _build(state: str, n: int, workers: int, tag: str) -> dict:
         for i in range(0, n, CHUNK):
             recs = ops[i:i + CHUNK]
             thread.inbox.put((recs, time.monotonic_ns(), journal.append_ops(recs, time.time_ns())))
+        while not thread.inbox.empty():      # everything sequenced, its checkpoints taken
+            time.sleep(0.01)
         cp.every_ops = 0             # no snapshot at the stop: the state a kill -9 leaves
         thread.stop()
         thread.join()

@@ -9,7 +9,8 @@ record's FLAG_CRITICAL, or a quantity of at least `critical_qty`), or when it
 is `timeout_s` old (TIMEOUT); when its stream resumes past a gap (BREAK:
 daemon/shadow.py); or because its owner says so: an API request
 that is a batch of its own (REQUEST), a flush (FLUSH), the daemon stopping
-(SHUTDOWN), or a journal mark replayed on restart (REPLAY).  daemon/shadow.py applies these rules; nothing else does.
+(SHUTDOWN), a journal mark replayed on restart (REPLAY), or a checkpoint
+that snapshots the books between batches (SNAPSHOT: daemon/checkpoint.py).  daemon/shadow.py applies these rules; nothing else does.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class CloseReason(str, Enum):
     FLUSH = "flush"
     SHUTDOWN = "shutdown"
     REPLAY = "replay"
+    SNAPSHOT = "snapshot"
 
 
 #: every reason, in the order the metrics list them

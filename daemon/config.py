@@ -31,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import grp
+import math
 import os
 import stat
 import struct
@@ -95,6 +96,30 @@ class JournalConfig:
     segment_mib: int = 64
     fsync: str = "batch"             # always | batch | interval | never
     fsync_interval_ms: int = 10
+    snapshot_every_ops: int = 100_000   # a snapshot after this many operations...; 0: none
+    snapshot_every_s: float = 60.0      # ...or this long after the last, with any operations
+    retain: str = "7d"                  # proven segments older than this are removed; "forever"
+
+    @property
+    def retain_s(self) -> float:
+        """journal.retain in seconds (inf: "forever")."""
+        return parse_duration(self.retain)
+
+
+#: units of a duration ("90s", "15m", "12h", "7d")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds of a duration: a whole number and a unit (s, m, h, d), or
+    "forever" (inf); ValueError naming what is wrong otherwise."""
+    t = text.strip().lower() if isinstance(text, str) else text
+    if t == "forever":
+        return float("inf")
+    if not isinstance(t, str) or len(t) < 2 or t[-1] not in DURATION_UNITS or not t[:-1].isdigit():
+        raise ValueError(f"{text!r} is not a duration (a whole number and s, m, h or d, such as "
+                         "\"30d\"; or \"forever\")")
+    return float(int(t[:-1]) * DURATION_UNITS[t[-1]])
 
 
 @dataclass(frozen=True)
@@ -338,6 +363,14 @@ class Config:
              self.journal.segment_mib)
         need(self.journal.fsync_interval_ms >= 1, "journal.fsync_interval_ms", "must be at least 1",
              self.journal.fsync_interval_ms)
+        need(self.journal.snapshot_every_ops >= 0, "journal.snapshot_every_ops",
+             "must be at least 0 (0: no snapshots)", self.journal.snapshot_every_ops)
+        need(math.isfinite(self.journal.snapshot_every_s) and self.journal.snapshot_every_s >= 1,
+             "journal.snapshot_every_s", "must be at least 1 second", self.journal.snapshot_every_s)
+        try:
+            parse_duration(self.journal.retain)
+        except ValueError as exc:
+            p.append(_msg("journal.retain", str(exc), self.journal.retain))
         need(_pow2(b.capacity) and BOOK_MIN_CAPACITY <= b.capacity <= BOOK_MAX_CAPACITY,
              "book.capacity", f"must be a power of two from {BOOK_MIN_CAPACITY} to "
              f"2^{BOOK_MAX_CAPACITY.bit_length() - 1}", b.capacity)

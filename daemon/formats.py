@@ -1,4 +1,5 @@
-"""The on-disk formats of the journal and the proof store (csrc/formats/zk_store.h),
+"""The on-disk formats of the journal, its snapshots and the proof store
+(csrc/formats/zk_store.h),
 and the file handling both logs share.
 
 The C header is the definition; the dtypes here mirror it
@@ -31,6 +32,8 @@ STORE_MAGIC = 0x45534B5A       # b"ZKSE"
 JOURNAL_OPS = 1
 JOURNAL_BATCH = 2
 MARK_RESUMED = 1               # zk_journal_batch.flags
+SNAPSHOT_MAGIC = 0x4E534B5A    # b"ZKSN"
+SNAPSHOT_RESUMED = 1           # zk_snapshot_book.flags
 
 
 class FileLogError(OSError):
@@ -95,10 +98,45 @@ STORE_INDEX_DTYPE = record_dtype([
     ("reserved", "<u4", 36),
 ], 40)
 
+SNAPSHOT_HEADER_DTYPE = record_dtype([
+    ("magic", "<u4", 0),
+    ("version", "u1", 4),
+    ("reserved", "3u1", 5),
+    ("segment", "<u4", 8),
+    ("symbols", "<u4", 12),
+    ("offset", "<u8", 16),
+    ("created_ns", "<u8", 24),
+    ("capacity", "<u4", 32),
+    ("trace_length", "<u4", 36),
+    ("unstarted", "<u4", 40),
+    ("reserved2", "<u4", 44),
+    ("body_length", "<u8", 48),
+    ("body_crc", "<u4", 56),
+    ("header_crc", "<u4", 60),
+], 64)
+
+SNAPSHOT_BOOK_DTYPE = record_dtype([
+    ("symbol", "<u4", 0),
+    ("flags", "<u4", 4),
+    ("next_batch_id", "<u8", 8),
+    ("n_cells", "<u4", 16),
+    ("held", "<u4", 20),
+    ("reserved", "<u8", 24),
+], 32)
+
+SNAPSHOT_UNSTARTED_DTYPE = record_dtype([
+    ("symbol", "<u4", 0),
+    ("count", "<u4", 4),
+    ("reserved", "<u8", 8),
+], 16)
+
 JOURNAL_HEADER = Packed("JournalEntryHeader", JOURNAL_ENTRY_DTYPE)
 JOURNAL_MARK = Packed("JournalBatchMark", JOURNAL_BATCH_DTYPE)
 STORE_HEADER = Packed("StoreEntryHeader", STORE_ENTRY_DTYPE)
 STORE_INDEX = Packed("StoreIndexEntry", STORE_INDEX_DTYPE)
+SNAPSHOT_HEADER = Packed("SnapshotHeader", SNAPSHOT_HEADER_DTYPE)
+SNAPSHOT_BOOK = Packed("SnapshotBook", SNAPSHOT_BOOK_DTYPE)
+SNAPSHOT_UNSTARTED = Packed("SnapshotUnstarted", SNAPSHOT_UNSTARTED_DTYPE)
 HEADER_SIZE = 32
 #: a header's own checksum covers the bytes before it (both entry headers)
 HEADER_CRC_AT = JOURNAL_HEADER.offset("header_crc")
@@ -241,18 +279,31 @@ class EntryWalk:
             at = self.end = end
 
 
-def list_segments(directory: str, prefix: str, suffix: str,
-                  error: Callable[[str, int, str], Exception]) -> list[str]:
-    """The paths of `prefix`-NNNNNN`suffix` in `directory`, in order; a
-    missing number in the middle is an error (a segment was lost)."""
+def numbered_segments(directory: str, prefix: str, suffix: str,
+                      error: Callable[[str, int, str], Exception]) -> list[tuple[int, str]]:
+    """(number, path) of each `prefix`-NNNNNN`suffix` in `directory`, in
+    order, from the lowest number there (segments before it were removed
+    on purpose: journal retention); a missing number after it is an error
+    (a segment was lost)."""
     pat = re.compile(re.escape(prefix) + r"-(\d{6,})" + re.escape(suffix) + "$")
     found = sorted((int(m.group(1)), name) for name in os.listdir(directory)
                    if (m := pat.match(name)))
     for k, (n, name) in enumerate(found):
-        if n != k:
-            raise error(os.path.join(directory, name), 0,
-                        f"segment {n} where {k} was expected (a segment file is missing)")
-    return [os.path.join(directory, name) for _, name in found]
+        if n != found[0][0] + k:
+            raise error(os.path.join(directory, name), 0, f"segment {n} where {found[0][0] + k} "
+                        "was expected (a segment file is missing)")
+    return [(n, os.path.join(directory, name)) for n, name in found]
+
+
+def list_segments(directory: str, prefix: str, suffix: str,
+                  error: Callable[[str, int, str], Exception]) -> list[str]:
+    """The paths of `prefix`-NNNNNN`suffix` in `directory`, in order, from
+    segment 0; a missing number is an error (a segment was lost)."""
+    found = numbered_segments(directory, prefix, suffix, error)
+    if found and found[0][0] != 0:
+        raise error(found[0][1], 0, f"segment {found[0][0]} where 0 was expected (a segment "
+                    "file is missing)")
+    return [path for _, path in found]
 
 
 def segment_name(directory: str, prefix: str, suffix: str, number: int) -> str:

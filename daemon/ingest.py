@@ -8,7 +8,9 @@ safe:
    deferred release, so its slot is not yet freed and a restart would see it
    again);
 2. journal: the records are appended to the journal (a write(2): they survive
-   the daemon's death from here on; fsync per the journal's policy);
+   the daemon's death from here on; fsync per the journal's policy); the
+   journal position after them goes with them (a snapshot taken after
+   them resumes the replay there, daemon/checkpoint.py);
 3. release: the ring may reuse the slots;
 4. hand-off: the records go to the sequencer (shadow books, batcher).
 
@@ -84,7 +86,7 @@ class Ingest(threading.Thread):
     thread (`error`): the records it held are still in the ring, for the
     next start."""
 
-    def __init__(self, consumer, append: Callable[[np.ndarray, int], None],
+    def __init__(self, consumer, append: Callable[[np.ndarray, int], tuple[int, int] | None],
                  out: "queue.SimpleQueue", metrics, core: int = -1, resync: Resync | None = None,
                  chunk: int = 4096, producer_stale_s: float = PRODUCER_STALE_S):
         super().__init__(name="zksidecar-ingest", daemon=True)
@@ -157,7 +159,7 @@ class Ingest(threading.Thread):
         them on; on a full disk keep them (the ring keeps their slots)."""
         recs, seen = self._unjournaled
         try:
-            self.append(recs, seen)
+            position = self.append(recs, seen)
         except JournalFull as exc:
             if self.blocked is None:
                 log.error("journal full: %s; holding %d records in the ring, which fills (the "
@@ -169,7 +171,7 @@ class Ingest(threading.Thread):
             self.blocked = None
         self._unjournaled = None
         self.consumer.release()
-        self.out.put((recs, seen))
+        self.out.put((recs, seen, position))
         self.metrics.ops_ingested(len(recs))
 
     def _status(self) -> None:

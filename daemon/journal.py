@@ -131,13 +131,14 @@ class Journal:
         self._last_sync = time.monotonic()
 
     def _open(self) -> None:
-        segments = fm.list_segments(self.directory, PREFIX, SUFFIX, JournalCorrupt)
+        segments = fm.numbered_segments(self.directory, PREFIX, SUFFIX, JournalCorrupt)
         if not segments:
             self._number = -1
+            self.first = 0
             self._create_segment()
             return
-        self._number = len(segments) - 1
-        path = segments[-1]
+        self.first = segments[0][0]        # segments before it were removed (retention)
+        self._number, path = segments[-1]
         self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
         with open(path, "rb") as f:
             data = memoryview(f.read())
@@ -183,9 +184,11 @@ class Journal:
 
     # ------------------------------------------------------------ append --
 
-    def append_ops(self, records: np.ndarray, seen_ns: int) -> None:
+    def append_ops(self, records: np.ndarray, seen_ns: int) -> tuple[int, int]:
         """Append operation records (an OP_DTYPE array, one or more) taken off
-        the ring at `seen_ns`, as one entry written with one syscall."""
+        the ring at `seen_ns`, as one entry written with one syscall.
+        Returns the journal position just after it (segment, byte): where a
+        snapshot taken after these records resumes the replay."""
         recs = fm.as_records(records, OP_DTYPE)
         if len(recs) == 0:
             raise ValueError("append_ops: no records")
@@ -194,7 +197,8 @@ class Journal:
         if not 0 <= seen_ns <= fm.U64:
             raise ValueError(f"append_ops: seen_ns {seen_ns} is not a u64")
         payload = recs.view(np.uint8)
-        self._append(fm.journal_header(fm.JOURNAL_OPS, payload, len(recs), seen_ns), payload, False)
+        return self._append(fm.journal_header(fm.JOURNAL_OPS, payload, len(recs), seen_ns), payload,
+                            False)
 
     def append_batch(self, mark: BatchMark) -> None:
         """Append a batch boundary; under "batch" it is durable on return."""
@@ -206,7 +210,7 @@ class Journal:
                                        last_seq=mark.last_seq)
         self._append(fm.journal_header(fm.JOURNAL_BATCH, payload, 1, time.time_ns()), payload, True)
 
-    def _append(self, header: bytes, payload, batch: bool) -> None:
+    def _append(self, header: bytes, payload, batch: bool) -> tuple[int, int]:
         with self._lock:
             if self._fd < 0:
                 raise JournalError(errno.EBADF, f"journal {self.directory} is closed")
@@ -218,6 +222,37 @@ class Journal:
             if policy == "always" or (policy == "batch" and batch) or (
                     policy == "interval" and time.monotonic() - self._last_sync >= self.fsync_interval):
                 self._sync_locked()
+            return self._number, self._size
+
+    @property
+    def position(self) -> tuple[int, int]:
+        """Where the next entry goes: (segment, byte)."""
+        with self._lock:
+            return self._number, self._size
+
+    def remove_before(self, number: int, older_than: float) -> list[str]:
+        """Remove the segments numbered below `number` (never the one being
+        written) whose files were last written more than `older_than`
+        seconds ago, oldest first, stopping at the first that is not (the
+        journal stays one run of segments); returns the paths removed.
+        Journal retention: the caller knows no replay needs them."""
+        removed = []
+        with self._lock:
+            now = time.time()
+            while self.first < min(number, self._number):
+                path = fm.segment_name(self.directory, PREFIX, SUFFIX, self.first)
+                try:
+                    if now - os.stat(path).st_mtime < older_than:
+                        break
+                    os.unlink(path)
+                except OSError as exc:
+                    log.error("journal retention: cannot remove %s: %s", path, exc.strerror)
+                    break
+                removed.append(path)
+                self.first += 1
+        if removed and self.fsync != "never":
+            fm.fsync_directory(self.directory)
+        return removed
 
     def _sync_locked(self) -> None:
         try:
@@ -253,18 +288,22 @@ class Journal:
 
     # ------------------------------------------------------------ replay --
 
-    def replay(self) -> Iterator[OpsEntry | BatchMark]:
-        """Every entry, in append order, as of the call.  The tail was
-        repaired on open, so any failed check here is corruption and raises
-        JournalCorrupt naming the file and byte."""
+    def replay(self, start: tuple[int, int] | None = None) -> Iterator[OpsEntry | BatchMark]:
+        """Every entry, in append order, as of the call, from position
+        `start` (segment, byte: an entry boundary; None: the first segment
+        there is).  The tail was repaired on open, so any failed check here
+        is corruption and raises JournalCorrupt naming the file and byte."""
         with self._lock:
-            segments = fm.list_segments(self.directory, PREFIX, SUFFIX, JournalCorrupt)
+            segments = fm.numbered_segments(self.directory, PREFIX, SUFFIX, JournalCorrupt)
             current = (self._number, self._size) if self._fd >= 0 else (-1, 0)
-        for number, path in enumerate(segments):
+        first, offset = start if start is not None else (segments[0][0] if segments else 0, 0)
+        for number, path in segments:
+            if number < first:
+                continue
             with open(path, "rb") as f:
                 data = memoryview(f.read(current[1] if number == current[0] else -1))
             walk = fm.EntryWalk(lambda o, n: data[o:o + n], len(data), fm.JOURNAL_LAYOUT, path,
-                                False, JournalCorrupt)
+                                False, JournalCorrupt, start=offset if number == first else 0)
             for at, head, payload in walk:
                 if head.type == fm.JOURNAL_OPS:
                     yield OpsEntry(np.frombuffer(payload, dtype=OP_DTYPE).copy(), head.seen_ns)
@@ -295,7 +334,7 @@ def set_aside_corruption(directory: str) -> list[str]:
         pat = re.compile(re.escape(PREFIX) + r"-(\d{6,})" + re.escape(SUFFIX) + "$")
         found = sorted((int(m.group(1)), os.path.join(directory, name))
                        for name in os.listdir(directory) if (m := pat.match(name)))
-        gap = next((k for k, (n, _) in enumerate(found) if n != k), len(found))
+        gap = next((k for k, (n, _) in enumerate(found) if n != found[0][0] + k), len(found))
         contiguous = [path for _, path in found[:gap]]
         notes = [_set_aside(path, 0, None, "after a missing segment") for _, path in found[gap:]]
         for number, path in enumerate(contiguous):

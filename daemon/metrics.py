@@ -647,6 +647,13 @@ def _live_families(live: dict, metrics: Metrics):
         if b.get("seconds") is not None:
             seconds.add_metric([], b["seconds"])
         yield seconds
+    if "snapshots" in live:
+        snap = live["snapshots"]
+        yield CounterMetricFamily("zksidecar_snapshots_written", "Snapshots of the shadow books "
+                                  "written at checkpoints.", value=snap["written"])
+        yield CounterMetricFamily("zksidecar_snapshots_failed", "Checkpoints whose snapshot "
+                                  "could not be written (a full disk); the next one tries "
+                                  "again.", value=snap["failed"])
     if live.get("tree_resident_bytes") is not None:
         yield GaugeMetricFamily("zksidecar_tree_resident_memory_bytes", "Resident memory of the "
                                 "daemon and its child processes (the proof workers), in bytes.",

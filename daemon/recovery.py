@@ -42,14 +42,18 @@ from typing import Callable
 import numpy as np
 
 from ..engine.book import Book
+from ..engine.invariants import CorruptState
 from ..engine.records import OP_DTYPE
 from ..prover.orderbook import proof_file
 from ..prover.orderbook.batch import BookState
 from ..prover.proof import ProofFormatError
 from .batches import Batch
+from . import snapshot
 from .journal import BatchMark, Journal, OpsEntry, ReplayMismatch
+from .metrics import Metrics
 from .priority import ProofPriority
 from .sequencer import Sequencer, by_symbol
+from .snapshot import Snapshot, SnapshotError
 from .store import ProofStore, StoreCorrupt
 
 log = logging.getLogger("zksidecar.recovery")
@@ -89,23 +93,102 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
     """Replay `journal` into `sequencer` (fresh) and reconcile it with
     `store` (module docstring); returns what is left to prove and the
     journal's last `tail_records` records.  `progress(operations replayed)`
-    is called every PROGRESS_EVERY_S seconds of a long replay."""
+    is called every PROGRESS_EVERY_S seconds of a long replay.
+
+    The replay begins at the newest usable snapshot (daemon/snapshot.py;
+    unusable ones are set aside) and skips the marks of batches it already
+    counts.  Batches before it that the store does not prove are rebuilt
+    first, by replaying from the newest snapshot whose batches are all
+    proven (the proven frontier), or from the journal's start, on books of
+    their own, up to where the newest snapshot's batches end."""
     out = Recovered([], np.zeros(0, OP_DTYPE))
+    report = _Progress(progress, out)
+    newest, frontier = _snapshots(journal, store, sequencer)
+    if newest is None and journal.first:
+        raise ReplayMismatch(f"the journal begins at segment {journal.first} (the segments before "
+                             "it were removed) and no usable snapshot covers them")
+    skip: dict[int, int] = {}
+    start = None
+    if newest is not None:
+        if frontier is not newest:
+            _rebuild_before(newest, frontier, journal, store, sequencer, out, report)
+        sequencer.restore(newest.books, newest.unstarted)
+        skip, start = newest.next_batch_ids(), newest.position
+        log.info("recovery: from snapshot %s (journal segment %d byte %d)", newest.path,
+                 newest.segment, newest.offset)
     held: dict[int, _Held] = {}
-    tail: deque = deque()
-    tail_len = 0
-    next_report = time.monotonic() + PROGRESS_EVERY_S
-    for entry in journal.replay():
-        if time.monotonic() >= next_report:
-            progress(out.replayed_ops)
-            next_report = time.monotonic() + PROGRESS_EVERY_S
+    tail = _Tail(tail_records)
+    _replay(journal.replay(start), sequencer, held, skip, report, tail,
+            lambda batch, mark: _settle(batch, mark, store, sequencer.capacity, out))
+    for symbol in store.symbols():
+        h = held.setdefault(symbol, _Held())
+        shadow = sequencer.shadows.get(symbol) or sequencer.shadow(symbol)
+        if shadow is None:
+            raise ReplayMismatch(f"the store proves symbol {symbol}, one beyond book.max_symbols "
+                                 f"({sequencer.max_symbols}); raise it")
+        for batch_id in [b for b in store.batches(symbol) if b >= shadow.next_batch_id]:
+            report()
+            _rebuild(batch_id, symbol, h, journal, store, sequencer)
+            out.repaired += 1
+            out.stored += 1
+    now = time.monotonic()
+    for symbol, h in held.items():
+        recs, seen = h.take_all()
+        if len(recs):
+            out.todo += sequencer.feed(recs, seen, now)
+    out.todo += sequencer.release(now)      # records a resume freed after the last marks
+    out.tail = tail.records()
+    if out.todo or out.repaired:
+        log.info("recovery: %d operations replayed; %d batches to prove, %d proofs in the store "
+                 "(%d damaged, proven again; %d batches the journal had lost, rebuilt from the "
+                 "store)", out.replayed_ops, len(out.todo), len(store), out.damaged, out.repaired)
+    return out
+
+
+class _Progress:
+    """Calls `progress(operations replayed)` every PROGRESS_EVERY_S seconds."""
+
+    def __init__(self, progress: Callable[[int], None], out: Recovered):
+        self.progress, self.out = progress, out
+        self.next = time.monotonic() + PROGRESS_EVERY_S
+
+    def __call__(self) -> None:
+        if time.monotonic() >= self.next:
+            self.progress(self.out.replayed_ops)
+            self.next = time.monotonic() + PROGRESS_EVERY_S
+
+
+class _Tail:
+    """The last `n` records replayed (at least; whole entries)."""
+
+    def __init__(self, n: int):
+        self.n, self.chunks, self.count = n, deque(), 0
+
+    def add(self, recs: np.ndarray) -> None:
+        self.chunks.append(recs)
+        self.count += len(recs)
+        while self.count - len(self.chunks[0]) >= self.n:
+            self.count -= len(self.chunks.popleft())
+
+    def records(self) -> np.ndarray:
+        return np.concatenate(self.chunks) if self.chunks else np.zeros(0, OP_DTYPE)
+
+
+def _replay(entries, sequencer: Sequencer, held: dict[int, _Held], skip: dict[int, int],
+            report: _Progress, tail: _Tail | None, settle: Callable[[Batch, BatchMark], None],
+            done: Callable[[], bool] = lambda: False) -> None:
+    """Journal entries through `sequencer`: records held per symbol until
+    their batch's mark closes it (then `settle(batch, mark)`); the marks of
+    batches below `skip[symbol]` (a snapshot counts them) are passed over.
+    Stops early once `done()`."""
+    out = report.out
+    for entry in entries:
+        report()
         if isinstance(entry, OpsEntry):
             recs = entry.records
             out.replayed_ops += len(recs)
-            tail.append(recs)
-            tail_len += len(recs)
-            while tail_len - len(tail[0]) >= tail_records:
-                tail_len -= len(tail.popleft())
+            if tail is not None:
+                tail.add(recs)
             for symbol, mine, seen in by_symbol(recs, np.full(len(recs), entry.seen_ns, np.int64)):
                 if symbol not in sequencer.shadows:       # the live path's rule, in the same order
                     admitted = sequencer.admit(symbol, mine, seen)
@@ -116,36 +199,92 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
                 h.recs.append(mine)
                 h.seen.append(seen)
             continue
+        if entry.batch_id < skip.get(entry.symbol, 0):
+            continue
         h = held.setdefault(entry.symbol, _Held())
         recs, seen = h.take_all()
         batch, taken = sequencer.replay(entry, recs, seen, time.monotonic())
         h.put_back(recs[taken:], seen[taken:])
-        _settle(batch, entry, store, sequencer.capacity, out)
-    for symbol in store.symbols():
-        h = held.setdefault(symbol, _Held())
-        shadow = sequencer.shadows.get(symbol) or sequencer.shadow(symbol)
-        if shadow is None:
-            raise ReplayMismatch(f"the store proves symbol {symbol}, one beyond book.max_symbols "
-                                 f"({sequencer.max_symbols}); raise it")
-        for batch_id in [b for b in store.batches(symbol) if b >= shadow.next_batch_id]:
-            if time.monotonic() >= next_report:
-                progress(out.replayed_ops)
-                next_report = time.monotonic() + PROGRESS_EVERY_S
-            _rebuild(batch_id, symbol, h, journal, store, sequencer)
-            out.repaired += 1
-            out.stored += 1
-    now = time.monotonic()
-    for symbol, h in held.items():
-        recs, seen = h.take_all()
-        if len(recs):
-            out.todo += sequencer.feed(recs, seen, now)
-    out.todo += sequencer.release(now)      # records a resume freed after the last marks
-    out.tail = np.concatenate(tail) if tail else np.zeros(0, OP_DTYPE)
-    if out.todo or out.repaired:
-        log.info("recovery: %d operations replayed; %d batches to prove, %d proofs in the store "
-                 "(%d damaged, proven again; %d batches the journal had lost, rebuilt from the "
-                 "store)", out.replayed_ops, len(out.todo), len(store), out.damaged, out.repaired)
-    return out
+        settle(batch, entry)
+        if done():
+            return
+
+
+def _fresh(sequencer: Sequencer) -> Sequencer:
+    """A sequencer like `sequencer`, without books, journal or metrics of its own."""
+    return Sequencer(sequencer.capacity, sequencer.trace_length, sequencer.policy, Metrics(),
+                     max_symbols=sequencer.max_symbols, resync_after=sequencer.resync_after)
+
+
+def _snapshots(journal: Journal, store: ProofStore, sequencer: Sequencer
+               ) -> tuple[Snapshot | None, Snapshot | None]:
+    """The newest usable snapshot and the proven frontier: the newest whose
+    batches the store all proves (None: the journal's start).  A snapshot
+    that cannot be used is set aside, with a log line saying why."""
+    end = journal.position
+    usable: list[Snapshot] = []
+    for _, _, path in reversed(snapshot.listed(journal.directory)):
+        problem = None
+        try:
+            snap = snapshot.read(path)
+            if (snap.capacity, snap.trace_length) != (sequencer.capacity, sequencer.trace_length):
+                problem = (f"its books have {snap.capacity} slots and {snap.trace_length}-row "
+                           f"traces; the configuration says {sequencer.capacity} and "
+                           f"{sequencer.trace_length}")
+            elif snap.position > end:
+                problem = (f"it resumes at journal segment {snap.segment} byte {snap.offset}, "
+                           f"beyond the journal's end (segment {end[0]} byte {end[1]})")
+            elif snap.segment < journal.first:
+                problem = f"the journal segment {snap.segment} it resumes in was removed"
+            else:
+                _fresh(sequencer).restore(snap.books, snap.unstarted)   # every book checked
+        except SnapshotError as exc:
+            problem = str(exc)
+        except (CorruptState, ValueError) as exc:
+            problem = f"a book in it is damaged: {exc}"
+        if problem:
+            snapshot.set_aside(path, problem)
+            continue
+        usable.append(snap)
+    if not usable:
+        return None, None
+    frontier = next((s for s in usable if all(store.proven_through(b.symbol, b.next_batch_id)
+                                              for b in s.books)), None)
+    return usable[0], frontier
+
+
+def _rebuild_before(newest: Snapshot, frontier: Snapshot | None, journal: Journal,
+                    store: ProofStore, sequencer: Sequencer, out: Recovered,
+                    report: _Progress) -> None:
+    """The batches before `newest` the store does not prove, into out.todo:
+    a replay from `frontier` (None: the journal's start) on books of its
+    own, until every book reaches the batch `newest` begins with."""
+    where = f"snapshot {newest.path}"
+    if frontier is None and journal.first:
+        raise ReplayMismatch(f"{where} counts batches the store does not prove, and the journal "
+                             f"segments before {journal.first} that hold them were removed")
+    side = _fresh(sequencer)
+    start, skip = None, {}
+    if frontier is not None:
+        side.restore(frontier.books, frontier.unstarted)
+        start, skip = frontier.position, frontier.next_batch_ids()
+    target = newest.next_batch_ids()
+
+    def settle(batch: Batch, mark: BatchMark) -> None:
+        if mark.batch_id < target.get(mark.symbol, 0):
+            _settle(batch, mark, store, sequencer.capacity, out)
+
+    def reached() -> bool:
+        return all(s in side.shadows and side.shadows[s].next_batch_id >= n
+                   for s, n in target.items() if n)
+
+    before = len(out.todo)
+    if not reached():
+        _replay(journal.replay(start), side, {}, skip, report, None, settle, reached)
+    if not reached():
+        raise ReplayMismatch(f"{where} counts batches whose marks the journal does not hold")
+    log.info("recovery: %d batches before %s are not proven; rebuilt from the journal",
+             len(out.todo) - before, where)
 
 
 def _settle(batch: Batch, mark: BatchMark, store: ProofStore, capacity: int,

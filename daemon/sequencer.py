@@ -31,7 +31,7 @@ from .batches import Applied, Batch, BatchPolicy, CloseReason, Refusal, Refused
 from .journal import BatchMark, Journal, JournalFull, ReplayMismatch
 from .metrics import Metrics
 from .priority import ProofPriority
-from .shadow import DEFAULT_RESYNC_AFTER, BatchOverflow, ShadowBook
+from .shadow import DEFAULT_RESYNC_AFTER, BatchOverflow, ShadowBook, ShadowState
 
 log = logging.getLogger("zksidecar.sequencer")
 
@@ -68,6 +68,29 @@ class Sequencer:
             book = self.shadows[symbol] = ShadowBook(symbol, self.capacity, self.trace_length,
                                                      resync_after=self.resync_after)
         return book
+
+    def between_batches(self) -> tuple[list[ShadowState], dict] | None:
+        """Every shadow book's state and the records of symbols not started
+        (symbol: (records, seen times)), for a snapshot; None unless every
+        book is between batches and every closed batch is marked (a batch
+        a full disk has not marked yet must not be in a snapshot's past)."""
+        if self._unmarked:
+            return None
+        states = [s.between_batches() for s in self.shadows.values()]
+        if any(st is None for st in states):
+            return None
+        return states, {sym: (r.copy(), t.copy()) for sym, (r, t) in self._unstarted.items()}
+
+    def restore(self, states: list[ShadowState], unstarted: dict) -> None:
+        """Take the state a snapshot kept (a fresh sequencer only)."""
+        if self.shadows or self._unstarted:
+            raise RuntimeError("restore: this sequencer already has books")
+        if self.max_symbols is not None and len(states) > self.max_symbols:
+            raise ValueError(f"{len(states)} books, more than book.max_symbols ({self.max_symbols})")
+        shadows = {st.symbol: ShadowBook.restored(st, self.capacity, self.trace_length,
+                                                  self.resync_after) for st in states}
+        self.shadows = shadows
+        self._unstarted = {sym: (r.copy(), t.copy()) for sym, (r, t) in unstarted.items()}
 
     @property
     def unstarted(self) -> int:
@@ -297,12 +320,14 @@ class Sequencer:
 
 class SequencerThread(threading.Thread):
     """The daemon's sequencer: records from ingest (`inbox`: (records,
-    seen_ns) items) through the Sequencer, timeouts, and at stop() the open
-    batches closed; every closed batch goes to `submit`."""
+    seen_ns, journal position after them) items) through the Sequencer,
+    timeouts, checkpoints (with `checkpoints`, daemon/checkpoint.py: every
+    open batch closed, then a snapshot), and at stop() the open batches
+    closed (and a snapshot taken); every closed batch goes to `submit`."""
 
-    def __init__(self, sequencer: Sequencer, submit: Callable[[Batch], None]):
+    def __init__(self, sequencer: Sequencer, submit: Callable[[Batch], None], checkpoints=None):
         super().__init__(name="zksidecar-sequencer", daemon=True)
-        self.sequencer, self.submit = sequencer, submit
+        self.sequencer, self.submit, self.checkpoints = sequencer, submit, checkpoints
         self.inbox: queue.SimpleQueue = queue.SimpleQueue()
         self.error: BaseException | None = None
 
@@ -320,7 +345,8 @@ class SequencerThread(threading.Thread):
             log.debug("sequencer stopped", exc_info=True)
 
     def _loop(self) -> None:
-        seq = self.sequencer
+        seq, cp = self.sequencer, self.checkpoints
+        at = None                  # journal position after the last records sequenced
         while True:
             due = seq.next_timeout()
             wait = seq.policy.timeout_s if due is None else max(0.0, due - time.monotonic())
@@ -333,13 +359,25 @@ class SequencerThread(threading.Thread):
             now = time.monotonic()
             closed = seq.retry_marks() if seq.blocked else []
             if item is not None:
-                recs, seen = item
+                recs, seen, position = item
                 closed += seq.feed(recs, np.full(len(recs), seen, np.int64), now)
+                if cp is not None:
+                    cp.sequenced(len(recs))
+                    at = position
             closed += seq.tick(now)
+            if cp is not None and at is not None and not seq.blocked and cp.due(now):
+                closed += seq.close_all(CloseReason.SNAPSHOT)
+                for b in closed:
+                    self.submit(b)
+                closed = []
+                if not seq.blocked:         # every batch marked: a snapshot may count them
+                    cp.take(seq, at)
             for b in closed:
                 self.submit(b)
         for b in seq.close_all(CloseReason.SHUTDOWN):
             self.submit(b)
+        if cp is not None and cp.enabled and at is not None and not seq.blocked:
+            cp.take(seq, at)         # every batch closed: the next start replays from here
 
 
 _STOP = object()

@@ -3,7 +3,8 @@
 The data path, and the thread or process each stage runs on:
 
     ingest      (thread, pinned)   ops ring -> journal -> sequencer inbox     daemon/ingest.py
-    sequencer   (thread)           shadow books, batch cuts, journal marks    daemon/sequencer.py
+    sequencer   (thread)           shadow books, batch cuts, journal marks,   daemon/sequencer.py
+                                   snapshots, journal retention               daemon/checkpoint.py
     workers     (processes,        proof jobs by priority -> batch proofs     daemon/workers.py,
                  pinned)                                                      daemon/backends.py
     finisher    (thread)           proofs -> store -> completion ring         daemon/finisher.py
@@ -32,6 +33,7 @@ from ..prover.orderbook.witness import trace_length_for
 from ..ringbuf.ring import IdleStrategy
 from .admin import serve_admin
 from .batches import Batch, BatchPolicy
+from .checkpoint import Checkpoints
 from .config import Config, RingConfig
 from .finisher import Finisher
 from .ingest import Ingest, Resync
@@ -79,6 +81,11 @@ class Service:
                                        resync_after=c.book.resync_after)
             self.recovered = recover(self.journal, self.store, self.sequencer, c.ring.capacity,
                                      self._replaying)
+            self.checkpoints = Checkpoints(self.journal, self.store, c.book.capacity,
+                                           self.trace_length, c.journal.snapshot_every_ops,
+                                           c.journal.snapshot_every_s, c.journal.retain_s,
+                                           group=c.state.group or None)
+            self.checkpoints.prune()
             self.consumer, self.completions = _open_rings(c.ring)
             opened.callback(self.consumer.close)
             opened.callback(self.completions.close)
@@ -87,7 +94,8 @@ class Service:
                                                     c.workers.security_bits))
             self._closing = opened.pop_all()
         self.finisher = Finisher(self.store, self.completions, self.metrics)
-        self.sequencer_thread = SequencerThread(self.sequencer, self._submit)
+        self.sequencer_thread = SequencerThread(self.sequencer, self._submit,
+                                                self.checkpoints if self.checkpoints.enabled else None)
         self.ingest = Ingest(self.consumer, self.journal.append_ops, self.sequencer_thread.inbox,
                              self.metrics, c.ingest.core, Resync(self.recovered.tail),
                              producer_stale_s=c.ingest.producer_stale_s)
@@ -194,6 +202,7 @@ class Service:
                         "ops": closed_ops + open_ops,
                         "seconds": self.metrics.backlog_seconds(closed_ops + open_ops)},
             "tree_resident_bytes": tree_resident_bytes(self._process),
+            "snapshots": self.checkpoints.status(),
         }
 
     def status(self) -> dict:
@@ -217,6 +226,7 @@ class Service:
             "disk": live["disk"],
             "backlog": live["backlog"],
             "memory": {"tree_resident_bytes": live["tree_resident_bytes"]},
+            "snapshots": live["snapshots"],
             "counts": {"divergences": seq.divergences, "rejected": seq.refused,
                        "breaks": seq.breaks, "proven": fin.proven, "failed": fin.failed,
                        "completions_dropped": live["completions_dropped"],

@@ -152,6 +152,21 @@ class _Run:
         return out
 
 
+@dataclass
+class ShadowState:
+    """A shadow book between batches, all a snapshot keeps of it
+    (daemon/snapshot.py): its book's cells, the id of its next batch, the
+    records past a gap waiting to resume its stream (with their seen
+    times), and whether its next batch begins where the stream resumed."""
+
+    symbol: int
+    next_batch_id: int
+    cells: np.ndarray
+    held: np.ndarray
+    held_seen: np.ndarray
+    resumed: bool
+
+
 class ShadowBook:
     """One symbol's stream, re-executed by the rules and cut into batches
     proven in traces of `trace_length` rows; past a gap, `resync_after`
@@ -171,6 +186,30 @@ class ShadowBook:
         self._ready = _Held()
         self._critical_tokens, self._tokens_at = 0.0, None
         self._resumed = False         # the next batch begins where the stream resumed
+
+    def between_batches(self) -> ShadowState | None:
+        """The book's state for a snapshot, or None while a batch is open or
+        records a resume freed wait to be applied (no batch boundary)."""
+        if self._open.count or len(self._ready):
+            return None
+        return ShadowState(self.symbol, self.next_batch_id, self.book.cells.copy(),
+                           self._pending.recs.copy(), self._pending.seen.copy(), self._resumed)
+
+    @classmethod
+    def restored(cls, state: ShadowState, capacity: int, trace_length: int,
+                 resync_after: int = DEFAULT_RESYNC_AFTER) -> "ShadowBook":
+        """The shadow book `state` describes (read from a file: its cells are
+        checked, Book.from_cells, and must be a `capacity`-slot book of its
+        symbol; CorruptState or ValueError otherwise)."""
+        shadow = cls(state.symbol, capacity, trace_length, state.next_batch_id, resync_after)
+        book = Book.from_cells(state.cells)
+        if (book.symbol, book.capacity) != (state.symbol, capacity):
+            raise ValueError(f"the book of symbol {state.symbol} is a {book.capacity}-slot book of "
+                             f"symbol {book.symbol}, not a {capacity}-slot book of its own")
+        shadow.book = book
+        shadow._pending = _Held(state.held.copy(), state.held_seen.copy())
+        shadow._resumed = state.resumed
+        return shadow
 
     @property
     def open_count(self) -> int:

@@ -381,6 +381,12 @@ class ProofStore:
             raise StoreCorrupt(path, loc.offset, f"symbol {symbol} batch {batch_id}: {problem}")
         return raw[fm.HEADER_SIZE:]
 
+    def proven_through(self, symbol: int, n: int) -> bool:
+        """Does the store hold a proof of each of the symbol's batches 0..n-1?"""
+        with self._lock:
+            ids = self._batches.get(symbol, [])
+            return bisect.bisect_left(ids, n) == n
+
     def symbols(self) -> list[int]:
         return sorted(self._batches)
 

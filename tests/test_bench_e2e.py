@@ -18,9 +18,11 @@ def test_e2e_suite_runs_and_reports_every_key():
     # the retried rate's directory
     with tempfile.TemporaryDirectory(prefix="e2e") as root:
         figures = e2e.e2e(sw, root=root, pairs=3, run_ops=2048,
-                          rates=(500,), window_s=1.5, drain_s=20)
+                          rates=(500,), window_s=1.5, drain_s=20,
+                          restart_sizes=(1000, 3000), restart_runs=1)
     for key in ("engine_overhead_pct", "publish_ns_per_op", "sustained_ops_per_s",
-                "proof_lag_ms_p50", "proof_lag_ms_p99", "daemon_rss_mib"):
+                "proof_lag_ms_p50", "proof_lag_ms_p99", "daemon_rss_mib",
+                "restart_s_1e3", "restart_s_3000", "replay_s_3000", "restart_growth"):
         assert key in figures, key
     # one pair counted (two warm up); every run fitted the ring, so no publish was refused
     assert figures["overhead_runs"] == 1
@@ -31,7 +33,12 @@ def test_e2e_suite_runs_and_reports_every_key():
     assert figures["sustained_ops_per_s"] in (0, 500)
     assert figures["stages"]["offered_ops_per_s"] == 500
     met = runner.check_targets("e2e", figures)
-    assert set(met) == {"engine_overhead_pct", "proof_lag_ms_p99", "sustained_ops_per_s"}
+    assert set(met) == {"engine_overhead_pct", "proof_lag_ms_p99", "sustained_ops_per_s",
+                        "restart_growth"}
+    # the restart states were made as described: half the operations proven, the rest not
+    state = figures["restart_state_3000"]
+    assert state["ops"] == 3000 and 0 < state["proven_ops"] < 3000 and \
+        state["proven_batches"] < state["batches"]
     # a lag measured below 10,000 ops/s never counts as meeting the target
     assert met["proof_lag_ms_p99"] is False
     # the suite's rings are gone, and the process is no longer pinned to the engine's core

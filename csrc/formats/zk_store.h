@@ -1,8 +1,8 @@
 /*
  * zk_store.h — the daemon's on-disk formats: the journal (operations and
- * batch boundaries, in append order) and the proof store (batch proof files
- * and their index).  One definition of each: daemon/formats.py mirrors it as
- * struct/numpy layouts (tests/test_store.py checks every size, offset and
+ * batch boundaries, in append order), its snapshots of the shadow books, and
+ * the proof store (batch proof files and their index).  One definition of
+ * each: daemon/formats.py mirrors it as struct/numpy layouts (tests/test_store.py checks every size, offset and
  * constant against this header through cffi) and docs/STORE.md documents
  * each byte, the repair rules and the fsync policies.
  *
@@ -91,6 +91,55 @@ typedef struct zk_store_index {
     uint32_t entry_crc;   /* 32  CRC-32 of bytes 0..31 of this index entry */
     uint32_t reserved;    /* 36  zero */
 } zk_store_index;
+/* Shadow book snapshot magic: the bytes "ZKSN" (docs/FORMATS.md, "Snapshots"). */
+#define ZK_SNAPSHOT_MAGIC 0x4E534B5A
+/* zk_snapshot_book.flags: the symbol's next batch begins where its stream
+ * resumed (as ZK_MARK_RESUMED will say of it). */
+#define ZK_SNAPSHOT_RESUMED 1
+
+/* A snapshot file (snapshot-SSSSSS-OOOOOOOOOOOO.zks in the journal
+ * directory): this 64-byte header, then `symbols` books and `unstarted`
+ * waiting streams, each a fixed part followed by its arrays.  It is the
+ * state a journal replay has at journal segment `segment`, byte `offset`
+ * (an entry boundary): every batch before it closed and marked, the books
+ * as those batches leave them. */
+typedef struct zk_snapshot_header {
+    uint32_t magic;          /*  0  ZK_SNAPSHOT_MAGIC */
+    uint8_t version;         /*  4  ZK_STORE_VERSION */
+    uint8_t reserved[3];     /*  5  zero */
+    uint32_t segment;        /*  8  journal segment the replay resumes in */
+    uint32_t symbols;        /* 12  zk_snapshot_book sections */
+    uint64_t offset;         /* 16  byte of that segment the replay resumes at */
+    uint64_t created_ns;     /* 24  CLOCK_REALTIME when written (for people; nothing reads it) */
+    uint32_t capacity;       /* 32  order slots of every book */
+    uint32_t trace_length;   /* 36  trace rows of every batch proof */
+    uint32_t unstarted;      /* 40  zk_snapshot_unstarted sections, after the books */
+    uint32_t reserved2;      /* 44  zero */
+    uint64_t body_length;    /* 48  bytes after this header */
+    uint32_t body_crc;       /* 56  CRC-32 of those bytes */
+    uint32_t header_crc;     /* 60  CRC-32 of bytes 0..59 of this header */
+} zk_snapshot_header;
+
+/* One shadow book, 32 bytes, followed by n_cells uint32 cells (the book's
+ * state table, zk_engine.h), then `held` zk_op records (records past a gap
+ * waiting to resume the stream) and `held` int64 seen times (ns). */
+typedef struct zk_snapshot_book {
+    uint32_t symbol;         /*  0 */
+    uint32_t flags;          /*  4  ZK_SNAPSHOT_* */
+    uint64_t next_batch_id;  /*  8  the id its next batch gets */
+    uint32_t n_cells;        /* 16  ZK_BOOK_HEADER + ZK_COLUMNS * capacity */
+    uint32_t held;           /* 20 */
+    uint64_t reserved;       /* 24  zero */
+} zk_snapshot_book;
+
+/* Records of a symbol without a book yet, waiting to show they are a
+ * stream, 16 bytes, followed by `count` zk_op records and `count` int64
+ * seen times. */
+typedef struct zk_snapshot_unstarted {
+    uint32_t symbol;         /*  0 */
+    uint32_t count;          /*  4 */
+    uint64_t reserved;       /*  8  zero */
+} zk_snapshot_unstarted;
 /* cffi-end */
 
 #define ZK_CHECK_AT(type, field, offset) \
@@ -139,6 +188,16 @@ ZK_CHECK_AT(zk_store_index, length, 24);
 ZK_CHECK_AT(zk_store_index, data_crc, 28);
 ZK_CHECK_AT(zk_store_index, entry_crc, 32);
 ZK_CHECK_AT(zk_store_index, reserved, 36);
+
+static_assert(sizeof(zk_snapshot_header) == 64, "zk_snapshot_header is 64 bytes");
+ZK_CHECK_AT(zk_snapshot_header, segment, 8);
+ZK_CHECK_AT(zk_snapshot_header, offset, 16);
+ZK_CHECK_AT(zk_snapshot_header, body_length, 48);
+ZK_CHECK_AT(zk_snapshot_header, header_crc, 60);
+static_assert(sizeof(zk_snapshot_book) == 32, "zk_snapshot_book is 32 bytes");
+ZK_CHECK_AT(zk_snapshot_book, next_batch_id, 8);
+ZK_CHECK_AT(zk_snapshot_book, held, 20);
+static_assert(sizeof(zk_snapshot_unstarted) == 16, "zk_snapshot_unstarted is 16 bytes");
 
 #undef ZK_CHECK_AT
 

@@ -54,13 +54,14 @@ import threading
 import time
 
 from zksidecar import ringbuf
-from zksidecar.daemon.config import user_name
 from zksidecar.engine.book import Book
 from zksidecar.engine.records import FLAG_CLAIMED
 
 from .. import loadgen
 from ..demo import DaemonProcess, fresh_dir, status_sample
 from ..stats import StatsError
+from .daemons import all_cores, tag as _tag
+from .restart import RUNS as RESTART_RUNS, SIZES as RESTART_SIZES, restart
 
 BENCH_DIR = "./var/bench-e2e"
 CHUNK = 256             # operations the engine matches between publishes
@@ -102,12 +103,15 @@ SUSTAINED_SETTINGS = {
 
 def e2e(sw, *, root: str = BENCH_DIR, pairs: int = PAIRS, run_ops: int = RUN_OPS,
         chunk: int = CHUNK, rates: tuple[int, ...] = RATES, window_s: float = WINDOW_S,
-        drain_s: float = DRAIN_S) -> dict:
+        drain_s: float = DRAIN_S, restart_sizes: tuple[int, ...] = RESTART_SIZES,
+        restart_runs: int = RESTART_RUNS) -> dict:
     root = fresh_dir(root)
     all_cores()
     figures: dict = {}
     figures.update(_overhead(sw, os.path.join(root, "overhead"), pairs, run_ops, chunk))
     figures.update(_sustained(sw, os.path.join(root, "rates"), rates, window_s, drain_s))
+    figures.update(restart(sw, root=os.path.join(root, "restart"), sizes=restart_sizes,
+                           runs=restart_runs))
     figures["cores_note"] = "engine on one core and the daemon on the other; then both cores"
     figures["config"] = {"overhead": _flat(OVERHEAD_SETTINGS), "sustained": _flat(SUSTAINED_SETTINGS)}
     return figures
@@ -116,22 +120,6 @@ def e2e(sw, *, root: str = BENCH_DIR, pairs: int = PAIRS, run_ops: int = RUN_OPS
 def _flat(settings: dict) -> dict:
     return {f"{s}.{k}": v if not isinstance(v, (list, tuple)) else ",".join(map(str, v))
             for s, kv in settings.items() for k, v in kv.items()}
-
-
-def all_cores() -> list[int]:
-    """Every core this process may use, after lifting `zksidecar bench`'s
-    pin to one core (the daemon and the engine need their own)."""
-    import psutil
-
-    try:
-        psutil.Process().cpu_affinity([])       # []: every eligible core
-    except (psutil.Error, AttributeError, OSError):
-        pass
-    return sorted(os.sched_getaffinity(0))
-
-
-def _tag(phase: str) -> str:
-    return f"{user_name()}-bench-{os.getpid()}-{phase}"
 
 
 def _wait_ingested(daemon: DaemonProcess, n: int, timeout: float = 60.0) -> float:

@@ -27,9 +27,16 @@ SUITES = {
     "ring": "zksidecar.tools.bench.ring:ring",
     "prover": "zksidecar.tools.bench.prover:prover",
     "e2e": "zksidecar.tools.bench.e2e:e2e",
+    "restart": "zksidecar.tools.bench.restart:restart",
 }
 #: the suites that draw a plot (`--plot PATH`)
 PLOTTING = ("ring", "e2e")
+
+# the restart figures' targets (issue 16), in `bench restart` and in `bench e2e`
+RESTART_TARGETS = {
+    "restart_s_1e6": ("<=", 2, "start to READY, 10^6 operations journaled, half proven"),
+    "restart_growth": ("<=", 1.5, "restart at 10^6 operations / at 10^5"),
+}
 
 # suite -> key -> (comparison, threshold, label): the targets of the issues
 TARGETS = {
@@ -72,7 +79,9 @@ TARGETS = {
         "engine_overhead_pct": ("<=", 3, "engine throughput lost to the sidecar"),
         "proof_lag_ms_p99": ("<=", 2000, "proof lag p99 at 10,000 ops/s sustained"),
         "sustained_ops_per_s": (">=", 10_000, "offered rate the daemon keeps up with, both cores"),
+        **RESTART_TARGETS,
     },
+    "restart": RESTART_TARGETS,
 }
 
 

@@ -1,0 +1,268 @@
+"""Snapshots of the shadow books: where a restart's journal replay begins.
+
+A snapshot is the state a journal replay has reached at one journal
+position (a segment and a byte offset, an entry boundary): every shadow
+book between batches (its cells, the id of its next batch, records past a
+gap waiting to resume its stream), and the records of symbols not started
+yet.  The daemon's sequencer takes one at a checkpoint (daemon/sequencer.py
+SequencerThread): it closes every open batch, marks them, and writes the
+state it has after the last journal entry it sequenced, so a replay from
+that position, skipping the marks of batches the snapshot already counts,
+reaches exactly the state a replay of the whole journal reaches.
+
+The file format (csrc/formats/zk_store.h zk_snapshot_*, docs/FORMATS.md
+"Snapshots") has one header with a CRC-32 of itself and one of the body;
+a file is written whole to a temporary name, fsynced, renamed and the
+directory fsynced, so a crash leaves the old snapshot or the new one, never
+half of one.  Anything wrong with a snapshot on reading (a checksum, a
+size, a book that is not a book) is SnapshotCorrupt naming the file and
+byte: recovery sets it aside (renamed *.corrupt-N, nothing deleted) and
+uses the one before it, or the whole journal.
+"""
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..engine.records import OP_DTYPE
+from . import formats as fm
+from . import perms
+from .shadow import ShadowState
+
+log = logging.getLogger("zksidecar.snapshot")
+
+PREFIX, SUFFIX = "snapshot", ".zks"
+_NAME = re.compile(re.escape(PREFIX) + r"-(\d{6,})-(\d{12,})" + re.escape(SUFFIX) + "$")
+HEADER = fm.SNAPSHOT_HEADER
+BOOK = fm.SNAPSHOT_BOOK
+UNSTARTED = fm.SNAPSHOT_UNSTARTED
+SEEN_DTYPE = np.dtype("<i8")
+#: a snapshot's own header checksum covers the bytes before it
+HEADER_CRC_AT = HEADER.offset("header_crc")
+
+
+class SnapshotError(fm.FileLogError):
+    """A snapshot cannot be written or read."""
+
+
+class SnapshotFull(SnapshotError):
+    """The disk is full (ENOSPC, EDQUOT, EFBIG): no snapshot was written."""
+
+
+class SnapshotCorrupt(fm.CorruptEntryMixin, SnapshotError):
+    """A damaged snapshot: `path` and `offset` name where."""
+
+    what = "snapshot"
+
+
+@dataclass
+class Snapshot:
+    """The replay state at journal segment `segment`, byte `offset`."""
+
+    segment: int
+    offset: int
+    capacity: int
+    trace_length: int
+    books: list[ShadowState] = field(default_factory=list)
+    unstarted: dict = field(default_factory=dict)     # symbol: (records, seen times)
+    path: str = ""
+
+    @property
+    def position(self) -> tuple[int, int]:
+        return self.segment, self.offset
+
+    def next_batch_ids(self) -> dict[int, int]:
+        return {b.symbol: b.next_batch_id for b in self.books}
+
+
+# --------------------------------------------------------------- bytes --
+
+def encode(snap: Snapshot, created_ns: int | None = None) -> bytes:
+    """The snapshot file's bytes."""
+    body = []
+    for b in snap.books:
+        cells = np.ascontiguousarray(b.cells, dtype="<u4")
+        held = fm.as_records(b.held, OP_DTYPE)
+        body += [BOOK.pack(symbol=b.symbol, flags=fm.SNAPSHOT_RESUMED if b.resumed else 0,
+                           next_batch_id=b.next_batch_id, n_cells=len(cells), held=len(held),
+                           reserved=0),
+                 cells.tobytes(), held.tobytes(), np.asarray(b.held_seen, SEEN_DTYPE).tobytes()]
+    for symbol, (recs, seen) in sorted(snap.unstarted.items()):
+        recs = fm.as_records(recs, OP_DTYPE)
+        body += [UNSTARTED.pack(symbol=symbol, count=len(recs), reserved=0), recs.tobytes(),
+                 np.asarray(seen, SEEN_DTYPE).tobytes()]
+    data = b"".join(body)
+    head = HEADER.pack(magic=fm.SNAPSHOT_MAGIC, version=fm.VERSION, reserved=(0, 0, 0),
+                       segment=snap.segment, symbols=len(snap.books), offset=snap.offset,
+                       created_ns=time.time_ns() if created_ns is None else created_ns,
+                       capacity=snap.capacity, trace_length=snap.trace_length,
+                       unstarted=len(snap.unstarted), reserved2=0, body_length=len(data),
+                       body_crc=fm.crc32(data), header_crc=0)
+    head = head[:HEADER_CRC_AT] + fm.crc32(head[:HEADER_CRC_AT]).to_bytes(4, "little")
+    return head + data
+
+
+class _Reader:
+    """Reads a body's parts in order, each checked against what is left
+    (the sizes are claimed by the file: untrusted)."""
+
+    def __init__(self, data: bytes, at: int, path: str):
+        self.data, self.at, self.path = memoryview(data), at, path
+
+    def take(self, n: int, what: str) -> memoryview:
+        if n > len(self.data) - self.at:
+            raise SnapshotCorrupt(self.path, self.at, f"{what}: {n} bytes claimed, "
+                                  f"{len(self.data) - self.at} left")
+        out = self.data[self.at:self.at + n]
+        self.at += n
+        return out
+
+    def array(self, count: int, dtype: np.dtype, what: str) -> np.ndarray:
+        return np.frombuffer(self.take(count * dtype.itemsize, what), dtype=dtype).copy()
+
+
+def decode(data: bytes, path: str) -> Snapshot:
+    """A snapshot file's bytes, every check made (SnapshotCorrupt otherwise).
+    The books' cells are checked as books when restored (Sequencer.restore)."""
+    if len(data) < HEADER.size:
+        raise SnapshotCorrupt(path, 0, f"a short header ({len(data)} of {HEADER.size} bytes)")
+    h = HEADER.unpack(data)
+    if h.magic != fm.SNAPSHOT_MAGIC:
+        raise SnapshotCorrupt(path, 0, "not a snapshot (bad magic)")
+    if fm.crc32(data[:HEADER_CRC_AT]) != h.header_crc:
+        raise SnapshotCorrupt(path, 0, "header checksum fails")
+    if h.version != fm.VERSION:
+        raise SnapshotCorrupt(path, 4, f"format version {h.version} (this build reads {fm.VERSION})")
+    if any(h.reserved) or h.reserved2:
+        raise SnapshotCorrupt(path, 5, "reserved bytes are not zero")
+    if h.body_length != len(data) - HEADER.size:
+        raise SnapshotCorrupt(path, HEADER.size, f"a body of {len(data) - HEADER.size} bytes, "
+                              f"the header says {h.body_length}")
+    if fm.crc32(data[HEADER.size:]) != h.body_crc:
+        raise SnapshotCorrupt(path, HEADER.size, "body checksum fails")
+    r = _Reader(data, HEADER.size, path)
+    snap = Snapshot(h.segment, h.offset, h.capacity, h.trace_length, path=path)
+    seen_symbols = set()
+    for k in range(h.symbols):
+        at = r.at
+        b = BOOK.unpack(r.take(BOOK.size, f"book {k}"))
+        if b.flags & ~fm.SNAPSHOT_RESUMED or b.reserved:
+            raise SnapshotCorrupt(path, at, f"book {k}: unknown flags {b.flags:#x} or reserved bytes")
+        if b.symbol in seen_symbols:
+            raise SnapshotCorrupt(path, at, f"book {k}: symbol {b.symbol} twice")
+        seen_symbols.add(b.symbol)
+        cells = r.array(b.n_cells, np.dtype("<u4"), f"book {k} (symbol {b.symbol}) cells")
+        held = r.array(b.held, OP_DTYPE, f"book {k} held records")
+        seen = r.array(b.held, SEEN_DTYPE, f"book {k} held seen times")
+        snap.books.append(ShadowState(b.symbol, b.next_batch_id, cells.astype(np.uint32), held,
+                                      seen.astype(np.int64), bool(b.flags & fm.SNAPSHOT_RESUMED)))
+    for k in range(h.unstarted):
+        at = r.at
+        u = UNSTARTED.unpack(r.take(UNSTARTED.size, f"unstarted stream {k}"))
+        if u.reserved or u.symbol in seen_symbols or u.symbol in snap.unstarted:
+            raise SnapshotCorrupt(path, at, f"unstarted stream {k}: symbol {u.symbol} repeated "
+                                  "or reserved bytes set")
+        snap.unstarted[u.symbol] = (r.array(u.count, OP_DTYPE, f"unstarted stream {k} records"),
+                                    r.array(u.count, SEEN_DTYPE, f"unstarted stream {k} seen "
+                                            "times").astype(np.int64))
+    if r.at != len(data):
+        raise SnapshotCorrupt(path, r.at, f"{len(data) - r.at} bytes after the last section")
+    return snap
+
+
+# --------------------------------------------------------------- files --
+
+def file_name(segment: int, offset: int) -> str:
+    return f"{PREFIX}-{segment:06d}-{offset:012d}{SUFFIX}"
+
+
+def listed(directory: str) -> list[tuple[int, int, str]]:
+    """(segment, offset, path) of every snapshot file in `directory`, oldest
+    (lowest journal position) first."""
+    found = []
+    for name in os.listdir(directory):
+        m = _NAME.match(name)
+        if m:
+            found.append((int(m.group(1)), int(m.group(2)), os.path.join(directory, name)))
+    return sorted(found)
+
+
+def read(path: str) -> Snapshot:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise SnapshotError(exc.errno, f"{path}: cannot read: {exc.strerror}") from exc
+    snap = decode(data, path)
+    m = _NAME.search(os.path.basename(path))
+    if m is None or (int(m.group(1)), int(m.group(2))) != snap.position:
+        raise SnapshotCorrupt(path, 8, f"it says journal segment {snap.segment} byte "
+                              f"{snap.offset}, its name says otherwise")
+    return snap
+
+
+def write(directory: str, snap: Snapshot, fsync: bool = True,
+          group: str | int | None = None) -> str:
+    """Write `snap` atomically (a temporary name, fsync, rename, directory
+    fsync); returns its path.  A full disk raises SnapshotFull, anything
+    else SnapshotError; either way no file is left behind."""
+    data = encode(snap)
+    path = os.path.join(directory, file_name(snap.segment, snap.offset))
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp")
+    try:
+        if os.path.exists(tmp):            # left by a crash mid-write: never renamed, never read
+            os.unlink(tmp)
+        fd = perms.create_file(tmp, os.O_WRONLY | os.O_CLOEXEC, group)
+        try:
+            fm.append_at(fd, 0, [data], tmp, SnapshotFull, SnapshotError)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+        if fsync:
+            fm.fsync_directory(directory)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and not isinstance(exc, SnapshotError):
+            cls = SnapshotFull if exc.errno in fm.FULL_ERRNOS else SnapshotError
+            raise cls(exc.errno, f"{path}: cannot write a snapshot: {exc.strerror}") from exc
+        raise
+    snap.path = path
+    return path
+
+
+def set_aside(path: str, why: str) -> str:
+    """Rename a snapshot that cannot be used to `<name>.corrupt-N` (nothing
+    is deleted) and say so in the log; returns the new name."""
+    aside, k = f"{path}.corrupt-0", 0
+    while os.path.exists(aside):
+        k += 1
+        aside = f"{path}.corrupt-{k}"
+    try:
+        os.rename(path, aside)
+    except OSError as exc:
+        log.error("snapshot %s cannot be used (%s) nor set aside (%s); ignored", path, why,
+                  exc.strerror)
+        return path
+    log.warning("snapshot %s cannot be used: %s; set aside as %s, the one before it is used "
+                "(or the whole journal)", path, why, aside)
+    return aside
+
+
+def remove(path: str) -> None:
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise SnapshotError(exc.errno, f"{path}: cannot remove: {exc.strerror}") from exc

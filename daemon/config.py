@@ -444,6 +444,11 @@ def _backend_problems(w: WorkersConfig) -> list[str]:
                 p.append(_msg(f"workers.{key}", 'is read only with backend = "dask" (the Dask '
                               f'cluster), and backend is "{w.backend}"', getattr(w, key)))
         return p
+    for key in ("count", "cores"):
+        if getattr(w, key) != getattr(defaults, key):
+            p.append(_msg(f"workers.{key}", 'is read only with backend = "local" (worker '
+                          'processes of the daemon): a Dask cluster\'s workers are its own',
+                          list(w.cores) if key == "cores" else w.count))
     if not w.scheduler:
         p.append(_msg("workers.scheduler", 'backend = "dask" needs the scheduler\'s address, '
                       '"tcp://host:8786" or "tls://host:8786"', w.scheduler))

@@ -72,6 +72,8 @@ TARGETS = {
         "engine_overhead_pct": ("<=", 3, "engine throughput lost to the sidecar"),
         "proof_lag_ms_p99": ("<=", 2000, "proof lag p99 at 10,000 ops/s sustained"),
         "sustained_ops_per_s": (">=", 10_000, "offered rate the daemon keeps up with, both cores"),
+        "dask_vs_local": (">=", 0.85, "sustained rate with proofs on a 2-process Dask LocalCluster "
+                                      "over the local pool's, same run"),
     },
 }
 

@@ -262,11 +262,14 @@ class DaskPool:
                 client = self._connect()
                 if client is None:
                     self._stopped.wait(RECONNECT_S)
-            with self._changed:
-                while not self._stopped.is_set() and len(self._in_flight) >= self._limit(client):
+            while True:
+                limit = self._limit(client)          # an RPC at times: not under the lock
+                with self._changed:
+                    if self._stopped.is_set():
+                        return
+                    if len(self._in_flight) < limit:
+                        break
                     self._changed.wait(THREADS_EVERY_S)
-                if self._stopped.is_set():
-                    return
             if client.status != "running":
                 continue
             try:

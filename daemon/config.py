@@ -141,10 +141,25 @@ class BatchConfig:
 
 @dataclass(frozen=True)
 class WorkersConfig:
-    count: int = 1
-    cores: tuple[int, ...] = ()      # cores the workers are pinned to, cycled; (): not pinned
+    backend: str = "local"           # "local": worker processes here; "dask": a Dask cluster
+    count: int = 1                   # backend "local": worker processes
+    cores: tuple[int, ...] = ()      # backend "local": cores the workers are pinned to, cycled
     security_bits: int = 100
     stop_grace_s: float = 5.0        # a clean stop waits this long for proofs in flight
+    # backend "dask" (daemon/cluster.py): the scheduler, and TLS as Dask offers it
+    scheduler: str = ""              # tcp://host:port or tls://host:port
+    max_in_flight: int = 0           # jobs in the cluster at once; 0: 2 per worker thread
+    tls_ca_file: str = ""            # the cluster's CA (tls:// needs it)
+    tls_client_cert: str = ""        # this daemon's certificate (and key, if tls_client_key is "")
+    tls_client_key: str = ""
+    require_encryption: bool = False  # refuse any connection that is not TLS
+
+
+#: workers.backend: where proofs are made
+BACKENDS = ("local", "dask")
+#: the keys only backend "dask" reads
+DASK_KEYS = ("scheduler", "max_in_flight", "tls_ca_file", "tls_client_cert", "tls_client_key",
+             "require_encryption")
 
 
 @dataclass(frozen=True)
@@ -394,6 +409,13 @@ class Config:
         need(self.batch.max_pending >= 1, "batch.max_pending", "must be at least 1",
              self.batch.max_pending)
         need(w.count >= 1, "workers.count", "must be at least 1", w.count)
+        need(w.backend in BACKENDS, "workers.backend", f"must be one of {', '.join(BACKENDS)}",
+             w.backend)
+        need(w.max_in_flight >= 0, "workers.max_in_flight",
+             "must be 0 (two per worker thread of the cluster) or more", w.max_in_flight)
+        for key in ("tls_ca_file", "tls_client_cert", "tls_client_key"):
+            need(not getattr(w, key) or _path_problem(getattr(w, key)) is None, f"workers.{key}",
+                 _path_problem(getattr(w, key)) or "", getattr(w, key))
         need(all(c >= 0 for c in w.cores), "workers.cores", "cores are numbers >= 0", list(w.cores))
         need(SECURITY_MIN <= w.security_bits <= SECURITY_MAX, "workers.security_bits",
              f"must be from {SECURITY_MIN} to {SECURITY_MAX}", w.security_bits)
@@ -438,10 +460,71 @@ class Config:
                 p.append(_msg("ring.idle", f'"busy_spin" spins the ingest thread on core '
                               f"{self.ingest.core}, which [workers] cores also gives a worker: "
                               "the worker would get no time there", r.idle))
+        p += _backend_problems(w)
         if os.path.abspath(self.journal.dir) == os.path.abspath(self.store.dir):
             p.append(_msg("store.dir", "must differ from [journal] dir (each holds a LOCK file "
                           "of its own)", self.store.dir))
         return p
+
+
+def _backend_problems(w: WorkersConfig) -> list[str]:
+    """How [workers] backend fits the keys that go with it."""
+    p: list[str] = []
+    defaults = WorkersConfig()
+    if w.backend != "dask":
+        for key in DASK_KEYS:
+            if getattr(w, key) != getattr(defaults, key):
+                p.append(_msg(f"workers.{key}", 'is read only with backend = "dask" (the Dask '
+                              f'cluster), and backend is "{w.backend}"', getattr(w, key)))
+        return p
+    for key in ("count", "cores"):
+        if getattr(w, key) != getattr(defaults, key):
+            p.append(_msg(f"workers.{key}", 'is read only with backend = "local" (worker '
+                          'processes of the daemon): a Dask cluster\'s workers are its own',
+                          list(w.cores) if key == "cores" else w.count))
+    if not w.scheduler:
+        p.append(_msg("workers.scheduler", 'backend = "dask" needs the scheduler\'s address, '
+                      '"tcp://host:8786" or "tls://host:8786"', w.scheduler))
+        return p
+    why = scheduler_address_problem(w.scheduler)
+    if why:
+        p.append(_msg("workers.scheduler", why, w.scheduler))
+        return p
+    tls = w.scheduler.startswith("tls://")
+    if w.tls_client_key and not w.tls_client_cert:
+        p.append(_msg("workers.tls_client_key", "goes with tls_client_cert (the certificate "
+                      "whose key it is)", w.tls_client_key))
+    if tls and not w.tls_ca_file:
+        p.append(_msg("workers.tls_ca_file", "a tls:// scheduler needs the CA that signed the "
+                      "cluster's certificates", w.tls_ca_file))
+    if not tls:
+        for key in ("tls_ca_file", "tls_client_cert", "tls_client_key", "require_encryption"):
+            if getattr(w, key):
+                p.append(_msg(f"workers.{key}", f"TLS needs a tls:// scheduler, and it is "
+                              f"{w.scheduler}", getattr(w, key)))
+    return p
+
+
+def scheduler_address_problem(address: str) -> str | None:
+    """Why `address` is not a Dask scheduler's address as the daemon takes
+    it: tcp:// or tls://, a host and a port (None if it is)."""
+    from urllib.parse import urlsplit
+
+    scheme, sep, _ = address.partition("://")
+    if not sep or scheme not in ("tcp", "tls"):
+        return 'must be "tcp://host:port" or "tls://host:port"'
+    try:
+        parts = urlsplit(address)
+        port = parts.port
+    except ValueError as exc:
+        return f"not an address: {exc}"
+    if not parts.hostname:
+        return "names no host"
+    if port is None:
+        return "names no port (a Dask scheduler listens on 8786 unless told otherwise)"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "must be only scheme://host:port"
+    return None
 
 
 def _msg(key: str, why: str, got) -> str:
@@ -534,9 +617,10 @@ def _cpu_list(cpus: set[int]) -> str:
 def memory_estimate(cfg: Config) -> dict[str, int]:
     """Peak bytes of the daemon at this configuration, by where they go (the
     key that sizes each): see the constants above."""
+    local = cfg.workers.backend == "local"      # a cluster's workers are on its own hosts
     return {
-        "workers.count": cfg.workers.count * (WORKER_BASE_BYTES
-                                              + WORKER_BYTES_PER_ROW * cfg.trace_length),
+        "workers.count": local * cfg.workers.count * (WORKER_BASE_BYTES
+                                                      + WORKER_BYTES_PER_ROW * cfg.trace_length),
         "book.max_symbols": cfg.book.max_symbols * (cfg.book.capacity * SHADOW_BYTES_PER_SLOT
                                                      + cfg.trace_length * OPEN_BATCH_BYTES_PER_ROW),
         "journal.segment_mib": cfg.journal.segment_mib * MIB,
@@ -549,6 +633,8 @@ def _machine_problems(cfg: Config, host: Host, memory: bool = True) -> list[str]
     meaningless when the trace length is already wrong)."""
     p: list[str] = []
     _check_cores(cfg, host, p)
+    if cfg.workers.backend == "dask":
+        _check_dask(cfg, host, p)
     _check_groups(cfg, host, p)
     _check_rings(cfg, host, p)
     if memory:
@@ -576,6 +662,8 @@ def _check_cores(cfg: Config, host: Host, p: list[str]) -> None:
     if cfg.ingest.core >= 0 and cfg.ingest.core not in usable:
         p.append(_msg("ingest.core", f"core {cfg.ingest.core} is not one this process may run "
                       f"on ({where})", cfg.ingest.core))
+    if cfg.workers.backend != "local":
+        return                          # the workers are the cluster's, on its hosts
     outside = sorted(set(cfg.workers.cores) - usable)
     if outside:
         p.append(_msg("workers.cores", f"{_cpu_list(set(outside))} not among the cores this "
@@ -589,6 +677,22 @@ def _check_cores(cfg: Config, host: Host, p: list[str]) -> None:
         p.append(_msg("workers.count", f"must be at most {top}, {WORKERS_PER_CORE} per core the "
                       f"workers may use ({whose} {len(cores)}): a worker proves on one core, so "
                       "more workers only time-share, each at its peak memory", cfg.workers.count))
+
+
+def _check_dask(cfg: Config, host: Host, p: list[str]) -> None:
+    """The Dask client is installed; the TLS files can be read."""
+    w = cfg.workers
+    try:
+        import distributed  # noqa: F401
+    except ImportError as exc:
+        p.append(_msg("workers.backend", f'"dask" needs the distributed package, which is not '
+                      f"installed ({exc}): pip install 'zksidecar[cluster]'", w.backend))
+    for key in ("tls_ca_file", "tls_client_cert", "tls_client_key"):
+        path = getattr(w, key)
+        if path and not os.access(host.at(path), os.R_OK):
+            why = "does not exist" if not os.path.lexists(host.at(path)) else "cannot be read"
+            p.append(_msg(f"workers.{key}", f"{os.path.abspath(path)} {why} (by this process)",
+                          path))
 
 
 def _check_groups(cfg: Config, host: Host, p: list[str]) -> None:
@@ -875,7 +979,9 @@ def check_main(path: str | None, host: Host | None = None, out=None) -> int:
           f"  rings {cfg.ring.ops} and {cfg.ring.completions}: {cfg.ring.capacity} records "
           f"({_gib(ring)} each)\n"
           f"  trace {cfg.trace_length} rows, {cfg.workers.security_bits}-bit proofs, "
-          f"{cfg.workers.count} worker(s); peak memory estimate {_gib(est)}\n"
+          + (f"{cfg.workers.count} worker(s)" if cfg.workers.backend == "local" else
+             f"proofs on the Dask cluster at {cfg.workers.scheduler}")
+          + f"; peak memory estimate {_gib(est)}\n"
           f"  journal {os.path.abspath(cfg.journal.dir)}, store {os.path.abspath(cfg.store.dir)}, "
           f"admin socket {os.path.abspath(cfg.admin.socket)}"
           + (f", state group {cfg.state.group}" if cfg.state.group else ", state owner-only"),

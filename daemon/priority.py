@@ -112,10 +112,14 @@ class PriorityQueue:
             self._cond.notify()
 
     def _effective(self, level: int, put_at: float, now: float) -> int:
+        return self.effective(level, now - put_at)
+
+    def effective(self, level: int, waited: float) -> ProofPriority:
+        """The level an item of `level` competes at after waiting `waited`
+        seconds (the module docstring's rule)."""
         if self.age_step is None:
-            return level
-        waited = max(0.0, now - put_at)
-        return max(0, level - math.floor(waited / self.age_step))
+            return LEVELS[level]
+        return LEVELS[max(0, level - math.floor(max(0.0, waited) / self.age_step))]
 
     def _pop(self) -> tuple[Any, ProofPriority, float] | None:
         now = self._clock()
@@ -131,6 +135,10 @@ class PriorityQueue:
         level = best[1]
         put_at, _, item = self._levels[level].popleft()
         return item, LEVELS[level], max(0.0, now - put_at)
+
+    def now(self) -> float:
+        """This queue's clock (put's `put_at` is a time of it)."""
+        return self._clock()
 
     def get(self, timeout: float | None = None) -> tuple[Any, ProofPriority, float]:
         """(item, its priority, seconds it waited).  Blocks up to `timeout`

@@ -5,8 +5,9 @@ The data path, and the thread or process each stage runs on:
     ingest      (thread, pinned)   ops ring -> journal -> sequencer inbox     daemon/ingest.py
     sequencer   (thread)           shadow books, batch cuts, journal marks,   daemon/sequencer.py
                                    snapshots, journal retention               daemon/checkpoint.py
-    workers     (processes,        proof jobs by priority -> batch proofs     daemon/workers.py,
-                 pinned)                                                      daemon/backends.py
+    workers     (processes,        proof jobs by priority -> batch proofs     daemon/pools.py,
+                 pinned; or a Dask                                            daemon/workers.py,
+                 cluster's)                                                   daemon/cluster.py
     finisher    (thread)           proofs -> store -> completion ring         daemon/finisher.py
     event loop  (main thread,      admin endpoint, sd_notify READY/STATUS/    daemon/admin.py,
                  uvloop)           WATCHDOG, signals                          daemon/notify.py
@@ -44,7 +45,7 @@ from .notify import Notifier, watchdog_loop
 from .recovery import recover
 from .sequencer import Sequencer, SequencerThread
 from .store import ProofStore
-from .workers import WorkerPool
+from .pools import open_pool
 
 log = logging.getLogger("zksidecar.daemon")
 
@@ -89,9 +90,8 @@ class Service:
             self.consumer, self.completions = _open_rings(c.ring)
             opened.callback(self.consumer.close)
             opened.callback(self.completions.close)
-            self.pool = WorkerPool(c.workers.count, list(c.workers.cores) or None,
-                                   warm=warm_up_job(c.book.capacity, self.trace_length,
-                                                    c.workers.security_bits))
+            self.pool = open_pool(c.workers, warm_up_job(c.book.capacity, self.trace_length,
+                                                         c.workers.security_bits))
             self._closing = opened.pop_all()
         self.finisher = Finisher(self.store, self.completions, self.metrics)
         self.sequencer_thread = SequencerThread(self.sequencer, self._submit,
@@ -115,9 +115,11 @@ class Service:
         self.sequencer_thread.start()
         self.ingest.start()
         c = self.config
-        log.info("serving: ops ring %s, completions %s, trace %d rows, batches of up to %d, "
-                 "%d worker(s)", c.ring.ops, c.ring.completions, self.trace_length,
-                 self.policy.max_batch_size, c.workers.count)
+        provers = (f"{c.workers.count} worker(s)" if c.workers.backend == "local"
+                   else f"proofs on the Dask cluster at {c.workers.scheduler}")
+        log.info("serving: ops ring %s, completions %s, trace %d rows, batches of up to %d, %s",
+                 c.ring.ops, c.ring.completions, self.trace_length, self.policy.max_batch_size,
+                 provers)
 
     def _replaying(self, replayed: int) -> None:
         """A long journal replay goes on: tell systemd (so its start timeout

@@ -98,15 +98,23 @@ def _worker_main(conn, backend, warm: ProofJob | None = None) -> None:
             job_id, job = _receive_job(conn, msg)
         except (EOFError, OSError):   # the parent went away
             return
-        t0 = time.perf_counter()
-        try:
-            result = backend.prove(job)
-        except Exception as exc:       # a backend bug still answers, never kills the worker
-            result = ProofResult(job.symbol, job.batch_id, n_ops=len(job.ops),
-                                 error=f"{type(exc).__name__}: {exc}",
-                                 prove_s=time.perf_counter() - t0)
-        result.worker_pid = os.getpid()
-        conn.send((job_id, result))
+        conn.send((job_id, prove_answer(backend, job)))
+
+
+def prove_answer(backend: ProofBackend, job: ProofJob) -> ProofResult:
+    """What a worker answers for `job`: `backend`'s result, or one whose
+    error says why the backend raised (a backend bug still answers, never
+    kills the worker), with the worker's pid.  The local pool's workers and
+    a Dask cluster's (daemon/cluster.py) both run this."""
+    t0 = time.perf_counter()
+    try:
+        result = backend.prove(job)
+    except Exception as exc:
+        result = ProofResult(job.symbol, job.batch_id, n_ops=len(job.ops),
+                             error=f"{type(exc).__name__}: {exc}",
+                             prove_s=time.perf_counter() - t0)
+    result.worker_pid = os.getpid()
+    return result
 
 
 @dataclass

@@ -18,10 +18,11 @@ def test_e2e_suite_runs_and_reports_every_key():
     # the retried rate's directory
     with tempfile.TemporaryDirectory(prefix="e2e") as root:
         figures = e2e.e2e(sw, root=root, pairs=3, run_ops=2048,
-                          rates=(500,), window_s=1.5, drain_s=20,
+                          rates=(500,), window_s=1.5, drain_s=20, dask_steps=(1.0,),
                           restart_sizes=(1000, 3000), restart_runs=1)
     for key in ("engine_overhead_pct", "publish_ns_per_op", "sustained_ops_per_s",
-                "proof_lag_ms_p50", "proof_lag_ms_p99", "daemon_rss_mib",
+                "proof_lag_ms_p50", "proof_lag_ms_p99", "daemon_rss_mib", "dask_vs_local",
+                "dask_sustained_ops_per_s", "dask_proof_lag_ms_p99",
                 "restart_s_1e3", "restart_s_3000", "replay_s_3000", "restart_growth"):
         assert key in figures, key
     # one pair counted (two warm up); every run fitted the ring, so no publish was refused
@@ -32,9 +33,13 @@ def test_e2e_suite_runs_and_reports_every_key():
     assert list(figures["rates"]) == ["500"]
     assert figures["sustained_ops_per_s"] in (0, 500)
     assert figures["stages"]["offered_ops_per_s"] == 500
+    # the Dask phase offered the local figure itself (steps (1.0,)), or nothing if there was none
+    assert list(figures["dask_rates"]) == ([str(figures["sustained_ops_per_s"])]
+                                           if figures["sustained_ops_per_s"] else [])
+    assert figures["dask_vs_local"] in (0.0, 1.0)
     met = runner.check_targets("e2e", figures)
     assert set(met) == {"engine_overhead_pct", "proof_lag_ms_p99", "sustained_ops_per_s",
-                        "restart_growth"}
+                        "restart_growth", "dask_vs_local"}
     # the restart states were made as described: half the operations proven, the rest not
     state = figures["restart_state_3000"]
     assert state["ops"] == 3000 and 0 < state["proven_ops"] < 3000 and \

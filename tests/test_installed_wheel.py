@@ -180,6 +180,13 @@ for name in {names!r}:
         out["failed"][name] = repr(exc)
 print(json.dumps(out))
 """))
+    # a module of an optional extra (pyproject.toml) needs that extra, which
+    # this venv does not install: it may fail only for want of it
+    optional = {"zksidecar.daemon.cluster": "distributed"}     # the `cluster` extra
+    for name, needs in optional.items():
+        failed = report["failed"].pop(name, None)
+        assert failed is None or f"No module named '{needs}'" in failed, failed
+        report["files"].pop(name, None)
     assert report["failed"] == {}
     venv = installed.venv.resolve()
     for where in [*report["path"], report["dist"], *report["files"].values()]:

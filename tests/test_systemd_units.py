@@ -167,6 +167,33 @@ PER_INSTANCE = {"Description", "ExecStart", "WorkingDirectory", "SyslogIdentifie
                 "StateDirectory", "RuntimeDirectory", "ReadWritePaths"}
 
 
+DASK_UNITS = {"dask scheduler": SYSTEMD / "zksidecar-dask-scheduler.service",
+              "dask worker": SYSTEMD / "zksidecar-dask-worker.service"}
+
+
+@pytest.mark.parametrize("command", sorted(DASK_UNITS))
+def test_dask_units_run_the_cluster_sandboxed(command):
+    """The proving cluster's units (workers.backend = "dask"): Dask's own
+    commands as the zksidecar user, workers single-threaded, the daemon's
+    sandbox less the rings, and every variable they read documented."""
+    u, s = parse_unit(DASK_UNITS[command]), "Service"
+    start = one(u, s, "ExecStart")
+    assert start.startswith(f"/usr/bin/env {command} ")
+    if command == "dask worker":
+        assert "--nthreads 1" in start and "--nworkers ${DASK_NWORKERS}" in start
+        assert one(u, s, "OOMPolicy") == "continue"
+    assert one(u, s, "EnvironmentFile") == "/etc/zksidecar/dask.env"
+    for var in re.findall(r"\$\{(\w+)\}", start):
+        assert f"{var}=" in DEPLOY.read_text() + DASK_UNITS[command].read_text(), var
+    assert (one(u, s, "User"), one(u, s, "Group")) == ("zksidecar", "zksidecar")
+    for key in ("NoNewPrivileges", "ProtectHome", "PrivateTmp", "PrivateDevices"):
+        assert yes(one(u, s, key)), key
+    assert one(u, s, "ProtectSystem") == "strict"
+    assert values(u, s, "SystemCallFilter") == ["@system-service"]
+    assert one(u, s, "ReadWritePaths") == "/var/lib/" + one(u, s, "StateDirectory")
+    assert DASK_UNITS[command].name in DEPLOY.read_text()
+
+
 def test_template_is_the_service_per_instance():
     service, template = parse_unit(SERVICE), parse_unit(TEMPLATE)
     assert service.keys() == template.keys()
@@ -230,7 +257,9 @@ def test_systemd_analyze_verify(tmp_path):
     tool = _tool("systemd-analyze")
     shutil.copy(SERVICE, tmp_path / SERVICE.name)
     shutil.copy(TEMPLATE, tmp_path / "zksidecar@eqA.service")
-    for name in (SERVICE.name, "zksidecar@eqA.service"):
+    for unit in DASK_UNITS.values():
+        shutil.copy(unit, tmp_path / unit.name)
+    for name in (SERVICE.name, "zksidecar@eqA.service", *(u.name for u in DASK_UNITS.values())):
         r = _run(tool, "verify", "--man=no", str(tmp_path / name), cwd=tmp_path)
         ours = [ln for ln in (r.stdout + r.stderr).splitlines() if "zksidecar" in ln]
         assert r.returncode == 0 and not ours, f"{name}:\n{r.stdout}{r.stderr}"

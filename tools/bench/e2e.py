@@ -41,6 +41,16 @@ failing one, if any): ingest rate, proof throughput, proving time per batch,
 queue wait, operations per batch.  ``daemon_rss_mib`` is the peak resident
 memory of the daemon and its workers during those runs (psutil, sampled).
 
+Proving on a Dask cluster (``dask_vs_local``).  The same measurement with
+the daemon's proofs on a distributed.LocalCluster of two single-threaded
+worker processes on loopback (`workers.backend = "dask"`, daemon/cluster.py)
+in place of its two local workers, the rest of the settings alike.  Its
+ladder is set by the local figure of the same run: offered rates of 0.70,
+0.85, 1.00, 1.15 and 1.30 times it, in turn, until one is not kept up with
+in two tries; ``dask_vs_local`` is the highest kept ÷ the local figure (0 if
+none), ``dask_sustained_ops_per_s`` that rate and ``dask_proof_lag_ms_p99``
+its lag.  The steps of 0.15 put one exactly at the 0.85 target.
+
 `--plot PATH` (tools/plots.py, matplotlib): offered rate against proof lag
 p50/p99 over the ladder, and proof lag over time in the run the lag figures
 come from (the /status samples above, each interval's mean lag and the
@@ -73,6 +83,7 @@ WINDOW_S = 15.0
 DRAIN_S = 5.0
 MAX_BEHIND_S = 2.0      # the lag target's scale
 TARGET_RATE = 10_000
+DASK_STEPS = (0.70, 0.85, 1.00, 1.15, 1.30)   # the dask ladder, times the local figure
 
 # The overhead phase: the daemon on core 0, everything of it.
 OVERHEAD_SETTINGS = {
@@ -103,17 +114,25 @@ SUSTAINED_SETTINGS = {
 
 def e2e(sw, *, root: str = BENCH_DIR, pairs: int = PAIRS, run_ops: int = RUN_OPS,
         chunk: int = CHUNK, rates: tuple[int, ...] = RATES, window_s: float = WINDOW_S,
-        drain_s: float = DRAIN_S, restart_sizes: tuple[int, ...] = RESTART_SIZES,
-        restart_runs: int = RESTART_RUNS) -> dict:
+        drain_s: float = DRAIN_S, dask_steps: tuple[float, ...] = DASK_STEPS,
+        restart_sizes: tuple[int, ...] = RESTART_SIZES, restart_runs: int = RESTART_RUNS) -> dict:
     root = fresh_dir(root)
     all_cores()
     figures: dict = {}
     figures.update(_overhead(sw, os.path.join(root, "overhead"), pairs, run_ops, chunk))
     figures.update(_sustained(sw, os.path.join(root, "rates"), rates, window_s, drain_s))
+    dask = _dask_vs_local(sw, os.path.join(root, "dask"), figures["sustained_ops_per_s"],
+                          window_s, drain_s, dask_steps)
+    unmeasured = {**figures.get("targets_unmeasured", {}), **dask.pop("targets_unmeasured", {})}
+    figures.update(dask)
+    if unmeasured:
+        figures["targets_unmeasured"] = unmeasured
     figures.update(restart(sw, root=os.path.join(root, "restart"), sizes=restart_sizes,
                            runs=restart_runs))
-    figures["cores_note"] = "engine on one core and the daemon on the other; then both cores"
-    figures["config"] = {"overhead": _flat(OVERHEAD_SETTINGS), "sustained": _flat(SUSTAINED_SETTINGS)}
+    figures["cores_note"] = ("engine on one core and the daemon on the other; then both cores "
+                             "(the daemon's two workers, or the two Dask worker processes)")
+    figures["config"] = {"overhead": _flat(OVERHEAD_SETTINGS), "sustained": _flat(SUSTAINED_SETTINGS),
+                         "dask": _flat(dask_settings("tcp://127.0.0.1:PORT"))}
     return figures
 
 
@@ -246,11 +265,12 @@ class _Sampler(threading.Thread):
         return before[-1][1] - before[-1][2] if before else None
 
 
-def _one_rate(sw, state_dir: str, rate: int, window_s: float, drain_s: float) -> dict:
+def _one_rate(sw, state_dir: str, rate: int, window_s: float, drain_s: float,
+              settings: dict = SUSTAINED_SETTINGS, phase: str = "r") -> dict:
     n = int(rate * window_s)
-    capacity = SUSTAINED_SETTINGS["book"]["capacity"]
+    capacity = settings["book"]["capacity"]
     ops = loadgen.flow(n, seed=rate, capacity=capacity)
-    daemon = DaemonProcess(fresh_dir(state_dir), SUSTAINED_SETTINGS, _tag(f"r{rate}"))
+    daemon = DaemonProcess(fresh_dir(state_dir), settings, _tag(f"{phase}{rate}"))
     try:
         daemon.start()
         sampler = _Sampler(daemon)
@@ -308,20 +328,29 @@ def _ms(v) -> float | None:
     return None if v is None else round(v * 1000, 1)
 
 
-def _sustained(sw, state_dir: str, rates, window_s: float, drain_s: float) -> dict:
-    sw.step(f"sustained rate: offered {', '.join(f'{r:,}' for r in rates)} ops/s, {window_s:.0f} s "
-            f"each, both cores, until the daemon does not keep up (twice)")
+def _ladder(sw, state_dir: str, rates, window_s: float, drain_s: float,
+            settings: dict = SUSTAINED_SETTINGS, phase: str = "r") -> list[dict]:
+    """Each rate in turn until the first the daemon does not keep up with in two tries."""
     runs: list[dict] = []
     for rate in rates:
-        res = _one_rate(sw, os.path.join(state_dir, str(rate)), rate, window_s, drain_s)
+        res = _one_rate(sw, os.path.join(state_dir, str(rate)), rate, window_s, drain_s,
+                        settings, phase)
         if not res["kept_up"]:
             # once more before the ladder ends: on a shared machine a neighbour's
             # burst can take a core for part of a window (a short name: the
             # daemon's admin socket lives below it, in sun_path's 107 bytes)
-            res = _one_rate(sw, os.path.join(state_dir, f"{rate}b"), rate, window_s, drain_s)
+            res = _one_rate(sw, os.path.join(state_dir, f"{rate}b"), rate, window_s, drain_s,
+                            settings, phase)
         runs.append(res)
         if not res["kept_up"]:
             break
+    return runs
+
+
+def _sustained(sw, state_dir: str, rates, window_s: float, drain_s: float) -> dict:
+    sw.step(f"sustained rate: offered {', '.join(f'{r:,}' for r in rates)} ops/s, {window_s:.0f} s "
+            f"each, both cores, until the daemon does not keep up (twice)")
+    runs = _ladder(sw, state_dir, rates, window_s, drain_s)
     out = summarize(runs)
     if getattr(sw, "plot", None):
         from .. import plots
@@ -333,6 +362,42 @@ def _sustained(sw, state_dir: str, rates, window_s: float, drain_s: float) -> di
         plots.e2e([{k: r[k] for k in ("rate", "kept_up", "lag_ms_p50", "lag_ms_p99")} for r in runs],
                   lag_run["series"] if lag_run else None, sw.plot,
                   machine=f"{m['cpu']}, {m['cores']} cores; {window_s:.0f} s per rate")
+    return out
+
+
+def dask_settings(scheduler: str) -> dict:
+    """The sustained phase's settings with the proofs on the Dask cluster at `scheduler`."""
+    settings = {s: dict(kv) for s, kv in SUSTAINED_SETTINGS.items()}
+    settings["workers"] = {"backend": "dask", "scheduler": scheduler}
+    return settings
+
+
+def _dask_vs_local(sw, state_dir: str, local_rate: int, window_s: float, drain_s: float,
+                   steps: tuple[float, ...] = DASK_STEPS) -> dict:
+    """The sustained rate with proofs on a 2-process LocalCluster, over the local pool's."""
+    import distributed
+
+    rates = sorted({max(1, round(local_rate * f)) for f in steps}) if local_rate else []
+    out = {"dask_vs_local": 0.0, "dask_sustained_ops_per_s": 0, "dask_proof_lag_ms_p99": None,
+           "dask_rates": {}}
+    if not rates:
+        out["targets_unmeasured"] = {"dask_vs_local": "the local pool sustained no rate"}
+        return out
+    sw.step(f"Dask: offered {', '.join(f'{r:,}' for r in rates)} ops/s (x {', '.join(map(str, steps))} of the "
+            f"local {local_rate:,}), proofs on a LocalCluster of 2 worker processes")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        runs = _ladder(sw, state_dir, rates, window_s, drain_s,
+                       dask_settings(cluster.scheduler_address), "d")
+    best = max((r for r in runs if r["kept_up"]), key=lambda r: r["rate"], default=None)
+    out["dask_rates"] = {f"{r['rate']}": {"kept_up": r["kept_up"], "lag_ms_p99": r["lag_ms_p99"],
+                                          "proof_ops_per_s": round(r["stages"]["proof_ops_per_s"]),
+                                          "proving_s": _round(r["stages"]["proving_s_mean"]),
+                                          "queue_wait_s": _round(r["stages"]["queue_wait_s_mean"])}
+                         for r in runs}
+    if best is not None:
+        out.update(dask_vs_local=round(best["rate"] / local_rate, 3),
+                   dask_sustained_ops_per_s=best["rate"], dask_proof_lag_ms_p99=best["lag_ms_p99"])
     return out
 
 

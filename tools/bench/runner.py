@@ -80,6 +80,8 @@ TARGETS = {
         "proof_lag_ms_p99": ("<=", 2000, "proof lag p99 at 10,000 ops/s sustained"),
         "sustained_ops_per_s": (">=", 10_000, "offered rate the daemon keeps up with, both cores"),
         **RESTART_TARGETS,
+        "dask_vs_local": (">=", 0.85, "sustained rate with proofs on a 2-process Dask LocalCluster "
+                                      "over the local pool's, same run"),
     },
     "restart": RESTART_TARGETS,
 }

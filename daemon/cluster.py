@@ -1,0 +1,432 @@
+"""Proving on a Dask cluster: the pool behind `workers.backend = "dask"`.
+
+The daemon is a client of a cluster someone else runs (`dask scheduler`,
+`dask worker` with zksidecar installed: docs/DEPLOY.md); nothing here
+starts, sizes or restarts cluster processes.  The pool offers what the
+service uses of the local WorkerPool (daemon/pools.py, ProofPool): submit a
+job with a priority, get a Future of its ProofResult.
+
+Where jobs wait.  Every job first waits in the daemon's own PriorityQueue
+(daemon/priority.py), which ages it as the local pool's does.  A dispatcher
+thread hands the cluster at most `max_in_flight` jobs at a time (0: twice the
+cluster's worker threads, read again as workers come and go), each as one
+task running workers.prove_answer (the function the local workers run) with
+a Dask priority from the level the job competes at when it leaves the queue
+(Critical highest; an aged Low job goes in at the level it has risen to), so
+the few jobs waiting inside the cluster keep the same order.
+
+Failures.  A worker that dies mid-task is Dask's to handle: the scheduler
+runs the task again elsewhere (up to its `allowed_failures`, then the task
+fails with KilledWorker, which fails the job with WorkerCrashed as a dead
+local worker does: a job that kills every worker it lands on is not run for
+ever; its batch stays marked in the journal).  A task lost with the
+scheduler (the connection dropped, the scheduler restarted: Dask cancels the
+client's futures) is not the job's fault: it goes back to the daemon's queue
+with the wait it had already done and is submitted again, under a new key,
+when the client is connected again.  Keys are
+`zksidecar-prove-<symbol>-<batch>-<attempt>-<pool token>`: the token keeps
+two daemons on one cluster (or a restarted one) from sharing a task.  Each
+job's Future is resolved once, so its proof reaches the store once.
+
+Trust.  A proof computed elsewhere is checked here, in the daemon, before it
+is kept (jobs.accept_proof: the job's symbol, batch, parameters, records,
+trades and pre-state, then verify_batch); the post-state root comes from the
+checked proof, not from what the worker says.  Dask itself pickles results,
+so whoever can join the cluster can run code in the daemon: the cluster's
+network is the daemon's to trust, which is what TLS with client certificates
+(`workers.tls_*`, `workers.require_encryption`) is for (docs/SECURITY.md).
+"""
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import time
+import uuid
+from concurrent.futures import CancelledError, Future, InvalidStateError
+from queue import Empty
+from dataclasses import dataclass
+
+import distributed
+from distributed.diagnostics.plugin import WorkerPlugin
+from distributed.security import Security
+
+from .backends import NativeBackend, ProofBackend
+from .jobs import BackendError, ProofJob, ProofResult, accept_proof
+from .priority import DEFAULT_AGE_STEP, LEVELS, ProofPriority, PriorityQueue, QueueClosed
+from .workers import PoolClosed, WorkerCrashed, prove_answer
+
+log = logging.getLogger(__name__)
+
+#: a lost connection is retried this often (seconds)
+RECONNECT_S = 2.0
+#: the cluster's worker threads are read again at most this often (seconds)
+THREADS_EVERY_S = 2.0
+#: per worker thread, the jobs in flight when max_in_flight is 0 (automatic)
+IN_FLIGHT_PER_THREAD = 2
+WARM_UP_PLUGIN = "zksidecar-warm-up"
+
+
+def dask_priority(level: ProofPriority) -> int:
+    """Dask runs higher priorities first; ProofPriority counts the other way."""
+    return int(LEVELS[-1]) - int(level)
+
+
+def security(w) -> Security | None:
+    """The Security of [workers] `w` (config.WorkersConfig): its TLS files
+    and require_encryption, or None for a tcp:// scheduler without either."""
+    if not (w.tls_ca_file or w.tls_client_cert or w.require_encryption):
+        return None
+    return Security(tls_ca_file=w.tls_ca_file or None, tls_client_cert=w.tls_client_cert or None,
+                    tls_client_key=w.tls_client_key or None,
+                    require_encryption=w.require_encryption)
+
+
+class WarmUp(WorkerPlugin):
+    """Each worker (those that join later too) proves the warm-up job once
+    (jobs.warm_up_job) before it takes tasks, as a local worker does."""
+
+    def __init__(self, backend: ProofBackend, job: ProofJob):
+        self.backend, self.job = backend, job
+
+    def setup(self, worker) -> None:
+        answer = prove_answer(self.backend, self.job)
+        if not answer.ok:
+            log.warning("worker warm-up failed (%s); the first job builds the caches", answer.error)
+
+
+@dataclass
+class _Job:
+    """A job from submit() until its Future is resolved."""
+
+    job: ProofJob
+    priority: ProofPriority
+    future: Future
+    attempt: int = 0
+    put_at: float = 0.0            # when it entered the daemon's queue (its clock)
+    waited_s: float = 0.0          # in the daemon's queue, every stay counted
+    dask: object = None            # the distributed.Future in flight
+
+
+class DaskPool:
+    """Proof jobs on the Dask cluster at `scheduler` (module docstring).
+    `security`: a distributed Security (TLS), or None; `backend` is pickled
+    to the workers with each task (default: the STARK prover, NativeBackend);
+    `warm`: a job each worker proves once first."""
+
+    def __init__(self, scheduler: str, *, security: Security | None = None,
+                 max_in_flight: int = 0, backend: ProofBackend | None = None,
+                 age_step: float | None = DEFAULT_AGE_STEP, queue: PriorityQueue | None = None,
+                 warm: ProofJob | None = None, connect_timeout_s: float = 10.0):
+        if max_in_flight < 0:
+            raise ValueError(f"max_in_flight must be 0 (automatic) or more, not {max_in_flight}")
+        self.scheduler = scheduler
+        self.security = security
+        self.max_in_flight = max_in_flight
+        self.backend = backend if backend is not None else NativeBackend()
+        self.warm = warm
+        self.connect_timeout_s = connect_timeout_s
+        self.queue = queue or PriorityQueue(age_step)
+        self.token = uuid.uuid4().hex[:12]
+        self.resubmitted = 0           # tasks lost with the scheduler and submitted again
+        self.crashes = 0               # jobs failed with KilledWorker
+        self._client: distributed.Client | None = None
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._in_flight: dict[str, _Job] = {}
+        self._unfinished = 0
+        self._closing = False
+        self._stopped = threading.Event()
+        self._threads = (0, 0.0)       # (worker threads, when read)
+        self._ids = itertools.count()
+        self._dispatcher = threading.Thread(target=self._dispatch_loop, name="zksidecar-dask-dispatch",
+                                            daemon=True)
+        self._dispatcher.start()
+
+    # ------------------------------------------------------------ status --
+    @property
+    def pending(self) -> int:
+        """Jobs submitted whose futures are not done: queued here, or in the cluster."""
+        with self._lock:
+            return self._unfinished
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs handed to the cluster and not answered yet."""
+        with self._lock:
+            return len(self._in_flight)
+
+    @property
+    def connected(self) -> bool:
+        client = self._client
+        return client is not None and client.status == "running"
+
+    @property
+    def ready(self) -> int:
+        """The cluster's workers (0 while not connected)."""
+        client = self._client
+        if client is None or client.status != "running":
+            return 0
+        try:
+            return len(client.nthreads())
+        except Exception:
+            return 0
+
+    # ------------------------------------------------------------ submit --
+    def submit(self, job: ProofJob, priority: ProofPriority | int | str = ProofPriority.NORMAL
+               ) -> Future:
+        """Queue `job`; the Future resolves to its ProofResult (error set if it
+        could not be proven, or its proof did not check) or fails with
+        WorkerCrashed (the task killed Dask's allowed number of workers) or
+        PoolClosed.  Cancelling the Future before the job leaves the queue drops it."""
+        priority = ProofPriority.parse(priority)
+        fut: Future = Future()
+        entry = _Job(job, priority, fut, put_at=self.queue.now())
+        with self._lock:
+            if self._closing:
+                raise PoolClosed("the Dask pool is closed")
+            self._unfinished += 1
+        fut.add_done_callback(self._finished)
+        try:
+            self.queue.put(entry, priority, put_at=entry.put_at)
+        except QueueClosed:
+            fut.cancel()
+            raise PoolClosed("the Dask pool is closed") from None
+        return fut
+
+    async def prove(self, job: ProofJob, priority: ProofPriority | int | str = ProofPriority.NORMAL
+                    ) -> ProofResult:
+        """submit() for asyncio callers."""
+        return await asyncio.wrap_future(self.submit(job, priority))
+
+    def _finished(self, _fut: Future) -> None:
+        with self._changed:
+            self._unfinished -= 1
+            self._changed.notify_all()
+
+    # -------------------------------------------------------- connecting --
+    def _connect(self) -> distributed.Client | None:
+        """A running client, connecting (and registering the warm-up) if
+        there is none; None if the scheduler cannot be reached now."""
+        client = self._client
+        if client is not None and client.status == "running":
+            return client
+        if client is not None:
+            log.warning("lost the Dask scheduler %s (client %s); connecting again",
+                        self.scheduler, client.status)
+            try:
+                client.close(timeout=5)
+            except Exception:
+                pass
+            self._client = None
+        try:
+            client = distributed.Client(self.scheduler, security=self.security,
+                                        timeout=self.connect_timeout_s, set_as_default=False)
+        except Exception as exc:      # OSError, TimeoutError, a TLS error: said, then retried
+            log.error("cannot reach the Dask scheduler %s: %s: %s; jobs wait in the daemon's "
+                      "queue, retrying every %.0f s", self.scheduler, type(exc).__name__, exc,
+                      RECONNECT_S)
+            return None
+        if self.warm is not None:
+            try:
+                client.register_plugin(WarmUp(self.backend, self.warm), name=WARM_UP_PLUGIN)
+            except Exception as exc:
+                log.warning("Dask workers not warmed up (%s: %s); their first jobs build the "
+                            "caches", type(exc).__name__, exc)
+        log.info("connected to the Dask scheduler %s (%d workers)", self.scheduler,
+                 len(client.nthreads()))
+        self._client = client
+        self._threads = (0, 0.0)
+        return client
+
+    def _limit(self, client: distributed.Client) -> int:
+        if self.max_in_flight:
+            return self.max_in_flight
+        threads, when = self._threads
+        if time.monotonic() - when > THREADS_EVERY_S:
+            try:
+                threads = sum(client.nthreads().values())
+            except Exception:
+                threads = 0
+            self._threads = (threads, time.monotonic())
+        return IN_FLIGHT_PER_THREAD * threads
+
+    # -------------------------------------------------------- dispatching --
+    def _dispatch_loop(self) -> None:
+        while True:
+            client = None
+            while client is None:
+                if self._stopped.is_set():
+                    return
+                client = self._connect()
+                if client is None:
+                    self._stopped.wait(RECONNECT_S)
+            while True:
+                limit = self._limit(client)          # an RPC at times: not under the lock
+                with self._changed:
+                    if self._stopped.is_set():
+                        return
+                    if len(self._in_flight) < limit:
+                        break
+                    self._changed.wait(THREADS_EVERY_S)
+            if client.status != "running":
+                continue
+            try:
+                entry, _, waited = self.queue.get(timeout=THREADS_EVERY_S)
+            except QueueClosed:
+                return
+            except Empty:                # look at the connection again
+                continue
+            if entry.attempt == 0 and not entry.future.set_running_or_notify_cancel():
+                continue                     # cancelled while queued
+            entry.waited_s = waited
+            self._send(client, entry)
+
+    def _send(self, client: distributed.Client, entry: _Job) -> None:
+        job = entry.job
+        level = self.queue.effective(entry.priority, entry.waited_s)
+        key = f"zksidecar-prove-{job.symbol}-{job.batch_id}-{entry.attempt}-{self.token}"
+        with self._lock:
+            self._in_flight[key] = entry
+        sent = time.monotonic()
+        try:
+            entry.dask = client.submit(prove_answer, self.backend, job, key=key, pure=False,
+                                       priority=dask_priority(level))
+        except Exception as exc:          # the connection went as we sent: try again later
+            with self._lock:
+                self._in_flight.pop(key, None)
+            log.warning("symbol %d batch %d not handed to Dask (%s: %s); queued again",
+                        job.symbol, job.batch_id, type(exc).__name__, exc)
+            self._requeue(entry)
+            return
+        entry.dask.add_done_callback(lambda f: self._answered(key, entry, f, sent))
+
+    def _requeue(self, entry: _Job) -> None:
+        entry.attempt += 1
+        try:
+            self.queue.put(entry, entry.priority, put_at=self.queue.now() - entry.waited_s)
+        except QueueClosed:
+            _settle(entry.future, PoolClosed("the Dask pool closed before the job ran"))
+
+    # ---------------------------------------------------------- answers --
+    def _answered(self, key: str, entry: _Job, dfut, sent: float) -> None:
+        """A task ended (Dask's callback thread): check its proof and resolve
+        the job, or queue it again if its task was lost with the scheduler."""
+        job = entry.job
+        try:
+            result = dfut.result()
+        except Exception as exc:
+            with self._changed:
+                self._in_flight.pop(key, None)
+                self._changed.notify_all()
+                closing = self._closing
+            if closing:
+                _settle(entry.future, PoolClosed("the Dask pool closed while the job ran"))
+            elif isinstance(exc, distributed.KilledWorker):
+                self.crashes += 1
+                _settle(entry.future, WorkerCrashed(
+                    f"symbol {job.symbol} batch {job.batch_id}: every Dask worker that ran it died "
+                    f"({exc}); the batch is not proven"))
+            elif _lost(exc):
+                self.resubmitted += 1
+                log.warning("symbol %d batch %d: its Dask task was lost (%s: %s); submitted again",
+                            job.symbol, job.batch_id, type(exc).__name__, exc)
+                self._requeue(entry)
+            else:                          # e.g. the worker could not unpickle the job
+                _settle(entry.future, ProofResult(
+                    job.symbol, job.batch_id, n_ops=len(job.ops), queue_wait_s=entry.waited_s,
+                    priority=entry.priority,
+                    error=f"the Dask task failed: {type(exc).__name__}: {exc}"))
+            return
+        finally:
+            dfut.release()
+        with self._changed:
+            self._in_flight.pop(key, None)
+            self._changed.notify_all()
+        _settle(entry.future, self._checked(entry, result, time.monotonic() - sent))
+
+    def _checked(self, entry: _Job, result, round_trip_s: float) -> ProofResult:
+        """The worker's answer as the daemon keeps it: its proof accepted here
+        (an answer that is not a ProofResult of this job, or whose proof does
+        not prove the job, becomes an error)."""
+        job = entry.job
+        if not isinstance(result, ProofResult):
+            result = ProofResult(job.symbol, job.batch_id, n_ops=len(job.ops),
+                                 error=f"a Dask worker answered a {type(result).__name__}, "
+                                       "not a ProofResult")
+        elif result.ok:
+            try:
+                proof = accept_proof(job, result.proof)
+            except BackendError as exc:
+                result = ProofResult(job.symbol, job.batch_id, n_ops=len(job.ops), error=str(exc))
+            else:
+                result.post_root = proof.post_root
+                result.n_ops, result.n_trades = len(job.ops), len(job.trades)
+        result.symbol, result.batch_id = job.symbol, job.batch_id
+        result.priority = entry.priority
+        # waiting: in the daemon's queue, and in the cluster's beyond the proving itself
+        result.queue_wait_s = entry.waited_s + max(0.0, round_trip_s - result.prove_s)
+        result.extra["cluster_round_trip_s"] = round_trip_s
+        result.extra["attempts"] = entry.attempt + 1
+        return result
+
+    # ------------------------------------------------------------ closing --
+    def close(self, wait: bool = True, cancel_pending: bool = False) -> None:
+        """Stop taking jobs.  wait=True: queued jobs are proven (or, with
+        cancel_pending, their futures cancelled) and those in the cluster
+        finish.  wait=False: queued futures are cancelled and those in the
+        cluster fail with PoolClosed.  The connection is closed; the cluster
+        is left running."""
+        if self._stopped.is_set():
+            return
+        self.queue.close()
+        if cancel_pending or not wait:
+            for entry, _ in self.queue.drain():
+                if not entry.future.cancel():      # a re-queued job is already running
+                    _settle(entry.future, PoolClosed("the Dask pool closed before the job ran"))
+        if wait:
+            self._dispatcher.join()          # the queue is empty and closed
+            with self._changed:
+                while self._in_flight:
+                    self._changed.wait(1.0)
+        with self._changed:
+            self._closing = True
+            self._stopped.set()
+            self._changed.notify_all()
+            flying = list(self._in_flight.values())
+        self._dispatcher.join()
+        for entry in flying:
+            if entry.dask is not None:
+                entry.dask.cancel()
+            _settle(entry.future, PoolClosed("the Dask pool closed while the job ran"))
+        if self._client is not None:
+            try:
+                self._client.close(timeout=10)
+            except Exception as exc:
+                log.warning("closing the Dask client: %s: %s", type(exc).__name__, exc)
+
+    def __enter__(self) -> "DaskPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _lost(exc: BaseException) -> bool:
+    """A task that ended without an answer through no fault of its own: the
+    client lost the scheduler (Dask cancels its futures), or the connection
+    broke while the result was fetched (CommClosedError is an OSError)."""
+    return isinstance(exc, (CancelledError, asyncio.CancelledError, OSError))
+
+
+def _settle(future: Future, outcome) -> None:
+    """Resolve `future` with a result or an exception, unless it already is
+    (a close racing an answer: the first one counts)."""
+    try:
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+    except InvalidStateError:
+        pass

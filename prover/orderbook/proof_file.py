@@ -36,8 +36,7 @@ def encode(bp: BatchProof) -> bytes:
     pub = bp.public
     out = [MAGIC, struct.pack("<" + _HEAD, VERSION, pub.batch_id, pub.symbol, pub.log2_capacity,
                              pub.trace_length, pub.first_seq), pub.pre_root]
-    words = [c for v in [pub.pre_link.z, *pub.pre_link.values] for c in v.c]
-    out.append(struct.pack(f"<I{len(words)}I", len(pub.pre_link.values), *words))
+    out.append(pub.pre_link.to_bytes())
     out.append(struct.pack("<I", len(pub.ops)) + pub.ops.astype(OP_DTYPE).tobytes())
     out.append(struct.pack("<I", len(pub.trades)) + pub.trades.astype(TRADE_DTYPE).tobytes())
     proof = bp.proof.to_bytes(pub.air())
@@ -54,6 +53,24 @@ def _ext(words) -> Ext:
     if any(w >= P for w in words):
         raise ProofFormatError("a link value is not a reduced field element")
     return Ext(*words)
+
+
+def _link(r: Reader) -> Link:
+    """A Link as Link.to_bytes writes it: a value count, then the point and
+    the values, four field words each."""
+    (n,) = r.unpack("I", "link value count")
+    words = struct.unpack(f"<{4 * (n + 1)}I", r.take(16 * (n + 1), "link"))
+    return Link(_ext(words[:4]), [_ext(words[4 * i: 4 * i + 4]) for i in range(1, n + 1)])
+
+
+def decode_link(data: bytes) -> Link:
+    """A Link from Link.to_bytes (a verification report keeps one):
+    ProofFormatError if the bytes are not exactly one."""
+    r = Reader(data, "link")
+    link = _link(r)
+    if r.pos != len(r.data):
+        raise ProofFormatError(f"{len(r.data) - r.pos} unexpected bytes after the link")
+    return link
 
 
 def decode(data: bytes) -> BatchProof:
@@ -90,9 +107,7 @@ def _public(r: Reader) -> BatchPublic:
         raise ProofFormatError(f"capacity 2^{log2_cap} and trace length {trace_length} are not a "
                                "valid chain configuration")
     pre_root = r.take(32, "pre-state root")
-    (n,) = r.unpack("I", "link value count")
-    words = struct.unpack(f"<{4 * (n + 1)}I", r.take(16 * (n + 1), "link"))
-    link = Link(_ext(words[:4]), [_ext(words[4 * i: 4 * i + 4]) for i in range(1, n + 1)])
+    link = _link(r)
     ops = _records(r, OP_DTYPE, "operations")
     trades = _records(r, TRADE_DTYPE, "trades")
     return BatchPublic(log2_cap, trace_length, symbol, first_seq, ops, trades, pre_root, link,

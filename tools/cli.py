@@ -53,7 +53,7 @@ def _bench(args) -> int:
 
         if plots.check_or_exit_code("zksidecar bench"):     # before minutes of measuring
             return 2
-    return runner.run(args.suite, args.json, args.plot)
+    return runner.run(args.suite, args.json, args.plot, args.batches)
 
 
 def _replay(args) -> int:
@@ -288,10 +288,13 @@ def parser() -> argparse.ArgumentParser:
 
     b = _command(sub, "bench", "run a benchmark suite",
                  "zksidecar bench kernels --json\n"
-                 "zksidecar bench ring --json --plot docs/ring_latency.png", _bench)
+                 "zksidecar bench ring --json --plot docs/ring_latency.png\n"
+                 "zksidecar bench verify --json --batches 64", _bench)
     b.add_argument("suite", choices=sorted(SUITES), help="what to measure")
     b.add_argument("--json", action="store_true", help="print one JSON object of figures")
     b.add_argument("--plot", metavar="PATH", help="write the suite's plot (PNG), if it has one")
+    b.add_argument("--batches", type=_positive, default=None, metavar="N",
+                   help="the verify suite's chain length (default 64 batches of 2^14 operations)")
 
     formats = ("auto", "csv", "lobster")
     format_help = "the file's form; auto: a LOBSTER message first, else the CSV header"

@@ -76,6 +76,16 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
     if not len(ops):
         print(f"zksidecar prove: {path}: no operations", file=sys.stderr)
         return 2
+    return prove_ops(ops, capacity, batch_size, out_dir, security, trace_length, out,
+                     where=path)
+
+
+def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, security: int,
+              trace_length: int | None = None, out=sys.stdout, where: str = "operations") -> int:
+    """prove_main's work on operation records already read (OP_DTYPE, file
+    ids resolved, the stream from the empty book): batch-NNNNNN.zkb files in
+    `out_dir`, a line per batch on `out`.  `zksidecar bench verify` builds
+    its chain with it."""
     # one trace length for the whole chain (every proof of a chain shares it);
     # the daemon's sequencer cuts the batches: at batch_size operations, or
     # where the next operation's steps would not fit the trace (a file has
@@ -97,7 +107,7 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
         closed = sequencer.feed(chunk, seen[:len(chunk)], 0.0) if len(chunk) else \
             sequencer.close_all(CloseReason.FLUSH)
         if sequencer.refused:
-            print(f"zksidecar prove: {path}: {sequencer.refused} operations do not continue the "
+            print(f"zksidecar prove: {where}: {sequencer.refused} operations do not continue the "
                   "stream (see the log)", file=sys.stderr)
             return 1
         for batch in closed:
@@ -286,7 +296,8 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout,
         chain = ChainCheck(min_security, symbol, max_trace_length,
                            prev if prev is not None else prior.point if prior else None)
         digest = prior.proofs_sha256 if prior else verify_report.NO_PROOFS
-        with Checker(jobs, min_security, max_trace_length, progress, len(paths)) as checker:
+        with Checker(jobs, min_security, max_trace_length, progress, len(paths),
+                     digest=report is not None) as checker:
             for path, c in zip(paths, checker.files(paths)):
                 current[:] = [path]
                 chain.add(c)
@@ -402,7 +413,8 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
             runs[symbol] = (missing, [b for b in run if prior is None or b > prior.last_batch])
         jobs = jobs or default_jobs()
         total = sum(len(run) for _, run in runs.values())
-        with Checker(jobs, min_security, max_trace_length, progress, total) as checker:
+        with Checker(jobs, min_security, max_trace_length, progress, total,
+                     digest=report is not None) as checker:
             for symbol in symbols:
                 missing, run = runs[symbol]
                 prior = priors.get(symbol)

@@ -46,22 +46,25 @@ class Unreadable(Exception):
     order where its batch would have been checked."""
 
 
-def check_path(path: str, min_security: int, max_trace_length: int) -> Checked | Exception:
-    """The proof in file `path` verified alone, or Unreadable naming it.
-    Returned, not raised: the parent raises it when the chain reaches it."""
+def check_path(path: str, min_security: int, max_trace_length: int,
+               digest: bool = False) -> Checked | Exception:
+    """The proof in file `path` verified alone (with the SHA-256 of its
+    bytes if `digest`), or Unreadable naming it.  Returned, not raised: the
+    parent raises it when the chain reaches it."""
     try:
         with open(path, "rb") as f:
             data = f.read()
-        bp = proof_file.decode(data)
+        bp, air = proof_file.decode_with_air(data)
     except OSError as exc:
         return Unreadable(f"{path}: {exc.strerror or exc}")
     except ProofFormatError as exc:
         return Unreadable(f"{path}: {exc}")
-    return check_alone(bp, min_security, max_trace_length, hashlib.sha256(data).digest())
+    return check_alone(bp, min_security, max_trace_length,
+                       hashlib.sha256(data).digest() if digest else b"", air)
 
 
 def check_stored(item: tuple[int, int, bytes | str], min_security: int,
-                 max_trace_length: int) -> Checked | Exception:
+                 max_trace_length: int, digest: bool = False) -> Checked | Exception:
     """A stored proof (symbol, batch id, its bytes or why they could not be
     read) verified alone, after checking it names the symbol and batch id it
     is stored under."""
@@ -69,13 +72,14 @@ def check_stored(item: tuple[int, int, bytes | str], min_security: int,
     if isinstance(data, str):
         return Unreadable(f"batch {bid} unreadable: {data}")
     try:
-        bp = proof_file.decode(data)
+        bp, air = proof_file.decode_with_air(data)
     except ProofFormatError as exc:
         return Unreadable(f"batch {bid} unreadable: {exc}")
     if bp.public.batch_id != bid or bp.public.symbol != symbol:
         return VerificationError(f"stored as symbol {symbol} batch {bid}, the proof is "
                                  f"symbol {bp.public.symbol} batch {bp.public.batch_id}")
-    return check_alone(bp, min_security, max_trace_length, hashlib.sha256(data).digest())
+    return check_alone(bp, min_security, max_trace_length,
+                       hashlib.sha256(data).digest() if digest else b"", air)
 
 
 class Progress:
@@ -120,10 +124,11 @@ class Checker:
     when stderr is a terminal)."""
 
     def __init__(self, jobs: int, min_security: int, max_trace_length: int,
-                 progress: bool | None = None, total: int = 0):
+                 progress: bool | None = None, total: int = 0, digest: bool = False):
         if jobs < 1:
             raise ValueError("jobs must be at least 1")
         self.jobs, self.min_security, self.max_trace_length = jobs, min_security, max_trace_length
+        self.digest = digest          # each Checked carries its proof's SHA-256 (for a report)
         show = sys.stderr.isatty() if progress is None else progress
         self.progress = Progress(total) if show and total else None
         self.pool: cf.ProcessPoolExecutor | None = None
@@ -139,7 +144,8 @@ class Checker:
 
     def files(self, paths: list[str]) -> Iterator[Checked]:
         return self._in_order(functools.partial(check_path, min_security=self.min_security,
-                                                max_trace_length=self.max_trace_length),
+                                                max_trace_length=self.max_trace_length,
+                                                digest=self.digest),
                               paths, len(paths))
 
     def stored(self, store: ProofStore, symbol: int, ids: list[int]) -> Iterator[Checked]:
@@ -152,7 +158,8 @@ class Checker:
                 yield symbol, bid, data
 
         return self._in_order(functools.partial(check_stored, min_security=self.min_security,
-                                                max_trace_length=self.max_trace_length),
+                                                max_trace_length=self.max_trace_length,
+                                                digest=self.digest),
                               items(), len(ids))
 
     def _in_order(self, fn: Callable, items: Iterable, count: int) -> Iterator[Checked]:

@@ -316,9 +316,13 @@ def _check_claims(batch_id: int, t: int, options: ProofOptions, min_security: in
 
 def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
                  min_security: int = DEFAULT_MIN_SECURITY,
-                 max_trace_length: int = MAX_TRACE_LENGTH) -> Verified:
+                 max_trace_length: int = MAX_TRACE_LENGTH,
+                 air: OrderBookAir | None = None) -> Verified:
     """Verify one batch against its public inputs (pre-state root and Link
-    included).  Raises VerificationError (BatchRejected for the plain checks)."""
+    included).  Raises VerificationError (BatchRejected for the plain checks).
+    `air`: the AIR of these very public inputs, unchanged since it was built
+    (proof_file.decode_with_air builds one to read the proof), instead of
+    building it again (a few milliseconds at 2^14 operations)."""
     if not isinstance(proof, BatchProof):
         if public is None:
             raise TypeError("a bare Proof is verified against its BatchPublic")
@@ -327,7 +331,7 @@ def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
         proof = BatchProof(proof.proof, public)
     check_claims(proof, min_security, max_trace_length)
     classified = check_public(proof.public)
-    return verify(proof.public.air(classified), proof.proof,
+    return verify(air or proof.public.air(classified), proof.proof,
                   external={"pre": (proof.public.pre_root, proof.public.pre_link)},
                   min_security=min_security)
 
@@ -399,7 +403,8 @@ class Checked:
 
 
 def check_alone(b: BatchProof, min_security: int = DEFAULT_MIN_SECURITY,
-                max_trace_length: int = MAX_TRACE_LENGTH, sha256: bytes = b"") -> Checked:
+                max_trace_length: int = MAX_TRACE_LENGTH, sha256: bytes = b"",
+                air: OrderBookAir | None = None) -> Checked:
     """Verify one batch independently of its neighbours (verify_batch): the
     part of a chain check that can run on any core in any order.
 
@@ -419,7 +424,7 @@ def check_alone(b: BatchProof, min_security: int = DEFAULT_MIN_SECURITY,
     ops = pub.ops
     verified = rejected = None
     try:
-        verified = _verify_named(b, min_security, max_trace_length)
+        verified = _verify_named(b, min_security, max_trace_length, air)
     except VerificationError as exc:
         rejected = exc
     return Checked(int(pub.batch_id), int(pub.symbol), int(pub.log2_capacity),
@@ -535,10 +540,12 @@ def verify_history(batches: Iterable[BatchProof], min_security: int = DEFAULT_MI
     return chain.result()
 
 
-def _verify_named(b: BatchProof, min_security: int, max_trace_length: int) -> Verified:
+def _verify_named(b: BatchProof, min_security: int, max_trace_length: int,
+                  air: OrderBookAir | None = None) -> Verified:
     """verify_batch, its failure naming the batch by its id."""
     try:
-        return verify_batch(b, min_security=min_security, max_trace_length=max_trace_length)
+        return verify_batch(b, min_security=min_security, max_trace_length=max_trace_length,
+                            air=air)
     except VerificationError as exc:
         tag = f"batch {b.public.batch_id}"
         if str(exc).startswith((tag + ":", tag + " ")):

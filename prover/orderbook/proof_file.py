@@ -17,6 +17,7 @@ from ..domain import Link
 from ..ext_scalar import Ext
 from ..field import P
 from ..proof import Proof, ProofFormatError, Reader
+from .air import OrderBookAir
 from .batch import BatchProof, BatchPublic
 
 MAGIC = b"ZKSB"
@@ -74,6 +75,13 @@ def decode_link(data: bytes) -> Link:
 
 
 def decode(data: bytes) -> BatchProof:
+    return decode_with_air(data)[0]
+
+
+def decode_with_air(data: bytes) -> tuple[BatchProof, OrderBookAir]:
+    """decode, and the AIR of the public inputs it built to read the proof
+    (a verifier that verifies the proof at once reuses it: verify_batch's
+    `air`)."""
     r = Reader(data, "batch proof")
     public = _public(r)
     (proof_len,) = r.unpack("Q", "proof length")
@@ -84,7 +92,7 @@ def decode(data: bytes) -> BatchProof:
         air = public.air()
     except ValueError as exc:
         raise ProofFormatError(f"public inputs do not describe a batch: {exc}") from None
-    return BatchProof(Proof.from_bytes(proof_bytes, air), public)
+    return BatchProof(Proof.from_bytes(proof_bytes, air), public), air
 
 
 def decode_public(data: bytes) -> BatchPublic:

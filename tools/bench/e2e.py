@@ -61,6 +61,7 @@ from zksidecar.engine.records import FLAG_CLAIMED
 from .. import loadgen
 from ..demo import DaemonProcess, fresh_dir, status_sample
 from ..stats import StatsError
+from .runner import all_cores
 
 BENCH_DIR = "./var/bench-e2e"
 CHUNK = 256             # operations the engine matches between publishes
@@ -116,18 +117,6 @@ def e2e(sw, *, root: str = BENCH_DIR, pairs: int = PAIRS, run_ops: int = RUN_OPS
 def _flat(settings: dict) -> dict:
     return {f"{s}.{k}": v if not isinstance(v, (list, tuple)) else ",".join(map(str, v))
             for s, kv in settings.items() for k, v in kv.items()}
-
-
-def all_cores() -> list[int]:
-    """Every core this process may use, after lifting `zksidecar bench`'s
-    pin to one core (the daemon and the engine need their own)."""
-    import psutil
-
-    try:
-        psutil.Process().cpu_affinity([])       # []: every eligible core
-    except (psutil.Error, AttributeError, OSError):
-        pass
-    return sorted(os.sched_getaffinity(0))
 
 
 def _tag(phase: str) -> str:

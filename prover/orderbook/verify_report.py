@@ -31,12 +31,11 @@ of its type) and names the field that is wrong.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import dataclass
 
 from ..proof import ProofFormatError
-from . import proof_file
+from . import json_file, proof_file
 from .batch import ChainPoint
 
 FORMAT = "zksidecar-verify-report"
@@ -102,17 +101,7 @@ def write(path: str, report: Report) -> None:
     renamed over it)."""
     doc = {"format": FORMAT, "version": VERSION, "min_security": report.min_security,
            "store": report.store, "symbols": [_symbol_doc(r) for r in report.symbols]}
-    tmp = f"{path}.tmp{os.getpid()}"
-    try:
-        with open(tmp, "w") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    json_file.write(path, doc)
 
 
 def _int(doc: dict, key: str, where: str) -> int:
@@ -168,18 +157,7 @@ def _symbol(e, where: str, store: bool) -> SymbolRecord:
 def read(path: str) -> Report:
     """The report at `path`, its shape checked: ReportError naming the file
     and the field that is wrong; OSError if it cannot be read."""
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ReportError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ReportError(f"{path}: not a zksidecar verification report (no \"format\": "
-                          f"\"{FORMAT}\")")
-    if doc.get("version") != VERSION:
-        raise ReportError(f"{path}: report version {doc.get('version')!r} is not supported "
-                          f"(this build reads {VERSION})")
+    doc = json_file.read(path, FORMAT, VERSION, "verification report", ReportError)
     if set(doc) != {"format", "version", "min_security", "store", "symbols"}:
         raise ReportError(f"{path}: a report has exactly format, version, min_security, store "
                           "and symbols")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import pathlib
 import re
 
@@ -19,6 +20,7 @@ from test_store import OPTS, store_of
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import proof_file, prove_batch, verify_report
+from zksidecar.tools import verify_jobs
 
 N = 6
 
@@ -279,3 +281,16 @@ def test_the_report_format_page_names_every_field():
     section = page.split("## Verification report", 1)[1].split("\n## ", 1)[0]
     for key in sorted(verify_report._KEYS | {"format", "version", "min_security", "store", "symbols"}):
         assert f"`{key}`" in section, key
+
+
+def _dies(path, **kw):
+    """A test double for a worker's check_path: the process ends at once
+    (as one the kernel killed)."""
+    os._exit(1)
+
+
+def test_a_worker_that_dies_is_a_clear_error(tmp_path, capsys, monkeypatch):
+    files = write(tmp_path / "p", proofs()[:3])
+    monkeypatch.setattr(verify_jobs, "check_path", _dies)
+    code, out, err = run(["verify", *files, "--min-security", "0", "--jobs", "2"], capsys)
+    assert code == 2 and "a verifying process ended without its result" in err and out == ""

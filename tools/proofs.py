@@ -42,7 +42,7 @@ from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.verify import VerificationError
 
-from .verify_jobs import Checker, Unreadable, check_path, default_jobs
+from .verify_jobs import Checker, Unreadable, WorkerDied, check_path, default_jobs
 
 
 def read_ops(path: str, fmt: str, capacity: int) -> np.ndarray:
@@ -189,30 +189,21 @@ def _prior(since: str, min_security: int, store: bool) -> verify_report.Report:
     return rep
 
 
-def _unchanged(since: str, rec: SymbolRecord, proofs) -> None:
-    """_Refused unless the SHA-256 chain over `proofs` (bytes, in chain
-    order; an exception for one that cannot be read) is the report's."""
+def _unchanged(since: str, rec: SymbolRecord, digests) -> None:
+    """_Refused unless the SHA-256 chain over `digests` ((where, each
+    proof's SHA-256 or why it cannot be read), in chain order) is the
+    report's."""
     digest = verify_report.NO_PROOFS
-    for where, data in proofs:
-        if isinstance(data, Exception):
+    for where, sha in digests:
+        if isinstance(sha, str):
             raise _Refused(f"{since}: symbol {rec.symbol}: {where}, which the report covers, "
-                           f"cannot be read ({getattr(data, 'strerror', None) or data}): verify "
-                           "from the start (without --since)")
-        digest = verify_report.chain_digest(digest, hashlib.sha256(data).digest())
+                           f"cannot be read ({sha}): verify from the start (without --since)")
+        digest = verify_report.chain_digest(digest, sha)
     if digest != rec.proofs_sha256:
         raise _Refused(f"{since}: symbol {rec.symbol}: the proofs of batches {rec.first_batch}.."
                        f"{rec.last_batch} are not the ones the report covers (their SHA-256 chain "
                        f"is {digest.hex()}, the report's {rec.proofs_sha256.hex()}): verify from "
                        "the start (without --since)")
-
-
-def _read_all(paths):
-    for p in paths:
-        try:
-            with open(p, "rb") as f:
-                yield p, f.read()
-        except OSError as exc:
-            yield p, exc
 
 
 def _record(symbol: int, chain: ChainCheck, digest: bytes, prior: SymbolRecord | None,
@@ -263,51 +254,52 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout,
     malformed); files it covers given again at the head of `paths` are
     skipped.  `progress`: a progress line on stderr (None: on a terminal)."""
     prior = None
-    if since is not None:
-        try:
-            prior = _prior(since, min_security, store=False).symbols[0]
-            covered = list(prior.files)
-            given = [os.path.abspath(p) for p in paths]
-            if given[:len(covered)] == covered:
-                paths = paths[len(covered):]
-            elif set(given) & set(covered):
-                raise _Refused(f"{next(p for p in paths if os.path.abspath(p) in covered)} is "
-                               f"covered by {since}: give the files after it (or all of them, "
-                               "from the first)")
-            _unchanged(since, prior, _read_all(covered))
-        except _Refused as exc:
-            print(f"zksidecar verify: {exc}", file=sys.stderr)
-            return 2
     jobs = jobs or default_jobs()
     current: list[str] = []
     prev = None
     try:
-        if after is not None:
-            current[:] = [after]
-            prev = check_path(after, min_security, max_trace_length)
-            if isinstance(prev, Exception):
-                raise prev
-            symbol = prev.symbol
-        elif prior is not None:
-            symbol = prior.symbol
-        else:
-            with open(paths[0], "rb") as f:
-                symbol = int(proof_file.decode_public(f.read()).symbol)
-        chain = ChainCheck(min_security, symbol, max_trace_length,
-                           prev if prev is not None else prior.point if prior else None)
-        digest = prior.proofs_sha256 if prior else verify_report.NO_PROOFS
         with Checker(jobs, min_security, max_trace_length, progress, len(paths),
                      digest=report is not None) as checker:
+            if since is not None:
+                prior = _prior(since, min_security, store=False).symbols[0]
+                covered = list(prior.files)
+                given = [os.path.abspath(p) for p in paths]
+                if given[:len(covered)] == covered:
+                    paths = paths[len(covered):]
+                elif set(given) & set(covered):
+                    raise _Refused(f"{next(p for p in paths if os.path.abspath(p) in covered)} is "
+                                   f"covered by {since}: give the files after it (or all of "
+                                   "them, from the first)")
+                _unchanged(since, prior, checker.sha256s(covered))
+                if checker.progress:
+                    checker.progress.total = len(paths)
+            if after is not None:
+                current[:] = [after]
+                prev = check_path(after, min_security, max_trace_length)
+                if isinstance(prev, Exception):
+                    raise prev
+                symbol = prev.symbol
+            elif prior is not None:
+                symbol = prior.symbol
+            else:
+                with open(paths[0], "rb") as f:
+                    symbol = int(proof_file.decode_public(f.read()).symbol)
+            chain = ChainCheck(min_security, symbol, max_trace_length,
+                               prev if prev is not None else prior.point if prior else None)
+            digest = prior.proofs_sha256 if prior else verify_report.NO_PROOFS
             for path, c in zip(paths, checker.files(paths)):
                 current[:] = [path]
                 chain.add(c)
                 digest = verify_report.chain_digest(digest, c.sha256)
         segments = chain.result() if prior is None or paths else []
+    except _Refused as exc:
+        print(f"zksidecar verify: {exc}", file=sys.stderr)
+        return 2
     except (OSError, ProofFormatError) as exc:
         print(f"zksidecar verify: {paths[0]}: {getattr(exc, 'strerror', None) or exc}",
               file=sys.stderr)
         return 2
-    except Unreadable as exc:
+    except (Unreadable, WorkerDied) as exc:
         print(f"zksidecar verify: {exc}", file=sys.stderr)
         return 2
     except VerificationError as exc:
@@ -377,12 +369,12 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
         print(f"zksidecar verify: {directory}: {exc}", file=sys.stderr)
         return 2
 
-    def stored_bytes(symbol: int, ids):
+    def stored_digests(symbol: int, ids):
         for bid in ids:
             try:
-                yield f"batch {bid}", store.get(symbol, bid)
-            except (StoreError, KeyError) as exc:
-                yield f"batch {bid}", exc
+                yield f"batch {bid}", hashlib.sha256(store.get(symbol, bid)).digest()
+            except StoreError as exc:
+                yield f"batch {bid}", str(exc)
 
     failed = broken = total_batches = total_ops = 0
     records = []
@@ -399,8 +391,8 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
                     raise _Refused(f"{since}: symbol {rec.symbol}: the store no longer holds "
                                    f"batches {rec.first_batch}..{rec.last_batch}, which the "
                                    "report covers: verify from the start (without --since)")
-                _unchanged(since, rec, stored_bytes(rec.symbol,
-                                                    range(rec.first_batch, rec.last_batch + 1)))
+                _unchanged(since, rec, stored_digests(rec.symbol,
+                                                      range(rec.first_batch, rec.last_batch + 1)))
                 priors[rec.symbol] = rec
         except _Refused as exc:
             print(f"zksidecar verify: {exc}", file=sys.stderr)
@@ -426,6 +418,9 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
                         chain.add(c)
                         digest = verify_report.chain_digest(digest, c.sha256)
                     segments = chain.result() if run else []
+                except WorkerDied as exc:
+                    print(f"zksidecar verify: {exc}", file=sys.stderr)
+                    return 2
                 except (Unreadable, VerificationError, MemoryError) as exc:
                     why = "out of memory" if isinstance(exc, MemoryError) else str(exc)
                     print(f"symbol {symbol}: FAILED: {why}", file=out)

@@ -82,6 +82,22 @@ def check_stored(item: tuple[int, int, bytes | str], min_security: int,
                        hashlib.sha256(data).digest() if digest else b"", air)
 
 
+def sha256_file(path: str) -> tuple[str, bytes | str]:
+    """(path, the SHA-256 of its bytes, or why they could not be read)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError as exc:
+        return path, str(exc.strerror or exc)
+    return path, h.digest()
+
+
+class WorkerDied(Exception):
+    """A worker process ended without a result (killed, out of memory)."""
+
+
 class Progress:
     """One line on stderr, redrawn at most four times a second: batches
     done of all, batches and operations per second, and the time left at
@@ -162,7 +178,12 @@ class Checker:
                                                 digest=self.digest),
                               items(), len(ids))
 
-    def _in_order(self, fn: Callable, items: Iterable, count: int) -> Iterator[Checked]:
+    def sha256s(self, paths: list[str]) -> Iterator[tuple[str, bytes | str]]:
+        """sha256_file of every path, in order (a report's files re-hashed:
+        ~100 MB for 64 batches of 2^14 operations, so on every job too)."""
+        return self._in_order(sha256_file, paths, len(paths))
+
+    def _in_order(self, fn: Callable, items: Iterable, count: int) -> Iterator:
         """fn(item) for every item, yielded in the items' order; an
         exception fn returned is raised there."""
         if self.jobs == 1 or count <= 1:
@@ -172,14 +193,16 @@ class Checker:
         for r in results:
             if isinstance(r, Exception):
                 raise r
-            if self.progress:
+            if self.progress and isinstance(r, Checked):
                 self.progress.advance(r)
             yield r
 
     def _pooled(self, fn: Callable, items: Iterable) -> Iterator:
         if self.pool is None:
             # fork: the workers start with this process's modules (the
-            # kernels, numpy) already loaded, in milliseconds
+            # kernels, numpy) already loaded, in milliseconds (a forkserver
+            # imports them again, ~0.5 s: as long as verifying 64 batches);
+            # the parent runs no threads of its own
             self.pool = cf.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("fork"))
         pending: deque[cf.Future] = deque()
         it = iter(items)
@@ -189,7 +212,11 @@ class Checker:
                 if len(pending) >= self.jobs * WINDOW_PER_JOB:
                     break
             while pending:
-                done = pending.popleft().result()
+                try:
+                    done = pending.popleft().result()
+                except cf.process.BrokenProcessPool:
+                    raise WorkerDied("a verifying process ended without its result (killed, or "
+                                     "out of memory?): try fewer --jobs") from None
                 for item in it:
                     pending.append(self.pool.submit(fn, item))
                     break

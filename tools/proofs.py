@@ -422,11 +422,15 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
                     print(f"zksidecar verify: {exc}", file=sys.stderr)
                     return 2
                 except (Unreadable, VerificationError, MemoryError) as exc:
+                    if checker.progress:
+                        checker.progress.clear()
                     why = "out of memory" if isinstance(exc, MemoryError) else str(exc)
                     print(f"symbol {symbol}: FAILED: {why}", file=out)
                     failed += 1
                     continue
                 ops = sum(s.ops for s in segments)
+                if checker.progress:
+                    checker.progress.clear()
                 if missing:
                     shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
                     before = (prior.operations if prior else 0) + ops

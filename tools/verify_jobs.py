@@ -126,6 +126,12 @@ class Progress:
                           f"{self.ops / elapsed:,.0f} operations/s, ETA {eta} ")
         self.stream.flush()
 
+    def clear(self) -> None:
+        """Blank the line, for a line of output on the same terminal (the
+        next advance draws it again)."""
+        self.stream.write("\r\033[K")
+        self.stream.flush()
+
     def close(self) -> None:
         self.draw(time.monotonic())
         self.stream.write("\n")

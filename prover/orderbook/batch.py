@@ -374,7 +374,8 @@ class Checked:
     what the proof establishes (`verified`) or why it was rejected
     (`rejected`).  Small and picklable: a worker process returns it in
     place of the proof.  `sha256`: of the bytes the proof was read from,
-    when it was read from bytes (a verification report's digest)."""
+    when its reader was asked for it (a verification report's digest), else
+    empty."""
 
     batch_id: int
     symbol: int

@@ -294,3 +294,19 @@ def test_a_worker_that_dies_is_a_clear_error(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(verify_jobs, "check_path", _dies)
     code, out, err = run(["verify", *files, "--min-security", "0", "--jobs", "2"], capsys)
     assert code == 2 and "a verifying process ended without its result" in err and out == ""
+
+
+def test_the_bench_suite_reports_every_figure(tmp_path):
+    """`zksidecar bench verify`'s machinery on a tiny chain (3 batches of 16
+    operations at capacity 2^6): every figure there, measured by the real
+    commands; no figure is asserted (unit tests never time anything)."""
+    from zksidecar.tools.bench import runner, verify
+
+    figures = verify.verify(runner.Stopwatch(quiet=True), batches=3, batch_ops=16, capacity=64,
+                            directory=str(tmp_path / "chain"))
+    assert figures["batches"] == 3 and figures["operations"] == 48
+    for key in ("verify_ops_per_s", "verify_ops_per_s_one_job", "parallel_speedup", "resume_s",
+                "batch_verify_ms_one_job", "load_1m_before"):
+        assert figures[key] > 0 or key == "load_1m_before", key
+    assert set(runner.check_targets("verify", figures)) == set(runner.TARGETS["verify"])
+    assert len(list((tmp_path / "chain").glob("batch-*.zkb"))) == 4

@@ -40,25 +40,25 @@ BATCHES = 64
 SECURITY = 100
 
 
-def chain_dir(batches: int) -> str:
+def chain_dir(batches: int, batch_ops: int, capacity: int) -> str:
     """Where the proofs of a chain of `batches` (+ 1) batches are kept (a
     build whose proofs differ is found out by verifying them: verify())."""
     return os.path.join(tempfile.gettempdir(), f"zksidecar-bench-verify-v{proof_file.VERSION}-"
-                        f"{batches + 1}x{BATCH}-cap{CAPACITY}")
+                        f"{batches + 1}x{batch_ops}-cap{capacity}")
 
 
-def build(sw, directory: str, batches: int) -> list[str]:
+def build(sw, directory: str, batches: int, batch_ops: int, capacity: int) -> list[str]:
     """The chain's proof files, proven now unless they are there already."""
     paths = sorted(glob.glob(os.path.join(directory, "batch-*.zkb")))
     if len(paths) == batches + 1:
         return paths
-    sw.step(f"proving a chain of {batches + 1} batches of {BATCH} operations at capacity "
-            f"{CAPACITY} into {directory} (kept for the next run; ~0.4 s a batch)")
+    sw.step(f"proving a chain of {batches + 1} batches of {batch_ops} operations at capacity "
+            f"{capacity} into {directory} (kept for the next run; ~0.4 s a batch at 2^14)")
     for p in paths:
         os.unlink(p)
-    ops = flow.generate((batches + 1) * BATCH, seed=2026, capacity=CAPACITY,
-                        params=flow.FlowParams(depth=4_000))
-    if proofs.prove_ops(ops, CAPACITY, BATCH, directory, SECURITY, out=io.StringIO()) != 0:
+    ops = flow.generate((batches + 1) * batch_ops, seed=2026, capacity=capacity,
+                        params=flow.FlowParams(depth=min(4_000, capacity // 4)))
+    if proofs.prove_ops(ops, capacity, batch_ops, directory, SECURITY, out=io.StringIO()) != 0:
         raise RuntimeError("the synthetic flow did not prove (see the log)")
     paths = sorted(glob.glob(os.path.join(directory, "batch-*.zkb")))
     if len(paths) != batches + 1:
@@ -78,19 +78,22 @@ def timed(paths: list[str], jobs: int, **kw) -> tuple[float, str]:
     return elapsed, out.getvalue()
 
 
-def verify(sw, batches: int | None = None) -> dict:
+def verify(sw, batches: int | None = None, batch_ops: int = BATCH, capacity: int = CAPACITY,
+           directory: str | None = None) -> dict:
+    """The figures (module docstring); `batch_ops`, `capacity` and
+    `directory` (where the proofs are kept) for a test's tiny chain."""
     batches = batches or BATCHES
     cores = all_cores()
-    directory = chain_dir(batches)
+    directory = directory or chain_dir(batches, batch_ops, capacity)
     os.makedirs(directory, exist_ok=True)
-    paths = build(sw, directory, batches)
+    paths = build(sw, directory, batches, batch_ops, capacity)
     chain, extra = paths[:-1], paths[-1:]
     try:
         timed(chain[:1], 1)
     except RuntimeError:            # proofs another build made: prove them again
         for p in paths:
             os.unlink(p)
-        paths = build(sw, directory, batches)
+        paths = build(sw, directory, batches, batch_ops, capacity)
         chain, extra = paths[:-1], paths[-1:]
     ops = sum(len(proof_file.decode_public(open(p, "rb").read()).ops) for p in chain)
     load = os.getloadavg()[0]
@@ -103,11 +106,11 @@ def verify(sw, batches: int | None = None) -> dict:
     resume_s, text = timed(chain + extra, len(cores), since=report)
     if f"continuing batch {batches - 1}" not in text:
         raise RuntimeError(f"the resumed check did not continue the report: {text}")
-    trace_length = trace_length_for(CAPACITY, BATCH)
+    trace_length = trace_length_for(capacity, batch_ops)
     return {
         "batches": batches,
-        "batch_ops": BATCH,
-        "capacity": CAPACITY,
+        "batch_ops": batch_ops,
+        "capacity": capacity,
         "trace_length": trace_length,
         "operations": ops,
         "jobs": len(cores),

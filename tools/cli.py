@@ -10,6 +10,8 @@
                                    verify a batch from its predecessor's post-state
     zksidecar verify --store DIR   verify every symbol's chain in a daemon's proof store
     zksidecar verify DIR           verify a chain `zksidecar export` wrote (manifest, then proofs)
+    zksidecar verify ... [--jobs N] [--report FILE] [--since REPORT] [--progress]
+                                   on N cores; write a verification report, or continue from one
     zksidecar export --store DIR --symbol S --out DIR2
                                    a symbol's chain as proof files and a manifest
     zksidecar daemon [--config F]  run the sidecar: ring -> journal -> shadow book -> proofs
@@ -51,7 +53,7 @@ def _bench(args) -> int:
 
         if plots.check_or_exit_code("zksidecar bench"):     # before minutes of measuring
             return 2
-    return runner.run(args.suite, args.json, args.plot)
+    return runner.run(args.suite, args.json, args.plot, args.batches)
 
 
 def _replay(args) -> int:
@@ -70,15 +72,21 @@ def _prove(args) -> int:
 def _verify(args) -> int:
     from . import proofs
 
+    common = {"jobs": args.jobs, "report": args.report, "since": args.since,
+              "progress": args.progress}
     if args.store is not None:
         if args.proofs or args.after:
             print("zksidecar verify: give proof files or --store DIR, not both (--after goes "
                   "with proof files)", file=sys.stderr)
             return 2
         return proofs.verify_store(args.store, args.min_security, out=sys.stdout,
-                                   max_trace_length=args.max_trace_length)
-    if not args.proofs:
+                                   max_trace_length=args.max_trace_length, **common)
+    if not args.proofs and not args.since:
         print("zksidecar verify: give proof files, or --store DIR", file=sys.stderr)
+        return 2
+    if args.after and (args.report or args.since):
+        print("zksidecar verify: --after checks a batch from its predecessor alone; a report "
+              "(--report, --since) covers a chain from the empty book", file=sys.stderr)
         return 2
     import os
 
@@ -89,10 +97,10 @@ def _verify(args) -> int:
                   "files, no --after)", file=sys.stderr)
             return 2
         return proofs.verify_exported(dirs[0], args.min_security, out=sys.stdout,
-                                      max_trace_length=args.max_trace_length)
+                                      max_trace_length=args.max_trace_length, **common)
     return proofs.verify_main(args.proofs, args.min_security,
                               max_trace_length=args.max_trace_length, after=args.after,
-                              out=sys.stdout)
+                              out=sys.stdout, **common)
 
 
 def _export(args) -> int:
@@ -161,6 +169,16 @@ def _loadgen(args) -> int:
     from . import loadgen
 
     return loadgen.run_args(args)
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
+    return n
 
 
 def _trace_length(text: str) -> int:
@@ -270,10 +288,13 @@ def parser() -> argparse.ArgumentParser:
 
     b = _command(sub, "bench", "run a benchmark suite",
                  "zksidecar bench kernels --json\n"
-                 "zksidecar bench ring --json --plot docs/ring_latency.png", _bench)
+                 "zksidecar bench ring --json --plot docs/ring_latency.png\n"
+                 "zksidecar bench verify --json --batches 64", _bench)
     b.add_argument("suite", choices=sorted(SUITES), help="what to measure")
     b.add_argument("--json", action="store_true", help="print one JSON object of figures")
     b.add_argument("--plot", metavar="PATH", help="write the suite's plot (PNG), if it has one")
+    b.add_argument("--batches", type=_positive, default=None, metavar="N",
+                   help="the verify suite's chain length (default 64 batches of 2^14 operations)")
 
     formats = ("auto", "csv", "lobster")
     format_help = "the file's form; auto: a LOBSTER message first, else the CSV header"
@@ -316,7 +337,8 @@ def parser() -> argparse.ArgumentParser:
     v = _command(sub, "verify", "verify batch proof files, or a proof store, as chains",
                  "zksidecar verify proofs/batch-*.zkb\n"
                  "zksidecar verify proofs/batch-000007.zkb --after proofs/batch-000006.zkb\n"
-                 "zksidecar verify --store var/proofs\n"
+                 "zksidecar verify --store var/proofs --report monday.json\n"
+                 "zksidecar verify --store var/proofs --since monday.json --report tuesday.json\n"
                  "zksidecar verify chain-AAPL/          # an exported chain", _verify)
     v.add_argument("proofs", nargs="*", help="batch proof files, in chain order; or one directory "
                    "`zksidecar export` wrote (its manifest's digests, then its chain)")
@@ -327,6 +349,20 @@ def parser() -> argparse.ArgumentParser:
                         "numbers follow on) instead of starting from the empty book; PREV is "
                         "itself verified, alone")
     v.add_argument("--min-security", type=int, default=100, metavar="BITS", help="refuse weaker proofs")
+    v.add_argument("--jobs", type=_positive, default=None, metavar="N",
+                   help="processes verifying proofs (default: every core this process may use); "
+                        "the links are checked in chain order, the verdict is the same")
+    v.add_argument("--report", metavar="FILE",
+                   help="when the chain verifies, write a verification report (docs/FORMATS.md): "
+                        "per symbol the last batch, its post-state, counts and a digest of the "
+                        "proofs; --since FILE continues from it")
+    v.add_argument("--since", metavar="REPORT",
+                   help="continue from a report (--report) instead of the empty book, once the "
+                        "proofs it covers hash to its digest (files it covers may be given again "
+                        "first: they are skipped)")
+    v.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="progress line on stderr: batches and operations per second, ETA "
+                        "(default: on a terminal)")
     v.add_argument("--max-trace-length", type=_trace_length, default=MAX_TRACE_LENGTH,
                    metavar="ROWS", help="refuse proofs claiming longer traces (default "
                    f"{MAX_TRACE_LENGTH}: the longest reaching 100 bits; a chain verifier commits the "

@@ -19,6 +19,7 @@ check.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
@@ -33,12 +34,15 @@ from zksidecar.daemon.sequencer import Sequencer
 from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
-from zksidecar.prover.orderbook import manifest, proof_file
-from zksidecar.prover.orderbook.batch import ChainSegment, verify_history
+from zksidecar.prover.orderbook import manifest, proof_file, verify_report
+from zksidecar.prover.orderbook.batch import ChainCheck, ChainSegment
+from zksidecar.prover.orderbook.verify_report import SymbolRecord
 from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH, proof_options
 from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.verify import VerificationError
+
+from .verify_jobs import Checker, Unreadable, WorkerDied, check_path, default_jobs
 
 
 def read_ops(path: str, fmt: str, capacity: int) -> np.ndarray:
@@ -72,6 +76,16 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
     if not len(ops):
         print(f"zksidecar prove: {path}: no operations", file=sys.stderr)
         return 2
+    return prove_ops(ops, capacity, batch_size, out_dir, security, trace_length, out,
+                     where=path)
+
+
+def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, security: int,
+              trace_length: int | None = None, out=sys.stdout, where: str = "operations") -> int:
+    """prove_main's work on operation records already read (OP_DTYPE, file
+    ids resolved, the stream from the empty book): batch-NNNNNN.zkb files in
+    `out_dir`, a line per batch on `out`.  `zksidecar bench verify` builds
+    its chain with it."""
     # one trace length for the whole chain (every proof of a chain shares it);
     # the daemon's sequencer cuts the batches: at batch_size operations, or
     # where the next operation's steps would not fit the trace (a file has
@@ -93,7 +107,7 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
         closed = sequencer.feed(chunk, seen[:len(chunk)], 0.0) if len(chunk) else \
             sequencer.close_all(CloseReason.FLUSH)
         if sequencer.refused:
-            print(f"zksidecar prove: {path}: {sequencer.refused} operations do not continue the "
+            print(f"zksidecar prove: {where}: {sequencer.refused} operations do not continue the "
                   "stream (see the log)", file=sys.stderr)
             return 1
         for batch in closed:
@@ -118,71 +132,174 @@ def _describe(segment: ChainSegment, first: bool) -> str:
     return f"{ids} from where the stream resumed at {segment.first_seq} ({lost})"
 
 
-def _report(symbol: int, segments: list[ChainSegment]) -> str:
-    """One line for a symbol whose chain verified, whole or across breaks."""
-    ops = sum(s.ops for s in segments)
-    n = sum(s.batches for s in segments)
-    done = segments[-1].verified
-    if len(segments) == 1:
-        return (f"symbol {symbol}: {n} batches, {ops:,} operations verified from the empty book "
-                f"({done.security_bits} bits); final state root {done.roots['post'].hex()}")
-    parts = "; ".join(_describe(seg, k == 0) for k, seg in enumerate(segments))
-    return (f"symbol {symbol}: BROKEN: {n} batches, {ops:,} operations verified root to root "
-            f"in {len(segments)} segments (the book is proven the same across each break; the "
-            f"stream is not): {parts}")
+def _report(symbol: int, segments: list[ChainSegment], prior: SymbolRecord | None = None) -> str:
+    """One line for a symbol whose chain verified, whole or across breaks;
+    with `prior`, continuing the chain a verification report covers."""
+    if prior is None:
+        ops = sum(s.ops for s in segments)
+        n = sum(s.batches for s in segments)
+        done = segments[-1].verified
+        if len(segments) == 1:
+            return (f"symbol {symbol}: {n} batches, {ops:,} operations verified from the empty "
+                    f"book ({done.security_bits} bits); final state root {done.roots['post'].hex()}")
+        parts = "; ".join(_describe(seg, k == 0) for k, seg in enumerate(segments))
+        return (f"symbol {symbol}: BROKEN: {n} batches, {ops:,} operations verified root to root "
+                f"in {len(segments)} segments (the book is proven the same across each break; the "
+                f"stream is not): {parts}")
+    n = prior.batches + sum(s.batches for s in segments)
+    ops = prior.operations + sum(s.ops for s in segments)
+    breaks = [seg for seg in segments if seg.expected is not None]
+    by_report = (f"batches {prior.first_batch}..{prior.last_batch} by the report (their proofs "
+                 "unchanged)")
+    new = (f", batches {segments[0].first_batch}..{segments[-1].last_batch} continuing batch "
+           f"{prior.last_batch}" if segments else f", nothing after batch {prior.last_batch}")
+    root = (segments[-1].verified.roots["post"] if segments else prior.point.root).hex()
+    if prior.segments > 1 or breaks:
+        total = prior.segments + len(breaks)
+        return (f"symbol {symbol}: BROKEN: {n} batches, {ops:,} operations verified root to root "
+                f"in {total} segments ({by_report}{new}"
+                + "".join(f"; {_describe(seg, False)}" for seg in breaks)
+                + f"); final state root {root}")
+    return (f"symbol {symbol}: {n} batches, {ops:,} operations verified from the empty book: "
+            f"{by_report}{new}; final state root {root}")
 
 
-class _Unreadable(Exception):
-    """A proof that cannot be read, raised out of the stream of proofs a
-    chain verifier is consuming (`where` names it)."""
-
-    def __init__(self, where: str, exc: Exception):
-        super().__init__(f"{where}: {exc}")
+class _Refused(Exception):
+    """A report this run does not continue (its message says why): exit 2."""
 
 
-def _read(path: str):
-    """The proof in file `path`; _Unreadable naming it if it cannot be read."""
+def _prior(since: str, min_security: int, store: bool) -> verify_report.Report:
+    """The report `since`, read, of the right kind and at this run's threshold."""
     try:
-        with open(path, "rb") as f:
-            return proof_file.decode(f.read())
-    except (OSError, ProofFormatError) as exc:
-        raise _Unreadable(path, getattr(exc, "strerror", None) or exc) from None
+        rep = verify_report.read(since)
+    except OSError as exc:
+        raise _Refused(f"{since}: {exc.strerror or exc}") from None
+    except verify_report.ReportError as exc:
+        raise _Refused(str(exc)) from None
+    if (rep.store is not None) != store:
+        raise _Refused(f"{since} is a report on " + ("a proof store: give --store DIR"
+                                                      if rep.store else "proof files, not a store"))
+    if rep.min_security != min_security:
+        why = ("its proofs were verified at fewer bits than this run demands: verify from the "
+               "start (without --since)" if min_security > rep.min_security else
+               f"a report records one threshold for every batch it covers: give --min-security "
+               f"{rep.min_security}, or verify from the start")
+        raise _Refused(f"{since} was written at --min-security {rep.min_security}, this run "
+                       f"asks {min_security}: {why}")
+    return rep
 
 
-def _files(paths: list[str], current: list[str] | None = None):
-    """The proofs of `paths`, decoded one at a time as the verifier asks;
-    `current` holds the path of the one being verified."""
-    for p in paths:
-        if current is not None:
-            current[:] = [p]
-        yield _read(p)
+def _unchanged(since: str, rec: SymbolRecord, digests) -> None:
+    """_Refused unless the SHA-256 chain over `digests` ((where, each
+    proof's SHA-256 or why it cannot be read), in chain order) is the
+    report's."""
+    digest = verify_report.NO_PROOFS
+    for where, sha in digests:
+        if isinstance(sha, str):
+            raise _Refused(f"{since}: symbol {rec.symbol}: {where}, which the report covers, "
+                           f"cannot be read ({sha}): verify from the start (without --since)")
+        digest = verify_report.chain_digest(digest, sha)
+    if digest != rec.proofs_sha256:
+        raise _Refused(f"{since}: symbol {rec.symbol}: the proofs of batches {rec.first_batch}.."
+                       f"{rec.last_batch} are not the ones the report covers (their SHA-256 chain "
+                       f"is {digest.hex()}, the report's {rec.proofs_sha256.hex()}): verify from "
+                       "the start (without --since)")
+
+
+def _record(symbol: int, chain: ChainCheck, digest: bytes, prior: SymbolRecord | None,
+            files: list[str] | None) -> SymbolRecord:
+    """The report's record of `symbol` after this run: `prior`'s extended by
+    the chain's segments, or the chain's alone."""
+    segs = chain.segments
+    bits = [s.verified.security_bits for s in segs] + ([prior.security_bits] if prior else [])
+    if prior is None:
+        first, n, ops, count = segs[0].first_batch, 0, 0, len(segs)
+        old_files: tuple[str, ...] = ()
+    else:
+        first, n, ops = prior.first_batch, prior.batches, prior.operations
+        count = prior.segments + sum(s.expected is not None for s in segs)
+        old_files = prior.files or ()
+    return SymbolRecord(symbol, first, n + sum(s.batches for s in segs),
+                        ops + sum(s.ops for s in segs), count, min(bits),
+                        chain.point if segs else prior.point, digest,
+                        None if files is None else old_files + tuple(files))
+
+
+def _write_report(path: str, rep: verify_report.Report, out) -> int:
+    try:
+        verify_report.write(path, rep)
+    except OSError as exc:
+        print(f"zksidecar verify: report {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    print(f"report written to {path}: continue from it with --since {path}", file=out)
+    return 0
 
 
 def verify_main(paths: list[str], min_security: int, out=sys.stdout,
-                max_trace_length: int = MAX_TRACE_LENGTH, after: str | None = None) -> int:
+                max_trace_length: int = MAX_TRACE_LENGTH, after: str | None = None,
+                jobs: int | None = None, report: str | None = None, since: str | None = None,
+                progress: bool | None = None) -> int:
     """`zksidecar verify PROOF...`: 0 if the files verify as one chain from
     the empty book (or, with `after`, continuing the batch in that file:
     from its post-state), 3 if they verify in segments (recorded breaks), 1
     if not, 2 for a file that cannot be read.  Every message names a batch
-    by its batch id, and the file it came from."""
-    t0 = time.perf_counter()
+    by its batch id, and the file it came from.
+
+    `jobs` processes verify the proofs (None: every core; tools/verify_jobs.py),
+    the links are checked in chain order: the same verdicts and messages
+    whatever the count.  `report`: write a verification report
+    (prover/orderbook/verify_report.py) when the chain verifies.  `since`:
+    continue the chain such a report covers, once the SHA-256 chain of its
+    files is recomputed and matches (2 if it does not, or the report is
+    malformed); files it covers given again at the head of `paths` are
+    skipped.  `progress`: a progress line on stderr (None: on a terminal)."""
+    prior = None
+    jobs = jobs or default_jobs()
     current: list[str] = []
     prev = None
     try:
-        if after is not None:
-            current[:] = [after]
-            prev = _read(after)
-            symbol = int(prev.public.symbol)
-        else:
-            with open(paths[0], "rb") as f:
-                symbol = int(proof_file.decode_public(f.read()).symbol)
-        segments = verify_history(_files(paths, current), min_security, symbol, max_trace_length,
-                                  after=prev)
+        with Checker(jobs, min_security, max_trace_length, progress, len(paths),
+                     digest=report is not None) as checker:
+            if since is not None:
+                prior = _prior(since, min_security, store=False).symbols[0]
+                covered = list(prior.files)
+                given = [os.path.abspath(p) for p in paths]
+                if given[:len(covered)] == covered:
+                    paths = paths[len(covered):]
+                elif set(given) & set(covered):
+                    raise _Refused(f"{next(p for p in paths if os.path.abspath(p) in covered)} is "
+                                   f"covered by {since}: give the files after it (or all of "
+                                   "them, from the first)")
+                _unchanged(since, prior, checker.sha256s(covered))
+                if checker.progress:
+                    checker.progress.total = len(paths)
+            if after is not None:
+                current[:] = [after]
+                prev = check_path(after, min_security, max_trace_length)
+                if isinstance(prev, Exception):
+                    raise prev
+                symbol = prev.symbol
+            elif prior is not None:
+                symbol = prior.symbol
+            else:
+                with open(paths[0], "rb") as f:
+                    symbol = int(proof_file.decode_public(f.read()).symbol)
+            chain = ChainCheck(min_security, symbol, max_trace_length,
+                               prev if prev is not None else prior.point if prior else None)
+            digest = prior.proofs_sha256 if prior else verify_report.NO_PROOFS
+            for path, c in zip(paths, checker.files(paths)):
+                current[:] = [path]
+                chain.add(c)
+                digest = verify_report.chain_digest(digest, c.sha256)
+        segments = chain.result() if prior is None or paths else []
+    except _Refused as exc:
+        print(f"zksidecar verify: {exc}", file=sys.stderr)
+        return 2
     except (OSError, ProofFormatError) as exc:
         print(f"zksidecar verify: {paths[0]}: {getattr(exc, 'strerror', None) or exc}",
               file=sys.stderr)
         return 2
-    except _Unreadable as exc:
+    except (Unreadable, WorkerDied) as exc:
         print(f"zksidecar verify: {exc}", file=sys.stderr)
         return 2
     except VerificationError as exc:
@@ -194,103 +311,163 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout,
               f"the first proof claims (a lower --max-trace-length refuses such claims)",
               file=sys.stderr)
         return 1
-    first, done = segments[0], segments[-1].verified
-    if prev is not None:
+    if prior is not None:
+        status = 3 if prior.segments > 1 or any(s.expected is not None for s in segments) else 0
+        print(f"{since}: " + _report(symbol, segments, prior), file=out)
+    elif prev is not None:
+        first, done = segments[0], segments[-1].verified
         ids = f"batch {first.first_batch}" if len(paths) == 1 else \
             f"batches {first.first_batch}..{segments[-1].last_batch}"
-        since = f"batch {prev.public.batch_id} ({after})"
+        since_text = f"batch {prev.batch_id} ({after})"
         if len(segments) > 1 or first.expected is not None:
-            print(f"{ids}: BROKEN: verified root to root from {since}, but the stream resumed "
+            print(f"{ids}: BROKEN: verified root to root from {since_text}, but the stream resumed "
                   f"past a gap or after its time went back: "
                   + "; ".join(_describe(seg, False) for seg in segments if seg.expected is not None),
                   file=out)
             return 3
         print(f"verified {ids} ({sum(s.ops for s in segments):,} operations) continuing "
-              f"{since}: its pre-state is that batch's post-state; {done.security_bits} bits; "
+              f"{since_text}: its pre-state is that batch's post-state; {done.security_bits} bits; "
               f"final state root {done.roots['post'].hex()}", file=out)
         return 0
-    if len(segments) > 1:
+    elif len(segments) > 1:
         print(_report(symbol, segments), file=out)
-        return 3
-    print(f"verified {first.batches} batches ({first.ops:,} operations) root to root from the "
-          f"empty book, batch ids {first.first_batch}..{first.last_batch}, in "
-          f"{time.perf_counter() - t0:.2f} s, {done.security_bits} bits; "
-          f"final state root {done.roots['post'].hex()}", file=out)
-    return 0
+        status = 3
+    else:
+        first, done = segments[0], segments[-1].verified
+        print(f"verified {first.batches} batches ({first.ops:,} operations) root to root from the "
+              f"empty book, batch ids {first.first_batch}..{first.last_batch}, "
+              f"{done.security_bits} bits; final state root {done.roots['post'].hex()}", file=out)
+        status = 0
+    if report is not None:
+        rec = _record(symbol, chain, digest, prior, [os.path.abspath(p) for p in paths])
+        return _write_report(report, verify_report.Report(min_security, None, (rec,)), out) \
+            or status
+    return status
 
 
 def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
-                 max_trace_length: int = MAX_TRACE_LENGTH) -> int:
+                 max_trace_length: int = MAX_TRACE_LENGTH, jobs: int | None = None,
+                 report: str | None = None, since: str | None = None,
+                 progress: bool | None = None) -> int:
     """`zksidecar verify --store DIR`: every symbol's batches, in batch-id
     order, verified as one chain from the empty book, or in segments where
     the stream resumed past a gap; a missing batch id is a failure.  Prints
     a line per symbol.  Exit status 0 if every chain is whole and verifies,
     3 if every one verifies but some in segments (breaks), 1 if any does
     not (an empty store verifies nothing and is a failure too), 2 if the
-    store cannot be read.  One proof is held at a time."""
+    store cannot be read.  `jobs`, `report`, `since` and `progress` as
+    verify_main's, per symbol (a report covers every symbol; a symbol it
+    does not name is verified from the empty book)."""
+    try:
+        rep = _prior(since, min_security, store=True) if since is not None else None
+    except _Refused as exc:
+        print(f"zksidecar verify: {exc}", file=sys.stderr)
+        return 2
     try:
         store = ProofStore(directory, fsync=False, readonly=True)
     except (StoreError, OSError) as exc:
         print(f"zksidecar verify: {directory}: {exc}", file=sys.stderr)
         return 2
 
-    def stored(symbol: int, ids: list[int]):
+    def stored_digests(symbol: int, ids):
         for bid in ids:
             try:
-                bp = proof_file.decode(store.get(symbol, bid))
-            except (StoreCorrupt, ProofFormatError) as exc:
-                raise _Unreadable(f"batch {bid} unreadable", exc) from None
-            if bp.public.batch_id != bid or bp.public.symbol != symbol:
-                raise VerificationError(f"stored as symbol {symbol} batch {bid}, the proof is "
-                                        f"symbol {bp.public.symbol} batch {bp.public.batch_id}")
-            yield bp
+                yield f"batch {bid}", hashlib.sha256(store.get(symbol, bid)).digest()
+            except StoreError as exc:
+                yield f"batch {bid}", str(exc)
 
     failed = broken = total_batches = total_ops = 0
+    records = []
     with store:
         symbols = store.symbols()
         if not symbols:
             print(f"zksidecar verify: {directory}: the store holds no proofs", file=out)
             return 1
+        runs, priors = {}, {}
+        try:
+            for rec in rep.symbols if rep else ():
+                held = set(store.batches(rec.symbol)) if rec.symbol in symbols else set()
+                if not held.issuperset(range(rec.first_batch, rec.last_batch + 1)):
+                    raise _Refused(f"{since}: symbol {rec.symbol}: the store no longer holds "
+                                   f"batches {rec.first_batch}..{rec.last_batch}, which the "
+                                   "report covers: verify from the start (without --since)")
+                _unchanged(since, rec, stored_digests(rec.symbol,
+                                                      range(rec.first_batch, rec.last_batch + 1)))
+                priors[rec.symbol] = rec
+        except _Refused as exc:
+            print(f"zksidecar verify: {exc}", file=sys.stderr)
+            return 2
         for symbol in symbols:
             ids = store.batches(symbol)
             missing = sorted(set(range(ids[-1] + 1)) - set(ids))
             run = ids[:missing[0]] if missing else ids      # the chain up to the first gap
-            try:
-                segments = verify_history(stored(symbol, run), min_security, symbol,
-                                          max_trace_length) if run else []
-            except (_Unreadable, VerificationError, MemoryError) as exc:
-                why = "out of memory" if isinstance(exc, MemoryError) else str(exc)
-                print(f"symbol {symbol}: FAILED: {why}", file=out)
-                failed += 1
-                continue
-            ops = sum(s.ops for s in segments)
-            if missing:
-                shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
-                print(f"symbol {symbol}: FAILED: missing batch {shown} (a chain has no gaps)"
-                      + (f"; batches 0..{len(run) - 1} before it verify ({ops:,} operations)"
-                         if run else ""), file=out)
-                failed += 1
-                continue
-            total_batches += sum(s.batches for s in segments)
-            total_ops += ops
-            broken += len(segments) > 1
-            print(_report(symbol, segments), file=out)
+            prior = priors.get(symbol)
+            runs[symbol] = (missing, [b for b in run if prior is None or b > prior.last_batch])
+        jobs = jobs or default_jobs()
+        total = sum(len(run) for _, run in runs.values())
+        with Checker(jobs, min_security, max_trace_length, progress, total,
+                     digest=report is not None) as checker:
+            for symbol in symbols:
+                missing, run = runs[symbol]
+                prior = priors.get(symbol)
+                chain = ChainCheck(min_security, symbol, max_trace_length,
+                                   prior.point if prior else None)
+                digest = prior.proofs_sha256 if prior else verify_report.NO_PROOFS
+                try:
+                    for c in checker.stored(store, symbol, run):
+                        chain.add(c)
+                        digest = verify_report.chain_digest(digest, c.sha256)
+                    segments = chain.result() if run else []
+                except WorkerDied as exc:
+                    print(f"zksidecar verify: {exc}", file=sys.stderr)
+                    return 2
+                except (Unreadable, VerificationError, MemoryError) as exc:
+                    if checker.progress:
+                        checker.progress.clear()
+                    why = "out of memory" if isinstance(exc, MemoryError) else str(exc)
+                    print(f"symbol {symbol}: FAILED: {why}", file=out)
+                    failed += 1
+                    continue
+                ops = sum(s.ops for s in segments)
+                if checker.progress:
+                    checker.progress.clear()
+                if missing:
+                    shown = ", ".join(map(str, missing[:10])) + (" …" if len(missing) > 10 else "")
+                    before = (prior.operations if prior else 0) + ops
+                    print(f"symbol {symbol}: FAILED: missing batch {shown} (a chain has no gaps)"
+                          + (f"; batches 0..{missing[0] - 1} before it verify ({before:,} "
+                             "operations)" if missing[0] else ""), file=out)
+                    failed += 1
+                    continue
+                total_batches += sum(s.batches for s in segments) + (prior.batches if prior else 0)
+                total_ops += ops + (prior.operations if prior else 0)
+                broken += (prior.segments if prior else 1) + \
+                    sum(s.expected is not None for s in segments) > 1
+                print(_report(symbol, segments, prior), file=out)
+                records.append(_record(symbol, chain, digest, prior, None))
     if failed:
         print(f"zksidecar verify: {failed} of {len(symbols)} symbols FAILED", file=out)
         return 1
     print(f"verified {len(symbols)} symbols, {total_batches} batches, {total_ops:,} operations"
+          + (f" ({sum(r.batches for r in priors.values())} batches by the report {since}, "
+             "their proofs unchanged)" if priors else "")
           + (f"; {broken} of them BROKEN: their streams resumed past operations that never "
              "reached the sidecar (the proofs connect each segment, not the segments)"
              if broken else ""), file=out)
-    return 3 if broken else 0
+    status = 3 if broken else 0
+    if report is not None:
+        rep = verify_report.Report(min_security, os.path.abspath(directory), tuple(records))
+        return _write_report(report, rep, out) or status
+    return status
 
 
 def verify_exported(directory: str, min_security: int, out=sys.stdout,
-                    max_trace_length: int = MAX_TRACE_LENGTH) -> int:
+                    max_trace_length: int = MAX_TRACE_LENGTH, **verify) -> int:
     """`zksidecar verify DIR`: an exported chain (`zksidecar export`): its
     manifest read (exit 2 if it cannot be), every file's SHA-256, batch id,
     symbol and sequence numbers checked against it (1 if one differs), then
-    the files verified as one chain from the empty book (verify_main)."""
+    the files verified as one chain from the empty book (verify_main, which
+    `verify` options go to)."""
     try:
         m = manifest.read(directory)
     except FileNotFoundError:
@@ -310,7 +487,7 @@ def verify_exported(directory: str, min_security: int, out=sys.stdout,
         return 1
     print(f"{directory}: symbol {m.symbol}, {len(paths)} proof files match "
           f"{manifest.NAME} (SHA-256, batch ids, sequence numbers)", file=out)
-    return verify_main(paths, min_security, out=out, max_trace_length=max_trace_length)
+    return verify_main(paths, min_security, out=out, max_trace_length=max_trace_length, **verify)
 
 
 def export_main(store_dir: str, symbol: int, out_dir: str, out=sys.stdout) -> int:

@@ -299,21 +299,30 @@ def check_claims(proof: BatchProof, min_security: int = DEFAULT_MIN_SECURITY,
     under its security threshold at that length.  A file of a few kilobytes
     can claim 2^24 rows; a chain verifier commits the empty book at the
     first proof's claim (gigabytes and tens of seconds at that size)."""
-    t = proof.public.trace_length
+    _check_claims(proof.public.batch_id, proof.public.trace_length, proof.proof.options,
+                  min_security, max_trace_length)
+
+
+def _check_claims(batch_id: int, t: int, options: ProofOptions, min_security: int,
+                  max_trace_length: int) -> None:
     if t > max_trace_length:
-        raise VerificationError(f"batch {proof.public.batch_id} claims a trace of {t} rows, over "
+        raise VerificationError(f"batch {batch_id} claims a trace of {t} rows, over "
                                 f"the {max_trace_length} this verifier accepts")
     try:
-        proof.proof.options.check_security(t, min_security)
+        options.check_security(t, min_security)
     except ParameterError as exc:
-        raise VerificationError(f"batch {proof.public.batch_id}: {exc}") from None
+        raise VerificationError(f"batch {batch_id}: {exc}") from None
 
 
 def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
                  min_security: int = DEFAULT_MIN_SECURITY,
-                 max_trace_length: int = MAX_TRACE_LENGTH) -> Verified:
+                 max_trace_length: int = MAX_TRACE_LENGTH,
+                 air: OrderBookAir | None = None) -> Verified:
     """Verify one batch against its public inputs (pre-state root and Link
-    included).  Raises VerificationError (BatchRejected for the plain checks)."""
+    included).  Raises VerificationError (BatchRejected for the plain checks).
+    `air`: the AIR of these very public inputs, unchanged since it was built
+    (proof_file.decode_with_air builds one to read the proof), instead of
+    building it again (a few milliseconds at 2^14 operations)."""
     if not isinstance(proof, BatchProof):
         if public is None:
             raise TypeError("a bare Proof is verified against its BatchPublic")
@@ -322,7 +331,7 @@ def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
         proof = BatchProof(proof.proof, public)
     check_claims(proof, min_security, max_trace_length)
     classified = check_public(proof.public)
-    return verify(proof.public.air(classified), proof.proof,
+    return verify(air or proof.public.air(classified), proof.proof,
                   external={"pre": (proof.public.pre_root, proof.public.pre_link)},
                   min_security=min_security)
 
@@ -344,13 +353,168 @@ class ChainSegment:
     verified: Verified | None = None
 
 
+@dataclass(frozen=True)
+class ChainPoint:
+    """Where a chain stands after its last accepted batch (or at the empty
+    book): what the next batch must continue.  `config` is (log2 capacity,
+    trace length, symbol, log blowup), fixed for a chain."""
+
+    config: tuple[int, int, int, int]
+    root: bytes
+    link: Link
+    next_seq: int
+    last_ts: int
+    next_id: int
+
+
+@dataclass
+class Checked:
+    """One batch as a chain check needs it, its proof verified alone
+    (check_alone): the public facts the links are checked on, and either
+    what the proof establishes (`verified`) or why it was rejected
+    (`rejected`).  Small and picklable: a worker process returns it in
+    place of the proof.  `sha256`: of the bytes the proof was read from,
+    when its reader was asked for it (a verification report's digest), else
+    empty."""
+
+    batch_id: int
+    symbol: int
+    log2_capacity: int
+    trace_length: int
+    options: ProofOptions
+    first_seq: int
+    ops: int
+    first_ts: int
+    last_ts: int
+    pre_root: bytes
+    pre_link: Link | None
+    verified: Verified | None
+    rejected: VerificationError | None
+    sha256: bytes = b""
+
+    def config(self, symbol: int) -> tuple[int, int, int, int]:
+        return (self.log2_capacity, self.trace_length, symbol, self.options.log_blowup)
+
+    def after(self) -> ChainPoint:
+        """The point this accepted batch leaves its chain at."""
+        assert self.verified is not None
+        return ChainPoint(self.config(self.symbol), self.verified.roots["post"],
+                          self.verified.links["post"], self.first_seq + self.ops, self.last_ts,
+                          self.batch_id + 1)
+
+
+def check_alone(b: BatchProof, min_security: int = DEFAULT_MIN_SECURITY,
+                max_trace_length: int = MAX_TRACE_LENGTH, sha256: bytes = b"",
+                air: OrderBookAir | None = None) -> Checked:
+    """Verify one batch independently of its neighbours (verify_batch): the
+    part of a chain check that can run on any core in any order.
+
+    What the proof binds: the STARK proof is verified against the pre-state
+    root and Link the batch's public inputs state (the external segment
+    "pre"), and it commits the post-state itself (its own segment "post",
+    whose Link the verifier derives).  So an accepted proof says: the rules'
+    run of these operations takes the book committed at pre_root to the
+    book committed at the post root.  It says nothing about where pre_root
+    came from: that is the link check (ChainCheck), which accepts a batch
+    only when its proof verifies AND its pre-state (root and Link) is the
+    previous accepted batch's post-state as that batch's verification
+    derived it (or the empty book, committed by the checker itself).
+    Checking the proofs out of order and the links in order is therefore as
+    sound as checking both one batch after another."""
+    pub = b.public
+    ops = pub.ops
+    verified = rejected = None
+    try:
+        verified = _verify_named(b, min_security, max_trace_length, air)
+    except VerificationError as exc:
+        rejected = exc
+    return Checked(int(pub.batch_id), int(pub.symbol), int(pub.log2_capacity),
+                   int(pub.trace_length), b.proof.options, int(pub.first_seq), len(ops),
+                   int(ops["ts_ns"][0]) if len(ops) else 0,
+                   int(ops["ts_ns"][-1]) if len(ops) else 0, pub.pre_root, pub.pre_link,
+                   verified, rejected, sha256)
+
+
+class ChainCheck:
+    """The links of a chain, checked in chain order over batches whose
+    proofs were verified alone (check_alone, in any order and on any core):
+    verify_history's rules (there), one batch at a time (add), so a caller
+    can feed it results as they arrive.  `start`: where the chain stands
+    before the first batch added: the empty book (None, committed here at
+    the first batch's claims once they are checked), a batch verified alone
+    whose post-state the chain continues (a Checked, its rejection raised
+    when the first batch arrives), or a ChainPoint a verification report
+    recorded.  `segments` holds the result so far."""
+
+    def __init__(self, min_security: int = DEFAULT_MIN_SECURITY, symbol: int = 0,
+                 max_trace_length: int = MAX_TRACE_LENGTH,
+                 start: Checked | ChainPoint | None = None):
+        self.min_security, self.symbol, self.max_trace_length = \
+            min_security, symbol, max_trace_length
+        self.start, self.point = start, None
+        self.segments: list[ChainSegment] = []
+
+    def add(self, c: Checked) -> None:
+        """Accept batch `c` or raise VerificationError naming it."""
+        start = self.start
+        if not self.segments:
+            if isinstance(start, Checked):
+                if start.rejected is not None:
+                    raise start.rejected
+                self.point = start.after()
+            elif isinstance(start, ChainPoint):
+                self.point = start
+            else:
+                _check_claims(c.batch_id, c.trace_length, c.options, self.min_security,
+                              self.max_trace_length)
+                genesis = empty_state(1 << c.log2_capacity, c.trace_length,
+                                      c.options.log_blowup, self.symbol)
+                self.point = ChainPoint(c.config(self.symbol), genesis.root, genesis.link, 1, 0,
+                                        c.batch_id)
+            self.segments.append(ChainSegment(c.batch_id, c.first_seq))
+        p = self.point
+        if c.config(c.symbol) != p.config:
+            raise VerificationError(f"batch {c.batch_id}: capacity, trace length, blowup or "
+                                    "symbol changed")
+        if c.batch_id != p.next_id:
+            raise VerificationError(f"batch {c.batch_id} follows batch {p.next_id - 1}: "
+                                    + ("batches are missing" if c.batch_id > p.next_id
+                                       else "batch ids count up by one"))
+        if (c.pre_root, c.pre_link) != (p.root, p.link):
+            raise VerificationError(f"batch {c.batch_id}: its pre-state is not the previous "
+                                    "post-state")
+        if c.first_seq < p.next_seq:
+            raise VerificationError(f"batch {c.batch_id}: the stream does not continue "
+                                    f"(sequence number {c.first_seq}, expected {p.next_seq})")
+        if c.first_seq > p.next_seq or c.first_ts < p.last_ts:
+            resumed = ChainSegment(c.batch_id, c.first_seq, p.next_seq, p.last_ts)
+            if start is not None and self.segments[-1].batches == 0:
+                # the first batch after `start` resumed: its one segment says so (`expected`)
+                self.segments[-1] = resumed
+            else:
+                self.segments.append(resumed)
+        if c.rejected is not None:
+            raise c.rejected
+        self.point = c.after()
+        seg = self.segments[-1]
+        seg.last_batch, seg.batches, seg.ops, seg.verified = \
+            c.batch_id, seg.batches + 1, seg.ops + c.ops, c.verified
+
+    def result(self) -> list[ChainSegment]:
+        if not self.segments:
+            raise VerificationError("an empty chain")
+        return self.segments
+
+
 def verify_history(batches: Iterable[BatchProof], min_security: int = DEFAULT_MIN_SECURITY,
                    symbol: int = 0, max_trace_length: int = MAX_TRACE_LENGTH,
                    after: BatchProof | None = None) -> list[ChainSegment]:
     """Verify a chain root to root from the empty book, except at the breaks
     where its stream resumed: returns its segments (one, for a whole chain).
     `batches` may be any iterable (a generator reading a store): one proof is
-    held at a time.
+    held at a time.  Each proof is verified alone (check_alone) and its
+    links checked in order (ChainCheck); a caller with several cores feeds
+    ChainCheck from worker processes instead (tools/verify_jobs.py).
 
     The state roots must chain without exception: the proof state table
     holds the book, not the stream's sequence number and time (the verifier
@@ -370,59 +534,19 @@ def verify_history(batches: Iterable[BatchProof], min_security: int = DEFAULT_MI
     batch, not that the batch itself continues the empty book.  If the
     first of `batches` resumed the stream, the first segment's `expected`
     says so (it is None otherwise)."""
-    segments: list[ChainSegment] = []
+    chain = ChainCheck(min_security, symbol, max_trace_length,
+                       None if after is None else check_alone(after, min_security, max_trace_length))
     for b in batches:
-        pub = b.public
-        if not segments and after is not None:
-            prev = after.public
-            first = (prev.log2_capacity, prev.trace_length, prev.symbol,
-                     after.proof.options.log_blowup)
-            done = _verify_named(after, min_security, max_trace_length)
-            root, link = done.roots["post"], done.links["post"]
-            next_seq, last_ts = prev.first_seq + len(prev.ops), int(prev.ops["ts_ns"][-1])
-            next_id = prev.batch_id + 1
-            segments.append(ChainSegment(pub.batch_id, pub.first_seq))
-        elif not segments:
-            check_claims(b, min_security, max_trace_length)
-            first = (pub.log2_capacity, pub.trace_length, symbol, b.proof.options.log_blowup)
-            genesis = empty_state(1 << pub.log2_capacity, pub.trace_length,
-                                  b.proof.options.log_blowup, symbol)
-            root, link, next_seq, last_ts, next_id = genesis.root, genesis.link, 1, 0, pub.batch_id
-            segments.append(ChainSegment(pub.batch_id, pub.first_seq))
-        if (pub.log2_capacity, pub.trace_length, pub.symbol, b.proof.options.log_blowup) != first:
-            raise VerificationError(f"batch {pub.batch_id}: capacity, trace length, blowup or "
-                                    "symbol changed")
-        if pub.batch_id != next_id:
-            raise VerificationError(f"batch {pub.batch_id} follows batch {next_id - 1}: "
-                                    + ("batches are missing" if pub.batch_id > next_id
-                                       else "batch ids count up by one"))
-        if (pub.pre_root, pub.pre_link) != (root, link):
-            raise VerificationError(f"batch {pub.batch_id}: its pre-state is not the previous "
-                                    "post-state")
-        if pub.first_seq < next_seq:
-            raise VerificationError(f"batch {pub.batch_id}: the stream does not continue "
-                                    f"(sequence number {pub.first_seq}, expected {next_seq})")
-        if pub.first_seq > next_seq or int(pub.ops["ts_ns"][0]) < last_ts:
-            if after is not None and segments[-1].batches == 0:
-                # the first batch after `after` resumed: its one segment says so (`expected`)
-                segments[-1] = ChainSegment(pub.batch_id, pub.first_seq, next_seq, last_ts)
-            else:
-                segments.append(ChainSegment(pub.batch_id, pub.first_seq, next_seq, last_ts))
-        done = _verify_named(b, min_security, max_trace_length)
-        root, link = done.roots["post"], done.links["post"]
-        next_seq, last_ts, next_id = pub.first_seq + len(pub.ops), int(pub.ops["ts_ns"][-1]), next_id + 1
-        seg = segments[-1]
-        seg.last_batch, seg.batches, seg.ops, seg.verified = \
-            pub.batch_id, seg.batches + 1, seg.ops + len(pub.ops), done
-    if not segments:
-        raise VerificationError("an empty chain")
-    return segments
+        chain.add(check_alone(b, min_security, max_trace_length))
+    return chain.result()
 
 
-def _verify_named(b: BatchProof, min_security: int, max_trace_length: int) -> Verified:
+def _verify_named(b: BatchProof, min_security: int, max_trace_length: int,
+                  air: OrderBookAir | None = None) -> Verified:
     """verify_batch, its failure naming the batch by its id."""
     try:
-        return verify_batch(b, min_security=min_security, max_trace_length=max_trace_length)
+        return verify_batch(b, min_security=min_security, max_trace_length=max_trace_length,
+                            air=air)
     except VerificationError as exc:
         tag = f"batch {b.public.batch_id}"
         if str(exc).startswith((tag + ":", tag + " ")):

@@ -16,12 +16,11 @@ proofs themselves are then verified as a chain, as any proof files are.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from dataclasses import asdict, dataclass
 
 from ..proof import ProofFormatError
-from . import proof_file
+from . import json_file, proof_file
 
 NAME = "manifest.json"
 FORMAT = "zksidecar-chain"
@@ -58,15 +57,8 @@ def write(directory: str, symbol: int, entries: list[Entry]) -> str:
     """Write `directory`/manifest.json (whole or not at all: a temporary
     file renamed); returns its path."""
     path = os.path.join(directory, NAME)
-    doc = {"format": FORMAT, "version": VERSION, "symbol": symbol,
-           "batches": [asdict(e) for e in entries]}
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(doc, f, indent=1)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    json_file.write(path, {"format": FORMAT, "version": VERSION, "symbol": symbol,
+                           "batches": [asdict(e) for e in entries]})
     return path
 
 
@@ -80,17 +72,7 @@ def read(directory: str) -> Manifest:
     """The manifest in `directory`, its shape checked.  ManifestError
     naming what is wrong; OSError if it cannot be read."""
     path = os.path.join(directory, NAME)
-    with open(path, "rb") as f:
-        raw = f.read()
-    try:
-        doc = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ManifestError(f"{path}: not JSON ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ManifestError(f"{path}: not a zksidecar chain manifest (no \"format\": \"{FORMAT}\")")
-    if doc.get("version") != VERSION:
-        raise ManifestError(f"{path}: manifest version {doc.get('version')!r} is not supported "
-                            f"(this build reads {VERSION})")
+    doc = json_file.read(path, FORMAT, VERSION, "chain manifest", ManifestError)
     batches = doc.get("batches")
     if not isinstance(batches, list) or not batches:
         raise ManifestError(f"{path}: \"batches\" is not a non-empty list")

@@ -17,6 +17,7 @@ from ..domain import Link
 from ..ext_scalar import Ext
 from ..field import P
 from ..proof import Proof, ProofFormatError, Reader
+from .air import OrderBookAir
 from .batch import BatchProof, BatchPublic
 
 MAGIC = b"ZKSB"
@@ -36,8 +37,7 @@ def encode(bp: BatchProof) -> bytes:
     pub = bp.public
     out = [MAGIC, struct.pack("<" + _HEAD, VERSION, pub.batch_id, pub.symbol, pub.log2_capacity,
                              pub.trace_length, pub.first_seq), pub.pre_root]
-    words = [c for v in [pub.pre_link.z, *pub.pre_link.values] for c in v.c]
-    out.append(struct.pack(f"<I{len(words)}I", len(pub.pre_link.values), *words))
+    out.append(pub.pre_link.to_bytes())
     out.append(struct.pack("<I", len(pub.ops)) + pub.ops.astype(OP_DTYPE).tobytes())
     out.append(struct.pack("<I", len(pub.trades)) + pub.trades.astype(TRADE_DTYPE).tobytes())
     proof = bp.proof.to_bytes(pub.air())
@@ -56,7 +56,32 @@ def _ext(words) -> Ext:
     return Ext(*words)
 
 
+def _link(r: Reader) -> Link:
+    """A Link as Link.to_bytes writes it: a value count, then the point and
+    the values, four field words each."""
+    (n,) = r.unpack("I", "link value count")
+    words = struct.unpack(f"<{4 * (n + 1)}I", r.take(16 * (n + 1), "link"))
+    return Link(_ext(words[:4]), [_ext(words[4 * i: 4 * i + 4]) for i in range(1, n + 1)])
+
+
+def decode_link(data: bytes) -> Link:
+    """A Link from Link.to_bytes (a verification report keeps one):
+    ProofFormatError if the bytes are not exactly one."""
+    r = Reader(data, "link")
+    link = _link(r)
+    if r.pos != len(r.data):
+        raise ProofFormatError(f"{len(r.data) - r.pos} unexpected bytes after the link")
+    return link
+
+
 def decode(data: bytes) -> BatchProof:
+    return decode_with_air(data)[0]
+
+
+def decode_with_air(data: bytes) -> tuple[BatchProof, OrderBookAir]:
+    """decode, and the AIR of the public inputs it built to read the proof
+    (a verifier that verifies the proof at once reuses it: verify_batch's
+    `air`)."""
     r = Reader(data, "batch proof")
     public = _public(r)
     (proof_len,) = r.unpack("Q", "proof length")
@@ -67,7 +92,7 @@ def decode(data: bytes) -> BatchProof:
         air = public.air()
     except ValueError as exc:
         raise ProofFormatError(f"public inputs do not describe a batch: {exc}") from None
-    return BatchProof(Proof.from_bytes(proof_bytes, air), public)
+    return BatchProof(Proof.from_bytes(proof_bytes, air), public), air
 
 
 def decode_public(data: bytes) -> BatchPublic:
@@ -90,9 +115,7 @@ def _public(r: Reader) -> BatchPublic:
         raise ProofFormatError(f"capacity 2^{log2_cap} and trace length {trace_length} are not a "
                                "valid chain configuration")
     pre_root = r.take(32, "pre-state root")
-    (n,) = r.unpack("I", "link value count")
-    words = struct.unpack(f"<{4 * (n + 1)}I", r.take(16 * (n + 1), "link"))
-    link = Link(_ext(words[:4]), [_ext(words[4 * i: 4 * i + 4]) for i in range(1, n + 1)])
+    link = _link(r)
     ops = _records(r, OP_DTYPE, "operations")
     trades = _records(r, TRADE_DTYPE, "trades")
     return BatchPublic(log2_cap, trace_length, symbol, first_seq, ops, trades, pre_root, link,

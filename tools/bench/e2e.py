@@ -70,8 +70,9 @@ from zksidecar.engine.records import FLAG_CLAIMED
 from .. import loadgen
 from ..demo import DaemonProcess, fresh_dir, status_sample
 from ..stats import StatsError
-from .daemons import all_cores, tag as _tag
+from .daemons import tag as _tag
 from .restart import RUNS as RESTART_RUNS, SIZES as RESTART_SIZES, restart
+from .runner import all_cores
 
 BENCH_DIR = "./var/bench-e2e"
 CHUNK = 256             # operations the engine matches between publishes

@@ -45,7 +45,8 @@ from zksidecar.prover.orderbook import proof_file
 
 from .. import loadgen
 from ..demo import DaemonProcess, fresh_dir
-from .daemons import all_cores, tag as _tag
+from .daemons import tag as _tag
+from .runner import all_cores
 
 BENCH_DIR = "./var/bench-restart"
 SIZES = (10 ** 5, 10 ** 6)

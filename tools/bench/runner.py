@@ -28,7 +28,10 @@ SUITES = {
     "prover": "zksidecar.tools.bench.prover:prover",
     "e2e": "zksidecar.tools.bench.e2e:e2e",
     "restart": "zksidecar.tools.bench.restart:restart",
+    "verify": "zksidecar.tools.bench.verify:verify",
 }
+#: the suites whose chain length `--batches N` sets
+CHAINS = ("verify",)
 #: the suites that draw a plot (`--plot PATH`)
 PLOTTING = ("ring", "e2e")
 
@@ -84,6 +87,11 @@ TARGETS = {
                                       "over the local pool's, same run"),
     },
     "restart": RESTART_TARGETS,
+    "verify": {      # issue 17
+        "verify_ops_per_s": (">=", 2e6, "operations verified per second, every core"),
+        "parallel_speedup": (">=", 1.7, "every core over --jobs 1"),
+        "resume_s": ("<=", 0.1, "continuing from a report after one more batch"),
+    },
 }
 
 
@@ -128,6 +136,19 @@ def pin_to_one_core() -> int | None:
     return core
 
 
+def all_cores() -> list[int]:
+    """Every core this process may use, after lifting the pin to one core
+    (for the suites that measure several: the daemon and the engine need
+    their own, a verifier uses them all)."""
+    import psutil
+
+    try:
+        psutil.Process().cpu_affinity([])       # []: every eligible core
+    except (psutil.Error, AttributeError, OSError):
+        pass
+    return sorted(os.sched_getaffinity(0))
+
+
 def machine() -> dict:
     model = platform.processor()
     try:
@@ -163,17 +184,21 @@ def check_targets(suite: str, figures: dict) -> dict:
     return met
 
 
-def run(suite: str, as_json: bool, plot: str | None = None) -> int:
+def run(suite: str, as_json: bool, plot: str | None = None, batches: int | None = None) -> int:
     if suite not in SUITES:
         print(f"zksidecar bench: unknown suite {suite!r}; suites: {', '.join(SUITES)}",
               file=sys.stderr)
+        return 2
+    if batches is not None and suite not in CHAINS:
+        print(f"zksidecar bench: --batches sets the chain of suite {', '.join(CHAINS)}, not "
+              f"{suite}", file=sys.stderr)
         return 2
     module, func = SUITES[suite].split(":")
     run_suite = getattr(importlib.import_module(module), func)
     core = pin_to_one_core()
     sw = Stopwatch(quiet=False, plot=plot)
     sw.step(f"suite {suite} on core {core}")
-    figures = run_suite(sw)
+    figures = run_suite(sw, batches=batches) if batches is not None else run_suite(sw)
     figures["machine"] = machine()
     figures["pinned_core"] = core
     figures["targets_met"] = check_targets(suite, figures)

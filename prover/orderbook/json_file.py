@@ -1,0 +1,42 @@
+"""The JSON files of a chain (the manifest, the verification report): each
+written whole or not at all, and read back refusing anything that is not
+JSON, not the format named or not its version (the shape of the rest is
+each format's own module's to check)."""
+from __future__ import annotations
+
+import json
+import os
+
+
+def write(path: str, doc: dict) -> None:
+    """`doc` as JSON at `path`: a temporary file beside it, synced, renamed
+    over it (a crash leaves the old file or the new one, never half)."""
+    tmp = f"{path}.tmp{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def read(path: str, fmt: str, version: int, kind: str, error: type[Exception]) -> dict:
+    """The JSON object at `path`, whose "format" is `fmt` and "version"
+    `version`; `error` (naming the file and `kind`, e.g. "chain manifest")
+    otherwise.  OSError if it cannot be read."""
+    with open(path, "rb") as f:
+        raw = f.read()
+    try:
+        doc = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise error(f"{path}: not JSON ({exc})") from None
+    if not isinstance(doc, dict) or doc.get("format") != fmt:
+        raise error(f"{path}: not a zksidecar {kind} (no \"format\": \"{fmt}\")")
+    if doc.get("version") != version:
+        raise error(f"{path}: {kind.split()[-1]} version {doc.get('version')!r} is not supported "
+                    f"(this build reads {version})")
+    return doc

@@ -1,0 +1,177 @@
+"""The verification report: what `zksidecar verify --report FILE` checked, per
+symbol, so that `zksidecar verify --since FILE` continues from there instead
+of from the empty book (docs/FORMATS.md, "Verification report").  This
+module is its one definition.
+
+    {"format": "zksidecar-verify-report", "version": 1, "min_security": 100,
+     "store": null,
+     "symbols": [{"symbol": 7, "first_batch": 0, "last_batch": 63, "batches": 64,
+                  "operations": 1048576, "segments": 1, "security_bits": 100,
+                  "log2_capacity": 14, "trace_length": 32768, "log_blowup": 1,
+                  "post_root": "<64 hex>", "post_link": "<hex of Link.to_bytes>",
+                  "next_seq": 1048577, "last_ts": 1048575,
+                  "proofs_sha256": "<64 hex>",
+                  "files": ["/abs/batch-000000.zkb", ...]}]}
+
+`store` is the proof store's directory for `verify --store` (each symbol's
+proofs are its batches first_batch..last_batch there; `files` is null), null
+for proof files (`files` names them, absolute, in chain order).
+`proofs_sha256` chains the SHA-256 of each proof's bytes in chain order
+(chain_digest), so a resumed run re-hashes what the report covers, cheaply,
+and trusts the checkpoint only if every byte is the same; it extends the
+chain for the batches it adds.  `min_security` is the threshold every proof
+covered was verified at: a run demanding more does not trust the report (its
+proofs were not checked to that standard), and a run demanding less does not
+continue it (the report it writes would claim the higher threshold for
+batches it checked at the lower).
+
+The report is not trusted: read() checks its shape (every field present and
+of its type) and names the field that is wrong.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+
+from ..proof import ProofFormatError
+from . import json_file, proof_file
+from .batch import ChainPoint
+
+FORMAT = "zksidecar-verify-report"
+VERSION = 1
+#: the digest of no proofs, which the first proof's extends
+NO_PROOFS = bytes(32)
+
+
+class ReportError(ValueError):
+    """A report that cannot be read or is not well formed."""
+
+
+def chain_digest(prev: bytes, proof_sha256: bytes) -> bytes:
+    """`prev` extended by one proof's SHA-256: SHA-256(prev || sha256)."""
+    return hashlib.sha256(prev + proof_sha256).digest()
+
+
+@dataclass(frozen=True)
+class SymbolRecord:
+    """One symbol's chain as far as it verified: counts, the point the
+    next batch must continue (its post-state root, Link, next sequence
+    number, time and batch id) and the digest of the proofs."""
+
+    symbol: int
+    first_batch: int
+    batches: int
+    operations: int
+    segments: int
+    security_bits: int
+    point: ChainPoint
+    proofs_sha256: bytes
+    files: tuple[str, ...] | None
+
+    @property
+    def last_batch(self) -> int:
+        return self.point.next_id - 1
+
+
+@dataclass(frozen=True)
+class Report:
+    min_security: int
+    store: str | None
+    symbols: tuple[SymbolRecord, ...]
+
+    def symbol(self, symbol: int) -> SymbolRecord | None:
+        return next((r for r in self.symbols if r.symbol == symbol), None)
+
+
+def _symbol_doc(r: SymbolRecord) -> dict:
+    log2_capacity, trace_length, _symbol, log_blowup = r.point.config
+    return {"symbol": r.symbol, "first_batch": r.first_batch, "last_batch": r.last_batch,
+            "batches": r.batches, "operations": r.operations, "segments": r.segments,
+            "security_bits": r.security_bits, "log2_capacity": log2_capacity,
+            "trace_length": trace_length, "log_blowup": log_blowup,
+            "post_root": r.point.root.hex(), "post_link": r.point.link.to_bytes().hex(),
+            "next_seq": r.point.next_seq, "last_ts": r.point.last_ts,
+            "proofs_sha256": r.proofs_sha256.hex(),
+            "files": None if r.files is None else list(r.files)}
+
+
+def write(path: str, report: Report) -> None:
+    """Write the report to `path` whole or not at all (a temporary file
+    renamed over it)."""
+    doc = {"format": FORMAT, "version": VERSION, "min_security": report.min_security,
+           "store": report.store, "symbols": [_symbol_doc(r) for r in report.symbols]}
+    json_file.write(path, doc)
+
+
+def _int(doc: dict, key: str, where: str) -> int:
+    v = doc.get(key)
+    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+        raise ReportError(f"{where}: \"{key}\" is not a non-negative integer: {v!r}")
+    return v
+
+
+def _hex(doc: dict, key: str, where: str, size: int | None = None) -> bytes:
+    v = doc.get(key)
+    try:
+        raw = bytes.fromhex(v) if isinstance(v, str) and v == v.lower() else None
+    except ValueError:
+        raw = None
+    if raw is None or (size is not None and len(raw) != size):
+        what = f"{2 * size} lowercase hex digits" if size else "lowercase hex"
+        raise ReportError(f"{where}: \"{key}\" is not {what}")
+    return raw
+
+
+_KEYS = {"symbol", "first_batch", "last_batch", "batches", "operations", "segments",
+         "security_bits", "log2_capacity", "trace_length", "log_blowup", "post_root",
+         "post_link", "next_seq", "last_ts", "proofs_sha256", "files"}
+
+
+def _symbol(e, where: str, store: bool) -> SymbolRecord:
+    if not isinstance(e, dict) or set(e) != _KEYS:
+        raise ReportError(f"{where}: an entry has exactly " + ", ".join(sorted(_KEYS)))
+    n = {k: _int(e, k, where) for k in _KEYS - {"post_root", "post_link", "proofs_sha256", "files"}}
+    if n["batches"] < 1 or n["last_batch"] - n["first_batch"] + 1 != n["batches"]:
+        raise ReportError(f"{where}: batches {n['first_batch']}..{n['last_batch']} are not "
+                          f"{n['batches']} batches (at least one)")
+    try:
+        link = proof_file.decode_link(_hex(e, "post_link", where))
+    except ProofFormatError as exc:
+        raise ReportError(f"{where}: \"post_link\": {exc}") from None
+    files = e["files"]
+    if store:
+        if files is not None:
+            raise ReportError(f"{where}: \"files\" is null in a store's report")
+    elif not isinstance(files, list) or len(files) != n["batches"] or \
+            not all(isinstance(f, str) and os.path.isabs(f) for f in files):
+        raise ReportError(f"{where}: \"files\" is not a list of {n['batches']} absolute paths")
+    point = ChainPoint((n["log2_capacity"], n["trace_length"], n["symbol"], n["log_blowup"]),
+                       _hex(e, "post_root", where, 32), link, n["next_seq"], n["last_ts"],
+                       n["last_batch"] + 1)
+    return SymbolRecord(n["symbol"], n["first_batch"], n["batches"], n["operations"],
+                        n["segments"], n["security_bits"], point,
+                        _hex(e, "proofs_sha256", where, 32), None if store else tuple(files))
+
+
+def read(path: str) -> Report:
+    """The report at `path`, its shape checked: ReportError naming the file
+    and the field that is wrong; OSError if it cannot be read."""
+    doc = json_file.read(path, FORMAT, VERSION, "verification report", ReportError)
+    if set(doc) != {"format", "version", "min_security", "store", "symbols"}:
+        raise ReportError(f"{path}: a report has exactly format, version, min_security, store "
+                          "and symbols")
+    min_security = _int(doc, "min_security", path)
+    store = doc["store"]
+    if store is not None and not (isinstance(store, str) and os.path.isabs(store)):
+        raise ReportError(f"{path}: \"store\" is neither null nor an absolute path")
+    entries = doc["symbols"]
+    if not isinstance(entries, list) or not entries or (store is None and len(entries) != 1):
+        raise ReportError(f"{path}: \"symbols\" is not a non-empty list"
+                          + (" of one symbol (a report on proof files covers one chain)"
+                             if store is None and isinstance(entries, list) and entries else ""))
+    symbols = tuple(_symbol(e, f"{path}: symbols[{k}]", store is not None)
+                    for k, e in enumerate(entries))
+    if len({r.symbol for r in symbols}) != len(symbols):
+        raise ReportError(f"{path}: a symbol appears twice")
+    return Report(min_security, store, symbols)

@@ -293,31 +293,51 @@ class Journal:
         `start` (segment, byte: an entry boundary; None: the first segment
         there is).  The tail was repaired on open, so any failed check here
         is corruption and raises JournalCorrupt naming the file and byte."""
+        for entry, _ in self.entries(start):
+            yield entry
+
+    def entries(self, start: tuple[int, int] | None = None
+                ) -> Iterator[tuple[OpsEntry | BatchMark, tuple[int, int]]]:
+        """replay(), each entry with the journal position just after it
+        (where a later read resumes).  Entries are read one at a time
+        (positioned reads): memory holds one entry, never a segment."""
         with self._lock:
             segments = fm.numbered_segments(self.directory, PREFIX, SUFFIX, JournalCorrupt)
             current = (self._number, self._size) if self._fd >= 0 else (-1, 0)
         first, offset = start if start is not None else (segments[0][0] if segments else 0, 0)
+        if segments and first < segments[0][0]:
+            raise JournalCorrupt(fm.segment_name(self.directory, PREFIX, SUFFIX, first), 0,
+                                 "the segment a read starts in was removed (journal retention)")
         for number, path in segments:
             if number < first:
                 continue
-            with open(path, "rb") as f:
-                data = memoryview(f.read(current[1] if number == current[0] else -1))
-            walk = fm.EntryWalk(lambda o, n: data[o:o + n], len(data), fm.JOURNAL_LAYOUT, path,
-                                False, JournalCorrupt, start=offset if number == first else 0)
-            for at, head, payload in walk:
-                if head.type == fm.JOURNAL_OPS:
-                    yield OpsEntry(np.frombuffer(payload, dtype=OP_DTYPE).copy(), head.seen_ns)
-                else:
-                    m = fm.JOURNAL_MARK.unpack(payload)
-                    if m.flags & ~fm.MARK_RESUMED or m.reserved:
-                        raise JournalCorrupt(path, at, f"a batch mark with unknown flags "
-                                             f"{m.flags:#x} or reserved bytes {m.reserved:#x}")
-                    try:
-                        mark = BatchMark(m.symbol, m.batch_id, m.first_seq, m.last_seq, m.priority,
-                                         bool(m.flags & fm.MARK_RESUMED))
-                    except ValueError as exc:
-                        raise JournalCorrupt(path, at, str(exc)) from None
-                    yield mark
+            try:
+                fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise JournalCorrupt(path, 0, "the segment was removed while it was read "
+                                     "(journal retention)") from None
+            try:
+                size = current[1] if number == current[0] else os.fstat(fd).st_size
+                walk = fm.EntryWalk(lambda o, n: os.pread(fd, n, o), size, fm.JOURNAL_LAYOUT, path,
+                                    False, JournalCorrupt, start=offset if number == first else 0)
+                for at, head, payload in walk:
+                    yield self._entry(path, at, head, payload), (number, at + fm.HEADER_SIZE + head.length)
+            finally:
+                os.close(fd)
+
+    @staticmethod
+    def _entry(path: str, at: int, head, payload: bytes) -> OpsEntry | BatchMark:
+        if head.type == fm.JOURNAL_OPS:
+            return OpsEntry(np.frombuffer(payload, dtype=OP_DTYPE).copy(), head.seen_ns)
+        m = fm.JOURNAL_MARK.unpack(payload)
+        if m.flags & ~fm.MARK_RESUMED or m.reserved:
+            raise JournalCorrupt(path, at, f"a batch mark with unknown flags "
+                                 f"{m.flags:#x} or reserved bytes {m.reserved:#x}")
+        try:
+            return BatchMark(m.symbol, m.batch_id, m.first_seq, m.last_seq, m.priority,
+                             bool(m.flags & fm.MARK_RESUMED))
+        except ValueError as exc:
+            raise JournalCorrupt(path, at, str(exc)) from None
 
 
 def set_aside_corruption(directory: str) -> list[str]:

@@ -63,12 +63,26 @@ PROGRESS_EVERY_S = 5.0      # how often a long replay reports (and extends syste
 
 @dataclass
 class Recovered:
-    todo: list[Batch]          # batches to prove: marked ones without a sound proof, then new ones
+    todo: list[Batch | BatchMark]   # to prove: marked batches without a sound proof, then new
+                                    # ones (a mark: a batch before the newest snapshot, not rebuilt)
     tail: np.ndarray           # the journal's last records (up to a ring's worth)
     replayed_ops: int = 0
     stored: int = 0            # batches whose sound proofs the store holds
     damaged: int = 0           # stored proofs that failed their checksums: proven again
     repaired: int = 0          # batches the journal lost, rebuilt from the store
+    unproven: int = 0          # batches to prove (in todo, or handed to recover's `todo`)
+    unproven_ops: int = 0      # their operations
+    sink: Callable[[Batch | BatchMark], None] | None = None   # where they go (None: todo)
+
+    def add(self, item: Batch | BatchMark) -> None:
+        """One more batch to prove."""
+        self.unproven += 1
+        self.unproven_ops += (len(item.ops) if isinstance(item, Batch)
+                              else item.last_seq - item.first_seq + 1)
+        if self.sink is None:
+            self.todo.append(item)
+        else:
+            self.sink(item)
 
 
 @dataclass
@@ -89,19 +103,23 @@ class _Held:
 
 
 def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_records: int,
-            progress: Callable[[int], None] = lambda replayed: None) -> Recovered:
+            progress: Callable[[int], None] = lambda replayed: None,
+            todo: Callable[[Batch | BatchMark], None] | None = None) -> Recovered:
     """Replay `journal` into `sequencer` (fresh) and reconcile it with
     `store` (module docstring); returns what is left to prove and the
     journal's last `tail_records` records.  `progress(operations replayed)`
-    is called every PROGRESS_EVERY_S seconds of a long replay.
+    is called every PROGRESS_EVERY_S seconds of a long replay.  Each batch
+    left to prove goes to `todo` as it is found (default: into
+    Recovered.todo), so a caller with a memory budget never holds them all.
 
     The replay begins at the newest usable snapshot (daemon/snapshot.py;
     unusable ones are set aside) and skips the marks of batches it already
-    counts.  Batches before it that the store does not prove are rebuilt
-    first, by replaying from the newest snapshot whose batches are all
-    proven (the proven frontier), or from the journal's start, on books of
-    their own, up to where the newest snapshot's batches end."""
-    out = Recovered([], np.zeros(0, OP_DTYPE))
+    counts.  Batches before it that the store does not prove come as their
+    journal marks, not rebuilt (the marks are read from the newest snapshot
+    whose batches are all proven, the proven frontier, or from the
+    journal's start): daemon/rebuild.py rebuilds each when it is proven,
+    so a restart does not grow with the backlog it inherits."""
+    out = Recovered([], np.zeros(0, OP_DTYPE), sink=todo)
     report = _Progress(progress, out)
     newest, frontier = _snapshots(journal, store, sequencer)
     if newest is None and journal.first:
@@ -111,15 +129,16 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
     start = None
     if newest is not None:
         if frontier is not newest:
-            _rebuild_before(newest, frontier, journal, store, sequencer, out, report)
+            _marks_before(newest, frontier, journal, store, out, report)
         sequencer.restore(newest.books, newest.unstarted)
         skip, start = newest.next_batch_ids(), newest.position
         log.info("recovery: from snapshot %s (journal segment %d byte %d)", newest.path,
                  newest.segment, newest.offset)
     held: dict[int, _Held] = {}
     tail = _Tail(tail_records)
-    _replay(journal.replay(start), sequencer, held, skip, report, tail,
-            lambda batch, mark: _settle(batch, mark, store, sequencer.capacity, out))
+    replay_entries(journal.replay(start), sequencer, held, skip,
+                   lambda batch, mark: _settle(batch, mark, store, sequencer.capacity, out),
+                   report=report, tail=tail)
     for symbol in store.symbols():
         h = held.setdefault(symbol, _Held())
         shadow = sequencer.shadows.get(symbol) or sequencer.shadow(symbol)
@@ -135,13 +154,15 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
     for symbol, h in held.items():
         recs, seen = h.take_all()
         if len(recs):
-            out.todo += sequencer.feed(recs, seen, now)
-    out.todo += sequencer.release(now)      # records a resume freed after the last marks
+            for batch in sequencer.feed(recs, seen, now):
+                out.add(batch)
+    for batch in sequencer.release(now):       # records a resume freed after the last marks
+        out.add(batch)
     out.tail = tail.records()
-    if out.todo or out.repaired:
+    if out.unproven or out.repaired:
         log.info("recovery: %d operations replayed; %d batches to prove, %d proofs in the store "
                  "(%d damaged, proven again; %d batches the journal had lost, rebuilt from the "
-                 "store)", out.replayed_ops, len(out.todo), len(store), out.damaged, out.repaired)
+                 "store)", out.replayed_ops, out.unproven, len(store), out.damaged, out.repaired)
     return out
 
 
@@ -174,19 +195,21 @@ class _Tail:
         return np.concatenate(self.chunks) if self.chunks else np.zeros(0, OP_DTYPE)
 
 
-def _replay(entries, sequencer: Sequencer, held: dict[int, _Held], skip: dict[int, int],
-            report: _Progress, tail: _Tail | None, settle: Callable[[Batch, BatchMark], None],
-            done: Callable[[], bool] = lambda: False) -> None:
+def replay_entries(entries, sequencer: Sequencer, held: dict[int, _Held], skip: dict[int, int],
+                   settle: Callable[[Batch, BatchMark], None], done: Callable[[], bool] = lambda: False,
+                   report: _Progress | None = None, tail: _Tail | None = None) -> None:
     """Journal entries through `sequencer`: records held per symbol until
     their batch's mark closes it (then `settle(batch, mark)`); the marks of
     batches below `skip[symbol]` (a snapshot counts them) are passed over.
-    Stops early once `done()`."""
-    out = report.out
+    Stops early once `done()`.  Recovery and the backlog's rebuilds
+    (daemon/rebuild.py) both replay through this."""
     for entry in entries:
-        report()
+        if report is not None:
+            report()
         if isinstance(entry, OpsEntry):
             recs = entry.records
-            out.replayed_ops += len(recs)
+            if report is not None:
+                report.out.replayed_ops += len(recs)
             if tail is not None:
                 tail.add(recs)
             for symbol, mine, seen in by_symbol(recs, np.full(len(recs), entry.seen_ns, np.int64)):
@@ -253,45 +276,53 @@ def _snapshots(journal: Journal, store: ProofStore, sequencer: Sequencer
     return usable[0], frontier
 
 
-def _rebuild_before(newest: Snapshot, frontier: Snapshot | None, journal: Journal,
-                    store: ProofStore, sequencer: Sequencer, out: Recovered,
-                    report: _Progress) -> None:
-    """The batches before `newest` the store does not prove, into out.todo:
-    a replay from `frontier` (None: the journal's start) on books of its
-    own, until every book reaches the batch `newest` begins with."""
+def _marks_before(newest: Snapshot, frontier: Snapshot | None, journal: Journal,
+                  store: ProofStore, out: Recovered, report: _Progress) -> None:
+    """The batches before `newest` the store does not prove, as their marks,
+    into out.todo: the marks from `frontier` (None: the journal's start) up
+    to `newest`, each settled against the store by its range (nothing is
+    replayed: daemon/rebuild.py rebuilds a batch when it is proven)."""
     where = f"snapshot {newest.path}"
     if frontier is None and journal.first:
         raise ReplayMismatch(f"{where} counts batches the store does not prove, and the journal "
                              f"segments before {journal.first} that hold them were removed")
-    side = _fresh(sequencer)
-    start, skip = None, {}
-    if frontier is not None:
-        side.restore(frontier.books, frontier.unstarted)
-        start, skip = frontier.position, frontier.next_batch_ids()
+    start = frontier.position if frontier is not None else None
+    skip = frontier.next_batch_ids() if frontier is not None else {}
     target = newest.next_batch_ids()
-
-    def settle(batch: Batch, mark: BatchMark) -> None:
-        if mark.batch_id < target.get(mark.symbol, 0):
-            _settle(batch, mark, store, sequencer.capacity, out)
+    expect = dict(skip)                 # each symbol's next mark
+    before = out.unproven
 
     def reached() -> bool:
-        return all(s in side.shadows and side.shadows[s].next_batch_id >= n
-                   for s, n in target.items() if n)
+        return all(expect.get(s, 0) >= n for s, n in target.items())
 
-    before = len(out.todo)
-    if not reached():
-        _replay(journal.replay(start), side, {}, skip, report, None, settle, reached)
-    if not reached():
+    # the marks a snapshot counts end a little after its position (a
+    # checkpoint marks the batches it closes after the records it sequenced)
+    entries = journal.entries(start) if not reached() else ()
+    for entry, _ in entries:
+        report()
+        if not isinstance(entry, BatchMark) or entry.batch_id < skip.get(entry.symbol, 0) \
+                or entry.batch_id >= target.get(entry.symbol, 0):
+            continue
+        if entry.batch_id != expect.get(entry.symbol, 0):
+            raise ReplayMismatch(f"symbol {entry.symbol}: the journal marks batch {entry.batch_id}, "
+                                 f"expected {expect.get(entry.symbol, 0)}")
+        expect[entry.symbol] = entry.batch_id + 1
+        _settle_mark(entry, store, out)
+        if reached():
+            break
+    if any(expect.get(s, 0) < n for s, n in target.items()):
         raise ReplayMismatch(f"{where} counts batches whose marks the journal does not hold")
-    log.info("recovery: %d batches before %s are not proven; rebuilt from the journal",
-             len(out.todo) - before, where)
+    if out.unproven > before:
+        log.info("recovery: %d batches before %s are not proven; each is rebuilt from the "
+                 "journal when a worker takes it", out.unproven - before, where)
 
 
-def _settle(batch: Batch, mark: BatchMark, store: ProofStore, capacity: int,
-            out: Recovered) -> None:
-    """A replayed batch against the store: done, or to prove (again)."""
+def _settle_mark(mark: BatchMark, store: ProofStore, out: Recovered) -> None:
+    """A batch known by its mark against the store: done, or to prove
+    (again).  A stored proof must cover the mark's range (its records are
+    checked against the journal's when the batch is rebuilt and proven)."""
     if not store.has(mark.symbol, mark.batch_id):
-        out.todo.append(batch)
+        out.add(mark)
         return
     try:
         public = proof_file.decode_public(store.get(mark.symbol, mark.batch_id))
@@ -299,7 +330,30 @@ def _settle(batch: Batch, mark: BatchMark, store: ProofStore, capacity: int,
         log.warning("recovery: the stored proof of symbol %d batch %d is damaged (%s); it is "
                     "proven again from the journal", mark.symbol, mark.batch_id, exc)
         out.damaged += 1
-        out.todo.append(batch)
+        out.add(mark)
+        return
+    if (public.symbol, public.batch_id, public.first_seq, len(public.ops)) != \
+            (mark.symbol, mark.batch_id, mark.first_seq, mark.last_seq - mark.first_seq + 1):
+        raise ReplayMismatch(
+            f"symbol {mark.symbol}: batch {mark.batch_id} is operations {mark.first_seq}.."
+            f"{mark.last_seq} in the journal, but its stored proof covers {public.first_seq}.."
+            f"{public.first_seq + len(public.ops) - 1}")
+    out.stored += 1
+
+
+def _settle(batch: Batch, mark: BatchMark, store: ProofStore, capacity: int,
+            out: Recovered) -> None:
+    """A replayed batch against the store: done, or to prove (again)."""
+    if not store.has(mark.symbol, mark.batch_id):
+        out.add(batch)
+        return
+    try:
+        public = proof_file.decode_public(store.get(mark.symbol, mark.batch_id))
+    except (StoreCorrupt, ProofFormatError) as exc:
+        log.warning("recovery: the stored proof of symbol %d batch %d is damaged (%s); it is "
+                    "proven again from the journal", mark.symbol, mark.batch_id, exc)
+        out.damaged += 1
+        out.add(batch)
         return
     where = f"symbol {mark.symbol}: batch {mark.batch_id}"
     if (public.first_seq, len(public.ops)) != (batch.first_seq, len(batch.ops)):

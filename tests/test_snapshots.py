@@ -22,8 +22,9 @@ from zksidecar.daemon import formats as fm
 from zksidecar.daemon import snapshot
 from zksidecar.daemon.batches import CloseReason
 from zksidecar.daemon.checkpoint import Checkpoints
-from zksidecar.daemon.journal import Journal, ReplayMismatch
+from zksidecar.daemon.journal import BatchMark, Journal, ReplayMismatch
 from zksidecar.daemon.metrics import Metrics
+from zksidecar.daemon.rebuild import Rebuilder
 from zksidecar.daemon.recovery import recover
 from zksidecar.daemon.sequencer import Sequencer, SequencerThread
 from zksidecar.daemon.store import ProofStore
@@ -72,9 +73,13 @@ def recovered(tmp_path):
             ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
         seq = sequencer(journal)
         got = recover(journal, store, seq, tail_records=64)
+        # the batches before the newest snapshot come as their marks: rebuilt from the journal
+        rebuild = Rebuilder(journal, sequencer)
+        got.todo = [rebuild.batch(b) if isinstance(b, BatchMark) else b for b in got.todo]
     books = {s: (b.book.cells.tobytes(), b.next_batch_id, b.held) for s, b in seq.shadows.items()}
     todo = sorted((b.symbol, b.batch_id, b.first_seq, b.last_seq, b.pre_cells.tobytes(),
-                   b.ops.tobytes()) for b in got.todo)
+                   b.ops.tobytes(), b.trades.tobytes(), b.steps.tobytes(), int(b.priority))
+                  for b in got.todo)
     return books, todo, got
 
 

@@ -175,6 +175,18 @@ class AdminConfig:
 
 
 @dataclass(frozen=True)
+class LimitsConfig:
+    memory_mib: int = 512            # the daemon tree's memory budget; a share holds the proof backlog
+
+
+#: the share of limits.memory_mib the proof backlog keeps batches in (1/8):
+#: beyond it a batch waits as its journal mark and is rebuilt when proven
+#: (daemon/backlog.py); the rest is the daemon's, its workers' and its books'
+BACKLOG_SHARE = 8
+MEMORY_MIB_MIN = 64
+
+
+@dataclass(frozen=True)
 class StateConfig:
     group: str = ""                  # operators' group: state 0750/0640, admin socket 0660; "": owner only
 
@@ -313,6 +325,7 @@ class Config:
     store: StoreConfig = field(default_factory=StoreConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     state: StateConfig = field(default_factory=StateConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
 
     @property
     def trace_length(self) -> int:
@@ -419,6 +432,9 @@ class Config:
         need(all(c >= 0 for c in w.cores), "workers.cores", "cores are numbers >= 0", list(w.cores))
         need(SECURITY_MIN <= w.security_bits <= SECURITY_MAX, "workers.security_bits",
              f"must be from {SECURITY_MIN} to {SECURITY_MAX}", w.security_bits)
+        need(MEMORY_MIB_MIN <= self.limits.memory_mib <= 1 << 30, "limits.memory_mib",
+             f"must be from {MEMORY_MIB_MIN} MiB (the daemon itself needs that much) to 2^30",
+             self.limits.memory_mib)
         need((why := _path_problem(self.admin.socket)) is None, "admin.socket", why or "",
              self.admin.socket)
         need(0 <= self.admin.tcp_port < 65536, "admin.tcp_port", "must be 0 (off) or a port",
@@ -624,6 +640,7 @@ def memory_estimate(cfg: Config) -> dict[str, int]:
         "book.max_symbols": cfg.book.max_symbols * (cfg.book.capacity * SHADOW_BYTES_PER_SLOT
                                                      + cfg.trace_length * OPEN_BATCH_BYTES_PER_ROW),
         "journal.segment_mib": cfg.journal.segment_mib * MIB,
+        "limits.memory_mib": cfg.limits.memory_mib * MIB // BACKLOG_SHARE,
         "daemon": DAEMON_BYTES,
     }
 
@@ -790,14 +807,16 @@ def _check_memory(cfg: Config, host: Host, p: list[str]) -> None:
         return
     key = max((k for k in parts if k != "daemon"), key=parts.get)
     got = {"workers.count": cfg.workers.count, "book.max_symbols": cfg.book.max_symbols,
-           "journal.segment_mib": cfg.journal.segment_mib}[key]
+           "journal.segment_mib": cfg.journal.segment_mib,
+           "limits.memory_mib": cfg.limits.memory_mib}[key]
     p.append(_msg(key, f"the daemon would need about {_gib(total)} at peak, over the "
                   f"{_gib(limit)} of {source}: {cfg.workers.count} worker(s) x (45 MiB + 11 KiB "
                   f"x {cfg.trace_length} trace rows) = {_gib(parts['workers.count'])}, "
                   f"{cfg.book.max_symbols} shadow books of {cfg.book.capacity} slots with open "
                   f"batches of up to {cfg.trace_length} steps = "
                   f"{_gib(parts['book.max_symbols'])}, a journal segment = "
-                  f"{_gib(parts['journal.segment_mib'])}, the daemon itself 300 MiB "
+                  f"{_gib(parts['journal.segment_mib'])}, the proof backlog's share of "
+                  f"limits.memory_mib = {_gib(parts['limits.memory_mib'])}, the daemon itself 300 MiB "
                   "(docs/DEPLOY.md, \"Sizing\")", got))
 
 

@@ -25,6 +25,7 @@ from ..engine.records import COMPLETION_DTYPE, NO_PROOF, VERSION as RECORDS_VERS
 from .batches import Batch
 from .jobs import ProofResult
 from .metrics import Metrics
+from .priority import ProofPriority
 from .store import ProofStore, StoreError, StoreFull
 from .workers import PoolClosed
 
@@ -45,7 +46,7 @@ class Finisher(threading.Thread):
         super().__init__(name="zksidecar-finisher", daemon=True)
         self.store, self.completions, self.metrics = store, completions, metrics
         self.proven = self.failed = self.completions_dropped = 0
-        self.left: list[Batch] = []          # batches a stop left unproven (marked in the journal)
+        self.left: list = []                 # batches (or marks) a stop left unproven, in the journal
         self.error: BaseException | None = None
         self.blocked: str | None = None       # why proofs wait to be stored (a full disk)
         self._done: queue.SimpleQueue = queue.SimpleQueue()
@@ -140,7 +141,7 @@ class Finisher(threading.Thread):
 
     def _failed(self, batch: Batch, waited_s: float | None, why: str, root: bytes) -> None:
         self.failed += 1
-        self.metrics.job_finished(batch.priority.label, waited_s, None)
+        self.metrics.job_finished(ProofPriority(batch.priority).label, waited_s, None)
         log.error("batch %d of symbol %d: no proof: %s", batch.batch_id, batch.symbol, why)
         self._complete(batch, CompletionStatus.FAILED, root, NO_PROOF)
 

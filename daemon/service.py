@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import os
 import signal
-import threading
 import time
 
 import psutil
@@ -33,15 +31,18 @@ from .. import ringbuf
 from ..prover.orderbook.witness import trace_length_for
 from ..ringbuf.ring import IdleStrategy
 from .admin import serve_admin
+from .backlog import Backlog, op_count
 from .batches import Batch, BatchPolicy
 from .checkpoint import Checkpoints
-from .config import Config, RingConfig
+from .config import BACKLOG_SHARE, MIB, Config, RingConfig
 from .finisher import Finisher
 from .ingest import Ingest, Resync
-from .jobs import ProofJob, warm_up_job
-from .journal import Journal, JournalCorrupt
+from .jobs import warm_up_job
+from .journal import BatchMark, Journal, JournalCorrupt
 from .metrics import Metrics
 from .notify import Notifier, watchdog_loop
+from .priority import ProofPriority
+from .rebuild import Rebuilder
 from .recovery import recover
 from .sequencer import Sequencer, SequencerThread
 from .store import ProofStore
@@ -80,8 +81,11 @@ class Service:
             self.sequencer = Sequencer(c.book.capacity, self.trace_length, self.policy, self.metrics,
                                        max_symbols=c.book.max_symbols, journal=self.journal,
                                        resync_after=c.book.resync_after)
+            self.backlog = Backlog(c.limits.memory_mib * MIB // BACKLOG_SHARE,
+                                   Rebuilder(self.journal, self._side_sequencer),
+                                   c.workers.security_bits)
             self.recovered = recover(self.journal, self.store, self.sequencer, c.ring.capacity,
-                                     self._replaying)
+                                     self._replaying, todo=self._queue)
             self.checkpoints = Checkpoints(self.journal, self.store, c.book.capacity,
                                            self.trace_length, c.journal.snapshot_every_ops,
                                            c.journal.snapshot_every_s, c.journal.retain_s,
@@ -99,10 +103,8 @@ class Service:
         self.ingest = Ingest(self.consumer, self.journal.append_ops, self.sequencer_thread.inbox,
                              self.metrics, c.ingest.core, Resync(self.recovered.tail),
                              producer_stale_s=c.ingest.producer_stale_s)
-        self._threads = (self.ingest, self.sequencer_thread, self.finisher)
+        self._threads = (self.ingest, self.sequencer_thread, self.finisher, self.backlog)
         self._stop_requested = False
-        self._closed_lock = threading.Lock()
-        self._closed_ops = 0          # operations in closed batches whose proof job is not done
         self._process = psutil.Process()
         self.metrics.attach(self.live)
 
@@ -110,8 +112,11 @@ class Service:
     def start(self) -> None:
         """Start every thread, and the proofs recovery left to make."""
         self.finisher.start()
-        for batch in self.recovered.todo:
-            self._submit(batch)
+        w = self.config.workers
+        floor = w.max_in_flight if w.backend == "dask" else 0
+        # the recovered backlog is already queued: the pool takes it as workers free up
+        self.backlog.start(self.pool, self.finisher.finished,
+                           lambda: max(2, 2 * self.pool.ready, floor))
         self.sequencer_thread.start()
         self.ingest.start()
         c = self.config
@@ -128,18 +133,19 @@ class Service:
         self.notifier.status(f"replaying the journal: {replayed:,} operations")
         log.info("recovery: %d operations replayed so far", replayed)
 
-    def _submit(self, batch: Batch) -> None:
-        self.metrics.batch_queued(batch.priority.label)
-        with self._closed_lock:
-            self._closed_ops += len(batch.ops)
-        future = self.pool.submit(ProofJob.of(batch, self.config.workers.security_bits),
-                                  batch.priority)
-        future.add_done_callback(functools.partial(self._job_done, batch))
+    def _side_sequencer(self) -> Sequencer:
+        """A sequencer of this configuration with no journal or metrics of
+        its own: the books a rebuild replays on (daemon/rebuild.py)."""
+        c = self.config
+        return Sequencer(c.book.capacity, self.trace_length, self.policy, Metrics(),
+                         resync_after=c.book.resync_after)
 
-    def _job_done(self, batch: Batch, future) -> None:
-        with self._closed_lock:
-            self._closed_ops -= len(batch.ops)
-        self.finisher.finished(batch, future)
+    def _queue(self, item: Batch | BatchMark) -> None:
+        self.metrics.batch_queued(ProofPriority(item.priority).label)
+        self.backlog.add(item)
+
+    def _submit(self, batch: Batch) -> None:
+        self._queue(batch)
 
     def shutdown(self, grace_s: float | None = None) -> None:
         """Stop ingest, close the open batches, wait (up to grace_s, default
@@ -153,6 +159,7 @@ class Service:
         if self.sequencer_thread.is_alive():
             self.sequencer_thread.stop()
             self.sequencer_thread.join()
+        queued = self.backlog.close()          # marked in the journal: the next start proves them
         deadline = time.monotonic() + grace_s
         while self.pool.pending and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -165,13 +172,13 @@ class Service:
         self._closing.close()
         if self.failure is None:         # a thread that failed during the stop fails it too
             self.failure = next((self._fault() for t in self._threads if t.error is not None), None)
-        left = self.finisher.left
+        left = self.finisher.left + queued
         if self.failure is not None:
             log.error("stopped after a failure (%s): %d batches left unproven; the journal keeps "
                       "every record for the next start", self.failure, len(left))
         elif left:
             log.info("stopped: %d batches (%d operations) left unproven, marked in the journal: "
-                     "the next start proves them", len(left), sum(len(b.ops) for b in left))
+                     "the next start proves them", len(left), sum(op_count(b) for b in left))
         else:
             log.info("stopped: every closed batch is proven")
 
@@ -184,10 +191,9 @@ class Service:
         """The figures read from the stages themselves at the moment of
         asking: /status shows them (status()) and /metrics presents them
         (Metrics.attach), so both read one source.  Keys in docs/ADMIN.md."""
-        pending = self.pool.pending
+        pending = self.backlog.pending
         seq, fin = self.sequencer, self.finisher
-        with self._closed_lock:
-            closed_ops = self._closed_ops
+        closed_ops = self.backlog.ops
         open_ops = sum(b.open_count for b in list(seq.shadows.values()))
         c = self.config
         return {
@@ -202,7 +208,8 @@ class Service:
             "disk": {"journal": disk_figures(c.journal.dir), "store": disk_figures(c.store.dir)},
             "backlog": {"closed_ops": closed_ops, "open_ops": open_ops,
                         "ops": closed_ops + open_ops,
-                        "seconds": self.metrics.backlog_seconds(closed_ops + open_ops)},
+                        "seconds": self.metrics.backlog_seconds(closed_ops + open_ops),
+                        **self.backlog.status()},
             "tree_resident_bytes": tree_resident_bytes(self._process),
             "snapshots": self.checkpoints.status(),
         }
@@ -232,7 +239,7 @@ class Service:
             "counts": {"divergences": seq.divergences, "rejected": seq.refused,
                        "breaks": seq.breaks, "proven": fin.proven, "failed": fin.failed,
                        "completions_dropped": live["completions_dropped"],
-                       "recovered_batches": len(self.recovered.todo)},
+                       "recovered_batches": self.recovered.unproven},
         }
 
     def healthy(self) -> bool:
@@ -249,7 +256,7 @@ class Service:
 
     def _status_line(self) -> str:
         ops = sum(b.book.next_seq - 1 for b in list(self.sequencer.shadows.values()))
-        return (f"{ops:,} ops, {self.finisher.proven:,} proofs, {self.pool.pending} in flight, "
+        return (f"{ops:,} ops, {self.finisher.proven:,} proofs, {self.backlog.pending} waiting, "
                 f"{self.sequencer.divergences} divergences")
 
     # ----------------------------------------------------------- serve --

@@ -125,6 +125,7 @@ class Rebuilder:
                                      "before it, and the journal's first segments were removed")
             cursor = _Cursor(mark.symbol, seq, None, {})
         self.cursors_started += 1
+        cursor.used = time.monotonic()
         self._cursors.append(cursor)
         if len(self._cursors) > self.max_cursors:
             self._cursors.remove(min(self._cursors, key=lambda c: c.used))

@@ -1,0 +1,148 @@
+"""The proof backlog within a memory budget (daemon/backlog.py) and batches
+rebuilt from the journal (daemon/rebuild.py): under a budget too small for
+any batch every batch waits as its journal mark, and is still proven, in
+priority order, with proofs that verify; a rebuilt batch is the batch the
+live path closed (the same job, the same proof bytes), whichever snapshot
+it starts from; a daemon restarted on an unproven backlog is READY before
+the backlog is rebuilt, then proves all of it."""
+from __future__ import annotations
+
+import io
+import threading
+
+import numpy as np
+import pytest
+
+from daemon_helpers import Daemon
+from test_recovery import BITS, CAP, POLICY, T, prove_into
+from test_snapshots import live, sequencer, two_symbols
+from zksidecar.daemon.backlog import Backlog, mark_of, witness_bytes
+from zksidecar.daemon.batches import Batch
+from zksidecar.daemon.jobs import ProofJob, prove_job
+from zksidecar.daemon.journal import BatchMark, Journal, ReplayMismatch
+from zksidecar.daemon.metrics import Metrics
+from zksidecar.daemon.priority import ProofPriority
+from zksidecar.daemon.rebuild import Rebuilder
+from zksidecar.daemon.sequencer import Sequencer, SequencerThread
+from zksidecar.daemon.checkpoint import Checkpoints
+from zksidecar.daemon.store import ProofStore
+from zksidecar.daemon.workers import WorkerPool
+from zksidecar.prover.orderbook import proof_file
+from zksidecar.tools.proofs import verify_store
+
+
+def closed_live(tmp_path, chunks, every_ops=100):
+    """The live path (journal, sequencer thread, checkpoints); the batches it
+    closed, in order, with the journal left open for rebuilding."""
+    journal = Journal(str(tmp_path / "journal"), fsync="never")
+    with ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
+        closed: list[Batch] = []
+        cp = Checkpoints(journal, store, CAP, T, every_ops, 3600.0)
+        thread = SequencerThread(sequencer(journal), closed.append, cp)
+        thread.start()
+        for recs in chunks:
+            thread.inbox.put((recs, 0, journal.append_ops(recs, 0)))
+        thread.stop()
+        thread.join()
+        assert thread.error is None
+    return journal, closed
+
+
+def same_job(a: Batch, b: Batch) -> bool:
+    x, y = ProofJob.of(a, BITS), ProofJob.of(b, BITS)
+    return (x.symbol, x.batch_id, x.trace_length) == (y.symbol, y.batch_id, y.trace_length) and all(
+        np.array_equal(getattr(x, f), getattr(y, f)) for f in ("pre_cells", "ops", "steps", "trades"))
+
+
+def test_a_rebuilt_batch_is_the_live_one_with_the_same_proof(tmp_path):
+    """Every batch of two symbols, asked for in an order that sends the
+    cursors back to snapshots (the last first, then from the start), is
+    rebuilt to the live batch; one proof of each is byte for byte the
+    same."""
+    journal, closed = closed_live(tmp_path, two_symbols(300))
+    try:
+        rebuild = Rebuilder(journal, sequencer, max_cursors=2)
+        order = closed[-1:] + closed[:-1]
+        for b in order:
+            got = rebuild.batch(mark_of(b))
+            assert same_job(got, b), (b.symbol, b.batch_id)
+            assert got.priority == b.priority and np.array_equal(got.seen_ns, b.seen_ns)
+        assert rebuild.cursors_started >= 3          # the jump back started cursors at snapshots
+        assert rebuild.replayed_ops < 3 * 600        # each operation replayed about once
+        b = closed[len(closed) // 2]
+        assert proof_file.encode(prove_job(ProofJob.of(rebuild.batch(mark_of(b)), BITS))) == \
+            proof_file.encode(prove_job(ProofJob.of(b, BITS)))
+        # a mark the journal does not hold is refused with its name
+        bad = BatchMark(0, 10_000, 1, 2, 2)
+        with pytest.raises(ReplayMismatch, match="batch 10000"):
+            rebuild.batch(bad)
+    finally:
+        journal.close()
+
+
+def test_a_backlog_over_its_budget_keeps_marks_and_proves_all_in_priority_order(tmp_path):
+    """A budget that holds no batch: every batch queued as its mark, none
+    dropped; with one worker and no aging the pool takes them strictly by
+    priority (FIFO within a level), each rebuilt, and the store's chains
+    verify with every operation proven once."""
+    journal, closed = closed_live(tmp_path, two_symbols(150))
+    levels = list(ProofPriority.__members__.values())[:4]
+    for k, b in enumerate(closed):
+        b.priority = levels[(k * 7) % 4]
+    keep = witness_bytes(closed[0])           # the first fits; every later one waits as its mark
+    done: list[tuple[Batch, object]] = []
+    finished = threading.Event()
+    backlog = Backlog(keep, Rebuilder(journal, sequencer), BITS, age_step=None)
+    for b in closed:
+        backlog.add(b)
+    st = backlog.status()
+    assert (st["queued_in_memory"], st["queued_on_disk"]) == (1, len(closed) - 1)
+    assert st["memory_bytes"] <= keep and backlog.ops == sum(len(b.ops) for b in closed)
+
+    def on_done(batch, future):
+        done.append((batch, future))
+        if len(done) == len(closed):
+            finished.set()
+
+    try:
+        with WorkerPool(1) as pool, ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
+            backlog.start(pool, on_done, lambda: 1)
+            assert finished.wait(120), backlog.status()
+            for batch, future in done:
+                res = future.result()
+                assert res.ok, res.error
+                store.put(batch.symbol, batch.batch_id, res.proof)
+        backlog.close()
+    finally:
+        journal.close()
+    assert backlog.status()["rebuilt"] == len(closed) - 1 and backlog.pending == 0
+    want = sorted(closed, key=lambda b: (int(b.priority), closed.index(b)))
+    assert [(b.symbol, b.batch_id) for b, _ in done] == [(b.symbol, b.batch_id) for b in want]
+    out = io.StringIO()
+    assert verify_store(str(tmp_path / "proofs"), BITS, out=out) == 0, out.getvalue()
+    assert "300 operations" in out.getvalue()
+
+
+def test_a_restart_is_ready_before_its_backlog_is_rebuilt_then_proves_it(tmp_path):
+    """A journal of two symbols with a third of its batches proven: the
+    daemon answers with most of the backlog still marks on disk (the
+    recovery rebuilt none of them), then proves every batch."""
+    live(tmp_path, two_symbols(300), every_ops=100, prove=6)
+    d = Daemon(tmp_path, capacity=CAP, batch=POLICY.max_batch_size,
+               settings={"book": {"trace_length": T}, "workers": {"security_bits": 80},
+                         "limits": {"memory_mib": 64}})
+    try:
+        st = d.start().status()
+        waiting = st["backlog"]
+        assert st["counts"]["recovered_batches"] == 30
+        assert waiting["queued_on_disk"] + waiting["in_pool"] + waiting["queued_in_memory"] \
+            + st["counts"]["proven"] == 30
+        assert waiting["queued_on_disk"] >= 10          # READY came before they were rebuilt
+        st = d.wait_for(lambda s: s["counts"]["proven"] == 30, timeout=120, what="the backlog proven")
+        assert st["backlog"]["rebuilt"] >= 10 and st["backlog"]["rebuild_failed"] == 0
+        assert d.stop() == 0
+    finally:
+        d.cleanup()
+    out = io.StringIO()
+    assert verify_store(str(tmp_path / "proofs"), BITS, out=out) == 0, out.getvalue()
+    assert "verified 2 symbols, 36 batches, 600 operations" in out.getvalue()

@@ -647,6 +647,20 @@ def _live_families(live: dict, metrics: Metrics):
         if b.get("seconds") is not None:
             seconds.add_metric([], b["seconds"])
         yield seconds
+        if "queued_on_disk" in b:
+            batches = GaugeMetricFamily("zksidecar_backlog_batches", "Closed batches waiting for "
+                                        "a proof: queued with their witness in memory, queued as "
+                                        "their journal mark (rebuilt when proven: on disk), or "
+                                        "handed to the proof pool.", labels=["where"])
+            batches.add_metric(["memory"], b["queued_in_memory"])
+            batches.add_metric(["disk"], b["queued_on_disk"])
+            batches.add_metric(["pool"], b["in_pool"])
+            yield batches
+            yield GaugeMetricFamily("zksidecar_backlog_memory_bytes", "Bytes of witness the "
+                                    "backlog's queued batches hold (at most its budget, "
+                                    "limits.memory_mib / 8).", value=b["memory_bytes"])
+            yield CounterMetricFamily("zksidecar_backlog_rebuilt", "Batches rebuilt from the "
+                                      "journal to be proven.", value=b["rebuilt"])
     if "snapshots" in live:
         snap = live["snapshots"]
         yield CounterMetricFamily("zksidecar_snapshots_written", "Snapshots of the shadow books "

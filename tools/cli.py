@@ -53,7 +53,7 @@ def _bench(args) -> int:
 
         if plots.check_or_exit_code("zksidecar bench"):     # before minutes of measuring
             return 2
-    return runner.run(args.suite, args.json, args.plot, args.batches)
+    return runner.run(args.suite, args.json, args.plot, args.batches, args.overload_seconds)
 
 
 def _replay(args) -> int:
@@ -169,6 +169,16 @@ def _loadgen(args) -> int:
     from . import loadgen
 
     return loadgen.run_args(args)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        v = 0.0
+    if not (v > 0 and v < float("inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
+    return v
 
 
 def _positive(text: str) -> int:
@@ -295,6 +305,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--plot", metavar="PATH", help="write the suite's plot (PNG), if it has one")
     b.add_argument("--batches", type=_positive, default=None, metavar="N",
                    help="the verify suite's chain length (default 64 batches of 2^14 operations)")
+    b.add_argument("--overload-seconds", type=_positive_seconds, default=None, metavar="S",
+                   help="how long the e2e and overload suites offer 10x the proving rate "
+                        "(default 60)")
 
     formats = ("auto", "csv", "lobster")
     format_help = "the file's form; auto: a LOBSTER message first, else the CSV header"

@@ -51,6 +51,17 @@ in two tries; ``dask_vs_local`` is the highest kept ÷ the local figure (0 if
 none), ``dask_sustained_ops_per_s`` that rate and ``dask_proof_lag_ms_p99``
 its lag.  The steps of 0.15 put one exactly at the 0.85 target.
 
+Memory under overload (``overload_rss_mib``).  A fresh daemon with the
+sustained phase's settings and `limits.memory_mib` at its default (512), offered
+OVERLOAD_FACTOR times its proving rate (the highest proof throughput the
+sustained phase measured, ``overload_proving_ops_per_s``) for OVERLOAD_S
+seconds (`--overload-seconds`); the figure is the peak resident memory of the
+daemon and its workers (psutil, sampled every 0.5 s), beside what the engine
+published and the ring refused (``overload_full_events``: ingest must keep
+draining it), and the backlog at the end: operations, batches waiting in
+memory and as journal marks (daemon/backlog.py).  The backlog is not
+drained: the daemon is killed at the end.
+
 `--plot PATH` (tools/plots.py, matplotlib): offered rate against proof lag
 p50/p99 over the ladder, and proof lag over time in the run the lag figures
 come from (the /status samples above, each interval's mean lag and the
@@ -85,6 +96,8 @@ DRAIN_S = 5.0
 MAX_BEHIND_S = 2.0      # the lag target's scale
 TARGET_RATE = 10_000
 DASK_STEPS = (0.70, 0.85, 1.00, 1.15, 1.30)   # the dask ladder, times the local figure
+OVERLOAD_S = 60.0
+OVERLOAD_FACTOR = 10
 
 # The overhead phase: the daemon on core 0, everything of it.
 OVERHEAD_SETTINGS = {
@@ -116,7 +129,8 @@ SUSTAINED_SETTINGS = {
 def e2e(sw, *, root: str = BENCH_DIR, pairs: int = PAIRS, run_ops: int = RUN_OPS,
         chunk: int = CHUNK, rates: tuple[int, ...] = RATES, window_s: float = WINDOW_S,
         drain_s: float = DRAIN_S, dask_steps: tuple[float, ...] = DASK_STEPS,
-        restart_sizes: tuple[int, ...] = RESTART_SIZES, restart_runs: int = RESTART_RUNS) -> dict:
+        restart_sizes: tuple[int, ...] = RESTART_SIZES, restart_runs: int = RESTART_RUNS,
+        overload_seconds: float = OVERLOAD_S) -> dict:
     root = fresh_dir(root)
     all_cores()
     figures: dict = {}
@@ -126,6 +140,8 @@ def e2e(sw, *, root: str = BENCH_DIR, pairs: int = PAIRS, run_ops: int = RUN_OPS
                           window_s, drain_s, dask_steps)
     unmeasured = {**figures.get("targets_unmeasured", {}), **dask.pop("targets_unmeasured", {})}
     figures.update(dask)
+    figures.update(overload(sw, os.path.join(root, "overload"), _proving_rate(figures),
+                            overload_seconds))
     if unmeasured:
         figures["targets_unmeasured"] = unmeasured
     figures.update(restart(sw, root=os.path.join(root, "restart"), sizes=restart_sizes,
@@ -364,6 +380,67 @@ def _sustained(sw, state_dir: str, rates, window_s: float, drain_s: float) -> di
                   lag_run["series"] if lag_run else None, sw.plot,
                   machine=f"{m['cpu']}, {m['cores']} cores; {window_s:.0f} s per rate")
     return out
+
+
+def _proving_rate(figures: dict) -> float:
+    """The highest proof throughput the sustained phase saw (ops/s)."""
+    return max([r["proof_ops_per_s"] for r in figures.get("rates", {}).values()] or [0])
+
+
+def overload(sw, state_dir: str, proving_rate: float, seconds: float = OVERLOAD_S,
+             factor: int = OVERLOAD_FACTOR) -> dict:
+    """The daemon's peak memory while offered `factor` x `proving_rate` for
+    `seconds` (module docstring)."""
+    rate = int(max(proving_rate, 1_000) * factor)
+    n = int(rate * seconds)
+    settings = {s: dict(kv) for s, kv in SUSTAINED_SETTINGS.items()}
+    settings["limits"] = {"memory_mib": 512}
+    sw.step(f"overload: {rate:,} ops/s offered ({factor} x a proving rate of "
+            f"{proving_rate:,.0f}) for {seconds:.0f} s; memory sampled")
+    capacity = settings["book"]["capacity"]
+    ops = loadgen.flow(n, seed=3, capacity=capacity)
+    daemon = DaemonProcess(fresh_dir(state_dir), settings, _tag("ovl"))
+    try:
+        daemon.start()
+        sampler = _Sampler(daemon)
+        sampler.start()
+        rep = loadgen.run(daemon.ops_ring, None, ops, capacity, rate=rate)
+        st = daemon.status()
+        sampler.stop()
+        daemon.tree_rss()
+    finally:
+        daemon.cleanup()          # SIGKILL: the backlog stays in the journal
+    backlog = st.get("backlog", {})
+    out = {
+        "overload_rss_mib": round(daemon.peak_rss / (1 << 20), 1),
+        "overload_offered_ops_per_s": rate,
+        "overload_proving_ops_per_s": round(proving_rate),
+        "overload_seconds": round(rep.seconds, 1),
+        "overload_published": rep.published,
+        "overload_full_events": rep.full_events,
+        "overload_ingested": st["ops"]["ingested"],
+        "overload_proven": st["ops"]["proven"],
+        "overload_backlog_ops": backlog.get("ops"),
+        "overload_batches_in_memory": backlog.get("queued_in_memory"),
+        "overload_batches_on_disk": backlog.get("queued_on_disk"),
+        "overload_backlog_memory_mib": round(backlog.get("memory_bytes", 0) / (1 << 20), 1),
+    }
+    sw.step(f"overload: peak {out['overload_rss_mib']} MiB; published {rep.published:,}, "
+            f"ingested {out['overload_ingested']:,}, proven {out['overload_proven']:,}; "
+            f"backlog {out['overload_backlog_ops']} ops, {out['overload_batches_on_disk']} "
+            f"batches on disk, {out['overload_batches_in_memory']} in memory")
+    return out
+
+
+def overload_suite(sw, *, root: str = BENCH_DIR, overload_seconds: float = OVERLOAD_S) -> dict:
+    """`zksidecar bench overload`: the overload phase alone, its proving rate
+    measured first (the sustained phase's machinery, offered the top of
+    the ladder for 10 s: what the daemon proves when it cannot keep up)."""
+    root = fresh_dir(root)
+    all_cores()
+    probe = _one_rate(sw, os.path.join(root, "probe"), RATES[-1], 10.0, 0.0)
+    return overload(sw, os.path.join(root, "overload"), probe["stages"]["proof_ops_per_s"],
+                    overload_seconds)
 
 
 def dask_settings(scheduler: str) -> dict:

@@ -28,10 +28,13 @@ SUITES = {
     "prover": "zksidecar.tools.bench.prover:prover",
     "e2e": "zksidecar.tools.bench.e2e:e2e",
     "restart": "zksidecar.tools.bench.restart:restart",
+    "overload": "zksidecar.tools.bench.e2e:overload_suite",
     "verify": "zksidecar.tools.bench.verify:verify",
 }
 #: the suites whose chain length `--batches N` sets
 CHAINS = ("verify",)
+#: the suites whose overload phase `--overload-seconds S` sets
+OVERLOADING = ("e2e", "overload")
 #: the suites that draw a plot (`--plot PATH`)
 PLOTTING = ("ring", "e2e")
 
@@ -39,6 +42,12 @@ PLOTTING = ("ring", "e2e")
 RESTART_TARGETS = {
     "restart_s_1e6": ("<=", 2, "start to READY, 10^6 operations journaled, half proven"),
     "restart_growth": ("<=", 1.5, "restart at 10^6 operations / at 10^5"),
+}
+
+# the overload figure's target (issue 16), in `bench overload` and in `bench e2e`
+OVERLOAD_TARGETS = {
+    "overload_rss_mib": ("<=", 512, "daemon tree peak memory, offered 10x its proving rate "
+                                    "(limits.memory_mib 512)"),
 }
 
 # suite -> key -> (comparison, threshold, label): the targets of the issues
@@ -83,10 +92,12 @@ TARGETS = {
         "proof_lag_ms_p99": ("<=", 2000, "proof lag p99 at 10,000 ops/s sustained"),
         "sustained_ops_per_s": (">=", 10_000, "offered rate the daemon keeps up with, both cores"),
         **RESTART_TARGETS,
+        **OVERLOAD_TARGETS,
         "dask_vs_local": (">=", 0.85, "sustained rate with proofs on a 2-process Dask LocalCluster "
                                       "over the local pool's, same run"),
     },
     "restart": RESTART_TARGETS,
+    "overload": OVERLOAD_TARGETS,
     "verify": {      # issue 17
         "verify_ops_per_s": (">=", 2e6, "operations verified per second, every core"),
         "parallel_speedup": (">=", 1.7, "every core over --jobs 1"),
@@ -184,7 +195,8 @@ def check_targets(suite: str, figures: dict) -> dict:
     return met
 
 
-def run(suite: str, as_json: bool, plot: str | None = None, batches: int | None = None) -> int:
+def run(suite: str, as_json: bool, plot: str | None = None, batches: int | None = None,
+        overload_seconds: float | None = None) -> int:
     if suite not in SUITES:
         print(f"zksidecar bench: unknown suite {suite!r}; suites: {', '.join(SUITES)}",
               file=sys.stderr)
@@ -193,12 +205,18 @@ def run(suite: str, as_json: bool, plot: str | None = None, batches: int | None 
         print(f"zksidecar bench: --batches sets the chain of suite {', '.join(CHAINS)}, not "
               f"{suite}", file=sys.stderr)
         return 2
+    if overload_seconds is not None and suite not in OVERLOADING:
+        print(f"zksidecar bench: --overload-seconds sets the overload phase of suite "
+              f"{', '.join(OVERLOADING)}, not {suite}", file=sys.stderr)
+        return 2
     module, func = SUITES[suite].split(":")
     run_suite = getattr(importlib.import_module(module), func)
     core = pin_to_one_core()
     sw = Stopwatch(quiet=False, plot=plot)
     sw.step(f"suite {suite} on core {core}")
-    figures = run_suite(sw, batches=batches) if batches is not None else run_suite(sw)
+    kwargs = {k: v for k, v in (("batches", batches), ("overload_seconds", overload_seconds))
+              if v is not None}
+    figures = run_suite(sw, **kwargs)
     figures["machine"] = machine()
     figures["pinned_core"] = core
     figures["targets_met"] = check_targets(suite, figures)

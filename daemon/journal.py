@@ -14,6 +14,7 @@ rule and the fsync policies.
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import re
@@ -318,7 +319,7 @@ class Journal:
                                      "(journal retention)") from None
             try:
                 size = current[1] if number == current[0] else os.fstat(fd).st_size
-                walk = fm.EntryWalk(lambda o, n: os.pread(fd, n, o), size, fm.JOURNAL_LAYOUT, path,
+                walk = fm.EntryWalk(functools.partial(_read_into, fd), size, fm.JOURNAL_LAYOUT, path,
                                     False, JournalCorrupt, start=offset if number == first else 0)
                 for at, head, payload in walk:
                     yield self._entry(path, at, head, payload), (number, at + fm.HEADER_SIZE + head.length)
@@ -328,7 +329,7 @@ class Journal:
     @staticmethod
     def _entry(path: str, at: int, head, payload: bytes) -> OpsEntry | BatchMark:
         if head.type == fm.JOURNAL_OPS:
-            return OpsEntry(np.frombuffer(payload, dtype=OP_DTYPE).copy(), head.seen_ns)
+            return OpsEntry(np.frombuffer(payload, dtype=OP_DTYPE), head.seen_ns)   # its own buffer
         m = fm.JOURNAL_MARK.unpack(payload)
         if m.flags & ~fm.MARK_RESUMED or m.reserved:
             raise JournalCorrupt(path, at, f"a batch mark with unknown flags "
@@ -338,6 +339,14 @@ class Journal:
                              bool(m.flags & fm.MARK_RESUMED))
         except ValueError as exc:
             raise JournalCorrupt(path, at, str(exc)) from None
+
+
+def _read_into(fd: int, offset: int, n: int) -> bytearray:
+    """`n` bytes at `offset`, in a buffer of their own (writable: the
+    records read are handed on without another copy)."""
+    buf = bytearray(n)
+    got = os.preadv(fd, [buf], offset)
+    return buf if got == n else buf[:got]
 
 
 def set_aside_corruption(directory: str) -> list[str]:

@@ -93,13 +93,21 @@ class _Held:
     seen: list = field(default_factory=list)
 
     def take_all(self) -> tuple[np.ndarray, np.ndarray]:
-        recs = np.concatenate(self.recs) if self.recs else np.zeros(0, OP_DTYPE)
-        seen = np.concatenate(self.seen) if self.seen else np.zeros(0, np.int64)
+        # one chunk is taken as it is: marks that lag far behind their records
+        # (a busy sequencer) would otherwise copy the records held once per mark
+        recs = _joined(self.recs, OP_DTYPE)
+        seen = _joined(self.seen, np.int64)
         self.recs, self.seen = [], []
         return recs, seen
 
     def put_back(self, recs: np.ndarray, seen: np.ndarray) -> None:
         self.recs, self.seen = [recs], [seen]
+
+
+def _joined(chunks: list, dtype) -> np.ndarray:
+    if not chunks:
+        return np.zeros(0, dtype)
+    return chunks[0] if len(chunks) == 1 else np.concatenate(chunks)
 
 
 def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_records: int,

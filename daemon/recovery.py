@@ -325,49 +325,49 @@ def _marks_before(newest: Snapshot, frontier: Snapshot | None, journal: Journal,
                  "journal when a worker takes it", out.unproven - before, where)
 
 
-def _settle_mark(mark: BatchMark, store: ProofStore, out: Recovered) -> None:
-    """A batch known by its mark against the store: done, or to prove
-    (again).  A stored proof must cover the mark's range (its records are
-    checked against the journal's when the batch is rebuilt and proven)."""
+def _stored(mark: BatchMark, store: ProofStore, out: Recovered):
+    """The public inputs of the batch's sound proof in the store, checked to
+    cover the mark's operations; None if there is none or it is damaged
+    (counted: it is proven again, the new proof superseding it)."""
     if not store.has(mark.symbol, mark.batch_id):
-        out.add(mark)
-        return
+        return None
     try:
         public = proof_file.decode_public(store.get(mark.symbol, mark.batch_id))
     except (StoreCorrupt, ProofFormatError) as exc:
         log.warning("recovery: the stored proof of symbol %d batch %d is damaged (%s); it is "
                     "proven again from the journal", mark.symbol, mark.batch_id, exc)
         out.damaged += 1
-        out.add(mark)
-        return
-    if (public.symbol, public.batch_id, public.first_seq, len(public.ops)) != \
-            (mark.symbol, mark.batch_id, mark.first_seq, mark.last_seq - mark.first_seq + 1):
+        return None
+    if (public.first_seq, len(public.ops)) != (mark.first_seq, mark.last_seq - mark.first_seq + 1):
         raise ReplayMismatch(
             f"symbol {mark.symbol}: batch {mark.batch_id} is operations {mark.first_seq}.."
             f"{mark.last_seq} in the journal, but its stored proof covers {public.first_seq}.."
             f"{public.first_seq + len(public.ops) - 1}")
-    out.stored += 1
+    return public
+
+
+def _settle_mark(mark: BatchMark, store: ProofStore, out: Recovered) -> None:
+    """A batch known by its mark against the store: done, or to prove
+    (again).  Its records are checked against the stored proof's only by
+    their range here; a rebuilt batch is checked whole when it is proven."""
+    public = _stored(mark, store, out)
+    if public is None:
+        out.add(mark)
+    elif (public.symbol, public.batch_id) != (mark.symbol, mark.batch_id):
+        raise ReplayMismatch(f"symbol {mark.symbol}: batch {mark.batch_id}: its stored proof is "
+                             f"of symbol {public.symbol} batch {public.batch_id}")
+    else:
+        out.stored += 1
 
 
 def _settle(batch: Batch, mark: BatchMark, store: ProofStore, capacity: int,
             out: Recovered) -> None:
     """A replayed batch against the store: done, or to prove (again)."""
-    if not store.has(mark.symbol, mark.batch_id):
-        out.add(batch)
-        return
-    try:
-        public = proof_file.decode_public(store.get(mark.symbol, mark.batch_id))
-    except (StoreCorrupt, ProofFormatError) as exc:
-        log.warning("recovery: the stored proof of symbol %d batch %d is damaged (%s); it is "
-                    "proven again from the journal", mark.symbol, mark.batch_id, exc)
-        out.damaged += 1
+    public = _stored(mark, store, out)     # Sequencer.replay made the batch the mark's range
+    if public is None:
         out.add(batch)
         return
     where = f"symbol {mark.symbol}: batch {mark.batch_id}"
-    if (public.first_seq, len(public.ops)) != (batch.first_seq, len(batch.ops)):
-        raise ReplayMismatch(
-            f"{where} is operations {batch.first_seq}..{batch.last_seq} in the journal, but its "
-            f"stored proof covers {public.first_seq}..{public.first_seq + len(public.ops) - 1}")
     if (public.symbol, public.batch_id, public.trace_length, 1 << public.log2_capacity) != \
             (mark.symbol, mark.batch_id, batch.trace_length, capacity) \
             or public.ops.tobytes() != batch.ops.tobytes():

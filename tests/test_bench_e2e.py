@@ -19,11 +19,12 @@ def test_e2e_suite_runs_and_reports_every_key():
     with tempfile.TemporaryDirectory(prefix="e2e") as root:
         figures = e2e.e2e(sw, root=root, pairs=3, run_ops=2048,
                           rates=(500,), window_s=1.5, drain_s=20, dask_steps=(1.0,),
-                          restart_sizes=(1000, 3000), restart_runs=1)
+                          restart_sizes=(1000, 3000), restart_runs=1, overload_seconds=1.5)
     for key in ("engine_overhead_pct", "publish_ns_per_op", "sustained_ops_per_s",
                 "proof_lag_ms_p50", "proof_lag_ms_p99", "daemon_rss_mib", "dask_vs_local",
                 "dask_sustained_ops_per_s", "dask_proof_lag_ms_p99",
-                "restart_s_1e3", "restart_s_3000", "replay_s_3000", "restart_growth"):
+                "restart_s_1e3", "restart_s_3000", "replay_s_3000", "restart_growth",
+                "overload_rss_mib", "overload_published", "overload_batches_on_disk"):
         assert key in figures, key
     # one pair counted (two warm up); every run fitted the ring, so no publish was refused
     assert figures["overhead_runs"] == 1
@@ -39,7 +40,9 @@ def test_e2e_suite_runs_and_reports_every_key():
     assert figures["dask_vs_local"] in (0.0, 1.0)
     met = runner.check_targets("e2e", figures)
     assert set(met) == {"engine_overhead_pct", "proof_lag_ms_p99", "sustained_ops_per_s",
-                        "restart_growth", "dask_vs_local"}
+                        "restart_growth", "dask_vs_local", "overload_rss_mib"}
+    # the overload phase offered ten times a proving rate of at least 1,000 ops/s
+    assert figures["overload_offered_ops_per_s"] >= 10_000 and figures["overload_rss_mib"] > 0
     # the restart states were made as described: half the operations proven, the rest not
     state = figures["restart_state_3000"]
     assert state["ops"] == 3000 and 0 < state["proven_ops"] < 3000 and \

@@ -28,6 +28,7 @@ import numpy as np
 from ..engine.records import OP_DTYPE
 from ..prover.orderbook.witness import check_trace_length
 from .batches import Applied, Batch, BatchPolicy, CloseReason, Refusal, Refused
+from . import formats as fm
 from .journal import BatchMark, Journal, JournalFull, ReplayMismatch
 from .metrics import Metrics
 from .priority import ProofPriority
@@ -318,6 +319,51 @@ class Sequencer:
                         b.symbol, lost, b.resumed)
 
 
+class Inbox:
+    """Ingest's records on their way to the sequencer: (records, seen_ns,
+    journal position after them) items, in order.  Past `limit` records
+    held, an item keeps only its place in the journal (it was journaled
+    before it was put here) and get() reads its records back from
+    `journal`: a sequencer that falls behind a flood costs disk reads, not
+    memory, and ingest never waits for it."""
+
+    def __init__(self, journal: Journal | None = None, limit: int = 1 << 20):
+        self.journal, self.limit = journal, limit
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self.held = 0              # records held in memory
+        self.spilled = 0           # items left in the journal (read back when taken)
+
+    def put(self, item) -> None:
+        if isinstance(item, tuple) and self.journal is not None:
+            recs, seen, position = item
+            with self._lock:
+                spill = self.held + len(recs) > self.limit
+                if spill:
+                    self.spilled += 1
+                else:
+                    self.held += len(recs)
+            if spill:                       # where its entry starts: entries never span segments
+                item = (None, seen, position, (position[0], position[1] - fm.HEADER_SIZE
+                                               - recs.nbytes))
+        self._q.put(item)
+
+    def get(self, timeout: float | None = None):
+        item = self._q.get(timeout=timeout)
+        if not isinstance(item, tuple) or self.journal is None:
+            return item
+        if item[0] is None:
+            _, seen, position, start = item
+            entry, _ = next(self.journal.entries(start))
+            return entry.records, seen, position
+        with self._lock:
+            self.held -= len(item[0])
+        return item
+
+    def empty(self) -> bool:
+        return self._q.empty()
+
+
 class SequencerThread(threading.Thread):
     """The daemon's sequencer: records from ingest (`inbox`: (records,
     seen_ns, journal position after them) items) through the Sequencer,
@@ -325,10 +371,11 @@ class SequencerThread(threading.Thread):
     open batch closed, then a snapshot), and at stop() the open batches
     closed (and a snapshot taken); every closed batch goes to `submit`."""
 
-    def __init__(self, sequencer: Sequencer, submit: Callable[[Batch], None], checkpoints=None):
+    def __init__(self, sequencer: Sequencer, submit: Callable[[Batch], None], checkpoints=None,
+                 inbox_limit: int = 1 << 20):
         super().__init__(name="zksidecar-sequencer", daemon=True)
         self.sequencer, self.submit, self.checkpoints = sequencer, submit, checkpoints
-        self.inbox: queue.SimpleQueue = queue.SimpleQueue()
+        self.inbox = Inbox(sequencer.journal, inbox_limit)
         self.error: BaseException | None = None
 
     def stop(self) -> None:

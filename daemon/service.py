@@ -28,6 +28,7 @@ import time
 import psutil
 
 from .. import ringbuf
+from ..engine.records import OP_DTYPE
 from ..prover.orderbook.witness import trace_length_for
 from ..ringbuf.ring import IdleStrategy
 from .admin import serve_admin
@@ -98,8 +99,9 @@ class Service:
                                                          c.workers.security_bits))
             self._closing = opened.pop_all()
         self.finisher = Finisher(self.store, self.completions, self.metrics)
-        self.sequencer_thread = SequencerThread(self.sequencer, self._submit,
-                                                self.checkpoints if self.checkpoints.enabled else None)
+        self.sequencer_thread = SequencerThread(
+            self.sequencer, self._submit, self.checkpoints if self.checkpoints.enabled else None,
+            inbox_limit=c.limits.memory_mib * MIB // BACKLOG_SHARE // OP_DTYPE.itemsize)
         self.ingest = Ingest(self.consumer, self.journal.append_ops, self.sequencer_thread.inbox,
                              self.metrics, c.ingest.core, Resync(self.recovered.tail),
                              producer_stale_s=c.ingest.producer_stale_s)
@@ -234,7 +236,9 @@ class Service:
             "blocked": [why for why in live["blocked"].values() if why],
             "disk": live["disk"],
             "backlog": live["backlog"],
-            "memory": {"tree_resident_bytes": live["tree_resident_bytes"]},
+            "memory": {"tree_resident_bytes": live["tree_resident_bytes"],
+                       "inbox_records_in_memory": self.sequencer_thread.inbox.held,
+                       "inbox_items_read_back": self.sequencer_thread.inbox.spilled},
             "snapshots": live["snapshots"],
             "counts": {"divergences": seq.divergences, "rejected": seq.refused,
                        "breaks": seq.breaks, "proven": fin.proven, "failed": fin.failed,

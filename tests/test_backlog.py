@@ -23,7 +23,7 @@ from zksidecar.daemon.journal import BatchMark, Journal, ReplayMismatch
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.priority import ProofPriority
 from zksidecar.daemon.rebuild import Rebuilder
-from zksidecar.daemon.sequencer import Sequencer, SequencerThread
+from zksidecar.daemon.sequencer import Inbox, Sequencer, SequencerThread
 from zksidecar.daemon.checkpoint import Checkpoints
 from zksidecar.daemon.store import ProofStore
 from zksidecar.daemon.workers import WorkerPool
@@ -146,3 +146,18 @@ def test_a_restart_is_ready_before_its_backlog_is_rebuilt_then_proves_it(tmp_pat
     out = io.StringIO()
     assert verify_store(str(tmp_path / "proofs"), BITS, out=out) == 0, out.getvalue()
     assert "verified 2 symbols, 36 batches, 600 operations" in out.getvalue()
+
+
+def test_an_inbox_past_its_limit_reads_its_records_back_from_the_journal(tmp_path):
+    """Ingest's items beyond the inbox's limit keep only their journal
+    place; the sequencer gets the same records, in order."""
+    chunks = two_symbols(60)
+    with Journal(str(tmp_path / "journal"), segment_bytes=4096, fsync="never") as journal:
+        inbox = Inbox(journal, limit=25)
+        for k, recs in enumerate(chunks):
+            inbox.put((recs, k, journal.append_ops(recs, k)))
+        assert inbox.spilled == len(chunks) - 2 and inbox.held == 20
+        for k, recs in enumerate(chunks):
+            got, seen, _ = inbox.get(timeout=1)
+            assert seen == k and got.tobytes() == recs.tobytes()
+        assert inbox.held == 0 and inbox.empty()

@@ -16,10 +16,12 @@ and put in the proof store; the rest are left unproven, as a daemon that
 fell behind leaves them.  The last TAIL operations (half of
 snapshot_every_ops: the mean a kill -9 at a random moment leaves) are
 sequenced with checkpoints off, and the sequencer stops without a last
-snapshot: at both sizes the journal ends with the same records after its
-newest snapshot, as after kill -9, so the two figures differ by the history
-before it alone (where the last checkpoint of a run falls would otherwise
-decide the ratio: at exactly 10^5 operations it falls at the very end).  The journal is written with fsync "never"
+snapshot, as after kill -9: at 10^6 the journal ends with those records
+after its newest snapshot, and at 10^5 (one snapshot interval) no snapshot
+is taken at all, so its start replays the whole journal.  (Without the
+tail, where a run's last checkpoint falls would decide the ratio: at
+exactly 10^5 operations it falls at the very end, and that start replays
+nothing.)  The journal is written with fsync "never"
 (durability plays no part in a restart).
 
 Each figure is the median of RUNS starts, each on a fresh copy of the

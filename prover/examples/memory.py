@@ -41,7 +41,7 @@ written and ``final`` is the memory after the program.  An address outside
 0..N-1 has no initial write, so its first access has nothing to read.
 
 Degrees: memory fractions in two groups of two, range check one group: 3.
-Proofs need log_blowup >= 2.
+The quotient has degree below 2N, so proofs need log_blowup >= 1.
 
 Chaining (prove.py's ``external``, verify.py's ``external``):
 

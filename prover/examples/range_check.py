@@ -18,7 +18,8 @@ at the out-of-domain point: O(T) Python operations, negligible for 8-bit
 limbs and a fraction of a second for 16-bit ones.  So 16-bit limbs need
 N >= 2^16 rows; tests use 8-bit limbs (T = 256) at 2^8..2^10 rows.
 
-Degree 3 (lanes = 1, one fraction group), so proofs need log_blowup >= 2.
+Degree 3 (lanes = 1, one fraction group): the quotient has degree below 2N,
+so proofs need log_blowup >= 1.
 """
 from __future__ import annotations
 

@@ -173,6 +173,7 @@ class ProofStore:
             del present[number], sizes[number]
         new = self._scan_data(present, sizes)
         last = max([*present, *(loc.segment for loc in self._entries[-1:])], default=-1)
+        self._segment = last
         if self.readonly:
             return
         if why or new:
@@ -180,7 +181,6 @@ class ProofStore:
                     + (why or "the data holds proofs the index does not list") + ")")
             log.warning("proof store repair: %s", note)
             self.repairs.append(note)
-        self._segment = last
         if last not in present:
             self._new_segment()
         else:
@@ -263,6 +263,7 @@ class ProofStore:
         # (a removed segment's size is unknown: its successor starts at byte 0)
         seg, off = 0, 0
         last = max(present, default=-1)
+        any_archived = False
         for k in range(count):
             chunk = raw[k * INDEX_SIZE:(k + 1) * INDEX_SIZE]
             e = fm.STORE_INDEX.unpack(chunk)
@@ -271,8 +272,13 @@ class ProofStore:
             loc = Location(sym, bid, segment, e.offset, e.length, e.data_crc, archived)
             if fm.crc32(chunk[:fm.INDEX_CRC_AT]) != e.entry_crc or e.state not in (0, fm.STORE_ARCHIVED):
                 return k, f"entry {k} fails its checksum"
-            if segment == seg + 1 and (seg not in present or off == sizes[seg]):
+            if segment == seg + 1 and (seg not in present or k and self._entries[-1].archived
+                                       or off == sizes[seg]):
                 seg, off = segment, 0        # the previous segment ends exactly there
+            if not archived and segment not in present and (segment < last or any_archived):
+                raise StoreCorrupt(self._segment_path(segment), 0, "this segment is missing and "
+                                   f"the index (entry {k}) does not record its proofs as archived "
+                                   "(a segment file was lost)")
             if (segment, e.offset) != (seg, off) or (
                     not archived and (segment not in present or loc.end > sizes[segment])):
                 return k, f"entry {k} does not follow the previous one in the data"
@@ -289,6 +295,7 @@ class ProofStore:
                     return k, f"entry {k}: {problem}"
             self._add(loc)
             off = loc.end
+            any_archived = any_archived or archived
         return count, why
 
     @staticmethod
@@ -546,7 +553,7 @@ class ProofStore:
                 if keep is not None:
                     c = min(c, ids[max(0, len(ids) - keep)])
                 if older_than_s is not None:
-                    c = min(c, next(b for b in ids if not self._old(symbol, b, old)))
+                    c = min(c, next((b for b in ids if not self._old(symbol, b, old)), c))
                 cut[symbol] = c
             by_segment: dict[int, list[tuple[int, Location]]] = {}
             for number, loc in enumerate(self._entries):

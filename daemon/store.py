@@ -131,6 +131,7 @@ class ProofStore:
         self._entries: list[Location] = []
         self._number: dict[tuple[int, int], int] = {}
         self._batches: dict[int, list[int]] = {}
+        self._archived: int | None = None   # archived_count(), counted once (retention resets it)
         self._lock = threading.Lock()
         self._fd = self._index_fd = self._lock_fd = -1
         if readonly:
@@ -150,7 +151,7 @@ class ProofStore:
 
     # -------------------------------------------------------------- open --
 
-    def _segment_path(self, number: int) -> str:
+    def segment_path(self, number: int) -> str:
         return fm.segment_name(self.directory, PREFIX, SUFFIX, number)
 
     @property
@@ -276,7 +277,7 @@ class ProofStore:
                                        or off == sizes[seg]):
                 seg, off = segment, 0        # the previous segment ends exactly there
             if not archived and segment not in present and (segment < last or any_archived):
-                raise StoreCorrupt(self._segment_path(segment), 0, "this segment is missing and "
+                raise StoreCorrupt(self.segment_path(segment), 0, "this segment is missing and "
                                    f"the index (entry {k}) does not record its proofs as archived "
                                    "(a segment file was lost)")
             if (segment, e.offset) != (seg, off) or (
@@ -318,7 +319,7 @@ class ProofStore:
         return _entry_problem(loc, f.read(fm.HEADER_SIZE + loc.length), True) is not None
 
     def _read_whole(self, loc: Location) -> bytes:
-        with open(self._segment_path(loc.segment), "rb") as f:
+        with open(self.segment_path(loc.segment), "rb") as f:
             f.seek(loc.offset)
             return f.read(fm.HEADER_SIZE + loc.length)
 
@@ -333,7 +334,7 @@ class ProofStore:
         found = False
         for number in range(seg, final + 1):
             if number not in present:
-                raise StoreCorrupt(self._segment_path(number), 0, "this segment is missing and the "
+                raise StoreCorrupt(self.segment_path(number), 0, "this segment is missing and the "
                                    "index does not record its proofs as archived (a segment file "
                                    "was lost, or index.zki was lost after a prune)")
             path = present[number]
@@ -379,7 +380,7 @@ class ProofStore:
 
     def _new_segment(self) -> None:
         number = self._segment + 1
-        path = self._segment_path(number)
+        path = self.segment_path(number)
         try:
             fd = perms.create_file(path, os.O_RDWR | os.O_CLOEXEC, self._group)
         except OSError as exc:
@@ -417,9 +418,9 @@ class ProofStore:
                                  "the most a u32 proof_index can name")
             if self._size and self._size + fm.HEADER_SIZE + len(data) > self.segment_bytes:
                 if self.fsync:
-                    self._durable(self._fd, self._segment_path(self._segment))
+                    self._durable(self._fd, self.segment_path(self._segment))
                 self._new_segment()
-            start, path = self._size, self._segment_path(self._segment)
+            start, path = self._size, self.segment_path(self._segment)
             loc = Location(symbol, batch_id, self._segment, start, len(data), fm.crc32(data))
             header = fm.store_header(symbol, batch_id, len(data), loc.crc)
             end = fm.append_at(self._fd, start, [header, data], path, StoreFull, StoreError)
@@ -488,7 +489,7 @@ class ProofStore:
         mismatch raises StoreCorrupt naming the file and byte, an archived
         proof StoreArchived."""
         loc = self._entries[self.proof_index(symbol, batch_id)]
-        path = self._segment_path(loc.segment)
+        path = self.segment_path(loc.segment)
         if loc.archived:
             raise StoreArchived(errno.ENOENT, f"proof store {self.directory}: symbol {symbol} batch "
                                 f"{batch_id} is archived (segment {loc.segment} was removed by "
@@ -520,7 +521,9 @@ class ProofStore:
 
     def archived_count(self) -> int:
         """Batches whose proofs retention removed (counted in len())."""
-        return sum(self._entries[n].archived for n in self._number.values())
+        if self._archived is None:
+            self._archived = sum(self._entries[n].archived for n in self._number.values())
+        return self._archived
 
     # --------------------------------------------------------- retention --
 
@@ -543,7 +546,7 @@ class ProofStore:
             if older_than_s is not None:
                 for n in present:
                     with contextlib.suppress(FileNotFoundError):
-                        if os.stat(self._segment_path(n)).st_mtime <= now - older_than_s:
+                        if os.stat(self.segment_path(n)).st_mtime <= now - older_than_s:
                             old.add(n)
             cut: dict[int, int] = {}           # symbol -> its batches below this may go
             for symbol, ids in self._batches.items():
@@ -578,8 +581,8 @@ class ProofStore:
                          and not self.archived(symbol, b)]
                 if newly:
                     batches[symbol] = (newly[0], newly[-1], len(newly))
-            size = sum(os.path.getsize(self._segment_path(n)) for n in going
-                       if os.path.exists(self._segment_path(n)))
+            size = sum(os.path.getsize(self.segment_path(n)) for n in going
+                       if os.path.exists(self.segment_path(n)))
             return RetentionPlan(tuple(sorted(going)), batches, size)
 
     def _old(self, symbol: int, batch_id: int, old: set[int]) -> bool:
@@ -630,13 +633,13 @@ class ProofStore:
             old_fd = self._index_fd
             self._index_fd = os.open(self._index_path, os.O_RDWR | os.O_CLOEXEC)
             os.close(old_fd)
-            self._entries = entries
+            self._entries, self._archived = entries, None
             self._unlink_segments(sorted(going))
 
     def _unlink_segments(self, numbers: list[int]) -> None:
         for n in numbers:
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self._segment_path(n))
+                os.unlink(self.segment_path(n))
         fm.fsync_directory(self.directory)
 
     def _close_fds(self) -> None:

@@ -220,3 +220,17 @@ def test_recovery_after_a_prune_does_not_prove_archived_batches_again(tmp_path):
     assert got.todo == [] and got.stored == n and got.damaged == 0
     status, text = run(tmp_path / "proofs")
     assert status == 0 and f"from batch {n - 1}'s stated pre-state" in text, text
+
+
+def test_the_daemons_checkpoints_apply_store_retain(tmp_path):
+    from zksidecar.daemon.checkpoint import Checkpoints
+    from zksidecar.daemon.journal import Journal
+
+    s = stand_in(tmp_path / "proofs", {1: 6, 2: 6})
+    with Journal(str(tmp_path / "journal"), fsync="never") as journal:
+        forever = Checkpoints(journal, s, 16, 64, 0, 60.0)
+        assert forever.prune_store() == [] and s.archived_count() == 0
+        removed = Checkpoints(journal, s, 16, 64, 0, 60.0, store_retain_s=0).prune_store()
+    assert removed and not any(os.path.exists(p) for p in removed)
+    assert s.first_kept(1) == 5 and s.first_kept(2) == 5 and s.archived_count() == 10
+    s.close()

@@ -13,6 +13,7 @@ the empty book.  Only with the store's LOCK: never beside a running daemon
 """
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import sys
@@ -135,7 +136,7 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
     try:
         store = ProofStore(store_dir, readonly=dry_run)
     except (StoreError, OSError) as exc:
-        if getattr(exc, "errno", None) == 16:         # EBUSY: taken since the check above
+        if getattr(exc, "errno", None) == errno.EBUSY:      # taken since the check above
             raise _Usage(f"proof store {store_dir} {IN_USE}") from None
         raise _Usage(f"{store_dir}: {exc}") from None
     with store:

@@ -54,7 +54,7 @@ from .metrics import Metrics
 from .priority import ProofPriority
 from .sequencer import Sequencer, by_symbol
 from .snapshot import Snapshot, SnapshotError
-from .store import ProofStore, StoreCorrupt
+from .store import ProofStore, StoreArchived, StoreCorrupt
 
 log = logging.getLogger("zksidecar.recovery")
 
@@ -293,6 +293,9 @@ def _settle(batch: Batch, mark: BatchMark, store: ProofStore, capacity: int,
     if not store.has(mark.symbol, mark.batch_id):
         out.todo.append(batch)
         return
+    if store.archived(mark.symbol, mark.batch_id):
+        out.stored += 1         # proven; retention removed the bytes (docs/STORE.md)
+        return
     try:
         public = proof_file.decode_public(store.get(mark.symbol, mark.batch_id))
     except (StoreCorrupt, ProofFormatError) as exc:
@@ -326,9 +329,9 @@ def _rebuild(batch_id: int, symbol: int, held: _Held, journal: Journal, store: P
                              f"end at {shadow.next_batch_id - 1}: batches in between are missing")
     try:
         proof = proof_file.decode(store.get(symbol, batch_id))
-    except (StoreCorrupt, ProofFormatError) as exc:
+    except (StoreCorrupt, StoreArchived, ProofFormatError) as exc:
         raise ReplayMismatch(f"{where}: the journal lost its records and its stored proof is "
-                             f"damaged ({exc}); nothing can prove it again") from None
+                             f"damaged or archived ({exc}); nothing can prove it again") from None
     public = proof.public
     if (public.trace_length, 1 << public.log2_capacity) != (shadow.trace_length,
                                                            shadow.book.capacity):

@@ -152,6 +152,22 @@ class LogUp:
         self.groups = [self.fractions[i: i + group_size]
                        for i in range(0, len(self.fractions), group_size)]
 
+    # ----------------------------------------------------------- soundness --
+    def soundness_degree(self, trace_length: int, public_fractions: int = 0,
+                         public_arity: int = 0) -> int:
+        """D with Pr[a false sum passes] <= D / |F_p^4| over alpha and beta
+        (docs/LOGUP.md, "Soundness error"), for these fractions on every one
+        of `trace_length` rows plus `public_fractions` the verifier sums
+        itself (tuples of at most `public_arity` entries).  With F fractions
+        in all and tuples of at most w entries compressed by powers of beta:
+        beta merges a tuple of the imbalance with another with probability
+        at most (F - 1)(w - 1) / |F_p^4|; then the nonzero rational sum in
+        alpha vanishes, or alpha hits a denominator, with probability at
+        most 2F / |F_p^4|: D = F (w + 1)."""
+        fractions = len(self.fractions) * trace_length + public_fractions
+        arity = max([len(fr.values) for fr in self.fractions] + [public_arity])
+        return fractions * (arity + 1)
+
     # ------------------------------------------------------------- columns --
     @property
     def sum(self) -> str:

@@ -56,7 +56,7 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
     n = air.trace_length
     opts = proof.options
     try:
-        bits = opts.check_security(n, min_security)
+        bits = opts.check_security(n, air.algebraic_degree, min_security)
     except ParameterError as exc:
         raise VerificationError(str(exc)) from None
     if opts.log_blowup < quotient_log_blowup(air):

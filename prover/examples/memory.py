@@ -94,6 +94,7 @@ class MemoryAir(Air):
         ])
         self.arguments = [self.memory, self.timestamps]
         self.aux_columns = logup.aux_columns(*self.arguments)
+        self.lookup_arguments = tuple(self.arguments)
         super().__init__(trace_length)
 
     def transitions(self, f: Frame) -> list[TransitionConstraint]:

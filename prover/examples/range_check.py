@@ -46,6 +46,7 @@ class RangeCheckAir(Air):
             "range", [logup.supply([lambda f: f.periodic("table")], "m")]
             + [logup.consume([v]) for v in self.value_columns])
         self.aux_columns = logup.aux_columns(self.argument)
+        self.lookup_arguments = (self.argument,)
         super().__init__(trace_length)
 
     def transitions(self, f: Frame) -> list[TransitionConstraint]:

@@ -30,7 +30,7 @@ from ..air import Air, BoundaryConstraint, Frame, Segment, TransitionConstraint
 
 
 class RangeCheckAir(Air):
-    num_challenges = 2   # alpha, beta (beta unused for 1-tuples, drawn for uniformity)
+    num_challenges = 1   # alpha (1-tuples need no compression challenge)
 
     def __init__(self, trace_length: int, bits: int = 8, lanes: int = 1):
         if not 1 <= bits <= 20:

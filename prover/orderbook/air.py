@@ -284,39 +284,35 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
     return [op_rows, out_rows, trade_rows]
 
 
-def _table_sum(rows: np.ndarray, alpha: np.ndarray, beta: Ext) -> np.ndarray:
-    """sum over rows of 1 / (alpha - compress(row)), (4,) Montgomery.  The
+def _table_sum(rows: np.ndarray, alpha: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
+    """sum over rows of 1 / (alpha - compress(row)), (4,) Montgomery, with
+    compress(row) = sum_j coeffs[j] row[j] (coeffs: LogUp.compression_coefficients).  The
     readable definition; derive computes the same sum over all three tables
     at once (_public_sum), and tests hold the two equal."""
     if len(rows) == 0:
         return np.zeros(4, dtype=np.uint32)
     n = len(rows)
     acc = E.from_base(F.encode(rows[:, 0]))
-    power = Ext(1)
     for j in range(1, rows.shape[1]):
-        power = power * beta
-        pw = np.ascontiguousarray(np.broadcast_to(power.to_mont(), (n, 4)))
+        pw = np.ascontiguousarray(np.broadcast_to(coeffs[j], (n, 4)))
         acc = E.add(acc, E.mul_base(pw, F.encode(rows[:, j])))
     d = E.sub(np.ascontiguousarray(np.broadcast_to(alpha, (n, 4))), acc)
     return (np.sum(E.inv(d).astype(np.uint64), axis=0) % F.P).astype(np.uint32)
 
 
-def _public_sum(tables: list[np.ndarray], alpha: np.ndarray, beta: Ext) -> np.ndarray:
+def _public_sum(tables: list[np.ndarray], alpha: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
     """sum over the rows of every table of 1 / (alpha - compress(row)), (4,)
     Montgomery: the sum of _table_sum over the tables, in four C calls per
-    table: compress(row) = sum_j beta^j row[j] for every row is one
-    combine_rows (with -beta^j, so alpha - compress is one add), then one
+    table: compress(row) = sum_j coeffs[j] row[j] for every row is one
+    combine_rows (with -coeffs[j], so alpha - compress is one add), then one
     batch inversion."""
     width = max(t.shape[1] for t in tables)
-    coeffs, power = [], Ext(1)
-    for _ in range(width):
-        coeffs.append((-power).c)
-        power = power * beta
+    negated = (-F.decode(np.ascontiguousarray(coeffs[:width])).astype(np.int64)) % F.P
     # combine_rows multiplies in Montgomery form, a * b / 2^32: canonical
     # rows (x, read as the Montgomery form of x / 2^32) against coefficients
     # encoded twice (c 2^64) give x c 2^32, the Montgomery form of x c, with
     # no pass to encode the rows
-    twice = E.encode(E.encode(np.array(coeffs, dtype=np.uint32)))
+    twice = E.encode(E.encode(negated.astype(np.uint32)))
     total = np.zeros(4, dtype=np.uint64)       # below 2^31 per row: no overflow
     for t in tables:
         if len(t) == 0:
@@ -393,7 +389,9 @@ def algebraic_degree(trace_length: int) -> int:
 
 
 class OrderBookAir(Air):
-    num_challenges = 2          # alpha, beta of the LogUp sum
+    #: alpha, then one compression challenge per tuple entry after the first
+    #: (the widest tuple, a memory access, has 11): the LogUp sum's
+    num_challenges = 11
     derived_values = ("public_sum",)
 
     def __init__(self, trace_length: int, log2_capacity: int, ops: np.ndarray,
@@ -418,6 +416,9 @@ class OrderBookAir(Air):
         self.lu = logup.LogUp("lu", fractions_for(trace_length), alpha=0, beta=1, target=self._target)
         self.aux_columns = self.lu.columns
         self.lookup_arguments = (self.lu,)
+        if self.lu.challenges_used != self.num_challenges:
+            raise AssertionError(f"the LogUp sum uses {self.lu.challenges_used} challenges, "
+                                 f"num_challenges says {self.num_challenges}")
         super().__init__(trace_length, {"log2_capacity": log2_capacity, "ops": len(ops),
                                         "trades": len(trades)})
 
@@ -440,8 +441,8 @@ class OrderBookAir(Air):
         return -f.derived("public_sum")
 
     def derive(self, challenges):
-        alpha, beta = challenges[0], Ext.from_mont(challenges[1])
-        return {"public_sum": Ext.from_mont(_public_sum(self.tables, alpha, beta))}
+        coeffs = self.lu.compression_coefficients(challenges, PUBLIC_ARITY)
+        return {"public_sum": Ext.from_mont(_public_sum(self.tables, challenges[0], coeffs))}
 
     def build_aux(self, main, challenges):
         return logup.build_aux(self, [self.lu], main, challenges)

@@ -38,8 +38,9 @@ def grinding_bits(security_bits: int, trace_length: int) -> int:
     and Merkle paths to open, the same at any length.  Capping 2^g at the
     trace length keeps the search under one hash per trace row, a small
     fraction of the tens of compressions per row its Merkle trees cost, so on a
-    short trace (a one-operation proof: 2^10 rows, where 16 bits took ~2 ms,
-    a tenth of the proof) a few more queries buy the same security, and
+    short trace (a one-operation proof at capacity 2^10: 2^11 rows, where 16
+    bits took ~2 ms, a tenth of the proof) a few more queries buy the same
+    security, and
     from 2^16 rows on the parameters are those of a long trace (16 bits,
     the fewest queries)."""
     return min(GRINDING_BITS, security_bits, max(trace_length.bit_length() - 1, 0))

@@ -103,6 +103,8 @@ class ProofOptions:
             if longest >= 0:
                 fix = (f"the extension field caps the algebraic degree: at blowup 2^{self.log_blowup} "
                        f"no trace longer than 2^{longest} rows reaches it")
+            elif min(self._query_bits(), HASH_COLLISION_BITS) - 1 >= min_bits:
+                fix = "the extension field caps the algebraic degree: no trace length reaches it"
             else:
                 fix = "raise num_queries, grinding_bits or log_blowup, or lower the requirement"
             raise ParameterError(f"these parameters give {bits} bits of conjectured security at "
@@ -123,8 +125,12 @@ class ProofOptions:
             if min(options._query_bits(), HASH_COLLISION_BITS) - 1 >= bits:
                 break
         else:
+            options = None
+        if options is None or (algebraic_degree is not None
+                               and options.max_log_trace(bits, algebraic_degree) < 0):
             raise ParameterError(f"{bits} bits of conjectured security are out of reach at blowup "
-                                 f"2^{log_blowup} (the queries and SHA-256 cap what is bought)")
+                                 f"2^{log_blowup} at any trace length (the extension field and "
+                                 f"SHA-256 cap what queries buy)")
         if trace_length is not None:
             if algebraic_degree is None:
                 raise TypeError("for_security at a trace length needs the AIR's algebraic_degree")

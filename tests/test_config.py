@@ -271,7 +271,7 @@ def test_security_out_of_reach_at_the_trace_is_refused(state, host):
     assert "give 94 bits" in msg and "no trace longer than 2^16 rows reaches it" in msg
     assert "a smaller [book] capacity or [batch] max_batch_size makes the trace shorter" in msg
     msg = one_problem(state, host, "[workers] security_bits", workers={"security_bits": 128})
-    assert "out of reach at blowup 2^1 (the queries and SHA-256" in msg and "shorter" not in msg
+    assert "out of reach at blowup 2^1 at any trace length" in msg and "shorter" not in msg
     load(None, settings(state, workers={"security_bits": 105}), host=host)
 
 

@@ -19,6 +19,7 @@ named after the rule of docs/STATEMENT.md they enforce; debug mode
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -376,6 +377,7 @@ def fractions_for(trace_length: int) -> list:
     return fr
 
 
+@functools.lru_cache(maxsize=32)
 def algebraic_degree(trace_length: int) -> int:
     """OrderBookAir.algebraic_degree, from the trace length alone (the
     parameter chooser and a verifier's check_claims have no AIR yet): d*N

@@ -37,7 +37,7 @@ from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import manifest, proof_file, verify_report
 from zksidecar.prover.orderbook.batch import ChainCheck, ChainPoint, ChainSegment, Checked
 from zksidecar.prover.orderbook.verify_report import SymbolRecord
-from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH, proof_options
+from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH, conjectured_security, proof_options
 from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.verify import VerificationError
@@ -99,7 +99,7 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
         return 2
     os.makedirs(out_dir, exist_ok=True)
     print(f"{len(ops):,} operations in batches of up to {batch_size}, capacity {capacity}, "
-          f"trace length {trace_length}, {options.conjectured_security(trace_length)} bits", file=out)
+          f"trace length {trace_length}, {conjectured_security(options, trace_length)} bits", file=out)
     print(f"{'batch':>6} {'ops':>6} {'trades':>7} {'prove s':>8} {'KiB':>7}  post root", file=out)
     seen = np.zeros(batch_size, np.int64)
     for start in range(0, len(ops) + batch_size, batch_size):

@@ -31,7 +31,7 @@ from ..air import Air, BoundaryConstraint, Frame, Segment, TransitionConstraint
 
 
 class RangeCheckAir(Air):
-    num_challenges = 2   # alpha, beta (beta unused for 1-tuples, drawn for uniformity)
+    num_challenges = 1   # alpha (1-tuples need no compression challenge)
 
     def __init__(self, trace_length: int, bits: int = 8, lanes: int = 1):
         if not 1 <= bits <= 20:
@@ -47,6 +47,7 @@ class RangeCheckAir(Air):
             "range", [logup.supply([lambda f: f.periodic("table")], "m")]
             + [logup.consume([v]) for v in self.value_columns])
         self.aux_columns = logup.aux_columns(self.argument)
+        self.lookup_arguments = (self.argument,)
         super().__init__(trace_length)
 
     def transitions(self, f: Frame) -> list[TransitionConstraint]:

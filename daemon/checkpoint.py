@@ -17,6 +17,9 @@ Retention: journal segments wholly before the oldest snapshot kept, last
 written more than `retain_s` seconds ago (journal.retain), are removed.
 Every operation in them is in a proven batch, was refused, or waits in a
 snapshot (records past a gap, streams not started); no replay reads them.
+Store segments whose proofs are all older than `store_retain_s`
+(store.retain) are removed too, by the store's own rules
+(ProofStore.plan_retention): their batches stay proven in its index.
 """
 from __future__ import annotations
 
@@ -27,7 +30,7 @@ import time
 from . import snapshot
 from .journal import Journal, JournalError
 from .snapshot import Snapshot, SnapshotError
-from .store import ProofStore
+from .store import ProofStore, StoreError
 
 log = logging.getLogger("zksidecar.checkpoint")
 
@@ -37,10 +40,11 @@ class Checkpoints:
 
     def __init__(self, journal: Journal, store: ProofStore, capacity: int, trace_length: int,
                  every_ops: int, every_s: float, retain_s: float = math.inf,
-                 group: str | int | None = None):
+                 group: str | int | None = None, store_retain_s: float = math.inf):
         self.journal, self.store, self.group = journal, store, group
         self.capacity, self.trace_length = capacity, trace_length
         self.every_ops, self.every_s, self.retain_s = every_ops, every_s, retain_s
+        self.store_retain_s = store_retain_s
         self.written = self.failed = 0
         self.last_error: str | None = None
         self.last_position: tuple[int, int] | None = None
@@ -128,7 +132,23 @@ class Checkpoints:
                 log.info("journal retention: removed %d segment(s), %s .. %s (every operation "
                          "in them proven, older than journal.retain)", len(gone), gone[0], gone[-1])
             removed += gone
+        removed += self.prune_store()
         return removed
+
+    def prune_store(self) -> list[str]:
+        """The store segments store.retain lets go (none under "forever")."""
+        if not math.isfinite(self.store_retain_s):
+            return []
+        try:
+            plan = self.store.plan_retention(older_than_s=self.store_retain_s)
+            self.store.remove_segments(plan)
+        except StoreError as exc:
+            log.error("store retention: %s; the next checkpoint tries again", exc)
+            return []
+        if plan.segments:
+            log.info("store retention: removed %d segment(s) (%d proofs older than store.retain; "
+                     "their batches stay proven in the index)", len(plan.segments), plan.proofs)
+        return [self.store.segment_path(n) for n in plan.segments]
 
     def status(self) -> dict:
         return {"written": self.written, "failed": self.failed, "kept": len(self._kept),

@@ -166,6 +166,12 @@ DASK_KEYS = ("scheduler", "max_in_flight", "tls_ca_file", "tls_client_cert", "tl
 class StoreConfig:
     dir: str = "./var/proofs"
     fsync: bool = True
+    retain: str = "forever"             # segments whose proofs are all older are removed at checkpoints
+
+    @property
+    def retain_s(self) -> float:
+        """store.retain in seconds (inf: "forever")."""
+        return parse_duration(self.retain)
 
 
 @dataclass(frozen=True)
@@ -399,6 +405,10 @@ class Config:
             parse_duration(self.journal.retain)
         except ValueError as exc:
             p.append(_msg("journal.retain", str(exc), self.journal.retain))
+        try:
+            parse_duration(self.store.retain)
+        except ValueError as exc:
+            p.append(_msg("store.retain", str(exc), self.store.retain))
         need(_pow2(b.capacity) and BOOK_MIN_CAPACITY <= b.capacity <= BOOK_MAX_CAPACITY,
              "book.capacity", f"must be a power of two from {BOOK_MIN_CAPACITY} to "
              f"2^{BOOK_MAX_CAPACITY.bit_length() - 1}", b.capacity)

@@ -95,8 +95,11 @@ STORE_INDEX_DTYPE = record_dtype([
     ("length", "<u4", 24),
     ("data_crc", "<u4", 28),
     ("entry_crc", "<u4", 32),
-    ("reserved", "<u4", 36),
+    ("state", "<u4", 36),
 ], 40)
+#: STORE_INDEX state of a proof whose segment was removed (`zksidecar store
+#: prune|archive`): the bytes "ARCV"; 0 is a proof in its segment
+STORE_ARCHIVED = 0x56435241
 
 SNAPSHOT_HEADER_DTYPE = record_dtype([
     ("magic", "<u4", 0),
@@ -169,11 +172,11 @@ def store_header(symbol: int, batch_id: int, length: int, data_crc: int) -> byte
 
 
 def index_entry(symbol: int, segment: int, batch_id: int, offset: int, length: int,
-                data_crc: int) -> bytes:
+                data_crc: int, state: int = 0) -> bytes:
     """One 40-byte index entry, its own checksum filled in."""
     return _sealed(STORE_INDEX.pack(symbol=symbol, segment=segment, batch_id=batch_id,
                                     offset=offset, length=length, data_crc=data_crc, entry_crc=0,
-                                    reserved=0), INDEX_CRC_AT)
+                                    state=state), INDEX_CRC_AT)
 
 
 # ------------------------------------------------------------ reading --
@@ -279,31 +282,26 @@ class EntryWalk:
             at = self.end = end
 
 
+def segment_files(directory: str, prefix: str, suffix: str) -> list[tuple[int, str]]:
+    """(number, file name) of each `prefix`-NNNNNN`suffix` in `directory`,
+    in order, gaps and all."""
+    pat = re.compile(re.escape(prefix) + r"-(\d{6,})" + re.escape(suffix) + "$")
+    return sorted((int(m.group(1)), name) for name in os.listdir(directory)
+                  if (m := pat.match(name)))
+
+
 def numbered_segments(directory: str, prefix: str, suffix: str,
                       error: Callable[[str, int, str], Exception]) -> list[tuple[int, str]]:
     """(number, path) of each `prefix`-NNNNNN`suffix` in `directory`, in
     order, from the lowest number there (segments before it were removed
     on purpose: journal retention); a missing number after it is an error
     (a segment was lost)."""
-    pat = re.compile(re.escape(prefix) + r"-(\d{6,})" + re.escape(suffix) + "$")
-    found = sorted((int(m.group(1)), name) for name in os.listdir(directory)
-                   if (m := pat.match(name)))
+    found = segment_files(directory, prefix, suffix)
     for k, (n, name) in enumerate(found):
         if n != found[0][0] + k:
             raise error(os.path.join(directory, name), 0, f"segment {n} where {found[0][0] + k} "
                         "was expected (a segment file is missing)")
     return [(n, os.path.join(directory, name)) for n, name in found]
-
-
-def list_segments(directory: str, prefix: str, suffix: str,
-                  error: Callable[[str, int, str], Exception]) -> list[str]:
-    """The paths of `prefix`-NNNNNN`suffix` in `directory`, in order, from
-    segment 0; a missing number is an error (a segment was lost)."""
-    found = numbered_segments(directory, prefix, suffix, error)
-    if found and found[0][0] != 0:
-        raise error(found[0][1], 0, f"segment {found[0][0]} where 0 was expected (a segment "
-                    "file is missing)")
-    return [path for _, path in found]
 
 
 def segment_name(directory: str, prefix: str, suffix: str, number: int) -> str:

@@ -54,7 +54,7 @@ from .metrics import Metrics
 from .priority import ProofPriority
 from .sequencer import Sequencer, by_symbol
 from .snapshot import Snapshot, SnapshotError
-from .store import ProofStore, StoreCorrupt
+from .store import ProofStore, StoreArchived, StoreCorrupt
 
 log = logging.getLogger("zksidecar.recovery")
 
@@ -325,12 +325,19 @@ def _marks_before(newest: Snapshot, frontier: Snapshot | None, journal: Journal,
                  "journal when a worker takes it", out.unproven - before, where)
 
 
+#: _stored's answer for a batch whose proof retention archived: proven
+ARCHIVED = object()
+
+
 def _stored(mark: BatchMark, store: ProofStore, out: Recovered):
     """The public inputs of the batch's sound proof in the store, checked to
-    cover the mark's operations; None if there is none or it is damaged
-    (counted: it is proven again, the new proof superseding it)."""
+    cover the mark's operations; ARCHIVED if retention removed a proof's
+    bytes; None if there is none or it is damaged (counted: it is proven
+    again, the new proof superseding it)."""
     if not store.has(mark.symbol, mark.batch_id):
         return None
+    if store.archived(mark.symbol, mark.batch_id):
+        return ARCHIVED         # proven; retention removed the bytes (docs/STORE.md)
     try:
         public = proof_file.decode_public(store.get(mark.symbol, mark.batch_id))
     except (StoreCorrupt, ProofFormatError) as exc:
@@ -353,6 +360,8 @@ def _settle_mark(mark: BatchMark, store: ProofStore, out: Recovered) -> None:
     public = _stored(mark, store, out)
     if public is None:
         out.add(mark)
+    elif public is ARCHIVED:
+        out.stored += 1
     elif (public.symbol, public.batch_id) != (mark.symbol, mark.batch_id):
         raise ReplayMismatch(f"symbol {mark.symbol}: batch {mark.batch_id}: its stored proof is "
                              f"of symbol {public.symbol} batch {public.batch_id}")
@@ -366,6 +375,9 @@ def _settle(batch: Batch, mark: BatchMark, store: ProofStore, capacity: int,
     public = _stored(mark, store, out)     # Sequencer.replay made the batch the mark's range
     if public is None:
         out.add(batch)
+        return
+    if public is ARCHIVED:
+        out.stored += 1
         return
     where = f"symbol {mark.symbol}: batch {mark.batch_id}"
     if (public.symbol, public.batch_id, public.trace_length, 1 << public.log2_capacity) != \
@@ -388,9 +400,9 @@ def _rebuild(batch_id: int, symbol: int, held: _Held, journal: Journal, store: P
                              f"end at {shadow.next_batch_id - 1}: batches in between are missing")
     try:
         proof = proof_file.decode(store.get(symbol, batch_id))
-    except (StoreCorrupt, ProofFormatError) as exc:
+    except (StoreCorrupt, StoreArchived, ProofFormatError) as exc:
         raise ReplayMismatch(f"{where}: the journal lost its records and its stored proof is "
-                             f"damaged ({exc}); nothing can prove it again") from None
+                             f"damaged or archived ({exc}); nothing can prove it again") from None
     public = proof.public
     if (public.trace_length, 1 << public.log2_capacity) != (shadow.trace_length,
                                                            shadow.book.capacity):

@@ -90,7 +90,8 @@ class Service:
             self.checkpoints = Checkpoints(self.journal, self.store, c.book.capacity,
                                            self.trace_length, c.journal.snapshot_every_ops,
                                            c.journal.snapshot_every_s, c.journal.retain_s,
-                                           group=c.state.group or None)
+                                           group=c.state.group or None,
+                                           store_retain_s=c.store.retain_s)
             self.checkpoints.prune()
             self.consumer, self.completions = _open_rings(c.ring)
             opened.callback(self.consumer.close)
@@ -230,7 +231,7 @@ class Service:
             "unstarted_ops": seq.unstarted,
             "proofs_in_flight": live["proofs_in_flight"],
             "behind": live["behind"],
-            "store": {"proofs": len(self.store)},
+            "store": {"proofs": len(self.store), "archived": self.store.archived_count()},
             "completions_waiting": live["completions_waiting"],
             "ingest_healthy": live["ingest_healthy"],
             "blocked": [why for why in live["blocked"].values() if why],

@@ -9,15 +9,27 @@ index is checked against it on open and rebuilt from it where it is missing,
 torn or wrong.  A put writes the data (and fsyncs it), then the index entry;
 a put that fails, a full disk included, is undone, so the store is exactly
 as before.  `zksidecar verify --store DIR` (tools/proofs.py) reads it.
+
+Retention (`zksidecar store prune|archive`, `store.retain`) removes whole
+segments whose proofs are old: their index entries stay, marked ARCHIVED,
+so the store still knows every batch it proved (has(), proven_through())
+and trusts an archived one on its index entry's own checksum; get() of one
+raises StoreArchived.  The index is then the only record of those proofs:
+it is rewritten whole (a new file renamed over it) before any segment goes,
+and a store whose segments are missing without ARCHIVED entries naming them
+is corrupt, never silently smaller (docs/STORE.md, "Retention of proofs").
 """
 from __future__ import annotations
 
 import bisect
 import contextlib
+import dataclasses
 import errno
 import logging
+import math
 import os
 import threading
+import time
 from dataclasses import dataclass
 
 from ..engine.records import NO_PROOF
@@ -48,6 +60,11 @@ class StoreCorrupt(fm.CorruptEntryMixin, StoreError):
     what = "proof store entry"
 
 
+class StoreArchived(StoreError):
+    """get() of a proof whose segment retention removed (its index entry
+    stays: the batch is proven, its bytes are no longer here)."""
+
+
 @dataclass(frozen=True)
 class Location:
     """Where one proof lies: its data entry header is at `offset` of
@@ -59,6 +76,7 @@ class Location:
     offset: int
     length: int
     crc: int
+    archived: bool = False      # its segment was removed by retention
 
     @property
     def end(self) -> int:
@@ -81,6 +99,20 @@ def _entry_problem(loc: Location, raw: bytes, whole: bool) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class RetentionPlan:
+    """What retention would remove: segment numbers, and per symbol the
+    batches (first, last, count) that become archived; `bytes` on disk."""
+
+    segments: tuple[int, ...]
+    batches: dict[int, tuple[int, int, int]]
+    bytes: int
+
+    @property
+    def proofs(self) -> int:
+        return sum(n for _, _, n in self.batches.values())
+
+
 class ProofStore:
     """An open proof store directory.  One writer at a time (its LOCK file);
     `readonly=True` opens without the lock and without repairing anything,
@@ -99,6 +131,7 @@ class ProofStore:
         self._entries: list[Location] = []
         self._number: dict[tuple[int, int], int] = {}
         self._batches: dict[int, list[int]] = {}
+        self._archived: int | None = None   # archived_count(), counted once (retention resets it)
         self._lock = threading.Lock()
         self._fd = self._index_fd = self._lock_fd = -1
         if readonly:
@@ -118,7 +151,7 @@ class ProofStore:
 
     # -------------------------------------------------------------- open --
 
-    def _segment_path(self, number: int) -> str:
+    def segment_path(self, number: int) -> str:
         return fm.segment_name(self.directory, PREFIX, SUFFIX, number)
 
     @property
@@ -126,15 +159,22 @@ class ProofStore:
         return os.path.join(self.directory, INDEX_NAME)
 
     def _open(self) -> None:
-        paths = fm.list_segments(self.directory, PREFIX, SUFFIX, StoreCorrupt)
-        sizes = [os.path.getsize(p) for p in paths]
+        present = {n: os.path.join(self.directory, name)
+                   for n, name in fm.segment_files(self.directory, PREFIX, SUFFIX)}
+        sizes = {n: os.path.getsize(p) for n, p in present.items()}
         try:
             with open(self._index_path, "rb") as f:
                 raw = f.read()
         except FileNotFoundError:
             raw = b""
-        kept, why = self._check_index(raw, paths, sizes)
-        new = self._scan_data(paths, sizes)
+        kept, why = self._check_index(raw, present, sizes)
+        self._check_archived()
+        pending = self._pending_removal(present)
+        for number in pending:                  # an interrupted prune: not data any more
+            del present[number], sizes[number]
+        new = self._scan_data(present, sizes)
+        last = max([*present, *(loc.segment for loc in self._entries[-1:])], default=-1)
+        self._segment = last
         if self.readonly:
             return
         if why or new:
@@ -142,13 +182,11 @@ class ProofStore:
                     + (why or "the data holds proofs the index does not list") + ")")
             log.warning("proof store repair: %s", note)
             self.repairs.append(note)
-        if not paths:
-            self._segment = -1
+        if last not in present:
             self._new_segment()
         else:
-            self._segment = len(paths) - 1
-            self._fd = os.open(paths[-1], os.O_RDWR | os.O_CLOEXEC)
-            self._size = sizes[-1]
+            self._fd = os.open(present[last], os.O_RDWR | os.O_CLOEXEC)
+            self._size = sizes[last]
         self._index_fd = perms.open_or_create(self._index_path, os.O_RDWR | os.O_CLOEXEC, self._group)
         if why or new:
             os.ftruncate(self._index_fd, kept * INDEX_SIZE)
@@ -158,14 +196,50 @@ class ProofStore:
                              StoreFull, StoreError)
             if self.fsync:
                 os.fsync(self._index_fd)
+        if pending:
+            self._unlink_segments(pending)
+            note = (f"removed segment(s) {', '.join(map(str, pending))}, whose proofs the index "
+                    "already marks archived (a prune was interrupted)")
+            log.warning("proof store repair: %s", note)
+            self.repairs.append(note)
+
+    def _pending_removal(self, present: dict[int, str]) -> list[int]:
+        """Segments still on disk whose every index entry is archived (a
+        prune that stopped between its index and its unlinks); a segment
+        with archived and live entries is corrupt."""
+        state: dict[int, set[bool]] = {}
+        for loc in self._entries:
+            state.setdefault(loc.segment, set()).add(loc.archived)
+        for number, flags in state.items():
+            if number in present and flags == {True, False}:
+                raise StoreCorrupt(self._index_path, 0, f"segment {number} holds archived and live "
+                                   "proofs: the index was changed by something other than a prune")
+        return sorted(n for n, flags in state.items() if n in present and flags == {True})
+
+    def _check_archived(self) -> None:
+        """Every symbol's archived batches are a prefix of its batches, and
+        never its newest (retention's rules): otherwise the index is not
+        one retention wrote."""
+        for symbol, ids in self._batches.items():
+            flags = [self._entries[self._number[symbol, b]].archived for b in ids]
+            bad = ids[-1] if flags[-1] else next(
+                (b for k, (b, f) in enumerate(zip(ids, flags)) if f and not all(flags[:k])), None)
+            if bad is not None:
+                raise StoreCorrupt(self._index_path, self._number[symbol, bad] * INDEX_SIZE,
+                                   f"symbol {symbol} batch {bad} is archived out of order (retention "
+                                   "archives the oldest batches of a symbol, never its newest)")
 
     @staticmethod
     def _index_bytes(loc: Location) -> bytes:
-        return fm.index_entry(loc.symbol, loc.segment, loc.batch_id, loc.offset, loc.length, loc.crc)
+        return fm.index_entry(loc.symbol, loc.segment, loc.batch_id, loc.offset, loc.length, loc.crc,
+                              fm.STORE_ARCHIVED if loc.archived else 0)
 
-    def _check_index(self, raw: bytes, paths: list[str], sizes: list[int]) -> tuple[int, str | None]:
+    def _check_index(self, raw: bytes, present: dict[int, str],
+                     sizes: dict[int, int]) -> tuple[int, str | None]:
         """Keep the index entries that agree with the data, up to the first
-        that does not: (how many, why the rest was dropped or None)."""
+        that does not: (how many, why the rest was dropped or None).  An
+        archived entry cannot be rebuilt from the data: one among those
+        dropped makes the store corrupt instead."""
         count = len(raw) // INDEX_SIZE
         why = f"a torn entry of {len(raw) % INDEX_SIZE} bytes" if len(raw) % INDEX_SIZE else None
         with contextlib.ExitStack() as files:     # each segment opened once, however many proofs
@@ -173,36 +247,56 @@ class ProofStore:
 
             def file(number: int):
                 if number not in opened:
-                    opened[number] = files.enter_context(open(paths[number], "rb"))
+                    opened[number] = files.enter_context(open(present[number], "rb"))
                 return opened[number]
 
-            return self._index_prefix(raw, count, why, paths, sizes, file)
+            kept, why = self._index_prefix(raw, count, why, present, sizes, file)
+        for k in range(kept, count):
+            chunk = raw[k * INDEX_SIZE:(k + 1) * INDEX_SIZE]
+            e = fm.STORE_INDEX.unpack(chunk)
+            if e.state == fm.STORE_ARCHIVED and fm.crc32(chunk[:fm.INDEX_CRC_AT]) == e.entry_crc:
+                raise StoreCorrupt(self._index_path, kept * INDEX_SIZE, f"{why}; entry {k} after it "
+                                   "is an archived proof, which the data cannot give back")
+        return kept, why
 
-    def _index_prefix(self, raw, count, why, paths, sizes, file) -> tuple[int, str | None]:
+    def _index_prefix(self, raw, count, why, present, sizes, file) -> tuple[int, str | None]:
         # where the next entry must start: entries tile the data with no gaps
+        # (a removed segment's size is unknown: its successor starts at byte 0)
         seg, off = 0, 0
+        last = max(present, default=-1)
+        any_archived = False
         for k in range(count):
             chunk = raw[k * INDEX_SIZE:(k + 1) * INDEX_SIZE]
             e = fm.STORE_INDEX.unpack(chunk)
             sym, bid, segment = e.symbol, e.batch_id, e.segment
-            loc = Location(sym, bid, segment, e.offset, e.length, e.data_crc)
-            if fm.crc32(chunk[:fm.INDEX_CRC_AT]) != e.entry_crc or e.reserved:
+            archived = e.state == fm.STORE_ARCHIVED
+            loc = Location(sym, bid, segment, e.offset, e.length, e.data_crc, archived)
+            if fm.crc32(chunk[:fm.INDEX_CRC_AT]) != e.entry_crc or e.state not in (0, fm.STORE_ARCHIVED):
                 return k, f"entry {k} fails its checksum"
-            if seg < len(paths) and segment == seg + 1 and off == sizes[seg]:
+            if segment == seg + 1 and (seg not in present or k and self._entries[-1].archived
+                                       or off == sizes[seg]):
                 seg, off = segment, 0        # the previous segment ends exactly there
-            if (segment, e.offset) != (seg, off) or segment >= len(paths) or loc.end > sizes[segment]:
+            if not archived and segment not in present and (segment < last or any_archived):
+                raise StoreCorrupt(self.segment_path(segment), 0, "this segment is missing and "
+                                   f"the index (entry {k}) does not record its proofs as archived "
+                                   "(a segment file was lost)")
+            if (segment, e.offset) != (seg, off) or (
+                    not archived and (segment not in present or loc.end > sizes[segment])):
                 return k, f"entry {k} does not follow the previous one in the data"
-            if (sym, bid) in self._number and not self._damaged(self._entries[self._number[sym, bid]],
-                                                                 file):
+            earlier = self._number.get((sym, bid))
+            if earlier is not None and not self._entries[earlier].archived and not archived \
+                    and not self._damaged(self._entries[earlier], file):
                 return k, f"entry {k} repeats symbol {sym} batch {bid}, whose proof is sound"
-            problem = self._check_data(loc, file(segment), whole=(segment == len(paths) - 1
-                                                                  and loc.end == sizes[segment]))
-            if problem and not (problem == HEADER_DAMAGED and k + 1 < count):
-                # (a damaged header with entries after it: the index says where it
-                # ends, so it is kept, damaged, to be superseded)
-                return k, f"entry {k}: {problem}"
+            if not archived:
+                problem = self._check_data(loc, file(segment), whole=(segment == last
+                                                                      and loc.end == sizes[segment]))
+                if problem and not (problem == HEADER_DAMAGED and k + 1 < count):
+                    # (a damaged header with entries after it: the index says where it
+                    # ends, so it is kept, damaged, to be superseded)
+                    return k, f"entry {k}: {problem}"
             self._add(loc)
             off = loc.end
+            any_archived = any_archived or archived
         return count, why
 
     @staticmethod
@@ -225,29 +319,36 @@ class ProofStore:
         return _entry_problem(loc, f.read(fm.HEADER_SIZE + loc.length), True) is not None
 
     def _read_whole(self, loc: Location) -> bytes:
-        with open(self._segment_path(loc.segment), "rb") as f:
+        with open(self.segment_path(loc.segment), "rb") as f:
             f.seek(loc.offset)
             return f.read(fm.HEADER_SIZE + loc.length)
 
-    def _scan_data(self, paths: list[str], sizes: list[int]) -> bool:
+    def _scan_data(self, present: dict[int, str], sizes: dict[int, int]) -> bool:
         """Index the data entries after the last one the index vouched for;
         a torn tail of the last segment is truncated (unless read-only).
         True if any entry was found."""
         last = self._entries[-1] if self._entries else None
-        seg, start = (last.segment, last.end) if last else (0, 0)
+        seg, start = (0, 0) if last is None else (last.segment + 1, 0) if last.archived \
+            else (last.segment, last.end)
+        final = max(present, default=-1)
         found = False
-        for number in range(seg, len(paths)):
-            path = paths[number]
+        for number in range(seg, final + 1):
+            if number not in present:
+                raise StoreCorrupt(self.segment_path(number), 0, "this segment is missing and the "
+                                   "index does not record its proofs as archived (a segment file "
+                                   "was lost, or index.zki was lost after a prune)")
+            path = present[number]
             with open(path, "rb") as f:
                 def read(o, n, f=f):
                     f.seek(o)
                     return f.read(n)
                 walk = fm.EntryWalk(read, sizes[number], fm.STORE_LAYOUT, path,
-                                    number == len(paths) - 1, StoreCorrupt,
+                                    number == final, StoreCorrupt,
                                     start if number == seg else 0, damaged_payloads=True)
                 for at, h, data in walk:
                     key = (h.symbol, h.batch_id)
-                    if key in self._number and _entry_problem(
+                    if key in self._number and not self._entries[self._number[key]].archived \
+                            and _entry_problem(
                             earlier := self._entries[self._number[key]],
                             self._read_whole(earlier), True) is None:
                         raise StoreCorrupt(path, at, f"a second proof of symbol {h.symbol} batch "
@@ -279,7 +380,7 @@ class ProofStore:
 
     def _new_segment(self) -> None:
         number = self._segment + 1
-        path = self._segment_path(number)
+        path = self.segment_path(number)
         try:
             fd = perms.create_file(path, os.O_RDWR | os.O_CLOEXEC, self._group)
         except OSError as exc:
@@ -317,9 +418,9 @@ class ProofStore:
                                  "the most a u32 proof_index can name")
             if self._size and self._size + fm.HEADER_SIZE + len(data) > self.segment_bytes:
                 if self.fsync:
-                    self._durable(self._fd, self._segment_path(self._segment))
+                    self._durable(self._fd, self.segment_path(self._segment))
                 self._new_segment()
-            start, path = self._size, self._segment_path(self._segment)
+            start, path = self._size, self.segment_path(self._segment)
             loc = Location(symbol, batch_id, self._segment, start, len(data), fm.crc32(data))
             header = fm.store_header(symbol, batch_id, len(data), loc.crc)
             end = fm.append_at(self._fd, start, [header, data], path, StoreFull, StoreError)
@@ -366,13 +467,33 @@ class ProofStore:
 
     def _problem(self, symbol: int, batch_id: int) -> str | None:
         loc = self._entries[self.proof_index(symbol, batch_id)]
+        if loc.archived:
+            return None         # trusted on its index entry's checksum: nothing known wrong
         return _entry_problem(loc, self._read_whole(loc), True)
+
+    def archived(self, symbol: int, batch_id: int) -> bool:
+        """Is this batch proven, and its proof removed by retention?"""
+        number = self._number.get((symbol, batch_id))
+        return number is not None and self._entries[number].archived
+
+    def first_kept(self, symbol: int) -> int | None:
+        """The symbol's first batch whose proof the store still holds (the
+        ones before it are archived); None if it has no batches."""
+        ids = self._batches.get(symbol)
+        if not ids:
+            return None
+        return next(b for b in ids if not self._entries[self._number[symbol, b]].archived)
 
     def get(self, symbol: int, batch_id: int) -> bytes:
         """The proof file's bytes, checked against both checksums; a
-        mismatch raises StoreCorrupt naming the file and byte."""
+        mismatch raises StoreCorrupt naming the file and byte, an archived
+        proof StoreArchived."""
         loc = self._entries[self.proof_index(symbol, batch_id)]
-        path = self._segment_path(loc.segment)
+        path = self.segment_path(loc.segment)
+        if loc.archived:
+            raise StoreArchived(errno.ENOENT, f"proof store {self.directory}: symbol {symbol} batch "
+                                f"{batch_id} is archived (segment {loc.segment} was removed by "
+                                "retention); the store keeps only that it was proven")
         with open(path, "rb") as f:
             f.seek(loc.offset)
             raw = f.read(fm.HEADER_SIZE + loc.length)
@@ -397,6 +518,129 @@ class ProofStore:
     def __len__(self) -> int:
         """Batches with a proof (a superseded proof is not counted)."""
         return len(self._number)
+
+    def archived_count(self) -> int:
+        """Batches whose proofs retention removed (counted in len())."""
+        if self._archived is None:
+            self._archived = sum(self._entries[n].archived for n in self._number.values())
+        return self._archived
+
+    # --------------------------------------------------------- retention --
+
+    def plan_retention(self, older_than_s: float | None = None, keep: int | None = None,
+                       symbols: set[int] | None = None, now: float | None = None) -> RetentionPlan:
+        """The segments retention may remove: those whose every proof is of a
+        batch older than `older_than_s` seconds (its segment last written
+        that long ago) or beyond the newest `keep` batches of its symbol (of
+        `symbols` only, if given).  Never the segment being written, never
+        a symbol's newest batch, and never a proof after one that stays: a
+        symbol keeps a whole run of batches, from its first kept to its
+        newest, so its chain verifies from the first kept one."""
+        if keep is not None and keep < 1:
+            raise ValueError(f"keep must be at least 1 (a symbol's newest batch always stays), "
+                             f"got {keep}")
+        now = time.time() if now is None else now
+        with self._lock:
+            present = {loc.segment for loc in self._entries if not loc.archived} - {self._segment}
+            old = set()
+            if older_than_s is not None:
+                for n in present:
+                    with contextlib.suppress(FileNotFoundError):
+                        if os.stat(self.segment_path(n)).st_mtime <= now - older_than_s:
+                            old.add(n)
+            cut: dict[int, int] = {}           # symbol -> its batches below this may go
+            for symbol, ids in self._batches.items():
+                c = ids[-1]
+                if symbols is not None and symbol not in symbols:
+                    c = ids[0]
+                if keep is not None:
+                    c = min(c, ids[max(0, len(ids) - keep)])
+                if older_than_s is not None:
+                    c = min(c, next((b for b in ids if not self._old(symbol, b, old)), c))
+                cut[symbol] = c
+            by_segment: dict[int, list[tuple[int, Location]]] = {}
+            for number, loc in enumerate(self._entries):
+                if loc.segment in present:
+                    by_segment.setdefault(loc.segment, []).append((number, loc))
+            going = {n for n in present if all(loc.batch_id < cut[loc.symbol]
+                                               for _, loc in by_segment.get(n, ()))}
+            while True:                        # a proof that stays keeps the later ones
+                first = {}
+                for symbol, ids in self._batches.items():
+                    first[symbol] = next((b for b in ids if not self._gone(symbol, b, going)),
+                                         math.inf)
+                stay = {n for n in going for number, loc in by_segment[n]
+                        if self._number[loc.symbol, loc.batch_id] == number     # not superseded
+                        and loc.batch_id > first[loc.symbol]}
+                if not stay:
+                    break
+                going -= stay
+            batches = {}
+            for symbol, ids in self._batches.items():
+                newly = [b for b in ids if self._gone(symbol, b, going)
+                         and not self.archived(symbol, b)]
+                if newly:
+                    batches[symbol] = (newly[0], newly[-1], len(newly))
+            size = sum(os.path.getsize(self.segment_path(n)) for n in going
+                       if os.path.exists(self.segment_path(n)))
+            return RetentionPlan(tuple(sorted(going)), batches, size)
+
+    def _old(self, symbol: int, batch_id: int, old: set[int]) -> bool:
+        loc = self._entries[self._number[symbol, batch_id]]
+        return loc.archived or loc.segment in old
+
+    def _gone(self, symbol: int, batch_id: int, going: set[int]) -> bool:
+        loc = self._entries[self._number[symbol, batch_id]]
+        return loc.archived or loc.segment in going
+
+    def remove_segments(self, plan: RetentionPlan) -> None:
+        """Carry out `plan` (plan_retention's, on this store, nothing put
+        since that would change it: a put only adds to the segment being
+        written, which no plan removes): the index is rewritten with their
+        entries archived (a new file, synced, renamed over the old), then
+        the segment files are removed."""
+        if self.readonly or self._fd < 0:
+            raise StoreError(errno.EBADF, f"proof store {self.directory} is "
+                             + ("read-only" if self.readonly else "closed"))
+        going = set(plan.segments)
+        if not going:
+            return
+        with self._lock:
+            if self._segment in going:
+                raise ValueError(f"segment {self._segment} is being written; no plan removes it")
+            entries = [dataclasses.replace(loc, archived=True) if loc.segment in going else loc
+                       for loc in self._entries]
+            tmp = self._index_path + ".new"
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)                 # left by a prune that stopped
+            try:
+                fd = perms.create_file(tmp, os.O_WRONLY | os.O_CLOEXEC, self._group)
+                try:
+                    fm.append_at(fd, 0, [b"".join(map(self._index_bytes, entries))], tmp,
+                                 StoreFull, StoreError)
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                os.rename(tmp, self._index_path)
+                fm.fsync_directory(self.directory)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)
+                if isinstance(exc, StoreError):
+                    raise
+                raise StoreError(exc.errno, f"proof store {self.directory}: cannot rewrite the "
+                                 f"index ({exc.strerror}); nothing was removed") from exc
+            old_fd = self._index_fd
+            self._index_fd = os.open(self._index_path, os.O_RDWR | os.O_CLOEXEC)
+            os.close(old_fd)
+            self._entries, self._archived = entries, None
+            self._unlink_segments(sorted(going))
+
+    def _unlink_segments(self, numbers: list[int]) -> None:
+        for n in numbers:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.segment_path(n))
+        fm.fsync_directory(self.directory)
 
     def _close_fds(self) -> None:
         for name in ("_fd", "_index_fd", "_lock_fd"):

@@ -199,7 +199,9 @@ class Book:
         ops_p = _ops_pointer(ops)
         # room for any one operation, so every call makes progress
         reserve = trace.max_steps(self.capacity)
-        steps = trace.steps(4 * len(ops) + reserve)
+        # not zeroed: the engine clears each record it opens (trace_open in
+        # csrc/engine/engine.c), and only the records it reports are returned
+        steps = np.empty(4 * len(ops) + reserve, dtype=trace.STEP_DTYPE)
         done, written, taken = 0, 0, 0
         while True:
             buf = self._batch_trades
@@ -216,13 +218,13 @@ class Book:
             taken += self._run.steps
             if code == lib.ZK_RUN_OK:
                 # the steps' buffer is this call's own: its head, not a copy
-                # of ~17 MB (the tail was never written, so its zero pages
-                # were never faulted in and hold no memory)
+                # of ~17 MB (the tail was never written, so its pages were
+                # never faulted in and hold no memory)
                 return buf[:written].copy(), steps[:taken]
             if code == lib.ZK_RUN_TRADES_FULL:
                 self._batch_trades = np.concatenate([buf, records.trades(len(buf))])
             else:  # ZK_RUN_STEPS_FULL
-                steps = np.concatenate([steps, trace.steps(len(steps))])
+                steps = np.concatenate([steps, np.empty(len(steps), dtype=trace.STEP_DTYPE)])
 
     def _stream_error(self, code: int, ops: np.ndarray, i: int) -> StreamError:
         op = ops[i]

@@ -145,6 +145,9 @@ class Air(ABC):
     periodic_columns: dict[str, list[int]] = {}
     #: names of the values :meth:`derive` computes
     derived_values: tuple[str, ...] = ()
+    #: the LogUp sums (logup.LogUp) behind the auxiliary columns: their
+    #: soundness degree enters :meth:`algebraic_degree`
+    lookup_arguments: tuple = ()
 
     def __init__(self, trace_length: int, public_values: dict[str, int] | None = None):
         if trace_length < 2 or trace_length & (trace_length - 1):
@@ -266,6 +269,18 @@ class Air(ABC):
     @cached_property
     def max_degree(self) -> int:
         return max([c.degree for c in self.transition_constraints] + [1])
+
+    def algebraic_degree(self, trace_length: int) -> int:
+        """The largest degree, at `trace_length` rows, of a polynomial in a
+        challenge that the proof is sound only off the roots of
+        (docs/SECURITY.md, "Security level"): d*N for the identity checked
+        at the out-of-domain point, and each LogUp sum's Schwartz-Zippel
+        degree (logup.LogUp.soundness_degree; summed: they share the
+        challenges, a union bound).  The constraint combination's
+        (the number of constraints, in alpha) is far below both.
+        params.ProofOptions.conjectured_security takes it."""
+        return max(self.max_degree * trace_length,
+                   sum(a.soundness_degree(trace_length) for a in self.lookup_arguments))
 
     def validate(self) -> None:
         """Check the declaration itself (raises ValueError)."""

@@ -1,5 +1,5 @@
 """What prover and verifier must compute identically: the coset, the
-transcript header, the order of DEEP coefficients, periodic columns.
+transcript header, the DEEP coefficients and their order, periodic columns.
 
 Kept in one place so the two sides cannot drift; everything else the verifier
 does is its own (verify.py).
@@ -66,21 +66,31 @@ def absorb_header(tr: Transcript, air: Air, options: ProofOptions, links: dict) 
             tr.absorb(b"link", link.to_bytes() if link is not None else b"")
 
 
-def deep_coefficients(mats: list[Matrix], gamma: Ext, links: dict[str, Link]):
-    """The DEEP terms grouped by opening point, each column with its own power
-    of gamma, in this order: every matrix at z; trace matrices at w z; linked
-    segments (external with a link, and exported) at their link points, in
-    layout order; a linked segment's group is named after it.  Returns
-    [(point, [(matrix name, coefficients (width, 4) Montgomery), ...]), ...]."""
-    total = 2 * sum(m.width for m in mats) + sum(m.width for m in mats if m.name in links)
-    powers = zpowers(gamma, total)      # gamma^0, gamma^1, ...: one kernel call per bit
+def deep_term_count(mats: list[Matrix], links: dict[str, Link]) -> int:
+    """How many DEEP terms a proof has: every column at z, trace columns at
+    w z, linked segments' columns at their link points."""
+    return (sum(m.width for m in mats) + sum(m.width for m in mats if m.is_trace)
+            + sum(m.width for m in mats if m.name in links))
+
+
+def deep_coefficients(tr: Transcript, mats: list[Matrix], links: dict[str, Link]):
+    """The DEEP coefficients, drawn from the transcript: one independent
+    extension element per term (column, opening point), all in one squeeze,
+    in this order: every matrix at z; trace matrices at w z; linked segments
+    (external with a link, and exported) at their link points, in layout
+    order; a linked segment's group is named after it.  Independent
+    coefficients, not powers of one challenge: with powers, the batching
+    error grows with the number of terms (398 for the order book, 8.6
+    bits; docs/SECURITY.md).  Returns [(point, [(matrix name, coefficients
+    (width, 4) Montgomery), ...]), ...]."""
+    coeffs = tr.challenge_ext(deep_term_count(mats, links))
     used = 0
     groups = []
 
     def take(width: int) -> np.ndarray:
         nonlocal used
         used += width
-        return powers[used - width: used]
+        return coeffs[used - width: used]
 
     groups.append(("z", [(m.name, take(m.width)) for m in mats]))
     groups.append(("next", [(m.name, take(m.width)) for m in mats if m.is_trace]))

@@ -6,8 +6,11 @@ derivatives", 2022): multisets A (with multiplicities m) and B are equal iff
     sum_i m_i / (alpha - a_i)  =  sum_j 1 / (alpha - b_j)
 
 as rational functions of alpha; the verifier draws alpha at random from the
-extension field (Schwartz-Zippel).  Tuples are first compressed with a second
-challenge beta:  (c0, c1, c2, ...) -> c0 + beta*c1 + beta^2*c2 + ...
+extension field (Schwartz-Zippel).  Tuples are first compressed with
+independent challenges, one per entry after the first:
+(c0, c1, c2, ...) -> c0 + beta_1*c1 + beta_2*c2 + ...  (powers of one beta
+would multiply the compression's error by the tuple width: docs/LOGUP.md,
+"Soundness error").
 
 An AIR describes one argument as a list of :class:`Fraction` s, each a signed
 multiplicity over a tuple of expressions of the *current* row:
@@ -78,7 +81,6 @@ from . import constraints as C
 from . import extension as E
 from . import field as F
 from .air import Air, BoundaryConstraint, Frame, MainColumns, TransitionConstraint
-from .domain import zpowers
 from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, const, evaluate, variables
 from .ext_scalar import Ext, ScalarAlgebra
 from .native import ffi, lib
@@ -152,6 +154,43 @@ class LogUp:
         self.groups = [self.fractions[i: i + group_size]
                        for i in range(0, len(self.fractions), group_size)]
 
+    # ----------------------------------------------------------- soundness --
+    def soundness_degree(self, trace_length: int, public_fractions: int = 0,
+                         public_arity: int = 0) -> int:
+        """D with Pr[a false sum passes] <= D / |F_p^4| over the challenges
+        (docs/LOGUP.md, "Soundness error"), for these fractions on every one
+        of `trace_length` rows plus `public_fractions` the verifier sums
+        itself.  With F fractions in all: the compression (one independent
+        challenge per entry, so two distinct tuples differ by a nonzero
+        affine form) merges a tuple of the imbalance with another with
+        probability at most (F - 1) / |F_p^4|; then the nonzero rational sum
+        in alpha vanishes, or alpha hits a denominator, with probability at
+        most 2F / |F_p^4|: D = 3F, whatever the tuples' width."""
+        return 3 * (len(self.fractions) * trace_length + public_fractions)
+
+    @property
+    def arity(self) -> int:
+        """The widest tuple's number of entries."""
+        return max(1, max(len(fr.values) for fr in self.fractions))
+
+    @property
+    def challenges_used(self) -> int:
+        """How many challenges the AIR must draw for this argument: alpha,
+        and beta_1 .. beta_(arity-1) from index `beta` on."""
+        return max(self.alpha, self.beta + self.arity - 2) + 1
+
+    def compression_coefficients(self, challenges: np.ndarray, arity: int | None = None) -> np.ndarray:
+        """(arity, 4) Montgomery: 1, beta_1, ..., beta_(arity-1), the
+        coefficients of a tuple's entries (challenges (k, 4) Montgomery)."""
+        arity = self.arity if arity is None else arity
+        if len(challenges) < self.beta + arity - 1:
+            raise ValueError(f"LogUp {self.name!r}: tuples of {arity} entries need challenges up to "
+                             f"index {self.beta + arity - 2}, the AIR draws {len(challenges)}")
+        out = np.empty((arity, 4), dtype=np.uint32)
+        out[0] = Ext(1).to_mont()
+        out[1:] = challenges[self.beta: self.beta + arity - 1]
+        return out
+
     # ------------------------------------------------------------- columns --
     @property
     def sum(self) -> str:
@@ -176,15 +215,10 @@ class LogUp:
 
     # ---------------------------------------------------------- expressions --
     def _compress(self, f: Frame, values: tuple[Term, ...]) -> Expr:
-        beta = f.challenge(self.beta)
-        acc, power = None, None
-        for v in values:
+        acc = None
+        for j, v in enumerate(values):
             e = term_expr(f, v)
-            if acc is None:
-                acc, power = e, None
-            else:
-                power = beta if power is None else power * beta
-                acc = acc + power * e
+            acc = e if acc is None else acc + f.challenge(self.beta + j - 1) * e
         return acc if acc is not None else const(0)
 
     def _parts(self, f: Frame, group: list[Fraction]) -> list[tuple[Expr, Expr]]:
@@ -401,7 +435,7 @@ class _Plan:
     """What csrc/stark/logup.c needs of one argument that depends on its
     shape alone, worked out once (LogUp._plan keeps it): for every fraction
     its sign, group and varying entries, each entry's source (a bare main
-    column, or an expression evaluated per proof) and power of beta, the
+    column, or an expression evaluated per proof) and compression challenge, the
     tuples' integer constants as a matrix, and the multiplicity's source.
     `bind` then describes one proof's fractions with array operations: no
     Python per fraction or per entry, only per expression evaluated."""
@@ -440,7 +474,7 @@ class _Plan:
 
         is_int = lambda t: isinstance(t, int) and not isinstance(t, bool)   # noqa: E731
         nf = len(arg.fractions)
-        plan.arity = max(1, max(len(fr.values) for fr in arg.fractions))
+        plan.arity = arg.arity
         consts = np.zeros((nf, plan.arity), dtype=np.int64)
         power, src, start, mult = [], [], [], []
         try:
@@ -486,7 +520,7 @@ class _Plan:
         plan.fractions["n_values"] = np.diff(np.r_[plan.start, len(src)])
         plan.fractions["group"] = [g for g, grp in enumerate(arg.groups) for _ in grp]   # consecutive
         plan.fractions["sign"] = [1 if fr.sign > 0 else -1 for fr in arg.fractions]
-        plan.alpha, plan.beta = f.challenge(arg.alpha), f.challenge(arg.beta)
+        plan.alpha, plan.argument = f.challenge(arg.alpha), arg
         # each bare column's segment and place in it: addresses without a lookup per column
         where = {c: (i, j) for i, sg in enumerate(air.main_segments) for j, c in enumerate(sg.columns)}
         plan.bare_segment = np.array([where[c][0] for c in plan.bare], dtype=np.int64)
@@ -499,7 +533,7 @@ class _Plan:
         extension-valued."""
         n = air.trace_length
         constants = air.constants(challenges)
-        alpha, beta = constants(self.alpha.args), constants(self.beta.args)
+        alpha = constants(self.alpha.args)
         keep: list = []
         # every source's address and stride (in words)
         if isinstance(main, MainColumns):
@@ -543,7 +577,7 @@ class _Plan:
         values = np.zeros(len(self.source) + 1, dtype=np.uintp)
         strides = np.ones(len(self.source) + 1, dtype=fr.dtype["mult_stride"])
         values[:-1], strides[:-1] = addr[self.source], stride[self.source]
-        powers = zpowers(beta, self.arity)
+        powers = self.argument.compression_coefficients(challenges, self.arity)
         coeffs = np.zeros((len(self.source) + 1, 4), dtype=np.uint32)
         coeffs[:-1] = powers[self.power]
         fr["values"] = values.ctypes.data + values.itemsize * self.start
@@ -554,7 +588,7 @@ class _Plan:
         fr["mult_stride"][has_mult] = stride[self.mult_source[has_mult]]
         for i, (k, _) in enumerate(extra):
             fr["mult"][k], fr["mult_stride"][k] = addr[len(addr) - len(extra) + i], 1
-        # offsets: alpha minus each tuple's constant part sum_j c_j beta^j
+        # offsets: alpha minus each tuple's constant part sum_j c_j beta_j
         const = E.combine_rows(self.const_matrix, powers)
         for k, j, e in self.const_terms:
             if j >= 0:

@@ -2,14 +2,20 @@
 
 Conjectured security, in bits (the ethSTARK / Winterfell convention):
 
-    min( queries * log2(blowup) + grinding,        # query phase
-         extension field bits - log2(LDE size),    # algebraic steps (DEEP, FRI folding)
-         128 )                                     # SHA-256 collision resistance
+    min( queries * log2(blowup) + grinding,          # query phase
+         floor(log2 |F_ext| - log2 max(M, D)),       # algebraic steps
+         128 )                                       # SHA-256 collision resistance
     - 1
 
 where grinding counts only if the queries alone give at least
 GRINDING_CONTRIBUTION_FLOOR bits: proof of work multiplies the cost of each
-attempt, it does not stand in for queries that were never strong.
+attempt, it does not stand in for queries that were never strong.  M is the
+LDE size (DEEP and FRI batching, FRI folding); D is the AIR's algebraic
+degree (Air.algebraic_degree): the largest degree of a polynomial identity
+a challenge must not be a root of, at least d*N for the identity checked at
+the out-of-domain point (d the constraint degree: 1.5 M at degree 3 and
+blowup 2) and the LogUp sums' Schwartz-Zippel degree.  No default: a
+figure is only ever computed for an AIR.
 
 Every proof carries its parameters and this figure; the verifier recomputes
 the figure from the parameters (never trusts the stored one) and refuses
@@ -18,11 +24,13 @@ proofs under its threshold, 100 bits unless told otherwise.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .field import P
 
-EXT_FIELD_BITS = math.floor(4 * math.log2(P))   # 123
+#: log2 |F_p^4| = 123.63
+EXT_FIELD_LOG2 = 4 * math.log2(P)
 HASH_COLLISION_BITS = 128
 DEFAULT_MIN_SECURITY = 100
 
@@ -62,31 +70,41 @@ class ProofOptions:
         if d < 1 or d & (d - 1) or d > 1 << 16:
             raise ParameterError(f"fri_max_final_degree must be a power of two in 1..2^16, got {d}")
 
-    def conjectured_security(self, trace_length: int) -> int:
-        lde_bits = trace_length.bit_length() - 1 + self.log_blowup
-        return max(0, min(self._query_bits(), EXT_FIELD_BITS - lde_bits, HASH_COLLISION_BITS) - 1)
+    def conjectured_security(self, trace_length: int, algebraic_degree: int) -> int:
+        """The figure at `trace_length` rows for an AIR whose algebraic
+        degree there is `algebraic_degree` (Air.algebraic_degree)."""
+        return max(0, min(self._query_bits(), algebraic_bits(trace_length << self.log_blowup,
+                                                             algebraic_degree),
+                          HASH_COLLISION_BITS) - 1)
 
     def _query_bits(self) -> int:
         query = self.num_queries * self.log_blowup
         return query + self.grinding_bits if query >= GRINDING_CONTRIBUTION_FLOOR else query
 
-    def max_log_trace(self, bits: int) -> int:
+    def max_log_trace(self, bits: int, algebraic_degree: Callable[[int], int]) -> int:
         """log2 of the longest trace at which these parameters give `bits`
-        of conjectured security, or -1 if none does (the extension field
-        caps the LDE size, queries cannot buy it back)."""
-        if min(self._query_bits(), HASH_COLLISION_BITS) - 1 < bits:
-            return -1
-        longest = min(MAX_LOG_TRACE, EXT_FIELD_BITS - 1 - bits - self.log_blowup)
-        return longest if longest >= 0 else -1
+        of conjectured security to an AIR of algebraic degree
+        `algebraic_degree(trace_length)`, or -1 if none does (the extension
+        field caps the degree, queries cannot buy it back)."""
+        longest = -1
+        for log_n in range(1, MAX_LOG_TRACE + 1):
+            if self.conjectured_security(1 << log_n, algebraic_degree(1 << log_n)) >= bits:
+                longest = log_n
+        return longest
 
-    def check_security(self, trace_length: int, min_bits: int = DEFAULT_MIN_SECURITY) -> int:
+    def check_security(self, trace_length: int, algebraic_degree: Callable[[int], int],
+                       min_bits: int = DEFAULT_MIN_SECURITY) -> int:
+        """The figure at `trace_length` rows (algebraic_degree as for
+        max_log_trace), or ParameterError if it is under `min_bits`."""
         self.validate()
-        bits = self.conjectured_security(trace_length)
+        bits = self.conjectured_security(trace_length, algebraic_degree(trace_length))
         if bits < min_bits:
-            longest = self.max_log_trace(min_bits)
+            longest = self.max_log_trace(min_bits, algebraic_degree)
             if longest >= 0:
-                fix = (f"the extension field caps the domain: at blowup 2^{self.log_blowup} no "
-                       f"trace longer than 2^{longest} rows reaches it")
+                fix = (f"the extension field caps the algebraic degree: at blowup 2^{self.log_blowup} "
+                       f"no trace longer than 2^{longest} rows reaches it")
+            elif min(self._query_bits(), HASH_COLLISION_BITS) - 1 >= min_bits:
+                fix = "the extension field caps the algebraic degree: no trace length reaches it"
             else:
                 fix = "raise num_queries, grinding_bits or log_blowup, or lower the requirement"
             raise ParameterError(f"these parameters give {bits} bits of conjectured security at "
@@ -95,26 +113,41 @@ class ProofOptions:
 
     @classmethod
     def for_security(cls, bits: int = DEFAULT_MIN_SECURITY, trace_length: int | None = None,
+                     algebraic_degree: Callable[[int], int] | None = None,
                      log_blowup: int = 1, grinding_bits: int = 16, **fri) -> "ProofOptions":
-        """The fewest queries giving `bits` of conjectured security at this
-        blowup and grinding, for traces of `trace_length` rows (checked: a
-        ParameterError if no number of queries reaches it) or, if None, for
-        any trace short enough."""
+        """The fewest queries giving `bits` from the query phase at this
+        blowup and grinding; with a `trace_length`, checked there for an AIR
+        of that `algebraic_degree` (a ParameterError if no number of queries
+        reaches it)."""
         for queries in range(1, MAX_QUERIES + 1):
             options = cls(log_blowup=log_blowup, num_queries=queries, grinding_bits=grinding_bits,
                           **fri)
-            if options.max_log_trace(bits) >= 0:
+            if min(options._query_bits(), HASH_COLLISION_BITS) - 1 >= bits:
                 break
         else:
+            options = None
+        if options is None or (algebraic_degree is not None
+                               and options.max_log_trace(bits, algebraic_degree) < 0):
             raise ParameterError(f"{bits} bits of conjectured security are out of reach at blowup "
                                  f"2^{log_blowup} at any trace length (the extension field and "
                                  f"SHA-256 cap what queries buy)")
         if trace_length is not None:
-            options.check_security(trace_length, bits)
+            if algebraic_degree is None:
+                raise TypeError("for_security at a trace length needs the AIR's algebraic_degree")
+            options.check_security(trace_length, algebraic_degree, bits)
         return options
 
 
-#: ≥ 100 bits conjectured for traces up to 2^21 rows (blowup 2, 85 queries)
+def algebraic_bits(lde_size: int, algebraic_degree: int) -> int:
+    """floor(log2 |F_ext| - log2 max(M, D)): a challenge drawn uniformly
+    from the extension field is a root of a nonzero polynomial of degree at
+    most max(M, D) with probability at most max(M, D) / |F_ext|."""
+    return math.floor(EXT_FIELD_LOG2 - math.log2(max(lde_size, algebraic_degree)))
+
+
+#: ≥ 100 bits from the queries (blowup 2, 85 queries); what an AIR gets
+#: also depends on its algebraic degree (2^21 rows for constraints of degree
+#: up to 3 without LogUp, tests/test_params.py)
 DEFAULT = ProofOptions.for_security(100)
 #: fast, insecure: for tests of completeness and soundness logic only
 TESTING = ProofOptions(log_blowup=1, num_queries=20, grinding_bits=2, fri_folding_factor=4,

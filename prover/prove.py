@@ -11,7 +11,8 @@ takes the DEEP composition in bit-reversed order (fri.py says why).
     4. commit quotient chunks    Q = sum_i x^(iN) Q_i(x), deg Q_i < N
     5. out-of-domain openings    every column at z (trace columns also at w z);
                                  exported segments also at their link point
-    6. DEEP composition          f = sum gamma^k (P_k(x) - P_k(y_k)) / (x - y_k)
+    6. DEEP composition          f = sum gamma_k (P_k(x) - P_k(y_k)) / (x - y_k),
+                                 one independent gamma_k per term
     7. FRI commit phase
     8. proof of work
     9. query openings
@@ -211,8 +212,8 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
 
     # 6 -------------------------------------------------------------------
     with _span(timings, "6_deep"):
-        gamma = Ext.from_mont(tr.challenge_ext(1)[0])
-        f = deep_composition(mats, commitments, ood_z, ood_next, z, z * w_n, gamma, links, m_log)
+        groups = deep_coefficients(tr, mats, links)
+        f = deep_composition(mats, commitments, ood_z, ood_next, z, z * w_n, groups, links, m_log)
 
     # 7 -------------------------------------------------------------------
     with _span(timings, "7_fri_commit"):
@@ -538,19 +539,15 @@ def _divisors_on_lde(n: int, log_blowup: int, rows: tuple[int, ...]):
     return transition, inv_zh, boundary
 
 
-def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, gamma: Ext,
+def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, groups,
                      links: dict[str, Link], log_m: int) -> np.ndarray:
     """f(x) on D, natural order, (M, 4): every committed column's DEEP
-    quotients, combined with powers of gamma (domain.deep_coefficients fixes
-    the order the verifier repeats).  A trace matrix's coefficients at w z
-    are its coefficients at z times one power of gamma (each group takes
-    consecutive powers), so its sum at w z is that multiple of its sum at z:
-    each LDE is read once with 4 products a cell, not 8, and the matrices
-    sharing a ratio (all of them: the quotient comes last) are multiplied
-    once, together."""
+    quotients, each with its own coefficient (`groups`, from
+    domain.deep_coefficients, which fixes the order the verifier repeats).
+    A trace matrix's LDE is read once for both its points (combine_rows2)."""
     x = _coset_points(log_m)
     rows = x.size
-    groups = dict(deep_coefficients(mats, gamma, links))
+    groups = dict(groups)
     coeffs_z, coeffs_next = dict(groups["z"]), dict(groups["next"])
     values = {"z": ood_z, "next": ood_next}
     # every intermediate is the thread's scratch (see _scratch); only f is new
@@ -558,25 +555,14 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, ga
     nums["z"].fill(0)
     nums["next"].fill(0)
     a, b = _scratch("deep_a", (rows, 4)), _scratch("deep_b", (rows, 4))  # each matrix's sums
-    by_ratio: dict[bytes, np.ndarray] = {}      # ratio -> sum at z of the matrices with it
     for name in coeffs_z:
         lde = commitments[name].lde
-        E.combine_rows(lde, coeffs_z[name], out=a)
-        F.add(nums["z"], a, out=nums["z"])
         if name in coeffs_next:
-            ratio = _common_ratio(coeffs_z[name], coeffs_next[name])
-            if ratio is None:                       # not one multiple: a pass of its own
-                E.combine_rows(lde, coeffs_next[name], out=b)
-                F.add(nums["next"], b, out=nums["next"])
-                continue
-            total = by_ratio.get(ratio.tobytes())
-            if total is None:
-                total = by_ratio[ratio.tobytes()] = _scratch(f"deep_ratio_{len(by_ratio)}", (rows, 4))
-                total.fill(0)
-            F.add(total, a, out=total)
-    for key, total in by_ratio.items():
-        E.mul_scalar(total, np.frombuffer(key, dtype=np.uint32), out=b)
-        F.add(nums["next"], b, out=nums["next"])
+            E.combine_rows2(lde, coeffs_z[name], coeffs_next[name], out_a=a, out_b=b)
+            F.add(nums["next"], b, out=nums["next"])
+        else:
+            E.combine_rows(lde, coeffs_z[name], out=a)
+        F.add(nums["z"], a, out=nums["z"])
     points = {"z": z, "next": z_next}
     consts = {point: _dot(np.concatenate([cs for _, cs in groups[point]]),
                           np.concatenate([values[point][name] for name, _ in groups[point]]))
@@ -596,17 +582,6 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, ga
         F.sub(x_ext, denom, out=denom)
         F.add(f, E.mul(num, E.inv(denom, out=inv), out=term), out=f)
     return f
-
-
-def _common_ratio(coeffs: np.ndarray, others: np.ndarray) -> np.ndarray | None:
-    """r (Montgomery (4,)) with others[c] = r * coeffs[c] for every c, or None."""
-    if coeffs.shape != others.shape or not len(coeffs):
-        return None
-    first = Ext.from_mont(coeffs[0])
-    if first == Ext(0):
-        return None
-    ratio = (Ext.from_mont(others[0]) / first).to_mont()
-    return ratio if np.array_equal(E.mul_scalar(np.ascontiguousarray(coeffs), ratio), others) else None
 
 
 @functools.lru_cache(maxsize=4)

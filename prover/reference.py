@@ -36,7 +36,8 @@ The protocol, step by step (each step below is numbered like prove.py's):
                                  quotient domain (every 2^(log_blowup - e)-th row of D)
     4. commit quotient chunks    Q = sum_i x^(iN) Q_i(x), deg Q_i < N
     5. out-of-domain openings    every column at z (trace columns also at w z)
-    6. DEEP composition          f = sum gamma^k (P_k(x) - P_k(y_k)) / (x - y_k)
+    6. DEEP composition          f = sum gamma_k (P_k(x) - P_k(y_k)) / (x - y_k),
+                                 one independent gamma_k per term
     7. FRI commit phase          bit-reversed layers, binary folds, final polynomial
     8. proof of work
     9. query openings            rows of every matrix, FRI leaves, batch proofs
@@ -482,22 +483,21 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions,
             tr.absorb_ints(b"link", ext_words(links[mm.name][1]))
 
     # 6 -- DEEP composition on D ------------------------------------------------
-    #   one power of gamma per (column, point), in domain.deep_coefficients'
-    #   order: every matrix at z, trace matrices at w z, linked segments at their link points
-    gamma = tr.challenge_ext()
+    #   one coefficient per (column, point), all drawn in one squeeze, in
+    #   this order: every matrix at z, trace matrices at w z, linked segments
+    #   at their link points
     groups = [(z, [(mm.name, ood_z[mm.name]) for mm in mats]),
               (z_next, [(mm.name, ood_next[mm.name]) for mm in mats if mm.is_trace])]
     for mm in mats:
         if mm.name in links:
             groups.append((links[mm.name][0], [(mm.name, links[mm.name][1])]))
-    power = Ext(1)
-    deep_terms = []     # (point y, [(column values on D, gamma^k, value at y), ...])
+    gammas = iter(tr.challenge_exts(sum(len(values) for _, terms in groups for _, values in terms)))
+    deep_terms = []     # (point y, [(column values on D, gamma_k, value at y), ...])
     for y, terms in groups:
         cols = []
         for name, values in terms:
             for col, v in zip(lde[name], values):
-                cols.append((col, power, v))
-                power = power * gamma
+                cols.append((col, next(gammas), v))
         deep_terms.append((y, cols))
     f: list[Ext] = []
     for i in range(m):

@@ -63,8 +63,11 @@ class Transcript:
         return [int.from_bytes(raw[8 * i: 8 * i + 8], "little") % P for i in range(count)]
 
     def challenge_ext(self, count: int = 1) -> np.ndarray:
-        """`count` extension elements, Montgomery form, shape (count, 4)."""
-        return encode(np.array(self.challenge_ints(4 * count), dtype=np.uint32)).reshape(count, 4)
+        """`count` extension elements, Montgomery form, shape (count, 4): one
+        squeeze of 32 bytes each, reduced as challenge_ints does, in numpy
+        (the DEEP coefficients are hundreds at once)."""
+        words = np.frombuffer(self._blocks(32 * count), dtype="<u8") % np.uint64(P)
+        return encode(words.astype(np.uint32)).reshape(count, 4)
 
     def challenge_indices(self, count: int, domain_size: int) -> list[int]:
         """`count` positions in [0, domain_size), domain_size a power of two

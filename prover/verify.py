@@ -56,7 +56,7 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
     n = air.trace_length
     opts = proof.options
     try:
-        bits = opts.check_security(n, min_security)
+        bits = opts.check_security(n, air.algebraic_degree, min_security)
     except ParameterError as exc:
         raise VerificationError(str(exc)) from None
     if opts.log_blowup < quotient_log_blowup(air):
@@ -116,7 +116,8 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
     # --- constraints at z ----------------------------------------------------
     check_ood(air, mats, proof, challenges, alpha, z)
 
-    gamma = Ext.from_mont(tr.challenge_ext(1)[0])
+    live_links = {k: v for k, v in links.items() if v is not None}
+    deep_groups = deep_coefficients(tr, mats, live_links)
     betas = []
     for root in proof.fri_roots:
         tr.absorb(b"fri-layer", root)
@@ -149,11 +150,10 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
     slot = np.searchsorted(rows_idx, natural)
     w_n = F.two_adic_generator(log_n)
     points = {"z": z, "next": z * w_n}
-    live_links = {k: v for k, v in links.items() if v is not None}
     for name, link in live_links.items():
         points[name] = link.z
     f = np.zeros((positions.size, 4), dtype=np.uint32)
-    for point, terms in deep_coefficients(mats, gamma, live_links):
+    for point, terms in deep_groups:
         num = np.zeros((positions.size, 4), dtype=np.uint32)
         products = []       # coefficient * claimed value, every column of this point
         for name, coeffs in terms:

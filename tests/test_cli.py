@@ -102,11 +102,15 @@ def test_version_from_the_installed_command():
 @pytest.mark.parametrize("command", sorted(COMMANDS))
 def test_a_mistyped_option_is_the_subcommands_error(command, capsys):
     args = {"bench": ["kernels"], "replay": ["f"], "prove": ["f"], "journal repair": ["d"],
-            "export": ["--store", "d", "--symbol", "1", "--out", "o"]}
+            "export": ["--store", "d", "--symbol", "1", "--out", "o"],
+            "store prune": ["d", "--keep", "1"], "store archive": ["d", "--keep", "1", "--to", "a"]}
     argv = [*command.split(), *args.get(command, []), "--no-such-option"]
     if command == "journal":
         argv = ["journal", "repair", "d", "--no-such-option"]
         command = "journal repair"
+    if command == "store":
+        argv = ["store", "prune", "d", "--keep", "1", "--no-such-option"]
+        command = "store prune"
     if command == "rings":
         argv = ["rings", "list", "--no-such-option"]
         command = "rings list"

@@ -234,9 +234,10 @@ def test_memory_estimate_over_the_limit_is_refused(state, host):
     assert est["workers.count"] == 8 * ((45 << 20) + (11 << 10) * 2048)
     msg = one_problem(state, big, "[workers] count", workers={"count": 32})
     assert "over the 2.0 GiB of 2 GiB box" in msg and msg.endswith("got 32")
-    # the shadow books: 2^16 symbols of 2^16 slots cannot fit
+    # the shadow books: 2^16 symbols of 2^15 slots cannot fit (2^15, the
+    # largest capacity whose one-operation trace, 2^16 rows, reaches 100 bits)
     msg = one_problem(state, big, "[book] max_symbols",
-                      book={"capacity": 1 << 16, "max_symbols": 1 << 16}, batch={"max_batch_size": 1})
+                      book={"capacity": 1 << 15, "max_symbols": 1 << 16}, batch={"max_batch_size": 1})
 
 
 def test_memory_limit_reads_this_machine():
@@ -263,10 +264,11 @@ def test_batch_size_whose_trace_outgrows_the_prover_is_refused(state, host):
 
 
 def test_security_out_of_reach_at_the_trace_is_refused(state, host):
-    # 2^21 operations of typical size need a 2^22-row trace: 99 bits at most
+    # 2^21 operations of typical size need a 2^22-row trace: 94 bits at most
+    # (the LogUp sum's algebraic degree, docs/SECURITY.md)
     msg = one_problem(state, host, "[workers] security_bits", book={"capacity": 1 << 20},
                       batch={"max_batch_size": 1 << 21})
-    assert "give 99 bits" in msg and "no trace longer than 2^21 rows reaches it" in msg
+    assert "give 94 bits" in msg and "no trace longer than 2^16 rows reaches it" in msg
     assert "a smaller [book] capacity or [batch] max_batch_size makes the trace shorter" in msg
     msg = one_problem(state, host, "[workers] security_bits", workers={"security_bits": 128})
     assert "out of reach at blowup 2^1 at any trace length" in msg and "shorter" not in msg

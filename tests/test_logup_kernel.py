@@ -19,7 +19,7 @@ class MixedAir(Air):
     """A test AIR whose one LogUp sum uses every kind of tuple entry and
     multiplicity the builder accepts (base-valued)."""
 
-    num_challenges = 2
+    num_challenges = 9      # alpha and one compression challenge per entry after the first
 
     def __init__(self, n, group_size=2, fractions=None):
         self.main_segments = (Segment("main", ("a", "b", "c", "m")),)
@@ -47,7 +47,7 @@ class MixedAir(Air):
 def inputs(n, seed):
     rng = np.random.default_rng(seed)
     main = {c: F.encode(rng.integers(0, P, n)) for c in ("a", "b", "c", "m")}
-    challenges = F.encode(rng.integers(0, P, (2, 4)))
+    challenges = F.encode(rng.integers(0, P, (MixedAir.num_challenges, 4)))
     return main, challenges
 
 
@@ -104,7 +104,7 @@ def test_order_book_sum_matches_numpy(each_isa):
     main = {c: np.ascontiguousarray(traces[s.name][:, j])
             for s in air.main_segments for j, c in enumerate(s.columns)}
     rng = np.random.default_rng(5)
-    challenges = F.encode(rng.integers(0, P, (2, 4)))
+    challenges = F.encode(rng.integers(0, P, (air.num_challenges, 4)))
     got = air.lu.build(air, MainColumns(air, traces), challenges)
     assert np.array_equal(got, air.lu.build_numpy(air, main, challenges))
     # the trace is honest: the terms total the verifier's public side, so the
@@ -122,12 +122,12 @@ def test_a_vanishing_denominator_names_row_and_fraction(each_isa):
     n = 256
     air = MixedAir(n)
     main, challenges = inputs(n, 3)
-    # fraction 1 is 1/(alpha - (1 + beta*b + beta^3*c)): choose alpha to vanish at row 200
+    # fraction 1 is 1/(alpha - (1 + beta_1*b + beta_3*c)): choose alpha to vanish at row 200
     alpha = Ext.from_mont(challenges[0])
-    beta = Ext.from_mont(challenges[1])
+    beta_1, beta_3 = Ext.from_mont(challenges[1]), Ext.from_mont(challenges[3])
     b, c = (int(F.decode(main[k][200:201])[0]) for k in ("b", "c"))
     challenges = challenges.copy()
-    challenges[0] = (Ext(1) + beta * Ext(b) + beta * beta * beta * Ext(c)).to_mont()
+    challenges[0] = (Ext(1) + beta_1 * Ext(b) + beta_3 * Ext(c)).to_mont()
     assert alpha != Ext.from_mont(challenges[0])
     with pytest.raises(ZeroDivisionError, match="fraction 1 vanishes at row 200"):
         air.argument.build(air, main, challenges)
@@ -176,7 +176,7 @@ def test_the_plan_is_kept_per_shape_and_rebound_per_proof(each_isa):
         traces = prep.witness.traces()
         main = {c: np.ascontiguousarray(traces[s.name][:, j])
                 for s in air.main_segments for j, c in enumerate(s.columns)}
-        challenges = F.encode(rng.integers(0, P, (2, 4)))
+        challenges = F.encode(rng.integers(0, P, (air.num_challenges, 4)))
         assert np.array_equal(air.lu.build(air, MainColumns(air, traces), challenges),
                               air.lu.build_numpy(air, main, challenges))
 

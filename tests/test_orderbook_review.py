@@ -322,7 +322,7 @@ class Checker:
 
     def __init__(self, air, seed: int):
         self.air, self.T = air, air.trace_length
-        self.challenges = F.encode(np.random.default_rng(seed).integers(0, P, (2, 4)))
+        self.challenges = F.encode(np.random.default_rng(seed).integers(0, P, (air.num_challenges, 4)))
         self.consts = air.constants(self.challenges)
         self.cons = [c for c in air.transition_constraints if not c.name.startswith("lu")]
         f = Frame(air)

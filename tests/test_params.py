@@ -2,9 +2,19 @@
 parameters chosen from a target and a trace length."""
 import pytest
 
+import math
+
 from zksidecar.prover import params
-from zksidecar.prover.orderbook.params import LOG_BLOWUP, MAX_TRACE_LENGTH, proof_options
+from zksidecar.prover.field import P
+from zksidecar.prover.orderbook.air import algebraic_degree, fractions_for
+from zksidecar.prover.orderbook.params import (LOG_BLOWUP, MAX_TRACE_LENGTH, conjectured_security,
+                                               proof_options)
 from zksidecar.prover.params import ParameterError, ProofOptions
+
+
+def degree_3(trace_length: int) -> int:
+    """The algebraic degree of an AIR of degree-3 constraints and no LogUp."""
+    return 3 * trace_length
 
 
 def test_grinding_counts_only_above_the_floor():
@@ -12,47 +22,92 @@ def test_grinding_counts_only_above_the_floor():
     queries alone give at least 80 bits."""
     weak = ProofOptions(log_blowup=2, num_queries=39, grinding_bits=16)       # 78 query bits
     strong = ProofOptions(log_blowup=2, num_queries=40, grinding_bits=16)     # 80 query bits
-    assert weak.conjectured_security(1 << 10) == 77
-    assert strong.conjectured_security(1 << 10) == 95
-    assert ProofOptions(log_blowup=2, num_queries=39, grinding_bits=0).conjectured_security(1 << 10) == 77
+    assert weak.conjectured_security(1 << 10, 3 << 10) == 77
+    assert strong.conjectured_security(1 << 10, 3 << 10) == 95
+    assert ProofOptions(log_blowup=2, num_queries=39,
+                        grinding_bits=0).conjectured_security(1 << 10, 3 << 10) == 77
 
 
-def test_the_extension_field_caps_the_domain():
+def by_hand(queries: int, log_blowup: int, grinding: int, lde_size: int, degree: int) -> int:
+    """docs/SECURITY.md's formula, written out."""
+    query = queries * log_blowup + (grinding if queries * log_blowup >= 80 else 0)
+    algebraic = math.floor(4 * math.log2(P) - math.log2(max(lde_size, degree)))
+    return min(query, algebraic, 128) - 1
+
+
+@pytest.mark.parametrize("log_n,log_blowup,queries,grinding,degree,bits", [
+    # the order book at 2^15 and 2^20 rows: 22 and 24 LogUp fractions a row,
+    # 3N public ones, D = 3F (75 N and 81 N)
+    (15, 1, 86, 15, 75 << 15, 100),     # queries bind: 101 - 1 (algebraic: 102)
+    (20, 1, 85, 16, 81 << 20, 96),      # LogUp binds: floor(123.63 - 26.34) - 1
+    # degree 3 without LogUp: d*N = 1.5 M at blowup 2 is counted, and the
+    # floor of log2 |F_ext| (123.63, not 123) leaves 2^21 rows at 100 bits
+    (21, 1, 85, 16, 3 << 21, 100),
+    (22, 1, 85, 16, 3 << 22, 99),
+    (20, 2, 50, 16, 3 << 20, 100),      # blowup 4: M = 2^22 binds
+    (10, 2, 39, 16, 3 << 10, 77),       # under the grinding floor
+])
+def test_claimed_bits_follow_the_formula(log_n, log_blowup, queries, grinding, degree, bits):
+    options = ProofOptions(log_blowup=log_blowup, num_queries=queries, grinding_bits=grinding)
+    n = 1 << log_n
+    assert by_hand(queries, log_blowup, grinding, n << log_blowup, degree) == bits
+    assert options.conjectured_security(n, degree) == bits
+    if degree in (75 << 15, 81 << 20):      # the order book's own degree at that length
+        assert algebraic_degree(n) == degree
+        assert conjectured_security(options, n) == bits
+
+
+def test_order_book_degree_counts_every_fraction():
+    """3 (fractions a row + 3 public) N: the limbs of the range checks make
+    the count depend on the length (k = ceil(30 / log2 N) limbs, one more
+    scaled lookup when the top limb is short)."""
+    assert [len(fractions_for(1 << k)) for k in (6, 15, 16, 20)] == [28, 22, 24, 24]
+    for k in (6, 15, 16, 20):
+        assert algebraic_degree(1 << k) == 3 * (len(fractions_for(1 << k)) + 3) << k
+
+
+def test_the_algebraic_degree_caps_the_trace():
+    """The order book's LogUp sum, not its LDE, caps its trace at 2^16 rows
+    for 100 bits; an AIR of degree 3 without LogUp reaches 2^21."""
     options = proof_options(100, 1 << 10)
-    assert options.max_log_trace(100) == 21
-    assert options.conjectured_security(1 << 21) == 100
-    assert options.conjectured_security(1 << 22) == 99
-    assert MAX_TRACE_LENGTH == 1 << 21
+    assert options.max_log_trace(100, algebraic_degree) == 16
+    assert conjectured_security(options, 1 << 16) == 100
+    assert conjectured_security(options, 1 << 17) == 99
+    assert MAX_TRACE_LENGTH == 1 << 16
+    assert options.max_log_trace(100, degree_3) == 21
 
 
 def test_default_holds_what_its_table_says():
-    """params.DEFAULT: at least 100 bits up to 2^21 rows (docs/SECURITY.md)."""
-    assert params.DEFAULT.conjectured_security(1 << 21) >= 100
-    assert params.DEFAULT.conjectured_security(1 << 22) < 100
-    assert params.DEFAULT.max_log_trace(100) == 21
+    """params.DEFAULT: at least 100 bits up to 2^21 rows for constraints of
+    degree 3 without LogUp (docs/SECURITY.md)."""
+    assert params.DEFAULT.conjectured_security(1 << 21, 3 << 21) >= 100
+    assert params.DEFAULT.conjectured_security(1 << 22, 3 << 22) < 100
+    assert params.DEFAULT.max_log_trace(100, degree_3) == 21
 
 
-@pytest.mark.parametrize("bits", [1, 8, 20, 64, 80, 100, 110, 116])
+@pytest.mark.parametrize("bits", [1, 8, 20, 64, 80, 100, 110])
 def test_fewest_queries_for_a_target(bits):
     options = proof_options(bits, 16)
-    assert options.conjectured_security(16) >= bits
+    assert conjectured_security(options, 16) >= bits
     fewer = ProofOptions(log_blowup=LOG_BLOWUP, num_queries=options.num_queries - 1,
                          grinding_bits=options.grinding_bits)
-    assert options.num_queries == 1 or fewer.conjectured_security(16) < bits
+    assert options.num_queries == 1 or conjectured_security(fewer, 16) < bits
 
 
 def test_parameters_from_target_and_trace_length():
-    assert proof_options(100, 1 << 21).check_security(1 << 21) >= 100
-    with pytest.raises(ParameterError, match=r"99 bits .* at 4194304 rows, under the required 100 "
-                                             r"\(.*no trace longer than 2\^21 rows reaches it\)"):
-        proof_options(100, 1 << 22)
+    assert proof_options(100, 1 << 16).check_security(1 << 16, algebraic_degree) >= 100
+    with pytest.raises(ParameterError, match=r"99 bits .* at 131072 rows, under the required 100 "
+                                             r"\(.*no trace longer than 2\^16 rows reaches it\)"):
+        proof_options(100, 1 << 17)
     with pytest.raises(ParameterError, match="out of reach at blowup 2\\^1 at any trace length"):
-        proof_options(125, 16)
+        proof_options(128, 16)
+    with pytest.raises(ParameterError, match="no trace longer than 2\\^6 rows"):
+        proof_options(110, 1 << 10)
 
 
 def test_too_few_queries_say_so():
     with pytest.raises(ParameterError, match="raise num_queries"):
-        ProofOptions(log_blowup=2, num_queries=20).check_security(1 << 10, 100)
+        ProofOptions(log_blowup=2, num_queries=20).check_security(1 << 10, degree_3, 100)
 
 
 def test_short_traces_grind_less_and_query_more():
@@ -60,11 +115,11 @@ def test_short_traces_grind_less_and_query_more():
     2^g hashes whatever the trace) and makes it up in queries: >= 100 bits
     at every length, with a query term that lets the grinding count."""
     from zksidecar.prover.orderbook.params import GRINDING_BITS, grinding_bits
-    for log_t in range(4, 21):
+    for log_t in range(4, 17):
         t = 1 << log_t
         options = proof_options(100, t)
         assert options.grinding_bits == grinding_bits(100, t) == min(log_t, GRINDING_BITS)
-        assert options.conjectured_security(t) >= 100
+        assert conjectured_security(options, t) >= 100
         assert options.num_queries * options.log_blowup >= params.GRINDING_CONTRIBUTION_FLOOR
     assert (proof_options(100, 1 << 10).num_queries, proof_options(100, 1 << 10).grinding_bits) == (91, 10)
     assert (proof_options(100, 1 << 16).num_queries, proof_options(100, 1 << 16).grinding_bits) == (85, 16)

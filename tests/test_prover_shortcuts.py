@@ -82,17 +82,14 @@ def test_cached_divisors_are_read_only_and_exact():
         assert np.array_equal(F.mul(inv, F.sub(x, point)), one)
 
 
-def test_deep_ratio_of_consecutive_powers():
-    """DEEP sums a trace matrix at w z as one multiple of its sum at z: the
-    two coefficient runs are consecutive powers of gamma, k apart."""
-    from zksidecar.prover.prove import _common_ratio
-    gamma = Ext(5, 17, 2_000_000_001, 3)
-    powers = zpowers(gamma, 40)
-    at_z, at_next = powers[2:12], powers[25:35]
-    ratio = _common_ratio(at_z, at_next)
-    assert Ext.from_mont(ratio) == gamma ** 23
-    assert np.array_equal(E.mul_scalar(np.ascontiguousarray(at_z), ratio), at_next)
-    shuffled = at_next[::-1].copy()
-    assert _common_ratio(at_z, shuffled) is None            # not one multiple: the general pass
-    assert _common_ratio(at_z, at_next[:5]) is None
-    assert _common_ratio(np.zeros((3, 4), np.uint32), at_next[:3]) is None
+def test_challenge_ext_is_challenge_ints_in_numpy():
+    """Transcript.challenge_ext reduces its squeeze in numpy (the DEEP
+    coefficients are hundreds at once): the same elements as challenge_ints
+    from the same state, and the state moves on the same way."""
+    a, b = Transcript(b"t"), Transcript(b"t")
+    for tr in (a, b):
+        tr.absorb(b"x", b"state")
+    got = a.challenge_ext(300)
+    want = F.encode(np.array(b.challenge_ints(1200), dtype=np.uint32)).reshape(300, 4)
+    assert np.array_equal(got, want)
+    assert np.array_equal(a.challenge_ext(1), b.challenge_ext(1))

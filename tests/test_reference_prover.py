@@ -263,4 +263,5 @@ def test_fibonacci_larger(log_n, pairs, opts):
     here), and a wider trace."""
     air, traces = fibonacci_instance(1 << log_n, pairs, seed=1)
     ref = check(air, traces, opts)
-    assert verify(air, ref, min_security=0).security_bits == opts.conjectured_security(1 << log_n)
+    assert verify(air, ref, min_security=0).security_bits == \
+        opts.conjectured_security(1 << log_n, air.algebraic_degree(1 << log_n))

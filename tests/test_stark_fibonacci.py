@@ -25,7 +25,7 @@ def test_proves_and_verifies(log_n, pairs):
     air, traces = fibonacci_instance(1 << log_n, pairs, seed=log_n)
     proof = prove(air, traces, FAST, debug=True).proof
     assert verify(air, roundtrip(air, proof), min_security=0).security_bits == \
-        FAST.conjectured_security(1 << log_n)
+        FAST.conjectured_security(1 << log_n, air.algebraic_degree(1 << log_n))
 
 
 @pytest.mark.parametrize("opts", [

@@ -89,7 +89,7 @@ def test_column_semantics():
     main = {c: np.ascontiguousarray(traces["main"][:, j])
             for j, c in enumerate(air.main_segments[0].columns)}
     rng = np.random.default_rng(1)
-    chal = F.encode(rng.integers(0, F.P, (2, 4)))
+    chal = F.encode(rng.integers(0, F.P, (air.num_challenges, 4)))
     aux = air.build_aux(main, chal)
     assert air.aux_columns == ("range.sum", "range.h0")
     assert aux.shape == (8, 2, 4)
@@ -245,7 +245,7 @@ def test_range_check_proves_and_verifies(log_n, bits, lanes):
     air, traces = range_check_instance(1 << log_n, bits, lanes, seed=log_n)
     proof = prove(air, traces, FAST, debug=True).proof
     assert verify(air, roundtrip(air, proof), min_security=0).security_bits == \
-        FAST.conjectured_security(1 << log_n)
+        FAST.conjectured_security(1 << log_n, air.algebraic_degree(1 << log_n))
 
 
 @pytest.mark.parametrize("opts", [

@@ -68,7 +68,7 @@ def test_proves_and_verifies(log_n, count):
     ext_p, ext_v = first_proof_externals(init)
     proof = prove(air, r.traces, FAST, external=ext_p, debug=True).proof
     assert verify(air, roundtrip(air, proof), external=ext_v, min_security=0).security_bits \
-        == FAST.conjectured_security(1 << log_n)
+        == FAST.conjectured_security(1 << log_n, air.algebraic_degree(1 << log_n))
 
 
 def test_nonzero_known_initial_state():
@@ -220,7 +220,7 @@ def test_reading_from_the_future_fails_by_the_range_check():
     traces = dict(r.traces, ops=F.encode(ops), final=F.encode(fin))
     main = {c: np.ascontiguousarray(traces[s.name][:, j])
             for s in air.main_segments for j, c in enumerate(s.columns)}
-    challenges = F.encode(np.random.default_rng(0).integers(0, F.P, (2, 4)))
+    challenges = F.encode(np.random.default_rng(0).integers(0, F.P, (air.num_challenges, 4)))
     mem_sum = air.memory.total(air, main, challenges)
     ts_sum = air.timestamps.total(air, main, challenges)
     assert mem_sum == Ext(0) and ts_sum != Ext(0)     # memory closes, range check does not

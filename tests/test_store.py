@@ -49,6 +49,8 @@ def test_constants_agree_with_the_header():
     assert lib.ZK_STORE_VERSION == fm.VERSION
     assert lib.ZK_JOURNAL_MAGIC == fm.JOURNAL_MAGIC and fm.JOURNAL_MAGIC.to_bytes(4, "little") == b"ZKJE"
     assert lib.ZK_STORE_MAGIC == fm.STORE_MAGIC and fm.STORE_MAGIC.to_bytes(4, "little") == b"ZKSE"
+    assert lib.ZK_STORE_ARCHIVED == fm.STORE_ARCHIVED and \
+        fm.STORE_ARCHIVED.to_bytes(4, "little") == b"ARCV"
     assert (lib.ZK_JOURNAL_OPS, lib.ZK_JOURNAL_BATCH) == (fm.JOURNAL_OPS, fm.JOURNAL_BATCH)
     assert fm.HEADER_SIZE == ffi.sizeof("zk_journal_entry") == ffi.sizeof("zk_store_entry")
 
@@ -63,7 +65,7 @@ def test_a_header_written_by_python_reads_in_c():
     raw = fm.index_entry(7, 3, 9, 1 << 33, 55, 66)
     buf = bytearray(raw)
     c = ffi.cast("zk_store_index *", ffi.from_buffer(buf))
-    assert (c.symbol, c.segment, c.batch_id, c.offset, c.length, c.data_crc, c.reserved) == \
+    assert (c.symbol, c.segment, c.batch_id, c.offset, c.length, c.data_crc, c.state) == \
         (7, 3, 9, 1 << 33, 55, 66, 0)
     assert c.entry_crc == fm.crc32(raw[:32])
 

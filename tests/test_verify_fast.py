@@ -112,19 +112,20 @@ def test_public_sum_equals_the_table_by_table_sum(with_trades):
     tables = [rng.integers(0, P, (50, 10)), rng.integers(0, P, (40, 8)),
               rng.integers(0, P, (30 if with_trades else 0, 9))]
     alpha = F.encode(rng.integers(0, P, 4).astype(np.uint32))
-    beta = Ext(*(int(v) for v in rng.integers(0, P, 4)))
+    coeffs = F.encode(rng.integers(0, P, (10, 4)).astype(np.uint32))
+    coeffs[0] = Ext(1).to_mont()
     ref = np.zeros(4, dtype=np.uint32)
     for t in tables:
-        ref = F.add(ref, air_mod._table_sum(t, alpha, beta))
-    assert np.array_equal(air_mod._public_sum(tables, alpha, beta), ref)
+        ref = F.add(ref, air_mod._table_sum(t, alpha, coeffs))
+    assert np.array_equal(air_mod._public_sum(tables, alpha, coeffs), ref)
 
 
 def test_public_sum_of_a_real_batch():
     air, _, _ = _orderbook_proof()
-    chal = F.encode(np.random.default_rng(2).integers(0, P, (2, 4)).astype(np.uint32))
+    chal = F.encode(np.random.default_rng(2).integers(0, P, (air.num_challenges, 4)).astype(np.uint32))
     ref = np.zeros(4, dtype=np.uint32)
     for t in air.tables:
-        ref = F.add(ref, air_mod._table_sum(t, chal[0], Ext.from_mont(chal[1])))
+        ref = F.add(ref, air_mod._table_sum(t, chal[0], air.lu.compression_coefficients(chal)))
     assert air.derive(chal)["public_sum"] == Ext.from_mont(ref)
 
 

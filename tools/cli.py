@@ -14,6 +14,8 @@
                                    on N cores; write a verification report, or continue from one
     zksidecar export --store DIR --symbol S --out DIR2
                                    a symbol's chain as proof files and a manifest
+    zksidecar store prune|archive STORE (--older-than AGE | --keep N) [--to DIR]
+                                   remove a proof store's old segments, or move them out
     zksidecar daemon [--config F]  run the sidecar: ring -> journal -> shadow book -> proofs
     zksidecar daemon --check-config [--config F]
                                    check a configuration as the daemon would at start, then exit
@@ -107,6 +109,13 @@ def _export(args) -> int:
     from . import proofs
 
     return proofs.export_main(args.store, args.symbol, args.out, out=sys.stdout)
+
+
+def _store(args) -> int:
+    from . import retention
+
+    return retention.main(args.store_command, args.dir, args.older_than, args.keep, args.symbol,
+                          args.dry_run, getattr(args, "to", None), getattr(args, "progress", None))
 
 
 def _stats(args) -> int:
@@ -389,6 +398,45 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--symbol", required=True, type=int, metavar="S", help="the symbol to export")
     ex.add_argument("--out", required=True, metavar="DIR2",
                     help="a new or empty directory for the proof files and manifest.json")
+
+    so = _command(sub, "store", "the daemon's proof store: retention (docs/ADMIN.md)",
+                  "zksidecar store prune var/proofs --older-than 30d --dry-run\n"
+                  "zksidecar store archive var/proofs --keep 1000 --to /archive/proofs")
+    ssub = so.add_subparsers(dest="store_command", required=True, metavar="ACTION")
+    for action, text, example in (
+            ("prune", "remove whole store segments whose proofs are all old",
+             "zksidecar store prune var/proofs --older-than 30d --dry-run\n"
+             "zksidecar store prune var/proofs --keep 1000 --symbol 7"),
+            ("archive", "move whole store segments whose proofs are all old to DIR, as "
+                        "chains `zksidecar verify DIR/symbol-S` checks",
+             "zksidecar store archive var/proofs --older-than 30d --to /archive/proofs\n"
+             "zksidecar verify /archive/proofs/symbol-7")):
+        sp = _command(ssub, action, text, example, _store, description=(
+            text + ".  A segment goes only if every proof in it may: older than --older-than "
+            "(its segment last written that long ago) or beyond the newest --keep batches of its "
+            "symbol.  A symbol's newest batch always stays, and so does every batch after one "
+            "that stays, and the segment being written.  The index keeps every archived batch "
+            "as proven (the daemon never proves it again); `zksidecar verify --store` verifies "
+            "each symbol from its first kept batch.  Refused (exit 2) while a daemon holds the "
+            "store: set [store] retain for the daemon's own."))
+        sp.add_argument("dir", metavar="STORE", help="the proof store directory (store.dir)")
+        limit = sp.add_mutually_exclusive_group(required=True)
+        limit.add_argument("--older-than", metavar="AGE",
+                           help="proofs older than this go: a whole number and s, m, h or d")
+        limit.add_argument("--keep", type=_positive, metavar="N",
+                           help="keep each symbol's newest N batches (at least 1)")
+        sp.add_argument("--symbol", type=int, metavar="S",
+                        help="only symbol S's batches go (a segment holding other symbols' "
+                             "proofs stays)")
+        sp.add_argument("--dry-run", action="store_true",
+                        help="say what would go; change nothing")
+        if action == "archive":
+            sp.add_argument("--to", required=True, metavar="DIR",
+                            help="where the proofs go: DIR/symbol-S per symbol, with a "
+                                 "manifest; an earlier archive there is extended")
+            sp.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                            help="progress line on stderr while archiving (default: on a "
+                                 "terminal)")
 
     d = _command(sub, "daemon", "run the sidecar daemon (docs/DAEMON.md)",
                  "zksidecar daemon --check-config --config /etc/zksidecar/zksidecar.toml\n"

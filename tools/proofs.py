@@ -35,9 +35,9 @@ from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import manifest, proof_file, verify_report
-from zksidecar.prover.orderbook.batch import ChainCheck, ChainSegment
+from zksidecar.prover.orderbook.batch import ChainCheck, ChainPoint, ChainSegment, Checked
 from zksidecar.prover.orderbook.verify_report import SymbolRecord
-from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH, proof_options
+from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH, conjectured_security, proof_options
 from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.verify import VerificationError
@@ -99,7 +99,7 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
         return 2
     os.makedirs(out_dir, exist_ok=True)
     print(f"{len(ops):,} operations in batches of up to {batch_size}, capacity {capacity}, "
-          f"trace length {trace_length}, {options.conjectured_security(trace_length)} bits", file=out)
+          f"trace length {trace_length}, {conjectured_security(options, trace_length)} bits", file=out)
     print(f"{'batch':>6} {'ops':>6} {'trades':>7} {'prove s':>8} {'KiB':>7}  post root", file=out)
     seen = np.zeros(batch_size, np.int64)
     for start in range(0, len(ops) + batch_size, batch_size):
@@ -132,13 +132,30 @@ def _describe(segment: ChainSegment, first: bool) -> str:
     return f"{ids} from where the stream resumed at {segment.first_seq} ({lost})"
 
 
-def _report(symbol: int, segments: list[ChainSegment], prior: SymbolRecord | None = None) -> str:
+def _stated(c: Checked, symbol: int) -> ChainPoint:
+    """Where batch `c` says its chain stood before it: its stated pre-state,
+    the start of an unanchored segment (a store whose earlier batches
+    retention archived)."""
+    return ChainPoint(c.config(symbol), c.pre_root, c.pre_link, c.first_seq, c.first_ts, c.batch_id)
+
+
+def _report(symbol: int, segments: list[ChainSegment], prior: SymbolRecord | None = None,
+            archived: int = 0) -> str:
     """One line for a symbol whose chain verified, whole or across breaks;
-    with `prior`, continuing the chain a verification report covers."""
+    with `prior`, continuing the chain a verification report covers; with
+    `archived` batches before it (and no report), from the first kept
+    batch's stated pre-state."""
     if prior is None:
         ops = sum(s.ops for s in segments)
         n = sum(s.batches for s in segments)
         done = segments[-1].verified
+        if archived:
+            return (f"symbol {symbol}: {n} batches, {ops:,} operations verified from batch "
+                    f"{archived}'s stated pre-state, UNANCHORED: batches 0..{archived - 1} are "
+                    f"archived (their archive, or --since a report from before, anchors it)"
+                    + (f", in {len(segments)} segments (the stream resumed past a gap)"
+                       if len(segments) > 1 else "")
+                    + f" ({done.security_bits} bits); final state root {done.roots['post'].hex()}")
         if len(segments) == 1:
             return (f"symbol {symbol}: {n} batches, {ops:,} operations verified from the empty "
                     f"book ({done.security_bits} bits); final state root {done.roots['post'].hex()}")
@@ -376,7 +393,7 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
             except StoreError as exc:
                 yield f"batch {bid}", str(exc)
 
-    failed = broken = total_batches = total_ops = 0
+    failed = broken = unanchored = total_batches = total_ops = 0
     records = []
     with store:
         symbols = store.symbols()
@@ -391,8 +408,15 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
                     raise _Refused(f"{since}: symbol {rec.symbol}: the store no longer holds "
                                    f"batches {rec.first_batch}..{rec.last_batch}, which the "
                                    "report covers: verify from the start (without --since)")
-                _unchanged(since, rec, stored_digests(rec.symbol,
-                                                      range(rec.first_batch, rec.last_batch + 1)))
+                kept = store.first_kept(rec.symbol)
+                if kept > rec.last_batch + 1:
+                    raise _Refused(f"{since}: symbol {rec.symbol}: the store archived batches up "
+                                   f"to {kept - 1}, past the report's last ({rec.last_batch}): "
+                                   "continue from a report reaching batch "
+                                   f"{kept - 1}, or verify without --since")
+                if not kept:        # archived proofs cannot be re-hashed: the bridge checks them
+                    _unchanged(since, rec, stored_digests(
+                        rec.symbol, range(rec.first_batch, rec.last_batch + 1)))
                 priors[rec.symbol] = rec
         except _Refused as exc:
             print(f"zksidecar verify: {exc}", file=sys.stderr)
@@ -402,19 +426,40 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
             missing = sorted(set(range(ids[-1] + 1)) - set(ids))
             run = ids[:missing[0]] if missing else ids      # the chain up to the first gap
             prior = priors.get(symbol)
-            runs[symbol] = (missing, [b for b in run if prior is None or b > prior.last_batch])
+            kept = store.first_kept(symbol)
+            run = [b for b in run if b >= kept]
+            # a report and archived batches: the kept batches it covers verify from the
+            # first one's stated pre-state and must reach the report's point (the bridge)
+            bridge = [b for b in run if prior is not None and kept and b <= prior.last_batch]
+            runs[symbol] = (missing, bridge, kept,
+                            [b for b in run if prior is None or b > prior.last_batch])
         jobs = jobs or default_jobs()
-        total = sum(len(run) for _, run in runs.values())
+        total = sum(len(bridge) + len(run) for _, bridge, _, run in runs.values())
         with Checker(jobs, min_security, max_trace_length, progress, total,
                      digest=report is not None) as checker:
             for symbol in symbols:
-                missing, run = runs[symbol]
+                missing, bridge, kept, run = runs[symbol]
                 prior = priors.get(symbol)
                 chain = ChainCheck(min_security, symbol, max_trace_length,
                                    prior.point if prior else None)
                 digest = prior.proofs_sha256 if prior else verify_report.NO_PROOFS
                 try:
+                    if bridge:
+                        side = ChainCheck(min_security, symbol, max_trace_length)
+                        for c in checker.stored(store, symbol, bridge):
+                            side.start = side.start or _stated(c, symbol)
+                            side.add(c)
+                        p, q = side.point, prior.point
+                        if (p.root, p.link, p.next_seq, p.next_id) != (q.root, q.link, q.next_seq,
+                                                                         q.next_id):
+                            raise VerificationError(
+                                f"batches {kept}..{prior.last_batch}, kept after retention "
+                                f"archived those before, verify from batch {kept}'s stated "
+                                f"pre-state but do not end where the report {since} says "
+                                f"batch {prior.last_batch} does")
                     for c in checker.stored(store, symbol, run):
+                        if prior is None and kept and chain.start is None:
+                            chain.start = _stated(c, symbol)
                         chain.add(c)
                         digest = verify_report.chain_digest(digest, c.sha256)
                     segments = chain.result() if run else []
@@ -443,7 +488,8 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
                 total_ops += ops + (prior.operations if prior else 0)
                 broken += (prior.segments if prior else 1) + \
                     sum(s.expected is not None for s in segments) > 1
-                print(_report(symbol, segments, prior), file=out)
+                unanchored += bool(kept) and prior is None
+                print(_report(symbol, segments, prior, 0 if prior else kept), file=out)
                 records.append(_record(symbol, chain, digest, prior, None))
     if failed:
         print(f"zksidecar verify: {failed} of {len(symbols)} symbols FAILED", file=out)
@@ -453,7 +499,9 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
              "their proofs unchanged)" if priors else "")
           + (f"; {broken} of them BROKEN: their streams resumed past operations that never "
              "reached the sidecar (the proofs connect each segment, not the segments)"
-             if broken else ""), file=out)
+             if broken else "")
+          + (f"; {unanchored} of them UNANCHORED: verified from their first kept batch, those "
+             "before archived" if unanchored else ""), file=out)
     status = 3 if broken else 0
     if report is not None:
         rep = verify_report.Report(min_security, os.path.abspath(directory), tuple(records))
@@ -525,20 +573,12 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=sys.stdout) -> in
         except OSError as exc:
             print(f"zksidecar export: {out_dir}: {exc.strerror or exc}", file=sys.stderr)
             return 2
-        entries = []
+        entries: list[manifest.Entry] = []
         try:
-            for bid in ids:
-                data = store.get(symbol, bid)
-                name = f"batch-{bid:06d}.zkb"
-                e = manifest.entry(name, data)
-                if e.batch_id != bid:
-                    raise StoreCorrupt(f"stored as batch {bid}, the proof is batch {e.batch_id}")
-                with open(os.path.join(out_dir, name), "wb") as f:
-                    f.write(data)
-                entries.append(e)
-            path = manifest.write(out_dir, symbol, entries)
+            path = copy_chain(store, symbol, ids, out_dir, entries)
         except (StoreError, ProofFormatError) as exc:
-            print(f"zksidecar export: symbol {symbol} batch {bid}: {exc}", file=sys.stderr)
+            print(f"zksidecar export: symbol {symbol} batch {ids[len(entries)]}: {exc}",
+                  file=sys.stderr)
             return 1
         except OSError as exc:
             print(f"zksidecar export: {out_dir}: {exc.strerror or exc}", file=sys.stderr)
@@ -547,3 +587,26 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=sys.stdout) -> in
           f"{entries[-1].last_seq}) to {out_dir}, described by {path}; "
           f"check it with `zksidecar verify {out_dir}`", file=out)
     return 0
+
+
+def copy_chain(store: ProofStore, symbol: int, ids: list[int], out_dir: str,
+               entries: list[manifest.Entry], advance=lambda: None) -> str:
+    """Batches `ids` of `symbol` copied out of `store` into `out_dir` as
+    batch proof files (each synced), appended to `entries` (those `out_dir`
+    already holds, in chain order), and the manifest written over them
+    all; returns its path.  `advance()` after each file.  Raises
+    StoreError / ProofFormatError for a proof that cannot be copied (the
+    manifest is then not written), OSError for the directory."""
+    for bid in ids:
+        data = store.get(symbol, bid)
+        name = f"batch-{bid:06d}.zkb"
+        e = manifest.entry(name, data)
+        if e.batch_id != bid:
+            raise StoreCorrupt(store.directory, 0, f"stored as batch {bid}, the proof is batch "
+                               f"{e.batch_id}")
+        with open(os.path.join(out_dir, name), "wb") as f:
+            f.write(data)
+            os.fsync(f.fileno())
+        entries.append(e)
+        advance()
+    return manifest.write(out_dir, symbol, entries)

@@ -89,8 +89,12 @@ typedef struct zk_store_index {
     uint32_t length;      /* 24  proof bytes */
     uint32_t data_crc;    /* 28  CRC-32 of the proof bytes (as in the data entry) */
     uint32_t entry_crc;   /* 32  CRC-32 of bytes 0..31 of this index entry */
-    uint32_t reserved;    /* 36  zero */
+    uint32_t state;       /* 36  0: the proof is in its segment; ZK_STORE_ARCHIVED: its
+                           *     segment was removed (zksidecar store prune|archive) */
 } zk_store_index;
+/* zk_store_index.state of a proof whose segment was removed: the bytes "ARCV"
+ * (a word, not a bit, so no single flipped bit archives a live proof). */
+#define ZK_STORE_ARCHIVED 0x56435241
 /* Shadow book snapshot magic: the bytes "ZKSN" (docs/FORMATS.md, "Snapshots"). */
 #define ZK_SNAPSHOT_MAGIC 0x4E534B5A
 /* zk_snapshot_book.flags: the symbol's next batch begins where its stream
@@ -187,7 +191,7 @@ ZK_CHECK_AT(zk_store_index, offset, 16);
 ZK_CHECK_AT(zk_store_index, length, 24);
 ZK_CHECK_AT(zk_store_index, data_crc, 28);
 ZK_CHECK_AT(zk_store_index, entry_crc, 32);
-ZK_CHECK_AT(zk_store_index, reserved, 36);
+ZK_CHECK_AT(zk_store_index, state, 36);
 
 static_assert(sizeof(zk_snapshot_header) == 64, "zk_snapshot_header is 64 bytes");
 ZK_CHECK_AT(zk_snapshot_header, segment, 8);

@@ -4,7 +4,7 @@
  *
  * A fraction is  sign * m(r) / (alpha - compress(tuple(r)))  on row r.  The
  * caller splits each tuple into its constant part and its varying base
- * columns v_j with extension coefficients c_j (powers of beta), so the
+ * columns v_j with extension coefficients c_j (the compression challenges), so the
  * denominator is  offset - sum_j c_j v_j(r)  with offset = alpha - (constant
  * part).  Fractions are summed by group; a row's term is the sum of its
  * groups; the cyclic running sum is

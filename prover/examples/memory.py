@@ -41,7 +41,7 @@ written and ``final`` is the memory after the program.  An address outside
 0..N-1 has no initial write, so its first access has nothing to read.
 
 Degrees: memory fractions in two groups of two, range check one group: 3.
-Proofs need log_blowup >= 2.
+The quotient has degree below 2N, so proofs need log_blowup >= 1.
 
 Chaining (prove.py's ``external``, verify.py's ``external``):
 
@@ -73,7 +73,7 @@ OPS_COLUMNS = ("step", "addr", "read_val", "read_ts", "write_val", "final_ts", "
 
 
 class MemoryAir(Air):
-    num_challenges = 2   # alpha, beta (shared by both LogUp sums)
+    num_challenges = 3   # alpha, beta_1, beta_2 (shared by both LogUp sums; tuples of 3)
 
     def __init__(self, trace_length: int):
         self.main_segments = (
@@ -94,6 +94,7 @@ class MemoryAir(Air):
         ])
         self.arguments = [self.memory, self.timestamps]
         self.aux_columns = logup.aux_columns(*self.arguments)
+        self.lookup_arguments = tuple(self.arguments)
         super().__init__(trace_length)
 
     def transitions(self, f: Frame) -> list[TransitionConstraint]:

@@ -18,7 +18,8 @@ at the out-of-domain point: O(T) Python operations, negligible for 8-bit
 limbs and a fraction of a second for 16-bit ones.  So 16-bit limbs need
 N >= 2^16 rows; tests use 8-bit limbs (T = 256) at 2^8..2^10 rows.
 
-Degree 3 (lanes = 1, one fraction group), so proofs need log_blowup >= 2.
+Degree 3 (lanes = 1, one fraction group): the quotient has degree below 2N,
+so proofs need log_blowup >= 1.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from ..air import Air, BoundaryConstraint, Frame, Segment, TransitionConstraint
 
 
 class RangeCheckAir(Air):
-    num_challenges = 2   # alpha, beta (beta unused for 1-tuples, drawn for uniformity)
+    num_challenges = 1   # alpha (1-tuples need no compression challenge)
 
     def __init__(self, trace_length: int, bits: int = 8, lanes: int = 1):
         if not 1 <= bits <= 20:
@@ -46,6 +47,7 @@ class RangeCheckAir(Air):
             "range", [logup.supply([lambda f: f.periodic("table")], "m")]
             + [logup.consume([v]) for v in self.value_columns])
         self.aux_columns = logup.aux_columns(self.argument)
+        self.lookup_arguments = (self.argument,)
         super().__init__(trace_length)
 
     def transitions(self, f: Frame) -> list[TransitionConstraint]:

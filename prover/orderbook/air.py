@@ -19,6 +19,7 @@ named after the rule of docs/STATEMENT.md they enforce; debug mode
 """
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -62,6 +63,10 @@ END_STATUS = {"sR": Status.RESTED, "sC": Status.CANCELLED, "sD": Status.REDUCED,
 END_REASON = {"pk_stale": Reason.STALE_HANDLE, "pk_cross": Reason.WOULD_CROSS,
               "pk_full": Reason.BOOK_FULL, "pk_fok": Reason.FOK_UNFILLABLE}
 HCELLS = 6  # header cells 6, 7 are zero forever: not columns
+#: the degree of OrderBookAir's constraints (tests hold max_degree to it)
+CONSTRAINT_DEGREE = 3
+#: the widest public tuple (public_tables: op rows; outcome 8, trade 9)
+PUBLIC_ARITY = 10
 #: the cells each access can write.  B and C are the neighbours of a slot
 #: being linked or unlinked: only their links change (B: prev and next, C:
 #: prev), so their other cells are written back as read, and the write's
@@ -280,39 +285,35 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
     return [op_rows, out_rows, trade_rows]
 
 
-def _table_sum(rows: np.ndarray, alpha: np.ndarray, beta: Ext) -> np.ndarray:
-    """sum over rows of 1 / (alpha - compress(row)), (4,) Montgomery.  The
+def _table_sum(rows: np.ndarray, alpha: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
+    """sum over rows of 1 / (alpha - compress(row)), (4,) Montgomery, with
+    compress(row) = sum_j coeffs[j] row[j] (coeffs: LogUp.compression_coefficients).  The
     readable definition; derive computes the same sum over all three tables
     at once (_public_sum), and tests hold the two equal."""
     if len(rows) == 0:
         return np.zeros(4, dtype=np.uint32)
     n = len(rows)
     acc = E.from_base(F.encode(rows[:, 0]))
-    power = Ext(1)
     for j in range(1, rows.shape[1]):
-        power = power * beta
-        pw = np.ascontiguousarray(np.broadcast_to(power.to_mont(), (n, 4)))
+        pw = np.ascontiguousarray(np.broadcast_to(coeffs[j], (n, 4)))
         acc = E.add(acc, E.mul_base(pw, F.encode(rows[:, j])))
     d = E.sub(np.ascontiguousarray(np.broadcast_to(alpha, (n, 4))), acc)
     return (np.sum(E.inv(d).astype(np.uint64), axis=0) % F.P).astype(np.uint32)
 
 
-def _public_sum(tables: list[np.ndarray], alpha: np.ndarray, beta: Ext) -> np.ndarray:
+def _public_sum(tables: list[np.ndarray], alpha: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
     """sum over the rows of every table of 1 / (alpha - compress(row)), (4,)
     Montgomery: the sum of _table_sum over the tables, in four C calls per
-    table: compress(row) = sum_j beta^j row[j] for every row is one
-    combine_rows (with -beta^j, so alpha - compress is one add), then one
+    table: compress(row) = sum_j coeffs[j] row[j] for every row is one
+    combine_rows (with -coeffs[j], so alpha - compress is one add), then one
     batch inversion."""
     width = max(t.shape[1] for t in tables)
-    coeffs, power = [], Ext(1)
-    for _ in range(width):
-        coeffs.append((-power).c)
-        power = power * beta
+    negated = (-F.decode(np.ascontiguousarray(coeffs[:width])).astype(np.int64)) % F.P
     # combine_rows multiplies in Montgomery form, a * b / 2^32: canonical
     # rows (x, read as the Montgomery form of x / 2^32) against coefficients
     # encoded twice (c 2^64) give x c 2^32, the Montgomery form of x c, with
     # no pass to encode the rows
-    twice = E.encode(E.encode(np.array(coeffs, dtype=np.uint32)))
+    twice = E.encode(E.encode(negated.astype(np.uint32)))
     total = np.zeros(4, dtype=np.uint64)       # below 2^31 per row: no overflow
     for t in tables:
         if len(t) == 0:
@@ -335,8 +336,64 @@ def _record_bytes(records: np.ndarray):
 
 # -------------------------------------------------------------- the AIR --
 
+def fractions_for(trace_length: int) -> list:
+    """The LogUp fractions on every row of a trace of this length (the
+    limbs of the range checks depend on it)."""
+    L, k = limbs_for(trace_length)
+    ts = lambda f: f.cur("row") + 1                    # noqa: E731
+    fr = [logup.supply([TAG_MEM, "row"] + [f"p{j}" for j in range(WORD)] + [0]),
+          logup.consume([TAG_MEM, "row"] + [f"q{j}" for j in range(WORD)] + ["pts"])]
+    # header access: address 0, cells 6 and 7 zero
+    fr.append(logup.supply([TAG_MEM, 0] + [f"nH{j}" for j in range(HCELLS)] + [0, 0, ts], "mH"))
+    fr.append(logup.consume([TAG_MEM, 0] + [f"oH{j}" for j in range(HCELLS)] + [0, 0, "tH"], "mH"))
+    for x in "ABC":
+        fr.append(logup.supply([TAG_MEM, f"a{x}"] + [written(x, j) for j in range(WORD)] + [ts],
+                               f"m{x}"))
+        fr.append(logup.consume([TAG_MEM, f"a{x}"] + [f"o{x}{j}" for j in range(WORD)]
+                                + [f"t{x}"], f"m{x}"))
+    fr.append(logup.supply([TAG_RANGE, "row"], "rm"))
+    for x in "HABC":
+        fr.append(logup.consume([TAG_RANGE, lambda f, x=x: f.cur("row") - f.cur(f"t{x}")],
+                                f"m{x}"))
+    # limbs below the top in [0, T); the top limb in [0, T) and, scaled by
+    # 2^(kL - 30), in [0, T) again: top < 2^(30 - (k-1)L).  The scaled
+    # lookup alone is not enough: top * 2^s lands in [0, T) for T field
+    # elements top, most of them huge (v / 2^s for v not a multiple of 2^s).
+    top = 1 << (k * L - 30)
+    for c in ("c1", "c2"):
+        for i in range(k):
+            fr.append(logup.consume([TAG_RANGE, f"{c}_{i}"]))
+        if top > 1:
+            fr.append(logup.consume([TAG_RANGE, lambda f, c=c: f.cur(f"{c}_{k - 1}") * top]))
+    code = lambda f: sum((KIND_CODE[n] * f.cur(n) for n in KINDS if KIND_CODE[n]), const(0))  # noqa
+    fr.append(logup.consume([TAG_OP, "oi", code] + list(CONTEXT[len(KINDS):]), "first"))
+    # the outcome, on the operation's last row: its step gives status and
+    # reason; filled and trades count this row's own MATCH (fl is 0 on
+    # every other step)
+    fr.append(logup.consume([TAG_OUT, "oi", _outcome(END_STATUS), _outcome(END_REASON),
+                             lambda f: f.cur("qty") - f.cur("rem") + f.cur("fl"),
+                             lambda f: f.cur("tn") + f.cur("sM"), "os", "og"], "last"))
+    fr.append(logup.consume([TAG_TRADE, "oi", "tn", "aA", "oA7", "oA0", "fl", "oA3", "oA4"], "sM"))
+    return fr
+
+
+@functools.lru_cache(maxsize=32)
+def algebraic_degree(trace_length: int) -> int:
+    """OrderBookAir.algebraic_degree, from the trace length alone (the
+    parameter chooser and a verifier's check_claims have no AIR yet): d*N
+    for the check at z, and the LogUp sum's degree with the public tables'
+    fractions bounded by 3N (an op and an outcome tuple per operation, a
+    trade tuple per trade: at most one operation and one trade per row),
+    tuples of at most PUBLIC_ARITY entries."""
+    lu = logup.LogUp("lu", fractions_for(trace_length))
+    return max(CONSTRAINT_DEGREE * trace_length,
+               lu.soundness_degree(trace_length, 3 * trace_length, PUBLIC_ARITY))
+
+
 class OrderBookAir(Air):
-    num_challenges = 2          # alpha, beta of the LogUp sum
+    #: alpha, then one compression challenge per tuple entry after the first
+    #: (the widest tuple, a memory access, has 11): the LogUp sum's
+    num_challenges = 11
     derived_values = ("public_sum",)
 
     def __init__(self, trace_length: int, log2_capacity: int, ops: np.ndarray,
@@ -358,8 +415,12 @@ class OrderBookAir(Air):
             Segment("post", tuple(f"q{j}" for j in range(WORD)), exported=True),
             Segment("exec", exec_columns(trace_length)),
         )
-        self.lu = logup.LogUp("lu", self._fractions(), alpha=0, beta=1, target=self._target)
+        self.lu = logup.LogUp("lu", fractions_for(trace_length), alpha=0, beta=1, target=self._target)
         self.aux_columns = self.lu.columns
+        self.lookup_arguments = (self.lu,)
+        if self.lu.challenges_used != self.num_challenges:
+            raise AssertionError(f"the LogUp sum uses {self.lu.challenges_used} challenges, "
+                                 f"num_challenges says {self.num_challenges}")
         super().__init__(trace_length, {"log2_capacity": log2_capacity, "ops": len(ops),
                                         "trades": len(trades)})
 
@@ -374,56 +435,21 @@ class OrderBookAir(Air):
         # copies: the verifier hashes about 1.6 MB of them per 2^14 operations)
         return b"".join((head, super().public_bytes(), _record_bytes(self.ops), _record_bytes(self.trades)))
 
+    def algebraic_degree(self, trace_length: int) -> int:
+        return algebraic_degree(trace_length)
+
     @staticmethod
     def _target(f: Frame):
         return -f.derived("public_sum")
 
     def derive(self, challenges):
-        alpha, beta = challenges[0], Ext.from_mont(challenges[1])
-        return {"public_sum": Ext.from_mont(_public_sum(self.tables, alpha, beta))}
+        coeffs = self.lu.compression_coefficients(challenges, PUBLIC_ARITY)
+        return {"public_sum": Ext.from_mont(_public_sum(self.tables, challenges[0], coeffs))}
 
     def build_aux(self, main, challenges):
         return logup.build_aux(self, [self.lu], main, challenges)
 
     # ------------------------------------------------------ the sum --
-    def _fractions(self):
-        L, k = self.L, self.k
-        ts = lambda f: f.cur("row") + 1                    # noqa: E731
-        fr = [logup.supply([TAG_MEM, "row"] + [f"p{j}" for j in range(WORD)] + [0]),
-              logup.consume([TAG_MEM, "row"] + [f"q{j}" for j in range(WORD)] + ["pts"])]
-        # header access: address 0, cells 6 and 7 zero
-        fr.append(logup.supply([TAG_MEM, 0] + [f"nH{j}" for j in range(HCELLS)] + [0, 0, ts], "mH"))
-        fr.append(logup.consume([TAG_MEM, 0] + [f"oH{j}" for j in range(HCELLS)] + [0, 0, "tH"], "mH"))
-        for x in "ABC":
-            fr.append(logup.supply([TAG_MEM, f"a{x}"] + [written(x, j) for j in range(WORD)] + [ts],
-                                   f"m{x}"))
-            fr.append(logup.consume([TAG_MEM, f"a{x}"] + [f"o{x}{j}" for j in range(WORD)]
-                                    + [f"t{x}"], f"m{x}"))
-        fr.append(logup.supply([TAG_RANGE, "row"], "rm"))
-        for x in "HABC":
-            fr.append(logup.consume([TAG_RANGE, lambda f, x=x: f.cur("row") - f.cur(f"t{x}")],
-                                    f"m{x}"))
-        # limbs below the top in [0, T); the top limb in [0, T) and, scaled by
-        # 2^(kL - 30), in [0, T) again: top < 2^(30 - (k-1)L).  The scaled
-        # lookup alone is not enough: top * 2^s lands in [0, T) for T field
-        # elements top, most of them huge (v / 2^s for v not a multiple of 2^s).
-        top = 1 << (k * L - 30)
-        for c in ("c1", "c2"):
-            for i in range(k):
-                fr.append(logup.consume([TAG_RANGE, f"{c}_{i}"]))
-            if top > 1:
-                fr.append(logup.consume([TAG_RANGE, lambda f, c=c: f.cur(f"{c}_{k - 1}") * top]))
-        code = lambda f: sum((KIND_CODE[n] * f.cur(n) for n in KINDS if KIND_CODE[n]), const(0))  # noqa
-        fr.append(logup.consume([TAG_OP, "oi", code] + list(CONTEXT[len(KINDS):]), "first"))
-        # the outcome, on the operation's last row: its step gives status and
-        # reason; filled and trades count this row's own MATCH (fl is 0 on
-        # every other step)
-        fr.append(logup.consume([TAG_OUT, "oi", _outcome(END_STATUS), _outcome(END_REASON),
-                                 lambda f: f.cur("qty") - f.cur("rem") + f.cur("fl"),
-                                 lambda f: f.cur("tn") + f.cur("sM"), "os", "og"], "last"))
-        fr.append(logup.consume([TAG_TRADE, "oi", "tn", "aA", "oA7", "oA0", "fl", "oA3", "oA4"], "sM"))
-        return fr
-
     # ------------------------------------------------------ constraints --
     def boundaries(self, f):
         out = [BoundaryConstraint("row[0] = 0", "row", 0, const(0)),

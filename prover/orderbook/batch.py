@@ -38,7 +38,7 @@ from ..proof import Proof
 from ..prove import SegmentCommitment, prove
 from ..verify import Verified, VerificationError, verify
 from . import witness as W
-from .air import WORD, OrderBookAir, classify_all, noncanonical
+from .air import WORD, OrderBookAir, algebraic_degree, classify_all, noncanonical
 from .params import MAX_TRACE_LENGTH
 
 
@@ -309,7 +309,7 @@ def _check_claims(batch_id: int, t: int, options: ProofOptions, min_security: in
         raise VerificationError(f"batch {batch_id} claims a trace of {t} rows, over "
                                 f"the {max_trace_length} this verifier accepts")
     try:
-        options.check_security(t, min_security)
+        options.check_security(t, algebraic_degree, min_security)
     except ParameterError as exc:
         raise VerificationError(f"batch {batch_id}: {exc}") from None
 

@@ -8,6 +8,7 @@ parameters is made here and nowhere else.
 from __future__ import annotations
 
 from ..params import DEFAULT_MIN_SECURITY, ProofOptions
+from .air import algebraic_degree
 
 #: OrderBookAir's constraints have degree 3, so its quotient has degree below
 #: 2N and is evaluated on a domain of 2N points (proof.quotient_log_blowup):
@@ -20,12 +21,13 @@ LOG_BLOWUP = 1
 #: the most proof-of-work bits bought before the queries (see grinding_bits)
 GRINDING_BITS = 16
 #: the longest trace a verifier accepts unless told otherwise: the longest at
-#: which these parameters reach DEFAULT_MIN_SECURITY (2^21 rows).  A proof's
+#: which these parameters reach DEFAULT_MIN_SECURITY, set by the LogUp sum's
+#: algebraic degree (air.algebraic_degree; docs/SECURITY.md).  A proof's
 #: claimed trace length sizes the empty book a chain verifier commits first,
 #: so this bounds what a file of a few kilobytes can make a verifier spend.
 MAX_TRACE_LENGTH = 1 << ProofOptions.for_security(
     DEFAULT_MIN_SECURITY, log_blowup=LOG_BLOWUP,
-    grinding_bits=GRINDING_BITS).max_log_trace(DEFAULT_MIN_SECURITY)
+    grinding_bits=GRINDING_BITS).max_log_trace(DEFAULT_MIN_SECURITY, algebraic_degree)
 
 
 def grinding_bits(security_bits: int, trace_length: int) -> int:
@@ -36,8 +38,9 @@ def grinding_bits(security_bits: int, trace_length: int) -> int:
     and Merkle paths to open, the same at any length.  Capping 2^g at the
     trace length keeps the search under one hash per trace row, a small
     fraction of the tens of compressions per row its Merkle trees cost, so on a
-    short trace (a one-operation proof: 2^10 rows, where 16 bits took ~2 ms,
-    a tenth of the proof) a few more queries buy the same security, and
+    short trace (a one-operation proof at capacity 2^10: 2^11 rows, where 16
+    bits took ~2 ms, a tenth of the proof) a few more queries buy the same
+    security, and
     from 2^16 rows on the parameters are those of a long trace (16 bits,
     the fewest queries)."""
     return min(GRINDING_BITS, security_bits, max(trace_length.bit_length() - 1, 0))
@@ -48,5 +51,11 @@ def proof_options(security_bits: int, trace_length: int,
     """The fewest queries giving `security_bits` of conjectured security to
     a trace of `trace_length` rows at this blowup, with grinding_bits(...)
     of grinding; ParameterError if no number of queries reaches it there."""
-    return ProofOptions.for_security(security_bits, trace_length, log_blowup=log_blowup,
+    return ProofOptions.for_security(security_bits, trace_length, algebraic_degree,
+                                     log_blowup=log_blowup,
                                      grinding_bits=grinding_bits(security_bits, trace_length))
+
+
+def conjectured_security(options: ProofOptions, trace_length: int) -> int:
+    """The bits `options` give an order-book proof of `trace_length` rows."""
+    return options.conjectured_security(trace_length, algebraic_degree(trace_length))

@@ -45,21 +45,24 @@ class Witness:
 
     `build` leaves them as `exec_rows`, the (T, k) row-major matrix of
     canonical values the C builder wrote (the layout the prover commits:
-    `traces` only encodes it).  `columns` (int64 by name) is made from it on
-    first use, and from then on the columns are the witness: tests edit
-    them the way a lying engine would, and `traces` reads them."""
+    `traces` encodes it in place, once, and hands out that matrix).
+    `columns` (int64 by name) is made from it on first use, and from then on
+    the columns are the witness: tests edit them the way a lying engine
+    would, and `traces` reads them."""
 
     def __init__(self, pre: np.ndarray, post: np.ndarray, trace_length: int,
                  columns: dict[str, np.ndarray] | None = None, exec_rows: np.ndarray | None = None):
         assert (columns is None) != (exec_rows is None), "columns or exec rows, not both"
         self.pre, self.post, self.trace_length = pre, post, trace_length
         self._columns, self._rows = columns, exec_rows
+        self._rows_encoded = False     # _rows in Montgomery form (traces ran)
 
     @property
     def columns(self) -> dict[str, np.ndarray]:
         if self._columns is None:
             names = exec_columns(self.trace_length)
-            self._columns = {n: self._rows[:, j].astype(np.int64) for j, n in enumerate(names)}
+            rows = F.decode(self._rows) if self._rows_encoded else self._rows
+            self._columns = {n: rows[:, j].astype(np.int64) for j, n in enumerate(names)}
             self._rows = None
         return self._columns
 
@@ -120,10 +123,13 @@ class Witness:
     def traces(self) -> dict[str, np.ndarray]:
         """The segments' matrices, encoded: "pre", "post" and "exec"."""
         if self._rows is not None:
-            mat = np.empty_like(self._rows)
-            if lib.zk_fp_encode(u32p(mat), u32p(self._rows), mat.size) >= 0:
-                raise AssertionError("the witness builder wrote a value >= p")
-            return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": mat}
+            # in place: the rows are this witness's own, and 16 MB of fresh
+            # pages per proof cost more than the encoding
+            if not self._rows_encoded:
+                if lib.zk_fp_encode(u32p(self._rows), u32p(self._rows), self._rows.size) >= 0:
+                    raise AssertionError("the witness builder wrote a value >= p")
+                self._rows_encoded = True
+            return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": self._rows}
         # the columns (an edited witness): each reduced mod p, stacked as rows
         names = exec_columns(self.trace_length)
         rows = np.empty((self.trace_length, len(names)), dtype=np.uint32)
@@ -212,13 +218,17 @@ def trace_length_for(capacity: int, max_ops: int = 1) -> int:
     return _power_of_two_at_least(max(capacity, max_rows(capacity) + 1, max_ops * ROWS_PER_OP))
 
 
-def _tables(pre_table: np.ndarray, post_table: np.ndarray, rows: int, trace_length: int,
+def _too_long(rows: int, trace_length: int) -> ValueError | None:
+    """Why `rows` operation rows and the PAD row do not fit the trace, or None."""
+    if rows + 1 > trace_length:
+        return ValueError(f"{rows} rows do not fit a trace of {trace_length} (one PAD row is needed)")
+    return None
+
+
+def _tables(pre_table: np.ndarray, post_table: np.ndarray, trace_length: int,
             capacity: int) -> tuple[np.ndarray, np.ndarray]:
-    """The two state tables padded to T rows, canonical, once `rows`
-    operation rows and the PAD row are known to fit."""
+    """The two state tables padded to T rows, canonical."""
     T = trace_length
-    if rows + 1 > T:
-        raise ValueError(f"{rows} rows do not fit a trace of {T} (one PAD row is needed)")
     pre = np.zeros((T, WORD), dtype=np.int64)
     pre[:capacity] = pre_table
     post = np.zeros((T, WORD), dtype=np.int64)
@@ -236,7 +246,9 @@ def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarr
     `build` (C) is tested against."""
     T = trace_length
     keep = fold(steps).tolist()
-    pre, post = _tables(pre_table, post_table, sum(keep), T, capacity)
+    if (err := _too_long(sum(keep), T)) is not None:
+        raise err
+    pre, post = _tables(pre_table, post_table, T, capacity)
     cols = {n: np.zeros(T, dtype=np.int64) for n in exec_columns(T)}
 
     last = np.zeros(T, dtype=np.int64)           # ts of each address's last write
@@ -427,8 +439,6 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     builder (csrc/orderbook/witness.c) writes the exec rows in one pass over
     the steps; `build_reference` is the same in Python, row by row."""
     T = trace_length
-    rows = int(fold(steps).sum())
-    pre, post = _tables(pre_table, post_table, rows, T, capacity)
     pos, L, k = _layout(T)
     ctx = classify_all(ops, capacity)
     index_of_code = np.zeros(max(KIND_CODE.values()) + 1, dtype=np.int64)
@@ -447,10 +457,11 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     if got == lib.ZK_WIT_NO_MEMORY:
         raise MemoryError("the witness builder's scratch memory")
     if got == lib.ZK_WIT_TOO_LONG:
-        raise ValueError(f"{rows} rows do not fit a trace of {T} (one PAD row is needed)")
+        raise _too_long(int(fold(steps).sum()), T)
     if got != -1:
         raise ValueError(f"the witness builder refused step {got} of {len(steps)}"
                          if got >= 0 else f"the witness builder failed ({got})")
+    pre, post = _tables(pre_table, post_table, T, capacity)
     return Witness(pre, post, T, exec_rows=out)
 
 

@@ -14,7 +14,7 @@ from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook.air import exec_columns
 from zksidecar.prover.orderbook.batch import (BookState, prepare_batch, prove_batch, prove_prepared,
                                               verify_batch)
-from zksidecar.prover.orderbook.params import proof_options
+from zksidecar.prover.orderbook.params import conjectured_security, proof_options
 from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import Proof
 
@@ -79,7 +79,7 @@ def prover(sw) -> dict:
         "verify_ms": verify_s * 1e3,
         "rows_per_op": steps / BATCH,
         "columns": 16 + len(exec_columns(trace_length)),
-        "security_bits": options.conjectured_security(trace_length),
+        "security_bits": conjectured_security(options, trace_length),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "phases": {k: round(v, 4) for k, v in proof2.timings.items()},
     }

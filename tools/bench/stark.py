@@ -53,7 +53,7 @@ def stark(sw) -> dict:
         "prove_s": prove_s,
         "verify_ms": verify_s * 1e3,
         "proof_kib": len(raw) / 1024,
-        "security_bits": options.conjectured_security(1 << log_n),
+        "security_bits": options.conjectured_security(1 << log_n, air.algebraic_degree(1 << log_n)),
         "queries": options.num_queries,
         "grinding_bits": options.grinding_bits,
         "phases": {k: round(v, 4) for k, v in best.timings.items()},

@@ -28,7 +28,7 @@ import time
 
 from zksidecar.engine import flow
 from zksidecar.prover.orderbook import proof_file
-from zksidecar.prover.orderbook.params import proof_options
+from zksidecar.prover.orderbook.params import conjectured_security, proof_options
 from zksidecar.prover.orderbook.witness import trace_length_for
 
 from .. import proofs
@@ -121,7 +121,7 @@ def verify(sw, batches: int | None = None, batch_ops: int = BATCH, capacity: int
         "batch_verify_ms_one_job": one_s / batches * 1e3,
         "parallel_speedup": one_s / all_s,
         "resume_s": resume_s,
-        "security_bits": proof_options(SECURITY, trace_length).conjectured_security(trace_length),
+        "security_bits": conjectured_security(proof_options(SECURITY, trace_length), trace_length),
         "load_1m_before": round(load, 2),
         "cores_note": f"every core ({len(cores)}), and one (--jobs 1)",
     }

@@ -1,0 +1,236 @@
+"""Proof store retention (daemon/store.py plan_retention / remove_segments,
+`zksidecar store prune|archive`, tools/retention.py): what goes and what
+stays, the index's ARCHIVED entries across a reopen and an interrupted
+prune, archives that verify, `verify --store` on a pruned store, refusal
+beside a daemon's LOCK, and recovery not proving archived batches again."""
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from zksidecar.daemon import formats as fm
+from zksidecar.daemon.store import ProofStore, StoreArchived, StoreCorrupt
+from zksidecar.tools import cli
+from zksidecar.tools.proofs import verify_store
+
+from test_store import chain, proof, run
+
+SEG = 600   # bytes: with 200-byte stand-in proofs, two proofs a segment
+
+
+def stand_in(d, n_per_symbol: dict[int, int], interleave: bool = True) -> ProofStore:
+    """A store of stand-in proofs, batches 0.. of each symbol, written
+    round-robin across symbols (or one symbol after another)."""
+    s = ProofStore(str(d), fsync=False, segment_bytes=SEG)
+    order = []
+    if interleave:
+        for b in range(max(n_per_symbol.values())):
+            order += [(sym, b) for sym, n in n_per_symbol.items() if b < n]
+    else:
+        order = [(sym, b) for sym, n in n_per_symbol.items() for b in range(n)]
+    for sym, b in order:
+        s.put(sym, b, proof(sym, b))
+    return s
+
+
+def segments(d) -> list[int]:
+    return [n for n, _ in fm.segment_files(str(d), "store", ".zkd")]
+
+
+def test_keep_n_keeps_the_newest_batches_and_a_whole_run(tmp_path):
+    s = stand_in(tmp_path, {1: 8, 2: 8})
+    before = segments(tmp_path)
+    plan = s.plan_retention(keep=3)
+    assert plan.batches == {1: (0, 4, 5), 2: (0, 4, 5)}
+    s.remove_segments(plan)
+    assert segments(tmp_path) == [n for n in before if n not in plan.segments]
+    for sym in (1, 2):
+        assert s.batches(sym) == list(range(8))            # every batch still proven
+        assert s.first_kept(sym) == 5 and s.proven_through(sym, 8)
+        assert s.archived(sym, 0) and not s.archived(sym, 5)
+        with pytest.raises(StoreArchived, match="archived"):
+            s.get(sym, 0)
+        assert s.get(sym, 7) == proof(sym, 7)
+    n = s.put(1, 8, proof(1, 8))                           # writing goes on, numbers too
+    s.close()
+    with ProofStore(str(tmp_path), fsync=False, segment_bytes=SEG) as again:   # reopened
+        assert again.repairs == [] and again.first_kept(1) == 5
+        assert again.proof_index(1, 8) == n and again.get(1, 8) == proof(1, 8)
+        with pytest.raises(OSError, match="already stored"):
+            again.put(2, 0, proof(2, 0))                   # archived: proven, never again
+        # the newest batch always stays, whatever the flags
+        assert again.plan_retention(keep=1, older_than_s=0).batches[2] == (5, 6, 2)
+    with ProofStore(str(tmp_path), readonly=True) as ro:
+        assert ro.first_kept(2) == 5
+
+
+def test_a_batch_stored_late_keeps_the_batches_after_it(tmp_path):
+    # symbol 1's batch 1 is stored after batch 2 (workers finish out of order)
+    s = ProofStore(str(tmp_path), fsync=False, segment_bytes=SEG)
+    for sym, b in [(1, 0), (1, 2), (2, 0), (1, 1), (1, 3), (2, 1), (1, 4)]:
+        s.put(sym, b, proof(sym, b))
+    plan = s.plan_retention(keep=2)      # symbol 1 could lose 0..2, symbol 2 nothing
+    s.remove_segments(plan)
+    for sym in (1, 2):                   # archived batches are a prefix of each chain
+        ids = s.batches(sym)
+        flags = [s.archived(sym, b) for b in ids]
+        assert flags == sorted(flags, reverse=True) and not flags[-1]
+    assert not s.archived(2, 0)
+    s.close()
+
+
+def test_age_and_symbol_and_dry_run(tmp_path):
+    s = stand_in(tmp_path, {1: 6, 2: 6}, interleave=False)
+    old = time.time() - 40 * 86400
+    for n in segments(tmp_path)[:3]:
+        os.utime(fm.segment_name(str(tmp_path), "store", ".zkd", n), (old, old))
+    plan = s.plan_retention(older_than_s=30 * 86400)
+    assert plan.batches == {1: (0, 3, 4)}       # batch 5, the newest, keeps its segment
+    assert s.plan_retention(older_than_s=30 * 86400, symbols={2}).segments == ()
+    s.close()
+    listing = sorted(os.listdir(tmp_path))
+    index = (tmp_path / "index.zki").read_bytes()
+    out = io.StringIO()
+    from zksidecar.tools import retention
+    assert retention.main("prune", str(tmp_path), "30d", None, None, True, out=out) == 0
+    assert "would be removed" in out.getvalue() and "dry run: nothing changed" in out.getvalue()
+    assert sorted(os.listdir(tmp_path)) == listing and (tmp_path / "index.zki").read_bytes() == index
+    assert cli.main(["store", "prune", str(tmp_path), "--older-than", "30d"]) == 0
+    assert len(segments(tmp_path)) < len(listing) - 2
+    out = io.StringIO()                  # again: nothing to do, said so
+    assert retention.main("prune", str(tmp_path), "30d", None, None, False, out=out) == 0
+    assert "nothing to prune" in out.getvalue()
+
+
+def test_usage_errors_exit_2(tmp_path, capsys):
+    stand_in(tmp_path, {1: 4}).close()
+    d = str(tmp_path)
+    for argv in (["store", "prune", d], ["store", "prune", d, "--keep", "0"],
+                 ["store", "prune", d, "--keep", "2", "--older-than", "1d"],
+                 ["store", "prune", d, "--older-than", "soon"],
+                 ["store", "prune", d, "--older-than", "forever"],
+                 ["store", "prune", d, "--keep", "1", "--symbol", "9"],
+                 ["store", "prune", str(tmp_path / "nope"), "--keep", "1"],
+                 ["store", "archive", d, "--keep", "1"]):
+        assert _code(argv) == 2, argv
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "symbols stored: 1" in err and "no such proof store" in err
+
+
+def _code(argv) -> int:
+    try:
+        return cli.main(argv)
+    except SystemExit as exc:       # argparse's own usage errors
+        return exc.code
+
+
+def test_refused_while_a_daemon_holds_the_store(tmp_path, capsys):
+    stand_in(tmp_path, {1: 6}).close()
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+        import sys, time
+        from zksidecar.daemon.store import ProofStore
+        s = ProofStore({str(tmp_path)!r}, segment_bytes={SEG})
+        print("held", flush=True)
+        sys.stdin.read()
+        """)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        index = (tmp_path / "index.zki").read_bytes()
+        assert cli.main(["store", "prune", str(tmp_path), "--keep", "1"]) == 2
+        assert "is in use" in capsys.readouterr().err
+        assert (tmp_path / "index.zki").read_bytes() == index
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    assert cli.main(["store", "prune", str(tmp_path), "--keep", "1"]) == 0
+
+
+def test_an_interrupted_prune_is_finished_and_a_lost_segment_is_not_archived(tmp_path):
+    s = stand_in(tmp_path, {1: 8})
+    plan = s.plan_retention(keep=2)
+    s.remove_segments(plan)
+    s.close()
+    # as if the prune stopped after its index: one of its segments back on disk
+    gone = fm.segment_name(str(tmp_path), "store", ".zkd", plan.segments[0])
+    with open(gone, "wb") as f:
+        f.write(b"\0" * 100)
+    with ProofStore(str(tmp_path), segment_bytes=SEG) as again:
+        assert not os.path.exists(gone) and "interrupted" in again.repairs[0]
+        assert again.first_kept(1) == plan.batches[1][1] + 1
+    # a kept segment lost: corruption named, never an archive
+    kept = fm.segment_name(str(tmp_path), "store", ".zkd", segments(tmp_path)[0])
+    os.rename(kept, kept + ".lost")
+    with pytest.raises(StoreCorrupt, match="missing|does not follow"):
+        ProofStore(str(tmp_path), readonly=True)
+    os.rename(kept + ".lost", kept)
+    os.unlink(tmp_path / "index.zki")      # the only record of what was archived
+    with pytest.raises(StoreCorrupt, match="index.zki was lost after a prune"):
+        ProofStore(str(tmp_path), readonly=True)
+
+
+def test_archive_moves_proofs_that_verify_and_the_store_verifies_from_its_first_kept(
+        tmp_path, capsys):
+    store, arch = tmp_path / "store", tmp_path / "archive"
+    a = chain(0, 5)
+    with ProofStore(str(store), segment_bytes=len(a[0]) + 64) as s:     # one proof a segment
+        for b, raw in enumerate(a):
+            s.put(0, b, raw)
+    assert cli.main(["verify", "--store", str(store), "--min-security", "0",
+                     "--report", str(tmp_path / "r.json")]) == 0
+    assert cli.main(["store", "archive", str(store), "--keep", "3", "--to", str(arch)]) == 0
+    assert "batches 0..1 (2 proofs) archived" in capsys.readouterr().out
+    assert cli.main(["verify", str(arch / "symbol-0"), "--min-security", "0"]) == 0
+    status, text = run(store)
+    assert status == 0 and "symbol 0: 3 batches" in text and "UNANCHORED" in text, text
+    # a report from before the archive anchors what is left
+    out = io.StringIO()
+    assert verify_store(str(store), 0, out=out, since=str(tmp_path / "r.json")) == 0, out.getvalue()
+    assert "UNANCHORED" not in out.getvalue()
+    # a second archive to the same place extends the chain there
+    assert cli.main(["store", "archive", str(store), "--keep", "1", "--to", str(arch)]) == 0
+    assert cli.main(["verify", str(arch / "symbol-0"), "--min-security", "0"]) == 0
+    capsys.readouterr()
+    assert cli.main(["verify", "--store", str(store), "--min-security", "0"]) == 0
+    assert "from batch 4's stated pre-state" in capsys.readouterr().out
+
+
+def test_recovery_after_a_prune_does_not_prove_archived_batches_again(tmp_path):
+    import numpy as np
+    import test_recovery as tr
+    from zksidecar.daemon.batches import CloseReason
+    from zksidecar.daemon.journal import Journal
+
+    ops = tr.flow(120)
+    with Journal(str(tmp_path / "journal"), fsync="never") as journal, \
+            ProofStore(str(tmp_path / "proofs"), fsync=False, segment_bytes=256) as store:
+        seq = tr.sequencer(journal)          # one proof a segment
+        journal.append_ops(ops, 0)
+        tr.prove_into(store, seq.feed(ops, np.zeros(len(ops), np.int64), 0.0))
+        tr.prove_into(store, seq.close_all(CloseReason.SHUTDOWN))
+        n = len(store)
+    assert n >= 4
+    assert cli.main(["store", "prune", str(tmp_path / "proofs"), "--keep", "1"]) == 0
+    got = tr.restart(tmp_path)               # the journal still marks every batch
+    assert got.todo == [] and got.stored == n and got.damaged == 0
+    status, text = run(tmp_path / "proofs")
+    assert status == 0 and f"from batch {n - 1}'s stated pre-state" in text, text
+
+
+def test_the_daemons_checkpoints_apply_store_retain(tmp_path):
+    from zksidecar.daemon.checkpoint import Checkpoints
+    from zksidecar.daemon.journal import Journal
+
+    s = stand_in(tmp_path / "proofs", {1: 6, 2: 6})
+    with Journal(str(tmp_path / "journal"), fsync="never") as journal:
+        forever = Checkpoints(journal, s, 16, 64, 0, 60.0)
+        assert forever.prune_store() == [] and s.archived_count() == 0
+        removed = Checkpoints(journal, s, 16, 64, 0, 60.0, store_retain_s=0).prune_store()
+    assert removed and not any(os.path.exists(p) for p in removed)
+    assert s.first_kept(1) == 5 and s.first_kept(2) == 5 and s.archived_count() == 10
+    s.close()

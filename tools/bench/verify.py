@@ -41,10 +41,15 @@ SECURITY = 100
 
 
 def chain_dir(batches: int, batch_ops: int, capacity: int) -> str:
-    """Where the proofs of a chain of `batches` (+ 1) batches are kept (a
-    build whose proofs differ is found out by verifying them: verify())."""
+    """Where the proofs of a chain of `batches` (+ 1) batches are kept, named
+    by the file version and the proof options this build proves them with
+    (proofs of other options still verify, so verifying them would not find
+    them out); a build whose proofs differ otherwise is found out by
+    verifying them: verify()."""
+    o = proof_options(SECURITY, trace_length_for(capacity, batch_ops))
     return os.path.join(tempfile.gettempdir(), f"zksidecar-bench-verify-v{proof_file.VERSION}-"
-                        f"{batches + 1}x{batch_ops}-cap{capacity}")
+                        f"{batches + 1}x{batch_ops}-cap{capacity}-b{1 << o.log_blowup}"
+                        f"q{o.num_queries}g{o.grinding_bits}")
 
 
 def build(sw, directory: str, batches: int, batch_ops: int, capacity: int) -> list[str]:

@@ -167,6 +167,13 @@ def test_a_resume_is_refused_when_what_the_report_covers_changed(tmp_path, capsy
     pathlib.Path(files[1]).write_bytes(saved + b"\0")
     code, err = resume()
     assert code == 2 and "the proofs of batches 0..2 are not the ones the report covers" in err
+    # the files after the report's are verified while its files are re-hashed:
+    # the refusal still comes first, over a verdict on them (batch 3 missing),
+    # on one process and on several
+    for jobs in ("1", "2"):
+        code, out, err = run(["verify", *files[4:], "--since", str(rep), "--min-security", "0",
+                              "--jobs", jobs], capsys)
+        assert code == 2 and out == "" and "are not the ones the report covers" in err
     pathlib.Path(files[1]).unlink()
     code, err = resume()
     assert code == 2 and f"{files[1]}, which the report covers, cannot be read" in err

@@ -211,21 +211,26 @@ class Checker:
                                                 digest=self.digest),
                               items(), len(ids))
 
-    def sha256s(self, paths: list[str]) -> Iterator[tuple[str, bytes | str]]:
-        """sha256_file of every path, in order (a report's files re-hashed:
-        ~107 MB for 64 batches of 2^14 operations, so on every job too).
-        On threads, not the worker processes: hashlib hashes without the
-        GIL, and nothing is forked or sent between processes for it.  The
-        threads are gone before the workers are forked (fork copies only
-        the calling thread, whatever locks the others hold)."""
-        if self.jobs == 1 or len(paths) <= 1:
-            yield from map(sha256_file, paths)
-            return
+    def sha256s(self, paths: list[str], verifying: int = 0) -> Iterator[tuple[str, bytes | str]]:
+        """sha256_file of every path, started now, the results in order as
+        the caller iterates (a report's files re-hashed: ~107 MB for 64
+        batches of 2^14 operations), while this process goes on to verify
+        `verifying` files (files()).  On threads, not the worker processes:
+        hashlib hashes without the GIL, and nothing is sent between
+        processes for it.  Workers that will verify are forked first: fork
+        copies only the calling thread, whatever locks the others hold."""
+        if self.jobs > 1 and verifying > 1:
+            self._start_pool()
         pool = cf.ThreadPoolExecutor(self.jobs)
-        try:
-            yield from pool.map(sha256_file, paths)
-        finally:            # also when the caller stops early (a file unreadable)
-            pool.shutdown(wait=True, cancel_futures=True)
+        futures = [pool.submit(sha256_file, p) for p in paths]
+
+        def results():
+            try:
+                for f in futures:
+                    yield f.result()
+            finally:            # also when the caller stops early (a file unreadable)
+                pool.shutdown(wait=True, cancel_futures=True)
+        return results()
 
     def _in_order(self, fn: Callable, items: Iterable, count: int) -> Iterator:
         """fn(item) for every item, yielded in the items' order; an
@@ -241,13 +246,19 @@ class Checker:
                 self.progress.advance(r)
             yield r
 
-    def _pooled(self, fn: Callable, items: Iterable) -> Iterator:
+    def _start_pool(self) -> None:
         if self.pool is None:
             # fork: the workers start with this process's modules (the
             # kernels, numpy) already loaded, in milliseconds (a forkserver
-            # imports them again, ~0.5 s: as long as verifying 64 batches);
-            # the parent runs no threads of its own
+            # imports them again, ~0.5 s: as long as verifying 64 batches).
+            # A pool that forks launches every worker at its first
+            # submission (never later: concurrent.futures.process), which
+            # is therefore made here, before any thread of ours starts
             self.pool = cf.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("fork"))
+            self.pool.submit(int)
+
+    def _pooled(self, fn: Callable, items: Iterable) -> Iterator:
+        self._start_pool()
         pending: deque[cf.Future] = deque()
         it = iter(items)
         try:

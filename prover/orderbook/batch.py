@@ -265,14 +265,16 @@ def check_public(pub: BatchPublic, classified: dict[str, np.ndarray] | None = No
     if why:
         raise BatchRejected(f"public records not canonical: {why}")
     rejected = c["code"] == 0
-    handled = np.isin(ops["kind"], [Kind.CANCEL, Kind.REDUCE])
+    kind = ops["kind"]
+    handled = (kind == Kind.CANCEL) | (kind == Kind.REDUCE)       # np.isin: 10x slower here
     wrong = rejected & ((ops["status"] != Status.REJECTED) | (ops["reason"] != c["reason"])
                         | (ops["filled"] != 0) | (ops["trades"] != 0))
     if wrong.any():
         i = int(np.argmax(wrong))
         raise BatchRejected(f"operation {i}: its fields give {Reason(int(c['reason'][i])).name}")
-    with_handle = rejected & np.isin(c["reason"], [Reason.BAD_SIDE, Reason.BAD_PRICE,
-                                                   Reason.BAD_QTY]) & ~handled & (ops["handle"] != 0)
+    why = c["reason"]
+    with_handle = rejected & ((why == Reason.BAD_SIDE) | (why == Reason.BAD_PRICE)
+                              | (why == Reason.BAD_QTY)) & ~handled & (ops["handle"] != 0)
     if with_handle.any():
         raise BatchRejected(f"operation {int(np.argmax(with_handle))}: a rejected order with a handle")
     seq = trades["taker_seq"]

@@ -88,9 +88,12 @@ def sha256_file(path: str) -> tuple[str, bytes | str]:
     Read into one buffer, reused: no allocation per chunk.  (Not mapped:
     a file truncated while mapped would kill the process with SIGBUS.)"""
     h = hashlib.sha256()
-    buf = memoryview(bytearray(1 << 20))
     try:
         with open(path, "rb", buffering=0) as f:
+            # a proof file in one read and one update where it fits 16 MiB:
+            # each call gives up the GIL, and taking it back behind a thread
+            # running Python waits up to the switch interval (5 ms)
+            buf = memoryview(bytearray(min(os.fstat(f.fileno()).st_size + 1, 16 << 20)))
             while n := f.readinto(buf):
                 h.update(buf[:n])
     except OSError as exc:

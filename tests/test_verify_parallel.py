@@ -317,3 +317,25 @@ def test_the_bench_suite_reports_every_figure(tmp_path):
         assert figures[key] > 0 or key == "load_1m_before", key
     assert set(runner.check_targets("verify", figures)) == set(runner.TARGETS["verify"])
     assert len(list((tmp_path / "chain").glob("batch-*.zkb"))) == 4
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_report_files_rehashed_in_order_past_the_window(tmp_path, jobs):
+    """Checker.sha256s: every file's SHA-256 in order, more files than it
+    hashes ahead; a file that cannot be read gives its reason in place."""
+    import hashlib
+    paths = []
+    for k in range(verify_jobs.HASH_AHEAD + 40):
+        p = tmp_path / f"f{k:04d}"
+        p.write_bytes(bytes([k % 251]) * (k % 97))
+        paths.append(str(p))
+    missing = str(tmp_path / "gone")
+    paths.insert(7, missing)
+    with verify_jobs.Checker(jobs, 0, 1 << 10, progress=False) as checker:
+        got = list(checker.sha256s(paths, verifying=3))
+    assert [p for p, _ in got] == paths
+    for p, digest in got:
+        if p == missing:
+            assert isinstance(digest, str) and digest
+        else:
+            assert digest == hashlib.sha256(pathlib.Path(p).read_bytes()).digest()

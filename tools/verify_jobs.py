@@ -19,6 +19,7 @@ import concurrent.futures as cf
 import ctypes
 import functools
 import hashlib
+import itertools
 import multiprocessing
 import os
 import sys
@@ -35,6 +36,10 @@ from zksidecar.prover.verify import VerificationError
 #: results waiting in chain order per worker: enough that no worker idles
 #: while the parent checks links, few enough to hold in memory
 WINDOW_PER_JOB = 8
+#: a report's files hashed ahead of their check (Checker.sha256s): a report
+#: of a few hundred batches is re-hashed while the batches after it are
+#: verified; the rest of a day's (hundreds of thousands) after them
+HASH_AHEAD = 256
 
 
 def default_jobs() -> int:
@@ -85,8 +90,8 @@ def check_stored(item: tuple[int, int, bytes | str], min_security: int,
 
 def sha256_file(path: str) -> tuple[str, bytes | str]:
     """(path, the SHA-256 of its bytes, or why they could not be read).
-    Read into one buffer, reused: no allocation per chunk.  (Not mapped:
-    a file truncated while mapped would kill the process with SIGBUS.)"""
+    Read, not mapped: a file truncated while mapped would kill the process
+    with SIGBUS."""
     h = hashlib.sha256()
     try:
         with open(path, "rb", buffering=0) as f:
@@ -225,12 +230,17 @@ class Checker:
         if self.jobs > 1 and verifying > 1:
             self._start_pool()
         pool = cf.ThreadPoolExecutor(self.jobs)
-        futures = [pool.submit(sha256_file, p) for p in paths]
+        it = iter(paths)
+        pending = deque(pool.submit(sha256_file, p) for p in itertools.islice(it, HASH_AHEAD))
 
         def results():
             try:
-                for f in futures:
-                    yield f.result()
+                while pending:
+                    done = pending.popleft().result()
+                    for p in it:
+                        pending.append(pool.submit(sha256_file, p))
+                        break
+                    yield done
             finally:            # also when the caller stops early (a file unreadable)
                 pool.shutdown(wait=True, cancel_futures=True)
         return results()

@@ -275,9 +275,9 @@ def check_public(pub: BatchPublic, air: OrderBookAir | None = None) -> dict[str,
     if wrong.any():
         i = int(np.argmax(wrong))
         raise BatchRejected(f"operation {i}: its fields give {Reason(int(c['reason'][i])).name}")
-    why = c["reason"]
-    with_handle = rejected & ((why == Reason.BAD_SIDE) | (why == Reason.BAD_PRICE)
-                              | (why == Reason.BAD_QTY)) & ~handled & (ops["handle"] != 0)
+    reason = c["reason"]
+    with_handle = rejected & ((reason == Reason.BAD_SIDE) | (reason == Reason.BAD_PRICE)
+                              | (reason == Reason.BAD_QTY)) & ~handled & (ops["handle"] != 0)
     if with_handle.any():
         raise BatchRejected(f"operation {int(np.argmax(with_handle))}: a rejected order with a handle")
     seq = trades["taker_seq"]

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .merkle import DIGEST_BYTES, MerkleTree, compress_pairs
+from .merkle import DIGEST_BYTES, MerkleTree
+from .native import ffi, lib, u8p
 
 
 def _groups(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -63,50 +64,24 @@ def verify_batches(roots: list[bytes], depth: int, indices: np.ndarray, leaves: 
                    proofs: list[np.ndarray]) -> list[bool]:
     """verify_batch for several trees of one depth opened at the same
     indices (every matrix of a proof is opened at the query rows): for each
-    tree, whether its leaves and proof lead to its root.
-
-    The walk depends on the indices alone, so it is planned once: each
-    level's known nodes are placed into their parents' (left, right) slots,
-    the empty slots (one per lone node, in index order: the order open_batch
-    wrote them) are filled from each tree's proof, and the parents of every
-    tree are hashed with one C call per level.  A proof of another length
-    than the plan's sibling count cannot be used up exactly: that tree fails."""
+    tree, whether its leaves and proof lead to its root, using every proof
+    digest exactly once.  The walk is zk_merkle_verify_batch's (module
+    docstring; each level's parents hashed in one call); indices not sorted
+    and distinct, or outside the tree, fail every tree, as do leaves or a
+    proof of another shape that tree's."""
     idx = np.asarray(indices, dtype=np.int64)
     ok = [False] * len(roots)
-    if idx.size == 0 or any(idx.size != len(lv) for lv in leaves):
+    if idx.ndim != 1 or idx.size == 0 or idx.min() < 0:
         return ok
-    if (np.diff(idx) <= 0).any() or idx[0] < 0 or idx[-1] >= 1 << depth:
-        return ok
-    plan, need = [], 0
-    for _ in range(depth):
-        parent = idx >> 1
-        first = np.empty(idx.size, dtype=bool)        # first known child of its parent
-        first[0] = True
-        np.not_equal(parent[1:], parent[:-1], out=first[1:])
-        group = np.cumsum(first) - 1                  # each node's parent, numbered 0..g-1
-        g = int(group[-1]) + 1
-        side = idx & 1
-        lone = 2 * g - idx.size                       # parents with one known child
-        empty = None
-        if lone:
-            empty = np.ones((g, 2), dtype=bool)
-            empty[group, side] = False
-            empty = empty.ravel()
-        plan.append((g, group, side, empty, need, lone))
-        need += lone
-        idx = parent[first]
-    live = [t for t, pf in enumerate(proofs) if len(pf) == need]
-    if not live:
-        return ok
-    t = len(live)
-    nodes = np.stack([np.ascontiguousarray(leaves[i], dtype=np.uint8) for i in live])   # (t, k, 32)
-    sib = np.stack([np.asarray(proofs[i], dtype=np.uint8).reshape(need, DIGEST_BYTES) for i in live])
-    for g, group, side, empty, at, lone in plan:
-        children = np.empty((t, g, 2, DIGEST_BYTES), dtype=np.uint8)
-        children[:, group, side] = nodes
-        if lone:
-            children.reshape(t, 2 * g, DIGEST_BYTES)[:, empty] = sib[:, at: at + lone]
-        nodes = compress_pairs(children.reshape(t * g, 2 * DIGEST_BYTES)).reshape(t, g, DIGEST_BYTES)
-    for j, i in enumerate(live):
-        ok[i] = nodes.shape[1] == 1 and nodes[j, 0].tobytes() == roots[i]
+    at = ffi.cast("uint64_t *", ffi.from_buffer("int64_t[]", np.ascontiguousarray(idx)))
+    for t, (root, lv, pf) in enumerate(zip(roots, leaves, proofs)):
+        lv = np.ascontiguousarray(lv, dtype=np.uint8)
+        pf = np.ascontiguousarray(pf, dtype=np.uint8)
+        if len(root) != DIGEST_BYTES or lv.shape != (idx.size, DIGEST_BYTES) \
+                or pf.ndim != 2 or pf.shape[1:] != (DIGEST_BYTES,):
+            continue
+        rc = lib.zk_merkle_verify_batch(bytes(root), depth, at, u8p(lv), idx.size, u8p(pf), len(pf))
+        if rc == -2:
+            raise MemoryError(f"no scratch memory to check a batch opening of {idx.size} leaves")
+        ok[t] = rc == 1
     return ok

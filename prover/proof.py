@@ -135,10 +135,16 @@ class Reader:
         self.data, self.pos, self.kind = bytes(data), 0, kind
 
     def take(self, n: int, what: str) -> bytes:
+        return bytes(self.view(n, what))
+
+    def view(self, n: int, what: str) -> memoryview:
+        """take, without copying: a view of the input's bytes (for the
+        megabyte of records a batch proof carries, copied once by its
+        reader)."""
         if n < 0 or self.pos + n > len(self.data):
             raise ProofFormatError(f"{self.kind} truncated: {what} needs {n} bytes at offset "
                                    f"{self.pos}, {len(self.data) - self.pos} remain")
-        chunk = self.data[self.pos: self.pos + n]
+        chunk = memoryview(self.data)[self.pos: self.pos + n]
         self.pos += n
         return chunk
 

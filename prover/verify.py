@@ -29,6 +29,7 @@ from .merkle import hash_rows
 from .merkle_batch import verify_batches
 from .params import DEFAULT_MIN_SECURITY, ParameterError
 from .proof import Proof, layout, quotient_chunks, quotient_log_blowup
+from .shape_cache import ShapeCache
 from .transcript import Transcript
 
 X = Ext(0, 1, 0, 0)
@@ -287,14 +288,21 @@ def _transition_sums_compiled(air: Air, cur: np.ndarray, nxt: np.ndarray, consta
     ext_inputs = {(TRACE, c): c for c in range(n_main + n_aux)}
     ext_inputs.update({(PERIODIC, name): n_main + n_aux + i for i, name in enumerate(periodic)})
     cons = air.transition_constraints
-    # alpha^0 .. alpha^len(cons), by kernel doubling
-    powers = [Ext(*p) for p in F.decode(zpowers(alpha, len(cons) + 1)).tolist()]
-    outputs = [Output(1 if c.every_row else 0, c.expr, w) for c, w in zip(cons, powers)]
-    coeff = powers[-1]
+    # alpha^0 .. alpha^len(cons), Montgomery, by kernel doubling: the weights
+    # bound as they are to the program compiled once per shape (no Output and
+    # no Ext per constraint and verification)
+    powers = zpowers(alpha, len(cons) + 1)
     key = ("ood-point", id(cons), n_main, n_aux, tuple(periodic))
-    program = Program(outputs, constants, {}, ext_inputs, 2, cache_key=key, keep=cons)
-    accs = program.run_matrix(mont, 1)
+    compiled = _OOD_PROGRAMS.get(key, cons, lambda: Program(
+        [Output(1 if c.every_row else 0, c.expr, Ext(1)) for c in cons], constants, {}, ext_inputs,
+        2, cache_key=key, keep=cons))
+    accs = compiled.bind(constants, np.ascontiguousarray(powers[:-1])).run_matrix(mont, 1)
+    coeff = Ext.from_mont(powers[-1])
     return Ext.from_mont(accs[0][0]), Ext.from_mont(accs[1][0]), coeff
+
+
+#: the out-of-domain programs by shape, their weights bound per verification
+_OOD_PROGRAMS: ShapeCache[Program] = ShapeCache(8)
 
 
 def _compose_ext_columns(comps: np.ndarray) -> np.ndarray:

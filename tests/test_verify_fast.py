@@ -171,7 +171,7 @@ def test_fold_queries_equals_the_reference(factor, log_m):
                               _reference_fold_queries(leaves, idx, log_m, shift, beta, factor))
 
 
-@pytest.mark.parametrize("log_m", [0, 1, 4, 18])
+@pytest.mark.parametrize("log_m", [0, 1, 4, 7, 8, 9, 16, 18, 24, 27])
 def test_query_points_equal_points(log_m):
     pos = np.unique(np.random.default_rng(log_m).integers(0, 1 << log_m, 50))
     for shift in (1, 31, 123456):

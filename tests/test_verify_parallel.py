@@ -167,6 +167,13 @@ def test_a_resume_is_refused_when_what_the_report_covers_changed(tmp_path, capsy
     pathlib.Path(files[1]).write_bytes(saved + b"\0")
     code, err = resume()
     assert code == 2 and "the proofs of batches 0..2 are not the ones the report covers" in err
+    # the files after the report's are verified while its files are re-hashed:
+    # the refusal still comes first, over a verdict on them (batch 3 missing),
+    # on one process and on several
+    for jobs in ("1", "2"):
+        code, out, err = run(["verify", *files[4:], "--since", str(rep), "--min-security", "0",
+                              "--jobs", jobs], capsys)
+        assert code == 2 and out == "" and "are not the ones the report covers" in err
     pathlib.Path(files[1]).unlink()
     code, err = resume()
     assert code == 2 and f"{files[1]}, which the report covers, cannot be read" in err
@@ -310,3 +317,25 @@ def test_the_bench_suite_reports_every_figure(tmp_path):
         assert figures[key] > 0 or key == "load_1m_before", key
     assert set(runner.check_targets("verify", figures)) == set(runner.TARGETS["verify"])
     assert len(list((tmp_path / "chain").glob("batch-*.zkb"))) == 4
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_report_files_rehashed_in_order_past_the_window(tmp_path, jobs):
+    """Checker.sha256s: every file's SHA-256 in order, more files than it
+    hashes ahead; a file that cannot be read gives its reason in place."""
+    import hashlib
+    paths = []
+    for k in range(verify_jobs.HASH_AHEAD + 40):
+        p = tmp_path / f"f{k:04d}"
+        p.write_bytes(bytes([k % 251]) * (k % 97))
+        paths.append(str(p))
+    missing = str(tmp_path / "gone")
+    paths.insert(7, missing)
+    with verify_jobs.Checker(jobs, 0, 1 << 10, progress=False) as checker:
+        got = list(checker.sha256s(paths, verifying=3))
+    assert [p for p, _ in got] == paths
+    for p, digest in got:
+        if p == missing:
+            assert isinstance(digest, str) and digest
+        else:
+            assert digest == hashlib.sha256(pathlib.Path(p).read_bytes()).digest()

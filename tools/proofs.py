@@ -277,6 +277,7 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout,
     try:
         with Checker(jobs, min_security, max_trace_length, progress, len(paths),
                      digest=report is not None) as checker:
+            rehashed = None
             if since is not None:
                 prior = _prior(since, min_security, store=False).symbols[0]
                 covered = list(prior.files)
@@ -287,27 +288,35 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout,
                     raise _Refused(f"{next(p for p in paths if os.path.abspath(p) in covered)} is "
                                    f"covered by {since}: give the files after it (or all of "
                                    "them, from the first)")
-                _unchanged(since, prior, checker.sha256s(covered))
+                # re-hashed while the files after them are verified; checked
+                # before any verdict on those (the finally below)
+                rehashed = checker.sha256s(covered, verifying=len(paths))
                 if checker.progress:
                     checker.progress.total = len(paths)
-            if after is not None:
-                current[:] = [after]
-                prev = check_path(after, min_security, max_trace_length)
-                if isinstance(prev, Exception):
-                    raise prev
-                symbol = prev.symbol
-            elif prior is not None:
-                symbol = prior.symbol
-            else:
-                with open(paths[0], "rb") as f:
-                    symbol = int(proof_file.decode_public(f.read()).symbol)
-            chain = ChainCheck(min_security, symbol, max_trace_length,
-                               prev if prev is not None else prior.point if prior else None)
-            digest = prior.proofs_sha256 if prior else verify_report.NO_PROOFS
-            for path, c in zip(paths, checker.files(paths)):
-                current[:] = [path]
-                chain.add(c)
-                digest = verify_report.chain_digest(digest, c.sha256)
+            try:
+                if after is not None:
+                    current[:] = [after]
+                    prev = check_path(after, min_security, max_trace_length)
+                    if isinstance(prev, Exception):
+                        raise prev
+                    symbol = prev.symbol
+                elif prior is not None:
+                    symbol = prior.symbol
+                else:
+                    with open(paths[0], "rb") as f:
+                        symbol = int(proof_file.decode_public(f.read()).symbol)
+                chain = ChainCheck(min_security, symbol, max_trace_length,
+                                   prev if prev is not None else prior.point if prior else None)
+                digest = prior.proofs_sha256 if prior else verify_report.NO_PROOFS
+                for path, c in zip(paths, checker.files(paths)):
+                    current[:] = [path]
+                    chain.add(c)
+                    digest = verify_report.chain_digest(digest, c.sha256)
+            finally:
+                # a report whose files changed is refused, whatever became of
+                # the files after them (its _Refused replaces their verdict)
+                if rehashed is not None:
+                    _unchanged(since, prior, rehashed)
         segments = chain.result() if prior is None or paths else []
     except _Refused as exc:
         print(f"zksidecar verify: {exc}", file=sys.stderr)

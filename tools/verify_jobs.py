@@ -16,8 +16,10 @@ time, so the verdicts and messages are the same whatever the job count.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import ctypes
 import functools
 import hashlib
+import itertools
 import multiprocessing
 import os
 import sys
@@ -34,6 +36,10 @@ from zksidecar.prover.verify import VerificationError
 #: results waiting in chain order per worker: enough that no worker idles
 #: while the parent checks links, few enough to hold in memory
 WINDOW_PER_JOB = 8
+#: a report's files hashed ahead of their check (Checker.sha256s): a report
+#: of a few hundred batches is re-hashed while the batches after it are
+#: verified; the rest of a day's (hundreds of thousands) after them
+HASH_AHEAD = 256
 
 
 def default_jobs() -> int:
@@ -83,15 +89,43 @@ def check_stored(item: tuple[int, int, bytes | str], min_security: int,
 
 
 def sha256_file(path: str) -> tuple[str, bytes | str]:
-    """(path, the SHA-256 of its bytes, or why they could not be read)."""
+    """(path, the SHA-256 of its bytes, or why they could not be read).
+    Read, not mapped: a file truncated while mapped would kill the process
+    with SIGBUS."""
     h = hashlib.sha256()
     try:
-        with open(path, "rb") as f:
-            while chunk := f.read(1 << 20):
-                h.update(chunk)
+        with open(path, "rb", buffering=0) as f:
+            # a proof file in one read and one update where it fits 16 MiB:
+            # each call gives up the GIL, and taking it back behind a thread
+            # running Python waits up to the switch interval (5 ms)
+            buf = memoryview(bytearray(min(os.fstat(f.fileno()).st_size + 1, 16 << 20)))
+            while n := f.readinto(buf):
+                h.update(buf[:n])
     except OSError as exc:
         return path, str(exc.strerror or exc)
     return path, h.digest()
+
+
+def keep_freed_memory() -> None:
+    """Have glibc's malloc keep what a verification frees for the next one.
+
+    Each batch allocates and frees the same few megabytes (the records, the
+    AIR's public tables, the proof's arrays).  By default glibc gives freed
+    memory at the top of its heap back to the kernel, and the next batch
+    faults it in again: ~1,200 page faults a batch of 2^14 operations,
+    1-1.5 ms of its ~14 ms on a KVM guest.  A trim threshold above what a
+    verification uses, and a fixed mmap threshold (the dynamic one moves
+    with every large free), keep those pages in the process.  Nothing on
+    other C libraries (no mallopt)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(M_TRIM_THRESHOLD, 256 << 20)
+    mallopt(M_MMAP_THRESHOLD, 32 << 20)         # glibc's largest
+
+
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3     # <malloc.h>
 
 
 class WorkerDied(Exception):
@@ -151,6 +185,7 @@ class Checker:
             raise ValueError("jobs must be at least 1")
         self.jobs, self.min_security, self.max_trace_length = jobs, min_security, max_trace_length
         self.digest = digest          # each Checked carries its proof's SHA-256 (for a report)
+        keep_freed_memory()     # here and, forked, in every worker
         show = sys.stderr.isatty() if progress is None else progress
         self.progress = Progress(total) if show and total else None
         self.pool: cf.ProcessPoolExecutor | None = None
@@ -184,10 +219,31 @@ class Checker:
                                                 digest=self.digest),
                               items(), len(ids))
 
-    def sha256s(self, paths: list[str]) -> Iterator[tuple[str, bytes | str]]:
-        """sha256_file of every path, in order (a report's files re-hashed:
-        ~100 MB for 64 batches of 2^14 operations, so on every job too)."""
-        return self._in_order(sha256_file, paths, len(paths))
+    def sha256s(self, paths: list[str], verifying: int = 0) -> Iterator[tuple[str, bytes | str]]:
+        """sha256_file of every path, started now, the results in order as
+        the caller iterates (a report's files re-hashed: ~107 MB for 64
+        batches of 2^14 operations), while this process goes on to verify
+        `verifying` files (files()).  On threads, not the worker processes:
+        hashlib hashes without the GIL, and nothing is sent between
+        processes for it.  Workers that will verify are forked first: fork
+        copies only the calling thread, whatever locks the others hold."""
+        if self.jobs > 1 and verifying > 1:
+            self._start_pool()
+        pool = cf.ThreadPoolExecutor(self.jobs)
+        it = iter(paths)
+        pending = deque(pool.submit(sha256_file, p) for p in itertools.islice(it, HASH_AHEAD))
+
+        def results():
+            try:
+                while pending:
+                    done = pending.popleft().result()
+                    for p in it:
+                        pending.append(pool.submit(sha256_file, p))
+                        break
+                    yield done
+            finally:            # also when the caller stops early (a file unreadable)
+                pool.shutdown(wait=True, cancel_futures=True)
+        return results()
 
     def _in_order(self, fn: Callable, items: Iterable, count: int) -> Iterator:
         """fn(item) for every item, yielded in the items' order; an
@@ -203,13 +259,19 @@ class Checker:
                 self.progress.advance(r)
             yield r
 
-    def _pooled(self, fn: Callable, items: Iterable) -> Iterator:
+    def _start_pool(self) -> None:
         if self.pool is None:
             # fork: the workers start with this process's modules (the
             # kernels, numpy) already loaded, in milliseconds (a forkserver
-            # imports them again, ~0.5 s: as long as verifying 64 batches);
-            # the parent runs no threads of its own
+            # imports them again, ~0.5 s: as long as verifying 64 batches).
+            # A pool that forks launches every worker at its first
+            # submission (never later: concurrent.futures.process), which
+            # is therefore made here, before any thread of ours starts
             self.pool = cf.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("fork"))
+            self.pool.submit(int)
+
+    def _pooled(self, fn: Callable, items: Iterable) -> Iterator:
+        self._start_pool()
         pending: deque[cf.Future] = deque()
         it = iter(items)
         try:

@@ -58,6 +58,16 @@ int64_t zk_merkle_open(uint8_t *paths, const uint8_t *nodes, size_t rows, const 
  * (also 0 if index >= 2^depth or depth > 64). */
 int zk_merkle_verify(const uint8_t root[32], const uint8_t leaf[32], uint64_t index, const uint8_t *path,
                      size_t depth);
+/* A batch opening (prover/merkle_batch.py; docs/PROOF_FORMAT.md, "Batch Merkle
+ * proofs"): 1 if the leaf digests
+ * leaves[count*32] at the sorted distinct `indices` (each < 2^depth) and the
+ * sibling digests proof[proof_len*32] lead to `root`, using every proof
+ * digest exactly once, in the order a batch opening lists them (by level,
+ * leaves first, then by index); 0 if not (also for no indices, indices out
+ * of order or range, or depth > 62); -2 out of memory. */
+int zk_merkle_verify_batch(const uint8_t root[32], size_t depth, const uint64_t *indices,
+                           const uint8_t *leaves, size_t count, const uint8_t *proof,
+                           size_t proof_len);
 /* cffi-end */
 
 /* ---- internal: the block-level interface merkle.c streams rows through ---- */

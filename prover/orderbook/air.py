@@ -303,10 +303,11 @@ def _table_sum(rows: np.ndarray, alpha: np.ndarray, coeffs: np.ndarray) -> np.nd
 
 def _public_sum(tables: list[np.ndarray], alpha: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
     """sum over the rows of every table of 1 / (alpha - compress(row)), (4,)
-    Montgomery: the sum of _table_sum over the tables, in four C calls per
-    table: compress(row) = sum_j coeffs[j] row[j] for every row is one
-    combine_rows (with -coeffs[j], so alpha - compress is one add), then one
-    batch inversion."""
+    Montgomery: the sum of _table_sum over the tables.  compress(row) =
+    sum_j coeffs[j] row[j] for every row of a table is one combine_rows
+    (with -coeffs[j], so alpha - compress is one add), written into one
+    array for all the tables, then one add, one batch inversion and one
+    sum."""
     width = max(t.shape[1] for t in tables)
     negated = (-F.decode(np.ascontiguousarray(coeffs[:width])).astype(np.int64)) % F.P
     # combine_rows multiplies in Montgomery form, a * b / 2^32: canonical
@@ -314,13 +315,20 @@ def _public_sum(tables: list[np.ndarray], alpha: np.ndarray, coeffs: np.ndarray)
     # encoded twice (c 2^64) give x c 2^32, the Montgomery form of x c, with
     # no pass to encode the rows
     twice = E.encode(E.encode(negated.astype(np.uint32)))
-    total = np.zeros(4, dtype=np.uint64)       # below 2^31 per row: no overflow
+    d = np.empty((sum(len(t) for t in tables), 4), dtype=np.uint32)
+    at = 0
     for t in tables:
-        if len(t) == 0:
-            continue
-        d = E.combine_rows(np.ascontiguousarray(t, dtype=np.uint32), np.ascontiguousarray(twice[:t.shape[1]]))  # canonical, < p
-        F.add(d, np.ascontiguousarray(np.broadcast_to(alpha, d.shape)), out=d)
-        total += E.inv(d).sum(axis=0, dtype=np.uint64)
+        if len(t):
+            E.combine_rows(np.ascontiguousarray(t, dtype=np.uint32),
+                           np.ascontiguousarray(twice[:t.shape[1]]), out=d[at:at + len(t)])
+            at += len(t)
+    if not at:
+        return np.zeros(4, dtype=np.uint32)
+    F.add(d, np.ascontiguousarray(np.broadcast_to(alpha, d.shape)), out=d)    # canonical, < p
+    # each component summed along a contiguous row of the transpose: numpy
+    # sums a (k, 4) array down its columns ~6x slower.  Below 2^31 a value,
+    # so no overflow under 2^33 rows
+    total = np.ascontiguousarray(E.inv(d).T).sum(axis=1, dtype=np.uint64)
     return (total % F.P).astype(np.uint32)
 
 
@@ -409,7 +417,9 @@ class OrderBookAir(Air):
         self.ops, self.trades = ops, trades
         self.first_seq, self.symbol, self.batch_id = first_seq, symbol, batch_id
         self.L, self.k = limbs_for(trace_length)
-        self.tables = public_tables(ops, trades, capacity, first_seq, classified)
+        #: classify_all of the records (check_public reuses it)
+        self.classified = classify_all(ops, capacity) if classified is None else classified
+        self.tables = public_tables(ops, trades, capacity, first_seq, self.classified)
         self.main_segments = (
             Segment("pre", tuple(f"p{j}" for j in range(WORD)), external=True),
             Segment("post", tuple(f"q{j}" for j in range(WORD)), exported=True),

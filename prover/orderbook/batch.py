@@ -241,10 +241,12 @@ def prove_prepared(prep: PreparedBatch, options: ProofOptions,
 
 # -------------------------------------------------------------- verifier --
 
-def check_public(pub: BatchPublic) -> dict[str, np.ndarray]:
+def check_public(pub: BatchPublic, air: OrderBookAir | None = None) -> dict[str, np.ndarray]:
     """The rules checked on the public lists in plain code (docs/STATEMENT.md,
     "Public inputs").  Returns the operations' classify_all, which the AIR's
-    public tables reuse."""
+    public tables reuse.  `air`: an OrderBookAir built from these very
+    records, whose classification is reused; building it refused records
+    that are not canonical (public_tables), so that is not checked again."""
     ops, trades = pub.ops, pub.trades
     if ops.dtype != OP_DTYPE or trades.dtype != TRADE_DTYPE:
         raise BatchRejected("records of the wrong format")
@@ -258,19 +260,24 @@ def check_public(pub: BatchPublic) -> dict[str, np.ndarray]:
         raise BatchRejected("timestamps go backwards")
     if (ops["symbol"] != pub.symbol).any() or (trades["symbol"] != pub.symbol).any():
         raise BatchRejected("a record of another symbol")
-    c = classify_all(ops, cap)
-    why = noncanonical(ops, trades, cap, pub.first_seq, c)
-    if why:
-        raise BatchRejected(f"public records not canonical: {why}")
+    if air is None:
+        c = classify_all(ops, cap)
+        why = noncanonical(ops, trades, cap, pub.first_seq, c)
+        if why:
+            raise BatchRejected(f"public records not canonical: {why}")
+    else:
+        c = air.classified
     rejected = c["code"] == 0
-    handled = np.isin(ops["kind"], [Kind.CANCEL, Kind.REDUCE])
+    kind = ops["kind"]
+    handled = (kind == Kind.CANCEL) | (kind == Kind.REDUCE)       # np.isin: 10x slower here
     wrong = rejected & ((ops["status"] != Status.REJECTED) | (ops["reason"] != c["reason"])
                         | (ops["filled"] != 0) | (ops["trades"] != 0))
     if wrong.any():
         i = int(np.argmax(wrong))
         raise BatchRejected(f"operation {i}: its fields give {Reason(int(c['reason'][i])).name}")
-    with_handle = rejected & np.isin(c["reason"], [Reason.BAD_SIDE, Reason.BAD_PRICE,
-                                                   Reason.BAD_QTY]) & ~handled & (ops["handle"] != 0)
+    reason = c["reason"]
+    with_handle = rejected & ((reason == Reason.BAD_SIDE) | (reason == Reason.BAD_PRICE)
+                              | (reason == Reason.BAD_QTY)) & ~handled & (ops["handle"] != 0)
     if with_handle.any():
         raise BatchRejected(f"operation {int(np.argmax(with_handle))}: a rejected order with a handle")
     seq = trades["taker_seq"]
@@ -330,7 +337,7 @@ def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
     elif public is not None:
         proof = BatchProof(proof.proof, public)
     check_claims(proof, min_security, max_trace_length)
-    classified = check_public(proof.public)
+    classified = check_public(proof.public, air)
     return verify(air or proof.public.air(classified), proof.proof,
                   external={"pre": (proof.public.pre_root, proof.public.pre_link)},
                   min_security=min_security)

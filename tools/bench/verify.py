@@ -13,7 +13,8 @@ or when they no longer verify (another build).
 Figures, every one measured in this run through tools/proofs.py verify_main
 (files read, proofs verified, links checked, output written):
   verify_ops_per_s        operations verified per second, every core
-  verify_ops_per_s_one_job  the baseline: the same chain, --jobs 1
+  verify_ops_per_s_one_job  the baseline: the same chain, --jobs 1 (a report
+                          written by both, and compared)
   parallel_speedup        the ratio of the two
   resume_s                `verify --since REPORT` over the chain and one more
                           batch: the report's proofs re-hashed, one verified
@@ -41,10 +42,15 @@ SECURITY = 100
 
 
 def chain_dir(batches: int, batch_ops: int, capacity: int) -> str:
-    """Where the proofs of a chain of `batches` (+ 1) batches are kept (a
-    build whose proofs differ is found out by verifying them: verify())."""
+    """Where the proofs of a chain of `batches` (+ 1) batches are kept, named
+    by the file version and the proof options this build proves them with
+    (proofs of other options still verify, so verifying them would not find
+    them out); a build whose proofs differ otherwise is found out by
+    verifying them: verify()."""
+    o = proof_options(SECURITY, trace_length_for(capacity, batch_ops))
     return os.path.join(tempfile.gettempdir(), f"zksidecar-bench-verify-v{proof_file.VERSION}-"
-                        f"{batches + 1}x{batch_ops}-cap{capacity}")
+                        f"{batches + 1}x{batch_ops}-cap{capacity}-b{1 << o.log_blowup}"
+                        f"q{o.num_queries}g{o.grinding_bits}")
 
 
 def build(sw, directory: str, batches: int, batch_ops: int, capacity: int) -> list[str]:
@@ -100,8 +106,14 @@ def verify(sw, batches: int | None = None, batch_ops: int = BATCH, capacity: int
     report = os.path.join(directory, "report.json")
     sw.step(f"verifying {batches} batches on {len(cores)} cores (writing a report)")
     all_s, _ = timed(chain, len(cores), report=report)
-    sw.step(f"verifying {batches} batches with --jobs 1")
-    one_s, _ = timed(chain, 1)
+    sw.step(f"verifying {batches} batches with --jobs 1 (writing a report too)")
+    # the same work as the run on every core, the report included (each
+    # proof's bytes hashed for it: ~1.3 ms a batch of 2^14 operations)
+    one_report = os.path.join(directory, "report-one-job.json")
+    one_s, _ = timed(chain, 1, report=one_report)
+    with open(report, "rb") as a, open(one_report, "rb") as b:
+        if a.read() != b.read():
+            raise RuntimeError("the reports of --jobs 1 and of every core differ")
     sw.step("continuing from the report after one more batch")
     resume_s, text = timed(chain + extra, len(cores), since=report)
     if f"continuing batch {batches - 1}" not in text:

@@ -379,8 +379,10 @@ def main(config_path: str | None) -> int:
     """`zksidecar daemon --config FILE`: 0 after a clean stop, 1 after a
     fatal error (one log line says which), 2 for a bad configuration."""
     from .config import ConfigError, load
+    from .malloc import return_freed_memory
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    return_freed_memory()        # limits.memory_mib holds whatever the last minute held
     try:
         cfg = load(config_path)
     except ConfigError as exc:

@@ -16,7 +16,6 @@ time, so the verdicts and messages are the same whatever the job count.
 from __future__ import annotations
 
 import concurrent.futures as cf
-import ctypes
 import functools
 import hashlib
 import itertools
@@ -27,6 +26,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
+from zksidecar.daemon.malloc import keep_freed_memory
 from zksidecar.daemon.store import ProofStore, StoreCorrupt
 from zksidecar.prover.orderbook import proof_file
 from zksidecar.prover.orderbook.batch import Checked, check_alone
@@ -104,28 +104,6 @@ def sha256_file(path: str) -> tuple[str, bytes | str]:
     except OSError as exc:
         return path, str(exc.strerror or exc)
     return path, h.digest()
-
-
-def keep_freed_memory() -> None:
-    """Have glibc's malloc keep what a verification frees for the next one.
-
-    Each batch allocates and frees the same few megabytes (the records, the
-    AIR's public tables, the proof's arrays).  By default glibc gives freed
-    memory at the top of its heap back to the kernel, and the next batch
-    faults it in again: ~1,200 page faults a batch of 2^14 operations,
-    1-1.5 ms of its ~14 ms on a KVM guest.  A trim threshold above what a
-    verification uses, and a fixed mmap threshold (the dynamic one moves
-    with every large free), keep those pages in the process.  Nothing on
-    other C libraries (no mallopt)."""
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(M_TRIM_THRESHOLD, 256 << 20)
-    mallopt(M_MMAP_THRESHOLD, 32 << 20)         # glibc's largest
-
-
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3     # <malloc.h>
 
 
 class WorkerDied(Exception):

@@ -167,8 +167,10 @@ class TradingProof:
         return proof_file.decode(self.proof)
 
     def verify(self, min_security: int = DEFAULT_MIN_SECURITY) -> Verified:
-        """Verify this batch alone (its pre-state as it claims it)."""
-        return verify_batch(self.batch_proof(), min_security=min_security)
+        """Verify this batch alone (its pre-state as it claims it), at the
+        trace length this process's own pipeline proved it at."""
+        bp = self.batch_proof()
+        return verify_batch(bp, min_security=min_security, max_trace_length=bp.public.trace_length)
 
 
 @dataclass
@@ -277,7 +279,8 @@ class TradingZkVMManager:
 
     async def verify_chain(self, symbol: int | None = None) -> Verified:
         symbol = self.symbol if symbol is None else symbol
-        return verify_chain(await self.chain(symbol), min_security=self.security_bits, symbol=symbol)
+        return verify_chain(await self.chain(symbol), min_security=self.security_bits, symbol=symbol,
+                            max_trace_length=self.trace_length)
 
     # ----------------------------------------------------- the pipeline --
     def apply(self, ops, priority: ProofPriority = ProofPriority.NORMAL, *,

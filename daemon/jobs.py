@@ -171,7 +171,10 @@ def accept_proof(job: ProofJob, raw: bytes) -> B.BatchProof:
         raise ProofRejected(f"symbol {job.symbol} batch {job.batch_id}: the proof's "
                             f"{', '.join(wrong)} differ from the job's")
     try:
-        B.verify_batch(bp, min_security=job.security_bits)
+        # the job's own trace length, checked against the configuration when
+        # the daemon started (a verifier's default bound is the longest at
+        # 100 bits, and a configuration may trade bits for a longer trace)
+        B.verify_batch(bp, min_security=job.security_bits, max_trace_length=job.trace_length)
     except VerificationError as exc:
         raise ProofRejected(f"symbol {job.symbol} batch {job.batch_id}: the proof does not "
                             f"verify: {exc}") from None

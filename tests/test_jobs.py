@@ -284,3 +284,19 @@ def test_a_malformed_job_is_refused_saying_what(chain, edit, why):
         (s1, *_, body), (s2, *_) = [frames.decode_response(frames.read_frame(out)) for _ in "ab"]
         assert s1 == frames.ERROR and s2 == frames.OK
         assert body.startswith((b"ValueError", b"CorruptState")), body
+
+
+def test_a_job_longer_than_the_default_bound_is_accepted_at_its_own_length():
+    """A configuration may trade bits for a longer trace (96 bits at 2^17
+    rows: the order book reaches 100 only up to 2^16); the daemon checks
+    its own workers' proofs at the job's trace length, not at the bound a
+    verifier of untrusted files applies by default."""
+    from zksidecar.daemon.jobs import warm_up_job
+    from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH
+
+    t = MAX_TRACE_LENGTH * 2
+    job = warm_up_job(16, t, security_bits=96)
+    bp = prove_job(job)
+    with pytest.raises(VerificationError, match="over the"):
+        verify_batch(bp, min_security=96)             # the default bound refuses it
+    assert accept_proof(job, proof_file.encode(bp)).public.trace_length == t

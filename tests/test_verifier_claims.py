@@ -94,3 +94,20 @@ def test_the_command_line_says_so(tmp_path, capsys):
         main(["verify", "--max-trace-length", "100", str(f)])
     assert exit_.value.code == 2
     assert "a trace length is a power of two from 16 to 2^24, not '100'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("field", ["ops", "trades"])
+def test_more_records_than_trace_rows_are_refused(field):
+    """The security level counts at most 3 T public fractions (two an
+    operation, one a trade); an honest batch has fewer operations and
+    trades than rows, so a longer list is refused before it is tabled."""
+    import numpy as np
+    from zksidecar.prover.orderbook import BatchRejected
+
+    bp = proof_file.decode(honest())
+    records = getattr(bp.public, field)
+    t = bp.public.trace_length
+    longer = np.resize(records, t) if len(records) else np.zeros(t, records.dtype)
+    setattr(bp.public, field, longer)
+    with pytest.raises(BatchRejected, match=f"for a trace of {bp.public.trace_length} rows"):
+        verify_batch(bp)

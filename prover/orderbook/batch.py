@@ -252,6 +252,14 @@ def check_public(pub: BatchPublic, air: OrderBookAir | None = None) -> dict[str,
         raise BatchRejected("records of the wrong format")
     if len(ops) == 0:
         raise BatchRejected("an empty batch")
+    # every operation has a row of its own and every trade its MATCH row, so
+    # an honest batch has fewer of either than trace rows; the security
+    # level counts at most 3 T public fractions (2 an operation, 1 a trade:
+    # air.algebraic_degree), and longer lists would make it claim too much
+    t = pub.trace_length
+    if len(ops) >= t or len(trades) >= t:
+        raise BatchRejected(f"{len(ops)} operations and {len(trades)} trades for a trace of {t} "
+                            "rows (each takes a row of its own, and one row is padding)")
     cap = 1 << pub.log2_capacity
     if (ops["seq"] != np.arange(pub.first_seq, pub.first_seq + len(ops), dtype=np.uint64)).any():
         raise BatchRejected("sequence numbers are not consecutive from first_seq")

@@ -51,6 +51,8 @@ class _Cursor:
     skip: dict[int, int]                     # marks a snapshot already counted
     held: dict = field(default_factory=dict)
     used: float = 0.0
+    marks_at: tuple[int, int] | None = None  # where the look-ahead for marks goes on
+    mark: BatchMark | None = None            # the last mark it found (not yet used)
 
     @property
     def next_batch_id(self) -> int:
@@ -117,7 +119,8 @@ class Rebuilder:
             seq.restore([b for b in snap.books if b.symbol == mark.symbol],
                         {s: u for s, u in snap.unstarted.items() if s == mark.symbol})
             cursor = _Cursor(mark.symbol, seq, snap.position,
-                             {mark.symbol: ids[mark.symbol]} if mark.symbol in ids else {})
+                             {mark.symbol: ids[mark.symbol]} if mark.symbol in ids else {},
+                             marks_at=snap.position)
             break
         if cursor is None:
             if self.journal.first:
@@ -143,13 +146,32 @@ class Rebuilder:
                 found.append(batch)
 
         replay_entries(self._entries(cursor), cursor.sequencer, cursor.held, cursor.skip, settle,
-                       done=lambda: bool(found))
+                       done=lambda: bool(found),
+                       ahead=lambda symbol, batch_id: self._mark_ahead(cursor, batch_id))
         if not found:
             raise ReplayMismatch(f"symbol {mark.symbol} batch {mark.batch_id}: its mark is not in "
                                  "the journal after the state it was rebuilt from")
         batch = found[0]
         batch.priority = type(batch.priority)(mark.priority)
         return batch
+
+    def _mark_ahead(self, cursor: _Cursor, batch_id: int) -> BatchMark | None:
+        """The mark of the cursor's symbol's batch `batch_id`, read ahead of
+        the cursor's records (None: not in the journal yet).  The look-ahead
+        keeps its place and only the mark it stopped at, so the journal is
+        read about twice per cursor and memory holds no records for it."""
+        if cursor.mark is not None and cursor.mark.batch_id == batch_id:
+            return cursor.mark
+        try:
+            for entry, after in self.journal.entries(cursor.marks_at):
+                cursor.marks_at = after
+                if isinstance(entry, BatchMark) and entry.symbol == cursor.symbol and \
+                        entry.batch_id >= batch_id:
+                    cursor.mark = entry
+                    return entry if entry.batch_id == batch_id else None
+        except FileNotFoundError as exc:
+            raise JournalError(exc.errno, f"journal {self.journal.directory}: {exc}") from None
+        return None
 
     def _entries(self, cursor: _Cursor) -> Iterator[OpsEntry | BatchMark]:
         """The journal's entries of the cursor's symbol from its position;

@@ -205,12 +205,21 @@ class _Tail:
 
 def replay_entries(entries, sequencer: Sequencer, held: dict[int, _Held], skip: dict[int, int],
                    settle: Callable[[Batch, BatchMark], None], done: Callable[[], bool] = lambda: False,
-                   report: _Progress | None = None, tail: _Tail | None = None) -> None:
+                   report: _Progress | None = None, tail: _Tail | None = None,
+                   ahead: Callable[[int, int], BatchMark | None] | None = None) -> None:
     """Journal entries through `sequencer`: records held per symbol until
     their batch's mark closes it (then `settle(batch, mark)`); the marks of
     batches below `skip[symbol]` (a snapshot counts them) are passed over.
     Stops early once `done()`.  Recovery and the backlog's rebuilds
-    (daemon/rebuild.py) both replay through this."""
+    (daemon/rebuild.py) both replay through this.
+
+    `ahead(symbol, batch_id)`: that batch's mark if it is known before its
+    entry is read (a rebuild looks ahead in the journal for it).  Such a
+    batch closes as soon as its last record is held, and its entry is
+    passed over when it comes: a sequencer that lags ingest writes a mark
+    long after the batch's records (millions of records under overload),
+    and every record of the symbol read meanwhile would be held until
+    then."""
     for entry in entries:
         if report is not None:
             report()
@@ -229,16 +238,37 @@ def replay_entries(entries, sequencer: Sequencer, held: dict[int, _Held], skip: 
                 h = held.setdefault(symbol, _Held())
                 h.recs.append(mine)
                 h.seen.append(seen)
+                while ahead is not None and (mark := _closing(ahead, sequencer, symbol, h)):
+                    skip[symbol] = mark.batch_id + 1          # its entry, read later, passed over
+                    _close(mark, sequencer, h, settle)
+                    if done():
+                        return
             continue
         if entry.batch_id < skip.get(entry.symbol, 0):
             continue
-        h = held.setdefault(entry.symbol, _Held())
-        recs, seen = h.take_all()
-        batch, taken = sequencer.replay(entry, recs, seen, time.monotonic())
-        h.put_back(recs[taken:], seen[taken:])
-        settle(batch, entry)
+        _close(entry, sequencer, held.setdefault(entry.symbol, _Held()), settle)
         if done():
             return
+
+
+def _closing(ahead: Callable[[int, int], BatchMark | None], sequencer: Sequencer, symbol: int,
+             h: _Held) -> BatchMark | None:
+    """The mark of the symbol's next batch if `ahead` knows it and its last
+    record is among those held."""
+    shadow = sequencer.shadows.get(symbol)
+    mark = ahead(symbol, shadow.next_batch_id) if shadow is not None else None
+    if mark is None or not any((r["seq"] == mark.last_seq).any() for r in h.recs):
+        return None
+    return mark
+
+
+def _close(mark: BatchMark, sequencer: Sequencer, h: _Held,
+           settle: Callable[[Batch, BatchMark], None]) -> None:
+    """Close `mark`'s batch from the symbol's records held; the rest stay held."""
+    recs, seen = h.take_all()
+    batch, taken = sequencer.replay(mark, recs, seen, time.monotonic())
+    h.put_back(recs[taken:], seen[taken:])
+    settle(batch, mark)
 
 
 def _fresh(sequencer: Sequencer) -> Sequencer:

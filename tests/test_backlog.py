@@ -17,7 +17,7 @@ from daemon_helpers import Daemon
 from test_recovery import BITS, CAP, POLICY, T, prove_into
 from test_snapshots import live, sequencer, two_symbols
 from zksidecar.daemon.backlog import Backlog, mark_of, witness_bytes
-from zksidecar.daemon.batches import Batch
+from zksidecar.daemon.batches import Batch, CloseReason
 from zksidecar.daemon.jobs import ProofJob, prove_job
 from zksidecar.daemon.journal import BatchMark, Journal, ReplayMismatch
 from zksidecar.daemon.metrics import Metrics
@@ -78,6 +78,33 @@ def test_a_rebuilt_batch_is_the_live_one_with_the_same_proof(tmp_path):
             rebuild.batch(bad)
     finally:
         journal.close()
+
+
+def test_a_rebuild_holds_one_batch_of_records_when_the_marks_lag_far_behind(tmp_path):
+    """A sequencer that lags ingest (overload) writes each mark long after
+    its batch's records: here every record is journaled before the first
+    mark.  Rebuilding the batches (a later one first: its cursor passes
+    batches it does not keep, whose marks it looks ahead for) holds at most
+    a batch and a journal entry of the symbol's records at a time (not
+    every record read before the mark), and gives the live batches."""
+    chunks = two_symbols(400)
+    with Journal(str(tmp_path / "journal"), fsync="never") as journal:
+        for recs in chunks:
+            journal.append_ops(recs, 0)
+        seq = sequencer()                       # the live path's batches, marked after all records
+        closed = [b for recs in chunks for b in seq.feed(recs, np.zeros(len(recs), np.int64), 0.0)]
+        closed += seq.close_all(CloseReason.SHUTDOWN)
+        for b in closed:
+            journal.append_batch(mark_of(b))
+        rebuild = Rebuilder(journal, sequencer)
+        most = 0
+        for b in closed[8:9] + closed:
+            assert same_job(rebuild.batch(mark_of(b)), b), (b.symbol, b.batch_id)
+            most = max(most, max(sum(len(r) for r in h.recs)
+                                 for c in rebuild._cursors for h in c.held.values()))
+        assert most <= POLICY.max_batch_size + max(len(c) for c in chunks)
+        assert rebuild.cursors_started == 3       # the jump back started one more
+        assert rebuild.replayed_ops < 2 * sum(len(c) for c in chunks)
 
 
 def test_a_backlog_over_its_budget_keeps_marks_and_proves_all_in_priority_order(tmp_path):

@@ -18,7 +18,12 @@ on from there: each operation is replayed about once whatever the backlog.
 A batch behind every cursor of its symbol (an urgent one went first) starts
 a new cursor from a snapshot; at most MAX_CURSORS are kept, the least
 recently used dropped.  A cursor holds one book and at most one batch's
-records.
+records (and a journal entry's): a batch closes as soon as its last record
+is replayed, its mark read ahead in the journal by a second reader of the
+cursor's, not when the replay reaches the mark.  A sequencer behind ingest
+writes marks long after their records (~10^6 records under overload);
+waiting for them held every record of the symbol read in between (50-100
+MiB of the daemon's memory in `bench overload`, docs/BENCHMARKS.md).
 """
 from __future__ import annotations
 

@@ -292,13 +292,20 @@ def _marks_after(journal: Journal, start: tuple[int, int] | None,
 
 def _closing(ahead: Callable[[int, int], BatchMark | None], sequencer: Sequencer, symbol: int,
              h: _Held) -> BatchMark | None:
-    """The mark of the symbol's next batch if `ahead` knows it and its last
-    record is among those held."""
+    """The mark of the symbol's next batch if `ahead` knows it and the
+    records held begin with the whole batch: first_seq to last_seq, one
+    after the other.  Anything else (a gap, a duplicate, a resume: a stream
+    the live path refused records of) waits for the mark's entry, as every
+    batch did before."""
     shadow = sequencer.shadows.get(symbol)
     mark = ahead(symbol, shadow.next_batch_id) if shadow is not None else None
     if mark is None or not any((r["seq"] == mark.last_seq).any() for r in h.recs):
         return None
-    return mark
+    n = mark.last_seq - mark.first_seq + 1
+    seqs = np.concatenate([r["seq"] for r in h.recs])[:n]
+    whole = len(seqs) == n and np.array_equal(seqs, np.arange(mark.first_seq, mark.last_seq + 1,
+                                                              dtype=seqs.dtype))
+    return mark if whole else None
 
 
 def _close(mark: BatchMark, sequencer: Sequencer, h: _Held,

@@ -151,7 +151,6 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
                          default=-1) + 1
                 for sym in set(marks) | set(store.symbols())}
     at = {sym: 0 for sym in marks}                     # each symbol's next mark in `marks`
-    now = time.monotonic()
 
     def ahead(symbol: int, batch_id: int) -> BatchMark | None:
         ms, k = marks.get(symbol, ()), at.get(symbol, 0)
@@ -163,7 +162,7 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
     def live(symbol: int, h: _Held) -> None:
         shadow = sequencer.shadows.get(symbol)
         if shadow is not None and shadow.next_batch_id >= unmarked.get(symbol, 0):
-            for batch in sequencer.feed(*h.take_all(), now):
+            for batch in sequencer.feed(*h.take_all(), time.monotonic()):
                 out.add(batch)
 
     replay_entries(journal.replay(start), sequencer, held, skip,
@@ -180,6 +179,7 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
             _rebuild(batch_id, symbol, h, journal, store, sequencer)
             out.repaired += 1
             out.stored += 1
+    now = time.monotonic()
     for symbol, h in held.items():
         recs, seen = h.take_all()
         if len(recs):

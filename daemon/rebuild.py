@@ -18,7 +18,12 @@ on from there: each operation is replayed about once whatever the backlog.
 A batch behind every cursor of its symbol (an urgent one went first) starts
 a new cursor from a snapshot; at most MAX_CURSORS are kept, the least
 recently used dropped.  A cursor holds one book and at most one batch's
-records.
+records (and a journal entry's): a batch closes as soon as its last record
+is replayed, its mark read ahead in the journal by a second reader of the
+cursor's, not when the replay reaches the mark.  A sequencer behind ingest
+writes marks long after their records (~10^6 records under overload);
+waiting for them held every record of the symbol read in between (50-100
+MiB of the daemon's memory in `bench overload`, docs/BENCHMARKS.md).
 """
 from __future__ import annotations
 
@@ -51,6 +56,8 @@ class _Cursor:
     skip: dict[int, int]                     # marks a snapshot already counted
     held: dict = field(default_factory=dict)
     used: float = 0.0
+    marks_at: tuple[int, int] | None = None  # where the look-ahead for marks goes on
+    mark: BatchMark | None = None            # the last mark it found (not yet used)
 
     @property
     def next_batch_id(self) -> int:
@@ -117,7 +124,8 @@ class Rebuilder:
             seq.restore([b for b in snap.books if b.symbol == mark.symbol],
                         {s: u for s, u in snap.unstarted.items() if s == mark.symbol})
             cursor = _Cursor(mark.symbol, seq, snap.position,
-                             {mark.symbol: ids[mark.symbol]} if mark.symbol in ids else {})
+                             {mark.symbol: ids[mark.symbol]} if mark.symbol in ids else {},
+                             marks_at=snap.position)
             break
         if cursor is None:
             if self.journal.first:
@@ -143,13 +151,32 @@ class Rebuilder:
                 found.append(batch)
 
         replay_entries(self._entries(cursor), cursor.sequencer, cursor.held, cursor.skip, settle,
-                       done=lambda: bool(found))
+                       done=lambda: bool(found),
+                       ahead=lambda symbol, batch_id: self._mark_ahead(cursor, batch_id))
         if not found:
             raise ReplayMismatch(f"symbol {mark.symbol} batch {mark.batch_id}: its mark is not in "
                                  "the journal after the state it was rebuilt from")
         batch = found[0]
         batch.priority = type(batch.priority)(mark.priority)
         return batch
+
+    def _mark_ahead(self, cursor: _Cursor, batch_id: int) -> BatchMark | None:
+        """The mark of the cursor's symbol's batch `batch_id`, read ahead of
+        the cursor's records (None: not in the journal yet).  The look-ahead
+        keeps its place and only the mark it stopped at, so the journal is
+        read about twice per cursor and memory holds no records for it."""
+        if cursor.mark is not None and cursor.mark.batch_id == batch_id:
+            return cursor.mark
+        try:
+            for entry, after in self.journal.entries(cursor.marks_at):
+                cursor.marks_at = after
+                if isinstance(entry, BatchMark) and entry.symbol == cursor.symbol and \
+                        entry.batch_id >= batch_id:
+                    cursor.mark = entry
+                    return entry if entry.batch_id == batch_id else None
+        except FileNotFoundError as exc:
+            raise JournalError(exc.errno, f"journal {self.journal.directory}: {exc}") from None
+        return None
 
     def _entries(self, cursor: _Cursor) -> Iterator[OpsEntry | BatchMark]:
         """The journal's entries of the cursor's symbol from its position;

@@ -144,9 +144,30 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
                  newest.segment, newest.offset)
     held: dict[int, _Held] = {}
     tail = _Tail(tail_records)
+    marks = _marks_after(journal, start, skip)
+    # batch ids from which a symbol has no mark and no proof: its records
+    # from there on are live ones (fed as they are read, not held to the end)
+    unmarked = {sym: max([m.batch_id for m in marks.get(sym, [])[-1:]] + store.batches(sym)[-1:],
+                         default=-1) + 1
+                for sym in set(marks) | set(store.symbols())}
+    at = {sym: 0 for sym in marks}                     # each symbol's next mark in `marks`
+
+    def ahead(symbol: int, batch_id: int) -> BatchMark | None:
+        ms, k = marks.get(symbol, ()), at.get(symbol, 0)
+        while k < len(ms) and ms[k].batch_id < batch_id:
+            k += 1
+        at[symbol] = k
+        return ms[k] if k < len(ms) and ms[k].batch_id == batch_id else None
+
+    def live(symbol: int, h: _Held) -> None:
+        shadow = sequencer.shadows.get(symbol)
+        if shadow is not None and shadow.next_batch_id >= unmarked.get(symbol, 0):
+            for batch in sequencer.feed(*h.take_all(), time.monotonic()):
+                out.add(batch)
+
     replay_entries(journal.replay(start), sequencer, held, skip,
                    lambda batch, mark: _settle(batch, mark, store, sequencer.capacity, out),
-                   report=report, tail=tail)
+                   report=report, tail=tail, ahead=ahead, live=live)
     for symbol in store.symbols():
         h = held.setdefault(symbol, _Held())
         shadow = sequencer.shadows.get(symbol) or sequencer.shadow(symbol)
@@ -205,12 +226,24 @@ class _Tail:
 
 def replay_entries(entries, sequencer: Sequencer, held: dict[int, _Held], skip: dict[int, int],
                    settle: Callable[[Batch, BatchMark], None], done: Callable[[], bool] = lambda: False,
-                   report: _Progress | None = None, tail: _Tail | None = None) -> None:
+                   report: _Progress | None = None, tail: _Tail | None = None,
+                   ahead: Callable[[int, int], BatchMark | None] | None = None,
+                   live: Callable[[int, _Held], None] | None = None) -> None:
     """Journal entries through `sequencer`: records held per symbol until
     their batch's mark closes it (then `settle(batch, mark)`); the marks of
     batches below `skip[symbol]` (a snapshot counts them) are passed over.
     Stops early once `done()`.  Recovery and the backlog's rebuilds
-    (daemon/rebuild.py) both replay through this."""
+    (daemon/rebuild.py) both replay through this.
+
+    `ahead(symbol, batch_id)`: that batch's mark if it is known before its
+    entry is read (a rebuild looks ahead in the journal for it).  Such a
+    batch closes as soon as its last record is held, and its entry is
+    passed over when it comes: a sequencer that lags ingest writes a mark
+    long after the batch's records (millions of records under overload),
+    and every record of the symbol read meanwhile would be held until
+    then.  `live(symbol, held)` is offered each symbol's records held after
+    its marks are passed: it may take them (recovery feeds the records no
+    mark follows as live ones as they are read, not all at the end)."""
     for entry in entries:
         if report is not None:
             report()
@@ -229,16 +262,59 @@ def replay_entries(entries, sequencer: Sequencer, held: dict[int, _Held], skip: 
                 h = held.setdefault(symbol, _Held())
                 h.recs.append(mine)
                 h.seen.append(seen)
+                while ahead is not None and (mark := _closing(ahead, sequencer, symbol, h)):
+                    skip[symbol] = mark.batch_id + 1          # its entry, read later, passed over
+                    _close(mark, sequencer, h, settle)
+                    if done():
+                        return
+                if live is not None:
+                    live(symbol, h)
             continue
         if entry.batch_id < skip.get(entry.symbol, 0):
             continue
-        h = held.setdefault(entry.symbol, _Held())
-        recs, seen = h.take_all()
-        batch, taken = sequencer.replay(entry, recs, seen, time.monotonic())
-        h.put_back(recs[taken:], seen[taken:])
-        settle(batch, entry)
+        _close(entry, sequencer, held.setdefault(entry.symbol, _Held()), settle)
         if done():
             return
+
+
+def _marks_after(journal: Journal, start: tuple[int, int] | None,
+                 skip: dict[int, int]) -> dict[int, list[BatchMark]]:
+    """Each symbol's marks in the journal from `start`, in order, but those
+    a snapshot counts (a hundred bytes a batch: what lets the replay close
+    each batch at its last record instead of holding records till its
+    mark, which a lagging sequencer wrote long after them)."""
+    marks: dict[int, list[BatchMark]] = {}
+    for entry in journal.replay(start):
+        if isinstance(entry, BatchMark) and entry.batch_id >= skip.get(entry.symbol, 0):
+            marks.setdefault(entry.symbol, []).append(entry)
+    return marks
+
+
+def _closing(ahead: Callable[[int, int], BatchMark | None], sequencer: Sequencer, symbol: int,
+             h: _Held) -> BatchMark | None:
+    """The mark of the symbol's next batch if `ahead` knows it and the
+    records held begin with the whole batch: first_seq to last_seq, one
+    after the other.  Anything else (a gap, a duplicate, a resume: a stream
+    the live path refused records of) waits for the mark's entry, as every
+    batch did before."""
+    shadow = sequencer.shadows.get(symbol)
+    mark = ahead(symbol, shadow.next_batch_id) if shadow is not None else None
+    if mark is None or not any((r["seq"] == mark.last_seq).any() for r in h.recs):
+        return None
+    n = mark.last_seq - mark.first_seq + 1
+    seqs = np.concatenate([r["seq"] for r in h.recs])[:n]
+    whole = len(seqs) == n and np.array_equal(seqs, np.arange(mark.first_seq, mark.last_seq + 1,
+                                                              dtype=seqs.dtype))
+    return mark if whole else None
+
+
+def _close(mark: BatchMark, sequencer: Sequencer, h: _Held,
+           settle: Callable[[Batch, BatchMark], None]) -> None:
+    """Close `mark`'s batch from the symbol's records held; the rest stay held."""
+    recs, seen = h.take_all()
+    batch, taken = sequencer.replay(mark, recs, seen, time.monotonic())
+    h.put_back(recs[taken:], seen[taken:])
+    settle(batch, mark)
 
 
 def _fresh(sequencer: Sequencer) -> Sequencer:

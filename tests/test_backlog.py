@@ -17,12 +17,13 @@ from daemon_helpers import Daemon
 from test_recovery import BITS, CAP, POLICY, T, prove_into
 from test_snapshots import live, sequencer, two_symbols
 from zksidecar.daemon.backlog import Backlog, mark_of, witness_bytes
-from zksidecar.daemon.batches import Batch
+from zksidecar.daemon.batches import Batch, CloseReason
 from zksidecar.daemon.jobs import ProofJob, prove_job
 from zksidecar.daemon.journal import BatchMark, Journal, ReplayMismatch
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.priority import ProofPriority
 from zksidecar.daemon.rebuild import Rebuilder
+from zksidecar.daemon.recovery import recover
 from zksidecar.daemon.sequencer import Inbox, Sequencer, SequencerThread
 from zksidecar.daemon.checkpoint import Checkpoints
 from zksidecar.daemon.store import ProofStore
@@ -78,6 +79,74 @@ def test_a_rebuilt_batch_is_the_live_one_with_the_same_proof(tmp_path):
             rebuild.batch(bad)
     finally:
         journal.close()
+
+
+def test_a_rebuild_holds_one_batch_of_records_when_the_marks_lag_far_behind(tmp_path):
+    """A sequencer that lags ingest (overload) writes each mark long after
+    its batch's records: here every record is journaled before the first
+    mark.  Rebuilding the batches (a later one first: its cursor passes
+    batches it does not keep, whose marks it looks ahead for) holds at most
+    a batch and a journal entry of the symbol's records at a time (not
+    every record read before the mark), and gives the live batches."""
+    chunks = two_symbols(400)
+    with Journal(str(tmp_path / "journal"), fsync="never") as journal:
+        for recs in chunks:
+            journal.append_ops(recs, 0)
+        seq = sequencer()                       # the live path's batches, marked after all records
+        closed = [b for recs in chunks for b in seq.feed(recs, np.zeros(len(recs), np.int64), 0.0)]
+        closed += seq.close_all(CloseReason.SHUTDOWN)
+        for b in closed:
+            journal.append_batch(mark_of(b))
+        rebuild = Rebuilder(journal, sequencer)
+        most = 0
+        for b in closed[8:9] + closed:
+            assert same_job(rebuild.batch(mark_of(b)), b), (b.symbol, b.batch_id)
+            most = max(most, max(sum(len(r) for r in h.recs)
+                                 for c in rebuild._cursors for h in c.held.values()))
+        assert most <= POLICY.max_batch_size + max(len(c) for c in chunks)
+        assert rebuild.cursors_started == 3       # the jump back started one more
+        assert rebuild.replayed_ops < 2 * sum(len(c) for c in chunks)
+
+
+class _HeldSpy(Sequencer):
+    """Test double: a sequencer that records the most records handed to it
+    at once (recovery's replay hands it what it held for a symbol)."""
+
+    most = 0
+
+    def replay(self, mark, recs, seen_ns, now):
+        self.most = max(self.most, len(recs))
+        return super().replay(mark, recs, seen_ns, now)
+
+    def feed(self, recs, seen_ns, now, **kw):
+        self.most = max(self.most, len(recs))
+        return super().feed(recs, seen_ns, now, **kw)
+
+
+def test_recovery_holds_one_batch_of_records_when_the_marks_lag_far_behind(tmp_path):
+    """A daemon killed while its sequencer lagged far behind ingest: every
+    record journaled, then the marks of the first half of the batches.
+    Recovery closes each marked batch at its last record and feeds the
+    records no mark follows as it reads them: it never holds more than a
+    batch and a journal entry of a symbol, and recovers every operation
+    (the marked batches as the live path closed them)."""
+    chunks = two_symbols(400)
+    with Journal(str(tmp_path / "journal"), fsync="never") as journal, \
+            ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
+        for recs in chunks:
+            journal.append_ops(recs, 0)
+        seq = sequencer()
+        closed = [b for recs in chunks for b in seq.feed(recs, np.zeros(len(recs), np.int64), 0.0)]
+        marked = closed[:len(closed) // 2]
+        for b in marked:
+            journal.append_batch(mark_of(b))
+        spy = _HeldSpy(CAP, T, POLICY, Metrics(), journal=journal)
+        got = recover(journal, store, spy, tail_records=64)
+        assert spy.most <= POLICY.max_batch_size + max(len(c) for c in chunks)
+        open_ops = sum(s.open_count for s in spy.shadows.values())    # the live path's open batches
+        assert got.unproven_ops + open_ops == sum(len(c) for c in chunks)
+        by_id = {(b.symbol, b.batch_id): b for b in got.todo}
+        assert all(same_job(by_id[b.symbol, b.batch_id], b) for b in marked)
 
 
 def test_a_backlog_over_its_budget_keeps_marks_and_proves_all_in_priority_order(tmp_path):

@@ -151,6 +151,11 @@ class LogUp:
             raise ValueError("group_size must be >= 1")
         self.name, self.alpha, self.beta, self.target = name, alpha, beta, target
         self.fractions = list(fractions)
+        # the soundness error counts alpha and the compression challenges as
+        # independent (soundness_degree): alpha must not be one of them
+        if self.beta <= alpha < self.beta + self.arity - 1:
+            raise ValueError(f"LogUp {name!r}: alpha (challenge {alpha}) is one of the tuples' "
+                             f"compression challenges ({self.beta}..{self.beta + self.arity - 2})")
         self.groups = [self.fractions[i: i + group_size]
                        for i in range(0, len(self.fractions), group_size)]
 

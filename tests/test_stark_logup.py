@@ -358,3 +358,15 @@ def test_16_bit_limbs_at_2_16_rows():
     vals[12345, 0] = 1 << 16
     with pytest.raises(ConstraintError):
         prove(air, {"main": range_check_trace(vals[:, :1], 16)}, FAST, debug=True)
+
+
+def test_alpha_is_not_a_compression_challenge():
+    """The soundness error counts alpha and the tuples' compression
+    challenges as independent: an argument drawing alpha among them is
+    refused where it is made."""
+    fractions = [logup.supply([0, "x", "y"])]
+    with pytest.raises(ValueError, match="alpha \\(challenge 2\\) is one of the tuples' compression "
+                                         "challenges \\(1..2\\)"):
+        logup.LogUp("s", fractions, alpha=2, beta=1)
+    assert logup.LogUp("s", fractions, alpha=3, beta=1).challenges_used == 4
+    assert logup.LogUp("s", fractions, alpha=0, beta=1).challenges_used == 3

@@ -15,7 +15,7 @@ import pytest
 
 from daemon_helpers import Daemon
 from test_recovery import BITS, CAP, POLICY, T, prove_into
-from test_snapshots import live, sequencer, two_symbols
+from test_snapshots import live, sequence_live, sequencer, two_symbols
 from zksidecar.daemon.backlog import Backlog, mark_of, witness_bytes
 from zksidecar.daemon.batches import Batch, CloseReason
 from zksidecar.daemon.jobs import ProofJob, prove_job
@@ -24,8 +24,7 @@ from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.priority import ProofPriority
 from zksidecar.daemon.rebuild import Rebuilder
 from zksidecar.daemon.recovery import recover
-from zksidecar.daemon.sequencer import Inbox, Sequencer, SequencerThread
-from zksidecar.daemon.checkpoint import Checkpoints
+from zksidecar.daemon.sequencer import Inbox, Sequencer
 from zksidecar.daemon.store import ProofStore
 from zksidecar.daemon.workers import WorkerPool
 from zksidecar.prover.orderbook import proof_file
@@ -37,15 +36,7 @@ def closed_live(tmp_path, chunks, every_ops=100):
     closed, in order, with the journal left open for rebuilding."""
     journal = Journal(str(tmp_path / "journal"), fsync="never")
     with ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
-        closed: list[Batch] = []
-        cp = Checkpoints(journal, store, CAP, T, every_ops, 3600.0)
-        thread = SequencerThread(sequencer(journal), closed.append, cp)
-        thread.start()
-        for recs in chunks:
-            thread.inbox.put((recs, 0, journal.append_ops(recs, 0)))
-        thread.stop()
-        thread.join()
-        assert thread.error is None
+        closed, _ = sequence_live(journal, store, chunks, every_ops)
     return journal, closed
 
 

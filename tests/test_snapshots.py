@@ -47,22 +47,30 @@ def sequencer(journal=None) -> Sequencer:
     return Sequencer(CAP, T, POLICY, Metrics(), journal=journal)
 
 
-def live(tmp_path, chunks, every_ops=100, prove=None, segment_bytes=64 << 20, retain_s=float("inf")):
+def sequence_live(journal, store, chunks, every_ops=100, retain_s=float("inf")):
     """The daemon's live path on its own sequencer thread: each chunk
     journaled, then sequenced with its journal position; checkpoints every
-    `every_ops` operations.  The first `prove` batches closed are proven
-    (all: None).  Returns the Checkpoints (closed)."""
+    `every_ops` operations.  Returns the batches closed, in order, and the
+    Checkpoints."""
+    closed: list = []
+    cp = Checkpoints(journal, store, CAP, T, every_ops, 3600.0, retain_s)
+    thread = SequencerThread(sequencer(journal), closed.append, cp)
+    thread.start()
+    for recs in chunks:
+        thread.inbox.put((recs, 0, journal.append_ops(recs, 0)))
+    thread.stop()
+    thread.join()
+    assert thread.error is None
+    return closed, cp
+
+
+def live(tmp_path, chunks, every_ops=100, prove=None, segment_bytes=64 << 20, retain_s=float("inf")):
+    """`sequence_live` on a fresh journal and store; the first `prove`
+    batches closed are proven (all: None).  Returns the Checkpoints
+    (closed)."""
     with Journal(str(tmp_path / "journal"), segment_bytes, fsync="never") as journal, \
             ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
-        closed = []
-        cp = Checkpoints(journal, store, CAP, T, every_ops, 3600.0, retain_s)
-        thread = SequencerThread(sequencer(journal), closed.append, cp)
-        thread.start()
-        for recs in chunks:
-            thread.inbox.put((recs, 0, journal.append_ops(recs, 0)))
-        thread.stop()
-        thread.join()
-        assert thread.error is None
+        closed, cp = sequence_live(journal, store, chunks, every_ops, retain_s)
         prove_into(store, closed[:prove])
         cp.prune()
     return cp

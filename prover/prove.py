@@ -236,7 +236,7 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
             com = commitments[m.name]
             rows[m.name] = F.decode(np.ascontiguousarray(com.lde[rows_idx]))
             row_proofs[m.name] = com.tree.nodes[siblings]
-        fri_open = fri.open_layers(fri_com, positions, options.fri_folding_factor)
+        fri_open = fri.open_layers(fri_com, positions)
 
     proof = Proof(
         options=options, log_trace_length=n.bit_length() - 1,

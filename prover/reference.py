@@ -509,26 +509,95 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions,
             total = total + num * (xs[i] - y).inverse()        # num / (x - y)
         f.append(total)
 
-    # 7 -- FRI commit phase ------------------------------------------------------
-    #   layer 0 is f in bit-reversed order: position j holds f(g w_M^rev(j)).  Each
-    #   layer is committed with `fold` consecutive values per leaf, then folded
-    #   log2(fold) times with beta, beta^2, beta^4, ...:
-    #     g(x^2) = (f(x) + f(-x)) / 2 + beta (f(x) - f(-x)) / (2x),  x at even position 2i
-    fold = options.fri_folding_factor
-    plan = [n]                                    # degree bounds of the layers
-    while plan[-1] > options.fri_max_final_degree and plan[-1] >= fold:
-        plan.append(plan[-1] // fold)
-    values = bit_reverse_list(f)
+    # 7 -- FRI commit phase (reference_fri_commit) ----------------------------------
+    fri_layers, fri_trees, final, fri_arities = reference_fri_commit(
+        tr, bit_reverse_list(f), n, options, log_m, [])
+
+    # 8 -- proof of work ---------------------------------------------------------
+    nonce = tr.grind(options.grinding_bits)
+
+    # 9 -- queries -----------------------------------------------------------------
+    #   positions index layer 0 (bit-reversed); the rows opened are their natural
+    #   indices on D, sorted.  FRI layer l opens leaf pos // (its arity), deduplicated.
+    positions = tr.challenge_indices(options.num_queries, m)
+    rows_idx = sorted(bit_reverse(p_, log_m) for p_ in positions)
+    rows = {mm.name: [[col[r] for col in lde[mm.name]] for r in rows_idx] for mm in mats}
+    row_proofs = {mm.name: trees[mm.name].open_batch(rows_idx) for mm in mats}
+    fri_leaves, fri_proofs = [], []
+    pos = positions
+    for layer, tree, log_arity in zip(fri_layers, fri_trees, fri_arities):
+        fold = 1 << log_arity
+        leaf_idx = sorted({p_ // fold for p_ in pos})
+        fri_leaves.append([[layer[j * fold + t].c for t in range(fold)] for j in leaf_idx])
+        fri_proofs.append(tree.open_batch(leaf_idx))
+        pos = leaf_idx
+
+    # -- the Proof object (numpy arrays only here, to reuse proof.py's encoder) ----
+    return _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, nonce,
+                     rows, row_proofs, fri_leaves, fri_proofs,
+                     {mm.name: links[mm.name][1] for mm in mats if mm.exported})
+
+
+# ======================================================================= FRI ==
+
+def reference_schedule(options: ProofOptions, degree_bound: int, log_m: int,
+                       heights: list[int]) -> tuple[list[int], int, list[int]]:
+    """(log2 arity of each layer, final degree bound, the layer each input
+    joins) for a function of `degree_bound` on 2^log_m points and inputs on
+    2^h points, h in `heights`: between two heights that differ by s, ceil(s/f)
+    layers, the first folding by 2^(s - f (ceil(s/f) - 1)) and the rest by the
+    folding factor 2^f, so every input height is a layer boundary; below the
+    lowest, fold by 2^f while the degree bound is above the final bound and at
+    least 2^f."""
+    f = options.fri_folding_factor.bit_length() - 1
+    log_blowup = log_m - (degree_bound.bit_length() - 1)
+    arities, joins, cur = [], [0] * len(heights), log_m
+    for h in sorted(set(heights), reverse=True):
+        s = cur - h
+        count = (s + f - 1) // f
+        for layer in range(count):
+            arities.append(s - f * (count - 1) if layer == 0 else f)
+        cur = h
+        joins = [len(arities) if hi == h else j for hi, j in zip(heights, joins)]
+    degree = 2 ** (cur - log_blowup)
+    while degree > options.fri_max_final_degree and degree >= 2 ** f:
+        arities.append(f)
+        degree //= 2 ** f
+    return arities, degree, joins
+
+
+def reference_fri_commit(tr: RefTranscript, values: list, degree_bound: int,
+                         options: ProofOptions, log_m: int, inputs: list):
+    """The FRI commit phase.  Layer 0 is `values`: f in bit-reversed order, so
+    position j holds f(g w_M^rev(j)).  `inputs` are (h, values on 2^h points,
+    bit-reversed): each joins when the folding reaches 2^h points, as
+    v <- v + gamma v_input with gamma drawn there.  Each layer is committed
+    with its arity's consecutive values per leaf, then folded log2(arity)
+    times with beta, beta^2, beta^4, ...:
+        g(x^2) = (f(x) + f(-x)) / 2 + beta (f(x) - f(-x)) / (2x),  x at even position 2i
+    Returns (layers, trees, final coefficients, log2 arities)."""
+    arities, final_degree, joins = reference_schedule(options, degree_bound, log_m,
+                                                      [h for h, _ in inputs])
     shift, log_size = COSET_SHIFT, log_m
     inv2 = inv(2)
-    fri_layers, fri_trees = [], []
-    for _ in plan[1:]:
+    layers, trees = [], []
+
+    def join(layer, values):
+        for (_, g), j in zip(inputs, joins):
+            if j == layer:
+                gamma = tr.challenge_ext()
+                values = [v + gamma * gv for v, gv in zip(values, g)]
+        return values
+
+    for layer, log_arity in enumerate(arities):
+        values = join(layer, values)
+        fold = 2 ** log_arity
         tree = Tree([ext_words(values[j * fold: (j + 1) * fold]) for j in range(len(values) // fold)])
         tr.absorb(b"fri-layer", tree.root)
         beta = tr.challenge_ext()
-        fri_layers.append(values)
-        fri_trees.append(tree)
-        for _step in range(fold.bit_length() - 1):
+        layers.append(values)
+        trees.append(tree)
+        for _step in range(log_arity):
             w = root_of_unity(log_size)
             folded = []
             for j in range(len(values) // 2):
@@ -538,34 +607,13 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions,
             values = folded
             beta = beta * beta
             shift, log_size = shift * shift % P, log_size - 1
-    # the final polynomial: interpolate the last layer on its coset, keep plan[-1] coefficients
+    values = join(len(arities), values)
+    # the final polynomial: interpolate the last vector on its coset, keep final_degree coefficients
     natural = bit_reverse_list(values)
     final_coeffs = [intt([v.c[c] for v in natural], shift) for c in range(4)]
-    final = [Ext(*(final_coeffs[c][j] for c in range(4))) for j in range(plan[-1])]
+    final = [Ext(*(final_coeffs[c][j] for c in range(4))) for j in range(final_degree)]
     tr.absorb_ints(b"fri-final", ext_words(final))
-
-    # 8 -- proof of work ---------------------------------------------------------
-    nonce = tr.grind(options.grinding_bits)
-
-    # 9 -- queries -----------------------------------------------------------------
-    #   positions index layer 0 (bit-reversed); the rows opened are their natural
-    #   indices on D, sorted.  FRI layer l opens leaf pos // fold, deduplicated.
-    positions = tr.challenge_indices(options.num_queries, m)
-    rows_idx = sorted(bit_reverse(p_, log_m) for p_ in positions)
-    rows = {mm.name: [[col[r] for col in lde[mm.name]] for r in rows_idx] for mm in mats}
-    row_proofs = {mm.name: trees[mm.name].open_batch(rows_idx) for mm in mats}
-    fri_leaves, fri_proofs = [], []
-    pos = positions
-    for layer, tree in zip(fri_layers, fri_trees):
-        leaf_idx = sorted({p_ // fold for p_ in pos})
-        fri_leaves.append([[layer[j * fold + t].c for t in range(fold)] for j in leaf_idx])
-        fri_proofs.append(tree.open_batch(leaf_idx))
-        pos = leaf_idx
-
-    # -- the Proof object (numpy arrays only here, to reuse proof.py's encoder) ----
-    return _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, nonce,
-                     rows, row_proofs, fri_leaves, fri_proofs, fold,
-                     {mm.name: links[mm.name][1] for mm in mats if mm.exported})
+    return layers, trees, final, arities
 
 
 def _mont_array(challenges: list[Ext]):
@@ -590,7 +638,7 @@ def _build_aux(air: Air, traces: dict, challenges: list[Ext]) -> list[list[int]]
 
 
 def _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, nonce, rows,
-              row_proofs, fri_leaves, fri_proofs, fold, link_values) -> Proof:
+              row_proofs, fri_leaves, fri_proofs, link_values) -> Proof:
     import numpy as np
 
     def u32(x, shape):
@@ -608,6 +656,6 @@ def _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, no
         pow_nonce=nonce,
         rows={mm.name: u32(rows[mm.name], (len(rows[mm.name]), mm.width)) for mm in mats},
         row_proofs={name: digests(p) for name, p in row_proofs.items()},
-        fri_leaves=[u32(lv, (len(lv), fold, 4)) for lv in fri_leaves],
+        fri_leaves=[u32(lv, (len(lv), len(lv[0]), 4)) for lv in fri_leaves],
         fri_proofs=[digests(p) for p in fri_proofs],
         link_values={name: u32(ext_words(v), (len(v), 4)) for name, v in link_values.items()})

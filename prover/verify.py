@@ -119,12 +119,8 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
 
     live_links = {k: v for k, v in links.items() if v is not None}
     deep_groups = deep_coefficients(tr, mats, live_links)
-    betas = []
-    for root in proof.fri_roots:
-        tr.absorb(b"fri-layer", root)
-        betas.append(tr.challenge_ext(1)[0])
     final = F.encode(proof.fri_final)
-    tr.absorb_array(b"fri-final", final)
+    betas, _ = fri.draw_challenges(tr, proof.fri_roots, final, fri.layer_schedule(opts, n, log_m))
     if not tr.check_grind(opts.grinding_bits, proof.pow_nonce):
         raise VerificationError("proof of work is invalid")
     positions = np.array(tr.challenge_indices(opts.num_queries, 1 << log_m), dtype=np.int64)

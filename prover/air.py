@@ -35,8 +35,13 @@ from functools import cached_property
 
 import numpy as np
 
-from .expr import CHALLENGE, DERIVED, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var
+from .expr import CHALLENGE, DERIVED, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var, variables
 from .ext_scalar import Ext
+from .shape_cache import ShapeCache
+
+
+#: Air.next_row_columns by transition list
+_NEXT_READS: "ShapeCache[frozenset[int]]" = ShapeCache(8)
 
 
 @dataclass(frozen=True)
@@ -253,6 +258,16 @@ class Air(ABC):
             if c.degree < 1:
                 raise ValueError(f"constraint {c.name!r} does not involve the trace")
         return cons
+
+    @property
+    def next_row_columns(self) -> frozenset[int]:
+        """The columns (indices) some transition constraint reads on the next
+        row: only their matrices are opened at w*z.  Found by walking the
+        constraints once per transition list (the order book shares one per
+        trace length), not per proof."""
+        cons = self.transition_constraints
+        return _NEXT_READS.get(("next-reads", id(cons)), cons, lambda: frozenset(
+            args[1] for args in variables([c.expr for c in cons]) if args[0] == TRACE and args[2]))
 
     @cached_property
     def boundary_constraints(self) -> list[BoundaryConstraint]:

@@ -69,7 +69,7 @@ def absorb_header(tr: Transcript, air: Air, options: ProofOptions, links: dict) 
 def deep_term_count(mats: list[Matrix], links: dict[str, Link]) -> int:
     """How many DEEP terms a proof has: every column at z, trace columns at
     w z, linked segments' columns at their link points."""
-    return (sum(m.width for m in mats) + sum(m.width for m in mats if m.is_trace)
+    return (sum(m.width for m in mats) + sum(m.width for m in mats if m.at_next)
             + sum(m.width for m in mats if m.name in links))
 
 
@@ -93,7 +93,7 @@ def deep_coefficients(tr: Transcript, mats: list[Matrix], links: dict[str, Link]
         return coeffs[used - width: used]
 
     groups.append(("z", [(m.name, take(m.width)) for m in mats]))
-    groups.append(("next", [(m.name, take(m.width)) for m in mats if m.is_trace]))
+    groups.append(("next", [(m.name, take(m.width)) for m in mats if m.at_next]))
     for m in mats:
         if m.name in links:
             groups.append((m.name, [(m.name, take(m.width))]))

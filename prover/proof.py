@@ -3,7 +3,7 @@
 The **layout** of a proof follows from the AIR alone: the committed matrices
 in order (each main segment, the auxiliary segment if any, the quotient
 chunks), their widths in base-field columns, which are trace matrices (opened
-at z and at w*z), which segments are external (root given to the verifier,
+at z; also at w*z when a constraint reads their next row), which segments are external (root given to the verifier,
 not carried in the proof) and which are exported (also opened at the point
 their root selects, for a later proof to reuse).  The decoder reads against that layout, so every
 count in the bytes is checked against what the AIR implies, and nothing is
@@ -20,7 +20,7 @@ from .air import Air
 from .params import ProofOptions
 
 MAGIC = b"ZKSP"
-VERSION = 3   # 3: no metadata (a proof is a function of its inputs); 2: link values
+VERSION = 4   # 4: values at w*z only for matrices read there; 3: no metadata; 2: link values
 DIGEST = 32
 
 
@@ -32,15 +32,23 @@ class ProofFormatError(ValueError):
 class Matrix:
     name: str
     width: int          # base-field columns (an extension column counts 4)
-    is_trace: bool      # opened at z and at w*z (quotient: at z only)
+    is_trace: bool      # a trace matrix (main or aux segment), not the quotient
     external: bool      # root supplied by the verifier, not in the proof
     exported: bool = False   # also opened at domain.link_point(root)
+    at_next: bool = False    # also opened at w*z: some constraint reads its next row
 
 
 def layout(air: Air) -> list[Matrix]:
-    mats = [Matrix(s.name, len(s.columns), True, s.external, s.exported) for s in air.main_segments]
+    nxt = air.next_row_columns
+    mats, start = [], 0
+    for s in air.main_segments:
+        cols = range(start, start + len(s.columns))
+        mats.append(Matrix(s.name, len(s.columns), True, s.external, s.exported,
+                           any(c in nxt for c in cols)))
+        start += len(s.columns)
     if air.aux_columns:
-        mats.append(Matrix("aux", 4 * len(air.aux_columns), True, False))
+        mats.append(Matrix("aux", 4 * len(air.aux_columns), True, False, False,
+                           any(start + a in nxt for a in range(len(air.aux_columns)))))
     mats.append(Matrix("quotient", 4 * quotient_chunks(air), False, False))
     return mats
 
@@ -63,7 +71,7 @@ class Proof:
     log_trace_length: int
     roots: dict[str, bytes]                 # committed (non-external) matrices by name
     ood_z: dict[str, np.ndarray]            # name -> (width, 4) canonical, every matrix
-    ood_next: dict[str, np.ndarray]         # name -> (width, 4) canonical, trace matrices
+    ood_next: dict[str, np.ndarray]         # name -> (width, 4) canonical, matrices read at w*z
     fri_roots: list[bytes]
     fri_final: np.ndarray                   # (d_final, 4) canonical
     pow_nonce: int
@@ -103,7 +111,7 @@ def encode(p: Proof, air: Air) -> bytes:
             out.append(p.roots[m.name])
     for m in mats:
         out.append(_u32s(p.ood_z[m.name]))
-        if m.is_trace:
+        if m.at_next:
             out.append(_u32s(p.ood_next[m.name]))
     for m in mats:
         if m.exported:
@@ -187,7 +195,7 @@ def decode(data: bytes, air: Air) -> Proof:
     ood_z, ood_next = {}, {}
     for m in mats:
         ood_z[m.name] = r.u32s((m.width, 4), f"{m.name} values at z")
-        if m.is_trace:
+        if m.at_next:
             ood_next[m.name] = r.u32s((m.width, 4), f"{m.name} values at w*z")
     link_values = {m.name: r.u32s((m.width, 4), f"{m.name} values at its link point")
                    for m in mats if m.exported}

@@ -9,7 +9,8 @@ takes the DEEP composition in bit-reversed order (fri.py says why).
     2. commit auxiliary segment  (built from challenges drawn after step 1)
     3. constraint quotient       Q = sum alpha^i C_i / Z_i over D
     4. commit quotient chunks    Q = sum_i x^(iN) Q_i(x), deg Q_i < N
-    5. out-of-domain openings    every column at z (trace columns also at w z);
+    5. out-of-domain openings    every column at z (columns whose next row a
+                                 constraint reads also at w z);
                                  exported segments also at their link point
     6. DEEP composition          f = sum gamma_k (P_k(x) - P_k(y_k)) / (x - y_k),
                                  one independent gamma_k per term
@@ -196,13 +197,15 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
         ood_z, ood_next = {}, {}
         for m in mats:
             com = commitments[m.name]
-            if m.is_trace:   # the trace's rows summed with the weights, as they lie (no transpose)
+            if m.at_next:    # the trace's rows summed with the weights, as they lie (no transpose)
                 ood_z[m.name], ood_next[m.name] = E.sum_rows2(np.ascontiguousarray(com.trace), u, u_next)
+            elif m.is_trace:
+                ood_z[m.name] = E.sum_rows(np.ascontiguousarray(com.trace), u)
             else:
                 ood_z[m.name] = E.sum_rows(chunks, zpowers(z, n))
         for m in mats:
             tr.absorb_array(b"ood-z", ood_z[m.name])
-            if m.is_trace:
+            if m.at_next:
                 tr.absorb_array(b"ood-next", ood_next[m.name])
         links = {name: ext[1] for name, ext in external.items() if ext[1] is not None}
         for m in mats:

@@ -35,7 +35,8 @@ The protocol, step by step (each step below is numbered like prove.py's):
     3. constraint quotient       Q = sum alpha^i C_i / Z_i, point by point on the
                                  quotient domain (every 2^(log_blowup - e)-th row of D)
     4. commit quotient chunks    Q = sum_i x^(iN) Q_i(x), deg Q_i < N
-    5. out-of-domain openings    every column at z (trace columns also at w z)
+    5. out-of-domain openings    every column at z (matrices whose next row a
+                                 constraint reads also at w z)
     6. DEEP composition          f = sum gamma_k (P_k(x) - P_k(y_k)) / (x - y_k),
                                  one independent gamma_k per term
     7. FRI commit phase          bit-reversed layers, binary folds, final polynomial
@@ -466,11 +467,11 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions,
         # the quotient's "columns" are already coefficients; trace columns are interpolated
         coeffs = columns[mm.name] if mm.name == "quotient" else [intt(c) for c in columns[mm.name]]
         ood_z[mm.name] = [horner(c, z) for c in coeffs]
-        if mm.is_trace:
+        if mm.at_next:      # some constraint reads its next row
             ood_next[mm.name] = [horner(c, z_next) for c in coeffs]
     for mm in mats:
         tr.absorb_ints(b"ood-z", ext_words(ood_z[mm.name]))
-        if mm.is_trace:
+        if mm.at_next:
             tr.absorb_ints(b"ood-next", ext_words(ood_next[mm.name]))
     #   an exported segment is also opened at the point its root alone selects
     links = {name: (link.z, list(link.values)) for name, link in external.items() if link is not None}
@@ -484,10 +485,10 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions,
 
     # 6 -- DEEP composition on D ------------------------------------------------
     #   one coefficient per (column, point), all drawn in one squeeze, in
-    #   this order: every matrix at z, trace matrices at w z, linked segments
+    #   this order: every matrix at z, matrices read at w z, linked segments
     #   at their link points
     groups = [(z, [(mm.name, ood_z[mm.name]) for mm in mats]),
-              (z_next, [(mm.name, ood_next[mm.name]) for mm in mats if mm.is_trace])]
+              (z_next, [(mm.name, ood_next[mm.name]) for mm in mats if mm.at_next])]
     for mm in mats:
         if mm.name in links:
             groups.append((links[mm.name][0], [(mm.name, links[mm.name][1])]))

@@ -101,10 +101,10 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
     if z.is_base():
         raise VerificationError("out-of-domain point fell in the base field")
     ood_z = {m.name: F.encode(proof.ood_z[m.name]) for m in mats}
-    ood_next = {m.name: F.encode(proof.ood_next[m.name]) for m in mats if m.is_trace}
+    ood_next = {m.name: F.encode(proof.ood_next[m.name]) for m in mats if m.at_next}
     for m in mats:
         tr.absorb_array(b"ood-z", ood_z[m.name])
-        if m.is_trace:
+        if m.at_next:
             tr.absorb_array(b"ood-next", ood_next[m.name])
     for m in mats:
         if m.exported:
@@ -210,7 +210,10 @@ def ood_quotient(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext, c
     n_main = air.num_main_columns
     trace_mats = [m for m in mats if m.is_trace]
     cur = np.concatenate([np.asarray(proof.ood_z[m.name], dtype=np.int64) for m in trace_mats])
-    nxt = np.concatenate([np.asarray(proof.ood_next[m.name], dtype=np.int64) for m in trace_mats])
+    # a matrix no constraint reads on the next row has no values at w*z: zeros
+    # stand in (the constraints never read them)
+    nxt = np.concatenate([np.asarray(proof.ood_next[m.name], dtype=np.int64) if m.at_next
+                          else np.zeros((m.width, 4), dtype=np.int64) for m in trace_mats])
     constants = air.constants(challenges)
 
     def value(key):

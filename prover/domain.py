@@ -80,7 +80,7 @@ def deep_coefficients(tr: Transcript, mats: list[Matrix], links: dict[str, Link]
     (external with a link, and exported) at their link points, in layout
     order; a linked segment's group is named after it.  Independent
     coefficients, not powers of one challenge: with powers, the batching
-    error grows with the number of terms (398 for the order book, 8.6
+    error grows with the number of terms (382 for the order book, 8.6
     bits; docs/SECURITY.md).  Returns [(point, [(matrix name, coefficients
     (width, 4) Montgomery), ...]), ...]."""
     coeffs = tr.challenge_ext(deep_term_count(mats, links))

@@ -2,10 +2,11 @@
 
 The **layout** of a proof follows from the AIR alone: the committed matrices
 in order (each main segment, the auxiliary segment if any, the quotient
-chunks), their widths in base-field columns, which are trace matrices (opened
-at z; also at w*z when a constraint reads their next row), which segments are external (root given to the verifier,
-not carried in the proof) and which are exported (also opened at the point
-their root selects, for a later proof to reuse).  The decoder reads against that layout, so every
+chunks), their widths in base-field columns, which are trace matrices
+(opened at z; also at w*z when a constraint reads their next row), which
+segments are external (root given to the verifier, not carried in the
+proof) and which are exported (also opened at the point their root selects,
+for a later proof to reuse).  The decoder reads against that layout, so every
 count in the bytes is checked against what the AIR implies, and nothing is
 allocated before the bytes for it are known to be there.
 """

@@ -28,6 +28,7 @@ Constraints are :mod:`expressions <zksidecar.prover.expr>`, written once in
 """
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +43,10 @@ from .shape_cache import ShapeCache
 
 #: Air.next_row_columns by transition list
 _NEXT_READS: "ShapeCache[frozenset[int]]" = ShapeCache(8)
+
+#: the derived-value name under which a domain's claimed sum is read
+#: (Frame.claimed_sum); not a name derive() may return
+CLAIMED_SUM = "<claimed sum>"
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,13 @@ class Frame:
             raise KeyError(f"{type(self._air).__name__} derives no value {name!r}")
         return var(DERIVED, name)
 
+    def claimed_sum(self) -> Expr:
+        """This domain's claimed sum t_d (a degree-0 constant, bound per
+        proof): the target of the AIR's shared LogUp argument."""
+        if self._air.shared_argument is None:
+            raise KeyError(f"{type(self._air).__name__} shares no LogUp argument, so it claims no sum")
+        return var(DERIVED, CLAIMED_SUM)
+
     def challenge(self, i: int) -> Expr:
         if not 0 <= i < self._air.num_challenges:
             raise KeyError(f"{type(self._air).__name__} draws {self._air.num_challenges} "
@@ -153,6 +165,13 @@ class Air(ABC):
     #: the LogUp sums (logup.LogUp) behind the auxiliary columns: their
     #: soundness degree enters :meth:`algebraic_degree`
     lookup_arguments: tuple = ()
+    #: the LogUp argument (one of lookup_arguments) this AIR shares with the
+    #: other domains of a statement (statement.py): its target is
+    #: Frame.claimed_sum(), a value the proof carries and the statement
+    #: checks, with the other domains' claims, against its own target
+    shared_argument = None
+    #: the claimed sum bound to this instance (with_claimed_sum), or None
+    _claimed_sum: Ext | None = None
 
     def __init__(self, trace_length: int, public_values: dict[str, int] | None = None):
         if trace_length < 2 or trace_length & (trace_length - 1):
@@ -203,8 +222,15 @@ class Air(ABC):
             raise ValueError(f"{type(self).__name__}.derive returned {sorted(derived)}, "
                              f"declared {sorted(self.derived_values)}")
 
+        claimed = self._claimed_sum
+
         def value(key: tuple) -> Ext:
             kind, name = key
+            if kind == DERIVED and name == CLAIMED_SUM:
+                if claimed is None:
+                    raise ValueError(f"{type(self).__name__}: the claimed sum is read before "
+                                     "one is bound (with_claimed_sum)")
+                return claimed
             if kind == PUBLIC:
                 return Ext(self.public_values[name])
             if kind == CHALLENGE:
@@ -214,6 +240,19 @@ class Air(ABC):
             raise KeyError(key)
 
         return value
+
+    def domain_sum(self, main, challenges: np.ndarray) -> Ext:
+        """The sum the prover claims for this domain: the shared argument's
+        fractions summed over every row (the relation then closes on it)."""
+        return self.shared_argument.total(self, main, challenges)
+
+    def with_claimed_sum(self, claimed: Ext) -> "Air":
+        """This AIR with `claimed` bound as its claimed sum, for one proof:
+        a shallow copy (the constraints, and every cache keyed on them, are
+        shared), so the caller's instance is never changed."""
+        bound = copy.copy(self)
+        bound._claimed_sum = claimed
+        return bound
 
     def public_bytes(self) -> bytes:
         """Everything public that the proof must be bound to, as bytes (the
@@ -285,6 +324,15 @@ class Air(ABC):
     def max_degree(self) -> int:
         return max([c.degree for c in self.transition_constraints] + [1])
 
+    def identity_degree(self, trace_length: int) -> int:
+        """d*N: the degree of the identity checked at the out-of-domain point."""
+        return self.max_degree * trace_length
+
+    def lookup_degree(self, trace_length: int) -> int:
+        """The AIR's LogUp sums' Schwartz-Zippel degree, summed (they share
+        their challenges: a union bound)."""
+        return sum(a.soundness_degree(trace_length) for a in self.lookup_arguments)
+
     def algebraic_degree(self, trace_length: int) -> int:
         """The largest degree, at `trace_length` rows, of a polynomial in a
         challenge that the proof is sound only off the roots of
@@ -294,8 +342,7 @@ class Air(ABC):
         challenges, a union bound).  The constraint combination's
         (the number of constraints, in alpha) is far below both.
         params.ProofOptions.conjectured_security takes it."""
-        return max(self.max_degree * trace_length,
-                   sum(a.soundness_degree(trace_length) for a in self.lookup_arguments))
+        return max(self.identity_degree(trace_length), self.lookup_degree(trace_length))
 
     def validate(self) -> None:
         """Check the declaration itself (raises ValueError)."""
@@ -306,6 +353,10 @@ class Air(ABC):
             if k < 1 or k & (k - 1) or k > n:
                 raise ValueError(f"periodic column {name!r} has period {k}: it must be a "
                                  f"power of two no larger than the trace ({n} rows)")
+        if self.shared_argument is not None and not any(
+                a is self.shared_argument for a in self.lookup_arguments):
+            raise ValueError(f"{type(self).__name__}: the shared argument must be one of its "
+                             "lookup_arguments")
         if self.aux_columns and self.num_challenges == 0:
             raise ValueError("auxiliary columns need at least one challenge")
         for seg in self.main_segments:

@@ -241,10 +241,12 @@ class Air(ABC):
 
         return value
 
-    def domain_sum(self, main, challenges: np.ndarray) -> Ext:
-        """The sum the prover claims for this domain: the shared argument's
-        fractions summed over every row (the relation then closes on it)."""
-        return self.shared_argument.total(self, main, challenges)
+    def claim_shared_sum(self, main, challenges: np.ndarray, aux: np.ndarray) -> Ext:
+        """The sum the prover claims for this domain, the shared argument's
+        fractions over every row, from the auxiliary columns `aux` built
+        with a claim of 0, which it closes on that sum in place
+        (logup.LogUp.close_on_total)."""
+        return self.shared_argument.close_on_total(self, main, challenges, aux)
 
     def with_claimed_sum(self, claimed: Ext) -> "Air":
         """This AIR with `claimed` bound as its claimed sum, for one proof:

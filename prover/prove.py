@@ -165,21 +165,23 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
         for d, dom in enumerate(st.domains):
             air, n, ch = dom.air, ns[d], st.challenges_of(d, challenges)
             main_cols = None
-            if air.aux_columns or air.shared_argument is not None:
-                # columns copied out only when read
+            if air.aux_columns:      # columns copied out only when read
                 main_cols = air.main_columns({seg.name: commitments[st.matrix_name(d, seg.name)].trace
                                               for seg in air.main_segments})
-            if air.shared_argument is not None:
-                claims[d] = air.domain_sum(main_cols, ch)
-                air = air.with_claimed_sum(claims[d])
-            airs.append(air)
             if air.aux_columns:
-                aux = air.build_aux(main_cols, ch)
+                # a shared argument's columns are built on a claim of 0, then
+                # closed on the sum its rows give (that sum is the claim)
+                builder = air if air.shared_argument is None else air.with_claimed_sum(Ext(0))
+                aux = builder.build_aux(main_cols, ch)
                 if aux.shape != (n, len(air.aux_columns), 4):
                     raise ValueError(f"build_aux returned {aux.shape}, expected {(n, len(air.aux_columns), 4)}")
+                if air.shared_argument is not None:
+                    claims[d] = air.claim_shared_sum(main_cols, ch, aux)
+                    air = air.with_claimed_sum(claims[d])
                 com = SegmentCommitment.commit(np.ascontiguousarray(aux.reshape(n, -1)), lb)
                 commitments[st.matrix_name(d, "aux")] = com
                 tr.absorb(b"root", com.root)
+            airs.append(air)
         for d in st.claiming:
             absorb_claimed_sum(tr, claims[d])
 

@@ -184,17 +184,22 @@ def test_claims_not_adding_up_to_the_target_are_rejected():
 
 
 class ShiftedCells(md.CellsAir):
-    """Test double: a cells domain claiming its true sum plus DELTA."""
+    """Test double: a cells domain claiming its true sum plus DELTA, its
+    running sum built to close on that claim."""
 
-    def domain_sum(self, main, challenges):
-        return super().domain_sum(main, challenges) + DELTA
+    def claim_shared_sum(self, main, challenges, aux):
+        claim = super().claim_shared_sum(main, challenges, aux) + DELTA
+        aux[...] = self.with_claimed_sum(claim).build_aux(main, challenges)
+        return claim
 
 
 class ShiftedSteps(md.StepsAir):
     """Test double: a steps domain claiming its true sum minus DELTA."""
 
-    def domain_sum(self, main, challenges):
-        return super().domain_sum(main, challenges) - DELTA
+    def claim_shared_sum(self, main, challenges, aux):
+        claim = super().claim_shared_sum(main, challenges, aux) - DELTA
+        aux[...] = self.with_claimed_sum(claim).build_aux(main, challenges)
+        return claim
 
 
 DELTA = Ext(5, 0, 7, 0)

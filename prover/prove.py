@@ -1,5 +1,14 @@
 """The STARK prover: prove(air, traces) -> Proof, in numbered protocol steps.
 
+`prove` takes an AIR or a statement of several domains (statement.py):
+each step below runs domain by domain, in the statement's order, with one
+set of challenges, one alpha and one z for all; a domain's N, H, D and
+vanishing polynomials are its own; step 2 also binds each domain's claimed
+sum; step 7 is one FRI, the tall domain's f its first layer and every other
+domain's f joining where the folding reaches its height; step 9 draws
+positions on the tall domain and opens domain d at rev(j >> s_d).  A
+one-domain statement is the single-AIR proof exactly.
+
 Domains: the trace lives on H = <w_N>; every committed matrix is its
 low-degree extension on D = g * <w_M>, M = N * 2^log_blowup, g = 31, in
 natural order (row i at g * w_M^i, so "next row" is i + 2^log_blowup).  FRI

@@ -1,6 +1,10 @@
 """The STARK verifier: verify(air, proof, external) raises VerificationError
 unless the proof shows the AIR's constraints hold (soundness error at most
-2^-security bits, docs/SECURITY.md).
+2^-security bits, docs/SECURITY.md); verify(statement, ...) likewise for a
+statement of several domains (statement.py): the claimed sums against the
+statement's target, each domain's identity at the one z, each domain's
+opened rows and DEEP function at its positions, one FRI with the shorter
+domains' functions joining at their heights.
 
 It replays the prover's transcript from the proof's own messages, checks the
 constraints at the out-of-domain point z (the compiled constraint program on

@@ -90,6 +90,15 @@ def absorb_claimed_sum(tr: Transcript, value: Ext) -> None:
     tr.absorb(b"claimed-sum", struct.pack("<4I", *value.c))
 
 
+def absorb_ood(tr: Transcript, mats: list[Matrix], ood_z: dict, ood_next: dict) -> None:
+    """A domain's claimed values ((width, 4) Montgomery), matrix by matrix:
+    at z, then at w z for a matrix read on the next row."""
+    for m in mats:
+        tr.absorb_array(b"ood-z", ood_z[m.name])
+        if m.at_next:
+            tr.absorb_array(b"ood-next", ood_next[m.name])
+
+
 def deep_term_count(mats: list[Matrix], links: dict[str, Link]) -> int:
     """How many DEEP terms a domain has: every column at z, trace columns
     read on the next row at w z, linked segments' columns at their link points."""

@@ -103,8 +103,6 @@ class Proof:
     link_values: dict[str, np.ndarray] = field(default_factory=dict)
     #: domains claiming a sum: domain name -> (4,) canonical
     claimed_sums: dict[str, np.ndarray] = field(default_factory=dict)
-    #: opened rows per domain (distinct rows of its LDE), domain order
-    row_counts: tuple[int, ...] = ()
 
     @property
     def log_trace_length(self) -> int:
@@ -264,14 +262,13 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
     (n_final,) = r.unpack("H", "FRI final degree")
     fri_final = r.u32s((n_final, 4), "FRI final polynomial")
     (pow_nonce,) = r.unpack("Q", "proof-of-work nonce")
-    rows, row_proofs, row_counts = {}, {}, []
+    rows, row_proofs = {}, {}
     for dom, lay, lm in zip(st.domains, layouts, log_m):
         what = "query count" if st.single else f"domain {dom.name!r} opened row count"
         (k,) = r.unpack("H", what)
         if not 1 <= k <= min(options.num_queries, 1 << lm):
             raise ProofFormatError(f"{k} opened rows for {options.num_queries} queries"
                                    + ("" if st.single else f" on domain {dom.name!r} (2^{lm} rows)"))
-        row_counts.append(k)
         for m in lay:
             rows[m.name] = r.u32s((k, m.width), f"{m.name} opened rows")
             (n,) = r.unpack("I", f"{m.name} proof length")
@@ -285,4 +282,4 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
     if r.pos != len(r.data):
         raise ProofFormatError(f"{len(r.data) - r.pos} unexpected bytes after the proof")
     return Proof(options, log_lengths, roots, ood_z, ood_next, fri_roots, fri_final, pow_nonce, rows,
-                 row_proofs, fri_leaves, fri_proofs, link_values, claimed_sums, tuple(row_counts))
+                 row_proofs, fri_leaves, fri_proofs, link_values, claimed_sums)

@@ -46,8 +46,8 @@ from . import extension as E
 from . import field as F
 from . import fri, ntt
 from .air import Air, Frame
-from .domain import (COSET_SHIFT, Link, absorb_claimed_sum, absorb_header, deep_coefficients,
-                     link_point, periodic_values_on_lde, zpowers)
+from .domain import (COSET_SHIFT, Link, absorb_claimed_sum, absorb_header, absorb_ood,
+                     deep_coefficients, link_point, periodic_values_on_lde, zpowers)
 from .constraint_program import Output, Program, matrix_columns
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
@@ -249,10 +249,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
                     ood_z[m.name] = E.sum_rows(np.ascontiguousarray(com.trace), u)
                 else:
                     ood_z[m.name] = E.sum_rows(chunk_coeffs[d], zpowers(z, n))
-            for m in mats:
-                tr.absorb_array(b"ood-z", ood_z[m.name])
-                if m.at_next:
-                    tr.absorb_array(b"ood-next", ood_next[m.name])
+            absorb_ood(tr, mats, ood_z, ood_next)
             for m in mats:
                 if m.exported:
                     links[m.name] = commitments[m.name].link()
@@ -307,8 +304,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
         rows=rows, row_proofs=row_proofs,
         fri_leaves=[leaves for leaves, _ in fri_open], fri_proofs=[p for _, p in fri_open],
         link_values={m.name: _ext_rows(links[m.name].values) for m in all_mats if m.exported},
-        claimed_sums={st.domains[d].name: np.array(claims[d].c, dtype=np.uint32) for d in st.claiming},
-        row_counts=tuple(rows[mats[0].name].shape[0] for mats in layouts))
+        claimed_sums={st.domains[d].name: np.array(claims[d].c, dtype=np.uint32) for d in st.claiming})
     return ProveResult(proof, commitments, {m.name: links[m.name] for m in all_mats if m.exported},
                        timings)
 

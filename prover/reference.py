@@ -10,6 +10,8 @@ transcript.py / fri.py / domain.py.  It takes from the package only
 * the AIR (air.py) and the expression walk order (expr.topological),
 * the plain-Python quartic extension Ext (ext_scalar.py, canonical ints),
 * the Proof dataclass and the layouts (proof.py), the Statement (statement.py),
+* a shared LogUp argument's fraction expressions (logup.LogUp._parts), which
+  it sums row by row for a domain's claimed sum,
 * ProofOptions (params.py).
 
 so a byte difference between the two provers points at a bug in one of them
@@ -757,5 +759,4 @@ def _to_proof(options, log_ns, layouts, trees, ood_z, ood_next, fri_trees, final
         fri_leaves=[u32(lv, (len(lv), len(lv[0]), 4)) for lv in fri_leaves],
         fri_proofs=[digests(p) for p in fri_proofs],
         link_values={name: u32(ext_words(v), (len(v), 4)) for name, v in link_values.items()},
-        claimed_sums={name: u32(list(t.c), (4,)) for name, t in claims.items()},
-        row_counts=tuple(len(rows[lay[0].name]) for lay in layouts))
+        claimed_sums={name: u32(list(t.c), (4,)) for name, t in claims.items()})

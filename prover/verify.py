@@ -24,8 +24,8 @@ from . import extension as E
 from . import field as F
 from . import fri
 from .air import Air, Frame
-from .domain import (COSET_SHIFT, Link, absorb_claimed_sum, absorb_header, deep_coefficients,
-                     link_point, periodic_value_at, zpowers)
+from .domain import (COSET_SHIFT, Link, absorb_claimed_sum, absorb_header, absorb_ood,
+                     deep_coefficients, link_point, periodic_value_at, zpowers)
 from .expr import PERIODIC, TRACE, evaluate
 from .constraint_program import Output, Program
 from .ext_scalar import W, Ext, ScalarAlgebra
@@ -141,10 +141,7 @@ def verify(subject: Air | Statement, proof: Proof,
     ood_z = {m.name: F.encode(proof.ood_z[m.name]) for m in all_mats}
     ood_next = {m.name: F.encode(proof.ood_next[m.name]) for m in all_mats if m.at_next}
     for mats in layouts:
-        for m in mats:
-            tr.absorb_array(b"ood-z", ood_z[m.name])
-            if m.at_next:
-                tr.absorb_array(b"ood-next", ood_next[m.name])
+        absorb_ood(tr, mats, ood_z, ood_next)
         for m in mats:
             if m.exported:
                 point = link_point(roots[m.name])

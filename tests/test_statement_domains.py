@@ -6,6 +6,7 @@ domain, false cross-domain sums, mismatched links, wrong heights, truncated
 bytes; and one-domain proofs keep the bytes they had before statements
 existed."""
 import hashlib
+import importlib
 import tracemalloc
 
 import numpy as np
@@ -24,7 +25,7 @@ from zksidecar.prover.prove import ConstraintError, SegmentCommitment, prove
 from zksidecar.prover.reference import reference_prove
 from zksidecar.prover.statement import Statement
 from zksidecar.prover.transcript import Transcript
-from zksidecar.prover.verify import VerificationError, verify
+from zksidecar.prover.verify import VerificationError, ood_quotient, verify
 
 OPTS = params.TESTING
 LB = OPTS.log_blowup
@@ -298,6 +299,116 @@ def test_every_truncated_prefix_is_a_clear_error():
             Proof.from_bytes(raw[:cut], st)
     with pytest.raises(ProofFormatError, match="unexpected bytes"):
         Proof.from_bytes(raw + b"\0", st)
+
+
+# ------------------------------------------------- lies only FRI can catch --
+
+class _Forced:
+    """Test double: a domain claiming minus the claim of the domain proven
+    before it (the first claim is honest), so the claims add up to the
+    target whatever the rows say; what it claimed, in CLAIMS."""
+
+    def claim_shared_sum(self, main, challenges, aux):
+        t = super().claim_shared_sum(main, challenges, aux)
+        if CLAIMS:
+            t = Ext(0) - next(iter(CLAIMS.values()))
+        CLAIMS[self.domain_name] = t
+        return t
+
+
+class ForcedCells(_Forced, md.CellsAir):
+    domain_name = "cells"
+
+
+class ForcedSteps(_Forced, md.StepsAir):
+    domain_name = "steps"
+
+
+CLAIMS: dict = {}
+
+
+class _RecordingTranscript(Transcript):
+    """Test double: the prover's transcript, keeping every extension
+    challenge it draws (the shared challenges, alpha, z, in that order)."""
+
+    draws: list = []
+
+    def challenge_ext(self, count=1):
+        out = super().challenge_ext(count)
+        _RecordingTranscript.draws.append(out.copy())
+        return out
+
+
+class _Claimed:
+    """The claimed values at z and w*z as verify.ood_quotient reads a proof."""
+
+    def __init__(self, ood_z, ood_next):
+        self.ood_z = {k: F.decode(v) for k, v in ood_z.items()}
+        self.ood_next = {k: F.decode(v) for k, v in ood_next.items()}
+
+
+@pytest.mark.parametrize("order,cells,steps", [(("cells", "steps"), 64, 16),   # the short one lies
+                                               (("steps", "cells"), 64, 16),   # the tall one lies
+                                               (("cells", "steps"), 32, 32)])
+def test_a_lie_with_the_quotient_forged_at_z_is_rejected_by_fri(monkeypatch, order, cells, steps):
+    """The second domain's rows are false (a read value in steps, a final
+    value in cells) and its claim is forced so that the claims add up to the
+    target: its relation fails at the wrap, which the check at z names.  A
+    prover that also forges that domain's quotient value at z (the first
+    chunk set so that the identity at z holds) passes the sum check and the
+    check at z; its DEEP function is then far from low degree, and FRI
+    rejects it, joined at its height or as layer 0."""
+    prove_module = importlib.import_module("zksidecar.prover.prove")
+    liar = order[1]
+    airs = {"cells": ForcedCells(cells), "steps": ForcedSteps(steps)}
+    st = Statement("memory", [(name, airs[name]) for name in order])
+    run = md.run([0] * cells, memory.random_ops(cells, steps - 3, seed=3), steps)
+    if liar == "steps":
+        ops = F.decode(run.traces["steps.ops"]).astype(np.int64)
+        ops[5, md.STEP_COLUMNS.index("read_val")] += 1
+        run.traces["steps.ops"] = F.encode(ops % F.P)
+    else:
+        final = F.decode(run.traces["cells.final"]).astype(np.int64)
+        final[3, 1] += 1
+        run.traces["cells.final"] = F.encode(final % F.P)
+    init = SegmentCommitment.commit(run.traces["cells.init"], LB)
+    honest_absorb = prove_module.absorb_ood
+
+    def forged_absorb(tr, mats, ood_z, ood_next):
+        """The liar's quotient at z set to what its claimed columns give."""
+        if mats[0].name.startswith(liar + "."):
+            draws = _RecordingTranscript.draws
+            challenges, alpha, z = draws[0], Ext.from_mont(draws[1][0]), Ext.from_mont(draws[2][0])
+            d = order.index(liar)
+            air = st.domains[d].air.with_claimed_sum(CLAIMS[liar])
+            total = ood_quotient(air, mats, _Claimed(ood_z, ood_next), st.challenges_of(d, challenges),
+                                 alpha, z)
+            qname = next(m.name for m in mats if not m.is_trace)
+            q = F.decode(ood_z[qname]).astype(np.int64)
+            zn = z ** air.trace_length
+            rest, zin = Ext(0), zn                   # sum_(i >= 1) z^(iN) Q_i(z)
+            for i in range(1, q.shape[0] // 4):
+                rest = rest + sum((Ext(*(int(c) for c in q[4 * i + k])) * Ext(0, 1, 0, 0) ** k
+                                   for k in range(4)), Ext(0)) * zin
+                zin = zin * zn
+            q[0], q[1:4] = (total - rest).c, 0
+            ood_z[qname] = F.encode(q.astype(np.uint32))
+        honest_absorb(tr, mats, ood_z, ood_next)
+
+    def proof_of(forge):
+        CLAIMS.clear()
+        _RecordingTranscript.draws = []
+        with monkeypatch.context() as m:
+            m.setattr(prove_module, "Transcript", _RecordingTranscript)
+            if forge:
+                m.setattr(prove_module, "absorb_ood", forged_absorb)
+            return prove(st, run.traces, OPTS, external={"cells.init": (init, None)}).proof
+
+    for forge, failure in ((False, f"domain '{liar}': constraints do not hold"), (True, "FRI: ")):
+        proof = proof_of(forge)
+        assert sum((Ext(*(int(c) for c in t)) for t in proof.claimed_sums.values()), Ext(0)) == Ext(0)
+        with pytest.raises(VerificationError, match=failure):
+            _verify(st, proof, {"cells.init": (init, None)})
 
 
 # ------------------------------------------------------------- public data --

@@ -11,7 +11,8 @@ auxiliary columns and constraints; what binds them is what they share
   ``shared_argument`` claims that argument's total t_d (carried by the
   proof, bound before alpha and z), its relation closes on t_d, and the
   claims must add up to the statement's ``target`` (a function of the
-  challenges and the public data, 0 unless given);
+  challenges and the public data, 0 unless given; what it reads besides
+  the challenges is the statement's ``public``, which the transcript binds);
 * one constraint-combination challenge alpha, one out-of-domain point z,
   one FRI: the tall domain's DEEP function is FRI's first layer, every other
   domain's joins where the folding reaches its height.

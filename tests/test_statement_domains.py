@@ -413,8 +413,8 @@ def test_a_lie_with_the_quotient_forged_at_z_is_rejected_by_fri(monkeypatch, ord
 
 # ------------------------------------------------------------- public data --
 
-class PublicCells(md.CellsAir):
-    """Test double: a cells domain with the public bytes it is given."""
+class _GivenPublic:
+    """Test double: a domain with the public bytes it is given."""
 
     def __init__(self, trace_length, public=b""):
         super().__init__(trace_length)
@@ -424,15 +424,12 @@ class PublicCells(md.CellsAir):
         return self._public_bytes
 
 
-class PublicSteps(md.StepsAir):
-    """Test double: a steps domain with the public bytes it is given."""
+class PublicCells(_GivenPublic, md.CellsAir):
+    pass
 
-    def __init__(self, trace_length, public=b""):
-        super().__init__(trace_length)
-        self._public_bytes = public
 
-    def public_bytes(self):
-        return self._public_bytes
+class PublicSteps(_GivenPublic, md.StepsAir):
+    pass
 
 
 def _header_challenge(st) -> bytes:

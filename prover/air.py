@@ -28,6 +28,7 @@ Constraints are :mod:`expressions <zksidecar.prover.expr>`, written once in
 """
 from __future__ import annotations
 
+import copy
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,8 +36,17 @@ from functools import cached_property
 
 import numpy as np
 
-from .expr import CHALLENGE, DERIVED, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var
+from .expr import CHALLENGE, DERIVED, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var, variables
 from .ext_scalar import Ext
+from .shape_cache import ShapeCache
+
+
+#: Air.next_row_columns by transition list
+_NEXT_READS: "ShapeCache[frozenset[int]]" = ShapeCache(8)
+
+#: the derived-value name under which a domain's claimed sum is read
+#: (Frame.claimed_sum); not a name derive() may return
+CLAIMED_SUM = "<claimed sum>"
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,13 @@ class Frame:
             raise KeyError(f"{type(self._air).__name__} derives no value {name!r}")
         return var(DERIVED, name)
 
+    def claimed_sum(self) -> Expr:
+        """This domain's claimed sum t_d (a degree-0 constant, bound per
+        proof): the target of the AIR's shared LogUp argument."""
+        if self._air.shared_argument is None:
+            raise KeyError(f"{type(self._air).__name__} shares no LogUp argument, so it claims no sum")
+        return var(DERIVED, CLAIMED_SUM)
+
     def challenge(self, i: int) -> Expr:
         if not 0 <= i < self._air.num_challenges:
             raise KeyError(f"{type(self._air).__name__} draws {self._air.num_challenges} "
@@ -148,6 +165,13 @@ class Air(ABC):
     #: the LogUp sums (logup.LogUp) behind the auxiliary columns: their
     #: soundness degree enters :meth:`algebraic_degree`
     lookup_arguments: tuple = ()
+    #: the LogUp argument (one of lookup_arguments) this AIR shares with the
+    #: other domains of a statement (statement.py): its target is
+    #: Frame.claimed_sum(), a value the proof carries and the statement
+    #: checks, with the other domains' claims, against its own target
+    shared_argument = None
+    #: the claimed sum bound to this instance (with_claimed_sum), or None
+    _claimed_sum: Ext | None = None
 
     def __init__(self, trace_length: int, public_values: dict[str, int] | None = None):
         if trace_length < 2 or trace_length & (trace_length - 1):
@@ -198,8 +222,15 @@ class Air(ABC):
             raise ValueError(f"{type(self).__name__}.derive returned {sorted(derived)}, "
                              f"declared {sorted(self.derived_values)}")
 
+        claimed = self._claimed_sum
+
         def value(key: tuple) -> Ext:
             kind, name = key
+            if kind == DERIVED and name == CLAIMED_SUM:
+                if claimed is None:
+                    raise ValueError(f"{type(self).__name__}: the claimed sum is read before "
+                                     "one is bound (with_claimed_sum)")
+                return claimed
             if kind == PUBLIC:
                 return Ext(self.public_values[name])
             if kind == CHALLENGE:
@@ -209,6 +240,21 @@ class Air(ABC):
             raise KeyError(key)
 
         return value
+
+    def claim_shared_sum(self, main, challenges: np.ndarray, aux: np.ndarray) -> Ext:
+        """The sum the prover claims for this domain, the shared argument's
+        fractions over every row, from the auxiliary columns `aux` built
+        with a claim of 0, which it closes on that sum in place
+        (logup.LogUp.close_on_total)."""
+        return self.shared_argument.close_on_total(self, main, challenges, aux)
+
+    def with_claimed_sum(self, claimed: Ext) -> "Air":
+        """This AIR with `claimed` bound as its claimed sum, for one proof:
+        a shallow copy (the constraints, and every cache keyed on them, are
+        shared), so the caller's instance is never changed."""
+        bound = copy.copy(self)
+        bound._claimed_sum = claimed
+        return bound
 
     def public_bytes(self) -> bytes:
         """Everything public that the proof must be bound to, as bytes (the
@@ -254,6 +300,16 @@ class Air(ABC):
                 raise ValueError(f"constraint {c.name!r} does not involve the trace")
         return cons
 
+    @property
+    def next_row_columns(self) -> frozenset[int]:
+        """The columns (indices) some transition constraint reads on the next
+        row: only their matrices are opened at w*z.  Found by walking the
+        constraints once per transition list (the order book shares one per
+        trace length), not per proof."""
+        cons = self.transition_constraints
+        return _NEXT_READS.get(("next-reads", id(cons)), cons, lambda: frozenset(
+            args[1] for args in variables([c.expr for c in cons]) if args[0] == TRACE and args[2]))
+
     @cached_property
     def boundary_constraints(self) -> list[BoundaryConstraint]:
         cons = self.boundaries(Frame(self))
@@ -270,6 +326,15 @@ class Air(ABC):
     def max_degree(self) -> int:
         return max([c.degree for c in self.transition_constraints] + [1])
 
+    def identity_degree(self, trace_length: int) -> int:
+        """d*N: the degree of the identity checked at the out-of-domain point."""
+        return self.max_degree * trace_length
+
+    def lookup_degree(self, trace_length: int) -> int:
+        """The AIR's LogUp sums' Schwartz-Zippel degree, summed (they share
+        their challenges: a union bound)."""
+        return sum(a.soundness_degree(trace_length) for a in self.lookup_arguments)
+
     def algebraic_degree(self, trace_length: int) -> int:
         """The largest degree, at `trace_length` rows, of a polynomial in a
         challenge that the proof is sound only off the roots of
@@ -279,8 +344,7 @@ class Air(ABC):
         challenges, a union bound).  The constraint combination's
         (the number of constraints, in alpha) is far below both.
         params.ProofOptions.conjectured_security takes it."""
-        return max(self.max_degree * trace_length,
-                   sum(a.soundness_degree(trace_length) for a in self.lookup_arguments))
+        return max(self.identity_degree(trace_length), self.lookup_degree(trace_length))
 
     def validate(self) -> None:
         """Check the declaration itself (raises ValueError)."""

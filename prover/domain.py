@@ -18,6 +18,7 @@ from .air import Air
 from .ext_scalar import Ext
 from .params import ProofOptions
 from .proof import Matrix
+from .statement import Statement
 from .transcript import Transcript
 
 #: D = g * <w_M>: the group generator keeps D disjoint from H = <w_N>
@@ -52,52 +53,93 @@ def link_point(root: bytes) -> Ext:
     return Ext.from_mont(tr.challenge_ext(1)[0])
 
 
-def absorb_header(tr: Transcript, air: Air, options: ProofOptions, links: dict) -> None:
-    tr.absorb(b"air", type(air).__name__.encode())
-    tr.absorb(b"shape", struct.pack("<IIII", air.trace_length, air.num_main_columns,
-                                    len(air.aux_columns), air.num_challenges))
+def absorb_header(tr: Transcript, statement: Statement, options: ProofOptions, links: dict) -> None:
+    """The transcript's header.  A one-domain statement's is the single-AIR
+    proof's: the AIR's name and shape, the options, the AIR's public bytes,
+    the external segments' links (and the statement's own public bytes,
+    if it was given any, after the AIR's).  With several domains: the
+    statement's name; per domain its name, AIR, shape and public bytes
+    (each its own framed message); the number of shared challenges; the
+    options; the statement's public bytes (b"" if none); the external
+    segments' links in domain order.  `links` by matrix name (None: no link)."""
+    if statement.single:
+        air = statement.domains[0].air
+        tr.absorb(b"air", type(air).__name__.encode())
+        tr.absorb(b"shape", struct.pack("<IIII", air.trace_length, air.num_main_columns,
+                                        len(air.aux_columns), air.num_challenges))
+    else:
+        tr.absorb(b"statement", statement.name.encode())
+        for dom in statement.domains:
+            air = dom.air
+            tr.absorb(b"domain", dom.name.encode())
+            tr.absorb(b"air", type(air).__name__.encode())
+            tr.absorb(b"shape", struct.pack("<IIII", air.trace_length, air.num_main_columns,
+                                            len(air.aux_columns), air.num_challenges))
+            tr.absorb(b"public", air.public_bytes())
+        tr.absorb(b"challenges", struct.pack("<I", statement.num_challenges))
     tr.absorb(b"options", struct.pack("<BHBBI", options.log_blowup, options.num_queries,
                                       options.grinding_bits, options.fri_folding_factor,
                                       options.fri_max_final_degree))
-    tr.absorb(b"public", air.public_bytes())
-    for seg in air.main_segments:
-        if seg.external:
-            link = links.get(seg.name)
-            tr.absorb(b"link", link.to_bytes() if link is not None else b"")
+    if statement.single:
+        tr.absorb(b"public", statement.domains[0].air.public_bytes())
+    if not statement.single or statement.public is not None:
+        tr.absorb(b"statement-public", statement.public or b"")
+    for d, dom in enumerate(statement.domains):
+        for seg in dom.air.main_segments:
+            if seg.external:
+                link = links.get(statement.matrix_name(d, seg.name))
+                tr.absorb(b"link", link.to_bytes() if link is not None else b"")
+
+
+def absorb_claimed_sum(tr: Transcript, value: Ext) -> None:
+    """A domain's claimed sum, after every auxiliary root, before alpha."""
+    tr.absorb(b"claimed-sum", struct.pack("<4I", *value.c))
+
+
+def absorb_ood(tr: Transcript, mats: list[Matrix], ood_z: dict, ood_next: dict) -> None:
+    """A domain's claimed values ((width, 4) Montgomery), matrix by matrix:
+    at z, then at w z for a matrix read on the next row."""
+    for m in mats:
+        tr.absorb_array(b"ood-z", ood_z[m.name])
+        if m.at_next:
+            tr.absorb_array(b"ood-next", ood_next[m.name])
 
 
 def deep_term_count(mats: list[Matrix], links: dict[str, Link]) -> int:
-    """How many DEEP terms a proof has: every column at z, trace columns at
-    w z, linked segments' columns at their link points."""
-    return (sum(m.width for m in mats) + sum(m.width for m in mats if m.is_trace)
+    """How many DEEP terms a domain has: every column at z, trace columns
+    read on the next row at w z, linked segments' columns at their link points."""
+    return (sum(m.width for m in mats) + sum(m.width for m in mats if m.at_next)
             + sum(m.width for m in mats if m.name in links))
 
 
-def deep_coefficients(tr: Transcript, mats: list[Matrix], links: dict[str, Link]):
+def deep_coefficients(tr: Transcript, layouts: list[list[Matrix]], links: dict[str, Link]):
     """The DEEP coefficients, drawn from the transcript: one independent
-    extension element per term (column, opening point), all in one squeeze,
-    in this order: every matrix at z; trace matrices at w z; linked segments
-    (external with a link, and exported) at their link points, in layout
-    order; a linked segment's group is named after it.  Independent
-    coefficients, not powers of one challenge: with powers, the batching
-    error grows with the number of terms (398 for the order book, 8.6
-    bits; docs/SECURITY.md).  Returns [(point, [(matrix name, coefficients
-    (width, 4) Montgomery), ...]), ...]."""
-    coeffs = tr.challenge_ext(deep_term_count(mats, links))
+    extension element per term (column, opening point) of every domain, all
+    in one squeeze, domain by domain in domain order, and within a domain
+    in this order: every matrix at z; matrices read at the next row at w z;
+    linked segments (external with a link, and exported) at their link
+    points, in layout order; a linked segment's group is named after it.
+    Independent coefficients, not powers of one challenge: with powers, the
+    batching error grows with the number of terms (382 for the order book,
+    8.6 bits; docs/SECURITY.md).  Returns, per domain, [(point, [(matrix
+    name, coefficients (width, 4) Montgomery), ...]), ...]."""
+    coeffs = tr.challenge_ext(sum(deep_term_count(mats, links) for mats in layouts))
     used = 0
-    groups = []
 
     def take(width: int) -> np.ndarray:
         nonlocal used
         used += width
         return coeffs[used - width: used]
 
-    groups.append(("z", [(m.name, take(m.width)) for m in mats]))
-    groups.append(("next", [(m.name, take(m.width)) for m in mats if m.is_trace]))
-    for m in mats:
-        if m.name in links:
-            groups.append((m.name, [(m.name, take(m.width))]))
-    return groups
+    out = []
+    for mats in layouts:
+        groups = [("z", [(m.name, take(m.width)) for m in mats]),
+                  ("next", [(m.name, take(m.width)) for m in mats if m.at_next])]
+        for m in mats:
+            if m.name in links:
+                groups.append((m.name, [(m.name, take(m.width))]))
+        out.append(groups)
+    return out
 
 
 def zpowers(z: Ext, n: int) -> np.ndarray:

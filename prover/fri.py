@@ -15,6 +15,19 @@ where x and -x are adjacent positions (2i, 2i+1).
 Layers fold until the degree bound is at most the configured final degree
 (or below the folding factor); the prover then sends the final polynomial's
 coefficients and the verifier evaluates it at the query points.
+
+**Inputs at lower heights.** Further functions of the same rate, each on a
+domain of M_d = M / 2^s points (in bit-reversed order too), join the folding
+where the folded vector reaches their height: there its degree bound is
+theirs.  A fresh challenge gamma_d is drawn and the vector becomes
+fold + gamma_d * f_d before it is committed (or interpolated as the final
+polynomial).  The layers are scheduled so a layer boundary falls at every
+input's height (`layer_schedule`): between two heights s binary folds make
+ceil(s / f) layers, the first of arity 2^(s - f (ceil(s / f) - 1)), the rest
+of the folding factor 2^f; below the lowest height the rule above.  With no
+inputs this is the plain schedule.  Why the cosets need not match (the folded
+vector lies on s^(2^s) <w_(M_d)>, the input on s <w_(M_d)>) and why the sum
+is sound: docs/STATE_DOMAIN.md, "FRI across heights".
 """
 from __future__ import annotations
 
@@ -103,13 +116,83 @@ def _byte_powers(log_m: int) -> tuple[np.ndarray, ...]:
     return tuple(tables)
 
 
-def layer_plan(options: ProofOptions, degree_bound: int) -> list[int]:
-    """Degree bounds of the folded layers: [d0, d1, ...]; the last is final."""
-    plan = [degree_bound]
-    fold = options.fri_folding_factor
-    while plan[-1] > options.fri_max_final_degree and plan[-1] >= fold:
-        plan.append(plan[-1] // fold)
-    return plan
+@dataclass(frozen=True)
+class Schedule:
+    """What a FRI proof folds, from its shape alone (prover and verifier
+    derive it; a proof does not carry it): log2 of each committed layer's
+    arity, the final polynomial's degree bound, and for each input (in the
+    caller's order) the layer it joins, len(log_arities) meaning the final
+    vector."""
+
+    log_arities: tuple[int, ...]
+    final_degree: int
+    joins: tuple[int, ...] = ()
+
+    def arity(self, layer: int) -> int:
+        return 1 << self.log_arities[layer]
+
+
+def layer_schedule(options: ProofOptions, degree_bound: int, log_m: int,
+                   input_heights: tuple[int, ...] | list[int] = ()) -> Schedule:
+    """The layers folding a function of `degree_bound` on 2^log_m points,
+    with inputs of the same rate on 2^h points for each h of
+    `input_heights` (log2 sizes, at most log_m; the degree bound of an
+    input is 2^h / blowup, at least 1).  ValueError for a height outside."""
+    if degree_bound < 1 or degree_bound & (degree_bound - 1) or degree_bound > 1 << log_m:
+        raise ValueError(f"FRI degree bound {degree_bound} is not a power of two up to 2^{log_m}")
+    log_blowup = log_m - (degree_bound.bit_length() - 1)
+    for h in input_heights:
+        if not log_blowup <= h <= log_m:
+            raise ValueError(f"a FRI input on 2^{h} points: heights run from 2^{log_blowup} "
+                             f"(degree bound 1) to 2^{log_m}")
+    f = options.fri_folding_factor.bit_length() - 1
+    arities: list[int] = []
+    joins = [0] * len(input_heights)
+    cur = log_m
+    for h in sorted(set(input_heights), reverse=True):
+        s = cur - h
+        count = -(-s // f)
+        if count:
+            arities += [s - f * (count - 1)] + [f] * (count - 1)
+        cur = h
+        for i, hi in enumerate(input_heights):
+            if hi == h:
+                joins[i] = len(arities)
+    degree = 1 << (cur - log_blowup)
+    while degree > options.fri_max_final_degree and degree >= 1 << f:
+        arities.append(f)
+        degree >>= f
+    return Schedule(tuple(arities), degree, tuple(joins))
+
+
+def input_positions(positions: np.ndarray, log_m: int, height: int) -> np.ndarray:
+    """The sorted distinct positions, on an input of 2^height points, that
+    the queries at `positions` (on 2^log_m points) reach: where the verifier
+    needs the input's values."""
+    return np.unique(np.asarray(positions, dtype=np.int64) >> (log_m - height))
+
+
+def draw_challenges(transcript: Transcript, roots: list[bytes], final: np.ndarray,
+                    schedule: Schedule) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The verifier's replay of the commit phase's transcript: (betas, one per
+    root; gammas, one per input), in the order `commit` draws them: before
+    each layer's root, the gammas of the inputs joining it; after the last
+    root, those joining the final vector, then the final polynomial."""
+    gammas: list = [None] * len(schedule.joins)
+    betas = []
+
+    def join(layer: int) -> None:
+        for i, j in enumerate(schedule.joins):
+            if j == layer:
+                gammas[i] = transcript.challenge_ext(1)[0]
+
+    for layer, root in enumerate(roots):
+        join(layer)
+        transcript.absorb(b"fri-layer", root)
+        betas.append(transcript.challenge_ext(1)[0])
+    join(len(roots))
+    transcript.absorb_array(b"fri-final", final)
+    return betas, gammas
 
 
 # ------------------------------------------------------------- folding --
@@ -175,6 +258,7 @@ class FriCommitment:
     layers: list[np.ndarray]        # bit-reversed layer values, (M_l, 4)
     trees: list[MerkleTree]
     final_coeffs: np.ndarray        # (d_final, 4), Montgomery
+    schedule: Schedule
 
     @property
     def roots(self) -> list[bytes]:
@@ -182,35 +266,52 @@ class FriCommitment:
 
 
 def commit(f: np.ndarray, degree_bound: int, options: ProofOptions, log_m: int, shift: int,
-           transcript: Transcript) -> FriCommitment:
-    """The commit phase over layer 0 = f (M, 4), bit-reversed on s * <w_M>."""
-    factor = options.fri_folding_factor
-    plan = layer_plan(options, degree_bound)
+           transcript: Transcript,
+           inputs: list[tuple[int, np.ndarray]] | tuple = ()) -> FriCommitment:
+    """The commit phase over layer 0 = f (M, 4), bit-reversed on s * <w_M>;
+    `inputs` are (h, values): further functions, (2^h, 4) Montgomery,
+    bit-reversed, each joining where the folding reaches 2^h points."""
+    schedule = layer_schedule(options, degree_bound, log_m, [h for h, _ in inputs])
+    for h, g in inputs:
+        if g.shape != (1 << h, 4):
+            raise ValueError(f"a FRI input on 2^{h} points must be ({1 << h}, 4), got {g.shape}")
     layers, trees = [], []
     values = f
-    for _ in plan[1:]:
-        tree = MerkleTree(values.reshape(-1, 4 * factor))
+
+    def join(layer: int) -> np.ndarray:
+        out = values
+        for (_, g), j in zip(inputs, schedule.joins):
+            if j == layer:
+                gamma = transcript.challenge_ext(1)[0]
+                out = F.add(out, E.mul_scalar(np.ascontiguousarray(g), gamma))
+        return out
+
+    for layer, log_arity in enumerate(schedule.log_arities):
+        values = join(layer)
+        tree = MerkleTree(values.reshape(-1, 4 << log_arity))
         transcript.absorb(b"fri-layer", tree.root)
         beta = transcript.challenge_ext(1)[0]
         layers.append(values)
         trees.append(tree)
-        for step in range(factor.bit_length() - 1):
+        for step in range(log_arity):
             values = binary_fold(values, log_m, shift, beta)
             beta = E.mul(beta.reshape(1, 4), beta.reshape(1, 4))[0]
             shift, log_m = shift * shift % F.P, log_m - 1
+    values = join(len(schedule.log_arities))
     # final polynomial: natural order, interpolate on its coset, keep d_final coefficients
     natural = ntt.bit_reverse_rows(values)
     coeffs = ntt.coset_intt(natural, shift)
-    final = np.ascontiguousarray(coeffs[: plan[-1]])
+    final = np.ascontiguousarray(coeffs[: schedule.final_degree])
     transcript.absorb_array(b"fri-final", final)
-    return FriCommitment(layers, trees, final)
+    return FriCommitment(layers, trees, final, schedule)
 
 
-def open_layers(c: FriCommitment, positions: np.ndarray, factor: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """For each layer: (opened leaves (k, factor, 4) canonical, batch proof)."""
+def open_layers(c: FriCommitment, positions: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each layer: (opened leaves (k, arity, 4) canonical, batch proof)."""
     out = []
     pos = np.asarray(positions, dtype=np.int64)
-    for values, tree in zip(c.layers, c.trees):
+    for layer, (values, tree) in enumerate(zip(c.layers, c.trees)):
+        factor = c.schedule.arity(layer)
         leaf_idx = np.unique(pos // factor)
         leaves = values.reshape(-1, factor, 4)[leaf_idx]
         out.append((F.decode(np.ascontiguousarray(leaves)), open_batch(tree, leaf_idx)))
@@ -226,33 +327,54 @@ class FriError(ValueError):
 
 def verify(roots: list[bytes], final_coeffs: np.ndarray, openings, positions: np.ndarray,
            layer0: np.ndarray, degree_bound: int, options: ProofOptions, log_m: int,
-           shift: int, betas: list[np.ndarray]) -> None:
+           shift: int, betas: list[np.ndarray],
+           inputs: list[tuple[int, np.ndarray]] | tuple = (), gammas: list | tuple = ()) -> None:
     """Check the query phase; `layer0` holds f's values (k, 4, Montgomery) at
-    the sorted distinct `positions`, computed by the caller (DEEP).  Raises
-    FriError on any mismatch."""
-    factor = options.fri_folding_factor
-    plan = layer_plan(options, degree_bound)
-    if len(roots) != len(plan) - 1 or len(openings) != len(roots) or len(betas) != len(roots):
+    the sorted distinct `positions`, computed by the caller (DEEP); each of
+    `inputs` is (h, values): an input's values (Montgomery) at
+    input_positions(positions, log_m, h), with its gamma from
+    draw_challenges.  Raises FriError on any mismatch."""
+    try:
+        schedule = layer_schedule(options, degree_bound, log_m, [h for h, _ in inputs])
+    except ValueError as exc:
+        raise FriError(str(exc)) from None
+    if len(roots) != len(schedule.log_arities) or len(openings) != len(roots) \
+            or len(betas) != len(roots):
         raise FriError("wrong number of FRI layers")
-    if final_coeffs.shape != (plan[-1], 4):
+    if len(gammas) != len(inputs):
+        raise FriError(f"{len(gammas)} input challenges for {len(inputs)} inputs")
+    if final_coeffs.shape != (schedule.final_degree, 4):
         raise FriError("final polynomial has the wrong degree")
     pos = np.asarray(positions, dtype=np.int64)
     expected = layer0
+
+    def join(layer: int, pos: np.ndarray, expected: np.ndarray) -> np.ndarray:
+        for (h, vals), j, gamma in zip(inputs, schedule.joins, gammas):
+            if j == layer:
+                if vals.shape != (pos.size, 4):
+                    raise FriError(f"the input on 2^{h} points has {vals.shape[0]} values for "
+                                   f"{pos.size} positions")
+                expected = F.add(expected, E.mul_scalar(np.ascontiguousarray(vals), gamma))
+        return expected
+
     for layer, (root, (leaves, proof), beta) in enumerate(zip(roots, openings, betas)):
+        expected = join(layer, pos, expected)
+        factor = schedule.arity(layer)
         leaf_idx = np.unique(pos // factor)
         if leaves.shape != (leaf_idx.size, factor, 4):
             raise FriError(f"layer {layer}: wrong number of opened leaves")
         mont = F.encode(leaves)
         digests = hash_rows(mont.reshape(leaf_idx.size, 4 * factor))
-        if not verify_batch(root, log_m - (factor.bit_length() - 1), leaf_idx, digests, proof):
+        if not verify_batch(root, log_m - schedule.log_arities[layer], leaf_idx, digests, proof):
             raise FriError(f"layer {layer}: Merkle opening does not match the commitment")
         slot = np.searchsorted(leaf_idx, pos // factor)
         if not (mont[slot, pos % factor] == expected).all():
             raise FriError(f"layer {layer}: opened values disagree with the previous layer")
         expected_next = fold_queries(mont, leaf_idx, log_m, shift, beta, factor)
         shift = pow(shift, factor, F.P)
-        log_m -= factor.bit_length() - 1
+        log_m -= schedule.log_arities[layer]
         pos, expected = leaf_idx, expected_next
+    expected = join(len(schedule.log_arities), pos, expected)
     # the final polynomial at the remaining points: sum_j c_j x^j, as one
     # combination of the rows of the points' powers (x^0 .. x^(d-1), by
     # doubling) with the extension coefficients

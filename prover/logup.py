@@ -80,7 +80,7 @@ import numpy as np
 from . import constraints as C
 from . import extension as E
 from . import field as F
-from .air import Air, BoundaryConstraint, Frame, MainColumns, TransitionConstraint
+from .air import CLAIMED_SUM, Air, BoundaryConstraint, Frame, MainColumns, TransitionConstraint
 from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, const, evaluate, variables
 from .ext_scalar import Ext, ScalarAlgebra
 from .native import ffi, lib
@@ -351,6 +351,62 @@ class LogUp:
         running = np.zeros_like(term)
         running[1:] = (np.cumsum(step[:-1].astype(np.uint64), axis=0) % F.P).astype(np.uint32)
         return np.stack([running] + group_sums[:-1], axis=1)
+
+    def row_term(self, air: Air, main, challenges: np.ndarray, row: int) -> Ext:
+        """The sum of this argument's fractions at one row, in Python
+        integers (the target not subtracted)."""
+        f = Frame(air)
+        parts = [p for g in self.groups for p in self._parts(f, g)]
+        constants = air.constants(challenges)
+
+        def value(key):
+            kind = key[0]
+            if kind == TRACE:
+                col = _main_column(air, main, air.columns[key[1]])
+                return Ext(int(F.decode(np.ascontiguousarray(col[row: row + 1]))[0]))
+            if kind == PERIODIC:
+                values = air.periodic_columns[key[1]]
+                return Ext(values[row % len(values)] % F.P)
+            return constants(key)
+
+        vals = evaluate([e for p in parts for e in p], ScalarAlgebra(value))
+        total = Ext(0)
+        for num, den in zip(vals[0::2], vals[1::2]):
+            total = total + Ext.lift(num) * Ext.lift(den).inverse()
+        return total
+
+    def targets_claimed_sum(self, air: Air) -> bool:
+        """Whether this argument's target, in `air`, is the domain's claimed
+        sum (Frame.claimed_sum()): what a shared argument must close on."""
+        if self.target is None:
+            return False
+        try:
+            e = term_expr(Frame(air), self.target)
+        except (KeyError, TypeError):
+            return False
+        return e.op == "var" and tuple(e.args) == (DERIVED, CLAIMED_SUM)
+
+    def close_on_total(self, air: Air, main, challenges: np.ndarray, aux: np.ndarray) -> Ext:
+        """For a domain's shared argument (Air.shared_argument, whose target
+        is the domain's claimed sum): given the auxiliary columns `aux`
+        ((N, k, 4) Montgomery) built with a claim of 0, the total t of the
+        fractions over the N rows, with this argument's running sum closed
+        on it in place.  With target 0, S0[i] is the sum of the terms of
+        rows below i, so t = S0[N-1] + term(N-1), and the sum with target
+        t is S[i] = S0[i] - i t/N (the helper columns do not depend on the
+        target): one row evaluated and one extension ramp, instead of every
+        fraction summed a second time."""
+        if not self.targets_claimed_sum(air):
+            raise ValueError(f"{self.name}: a shared argument's target must be the domain's "
+                             "claimed sum (Frame.claimed_sum())")
+        n = air.trace_length
+        col = air.column_index(self.sum) - air.num_main_columns
+        running = np.ascontiguousarray(aux[:, col])
+        t = Ext.from_mont(running[n - 1]) + self.row_term(air, main, challenges, n - 1)
+        ramp = E.mul_scalar(E.from_base(F.encode(np.arange(n, dtype=np.int64))),
+                            (t * pow(n, F.P - 2, F.P)).to_mont())
+        aux[:, col] = F.sub(running, ramp)
+        return t
 
     def total(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> Ext:
         """The sum of every row's term (the argument holds when it is the

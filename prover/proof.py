@@ -2,25 +2,36 @@
 
 The **layout** of a proof follows from the AIR alone: the committed matrices
 in order (each main segment, the auxiliary segment if any, the quotient
-chunks), their widths in base-field columns, which are trace matrices (opened
-at z and at w*z), which segments are external (root given to the verifier,
-not carried in the proof) and which are exported (also opened at the point
-their root selects, for a later proof to reuse).  The decoder reads against that layout, so every
+chunks), their widths in base-field columns, which are trace matrices
+(opened at z; also at w*z when a constraint reads their next row), which
+segments are external (root given to the verifier, not carried in the
+proof) and which are exported (also opened at the point their root selects,
+for a later proof to reuse).  The decoder reads against that layout, so every
 count in the bytes is checked against what the AIR implies, and nothing is
 allocated before the bytes for it are known to be there.
+
+A proof of a statement of several domains (statement.py) has one such
+layout per domain, its matrices named ``domain.matrix``
+(:func:`statement_layouts`); a one-domain statement's is the AIR's layout,
+and its bytes are exactly the single-AIR proof's.
 """
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from .air import Air
-from .params import ProofOptions
+from .fri import layer_schedule
+from .params import MAX_LOG_TRACE, ProofOptions
+from .statement import Statement, as_statement
 
 MAGIC = b"ZKSP"
-VERSION = 3   # 3: no metadata (a proof is a function of its inputs); 2: link values
+#: 4: statements of several domains (a height per domain, claimed sums, rows
+#: per domain, FRI layers of their schedule's arity), values at w*z only for
+#: matrices read there; 3: no metadata; 2: link values
+VERSION = 4
 DIGEST = 32
 
 
@@ -32,17 +43,34 @@ class ProofFormatError(ValueError):
 class Matrix:
     name: str
     width: int          # base-field columns (an extension column counts 4)
-    is_trace: bool      # opened at z and at w*z (quotient: at z only)
+    is_trace: bool      # a trace matrix (main or aux segment), not the quotient
     external: bool      # root supplied by the verifier, not in the proof
     exported: bool = False   # also opened at domain.link_point(root)
+    at_next: bool = False    # also opened at w*z: some constraint reads its next row
 
 
 def layout(air: Air) -> list[Matrix]:
-    mats = [Matrix(s.name, len(s.columns), True, s.external, s.exported) for s in air.main_segments]
+    nxt = air.next_row_columns
+    mats, start = [], 0
+    for s in air.main_segments:
+        cols = range(start, start + len(s.columns))
+        mats.append(Matrix(s.name, len(s.columns), True, s.external, s.exported,
+                           any(c in nxt for c in cols)))
+        start += len(s.columns)
     if air.aux_columns:
-        mats.append(Matrix("aux", 4 * len(air.aux_columns), True, False))
+        mats.append(Matrix("aux", 4 * len(air.aux_columns), True, False, False,
+                           any(start + a in nxt for a in range(len(air.aux_columns)))))
     mats.append(Matrix("quotient", 4 * quotient_chunks(air), False, False))
     return mats
+
+
+def statement_layouts(statement: Statement) -> list[list[Matrix]]:
+    """Each domain's layout, in domain order, its matrices named as the
+    statement names them (Statement.matrix_name)."""
+    out = []
+    for d, dom in enumerate(statement.domains):
+        out.append([replace(m, name=statement.matrix_name(d, m.name)) for m in layout(dom.air)])
+    return out
 
 
 def quotient_chunks(air: Air) -> int:
@@ -60,10 +88,10 @@ def quotient_log_blowup(air: Air) -> int:
 @dataclass
 class Proof:
     options: ProofOptions
-    log_trace_length: int
+    log_lengths: tuple[int, ...]            # log2 N_d, one per domain
     roots: dict[str, bytes]                 # committed (non-external) matrices by name
     ood_z: dict[str, np.ndarray]            # name -> (width, 4) canonical, every matrix
-    ood_next: dict[str, np.ndarray]         # name -> (width, 4) canonical, trace matrices
+    ood_next: dict[str, np.ndarray]         # name -> (width, 4) canonical, matrices read at w*z
     fri_roots: list[bytes]
     fri_final: np.ndarray                   # (d_final, 4) canonical
     pow_nonce: int
@@ -73,14 +101,27 @@ class Proof:
     fri_proofs: list[np.ndarray]            # per layer (n, 32)
     #: exported segments: name -> (width, 4) canonical values at the link point
     link_values: dict[str, np.ndarray] = field(default_factory=dict)
+    #: domains claiming a sum: domain name -> (4,) canonical
+    claimed_sums: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def log_trace_length(self) -> int:
+        """log2 N of a one-domain proof."""
+        if len(self.log_lengths) != 1:
+            raise ValueError(f"a proof of {len(self.log_lengths)} domains has no single trace length")
+        return self.log_lengths[0]
+
+    @log_trace_length.setter
+    def log_trace_length(self, value: int) -> None:
+        self.log_lengths = (value,)
 
     # ---------------------------------------------------------------- size --
-    def to_bytes(self, air: Air) -> bytes:
-        return encode(self, air)
+    def to_bytes(self, subject: "Air | Statement") -> bytes:
+        return encode(self, subject)
 
     @classmethod
-    def from_bytes(cls, data: bytes, air: Air) -> "Proof":
-        return decode(data, air)
+    def from_bytes(cls, data: bytes, subject: "Air | Statement") -> "Proof":
+        return decode(data, subject)
 
 
 # --------------------------------------------------------------- encoding --
@@ -92,18 +133,22 @@ def _u32s(a: np.ndarray) -> bytes:
     return np.ascontiguousarray(a, dtype="<u4").tobytes()
 
 
-def encode(p: Proof, air: Air) -> bytes:
+def encode(p: Proof, subject: "Air | Statement") -> bytes:
+    st = as_statement(subject)
+    layouts = statement_layouts(st)
     o = p.options
-    out = [MAGIC, struct.pack("<HB", VERSION, p.log_trace_length),
+    out = [MAGIC, struct.pack("<H", VERSION), bytes(p.log_lengths),
            _OPTS.pack(o.log_blowup, o.num_queries, o.grinding_bits, o.fri_folding_factor,
                       o.fri_max_final_degree)]
-    mats = layout(air)
+    mats = [m for lay in layouts for m in lay]
     for m in mats:
         if not m.external:
             out.append(p.roots[m.name])
+    for d in st.claiming:
+        out.append(_u32s(p.claimed_sums[st.domains[d].name]))
     for m in mats:
         out.append(_u32s(p.ood_z[m.name]))
-        if m.is_trace:
+        if m.at_next:
             out.append(_u32s(p.ood_next[m.name]))
     for m in mats:
         if m.exported:
@@ -112,16 +157,15 @@ def encode(p: Proof, air: Air) -> bytes:
     out += p.fri_roots
     out.append(struct.pack("<H", len(p.fri_final)) + _u32s(p.fri_final))
     out.append(struct.pack("<Q", p.pow_nonce))
-    k = next(iter(p.rows.values())).shape[0]
-    out.append(struct.pack("<H", k))
-    for m in mats:
-        out.append(_u32s(p.rows[m.name]))
-        out.append(struct.pack("<I", len(p.row_proofs[m.name])) + p.row_proofs[m.name].tobytes())
+    for lay in layouts:
+        out.append(struct.pack("<H", p.rows[lay[0].name].shape[0]))
+        for m in lay:
+            out.append(_u32s(p.rows[m.name]))
+            out.append(struct.pack("<I", len(p.row_proofs[m.name])) + p.row_proofs[m.name].tobytes())
     for leaves, proof in zip(p.fri_leaves, p.fri_proofs):
         out.append(struct.pack("<H", leaves.shape[0]) + _u32s(leaves))
         out.append(struct.pack("<I", len(proof)) + proof.tobytes())
     return b"".join(out)
-
 
 
 class Reader:
@@ -163,54 +207,80 @@ class Reader:
         return np.frombuffer(self.take(DIGEST * count, what), dtype=np.uint8).reshape(count, DIGEST).copy()
 
 
-def decode(data: bytes, air: Air) -> Proof:
-    """Parse `data` as a proof for `air`; raise ProofFormatError on anything
-    malformed.  Allocation is bounded by len(data): every count is checked
-    against the bytes that remain before anything is read."""
+def decode(data: bytes, subject: "Air | Statement") -> Proof:
+    """Parse `data` as a proof for `subject` (an AIR or a statement); raise
+    ProofFormatError on anything malformed.  The heights are checked first,
+    against the cap and the statement's, and allocation is bounded by
+    len(data): every count is checked against the bytes that remain before
+    anything is read."""
+    st = as_statement(subject)
     r = Reader(data)
     if r.take(4, "magic") != MAGIC:
         raise ProofFormatError("not a zksidecar proof (bad magic)")
-    version, log_n = r.unpack("HB", "header")
+    (version,) = r.unpack("H", "header")
     if version != VERSION:
         raise ProofFormatError(f"proof format version {version} is not supported (this build reads {VERSION})")
-    if log_n != air.trace_length.bit_length() - 1:
-        raise ProofFormatError(f"proof is for 2^{log_n} rows, the AIR has {air.trace_length}")
+    log_lengths = tuple(r.take(len(st.domains), "domain heights"))
+    for dom, log_n in zip(st.domains, log_lengths):
+        label = "proof" if st.single else f"domain {dom.name!r}"
+        if log_n > MAX_LOG_TRACE:
+            raise ProofFormatError(f"{label} claims 2^{log_n} rows, over the 2^{MAX_LOG_TRACE} "
+                                   "a proof may have")
+        if log_n != dom.log_length:
+            if st.single:
+                raise ProofFormatError(f"proof is for 2^{log_n} rows, the AIR has {dom.air.trace_length}")
+            raise ProofFormatError(f"domain {dom.name!r}: the proof claims 2^{log_n} rows, the "
+                                   f"statement has {dom.air.trace_length}")
     lb, q, g, fold, final = r.unpack("BHBBI", "options")
     options = ProofOptions(log_blowup=lb, num_queries=q, grinding_bits=g, fri_folding_factor=fold,
                            fri_max_final_degree=final)
     try:
         options.validate()
+        options.check_trace_length(1 << max(log_lengths))
     except ValueError as exc:
         raise ProofFormatError(f"bad proof options: {exc}") from None
-    mats = layout(air)
+    layouts = statement_layouts(st)
+    mats = [m for lay in layouts for m in lay]
     roots = {m.name: r.take(DIGEST, f"{m.name} root") for m in mats if not m.external}
+    claimed_sums = {st.domains[d].name: r.u32s((4,), f"domain {st.domains[d].name!r} claimed sum")
+                    for d in st.claiming}
     ood_z, ood_next = {}, {}
     for m in mats:
         ood_z[m.name] = r.u32s((m.width, 4), f"{m.name} values at z")
-        if m.is_trace:
+        if m.at_next:
             ood_next[m.name] = r.u32s((m.width, 4), f"{m.name} values at w*z")
     link_values = {m.name: r.u32s((m.width, 4), f"{m.name} values at its link point")
                    for m in mats if m.exported}
     (n_layers,) = r.unpack("B", "FRI layer count")
+    tall = st.tall
+    log_m = [log_n + lb for log_n in st.log_lengths]
+    schedule = layer_schedule(options, st.domains[tall].air.trace_length, log_m[tall],
+                              [h for d, h in enumerate(log_m) if d != tall])
+    if n_layers != len(schedule.log_arities):
+        raise ProofFormatError(f"{n_layers} FRI layers; these parameters and heights fold in "
+                               f"{len(schedule.log_arities)}")
     fri_roots = [r.take(DIGEST, f"FRI layer {i} root") for i in range(n_layers)]
     (n_final,) = r.unpack("H", "FRI final degree")
     fri_final = r.u32s((n_final, 4), "FRI final polynomial")
     (pow_nonce,) = r.unpack("Q", "proof-of-work nonce")
-    (k,) = r.unpack("H", "query count")
-    if not 1 <= k <= options.num_queries:
-        raise ProofFormatError(f"{k} opened rows for {options.num_queries} queries")
     rows, row_proofs = {}, {}
-    for m in mats:
-        rows[m.name] = r.u32s((k, m.width), f"{m.name} opened rows")
-        (n,) = r.unpack("I", f"{m.name} proof length")
-        row_proofs[m.name] = r.digests(n, f"{m.name} Merkle proof")
+    for dom, lay, lm in zip(st.domains, layouts, log_m):
+        what = "query count" if st.single else f"domain {dom.name!r} opened row count"
+        (k,) = r.unpack("H", what)
+        if not 1 <= k <= min(options.num_queries, 1 << lm):
+            raise ProofFormatError(f"{k} opened rows for {options.num_queries} queries"
+                                   + ("" if st.single else f" on domain {dom.name!r} (2^{lm} rows)"))
+        for m in lay:
+            rows[m.name] = r.u32s((k, m.width), f"{m.name} opened rows")
+            (n,) = r.unpack("I", f"{m.name} proof length")
+            row_proofs[m.name] = r.digests(n, f"{m.name} Merkle proof")
     fri_leaves, fri_proofs = [], []
     for i in range(n_layers):
         (kl,) = r.unpack("H", f"FRI layer {i} leaf count")
-        fri_leaves.append(r.u32s((kl, fold, 4), f"FRI layer {i} leaves"))
+        fri_leaves.append(r.u32s((kl, schedule.arity(i), 4), f"FRI layer {i} leaves"))
         (n,) = r.unpack("I", f"FRI layer {i} proof length")
         fri_proofs.append(r.digests(n, f"FRI layer {i} Merkle proof"))
     if r.pos != len(r.data):
         raise ProofFormatError(f"{len(r.data) - r.pos} unexpected bytes after the proof")
-    return Proof(options, log_n, roots, ood_z, ood_next, fri_roots, fri_final, pow_nonce, rows,
-                 row_proofs, fri_leaves, fri_proofs, link_values)
+    return Proof(options, log_lengths, roots, ood_z, ood_next, fri_roots, fri_final, pow_nonce, rows,
+                 row_proofs, fri_leaves, fri_proofs, link_values, claimed_sums)

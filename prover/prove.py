@@ -1,5 +1,14 @@
 """The STARK prover: prove(air, traces) -> Proof, in numbered protocol steps.
 
+`prove` takes an AIR or a statement of several domains (statement.py):
+each step below runs domain by domain, in the statement's order, with one
+set of challenges, one alpha and one z for all; a domain's N, H, D and
+vanishing polynomials are its own; step 2 also binds each domain's claimed
+sum; step 7 is one FRI, the tall domain's f its first layer and every other
+domain's f joining where the folding reaches its height; step 9 draws
+positions on the tall domain and opens domain d at rev(j >> s_d).  A
+one-domain statement is the single-AIR proof exactly.
+
 Domains: the trace lives on H = <w_N>; every committed matrix is its
 low-degree extension on D = g * <w_M>, M = N * 2^log_blowup, g = 31, in
 natural order (row i at g * w_M^i, so "next row" is i + 2^log_blowup).  FRI
@@ -9,7 +18,8 @@ takes the DEEP composition in bit-reversed order (fri.py says why).
     2. commit auxiliary segment  (built from challenges drawn after step 1)
     3. constraint quotient       Q = sum alpha^i C_i / Z_i over D
     4. commit quotient chunks    Q = sum_i x^(iN) Q_i(x), deg Q_i < N
-    5. out-of-domain openings    every column at z (trace columns also at w z);
+    5. out-of-domain openings    every column at z (columns whose next row a
+                                 constraint reads also at w z);
                                  exported segments also at their link point
     6. DEEP composition          f = sum gamma_k (P_k(x) - P_k(y_k)) / (x - y_k),
                                  one independent gamma_k per term
@@ -36,8 +46,8 @@ from . import extension as E
 from . import field as F
 from . import fri, ntt
 from .air import Air, Frame
-from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, link_point,
-                     periodic_values_on_lde, zpowers)
+from .domain import (COSET_SHIFT, Link, absorb_claimed_sum, absorb_header, absorb_ood,
+                     deep_coefficients, link_point, periodic_values_on_lde, zpowers)
 from .constraint_program import Output, Program, matrix_columns
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
@@ -45,8 +55,9 @@ from .merkle import MerkleTree, commit_extend, commit_lde
 from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
-from .proof import Proof, layout, quotient_chunks, quotient_log_blowup
+from .proof import Proof, quotient_chunks, quotient_log_blowup, statement_layouts
 from .shape_cache import ShapeCache
+from .statement import Statement, as_statement
 from .transcript import Transcript
 
 
@@ -99,126 +110,170 @@ def _span(timings: dict, name: str):
     timings[name] = time.perf_counter() - t0
 
 
-def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
+def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: ProofOptions,
           external: dict[str, tuple[SegmentCommitment, Link | None]] | None = None,
           debug: bool = False) -> ProveResult:
-    """Prove that `traces` (segment name -> (N, w) Montgomery matrix)
-    satisfy `air`.  `external` maps each external segment to the commitment
-    of an earlier proof and its Link (None for a table whose root the
-    verifier computes itself).  `debug` checks every constraint on
-    the trace first and names the first failure."""
+    """Prove that `traces` satisfy `subject`: an AIR, or a statement of
+    several domains (statement.py).  `traces` maps each main segment, by
+    its matrix name (``segment``, or ``domain.segment`` in a statement of
+    several domains), to its (N_d, w) Montgomery matrix.  `external` maps
+    each external segment (by the same name) to the commitment of an
+    earlier proof and its Link (None for a table whose root the verifier
+    computes itself).  `debug` checks every constraint on the traces first
+    (and the claimed sums against the statement's target) and names the
+    first failure."""
+    st = as_statement(subject)
     options.validate()
-    air.validate()
-    n, lb = air.trace_length, options.log_blowup
-    if lb < quotient_log_blowup(air):
-        raise ParameterError(f"constraints of degree {air.max_degree} need a blowup of at least "
-                             f"{1 << quotient_log_blowup(air)}; log_blowup is {lb}")
+    options.check_trace_length(max(dom.air.trace_length for dom in st.domains))
+    st.validate()
+    lb = options.log_blowup
+    for dom in st.domains:
+        if lb < quotient_log_blowup(dom.air):
+            raise ParameterError(f"constraints of degree {dom.air.max_degree} need a blowup of at "
+                                 f"least {1 << quotient_log_blowup(dom.air)}; log_blowup is {lb}")
     external = external or {}
-    m_log = n.bit_length() - 1 + lb
-    mats = layout(air)
+    layouts = statement_layouts(st)
+    ns = [dom.air.trace_length for dom in st.domains]
+    m_logs = [log_n + lb for log_n in st.log_lengths]
     timings: dict[str, float] = {}
     tr = Transcript(b"zksidecar-stark")
-    absorb_header(tr, air, options, {s: ext[1] for s, ext in external.items()})
+    absorb_header(tr, st, options, {s: ext[1] for s, ext in external.items()})
 
     # 1 -------------------------------------------------------------------
     commitments: dict[str, SegmentCommitment] = {}
     with _span(timings, "1_commit_main"):
-        for seg in air.main_segments:
-            trace = traces.get(seg.name)
-            if trace is None:
-                raise ValueError(f"no trace for segment {seg.name!r}")
-            if trace.shape != (n, len(seg.columns)) or trace.dtype != np.uint32:
-                raise ValueError(f"segment {seg.name!r} must be a ({n}, {len(seg.columns)}) uint32 "
-                                 f"matrix, got {trace.dtype} {trace.shape}")
-            if seg.external:
-                if seg.name not in external:
-                    raise ValueError(f"external segment {seg.name!r} needs its earlier commitment")
-                com, link = external[seg.name]
-                if com.lde.shape[0] != n << lb or not np.array_equal(com.trace, trace):
-                    raise ValueError(f"external segment {seg.name!r}: the commitment is not of this trace")
-                if link is not None and link.z != link_point(com.root):
-                    raise ValueError(f"external segment {seg.name!r}: the link is not its root's")
-            else:
-                com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb)
-            commitments[seg.name] = com
-            tr.absorb(b"root", com.root)
+        for d, dom in enumerate(st.domains):
+            n = ns[d]
+            for seg in dom.air.main_segments:
+                name = st.matrix_name(d, seg.name)
+                trace = traces.get(name)
+                if trace is None:
+                    raise ValueError(f"no trace for segment {name!r}")
+                if trace.shape != (n, len(seg.columns)) or trace.dtype != np.uint32:
+                    raise ValueError(f"segment {name!r} must be a ({n}, {len(seg.columns)}) uint32 "
+                                     f"matrix, got {trace.dtype} {trace.shape}")
+                if seg.external:
+                    if name not in external:
+                        raise ValueError(f"external segment {name!r} needs its earlier commitment")
+                    com, link = external[name]
+                    if com.lde.shape[0] != n << lb or not np.array_equal(com.trace, trace):
+                        raise ValueError(f"external segment {name!r}: the commitment is not of this trace")
+                    if link is not None and link.z != link_point(com.root):
+                        raise ValueError(f"external segment {name!r}: the link is not its root's")
+                else:
+                    com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb)
+                commitments[name] = com
+                tr.absorb(b"root", com.root)
 
     # 2 -------------------------------------------------------------------
     challenges = np.zeros((0, 4), dtype=np.uint32)
+    airs: list[Air] = []            # each domain's AIR, its claimed sum bound
+    claims: dict[int, Ext] = {}
     with _span(timings, "2_commit_aux"):
-        if air.num_challenges:
-            challenges = tr.challenge_ext(air.num_challenges)
-        if air.aux_columns:
-            main_cols = air.main_columns(traces)      # columns copied out only when read
-            aux = air.build_aux(main_cols, challenges)
-            if aux.shape != (n, len(air.aux_columns), 4):
-                raise ValueError(f"build_aux returned {aux.shape}, expected {(n, len(air.aux_columns), 4)}")
-            com = SegmentCommitment.commit(np.ascontiguousarray(aux.reshape(n, -1)), lb)
-            commitments["aux"] = com
-            tr.absorb(b"root", com.root)
+        if st.num_challenges:
+            challenges = tr.challenge_ext(st.num_challenges)
+        for d, dom in enumerate(st.domains):
+            air, n, ch = dom.air, ns[d], st.challenges_of(d, challenges)
+            main_cols = None
+            if air.aux_columns:      # columns copied out only when read
+                main_cols = air.main_columns({seg.name: commitments[st.matrix_name(d, seg.name)].trace
+                                              for seg in air.main_segments})
+            if air.aux_columns:
+                # a shared argument's columns are built on a claim of 0, then
+                # closed on the sum its rows give (that sum is the claim)
+                builder = air if air.shared_argument is None else air.with_claimed_sum(Ext(0))
+                aux = builder.build_aux(main_cols, ch)
+                if aux.shape != (n, len(air.aux_columns), 4):
+                    raise ValueError(f"build_aux returned {aux.shape}, expected {(n, len(air.aux_columns), 4)}")
+                if air.shared_argument is not None:
+                    claims[d] = air.claim_shared_sum(main_cols, ch, aux)
+                    air = air.with_claimed_sum(claims[d])
+                com = SegmentCommitment.commit(np.ascontiguousarray(aux.reshape(n, -1)), lb)
+                commitments[st.matrix_name(d, "aux")] = com
+                tr.absorb(b"root", com.root)
+            airs.append(air)
+        for d in st.claiming:
+            absorb_claimed_sum(tr, claims[d])
 
-    trace_mats = [commitments[m.name] for m in mats if m.is_trace]
+    trace_ldes = [[commitments[m.name] for m in mats if m.is_trace] for mats in layouts]
     if debug:
-        check_constraints(air, [c.trace for c in trace_mats], challenges)
+        for d in range(len(st.domains)):
+            check_constraints(airs[d], [c.trace for c in trace_ldes[d]],
+                              st.challenges_of(d, challenges))
+        if st.claiming and sum((claims[d] for d in st.claiming), Ext(0)) != st.target(challenges):
+            raise ConstraintError("the domains' claimed sums do not add up to the statement's target")
 
     # 3 -------------------------------------------------------------------
     with _span(timings, "3_quotient"):
         alpha = Ext.from_mont(tr.challenge_ext(1)[0])
-        q = quotient_on_lde(air, [c.lde for c in trace_mats], challenges, alpha, lb)
+        qs = [quotient_on_lde(airs[d], [c.lde for c in trace_ldes[d]], st.challenges_of(d, challenges),
+                              alpha, lb) for d in range(len(st.domains))]
 
     # 4 -------------------------------------------------------------------
-    k = quotient_chunks(air)
+    chunk_coeffs = []
     with _span(timings, "4_commit_quotient"):
-        coeffs = ntt.coset_intt(q, COSET_SHIFT, out=q)         # (|Q|, 4); q is not read again
-        # beyond k chunks only when |Q| > k N; debug's check_constraints
-        # (step 2) is the check that always runs
-        if debug and coeffs[k * n:].any():
-            raise ConstraintError("the quotient has degree >= its bound: some constraint does not "
-                                  "hold on the trace")
-        chunks = np.empty((n, 4 * k), dtype=np.uint32)        # chunk i's coefficients, side by side
-        for i in range(k):
-            chunks[:, 4 * i: 4 * i + 4] = coeffs[i * n: (i + 1) * n]
-        chunk_lde, chunk_tree = commit_extend(chunks, lb, COSET_SHIFT)   # no zero rows transformed
-        qcom = SegmentCommitment(chunks, chunk_lde, chunk_tree)
-        commitments["quotient"] = qcom
-        tr.absorb(b"root", qcom.root)
+        for d, q in enumerate(qs):
+            n, k = ns[d], quotient_chunks(airs[d])
+            coeffs = ntt.coset_intt(q, COSET_SHIFT, out=q)         # (|Q|, 4); q is not read again
+            # beyond k chunks only when |Q| > k N; debug's check_constraints
+            # (step 2) is the check that always runs
+            if debug and coeffs[k * n:].any():
+                raise ConstraintError("the quotient has degree >= its bound: some constraint does not "
+                                      "hold on the trace")
+            chunks = np.empty((n, 4 * k), dtype=np.uint32)        # chunk i's coefficients, side by side
+            for i in range(k):
+                chunks[:, 4 * i: 4 * i + 4] = coeffs[i * n: (i + 1) * n]
+            chunk_lde, chunk_tree = commit_extend(chunks, lb, COSET_SHIFT)   # no zero rows transformed
+            commitments[st.matrix_name(d, "quotient")] = SegmentCommitment(chunks, chunk_lde, chunk_tree)
+            chunk_coeffs.append(chunks)
+            tr.absorb(b"root", chunk_tree.root)
+        del qs
 
     # 5 -------------------------------------------------------------------
     with _span(timings, "5_ood"):
         z = Ext.from_mont(tr.challenge_ext(1)[0])
         if z.is_base():
             raise ValueError("out-of-domain point fell in the base field (probability 2^-93)")
-        w_n = F.two_adic_generator(n.bit_length() - 1)
-        # trace matrices from their values on H (barycentric: no interpolation),
-        # the quotient chunks from their coefficients (z^0 .. z^(N-1))
-        u = barycentric_weights(z, n)
-        u_next = np.roll(u, 1, axis=0)          # the weights at w z: u_next[i] = u[i - 1]
         ood_z, ood_next = {}, {}
-        for m in mats:
-            com = commitments[m.name]
-            if m.is_trace:   # the trace's rows summed with the weights, as they lie (no transpose)
-                ood_z[m.name], ood_next[m.name] = E.sum_rows2(np.ascontiguousarray(com.trace), u, u_next)
-            else:
-                ood_z[m.name] = E.sum_rows(chunks, zpowers(z, n))
-        for m in mats:
-            tr.absorb_array(b"ood-z", ood_z[m.name])
-            if m.is_trace:
-                tr.absorb_array(b"ood-next", ood_next[m.name])
         links = {name: ext[1] for name, ext in external.items() if ext[1] is not None}
-        for m in mats:
-            if m.exported:
-                links[m.name] = commitments[m.name].link()
-                tr.absorb_array(b"link", F.encode(_ext_rows(links[m.name].values)))
+        for d, mats in enumerate(layouts):
+            n = ns[d]
+            # trace matrices from their values on H (barycentric: no interpolation),
+            # the quotient chunks from their coefficients (z^0 .. z^(N-1))
+            u = barycentric_weights(z, n)
+            u_next = np.roll(u, 1, axis=0)          # the weights at w z: u_next[i] = u[i - 1]
+            for m in mats:
+                com = commitments[m.name]
+                if m.at_next:    # the trace's rows summed with the weights, as they lie (no transpose)
+                    ood_z[m.name], ood_next[m.name] = E.sum_rows2(np.ascontiguousarray(com.trace), u, u_next)
+                elif m.is_trace:
+                    ood_z[m.name] = E.sum_rows(np.ascontiguousarray(com.trace), u)
+                else:
+                    ood_z[m.name] = E.sum_rows(chunk_coeffs[d], zpowers(z, n))
+            absorb_ood(tr, mats, ood_z, ood_next)
+            for m in mats:
+                if m.exported:
+                    links[m.name] = commitments[m.name].link()
+                    tr.absorb_array(b"link", F.encode(_ext_rows(links[m.name].values)))
 
     # 6 -------------------------------------------------------------------
     with _span(timings, "6_deep"):
-        groups = deep_coefficients(tr, mats, links)
-        f = deep_composition(mats, commitments, ood_z, ood_next, z, z * w_n, groups, links, m_log)
+        groups = deep_coefficients(tr, layouts, links)
+        fs = []
+        for d, mats in enumerate(layouts):
+            w_n = F.two_adic_generator(st.log_lengths[d])
+            fs.append(deep_composition(mats, commitments, ood_z, ood_next, z, z * w_n, groups[d],
+                                       {m.name: links[m.name] for m in mats if m.name in links},
+                                       m_logs[d]))
 
     # 7 -------------------------------------------------------------------
+    tall = st.tall
     with _span(timings, "7_fri_commit"):
-        f_br = ntt.bit_reverse_rows(f)
-        fri_com = fri.commit(f_br, n, options, m_log, COSET_SHIFT, tr)
+        # the tall domain's f is layer 0; every other joins at its height
+        inputs = [(m_logs[d], ntt.bit_reverse_rows(fs[d])) for d in range(len(fs)) if d != tall]
+        fri_com = fri.commit(ntt.bit_reverse_rows(fs[tall]), ns[tall], options, m_logs[tall],
+                             COSET_SHIFT, tr, inputs=inputs)
+        del fs, inputs
 
     # 8 -------------------------------------------------------------------
     with _span(timings, "8_grind"):
@@ -226,28 +281,32 @@ def prove(air: Air, traces: dict[str, np.ndarray], options: ProofOptions,
 
     # 9 -------------------------------------------------------------------
     with _span(timings, "9_queries"):
-        positions = np.array(tr.challenge_indices(options.num_queries, n << lb), dtype=np.int64)
-        natural = fri.bit_reverse_ints(positions, m_log)
-        order = np.argsort(natural)
-        rows_idx = natural[order]
+        # positions on the tall domain (bit-reversed); domain d, 2^s_d times
+        # shorter, is opened at natural row rev(j >> s_d) of its LDE
+        positions = np.array(tr.challenge_indices(options.num_queries, 1 << m_logs[tall]), dtype=np.int64)
         rows, row_proofs = {}, {}
-        siblings = sibling_positions(n << lb, rows_idx)      # the same in every matrix's tree
-        for m in mats:
-            com = commitments[m.name]
-            rows[m.name] = F.decode(np.ascontiguousarray(com.lde[rows_idx]))
-            row_proofs[m.name] = com.tree.nodes[siblings]
-        fri_open = fri.open_layers(fri_com, positions, options.fri_folding_factor)
+        for d, mats in enumerate(layouts):
+            shifted = positions >> (m_logs[tall] - m_logs[d])
+            rows_idx = np.unique(fri.bit_reverse_ints(shifted, m_logs[d]))
+            siblings = sibling_positions(1 << m_logs[d], rows_idx)   # the same in every tree of the domain
+            for m in mats:
+                com = commitments[m.name]
+                rows[m.name] = F.decode(np.ascontiguousarray(com.lde[rows_idx]))
+                row_proofs[m.name] = com.tree.nodes[siblings]
+        fri_open = fri.open_layers(fri_com, positions)
 
+    all_mats = [m for mats in layouts for m in mats]
     proof = Proof(
-        options=options, log_trace_length=n.bit_length() - 1,
-        roots={m.name: commitments[m.name].root for m in mats if not m.external},
+        options=options, log_lengths=st.log_lengths,
+        roots={m.name: commitments[m.name].root for m in all_mats if not m.external},
         ood_z={k_: F.decode(v) for k_, v in ood_z.items()},
         ood_next={k_: F.decode(v) for k_, v in ood_next.items()},
         fri_roots=fri_com.roots, fri_final=F.decode(fri_com.final_coeffs), pow_nonce=nonce,
         rows=rows, row_proofs=row_proofs,
         fri_leaves=[leaves for leaves, _ in fri_open], fri_proofs=[p for _, p in fri_open],
-        link_values={m.name: _ext_rows(links[m.name].values) for m in mats if m.exported})
-    return ProveResult(proof, commitments, {m.name: links[m.name] for m in mats if m.exported},
+        link_values={m.name: _ext_rows(links[m.name].values) for m in all_mats if m.exported},
+        claimed_sums={st.domains[d].name: np.array(claims[d].c, dtype=np.uint32) for d in st.claiming})
+    return ProveResult(proof, commitments, {m.name: links[m.name] for m in all_mats if m.exported},
                        timings)
 
 

@@ -9,7 +9,9 @@ transcript.py / fri.py / domain.py.  It takes from the package only
 
 * the AIR (air.py) and the expression walk order (expr.topological),
 * the plain-Python quartic extension Ext (ext_scalar.py, canonical ints),
-* the Proof dataclass and the layout (proof.py),
+* the Proof dataclass and the layouts (proof.py), the Statement (statement.py),
+* a shared LogUp argument's fraction expressions (logup.LogUp._parts), which
+  it sums row by row for a domain's claimed sum,
 * ProofOptions (params.py).
 
 so a byte difference between the two provers points at a bug in one of them
@@ -35,7 +37,8 @@ The protocol, step by step (each step below is numbered like prove.py's):
     3. constraint quotient       Q = sum alpha^i C_i / Z_i, point by point on the
                                  quotient domain (every 2^(log_blowup - e)-th row of D)
     4. commit quotient chunks    Q = sum_i x^(iN) Q_i(x), deg Q_i < N
-    5. out-of-domain openings    every column at z (trace columns also at w z)
+    5. out-of-domain openings    every column at z (matrices whose next row a
+                                 constraint reads also at w z)
     6. DEEP composition          f = sum gamma_k (P_k(x) - P_k(y_k)) / (x - y_k),
                                  one independent gamma_k per term
     7. FRI commit phase          bit-reversed layers, binary folds, final polynomial
@@ -51,7 +54,8 @@ from .air import Air, Frame
 from .expr import PERIODIC, TRACE, topological
 from .ext_scalar import Ext
 from .params import ProofOptions
-from .proof import Proof, layout, quotient_chunks, quotient_log_blowup
+from .proof import Proof, quotient_chunks, quotient_log_blowup, statement_layouts
+from .statement import as_statement
 
 # ===================================================================== field ==
 
@@ -329,206 +333,375 @@ def periodic_on_lde(values: list[int], n: int, log_blowup: int) -> list[int]:
 
 # =================================================================== prover ==
 
-def reference_prove(air: Air, traces: dict, options: ProofOptions,
+def reference_prove(subject, traces: dict, options: ProofOptions,
                     external: dict | None = None) -> Proof:
-    """The proof prove.prove(air, traces, options) makes, computed plainly.
+    """The proof prove.prove(subject, traces, options) makes, computed plainly.
 
-    `traces` is prove()'s input (segment name -> (N, w) Montgomery uint32
-    matrix; converted to canonical ints on entry).  `external` maps each external segment
-    to the Link of the proof that committed it, or None; the reference
-    recommits the segment from its trace (the root is the same)."""
+    `subject` is an AIR or a statement of several domains (statement.py);
+    `traces` is prove()'s input (matrix name -> (N_d, w) Montgomery uint32
+    matrix; converted to canonical ints on entry).  `external` maps each
+    external segment to the Link of the proof that committed it, or None;
+    the reference recommits the segment from its trace (the root is the
+    same)."""
     options.validate()
-    air.validate()
+    st = as_statement(subject)
+    st.validate()
     external = external or {}
-    n, lb = air.trace_length, options.log_blowup
-    log_n = n.bit_length() - 1
+    lb = options.log_blowup
     blowup = 1 << lb
-    m = n << lb                                   # |D|
-    log_m = log_n + lb
-    assert lb >= quotient_log_blowup(air), "the LDE must hold the quotient domain"
-    w_n, w_m = root_of_unity(log_n), root_of_unity(log_m)
-    xs = [COSET_SHIFT * pow(w_m, i, P) % P for i in range(m)]     # D, natural order
-    mats = layout(air)
+    doms = st.domains
+    names = list(range(len(doms)))
+    ns = [dom.air.trace_length for dom in doms]
+    log_ns = [n.bit_length() - 1 for n in ns]
+    ms = [n << lb for n in ns]                                      # |D_d|
+    log_ms = [log_n + lb for log_n in log_ns]
+    for dom in doms:
+        assert lb >= quotient_log_blowup(dom.air), "the LDE must hold the quotient domain"
+    # D_d = g * H_(M_d), natural order
+    xs = [[COSET_SHIFT * pow(root_of_unity(log_ms[d]), i, P) % P for i in range(ms[d])] for d in names]
+    layouts = statement_layouts(st)
+    mname = st.matrix_name
 
     # 0 -- transcript header ---------------------------------------------------
+    #   one domain: the AIR's name and shape; several: the statement's name,
+    #   each domain's name, AIR and shape, the shared challenge count
     tr = RefTranscript(b"zksidecar-stark")
-    tr.absorb(b"air", type(air).__name__.encode())
-    tr.absorb(b"shape", struct.pack("<IIII", n, air.num_main_columns, len(air.aux_columns),
-                                    air.num_challenges))
+
+    def absorb_shape(air):
+        tr.absorb(b"air", type(air).__name__.encode())
+        tr.absorb(b"shape", struct.pack("<IIII", air.trace_length, air.num_main_columns,
+                                        len(air.aux_columns), air.num_challenges))
+
+    if len(doms) == 1:
+        absorb_shape(doms[0].air)
+    else:
+        tr.absorb(b"statement", st.name.encode())
+        for dom in doms:
+            tr.absorb(b"domain", dom.name.encode())
+            absorb_shape(dom.air)
+            tr.absorb(b"public", dom.air.public_bytes())
+        tr.absorb(b"challenges", struct.pack("<I", max(dom.air.num_challenges for dom in doms)))
     tr.absorb(b"options", struct.pack("<BHBBI", options.log_blowup, options.num_queries,
                                       options.grinding_bits, options.fri_folding_factor,
                                       options.fri_max_final_degree))
-    tr.absorb(b"public", air.public_bytes())
-    for seg in air.main_segments:
-        if seg.external:
-            link = external.get(seg.name)
-            tr.absorb(b"link", link_bytes(link) if link is not None else b"")
+    #   the public bytes: one domain's after the options; the statement's
+    #   own (several domains: always, b"" if none) after them
+    if len(doms) == 1:
+        tr.absorb(b"public", doms[0].air.public_bytes())
+    if len(doms) > 1 or st.public is not None:
+        tr.absorb(b"statement-public", st.public or b"")
+    for d in names:
+        for seg in doms[d].air.main_segments:
+            if seg.external:
+                link = external.get(mname(d, seg.name))
+                tr.absorb(b"link", link_bytes(link) if link is not None else b"")
 
-    # every committed matrix, by layout name: its trace-domain columns
-    # (canonical), its LDE columns on D, and its Merkle tree over the LDE rows
+    # every committed matrix, by its name in the statement: its trace-domain
+    # columns (canonical), its LDE columns on D_d, and its Merkle tree over
+    # the LDE rows
     columns: dict[str, list[list[int]]] = {}
     lde: dict[str, list[list[int]]] = {}
     trees: dict[str, Tree] = {}
 
     def commit(name: str, cols: list[list[int]], extended: list[list[int]]) -> None:
         columns[name], lde[name] = cols, extended
-        trees[name] = Tree([[c[i] for c in extended] for i in range(m)])
+        trees[name] = Tree([[c[i] for c in extended] for i in range(len(extended[0]))])
         tr.absorb(b"root", trees[name].root)
 
-    # 1 -- commit main segments -----------------------------------------------
-    for seg in air.main_segments:
-        mat = traces[seg.name]
-        assert tuple(mat.shape) == (n, len(seg.columns)), f"segment {seg.name!r} has the wrong shape"
-        rows_ = mat.tolist()                      # Montgomery words -> canonical ints, column by column
-        cols = [[from_mont(r[j]) for r in rows_] for j in range(len(seg.columns))]
-        commit(seg.name, cols, [lde_column(c, lb) for c in cols])
+    # 1 -- commit main segments, domain by domain --------------------------------
+    for d in names:
+        for seg in doms[d].air.main_segments:
+            mat = traces[mname(d, seg.name)]
+            assert tuple(mat.shape) == (ns[d], len(seg.columns)), f"segment {seg.name!r} has the wrong shape"
+            rows_ = mat.tolist()                  # Montgomery words -> canonical ints, column by column
+            cols = [[from_mont(r[j]) for r in rows_] for j in range(len(seg.columns))]
+            commit(mname(d, seg.name), cols, [lde_column(c, lb) for c in cols])
 
-    # 2 -- auxiliary segment --------------------------------------------------
-    challenges: list[Ext] = []
-    if air.num_challenges:
-        challenges = tr.challenge_exts(air.num_challenges)
-    if air.aux_columns:
-        aux = _build_aux(air, traces, challenges)              # 4 base columns per aux column
-        commit("aux", aux, [lde_column(c, lb) for c in aux])
+    # 2 -- shared challenges, auxiliary segments, claimed sums -----------------
+    #   the statement draws the most challenges any domain declares, once;
+    #   domain d reads the first of them it declares
+    k_all = max(dom.air.num_challenges for dom in doms)
+    challenges: list[Ext] = tr.challenge_exts(k_all) if k_all else []
+    airs, claims = [], {}
+    for d in names:
+        air = doms[d].air
+        mine = challenges[: air.num_challenges]
+        if air.shared_argument is not None:
+            #   the claimed sum: the shared argument's fractions summed over the rows
+            claims[d] = _fraction_total(air, air.shared_argument, d, mname, traces, mine)
+            air = air.with_claimed_sum(claims[d])
+        airs.append(air)
+        if air.aux_columns:
+            aux = _build_aux(air, {seg.name: traces[mname(d, seg.name)] for seg in air.main_segments},
+                             mine)                       # 4 base columns per aux column
+            commit(mname(d, "aux"), aux, [lde_column(c, lb) for c in aux])
+    for d in sorted(claims):
+        tr.absorb(b"claimed-sum", struct.pack("<4I", *claims[d].c))
 
-    # 3 -- constraint quotient on the quotient domain -------------------------
-    #   Q(x) = sum_t alpha^t C_t(x) (x - w^(N-1)) / (x^N - 1)     transitions, every row but the last
-    #        + sum_e alpha^e C_e(x) / (x^N - 1)                     every-row transitions
-    #        + sum_b alpha^(T+b) (col_b(x) - value_b) / (x - w^row_b)   boundaries
-    #   Q has degree < k N (k chunks), so its values on 2^e N points, 2^e the
-    #   smallest power of two >= k, determine it: the rows of D a multiple of
+    # 3 -- constraint quotients on each quotient domain ----------------------
+    #   Q_d(x) = sum_t alpha^t C_t(x) (x - w^(N-1)) / (x^N - 1)     transitions, every row but the last
+    #          + sum_e alpha^e C_e(x) / (x^N - 1)                     every-row transitions
+    #          + sum_b alpha^(T+b) (col_b(x) - value_b) / (x - w^row_b)   boundaries
+    #   over domain d's own constraints and N = N_d, one alpha for all.  Q_d has
+    #   degree < k N (k chunks), so its values on 2^e N points, 2^e the
+    #   smallest power of two >= k, determine it: the rows of D_d a multiple of
     #   2^(log_blowup - e) apart, which are the coset g * H_(2^e N)
-    k = quotient_chunks(air)
-    skip = 1 << (lb - quotient_log_blowup(air))
     alpha = tr.challenge_ext()
-    trace_mats = [mm for mm in mats if mm.is_trace]
-    base_cols = [c for mm in trace_mats if mm.name != "aux" for c in lde[mm.name]]
-    aux_cols = lde.get("aux", [])
-    periodic = {name: periodic_on_lde(v, n, lb) for name, v in air.periodic_columns.items()}
-    constants = air.constants(_mont_array(challenges))   # public, challenge, derived values
-    n_main = air.num_main_columns
-    frame = Frame(air)
-    transitions = PointEvaluator([c.expr for c in air.transition_constraints])
-    bcons = air.boundary_constraints
-    boundaries = PointEvaluator([frame.cur(b.column) - b.value for b in bcons])
-    t_count = len(air.transition_constraints)
-    every_row = [c.every_row for c in air.transition_constraints]
-    powers = [Ext(1)]
-    for _ in range(t_count + len(bcons)):
-        powers.append(powers[-1] * alpha)
-    last = pow(w_n, n - 1, P)
-    b_points = [pow(w_n, b.row % n, P) for b in bcons]
+    qs = []
+    for d in names:
+        air, n, m = airs[d], ns[d], ms[d]
+        w_n = root_of_unity(log_ns[d])
+        skip = 1 << (lb - quotient_log_blowup(air))
+        trace_mats = [mm for mm in layouts[d] if mm.is_trace]
+        aux_name = mname(d, "aux")
+        base_cols = [c for mm in trace_mats if mm.name != aux_name for c in lde[mm.name]]
+        aux_cols = lde.get(aux_name, [])
+        periodic = {name: periodic_on_lde(v, n, lb) for name, v in air.periodic_columns.items()}
+        constants = air.constants(_mont_array(challenges[: air.num_challenges]))
+        n_main = air.num_main_columns
+        frame = Frame(air)
+        transitions = PointEvaluator([c.expr for c in air.transition_constraints])
+        bcons = air.boundary_constraints
+        boundaries = PointEvaluator([frame.cur(b.column) - b.value for b in bcons])
+        t_count = len(air.transition_constraints)
+        every_row = [c.every_row for c in air.transition_constraints]
+        powers = [Ext(1)]
+        for _ in range(t_count + len(bcons)):
+            powers.append(powers[-1] * alpha)
+        last = pow(w_n, n - 1, P)
+        b_points = [pow(w_n, b.row % n, P) for b in bcons]
 
-    q: list[Ext] = []
-    for i in range(0, m, skip):
-        def variable(key, i=i):
-            kind = key[0]
-            if kind == TRACE:
-                col, is_next = key[1], key[2]
-                row = (i + blowup) % m if is_next else i
-                if col < n_main:
-                    return base_cols[col][row]
-                a = 4 * (col - n_main)
-                return Ext(*(aux_cols[a + k][row] for k in range(4)))
-            if kind == PERIODIC:
-                return periodic[key[1]][i]
-            return constants(key)
+        q: list[Ext] = []
+        for i in range(0, m, skip):
+            def variable(key, i=i):
+                kind = key[0]
+                if kind == TRACE:
+                    col, is_next = key[1], key[2]
+                    row = (i + blowup) % m if is_next else i
+                    if col < n_main:
+                        return base_cols[col][row]
+                    a = 4 * (col - n_main)
+                    return Ext(*(aux_cols[a + k][row] for k in range(4)))
+                if kind == PERIODIC:
+                    return periodic[key[1]][i]
+                return constants(key)
 
-        x = xs[i]
-        acc, every = Ext(0), Ext(0)
-        for t, v in enumerate(transitions(variable)):
-            if every_row[t]:
-                every = every + powers[t] * v
-            else:
-                acc = acc + powers[t] * v
-        value = (acc * (x - last) + every) * inv(pow(x, n, P) - 1)
-        for b, v in enumerate(boundaries(variable)):
-            value = value + powers[t_count + b] * v * inv(x - b_points[b])
-        q.append(value)
+            x = xs[d][i]
+            acc, every = Ext(0), Ext(0)
+            for t, v in enumerate(transitions(variable)):
+                if every_row[t]:
+                    every = every + powers[t] * v
+                else:
+                    acc = acc + powers[t] * v
+            value = (acc * (x - last) + every) * inv(pow(x, n, P) - 1)
+            for b, v in enumerate(boundaries(variable)):
+                value = value + powers[t_count + b] * v * inv(x - b_points[b])
+            q.append(value)
+        qs.append(q)
 
-    # 4 -- quotient chunks ------------------------------------------------------
-    #   interpolate Q on the quotient domain (coefficients, degree < k N), cut
-    #   into k chunks of N coefficients, extend each chunk on D; chunk i is
+    # 4 -- quotient chunks, domain by domain ---------------------------------------
+    #   interpolate Q_d on its quotient domain (coefficients, degree < k N), cut
+    #   into k chunks of N coefficients, extend each chunk on D_d; chunk i is
     #   base columns 4i..4i+3
-    q_coeffs = [intt([v.c[c] for v in q], COSET_SHIFT) for c in range(4)]
-    chunk_coeffs = [q_coeffs[c][i * n: (i + 1) * n] for i in range(k) for c in range(4)]
-    commit("quotient", chunk_coeffs,
-           [ntt(cc + [0] * (m - n), COSET_SHIFT) for cc in chunk_coeffs])
+    for d in names:
+        n, k = ns[d], quotient_chunks(airs[d])
+        q_coeffs = [intt([v.c[c] for v in qs[d]], COSET_SHIFT) for c in range(4)]
+        chunk_coeffs = [q_coeffs[c][i * n: (i + 1) * n] for i in range(k) for c in range(4)]
+        commit(mname(d, "quotient"), chunk_coeffs,
+               [ntt(cc + [0] * (ms[d] - n), COSET_SHIFT) for cc in chunk_coeffs])
 
-    # 5 -- out-of-domain openings -----------------------------------------------
+    # 5 -- out-of-domain openings: one z for every domain ---------------------------
     z = tr.challenge_ext()
     if z.is_base():
         raise ValueError("out-of-domain point fell in the base field")
-    z_next = z * w_n
     ood_z: dict[str, list[Ext]] = {}
     ood_next: dict[str, list[Ext]] = {}
-    for mm in mats:
-        # the quotient's "columns" are already coefficients; trace columns are interpolated
-        coeffs = columns[mm.name] if mm.name == "quotient" else [intt(c) for c in columns[mm.name]]
-        ood_z[mm.name] = [horner(c, z) for c in coeffs]
-        if mm.is_trace:
-            ood_next[mm.name] = [horner(c, z_next) for c in coeffs]
-    for mm in mats:
-        tr.absorb_ints(b"ood-z", ext_words(ood_z[mm.name]))
-        if mm.is_trace:
-            tr.absorb_ints(b"ood-next", ext_words(ood_next[mm.name]))
     #   an exported segment is also opened at the point its root alone selects
     links = {name: (link.z, list(link.values)) for name, link in external.items() if link is not None}
-    for mm in mats:
-        if mm.exported:
-            point_tr = RefTranscript(b"zksidecar-link")
-            point_tr.absorb(b"root", trees[mm.name].root)
-            y = point_tr.challenge_ext()
-            links[mm.name] = (y, [horner(intt(c), y) for c in columns[mm.name]])
-            tr.absorb_ints(b"link", ext_words(links[mm.name][1]))
+    for d in names:
+        z_next = z * root_of_unity(log_ns[d])
+        for mm in layouts[d]:
+            # the quotient's "columns" are already coefficients; trace columns are interpolated
+            coeffs = columns[mm.name] if not mm.is_trace else [intt(c) for c in columns[mm.name]]
+            ood_z[mm.name] = [horner(c, z) for c in coeffs]
+            if mm.at_next:      # some constraint reads its next row
+                ood_next[mm.name] = [horner(c, z_next) for c in coeffs]
+        for mm in layouts[d]:
+            tr.absorb_ints(b"ood-z", ext_words(ood_z[mm.name]))
+            if mm.at_next:
+                tr.absorb_ints(b"ood-next", ext_words(ood_next[mm.name]))
+        for mm in layouts[d]:
+            if mm.exported:
+                point_tr = RefTranscript(b"zksidecar-link")
+                point_tr.absorb(b"root", trees[mm.name].root)
+                y = point_tr.challenge_ext()
+                links[mm.name] = (y, [horner(intt(c), y) for c in columns[mm.name]])
+                tr.absorb_ints(b"link", ext_words(links[mm.name][1]))
 
-    # 6 -- DEEP composition on D ------------------------------------------------
-    #   one coefficient per (column, point), all drawn in one squeeze, in
-    #   this order: every matrix at z, trace matrices at w z, linked segments
-    #   at their link points
-    groups = [(z, [(mm.name, ood_z[mm.name]) for mm in mats]),
-              (z_next, [(mm.name, ood_next[mm.name]) for mm in mats if mm.is_trace])]
-    for mm in mats:
-        if mm.name in links:
-            groups.append((links[mm.name][0], [(mm.name, links[mm.name][1])]))
-    gammas = iter(tr.challenge_exts(sum(len(values) for _, terms in groups for _, values in terms)))
-    deep_terms = []     # (point y, [(column values on D, gamma_k, value at y), ...])
-    for y, terms in groups:
-        cols = []
-        for name, values in terms:
-            for col, v in zip(lde[name], values):
-                cols.append((col, next(gammas), v))
-        deep_terms.append((y, cols))
-    f: list[Ext] = []
-    for i in range(m):
-        total = Ext(0)
-        for y, cols in deep_terms:
-            num = Ext(0)
-            for col, coeff, v in cols:
-                num = num + coeff * (col[i] - v)
-            total = total + num * (xs[i] - y).inverse()        # num / (x - y)
-        f.append(total)
+    # 6 -- DEEP composition on each D_d ----------------------------------------------
+    #   one coefficient per (column, point) of every domain, all drawn in one
+    #   squeeze, domain by domain; within a domain in this order: every matrix
+    #   at z, matrices read at w z, linked segments at their link points
+    groups = []         # (domain, point y, [(matrix name, values at y)])
+    for d in names:
+        mats = layouts[d]
+        z_next = z * root_of_unity(log_ns[d])
+        groups.append((d, z, [(mm.name, ood_z[mm.name]) for mm in mats]))
+        groups.append((d, z_next, [(mm.name, ood_next[mm.name]) for mm in mats if mm.at_next]))
+        for mm in mats:
+            if mm.name in links:
+                groups.append((d, links[mm.name][0], [(mm.name, links[mm.name][1])]))
+    gammas = iter(tr.challenge_exts(sum(len(values) for _, _, terms in groups for _, values in terms)))
+    fs = []
+    for d in names:
+        deep_terms = []     # (point y, [(column values on D_d, gamma_k, value at y), ...])
+        for dd, y, terms in groups:
+            if dd != d:
+                continue
+            cols = []
+            for name, values in terms:
+                for col, v in zip(lde[name], values):
+                    cols.append((col, next(gammas), v))
+            deep_terms.append((y, cols))
+        f: list[Ext] = []
+        for i in range(ms[d]):
+            total = Ext(0)
+            for y, cols in deep_terms:
+                num = Ext(0)
+                for col, coeff, v in cols:
+                    num = num + coeff * (col[i] - v)
+                total = total + num * (xs[d][i] - y).inverse()        # num / (x - y)
+            f.append(total)
+        fs.append(f)
 
-    # 7 -- FRI commit phase ------------------------------------------------------
-    #   layer 0 is f in bit-reversed order: position j holds f(g w_M^rev(j)).  Each
-    #   layer is committed with `fold` consecutive values per leaf, then folded
-    #   log2(fold) times with beta, beta^2, beta^4, ...:
-    #     g(x^2) = (f(x) + f(-x)) / 2 + beta (f(x) - f(-x)) / (2x),  x at even position 2i
-    fold = options.fri_folding_factor
-    plan = [n]                                    # degree bounds of the layers
-    while plan[-1] > options.fri_max_final_degree and plan[-1] >= fold:
-        plan.append(plan[-1] // fold)
-    values = bit_reverse_list(f)
+    # 7 -- FRI commit phase (reference_fri_commit) ------------------------------------
+    #   the tall domain's f (the first of the largest height) is layer 0; every
+    #   other domain's joins when the folding reaches its height
+    tall = log_ms.index(max(log_ms))
+    fri_layers, fri_trees, final, fri_arities = reference_fri_commit(
+        tr, bit_reverse_list(fs[tall]), ns[tall], options, log_ms[tall],
+        [(log_ms[d], bit_reverse_list(fs[d])) for d in names if d != tall])
+
+    # 8 -- proof of work ---------------------------------------------------------
+    nonce = tr.grind(options.grinding_bits)
+
+    # 9 -- queries -----------------------------------------------------------------
+    #   positions index the tall domain's layer 0 (bit-reversed); domain d,
+    #   2^s shorter, opens its LDE at natural row rev(j >> s), sorted and
+    #   deduplicated.  FRI layer l opens leaf pos // (its arity), deduplicated.
+    positions = tr.challenge_indices(options.num_queries, ms[tall])
+    rows, row_proofs = {}, {}
+    for d in names:
+        s = log_ms[tall] - log_ms[d]
+        rows_idx = sorted({bit_reverse(p_ >> s, log_ms[d]) for p_ in positions})
+        for mm in layouts[d]:
+            rows[mm.name] = [[col[r] for col in lde[mm.name]] for r in rows_idx]
+            row_proofs[mm.name] = trees[mm.name].open_batch(rows_idx)
+    fri_leaves, fri_proofs = [], []
+    pos = positions
+    for layer, tree, log_arity in zip(fri_layers, fri_trees, fri_arities):
+        fold = 1 << log_arity
+        leaf_idx = sorted({p_ // fold for p_ in pos})
+        fri_leaves.append([[layer[j * fold + t].c for t in range(fold)] for j in leaf_idx])
+        fri_proofs.append(tree.open_batch(leaf_idx))
+        pos = leaf_idx
+
+    # -- the Proof object (numpy arrays only here, to reuse proof.py's encoder) ----
+    all_mats = [mm for mats in layouts for mm in mats]
+    return _to_proof(options, tuple(log_ns), layouts, trees, ood_z, ood_next, fri_trees, final, nonce,
+                     rows, row_proofs, fri_leaves, fri_proofs,
+                     {mm.name: links[mm.name][1] for mm in all_mats if mm.exported},
+                     {doms[d].name: claims[d] for d in sorted(claims)})
+
+
+def _fraction_total(air: Air, argument, d: int, mname, traces: dict, challenges: list[Ext]) -> Ext:
+    """A LogUp argument's fractions summed over every row, each evaluated
+    at its row in Python integers: sum_i sum_k m_k(i) / (alpha - compress_k(i))."""
+    frame = Frame(air)
+    parts = [p for g in argument.groups for p in argument._parts(frame, g)]
+    evaluator = PointEvaluator([e for p in parts for e in p])
+    cols = {}
+    for seg in air.main_segments:
+        rows_ = traces[mname(d, seg.name)].tolist()
+        for j, c in enumerate(seg.columns):
+            cols[air.column_index(c)] = [from_mont(r[j]) for r in rows_]
+    constants = air.constants(_mont_array(challenges))
+    total = Ext(0)
+    for i in range(air.trace_length):
+        def variable(key, i=i):
+            if key[0] == TRACE:
+                return cols[key[1]][i]
+            if key[0] == PERIODIC:
+                values = air.periodic_columns[key[1]]
+                return values[i % len(values)] % P
+            return constants(key)
+
+        vals = evaluator(variable)
+        for num, den in zip(vals[0::2], vals[1::2]):
+            total = total + Ext.lift(num) * Ext.lift(den).inverse()
+    return total
+
+
+# ======================================================================= FRI ==
+
+def reference_schedule(options: ProofOptions, degree_bound: int, log_m: int,
+                       heights: list[int]) -> tuple[list[int], int, list[int]]:
+    """(log2 arity of each layer, final degree bound, the layer each input
+    joins) for a function of `degree_bound` on 2^log_m points and inputs on
+    2^h points, h in `heights`: between two heights that differ by s, ceil(s/f)
+    layers, the first folding by 2^(s - f (ceil(s/f) - 1)) and the rest by the
+    folding factor 2^f, so every input height is a layer boundary; below the
+    lowest, fold by 2^f while the degree bound is above the final bound and at
+    least 2^f."""
+    f = options.fri_folding_factor.bit_length() - 1
+    log_blowup = log_m - (degree_bound.bit_length() - 1)
+    arities, joins, cur = [], [0] * len(heights), log_m
+    for h in sorted(set(heights), reverse=True):
+        s = cur - h
+        count = (s + f - 1) // f
+        for layer in range(count):
+            arities.append(s - f * (count - 1) if layer == 0 else f)
+        cur = h
+        joins = [len(arities) if hi == h else j for hi, j in zip(heights, joins)]
+    degree = 2 ** (cur - log_blowup)
+    while degree > options.fri_max_final_degree and degree >= 2 ** f:
+        arities.append(f)
+        degree //= 2 ** f
+    return arities, degree, joins
+
+
+def reference_fri_commit(tr: RefTranscript, values: list, degree_bound: int,
+                         options: ProofOptions, log_m: int, inputs: list):
+    """The FRI commit phase.  Layer 0 is `values`: f in bit-reversed order, so
+    position j holds f(g w_M^rev(j)).  `inputs` are (h, values on 2^h points,
+    bit-reversed): each joins when the folding reaches 2^h points, as
+    v <- v + gamma v_input with gamma drawn there.  Each layer is committed
+    with its arity's consecutive values per leaf, then folded log2(arity)
+    times with beta, beta^2, beta^4, ...:
+        g(x^2) = (f(x) + f(-x)) / 2 + beta (f(x) - f(-x)) / (2x),  x at even position 2i
+    Returns (layers, trees, final coefficients, log2 arities)."""
+    arities, final_degree, joins = reference_schedule(options, degree_bound, log_m,
+                                                      [h for h, _ in inputs])
     shift, log_size = COSET_SHIFT, log_m
     inv2 = inv(2)
-    fri_layers, fri_trees = [], []
-    for _ in plan[1:]:
+    layers, trees = [], []
+
+    def join(layer, values):
+        for (_, g), j in zip(inputs, joins):
+            if j == layer:
+                gamma = tr.challenge_ext()
+                values = [v + gamma * gv for v, gv in zip(values, g)]
+        return values
+
+    for layer, log_arity in enumerate(arities):
+        values = join(layer, values)
+        fold = 2 ** log_arity
         tree = Tree([ext_words(values[j * fold: (j + 1) * fold]) for j in range(len(values) // fold)])
         tr.absorb(b"fri-layer", tree.root)
         beta = tr.challenge_ext()
-        fri_layers.append(values)
-        fri_trees.append(tree)
-        for _step in range(fold.bit_length() - 1):
+        layers.append(values)
+        trees.append(tree)
+        for _step in range(log_arity):
             w = root_of_unity(log_size)
             folded = []
             for j in range(len(values) // 2):
@@ -538,34 +711,13 @@ def reference_prove(air: Air, traces: dict, options: ProofOptions,
             values = folded
             beta = beta * beta
             shift, log_size = shift * shift % P, log_size - 1
-    # the final polynomial: interpolate the last layer on its coset, keep plan[-1] coefficients
+    values = join(len(arities), values)
+    # the final polynomial: interpolate the last vector on its coset, keep final_degree coefficients
     natural = bit_reverse_list(values)
     final_coeffs = [intt([v.c[c] for v in natural], shift) for c in range(4)]
-    final = [Ext(*(final_coeffs[c][j] for c in range(4))) for j in range(plan[-1])]
+    final = [Ext(*(final_coeffs[c][j] for c in range(4))) for j in range(final_degree)]
     tr.absorb_ints(b"fri-final", ext_words(final))
-
-    # 8 -- proof of work ---------------------------------------------------------
-    nonce = tr.grind(options.grinding_bits)
-
-    # 9 -- queries -----------------------------------------------------------------
-    #   positions index layer 0 (bit-reversed); the rows opened are their natural
-    #   indices on D, sorted.  FRI layer l opens leaf pos // fold, deduplicated.
-    positions = tr.challenge_indices(options.num_queries, m)
-    rows_idx = sorted(bit_reverse(p_, log_m) for p_ in positions)
-    rows = {mm.name: [[col[r] for col in lde[mm.name]] for r in rows_idx] for mm in mats}
-    row_proofs = {mm.name: trees[mm.name].open_batch(rows_idx) for mm in mats}
-    fri_leaves, fri_proofs = [], []
-    pos = positions
-    for layer, tree in zip(fri_layers, fri_trees):
-        leaf_idx = sorted({p_ // fold for p_ in pos})
-        fri_leaves.append([[layer[j * fold + t].c for t in range(fold)] for j in leaf_idx])
-        fri_proofs.append(tree.open_batch(leaf_idx))
-        pos = leaf_idx
-
-    # -- the Proof object (numpy arrays only here, to reuse proof.py's encoder) ----
-    return _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, nonce,
-                     rows, row_proofs, fri_leaves, fri_proofs, fold,
-                     {mm.name: links[mm.name][1] for mm in mats if mm.exported})
+    return layers, trees, final, arities
 
 
 def _mont_array(challenges: list[Ext]):
@@ -577,7 +729,8 @@ def _mont_array(challenges: list[Ext]):
 
 def _build_aux(air: Air, traces: dict, challenges: list[Ext]) -> list[list[int]]:
     """The AIR builds its auxiliary columns through its own interface
-    (Montgomery numpy in and out); returned as 4 canonical base columns each."""
+    (Montgomery numpy in and out), from its segments' traces by segment
+    name; returned as 4 canonical base columns each."""
     import numpy as np
 
     n = air.trace_length
@@ -589,8 +742,8 @@ def _build_aux(air: Air, traces: dict, challenges: list[Ext]) -> list[list[int]]
             for a in range(len(air.aux_columns)) for c in range(4)]
 
 
-def _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, nonce, rows,
-              row_proofs, fri_leaves, fri_proofs, fold, link_values) -> Proof:
+def _to_proof(options, log_ns, layouts, trees, ood_z, ood_next, fri_trees, final, nonce, rows,
+              row_proofs, fri_leaves, fri_proofs, link_values, claims) -> Proof:
     import numpy as np
 
     def u32(x, shape):
@@ -599,8 +752,9 @@ def _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, no
     def digests(ds):
         return np.frombuffer(b"".join(ds), dtype=np.uint8).reshape(len(ds), 32).copy()
 
+    mats = [mm for lay in layouts for mm in lay]
     return Proof(
-        options=options, log_trace_length=log_n,
+        options=options, log_lengths=log_ns,
         roots={mm.name: trees[mm.name].root for mm in mats if not mm.external},
         ood_z={mm.name: u32(ext_words(ood_z[mm.name]), (mm.width, 4)) for mm in mats},
         ood_next={name: u32(ext_words(v), (len(v), 4)) for name, v in ood_next.items()},
@@ -608,6 +762,7 @@ def _to_proof(options, log_n, mats, trees, ood_z, ood_next, fri_trees, final, no
         pow_nonce=nonce,
         rows={mm.name: u32(rows[mm.name], (len(rows[mm.name]), mm.width)) for mm in mats},
         row_proofs={name: digests(p) for name, p in row_proofs.items()},
-        fri_leaves=[u32(lv, (len(lv), fold, 4)) for lv in fri_leaves],
+        fri_leaves=[u32(lv, (len(lv), len(lv[0]), 4)) for lv in fri_leaves],
         fri_proofs=[digests(p) for p in fri_proofs],
-        link_values={name: u32(ext_words(v), (len(v), 4)) for name, v in link_values.items()})
+        link_values={name: u32(ext_words(v), (len(v), 4)) for name, v in link_values.items()},
+        claimed_sums={name: u32(list(t.c), (4,)) for name, t in claims.items()})

@@ -1,6 +1,10 @@
 """The STARK verifier: verify(air, proof, external) raises VerificationError
 unless the proof shows the AIR's constraints hold (soundness error at most
-2^-security bits, docs/SECURITY.md).
+2^-security bits, docs/SECURITY.md); verify(statement, ...) likewise for a
+statement of several domains (statement.py): the claimed sums against the
+statement's target, each domain's identity at the one z, each domain's
+opened rows and DEEP function at its positions, one FRI with the shorter
+domains' functions joining at their heights.
 
 It replays the prover's transcript from the proof's own messages, checks the
 constraints at the out-of-domain point z (the compiled constraint program on
@@ -20,16 +24,17 @@ from . import extension as E
 from . import field as F
 from . import fri
 from .air import Air, Frame
-from .domain import (COSET_SHIFT, Link, absorb_header, deep_coefficients, link_point, periodic_value_at,
-                     zpowers)
+from .domain import (COSET_SHIFT, Link, absorb_claimed_sum, absorb_header, absorb_ood,
+                     deep_coefficients, link_point, periodic_value_at, zpowers)
 from .expr import PERIODIC, TRACE, evaluate
 from .constraint_program import Output, Program
 from .ext_scalar import W, Ext, ScalarAlgebra
 from .merkle import hash_rows
 from .merkle_batch import verify_batches
 from .params import DEFAULT_MIN_SECURITY, ParameterError
-from .proof import Proof, layout, quotient_chunks, quotient_log_blowup
+from .proof import Proof, quotient_chunks, quotient_log_blowup, statement_layouts
 from .shape_cache import ShapeCache
+from .statement import Statement, as_statement
 from .transcript import Transcript
 
 X = Ext(0, 1, 0, 0)
@@ -48,114 +53,175 @@ class Verified:
     links: dict[str, Link]       # exported segments' links, for a later proof reusing them
 
 
-def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]] | None = None,
+def verify(subject: Air | Statement, proof: Proof,
+           external: dict[str, tuple[bytes, Link | None]] | None = None,
            min_security: int = DEFAULT_MIN_SECURITY) -> Verified:
-    """Verify `proof` for `air`.  `external` gives each external segment's root
-    and its Link, as the proof that committed it exported it (None only for
-    a root the verifier computed itself from a known table)."""
+    """Verify `proof` for `subject`, an AIR or a statement of several
+    domains (statement.py).  `external` gives each external segment (by its
+    matrix name: ``segment``, or ``domain.segment`` in a statement of
+    several domains) its root and its Link, as the proof that committed it
+    exported it (None only for a root the verifier computed itself from a
+    known table)."""
+    st = as_statement(subject)
+    st.validate()
     external = external or {}
-    n = air.trace_length
     opts = proof.options
+    lengths = [dom.air.trace_length for dom in st.domains]
+    tall = st.tall
     try:
-        bits = opts.check_security(n, air.algebraic_degree, min_security)
+        if st.single:
+            bits = opts.check_security(lengths[0], st.domains[0].air.algebraic_degree, min_security)
+        else:
+            opts.validate()         # before its blowup sizes the statement's D
+            degree = st.algebraic_degree(opts.log_blowup)
+            bits = opts.check_security(lengths[tall], lambda _n: degree, min_security)
     except ParameterError as exc:
         raise VerificationError(str(exc)) from None
-    if opts.log_blowup < quotient_log_blowup(air):
-        raise VerificationError(f"blowup {1 << opts.log_blowup} is below the quotient's degree bound "
-                                f"({1 << quotient_log_blowup(air)} N)")
-    if proof.log_trace_length != n.bit_length() - 1:
-        raise VerificationError("proof is for another trace length")
-    mats = layout(air)
-    log_n, lb = n.bit_length() - 1, opts.log_blowup
-    log_m = log_n + lb
+    for dom in st.domains:
+        if opts.log_blowup < quotient_log_blowup(dom.air):
+            raise VerificationError(f"blowup {1 << opts.log_blowup} is below the quotient's degree bound "
+                                    f"({1 << quotient_log_blowup(dom.air)} N)")
+    if tuple(proof.log_lengths) != st.log_lengths:
+        raise VerificationError("proof is for another trace length" if st.single else
+                                f"proof is for domain heights 2^{list(proof.log_lengths)}, the "
+                                f"statement's are 2^{list(st.log_lengths)}")
+    layouts = statement_layouts(st)
+    all_mats = [m for mats in layouts for m in mats]
+    lb = opts.log_blowup
+    log_ms = [log_n + lb for log_n in st.log_lengths]
 
     # --- the transcript, from the proof's messages ---------------------------
     tr = Transcript(b"zksidecar-stark")
     links = {}
-    for seg in air.main_segments:
-        if seg.external:
-            if seg.name not in external:
-                raise VerificationError(f"external segment {seg.name!r} needs its root")
-            link = links[seg.name] = external[seg.name][1]
+    for d, dom in enumerate(st.domains):
+        for seg in dom.air.main_segments:
+            if not seg.external:
+                continue
+            name = st.matrix_name(d, seg.name)
+            if name not in external:
+                raise VerificationError(f"external segment {name!r} needs its root")
+            link = links[name] = external[name][1]
             if link is not None:
-                if link.z != link_point(external[seg.name][0]):
-                    raise VerificationError(f"link for {seg.name!r} is not at the point its root selects")
+                if link.z != link_point(external[name][0]):
+                    raise VerificationError(f"link for {name!r} is not at the point its root selects")
                 if link.z.is_base():  # x - z would vanish on D; an honest link's z never is
-                    raise VerificationError(f"link for {seg.name!r} has a point in the base field")
+                    raise VerificationError(f"link for {name!r} has a point in the base field")
                 if len(link.values) != len(seg.columns):
-                    raise VerificationError(f"link for {seg.name!r} has {len(link.values)} values "
+                    raise VerificationError(f"link for {name!r} has {len(link.values)} values "
                                             f"for {len(seg.columns)} columns")
-    absorb_header(tr, air, opts, links)
+    absorb_header(tr, st, opts, links)
     roots = {}
-    for seg in air.main_segments:
-        roots[seg.name] = external[seg.name][0] if seg.external else proof.roots[seg.name]
-        tr.absorb(b"root", roots[seg.name])
-    challenges = tr.challenge_ext(air.num_challenges) if air.num_challenges else np.zeros((0, 4), np.uint32)
-    if air.aux_columns:
-        roots["aux"] = proof.roots["aux"]
-        tr.absorb(b"root", roots["aux"])
+    for d, dom in enumerate(st.domains):
+        for seg in dom.air.main_segments:
+            name = st.matrix_name(d, seg.name)
+            roots[name] = external[name][0] if seg.external else proof.roots[name]
+            tr.absorb(b"root", roots[name])
+    challenges = tr.challenge_ext(st.num_challenges) if st.num_challenges else np.zeros((0, 4), np.uint32)
+    for d, dom in enumerate(st.domains):
+        if dom.air.aux_columns:
+            name = st.matrix_name(d, "aux")
+            roots[name] = proof.roots[name]
+            tr.absorb(b"root", roots[name])
+    # the claimed sums: bound before alpha, checked against the target at once
+    airs = [dom.air for dom in st.domains]
+    claimed = Ext(0)
+    for d in st.claiming:
+        t = Ext(*(int(c) for c in proof.claimed_sums[st.domains[d].name]))
+        absorb_claimed_sum(tr, t)
+        airs[d] = airs[d].with_claimed_sum(t)
+        claimed = claimed + t
+    if st.claiming and claimed != st.target(challenges):
+        raise VerificationError("the domains' claimed sums do not add up to the statement's target")
     alpha = Ext.from_mont(tr.challenge_ext(1)[0])
-    roots["quotient"] = proof.roots["quotient"]
-    tr.absorb(b"root", roots["quotient"])
+    for d in range(len(st.domains)):
+        name = st.matrix_name(d, "quotient")
+        roots[name] = proof.roots[name]
+        tr.absorb(b"root", roots[name])
     z = Ext.from_mont(tr.challenge_ext(1)[0])
     if z.is_base():
         raise VerificationError("out-of-domain point fell in the base field")
-    ood_z = {m.name: F.encode(proof.ood_z[m.name]) for m in mats}
-    ood_next = {m.name: F.encode(proof.ood_next[m.name]) for m in mats if m.is_trace}
-    for m in mats:
-        tr.absorb_array(b"ood-z", ood_z[m.name])
-        if m.is_trace:
-            tr.absorb_array(b"ood-next", ood_next[m.name])
-    for m in mats:
-        if m.exported:
-            point = link_point(roots[m.name])
-            if point.is_base():
-                raise VerificationError(f"{m.name}: its root selects a link point in the base field")
-            links[m.name] = Link(point, [Ext(*(int(c) for c in row)) for row in proof.link_values[m.name]])
-            tr.absorb_array(b"link", F.encode(proof.link_values[m.name]))
+    ood_z = {m.name: F.encode(proof.ood_z[m.name]) for m in all_mats}
+    ood_next = {m.name: F.encode(proof.ood_next[m.name]) for m in all_mats if m.at_next}
+    for mats in layouts:
+        absorb_ood(tr, mats, ood_z, ood_next)
+        for m in mats:
+            if m.exported:
+                point = link_point(roots[m.name])
+                if point.is_base():
+                    raise VerificationError(f"{m.name}: its root selects a link point in the base field")
+                links[m.name] = Link(point, [Ext(*(int(c) for c in row)) for row in proof.link_values[m.name]])
+                tr.absorb_array(b"link", F.encode(proof.link_values[m.name]))
 
-    # --- constraints at z ----------------------------------------------------
-    check_ood(air, mats, proof, challenges, alpha, z)
+    # --- constraints at z, domain by domain ----------------------------------
+    for d, mats in enumerate(layouts):
+        try:
+            check_ood(airs[d], mats, proof, st.challenges_of(d, challenges), alpha, z)
+        except VerificationError as exc:
+            if st.single:
+                raise
+            raise VerificationError(f"domain {st.domains[d].name!r}: {exc}") from None
 
     live_links = {k: v for k, v in links.items() if v is not None}
-    deep_groups = deep_coefficients(tr, mats, live_links)
-    betas = []
-    for root in proof.fri_roots:
-        tr.absorb(b"fri-layer", root)
-        betas.append(tr.challenge_ext(1)[0])
+    deep_groups = deep_coefficients(tr, layouts, live_links)
     final = F.encode(proof.fri_final)
-    tr.absorb_array(b"fri-final", final)
+    heights = [h for d, h in enumerate(log_ms) if d != tall]
+    schedule = fri.layer_schedule(opts, lengths[tall], log_ms[tall], heights)
+    betas, gammas = fri.draw_challenges(tr, proof.fri_roots, final, schedule)
     if not tr.check_grind(opts.grinding_bits, proof.pow_nonce):
         raise VerificationError("proof of work is invalid")
-    positions = np.array(tr.challenge_indices(opts.num_queries, 1 << log_m), dtype=np.int64)
+    positions = np.array(tr.challenge_indices(opts.num_queries, 1 << log_ms[tall]), dtype=np.int64)
 
-    # --- openings --------------------------------------------------------------
-    natural = fri.bit_reverse_ints(positions, log_m)
-    rows_idx = np.sort(natural)
-    opened = {}
-    for m in mats:
-        rows = proof.rows[m.name]
-        if rows.shape != (rows_idx.size, m.width):
-            raise VerificationError(f"{m.name}: {rows.shape[0]} opened rows, expected {rows_idx.size}")
-        opened[m.name] = F.encode(rows)
-    # every matrix is opened at the same rows: one walk for all their trees
-    matches = verify_batches([roots[m.name] for m in mats], log_m, rows_idx,
-                             [hash_rows(opened[m.name]) for m in mats],
-                             [proof.row_proofs[m.name] for m in mats])
-    for m, ok in zip(mats, matches):
-        if not ok:
-            raise VerificationError(f"{m.name}: opened rows do not match the commitment")
+    # --- openings and each domain's DEEP function at its positions -----------
+    fs = []
+    for d, mats in enumerate(layouts):
+        log_m = log_ms[d]
+        # domain d's positions: the tall positions >> s_d (sorted, distinct),
+        # at natural rows rev(position) of its LDE
+        pos = fri.input_positions(positions, log_ms[tall], log_m)
+        natural = fri.bit_reverse_ints(pos, log_m)
+        rows_idx = np.sort(natural)
+        opened = {}
+        for m in mats:
+            rows = proof.rows[m.name]
+            if rows.shape != (rows_idx.size, m.width):
+                raise VerificationError(f"{m.name}: {rows.shape[0]} opened rows, expected {rows_idx.size}")
+            opened[m.name] = F.encode(rows)
+        # every matrix of a domain is opened at the same rows: one walk for all their trees
+        matches = verify_batches([roots[m.name] for m in mats], log_m, rows_idx,
+                                 [hash_rows(opened[m.name]) for m in mats],
+                                 [proof.row_proofs[m.name] for m in mats])
+        for m, ok in zip(mats, matches):
+            if not ok:
+                raise VerificationError(f"{m.name}: opened rows do not match the commitment")
+        w_n = F.two_adic_generator(st.log_lengths[d])
+        points = {"z": z, "next": z * w_n}
+        points.update({name: link.z for name, link in live_links.items()})
+        fs.append(_deep_at(deep_groups[d], opened, np.searchsorted(rows_idx, natural),
+                           fri.query_points(log_m, COSET_SHIFT, pos), points, ood_z, ood_next,
+                           live_links))
 
-    # --- DEEP composition at the queried points, in position order ----------
-    x = fri.query_points(log_m, COSET_SHIFT, positions)
-    slot = np.searchsorted(rows_idx, natural)
-    w_n = F.two_adic_generator(log_n)
-    points = {"z": z, "next": z * w_n}
-    for name, link in live_links.items():
-        points[name] = link.z
-    f = np.zeros((positions.size, 4), dtype=np.uint32)
-    for point, terms in deep_groups:
-        num = np.zeros((positions.size, 4), dtype=np.uint32)
+    # --- FRI: the tall domain's f is layer 0, the others join at their height --
+    inputs = [(log_ms[d], fs[d]) for d in range(len(fs)) if d != tall]
+    try:
+        fri.verify(proof.fri_roots, final, list(zip(proof.fri_leaves, proof.fri_proofs)),
+                   positions, fs[tall], lengths[tall], opts, log_ms[tall], COSET_SHIFT, betas,
+                   inputs=inputs, gammas=gammas)
+    except fri.FriError as exc:
+        raise VerificationError(f"FRI: {exc}") from None
+    main_names = [st.matrix_name(d, seg.name) for d, dom in enumerate(st.domains)
+                  for seg in dom.air.main_segments]
+    return Verified(bits, {name: roots[name] for name in main_names},
+                    {m.name: links[m.name] for m in all_mats if m.exported})
+
+
+def _deep_at(groups, opened: dict, slot: np.ndarray, x: np.ndarray, points: dict, ood_z: dict,
+             ood_next: dict, live_links: dict) -> np.ndarray:
+    """A domain's DEEP function at its query points x ((k,) Montgomery),
+    from its opened rows (the row of point i at slot[i]): (k, 4) Montgomery."""
+    k = x.size
+    f = np.zeros((k, 4), dtype=np.uint32)
+    for point, terms in groups:
+        num = np.zeros((k, 4), dtype=np.uint32)
         products = []       # coefficient * claimed value, every column of this point
         for name, coeffs in terms:
             num = F.add(num, E.combine_rows(np.ascontiguousarray(opened[name][slot]), coeffs))
@@ -166,20 +232,14 @@ def verify(air: Air, proof: Proof, external: dict[str, tuple[bytes, Link | None]
             else:
                 values = np.stack([v.to_mont() for v in live_links[point].values])
             products.append(E.mul(np.ascontiguousarray(coeffs), np.ascontiguousarray(values)))
+        if not products:
+            continue
         # their sum, word by word (Montgomery form is linear; below 2^64)
         const = (np.concatenate(products).sum(axis=0, dtype=np.uint64) % F.P).astype(np.uint32)
-        num = F.sub(num, np.ascontiguousarray(np.broadcast_to(const, (positions.size, 4))))
-        denom = F.sub(E.from_base(x), _bcast(points[point], positions.size))
+        num = F.sub(num, np.ascontiguousarray(np.broadcast_to(const, (k, 4))))
+        denom = F.sub(E.from_base(x), _bcast(points[point], k))
         f = F.add(f, E.mul(num, E.inv(denom)))
-
-    # --- FRI ---------------------------------------------------------------
-    try:
-        fri.verify(proof.fri_roots, final, list(zip(proof.fri_leaves, proof.fri_proofs)),
-                   positions, f, n, opts, log_m, COSET_SHIFT, betas)
-    except fri.FriError as exc:
-        raise VerificationError(f"FRI: {exc}") from None
-    return Verified(bits, {s.name: roots[s.name] for s in air.main_segments},
-                    {m.name: links[m.name] for m in mats if m.exported})
+    return f
 
 
 def _bcast(e: Ext, k: int) -> np.ndarray:
@@ -190,7 +250,7 @@ def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext, comp
     """The constraint quotient at z, from the claimed column values, must equal
     the claimed quotient chunks recombined: sum_i z^(iN) Q_i(z)."""
     total = ood_quotient(air, mats, proof, challenges, alpha, z, compiled)
-    q = proof.ood_z["quotient"]
+    q = proof.ood_z[next(m.name for m in mats if not m.is_trace)]
     n = air.trace_length
     zn = z ** n
     recombined, zin = Ext(0), Ext(1)
@@ -214,7 +274,10 @@ def ood_quotient(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext, c
     n_main = air.num_main_columns
     trace_mats = [m for m in mats if m.is_trace]
     cur = np.concatenate([np.asarray(proof.ood_z[m.name], dtype=np.int64) for m in trace_mats])
-    nxt = np.concatenate([np.asarray(proof.ood_next[m.name], dtype=np.int64) for m in trace_mats])
+    # a matrix no constraint reads on the next row has no values at w*z: zeros
+    # stand in (the constraints never read them)
+    nxt = np.concatenate([np.asarray(proof.ood_next[m.name], dtype=np.int64) if m.at_next
+                          else np.zeros((m.width, 4), dtype=np.int64) for m in trace_mats])
     constants = air.constants(challenges)
 
     def value(key):

@@ -140,24 +140,36 @@ def run(init_values, ops: list[tuple[int, int | None]]) -> MemoryRun:
     rest are padding reads of cell 0."""
     init = np.asarray(init_values, dtype=np.int64)
     n = init.size
-    if len(ops) > n:
-        raise ValueError(f"{len(ops)} ops do not fit a {n}-row trace")
-    mem, last = init.copy(), np.zeros(n, dtype=np.int64)
+    steps, mem, last, reads = execute(init, ops, n)
     cols = np.zeros((n, len(OPS_COLUMNS)), dtype=np.int64)
-    reads = []
-    for i in range(n):
-        a, w = ops[i] if i < len(ops) else (0, None)
-        if not 0 <= a < n:
-            raise ValueError(f"op {i}: address {a} outside 0..{n - 1}")
-        r, rts = int(mem[a]), int(last[a])
-        w = r if w is None else int(w)
-        cols[i, :5] = (i, a, r, rts, w)
-        mem[a], last[a] = w, i + 1
-        reads.append(r)
+    cols[:, :5] = steps
     cols[:, 5] = last                                           # final_ts, by address
     cols[:, 6] = np.bincount(cols[:, 0] - cols[:, 3], minlength=n)  # range_m
     traces = {"init": state_table(init), "final": state_table(mem), "ops": F.encode(cols)}
-    return MemoryRun(traces, mem, reads[: len(ops)])
+    return MemoryRun(traces, mem, reads)
+
+
+def execute(init: np.ndarray, ops: list[tuple[int, int | None]], rows: int):
+    """Run `ops` on the memory `init` (canonical values) over `rows` steps,
+    padding with reads of cell 0: (steps (rows, 5): step, addr, read_val,
+    read_ts, write_val; the final values; each cell's last write timestamp;
+    the value each of `ops` read)."""
+    cells = init.size
+    if len(ops) > rows:
+        raise ValueError(f"{len(ops)} ops do not fit a {rows}-row trace")
+    mem, last = init.copy(), np.zeros(cells, dtype=np.int64)
+    steps = np.zeros((rows, 5), dtype=np.int64)
+    reads = []
+    for i in range(rows):
+        a, w = ops[i] if i < len(ops) else (0, None)
+        if not 0 <= a < cells:
+            raise ValueError(f"op {i}: address {a} outside 0..{cells - 1}")
+        r, rts = int(mem[a]), int(last[a])
+        w = r if w is None else int(w)
+        steps[i] = (i, a, r, rts, w)
+        mem[a], last[a] = w, i + 1
+        reads.append(r)
+    return steps, mem, last, reads[: len(ops)]
 
 
 def random_ops(n: int, count: int, seed: int = 0, cells: int | None = None,

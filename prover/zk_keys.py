@@ -30,8 +30,8 @@ from typing import Sequence, Union
 
 import numpy as np
 
-from .field import P
-from .native import ffi, lib
+from .field import P, checked_array
+from .native import lib, u32p, u8p
 
 KEY_BYTES = 32
 DIGEST_BYTES = 32
@@ -175,14 +175,14 @@ def proof_key(batch: bytes, header_digest: bytes) -> bytes:
 
 # ------------------------------------------------------------- expansion --
 
-def _blocks(key: bytes, prefix: bytes, first: int, count: int) -> bytes:
-    """Blocks first .. first + count of the stream: HMAC(key, prefix || le64(i))
-    (csrc/hash/hmac.c, as many side by side as the path has SHA-256 lanes)."""
-    out = bytearray(BLOCK_BYTES * count)
+def _blocks(key: bytes, prefix: bytes, first: int, count: int) -> np.ndarray:
+    """Blocks first .. first + count of the stream, HMAC(key, prefix || le64(i)),
+    as one uint8 array (csrc/hash/hmac.c: as many side by side as the path
+    has SHA-256 lanes)."""
+    out = np.empty(BLOCK_BYTES * count, dtype=np.uint8)
     if count:
-        lib.zk_hmac_sha256_ctr(ffi.from_buffer("uint8_t[]", out), key, len(key), prefix, len(prefix),
-                               first, count)
-    return bytes(out)
+        lib.zk_hmac_sha256_ctr(u8p(out), key, len(key), prefix, len(prefix), first, count)
+    return out
 
 
 def expand(key: bytes, fields: Sequence[Field], nbytes: int) -> bytes:
@@ -190,16 +190,17 @@ def expand(key: bytes, fields: Sequence[Field], nbytes: int) -> bytes:
     i = HMAC(key, label(fields) || le64(i)), i = 0, 1, ..."""
     key = _check_bytes(key, KEY_BYTES, "key")
     nbytes = _check_count(nbytes, "nbytes")
-    return _blocks(key, label(fields), 0, -(-nbytes // BLOCK_BYTES))[:nbytes]
+    return _blocks(key, label(fields), 0, -(-nbytes // BLOCK_BYTES))[:nbytes].tobytes()
 
 
 def uniform_from_words(words: np.ndarray) -> np.ndarray:
     """The rejection step: the words w < 2p of a uint32 array, in order,
-    each reduced mod p (w - p where w >= p).  Every residue r has exactly
-    two accepted preimages, r and r + p, so uniform words give exactly
-    uniform elements."""
-    kept = words[words < REJECTION_BOUND]
-    return np.where(kept >= P, kept - P, kept).astype(np.uint32)
+    each reduced mod p (w - p where w >= p), as a new array.  Every residue
+    r has exactly two accepted preimages, r and r + p, so uniform words give
+    exactly uniform elements (csrc/field/field.c)."""
+    checked_array(words, "words")
+    out = np.empty(words.size, dtype=np.uint32)
+    return out[:lib.zk_fp_uniform_from_words(u32p(out), u32p(words), words.size)]
 
 
 def field_elements(key: bytes, fields: Sequence[Field], count: int) -> np.ndarray:
@@ -219,9 +220,9 @@ def field_elements(key: bytes, fields: Sequence[Field], count: int) -> np.ndarra
         # deviations of the rejection count), so one round almost always does
         need = count - filled
         n = max(1, int(need / acceptance / words_per_block + 8 * (need ** 0.5) / words_per_block) + 1)
-        words = np.frombuffer(_blocks(key, prefix, block, n), dtype="<u4")
+        words = _blocks(key, prefix, block, n).view("<u4").astype(np.uint32, copy=False)
         block += n
-        kept = uniform_from_words(words)[:need]
-        out[filled: filled + kept.size] = kept
-        filled += kept.size
+        kept = min(need, lib.zk_fp_uniform_from_words(u32p(words), u32p(words), words.size))
+        out[filled: filled + kept] = words[:kept]
+        filled += kept
     return out

@@ -301,3 +301,10 @@ def test_bad_expansion_inputs_are_refused():
         zk_keys.expand(KEY, ["x"], 10.0)
     with pytest.raises(TypeError, match="list or tuple of fields"):
         zk_keys.field_elements(KEY, "x", 10)
+
+
+def test_rejection_refuses_other_arrays():
+    with pytest.raises(TypeError, match="words must be a numpy uint32 array"):
+        zk_keys.uniform_from_words(np.zeros(4, dtype=np.int64))
+    with pytest.raises(TypeError, match="words must be a numpy uint32 array"):
+        zk_keys.uniform_from_words([1, 2])

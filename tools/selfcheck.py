@@ -7,10 +7,11 @@ machine before trusting it with proofs.
 from __future__ import annotations
 
 import hashlib
+import hmac
 
 import numpy as np
 
-from zksidecar.prover import extension, field, merkle, native, ntt
+from zksidecar.prover import extension, field, merkle, native, ntt, poseidon2, poseidon2_reference, zk_keys
 
 P = field.P
 
@@ -65,8 +66,26 @@ def _merkle(rng) -> bool:
             and not merkle.verify_path(tree.root, bytes(leaves[37]), 37, [bytes(bad)] + list(path[1:])))
 
 
+def _poseidon2(rng) -> bool:
+    """The instance's published permutation of (0..15), and 18 random states
+    (a short last block on both vector widths) against the definition."""
+    states = rng.integers(0, P, (19, 16), dtype=np.uint32)
+    states[0] = np.arange(16)
+    got = field.decode(poseidon2.permute(field.encode(states))).tolist()
+    return (got[0][:4] == [896560466, 771677727, 128113032, 1378976435]
+            and got == [poseidon2_reference.permute(s) for s in states.tolist()])
+
+
+def _hmac(rng) -> bool:
+    """The zk keys' expansion: HMAC-SHA-256 in counter mode, against hashlib."""
+    key = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
+    prefix = zk_keys.label(["selfcheck"])
+    expected = b"".join(hmac.digest(key, prefix + i.to_bytes(8, "little"), "sha256") for i in range(19))
+    return zk_keys.expand(key, ["selfcheck"], 32 * 19) == expected
+
+
 CHECKS = [("field", _field), ("extension", _extension), ("ntt/lde", _ntt),
-          ("sha-256", _sha256), ("merkle", _merkle)]
+          ("sha-256", _sha256), ("merkle", _merkle), ("poseidon2", _poseidon2), ("hmac", _hmac)]
 
 
 def run(verbose: bool = False) -> bool:

@@ -111,6 +111,20 @@ int64_t zk_fp_encode(uint32_t *out, const uint32_t *in, size_t n) {
     return -1;
 }
 
+/* Branch-free compaction: every word's reduction is written at out[k] and
+ * k advances only past an accepted one, so a rejected word (1 in 16) costs
+ * no mispredicted branch and the next accepted word overwrites it.  k <= i
+ * throughout, so out may be words. */
+size_t zk_fp_uniform_from_words(uint32_t *out, const uint32_t *words, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t w = words[i];
+        out[k] = w >= BB_P ? w - BB_P : w;
+        k += w < 2 * BB_P; /* 2p = 0xf0000002 < 2^32 */
+    }
+    return k;
+}
+
 /* ------------------------------------------------------------------ pow -- */
 
 /* Square-and-multiply over blocks that stay in L1: the same exponent bits for

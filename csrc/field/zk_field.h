@@ -34,6 +34,12 @@ int64_t zk_fp_inv(uint32_t *out, const uint32_t *a, size_t n);
 int64_t zk_fp_encode(uint32_t *out, const uint32_t *in, size_t n);
 /* Montgomery form -> canonical integers in [0, p). */
 void zk_fp_decode(uint32_t *out, const uint32_t *in, size_t n);
+/* Rejection sampling (the zk keys' expansion, docs/ZK_KEYS.md): the words
+ * w < 2p of words[0 .. n), in order, each reduced mod p, as canonical
+ * integers into out[0 .. k); returns k.  Every residue r has exactly the
+ * two accepted preimages r and r + p, so uniform words give exactly
+ * uniform elements.  `out` (room for n) may be `words`. */
+size_t zk_fp_uniform_from_words(uint32_t *out, const uint32_t *words, size_t n);
 /* cffi-end */
 
 #endif

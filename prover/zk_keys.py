@@ -1,0 +1,228 @@
+"""The keys of zk mode: one store key, the keys derived from it with
+HMAC-SHA-256 under injective labels, and their expansion into bytes and
+exactly uniform field elements (docs/ZK.md, section 6; docs/ZK_KEYS.md is
+the definition).
+
+    K      the store key: 32 bytes from os.urandom, once per store
+    Delta  chain_digest(...): SHA-256 of the chain's fixed parameters
+    k_b    batch_key(K, Delta, symbol, b, content digest)
+    s_b    state_key(K, Delta, symbol, b, post-state digest)
+    k_pi   proof_key(k_b, transcript-header digest)
+
+A derived key is HMAC(parent, label(fields)); an expansion's block i is
+HMAC(key, label(fields) || le64(i)).  :func:`label` encodes a list of
+fields so that no two lists encode alike, and no label followed by a
+counter is ever a label, so derivations and expansion blocks under one key
+never share an input.
+
+Only :func:`new_store_key` draws randomness (os.urandom).  Everything else
+is a function of its arguments, so a batch proven again is the same bytes;
+no random-number generator is imported here (tests/test_import_graph.py
+checks it), so none is ever copied into a forked worker.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import struct
+from typing import Sequence, Union
+
+import numpy as np
+
+from .field import P, checked_array
+from .native import lib, u32p, u8p
+
+KEY_BYTES = 32
+DIGEST_BYTES = 32
+BLOCK_BYTES = 32
+#: 32-bit words at or above this are redrawn: below it, w mod p is uniform
+#: (each residue has exactly two preimages, r and r + p)
+REJECTION_BOUND = 2 * P
+#: the chain modes a digest may name
+MODES = ("transparent", "zk")
+
+Field = Union[bytes, str, int, Sequence["Field"]]
+
+_U64 = struct.Struct("<Q")
+# field tags: the type of a field is part of its encoding
+_BYTES, _STR, _UINT, _LIST = b"B", b"S", b"U", b"L"
+
+
+def new_store_key() -> bytes:
+    """A fresh store key K: 32 bytes from the operating system's generator.
+    The only randomness of zk mode; drawn once, when a store is created."""
+    return os.urandom(KEY_BYTES)
+
+
+# ---------------------------------------------------------------- labels --
+
+def label(fields: Sequence[Field]) -> bytes:
+    """The injective encoding of a list of fields:
+
+        le64(number of fields), then each field as a tag and a body:
+          bytes    b"B" le64(length) data
+          str      b"S" le64(length) UTF-8 bytes
+          int      b"U" le64(value)                (0 <= value < 2^64)
+          list     b"L" label(items)               (a tuple or list, nested)
+
+    Every encoding parses back to exactly one list (the count says where
+    the list ends, the tag and length where each field ends), so two
+    different lists never encode alike, and no encoding is a proper prefix
+    of another.  TypeError or ValueError naming a field that is none of
+    these."""
+    if isinstance(fields, (bytes, str)) or not isinstance(fields, Sequence):
+        raise TypeError(f"a label is a list or tuple of fields, got {type(fields).__name__}")
+    out = bytearray(_U64.pack(len(fields)))
+    for i, f in enumerate(fields):
+        if isinstance(f, (bytes, bytearray, memoryview)):
+            data = bytes(f)
+            out += _BYTES + _U64.pack(len(data)) + data
+        elif isinstance(f, str):
+            data = f.encode("utf-8")
+            out += _STR + _U64.pack(len(data)) + data
+        elif isinstance(f, bool) or not isinstance(f, (int, Sequence)):
+            raise TypeError(f"label field {i} is {type(f).__name__}: a field is bytes, str, an integer "
+                            f"or a list of fields")
+        elif isinstance(f, int):
+            if not 0 <= f < 1 << 64:
+                raise ValueError(f"label field {i} = {f} is not in [0, 2^64)")
+            out += _UINT + _U64.pack(f)
+        else:
+            out += _LIST + label(f)
+    return bytes(out)
+
+
+def _check_bytes(value, size: int, name: str) -> bytes:
+    if not isinstance(value, (bytes, bytearray)):
+        raise TypeError(f"{name} must be {size} bytes, got {type(value).__name__}")
+    if len(value) != size:
+        raise ValueError(f"{name} must be {size} bytes, got {len(value)}")
+    return bytes(value)
+
+
+def _check_count(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < 0:
+        raise ValueError(f"{name} must not be negative, got {value}")
+    return value
+
+
+def derive(parent: bytes, fields: Sequence[Field]) -> bytes:
+    """HMAC-SHA-256(parent, label(fields)): a 32-byte key."""
+    return hmac.digest(_check_bytes(parent, KEY_BYTES, "parent key"), label(fields), "sha256")
+
+
+# ----------------------------------------------------------- the hierarchy --
+
+def chain_digest(*, mode: str, trace_rows: int, capacity: int, log_blowup: int, queries: int, h: int,
+                 h_q: int, fri_folds: Sequence[int], fri_final_degree: int, grinding_bits: int,
+                 proof_version: int, batch_file_version: int, air_version: int) -> bytes:
+    """Delta: SHA-256 of the label of the chain's fixed parameters, each
+    named: mode, trace rows T, book capacity, log2 blowup, queries q, mask
+    sizes h and h_q, the FRI plan (fold factors, final degree), grinding
+    bits, proof and batch-file versions, AIR version."""
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    named = {"trace_rows": trace_rows, "capacity": capacity, "log_blowup": log_blowup,
+             "queries": queries, "h": h, "h_q": h_q, "fri_final_degree": fri_final_degree,
+             "grinding_bits": grinding_bits, "proof_version": proof_version,
+             "batch_file_version": batch_file_version, "air_version": air_version}
+    for name, value in named.items():
+        _check_count(value, name)
+    if isinstance(fri_folds, (bytes, str)) or not isinstance(fri_folds, Sequence):
+        raise TypeError(f"fri_folds must be a sequence of fold factors, got {type(fri_folds).__name__}")
+    folds = tuple(_check_count(f, f"fri_folds[{i}]") for i, f in enumerate(fri_folds))
+    fields = ["chain", "mode", mode]
+    for name in ("trace_rows", "capacity", "log_blowup", "queries", "h", "h_q"):
+        fields += [name, named[name]]
+    fields += ["fri_folds", folds]
+    for name in ("fri_final_degree", "grinding_bits", "proof_version", "batch_file_version", "air_version"):
+        fields += [name, named[name]]
+    return hashlib.sha256(label(fields)).digest()
+
+
+def _check_symbol(symbol) -> str:
+    if not isinstance(symbol, str) or not symbol:
+        raise ValueError(f"symbol must be a non-empty string, got {symbol!r}")
+    return symbol
+
+
+def batch_key(store_key: bytes, chain: bytes, symbol: str, batch_id: int, content_digest: bytes) -> bytes:
+    """k_b = HMAC(K, label("batch", Delta, symbol, b, SHA-256 of the batch's
+    content)): the record salts, side salts and trade-row permutation of
+    batch b, and the parent of its proof key."""
+    return derive(store_key, ("batch", _check_bytes(chain, DIGEST_BYTES, "chain digest"),
+                              _check_symbol(symbol), _check_count(batch_id, "batch_id"),
+                              _check_bytes(content_digest, DIGEST_BYTES, "content digest")))
+
+
+def state_key(store_key: bytes, chain: bytes, symbol: str, batch_id: int, post_state_digest: bytes) -> bytes:
+    """s_b = HMAC(K, label("state", Delta, symbol, b, SHA-256 of batch b's
+    post-state table)): the state mask and the state tree's salts, derived
+    alike by the two proofs that open that state."""
+    return derive(store_key, ("state", _check_bytes(chain, DIGEST_BYTES, "chain digest"),
+                              _check_symbol(symbol), _check_count(batch_id, "batch_id"),
+                              _check_bytes(post_state_digest, DIGEST_BYTES, "post-state digest")))
+
+
+def proof_key(batch: bytes, header_digest: bytes) -> bytes:
+    """k_pi = HMAC(k_b, label("proof", SHA-256 of the transcript header)):
+    every mask and salt only this proof opens."""
+    return derive(batch, ("proof", _check_bytes(header_digest, DIGEST_BYTES, "header digest")))
+
+
+# ------------------------------------------------------------- expansion --
+
+def _blocks(key: bytes, prefix: bytes, first: int, count: int) -> np.ndarray:
+    """Blocks first .. first + count of the stream, HMAC(key, prefix || le64(i)),
+    as one uint8 array (csrc/hash/hmac.c: as many side by side as the path
+    has SHA-256 lanes)."""
+    out = np.empty(BLOCK_BYTES * count, dtype=np.uint8)
+    if count:
+        lib.zk_hmac_sha256_ctr(u8p(out), key, len(key), prefix, len(prefix), first, count)
+    return out
+
+
+def expand(key: bytes, fields: Sequence[Field], nbytes: int) -> bytes:
+    """The first `nbytes` bytes of the stream of (key, label(fields)): block
+    i = HMAC(key, label(fields) || le64(i)), i = 0, 1, ..."""
+    key = _check_bytes(key, KEY_BYTES, "key")
+    nbytes = _check_count(nbytes, "nbytes")
+    return _blocks(key, label(fields), 0, -(-nbytes // BLOCK_BYTES))[:nbytes].tobytes()
+
+
+def uniform_from_words(words: np.ndarray) -> np.ndarray:
+    """The rejection step: the words w < 2p of a uint32 array, in order,
+    each reduced mod p (w - p where w >= p), as a new array.  Every residue
+    r has exactly two accepted preimages, r and r + p, so uniform words give
+    exactly uniform elements (csrc/field/field.c)."""
+    checked_array(words, "words")
+    out = np.empty(words.size, dtype=np.uint32)
+    return out[:lib.zk_fp_uniform_from_words(u32p(out), u32p(words), words.size)]
+
+
+def field_elements(key: bytes, fields: Sequence[Field], count: int) -> np.ndarray:
+    """`count` exactly uniform field elements (canonical values, uint32)
+    from the stream of (key, label(fields)): its 32-bit little-endian words
+    in order, each word w >= 2p skipped and each kept word reduced mod p.
+    The result is a prefix of one fixed sequence whatever `count` is."""
+    key = _check_bytes(key, KEY_BYTES, "key")
+    count = _check_count(count, "count")
+    prefix = label(fields)
+    words_per_block = BLOCK_BYTES // 4
+    acceptance = REJECTION_BOUND / 2**32              # 15/16
+    out = np.empty(count, dtype=np.uint32)
+    filled, block = 0, 0
+    while filled < count:
+        # enough blocks for the rest with room for an unlucky run (~7 standard
+        # deviations of the rejection count), so one round almost always does
+        need = count - filled
+        n = max(1, int(need / acceptance / words_per_block + 8 * (need ** 0.5) / words_per_block) + 1)
+        words = _blocks(key, prefix, block, n).view("<u4").astype(np.uint32, copy=False)
+        block += n
+        kept = min(need, lib.zk_fp_uniform_from_words(u32p(words), u32p(words), words.size))
+        out[filled: filled + kept] = words[:kept]
+        filled += kept
+    return out

@@ -301,11 +301,13 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
             rows_idx = fri.bit_reverse_ints(pos, m_logs[d])
             for m in mats:
                 rows[m.name] = F.decode(np.ascontiguousarray(commitments[m.name].lde[rows_idx]))
+        siblings = {}      # by tree height: the same in every tree of that height
         for t in trees:
             height = max(m_logs[d] for d, _ in t.matrices)
-            leaves = fri.input_positions(positions, m_logs[tall], height)
-            tree = commitments[t.matrices[0][1]].tree
-            row_proofs[t.name] = tree.nodes[sibling_positions(1 << height, leaves)]
+            if height not in siblings:
+                siblings[height] = sibling_positions(
+                    1 << height, fri.input_positions(positions, m_logs[tall], height))
+            row_proofs[t.name] = commitments[t.matrices[0][1]].tree.nodes[siblings[height]]
         fri_open = fri.open_layers(fri_com, positions)
 
     all_mats = [m for mats in layouts for m in mats]

@@ -23,7 +23,7 @@ from zksidecar.prover import verify as V
 from zksidecar.prover.examples.range_check import range_check_instance
 from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.merkle import MerkleTree, compress_pairs
-from zksidecar.prover.merkle_batch import _groups, open_batch, verify_batch, verify_batches
+from zksidecar.prover.merkle_batch import _groups, open_batch, verify_batch
 from zksidecar.prover.orderbook import air as air_mod
 from zksidecar.prover.orderbook import prove_batch
 from zksidecar.prover.orderbook.batch import check_public
@@ -234,24 +234,6 @@ def test_batch_merkle_walk_agrees_with_the_reference(depth, data):
     for i, lv, pf in cases:
         assert verify_batch(tree.root, depth, i, lv, pf) == _reference_verify_batch(tree.root, depth, i, lv, pf)
     assert verify_batch(tree.root, depth, idx, leaves, proof)
-
-
-def test_trees_opened_at_the_same_rows_are_checked_each_on_its_own():
-    rng = np.random.default_rng(4)
-    trees = [MerkleTree(F.encode(rng.integers(0, P, (64, w)).astype(np.uint32))) for w in (1, 3, 8)]
-    idx = np.array([0, 1, 5, 17, 40, 63], dtype=np.int64)
-    leaves = [t.nodes[64 + idx].copy() for t in trees]
-    proofs = [open_batch(t, idx) for t in trees]
-    roots = [t.root for t in trees]
-    assert verify_batches(roots, 6, idx, leaves, proofs) == [True, True, True]
-    bad = [p.copy() for p in proofs]
-    bad[1][3, 7] ^= 1
-    assert verify_batches(roots, 6, idx, leaves, bad) == [True, False, True]
-    short = [proofs[0], proofs[1][:-1], proofs[2]]
-    assert verify_batches(roots, 6, idx, leaves, short) == [True, False, True]
-    swapped = [roots[1], roots[0], roots[2]]
-    assert verify_batches(swapped, 6, idx, leaves, proofs) == [False, False, True]
-    assert verify_batches(roots, 6, idx[::-1].copy(), leaves, proofs) == [False] * 3
 
 
 # ------------------------------------------- one extension element --

@@ -166,7 +166,7 @@ def test_the_plan_is_kept_per_shape_and_rebound_per_proof(each_isa):
     ops = flow.generate(120, seed=3, capacity=64, params=flow.FlowParams(depth=20), prefill=20)
     book = Book(64)
     book.process(ops[:20].copy())
-    first = batch.prepare_batch(book, ops[20:70], TESTING, trace_length=512)
+    first = batch.prepare_batch(book, ops[20:70], TESTING, ops_length=512)
     second = batch.prepare_batch(Book.from_cells(first.post_cells), ops[70:], TESTING, trace_length=512)
     airs = [p.public.air() for p in (first, second)]
     assert airs[0].lu is not airs[1].lu

@@ -22,7 +22,7 @@ def chain():
     ops = flow.generate(60, seed=5, capacity=16, params=flow.FlowParams(depth=8))
     state, out = Book(16), []
     for b in range(3):
-        bp, state, _ = prove_batch(state, ops[20 * b: 20 * (b + 1)], OPTS, trace_length=128,
+        bp, state, _ = prove_batch(state, ops[20 * b: 20 * (b + 1)], OPTS, ops_length=128,
                                    batch_id=10 + b)
         out.append(proof_file.encode(bp))
     return tuple(out)

@@ -39,7 +39,7 @@ def proofs(symbol: int = 0, seed: int = 0, n: int = N, break_at: int | None = No
             book.resume(int(ops["seq"][at]), int(ops["ts_ns"][at]))
         chunk = ops[at:at + 10].copy()
         at += 10
-        bp, _, _ = prove_batch(book, chunk, OPTS, trace_length=64, batch_id=b)
+        bp, _, _ = prove_batch(book, chunk, OPTS, ops_length=64, batch_id=b)
         book.process(chunk)
         out.append(proof_file.encode(bp))
     return tuple(out)

@@ -10,6 +10,8 @@ parameters is made here and nowhere else.
 """
 from __future__ import annotations
 
+import functools
+
 from ..params import DEFAULT_MIN_SECURITY, ProofOptions
 from .air import algebraic_degree
 
@@ -52,12 +54,14 @@ def grinding_bits(security_bits: int, book_length: int, ops_length: int) -> int:
     return min(GRINDING_BITS, security_bits, max(tall.bit_length() - 1, 0))
 
 
+@functools.lru_cache(maxsize=256)
 def proof_options(security_bits: int, book_length: int, ops_length: int,
                   log_blowup: int = LOG_BLOWUP) -> ProofOptions:
     """The fewest queries giving `security_bits` of conjectured security to
     a batch of `book_length` (S) and `ops_length` (T') rows at this blowup,
     with grinding_bits(...) of grinding; ParameterError if no number of
-    queries reaches it there."""
+    queries reaches it there.  Cached: a worker asks once per batch, and
+    the search walks every query count and trace length."""
     tall, degree = max(book_length, ops_length), algebraic_degree(book_length, ops_length)
     return ProofOptions.for_security(security_bits, tall, lambda _n: degree,
                                      log_blowup=log_blowup,

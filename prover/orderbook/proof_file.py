@@ -52,6 +52,15 @@ def old_version_error(version: int, what: str) -> str:
             "this one")
 
 
+def file_version(data: bytes) -> int | None:
+    """The format version a batch proof's bytes state, or None if they do
+    not start as one (too short, another magic): for a reader that refuses
+    an earlier version's chain before reading it (daemon/recovery.py)."""
+    if len(data) < 6 or data[:4] != MAGIC:
+        return None
+    return struct.unpack_from("<H", data, 4)[0]
+
+
 def encode(bp: BatchProof) -> bytes:
     pub = bp.public
     out = [MAGIC, struct.pack("<H" + _HEAD, VERSION, pub.batch_id, pub.symbol, pub.log2_capacity,

@@ -110,9 +110,10 @@ def check_job(job: ProofJob) -> None:
     symbol = int(job.pre_cells[lib.ZK_HDR_SYMBOL])
     if symbol != job.symbol:
         raise ValueError(f"the cells are symbol {symbol}'s book, the job is for {job.symbol}")
-    check_trace_length(job.trace_length, capacity)
-    # ParameterError if the target cannot be reached at this size (hash and field bounds)
-    job_options(job)
+    t = check_trace_length(job.trace_length, capacity)
+    # ParameterError if the target cannot be reached at the chain's cap (hash
+    # and field bounds); the batch's own rows are checked where they are read
+    proof_options(job.security_bits, book_length(capacity), t, job.log_blowup)
 
 
 def ops_length(job: ProofJob) -> int:

@@ -85,7 +85,7 @@ CHAINS = {
     "wrong link": (lambda: proofs()[:3] + (proofs(seed=1)[3],) + proofs()[4:], 1,
                    "REJECTED: batch 3: its pre-state is not the previous post-state"),
     "wrong symbol": (lambda: proofs()[:3] + (proofs(symbol=5)[3],) + proofs()[4:], 1,
-                     "REJECTED: batch 3: capacity, trace length, blowup or symbol changed"),
+                     "REJECTED: batch 3: capacity, book height, blowup or symbol changed"),
     "unreadable": (lambda: proofs()[:4] + (proofs()[4][:100],) + proofs()[5:], 2, "truncated"),
     "tampered before unreadable": (lambda: proofs()[:1] + (tampered(proofs()[1]),)
                                    + (proofs()[2][:100],) + proofs()[3:], 1, "REJECTED: batch 1: "),

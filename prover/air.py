@@ -355,10 +355,6 @@ class Air(ABC):
             if k < 1 or k & (k - 1) or k > n:
                 raise ValueError(f"periodic column {name!r} has period {k}: it must be a "
                                  f"power of two no larger than the trace ({n} rows)")
-        if self.shared_argument is not None and not any(
-                a is self.shared_argument for a in self.lookup_arguments):
-            raise ValueError(f"{type(self).__name__}: the shared argument must be one of its "
-                             "lookup_arguments")
         if self.aux_columns and self.num_challenges == 0:
             raise ValueError("auxiliary columns need at least one challenge")
         for seg in self.main_segments:

@@ -55,11 +55,13 @@ def link_point(root: bytes) -> Ext:
 
 def absorb_header(tr: Transcript, statement: Statement, options: ProofOptions, links: dict) -> None:
     """The transcript's header.  A one-domain statement's is the single-AIR
-    proof's: the AIR's name and shape, the options, the public bytes, the
-    external segments' links.  With several domains: the statement's name,
-    per domain its name, AIR and shape, the number of shared challenges,
-    the options, the statement's public bytes, the external segments'
-    links in domain order.  `links` by matrix name (None: no link)."""
+    proof's: the AIR's name and shape, the options, the AIR's public bytes,
+    the external segments' links (and the statement's own public bytes,
+    if it was given any, after the AIR's).  With several domains: the
+    statement's name; per domain its name, AIR, shape and public bytes
+    (each its own framed message); the number of shared challenges; the
+    options; the statement's public bytes (b"" if none); the external
+    segments' links in domain order.  `links` by matrix name (None: no link)."""
     if statement.single:
         air = statement.domains[0].air
         tr.absorb(b"air", type(air).__name__.encode())
@@ -73,11 +75,15 @@ def absorb_header(tr: Transcript, statement: Statement, options: ProofOptions, l
             tr.absorb(b"air", type(air).__name__.encode())
             tr.absorb(b"shape", struct.pack("<IIII", air.trace_length, air.num_main_columns,
                                             len(air.aux_columns), air.num_challenges))
+            tr.absorb(b"public", air.public_bytes())
         tr.absorb(b"challenges", struct.pack("<I", statement.num_challenges))
     tr.absorb(b"options", struct.pack("<BHBBI", options.log_blowup, options.num_queries,
                                       options.grinding_bits, options.fri_folding_factor,
                                       options.fri_max_final_degree))
-    tr.absorb(b"public", statement.public_bytes())
+    if statement.single:
+        tr.absorb(b"public", statement.domains[0].air.public_bytes())
+    if not statement.single or statement.public is not None:
+        tr.absorb(b"statement-public", statement.public or b"")
     for d, dom in enumerate(statement.domains):
         for seg in dom.air.main_segments:
             if seg.external:

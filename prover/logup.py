@@ -375,6 +375,17 @@ class LogUp:
             total = total + Ext.lift(num) * Ext.lift(den).inverse()
         return total
 
+    def targets_claimed_sum(self, air: Air) -> bool:
+        """Whether this argument's target, in `air`, is the domain's claimed
+        sum (Frame.claimed_sum()): what a shared argument must close on."""
+        if self.target is None:
+            return False
+        try:
+            e = term_expr(Frame(air), self.target)
+        except (KeyError, TypeError):
+            return False
+        return e.op == "var" and tuple(e.args) == (DERIVED, CLAIMED_SUM)
+
     def close_on_total(self, air: Air, main, challenges: np.ndarray, aux: np.ndarray) -> Ext:
         """For a domain's shared argument (Air.shared_argument, whose target
         is the domain's claimed sum): given the auxiliary columns `aux`
@@ -385,8 +396,7 @@ class LogUp:
         t is S[i] = S0[i] - i t/N (the helper columns do not depend on the
         target): one row evaluated and one extension ramp, instead of every
         fraction summed a second time."""
-        e = term_expr(Frame(air), self.target) if self.target is not None else None
-        if e is None or e.op != "var" or tuple(e.args) != (DERIVED, CLAIMED_SUM):
+        if not self.targets_claimed_sum(air):
             raise ValueError(f"{self.name}: a shared argument's target must be the domain's "
                              "claimed sum (Frame.claimed_sum())")
         n = air.trace_length

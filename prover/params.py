@@ -27,7 +27,7 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .field import P
+from .field import P, TWO_ADICITY
 
 #: log2 |F_p^4| = 123.63
 EXT_FIELD_LOG2 = 4 * math.log2(P)
@@ -39,6 +39,10 @@ FOLDING_FACTORS = (2, 4, 8, 16)
 MAX_QUERIES = 512
 MAX_GRINDING_BITS = 32
 MAX_LOG_TRACE = 24
+#: the final polynomial's largest degree bound: the verifier evaluates it at
+#: every remaining query point from a table of (queries x degree) powers, at
+#: most 512 x 2^10 words (2 MiB), whatever a proof claims
+MAX_FINAL_DEGREE = 1 << 10
 #: grinding adds to the query term only when that term alone reaches this
 GRINDING_CONTRIBUTION_FLOOR = 80
 
@@ -67,8 +71,18 @@ class ProofOptions:
             raise ParameterError(f"fri_folding_factor must be one of {FOLDING_FACTORS}, "
                                  f"got {self.fri_folding_factor}")
         d = self.fri_max_final_degree
-        if d < 1 or d & (d - 1) or d > 1 << 16:
-            raise ParameterError(f"fri_max_final_degree must be a power of two in 1..2^16, got {d}")
+        if d < 1 or d & (d - 1) or d > MAX_FINAL_DEGREE:
+            raise ParameterError(f"fri_max_final_degree must be a power of two in "
+                                 f"1..2^{MAX_FINAL_DEGREE.bit_length() - 1}, got {d}")
+
+    def check_trace_length(self, trace_length: int) -> None:
+        """ParameterError unless the LDE of `trace_length` rows (a power of
+        two) fits in BabyBear's subgroup of order 2^TWO_ADICITY, where the
+        domains and FRI's points live."""
+        log_n = trace_length.bit_length() - 1
+        if log_n + self.log_blowup > TWO_ADICITY:
+            raise ParameterError(f"2^{log_n} rows at blowup {1 << self.log_blowup} need "
+                                 f"2^{log_n + self.log_blowup} points, over BabyBear's 2^{TWO_ADICITY}")
 
     def conjectured_security(self, trace_length: int, algebraic_degree: int) -> int:
         """The figure at `trace_length` rows for an AIR whose algebraic
@@ -97,6 +111,7 @@ class ProofOptions:
         """The figure at `trace_length` rows (algebraic_degree as for
         max_log_trace), or ParameterError if it is under `min_bits`."""
         self.validate()
+        self.check_trace_length(trace_length)
         bits = self.conjectured_security(trace_length, algebraic_degree(trace_length))
         if bits < min_bits:
             longest = self.max_log_trace(min_bits, algebraic_degree)

@@ -236,6 +236,7 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
                            fri_max_final_degree=final)
     try:
         options.validate()
+        options.check_trace_length(1 << max(log_lengths))
     except ValueError as exc:
         raise ProofFormatError(f"bad proof options: {exc}") from None
     layouts = statement_layouts(st)

@@ -124,6 +124,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     first failure."""
     st = as_statement(subject)
     options.validate()
+    options.check_trace_length(max(dom.air.trace_length for dom in st.domains))
     st.validate()
     lb = options.log_blowup
     for dom in st.domains:

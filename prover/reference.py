@@ -379,11 +379,17 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
         for dom in doms:
             tr.absorb(b"domain", dom.name.encode())
             absorb_shape(dom.air)
+            tr.absorb(b"public", dom.air.public_bytes())
         tr.absorb(b"challenges", struct.pack("<I", max(dom.air.num_challenges for dom in doms)))
     tr.absorb(b"options", struct.pack("<BHBBI", options.log_blowup, options.num_queries,
                                       options.grinding_bits, options.fri_folding_factor,
                                       options.fri_max_final_degree))
-    tr.absorb(b"public", st.public_bytes())
+    #   the public bytes: one domain's after the options; the statement's
+    #   own (several domains: always, b"" if none) after them
+    if len(doms) == 1:
+        tr.absorb(b"public", doms[0].air.public_bytes())
+    if len(doms) > 1 or st.public is not None:
+        tr.absorb(b"statement-public", st.public or b"")
     for d in names:
         for seg in doms[d].air.main_segments:
             if seg.external:

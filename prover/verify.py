@@ -63,6 +63,7 @@ def verify(subject: Air | Statement, proof: Proof,
     exported it (None only for a root the verifier computed itself from a
     known table)."""
     st = as_statement(subject)
+    st.validate()
     external = external or {}
     opts = proof.options
     lengths = [dom.air.trace_length for dom in st.domains]
@@ -71,7 +72,8 @@ def verify(subject: Air | Statement, proof: Proof,
         if st.single:
             bits = opts.check_security(lengths[0], st.domains[0].air.algebraic_degree, min_security)
         else:
-            degree = st.algebraic_degree()
+            opts.validate()         # before its blowup sizes the statement's D
+            degree = st.algebraic_degree(opts.log_blowup)
             bits = opts.check_security(lengths[tall], lambda _n: degree, min_security)
     except ParameterError as exc:
         raise VerificationError(str(exc)) from None

@@ -10,6 +10,7 @@ from zksidecar.prover import field as F
 from zksidecar.prover import fri, ntt
 from zksidecar.prover.domain import COSET_SHIFT
 from zksidecar.prover.ext_scalar import Ext
+from zksidecar.prover.merkle import MerkleTree
 from zksidecar.prover.params import ProofOptions
 from zksidecar.prover.reference import RefTranscript, reference_fri_commit, reference_schedule
 from zksidecar.prover.transcript import Transcript
@@ -222,3 +223,80 @@ def test_an_input_of_the_wrong_shape_is_refused_by_the_prover():
     f = _codeword(rng, 9, 1)
     with pytest.raises(ValueError, match="must be \\(128, 4\\)"):
         fri.commit(f, 1 << 8, FOLD8, 9, COSET_SHIFT, Transcript(b"x"), [(7, np.zeros((64, 4), np.uint32))])
+
+
+def _late_commit(f, degree, options, log_m, tr, h, g, late=True):
+    """Test double: fri.commit with one input on 2^h points whose gamma is
+    drawn where the schedule says (so the transcript is the honest one's)
+    but gamma*g is added one layer later (`late`): g is folded alongside
+    with beta 0 to the height where it is added, so every layer the prover
+    commits follows from the one before; an input joining the final vector
+    has no later layer and is never added.  late=False is the honest
+    commit (the control that the double is faithful)."""
+    schedule = fri.layer_schedule(options, degree, log_m, [h])
+    join = schedule.joins[0]
+    layers, trees, values, shift = [], [], f, COSET_SHIFT
+    pending, gamma, g_shift, g_log = None, None, COSET_SHIFT, h
+    zero = np.zeros(4, dtype=np.uint32)
+
+    def add(vals, inp):
+        return F.add(vals, E.mul_scalar(np.ascontiguousarray(inp), gamma))
+
+    for layer, log_arity in enumerate(schedule.log_arities):
+        if layer == join:
+            gamma = tr.challenge_ext(1)[0]
+            if late:
+                pending = g
+            else:
+                values = add(values, g)
+        elif pending is not None:
+            values, pending = add(values, pending), None
+        tree = MerkleTree(values.reshape(-1, 4 << log_arity))
+        tr.absorb(b"fri-layer", tree.root)
+        beta = tr.challenge_ext(1)[0]
+        layers.append(values)
+        trees.append(tree)
+        for _ in range(log_arity):
+            values = fri.binary_fold(values, log_m, shift, beta)
+            if pending is not None:
+                pending = fri.binary_fold(pending, g_log, g_shift, zero)
+                g_shift, g_log = g_shift * g_shift % F.P, g_log - 1
+            beta = E.mul(beta.reshape(1, 4), beta.reshape(1, 4))[0]
+            shift, log_m = shift * shift % F.P, log_m - 1
+    if join == len(schedule.log_arities):
+        gamma = tr.challenge_ext(1)[0]
+        if not late:
+            values = add(values, g)
+    elif pending is not None:
+        values = add(values, pending)
+    coeffs = ntt.coset_intt(ntt.bit_reverse_rows(values), shift)
+    final = np.ascontiguousarray(coeffs[: schedule.final_degree])
+    tr.absorb_array(b"fri-final", final)
+    return fri.FriCommitment(layers, trees, final, schedule)
+
+
+@pytest.mark.parametrize("options,log_m,h,where", [
+    (FOLD4, 10, 8, "layer 1: opened values disagree"),
+    (FOLD8, 11, 8, "layer 1: opened values disagree"),
+    (FOLD4, 9, 9, "layer 0: opened values disagree"),
+    (FOLD8, 10, 7, "final polynomial disagrees"),        # joins the final vector
+])
+def test_an_injection_one_layer_late_with_the_transcript_kept_is_rejected(options, log_m, h, where):
+    """The late injection keeps the honest transcript (gamma drawn at the
+    scheduled point, the positions the verifier's own), so only FRI's check
+    at the injection layer, or of the final polynomial, can catch it; the
+    same double injecting on time verifies."""
+    rng = np.random.default_rng(9)
+    lb = options.log_blowup
+    f, g = _codeword(rng, log_m, lb), _codeword(rng, h, lb)
+    degree = 1 << (log_m - lb)
+    for late in (False, True):
+        tr = Transcript(b"fri-inputs")
+        com = _late_commit(f, degree, options, log_m, tr, h, g, late)
+        positions = np.array(tr.challenge_indices(options.num_queries, 1 << log_m), dtype=np.int64)
+        openings = fri.open_layers(com, positions)
+        if not late:
+            _verify(com, positions, openings, f, degree, options, log_m, [(h, g)])
+            continue
+        with pytest.raises(fri.FriError, match=where):
+            _verify(com, positions, openings, f, degree, options, log_m, [(h, g)])

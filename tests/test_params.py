@@ -2,14 +2,19 @@
 parameters chosen from a target and a trace length."""
 import pytest
 
+import dataclasses
 import math
 
 from zksidecar.prover import params
+from zksidecar.prover.examples.fibonacci import FibonacciAir, fibonacci_instance
 from zksidecar.prover.field import P
 from zksidecar.prover.orderbook.air import algebraic_degree, fractions_for
 from zksidecar.prover.orderbook.params import (LOG_BLOWUP, MAX_TRACE_LENGTH, conjectured_security,
                                                proof_options)
 from zksidecar.prover.params import ParameterError, ProofOptions
+from zksidecar.prover.proof import Proof, ProofFormatError
+from zksidecar.prover.prove import prove
+from zksidecar.prover.verify import VerificationError, verify
 
 
 def degree_3(trace_length: int) -> int:
@@ -135,3 +140,33 @@ def test_short_traces_grind_less_and_query_more():
     assert (one.num_queries, one.grinding_bits) == (91, 10)
     big = proof_options(100, 1 << 14, 1 << 16)
     assert (big.num_queries, big.grinding_bits) == (85, 16)
+
+def test_the_final_degree_is_capped_so_the_verifiers_table_is_bounded():
+    ProofOptions(fri_max_final_degree=1 << 10).validate()
+    with pytest.raises(ParameterError, match="power of two in 1..2\\^10, got 2048"):
+        ProofOptions(fri_max_final_degree=1 << 11).validate()
+    assert params.MAX_FINAL_DEGREE * params.MAX_QUERIES * 4 <= 2 << 20   # bytes of powers
+
+
+def test_an_lde_beyond_the_fields_two_adicity_is_refused():
+    ProofOptions(log_blowup=3).check_trace_length(1 << 24)               # 2^27 points
+    with pytest.raises(ParameterError, match="2\\^24 rows at blowup 16 need 2\\^28 points, over "
+                                             "BabyBear's 2\\^27"):
+        ProofOptions(log_blowup=4).check_security(1 << 24, degree_3, 0)
+
+
+def test_the_verifier_and_the_decoder_answer_an_lde_beyond_the_field_with_their_errors():
+    """A 2^24-row statement at blowup 16 (reachable with a lowered
+    min_security): VerificationError and ProofFormatError, not the field's
+    bare ValueError."""
+    air, traces = fibonacci_instance(16, seed=1)
+    proof = prove(air, traces, params.TESTING).proof
+    raw = bytearray(proof.to_bytes(air))
+    big = FibonacciAir(1 << 24, [(1, 1)], [0])
+    wide = dataclasses.replace(proof, log_lengths=(24,),
+                               options=dataclasses.replace(proof.options, log_blowup=4))
+    with pytest.raises(VerificationError, match="over BabyBear's 2\\^27"):
+        verify(big, wide, min_security=0)
+    raw[6], raw[7] = 24, 4                    # the height, then the blowup
+    with pytest.raises(ProofFormatError, match="bad proof options: .*over BabyBear's 2\\^27"):
+        Proof.from_bytes(bytes(raw), big)

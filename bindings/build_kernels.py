@@ -36,7 +36,7 @@ ffibuilder = builder(
     "\n".join(f'#include "{h.relative_to(CSRC)}"' for h in HEADERS),
     sources=[s for c in COMPONENTS for s in sorted((CSRC / c).glob("*.c"))],
     include_dirs=[CSRC],      # includes name the component: "field/zk_ntt.h"
-    extra_compile_args=["-O3", "-std=gnu11", "-fno-plt", "-Wall", "-Wno-unused-function"],
+    extra_compile_args=["-O3", "-std=gnu11", "-fno-plt", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-unused-function"],
 )
 
 if __name__ == "__main__":

@@ -391,10 +391,8 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
     except _Refused as exc:
         print(f"zksidecar verify: {exc}", file=sys.stderr)
         return 2
-    try:
-        store = ProofStore(directory, fsync=False, readonly=True)
-    except (StoreError, OSError) as exc:
-        print(f"zksidecar verify: {directory}: {exc}", file=sys.stderr)
+    store = _open_store("verify", directory)
+    if store is None:
         return 2
 
     def stored_digests(symbol: int, ids):
@@ -560,10 +558,8 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=sys.stdout) -> in
         print(f"zksidecar export: {out_dir} is not empty: give a new or empty directory",
               file=sys.stderr)
         return 2
-    try:
-        store = ProofStore(store_dir, fsync=False, readonly=True)
-    except (StoreError, OSError) as exc:
-        print(f"zksidecar export: {store_dir}: {exc}", file=sys.stderr)
+    store = _open_store("export", store_dir)
+    if store is None:
         return 2
     with store:
         if symbol not in store.symbols():
@@ -598,6 +594,16 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=sys.stdout) -> in
           f"{entries[-1].last_seq}) to {out_dir}, described by {path}; "
           f"check it with `zksidecar verify {out_dir}`", file=out)
     return 0
+
+
+def _open_store(command: str, directory: str) -> ProofStore | None:
+    """The store at `directory`, read-only; None when it cannot be read, the
+    reason printed as `zksidecar COMMAND: DIR: why` (the caller exits 2)."""
+    try:
+        return ProofStore(directory, fsync=False, readonly=True)
+    except (StoreError, OSError) as exc:
+        print(f"zksidecar {command}: {directory}: {exc}", file=sys.stderr)
+        return None
 
 
 def copy_chain(store: ProofStore, symbol: int, ids: list[int], out_dir: str,

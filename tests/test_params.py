@@ -42,9 +42,10 @@ def by_hand(queries: int, log_blowup: int, grinding: int, lde_size: int, degree:
 
 @pytest.mark.parametrize("log_n,log_blowup,queries,grinding,degree,bits", [
     # the order book at S = T' = 2^15 and 2^20 rows: 2 LogUp fractions a
-    # book row, 20 and 22 an ops row, 3T' public ones, D = 3F (75 N and 81 N)
-    (15, 1, 86, 15, 75 << 15, 100),     # queries bind: 101 - 1 (algebraic: 102)
-    (20, 1, 85, 16, 81 << 20, 96),      # LogUp binds: floor(123.63 - 26.34) - 1
+    # book row, 20 and 22 an ops row, 3T' public ones, D = 3F (75 N and 81 N),
+    # + 2 M = 4 N for the book's DEEP and FRI injection: 79 N and 85 N
+    (15, 1, 86, 15, 79 << 15, 100),     # queries bind: 101 - 1 (algebraic: 102)
+    (20, 1, 85, 16, 85 << 20, 96),      # LogUp binds: floor(123.63 - 26.41) - 1
     # degree 3 without LogUp: d*N = 1.5 M at blowup 2 is counted, and the
     # floor of log2 |F_ext| (123.63, not 123) leaves 2^21 rows at 100 bits
     (21, 1, 85, 16, 3 << 21, 100),
@@ -57,8 +58,8 @@ def test_claimed_bits_follow_the_formula(log_n, log_blowup, queries, grinding, d
     n = 1 << log_n
     assert by_hand(queries, log_blowup, grinding, n << log_blowup, degree) == bits
     assert options.conjectured_security(n, degree) == bits
-    if degree in (75 << 15, 81 << 20):      # the order book's own degree at that length
-        assert algebraic_degree(n, n) == degree
+    if degree in (79 << 15, 85 << 20):      # the order book's own degree at that length
+        assert algebraic_degree(n, n, log_blowup) == degree
         assert conjectured_security(options, n, n) == bits
 
 
@@ -69,21 +70,23 @@ def test_order_book_degree_counts_every_fraction():
     figure (Statement.algebraic_degree) is the same."""
     assert [len(fractions_for(1 << k)) for k in (4, 6, 15, 16, 20)] == [34, 26, 20, 22, 22]
     for s, t in ((16, 16), (1 << 10, 16), (1 << 14, 1 << 15), (1 << 6, 1 << 16), (1 << 20, 1 << 4)):
-        assert algebraic_degree(s, t) == 3 * (2 * s + (len(fractions_for(t)) + 3) * t)
+        assert algebraic_degree(s, t, 1) == 3 * (2 * s + (len(fractions_for(t)) + 3) * t) \
+            + 2 * (max(s, t) << 1)
     from zksidecar.engine.book import Book
     from zksidecar.engine.records import Kind, Side
     from zksidecar.prover.orderbook.batch import prepare_batch
     from test_orderbook_air import make_ops
     pub = prepare_batch(Book(1 << 10), make_ops([(Kind.LIMIT, Side.BUY, 5, 1)]), params.TESTING).public
     assert (pub.book_length, pub.ops_length) == (1 << 10, 16)
-    assert pub.statement().algebraic_degree() == algebraic_degree(1 << 10, 16)
+    for lb in (1, 2):
+        assert pub.statement().algebraic_degree(lb) == algebraic_degree(1 << 10, 16, lb)
 
 
 def test_the_algebraic_degree_caps_the_trace():
     """The order book's LogUp sum, not its LDE, caps its domains at 2^16
     rows for 100 bits; an AIR of degree 3 without LogUp reaches 2^21."""
     options = proof_options(100, 1 << 10, 1 << 10)
-    assert options.max_log_trace(100, lambda n: algebraic_degree(n, n)) == 16
+    assert options.max_log_trace(100, lambda n: algebraic_degree(n, n, 1)) == 16
     assert conjectured_security(options, 1 << 16, 1 << 16) == 100
     assert conjectured_security(options, 1 << 16, 1 << 17) == 99
     assert MAX_TRACE_LENGTH == 1 << 16
@@ -108,7 +111,7 @@ def test_fewest_queries_for_a_target(bits):
 
 
 def test_parameters_from_target_and_trace_length():
-    degree = algebraic_degree(1 << 16, 1 << 16)
+    degree = algebraic_degree(1 << 16, 1 << 16, 1)
     assert proof_options(100, 1 << 16, 1 << 16).check_security(1 << 16, lambda _n: degree) >= 100
     with pytest.raises(ParameterError, match="out of reach"):       # 99 bits at T' = 2^17
         proof_options(100, 1 << 10, 1 << 17)

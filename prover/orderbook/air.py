@@ -421,16 +421,19 @@ def public_fractions(ops_length: int) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def algebraic_degree(book_length: int, ops_length: int) -> int:
-    """The batch statement's algebraic degree (Statement.algebraic_degree),
-    from the two heights alone (the parameter chooser and a verifier's
-    check_claims have no statement yet): d (S + T') for the check at one z
-    on both domains, and 3 F for the one LogUp sum, F every fraction of
-    both domains and the public tables' (public_fractions).  A test holds
-    it equal to the statement's own."""
+def algebraic_degree(book_length: int, ops_length: int, log_blowup: int) -> int:
+    """The batch statement's algebraic degree at blowup 2^log_blowup
+    (Statement.algebraic_degree), from the two heights alone (the
+    parameter chooser and a verifier's check_claims have no statement yet):
+    d (S + T') for the check at one z on both domains, and 3 F for the one
+    LogUp sum, F every fraction of both domains and the public tables'
+    (public_fractions), whichever is larger; plus 2 M_1 for the shorter
+    domain's DEEP batching and FRI injection (M_1 the tall domain's LDE
+    size).  A test holds it equal to the statement's own."""
     lu = len(book_fractions()) * book_length + len(fractions_for(ops_length)) * ops_length
     return max(CONSTRAINT_DEGREE * (book_length + ops_length),
-               3 * (lu + public_fractions(ops_length)))
+               3 * (lu + public_fractions(ops_length))) \
+        + 2 * (max(book_length, ops_length) << log_blowup)
 
 
 def _claimed(f: Frame):

@@ -340,7 +340,7 @@ def _check_claims(batch_id: int, log2_capacity: int, s: int, t: int, options: Pr
         if n > max_trace_length:
             raise VerificationError(f"batch {batch_id} claims {what} of {n} rows, over "
                                     f"the {max_trace_length} this verifier accepts")
-    degree = algebraic_degree(s, t)
+    degree = algebraic_degree(s, t, options.log_blowup)
     try:
         options.check_security(max(s, t), lambda _n: degree, min_security)
     except ParameterError as exc:

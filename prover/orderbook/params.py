@@ -35,7 +35,7 @@ GRINDING_BITS = 16
 MAX_TRACE_LENGTH = 1 << ProofOptions.for_security(
     DEFAULT_MIN_SECURITY, log_blowup=LOG_BLOWUP,
     grinding_bits=GRINDING_BITS).max_log_trace(DEFAULT_MIN_SECURITY,
-                                               lambda n: algebraic_degree(n, n))
+                                               lambda n: algebraic_degree(n, n, LOG_BLOWUP))
 
 
 def grinding_bits(security_bits: int, book_length: int, ops_length: int) -> int:
@@ -62,7 +62,8 @@ def proof_options(security_bits: int, book_length: int, ops_length: int,
     with grinding_bits(...) of grinding; ParameterError if no number of
     queries reaches it there.  Cached: a worker asks once per batch, and
     the search walks every query count and trace length."""
-    tall, degree = max(book_length, ops_length), algebraic_degree(book_length, ops_length)
+    tall = max(book_length, ops_length)
+    degree = algebraic_degree(book_length, ops_length, log_blowup)
     return ProofOptions.for_security(security_bits, tall, lambda _n: degree,
                                      log_blowup=log_blowup,
                                      grinding_bits=grinding_bits(security_bits, book_length,
@@ -72,4 +73,5 @@ def proof_options(security_bits: int, book_length: int, ops_length: int,
 def conjectured_security(options: ProofOptions, book_length: int, ops_length: int) -> int:
     """The bits `options` give a batch proof of these heights."""
     return options.conjectured_security(max(book_length, ops_length),
-                                        algebraic_degree(book_length, ops_length))
+                                        algebraic_degree(book_length, ops_length,
+                                                         options.log_blowup))

@@ -616,7 +616,9 @@ def _security_problem(bits: int, capacity: int, trace_length: int, shorter: str)
     except ParameterError as exc:
         why = f"out of reach: {exc}"
     try:
-        proof_options(bits, book_length(capacity), MIN_TRACE_LENGTH)
+        # the smallest proof there is (a smaller capacity shortens the book
+        # domain, a smaller batch the ops domain)
+        proof_options(bits, MIN_TRACE_LENGTH, MIN_TRACE_LENGTH)
     except ParameterError:
         return why                  # at any trace length
     return f"{why}; {shorter} makes the trace shorter"

@@ -300,12 +300,20 @@ class LogUp:
         if bound is None:
             out[...] = self.build_numpy(air, main, challenges)
             return out
-        fractions, keep = bound
         shift = np.ascontiguousarray(self._shift_value(air, challenges).to_mont(), dtype=np.uint32)
+        self._run_kernel(out, bound, n, shift, None)
+        return out
+
+    def _run_kernel(self, out: np.ndarray, bound, rows: int, shift: np.ndarray,
+                    end: np.ndarray | None) -> None:
+        """csrc/stark/logup.c over `rows` rows of a bound plan into `out`;
+        `end`, if given, receives the running sum after the last row."""
+        fractions, keep = bound
         status = lib.zk_logup_build(ffi.cast("uint32_t *", out.ctypes.data), out.strides[0] // 4,
                                     ffi.cast("zk_logup_fraction *", fractions.ctypes.data),
-                                    len(self.fractions), len(self.groups), n,
-                                    ffi.cast("uint32_t *", shift.ctypes.data))
+                                    len(self.fractions), len(self.groups), rows,
+                                    ffi.cast("uint32_t *", shift.ctypes.data),
+                                    ffi.NULL if end is None else ffi.cast("uint32_t *", end.ctypes.data))
         del keep
         if status == -2:
             raise MemoryError(f"{self.name}: no scratch memory for the LogUp columns")
@@ -314,7 +322,6 @@ class LogUp:
         if status >= 0:
             row, k = divmod(int(status), len(self.fractions))
             raise ZeroDivisionError(f"{self.name}: the denominator of fraction {k} vanishes at row {row}")
-        return out
 
     def _shift_value(self, air: Air, challenges: np.ndarray) -> Ext:
         """target / N for one proof's challenges."""
@@ -353,27 +360,22 @@ class LogUp:
         return np.stack([running] + group_sums[:-1], axis=1)
 
     def row_term(self, air: Air, main, challenges: np.ndarray, row: int) -> Ext:
-        """The sum of this argument's fractions at one row, in Python
-        integers (the target not subtracted)."""
-        f = Frame(air)
-        parts = [p for g in self.groups for p in self._parts(f, g)]
-        constants = air.constants(challenges)
-
-        def value(key):
-            kind = key[0]
-            if kind == TRACE:
-                col = _main_column(air, main, air.columns[key[1]])
-                return Ext(int(F.decode(np.ascontiguousarray(col[row: row + 1]))[0]))
-            if kind == PERIODIC:
-                values = air.periodic_columns[key[1]]
-                return Ext(values[row % len(values)] % F.P)
-            return constants(key)
-
-        vals = evaluate([e for p in parts for e in p], ScalarAlgebra(value))
-        total = Ext(0)
-        for num, den in zip(vals[0::2], vals[1::2]):
-            total = total + Ext.lift(num) * Ext.lift(den).inverse()
-        return total
+        """The sum of this argument's fractions at one row (the target not
+        subtracted): the kernel on that row alone, its running sum after
+        the row (an argument with extension-valued entries: group_sums on
+        that row)."""
+        rows = slice(row, row + 1)
+        plan = self._plan(air)
+        bound = None if plan is None else plan.bind(air, main, challenges, rows)
+        if bound is None:
+            acc = np.zeros(4, dtype=np.uint64)
+            for g in self.group_sums(air, main, challenges, rows):
+                acc += g[0]
+            return Ext.from_mont((acc % F.P).astype(np.uint32))
+        end = np.zeros(4, dtype=np.uint32)
+        self._run_kernel(np.empty((1, len(self.columns), 4), dtype=np.uint32), bound, 1,
+                         np.zeros(4, dtype=np.uint32), end)
+        return Ext.from_mont(end)
 
     def targets_claimed_sum(self, air: Air) -> bool:
         """Whether this argument's target, in `air`, is the domain's claimed
@@ -416,14 +418,18 @@ class LogUp:
             acc += g.astype(np.uint64).sum(axis=0) % F.P
         return Ext.from_mont((acc % F.P).astype(np.uint32))
 
-    def group_sums(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> list[np.ndarray]:
-        """Every group's fractions summed, row by row: G (N, 4) Montgomery
-        columns, the last group's included (it has no column of its own)."""
-        n = air.trace_length
+    def group_sums(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray,
+                   rows: slice | None = None) -> list[np.ndarray]:
+        """Every group's fractions summed, row by row: G (n, 4) Montgomery
+        columns, the last group's included (it has no column of its own),
+        over every row or the contiguous `rows` (a one-row slice is how the
+        prover closes a shared argument on its total: numpy on one-element
+        columns and one batched inversion, not Python arithmetic)."""
+        n = air.trace_length if rows is None else len(range(*rows.indices(air.trace_length)))
         f = Frame(air)
         parts = [self._parts(f, g) for g in self.groups]
         flat = [p for g in parts for p in g]
-        alg = C.ColumnAlgebra(n, _trace_source(air, main, challenges))
+        alg = C.ColumnAlgebra(n, _trace_source(air, main, challenges, rows))
         values = evaluate([e for p in flat for e in p], alg)
         nums, dens = values[0::2], values[1::2]
         den = np.concatenate([C.as_column(d, n, True) for d in dens])
@@ -456,7 +462,10 @@ def _strided(col: np.ndarray) -> np.ndarray:
     return col
 
 
-def _trace_source(air: Air, main: dict[str, np.ndarray], challenges: np.ndarray):
+def _trace_source(air: Air, main: dict[str, np.ndarray], challenges: np.ndarray,
+                  rows: slice | None = None):
+    """A variable's column over every row, or over the contiguous `rows`
+    only (main columns read where they lie, then sliced)."""
     n = air.trace_length
     periodic: dict[str, np.ndarray] = {}
     constants = air.constants(challenges)
@@ -467,11 +476,14 @@ def _trace_source(air: Air, main: dict[str, np.ndarray], challenges: np.ndarray)
             col, nxt = key[1], key[2]
             if nxt or air.is_aux(col):
                 raise ValueError("LogUp fractions may only use main columns of the current row")
-            return main[air.columns[col]]
+            if rows is None:
+                return main[air.columns[col]]
+            return np.ascontiguousarray(_main_column(air, main, air.columns[col])[rows])
         if kind == PERIODIC:
             if key[1] not in periodic:
                 vals = air.periodic_columns[key[1]]
-                periodic[key[1]] = F.encode(np.tile(np.asarray(vals, dtype=np.int64), n // len(vals)))
+                full = F.encode(np.tile(np.asarray(vals, dtype=np.int64), n // len(vals)))
+                periodic[key[1]] = full if rows is None else np.ascontiguousarray(full[rows])
             return periodic[key[1]]
         return constants(key)
 
@@ -588,11 +600,12 @@ class _Plan:
         plan.bare_column = np.array([where[c][1] for c in plan.bare], dtype=np.uint64)
         return plan
 
-    def bind(self, air: Air, main, challenges: np.ndarray):
+    def bind(self, air: Air, main, challenges: np.ndarray, rows: slice | None = None):
         """(the fractions' zk_logup_fraction records, the arrays they point
-        into) for one proof, or None when a constant multiplicity turns out
-        extension-valued."""
-        n = air.trace_length
+        into) for one proof, over every row or the contiguous `rows` only,
+        or None when a constant multiplicity turns out extension-valued."""
+        n = air.trace_length if rows is None else len(range(*rows.indices(air.trace_length)))
+        first_row = 0 if rows is None else rows.indices(air.trace_length)[0]
         constants = air.constants(challenges)
         alpha = constants(self.alpha.args)
         keep: list = []
@@ -605,15 +618,16 @@ class _Plan:
             if (rstride % 4).any() or (cstride % 4).any() or \
                     any(mats[s.name].dtype != np.uint32 for s in air.main_segments):
                 raise ValueError("the main segments must be uint32 matrices")
-            addr = [base[self.bare_segment] + cstride[self.bare_segment] * self.bare_column]
+            addr = [base[self.bare_segment] + cstride[self.bare_segment] * self.bare_column
+                    + rstride[self.bare_segment] * np.uint64(first_row)]
             stride = [rstride[self.bare_segment] // 4]
         else:
-            cols = [_strided(_main_column(air, main, c)) for c in self.bare]
+            cols = [_strided(_main_column(air, main, c)[first_row: first_row + n]) for c in self.bare]
             keep.append(cols)
             addr = [np.array([c.ctypes.data for c in cols], dtype=np.uint64)]
             stride = [np.array([c.strides[0] // 4 for c in cols], dtype=np.uint64)]
         if self.exprs:
-            alg = C.ColumnAlgebra(n, _trace_source(air, main, challenges))
+            alg = C.ColumnAlgebra(n, _trace_source(air, main, challenges, rows))
             cols = [_strided(c) for c in evaluate(self.exprs, alg)]
             keep.append(cols)
             addr.append(np.array([c.ctypes.data for c in cols], dtype=np.uint64))

@@ -77,6 +77,26 @@ def test_kernel_reads_trace_columns_in_place(each_isa):
     assert set(cols._copies) == {"a", "b", "c"}     # "m" is only a bare multiplicity
 
 
+@pytest.mark.parametrize("group_size", [1, 2, 5])
+def test_one_rows_term_from_the_kernel_is_the_numpy_definitions(each_isa, group_size):
+    """row_term (the kernel on one row, the running sum after it: how a
+    shared argument's claim is read) against group_sums' value at that
+    row, at the first, a middle and the last row, the trace given as
+    columns and as a row-major matrix read in place (periodic entries at
+    their row)."""
+    n = 64
+    air = MixedAir(n, group_size)
+    main, challenges = inputs(n, 21)
+    trace = np.ascontiguousarray(np.stack([main[c] for c in ("a", "b", "c", "m")], axis=1))
+    sums = air.argument.group_sums(air, main, challenges)
+    for row in (0, 29, n - 1):
+        want = Ext(0)
+        for g in sums:
+            want = want + Ext.from_mont(g[row])
+        assert air.argument.row_term(air, main, challenges, row) == want
+        assert air.argument.row_term(air, MainColumns(air, {"main": trace}), challenges, row) == want
+
+
 def test_kernel_writes_into_a_view(each_isa):
     air = MixedAir(64)
     main, challenges = inputs(64, 7)

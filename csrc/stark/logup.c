@@ -129,7 +129,8 @@ static void compress_scalar(block_mem *w, size_t k, const zk_logup_fraction *f, 
 #include "common/vec_widths.h"
 
 int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction *fractions,
-                       size_t n_fractions, size_t n_groups, size_t rows, const uint32_t shift[4]) {
+                       size_t n_fractions, size_t n_groups, size_t rows, const uint32_t shift[4],
+                       uint32_t end[4]) {
     size_t width = 1 + (n_groups >= 2 ? n_groups - 1 : 0); /* output columns: S, h_0 .. h_{G-2} */
     if (n_groups == 0 || n_fractions == 0 || out_stride < 4 * width) return -3;
     for (size_t k = 0; k < n_fractions; k++) {
@@ -185,6 +186,7 @@ int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction
             for (int c = 0; c < 4; c++) run[c] = bb_sub(run[c], shift[c]);
         }
     }
+    if (end && status == -1) memcpy(end, run, sizeof run);
     free(mem);
     return status;
 }

@@ -41,10 +41,13 @@ typedef struct zk_logup_fraction {
  * index out of range, a sign other than +-1, a zero stride, out_stride too
  * small); or, when
  * some denominator is zero, r * n_fractions + k for the first such (row r,
- * fraction k) in row order (out is then unspecified).  Every ISA path gives
- * the same words. */
+ * fraction k) in row order (out is then unspecified).  `end`, if not NULL,
+ * receives S[rows], the running sum after the last row: with shift 0, the
+ * sum of every row's term (how a domain's claimed sum is read without
+ * evaluating a row again).  Every ISA path gives the same words. */
 int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction *fractions,
-                       size_t n_fractions, size_t n_groups, size_t rows, const uint32_t shift[4]);
+                       size_t n_fractions, size_t n_groups, size_t rows, const uint32_t shift[4],
+                       uint32_t end[4]);
 /* cffi-end */
 
 #endif

@@ -136,6 +136,7 @@ class PreparedBatch:
     pre: BookState
     post_cells: np.ndarray
     trades: np.ndarray
+    classified: dict[str, np.ndarray]     # classify_all of the ops: the witness's and the AIR's
 
 
 def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
@@ -221,18 +222,20 @@ def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
     state = pre if isinstance(pre, BookState) else BookState.commit(cells, t, options.log_blowup)
     pre_table = proof_table(cells)
     post_table = trace.written(pre_table, steps)
-    wit = W.build(pre_table, post_table, ops, steps, t, cap)
+    classified = classify_all(ops, cap)
+    wit = W.build(pre_table, post_table, ops, steps, t, cap, classified)
     first_seq = int(cells[lib.ZK_HDR_NEXT_SEQ_LO]) | int(cells[lib.ZK_HDR_NEXT_SEQ_HI]) << 32
     public = BatchPublic(cap.bit_length() - 1, t, int(cells[lib.ZK_HDR_SYMBOL]), first_seq,
                          ops, trades, state.root, state.link, batch_id)
-    return PreparedBatch(wit, public, state, trace.cells_after(cells, steps, ops, post_table), trades)
+    return PreparedBatch(wit, public, state, trace.cells_after(cells, steps, ops, post_table), trades,
+                         classified)
 
 
 def prove_prepared(prep: PreparedBatch, options: ProofOptions,
                    debug: bool = False) -> tuple[BatchProof, BookState, np.ndarray]:
     """Prove a prepared batch: (proof, post state, trades)."""
     public, state = prep.public, prep.pre
-    res = prove(public.air(), prep.witness.traces(), options,
+    res = prove(public.air(prep.classified), prep.witness.traces(), options,
                 external={"pre": (state.commitment, state.link)}, debug=debug)
     post = BookState(prep.post_cells, res.commitments["post"], res.links["post"],
                      public.trace_length)

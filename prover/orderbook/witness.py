@@ -144,6 +144,8 @@ def _canonical(col: np.ndarray) -> bool:
     uint64 a negative value is >= p), not a min and a max."""
     if col.dtype == np.int64:
         return bool(col.view(np.uint64).max() < P)
+    if col.dtype.kind == "u":
+        return bool(col.max() < P)
     return bool(col.min() >= 0 and col.max() < P)
 
 
@@ -229,11 +231,14 @@ def _tables(pre_table: np.ndarray, post_table: np.ndarray, trace_length: int,
             capacity: int) -> tuple[np.ndarray, np.ndarray]:
     """The two state tables padded to T rows, canonical."""
     T = trace_length
-    pre = np.zeros((T, WORD), dtype=np.int64)
-    pre[:capacity] = pre_table
-    post = np.zeros((T, WORD), dtype=np.int64)
-    post[:capacity] = post_table
-    return pre % P, post % P
+    out = []
+    for table in (pre_table, post_table):
+        padded = np.zeros((T, WORD), dtype=np.int64)
+        # a proof table is canonical (proof_table checks it); a post table
+        # written from steps made elsewhere may not be: reduced only then
+        padded[:capacity] = table if _canonical(table) else np.asarray(table, dtype=np.int64) % P
+        out.append(padded)
+    return out[0], out[1]
 
 
 #: what PAD rows repeat of the last row (the constraints carry them)
@@ -433,14 +438,16 @@ def _layout(trace_length: int) -> tuple[np.ndarray, int, int]:
 
 
 def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps: np.ndarray,
-          trace_length: int, capacity: int) -> Witness:
+          trace_length: int, capacity: int, classified: dict[str, np.ndarray] | None = None) -> Witness:
     """The witness of `steps` (Book.process_traced, checked by
     trace.check_steps) from the book `pre_table` to `post_table`: the C
     builder (csrc/orderbook/witness.c) writes the exec rows in one pass over
-    the steps; `build_reference` is the same in Python, row by row."""
+    the steps; `build_reference` is the same in Python, row by row.
+    `classified` is classify_all(ops, capacity) when the caller has it (the
+    batch's AIR takes the same)."""
     T = trace_length
     pos, L, k = _layout(T)
-    ctx = classify_all(ops, capacity)
+    ctx = classify_all(ops, capacity) if classified is None else classified
     index_of_code = np.zeros(max(KIND_CODE.values()) + 1, dtype=np.int64)
     for j, name in enumerate(KINDS):
         index_of_code[KIND_CODE[name]] = j

@@ -132,9 +132,22 @@ typedef struct pending_inverse {
     uint32_t value;
 } pending_inverse;
 
+/* Whether step e's fields are in range (engine/trace.py check_steps, rule
+ * for rule): `prev_op` is the previous step's operation index (0 for the
+ * first step). */
+ZK_INLINE int step_in_range(const zk_step *s, uint32_t prev_op, size_t n_ops, size_t capacity) {
+    if (s->op >= n_ops || s->op < prev_op) return 0;
+    if (s->kind < ZK_STEP_BEGIN || s->kind > ZK_STEP_END) return 0;
+    if (s->mask >= 1u << 4 || s->reserved != 0) return 0;
+    if (s->addr[ZK_ACCESS_H] != 0) return 0;
+    for (int j = 0; j < 4; j++)
+        if (s->addr[j] >= capacity) return 0;
+    return 1;
+}
+
 int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, const int32_t *pos_in,
                          uint32_t limb_bits, uint32_t limbs, const void *steps_in, size_t n_steps,
-                         const int64_t *ctx, size_t n_ops) {
+                         const int64_t *ctx, size_t n_ops, uint32_t *post, size_t capacity) {
     const size_t T = trace_length;
     const zk_step *steps = (const zk_step *)steps_in;
     uint32_t pos[W_COUNT];
@@ -166,6 +179,10 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
         result = ZK_WIT_NO_MEMORY;
         goto done;
     }
+    if (n_steps == 0) {          /* check_steps: every operation takes at least two */
+        result = 0;
+        goto done;
+    }
     memset(out, 0, T * n_cols * sizeof *out);
     size_t n_pend = 0;
 
@@ -176,7 +193,11 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
     size_t i = 0;                                /* the current operation */
     for (size_t e = 0; e < n_steps; e++) {
         const zk_step *s = &steps[e];
-        if (s->op >= n_ops) { result = (int64_t)e; goto done; }
+        if (!step_in_range(s, e ? steps[e - 1].op : 0, n_ops, capacity)) { result = (int64_t)e; goto done; }
+        /* the post table: every access writes its new word (a read, the
+         * word it read), whatever the step's kind, as `written` does */
+        for (int j = 0; j < 4; j++)
+            if (s->mask >> j & 1) memcpy(post + (size_t)s->addr[j] * ZK_WORD_CELLS, s->new_word[j], sizeof s->new_word[j]);
         if (s->kind == ZK_STEP_BEGIN) {
             i = s->op;
             rem = c_qty[i];

@@ -13,9 +13,17 @@
  *
  * Per-operation context comes in as ZK_WCTX_COUNT int64 arrays of `n_ops`
  * (air.classify_all's fields, kind as an index into air.KINDS).  The steps
- * must have passed engine/trace.py check_steps; the builder still refuses
- * an address outside the trace, an operation index out of range or a step
- * kind it does not know, by return code, before reading past anything.
+ * are untrusted: the builder refuses, by the index of the first such step,
+ * everything engine/trace.py check_steps refuses (an operation index out
+ * of range or going back, a kind that is not a step kind, a mask over four
+ * bits, a reserved field set, an address outside the book, a header access
+ * not at address 0; no steps at all, as step 0), before reading past
+ * anything, so a caller need not run check_steps first: it runs it on a
+ * refusal, to name the fault.
+ *
+ * The same pass writes the state table the steps leave (engine/trace.py
+ * `written`: each address's last access's new word) into `post`, which the
+ * caller fills with the table before the steps.
  */
 #ifndef ZK_WITNESS_H
 #define ZK_WITNESS_H
@@ -48,11 +56,12 @@ const char *zk_witness_column_name(size_t i);
  * column of named value i, or -1 for a limb column beyond `limbs` (the only
  * names a layout may lack).  limb_bits = log2(trace_length), limbs = the
  * limbs per comparison (air.limbs_for).  `steps`: n_steps zk_step records.
- * Returns -1 on success, a ZK_WIT_* code, or the index of the first step
- * the builder refuses. */
+ * `post`: capacity x 8 uint32, the table before
+ * the steps on entry, after them on success.  Returns -1 on success, a
+ * ZK_WIT_* code, or the index of the first step the builder refuses. */
 int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, const int32_t *pos,
                          uint32_t limb_bits, uint32_t limbs, const void *steps, size_t n_steps,
-                         const int64_t *ctx, size_t n_ops);
+                         const int64_t *ctx, size_t n_ops, uint32_t *post, size_t capacity);
 /* cffi-end */
 
 #endif

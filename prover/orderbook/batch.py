@@ -211,24 +211,36 @@ def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
         cells = pre
     check_records(ops, steps, trades)
     cap = invariants.check_shape(cells)
-    rows = int(W.fold(steps).sum())
-    if rows + 1 > t:
-        raise ValueError(f"the batch takes {rows} trace rows; a chain of {t}-row traces "
-                         f"holds at most {t - 1}")
-    trace.check_steps(steps, len(ops), cap)
+    classified = classify_all(ops, cap)
+    pre_table = proof_table(cells)
+    try:
+        # one pass over the steps: their ranges checked (what
+        # trace.check_steps refuses), the rows and the post table written
+        wit = W.build(pre_table, ops, steps, t, cap, classified)
+    except ValueError:
+        _name_refused_run(ops, steps, t, cap)
+        raise
     matches = int(np.count_nonzero(steps["kind"] == trace.StepKind.MATCH))
     if len(trades) != matches:
         raise ValueError(f"{len(trades)} trades for {matches} MATCH steps (a trade each)")
     state = pre if isinstance(pre, BookState) else BookState.commit(cells, t, options.log_blowup)
-    pre_table = proof_table(cells)
-    post_table = trace.written(pre_table, steps)
-    classified = classify_all(ops, cap)
-    wit = W.build(pre_table, post_table, ops, steps, t, cap, classified)
     first_seq = int(cells[lib.ZK_HDR_NEXT_SEQ_LO]) | int(cells[lib.ZK_HDR_NEXT_SEQ_HI]) << 32
     public = BatchPublic(cap.bit_length() - 1, t, int(cells[lib.ZK_HDR_SYMBOL]), first_seq,
                          ops, trades, state.root, state.link, batch_id)
-    return PreparedBatch(wit, public, state, trace.cells_after(cells, steps, ops, post_table), trades,
-                         classified)
+    return PreparedBatch(wit, public, state, trace.cells_after(cells, steps, ops, wit.post_written),
+                         trades, classified)
+
+
+def _name_refused_run(ops: np.ndarray, steps: np.ndarray, trace_length: int, capacity: int) -> None:
+    """The ValueError naming why the witness builder refused a run, when a
+    plain check says it: more rows than the trace holds, then the first
+    step out of range (trace.check_steps).  Run on a refusal only: the
+    builder checks the same in its pass."""
+    rows = int(W.fold(steps).sum())
+    if rows + 1 > trace_length:
+        raise ValueError(f"the batch takes {rows} trace rows; a chain of {trace_length}-row traces "
+                         f"holds at most {trace_length - 1}")
+    trace.check_steps(steps, len(ops), capacity)
 
 
 def prove_prepared(prep: PreparedBatch, options: ProofOptions,

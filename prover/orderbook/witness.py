@@ -1,10 +1,12 @@
 """The trace columns of OrderBookAir from the engine's tracing mode.
 
-`build(pre_table, post_table, ops, steps, trace_length, capacity)` lays out
-the steps Book.process_traced recorded (engine/trace.py) one per row, the
-state tables before and after (zero rows below the book), and every helper
-column the constraints name: in C (csrc/orderbook/witness.c), one pass over
-the steps into the row-major matrix the prover commits.  The engine
+`build(pre_table, ops, steps, trace_length, capacity)` lays out the steps
+Book.process_traced recorded (engine/trace.py) one per row, the state
+tables before and after (zero rows below the book), and every helper column
+the constraints name: in C (csrc/orderbook/witness.c), one pass over the
+steps into the row-major matrix the prover commits, which also checks the
+steps' ranges and writes the table they leave (so a batch's steps are read
+once, not once per check).  The engine
 brackets each operation with BEGIN and END steps; the trace folds them into
 the flags `first` and `last` of the operation's own first and last rows
 (`fold`), and an operation with no other step (a rejection on its public
@@ -23,6 +25,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ...engine import trace
 from ...engine.records import Reason
 from ...engine.trace import StepKind
 from .. import field as F
@@ -51,9 +54,13 @@ class Witness:
     would, and `traces` reads them."""
 
     def __init__(self, pre: np.ndarray, post: np.ndarray, trace_length: int,
-                 columns: dict[str, np.ndarray] | None = None, exec_rows: np.ndarray | None = None):
+                 columns: dict[str, np.ndarray] | None = None, exec_rows: np.ndarray | None = None,
+                 post_written: np.ndarray | None = None):
         assert (columns is None) != (exec_rows is None), "columns or exec rows, not both"
         self.pre, self.post, self.trace_length = pre, post, trace_length
+        #: the (capacity, 8) uint32 table the steps leave, as they wrote it
+        #: (trace.written: not reduced mod p; the engine's cells after it)
+        self.post_written = post_written
         self._columns, self._rows = columns, exec_rows
         self._rows_encoded = False     # _rows in Montgomery form (traces ran)
 
@@ -245,14 +252,15 @@ def _tables(pre_table: np.ndarray, post_table: np.ndarray, trace_length: int,
 _CARRIED = ("oi",) + KINDS + ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi")
 
 
-def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray,
-                    steps: np.ndarray, trace_length: int, capacity: int) -> Witness:
+def build_reference(pre_table: np.ndarray, ops: np.ndarray, steps: np.ndarray,
+                    trace_length: int, capacity: int) -> Witness:
     """The witness row by row, in plain Python: the readable definition that
-    `build` (C) is tested against."""
+    `build` (C) is tested against (steps checked by trace.check_steps)."""
     T = trace_length
     keep = fold(steps).tolist()
     if (err := _too_long(sum(keep), T)) is not None:
         raise err
+    post_table = trace.written(pre_table, steps)
     pre, post = _tables(pre_table, post_table, T, capacity)
     cols = {n: np.zeros(T, dtype=np.int64) for n in exec_columns(T)}
 
@@ -406,7 +414,7 @@ def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarr
     c = cols
     c["pts"] = last.copy()
     derive_columns(c, T)
-    w = Witness(pre, post, T, columns=cols)
+    w = Witness(pre, post, T, columns=cols, post_written=post_table)
     w.finish()
     return w
 
@@ -437,14 +445,16 @@ def _layout(trace_length: int) -> tuple[np.ndarray, int, int]:
     return pos, *limbs_for(trace_length)
 
 
-def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps: np.ndarray,
-          trace_length: int, capacity: int, classified: dict[str, np.ndarray] | None = None) -> Witness:
-    """The witness of `steps` (Book.process_traced, checked by
-    trace.check_steps) from the book `pre_table` to `post_table`: the C
-    builder (csrc/orderbook/witness.c) writes the exec rows in one pass over
-    the steps; `build_reference` is the same in Python, row by row.
-    `classified` is classify_all(ops, capacity) when the caller has it (the
-    batch's AIR takes the same)."""
+def build(pre_table: np.ndarray, ops: np.ndarray, steps: np.ndarray, trace_length: int,
+          capacity: int, classified: dict[str, np.ndarray] | None = None) -> Witness:
+    """The witness of `steps` (Book.process_traced) from the book
+    `pre_table`: the C builder (csrc/orderbook/witness.c) checks the steps'
+    ranges (what trace.check_steps refuses, it refuses by step index: a
+    ValueError naming the step) and writes the exec rows and the table the
+    steps leave (`Witness.post_written`, trace.written's) in one pass over them;
+    `build_reference` is the same in Python, row by row.  `classified` is
+    classify_all(ops, capacity) when the caller has it (the batch's AIR
+    takes the same)."""
     T = trace_length
     pos, L, k = _layout(T)
     ctx = classify_all(ops, capacity) if classified is None else classified
@@ -458,9 +468,13 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     context[lib.ZK_WCTX_CROSS] = ops["reason"] == int(Reason.WOULD_CROSS)
     steps = np.ascontiguousarray(steps)
     out = np.empty((T, len(exec_columns(T))), dtype=np.uint32)
+    post_table = np.array(pre_table, dtype=np.uint32)     # the builder writes the steps' words in
+    if post_table.shape != (capacity, WORD):
+        raise ValueError(f"a table of shape {post_table.shape} for a book of {capacity} words")
     got = lib.zk_witness_build(u32p(out), out.shape[1], T, ffi.from_buffer("int32_t[]", pos), L, k,
                                ffi.from_buffer(steps), len(steps),
-                               ffi.from_buffer("int64_t[]", context), len(ops))
+                               ffi.from_buffer("int64_t[]", context), len(ops),
+                               u32p(post_table), capacity)
     if got == lib.ZK_WIT_NO_MEMORY:
         raise MemoryError("the witness builder's scratch memory")
     if got == lib.ZK_WIT_TOO_LONG:
@@ -469,7 +483,7 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
         raise ValueError(f"the witness builder refused step {got} of {len(steps)}"
                          if got >= 0 else f"the witness builder failed ({got})")
     pre, post = _tables(pre_table, post_table, T, capacity)
-    return Witness(pre, post, T, exec_rows=out)
+    return Witness(pre, post, T, exec_rows=out, post_written=post_table)
 
 
 def derive_columns(c: dict[str, np.ndarray], T: int) -> None:

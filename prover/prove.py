@@ -573,14 +573,8 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, gr
         points[name] = link.z
         consts[name] = _dot(cs, _mont_rows(link.values))
     f = np.zeros((rows, 4), dtype=np.uint32)
-    x_ext = _coset_points_ext(log_m)
-    term, denom, inv = (_scratch(f"deep_{t}", (rows, 4)) for t in ("term", "denom", "inv"))
-    for point, num in nums.items():
-        denom[:] = consts[point]                  # the constant on every row
-        F.sub(num, denom, out=num)
-        denom[:] = points[point].to_mont()
-        F.sub(x_ext, denom, out=denom)
-        F.add(f, E.mul(num, E.inv(denom, out=inv), out=term), out=f)
+    for point, num in nums.items():     # f += (num - c) / (x - point), one pass each
+        E.add_quotient(f, num, consts[point], x, points[point].to_mont())
     return f
 
 
@@ -591,13 +585,6 @@ def _coset_points(log_m: int) -> np.ndarray:
     x.flags.writeable = False
     return x
 
-
-@functools.lru_cache(maxsize=4)
-def _coset_points_ext(log_m: int) -> np.ndarray:
-    """D as extension elements (M, 4) (read-only, computed once per size)."""
-    x = E.from_base(_coset_points(log_m))
-    x.flags.writeable = False
-    return x
 
 
 def _mont_rows(values: list[Ext]) -> np.ndarray:

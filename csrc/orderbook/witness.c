@@ -19,8 +19,9 @@
  *      computes them; the inverses of all rows in one batch inversion.
  *   3. the range multiplicities `rm`, counted from every range lookup.
  *
- * Everything is written as a canonical element of [0, p): a signed value v
- * becomes v mod p (red), the way the Python columns are reduced.
+ * Everything is computed as a canonical element of [0, p): a signed value v
+ * becomes v mod p (red), the way the Python columns are reduced; each row
+ * is then encoded to Montgomery form (the prover's) at the end of pass 3.
  *
  * The output is row-major, the layout the prover commits: a row's ~130
  * values are one contiguous run, so pass 1 writes a handful of cache lines
@@ -32,6 +33,7 @@
 #include <string.h>
 
 #include "engine/zk_engine.h"
+#include "field/bb_field.h"
 #include "field/zk_field.h"
 
 #define P ((int64_t)ZK_FP_P)
@@ -183,8 +185,7 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
         result = 0;
         goto done;
     }
-    memset(out, 0, T * n_cols * sizeof *out);
-    size_t n_pend = 0;
+    size_t n_pend = 0;           /* `out` is zero on entry (zk_witness.h) */
 
     /* ---- pass 1: one row per step but BEGIN/END ---- */
     size_t r = 0;
@@ -420,8 +421,14 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
                 if (v < T) counts[v]++;
             }
         }
+        /* the row is final but for rm (0 here, whose Montgomery form is 0):
+         * encoded now, while it is in cache, not in a pass of its own */
+        if (zk_fp_encode(out + q * n_cols, out + q * n_cols, n_cols) >= 0) {
+            result = ZK_WIT_BAD_LAYOUT;        /* cannot happen: every value is canonical */
+            goto done;
+        }
     }
-    for (size_t q = 0; q < T; q++) AT(q, RM) = counts[q];
+    for (size_t q = 0; q < T; q++) AT(q, RM) = bb_encode(counts[q]);   /* < T < p */
 #undef AT
 #undef AT_COL
 done:

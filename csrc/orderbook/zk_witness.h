@@ -4,9 +4,10 @@
  * calls this; `build_reference` there is the readable definition, row by
  * row in Python, and a test holds the two equal on every column).
  *
- * Output: a row-major matrix of `n_cols` canonical field elements per row
- * (the order of air.exec_columns), `trace_length` rows — the layout the
- * prover commits, so no transpose is needed afterwards.  Which column each
+ * Output: a row-major matrix of `n_cols` field elements per row (the order
+ * of air.exec_columns), `trace_length` rows, in Montgomery form — the
+ * layout and form the prover commits, so nothing is transposed or encoded
+ * afterwards.  Which column each
  * named value goes to is the caller's `pos` table: the names are C's
  * (zk_witness_column_name), the order is Python's (exec_columns), and the
  * builder never restates it.
@@ -52,7 +53,9 @@
 size_t zk_witness_column_count(void);
 const char *zk_witness_column_name(size_t i);
 
-/* Fill `out` (trace_length x n_cols uint32, row-major).  pos[i] is the
+/* Fill `out` (trace_length x n_cols uint32, row-major, all zero on entry:
+ * fresh zeroed pages, which the builder does not clear again) with every
+ * value in Montgomery form, as the prover commits it.  pos[i] is the
  * column of named value i, or -1 for a limb column beyond `limbs` (the only
  * names a layout may lack).  limb_bits = log2(trace_length), limbs = the
  * limbs per comparison (air.limbs_for).  `steps`: n_steps zk_step records.

@@ -46,9 +46,9 @@ class Witness:
     """The trace of a batch: the state tables before and after it (`pre`,
     `post`: (T, 8) canonical) and the exec columns, held one of two ways.
 
-    `build` leaves them as `exec_rows`, the (T, k) row-major matrix of
-    canonical values the C builder wrote (the layout the prover commits:
-    `traces` encodes it in place, once, and hands out that matrix).
+    `build` leaves them as `exec_rows`, the (T, k) row-major matrix the C
+    builder wrote, in Montgomery form (the layout and form the prover
+    commits: `traces` hands out that matrix as it is).
     `columns` (int64 by name) is made from it on first use, and from then on
     the columns are the witness: tests edit them the way a lying engine
     would, and `traces` reads them."""
@@ -62,13 +62,12 @@ class Witness:
         #: (trace.written: not reduced mod p; the engine's cells after it)
         self.post_written = post_written
         self._columns, self._rows = columns, exec_rows
-        self._rows_encoded = False     # _rows in Montgomery form (traces ran)
 
     @property
     def columns(self) -> dict[str, np.ndarray]:
         if self._columns is None:
             names = exec_columns(self.trace_length)
-            rows = F.decode(self._rows) if self._rows_encoded else self._rows
+            rows = F.decode(self._rows)
             self._columns = {n: rows[:, j].astype(np.int64) for j, n in enumerate(names)}
             self._rows = None
         return self._columns
@@ -130,12 +129,6 @@ class Witness:
     def traces(self) -> dict[str, np.ndarray]:
         """The segments' matrices, encoded: "pre", "post" and "exec"."""
         if self._rows is not None:
-            # in place: the rows are this witness's own, and 16 MB of fresh
-            # pages per proof cost more than the encoding
-            if not self._rows_encoded:
-                if lib.zk_fp_encode(u32p(self._rows), u32p(self._rows), self._rows.size) >= 0:
-                    raise AssertionError("the witness builder wrote a value >= p")
-                self._rows_encoded = True
             return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": self._rows}
         # the columns (an edited witness): each reduced mod p, stacked as rows
         names = exec_columns(self.trace_length)
@@ -467,7 +460,7 @@ def build(pre_table: np.ndarray, ops: np.ndarray, steps: np.ndarray, trace_lengt
         context[getattr(lib, f"ZK_WCTX_{name.upper()}")] = ctx[name]
     context[lib.ZK_WCTX_CROSS] = ops["reason"] == int(Reason.WOULD_CROSS)
     steps = np.ascontiguousarray(steps)
-    out = np.empty((T, len(exec_columns(T))), dtype=np.uint32)
+    out = np.zeros((T, len(exec_columns(T))), dtype=np.uint32)    # zero: the builder does not clear it
     post_table = np.array(pre_table, dtype=np.uint32)     # the builder writes the steps' words in
     if post_table.shape != (capacity, WORD):
         raise ValueError(f"a table of shape {post_table.shape} for a book of {capacity} words")

@@ -185,7 +185,7 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
         result = 0;
         goto done;
     }
-    size_t n_pend = 0;           /* `out` is zero on entry (zk_witness.h) */
+    size_t n_pend = 0;           /* `out` is zero on entry (zk_witness.h): not cleared here */
 
     /* ---- pass 1: one row per step but BEGIN/END ---- */
     size_t r = 0;
@@ -198,7 +198,8 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
         /* the post table: every access writes its new word (a read, the
          * word it read), whatever the step's kind, as `written` does */
         for (int j = 0; j < 4; j++)
-            if (s->mask >> j & 1) memcpy(post + (size_t)s->addr[j] * ZK_WORD_CELLS, s->new_word[j], sizeof s->new_word[j]);
+            if (s->mask >> j & 1)
+                memcpy(post + (size_t)s->addr[j] * ZK_WORD_CELLS, s->new_word[j], sizeof s->new_word[j]);
         if (s->kind == ZK_STEP_BEGIN) {
             i = s->op;
             rem = c_qty[i];

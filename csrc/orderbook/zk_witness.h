@@ -7,10 +7,9 @@
  * Output: a row-major matrix of `n_cols` field elements per row (the order
  * of air.exec_columns), `trace_length` rows, in Montgomery form — the
  * layout and form the prover commits, so nothing is transposed or encoded
- * afterwards.  Which column each
- * named value goes to is the caller's `pos` table: the names are C's
- * (zk_witness_column_name), the order is Python's (exec_columns), and the
- * builder never restates it.
+ * afterwards.  Which column each named value goes to is the caller's `pos`
+ * table: the names are C's (zk_witness_column_name), the order is Python's
+ * (exec_columns), and the builder never restates it.
  *
  * Per-operation context comes in as ZK_WCTX_COUNT int64 arrays of `n_ops`
  * (air.classify_all's fields, kind as an index into air.KINDS).  The steps
@@ -54,14 +53,14 @@ size_t zk_witness_column_count(void);
 const char *zk_witness_column_name(size_t i);
 
 /* Fill `out` (trace_length x n_cols uint32, row-major, all zero on entry:
- * fresh zeroed pages, which the builder does not clear again) with every
- * value in Montgomery form, as the prover commits it.  pos[i] is the
- * column of named value i, or -1 for a limb column beyond `limbs` (the only
- * names a layout may lack).  limb_bits = log2(trace_length), limbs = the
- * limbs per comparison (air.limbs_for).  `steps`: n_steps zk_step records.
- * `post`: capacity x 8 uint32, the table before
- * the steps on entry, after them on success.  Returns -1 on success, a
- * ZK_WIT_* code, or the index of the first step the builder refuses. */
+ * the caller's calloc, not cleared again) with every value in Montgomery
+ * form, as the prover commits it.  pos[i] is the column of named value i,
+ * or -1 for a limb column beyond `limbs` (the only names a layout may
+ * lack).  limb_bits = log2(trace_length), limbs = the limbs per comparison
+ * (air.limbs_for).  `steps`: n_steps zk_step records.  `post`: capacity x
+ * 8 uint32, the table before the steps on entry, after them on success.
+ * Returns -1 on success, a ZK_WIT_* code, or the index of the first step
+ * the builder refuses. */
 int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, const int32_t *pos,
                          uint32_t limb_bits, uint32_t limbs, const void *steps, size_t n_steps,
                          const int64_t *ctx, size_t n_ops, uint32_t *post, size_t capacity);

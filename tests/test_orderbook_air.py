@@ -355,6 +355,7 @@ def prove_lie(book, ops, tamper, trace_length=None, debug=False):
     changed = tamper(prep.witness, prep.public.ops, prep.public.trades)
     if changed is not None:
         prep.public.ops, prep.public.trades = changed
+    prep.classified = None        # the public records may be edited: the AIR classifies them anew
     return prove_prepared(prep, OPTS, debug)[0]
 
 

@@ -136,7 +136,10 @@ class PreparedBatch:
     pre: BookState
     post_cells: np.ndarray
     trades: np.ndarray
-    classified: dict[str, np.ndarray]     # classify_all of the ops: the witness's and the AIR's
+    #: classify_all of public.ops as prepared: the witness's context, which
+    #: the AIR reuses; None once public.ops are edited after preparing (a
+    #: test's lying engine), so the AIR classifies what it proves
+    classified: dict[str, np.ndarray] | None = None
 
 
 def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,

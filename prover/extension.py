@@ -165,3 +165,25 @@ def inv(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     if bad >= 0:
         raise ZeroDivisionError(f"inverse of zero at index {bad}")
     return out
+
+
+def add_quotient(f: np.ndarray, num: np.ndarray, c: np.ndarray, x: np.ndarray,
+                 z: np.ndarray) -> np.ndarray:
+    """f += (num - c) / (x - z), row by row, in place: a DEEP quotient term
+    (num, f (n, 4); base points x (n,); constants c, z (4,); all
+    Montgomery), in one pass that keeps its intermediates in cache.
+    ZeroDivisionError names the first row where x = z."""
+    _ext(f, "f"), _ext(num, "num")
+    checked_array(x, "x"), checked_array(c, "c"), checked_array(z, "z")
+    n = f.shape[0]
+    if num.shape != f.shape or x.shape != (n,) or c.shape != (4,) or z.shape != (4,):
+        raise ValueError(f"shapes f {f.shape}, num {num.shape}, x {x.shape}, c {c.shape}, z {z.shape}: "
+                         "need (n, 4), (n, 4), (n,), (4,), (4,)")
+    if not f.flags.writeable:
+        raise ValueError("f is read-only")
+    bad = lib.zk_ext4_add_quotient(u32p(f), u32p(num), u32p(c), u32p(x), u32p(z), n)
+    if bad == -2:
+        raise MemoryError("no scratch memory for a DEEP quotient term")
+    if bad >= 0:
+        raise ZeroDivisionError(f"x - z is zero at row {bad}")
+    return f

@@ -594,11 +594,34 @@ class _Plan:
         plan.fractions["group"] = [g for g, grp in enumerate(arg.groups) for _ in grp]   # consecutive
         plan.fractions["sign"] = [1 if fr.sign > 0 else -1 for fr in arg.fractions]
         plan.alpha, plan.argument = f.challenge(arg.alpha), arg
+        # the main columns the expressions read, by segment: (segment index,
+        # names, places in the segment), gathered per proof in one pass each
+        read = {air.columns[key[0]] for kind, *key in variables(plan.exprs) if kind == TRACE}
+        plan.expr_inputs = [(i, [c for c in sg.columns if c in read],
+                             np.array([j for j, c in enumerate(sg.columns) if c in read], dtype=np.uintp))
+                            for i, sg in enumerate(air.main_segments) if read & set(sg.columns)]
         # each bare column's segment and place in it: addresses without a lookup per column
         where = {c: (i, j) for i, sg in enumerate(air.main_segments) for j, c in enumerate(sg.columns)}
         plan.bare_segment = np.array([where[c][0] for c in plan.bare], dtype=np.int64)
         plan.bare_column = np.array([where[c][1] for c in plan.bare], dtype=np.uint64)
         return plan
+
+    def _gathered(self, air: Air, main: MainColumns) -> dict[str, np.ndarray]:
+        """The main columns the expressions read, each contiguous: the
+        chosen columns of each segment matrix in one cache-blocked pass
+        (zk_gather_columns), not a strided copy per column.  The matrices'
+        strides are bind's to check."""
+        out: dict[str, np.ndarray] = {}
+        for i, names, places in self.expr_inputs:
+            mat = main.segments[air.main_segments[i].name]
+            n = mat.shape[0]
+            offsets = (places * (mat.strides[1] // 4)).astype(np.uintp)
+            cols = np.empty((len(names), n), dtype=np.uint32)
+            lib.zk_gather_columns(ffi.cast("uint32_t *", cols.ctypes.data), n,
+                                  ffi.cast("uint32_t *", mat.ctypes.data), mat.strides[0] // 4, n,
+                                  ffi.cast("size_t *", offsets.ctypes.data), len(names))
+            out.update(zip(names, cols))
+        return out
 
     def bind(self, air: Air, main, challenges: np.ndarray, rows: slice | None = None):
         """(the fractions' zk_logup_fraction records, the arrays they point
@@ -627,7 +650,11 @@ class _Plan:
             addr = [np.array([c.ctypes.data for c in cols], dtype=np.uint64)]
             stride = [np.array([c.strides[0] // 4 for c in cols], dtype=np.uint64)]
         if self.exprs:
-            alg = C.ColumnAlgebra(n, _trace_source(air, main, challenges, rows))
+            # every row of a trace matrix: the expressions' columns gathered
+            # in one pass; a row range (a claim's last row): each read sliced
+            whole = rows is None and isinstance(main, MainColumns)
+            source = self._gathered(air, main) if whole else main
+            alg = C.ColumnAlgebra(n, _trace_source(air, source, challenges, rows))
             cols = [_strided(c) for c in evaluate(self.exprs, alg)]
             keep.append(cols)
             addr.append(np.array([c.ctypes.data for c in cols], dtype=np.uint64))

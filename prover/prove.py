@@ -413,10 +413,22 @@ def barycentric_weights(z: Ext, n: int) -> np.ndarray:
     every P of degree < n given by its values on H = <w_n> (z outside H):
     u_i = (z^n - 1) / n * w^i / (z - w^i).  The weights at w z are the same,
     rotated by one row (u_(i-1)), since (w z)^n = z^n."""
-    h = ntt.domain(n.bit_length() - 1)
-    denom = E.sub(np.ascontiguousarray(np.broadcast_to(z.to_mont(), (n, 4))), E.from_base(h))
+    h, h_ext = _trace_points(n.bit_length() - 1)
     scale = (z ** n - 1) * pow(n, F.P - 2, F.P)
-    return E.mul_scalar(E.mul_base(E.inv(denom), h), scale.to_mont())
+    # w^i / (w^i - z) in one pass (E.add_quotient into zeros), then times -scale
+    u = E.add_quotient(np.zeros((n, 4), dtype=np.uint32), h_ext, np.zeros(4, dtype=np.uint32), h,
+                       z.to_mont())
+    return E.mul_scalar(u, (-scale).to_mont(), out=u)
+
+
+@functools.lru_cache(maxsize=4)
+def _trace_points(log_n: int) -> tuple[np.ndarray, np.ndarray]:
+    """H = <w_N>, natural order, Montgomery, as base (N,) and extension
+    (N, 4) elements (read-only, computed once per size)."""
+    h = ntt.domain(log_n)
+    h_ext = E.from_base(h)
+    h.flags.writeable = h_ext.flags.writeable = False
+    return h, h_ext
 
 
 def _ext_rows(values: list[Ext]) -> np.ndarray:
@@ -674,14 +686,8 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, gr
         points[name] = link.z
         consts[name] = _dot(cs, _mont_rows(link.values))
     f = np.zeros((rows, 4), dtype=np.uint32)
-    x_ext = _coset_points_ext(log_m)
-    term, denom, inv = (_scratch(f"deep_{t}", (rows, 4)) for t in ("term", "denom", "inv"))
-    for point, num in nums.items():
-        denom[:] = consts[point]                  # the constant on every row
-        F.sub(num, denom, out=num)
-        denom[:] = points[point].to_mont()
-        F.sub(x_ext, denom, out=denom)
-        F.add(f, E.mul(num, E.inv(denom, out=inv), out=term), out=f)
+    for point, num in nums.items():     # f += (num - c) / (x - point), one pass each
+        E.add_quotient(f, num, consts[point], x, points[point].to_mont())
     return f
 
 
@@ -689,14 +695,6 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, gr
 def _coset_points(log_m: int) -> np.ndarray:
     """D = g * <w_M>, natural order, Montgomery (read-only, computed once per size)."""
     x = ntt.domain(log_m, COSET_SHIFT)
-    x.flags.writeable = False
-    return x
-
-
-@functools.lru_cache(maxsize=4)
-def _coset_points_ext(log_m: int) -> np.ndarray:
-    """D as extension elements (M, 4) (read-only, computed once per size)."""
-    x = E.from_base(_coset_points(log_m))
     x.flags.writeable = False
     return x
 

@@ -285,3 +285,28 @@ def test_sum_rows_errors():
         E.sum_rows(m, m[:, :3].copy())
     with pytest.raises(TypeError, match="uint32"):
         E.sum_rows(m.astype(np.int64), w)
+
+
+@pytest.mark.parametrize("n", [1, 5, 1023, 1024, 1025, 3000])
+def test_add_quotient_is_the_array_composition(each_isa, n):
+    """f += (num - c) / (x - z) in one call (blocks of 1024 rows) equals the
+    same quotient from whole-array kernels, across block boundaries."""
+    rng = np.random.default_rng(n)
+    f0, num = (F.encode(rng.integers(0, P, (n, 4))) for _ in range(2))
+    x = F.encode(rng.integers(0, P, n))
+    c, z = F.encode(rng.integers(0, P, 4)), F.encode(rng.integers(0, P, 4))
+    want = F.add(f0, E.mul(F.sub(num, np.tile(c, (n, 1))), E.inv(F.sub(E.from_base(x), np.tile(z, (n, 1))))))
+    got = E.add_quotient(f0.copy(), num, c, x, z)
+    assert np.array_equal(got, want)
+
+
+def test_add_quotient_names_a_vanishing_denominator():
+    n = 2000
+    rng = np.random.default_rng(1)
+    f, num = (F.encode(rng.integers(0, P, (n, 4))) for _ in range(2))
+    x = F.encode(rng.integers(0, P, n))
+    z = np.array([x[1500], 0, 0, 0], dtype=np.uint32)
+    with pytest.raises(ZeroDivisionError, match="row 1500"):
+        E.add_quotient(f, num, z, x, z)
+    with pytest.raises(ValueError, match="shapes"):
+        E.add_quotient(f, num[:-1], z, x, z)

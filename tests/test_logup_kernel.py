@@ -64,8 +64,9 @@ def test_kernel_matches_numpy(each_isa, n, group_size):
 
 def test_kernel_reads_trace_columns_in_place(each_isa):
     """As the prover calls it: MainColumns over a row-major trace matrix, the
-    bare columns (and multiplicities) read strided, only the columns inside
-    expressions copied out."""
+    bare columns (and multiplicities) read strided, the columns inside
+    expressions gathered in one pass (zk_gather_columns): none copied out
+    one by one."""
     n = 256
     air = MixedAir(n)
     main, challenges = inputs(n, 12)
@@ -74,7 +75,7 @@ def test_kernel_reads_trace_columns_in_place(each_isa):
     assert not cols.view("b").flags.c_contiguous
     got = air.argument.build(air, cols, challenges)
     assert np.array_equal(got, air.argument.build_numpy(air, main, challenges))
-    assert set(cols._copies) == {"a", "b", "c"}     # "m" is only a bare multiplicity
+    assert not cols._copies
 
 
 @pytest.mark.parametrize("group_size", [1, 2, 5])
@@ -210,10 +211,30 @@ def test_the_plan_is_kept_per_shape_and_rebound_per_proof(each_isa):
 
 
 def test_kernel_reads_a_column_major_trace(each_isa):
-    """Addresses come from each segment matrix's own strides, whatever its order."""
+    """Addresses come from each segment matrix's own strides, whatever its
+    order (the expression columns are gathered by them too)."""
     n = 128
     air = MixedAir(n)
     main, challenges = inputs(n, 21)
     trace = np.asfortranarray(np.stack([main[c] for c in ("a", "b", "c", "m")], axis=1))
     assert np.array_equal(air.argument.build(air, MainColumns(air, {"main": trace}), challenges),
                           air.argument.build_numpy(air, main, challenges))
+
+
+@pytest.mark.parametrize("rows,k", [(1, 1), (511, 16), (512, 17), (513, 40), (1500, 3)])
+def test_gather_columns_kernel(rows, k):
+    """zk_gather_columns (csrc/field/matrix.c), across its 512-row, 16-column
+    tiles: chosen columns of a row-major and of a column-major matrix, each
+    to a contiguous row, as numpy indexing gives them."""
+    from zksidecar.prover.native import ffi, lib
+    rng = np.random.default_rng(rows + k)
+    width = k + 7
+    for mat in (rng.integers(0, 2**32, (rows, width), dtype=np.uint32),
+                np.asfortranarray(rng.integers(0, 2**32, (rows, width), dtype=np.uint32))):
+        places = rng.permutation(width)[:k].astype(np.uintp)
+        offsets = (places * (mat.strides[1] // 4)).astype(np.uintp)
+        out = np.empty((k, rows + 5), dtype=np.uint32)
+        lib.zk_gather_columns(ffi.cast("uint32_t *", out.ctypes.data), rows + 5,
+                              ffi.cast("uint32_t *", mat.ctypes.data), mat.strides[0] // 4, rows,
+                              ffi.cast("size_t *", offsets.ctypes.data), k)
+        assert np.array_equal(out[:, :rows], mat[:, places.astype(np.int64)].T)

@@ -11,9 +11,10 @@ import pytest
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.engine.proof_table import proof_table
+from zksidecar.engine.trace import check_steps
 from zksidecar.prover import field as F
 from zksidecar.prover.orderbook import witness as W
-from zksidecar.prover.orderbook.air import exec_columns
+from zksidecar.prover.orderbook.air import book_length, exec_columns
 
 P = F.P
 
@@ -24,7 +25,7 @@ def small_witness(seed: int = 3) -> W.Witness:
     after = Book.restore(book.snapshot())
     _, steps = after.process_traced(ops.copy())
     t = W.rows_for(int(W.fold(steps).sum()))
-    return W.build(proof_table(book.cells), proof_table(after.cells), ops, steps, t, book.capacity)
+    return W.build(proof_table(book.cells), ops, steps, t, book.capacity)
 
 
 def expected_exec(w: W.Witness) -> np.ndarray:
@@ -76,26 +77,54 @@ def test_the_c_builder_names_every_exec_column_and_only_spare_limbs_besides():
         assert set(c_names) - set(names) == {f"c{m}_{i}" for m in (1, 2) for i in range(k, 8)}
 
 
-def _run(seed=9):
-    book = Book(32)
-    ops = flow.generate(60, seed=seed, capacity=32, params=flow.FlowParams(depth=16))
+def _run(seed=9, capacity=32):
+    book = Book(capacity)
+    ops = flow.generate(60, seed=seed, capacity=capacity, params=flow.FlowParams(depth=capacity // 2))
     after = Book.restore(book.snapshot())
     _, steps = after.process_traced(ops.copy())
     return book, after, ops, steps
 
 
 def test_the_c_builder_refuses_what_it_cannot_index_by_step():
+    """Whatever trace.check_steps refuses, the builder refuses at the same
+    step (prepare_run runs check_steps only then, to name the fault)."""
     book, after, ops, steps = _run()
     t = W.rows_for(int(W.fold(steps).sum()))
-    args = (proof_table(book.cells), proof_table(after.cells))
+    args = (proof_table(book.cells),)
     inner = int(np.flatnonzero(steps["mask"] & 2)[3])          # a step reading access A
-    for field, value in (("addr", book.capacity), ("op", len(ops)), ("kind", 9)):   # the book has S = 32 addresses
+    assert 0 < steps["op"][inner] and book_length(book.capacity) == book.capacity < t
+    edits = {"an address past the ops trace": ("addr", (inner, 1), t),
+             "an address past the book (its S rows)": ("addr", (inner, 1), book.capacity),
+             "an address past the book in an access not made": ("addr", (inner, 3), book.capacity),
+             "a header access elsewhere": ("addr", (inner, 0), 1),
+             "an operation index out of range": ("op", inner, len(ops)),
+             "an operation index going back": ("op", inner, 0),
+             "a kind that is not a step kind": ("kind", inner, 9),
+             "kind 0": ("kind", inner, 0),
+             "a mask over four bits": ("mask", inner, 16),
+             "a reserved field": ("reserved", inner, 1)}
+    for what, (field, at, value) in edits.items():
         bad = steps.copy()
-        if field == "addr":
-            bad["addr"][inner, 1] = value
-        else:
-            bad[field][inner] = value
+        bad[field][at] = value
+        with pytest.raises(ValueError, match=f"step {inner} of {len(steps)}"):
+            check_steps(bad, len(ops), book.capacity)
         with pytest.raises(ValueError, match=f"refused step {inner} of {len(steps)}"):
             W.build(*args, ops, bad, t, book.capacity)
     with pytest.raises(ValueError, match="do not fit a trace"):
         W.build(*args, ops, steps, W.MIN_TRACE_LENGTH, book.capacity)
+
+
+def test_the_c_builder_refuses_an_address_past_a_small_book_inside_its_s_rows():
+    """A book smaller than the `book` domain's least height (S > capacity):
+    an address between the two is no slot of the book, and the builder
+    refuses it as check_steps does, though `pts` has a row for it."""
+    book, _, ops, steps = _run(capacity=4)
+    assert book.capacity < book_length(book.capacity)
+    t = W.rows_for(int(W.fold(steps).sum()))
+    inner = int(np.flatnonzero(steps["mask"] & 2)[0])
+    bad = steps.copy()
+    bad["addr"][inner, 1] = book.capacity
+    with pytest.raises(ValueError, match=f"step {inner} of {len(steps)}"):
+        check_steps(bad, len(ops), book.capacity)
+    with pytest.raises(ValueError, match=f"refused step {inner} of {len(steps)}"):
+        W.build(proof_table(book.cells), ops, bad, t, book.capacity)

@@ -489,3 +489,40 @@ int64_t zk_ext4_inv(uint32_t *out, const uint32_t *a, size_t n) {
     free(norm);
     return -1;
 }
+
+/* ---- a DEEP quotient term added in place (zk_ext4_add_quotient) ----
+ * Block by block, so the denominators, their inverses and the terms stay in
+ * cache: the existing kernels (zk_ext4_inv, zk_ext4_mul, zk_fp_add) on a
+ * block, instead of five passes over whole (n, 4) arrays and two broadcast
+ * copies of the constants. */
+#define ADD_QUOTIENT_BLOCK 1024
+
+int64_t zk_ext4_add_quotient(uint32_t *f, const uint32_t *num, const uint32_t *c,
+                             const uint32_t *x, const uint32_t *z, size_t n) {
+    uint32_t *scratch = malloc(3 * 4 * ADD_QUOTIENT_BLOCK * sizeof *scratch);
+    if (!scratch) return -2;
+    uint32_t *d = scratch, *d_inv = scratch + 4 * ADD_QUOTIENT_BLOCK, *t = scratch + 8 * ADD_QUOTIENT_BLOCK;
+    const uint32_t nz1 = bb_neg(z[1]), nz2 = bb_neg(z[2]), nz3 = bb_neg(z[3]);
+    int64_t result = -1;
+    for (size_t r0 = 0; r0 < n; r0 += ADD_QUOTIENT_BLOCK) {
+        const size_t m = n - r0 < ADD_QUOTIENT_BLOCK ? n - r0 : ADD_QUOTIENT_BLOCK;
+        for (size_t i = 0; i < m; i++) {           /* x - z, x a base element */
+            d[4 * i] = bb_sub(x[r0 + i], z[0]);
+            d[4 * i + 1] = nz1, d[4 * i + 2] = nz2, d[4 * i + 3] = nz3;
+        }
+        const int64_t bad = zk_ext4_inv(d_inv, d, m);
+        if (bad != -1) {
+            result = bad >= 0 ? (int64_t)r0 + bad : bad;
+            break;
+        }
+        const uint32_t *nb = num + 4 * r0;
+        for (size_t k = 0; k < 4 * m; k += 4) {
+            t[k] = bb_sub(nb[k], c[0]), t[k + 1] = bb_sub(nb[k + 1], c[1]);
+            t[k + 2] = bb_sub(nb[k + 2], c[2]), t[k + 3] = bb_sub(nb[k + 3], c[3]);
+        }
+        zk_ext4_mul(d, t, d_inv, m);
+        zk_fp_add(f + 4 * r0, f + 4 * r0, d, 4 * m);
+    }
+    free(scratch);
+    return result;
+}

@@ -50,6 +50,12 @@ int zk_ext4_sum_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const
  * if scratch memory could not be allocated (then `out` is unspecified).
  * `out` must not overlap `a`. */
 int64_t zk_ext4_inv(uint32_t *out, const uint32_t *a, size_t n);
+/* f[i] += (num[i] - c) / (x[i] - z): one DEEP quotient term added in place,
+ * for base points x[i] and extension constants c, z (one element each).
+ * Returns -1; or the first i with x[i] = z (f is then unspecified), or -2
+ * if scratch memory could not be allocated. */
+int64_t zk_ext4_add_quotient(uint32_t *f, const uint32_t *num, const uint32_t *c,
+                             const uint32_t *x, const uint32_t *z, size_t n);
 /* cffi-end */
 
 #endif

@@ -11,6 +11,12 @@
  * row-major (rows x cols) matrix to column-major with rows padded to
  * out_stride >= rows elements.  `out` must not overlap `in`. */
 void zk_transpose_u32(uint32_t *out, size_t out_stride, const uint32_t *in, size_t rows, size_t cols);
+/* out[j * out_stride + r] = in[offsets[j] + r * row_stride] for r < rows,
+ * j < k: k columns of a matrix (column j starting at element offsets[j],
+ * rows row_stride elements apart), each to a contiguous row of `out`.
+ * `out` must not overlap `in`. */
+void zk_gather_columns(uint32_t *out, size_t out_stride, const uint32_t *in, size_t row_stride,
+                       size_t rows, const size_t *offsets, size_t k);
 /* cffi-end */
 
 #endif

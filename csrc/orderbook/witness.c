@@ -20,10 +20,13 @@
  *   3. the range multiplicities `rm`, counted from every range lookup.
  *
  * Each address's last write time goes to `pts` (the `book` domain's column
- * of that name, one entry per address), the rest to the `ops` rows.
+ * of that name, one entry per address), the rest to the `ops` rows.  Pass 1
+ * also checks each step's ranges and writes the post table (zk_witness.h).
  *
- * Everything is written as a canonical element of [0, p): a signed value v
- * becomes v mod p (red), the way the Python columns are reduced.
+ * Everything is computed as a canonical element of [0, p): a signed value v
+ * becomes v mod p (red), the way the Python columns are reduced; each `ops`
+ * row is then encoded to Montgomery form (the prover's) at the end of pass
+ * 3.  `pts` stays canonical (the caller stacks it beside the row numbers).
  *
  * The output is row-major, the layout the prover commits: a row's ~130
  * values are one contiguous run, so pass 1 writes a handful of cache lines
@@ -35,6 +38,7 @@
 #include <string.h>
 
 #include "engine/zk_engine.h"
+#include "field/bb_field.h"
 #include "field/zk_field.h"
 
 #define P ((int64_t)ZK_FP_P)
@@ -135,14 +139,30 @@ typedef struct pending_inverse {
     uint32_t value;
 } pending_inverse;
 
+/* Whether step e's fields are in range (engine/trace.py check_steps, rule
+ * for rule): `prev_op` is the previous step's operation index (0 for the
+ * first step). */
+ZK_INLINE int step_in_range(const zk_step *s, uint32_t prev_op, size_t n_ops, size_t capacity) {
+    if (s->op >= n_ops || s->op < prev_op) return 0;
+    if (s->kind < ZK_STEP_BEGIN || s->kind > ZK_STEP_END) return 0;
+    if (s->mask >= 1u << 4 || s->reserved != 0) return 0;
+    if (s->addr[ZK_ACCESS_H] != 0) return 0;
+    for (int j = 0; j < 4; j++)
+        if (s->addr[j] >= capacity) return 0;
+    return 1;
+}
+
 int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, const int32_t *pos_in,
                          uint32_t limb_bits, uint32_t limbs, const void *steps_in, size_t n_steps,
-                         const int64_t *ctx, size_t n_ops, uint32_t *pts, size_t n_addresses) {
+                         const int64_t *ctx, size_t n_ops, uint32_t *pts, size_t n_addresses,
+                         uint32_t *post, size_t capacity) {
     const size_t T = trace_length;
     const zk_step *steps = (const zk_step *)steps_in;
     uint32_t pos[W_COUNT];
     if (limbs < 1 || limbs > MAX_LIMBS || limb_bits < 1 || limb_bits * limbs < 30 || limb_bits >= 31)
         return ZK_WIT_BAD_LAYOUT;
+    /* every address step_in_range lets through (< capacity) has its `pts` entry */
+    if (capacity > n_addresses) return ZK_WIT_BAD_LAYOUT;
     for (size_t i = 0; i < W_COUNT; i++) {
         int optional = (i >= W_C1_0 + limbs && i <= W_C1_7) || (i >= W_C2_0 + limbs && i <= W_C2_7);
         if (pos_in[i] < 0 && optional) {
@@ -170,9 +190,12 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
         result = ZK_WIT_NO_MEMORY;
         goto done;
     }
-    memset(out, 0, T * n_cols * sizeof *out);
     memset(pts, 0, n_addresses * sizeof *pts);
-    size_t n_pend = 0;
+    if (n_steps == 0) {          /* check_steps: every operation takes at least two */
+        result = 0;
+        goto done;
+    }
+    size_t n_pend = 0;           /* `out` is zero on entry (zk_witness.h): not cleared here */
 
     /* ---- pass 1: one row per step but BEGIN/END ---- */
     size_t r = 0;
@@ -181,7 +204,12 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
     size_t i = 0;                                /* the current operation */
     for (size_t e = 0; e < n_steps; e++) {
         const zk_step *s = &steps[e];
-        if (s->op >= n_ops) { result = (int64_t)e; goto done; }
+        if (!step_in_range(s, e ? steps[e - 1].op : 0, n_ops, capacity)) { result = (int64_t)e; goto done; }
+        /* the post table: every access writes its new word (a read, the
+         * word it read), whatever the step's kind, as `written` does */
+        for (int j = 0; j < 4; j++)
+            if (s->mask >> j & 1)
+                memcpy(post + (size_t)s->addr[j] * ZK_WORD_CELLS, s->new_word[j], sizeof s->new_word[j]);
         if (s->kind == ZK_STEP_BEGIN) {
             i = s->op;
             rem = c_qty[i];
@@ -222,8 +250,7 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
         for (int j = 0; j < 4; j++) {
             if (!(s->mask >> j & 1)) continue;
             const access_columns *x = &ACCESS[j];
-            uint32_t a = s->addr[j];
-            if (a >= n_addresses) { result = (int64_t)e; goto done; }
+            uint32_t a = s->addr[j];     /* < capacity <= n_addresses: step_in_range */
             AT_COL(r, x->m) = 1;
             AT_COL(r, x->t) = last_write[a];
             if (x->a >= 0) AT_COL(r, x->a) = a;
@@ -403,8 +430,14 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
                 if (v < T) counts[v]++;
             }
         }
+        /* the row is final but for rm (0 here, whose Montgomery form is 0):
+         * encoded now, while it is in cache, not in a pass of its own */
+        if (zk_fp_encode(out + q * n_cols, out + q * n_cols, n_cols) >= 0) {
+            result = ZK_WIT_BAD_LAYOUT;        /* cannot happen: every value is canonical */
+            goto done;
+        }
     }
-    for (size_t q = 0; q < T; q++) AT(q, RM) = counts[q];
+    for (size_t q = 0; q < T; q++) AT(q, RM) = bb_encode(counts[q]);   /* < T < p */
 #undef AT
 #undef AT_COL
 done:

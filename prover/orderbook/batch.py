@@ -152,6 +152,10 @@ class PreparedBatch:
     pre: BookState
     post_cells: np.ndarray
     trades: np.ndarray
+    #: classify_all of public.ops as prepared: the witness's context, which
+    #: the AIR reuses; None once public.ops are edited after preparing (a
+    #: test's lying engine), so the AIR classifies what it proves
+    classified: dict[str, np.ndarray] | None = None
 
 
 def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
@@ -220,30 +224,44 @@ def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
     s = book_length(cap)
     if isinstance(pre, BookState) and pre.commitment.lde.shape[0] != s << options.log_blowup:
         raise ValueError("the pre-state was committed with another blowup or book height")
-    rows = int(W.fold(steps).sum())
-    t = ops_length or W.rows_for(rows)
-    if rows + 1 > t:
-        raise ValueError(f"the batch takes {rows} trace rows; an ops trace of {t} rows "
-                         f"holds at most {t - 1}")
-    trace.check_steps(steps, len(ops), cap)
+    t = ops_length or W.rows_for(int(W.fold(steps).sum()))
+    classified = classify_all(ops, cap)
+    pre_table = proof_table(cells)
+    try:
+        # one pass over the steps: their ranges checked (what
+        # trace.check_steps refuses), the rows, pts and the post table written
+        wit = W.build(pre_table, ops, steps, t, cap, classified)
+    except ValueError:
+        _name_refused_run(ops, steps, t, cap)
+        raise
     matches = int(np.count_nonzero(steps["kind"] == trace.StepKind.MATCH))
     if len(trades) != matches:
         raise ValueError(f"{len(trades)} trades for {matches} MATCH steps (a trade each)")
     state = pre if isinstance(pre, BookState) else BookState.commit(cells, options.log_blowup)
-    pre_table = proof_table(cells)
-    post_table = trace.written(pre_table, steps)
-    wit = W.build(pre_table, post_table, ops, steps, t, cap)
     first_seq = int(cells[lib.ZK_HDR_NEXT_SEQ_LO]) | int(cells[lib.ZK_HDR_NEXT_SEQ_HI]) << 32
     public = BatchPublic(cap.bit_length() - 1, s, t, int(cells[lib.ZK_HDR_SYMBOL]), first_seq,
                          ops, trades, state.root, state.link, batch_id)
-    return PreparedBatch(wit, public, state, trace.cells_after(cells, steps, ops, post_table), trades)
+    return PreparedBatch(wit, public, state, trace.cells_after(cells, steps, ops, wit.post_written),
+                         trades, classified)
+
+
+def _name_refused_run(ops: np.ndarray, steps: np.ndarray, trace_length: int, capacity: int) -> None:
+    """The ValueError naming why the witness builder refused a run, when a
+    plain check says it: more rows than the trace holds, then the first
+    step out of range (trace.check_steps).  Run on a refusal only: the
+    builder checks the same in its pass."""
+    rows = int(W.fold(steps).sum())
+    if rows + 1 > trace_length:
+        raise ValueError(f"the batch takes {rows} trace rows; an ops trace of {trace_length} rows "
+                         f"holds at most {trace_length - 1}")
+    trace.check_steps(steps, len(ops), capacity)
 
 
 def prove_prepared(prep: PreparedBatch, options: ProofOptions,
                    debug: bool = False) -> tuple[BatchProof, BookState, np.ndarray]:
     """Prove a prepared batch: (proof, post state, trades)."""
     public, state = prep.public, prep.pre
-    res = prove(public.statement(), prep.witness.traces(), options,
+    res = prove(public.statement(public.air(prep.classified)), prep.witness.traces(), options,
                 external={"book.pre": (state.commitment, state.link)}, debug=debug)
     post = BookState(prep.post_cells, res.commitments["book.post"], res.links["book.post"])
     return BatchProof(res.proof, public, res.timings), post, prep.trades

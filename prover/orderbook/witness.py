@@ -1,13 +1,15 @@
 """The trace columns of a batch statement (air.py: the `book` and `ops`
 domains) from the engine's tracing mode.
 
-`build(pre_table, post_table, ops, steps, trace_length, capacity)` lays out
-the steps Book.process_traced recorded (engine/trace.py) one per `ops` row
+`build(pre_table, ops, steps, trace_length, capacity)` lays out the steps
+Book.process_traced recorded (engine/trace.py) one per `ops` row
 (trace_length: T'), and on the `book` domain (S = air.book_length(capacity)
 rows) the state tables before and after (zero rows from the capacity on)
 and each address's last write time, and every helper column the
 constraints name: in C (csrc/orderbook/witness.c), one pass over the steps
-into the row-major matrix the prover commits.  The engine
+into the row-major matrix the prover commits, which also checks the steps'
+ranges and writes the table they leave (so a batch's steps are read once,
+not once per check).  The engine
 brackets each operation with BEGIN and END steps; the trace folds them into
 the flags `first` and `last` of the operation's own first and last rows
 (`fold`), and an operation with no other step (a rejection on its public
@@ -26,6 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ...engine import trace
 from ...engine.records import Reason
 from ...engine.trace import StepKind
 from .. import field as F
@@ -48,25 +51,28 @@ class Witness:
     write time (`pts`: (S,)), on the `ops` domain the exec columns (T'
     rows, `trace_length`), held one of two ways.
 
-    `build` leaves them as `exec_rows`, the (T, k) row-major matrix of
-    canonical values the C builder wrote (the layout the prover commits:
-    `traces` encodes it in place, once, and hands out that matrix).
+    `build` leaves them as `exec_rows`, the (T, k) row-major matrix the C
+    builder wrote, in Montgomery form (the layout and form the prover
+    commits: `traces` hands out that matrix as it is).
     `columns` (int64 by name) is made from it on first use, and from then on
     the columns are the witness: tests edit them the way a lying engine
     would, and `traces` reads them."""
 
     def __init__(self, pre: np.ndarray, post: np.ndarray, pts: np.ndarray, trace_length: int,
-                 columns: dict[str, np.ndarray] | None = None, exec_rows: np.ndarray | None = None):
+                 columns: dict[str, np.ndarray] | None = None, exec_rows: np.ndarray | None = None,
+                 post_written: np.ndarray | None = None):
         assert (columns is None) != (exec_rows is None), "columns or exec rows, not both"
         self.pre, self.post, self.pts, self.trace_length = pre, post, pts, trace_length
+        #: the (capacity, 8) uint32 table the steps leave, as they wrote it
+        #: (trace.written: not reduced mod p; the engine's cells after it)
+        self.post_written = post_written
         self._columns, self._rows = columns, exec_rows
-        self._rows_encoded = False     # _rows in Montgomery form (traces ran)
 
     @property
     def columns(self) -> dict[str, np.ndarray]:
         if self._columns is None:
             names = exec_columns(self.trace_length)
-            rows = F.decode(self._rows) if self._rows_encoded else self._rows
+            rows = F.decode(self._rows)
             self._columns = {n: rows[:, j].astype(np.int64) for j, n in enumerate(names)}
             self._rows = None
         return self._columns
@@ -142,12 +148,6 @@ class Witness:
 
     def _exec(self) -> np.ndarray:
         if self._rows is not None:
-            # in place: the rows are this witness's own, and 16 MB of fresh
-            # pages per proof cost more than the encoding
-            if not self._rows_encoded:
-                if lib.zk_fp_encode(u32p(self._rows), u32p(self._rows), self._rows.size) >= 0:
-                    raise AssertionError("the witness builder wrote a value >= p")
-                self._rows_encoded = True
             return self._rows
         # the columns (an edited witness): each reduced mod p, stacked as rows
         names = exec_columns(self.trace_length)
@@ -163,6 +163,8 @@ def _canonical(col: np.ndarray) -> bool:
     uint64 a negative value is >= p), not a min and a max."""
     if col.dtype == np.int64:
         return bool(col.view(np.uint64).max() < P)
+    if col.dtype.kind == "u":
+        return bool(col.max() < P)
     return bool(col.min() >= 0 and col.max() < P)
 
 
@@ -249,25 +251,29 @@ def _tables(pre_table: np.ndarray, post_table: np.ndarray,
             capacity: int) -> tuple[np.ndarray, np.ndarray]:
     """The two state tables padded to S rows, canonical."""
     S = book_length(capacity)
-    pre = np.zeros((S, WORD), dtype=np.int64)
-    pre[:capacity] = pre_table
-    post = np.zeros((S, WORD), dtype=np.int64)
-    post[:capacity] = post_table
-    return pre % P, post % P
+    out = []
+    for table in (pre_table, post_table):
+        padded = np.zeros((S, WORD), dtype=np.int64)
+        # a proof table is canonical (proof_table checks it); a post table
+        # written from steps made elsewhere may not be: reduced only then
+        padded[:capacity] = table if _canonical(table) else np.asarray(table, dtype=np.int64) % P
+        out.append(padded)
+    return out[0], out[1]
 
 
 #: what PAD rows repeat of the last row (the constraints carry them)
 _CARRIED = ("oi",) + KINDS + ("buy", "lim", "qty", "hslot", "hgen", "alo", "ahi")
 
 
-def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray,
-                    steps: np.ndarray, trace_length: int, capacity: int) -> Witness:
+def build_reference(pre_table: np.ndarray, ops: np.ndarray, steps: np.ndarray,
+                    trace_length: int, capacity: int) -> Witness:
     """The witness row by row, in plain Python: the readable definition that
-    `build` (C) is tested against."""
+    `build` (C) is tested against (steps checked by trace.check_steps)."""
     T = trace_length
     keep = fold(steps).tolist()
     if (err := _too_long(sum(keep), T)) is not None:
         raise err
+    post_table = trace.written(pre_table, steps)
     pre, post = _tables(pre_table, post_table, capacity)
     cols = {n: np.zeros(T, dtype=np.int64) for n in exec_columns(T)}
 
@@ -420,7 +426,7 @@ def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarr
             cols[n_][r] = x
     c = cols
     derive_columns(c, T)
-    w = Witness(pre, post, last, T, columns=cols)
+    w = Witness(pre, post, last, T, columns=cols, post_written=post_table)
     w.finish()
     return w
 
@@ -451,15 +457,20 @@ def _layout(trace_length: int) -> tuple[np.ndarray, int, int]:
     return pos, *limbs_for(trace_length)
 
 
-def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps: np.ndarray,
-          trace_length: int, capacity: int) -> Witness:
-    """The witness of `steps` (Book.process_traced, checked by
-    trace.check_steps) from the book `pre_table` to `post_table`: the C
-    builder (csrc/orderbook/witness.c) writes the exec rows in one pass over
-    the steps; `build_reference` is the same in Python, row by row."""
+def build(pre_table: np.ndarray, ops: np.ndarray, steps: np.ndarray, trace_length: int,
+          capacity: int, classified: dict[str, np.ndarray] | None = None) -> Witness:
+    """The witness of `steps` (Book.process_traced) from the book
+    `pre_table`: the C builder (csrc/orderbook/witness.c) checks the steps'
+    ranges (what trace.check_steps refuses, it refuses by step index: a
+    ValueError naming the step) and writes the `ops` rows, each address's
+    last write time (`pts`) and the table the steps leave
+    (`Witness.post_written`, trace.written's) in one pass over them;
+    `build_reference` is the same in Python, row by row.  `classified` is
+    classify_all(ops, capacity) when the caller has it (the batch's AIR
+    takes the same)."""
     T = trace_length
     pos, L, k = _layout(T)
-    ctx = classify_all(ops, capacity)
+    ctx = classify_all(ops, capacity) if classified is None else classified
     index_of_code = np.zeros(max(KIND_CODE.values()) + 1, dtype=np.int64)
     for j, name in enumerate(KINDS):
         index_of_code[KIND_CODE[name]] = j
@@ -469,11 +480,15 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
         context[getattr(lib, f"ZK_WCTX_{name.upper()}")] = ctx[name]
     context[lib.ZK_WCTX_CROSS] = ops["reason"] == int(Reason.WOULD_CROSS)
     steps = np.ascontiguousarray(steps)
-    out = np.empty((T, len(exec_columns(T))), dtype=np.uint32)
+    out = np.zeros((T, len(exec_columns(T))), dtype=np.uint32)    # zero: the builder does not clear it
+    post_table = np.array(pre_table, dtype=np.uint32)     # the builder writes the steps' words in
+    if post_table.shape != (capacity, WORD):
+        raise ValueError(f"a table of shape {post_table.shape} for a book of {capacity} words")
     pts = np.empty(book_length(capacity), dtype=np.uint32)
     got = lib.zk_witness_build(u32p(out), out.shape[1], T, ffi.from_buffer("int32_t[]", pos), L, k,
                                ffi.from_buffer(steps), len(steps),
-                               ffi.from_buffer("int64_t[]", context), len(ops), u32p(pts), len(pts))
+                               ffi.from_buffer("int64_t[]", context), len(ops), u32p(pts), len(pts),
+                               u32p(post_table), capacity)
     if got == lib.ZK_WIT_NO_MEMORY:
         raise MemoryError("the witness builder's scratch memory")
     if got == lib.ZK_WIT_TOO_LONG:
@@ -482,7 +497,7 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
         raise ValueError(f"the witness builder refused step {got} of {len(steps)}"
                          if got >= 0 else f"the witness builder failed ({got})")
     pre, post = _tables(pre_table, post_table, capacity)
-    return Witness(pre, post, pts.astype(np.int64), T, exec_rows=out)
+    return Witness(pre, post, pts.astype(np.int64), T, exec_rows=out, post_written=post_table)
 
 
 def derive_columns(c: dict[str, np.ndarray], T: int) -> None:

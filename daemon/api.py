@@ -48,6 +48,7 @@ from ..engine.book import Book, Outcome
 from ..engine.records import FLAG_CLAIMED, OP_DTYPE, Kind, Side
 from ..prover.orderbook import proof_file
 from ..prover.orderbook.batch import BatchProof, verify_batch, verify_chain
+from ..prover.orderbook.air import book_length
 from ..prover.orderbook.params import proof_options
 from ..prover.orderbook.witness import check_trace_length, trace_length_for
 from ..prover.params import DEFAULT_MIN_SECURITY
@@ -168,9 +169,10 @@ class TradingProof:
 
     def verify(self, min_security: int = DEFAULT_MIN_SECURITY) -> Verified:
         """Verify this batch alone (its pre-state as it claims it), at the
-        trace length this process's own pipeline proved it at."""
+        heights this process's own pipeline proved it at."""
         bp = self.batch_proof()
-        return verify_batch(bp, min_security=min_security, max_trace_length=bp.public.trace_length)
+        return verify_batch(bp, min_security=min_security,
+                            max_trace_length=max(bp.public.book_length, bp.public.ops_length))
 
 
 @dataclass
@@ -226,8 +228,9 @@ def _settle(fut: asyncio.Future, outcome: TradingProof | ProofFailed) -> None:
 class TradingZkVMManager:
     """Proofs of trading operations, one chain per symbol from the empty
     book, proven by a WorkerPool of `num_workers` processes with `backend`
-    (default NativeBackend).  `trace_length` is fixed per chain (default:
-    room for any one operation and for a full batch of batch_config)."""
+    (default NativeBackend).  `trace_length` is the chain's cap on a
+    batch's `ops` rows (default: room for any one operation and for a full
+    batch of batch_config); each batch is proven at the rows it takes."""
 
     def __init__(self, batch_config: BatchConfig | None = None, num_workers: int = 1, backend=None,
                  *, capacity: int = 1 << 10, symbol: int = 0,
@@ -240,7 +243,7 @@ class TradingZkVMManager:
                                                                 self.batch_config.max_batch_size),
                                capacity)
         # ParameterError (a ValueError) now if no proof of this size can reach the target
-        proof_options(security_bits, t)
+        proof_options(security_bits, book_length(capacity), t)
         self.trace_length = t
         #: the same figures the daemon reports (Metrics.status(), Prometheus text)
         self.metrics = Metrics()

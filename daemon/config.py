@@ -40,6 +40,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..prover.orderbook.air import book_length
 from ..prover.orderbook.params import proof_options
 from ..prover.orderbook.witness import (MIN_TRACE_LENGTH, ROWS_PER_OP, check_trace_length,
                                        trace_length_for)
@@ -125,7 +126,7 @@ def parse_duration(text: str) -> float:
 @dataclass(frozen=True)
 class BookConfig:
     capacity: int = 1024             # order slots per symbol; a power of two >= 16
-    trace_length: int = 0            # rows per proof; 0: sized for max_batch_size
+    trace_length: int = 0            # cap on a batch proof's ops rows; 0: sized for max_batch_size
     max_symbols: int = 256           # shadow books at most; records of further symbols are refused
     resync_after: int = 16           # records in a row past a gap that make a stream resume there
 
@@ -335,8 +336,10 @@ class Config:
 
     @property
     def trace_length(self) -> int:
-        """Rows per batch proof: book.trace_length, or sized for the book and
-        batch.max_batch_size (what the daemon uses, daemon/service.py)."""
+        """The cap on a batch proof's `ops` rows (each batch is proven at
+        the rows it takes, up to this): book.trace_length, or sized for the
+        book and batch.max_batch_size (what the daemon uses,
+        daemon/service.py)."""
         return self.book.trace_length or trace_length_for(self.book.capacity,
                                                           self.batch.max_batch_size)
 
@@ -474,7 +477,7 @@ class Config:
         else:
             shorter = ("a shorter [book] trace_length" if b.trace_length
                        else "a smaller [book] capacity or [batch] max_batch_size")
-            why = _security_problem(w.security_bits, t, shorter)
+            why = _security_problem(w.security_bits, b.capacity, t, shorter)
             if why:
                 p.append(_msg("workers.security_bits", why, w.security_bits))
         if r.idle == "busy_spin":
@@ -602,17 +605,20 @@ def _path_problem(path: str) -> str | None:
     return None
 
 
-def _security_problem(bits: int, trace_length: int, shorter: str) -> str | None:
-    """Why `bits` of conjectured security cannot be had at `trace_length`
-    rows with the order book's proof parameters (None if they can);
-    `shorter` says which keys shorten the trace."""
+def _security_problem(bits: int, capacity: int, trace_length: int, shorter: str) -> str | None:
+    """Why `bits` of conjectured security cannot be had for batches of up
+    to `trace_length` ops rows on a book of `capacity` slots with the order
+    book's proof parameters (None if they can); `shorter` says which keys
+    shorten the trace."""
     try:
-        proof_options(bits, trace_length)
+        proof_options(bits, book_length(capacity), trace_length)
         return None
     except ParameterError as exc:
         why = f"out of reach: {exc}"
     try:
-        proof_options(bits, MIN_TRACE_LENGTH)
+        # the smallest proof there is (a smaller capacity shortens the book
+        # domain, a smaller batch the ops domain)
+        proof_options(bits, MIN_TRACE_LENGTH, MIN_TRACE_LENGTH)
     except ParameterError:
         return why                  # at any trace length
     return f"{why}; {shorter} makes the trace shorter"

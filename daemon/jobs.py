@@ -28,9 +28,10 @@ from ..engine.native import lib
 from ..engine.records import Kind, Side, operation
 from ..prover.orderbook import batch as B
 from ..prover.orderbook import proof_file
+from ..prover.orderbook.air import book_length
 from ..prover.orderbook.params import LOG_BLOWUP, proof_options
-from ..prover.orderbook.witness import check_trace_length
-from ..prover.params import DEFAULT_MIN_SECURITY, MAX_LOG_BLOWUP
+from ..prover.orderbook.witness import check_trace_length, fold, rows_for
+from ..prover.params import DEFAULT_MIN_SECURITY, MAX_LOG_BLOWUP, ProofOptions
 from ..prover.proof import ProofFormatError
 from ..prover.verify import VerificationError
 from .batches import Batch
@@ -57,7 +58,7 @@ class ProofJob:
     ops: np.ndarray           # OP_DTYPE, outcome fields filled: the proof's public records
     steps: np.ndarray         # STEP_DTYPE, `op` counting from 0: the witness
     trades: np.ndarray        # TRADE_DTYPE: the proof's public trades
-    trace_length: int
+    trace_length: int         # the chain's cap on a batch's ops rows (T' is the batch's own)
     security_bits: int = DEFAULT_MIN_SECURITY
     log_blowup: int = LOG_BLOWUP
 
@@ -110,16 +111,33 @@ def check_job(job: ProofJob) -> None:
     if symbol != job.symbol:
         raise ValueError(f"the cells are symbol {symbol}'s book, the job is for {job.symbol}")
     t = check_trace_length(job.trace_length, capacity)
-    # ParameterError if the target cannot be reached at this size (hash and field bounds)
-    proof_options(job.security_bits, t, job.log_blowup)
+    # ParameterError if the target cannot be reached at the chain's cap (hash
+    # and field bounds); the batch's own rows are checked where they are read
+    proof_options(job.security_bits, book_length(capacity), t, job.log_blowup)
+
+
+def ops_length(job: ProofJob) -> int:
+    """T', the `ops` rows of the job's batch (witness.rows_for): ValueError
+    if its steps take more than the chain's cap allows."""
+    t = rows_for(int(fold(job.steps).sum()))
+    if t > job.trace_length:
+        raise ValueError(f"symbol {job.symbol} batch {job.batch_id}: its steps need an ops trace "
+                         f"of {t} rows, over the chain's cap of {job.trace_length}")
+    return t
+
+
+def job_options(job: ProofJob) -> ProofOptions:
+    """The job's proof parameters, for its book's S and its batch's T'."""
+    capacity = invariants.check_shape(job.pre_cells)
+    return proof_options(job.security_bits, book_length(capacity), ops_length(job), job.log_blowup)
 
 
 def prove_job(job: ProofJob) -> B.BatchProof:
     """Prove `job` with the order-book STARK, from its run (the engine is
-    not run again)."""
+    not run again), its `ops` domain the fewest rows its steps take."""
     check_job(job)
-    options = proof_options(job.security_bits, job.trace_length, job.log_blowup)
-    prep = B.prepare_run(job.pre_cells, job.ops, job.steps, job.trades, options, job.trace_length,
+    options = job_options(job)
+    prep = B.prepare_run(job.pre_cells, job.ops, job.steps, job.trades, options, ops_length(job),
                          job.batch_id)
     proof, _, _ = B.prove_prepared(prep, options)
     return proof
@@ -157,11 +175,11 @@ def accept_proof(job: ProofJob, raw: bytes) -> B.BatchProof:
                             f"file: {exc}") from None
     pub = bp.public
     # the pre-state root and Link any proof of `job` must carry: functions of the cells alone
-    state = B.BookState.commit(job.pre_cells, job.trace_length, job.log_blowup)
+    state = B.BookState.commit(job.pre_cells, job.log_blowup)
     wrong = [what for what, bad in [
         ("symbol", pub.symbol != job.symbol),
         ("batch id", pub.batch_id != job.batch_id),
-        ("trace length", pub.trace_length != job.trace_length),
+        ("ops length", pub.ops_length != ops_length(job)),
         ("blowup", bp.proof.options.log_blowup != job.log_blowup),
         ("operations", pub.ops.tobytes() != job.ops.tobytes()),
         ("trades", pub.trades.tobytes() != job.trades.tobytes()),
@@ -171,9 +189,9 @@ def accept_proof(job: ProofJob, raw: bytes) -> B.BatchProof:
         raise ProofRejected(f"symbol {job.symbol} batch {job.batch_id}: the proof's "
                             f"{', '.join(wrong)} differ from the job's")
     try:
-        # the job's own trace length, checked against the configuration when
-        # the daemon started (a verifier's default bound is the longest at
-        # 100 bits, and a configuration may trade bits for a longer trace)
+        # the chain's own cap, checked against the configuration when the
+        # daemon started (a verifier's default bound is the longest at 100
+        # bits, and a configuration may trade bits for a longer trace)
         B.verify_batch(bp, min_security=job.security_bits, max_trace_length=job.trace_length)
     except VerificationError as exc:
         raise ProofRejected(f"symbol {job.symbol} batch {job.batch_id}: the proof does not "

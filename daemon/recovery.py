@@ -127,6 +127,7 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
     whose batches are all proven, the proven frontier, or from the
     journal's start): daemon/rebuild.py rebuilds each when it is proven,
     so a restart does not grow with the backlog it inherits."""
+    refuse_old_chains(store)
     out = Recovered([], np.zeros(0, OP_DTYPE), sink=todo)
     report = _Progress(progress, out)
     newest, frontier = _snapshots(journal, store, sequencer)
@@ -405,6 +406,30 @@ def _marks_before(newest: Snapshot, frontier: Snapshot | None, journal: Journal,
 ARCHIVED = object()
 
 
+def refuse_old_chains(store: ProofStore) -> None:
+    """ReplayMismatch if a symbol's chain in `store` is of an earlier batch
+    proof version than this build proves (docs/PROOF_FORMAT.md,
+    "Migration"): a version-4 proof cannot continue a version-3 chain, so
+    the daemon does not start on it.  Each symbol's newest proof whose
+    bytes are kept is read (its header alone decides)."""
+    for symbol in store.symbols():
+        for batch_id in reversed(store.batches(symbol)):
+            if store.archived(symbol, batch_id):
+                continue
+            try:
+                version = proof_file.file_version(store.get(symbol, batch_id))
+            except StoreCorrupt:
+                continue            # damaged: recovery proves it again, or says why not
+            if version is not None and version != proof_file.VERSION:
+                raise ReplayMismatch(
+                    f"the proof store {store.directory} holds a version-{version} chain (symbol "
+                    f"{symbol}, batch {batch_id}); this release proves batch proof version "
+                    f"{proof_file.VERSION}, which cannot continue it: verify that store with the "
+                    "release that wrote it, and start this one with a new store ([store] dir) "
+                    "and journal (docs/PROOF_FORMAT.md, \"Migration\")")
+            break
+
+
 def _stored(mark: BatchMark, store: ProofStore, out: Recovered):
     """The public inputs of the batch's sound proof in the store, checked to
     cover the mark's operations; ARCHIVED if retention removed a proof's
@@ -456,8 +481,8 @@ def _settle(batch: Batch, mark: BatchMark, store: ProofStore, capacity: int,
         out.stored += 1
         return
     where = f"symbol {mark.symbol}: batch {mark.batch_id}"
-    if (public.symbol, public.batch_id, public.trace_length, 1 << public.log2_capacity) != \
-            (mark.symbol, mark.batch_id, batch.trace_length, capacity) \
+    if (public.symbol, public.batch_id, 1 << public.log2_capacity) != \
+            (mark.symbol, mark.batch_id, capacity) or public.ops_length > batch.trace_length \
             or public.ops.tobytes() != batch.ops.tobytes():
         raise ReplayMismatch(f"{where}: its stored proof is of other records, or of another "
                              "chain, than the journal's")
@@ -480,18 +505,17 @@ def _rebuild(batch_id: int, symbol: int, held: _Held, journal: Journal, store: P
         raise ReplayMismatch(f"{where}: the journal lost its records and its stored proof is "
                              f"damaged or archived ({exc}); nothing can prove it again") from None
     public = proof.public
-    if (public.trace_length, 1 << public.log2_capacity) != (shadow.trace_length,
-                                                           shadow.book.capacity):
-        raise ReplayMismatch(f"{where}: its stored proof has {public.trace_length}-row traces of a "
-                             f"{1 << public.log2_capacity}-slot book; the configuration says "
-                             f"{shadow.trace_length} rows, {shadow.book.capacity} slots")
+    if public.ops_length > shadow.trace_length or 1 << public.log2_capacity != shadow.book.capacity:
+        raise ReplayMismatch(f"{where}: its stored proof has a {public.ops_length}-row ops trace "
+                             f"of a {1 << public.log2_capacity}-slot book; the configuration says "
+                             f"at most {shadow.trace_length} rows, {shadow.book.capacity} slots")
     # it may begin where its stream resumed past a gap the journal lost too
     first_ts = int(public.ops["ts_ns"][0])
     resumed = shadow.needs_resume(public.first_seq, first_ts)
     book = Book.from_cells(shadow.book.cells, validate=False)
     if resumed:
         book.resume(public.first_seq, first_ts)
-    state = BookState.of(book, shadow.trace_length, proof.proof.options.log_blowup)
+    state = BookState.of(book, proof.proof.options.log_blowup)
     if (state.root, state.link) != (public.pre_root, public.pre_link):
         raise ReplayMismatch(f"{where}: its stored proof starts from another book than the "
                              "journal's records give")

@@ -9,7 +9,12 @@ The format (docs/MERKLE.md is its definition):
   ``i`` has children ``2i`` and ``2i + 1``, the leaves are
   ``nodes[rows:]``, ``nodes[0]`` is unused; ``rows`` is a power of two;
 * the path of leaf ``i`` is the ``depth = log2(rows)`` sibling digests from
-  the leaf's level up to the root's children.
+  the leaf's level up to the root's children;
+* a committed LDE's leaves are in bit-reversed order (leaf j is the digest of
+  row rev(j), so leaf j is FRI position j), and matrices of one round share
+  a tree (:meth:`MerkleTree.shared`): the tallest are its leaves, a shorter
+  one joins at the level of its height, each node there hashing
+  (left || right || digest of the short row).
 
 Hashing runs in C (SHA-NI when the CPU has it and a vector ISA is active):
 one call per array, numpy buffers passed without copies.
@@ -48,6 +53,26 @@ def compress_pairs(pairs: np.ndarray) -> np.ndarray:
     return out
 
 
+def sha256_messages(messages: np.ndarray) -> np.ndarray:
+    """SHA-256 of each row of a ``(n, len)`` uint8 array: ``(n, 32)``."""
+    _check_array(messages, np.uint8, "messages")
+    if messages.ndim != 2:
+        raise ValueError(f"messages must have shape (n, len), got {messages.shape}")
+    out = np.empty((messages.shape[0], DIGEST_BYTES), dtype=np.uint8)
+    lib.zk_sha256_messages(u8p(out), u8p(messages), *messages.shape)
+    return out
+
+
+def combine_digests(parts: Sequence[np.ndarray]) -> np.ndarray:
+    """The digest of several matrices' rows at one height of a shared tree:
+    a lone matrix's row digests as they are, several matrices' as
+    SHA-256(d_1 || ... || d_k) row by row (``(n, 32)`` each in, ``(n, 32)``
+    out)."""
+    if len(parts) == 1:
+        return parts[0]
+    return sha256_messages(np.ascontiguousarray(np.concatenate(parts, axis=1)))
+
+
 def hash_rows(matrix: np.ndarray) -> np.ndarray:
     """Leaf digests ``(rows, 32)`` uint8 of a Montgomery-form ``(rows, cols)``
     uint32 matrix."""
@@ -72,16 +97,45 @@ class MerkleTree:
         self._freeze(nodes)
 
     @classmethod
-    def from_leaves(cls, leaves: np.ndarray) -> MerkleTree:
-        """The tree over ``(rows, 32)`` uint8 leaf digests."""
+    def from_leaves(cls, leaves: np.ndarray, inject: dict[int, np.ndarray] | None = None) -> MerkleTree:
+        """The tree over ``(rows, 32)`` uint8 leaf digests; `inject` maps a
+        level l (1 .. depth) to ``(rows >> l, 32)`` digests, node i of that
+        level then hashing (left || right || inject[l][i])."""
         _check_array(leaves, np.uint8, "leaves")
         if leaves.ndim != 2 or leaves.shape[1] != DIGEST_BYTES:
             raise ValueError(f"leaves must have shape (rows, 32), got {leaves.shape}")
-        nodes = _new_nodes(leaves.shape[0])
-        lib.zk_merkle_build_from_leaves(u8p(nodes), u8p(leaves), leaves.shape[0])
+        rows = leaves.shape[0]
+        nodes = _new_nodes(rows)
+        depth = rows.bit_length() - 1
+        table, keep = ffi.NULL, []
+        if inject:
+            table = ffi.new("uint8_t *[]", depth + 1)
+            for level, digests in inject.items():
+                if not 1 <= level <= depth:
+                    raise ValueError(f"level {level} is not above the leaves of a depth-{depth} tree")
+                _check_array(digests, np.uint8, f"digests injected at level {level}")
+                if digests.shape != (rows >> level, DIGEST_BYTES):
+                    raise ValueError(f"level {level} has {rows >> level} nodes, got digests {digests.shape}")
+                keep.append(ffi.from_buffer("uint8_t[]", digests))
+                table[level] = keep[-1]
+        lib.zk_merkle_build_from_leaves(u8p(nodes), u8p(leaves), rows, table)
         tree = cls.__new__(cls)
         tree._freeze(nodes)
         return tree
+
+    @classmethod
+    def shared(cls, parts: Sequence[np.ndarray]) -> MerkleTree:
+        """The one tree of several matrices (docs/MERKLE.md, "Shared
+        trees"): `parts` are their row digests in bit-reversed order
+        (:func:`lde_leaves`), ``(2^h, 32)`` each, in the order the tree
+        lists them.  The tallest are its leaves (combined by
+        :func:`combine_digests` when several); a matrix 2^s times shorter
+        joins at level s, combined with the others of its height."""
+        groups = group_heights([p.shape[0] for p in parts])
+        leaves = combine_digests([parts[i] for i in groups[0]])
+        return cls.from_leaves(np.ascontiguousarray(leaves),
+                               {level: np.ascontiguousarray(combine_digests([parts[i] for i in members]))
+                                for level, members in groups.items() if level})
 
     def _freeze(self, nodes: np.ndarray) -> None:
         nodes.flags.writeable = False
@@ -115,32 +169,49 @@ class MerkleTree:
         return paths
 
 
-def commit_lde(evals: np.ndarray, log_blowup: int, shift: int = GENERATOR) -> tuple[np.ndarray, MerkleTree]:
-    """``(lde, tree)``: ``ntt.lde(evals, log_blowup, shift)`` (natural order)
-    and ``MerkleTree(lde)``, the same arrays, computed in one C call that
-    hashes each row's leaf while the LDE still has the row in cache
-    (csrc/hash/merkle.c, ``zk_merkle_commit_lde``)."""
-    return _commit(lib.zk_merkle_commit_lde, evals, log_blowup, shift, "commit_lde")
+def group_heights(heights: Sequence[int]) -> dict[int, list[int]]:
+    """A shared tree's matrices by the level they join at: level s (0 = the
+    leaves) lists, in order, the positions in `heights` (row counts, powers
+    of two) of the matrices 2^s times shorter than the tallest."""
+    tall = max(heights)
+    groups: dict[int, list[int]] = {}
+    for i, h in enumerate(heights):
+        groups.setdefault(tall.bit_length() - h.bit_length(), []).append(i)
+    return dict(sorted(groups.items()))
 
 
-def commit_extend(coeffs: np.ndarray, log_blowup: int,
-                  shift: int = GENERATOR) -> tuple[np.ndarray, MerkleTree]:
-    """``(values, tree)``: ``ntt.extend(coeffs, log_blowup, shift)`` and
-    ``MerkleTree`` of it, in one C call as :func:`commit_lde`."""
-    return _commit(lib.zk_merkle_commit_extend, coeffs, log_blowup, shift, "commit_extend")
-
-
-def _commit(kernel, a: np.ndarray, log_blowup: int, shift: int, what: str):
+def lde_leaves(a: np.ndarray, log_blowup: int, shift: int = GENERATOR,
+               from_coeffs: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """``(lde, leaves)``: ``ntt.lde(a, log_blowup, shift)`` (natural order;
+    ``ntt.extend`` with `from_coeffs`) and its rows' digests in bit-reversed
+    order (``leaves[j]`` = the digest of row rev(j)), in one C call that
+    hashes each row while the LDE still has it in cache
+    (csrc/hash/merkle.c, ``zk_merkle_lde_leaves``)."""
+    what = "commit_extend" if from_coeffs else "commit_lde"
     shape = ntt.lde_shape(a, log_blowup)
     if a.ndim != 2:
         raise ValueError(f"{what} needs a 2-D (rows, cols) matrix, got shape {a.shape}")
     out = np.empty(shape, dtype=np.uint32)
-    nodes = _new_nodes(shape[0])
-    ntt.check_rc(kernel(u32p(out), u8p(nodes), u32p(a), a.shape[0], a.shape[1], log_blowup,
-                        ntt.shift_mont(shift)), what)
-    tree = MerkleTree.__new__(MerkleTree)
-    tree._freeze(nodes)
-    return out, tree
+    leaves = np.empty((shape[0], DIGEST_BYTES), dtype=np.uint8)
+    ntt.check_rc(lib.zk_merkle_lde_leaves(u32p(out), u8p(leaves), u32p(a), a.shape[0], a.shape[1],
+                                          log_blowup, ntt.shift_mont(shift), int(from_coeffs)), what)
+    return out, leaves
+
+
+def commit_lde(evals: np.ndarray, log_blowup: int, shift: int = GENERATOR) -> tuple[np.ndarray, MerkleTree]:
+    """``(lde, tree)``: ``ntt.lde(evals, log_blowup, shift)`` (natural order)
+    and the tree over its rows in bit-reversed order (leaf j = row rev(j)),
+    the leaves hashed in the LDE's last pass (:func:`lde_leaves`)."""
+    lde, leaves = lde_leaves(evals, log_blowup, shift)
+    return lde, MerkleTree.from_leaves(leaves)
+
+
+def commit_extend(coeffs: np.ndarray, log_blowup: int,
+                  shift: int = GENERATOR) -> tuple[np.ndarray, MerkleTree]:
+    """``(values, tree)``: ``ntt.extend(coeffs, log_blowup, shift)`` and its
+    tree, as :func:`commit_lde`."""
+    values, leaves = lde_leaves(coeffs, log_blowup, shift, from_coeffs=True)
+    return values, MerkleTree.from_leaves(leaves)
 
 
 def verify_path(root: bytes, leaf_digest: bytes, index: int, path, depth: int | None = None) -> bool:

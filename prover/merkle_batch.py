@@ -9,12 +9,17 @@ then by index.  The verifier replays the same walk, hashing each level with
 one C call, and must consume the proof exactly.
 
 Node indexing is merkle.MerkleTree's: level-l node j is nodes[(rows >> l) + j].
+
+A shared tree (merkle.MerkleTree.shared) is opened the same way: its
+siblings are those of any tree of its size, and the verifier, walking up,
+hashes each known node of a level where a shorter matrix joins with that
+matrix's row at the node's index (verify_shared).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from .merkle import DIGEST_BYTES, MerkleTree
+from .merkle import DIGEST_BYTES, MerkleTree, combine_digests
 from .native import ffi, lib, u8p
 
 
@@ -53,35 +58,56 @@ def sibling_positions(rows: int, indices: np.ndarray) -> np.ndarray:
 
 
 def verify_batch(root: bytes, depth: int, indices: np.ndarray, leaves: np.ndarray,
-                 proof: np.ndarray) -> bool:
+                 proof: np.ndarray, inject: dict[int, np.ndarray] | None = None) -> bool:
     """True if `leaves` (k, 32) at sorted distinct `indices` and the sibling
     digests `proof` lead to `root` in a tree of `depth` levels, using every
-    proof digest exactly once."""
-    return verify_batches([root], depth, indices, [leaves], [proof])[0]
-
-
-def verify_batches(roots: list[bytes], depth: int, indices: np.ndarray, leaves: list[np.ndarray],
-                   proofs: list[np.ndarray]) -> list[bool]:
-    """verify_batch for several trees of one depth opened at the same
-    indices (every matrix of a proof is opened at the query rows): for each
-    tree, whether its leaves and proof lead to its root, using every proof
-    digest exactly once.  The walk is zk_merkle_verify_batch's (module
-    docstring; each level's parents hashed in one call); indices not sorted
-    and distinct, or outside the tree, fail every tree, as do leaves or a
-    proof of another shape that tree's."""
+    proof digest exactly once.  `inject` maps a level l (1 .. depth) of a
+    shared tree to its injected digests, one per known node of that level
+    (the distinct indices >> l, in order).  Indices not sorted and
+    distinct, or outside the tree, fail, as do leaves, a proof or injected
+    digests of another shape."""
     idx = np.asarray(indices, dtype=np.int64)
-    ok = [False] * len(roots)
-    if idx.ndim != 1 or idx.size == 0 or idx.min() < 0:
-        return ok
+    if idx.ndim != 1 or idx.size == 0 or idx.min() < 0 or not 0 <= depth <= 62:
+        return False
+    lv = np.ascontiguousarray(leaves, dtype=np.uint8)
+    pf = np.ascontiguousarray(proof, dtype=np.uint8)
+    if len(root) != DIGEST_BYTES or lv.shape != (idx.size, DIGEST_BYTES) \
+            or pf.ndim != 2 or pf.shape[1:] != (DIGEST_BYTES,):
+        return False
+    table, counts, keep = ffi.NULL, ffi.NULL, []
+    if inject:
+        table = ffi.new("uint8_t *[]", depth + 1)
+        counts = ffi.new("size_t[]", depth + 1)
+        for level, digests in inject.items():
+            digests = np.ascontiguousarray(digests, dtype=np.uint8)
+            if not 1 <= level <= depth or digests.ndim != 2 or digests.shape[1] != DIGEST_BYTES:
+                return False
+            keep.append(ffi.from_buffer("uint8_t[]", digests))
+            table[level], counts[level] = keep[-1], digests.shape[0]
     at = ffi.cast("uint64_t *", ffi.from_buffer("int64_t[]", np.ascontiguousarray(idx)))
-    for t, (root, lv, pf) in enumerate(zip(roots, leaves, proofs)):
-        lv = np.ascontiguousarray(lv, dtype=np.uint8)
-        pf = np.ascontiguousarray(pf, dtype=np.uint8)
-        if len(root) != DIGEST_BYTES or lv.shape != (idx.size, DIGEST_BYTES) \
-                or pf.ndim != 2 or pf.shape[1:] != (DIGEST_BYTES,):
-            continue
-        rc = lib.zk_merkle_verify_batch(bytes(root), depth, at, u8p(lv), idx.size, u8p(pf), len(pf))
-        if rc == -2:
-            raise MemoryError(f"no scratch memory to check a batch opening of {idx.size} leaves")
-        ok[t] = rc == 1
-    return ok
+    rc = lib.zk_merkle_verify_batch(bytes(root), depth, at, u8p(lv), idx.size, u8p(pf), len(pf),
+                                    table, counts)
+    if rc == -2:
+        raise MemoryError(f"no scratch memory to check a batch opening of {idx.size} leaves")
+    return rc == 1
+
+
+def verify_shared(root: bytes, depth: int, indices: np.ndarray, parts: list[tuple[int, np.ndarray]],
+                  proof: np.ndarray) -> bool:
+    """verify_batch for a shared tree of `depth` levels
+    (merkle.MerkleTree.shared): `indices` are its sorted distinct leaf
+    indices; `parts` its matrices in the tree's order, each (level,
+    digests): the level it joins at (0 = the leaves; 2^level times shorter
+    than the tallest) and its opened rows' digests at the known nodes of
+    that level (the distinct `indices` >> level, in order).  Matrices of
+    one level are combined as the tree combines them (merkle.combine_digests)."""
+    by_level: dict[int, list[np.ndarray]] = {}
+    for level, digests in parts:
+        by_level.setdefault(level, []).append(np.ascontiguousarray(digests, dtype=np.uint8))
+    if 0 not in by_level:
+        return False
+    for level, group in by_level.items():
+        if any(g.shape != group[0].shape for g in group):
+            return False
+    inject = {level: combine_digests(group) for level, group in by_level.items() if level}
+    return verify_batch(root, depth, indices, combine_digests(by_level[0]), proof, inject)

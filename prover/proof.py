@@ -14,6 +14,12 @@ A proof of a statement of several domains (statement.py) has one such
 layout per domain, its matrices named ``domain.matrix``
 (:func:`statement_layouts`); a one-domain statement's is the AIR's layout,
 and its bytes are exactly the single-AIR proof's.
+
+The **trees** (:func:`statement_trees`) follow from the layouts: a chained
+segment (external or exported) has a tree of its own, since its root is
+what a chain reuses; every other matrix shares its round's tree (the main
+segments', the auxiliary segments', the quotient chunks') with the other
+domains' matrices of that round (docs/MERKLE.md, "Shared trees").
 """
 from __future__ import annotations
 
@@ -64,6 +70,47 @@ def layout(air: Air) -> list[Matrix]:
     return mats
 
 
+@dataclass(frozen=True)
+class Tree:
+    """A Merkle tree of the proof: its name (a chained segment's own tree
+    has the segment's matrix name; a round's shared tree is named ``main
+    round``, ``aux round`` or ``quotient round``), the round it is committed in, its matrices as
+    (domain index, matrix name) in the tree's order, and whether its root
+    is given to the verifier rather than carried (an external segment)."""
+
+    name: str
+    round: str
+    matrices: tuple[tuple[int, str], ...]
+    external: bool = False
+
+
+ROUNDS = ("main", "aux", "quotient")
+
+
+def statement_trees(statement: Statement) -> list[Tree]:
+    """The proof's trees in commitment order: the main round's (each
+    chained segment's own, in statement order, then the shared tree of the
+    other main segments, if any), the auxiliary segments' shared tree (if
+    any domain has one), the quotient chunks' shared tree."""
+    layouts = statement_layouts(statement)
+    chained = [Tree(m.name, "main", ((d, m.name),), m.external)
+               for d, lay in enumerate(layouts) for m in lay if m.is_trace and (m.external or m.exported)]
+    shared = {r: [] for r in ROUNDS}
+    for d, lay in enumerate(layouts):
+        for m in lay:
+            if not m.is_trace:
+                shared["quotient"].append((d, m.name))
+            elif m.name == statement.matrix_name(d, "aux"):
+                shared["aux"].append((d, m.name))
+            elif not (m.external or m.exported):
+                shared["main"].append((d, m.name))
+    trees = chained + [Tree(f"{r} round", r, tuple(mats)) for r, mats in shared.items() if mats]
+    names = [t.name for t in trees]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a chained segment is named as a round's shared tree: {names}")
+    return trees
+
+
 def statement_layouts(statement: Statement) -> list[list[Matrix]]:
     """Each domain's layout, in domain order, its matrices named as the
     statement names them (Statement.matrix_name)."""
@@ -89,14 +136,14 @@ def quotient_log_blowup(air: Air) -> int:
 class Proof:
     options: ProofOptions
     log_lengths: tuple[int, ...]            # log2 N_d, one per domain
-    roots: dict[str, bytes]                 # committed (non-external) matrices by name
+    roots: dict[str, bytes]                 # trees carried (not external), by tree name
     ood_z: dict[str, np.ndarray]            # name -> (width, 4) canonical, every matrix
     ood_next: dict[str, np.ndarray]         # name -> (width, 4) canonical, matrices read at w*z
     fri_roots: list[bytes]
     fri_final: np.ndarray                   # (d_final, 4) canonical
     pow_nonce: int
-    rows: dict[str, np.ndarray]             # name -> (k, width) canonical opened rows
-    row_proofs: dict[str, np.ndarray]       # name -> (n, 32) batch Merkle proof
+    rows: dict[str, np.ndarray]             # matrix name -> (k_d, width) canonical opened rows
+    row_proofs: dict[str, np.ndarray]       # tree name -> (n, 32) batch Merkle proof
     fri_leaves: list[np.ndarray]            # per layer (k_l, F, 4) canonical
     fri_proofs: list[np.ndarray]            # per layer (n, 32)
     #: exported segments: name -> (width, 4) canonical values at the link point
@@ -141,9 +188,10 @@ def encode(p: Proof, subject: "Air | Statement") -> bytes:
            _OPTS.pack(o.log_blowup, o.num_queries, o.grinding_bits, o.fri_folding_factor,
                       o.fri_max_final_degree)]
     mats = [m for lay in layouts for m in lay]
-    for m in mats:
-        if not m.external:
-            out.append(p.roots[m.name])
+    trees = statement_trees(st)
+    for t in trees:
+        if not t.external:
+            out.append(p.roots[t.name])
     for d in st.claiming:
         out.append(_u32s(p.claimed_sums[st.domains[d].name]))
     for m in mats:
@@ -161,7 +209,8 @@ def encode(p: Proof, subject: "Air | Statement") -> bytes:
         out.append(struct.pack("<H", p.rows[lay[0].name].shape[0]))
         for m in lay:
             out.append(_u32s(p.rows[m.name]))
-            out.append(struct.pack("<I", len(p.row_proofs[m.name])) + p.row_proofs[m.name].tobytes())
+    for t in trees:
+        out.append(struct.pack("<I", len(p.row_proofs[t.name])) + p.row_proofs[t.name].tobytes())
     for leaves, proof in zip(p.fri_leaves, p.fri_proofs):
         out.append(struct.pack("<H", leaves.shape[0]) + _u32s(leaves))
         out.append(struct.pack("<I", len(proof)) + proof.tobytes())
@@ -241,7 +290,8 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
         raise ProofFormatError(f"bad proof options: {exc}") from None
     layouts = statement_layouts(st)
     mats = [m for lay in layouts for m in lay]
-    roots = {m.name: r.take(DIGEST, f"{m.name} root") for m in mats if not m.external}
+    trees = statement_trees(st)
+    roots = {t.name: r.take(DIGEST, f"{t.name} tree root") for t in trees if not t.external}
     claimed_sums = {st.domains[d].name: r.u32s((4,), f"domain {st.domains[d].name!r} claimed sum")
                     for d in st.claiming}
     ood_z, ood_next = {}, {}
@@ -272,8 +322,15 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
                                    + ("" if st.single else f" on domain {dom.name!r} (2^{lm} rows)"))
         for m in lay:
             rows[m.name] = r.u32s((k, m.width), f"{m.name} opened rows")
-            (n,) = r.unpack("I", f"{m.name} proof length")
-            row_proofs[m.name] = r.digests(n, f"{m.name} Merkle proof")
+    for t in trees:
+        (n,) = r.unpack("I", f"{t.name} tree proof length")
+        # a batch opening of k leaves in a tree of depth D has at most k D siblings
+        depth = max(log_m[d] for d, _ in t.matrices)
+        leaves = max(rows[name].shape[0] for _, name in t.matrices)
+        if n > leaves * depth:
+            raise ProofFormatError(f"{t.name} tree proof claims {n} digests; {leaves} opened leaves "
+                                   f"of a depth-{depth} tree need at most {leaves * depth}")
+        row_proofs[t.name] = r.digests(n, f"{t.name} tree Merkle proof")
     fri_leaves, fri_proofs = [], []
     for i in range(n_layers):
         (kl,) = r.unpack("H", f"FRI layer {i} leaf count")

@@ -9,6 +9,12 @@ domain's f joining where the folding reaches its height; step 9 draws
 positions on the tall domain and opens domain d at rev(j >> s_d).  A
 one-domain statement is the single-AIR proof exactly.
 
+Trees (proof.statement_trees): a chained segment (external or exported)
+has a tree of its own; the other matrices of a round share one tree with
+every domain's matrices of that round, the shorter joining at their height
+(merkle.MerkleTree.shared).  Leaves are in bit-reversed order, so leaf j of
+a tree is FRI position j and a query opens one leaf per tree.
+
 Domains: the trace lives on H = <w_N>; every committed matrix is its
 low-degree extension on D = g * <w_M>, M = N * 2^log_blowup, g = 31, in
 natural order (row i at g * w_M^i, so "next row" is i + 2^log_blowup).  FRI
@@ -51,11 +57,11 @@ from .domain import (COSET_SHIFT, Link, absorb_claimed_sum, absorb_header, absor
 from .constraint_program import Output, Program, matrix_columns
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
-from .merkle import MerkleTree, commit_extend, commit_lde
+from .merkle import MerkleTree, commit_lde, lde_leaves
 from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
-from .proof import Proof, quotient_chunks, quotient_log_blowup, statement_layouts
+from .proof import Proof, quotient_chunks, quotient_log_blowup, statement_layouts, statement_trees
 from .shape_cache import ShapeCache
 from .statement import Statement, as_statement
 from .transcript import Transcript
@@ -67,9 +73,10 @@ class ConstraintError(ValueError):
 
 @dataclass
 class SegmentCommitment:
-    """A committed matrix: its trace (N, w), LDE (M, w) and Merkle tree.  An
-    exported segment's commitment can be handed to a later proof as an
-    external segment, with its link()."""
+    """A committed matrix: its trace (N, w), LDE (M, w) and Merkle tree (its
+    own, or its round's shared tree).  An exported segment's commitment (a
+    tree of its own) can be handed to a later proof as an external segment,
+    with its link()."""
 
     trace: np.ndarray
     lde: np.ndarray
@@ -133,6 +140,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
                                  f"least {1 << quotient_log_blowup(dom.air)}; log_blowup is {lb}")
     external = external or {}
     layouts = statement_layouts(st)
+    trees = statement_trees(st)
     ns = [dom.air.trace_length for dom in st.domains]
     m_logs = [log_n + lb for log_n in st.log_lengths]
     timings: dict[str, float] = {}
@@ -160,10 +168,12 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
                         raise ValueError(f"external segment {name!r}: the commitment is not of this trace")
                     if link is not None and link.z != link_point(com.root):
                         raise ValueError(f"external segment {name!r}: the link is not its root's")
-                else:
+                elif seg.exported:
                     com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb)
+                else:               # its round's shared tree: below
+                    com = _Extended(trace, *lde_leaves(np.ascontiguousarray(trace), lb, COSET_SHIFT))
                 commitments[name] = com
-                tr.absorb(b"root", com.root)
+        _commit_round(tr, "main", trees, commitments)
 
     # 2 -------------------------------------------------------------------
     challenges = np.zeros((0, 4), dtype=np.uint32)
@@ -188,10 +198,10 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
                 if air.shared_argument is not None:
                     claims[d] = air.claim_shared_sum(main_cols, ch, aux)
                     air = air.with_claimed_sum(claims[d])
-                com = SegmentCommitment.commit(np.ascontiguousarray(aux.reshape(n, -1)), lb)
-                commitments[st.matrix_name(d, "aux")] = com
-                tr.absorb(b"root", com.root)
+                flat = np.ascontiguousarray(aux.reshape(n, -1))
+                commitments[st.matrix_name(d, "aux")] = _Extended(flat, *lde_leaves(flat, lb, COSET_SHIFT))
             airs.append(air)
+        _commit_round(tr, "aux", trees, commitments)
         for d in st.claiming:
             absorb_claimed_sum(tr, claims[d])
 
@@ -223,10 +233,11 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
             chunks = np.empty((n, 4 * k), dtype=np.uint32)        # chunk i's coefficients, side by side
             for i in range(k):
                 chunks[:, 4 * i: 4 * i + 4] = coeffs[i * n: (i + 1) * n]
-            chunk_lde, chunk_tree = commit_extend(chunks, lb, COSET_SHIFT)   # no zero rows transformed
-            commitments[st.matrix_name(d, "quotient")] = SegmentCommitment(chunks, chunk_lde, chunk_tree)
+            # extended from the coefficients: no zero rows transformed
+            commitments[st.matrix_name(d, "quotient")] = _Extended(
+                chunks, *lde_leaves(chunks, lb, COSET_SHIFT, from_coeffs=True))
             chunk_coeffs.append(chunks)
-            tr.absorb(b"root", chunk_tree.root)
+        _commit_round(tr, "quotient", trees, commitments)
         del qs
 
     # 5 -------------------------------------------------------------------
@@ -286,19 +297,24 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
         positions = np.array(tr.challenge_indices(options.num_queries, 1 << m_logs[tall]), dtype=np.int64)
         rows, row_proofs = {}, {}
         for d, mats in enumerate(layouts):
-            shifted = positions >> (m_logs[tall] - m_logs[d])
-            rows_idx = np.unique(fri.bit_reverse_ints(shifted, m_logs[d]))
-            siblings = sibling_positions(1 << m_logs[d], rows_idx)   # the same in every tree of the domain
+            # the rows in position order: leaf j >> s_d of their tree, natural row rev(j >> s_d)
+            pos = fri.input_positions(positions, m_logs[tall], m_logs[d])
+            rows_idx = fri.bit_reverse_ints(pos, m_logs[d])
             for m in mats:
-                com = commitments[m.name]
-                rows[m.name] = F.decode(np.ascontiguousarray(com.lde[rows_idx]))
-                row_proofs[m.name] = com.tree.nodes[siblings]
+                rows[m.name] = F.decode(np.ascontiguousarray(commitments[m.name].lde[rows_idx]))
+        siblings = {}      # by tree height: the same in every tree of that height
+        for t in trees:
+            height = max(m_logs[d] for d, _ in t.matrices)
+            if height not in siblings:
+                siblings[height] = sibling_positions(
+                    1 << height, fri.input_positions(positions, m_logs[tall], height))
+            row_proofs[t.name] = commitments[t.matrices[0][1]].tree.nodes[siblings[height]]
         fri_open = fri.open_layers(fri_com, positions)
 
     all_mats = [m for mats in layouts for m in mats]
     proof = Proof(
         options=options, log_lengths=st.log_lengths,
-        roots={m.name: commitments[m.name].root for m in all_mats if not m.external},
+        roots={t.name: commitments[t.matrices[0][1]].root for t in trees if not t.external},
         ood_z={k_: F.decode(v) for k_, v in ood_z.items()},
         ood_next={k_: F.decode(v) for k_, v in ood_next.items()},
         fri_roots=fri_com.roots, fri_final=F.decode(fri_com.final_coeffs), pow_nonce=nonce,
@@ -311,6 +327,32 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
 
 
 # ----------------------------------------------------------------- steps --
+
+@dataclass
+class _Extended:
+    """A matrix of a shared tree before the tree is built: its trace (or
+    quotient chunks), LDE and row digests in bit-reversed order."""
+
+    trace: np.ndarray
+    lde: np.ndarray
+    leaves: np.ndarray
+
+
+def _commit_round(tr: Transcript, round_: str, trees, commitments: dict) -> None:
+    """Absorb the roots of a round's trees in order, building each shared
+    tree from its matrices' row digests; each of its matrices' commitments
+    then holds the shared tree."""
+    for t in trees:
+        if t.round != round_:
+            continue
+        names = [name for _, name in t.matrices]
+        parts = [commitments[name] for name in names]
+        if all(isinstance(p, _Extended) for p in parts):
+            tree = MerkleTree.shared([p.leaves for p in parts])
+            for name, p in zip(names, parts):
+                commitments[name] = SegmentCommitment(p.trace, p.lde, tree)
+        tr.absorb(b"root", commitments[names[0]].root)
+
 
 def _variable_source(air: Air, mats: list[np.ndarray], challenges: np.ndarray, step: int,
                      periodic: dict[str, np.ndarray]):

@@ -44,6 +44,13 @@ The protocol, step by step (each step below is numbered like prove.py's):
     7. FRI commit phase          bit-reversed layers, binary folds, final polynomial
     8. proof of work
     9. query openings            rows of every matrix, FRI leaves, batch proofs
+
+Trees (proof.statement_trees): a chained segment (external or exported) has
+its own; the other matrices of a round share one with every domain's
+matrices of that round.  Leaf j of a committed matrix's tree is the digest
+of its row rev(j); a matrix 2^s times shorter than the tree's tallest joins
+at level s, node i there being SHA-256(left || right || its row digest at i)
+(matrices of one height: SHA-256 of their row digests side by side).
 """
 from __future__ import annotations
 
@@ -54,7 +61,7 @@ from .air import Air, Frame
 from .expr import PERIODIC, TRACE, topological
 from .ext_scalar import Ext
 from .params import ProofOptions
-from .proof import Proof, quotient_chunks, quotient_log_blowup, statement_layouts
+from .proof import Proof, quotient_chunks, quotient_log_blowup, statement_layouts, statement_trees
 from .statement import as_statement
 
 # ===================================================================== field ==
@@ -163,23 +170,54 @@ def horner(coeffs: list, x):
 
 # ==================================================================== Merkle ==
 # docs/MERKLE.md: leaf = SHA-256(canonical values, 4 bytes LE each);
-# node = SHA-256(left || right); nodes[1] is the root, nodes[rows + r] leaf r.
+# node = SHA-256(left || right), or SHA-256(left || right || injected digest)
+# at a level where a shorter matrix of a shared tree joins; nodes[1] is the
+# root, nodes[rows + r] leaf r.
 
 def hash_row(values: list[int]) -> bytes:
     return hashlib.sha256(struct.pack(f"<{len(values)}I", *values)).digest()
 
 
+def reversed_row_digests(extended: list[list[int]]) -> list[bytes]:
+    """A committed matrix's leaves: leaf j is the digest of row rev(j)."""
+    m = len(extended[0])
+    bits = m.bit_length() - 1
+    return [hash_row([c[bit_reverse(j, bits)] for c in extended]) for j in range(m)]
+
+
 class Tree:
-    def __init__(self, rows: list[list[int]]):
-        n = len(rows)
+    def __init__(self, leaves: list[bytes], inject: dict[int, list[bytes]] | None = None):
+        n = len(leaves)
         assert n >= 1 and n & (n - 1) == 0
+        inject = inject or {}
         self.rows = n
         self.depth = n.bit_length() - 1
         self.nodes = [b"\0" * 32] * (2 * n)
-        for r, row in enumerate(rows):
-            self.nodes[n + r] = hash_row(row)
+        self.nodes[n:] = leaves
         for i in range(n - 1, 0, -1):
-            self.nodes[i] = hashlib.sha256(self.nodes[2 * i] + self.nodes[2 * i + 1]).digest()
+            level = self.depth - (i.bit_length() - 1)      # level l holds nodes [n >> l, 2n >> l)
+            extra = inject[level][i - (n >> level)] if level in inject else b""
+            self.nodes[i] = hashlib.sha256(self.nodes[2 * i] + self.nodes[2 * i + 1] + extra).digest()
+
+    @classmethod
+    def of_rows(cls, rows: list[list[int]]) -> "Tree":
+        return cls([hash_row(row) for row in rows])
+
+    @classmethod
+    def shared(cls, parts: list[list[bytes]]) -> "Tree":
+        """The tree of matrices given by their leaves (reversed_row_digests),
+        in the tree's order: the tallest are the leaves, one 2^s times
+        shorter joins at level s; matrices of one height are combined row
+        by row as SHA-256(d_1 || ... || d_k) (a lone one as it is)."""
+        tall = max(len(part) for part in parts)
+        groups: dict[int, list[list[bytes]]] = {}
+        for part in parts:
+            groups.setdefault(tall.bit_length() - len(part).bit_length(), []).append(part)
+
+        def combine(group):
+            return group[0] if len(group) == 1 else [hashlib.sha256(b"".join(ds)).digest()
+                                                     for ds in zip(*group)]
+        return cls(combine(groups[0]), {level: combine(g) for level, g in groups.items() if level})
 
     @property
     def root(self) -> bytes:
@@ -397,16 +435,24 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
                 tr.absorb(b"link", link_bytes(link) if link is not None else b"")
 
     # every committed matrix, by its name in the statement: its trace-domain
-    # columns (canonical), its LDE columns on D_d, and its Merkle tree over
-    # the LDE rows
+    # columns (canonical) and its LDE columns on D_d; every tree, by its
+    # name, over its matrices' LDE rows
     columns: dict[str, list[list[int]]] = {}
     lde: dict[str, list[list[int]]] = {}
+    tree_specs = statement_trees(st)
     trees: dict[str, Tree] = {}
+    tree_of: dict[str, Tree] = {}       # matrix name -> its tree
 
     def commit(name: str, cols: list[list[int]], extended: list[list[int]]) -> None:
         columns[name], lde[name] = cols, extended
-        trees[name] = Tree([[c[i] for c in extended] for i in range(len(extended[0]))])
-        tr.absorb(b"root", trees[name].root)
+
+    def commit_round(round_: str) -> None:
+        for t in tree_specs:
+            if t.round == round_:
+                trees[t.name] = Tree.shared([reversed_row_digests(lde[name]) for _, name in t.matrices])
+                for _, name in t.matrices:
+                    tree_of[name] = trees[t.name]
+                tr.absorb(b"root", trees[t.name].root)
 
     # 1 -- commit main segments, domain by domain --------------------------------
     for d in names:
@@ -416,6 +462,7 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
             rows_ = mat.tolist()                  # Montgomery words -> canonical ints, column by column
             cols = [[from_mont(r[j]) for r in rows_] for j in range(len(seg.columns))]
             commit(mname(d, seg.name), cols, [lde_column(c, lb) for c in cols])
+    commit_round("main")
 
     # 2 -- shared challenges, auxiliary segments, claimed sums -----------------
     #   the statement draws the most challenges any domain declares, once;
@@ -435,6 +482,7 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
             aux = _build_aux(air, {seg.name: traces[mname(d, seg.name)] for seg in air.main_segments},
                              mine)                       # 4 base columns per aux column
             commit(mname(d, "aux"), aux, [lde_column(c, lb) for c in aux])
+    commit_round("aux")
     for d in sorted(claims):
         tr.absorb(b"claimed-sum", struct.pack("<4I", *claims[d].c))
 
@@ -509,6 +557,7 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
         chunk_coeffs = [q_coeffs[c][i * n: (i + 1) * n] for i in range(k) for c in range(4)]
         commit(mname(d, "quotient"), chunk_coeffs,
                [ntt(cc + [0] * (ms[d] - n), COSET_SHIFT) for cc in chunk_coeffs])
+    commit_round("quotient")
 
     # 5 -- out-of-domain openings: one z for every domain ---------------------------
     z = tr.challenge_ext()
@@ -533,7 +582,7 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
         for mm in layouts[d]:
             if mm.exported:
                 point_tr = RefTranscript(b"zksidecar-link")
-                point_tr.absorb(b"root", trees[mm.name].root)
+                point_tr.absorb(b"root", tree_of[mm.name].root)
                 y = point_tr.challenge_ext()
                 links[mm.name] = (y, [horner(intt(c), y) for c in columns[mm.name]])
                 tr.absorb_ints(b"link", ext_words(links[mm.name][1]))
@@ -587,16 +636,20 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
 
     # 9 -- queries -----------------------------------------------------------------
     #   positions index the tall domain's layer 0 (bit-reversed); domain d,
-    #   2^s shorter, opens its LDE at natural row rev(j >> s), sorted and
-    #   deduplicated.  FRI layer l opens leaf pos // (its arity), deduplicated.
+    #   2^s shorter, opens its LDE at natural row rev(j >> s), for the
+    #   distinct j >> s in order (its leaf in its tree); each tree proves the
+    #   distinct positions at its own tallest height.  FRI layer l opens leaf
+    #   pos // (its arity), deduplicated.
     positions = tr.challenge_indices(options.num_queries, ms[tall])
     rows, row_proofs = {}, {}
     for d in names:
         s = log_ms[tall] - log_ms[d]
-        rows_idx = sorted({bit_reverse(p_ >> s, log_ms[d]) for p_ in positions})
+        rows_idx = [bit_reverse(j, log_ms[d]) for j in sorted({p_ >> s for p_ in positions})]
         for mm in layouts[d]:
             rows[mm.name] = [[col[r] for col in lde[mm.name]] for r in rows_idx]
-            row_proofs[mm.name] = trees[mm.name].open_batch(rows_idx)
+    for t in tree_specs:
+        s = log_ms[tall] - max(log_ms[d] for d, _ in t.matrices)
+        row_proofs[t.name] = trees[t.name].open_batch(sorted({p_ >> s for p_ in positions}))
     fri_leaves, fri_proofs = [], []
     pos = positions
     for layer, tree, log_arity in zip(fri_layers, fri_trees, fri_arities):
@@ -608,7 +661,7 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
 
     # -- the Proof object (numpy arrays only here, to reuse proof.py's encoder) ----
     all_mats = [mm for mats in layouts for mm in mats]
-    return _to_proof(options, tuple(log_ns), layouts, trees, ood_z, ood_next, fri_trees, final, nonce,
+    return _to_proof(options, tuple(log_ns), layouts, tree_specs, trees, ood_z, ood_next, fri_trees, final, nonce,
                      rows, row_proofs, fri_leaves, fri_proofs,
                      {mm.name: links[mm.name][1] for mm in all_mats if mm.exported},
                      {doms[d].name: claims[d] for d in sorted(claims)})
@@ -696,7 +749,7 @@ def reference_fri_commit(tr: RefTranscript, values: list, degree_bound: int,
     for layer, log_arity in enumerate(arities):
         values = join(layer, values)
         fold = 2 ** log_arity
-        tree = Tree([ext_words(values[j * fold: (j + 1) * fold]) for j in range(len(values) // fold)])
+        tree = Tree.of_rows([ext_words(values[j * fold: (j + 1) * fold]) for j in range(len(values) // fold)])
         tr.absorb(b"fri-layer", tree.root)
         beta = tr.challenge_ext()
         layers.append(values)
@@ -742,7 +795,7 @@ def _build_aux(air: Air, traces: dict, challenges: list[Ext]) -> list[list[int]]
             for a in range(len(air.aux_columns)) for c in range(4)]
 
 
-def _to_proof(options, log_ns, layouts, trees, ood_z, ood_next, fri_trees, final, nonce, rows,
+def _to_proof(options, log_ns, layouts, tree_specs, trees, ood_z, ood_next, fri_trees, final, nonce, rows,
               row_proofs, fri_leaves, fri_proofs, link_values, claims) -> Proof:
     import numpy as np
 
@@ -755,7 +808,7 @@ def _to_proof(options, log_ns, layouts, trees, ood_z, ood_next, fri_trees, final
     mats = [mm for lay in layouts for mm in lay]
     return Proof(
         options=options, log_lengths=log_ns,
-        roots={mm.name: trees[mm.name].root for mm in mats if not mm.external},
+        roots={t.name: trees[t.name].root for t in tree_specs if not t.external},
         ood_z={mm.name: u32(ext_words(ood_z[mm.name]), (mm.width, 4)) for mm in mats},
         ood_next={name: u32(ext_words(v), (len(v), 4)) for name, v in ood_next.items()},
         fri_roots=[t.root for t in fri_trees], fri_final=u32(ext_words(final), (len(final), 4)),

@@ -30,9 +30,9 @@ from .expr import PERIODIC, TRACE, evaluate
 from .constraint_program import Output, Program
 from .ext_scalar import W, Ext, ScalarAlgebra
 from .merkle import hash_rows
-from .merkle_batch import verify_batches
+from .merkle_batch import verify_shared
 from .params import DEFAULT_MIN_SECURITY, ParameterError
-from .proof import Proof, quotient_chunks, quotient_log_blowup, statement_layouts
+from .proof import Proof, quotient_chunks, quotient_log_blowup, statement_layouts, statement_trees
 from .shape_cache import ShapeCache
 from .statement import Statement, as_statement
 from .transcript import Transcript
@@ -86,6 +86,7 @@ def verify(subject: Air | Statement, proof: Proof,
                                 f"proof is for domain heights 2^{list(proof.log_lengths)}, the "
                                 f"statement's are 2^{list(st.log_lengths)}")
     layouts = statement_layouts(st)
+    trees = statement_trees(st)
     all_mats = [m for mats in layouts for m in mats]
     lb = opts.log_blowup
     log_ms = [log_n + lb for log_n in st.log_lengths]
@@ -110,18 +111,17 @@ def verify(subject: Air | Statement, proof: Proof,
                     raise VerificationError(f"link for {name!r} has {len(link.values)} values "
                                             f"for {len(seg.columns)} columns")
     absorb_header(tr, st, opts, links)
-    roots = {}
-    for d, dom in enumerate(st.domains):
-        for seg in dom.air.main_segments:
-            name = st.matrix_name(d, seg.name)
-            roots[name] = external[name][0] if seg.external else proof.roots[name]
-            tr.absorb(b"root", roots[name])
+    tree_roots = {t.name: external[t.name][0] if t.external else proof.roots[t.name] for t in trees}
+    roots = {name: tree_roots[t.name] for t in trees for _, name in t.matrices}   # each matrix's tree's
+
+    def absorb_round(round_: str) -> None:
+        for t in trees:
+            if t.round == round_:
+                tr.absorb(b"root", tree_roots[t.name])
+
+    absorb_round("main")
     challenges = tr.challenge_ext(st.num_challenges) if st.num_challenges else np.zeros((0, 4), np.uint32)
-    for d, dom in enumerate(st.domains):
-        if dom.air.aux_columns:
-            name = st.matrix_name(d, "aux")
-            roots[name] = proof.roots[name]
-            tr.absorb(b"root", roots[name])
+    absorb_round("aux")
     # the claimed sums: bound before alpha, checked against the target at once
     airs = [dom.air for dom in st.domains]
     claimed = Ext(0)
@@ -133,10 +133,7 @@ def verify(subject: Air | Statement, proof: Proof,
     if st.claiming and claimed != st.target(challenges):
         raise VerificationError("the domains' claimed sums do not add up to the statement's target")
     alpha = Ext.from_mont(tr.challenge_ext(1)[0])
-    for d in range(len(st.domains)):
-        name = st.matrix_name(d, "quotient")
-        roots[name] = proof.roots[name]
-        tr.absorb(b"root", roots[name])
+    absorb_round("quotient")
     z = Ext.from_mont(tr.challenge_ext(1)[0])
     if z.is_base():
         raise VerificationError("out-of-domain point fell in the base field")
@@ -171,34 +168,33 @@ def verify(subject: Air | Statement, proof: Proof,
         raise VerificationError("proof of work is invalid")
     positions = np.array(tr.challenge_indices(opts.num_queries, 1 << log_ms[tall]), dtype=np.int64)
 
-    # --- openings and each domain's DEEP function at its positions -----------
-    fs = []
+    # --- openings, then each domain's DEEP function at its positions --------
+    # domain d's positions: the tall positions >> s_d (sorted, distinct), its
+    # rows in that order (leaf j >> s_d of their tree, natural row rev(j >> s_d))
+    pos = [fri.input_positions(positions, log_ms[tall], log_m) for log_m in log_ms]
+    opened, digests = {}, {}
     for d, mats in enumerate(layouts):
-        log_m = log_ms[d]
-        # domain d's positions: the tall positions >> s_d (sorted, distinct),
-        # at natural rows rev(position) of its LDE
-        pos = fri.input_positions(positions, log_ms[tall], log_m)
-        natural = fri.bit_reverse_ints(pos, log_m)
-        rows_idx = np.sort(natural)
-        opened = {}
         for m in mats:
             rows = proof.rows[m.name]
-            if rows.shape != (rows_idx.size, m.width):
-                raise VerificationError(f"{m.name}: {rows.shape[0]} opened rows, expected {rows_idx.size}")
+            if rows.shape != (pos[d].size, m.width):
+                raise VerificationError(f"{m.name}: {rows.shape[0]} opened rows, expected {pos[d].size}")
             opened[m.name] = F.encode(rows)
-        # every matrix of a domain is opened at the same rows: one walk for all their trees
-        matches = verify_batches([roots[m.name] for m in mats], log_m, rows_idx,
-                                 [hash_rows(opened[m.name]) for m in mats],
-                                 [proof.row_proofs[m.name] for m in mats])
-        for m, ok in zip(mats, matches):
-            if not ok:
-                raise VerificationError(f"{m.name}: opened rows do not match the commitment")
+            digests[m.name] = hash_rows(opened[m.name])
+    for t in trees:
+        height = max(log_ms[d] for d, _ in t.matrices)
+        if not verify_shared(tree_roots[t.name], height, fri.input_positions(positions, log_ms[tall], height),
+                             [(height - log_ms[d], digests[name]) for d, name in t.matrices],
+                             proof.row_proofs[t.name]):
+            what = t.name if len(t.matrices) == 1 else \
+                f"{t.name} tree ({', '.join(name for _, name in t.matrices)})"
+            raise VerificationError(f"{what}: opened rows do not match the commitment")
+    fs = []
+    for d, mats in enumerate(layouts):
         w_n = F.two_adic_generator(st.log_lengths[d])
         points = {"z": z, "next": z * w_n}
         points.update({name: link.z for name, link in live_links.items()})
-        fs.append(_deep_at(deep_groups[d], opened, np.searchsorted(rows_idx, natural),
-                           fri.query_points(log_m, COSET_SHIFT, pos), points, ood_z, ood_next,
-                           live_links))
+        fs.append(_deep_at(deep_groups[d], opened, fri.query_points(log_ms[d], COSET_SHIFT, pos[d]),
+                           points, ood_z, ood_next, live_links))
 
     # --- FRI: the tall domain's f is layer 0, the others join at their height --
     inputs = [(log_ms[d], fs[d]) for d in range(len(fs)) if d != tall]
@@ -214,17 +210,17 @@ def verify(subject: Air | Statement, proof: Proof,
                     {m.name: links[m.name] for m in all_mats if m.exported})
 
 
-def _deep_at(groups, opened: dict, slot: np.ndarray, x: np.ndarray, points: dict, ood_z: dict,
+def _deep_at(groups, opened: dict, x: np.ndarray, points: dict, ood_z: dict,
              ood_next: dict, live_links: dict) -> np.ndarray:
     """A domain's DEEP function at its query points x ((k,) Montgomery),
-    from its opened rows (the row of point i at slot[i]): (k, 4) Montgomery."""
+    from its opened rows (row i at point i): (k, 4) Montgomery."""
     k = x.size
     f = np.zeros((k, 4), dtype=np.uint32)
     for point, terms in groups:
         num = np.zeros((k, 4), dtype=np.uint32)
         products = []       # coefficient * claimed value, every column of this point
         for name, coeffs in terms:
-            num = F.add(num, E.combine_rows(np.ascontiguousarray(opened[name][slot]), coeffs))
+            num = F.add(num, E.combine_rows(opened[name], coeffs))
             if point == "z":
                 values = ood_z[name]
             elif point == "next":

@@ -196,7 +196,7 @@ def test_bad_manager_arguments():
         TradingZkVMManager(CONFIG, capacity=CAP, security_bits=127, trace_length=1 << 20)
     with pytest.raises(ValueError, match="capacity"):
         TradingZkVMManager(CONFIG, capacity=12)
-    with pytest.raises(ValueError, match="a trace of 32 rows cannot hold one operation at capacity 64"):
+    with pytest.raises(ValueError, match="an ops trace of 32 rows cannot hold one operation at capacity 64"):
         TradingZkVMManager(CONFIG, capacity=64, trace_length=32)
     with pytest.raises(ValueError, match="a power of two"):
         TradingZkVMManager(CONFIG, capacity=64, trace_length=1000)

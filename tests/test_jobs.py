@@ -112,9 +112,9 @@ def test_the_run_gives_the_proof_the_operations_give(chain):
     """A proof from the shadow's run is, byte for byte, the proof
     prove_batch makes running the engine on the operations (proofs are
     deterministic): one statement, one witness, whoever runs the engine."""
-    options = proof_options(BITS, T)
+    from zksidecar.daemon.jobs import job_options
     for job in chain:
-        again, _, _ = prove_batch(Book.from_cells(job.pre_cells), job.ops, options, T,
+        again, _, _ = prove_batch(Book.from_cells(job.pre_cells), job.ops, job_options(job),
                                   batch_id=job.batch_id)
         assert proof_file.encode(prove_job(job)) == proof_file.encode(again)
 
@@ -252,7 +252,8 @@ MALFORMED = {
     "a header access elsewhere": (lambda j: j.steps["addr"].__setitem__((1, 0), 3),
                                   "step 1 of .*header access not at address 0"),
     "more rows than the trace holds": (lambda j: setattr(j, "steps", np.resize(j.steps, 4 * T)),
-                                       "trace rows; a chain of 128-row traces holds at most 127"),
+                                       "its steps need an ops trace of 256 rows, over the chain's "
+                                       "cap of 128"),
     "trades that are not a MATCH each": (lambda j: setattr(j, "trades", j.trades[1:]),
                                          r"\d+ trades for \d+ MATCH steps"),
     "cells cut short": (lambda j: setattr(j, "pre_cells", j.pre_cells[:-1]),
@@ -286,17 +287,15 @@ def test_a_malformed_job_is_refused_saying_what(chain, edit, why):
         assert body.startswith((b"ValueError", b"CorruptState")), body
 
 
-def test_a_job_longer_than_the_default_bound_is_accepted_at_its_own_length():
-    """A configuration may trade bits for a longer trace (96 bits at 2^17
-    rows: the order book reaches 100 only up to 2^16); the daemon checks
-    its own workers' proofs at the job's trace length, not at the bound a
-    verifier of untrusted files applies by default."""
+def test_a_job_is_proven_at_its_own_rows_whatever_the_cap():
+    """A configuration may trade bits for a longer cap (96 bits at 2^17
+    rows: the order book reaches 100 only up to 2^16); a job of one
+    operation on such a chain is still proven at the ops rows it takes
+    (16), and its proof is accepted against the chain's cap."""
     from zksidecar.daemon.jobs import warm_up_job
     from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH
 
-    t = MAX_TRACE_LENGTH * 2
-    job = warm_up_job(16, t, security_bits=96)
+    job = warm_up_job(16, MAX_TRACE_LENGTH * 2, security_bits=96)
     bp = prove_job(job)
-    with pytest.raises(VerificationError, match="over the"):
-        verify_batch(bp, min_security=96)             # the default bound refuses it
-    assert accept_proof(job, proof_file.encode(bp)).public.trace_length == t
+    assert (bp.public.book_length, bp.public.ops_length) == (16, 16)
+    assert accept_proof(job, proof_file.encode(bp)).public.ops_length == 16

@@ -99,23 +99,31 @@ def test_order_book_sum_matches_numpy(each_isa):
     book = Book(64)
     book.process(ops[:30].copy())
     prep = batch.prepare_batch(book, ops[30:], TESTING)
-    air = prep.public.air()
+    st = prep.public.statement()
     traces = prep.witness.traces()
-    main = {c: np.ascontiguousarray(traces[s.name][:, j])
-            for s in air.main_segments for j, c in enumerate(s.columns)}
     rng = np.random.default_rng(5)
-    challenges = F.encode(rng.integers(0, P, (air.num_challenges, 4)))
-    got = air.lu.build(air, MainColumns(air, traces), challenges)
-    assert np.array_equal(got, air.lu.build_numpy(air, main, challenges))
-    # the trace is honest: the terms total the verifier's public side, so the
-    # cyclic sum closes: S[N-1] + term(N-1) - target/N = S[0] = 0
-    target = -air.derive(challenges)["public_sum"]
-    groups = air.lu.group_sums(air, main, challenges)
-    assert len(groups) == len(air.lu.columns)        # the last group has no column
-    term = sum((Ext.from_mont(g[-1]) for g in groups), Ext(0))
-    shift = target * pow(air.trace_length, P - 2, P)
-    assert Ext.from_mont(got[0, 0]) == Ext(0)
-    assert Ext.from_mont(got[-1, 0]) + term - shift == Ext(0)
+    challenges = F.encode(rng.integers(0, P, (st.ops.num_challenges, 4)))
+    totals = []
+    for name, dom in (("book", st.book), ("ops", st.ops)):
+        mats = {s.name: traces[f"{name}.{s.name}"] for s in dom.main_segments}
+        main = {c: np.ascontiguousarray(mats[s.name][:, j])
+                for s in dom.main_segments for j, c in enumerate(s.columns)}
+        groups = dom.lu.group_sums(dom, main, challenges)
+        assert len(groups) == len(dom.lu.columns)        # the last group has no column
+        total = sum((Ext.from_mont((g.astype(np.uint64).sum(axis=0) % P).astype(np.uint32))
+                     for g in groups), Ext(0))
+        totals.append(total)
+        # each domain's cyclic sum closes on its claim, its rows' total:
+        # S[N-1] + term(N-1) - t/N = S[0] = 0
+        air = dom.with_claimed_sum(total)
+        got = air.lu.build(air, MainColumns(air, mats), challenges)
+        assert np.array_equal(got, air.lu.build_numpy(air, main, challenges))
+        term = sum((Ext.from_mont(g[-1]) for g in groups), Ext(0))
+        shift = total * pow(air.trace_length, P - 2, P)
+        assert Ext.from_mont(got[0, 0]) == Ext(0)
+        assert Ext.from_mont(got[-1, 0]) + term - shift == Ext(0)
+    # the trace is honest: the two claims total the verifier's public side
+    assert totals[0] + totals[1] == st.target(challenges)
 
 
 def test_a_vanishing_denominator_names_row_and_fraction(each_isa):
@@ -166,14 +174,14 @@ def test_the_plan_is_kept_per_shape_and_rebound_per_proof(each_isa):
     ops = flow.generate(120, seed=3, capacity=64, params=flow.FlowParams(depth=20), prefill=20)
     book = Book(64)
     book.process(ops[:20].copy())
-    first = batch.prepare_batch(book, ops[20:70], TESTING, trace_length=512)
-    second = batch.prepare_batch(Book.from_cells(first.post_cells), ops[70:], TESTING, trace_length=512)
-    airs = [p.public.air() for p in (first, second)]
+    first = batch.prepare_batch(book, ops[20:70], TESTING, ops_length=512)
+    second = batch.prepare_batch(Book.from_cells(first.post_cells), ops[70:], TESTING, ops_length=512)
+    airs = [p.public.air().with_claimed_sum(Ext(0)) for p in (first, second)]
     assert airs[0].lu is not airs[1].lu
     assert airs[0].lu._plan(airs[0]) is airs[1].lu._plan(airs[1]) is not None
     rng = np.random.default_rng(8)
     for air, prep in zip(airs, (first, second)):
-        traces = prep.witness.traces()
+        traces = {"exec": prep.witness.traces()["ops.exec"]}
         main = {c: np.ascontiguousarray(traces[s.name][:, j])
                 for s in air.main_segments for j, c in enumerate(s.columns)}
         challenges = F.encode(rng.integers(0, P, (air.num_challenges, 4)))

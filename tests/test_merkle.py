@@ -237,11 +237,11 @@ def test_digest_arguments_must_be_bytes_like(opened):
 def test_commit_lde_is_lde_then_tree(each_isa, budget, log_n, cols, log_blowup):
     """commit_lde hashes each leaf where the LDE hands its row over (in the
     last pass's sets; a small budget makes those strided): the same arrays
-    as the LDE followed by a tree."""
+    as the LDE followed by a tree over its rows in bit-reversed order."""
     from zksidecar.prover import ntt
     evals = field.encode(random_canonical(1 << log_n, cols, seed=log_n * cols))
     want_lde = ntt.lde(evals, log_blowup, 7)
-    want = MerkleTree(want_lde)
+    want = MerkleTree(ntt.bit_reverse_rows(want_lde))
     if budget is None:
         lde, tree = merkle.commit_lde(evals, log_blowup, 7)
     else:
@@ -259,7 +259,7 @@ def test_commit_extend_is_extend_then_tree(each_isa, log_n, cols, log_blowup):
     want = ntt.extend(coeffs, log_blowup, 31)
     values, tree = merkle.commit_extend(coeffs, log_blowup, 31)
     np.testing.assert_array_equal(values, want)
-    np.testing.assert_array_equal(tree.nodes, MerkleTree(want).nodes)
+    np.testing.assert_array_equal(tree.nodes, MerkleTree(ntt.bit_reverse_rows(want)).nodes)
 
 
 def test_commit_lde_rejects_bad_input():

@@ -9,7 +9,7 @@ from zksidecar.engine.records import OP_DTYPE, TRADE_DTYPE
 from zksidecar.prover import field as F
 from zksidecar.prover import params
 from zksidecar.prover.air import Air, BoundaryConstraint, Frame, Segment, TransitionConstraint
-from zksidecar.prover.orderbook.air import OrderBookAir
+from zksidecar.prover.orderbook.air import BookAir, OrderBookAir
 from zksidecar.prover.proof import Proof, layout
 from zksidecar.prover.prove import prove
 from zksidecar.prover.reference import reference_prove
@@ -46,9 +46,11 @@ def test_only_matrices_read_on_the_next_row_are_opened_there():
     assert [(m.name, m.at_next) for m in layout(air)] == \
         [("walk", True), ("square", False), ("quotient", False)]
     # the order book reads its state tables on the current row only
-    book = OrderBookAir(16, 2, np.zeros(0, OP_DTYPE), np.zeros(0, TRADE_DTYPE), 1)
+    book = BookAir(16)
     assert {m.name: m.at_next for m in layout(book)} == \
-        {"pre": False, "post": False, "exec": True, "aux": True, "quotient": False}
+        {"pre": False, "post": False, "stamp": True, "aux": True, "quotient": False}
+    ops = OrderBookAir(16, 2, np.zeros(0, OP_DTYPE), np.zeros(0, TRADE_DTYPE), 1)
+    assert {m.name: m.at_next for m in layout(ops)} == {"exec": True, "aux": True, "quotient": False}
 
 
 def test_the_proof_carries_no_next_row_values_for_the_others():

@@ -99,7 +99,7 @@ def test_random_flows_prove_and_verify(log_cap, n, seed):
     book = Book(cap)
     ops = random_ops(n, seed, cap)
     bp, post, trades = prove_batch(book, ops, OPTS, debug=True)
-    assert 64 <= bp.public.trace_length <= 512
+    assert 64 <= bp.public.ops_length <= 512 and bp.public.book_length == max(cap, 16)
     verify_batch(bp, min_security=0)
     ref = Book(cap)
     ref_ops = ops.copy()
@@ -124,7 +124,8 @@ def test_batch_of_field_rejections_only():
 def test_single_operation_at_capacity_2_10():
     book = Book(1 << 10)
     bp, _, _ = prove_batch(book, make_ops([(Kind.LIMIT, Side.BUY, 100, 3)]), OPTS, debug=True)
-    assert bp.public.trace_length == 1 << 10
+    # the state on a book domain of 2^10 rows, the one operation's steps on 16
+    assert (bp.public.book_length, bp.public.ops_length) == (1 << 10, 16)
     verify_batch(bp, min_security=0)
 
 
@@ -141,7 +142,7 @@ def test_the_longest_operation_fits_the_shortest_trace():
     _, steps = Book.restore(book.snapshot()).process_traced(ops.copy())
     assert W.op_rows(steps, 1)[0] == W.max_rows(cap) == 2 * (cap - 1)
     t = W.check_trace_length(32, cap)
-    bp, _, trades = prove_batch(book, ops, OPTS, trace_length=t, debug=True)
+    bp, _, trades = prove_batch(book, ops, OPTS, ops_length=t, debug=True)
     verify_batch(bp, min_security=0)
     assert len(trades) == cap - 1
     with pytest.raises(ValueError, match="cannot hold one operation"):
@@ -195,7 +196,7 @@ def test_the_critical_flag_is_proven_as_a_priority_hint_only():
     lie = bp.public.ops.copy()
     lie["status"][2], lie["reason"][2] = Status.RESTED, Reason.NONE
     pub = bp.public
-    forged = BatchPublic(pub.log2_capacity, pub.trace_length, pub.symbol, pub.first_seq, lie,
+    forged = BatchPublic(pub.log2_capacity, pub.book_length, pub.ops_length, pub.symbol, pub.first_seq, lie,
                          pub.trades, pub.pre_root, pub.pre_link)
     with pytest.raises(BatchRejected, match="BAD_FLAGS"):
         verify_batch(bp.proof, forged, min_security=0)
@@ -211,7 +212,7 @@ def test_synthetic_flow_as_a_chain(log_cap):
         depth=cap // 2, invalid=0.05, take=0.35, post_only=0.15, cancel=0.5, reduce=0.3))
     state, chain, seen = Book(cap), [], Counter()
     for start in range(0, len(ops), 60):
-        bp, state, _ = prove_batch(state, ops[start:start + 60], OPTS, trace_length=512,
+        bp, state, _ = prove_batch(state, ops[start:start + 60], OPTS, ops_length=512,
                                    batch_id=start // 60)
         chain.append(bp)
         seen += outcomes(bp)
@@ -231,10 +232,11 @@ def test_c_witness_builder_equals_the_row_by_row_one():
         after = Book.restore(book.snapshot())
         ops = ops.copy()
         _, steps = after.process_traced(ops)
-        t = W.rows_for(int(W.fold(steps).sum()), book.capacity)
+        t = W.rows_for(int(W.fold(steps).sum()))
         args = (proof_table(book.cells), proof_table(after.cells), ops, steps, t, book.capacity)
         fast, ref = W.build(*args), W.build_reference(*args)
         assert np.array_equal(fast.pre, ref.pre) and np.array_equal(fast.post, ref.post)
+        assert np.array_equal(fast.pts, ref.pts)
         for name in ref.columns:
             assert np.array_equal(fast.columns[name], ref.columns[name]), name
 
@@ -247,7 +249,7 @@ def prove_chain(k=3, cap=32, n=40, t=512, seed=0):
     book = Book(cap)
     for b in range(k):
         ops = random_ops(n, seed + b, cap, first_seq=seq, book=book, ts=ts)
-        bp, state, _ = prove_batch(state, ops, OPTS, trace_length=t, batch_id=b)
+        bp, state, _ = prove_batch(state, ops, OPTS, ops_length=t, batch_id=b)
         book.process(ops.copy())
         out.append(bp)
         seq, ts = seq + n, ts + n
@@ -257,12 +259,12 @@ def prove_chain(k=3, cap=32, n=40, t=512, seed=0):
 def test_chain_of_three_verifies_root_to_root():
     chain, last = prove_chain()
     done = verify_chain(chain, min_security=0)
-    assert done.roots["post"] == last.root
+    assert done.roots["book.post"] == last.root
     assert chain[1].public.pre_root == chain[0].post_root
     # the proofs serialise in the documented format and still verify
     for bp in chain:
-        air = bp.public.air()
-        again = Proof.from_bytes(bp.proof.to_bytes(air), air)
+        st = bp.public.statement()
+        again = Proof.from_bytes(bp.proof.to_bytes(st), st)
         verify_batch(again, bp.public, min_security=0)
 
 
@@ -270,7 +272,7 @@ def test_batches_of_a_chain_prove_in_any_order_from_cells():
     """A batch's pre-state (root and link) is a function of the engine's
     cells: the batches of one chain, proven last to first with
     prove_from_cells, verify as the same chain."""
-    cap, n, t = 32, 40, 512
+    cap, n = 32, 40
     book, cuts = Book(cap), []
     for b in range(3):
         ops = random_ops(n, b, cap, first_seq=1 + b * n, book=book, ts=b * n)
@@ -279,10 +281,10 @@ def test_batches_of_a_chain_prove_in_any_order_from_cells():
     proofs = {}
     for b in reversed(range(3)):
         cells, ops = cuts[b]
-        proofs[b], post_cells, _ = prove_from_cells(cells, ops, OPTS, t, b)
+        proofs[b], post_cells, _ = prove_from_cells(cells, ops, OPTS, b)
         assert (post_cells == (cuts[b + 1][0] if b < 2 else book.cells)).all()
     chain = [proofs[b] for b in range(3)]
-    assert verify_chain(chain, min_security=0).roots["post"] == BookState.of(book.cells, t, OPTS.log_blowup).root
+    assert verify_chain(chain, min_security=0).roots["book.post"] == BookState.of(book.cells, OPTS.log_blowup).root
 
 
 def test_chain_out_of_order_or_with_a_wrong_link_fails():
@@ -292,7 +294,7 @@ def test_chain_out_of_order_or_with_a_wrong_link_fails():
     with pytest.raises(VerificationError):
         verify_chain(chain[1:], min_security=0)            # not from the empty book
     pub = chain[2].public
-    wrong = BatchPublic(pub.log2_capacity, pub.trace_length, pub.symbol, pub.first_seq, pub.ops,
+    wrong = BatchPublic(pub.log2_capacity, pub.book_length, pub.ops_length, pub.symbol, pub.first_seq, pub.ops,
                         pub.trades, pub.pre_root, chain[1].public.pre_link)
     with pytest.raises(VerificationError):
         verify_batch(chain[2].proof, wrong, min_security=0)
@@ -311,14 +313,14 @@ def test_pre_state_that_is_not_the_previous_post_state_fails():
     for name in ("filled", "trades", "status", "reason"):
         ops[name] = 0
     ops["seq"] += 1
-    fake, _, _ = prove_batch(forged, ops, OPTS, trace_length=t)
+    fake, _, _ = prove_batch(forged, ops, OPTS, ops_length=t)
     with pytest.raises(VerificationError):
         verify_chain(chain[:2] + [fake], min_security=0)
     # and verified against the real previous post root and link
     prev = verify_batch(chain[1], min_security=0)
     pub = fake.public
-    real = BatchPublic(pub.log2_capacity, pub.trace_length, pub.symbol, pub.first_seq, pub.ops,
-                       pub.trades, prev.roots["post"], prev.links["post"])
+    real = BatchPublic(pub.log2_capacity, pub.book_length, pub.ops_length, pub.symbol, pub.first_seq, pub.ops,
+                       pub.trades, prev.roots["book.post"], prev.links["book.post"])
     with pytest.raises(VerificationError):
         verify_batch(fake.proof, real, min_security=0)
 
@@ -344,11 +346,11 @@ def batch(*rows):
     return make_ops(rows, first_seq=4)
 
 
-def prove_lie(book, ops, tamper, trace_length=None, debug=False):
+def prove_lie(book, ops, tamper, ops_length=None, debug=False):
     """A lying engine's proof: the honest run's witness and public records,
     edited by `tamper(witness, ops, trades)` (in place, or by returning new
     (ops, trades)) before proving."""
-    prep = prepare_batch(book, ops, OPTS, trace_length)
+    prep = prepare_batch(book, ops, OPTS, ops_length)
     changed = tamper(prep.witness, prep.public.ops, prep.public.trades)
     if changed is not None:
         prep.public.ops, prep.public.trades = changed
@@ -376,8 +378,11 @@ def set_word(c, x, r, word):
             c[f"{x}{j}"][r] = v
 
 
-#: a sum that does not close fails the sum relation at the wrap, row N-1 -> 0
-SUM = re.escape("lu: sum' - sum = term - target/N")
+#: a LogUp sum that does not balance: each domain's running sum closes on the
+#: sum it claims, so the lie shows as claims that miss the statement's target
+#: (-public_sum); a claim off its own rows fails that domain's relation at
+#: the wrap instead (tests/test_orderbook_review.py, the LogUp split)
+SUM = re.escape("the domains' claimed sums do not add up to the statement's target")
 
 
 def test_trade_through_skipping_the_best_maker():
@@ -794,9 +799,9 @@ def test_scaled_top_limb_alone_would_accept_a_negative_difference():
         t["maker_account"], t["taker_account"], t["taker_side"] = 11, o[0]["account"], Side.BUY
         return o, t
     with pytest.raises(ConstraintError, match=SUM):
-        prove_lie(book, ops, tamper, trace_length=512, debug=True)
+        prove_lie(book, ops, tamper, ops_length=512, debug=True)
     with pytest.raises(VerificationError):
-        verify_batch(prove_lie(book, ops, tamper, trace_length=512), min_security=0)
+        verify_batch(prove_lie(book, ops, tamper, ops_length=512), min_security=0)
 
 
 def test_the_engine_limit_is_the_provable_limit():

@@ -22,7 +22,7 @@ def chain():
     ops = flow.generate(60, seed=5, capacity=16, params=flow.FlowParams(depth=8))
     state, out = Book(16), []
     for b in range(3):
-        bp, state, _ = prove_batch(state, ops[20 * b: 20 * (b + 1)], OPTS, trace_length=128,
+        bp, state, _ = prove_batch(state, ops[20 * b: 20 * (b + 1)], OPTS, ops_length=128,
                                    batch_id=10 + b)
         out.append(proof_file.encode(bp))
     return tuple(out)
@@ -61,11 +61,11 @@ def test_truncations_and_trailing_bytes():
 def test_another_version_is_refused_saying_which():
     raw = bytearray(chain()[0])
     raw[4:6] = (2).to_bytes(2, "little")     # a proof of the trace layout before the folded one
-    with pytest.raises(ProofFormatError, match=r"version 2 is not supported \(this build reads 3\) "
-                                               r"\(version 2 was proven against the trace layout"):
+    with pytest.raises(ProofFormatError, match=r"version 2 is not supported: this build reads version 4 "
+                                               r"\(proven against the trace layout"):
         proof_file.decode(bytes(raw))
     raw[4:6] = (9).to_bytes(2, "little")
-    with pytest.raises(ProofFormatError, match=r"version 9 is not supported \(this build reads 3\)$"):
+    with pytest.raises(ProofFormatError, match=r"version 9 is not supported: this build reads version 4; "):
         proof_file.decode(bytes(raw))
 
 
@@ -94,6 +94,6 @@ def test_the_blowup_is_the_smallest_the_air_allows():
     from zksidecar.prover.proof import quotient_log_blowup
 
     ops = flow.generate(4, seed=1, capacity=16)
-    prep = prepare_batch(Book(16), ops, proof_options(20, 64))
+    prep = prepare_batch(Book(16), ops, proof_options(20, 16, 64))
     air = prep.public.air()
     assert air.max_degree == 3 and quotient_log_blowup(air) == LOG_BLOWUP == 1

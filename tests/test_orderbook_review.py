@@ -232,7 +232,7 @@ def test_read_of_its_own_write_fabricates_nothing():
         c["rem"][r + 1:], c["tn"][r + 1:] = 3, 0
         c["zv1"][r] = c["cmp1"][r] = 0
         c["cmp2"][r] = 3 - 1
-        c["pts"][:] = 0
+        w.pts[:] = 0
         w.post = w.pre.copy()                             # nothing else was touched
         W.derive_columns(c, w.trace_length)
         w.finish()
@@ -315,10 +315,12 @@ MAY_BE_FREE = {
 
 
 class Checker:
-    """Every constraint of an OrderBookAir on a witness, without proving:
-    the transition constraints (LogUp's own excepted) row by row, the
-    boundaries, and each row's LogUp term and the total against its target,
-    at fixed challenges."""
+    """Every constraint of an OrderBookAir (the `ops` domain) on a witness,
+    without proving: the transition constraints (LogUp's own excepted) row
+    by row, the boundaries, and each row's LogUp term; and the total of the
+    one LogUp sum, both domains' fractions (the `book` domain's from the
+    witness's state tables and `pts`), against its target -public_sum, at
+    fixed challenges."""
 
     def __init__(self, air, seed: int):
         self.air, self.T = air, air.trace_length
@@ -330,14 +332,14 @@ class Checker:
                        if not b.name.startswith("lu")]
         self.bound_rows = [b.row % self.T for b in air.boundary_constraints
                            if not b.name.startswith("lu")]
-        self.target = -air.derive(self.challenges)["public_sum"]
+        self.target = -air.public_sum(self.challenges)
 
     def rows(self, wit):
         """(bad, term): rows a failing transition constraint touches, and
         each row's LogUp term (T, 4)."""
         T, air = self.T, self.air
         tr = wit.traces()
-        cols = np.concatenate([tr["pre"], tr["post"], tr["exec"]], axis=1)
+        cols = tr["ops.exec"]
 
         def source(key):
             if key[0] != TRACE:
@@ -356,13 +358,18 @@ class Checker:
             bad[1:] |= row_bad
         for v, r in zip(evaluate(self.bounds, alg), self.bound_rows):
             bad[r] |= bool(C.as_column(v, T, False)[r])
-        main = {c: np.ascontiguousarray(tr[s.name][:, j])
+        main = {c: np.ascontiguousarray(tr["ops." + s.name][:, j])
                 for s in air.main_segments for j, c in enumerate(s.columns)}
         groups = air.lu.group_sums(air, main, self.challenges)
         term = groups[0]
         for g in groups[1:]:
             term = F.add(term, g)
-        self._total = Ext.from_mont((term.astype(np.uint64).sum(axis=0) % P).astype(np.uint32))
+        book = air_mod.BookAir(len(wit.pre))
+        book_main = {c: np.ascontiguousarray(tr["book." + s.name][:, j])
+                     for s in book.main_segments for j, c in enumerate(s.columns)}
+        book_terms = book.lu.group_sums(book, book_main, self.challenges)
+        self._total = sum((Ext.from_mont((t.astype(np.uint64).sum(axis=0) % P).astype(np.uint32))
+                           for t in [term] + book_terms), Ext(0))
         return bad, term.astype(np.int64)
 
     def holds(self, wit) -> bool:
@@ -794,7 +801,7 @@ def test_every_constraint_has_degree_at_most_3(t):
     """Blowup 2 suffices: every transition constraint (LogUp's included) has
     degree <= 3, computed from its expression, at every limb layout, so the
     quotient has degree below 2N and the LDE at blowup 2 holds its domain."""
-    prep = prepare_batch(Book(16), base.make_ops([(Kind.LIMIT, Side.BUY, 5, 1)]), OPTS, trace_length=t)
+    prep = prepare_batch(Book(16), base.make_ops([(Kind.LIMIT, Side.BUY, 5, 1)]), OPTS, ops_length=t)
     air = prep.public.air()
     assert max(c.expr.degree for c in air.transition_constraints) == 3
     assert all(c.degree == c.expr.degree for c in air.transition_constraints)
@@ -1119,7 +1126,7 @@ def _rethread_keeping(w, r, x):
     word the columns claim (a forged read: the write, which repeats the
     read's unchanged cells, carries the forgery into memory)."""
     c, T = w.columns, w.trace_length
-    mem, last = w.pre.copy(), np.zeros(T, dtype=np.int64)
+    mem, last = w.pre.copy(), np.zeros(len(w.pre), dtype=np.int64)
     for rr in range(T):
         writes = []
         for y in "HABC":
@@ -1136,7 +1143,7 @@ def _rethread_keeping(w, r, x):
             mem[a, :len(word)] = word
             last[a] = rr + 1
     w.post = mem % P
-    c["pts"] = last
+    w.pts = last
     W.derive_columns(c, T)
     w.finish()
 

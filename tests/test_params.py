@@ -41,10 +41,11 @@ def by_hand(queries: int, log_blowup: int, grinding: int, lde_size: int, degree:
 
 
 @pytest.mark.parametrize("log_n,log_blowup,queries,grinding,degree,bits", [
-    # the order book at 2^15 and 2^20 rows: 22 and 24 LogUp fractions a row,
-    # 3N public ones, D = 3F (75 N and 81 N)
-    (15, 1, 86, 15, 75 << 15, 100),     # queries bind: 101 - 1 (algebraic: 102)
-    (20, 1, 85, 16, 81 << 20, 96),      # LogUp binds: floor(123.63 - 26.34) - 1
+    # the order book at S = T' = 2^15 and 2^20 rows: 2 LogUp fractions a
+    # book row, 20 and 22 an ops row, 3T' public ones, D = 3F (75 N and 81 N),
+    # + 2 M = 4 N for the book's DEEP and FRI injection: 79 N and 85 N
+    (15, 1, 86, 15, 79 << 15, 100),     # queries bind: 101 - 1 (algebraic: 102)
+    (20, 1, 85, 16, 85 << 20, 96),      # LogUp binds: floor(123.63 - 26.41) - 1
     # degree 3 without LogUp: d*N = 1.5 M at blowup 2 is counted, and the
     # floor of log2 |F_ext| (123.63, not 123) leaves 2^21 rows at 100 bits
     (21, 1, 85, 16, 3 << 21, 100),
@@ -57,27 +58,37 @@ def test_claimed_bits_follow_the_formula(log_n, log_blowup, queries, grinding, d
     n = 1 << log_n
     assert by_hand(queries, log_blowup, grinding, n << log_blowup, degree) == bits
     assert options.conjectured_security(n, degree) == bits
-    if degree in (75 << 15, 81 << 20):      # the order book's own degree at that length
-        assert algebraic_degree(n) == degree
-        assert conjectured_security(options, n) == bits
+    if degree in (79 << 15, 85 << 20):      # the order book's own degree at that length
+        assert algebraic_degree(n, n, log_blowup) == degree
+        assert conjectured_security(options, n, n) == bits
 
 
 def test_order_book_degree_counts_every_fraction():
-    """3 (fractions a row + 3 public) N: the limbs of the range checks make
-    the count depend on the length (k = ceil(30 / log2 N) limbs, one more
-    scaled lookup when the top limb is short)."""
-    assert [len(fractions_for(1 << k)) for k in (6, 15, 16, 20)] == [28, 22, 24, 24]
-    for k in (6, 15, 16, 20):
-        assert algebraic_degree(1 << k) == 3 * (len(fractions_for(1 << k)) + 3) << k
+    """3 (2 S + (fractions an ops row + 3 public) T'): the limbs of the
+    range checks make the count depend on T' (k = ceil(30 / log2 T') limbs,
+    one more scaled lookup when the top limb is short); the statement's own
+    figure (Statement.algebraic_degree) is the same."""
+    assert [len(fractions_for(1 << k)) for k in (4, 6, 15, 16, 20)] == [34, 26, 20, 22, 22]
+    for s, t in ((16, 16), (1 << 10, 16), (1 << 14, 1 << 15), (1 << 6, 1 << 16), (1 << 20, 1 << 4)):
+        assert algebraic_degree(s, t, 1) == 3 * (2 * s + (len(fractions_for(t)) + 3) * t) \
+            + 2 * (max(s, t) << 1)
+    from zksidecar.engine.book import Book
+    from zksidecar.engine.records import Kind, Side
+    from zksidecar.prover.orderbook.batch import prepare_batch
+    from test_orderbook_air import make_ops
+    pub = prepare_batch(Book(1 << 10), make_ops([(Kind.LIMIT, Side.BUY, 5, 1)]), params.TESTING).public
+    assert (pub.book_length, pub.ops_length) == (1 << 10, 16)
+    for lb in (1, 2):
+        assert pub.statement().algebraic_degree(lb) == algebraic_degree(1 << 10, 16, lb)
 
 
 def test_the_algebraic_degree_caps_the_trace():
-    """The order book's LogUp sum, not its LDE, caps its trace at 2^16 rows
-    for 100 bits; an AIR of degree 3 without LogUp reaches 2^21."""
-    options = proof_options(100, 1 << 10)
-    assert options.max_log_trace(100, algebraic_degree) == 16
-    assert conjectured_security(options, 1 << 16) == 100
-    assert conjectured_security(options, 1 << 17) == 99
+    """The order book's LogUp sum, not its LDE, caps its domains at 2^16
+    rows for 100 bits; an AIR of degree 3 without LogUp reaches 2^21."""
+    options = proof_options(100, 1 << 10, 1 << 10)
+    assert options.max_log_trace(100, lambda n: algebraic_degree(n, n, 1)) == 16
+    assert conjectured_security(options, 1 << 16, 1 << 16) == 100
+    assert conjectured_security(options, 1 << 16, 1 << 17) == 99
     assert MAX_TRACE_LENGTH == 1 << 16
     assert options.max_log_trace(100, degree_3) == 21
 
@@ -92,22 +103,22 @@ def test_default_holds_what_its_table_says():
 
 @pytest.mark.parametrize("bits", [1, 8, 20, 64, 80, 100, 110])
 def test_fewest_queries_for_a_target(bits):
-    options = proof_options(bits, 16)
-    assert conjectured_security(options, 16) >= bits
+    options = proof_options(bits, 16, 16)
+    assert conjectured_security(options, 16, 16) >= bits
     fewer = ProofOptions(log_blowup=LOG_BLOWUP, num_queries=options.num_queries - 1,
                          grinding_bits=options.grinding_bits)
-    assert options.num_queries == 1 or conjectured_security(fewer, 16) < bits
+    assert options.num_queries == 1 or conjectured_security(fewer, 16, 16) < bits
 
 
 def test_parameters_from_target_and_trace_length():
-    assert proof_options(100, 1 << 16).check_security(1 << 16, algebraic_degree) >= 100
-    with pytest.raises(ParameterError, match=r"99 bits .* at 131072 rows, under the required 100 "
-                                             r"\(.*no trace longer than 2\^16 rows reaches it\)"):
-        proof_options(100, 1 << 17)
+    degree = algebraic_degree(1 << 16, 1 << 16, 1)
+    assert proof_options(100, 1 << 16, 1 << 16).check_security(1 << 16, lambda _n: degree) >= 100
+    with pytest.raises(ParameterError, match="out of reach"):       # 99 bits at T' = 2^17
+        proof_options(100, 1 << 10, 1 << 17)
     with pytest.raises(ParameterError, match="out of reach at blowup 2\\^1 at any trace length"):
-        proof_options(128, 16)
-    with pytest.raises(ParameterError, match="no trace longer than 2\\^6 rows"):
-        proof_options(110, 1 << 10)
+        proof_options(128, 16, 16)
+    with pytest.raises(ParameterError, match="out of reach"):
+        proof_options(110, 1 << 10, 1 << 10)
 
 
 def test_too_few_queries_say_so():
@@ -122,13 +133,16 @@ def test_short_traces_grind_less_and_query_more():
     from zksidecar.prover.orderbook.params import GRINDING_BITS, grinding_bits
     for log_t in range(4, 17):
         t = 1 << log_t
-        options = proof_options(100, t)
-        assert options.grinding_bits == grinding_bits(100, t) == min(log_t, GRINDING_BITS)
-        assert conjectured_security(options, t) >= 100
-        assert options.num_queries * options.log_blowup >= params.GRINDING_CONTRIBUTION_FLOOR
-    assert (proof_options(100, 1 << 10).num_queries, proof_options(100, 1 << 10).grinding_bits) == (91, 10)
-    assert (proof_options(100, 1 << 16).num_queries, proof_options(100, 1 << 16).grinding_bits) == (85, 16)
-
+        for s in (16, t):
+            options = proof_options(100, s, t)
+            assert options.grinding_bits == grinding_bits(100, s, t) == min(log_t, GRINDING_BITS)
+            assert conjectured_security(options, s, t) >= 100
+            assert options.num_queries * options.log_blowup >= params.GRINDING_CONTRIBUTION_FLOOR
+    # the grinding follows the taller domain: a one-operation proof at capacity 2^10
+    one = proof_options(100, 1 << 10, 16)
+    assert (one.num_queries, one.grinding_bits) == (91, 10)
+    big = proof_options(100, 1 << 14, 1 << 16)
+    assert (big.num_queries, big.grinding_bits) == (85, 16)
 
 def test_the_final_degree_is_capped_so_the_verifiers_table_is_bounded():
     ProofOptions(fri_max_final_degree=1 << 10).validate()

@@ -243,7 +243,7 @@ def test_a_break_cannot_hide_a_changed_book(tmp_path):
     forged = Book(CAP)
     forged.resume(30, int(ops["ts_ns"][29]))      # the empty book, as if 1..29 never happened
     work = ops[29:50].copy()
-    proof, _, _ = prove_batch(forged, work, proof_options(BITS, T), trace_length=T, batch_id=1)
+    proof, _, _ = prove_batch(forged, work, proof_options(BITS, 16, T), ops_length=T, batch_id=1)
     with ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
         store.put(0, 1, proof_file.encode(proof))
     out = io.StringIO()

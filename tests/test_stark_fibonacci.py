@@ -1,6 +1,7 @@
 """The STARK on the Fibonacci AIR: completeness, and that every kind of lie
 fails (a changed cell, a changed public value, a flipped proof byte)."""
 import dataclasses
+import struct
 
 import numpy as np
 import pytest
@@ -153,12 +154,15 @@ def test_malformed_bytes_give_clear_errors():
         Proof.from_bytes(b"XXXX" + raw[4:], air)
     with pytest.raises(ProofFormatError, match="version"):
         Proof.from_bytes(raw[:4] + b"\x09\x00" + raw[6:], air)
-    # a huge length field fails on the bytes that remain, before allocating
+    # a huge length field is refused before allocating: over what the
+    # opened leaves can need (over the bytes that remain: the cuts above)
     proof = Proof.from_bytes(raw, air)
-    rows = proof.rows["main"].astype("<u4").tobytes()
-    at = raw.index(rows) + len(rows)          # the u32 length of main's Merkle proof
+    rows = proof.rows["quotient"].astype("<u4").tobytes()
+    at = raw.index(rows) + len(rows)          # the u32 length of the main round tree's proof
     huge = raw[:at] + b"\xff\xff\xff\x7f" + raw[at + 4:]
-    with pytest.raises(ProofFormatError, match="truncated"):
+    with pytest.raises(ProofFormatError, match="main round tree proof claims 2147483647 digests"):
         Proof.from_bytes(huge, air)
+    (n,) = struct.unpack_from("<I", raw, at)
+    assert n == len(proof.row_proofs["main round"])
     with pytest.raises(ProofFormatError, match="bytes"):
         Proof.from_bytes("not bytes", air)

@@ -326,7 +326,7 @@ def chain(symbol: int, n: int) -> tuple[bytes, ...]:
                         params=flow.FlowParams(depth=8))
     state, out = Book(16, symbol), []
     for b in range(n):
-        bp, state, _ = prove_batch(state, ops[10 * b:10 * (b + 1)], OPTS, trace_length=64, batch_id=b)
+        bp, state, _ = prove_batch(state, ops[10 * b:10 * (b + 1)], OPTS, ops_length=64, batch_id=b)
         out.append(proof_file.encode(bp))
     return tuple(out)
 

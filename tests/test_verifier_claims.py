@@ -24,24 +24,25 @@ T = 64
 @functools.lru_cache(maxsize=1)
 def honest() -> bytes:
     ops = flow.generate(8, seed=3, capacity=16, params=flow.FlowParams(depth=4))
-    bp, _, _ = prove_batch(Book(16), ops, proof_options(100, T), trace_length=T)
+    bp, _, _ = prove_batch(Book(16), ops, proof_options(100, 16, T), ops_length=T)
     return proof_file.encode(bp)
 
 
-def claiming(rows: int):
-    """The honest proof, doctored to claim `rows` rows (as a file could)."""
+def claiming(rows: int, book_rows: int = 16):
+    """The honest proof, doctored to claim an ops trace of `rows` rows and
+    a book domain of `book_rows` (as a file could)."""
     bp = proof_file.decode(honest())
-    bp.public.trace_length = rows
-    bp.proof.log_trace_length = rows.bit_length() - 1
+    bp.public.ops_length, bp.public.book_length = rows, book_rows
+    bp.proof.log_lengths = (book_rows.bit_length() - 1, rows.bit_length() - 1)
     return bp
 
 
 @pytest.mark.parametrize("verifier", [verify_chain, verify_history, verify_batch])
 def test_a_trace_over_the_limit_is_refused(verifier):
-    with pytest.raises(VerificationError, match=f"batch 0 claims a trace of {1 << 24} rows, over "
+    with pytest.raises(VerificationError, match=f"batch 0 claims an ops trace of {1 << 24} rows, over "
                                                 f"the {MAX_TRACE_LENGTH} this verifier accepts"):
         verifier([claiming(1 << 24)]) if verifier is not verify_batch else verifier(claiming(1 << 24))
-    with pytest.raises(VerificationError, match=f"claims a trace of {T} rows, over the 32"):
+    with pytest.raises(VerificationError, match=f"claims an ops trace of {T} rows, over the 32"):
         verifier([claiming(T)], max_trace_length=32) if verifier is not verify_batch \
             else verifier(claiming(T), max_trace_length=32)
 
@@ -55,6 +56,18 @@ def test_security_is_checked_before_the_empty_book_is_committed():
     with pytest.raises(VerificationError, match="batch 0: these parameters give 99 bits .* at 131072"):
         check_claims(claiming(1 << 17), max_trace_length=1 << 24)
     check_claims(claiming(1 << 16), max_trace_length=1 << 24)       # 100 bits: accepted
+
+
+@pytest.mark.parametrize("verifier", [verify_chain, verify_history, verify_batch])
+def test_a_book_height_other_than_the_capacitys_is_refused(verifier):
+    """The book domain has max(capacity, 16) rows: a proof claiming another
+    height (its state table committed on another domain, which no chain of
+    this capacity continues) is refused before anything is committed."""
+    for rows in (32, 1 << 24):
+        with pytest.raises(VerificationError, match=f"batch 0 claims a book domain of {rows} rows; "
+                                                    "capacity 2\\^4 has 16"):
+            verifier([claiming(T, rows)]) if verifier is not verify_batch \
+                else verifier(claiming(T, rows))
 
 
 def test_refused_claims_cost_nothing(tmp_path):
@@ -80,7 +93,7 @@ def test_refused_claims_cost_nothing(tmp_path):
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert lines[0].startswith("batch 0: these parameters give 94 bits") and \
-        lines[1].startswith("batch 0 claims a trace of 16777216 rows"), out.stdout
+        lines[1].startswith("batch 0 claims an ops trace of 16777216 rows"), out.stdout
 
 
 def test_the_command_line_says_so(tmp_path, capsys):
@@ -89,7 +102,7 @@ def test_the_command_line_says_so(tmp_path, capsys):
     assert main(["verify", str(f)]) == 0
     capsys.readouterr()
     assert main(["verify", "--max-trace-length", "32", str(f)]) == 1
-    assert f"REJECTED: batch 0 claims a trace of {T} rows, over the 32" in capsys.readouterr().err
+    assert f"REJECTED: batch 0 claims an ops trace of {T} rows, over the 32" in capsys.readouterr().err
     with pytest.raises(SystemExit) as exit_:
         main(["verify", "--max-trace-length", "100", str(f)])
     assert exit_.value.code == 2
@@ -106,8 +119,8 @@ def test_more_records_than_trace_rows_are_refused(field):
 
     bp = proof_file.decode(honest())
     records = getattr(bp.public, field)
-    t = bp.public.trace_length
+    t = bp.public.ops_length
     longer = np.resize(records, t) if len(records) else np.zeros(t, records.dtype)
     setattr(bp.public, field, longer)
-    with pytest.raises(BatchRejected, match=f"for a trace of {bp.public.trace_length} rows"):
+    with pytest.raises(BatchRejected, match=f"for an ops trace of {bp.public.ops_length} rows"):
         verify_batch(bp)

@@ -23,7 +23,7 @@ from zksidecar.prover import verify as V
 from zksidecar.prover.examples.range_check import range_check_instance
 from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.merkle import MerkleTree, compress_pairs
-from zksidecar.prover.merkle_batch import _groups, open_batch, verify_batch, verify_batches
+from zksidecar.prover.merkle_batch import _groups, open_batch, verify_batch
 from zksidecar.prover.orderbook import air as air_mod
 from zksidecar.prover.orderbook import prove_batch
 from zksidecar.prover.orderbook.batch import check_public
@@ -40,25 +40,20 @@ class _Stop(Exception):
 
 
 def _ood_args(monkeypatch, air, proof, external):
-    """What verify() hands check_ood for this proof (it stops there)."""
-    seen = {}
-
-    def spy(*args):
-        seen["args"] = args
-        raise _Stop
-
+    """What verify() hands check_ood for this proof's last domain (the
+    order book's `ops`; the one domain of an AIR)."""
+    seen = []
     with monkeypatch.context() as m:
-        m.setattr(V, "check_ood", spy)
-        with pytest.raises(_Stop):
-            V.verify(air, proof, external, min_security=0)
-    return seen["args"]
+        m.setattr(V, "check_ood", lambda *args: seen.append(args))
+        V.verify(air, proof, external, min_security=0)
+    return seen[-1]
 
 
 def _orderbook_proof():
     book = Book(32)
     ops = ob.random_ops(60, 5, 32)
     bp, _, _ = prove_batch(book, ops, ob.OPTS)
-    return bp.public.air(), bp.proof, {"pre": (bp.public.pre_root, bp.public.pre_link)}
+    return bp.public.statement(), bp.proof, {"book.pre": (bp.public.pre_root, bp.public.pre_link)}
 
 
 def _range_check_proof():
@@ -80,7 +75,8 @@ def test_compiled_quotient_at_z_equals_the_python_one(monkeypatch, make):
     # auxiliary column, in one coefficient): both compute the same wrong
     # quotient, and both reject
     rng = np.random.default_rng(0)
-    for matrix, k in (("exec" if "exec" in proof.ood_z else "main", 0), ("aux", 2)):
+    ops = "ops." if "ops.exec" in proof.ood_z else ""
+    for matrix, k in (("ops.exec" if ops else "main", 0), (ops + "aux", 2)):
         bad = copy.deepcopy(proof)
         values = bad.ood_z[matrix]
         j = int(rng.integers(0, values.shape[0]))
@@ -99,7 +95,7 @@ def test_a_tampered_order_book_proof_is_rejected_by_verify(monkeypatch):
     at the constraint check, the first check it reaches."""
     air, proof, external = _orderbook_proof()
     bad = copy.deepcopy(proof)
-    bad.ood_z["quotient"][0, 0] = (int(bad.ood_z["quotient"][0, 0]) + 1) % P
+    bad.ood_z["ops.quotient"][0, 0] = (int(bad.ood_z["ops.quotient"][0, 0]) + 1) % P
     with pytest.raises(V.VerificationError, match="out-of-domain"):
         V.verify(air, bad, external, min_security=0)
 
@@ -121,12 +117,12 @@ def test_public_sum_equals_the_table_by_table_sum(with_trades):
 
 
 def test_public_sum_of_a_real_batch():
-    air, _, _ = _orderbook_proof()
+    air = _orderbook_proof()[0].ops
     chal = F.encode(np.random.default_rng(2).integers(0, P, (air.num_challenges, 4)).astype(np.uint32))
     ref = np.zeros(4, dtype=np.uint32)
     for t in air.tables:
         ref = F.add(ref, air_mod._table_sum(t, chal[0], air.lu.compression_coefficients(chal)))
-    assert air.derive(chal)["public_sum"] == Ext.from_mont(ref)
+    assert air.public_sum(chal) == Ext.from_mont(ref)
 
 
 def test_tables_from_the_plain_checks_classification_are_the_same():
@@ -234,24 +230,6 @@ def test_batch_merkle_walk_agrees_with_the_reference(depth, data):
     for i, lv, pf in cases:
         assert verify_batch(tree.root, depth, i, lv, pf) == _reference_verify_batch(tree.root, depth, i, lv, pf)
     assert verify_batch(tree.root, depth, idx, leaves, proof)
-
-
-def test_trees_opened_at_the_same_rows_are_checked_each_on_its_own():
-    rng = np.random.default_rng(4)
-    trees = [MerkleTree(F.encode(rng.integers(0, P, (64, w)).astype(np.uint32))) for w in (1, 3, 8)]
-    idx = np.array([0, 1, 5, 17, 40, 63], dtype=np.int64)
-    leaves = [t.nodes[64 + idx].copy() for t in trees]
-    proofs = [open_batch(t, idx) for t in trees]
-    roots = [t.root for t in trees]
-    assert verify_batches(roots, 6, idx, leaves, proofs) == [True, True, True]
-    bad = [p.copy() for p in proofs]
-    bad[1][3, 7] ^= 1
-    assert verify_batches(roots, 6, idx, leaves, bad) == [True, False, True]
-    short = [proofs[0], proofs[1][:-1], proofs[2]]
-    assert verify_batches(roots, 6, idx, leaves, short) == [True, False, True]
-    swapped = [roots[1], roots[0], roots[2]]
-    assert verify_batches(swapped, 6, idx, leaves, proofs) == [False, False, True]
-    assert verify_batches(roots, 6, idx[::-1].copy(), leaves, proofs) == [False] * 3
 
 
 # ------------------------------------------- one extension element --

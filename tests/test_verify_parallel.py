@@ -39,7 +39,7 @@ def proofs(symbol: int = 0, seed: int = 0, n: int = N, break_at: int | None = No
             book.resume(int(ops["seq"][at]), int(ops["ts_ns"][at]))
         chunk = ops[at:at + 10].copy()
         at += 10
-        bp, _, _ = prove_batch(book, chunk, OPTS, trace_length=64, batch_id=b)
+        bp, _, _ = prove_batch(book, chunk, OPTS, ops_length=64, batch_id=b)
         book.process(chunk)
         out.append(proof_file.encode(bp))
     return tuple(out)
@@ -85,7 +85,7 @@ CHAINS = {
     "wrong link": (lambda: proofs()[:3] + (proofs(seed=1)[3],) + proofs()[4:], 1,
                    "REJECTED: batch 3: its pre-state is not the previous post-state"),
     "wrong symbol": (lambda: proofs()[:3] + (proofs(symbol=5)[3],) + proofs()[4:], 1,
-                     "REJECTED: batch 3: capacity, trace length, blowup or symbol changed"),
+                     "REJECTED: batch 3: capacity, book height, blowup or symbol changed"),
     "unreadable": (lambda: proofs()[:4] + (proofs()[4][:100],) + proofs()[5:], 2, "truncated"),
     "tampered before unreadable": (lambda: proofs()[:1] + (tampered(proofs()[1]),)
                                    + (proofs()[2][:100],) + proofs()[3:], 1, "REJECTED: batch 1: "),

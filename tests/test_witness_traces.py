@@ -23,7 +23,7 @@ def small_witness(seed: int = 3) -> W.Witness:
     ops = flow.generate(60, seed=seed, capacity=32, params=flow.FlowParams(depth=16))
     after = Book.restore(book.snapshot())
     _, steps = after.process_traced(ops.copy())
-    t = W.rows_for(int(W.fold(steps).sum()), book.capacity)
+    t = W.rows_for(int(W.fold(steps).sum()))
     return W.build(proof_table(book.cells), proof_table(after.cells), ops, steps, t, book.capacity)
 
 
@@ -36,7 +36,7 @@ def expected_exec(w: W.Witness) -> np.ndarray:
 
 def test_exec_matrix_is_the_encoded_columns():
     w = small_witness()
-    assert np.array_equal(w.traces()["exec"], expected_exec(w))
+    assert np.array_equal(w.traces()["ops.exec"], expected_exec(w))
 
 
 def test_out_of_range_and_foreign_columns_are_reduced():
@@ -49,7 +49,7 @@ def test_out_of_range_and_foreign_columns_are_reduced():
     w.columns[names[2]] = rng.integers(0, P, n).astype(np.int32)              # another dtype
     w.columns[names[3]] = rng.integers(-P, 2 * P, 2 * n)[::2]                 # a strided view
     w.columns[names[4]] = np.full(n, P - 1, dtype=np.int64)                   # the largest canonical
-    got = w.traces()["exec"]
+    got = w.traces()["ops.exec"]
     assert np.array_equal(got, expected_exec(w))
 
 
@@ -57,9 +57,9 @@ def test_built_rows_encode_as_their_columns_do():
     """build's row-major matrix (encoded as is) and the columns made from
     it (the path an edited witness takes) give the same exec matrix."""
     w = small_witness(5)
-    direct = w.traces()["exec"]
+    direct = w.traces()["ops.exec"]
     assert np.array_equal(direct, expected_exec(w))       # w.columns made here, from the rows
-    assert np.array_equal(w.traces()["exec"], direct)
+    assert np.array_equal(w.traces()["ops.exec"], direct)
 
 
 def test_the_c_builder_names_every_exec_column_and_only_spare_limbs_besides():
@@ -86,10 +86,10 @@ def _run(seed=9):
 
 def test_the_c_builder_refuses_what_it_cannot_index_by_step():
     book, after, ops, steps = _run()
-    t = W.rows_for(int(W.fold(steps).sum()), book.capacity)
+    t = W.rows_for(int(W.fold(steps).sum()))
     args = (proof_table(book.cells), proof_table(after.cells))
     inner = int(np.flatnonzero(steps["mask"] & 2)[3])          # a step reading access A
-    for field, value in (("addr", t), ("op", len(ops)), ("kind", 9)):
+    for field, value in (("addr", book.capacity), ("op", len(ops)), ("kind", 9)):   # the book has S = 32 addresses
         bad = steps.copy()
         if field == "addr":
             bad["addr"][inner, 1] = value

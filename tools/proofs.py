@@ -37,6 +37,7 @@ from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import manifest, proof_file, verify_report
 from zksidecar.prover.orderbook.batch import ChainCheck, ChainPoint, ChainSegment, Checked
 from zksidecar.prover.orderbook.verify_report import SymbolRecord
+from zksidecar.prover.orderbook.air import book_length
 from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH, conjectured_security, proof_options
 from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import ProofFormatError
@@ -86,20 +87,21 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
     ids resolved, the stream from the empty book): batch-NNNNNN.zkb files in
     `out_dir`, a line per batch on `out`.  `zksidecar bench verify` builds
     its chain with it."""
-    # one trace length for the whole chain (every proof of a chain shares it);
-    # the daemon's sequencer cuts the batches: at batch_size operations, or
-    # where the next operation's steps would not fit the trace (a file has
-    # no clock, so no batch times out)
+    # one cap on the ops rows of a batch for the whole chain (each batch is
+    # proven at the rows it takes, up to it); the daemon's sequencer cuts the
+    # batches: at batch_size operations, or where the next operation's steps
+    # would not fit the cap (a file has no clock, so no batch times out)
     trace_length = trace_length or trace_length_for(capacity, batch_size)
     try:
         sequencer = Sequencer(capacity, trace_length, BatchPolicy(batch_size, 1.0), Metrics())
-        options = proof_options(security, trace_length)
+        options = proof_options(security, book_length(capacity), trace_length)
     except ValueError as exc:
         print(f"zksidecar prove: {exc}", file=sys.stderr)
         return 2
     os.makedirs(out_dir, exist_ok=True)
+    bits = conjectured_security(options, book_length(capacity), trace_length)
     print(f"{len(ops):,} operations in batches of up to {batch_size}, capacity {capacity}, "
-          f"trace length {trace_length}, {conjectured_security(options, trace_length)} bits", file=out)
+          f"ops traces of up to {trace_length} rows, {bits} bits", file=out)
     print(f"{'batch':>6} {'ops':>6} {'trades':>7} {'prove s':>8} {'KiB':>7}  post root", file=out)
     seen = np.zeros(batch_size, np.int64)
     for start in range(0, len(ops) + batch_size, batch_size):
@@ -155,10 +157,10 @@ def _report(symbol: int, segments: list[ChainSegment], prior: SymbolRecord | Non
                     f"archived (their archive, or --since a report from before, anchors it)"
                     + (f", in {len(segments)} segments (the stream resumed past a gap)"
                        if len(segments) > 1 else "")
-                    + f" ({done.security_bits} bits); final state root {done.roots['post'].hex()}")
+                    + f" ({done.security_bits} bits); final state root {done.roots['book.post'].hex()}")
         if len(segments) == 1:
             return (f"symbol {symbol}: {n} batches, {ops:,} operations verified from the empty "
-                    f"book ({done.security_bits} bits); final state root {done.roots['post'].hex()}")
+                    f"book ({done.security_bits} bits); final state root {done.roots['book.post'].hex()}")
         parts = "; ".join(_describe(seg, k == 0) for k, seg in enumerate(segments))
         return (f"symbol {symbol}: BROKEN: {n} batches, {ops:,} operations verified root to root "
                 f"in {len(segments)} segments (the book is proven the same across each break; the "
@@ -170,7 +172,7 @@ def _report(symbol: int, segments: list[ChainSegment], prior: SymbolRecord | Non
                  "unchanged)")
     new = (f", batches {segments[0].first_batch}..{segments[-1].last_batch} continuing batch "
            f"{prior.last_batch}" if segments else f", nothing after batch {prior.last_batch}")
-    root = (segments[-1].verified.roots["post"] if segments else prior.point.root).hex()
+    root = (segments[-1].verified.roots["book.post"] if segments else prior.point.root).hex()
     if prior.segments > 1 or breaks:
         total = prior.segments + len(breaks)
         return (f"symbol {symbol}: BROKEN: {n} batches, {ops:,} operations verified root to root "
@@ -353,7 +355,7 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout,
             return 3
         print(f"verified {ids} ({sum(s.ops for s in segments):,} operations) continuing "
               f"{since_text}: its pre-state is that batch's post-state; {done.security_bits} bits; "
-              f"final state root {done.roots['post'].hex()}", file=out)
+              f"final state root {done.roots['book.post'].hex()}", file=out)
         return 0
     elif len(segments) > 1:
         print(_report(symbol, segments), file=out)
@@ -362,7 +364,7 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout,
         first, done = segments[0], segments[-1].verified
         print(f"verified {first.batches} batches ({first.ops:,} operations) root to root from the "
               f"empty book, batch ids {first.first_batch}..{first.last_batch}, "
-              f"{done.security_bits} bits; final state root {done.roots['post'].hex()}", file=out)
+              f"{done.security_bits} bits; final state root {done.roots['book.post'].hex()}", file=out)
         status = 0
     if report is not None:
         rec = _record(symbol, chain, digest, prior, [os.path.abspath(p) for p in paths])

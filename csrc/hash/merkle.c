@@ -22,6 +22,59 @@ enum { CHUNK = 256 };
 
 static int is_pow2(size_t n) { return n && !(n & (n - 1)); }
 
+static unsigned log2_pow2(size_t n) {
+    unsigned k = 0;
+    while ((size_t)1 << k < n) k++;
+    return k;
+}
+
+/* i with its low `bits` bits in reverse order (i < 2^bits). */
+static size_t rev_bits(size_t i, unsigned bits) {
+    uint64_t x = i;
+    x = (x >> 1 & 0x5555555555555555ull) | (x & 0x5555555555555555ull) << 1;
+    x = (x >> 2 & 0x3333333333333333ull) | (x & 0x3333333333333333ull) << 2;
+    x = (x >> 4 & 0x0F0F0F0F0F0F0F0Full) | (x & 0x0F0F0F0F0F0F0F0Full) << 4;
+    x = __builtin_bswap64(x);
+    return bits ? (size_t)(x >> (64 - bits)) : 0;
+}
+
+void zk_sha256_messages(uint8_t *out, const uint8_t *in, size_t n, size_t len) {
+    /* whole blocks straight from the input, the tail and its padding from a
+     * buffer per lane; as many messages side by side as the path has lanes */
+    size_t lanes = (size_t)zk_sha256_lanes(), full = len / 64, rest = len % 64;
+    uint8_t tail[ZK_SHA256_MAX_LANES][128];
+    uint32_t st[ZK_SHA256_MAX_LANES][8];
+    const uint8_t *msgs[ZK_SHA256_MAX_LANES];
+    for (size_t i = 0; i < n; i += lanes) {
+        int k = (int)(n - i < lanes ? n - i : lanes);
+        size_t nb = 0;
+        for (int l = 0; l < k; l++) zk_sha256_init(st[l]), msgs[l] = in + len * (i + l);
+        zk_sha256_blocks(st, msgs, full, k);
+        for (int l = 0; l < k; l++) {
+            memcpy(tail[l], in + len * (i + l) + 64 * full, rest);
+            nb = zk_sha256_pad(tail[l], rest, len);
+            msgs[l] = tail[l];
+        }
+        zk_sha256_blocks(st, msgs, nb, k);
+        for (int l = 0; l < k; l++) zk_sha256_digest(out + DIGEST * (i + l), st[l]);
+    }
+}
+
+/* Level `m` nodes (m of them, at nodes[m]) from their children (nodes[2m])
+ * and one injected digest each: node i = SHA-256(left || right || inject[i]). */
+static void hash_injected_level(uint8_t *nodes, size_t m, const uint8_t *inject) {
+    enum { STEP = 256 };
+    uint8_t msgs[STEP * 3 * DIGEST];
+    for (size_t i = 0; i < m; i += STEP) {
+        size_t k = m - i < STEP ? m - i : STEP;
+        for (size_t j = 0; j < k; j++) {
+            memcpy(msgs + 3 * DIGEST * j, nodes + DIGEST * (2 * m + 2 * (i + j)), 2 * DIGEST);
+            memcpy(msgs + 3 * DIGEST * j + 2 * DIGEST, inject + DIGEST * (i + j), DIGEST);
+        }
+        zk_sha256_messages(nodes + DIGEST * (m + i), msgs, k, 3 * DIGEST);
+    }
+}
+
 /* Canonical values of src[0..n) into dst as 4-byte little-endian words,
  * which on a little-endian host is the decoded uint32 array itself. */
 static void decode_le(uint32_t *dst, const uint32_t *src, size_t n) {
@@ -78,28 +131,35 @@ void zk_merkle_hash_rows(uint8_t *out, const uint32_t *matrix, size_t rows, size
     }
 }
 
-/* Every node above the leaves, one level per call, bottom up. */
-static void hash_levels(uint8_t *nodes, size_t rows) {
-    for (size_t m = rows; m > 1; m /= 2)
-        zk_sha256_compress_pairs(nodes + DIGEST * (m / 2), nodes + DIGEST * m, m / 2);
+/* Every node above the leaves, one level per call, bottom up; at a level l
+ * with inject[l] (inject may be NULL), each node also hashes its injected
+ * digest (a shorter matrix of the tree joining at its height). */
+static void hash_levels(uint8_t *nodes, size_t rows, const uint8_t *const *inject) {
+    unsigned level = 1;
+    for (size_t m = rows; m > 1; m /= 2, level++) {
+        if (inject && inject[level]) hash_injected_level(nodes, m / 2, inject[level]);
+        else zk_sha256_compress_pairs(nodes + DIGEST * (m / 2), nodes + DIGEST * m, m / 2);
+    }
     memset(nodes, 0, DIGEST); /* node 0 is unused; keep it defined */
 }
 
 int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t cols) {
     if (!is_pow2(rows)) return -1;
     zk_merkle_hash_rows(nodes + DIGEST * rows, matrix, rows, cols);
-    hash_levels(nodes, rows);
+    hash_levels(nodes, rows, NULL);
     return 0;
 }
 
-/* ---- the LDE and its tree in one pass over the rows ----
+/* ---- the LDE and its leaves in one pass over the rows ----
  * zk_lde_visit hands over each set of output rows when the LDE is done with
  * them (ntt.c, "Passes": its last pass works on cache-sized sets of rows),
  * and their leaves are hashed there, from cache, instead of in a second
- * sweep over the whole matrix, sixteen rows at a time (hash_leaves). */
+ * sweep over the whole matrix, sixteen rows at a time (hash_leaves).  Row r's
+ * digest goes to leaf rev(r): a committed LDE's leaf j is FRI position j. */
 typedef struct {
-    uint8_t *leaves; /* the node array's leaf half */
+    uint8_t *leaves; /* M digests, bit-reversed order */
     size_t cols;
+    unsigned log_rows;
 } leaf_sink;
 
 static void hash_visited(void *ctx, const uint32_t *rows, size_t r0, size_t groups, size_t step, size_t g) {
@@ -111,35 +171,24 @@ static void hash_visited(void *ctx, const uint32_t *rows, size_t r0, size_t grou
         const uint32_t *src[16];
         for (size_t l = 0; l < n; l++) { /* row k of the set: row k % g of group k / g */
             size_t k = i + l, at = k / g * step + k % g;
-            dst[l] = sink->leaves + DIGEST * (r0 + at), src[l] = rows + at * cols;
+            dst[l] = sink->leaves + DIGEST * rev_bits(r0 + at, sink->log_rows), src[l] = rows + at * cols;
         }
         hash_leaves(dst, src, n, cols);
     }
 }
 
-static int commit(uint32_t *lde, uint8_t *nodes, const uint32_t *in, size_t rows, size_t cols,
-                  unsigned log_blowup, uint32_t shift, int from_coeffs) {
-    leaf_sink sink = {nodes + DIGEST * (rows << log_blowup), cols};
+int zk_merkle_lde_leaves(uint32_t *lde, uint8_t *leaves, const uint32_t *in, size_t rows, size_t cols,
+                         unsigned log_blowup, uint32_t shift, int from_coeffs) {
+    if (!is_pow2(rows)) return -1;
+    leaf_sink sink = {leaves, cols, log2_pow2(rows) + log_blowup};
     zk_lde_visitor visit = {hash_visited, &sink};
-    int rc = zk_lde_visit(lde, in, rows, cols, log_blowup, shift, from_coeffs, &visit);
-    if (rc == 0) hash_levels(nodes, rows << log_blowup);
-    return rc;
+    return zk_lde_visit(lde, in, rows, cols, log_blowup, shift, from_coeffs, &visit);
 }
 
-int zk_merkle_commit_lde(uint32_t *lde, uint8_t *nodes, const uint32_t *in, size_t rows, size_t cols,
-                         unsigned log_blowup, uint32_t shift) {
-    return commit(lde, nodes, in, rows, cols, log_blowup, shift, 0);
-}
-
-int zk_merkle_commit_extend(uint32_t *lde, uint8_t *nodes, const uint32_t *coeffs, size_t rows, size_t cols,
-                            unsigned log_blowup, uint32_t shift) {
-    return commit(lde, nodes, coeffs, rows, cols, log_blowup, shift, 1);
-}
-
-int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows) {
+int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows, const uint8_t *const *inject) {
     if (!is_pow2(rows)) return -1;
     if (leaves != nodes + DIGEST * rows) memmove(nodes + DIGEST * rows, leaves, DIGEST * rows);
-    hash_levels(nodes, rows);
+    hash_levels(nodes, rows, inject);
     return 0;
 }
 
@@ -178,12 +227,13 @@ int zk_merkle_verify(const uint8_t root[32], const uint8_t leaf[32], uint64_t in
  * zk_sha256_compress_pairs call (sixteen lanes on the AVX-512 path). */
 int zk_merkle_verify_batch(const uint8_t root[32], size_t depth, const uint64_t *indices,
                            const uint8_t *leaves, size_t count, const uint8_t *proof,
-                           size_t proof_len) {
+                           size_t proof_len, const uint8_t *const *inject, const size_t *inject_count) {
     if (count == 0 || depth > 62) return 0;
     for (size_t q = 0; q < count; q++)
         if (indices[q] >> depth || (q && indices[q] <= indices[q - 1])) return 0;
     uint64_t *idx = malloc(sizeof(uint64_t) * count);
-    uint8_t *nodes = malloc(DIGEST * count), *pairs = malloc(2 * DIGEST * count);
+    /* pairs has room for (left || right || injected digest) messages */
+    uint8_t *nodes = malloc(DIGEST * count), *pairs = malloc(3 * DIGEST * count);
     int ok = 0;
     if (!idx || !nodes || !pairs) {
         ok = -2;
@@ -209,7 +259,17 @@ int zk_merkle_verify_batch(const uint8_t root[32], size_t depth, const uint64_t 
             }
             idx[g] = i >> 1;
         }
-        zk_sha256_compress_pairs(nodes, pairs, g);
+        const uint8_t *extra = inject ? inject[level + 1] : NULL;
+        if (extra) {   /* one injected digest per known parent, in index order */
+            if (inject_count[level + 1] != g) goto done;
+            for (size_t k = g; k-- > 0;) {   /* spread to 96-byte messages, from the end */
+                memmove(pairs + 3 * DIGEST * k, pairs + 2 * DIGEST * k, 2 * DIGEST);
+                memcpy(pairs + 3 * DIGEST * k + 2 * DIGEST, extra + DIGEST * k, DIGEST);
+            }
+            zk_sha256_messages(nodes, pairs, g, 3 * DIGEST);
+        } else {
+            zk_sha256_compress_pairs(nodes, pairs, g);
+        }
         count = g;
     }
     ok = used == proof_len && count == 1 && memcmp(nodes, root, DIGEST) == 0;

@@ -13,6 +13,9 @@
  * Merkle trees (docs/MERKLE.md is the format's definition):
  *   leaf r   = SHA-256(canonical values of row r, each 4 bytes little-endian)
  *   node     = SHA-256(left || right)                          (64 bytes in)
+ *              or, at the height where a shorter matrix of a shared tree
+ *              joins, SHA-256(left || right || digest of its row)  (96 bytes)
+ *   a committed LDE's leaf j is the digest of its natural row rev(j)
  *   node array of 2*rows digests: [1] is the root, node i has children 2i and
  *   2i+1, the leaves are [rows, 2*rows), [0] is unused.  rows is a power of two.
  *   path     = the sibling digests from the leaf's level up to the root's
@@ -34,24 +37,30 @@ void zk_sha256(uint8_t out[32], const uint8_t *data, size_t len);
  * per 64-byte pair of child digests.  `out` must not overlap `in`. */
 void zk_sha256_compress_pairs(uint8_t *out, const uint8_t *in, size_t n);
 
+/* out[32i .. 32i+32) = SHA-256(in[len*i .. len*(i+1))) for i < n: n messages
+ * of one length, hashed side by side.  `out` must not overlap `in`. */
+void zk_sha256_messages(uint8_t *out, const uint8_t *in, size_t n, size_t len);
+
 /* out[32r .. 32r+32) = leaf digest of row r of a rows x cols matrix. */
 void zk_merkle_hash_rows(uint8_t *out, const uint32_t *matrix, size_t rows, size_t cols);
-/* Whole tree over a matrix into nodes[2*rows*32].  Returns 0, or -1 (nothing
- * written) if rows is not a power of two. */
+/* Whole tree over a matrix into nodes[2*rows*32], leaf r the digest of row r
+ * (natural order: FRI layers' trees).  Returns 0, or -1 (nothing written) if
+ * rows is not a power of two. */
 int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t cols);
-/* zk_lde(lde, in, rows, cols, log_blowup, shift, 0) (field/zk_ntt.h: natural
- * order, N = rows << log_blowup rows) and the whole tree over its N rows
- * into nodes[2*N*32], in one pass: each leaf is hashed while its row is in
- * cache.  The same bytes as the two calls.  Returns zk_lde's codes: 0, -1
- * (unsupported shape, nothing written), -2 (out of memory). */
-int zk_merkle_commit_lde(uint32_t *lde, uint8_t *nodes, const uint32_t *in, size_t rows, size_t cols,
-                         unsigned log_blowup, uint32_t shift);
-/* The same from coefficients: zk_ntt_extend(lde, coeffs, ...) and its tree. */
-int zk_merkle_commit_extend(uint32_t *lde, uint8_t *nodes, const uint32_t *coeffs, size_t rows, size_t cols,
-                            unsigned log_blowup, uint32_t shift);
+/* zk_lde(lde, in, rows, cols, log_blowup, shift, from_coeffs) (field/zk_ntt.h:
+ * natural order, N = rows << log_blowup rows; from_coeffs: zk_ntt_extend) and
+ * its N row digests into leaves[N*32] in bit-reversed order (leaves[j] the
+ * digest of row rev(j)), in one pass: each row is hashed while it is in
+ * cache.  Returns zk_lde's codes: 0, -1 (unsupported shape, nothing
+ * written), -2 (out of memory). */
+int zk_merkle_lde_leaves(uint32_t *lde, uint8_t *leaves, const uint32_t *in, size_t rows, size_t cols,
+                         unsigned log_blowup, uint32_t shift, int from_coeffs);
 /* Whole tree over leaf digests leaves[rows*32] the caller computed; `leaves`
- * may already be the node array's leaf half.  Returns 0 or -1 as above. */
-int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows);
+ * may already be the node array's leaf half.  `inject` is NULL or depth + 1
+ * pointers: where inject[l] is not NULL, each of the rows >> l nodes of
+ * level l (0 = leaves) is SHA-256(left || right || inject[l][32i ..]) (a
+ * shared tree: docs/MERKLE.md).  Returns 0 or -1 as above. */
+int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows, const uint8_t *const *inject);
 /* For each of `count` leaf indices, its path (depth digests, leaf level
  * first) into paths[count*depth*32].  Returns -1, or the position in
  * `indices` of the first index >= rows (then `paths` is unspecified). */
@@ -67,10 +76,14 @@ int zk_merkle_verify(const uint8_t root[32], const uint8_t leaf[32], uint64_t in
  * sibling digests proof[proof_len*32] lead to `root`, using every proof
  * digest exactly once, in the order a batch opening lists them (by level,
  * leaves first, then by index); 0 if not (also for no indices, indices out
- * of order or range, or depth > 62); -2 out of memory. */
+ * of order or range, or depth > 62); -2 out of memory.  A shared tree's
+ * injected digests: `inject` NULL, or depth + 1 pointers where inject[l],
+ * if not NULL, holds inject_count[l] digests, one per known node of level l
+ * in index order (those whose subtree holds a given index); a count other
+ * than the number of known nodes fails the check. */
 int zk_merkle_verify_batch(const uint8_t root[32], size_t depth, const uint64_t *indices,
                            const uint8_t *leaves, size_t count, const uint8_t *proof,
-                           size_t proof_len);
+                           size_t proof_len, const uint8_t *const *inject, const size_t *inject_count);
 /* HMAC-SHA-256 (RFC 2104 over SHA-256; a key longer than 64 bytes is hashed
  * first) in counter mode, the zk keys' expansion (prover/zk_keys.py):
  * out[32i .. 32i+32) = HMAC(key, msg || le64(counter + i)) for i < nblocks,

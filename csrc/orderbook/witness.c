@@ -19,6 +19,9 @@
  *      computes them; the inverses of all rows in one batch inversion.
  *   3. the range multiplicities `rm`, counted from every range lookup.
  *
+ * Each address's last write time goes to `pts` (the `book` domain's column
+ * of that name, one entry per address), the rest to the `ops` rows.
+ *
  * Everything is written as a canonical element of [0, p): a signed value v
  * becomes v mod p (red), the way the Python columns are reduced.
  *
@@ -40,7 +43,7 @@
 
 /* The named values, in one list: enum and names cannot drift. */
 #define WITNESS_COLUMNS(X)                                                                         \
-    X(ROW, "row") X(PTS, "pts") X(RM, "rm")                                                        \
+    X(ROW, "row") X(RM, "rm")                                                        \
     X(SN, "sN") X(SM, "sM") X(SR, "sR") X(SC, "sC") X(SD, "sD") X(SZ, "sZ")                        \
     X(PK_STOP, "pk_stop") X(PK_CROSS, "pk_cross") X(PK_FULL, "pk_full")                            \
     X(PK_STALE, "pk_stale") X(PK_FOK, "pk_fok")                                                    \
@@ -134,7 +137,7 @@ typedef struct pending_inverse {
 
 int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, const int32_t *pos_in,
                          uint32_t limb_bits, uint32_t limbs, const void *steps_in, size_t n_steps,
-                         const int64_t *ctx, size_t n_ops) {
+                         const int64_t *ctx, size_t n_ops, uint32_t *pts, size_t n_addresses) {
     const size_t T = trace_length;
     const zk_step *steps = (const zk_step *)steps_in;
     uint32_t pos[W_COUNT];
@@ -157,16 +160,18 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
                   *c_alo = ctx + ZK_WCTX_ALO * n_ops, *c_ahi = ctx + ZK_WCTX_AHI * n_ops,
                   *c_cross = ctx + ZK_WCTX_CROSS * n_ops;
 
-    uint32_t *last_write = calloc(T, sizeof *last_write);      /* row + 1 of each address's last write */
+    /* row + 1 of each address's last write: the book domain's `pts`, written in place */
+    uint32_t *last_write = pts;
     uint32_t *counts = calloc(T, sizeof *counts);
     pending_inverse *pend = malloc(3 * T * sizeof *pend);        /* ginv, zi1, zi2 of each row at most */
     uint32_t *inv_in = malloc(3 * T * sizeof *inv_in), *inv_out = malloc(3 * T * sizeof *inv_out);
     int64_t result = -1;
-    if (!last_write || !counts || !pend || !inv_in || !inv_out) {
+    if (!counts || !pend || !inv_in || !inv_out) {
         result = ZK_WIT_NO_MEMORY;
         goto done;
     }
     memset(out, 0, T * n_cols * sizeof *out);
+    memset(pts, 0, n_addresses * sizeof *pts);
     size_t n_pend = 0;
 
     /* ---- pass 1: one row per step but BEGIN/END ---- */
@@ -218,7 +223,7 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
             if (!(s->mask >> j & 1)) continue;
             const access_columns *x = &ACCESS[j];
             uint32_t a = s->addr[j];
-            if (a >= T) { result = (int64_t)e; goto done; }
+            if (a >= n_addresses) { result = (int64_t)e; goto done; }
             AT_COL(r, x->m) = 1;
             AT_COL(r, x->t) = last_write[a];
             if (x->a >= 0) AT_COL(r, x->a) = a;
@@ -337,7 +342,6 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
     const uint32_t limb_mask = (1u << limb_bits) - 1;
     for (size_t q = 0; q < T; q++) {
         AT(q, ROW) = (uint32_t)q;
-        AT(q, PTS) = last_write[q];
         const uint32_t zv1 = AT(q, ZV1), zv2 = AT(q, ZV2);
         AT(q, NZ1) = zv1 != 0;
         AT(q, NZ2) = zv2 != 0;
@@ -404,7 +408,6 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
 #undef AT
 #undef AT_COL
 done:
-    free(last_write);
     free(counts);
     free(pend);
     free(inv_in);

@@ -14,7 +14,7 @@
  * Per-operation context comes in as ZK_WCTX_COUNT int64 arrays of `n_ops`
  * (air.classify_all's fields, kind as an index into air.KINDS).  The steps
  * must have passed engine/trace.py check_steps; the builder still refuses
- * an address outside the trace, an operation index out of range or a step
+ * an address outside the book's `n_addresses`, an operation index out of range or a step
  * kind it does not know, by return code, before reading past anything.
  */
 #ifndef ZK_WITNESS_H
@@ -48,11 +48,12 @@ const char *zk_witness_column_name(size_t i);
  * column of named value i, or -1 for a limb column beyond `limbs` (the only
  * names a layout may lack).  limb_bits = log2(trace_length), limbs = the
  * limbs per comparison (air.limbs_for).  `steps`: n_steps zk_step records.
- * Returns -1 on success, a ZK_WIT_* code, or the index of the first step
- * the builder refuses. */
+ * `pts`: n_addresses uint32 (the `book` domain's rows, S), each address's
+ * last write time (0: not written by the batch).  Returns -1 on success, a
+ * ZK_WIT_* code, or the index of the first step the builder refuses. */
 int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, const int32_t *pos,
                          uint32_t limb_bits, uint32_t limbs, const void *steps, size_t n_steps,
-                         const int64_t *ctx, size_t n_ops);
+                         const int64_t *ctx, size_t n_ops, uint32_t *pts, size_t n_addresses);
 /* cffi-end */
 
 #endif

@@ -1,21 +1,28 @@
-"""OrderBookAir: the statement of docs/STATEMENT.md as constraints.
+"""The statement of docs/STATEMENT.md as constraints: two domains.
 
-Segments (every one T rows):
+``book`` (BookAir, S = max(capacity, 16) rows; row a is address a):
 
-    pre   (EXTERNAL)  p0..p7     the state table before the batch (rows >= N zero)
-    post              q0..q7     the state table after it
-    exec              EXEC_COLUMNS: row counter, post timestamps, step
+    pre   (EXTERNAL)  p0..p7     the state table before the batch (rows >= capacity zero)
+    post  (exported)  q0..q7     the state table after it
+    stamp             row, pts   the address, its last write's timestamp
+
+``ops`` (OrderBookAir, T' rows: the smallest power of two >= max(16, rows + 1)
+for the batch's rows and its PAD row):
+
+    exec              EXEC_COLUMNS: row counter, range multiplicities, step
                       selectors, the operation's context, four accesses
                       (H, A, B, C), comparison limbs, helpers
 
-One LogUp sum (aux columns ``lu.*``) over tagged tuples: memory (tag 1),
-range (2), op (3), outcome (4), trade (5); the verifier's side of the op,
-outcome and trade tables is the derived value ``public_sum`` (Air.derive),
-so the sum's target is ``-public_sum``.
+One LogUp sum over tagged tuples, split by domain: memory (tag 1) on both,
+range (2), op (3), outcome (4), trade (5) on ``ops``.  Each domain claims
+its part (statement.py: the claimed sums, bound before alpha and z, each
+domain's running sum closing on its own claim); the claims must add up to
+``-public_sum``, the verifier's side of the op, outcome and trade tables
+(`batch_statement`).
 
-Every constraint has degree <= 3 (blowup 4).  The constraint families are
-named after the rule of docs/STATEMENT.md they enforce; debug mode
-(prove(..., debug=True)) reports the first failing one by that name.
+Every constraint has degree <= 3.  The constraint families are named after
+the rule of docs/STATEMENT.md they enforce; debug mode (prove(...,
+debug=True)) reports the first failing one by that name.
 """
 from __future__ import annotations
 
@@ -31,6 +38,7 @@ from .. import logup
 from ..air import Air, BoundaryConstraint, Frame, Segment, TransitionConstraint
 from ..expr import const
 from ..ext_scalar import Ext
+from ..statement import Statement
 
 WORD = 8
 GEN_LIMIT = 1 << 30
@@ -97,7 +105,7 @@ def limbs_for(trace_length: int) -> tuple[int, int]:
 def exec_columns(trace_length: int) -> tuple[str, ...]:
     _, k = limbs_for(trace_length)
     return tuple(
-        ["row", "pts", "rm"] + list(STEPS) + ["first", "last", "oi"] + list(CONTEXT)
+        ["row", "rm"] + list(STEPS) + ["first", "last", "oi"] + list(CONTEXT)
         + ["rem", "tn", "os", "og", "acc"]
         + ["sel", "lv", "fl", "gw", "ginv", "zv1", "zi1", "nz1", "zv2", "zi2", "nz2",
            "cr", "sf", "fg", "fc", "cxs", "cx", "dB", "dC",
@@ -344,16 +352,35 @@ def _record_bytes(records: np.ndarray):
 
 # -------------------------------------------------------------- the AIR --
 
+#: the fewest rows of either domain (a power of two: the prover's minimum
+#: trace, which keeps the FRI schedule's smallest layer meaningful)
+MIN_ROWS = 16
+
+
+def book_length(capacity: int) -> int:
+    """S, the `book` domain's rows for a book of `capacity` slots: the
+    capacity (a power of two), at least MIN_ROWS (the rows from the
+    capacity on hold zero words: docs/STATEMENT.md, "every address below S
+    is a word")."""
+    return max(capacity, MIN_ROWS)
+
+
+def book_fractions() -> list:
+    """The `book` domain's two fractions, one group: each address's word
+    before the batch supplied at time 0, its word after the batch consumed
+    at its last write's time."""
+    return [logup.supply([TAG_MEM, "row"] + [f"p{j}" for j in range(WORD)] + [0]),
+            logup.consume([TAG_MEM, "row"] + [f"q{j}" for j in range(WORD)] + ["pts"])]
+
+
 def fractions_for(trace_length: int) -> list:
-    """The LogUp fractions on every row of a trace of this length (the
-    limbs of the range checks depend on it)."""
+    """The LogUp fractions on every row of an `ops` trace of this length
+    (the limbs of the range checks depend on it)."""
     L, k = limbs_for(trace_length)
     ts = lambda f: f.cur("row") + 1                    # noqa: E731
-    fr = [logup.supply([TAG_MEM, "row"] + [f"p{j}" for j in range(WORD)] + [0]),
-          logup.consume([TAG_MEM, "row"] + [f"q{j}" for j in range(WORD)] + ["pts"])]
     # header access: address 0, cells 6 and 7 zero
-    fr.append(logup.supply([TAG_MEM, 0] + [f"nH{j}" for j in range(HCELLS)] + [0, 0, ts], "mH"))
-    fr.append(logup.consume([TAG_MEM, 0] + [f"oH{j}" for j in range(HCELLS)] + [0, 0, "tH"], "mH"))
+    fr = [logup.supply([TAG_MEM, 0] + [f"nH{j}" for j in range(HCELLS)] + [0, 0, ts], "mH"),
+          logup.consume([TAG_MEM, 0] + [f"oH{j}" for j in range(HCELLS)] + [0, 0, "tH"], "mH")]
     for x in "ABC":
         fr.append(logup.supply([TAG_MEM, f"a{x}"] + [written(x, j) for j in range(WORD)] + [ts],
                                f"m{x}"))
@@ -363,9 +390,9 @@ def fractions_for(trace_length: int) -> list:
     for x in "HABC":
         fr.append(logup.consume([TAG_RANGE, lambda f, x=x: f.cur("row") - f.cur(f"t{x}")],
                                 f"m{x}"))
-    # limbs below the top in [0, T); the top limb in [0, T) and, scaled by
-    # 2^(kL - 30), in [0, T) again: top < 2^(30 - (k-1)L).  The scaled
-    # lookup alone is not enough: top * 2^s lands in [0, T) for T field
+    # limbs below the top in [0, T'); the top limb in [0, T') and, scaled by
+    # 2^(kL - 30), in [0, T') again: top < 2^(30 - (k-1)L).  The scaled
+    # lookup alone is not enough: top * 2^s lands in [0, T') for T' field
     # elements top, most of them huge (v / 2^s for v not a multiple of 2^s).
     top = 1 << (k * L - 30)
     for c in ("c1", "c2"):
@@ -385,24 +412,74 @@ def fractions_for(trace_length: int) -> list:
     return fr
 
 
-@functools.lru_cache(maxsize=32)
-def algebraic_degree(trace_length: int) -> int:
-    """OrderBookAir.algebraic_degree, from the trace length alone (the
-    parameter chooser and a verifier's check_claims have no AIR yet): d*N
-    for the check at z, and the LogUp sum's degree with the public tables'
-    fractions bounded by 3N (an op and an outcome tuple per operation, a
-    trade tuple per trade: at most one operation and one trade per row),
-    tuples of at most PUBLIC_ARITY entries."""
-    lu = logup.LogUp("lu", fractions_for(trace_length))
-    return max(CONSTRAINT_DEGREE * trace_length,
-               lu.soundness_degree(trace_length, 3 * trace_length, PUBLIC_ARITY))
+def public_fractions(ops_length: int) -> int:
+    """The most fractions the verifier's public tables may hold beside an
+    `ops` domain of this length: an op and an outcome tuple per operation,
+    a trade tuple per trade, at most one operation and one trade per row
+    (check_public refuses longer lists)."""
+    return 3 * ops_length
+
+
+@functools.lru_cache(maxsize=64)
+def algebraic_degree(book_length: int, ops_length: int, log_blowup: int) -> int:
+    """The batch statement's algebraic degree at blowup 2^log_blowup
+    (Statement.algebraic_degree), from the two heights alone (the
+    parameter chooser and a verifier's check_claims have no statement yet):
+    d (S + T') for the check at one z on both domains, and 3 F for the one
+    LogUp sum, F every fraction of both domains and the public tables'
+    (public_fractions), whichever is larger; plus 2 M_1 for the shorter
+    domain's DEEP batching and FRI injection (M_1 the tall domain's LDE
+    size).  A test holds it equal to the statement's own."""
+    lu = len(book_fractions()) * book_length + len(fractions_for(ops_length)) * ops_length
+    return max(CONSTRAINT_DEGREE * (book_length + ops_length),
+               3 * (lu + public_fractions(ops_length))) \
+        + 2 * (max(book_length, ops_length) << log_blowup)
+
+
+def _claimed(f: Frame):
+    return f.claimed_sum()
+
+
+class BookAir(Air):
+    """The `book` domain: the state tables before and after the batch and
+    each address's last write time, S rows (row a is address a).  Its part
+    of the memory argument supplies every address's word before the batch
+    at time 0 and consumes its word after it at `pts`; the `ops` domain's
+    accesses supply and consume everything between."""
+
+    #: the statement's challenges (OrderBookAir's): alpha and the compression
+    #: challenges of an 11-entry memory tuple
+    num_challenges = 11
+
+    def __init__(self, book_length: int):
+        self.main_segments = (
+            Segment("pre", tuple(f"p{j}" for j in range(WORD)), external=True),
+            Segment("post", tuple(f"q{j}" for j in range(WORD)), exported=True),
+            Segment("stamp", ("row", "pts")),
+        )
+        self.lu = logup.LogUp("lu", book_fractions(), alpha=0, beta=1, target=_claimed)
+        self.shared_argument = self.lu
+        self.lookup_arguments = (self.lu,)
+        self.aux_columns = self.lu.columns
+        super().__init__(book_length)
+
+    def transitions(self, f: Frame) -> list[TransitionConstraint]:
+        return [TransitionConstraint("row' = row + 1", f.next("row") - f.cur("row") - 1, 1)] \
+            + self.lu.transitions(f)
+
+    def boundaries(self, f: Frame) -> list[BoundaryConstraint]:
+        return [BoundaryConstraint("row[0] = 0", "row", 0, const(0))] + self.lu.boundaries(f)
+
+    def build_aux(self, main, challenges):
+        return logup.build_aux(self, [self.lu], main, challenges)
 
 
 class OrderBookAir(Air):
+    """The `ops` domain: the batch's steps, one a row, on T' rows."""
+
     #: alpha, then one compression challenge per tuple entry after the first
     #: (the widest tuple, a memory access, has 11): the LogUp sum's
     num_challenges = 11
-    derived_values = ("public_sum",)
 
     def __init__(self, trace_length: int, log2_capacity: int, ops: np.ndarray,
                  trades: np.ndarray, first_seq: int, symbol: int = 0, batch_id: int = 0,
@@ -411,8 +488,8 @@ class OrderBookAir(Air):
         caller has computed it from these same records (verify_batch: the
         plain checks do), else it is computed here."""
         capacity = 1 << log2_capacity
-        if trace_length < capacity or trace_length < 16:
-            raise ValueError(f"trace length {trace_length} below the capacity {capacity} (or 16)")
+        if trace_length < MIN_ROWS:
+            raise ValueError(f"an ops trace of {trace_length} rows (at least {MIN_ROWS})")
         self.capacity, self.log2_capacity = capacity, log2_capacity
         self.ops, self.trades = ops, trades
         self.first_seq, self.symbol, self.batch_id = first_seq, symbol, batch_id
@@ -420,12 +497,9 @@ class OrderBookAir(Air):
         #: classify_all of the records (check_public reuses it)
         self.classified = classify_all(ops, capacity) if classified is None else classified
         self.tables = public_tables(ops, trades, capacity, first_seq, self.classified)
-        self.main_segments = (
-            Segment("pre", tuple(f"p{j}" for j in range(WORD)), external=True),
-            Segment("post", tuple(f"q{j}" for j in range(WORD)), exported=True),
-            Segment("exec", exec_columns(trace_length)),
-        )
-        self.lu = logup.LogUp("lu", fractions_for(trace_length), alpha=0, beta=1, target=self._target)
+        self.main_segments = (Segment("exec", exec_columns(trace_length)),)
+        self.lu = logup.LogUp("lu", fractions_for(trace_length), alpha=0, beta=1, target=_claimed)
+        self.shared_argument = self.lu
         self.aux_columns = self.lu.columns
         self.lookup_arguments = (self.lu,)
         if self.lu.challenges_used != self.num_challenges:
@@ -439,22 +513,17 @@ class OrderBookAir(Air):
         """Everything public, in full: capacity, first sequence number,
         symbol, batch id, every operation record (outcomes included) and
         every trade."""
-        head = b"zksidecar.orderbook.v1;" + str((self.log2_capacity, self.first_seq,
+        head = b"zksidecar.orderbook.v2;" + str((self.log2_capacity, self.first_seq,
                                                   self.symbol, self.batch_id)).encode()
         # one join of the records' own bytes (not three concatenations of
         # copies: the verifier hashes about 1.6 MB of them per 2^14 operations)
         return b"".join((head, super().public_bytes(), _record_bytes(self.ops), _record_bytes(self.trades)))
 
-    def algebraic_degree(self, trace_length: int) -> int:
-        return algebraic_degree(trace_length)
-
-    @staticmethod
-    def _target(f: Frame):
-        return -f.derived("public_sum")
-
-    def derive(self, challenges):
+    def public_sum(self, challenges: np.ndarray) -> Ext:
+        """The verifier's side of the op, outcome and trade tables: the sum
+        of their fractions at these challenges ((k, 4) Montgomery)."""
         coeffs = self.lu.compression_coefficients(challenges, PUBLIC_ARITY)
-        return {"public_sum": Ext.from_mont(_public_sum(self.tables, challenges[0], coeffs))}
+        return Ext.from_mont(_public_sum(self.tables, challenges[0], coeffs))
 
     def build_aux(self, main, challenges):
         return logup.build_aux(self, [self.lu], main, challenges)
@@ -742,3 +811,20 @@ class OrderBookAir(Air):
             fok * (c("cmp2") - c("sf") * (c("acc") - c("qty")) - (1 - c("sf")) * (c("qty") - c("acc") - 1)))
 
         return out + self.lu.transitions(f)
+
+
+class BatchStatement(Statement):
+    """A batch's statement: `book` (BookAir, S rows) then `ops`
+    (OrderBookAir, T' rows), the challenges shared, the two claimed sums
+    adding up to -public_sum (the verifier's op, outcome and trade
+    fractions), the public bytes the ops domain's (the records), the
+    public tables' fractions counted (public_fractions)."""
+
+    def __init__(self, book_length: int, ops: OrderBookAir):
+        self.book, self.ops = BookAir(book_length), ops
+        if book_length < ops.capacity:
+            raise ValueError(f"a book domain of {book_length} rows for a capacity of {ops.capacity}")
+        super().__init__("orderbook", [("book", self.book), ("ops", ops)],
+                         target=lambda challenges: -ops.public_sum(challenges),
+                         public=ops.public_bytes(),
+                         public_fractions=public_fractions(ops.trace_length))

@@ -1,11 +1,15 @@
 """Batch proofs of the order book: prove_batch, verify_batch, verify_chain.
 
-A batch proof is a STARK proof of OrderBookAir plus its public inputs
-(BatchPublic): the operation records with their outcomes, the trade records,
-the pre-state root and its Link.  The post-state root is the proof's own root
-of segment ``post``; a chain verifier hands it (with the Link verify()
-derives) to the next batch, starting from the empty book, whose root and Link
-it computes itself (docs/SECURITY.md, "Chained segments").
+A batch proof is a STARK proof of the batch statement (air.BatchStatement:
+the `book` domain of S rows, S fixed by the capacity, and the `ops` domain
+of T' rows, sized to the batch) plus its public inputs (BatchPublic): the
+operation records with their outcomes, the trade records, the pre-state
+root and its Link.  The post-state root is the proof's own root of segment
+``book.post``; a chain verifier hands it (with the Link verify() derives) to
+the next batch, starting from the empty book, whose root and Link it
+computes itself (docs/SECURITY.md, "Chained segments").  The state lives on
+the `book` domain alone, so batches of any T' chain; what a chain keeps is
+the capacity (so S), the blowup and the symbol.
 
 A book's root and Link are functions of its cells alone (BookState.of), so
 the batches of one symbol can be proven in any order and in parallel: a
@@ -38,7 +42,8 @@ from ..proof import Proof
 from ..prove import SegmentCommitment, prove
 from ..verify import Verified, VerificationError, verify
 from . import witness as W
-from .air import WORD, OrderBookAir, algebraic_degree, classify_all, noncanonical
+from .air import (WORD, BatchStatement, OrderBookAir, algebraic_degree, book_length, classify_all,
+                  noncanonical)
 from .params import MAX_TRACE_LENGTH
 
 
@@ -50,20 +55,23 @@ class BatchRejected(VerificationError):
 @dataclass
 class BookState:
     """A book as a chain link: its engine cells, the commitment of its proof
-    state table (T rows) and that table's Link.  Made by BookState.of (which
-    checks the cells) or returned by prove_batch."""
+    state table (the `book` domain's S rows) and that table's Link.  Made by
+    BookState.of (which checks the cells) or returned by prove_batch."""
 
     cells: np.ndarray
     commitment: SegmentCommitment
     link: Link
-    trace_length: int
 
     @property
     def root(self) -> bytes:
         return self.commitment.root
 
+    @property
+    def book_length(self) -> int:
+        return self.commitment.trace.shape[0]
+
     @classmethod
-    def of(cls, book: Book | np.ndarray, trace_length: int, log_blowup: int) -> "BookState":
+    def of(cls, book: Book | np.ndarray, log_blowup: int) -> "BookState":
         """The state of `book`, committed here: a Book (well formed by
         construction) or engine cells, which are checked (CorruptState if
         they are not a well-formed book's)."""
@@ -72,22 +80,25 @@ class BookState:
         else:
             cells = np.asarray(book, dtype=np.uint32)
             Book.from_cells(cells)
-        return cls.commit(cells, trace_length, log_blowup)
+        return cls.commit(cells, log_blowup)
 
     @classmethod
-    def commit(cls, cells: np.ndarray, trace_length: int, log_blowup: int) -> "BookState":
+    def commit(cls, cells: np.ndarray, log_blowup: int) -> "BookState":
         """The state of engine cells as they are, unchecked beyond their shape
         (proof_table): for cells that never reach the engine, whose proof
         is worth only what its chain makes it (a pre-state that is not the
         previous post-state does not chain)."""
-        com = SegmentCommitment.commit(F.encode(state_table(cells, trace_length)), log_blowup)
-        return cls(np.array(cells, dtype=np.uint32), com, com.link(), trace_length)
+        cells = np.array(cells, dtype=np.uint32)
+        s = book_length(invariants.check_shape(cells))
+        com = SegmentCommitment.commit(F.encode(state_table(cells, s)), log_blowup)
+        return cls(cells, com, com.link())
 
 
 @dataclass
 class BatchPublic:
     log2_capacity: int
-    trace_length: int
+    book_length: int          # S: the book domain's rows (the capacity's: book_length)
+    ops_length: int           # T': the ops domain's rows
     symbol: int
     first_seq: int
     ops: np.ndarray           # OP_DTYPE, outcome fields filled
@@ -97,9 +108,14 @@ class BatchPublic:
     batch_id: int = 0
 
     def air(self, classified: dict[str, np.ndarray] | None = None) -> OrderBookAir:
-        """The AIR of this batch; `classified` as OrderBookAir takes it."""
-        return OrderBookAir(self.trace_length, self.log2_capacity, self.ops, self.trades,
+        """The `ops` domain's AIR of this batch; `classified` as OrderBookAir
+        takes it."""
+        return OrderBookAir(self.ops_length, self.log2_capacity, self.ops, self.trades,
                             self.first_seq, self.symbol, self.batch_id, classified)
+
+    def statement(self, air: OrderBookAir | None = None) -> BatchStatement:
+        """The statement of this batch; `air`: its `ops` AIR, if built."""
+        return BatchStatement(self.book_length, air or self.air())
 
 
 @dataclass
@@ -110,20 +126,20 @@ class BatchProof:
 
     @property
     def post_root(self) -> bytes:
-        return self.proof.roots["post"]
+        return self.proof.roots["book.post"]
 
 
-def state_table(cells: np.ndarray, trace_length: int) -> np.ndarray:
-    """The proof state table of a book padded to T rows, canonical (T, 8)."""
+def state_table(cells: np.ndarray, rows: int) -> np.ndarray:
+    """The proof state table of a book padded to `rows` (S) rows, canonical (S, 8)."""
     table = proof_table(cells).astype(np.int64)
-    out = np.zeros((trace_length, WORD), dtype=np.int64)
+    out = np.zeros((rows, WORD), dtype=np.int64)
     out[:len(table)] = table
     return out
 
 
-def empty_state(capacity: int, trace_length: int, log_blowup: int, symbol: int = 0) -> BookState:
+def empty_state(capacity: int, log_blowup: int, symbol: int = 0) -> BookState:
     """The empty book: what a chain verifier commits itself for the first batch."""
-    return BookState.of(Book(capacity, symbol), trace_length, log_blowup)
+    return BookState.of(Book(capacity, symbol), log_blowup)
 
 
 @dataclass
@@ -139,32 +155,29 @@ class PreparedBatch:
 
 
 def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
-                trace_length: int | None = None, debug: bool = False,
+                ops_length: int | None = None, debug: bool = False,
                 batch_id: int = 0) -> tuple[BatchProof, BookState, np.ndarray]:
     """Run `ops` on the book `pre` (a Book, committed here; or the BookState
-    a previous prove_batch returned) and prove it as batch `batch_id`.
-    Returns (proof, post state, trades)."""
-    return prove_prepared(prepare_batch(pre, ops, options, trace_length, batch_id), options, debug)
+    a previous prove_batch returned) and prove it as batch `batch_id`, its
+    `ops` domain `ops_length` rows (default: the fewest its rows take,
+    witness.rows_for).  Returns (proof, post state, trades)."""
+    return prove_prepared(prepare_batch(pre, ops, options, ops_length, batch_id), options, debug)
 
 
 def prove_from_cells(pre_cells: np.ndarray, ops: np.ndarray, options: ProofOptions,
-                     trace_length: int, batch_id: int) -> tuple[BatchProof, np.ndarray, np.ndarray]:
+                     batch_id: int) -> tuple[BatchProof, np.ndarray, np.ndarray]:
     """Prove batch `batch_id` from the engine cells before it (checked, then
     run through the engine), needing nothing of the batch before but its
     cells.  Returns (proof, post cells, trades)."""
-    proof, post, trades = prove_batch(Book.from_cells(pre_cells), ops, options, trace_length,
-                                      batch_id=batch_id)
+    proof, post, trades = prove_batch(Book.from_cells(pre_cells), ops, options, batch_id=batch_id)
     return proof, post.cells, trades
 
 
 def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
-                  trace_length: int | None = None, batch_id: int = 0) -> PreparedBatch:
-    """The engine's run of `ops` from `pre`, traced, and the witness of it."""
-    if isinstance(pre, Book):
-        t = trace_length or W.rows_for(0, pre.capacity)
-        cells = pre.cells.copy()
-    else:
-        cells, t = pre.cells.copy(), pre.trace_length
+                  ops_length: int | None = None, batch_id: int = 0) -> PreparedBatch:
+    """The engine's run of `ops` from `pre`, traced, and the witness of it,
+    its `ops` domain `ops_length` rows (default: the fewest its rows take)."""
+    cells = pre.cells.copy()
     # no walk of the lists again: a Book is well formed by construction, and a
     # BookState's cells were checked when it was made (BookState.of) or are
     # the engine's own output (the post state below)
@@ -173,11 +186,9 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
     if len(ops) == 0:
         raise ValueError("an empty batch")
     trades, steps = book.process_traced(ops)
-    if isinstance(pre, Book) and trace_length is None:
-        t = W.rows_for(int(W.fold(steps).sum()), book.capacity)
     # a Book's cells are committed by prepare_run, once the run fits the trace
-    return prepare_run(pre if isinstance(pre, BookState) else cells, ops, steps, trades, options, t,
-                       batch_id)
+    return prepare_run(pre if isinstance(pre, BookState) else cells, ops, steps, trades, options,
+                       ops_length, batch_id)
 
 
 def check_records(ops: np.ndarray, steps: np.ndarray, trades: np.ndarray) -> None:
@@ -193,37 +204,37 @@ def check_records(ops: np.ndarray, steps: np.ndarray, trades: np.ndarray) -> Non
 
 
 def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
-                trades: np.ndarray, options: ProofOptions, trace_length: int,
+                trades: np.ndarray, options: ProofOptions, ops_length: int | None = None,
                 batch_id: int = 0) -> PreparedBatch:
     """The witness of a run the engine already made (module docstring): from
     the book `pre` (a BookState, or engine cells, committed here unchecked
     beyond their shape), `ops` with their outcomes, the `steps` and `trades`
-    of them (Book.process_traced).  The post-state is the steps' writes
-    (engine/trace.py written); nothing runs the engine.  ValueError naming
-    what is wrong for records of the wrong shape or steps out of range."""
-    t = trace_length
-    if isinstance(pre, BookState):
-        if pre.commitment.lde.shape[0] != t << options.log_blowup:
-            raise ValueError("the pre-state was committed with another blowup or trace length")
-        cells = pre.cells
-    else:
-        cells = pre
+    of them (Book.process_traced), its `ops` domain `ops_length` rows
+    (default: the fewest its rows take, witness.rows_for).  The post-state
+    is the steps' writes (engine/trace.py written); nothing runs the
+    engine.  ValueError naming what is wrong for records of the wrong shape
+    or steps out of range."""
+    cells = pre.cells if isinstance(pre, BookState) else pre
     check_records(ops, steps, trades)
     cap = invariants.check_shape(cells)
+    s = book_length(cap)
+    if isinstance(pre, BookState) and pre.commitment.lde.shape[0] != s << options.log_blowup:
+        raise ValueError("the pre-state was committed with another blowup or book height")
     rows = int(W.fold(steps).sum())
+    t = ops_length or W.rows_for(rows)
     if rows + 1 > t:
-        raise ValueError(f"the batch takes {rows} trace rows; a chain of {t}-row traces "
+        raise ValueError(f"the batch takes {rows} trace rows; an ops trace of {t} rows "
                          f"holds at most {t - 1}")
     trace.check_steps(steps, len(ops), cap)
     matches = int(np.count_nonzero(steps["kind"] == trace.StepKind.MATCH))
     if len(trades) != matches:
         raise ValueError(f"{len(trades)} trades for {matches} MATCH steps (a trade each)")
-    state = pre if isinstance(pre, BookState) else BookState.commit(cells, t, options.log_blowup)
+    state = pre if isinstance(pre, BookState) else BookState.commit(cells, options.log_blowup)
     pre_table = proof_table(cells)
     post_table = trace.written(pre_table, steps)
     wit = W.build(pre_table, post_table, ops, steps, t, cap)
     first_seq = int(cells[lib.ZK_HDR_NEXT_SEQ_LO]) | int(cells[lib.ZK_HDR_NEXT_SEQ_HI]) << 32
-    public = BatchPublic(cap.bit_length() - 1, t, int(cells[lib.ZK_HDR_SYMBOL]), first_seq,
+    public = BatchPublic(cap.bit_length() - 1, s, t, int(cells[lib.ZK_HDR_SYMBOL]), first_seq,
                          ops, trades, state.root, state.link, batch_id)
     return PreparedBatch(wit, public, state, trace.cells_after(cells, steps, ops, post_table), trades)
 
@@ -232,10 +243,9 @@ def prove_prepared(prep: PreparedBatch, options: ProofOptions,
                    debug: bool = False) -> tuple[BatchProof, BookState, np.ndarray]:
     """Prove a prepared batch: (proof, post state, trades)."""
     public, state = prep.public, prep.pre
-    res = prove(public.air(), prep.witness.traces(), options,
-                external={"pre": (state.commitment, state.link)}, debug=debug)
-    post = BookState(prep.post_cells, res.commitments["post"], res.links["post"],
-                     public.trace_length)
+    res = prove(public.statement(), prep.witness.traces(), options,
+                external={"book.pre": (state.commitment, state.link)}, debug=debug)
+    post = BookState(prep.post_cells, res.commitments["book.post"], res.links["book.post"])
     return BatchProof(res.proof, public, res.timings), post, prep.trades
 
 
@@ -253,13 +263,13 @@ def check_public(pub: BatchPublic, air: OrderBookAir | None = None) -> dict[str,
     if len(ops) == 0:
         raise BatchRejected("an empty batch")
     # every operation has a row of its own and every trade its MATCH row, so
-    # an honest batch has fewer of either than trace rows; the security
-    # level counts at most 3 T public fractions (2 an operation, 1 a trade:
-    # air.algebraic_degree), and longer lists would make it claim too much
-    t = pub.trace_length
+    # an honest batch has fewer of either than ops rows; the security level
+    # counts at most 3 T' public fractions (2 an operation, 1 a trade:
+    # air.public_fractions), and longer lists would make it claim too much
+    t = pub.ops_length
     if len(ops) >= t or len(trades) >= t:
-        raise BatchRejected(f"{len(ops)} operations and {len(trades)} trades for a trace of {t} "
-                            "rows (each takes a row of its own, and one row is padding)")
+        raise BatchRejected(f"{len(ops)} operations and {len(trades)} trades for an ops trace of "
+                            f"{t} rows (each takes a row of its own, and one row is padding)")
     cap = 1 << pub.log2_capacity
     if (ops["seq"] != np.arange(pub.first_seq, pub.first_seq + len(ops), dtype=np.uint64)).any():
         raise BatchRejected("sequence numbers are not consecutive from first_seq")
@@ -310,21 +320,29 @@ def check_public(pub: BatchPublic, air: OrderBookAir | None = None) -> dict[str,
 def check_claims(proof: BatchProof, min_security: int = DEFAULT_MIN_SECURITY,
                  max_trace_length: int = MAX_TRACE_LENGTH) -> None:
     """Refuse what a proof claims about its own size before anything is
-    spent on it: a trace longer than this verifier accepts, or parameters
-    under its security threshold at that length.  A file of a few kilobytes
-    can claim 2^24 rows; a chain verifier commits the empty book at the
-    first proof's claim (gigabytes and tens of seconds at that size)."""
-    _check_claims(proof.public.batch_id, proof.public.trace_length, proof.proof.options,
-                  min_security, max_trace_length)
+    spent on it: a `book` height other than its capacity's (book_length),
+    either height over the `max_trace_length` this verifier accepts, or
+    parameters under its security threshold at those heights.  A file of a
+    few kilobytes can claim 2^24 rows; a chain verifier commits the empty
+    book at the first proof's claim (gigabytes and tens of seconds at that
+    size)."""
+    pub = proof.public
+    _check_claims(pub.batch_id, pub.log2_capacity, pub.book_length, pub.ops_length,
+                  proof.proof.options, min_security, max_trace_length)
 
 
-def _check_claims(batch_id: int, t: int, options: ProofOptions, min_security: int,
-                  max_trace_length: int) -> None:
-    if t > max_trace_length:
-        raise VerificationError(f"batch {batch_id} claims a trace of {t} rows, over "
-                                f"the {max_trace_length} this verifier accepts")
+def _check_claims(batch_id: int, log2_capacity: int, s: int, t: int, options: ProofOptions,
+                  min_security: int, max_trace_length: int) -> None:
+    if s != book_length(1 << log2_capacity):
+        raise VerificationError(f"batch {batch_id} claims a book domain of {s} rows; capacity "
+                                f"2^{log2_capacity} has {book_length(1 << log2_capacity)}")
+    for what, n in (("an ops trace", t), ("a book domain (capacity)", s)):
+        if n > max_trace_length:
+            raise VerificationError(f"batch {batch_id} claims {what} of {n} rows, over "
+                                    f"the {max_trace_length} this verifier accepts")
+    degree = algebraic_degree(s, t, options.log_blowup)
     try:
-        options.check_security(t, algebraic_degree, min_security)
+        options.check_security(max(s, t), lambda _n: degree, min_security)
     except ParameterError as exc:
         raise VerificationError(f"batch {batch_id}: {exc}") from None
 
@@ -346,8 +364,8 @@ def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
         proof = BatchProof(proof.proof, public)
     check_claims(proof, min_security, max_trace_length)
     classified = check_public(proof.public, air)
-    return verify(air or proof.public.air(classified), proof.proof,
-                  external={"pre": (proof.public.pre_root, proof.public.pre_link)},
+    return verify(proof.public.statement(air or proof.public.air(classified)), proof.proof,
+                  external={"book.pre": (proof.public.pre_root, proof.public.pre_link)},
                   min_security=min_security)
 
 
@@ -372,7 +390,8 @@ class ChainSegment:
 class ChainPoint:
     """Where a chain stands after its last accepted batch (or at the empty
     book): what the next batch must continue.  `config` is (log2 capacity,
-    trace length, symbol, log blowup), fixed for a chain."""
+    book height S, symbol, log blowup), fixed for a chain (the ops height
+    is each batch's own)."""
 
     config: tuple[int, int, int, int]
     root: bytes
@@ -395,7 +414,8 @@ class Checked:
     batch_id: int
     symbol: int
     log2_capacity: int
-    trace_length: int
+    book_length: int
+    ops_length: int
     options: ProofOptions
     first_seq: int
     ops: int
@@ -408,13 +428,13 @@ class Checked:
     sha256: bytes = b""
 
     def config(self, symbol: int) -> tuple[int, int, int, int]:
-        return (self.log2_capacity, self.trace_length, symbol, self.options.log_blowup)
+        return (self.log2_capacity, self.book_length, symbol, self.options.log_blowup)
 
     def after(self) -> ChainPoint:
         """The point this accepted batch leaves its chain at."""
         assert self.verified is not None
-        return ChainPoint(self.config(self.symbol), self.verified.roots["post"],
-                          self.verified.links["post"], self.first_seq + self.ops, self.last_ts,
+        return ChainPoint(self.config(self.symbol), self.verified.roots["book.post"],
+                          self.verified.links["book.post"], self.first_seq + self.ops, self.last_ts,
                           self.batch_id + 1)
 
 
@@ -426,7 +446,7 @@ def check_alone(b: BatchProof, min_security: int = DEFAULT_MIN_SECURITY,
 
     What the proof binds: the STARK proof is verified against the pre-state
     root and Link the batch's public inputs state (the external segment
-    "pre"), and it commits the post-state itself (its own segment "post",
+    "book.pre"), and it commits the post-state itself (its own segment "book.post",
     whose Link the verifier derives).  So an accepted proof says: the rules'
     run of these operations takes the book committed at pre_root to the
     book committed at the post root.  It says nothing about where pre_root
@@ -444,7 +464,7 @@ def check_alone(b: BatchProof, min_security: int = DEFAULT_MIN_SECURITY,
     except VerificationError as exc:
         rejected = exc
     return Checked(int(pub.batch_id), int(pub.symbol), int(pub.log2_capacity),
-                   int(pub.trace_length), b.proof.options, int(pub.first_seq), len(ops),
+                   int(pub.book_length), int(pub.ops_length), b.proof.options, int(pub.first_seq), len(ops),
                    int(ops["ts_ns"][0]) if len(ops) else 0,
                    int(ops["ts_ns"][-1]) if len(ops) else 0, pub.pre_root, pub.pre_link,
                    verified, rejected, sha256)
@@ -480,16 +500,15 @@ class ChainCheck:
             elif isinstance(start, ChainPoint):
                 self.point = start
             else:
-                _check_claims(c.batch_id, c.trace_length, c.options, self.min_security,
-                              self.max_trace_length)
-                genesis = empty_state(1 << c.log2_capacity, c.trace_length,
-                                      c.options.log_blowup, self.symbol)
+                _check_claims(c.batch_id, c.log2_capacity, c.book_length, c.ops_length, c.options,
+                              self.min_security, self.max_trace_length)
+                genesis = empty_state(1 << c.log2_capacity, c.options.log_blowup, self.symbol)
                 self.point = ChainPoint(c.config(self.symbol), genesis.root, genesis.link, 1, 0,
                                         c.batch_id)
             self.segments.append(ChainSegment(c.batch_id, c.first_seq))
         p = self.point
         if c.config(c.symbol) != p.config:
-            raise VerificationError(f"batch {c.batch_id}: capacity, trace length, blowup or "
+            raise VerificationError(f"batch {c.batch_id}: capacity, book height, blowup or "
                                     "symbol changed")
         if c.batch_id != p.next_id:
             raise VerificationError(f"batch {c.batch_id} follows batch {p.next_id - 1}: "
@@ -540,7 +559,7 @@ def verify_history(batches: Iterable[BatchProof], min_security: int = DEFAULT_MI
     new segment; anything else that does not continue, a batch id that does
     not count up, a proof that does not verify: VerificationError.  The
     first proof's claims are checked (check_claims) before the empty book is
-    committed at its trace length.
+    committed at its capacity.
 
     `after`: the proof of the batch before the first of `batches`, verified
     alone (verify_batch) and not part of the result: the chain starts from

@@ -17,7 +17,8 @@ from ..domain import Link
 from ..ext_scalar import Ext
 from ..field import P
 from ..proof import Proof, ProofFormatError, Reader
-from .air import OrderBookAir
+from ..params import MAX_LOG_TRACE
+from .air import OrderBookAir, book_length
 from .batch import BatchProof, BatchPublic
 
 MAGIC = b"ZKSB"
@@ -28,19 +29,47 @@ MAGIC = b"ZKSB"
 #: Version 3 (not yet released) also carries the LogUp layout of one cyclic
 #: running sum: aux columns lu.sum, lu.h0 .. lu.h(G-2), no lu.prev and no
 #: helper for the last group (docs/LOGUP.md), so 11 extension columns at
-#: T = 2^15 where the prev/sum layout had 13
-VERSION = 3
-_HEAD = "HQIBIQ"    # version, batch id, symbol, log2 capacity, trace length, first seq
+#: T = 2^15 where the prev/sum layout had 13.  4: the statement of two
+#: domains (air.py: `book`, S rows, and `ops`, T' rows), the header carrying
+#: log2 S and log2 T' where version 3 carried the trace length; a version-3
+#: chain's state table is committed on another domain, so no version-4
+#: proof continues it (docs/PROOF_FORMAT.md, "Migration")
+VERSION = 4
+#: batch id, symbol, log2 capacity, log2 S, log2 T', first seq (after the version)
+_HEAD = "QIBBBQ"
+#: what this build says of each earlier version it refuses
+_OLD = {2: "proven against the trace layout before the folded one",
+        3: "proven on one domain of T rows, before the book's state had a domain of its own"}
+
+
+def old_version_error(version: int, what: str) -> str:
+    """The refusal of a `what` (a batch proof, a store entry, a
+    verification report) of an earlier format version: named, with what
+    to do (docs/PROOF_FORMAT.md, "Migration")."""
+    why = f" ({_OLD[version]})" if version in _OLD else ""
+    return (f"{what} version {version} is not supported: this build reads version {VERSION}{why}; "
+            "verify it with the release that wrote it, and start a new chain (a new store) with "
+            "this one")
+
+
+def file_version(data: bytes) -> int | None:
+    """The format version a batch proof's bytes state, or None if they do
+    not start as one (too short, another magic): for a reader that refuses
+    an earlier version's chain before reading it (daemon/recovery.py)."""
+    if len(data) < 6 or data[:4] != MAGIC:
+        return None
+    return struct.unpack_from("<H", data, 4)[0]
 
 
 def encode(bp: BatchProof) -> bytes:
     pub = bp.public
-    out = [MAGIC, struct.pack("<" + _HEAD, VERSION, pub.batch_id, pub.symbol, pub.log2_capacity,
-                             pub.trace_length, pub.first_seq), pub.pre_root]
+    out = [MAGIC, struct.pack("<H" + _HEAD, VERSION, pub.batch_id, pub.symbol, pub.log2_capacity,
+                             pub.book_length.bit_length() - 1, pub.ops_length.bit_length() - 1,
+                             pub.first_seq), pub.pre_root]
     out.append(pub.pre_link.to_bytes())
     out.append(struct.pack("<I", len(pub.ops)) + pub.ops.astype(OP_DTYPE).tobytes())
     out.append(struct.pack("<I", len(pub.trades)) + pub.trades.astype(TRADE_DTYPE).tobytes())
-    proof = bp.proof.to_bytes(pub.air())
+    proof = bp.proof.to_bytes(pub.statement())
     out.append(struct.pack("<Q", len(proof)) + proof)
     return b"".join(out)
 
@@ -92,9 +121,10 @@ def decode_with_air(data: bytes) -> tuple[BatchProof, OrderBookAir]:
         raise ProofFormatError(f"{len(r.data) - r.pos} unexpected bytes after the batch proof")
     try:
         air = public.air()
+        statement = public.statement(air)
     except ValueError as exc:
         raise ProofFormatError(f"public inputs do not describe a batch: {exc}") from None
-    return BatchProof(Proof.from_bytes(proof_bytes, air), public), air
+    return BatchProof(Proof.from_bytes(proof_bytes, statement), public), air
 
 
 def decode_public(data: bytes) -> BatchPublic:
@@ -106,19 +136,21 @@ def decode_public(data: bytes) -> BatchPublic:
 def _public(r: Reader) -> BatchPublic:
     if r.take(4, "magic") != MAGIC:
         raise ProofFormatError("not a zksidecar batch proof (bad magic)")
-    version, batch_id, symbol, log2_cap, trace_length, first_seq = r.unpack(_HEAD, "header")
+    (version,) = r.unpack("H", "version")
     if version != VERSION:
-        old = " (version 2 was proven against the trace layout before the folded one: re-prove " \
-              "the batch from its journal or keep the build that made it to verify it)" if version == 2 else ""
-        raise ProofFormatError(f"batch proof version {version} is not supported (this build reads "
-                               f"{VERSION}){old}")
-    if not 1 <= log2_cap <= 24 or trace_length < 16 or trace_length & (trace_length - 1) \
-            or trace_length > 1 << 24 or trace_length < 1 << log2_cap:
-        raise ProofFormatError(f"capacity 2^{log2_cap} and trace length {trace_length} are not a "
-                               "valid chain configuration")
+        raise ProofFormatError(old_version_error(version, "batch proof"))
+    batch_id, symbol, log2_cap, log_s, log_t, first_seq = r.unpack(_HEAD, "header")
+    # the heights' own limits, before anything is sized by them: S is the
+    # capacity's (book_length), T' a power of two from 16 to the prover's
+    # limit (a verifier's cap on both is batch.check_claims')
+    if not 1 <= log2_cap <= MAX_LOG_TRACE or 1 << log_s != book_length(1 << log2_cap):
+        raise ProofFormatError(f"capacity 2^{log2_cap} and a book domain of 2^{log_s} rows are not "
+                               "a valid chain configuration (the book domain has max(capacity, 16) rows)")
+    if not 4 <= log_t <= MAX_LOG_TRACE:
+        raise ProofFormatError(f"an ops domain of 2^{log_t} rows (from 2^4 to 2^{MAX_LOG_TRACE})")
     pre_root = r.take(32, "pre-state root")
     link = _link(r)
     ops = _records(r, OP_DTYPE, "operations")
     trades = _records(r, TRADE_DTYPE, "trades")
-    return BatchPublic(log2_cap, trace_length, symbol, first_seq, ops, trades, pre_root, link,
-                       batch_id)
+    return BatchPublic(log2_cap, 1 << log_s, 1 << log_t, symbol, first_seq, ops, trades, pre_root,
+                       link, batch_id)

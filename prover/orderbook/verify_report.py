@@ -3,11 +3,11 @@ symbol, so that `zksidecar verify --since FILE` continues from there instead
 of from the empty book (docs/FORMATS.md, "Verification report").  This
 module is its one definition.
 
-    {"format": "zksidecar-verify-report", "version": 1, "min_security": 100,
+    {"format": "zksidecar-verify-report", "version": 2, "min_security": 100,
      "store": null,
      "symbols": [{"symbol": 7, "first_batch": 0, "last_batch": 63, "batches": 64,
                   "operations": 1048576, "segments": 1, "security_bits": 100,
-                  "log2_capacity": 14, "trace_length": 32768, "log_blowup": 1,
+                  "log2_capacity": 14, "book_length": 16384, "log_blowup": 1,
                   "post_root": "<64 hex>", "post_link": "<hex of Link.to_bytes>",
                   "next_seq": 1048577, "last_ts": 1048575,
                   "proofs_sha256": "<64 hex>",
@@ -39,7 +39,10 @@ from . import json_file, proof_file
 from .batch import ChainPoint
 
 FORMAT = "zksidecar-verify-report"
-VERSION = 1
+#: 2: the chain's book height (`book_length`, S: batch proof files of
+#: version 4) where version 1 had the trace length of a chain of version-3
+#: proofs, which this build does not continue (docs/PROOF_FORMAT.md, "Migration")
+VERSION = 2
 #: the digest of no proofs, which the first proof's extends
 NO_PROOFS = bytes(32)
 
@@ -85,11 +88,11 @@ class Report:
 
 
 def _symbol_doc(r: SymbolRecord) -> dict:
-    log2_capacity, trace_length, _symbol, log_blowup = r.point.config
+    log2_capacity, book_length, _symbol, log_blowup = r.point.config
     return {"symbol": r.symbol, "first_batch": r.first_batch, "last_batch": r.last_batch,
             "batches": r.batches, "operations": r.operations, "segments": r.segments,
             "security_bits": r.security_bits, "log2_capacity": log2_capacity,
-            "trace_length": trace_length, "log_blowup": log_blowup,
+            "book_length": book_length, "log_blowup": log_blowup,
             "post_root": r.point.root.hex(), "post_link": r.point.link.to_bytes().hex(),
             "next_seq": r.point.next_seq, "last_ts": r.point.last_ts,
             "proofs_sha256": r.proofs_sha256.hex(),
@@ -124,7 +127,7 @@ def _hex(doc: dict, key: str, where: str, size: int | None = None) -> bytes:
 
 
 _KEYS = {"symbol", "first_batch", "last_batch", "batches", "operations", "segments",
-         "security_bits", "log2_capacity", "trace_length", "log_blowup", "post_root",
+         "security_bits", "log2_capacity", "book_length", "log_blowup", "post_root",
          "post_link", "next_seq", "last_ts", "proofs_sha256", "files"}
 
 
@@ -146,7 +149,7 @@ def _symbol(e, where: str, store: bool) -> SymbolRecord:
     elif not isinstance(files, list) or len(files) != n["batches"] or \
             not all(isinstance(f, str) and os.path.isabs(f) for f in files):
         raise ReportError(f"{where}: \"files\" is not a list of {n['batches']} absolute paths")
-    point = ChainPoint((n["log2_capacity"], n["trace_length"], n["symbol"], n["log_blowup"]),
+    point = ChainPoint((n["log2_capacity"], n["book_length"], n["symbol"], n["log_blowup"]),
                        _hex(e, "post_root", where, 32), link, n["next_seq"], n["last_ts"],
                        n["last_batch"] + 1)
     return SymbolRecord(n["symbol"], n["first_batch"], n["batches"], n["operations"],

@@ -1,10 +1,13 @@
-"""The trace columns of OrderBookAir from the engine's tracing mode.
+"""The trace columns of a batch statement (air.py: the `book` and `ops`
+domains) from the engine's tracing mode.
 
 `build(pre_table, post_table, ops, steps, trace_length, capacity)` lays out
-the steps Book.process_traced recorded (engine/trace.py) one per row, the
-state tables before and after (zero rows below the book), and every helper
-column the constraints name: in C (csrc/orderbook/witness.c), one pass over
-the steps into the row-major matrix the prover commits.  The engine
+the steps Book.process_traced recorded (engine/trace.py) one per `ops` row
+(trace_length: T'), and on the `book` domain (S = air.book_length(capacity)
+rows) the state tables before and after (zero rows from the capacity on)
+and each address's last write time, and every helper column the
+constraints name: in C (csrc/orderbook/witness.c), one pass over the steps
+into the row-major matrix the prover commits.  The engine
 brackets each operation with BEGIN and END steps; the trace folds them into
 the flags `first` and `last` of the operation's own first and last rows
 (`fold`), and an operation with no other step (a rejection on its public
@@ -28,8 +31,8 @@ from ...engine.trace import StepKind
 from .. import field as F
 from ..native import ffi, lib, u32p
 from ..params import MAX_LOG_TRACE
-from .air import (GEN_LIMIT, HCELLS, KIND_CODE, KINDS, WORD, classify, classify_all, exec_columns,
-                  limbs_for, written)
+from .air import (GEN_LIMIT, HCELLS, KIND_CODE, KINDS, MIN_ROWS, WORD, book_length, classify,
+                  classify_all, exec_columns, limbs_for, written)
 
 P = F.P
 
@@ -40,8 +43,10 @@ def _inv(x: int) -> int:
 
 
 class Witness:
-    """The trace of a batch: the state tables before and after it (`pre`,
-    `post`: (T, 8) canonical) and the exec columns, held one of two ways.
+    """The trace of a batch: on the `book` domain the state tables before
+    and after it (`pre`, `post`: (S, 8) canonical) and each address's last
+    write time (`pts`: (S,)), on the `ops` domain the exec columns (T'
+    rows, `trace_length`), held one of two ways.
 
     `build` leaves them as `exec_rows`, the (T, k) row-major matrix of
     canonical values the C builder wrote (the layout the prover commits:
@@ -50,10 +55,10 @@ class Witness:
     the columns are the witness: tests edit them the way a lying engine
     would, and `traces` reads them."""
 
-    def __init__(self, pre: np.ndarray, post: np.ndarray, trace_length: int,
+    def __init__(self, pre: np.ndarray, post: np.ndarray, pts: np.ndarray, trace_length: int,
                  columns: dict[str, np.ndarray] | None = None, exec_rows: np.ndarray | None = None):
         assert (columns is None) != (exec_rows is None), "columns or exec rows, not both"
-        self.pre, self.post, self.trace_length = pre, post, trace_length
+        self.pre, self.post, self.pts, self.trace_length = pre, post, pts, trace_length
         self._columns, self._rows = columns, exec_rows
         self._rows_encoded = False     # _rows in Montgomery form (traces ran)
 
@@ -98,9 +103,13 @@ class Witness:
         `pre`, the post table and post timestamps are the replay's end, and
         the derived columns are recomputed.  A lying engine does exactly this
         to satisfy the memory argument; what it cannot fix is a step rule."""
-        c, T = self.columns, self.trace_length
-        mem = self.pre.copy()
-        last = np.zeros(T, dtype=np.int64)
+        c, T, S = self.columns, self.trace_length, len(self.pre)
+        # addresses past the book (a lie's) get words and times of their own:
+        # no `book` row supplies them, which the memory argument refuses
+        reach = max([S] + [int(c[f"a{x}"].max()) + 1 for x in "ABC"])
+        mem = np.zeros((reach, WORD), dtype=np.int64)
+        mem[:S] = self.pre
+        last = np.zeros(reach, dtype=np.int64)
         for r in range(T):
             writes = []
             for x in "HABC":
@@ -115,13 +124,23 @@ class Witness:
             for a, word in writes:
                 mem[a, :len(word)] = word
                 last[a] = r + 1
-        self.post = mem % P
-        c["pts"] = last
+        self.post = mem[:S] % P
+        self.pts = last[:S]
         derive_columns(c, T)
         self.finish()
 
+    def book_traces(self) -> dict[str, np.ndarray]:
+        """The `book` domain's matrices, encoded, by the statement's names."""
+        stamp = np.column_stack([np.arange(len(self.pre), dtype=np.int64), self.pts])
+        return {"book.pre": F.encode(self.pre), "book.post": F.encode(self.post),
+                "book.stamp": F.encode(stamp)}
+
     def traces(self) -> dict[str, np.ndarray]:
-        """The segments' matrices, encoded: "pre", "post" and "exec"."""
+        """Every segment's matrix, encoded, by the statement's names:
+        "book.pre", "book.post", "book.stamp" and "ops.exec"."""
+        return {**self.book_traces(), "ops.exec": self._exec()}
+
+    def _exec(self) -> np.ndarray:
         if self._rows is not None:
             # in place: the rows are this witness's own, and 16 MB of fresh
             # pages per proof cost more than the encoding
@@ -129,14 +148,14 @@ class Witness:
                 if lib.zk_fp_encode(u32p(self._rows), u32p(self._rows), self._rows.size) >= 0:
                     raise AssertionError("the witness builder wrote a value >= p")
                 self._rows_encoded = True
-            return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": self._rows}
+            return self._rows
         # the columns (an edited witness): each reduced mod p, stacked as rows
         names = exec_columns(self.trace_length)
         rows = np.empty((self.trace_length, len(names)), dtype=np.uint32)
         for j, name in enumerate(names):
             c = self.columns[name]
             rows[:, j] = c if _canonical(c) else c % P
-        return {"pre": F.encode(self.pre), "post": F.encode(self.post), "exec": F.encode(rows)}
+        return F.encode(rows)
 
 
 def _canonical(col: np.ndarray) -> bool:
@@ -147,11 +166,11 @@ def _canonical(col: np.ndarray) -> bool:
     return bool(col.min() >= 0 and col.max() < P)
 
 
-#: trace rows per operation when a chain's trace is sized (trace_length_for):
+#: `ops` rows per operation when a batch's cap is sized (trace_length_for):
 #: the synthetic flow takes ~1.8; a batch that takes more is cut where its
-#: trace is full (daemon/shadow.py)
+#: cap is full (daemon/shadow.py)
 ROWS_PER_OP = 2
-MIN_TRACE_LENGTH = 16
+MIN_TRACE_LENGTH = MIN_ROWS
 
 
 def _power_of_two_at_least(n: int) -> int:
@@ -189,33 +208,34 @@ def op_rows(steps: np.ndarray, n_ops: int) -> np.ndarray:
     return np.bincount(steps["op"][fold(steps)], minlength=n_ops).astype(np.int64)
 
 
-def rows_for(rows: int, capacity: int) -> int:
-    """The shortest trace holding `rows` operation rows, the PAD row after
-    them and the state table of a book of `capacity` slots."""
-    return _power_of_two_at_least(max(capacity, rows + 1))
+def rows_for(rows: int) -> int:
+    """T', the `ops` length of a batch of `rows` operation rows: the
+    shortest power of two (at least MIN_TRACE_LENGTH) holding them and the
+    PAD row after them."""
+    return _power_of_two_at_least(rows + 1)
 
 
 def check_trace_length(trace_length: int, capacity: int) -> int:
-    """`trace_length` if a chain of books of `capacity` slots can be proven
-    in traces of that many rows (a power of two, up to 2^MAX_LOG_TRACE,
-    holding the state table and any one operation); ValueError saying why
-    not otherwise."""
-    t, need = trace_length, max(MIN_TRACE_LENGTH, capacity, max_rows(capacity) + 1)
+    """`trace_length` if it can be the `ops` cap of a chain of books of
+    `capacity` slots (a power of two, up to 2^MAX_LOG_TRACE, holding any
+    one operation and the PAD row); ValueError saying why not otherwise."""
+    t, need = trace_length, max(MIN_TRACE_LENGTH, max_rows(capacity) + 1)
     if not isinstance(t, (int, np.integer)) or t < 1 or t & (t - 1) or t > 1 << MAX_LOG_TRACE:
         raise ValueError(f"a trace length is a power of two up to 2^{MAX_LOG_TRACE}, not {t!r}")
     if t < need:
-        raise ValueError(f"a trace of {t} rows cannot hold one operation at capacity {capacity} "
-                         f"(it needs {need} rows: up to {max_rows(capacity)} for an operation, "
-                         "the PAD row and the state table)")
+        raise ValueError(f"an ops trace of {t} rows cannot hold one operation at capacity "
+                         f"{capacity} (it needs {need} rows: up to {max_rows(capacity)} for an "
+                         "operation and the PAD row)")
     return int(t)
 
 
 def trace_length_for(capacity: int, max_ops: int = 1) -> int:
-    """The trace length of a chain: room for any one operation on a book of
+    """The `ops` cap of a chain: room for any one operation on a book of
     `capacity` slots, and for `max_ops` operations of typical size
-    (ROWS_PER_OP).  Padding costs as much to prove as steps, so batches that
-    fill their trace are the cheapest per operation."""
-    return _power_of_two_at_least(max(capacity, max_rows(capacity) + 1, max_ops * ROWS_PER_OP))
+    (ROWS_PER_OP).  Each batch is proven at the `ops` length its own rows
+    take (rows_for), at most this; padding costs as much to prove as steps,
+    so batches cut full are the cheapest per operation."""
+    return _power_of_two_at_least(max(max_rows(capacity) + 1, max_ops * ROWS_PER_OP))
 
 
 def _too_long(rows: int, trace_length: int) -> ValueError | None:
@@ -225,13 +245,13 @@ def _too_long(rows: int, trace_length: int) -> ValueError | None:
     return None
 
 
-def _tables(pre_table: np.ndarray, post_table: np.ndarray, trace_length: int,
+def _tables(pre_table: np.ndarray, post_table: np.ndarray,
             capacity: int) -> tuple[np.ndarray, np.ndarray]:
-    """The two state tables padded to T rows, canonical."""
-    T = trace_length
-    pre = np.zeros((T, WORD), dtype=np.int64)
+    """The two state tables padded to S rows, canonical."""
+    S = book_length(capacity)
+    pre = np.zeros((S, WORD), dtype=np.int64)
     pre[:capacity] = pre_table
-    post = np.zeros((T, WORD), dtype=np.int64)
+    post = np.zeros((S, WORD), dtype=np.int64)
     post[:capacity] = post_table
     return pre % P, post % P
 
@@ -248,10 +268,10 @@ def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarr
     keep = fold(steps).tolist()
     if (err := _too_long(sum(keep), T)) is not None:
         raise err
-    pre, post = _tables(pre_table, post_table, T, capacity)
+    pre, post = _tables(pre_table, post_table, capacity)
     cols = {n: np.zeros(T, dtype=np.int64) for n in exec_columns(T)}
 
-    last = np.zeros(T, dtype=np.int64)           # ts of each address's last write
+    last = np.zeros(len(pre), dtype=np.int64)    # ts of each address's last write
     ctx_of = [classify(op, capacity) for op in ops]
     kind_l = steps["kind"].tolist()
     op_l = steps["op"].tolist()
@@ -399,9 +419,8 @@ def build_reference(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarr
         for n_, x in v.items():
             cols[n_][r] = x
     c = cols
-    c["pts"] = last.copy()
     derive_columns(c, T)
-    w = Witness(pre, post, T, columns=cols)
+    w = Witness(pre, post, last, T, columns=cols)
     w.finish()
     return w
 
@@ -451,9 +470,10 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     context[lib.ZK_WCTX_CROSS] = ops["reason"] == int(Reason.WOULD_CROSS)
     steps = np.ascontiguousarray(steps)
     out = np.empty((T, len(exec_columns(T))), dtype=np.uint32)
+    pts = np.empty(book_length(capacity), dtype=np.uint32)
     got = lib.zk_witness_build(u32p(out), out.shape[1], T, ffi.from_buffer("int32_t[]", pos), L, k,
                                ffi.from_buffer(steps), len(steps),
-                               ffi.from_buffer("int64_t[]", context), len(ops))
+                               ffi.from_buffer("int64_t[]", context), len(ops), u32p(pts), len(pts))
     if got == lib.ZK_WIT_NO_MEMORY:
         raise MemoryError("the witness builder's scratch memory")
     if got == lib.ZK_WIT_TOO_LONG:
@@ -461,8 +481,8 @@ def build(pre_table: np.ndarray, post_table: np.ndarray, ops: np.ndarray, steps:
     if got != -1:
         raise ValueError(f"the witness builder refused step {got} of {len(steps)}"
                          if got >= 0 else f"the witness builder failed ({got})")
-    pre, post = _tables(pre_table, post_table, T, capacity)
-    return Witness(pre, post, T, exec_rows=out)
+    pre, post = _tables(pre_table, post_table, capacity)
+    return Witness(pre, post, pts.astype(np.int64), T, exec_rows=out)
 
 
 def derive_columns(c: dict[str, np.ndarray], T: int) -> None:

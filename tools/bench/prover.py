@@ -14,11 +14,11 @@ import time
 
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
-from zksidecar.prover.orderbook.air import exec_columns
+from zksidecar.prover.orderbook.air import book_length, exec_columns
 from zksidecar.prover.orderbook.batch import (BookState, prepare_batch, prove_batch, prove_prepared,
                                               verify_batch)
-from zksidecar.prover.orderbook.params import conjectured_security, proof_options
-from zksidecar.prover.orderbook.witness import trace_length_for
+from zksidecar.prover.orderbook.params import LOG_BLOWUP, conjectured_security, proof_options
+from zksidecar.prover.orderbook.witness import fold, rows_for, trace_length_for
 from zksidecar.prover.proof import Proof
 
 BATCH = 1 << 14
@@ -27,8 +27,10 @@ SINGLE_CAPACITY = 1 << 10
 
 
 def prover(sw, lane_probe: bool = False) -> dict:
-    trace_length = trace_length_for(CAPACITY, BATCH)   # the daemon's choice for this batch size
-    options = proof_options(100, trace_length)
+    # the daemon's ops cap for this batch size: each batch is proven at the
+    # rows it takes (rows_for), at most this
+    cap = trace_length_for(CAPACITY, BATCH)
+    s = book_length(CAPACITY)
     sw.step(f"synthetic flow: a book of ~4,000 orders, then batches of {BATCH} operations")
     ops = flow.generate(4_000 + 2 * BATCH, seed=2026, capacity=CAPACITY,
                         params=flow.FlowParams(depth=4_000), prefill=4_000)
@@ -42,52 +44,62 @@ def prover(sw, lane_probe: bool = False) -> dict:
     for _ in range(5):
         again, work = Book.from_cells(book.cells), ops[4_000:4_000 + BATCH].copy()
         t0 = time.perf_counter()
-        again.process_traced(work)
+        _, steps = again.process_traced(work)
         engine_runs.append(time.perf_counter() - t0)
     engine_s = statistics.median(engine_runs)
+    trace_length = rows_for(int(fold(steps).sum()))      # the first batch's T'
+    assert trace_length <= cap
+    options = proof_options(100, s, trace_length)
 
     sw.step("proving batch 1 (warm-up) and batch 2 (measured)")
     first = ops[4_000:4_000 + BATCH]
-    state: BookState = BookState.of(book, trace_length, options.log_blowup)
+    state: BookState = BookState.of(book, options.log_blowup)
     proof1, state, _ = prove_batch(state, first, options)
     t0 = time.perf_counter()
     prep = prepare_batch(state, ops[4_000 + BATCH:], options)
+    second = (prep.public.book_length, prep.public.ops_length)
+    if second != (s, trace_length):       # the parameters of the batch's own heights
+        options = proof_options(100, *second)
     proof2, state, _ = prove_prepared(prep, options)
     prove_s = time.perf_counter() - t0
+    trace_length = prep.public.ops_length
     steps = int((prep.witness.columns["sZ"] == 0).sum())  # rows that are not padding
-    raw = proof2.proof.to_bytes(proof2.public.air())
+    statement = proof2.public.statement()
+    raw = proof2.proof.to_bytes(statement)
     sw.step("verifying batch 2")
-    air = proof2.public.air()
-    verify_s = sw.per_call(lambda: verify_batch(Proof.from_bytes(raw, air), proof2.public), samples=3)
+    verify_s = sw.per_call(lambda: verify_batch(Proof.from_bytes(raw, statement), proof2.public),
+                           samples=3)
 
     sw.step(f"a batch of one operation, capacity {SINGLE_CAPACITY}")
     small = Book(SINGLE_CAPACITY)
     small_ops = flow.generate(201, seed=7, capacity=SINGLE_CAPACITY,
                               params=flow.FlowParams(depth=200), prefill=200)
     small.process(small_ops[:200].copy())
-    # the trace length a daemon proves this capacity's chain at: room for the
-    # longest operation (witness.max_rows), whatever the batch size
-    single_t = trace_length_for(SINGLE_CAPACITY, 1)
-    single_options = proof_options(100, single_t)
-    single_state = BookState.of(small, single_t, single_options.log_blowup)
+    # the `ops` domain sized to the one operation (T' = rows_for of its
+    # rows), the `book` domain to the capacity, as a daemon proves it
+    _, one = Book.from_cells(small.cells).process_traced(small_ops[200:].copy())
+    single_t = rows_for(int(fold(one).sum()))
+    single_options = proof_options(100, book_length(SINGLE_CAPACITY), single_t)
+    single_state = BookState.of(small, LOG_BLOWUP)
     single_s = sw.per_call(lambda: prove_batch(single_state, small_ops[200:], single_options),
                            samples=3)
 
     figures = {
         "batch_ops": BATCH,
         "capacity": CAPACITY,
-        "trace_length": trace_length,
+        "trace_length": trace_length,           # the batch's ops rows, T'
+        "book_length": s,
         "ops_per_s": BATCH / prove_s,
         "prove_s": prove_s,
         "engine_ops_per_s": BATCH / engine_s,
         "proving_vs_matching": prove_s / engine_s,
         "single_op_ms": single_s * 1e3,
-        "single_op_trace_length": single_t,
+        "single_op_trace_length": single_t,     # its ops rows (the book domain: 2^10)
         "proof_kib": len(raw) / 1024,
         "verify_ms": verify_s * 1e3,
         "rows_per_op": steps / BATCH,
-        "columns": 16 + len(exec_columns(trace_length)),
-        "security_bits": conjectured_security(options, trace_length),
+        "columns": len(exec_columns(trace_length)),    # ops; the book domain has 18 more
+        "security_bits": conjectured_security(options, s, trace_length),
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "phases": {k: round(v, 4) for k, v in proof2.timings.items()},
     }

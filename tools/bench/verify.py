@@ -28,6 +28,7 @@ import tempfile
 import time
 
 from zksidecar.engine import flow
+from zksidecar.prover.orderbook.air import book_length
 from zksidecar.prover.orderbook import proof_file
 from zksidecar.prover.orderbook.params import conjectured_security, proof_options
 from zksidecar.prover.orderbook.witness import trace_length_for
@@ -47,7 +48,7 @@ def chain_dir(batches: int, batch_ops: int, capacity: int) -> str:
     (proofs of other options still verify, so verifying them would not find
     them out); a build whose proofs differ otherwise is found out by
     verifying them: verify()."""
-    o = proof_options(SECURITY, trace_length_for(capacity, batch_ops))
+    o = proof_options(SECURITY, book_length(capacity), trace_length_for(capacity, batch_ops))
     return os.path.join(tempfile.gettempdir(), f"zksidecar-bench-verify-v{proof_file.VERSION}-"
                         f"{batches + 1}x{batch_ops}-cap{capacity}-b{1 << o.log_blowup}"
                         f"q{o.num_queries}g{o.grinding_bits}")
@@ -133,7 +134,9 @@ def verify(sw, batches: int | None = None, batch_ops: int = BATCH, capacity: int
         "batch_verify_ms_one_job": one_s / batches * 1e3,
         "parallel_speedup": one_s / all_s,
         "resume_s": resume_s,
-        "security_bits": conjectured_security(proof_options(SECURITY, trace_length), trace_length),
+        "security_bits": conjectured_security(
+            proof_options(SECURITY, book_length(capacity), trace_length), book_length(capacity),
+            trace_length),
         "load_1m_before": round(load, 2),
         "cores_note": f"every core ({len(cores)}), and one (--jobs 1)",
     }

@@ -1,0 +1,144 @@
+"""The order book on two domains (docs/STATEMENT.md, "Two domains";
+docs/STATE_DOMAIN.md step 5): chains whose batches have different `ops`
+heights, the soundness review's regression tests for the families that
+moved (the memory argument across domains, the LogUp split), and the
+refusal of version-3 chains (docs/PROOF_FORMAT.md, "Migration")."""
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+import test_orderbook_air as base
+from zksidecar.engine.book import Book
+from zksidecar.engine.records import Kind, Side
+from zksidecar.prover import field as F
+from zksidecar.prover.ext_scalar import Ext
+from zksidecar.prover.orderbook import prove_batch, proof_file, verify_batch, verify_chain
+from zksidecar.prover.orderbook import verify_report
+from zksidecar.prover.orderbook.air import BookAir, book_length
+from zksidecar.prover.orderbook.batch import prepare_batch, prove_prepared
+from zksidecar.prover.proof import ProofFormatError
+from zksidecar.prover.prove import ConstraintError, prove
+from zksidecar.prover.verify import VerificationError
+
+OPTS = base.OPTS
+
+
+def test_a_chain_of_batches_of_different_ops_heights():
+    """The state lives on the book domain (S = the capacity): batches of 16,
+    64 and 256 ops rows chain root to root, and the chain's post-state is
+    the engine's."""
+    cap, book, state, chain = 32, Book(32), Book(32), []
+    seq = ts = 0
+    for b, n in enumerate((1, 25, 100)):
+        ops = base.random_ops(n, 10 + b, cap, first_seq=seq + 1, book=book, ts=ts)
+        bp, state, _ = prove_batch(state, ops, OPTS, batch_id=b)
+        book.process(ops.copy())
+        chain.append(bp)
+        seq, ts = seq + n, ts + n
+    assert len({bp.public.ops_length for bp in chain}) == 3
+    assert {bp.public.book_length for bp in chain} == {cap}
+    done = verify_chain(chain, min_security=0)
+    assert done.roots["book.post"] == state.root
+    assert np.array_equal(state.cells, book.cells)
+
+
+def test_capacity_below_16_pads_the_book_domain():
+    bp, _, _ = prove_batch(Book(8), base.make_ops([(Kind.LIMIT, Side.BUY, 5, 2)]), OPTS, debug=True)
+    assert (bp.public.book_length, book_length(8)) == (16, 16)
+    verify_batch(bp, min_security=0)
+
+
+# ------------------------------------------- the memory argument across domains --
+
+def test_a_post_word_at_a_late_timestamp_is_refused():
+    """`pts` (the book domain) must be the time of the address's last write
+    in `ops`: a post word consumed at another time matches no supply."""
+    def tamper(w, ops_, trades):
+        w.pts[3] += 1                       # the bid's slot, never written: pts 0 -> 1
+    base.assert_lie(base.batch((Kind.IOC, Side.BUY, 100, 3)), tamper, base.SUM)
+
+
+# ------------------------------------------------------------- the LogUp split --
+
+def _claims_shifted(delta: Ext):
+    """A batch proven with the book domain's claim +delta and the ops
+    domain's -delta (their total still the target): the test double moves
+    each domain's claim after the prover computed it."""
+    prep = prepare_batch(base.setup_book(), base.batch((Kind.IOC, Side.BUY, 100, 3)), OPTS)
+    from zksidecar.prover.air import Air
+    real = Air.claim_shared_sum
+
+    def shifted(self, main, challenges, aux):
+        t = real(self, main, challenges, aux)
+        return t + delta if isinstance(self, BookAir) else t - delta
+    return prep, shifted
+
+
+def test_claims_shifted_between_domains_are_refused(monkeypatch):
+    """Sum of claims = target, but each domain's running sum closes on its
+    own rows' total: a claim moved by +d on `book` and -d on `ops` breaks
+    both relations at the wrap (debug names the book's)."""
+    prep, shifted = _claims_shifted(Ext(5, 1, 0, 0))
+    from zksidecar.prover.air import Air
+    monkeypatch.setattr(Air, "claim_shared_sum", shifted)
+    with pytest.raises(ConstraintError, match=r"lu: sum' - sum = term - target/N"):
+        prove_prepared(prep, OPTS, debug=True)
+    bp, _, _ = prove_prepared(prep, OPTS)
+    monkeypatch.undo()
+    with pytest.raises(VerificationError, match="out-of-domain"):
+        verify_batch(bp, min_security=0)
+
+
+def test_a_claim_off_the_target_is_refused_at_once(monkeypatch):
+    """Claims that do not add up to -public_sum: the verifier refuses the
+    proof on the sums, before the constraint check."""
+    prep = prepare_batch(base.setup_book(), base.batch((Kind.IOC, Side.BUY, 100, 3)), OPTS)
+    trades = prep.public.trades.copy()
+    trades["price"][0] = 101                      # the public trade table moves the target
+    prep.public.trades = trades
+    bp, _, _ = prove_prepared(prep, OPTS)
+    with pytest.raises(VerificationError, match="claimed sums"):
+        verify_batch(bp, min_security=0)
+
+
+# -------------------------------------------------------------- migration --
+
+def _v3_header() -> bytes:
+    return proof_file.MAGIC + struct.pack("<HQIBIQ", 3, 0, 0, 4, 64, 1) + bytes(64)
+
+
+def test_a_version_3_proof_file_is_refused_naming_its_version(tmp_path, capsys):
+    with pytest.raises(ProofFormatError, match="batch proof version 3 is not supported: this build "
+                                               "reads version 4"):
+        proof_file.decode(_v3_header())
+    assert proof_file.file_version(_v3_header()) == 3
+    f = tmp_path / "batch-000000.zkb"
+    f.write_bytes(_v3_header())
+    from zksidecar.tools.cli import main
+    assert main(["verify", str(f)]) == 2
+    assert "version 3 is not supported" in capsys.readouterr().err
+
+
+def test_a_version_1_verification_report_is_refused(tmp_path):
+    f = tmp_path / "report.json"
+    f.write_text(json.dumps({"format": verify_report.FORMAT, "version": 1}))
+    with pytest.raises(verify_report.ReportError, match="version 1 is not supported"):
+        verify_report.read(str(f))
+
+
+def test_a_daemon_store_holding_a_version_3_chain_is_refused(tmp_path):
+    from zksidecar.daemon.journal import ReplayMismatch
+    from zksidecar.daemon.recovery import refuse_old_chains
+    from zksidecar.daemon.store import ProofStore
+    with ProofStore(str(tmp_path / "store"), fsync=False) as store:
+        bp, _, _ = prove_batch(Book(16), base.make_ops([(Kind.LIMIT, Side.BUY, 5, 1)]), OPTS)
+        store.put(1, 0, proof_file.encode(bp))
+        refuse_old_chains(store)                       # a version-4 chain: nothing to say
+        store.put(2, 0, _v3_header())
+        with pytest.raises(ReplayMismatch, match="holds a version-3 chain \\(symbol 2, batch 0\\).*"
+                                                 "new store"):
+            refuse_old_chains(store)

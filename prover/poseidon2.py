@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from .field import P, checked_array, output_array
-from .native import lib, u32p
+from .native import ffi, lib, u32p
 
 WIDTH = lib.ZK_POSEIDON2_WIDTH
 LEAF_WIDTH = lib.ZK_POSEIDON2_LEAF_WIDTH
@@ -54,6 +54,34 @@ def leaf(states: np.ndarray) -> np.ndarray:
     _checked_states(states)
     out = np.empty((states.shape[0], LEAF_WIDTH), dtype=np.uint32)
     bad = lib.zk_poseidon2_leaf(u32p(out), u32p(states), states.shape[0])
+    if bad >= 0:
+        _raise_unreduced(states, bad)
+    return out
+
+
+AIR_COLUMNS = lib.ZK_POSEIDON2_AIR_COLUMNS
+
+
+def air_registers(states: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """The record lane AIR's witness (prover/poseidon2_air.py): for each row
+    x of a Montgomery-form ``(n, 16)`` array, the 274 registers pi(x)'s
+    rounds pass through, Montgomery form, in the AIR's column order.
+    ``out``: an ``(n, 274)`` uint32 array whose rows may be spaced wider
+    (a block of columns of a trace matrix, ``trace[:, j:j + 274]``), written
+    in place; else a new array.  ValueError as :func:`permute`."""
+    _checked_states(states)
+    n = states.shape[0]
+    if out is None:
+        out = np.empty((n, AIR_COLUMNS), dtype=np.uint32)
+    elif (out.dtype != np.uint32 or out.shape != (n, AIR_COLUMNS) or out.strides[1] != 4
+          or out.strides[0] % 4 or not out.flags.writeable):
+        raise ValueError(f"out must be a writeable uint32 ({n}, {AIR_COLUMNS}) array with "
+                         f"contiguous columns, got {out.dtype} {out.shape} strides {out.strides}")
+    if np.shares_memory(out, states):
+        raise ValueError("out must not overlap states")
+    # a strided view has no contiguous buffer to hand over: its address
+    bad = lib.zk_poseidon2_air_registers(ffi.cast("uint32_t *", out.ctypes.data), out.strides[0] // 4,
+                                         u32p(states), n)
     if bad >= 0:
         _raise_unreduced(states, bad)
     return out

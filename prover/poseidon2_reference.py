@@ -143,20 +143,33 @@ def sbox(v: int) -> int:
     return pow(v, SBOX_DEGREE, P)
 
 
-def permute(state: Sequence[int]) -> list[int]:
-    """pi(state) for one state of 16 canonical values."""
+def round_states(state: Sequence[int]) -> list[list[int]]:
+    """The states pi(state) passes through: after the first M_E, then after
+    each of the 4 + 13 + 4 rounds in order (22 states; the last is
+    pi(state)).  The record lane's AIR keeps some of them as columns
+    (prover/poseidon2_air.py), so the rounds are written here once."""
     me = external_matrix()
     mi = internal_matrix()
     x = matvec(me, check_state(state))
+    out = [x]
     half = FULL_ROUNDS // 2
     for c in FULL_ROUND_CONSTANTS[:half]:
         x = matvec(me, [sbox((v + k) % P) for v, k in zip(x, c)])
+        out.append(x)
     for d in PARTIAL_ROUND_CONSTANTS:
+        x = list(x)
         x[0] = sbox((x[0] + d) % P)
         x = matvec(mi, x)
+        out.append(x)
     for c in FULL_ROUND_CONSTANTS[half:]:
         x = matvec(me, [sbox((v + k) % P) for v, k in zip(x, c)])
-    return x
+        out.append(x)
+    return out
+
+
+def permute(state: Sequence[int]) -> list[int]:
+    """pi(state) for one state of 16 canonical values."""
+    return round_states(state)[-1]
 
 
 def leaf(state: Sequence[int]) -> list[int]:

@@ -23,8 +23,11 @@ import struct
 import numpy as np
 
 from .field import P, encode
+from .merkle import sha256_messages
 
 _LEN = struct.Struct("<Q")
+#: from this many blocks on a squeeze hashes them in one C call
+_MANY_BLOCKS = 16
 
 
 class Transcript:
@@ -49,13 +52,18 @@ class Transcript:
     # -------------------------------------------------------------- squeeze --
 
     def _blocks(self, nbytes: int) -> bytes:
-        out = bytearray()
-        k = 0
-        while len(out) < nbytes:
-            out += hashlib.sha256(self._state + b"\x02" + _LEN.pack(k)).digest()
-            k += 1
+        count = -(-nbytes // 32)
+        if count < _MANY_BLOCKS:
+            out = b"".join(hashlib.sha256(self._state + b"\x02" + _LEN.pack(k)).digest()
+                           for k in range(count))
+        else:   # hundreds at once (the DEEP coefficients): the blocks' messages side by side in C
+            msgs = np.empty((count, 41), dtype=np.uint8)
+            msgs[:, :32] = np.frombuffer(self._state, dtype=np.uint8)
+            msgs[:, 32] = 2
+            msgs[:, 33:] = np.arange(count, dtype="<u8").view(np.uint8).reshape(count, 8)
+            out = sha256_messages(msgs).tobytes()
         self._state = hashlib.sha256(self._state + b"\x03").digest()
-        return bytes(out[:nbytes])
+        return out[:nbytes]
 
     def challenge_ints(self, count: int) -> list[int]:
         """`count` canonical base-field integers."""

@@ -285,3 +285,10 @@ def test_the_reader_refuses_rather_than_runs_part(tmp_path):
     assert [e.order_id for e in seen] == [1]
     assert [n for n, _ in refused.value.problems] == [3, 5]
     assert refused.value.count == 2
+
+
+def test_lane_probe_belongs_to_the_prover_suite(capsys):
+    # refused before anything is measured (the suite would take seconds)
+    code, out, err = run(["bench", "kernels", "--lane-probe"], capsys)
+    assert code == 2 and out == ""
+    assert "--lane-probe adds to suite prover, not kernels" in err

@@ -55,7 +55,8 @@ def _bench(args) -> int:
 
         if plots.check_or_exit_code("zksidecar bench"):     # before minutes of measuring
             return 2
-    return runner.run(args.suite, args.json, args.plot, args.batches, args.overload_seconds)
+    return runner.run(args.suite, args.json, args.plot, args.batches, args.overload_seconds,
+                      args.lane_probe)
 
 
 def _replay(args) -> int:
@@ -308,7 +309,8 @@ def parser() -> argparse.ArgumentParser:
     b = _command(sub, "bench", "run a benchmark suite",
                  "zksidecar bench kernels --json\n"
                  "zksidecar bench ring --json --plot docs/ring_latency.png\n"
-                 "zksidecar bench verify --json --batches 64", _bench)
+                 "zksidecar bench verify --json --batches 64\n"
+                 "zksidecar bench prover --json --lane-probe", _bench)
     b.add_argument("suite", choices=sorted(SUITES), help="what to measure")
     b.add_argument("--json", action="store_true", help="print one JSON object of figures")
     b.add_argument("--plot", metavar="PATH", help="write the suite's plot (PNG), if it has one")
@@ -317,6 +319,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--overload-seconds", type=_positive_seconds, default=None, metavar="S",
                    help="how long the e2e and overload suites offer 10x the proving rate "
                         "(default 60)")
+    b.add_argument("--lane-probe", action="store_true",
+                   help="prover suite: also measure zk mode's record-lane probe (docs/ZK.md, "
+                        "section 13, step 2) beside the transparent batch")
 
     formats = ("auto", "csv", "lobster")
     format_help = "the file's form; auto: a LOBSTER message first, else the CSV header"

@@ -58,12 +58,22 @@ static uint32_t p2_full_rc_m[8][16], p2_partial_rc_m[13], p2_diag_m[16];
 
 /* ------------------------------------------------------------- scalar -- */
 
+/* The rounds twice per path, from the one source: the permutation (the
+ * registers dropped: P2_KEEP does nothing, so the compiler keeps no store)
+ * and the witness (each register stored into the block w, element-major
+ * like the states: w[k * lanes + l] is register k of state l). */
 #define P2_T uint32_t
 #define P2_ADD(a, b) bb_add(a, b)
 #define P2_MUL(a, b) bb_mul(a, b)
 #define P2_CONST(c) (c)
 #define P2_ATTR
 #define P2_FN(name) name##_scalar
+#define P2_KEEP(w, k, v) ((void)0)
+#include "poseidon2_rounds.inc"
+#undef P2_FN
+#undef P2_KEEP
+#define P2_FN(name) name##_w_scalar
+#define P2_KEEP(w, k, v) ((w)[k] = (v))
 #include "poseidon2_rounds.inc"
 #undef P2_T
 #undef P2_ADD
@@ -71,13 +81,16 @@ static uint32_t p2_full_rc_m[8][16], p2_partial_rc_m[13], p2_diag_m[16];
 #undef P2_CONST
 #undef P2_ATTR
 #undef P2_FN
+#undef P2_KEEP
 
 /* One state (a block of one lane: element-major order is the state). */
-static void p2_block_scalar(uint32_t *soa) { p2_rounds_scalar(soa); }
+static void p2_block_scalar(uint32_t *soa) { p2_rounds_scalar(soa, NULL); }
+static void p2_witness_block_scalar(uint32_t *soa, uint32_t *w) { p2_rounds_w_scalar(soa, w); }
 
 /* ------------------------------------------------------- AVX2, AVX-512 -- */
 
-/* p2_block_avx2 (8 states), p2_block_avx512 (16 states) */
+/* p2_block_avx2 (8 states), p2_block_avx512 (16 states), and the
+ * p2_witness_block_ of each */
 #define VEC_BODY "hash/poseidon2_vec.inc"
 #include "common/vec_widths.h"
 
@@ -132,6 +145,28 @@ int64_t zk_poseidon2_leaf(uint32_t *out, const uint32_t *in, size_t n) {
     int64_t bad = first_unreduced(in, 16 * n);
     if (bad < 0) run(out, in, n, 1);
     return bad;
+}
+
+/* The witness: blocks as run() takes them, the registers written
+ * element-major into w by the rounds, then scattered into the rows of out
+ * (ZK_POSEIDON2_AIR_COLUMNS words at out + i * stride for state i). */
+int64_t zk_poseidon2_air_registers(uint32_t *out, size_t stride, const uint32_t *in, size_t n) {
+    int64_t bad = first_unreduced(in, 16 * n);
+    if (bad >= 0) return bad;
+    int isa = zk_active_isa;
+    size_t L = block_lanes(isa);
+    uint32_t soa[16 * 16], w[ZK_POSEIDON2_AIR_COLUMNS * 16];
+    for (size_t i = 0; i < n; i += L) {
+        size_t m = n - i < L ? n - i : L;
+        for (size_t l = 0; l < L; l++)
+            for (size_t k = 0; k < 16; k++) soa[k * L + l] = l < m ? in[(i + l) * 16 + k] : 0;
+        ZK_DISPATCH(isa, p2_witness_block, soa, w);
+        for (size_t l = 0; l < m; l++) {
+            uint32_t *row = out + (i + l) * stride;
+            for (size_t k = 0; k < ZK_POSEIDON2_AIR_COLUMNS; k++) row[k] = w[k * L + l];
+        }
+    }
+    return -1;
 }
 
 __attribute__((constructor)) static void poseidon2_load(void) {

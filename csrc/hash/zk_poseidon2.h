@@ -21,6 +21,10 @@
 #define ZK_POSEIDON2_LEAF_WIDTH 8
 #define ZK_POSEIDON2_FULL_ROUNDS 8
 #define ZK_POSEIDON2_PARTIAL_ROUNDS 13
+/* The registers one permutation keeps in the record lane's AIR, one
+ * permutation per row (docs/ZK.md, section 3.2; prover/poseidon2_air.py):
+ * 4 x 32 + 13 x 2 + 3 x 32 + 16 + 8 */
+#define ZK_POSEIDON2_AIR_COLUMNS 274
 
 /* The instance's constants as canonical values, as published (the kernel
  * works from their Montgomery forms): exported so a test can compare them
@@ -37,6 +41,12 @@ int64_t zk_poseidon2_permute(uint32_t *out, const uint32_t *in, size_t n);
  * out[8i + k] = pi(x)_k + x_k for k < 8, x = in[16i .. 16i+16).  `out`
  * must not overlap `in`.  Returns as zk_poseidon2_permute. */
 int64_t zk_poseidon2_leaf(uint32_t *out, const uint32_t *in, size_t n);
+/* The AIR's witness: for each state x = in[16i .. 16i+16), the
+ * ZK_POSEIDON2_AIR_COLUMNS registers the rounds of pi(x) pass through, in
+ * the AIR's column order (poseidon2_rounds.inc), at out + i * stride
+ * (stride >= ZK_POSEIDON2_AIR_COLUMNS words: a block of a wider trace's
+ * row).  `out` must not overlap `in`.  Returns as zk_poseidon2_permute. */
+int64_t zk_poseidon2_air_registers(uint32_t *out, size_t stride, const uint32_t *in, size_t n);
 /* cffi-end */
 
 #endif

@@ -463,9 +463,17 @@ class BookAir(Air):
         self.aux_columns = self.lu.columns
         super().__init__(book_length)
 
+    #: book length -> transition constraints (as OrderBookAir's: a chain's
+    #: AIRs share one list, and with it the compiled constraint program)
+    _transitions_by_length: dict = {}
+
     def transitions(self, f: Frame) -> list[TransitionConstraint]:
-        return [TransitionConstraint("row' = row + 1", f.next("row") - f.cur("row") - 1, 1)] \
-            + self.lu.transitions(f)
+        cached = BookAir._transitions_by_length.get(self.trace_length)
+        if cached is None:
+            cached = BookAir._transitions_by_length[self.trace_length] = [
+                TransitionConstraint("row' = row + 1", f.next("row") - f.cur("row") - 1, 1)
+            ] + self.lu.transitions(f)
+        return cached
 
     def boundaries(self, f: Frame) -> list[BoundaryConstraint]:
         return [BoundaryConstraint("row[0] = 0", "row", 0, const(0))] + self.lu.boundaries(f)

@@ -3,6 +3,8 @@ proofs on the synthetic flow, at >= 100 bits of conjectured security, one core.
 
 The baseline beside the figures is the engine itself on the same operations
 (how much slower proving is than matching), measured in the same run.
+``--lane-probe`` adds zk mode's record-lane probe beside the batch
+(lane_probe.py).
 """
 from __future__ import annotations
 
@@ -24,7 +26,7 @@ CAPACITY = 1 << 14
 SINGLE_CAPACITY = 1 << 10
 
 
-def prover(sw) -> dict:
+def prover(sw, lane_probe: bool = False) -> dict:
     # the daemon's ops cap for this batch size: each batch is proven at the
     # rows it takes (rows_for), at most this
     cap = trace_length_for(CAPACITY, BATCH)
@@ -82,7 +84,7 @@ def prover(sw) -> dict:
     single_s = sw.per_call(lambda: prove_batch(single_state, small_ops[200:], single_options),
                            samples=3)
 
-    return {
+    figures = {
         "batch_ops": BATCH,
         "capacity": CAPACITY,
         "trace_length": trace_length,           # the batch's ops rows, T'
@@ -101,3 +103,8 @@ def prover(sw) -> dict:
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "phases": {k: round(v, 4) for k, v in proof2.timings.items()},
     }
+    if lane_probe:
+        from .lane_probe import lane_probe as probe
+
+        figures.update(probe(sw, options, {"prove_s": prove_s, "phases": proof2.timings}))
+    return figures

@@ -35,6 +35,8 @@ SUITES = {
 CHAINS = ("verify",)
 #: the suites whose overload phase `--overload-seconds S` sets
 OVERLOADING = ("e2e", "overload")
+#: the suites that measure zk mode's record-lane probe beside their own (`--lane-probe`)
+LANE_PROBING = ("prover",)
 #: the suites that draw a plot (`--plot PATH`)
 PLOTTING = ("ring", "e2e")
 
@@ -196,7 +198,7 @@ def check_targets(suite: str, figures: dict) -> dict:
 
 
 def run(suite: str, as_json: bool, plot: str | None = None, batches: int | None = None,
-        overload_seconds: float | None = None) -> int:
+        overload_seconds: float | None = None, lane_probe: bool = False) -> int:
     if suite not in SUITES:
         print(f"zksidecar bench: unknown suite {suite!r}; suites: {', '.join(SUITES)}",
               file=sys.stderr)
@@ -209,13 +211,17 @@ def run(suite: str, as_json: bool, plot: str | None = None, batches: int | None 
         print(f"zksidecar bench: --overload-seconds sets the overload phase of suite "
               f"{', '.join(OVERLOADING)}, not {suite}", file=sys.stderr)
         return 2
+    if lane_probe and suite not in LANE_PROBING:
+        print(f"zksidecar bench: --lane-probe adds to suite {', '.join(LANE_PROBING)}, not {suite}",
+              file=sys.stderr)
+        return 2
     module, func = SUITES[suite].split(":")
     run_suite = getattr(importlib.import_module(module), func)
     core = pin_to_one_core()
     sw = Stopwatch(quiet=False, plot=plot)
     sw.step(f"suite {suite} on core {core}")
-    kwargs = {k: v for k, v in (("batches", batches), ("overload_seconds", overload_seconds))
-              if v is not None}
+    kwargs = {k: v for k, v in (("batches", batches), ("overload_seconds", overload_seconds),
+                                ("lane_probe", lane_probe or None)) if v is not None}
     figures = run_suite(sw, **kwargs)
     figures["machine"] = machine()
     figures["pinned_core"] = core

@@ -18,7 +18,8 @@ from zksidecar.prover import field as F
 from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.orderbook import prove_batch, proof_file, verify_batch, verify_chain
 from zksidecar.prover.orderbook import verify_report
-from zksidecar.prover.orderbook.air import BookAir, book_length
+from zksidecar.engine.records import OP_DTYPE, TRADE_DTYPE
+from zksidecar.prover.orderbook.air import BookAir, OrderBookAir, book_length
 from zksidecar.prover.orderbook.batch import prepare_batch, prove_prepared
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.prove import ConstraintError, prove
@@ -142,3 +143,32 @@ def test_a_daemon_store_holding_a_version_3_chain_is_refused(tmp_path):
         with pytest.raises(ReplayMismatch, match="holds a version-3 chain \\(symbol 2, batch 0\\).*"
                                                  "new store"):
             refuse_old_chains(store)
+
+
+def test_a_comparisons_top_limb_is_bounded_at_every_allowed_ops_height():
+    """The two lookups of a comparison's top limb (itself in [0, T') and,
+    scaled by 2^s, in [0, T') again) admit exactly the tops below
+    2^(30 - (k-1)L) at every ops height the AIR accepts: the scaling never
+    wraps mod p there.  From 2^21 rows on it would (thousands of large
+    tops pass), which is why the AIR refuses those heights."""
+    from zksidecar.prover.field import P
+    from zksidecar.prover.orderbook.air import MAX_LOG_OPS, limbs_for
+
+    for log_t in range(4, MAX_LOG_OPS + 2):
+        L, k = limbs_for(1 << log_t)
+        s = k * L - 30
+        tops = np.arange(1 << L, dtype=np.int64)
+        passing = tops[(tops << s) % P < (1 << L)]
+        exact = np.array_equal(passing, np.arange(1 << (30 - (k - 1) * L)))
+        assert exact == (log_t <= MAX_LOG_OPS), log_t
+
+
+def test_an_ops_height_past_the_limbs_bound_is_refused_everywhere():
+    from zksidecar.prover.orderbook.air import MAX_LOG_OPS
+    from zksidecar.prover.orderbook.witness import check_trace_length
+
+    too_tall = 1 << (MAX_LOG_OPS + 1)
+    with pytest.raises(ValueError, match="comparisons' limbs"):
+        OrderBookAir(too_tall, 4, np.zeros(0, OP_DTYPE), np.zeros(0, TRADE_DTYPE), 1)
+    with pytest.raises(ValueError, match=f"up to 2\\^{MAX_LOG_OPS}"):
+        check_trace_length(too_tall, 16)

@@ -58,6 +58,16 @@ def test_security_is_checked_before_the_empty_book_is_committed():
     check_claims(claiming(1 << 16), max_trace_length=1 << 24)       # 100 bits: accepted
 
 
+def test_an_ops_trace_past_the_comparisons_bound_is_refused_whatever_the_threshold():
+    """A verifier allowed 2^24 rows at 80 bits still refuses an ops trace
+    of 2^21 rows: from there a comparison's top limb could wrap mod p
+    (tests/test_book_domain.py shows where)."""
+    with pytest.raises(VerificationError, match="claims an ops trace of 2097152 rows, over the "
+                                                r"2\^20 the order book's comparisons hold"):
+        check_claims(claiming(1 << 21), min_security=80, max_trace_length=1 << 24)
+    check_claims(claiming(1 << 20), min_security=80, max_trace_length=1 << 24)
+
+
 @pytest.mark.parametrize("verifier", [verify_chain, verify_history, verify_batch])
 def test_a_book_height_other_than_the_capacitys_is_refused(verifier):
     """The book domain has max(capacity, 16) rows: a proof claiming another

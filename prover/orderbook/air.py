@@ -96,8 +96,17 @@ def _access_columns():
     return cols
 
 
+#: the longest `ops` domain, log2: a comparison's top limb is range-checked
+#: twice, as itself and scaled by 2^s (s = kL - 30), and the scaled lookup
+#: bounds it only while the scaling cannot wrap mod p, (2^L - 1) 2^s < p:
+#: true up to L = 20 (s = 10), false from L = 21 (two limbs, s = 12), where
+#: thousands of tops below 2^L land in [0, T') after wrapping
+MAX_LOG_OPS = 20
+
+
 def limbs_for(trace_length: int) -> tuple[int, int]:
-    """(L, k): limb width log2 T and limbs per 30-bit difference."""
+    """(L, k): limb width log2 T' and limbs per 30-bit difference (sound
+    for T' up to 2^MAX_LOG_OPS only: OrderBookAir refuses longer)."""
     lb = trace_length.bit_length() - 1
     return lb, math.ceil(30 / lb)
 
@@ -496,8 +505,9 @@ class OrderBookAir(Air):
         caller has computed it from these same records (verify_batch: the
         plain checks do), else it is computed here."""
         capacity = 1 << log2_capacity
-        if trace_length < MIN_ROWS:
-            raise ValueError(f"an ops trace of {trace_length} rows (at least {MIN_ROWS})")
+        if not MIN_ROWS <= trace_length <= 1 << MAX_LOG_OPS:
+            raise ValueError(f"an ops trace of {trace_length} rows (from {MIN_ROWS} to "
+                             f"2^{MAX_LOG_OPS}: the comparisons' limbs hold no further)")
         self.capacity, self.log2_capacity = capacity, log2_capacity
         self.ops, self.trades = ops, trades
         self.first_seq, self.symbol, self.batch_id = first_seq, symbol, batch_id

@@ -42,7 +42,7 @@ from ..proof import Proof
 from ..prove import SegmentCommitment, prove
 from ..verify import Verified, VerificationError, verify
 from . import witness as W
-from .air import (WORD, BatchStatement, OrderBookAir, algebraic_degree, book_length, classify_all,
+from .air import (MAX_LOG_OPS, WORD, BatchStatement, OrderBookAir, algebraic_degree, book_length, classify_all,
                   noncanonical)
 from .params import MAX_TRACE_LENGTH
 
@@ -363,6 +363,9 @@ def _check_claims(batch_id: int, log2_capacity: int, s: int, t: int, options: Pr
         options.check_security(max(s, t), lambda _n: degree, min_security)
     except ParameterError as exc:
         raise VerificationError(f"batch {batch_id}: {exc}") from None
+    if t > 1 << MAX_LOG_OPS:    # whatever the verifier's cap and threshold allow
+        raise VerificationError(f"batch {batch_id} claims an ops trace of {t} rows, over the "
+                                f"2^{MAX_LOG_OPS} the order book's comparisons hold")
 
 
 def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,

@@ -18,7 +18,7 @@ from ..ext_scalar import Ext
 from ..field import P
 from ..proof import Proof, ProofFormatError, Reader
 from ..params import MAX_LOG_TRACE
-from .air import OrderBookAir, book_length
+from .air import MAX_LOG_OPS, OrderBookAir, book_length
 from .batch import BatchProof, BatchPublic
 
 MAGIC = b"ZKSB"
@@ -146,8 +146,8 @@ def _public(r: Reader) -> BatchPublic:
     if not 1 <= log2_cap <= MAX_LOG_TRACE or 1 << log_s != book_length(1 << log2_cap):
         raise ProofFormatError(f"capacity 2^{log2_cap} and a book domain of 2^{log_s} rows are not "
                                "a valid chain configuration (the book domain has max(capacity, 16) rows)")
-    if not 4 <= log_t <= MAX_LOG_TRACE:
-        raise ProofFormatError(f"an ops domain of 2^{log_t} rows (from 2^4 to 2^{MAX_LOG_TRACE})")
+    if not 4 <= log_t <= MAX_LOG_OPS:
+        raise ProofFormatError(f"an ops domain of 2^{log_t} rows (from 2^4 to 2^{MAX_LOG_OPS})")
     pre_root = r.take(32, "pre-state root")
     link = _link(r)
     ops = _records(r, OP_DTYPE, "operations")

@@ -34,7 +34,7 @@ from ...engine.trace import StepKind
 from .. import field as F
 from ..native import ffi, lib, u32p
 from ..params import MAX_LOG_TRACE
-from .air import (GEN_LIMIT, HCELLS, KIND_CODE, KINDS, MIN_ROWS, WORD, book_length, classify,
+from .air import (GEN_LIMIT, HCELLS, KIND_CODE, KINDS, MAX_LOG_OPS, MIN_ROWS, WORD, book_length, classify,
                   classify_all, exec_columns, limbs_for, written)
 
 P = F.P
@@ -219,11 +219,11 @@ def rows_for(rows: int) -> int:
 
 def check_trace_length(trace_length: int, capacity: int) -> int:
     """`trace_length` if it can be the `ops` cap of a chain of books of
-    `capacity` slots (a power of two, up to 2^MAX_LOG_TRACE, holding any
+    `capacity` slots (a power of two, up to 2^MAX_LOG_OPS, holding any
     one operation and the PAD row); ValueError saying why not otherwise."""
     t, need = trace_length, max(MIN_TRACE_LENGTH, max_rows(capacity) + 1)
-    if not isinstance(t, (int, np.integer)) or t < 1 or t & (t - 1) or t > 1 << MAX_LOG_TRACE:
-        raise ValueError(f"a trace length is a power of two up to 2^{MAX_LOG_TRACE}, not {t!r}")
+    if not isinstance(t, (int, np.integer)) or t < 1 or t & (t - 1) or t > 1 << MAX_LOG_OPS:
+        raise ValueError(f"an ops trace length is a power of two up to 2^{MAX_LOG_OPS}, not {t!r}")
     if t < need:
         raise ValueError(f"an ops trace of {t} rows cannot hold one operation at capacity "
                          f"{capacity} (it needs {need} rows: up to {max_rows(capacity)} for an "

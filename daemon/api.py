@@ -3,7 +3,7 @@ the sidecar in process, fed by calls instead of a ring.
 
 It runs on the daemon's own machinery: one Sequencer (shadow books re-running
 every operation by the rules, the batch policy and close reasons, the
-chain's trace length: daemon/sequencer.py) and one WorkerPool proving batches
+chain's cap on ops rows: daemon/sequencer.py) and one WorkerPool proving batches
 by priority (daemon/workers.py).  Nothing here cuts batches, detects
 divergences or sizes traces.
 

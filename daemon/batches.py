@@ -81,7 +81,7 @@ class Batch:
     trades: np.ndarray        # TRADE_DTYPE, as the rules give them
     steps: np.ndarray         # STEP_DTYPE, the engine's steps (`op` counting in the batch): the witness
     pre_cells: np.ndarray     # the book's cells before the batch
-    trace_length: int         # rows of its proof: the chain's
+    trace_length: int         # the chain's cap on its proof's ops rows (T' is what its steps take)
     seen_ns: np.ndarray       # per operation: when it was seen (time.monotonic_ns)
     priority: ProofPriority
     reason: CloseReason

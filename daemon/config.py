@@ -133,7 +133,7 @@ class BookConfig:
 
 @dataclass(frozen=True)
 class BatchConfig:
-    max_batch_size: int = 1024       # operations (with book.capacity 1024: a 4096-row trace, ~full)
+    max_batch_size: int = 1024       # operations (with book.capacity 1024: a 2048-row ops cap, ~full)
     batch_timeout_ms: int = 100      # an open batch older than this closes
     critical_qty: int = 0            # an operation of at least this quantity is Critical; 0: off
     max_pending: int = 64            # batches waiting for proofs above which /status says "behind"

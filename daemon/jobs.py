@@ -4,7 +4,7 @@ checks on both ends.
 A ProofJob is a batch as a prover needs it: the engine's cells before it,
 the shadow book's traced run of its operations (the records with their
 outcomes, the trades, the engine's step records: the witness), the chain's
-trace length and the proof parameters.  A ProofResult is the batch proof
+cap on ops rows and the proof parameters.  A ProofResult is the batch proof
 file or why there is none.  Every backend (daemon/backends.py) runs
 check_job before any work; `prove_job` is the order-book STARK itself, built
 from the job's run without running the engine again; `accept_proof` is what

@@ -42,10 +42,11 @@ UNSTARTED_MAX = 64
 
 
 class Sequencer:
-    """The shadow books of one service: books of `capacity` slots proven in
-    traces of `trace_length` rows, cut into batches by `policy`, at most
-    `max_symbols` of them (an engine writing garbage symbols must not grow
-    the daemon without bound: records of further symbols are refused)."""
+    """The shadow books of one service: books of `capacity` slots whose
+    batches are proven in ops traces of at most `trace_length` rows, cut by
+    `policy`, at most `max_symbols` of them (an engine writing garbage
+    symbols must not grow the daemon without bound: records of further
+    symbols are refused)."""
 
     def __init__(self, capacity: int, trace_length: int, policy: BatchPolicy, metrics: Metrics, *,
                  max_symbols: int | None = None, journal: Journal | None = None,

@@ -169,8 +169,9 @@ class ShadowState:
 
 class ShadowBook:
     """One symbol's stream, re-executed by the rules and cut into batches
-    proven in traces of `trace_length` rows; past a gap, `resync_after`
-    records in a row make the stream resume (module docstring)."""
+    proven in ops traces of at most `trace_length` rows; past a gap,
+    `resync_after` records in a row make the stream resume (module
+    docstring)."""
 
     def __init__(self, symbol: int, capacity: int, trace_length: int, next_batch_id: int = 0,
                  resync_after: int = DEFAULT_RESYNC_AFTER):

@@ -357,7 +357,9 @@ def parser() -> argparse.ArgumentParser:
                          f"2^{BOOK_MAX_CAPACITY.bit_length() - 1})")
     pr.add_argument("--batch-size", type=int, default=1024, metavar="N", help="operations per proof")
     pr.add_argument("--trace-length", type=int, default=None, metavar="ROWS",
-                    help="rows per proof, fixed for the chain (default: room for any one operation and 2 rows per operation of a batch)")
+                    help="the cap on a batch proof's ops rows, a power of two up to 2^20: each batch is "
+                         "proven at the rows it takes, up to this, and closes where it is full (default: "
+                         "room for any one operation and 2 rows per operation of a batch)")
     pr.add_argument("--security", type=int, default=100, metavar="BITS", help="conjectured bits")
     pr.add_argument("--out", default="proofs", metavar="DIR", help="directory for batch-NNNNNN.zkb files")
 
@@ -391,9 +393,9 @@ def parser() -> argparse.ArgumentParser:
                    help="progress line on stderr: batches and operations per second, ETA "
                         "(default: on a terminal)")
     v.add_argument("--max-trace-length", type=_trace_length, default=MAX_TRACE_LENGTH,
-                   metavar="ROWS", help="refuse proofs claiming longer traces (default "
-                   f"{MAX_TRACE_LENGTH}: the longest reaching 100 bits; a chain verifier commits the "
-                   "empty book at the first proof's length)")
+                   metavar="ROWS", help="refuse proofs claiming a taller book (capacity) or ops "
+                   f"domain (default {MAX_TRACE_LENGTH}: the tallest reaching 100 bits; a chain "
+                   "verifier commits the empty book at the first proof's book height)")
 
     ex = _command(sub, "export", "copy a symbol's chain out of a proof store: its proof files "
                                  "and a manifest (docs/FORMATS.md) that `zksidecar verify DIR` checks",

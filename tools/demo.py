@@ -4,8 +4,8 @@ machine in well under a minute.
 1. A fresh state directory (./var/demo, wiped) and a configuration of its
    own: ring names carrying the user and this process id, so the demo never
    meets a real daemon's rings, and settings that keep proof lag low on two
-   cores (a book of 512 slots, batches of up to 512 operations or 200 ms in
-   a 2048-row trace, one worker).
+   cores (a book of 512 slots, batches of up to 512 operations or 200 ms
+   under a 2048-row ops cap, one worker).
 2. The daemon, started as a subprocess exactly as systemd would start it
    (`python -m zksidecar.tools.cli daemon --config FILE`).
 3. The reference engine (`zksidecar loadgen`, tools/loadgen.py) as a
@@ -49,11 +49,12 @@ MARKER = ".zksidecar-demo"      # the demo wipes only directories that carry thi
 SOCKET_PATH_MAX = 107           # sun_path holds 108 bytes with the terminating NUL
 
 # Settings that keep proof lag low with one proof worker on a small machine.
-# A 2048-row trace holds any one operation on a book of 512 slots (at most
-# 1028 steps) and about 550 operations of the synthetic flow (~3.5 steps
-# each); it proves in about 0.15 s on one core.  At the demo's rate a batch
-# closes on the 200 ms timeout, so an operation waits ~0.1 s for its batch
-# to close and ~0.15 s for its proof.
+# A 2048-row ops cap holds any one operation on a book of 512 slots (at most
+# 1022 rows and the PAD row) and a full batch of 512 operations of the
+# synthetic flow (~1.76 rows each); each batch is proven at the rows it
+# takes beside the 512-row book domain.  At the demo's rate a batch closes
+# on the 200 ms timeout, so an operation waits ~0.1 s for its batch to
+# close, then for its proof.
 DEMO_SETTINGS = {
     "ring": {"capacity": 1 << 16, "idle": "spin_then_park"},
     "journal": {"fsync": "batch"},

@@ -40,11 +40,11 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..prover.orderbook.air import book_length
+from ..prover.orderbook.air import MAX_LOG_OPS, book_length
 from ..prover.orderbook.params import proof_options
 from ..prover.orderbook.witness import (MIN_TRACE_LENGTH, ROWS_PER_OP, check_trace_length,
                                        trace_length_for)
-from ..prover.params import MAX_LOG_TRACE, ParameterError
+from ..prover.params import ParameterError
 from ..ringbuf import layout
 from ..ringbuf.ring import IDLE_STRATEGIES
 from . import perms
@@ -206,8 +206,9 @@ RING_MIN_CAPACITY, RING_MAX_CAPACITY = 16, layout.MAX_CAPACITY
 #: a ring name's bytes after its optional leading "/": zkring.h builds "/name"
 #: and its NUL in a 256-byte buffer (zkring__shm_name), one under NAME_MAX (255)
 RING_NAME_MAX = 254
-#: book.capacity: the largest book the prover's trace (2^MAX_LOG_TRACE rows) holds
-BOOK_MIN_CAPACITY, BOOK_MAX_CAPACITY = 16, 1 << 20
+#: book.capacity: the largest book whose longest operation (a FOK sweeping a
+#: full side, 2(N - 1) rows, and the PAD row) fits the ops domain's 2^MAX_LOG_OPS
+BOOK_MIN_CAPACITY, BOOK_MAX_CAPACITY = 16, 1 << (MAX_LOG_OPS - 1)
 U32 = (1 << 32) - 1                  # symbols and quantities are u32 in the records
 SECURITY_MIN, SECURITY_MAX = 80, 128
 #: A worker proves one batch at a time on one core (single-threaded), so one
@@ -415,9 +416,9 @@ class Config:
         need(_pow2(b.capacity) and BOOK_MIN_CAPACITY <= b.capacity <= BOOK_MAX_CAPACITY,
              "book.capacity", f"must be a power of two from {BOOK_MIN_CAPACITY} to "
              f"2^{BOOK_MAX_CAPACITY.bit_length() - 1}", b.capacity)
-        need(b.trace_length == 0 or (_pow2(b.trace_length) and b.trace_length <= 1 << MAX_LOG_TRACE),
-             "book.trace_length", f"must be 0 (automatic) or a power of two up to 2^{MAX_LOG_TRACE} "
-             "(the prover's limit)", b.trace_length)
+        need(b.trace_length == 0 or (_pow2(b.trace_length) and b.trace_length <= 1 << MAX_LOG_OPS),
+             "book.trace_length", f"must be 0 (automatic) or a power of two up to 2^{MAX_LOG_OPS} "
+             "(the order book's ops domain at most)", b.trace_length)
         need(1 <= b.max_symbols <= U32 + 1, "book.max_symbols",
              "must be from 1 to 2^32 (symbols are u32)", b.max_symbols)
         need(b.resync_after >= 1, "book.resync_after", "must be at least 1", b.resync_after)
@@ -470,8 +471,8 @@ class Config:
             else:   # the automatic length outgrew the prover: the batch size did it
                 p.append(_msg("batch.max_batch_size",
                               f"{self.batch.max_batch_size} operations need a trace of {t} rows "
-                              f"({ROWS_PER_OP} per operation), over the prover's "
-                              f"2^{MAX_LOG_TRACE}; lower it or set [book] trace_length "
+                              f"({ROWS_PER_OP} per operation), over the ops domain's "
+                              f"2^{MAX_LOG_OPS}; lower it or set [book] trace_length "
                               "(batches then close when the trace is full)",
                               self.batch.max_batch_size))
         else:

@@ -260,15 +260,15 @@ def test_trace_that_cannot_hold_one_operation_is_refused(state, host):
 
 def test_batch_size_whose_trace_outgrows_the_prover_is_refused(state, host):
     msg = one_problem(state, host, "[batch] max_batch_size", batch={"max_batch_size": 1 << 24})
-    assert "over the prover's 2^24" in msg
+    assert "over the ops domain's 2^20" in msg
 
 
 def test_security_out_of_reach_at_the_trace_is_refused(state, host):
-    # 2^21 operations of typical size need a 2^22-row ops cap beside a
-    # 2^20-row book: under 100 bits at any query count (the LogUp sum's
+    # 2^18 operations of typical size need a 2^19-row ops cap beside a
+    # 2^17-row book: under 100 bits at any query count (the LogUp sum's
     # algebraic degree, docs/SECURITY.md)
-    msg = one_problem(state, host, "[workers] security_bits", book={"capacity": 1 << 20},
-                      batch={"max_batch_size": 1 << 21})
+    msg = one_problem(state, host, "[workers] security_bits", book={"capacity": 1 << 17},
+                      batch={"max_batch_size": 1 << 18})
     assert "out of reach" in msg
     assert "a smaller [book] capacity or [batch] max_batch_size makes the trace shorter" in msg
     msg = one_problem(state, host, "[workers] security_bits", workers={"security_bits": 128})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import functools
 
-from ..params import DEFAULT_MIN_SECURITY, ProofOptions
+from ..params import DEFAULT_MIN_SECURITY, ParameterError, ProofOptions, algebraic_bits
 from .air import algebraic_degree
 
 #: OrderBookAir's constraints have degree 3, so its quotient has degree below
@@ -64,10 +64,20 @@ def proof_options(security_bits: int, book_length: int, ops_length: int,
     the search walks every query count and trace length."""
     tall = max(book_length, ops_length)
     degree = algebraic_degree(book_length, ops_length, log_blowup)
-    return ProofOptions.for_security(security_bits, tall, lambda _n: degree,
-                                     log_blowup=log_blowup,
-                                     grinding_bits=grinding_bits(security_bits, book_length,
-                                                                 ops_length))
+    grind = grinding_bits(security_bits, book_length, ops_length)
+    try:
+        return ProofOptions.for_security(security_bits, tall, lambda _n: degree,
+                                         log_blowup=log_blowup, grinding_bits=grind)
+    except ParameterError:
+        # queries can buy the bits, these heights cannot: say so (the generic
+        # message would blame every trace length, the degree being fixed here)
+        ProofOptions.for_security(security_bits, log_blowup=log_blowup, grinding_bits=grind)
+        raise ParameterError(
+            f"{security_bits} bits of conjectured security are out of reach for a batch of "
+            f"{book_length} book rows and {ops_length} ops rows at blowup 2^{log_blowup}: the "
+            f"LogUp sum's algebraic degree there ({degree}) leaves "
+            f"{algebraic_bits(tall << log_blowup, degree) - 1} bits (docs/SECURITY.md); "
+            "shorter domains reach it") from None
 
 
 def conjectured_security(options: ProofOptions, book_length: int, ops_length: int) -> int:

@@ -29,7 +29,6 @@ import psutil
 
 from .. import ringbuf
 from ..engine.records import OP_DTYPE
-from ..prover.orderbook.witness import trace_length_for
 from ..ringbuf.ring import IdleStrategy
 from .admin import serve_admin
 from .backlog import Backlog, op_count
@@ -67,8 +66,7 @@ class Service:
         self.notifier = notifier or Notifier.from_env()
         self.failure: str | None = None
         self.started_at = time.time()
-        self.trace_length = c.book.trace_length or trace_length_for(c.book.capacity,
-                                                                    c.batch.max_batch_size)
+        self.trace_length = c.trace_length
         self.policy = BatchPolicy(c.batch.max_batch_size, c.batch.batch_timeout_ms / 1000,
                                   c.batch.critical_qty, c.batch.critical_per_s)
         with contextlib.ExitStack() as opened:       # closed again if anything below fails

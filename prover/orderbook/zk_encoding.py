@@ -44,7 +44,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from ...engine.records import MAX_PRICE, MAX_QTY, OP_DTYPE, TRADE_DTYPE
+from ...engine.records import MAX_PRICE, MAX_QTY, OP_DTYPE
 from .. import field as F
 from .. import merkle, poseidon2
 
@@ -268,43 +268,16 @@ def _check_elements(elements, what: str, width: int = DATA_ELEMENTS) -> np.ndarr
     return elements.astype(np.uint64)
 
 
-def trade_fields(trades: np.ndarray, first_seq: int) -> np.ndarray:
-    """The six trade-leaf fields of each trade record of a batch (in the
-    engine's order: MATCH order, takers never going back), an ``(m, 6)``
-    uint64 array: i = taker_seq - first_seq, tn = the trade's number within
-    its taker's trades (from 0), maker slot and generation, price, qty.
-    EncodingError naming the first trade out of order or before first_seq."""
-    if not isinstance(trades, np.ndarray) or trades.dtype != TRADE_DTYPE or trades.ndim != 1:
-        raise TypeError(f"trade records must be a 1-D array of TRADE_DTYPE, got "
-                        f"{getattr(trades, 'dtype', type(trades).__name__)}")
-    taker = trades["taker_seq"].astype(np.uint64)
-    early = taker < np.uint64(first_seq)
-    if early.any():
-        k = int(np.flatnonzero(early)[0])
-        raise EncodingError(f"trade {k}: taker_seq {int(taker[k])} is before the batch's first_seq {first_seq}")
-    back = np.flatnonzero(taker[1:] < taker[:-1])
-    if back.size:
-        k = int(back[0]) + 1
-        raise EncodingError(f"trade {k}: taker_seq {int(taker[k])} after {int(taker[k - 1])}: "
-                            f"a batch's trades are in MATCH order")
-    m = len(trades)
-    start = np.ones(m, dtype=bool)
-    start[1:] = taker[1:] != taker[:-1]
-    run_start = np.maximum.accumulate(np.where(start, np.arange(m), 0)) if m else np.zeros(0, np.int64)
-    maker = trades["maker_handle"].astype(np.uint64)
-    return np.stack([taker - np.uint64(first_seq), (np.arange(m) - run_start).astype(np.uint64),
-                     maker & np.uint64(0xFFFFFFFF), maker >> np.uint64(32),
-                     trades["price"].astype(np.uint64), trades["qty"].astype(np.uint64)], axis=1) \
-        if m else np.zeros((0, TRADE_ELEMENTS), dtype=np.uint64)
-
-
 _TRADE_NAMES = ("i", "tn", "slot", "gen", "price", "qty")
 
 
 def encode_trades(fields: np.ndarray) -> np.ndarray:
-    """The data elements of trade leaves from their six fields (rows of
-    :func:`trade_fields`): ``(m, 12)`` uint32, the last six zero.
-    EncodingError as :func:`trade_elements`, naming the first trade."""
+    """The data elements of trade leaves from their six fields, an ``(m, 6)``
+    integer array with rows (i, tn, slot, gen, price, qty): a MATCH row's
+    oi, tn, aA, oA7, oA0, fl in the lane, entries 1-6 of
+    air.public_tables's trade rows from a batch's trade records.  ``(m,
+    12)`` uint32, the last six zero.  EncodingError as
+    :func:`trade_elements`, naming the first trade."""
     f = _check_elements(fields, "trade fields", TRADE_ELEMENTS)
     low = np.array([0, 0, 0, 0, 1, 1], dtype=np.uint64)
     top = np.array([TRADE_FIELD_LIMIT - 1] * 4 + [MAX_PRICE, MAX_QTY], dtype=np.uint64)

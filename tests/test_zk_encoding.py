@@ -164,6 +164,8 @@ def test_records_outside_the_domain_are_refused(name, value):
 def test_wrong_arrays_are_refused():
     with pytest.raises(TypeError, match="OP_DTYPE"):
         Z.encode_operations(np.zeros(3, np.uint64))
+    with pytest.raises(Z.EncodingError, match="price = 4294967296 does not fit"):
+        Z.operation_elements(dict(zip(Z.LEAF_FIELDS, [0] * 12), price=1 << 32))
     with pytest.raises(TypeError, match=r"\(n, 12\)"):
         Z.decode_operations(np.zeros((3, 11), np.uint32))
     with pytest.raises(Z.EncodingError, match="negative"):

@@ -139,13 +139,13 @@ def _check_ops(records: np.ndarray) -> np.ndarray:
     return records
 
 
-def _refuse_domain(records: np.ndarray, what: str = "operation record") -> None:
+def _refuse_domain(records: np.ndarray) -> None:
     """EncodingError naming the first record (and field) outside the domain."""
     for name, top in SOURCE_MAX.items():
         bad = records[name] > top
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise EncodingError(f"{what} {i}: {name} = {int(records[name][i])} is outside the "
+            raise EncodingError(f"operation record {i}: {name} = {int(records[name][i])} is outside the "
                                 f"encoding's domain ({name} <= {top})")
 
 
@@ -158,6 +158,9 @@ def operation_elements(record) -> tuple[int, ...]:
     anything indexed by OP_DTYPE's field names (a row of an OP_DTYPE array).
     EncodingError outside the domain."""
     v = {name: int(record[name]) for name in LEAF_FIELDS}
+    for name in LEAF_FIELDS:
+        if not 0 <= v[name] < 1 << 8 * OP_DTYPE.fields[name][0].itemsize:
+            raise EncodingError(f"operation record: {name} = {v[name]} does not fit its record field")
     for name, top in SOURCE_MAX.items():
         if not 0 <= v[name] <= top:
             raise EncodingError(f"operation record: {name} = {v[name]} is outside the encoding's "

@@ -53,6 +53,28 @@ def test_capacity_below_16_pads_the_book_domain():
     verify_batch(bp, min_security=0)
 
 
+def test_fields_no_tuple_reads_are_bound_by_the_transcript():
+    """client_id and reserved bytes enter no LogUp tuple: only the ops
+    domain's public bytes, absorbed into the transcript, bind them (and the
+    batch id and symbol likewise).  Each one changed after proving: the
+    proof no longer verifies."""
+    book = Book(16)
+    ops = base.random_ops(6, 3, 16, first_seq=1, book=book)
+    bp, _, _ = prove_batch(Book(16), ops, OPTS)
+    verify_batch(bp, min_security=0)
+    def flip_client_id(p):
+        p.ops["client_id"][0] ^= 1
+
+    edits = [("client_id", flip_client_id),
+             ("batch id", lambda p: setattr(p, "batch_id", p.batch_id + 1)),
+             ("symbol", lambda p: setattr(p, "symbol", p.symbol + 1))]
+    for what, edit in edits:
+        forged = proof_file.decode(proof_file.encode(bp))
+        edit(forged.public)
+        with pytest.raises(VerificationError):
+            verify_batch(forged, min_security=0)
+
+
 # ------------------------------------------- the memory argument across domains --
 
 def test_a_post_word_at_a_late_timestamp_is_refused():

@@ -178,8 +178,13 @@ def test_lde_leaves_input_alone():
 
 # ------------------------------------------------------- ISA equivalence --
 
-@pytest.mark.parametrize("shape", [(1 << 13,), (1 << 16,), (1 << 10, 1), (1 << 10, 7), (1 << 9, 40)])
+@pytest.mark.parametrize("shape", [(1 << 13,), (1 << 16,), (1 << 10, 1), (1 << 10, 7), (1 << 9, 40),
+                                   (1 << 9, 8), (1 << 8, 16), (1 << 8, 126)])
 def test_every_isa_bit_identical_to_scalar(shape):
+    """Matrices go two stages a call (set_stage2): rows narrower than an
+    AVX-512 vector (8), exactly one (16) and a width whose last vector
+    overlaps the one before it (40, 126: the order book's execution
+    segment) against the scalar path's stage-by-stage butterflies."""
     a = field.encode(rand(*shape))
     results = native.on_each_isa(lambda: [ntt.ntt(a), ntt.intt(a), ntt.coset_ntt(a, 31),
                                           ntt.coset_intt(a, 31), ntt.lde(a, 1),

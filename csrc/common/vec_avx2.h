@@ -30,6 +30,8 @@
 
 #define VEC_MOVEHDUP(a) _mm256_castps_si256(_mm256_movehdup_ps(_mm256_castsi256_ps(a))) /* vmovshdup */
 #define VEC_BLEND32(a, b, imm8) _mm256_blend_epi32(a, b, imm8)             /* vpblendd */
+/* vmovshdup, vpblendd (a blend is cheap on any port) */
+#define VEC_HIGH_WORDS(e, o) VEC_BLEND32(VEC_MOVEHDUP(e), o, 0xAA)
 #define VEC_SHUFFLE32(a, imm8) _mm256_shuffle_epi32(a, imm8)               /* vpshufd */
 #define VEC_ALIGNR(a, b, bytes) _mm256_alignr_epi8(a, b, bytes)            /* vpalignr */
 #define VEC_PERMUTE32(a, idx) _mm256_permutevar8x32_epi32(a, idx)          /* vpermd */

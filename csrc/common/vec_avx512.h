@@ -32,6 +32,12 @@
 #define VEC_MOVEHDUP(a) _mm512_castps_si512(_mm512_movehdup_ps(_mm512_castsi512_ps(a))) /* vmovshdup */
 /* vpblendmd with the 8-lane pattern repeated over 16 lanes */
 #define VEC_BLEND32(a, b, imm8) _mm512_mask_blend_epi32((__mmask16)((imm8) | (imm8) << 8), a, b)
+/* One vmovshdup merging under k = 0x5555 into o: even lanes take e's odd
+ * lanes, odd lanes keep o's (GCC emits vmovshdup then a masked vmovdqa32
+ * for the blend of a plain one, two uops on the shuffle port) */
+#define VEC_HIGH_WORDS(e, o)                                                                  \
+    _mm512_castps_si512(_mm512_mask_movehdup_ps(_mm512_castsi512_ps(o), (__mmask16)0x5555, \
+                                                _mm512_castsi512_ps(e)))
 #define VEC_SHUFFLE32(a, imm8) _mm512_shuffle_epi32(a, imm8)               /* vpshufd */
 #define VEC_ALIGNR(a, b, bytes) _mm512_alignr_epi8(a, b, bytes)            /* vpalignr */
 #define VEC_PERMUTE32(a, idx) _mm512_permutexvar_epi32(idx, a)             /* vpermd */

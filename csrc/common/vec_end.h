@@ -26,6 +26,7 @@
 #undef VEC_MUL_EVN
 #undef VEC_MOVEHDUP
 #undef VEC_BLEND32
+#undef VEC_HIGH_WORDS
 #undef VEC_SHUFFLE32
 #undef VEC_ALIGNR
 #undef VEC_PERMUTE32

@@ -41,6 +41,8 @@
  *                           (low) lanes of each 64-bit lane; odd lanes unread
  *   VEC_MOVEHDUP(a)         each odd lane copied onto the even lane below it
  *   VEC_BLEND32(a, b, imm8) lane i from b if bit i mod 8 of imm8 is set, else a
+ *   VEC_HIGH_WORDS(e, o)    the high words of the 64-bit lanes of e and o:
+ *                           even lane 2i = e's lane 2i + 1, odd lanes o's
  *   VEC_SHUFFLE32(a, imm8)  vpshufd: one 4-lane shuffle in every 128-bit lane
  *   VEC_ALIGNR(a, b, k)     per 128-bit lane: the bytes of a:b (a high)
  *                           shifted right by k bytes, the low 16 kept

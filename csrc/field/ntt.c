@@ -196,6 +196,19 @@ static void set_stage_scalar(uint32_t *a, size_t groups, size_t H, size_t stride
         }
 }
 
+/* Stages H and 2H of a set (set_stage2_avx2 / _avx512 fuse them): in
+ * their order, one after the other. */
+static void set_stage2_scalar(uint32_t *a, size_t groups, size_t H, size_t stride, size_t g, size_t m,
+                              const uint32_t *tw_lo, const uint32_t *tw_hi, size_t tw_step, int dif) {
+    if (dif) {
+        set_stage_scalar(a, groups, 2 * H, stride, g, m, tw_hi, tw_step, DIF);
+        set_stage_scalar(a, groups, H, stride, g, m, tw_lo, tw_step, DIF);
+    } else {
+        set_stage_scalar(a, groups, H, stride, g, m, tw_lo, tw_step, DIT);
+        set_stage_scalar(a, groups, 2 * H, stride, g, m, tw_hi, tw_step, DIT);
+    }
+}
+
 /* ------------------------------------------------------ AVX2, AVX-512 -- */
 
 /* stage_avx2 / stage_avx512, small_stages_avx2 / small_stages_avx512 */
@@ -215,6 +228,11 @@ static void stage(int isa, uint32_t *a, size_t n, size_t m, size_t h, const uint
 static void set_stage(int isa, uint32_t *a, size_t groups, size_t H, size_t stride, size_t g, size_t m,
                       const uint32_t *tw, size_t tw_step, int dif) {
     ZK_DISPATCH(isa, set_stage, a, groups, H, stride, g, m, tw, tw_step, dif);
+}
+
+static void set_stage2(int isa, uint32_t *a, size_t groups, size_t H, size_t stride, size_t g, size_t m,
+                       const uint32_t *tw_lo, const uint32_t *tw_hi, size_t tw_step, int dif) {
+    ZK_DISPATCH(isa, set_stage2, a, groups, H, stride, g, m, tw_lo, tw_hi, tw_step, dif);
 }
 
 /* Stages h in [h_lo, lanes) of a single column whose length n >= lanes. */
@@ -281,8 +299,18 @@ static size_t budget_rows(size_t m) {
  * descending (DIF). */
 static void set_stages(int isa, uint32_t *a, size_t m, size_t ha, size_t hb, size_t g, size_t j0,
                        const uint32_t *const *tw, int dif) {
-    size_t groups = hb / ha;
-    for (size_t i = 0, h = dif ? hb / 2 : ha; i < log2_exact(groups); i++, h = dif ? h / 2 : h * 2)
+    size_t groups = hb / ha, h = dif ? hb / 2 : ha;
+    unsigned left = log2_exact(groups);
+    /* two stages a call while two are left (set_stage2: on the vector
+     * paths each row is loaded and stored once for both); h is the next
+     * stage's half-size, lo the smaller of the pair's */
+    for (; left >= 2; left -= 2) {
+        size_t lo = dif ? h / 2 : h;
+        set_stage2(isa, a, groups, lo / ha, ha * m, g, m, tw[log2_exact(lo)] + j0, tw[log2_exact(2 * lo)] + j0,
+                   ha, dif);
+        h = dif ? h / 4 : h * 4;
+    }
+    for (; left; left--, h = dif ? h / 2 : h * 2)
         set_stage(isa, a, groups, h / ha, ha * m, g, m, tw[log2_exact(h)] + j0, ha, dif);
 }
 

@@ -221,7 +221,7 @@ def test_capacity_from_the_library_functions(tmp_path, capsys):
     assert replay.main(str(path), capacity=3) == 2
     assert "capacity must be a power of two from 2 to 2^24" in capsys.readouterr().err
     assert proofs.prove_main(str(path), "auto", 1 << 21, 4, str(tmp_path), 100) == 2
-    assert "capacity must be a power of two from 16 to 2^20" in capsys.readouterr().err
+    assert "capacity must be a power of two from 16 to 2^19" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["replay", "prove"])

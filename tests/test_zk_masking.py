@@ -306,3 +306,12 @@ def test_chained_state_commits_the_same_root_from_sigma():
                         fri_max_final_degree=4)
     with pytest.raises(ValueError, match="build step 5"):
         prove(air, second.traces, opts, external={"init": (external, link)})
+
+
+def test_merkle_md_salted_example():
+    """docs/MERKLE.md's salted example leaf."""
+    salt = bytes(range(16))
+    want = hashlib.sha256(bytes.fromhex("0100000000000078") + salt).digest()
+    mat = F.encode(np.array([[1, F.P - 1]], dtype=np.uint32))
+    assert merkle.hash_rows(mat, np.frombuffer(salt, dtype=np.uint8).reshape(1, 16))[0].tobytes() == want
+    assert reference.hash_row([1, F.P - 1], salt) == want

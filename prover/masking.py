@@ -13,12 +13,12 @@ tells nothing about an unopened row.
 
 Everything random here comes from a key (prover/zk_keys.py: field_elements
 for r, expand for the salts) and a label naming its use; no generator is
-imported (tests/test_import_graph.py).  The label of a per-proof matrix
-(under the proof key) is its matrix name; a chained state's (under its
-state key sigma_b) is :data:`STATE_LABEL` whatever the segment is called,
-so batch b's exported ``post``/``final`` and batch b + 1's external
-``pre``/``init`` derive the same r and salts from the same sigma_b and
-commit the same polynomial under the same root.
+imported (tests/test_import_graph.py).  The label names the matrix the
+mask is for; a chained state's, under its state key sigma_b, is
+:data:`STATE_LABEL` whatever the segment is called, so batch b's exported
+``post``/``final`` and batch b + 1's external ``pre``/``init`` derive the
+same r and salts from the same sigma_b and commit the same polynomial
+under the same root.
 
 On the LDE (D = g <w_M>, M = N 2^log_blowup, natural order) x^N takes
 2^log_blowup values, periodically: x_i^N = g^N w_B^(i mod B), B the
@@ -52,7 +52,7 @@ from .merkle import SALT_BYTES, lde_leaves
 STATE_LABEL = "state"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Mask:
     """What masks one committed matrix of `width` columns: r's coefficients
     ``(h, width)`` Montgomery (row k is the coefficient of X^k, one column

@@ -225,13 +225,12 @@ def lde_leaves(a: np.ndarray, log_blowup: int, shift: int = GENERATOR, from_coef
     return out, leaves
 
 
-def commit_lde(evals: np.ndarray, log_blowup: int, shift: int = GENERATOR,
-               salts: np.ndarray | None = None) -> tuple[np.ndarray, MerkleTree]:
+def commit_lde(evals: np.ndarray, log_blowup: int, shift: int = GENERATOR) -> tuple[np.ndarray, MerkleTree]:
     """``(lde, tree)``: ``ntt.lde(evals, log_blowup, shift)`` (natural order)
-    and the tree over its rows in bit-reversed order (leaf j = row rev(j),
-    salted with salts[j] when given), the leaves hashed in the LDE's last
-    pass (:func:`lde_leaves`)."""
-    lde, leaves = lde_leaves(evals, log_blowup, shift, salts=salts)
+    and the tree over its rows in bit-reversed order (leaf j = row rev(j)),
+    the leaves hashed in the LDE's last pass (:func:`lde_leaves`).  A
+    masked, salted commitment: masking.Mask.commit_lde."""
+    lde, leaves = lde_leaves(evals, log_blowup, shift)
     return lde, MerkleTree.from_leaves(leaves)
 
 

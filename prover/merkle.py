@@ -3,7 +3,10 @@
 The format (docs/MERKLE.md is its definition):
 
 * leaf ``r`` = SHA-256 of row ``r``'s canonical values, each 4 bytes
-  little-endian (arrays hold Montgomery form; the C kernel decodes on the fly);
+  little-endian (arrays hold Montgomery form; the C kernel decodes on the fly),
+  followed, in a salted tree (zk mode, docs/ZK.md section 5.1), by the
+  leaf's 16-byte salt; every function here takes ``salts=None`` for the
+  unsalted tree, whose bytes are exactly what they were before salts;
 * node = SHA-256(left || right);
 * the tree is an array of ``2 * rows`` digests: ``nodes[1]`` is the root, node
   ``i`` has children ``2i`` and ``2i + 1``, the leaves are
@@ -32,6 +35,7 @@ from .field import GENERATOR
 from .native import ffi, lib, u8p, u32p
 
 DIGEST_BYTES = 32
+SALT_BYTES = lib.ZK_SALT_BYTES
 
 
 def sha256(data: bytes) -> bytes:
@@ -73,12 +77,13 @@ def combine_digests(parts: Sequence[np.ndarray]) -> np.ndarray:
     return sha256_messages(np.ascontiguousarray(np.concatenate(parts, axis=1)))
 
 
-def hash_rows(matrix: np.ndarray) -> np.ndarray:
+def hash_rows(matrix: np.ndarray, salts: np.ndarray | None = None) -> np.ndarray:
     """Leaf digests ``(rows, 32)`` uint8 of a Montgomery-form ``(rows, cols)``
-    uint32 matrix."""
+    uint32 matrix; with `salts` (``(rows, 16)`` uint8), row r's digest is
+    salted with salts[r]."""
     _check_matrix(matrix)
     out = np.empty((matrix.shape[0], DIGEST_BYTES), dtype=np.uint8)
-    lib.zk_merkle_hash_rows(u8p(out), u32p(matrix), *matrix.shape)
+    lib.zk_merkle_hash_rows(u8p(out), u32p(matrix), *matrix.shape, _salts_ptr(salts, matrix.shape[0]))
     return out
 
 
@@ -86,14 +91,15 @@ class MerkleTree:
     """A whole Merkle tree, kept as its node array.
 
     ``MerkleTree(matrix)`` commits to the rows of a Montgomery-form
-    ``(rows, cols)`` uint32 matrix; :meth:`from_leaves` to leaf digests
-    computed elsewhere.  ``rows`` must be a power of two.
+    ``(rows, cols)`` uint32 matrix (leaf r salted with salts[r] when `salts`
+    is given); :meth:`from_leaves` to leaf digests computed elsewhere.
+    ``rows`` must be a power of two.
     """
 
-    def __init__(self, matrix: np.ndarray):
+    def __init__(self, matrix: np.ndarray, salts: np.ndarray | None = None):
         _check_matrix(matrix)
         nodes = _new_nodes(matrix.shape[0])
-        lib.zk_merkle_build(u8p(nodes), u32p(matrix), *matrix.shape)
+        lib.zk_merkle_build(u8p(nodes), u32p(matrix), *matrix.shape, _salts_ptr(salts, matrix.shape[0]))
         self._freeze(nodes)
 
     @classmethod
@@ -180,28 +186,50 @@ def group_heights(heights: Sequence[int]) -> dict[int, list[int]]:
     return dict(sorted(groups.items()))
 
 
-def lde_leaves(a: np.ndarray, log_blowup: int, shift: int = GENERATOR,
-               from_coeffs: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def lde_leaves(a: np.ndarray, log_blowup: int, shift: int = GENERATOR, from_coeffs: bool = False,
+               salts: np.ndarray | None = None,
+               mask: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(lde, leaves)``: ``ntt.lde(a, log_blowup, shift)`` (natural order;
     ``ntt.extend`` with `from_coeffs`) and its rows' digests in bit-reversed
-    order (``leaves[j]`` = the digest of row rev(j)), in one C call that
+    order (``leaves[j]`` = the digest of row rev(j), salted with salts[j]
+    when `salts`, ``(M, 16)`` uint8 by leaf, is given), in one C call that
     hashes each row while the LDE still has it in cache
-    (csrc/hash/merkle.c, ``zk_merkle_lde_leaves``)."""
+    (csrc/hash/merkle.c, ``zk_merkle_lde_leaves``).
+
+    `mask` = ``(r_lde, vanishing)`` commits a masked polynomial f = t + Z_H r
+    (docs/ZK.md, section 5.2; masking.py builds both): r_lde is r on the
+    same domain, ``(M, cols)`` Montgomery, and vanishing the 2^log_blowup
+    values x^N - 1 takes there (periodic down the rows); row i of the LDE
+    gets vanishing[i mod 2^log_blowup] * r_lde[i] added before it is
+    hashed, so the LDE returned is f's."""
     what = "commit_extend" if from_coeffs else "commit_lde"
     shape = ntt.lde_shape(a, log_blowup)
     if a.ndim != 2:
         raise ValueError(f"{what} needs a 2-D (rows, cols) matrix, got shape {a.shape}")
+    mask_ptr = vanishing_ptr = ffi.NULL
+    if mask is not None:
+        r_lde, vanishing = mask
+        _check_array(r_lde, np.uint32, "mask")
+        _check_array(vanishing, np.uint32, "vanishing values")
+        if r_lde.shape != shape:
+            raise ValueError(f"{what}: the mask on the LDE must be {shape}, got {r_lde.shape}")
+        if vanishing.shape != (1 << log_blowup,):
+            raise ValueError(f"{what}: x^N - 1 takes {1 << log_blowup} values on the LDE, got "
+                             f"{vanishing.shape}")
+        mask_ptr, vanishing_ptr = u32p(r_lde), u32p(vanishing)
     out = np.empty(shape, dtype=np.uint32)
     leaves = np.empty((shape[0], DIGEST_BYTES), dtype=np.uint8)
     ntt.check_rc(lib.zk_merkle_lde_leaves(u32p(out), u8p(leaves), u32p(a), a.shape[0], a.shape[1],
-                                          log_blowup, ntt.shift_mont(shift), int(from_coeffs)), what)
+                                          log_blowup, ntt.shift_mont(shift), int(from_coeffs),
+                                          _salts_ptr(salts, shape[0]), mask_ptr, vanishing_ptr), what)
     return out, leaves
 
 
 def commit_lde(evals: np.ndarray, log_blowup: int, shift: int = GENERATOR) -> tuple[np.ndarray, MerkleTree]:
     """``(lde, tree)``: ``ntt.lde(evals, log_blowup, shift)`` (natural order)
     and the tree over its rows in bit-reversed order (leaf j = row rev(j)),
-    the leaves hashed in the LDE's last pass (:func:`lde_leaves`)."""
+    the leaves hashed in the LDE's last pass (:func:`lde_leaves`).  A
+    masked, salted commitment: masking.Mask.commit_lde."""
     lde, leaves = lde_leaves(evals, log_blowup, shift)
     return lde, MerkleTree.from_leaves(leaves)
 
@@ -250,6 +278,16 @@ def _check_matrix(matrix) -> None:
     _check_array(matrix, np.uint32, "matrix")
     if matrix.ndim != 2:
         raise ValueError(f"matrix must be 2-D (rows, cols), got shape {matrix.shape}")
+
+
+def _salts_ptr(salts, rows: int):
+    """The C pointer of a ``(rows, 16)`` uint8 salt array, or NULL for None."""
+    if salts is None:
+        return ffi.NULL
+    _check_array(salts, np.uint8, "salts")
+    if salts.shape != (rows, SALT_BYTES):
+        raise ValueError(f"salts must have shape ({rows}, {SALT_BYTES}), one per leaf, got {salts.shape}")
+    return u8p(salts)
 
 
 def _new_nodes(rows: int) -> np.ndarray:

@@ -150,6 +150,10 @@ class Proof:
     link_values: dict[str, np.ndarray] = field(default_factory=dict)
     #: domains claiming a sum: domain name -> (4,) canonical
     claimed_sums: dict[str, np.ndarray] = field(default_factory=dict)
+    #: salted matrices (zk mode, docs/ZK.md 5.1): matrix name -> (k_d, 16)
+    #: uint8, the salts of the opened rows' leaves.  Not in format 4: a proof
+    #: with salts has no encoding until zk mode's format (build step 5)
+    row_salts: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def log_trace_length(self) -> int:
@@ -181,6 +185,9 @@ def _u32s(a: np.ndarray) -> bytes:
 
 
 def encode(p: Proof, subject: "Air | Statement") -> bytes:
+    if p.row_salts:
+        raise ValueError(f"proof format {VERSION} has no salted openings (matrices "
+                         f"{', '.join(sorted(p.row_salts))}): zk mode's format is docs/ZK.md's build step 5")
     st = as_statement(subject)
     layouts = statement_layouts(st)
     o = p.options

@@ -57,6 +57,7 @@ from .domain import (COSET_SHIFT, Link, absorb_claimed_sum, absorb_header, absor
 from .constraint_program import Output, Program, matrix_columns
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
+from .masking import Mask
 from .merkle import MerkleTree, commit_lde, lde_leaves
 from .merkle_batch import sibling_positions
 from .native import lib, u32p
@@ -76,29 +77,67 @@ class SegmentCommitment:
     """A committed matrix: its trace (N, w), LDE (M, w) and Merkle tree (its
     own, or its round's shared tree).  An exported segment's commitment (a
     tree of its own) can be handed to a later proof as an external segment,
-    with its link()."""
+    with its link().
+
+    Masked (zk mode, masking.py), the committed polynomial is f = t + Z_H r
+    and the leaves are salted: `lde` is f's, `mask` holds r and the salts,
+    and `trace` is still the table (f = t on H)."""
 
     trace: np.ndarray
     lde: np.ndarray
     tree: MerkleTree
+    mask: Mask | None = None
 
     @property
     def root(self) -> bytes:
         return self.tree.root
 
+    @property
+    def salts(self) -> np.ndarray | None:
+        """The leaves' salts, (M, 16) by leaf, or None (an unsalted tree)."""
+        return None if self.mask is None else self.mask.salts
+
     @classmethod
-    def commit(cls, trace: np.ndarray, log_blowup: int) -> "SegmentCommitment":
-        lde, tree = commit_lde(trace, log_blowup, COSET_SHIFT)   # one pass: leaves hashed from cache
-        return cls(trace, lde, tree)
+    def commit(cls, trace: np.ndarray, log_blowup: int, mask: Mask | None = None) -> "SegmentCommitment":
+        """Commit `trace` in a tree of its own: its LDE, or with `mask` the
+        LDE of f = t + Z_H r with salted leaves (a chained state: the mask
+        of its state key, masking.STATE_LABEL).  One pass: leaves hashed
+        from cache."""
+        if mask is None:
+            lde, tree = commit_lde(trace, log_blowup, COSET_SHIFT)
+            return cls(trace, lde, tree)
+        lde, leaves = mask.commit_lde(trace, log_blowup, COSET_SHIFT)
+        return cls(trace, lde, MerkleTree.from_leaves(leaves), mask)
+
+    def values_at(self, z: Ext, u: np.ndarray, z_next: Ext | None = None,
+                  u_next: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """(w, 4) Montgomery: the committed polynomials at z, and at z_next
+        when given (else None), from the table's values on H by the
+        barycentric weights u (u_next) of barycentric_weights, which give
+        the interpolant t; a masked commitment adds (z^N - 1) r(z)
+        (masking.Mask.value_at), so the value is f's (docs/ZK.md, 5.6).
+        One `sum_rows2` for both points (the rows weighed as they lie)."""
+        trace = np.ascontiguousarray(self.trace)
+        if z_next is None:
+            at_z, at_next = E.sum_rows(trace, u), None
+        else:
+            at_z, at_next = E.sum_rows2(trace, u, u_next)
+        if self.mask is not None:
+            n = trace.shape[0]
+            F.add(at_z, self.mask.value_at(z, n), out=at_z)
+            if z_next is not None:
+                F.add(at_next, self.mask.value_at(z_next, n), out=at_next)
+        return at_z, at_next
 
     def link(self) -> Link:
-        """The Link of this table: its columns' values at the point its root
-        selects.  Needs only the table, so a batch's successor can be proven
-        before (or while) the batch itself is."""
+        """The Link of this table: its committed columns' values at the
+        point its root selects.  Needs only the table (and, masked, its
+        mask: a chained state's comes from its state key), so a batch's
+        successor can be proven before (or while) the batch itself is."""
         z = link_point(self.root)
         if z.is_base():
             raise ValueError("the root selects a link point in the base field (probability 2^-93)")
-        values = E.sum_rows(np.ascontiguousarray(self.trace), barycentric_weights(z, self.trace.shape[0]))
+        values, _ = self.values_at(z, barycentric_weights(z, self.trace.shape[0]))
         return Link(z, [Ext.from_mont(v) for v in values])
 
 
@@ -164,6 +203,9 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
                     if name not in external:
                         raise ValueError(f"external segment {name!r} needs its earlier commitment")
                     com, link = external[name]
+                    if com.mask is not None:
+                        raise ValueError(f"external segment {name!r} is masked: a masked commitment needs "
+                                         "zk mode's quotient and FRI (docs/ZK.md, build step 5, not built)")
                     if com.lde.shape[0] != n << lb or not np.array_equal(com.trace, trace):
                         raise ValueError(f"external segment {name!r}: the commitment is not of this trace")
                     if link is not None and link.z != link_point(com.root):
@@ -253,12 +295,13 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
             # the quotient chunks from their coefficients (z^0 .. z^(N-1))
             u = barycentric_weights(z, n)
             u_next = np.roll(u, 1, axis=0)          # the weights at w z: u_next[i] = u[i - 1]
+            z_next = z * F.two_adic_generator(st.log_lengths[d])
             for m in mats:
                 com = commitments[m.name]
-                if m.at_next:    # the trace's rows summed with the weights, as they lie (no transpose)
-                    ood_z[m.name], ood_next[m.name] = E.sum_rows2(np.ascontiguousarray(com.trace), u, u_next)
+                if m.at_next:
+                    ood_z[m.name], ood_next[m.name] = com.values_at(z, u, z_next, u_next)
                 elif m.is_trace:
-                    ood_z[m.name] = E.sum_rows(np.ascontiguousarray(com.trace), u)
+                    ood_z[m.name], _ = com.values_at(z, u)
                 else:
                     ood_z[m.name] = E.sum_rows(chunk_coeffs[d], zpowers(z, n))
             absorb_ood(tr, mats, ood_z, ood_next)
@@ -295,20 +338,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
         # positions on the tall domain (bit-reversed); domain d, 2^s_d times
         # shorter, is opened at natural row rev(j >> s_d) of its LDE
         positions = np.array(tr.challenge_indices(options.num_queries, 1 << m_logs[tall]), dtype=np.int64)
-        rows, row_proofs = {}, {}
-        for d, mats in enumerate(layouts):
-            # the rows in position order: leaf j >> s_d of their tree, natural row rev(j >> s_d)
-            pos = fri.input_positions(positions, m_logs[tall], m_logs[d])
-            rows_idx = fri.bit_reverse_ints(pos, m_logs[d])
-            for m in mats:
-                rows[m.name] = F.decode(np.ascontiguousarray(commitments[m.name].lde[rows_idx]))
-        siblings = {}      # by tree height: the same in every tree of that height
-        for t in trees:
-            height = max(m_logs[d] for d, _ in t.matrices)
-            if height not in siblings:
-                siblings[height] = sibling_positions(
-                    1 << height, fri.input_positions(positions, m_logs[tall], height))
-            row_proofs[t.name] = commitments[t.matrices[0][1]].tree.nodes[siblings[height]]
+        rows, row_salts, row_proofs = open_rows(layouts, trees, commitments, positions, m_logs, tall)
         fri_open = fri.open_layers(fri_com, positions)
 
     all_mats = [m for mats in layouts for m in mats]
@@ -318,7 +348,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
         ood_z={k_: F.decode(v) for k_, v in ood_z.items()},
         ood_next={k_: F.decode(v) for k_, v in ood_next.items()},
         fri_roots=fri_com.roots, fri_final=F.decode(fri_com.final_coeffs), pow_nonce=nonce,
-        rows=rows, row_proofs=row_proofs,
+        rows=rows, row_proofs=row_proofs, row_salts=row_salts,
         fri_leaves=[leaves for leaves, _ in fri_open], fri_proofs=[p for _, p in fri_open],
         link_values={m.name: _ext_rows(links[m.name].values) for m in all_mats if m.exported},
         claimed_sums={st.domains[d].name: np.array(claims[d].c, dtype=np.uint32) for d in st.claiming})
@@ -327,6 +357,32 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
 
 
 # ----------------------------------------------------------------- steps --
+
+def open_rows(layouts, trees, commitments: dict, positions: np.ndarray, m_logs: list[int],
+              tall: int) -> tuple[dict, dict, dict]:
+    """Step 9's openings at the tall domain's `positions`: (rows, salts,
+    proofs).  rows: each matrix's opened rows, (k_d, w) canonical, in
+    position order (leaf j >> s_d of its tree, natural row rev(j >> s_d));
+    salts: the same leaves' salts, (k_d, 16), for each matrix committed
+    with salted leaves (none for an unsalted one); proofs: each tree's
+    batch Merkle proof of its tallest matrices' positions."""
+    rows, salts, proofs = {}, {}, {}
+    for d, mats in enumerate(layouts):
+        pos = fri.input_positions(positions, m_logs[tall], m_logs[d])
+        rows_idx = fri.bit_reverse_ints(pos, m_logs[d])
+        for m in mats:
+            com = commitments[m.name]
+            rows[m.name] = F.decode(np.ascontiguousarray(com.lde[rows_idx]))
+            if com.salts is not None:
+                salts[m.name] = np.ascontiguousarray(com.salts[pos])
+    siblings = {}      # by tree height: the same in every tree of that height
+    for t in trees:
+        height = max(m_logs[d] for d, _ in t.matrices)
+        if height not in siblings:
+            siblings[height] = sibling_positions(1 << height, fri.input_positions(positions, m_logs[tall], height))
+        proofs[t.name] = commitments[t.matrices[0][1]].tree.nodes[siblings[height]]
+    return rows, salts, proofs
+
 
 @dataclass
 class _Extended:

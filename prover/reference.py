@@ -152,10 +152,24 @@ def intt(evals: list[int], shift: int = 1) -> list[int]:
     return out
 
 
-def lde_column(column: list[int], log_blowup: int) -> list[int]:
-    """A trace column (values on H_N) -> its polynomial on D = g * H_M."""
+def lde_column(column: list[int], log_blowup: int, mask: list[int] | None = None) -> list[int]:
+    """A trace column (values on H_N) -> its polynomial on D = g * H_M; with
+    `mask` (r's coefficients), the masked polynomial f = t + (X^N - 1) r's."""
+    coeffs = intt(column) if mask is None else masked_coefficients(column, mask)
+    return ntt(coeffs + [0] * ((len(column) << log_blowup) - len(coeffs)), COSET_SHIFT)
+
+
+def masked_coefficients(column: list[int], mask: list[int]) -> list[int]:
+    """zk mode (docs/ZK.md, 5.2): the coefficients of f = t + (X^N - 1) r,
+    t the column's interpolant on H_N and r the polynomial with
+    coefficients `mask` (degree < h): t's with r subtracted from the first
+    h, then r at N .. N + h - 1."""
+    n = len(column)
+    assert len(mask) <= n, "the mask is of degree < h <= N"
     coeffs = intt(column)
-    return ntt(coeffs + [0] * (len(column) * ((1 << log_blowup) - 1)), COSET_SHIFT)
+    for k, r in enumerate(mask):
+        coeffs[k] = (coeffs[k] - r) % P
+    return coeffs + list(mask)
 
 
 def horner(coeffs: list, x):
@@ -169,20 +183,26 @@ def horner(coeffs: list, x):
 
 
 # ==================================================================== Merkle ==
-# docs/MERKLE.md: leaf = SHA-256(canonical values, 4 bytes LE each);
+# docs/MERKLE.md: leaf = SHA-256(canonical values, 4 bytes LE each), followed
+# by the leaf's 16-byte salt in a salted tree (zk mode);
 # node = SHA-256(left || right), or SHA-256(left || right || injected digest)
 # at a level where a shorter matrix of a shared tree joins; nodes[1] is the
 # root, nodes[rows + r] leaf r.
 
-def hash_row(values: list[int]) -> bytes:
-    return hashlib.sha256(struct.pack(f"<{len(values)}I", *values)).digest()
+def hash_row(values: list[int], salt: bytes = b"") -> bytes:
+    """A leaf: the row's canonical values, 4 bytes LE each, then its salt
+    (16 bytes in a salted tree, none in an unsalted one)."""
+    assert len(salt) in (0, 16)
+    return hashlib.sha256(struct.pack(f"<{len(values)}I", *values) + salt).digest()
 
 
-def reversed_row_digests(extended: list[list[int]]) -> list[bytes]:
-    """A committed matrix's leaves: leaf j is the digest of row rev(j)."""
+def reversed_row_digests(extended: list[list[int]], salts: list[bytes] | None = None) -> list[bytes]:
+    """A committed matrix's leaves: leaf j is the digest of row rev(j),
+    salted with salts[j] when `salts` (one per leaf, in leaf order) is given."""
     m = len(extended[0])
     bits = m.bit_length() - 1
-    return [hash_row([c[bit_reverse(j, bits)] for c in extended]) for j in range(m)]
+    return [hash_row([c[bit_reverse(j, bits)] for c in extended], salts[j] if salts else b"")
+            for j in range(m)]
 
 
 class Tree:
@@ -200,8 +220,8 @@ class Tree:
             self.nodes[i] = hashlib.sha256(self.nodes[2 * i] + self.nodes[2 * i + 1] + extra).digest()
 
     @classmethod
-    def of_rows(cls, rows: list[list[int]]) -> "Tree":
-        return cls([hash_row(row) for row in rows])
+    def of_rows(cls, rows: list[list[int]], salts: list[bytes] | None = None) -> "Tree":
+        return cls([hash_row(row, salts[r] if salts else b"") for r, row in enumerate(rows)])
 
     @classmethod
     def shared(cls, parts: list[list[bytes]]) -> "Tree":

@@ -29,7 +29,7 @@ from .domain import (COSET_SHIFT, Link, absorb_claimed_sum, absorb_header, absor
 from .expr import PERIODIC, TRACE, evaluate
 from .constraint_program import Output, Program
 from .ext_scalar import W, Ext, ScalarAlgebra
-from .merkle import hash_rows
+from .merkle import SALT_BYTES, hash_rows
 from .merkle_batch import verify_shared
 from .params import DEFAULT_MIN_SECURITY, ParameterError
 from .proof import Proof, quotient_chunks, quotient_log_blowup, statement_layouts, statement_trees
@@ -172,22 +172,8 @@ def verify(subject: Air | Statement, proof: Proof,
     # domain d's positions: the tall positions >> s_d (sorted, distinct), its
     # rows in that order (leaf j >> s_d of their tree, natural row rev(j >> s_d))
     pos = [fri.input_positions(positions, log_ms[tall], log_m) for log_m in log_ms]
-    opened, digests = {}, {}
-    for d, mats in enumerate(layouts):
-        for m in mats:
-            rows = proof.rows[m.name]
-            if rows.shape != (pos[d].size, m.width):
-                raise VerificationError(f"{m.name}: {rows.shape[0]} opened rows, expected {pos[d].size}")
-            opened[m.name] = F.encode(rows)
-            digests[m.name] = hash_rows(opened[m.name])
-    for t in trees:
-        height = max(log_ms[d] for d, _ in t.matrices)
-        if not verify_shared(tree_roots[t.name], height, fri.input_positions(positions, log_ms[tall], height),
-                             [(height - log_ms[d], digests[name]) for d, name in t.matrices],
-                             proof.row_proofs[t.name]):
-            what = t.name if len(t.matrices) == 1 else \
-                f"{t.name} tree ({', '.join(name for _, name in t.matrices)})"
-            raise VerificationError(f"{what}: opened rows do not match the commitment")
+    opened = check_openings(layouts, trees, tree_roots, positions, log_ms, tall, proof.rows,
+                            proof.row_salts, proof.row_proofs)
     fs = []
     for d, mats in enumerate(layouts):
         w_n = F.two_adic_generator(st.log_lengths[d])
@@ -208,6 +194,42 @@ def verify(subject: Air | Statement, proof: Proof,
                   for seg in dom.air.main_segments]
     return Verified(bits, {name: roots[name] for name in main_names},
                     {m.name: links[m.name] for m in all_mats if m.exported})
+
+
+def check_openings(layouts, trees, tree_roots: dict, positions: np.ndarray, log_ms: list[int], tall: int,
+                   rows: dict, salts: dict, row_proofs: dict) -> dict:
+    """The opened rows (each matrix's (k_d, w) canonical, in position order)
+    against every tree: each row's leaf digest (salted with its salt where
+    `salts` has the matrix: (k_d, 16) uint8), then one batch Merkle walk per
+    tree (merkle_batch.verify_shared, in C; a shared tree's shorter
+    matrices hashed in at their height).  Returns the rows in Montgomery
+    form by matrix name; VerificationError naming the matrix or tree that
+    fails."""
+    stray = sorted(set(salts) - {m.name for mats in layouts for m in mats})
+    if stray:
+        raise VerificationError(f"salts for matrices the statement does not have: {', '.join(stray)}")
+    opened, digests = {}, {}
+    for d, mats in enumerate(layouts):
+        k = fri.input_positions(positions, log_ms[tall], log_ms[d]).size
+        for m in mats:
+            got = rows[m.name]
+            if got.shape != (k, m.width):
+                raise VerificationError(f"{m.name}: {got.shape[0]} opened rows, expected {k}")
+            opened[m.name] = F.encode(got)
+            salt = salts.get(m.name)
+            if salt is not None and (salt.dtype != np.uint8 or salt.shape != (k, SALT_BYTES)):
+                raise VerificationError(f"{m.name}: salts {salt.dtype} {salt.shape} for {k} opened rows, "
+                                        f"expected ({k}, {SALT_BYTES}) bytes")
+            digests[m.name] = hash_rows(opened[m.name], None if salt is None else np.ascontiguousarray(salt))
+    for t in trees:
+        height = max(log_ms[d] for d, _ in t.matrices)
+        if not verify_shared(tree_roots[t.name], height, fri.input_positions(positions, log_ms[tall], height),
+                             [(height - log_ms[d], digests[name]) for d, name in t.matrices],
+                             row_proofs[t.name]):
+            what = t.name if len(t.matrices) == 1 else \
+                f"{t.name} tree ({', '.join(name for _, name in t.matrices)})"
+            raise VerificationError(f"{what}: opened rows do not match the commitment")
+    return opened
 
 
 def _deep_at(groups, opened: dict, x: np.ndarray, points: dict, ood_z: dict,

@@ -77,7 +77,8 @@ def test_a_cycle_would_be_found():
 # or shared by two commitments.  The one draw is the store key itself,
 # os.urandom in zk_keys.new_store_key.
 ZK_MODULES = ["zksidecar.prover.zk_keys", "zksidecar.prover.poseidon2", "zksidecar.prover.poseidon2_reference",
-              "zksidecar.prover.poseidon2_air", "zksidecar.prover.orderbook.zk_encoding"]
+              "zksidecar.prover.poseidon2_air", "zksidecar.prover.orderbook.zk_encoding",
+              "zksidecar.prover.masking"]
 GENERATOR_MODULES = {"random", "secrets", "numpy.random"}
 GENERATOR_NAMES = {"random", "default_rng", "RandomState", "Generator", "SystemRandom", "urandom",
                    "getrandom", "token_bytes", "token_hex", "randbits", "randbelow"}

@@ -84,12 +84,16 @@ static void decode_le(uint32_t *dst, const uint32_t *src, size_t n) {
 #endif
 }
 
-/* Leaf digests of `lanes` rows (rows[l] into out[l]), hashed side by side
- * through the block interface.  Every row has the same length, so the lanes
- * need the same number of blocks at every step, padding included. */
-static void hash_row_group(uint8_t *const *out, const uint32_t *const *rows, size_t cols, int lanes) {
-    /* room for CHUNK words plus the padding (at most 72 bytes = 18 words) */
-    uint32_t buf[ZK_SHA256_MAX_LANES][CHUNK + 18];
+/* Leaf digests of `lanes` rows (rows[l] into out[l]), salted with salts[l]
+ * unless salts is NULL, hashed side by side through the block interface.
+ * Every row has the same length, so the lanes need the same number of
+ * blocks at every step, padding included. */
+static void hash_row_group(uint8_t *const *out, const uint32_t *const *rows, size_t cols,
+                           const uint8_t *const *salts, int lanes) {
+    /* room for CHUNK words, a salt (4 words) and the padding (at most 72
+     * bytes = 18 words) */
+    uint32_t buf[ZK_SHA256_MAX_LANES][CHUNK + 4 + 18];
+    size_t salt = salts ? ZK_SALT_BYTES : 0;
     uint32_t st[ZK_SHA256_MAX_LANES][8];
     const uint8_t *msgs[ZK_SHA256_MAX_LANES];
     for (int l = 0; l < lanes; l++) zk_sha256_init(st[l]), msgs[l] = (const uint8_t *)buf[l];
@@ -99,7 +103,9 @@ static void hash_row_group(uint8_t *const *out, const uint32_t *const *rows, siz
         int last = c + k == cols;
         for (int l = 0; l < lanes; l++) {
             decode_le(buf[l], rows[l] + c, k);
-            if (last) nblocks = zk_sha256_pad((uint8_t *)buf[l], 4 * k, 4 * (uint64_t)cols);
+            if (!last) continue;
+            if (salt) memcpy(buf[l] + k, salts[l], salt);
+            nblocks = zk_sha256_pad((uint8_t *)buf[l], 4 * k + salt, 4 * (uint64_t)cols + salt);
         }
         zk_sha256_blocks(st, msgs, nblocks, lanes);
         if (last) break;
@@ -107,27 +113,33 @@ static void hash_row_group(uint8_t *const *out, const uint32_t *const *rows, siz
     for (int l = 0; l < lanes; l++) zk_sha256_digest(out[l], st[l]);
 }
 
-/* Leaf digests of n <= 16 rows, rows[l] into out[l]: sixteen at once on the
- * AVX-512 path, the decode in the same registers (zk_sha256_leaves_x16);
- * otherwise as many at a time as the path has lanes (on AVX-512 a set of
- * fewer than sixteen goes to SHA-NI, two at a time, inside
- * zk_sha256_blocks). */
-static void hash_leaves(uint8_t *const out[16], const uint32_t *const rows[16], size_t n, size_t cols) {
+/* Leaf digests of n <= 16 rows, rows[l] into out[l], salted with salts[l]
+ * unless salts is NULL: sixteen at once on the AVX-512 path, the decode in
+ * the same registers (zk_sha256_leaves_x16); otherwise as many at a time as
+ * the path has lanes (on AVX-512 a set of fewer than sixteen goes to
+ * SHA-NI, two at a time, inside zk_sha256_blocks). */
+static void hash_leaves(uint8_t *const out[16], const uint32_t *const rows[16], size_t n, size_t cols,
+                        const uint8_t *const *salts) {
     size_t lanes = (size_t)zk_sha256_lanes();
     if (n == 16 && lanes == 16) {
-        zk_sha256_leaves_x16(out, rows, cols);
+        zk_sha256_leaves_x16(out, rows, cols, salts);
         return;
     }
-    for (size_t i = 0; i < n; i += lanes) hash_row_group(out + i, rows + i, cols, (int)(n - i < lanes ? n - i : lanes));
+    for (size_t i = 0; i < n; i += lanes)
+        hash_row_group(out + i, rows + i, cols, salts ? salts + i : NULL, (int)(n - i < lanes ? n - i : lanes));
 }
 
-void zk_merkle_hash_rows(uint8_t *out, const uint32_t *matrix, size_t rows, size_t cols) {
+void zk_merkle_hash_rows(uint8_t *out, const uint32_t *matrix, size_t rows, size_t cols, const uint8_t *salts) {
     for (size_t r = 0; r < rows; r += 16) {
         size_t n = rows - r < 16 ? rows - r : 16;
         uint8_t *dst[16];
         const uint32_t *src[16];
-        for (size_t l = 0; l < n; l++) dst[l] = out + DIGEST * (r + l), src[l] = matrix + (r + l) * cols;
-        hash_leaves(dst, src, n, cols);
+        const uint8_t *salt[16];
+        for (size_t l = 0; l < n; l++) {
+            dst[l] = out + DIGEST * (r + l), src[l] = matrix + (r + l) * cols;
+            salt[l] = salts ? salts + ZK_SALT_BYTES * (r + l) : NULL;
+        }
+        hash_leaves(dst, src, n, cols, salts ? salt : NULL);
     }
 }
 
@@ -143,9 +155,9 @@ static void hash_levels(uint8_t *nodes, size_t rows, const uint8_t *const *injec
     memset(nodes, 0, DIGEST); /* node 0 is unused; keep it defined */
 }
 
-int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t cols) {
+int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t cols, const uint8_t *salts) {
     if (!is_pow2(rows)) return -1;
-    zk_merkle_hash_rows(nodes + DIGEST * rows, matrix, rows, cols);
+    zk_merkle_hash_rows(nodes + DIGEST * rows, matrix, rows, cols, salts);
     hash_levels(nodes, rows, NULL);
     return 0;
 }
@@ -157,8 +169,13 @@ int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t 
  * sweep over the whole matrix, sixteen rows at a time (hash_leaves).  Row r's
  * digest goes to leaf rev(r): a committed LDE's leaf j is FRI position j. */
 typedef struct {
-    uint8_t *leaves; /* M digests, bit-reversed order */
-    size_t cols;
+    uint8_t *leaves;       /* M digests, bit-reversed order */
+    const uint8_t *salts;  /* M salts by leaf (bit-reversed order), or NULL */
+    uint32_t *lde;         /* the LDE being written: a masked row is finished here */
+    const uint32_t *mask;  /* r on the LDE's domain (M x cols), or NULL */
+    const uint32_t *vanishing; /* x^N - 1 there: 2^log_blowup values, periodic */
+    uint32_t *scratch;     /* cols words: vanishing * mask of one row */
+    size_t cols, period;
     unsigned log_rows;
 } leaf_sink;
 
@@ -169,20 +186,32 @@ static void hash_visited(void *ctx, const uint32_t *rows, size_t r0, size_t grou
         size_t n = count - i < 16 ? count - i : 16;
         uint8_t *dst[16];
         const uint32_t *src[16];
+        const uint8_t *salt[16];
         for (size_t l = 0; l < n; l++) { /* row k of the set: row k % g of group k / g */
-            size_t k = i + l, at = k / g * step + k % g;
-            dst[l] = sink->leaves + DIGEST * rev_bits(r0 + at, sink->log_rows), src[l] = rows + at * cols;
+            size_t k = i + l, at = k / g * step + k % g, r = r0 + at, leaf = rev_bits(r, sink->log_rows);
+            dst[l] = sink->leaves + DIGEST * leaf, src[l] = rows + at * cols;
+            salt[l] = sink->salts ? sink->salts + ZK_SALT_BYTES * leaf : NULL;
+            if (sink->mask) { /* the row is final: f = t + Z_H r, in the caller's LDE, before its hash */
+                uint32_t *row = sink->lde + r * cols;
+                zk_fp_mul_scalar(sink->scratch, sink->mask + r * cols, sink->vanishing[r % sink->period], cols);
+                zk_fp_add(row, row, sink->scratch, cols);
+            }
         }
-        hash_leaves(dst, src, n, cols);
+        hash_leaves(dst, src, n, cols, sink->salts ? salt : NULL);
     }
 }
 
 int zk_merkle_lde_leaves(uint32_t *lde, uint8_t *leaves, const uint32_t *in, size_t rows, size_t cols,
-                         unsigned log_blowup, uint32_t shift, int from_coeffs) {
+                         unsigned log_blowup, uint32_t shift, int from_coeffs, const uint8_t *salts,
+                         const uint32_t *mask, const uint32_t *vanishing) {
     if (!is_pow2(rows)) return -1;
-    leaf_sink sink = {leaves, cols, log2_pow2(rows) + log_blowup};
+    leaf_sink sink = {leaves, salts, lde, mask, vanishing, NULL, cols, (size_t)1 << log_blowup,
+                      log2_pow2(rows) + log_blowup};
+    if (mask && !(sink.scratch = malloc(sizeof(uint32_t) * (cols ? cols : 1)))) return -2;
     zk_lde_visitor visit = {hash_visited, &sink};
-    return zk_lde_visit(lde, in, rows, cols, log_blowup, shift, from_coeffs, &visit);
+    int rc = zk_lde_visit(lde, in, rows, cols, log_blowup, shift, from_coeffs, &visit);
+    free(sink.scratch);
+    return rc;
 }
 
 int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows, const uint8_t *const *inject) {

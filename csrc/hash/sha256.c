@@ -433,7 +433,8 @@ X16 ZK_INLINE void x16_load_blocks(__m512i w[16], const uint8_t *const blk[16]) 
  * are the same in every lane (equal lengths): 0x80 then zeros is the word
  * 0x80000000 after the data, and the bit length fills the last two words of
  * the last block. */
-X16 static void x16_leaves(uint8_t *const out[16], const uint32_t *const rows[16], size_t words) {
+X16 static void x16_leaves(uint8_t *const out[16], const uint32_t *const rows[16], size_t words,
+                           const uint8_t *const salts[16]) {
     __m512i st[8], w[16];
     x16_init(st);
     size_t full = words / 16, rem = words % 16;
@@ -441,6 +442,28 @@ X16 static void x16_leaves(uint8_t *const out[16], const uint32_t *const rows[16
     for (size_t b = 0; b < full; b++) {
         x16_load_row(w, rows, 16 * b, 16);
         x16_block(st, w);
+    }
+    if (salts) {
+        /* a salted leaf: the row's last rem words, decoded, then the lane's
+         * 16 salt bytes and the padding, laid out per lane in memory (at
+         * most 76 bytes of message + 72 of padding) and hashed as one or two
+         * blocks; the data blocks above are the unsalted leaf's */
+        uint32_t tail[16][48];
+        __mmask16 k = (__mmask16)((1u << rem) - 1);
+        size_t nb = 0;
+        for (int l = 0; l < 16; l++) {
+            _mm512_storeu_si512((void *)tail[l], x16_decode(_mm512_maskz_loadu_epi32(k, rows[l] + 16 * full)));
+            memcpy(tail[l] + rem, salts[l], ZK_SALT_BYTES);
+            nb = zk_sha256_pad((uint8_t *)tail[l], 4 * rem + ZK_SALT_BYTES, 4 * (uint64_t)words + ZK_SALT_BYTES);
+        }
+        for (size_t b = 0; b < nb; b++) {
+            const uint8_t *blk[16];
+            for (int l = 0; l < 16; l++) blk[l] = (const uint8_t *)tail[l] + 64 * b;
+            x16_load_blocks(w, blk);
+            x16_block(st, w);
+        }
+        x16_digests(out, st);
+        return;
     }
     if (rem) x16_load_row(w, rows, 16 * full, rem);
     else
@@ -499,11 +522,12 @@ static int use_avx512(void) { return ZK_X86 && zk_active_isa == ZK_ISA_AVX512; }
 
 int zk_sha256_lanes(void) { return use_avx512() ? 16 : use_sha_ni() ? 2 : 1; }
 
-void zk_sha256_leaves_x16(uint8_t *const out[16], const uint32_t *const rows[16], size_t cols) {
+void zk_sha256_leaves_x16(uint8_t *const out[16], const uint32_t *const rows[16], size_t cols,
+                          const uint8_t *const salts[16]) {
 #if ZK_X86
-    x16_leaves(out, rows, cols);
+    x16_leaves(out, rows, cols, salts);
 #else
-    (void)out, (void)rows, (void)cols;
+    (void)out, (void)rows, (void)cols, (void)salts;
 #endif
 }
 

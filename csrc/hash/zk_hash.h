@@ -12,6 +12,9 @@
  *
  * Merkle trees (docs/MERKLE.md is the format's definition):
  *   leaf r   = SHA-256(canonical values of row r, each 4 bytes little-endian)
+ *              or, salted, SHA-256(those bytes || salt_r), salt_r 16 bytes
+ *              (zk mode: docs/ZK.md, section 5.1); every function taking
+ *              `salts` hashes unsalted leaves when it is NULL
  *   node     = SHA-256(left || right)                          (64 bytes in)
  *              or, at the height where a shorter matrix of a shared tree
  *              joins, SHA-256(left || right || digest of its row)  (96 bytes)
@@ -30,6 +33,7 @@
 
 /* cffi-begin */
 #define ZK_DIGEST_BYTES 32
+#define ZK_SALT_BYTES 16
 
 /* out = SHA-256(data[0 .. len)). */
 void zk_sha256(uint8_t out[32], const uint8_t *data, size_t len);
@@ -41,20 +45,26 @@ void zk_sha256_compress_pairs(uint8_t *out, const uint8_t *in, size_t n);
  * of one length, hashed side by side.  `out` must not overlap `in`. */
 void zk_sha256_messages(uint8_t *out, const uint8_t *in, size_t n, size_t len);
 
-/* out[32r .. 32r+32) = leaf digest of row r of a rows x cols matrix. */
-void zk_merkle_hash_rows(uint8_t *out, const uint32_t *matrix, size_t rows, size_t cols);
+/* out[32r .. 32r+32) = leaf digest of row r of a rows x cols matrix, salted
+ * with salts[16r .. 16r+16) when salts is not NULL. */
+void zk_merkle_hash_rows(uint8_t *out, const uint32_t *matrix, size_t rows, size_t cols, const uint8_t *salts);
 /* Whole tree over a matrix into nodes[2*rows*32], leaf r the digest of row r
- * (natural order: FRI layers' trees).  Returns 0, or -1 (nothing written) if
- * rows is not a power of two. */
-int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t cols);
+ * (natural order: FRI layers' trees), salted with salts[16r ..] unless salts
+ * is NULL.  Returns 0, or -1 (nothing written) if rows is not a power of two. */
+int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t cols, const uint8_t *salts);
 /* zk_lde(lde, in, rows, cols, log_blowup, shift, from_coeffs) (field/zk_ntt.h:
  * natural order, N = rows << log_blowup rows; from_coeffs: zk_ntt_extend) and
  * its N row digests into leaves[N*32] in bit-reversed order (leaves[j] the
- * digest of row rev(j)), in one pass: each row is hashed while it is in
- * cache.  Returns zk_lde's codes: 0, -1 (unsupported shape, nothing
- * written), -2 (out of memory). */
+ * digest of row rev(j), salted with salts[16j ..] unless salts is NULL), in
+ * one pass: each row is hashed while it is in cache.  A masked commitment
+ * (docs/ZK.md, section 5.2: f = t + Z_H r): unless `mask` is NULL, row i of
+ * the LDE gets vanishing[i mod 2^log_blowup] * mask[i] added (mask: N x cols,
+ * Montgomery, r on the same domain; vanishing: the 2^log_blowup values of
+ * x^rows - 1 there) before it is hashed, so `lde` holds f.  Returns zk_lde's
+ * codes: 0, -1 (unsupported shape, nothing written), -2 (out of memory). */
 int zk_merkle_lde_leaves(uint32_t *lde, uint8_t *leaves, const uint32_t *in, size_t rows, size_t cols,
-                         unsigned log_blowup, uint32_t shift, int from_coeffs);
+                         unsigned log_blowup, uint32_t shift, int from_coeffs, const uint8_t *salts,
+                         const uint32_t *mask, const uint32_t *vanishing);
 /* Whole tree over leaf digests leaves[rows*32] the caller computed; `leaves`
  * may already be the node array's leaf half.  `inject` is NULL or depth + 1
  * pointers: where inject[l] is not NULL, each of the rows >> l nodes of
@@ -118,7 +128,9 @@ void zk_sha256_digest(uint8_t out[32], const uint32_t state[8]);
 /* Sixteen Merkle leaves at once on the AVX-512 path (only when
  * zk_sha256_lanes() is 16): out[l] = the leaf digest of rows[l][0 .. cols)
  * (Montgomery form; the decode to canonical values runs in the same
- * registers as the hashing). */
-void zk_sha256_leaves_x16(uint8_t *const out[16], const uint32_t *const rows[16], size_t cols);
+ * registers as the hashing), salted with salts[l] (16 bytes) unless salts
+ * is NULL. */
+void zk_sha256_leaves_x16(uint8_t *const out[16], const uint32_t *const rows[16], size_t cols,
+                          const uint8_t *const salts[16]);
 
 #endif

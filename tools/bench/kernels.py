@@ -14,6 +14,8 @@ import struct
 import numpy as np
 
 from zksidecar.prover import extension, field, merkle, native, ntt, poseidon2, poseidon2_reference, zk_keys
+from zksidecar.prover.field import GENERATOR
+from zksidecar.prover.masking import Mask
 from zksidecar.prover.native import lib, u32p
 
 P = field.P
@@ -98,6 +100,18 @@ def kernels(sw) -> dict:
     fig["commit_2_15x143_b4_ms"] = sw.per_call(lambda: merkle.commit_lde(wide, 2), samples=3) * 1e3
     fig["commit_2_15x143_b4_ms_two_calls"] = sw.per_call(
         lambda: merkle.MerkleTree(ntt.lde(wide, 2)), samples=3) * 1e3
+
+    # -- zk mode's commitment of the same matrix at blowup 2 (docs/ZK.md, 5.1
+    #    and 5.2): unsalted (the baseline), salted leaves, and masked
+    #    (f = t + Z_H r, h = 196, the mask's 2^15 q = 88 figure) and salted
+    sw.step("commitment 2^15 x 143, blowup 2: unsalted, salted, masked and salted")
+    zk_mask = Mask.derive(bytes(32), "bench", 143, 196, 16)
+    salts_only = Mask(zk_mask.coeffs[:0], zk_mask.salts)
+    fig["commit_2_15x143_b2_ms"] = sw.per_call(lambda: merkle.commit_lde(wide, 1), samples=3) * 1e3
+    fig["commit_2_15x143_b2_ms_salted"] = sw.per_call(
+        lambda: salts_only.commit_lde(wide, 1, GENERATOR), samples=3) * 1e3
+    fig["commit_2_15x143_b2_ms_masked"] = sw.per_call(
+        lambda: zk_mask.commit_lde(wide, 1, GENERATOR), samples=3) * 1e3
 
     # -- Merkle leaves of 143-column rows (10 SHA-256 blocks each), every ISA
     #    path: 16 rows at a time on AVX-512, two SHA-NI lanes on AVX2

@@ -1,0 +1,136 @@
+"""Masked commitments of zk mode: f = t + Z_H r and salted leaves
+(docs/ZK.md, sections 5.1, 5.2, 5.6 and 5.7).
+
+A committed trace matrix of N rows is, column by column, the interpolant t
+of its values on H = <w_N> (degree < N).  Masked, the prover commits
+
+    f = t + Z_H r,        Z_H = X^N - 1,   r uniformly random of degree < h
+
+instead: on H, f = t, so the constraints see the trace; off H, any h
+linearly independent functionals of f are uniform whatever t is.  Each
+leaf of the matrix's tree is salted with 16 bytes, so a sibling digest
+tells nothing about an unopened row.
+
+Everything random here comes from a key (prover/zk_keys.py: field_elements
+for r, expand for the salts) and a label naming its use; no generator is
+imported (tests/test_import_graph.py).  The label names the matrix the
+mask is for; a chained state's, under its state key sigma_b, is
+:data:`STATE_LABEL` whatever the segment is called, so batch b's exported
+``post``/``final`` and batch b + 1's external ``pre``/``init`` derive the
+same r and salts from the same sigma_b and commit the same polynomial
+under the same root.
+
+On the LDE (D = g <w_M>, M = N 2^log_blowup, natural order) x^N takes
+2^log_blowup values, periodically: x_i^N = g^N w_B^(i mod B), B the
+blowup.  So f on D is t's LDE plus (x_i^N - 1) times r's: the LDE of the
+trace as for an unmasked matrix, and, for the mask, one extension of r's h
+coefficients (padded to N) to D and one multiply-add per row, which the
+fused LDE-and-hash kernel does to each row just before hashing it
+(merkle.lde_leaves' `mask`).
+
+Values at a point z outside H (5.6): f(z) = t(z) + (z^N - 1) r(z).  The
+prover's barycentric weights give t(z) from the trace's values on H as for
+an unmasked matrix (prove.barycentric_weights; they interpolate the
+degree < N part only), and :meth:`Mask.value_at` adds the mask's term from
+its h coefficients; at w z the same, (w z)^N = z^N.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import extension as E
+from . import field as F
+from . import ntt, zk_keys
+from .domain import zpowers
+from .ext_scalar import Ext
+from .merkle import SALT_BYTES, lde_leaves
+
+#: the label of a chained state's mask and salts under its state key: the
+#: same in the proof that exports the state and the one that reuses it
+STATE_LABEL = "state"
+
+
+@dataclass(frozen=True, eq=False)
+class Mask:
+    """What masks one committed matrix of `width` columns: r's coefficients
+    ``(h, width)`` Montgomery (row k is the coefficient of X^k, one column
+    per committed column) and the salts of the matrix's leaves ``(M, 16)``
+    uint8, salts[j] for leaf j (the LDE's row rev(j))."""
+
+    coeffs: np.ndarray
+    salts: np.ndarray
+
+    @property
+    def h(self) -> int:
+        return self.coeffs.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.coeffs.shape[1]
+
+    @classmethod
+    def derive(cls, key: bytes, label: str, width: int, h: int, log_m: int) -> "Mask":
+        """The mask of a matrix of `width` columns committed on 2^log_m LDE
+        rows, from `key` and `label`: r's h * width coefficients are
+        ``zk_keys.field_elements(key, ["mask", label], h * width)`` read row
+        by row (coefficient k of column c is element k * width + c), and
+        the salts ``zk_keys.expand(key, ["salts", label], 16 * 2^log_m)``,
+        16 bytes per leaf in leaf order."""
+        if not isinstance(label, str) or not label:
+            raise ValueError(f"a mask's label must be a non-empty string, got {label!r}")
+        for name, value in (("width", width), ("h", h), ("log_m", log_m)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+        coeffs = F.encode(zk_keys.field_elements(key, ["mask", label], h * width)).reshape(h, width)
+        salts = np.frombuffer(zk_keys.expand(key, ["salts", label], SALT_BYTES << log_m),
+                              dtype=np.uint8).reshape(1 << log_m, SALT_BYTES)
+        return cls(coeffs, salts)
+
+    @classmethod
+    def for_state(cls, state_key: bytes, width: int, h: int, log_m: int) -> "Mask":
+        """A chained state's mask: :meth:`derive` under its state key
+        sigma_b with :data:`STATE_LABEL`, the same in both proofs that
+        open the state (docs/ZK.md, 5.7)."""
+        return cls.derive(state_key, STATE_LABEL, width, h, log_m)
+
+    def value_at(self, point: Ext, n: int) -> np.ndarray:
+        """(width, 4) Montgomery: the mask's term of f at `point`,
+        (point^n - 1) r(point), for a trace of n rows."""
+        if self.h == 0:
+            return np.zeros((self.width, 4), dtype=np.uint32)
+        r = E.sum_rows(np.ascontiguousarray(self.coeffs), zpowers(point, self.h))
+        return E.mul_scalar(r, (point ** n - 1).to_mont(), out=r)
+
+    def commit_lde(self, trace: np.ndarray, log_blowup: int, shift: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(lde, leaves)`` of f = t + Z_H r, t the interpolant of `trace`
+        ((N, width) Montgomery): f on D = shift <w_M> (natural order) and
+        its salted leaf digests in bit-reversed order, in one pass
+        (merkle.lde_leaves).  f has degree N + h - 1, so h <= M - N."""
+        n, width = trace.shape
+        if width != self.width:
+            raise ValueError(f"a mask of {self.width} columns for a matrix of {width}")
+        m = n << log_blowup
+        if self.salts.shape != (m, SALT_BYTES):
+            raise ValueError(f"a mask with {self.salts.shape[0]} salts for an LDE of {m} rows")
+        if n + self.h > m:
+            raise ValueError(f"a mask of degree < {self.h} on {n} rows does not fit an LDE of {m} rows "
+                             f"(needs h <= {m - n})")
+        if self.h == 0:
+            return lde_leaves(trace, log_blowup, shift, salts=self.salts)
+        r = np.zeros((n, width), dtype=np.uint32)
+        r[:self.h] = self.coeffs
+        r_lde = ntt.extend(r, log_blowup, shift)
+        return lde_leaves(trace, log_blowup, shift, salts=self.salts,
+                          mask=(r_lde, vanishing_on_lde(n, log_blowup, shift)))
+
+
+def vanishing_on_lde(n: int, log_blowup: int, shift: int) -> np.ndarray:
+    """(2^log_blowup,) Montgomery: x^n - 1 at the first 2^log_blowup points
+    of D = shift <w_M>, M = n 2^log_blowup, natural order; row i of D has
+    the value at i mod 2^log_blowup (x_i^n = shift^n w_B^i)."""
+    blowup = 1 << log_blowup
+    w_b = F.two_adic_generator(log_blowup)
+    sn = pow(shift, n, F.P)
+    return F.encode(np.array([(sn * pow(w_b, i, F.P) - 1) % F.P for i in range(blowup)], dtype=np.uint32))

@@ -1,0 +1,317 @@
+"""Masked commitments of zk mode (docs/ZK.md, build step 4): salted Merkle
+leaves (C on every ISA path, the Python verifier, the reference's trees),
+f = t + Z_H r committed on the LDE, its values at z and at a link point,
+salted batch openings, and a chained state committed twice from its state
+key.  Keys here are fixed test bytes (a stand-in for a store's key)."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from zksidecar.prover import field as F
+from zksidecar.prover import merkle, ntt, reference, zk_keys
+from zksidecar.prover.domain import link_point
+from zksidecar.prover.examples import memory
+from zksidecar.prover.examples.memory_domains import memory_statement
+from zksidecar.prover.ext_scalar import Ext
+from zksidecar.prover.masking import STATE_LABEL, Mask, vanishing_on_lde
+from zksidecar.prover.merkle import SALT_BYTES, MerkleTree
+from zksidecar.prover.params import ProofOptions
+from zksidecar.prover.proof import Proof, statement_layouts, statement_trees
+from zksidecar.prover.prove import (COSET_SHIFT, SegmentCommitment, barycentric_weights, open_rows,
+                                    prove)
+from zksidecar.prover.verify import VerificationError, check_openings
+
+KEY = bytes(range(32))               # a fixed test key, not a store's
+OTHER_KEY = bytes(range(1, 33))
+
+
+def _canon_rows(rng, rows, cols):
+    return rng.integers(0, F.P, size=(rows, cols), dtype=np.uint32)
+
+
+def _model_leaf(canonical_row: np.ndarray, salt: bytes = b"") -> bytes:
+    """docs/MERKLE.md's leaf, straight from hashlib."""
+    return hashlib.sha256(canonical_row.astype("<u4").tobytes() + salt).digest()
+
+
+# ------------------------------------------------------------ salted leaves --
+
+@pytest.mark.parametrize("cols", [0, 1, 3, 11, 12, 13, 16, 17, 28, 143, 256, 260])
+def test_salted_leaves_are_the_model_on_every_path(each_isa, cols):
+    """SHA-256(row || salt) on every ISA path, every tail length (the 16-lane
+    body lays the salt out after 0..15 leftover words); no salts: the
+    unsalted leaf as before."""
+    rng = np.random.default_rng(cols)
+    canon = _canon_rows(rng, 37, cols)            # 37: two sets of sixteen and a remainder
+    mat = F.encode(canon) if cols else canon
+    salts = rng.integers(0, 256, size=(37, SALT_BYTES), dtype=np.uint8)
+    salted = merkle.hash_rows(mat, salts)
+    plain = merkle.hash_rows(mat)
+    for r in range(37):
+        assert salted[r].tobytes() == _model_leaf(canon[r], salts[r].tobytes())
+        assert plain[r].tobytes() == _model_leaf(canon[r])
+    assert MerkleTree(mat[:32], salts[:32]).root == reference.Tree.of_rows(
+        canon[:32].tolist(), [s.tobytes() for s in salts[:32]]).root
+
+
+def test_salted_lde_leaves_are_the_lde_rows_salted(each_isa):
+    """The fused LDE-and-hash kernel with salts: leaf j is row rev(j) of the
+    LDE with salt j."""
+    rng = np.random.default_rng(3)
+    evals = F.encode(_canon_rows(rng, 64, 19))
+    salts = rng.integers(0, 256, size=(128, SALT_BYTES), dtype=np.uint8)
+    lde, leaves = merkle.lde_leaves(evals, 1, COSET_SHIFT, salts=salts)
+    assert np.array_equal(lde, ntt.lde(evals, 1, COSET_SHIFT))
+    np.testing.assert_array_equal(leaves, merkle.hash_rows(ntt.bit_reverse_rows(lde), salts))
+
+
+def test_salts_of_the_wrong_shape_are_refused():
+    mat = F.encode(np.ones((8, 3), dtype=np.uint32))
+    with pytest.raises(ValueError, match="one per leaf"):
+        merkle.hash_rows(mat, np.zeros((8, 15), dtype=np.uint8))
+    with pytest.raises(TypeError, match="salts"):
+        merkle.hash_rows(mat, np.zeros((8, 16), dtype=np.int64))
+    with pytest.raises(ValueError, match="one per leaf"):
+        merkle.lde_leaves(mat, 1, salts=np.zeros((8, 16), dtype=np.uint8))
+    with pytest.raises(ValueError, match="mask on the LDE"):
+        merkle.lde_leaves(mat, 1, mask=(np.zeros((8, 3), dtype=np.uint32), np.zeros(2, dtype=np.uint32)))
+
+
+# ------------------------------------------------------------ f = t + Z_H r --
+
+N, LB, H_MASK, WIDTH = 32, 1, 9, 3
+
+
+def _masked(seed: int = 0, key: bytes = KEY, label: str = "main"):
+    rng = np.random.default_rng(seed)
+    canon = _canon_rows(rng, N, WIDTH)
+    mask = Mask.derive(key, label, WIDTH, H_MASK, (N << LB).bit_length() - 1)
+    return canon, mask, SegmentCommitment.commit(F.encode(canon), LB, mask)
+
+
+def test_mask_derivation_is_the_keys_stream():
+    """r and the salts are zk_keys' expansion of the key under the mask's
+    labels: deterministic, and another key or label gives other ones."""
+    mask = Mask.derive(KEY, "main", WIDTH, H_MASK, 6)
+    want = zk_keys.field_elements(KEY, ["mask", "main"], H_MASK * WIDTH).reshape(H_MASK, WIDTH)
+    np.testing.assert_array_equal(F.decode(mask.coeffs), want)
+    assert mask.salts.tobytes() == zk_keys.expand(KEY, ["salts", "main"], 16 * 64)
+    again = Mask.derive(KEY, "main", WIDTH, H_MASK, 6)
+    assert np.array_equal(again.coeffs, mask.coeffs) and np.array_equal(again.salts, mask.salts)
+    for other in (Mask.derive(OTHER_KEY, "main", WIDTH, H_MASK, 6), Mask.derive(KEY, "aux", WIDTH, H_MASK, 6)):
+        assert not np.array_equal(other.coeffs, mask.coeffs)
+        assert not np.array_equal(other.salts, mask.salts)
+    assert Mask.for_state(KEY, WIDTH, H_MASK, 6).salts.tobytes() == \
+        Mask.derive(KEY, STATE_LABEL, WIDTH, H_MASK, 6).salts.tobytes()
+    with pytest.raises(ValueError, match="label"):
+        Mask.derive(KEY, "", WIDTH, H_MASK, 6)
+
+
+def test_masked_commitment_is_t_plus_zh_r(each_isa):
+    """The committed LDE is f = t + Z_H r: its coefficients are t's with r
+    subtracted from the first h and r at N .. N + h - 1 (degree N + h - 1),
+    f = t on H, and LDE and root equal the pure-Python reference's masked
+    column and salted tree."""
+    canon, mask, com = _masked()
+    r = F.decode(mask.coeffs)
+    coeffs = F.decode(ntt.coset_intt(np.ascontiguousarray(com.lde), COSET_SHIFT))
+    t = F.decode(ntt.intt(F.encode(canon)))
+    assert not coeffs[N + H_MASK:].any()
+    np.testing.assert_array_equal(coeffs[N:N + H_MASK], r)
+    np.testing.assert_array_equal(coeffs[:H_MASK], (t[:H_MASK].astype(np.int64) - r) % F.P)
+    np.testing.assert_array_equal(coeffs[H_MASK:N], t[H_MASK:N])
+    # f on H: fold the coefficients mod X^N - 1 and evaluate there
+    folded = (coeffs[:N].astype(np.int64) + coeffs[N:].astype(np.int64)) % F.P
+    np.testing.assert_array_equal(F.decode(ntt.ntt(F.encode(folded.astype(np.uint32)))), canon)
+    ref_lde = [reference.lde_column(canon[:, c].tolist(), LB, r[:, c].tolist()) for c in range(WIDTH)]
+    np.testing.assert_array_equal(F.decode(com.lde), np.array(ref_lde, dtype=np.uint32).T)
+    ref_tree = reference.Tree(reference.reversed_row_digests(ref_lde, [s.tobytes() for s in mask.salts]))
+    assert com.root == ref_tree.root
+    assert com.root != SegmentCommitment.commit(F.encode(canon), LB).root
+
+
+def test_vanishing_values_on_the_lde():
+    for log_n, lb in ((5, 1), (4, 2)):
+        n = 1 << log_n
+        x = F.decode(ntt.domain(log_n + lb, COSET_SHIFT)).astype(object)
+        want = [(pow(int(v), n, F.P) - 1) % F.P for v in x]
+        got = F.decode(vanishing_on_lde(n, lb, COSET_SHIFT)).tolist()
+        assert [got[i % (1 << lb)] for i in range(len(want))] == want
+
+
+def test_a_mask_that_does_not_fit_the_lde_is_refused():
+    trace = F.encode(np.ones((8, 2), dtype=np.uint32))
+    with pytest.raises(ValueError, match="does not fit"):
+        Mask.derive(KEY, "main", 2, 9, 4).commit_lde(trace, 1, COSET_SHIFT)
+    with pytest.raises(ValueError, match="columns"):
+        Mask.derive(KEY, "main", 3, 4, 4).commit_lde(trace, 1, COSET_SHIFT)
+
+
+def test_values_at_z_are_the_masked_polynomials():
+    """The prover's path (barycentric weights on the trace, then the mask's
+    (z^N - 1) r(z)) gives f(z) and f(w z), as evaluating f's coefficients
+    directly does; the link at the point the root selects likewise."""
+    canon, mask, com = _masked(1)
+    r = F.decode(mask.coeffs)
+    coeffs = [reference.masked_coefficients(canon[:, c].tolist(), r[:, c].tolist()) for c in range(WIDTH)]
+    z = Ext(123456789, 987654321, 55555, 7)
+    z_next = z * F.two_adic_generator(N.bit_length() - 1)
+    u = barycentric_weights(z, N)
+    at_z, at_next = com.values_at(z, u, z_next, np.roll(u, 1, axis=0))
+    assert [Ext.from_mont(v) for v in at_z] == [reference.horner(c, z) for c in coeffs]
+    assert [Ext.from_mont(v) for v in at_next] == [reference.horner(c, z_next) for c in coeffs]
+    only_z, none = com.values_at(z, u)
+    assert none is None and np.array_equal(only_z, at_z)
+    link = com.link()
+    assert link.z == link_point(com.root)
+    assert link.values == [reference.horner(c, link.z) for c in coeffs]
+    # unmasked, the same path is the interpolant's value, as before
+    plain = SegmentCommitment.commit(F.encode(canon), LB)
+    assert [Ext.from_mont(v) for v in plain.values_at(z, u)[0]] == \
+        [reference.horner(reference.intt(canon[:, c].tolist()), z) for c in range(WIDTH)]
+
+
+# ------------------------------------------------------------ openings --
+
+def _salted_statement_commitments():
+    """Every matrix of the two-domain memory statement (cells 2^4, steps
+    2^3: shared trees with a shorter domain's matrices injected) committed
+    masked and salted from random tables, each round's shared tree built
+    from the salted leaves."""
+    st = memory_statement(16, 8)
+    layouts, trees = statement_layouts(st), statement_trees(st)
+    heights = {m.name: dom.log_length for dom, mats in zip(st.domains, layouts) for m in mats}
+    rng = np.random.default_rng(7)
+    coms, leaves = {}, {}
+    for mats in layouts:
+        for m in mats:
+            log_n = heights[m.name]
+            mask = Mask.derive(KEY, m.name, m.width, 3, log_n + LB)
+            trace = F.encode(_canon_rows(rng, 1 << log_n, m.width))
+            lde, leaves[m.name] = mask.commit_lde(trace, LB, COSET_SHIFT)
+            coms[m.name] = (trace, lde, mask)
+    out = {}
+    for t in trees:
+        tree = MerkleTree.shared([leaves[name] for _, name in t.matrices])
+        for _, name in t.matrices:
+            out[name] = SegmentCommitment(coms[name][0], coms[name][1], tree, coms[name][2])
+    log_ms = [dom.log_length + LB for dom in st.domains]
+    return st, layouts, trees, out, log_ms
+
+
+def test_salted_openings_verify_and_an_altered_salt_fails():
+    st, layouts, trees, coms, log_ms = _salted_statement_commitments()
+    tall = st.tall
+    positions = np.array([3, 17, 18, 5, 31, 17, 0], dtype=np.int64)
+    rows, salts, proofs = open_rows(layouts, trees, coms, positions, log_ms, tall)
+    assert set(salts) == set(rows)
+    roots = {t.name: coms[t.matrices[0][1]].root for t in trees}
+    opened = check_openings(layouts, trees, roots, positions, log_ms, tall, rows, salts, proofs)
+    assert set(opened) == set(rows)
+    # an altered salt of a tall matrix, then of a shorter one joining a shared tree
+    short = next(m.name for d, mats in enumerate(layouts) if log_ms[d] < log_ms[tall] for m in mats
+                 if not (m.exported or m.external))
+    for name in (layouts[tall][-1].name, short):
+        bad = {k: v.copy() for k, v in salts.items()}
+        bad[name][0, 5] ^= 1
+        with pytest.raises(VerificationError, match="do not match the commitment"):
+            check_openings(layouts, trees, roots, positions, log_ms, tall, rows, bad, proofs)
+    # salts left out (the rows hashed unsalted), or of another shape, or for no matrix
+    missing = {k: v for k, v in salts.items() if k != short}
+    with pytest.raises(VerificationError, match="do not match"):
+        check_openings(layouts, trees, roots, positions, log_ms, tall, rows, missing, proofs)
+    with pytest.raises(VerificationError, match="salts uint8"):
+        check_openings(layouts, trees, roots, positions, log_ms, tall, rows,
+                       dict(salts, **{short: salts[short][:, :8]}), proofs)
+    with pytest.raises(VerificationError, match="does not have"):
+        check_openings(layouts, trees, roots, positions, log_ms, tall, rows, dict(salts, nowhere=salts[short]),
+                       proofs)
+
+
+def test_salted_openings_in_pure_python():
+    """The same openings checked with hashlib alone: each opened row of a
+    chained segment's own tree, hashed with its salt, walks its path to the
+    root (merkle.verify_path_py); an altered salt does not."""
+    st, layouts, trees, coms, log_ms = _salted_statement_commitments()
+    own = next(t for t in trees if len(t.matrices) == 1 and t.round == "main")
+    (d, name), = own.matrices
+    com = coms[name]
+    positions = np.array([1, 9, 30], dtype=np.int64)
+    rows, salts, _ = open_rows(layouts, trees, coms, positions, log_ms, st.tall)
+    leaves = sorted(set((positions >> (log_ms[st.tall] - log_ms[d])).tolist()))
+    paths = com.tree.open(leaves)
+    for k, j in enumerate(leaves):
+        leaf = reference.hash_row(rows[name][k].tolist(), salts[name][k].tobytes())
+        assert merkle.verify_path_py(com.root, leaf, j, paths[k])
+        altered = bytearray(salts[name][k].tobytes())
+        altered[15] ^= 0x80
+        assert not merkle.verify_path_py(com.root, reference.hash_row(rows[name][k].tolist(), bytes(altered)),
+                                         j, paths[k])
+
+
+def test_a_salted_proof_has_no_encoding_in_format_4():
+    proof = Proof.__new__(Proof)
+    proof.row_salts = {"main": np.zeros((1, 16), dtype=np.uint8)}
+    with pytest.raises(ValueError, match="no salted openings"):
+        proof.to_bytes(memory_statement(16, 8))
+
+
+# ------------------------------------------------------------ chained state --
+
+def _state_digest(table: np.ndarray) -> bytes:
+    return hashlib.sha256(F.decode(table).astype("<u4").tobytes()).digest()
+
+
+def test_chained_state_commits_the_same_root_from_sigma():
+    """The memory example's chain: batch 1 exports `final` masked with the
+    state key of its table; batch 2 rebuilds `init` from the cells it
+    starts from and the same state key and gets the same root and link.
+    Another batch id or store key gives another root; so does no mask."""
+    n, h = 16, 5
+    chain = zk_keys.chain_digest(mode="zk", trace_rows=n, capacity=n, log_blowup=LB, queries=20, h=h,
+                                 h_q=h, fri_folds=[2], fri_final_degree=4, grinding_bits=0,
+                                 proof_version=4, batch_file_version=0, air_version=1)
+    log_m = (n << LB).bit_length() - 1
+    first = memory.run(np.zeros(n, dtype=np.int64), memory.random_ops(n, 12, seed=1))
+    post = first.traces["final"]
+    sigma = zk_keys.state_key(KEY, chain, "mem", 1, _state_digest(post))
+    exported = SegmentCommitment.commit(post, LB, Mask.for_state(sigma, post.shape[1], h, log_m))
+    link = exported.link()
+
+    second = memory.run(first.final_values, memory.random_ops(n, 12, seed=2))
+    pre = second.traces["init"]                           # built from the cells again
+    assert pre is not post and np.array_equal(pre, post)
+    sigma_again = zk_keys.state_key(KEY, chain, "mem", 1, _state_digest(pre))
+    external = SegmentCommitment.commit(pre, LB, Mask.for_state(sigma_again, pre.shape[1], h, log_m))
+    assert external.root == exported.root
+    assert external.link() == link
+    assert np.array_equal(external.lde, exported.lde)
+
+    r = F.decode(external.mask.coeffs)
+    canon = F.decode(pre)
+    assert link.values == [reference.horner(reference.masked_coefficients(canon[:, c].tolist(),
+                                                                          r[:, c].tolist()), link.z)
+                           for c in range(pre.shape[1])]
+    for key, b in ((KEY, 2), (OTHER_KEY, 1)):
+        other = zk_keys.state_key(key, chain, "mem", b, _state_digest(pre))
+        assert SegmentCommitment.commit(pre, LB, Mask.for_state(other, 2, h, log_m)).root != exported.root
+    assert SegmentCommitment.commit(pre, LB).root != exported.root
+
+    # a masked pre-state cannot be proven before zk mode's quotient and FRI exist
+    air = memory.MemoryAir(n)
+    opts = ProofOptions(log_blowup=LB, num_queries=8, grinding_bits=0, fri_folding_factor=2,
+                        fri_max_final_degree=4)
+    with pytest.raises(ValueError, match="build step 5"):
+        prove(air, second.traces, opts, external={"init": (external, link)})
+
+
+def test_merkle_md_salted_example():
+    """docs/MERKLE.md's salted example leaf."""
+    salt = bytes(range(16))
+    want = hashlib.sha256(bytes.fromhex("0100000000000078") + salt).digest()
+    mat = F.encode(np.array([[1, F.P - 1]], dtype=np.uint32))
+    assert merkle.hash_rows(mat, np.frombuffer(salt, dtype=np.uint8).reshape(1, 16))[0].tobytes() == want
+    assert reference.hash_row([1, F.P - 1], salt) == want

@@ -116,16 +116,18 @@ def derive(parent: bytes, fields: Sequence[Field]) -> bytes:
 
 # ----------------------------------------------------------- the hierarchy --
 
-def chain_digest(*, mode: str, trace_rows: int, capacity: int, log_blowup: int, queries: int, h: int,
+def chain_digest(*, mode: str, ops_rows: int, capacity: int, log_blowup: int, queries: int, h: int,
                  h_q: int, fri_folds: Sequence[int], fri_final_degree: int, grinding_bits: int,
                  proof_version: int, batch_file_version: int, air_version: int) -> bytes:
     """Delta: SHA-256 of the label of the chain's fixed parameters, each
-    named: mode, trace rows T, book capacity, log2 blowup, queries q, mask
+    named: mode, the `ops` domain's rows T' (one height per chain in zk
+    mode: docs/ZK.md section 14, decision 3; the `book` domain's follow
+    from the capacity), book capacity, log2 blowup, queries q, mask
     sizes h and h_q, the FRI plan (fold factors, final degree), grinding
     bits, proof and batch-file versions, AIR version."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
-    named = {"trace_rows": trace_rows, "capacity": capacity, "log_blowup": log_blowup,
+    named = {"ops_rows": ops_rows, "capacity": capacity, "log_blowup": log_blowup,
              "queries": queries, "h": h, "h_q": h_q, "fri_final_degree": fri_final_degree,
              "grinding_bits": grinding_bits, "proof_version": proof_version,
              "batch_file_version": batch_file_version, "air_version": air_version}
@@ -135,7 +137,7 @@ def chain_digest(*, mode: str, trace_rows: int, capacity: int, log_blowup: int, 
         raise TypeError(f"fri_folds must be a sequence of fold factors, got {type(fri_folds).__name__}")
     folds = tuple(_check_count(f, f"fri_folds[{i}]") for i, f in enumerate(fri_folds))
     fields = ["chain", "mode", mode]
-    for name in ("trace_rows", "capacity", "log_blowup", "queries", "h", "h_q"):
+    for name in ("ops_rows", "capacity", "log_blowup", "queries", "h", "h_q"):
         fields += [name, named[name]]
     fields += ["fri_folds", folds]
     for name in ("fri_final_degree", "grinding_bits", "proof_version", "batch_file_version", "air_version"):

@@ -18,7 +18,7 @@ from zksidecar.prover.field import P
 
 U64 = struct.Struct("<Q")
 KEY = bytes(range(32))
-CHAIN = dict(mode="zk", trace_rows=1 << 15, capacity=1 << 12, log_blowup=1, queries=88, h=196,
+CHAIN = dict(mode="zk", ops_rows=1 << 15, capacity=1 << 12, log_blowup=1, queries=88, h=196,
              h_q=92, fri_folds=(8, 8, 4), fri_final_degree=48, grinding_bits=16, proof_version=4,
              batch_file_version=4, air_version=3)
 

@@ -271,7 +271,7 @@ def test_chained_state_commits_the_same_root_from_sigma():
     starts from and the same state key and gets the same root and link.
     Another batch id or store key gives another root; so does no mask."""
     n, h = 16, 5
-    chain = zk_keys.chain_digest(mode="zk", trace_rows=n, capacity=n, log_blowup=LB, queries=20, h=h,
+    chain = zk_keys.chain_digest(mode="zk", ops_rows=n, capacity=n, log_blowup=LB, queries=20, h=h,
                                  h_q=h, fri_folds=[2], fri_final_degree=4, grinding_bits=0,
                                  proof_version=4, batch_file_version=0, air_version=1)
     log_m = (n << LB).bit_length() - 1

@@ -61,7 +61,9 @@ def absorb_header(tr: Transcript, statement: Statement, options: ProofOptions, l
     statement's name; per domain its name, AIR, shape and public bytes
     (each its own framed message); the number of shared challenges; the
     options; the statement's public bytes (b"" if none); the external
-    segments' links in domain order.  `links` by matrix name (None: no link)."""
+    segments' links in domain order.  `links` by matrix name (None: no link).
+    A zk-mode proof's header also says so, after the options (its mask
+    degrees and FRI plan are functions of the options and heights)."""
     if statement.single:
         air = statement.domains[0].air
         tr.absorb(b"air", type(air).__name__.encode())
@@ -80,6 +82,8 @@ def absorb_header(tr: Transcript, statement: Statement, options: ProofOptions, l
     tr.absorb(b"options", struct.pack("<BHBBI", options.log_blowup, options.num_queries,
                                       options.grinding_bits, options.fri_folding_factor,
                                       options.fri_max_final_degree))
+    if options.zk:      # absent in transparent mode: its transcripts are as they were
+        tr.absorb(b"mode", b"zk")
     if statement.single:
         tr.absorb(b"public", statement.domains[0].air.public_bytes())
     if not statement.single or statement.public is not None:
@@ -112,7 +116,8 @@ def deep_term_count(mats: list[Matrix], links: dict[str, Link]) -> int:
             + sum(m.width for m in mats if m.name in links))
 
 
-def deep_coefficients(tr: Transcript, layouts: list[list[Matrix]], links: dict[str, Link]):
+def deep_coefficients(tr: Transcript, layouts: list[list[Matrix]], links: dict[str, Link],
+                      zk: bool = False):
     """The DEEP coefficients, drawn from the transcript: one independent
     extension element per term (column, opening point) of every domain, all
     in one squeeze, domain by domain in domain order, and within a domain
@@ -122,7 +127,13 @@ def deep_coefficients(tr: Transcript, layouts: list[list[Matrix]], links: dict[s
     Independent coefficients, not powers of one challenge: with powers, the
     batching error grows with the number of terms (382 for the order book,
     8.6 bits; docs/SECURITY.md).  Returns, per domain, [(point, [(matrix
-    name, coefficients (width, 4) Montgomery), ...]), ...]."""
+    name, coefficients (width, 4) Montgomery), ...]), ...].
+
+    zk mode: R~'s four base coordinates (the quotient matrix's last four
+    columns) are one extension term, so they take (gamma, gamma u, gamma u^2,
+    gamma u^3), gamma the first of their four draws: independent
+    coefficients per coordinate would be F_p-dependent with probability
+    ~2^-31, and then R~ would not mask the DEEP function (docs/ZK.md 5.5)."""
     coeffs = tr.challenge_ext(sum(deep_term_count(mats, links) for mats in layouts))
     used = 0
 
@@ -138,8 +149,17 @@ def deep_coefficients(tr: Transcript, layouts: list[list[Matrix]], links: dict[s
         for m in mats:
             if m.name in links:
                 groups.append((m.name, [(m.name, take(m.width))]))
+        if zk:
+            quotient = groups[0][1][-1][1]          # the quotient matrix is each layout's last
+            quotient[-3:] = E.mul(np.ascontiguousarray(np.repeat(quotient[-4:-3], 3, axis=0)),
+                                  _U_POWERS)
         out.append(groups)
     return out
+
+
+#: u, u^2, u^3 (Montgomery): R~ = R_0 + u R_1 + u^2 R_2 + u^3 R_3
+_U_POWERS = np.array([Ext(0, 1, 0, 0).to_mont(), Ext(0, 0, 1, 0).to_mont(), Ext(0, 0, 0, 1).to_mont()],
+                     dtype=np.uint32)
 
 
 def zpowers(z: Ext, n: int) -> np.ndarray:

@@ -259,6 +259,7 @@ class FriCommitment:
     trees: list[MerkleTree]
     final_coeffs: np.ndarray        # (d_final, 4), Montgomery
     schedule: Schedule
+    salts: list[np.ndarray | None] = None   # per layer (leaves, 16) uint8, or None: unsalted
 
     @property
     def roots(self) -> list[bytes]:
@@ -267,15 +268,21 @@ class FriCommitment:
 
 def commit(f: np.ndarray, degree_bound: int, options: ProofOptions, log_m: int, shift: int,
            transcript: Transcript,
-           inputs: list[tuple[int, np.ndarray]] | tuple = ()) -> FriCommitment:
+           inputs: list[tuple[int, np.ndarray]] | tuple = (), schedule: Schedule | None = None,
+           salts=None) -> FriCommitment:
     """The commit phase over layer 0 = f (M, 4), bit-reversed on s * <w_M>;
     `inputs` are (h, values): further functions, (2^h, 4) Montgomery,
-    bit-reversed, each joining where the folding reaches 2^h points."""
-    schedule = layer_schedule(options, degree_bound, log_m, [h for h, _ in inputs])
+    bit-reversed, each joining where the folding reaches 2^h points.
+    `schedule` (default: layer_schedule's for these heights) fixes the
+    layers and the final degree (zk mode's is proof.fri_schedule's);
+    `salts(layer, leaves)`, when given, returns layer's (leaves, 16) uint8
+    leaf salts (zk mode: every tree salted, docs/ZK.md 5.1)."""
+    if schedule is None:
+        schedule = layer_schedule(options, degree_bound, log_m, [h for h, _ in inputs])
     for h, g in inputs:
         if g.shape != (1 << h, 4):
             raise ValueError(f"a FRI input on 2^{h} points must be ({1 << h}, 4), got {g.shape}")
-    layers, trees = [], []
+    layers, trees, layer_salts = [], [], []
     values = f
 
     def join(layer: int) -> np.ndarray:
@@ -288,7 +295,9 @@ def commit(f: np.ndarray, degree_bound: int, options: ProofOptions, log_m: int, 
 
     for layer, log_arity in enumerate(schedule.log_arities):
         values = join(layer)
-        tree = MerkleTree(values.reshape(-1, 4 << log_arity))
+        leaf_salts = None if salts is None else salts(layer, values.shape[0] >> log_arity)
+        tree = MerkleTree(values.reshape(-1, 4 << log_arity), leaf_salts)
+        layer_salts.append(leaf_salts)
         transcript.absorb(b"fri-layer", tree.root)
         beta = transcript.challenge_ext(1)[0]
         layers.append(values)
@@ -303,7 +312,7 @@ def commit(f: np.ndarray, degree_bound: int, options: ProofOptions, log_m: int, 
     coeffs = ntt.coset_intt(natural, shift)
     final = np.ascontiguousarray(coeffs[: schedule.final_degree])
     transcript.absorb_array(b"fri-final", final)
-    return FriCommitment(layers, trees, final, schedule)
+    return FriCommitment(layers, trees, final, schedule, layer_salts)
 
 
 def open_layers(c: FriCommitment, positions: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -319,6 +328,18 @@ def open_layers(c: FriCommitment, positions: np.ndarray) -> list[tuple[np.ndarra
     return out
 
 
+def opened_salts(c: FriCommitment, positions: np.ndarray) -> list[np.ndarray]:
+    """For each layer of a salted commitment: the salts (k, 16) of the
+    leaves open_layers opens, in the same order."""
+    out = []
+    pos = np.asarray(positions, dtype=np.int64)
+    for layer, salts in enumerate(c.salts):
+        leaf_idx = np.unique(pos // c.schedule.arity(layer))
+        out.append(np.ascontiguousarray(salts[leaf_idx]))
+        pos = leaf_idx
+    return out
+
+
 # ------------------------------------------------------------ verifier --
 
 class FriError(ValueError):
@@ -328,16 +349,21 @@ class FriError(ValueError):
 def verify(roots: list[bytes], final_coeffs: np.ndarray, openings, positions: np.ndarray,
            layer0: np.ndarray, degree_bound: int, options: ProofOptions, log_m: int,
            shift: int, betas: list[np.ndarray],
-           inputs: list[tuple[int, np.ndarray]] | tuple = (), gammas: list | tuple = ()) -> None:
+           inputs: list[tuple[int, np.ndarray]] | tuple = (), gammas: list | tuple = (),
+           schedule: Schedule | None = None, salts: list[np.ndarray] | None = None) -> None:
     """Check the query phase; `layer0` holds f's values (k, 4, Montgomery) at
     the sorted distinct `positions`, computed by the caller (DEEP); each of
     `inputs` is (h, values): an input's values (Montgomery) at
     input_positions(positions, log_m, h), with its gamma from
-    draw_challenges.  Raises FriError on any mismatch."""
-    try:
-        schedule = layer_schedule(options, degree_bound, log_m, [h for h, _ in inputs])
-    except ValueError as exc:
-        raise FriError(str(exc)) from None
+    draw_challenges; `schedule` and `salts` (each layer's opened leaves'
+    salts, (k_l, 16) uint8) as commit's.  Raises FriError on any mismatch."""
+    if schedule is None:
+        try:
+            schedule = layer_schedule(options, degree_bound, log_m, [h for h, _ in inputs])
+        except ValueError as exc:
+            raise FriError(str(exc)) from None
+    if salts is not None and len(salts) != len(roots):
+        raise FriError(f"salts for {len(salts)} FRI layers, the proof has {len(roots)}")
     if len(roots) != len(schedule.log_arities) or len(openings) != len(roots) \
             or len(betas) != len(roots):
         raise FriError("wrong number of FRI layers")
@@ -364,7 +390,14 @@ def verify(roots: list[bytes], final_coeffs: np.ndarray, openings, positions: np
         if leaves.shape != (leaf_idx.size, factor, 4):
             raise FriError(f"layer {layer}: wrong number of opened leaves")
         mont = F.encode(leaves)
-        digests = hash_rows(mont.reshape(leaf_idx.size, 4 * factor))
+        leaf_salts = None
+        if salts is not None:
+            leaf_salts = salts[layer]
+            if leaf_salts.dtype != np.uint8 or leaf_salts.shape != (leaf_idx.size, 16):
+                raise FriError(f"layer {layer}: salts {leaf_salts.dtype} {leaf_salts.shape} for "
+                               f"{leaf_idx.size} opened leaves")
+            leaf_salts = np.ascontiguousarray(leaf_salts)
+        digests = hash_rows(mont.reshape(leaf_idx.size, 4 * factor), leaf_salts)
         if not verify_batch(root, log_m - schedule.log_arities[layer], leaf_idx, digests, proof):
             raise FriError(f"layer {layer}: Merkle opening does not match the commitment")
         slot = np.searchsorted(leaf_idx, pos // factor)

@@ -84,9 +84,7 @@ class Mask:
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
         coeffs = F.encode(zk_keys.field_elements(key, ["mask", label], h * width)).reshape(h, width)
-        salts = np.frombuffer(zk_keys.expand(key, ["salts", label], SALT_BYTES << log_m),
-                              dtype=np.uint8).reshape(1 << log_m, SALT_BYTES)
-        return cls(coeffs, salts)
+        return cls(coeffs, leaf_salts(key, label, 1 << log_m))
 
     @classmethod
     def for_state(cls, state_key: bytes, width: int, h: int, log_m: int) -> "Mask":
@@ -94,6 +92,13 @@ class Mask:
         sigma_b with :data:`STATE_LABEL`, the same in both proofs that
         open the state (docs/ZK.md, 5.7)."""
         return cls.derive(state_key, STATE_LABEL, width, h, log_m)
+
+    @classmethod
+    def public(cls, width: int, log_m: int) -> "Mask":
+        """A public table's (a chain's first state) in zk mode: no mask
+        and zero salts, so the verifier, who knows the table, commits it
+        itself (docs/ZK.md 5.7)."""
+        return cls(np.zeros((0, width), dtype=np.uint32), np.zeros((1 << log_m, SALT_BYTES), dtype=np.uint8))
 
     def value_at(self, point: Ext, n: int) -> np.ndarray:
         """(width, 4) Montgomery: the mask's term of f at `point`,
@@ -134,3 +139,50 @@ def vanishing_on_lde(n: int, log_blowup: int, shift: int) -> np.ndarray:
     w_b = F.two_adic_generator(log_blowup)
     sn = pow(shift, n, F.P)
     return F.encode(np.array([(sn * pow(w_b, i, F.P) - 1) % F.P for i in range(blowup)], dtype=np.uint32))
+
+
+def leaf_salts(key: bytes, label: str, leaves: int) -> np.ndarray:
+    """``(leaves, 16)`` uint8: the salts of a tree's leaves, in leaf order,
+    ``zk_keys.expand(key, ["salts", label], 16 * leaves)``."""
+    return np.frombuffer(zk_keys.expand(key, ["salts", label], SALT_BYTES * leaves),
+                         dtype=np.uint8).reshape(leaves, SALT_BYTES)
+
+
+def fri_layer_salts(key: bytes, layer: int, leaves: int) -> np.ndarray:
+    """FRI layer `layer`'s leaf salts, ``zk_keys.expand(key, ["fri-salts",
+    layer], 16 * leaves)`` (a label no matrix's salts can have)."""
+    return np.frombuffer(zk_keys.expand(key, ["fri-salts", layer], SALT_BYTES * leaves),
+                         dtype=np.uint8).reshape(leaves, SALT_BYTES)
+
+
+def masked_quotient(coeffs: np.ndarray, n: int, chunks: int, m: int, key: bytes, label: str,
+                    h_q: int, r_degree: int) -> np.ndarray:
+    """The quotient matrix of zk mode as coefficients, ``(m, 4 chunks + 4)``
+    Montgomery (rows: X^0 .. X^(m-1)), from Q's coefficients `coeffs`
+    (``(>= chunks n, 4)``, Q = sum_i X^(i n) Q_i, deg Q_i < n):
+
+    - chunk i is Q_i' = Q_i - s_i + X^n s_(i+1) (s_0 = s_chunks = 0), with
+      s_1 .. s_(chunks-1) uniformly random extension polynomials of degree
+      < h_q, ``zk_keys.field_elements(key, ["chunk-mask", label, i], 4 h_q)``
+      row by row: sum_i X^(i n) Q_i' = Q, and at every revealed point all
+      but one chunk's value is uniform (docs/ZK.md 5.4);
+    - the last four columns are R~'s base coordinates, uniformly random of
+      degree < `r_degree` (D_F at this domain's height),
+      ``zk_keys.field_elements(key, ["deep-mask", label], 4 r_degree)``
+      row by row (5.5)."""
+    if n + h_q > m or r_degree > m:
+        raise ValueError(f"masked chunks of degree < {n + h_q} and R~ of degree < {r_degree} "
+                         f"do not fit {m} rows")
+    out = np.zeros((m, 4 * chunks + 4), dtype=np.uint32)
+    masks = [None] + [F.encode(zk_keys.field_elements(key, ["chunk-mask", label, i], 4 * h_q)).reshape(h_q, 4)
+                      for i in range(1, chunks)]
+    for i in range(chunks):
+        block = out[:, 4 * i: 4 * i + 4]
+        block[:n] = coeffs[i * n: (i + 1) * n]
+        if i >= 1:
+            block[:h_q] = F.sub(np.ascontiguousarray(block[:h_q]), masks[i])
+        if i < chunks - 1:
+            block[n: n + h_q] = masks[i + 1]
+    out[:r_degree, 4 * chunks:] = F.encode(
+        zk_keys.field_elements(key, ["deep-mask", label], 4 * r_degree)).reshape(r_degree, 4)
+    return out

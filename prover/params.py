@@ -58,6 +58,24 @@ class ProofOptions:
     grinding_bits: int = 16
     fri_folding_factor: int = 8
     fri_max_final_degree: int = 64  # FRI stops folding at or below this degree
+    #: zero-knowledge mode (docs/ZK.md): every committed polynomial masked,
+    #: every tree salted, the quotient in masked chunks, R~ in DEEP/FRI
+    zk: bool = False
+
+    @property
+    def mask_degree(self) -> int:
+        """h: the degree bound of each committed trace column's mask r
+        (f = t + Z_H r) in zk mode, 2q + 20 (docs/ZK.md 5.2: a chained
+        state's columns reveal 2q + 20 functionals over the two proofs that
+        open it, every other trace column 2q + 8); 0 in transparent mode."""
+        return 2 * self.num_queries + 20 if self.zk else 0
+
+    @property
+    def chunk_mask_degree(self) -> int:
+        """h_q: the degree bound of the quotient chunks' masks s_i in zk
+        mode, q + 4 (docs/ZK.md 5.4: z's 4 functionals and one per query
+        row, per base coordinate); 0 in transparent mode."""
+        return self.num_queries + 4 if self.zk else 0
 
     def validate(self) -> None:
         if not 1 <= self.log_blowup <= MAX_LOG_BLOWUP:
@@ -84,15 +102,25 @@ class ProofOptions:
             raise ParameterError(f"2^{log_n} rows at blowup {1 << self.log_blowup} need "
                                  f"2^{log_n + self.log_blowup} points, over BabyBear's 2^{TWO_ADICITY}")
 
-    def conjectured_security(self, trace_length: int, algebraic_degree: int) -> int:
+    def conjectured_security(self, trace_length: int, algebraic_degree: int,
+                             fri_degree_bound: int | None = None) -> int:
         """The figure at `trace_length` rows for an AIR whose algebraic
-        degree there is `algebraic_degree` (Air.algebraic_degree)."""
-        return max(0, min(self._query_bits(), algebraic_bits(trace_length << self.log_blowup,
-                                                             algebraic_degree),
-                          HASH_COLLISION_BITS) - 1)
+        degree there is `algebraic_degree` (Air.algebraic_degree).  FRI
+        tests degree < `fri_degree_bound` (D_F; the trace length, the
+        default, in transparent mode) on M = N 2^log_blowup points: each
+        query buys log2(M / D_F) bits, log_blowup in transparent mode and
+        a little less in zk mode, where D_F is above N (docs/ZK.md 5.2)."""
+        m = trace_length << self.log_blowup
+        return max(0, math.floor(min(self._query_bits(m, fri_degree_bound or trace_length),
+                                     algebraic_bits(m, algebraic_degree), HASH_COLLISION_BITS)) - 1)
 
-    def _query_bits(self) -> int:
-        query = self.num_queries * self.log_blowup
+    def _query_bits(self, lde_size: int | None = None, fri_degree_bound: int | None = None) -> float:
+        """q log2(M / D_F), plus the grinding bits once that reaches the
+        floor; log_blowup per query when D_F = N (or not given)."""
+        if fri_degree_bound is None or lde_size == fri_degree_bound << self.log_blowup:
+            query = float(self.num_queries * self.log_blowup)
+        else:
+            query = self.num_queries * math.log2(lde_size / fri_degree_bound)
         return query + self.grinding_bits if query >= GRINDING_CONTRIBUTION_FLOOR else query
 
     def max_log_trace(self, bits: int, algebraic_degree: Callable[[int], int]) -> int:
@@ -107,15 +135,19 @@ class ProofOptions:
         return longest
 
     def check_security(self, trace_length: int, algebraic_degree: Callable[[int], int],
-                       min_bits: int = DEFAULT_MIN_SECURITY) -> int:
+                       min_bits: int = DEFAULT_MIN_SECURITY, fri_degree_bound: int | None = None) -> int:
         """The figure at `trace_length` rows (algebraic_degree as for
-        max_log_trace), or ParameterError if it is under `min_bits`."""
+        max_log_trace; fri_degree_bound as for conjectured_security), or
+        ParameterError if it is under `min_bits`."""
         self.validate()
         self.check_trace_length(trace_length)
-        bits = self.conjectured_security(trace_length, algebraic_degree(trace_length))
+        bits = self.conjectured_security(trace_length, algebraic_degree(trace_length), fri_degree_bound)
         if bits < min_bits:
             longest = self.max_log_trace(min_bits, algebraic_degree)
-            if longest >= 0:
+            if self.zk:
+                fix = ("zk mode: raise num_queries or grinding_bits, or lower the requirement; each query "
+                       f"buys log2(M / D_F) bits, D_F = {fri_degree_bound} on {trace_length << self.log_blowup} points")
+            elif longest >= 0:
                 fix = (f"the extension field caps the algebraic degree: at blowup 2^{self.log_blowup} "
                        f"no trace longer than 2^{longest} rows reaches it")
             elif min(self._query_bits(), HASH_COLLISION_BITS) - 1 >= min_bits:

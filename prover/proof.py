@@ -29,8 +29,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from .air import Air
-from .fri import layer_schedule
-from .params import MAX_LOG_TRACE, ProofOptions
+from .fri import Schedule, layer_schedule
+from .params import MAX_LOG_TRACE, ParameterError, ProofOptions
 from .statement import Statement, as_statement
 
 MAGIC = b"ZKSP"
@@ -38,7 +38,13 @@ MAGIC = b"ZKSP"
 #: per domain, FRI layers of their schedule's arity), values at w*z only for
 #: matrices read there; 3: no metadata; 2: link values
 VERSION = 4
+#: a zk-mode proof (docs/ZK.md): version 4's layout with the quotient
+#: matrix R~'s four columns wider and 16 bytes of salt after every matrix's
+#: opened rows and every FRI layer's opened leaves.  The version is the
+#: mode: transparent proofs are version 4, byte for byte as before
+ZK_VERSION = 5
 DIGEST = 32
+SALT = 16
 
 
 class ProofFormatError(ValueError):
@@ -55,7 +61,10 @@ class Matrix:
     at_next: bool = False    # also opened at w*z: some constraint reads its next row
 
 
-def layout(air: Air) -> list[Matrix]:
+def layout(air: Air, zk: bool = False) -> list[Matrix]:
+    """The AIR's matrices in commitment order.  In zk mode the quotient
+    matrix holds quotient_chunks(air, zk=True) masked chunks, then R~'s
+    four base coordinates (docs/ZK.md 5.4, 5.5)."""
     nxt = air.next_row_columns
     mats, start = [], 0
     for s in air.main_segments:
@@ -66,7 +75,7 @@ def layout(air: Air) -> list[Matrix]:
     if air.aux_columns:
         mats.append(Matrix("aux", 4 * len(air.aux_columns), True, False, False,
                            any(start + a in nxt for a in range(len(air.aux_columns)))))
-    mats.append(Matrix("quotient", 4 * quotient_chunks(air), False, False))
+    mats.append(Matrix("quotient", 4 * quotient_chunks(air, zk) + (4 if zk else 0), False, False))
     return mats
 
 
@@ -111,25 +120,74 @@ def statement_trees(statement: Statement) -> list[Tree]:
     return trees
 
 
-def statement_layouts(statement: Statement) -> list[list[Matrix]]:
-    """Each domain's layout, in domain order, its matrices named as the
-    statement names them (Statement.matrix_name)."""
+def statement_layouts(statement: Statement, zk: bool = False) -> list[list[Matrix]]:
+    """Each domain's layout (zk mode's with `zk`), in domain order, its
+    matrices named as the statement names them (Statement.matrix_name)."""
     out = []
     for d, dom in enumerate(statement.domains):
-        out.append([replace(m, name=statement.matrix_name(d, m.name)) for m in layout(dom.air)])
+        out.append([replace(m, name=statement.matrix_name(d, m.name)) for m in layout(dom.air, zk)])
     return out
 
 
-def quotient_chunks(air: Air) -> int:
-    """Chunks of degree < N the quotient splits into."""
+def quotient_chunks(air: Air, zk: bool = False) -> int:
+    """Chunks of degree < N the quotient splits into.  Transparent: d - 1
+    for constraints of degree d (the quotient has degree below (d - 1) N).
+    zk mode: max(2, d), since masked columns of degree N + h - 1 give the
+    quotient degree d (N + h - 1) - (N - 1), below d N while h is small
+    enough (check_zk_degrees), and at least two chunks, so the chunk masks
+    s_i hide each chunk's values (docs/ZK.md 5.3, 5.4)."""
+    if zk:
+        return max(2, air.max_degree)
     return max(1, air.max_degree - 1)
 
 
-def quotient_log_blowup(air: Air) -> int:
+def quotient_log_blowup(air: Air, zk: bool = False) -> int:
     """log2 of the quotient domain's size over N: the quotient has degree
-    below quotient_chunks(air) * N, so that many evaluations determine it,
-    and the smallest power of two at least that many will do."""
-    return (quotient_chunks(air) - 1).bit_length()
+    below quotient_chunks(air, zk) * N, so that many evaluations determine
+    it, and the smallest power of two at least that many will do.  In zk
+    mode at degree 3 that is 4N points, twice the LDE: the prover extends
+    the committed polynomials there (prove.quotient_values)."""
+    return (quotient_chunks(air, zk) - 1).bit_length()
+
+
+def check_zk_degrees(air: Air, options: ProofOptions) -> None:
+    """ParameterError unless zk mode's masks fit this AIR's trace: the
+    quotient of degree-d constraints over columns of degree N + h - 1 must
+    stay below its chunks' k N (for d = 3: h <= N/3, docs/ZK.md 5.3), and
+    a chunk's degree N + h_q below the LDE's M."""
+    n, d, h = air.trace_length, air.max_degree, options.mask_degree
+    k = quotient_chunks(air, zk=True)
+    if d * (n + h - 1) - (n - 1) >= k * n or n + options.chunk_mask_degree > n << options.log_blowup:
+        largest = (k * n + n - 2) // d - n + 1
+        raise ParameterError(f"zk mode's mask degree h = {h} (2 x {options.num_queries} queries + 20) is "
+                             f"too large for {n} rows: constraints of degree {d} in {k} quotient chunks "
+                             f"allow h <= {largest} (about N/{d}); prove a longer trace or with fewer queries")
+
+
+def fri_schedule(statement: Statement, options: ProofOptions) -> Schedule:
+    """The FRI schedule of a proof of `statement` under `options`, as
+    prover, verifier and decoder derive it.  Transparent: the tall domain's
+    f has degree < N.  zk mode: the same layers, and the final degree the
+    smallest that makes D_F = final * 2^(folded bits) hold every domain's
+    committed degree at its height, (N_d + h) 2^s_d (docs/ZK.md 5.2's table:
+    at 2^15 rows and 88 queries, 3 folds of 8, final 65, D_F = 33,280); the
+    final degree is then no power of two."""
+    tall = statement.tall
+    lb = options.log_blowup
+    log_m = [log_n + lb for log_n in statement.log_lengths]
+    schedule = layer_schedule(options, statement.domains[tall].air.trace_length, log_m[tall],
+                              [h for d, h in enumerate(log_m) if d != tall])
+    if not options.zk:
+        return schedule
+    folded = sum(schedule.log_arities)
+    need = max((dom.air.trace_length + options.mask_degree) << (log_m[tall] - log_m[d])
+               for d, dom in enumerate(statement.domains))
+    return replace(schedule, final_degree=-(-need >> folded))     # ceil(need / 2^folded)
+
+
+def fri_degree_bound(schedule: Schedule) -> int:
+    """D_F: the degree bound FRI tests layer 0 against."""
+    return schedule.final_degree << sum(schedule.log_arities)
 
 
 @dataclass
@@ -150,10 +208,11 @@ class Proof:
     link_values: dict[str, np.ndarray] = field(default_factory=dict)
     #: domains claiming a sum: domain name -> (4,) canonical
     claimed_sums: dict[str, np.ndarray] = field(default_factory=dict)
-    #: salted matrices (zk mode, docs/ZK.md 5.1): matrix name -> (k_d, 16)
-    #: uint8, the salts of the opened rows' leaves.  Not in format 4: a proof
-    #: with salts has no encoding until zk mode's format (build step 5)
+    #: zk mode (docs/ZK.md 5.1): every matrix name -> (k_d, 16) uint8, the
+    #: salts of the opened rows' leaves (none in transparent mode)
     row_salts: dict[str, np.ndarray] = field(default_factory=dict)
+    #: zk mode: per FRI layer (k_l, 16) uint8, the opened leaves' salts
+    fri_salts: list[np.ndarray] = field(default_factory=list)
 
     @property
     def log_trace_length(self) -> int:
@@ -185,13 +244,13 @@ def _u32s(a: np.ndarray) -> bytes:
 
 
 def encode(p: Proof, subject: "Air | Statement") -> bytes:
-    if p.row_salts:
-        raise ValueError(f"proof format {VERSION} has no salted openings (matrices "
-                         f"{', '.join(sorted(p.row_salts))}): zk mode's format is docs/ZK.md's build step 5")
-    st = as_statement(subject)
-    layouts = statement_layouts(st)
     o = p.options
-    out = [MAGIC, struct.pack("<H", VERSION), bytes(p.log_lengths),
+    if not o.zk and (p.row_salts or p.fri_salts):
+        raise ValueError(f"a transparent proof (format {VERSION}) has no salted openings (matrices "
+                         f"{', '.join(sorted(p.row_salts)) or 'none'}, {len(p.fri_salts)} FRI layers)")
+    st = as_statement(subject)
+    layouts = statement_layouts(st, o.zk)
+    out = [MAGIC, struct.pack("<H", ZK_VERSION if o.zk else VERSION), bytes(p.log_lengths),
            _OPTS.pack(o.log_blowup, o.num_queries, o.grinding_bits, o.fri_folding_factor,
                       o.fri_max_final_degree)]
     mats = [m for lay in layouts for m in lay]
@@ -216,12 +275,22 @@ def encode(p: Proof, subject: "Air | Statement") -> bytes:
         out.append(struct.pack("<H", p.rows[lay[0].name].shape[0]))
         for m in lay:
             out.append(_u32s(p.rows[m.name]))
+            if o.zk:
+                out.append(_salts(p.row_salts[m.name], p.rows[m.name].shape[0], m.name))
     for t in trees:
         out.append(struct.pack("<I", len(p.row_proofs[t.name])) + p.row_proofs[t.name].tobytes())
-    for leaves, proof in zip(p.fri_leaves, p.fri_proofs):
+    for i, (leaves, proof) in enumerate(zip(p.fri_leaves, p.fri_proofs)):
         out.append(struct.pack("<H", leaves.shape[0]) + _u32s(leaves))
+        if o.zk:
+            out.append(_salts(p.fri_salts[i], leaves.shape[0], f"FRI layer {i}"))
         out.append(struct.pack("<I", len(proof)) + proof.tobytes())
     return b"".join(out)
+
+
+def _salts(salts: np.ndarray, rows: int, what: str) -> bytes:
+    if salts.dtype != np.uint8 or salts.shape != (rows, SALT):
+        raise ValueError(f"{what}: salts {salts.dtype} {salts.shape} for {rows} opened rows")
+    return salts.tobytes()
 
 
 class Reader:
@@ -259,6 +328,9 @@ class Reader:
             raise ProofFormatError(f"{what}: value {int(a.max())} is not a reduced field element")
         return a
 
+    def salts(self, count: int, what: str) -> np.ndarray:
+        return np.frombuffer(self.take(SALT * count, what), dtype=np.uint8).reshape(count, SALT).copy()
+
     def digests(self, count: int, what: str) -> np.ndarray:
         return np.frombuffer(self.take(DIGEST * count, what), dtype=np.uint8).reshape(count, DIGEST).copy()
 
@@ -274,8 +346,10 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
     if r.take(4, "magic") != MAGIC:
         raise ProofFormatError("not a zksidecar proof (bad magic)")
     (version,) = r.unpack("H", "header")
-    if version != VERSION:
-        raise ProofFormatError(f"proof format version {version} is not supported (this build reads {VERSION})")
+    if version not in (VERSION, ZK_VERSION):
+        raise ProofFormatError(f"proof format version {version} is not supported (this build reads "
+                               f"{VERSION}, transparent, and {ZK_VERSION}, zk mode)")
+    zk = version == ZK_VERSION
     log_lengths = tuple(r.take(len(st.domains), "domain heights"))
     for dom, log_n in zip(st.domains, log_lengths):
         label = "proof" if st.single else f"domain {dom.name!r}"
@@ -289,13 +363,16 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
                                    f"statement has {dom.air.trace_length}")
     lb, q, g, fold, final = r.unpack("BHBBI", "options")
     options = ProofOptions(log_blowup=lb, num_queries=q, grinding_bits=g, fri_folding_factor=fold,
-                           fri_max_final_degree=final)
+                           fri_max_final_degree=final, zk=zk)
     try:
         options.validate()
         options.check_trace_length(1 << max(log_lengths))
+        if zk:
+            for dom in st.domains:
+                check_zk_degrees(dom.air, options)
     except ValueError as exc:
         raise ProofFormatError(f"bad proof options: {exc}") from None
-    layouts = statement_layouts(st)
+    layouts = statement_layouts(st, zk)
     mats = [m for lay in layouts for m in lay]
     trees = statement_trees(st)
     roots = {t.name: r.take(DIGEST, f"{t.name} tree root") for t in trees if not t.external}
@@ -311,8 +388,7 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
     (n_layers,) = r.unpack("B", "FRI layer count")
     tall = st.tall
     log_m = [log_n + lb for log_n in st.log_lengths]
-    schedule = layer_schedule(options, st.domains[tall].air.trace_length, log_m[tall],
-                              [h for d, h in enumerate(log_m) if d != tall])
+    schedule = fri_schedule(st, options)
     if n_layers != len(schedule.log_arities):
         raise ProofFormatError(f"{n_layers} FRI layers; these parameters and heights fold in "
                                f"{len(schedule.log_arities)}")
@@ -320,7 +396,7 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
     (n_final,) = r.unpack("H", "FRI final degree")
     fri_final = r.u32s((n_final, 4), "FRI final polynomial")
     (pow_nonce,) = r.unpack("Q", "proof-of-work nonce")
-    rows, row_proofs = {}, {}
+    rows, row_proofs, row_salts = {}, {}, {}
     for dom, lay, lm in zip(st.domains, layouts, log_m):
         what = "query count" if st.single else f"domain {dom.name!r} opened row count"
         (k,) = r.unpack("H", what)
@@ -329,6 +405,8 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
                                    + ("" if st.single else f" on domain {dom.name!r} (2^{lm} rows)"))
         for m in lay:
             rows[m.name] = r.u32s((k, m.width), f"{m.name} opened rows")
+            if zk:
+                row_salts[m.name] = r.salts(k, f"{m.name} opened rows' salts")
     for t in trees:
         (n,) = r.unpack("I", f"{t.name} tree proof length")
         # a batch opening of k leaves in a tree of depth D has at most k D siblings
@@ -338,13 +416,15 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
             raise ProofFormatError(f"{t.name} tree proof claims {n} digests; {leaves} opened leaves "
                                    f"of a depth-{depth} tree need at most {leaves * depth}")
         row_proofs[t.name] = r.digests(n, f"{t.name} tree Merkle proof")
-    fri_leaves, fri_proofs = [], []
+    fri_leaves, fri_proofs, fri_salts = [], [], []
     for i in range(n_layers):
         (kl,) = r.unpack("H", f"FRI layer {i} leaf count")
         fri_leaves.append(r.u32s((kl, schedule.arity(i), 4), f"FRI layer {i} leaves"))
+        if zk:
+            fri_salts.append(r.salts(kl, f"FRI layer {i} leaves' salts"))
         (n,) = r.unpack("I", f"FRI layer {i} proof length")
         fri_proofs.append(r.digests(n, f"FRI layer {i} Merkle proof"))
     if r.pos != len(r.data):
         raise ProofFormatError(f"{len(r.data) - r.pos} unexpected bytes after the proof")
     return Proof(options, log_lengths, roots, ood_z, ood_next, fri_roots, fri_final, pow_nonce, rows,
-                 row_proofs, fri_leaves, fri_proofs, link_values, claimed_sums)
+                 row_proofs, fri_leaves, fri_proofs, link_values, claimed_sums, row_salts, fri_salts)

@@ -50,19 +50,20 @@ import numpy as np
 from . import constraints as C
 from . import extension as E
 from . import field as F
-from . import fri, ntt
+from . import fri, ntt, zk_keys
 from .air import Air, Frame
 from .domain import (COSET_SHIFT, Link, absorb_claimed_sum, absorb_header, absorb_ood,
                      deep_coefficients, link_point, periodic_values_on_lde, zpowers)
 from .constraint_program import Output, Program, matrix_columns
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
-from .masking import Mask
-from .merkle import MerkleTree, commit_lde, lde_leaves
+from .masking import Mask, fri_layer_salts, leaf_salts, masked_quotient
+from .merkle import MerkleTree, commit_lde, hash_rows, lde_leaves
 from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
-from .proof import Proof, quotient_chunks, quotient_log_blowup, statement_layouts, statement_trees
+from .proof import (Proof, check_zk_degrees, fri_degree_bound, fri_schedule, quotient_chunks,
+                    quotient_log_blowup, statement_layouts, statement_trees)
 from .shape_cache import ShapeCache
 from .statement import Statement, as_statement
 from .transcript import Transcript
@@ -158,7 +159,8 @@ def _span(timings: dict, name: str):
 
 def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: ProofOptions,
           external: dict[str, tuple[SegmentCommitment, Link | None]] | None = None,
-          debug: bool = False) -> ProveResult:
+          debug: bool = False, zk_key: bytes | None = None,
+          state_keys: dict[str, bytes] | None = None) -> ProveResult:
     """Prove that `traces` satisfy `subject`: an AIR, or a statement of
     several domains (statement.py).  `traces` maps each main segment, by
     its matrix name (``segment``, or ``domain.segment`` in a statement of
@@ -167,24 +169,52 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     earlier proof and its Link (None for a table whose root the verifier
     computes itself).  `debug` checks every constraint on the traces first
     (and the claimed sums against the statement's target) and names the
-    first failure."""
+    first failure.
+
+    zk mode (``options.zk``, docs/ZK.md): `zk_key` is the batch's key
+    (zk_keys.batch_key); every mask and salt only this proof opens comes
+    from its proof key, zk_keys.proof_key(zk_key, the transcript header's
+    digest), labelled by matrix.  `state_keys` maps each exported segment
+    to its state key sigma (zk_keys.state_key), which masks it
+    (masking.Mask.for_state) so that a later proof rebuilds the same
+    commitment; an external segment's commitment must be masked alike (or,
+    a public table the verifier commits itself, with h = 0)."""
     st = as_statement(subject)
     options.validate()
     options.check_trace_length(max(dom.air.trace_length for dom in st.domains))
     st.validate()
     lb = options.log_blowup
+    zk = options.zk
     for dom in st.domains:
-        if lb < quotient_log_blowup(dom.air):
+        if zk:
+            check_zk_degrees(dom.air, options)
+        elif lb < quotient_log_blowup(dom.air):
             raise ParameterError(f"constraints of degree {dom.air.max_degree} need a blowup of at "
                                  f"least {1 << quotient_log_blowup(dom.air)}; log_blowup is {lb}")
+    if zk and (not isinstance(zk_key, bytes) or len(zk_key) != zk_keys.KEY_BYTES):
+        raise ValueError(f"zk mode needs its batch key, {zk_keys.KEY_BYTES} bytes (zk_key)")
+    if not zk and (zk_key is not None or state_keys):
+        raise ValueError("zk_key and state_keys are for zk mode (ProofOptions.zk); these options are transparent")
+    state_keys = state_keys or {}
+    h = options.mask_degree
     external = external or {}
-    layouts = statement_layouts(st)
+    layouts = statement_layouts(st, zk)
     trees = statement_trees(st)
     ns = [dom.air.trace_length for dom in st.domains]
     m_logs = [log_n + lb for log_n in st.log_lengths]
     timings: dict[str, float] = {}
     tr = Transcript(b"zksidecar-stark")
     absorb_header(tr, st, options, {s: ext[1] for s, ext in external.items()})
+    proof_key = zk_keys.proof_key(zk_key, tr.digest()) if zk else None
+
+    def extended(name: str, mat: np.ndarray, log_m: int) -> "_Extended":
+        """A shared tree's matrix extended and hashed; masked and salted
+        under the proof key in zk mode."""
+        mat = np.ascontiguousarray(mat)
+        if not zk:
+            return _Extended(mat, *lde_leaves(mat, lb, COSET_SHIFT))
+        mask = Mask.derive(proof_key, name, mat.shape[1], h, log_m)
+        return _Extended(mat, *mask.commit_lde(mat, lb, COSET_SHIFT), mask)
 
     # 1 -------------------------------------------------------------------
     commitments: dict[str, SegmentCommitment] = {}
@@ -203,17 +233,28 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
                     if name not in external:
                         raise ValueError(f"external segment {name!r} needs its earlier commitment")
                     com, link = external[name]
-                    if com.mask is not None:
-                        raise ValueError(f"external segment {name!r} is masked: a masked commitment needs "
-                                         "zk mode's quotient and FRI (docs/ZK.md, build step 5, not built)")
+                    if not zk and com.mask is not None:
+                        raise ValueError(f"external segment {name!r} is masked: a masked commitment is "
+                                         "proven in zk mode (ProofOptions.zk)")
+                    if zk and (com.mask is None or com.mask.h not in (0, h)):
+                        raise ValueError(f"external segment {name!r}: zk mode needs its commitment masked "
+                                         f"with h = {h} (masking.Mask.for_state), or with h = 0 for a "
+                                         f"public table, not " + ("unmasked" if com.mask is None
+                                                                  else f"h = {com.mask.h}"))
                     if com.lde.shape[0] != n << lb or not np.array_equal(com.trace, trace):
                         raise ValueError(f"external segment {name!r}: the commitment is not of this trace")
                     if link is not None and link.z != link_point(com.root):
                         raise ValueError(f"external segment {name!r}: the link is not its root's")
                 elif seg.exported:
-                    com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb)
+                    mask = None
+                    if zk:
+                        if name not in state_keys:
+                            raise ValueError(f"exported segment {name!r} needs its state key in zk mode "
+                                             "(state_keys: the successor rebuilds its commitment)")
+                        mask = Mask.for_state(state_keys[name], len(seg.columns), h, m_logs[d])
+                    com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb, mask)
                 else:               # its round's shared tree: below
-                    com = _Extended(trace, *lde_leaves(np.ascontiguousarray(trace), lb, COSET_SHIFT))
+                    com = extended(name, trace, m_logs[d])
                 commitments[name] = com
         _commit_round(tr, "main", trees, commitments)
 
@@ -241,7 +282,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
                     claims[d] = air.claim_shared_sum(main_cols, ch, aux)
                     air = air.with_claimed_sum(claims[d])
                 flat = np.ascontiguousarray(aux.reshape(n, -1))
-                commitments[st.matrix_name(d, "aux")] = _Extended(flat, *lde_leaves(flat, lb, COSET_SHIFT))
+                commitments[st.matrix_name(d, "aux")] = extended(st.matrix_name(d, "aux"), flat, m_logs[d])
             airs.append(air)
         _commit_round(tr, "aux", trees, commitments)
         for d in st.claiming:
@@ -258,26 +299,38 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     # 3 -------------------------------------------------------------------
     with _span(timings, "3_quotient"):
         alpha = Ext.from_mont(tr.challenge_ext(1)[0])
-        qs = [quotient_on_lde(airs[d], [c.lde for c in trace_ldes[d]], st.challenges_of(d, challenges),
-                              alpha, lb) for d in range(len(st.domains))]
+        qs = [quotient_values(airs[d], [c.lde for c in trace_ldes[d]], st.challenges_of(d, challenges),
+                              alpha, lb, zk) for d in range(len(st.domains))]
 
     # 4 -------------------------------------------------------------------
-    chunk_coeffs = []
+    chunk_coeffs = []       # each quotient matrix's coefficients (rows X^0, X^1, ...)
+    schedule = fri_schedule(st, options)
     with _span(timings, "4_commit_quotient"):
         for d, q in enumerate(qs):
-            n, k = ns[d], quotient_chunks(airs[d])
+            n, k = ns[d], quotient_chunks(airs[d], zk)
             coeffs = ntt.coset_intt(q, COSET_SHIFT, out=q)         # (|Q|, 4); q is not read again
             # beyond k chunks only when |Q| > k N; debug's check_constraints
             # (step 2) is the check that always runs
             if debug and coeffs[k * n:].any():
                 raise ConstraintError("the quotient has degree >= its bound: some constraint does not "
                                       "hold on the trace")
-            chunks = np.empty((n, 4 * k), dtype=np.uint32)        # chunk i's coefficients, side by side
-            for i in range(k):
-                chunks[:, 4 * i: 4 * i + 4] = coeffs[i * n: (i + 1) * n]
-            # extended from the coefficients: no zero rows transformed
-            commitments[st.matrix_name(d, "quotient")] = _Extended(
-                chunks, *lde_leaves(chunks, lb, COSET_SHIFT, from_coeffs=True))
+            name = st.matrix_name(d, "quotient")
+            if zk:
+                # masked chunks and R~ (degree < D_F at this height), committed
+                # from their coefficients on D: one size-M transform
+                m = 1 << m_logs[d]
+                chunks = masked_quotient(coeffs, n, k, m, proof_key, name, options.chunk_mask_degree,
+                                         fri_degree_bound(schedule) >> (m_logs[st.tall] - m_logs[d]))
+                salts = leaf_salts(proof_key, name, m)
+                lde = ntt.coset_ntt(chunks, COSET_SHIFT)
+                commitments[name] = _Extended(chunks, lde, hash_rows(ntt.bit_reverse_rows(lde), salts),
+                                              Mask(chunks[:0], salts))
+            else:
+                chunks = np.empty((n, 4 * k), dtype=np.uint32)    # chunk i's coefficients, side by side
+                for i in range(k):
+                    chunks[:, 4 * i: 4 * i + 4] = coeffs[i * n: (i + 1) * n]
+                # extended from the coefficients: no zero rows transformed
+                commitments[name] = _Extended(chunks, *lde_leaves(chunks, lb, COSET_SHIFT, from_coeffs=True))
             chunk_coeffs.append(chunks)
         _commit_round(tr, "quotient", trees, commitments)
         del qs
@@ -303,7 +356,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
                 elif m.is_trace:
                     ood_z[m.name], _ = com.values_at(z, u)
                 else:
-                    ood_z[m.name] = E.sum_rows(chunk_coeffs[d], zpowers(z, n))
+                    ood_z[m.name] = E.sum_rows(chunk_coeffs[d], zpowers(z, chunk_coeffs[d].shape[0]))
             absorb_ood(tr, mats, ood_z, ood_next)
             for m in mats:
                 if m.exported:
@@ -312,7 +365,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
 
     # 6 -------------------------------------------------------------------
     with _span(timings, "6_deep"):
-        groups = deep_coefficients(tr, layouts, links)
+        groups = deep_coefficients(tr, layouts, links, zk)
         fs = []
         for d, mats in enumerate(layouts):
             w_n = F.two_adic_generator(st.log_lengths[d])
@@ -326,7 +379,9 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
         # the tall domain's f is layer 0; every other joins at its height
         inputs = [(m_logs[d], ntt.bit_reverse_rows(fs[d])) for d in range(len(fs)) if d != tall]
         fri_com = fri.commit(ntt.bit_reverse_rows(fs[tall]), ns[tall], options, m_logs[tall],
-                             COSET_SHIFT, tr, inputs=inputs)
+                             COSET_SHIFT, tr, inputs=inputs, schedule=schedule,
+                             salts=(lambda layer, leaves: fri_layer_salts(proof_key, layer, leaves))
+                             if zk else None)
         del fs, inputs
 
     # 8 -------------------------------------------------------------------
@@ -340,6 +395,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
         positions = np.array(tr.challenge_indices(options.num_queries, 1 << m_logs[tall]), dtype=np.int64)
         rows, row_salts, row_proofs = open_rows(layouts, trees, commitments, positions, m_logs, tall)
         fri_open = fri.open_layers(fri_com, positions)
+        fri_salts = fri.opened_salts(fri_com, positions) if zk else []
 
     all_mats = [m for mats in layouts for m in mats]
     proof = Proof(
@@ -348,7 +404,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
         ood_z={k_: F.decode(v) for k_, v in ood_z.items()},
         ood_next={k_: F.decode(v) for k_, v in ood_next.items()},
         fri_roots=fri_com.roots, fri_final=F.decode(fri_com.final_coeffs), pow_nonce=nonce,
-        rows=rows, row_proofs=row_proofs, row_salts=row_salts,
+        rows=rows, row_proofs=row_proofs, row_salts=row_salts, fri_salts=fri_salts,
         fri_leaves=[leaves for leaves, _ in fri_open], fri_proofs=[p for _, p in fri_open],
         link_values={m.name: _ext_rows(links[m.name].values) for m in all_mats if m.exported},
         claimed_sums={st.domains[d].name: np.array(claims[d].c, dtype=np.uint32) for d in st.claiming})
@@ -387,11 +443,13 @@ def open_rows(layouts, trees, commitments: dict, positions: np.ndarray, m_logs: 
 @dataclass
 class _Extended:
     """A matrix of a shared tree before the tree is built: its trace (or
-    quotient chunks), LDE and row digests in bit-reversed order."""
+    quotient chunks), LDE, row digests in bit-reversed order, and its mask
+    (zk mode)."""
 
     trace: np.ndarray
     lde: np.ndarray
     leaves: np.ndarray
+    mask: Mask | None = None
 
 
 def _commit_round(tr: Transcript, round_: str, trees, commitments: dict) -> None:
@@ -406,7 +464,7 @@ def _commit_round(tr: Transcript, round_: str, trees, commitments: dict) -> None
         if all(isinstance(p, _Extended) for p in parts):
             tree = MerkleTree.shared([p.leaves for p in parts])
             for name, p in zip(names, parts):
-                commitments[name] = SegmentCommitment(p.trace, p.lde, tree)
+                commitments[name] = SegmentCommitment(p.trace, p.lde, tree, p.mask)
         tr.absorb(b"root", commitments[names[0]].root)
 
 
@@ -570,8 +628,23 @@ def _shape_of(e) -> tuple:
     return (e.op,) + tuple(_shape_of(a) for a in e.args)
 
 
+def quotient_values(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, alpha: Ext,
+                    log_blowup: int, zk: bool = False) -> np.ndarray:
+    """The quotient on its domain g <w_(2^e N)>, e = quotient_log_blowup(air,
+    zk): quotient_on_lde on the LDE when it holds that domain; otherwise
+    (zk mode at degree 3: 4N points, docs/ZK.md 5.3) on each committed
+    polynomial's values there, extended from its coefficients (it has
+    degree below M, so the inverse transform of its LDE gives them
+    exactly).  Nothing of the wider extension is hashed or committed."""
+    qlb = quotient_log_blowup(air, zk)
+    if qlb <= log_blowup:
+        return quotient_on_lde(air, ldes, challenges, alpha, log_blowup, qlb)
+    wider = [ntt.extend(ntt.coset_intt(lde, COSET_SHIFT), qlb - log_blowup, COSET_SHIFT) for lde in ldes]
+    return quotient_on_lde(air, wider, challenges, alpha, qlb, qlb)
+
+
 def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, alpha: Ext,
-                    log_blowup: int) -> np.ndarray:
+                    log_blowup: int, qlb: int | None = None) -> np.ndarray:
     """sum_i alpha^i C_i(x) / Z_i(x) on the quotient domain Q, (|Q|, 4)
     Montgomery: transitions over Z = (x^N - 1) / (x - w^(N-1)), then
     boundaries over (x - w^row).  Q = s <w_(N 2^e)>, e = quotient_log_blowup,
@@ -582,9 +655,11 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
     prover is free to compute the quotient any way it likes: the verifier
     checks it at z.  The numerators come from one compiled pass
     (constraint_program.py): the transitions into one accumulator, each
-    boundary row's into its own."""
+    boundary row's into its own.  `qlb` (default: transparent mode's e)
+    is e; quotient_values passes zk mode's."""
     n = air.trace_length
-    qlb = quotient_log_blowup(air)
+    if qlb is None:
+        qlb = quotient_log_blowup(air)
     if qlb > log_blowup:
         raise ValueError(f"constraints of degree {air.max_degree} need blowup >= 2^{qlb}")
     skip = 1 << (log_blowup - qlb)       # LDE rows per quotient-domain row

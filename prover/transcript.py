@@ -34,6 +34,11 @@ class Transcript:
     def __init__(self, domain: bytes):
         self._state = hashlib.sha256(b"zksidecar-transcript-v1" + domain).digest()
 
+    def digest(self) -> bytes:
+        """The state: a SHA-256 digest of everything absorbed so far (after
+        the header, the header digest zk mode's proof key is derived from)."""
+        return self._state
+
     # --------------------------------------------------------------- absorb --
 
     def absorb(self, label: bytes, data: bytes) -> None:

@@ -32,7 +32,8 @@ from .ext_scalar import W, Ext, ScalarAlgebra
 from .merkle import SALT_BYTES, hash_rows
 from .merkle_batch import verify_shared
 from .params import DEFAULT_MIN_SECURITY, ParameterError
-from .proof import Proof, quotient_chunks, quotient_log_blowup, statement_layouts, statement_trees
+from .proof import (Proof, check_zk_degrees, fri_degree_bound, fri_schedule, quotient_chunks,
+                    quotient_log_blowup, statement_layouts, statement_trees)
 from .shape_cache import ShapeCache
 from .statement import Statement, as_statement
 from .transcript import Transcript
@@ -68,24 +69,37 @@ def verify(subject: Air | Statement, proof: Proof,
     opts = proof.options
     lengths = [dom.air.trace_length for dom in st.domains]
     tall = st.tall
-    try:
-        if st.single:
-            bits = opts.check_security(lengths[0], st.domains[0].air.algebraic_degree, min_security)
-        else:
-            opts.validate()         # before its blowup sizes the statement's D
-            degree = st.algebraic_degree(opts.log_blowup)
-            bits = opts.check_security(lengths[tall], lambda _n: degree, min_security)
-    except ParameterError as exc:
-        raise VerificationError(str(exc)) from None
-    for dom in st.domains:
-        if opts.log_blowup < quotient_log_blowup(dom.air):
-            raise VerificationError(f"blowup {1 << opts.log_blowup} is below the quotient's degree bound "
-                                    f"({1 << quotient_log_blowup(dom.air)} N)")
+    zk = opts.zk
     if tuple(proof.log_lengths) != st.log_lengths:
         raise VerificationError("proof is for another trace length" if st.single else
                                 f"proof is for domain heights 2^{list(proof.log_lengths)}, the "
                                 f"statement's are 2^{list(st.log_lengths)}")
-    layouts = statement_layouts(st)
+    try:
+        opts.validate()
+        schedule = fri_schedule(st, opts)
+        d_f = None
+        # zk mode: FRI tests degree < D_F (above N), and the identity at z
+        # has degree d (N + h) for masked columns of degree N + h - 1
+        extra = 0
+        if zk:
+            for dom in st.domains:
+                check_zk_degrees(dom.air, opts)
+            d_f = fri_degree_bound(schedule)
+            extra = max(dom.air.max_degree for dom in st.domains) * opts.mask_degree
+        if st.single:
+            air0 = st.domains[0].air
+            bits = opts.check_security(lengths[0], lambda n: air0.algebraic_degree(n) + extra, min_security,
+                                       d_f)
+        else:
+            degree = st.algebraic_degree(opts.log_blowup) + extra
+            bits = opts.check_security(lengths[tall], lambda _n: degree, min_security, d_f)
+    except (ParameterError, ValueError) as exc:
+        raise VerificationError(str(exc)) from None
+    for dom in st.domains:
+        if not zk and opts.log_blowup < quotient_log_blowup(dom.air):
+            raise VerificationError(f"blowup {1 << opts.log_blowup} is below the quotient's degree bound "
+                                    f"({1 << quotient_log_blowup(dom.air)} N)")
+    layouts = statement_layouts(st, zk)
     trees = statement_trees(st)
     all_mats = [m for mats in layouts for m in mats]
     lb = opts.log_blowup
@@ -159,10 +173,8 @@ def verify(subject: Air | Statement, proof: Proof,
             raise VerificationError(f"domain {st.domains[d].name!r}: {exc}") from None
 
     live_links = {k: v for k, v in links.items() if v is not None}
-    deep_groups = deep_coefficients(tr, layouts, live_links)
+    deep_groups = deep_coefficients(tr, layouts, live_links, zk)
     final = F.encode(proof.fri_final)
-    heights = [h for d, h in enumerate(log_ms) if d != tall]
-    schedule = fri.layer_schedule(opts, lengths[tall], log_ms[tall], heights)
     betas, gammas = fri.draw_challenges(tr, proof.fri_roots, final, schedule)
     if not tr.check_grind(opts.grinding_bits, proof.pow_nonce):
         raise VerificationError("proof of work is invalid")
@@ -172,6 +184,13 @@ def verify(subject: Air | Statement, proof: Proof,
     # domain d's positions: the tall positions >> s_d (sorted, distinct), its
     # rows in that order (leaf j >> s_d of their tree, natural row rev(j >> s_d))
     pos = [fri.input_positions(positions, log_ms[tall], log_m) for log_m in log_ms]
+    # zk mode salts every tree, transparent mode none
+    unsalted = [m.name for m in all_mats if m.name not in proof.row_salts]
+    if zk and (unsalted or len(proof.fri_salts) != len(proof.fri_roots)):
+        raise VerificationError("a zk proof's openings are salted: no salts for "
+                                + (", ".join(unsalted) if unsalted else "some FRI layer"))
+    if not zk and (proof.row_salts or proof.fri_salts):
+        raise VerificationError("a transparent proof has no salted openings")
     opened = check_openings(layouts, trees, tree_roots, positions, log_ms, tall, proof.rows,
                             proof.row_salts, proof.row_proofs)
     fs = []
@@ -187,7 +206,8 @@ def verify(subject: Air | Statement, proof: Proof,
     try:
         fri.verify(proof.fri_roots, final, list(zip(proof.fri_leaves, proof.fri_proofs)),
                    positions, fs[tall], lengths[tall], opts, log_ms[tall], COSET_SHIFT, betas,
-                   inputs=inputs, gammas=gammas)
+                   inputs=inputs, gammas=gammas, schedule=schedule,
+                   salts=proof.fri_salts if zk else None)
     except fri.FriError as exc:
         raise VerificationError(f"FRI: {exc}") from None
     main_names = [st.matrix_name(d, seg.name) for d, dom in enumerate(st.domains)
@@ -272,7 +292,7 @@ def check_ood(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext, comp
     n = air.trace_length
     zn = z ** n
     recombined, zin = Ext(0), Ext(1)
-    for i in range(quotient_chunks(air)):
+    for i in range(quotient_chunks(air, proof.options.zk)):
         chunk = sum((Ext(*(int(c) for c in q[4 * i + k])) * (X ** k) for k in range(4)), Ext(0))
         recombined = recombined + chunk * zin
         zin = zin * zn

@@ -252,9 +252,13 @@ def test_salted_openings_in_pure_python():
                                          j, paths[k])
 
 
-def test_a_salted_proof_has_no_encoding_in_format_4():
+def test_a_transparent_proof_with_salts_has_no_encoding():
+    """Salts are zk mode's (format 5): a transparent proof carrying them
+    refuses to encode rather than drop them."""
     proof = Proof.__new__(Proof)
+    proof.options = ProofOptions()
     proof.row_salts = {"main": np.zeros((1, 16), dtype=np.uint8)}
+    proof.fri_salts = []
     with pytest.raises(ValueError, match="no salted openings"):
         proof.to_bytes(memory_statement(16, 8))
 
@@ -300,11 +304,11 @@ def test_chained_state_commits_the_same_root_from_sigma():
         assert SegmentCommitment.commit(pre, LB, Mask.for_state(other, 2, h, log_m)).root != exported.root
     assert SegmentCommitment.commit(pre, LB).root != exported.root
 
-    # a masked pre-state cannot be proven before zk mode's quotient and FRI exist
+    # a masked pre-state is proven in zk mode only (tests/test_zk_mode.py)
     air = memory.MemoryAir(n)
     opts = ProofOptions(log_blowup=LB, num_queries=8, grinding_bits=0, fri_folding_factor=2,
                         fri_max_final_degree=4)
-    with pytest.raises(ValueError, match="build step 5"):
+    with pytest.raises(ValueError, match="proven in zk mode"):
         prove(air, second.traces, opts, external={"init": (external, link)})
 
 

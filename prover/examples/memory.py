@@ -67,6 +67,7 @@ from .. import field as F
 from .. import logup
 from ..air import Air, BoundaryConstraint, Frame, Segment, TransitionConstraint
 from ..expr import const
+from ..masking import Mask
 from ..prove import SegmentCommitment
 
 OPS_COLUMNS = ("step", "addr", "read_val", "read_ts", "write_val", "final_ts", "range_m")
@@ -120,9 +121,18 @@ def state_table(values) -> np.ndarray:
     return F.encode(np.column_stack([np.arange(values.size, dtype=np.int64), values]))
 
 
-def known_table_root(table: np.ndarray, log_blowup: int) -> bytes:
-    """The root of a table the verifier knows (the first proof's init)."""
-    return SegmentCommitment.commit(np.ascontiguousarray(table), log_blowup).root
+def known_table_root(table: np.ndarray, log_blowup: int, zk: bool = False) -> bytes:
+    """The root of a table the verifier knows (the first proof's init); in
+    zk mode with zero salts and no mask (masking.Mask.public)."""
+    return known_table_commitment(table, log_blowup, zk).root
+
+
+def known_table_commitment(table: np.ndarray, log_blowup: int, zk: bool = False) -> SegmentCommitment:
+    """The commitment of a table the verifier knows, as a proof reusing it
+    passes it (the first proof's init, Link None)."""
+    table = np.ascontiguousarray(table)
+    mask = Mask.public(table.shape[1], table.shape[0].bit_length() - 1 + log_blowup) if zk else None
+    return SegmentCommitment.commit(table, log_blowup, mask)
 
 
 @dataclass

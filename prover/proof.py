@@ -154,11 +154,13 @@ def check_zk_degrees(air: Air, options: ProofOptions) -> None:
     """ParameterError unless zk mode's masks fit this AIR's trace: the
     quotient of degree-d constraints over columns of degree N + h - 1 must
     stay below its chunks' k N (for d = 3: h <= N/3, docs/ZK.md 5.3), and
-    a chunk's degree N + h_q below the LDE's M."""
+    a masked column's degree N + h - 1 below the LDE's M (so too a chunk's
+    N + h_q - 1: h_q < h)."""
     n, d, h = air.trace_length, air.max_degree, options.mask_degree
     k = quotient_chunks(air, zk=True)
-    if d * (n + h - 1) - (n - 1) >= k * n or n + options.chunk_mask_degree > n << options.log_blowup:
-        largest = (k * n + n - 2) // d - n + 1
+    m = n << options.log_blowup
+    if d * (n + h - 1) - (n - 1) >= k * n or n + h > m:
+        largest = min((k * n + n - 2) // d - n + 1, m - n)
         raise ParameterError(f"zk mode's mask degree h = {h} (2 x {options.num_queries} queries + 20) is "
                              f"too large for {n} rows: constraints of degree {d} in {k} quotient chunks "
                              f"allow h <= {largest} (about N/{d}); prove a longer trace or with fewer queries")

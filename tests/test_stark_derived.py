@@ -12,9 +12,12 @@ from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.prove import ConstraintError, prove
 from zksidecar.prover.reference import reference_prove
 from zksidecar.prover.verify import VerificationError, verify
+from zk_modes import prove_in, zk
 
 OPTS = params.ProofOptions(log_blowup=2, num_queries=20, grinding_bits=2, fri_folding_factor=4,
                            fri_max_final_degree=4)
+#: the tamper tests in both modes (zk mode at 2^7 rows: its masks fit)
+MODES = [pytest.param(OPTS, 32, id="transparent"), pytest.param(zk(OPTS), 128, id="zk")]
 
 
 class PermutationAir(Air):
@@ -74,23 +77,25 @@ def test_reference_prover_agrees_byte_for_byte():
     assert ref.to_bytes(air) == fast.to_bytes(air)
 
 
-def test_changed_public_table_fails():
-    air, traces = instance(seed=2)
-    proof = prove(air, traces, OPTS).proof
+@pytest.mark.parametrize("opts,n", MODES)
+def test_changed_public_table_fails(opts, n):
+    air, traces = instance(n, seed=2)
+    proof = prove_in(air, traces, opts).proof
     other = list(air.table)
     other[5] = (other[5] + 1) % F.P
     with pytest.raises(VerificationError):
         verify(PermutationAir(other), proof, min_security=0)
 
 
-def test_trace_that_is_not_a_permutation_fails():
-    air, traces = instance(seed=3)
+@pytest.mark.parametrize("opts,n", MODES)
+def test_trace_that_is_not_a_permutation_fails(opts, n):
+    air, traces = instance(n, seed=3)
     bad = traces["main"].copy()
     bad[7, 0] = bad[8, 0]          # a duplicate replaces one value
     with pytest.raises(ConstraintError):
-        prove(air, {"main": bad}, OPTS, debug=True)
+        prove_in(air, {"main": bad}, opts, debug=True)
     with pytest.raises(VerificationError):
-        verify(air, prove(air, {"main": bad}, OPTS).proof, min_security=0)
+        verify(air, prove_in(air, {"main": bad}, opts).proof, min_security=0)
 
 
 def test_derive_must_return_what_is_declared():

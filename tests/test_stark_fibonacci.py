@@ -13,8 +13,12 @@ from zksidecar.prover.air import TransitionConstraint
 from zksidecar.prover.proof import Proof, ProofFormatError, quotient_log_blowup
 from zksidecar.prover.prove import ConstraintError, prove
 from zksidecar.prover.verify import VerificationError, verify
+from zk_modes import modes, prove_in, zk
 
 FAST = params.TESTING
+#: the tamper tests run in both modes (zk mode: tests/zk_modes.py)
+MODES = modes(FAST)
+ZK = zk(FAST)
 
 
 def roundtrip(air, proof):
@@ -96,33 +100,38 @@ def _bump(cell):
     return F.add(np.array([cell], dtype=np.uint32), F.encode([1]))[0]
 
 
+@pytest.mark.parametrize("opts", MODES)
 @pytest.mark.parametrize("row,col", [(0, 0), (0, 1), (5, 0), (5, 3), (15, 2), (31, 1), (31, 3)])
-def test_any_changed_cell_fails(row, col):
+def test_any_changed_cell_fails(row, col, opts):
     air, traces = fibonacci_instance(1 << 5, 2, seed=1)
     bad = traces["main"].copy()
     bad[row, col] = _bump(bad[row, col])
     with pytest.raises(ConstraintError):
-        prove(air, {"main": bad}, FAST, debug=True)
-    proof = prove(air, {"main": bad}, FAST).proof  # forced past the debug check
+        prove_in(air, {"main": bad}, opts, debug=True)
+    proof = prove_in(air, {"main": bad}, opts).proof  # forced past the debug check
     with pytest.raises(VerificationError):
         verify(air, roundtrip(air, proof), min_security=0)
 
 
-def test_every_cell_of_a_small_trace():
-    air, traces = fibonacci_instance(1 << 3, 1, seed=2)
-    for row in range(8):
+@pytest.mark.parametrize("opts,log_n", [pytest.param(FAST, 3, id="transparent"),
+                                         pytest.param(ZK, 5, id="zk")])
+def test_every_cell_of_a_small_trace(opts, log_n):
+    """zk mode at 2^5 rows, the shortest its masks fit at 4 queries."""
+    air, traces = fibonacci_instance(1 << log_n, 1, seed=2)
+    for row in range(1 << log_n):
         for col in range(2):
             bad = traces["main"].copy()
             bad[row, col] = _bump(bad[row, col])
-            proof = prove(air, {"main": bad}, FAST).proof
+            proof = prove_in(air, {"main": bad}, opts).proof
             with pytest.raises(VerificationError):
                 verify(air, proof, min_security=0)
 
 
+@pytest.mark.parametrize("opts", MODES)
 @pytest.mark.parametrize("name", ["a0", "b0", "result0", "result1"])
-def test_changed_public_value_fails(name):
+def test_changed_public_value_fails(name, opts):
     air, traces = fibonacci_instance(1 << 5, 2, seed=3)
-    proof = prove(air, traces, FAST).proof
+    proof = prove_in(air, traces, opts).proof
     pub = dict(air.public_values)
     pub[name] = (pub[name] + 1) % F.P
     starts = [(pub[f"a{i}"], pub[f"b{i}"]) for i in range(2)]
@@ -131,9 +140,12 @@ def test_changed_public_value_fails(name):
         verify(other, proof, min_security=0)
 
 
-def test_every_flipped_byte_is_rejected():
-    air, traces = fibonacci_instance(1 << 4, 1, seed=4)
-    raw = prove(air, traces, FAST).proof.to_bytes(air)
+@pytest.mark.parametrize("opts,log_n", [pytest.param(FAST, 4, id="transparent"),
+                                         pytest.param(ZK, 5, id="zk")])
+def test_every_flipped_byte_is_rejected(opts, log_n):
+    """Every byte, zk mode's salts included."""
+    air, traces = fibonacci_instance(1 << log_n, 1, seed=4)
+    raw = prove_in(air, traces, opts).proof.to_bytes(air)
     rng = np.random.default_rng(0)
     for i in range(len(raw)):
         flipped = bytearray(raw)
@@ -142,9 +154,11 @@ def test_every_flipped_byte_is_rejected():
             verify(air, Proof.from_bytes(bytes(flipped), air), min_security=0)
 
 
-def test_malformed_bytes_give_clear_errors():
-    air, traces = fibonacci_instance(1 << 4, 1, seed=5)
-    raw = prove(air, traces, FAST).proof.to_bytes(air)
+@pytest.mark.parametrize("opts,log_n", [pytest.param(FAST, 4, id="transparent"),
+                                         pytest.param(ZK, 5, id="zk")])
+def test_malformed_bytes_give_clear_errors(opts, log_n):
+    air, traces = fibonacci_instance(1 << log_n, 1, seed=5)
+    raw = prove_in(air, traces, opts).proof.to_bytes(air)
     for cut in range(0, len(raw), 13):
         with pytest.raises(ProofFormatError):
             Proof.from_bytes(raw[:cut], air)
@@ -158,6 +172,8 @@ def test_malformed_bytes_give_clear_errors():
     # opened leaves can need (over the bytes that remain: the cuts above)
     proof = Proof.from_bytes(raw, air)
     rows = proof.rows["quotient"].astype("<u4").tobytes()
+    if opts.zk:
+        rows += proof.row_salts["quotient"].tobytes()
     at = raw.index(rows) + len(rows)          # the u32 length of the main round tree's proof
     huge = raw[:at] + b"\xff\xff\xff\x7f" + raw[at + 4:]
     with pytest.raises(ProofFormatError, match="main round tree proof claims 2147483647 digests"):

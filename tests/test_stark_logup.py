@@ -15,9 +15,14 @@ from zksidecar.prover.params import ParameterError
 from zksidecar.prover.proof import Proof
 from zksidecar.prover.prove import ConstraintError, prove
 from zksidecar.prover.verify import VerificationError, verify
+from zk_modes import modes, prove_in, zk
 
 #: degree-3 constraints need blowup >= 3
 FAST = dataclasses.replace(params.TESTING, log_blowup=2)
+#: the tamper tests run in both modes (zk mode: tests/zk_modes.py; its
+#: masks fit 2^7 rows and more at degree 3)
+ZK = zk(FAST)
+MODES = modes(FAST)
 
 
 def roundtrip(air, proof):
@@ -28,11 +33,11 @@ def _bump(cell):
     return F.add(np.array([cell], dtype=np.uint32), F.encode([1]))[0]
 
 
-def assert_rejected(air, traces, **kw):
+def assert_rejected(air, traces, opts=FAST, **kw):
     """Fails in debug mode, and a proof forced past the debug check fails."""
     with pytest.raises(ConstraintError):
-        prove(air, traces, FAST, debug=True, **kw)
-    proof = prove(air, traces, FAST, **kw).proof
+        prove_in(air, traces, opts, debug=True, **kw)
+    proof = prove_in(air, traces, opts, **kw).proof
     with pytest.raises(VerificationError):
         verify(air, roundtrip(air, proof), min_security=0)
 
@@ -161,8 +166,9 @@ class ForgedTerm(SumAir):
         return aux
 
 
-@pytest.mark.parametrize("log_n", [3, 6])
-def test_a_forged_term_fails(log_n):
+@pytest.mark.parametrize("log_n,opts", [pytest.param(3, FAST, id="3"), pytest.param(6, FAST, id="6"),
+                                         pytest.param(8, ZK, id="8-zk")])
+def test_a_forged_term_fails(log_n, opts):
     """A total off by 12345, hidden in one row's term: the columns are
     rethreaded so that the sum relation holds everywhere but at that row;
     that row is still checked, the first (row 0) and the wrap row (N-1,
@@ -173,14 +179,15 @@ def test_a_forged_term_fails(log_n):
     for row in sorted({0, n // 2, n - 2, n - 1}):
         forged = ForgedTerm(n, int(x.sum()) + 12345, row, 12345)
         with pytest.raises(ConstraintError, match=rf"sum' - sum = term - target/N\W fails at row {row}\b"):
-            prove(forged, traces, FAST, debug=True)
-        assert_rejected(forged, traces)
+            prove_in(forged, traces, opts, debug=True)
+        assert_rejected(forged, traces, opts)
     honest = ForgedTerm(n, int(x.sum()), 0, 0)
-    verify(honest, roundtrip(honest, prove(honest, traces, FAST, debug=True).proof), min_security=0)
+    verify(honest, roundtrip(honest, prove_in(honest, traces, opts, debug=True).proof), min_security=0)
 
 
-@pytest.mark.parametrize("log_n", [3, 6])
-def test_the_wrap_row_is_constrained(log_n):
+@pytest.mark.parametrize("log_n,opts", [pytest.param(3, FAST, id="3"), pytest.param(6, FAST, id="6"),
+                                         pytest.param(8, ZK, id="8-zk")])
+def test_the_wrap_row_is_constrained(log_n, opts):
     """Honest columns for a claimed total missing the last row's term: every
     relation holds on rows 0..N-2 and only the wrap, row N-1 -> row 0, is
     broken.  A constraint skipping the last row (an ordinary transition)
@@ -190,8 +197,8 @@ def test_the_wrap_row_is_constrained(log_n):
     traces = {"main": F.encode(x[:, None])}
     air = SumAir(n, int(x[:-1].sum()))
     with pytest.raises(ConstraintError, match=rf"fails at row {n - 1}\b"):
-        prove(air, traces, FAST, debug=True)
-    assert_rejected(air, traces)
+        prove_in(air, traces, opts, debug=True)
+    assert_rejected(air, traces, opts)
 
 
 class ForgedHelper(RangeCheckAir):
@@ -221,8 +228,9 @@ class ForgedHelper(RangeCheckAir):
         return aux
 
 
+@pytest.mark.parametrize("opts", MODES)
 @pytest.mark.parametrize("row", [0, 77, 255])
-def test_a_forged_helper_fails(row):
+def test_a_forged_helper_fails(row, opts):
     """An out-of-range value (256 in an 8-bit table), its term's excess
     taken out of one row's helper h0 and the running sum rethreaded: the
     sum relation (with the last group absorbed) holds on every row, the
@@ -233,8 +241,8 @@ def test_a_forged_helper_fails(row):
     forged = ForgedHelper(row, trace_length=1 << 8, bits=8, lanes=3)
     bad = {"main": range_check_trace(vals, 8)}
     with pytest.raises(ConstraintError, match=rf"h0 = group 0 fractions\W fails at row {row}\b"):
-        prove(forged, bad, FAST, debug=True)
-    assert_rejected(forged, bad)
+        prove_in(forged, bad, opts, debug=True)
+    assert_rejected(forged, bad, opts)
 
 
 # ------------------------------------------------------------- range check --
@@ -274,29 +282,32 @@ def test_table_needs_enough_rows():
         RangeCheckAir(128, 8)
 
 
+@pytest.mark.parametrize("opts", MODES)
 @pytest.mark.parametrize("bad_value", [256, 257, 1 << 16, F.P - 1])
-def test_value_out_of_range_fails(bad_value):
+def test_value_out_of_range_fails(bad_value, opts):
     air, traces = range_check_instance(1 << 8, 8, 2, seed=3)
     vals = F.decode(traces["main"]).astype(np.int64)[:, :2]
     vals[17, 1] = bad_value
-    assert_rejected(air, {"main": range_check_trace(vals, 8)})
+    assert_rejected(air, {"main": range_check_trace(vals, 8)}, opts)
 
 
-def test_out_of_range_value_with_any_multiplicity_fails():
+@pytest.mark.parametrize("opts", MODES)
+def test_out_of_range_value_with_any_multiplicity_fails(opts):
     """Moving the count to the nearest table value does not help."""
     air, traces = range_check_instance(1 << 8, 8, 1, seed=4)
     vals = F.decode(traces["main"]).astype(np.int64)[:, :1]
     vals[5, 0] = 256
     m = multiplicities(np.where(vals == 256, 255, vals), 8, 256)
-    assert_rejected(air, {"main": F.encode(np.column_stack([vals, m]))})
+    assert_rejected(air, {"main": F.encode(np.column_stack([vals, m]))}, opts)
 
 
+@pytest.mark.parametrize("opts", MODES)
 @pytest.mark.parametrize("row,delta", [(0, 1), (3, -1), (255, 1), (100, F.P - 1)])
-def test_wrong_multiplicity_fails(row, delta):
+def test_wrong_multiplicity_fails(row, delta, opts):
     air, traces = range_check_instance(1 << 8, 8, 1, seed=5)
     vals = F.decode(traces["main"]).astype(np.int64)
     vals[row, 1] = (vals[row, 1] + delta) % F.P
-    assert_rejected(air, {"main": F.encode(vals)})
+    assert_rejected(air, {"main": F.encode(vals)}, opts)
 
 
 def test_multiplicity_moved_between_copies_still_verifies():
@@ -322,18 +333,20 @@ def test_every_cell_of_a_small_trace_matters():
                 verify(air, proof, min_security=0)
 
 
-def test_sampled_cells_of_a_larger_trace_matter():
+@pytest.mark.parametrize("opts", MODES)
+def test_sampled_cells_of_a_larger_trace_matter(opts):
     air, traces = range_check_instance(1 << 9, 8, 2, seed=9)
     rng = np.random.default_rng(0)
     for row, col in zip(rng.integers(0, 1 << 9, 6), [0, 1, 2, 0, 1, 2]):
         bad = traces["main"].copy()
         bad[row, col] = _bump(bad[row, col])
-        assert_rejected(air, {"main": bad})
+        assert_rejected(air, {"main": bad}, opts)
 
 
-def test_proof_for_other_bits_does_not_verify():
+@pytest.mark.parametrize("opts", MODES)
+def test_proof_for_other_bits_does_not_verify(opts):
     air, traces = range_check_instance(1 << 8, 4, 1)
-    proof = prove(air, traces, FAST).proof
+    proof = prove_in(air, traces, opts).proof
     with pytest.raises(VerificationError):
         verify(RangeCheckAir(1 << 8, 8, 1), proof, min_security=0)
 

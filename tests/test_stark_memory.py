@@ -11,13 +11,18 @@ from zksidecar.prover.ext_scalar import Ext
 
 from zksidecar.prover import field as F
 from zksidecar.prover import params
-from zksidecar.prover.examples.memory import (OPS_COLUMNS, MemoryAir, known_table_root,
-                                              random_ops, run, state_table)
+from zksidecar.prover.examples.memory import (OPS_COLUMNS, MemoryAir, known_table_commitment,
+                                              known_table_root, random_ops, run, state_table)
 from zksidecar.prover.proof import Proof
 from zksidecar.prover.prove import ConstraintError, SegmentCommitment, prove
 from zksidecar.prover.verify import VerificationError, verify
+from zk_modes import prove_in, zk
 
 FAST = dataclasses.replace(params.TESTING, log_blowup=2)
+#: the tamper tests run in both modes (zk mode: tests/zk_modes.py), zk at
+#: 2^7 rows, the shortest its masks fit at degree 3 and 4 queries
+ZK = zk(FAST)
+MODES = [pytest.param(FAST, 5, id="transparent"), pytest.param(ZK, 7, id="zk")]
 COL = {c: i for i, c in enumerate(OPS_COLUMNS)}
 
 
@@ -30,10 +35,11 @@ def _bump(cell):
 
 
 def first_proof_externals(init_values, opts=FAST):
-    """The known pre-state: both sides commit it themselves; Link None."""
+    """The known pre-state: both sides commit it themselves; Link None (in
+    zk mode with zero salts and no mask, masking.Mask.public)."""
     table = state_table(init_values)
-    com = SegmentCommitment.commit(table, opts.log_blowup)
-    assert known_table_root(table, opts.log_blowup) == com.root
+    com = known_table_commitment(table, opts.log_blowup, opts.zk)
+    assert known_table_root(table, opts.log_blowup, opts.zk) == com.root
     return {"init": (com, None)}, {"init": (com.root, None)}
 
 
@@ -48,8 +54,8 @@ def instance(log_n, seed=0, count=None, cells=None, init=None):
 def assert_rejected(air, traces, init_values, opts=FAST):
     ext_p, ext_v = first_proof_externals(init_values, opts)
     with pytest.raises(ConstraintError):
-        prove(air, traces, opts, external=ext_p, debug=True)
-    proof = prove(air, traces, opts, external=ext_p).proof
+        prove_in(air, traces, opts, external=ext_p, debug=True)
+    proof = prove_in(air, traces, opts, external=ext_p).proof
     with pytest.raises(VerificationError):
         verify(air, roundtrip(air, proof), external=ext_v, min_security=0)
 
@@ -106,7 +112,7 @@ def prove_chain(log_n, length, opts=FAST):
     steps = []
     for k in range(length):
         r = run(values, random_ops(n, n - k, seed=100 + k, cells=n // 2))
-        res = prove(air, r.traces, opts, external=ext_p, debug=True)
+        res = prove_in(air, r.traces, opts, external=ext_p, debug=True)
         steps.append((res, ext_v, r))
         ext_p = {"init": (res.commitments["final"], res.links["final"])}
         ext_v = {"init": (res.proof.roots["final"], res.links["final"])}
@@ -126,8 +132,9 @@ def test_chain_of_three_verifies_root_to_root():
     assert "init" not in steps[1][0].proof.roots    # external roots are not carried
 
 
-def test_chain_with_wrong_root_or_link_fails():
-    air, steps = prove_chain(5, 3)
+@pytest.mark.parametrize("opts,log_n", MODES)
+def test_chain_with_wrong_root_or_link_fails(opts, log_n):
+    air, steps = prove_chain(log_n, 3, opts)
     res1, ext1, _ = steps[1]
     res2, ext2, _ = steps[2]
     root, link = ext2["init"]
@@ -147,27 +154,29 @@ def test_chain_with_wrong_root_or_link_fails():
     verify(air, res2.proof, external=ext2, min_security=0)   # and the right ones pass
 
 
-def test_first_proof_with_a_wrong_known_table_fails():
-    air, r, init = instance(5, seed=4)
-    ext_p, _ = first_proof_externals(init)
-    proof = prove(air, r.traces, FAST, external=ext_p).proof
+@pytest.mark.parametrize("opts,log_n", MODES)
+def test_first_proof_with_a_wrong_known_table_fails(opts, log_n):
+    air, r, init = instance(log_n, seed=4)
+    ext_p, _ = first_proof_externals(init, opts)
+    proof = prove_in(air, r.traces, opts, external=ext_p).proof
     other = init.copy()
     other[3] = 1
-    _, ext_v = first_proof_externals(other)
+    _, ext_v = first_proof_externals(other, opts)
     with pytest.raises(VerificationError):
         verify(air, proof, external=ext_v, min_security=0)
 
 
-def test_prover_pretending_another_pre_state_fails():
+@pytest.mark.parametrize("opts,log_n", MODES)
+def test_prover_pretending_another_pre_state_fails(opts, log_n):
     """A prover that starts from a pre-state other than the agreed one must
     commit that table itself; its root is not the one the verifier holds."""
-    air, r, init = instance(5, seed=5)
+    air, r, init = instance(log_n, seed=5)
     forged = init.copy()
     forged[2] = 42
     r2 = run(forged, [(2, None)])
-    ext_p, _ = first_proof_externals(forged)
-    proof = prove(air, r2.traces, FAST, external=ext_p, debug=True).proof
-    _, ext_v = first_proof_externals(init)
+    ext_p, _ = first_proof_externals(forged, opts)
+    proof = prove_in(air, r2.traces, opts, external=ext_p, debug=True).proof
+    _, ext_v = first_proof_externals(init, opts)
     with pytest.raises(VerificationError):
         verify(air, proof, external=ext_v, min_security=0)
 
@@ -182,31 +191,36 @@ def test_external_commitment_must_be_of_the_trace():
 
 # --------------------------------------------------------------- soundness --
 
-def test_read_of_a_value_never_written_fails():
-    init = np.zeros(16, dtype=np.int64)
+@pytest.mark.parametrize("opts,n", [pytest.param(FAST, 16, id="transparent"),
+                                    pytest.param(ZK, 128, id="zk")])
+def test_read_of_a_value_never_written_fails(opts, n):
+    init = np.zeros(n, dtype=np.int64)
     r = run(init, [(3, 7), (3, None), (4, None)])
     ops = F.decode(r.traces["ops"]).astype(np.int64)
     assert ops[1, COL["read_val"]] == 7
     ops[1, COL["read_val"]] = ops[1, COL["write_val"]] = 8    # a consistent-looking read of 8
-    assert_rejected(MemoryAir(16), dict(r.traces, ops=F.encode(ops)), init)
+    assert_rejected(MemoryAir(n), dict(r.traces, ops=F.encode(ops)), init, opts)
 
 
-def test_read_of_an_older_write_fails():
+@pytest.mark.parametrize("opts,n", [pytest.param(FAST, 16, id="transparent"),
+                                    pytest.param(ZK, 128, id="zk")])
+def test_read_of_an_older_write_fails(opts, n):
     """Reading the value before the last write (with that write's timestamp)."""
-    init = np.zeros(16, dtype=np.int64)
+    init = np.zeros(n, dtype=np.int64)
     r = run(init, [(3, 7), (3, 8), (3, None)])
     ops = F.decode(r.traces["ops"]).astype(np.int64)
     ops[2, COL["read_val"]], ops[2, COL["read_ts"]] = 7, 1
     ops[2, COL["write_val"]] = 7
-    ops[:, COL["range_m"]] = np.bincount(ops[:, 0] - ops[:, COL["read_ts"]], minlength=16)
-    assert_rejected(MemoryAir(16), dict(r.traces, ops=F.encode(ops)), init)
+    ops[:, COL["range_m"]] = np.bincount(ops[:, 0] - ops[:, COL["read_ts"]], minlength=n)
+    assert_rejected(MemoryAir(n), dict(r.traces, ops=F.encode(ops)), init, opts)
 
 
-def test_reading_from_the_future_fails_by_the_range_check():
+@pytest.mark.parametrize("opts,n", [pytest.param(FAST, 8, id="transparent"),
+                                    pytest.param(ZK, 128, id="zk")])
+def test_reading_from_the_future_fails_by_the_range_check(opts, n):
     """A time-travel trace whose memory multiset balances: step 0 reads what
     step 1 writes, and the final table claims the initial value.  Only the
     timestamp range check stops it."""
-    n = 8
     init = np.zeros(n, dtype=np.int64)
     r = run(init, [(1, None), (1, 5)])
     ops = F.decode(r.traces["ops"]).astype(np.int64)
@@ -224,11 +238,13 @@ def test_reading_from_the_future_fails_by_the_range_check():
     mem_sum = air.memory.total(air, main, challenges)
     ts_sum = air.timestamps.total(air, main, challenges)
     assert mem_sum == Ext(0) and ts_sum != Ext(0)     # memory closes, range check does not
-    assert_rejected(air, traces, init)
+    assert_rejected(air, traces, init, opts)
 
 
-def test_final_table_not_matching_the_run_fails():
-    air, r, init = instance(6, seed=7)
+@pytest.mark.parametrize("opts,log_n", [pytest.param(FAST, 6, id="transparent"),
+                                        pytest.param(ZK, 7, id="zk")])
+def test_final_table_not_matching_the_run_fails(opts, log_n):
+    air, r, init = instance(log_n, seed=7)
     written = int(np.flatnonzero(r.final_values)[0])
     for change in ("value", "swap", "ts"):
         fin = F.decode(r.traces["final"]).astype(np.int64)
@@ -236,61 +252,67 @@ def test_final_table_not_matching_the_run_fails():
         if change == "value":
             fin[written, 1] = (fin[written, 1] + 1) % F.P
         elif change == "swap":
-            other = (written + 1) % 64
+            other = (written + 1) % (1 << log_n)
             fin[[written, other], 1] = fin[[other, written], 1]
         else:
             ops[written, COL["final_ts"]] += 1
-        assert_rejected(air, dict(r.traces, final=F.encode(fin), ops=F.encode(ops)), init)
+        assert_rejected(air, dict(r.traces, final=F.encode(fin), ops=F.encode(ops)), init, opts)
 
 
-def test_final_table_of_the_initial_state_fails():
+@pytest.mark.parametrize("opts,log_n", MODES)
+def test_final_table_of_the_initial_state_fails(opts, log_n):
     """Claiming nothing changed."""
-    air, r, init = instance(5, seed=8)
+    air, r, init = instance(log_n, seed=8)
     ops = F.decode(r.traces["ops"]).astype(np.int64)
     ops[:, COL["final_ts"]] = 0
-    assert_rejected(air, dict(r.traces, final=state_table(init), ops=F.encode(ops)), init)
+    assert_rejected(air, dict(r.traces, final=state_table(init), ops=F.encode(ops)), init, opts)
 
 
 def _cells():
-    """Sampled (segment, row, column) cells, every column of every committed segment."""
+    """Sampled (segment, row, column) cells, every column of every committed
+    segment, in either mode's trace (row -1: the last)."""
     rng = np.random.default_rng(12)
     out = []
     for seg, width in (("final", 2), ("ops", len(OPS_COLUMNS))):
         for col in range(width):
-            for row in (0, 31, int(rng.integers(1, 31))):
+            for row in (0, -1, int(rng.integers(1, 31))):
                 out.append((seg, row, col))
     return out
 
 
+@pytest.mark.parametrize("opts,log_n", MODES)
 @pytest.mark.parametrize("seg,row,col", _cells())
-def test_any_changed_cell_fails(seg, row, col):
-    air, r, init = instance(5, seed=9, cells=32)
+def test_any_changed_cell_fails(seg, row, col, opts, log_n):
+    air, r, init = instance(log_n, seed=9, cells=32)
     bad = r.traces[seg].copy()
     bad[row, col] = _bump(bad[row, col])
-    assert_rejected(air, dict(r.traces, **{seg: bad}), init)
+    assert_rejected(air, dict(r.traces, **{seg: bad}), init, opts)
 
 
+@pytest.mark.parametrize("opts,log_n", MODES)
 @pytest.mark.parametrize("row,col", [(0, 0), (0, 1), (9, 0), (9, 1), (31, 0), (31, 1)])
-def test_changed_init_cell_fails(row, col):
+def test_changed_init_cell_fails(row, col, opts, log_n):
     """The init segment is external: a changed cell means another table, whose
     commitment is not the root the verifier holds."""
-    air, r, init = instance(5, seed=10)
+    air, r, init = instance(log_n, seed=10)
     bad = r.traces["init"].copy()
     bad[row, col] = _bump(bad[row, col])
-    com = SegmentCommitment.commit(bad, FAST.log_blowup)
+    com = known_table_commitment(bad, opts.log_blowup, opts.zk)
     traces = dict(r.traces, init=bad)
     with pytest.raises(ConstraintError):
-        prove(air, traces, FAST, external={"init": (com, None)}, debug=True)
-    proof = prove(air, traces, FAST, external={"init": (com, None)}).proof
-    _, ext_v = first_proof_externals(init)
+        prove_in(air, traces, opts, external={"init": (com, None)}, debug=True)
+    proof = prove_in(air, traces, opts, external={"init": (com, None)}).proof
+    _, ext_v = first_proof_externals(init, opts)
     with pytest.raises(VerificationError):
         verify(air, proof, external=ext_v, min_security=0)
 
 
-def test_link_at_another_point_is_refused():
+@pytest.mark.parametrize("opts,log_n", [pytest.param(FAST, 4, id="transparent"),
+                                        pytest.param(ZK, 7, id="zk")])
+def test_link_at_another_point_is_refused(opts, log_n):
     """A link is at the point its root selects, nowhere else (a point of the
     prover's choosing, or one in the base field, would void the argument)."""
-    air, steps = prove_chain(4, 2)
+    air, steps = prove_chain(log_n, 2, opts)
     res1, ext_v, _ = steps[1]
     root, link = ext_v["init"]
     for point in (Ext(5), link.z + Ext(0, 1)):

@@ -62,13 +62,18 @@ class ProofOptions:
     #: every tree salted, the quotient in masked chunks, R~ in DEEP/FRI
     zk: bool = False
 
-    @property
-    def mask_degree(self) -> int:
+    def mask_degree(self, state_read_at_next: bool = False) -> int:
         """h: the degree bound of each committed trace column's mask r
-        (f = t + Z_H r) in zk mode, 2q + 20 (docs/ZK.md 5.2: a chained
-        state's columns reveal 2q + 20 functionals over the two proofs that
-        open it, every other trace column 2q + 8); 0 in transparent mode."""
-        return 2 * self.num_queries + 20 if self.zk else 0
+        (f = t + Z_H r) in zk mode; 0 in transparent mode.  One proof
+        reveals of a column z (4 functionals) and a row per query, and of a
+        matrix read on the next row w z (4) and, inside the quotient, a
+        next row per query: 2q + 8.  A chained state is opened by two
+        proofs and at its link point (4): 2q + 20 when no constraint reads
+        it on the next row (docs/ZK.md 5.2), 4q + 20 when one does
+        (`state_read_at_next`; proof.mask_degree decides from the AIR)."""
+        if not self.zk:
+            return 0
+        return (4 if state_read_at_next else 2) * self.num_queries + 20
 
     @property
     def chunk_mask_degree(self) -> int:

@@ -150,18 +150,28 @@ def quotient_log_blowup(air: Air, zk: bool = False) -> int:
     return (quotient_chunks(air, zk) - 1).bit_length()
 
 
-def check_zk_degrees(air: Air, options: ProofOptions) -> None:
+def mask_degree(statement: "Air | Statement", options: ProofOptions) -> int:
+    """h for a proof of `statement` (ProofOptions.mask_degree): 4q + 20
+    when some chained segment (external or exported) is opened at w z,
+    i.e. a constraint reads one of its matrix's columns on the next row
+    (the memory example's addresses), else 2q + 20."""
+    layouts = statement_layouts(as_statement(statement))
+    return options.mask_degree(any(m.at_next and (m.external or m.exported)
+                                   for mats in layouts for m in mats))
+
+
+def check_zk_degrees(air: Air, options: ProofOptions, h: int) -> None:
     """ParameterError unless zk mode's masks fit this AIR's trace: the
     quotient of degree-d constraints over columns of degree N + h - 1 must
     stay below its chunks' k N (for d = 3: h <= N/3, docs/ZK.md 5.3), and
     a masked column's degree N + h - 1 below the LDE's M (so too a chunk's
     N + h_q - 1: h_q < h)."""
-    n, d, h = air.trace_length, air.max_degree, options.mask_degree
+    n, d = air.trace_length, air.max_degree
     k = quotient_chunks(air, zk=True)
     m = n << options.log_blowup
     if d * (n + h - 1) - (n - 1) >= k * n or n + h > m:
         largest = min((k * n + n - 2) // d - n + 1, m - n)
-        raise ParameterError(f"zk mode's mask degree h = {h} (2 x {options.num_queries} queries + 20) is "
+        raise ParameterError(f"zk mode's mask degree h = {h} ({options.num_queries} queries) is "
                              f"too large for {n} rows: constraints of degree {d} in {k} quotient chunks "
                              f"allow h <= {largest} (about N/{d}); prove a longer trace or with fewer queries")
 
@@ -171,9 +181,10 @@ def fri_schedule(statement: Statement, options: ProofOptions) -> Schedule:
     prover, verifier and decoder derive it.  Transparent: the tall domain's
     f has degree < N.  zk mode: the same layers, and the final degree the
     smallest that makes D_F = final * 2^(folded bits) hold every domain's
-    committed degree at its height, (N_d + h) 2^s_d (docs/ZK.md 5.2's table:
-    at 2^15 rows and 88 queries, 3 folds of 8, final 65, D_F = 33,280); the
-    final degree is then no power of two."""
+    committed degree at its height, (N_d + h) 2^s_d, folding once more
+    while that is over the options' final degree bound (docs/ZK.md 5.2's
+    table, at a bound of 256: at 2^15 rows and 88 queries, 3 folds of 8,
+    final 65, D_F = 33,280); the final degree is then no power of two."""
     tall = statement.tall
     lb = options.log_blowup
     log_m = [log_n + lb for log_n in statement.log_lengths]
@@ -181,10 +192,19 @@ def fri_schedule(statement: Statement, options: ProofOptions) -> Schedule:
                               [h for d, h in enumerate(log_m) if d != tall])
     if not options.zk:
         return schedule
-    folded = sum(schedule.log_arities)
-    need = max((dom.air.trace_length + options.mask_degree) << (log_m[tall] - log_m[d])
+    h = max(mask_degree(statement, options), options.chunk_mask_degree)   # the chunks' too
+    need = max((dom.air.trace_length + h) << (log_m[tall] - log_m[d])
                for d, dom in enumerate(statement.domains))
-    return replace(schedule, final_degree=-(-need >> folded))     # ceil(need / 2^folded)
+    fold = options.fri_folding_factor.bit_length() - 1
+    while True:
+        folded = sum(schedule.log_arities)
+        final = -(-need >> folded)                                # ceil(need / 2^folded)
+        # one fold more while the final degree is over the options' bound
+        # and the folded vector still holds it (at 2^14 rows, 88 queries
+        # and a bound of 256: 260 after 2 folds of 8, 33 after 3)
+        if final <= options.fri_max_final_degree or -(-need >> (folded + fold)) > 1 << (log_m[tall] - folded - fold):
+            return replace(schedule, final_degree=final)
+        schedule = replace(schedule, log_arities=schedule.log_arities + (fold,))
 
 
 def fri_degree_bound(schedule: Schedule) -> int:
@@ -370,8 +390,9 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
         options.validate()
         options.check_trace_length(1 << max(log_lengths))
         if zk:
+            h = mask_degree(st, options)
             for dom in st.domains:
-                check_zk_degrees(dom.air, options)
+                check_zk_degrees(dom.air, options, h)
     except ValueError as exc:
         raise ProofFormatError(f"bad proof options: {exc}") from None
     layouts = statement_layouts(st, zk)

@@ -62,7 +62,7 @@ from .merkle import MerkleTree, commit_lde, hash_rows, lde_leaves
 from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
-from .proof import (Proof, check_zk_degrees, fri_degree_bound, fri_schedule, quotient_chunks,
+from .proof import (Proof, check_zk_degrees, fri_degree_bound, fri_schedule, mask_degree, quotient_chunks,
                     quotient_log_blowup, statement_layouts, statement_trees)
 from .shape_cache import ShapeCache
 from .statement import Statement, as_statement
@@ -185,9 +185,10 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     st.validate()
     lb = options.log_blowup
     zk = options.zk
+    h = mask_degree(st, options)
     for dom in st.domains:
         if zk:
-            check_zk_degrees(dom.air, options)
+            check_zk_degrees(dom.air, options, h)
         elif lb < quotient_log_blowup(dom.air):
             raise ParameterError(f"constraints of degree {dom.air.max_degree} need a blowup of at "
                                  f"least {1 << quotient_log_blowup(dom.air)}; log_blowup is {lb}")
@@ -196,7 +197,6 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     if not zk and (zk_key is not None or state_keys):
         raise ValueError("zk_key and state_keys are for zk mode (ProofOptions.zk); these options are transparent")
     state_keys = state_keys or {}
-    h = options.mask_degree
     external = external or {}
     layouts = statement_layouts(st, zk)
     trees = statement_trees(st)

@@ -32,7 +32,7 @@ from .ext_scalar import W, Ext, ScalarAlgebra
 from .merkle import SALT_BYTES, hash_rows
 from .merkle_batch import verify_shared
 from .params import DEFAULT_MIN_SECURITY, ParameterError
-from .proof import (Proof, check_zk_degrees, fri_degree_bound, fri_schedule, quotient_chunks,
+from .proof import (Proof, check_zk_degrees, fri_degree_bound, fri_schedule, mask_degree, quotient_chunks,
                     quotient_log_blowup, statement_layouts, statement_trees)
 from .shape_cache import ShapeCache
 from .statement import Statement, as_statement
@@ -82,10 +82,11 @@ def verify(subject: Air | Statement, proof: Proof,
         # has degree d (N + h) for masked columns of degree N + h - 1
         extra = 0
         if zk:
+            h = mask_degree(st, opts)
             for dom in st.domains:
-                check_zk_degrees(dom.air, opts)
+                check_zk_degrees(dom.air, opts, h)
             d_f = fri_degree_bound(schedule)
-            extra = max(dom.air.max_degree for dom in st.domains) * opts.mask_degree
+            extra = max(dom.air.max_degree for dom in st.domains) * h
         if st.single:
             air0 = st.domains[0].air
             bits = opts.check_security(lengths[0], lambda n: air0.algebraic_degree(n) + extra, min_security,

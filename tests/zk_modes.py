@@ -20,10 +20,10 @@ KEY = bytes(range(32))
 
 
 def zk(opts, queries: int = 4):
-    """`opts` in zk mode with `queries` queries (h = 2q + 20 must fit the
-    test's trace: 4 queries, h = 28, fit 2^5 rows at degree <= 2 and 2^7 at
-    degree 3; the hiding figures of such tests are zero, as their
-    security's)."""
+    """`opts` in zk mode with `queries` queries (h = 2q + 20, or 4q + 20 for
+    a chained state read on the next row, must fit the test's trace: 4
+    queries, h = 28 or 36, fit 2^5 rows at degree <= 2 and 2^7 at degree 3;
+    the hiding figures of such tests are zero, as their security's)."""
     return dataclasses.replace(opts, zk=True, num_queries=queries)
 
 

@@ -12,7 +12,12 @@ transcript.py / fri.py / domain.py.  It takes from the package only
 * the Proof dataclass and the layouts (proof.py), the Statement (statement.py),
 * a shared LogUp argument's fraction expressions (logup.LogUp._parts), which
   it sums row by row for a domain's claimed sum,
-* ProofOptions (params.py).
+* ProofOptions (params.py), and in zk mode the plan's shape (proof.py:
+  mask_degree, quotient_chunks(zk=True)).
+
+zk mode (docs/ZK.md) re-implements its key expansion with ``hmac``
+(zk_keys' label encoding, HMAC blocks and rejection sampling, written out
+again below), so a difference in how a mask or salt is derived shows too.
 
 so a byte difference between the two provers points at a bug in one of them
 (docs/REFERENCE.md).  It is slow -- every field operation is a Python integer
@@ -55,13 +60,15 @@ at level s, node i there being SHA-256(left || right || its row digest at i)
 from __future__ import annotations
 
 import hashlib
+import hmac
 import struct
 
 from .air import Air, Frame
 from .expr import PERIODIC, TRACE, topological
 from .ext_scalar import Ext
 from .params import ProofOptions
-from .proof import Proof, quotient_chunks, quotient_log_blowup, statement_layouts, statement_trees
+from .proof import (Proof, mask_degree, quotient_chunks, quotient_log_blowup, statement_layouts,
+                    statement_trees)
 from .statement import as_statement
 
 # ===================================================================== field ==
@@ -335,6 +342,59 @@ def link_bytes(link) -> bytes:
     return struct.pack(f"<I{len(words)}I", len(link.values), *words)
 
 
+# ====================================================================== keys ==
+# zk_keys.py, re-implemented: label(fields) is le64(count), then per field a
+# tag and body (b"B" le64(len) bytes, b"S" le64(len) UTF-8, b"U" le64(value),
+# b"L" nested label); derive(K, fields) = HMAC-SHA-256(K, label(fields));
+# the stream of (key, fields) is HMAC(key, label(fields) || le64(i)),
+# i = 0, 1, ...; field elements are its 32-bit LE words w < 2p, each mod p.
+
+def key_label(fields) -> bytes:
+    out = _u64(len(fields))
+    for f in fields:
+        if isinstance(f, bytes):
+            out += b"B" + _u64(len(f)) + f
+        elif isinstance(f, str):
+            out += b"S" + _u64(len(f.encode())) + f.encode()
+        elif isinstance(f, int):
+            out += b"U" + _u64(f)
+        else:
+            out += b"L" + key_label(f)
+    return out
+
+
+def key_stream(key: bytes, fields, nbytes: int) -> bytes:
+    prefix, out, i = key_label(fields), b"", 0
+    while len(out) < nbytes:
+        out += hmac.digest(key, prefix + _u64(i), "sha256")
+        i += 1
+    return out[:nbytes]
+
+
+def key_elements(key: bytes, fields, count: int) -> list[int]:
+    prefix, out, i = key_label(fields), [], 0
+    while len(out) < count:
+        block = hmac.digest(key, prefix + _u64(i), "sha256")
+        i += 1
+        for j in range(8):
+            w = int.from_bytes(block[4 * j: 4 * j + 4], "little")
+            if w < 2 * P and len(out) < count:
+                out.append(w % P)
+    return out
+
+
+def key_salts(key: bytes, fields, leaves: int) -> list[bytes]:
+    raw = key_stream(key, fields, 16 * leaves)
+    return [raw[16 * j: 16 * j + 16] for j in range(leaves)]
+
+
+def mask_columns(key: bytes, label: str, width: int, h: int) -> list[list[int]]:
+    """masking.Mask.derive's r: coefficient k of column c is element
+    k * width + c of ["mask", label]'s elements."""
+    e = key_elements(key, ["mask", label], h * width)
+    return [[e[k * width + c] for k in range(h)] for c in range(width)]
+
+
 # =================================================================== algebra ==
 # Constraint values at one point: a base-field int or an Ext.
 
@@ -392,7 +452,8 @@ def periodic_on_lde(values: list[int], n: int, log_blowup: int) -> list[int]:
 # =================================================================== prover ==
 
 def reference_prove(subject, traces: dict, options: ProofOptions,
-                    external: dict | None = None) -> Proof:
+                    external: dict | None = None, zk_key: bytes | None = None,
+                    state_keys: dict | None = None) -> Proof:
     """The proof prove.prove(subject, traces, options) makes, computed plainly.
 
     `subject` is an AIR or a statement of several domains (statement.py);
@@ -400,7 +461,9 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
     matrix; converted to canonical ints on entry).  `external` maps each
     external segment to the Link of the proof that committed it, or None;
     the reference recommits the segment from its trace (the root is the
-    same)."""
+    same).  zk mode (options.zk): `zk_key` and `state_keys` as prove()'s;
+    an external segment with a link is recommitted under its state key
+    (state_keys), one without as a public table (no mask, zero salts)."""
     options.validate()
     st = as_statement(subject)
     st.validate()
@@ -413,11 +476,15 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
     log_ns = [n.bit_length() - 1 for n in ns]
     ms = [n << lb for n in ns]                                      # |D_d|
     log_ms = [log_n + lb for log_n in log_ns]
+    zk = options.zk
+    state_keys = state_keys or {}
+    h = mask_degree(st, options)
+    hq = options.chunk_mask_degree
     for dom in doms:
-        assert lb >= quotient_log_blowup(dom.air), "the LDE must hold the quotient domain"
+        assert zk or lb >= quotient_log_blowup(dom.air), "the LDE must hold the quotient domain"
     # D_d = g * H_(M_d), natural order
     xs = [[COSET_SHIFT * pow(root_of_unity(log_ms[d]), i, P) % P for i in range(ms[d])] for d in names]
-    layouts = statement_layouts(st)
+    layouts = statement_layouts(st, zk)
     mname = st.matrix_name
 
     # 0 -- transcript header ---------------------------------------------------
@@ -442,6 +509,8 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
     tr.absorb(b"options", struct.pack("<BHBBI", options.log_blowup, options.num_queries,
                                       options.grinding_bits, options.fri_folding_factor,
                                       options.fri_max_final_degree))
+    if zk:
+        tr.absorb(b"mode", b"zk")
     #   the public bytes: one domain's after the options; the statement's
     #   own (several domains: always, b"" if none) after them
     if len(doms) == 1:
@@ -453,23 +522,41 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
             if seg.external:
                 link = external.get(mname(d, seg.name))
                 tr.absorb(b"link", link_bytes(link) if link is not None else b"")
+    #   zk mode: the proof key, HMAC(batch key, label("proof", the header's digest))
+    proof_key = hmac.digest(zk_key, key_label(["proof", tr.state]), "sha256") if zk else None
 
     # every committed matrix, by its name in the statement: its trace-domain
     # columns (canonical) and its LDE columns on D_d; every tree, by its
     # name, over its matrices' LDE rows
     columns: dict[str, list[list[int]]] = {}
     lde: dict[str, list[list[int]]] = {}
+    coef: dict[str, list[list[int]]] = {}       # each committed polynomial's coefficients
+    salts: dict[str, list[bytes]] = {}          # zk mode: each matrix's leaf salts
     tree_specs = statement_trees(st)
     trees: dict[str, Tree] = {}
     tree_of: dict[str, Tree] = {}       # matrix name -> its tree
 
-    def commit(name: str, cols: list[list[int]], extended: list[list[int]]) -> None:
-        columns[name], lde[name] = cols, extended
+    def commit(name: str, cols: list[list[int]], log_m: int, key: bytes | None = None,
+               label: str | None = None) -> None:
+        """A trace matrix's columns: in zk mode masked (f = t + (X^N - 1) r,
+        r from `key` and `label`; none without a key: a public table, zero
+        salts) and its leaves salted."""
+        columns[name] = cols
+        if zk and key is not None:
+            masks = mask_columns(key, label, len(cols), h)
+            coef[name] = [masked_coefficients(c, r) for c, r in zip(cols, masks)]
+            salts[name] = key_salts(key, ["salts", label], 1 << log_m)
+        else:
+            coef[name] = [intt(c) for c in cols]
+            if zk:
+                salts[name] = [b"\0" * 16] * (1 << log_m)
+        lde[name] = [ntt(c + [0] * ((1 << log_m) - len(c)), COSET_SHIFT) for c in coef[name]]
 
     def commit_round(round_: str) -> None:
         for t in tree_specs:
             if t.round == round_:
-                trees[t.name] = Tree.shared([reversed_row_digests(lde[name]) for _, name in t.matrices])
+                trees[t.name] = Tree.shared([reversed_row_digests(lde[name], salts.get(name))
+                                             for _, name in t.matrices])
                 for _, name in t.matrices:
                     tree_of[name] = trees[t.name]
                 tr.absorb(b"root", trees[t.name].root)
@@ -481,7 +568,14 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
             assert tuple(mat.shape) == (ns[d], len(seg.columns)), f"segment {seg.name!r} has the wrong shape"
             rows_ = mat.tolist()                  # Montgomery words -> canonical ints, column by column
             cols = [[from_mont(r[j]) for r in rows_] for j in range(len(seg.columns))]
-            commit(mname(d, seg.name), cols, [lde_column(c, lb) for c in cols])
+            name = mname(d, seg.name)
+            if seg.external:       # a chained state under its state key, or a public table
+                linked = external.get(name) is not None
+                commit(name, cols, log_ms[d], state_keys.get(name) if linked else None, "state")
+            elif seg.exported:
+                commit(name, cols, log_ms[d], state_keys.get(name), "state")
+            else:
+                commit(name, cols, log_ms[d], proof_key, name)
     commit_round("main")
 
     # 2 -- shared challenges, auxiliary segments, claimed sums -----------------
@@ -501,7 +595,7 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
         if air.aux_columns:
             aux = _build_aux(air, {seg.name: traces[mname(d, seg.name)] for seg in air.main_segments},
                              mine)                       # 4 base columns per aux column
-            commit(mname(d, "aux"), aux, [lde_column(c, lb) for c in aux])
+            commit(mname(d, "aux"), aux, log_ms[d], proof_key, mname(d, "aux"))
     commit_round("aux")
     for d in sorted(claims):
         tr.absorb(b"claimed-sum", struct.pack("<4I", *claims[d].c))
@@ -514,17 +608,31 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
     #   degree < k N (k chunks), so its values on 2^e N points, 2^e the
     #   smallest power of two >= k, determine it: the rows of D_d a multiple of
     #   2^(log_blowup - e) apart, which are the coset g * H_(2^e N)
+    #   zk mode: k = max(2, d) chunks; where 2^e N exceeds D_d (degree 3 at
+    #   blowup 2: 4N points) the committed polynomials are evaluated on the
+    #   coset g * H_(2^e N) from their coefficients
     alpha = tr.challenge_ext()
     qs = []
     for d in names:
-        air, n, m = airs[d], ns[d], ms[d]
+        air, n = airs[d], ns[d]
         w_n = root_of_unity(log_ns[d])
-        skip = 1 << (lb - quotient_log_blowup(air))
+        qlb = quotient_log_blowup(air, zk)
         trace_mats = [mm for mm in layouts[d] if mm.is_trace]
         aux_name = mname(d, "aux")
-        base_cols = [c for mm in trace_mats if mm.name != aux_name for c in lde[mm.name]]
-        aux_cols = lde.get(aux_name, [])
-        periodic = {name: periodic_on_lde(v, n, lb) for name, v in air.periodic_columns.items()}
+        if qlb <= lb:
+            m, skip, step, points = ms[d], 1 << (lb - qlb), blowup, xs[d]
+            base_cols = [c for mm in trace_mats if mm.name != aux_name for c in lde[mm.name]]
+            aux_cols = lde.get(aux_name, [])
+            periodic = {name: periodic_on_lde(v, n, lb) for name, v in air.periodic_columns.items()}
+        else:
+            m, skip, step = n << qlb, 1, 1 << qlb
+            w_q = root_of_unity(log_ns[d] + qlb)
+            points = [COSET_SHIFT * pow(w_q, i, P) % P for i in range(m)]
+            wider = {mm.name: [ntt(c + [0] * (m - len(c)), COSET_SHIFT) for c in coef[mm.name]]
+                     for mm in trace_mats}
+            base_cols = [c for mm in trace_mats if mm.name != aux_name for c in wider[mm.name]]
+            aux_cols = wider.get(aux_name, [])
+            periodic = {name: periodic_on_lde(v, n, qlb) for name, v in air.periodic_columns.items()}
         constants = air.constants(_mont_array(challenges[: air.num_challenges]))
         n_main = air.num_main_columns
         frame = Frame(air)
@@ -545,7 +653,7 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
                 kind = key[0]
                 if kind == TRACE:
                     col, is_next = key[1], key[2]
-                    row = (i + blowup) % m if is_next else i
+                    row = (i + step) % m if is_next else i
                     if col < n_main:
                         return base_cols[col][row]
                     a = 4 * (col - n_main)
@@ -554,7 +662,7 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
                     return periodic[key[1]][i]
                 return constants(key)
 
-            x = xs[d][i]
+            x = points[i]
             acc, every = Ext(0), Ext(0)
             for t, v in enumerate(transitions(variable)):
                 if every_row[t]:
@@ -571,12 +679,43 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
     #   interpolate Q_d on its quotient domain (coefficients, degree < k N), cut
     #   into k chunks of N coefficients, extend each chunk on D_d; chunk i is
     #   base columns 4i..4i+3
+    #   zk mode: chunk i is Q_i - s_i + X^N s_(i+1) (s_0 = s_k = 0), s_i of
+    #   degree < h_q from ["chunk-mask", matrix, i] (coefficient j of
+    #   coordinate c: element 4 j + c), then R~'s four coordinates of degree
+    #   < D_F at the domain's height from ["deep-mask", matrix]; all as M_d
+    #   coefficients, extended on D_d, the leaves salted
+    tall = log_ms.index(max(log_ms))
+    heights = [log_ms[d] for d in names if d != tall]
+    fri_arities, fri_final_degree, fri_joins = reference_schedule(options, ns[tall], log_ms[tall], heights)
+    if zk:
+        fri_arities, fri_final_degree = reference_zk_plan(
+            options, fri_arities, max((ns[d] + max(h, hq)) << (log_ms[tall] - log_ms[d]) for d in names),
+            log_ms[tall])
     for d in names:
-        n, k = ns[d], quotient_chunks(airs[d])
+        n, k, m = ns[d], quotient_chunks(airs[d], zk), ms[d]
+        name = mname(d, "quotient")
         q_coeffs = [intt([v.c[c] for v in qs[d]], COSET_SHIFT) for c in range(4)]
-        chunk_coeffs = [q_coeffs[c][i * n: (i + 1) * n] for i in range(k) for c in range(4)]
-        commit(mname(d, "quotient"), chunk_coeffs,
-               [ntt(cc + [0] * (ms[d] - n), COSET_SHIFT) for cc in chunk_coeffs])
+        if not zk:
+            cols = [q_coeffs[c][i * n: (i + 1) * n] for i in range(k) for c in range(4)]
+        else:
+            s_mask = {i: key_elements(proof_key, ["chunk-mask", name, i], 4 * hq) for i in range(1, k)}
+            cols = []
+            for i in range(k):
+                for c in range(4):
+                    col = q_coeffs[c][i * n: (i + 1) * n] + [0] * (m - n)
+                    if i >= 1:
+                        for j in range(hq):
+                            col[j] = (col[j] - s_mask[i][4 * j + c]) % P
+                    if i < k - 1:
+                        for j in range(hq):
+                            col[n + j] = s_mask[i + 1][4 * j + c]
+                    cols.append(col)
+            d_r = (fri_final_degree << sum(fri_arities)) >> (log_ms[tall] - log_ms[d])
+            r = key_elements(proof_key, ["deep-mask", name], 4 * d_r)
+            cols += [[r[4 * j + c] for j in range(d_r)] + [0] * (m - d_r) for c in range(4)]
+            salts[name] = key_salts(proof_key, ["salts", name], m)
+        columns[name] = coef[name] = cols
+        lde[name] = [ntt(cc + [0] * (m - len(cc)), COSET_SHIFT) for cc in cols]
     commit_round("quotient")
 
     # 5 -- out-of-domain openings: one z for every domain ---------------------------
@@ -590,8 +729,7 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
     for d in names:
         z_next = z * root_of_unity(log_ns[d])
         for mm in layouts[d]:
-            # the quotient's "columns" are already coefficients; trace columns are interpolated
-            coeffs = columns[mm.name] if not mm.is_trace else [intt(c) for c in columns[mm.name]]
+            coeffs = coef[mm.name]          # masked in zk mode
             ood_z[mm.name] = [horner(c, z) for c in coeffs]
             if mm.at_next:      # some constraint reads its next row
                 ood_next[mm.name] = [horner(c, z_next) for c in coeffs]
@@ -604,7 +742,7 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
                 point_tr = RefTranscript(b"zksidecar-link")
                 point_tr.absorb(b"root", tree_of[mm.name].root)
                 y = point_tr.challenge_ext()
-                links[mm.name] = (y, [horner(intt(c), y) for c in columns[mm.name]])
+                links[mm.name] = (y, [horner(c, y) for c in coef[mm.name]])
                 tr.absorb_ints(b"link", ext_words(links[mm.name][1]))
 
     # 6 -- DEEP composition on each D_d ----------------------------------------------
@@ -629,8 +767,13 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
                 continue
             cols = []
             for name, values in terms:
-                for col, v in zip(lde[name], values):
-                    cols.append((col, next(gammas), v))
+                group = [(col, next(gammas), v) for col, v in zip(lde[name], values)]
+                if zk and name == mname(d, "quotient"):
+                    # R~'s coordinates: one extension term, (g, g u, g u^2, g u^3)
+                    g = group[-4][1]
+                    group[-3:] = [(col, g * Ext(*(int(t == j) for t in range(4))), v)
+                                  for j, (col, _, v) in zip((1, 2, 3), group[-3:])]
+                cols += group
             deep_terms.append((y, cols))
         f: list[Ext] = []
         for i in range(ms[d]):
@@ -646,10 +789,11 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
     # 7 -- FRI commit phase (reference_fri_commit) ------------------------------------
     #   the tall domain's f (the first of the largest height) is layer 0; every
     #   other domain's joins when the folding reaches its height
-    tall = log_ms.index(max(log_ms))
-    fri_layers, fri_trees, final, fri_arities = reference_fri_commit(
-        tr, bit_reverse_list(fs[tall]), ns[tall], options, log_ms[tall],
-        [(log_ms[d], bit_reverse_list(fs[d])) for d in names if d != tall])
+    #   (the plan: step 4's, zk mode's final degree holding N + h)
+    fri_layers, fri_trees, final, fri_salts = reference_fri_commit(
+        tr, bit_reverse_list(fs[tall]), options, log_ms[tall],
+        [(log_ms[d], bit_reverse_list(fs[d])) for d in names if d != tall],
+        (fri_arities, fri_final_degree, fri_joins), proof_key)
 
     # 8 -- proof of work ---------------------------------------------------------
     nonce = tr.grind(options.grinding_bits)
@@ -661,22 +805,27 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
     #   distinct positions at its own tallest height.  FRI layer l opens leaf
     #   pos // (its arity), deduplicated.
     positions = tr.challenge_indices(options.num_queries, ms[tall])
-    rows, row_proofs = {}, {}
+    rows, row_proofs, row_salts = {}, {}, {}
     for d in names:
         s = log_ms[tall] - log_ms[d]
-        rows_idx = [bit_reverse(j, log_ms[d]) for j in sorted({p_ >> s for p_ in positions})]
+        leaves = sorted({p_ >> s for p_ in positions})
+        rows_idx = [bit_reverse(j, log_ms[d]) for j in leaves]
         for mm in layouts[d]:
             rows[mm.name] = [[col[r] for col in lde[mm.name]] for r in rows_idx]
+            if zk:
+                row_salts[mm.name] = [salts[mm.name][j] for j in leaves]
     for t in tree_specs:
         s = log_ms[tall] - max(log_ms[d] for d, _ in t.matrices)
         row_proofs[t.name] = trees[t.name].open_batch(sorted({p_ >> s for p_ in positions}))
-    fri_leaves, fri_proofs = [], []
+    fri_leaves, fri_proofs, fri_opened_salts = [], [], []
     pos = positions
-    for layer, tree, log_arity in zip(fri_layers, fri_trees, fri_arities):
+    for layer, tree, log_arity, layer_salts in zip(fri_layers, fri_trees, fri_arities, fri_salts):
         fold = 1 << log_arity
         leaf_idx = sorted({p_ // fold for p_ in pos})
         fri_leaves.append([[layer[j * fold + t].c for t in range(fold)] for j in leaf_idx])
         fri_proofs.append(tree.open_batch(leaf_idx))
+        if zk:
+            fri_opened_salts.append([layer_salts[j] for j in leaf_idx])
         pos = leaf_idx
 
     # -- the Proof object (numpy arrays only here, to reuse proof.py's encoder) ----
@@ -684,7 +833,7 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
     return _to_proof(options, tuple(log_ns), layouts, tree_specs, trees, ood_z, ood_next, fri_trees, final, nonce,
                      rows, row_proofs, fri_leaves, fri_proofs,
                      {mm.name: links[mm.name][1] for mm in all_mats if mm.exported},
-                     {doms[d].name: claims[d] for d in sorted(claims)})
+                     {doms[d].name: claims[d] for d in sorted(claims)}, row_salts, fri_opened_salts)
 
 
 def _fraction_total(air: Air, argument, d: int, mname, traces: dict, challenges: list[Ext]) -> Ext:
@@ -743,8 +892,23 @@ def reference_schedule(options: ProofOptions, degree_bound: int, log_m: int,
     return arities, degree, joins
 
 
-def reference_fri_commit(tr: RefTranscript, values: list, degree_bound: int,
-                         options: ProofOptions, log_m: int, inputs: list):
+def reference_zk_plan(options: ProofOptions, arities: list[int], need: int, log_m: int) -> tuple[list[int], int]:
+    """zk mode's FRI plan from the transparent one's layers: the final
+    degree ceil(need / 2^(folded bits)), need = max_d (N_d + max(h, h_q))
+    2^s_d, and one fold more while it is over the options' bound and the
+    folded vector still holds it."""
+    f = options.fri_folding_factor.bit_length() - 1
+    arities = list(arities)
+    while True:
+        folded = sum(arities)
+        final = -(-need >> folded)
+        if final <= options.fri_max_final_degree or -(-need >> (folded + f)) > 1 << (log_m - folded - f):
+            return arities, final
+        arities.append(f)
+
+
+def reference_fri_commit(tr: RefTranscript, values: list, options: ProofOptions, log_m: int, inputs: list,
+                         plan: tuple, salt_key: bytes | None = None):
     """The FRI commit phase.  Layer 0 is `values`: f in bit-reversed order, so
     position j holds f(g w_M^rev(j)).  `inputs` are (h, values on 2^h points,
     bit-reversed): each joins when the folding reaches 2^h points, as
@@ -752,12 +916,14 @@ def reference_fri_commit(tr: RefTranscript, values: list, degree_bound: int,
     with its arity's consecutive values per leaf, then folded log2(arity)
     times with beta, beta^2, beta^4, ...:
         g(x^2) = (f(x) + f(-x)) / 2 + beta (f(x) - f(-x)) / (2x),  x at even position 2i
-    Returns (layers, trees, final coefficients, log2 arities)."""
-    arities, final_degree, joins = reference_schedule(options, degree_bound, log_m,
-                                                      [h for h, _ in inputs])
+    `plan` is (log2 arities, final degree, joins) (reference_schedule's,
+    with zk mode's final degree); with `salt_key` (zk mode) layer l's
+    leaves are salted from ["fri-salts", l].  Returns (layers, trees,
+    final coefficients, each layer's leaf salts or None)."""
+    arities, final_degree, joins = plan
     shift, log_size = COSET_SHIFT, log_m
     inv2 = inv(2)
-    layers, trees = [], []
+    layers, trees, layer_salts = [], [], []
 
     def join(layer, values):
         for (_, g), j in zip(inputs, joins):
@@ -769,7 +935,9 @@ def reference_fri_commit(tr: RefTranscript, values: list, degree_bound: int,
     for layer, log_arity in enumerate(arities):
         values = join(layer, values)
         fold = 2 ** log_arity
-        tree = Tree.of_rows([ext_words(values[j * fold: (j + 1) * fold]) for j in range(len(values) // fold)])
+        leaves = len(values) // fold
+        layer_salts.append(key_salts(salt_key, ["fri-salts", layer], leaves) if salt_key else None)
+        tree = Tree.of_rows([ext_words(values[j * fold: (j + 1) * fold]) for j in range(leaves)], layer_salts[-1])
         tr.absorb(b"fri-layer", tree.root)
         beta = tr.challenge_ext()
         layers.append(values)
@@ -790,7 +958,7 @@ def reference_fri_commit(tr: RefTranscript, values: list, degree_bound: int,
     final_coeffs = [intt([v.c[c] for v in natural], shift) for c in range(4)]
     final = [Ext(*(final_coeffs[c][j] for c in range(4))) for j in range(final_degree)]
     tr.absorb_ints(b"fri-final", ext_words(final))
-    return layers, trees, final, arities
+    return layers, trees, final, layer_salts
 
 
 def _mont_array(challenges: list[Ext]):
@@ -816,7 +984,7 @@ def _build_aux(air: Air, traces: dict, challenges: list[Ext]) -> list[list[int]]
 
 
 def _to_proof(options, log_ns, layouts, tree_specs, trees, ood_z, ood_next, fri_trees, final, nonce, rows,
-              row_proofs, fri_leaves, fri_proofs, link_values, claims) -> Proof:
+              row_proofs, fri_leaves, fri_proofs, link_values, claims, row_salts, fri_salts) -> Proof:
     import numpy as np
 
     def u32(x, shape):
@@ -824,6 +992,9 @@ def _to_proof(options, log_ns, layouts, tree_specs, trees, ood_z, ood_next, fri_
 
     def digests(ds):
         return np.frombuffer(b"".join(ds), dtype=np.uint8).reshape(len(ds), 32).copy()
+
+    def salt_array(ss):
+        return np.frombuffer(b"".join(ss), dtype=np.uint8).reshape(len(ss), 16).copy()
 
     mats = [mm for lay in layouts for mm in lay]
     return Proof(
@@ -838,4 +1009,6 @@ def _to_proof(options, log_ns, layouts, tree_specs, trees, ood_z, ood_next, fri_
         fri_leaves=[u32(lv, (len(lv), len(lv[0]), 4)) for lv in fri_leaves],
         fri_proofs=[digests(p) for p in fri_proofs],
         link_values={name: u32(ext_words(v), (len(v), 4)) for name, v in link_values.items()},
-        claimed_sums={name: u32(list(t.c), (4,)) for name, t in claims.items()})
+        claimed_sums={name: u32(list(t.c), (4,)) for name, t in claims.items()},
+        row_salts={name: salt_array(v) for name, v in row_salts.items()},
+        fri_salts=[salt_array(v) for v in fri_salts])

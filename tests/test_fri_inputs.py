@@ -149,9 +149,10 @@ def test_the_reference_commits_the_same_layers(options, log_m, heights):
     inputs = [(h, _codeword(rng, h, lb)) for h in heights]
     tr, ref_tr = Transcript(b"same"), RefTranscript(b"same")
     com = fri.commit(f, degree, options, log_m, COSET_SHIFT, tr, inputs)
-    layers, trees, final, arities = reference_fri_commit(
-        ref_tr, _ext_list(f), degree, options, log_m, [(h, _ext_list(g)) for h, g in inputs])
-    assert list(com.schedule.log_arities) == arities
+    plan = reference_schedule(options, degree, log_m, heights)
+    layers, trees, final, _ = reference_fri_commit(
+        ref_tr, _ext_list(f), options, log_m, [(h, _ext_list(g)) for h, g in inputs], plan)
+    assert list(com.schedule.log_arities) == plan[0]
     assert com.roots == [t.root for t in trees]
     assert [Ext(*(int(c) for c in row)) for row in F.decode(com.final_coeffs)] == final
     for ours, theirs in zip(com.layers, layers):

@@ -27,6 +27,7 @@ from zksidecar.prover.params import ParameterError, ProofOptions
 from zksidecar.prover.proof import (VERSION, ZK_VERSION, Proof, ProofFormatError, fri_degree_bound,
                                     fri_schedule, mask_degree, statement_layouts)
 from zksidecar.prover.prove import COSET_SHIFT, SegmentCommitment, prove
+from zksidecar.prover.reference import reference_prove
 from zksidecar.prover.statement import as_statement
 from zksidecar.prover.transcript import Transcript
 from zksidecar.prover.verify import VerificationError, verify
@@ -121,6 +122,47 @@ def test_proofs_are_functions_of_their_inputs_and_key():
     one = prove(air, traces, ZK1, zk_key=key(0)).proof.to_bytes(air)
     assert prove(air, traces, ZK1, zk_key=key(0)).proof.to_bytes(air) == one
     assert prove(air, traces, ZK1, zk_key=key(1)).proof.to_bytes(air) != one
+
+
+# ---------------------------------------------------- the reference prover --
+
+REF_ZK = ProofOptions(log_blowup=1, num_queries=4, grinding_bits=1, fri_folding_factor=4, fri_max_final_degree=4,
+                      zk=True)
+
+
+@pytest.mark.parametrize("opts", [REF_ZK, dataclasses.replace(REF_ZK, log_blowup=2)], ids=["4N", "on-D"])
+def test_the_reference_prover_agrees_byte_for_byte(opts):
+    """prover/reference.py in zk mode, masks and salts derived from the same
+    keys by its own HMAC expansion: the same bytes as prove(), on Fibonacci
+    and the range check, with the quotient on 4N points and on D."""
+    for air, traces in (fibonacci_instance(1 << 5, 1, seed=1), range_check_instance(1 << 7, 4, 1, seed=2)):
+        assert reference_prove(air, traces, opts, zk_key=KEY).to_bytes(air) == \
+            prove(air, traces, opts, zk_key=KEY).proof.to_bytes(air)
+
+
+def test_the_reference_prover_agrees_on_a_chain_and_two_domains():
+    """The memory example's first proof (a public init, its final exported
+    under a state key) and its successor (the masked init rebuilt from the
+    state key), and a statement of two domains of different heights."""
+    n, opts = 1 << 7, REF_ZK
+    air = memory.MemoryAir(n)
+    init = public_init(memory.state_table(np.zeros(n, dtype=np.int64)), opts)
+    r = memory.run(np.zeros(n, dtype=np.int64), memory.random_ops(n, n, seed=1, cells=n // 2))
+    res = prove_in(air, r.traces, opts, external={"init": (init, None)})
+    assert reference_prove(air, r.traces, opts, external={"init": None}, zk_key=KEY,
+                           state_keys={"final": state_key("final")}).to_bytes(air) == res.proof.to_bytes(air)
+    fin = res.commitments["final"]
+    r2 = memory.run(r.final_values, memory.random_ops(n, n - 3, seed=2, cells=n // 2))
+    res2 = prove_in(air, r2.traces, opts, external={"init": (fin, fin.link())})
+    assert reference_prove(air, r2.traces, opts, external={"init": fin.link()}, zk_key=KEY,
+                           state_keys={"final": state_key("final"), "init": state_key("final")}
+                           ).to_bytes(air) == res2.proof.to_bytes(air)
+    st = md.memory_statement(128, 256)
+    run = md.run([0] * 128, memory.random_ops(128, 250, seed=3), 256)
+    ini = public_init(run.traces["cells.init"], opts)
+    assert reference_prove(st, run.traces, opts, external={"cells.init": None}, zk_key=KEY,
+                           state_keys={"cells.final": state_key("cells.final")}).to_bytes(st) == \
+        prove_in(st, run.traces, opts, external={"cells.init": (ini, None)}).proof.to_bytes(st)
 
 
 # ----------------------------------------------------------------- refusals --

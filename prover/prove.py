@@ -236,11 +236,14 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
                     if not zk and com.mask is not None:
                         raise ValueError(f"external segment {name!r} is masked: a masked commitment is "
                                          "proven in zk mode (ProofOptions.zk)")
-                    if zk and (com.mask is None or com.mask.h not in (0, h)):
+                    # zk: a chained state (with its link) masked with this proof's h; a
+                    # public table (no link: the verifier commits it) with h = 0
+                    want = h if link is not None else 0
+                    if zk and (com.mask is None or com.mask.h != want):
                         raise ValueError(f"external segment {name!r}: zk mode needs its commitment masked "
-                                         f"with h = {h} (masking.Mask.for_state), or with h = 0 for a "
-                                         f"public table, not " + ("unmasked" if com.mask is None
-                                                                  else f"h = {com.mask.h}"))
+                                         f"with h = {want} (" + ("masking.Mask.for_state" if want else
+                                                                 "a public table: masking.Mask.public")
+                                         + "), not " + ("unmasked" if com.mask is None else f"h = {com.mask.h}"))
                     if com.lde.shape[0] != n << lb or not np.array_equal(com.trace, trace):
                         raise ValueError(f"external segment {name!r}: the commitment is not of this trace")
                     if link is not None and link.z != link_point(com.root):

@@ -189,6 +189,9 @@ def test_zk_mode_needs_its_keys_and_masked_chained_state():
     unmasked = SegmentCommitment.commit(r.traces["init"], ZK1.log_blowup)
     with pytest.raises(ValueError, match="masked"):
         prove_in(mem, r.traces, ZK1, external={"init": (unmasked, unmasked.link())})
+    # a chained state (with a link) must carry this proof's mask, not a public table's
+    with pytest.raises(ValueError, match="h = 52 .*not h = 0"):
+        prove_in(mem, r.traces, ZK1, external={"init": (init, init.link())})
 
 
 def test_a_zk_proof_without_its_salts_or_mode_is_rejected():

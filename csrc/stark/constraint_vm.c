@@ -86,10 +86,9 @@ static void mixed(uint32_t *out, const uint32_t *e, const uint32_t *b, size_t n,
 }
 
 /* n values of `width` words from rows start, start + 1, ... of a column with
- * `stride` values between rows, wrapping at `rows`.  A row-major matrix's
- * block of rows (a few hundred rows of ~600 bytes) stays in L2 across the
- * program's loads of its columns, so the strided gather costs less than the
- * transpose of the whole matrix it replaces (which also wrote it all out). */
+ * `stride` values between rows, wrapping at `rows`: the extension loads, a
+ * contiguous column's, and a shifted base load whose step is too long for
+ * the block's window (below, gather). */
 static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, size_t start,
                  size_t n, size_t rows) {
     if (start >= rows) start -= rows;
@@ -103,6 +102,55 @@ static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, 
         else
             for (size_t k = 0; k < run; k++) memcpy(d + 4 * k, s + 4 * k * stride, 4 * sizeof *d);
         d += run * width, n -= run, start = 0;
+    }
+}
+
+/* The base columns a program loads, gathered once per block.
+ *
+ * A base column of a row-major LDE matrix is one word in every row (the
+ * order book's: 126 words, 504 bytes, a row).  Loaded column by column, a
+ * block's rows (256 x 504 bytes, 126 KiB: more than L1) are walked once per
+ * column, each walk fetching a cache line per row for one word of it; that
+ * strided walk was ~60 % of the evaluator's own time.  gather instead walks
+ * the block's rows in tiles of GATHER_TILE: the first column's loads of a
+ * tile bring its rows (16 x 504 bytes, 8 KiB) into L1, where the other
+ * columns' loads of the tile find them, so each line of the block comes from
+ * L2 once.  What it writes, each column's words of the block in a row of
+ * `scratch`, is in the layout of a base register: LOAD_B is then a copy of
+ * n contiguous words.
+ *
+ * Intended instructions (generic x86-64, every ISA path alike: this is data
+ * movement, not arithmetic): per column of a tile, GATHER_TILE scalar loads
+ * (mov r32, [src + k stride]) from lines now in L1 and as many stores into
+ * one 64-byte line of scratch (its rows start on a line: pitch is a whole
+ * number of lines).  vpgatherdd was tried for the strided loads and gained
+ * nothing (docs/BENCHMARKS.md): the cost was the lines, not the loads.
+ *
+ * Correct because it reads exactly what load() reads: scratch row g, word
+ * w is column which[g]'s value at row (r0 + w) mod rows, for w < n + ext
+ * (ext = step when any gathered column is loaded shifted and step <= B,
+ * else 0).  LOAD_B of that column reads words [shift, shift + n) of its
+ * row, shift = step for a shifted load, else 0: rows r0 + shift + k mod rows
+ * for k < n, which is load(.., r0 + shift, n, rows).  r0 + n <= rows and
+ * ext < rows, so the window wraps at most once, where load() would. */
+enum { GATHER_TILE = 16, LINE_WORDS = 16 };
+
+static void gather(uint32_t *scratch, size_t pitch, uint32_t *const *cols, const size_t *stride,
+                   const uint32_t *which, size_t n_which, size_t start, size_t n, size_t rows) {
+    size_t done = 0;
+    if (start >= rows) start -= rows;
+    while (done < n) {
+        size_t run = rows - start < n - done ? rows - start : n - done;
+        for (size_t t = 0; t < run; t += GATHER_TILE) {
+            size_t m = run - t < GATHER_TILE ? run - t : GATHER_TILE;
+            for (size_t g = 0; g < n_which; g++) {
+                size_t st = stride[which[g]];
+                const uint32_t *s = cols[which[g]] + (start + t) * st;
+                uint32_t *d = scratch + g * pitch + done + t;
+                for (size_t k = 0; k < m; k++) d[k] = s[k * st];
+            }
+        }
+        done += run, start = 0;
     }
 }
 
@@ -159,8 +207,30 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
     size_t n_ext_regs = n_regs - n_base_regs;
     uint32_t *mem = malloc((n_base_regs + 4 * n_ext_regs + 4) * B * sizeof *mem);
     uint64_t *lazy = calloc(n_accs * 4 * B, sizeof *lazy); /* lazy[acc][c][k] */
-    if (!mem || !lazy) {
-        free(mem), free(lazy);
+    /* the strided base columns the program loads (gather, above): slot[a]
+     * is input a's row of the gathered block, or n_base if it is not
+     * gathered; which[] the inputs in slot order */
+    size_t *slot = malloc((n_base + 1) * sizeof *slot);
+    uint32_t *which = malloc((n_base + 1) * sizeof *which);
+    if (!mem || !lazy || !slot || !which) {
+        free(mem), free(lazy), free(slot), free(which);
+        return -2;
+    }
+    size_t n_which = 0, ext = 0;
+    for (size_t a = 0; a < n_base; a++) slot[a] = n_base;
+    for (size_t i = 0; i < n_code; i++) {
+        const zk_vm_insn *c = &code[i];
+        if (c->op != ZK_VM_LOAD_B || base_stride[c->a] == 1) continue;
+        slot[c->a] = 0;   /* gathered; numbered below */
+        if (c->b && step <= B) ext = step;
+    }
+    /* slots in input order: a matrix's columns in the order of its words */
+    for (size_t a = 0; a < n_base; a++)
+        if (slot[a] != n_base) slot[a] = n_which, which[n_which++] = (uint32_t)a;
+    size_t pitch = (B + ext + LINE_WORDS - 1) / LINE_WORDS * LINE_WORDS;
+    uint32_t *scratch = 0;
+    if (n_which && posix_memalign((void **)&scratch, 4 * LINE_WORDS, n_which * pitch * sizeof *scratch)) {
+        free(mem), free(lazy), free(slot), free(which);
         return -2;
     }
     uint32_t *ext_mem = mem + n_base_regs * B, *tmp = ext_mem + n_ext_regs * 4 * B;
@@ -168,12 +238,16 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
 
     for (size_t r0 = 0; r0 < rows; r0 += B) {
         size_t n = rows - r0 < B ? rows - r0 : B;
+        if (n_which) gather(scratch, pitch, base_cols, base_stride, which, n_which, r0, n + ext, rows);
         for (size_t i = 0; i < n_code; i++) {
             const zk_vm_insn *c = &code[i];
             uint32_t *d = R(c->dst);
             switch (c->op) {
             case ZK_VM_LOAD_B:
-                load(d, base_cols[c->a], base_stride[c->a], 1, r0 + (c->b ? step : 0), n, rows);
+                if (slot[c->a] != n_base && (!c->b || ext == step))
+                    memcpy(d, scratch + slot[c->a] * pitch + (c->b ? step : 0), n * sizeof *d);
+                else
+                    load(d, base_cols[c->a], base_stride[c->a], 1, r0 + (c->b ? step : 0), n, rows);
                 break;
             case ZK_VM_LOAD_E:
                 load(d, ext_cols[c->a], ext_stride[c->a], 4, r0 + (c->b ? step : 0), n, rows);
@@ -206,6 +280,6 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
         for (size_t k = 0; k < n_accs; k++) flush(accs[k] + 4 * r0, lazy + k * 4 * B, n);
     }
 #undef R
-    free(mem), free(lazy);
+    free(mem), free(lazy), free(slot), free(which), free(scratch);
     return 0;
 }

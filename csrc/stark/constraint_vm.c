@@ -13,6 +13,7 @@
 #include "field/bb_field.h"
 #include "field/zk_ext4.h"
 #include "field/zk_field.h"
+#include "field/zk_matrix.h"
 #include "zk_vm.h"
 
 enum { B = ZK_VM_BLOCK };
@@ -111,45 +112,41 @@ static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, 
  * order book's: 126 words, 504 bytes, a row).  Loaded column by column, a
  * block's rows (256 x 504 bytes, 126 KiB: more than L1) are walked once per
  * column, each walk fetching a cache line per row for one word of it; that
- * strided walk was ~60 % of the evaluator's own time.  gather instead walks
- * the block's rows in tiles of GATHER_TILE: the first column's loads of a
- * tile bring its rows (16 x 504 bytes, 8 KiB) into L1, where the other
- * columns' loads of the tile find them, so each line of the block comes from
- * L2 once.  What it writes, each column's words of the block in a row of
- * `scratch`, is in the layout of a base register: LOAD_B is then a copy of
- * n contiguous words.
+ * strided walk was ~60 % of the evaluator's own time.  gather instead copies
+ * the block's window of every strided column the program loads into
+ * `scratch`, one row of it a column, with zk_gather_strided (field/matrix.c,
+ * the tiled gather the LogUp entries and the transpose use): 16 columns at a
+ * time over the window's rows, so the first column's loads bring a line of
+ * each row into L1 (258 lines, 16 KiB) where the other fifteen find it, and
+ * each line of the block comes from L2 about once.  A scratch row is in the
+ * layout of a base register: LOAD_B is then a copy of n contiguous words.
  *
- * Intended instructions (generic x86-64, every ISA path alike: this is data
- * movement, not arithmetic): per column of a tile, GATHER_TILE scalar loads
- * (mov r32, [src + k stride]) from lines now in L1 and as many stores into
- * one 64-byte line of scratch (its rows start on a line: pitch is a whole
- * number of lines).  vpgatherdd was tried for the strided loads and gained
- * nothing (docs/BENCHMARKS.md): the cost was the lines, not the loads.
+ * Intended instructions (generic x86-64, the same on every ISA path: this is
+ * data movement, not arithmetic): per column, one scalar load (mov r32,
+ * [src + r stride]) a row from a line already in L1, and a store into the
+ * column's scratch row, whose rows start on a line (pitch is a whole number
+ * of lines).  vpgatherdd was tried for the strided loads and gained nothing
+ * (docs/BENCHMARKS.md): the cost was the lines fetched, not the loads.
  *
- * Correct because it reads exactly what load() reads: scratch row g, word
- * w is column which[g]'s value at row (r0 + w) mod rows, for w < n + ext
- * (ext = step when any gathered column is loaded shifted and step <= B,
- * else 0).  LOAD_B of that column reads words [shift, shift + n) of its
- * row, shift = step for a shifted load, else 0: rows r0 + shift + k mod rows
+ * Correct because it reads exactly what load() reads: scratch row g, word w
+ * is column which[g]'s value at row (r0 + w) mod rows, for w < n + ext
+ * (ext = step when a gathered column is loaded shifted and step <= B, else
+ * 0).  LOAD_B of that column copies words [shift, shift + n) of its row,
+ * shift = step for a shifted load, else 0: rows (r0 + shift + k) mod rows
  * for k < n, which is load(.., r0 + shift, n, rows).  r0 + n <= rows and
  * ext < rows, so the window wraps at most once, where load() would. */
-enum { GATHER_TILE = 16, LINE_WORDS = 16 };
+enum { LINE_WORDS = 16 };
 
-static void gather(uint32_t *scratch, size_t pitch, uint32_t *const *cols, const size_t *stride,
-                   const uint32_t *which, size_t n_which, size_t start, size_t n, size_t rows) {
+static void gather(uint32_t *scratch, size_t pitch, const uint32_t **src, size_t *stride,
+                   uint32_t *const *cols, const size_t *col_stride, const uint32_t *which, size_t k,
+                   size_t start, size_t n, size_t rows) {
+    for (size_t g = 0; g < k; g++) stride[g] = col_stride[which[g]];
     size_t done = 0;
     if (start >= rows) start -= rows;
     while (done < n) {
         size_t run = rows - start < n - done ? rows - start : n - done;
-        for (size_t t = 0; t < run; t += GATHER_TILE) {
-            size_t m = run - t < GATHER_TILE ? run - t : GATHER_TILE;
-            for (size_t g = 0; g < n_which; g++) {
-                size_t st = stride[which[g]];
-                const uint32_t *s = cols[which[g]] + (start + t) * st;
-                uint32_t *d = scratch + g * pitch + done + t;
-                for (size_t k = 0; k < m; k++) d[k] = s[k * st];
-            }
-        }
+        for (size_t g = 0; g < k; g++) src[g] = cols[which[g]] + start * stride[g];
+        zk_gather_strided(scratch + done, pitch, src, stride, run, k);
         done += run, start = 0;
     }
 }
@@ -210,10 +207,11 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
     /* the strided base columns the program loads (gather, above): slot[a]
      * is input a's row of the gathered block, or n_base if it is not
      * gathered; which[] the inputs in slot order */
-    size_t *slot = malloc((n_base + 1) * sizeof *slot);
+    size_t *slot = malloc((2 * n_base + 1) * sizeof *slot), *g_stride = slot + n_base;
     uint32_t *which = malloc((n_base + 1) * sizeof *which);
-    if (!mem || !lazy || !slot || !which) {
-        free(mem), free(lazy), free(slot), free(which);
+    const uint32_t **g_src = malloc((n_base + 1) * sizeof *g_src);
+    if (!mem || !lazy || !slot || !which || !g_src) {
+        free(mem), free(lazy), free(slot), free(which), free(g_src);
         return -2;
     }
     size_t n_which = 0, ext = 0;
@@ -230,7 +228,7 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
     size_t pitch = (B + ext + LINE_WORDS - 1) / LINE_WORDS * LINE_WORDS;
     uint32_t *scratch = 0;
     if (n_which && posix_memalign((void **)&scratch, 4 * LINE_WORDS, n_which * pitch * sizeof *scratch)) {
-        free(mem), free(lazy), free(slot), free(which);
+        free(mem), free(lazy), free(slot), free(which), free(g_src);
         return -2;
     }
     uint32_t *ext_mem = mem + n_base_regs * B, *tmp = ext_mem + n_ext_regs * 4 * B;
@@ -238,7 +236,8 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
 
     for (size_t r0 = 0; r0 < rows; r0 += B) {
         size_t n = rows - r0 < B ? rows - r0 : B;
-        if (n_which) gather(scratch, pitch, base_cols, base_stride, which, n_which, r0, n + ext, rows);
+        if (n_which)
+            gather(scratch, pitch, g_src, g_stride, base_cols, base_stride, which, n_which, r0, n + ext, rows);
         for (size_t i = 0; i < n_code; i++) {
             const zk_vm_insn *c = &code[i];
             uint32_t *d = R(c->dst);
@@ -280,6 +279,6 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
         for (size_t k = 0; k < n_accs; k++) flush(accs[k] + 4 * r0, lazy + k * 4 * B, n);
     }
 #undef R
-    free(mem), free(lazy), free(slot), free(which), free(scratch);
+    free(mem), free(lazy), free(slot), free(which), free(g_src), free(scratch);
     return 0;
 }

@@ -151,6 +151,48 @@ static void gather(uint32_t *scratch, size_t pitch, const uint32_t **src, size_t
     }
 }
 
+/* The next block's rows, fetched while this block's program runs.
+ *
+ * The LDE matrices are tens of MiB: a block's rows come from memory, not
+ * L2, and a strided walk of them (the gather's first column of each group,
+ * or a LOAD_E) waits on each line in turn.  The program runs ~1,400
+ * instructions a block, so spread over its instructions (a row or so each)
+ * prefetcht1 asks for every line of the next block's rows that a gathered
+ * or extension column reads, and the gather and the extension loads of the
+ * next block find them in L2.  A prefetch is a hint: it never faults and
+ * changes no value, so every path computes what it did.
+ *
+ * A span is the bytes [lo, hi) of row 0 that a run of columns of one
+ * matrix reads (its columns within a line of each other, of one stride),
+ * rows `stride` bytes apart. */
+typedef struct {
+    uintptr_t lo, hi;
+    size_t stride;
+} span;
+
+/* spans with the column at p (`width` words a value, values `stride`
+ * values apart) added: merged into the last span when it lies within a line
+ * of it at the same stride; returns the span count */
+static size_t add_span(span *s, size_t n, const uint32_t *p, size_t width, size_t stride) {
+    uintptr_t lo = (uintptr_t)p, hi = lo + 4 * width;
+    size_t bytes = 4 * width * stride;
+    if (n && s[n - 1].stride == bytes && lo + 64 >= s[n - 1].lo && lo <= s[n - 1].hi + 64) {
+        if (lo < s[n - 1].lo) s[n - 1].lo = lo;
+        if (hi > s[n - 1].hi) s[n - 1].hi = hi;
+        return n;
+    }
+    s[n] = (span){lo, hi, bytes};
+    return n + 1;
+}
+
+static void prefetch_row(const span *s, size_t n, size_t row) {
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t end = s[i].hi + row * s[i].stride;
+        for (uintptr_t q = (s[i].lo + row * s[i].stride) & ~(uintptr_t)63; q < end; q += 64)
+            __builtin_prefetch((const void *)q, 0, 2); /* prefetcht1 */
+    }
+}
+
 /* ACC_B, the most frequent accumulation (a base constraint times its
  * extension weight), is kept lazily in 64-bit lanes, component-major:
  * lazy[c][k] += a[k] * s_c, folded back below p 2^32 after each add (a
@@ -210,8 +252,9 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
     size_t *slot = malloc((2 * n_base + 1) * sizeof *slot), *g_stride = slot + n_base;
     uint32_t *which = malloc((n_base + 1) * sizeof *which);
     const uint32_t **g_src = malloc((n_base + 1) * sizeof *g_src);
-    if (!mem || !lazy || !slot || !which || !g_src) {
-        free(mem), free(lazy), free(slot), free(which), free(g_src);
+    span *spans = malloc((n_base + n_ext + 1) * sizeof *spans);
+    if (!mem || !lazy || !slot || !which || !g_src || !spans) {
+        free(mem), free(lazy), free(slot), free(which), free(g_src), free(spans);
         return -2;
     }
     size_t n_which = 0, ext = 0;
@@ -225,10 +268,20 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
     /* slots in input order: a matrix's columns in the order of its words */
     for (size_t a = 0; a < n_base; a++)
         if (slot[a] != n_base) slot[a] = n_which, which[n_which++] = (uint32_t)a;
+    /* what the next block's prefetches cover: the gathered columns, and the
+     * strided extension columns the program loads */
+    size_t n_spans = 0;
+    for (size_t g = 0; g < n_which; g++)
+        n_spans = add_span(spans, n_spans, base_cols[which[g]], 1, base_stride[which[g]]);
+    for (size_t e = 0; e < n_ext; e++) {
+        int loaded = 0;
+        for (size_t i = 0; i < n_code && !loaded; i++) loaded = code[i].op == ZK_VM_LOAD_E && code[i].a == e;
+        if (loaded && ext_stride[e] != 1) n_spans = add_span(spans, n_spans, ext_cols[e], 4, ext_stride[e]);
+    }
     size_t pitch = (B + ext + LINE_WORDS - 1) / LINE_WORDS * LINE_WORDS;
     uint32_t *scratch = 0;
     if (n_which && posix_memalign((void **)&scratch, 4 * LINE_WORDS, n_which * pitch * sizeof *scratch)) {
-        free(mem), free(lazy), free(slot), free(which), free(g_src);
+        free(mem), free(lazy), free(slot), free(which), free(g_src), free(spans);
         return -2;
     }
     uint32_t *ext_mem = mem + n_base_regs * B, *tmp = ext_mem + n_ext_regs * 4 * B;
@@ -238,8 +291,15 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
         size_t n = rows - r0 < B ? rows - r0 : B;
         if (n_which)
             gather(scratch, pitch, g_src, g_stride, base_cols, base_stride, which, n_which, r0, n + ext, rows);
+        /* the next block's window (its rows and `ext` more), `per` rows of
+         * it prefetched before each instruction */
+        size_t next = r0 + B, pf = 0;
+        size_t pf_rows = n_spans && next < rows ? (rows - next < B ? rows - next : B) + ext : 0;
+        size_t per = (pf_rows + n_code - 1) / (n_code ? n_code : 1);
         for (size_t i = 0; i < n_code; i++) {
             const zk_vm_insn *c = &code[i];
+            for (size_t end = pf + per < pf_rows ? pf + per : pf_rows; pf < end; pf++)
+                prefetch_row(spans, n_spans, next + pf < rows ? next + pf : next + pf - rows);
             uint32_t *d = R(c->dst);
             switch (c->op) {
             case ZK_VM_LOAD_B:
@@ -279,6 +339,6 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
         for (size_t k = 0; k < n_accs; k++) flush(accs[k] + 4 * r0, lazy + k * 4 * B, n);
     }
 #undef R
-    free(mem), free(lazy), free(slot), free(which), free(g_src), free(scratch);
+    free(mem), free(lazy), free(slot), free(which), free(g_src), free(spans), free(scratch);
     return 0;
 }

@@ -12,6 +12,7 @@ import resource
 import statistics
 import time
 
+from zksidecar.daemon.malloc import keep_proof_buffers
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook.air import book_length, exec_columns
@@ -29,6 +30,8 @@ ENGINE_WARM_UP = 5
 
 
 def prover(sw, lane_probe: bool = False) -> dict:
+    # malloc as a daemon's worker runs it: a proof's arrays kept for the next
+    keep_proof_buffers()
     # the daemon's ops cap for this batch size: each batch is proven at the
     # rows it takes (rows_for), at most this
     cap = trace_length_for(CAPACITY, BATCH)

@@ -48,9 +48,9 @@ def keep_proof_buffers() -> None:
     A proof allocates and frees the same arrays each time: the LDE
     matrices, their Merkle trees, the quotient's and DEEP's columns (tens of
     MiB at 2^14 operations).  With glibc's moving thresholds a proving
-    process still handed some back and faulted them in again: 500 to 6,000
-    page faults (2-23 MiB) in each proof of 2^14 operations after the
-    first, 4-28 ms of system time on a KVM guest.  With the mmap threshold
+    process still handed some back and faulted them in again: 500 to 6,700
+    page faults (2-26 MiB) in each proof of 2^14 operations after the
+    first, 4-36 ms of system time on a KVM guest.  With the mmap threshold
     fixed at glibc's largest (32 MiB) every array below it comes from the
     heap, and with a trim threshold of 32 MiB the heap keeps at most that
     much free memory at its top: ~0 faults a proof after the first.  What

@@ -34,6 +34,7 @@ from multiprocessing.connection import wait as wait_ready
 
 from .backends import NativeBackend, ProofBackend
 from .jobs import ProofJob, ProofResult
+from .malloc import keep_proof_buffers
 from .priority import DEFAULT_AGE_STEP, ProofPriority, PriorityQueue, QueueClosed
 
 log = logging.getLogger(__name__)
@@ -80,6 +81,7 @@ def _receive_job(conn, msg) -> tuple[int, ProofJob]:
 def _worker_main(conn, backend, warm: ProofJob | None = None) -> None:
     """A worker process: prove `warm` first (if given, result thrown away),
     then each job received until told to stop (None)."""
+    keep_proof_buffers()     # each proof's arrays serve the next (spawned: nothing inherited)
     if warm is not None:
         # before READY: the shape caches are built before any real job is
         # taken (one sent meanwhile waits in the pipe); a failure here is the

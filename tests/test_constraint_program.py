@@ -67,7 +67,19 @@ def test_matches_column_evaluation_on_every_isa(each_isa):
         check(ops, seed, 701)
 
 
-def check(ops, seed, rows):
+@pytest.mark.parametrize("step", [0, 1, 255, 256, 257, 699])
+def test_every_shift_matches_column_evaluation(step):
+    """Next-row loads `step` rows on: within the block's gathered window (up
+    to a block, 256 rows, past it) and beyond it (read from the columns
+    where they lie), and the last row's shift, which wraps almost all rows."""
+    rng = np.random.default_rng(step)
+    for seed in range(4):
+        ops = [(str(rng.choice(["add", "sub", "mul", "neg"])), int(rng.integers(100)), int(rng.integers(100)))
+               for _ in range(30)]
+        check(ops, seed, ROWS, step)
+
+
+def check(ops, seed, rows, step=STEP):
     """The block evaluator against the column-by-column one."""
     exprs = expressions(ops, len(ops))
     if not exprs:
@@ -82,14 +94,14 @@ def check(ops, seed, rows):
     # of several outputs per accumulator and block
     outputs = [Output(i % 2, e, w) for i, (e, w) in enumerate(zip(exprs, weights))] \
         + [Output((i + 1) % 2, e, w * w) for i, (e, w) in enumerate(zip(exprs, weights))]
-    got = Program(outputs, constants, base_inputs, ext_inputs, 2).run(base + [per], ext, rows, STEP)
+    got = Program(outputs, constants, base_inputs, ext_inputs, 2).run(base + [per], ext, rows, step)
 
     def column(key):
         kind = key[0]
         if kind == TRACE:
             col, nxt = key[1], key[2]
             src = base[col] if col < 3 else ext[col - 3]
-            return np.ascontiguousarray(np.roll(src, -STEP, axis=0) if nxt else src)
+            return np.ascontiguousarray(np.roll(src, -step, axis=0) if nxt else src)
         if kind == PERIODIC:
             return per
         return constants(key)

@@ -169,7 +169,9 @@ def _demo(args) -> int:
 
 def _prover_server(args) -> int:
     from zksidecar.daemon import prover_server
+    from zksidecar.daemon.malloc import keep_proof_buffers
 
+    keep_proof_buffers()      # each job's arrays serve the next
     out = sys.stdout.buffer
     sys.stdout = sys.stderr   # the frames own stdout: a stray print must not corrupt them
     return prover_server.serve(sys.stdin.buffer, out)

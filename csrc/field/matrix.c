@@ -13,31 +13,46 @@
  * zk_gather_columns is that tiling for chosen columns (a LogUp argument's
  * expression entries read ~24 of the order book's 143), each tile reading
  * the chosen columns of its rows, not a pass per column; the transpose is
- * every column gathered.
+ * every column gathered.  zk_gather_strided is the same tiling for columns
+ * given by pointer, each with its own stride: the constraint evaluator's
+ * inputs, gathered a block of rows at a time (csrc/stark/constraint_vm.c).
  */
 #include "zk_matrix.h"
 
 enum { TILE_ROWS = 512, TILE_COLS = 16 };
 
-void zk_gather_columns(uint32_t *out, size_t out_stride, const uint32_t *in, size_t row_stride,
-                       size_t rows, const size_t *offsets, size_t k) {
+void zk_gather_strided(uint32_t *out, size_t out_stride, const uint32_t *const *cols,
+                       const size_t *strides, size_t rows, size_t k) {
     for (size_t r0 = 0; r0 < rows; r0 += TILE_ROWS) {
         size_t r1 = r0 + TILE_ROWS < rows ? r0 + TILE_ROWS : rows;
         for (size_t j0 = 0; j0 < k; j0 += TILE_COLS) {
             size_t j1 = j0 + TILE_COLS < k ? j0 + TILE_COLS : k;
             for (size_t j = j0; j < j1; j++) {
                 uint32_t *dst = out + j * out_stride;
-                const uint32_t *src = in + offsets[j];
-                for (size_t r = r0; r < r1; r++) dst[r] = src[r * row_stride];
+                const uint32_t *src = cols[j];
+                size_t st = strides[j];
+                for (size_t r = r0; r < r1; r++) dst[r] = src[r * st];
             }
         }
     }
 }
 
-/* Every column gathered: up to GROUP columns a call (one call for any
- * matrix the prover transposes), their offsets on the stack. */
+/* up to GROUP columns a call of zk_gather_strided, their pointers on the
+ * stack */
 enum { GROUP = 1024 };
 
+void zk_gather_columns(uint32_t *out, size_t out_stride, const uint32_t *in, size_t row_stride,
+                       size_t rows, const size_t *offsets, size_t k) {
+    const uint32_t *cols[GROUP];
+    size_t strides[GROUP];
+    for (size_t c0 = 0; c0 < k; c0 += GROUP) {
+        size_t n = k - c0 < GROUP ? k - c0 : GROUP;
+        for (size_t j = 0; j < n; j++) cols[j] = in + offsets[c0 + j], strides[j] = row_stride;
+        zk_gather_strided(out + c0 * out_stride, out_stride, cols, strides, rows, n);
+    }
+}
+
+/* Every column gathered, GROUP columns a call. */
 void zk_transpose_u32(uint32_t *out, size_t out_stride, const uint32_t *in, size_t rows, size_t cols) {
     size_t offsets[GROUP];
     for (size_t c0 = 0; c0 < cols; c0 += GROUP) {

@@ -19,4 +19,10 @@ void zk_gather_columns(uint32_t *out, size_t out_stride, const uint32_t *in, siz
                        size_t rows, const size_t *offsets, size_t k);
 /* cffi-end */
 
+/* out[j * out_stride + r] = cols[j][r * strides[j]] for r < rows, j < k:
+ * columns given by pointer, each with its own stride (zk_gather_columns's
+ * tiling, for callers in C).  `out` must not overlap a column. */
+void zk_gather_strided(uint32_t *out, size_t out_stride, const uint32_t *const *cols,
+                       const size_t *strides, size_t rows, size_t k);
+
 #endif

@@ -13,6 +13,7 @@
 #include "field/bb_field.h"
 #include "field/zk_ext4.h"
 #include "field/zk_field.h"
+#include "field/zk_matrix.h"
 #include "zk_vm.h"
 
 enum { B = ZK_VM_BLOCK };
@@ -86,10 +87,9 @@ static void mixed(uint32_t *out, const uint32_t *e, const uint32_t *b, size_t n,
 }
 
 /* n values of `width` words from rows start, start + 1, ... of a column with
- * `stride` values between rows, wrapping at `rows`.  A row-major matrix's
- * block of rows (a few hundred rows of ~600 bytes) stays in L2 across the
- * program's loads of its columns, so the strided gather costs less than the
- * transpose of the whole matrix it replaces (which also wrote it all out). */
+ * `stride` values between rows, wrapping at `rows`: the extension loads, a
+ * contiguous column's, and a shifted base load whose step is too long for
+ * the block's window (below, gather). */
 static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, size_t start,
                  size_t n, size_t rows) {
     if (start >= rows) start -= rows;
@@ -103,6 +103,93 @@ static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, 
         else
             for (size_t k = 0; k < run; k++) memcpy(d + 4 * k, s + 4 * k * stride, 4 * sizeof *d);
         d += run * width, n -= run, start = 0;
+    }
+}
+
+/* The base columns a program loads, gathered once per block.
+ *
+ * A base column of a row-major LDE matrix is one word in every row (the
+ * order book's: 126 words, 504 bytes, a row).  Loaded column by column, a
+ * block's rows (256 x 504 bytes, 126 KiB: more than L1) are walked once per
+ * column, each walk fetching a cache line per row for one word of it; that
+ * strided walk was ~60 % of the evaluator's own time.  gather instead copies
+ * the block's window of every strided column the program loads into
+ * `scratch`, one row of it a column, with zk_gather_strided (field/matrix.c,
+ * the tiled gather the LogUp entries and the transpose use): 16 columns at a
+ * time over the window's rows, so the first column's loads bring a line of
+ * each row into L1 (258 lines, 16 KiB) where the other fifteen find it, and
+ * each line of the block comes from L2 about once.  A scratch row is in the
+ * layout of a base register: LOAD_B is then a copy of n contiguous words.
+ *
+ * Intended instructions (generic x86-64, the same on every ISA path: this is
+ * data movement, not arithmetic): per column, one scalar load (mov r32,
+ * [src + r stride]) a row from a line already in L1, and a store into the
+ * column's scratch row, whose rows start on a line (pitch is a whole number
+ * of lines).  vpgatherdd was tried for the strided loads and gained nothing
+ * (docs/BENCHMARKS.md): the cost was the lines fetched, not the loads.
+ *
+ * Correct because it reads exactly what load() reads: scratch row g, word w
+ * is column which[g]'s value at row (r0 + w) mod rows, for w < n + ext
+ * (ext = step when a gathered column is loaded shifted and step <= B, else
+ * 0).  LOAD_B of that column copies words [shift, shift + n) of its row,
+ * shift = step for a shifted load, else 0: rows (r0 + shift + k) mod rows
+ * for k < n, which is load(.., r0 + shift, n, rows).  r0 + n <= rows and
+ * ext < rows, so the window wraps at most once, where load() would. */
+enum { LINE_WORDS = 16 };
+
+static void gather(uint32_t *scratch, size_t pitch, const uint32_t **src, size_t *stride,
+                   uint32_t *const *cols, const size_t *col_stride, const uint32_t *which, size_t k,
+                   size_t start, size_t n, size_t rows) {
+    for (size_t g = 0; g < k; g++) stride[g] = col_stride[which[g]];
+    size_t done = 0;
+    if (start >= rows) start -= rows;
+    while (done < n) {
+        size_t run = rows - start < n - done ? rows - start : n - done;
+        for (size_t g = 0; g < k; g++) src[g] = cols[which[g]] + start * stride[g];
+        zk_gather_strided(scratch + done, pitch, src, stride, run, k);
+        done += run, start = 0;
+    }
+}
+
+/* The next block's rows, fetched while this block's program runs.
+ *
+ * The LDE matrices are tens of MiB: a block's rows come from memory, not
+ * L2, and a strided walk of them (the gather's first column of each group,
+ * or a LOAD_E) waits on each line in turn.  The program runs ~1,400
+ * instructions a block, so spread over its instructions (a row or so each)
+ * prefetcht1 asks for every line of the next block's rows that a gathered
+ * or extension column reads, and the gather and the extension loads of the
+ * next block find them in L2.  A prefetch is a hint: it never faults and
+ * changes no value, so every path computes what it did.
+ *
+ * A span is the bytes [lo, hi) of row 0 that a run of columns of one
+ * matrix reads (its columns within a line of each other, of one stride),
+ * rows `stride` bytes apart. */
+typedef struct {
+    uintptr_t lo, hi;
+    size_t stride;
+} span;
+
+/* spans with the column at p (`width` words a value, values `stride`
+ * values apart) added: merged into the last span when it lies within a line
+ * of it at the same stride; returns the span count */
+static size_t add_span(span *s, size_t n, const uint32_t *p, size_t width, size_t stride) {
+    uintptr_t lo = (uintptr_t)p, hi = lo + 4 * width;
+    size_t bytes = 4 * width * stride;
+    if (n && s[n - 1].stride == bytes && lo + 64 >= s[n - 1].lo && lo <= s[n - 1].hi + 64) {
+        if (lo < s[n - 1].lo) s[n - 1].lo = lo;
+        if (hi > s[n - 1].hi) s[n - 1].hi = hi;
+        return n;
+    }
+    s[n] = (span){lo, hi, bytes};
+    return n + 1;
+}
+
+static void prefetch_row(const span *s, size_t n, size_t row) {
+    for (size_t i = 0; i < n; i++) {
+        uintptr_t end = s[i].hi + row * s[i].stride;
+        for (uintptr_t q = (s[i].lo + row * s[i].stride) & ~(uintptr_t)63; q < end; q += 64)
+            __builtin_prefetch((const void *)q, 0, 2); /* prefetcht1 */
     }
 }
 
@@ -159,8 +246,42 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
     size_t n_ext_regs = n_regs - n_base_regs;
     uint32_t *mem = malloc((n_base_regs + 4 * n_ext_regs + 4) * B * sizeof *mem);
     uint64_t *lazy = calloc(n_accs * 4 * B, sizeof *lazy); /* lazy[acc][c][k] */
-    if (!mem || !lazy) {
-        free(mem), free(lazy);
+    /* the strided base columns the program loads (gather, above): slot[a]
+     * is input a's row of the gathered block, or n_base if it is not
+     * gathered; which[] the inputs in slot order */
+    size_t *slot = malloc((2 * n_base + 1) * sizeof *slot), *g_stride = slot + n_base;
+    uint32_t *which = malloc((n_base + 1) * sizeof *which);
+    const uint32_t **g_src = malloc((n_base + 1) * sizeof *g_src);
+    span *spans = malloc((n_base + n_ext + 1) * sizeof *spans);
+    if (!mem || !lazy || !slot || !which || !g_src || !spans) {
+        free(mem), free(lazy), free(slot), free(which), free(g_src), free(spans);
+        return -2;
+    }
+    size_t n_which = 0, ext = 0;
+    for (size_t a = 0; a < n_base; a++) slot[a] = n_base;
+    for (size_t i = 0; i < n_code; i++) {
+        const zk_vm_insn *c = &code[i];
+        if (c->op != ZK_VM_LOAD_B || base_stride[c->a] == 1) continue;
+        slot[c->a] = 0;   /* gathered; numbered below */
+        if (c->b && step <= B) ext = step;
+    }
+    /* slots in input order: a matrix's columns in the order of its words */
+    for (size_t a = 0; a < n_base; a++)
+        if (slot[a] != n_base) slot[a] = n_which, which[n_which++] = (uint32_t)a;
+    /* what the next block's prefetches cover: the gathered columns, and the
+     * strided extension columns the program loads */
+    size_t n_spans = 0;
+    for (size_t g = 0; g < n_which; g++)
+        n_spans = add_span(spans, n_spans, base_cols[which[g]], 1, base_stride[which[g]]);
+    for (size_t e = 0; e < n_ext; e++) {
+        int loaded = 0;
+        for (size_t i = 0; i < n_code && !loaded; i++) loaded = code[i].op == ZK_VM_LOAD_E && code[i].a == e;
+        if (loaded && ext_stride[e] != 1) n_spans = add_span(spans, n_spans, ext_cols[e], 4, ext_stride[e]);
+    }
+    size_t pitch = (B + ext + LINE_WORDS - 1) / LINE_WORDS * LINE_WORDS;
+    uint32_t *scratch = 0;
+    if (n_which && posix_memalign((void **)&scratch, 4 * LINE_WORDS, n_which * pitch * sizeof *scratch)) {
+        free(mem), free(lazy), free(slot), free(which), free(g_src), free(spans);
         return -2;
     }
     uint32_t *ext_mem = mem + n_base_regs * B, *tmp = ext_mem + n_ext_regs * 4 * B;
@@ -168,12 +289,24 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
 
     for (size_t r0 = 0; r0 < rows; r0 += B) {
         size_t n = rows - r0 < B ? rows - r0 : B;
+        if (n_which)
+            gather(scratch, pitch, g_src, g_stride, base_cols, base_stride, which, n_which, r0, n + ext, rows);
+        /* the next block's window (its rows and `ext` more), `per` rows of
+         * it prefetched before each instruction */
+        size_t next = r0 + B, pf = 0;
+        size_t pf_rows = n_spans && next < rows ? (rows - next < B ? rows - next : B) + ext : 0;
+        size_t per = (pf_rows + n_code - 1) / (n_code ? n_code : 1);
         for (size_t i = 0; i < n_code; i++) {
             const zk_vm_insn *c = &code[i];
+            for (size_t end = pf + per < pf_rows ? pf + per : pf_rows; pf < end; pf++)
+                prefetch_row(spans, n_spans, next + pf < rows ? next + pf : next + pf - rows);
             uint32_t *d = R(c->dst);
             switch (c->op) {
             case ZK_VM_LOAD_B:
-                load(d, base_cols[c->a], base_stride[c->a], 1, r0 + (c->b ? step : 0), n, rows);
+                if (slot[c->a] != n_base && (!c->b || ext == step))
+                    memcpy(d, scratch + slot[c->a] * pitch + (c->b ? step : 0), n * sizeof *d);
+                else
+                    load(d, base_cols[c->a], base_stride[c->a], 1, r0 + (c->b ? step : 0), n, rows);
                 break;
             case ZK_VM_LOAD_E:
                 load(d, ext_cols[c->a], ext_stride[c->a], 4, r0 + (c->b ? step : 0), n, rows);
@@ -206,6 +339,6 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
         for (size_t k = 0; k < n_accs; k++) flush(accs[k] + 4 * r0, lazy + k * 4 * B, n);
     }
 #undef R
-    free(mem), free(lazy);
+    free(mem), free(lazy), free(slot), free(which), free(g_src), free(spans), free(scratch);
     return 0;
 }

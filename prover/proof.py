@@ -202,7 +202,8 @@ def fri_schedule(statement: Statement, options: ProofOptions) -> Schedule:
         # one fold more while the final degree is over the options' bound
         # and the folded vector still holds it (at 2^14 rows, 88 queries
         # and a bound of 256: 260 after 2 folds of 8, 33 after 3)
-        if final <= options.fri_max_final_degree or -(-need >> (folded + fold)) > 1 << (log_m[tall] - folded - fold):
+        room = log_m[tall] - folded - fold      # log2 of the vector after one more fold
+        if final <= options.fri_max_final_degree or room < 0 or -(-need >> (folded + fold)) > 1 << room:
             return replace(schedule, final_degree=final)
         schedule = replace(schedule, log_arities=schedule.log_arities + (fold,))
 

@@ -194,3 +194,35 @@ def test_an_ops_height_past_the_limbs_bound_is_refused_everywhere():
         OrderBookAir(too_tall, 4, np.zeros(0, OP_DTYPE), np.zeros(0, TRADE_DTYPE), 1)
     with pytest.raises(ValueError, match=f"up to 2\\^{MAX_LOG_OPS}"):
         check_trace_length(too_tall, 16)
+
+
+def test_a_zero_knowledge_proof_in_a_batch_file_is_refused():
+    """The order book proves in transparent mode only: a zk (format 5)
+    proof of a batch statement, wrapped in a batch proof file, is refused by
+    the decoder (it would be checked against the transparent statement's
+    figures and anchors).  The zk proof is a test double built the way the
+    zk-mode review built it."""
+    import dataclasses
+
+    from zksidecar.engine import flow
+    from zksidecar.prover import params, zk_keys
+    from zksidecar.prover.masking import Mask
+    from zksidecar.prover.orderbook import batch as B
+    from zksidecar.prover.proof import mask_degree
+    from zksidecar.prover.prove import SegmentCommitment
+
+    zk = params.ProofOptions(log_blowup=2, num_queries=4, grinding_bits=1, fri_folding_factor=4,
+                             fri_max_final_degree=4, zk=True)
+    ops = flow.generate(20, seed=5, capacity=128, params=flow.FlowParams(depth=8))
+    prep = B.prepare_batch(Book(128), ops, zk, ops_length=128, batch_id=0)
+    st = prep.public.statement(prep.public.air(prep.classified))
+    pre = prep.pre.commitment.trace
+    mask = Mask.for_state(zk_keys.derive(bytes(32), ("s",)), pre.shape[1], mask_degree(st, zk),
+                          pre.shape[0].bit_length() - 1 + zk.log_blowup)
+    com = SegmentCommitment.commit(pre, zk.log_blowup, mask)
+    res = prove(st, prep.witness.traces(), zk, external={"book.pre": (com, com.link())},
+                zk_key=bytes(range(32)), state_keys={"book.post": zk_keys.derive(bytes(32), ("p",))})
+    public = dataclasses.replace(prep.public, pre_root=com.root, pre_link=com.link())
+    raw = proof_file.encode(B.BatchProof(res.proof, public))
+    with pytest.raises(ProofFormatError, match="zero-knowledge proof .* batch proofs are transparent"):
+        proof_file.decode(raw)

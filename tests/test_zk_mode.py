@@ -539,3 +539,19 @@ def test_b_shape_depends_on_the_statement_and_query_positions_only(candidates, m
     assert len(lengths) == 1
     wider, traces3 = range_check_instance(HIDING_N, 8, 3, seed=21)
     assert len(prove(wider, traces3, ZK1, zk_key=key(0)).proof.to_bytes(wider)) not in lengths
+
+
+def test_a_header_folding_past_the_trace_is_a_format_error():
+    """Options whose FRI plan would fold the vector below one point (a
+    folding factor of 16 with a final degree of 1 on 32 rows) end in a
+    ProofFormatError from the decoder, not a bare ValueError."""
+    import struct
+
+    from zksidecar.prover.examples.fibonacci import fibonacci_instance
+    from zksidecar.prover.proof import ZK_VERSION, Proof, ProofFormatError
+
+    air, _ = fibonacci_instance(1 << 5, 1, seed=1)
+    head = b"ZKSP" + struct.pack("<H", ZK_VERSION) + bytes([5]) + struct.pack("<BHBBI", 1, 1, 0, 16, 1)
+    for tail in (bytes(320), bytes(4000)):
+        with pytest.raises(ProofFormatError):
+            Proof.from_bytes(head + tail, air)

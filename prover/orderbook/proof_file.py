@@ -124,7 +124,14 @@ def decode_with_air(data: bytes) -> tuple[BatchProof, OrderBookAir]:
         statement = public.statement(air)
     except ValueError as exc:
         raise ProofFormatError(f"public inputs do not describe a batch: {exc}") from None
-    return BatchProof(Proof.from_bytes(proof_bytes, statement), public), air
+    proof = Proof.from_bytes(proof_bytes, statement)
+    if proof.options.zk:
+        # the order book proves in transparent mode only (its zk statement,
+        # docs/ZK.md step 6, is not built): a zk proof here would be checked
+        # against the transparent statement's figures and anchors
+        raise ProofFormatError("a zero-knowledge proof (format 5) in a batch proof file: batch "
+                               "proofs are transparent (format 4) in this release")
+    return BatchProof(proof, public), air
 
 
 def decode_public(data: bytes) -> BatchPublic:

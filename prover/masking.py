@@ -15,10 +15,12 @@ Everything random here comes from a key (prover/zk_keys.py: field_elements
 for r, expand for the salts) and a label naming its use; no generator is
 imported (tests/test_import_graph.py).  The label names the matrix the
 mask is for; a chained state's, under its state key sigma_b, is
-:data:`STATE_LABEL` whatever the segment is called, so batch b's exported
+``[STATE_LABEL, table_digest]`` whatever the segment is called, the digest
+being the table's own (zk_keys.table_digest), so batch b's exported
 ``post``/``final`` and batch b + 1's external ``pre``/``init`` derive the
-same r and salts from the same sigma_b and commit the same polynomial
-under the same root.
+same r and salts from the same sigma_b and the same table, and commit the
+same polynomial under the same root, while one sigma_b given for two
+different tables masks them independently.
 
 On the LDE (D = g <w_M>, M = N 2^log_blowup, natural order) x^N takes
 2^log_blowup values, periodically: x_i^N = g^N w_B^(i mod B), B the
@@ -71,15 +73,16 @@ class Mask:
         return self.coeffs.shape[1]
 
     @classmethod
-    def derive(cls, key: bytes, label: str, width: int, h: int, log_m: int) -> "Mask":
+    def derive(cls, key: bytes, label: zk_keys.Field, width: int, h: int, log_m: int) -> "Mask":
         """The mask of a matrix of `width` columns committed on 2^log_m LDE
-        rows, from `key` and `label`: r's h * width coefficients are
+        rows, from `key` and `label` (a matrix name, or a list of label
+        fields): r's h * width coefficients are
         ``zk_keys.field_elements(key, ["mask", label], h * width)`` read row
         by row (coefficient k of column c is element k * width + c), and
         the salts ``zk_keys.expand(key, ["salts", label], 16 * 2^log_m)``,
         16 bytes per leaf in leaf order."""
-        if not isinstance(label, str) or not label:
-            raise ValueError(f"a mask's label must be a non-empty string, got {label!r}")
+        if not (isinstance(label, str) or isinstance(label, (list, tuple))) or not label:
+            raise ValueError(f"a mask's label must be a non-empty string or list, got {label!r}")
         for name, value in (("width", width), ("h", h), ("log_m", log_m)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
@@ -87,11 +90,14 @@ class Mask:
         return cls(coeffs, leaf_salts(key, label, 1 << log_m))
 
     @classmethod
-    def for_state(cls, state_key: bytes, width: int, h: int, log_m: int) -> "Mask":
-        """A chained state's mask: :meth:`derive` under its state key
-        sigma_b with :data:`STATE_LABEL`, the same in both proofs that
-        open the state (docs/ZK.md, 5.7)."""
-        return cls.derive(state_key, STATE_LABEL, width, h, log_m)
+    def for_state(cls, state_key: bytes, table: np.ndarray, h: int, log_m: int) -> "Mask":
+        """A chained state's mask for `table` ((N, w) Montgomery): :meth:`derive`
+        under its state key sigma_b with the label ``[STATE_LABEL,
+        zk_keys.table_digest(table)]``.  Both proofs that open the state
+        hold the same table, so they derive the same mask (docs/ZK.md,
+        5.7); a state key given for two different tables masks them
+        independently, whoever derived the key (review M2)."""
+        return cls.derive(state_key, [STATE_LABEL, zk_keys.table_digest(table)], table.shape[1], h, log_m)
 
     @classmethod
     def public(cls, width: int, log_m: int) -> "Mask":
@@ -141,7 +147,7 @@ def vanishing_on_lde(n: int, log_blowup: int, shift: int) -> np.ndarray:
     return F.encode(np.array([(sn * pow(w_b, i, F.P) - 1) % F.P for i in range(blowup)], dtype=np.uint32))
 
 
-def leaf_salts(key: bytes, label: str, leaves: int) -> np.ndarray:
+def leaf_salts(key: bytes, label: zk_keys.Field, leaves: int) -> np.ndarray:
     """``(leaves, 16)`` uint8: the salts of a tree's leaves, in leaf order,
     ``zk_keys.expand(key, ["salts", label], 16 * leaves)``."""
     return np.frombuffer(zk_keys.expand(key, ["salts", label], SALT_BYTES * leaves),

@@ -174,11 +174,14 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     zk mode (``options.zk``, docs/ZK.md): `zk_key` is the batch's key
     (zk_keys.batch_key); every mask and salt only this proof opens comes
     from its proof key, zk_keys.proof_key(zk_key, the transcript header's
-    digest), labelled by matrix.  `state_keys` maps each exported segment
-    to its state key sigma (zk_keys.state_key), which masks it
+    digest, zk_keys.traces_digest of every main trace), labelled by
+    matrix: a function of the witness, so a key reused for another witness
+    masks it afresh.  `state_keys` maps each exported segment to its state
+    key sigma (zk_keys.state_key), which masks it with the table's digest
     (masking.Mask.for_state) so that a later proof rebuilds the same
-    commitment; an external segment's commitment must be masked alike (or,
-    a public table the verifier commits itself, with h = 0)."""
+    commitment from the same table; an external segment's commitment must
+    be masked alike (or, a public table the verifier commits itself, with
+    h = 0)."""
     st = as_statement(subject)
     options.validate()
     options.check_trace_length(max(dom.air.trace_length for dom in st.domains))
@@ -205,7 +208,11 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     timings: dict[str, float] = {}
     tr = Transcript(b"zksidecar-stark")
     absorb_header(tr, st, options, {s: ext[1] for s, ext in external.items()})
-    proof_key = zk_keys.proof_key(zk_key, tr.digest()) if zk else None
+    mains = _main_traces(st, traces)
+    # zk: the proof key covers the header and the witness (the traces'
+    # digest), so one batch key given for two witnesses masks them apart
+    proof_key = zk_keys.proof_key(zk_key, tr.digest(), zk_keys.traces_digest(
+        [(name, trace) for _, _, name, trace in mains])) if zk else None
 
     def extended(name: str, mat: np.ndarray, log_m: int) -> "_Extended":
         """A shared tree's matrix extended and hashed; masked and salted
@@ -219,46 +226,38 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     # 1 -------------------------------------------------------------------
     commitments: dict[str, SegmentCommitment] = {}
     with _span(timings, "1_commit_main"):
-        for d, dom in enumerate(st.domains):
+        for d, seg, name, trace in mains:
             n = ns[d]
-            for seg in dom.air.main_segments:
-                name = st.matrix_name(d, seg.name)
-                trace = traces.get(name)
-                if trace is None:
-                    raise ValueError(f"no trace for segment {name!r}")
-                if trace.shape != (n, len(seg.columns)) or trace.dtype != np.uint32:
-                    raise ValueError(f"segment {name!r} must be a ({n}, {len(seg.columns)}) uint32 "
-                                     f"matrix, got {trace.dtype} {trace.shape}")
-                if seg.external:
-                    if name not in external:
-                        raise ValueError(f"external segment {name!r} needs its earlier commitment")
-                    com, link = external[name]
-                    if not zk and com.mask is not None:
-                        raise ValueError(f"external segment {name!r} is masked: a masked commitment is "
-                                         "proven in zk mode (ProofOptions.zk)")
-                    # zk: a chained state (with its link) masked with this proof's h; a
-                    # public table (no link: the verifier commits it) with h = 0
-                    want = h if link is not None else 0
-                    if zk and (com.mask is None or com.mask.h != want):
-                        raise ValueError(f"external segment {name!r}: zk mode needs its commitment masked "
-                                         f"with h = {want} (" + ("masking.Mask.for_state" if want else
-                                                                 "a public table: masking.Mask.public")
-                                         + "), not " + ("unmasked" if com.mask is None else f"h = {com.mask.h}"))
-                    if com.lde.shape[0] != n << lb or not np.array_equal(com.trace, trace):
-                        raise ValueError(f"external segment {name!r}: the commitment is not of this trace")
-                    if link is not None and link.z != link_point(com.root):
-                        raise ValueError(f"external segment {name!r}: the link is not its root's")
-                elif seg.exported:
-                    mask = None
-                    if zk:
-                        if name not in state_keys:
-                            raise ValueError(f"exported segment {name!r} needs its state key in zk mode "
-                                             "(state_keys: the successor rebuilds its commitment)")
-                        mask = Mask.for_state(state_keys[name], len(seg.columns), h, m_logs[d])
-                    com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb, mask)
-                else:               # its round's shared tree: below
-                    com = extended(name, trace, m_logs[d])
-                commitments[name] = com
+            if seg.external:
+                if name not in external:
+                    raise ValueError(f"external segment {name!r} needs its earlier commitment")
+                com, link = external[name]
+                if not zk and com.mask is not None:
+                    raise ValueError(f"external segment {name!r} is masked: a masked commitment is "
+                                     "proven in zk mode (ProofOptions.zk)")
+                # zk: a chained state (with its link) masked with this proof's h; a
+                # public table (no link: the verifier commits it) with h = 0
+                want = h if link is not None else 0
+                if zk and (com.mask is None or com.mask.h != want):
+                    raise ValueError(f"external segment {name!r}: zk mode needs its commitment masked "
+                                     f"with h = {want} (" + ("masking.Mask.for_state" if want else
+                                                             "a public table: masking.Mask.public")
+                                     + "), not " + ("unmasked" if com.mask is None else f"h = {com.mask.h}"))
+                if com.lde.shape[0] != n << lb or not np.array_equal(com.trace, trace):
+                    raise ValueError(f"external segment {name!r}: the commitment is not of this trace")
+                if link is not None and link.z != link_point(com.root):
+                    raise ValueError(f"external segment {name!r}: the link is not its root's")
+            elif seg.exported:
+                mask = None
+                if zk:
+                    if name not in state_keys:
+                        raise ValueError(f"exported segment {name!r} needs its state key in zk mode "
+                                         "(state_keys: the successor rebuilds its commitment)")
+                    mask = Mask.for_state(state_keys[name], trace, h, m_logs[d])
+                com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb, mask)
+            else:               # its round's shared tree: below
+                com = extended(name, trace, m_logs[d])
+            commitments[name] = com
         _commit_round(tr, "main", trees, commitments)
 
     # 2 -------------------------------------------------------------------
@@ -416,6 +415,27 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
 
 
 # ----------------------------------------------------------------- steps --
+
+def _main_traces(st: Statement, traces: dict[str, np.ndarray]) -> list[tuple[int, object, str, np.ndarray]]:
+    """Every main segment's trace in statement order, as (domain, segment,
+    matrix name, trace), each checked to be its segment's (N_d, w) uint32
+    matrix (ValueError naming the segment otherwise)."""
+    out = []
+    for d, dom in enumerate(st.domains):
+        n = dom.air.trace_length
+        for seg in dom.air.main_segments:
+            name = st.matrix_name(d, seg.name)
+            trace = traces.get(name)
+            if trace is None:
+                raise ValueError(f"no trace for segment {name!r}")
+            if not isinstance(trace, np.ndarray) or trace.shape != (n, len(seg.columns)) \
+                    or trace.dtype != np.uint32:
+                raise ValueError(f"segment {name!r} must be a ({n}, {len(seg.columns)}) uint32 "
+                                 f"matrix, got {getattr(trace, 'dtype', type(trace).__name__)} "
+                                 f"{getattr(trace, 'shape', '')}")
+            out.append((d, seg, name, trace))
+    return out
+
 
 def open_rows(layouts, trees, commitments: dict, positions: np.ndarray, m_logs: list[int],
               tall: int) -> tuple[dict, dict, dict]:

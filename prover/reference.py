@@ -388,7 +388,16 @@ def key_salts(key: bytes, fields, leaves: int) -> list[bytes]:
     return [raw[16 * j: 16 * j + 16] for j in range(leaves)]
 
 
-def mask_columns(key: bytes, label: str, width: int, h: int) -> list[list[int]]:
+def table_digest(rows: list[list[int]]) -> bytes:
+    """zk_keys.table_digest: SHA-256 of label(["table", rows, columns]) and
+    the canonical values row by row, 4 bytes little-endian each (`rows`:
+    Montgomery words, as prove()'s input holds them)."""
+    width = len(rows[0]) if rows else 0
+    body = b"".join(struct.pack(f"<{width}I", *(from_mont(w) for w in row)) for row in rows)
+    return hashlib.sha256(key_label(["table", len(rows), width]) + body).digest()
+
+
+def mask_columns(key: bytes, label, width: int, h: int) -> list[list[int]]:
     """masking.Mask.derive's r: coefficient k of column c is element
     k * width + c of ["mask", label]'s elements."""
     e = key_elements(key, ["mask", label], h * width)
@@ -522,8 +531,16 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
             if seg.external:
                 link = external.get(mname(d, seg.name))
                 tr.absorb(b"link", link_bytes(link) if link is not None else b"")
-    #   zk mode: the proof key, HMAC(batch key, label("proof", the header's digest))
-    proof_key = hmac.digest(zk_key, key_label(["proof", tr.state]), "sha256") if zk else None
+    #   zk mode: the proof key, HMAC(batch key, label("proof", the header's
+    #   digest, the traces' digest)): the traces' digest is SHA-256 of
+    #   label(["traces", [[name, table digest], ...]]) over every main
+    #   segment in statement order (zk_keys.traces_digest)
+    proof_key = None
+    if zk:
+        mains = [[mname(d, seg.name), table_digest(traces[mname(d, seg.name)].tolist())]
+                 for d in names for seg in doms[d].air.main_segments]
+        witness = hashlib.sha256(key_label(["traces", mains])).digest()
+        proof_key = hmac.digest(zk_key, key_label(["proof", tr.state, witness]), "sha256")
 
     # every committed matrix, by its name in the statement: its trace-domain
     # columns (canonical) and its LDE columns on D_d; every tree, by its
@@ -537,7 +554,7 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
     tree_of: dict[str, Tree] = {}       # matrix name -> its tree
 
     def commit(name: str, cols: list[list[int]], log_m: int, key: bytes | None = None,
-               label: str | None = None) -> None:
+               label: str | list | None = None) -> None:
         """A trace matrix's columns: in zk mode masked (f = t + (X^N - 1) r,
         r from `key` and `label`; none without a key: a public table, zero
         salts) and its leaves salted."""
@@ -569,11 +586,15 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
             rows_ = mat.tolist()                  # Montgomery words -> canonical ints, column by column
             cols = [[from_mont(r[j]) for r in rows_] for j in range(len(seg.columns))]
             name = mname(d, seg.name)
-            if seg.external:       # a chained state under its state key, or a public table
+            # a chained state: under its state key with the label ["state", its
+            # table's digest] (masking.Mask.for_state); an external one without
+            # a link is a public table
+            state_label = ["state", table_digest(rows_)] if zk else None
+            if seg.external:
                 linked = external.get(name) is not None
-                commit(name, cols, log_ms[d], state_keys.get(name) if linked else None, "state")
+                commit(name, cols, log_ms[d], state_keys.get(name) if linked else None, state_label)
             elif seg.exported:
-                commit(name, cols, log_ms[d], state_keys.get(name), "state")
+                commit(name, cols, log_ms[d], state_keys.get(name), state_label)
             else:
                 commit(name, cols, log_ms[d], proof_key, name)
     commit_round("main")

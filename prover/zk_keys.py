@@ -7,7 +7,11 @@ the definition).
     Delta  chain_digest(...): SHA-256 of the chain's fixed parameters
     k_b    batch_key(K, Delta, symbol, b, content digest)
     s_b    state_key(K, Delta, symbol, b, post-state digest)
-    k_pi   proof_key(k_b, transcript-header digest)
+    k_pi   proof_key(k_b, transcript-header digest, traces digest)
+
+The digests of a proof's witness (:func:`table_digest`,
+:func:`traces_digest`) enter the proof key and a chained state's mask, so
+that no key the caller passes makes two witnesses share a mask.
 
 A derived key is HMAC(parent, label(fields)); an expansion's block i is
 HMAC(key, label(fields) || le64(i)).  :func:`label` encodes a list of
@@ -30,6 +34,7 @@ from typing import Sequence, Union
 
 import numpy as np
 
+from . import field as F
 from .field import P, checked_array
 from .native import lib, u32p, u8p
 
@@ -169,10 +174,40 @@ def state_key(store_key: bytes, chain: bytes, symbol: str, batch_id: int, post_s
                               _check_bytes(post_state_digest, DIGEST_BYTES, "post-state digest")))
 
 
-def proof_key(batch: bytes, header_digest: bytes) -> bytes:
-    """k_pi = HMAC(k_b, label("proof", SHA-256 of the transcript header)):
-    every mask and salt only this proof opens."""
-    return derive(batch, ("proof", _check_bytes(header_digest, DIGEST_BYTES, "header digest")))
+def proof_key(batch: bytes, header_digest: bytes, traces: bytes) -> bytes:
+    """k_pi = HMAC(k_b, label("proof", SHA-256 of the transcript header,
+    traces_digest of the witness)): every mask and salt only this proof
+    opens.  The traces' digest makes them functions of the witness, not of
+    the caller's key and the public header only: two proofs with the same
+    header and key but different traces share no mask (review M2)."""
+    return derive(batch, ("proof", _check_bytes(header_digest, DIGEST_BYTES, "header digest"),
+                          _check_bytes(traces, DIGEST_BYTES, "traces digest")))
+
+
+# ------------------------------------------------------- witness digests --
+
+def table_digest(table: np.ndarray) -> bytes:
+    """SHA-256 of a table: label(["table", rows, columns]) followed by its
+    canonical values, row by row, each as 4 bytes little-endian.  `table`
+    is an (N, w) uint32 matrix in Montgomery form, as the prover holds it;
+    the digest is of the values, so it does not depend on the form.  The
+    label fixes the byte count, so two tables never frame alike."""
+    if not isinstance(table, np.ndarray) or table.ndim != 2 or table.dtype != np.uint32:
+        raise TypeError(f"a table is a 2-D uint32 matrix, got "
+                        f"{getattr(table, 'dtype', type(table).__name__)} {getattr(table, 'shape', '')}")
+    rows, cols = table.shape
+    digest = hashlib.sha256(label(["table", rows, cols]))
+    digest.update(F.decode(np.ascontiguousarray(table)).astype("<u4", copy=False).tobytes())
+    return digest.digest()
+
+
+def traces_digest(tables: Sequence[tuple[str, np.ndarray]]) -> bytes:
+    """SHA-256 of label(["traces", [[name, table_digest(table)], ...]]):
+    a proof's main matrices by matrix name, in statement order (the
+    proof key's witness input).  The claimed sums need no place of their
+    own: they follow from these traces and the challenges, which follow
+    from the header and the roots, i.e. from what the key already covers."""
+    return hashlib.sha256(label(["traces", [[name, table_digest(t)] for name, t in tables]])).digest()
 
 
 # ------------------------------------------------------------- expansion --

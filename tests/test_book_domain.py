@@ -217,7 +217,7 @@ def test_a_zero_knowledge_proof_in_a_batch_file_is_refused():
     prep = B.prepare_batch(Book(128), ops, zk, ops_length=128, batch_id=0)
     st = prep.public.statement(prep.public.air(prep.classified))
     pre = prep.pre.commitment.trace
-    mask = Mask.for_state(zk_keys.derive(bytes(32), ("s",)), pre.shape[1], mask_degree(st, zk),
+    mask = Mask.for_state(zk_keys.derive(bytes(32), ("s",)), pre, mask_degree(st, zk),
                           pre.shape[0].bit_length() - 1 + zk.log_blowup)
     com = SegmentCommitment.commit(pre, zk.log_blowup, mask)
     res = prove(st, prep.witness.traces(), zk, external={"book.pre": (com, com.link())},

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zksidecar.prover import native, zk_keys
+from zksidecar.prover import field as F, native, zk_keys
 from zksidecar.prover.field import P
 
 U64 = struct.Struct("<Q")
@@ -138,7 +138,9 @@ def test_derivation_is_hmac_of_the_label():
     assert zk_keys.batch_key(KEY, delta, "BTC", 7, content) == hmac.digest(
         KEY, zk_keys.label(["batch", delta, "BTC", 7, content]), "sha256")
     kb = zk_keys.batch_key(KEY, delta, "BTC", 7, content)
-    assert zk_keys.proof_key(kb, content) == hmac.digest(kb, zk_keys.label(["proof", content]), "sha256")
+    witness = hashlib.sha256(b"traces").digest()
+    assert zk_keys.proof_key(kb, content, witness) == hmac.digest(
+        kb, zk_keys.label(["proof", content, witness]), "sha256")
 
 
 def test_the_chain_digest_changes_with_every_parameter():
@@ -175,12 +177,37 @@ def test_batch_and_state_keys_depend_on_every_input_and_on_their_use():
     assert len(set(keys)) == len(keys)                         # batch and state keys never coincide
 
 
-def test_the_proof_key_depends_on_both_inputs():
+def test_the_proof_key_depends_on_every_input():
     kb = zk_keys.batch_key(KEY, zk_keys.chain_digest(**CHAIN), "BTC", 0, bytes(32))
     header = hashlib.sha256(b"header").digest()
-    keys = {zk_keys.proof_key(kb, header), zk_keys.proof_key(kb, bytes(32)),
-            zk_keys.proof_key(bytes(32), header)}
-    assert len(keys) == 3 and zk_keys.proof_key(kb, header) == zk_keys.proof_key(kb, header)
+    witness = hashlib.sha256(b"traces").digest()
+    keys = {zk_keys.proof_key(kb, header, witness), zk_keys.proof_key(kb, bytes(32), witness),
+            zk_keys.proof_key(bytes(32), header, witness), zk_keys.proof_key(kb, header, bytes(32))}
+    assert len(keys) == 4 and zk_keys.proof_key(kb, header, witness) == zk_keys.proof_key(kb, header, witness)
+
+
+def test_the_witness_digests_are_of_values_shapes_and_names():
+    """table_digest: SHA-256 of label(["table", rows, cols]) and the
+    canonical values row by row, little-endian (whatever the form the
+    prover holds them in); traces_digest: of the names and table digests
+    in order.  One value, a shape or a name changed changes them."""
+    canon = np.arange(12, dtype=np.uint32).reshape(4, 3) * 1000003 % 2013265921
+    table = F.encode(canon)
+    assert zk_keys.table_digest(table) == hashlib.sha256(
+        zk_keys.label(["table", 4, 3]) + canon.astype("<u4").tobytes()).digest()
+    changed = canon.copy()
+    changed[3, 2] += 1
+    digests = {zk_keys.table_digest(table), zk_keys.table_digest(F.encode(changed)),
+               zk_keys.table_digest(np.ascontiguousarray(table.reshape(3, 4))),
+               zk_keys.table_digest(table.T)}
+    assert len(digests) == 4
+    pair = [("a", table), ("b", F.encode(changed))]
+    assert zk_keys.traces_digest(pair) == hashlib.sha256(zk_keys.label(
+        ["traces", [["a", zk_keys.table_digest(table)], ["b", zk_keys.table_digest(F.encode(changed))]]])).digest()
+    assert len({zk_keys.traces_digest(pair), zk_keys.traces_digest(pair[::-1]),
+                zk_keys.traces_digest([("c", table), pair[1]])}) == 3
+    with pytest.raises(TypeError, match="a table is a 2-D uint32 matrix"):
+        zk_keys.table_digest(canon.astype(np.int64))
 
 
 def test_bad_derivation_inputs_are_refused_by_name():
@@ -202,7 +229,9 @@ def test_bad_derivation_inputs_are_refused_by_name():
     with pytest.raises(ValueError, match="symbol must be a non-empty string"):
         zk_keys.state_key(KEY, delta, "", 0, bytes(32))
     with pytest.raises(ValueError, match="header digest"):
-        zk_keys.proof_key(KEY, bytes(31))
+        zk_keys.proof_key(KEY, bytes(31), bytes(32))
+    with pytest.raises(ValueError, match="traces digest"):
+        zk_keys.proof_key(KEY, bytes(32), bytes(31))
     with pytest.raises(ValueError, match="mode must be one of transparent, zk, got 'zkk'"):
         zk_keys.chain_digest(**{**CHAIN, "mode": "zkk"})
     with pytest.raises(ValueError, match="queries must not be negative"):

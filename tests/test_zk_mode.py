@@ -90,7 +90,7 @@ def test_a_memory_chain_proves_and_verifies_root_to_root():
         done = verify(air, roundtrip(air, res.proof), external=ext_v, min_security=0)
         table = res.commitments["final"].trace
         again = SegmentCommitment.commit(table, opts.log_blowup, Mask.for_state(
-            state_key(f"final {b}"), table.shape[1], mask_degree(air, opts), (n << opts.log_blowup).bit_length() - 1))
+            state_key(f"final {b}"), table, mask_degree(air, opts), (n << opts.log_blowup).bit_length() - 1))
         assert again.root == res.proof.roots["final"] == done.roots["final"]
         assert again.link() == res.links["final"] == done.links["final"]
         ext_p, ext_v = {"init": (again, again.link())}, {"init": (done.roots["final"], done.links["final"])}
@@ -122,6 +122,32 @@ def test_proofs_are_functions_of_their_inputs_and_key():
     one = prove(air, traces, ZK1, zk_key=key(0)).proof.to_bytes(air)
     assert prove(air, traces, ZK1, zk_key=key(0)).proof.to_bytes(air) == one
     assert prove(air, traces, ZK1, zk_key=key(1)).proof.to_bytes(air) != one
+
+
+def test_one_key_for_two_witnesses_masks_them_apart():
+    """Review M2: two range-check proofs with the same public bytes and
+    the same batch key, of different traces, share no mask r and no salt
+    in any matrix (together they would reveal t1 - t2 wherever both open
+    a row); a state key given for two tables masks them apart, for the same
+    table alike."""
+    air1, tr1 = range_check_instance(1 << 8, 8, 1, seed=1)
+    air2, tr2 = range_check_instance(1 << 8, 8, 1, seed=2)
+    assert air1.public_bytes() == air2.public_bytes() and any((tr1[k] != tr2[k]).any() for k in tr1)
+    r1, r2 = prove(air1, tr1, ZK1, zk_key=KEY), prove(air2, tr2, ZK1, zk_key=KEY)
+    verify(air1, r1.proof, min_security=0)
+    verify(air2, r2.proof, min_security=0)
+    assert set(r1.commitments) == set(r2.commitments) == {"main", "aux", "quotient"}
+    for name, com in r1.commitments.items():
+        other = r2.commitments[name].mask
+        assert not (com.mask.salts == other.salts).all(axis=1).any(), name     # no leaf's salt shared
+        assert com.mask.h == other.h and (com.mask.h == 0 or not np.array_equal(com.mask.coeffs, other.coeffs))
+    assert com.mask.h == 0                   # the quotient's: chunk masks and R~ are inside its coefficients
+    log_m = (1 << 8).bit_length() + ZK1.log_blowup - 1
+    t1, t2 = tr1["main"], tr2["main"]
+    m1, m2 = (Mask.for_state(state_key("s"), t, 36, log_m) for t in (t1, t2))
+    assert not np.array_equal(m1.coeffs, m2.coeffs) and not (m1.salts == m2.salts).all(axis=1).any()
+    again = Mask.for_state(state_key("s"), t1.copy(), 36, log_m)
+    assert np.array_equal(again.coeffs, m1.coeffs) and np.array_equal(again.salts, m1.salts)
 
 
 # ---------------------------------------------------- the reference prover --

@@ -213,6 +213,18 @@ def fri_degree_bound(schedule: Schedule) -> int:
     return schedule.final_degree << sum(schedule.log_arities)
 
 
+def zk_degree_growth(statement: Statement, schedule: Schedule) -> int:
+    """What zk mode adds to the algebraic degree D of the security figure
+    (docs/SECURITY.md, "zk mode"): FRI bounds each committed polynomial by
+    D_F at its domain's height, not by N (nor N + h: that is what an honest
+    prover commits, not what FRI enforces), so each domain's identity at z,
+    d N over unmasked columns, has degree up to d D_F.  The sum over the
+    domains of d_d (D_F,d - N_d); d D_F - d N for one domain."""
+    d_f, top = fri_degree_bound(schedule), max(statement.log_lengths)
+    return sum(dom.air.max_degree * ((d_f >> (top - log_n)) - dom.air.trace_length)
+               for dom, log_n in zip(statement.domains, statement.log_lengths))
+
+
 @dataclass
 class Proof:
     options: ProofOptions

@@ -33,7 +33,7 @@ from .merkle import SALT_BYTES, hash_rows
 from .merkle_batch import verify_shared
 from .params import DEFAULT_MIN_SECURITY, ParameterError
 from .proof import (Proof, check_zk_degrees, fri_degree_bound, fri_schedule, mask_degree, quotient_chunks,
-                    quotient_log_blowup, statement_layouts, statement_trees)
+                    quotient_log_blowup, statement_layouts, statement_trees, zk_degree_growth)
 from .shape_cache import ShapeCache
 from .statement import Statement, as_statement
 from .transcript import Transcript
@@ -78,15 +78,15 @@ def verify(subject: Air | Statement, proof: Proof,
         opts.validate()
         schedule = fri_schedule(st, opts)
         d_f = None
-        # zk mode: FRI tests degree < D_F (above N), and the identity at z
-        # has degree d (N + h) for masked columns of degree N + h - 1
+        # zk mode: FRI tests degree < D_F (above N), which is all it enforces
+        # of the committed polynomials, so the identity at z has degree d D_F
         extra = 0
         if zk:
             h = mask_degree(st, opts)
             for dom in st.domains:
                 check_zk_degrees(dom.air, opts, h)
             d_f = fri_degree_bound(schedule)
-            extra = max(dom.air.max_degree for dom in st.domains) * h
+            extra = zk_degree_growth(st, schedule)
         if st.single:
             air0 = st.domains[0].air
             bits = opts.check_security(lengths[0], lambda n: air0.algebraic_degree(n) + extra, min_security,

@@ -25,7 +25,7 @@ from zksidecar.prover.fri import Schedule
 from zksidecar.prover.masking import Mask
 from zksidecar.prover.params import ParameterError, ProofOptions
 from zksidecar.prover.proof import (VERSION, ZK_VERSION, Proof, ProofFormatError, fri_degree_bound,
-                                    fri_schedule, mask_degree, statement_layouts)
+                                    fri_schedule, mask_degree, statement_layouts, zk_degree_growth)
 from zksidecar.prover.prove import COSET_SHIFT, SegmentCommitment, prove
 from zksidecar.prover.reference import reference_prove
 from zksidecar.prover.statement import as_statement
@@ -63,7 +63,9 @@ def public_init(table: np.ndarray, opts) -> SegmentCommitment:
 def test_example_airs_prove_and_verify(opts):
     """At blowup 2 the degree-3 quotient is evaluated on 4N points (the
     wider extension); at blowup 4 on the LDE itself.  The figure the
-    verifier returns is the zk formula's, D_F from the proof's plan."""
+    verifier returns is the zk formula's, D_F from the proof's plan and
+    the identity's degree d D_F (FRI's bound on the committed columns),
+    not d (N + h)."""
     for air, traces in (fibonacci_instance(1 << 7, 2, seed=1), range_check_instance(1 << 8, 8, 2, seed=2)):
         res = prove(air, traces, opts, debug=True, zk_key=KEY)
         done = verify(air, roundtrip(air, res.proof), min_security=0)
@@ -71,7 +73,27 @@ def test_example_airs_prove_and_verify(opts):
         h = mask_degree(air, opts)
         assert h == 2 * opts.num_queries + 20 and d_f >= air.trace_length + h
         assert done.security_bits == opts.conjectured_security(
-            air.trace_length, air.algebraic_degree(air.trace_length) + air.max_degree * h, d_f)
+            air.trace_length, air.algebraic_degree(air.trace_length) + air.max_degree * (d_f - air.trace_length),
+            d_f)
+
+
+def test_the_identity_degree_is_d_times_fris_bound():
+    """Review L2: the algebraic term counts d D_F per domain (D_F at the
+    domain's height), what FRI enforces, not d (N + h); at the tests'
+    final bound of 4, D_F is well above N + h, so the two differ."""
+    air, _ = fibonacci_instance(1 << 7, 2, seed=1)
+    st = as_statement(air)
+    d_f = fri_degree_bound(fri_schedule(st, ZK1))
+    assert d_f > air.trace_length + mask_degree(air, ZK1)
+    assert zk_degree_growth(st, fri_schedule(st, ZK1)) == air.max_degree * (d_f - air.trace_length)
+    st = md.memory_statement(128, 256)
+    schedule = fri_schedule(st, ZK1)
+    d_f = fri_degree_bound(schedule)
+    (a, la), (b, lb) = ((dom.air, dom.log_length) for dom in st.domains)
+    assert la != lb
+    top = max(la, lb)
+    assert zk_degree_growth(st, schedule) == a.max_degree * ((d_f >> (top - la)) - (1 << la)) + \
+        b.max_degree * ((d_f >> (top - lb)) - (1 << lb))
 
 
 def test_a_memory_chain_proves_and_verifies_root_to_root():
@@ -254,10 +276,10 @@ def test_fri_plan_and_security_follow_docs_table(log_n, queries, grinding, d_f):
     schedule = fri_schedule(as_statement(air), opts)
     assert fri_degree_bound(schedule) == d_f >= (1 << log_n) + mask_degree(air, opts)
     assert schedule.final_degree <= 256
-    assert opts.conjectured_security(1 << log_n, 3 << log_n, d_f) == 100
+    assert opts.conjectured_security(1 << log_n, 3 * d_f, d_f) == 100        # degree 3: D = 3 D_F
     fewer = dataclasses.replace(opts, num_queries=queries - 1)
-    assert fewer.conjectured_security(1 << log_n, 3 << log_n,
-                                      fri_degree_bound(fri_schedule(as_statement(air), fewer))) < 100
+    d_f = fri_degree_bound(fri_schedule(as_statement(air), fewer))
+    assert fewer.conjectured_security(1 << log_n, 3 * d_f, d_f) < 100
     if log_n == 15:
         assert schedule == Schedule((3, 3, 3), 65)          # no power of two
 

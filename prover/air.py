@@ -44,6 +44,12 @@ from .shape_cache import ShapeCache
 #: Air.next_row_columns by transition list
 _NEXT_READS: "ShapeCache[frozenset[int]]" = ShapeCache(8)
 
+#: names the proof gives its own matrices (proof.layout: the auxiliary
+#: segment, the quotient chunks) and its rounds' shared trees
+#: (proof.statement_trees): a main segment may not take one, or its rows,
+#: openings, values and (zk mode) salt label would be the other's
+RESERVED_MATRIX_NAMES = frozenset({"aux", "quotient", "main round", "aux round", "quotient round"})
+
 #: the derived-value name under which a domain's claimed sum is read
 #: (Frame.claimed_sum); not a name derive() may return
 CLAIMED_SUM = "<claimed sum>"
@@ -357,7 +363,14 @@ class Air(ABC):
                                  f"power of two no larger than the trace ({n} rows)")
         if self.aux_columns and self.num_challenges == 0:
             raise ValueError("auxiliary columns need at least one challenge")
+        seen = set()
         for seg in self.main_segments:
+            if seg.name in RESERVED_MATRIX_NAMES:
+                raise ValueError(f"{type(self).__name__}: main segment {seg.name!r} takes a name the proof "
+                                 f"gives its own matrices or trees ({', '.join(sorted(RESERVED_MATRIX_NAMES))})")
+            if seg.name in seen:
+                raise ValueError(f"{type(self).__name__}: two main segments are named {seg.name!r}")
+            seen.add(seg.name)
             if seg.external and seg.exported:
                 raise ValueError(f"segment {seg.name!r} is both external and exported: a reused "
                                  "segment is exported by the proof that committed it")

@@ -8,6 +8,7 @@ The statistics are deterministic: every proof's key comes from a fixed
 master seed (tests only), so a run that passes always passes."""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import math
@@ -24,8 +25,10 @@ from zksidecar.prover.examples.range_check import range_check_instance
 from zksidecar.prover.fri import Schedule
 from zksidecar.prover.masking import Mask
 from zksidecar.prover.params import ParameterError, ProofOptions
+from zksidecar.prover.air import RESERVED_MATRIX_NAMES, Segment
 from zksidecar.prover.proof import (VERSION, ZK_VERSION, Proof, ProofFormatError, fri_degree_bound,
-                                    fri_schedule, mask_degree, statement_layouts, zk_degree_growth)
+                                    fri_schedule, mask_degree, statement_layouts, statement_trees,
+                                    zk_degree_growth)
 from zksidecar.prover.prove import COSET_SHIFT, SegmentCommitment, prove
 from zksidecar.prover.reference import reference_prove
 from zksidecar.prover.statement import as_statement
@@ -214,6 +217,39 @@ def test_the_reference_prover_agrees_on_a_chain_and_two_domains():
 
 
 # ----------------------------------------------------------------- refusals --
+
+def renamed(air, segment: str):
+    """Test double: a copy of `air` with its one main segment renamed."""
+    out = copy.copy(air)
+    out.main_segments = (Segment(segment, air.main_segments[0].columns),)
+    return out
+
+
+def test_a_main_segment_may_not_take_the_provers_matrix_names():
+    """Review L3: a main segment named like the proof's own matrices
+    (`aux`, `quotient`) or its shared trees would share their rows,
+    values and, in zk mode, salt label: Air.validate refuses it, so prove()
+    does, in both modes.  The reserved names are every name the layout and
+    the trees give besides the segments'."""
+    air, traces = range_check_instance(1 << 7, 4, 1, seed=1)
+    st = as_statement(air)
+    own = {m.name for m in statement_layouts(st, zk=True)[0]} - {s.name for s in air.main_segments}
+    assert own | {t.name for t in statement_trees(st) if t.name not in own | {"main"}} <= RESERVED_MATRIX_NAMES
+    fib, fib_traces = fibonacci_instance(1 << 7, 1, seed=1)
+    for name in sorted(RESERVED_MATRIX_NAMES):
+        air = renamed(fib, name)
+        with pytest.raises(ValueError, match=f"main segment '{name}' takes a name the proof gives"):
+            air.validate()
+        for opts in (ZK1, dataclasses.replace(ZK1, zk=False)):
+            with pytest.raises(ValueError, match="takes a name the proof gives its own matrices"):
+                prove(air, {name: fib_traces["main"]}, opts, zk_key=KEY if opts.zk else None)
+    air = renamed(fib, "trace")                                  # any other name is fine
+    prove(air, {"trace": fib_traces["main"]}, ZK1, zk_key=KEY)
+    twice = copy.copy(fib)
+    twice.__dict__.pop("columns", None)
+    twice.main_segments = (Segment("trace", ("a0",)), Segment("trace", ("b0",)))
+    with pytest.raises(ValueError, match="two main segments are named 'trace'"):
+        twice.validate()
 
 def test_masks_that_do_not_fit_the_trace_are_refused():
     """h = 2q + 20 must stay below about N/3 at degree 3 (docs/ZK.md 5.3)."""

@@ -589,7 +589,7 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
             # a chained state: under its state key with the label ["state", its
             # table's digest] (masking.Mask.for_state); an external one without
             # a link is a public table
-            state_label = ["state", table_digest(rows_)] if zk else None
+            state_label = ["state", table_digest(rows_)] if zk and (seg.external or seg.exported) else None
             if seg.external:
                 linked = external.get(name) is not None
                 commit(name, cols, log_ms[d], state_keys.get(name) if linked else None, state_label)

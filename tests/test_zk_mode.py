@@ -166,7 +166,7 @@ def test_one_key_for_two_witnesses_masks_them_apart():
         other = r2.commitments[name].mask
         assert not (com.mask.salts == other.salts).all(axis=1).any(), name     # no leaf's salt shared
         assert com.mask.h == other.h and (com.mask.h == 0 or not np.array_equal(com.mask.coeffs, other.coeffs))
-    assert com.mask.h == 0                   # the quotient's: chunk masks and R~ are inside its coefficients
+    assert r1.commitments["quotient"].mask.h == 0      # its chunk masks and R~ are in its coefficients
     log_m = (1 << 8).bit_length() + ZK1.log_blowup - 1
     t1, t2 = tr1["main"], tr2["main"]
     m1, m2 = (Mask.for_state(state_key("s"), t, 36, log_m) for t in (t1, t2))

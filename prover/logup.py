@@ -422,9 +422,9 @@ class LogUp:
                    rows: slice | None = None) -> list[np.ndarray]:
         """Every group's fractions summed, row by row: G (n, 4) Montgomery
         columns, the last group's included (it has no column of its own),
-        over every row or the contiguous `rows` (a one-row slice is how the
-        prover closes a shared argument on its total: numpy on one-element
-        columns and one batched inversion, not Python arithmetic)."""
+        over every row or the contiguous `rows` (row_term's path for an
+        argument with extension-valued entries, which the kernel does not
+        take)."""
         n = air.trace_length if rows is None else len(range(*rows.indices(air.trace_length)))
         f = Frame(air)
         parts = [self._parts(f, g) for g in self.groups]

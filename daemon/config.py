@@ -1014,7 +1014,7 @@ def check_main(path: str | None, host: Host | None = None, out=None) -> int:
     print(f"configuration OK: {path or '(defaults)'}\n"
           f"  rings {cfg.ring.ops} and {cfg.ring.completions}: {cfg.ring.capacity} records "
           f"({_gib(ring)} each)\n"
-          f"  trace {cfg.trace_length} rows, {cfg.workers.security_bits}-bit proofs, "
+          f"  ops rows at most {cfg.trace_length} a batch, {cfg.workers.security_bits}-bit proofs, "
           + (f"{cfg.workers.count} worker(s)" if cfg.workers.backend == "local" else
              f"proofs on the Dask cluster at {cfg.workers.scheduler}")
           + f"; peak memory estimate {_gib(est)}\n"

@@ -388,7 +388,7 @@ def test_check_config_says_ok_or_lists_every_problem_and_creates_nothing(tmp_pat
     good = bad_config(tmp_path, ops=f'"/{tag}-ops"', completions=f'"/{tag}-c"')
     r = zksidecar("daemon", "--check-config", "--config", good)
     assert r.returncode == 0 and r.stdout.startswith(f"configuration OK: {good}"), r.stderr
-    assert "trace 2048 rows" in r.stdout
+    assert "ops rows at most 2048 a batch" in r.stdout
     bad = bad_config(tmp_path, capacity=1 << 40, ops='"/a/b"', group='"zksidecar-no-such-group-x9"')
     r = zksidecar("daemon", "--check-config", "--config", bad)
     assert r.returncode == 2 and "Traceback" not in r.stderr

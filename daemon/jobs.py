@@ -30,7 +30,7 @@ from ..prover.orderbook import batch as B
 from ..prover.orderbook import proof_file
 from ..prover.orderbook.air import book_length
 from ..prover.orderbook.params import LOG_BLOWUP, proof_options
-from ..prover.orderbook.witness import check_trace_length, fold, rows_for
+from ..prover.orderbook.witness import check_trace_length, ops_length_for
 from ..prover.params import DEFAULT_MIN_SECURITY, MAX_LOG_BLOWUP, ProofOptions
 from ..prover.proof import ProofFormatError
 from ..prover.verify import VerificationError
@@ -117,28 +117,29 @@ def check_job(job: ProofJob) -> None:
 
 
 def ops_length(job: ProofJob) -> int:
-    """T', the `ops` rows of the job's batch (witness.rows_for): ValueError
+    """T', the `ops` rows of the job's batch (witness.ops_length_for): ValueError
     if its steps take more than the chain's cap allows."""
-    t = rows_for(int(fold(job.steps).sum()))
+    t = ops_length_for(job.steps)
     if t > job.trace_length:
         raise ValueError(f"symbol {job.symbol} batch {job.batch_id}: its steps need an ops trace "
                          f"of {t} rows, over the chain's cap of {job.trace_length}")
     return t
 
 
-def job_options(job: ProofJob) -> ProofOptions:
-    """The job's proof parameters, for its book's S and its batch's T'."""
+def job_options(job: ProofJob, ops_rows: int) -> ProofOptions:
+    """The job's proof parameters, for its book's S and its batch's T'
+    (`ops_rows`, ops_length(job))."""
     capacity = invariants.check_shape(job.pre_cells)
-    return proof_options(job.security_bits, book_length(capacity), ops_length(job), job.log_blowup)
+    return proof_options(job.security_bits, book_length(capacity), ops_rows, job.log_blowup)
 
 
 def prove_job(job: ProofJob) -> B.BatchProof:
     """Prove `job` with the order-book STARK, from its run (the engine is
     not run again), its `ops` domain the fewest rows its steps take."""
     check_job(job)
-    options = job_options(job)
-    prep = B.prepare_run(job.pre_cells, job.ops, job.steps, job.trades, options, ops_length(job),
-                         job.batch_id)
+    t = ops_length(job)
+    options = job_options(job, t)
+    prep = B.prepare_run(job.pre_cells, job.ops, job.steps, job.trades, options, t, job.batch_id)
     proof, _, _ = B.prove_prepared(prep, options)
     return proof
 

@@ -9,7 +9,7 @@
                             (limits.memory_mib) whatever it held a minute
                             ago; give freed memory back
 
-Both set the mmap threshold to a fixed value: by default glibc raises it
+Each sets the mmap threshold to a fixed value: by default glibc raises it
 after each large free (up to 32 MiB), so after a burst of large arrays
 later ones come from the heap, where freed space stays resident behind
 whatever was allocated above it.  Nothing on other C libraries (no

@@ -112,9 +112,10 @@ def test_the_run_gives_the_proof_the_operations_give(chain):
     """A proof from the shadow's run is, byte for byte, the proof
     prove_batch makes running the engine on the operations (proofs are
     deterministic): one statement, one witness, whoever runs the engine."""
-    from zksidecar.daemon.jobs import job_options
+    from zksidecar.daemon.jobs import job_options, ops_length
     for job in chain:
-        again, _, _ = prove_batch(Book.from_cells(job.pre_cells), job.ops, job_options(job),
+        again, _, _ = prove_batch(Book.from_cells(job.pre_cells), job.ops,
+                                  job_options(job, ops_length(job)),
                                   batch_id=job.batch_id)
         assert proof_file.encode(prove_job(job)) == proof_file.encode(again)
 

@@ -224,7 +224,7 @@ def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
     s = book_length(cap)
     if isinstance(pre, BookState) and pre.commitment.lde.shape[0] != s << options.log_blowup:
         raise ValueError("the pre-state was committed with another blowup or book height")
-    t = ops_length or W.rows_for(int(W.fold(steps).sum()))
+    t = ops_length or W.ops_length_for(steps)
     classified = classify_all(ops, cap)
     pre_table = proof_table(cells)
     try:

@@ -210,6 +210,12 @@ def op_rows(steps: np.ndarray, n_ops: int) -> np.ndarray:
     return np.bincount(steps["op"][fold(steps)], minlength=n_ops).astype(np.int64)
 
 
+def ops_length_for(steps: np.ndarray) -> int:
+    """T', the `ops` length of the batch the engine ran as `steps`: rows_for
+    of the rows they fold into."""
+    return rows_for(int(fold(steps).sum()))
+
+
 def rows_for(rows: int) -> int:
     """T', the `ops` length of a batch of `rows` operation rows: the
     shortest power of two (at least MIN_TRACE_LENGTH) holding them and the

@@ -19,7 +19,7 @@ from zksidecar.prover.orderbook.air import book_length, exec_columns
 from zksidecar.prover.orderbook.batch import (BookState, prepare_batch, prove_batch, prove_prepared,
                                               verify_batch)
 from zksidecar.prover.orderbook.params import LOG_BLOWUP, conjectured_security, proof_options
-from zksidecar.prover.orderbook.witness import fold, rows_for, trace_length_for
+from zksidecar.prover.orderbook.witness import ops_length_for, trace_length_for
 from zksidecar.prover.proof import Proof
 
 BATCH = 1 << 14
@@ -54,7 +54,7 @@ def prover(sw, lane_probe: bool = False) -> dict:
         if i >= ENGINE_WARM_UP:
             engine_runs.append(time.perf_counter() - t0)
     engine_s = statistics.median(engine_runs)
-    trace_length = rows_for(int(fold(steps).sum()))      # the first batch's T'
+    trace_length = ops_length_for(steps)                 # the first batch's T'
     assert trace_length <= cap
     options = proof_options(100, s, trace_length)
 
@@ -89,7 +89,7 @@ def prover(sw, lane_probe: bool = False) -> dict:
     # the `ops` domain sized to the one operation (T' = rows_for of its
     # rows), the `book` domain to the capacity, as a daemon proves it
     _, one = Book.from_cells(small.cells).process_traced(small_ops[200:].copy())
-    single_t = rows_for(int(fold(one).sum()))
+    single_t = ops_length_for(one)
     single_options = proof_options(100, book_length(SINGLE_CAPACITY), single_t)
     single_state = BookState.of(small, LOG_BLOWUP)
     single_s = sw.per_call(lambda: prove_batch(single_state, small_ops[200:], single_options),

@@ -85,6 +85,56 @@ def test_a_post_word_at_a_late_timestamp_is_refused():
     base.assert_lie(base.batch((Kind.IOC, Side.BUY, 100, 3)), tamper, base.SUM)
 
 
+def _rest_past_the_book(debug: bool):
+    """A lying engine rests an order at address S, one past the book domain
+    (docs/STATEMENT.md, "Every address below S is a word"; the two-domain
+    review's L1): its pre-state's free head points there, and the REST, the
+    header's best bid and the old best bid's link say S.  Every step rule
+    holds; only the memory argument can refuse it (no `book` row supplies
+    address S's word, nor consumes what the REST writes there)."""
+    import test_orderbook_review as review
+    from zksidecar.engine.proof_table import proof_table
+    from zksidecar.prover.orderbook.batch import BookState
+    book, ops = base.setup_book(), base.batch((Kind.LIMIT, Side.BUY, 96, 2))
+    prep = prepare_batch(book, ops, OPTS)
+    w, c = prep.witness, prep.witness.columns
+    S = len(w.pre)
+    cells = book.cells.copy()
+    cells[4] = S                                       # ZK_HDR_FREE_HEAD: past the table
+    prep.pre = BookState.commit(cells, OPTS.log_blowup)
+    prep.public.pre_root, prep.public.pre_link = prep.pre.root, prep.pre.link
+    w.pre = proof_table(cells)
+    r = base.first(c, "sR")
+    c["aA"][r] = c["os"][r] = S                        # the REST's address and the handle it reports
+    for col in ("nH0", "nC5"):                         # best bid; the old best bid's link to it
+        c[col][r] = S
+    review._rethread_reads(w)
+    c["nH4"][r] = c["oA6"][r]                          # the free head moves on to the word's next-free cell
+    review._rethread_reads(w)
+    prep.public.ops = prep.public.ops.copy()
+    prep.public.ops["handle"][0] = S
+    prep.classified = None
+    return prove_prepared(prep, OPTS, debug)[0]
+
+
+def test_an_access_past_the_book_domain_is_refused(monkeypatch):
+    """The lie passes every step rule (debug names no constraint but the
+    sum) and does not verify; with the verifier's bound on handles (slot <
+    capacity) in place it is refused before any proof is read."""
+    from zksidecar.prover.orderbook import air as air_mod, batch as batch_mod
+    from zksidecar.prover.orderbook.batch import BatchRejected
+    with monkeypatch.context() as m:
+        for mod in (air_mod, batch_mod):
+            m.setattr(mod, "noncanonical", lambda *a: None)
+        with pytest.raises(ConstraintError, match=base.SUM):
+            _rest_past_the_book(debug=True)
+        bp = _rest_past_the_book(debug=False)
+        with pytest.raises(VerificationError):
+            verify_batch(bp, min_security=0)
+    with pytest.raises(BatchRejected, match="not canonical"):
+        verify_batch(bp, min_security=0)
+
+
 # ------------------------------------------------------------- the LogUp split --
 
 def _claims_shifted(delta: Ext):

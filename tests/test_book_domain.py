@@ -246,12 +246,13 @@ def test_an_ops_height_past_the_limbs_bound_is_refused_everywhere():
         check_trace_length(too_tall, 16)
 
 
-def test_a_zero_knowledge_proof_in_a_batch_file_is_refused():
-    """The order book proves in transparent mode only: a zk (format 5)
-    proof of a batch statement, wrapped in a batch proof file, is refused by
-    the decoder (it would be checked against the transparent statement's
-    figures and anchors).  The zk proof is a test double built the way the
-    zk-mode review built it."""
+def test_a_zero_knowledge_proof_in_a_transparent_batch_file_is_refused():
+    """A zk (format 5) proof of the transparent batch statement, wrapped in
+    a transparent (version 4) batch proof file, is refused by the decoder
+    (it would be checked against the transparent statement's figures and
+    anchors; zk batches have a file version of their own,
+    tests/test_zk_batch.py).  The zk proof is a test double built the way
+    the zk-mode review built it."""
     import dataclasses
 
     from zksidecar.engine import flow
@@ -264,7 +265,7 @@ def test_a_zero_knowledge_proof_in_a_batch_file_is_refused():
     zk = params.ProofOptions(log_blowup=2, num_queries=4, grinding_bits=1, fri_folding_factor=4,
                              fri_max_final_degree=4, zk=True)
     ops = flow.generate(20, seed=5, capacity=128, params=flow.FlowParams(depth=8))
-    prep = B.prepare_batch(Book(128), ops, zk, ops_length=128, batch_id=0)
+    prep = B.prepare_batch(Book(128), ops, dataclasses.replace(zk, zk=False), ops_length=128, batch_id=0)
     st = prep.public.statement(prep.public.air(prep.classified))
     pre = prep.pre.commitment.trace
     mask = Mask.for_state(zk_keys.derive(bytes(32), ("s",)), pre, mask_degree(st, zk),
@@ -274,5 +275,5 @@ def test_a_zero_knowledge_proof_in_a_batch_file_is_refused():
                 zk_key=bytes(range(32)), state_keys={"book.post": zk_keys.derive(bytes(32), ("p",))})
     public = dataclasses.replace(prep.public, pre_root=com.root, pre_link=com.link())
     raw = proof_file.encode(B.BatchProof(res.proof, public))
-    with pytest.raises(ProofFormatError, match="zero-knowledge proof .* batch proofs are transparent"):
+    with pytest.raises(ProofFormatError, match=r"a zk \(format 5\) proof in a transparent batch proof file"):
         proof_file.decode(raw)

@@ -138,7 +138,8 @@ def _stated(c: Checked, symbol: int) -> ChainPoint:
     """Where batch `c` says its chain stood before it: its stated pre-state,
     the start of an unanchored segment (a store whose earlier batches
     retention archived)."""
-    return ChainPoint(c.config(symbol), c.pre_root, c.pre_link, c.first_seq, c.first_ts, c.batch_id)
+    return ChainPoint(c.config(symbol), c.pre_root, c.pre_link, c.first_seq, c.first_ts, c.batch_id,
+                      c.mode, c.chain_ops_length)
 
 
 def _report(symbol: int, segments: list[ChainSegment], prior: SymbolRecord | None = None,

@@ -382,9 +382,12 @@ def book_fractions() -> list:
             logup.consume([TAG_MEM, "row"] + [f"q{j}" for j in range(WORD)] + ["pts"])]
 
 
-def fractions_for(trace_length: int) -> list:
+def fractions_for(trace_length: int, trade_accounts: bool = True) -> list:
     """The LogUp fractions on every row of an `ops` trace of this length
-    (the limbs of the range checks depend on it)."""
+    (the limbs of the range checks depend on it).  `trade_accounts=False`
+    narrows a MATCH row's trade tuple to <5, oi, tn, aA, oA7, oA0, fl>, the
+    trade leaf's fields (zk mode, zk_air.py: docs/ZK.md 3.4; the maker's
+    account is bound by its resting operation's leaf, not the trade's)."""
     L, k = limbs_for(trace_length)
     ts = lambda f: f.cur("row") + 1                    # noqa: E731
     # header access: address 0, cells 6 and 7 zero
@@ -417,7 +420,8 @@ def fractions_for(trace_length: int) -> list:
     fr.append(logup.consume([TAG_OUT, "oi", _outcome(END_STATUS), _outcome(END_REASON),
                              lambda f: f.cur("qty") - f.cur("rem") + f.cur("fl"),
                              lambda f: f.cur("tn") + f.cur("sM"), "os", "og"], "last"))
-    fr.append(logup.consume([TAG_TRADE, "oi", "tn", "aA", "oA7", "oA0", "fl", "oA3", "oA4"], "sM"))
+    trade = [TAG_TRADE, "oi", "tn", "aA", "oA7", "oA0", "fl"] + (["oA3", "oA4"] if trade_accounts else [])
+    fr.append(logup.consume(trade, "sM"))
     return fr
 
 

@@ -61,6 +61,49 @@ def new_store_key() -> bytes:
     return os.urandom(KEY_BYTES)
 
 
+# -------------------------------------------------------------- key file --
+
+class KeyFileError(ValueError):
+    """A store key file that cannot be used: the message names the file
+    and what is wrong."""
+
+
+def write_key_file(path: str) -> bytes:
+    """Create `path` holding a new store key (docs/ZK_KEYS.md, "Key
+    file"): exactly KEY_BYTES bytes, mode 0600, never over an existing
+    file (KeyFileError).  Returns the key."""
+    key = new_store_key()
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise KeyFileError(f"{path} exists: a store key is made once (a new key starts a new chain)") from None
+    except OSError as exc:
+        raise KeyFileError(f"{path}: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+        f.flush()
+        os.fsync(f.fileno())
+    return key
+
+
+def read_key_file(path: str) -> bytes:
+    """The store key in `path`: KeyFileError unless the file is exactly
+    KEY_BYTES bytes and readable by its owner alone (the key is as secret
+    as the journal: docs/ZK.md section 6)."""
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            data = f.read(KEY_BYTES + 1)
+    except OSError as exc:
+        raise KeyFileError(f"{path}: {exc.strerror or exc}") from None
+    if len(data) != KEY_BYTES:
+        raise KeyFileError(f"{path} is not a store key ({st.st_size} bytes; a key file is exactly {KEY_BYTES})")
+    if st.st_mode & 0o077:
+        raise KeyFileError(f"{path} is readable by others (mode {st.st_mode & 0o777:o}): a store key is as "
+                           f"secret as the journal; chmod 600 {path}")
+    return data
+
+
 # ---------------------------------------------------------------- labels --
 
 def label(fields: Sequence[Field]) -> bytes:

@@ -13,6 +13,7 @@ tuples) until the real block (branch zk-checks) is merged."""
 from __future__ import annotations
 
 import copy
+import io
 import dataclasses
 import hashlib
 import struct
@@ -311,3 +312,52 @@ def test_no_record_bytes_in_the_zk_file():
     hits = [n.hex() for n in needles if n in zk_raw]
     # 4-byte needles: ~len(zk_raw) positions at 2^-32 each, < 0.01 expected in all
     assert hits == []
+
+
+# --------------------------------------------------------------- the CLI --
+
+def test_zksidecar_prove_zk_and_verify(tmp_path, capsys):
+    """`zksidecar prove --zk --key FILE [--new-key]` and `zksidecar verify`
+    on zk batch files; the key file's and the out directory's refusals.
+    5 bits: at a book of 128 slots no more fit zk mode's masks."""
+    import os
+
+    from test_orderbook_cli import CSV
+    from zksidecar.tools import proofs
+    from zksidecar.tools.cli import main
+
+    src, key = tmp_path / "ops.csv", tmp_path / "store.key"
+    src.write_text(CSV)
+    args = ["prove", str(src), "--capacity", "128", "--batch-size", "4", "--security", "5", "--zk",
+            "--key", str(key)]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 2
+    assert "No such file" in capsys.readouterr().err
+    assert main(args + ["--out", str(tmp_path / "a"), "--new-key"]) == 0
+    assert len(key.read_bytes()) == 32 and key.stat().st_mode & 0o777 == 0o600
+    files = sorted(str(p) for p in (tmp_path / "a").glob("batch-*.zkb"))
+    assert len(files) == 3 and all(proof_file.file_version(open(f, "rb").read()) == 5 for f in files)
+    assert main(["verify", "--min-security", "5", *files]) == 0
+    out = io.StringIO()
+    assert proofs.verify_main(files, 5, out=out) == 0
+    assert "verified 3 zk batches (10 operations)" in out.getvalue()
+    assert main(["verify", *files]) == 1                       # 5 bits, under the default 100
+    assert "under the required 100" in capsys.readouterr().err
+    assert proofs.verify_main(files, 5, report=str(tmp_path / "r.json"), out=io.StringIO()) == 2
+    assert "transparent chains only" in capsys.readouterr().err
+    # the same file, the same key: the same proofs; never over existing files
+    assert main(args + ["--out", str(tmp_path / "b")]) == 0
+    assert [open(f, "rb").read() for f in files] == \
+        [open(f, "rb").read() for f in sorted(str(p) for p in (tmp_path / "b").glob("batch-*.zkb"))]
+    assert main(args + ["--out", str(tmp_path / "b")]) == 2
+    assert "never proves a batch twice" in capsys.readouterr().err
+    assert main(args + ["--out", str(tmp_path / "c"), "--new-key"]) == 2
+    assert "exists" in capsys.readouterr().err
+    os.chmod(key, 0o640)
+    assert main(args + ["--out", str(tmp_path / "c")]) == 2
+    assert "readable by others (mode 640)" in capsys.readouterr().err
+    key.write_bytes(b"short")
+    os.chmod(key, 0o600)
+    assert main(args + ["--out", str(tmp_path / "c")]) == 2
+    assert "not a store key (5 bytes" in capsys.readouterr().err
+    assert main(["prove", str(src), "--key", str(key)]) == 2
+    assert "zk mode's: give --zk" in capsys.readouterr().err

@@ -101,10 +101,26 @@ class BookState:
         return cls(cells, com, com.link())
 
     @classmethod
-    def zk_genesis(cls, chain: ZkChain) -> "BookState":
+    def zk_genesis(cls, chain: ZkChain, book: Book | np.ndarray | None = None) -> "BookState":
         """A zk chain's first state: the empty book, public (committed
-        unmasked with zero salts, no link: the verifier commits it)."""
-        cells = Book(chain.capacity, chain.symbol).cells
+        unmasked with zero salts, no link: the verifier commits it), with
+        `book`'s engine cells (its next sequence number and time) when
+        given; ValueError for a book that is not empty, which a zk batch
+        can only start from as the post-state of the chain's batch before
+        (the BookState prove_batch returned, or BookState.zk_after)."""
+        empty = Book(chain.capacity, chain.symbol).cells
+        cells = empty if book is None else np.array(book.cells if isinstance(book, Book) else book,
+                                                     dtype=np.uint32)
+        if book is not None:
+            cap = invariants.check_shape(cells)
+            symbol = int(cells[lib.ZK_HDR_SYMBOL])
+            if (cap, symbol) != (chain.capacity, chain.symbol):
+                raise ValueError(f"a book of capacity {cap}, symbol {symbol} for a zk chain of capacity "
+                                 f"{chain.capacity}, symbol {chain.symbol}")
+            if not np.array_equal(state_table(cells, chain.book_length), state_table(empty, chain.book_length)):
+                raise ValueError("zk mode: a chain starts from the empty book; a later batch starts from the "
+                                 "previous batch's post-state (the BookState prove_batch returned, or "
+                                 "BookState.zk_after)")
         return cls(cells, chain.commit_state(chain.genesis_table(), None), None, 0)
 
     @classmethod
@@ -273,7 +289,7 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
     its `ops` domain `ops_length` rows (default: the fewest its rows take;
     zk mode: the chain's); `zk`, `resumed` as prove_batch takes them."""
     if zk is not None and not isinstance(pre, BookState):
-        pre = _zk_first_state(zk, pre)
+        pre = BookState.zk_genesis(zk, pre)
     cells = pre.cells.copy()
     # no walk of the lists again: a Book is well formed by construction, and a
     # BookState's cells were checked when it was made (BookState.of) or are
@@ -286,23 +302,6 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
     # a Book's cells are committed by prepare_run, once the run fits the trace
     return prepare_run(pre if isinstance(pre, BookState) else cells, ops, steps, trades, options,
                        ops_length, batch_id, zk, resumed)
-
-
-def _zk_first_state(chain: ZkChain, book: Book) -> BookState:
-    """A zk chain's first state from a Book: the empty book's (public)
-    commitment, with the Book's own cells (its next sequence number and
-    time); ValueError for any other book, which a zk batch can only start
-    from as the post-state of the chain's batch before (BookState.zk_after)."""
-    cells = book.cells.copy()
-    if chain.capacity != book.capacity or chain.symbol != book.symbol:
-        raise ValueError(f"a book of capacity {book.capacity}, symbol {book.symbol} for a zk chain of "
-                         f"capacity {chain.capacity}, symbol {chain.symbol}")
-    genesis = BookState.zk_genesis(chain)
-    if not np.array_equal(state_table(cells, chain.book_length), state_table(genesis.cells, chain.book_length)):
-        raise ValueError("zk mode: a chain starts from the empty book; a later batch starts from the "
-                         "previous batch's post-state (the BookState prove_batch returned, or "
-                         "BookState.zk_after)")
-    return BookState(cells, genesis.commitment, None, 0)
 
 
 def check_records(ops: np.ndarray, steps: np.ndarray, trades: np.ndarray) -> None:

@@ -164,5 +164,7 @@ def zk_proof_options(security_bits: int, log2_capacity: int, ops_length: int,
             break               # the masks no longer fit: more queries only make it worse
         best = max(best, bits)
     raise ParameterError(f"{security_bits} bits of conjectured security are out of reach in zk mode for "
-                         f"{ops_length} ops rows at capacity 2^{log2_capacity} (at most {best}); "
-                         "a taller ops domain helps up to 2^15 rows")
+                         f"{ops_length} ops rows at capacity 2^{log2_capacity} (at most {best}): each domain "
+                         "must be about 3 (2q + 20) rows for q queries' masks to fit it (docs/ZK.md 5.3), so a "
+                         "larger capacity and ops height buy more (100 bits from capacity 2^10 and 2^11 ops rows; "
+                         "at most 2^15 ops rows)")

@@ -396,7 +396,7 @@ def _prepare_zk(chain: ZkChain, state: BookState, wit: W.Witness, ops: np.ndarra
     exec_rows = wit.traces()["ops.exec"]
     lane = zk_lane.build_lane(ops, zk_lane.trade_fields(ops, trades, cap, first_seq), rand, exec_rows,
                               checks, t, 0 if resumed else state.last_ts)
-    zk_lane.count_lookups(exec_rows, lane.lookups, t)
+    zk_lane.count_lookups(exec_rows, lane.range_counts, t)
     public = BatchPublic(cap.bit_length() - 1, chain.book_length, t, chain.symbol, first_seq, None, None,
                          state.root, state.link, batch_id,
                          ZkPublic(len(ops), bool(resumed), lane.leaves, lane.side_root))

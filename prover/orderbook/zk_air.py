@@ -32,7 +32,8 @@ and the lane consumes once (its own r0):
 so row 0's previous-timestamp pieces are the pre-state's (0 when the batch
 begins where its stream resumed: `resumed`, a public bit both domains
 bind) and the last timestamp the record-check block proves is the
-post-state's.  lpts and lts are the block's (RecordChecks.lpts/.lts).
+post-state's.  lpts and lts are the block's columns (RecordChecks.first_lpts,
+.last_ts), lts constant down the trace.
 
 **The lane** (section 3.4).  Row types: lo (operation leaf), lt (trade
 leaf), ld (dummy leaf), u = lo + lt + ld, u = 1 on rows 0 .. T - 2 and every
@@ -111,31 +112,32 @@ class RecordChecks(Protocol):
     columns (`columns`, after the lane's own in segment ``lane``), and:
 
     - `fractions()`: its range lookups <2, v> (against the `ops` domain's
-      range table, whose multiplicities count them: `fill`'s second
-      value), and the op tuple <3, row, code, buy, lim, qty, hslot, hgen,
-      alo, ahi> and outcome tuple <4, row, status, reason, filled, trades,
-      os, og> it supplies with multiplicity lo, equal to what
-      air.public_tables gives for the same record;
-    - `lpts(f)`, `lts(f)`: TS_CELLS expressions each, the pieces of the
-      timestamp before row 0's operation (the pre-state's, or 0) as read on
-      row 0, and of the batch's last timestamp (on row 0 too); the
-      statement binds them to the state's timestamp cells.
-    - `fill(records, trace_length, start_ts)`: its columns on T rows
-      (canonical values by name) and the values it looks up in the range
-      table; `start_ts` is what row 0's operation is compared against."""
+      range table, whose multiplicities count them: `range_counts`), and
+      the op tuple <3, row, code, buy, lim, qty, hslot, hgen, alo, ahi> and
+      outcome tuple <4, row, status, reason, filled, trades, os, og> it
+      supplies with multiplicity lo, equal to what air.public_tables gives
+      for the same record;
+    - `first_lpts`, `last_ts`: TS_CELLS column names each, the pieces of
+      the timestamp before an operation row's (on row 0: the pre-state's,
+      or 0) and of the batch's last timestamp (constant down the trace);
+      the statement binds row 0's to the state's timestamp cells;
+    - `fill(records, trace_length, prev_ts)`: its columns on T rows
+      (canonical values by name); `prev_ts` is what row 0's operation is
+      compared against;
+    - `range_counts(columns, ops)`: how often its lookups read each value
+      of the range table [0, T)."""
 
     columns: tuple[str, ...]
+    first_lpts: tuple[str, ...]
+    last_ts: tuple[str, ...]
 
     def transitions(self, f: Frame) -> list[TransitionConstraint]: ...
 
     def fractions(self) -> list[logup.Fraction]: ...
 
-    def lpts(self, f: Frame) -> list[Expr]: ...
+    def fill(self, records: np.ndarray, trace_length: int, prev_ts: int) -> dict[str, np.ndarray]: ...
 
-    def lts(self, f: Frame) -> list[Expr]: ...
-
-    def fill(self, records: np.ndarray, trace_length: int,
-             start_ts: int) -> tuple[dict[str, np.ndarray], np.ndarray]: ...
+    def range_counts(self, columns: dict[str, np.ndarray], ops: int) -> np.ndarray: ...
 
 
 def record_checks(trace_length: int, log2_capacity: int) -> RecordChecks:
@@ -200,11 +202,12 @@ def lane_fractions(checks: RecordChecks) -> list:
     supplied, the timestamp tuple consumed on row 0, then the block's."""
     inputs = SALTS + DATA
     u = lambda f: f.cur("lo") + f.cur("lt") + f.cur("ld")          # noqa: E731
-    lpts = [lambda f, k=k: checks.lpts(f)[k] for k in range(TS_CELLS)]
-    lts = [lambda f, k=k: checks.lts(f)[k] for k in range(TS_CELLS)]
+    if len(checks.first_lpts) != TS_CELLS or len(checks.last_ts) != TS_CELLS:
+        raise ValueError(f"the record-check block's timestamps are {TS_CELLS} pieces (zk_air.TS_PIECES)")
     return [logup.consume([TAG_LEAF, "row", "lo"] + P2.leaf_terms(inputs), u),
             logup.supply([TAG_TRADE] + list(DATA[:TRADE_ELEMENTS]), "lt"),
-            logup.consume([TAG_STAMP] + lpts + lts, "r0")] + list(checks.fractions())
+            logup.consume([TAG_STAMP] + list(checks.first_lpts) + list(checks.last_ts), "r0")] \
+        + list(checks.fractions())
 
 
 class ZkOpsAir(OrderBookAir):

@@ -33,7 +33,7 @@ from .. import poseidon2, zk_keys
 from .air import exec_columns, public_tables
 from .zk_air import DATA, LANE_COLUMNS, P2, SALTS, TYPES, RecordChecks
 from .zk_encoding import (DATA_ELEMENTS, LEAF_ELEMENTS, SALT_ELEMENTS, SIDE_SALT_BYTES, TRADE_ELEMENTS,
-                          EncodingError, encode_operations, encode_trades, side_leaves)
+                          encode_operations, encode_trades, side_leaves)
 from .zk_lists import root_of
 
 
@@ -77,13 +77,14 @@ class Lane:
     """A batch's lane: the segment's matrix (T x width, Montgomery), the
     published leaves (T - 1 x 8, canonical: operation leaves first, then the
     trade and dummy leaves in their slots), the side leaves and their root,
-    and the values the record-check block looks up in the range table."""
+    and how often the record-check block looks up each value of the range
+    table [0, T)."""
 
     matrix: np.ndarray
     leaves: np.ndarray
     side_leaves: np.ndarray
     side_root: bytes
-    lookups: np.ndarray
+    range_counts: np.ndarray
 
 
 def lane_data(ops: np.ndarray, fields: np.ndarray, order: np.ndarray, trace_length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -110,11 +111,11 @@ def lane_data(ops: np.ndarray, fields: np.ndarray, order: np.ndarray, trace_leng
 
 
 def build_lane(ops: np.ndarray, fields: np.ndarray, rand: LaneRandomness, exec_rows: np.ndarray,
-               checks: RecordChecks, trace_length: int, start_ts: int) -> Lane:
+               checks: RecordChecks, trace_length: int, prev_ts: int) -> Lane:
     """The lane of a batch (`ops` with outcomes, its trades' `fields`), from
     its randomness, its execution rows (``(T, k)`` Montgomery, air.exec_columns'
     order: fli is read from fl and sM) and its record-check block, which
-    fills its own columns (`start_ts`: the timestamp row 0's operation is
+    fills its own columns (`prev_ts`: the timestamp row 0's operation is
     compared against)."""
     t = trace_length
     data, types = lane_data(ops, fields, rand.order, t)
@@ -136,29 +137,25 @@ def build_lane(ops: np.ndarray, fields: np.ndarray, rand: LaneRandomness, exec_r
     match = np.flatnonzero((sm != 0) & (fl != 0))
     if len(match):
         out[match, at["fli"]] = F.inv(np.ascontiguousarray(fl[match]))
-    cols, lookups = checks.fill(ops, t, start_ts)
+    cols = checks.fill(ops, t, prev_ts)
     for name in checks.columns:
         out[:, at[name]] = F.encode(np.asarray(cols[name], dtype=np.int64) % F.P)
     leaf_cols = [at[c] for c in P2.output]
     leaves = F.decode(F.add(np.ascontiguousarray(out[:t - 1, leaf_cols]),
                             np.ascontiguousarray(x[:t - 1, :LEAF_ELEMENTS])))
     side = side_leaves(ops, rand.side_salts)
-    return Lane(out, leaves, side, root_of(side), np.asarray(lookups, dtype=np.int64))
+    return Lane(out, leaves, side, root_of(side), np.asarray(checks.range_counts(cols, len(ops)), dtype=np.int64))
 
 
-def count_lookups(exec_rows: np.ndarray, lookups: np.ndarray, trace_length: int) -> None:
-    """Add the record-check block's range lookups to the range table's
-    multiplicities (exec's `rm`, Montgomery, in place): the table counts
-    every lookup of the `ops` domain, the block's included.  A value
-    outside the table (a lie) is not counted, so the sum refuses it."""
-    if not len(lookups):
-        return
+def count_lookups(exec_rows: np.ndarray, counts: np.ndarray, trace_length: int) -> None:
+    """Add the record-check block's range lookups (`counts`: per value of
+    the table [0, T)) to the range table's multiplicities (exec's `rm`,
+    Montgomery, in place): the table counts every lookup of the `ops`
+    domain, the block's included."""
     t = trace_length
+    if counts.shape != (t,):
+        raise ValueError(f"range counts for a table of {counts.shape} values, not {t}")
     j = exec_columns(t).index("rm")
-    inside = lookups[(lookups >= 0) & (lookups < t)]
-    rm = F.decode(np.ascontiguousarray(exec_rows[:, j])).astype(np.int64) + np.bincount(inside, minlength=t)[:t]
+    rm = F.decode(np.ascontiguousarray(exec_rows[:, j])).astype(np.int64) + counts
     exec_rows[:, j] = F.encode(rm % F.P)
 
-
-__all__ = ["LaneRandomness", "Lane", "LaneFull", "EncodingError", "build_lane", "count_lookups", "lane_data",
-           "trade_fields"]

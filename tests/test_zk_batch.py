@@ -241,6 +241,8 @@ def test_zk_mode_is_capped_at_2_15_ops_rows():
         check_zk_ops_length(1 << 16, 14)
     with pytest.raises(ParameterError, match="cannot hold one operation"):
         check_zk_ops_length(1 << 8, 10)
+    with pytest.raises(ParameterError, match=r"at most 2\^15 rows"):
+        ZkChain(KEY, 0, 14, 1 << 16, ZK)
     opts = zk_proof_options(100, 14, 1 << 15)
     # two domains fold 10 bits (a remainder layer of 2, the book's injection,
     # three of 8): final degree 33, D_F = 33,792, 90 queries for 100 bits

@@ -37,6 +37,7 @@ from ..params import ProofOptions
 from ..proof import ZK_VERSION, fri_schedule, mask_degree
 from ..prove import SegmentCommitment
 from .air import WORD, book_length
+from .params import check_zk_ops_length
 from .zk_air import TS_CELLS, ZK_AIR_VERSION, shape_statement, ts_pieces
 
 #: the batch proof file version of zk batches (prover/orderbook/proof_file.py
@@ -84,6 +85,7 @@ class ZkChain:
             raise ValueError(f"a store key is {zk_keys.KEY_BYTES} bytes")
         if not self.options.zk:
             raise ValueError("a zk chain's proof options must be zk mode's (ProofOptions.zk)")
+        check_zk_ops_length(self.ops_length, self.log2_capacity)
 
     @property
     def capacity(self) -> int:

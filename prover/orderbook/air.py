@@ -520,15 +520,20 @@ class OrderBookAir(Air):
         self.classified = classify_all(ops, capacity) if classified is None else classified
         self.tables = public_tables(ops, trades, capacity, first_seq, self.classified)
         self.main_segments = (Segment("exec", exec_columns(trace_length)),)
-        self.lu = logup.LogUp("lu", fractions_for(trace_length), alpha=0, beta=1, target=_claimed)
+        self._share_sum(fractions_for(trace_length))
+        super().__init__(trace_length, {"log2_capacity": log2_capacity, "ops": len(ops),
+                                        "trades": len(trades)})
+
+    def _share_sum(self, fractions: list) -> None:
+        """The domain's one LogUp sum over `fractions`, shared with the
+        statement's other domain (its target the claimed sum)."""
+        self.lu = logup.LogUp("lu", fractions, alpha=0, beta=1, target=_claimed)
         self.shared_argument = self.lu
         self.aux_columns = self.lu.columns
         self.lookup_arguments = (self.lu,)
         if self.lu.challenges_used != self.num_challenges:
             raise AssertionError(f"the LogUp sum uses {self.lu.challenges_used} challenges, "
                                  f"num_challenges says {self.num_challenges}")
-        super().__init__(trace_length, {"log2_capacity": log2_capacity, "ops": len(ops),
-                                        "trades": len(trades)})
 
     # -------------------------------------------------------- public --
     def public_bytes(self) -> bytes:

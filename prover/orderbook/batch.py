@@ -519,8 +519,6 @@ def check_claims(proof: BatchProof, min_security: int = DEFAULT_MIN_SECURITY,
 
 def _check_claims(batch_id: int, log2_capacity: int, s: int, t: int, options: ProofOptions,
                   min_security: int, max_trace_length: int) -> None:
-    if options.zk:
-        return _check_zk_claims(batch_id, log2_capacity, s, t, options, min_security, max_trace_length)
     if s != book_length(1 << log2_capacity):
         raise VerificationError(f"batch {batch_id} claims a book domain of {s} rows; capacity "
                                 f"2^{log2_capacity} has {book_length(1 << log2_capacity)}")
@@ -528,6 +526,19 @@ def _check_claims(batch_id: int, log2_capacity: int, s: int, t: int, options: Pr
         if n > max_trace_length:
             raise VerificationError(f"batch {batch_id} claims {what} of {n} rows, over "
                                     f"the {max_trace_length} this verifier accepts")
+    if options.zk:
+        # zk mode's cap (2^15 ops rows, named with the bits a taller domain
+        # would lack), an ops domain that holds one operation, and the zk
+        # security figure (zk_security: the query term at FRI's D_F)
+        try:
+            check_zk_ops_length(t, log2_capacity, min_security)
+        except ParameterError as exc:
+            raise VerificationError(f"batch {batch_id}: {exc}") from None
+        bits = zk_security(options, shape_statement(log2_capacity, t))
+        if bits < min_security:
+            raise VerificationError(f"batch {batch_id}: these zk parameters give {bits} bits of conjectured "
+                                    f"security at {t} ops rows, under the required {min_security}")
+        return
     degree = algebraic_degree(s, t, options.log_blowup)
     try:
         options.check_security(max(s, t), lambda _n: degree, min_security)
@@ -536,29 +547,6 @@ def _check_claims(batch_id: int, log2_capacity: int, s: int, t: int, options: Pr
     if t > 1 << MAX_LOG_OPS:    # whatever the verifier's cap and threshold allow
         raise VerificationError(f"batch {batch_id} claims an ops trace of {t} rows, over the "
                                 f"2^{MAX_LOG_OPS} the order book's comparisons hold")
-
-
-def _check_zk_claims(batch_id: int, log2_capacity: int, s: int, t: int, options: ProofOptions,
-                     min_security: int, max_trace_length: int) -> None:
-    """check_claims for a zk proof: the heights as in transparent mode, the
-    ops height within zk mode's cap (2^15, named with the bits it would
-    lack) and tall enough for one operation, and the zk security figure
-    (zk_security) at the verifier's threshold."""
-    if s != book_length(1 << log2_capacity):
-        raise VerificationError(f"batch {batch_id} claims a book domain of {s} rows; capacity "
-                                f"2^{log2_capacity} has {book_length(1 << log2_capacity)}")
-    for what, n in (("an ops trace", t), ("a book domain (capacity)", s)):
-        if n > max_trace_length:
-            raise VerificationError(f"batch {batch_id} claims {what} of {n} rows, over "
-                                    f"the {max_trace_length} this verifier accepts")
-    try:
-        check_zk_ops_length(t, log2_capacity, min_security)
-    except ParameterError as exc:
-        raise VerificationError(f"batch {batch_id}: {exc}") from None
-    bits = zk_security(options, shape_statement(log2_capacity, t))
-    if bits < min_security:
-        raise VerificationError(f"batch {batch_id}: these zk parameters give {bits} bits of conjectured "
-                                f"security at {t} ops rows, under the required {min_security}")
 
 
 def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,

@@ -247,14 +247,7 @@ class ZkOpsAir(OrderBookAir):
             raise ValueError(f"the record-check block's columns {sorted(clash)} clash with the lane's or exec's")
         self.main_segments = (Segment("exec", exec_columns(trace_length)),
                               Segment("lane", LANE_COLUMNS + tuple(self.checks.columns)))
-        self.lu = logup.LogUp("lu", fractions_for(trace_length, trade_accounts=False)
-                              + lane_fractions(self.checks), alpha=0, beta=1, target=_claimed)
-        self.shared_argument = self.lu
-        self.aux_columns = self.lu.columns
-        self.lookup_arguments = (self.lu,)
-        if self.lu.challenges_used != self.num_challenges:
-            raise AssertionError(f"the LogUp sum uses {self.lu.challenges_used} challenges, "
-                                 f"num_challenges says {self.num_challenges}")
+        self._share_sum(fractions_for(trace_length, trade_accounts=False) + lane_fractions(self.checks))
         super(OrderBookAir, self).__init__(trace_length, {"log2_capacity": log2_capacity, "ops": n_ops,
                                                           "resumed": int(self.resumed)})
 

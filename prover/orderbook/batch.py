@@ -46,7 +46,7 @@ from .air import (MAX_LOG_OPS, WORD, BatchStatement, OrderBookAir, algebraic_deg
                   noncanonical)
 from .params import MAX_TRACE_LENGTH, check_zk_ops_length, zk_security
 from . import zk_air, zk_chain, zk_lane
-from .zk_air import ZK_MAX_LOG_OPS, ZkBatchStatement, ZkOpsAir, shape_statement
+from .zk_air import ZkBatchStatement, ZkOpsAir, shape_statement
 from .zk_chain import ZkChain, zk_state_table
 
 
@@ -236,8 +236,9 @@ class PreparedBatch:
 @dataclass
 class ZkPrepared:
     """What a zk batch's proof needs beyond the execution's witness: its
-    chain, the lane (zk_lane.Lane), the batch key kappa_b and the zk state
-    tables before and after (``(S, 13)``, Montgomery and canonical)."""
+    chain, the lane (zk_lane.Lane), the batch key kappa_b, the zk state
+    table after the batch (``(S, 13)`` canonical: zk_chain.zk_state_table)
+    and its last timestamp."""
 
     chain: ZkChain
     lane: zk_lane.Lane
@@ -583,14 +584,16 @@ def _verify_zk(proof: BatchProof, min_security: int, air: ZkOpsAir | None) -> Ve
     link starts from the empty book, whose commitment the verifier makes
     itself (the root must be it)."""
     pub = proof.public
-    if pub.zk.n_ops < 1:
-        raise BatchRejected("an empty batch")
+    try:
+        statement = pub.statement(air)
+    except ValueError as exc:       # public inputs built by hand (a decoded file's were checked)
+        raise BatchRejected(f"batch {pub.batch_id}: {exc}") from None
     if pub.pre_link is None:
         genesis = zk_chain.genesis_commitment(pub.log2_capacity, pub.symbol, proof.proof.options.log_blowup)
         if pub.pre_root != genesis.root:
             raise VerificationError(f"batch {pub.batch_id}: a zk batch without a pre-state link starts from "
                                     "the empty book, and its pre-state root is not the empty book's")
-    return verify(pub.statement(air), proof.proof, external={"book.pre": (pub.pre_root, pub.pre_link)},
+    return verify(statement, proof.proof, external={"book.pre": (pub.pre_root, pub.pre_link)},
                   min_security=min_security)
 
 

@@ -28,7 +28,7 @@ from zksidecar.engine.records import OP_DTYPE, Kind
 from zksidecar.prover import poseidon2
 from zksidecar.prover import field as F
 from zksidecar.prover.orderbook import proof_file, zk_air, zk_lane
-from zksidecar.prover.orderbook.batch import (BatchRejected, BookState, prepare_batch, prove_batch, prove_prepared,
+from zksidecar.prover.orderbook.batch import (prepare_batch, prove_batch, prove_prepared,
                                               verify_batch, verify_chain, verify_history)
 from zksidecar.prover.orderbook.params import check_zk_ops_length, zk_proof_options
 from zksidecar.prover.orderbook.zk_chain import ZkChain

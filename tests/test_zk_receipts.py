@@ -249,6 +249,13 @@ def test_requests_that_cannot_be_met(batch):
         R.make_receipt(batch.statement, batch.private, other.lists, seqs=[s.first_seq])
     with pytest.raises(R.ReceiptRequestError, match="does not give the leaf batch 1 committed"):
         R.make_receipt(batch.statement, other.private, batch.lists, seqs=[s.first_seq])
+    seq = batch.seq_with_trades(2)
+    dropped = batch.private._replace(trades=batch.private.trades[batch.private.trades[:, 0] != seq - s.first_seq])
+    with pytest.raises(R.ReceiptRequestError, match=f"the record of seq {seq} says 2 trades, the private trades "
+                                                    f"hold 0 of it"):
+        R.make_receipt(batch.statement, dropped._replace(trade_slots=batch.private.trade_slots[:len(dropped.trades)],
+                                                          trade_salts=batch.private.trade_salts[:len(dropped.trades)]),
+                       batch.lists, seqs=[seq])
 
 
 # ------------------------------------------------ section 8's refusals --
@@ -302,6 +309,12 @@ def test_another_row_position(batch):
                                             f"of batch 1 is seq {s.first_seq + j}")
     r.operations[0]["index"] = s.ops
     refused(batch, r, R.ReceiptRecordError, f"row {s.ops} is outside batch 1's {s.ops} operations")
+
+
+def test_an_empty_receipt(batch):
+    r = editable(batch.receipt(seqs=[batch.statement.first_seq]))
+    refused(batch, dataclasses.replace(r, operations=r.operations[:0], trades=r.trades[:0]), R.ReceiptRecordError,
+            "no operation and no trade")
 
 
 def test_a_row_twice(batch):
@@ -414,6 +427,7 @@ def test_malformed_bytes_are_named(batch):
         (data[:100], "truncated: a receipt's header is 176 bytes, got 100"),
         (data[:-1], "trade_count = 2 claims"),
         (data + b"\0" * 8, "8 trailing bytes"),
+        (5, "a receipt is bytes, got int"),
         (b"ZKSX" + data[4:], "not a receipt: magic b'ZKSX'"),
         (data[:4] + (2).to_bytes(2, "little") + data[6:], "receipt version 2, this build reads 1"),
         (data[:6] + b"\1\0" + data[8:], "header: reserved is not zero"),

@@ -255,13 +255,20 @@ def make_receipt(statement: BatchStatement, private: PrivateBatch, lists, *, seq
         raise ReceiptRequestError(f"{who}: no operation in batch {s.batch_id} of symbol {s.symbol} (seqs "
                                   f"{s.first_seq} .. {s.last_seq}) and no trade against the orders given")
     used_named = sorted({int(h) for h in maker_handle[chosen]} & named)
+    made = np.bincount(fields[taker, 0], minlength=s.ops)[rows] if len(rows) else np.zeros(0, np.int64)
+    short = np.flatnonzero(made != p.records["trades"][rows])
+    if len(short):
+        i, says = int(rows[short[0]]), int(p.records["trades"][rows[short[0]]])
+        raise ReceiptRequestError(f"private data: the record of seq {s.first_seq + i} says {says} trades, the "
+                                  f"private trades hold {int(made[short[0]])} of it")
 
     ops_out = np.zeros(len(rows), dtype=op_entry_dtype(lists.ops.depth))
     for e, i in enumerate(rows):
         rec, salt, side_salt = p.records[i], p.leaf_salts[i], p.side_salts[i]
-        if int(rec["seq"]) != s.first_seq + i:
-            raise ReceiptRequestError(f"private record at row {i} has seq {int(rec['seq'])}, expected "
-                                      f"{s.first_seq + i}: not this batch's records")
+        if int(rec["seq"]) != s.first_seq + i or int(rec["symbol"]) != s.symbol:
+            raise ReceiptRequestError(f"private record at row {i} is seq {int(rec['seq'])} of symbol "
+                                      f"{int(rec['symbol'])}, not seq {s.first_seq + i} of symbol {s.symbol}: "
+                                      f"not this batch's records")
         try:
             leaf = _op_leaf(rec, salt)
             side = side_leaf(int(i), bytes(side_salt), int(rec["client_id"]), int(rec["reserved"]))
@@ -388,7 +395,8 @@ def check_receipt(receipt, statement: BatchStatement, op_leaves: np.ndarray | No
     price or quantity, a trade of no operation or order of the receipt, a
     number beyond or repeated, a missing trade, a leaf that does not
     verify, quantities that do not sum to `filled`, a price beyond the
-    limit)."""
+    limit).  A receipt with neither operation nor trade is refused
+    (ReceiptRecordError): it shows nothing."""
     r = receipt if isinstance(receipt, Receipt) else decode_receipt(receipt)
     _check_statement(statement)
     s = statement
@@ -401,6 +409,8 @@ def check_receipt(receipt, statement: BatchStatement, op_leaves: np.ndarray | No
             show = (lambda v: v.hex()[:16] + "...") if isinstance(want, (bytes, bytearray)) else str
             raise ReceiptStatementError(f"the receipt names this proof's statement digest, but its {name} "
                                         f"({show(got)}) is not the proof's ({show(want)})")
+    if not len(r.operations) and not len(r.trades):
+        raise ReceiptRecordError("the receipt holds no operation and no trade: nothing to check")
     if op_leaves is not None:
         op_leaves = _checked_leaves(op_leaves, s.ops, "op_leaves")
     if trade_leaves is not None:

@@ -186,10 +186,9 @@ def decode_receipt(data) -> Receipt:
     trailing bytes, or a reserved field that is not zero.  The counts are
     checked against the length before any entry is read; the entries are
     views of a copy of `data`."""
-    try:
-        raw = bytes(data)
-    except TypeError:
-        raise ReceiptFormatError(f"a receipt is bytes, got {type(data).__name__}") from None
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ReceiptFormatError(f"a receipt is bytes, got {type(data).__name__}")
+    raw = bytes(data)
     if len(raw) < HEADER_DTYPE.itemsize:
         raise ReceiptFormatError(f"truncated: a receipt's header is {HEADER_DTYPE.itemsize} bytes, "
                                  f"got {len(raw)}")

@@ -397,7 +397,8 @@ def check_receipt(receipt, statement: BatchStatement, op_leaves: np.ndarray | No
     verify, quantities that do not sum to `filled`, a price beyond the
     limit).  A receipt with neither operation nor trade is refused
     (ReceiptRecordError): it shows nothing."""
-    r = receipt if isinstance(receipt, Receipt) else decode_receipt(receipt)
+    # a Receipt object goes through its bytes too, so it meets the decoder's checks
+    r = decode_receipt(encode_receipt(receipt) if isinstance(receipt, Receipt) else receipt)
     _check_statement(statement)
     s = statement
     # check 1: the receipt is this batch's

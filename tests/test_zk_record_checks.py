@@ -59,9 +59,15 @@ class LaneDouble(Air):
     num_challenges = 14
     derived_values = ("tables",)
 
-    def __init__(self, trace_length: int, log2_capacity: int, records: np.ndarray, prev_ts: int = 0):
+    def __init__(self, trace_length: int, log2_capacity: int, records: np.ndarray, prev_ts: int = 0,
+                 published: np.ndarray | None = None, last_ts: int | None = None):
+        """`records`: what the execution processed (the op and outcome
+        tables, public_tables's); `published`: the records whose leaves are
+        published (the same, unless a lie says otherwise); `last_ts`: the
+        post-state's last timestamp (the last record's unless a lie says
+        otherwise)."""
         self.block = RecordChecks(trace_length, log2_capacity)
-        self.records = records
+        published = records if published is None else published
         self.main_segments = (Segment("lane", INPUTS + ("rm",) + self.block.columns),)
         fr = [logup.supply([air_mod.TAG_RANGE, "row"], "rm")] + self.block.fractions() \
             + [logup.supply([TAG_LEAF, "row"] + list(ELEMENTS), "lo")]
@@ -69,10 +75,10 @@ class LaneDouble(Air):
         self.aux_columns = self.lu.columns
         self.lookup_arguments = (self.lu,)
         op_rows, out_rows, _ = air_mod.public_tables(records, NO_TRADES, 1 << log2_capacity, 0)
-        n = len(records)
-        leaves = np.column_stack([np.full(n, TAG_LEAF), np.arange(n), encode_operations(records)])
+        n = len(published)
+        leaves = np.column_stack([np.full(n, TAG_LEAF), np.arange(n), encode_operations(published)])
         self.tables = [op_rows, out_rows, leaves.astype(np.uint32)]
-        last = int(records["ts_ns"][-1])
+        last = int(published["ts_ns"][-1]) if last_ts is None else last_ts
         super().__init__(trace_length, {**{f"pre{j}": v for j, v in enumerate(timestamp_pieces(prev_ts))},
                                         **{f"last{j}": v for j, v in enumerate(timestamp_pieces(last))}})
 
@@ -144,11 +150,10 @@ class Checker:
         self.bounds = [(f.cur(b.column) - b.value, b.row % self.T) for b in air.boundary_constraints]
         self.target = air.derive(self.challenges)["tables"]
 
-    def failing(self, cols: dict) -> tuple[list[str], np.ndarray, Ext]:
-        """(names of failing constraints, each row's LogUp term (T, 4), the
-        total)."""
-        T, air = self.T, self.air
-        mats = traces(air, cols)["lane"]
+    def _algebra(self, cols: dict):
+        """The witness's matrix and the algebra evaluating constraints on
+        it (a next-row read is the column rolled by one)."""
+        mats = traces(self.air, cols)["lane"]
 
         def source(key):
             if key[0] != TRACE:
@@ -156,7 +161,13 @@ class Checker:
             v = np.ascontiguousarray(mats[:, key[1]])
             return np.roll(v, -1) if key[2] else v
 
-        alg = C.ColumnAlgebra(T, source)
+        return mats, C.ColumnAlgebra(self.T, source)
+
+    def failing(self, cols: dict) -> tuple[list[str], np.ndarray, Ext]:
+        """(names of failing constraints, each row's LogUp term (T, 4), the
+        total)."""
+        T, air = self.T, self.air
+        mats, alg = self._algebra(cols)
         bad = []
         for con, v in zip(self.cons, evaluate([c.expr for c in self.cons], alg)):
             rows = C.as_column(v, T, isinstance(v, np.ndarray) and v.ndim == 2).reshape(T, -1).any(axis=1)
@@ -172,6 +183,20 @@ class Checker:
             term = F.add(term, g)
         total = Ext.from_mont((term.astype(np.uint64).sum(axis=0) % P).astype(np.uint32))
         return bad, term, total
+
+    def bad_rows(self, cols: dict) -> np.ndarray:
+        """The rows a failing constraint (LogUp's excepted) touches: its
+        own, and the next for a transition reading it."""
+        T = self.T
+        _, alg = self._algebra(cols)
+        bad = np.zeros(T, dtype=bool)
+        for con, v in zip(self.cons, evaluate([c.expr for c in self.cons], alg)):
+            rows = C.as_column(v, T, isinstance(v, np.ndarray) and v.ndim == 2).reshape(T, -1).any(axis=1)
+            if not con.every_row:
+                rows[T - 1] = False
+                bad[1:] |= rows[:-1]
+            bad |= rows
+        return bad
 
     def holds(self, cols: dict) -> bool:
         bad, _, total = self.failing(cols)
@@ -248,12 +273,19 @@ def adversarial(n: int, capacity: int, seed: int) -> np.ndarray:
     ops["qty"] = pick(EDGES["price"], 32)
     ops["flags"] = np.where(rng.random(n) < 0.8, 0, pick(EDGES["flags"], 16))
     ops["handle"] = pick(slot_edges(capacity), 32) | pick(EDGES["gen"], 32) << np.uint64(32)
+    return with_outcomes(ops, capacity, rng)
+
+
+def with_outcomes(ops: np.ndarray, capacity: int, rng) -> np.ndarray:
+    """Random accounts, timestamps and outcomes of the kinds the execution
+    gives, then completed()."""
+    n = len(ops)
     ops["account"] = rng.integers(0, 1 << 32, n, dtype=np.uint64)
     ops["ts_ns"] = rng.integers(0, 1 << 64, n, dtype=np.uint64)
     ops["status"] = rng.integers(1, 7, n)
     ops["reason"] = rng.choice([0, 7, 8, 9, 10], n)
     ops["filled"] = rng.integers(0, MAX_QTY + 1, n)
-    ops["trades"] = rng.integers(0, 1 << 12, n)
+    ops["trades"] = rng.integers(0, 1 << 14, n)
     ops["client_id"] = rng.integers(0, 1 << 63, n)
     return completed(ops, capacity)
 
@@ -350,7 +382,7 @@ def test_the_interface():
 
 
 @pytest.mark.parametrize("T,c,match", [(8, 3, "power of two from 16"), (1 << 21, 3, "power of two from 16"),
-                                       (100, 3, "power of two"), (64, 0, "capacity"), (64, 30, "capacity"),
+                                       (100, 3, "power of two"), (64, 0, "capacity"), (64, 31, "capacity"),
                                        (64, True, "capacity"), (64.0, 3, "power of two")])
 def test_refuses_a_shape_it_cannot_check(T, c, match):
     with pytest.raises(ValueError, match=match):
@@ -398,17 +430,11 @@ def random_live(n: int, capacity: int, seed: int) -> np.ndarray:
     ops["flags"] = rng.integers(0, 4, n)
     ops["handle"] = rng.integers(1, capacity, n, dtype=np.uint64) | \
         rng.integers(0, 1 << 30, n, dtype=np.uint64) << np.uint64(32)
-    ops["account"] = rng.integers(0, 1 << 32, n, dtype=np.uint64)
-    ops["ts_ns"] = rng.integers(0, 1 << 64, n, dtype=np.uint64)
-    ops["status"] = rng.integers(1, 7, n)
-    ops["reason"] = rng.choice([0, 7, 8, 9, 10], n)
-    ops["filled"] = rng.integers(0, MAX_QTY + 1, n)
-    ops["trades"] = rng.integers(0, 1 << 14, n)
-    return completed(ops, capacity)
+    return with_outcomes(ops, capacity, rng)
 
 
-@pytest.mark.parametrize("T,c", [(1 << 11, 10), (1 << 12, 3), (1 << 12, 15), (1 << 12, 16), (1 << 16, 14),
-                                 (1 << 16, 24)])
+@pytest.mark.parametrize("T,c", [(1 << 11, 10), (1 << 12, 1), (1 << 12, 15), (1 << 12, 16), (1 << 12, 30),
+                                 (1 << 16, 14), (1 << 16, 24)])
 def test_fill_agrees_with_the_transparent_classification(T, c):
     """Thousands of random and adversarial records (no proof): the tuples
     the block's columns carry are public_tables's op and outcome rows,
@@ -465,3 +491,375 @@ def test_fill_refuses_records_no_witness_exists_for():
     with pytest.raises(ValueError, match="for 64 rows, not 128"):
         block.fill(ops, 128)
     assert block.fill(ops, 64).keys() == set(block.columns)
+
+
+# ------------------------------------------------------------------ lies --
+
+T_LIE, C_LIE = 64, 4
+
+
+def honest_prefix(k: int = 12) -> np.ndarray:
+    return every_kind(1 << C_LIE)[:k]
+
+
+def batch_of(*recs) -> np.ndarray:
+    """Honest operations, then `recs` (one record each), timestamps
+    non-decreasing."""
+    ops = np.concatenate([honest_prefix()] + list(recs))
+    ops["ts_ns"][len(ops) - len(recs):] = ops["ts_ns"][len(ops) - len(recs) - 1]
+    return ops
+
+
+def set_value(block: dict, ranged, row: int, value: int) -> None:
+    """Write `value` into a ranged value's pieces on `row` as a lying
+    prover would: the lower pieces at their widths, the top piece holding
+    whatever is left (in range or not), so the value's own constraint
+    holds and only its lookups can fail."""
+    value %= P
+    for j, (col, piece) in enumerate(zip(ranged.columns, ranged.pieces)):
+        last = j == len(ranged.pieces) - 1
+        block[col][row] = (value >> piece.lo) % P if last else value >> piece.lo & ((1 << piece.width) - 1)
+
+
+def refused(air: LaneDouble, published: np.ndarray, block: dict, *, end_to_end: bool = False,
+            prev_ts: int = 0, by: str | None = None) -> None:
+    """The lie is refused: some constraint fails or the LogUp total misses
+    its target (by="constraint" or "sum" says which must catch it); end to
+    end, the debug check refuses to prove it and a proof forced past it
+    does not verify."""
+    cols = columns(air, published, block, prev_ts)
+    bad, _, total = Checker(air).failing(cols)
+    assert bad or total != Checker(air).target, "the lie holds"
+    if by == "constraint":
+        assert bad, "no constraint catches the lie"
+    if by == "sum":
+        assert not bad and total != Checker(air).target, f"expected the sum alone to catch it: {bad}"
+    if end_to_end:
+        with pytest.raises(ConstraintError):
+            prove(air, traces(air, cols), OPTS, debug=True)
+        proof = prove(air, traces(air, cols), OPTS).proof
+        with pytest.raises(VerificationError):
+            verify(air, proof, min_security=0)
+
+
+def witness_of(air: LaneDouble, recs: np.ndarray, prev_ts: int = 0) -> dict:
+    """The block's witness an honest prover builds from `recs` (refused
+    records too): where a lie starts."""
+    return {k: v.astype(np.int64) for k, v in air.block.columns_of(recs, prev_ts)[0].items()}
+
+
+def test_the_honest_witness_of_the_lie_harness_holds():
+    """The harness can accept: the witness of honest records, through
+    the same path the lies take, holds."""
+    ops = batch_of(record(flags=4, price=0, status=Status.REJECTED, reason=Reason.BAD_FLAGS))
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    assert Checker(air).holds(columns(air, ops, witness_of(air, ops)))
+
+
+def test_a_wrong_reason_and_a_later_reason_than_the_first():
+    """Check 12 and the first-failing chain: a record with bad flags and a
+    zero price is BAD_FLAGS.  Published as BAD_PRICE, it is refused
+    whether the witness keeps the true chain (reason = its code fails),
+    drops fbad (fh = 0 unless fbad fails) or sets the later reason beside
+    it (the chain fails)."""
+    truth = record(flags=4, price=0, status=Status.REJECTED, reason=Reason.BAD_FLAGS)
+    lie = record(flags=4, price=0, status=Status.REJECTED, reason=Reason.BAD_PRICE)
+    ops = batch_of(lie)
+    i = len(ops) - 1
+    air = LaneDouble(T_LIE, C_LIE, batch_of(truth), published=ops)
+    refused(air, ops, witness_of(air, ops), by="constraint", end_to_end=True)
+    w = witness_of(air, ops)
+    w["rc_fbad"][i] = w["rc_fhi"][i] = 0
+    w["rc_rp"][i] = 1
+    refused(air, ops, w, by="constraint")
+    w = witness_of(air, ops)
+    w["rc_rp"][i] = 1
+    refused(air, ops, w, by="constraint")
+    # REDUCE with qty 0 and slot 0 is BAD_QTY, not UNKNOWN_HANDLE
+    lie = record(kind=Kind.REDUCE, qty=0, handle=0, status=Status.REJECTED, reason=Reason.UNKNOWN_HANDLE)
+    ops = batch_of(lie)
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    w = witness_of(air, ops)
+    w["rc_qnz"][i], w["rc_qok"][i], w["rc_rqr"][i], w["rc_rh"][i] = 1, 1, 0, 1
+    refused(air, ops, w, by="constraint", end_to_end=True)
+
+
+def test_a_valid_kind_claimed_for_kind_9():
+    """Check 9: a record of kind 9 processed as a LIMIT (the execution
+    consumed a LIMIT's op tuple): its kind byte 9 with the one-hot on 1
+    fails "kind = k"; with kb beside it, "one kind class"; the byte
+    claimed 1, e7 no longer decomposes."""
+    published = record(kind=9, price=100, qty=5, handle=3, status=Status.RESTED)
+    processed = record(kind=Kind.LIMIT, price=100, qty=5, handle=3, status=Status.RESTED)
+    ops, done = batch_of(published), batch_of(processed)
+    i = len(ops) - 1
+    air = LaneDouble(T_LIE, C_LIE, done, published=ops)
+    w = witness_of(air, done)
+    set_value(w, air.block.fields["kind"], i, 9)
+    refused(air, ops, w, by="constraint", end_to_end=True)
+    w["rc_kb"][i] = 1
+    set_value(w, air.block.comparisons["kcmp"], i, 1)
+    refused(air, ops, w, by="constraint")
+    refused(air, ops, witness_of(air, done), by="constraint")
+
+
+def test_side_256_beside_kind_minus_one():
+    """Review finding 2a: e7 of a LIMIT/BUY read as kind 0 and side 257
+    decomposes, and the witness classifies it BAD_KIND with every
+    constraint holding; only the side byte's range lookups refuse it."""
+    published = record(kind=Kind.LIMIT, side=Side.BUY, status=Status.REJECTED, reason=Reason.BAD_KIND)
+    processed = record(kind=0, side=Side.BUY, status=Status.REJECTED, reason=Reason.BAD_KIND)
+    ops, done = batch_of(published), batch_of(processed)
+    i = len(ops) - 1
+    air = LaneDouble(T_LIE, C_LIE, done, published=ops)
+    w = witness_of(air, done)
+    set_value(w, air.block.fields["side"], i, 257)
+    w["rc_buy"][i], w["rc_sb"][i] = 0, 1
+    set_value(w, air.block.comparisons["scmp"], i, 254)
+    refused(air, ops, w, by="sum", end_to_end=True)
+
+
+def test_a_piece_out_of_range():
+    """A limb's low piece carries 2^t (its neighbour one less): the element
+    still decomposes and every constraint holds; the range table refuses
+    the piece (at 64 rows, and a 15-bit limb of 2^15 at 2^15 rows: a
+    price, and a timestamp, whose pieces the next row's lpts repeats)."""
+    ops = every_kind(16)
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    w = witness_of(air, ops)
+    p0 = air.block.fields["p0"].columns
+    row = int(np.flatnonzero(w[p0[1]] > 0)[0])
+    w[p0[0]][row] += T_LIE
+    w[p0[1]][row] -= 1
+    refused(air, ops, w, by="sum", end_to_end=True)
+
+    ops = every_kind(1 << 14)
+    air = LaneDouble(1 << 15, 14, ops)
+    for a, b in (("rc_p0", "rc_p1"), ("rc_t0", "rc_t1")):
+        w = witness_of(air, ops)
+        row = int(np.flatnonzero(w[b][: len(ops)] > 0)[0])
+        w[a][row] += 1 << 15
+        w[b][row] -= 1
+        # a timestamp's pieces are also the next row's lpts and compared
+        refused(air, ops, w, by="sum" if a == "rc_p0" else None)
+
+
+def test_a_boolean_of_two():
+    """An e6 bit of 2 beside its neighbour one less keeps e6 and fails its
+    boolean constraint."""
+    ops = every_kind(16)
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    w = witness_of(air, ops)
+    row = int(np.flatnonzero(w["rc_tb61"][: len(ops)] == 1)[0])
+    w["rc_tb60"][row] += 2
+    w["rc_tb61"][row] -= 1
+    refused(air, ops, w, by="constraint")
+
+
+def test_price_and_handle_bounds_cannot_be_moved():
+    """Checks 8 and 11: a valid LIMIT at MAX_PRICE proven BAD_PRICE, and a
+    valid CANCEL of slot capacity - 1 proven UNKNOWN_HANDLE, need a
+    comparison of -1 (only the range table refuses them); a CANCEL of slot
+    2^20 proven valid needs h1 = 0 or its comparison negative."""
+    published = record(price=MAX_PRICE, status=Status.REJECTED, reason=Reason.BAD_PRICE)
+    processed = record(price=MAX_PRICE, kind=0, status=Status.REJECTED, reason=Reason.BAD_KIND)
+    ops, done = batch_of(published), batch_of(processed)
+    i = len(ops) - 1
+    air = LaneDouble(T_LIE, C_LIE, done, published=ops)
+    w = witness_of(air, ops)
+    w["rc_pbig"][i], w["rc_pok"][i], w["rc_rp"][i], w["rc_reason"][i] = 1, 0, 1, Reason.BAD_PRICE
+    for x in ("code", "buy", "lim", "qty", "alo", "ahi"):
+        w[f"rc_op_{x}"][i] = 0
+    for x in OUT_ENTRIES:
+        w[f"rc_out_{x}"][i] = 0
+    set_value(w, air.block.comparisons["pcmp"], i, -1)
+    refused(air, ops, w, by="sum", end_to_end=True)
+
+    cancel = dict(kind=Kind.CANCEL, handle=15 | 1 << 32)
+    published = record(**cancel, status=Status.REJECTED, reason=Reason.UNKNOWN_HANDLE)
+    processed = record(**{**cancel, "kind": 0}, status=Status.REJECTED, reason=Reason.BAD_KIND)
+    ops, done = batch_of(published), batch_of(processed)
+    air = LaneDouble(T_LIE, C_LIE, done, published=ops)
+    w = witness_of(air, ops)
+    w["rc_hbig"][i], w["rc_hok1"][i], w["rc_hok"][i], w["rc_rh"][i] = 1, 0, 0, 1
+    w["rc_reason"][i] = Reason.UNKNOWN_HANDLE
+    for x in OP_ENTRIES + OUT_ENTRIES:
+        w[f"rc_{'op' if x in OP_ENTRIES else 'out'}_{x}"][i] = 0
+    set_value(w, air.block.comparisons["hcmp"], i, -1)
+    refused(air, ops, w, by="sum")
+
+    ops = batch_of(record(kind=Kind.CANCEL, handle=1 << 20, status=Status.CANCELLED))
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    w = witness_of(air, ops)
+    w["rc_h1nz"][i] = w["rc_h1inv"][i] = 0
+    refused(air, ops, w, by="constraint")
+
+
+def test_status_and_reason_moved_inside_e7():
+    """e7 = ... + 2^16 reason + 2^20 status also reads as (reason + 16,
+    status - 1): every constraint holds, and the outcome tuple no longer
+    matches the execution's."""
+    ops = batch_of(record(status=Status.FILLED, reason=0, filled=5, trades=1))
+    i = len(ops) - 1
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    w = witness_of(air, ops)
+    w["rc_reason"][i] += 16
+    w["rc_status"][i] -= 1
+    w["rc_out_reason"][i] += 16
+    w["rc_out_status"][i] -= 1
+    refused(air, ops, w, by="sum", end_to_end=True)
+
+
+@pytest.mark.parametrize("entry", ["lim", "qty", "alo", "code"])
+def test_an_op_tuple_entry_changed(entry):
+    """The op tuple: a MARKET buy's limit one below MAX_PRICE, or another
+    entry moved, fails its defining constraint; a witness that keeps the
+    constraint instead unbalances the sum (the execution consumes the
+    true tuple)."""
+    ops = every_kind(16)
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    w = witness_of(air, ops)
+    row = 4                                     # the MARKET buy
+    assert w["rc_op_lim"][row] == MAX_PRICE
+    w[f"rc_op_{entry}"][row] -= 1
+    refused(air, ops, w, by="constraint", end_to_end=entry == "lim")
+
+
+def test_handles_of_rejected_and_live_new_orders():
+    """Check 13: a BAD_PRICE order published with a handle.  Check 15
+    (review finding 2e): a rested order whose generation has top bits 10
+    is og + 2^31 as a u32 but og as its 30-bit parts, which is what the
+    execution's REST wrote; only the top-bit pin refuses it."""
+    ops = batch_of(record(price=0, handle=5, status=Status.REJECTED, reason=Reason.BAD_PRICE))
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    refused(air, ops, witness_of(air, ops), by="constraint", end_to_end=True)
+
+    rested = dict(kind=Kind.LIMIT, price=100, qty=5, status=Status.RESTED)
+    done = batch_of(record(**rested, handle=3 | 7 << 32))
+    ops = batch_of(record(**rested, handle=3 | (7 | 1 << 31) << 32))
+    air = LaneDouble(T_LIE, C_LIE, done, published=ops)
+    cols = columns(air, ops, witness_of(air, ops))
+    bad, _, total = Checker(air).failing(cols)
+    assert bad == ["record: check 15: live new order: no handle top bit"] and total == Checker(air).target
+
+
+def test_a_rejection_that_filled_or_traded():
+    for field in ("filled", "trades"):
+        ops = batch_of(record(kind=0, status=Status.REJECTED, reason=Reason.BAD_KIND, **{field: 5}))
+        air = LaneDouble(T_LIE, C_LIE, ops)
+        refused(air, ops, witness_of(air, ops), by="constraint", end_to_end=field == "filled")
+
+
+def _ts_lie(air: LaneDouble, ops: np.ndarray, row: int, choice: int, prev_ts: int = 0) -> dict:
+    """The witness of `ops` with row's highest differing piece claimed to
+    be `choice` (0: none), the comparison written as a lying prover would
+    (set_value)."""
+    w = witness_of(air, ops, prev_ts)
+    ts = timestamp_pieces(int(ops["ts_ns"][row]))
+    prev = timestamp_pieces(int(ops["ts_ns"][row - 1]) if row else prev_ts)
+    for k in range(1, 5):
+        w[f"rc_sig{k}"][row] = int(k == choice)
+    diff = ts[choice] - prev[choice] - 1 if choice else ts[0] - prev[0]
+    set_value(w, air.block.comparisons["tsd"], row, diff)
+    return w
+
+
+@pytest.mark.parametrize("piece", range(5))
+def test_a_timestamp_back_by_one_in_any_piece(piece):
+    """Check 4: a timestamp one unit of piece j below the previous one
+    (across every piece, the 4-bit top included) is refused whichever
+    piece the witness claims differs highest; end to end for one claim."""
+    base = (5 << 60) | (6 << 45) | (7 << 30) | (8 << 15) | 9
+    ops = batch_of(record(), record())
+    ops["ts_ns"][-2], ops["ts_ns"][-1] = base, base - (1 << 15 * piece)
+    row = len(ops) - 1
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    for choice in range(5):
+        refused(air, ops, _ts_lie(air, ops, row, choice), end_to_end=choice == piece)
+
+
+def test_timestamps_wrapping_and_against_the_pre_state():
+    """2^64 - 1 then 0 is refused; so is a first operation before the
+    pre-state's last timestamp (row 0's lpts, which the lane binds to the
+    pre-state), and two selectors at once."""
+    ops = batch_of(record(), record())
+    ops["ts_ns"][-2], ops["ts_ns"][-1] = (1 << 64) - 1, 0
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    for choice in range(5):
+        refused(air, ops, _ts_lie(air, ops, len(ops) - 1, choice))
+    ops = honest_prefix()
+    prev = int(ops["ts_ns"][0]) + 1
+    air = LaneDouble(T_LIE, C_LIE, ops, prev_ts=prev)
+    for choice in range(5):
+        refused(air, ops, _ts_lie(air, ops, 0, choice, prev_ts=prev), prev_ts=prev,
+                end_to_end=choice == 0)
+    ops = every_kind(16)
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    w = witness_of(air, ops)
+    row = int(np.flatnonzero(w["rc_sig2"][: len(ops)] == 1)[0])
+    w["rc_sig1"][row] = 1
+    refused(air, ops, w, by="constraint")
+
+
+def test_the_last_timestamp_is_the_last_operations():
+    """Check 25: lts, bound to the post-state's cells, must be the last
+    operation's timestamp: a post-state carrying an earlier one (lts
+    constant at it) is refused; so is lts changing down the trace."""
+    ops = every_kind(16)
+    earlier = int(ops["ts_ns"][-2])
+    air = LaneDouble(T_LIE, C_LIE, ops, last_ts=earlier)
+    w = witness_of(air, ops)
+    for j, v in enumerate(timestamp_pieces(earlier)):
+        w[f"rc_lts{j}"][:] = v
+    refused(air, ops, w, by="constraint", end_to_end=True)
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    w = witness_of(air, ops)
+    w["rc_lts4"][len(ops):] = 0
+    refused(air, ops, w, by="constraint")
+
+
+# ------------------------------------------------------ no cell left free --
+
+def free_cells(air: LaneDouble, ops: np.ndarray, names=None) -> dict[str, set]:
+    """{column: {"operation", "other"}}: the owned columns where editing one
+    cell (a flip for 0/1 columns, + 12345 otherwise) leaves every
+    constraint of the rows around it holding.  Even and odd rows are edited
+    in two passes, so no constraint sees two edited rows."""
+    check, T, n = Checker(air), air.trace_length, len(ops)
+    honest = witness_of(air, ops)
+    assert not check.bad_rows(columns(air, ops, honest)).any()
+    free: dict[str, set] = {}
+    for name in names or air.block.columns:
+        col = honest[name]
+        binary = set(np.unique(col).tolist()) <= {0, 1}
+        for parity in (0, 1):
+            rows = np.arange(parity, T, 2)
+            w = dict(honest)
+            w[name] = col.copy()
+            w[name][rows] = 1 - col[rows] if binary else (col[rows] + 12345) % P
+            bad = check.bad_rows(columns(air, ops, w))
+            for r in rows[~bad[rows]]:
+                free.setdefault(name, set()).add("operation" if r < n else "other")
+    return free
+
+
+@pytest.mark.parametrize("c", [4, 20])
+def test_no_cell_is_left_free(c):
+    """Every owned column is pinned by a constraint on every row (the
+    LogUp sum aside): an edit of any one cell, on an operation row of any
+    kind or outcome or on a row that is no operation, breaks a constraint
+    of that row.  Guards against a constraint dropped by a refactor."""
+    ops = every_kind(1 << c)
+    air = LaneDouble(T_LIE, c, ops)
+    assert free_cells(air, ops) == {}
+
+
+def test_the_free_cell_scan_finds_a_dropped_constraint(monkeypatch):
+    """The scan above can fail: with the op tuple's limit undefined, the
+    column is free on every operation row."""
+    orig = RecordChecks.transitions
+    monkeypatch.setattr(RecordChecks, "transitions",
+                        lambda self, f: [c for c in orig(self, f) if c.name != "record: op tuple: lim"])
+    ops = every_kind(16)
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    assert free_cells(air, ops, ["rc_op_lim", "rc_op_qty"]) == {"rc_op_lim": {"operation"}}

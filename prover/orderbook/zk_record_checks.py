@@ -97,10 +97,10 @@ HANDLED_KINDS = (Kind.CANCEL, Kind.REDUCE)
 OP_ENTRIES = ("code", "buy", "lim", "qty", "hslot", "hgen", "alo", "ahi")
 OUT_ENTRIES = ("status", "reason", "filled", "trades", "slot", "gen")
 
-#: the widest capacity whose slot bound the block can state (section
-#: "slot" of the docs: the bound is compared limb-wise, high limb against
-#: 2^(c - 15), which needs c - 15 < 15)
-MAX_LOG2_CAPACITY = 29
+#: the widest capacity the block takes: the slot bound is stated on the
+#: slot's bits 0-29 with bits 30 and 31 clear, which is "slot < C" only
+#: while C <= 2^30 (the engine's own limit is 2^24)
+MAX_LOG2_CAPACITY = 30
 #: 2^15: a limb
 LIMB = 1 << 15
 

@@ -19,8 +19,6 @@ for the execution rows.
 """
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pytest
 
@@ -28,7 +26,7 @@ from zksidecar.engine.records import MAX_PRICE, MAX_QTY, OP_DTYPE, TRADE_DTYPE, 
 from zksidecar.prover import constraints as C
 from zksidecar.prover import field as F
 from zksidecar.prover import logup, params
-from zksidecar.prover.air import Air, Frame, Segment
+from zksidecar.prover.air import Air, BoundaryConstraint, Frame, Segment, TransitionConstraint
 from zksidecar.prover.expr import TRACE, const, evaluate
 from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.orderbook import air as air_mod
@@ -88,14 +86,14 @@ class LaneDouble(Air):
 
     def transitions(self, f):
         c, n = f.cur, f.next
-        from zksidecar.prover.air import TransitionConstraint as TC
+        TC = TransitionConstraint
         own = [TC("row' = row + 1", n("row") - c("row") - 1, 1),
                TC("lo boolean", c("lo") * (1 - c("lo")), 2),
                TC("lo only falls", n("lo") * (1 - c("lo")), 2)]
         return own + self.block.transitions(f) + self.lu.transitions(f)
 
     def boundaries(self, f):
-        from zksidecar.prover.air import BoundaryConstraint as BC
+        BC = BoundaryConstraint
         out = [BC("row[0] = 0", "row", 0, const(0)), BC("the last row is no operation", "lo", -1, const(0))]
         for j in range(5):
             out.append(BC(f"lpts{j}[0] = the pre-state's", self.block.first_lpts[j], 0, f.public(f"pre{j}")))
@@ -632,6 +630,8 @@ def test_a_piece_out_of_range():
     w[p0[0]][row] += T_LIE
     w[p0[1]][row] -= 1
     refused(air, ops, w, by="sum", end_to_end=True)
+    with pytest.raises(ValueError, match=r"outside the range table \[0, 64\)"):
+        air.block.range_counts(w, len(ops))
 
     ops = every_kind(1 << 14)
     air = LaneDouble(1 << 15, 14, ops)

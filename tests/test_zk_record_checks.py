@@ -96,8 +96,8 @@ class LaneDouble(Air):
         BC = BoundaryConstraint
         out = [BC("row[0] = 0", "row", 0, const(0)), BC("the last row is no operation", "lo", -1, const(0))]
         for j in range(5):
-            out.append(BC(f"lpts{j}[0] = the pre-state's", self.block.first_lpts[j], 0, f.public(f"pre{j}")))
-            out.append(BC(f"lts{j} = the post-state's", self.block.last_ts[j], 0, f.public(f"last{j}")))
+            out.append(BC(f"lpts{j}[0] = the pre-state's", self.block.lpts[j], 0, f.public(f"pre{j}")))
+            out.append(BC(f"lts{j} = the post-state's", self.block.lts[j], 0, f.public(f"last{j}")))
         return out
 
     def build_aux(self, main, challenges):

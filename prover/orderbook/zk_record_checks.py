@@ -31,9 +31,10 @@ it the argument assumes:
 * the op and outcome tuples this block supplies are consumed by the
   execution rows, which bound what the outcome carries (status 1..6,
   reason 0 or 7..10, filled and trades at most MAX_QTY);
-* row 0's ``lpts`` (:attr:`RecordChecks.first_lpts`) is bound to the
+* row 0's ``lpts`` (:attr:`RecordChecks.lpts`, the columns holding the
+  previous operation's timestamp pieces) is bound to the
   pre-state's timestamp cells, or to 0 when the public `resumed` bit is
-  set; ``lts`` (:attr:`RecordChecks.last_ts`, constant down the trace) to
+  set; ``lts`` (:attr:`RecordChecks.lts`, constant down the trace) to
   the post-state's cells.  Both in the five pieces of
   :func:`timestamp_pieces`.
 
@@ -51,7 +52,7 @@ from .. import field as F
 from .. import logup
 from ..air import Frame, TransitionConstraint
 from ..expr import Expr, const
-from .air import CONSTRAINT_DEGREE, KIND_CODE, MAX_LOG_OPS, MIN_ROWS, TAG_OP, TAG_OUT, TAG_RANGE
+from .air import CONSTRAINT_DEGREE, KIND_CODE, MAX_LOG_OPS, MIN_ROWS, PROVABLE_MAX, TAG_OP, TAG_OUT, TAG_RANGE
 from .zk_encoding import DATA_ELEMENTS, OPERATION_LAYOUT, Piece, encode_operations, lane_layout, pieces_for
 
 #: the data-element columns the lane holds
@@ -61,6 +62,8 @@ INPUTS = ("row", "lo") + ELEMENTS
 
 # flags & ~FLAGS_KNOWN != 0 is "flags >> 2 != 0" only while the known flags are bits 0 and 1
 assert FLAGS_KNOWN == 0b11, "the block reads flags as f0, f1 and fh = flags >> 2"
+# the price and qty comparisons are sound in 30 bits only because MAX = p - 2^30 - 1
+assert MAX_PRICE == MAX_QTY == PROVABLE_MAX
 
 #: each sub-field of OPERATION_LAYOUT by (source, lo): the short name of its
 #: column(s).  filled and trades have none: they are e8 and e9 themselves
@@ -184,8 +187,11 @@ class RecordChecks:
         self.comparisons = {name: Ranged.of(name, pieces_for(_cmp_width(need, sound, t), t, "range"))
                             for name, (need, sound) in cmp_bits.items()}
         slot_tests = (("rc_h1inv", "rc_h1nz") if self.small_slot else ()) + ("rc_hinv", "rc_hnz", "rc_hbig")
-        self.first_lpts = tuple(f"rc_lpts{j}" for j in range(5))
-        self.last_ts = tuple(f"rc_lts{j}" for j in range(5))
+        #: the previous operation's timestamp pieces (row 0's: the integrator binds them to
+        #: the pre-state's cells, or 0 when the stream resumed) and the last operation's
+        #: (constant down the trace: bound to the post-state's cells)
+        self.lpts = tuple(f"rc_lpts{j}" for j in range(5))
+        self.lts = tuple(f"rc_lts{j}" for j in range(5))
         cols = [c for r in self.fields.values() for c in r.columns] + ["rc_reason", "rc_status"]
         cols += [f"rc_k{k}" for k in range(1, 8)] + ["rc_kz", "rc_kb"] + list(self.comparisons["kcmp"].columns)
         cols += ["rc_buy", "rc_sz", "rc_sb"] + list(self.comparisons["scmp"].columns)
@@ -196,7 +202,7 @@ class RecordChecks:
         cols += [f"rc_{r}" for r, _ in FIELD_REASONS[1:]]
         cols += [f"rc_op_{x}" for x in OP_ENTRIES] + [f"rc_out_{x}" for x in OUT_ENTRIES]
         cols += [f"rc_sig{k}" for k in range(1, 5)] + list(self.comparisons["tsd"].columns)
-        cols += list(self.first_lpts) + list(self.last_ts)
+        cols += list(self.lpts) + list(self.lts)
         #: the columns the block owns, in its order
         self.columns: tuple[str, ...] = tuple(cols)
         if len(set(self.columns)) != len(self.columns):
@@ -210,13 +216,10 @@ class RecordChecks:
         return self.fields[short].expr(f)
 
     def _value(self, f: Frame, name: str) -> Expr:
-        """A record value from its sub-fields' pieces: the 30-bit price,
-        qty, slot and generation (their bits 0-29), a timestamp piece."""
-        v = lambda s: self._v(f, s)     # noqa: E731
-        if name in ("price", "qty", "slot", "gen"):
-            s = {"price": "p", "qty": "q", "slot": "h", "gen": "g"}[name]
-            return v(f"{s}0") + v(f"{s}1") * LIMB
-        raise KeyError(name)
+        """Bits 0-29 of the price, qty, handle slot or generation, from its
+        two 15-bit limbs."""
+        s = {"price": "p", "qty": "q", "slot": "h", "gen": "g"}[name]
+        return self._v(f, f"{s}0") + self._v(f, f"{s}1") * LIMB
 
     def _ts(self, f: Frame) -> list[Expr]:
         """The timestamp's five pieces (TIMESTAMP_PIECE_BITS)."""
@@ -253,7 +256,7 @@ class RecordChecks:
         lo = c("lo")
         # ---- shape: nothing off the operation rows; booleans
         for col in self.columns:
-            if col not in self.last_ts:
+            if col not in self.lts:
                 row(f"{col} = 0 off the operation rows", (1 - lo) * c(col))
         booleans = [col for r in self.fields.values() for col, p in zip(r.columns, r.pieces) if p.boolean]
         booleans += [f"rc_k{k}" for k in range(1, 8)] + ["rc_kz", "rc_kb", "rc_buy", "rc_sz", "rc_sb",
@@ -311,7 +314,8 @@ class RecordChecks:
             row("check 8: h1 * inverse = h1nz", h1 * c("rc_h1inv") - c("rc_h1nz"))
             row("check 8: h1 = 0 unless h1nz", h1 * (1 - c("rc_h1nz")))
             row("check 8: h1 inverse = 0 unless h1nz", c("rc_h1inv") * (1 - c("rc_h1nz")))
-            y, bound, zero = h0 + c("rc_h1nz") * cap, cap, h0 + c("rc_h1nz") * cap
+            y = h0 + c("rc_h1nz") * cap
+            bound, zero = cap, y
         else:
             # slot < C = B 2^15 iff h1 < B
             y, bound, zero = h1, cap >> 15, slot
@@ -380,7 +384,7 @@ class RecordChecks:
         # ---- checks 4 and 25: timestamps non-decreasing, as u64.  sig_k
         # marks the highest piece where ts and lpts differ (k = 1..4); none
         # set: pieces 1..4 equal, and piece 0 compared with "minus 0"
-        ts, prev = self._ts(f), [c(col) for col in self.first_lpts]
+        ts, prev = self._ts(f), [c(col) for col in self.lpts]
         sig = [c(f"rc_sig{k}") for k in range(1, 5)]
         any_sig = sum(sig, const(0))
         row("check 4: at most one highest differing piece", any_sig * (1 - any_sig))

@@ -7,9 +7,7 @@ proving twice under one store key gives the same bytes.
 
 Small shapes with insecure parameters (8 queries, no grinding): a book of
 128 slots (S = 128, the smallest at which the masks of 8 queries fit a
-degree-3 domain) and ops domains of 256 rows.  The record-check block is
-the TEST DOUBLE of tests/zk_checks_double.py (unconstrained op and outcome
-tuples) until the real block (branch zk-checks) is merged."""
+degree-3 domain) and ops domains of 256 rows."""
 from __future__ import annotations
 
 import copy
@@ -21,7 +19,6 @@ import struct
 import numpy as np
 import pytest
 
-import zk_checks_double
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.engine.records import OP_DTYPE, Kind
@@ -44,11 +41,6 @@ CAP, LOG_CAP, T = 128, 7, 256
 KEY = hashlib.sha256(b"tests/test_zk_batch.py store key").digest()
 
 
-@pytest.fixture(autouse=True)
-def double(monkeypatch):
-    zk_checks_double.installed(monkeypatch)
-
-
 def chain(key: bytes = KEY) -> ZkChain:
     return ZkChain(key, 0, LOG_CAP, T, ZK)
 
@@ -69,10 +61,8 @@ def prove_stream(ops: np.ndarray, cuts=(0, 30, 60, 90), key: bytes = KEY, debug:
 @pytest.fixture(scope="module")
 def proven():
     """Three honest zk batches of one stream, and the engine's own run of it."""
-    with pytest.MonkeyPatch.context() as mp:
-        zk_checks_double.installed(mp)
-        ops = stream()
-        proofs, state = prove_stream(ops, debug=True)
+    ops = stream()
+    proofs, state = prove_stream(ops, debug=True)
     book = Book(CAP)
     book.process(ops.copy())
     return ops, proofs, state, book

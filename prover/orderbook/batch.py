@@ -45,9 +45,10 @@ from . import witness as W
 from .air import (MAX_LOG_OPS, WORD, BatchStatement, OrderBookAir, algebraic_degree, book_length, classify_all,
                   noncanonical)
 from .params import MAX_TRACE_LENGTH, check_zk_ops_length, zk_security
-from . import zk_air, zk_chain, zk_lane
+from . import zk_chain, zk_lane
 from .zk_air import ZkBatchStatement, ZkOpsAir, shape_statement
 from .zk_chain import ZkChain, zk_state_table
+from .zk_record_checks import RecordChecks
 
 
 class BatchRejected(VerificationError):
@@ -179,8 +180,7 @@ class BatchPublic:
         if self.zk is not None:
             z = self.zk
             return ZkOpsAir(self.ops_length, self.log2_capacity, self.first_seq, self.symbol, self.batch_id,
-                            z.n_ops, z.resumed, z.leaves, z.side_root,
-                            zk_air.record_checks(self.ops_length, self.log2_capacity))
+                            z.n_ops, z.resumed, z.leaves, z.side_root)
         return OrderBookAir(self.ops_length, self.log2_capacity, self.ops, self.trades,
                             self.first_seq, self.symbol, self.batch_id, classified)
 
@@ -393,7 +393,7 @@ def _prepare_zk(chain: ZkChain, state: BookState, wit: W.Witness, ops: np.ndarra
     pre_table = F.decode(state.commitment.trace).astype(np.int64)
     key = chain.batch_key(batch_id, zk_chain.content_digest(pre_table, ops, trades, bool(resumed)))
     rand = zk_lane.LaneRandomness.derive(key, len(ops), t)
-    checks = zk_air.record_checks(t, cap.bit_length() - 1)
+    checks = RecordChecks(t, cap.bit_length() - 1)
     exec_rows = wit.traces()["ops.exec"]
     lane = zk_lane.build_lane(ops, zk_lane.trade_fields(ops, trades, cap, first_seq), rand, exec_rows,
                               checks, t, 0 if resumed else state.last_ts)

@@ -19,7 +19,7 @@ timestamp cells (section 5.7; where they live, below):
 
 **The timestamp cells.**  The state table of zk mode carries the last
 operation's timestamp in five cells of row 0 (15, 15, 15, 15 and 4 bits:
-TS_PIECES), columns pt0..pt4 of ``pre`` and qt0..qt4 of ``post``, zero on
+zk_record_checks.timestamp_pieces, the block's), columns pt0..pt4 of ``pre`` and qt0..qt4 of ``post``, zero on
 every other row (every-row constraints row * c = 0: a current-row read, so
 the state is still not opened at w z and its mask stays 2q + 20).  They are
 not memory cells: the `ops` domain reads them through one tuple of its own,
@@ -32,8 +32,8 @@ and the lane consumes once (its own r0):
 so row 0's previous-timestamp pieces are the pre-state's (0 when the batch
 begins where its stream resumed: `resumed`, a public bit both domains
 bind) and the last timestamp the record-check block proves is the
-post-state's.  lpts and lts are the block's columns (RecordChecks.first_lpts,
-.last_ts), lts constant down the trace.
+post-state's.  lpts and lts are the block's columns (RecordChecks.lpts,
+.lts), lts constant down the trace.
 
 **The lane** (section 3.4).  Row types: lo (operation leaf), lt (trade
 leaf), ld (dummy leaf), u = lo + lt + ld, u = 1 on rows 0 .. T - 2 and every
@@ -55,9 +55,6 @@ Every constraint has degree <= 3.
 from __future__ import annotations
 
 import functools
-import importlib
-from typing import Protocol
-
 import numpy as np
 
 from .. import logup
@@ -68,14 +65,14 @@ from ..poseidon2_air import Poseidon2Columns
 from ..statement import Statement
 from .air import (MIN_ROWS, TAG_TRADE, WORD, BookAir, OrderBookAir, _claimed, _public_sum, book_fractions,
                   book_length, exec_columns, fractions_for, limbs_for)
+from .zk_record_checks import TIMESTAMP_PIECE_BITS, RecordChecks
 from .zk_encoding import DATA_ELEMENTS, LEAF_ELEMENTS, SALT_ELEMENTS, TRADE_ELEMENTS
 
 #: the tuple tags zk mode adds to air.py's (1 memory .. 5 trade)
 TAG_STAMP, TAG_LEAF = 6, 7
 #: the state table's timestamp cells: a u64 timestamp's pieces, least
-#: significant first (the operation leaf's: its e0, e1 limbs and e6's top bits)
-TS_PIECES = (15, 15, 15, 15, 4)
-TS_CELLS = len(TS_PIECES)
+#: significant first, as the record-check block compares them
+TS_CELLS = len(TIMESTAMP_PIECE_BITS)
 #: zk mode's tallest `ops` domain (docs/ZK.md section 14, decision 2): the
 #: LogUp sum of its fractions leaves 100 bits up to 2^15 rows
 ZK_MAX_LOG_OPS = 15
@@ -92,62 +89,6 @@ LANE_COLUMNS = ("fli", "r0") + TYPES + SALTS + DATA + P2.names
 LEAF_ARITY = 3 + LEAF_ELEMENTS
 PRE_TS = tuple(f"pt{k}" for k in range(TS_CELLS))
 POST_TS = tuple(f"qt{k}" for k in range(TS_CELLS))
-
-
-def ts_pieces(ts) -> np.ndarray:
-    """The TS_PIECES pieces of u64 timestamps: ``(..., 5)`` int64."""
-    ts = np.asarray(ts, dtype=np.uint64)
-    out, lo = [], 0
-    for width in TS_PIECES:
-        out.append((ts >> np.uint64(lo)) & np.uint64((1 << width) - 1))
-        lo += width
-    return np.stack(out, axis=-1).astype(np.int64)
-
-
-class RecordChecks(Protocol):
-    """The record-check block of the lane (prover/orderbook/zk_record_checks.py;
-    docs/ZK.md section 4): every check the transparent verifier makes on
-    the public records, as constraints over an operation row's data
-    elements.  It reads the lane's `row`, `lo` and e0..e11, owns its
-    columns (`columns`, after the lane's own in segment ``lane``), and:
-
-    - `fractions()`: its range lookups <2, v> (against the `ops` domain's
-      range table, whose multiplicities count them: `range_counts`), and
-      the op tuple <3, row, code, buy, lim, qty, hslot, hgen, alo, ahi> and
-      outcome tuple <4, row, status, reason, filled, trades, os, og> it
-      supplies with multiplicity lo, equal to what air.public_tables gives
-      for the same record;
-    - `first_lpts`, `last_ts`: TS_CELLS column names each, the pieces of
-      the timestamp before an operation row's (on row 0: the pre-state's,
-      or 0) and of the batch's last timestamp (constant down the trace);
-      the statement binds row 0's to the state's timestamp cells;
-    - `fill(records, trace_length, prev_ts)`: its columns on T rows
-      (canonical values by name); `prev_ts` is what row 0's operation is
-      compared against;
-    - `range_counts(columns, ops)`: how often its lookups read each value
-      of the range table [0, T)."""
-
-    columns: tuple[str, ...]
-    first_lpts: tuple[str, ...]
-    last_ts: tuple[str, ...]
-
-    def transitions(self, f: Frame) -> list[TransitionConstraint]: ...
-
-    def fractions(self) -> list[logup.Fraction]: ...
-
-    def fill(self, records: np.ndarray, trace_length: int, prev_ts: int) -> dict[str, np.ndarray]: ...
-
-    def range_counts(self, columns: dict[str, np.ndarray], ops: int) -> np.ndarray: ...
-
-
-def record_checks(trace_length: int, log2_capacity: int) -> RecordChecks:
-    """The record-check block of a lane of `trace_length` rows on a book of
-    2^log2_capacity slots."""
-    # by name until the block's module lands on this branch (branch
-    # zk-checks): a static import of a module that is not there yet reads,
-    # to the import-graph test, as an import of this package
-    block = importlib.import_module(f"{__package__}.zk_record_checks")
-    return block.RecordChecks(trace_length, log2_capacity)
 
 
 # ------------------------------------------------------------- book --
@@ -199,14 +140,14 @@ class ZkBookAir(BookAir):
 
 def lane_fractions(checks: RecordChecks) -> list:
     """The lane's fractions: its leaf consumed, a trade row's trade tuple
-    supplied, the timestamp tuple consumed on row 0, then the block's."""
+    supplied, the timestamp tuple consumed on row 0 (the block's lpts and
+    lts columns), then the block's own (its range lookups, and the
+    op and outcome tuples it supplies on the operation rows)."""
     inputs = SALTS + DATA
     u = lambda f: f.cur("lo") + f.cur("lt") + f.cur("ld")          # noqa: E731
-    if len(checks.first_lpts) != TS_CELLS or len(checks.last_ts) != TS_CELLS:
-        raise ValueError(f"the record-check block's timestamps are {TS_CELLS} pieces (zk_air.TS_PIECES)")
     return [logup.consume([TAG_LEAF, "row", "lo"] + P2.leaf_terms(inputs), u),
             logup.supply([TAG_TRADE] + list(DATA[:TRADE_ELEMENTS]), "lt"),
-            logup.consume([TAG_STAMP] + list(checks.first_lpts) + list(checks.last_ts), "r0")] \
+            logup.consume([TAG_STAMP] + list(checks.lpts) + list(checks.lts), "r0")] \
         + list(checks.fractions())
 
 
@@ -221,8 +162,7 @@ class ZkOpsAir(OrderBookAir):
     _transitions_by_key: dict = {}
 
     def __init__(self, trace_length: int, log2_capacity: int, first_seq: int, symbol: int, batch_id: int,
-                 n_ops: int, resumed: bool, leaves: np.ndarray, side_root: bytes,
-                 checks: RecordChecks | None = None):
+                 n_ops: int, resumed: bool, leaves: np.ndarray, side_root: bytes):
         if not MIN_ROWS <= trace_length <= 1 << ZK_MAX_LOG_OPS:
             raise ValueError(f"a zk ops trace of {trace_length} rows (from {MIN_ROWS} to 2^{ZK_MAX_LOG_OPS}: "
                              "zk mode's cap)")
@@ -241,7 +181,7 @@ class ZkOpsAir(OrderBookAir):
         self.first_seq, self.symbol, self.batch_id = first_seq, symbol, batch_id
         self.n_ops, self.resumed, self.leaves, self.side_root = n_ops, bool(resumed), leaves, side_root
         self.L, self.k = limbs_for(trace_length)
-        self.checks = checks if checks is not None else record_checks(trace_length, log2_capacity)
+        self.checks = RecordChecks(trace_length, log2_capacity)
         clash = set(self.checks.columns) & set(LANE_COLUMNS + exec_columns(trace_length))
         if clash:
             raise ValueError(f"the record-check block's columns {sorted(clash)} clash with the lane's or exec's")
@@ -285,7 +225,7 @@ class ZkOpsAir(OrderBookAir):
         return out
 
     def transitions(self, f: Frame) -> list[TransitionConstraint]:
-        key = (self.trace_length, self.log2_capacity, type(self.checks))
+        key = (self.trace_length, self.log2_capacity)
         cached = ZkOpsAir._transitions_by_key.get(key)
         if cached is None:
             cached = ZkOpsAir._transitions_by_key[key] = self._transitions(f) + self._lane(f) \
@@ -332,16 +272,12 @@ class ZkBatchStatement(Statement):
 
 
 @functools.lru_cache(maxsize=16)
-def shape_statement(log2_capacity: int, ops_length: int, checks_type: type | None = None) -> ZkBatchStatement:
+def shape_statement(log2_capacity: int, ops_length: int) -> ZkBatchStatement:
     """A zk statement of this shape (one operation, zero leaves): what the
     parameter chooser and a chain's digest read (heights, columns,
-    constraints, fractions), none of which depends on the batch.
-    `checks_type`: the record-check block's class (the default block's
-    when None)."""
-    checks = record_checks(ops_length, log2_capacity) if checks_type is None else \
-        checks_type(ops_length, log2_capacity)
+    constraints, fractions), none of which depends on the batch."""
     air = ZkOpsAir(ops_length, log2_capacity, 1, 0, 0, 1, False,
-                   np.zeros((ops_length - 1, LEAF_ELEMENTS), dtype=np.uint32), bytes(32), checks)
+                   np.zeros((ops_length - 1, LEAF_ELEMENTS), dtype=np.uint32), bytes(32))
     return ZkBatchStatement(book_length(1 << log2_capacity), air)
 
 

@@ -15,7 +15,7 @@ proof options; with the store key K those give every key of its batches:
 
 The state table of zk mode has 13 columns: the 8 of air.py's and the five
 timestamp cells of zk_air.py (row 0: the last operation's timestamp,
-zk_air.TS_PIECES).  The chain's first state, the empty book with timestamp
+zk_record_checks.timestamp_pieces).  The chain's first state, the empty book with timestamp
 0, is public: committed with no mask and zero salts (masking.Mask.public),
 so the verifier commits it itself and no link is carried.
 """
@@ -38,7 +38,8 @@ from ..proof import ZK_VERSION, fri_schedule, mask_degree
 from ..prove import SegmentCommitment
 from .air import WORD, book_length
 from .params import check_zk_ops_length
-from .zk_air import TS_CELLS, ZK_AIR_VERSION, shape_statement, ts_pieces
+from .zk_air import TS_CELLS, ZK_AIR_VERSION, shape_statement
+from .zk_record_checks import timestamp_pieces
 
 #: the batch proof file version of zk batches (prover/orderbook/proof_file.py
 #: writes it; docs/PROOF_FORMAT.md, "zk batch proof file")
@@ -51,11 +52,9 @@ def zk_state_table(table: np.ndarray, last_ts: int) -> np.ndarray:
     """The zk state table, ``(S, 13)`` int64 canonical: a book's proof table
     padded to S rows (``(S, 8)``, as batch.state_table gives it), and the
     pieces of `last_ts` on row 0 (the other rows' timestamp cells 0)."""
-    if not 0 <= last_ts < 1 << 64:
-        raise ValueError(f"a timestamp is a u64, not {last_ts}")
     out = np.zeros((table.shape[0], STATE_COLUMNS), dtype=np.int64)
     out[:, :WORD] = table
-    out[0, WORD:] = ts_pieces(last_ts)
+    out[0, WORD:] = timestamp_pieces(last_ts)
     return out
 
 

@@ -1,0 +1,235 @@
+"""The receipt file, version 1 (csrc/formats/zk_receipt.h; docs/FORMATS.md,
+"Receipt"): its parts as numpy dtypes, a decoded receipt, and the encoder and
+decoder.
+
+The C header is the definition; tests/test_zk_receipts.py checks every size,
+offset and constant here against it through cffi.  What a receipt is for and
+how it is checked is prover/orderbook/receipt.py; this module only reads and
+writes the bytes.
+
+A receipt is read from a trader's disk or from a socket, so nothing in it is
+trusted: :func:`decode_receipt` checks the magic, the version and the
+header's shape, then that the claimed counts fit exactly the bytes it has
+(before it reads any entry), and refuses with a :class:`ReceiptFormatError`
+naming the field, never another exception.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...engine.records import OP_DTYPE, record_dtype
+from .zk_lists import DIGEST_BYTES, depth_for
+
+MAGIC = 0x52534B5A                    # b"ZKSR" as a little-endian u32
+MAGIC_BYTES = b"ZKSR"
+VERSION = 1
+SALT_ELEMENTS = 4
+SIDE_SALT_BYTES = 16
+#: a trace length the header may claim: a power of two from 2 to 2^31
+MAX_TRACE_LENGTH = 1 << 31
+
+HEADER_DTYPE = record_dtype([
+    ("magic", "<u4", 0),
+    ("version", "<u2", 4),
+    ("reserved", "<u2", 6),
+    ("statement", "32u1", 8),
+    ("batch_id", "<u8", 40),
+    ("first_seq", "<u8", 48),
+    ("symbol", "<u4", 56),
+    ("ops", "<u4", 60),
+    ("trace_length", "<u4", 64),
+    ("op_count", "<u4", 68),
+    ("trade_count", "<u4", 72),
+    ("handle_count", "<u4", 76),
+    ("ops_root", "32u1", 80),
+    ("side_root", "32u1", 112),
+    ("trades_root", "32u1", 144),
+], 176)
+
+OP_ENTRY_DTYPE = record_dtype([
+    ("record", OP_DTYPE, 0),
+    ("index", "<u4", 64),
+    ("salt", "4<u4", 68),
+    ("side_salt", "16u1", 84),
+    ("reserved", "<u4", 100),
+], 104)
+
+TRADE_ENTRY_DTYPE = record_dtype([
+    ("slot", "<u4", 0),
+    ("taker", "<u4", 4),
+    ("number", "<u4", 8),
+    ("maker_slot", "<u4", 12),
+    ("maker_gen", "<u4", 16),
+    ("price", "<u4", 20),
+    ("qty", "<u4", 24),
+    ("salt", "4<u4", 28),
+    ("reserved", "<u4", 44),
+], 48)
+
+#: a trade entry's six leaf fields, in the trade leaf's order (docs/ZK.md, 3.3)
+TRADE_FIELDS = ("taker", "number", "maker_slot", "maker_gen", "price", "qty")
+HANDLE_BYTES = 8
+
+
+class ReceiptError(ValueError):
+    """A receipt refused, or a receipt that cannot be made: the message says
+    what and where."""
+
+
+class ReceiptFormatError(ReceiptError):
+    """Bytes that are not a well-formed receipt: the message names the field."""
+
+
+def _with_paths(fixed: np.dtype, paths: list[str], depth: int) -> np.dtype:
+    names, formats, offsets = list(fixed.names), [fixed.fields[n][0] for n in fixed.names], \
+        [fixed.fields[n][1] for n in fixed.names]
+    at = fixed.itemsize
+    for name in paths:
+        names.append(name)
+        formats.append(("u1", (depth, DIGEST_BYTES)))
+        offsets.append(at)
+        at += depth * DIGEST_BYTES
+    return np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": at})
+
+
+def op_entry_dtype(depth: int) -> np.dtype:
+    """An operation entry with its two paths (`path` in the operation list,
+    `side_path` in the side list) of `depth` digests each."""
+    return _with_paths(OP_ENTRY_DTYPE, ["path", "side_path"], depth)
+
+
+def trade_entry_dtype(depth: int) -> np.dtype:
+    """A trade entry with its `path` of `depth` digests in the trade list."""
+    return _with_paths(TRADE_ENTRY_DTYPE, ["path"], depth)
+
+
+@dataclass
+class Receipt:
+    """A decoded receipt.  The header's fields by name (`statement`, the
+    statement digest, and the roots as bytes); `operations` and `trades`
+    structured arrays of :func:`op_entry_dtype` and :func:`trade_entry_dtype`
+    at the batch's list depths; `handles` the u64 handles the receipt names
+    as its holder's resting orders."""
+    statement: bytes
+    batch_id: int
+    first_seq: int
+    symbol: int
+    ops: int
+    trace_length: int
+    ops_root: bytes
+    side_root: bytes
+    trades_root: bytes
+    operations: np.ndarray
+    trades: np.ndarray
+    handles: np.ndarray
+
+    @property
+    def trade_slots(self) -> int:
+        """The trade list's length, T - 1 - ops: real trades and dummies."""
+        return self.trace_length - 1 - self.ops
+
+    @property
+    def op_depth(self) -> int:
+        return depth_for(self.ops)
+
+    @property
+    def trade_depth(self) -> int:
+        return depth_for(self.trade_slots)
+
+
+def receipt_size(ops: int, trace_length: int, op_count: int, trade_count: int, handle_count: int) -> int:
+    """The exact length of a receipt with these counts (zk_receipt.h)."""
+    d_ops, d_trades = depth_for(ops), depth_for(trace_length - 1 - ops)
+    return (HEADER_DTYPE.itemsize + op_count * op_entry_dtype(d_ops).itemsize
+            + trade_count * trade_entry_dtype(d_trades).itemsize + handle_count * HANDLE_BYTES)
+
+
+def _check_shape(trace_length: int, ops: int) -> None:
+    if not 2 <= trace_length <= MAX_TRACE_LENGTH or trace_length & (trace_length - 1):
+        raise ReceiptFormatError(f"header: trace_length = {trace_length} is not a power of two from 2 "
+                                 f"to 2^31")
+    if not 1 <= ops <= trace_length - 1:
+        raise ReceiptFormatError(f"header: ops = {ops} is outside 1 .. trace_length - 1 = "
+                                 f"{trace_length - 1}")
+
+
+def encode_receipt(r: Receipt) -> bytes:
+    """The receipt's bytes.  ValueError if its arrays are not of the dtypes
+    its header's list depths give (a receipt built wrong, not read)."""
+    _check_shape(r.trace_length, r.ops)
+    want = {"operations": op_entry_dtype(r.op_depth), "trades": trade_entry_dtype(r.trade_depth)}
+    for name, dtype in want.items():
+        a = getattr(r, name)
+        if not isinstance(a, np.ndarray) or a.dtype != dtype or a.ndim != 1:
+            raise ValueError(f"receipt {name}: a 1-D array of {dtype}, got "
+                             f"{getattr(a, 'dtype', type(a).__name__)}")
+    for name in ("statement", "ops_root", "side_root", "trades_root"):
+        if len(getattr(r, name)) != DIGEST_BYTES:
+            raise ValueError(f"receipt {name}: {DIGEST_BYTES} bytes, got {len(getattr(r, name))}")
+    h = np.zeros(1, dtype=HEADER_DTYPE)
+    h["magic"], h["version"] = MAGIC, VERSION
+    for name in ("batch_id", "first_seq", "symbol", "ops", "trace_length"):
+        h[name] = getattr(r, name)
+    for name in ("statement", "ops_root", "side_root", "trades_root"):
+        h[name] = np.frombuffer(getattr(r, name), dtype=np.uint8)
+    h["op_count"], h["trade_count"], h["handle_count"] = len(r.operations), len(r.trades), len(r.handles)
+    handles = np.ascontiguousarray(r.handles, dtype="<u8")
+    return h.tobytes() + r.operations.tobytes() + r.trades.tobytes() + handles.tobytes()
+
+
+def decode_receipt(data) -> Receipt:
+    """The receipt in `data` (bytes-like).  ReceiptFormatError naming the
+    field on a short header, a wrong magic or version, a header shape no
+    batch has, counts that need more (or fewer) bytes than there are,
+    trailing bytes, or a reserved field that is not zero.  The counts are
+    checked against the length before any entry is read; the entries are
+    views of a copy of `data`."""
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise ReceiptFormatError(f"a receipt is bytes, got {type(data).__name__}")
+    raw = bytes(data)
+    if len(raw) < HEADER_DTYPE.itemsize:
+        raise ReceiptFormatError(f"truncated: a receipt's header is {HEADER_DTYPE.itemsize} bytes, "
+                                 f"got {len(raw)}")
+    h = np.frombuffer(raw, dtype=HEADER_DTYPE, count=1)[0]
+    if int(h["magic"]) != MAGIC:
+        raise ReceiptFormatError(f"not a receipt: magic {raw[:4]!r}, expected {MAGIC_BYTES!r}")
+    if int(h["version"]) != VERSION:
+        raise ReceiptFormatError(f"receipt version {int(h['version'])}, this build reads {VERSION}")
+    if int(h["reserved"]):
+        raise ReceiptFormatError("header: reserved is not zero")
+    ops, trace_length = int(h["ops"]), int(h["trace_length"])
+    _check_shape(trace_length, ops)
+    op_dtype = op_entry_dtype(depth_for(ops))
+    trade_dtype = trade_entry_dtype(depth_for(trace_length - 1 - ops))
+    at = HEADER_DTYPE.itemsize
+    parts = {}
+    for name, count_field, itemsize in (("operations", "op_count", op_dtype.itemsize),
+                                        ("trades", "trade_count", trade_dtype.itemsize),
+                                        ("handles", "handle_count", HANDLE_BYTES)):
+        count = int(h[count_field])
+        need = count * itemsize
+        if need > len(raw) - at:
+            raise ReceiptFormatError(f"truncated or oversized: {count_field} = {count} claims {need} bytes "
+                                     f"of {name} ({itemsize} each) at byte {at}, and {len(raw) - at} remain")
+        parts[name] = (at, count)
+        at += need
+    if at != len(raw):
+        raise ReceiptFormatError(f"{len(raw) - at} trailing bytes after the receipt's last field "
+                                 f"(it ends at byte {at})")
+    operations = np.frombuffer(raw, dtype=op_dtype, count=parts["operations"][1], offset=parts["operations"][0])
+    trades = np.frombuffer(raw, dtype=trade_dtype, count=parts["trades"][1], offset=parts["trades"][0])
+    handles = np.frombuffer(raw, dtype="<u8", count=parts["handles"][1], offset=parts["handles"][0])
+    for what, entries in (("operation", operations), ("trade", trades)):
+        bad = np.flatnonzero(entries["reserved"])
+        if len(bad):
+            raise ReceiptFormatError(f"{what} entry {int(bad[0])}: reserved is not zero")
+    return Receipt(statement=h["statement"].tobytes(), batch_id=int(h["batch_id"]),
+                   first_seq=int(h["first_seq"]), symbol=int(h["symbol"]), ops=ops,
+                   trace_length=trace_length, ops_root=h["ops_root"].tobytes(),
+                   side_root=h["side_root"].tobytes(), trades_root=h["trades_root"].tobytes(),
+                   operations=operations, trades=trades, handles=handles)
+
+
+assert HEADER_DTYPE.itemsize % 8 == OP_ENTRY_DTYPE.itemsize % 8 == TRADE_ENTRY_DTYPE.itemsize % 8 == 0

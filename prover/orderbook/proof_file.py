@@ -63,7 +63,8 @@ def old_version_error(version: int, what: str) -> str:
     verification report) of an earlier format version: named, with what
     to do (docs/PROOF_FORMAT.md, "Migration")."""
     why = f" ({_OLD[version]})" if version in _OLD else ""
-    return (f"{what} version {version} is not supported: this build reads version {VERSION}{why}; "
+    return (f"{what} version {version} is not supported: this build reads version {VERSION} (and "
+            f"{ZK_FILE_VERSION}, zk mode's){why}; "
             "verify it with the release that wrote it, and start a new chain (a new store) with "
             "this one")
 

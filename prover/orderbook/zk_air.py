@@ -55,6 +55,7 @@ Every constraint has degree <= 3.
 from __future__ import annotations
 
 import functools
+
 import numpy as np
 
 from .. import logup
@@ -65,8 +66,8 @@ from ..poseidon2_air import Poseidon2Columns
 from ..statement import Statement
 from .air import (MIN_ROWS, TAG_TRADE, WORD, BookAir, OrderBookAir, _claimed, _public_sum, book_fractions,
                   book_length, exec_columns, fractions_for, limbs_for)
-from .zk_record_checks import TIMESTAMP_PIECE_BITS, RecordChecks
 from .zk_encoding import DATA_ELEMENTS, LEAF_ELEMENTS, SALT_ELEMENTS, TRADE_ELEMENTS
+from .zk_record_checks import TIMESTAMP_PIECE_BITS, RecordChecks
 
 #: the tuple tags zk mode adds to air.py's (1 memory .. 5 trade)
 TAG_STAMP, TAG_LEAF = 6, 7

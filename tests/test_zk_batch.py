@@ -174,6 +174,17 @@ def test_resumed(proven):
         prove_batch(state, late, ZK, batch_id=1, zk=c)
     bp1, _, _ = prove_batch(state, late, ZK, batch_id=1, zk=c, resumed=True)
     assert bp1.public.zk.resumed
+    # the AIR binds the bit: a witness made for a resumed batch, proven as
+    # continuing, compares its first timestamp with nothing the state holds;
+    # a post-state whose last timestamp is not the batch's is no proof either
+    prep = prepare_batch(state, late, ZK, batch_id=1, zk=c, resumed=True)
+    prep.public.zk.resumed = False
+    with pytest.raises(ConstraintError, match="claimed sums do not add up"):
+        prove_prepared(prep, ZK, debug=True)
+    prep = prepare_batch(state, late, ZK, batch_id=1, zk=c, resumed=True)
+    prep.zk.post_table[0, -1] += 1
+    with pytest.raises(ConstraintError, match="claimed sums do not add up"):
+        prove_prepared(prep, ZK, debug=True)
     segments = verify_history([bp0, bp1], min_security=0)
     assert [(s.first_batch, s.last_batch) for s in segments] == [(0, 0), (1, 1)]
     with pytest.raises(VerificationError, match="batch 1: the stream does not continue"):

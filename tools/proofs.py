@@ -44,6 +44,7 @@ from zksidecar.prover.orderbook.params import (MAX_TRACE_LENGTH, conjectured_sec
                                                zk_proof_options, zk_security)
 from zksidecar.prover.orderbook.zk_air import shape_statement
 from zksidecar.prover.orderbook.zk_chain import ZkChain
+from zksidecar.prover.orderbook.zk_lane import LaneFull
 from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.verify import VerificationError
@@ -166,13 +167,14 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
             else:
                 try:
                     proof = _prove_zk(batch, chains, zk_key, log2_capacity, trace_length, options)
-                except ValueError as exc:     # the lane's cut: ops + trades + 1 <= T
-                    print(f"zksidecar prove: {where}: batch {batch.batch_id}: {exc} (a smaller --batch-size "
-                          "or a taller --trace-length fits it)", file=sys.stderr)
+                except ValueError as exc:     # the lane's cut (LaneFull), or records outside the encoding
+                    hint = " (a smaller --batch-size or a taller --trace-length fits it)" \
+                        if isinstance(exc, LaneFull) else ""
+                    print(f"zksidecar prove: {where}: batch {batch.batch_id}: {exc}{hint}", file=sys.stderr)
                     return 2
             raw = proof_file.encode(proof)
             name = os.path.join(out_dir, f"batch-{batch.batch_id:06d}.zkb")
-            with open(name, "wb") as f:
+            with open(name, "wb" if zk_key is None else "xb") as f:       # zk: never over a file
                 f.write(raw)
             print(f"{batch.batch_id:>6} {len(batch.ops):>6} {len(batch.trades):>7} "
                   f"{time.perf_counter() - t0:>8.2f} {len(raw) / 1024:>7.1f}  "

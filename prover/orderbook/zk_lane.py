@@ -32,10 +32,10 @@ from .. import field as F
 from .. import poseidon2, zk_keys
 from .air import exec_columns, public_tables
 from .zk_air import DATA, LANE_COLUMNS, P2, SALTS, TYPES
-from .zk_record_checks import RecordChecks
 from .zk_encoding import (DATA_ELEMENTS, LEAF_ELEMENTS, SALT_ELEMENTS, SIDE_SALT_BYTES, TRADE_ELEMENTS,
                           encode_operations, encode_trades, side_leaves)
 from .zk_lists import root_of
+from .zk_record_checks import RecordChecks
 
 
 class LaneFull(ValueError):

@@ -34,7 +34,7 @@ from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from ...engine.records import NEW_ORDER_KINDS, OP_DTYPE, Kind, Reason, Side, Status, join_handle
+from ...engine.records import OP_DTYPE, Kind, Reason, Side, Status, join_handle
 from .air import GEN_LIMIT, classify
 from .receipt_format import (DIGEST_BYTES, TRADE_FIELDS, Receipt, ReceiptError, ReceiptFormatError,
                              decode_receipt, encode_receipt, op_entry_dtype, trade_entry_dtype)
@@ -209,7 +209,7 @@ class PlacedBy(NamedTuple):
     account: int
 
 
-#: handle -> the operations that were assigned it, as (seq, PlacedBy) in seq order
+#: handle -> the operations that were assigned it, in seq order
 Placements = dict[int, list[PlacedBy]]
 
 
@@ -219,7 +219,7 @@ def _placements(records, batch_id: int, into: Placements | None = None) -> Place
     RESTED); any other record's handle is no assignment: a CANCEL's or
     REDUCE's names its target, and a new order rejected on its fields
     before the engine reads them (BAD_FLAGS) keeps the handle its sender
-    wrote, which names another trader's order as often as not."""
+    wrote, which may name another trader's order."""
     out: Placements = defaultdict(list) if into is None else into
     for rec in records:
         if int(rec["status"]) == Status.RESTED:

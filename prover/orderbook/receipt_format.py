@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ...engine.records import OP_DTYPE, join_handle, record_dtype
-from .zk_encoding import SALT_ELEMENTS, SIDE_SALT_BYTES
+from .zk_encoding import SALT_ELEMENTS, SIDE_SALT_BYTES   # the salts of the leaves the entries open
 from .zk_lists import DIGEST_BYTES, depth_for
 
 MAGIC = 0x52534B5A                    # b"ZKSR" as a little-endian u32

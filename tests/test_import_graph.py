@@ -79,7 +79,7 @@ def test_a_cycle_would_be_found():
 ZK_MODULES = ["zksidecar.prover.zk_keys", "zksidecar.prover.poseidon2", "zksidecar.prover.poseidon2_reference",
               "zksidecar.prover.poseidon2_air", "zksidecar.prover.orderbook.zk_encoding",
               "zksidecar.prover.orderbook.zk_lists", "zksidecar.prover.orderbook.receipt",
-              "zksidecar.prover.masking"]
+              "zksidecar.prover.masking", "zksidecar.prover.orderbook.zk_record_checks"]
 GENERATOR_MODULES = {"random", "secrets", "numpy.random"}
 GENERATOR_NAMES = {"random", "default_rng", "RandomState", "Generator", "SystemRandom", "urandom",
                    "getrandom", "token_bytes", "token_hex", "randbits", "randbelow"}

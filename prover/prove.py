@@ -669,7 +669,7 @@ def _shape_of(e) -> tuple:
     return (e.op,) + tuple(_shape_of(a) for a in e.args)
 
 
-def quotient_coefficients(air: Air, coms: list["SegmentCommitment"], challenges: np.ndarray, alpha: Ext,
+def quotient_coefficients(air: Air, coms: list[SegmentCommitment], challenges: np.ndarray, alpha: Ext,
                           log_blowup: int, zk: bool = False) -> np.ndarray:
     """Q = sum_i alpha^i C_i / Z_i as coefficients, (rows, 4) Montgomery,
     rows X^0, X^1, ... (at least quotient_chunks(air, zk) N of them, zero
@@ -680,7 +680,7 @@ def quotient_coefficients(air: Air, coms: list["SegmentCommitment"], challenges:
     degree <= 2 or blowup >= 4): quotient_on_lde there, then its inverse
     transform.  Otherwise (zk mode at degree 3 and blowup 2, docs/ZK.md 5.3)
     Q has degree 2N + 3h - 2 >= M, and two evaluation domains of the same
-    program give it: on D its values (quotient_on_lde, every row) give
+    program give it: on D its values (quotient_on_lde on every row) give
     R = Q mod Z_D, Z_D = X^M - g^M (one inverse transform of size M); the
     rest, Q = R + Z_D Q_top with deg Q_top < quotient_size - M (~3h), comes
     from the small coset D'' = TOP_SHIFT <w_m>, m the power of two at least
@@ -695,12 +695,9 @@ def quotient_coefficients(air: Air, coms: list["SegmentCommitment"], challenges:
     h = max(0 if c.mask is None else c.mask.h for c in coms)
     size = quotient_size(air, h)
     log_top = (max(size - m, 1) - 1).bit_length()           # m'' = 2^log_top >= size - M
-    plan = _quotient_plan(air, ldes, log_blowup)
-    program = _bind(air, plan, challenges, alpha)
-    q = _quotient_at(plan, program, _lde_inputs(air, plan, ldes, log_blowup, 1), m, 1 << log_blowup,
-                     _divisors_on_lde(n, log_blowup, plan.rows))
+    q = quotient_on_lde(air, ldes, challenges, alpha, log_blowup, log_blowup)
     r = ntt.coset_intt(q, COSET_SHIFT, out=q)               # Q mod Z_D: M coefficients
-    top = _quotient_top(air, plan, program, coms, r, log_blowup, log_top)
+    top = _quotient_top(air, coms, challenges, alpha, r, log_blowup, log_top)
     out = np.zeros((max(quotient_chunks(air, zk) * n, m + top.shape[0]), 4), dtype=np.uint32)
     out[:m] = r                                             # Q = R + (X^M - g^M) Q_top
     gm = F.encode_int(pow(COSET_SHIFT, m, F.P))
@@ -718,17 +715,19 @@ def quotient_coefficients(air: Air, coms: list["SegmentCommitment"], challenges:
 TOP_SHIFT = COSET_SHIFT * COSET_SHIFT % F.P
 
 
-def _quotient_top(air: Air, plan: "_QuotientPlan", program: Program, coms: list["SegmentCommitment"],
+def _quotient_top(air: Air, coms: list[SegmentCommitment], challenges: np.ndarray, alpha: Ext,
                   r: np.ndarray, log_blowup: int, log_top: int) -> np.ndarray:
     """Q_top = (Q - R) / Z_D as coefficients, (m'', 4) Montgomery, m'' =
-    2^log_top: the same program run on D'' = TOP_SHIFT <w_m''> gives Q
-    there, R's M coefficients `r` folded onto D'' give R there
-    (ntt.coset_values), Z_D = x^M - g^M is a constant there when m'' | M
-    (pointwise in general), and one inverse transform of size m'' gives
-    Q_top's coefficients (deg Q_top < m'')."""
+    2^log_top: the program quotient_on_lde runs on D (the same plan) run
+    on D'' = TOP_SHIFT <w_m''> gives Q there, R's M coefficients `r`
+    folded onto D'' give R there (ntt.coset_values), Z_D = x^M - g^M is a
+    constant there when m'' | M (pointwise in general), and one inverse
+    transform of size m'' gives Q_top's coefficients (deg Q_top < m'')."""
     n, mt = air.trace_length, 1 << log_top
+    plan = _quotient_plan(air, [c.lde for c in coms], log_blowup)
     divisors, inv_zd = _divisors_on_top(n, n << log_blowup, log_top, plan.rows)
-    q = _quotient_at(plan, program, _top_inputs(air, plan, coms, log_top), 2 * mt, mt, divisors)
+    q = _quotient_at(plan, _bind(air, plan, challenges, alpha), _top_inputs(air, plan, coms, log_top),
+                     2 * mt, mt, divisors)
     F.sub(q, ntt.coset_values(r, log_top, TOP_SHIFT), out=q)
     E.mul_base(q, inv_zd, out=q)
     return ntt.coset_intt(q, TOP_SHIFT, out=q)
@@ -789,7 +788,7 @@ def _lde_inputs(air: Air, plan: "_QuotientPlan", ldes: list[np.ndarray], log_blo
     return base, ext, keep
 
 
-def _top_inputs(air: Air, plan: "_QuotientPlan", coms: list["SegmentCommitment"], log_top: int):
+def _top_inputs(air: Air, plan: "_QuotientPlan", coms: list[SegmentCommitment], log_top: int):
     """The program's inputs on D'' (_lde_inputs' form): each trace matrix
     as a (2m'', w) matrix, its values on D'' in rows 0 .. m''-1 and, for a
     matrix some constraint reads on the next row, on w_N D'' in rows m'' ..

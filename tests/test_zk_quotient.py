@@ -48,9 +48,9 @@ def tops(monkeypatch) -> list:
     """Each D'' the prover evaluates on, as (N, m'')."""
     seen, real = [], prove_module._quotient_top
 
-    def spy(air, plan, program, coms, r, log_blowup, log_top):
+    def spy(air, coms, challenges, alpha, r, log_blowup, log_top):
         seen.append((air.trace_length, 1 << log_top))
-        return real(air, plan, program, coms, r, log_blowup, log_top)
+        return real(air, coms, challenges, alpha, r, log_blowup, log_top)
     monkeypatch.setattr(prove_module, "_quotient_top", spy)
     return seen
 

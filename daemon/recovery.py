@@ -321,7 +321,8 @@ def _close(mark: BatchMark, sequencer: Sequencer, h: _Held,
 def _fresh(sequencer: Sequencer) -> Sequencer:
     """A sequencer like `sequencer`, without books, journal or metrics of its own."""
     return Sequencer(sequencer.capacity, sequencer.trace_length, sequencer.policy, Metrics(),
-                     max_symbols=sequencer.max_symbols, resync_after=sequencer.resync_after)
+                     max_symbols=sequencer.max_symbols, resync_after=sequencer.resync_after,
+                     zk=sequencer.zk)
 
 
 def _snapshots(journal: Journal, store: ProofStore, sequencer: Sequencer

@@ -224,6 +224,11 @@ class ShadowBook:
         return shadow
 
     @property
+    def proven_ts(self) -> int:
+        """The last timestamp of the last batch closed (0 before any)."""
+        return self._proven_ts
+
+    @property
     def open_count(self) -> int:
         """Operations in the open batch."""
         return self._open.count

@@ -202,12 +202,17 @@ class ZkChain:
             raise ChainKeyError("batch keys are derived where the store key is")
         pre = F.encode(zk_state_table(padded_table(pre_cells), pre_ts))
         post = F.encode(zk_state_table(padded_table(post_cells), int(ops["ts_ns"][-1])))
-        content = content_digest(F.decode(pre).astype(np.int64), ops, trades, bool(resumed))
-        post_table = zk_keys.table_digest(post)
-        pre_table = zk_keys.table_digest(pre) if batch_id else None
+        pre_digest = zk_keys.table_digest(pre)
+        content = content_digest_of(pre_digest, ops, trades, bool(resumed))
         return BatchKeys(batch_id, content, self.batch_key(batch_id, content),
-                         pre_table, self.state_key(batch_id - 1, pre) if batch_id else None,
-                         post_table, self.state_key(batch_id, post))
+                         pre_digest if batch_id else None, self.state_key(batch_id - 1, pre) if batch_id else None,
+                         zk_keys.table_digest(post), self.state_key(batch_id, post))
+
+    def pre_state_digest(self, pre_cells: np.ndarray, pre_ts: int) -> bytes:
+        """The digest of a batch's zk pre-state table (its engine cells
+        before it, the last timestamp before it): a private file's
+        `pre_state`, content_digest_of's input."""
+        return zk_keys.table_digest(F.encode(zk_state_table(padded_table(pre_cells), pre_ts)))
 
     def for_batch(self, keys: BatchKeys) -> "ZkChain":
         """This chain holding only `keys` (no K): what a prover of that one
@@ -241,8 +246,14 @@ def content_digest(pre_table: np.ndarray, ops: np.ndarray, trades: np.ndarray, r
     """SHA-256 of a batch's content (the batch key's input, docs/ZK_KEYS.md):
     the zk state table before it (cells and last timestamp), its records
     with their outcomes, its trades, and `resumed`."""
-    h = hashlib.sha256(zk_keys.label(["zk-batch-content", zk_keys.table_digest(F.encode(pre_table)),
-                                      len(ops), len(trades), int(bool(resumed))]))
+    return content_digest_of(zk_keys.table_digest(F.encode(pre_table)), ops, trades, resumed)
+
+
+def content_digest_of(pre_state: bytes, ops: np.ndarray, trades: np.ndarray, resumed: bool) -> bytes:
+    """content_digest from the pre-state table's digest (zk_keys.table_digest
+    of it, Montgomery): what a batch's private file keeps in place of the
+    table (daemon/private_file.py)."""
+    h = hashlib.sha256(zk_keys.label(["zk-batch-content", pre_state, len(ops), len(trades), int(bool(resumed))]))
     h.update(np.ascontiguousarray(ops).view(np.uint8))
     h.update(np.ascontiguousarray(trades).view(np.uint8))
     return h.digest()

@@ -34,9 +34,10 @@ import threading
 
 from ..prover import zk_keys
 from ..prover.orderbook import batch_receipts, proof_file
-from ..prover.orderbook.params import LOG_BLOWUP, zk_proof_options
+from ..prover.orderbook.params import LOG_BLOWUP, ZK_FRI_FOLDING, ZK_FRI_MAX_FINAL_DEGREE, zk_proof_options
 from ..prover.orderbook.receipt import ReceiptError
 from ..prover.orderbook.zk_chain import ZkChain
+from ..prover.params import ProofOptions
 from ..prover.proof import ProofFormatError
 from . import formats as fm
 from . import perms
@@ -376,6 +377,29 @@ def open_store_mode(directory: str, zk: bool, *, security_bits: int, capacity: i
         raise ZkStoreError(f"{private} is open to others (mode {st.st_mode & 0o777:o}): it holds the store key; "
                            f"chmod 700 {private}")
     return ZkStore(directory, key, chain.log2_capacity, ops_length, options, fsync)
+
+
+def open_for_receipts(directory: str) -> ZkStore:
+    """A zk store's key and chain, for making receipts beside a running
+    daemon (`zksidecar receipt`): the chain's options rebuilt from its
+    record and checked against its digest.  ZkStoreError naming what is
+    missing or wrong."""
+    directory = os.path.abspath(directory)
+    chain_path = os.path.join(directory, CHAIN_NAME)
+    if not os.path.exists(chain_path):
+        raise ZkStoreError(f"{directory} is not a zk store (no {CHAIN_NAME}): receipts are zk mode's")
+    digest, p = _read_chain(chain_path)
+    try:
+        key = zk_keys.read_key_file(os.path.join(directory, PRIVATE_DIR, KEY_NAME))
+    except zk_keys.KeyFileError as exc:
+        raise ZkStoreError(f"the store key: {exc}") from None
+    options = ProofOptions(log_blowup=p["log_blowup"], num_queries=p["queries"], grinding_bits=p["grinding_bits"],
+                           fri_folding_factor=ZK_FRI_FOLDING, fri_max_final_degree=ZK_FRI_MAX_FINAL_DEGREE, zk=True)
+    zs = ZkStore(directory, key, p["capacity"].bit_length() - 1, p["ops_rows"], options, fsync=False)
+    if zs.digest != digest:
+        raise ZkStoreError(f"{chain_path}: its parameters do not give back its chain's options (a chain of "
+                           "another release?)")
+    return zs
 
 
 def _make_private_dir(path: str) -> None:

@@ -278,7 +278,7 @@ class ZkStore:
         if seqs:
             batches = {self.batch_of(symbol, s, store) for s in seqs}
             if len(batches) > 1:
-                raise ReceiptUnavailable(f"seqs {', '.join(map(str, seqs))} of symbol {symbol} are in batches "
+                raise BadReceiptRequest(f"seqs {', '.join(map(str, seqs))} of symbol {symbol} are in batches "
                                          f"{', '.join(map(str, sorted(batches)))}: a receipt is of one batch")
             batch_id = batches.pop()
         if batch_id is None or not store.has(symbol, batch_id):

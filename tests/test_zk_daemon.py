@@ -293,3 +293,9 @@ def test_snapshot_keeps_proven_ts():
     back = snapshot.decode(snapshot.encode(snap), "s").books[0]
     assert back.proven_ts == state.proven_ts == int(ops["ts_ns"][39])
     assert ShadowBook.restored(back, CAP, T, zk=True).proven_ts == back.proven_ts
+
+
+def test_private_file_documented():
+    from format_docs import check_byte_table
+
+    check_byte_table("## Private file (zk mode)", pf.HEADER_DTYPE)

@@ -69,8 +69,24 @@ def private_of(bp: BatchProof, batch_key: bytes, ops: np.ndarray,
     slots = np.empty(m, dtype=np.uint32)
     slots[rand.order[real]] = real
     private = PrivateBatch(ops, rand.salts[:n].astype(np.uint32), rand.side_salts, fields, slots,
-                           rand.salts[n + slots.astype(np.int64)].astype(np.uint32))
+                           rand.salts[n + slots.astype(np.int64)].astype(np.uint32), traded_resting(trades))
     return private, pub.zk.leaves[:n], pub.zk.leaves[n:]
+
+
+#: PrivateBatch.resting's fields
+RESTING_DTYPE = np.dtype([("handle", "<u8"), ("account", "<u4")])
+
+
+def traded_resting(trades: np.ndarray) -> np.ndarray:
+    """The orders of the pre-state book a receipt can name: those that
+    traded in the batch as makers, with their accounts, from the engine's
+    own trade records (RESTING_DTYPE).  An order resting before the batch
+    that did not trade adds nothing to a receipt (make_receipt names only
+    the resting handles its trades are against), so this is all of
+    PrivateBatch.resting a receipt reads; the handles of orders placed in
+    the batch are among them too, and make_receipt sets those apart."""
+    pairs = sorted({(int(h), int(a)) for h, a in zip(trades["maker_handle"], trades["maker_account"])})
+    return np.array(pairs, dtype=RESTING_DTYPE) if pairs else np.zeros(0, RESTING_DTYPE)
 
 
 def make_batch_receipt(chain: ZkChain, bp: BatchProof, pre_state: bytes, ops: np.ndarray, trades: np.ndarray, *,
@@ -79,7 +95,8 @@ def make_batch_receipt(chain: ZkChain, bp: BatchProof, pre_state: bytes, ops: np
     `seqs` or `account` (receipt.make_receipt), from the batch's private
     data: its records with outcomes, trades and pre-state table digest.  A
     by-account receipt also names the account's orders resting before the
-    batch that traded in it (the trades' maker accounts say which)."""
+    batch that traded in it (traded_resting: the trades' maker accounts say
+    which)."""
     pub = bp.public
     if pub.zk is None:
         raise ReceiptRequestError(f"batch {pub.batch_id} is a transparent proof: receipts are zk mode's")
@@ -89,9 +106,4 @@ def make_batch_receipt(chain: ZkChain, bp: BatchProof, pre_state: bytes, ops: np
     key = chain.batch_key(pub.batch_id, content_digest_of(pre_state, ops, trades, pub.zk.resumed))
     private, op_leaves, trade_leaves = private_of(bp, key, ops, trades)
     lists = BatchLists.build(private, op_leaves, trade_leaves)
-    # an account's orders resting before the batch that traded in it: the
-    # makers of its trades that are the account's (the engine's own trade
-    # records say whose; a handle assigned in the batch is the receipt's anyway)
-    resting = () if account is None else \
-        sorted({int(h) for h in trades["maker_handle"][trades["maker_account"] == account]})
-    return make_receipt(statement_of(bp), private, lists, seqs=seqs, account=account, resting=resting)
+    return make_receipt(statement_of(bp), private, lists, seqs=seqs, account=account)

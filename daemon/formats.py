@@ -124,7 +124,7 @@ SNAPSHOT_BOOK_DTYPE = record_dtype([
     ("next_batch_id", "<u8", 8),
     ("n_cells", "<u4", 16),
     ("held", "<u4", 20),
-    ("reserved", "<u8", 24),
+    ("proven_ts", "<u8", 24),
 ], 32)
 
 SNAPSHOT_UNSTARTED_DTYPE = record_dtype([

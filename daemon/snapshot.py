@@ -91,7 +91,7 @@ def encode(snap: Snapshot, created_ns: int | None = None) -> bytes:
         held = fm.as_records(b.held, OP_DTYPE)
         body += [BOOK.pack(symbol=b.symbol, flags=fm.SNAPSHOT_RESUMED if b.resumed else 0,
                            next_batch_id=b.next_batch_id, n_cells=len(cells), held=len(held),
-                           reserved=0),
+                           proven_ts=b.proven_ts),
                  cells.tobytes(), held.tobytes(), np.asarray(b.held_seen, SEEN_DTYPE).tobytes()]
     for symbol, (recs, seen) in sorted(snap.unstarted.items()):
         recs = fm.as_records(recs, OP_DTYPE)
@@ -152,8 +152,8 @@ def decode(data: bytes, path: str) -> Snapshot:
     for k in range(h.symbols):
         at = r.at
         b = BOOK.unpack(r.take(BOOK.size, f"book {k}"))
-        if b.flags & ~fm.SNAPSHOT_RESUMED or b.reserved:
-            raise SnapshotCorrupt(path, at, f"book {k}: unknown flags {b.flags:#x} or reserved bytes")
+        if b.flags & ~fm.SNAPSHOT_RESUMED:
+            raise SnapshotCorrupt(path, at, f"book {k}: unknown flags {b.flags:#x}")
         if b.symbol in seen_symbols:
             raise SnapshotCorrupt(path, at, f"book {k}: symbol {b.symbol} twice")
         seen_symbols.add(b.symbol)
@@ -161,7 +161,8 @@ def decode(data: bytes, path: str) -> Snapshot:
         held = r.array(b.held, OP_DTYPE, f"book {k} held records")
         seen = r.array(b.held, SEEN_DTYPE, f"book {k} held seen times")
         snap.books.append(ShadowState(b.symbol, b.next_batch_id, cells.astype(np.uint32), held,
-                                      seen.astype(np.int64), bool(b.flags & fm.SNAPSHOT_RESUMED)))
+                                      seen.astype(np.int64), bool(b.flags & fm.SNAPSHOT_RESUMED),
+                                      int(b.proven_ts)))
     for k in range(h.unstarted):
         at = r.at
         u = UNSTARTED.unpack(r.take(UNSTARTED.size, f"unstarted stream {k}"))

@@ -213,31 +213,8 @@ def write(directory: str, snap: Snapshot, fsync: bool = True,
     """Write `snap` atomically (a temporary name, fsync, rename, directory
     fsync); returns its path.  A full disk raises SnapshotFull, anything
     else SnapshotError; either way no file is left behind."""
-    data = encode(snap)
     path = os.path.join(directory, file_name(snap.segment, snap.offset))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp")
-    try:
-        if os.path.exists(tmp):            # left by a crash mid-write: never renamed, never read
-            os.unlink(tmp)
-        fd = perms.create_file(tmp, os.O_WRONLY | os.O_CLOEXEC, group)
-        try:
-            fm.append_at(fd, 0, [data], tmp, SnapshotFull, SnapshotError)
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-        if fsync:
-            fm.fsync_directory(directory)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError) and not isinstance(exc, SnapshotError):
-            cls = SnapshotFull if exc.errno in fm.FULL_ERRNOS else SnapshotError
-            raise cls(exc.errno, f"{path}: cannot write a snapshot: {exc.strerror}") from exc
-        raise
+    fm.write_whole(path, encode(snap), fsync, SnapshotFull, SnapshotError, "a snapshot", group)
     snap.path = path
     return path
 

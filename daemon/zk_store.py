@@ -126,36 +126,6 @@ def _read_chain(path: str) -> tuple[bytes, dict]:
     return digest, params
 
 
-def _write_durable(path: str, data: bytes, fsync: bool, group=None) -> None:
-    """`data` at `path`, whole or not at all: a temporary name, fsync,
-    rename, the directory fsynced.  StoreFull on a full disk, StoreError
-    otherwise; nothing is left behind either way."""
-    directory = os.path.dirname(path)
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp")
-    try:
-        if os.path.exists(tmp):          # a crash mid-write: never renamed, never read
-            os.unlink(tmp)
-        fd = perms.create_file(tmp, os.O_WRONLY | os.O_CLOEXEC, group)
-        try:
-            fm.append_at(fd, 0, [data], tmp, StoreFull, StoreError)
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-        if fsync:
-            fm.fsync_directory(directory)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError) and not isinstance(exc, StoreError):
-            cls = StoreFull if exc.errno in fm.FULL_ERRNOS else StoreError
-            raise cls(exc.errno, f"{path}: cannot write: {exc.strerror}") from exc
-        raise
-
-
 class ZkStore:
     """An open zk store's secrets and private files: `chain(symbol)` is the
     symbol's ZkChain (holding K, so it stays in the daemon's process).
@@ -195,7 +165,7 @@ class ZkStore:
                                              chain.pre_state_digest(batch.pre_cells, batch.pre_ts),
                                              batch.ops, batch.trades))
         path = self.private_path(batch.symbol, batch.batch_id)
-        _write_durable(path, data, self.fsync)
+        fm.write_whole(path, data, self.fsync, StoreFull, StoreError, "a private file")
         with self._lock:
             if self._index is not None:
                 self._add(batch.symbol, batch.first_seq, len(batch.ops), batch.batch_id)
@@ -353,7 +323,8 @@ def open_store_mode(directory: str, zk: bool, *, security_bits: int, capacity: i
         key = zk_keys.read_key_file(key_path) if os.path.exists(key_path) else zk_keys.write_key_file(key_path)
         doc = {"format": CHAIN_FORMAT, "version": CHAIN_VERSION, "digest": chain.digest.hex(),
                "parameters": chain.parameters}
-        _write_durable(chain_path, (json.dumps(doc, indent=1) + "\n").encode(), fsync=True)
+        fm.write_whole(chain_path, (json.dumps(doc, indent=1) + "\n").encode(), True, StoreFull, StoreError,
+                       "the chain record")
         return ZkStore(directory, key, chain.log2_capacity, ops_length, options, fsync)
     digest, recorded = _read_chain(chain_path)
     if digest != chain.digest:

@@ -21,7 +21,6 @@ uses the one before it, or the whole journal.
 """
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re

@@ -117,7 +117,7 @@ def prover(sw, mode: str = "transparent", *, batch_ops: int = BATCH, capacity: i
     keep_proof_buffers()
     first, second = ops[prefill:prefill + batch_ops], ops[prefill + batch_ops:]
     state: BookState = BookState.of(book, options.log_blowup)
-    zk_pre = _zk_warm_up(book, ops, prefill, first, cap, security_bits) if zk else None
+    zk_run = _zk_warm_up(book, ops, prefill, first, cap, security_bits) if zk else None
     _, state, _ = prove_batch(state, first, options)
 
     def transparent() -> Measured:
@@ -141,7 +141,7 @@ def prover(sw, mode: str = "transparent", *, batch_ops: int = BATCH, capacity: i
             order = ("transparent", "zk") if i % 2 == 0 else ("zk", "transparent")
             sw.step(f"proving batch 2 in both modes, pair {i + 1} of {pairs} ({order[0]} first)")
             for m in order:
-                runs[m].append(transparent() if m == "transparent" else zk_pre.measure(second))
+                runs[m].append(transparent() if m == "transparent" else zk_run.measure(second))
     measured = runs["transparent"][-1].proof
     prove_s = statistics.median(r.total_s for r in runs["transparent"])
     trace_length = measured.public.ops_length
@@ -185,7 +185,7 @@ def prover(sw, mode: str = "transparent", *, batch_ops: int = BATCH, capacity: i
         "phases": _median_phases(runs["transparent"]),
     }
     if zk:
-        figures.update(zk_pre.figures(sw, runs, figures, measured, second))
+        figures.update(zk_run.figures(sw, runs, figures, measured, second))
         figures["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         figures["load_1m_before"] = round(load_before, 2)
         figures["load_1m_after"] = round(os.getloadavg()[0], 2)

@@ -23,12 +23,14 @@ same polynomial under the same root, while one sigma_b given for two
 different tables masks them independently.
 
 On the LDE (D = g <w_M>, M = N 2^log_blowup, natural order) x^N takes
-2^log_blowup values, periodically: x_i^N = g^N w_B^(i mod B), B the
-blowup.  So f on D is t's LDE plus (x_i^N - 1) times r's: the LDE of the
-trace as for an unmasked matrix, and, for the mask, one extension of r's h
-coefficients (padded to N) to D and one multiply-add per row, which the
-fused LDE-and-hash kernel does to each row just before hashing it
-(merkle.lde_leaves' `mask`).
+2^log_blowup values, periodically: x_i^N = c_b = g^N w_B^b, b = i mod B,
+B the blowup.  So on the coset of rows b, f is the polynomial
+t + (c_b - 1) r, of degree < N: the LDE kernel adds (c_b - 1) r to the
+first h coefficients of coset b's copy before that coset's transform
+(csrc/field/ntt.c, ``zk_lde_visit_masked``; merkle.lde_leaves' `mask`),
+and f costs what t costs.  It can write f's coefficients on the way (they
+are the transform's first half), which zk mode's quotient reads
+(prove.SegmentCommitment.coefficients).
 
 Values at a point z outside H (5.6): f(z) = t(z) + (z^N - 1) r(z).  The
 prover's barycentric weights give t(z) from the trace's values on H as for
@@ -44,7 +46,7 @@ import numpy as np
 
 from . import extension as E
 from . import field as F
-from . import ntt, zk_keys
+from . import zk_keys
 from .domain import zpowers
 from .ext_scalar import Ext
 from .merkle import SALT_BYTES, lde_leaves
@@ -114,11 +116,14 @@ class Mask:
         r = E.sum_rows(np.ascontiguousarray(self.coeffs), zpowers(point, self.h))
         return E.mul_scalar(r, (point ** n - 1).to_mont(), out=r)
 
-    def commit_lde(self, trace: np.ndarray, log_blowup: int, shift: int) -> tuple[np.ndarray, np.ndarray]:
+    def commit_lde(self, trace: np.ndarray, log_blowup: int, shift: int,
+                   coefficients: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """``(lde, leaves)`` of f = t + Z_H r, t the interpolant of `trace`
         ((N, width) Montgomery): f on D = shift <w_M> (natural order) and
         its salted leaf digests in bit-reversed order, in one pass
-        (merkle.lde_leaves).  f has degree N + h - 1, so h <= M - N."""
+        (merkle.lde_leaves).  f has degree N + h - 1, so h <= M - N.
+        `coefficients` (``(N + h, width)`` uint32, C-contiguous), when
+        given, receives f's coefficients from the same pass."""
         n, width = trace.shape
         if width != self.width:
             raise ValueError(f"a mask of {self.width} columns for a matrix of {width}")
@@ -128,23 +133,8 @@ class Mask:
         if n + self.h > m:
             raise ValueError(f"a mask of degree < {self.h} on {n} rows does not fit an LDE of {m} rows "
                              f"(needs h <= {m - n})")
-        if self.h == 0:
-            return lde_leaves(trace, log_blowup, shift, salts=self.salts)
-        r = np.zeros((n, width), dtype=np.uint32)
-        r[:self.h] = self.coeffs
-        r_lde = ntt.extend(r, log_blowup, shift)
-        return lde_leaves(trace, log_blowup, shift, salts=self.salts,
-                          mask=(r_lde, vanishing_on_lde(n, log_blowup, shift)))
-
-
-def vanishing_on_lde(n: int, log_blowup: int, shift: int) -> np.ndarray:
-    """(2^log_blowup,) Montgomery: x^n - 1 at the first 2^log_blowup points
-    of D = shift <w_M>, M = n 2^log_blowup, natural order; row i of D has
-    the value at i mod 2^log_blowup (x_i^n = shift^n w_B^i)."""
-    blowup = 1 << log_blowup
-    w_b = F.two_adic_generator(log_blowup)
-    sn = pow(shift, n, F.P)
-    return F.encode(np.array([(sn * pow(w_b, i, F.P) - 1) % F.P for i in range(blowup)], dtype=np.uint32))
+        return lde_leaves(trace, log_blowup, shift, salts=self.salts, mask=np.ascontiguousarray(self.coeffs),
+                          coefficients=coefficients)
 
 
 def leaf_salts(key: bytes, label: zk_keys.Field, leaves: int) -> np.ndarray:

@@ -187,8 +187,8 @@ def group_heights(heights: Sequence[int]) -> dict[int, list[int]]:
 
 
 def lde_leaves(a: np.ndarray, log_blowup: int, shift: int = GENERATOR, from_coeffs: bool = False,
-               salts: np.ndarray | None = None,
-               mask: tuple[np.ndarray, np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+               salts: np.ndarray | None = None, mask: np.ndarray | None = None,
+               coefficients: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """``(lde, leaves)``: ``ntt.lde(a, log_blowup, shift)`` (natural order;
     ``ntt.extend`` with `from_coeffs`) and its rows' digests in bit-reversed
     order (``leaves[j]`` = the digest of row rev(j), salted with salts[j]
@@ -196,32 +196,38 @@ def lde_leaves(a: np.ndarray, log_blowup: int, shift: int = GENERATOR, from_coef
     hashes each row while the LDE still has it in cache
     (csrc/hash/merkle.c, ``zk_merkle_lde_leaves``).
 
-    `mask` = ``(r_lde, vanishing)`` commits a masked polynomial f = t + Z_H r
-    (docs/ZK.md, section 5.2; masking.py builds both): r_lde is r on the
-    same domain, ``(M, cols)`` Montgomery, and vanishing the 2^log_blowup
-    values x^N - 1 takes there (periodic down the rows); row i of the LDE
-    gets vanishing[i mod 2^log_blowup] * r_lde[i] added before it is
-    hashed, so the LDE returned is f's."""
+    `mask`, r's h coefficients ``(h, cols)`` Montgomery (X^0 first), commits
+    the masked polynomial f = t + (X^N - 1) r instead (docs/ZK.md, section
+    5.2; masking.Mask.commit_lde): the LDE adds r inside its transform
+    (csrc/field/ntt.c, ``zk_lde_visit_masked``), so the LDE returned is
+    f's.  `coefficients`, a C-contiguous ``(N + h, cols)`` uint32 array,
+    receives f's coefficients (t's with r subtracted from the first h, r at
+    N .. N + h - 1), which the LDE computes on the way."""
     what = "commit_extend" if from_coeffs else "commit_lde"
     shape = ntt.lde_shape(a, log_blowup)
     if a.ndim != 2:
         raise ValueError(f"{what} needs a 2-D (rows, cols) matrix, got shape {a.shape}")
-    mask_ptr = vanishing_ptr = ffi.NULL
+    n, cols = a.shape
+    h, mask_ptr, coeffs_ptr = 0, ffi.NULL, ffi.NULL
     if mask is not None:
-        r_lde, vanishing = mask
-        _check_array(r_lde, np.uint32, "mask")
-        _check_array(vanishing, np.uint32, "vanishing values")
-        if r_lde.shape != shape:
-            raise ValueError(f"{what}: the mask on the LDE must be {shape}, got {r_lde.shape}")
-        if vanishing.shape != (1 << log_blowup,):
-            raise ValueError(f"{what}: x^N - 1 takes {1 << log_blowup} values on the LDE, got "
-                             f"{vanishing.shape}")
-        mask_ptr, vanishing_ptr = u32p(r_lde), u32p(vanishing)
+        _check_array(mask, np.uint32, "mask")
+        if mask.ndim != 2 or mask.shape[1] != cols:
+            raise ValueError(f"{what}: the mask must be (h, {cols}) coefficients, got {mask.shape}")
+        h = mask.shape[0]
+        if n + h > shape[0]:
+            raise ValueError(f"{what}: a mask of degree < {h} on {n} rows does not fit an LDE of "
+                             f"{shape[0]} rows (needs h <= {shape[0] - n})")
+        mask_ptr = u32p(mask) if h else ffi.NULL
+    if coefficients is not None:
+        _check_array(coefficients, np.uint32, "coefficients")
+        if coefficients.shape != (n + h, cols):
+            raise ValueError(f"{what}: coefficients must be {(n + h, cols)}, got {coefficients.shape}")
+        coeffs_ptr = u32p(coefficients)
     out = np.empty(shape, dtype=np.uint32)
     leaves = np.empty((shape[0], DIGEST_BYTES), dtype=np.uint8)
-    ntt.check_rc(lib.zk_merkle_lde_leaves(u32p(out), u8p(leaves), u32p(a), a.shape[0], a.shape[1],
-                                          log_blowup, ntt.shift_mont(shift), int(from_coeffs),
-                                          _salts_ptr(salts, shape[0]), mask_ptr, vanishing_ptr), what)
+    ntt.check_rc(lib.zk_merkle_lde_leaves(u32p(out), u8p(leaves), u32p(a), n, cols, log_blowup,
+                                          ntt.shift_mont(shift), int(from_coeffs), _salts_ptr(salts, shape[0]),
+                                          mask_ptr, h, coeffs_ptr), what)
     return out, leaves
 
 

@@ -82,12 +82,15 @@ class SegmentCommitment:
 
     Masked (zk mode, masking.py), the committed polynomial is f = t + Z_H r
     and the leaves are salted: `lde` is f's, `mask` holds r and the salts,
-    and `trace` is still the table (f = t on H)."""
+    and `trace` is still the table (f = t on H).  `kept` holds f's
+    coefficients ((N + h, w), :meth:`coefficients`) when the commitment's
+    LDE wrote them out (zk mode's quotient reads them), else None."""
 
     trace: np.ndarray
     lde: np.ndarray
     tree: MerkleTree
     mask: Mask | None = None
+    kept: np.ndarray | None = None
 
     @property
     def root(self) -> bytes:
@@ -99,16 +102,20 @@ class SegmentCommitment:
         return None if self.mask is None else self.mask.salts
 
     @classmethod
-    def commit(cls, trace: np.ndarray, log_blowup: int, mask: Mask | None = None) -> "SegmentCommitment":
+    def commit(cls, trace: np.ndarray, log_blowup: int, mask: Mask | None = None,
+               keep: bool = False) -> "SegmentCommitment":
         """Commit `trace` in a tree of its own: its LDE, or with `mask` the
         LDE of f = t + Z_H r with salted leaves (a chained state: the mask
         of its state key, masking.STATE_LABEL).  One pass: leaves hashed
-        from cache."""
+        from cache.  `keep` (masked only): f's coefficients, which the
+        LDE computes first, kept (``kept``) rather than recomputed by
+        :meth:`coefficients`."""
         if mask is None:
             lde, tree = commit_lde(trace, log_blowup, COSET_SHIFT)
             return cls(trace, lde, tree)
-        lde, leaves = mask.commit_lde(trace, log_blowup, COSET_SHIFT)
-        return cls(trace, lde, MerkleTree.from_leaves(leaves), mask)
+        kept = np.empty((trace.shape[0] + mask.h, trace.shape[1]), dtype=np.uint32) if keep else None
+        lde, leaves = mask.commit_lde(trace, log_blowup, COSET_SHIFT, kept)
+        return cls(trace, lde, MerkleTree.from_leaves(leaves), mask, kept)
 
     def values_at(self, z: Ext, u: np.ndarray, z_next: Ext | None = None,
                   u_next: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -136,13 +143,19 @@ class SegmentCommitment:
         transform of size N and, masked, f = t + (X^N - 1) r: r subtracted
         from the first h rows and written at rows N .. N + h - 1 (docs/ZK.md
         5.2; h = 0 unmasked).  Written into `out` when given (that shape,
-        C-contiguous)."""
+        C-contiguous); copied from ``kept`` when the commitment kept them
+        (without `out`: ``kept`` itself)."""
         n, w = self.trace.shape
         h = 0 if self.mask is None else self.mask.h
         if out is None:
+            if self.kept is not None:
+                return self.kept
             out = np.empty((n + h, w), dtype=np.uint32)
         elif out.shape != (n + h, w) or not out.flags.c_contiguous:
             raise ValueError(f"out must be a C-contiguous {(n + h, w)} array, got {out.shape}")
+        if self.kept is not None:
+            np.copyto(out, self.kept)
+            return out
         ntt.intt(np.ascontiguousarray(self.trace), out=out[:n])
         if h:
             F.sub(out[:h], self.mask.coeffs, out=out[:h])
@@ -233,14 +246,20 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     proof_key = zk_keys.proof_key(zk_key, tr.digest(), zk_keys.traces_digest(
         [(name, trace) for _, _, name, trace in mains])) if zk else None
 
-    def extended(name: str, mat: np.ndarray, log_m: int) -> "_Extended":
-        """A shared tree's matrix extended and hashed; masked and salted
-        under the proof key in zk mode."""
+    # zk mode's quotient reads the committed polynomials' coefficients
+    # where D does not hold it (quotient_coefficients, _top_inputs): there
+    # each commitment keeps those its LDE computes (dropped after step 3)
+    keep = [zk and quotient_log_blowup(dom.air, zk) > lb for dom in st.domains]
+
+    def extended(name: str, mat: np.ndarray, d: int) -> "_Extended":
+        """A shared tree's matrix of domain d extended and hashed; masked
+        and salted under the proof key in zk mode."""
         mat = np.ascontiguousarray(mat)
         if not zk:
             return _Extended(mat, *lde_leaves(mat, lb, COSET_SHIFT))
-        mask = Mask.derive(proof_key, name, mat.shape[1], h, log_m)
-        return _Extended(mat, *mask.commit_lde(mat, lb, COSET_SHIFT), mask)
+        mask = Mask.derive(proof_key, name, mat.shape[1], h, m_logs[d])
+        kept = np.empty((mat.shape[0] + h, mat.shape[1]), dtype=np.uint32) if keep[d] else None
+        return _Extended(mat, *mask.commit_lde(mat, lb, COSET_SHIFT, kept), mask, kept)
 
     # 1 -------------------------------------------------------------------
     commitments: dict[str, SegmentCommitment] = {}
@@ -273,9 +292,9 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
                         raise ValueError(f"exported segment {name!r} needs its state key in zk mode "
                                          "(state_keys: the successor rebuilds its commitment)")
                     mask = Mask.for_state(state_keys[name], trace, h, m_logs[d])
-                com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb, mask)
+                com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb, mask, keep[d])
             else:               # its round's shared tree: below
-                com = extended(name, trace, m_logs[d])
+                com = extended(name, trace, d)
             commitments[name] = com
         _commit_round(tr, "main", trees, commitments)
 
@@ -303,7 +322,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
                     claims[d] = air.claim_shared_sum(main_cols, ch, aux)
                     air = air.with_claimed_sum(claims[d])
                 flat = np.ascontiguousarray(aux.reshape(n, -1))
-                commitments[st.matrix_name(d, "aux")] = extended(st.matrix_name(d, "aux"), flat, m_logs[d])
+                commitments[st.matrix_name(d, "aux")] = extended(st.matrix_name(d, "aux"), flat, d)
             airs.append(air)
         _commit_round(tr, "aux", trees, commitments)
         for d in st.claiming:
@@ -322,6 +341,9 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
         alpha = Ext.from_mont(tr.challenge_ext(1)[0])
         qs = [quotient_coefficients(airs[d], trace_ldes[d], st.challenges_of(d, challenges), alpha, lb, zk)
               for d in range(len(st.domains))]
+        for name, com in commitments.items():
+            if name not in external:
+                com.kept = None     # read only by the quotient; an earlier proof's left as given
 
     # 4 -------------------------------------------------------------------
     chunk_coeffs = []       # each quotient matrix's coefficients (rows X^0, X^1, ...)
@@ -491,6 +513,7 @@ class _Extended:
     lde: np.ndarray
     leaves: np.ndarray
     mask: Mask | None = None
+    kept: np.ndarray | None = None
 
 
 def _commit_round(tr: Transcript, round_: str, trees, commitments: dict) -> None:
@@ -505,7 +528,7 @@ def _commit_round(tr: Transcript, round_: str, trees, commitments: dict) -> None
         if all(isinstance(p, _Extended) for p in parts):
             tree = MerkleTree.shared([p.leaves for p in parts])
             for name, p in zip(names, parts):
-                commitments[name] = SegmentCommitment(p.trace, p.lde, tree, p.mask)
+                commitments[name] = SegmentCommitment(p.trace, p.lde, tree, p.mask, p.kept)
         tr.absorb(b"root", commitments[names[0]].root)
 
 
@@ -805,7 +828,8 @@ def _top_inputs(air: Air, plan: "_QuotientPlan", coms: list[SegmentCommitment], 
         is_aux = i == len(air.main_segments)
         width = com.trace.shape[1] // 4 if is_aux else com.trace.shape[1]
         h = 0 if com.mask is None else com.mask.h
-        coeffs = com.coefficients(_scratch("top_coeffs", (n + h, com.trace.shape[1])))
+        coeffs = com.kept if com.kept is not None else \
+            com.coefficients(_scratch("top_coeffs", (n + h, com.trace.shape[1])))
         mat = np.zeros((2 * mt, com.trace.shape[1]), dtype=np.uint32)
         ntt.coset_values(coeffs, log_top, TOP_SHIFT, out=mat[:mt])
         if any(c in reads_next for c in range(start, start + width)):

@@ -5,6 +5,7 @@ salted batch openings, and a chained state committed twice from its state
 key.  Keys here are fixed test bytes (a stand-in for a store's key)."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import numpy as np
@@ -16,7 +17,7 @@ from zksidecar.prover.domain import link_point
 from zksidecar.prover.examples import memory
 from zksidecar.prover.examples.memory_domains import memory_statement
 from zksidecar.prover.ext_scalar import Ext
-from zksidecar.prover.masking import STATE_LABEL, Mask, vanishing_on_lde
+from zksidecar.prover.masking import STATE_LABEL, Mask
 from zksidecar.prover.merkle import SALT_BYTES, MerkleTree
 from zksidecar.prover.params import ProofOptions
 from zksidecar.prover.proof import Proof, statement_layouts, statement_trees
@@ -76,8 +77,15 @@ def test_salts_of_the_wrong_shape_are_refused():
         merkle.hash_rows(mat, np.zeros((8, 16), dtype=np.int64))
     with pytest.raises(ValueError, match="one per leaf"):
         merkle.lde_leaves(mat, 1, salts=np.zeros((8, 16), dtype=np.uint8))
-    with pytest.raises(ValueError, match="mask on the LDE"):
-        merkle.lde_leaves(mat, 1, mask=(np.zeros((8, 3), dtype=np.uint32), np.zeros(2, dtype=np.uint32)))
+    with pytest.raises(ValueError, match=r"\(h, 3\) coefficients"):
+        merkle.lde_leaves(mat, 1, mask=np.zeros((8, 2), dtype=np.uint32))
+    with pytest.raises(ValueError, match="does not fit"):
+        merkle.lde_leaves(mat, 1, mask=np.zeros((9, 3), dtype=np.uint32))
+    with pytest.raises(TypeError, match="mask"):
+        merkle.lde_leaves(mat, 1, mask=np.zeros((2, 3), dtype=np.int64))
+    with pytest.raises(ValueError, match="coefficients must be"):
+        merkle.lde_leaves(mat, 1, mask=np.zeros((2, 3), dtype=np.uint32),
+                          coefficients=np.zeros((8, 3), dtype=np.uint32))
 
 
 # ------------------------------------------------------------ f = t + Z_H r --
@@ -134,13 +142,62 @@ def test_masked_commitment_is_t_plus_zh_r(each_isa):
     assert com.root != SegmentCommitment.commit(F.encode(canon), LB).root
 
 
-def test_vanishing_values_on_the_lde():
-    for log_n, lb in ((5, 1), (4, 2)):
-        n = 1 << log_n
-        x = F.decode(ntt.domain(log_n + lb, COSET_SHIFT)).astype(object)
-        want = [(pow(int(v), n, F.P) - 1) % F.P for v in x]
-        got = F.decode(vanishing_on_lde(n, lb, COSET_SHIFT)).tolist()
-        assert [got[i % (1 << lb)] for i in range(len(want))] == want
+def _masked_definition(t_canon: np.ndarray, r_canon: np.ndarray, lb: int, shift: int, from_coeffs: bool):
+    """f = t + (X^N - 1) r by its definition, canonical: its N + h
+    coefficients (t's from its values by the inverse NTT, unless given as
+    coefficients) and its values on D = shift <w_M>, the coefficients
+    padded to M and transformed there by one size-M coset NTT (not the LDE)."""
+    n, h = t_canon.shape[0], r_canon.shape[0]
+    t = t_canon.astype(np.int64) if from_coeffs else F.decode(ntt.intt(F.encode(t_canon))).astype(np.int64)
+    f = np.zeros((n << lb, t_canon.shape[1]), dtype=np.int64)
+    f[:n] = t
+    f[:h] -= r_canon
+    f[n:n + h] += r_canon
+    f %= F.P
+    values = F.decode(ntt.coset_ntt(F.encode(f.astype(np.uint32)), shift))
+    return f[:n + h].astype(np.uint32), values
+
+
+@pytest.mark.parametrize("log_n, cols, lb, h, from_coeffs, budget", [
+    (5, 1, 1, 9, False, 0),          # one column: its own spread
+    (6, 3, 1, 64, False, 0),         # h = M - N, the most that fits
+    (6, 19, 2, 23, False, 256),      # blowup 4; a tiny budget: DIF passes, blocks, DIT passes
+    (7, 16, 1, 5, True, 0),          # from coefficients
+    (6, 143, 1, 40, False, 4096),    # the order book's width, a vector and a tail
+    (5, 8, 3, 0, False, 0),          # h = 0: the coefficients alone
+])
+def test_masked_lde_kernel_is_the_definition(each_isa, log_n, cols, lb, h, from_coeffs, budget):
+    """The masked LDE (csrc/field/ntt.c, zk_lde_visit_masked: (c_b - 1) r
+    added to coset b's first h coefficients inside the transform) on random
+    t and r: f's values on D and its N + h coefficients are the
+    definition's, and the leaves are the LDE's rows hashed, on every ISA
+    path and pass layout."""
+    rng = np.random.default_rng(log_n * 1000 + cols + h)
+    n = 1 << log_n
+    t_canon, r_canon = _canon_rows(rng, n, cols), _canon_rows(rng, h, cols)
+    salts = rng.integers(0, 256, size=(n << lb, SALT_BYTES), dtype=np.uint8)
+    coeffs = np.empty((n + h, cols), dtype=np.uint32)
+    with ntt.cache_budget(budget) if budget else contextlib.nullcontext():
+        lde, leaves = merkle.lde_leaves(F.encode(t_canon), lb, COSET_SHIFT, from_coeffs, salts,
+                                        mask=F.encode(r_canon), coefficients=coeffs)
+    want_coeffs, want_values = _masked_definition(t_canon, r_canon, lb, COSET_SHIFT, from_coeffs)
+    np.testing.assert_array_equal(F.decode(coeffs), want_coeffs)
+    np.testing.assert_array_equal(F.decode(lde), want_values)
+    np.testing.assert_array_equal(leaves, merkle.hash_rows(ntt.bit_reverse_rows(lde), salts))
+    if h == 0:      # no mask: the plain LDE, its coefficients written on the way
+        assert np.array_equal(lde, merkle.lde_leaves(F.encode(t_canon), lb, COSET_SHIFT, from_coeffs)[0])
+
+
+def test_kept_coefficients_are_the_commitments():
+    """A commitment that keeps f's coefficients from its LDE gives what
+    SegmentCommitment.coefficients computes by its own inverse transform."""
+    canon, mask, com = _masked(4)
+    kept = SegmentCommitment.commit(F.encode(canon), LB, mask, keep=True)
+    assert kept.root == com.root and np.array_equal(kept.lde, com.lde)
+    assert com.kept is None and kept.kept is not None
+    np.testing.assert_array_equal(kept.coefficients(), com.coefficients())
+    out = np.empty_like(kept.kept)
+    assert kept.coefficients(out) is out and np.array_equal(out, com.coefficients())
 
 
 def test_a_mask_that_does_not_fit_the_lde_is_refused():

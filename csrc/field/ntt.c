@@ -518,12 +518,62 @@ int zk_ntt_inverse(uint32_t *a, size_t rows, size_t cols, uint32_t shift) {
  * of blocks >= i, already consumed (block 0 spreads in place, row 0 last).
  * `visit` sees every output row once it is final (step 3's last pass, or
  * step 2 when there is no step 3). */
+/* ---- the masked LDE (docs/ZK.md 5.2; zk_lde_visit_masked) ----
+ * f = t + Z_H r, r of degree < h <= N (M - N).  Output row i lies on the
+ * coset of H where x^N = c_t, t = i mod B, c_t = shift^N w_B^t, and there f
+ * is the polynomial t + (c_t - 1) r of degree < N.  In the spread, copy t
+ * of coefficient row k (output row rev_n(k) B + t) starts the DIT that
+ * ends on exactly those rows (the stages h >= B pair rows B apart and
+ * keep t), so adding (c_t - 1) shift^k r_k to copy t of each of the first
+ * h coefficients commits f at the cost of t: no transform of r, no pass
+ * over the LDE.  The DIF's rows are t's coefficients (n c_k from
+ * evaluations), so f's are written out on the way when asked. */
+typedef struct {
+    const uint32_t *r;       /* h x m: r's coefficients (X^0 first), or NULL when h = 0 */
+    size_t h;
+    uint32_t shift;
+    uint32_t vanishing[(size_t)1 << ZK_NTT_MAX_LOG_BLOWUP]; /* c_t - 1, t < B */
+    uint32_t *coeffs;        /* (n + h) x m: f's coefficients out, or NULL */
+    uint32_t coeff_scale;    /* the DIF row's multiple of c_k: 1/n, or 1 from coefficients */
+    uint32_t *scratch;       /* m words */
+} lde_mask;
+
+/* spread_rows' step for one row r (coefficient k = rev(r), src its DIF
+ * row, dst its B copies, f = pw[k]) of a masked LDE.  For r = 0, dst is
+ * src: copy 0 is written after src's last read. */
+static void spread_masked_row(const lde_mask *mk, uint32_t *dst, const uint32_t *src, size_t k, uint32_t f,
+                              size_t m, size_t blowup) {
+    uint32_t *last = dst + (blowup - 1) * m;
+    if (mk->coeffs) {
+        uint32_t *c = mk->coeffs + k * m;
+        zk_fp_mul_scalar(c, src, mk->coeff_scale, m);
+        if (k < mk->h) zk_fp_sub(c, c, mk->r + k * m, m);  /* f_k = t_k - r_k for k < h */
+    }
+    zk_fp_mul_scalar(last, src, f, m);                      /* shift^k t_k */
+    if (k >= mk->h) {
+        for (size_t t = 0; t + 1 < blowup; t++) memcpy(dst + t * m, last, m * sizeof *dst);
+        return;
+    }
+    uint32_t *sr = mk->scratch;                             /* shift^k r_k */
+    zk_fp_mul_scalar(sr, mk->r + k * m, bb_pow(mk->shift, k), m);
+    for (size_t t = 0; t + 1 < blowup; t++) {
+        zk_fp_mul_scalar(dst + t * m, sr, mk->vanishing[t], m);
+        zk_fp_add(dst + t * m, dst + t * m, last, m);
+    }
+    zk_fp_mul_scalar(sr, sr, mk->vanishing[blowup - 1], m);
+    zk_fp_add(last, last, sr, m);
+}
+
 static void spread_rows(uint32_t *out, size_t r_hi, size_t count, size_t m, size_t blowup, unsigned bits,
-                        const uint32_t *pw) {
+                        const uint32_t *pw, const lde_mask *mk) {
     /* rows r_hi - 1 down to r_hi - count: row r moves to rows rB..rB+B-1 >= r */
     for (size_t r = r_hi; r-- > r_hi - count;) {
         uint32_t *src = out + r * m, *dst = out + r * blowup * m;
         uint32_t f = pw[rev_bits(r, bits)];
+        if (mk) { /* masked: its own step (spread_masked_row) */
+            spread_masked_row(mk, dst, src, rev_bits(r, bits), f, m, blowup);
+            continue;
+        }
         if (m == 1) { /* one element per row: no per-row calls */
             uint32_t v = bb_mul(*src, f);
             for (size_t t = 0; t < blowup; t++) dst[t] = v;
@@ -534,9 +584,10 @@ static void spread_rows(uint32_t *out, size_t r_hi, size_t count, size_t m, size
     }
 }
 
-static int lde_natural(int isa, uint32_t *out, const uint32_t *in, size_t n, size_t m, unsigned log_blowup,
-                       uint32_t shift, int from_coeffs, const uint32_t *const *fwd,
-                       const uint32_t *const *inv, const zk_lde_visitor *visit) {
+/* lde_natural with `mk` (NULL: unmasked) passed to every spread. */
+static int lde_natural_masked(int isa, uint32_t *out, const uint32_t *in, size_t n, size_t m, unsigned log_blowup,
+                              uint32_t shift, int from_coeffs, const uint32_t *const *fwd,
+                              const uint32_t *const *inv, const zk_lde_visitor *visit, const lde_mask *mk) {
     size_t blowup = (size_t)1 << log_blowup, big = n << log_blowup;
     unsigned bits = log2_exact(n);
     uint32_t *pw = malloc(n * sizeof *pw);
@@ -551,7 +602,7 @@ static int lde_natural(int isa, uint32_t *out, const uint32_t *in, size_t n, siz
         else
             dif(isa, out, n, m, inv);
         if (m == 1) {
-            spread_rows(out, n, n, m, blowup, bits, pw);
+            spread_rows(out, n, n, m, blowup, bits, pw, mk);
             dit(isa, out, big, m, blowup, fwd);
             if (visit) visit->rows(visit->ctx, out, 0, 1, big, big);
             free(pw);
@@ -570,13 +621,19 @@ static int lde_natural(int isa, uint32_t *out, const uint32_t *in, size_t n, siz
     for (size_t i = n / b; i-- > 0;) {
         uint32_t *window = out + i * b * blowup * m;
         if (b > 1 && !from_coeffs) set_stages(isa, out + i * b * m, m, 1, b, 1, 0, inv, DIF);
-        spread_rows(out, (i + 1) * b, b, m, blowup, bits, pw);
+        spread_rows(out, (i + 1) * b, b, m, blowup, bits, pw, mk);
         if (b > 1) set_stages(isa, window, m, blowup, b * blowup, blowup, 0, fwd, DIT);
         if (last && visit) visit->rows(visit->ctx, window, i * b * blowup, 1, b * blowup, b * blowup);
     }
     free(pw);
     if (!last) dit_passes(isa, out, big, m, b * blowup, big, fwd, visit);
     return 0;
+}
+
+static int lde_natural(int isa, uint32_t *out, const uint32_t *in, size_t n, size_t m, unsigned log_blowup,
+                       uint32_t shift, int from_coeffs, const uint32_t *const *fwd,
+                       const uint32_t *const *inv, const zk_lde_visitor *visit) {
+    return lde_natural_masked(isa, out, in, n, m, log_blowup, shift, from_coeffs, fwd, inv, visit, 0);
 }
 
 /* Bit-reversed order.  Output row b*n + r (b < B, r < n) is the point
@@ -629,6 +686,30 @@ int zk_ntt_extend(uint32_t *out, const uint32_t *coeffs, size_t rows, size_t col
 int zk_lde_visit(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
                  uint32_t shift, int from_coeffs, const zk_lde_visitor *visit) {
     return lde(out, in, rows, cols, log_blowup, shift, 0, from_coeffs, visit);
+}
+
+int zk_lde_visit_masked(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
+                        uint32_t shift, int from_coeffs, const uint32_t *mask, size_t mask_rows, uint32_t *coeffs,
+                        const zk_lde_visitor *visit) {
+    const uint32_t *fwd[ZK_NTT_MAX_LOG], *inv[ZK_NTT_MAX_LOG];
+    if (!mask_rows && !coeffs) return lde(out, in, rows, cols, log_blowup, shift, 0, from_coeffs, visit);
+    if (!valid_rows(rows) || log_blowup < ZK_NTT_MIN_LOG_BLOWUP || log_blowup > ZK_NTT_MAX_LOG_BLOWUP ||
+        log2_exact(rows) + log_blowup > ZK_NTT_MAX_LOG || mask_rows > (rows << log_blowup) - rows ||
+        (mask_rows && !mask))
+        return -1;
+    int rc = twiddles(log2_exact(rows) + log_blowup, fwd, inv);
+    if (rc) return rc;
+    size_t blowup = (size_t)1 << log_blowup;
+    lde_mask mk = {mask, mask_rows, shift, {0}, coeffs,
+                   from_coeffs ? BB_ONE : bb_inv(bb_encode((uint32_t)rows)), malloc(cols * sizeof(uint32_t))};
+    if (!mk.scratch) return -2;
+    uint32_t c = bb_pow(shift, rows), w_b = root_of_unity(log_blowup);
+    for (size_t t = 0; t < blowup; t++, c = bb_mul(c, w_b)) mk.vanishing[t] = bb_sub(c, BB_ONE);
+    if (coeffs && mask_rows) memcpy(coeffs + rows * cols, mask, mask_rows * cols * sizeof *coeffs);
+    rc = lde_natural_masked(zk_active_isa, out, in, rows, cols, log_blowup, shift, from_coeffs, fwd, inv, visit,
+                            &mk);
+    free(mk.scratch);
+    return rc;
 }
 
 size_t zk_ntt_set_cache_bytes(size_t bytes) {

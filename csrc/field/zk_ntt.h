@@ -80,5 +80,16 @@ typedef struct {
  * (not NULL) on the output rows as they become final. */
 int zk_lde_visit(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
                  uint32_t shift, int from_coeffs, const zk_lde_visitor *visit);
+/* zk_lde_visit of a masked polynomial f = t + (X^rows - 1) r (docs/ZK.md 5.2):
+ * `in` gives t as for zk_lde_visit, `mask` r's mask_rows coefficients
+ * (mask_rows x cols, X^0 first; mask_rows <= (rows << log_blowup) - rows),
+ * and `out` receives f on the LDE's domain.  Unless `coeffs` is NULL, it
+ * receives f's rows + mask_rows coefficients ((rows + mask_rows) x cols,
+ * X^0 first), which the LDE computes anyway.  With mask_rows 0 and coeffs
+ * NULL this is zk_lde_visit.  Codes as zk_lde (-1 also for too many mask
+ * rows, or mask_rows > 0 with mask NULL). */
+int zk_lde_visit_masked(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
+                        uint32_t shift, int from_coeffs, const uint32_t *mask, size_t mask_rows, uint32_t *coeffs,
+                        const zk_lde_visitor *visit);
 
 #endif

@@ -171,11 +171,7 @@ int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t 
 typedef struct {
     uint8_t *leaves;       /* M digests, bit-reversed order */
     const uint8_t *salts;  /* M salts by leaf (bit-reversed order), or NULL */
-    uint32_t *lde;         /* the LDE being written: a masked row is finished here */
-    const uint32_t *mask;  /* r on the LDE's domain (M x cols), or NULL */
-    const uint32_t *vanishing; /* x^N - 1 there: 2^log_blowup values, periodic */
-    uint32_t *scratch;     /* cols words: vanishing * mask of one row */
-    size_t cols, period;
+    size_t cols;
     unsigned log_rows;
 } leaf_sink;
 
@@ -188,30 +184,24 @@ static void hash_visited(void *ctx, const uint32_t *rows, size_t r0, size_t grou
         const uint32_t *src[16];
         const uint8_t *salt[16];
         for (size_t l = 0; l < n; l++) { /* row k of the set: row k % g of group k / g */
-            size_t k = i + l, at = k / g * step + k % g, r = r0 + at, leaf = rev_bits(r, sink->log_rows);
+            size_t k = i + l, at = k / g * step + k % g, leaf = rev_bits(r0 + at, sink->log_rows);
             dst[l] = sink->leaves + DIGEST * leaf, src[l] = rows + at * cols;
             salt[l] = sink->salts ? sink->salts + ZK_SALT_BYTES * leaf : NULL;
-            if (sink->mask) { /* the row is final: f = t + Z_H r, in the caller's LDE, before its hash */
-                uint32_t *row = sink->lde + r * cols;
-                zk_fp_mul_scalar(sink->scratch, sink->mask + r * cols, sink->vanishing[r % sink->period], cols);
-                zk_fp_add(row, row, sink->scratch, cols);
-            }
         }
         hash_leaves(dst, src, n, cols, sink->salts ? salt : NULL);
     }
 }
 
+/* A masked LDE (zk_lde_visit_masked) adds the mask inside the transform:
+ * the rows handed over are f's, hashed as any others. */
 int zk_merkle_lde_leaves(uint32_t *lde, uint8_t *leaves, const uint32_t *in, size_t rows, size_t cols,
                          unsigned log_blowup, uint32_t shift, int from_coeffs, const uint8_t *salts,
-                         const uint32_t *mask, const uint32_t *vanishing) {
+                         const uint32_t *mask, size_t mask_rows, uint32_t *coeffs) {
     if (!is_pow2(rows)) return -1;
-    leaf_sink sink = {leaves, salts, lde, mask, vanishing, NULL, cols, (size_t)1 << log_blowup,
-                      log2_pow2(rows) + log_blowup};
-    if (mask && !(sink.scratch = malloc(sizeof(uint32_t) * (cols ? cols : 1)))) return -2;
+    leaf_sink sink = {leaves, salts, cols, log2_pow2(rows) + log_blowup};
     zk_lde_visitor visit = {hash_visited, &sink};
-    int rc = zk_lde_visit(lde, in, rows, cols, log_blowup, shift, from_coeffs, &visit);
-    free(sink.scratch);
-    return rc;
+    return zk_lde_visit_masked(lde, in, rows, cols, log_blowup, shift, from_coeffs, mask, mask_rows, coeffs,
+                               &visit);
 }
 
 int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows, const uint8_t *const *inject) {

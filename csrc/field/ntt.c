@@ -700,8 +700,8 @@ int zk_lde_visit_masked(uint32_t *out, const uint32_t *in, size_t rows, size_t c
     int rc = twiddles(log2_exact(rows) + log_blowup, fwd, inv);
     if (rc) return rc;
     size_t blowup = (size_t)1 << log_blowup;
-    lde_mask mk = {mask, mask_rows, shift, {0}, coeffs,
-                   from_coeffs ? BB_ONE : bb_inv(bb_encode((uint32_t)rows)), malloc(cols * sizeof(uint32_t))};
+    lde_mask mk = {mask, mask_rows, shift, {0}, coeffs, from_coeffs ? BB_ONE : bb_inv(bb_encode((uint32_t)rows)),
+                   malloc((cols ? cols : 1) * sizeof(uint32_t))};
     if (!mk.scratch) return -2;
     uint32_t c = bb_pow(shift, rows), w_b = root_of_unity(log_blowup);
     for (size_t t = 0; t < blowup; t++, c = bb_mul(c, w_b)) mk.vanishing[t] = bb_sub(c, BB_ONE);

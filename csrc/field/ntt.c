@@ -500,24 +500,6 @@ int zk_ntt_inverse(uint32_t *a, size_t rows, size_t cols, uint32_t shift) {
     return 0;
 }
 
-/* Natural order.  After DIF with w^-1, row r holds n c_rev(r).  The extended
- * DIT wants bit-reversed input of length N: coefficient i < n sits at row
- * rev_N(i) = rev_n(i) * B (B = blowup), every other row is zero.  The first
- * log2(B) DIT stages on such input just copy each nonzero row over its block
- * of B rows (each block's DFT is that of (v, 0, ..., 0), the constant v), so
- * we write B copies of n c_rev(r) shift^rev(r) / n and start the DIT at
- * h = B: no zero rows are ever transformed.
- *
- * Matrices run in three steps, each reading and writing its rows once:
- *   1. the DIF stages [b, n) in passes (the first copies the input in);
- *   2. block by block, b rows at a time: the DIF stages [1, b), the spread of
- *      its b rows over b B rows of out, the DIT stages [B, b B) of those, all
- *      while the block is in cache (b B rows within the budget);
- *   3. the DIT stages [b B, N) in passes.
- * Blocks go downwards: block i's b B output rows cover only the input rows
- * of blocks >= i, already consumed (block 0 spreads in place, row 0 last).
- * `visit` sees every output row once it is final (step 3's last pass, or
- * step 2 when there is no step 3). */
 /* ---- the masked LDE (docs/ZK.md 5.2; zk_lde_visit_masked) ----
  * f = t + Z_H r, r of degree < h <= N (M - N).  Output row i lies on the
  * coset of H where x^N = c_t, t = i mod B, c_t = shift^N w_B^t, and there f
@@ -564,6 +546,24 @@ static void spread_masked_row(const lde_mask *mk, uint32_t *dst, const uint32_t 
     zk_fp_add(last, last, sr, m);
 }
 
+/* Natural order.  After DIF with w^-1, row r holds n c_rev(r).  The extended
+ * DIT wants bit-reversed input of length N: coefficient i < n sits at row
+ * rev_N(i) = rev_n(i) * B (B = blowup), every other row is zero.  The first
+ * log2(B) DIT stages on such input just copy each nonzero row over its block
+ * of B rows (each block's DFT is that of (v, 0, ..., 0), the constant v), so
+ * we write B copies of n c_rev(r) shift^rev(r) / n and start the DIT at
+ * h = B: no zero rows are ever transformed.
+ *
+ * Matrices run in three steps, each reading and writing its rows once:
+ *   1. the DIF stages [b, n) in passes (the first copies the input in);
+ *   2. block by block, b rows at a time: the DIF stages [1, b), the spread of
+ *      its b rows over b B rows of out, the DIT stages [B, b B) of those, all
+ *      while the block is in cache (b B rows within the budget);
+ *   3. the DIT stages [b B, N) in passes.
+ * Blocks go downwards: block i's b B output rows cover only the input rows
+ * of blocks >= i, already consumed (block 0 spreads in place, row 0 last).
+ * `visit` sees every output row once it is final (step 3's last pass, or
+ * step 2 when there is no step 3). */
 static void spread_rows(uint32_t *out, size_t r_hi, size_t count, size_t m, size_t blowup, unsigned bits,
                         const uint32_t *pw, const lde_mask *mk) {
     /* rows r_hi - 1 down to r_hi - count: row r moves to rows rB..rB+B-1 >= r */

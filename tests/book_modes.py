@@ -49,6 +49,25 @@ KEY = hashlib.sha256(b"tests/book_modes.py store key").digest()
 ZK_MIN_CAPACITY, ZK_MIN_OPS_ROWS = 128, 256
 
 
+class LaneWitness(W.Witness):
+    """zk mode's execution witness as its (lying) prover keeps it: the
+    range table's multiplicities count the lane's lookups too, so
+    recounting them (finish, rethread) adds `lane_counts` back."""
+
+    lane_counts: np.ndarray
+
+    @classmethod
+    def of(cls, w: W.Witness, lane_counts: np.ndarray) -> "LaneWitness":
+        out = cls(w.pre, w.post, w.pts, w.trace_length, exec_rows=w.traces()["ops.exec"],
+                  post_written=w.post_written)
+        out.lane_counts = lane_counts
+        return out
+
+    def finish(self) -> None:
+        super().finish()
+        self.columns["rm"] = self.columns["rm"] + self.lane_counts
+
+
 class Transparent:
     """Transparent mode: the records are the batch's public inputs."""
 
@@ -98,7 +117,9 @@ class Zk(Transparent):
             raise ValueError(f"a zk test book has at least {ZK_MIN_CAPACITY} slots (Zk.capacity), not "
                              f"{book.capacity}")
         chain = self.chain(book, ops_length)
-        return prepare_batch(self.pre_state(chain, book), ops, ZK_OPTS, batch_id=1, zk=chain)
+        prep = prepare_batch(self.pre_state(chain, book), ops, ZK_OPTS, batch_id=1, zk=chain)
+        prep.witness = LaneWitness.of(prep.witness, prep.zk.lane.range_counts)
+        return prep
 
     def records(self, prep: PreparedBatch) -> tuple[np.ndarray, np.ndarray]:
         """The records a lying engine edits: the ones the lane commits."""
@@ -141,11 +162,11 @@ def lying_lane(prep: PreparedBatch, ops: np.ndarray, trades: np.ndarray) -> None
     block, _ = checks.columns_of(ops, 0 if pub.zk.resumed else prep.pre.last_ts)
     rand = LaneRandomness.derive(z.batch_key, len(ops), t)
     data, types = lane_data(encode_operations(ops), trade_elements(trades, pub.first_seq), rand.order, t)
-    w.finish()
-    matrix, leaves = lane_matrix(data, types, rand.salts, w.traces()["ops.exec"], checks, block)
     looked = checks.range_values(block, len(ops))
     counts = np.bincount(looked[(looked >= 0) & (looked < t)], minlength=t).astype(np.int64)
-    w.columns["rm"] = w.columns["rm"] + counts
+    w.lane_counts = counts
+    w.finish()
+    matrix, leaves = lane_matrix(data, types, rand.salts, w.traces()["ops.exec"], checks, block)
     side = side_leaves(ops, rand.side_salts)
     z.ops, z.lane = ops, Lane(matrix, leaves, side, root_of(side), counts)
     z.last_ts = int(ops["ts_ns"][-1])

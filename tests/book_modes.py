@@ -112,12 +112,16 @@ class Zk(Transparent):
         `last_ts`."""
         return BookState.zk_after(chain, book.cells, last_ts, 0)
 
-    def prepare(self, book: Book, ops: np.ndarray, ops_length: int | None = None) -> PreparedBatch:
+    def prepare(self, book: Book, ops: np.ndarray, ops_length: int | None = None, *, last_ts: int = 0,
+                resumed: bool = False) -> PreparedBatch:
+        """Batch 1 of a chain from `book` (its last proven timestamp
+        `last_ts`), the execution witness a LaneWitness."""
         if book.capacity < ZK_MIN_CAPACITY:
             raise ValueError(f"a zk test book has at least {ZK_MIN_CAPACITY} slots (Zk.capacity), not "
                              f"{book.capacity}")
         chain = self.chain(book, ops_length)
-        prep = prepare_batch(self.pre_state(chain, book), ops, ZK_OPTS, batch_id=1, zk=chain)
+        prep = prepare_batch(self.pre_state(chain, book, last_ts), ops, ZK_OPTS, batch_id=1, zk=chain,
+                             resumed=resumed)
         prep.witness = LaneWitness.of(prep.witness, prep.zk.lane.range_counts)
         return prep
 

@@ -432,7 +432,10 @@ class Checker:
     def rows(self, wit):
         """(bad, term): rows a failing transition constraint touches, and
         each row's LogUp term (T, 4)."""
-        tr = self.traces(wit)
+        return self.check(self.traces(wit))
+
+    def check(self, tr: dict[str, np.ndarray]):
+        """rows() of the statement's matrices `tr` (traces(), edited)."""
         cols = self._ops_matrix(tr)
         changed = set(np.flatnonzero((cols != self.base_cols).any(axis=0)).tolist())
         cons = [i for i, r in enumerate(self.con_reads) if r & changed]

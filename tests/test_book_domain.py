@@ -15,13 +15,11 @@ import test_orderbook_air as base
 from zksidecar.engine.book import Book
 from zksidecar.engine.records import Kind, Side
 from zksidecar.prover import field as F
-from zksidecar.prover.field import P
 from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.orderbook import prove_batch, proof_file, verify_batch, verify_chain
 from zksidecar.prover.orderbook import verify_report
 from zksidecar.engine.records import OP_DTYPE, TRADE_DTYPE
 from zksidecar.prover.orderbook.air import BookAir, OrderBookAir, book_length
-from zksidecar.prover.orderbook.batch import prepare_batch, prove_prepared
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.prove import ConstraintError, prove
 from zksidecar.prover.verify import VerificationError
@@ -191,7 +189,7 @@ def test_a_claim_off_the_target_is_refused_at_once(book_mode):
     prep = book_mode.prepare(base.mode_book(book_mode), base.batch((Kind.IOC, Side.BUY, 100, 3)))
     if book_mode.zk:
         leaves = prep.public.zk.leaves.copy()
-        leaves[0, 0] = (leaves[0, 0] + 1) % P
+        leaves[0, 0] = (leaves[0, 0] + 1) % F.P
         prep.public.zk.leaves = leaves
     else:
         trades = prep.public.trades.copy()

@@ -13,12 +13,10 @@ import pytest
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.engine.records import FLAG_CLAIMED, FLAG_CRITICAL, OP_DTYPE, Kind, Reason, Side, Status
-from zksidecar.prover import params
 from zksidecar.prover.orderbook import (BatchRejected, prove_batch, verify_batch, verify_chain)
 from zksidecar.prover.orderbook import witness as W
 from zksidecar.prover.orderbook.air import WRITES
-from zksidecar.prover.orderbook.batch import (BatchPublic, BookState, prepare_batch, prove_from_cells,
-                                             prove_prepared)
+from zksidecar.prover.orderbook.batch import BatchPublic, BookState, prove_from_cells
 from zksidecar.prover.proof import Proof
 from zksidecar.prover.prove import ConstraintError
 from zksidecar.prover.verify import VerificationError

@@ -33,17 +33,17 @@ import pytest
 
 import test_orderbook_air as base
 import test_orderbook_review as review
-from book_modes import ZK, ZK_OPTS, LaneWitness
+from book_modes import ZK, ZK_OPTS
 from test_zk_record_checks import EDGES, every_kind, slot_edges
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
-from zksidecar.engine.records import MAX_PRICE, MAX_QTY, OP_DTYPE, Kind, Reason, Side, Status
+from zksidecar.engine.records import MAX_PRICE, OP_DTYPE, Kind, Reason, Side, Status
 from zksidecar.prover import field as F
 from zksidecar.prover import poseidon2
 from zksidecar.prover.orderbook import prove_batch, verify_batch, verify_chain
 from zksidecar.prover.orderbook import zk_air
 from zksidecar.prover.orderbook.air import WORD
-from zksidecar.prover.orderbook.batch import BookState, state_table
+from zksidecar.prover.orderbook.batch import BookState
 from zksidecar.prover.orderbook.zk_chain import ZkChain, zk_state_table
 from zksidecar.prover.orderbook.zk_record_checks import RecordChecks, timestamp_pieces
 from zksidecar.prover.prove import ConstraintError

@@ -130,7 +130,7 @@ def _aliased_in_zk_mode(mode, book, ops, alias, tamper) -> None:
     """test_public_field_plus_p_is_refused in zk mode (its docstring)."""
     if alias in (_handle_of_an_order_that_did_not_rest, _handle_of_a_rested_order):
         base.assert_lie(mode, ops, tamper, re.escape("record: check 15: live new order: no handle top bit"),
-                        book=book)
+                        book=book, end_to_end=True)
         return
     prep = mode.prepare(book, ops)
     honest = prep.public.zk.leaves.copy()

@@ -295,7 +295,7 @@ def test_a_filled_taker_matching_for_nothing():
     qty outside 1 .. MAX_QTY, before any proof); zk mode's AIR refuses it
     by fli: fl = 0 on a MATCH row has no inverse."""
     base.assert_lie(ZK, base.batch((Kind.IOC, Side.BUY, 100, 3)), _match_again_for_nothing,
-                    re.escape("lane: check 19: a MATCH's fill has an inverse"))
+                    re.escape("lane: check 19: a MATCH's fill has an inverse"), end_to_end=True)
 
 
 def test_leaves_published_without_the_feed_forward():

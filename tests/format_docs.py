@@ -1,12 +1,14 @@
-"""docs/FORMATS.md's byte tables, read for the tests that hold each binary
-format's documentation to its definition (tests/test_engine_records.py,
-tests/test_zk_receipts.py)."""
+"""What the tests hold each binary format's two definitions to: a C struct
+against its numpy mirror (`check_layout`, through cffi), and docs/FORMATS.md's
+byte tables against the dtype (`check_byte_table`)."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
 import numpy as np
+
+from zksidecar.engine.native import ffi
 
 FORMATS_MD = Path(__file__).resolve().parents[1] / "docs" / "FORMATS.md"
 
@@ -24,3 +26,17 @@ def check_byte_table(title: str, dtype: np.dtype) -> None:
             for name in dtype.names]
     assert got == want
     assert f"{dtype.itemsize} bytes" in section.splitlines()[0]
+
+
+def check_layout(ctype: str, dtype: np.dtype) -> None:
+    """The C struct `ctype` (compiled, through cffi) and `dtype` agree: the
+    size, the fields in order, each field's offset and size, and every
+    field little-endian (or a nested record, checked as its own pair)."""
+    assert ffi.sizeof(ctype) == dtype.itemsize, ctype
+    fields = ffi.typeof(ctype).fields
+    assert [name for name, _ in fields] == list(dtype.names), ctype
+    for name, field in fields:
+        sub, offset = dtype.fields[name][:2]
+        assert ffi.offsetof(ctype, name) == offset, name
+        assert ffi.sizeof(field.type) == sub.itemsize, name
+        assert sub.base.str[0] in "<|" or sub.names, name

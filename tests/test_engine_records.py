@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from format_docs import check_byte_table
+from format_docs import check_byte_table, check_layout
 from zksidecar.engine import records
-from zksidecar.engine.native import ffi, lib
+from zksidecar.engine.native import lib
 from zksidecar.engine.records import (COMPLETION_DTYPE, OP_DTYPE, TRADE_DTYPE, CompletionStatus,
                                       Kind, Reason, Side, Status)
 
@@ -16,13 +16,7 @@ PAIRS = [("zk_op", OP_DTYPE), ("zk_trade", TRADE_DTYPE), ("zk_completion", COMPL
 
 @pytest.mark.parametrize("ctype, dtype", PAIRS)
 def test_sizes_and_offsets_agree(ctype, dtype):
-    assert ffi.sizeof(ctype) == dtype.itemsize
-    c_fields = [name for name, _ in ffi.typeof(ctype).fields]
-    assert c_fields == list(dtype.names)
-    for name in dtype.names:
-        sub, offset = dtype.fields[name][:2]
-        assert ffi.offsetof(ctype, name) == offset, name
-        assert ffi.sizeof(ffi.typeof(ctype).fields[c_fields.index(name)][1].type) == sub.itemsize, name
+    check_layout(ctype, dtype)
 
 
 @pytest.mark.parametrize("dtype", [OP_DTYPE, TRADE_DTYPE, COMPLETION_DTYPE])

@@ -62,10 +62,11 @@ def public_init(table: np.ndarray, opts) -> SegmentCommitment:
 
 # ------------------------------------------------------------ completeness --
 
-@pytest.mark.parametrize("opts", [ZK1, ZK2], ids=["blowup2-4N", "blowup4"])
+@pytest.mark.parametrize("opts", [ZK1, ZK2], ids=["blowup2", "blowup4"])
 def test_example_airs_prove_and_verify(opts):
-    """At blowup 2 the degree-3 quotient is evaluated on 4N points (the
-    wider extension); at blowup 4 on the LDE itself.  The figure the
+    """At blowup 2 the degree-3 quotient is computed beyond the LDE (on D
+    and a small second coset, prove.quotient_coefficients); at blowup 4 on
+    the LDE itself.  The figure the
     verifier returns is the zk formula's, D_F from the proof's plan and
     the identity's degree d D_F (FRI's bound on the committed columns),
     not d (N + h)."""
@@ -185,7 +186,8 @@ REF_ZK = ProofOptions(log_blowup=1, num_queries=4, grinding_bits=1, fri_folding_
 def test_the_reference_prover_agrees_byte_for_byte(opts):
     """prover/reference.py in zk mode, masks and salts derived from the same
     keys by its own HMAC expansion: the same bytes as prove(), on Fibonacci
-    and the range check, with the quotient on 4N points and on D."""
+    and the range check, with the quotient beyond D (the reference's on
+    4N points, prove()'s on D and a small second coset) and on D."""
     for air, traces in (fibonacci_instance(1 << 5, 1, seed=1), range_check_instance(1 << 7, 4, 1, seed=2)):
         assert reference_prove(air, traces, opts, zk_key=KEY).to_bytes(air) == \
             prove(air, traces, opts, zk_key=KEY).proof.to_bytes(air)

@@ -2,16 +2,17 @@
 section 8; docs/FORMATS.md, "Receipt"): the format against its C header,
 receipts by sequence number and by account made and checked against a
 batch built from the engine, every refusal of section 8 with the refused
-receipt built, the decoder's refusals of malformed bytes, and the cheap form
-of hiding test 12.d (a receipt holds no other operation's record bytes, and
-its size is a function of its counts).
+receipt built, the decoder's refusals of malformed and non-canonical bytes,
+and the cheap form of hiding test 12.d (a receipt holds no other
+operation's record bytes, and its size is a function of its counts).
 
-The batch is the engine's (engine/flow.py through a Book), its leaves are
-zk_encoding's and its lists zk_lists'.  Two things are test doubles, here
-only: the batch's salts and trade-slot order come from zk_keys under a
-fixed test key and test labels (the prover's labels are the batch proof's
-to fix), and the statement digest is a SHA-256 of the test's own (the batch
-file's digest is the batch file's to define)."""
+The batch is the engine's (engine/flow.py through a Book) on a flow rich in
+cancels, reduces and field rejections, its leaves are zk_encoding's and its
+lists zk_lists'.  Two things are test doubles, here only: the batch's salts
+and trade-slot order come from zk_keys under a fixed test key and test
+labels (the prover's labels are the batch proof's to fix), and the
+statement digest is a SHA-256 of the test's own (the batch file's digest is
+the batch file's to define)."""
 from __future__ import annotations
 
 import dataclasses
@@ -21,11 +22,11 @@ import re
 import numpy as np
 import pytest
 
-from format_docs import check_byte_table
-from zksidecar.engine import flow
+from format_docs import check_byte_table, check_layout
+from zksidecar.engine import flow, records
 from zksidecar.engine.book import Book
 from zksidecar.engine.native import ffi, lib
-from zksidecar.engine.records import OP_DTYPE, Kind
+from zksidecar.engine.records import OP_DTYPE, Kind, Reason, Status, join_handle
 from zksidecar.prover import zk_keys
 from zksidecar.prover.orderbook import air
 from zksidecar.prover.orderbook import receipt as R
@@ -39,21 +40,38 @@ TRACE_LENGTH = 512
 EPOCH_NS = 1_765_000_000_123_456_789
 #: test double of a store key (the prover's keys are zk_keys'; the labels below are the test's)
 TEST_KEY = bytes(range(32))
+#: a flow whose batch holds CANCELs and REDUCEs (of orders that traded in it), every field rejection but
+#: BOOK_FULL, orders from before the batch trading in it, and an account with fills but no operation
+RICH = flow.FlowParams(depth=60, invalid=0.08)
+SEED = 15
+
+
+def stream(seed: int = SEED) -> np.ndarray:
+    """Operations 1 .. 500 of the test flow, timestamped like an engine's."""
+    ops = flow.generate(500, seed, capacity=CAPACITY, prefill=150, symbol=SYMBOL, params=RICH)
+    ops["ts_ns"] += np.uint64(EPOCH_NS)         # the flow's clock starts at 0; an engine's does not
+    return ops
 
 
 class Batch:
     """One zk batch's public statement, private data and published leaves,
-    built from the engine: operations 201 .. 500 of a flow (batch 1; the
-    first 200 built the book), so rows and sequence numbers differ and
-    orders from before the batch trade in it."""
+    built from the engine: by default operations 201 .. 500 of the flow
+    (batch 1; the first 200 built the book, and are batch 0 with
+    `before=0, count=200`), so rows and sequence numbers differ and orders
+    from before the batch trade in it.  `craft` edits the stream before the
+    engine runs it; `tamper` edits the records and trade fields after (a
+    batch that commits a lie)."""
 
-    def __init__(self, batch_id: int = 1, seed: int = 11, tamper=None):
-        ops = flow.generate(500, seed, capacity=CAPACITY, prefill=150, symbol=SYMBOL)
-        ops["ts_ns"] += np.uint64(EPOCH_NS)         # the flow's clock starts at 0; an engine's does not
+    def __init__(self, batch_id: int = 1, ops: np.ndarray | None = None, before: int = 200, count: int = 300,
+                 trace_length: int = TRACE_LENGTH, craft=None, tamper=None):
+        ops = (stream() if ops is None else ops).copy()
+        if craft:
+            craft(ops)
         book = Book(CAPACITY, symbol=SYMBOL)
-        book.process(ops[:200])
+        book.process(ops[:before])
         self.pre = Book.restore(book.snapshot())
-        records = ops[200:].copy()
+        resting = np.concatenate([self.pre.orders(side) for side in (1, 2)])
+        records = ops[before:before + count].copy()
         trades = book.process(records)
         self.trade_records = trades
         first_seq = int(records["seq"][0])
@@ -61,7 +79,7 @@ class Batch:
         if tamper:
             tamper(records, fields)
         n, m = len(records), len(trades)
-        slots = TRACE_LENGTH - 1 - n
+        slots = trace_length - 1 - n
         key = zk_keys.derive(TEST_KEY, ["test batch", SYMBOL, batch_id])
         leaf_salts = zk_keys.field_elements(key, ["leaf salts"], 4 * n).reshape(n, 4)
         side_salts = np.frombuffer(zk_keys.expand(key, ["side salts"], 16 * n), np.uint8).reshape(n, 16)
@@ -74,29 +92,48 @@ class Batch:
         self.slot_salts = slot_salts
         self.op_leaves = Z.leaf_digests(leaf_salts, Z.encode_operations(records))
         self.trade_leaves = Z.leaf_digests(slot_salts, data)
-        self.private = R.PrivateBatch(records, leaf_salts, side_salts, fields, trade_slots, slot_salts[trade_slots])
+        self.private = R.PrivateBatch(records, leaf_salts, side_salts, fields, trade_slots, slot_salts[trade_slots],
+                                      resting)
         self.lists = R.BatchLists.build(self.private, self.op_leaves, self.trade_leaves)
         digest = hashlib.sha256(b"test double of a statement digest" + bytes([batch_id]) + self.lists.ops.root
                                 + self.lists.trades.root).digest()
-        self.statement = R.BatchStatement(digest, batch_id, SYMBOL, first_seq, n, TRACE_LENGTH,
+        self.statement = R.BatchStatement(digest, batch_id, SYMBOL, first_seq, n, trace_length,
                                           self.lists.ops.root, self.lists.sides.root, self.lists.trades.root)
         self.records, self.fields = records, fields
+        self.maker_handles = join_handle(fields[:, 2], fields[:, 3]) if m else np.zeros(0, np.uint64)
 
     def seq_with_trades(self, t: int, skip: int = 0) -> int:
         return int(self.records["seq"][np.flatnonzero(self.records["trades"] == t)[skip]])
 
+    def row(self, seq: int) -> int:
+        return seq - self.statement.first_seq
+
     def receipt(self, **choice) -> bytes:
         return R.make_receipt(self.statement, self.private, self.lists, **choice)
 
-    def check(self, data, leaves: bool = False) -> R.ReceiptReport:
+    def check(self, data, leaves: bool = False, **kw) -> R.ReceiptReport:
         if leaves:
-            return R.check_receipt(data, self.statement, self.op_leaves, self.trade_leaves)
-        return R.check_receipt(data, self.statement)
+            return R.check_receipt(data, self.statement, self.op_leaves, self.trade_leaves, **kw)
+        return R.check_receipt(data, self.statement, **kw)
+
+    def trade_entries(self, taker_seq: int, handle: int | None = None) -> np.ndarray:
+        """Trade entries (with salts and paths) of a receipt of `taker_seq`,
+        those against `handle` if given: what a forger holding that receipt
+        can splice into another."""
+        t = editable(self.receipt(seqs=[taker_seq])).trades
+        t = t[t["taker"] == self.row(taker_seq)]
+        return t if handle is None else t[join_handle(t["maker_slot"], t["maker_gen"]) == handle]
 
 
 @pytest.fixture(scope="module")
 def batch() -> Batch:
     return Batch()
+
+
+@pytest.fixture(scope="module")
+def batch0() -> Batch:
+    """Batch 0: the 200 operations that built batch 1's pre-state book."""
+    return Batch(batch_id=0, before=0, count=200)
 
 
 def editable(data: bytes) -> RF.Receipt:
@@ -105,10 +142,51 @@ def editable(data: bytes) -> RF.Receipt:
     return dataclasses.replace(r, operations=r.operations.copy(), trades=r.trades.copy(), handles=r.handles.copy())
 
 
-def refused(batch: Batch, r, error, message: str, leaves: bool = False) -> None:
+def in_order(trades: np.ndarray) -> np.ndarray:
+    """Trade entries in the format's one order, (taker, number): a forger
+    who splices entries in puts them there, or the decoder refuses it."""
+    return trades[np.lexsort((trades["number"], trades["taker"]))]
+
+
+def spliced(r: RF.Receipt, extra: np.ndarray, handles=None) -> RF.Receipt:
+    return dataclasses.replace(r, trades=in_order(np.concatenate([r.trades, extra])),
+                               handles=r.handles if handles is None else np.array(handles, np.uint64))
+
+
+def raw(r: RF.Receipt) -> bytes:
+    """A Receipt's bytes as encode_receipt lays them out, without its checks:
+    bytes a hostile writer could send."""
+    h = np.zeros(1, RF.HEADER_DTYPE)
+    h["magic"], h["version"] = RF.MAGIC, RF.VERSION
+    for name in ("batch_id", "first_seq", "symbol", "ops", "trace_length"):
+        h[name] = getattr(r, name)
+    for name in ("statement", "ops_root", "side_root", "trades_root"):
+        h[name] = np.frombuffer(getattr(r, name), np.uint8)
+    handles = np.asarray(r.handles, "<u8")
+    h["op_count"], h["trade_count"], h["handle_count"] = len(r.operations), len(r.trades), len(handles)
+    return h.tobytes() + r.operations.tobytes() + r.trades.tobytes() + handles.tobytes()
+
+
+def refused(batch: Batch, r, error, message: str, leaves: bool = False, **kw) -> None:
     data = RF.encode_receipt(r) if isinstance(r, RF.Receipt) else r
     with pytest.raises(error, match=message):
-        batch.check(data, leaves)
+        batch.check(data, leaves, **kw)
+
+
+def test_the_batch_holds_what_the_rules_are_tested_on(batch):
+    """The batch these tests stand on has cancels and reduces of orders that
+    traded in it, every field rejection but BOOK_FULL, fills of orders
+    from before the batch and an account with fills but no operation."""
+    rec = batch.records
+    reasons = {Reason(int(x)) for x in rec["reason"][rec["status"] == Status.REJECTED]}
+    assert {Reason.BAD_KIND, Reason.BAD_SIDE, Reason.BAD_PRICE, Reason.BAD_QTY, Reason.BAD_FLAGS,
+            Reason.UNKNOWN_HANDLE, Reason.STALE_HANDLE} <= reasons
+    for kind, status in ((Kind.CANCEL, Status.CANCELLED), (Kind.REDUCE, Status.REDUCED)):
+        done = rec[(rec["kind"] == kind) & (rec["status"] == status)]
+        assert np.isin(done["handle"], batch.maker_handles).any(), kind
+    pre = batch.private.resting
+    assert np.isin(batch.maker_handles, pre["handle"]).any()
+    assert set(batch.trade_records["maker_account"].tolist()) - set(rec["account"].tolist())
 
 
 # ------------------------------------------------------- the format --
@@ -119,14 +197,10 @@ PARTS = [("zk_receipt_header", RF.HEADER_DTYPE), ("zk_receipt_op", RF.OP_ENTRY_D
 
 @pytest.mark.parametrize("ctype, dtype", PARTS)
 def test_layout_agrees_with_the_c_header(ctype, dtype):
-    assert ffi.sizeof(ctype) == dtype.itemsize
-    c_fields = ffi.typeof(ctype).fields
-    assert [name for name, _ in c_fields] == list(dtype.names)
-    for name, field in c_fields:
-        sub, offset = dtype.fields[name][:2]
-        assert ffi.offsetof(ctype, name) == offset, name
-        assert ffi.sizeof(field.type) == sub.itemsize, name
-        assert sub.base.str[0] in "<|" or sub.names, name       # little-endian, or the nested record
+    check_layout(ctype, dtype)
+
+
+def test_the_nested_record_is_the_engines():
     assert ffi.typeof("zk_receipt_op").fields[0][1].type == ffi.typeof("zk_op")
     assert RF.OP_ENTRY_DTYPE.fields["record"][0] == OP_DTYPE
 
@@ -134,9 +208,10 @@ def test_layout_agrees_with_the_c_header(ctype, dtype):
 def test_constants_agree_with_the_c_header():
     assert lib.ZK_RECEIPT_MAGIC == RF.MAGIC == int.from_bytes(RF.MAGIC_BYTES, "little")
     assert lib.ZK_RECEIPT_VERSION == RF.VERSION
-    assert lib.ZK_RECEIPT_SALT_ELEMENTS == RF.SALT_ELEMENTS == Z.SALT_ELEMENTS
-    assert lib.ZK_RECEIPT_SIDE_SALT_BYTES == RF.SIDE_SALT_BYTES == Z.SIDE_SALT_BYTES
+    assert lib.ZK_RECEIPT_SALT_ELEMENTS == RF.SALT_ELEMENTS
+    assert lib.ZK_RECEIPT_SIDE_SALT_BYTES == RF.SIDE_SALT_BYTES
     assert lib.ZK_RECEIPT_DIGEST_BYTES == L.DIGEST_BYTES
+    assert lib.ZK_RECEIPT_HANDLE_BYTES == RF.HANDLE_BYTES
     assert RF.TRADE_FIELDS == RF.TRADE_ENTRY_DTYPE.names[1:7]
 
 
@@ -156,7 +231,7 @@ def test_a_receipt_by_seq_checks_and_says_what_was_proven(batch):
     assert len(data) == RF.receipt_size(batch.statement.ops, TRACE_LENGTH, len(r.operations), len(r.trades), 0)
     report = batch.check(data)
     (op,) = report.operations
-    row = seq - batch.statement.first_seq
+    row = batch.row(seq)
     assert op.seq == seq and op.row == row and op.record == {n: int(batch.records[row][n]) for n in OP_DTYPE.names}
     assert [t.number for t in op.trades] == [0, 1]
     mine = batch.fields[batch.fields[:, 0] == row]
@@ -166,7 +241,8 @@ def test_a_receipt_by_seq_checks_and_says_what_was_proven(batch):
     assert R.check_receipt(r, batch.statement) == report == batch.check(data, leaves=True)
     text = R.render(report, proof_verified=True)
     for phrase in (f"seq {seq}", "(verified)", "docs/MATCHING.md", "client_id", "cannot show",
-                   "no other trade", "no other operation", f"trade 1 (slot {op.trades[1].slot})"):
+                   "no other trade", "no other operation", f"trade 1 (slot {op.trades[1].slot})",
+                   "the trade's number among that taker's trades"):
         assert phrase in text, phrase
     assert "NOT verified" in R.render(report, proof_verified=False)
 
@@ -177,56 +253,105 @@ def test_lists_from_leaves_give_the_same_receipt(batch):
         == batch.receipt(seqs=[seq])
 
 
-def test_receipts_of_every_operation_check_whatever_others_were_made(batch):
+def test_a_receipt_of_every_operation_checks(batch):
+    """Every one of the batch's operations, whatever its kind and outcome:
+    its receipt checks and shows its record, its trades as taker, and, for
+    an order that rested, the trades against it after it rested."""
     s = batch.statement
-    seqs = [batch.seq_with_trades(t) for t in (0, 1, 2, 3, 4)] + [s.first_seq, s.last_seq]
-    for seq in seqs:
+    for i, rec in enumerate(batch.records):
+        seq = s.first_seq + i
         report = batch.check(batch.receipt(seqs=[seq]))
-        assert [op.seq for op in report.operations] == [seq]
+        (op,) = report.operations
+        assert op.seq == seq and len(op.trades) == int(rec["trades"])
+        against = np.flatnonzero((batch.maker_handles == rec["handle"]) & (batch.fields[:, 0] > i)) \
+            if rec["status"] == Status.RESTED else []
+        assert sorted(t.slot for t in report.maker_trades) == sorted(int(batch.private.trade_slots[t])
+                                                                     for t in against)
+        assert all(t.placed_by == R.PlacedBy(1, seq, int(rec["account"])) for t in report.maker_trades)
+    seqs = [batch.seq_with_trades(t) for t in (0, 1, 2, 3, 4)] + [s.first_seq, s.last_seq]
     report = batch.check(batch.receipt(seqs=seqs))
     assert [op.seq for op in report.operations] == sorted(set(seqs))
 
 
 def test_a_rested_orders_receipt_shows_its_fills_as_maker(batch):
     """By seq, a new order that rested in this batch: the trades against its
-    handle later in the batch come with it, marked as its own."""
-    handles = R._assigned(batch.records)
-    hit = [(h, s) for h, s in handles.items()
-           if (batch.fields[:, 3] << 32 | batch.fields[:, 2] == h).any()]
-    h, seq = hit[0]
+    handle later in the batch come with it, shown as its own."""
+    rested = np.flatnonzero((batch.records["status"] == Status.RESTED)
+                            & np.isin(batch.records["handle"], batch.maker_handles))
+    i = int(rested[0])
+    seq, h = batch.statement.first_seq + i, int(batch.records["handle"][i])
     report = batch.check(batch.receipt(seqs=[seq]))
-    assert report.maker_trades and all(t.maker_seq == seq and t.maker_handle == h for t in report.maker_trades)
-    assert "the order of seq" in R.render(report, proof_verified=True)
+    assert report.maker_trades and all(t.maker_handle == h and t.placed_by.seq == seq for t in report.maker_trades)
+    text = R.render(report, proof_verified=True)
+    assert f"resting with handle {h:#x}" in text and f"the order of seq {seq} (in this receipt)" in text
+    assert "Trades as maker, against orders shown placed" in text
 
 
-def test_a_receipt_by_account(batch):
-    """An account's operations, their trades as taker, and the trades against
-    its orders: those it placed in the batch and, named, those resting in the
-    pre-state book."""
-    s, f = batch.statement, batch.fields
-    maker_handle = f[:, 3] << 32 | f[:, 2]
-    pre_orders = np.concatenate([batch.pre.orders(side) for side in (1, 2)])
-    best = None
-    for account in np.unique(batch.records["account"]):
-        rows = np.flatnonzero(batch.records["account"] == account)
-        resting = {int(h) for h in pre_orders["handle"][pre_orders["account"] == account]}
-        own = set(R._assigned(batch.records[rows]))
-        taker = np.isin(f[:, 0], rows)
-        maker = ~taker & np.isin(maker_handle, list(own | resting))
-        named = set(maker_handle[maker & np.isin(maker_handle, list(resting - own))].tolist())
-        if taker.any() and named:
-            best = (int(account), rows, resting, taker, maker, named)
-            break
-    account, rows, resting, taker, maker, named = best
-    report = batch.check(batch.receipt(account=account, resting=sorted(resting)))
-    assert [op.row for op in report.operations] == rows.tolist()
-    assert sum(len(op.trades) for op in report.operations) == int(taker.sum())
-    assert len(report.maker_trades) == int(maker.sum())
-    assert set(report.handles) == named                     # only the resting handles that traded
-    assert all(t.named for t in report.maker_trades if t.maker_handle in named)
-    assert "names as its holder's order resting before the batch" in R.render(report, proof_verified=True)
-    # without the resting handles, the trades against them are not in it
-    assert len(batch.check(batch.receipt(account=account)).maker_trades) < int(maker.sum())
+def account_trades(batch: Batch, account: int) -> set[int]:
+    """The slots of every trade of the batch in which `account` is taker or
+    maker, from the engine's own trade records."""
+    t = batch.trade_records
+    mine = (t["taker_account"] == account) | (t["maker_account"] == account)
+    return {int(k) for k in batch.private.trade_slots[mine]}
+
+
+def test_a_receipt_by_account_holds_every_trade_of_the_account(batch, batch0):
+    """For every account with anything in the batch: its receipt holds
+    exactly the trades the engine says it took part in, as taker or maker;
+    it names exactly its orders from before the batch that traded (from
+    the pre-state book, not from the requester); with its receipt of batch
+    0 given, every one of its maker trades is shown to be its own."""
+    pre = batch.private.resting
+    t = batch.trade_records
+    accounts = set(batch.records["account"].tolist()) | set(t["maker_account"].tolist())
+    for account in sorted(accounts):
+        report = batch.check(batch.receipt(account=account))
+        assert [op.row for op in report.operations] == np.flatnonzero(batch.records["account"] == account).tolist()
+        slots = {tr.slot for op in report.operations for tr in op.trades} | {tr.slot for tr in report.maker_trades}
+        assert slots == account_trades(batch, account), account
+        own_pre = pre["handle"][pre["account"] == account]
+        traded = {int(h) for h in batch.maker_handles if h in own_pre}
+        assert set(report.handles) == traded
+        if not traded:
+            continue
+        earlier = batch0.check(batch0.receipt(account=account))
+        shown = batch.check(batch.receipt(account=account), earlier=[earlier])
+        assert shown.maker_trades and all(tr.placed_by is not None and tr.placed_by.account == account
+                                          for tr in shown.maker_trades)
+        assert {tr.placed_by.batch_id for tr in shown.maker_trades if tr.named} == {0}
+
+
+def test_a_receipt_with_no_operation(batch, batch0):
+    """An account whose orders from before the batch traded, with no
+    operation in it: its receipt holds only those trades, shown as its own
+    only with the receipt of the batch that placed them."""
+    (account,) = set(batch.trade_records["maker_account"].tolist()) - set(batch.records["account"].tolist())
+    report = batch.check(batch.receipt(account=account))
+    assert report.operations == () and report.maker_trades
+    assert all(t.named and t.placed_by is None for t in report.maker_trades)
+    text = R.render(report, proof_verified=True)
+    assert "NOT shown to be its holder's" in text and "Trades as maker, against orders shown" not in text
+    shown = batch.check(batch.receipt(account=account), earlier=[batch0.check(batch0.receipt(account=account))])
+    assert all(t.placed_by.account == account and t.placed_by.batch_id == 0 for t in shown.maker_trades)
+    text = R.render(shown, proof_verified=True)
+    assert "of batch 0, account" in text and "NOT shown" not in text
+
+
+def test_the_shape_with_no_trade_slot():
+    """ops = T - 1: the trade list has no slot (depth 0); receipts of it
+    are made, decoded and checked."""
+    ops = records.ops(7)
+    ops["seq"] = np.arange(1, 8)
+    ops["ts_ns"] = EPOCH_NS + np.arange(7)
+    ops["kind"], ops["symbol"], ops["qty"], ops["account"] = Kind.LIMIT, SYMBOL, 5, np.arange(7) % 3
+    ops["side"] = np.where(np.arange(7) % 2, 1, 2)
+    ops["price"] = np.where(ops["side"] == 1, 99_000, 101_000) + np.arange(7)
+    tiny = Batch(batch_id=3, ops=ops, before=0, count=7, trace_length=8)
+    assert tiny.statement.trade_slots == 0 and tiny.lists.trades.depth == 0
+    for seq in range(1, 8):
+        (op,) = tiny.check(tiny.receipt(seqs=[seq])).operations
+        assert op.record["status"] == Status.RESTED
+    assert len(tiny.check(tiny.receipt(account=1)).operations) == 2
 
 
 def test_requests_that_cannot_be_met(batch):
@@ -234,15 +359,15 @@ def test_requests_that_cannot_be_met(batch):
     with pytest.raises(R.ReceiptRequestError, match=rf"seq {s.last_seq + 1} is not in batch 1 of symbol 7 "
                                                     rf"\(seqs {s.first_seq} \.\. {s.last_seq}\)"):
         batch.receipt(seqs=[s.last_seq + 1])
-    absent = int(batch.records["account"].max()) + 1
-    with pytest.raises(R.ReceiptRequestError, match=f"account {absent}: no operation in batch 1"):
+    absent = int(max(batch.records["account"].max(), batch.private.resting["account"].max())) + 1
+    with pytest.raises(R.ReceiptRequestError, match=f"account {absent}: nothing to show in batch 1"):
         batch.receipt(account=absent)
     with pytest.raises(R.ReceiptRequestError, match="one of the two"):
         batch.receipt(seqs=[s.first_seq], account=1)
     with pytest.raises(R.ReceiptRequestError, match="one of the two"):
         batch.receipt()
-    with pytest.raises(R.ReceiptRequestError, match="nonzero u64"):
-        batch.receipt(seqs=[s.first_seq], resting=[0])
+    with pytest.raises(TypeError):              # resting orders come from the pre-state book, not the request
+        batch.receipt(seqs=[s.first_seq], resting=[int(batch.private.resting["handle"][0])])
     # private data or lists of another batch are refused, not turned into a receipt that fails later
     other = Batch(batch_id=2)
     with pytest.raises(R.ReceiptRequestError, match="is not the one batch 1's statement names"):
@@ -250,12 +375,19 @@ def test_requests_that_cannot_be_met(batch):
     with pytest.raises(R.ReceiptRequestError, match="does not give the leaf batch 1 committed"):
         R.make_receipt(batch.statement, other.private, batch.lists, seqs=[s.first_seq])
     seq = batch.seq_with_trades(2)
-    dropped = batch.private._replace(trades=batch.private.trades[batch.private.trades[:, 0] != seq - s.first_seq])
+    # a trade's message names its slot, never its index among the private trades (its rank in MATCH order)
+    salted = batch.private._replace(trade_salts=other.private.trade_salts[:len(batch.private.trades)])
+    with pytest.raises(R.ReceiptRequestError, match=r"^the private trade at slot \d+ does not give the leaf"):
+        R.make_receipt(batch.statement, salted, batch.lists, seqs=[seq])
+    dropped = batch.private._replace(trades=batch.private.trades[batch.private.trades[:, 0] != batch.row(seq)])
     with pytest.raises(R.ReceiptRequestError, match=f"the record of seq {seq} says 2 trades, the private trades "
                                                     f"hold 0 of it"):
         R.make_receipt(batch.statement, dropped._replace(trade_slots=batch.private.trade_slots[:len(dropped.trades)],
                                                           trade_salts=batch.private.trade_salts[:len(dropped.trades)]),
                        batch.lists, seqs=[seq])
+    with pytest.raises(ValueError, match="private resting: a 1-D structured array"):
+        R.make_receipt(batch.statement, batch.private._replace(resting=np.zeros(3, np.uint64)), batch.lists,
+                       seqs=[seq])
 
 
 # ------------------------------------------------ section 8's refusals --
@@ -319,8 +451,8 @@ def test_an_empty_receipt(batch):
 
 def test_a_row_twice(batch):
     r = editable(batch.receipt(seqs=[batch.statement.first_seq]))
-    refused(batch, dataclasses.replace(r, operations=np.concatenate([r.operations, r.operations])),
-            R.ReceiptRecordError, "row 0 appears twice")
+    refused(batch, raw(dataclasses.replace(r, operations=np.concatenate([r.operations, r.operations]))),
+            R.ReceiptFormatError, "operation entry 1: row 0 after row 0: the row appears twice")
 
 
 @pytest.mark.parametrize("field", ["price", "qty", "maker_slot", "maker_gen", "number"])
@@ -331,6 +463,7 @@ def test_an_altered_trade(batch, field):
     t[field] = int(t[field]) + (1 if field != "number" else 0)
     if field == "number":                       # swap two numbers: both still in range, both present
         r.trades[0]["number"], r.trades[1]["number"] = int(r.trades[1]["number"]), int(r.trades[0]["number"])
+        r = dataclasses.replace(r, trades=in_order(r.trades))
     refused(batch, r, R.ReceiptTradeError, r"trade at slot \d+ does not match the commitment")
 
 
@@ -361,18 +494,27 @@ def test_a_trade_added(batch):
     seq = batch.seq_with_trades(2)
     other = batch.seq_with_trades(1)
     r = editable(batch.receipt(seqs=[seq]))
-    extra = editable(batch.receipt(seqs=[other])).trades
-    taker_only = extra[extra["taker"] == other - batch.statement.first_seq][:1]
-    added = np.concatenate([r.trades, taker_only])
-    refused(batch, dataclasses.replace(r, trades=added), R.ReceiptTradeError,
+    taker_only = batch.trade_entries(other)[:1]
+    refused(batch, spliced(r, taker_only), R.ReceiptTradeError,
             rf"trade at slot {int(taker_only[0]['slot'])} is not one of this receipt's: its taker, seq {other}")
-    claimed = added.copy()
-    claimed[-1]["taker"], claimed[-1]["number"] = seq - batch.statement.first_seq, 2
-    refused(batch, dataclasses.replace(r, trades=claimed), R.ReceiptTradeError,
+    claimed = taker_only.copy()
+    claimed["taker"], claimed["number"] = batch.row(seq), 2
+    refused(batch, spliced(r, claimed), R.ReceiptTradeError,
             f"is not one of operation {seq}'s: it made 2 trades, this one is numbered 2")
-    claimed[-1]["number"] = 1
-    refused(batch, dataclasses.replace(r, trades=claimed), R.ReceiptTradeError,
-            f"is not one of operation {seq}'s: its trade 1 is at slot")
+    claimed["number"] = 1           # beside the real trade 1: one (taker, number) twice, refused by the format
+    row = batch.row(seq)
+    refused(batch, raw(spliced(r, claimed)), R.ReceiptFormatError,
+            f"taker row {row} trade 1 after taker row {row} trade 1: trades are in increasing")
+
+
+def test_a_taker_outside_the_batch(batch):
+    """A trade whose taker row is beyond the batch is refused by name."""
+    seq = batch.seq_with_trades(2)
+    r = editable(batch.receipt(seqs=[seq]))
+    t = r.trades[-1:].copy()
+    t["taker"], t["slot"] = batch.statement.ops, int(batch.dummy_slots[0])
+    refused(batch, spliced(r, t), R.ReceiptTradeError,
+            f"its taker, row {batch.statement.ops}, is outside batch 1's {batch.statement.ops} operations")
 
 
 def test_a_dummy_presented_as_a_trade(batch):
@@ -386,11 +528,9 @@ def test_a_dummy_presented_as_a_trade(batch):
     leaf = Z.leaf_digests(batch.slot_salts[k:k + 1], np.zeros((1, 12), np.uint32))[0]
     assert L.verify_path(batch.statement.trades_root, L.leaf_hash(L.LIST_TRADES, k, leaf), k,
                          batch.statement.trade_slots, dummy[0]["path"])
-    refused(batch, dataclasses.replace(r, trades=np.concatenate([r.trades, dummy])), R.ReceiptTradeError,
-            f"trade at slot {k} has quantity 0: not a trade")
+    refused(batch, spliced(r, dummy), R.ReceiptTradeError, f"trade at slot {k} has quantity 0: not a trade")
     dummy["qty"] = 1
-    refused(batch, dataclasses.replace(r, trades=np.concatenate([r.trades, dummy])), R.ReceiptTradeError,
-            f"trade at slot {k} has price 0: not a trade")
+    refused(batch, spliced(r, dummy), R.ReceiptTradeError, f"trade at slot {k} has price 0: not a trade")
 
 
 def test_committed_trades_that_break_the_record_are_refused():
@@ -419,6 +559,158 @@ def test_committed_trades_that_break_the_record_are_refused():
         lie.check(lie.receipt(seqs=[seq]))
 
 
+# ------------------------------------------------ whose order a trade is against --
+
+def traded_before_the_batch(batch: Batch) -> list[tuple[int, int]]:
+    """(handle, owner account) of each order resting before the batch that
+    trades in it."""
+    pre = batch.private.resting
+    hit = np.isin(pre["handle"], batch.maker_handles)
+    return [(int(h), int(a)) for h, a in zip(pre["handle"][hit], pre["account"][hit])]
+
+
+def test_a_field_rejected_order_carrying_another_accounts_handle(batch):
+    """H1 of the review: a LIMIT rejected BAD_FLAGS keeps the handle its
+    sender wrote, here another account's resting order that trades later
+    in the batch (the engine writes it so, and the transparent verifier
+    accepts it: docs/MATCHING.md, "Handles").  Only a RESTED record was
+    assigned its handle: the receipt of the rejected order holds none of
+    that order's fills, shows no handle for it, and refuses one spliced in."""
+    h, owner = traded_before_the_batch(batch)[0]
+
+    def craft(ops):
+        evil = ops[200]                     # the batch's first operation becomes the sender's
+        evil["kind"], evil["flags"], evil["handle"], evil["account"] = Kind.LIMIT, 0x4, h, 999
+        evil["side"], evil["price"], evil["qty"] = 1, 100_000, 1
+
+    bad = Batch(craft=craft)
+    rec, seq = bad.records[0], bad.statement.first_seq
+    assert (int(rec["status"]), int(rec["reason"]), int(rec["handle"])) == (Status.REJECTED, Reason.BAD_FLAGS, h)
+    victims = np.flatnonzero(bad.maker_handles == h)
+    assert len(victims) and owner != 999
+    for choice in (dict(seqs=[seq]), dict(account=999)):
+        report = bad.check(bad.receipt(**choice))
+        assert report.maker_trades == () and report.handles == ()
+        text = R.render(report, proof_verified=True)
+        assert "REJECTED (BAD_FLAGS)" in text and f"{h:#x}" not in text
+    taker_seq = bad.statement.first_seq + int(bad.fields[victims[0], 0])
+    forged = spliced(editable(bad.receipt(seqs=[seq])), bad.trade_entries(taker_seq, h))
+    refused(bad, forged, R.ReceiptTradeError, f"its taker, seq {taker_seq}, is not in the receipt, and its maker "
+                                              f"order, handle {h:#x}, is neither placed by one of the receipt's")
+
+
+@pytest.mark.parametrize("kind", [Kind.CANCEL, Kind.REDUCE])
+def test_a_cancels_target_is_not_its_order(batch, kind):
+    """A CANCEL's or REDUCE's handle names its target, another order (M4 of
+    the review): its receipt holds none of the target's fills, and one
+    spliced in is refused.  The REDUCE's target trades after it, so
+    counting a target as placed would let that fill in."""
+    rec = batch.records
+    rows = [i for i in np.flatnonzero(rec["kind"] == kind) if rec["status"][i] != Status.REJECTED
+            and (batch.maker_handles == rec["handle"][i]).any()]
+    i = rows[-1]
+    h, seq = int(rec["handle"][i]), batch.statement.first_seq + int(i)
+    report = batch.check(batch.receipt(seqs=[seq]))
+    assert report.maker_trades == ()
+    t = int(np.flatnonzero(batch.maker_handles == h)[0])
+    taker_seq = batch.statement.first_seq + int(batch.fields[t, 0])
+    assert (taker_seq > seq) == (kind == Kind.REDUCE)
+    forged = spliced(editable(batch.receipt(seqs=[seq])), batch.trade_entries(taker_seq, h))
+    refused(batch, forged, R.ReceiptTradeError, f"its maker order, handle {h:#x}, is neither placed")
+
+
+def test_a_trade_before_the_order_was_placed_is_not_its():
+    """A trade counts as a placed order's only when its taker came after the
+    placing row.  Committed by a lying batch (whose proof would not
+    verify): a trade of an earlier row recorded against the handle a later
+    row was assigned.  The receipt of that later row leaves it out and
+    refuses it spliced in."""
+    chosen = {}
+
+    def tamper(records, fields):
+        rested = np.flatnonzero(records["status"] == Status.RESTED)
+        r = int(next(r for r in rested if (fields[:, 0] < r).any()))
+        t = int(np.flatnonzero(fields[:, 0] < r)[0])
+        h = int(records["handle"][r])
+        fields[t, 2], fields[t, 3] = h & 0xFFFFFFFF, h >> 32
+        chosen.update(row=r, trade=t, handle=h)
+
+    lie = Batch(tamper=tamper)
+    seq = lie.statement.first_seq + chosen["row"]
+    taker_seq = lie.statement.first_seq + int(lie.fields[chosen["trade"], 0])
+    report = lie.check(lie.receipt(seqs=[seq]))
+    assert all(t.taker_seq > seq for t in report.maker_trades)
+    forged = spliced(editable(lie.receipt(seqs=[seq])), lie.trade_entries(taker_seq, chosen["handle"]))
+    refused(lie, forged, R.ReceiptTradeError, f"its taker, seq {taker_seq}, is not in the receipt, and its maker "
+                                              f"order, handle {chosen['handle']:#x}, is neither placed by one of "
+                                              f"the receipt's operations before that taker")
+
+
+def test_a_named_handle_is_not_shown_to_be_the_holders(batch, batch0):
+    """M1 of the review.  Trader A's receipt with a stranger's trade spliced
+    in (taker X, against account B's order from before the batch) and that
+    order's handle named; and a receipt holding only that trade and handle.
+    Every trade in them is real, so both check, and both report the
+    stranger's trade as what it is: against a handle the receipt names,
+    not shown to be its holder's.  A's own trade against the same order is
+    not relabelled.  With the receipt of batch 0 that placed the order
+    given, the trade is shown as B's order, with B's account."""
+    f, s = batch.fields, batch.statement
+    for h, owner in traded_before_the_batch(batch):
+        takers = sorted({int(i) for i in f[batch.maker_handles == h, 0] if batch.records["account"][i] != owner})
+        if len(takers) >= 2:
+            break
+    seq_a, seq_x = s.first_seq + takers[0], s.first_seq + takers[1]
+    r = editable(batch.receipt(seqs=[seq_a]))
+    extra = batch.trade_entries(seq_x, h)
+    forged = RF.encode_receipt(spliced(r, extra, handles=[h]))
+    report = batch.check(forged)
+    assert [(t.taker_seq, t.maker_handle, t.named, t.placed_by) for t in report.maker_trades] \
+        == [(seq_x, h, True, None)] * len(extra)
+    own = [t for t in report.operations[0].trades if t.maker_handle == h]
+    assert own and all(t.placed_by is None for t in own)
+    text = R.render(report, proof_verified=True)
+    assert "NOT shown to be its holder's" in text and "Trades as maker" not in text
+    assert all(line.endswith(f"against handle {h:#x}") for line in text.splitlines()
+               if line.startswith("  trade ") and f"{h:#x}" in line)
+    only = RF.encode_receipt(dataclasses.replace(r, operations=r.operations[:0], trades=in_order(extra),
+                                                 handles=np.array([h], np.uint64)))
+    report = batch.check(only)
+    assert report.operations == () and all(t.named and t.placed_by is None for t in report.maker_trades)
+    assert "Trades as maker" not in R.render(report, proof_verified=True)
+    # the receipt of the batch whose operation placed the order shows whose it is
+    placer = batch0.records[(batch0.records["status"] == Status.RESTED) & (batch0.records["handle"] == h)]
+    placer_seq = int(placer["seq"][0])
+    shown = batch.check(forged, earlier=[batch0.check(batch0.receipt(seqs=[placer_seq]))])
+    assert all(t.placed_by == R.PlacedBy(0, placer_seq, owner) for t in shown.maker_trades)
+    assert f"the order of seq {placer_seq} of batch 0, account {owner}" in R.render(shown, proof_verified=True)
+
+
+def test_earlier_reports_must_be_of_earlier_batches(batch, batch0):
+    later = batch.check(batch.receipt(seqs=[batch.statement.first_seq]))
+    data = batch0.receipt(seqs=[1])
+    with pytest.raises(R.ReceiptStatementError, match=r"the report given as earlier is of batch 1 of symbol 7 "
+                                                      r"\(seqs 201 \.\. 500\), not of a batch of symbol 7 before "
+                                                      r"seq 1"):
+        batch0.check(data, earlier=[later])
+    with pytest.raises(R.ReceiptStatementError, match="not of a batch of symbol 7 before seq 201"):
+        batch.check(batch.receipt(seqs=[batch.statement.last_seq]), earlier=[later])
+    with pytest.raises(TypeError, match="earlier: reports of check_receipt, got bytes"):
+        batch.check(batch.receipt(seqs=[batch.statement.last_seq]), earlier=[data])
+
+
+def test_a_handle_named_and_placed_in_the_batch(batch):
+    """A named handle is an order from before the batch: one that an
+    operation of the receipt placed in it is refused."""
+    rested = np.flatnonzero((batch.records["status"] == Status.RESTED)
+                            & np.isin(batch.records["handle"], batch.maker_handles))
+    seq = batch.statement.first_seq + int(rested[0])
+    r = editable(batch.receipt(seqs=[seq]))
+    h = int(batch.records["handle"][rested[0]])
+    refused(batch, dataclasses.replace(r, handles=np.array([h], np.uint64)), R.ReceiptTradeError,
+            f"handle {h:#x} is named as an order resting before the batch, but seq {seq} of this receipt placed it")
+
+
 # ------------------------------------------------ malformed bytes --
 
 def test_malformed_bytes_are_named(batch):
@@ -433,9 +725,13 @@ def test_malformed_bytes_are_named(batch):
         (data[:6] + b"\1\0" + data[8:], "header: reserved is not zero"),
         (data[:64] + (500).to_bytes(4, "little") + data[68:], "trace_length = 500 is not a power of two"),
         (data[:60] + (512).to_bytes(4, "little") + data[64:], "ops = 512 is outside 1 .. trace_length - 1"),
-        (data[:68] + (10 ** 6).to_bytes(4, "little") + data[72:], "op_count = 1000000 claims"),
-        (data[:72] + (2 ** 32 - 1).to_bytes(4, "little") + data[76:], "trade_count = 4294967295 claims"),
-        (data[:76] + (3).to_bytes(4, "little") + data[80:], "handle_count = 3 claims 24 bytes"),
+        (data[:68] + (10 ** 6).to_bytes(4, "little") + data[72:],
+         "header: op_count = 1000000 is more than the batch's operations (300)"),
+        (data[:72] + (2 ** 32 - 1).to_bytes(4, "little") + data[76:],
+         "header: trade_count = 4294967295 is more than the batch's trade slots (211)"),
+        (data[:76] + (3).to_bytes(4, "little") + data[80:], "header: handle_count = 3 is more than trade_count (2)"),
+        (data[:68] + (300).to_bytes(4, "little") + data[72:], "op_count = 300 claims"),
+        (data[:76] + (1).to_bytes(4, "little") + data[80:], "handle_count = 1 claims 8 bytes"),
         (data[:176 + 100] + b"\1" + data[176 + 101:], "operation entry 0: reserved is not zero"),
         ("a receipt", "a receipt is bytes"),
     ]
@@ -445,13 +741,71 @@ def test_malformed_bytes_are_named(batch):
 
 
 def test_a_claimed_count_is_checked_before_anything_is_read():
-    """A 176-byte header claiming 2^32 - 1 of everything, and nothing after
-    it: refused by the length check alone."""
+    """A 176-byte header and nothing after it: counts beyond what a receipt
+    of its batch can hold are refused as such, counts within them by the
+    length check, both before any entry is read."""
     h = np.zeros(1, RF.HEADER_DTYPE)
     h["magic"], h["version"], h["ops"], h["trace_length"] = RF.MAGIC, RF.VERSION, 1, 2
     h["op_count"] = h["trade_count"] = h["handle_count"] = 2 ** 32 - 1
-    with pytest.raises(R.ReceiptFormatError, match="op_count = 4294967295 claims"):
+    with pytest.raises(R.ReceiptFormatError, match="op_count = 4294967295 is more than the batch's operations"):
         RF.decode_receipt(h.tobytes())
+    h["ops"], h["trace_length"] = 2 ** 30, 2 ** 31
+    h["op_count"], h["trade_count"], h["handle_count"] = 2 ** 30, 2 ** 30 - 1, 2 ** 30 - 1
+    with pytest.raises(R.ReceiptFormatError, match="op_count = 1073741824 claims"):
+        RF.decode_receipt(h.tobytes())
+
+
+def test_one_receipt_has_one_byte_string(batch):
+    """The canonical form (L1 of the review): handles nonzero, increasing,
+    each a trade's maker; operations by row, trades by (taker, number).
+    Other bytes for the same content are refused by name, whether written
+    by hand (decode) or built as a Receipt (encode)."""
+    pre = batch.private.resting
+    account = next(int(a) for a in sorted(set(pre["account"].tolist()))
+                   if np.isin(batch.maker_handles, pre["handle"][pre["account"] == a]).sum() >= 2
+                   and len(set(batch.maker_handles[np.isin(batch.maker_handles,
+                                                           pre["handle"][pre["account"] == a])].tolist())) >= 2
+                   and (batch.records["account"] == a).sum() >= 2)
+    r = editable(batch.receipt(account=account))
+    assert len(r.handles) >= 2 and len(r.operations) >= 2 and len(r.trades) >= 2
+    h = [int(x) for x in r.handles]
+    unused = int(pre["handle"][~np.isin(pre["handle"], batch.maker_handles)][0])
+    cases = [
+        (dict(handles=np.array([0] + h[1:], np.uint64)), "handle entry 0 is 0: a handle is nonzero"),
+        (dict(handles=np.array([h[0], h[0]] + h[2:], np.uint64)), f"handle entry 1: {h[0]:#x} after {h[0]:#x}"),
+        (dict(handles=np.array(h[::-1], np.uint64)), f"handle entry 1: {h[-2]:#x} after {h[-1]:#x}"),
+        (dict(handles=np.array(sorted(h[1:] + [unused]), np.uint64)), f"{unused:#x} is the maker of no trade"),
+        (dict(operations=r.operations[::-1].copy()), "operations are in increasing row order"),
+        (dict(trades=r.trades[::-1].copy()), "trades are in increasing (taker, number) order"),
+    ]
+    for change, message in cases:
+        bad = dataclasses.replace(r, **change)
+        refused(batch, raw(bad), R.ReceiptFormatError, re.escape(message))
+        with pytest.raises(R.ReceiptFormatError, match=re.escape(message)):
+            RF.encode_receipt(bad)
+    assert RF.encode_receipt(r) == batch.receipt(account=account)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("batch_id", 2 ** 64, "receipt batch_id: a u64"),
+    ("symbol", -1, "receipt symbol: a u32"),
+    ("ops", True, "receipt ops: a u32"),
+    ("statement", "x" * 32, "receipt statement: 32 bytes"),
+    ("ops_root", b"\0" * 31, "receipt ops_root: 32 bytes"),
+    ("trades", [], "receipt trades: a 1-D array of the entry dtype"),
+    ("handles", [-1], "receipt handle 0: a u64"),
+    ("handles", np.array([-1]), "receipt handles: a 1-D array of unsigned integers"),
+    ("handles", np.array([[1]], np.uint64), "receipt handles: a 1-D array of unsigned integers"),
+    ("handles", {1}, "receipt handles: an array or list of u64"),
+    ("ops", 0, "header: ops = 0 is outside"),
+])
+def test_a_receipt_object_with_bad_values(batch, field, value, message):
+    """A Receipt built by hand meets the format's checks: a value that does
+    not fit its field is a ReceiptFormatError naming it, never an
+    OverflowError or TypeError, and a negative handle is not wrapped."""
+    r = editable(batch.receipt(seqs=[batch.seq_with_trades(2)]))
+    with pytest.raises(R.ReceiptFormatError, match=re.escape(message)):
+        batch.check(dataclasses.replace(r, **{field: value}))
 
 
 # ------------------------------------------------ hiding, cheap form --

@@ -28,17 +28,23 @@
  *       + 8 handle_count
  *
  * which a reader checks against the bytes it has before it reads any entry:
- * the counts are untrusted.  A path lists the sibling digests from the
- * leaf's level up.  Every reserved field is zero.
+ * the counts are untrusted, and none exceeds what a receipt of the batch can
+ * hold (op_count <= ops, trade_count <= trace_length - 1 - ops, handle_count
+ * <= trade_count).  A path lists the sibling digests from the leaf's level
+ * up.  Every reserved field is zero.
+ *
+ * One receipt has one byte string: operation entries in increasing `index`,
+ * trade entries in increasing (taker, number), handles nonzero, increasing,
+ * and each the maker handle of a trade of the receipt.
  *
  * The trades are one list, not a list per operation: a trade against a
- * resting order of the receipt's holder has no taker among the receipt's
- * operations.  `handles` are the orders, resting before the batch, that the
- * receipt names as its holder's (a by-account receipt's resting orders): a
- * trade whose taker is not one of the receipt's operations must be against
- * one of them or against a handle one of the receipt's operations was
- * assigned.  Nothing in the batch proves whose they are; an earlier batch's
- * receipt shows the operation that was assigned each.
+ * resting order has no taker among the receipt's operations.  Such a trade
+ * is against an order one of the receipt's operations placed in the batch
+ * (its status RESTED, before the trade's taker), or against one of
+ * `handles`: orders resting before the batch that a by-account receipt
+ * names as its account's.  Nothing in the batch proves whose a named handle
+ * is; a receipt of the earlier batch whose operation placed it does
+ * (docs/ZK.md, section 8, check 5).
  *
  * Self-contained but for zk_records.h (the operation record).
  */
@@ -63,6 +69,8 @@
 #define ZK_RECEIPT_SALT_ELEMENTS 4
 #define ZK_RECEIPT_SIDE_SALT_BYTES 16
 #define ZK_RECEIPT_DIGEST_BYTES 32
+/* A handle after the trades: a u64, slot in bits 0-31, generation above. */
+#define ZK_RECEIPT_HANDLE_BYTES 8
 
 /* The header, 176 bytes: the batch's public statement, repeated so that a
  * receipt reads alone, and the counts of what follows. */

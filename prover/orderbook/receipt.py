@@ -34,17 +34,17 @@ from typing import Iterable, NamedTuple, Sequence
 
 import numpy as np
 
-from ...engine.records import OP_DTYPE, Kind, Reason, Side, Status
-from .receipt_format import (DIGEST_BYTES, SALT_ELEMENTS, SIDE_SALT_BYTES, TRADE_FIELDS, Receipt, ReceiptError,
-                             ReceiptFormatError, decode_receipt, encode_receipt, op_entry_dtype,
-                             trade_entry_dtype)
-from .zk_encoding import (LEAF_ELEMENTS, TRADE_ELEMENTS, EncodingError, leaf_digests,
-                          operation_elements, side_leaf, side_leaves, trade_elements)
+from ...engine.records import OP_DTYPE, Kind, Reason, Side, Status, join_handle
+from .air import GEN_LIMIT, classify
+from .receipt_format import (DIGEST_BYTES, TRADE_FIELDS, Receipt, ReceiptError, ReceiptFormatError,
+                             decode_receipt, encode_receipt, op_entry_dtype, trade_entry_dtype)
+from .zk_encoding import (LEAF_ELEMENTS, SALT_ELEMENTS, SIDE_SALT_BYTES, TRADE_ELEMENTS, EncodingError,
+                          leaf_digests, operation_elements, side_leaf, side_leaves, trade_elements)
 from .zk_lists import LIST_OPS, LIST_TRADES, ListTree, leaf_hash, leaf_hashes, verify_path
 
 __all__ = ["BatchStatement", "PrivateBatch", "BatchLists", "make_receipt", "check_receipt", "render",
            "decode_receipt", "encode_receipt", "Receipt", "ReceiptReport", "OperationReport", "TradeReport",
-           "ReceiptError", "ReceiptFormatError", "ReceiptRequestError", "ReceiptStatementError",
+           "PlacedBy", "ReceiptError", "ReceiptFormatError", "ReceiptRequestError", "ReceiptStatementError",
            "ReceiptRecordError", "ReceiptTradeError"]
 
 
@@ -115,6 +115,12 @@ class PrivateBatch(NamedTuple):
                  (air.public_tables's trade rows, entries 1-6)
     trade_slots  (m,) each trade's position in the trade list
     trade_salts  (m, 4) canonical field elements: each trade leaf's salt
+    resting      the orders resting in the batch's pre-state book: a 1-D
+                 structured array with (at least) the fields `handle` and
+                 `account`, as Book.orders gives them for each side (the
+                 sequencer has them at the cut, section 9).  A by-account
+                 receipt takes its account's orders from here, never from
+                 its requester.
     """
     records: np.ndarray
     leaf_salts: np.ndarray
@@ -122,6 +128,7 @@ class PrivateBatch(NamedTuple):
     trades: np.ndarray
     trade_slots: np.ndarray
     trade_salts: np.ndarray
+    resting: np.ndarray
 
 
 class BatchLists(NamedTuple):
@@ -170,6 +177,13 @@ def _check_private_shapes(p: PrivateBatch) -> None:
                              f"{getattr(a, 'dtype', type(a).__name__)} {getattr(a, 'shape', '')}")
     if p.side_salts.dtype != np.uint8:
         raise ValueError("private side_salts: uint8")
+    r = p.resting
+    if not isinstance(r, np.ndarray) or r.ndim != 1 or r.dtype.names is None \
+            or not {"handle", "account"} <= set(r.dtype.names):
+        raise ValueError("private resting: a 1-D structured array with the fields handle and account "
+                         "(Book.orders's)")
+    if (r["handle"] == 0).any():
+        raise ValueError("private resting: the pre-state book's handles, each nonzero")
 
 
 # ------------------------------------------------------------ one leaf each --
@@ -187,44 +201,74 @@ def _trade_leaf(fields: Sequence[int], salt) -> np.ndarray:
     return leaf_digests(np.asarray(salt, dtype=np.uint64).reshape(1, SALT_ELEMENTS), data)[0]
 
 
-def _handle(slot: int, gen: int) -> int:
-    return int(gen) << 32 | int(slot)
+class PlacedBy(NamedTuple):
+    """The operation that placed a resting order, as a receipt proves it:
+    its batch, seq and account."""
+    batch_id: int
+    seq: int
+    account: int
 
 
-#: kinds that are new orders: their record's handle is the one assigned to
-#: the order if it rested (else 0); a CANCEL's or REDUCE's names its target
-_NEW_ORDER_KINDS = (Kind.LIMIT, Kind.IOC, Kind.MARKET, Kind.FOK, Kind.POST_ONLY)
+#: handle -> the operations that were assigned it, in seq order
+Placements = dict[int, list[PlacedBy]]
 
 
-def _assigned(records: np.ndarray) -> dict[int, int]:
-    """handle -> seq of each record that was assigned a handle (a new order
-    that rested)."""
-    new = np.isin(records["kind"], [int(k) for k in _NEW_ORDER_KINDS]) & (records["handle"] != 0)
-    return {int(h): int(s) for h, s in zip(records["handle"][new], records["seq"][new])}
+def _placements(records, batch_id: int, into: Placements | None = None) -> Placements:
+    """The handle each record was assigned, for the records that rested.
+    The engine assigns a handle only to a new order that rests (status
+    RESTED); any other record's handle is no assignment: a CANCEL's or
+    REDUCE's names its target, and a new order rejected on its fields
+    before the engine reads them (BAD_FLAGS) keeps the handle its sender
+    wrote, which may name another trader's order."""
+    out: Placements = defaultdict(list) if into is None else into
+    for rec in records:
+        if int(rec["status"]) == Status.RESTED:
+            out[int(rec["handle"])].append(PlacedBy(batch_id, int(rec["seq"]), int(rec["account"])))
+    for placed in out.values():
+        placed.sort(key=lambda q: q.seq)
+    return out
+
+
+def _placer(placements: Placements, handle: int, taker_seq: int) -> PlacedBy | None:
+    """The operation whose order a trade of `taker_seq` against `handle`
+    met: the last one assigned the handle before the taker.  A handle comes
+    back only after its slot's generation wraps, which takes GEN_LIMIT
+    orders resting in that slot, one operation each: an assignment fewer
+    operations before the taker than that is the order's."""
+    found = None
+    for placed in placements.get(handle, ()):
+        if placed.seq < taker_seq:
+            found = placed
+    return found if found is not None and taker_seq - found.seq < GEN_LIMIT else None
 
 
 # ------------------------------------------------------------ making one --
 
 def make_receipt(statement: BatchStatement, private: PrivateBatch, lists, *, seqs: Iterable[int] | None = None,
-                 account: int | None = None, resting: Iterable[int] = ()) -> bytes:
+                 account: int | None = None) -> bytes:
     """A receipt, version 1, for some operations of a batch: chosen by
     sequence numbers (`seqs`) or by `account` (every record of the batch
     whose `account` it is), exactly one of the two.
 
     It holds those operations' records with their outcomes, each one's
-    trades as taker, and the trades against its holder's orders as maker:
-    against a handle one of the chosen operations was assigned in this
-    batch, or against one of `resting`, the handles of the holder's orders
-    resting before the batch (for an account: its orders in the pre-state
-    book; the receipt names those that traded).  `lists` is the batch's
-    :class:`BatchLists`, or the pair (operation leaves, trade leaves) of
-    the batch file to build it from (once per batch is enough: pass the
-    built lists for the next receipt).
+    trades as taker, and the trades as maker against the orders they
+    placed in the batch (records that RESTED, trades whose taker came
+    after).  By account it also holds the trades against the account's
+    orders resting before the batch (`private.resting`, the pre-state
+    book), and names those orders' handles: the batch does not prove whose
+    they are, a receipt of the batch that placed each does (section 8,
+    check 5).  `lists` is the batch's :class:`BatchLists`, or the pair
+    (operation leaves, trade leaves) of the batch file to build it from
+    (once per batch is enough: pass the built lists for the next receipt).
 
+    The venue calls this for an authenticated requester: whoever may ask
+    for a seq or an account sees its trades and learns that it was active.
     ReceiptRequestError for a sequence number outside the batch, an
     account with nothing to show, lists whose roots are not the
-    statement's, or private data whose leaves are not the batch's
-    (checked for every leaf the receipt opens)."""
+    statement's, or private data whose leaves are not the batch's (checked
+    for every leaf the receipt opens).  The messages are for the venue's
+    log and may name the requested seqs and account and their trades'
+    slots (random); a reply to a requester should say "no receipt"."""
     _check_statement(statement)
     _check_private_shapes(private)
     s, p = statement, private
@@ -242,18 +286,22 @@ def make_receipt(statement: BatchStatement, private: PrivateBatch, lists, *, seq
                                       f"statement names ({n} leaves, root {root.hex()[:16]}...)")
 
     rows = _chosen_rows(s, p.records, seqs, account)
-    handles = _assigned(p.records[rows])
-    named = {_checked_handle(h) for h in resting} - set(handles)
+    placed = _placements(p.records[rows], s.batch_id)
+    named = set()
+    if account is not None:
+        named = {int(h) for h in p.resting["handle"][p.resting["account"] == int(account)]} - set(placed)
     fields = p.trades.astype(np.int64)
     taker = np.isin(fields[:, 0], rows)
-    maker_handle = (fields[:, 3].astype(np.uint64) << np.uint64(32)) | fields[:, 2].astype(np.uint64)
-    mine = np.array(sorted(set(handles) | named), dtype=np.uint64)
-    chosen = np.flatnonzero(taker | np.isin(maker_handle, mine))
+    maker_handle = join_handle(fields[:, 2], fields[:, 3])
+    maker = ~taker & np.isin(maker_handle, np.array(sorted(set(placed) | named), dtype=np.uint64))
+    for t in np.flatnonzero(maker):            # placed in the batch: only trades after the placing
+        h = int(maker_handle[t])
+        maker[t] = h in named or _placer(placed, h, s.first_seq + int(fields[t, 0])) is not None
+    chosen = np.flatnonzero(taker | maker)
     chosen = chosen[np.lexsort((fields[chosen, 1], fields[chosen, 0]))]
     if not len(rows) and not len(chosen):
-        who = f"account {account}" if account is not None else "those sequence numbers"
-        raise ReceiptRequestError(f"{who}: no operation in batch {s.batch_id} of symbol {s.symbol} (seqs "
-                                  f"{s.first_seq} .. {s.last_seq}) and no trade against the orders given")
+        raise ReceiptRequestError(f"account {account}: nothing to show in batch {s.batch_id} of symbol "
+                                  f"{s.symbol} (no operation of it, no trade against its orders)")
     used_named = sorted({int(h) for h in maker_handle[chosen]} & named)
     made = np.bincount(fields[taker, 0], minlength=s.ops)[rows] if len(rows) else np.zeros(0, np.int64)
     short = np.flatnonzero(made != p.records["trades"][rows])
@@ -282,18 +330,19 @@ def make_receipt(statement: BatchStatement, private: PrivateBatch, lists, *, seq
         ops_out[e]["salt"], ops_out[e]["side_salt"] = salt, side_salt
         ops_out[e]["path"], ops_out[e]["side_path"] = lists.ops.path(int(i)), lists.sides.path(int(i))
 
+    # the messages name a trade by its slot (random), never by its index among the private trades (MATCH order)
     trades_out = np.zeros(len(chosen), dtype=trade_entry_dtype(lists.trades.depth))
     for e, t in enumerate(chosen):
         k = int(p.trade_slots[t])
         if not 0 <= k < s.trade_slots:
-            raise ReceiptRequestError(f"private trade {t}: slot {k} is outside the batch's {s.trade_slots} "
+            raise ReceiptRequestError(f"a private trade's slot {k} is outside the batch's {s.trade_slots} "
                                       f"trade slots")
         try:
             leaf = _trade_leaf(fields[t], p.trade_salts[t])
         except EncodingError as exc:
-            raise ReceiptRequestError(f"private trade {t}: {exc}") from None
+            raise ReceiptRequestError(f"the private trade at slot {k}: {exc}") from None
         if leaf_hash(LIST_TRADES, k, leaf) != lists.trades.levels[0][k].tobytes():
-            raise ReceiptRequestError(f"private trade {t} (slot {k}) does not give the leaf batch {s.batch_id} "
+            raise ReceiptRequestError(f"the private trade at slot {k} does not give the leaf batch {s.batch_id} "
                                       f"committed there: trades, slots or salts of another batch")
         trades_out[e]["slot"] = k
         for name, value in zip(TRADE_FIELDS, fields[t]):
@@ -305,12 +354,6 @@ def make_receipt(statement: BatchStatement, private: PrivateBatch, lists, *, seq
                                   ops_root=bytes(s.ops_root), side_root=bytes(s.side_root),
                                   trades_root=bytes(s.trades_root), operations=ops_out, trades=trades_out,
                                   handles=np.array(used_named, dtype=np.uint64)))
-
-
-def _checked_handle(h) -> int:
-    if isinstance(h, bool) or not isinstance(h, (int, np.integer)) or not 0 < int(h) < 1 << 64:
-        raise ReceiptRequestError(f"a resting order's handle is a nonzero u64, got {h!r}")
-    return int(h)
 
 
 def _chosen_rows(s: BatchStatement, records: np.ndarray, seqs, account) -> np.ndarray:
@@ -339,16 +382,18 @@ def _chosen_rows(s: BatchStatement, records: np.ndarray, seqs, account) -> np.nd
 class TradeReport(NamedTuple):
     """One trade a receipt proved: its slot, the taker's seq and its number
     among the taker's trades, the maker's order, price and quantity.
-    `maker_seq`: the seq of the receipt's operation that was assigned
-    `maker_handle` in this batch, else None; `named`: the handle is one the
-    receipt names as its holder's resting order (not proven here)."""
+    `placed_by`: the operation that placed the maker's order, when a
+    receipt proves it (one of this receipt's operations, or one of an
+    earlier batch's receipt given to check_receipt), else None; `named`:
+    the receipt names the maker's handle as its holder's order resting
+    before the batch (a claim, proven only by `placed_by`)."""
     slot: int
     taker_seq: int
     number: int
     maker_handle: int
     price: int
     qty: int
-    maker_seq: int | None
+    placed_by: PlacedBy | None
     named: bool
 
 
@@ -363,8 +408,9 @@ class OperationReport(NamedTuple):
 
 class ReceiptReport(NamedTuple):
     """What :func:`check_receipt` found: the statement, the operations, the
-    trades against the holder's orders whose taker is not in the receipt,
-    and the handles the receipt names as its holder's resting orders."""
+    trades whose taker is not in the receipt (against an order one of its
+    operations placed, or against a named handle), and the handles the
+    receipt names as its holder's orders resting before the batch."""
     statement: BatchStatement
     operations: tuple[OperationReport, ...]
     maker_trades: tuple[TradeReport, ...]
@@ -372,7 +418,8 @@ class ReceiptReport(NamedTuple):
 
 
 def check_receipt(receipt, statement: BatchStatement, op_leaves: np.ndarray | None = None,
-                  trade_leaves: np.ndarray | None = None) -> ReceiptReport:
+                  trade_leaves: np.ndarray | None = None, *, earlier: Iterable[ReceiptReport] = ()
+                  ) -> ReceiptReport:
     """Check a receipt (bytes, or a decoded :class:`Receipt`) against the
     statement of a batch: docs/ZK.md section 8's checks 1, 3, 4 and 5.
 
@@ -386,17 +433,28 @@ def check_receipt(receipt, statement: BatchStatement, op_leaves: np.ndarray | No
     and ``(T - 1 - ops, 8)``), when given, name the row or slot a leaf
     that does not verify at its own position belongs to.
 
-    Refusals, in order: ReceiptFormatError (bytes that are not a receipt);
-    ReceiptStatementError (another batch's receipt, or a header that
-    differs from the statement it names); ReceiptRecordError (a row outside
-    the batch or repeated, a seq that is not its row's, another symbol, a
-    record outside the encoding's domain, a leaf or side leaf that does not
-    verify); ReceiptTradeError (a slot outside the list or repeated, a zero
-    price or quantity, a trade of no operation or order of the receipt, a
-    number beyond or repeated, a missing trade, a leaf that does not
-    verify, quantities that do not sum to `filled`, a price beyond the
-    limit).  A receipt with neither operation nor trade is refused
-    (ReceiptRecordError): it shows nothing."""
+    `earlier`: reports this function returned for receipts of earlier
+    batches of the same symbol and chain, whose proofs the caller verified
+    likewise.  A trade against a handle that one of their operations was
+    assigned (it RESTED) is reported as that operation's order
+    (`placed_by`); without them, a trade against a handle the receipt
+    names is reported as named only: the batch does not prove whose
+    order it is.
+
+    Refusals, in order: ReceiptFormatError (bytes that are not a receipt,
+    or not in the one order of the format); ReceiptStatementError (another
+    batch's receipt, a header that differs from the statement it names, or
+    an `earlier` report that is not of an earlier batch of the symbol);
+    ReceiptRecordError (a row outside the batch, a seq that is not its
+    row's, another symbol, a record outside the encoding's domain, a leaf
+    or side leaf that does not verify); ReceiptTradeError (a slot outside
+    the list or repeated, a zero price or quantity, a taker outside the
+    batch, a trade of no operation and no order of the receipt, a named
+    handle that one of its operations placed, a number beyond or repeated,
+    a missing trade, a leaf that does not verify, quantities that do not
+    sum to `filled`, a price beyond the limit).  A receipt with neither
+    operation nor trade is refused (ReceiptRecordError): it shows
+    nothing."""
     # a Receipt object goes through its bytes too, so it meets the decoder's checks
     r = decode_receipt(encode_receipt(receipt) if isinstance(receipt, Receipt) else receipt)
     _check_statement(statement)
@@ -410,6 +468,7 @@ def check_receipt(receipt, statement: BatchStatement, op_leaves: np.ndarray | No
             show = (lambda v: v.hex()[:16] + "...") if isinstance(want, (bytes, bytearray)) else str
             raise ReceiptStatementError(f"the receipt names this proof's statement digest, but its {name} "
                                         f"({show(got)}) is not the proof's ({show(want)})")
+    before = _earlier_placements(earlier, s)
     if not len(r.operations) and not len(r.trades):
         raise ReceiptRecordError("the receipt holds no operation and no trade: nothing to check")
     if op_leaves is not None:
@@ -417,12 +476,27 @@ def check_receipt(receipt, statement: BatchStatement, op_leaves: np.ndarray | No
     if trade_leaves is not None:
         trade_leaves = _checked_leaves(trade_leaves, s.trade_slots, "trade_leaves")
     ops = _check_operations(r, s, op_leaves)
-    taker_trades, maker_trades = _check_trades(r, s, ops, trade_leaves)
+    taker_trades, maker_trades = _check_trades(r, s, ops, trade_leaves, before)
     reports = tuple(OperationReport(seq, row, {name: int(rec[name]) for name in OP_DTYPE.names},
                                     tuple(sorted(taker_trades[row], key=lambda t: t.number)))
                     for row, (seq, rec) in sorted(ops.items()))
     return ReceiptReport(s, reports, tuple(sorted(maker_trades, key=lambda t: (t.taker_seq, t.number))),
                          tuple(int(h) for h in r.handles))
+
+
+def _earlier_placements(earlier: Iterable[ReceiptReport], s: BatchStatement) -> Placements:
+    """The orders the `earlier` reports show placed, by handle."""
+    out: Placements = defaultdict(list)
+    for report in earlier:
+        if not isinstance(report, ReceiptReport):
+            raise TypeError(f"earlier: reports of check_receipt, got {type(report).__name__}")
+        e = report.statement
+        if e.symbol != s.symbol or e.last_seq >= s.first_seq:
+            raise ReceiptStatementError(f"the report given as earlier is of batch {e.batch_id} of symbol "
+                                        f"{e.symbol} (seqs {e.first_seq} .. {e.last_seq}), not of a batch of "
+                                        f"symbol {s.symbol} before seq {s.first_seq}")
+        _placements((op.record for op in report.operations), e.batch_id, into=out)
+    return out
 
 
 def _checked_leaves(leaves, n: int, name: str) -> np.ndarray:
@@ -444,7 +518,8 @@ def _misplaced(root: bytes, tag: int, n: int, pos: int, leaf: np.ndarray, path, 
 
 
 def _check_operations(r: Receipt, s: BatchStatement, op_leaves) -> dict[int, tuple[int, np.void]]:
-    """Check 3 for every operation entry: row -> (seq, record)."""
+    """Check 3 for every operation entry: row -> (seq, record).  The
+    decoder has put the rows in increasing order, each once."""
     out: dict[int, tuple[int, np.void]] = {}
     for e, entry in enumerate(r.operations):
         i, rec = int(entry["index"]), entry["record"]
@@ -452,8 +527,6 @@ def _check_operations(r: Receipt, s: BatchStatement, op_leaves) -> dict[int, tup
         if i >= s.ops:
             raise ReceiptRecordError(f"operation entry {e}: row {i} is outside batch {s.batch_id}'s {s.ops} "
                                      f"operations")
-        if i in out:
-            raise ReceiptRecordError(f"row {i} appears twice in the receipt")
         if seq != s.first_seq + i:
             raise ReceiptRecordError(f"the record at row {i} has seq {seq}, but row {i} of batch {s.batch_id} "
                                      f"is seq {s.first_seq + i}")
@@ -476,15 +549,23 @@ def _check_operations(r: Receipt, s: BatchStatement, op_leaves) -> dict[int, tup
     return out
 
 
-def _check_trades(r: Receipt, s: BatchStatement, ops: dict, trade_leaves):
+def _check_trades(r: Receipt, s: BatchStatement, ops: dict, trade_leaves, before: Placements):
     """Checks 4 and 5: each trade belongs to an operation of the receipt
-    (as taker) or to an order of it (as maker); every operation's trades
+    (as taker) or to an order of it (as maker: one its operations placed
+    before the trade's taker, or one it names); every operation's trades
     are all there; each leaf verifies; the quantities sum to `filled`;
-    each price is within the taker's limit."""
-    assigned = _assigned(np.array([rec for _, rec in ops.values()], dtype=OP_DTYPE))
+    each price is within the taker's limit.  `before`: the placements
+    the earlier reports show, which say whose a named handle is."""
+    here = _placements((rec for _, rec in ops.values()), s.batch_id)
     named = {int(h) for h in r.handles}
+    clash = sorted(named & set(here))
+    if clash:
+        raise ReceiptTradeError(f"handle {clash[0]:#x} is named as an order resting before the batch, but seq "
+                                f"{here[clash[0]][0].seq} of this receipt placed it in the batch")
+    placements: Placements = defaultdict(list, {h: list(v) for h, v in before.items()})
+    _placements((rec for _, rec in ops.values()), s.batch_id, into=placements)
     seen: dict[int, int] = {}
-    numbers: dict[int, dict[int, int]] = defaultdict(dict)
+    numbers: dict[int, set[int]] = defaultdict(set)
     for entry in r.trades:
         k = int(entry["slot"])
         if k >= s.trade_slots:
@@ -503,16 +584,17 @@ def _check_trades(r: Receipt, s: BatchStatement, ops: dict, trade_leaves):
             if n >= made:
                 raise ReceiptTradeError(f"trade at slot {k} is not one of operation {seq}'s: it made {made} "
                                         f"trade{'s' if made != 1 else ''}, this one is numbered {n}")
-            if n in numbers[i]:
-                raise ReceiptTradeError(f"trade at slot {k} is not one of operation {seq}'s: its trade {n} is "
-                                        f"at slot {numbers[i][n]}")
-            numbers[i][n] = k
-        else:
-            h = _handle(entry["maker_slot"], entry["maker_gen"])
-            if h not in assigned and h not in named:
-                raise ReceiptTradeError(f"trade at slot {k} is not one of this receipt's: its taker, seq "
-                                        f"{s.first_seq + i}, is not in the receipt, and its maker order, "
-                                        f"handle {h:#x}, is none of the receipt's")
+            numbers[i].add(n)                   # once each: the decoder holds (taker, number) increasing
+            continue
+        if i >= s.ops:
+            raise ReceiptTradeError(f"trade at slot {k}: its taker, row {i}, is outside batch {s.batch_id}'s "
+                                    f"{s.ops} operations")
+        h = join_handle(entry["maker_slot"], entry["maker_gen"])
+        if h not in named and _placer(here, h, s.first_seq + i) is None:
+            raise ReceiptTradeError(f"trade at slot {k} is not one of this receipt's: its taker, seq "
+                                    f"{s.first_seq + i}, is not in the receipt, and its maker order, handle "
+                                    f"{h:#x}, is neither placed by one of the receipt's operations before that "
+                                    f"taker nor named by it")
     for i, (seq, rec) in sorted(ops.items()):
         for n in range(int(rec["trades"])):
             if n not in numbers[i]:
@@ -529,10 +611,10 @@ def _check_trades(r: Receipt, s: BatchStatement, ops: dict, trade_leaves):
         if j is not None:
             raise ReceiptTradeError(f"trade at slot {k} is slot {j}'s, not slot {k}'s" if j >= 0 else
                                     f"trade at slot {k} does not match the commitment")
-        h = _handle(entry["maker_slot"], entry["maker_gen"])
+        h = join_handle(entry["maker_slot"], entry["maker_gen"])
         i = int(entry["taker"])
         t = TradeReport(k, s.first_seq + i, int(entry["number"]), h, int(entry["price"]), int(entry["qty"]),
-                        assigned.get(h), h in named)
+                        _placer(placements, h, s.first_seq + i), h in named)
         (taker_trades[i] if i in ops else maker_trades).append(t)
     for i, (seq, rec) in sorted(ops.items()):
         total = sum(t.qty for t in taker_trades[i])
@@ -547,13 +629,17 @@ def _check_trades(r: Receipt, s: BatchStatement, ops: dict, trade_leaves):
     return taker_trades, maker_trades
 
 
+#: classify reads the capacity only to bound a CANCEL's or REDUCE's handle,
+#: which has no limit; a receipt has no capacity, so it passes the widest
+_ANY_CAPACITY = 1 << 32
+
+
 def _limit(rec) -> int | None:
-    """A taker's price limit: its price, for a priced new order on a valid
-    side; None for MARKET (no limit) and anything that cannot trade."""
-    if int(rec["kind"]) in (Kind.LIMIT, Kind.IOC, Kind.FOK, Kind.POST_ONLY) \
-            and int(rec["side"]) in (Side.BUY, Side.SELL):
-        return int(rec["price"])
-    return None
+    """A taker's price limit, by air.classify's rule (the price; MARKET's
+    is MAX_PRICE for a buy, 1 for a sell); None for a record that cannot
+    take (rejected on its fields, a CANCEL or a REDUCE)."""
+    c = classify(rec, _ANY_CAPACITY)
+    return c["lim"] if c["kind"] not in (None, "k_can", "k_red") else None
 
 
 # -------------------------------------------------------------- printing --
@@ -582,29 +668,35 @@ def _outcome(rec: dict) -> str:
     if rec["status"] == Status.REJECTED:
         out += f" ({_name(Reason, rec['reason'])})"
     out += f", filled {rec['filled']} lots in {rec['trades']} trade{'s' if rec['trades'] != 1 else ''}"
-    if int(rec["kind"]) in _NEW_ORDER_KINDS and rec["handle"]:
-        out += f", assigned handle {rec['handle']:#x}"
+    if rec["status"] == Status.RESTED:          # the only outcome whose handle the engine assigned
+        out += f", resting with handle {rec['handle']:#x}"
     return out
 
 
-def _maker(t: TradeReport) -> str:
-    if t.maker_seq is not None:
-        return f"against handle {t.maker_handle:#x}, the order of seq {t.maker_seq} (in this receipt)"
-    if t.named:
-        return (f"against handle {t.maker_handle:#x}, which this receipt names as its holder's order resting "
-                f"before the batch")
-    return f"against handle {t.maker_handle:#x}"
+def _maker(t: TradeReport, s: BatchStatement) -> str:
+    """A trade's maker order and, when a receipt proves it, whose it is
+    (a handle the receipt only names gets nothing here: its heading says
+    so for a maker trade, and a taker's counterparty is just the handle)."""
+    out, by = f"against handle {t.maker_handle:#x}", t.placed_by
+    if by is not None and by.seq >= s.first_seq:
+        return out + f", the order of seq {by.seq} (in this receipt)"
+    if by is not None:
+        return out + (f", the order of seq {by.seq} of batch {by.batch_id}, account {by.account} (shown by "
+                      f"that batch's receipt, given)")
+    return out
 
 
 def render(report: ReceiptReport, *, proof_verified: bool) -> str:
     """The printed statement of section 8's check 6: for each operation,
     its record and outcome as processed by the batch, its trades with the
-    counterparty fact each carries (the maker's handle for a taker, the
-    taker's sequence number for a maker), the fields bound but under no
-    rule, and what a receipt cannot show (docs/ZK.md section 14, decisions
-    4 and 6: not claimed).  `proof_verified` says whether the caller
-    verified the batch proof (check 2): without it, the text says that
-    what it lists holds only if the proof verifies."""
+    counterparty facts each carries (the maker's handle for a taker; the
+    taker's sequence number and the trade's number among its trades for a
+    maker), the trades against its orders with whose order each is shown
+    to be, the fields bound but under no rule, and what a receipt cannot
+    show (docs/ZK.md section 14, decisions 4 and 6: not claimed).
+    `proof_verified` says whether the caller verified the batch proof
+    (check 2): without it, the text says that what it lists holds only if
+    the proof verifies."""
     s = report.statement
     batch = f"batch {s.batch_id} of symbol {s.symbol}"
     lines = [f"Receipt for {batch}: seqs {s.first_seq} .. {s.last_seq} ({s.ops} operations), "
@@ -622,24 +714,27 @@ def render(report: ReceiptReport, *, proof_verified: bool) -> str:
         lines.append(f"seq {op.seq} (row {op.row}): {_describe(rec)}")
         lines.append(f"  outcome: {_outcome(rec)}")
         for t in op.trades:
-            lines.append(f"  trade {t.number} (slot {t.slot}): {t.qty} lots at {t.price}, {_maker(t)}")
-    if report.maker_trades:
-        lines.append("")
-        lines.append("Trades against this receipt's orders, as maker:")
-        for t in report.maker_trades:
-            lines.append(f"  slot {t.slot}: {t.qty} lots at {t.price}, taker seq {t.taker_seq} (its trade "
-                         f"{t.number}), {_maker(t)}")
-    if report.handles:
-        lines.append("")
-        lines.append("Handles this receipt names as its holder's orders resting before the batch (named, not "
-                     "proven: an earlier batch's receipt shows the operation that was assigned each): "
-                     + ", ".join(f"{h:#x}" for h in report.handles) + ".")
+            lines.append(f"  trade {t.number} (slot {t.slot}): {t.qty} lots at {t.price}, {_maker(t, s)}")
+    shown = [t for t in report.maker_trades if t.placed_by is not None]
+    named = [t for t in report.maker_trades if t.placed_by is None]
+    for trades, heading in ((shown, "Trades as maker, against orders shown placed by an operation of this receipt "
+                                    "or of an earlier batch's receipt given with it:"),
+                            (named, "Trades against handles this receipt names as its holder's orders resting "
+                                    "before the batch, NOT shown to be its holder's (the receipt of the batch "
+                                    "whose operation placed each order shows whose it is):")):
+        if trades:
+            lines.append("")
+            lines.append(heading)
+            for t in trades:
+                lines.append(f"  slot {t.slot}: {t.qty} lots at {t.price}, taker seq {t.taker_seq} (its trade "
+                             f"{t.number}), {_maker(t, s)}")
     lines.append("")
     lines.append("Bound by the batch's commitment (the side leaf) but read by no rule: client_id and the "
                  "reserved field.")
+    lines.append("What a trade tells its counterparty: a taker's trade, the maker's handle; a maker's trade, the "
+                 "taker's sequence number and the trade's number among that taker's trades (so how many trades "
+                 "the taker's operation made before this one).  Nothing else of either is shown.")
     lines.append("What this receipt cannot show (not claimed):")
     lines.append("  - that an order had no other trade in this batch than those listed;")
-    lines.append("  - that an account had no other operation in this batch than those listed;")
-    lines.append("  - anything hidden from the counterparty: a taker's trade shows the maker's handle, a "
-                 "maker's trade the taker's sequence number.")
+    lines.append("  - that an account had no other operation in this batch than those listed.")
     return "\n".join(lines)

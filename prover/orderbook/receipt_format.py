@@ -9,9 +9,12 @@ writes the bytes.
 
 A receipt is read from a trader's disk or from a socket, so nothing in it is
 trusted: :func:`decode_receipt` checks the magic, the version and the
-header's shape, then that the claimed counts fit exactly the bytes it has
-(before it reads any entry), and refuses with a :class:`ReceiptFormatError`
-naming the field, never another exception.
+header's shape, that the claimed counts are at most what a receipt of that
+batch can hold and fit exactly the bytes it has (before it reads any
+entry), and that the entries are in their one order, and refuses with a
+:class:`ReceiptFormatError` naming the field, never another exception.
+:func:`encode_receipt` refuses the same way a :class:`Receipt` whose values
+do not fit their fields, so a Receipt built by hand meets the same checks.
 """
 from __future__ import annotations
 
@@ -19,14 +22,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...engine.records import OP_DTYPE, record_dtype
+from ...engine.records import OP_DTYPE, join_handle, record_dtype
+from .zk_encoding import SALT_ELEMENTS, SIDE_SALT_BYTES   # the salts of the leaves the entries open
 from .zk_lists import DIGEST_BYTES, depth_for
 
 MAGIC = 0x52534B5A                    # b"ZKSR" as a little-endian u32
 MAGIC_BYTES = b"ZKSR"
 VERSION = 1
-SALT_ELEMENTS = 4
-SIDE_SALT_BYTES = 16
 #: a trace length the header may claim: a power of two from 2 to 2^31
 MAX_TRACE_LENGTH = 1 << 31
 
@@ -71,6 +73,9 @@ TRADE_ENTRY_DTYPE = record_dtype([
 #: a trade entry's six leaf fields, in the trade leaf's order (docs/ZK.md, 3.3)
 TRADE_FIELDS = ("taker", "number", "maker_slot", "maker_gen", "price", "qty")
 HANDLE_BYTES = 8
+#: the header's integer fields and their widths in bits
+_HEADER_INTS = {"batch_id": 64, "first_seq": 64, "symbol": 32, "ops": 32, "trace_length": 32}
+_DIGESTS = ("statement", "ops_root", "side_root", "trades_root")
 
 
 class ReceiptError(ValueError):
@@ -139,11 +144,20 @@ class Receipt:
         return depth_for(self.trade_slots)
 
 
+def _parts(ops: int, trace_length: int) -> tuple[tuple[str, str, int], ...]:
+    """What follows the header, in order: (part, its count field, bytes an
+    entry takes with its paths).  The one statement of zk_receipt.h's
+    length rule: receipt_size adds it up, decode_receipt reads by it."""
+    d_ops, d_trades = depth_for(ops), depth_for(trace_length - 1 - ops)
+    return (("operations", "op_count", op_entry_dtype(d_ops).itemsize),
+            ("trades", "trade_count", trade_entry_dtype(d_trades).itemsize),
+            ("handles", "handle_count", HANDLE_BYTES))
+
+
 def receipt_size(ops: int, trace_length: int, op_count: int, trade_count: int, handle_count: int) -> int:
     """The exact length of a receipt with these counts (zk_receipt.h)."""
-    d_ops, d_trades = depth_for(ops), depth_for(trace_length - 1 - ops)
-    return (HEADER_DTYPE.itemsize + op_count * op_entry_dtype(d_ops).itemsize
-            + trade_count * trade_entry_dtype(d_trades).itemsize + handle_count * HANDLE_BYTES)
+    counts = (op_count, trade_count, handle_count)
+    return HEADER_DTYPE.itemsize + sum(n * size for n, (_, _, size) in zip(counts, _parts(ops, trace_length)))
 
 
 def _check_shape(trace_length: int, ops: int) -> None:
@@ -155,27 +169,96 @@ def _check_shape(trace_length: int, ops: int) -> None:
                                  f"{trace_length - 1}")
 
 
+def _check_counts(ops: int, trade_slots: int, op_count: int, trade_count: int, handle_count: int) -> None:
+    """The most any receipt of this batch can hold: each row once, each
+    trade slot once, a handle only for a trade against it.  Checked before
+    the length, so a hostile file's claimed counts bound nothing."""
+    for name, count, most, what in (("op_count", op_count, ops, "the batch's operations"),
+                                    ("trade_count", trade_count, trade_slots, "the batch's trade slots"),
+                                    ("handle_count", handle_count, trade_count, "trade_count")):
+        if count > most:
+            raise ReceiptFormatError(f"header: {name} = {count} is more than {what} ({most})")
+
+
+def _check_canonical(operations: np.ndarray, trades: np.ndarray, handles: np.ndarray) -> None:
+    """One receipt, one byte string: operations in increasing row order,
+    trades in increasing (taker, number) order (the order make_receipt
+    writes), handles nonzero, increasing, each one a trade's maker."""
+    rows = operations["index"].astype(np.int64)
+    bad = np.flatnonzero(rows[1:] <= rows[:-1])
+    if len(bad):
+        e = int(bad[0]) + 1
+        raise ReceiptFormatError(f"operation entry {e}: row {int(rows[e])} after row {int(rows[e - 1])}"
+                                 + (": the row appears twice" if rows[e] == rows[e - 1] else
+                                    ": operations are in increasing row order"))
+    key = trades["taker"].astype(np.uint64) << np.uint64(32) | trades["number"].astype(np.uint64)
+    bad = np.flatnonzero(key[1:] <= key[:-1])
+    if len(bad):
+        e = int(bad[0]) + 1
+        raise ReceiptFormatError(f"trade entry {e}: taker row {int(trades['taker'][e])} trade "
+                                 f"{int(trades['number'][e])} after taker row {int(trades['taker'][e - 1])} trade "
+                                 f"{int(trades['number'][e - 1])}: trades are in increasing (taker, number) order, "
+                                 f"each once")
+    if len(handles) and not handles[0]:
+        raise ReceiptFormatError("handle entry 0 is 0: a handle is nonzero")
+    bad = np.flatnonzero(handles[1:] <= handles[:-1])
+    if len(bad):
+        e = int(bad[0]) + 1
+        raise ReceiptFormatError(f"handle entry {e}: {int(handles[e]):#x} after {int(handles[e - 1]):#x}: handles "
+                                 f"are in increasing order, each once")
+    unused = np.flatnonzero(~np.isin(handles, join_handle(trades["maker_slot"], trades["maker_gen"])))
+    if len(unused):
+        raise ReceiptFormatError(f"handle entry {int(unused[0])}: {int(handles[unused[0]]):#x} is the maker of "
+                                 f"no trade of the receipt")
+
+
+def _int_field(name: str, value, bits: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= int(value) < 1 << bits:
+        raise ReceiptFormatError(f"receipt {name}: a u{bits}, got {value!r:.40}")
+    return int(value)
+
+
 def encode_receipt(r: Receipt) -> bytes:
-    """The receipt's bytes.  ValueError if its arrays are not of the dtypes
-    its header's list depths give (a receipt built wrong, not read)."""
-    _check_shape(r.trace_length, r.ops)
+    """The receipt's bytes.  ReceiptFormatError naming the field for a value
+    that does not fit its field (an integer out of range, digests that are
+    not 32 bytes, arrays not of the dtypes its header's list depths give,
+    handles that are not unsigned integers) or for what decode_receipt
+    refuses (a shape no batch has, counts beyond what a receipt can hold,
+    entries out of their order): the bytes are always ones it reads back."""
+    if not isinstance(r, Receipt):
+        raise ReceiptFormatError(f"a Receipt, got {type(r).__name__}")
+    ints = {name: _int_field(name, getattr(r, name), bits) for name, bits in _HEADER_INTS.items()}
+    _check_shape(ints["trace_length"], ints["ops"])
+    for name in _DIGESTS:
+        value = getattr(r, name)
+        if not isinstance(value, (bytes, bytearray)) or len(value) != DIGEST_BYTES:
+            raise ReceiptFormatError(f"receipt {name}: {DIGEST_BYTES} bytes, got {value!r:.40}")
     want = {"operations": op_entry_dtype(r.op_depth), "trades": trade_entry_dtype(r.trade_depth)}
     for name, dtype in want.items():
         a = getattr(r, name)
         if not isinstance(a, np.ndarray) or a.dtype != dtype or a.ndim != 1:
-            raise ValueError(f"receipt {name}: a 1-D array of {dtype}, got "
-                             f"{getattr(a, 'dtype', type(a).__name__)}")
-    for name in ("statement", "ops_root", "side_root", "trades_root"):
-        if len(getattr(r, name)) != DIGEST_BYTES:
-            raise ValueError(f"receipt {name}: {DIGEST_BYTES} bytes, got {len(getattr(r, name))}")
+            raise ReceiptFormatError(f"receipt {name}: a 1-D array of the entry dtype at this batch's list "
+                                     f"depth, got {getattr(a, 'dtype', type(a).__name__)}")
+    handles = r.handles
+    if isinstance(handles, np.ndarray):
+        if handles.ndim != 1 or handles.dtype.kind != "u" or handles.dtype.itemsize > HANDLE_BYTES:
+            raise ReceiptFormatError(f"receipt handles: a 1-D array of unsigned integers, got {handles.dtype} "
+                                     f"{handles.shape}")
+    elif isinstance(handles, (list, tuple)):
+        handles = [_int_field(f"handle {e}", h, 64) for e, h in enumerate(handles)]
+    else:
+        raise ReceiptFormatError(f"receipt handles: an array or list of u64, got {type(handles).__name__}")
+    handles = np.array(handles, dtype="<u8").reshape(-1)
+    _check_counts(ints["ops"], ints["trace_length"] - 1 - ints["ops"], len(r.operations), len(r.trades),
+                  len(handles))
+    _check_canonical(r.operations, r.trades, handles)
     h = np.zeros(1, dtype=HEADER_DTYPE)
     h["magic"], h["version"] = MAGIC, VERSION
-    for name in ("batch_id", "first_seq", "symbol", "ops", "trace_length"):
-        h[name] = getattr(r, name)
-    for name in ("statement", "ops_root", "side_root", "trades_root"):
-        h[name] = np.frombuffer(getattr(r, name), dtype=np.uint8)
-    h["op_count"], h["trade_count"], h["handle_count"] = len(r.operations), len(r.trades), len(r.handles)
-    handles = np.ascontiguousarray(r.handles, dtype="<u8")
+    for name, value in ints.items():
+        h[name] = value
+    for name in _DIGESTS:
+        h[name] = np.frombuffer(bytes(getattr(r, name)), dtype=np.uint8)
+    h["op_count"], h["trade_count"], h["handle_count"] = len(r.operations), len(r.trades), len(handles)
     return h.tobytes() + r.operations.tobytes() + r.trades.tobytes() + handles.tobytes()
 
 
@@ -201,13 +284,10 @@ def decode_receipt(data) -> Receipt:
         raise ReceiptFormatError("header: reserved is not zero")
     ops, trace_length = int(h["ops"]), int(h["trace_length"])
     _check_shape(trace_length, ops)
-    op_dtype = op_entry_dtype(depth_for(ops))
-    trade_dtype = trade_entry_dtype(depth_for(trace_length - 1 - ops))
+    _check_counts(ops, trace_length - 1 - ops, *(int(h[count]) for _, count, _ in _parts(ops, trace_length)))
     at = HEADER_DTYPE.itemsize
     parts = {}
-    for name, count_field, itemsize in (("operations", "op_count", op_dtype.itemsize),
-                                        ("trades", "trade_count", trade_dtype.itemsize),
-                                        ("handles", "handle_count", HANDLE_BYTES)):
+    for name, count_field, itemsize in _parts(ops, trace_length):
         count = int(h[count_field])
         need = count * itemsize
         if need > len(raw) - at:
@@ -218,13 +298,16 @@ def decode_receipt(data) -> Receipt:
     if at != len(raw):
         raise ReceiptFormatError(f"{len(raw) - at} trailing bytes after the receipt's last field "
                                  f"(it ends at byte {at})")
-    operations = np.frombuffer(raw, dtype=op_dtype, count=parts["operations"][1], offset=parts["operations"][0])
-    trades = np.frombuffer(raw, dtype=trade_dtype, count=parts["trades"][1], offset=parts["trades"][0])
+    operations = np.frombuffer(raw, dtype=op_entry_dtype(depth_for(ops)), count=parts["operations"][1],
+                               offset=parts["operations"][0])
+    trades = np.frombuffer(raw, dtype=trade_entry_dtype(depth_for(trace_length - 1 - ops)),
+                           count=parts["trades"][1], offset=parts["trades"][0])
     handles = np.frombuffer(raw, dtype="<u8", count=parts["handles"][1], offset=parts["handles"][0])
     for what, entries in (("operation", operations), ("trade", trades)):
         bad = np.flatnonzero(entries["reserved"])
         if len(bad):
             raise ReceiptFormatError(f"{what} entry {int(bad[0])}: reserved is not zero")
+    _check_canonical(operations, trades, handles)
     return Receipt(statement=h["statement"].tobytes(), batch_id=int(h["batch_id"]),
                    first_seq=int(h["first_seq"]), symbol=int(h["symbol"]), ops=ops,
                    trace_length=trace_length, ops_root=h["ops_root"].tobytes(),

@@ -36,7 +36,7 @@ import hashlib
 
 import numpy as np
 
-from .. import merkle
+from .. import merkle, poseidon2
 
 DIGEST_BYTES = merkle.DIGEST_BYTES
 LEAF_PREFIX, NODE_PREFIX = b"\x00", b"\x01"
@@ -44,8 +44,8 @@ LIST_OPS, LIST_TRADES = 1, 2
 LIST_NAMES = {LIST_OPS: "operation", LIST_TRADES: "trade"}
 #: the padding digest: a hashed message no leaf or node message equals
 EMPTY = hashlib.sha256(b"\x00zksidecar-empty-list").digest()
-#: elements a leaf carries (zk_encoding.LEAF_ELEMENTS; the leaf message's size)
-LEAF_ELEMENTS = 8
+#: elements a leaf carries (Poseidon2's leaf digest; the leaf message's size)
+LEAF_ELEMENTS = poseidon2.LEAF_WIDTH
 #: a list holds fewer than 2^32 leaves (j is a u32)
 MAX_LEAVES = 1 << 32
 

@@ -94,7 +94,6 @@ EFFECTIVE_CODE = {Kind.LIMIT: KIND_CODE["k_lim"], Kind.IOC: KIND_CODE["k_ioc"],
                   Kind.MARKET: KIND_CODE["k_ioc"], Kind.FOK: KIND_CODE["k_fok"],
                   Kind.POST_ONLY: KIND_CODE["k_post"], Kind.CANCEL: KIND_CODE["k_can"],
                   Kind.REDUCE: KIND_CODE["k_red"]}
-NEW_KINDS = (Kind.LIMIT, Kind.IOC, Kind.MARKET, Kind.FOK, Kind.POST_ONLY)
 HANDLED_KINDS = (Kind.CANCEL, Kind.REDUCE)
 
 OP_ENTRIES = ("code", "buy", "lim", "qty", "hslot", "hgen", "alo", "ahi")

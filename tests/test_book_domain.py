@@ -1,8 +1,9 @@
 """The order book on two domains (docs/STATEMENT.md, "Two domains";
 docs/STATE_DOMAIN.md step 5): chains whose batches have different `ops`
 heights, the soundness review's regression tests for the families that
-moved (the memory argument across domains, the LogUp split), and the
-refusal of version-3 chains (docs/PROOF_FORMAT.md, "Migration")."""
+moved (the memory argument across domains, the LogUp split) in both proof
+modes, and the refusal of version-3 chains (docs/PROOF_FORMAT.md,
+"Migration")."""
 from __future__ import annotations
 
 import json

@@ -1,7 +1,8 @@
 """The order-book AIR (prover/orderbook, docs/STATEMENT.md): completeness on
 random flows of every kind, a chain of batches root to root from the empty
 book, and a lying engine's traces, each rejected by the verifier and named by
-debug mode with the constraint family that catches it."""
+debug mode with the constraint family that catches it, in both proof modes
+(the `book_mode` fixture: tests/book_modes.py, docs/ZK.md section 11)."""
 from __future__ import annotations
 
 import hashlib

@@ -4,8 +4,10 @@ cases the acceptance suite (tests/test_orderbook_air.py, whose helpers this
 module reuses) did not have, each named by the constraint family or verifier
 check that catches it.
 
-The lies are built as there: the honest run's witness and public records,
-edited the way a dishonest engine (running its own prover) would."""
+The lies are built as there: the honest run's witness and records, edited
+the way a dishonest engine (running its own prover) would, in both proof
+modes (zk mode's lying prover commits the edited records: tests/
+book_modes.py); so are the scans."""
 from __future__ import annotations
 
 import copy

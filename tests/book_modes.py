@@ -33,7 +33,7 @@ from zksidecar.prover.orderbook.air import trade_table
 from zksidecar.prover.orderbook.batch import BookState, PreparedBatch, prepare_batch, prove_prepared
 from zksidecar.prover.orderbook.zk_chain import ZkChain, zk_state_table
 from zksidecar.prover.orderbook.zk_encoding import DATA_ELEMENTS, TRADE_ELEMENTS, encode_operations, side_leaves
-from zksidecar.prover.orderbook.zk_lane import Lane, LaneRandomness, lane_data, lane_matrix
+from zksidecar.prover.orderbook.zk_lane import Lane, LaneRandomness, lane_matrix, place_elements
 from zksidecar.prover.orderbook.zk_lists import root_of
 from zksidecar.prover.orderbook.zk_record_checks import RecordChecks
 
@@ -165,7 +165,7 @@ def lying_lane(prep: PreparedBatch, ops: np.ndarray, trades: np.ndarray) -> None
     checks = RecordChecks(t, pub.log2_capacity)
     block, _ = checks.columns_of(ops, 0 if pub.zk.resumed else prep.pre.last_ts)
     rand = LaneRandomness.derive(z.batch_key, len(ops), t)
-    data, types = lane_data(encode_operations(ops), trade_elements(trades, pub.first_seq), rand.order, t)
+    data, types = place_elements(encode_operations(ops), trade_elements(trades, pub.first_seq), rand.order, t)
     looked = checks.range_values(block, len(ops))
     counts = np.bincount(looked[(looked >= 0) & (looked < t)], minlength=t).astype(np.int64)
     w.lane_counts = counts

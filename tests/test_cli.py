@@ -103,6 +103,7 @@ def test_version_from_the_installed_command():
 def test_a_mistyped_option_is_the_subcommands_error(command, capsys):
     args = {"bench": ["kernels"], "replay": ["f"], "prove": ["f"], "journal repair": ["d"],
             "export": ["--store", "d", "--symbol", "1", "--out", "o"],
+            "receipt": ["--store", "d", "--symbol", "1", "--out", "o"], "verify-receipt": ["r", "p"],
             "store prune": ["d", "--keep", "1"], "store archive": ["d", "--keep", "1", "--to", "a"]}
     argv = [*command.split(), *args.get(command, []), "--no-such-option"]
     if command == "journal":

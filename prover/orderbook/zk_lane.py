@@ -88,13 +88,19 @@ class Lane:
     range_counts: np.ndarray
 
 
-def lane_data(op_elements: np.ndarray, trade_elements: np.ndarray, order: np.ndarray,
-              trace_length: int) -> tuple[np.ndarray, np.ndarray]:
+def lane_data(ops: np.ndarray, fields: np.ndarray, order: np.ndarray, trace_length: int) -> tuple[np.ndarray, np.ndarray]:
     """The data elements (``(T, 12)`` uint32) and row types (``(T, 3)``: lo,
-    lt, ld) of a lane from its operations' and trades' data elements
-    (encode_operations, encode_trades): operation i on row i, slot j's trade
-    (order[j] < trades) or dummy on row ops + j, the last row none.
-    LaneFull when the trades do not fit the slots."""
+    lt, ld) of a lane: operation i on row i, slot j's trade (order[j] <
+    trades) or dummy on row ops + j, the last row none.  LaneFull when the
+    trades do not fit the slots; EncodingError for a record outside the
+    encoding's domain."""
+    return place_elements(encode_operations(ops), encode_trades(fields), order, trace_length)
+
+
+def place_elements(op_elements: np.ndarray, trade_elements: np.ndarray, order: np.ndarray,
+                   trace_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """lane_data of the operations' and trades' data elements as given
+    (encode_operations', encode_trades', or a test's lying prover's)."""
     n, m, t = len(op_elements), len(trade_elements), trace_length
     slots = t - 1 - n
     if m > slots:
@@ -121,7 +127,7 @@ def build_lane(ops: np.ndarray, fields: np.ndarray, rand: LaneRandomness, exec_r
     compared against).  EncodingError for a record outside the encoding's
     domain, RecordError for one no witness exists for, LaneFull."""
     cols = checks.fill(ops, trace_length, prev_ts)
-    data, types = lane_data(encode_operations(ops), encode_trades(fields), rand.order, trace_length)
+    data, types = lane_data(ops, fields, rand.order, trace_length)
     matrix, leaves = lane_matrix(data, types, rand.salts, exec_rows, checks, cols)
     side = side_leaves(ops, rand.side_salts)
     counts = np.asarray(checks.range_counts(cols, len(ops)), dtype=np.int64)

@@ -59,8 +59,7 @@ def _bench(args) -> int:
 
         if plots.check_or_exit_code("zksidecar bench"):     # before minutes of measuring
             return 2
-    return runner.run(args.suite, args.json, args.plot, args.batches, args.overload_seconds,
-                      args.lane_probe)
+    return runner.run(args.suite, args.json, args.plot, args.batches, args.overload_seconds, args.mode)
 
 
 def _replay(args) -> int:
@@ -314,7 +313,7 @@ def parser() -> argparse.ArgumentParser:
     from zksidecar.engine.replay import MAX_CAPACITY, MIN_CAPACITY
     from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH
 
-    from .bench.runner import SUITES
+    from .bench.runner import MODES, SUITES
 
     p = argparse.ArgumentParser(prog="zksidecar", description=__doc__.split("\n\n")[0],
                                 epilog="`zksidecar COMMAND --help` for a command's options, "
@@ -329,7 +328,7 @@ def parser() -> argparse.ArgumentParser:
                  "zksidecar bench kernels --json\n"
                  "zksidecar bench ring --json --plot docs/ring_latency.png\n"
                  "zksidecar bench verify --json --batches 64\n"
-                 "zksidecar bench prover --json --lane-probe", _bench)
+                 "zksidecar bench prover --json --mode zk", _bench)
     b.add_argument("suite", choices=sorted(SUITES), help="what to measure")
     b.add_argument("--json", action="store_true", help="print one JSON object of figures")
     b.add_argument("--plot", metavar="PATH", help="write the suite's plot (PNG), if it has one")
@@ -338,9 +337,10 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--overload-seconds", type=_positive_seconds, default=None, metavar="S",
                    help="how long the e2e and overload suites offer 10x the proving rate "
                         "(default 60)")
-    b.add_argument("--lane-probe", action="store_true",
-                   help="prover suite: also measure zk mode's record-lane probe (docs/ZK.md, "
-                        "section 13, step 2) beside the transparent batch")
+    b.add_argument("--mode", choices=MODES, default=None,
+                   help="prover suite: transparent (the default), or zk: the same batch proven in "
+                        "zk mode too, alternated with the transparent proofs, and zk mode's figures "
+                        "(rate, proof size, security, a receipt) beside the transparent ones")
 
     formats = ("auto", "csv", "lobster")
     format_help = "the file's form; auto: a LOBSTER message first, else the CSV header"

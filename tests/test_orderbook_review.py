@@ -22,8 +22,8 @@ import test_orderbook_air as base
 from zksidecar.engine.book import Book, StreamError
 from zksidecar.engine.records import Kind, Reason, Side, Status
 from zksidecar.prover import constraints as C
-from zksidecar.prover import logup
 from zksidecar.prover import field as F
+from zksidecar.prover import logup
 from zksidecar.prover.air import Frame
 from zksidecar.prover.expr import TRACE, evaluate, variables
 from zksidecar.prover.ext_scalar import Ext
@@ -139,7 +139,7 @@ def _aliased_in_zk_mode(mode, book, ops, alias, tamper) -> None:
     o, t = (x.copy() for x in mode.records(prep))
     alias(o, t)
     fields = air_mod.trade_table(t, prep.public.first_seq)[:, 1:7].astype(np.int64)
-    with pytest.raises(EncodingError, match="outside"):
+    with pytest.raises(EncodingError, match="outside"):       # the aliased operation, else trade
         encode_operations(o)
         encode_trades(fields)
     if alias in (_filled, _trade_count):

@@ -35,7 +35,7 @@ from .proofs import verify_exported
 
 
 def receipt_main(store_dir: str, symbol: int, out_path: str, seqs: list[int] | None = None,
-                 account: int | None = None, batch: int | None = None, out=sys.stdout) -> int:
+                 account: int | None = None, batch: int | None = None, out=None) -> int:
     """`zksidecar receipt`: write a receipt of `seqs` (one batch) or of
     `account` in `batch` to `out_path` ("-": standard output)."""
     if bool(seqs) == (account is not None) or (account is None) != (batch is None):
@@ -68,7 +68,7 @@ def receipt_main(store_dir: str, symbol: int, out_path: str, seqs: list[int] | N
 
 
 def verify_receipt_main(receipt_path: str, proof_path: str, chain_dir: str | None = None,
-                        min_security: int = 100, out=sys.stdout) -> int:
+                        min_security: int = 100, out=None) -> int:
     """`zksidecar verify-receipt RECEIPT PROOF [--chain DIR]`."""
     def refuse(why: str) -> int:
         print(f"zksidecar verify-receipt: REFUSED: {why}", file=out)

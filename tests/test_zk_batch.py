@@ -216,6 +216,22 @@ def test_a_chain_is_all_one_mode_and_one_height(proven):
         verify_history([bp0, bp1], min_security=0)
 
 
+def test_a_zk_chain_keeps_one_set_of_proof_options(proven):
+    """Batch 1 proven under another FRI plan and grinding (its own proof
+    verifies alone): the chain verifier refuses the change, naming the
+    batch and what changed (docs/ZK.md section 4, row 22)."""
+    ops, proofs = proven[0], proven[1]
+    other = dataclasses.replace(ZK, fri_folding_factor=8, grinding_bits=2)
+    _, state, _ = prove_batch(Book(CAP), ops[:30], ZK, zk=chain())
+    bp1, _, _ = prove_batch(state, ops[30:60], other, batch_id=1, zk=ZkChain(KEY, 0, LOG_CAP, T, other))
+    verify_batch(bp1, min_security=0)
+    with pytest.raises(VerificationError, match=r"batch 1: a zk chain keeps one set of proof options .*: "
+                                                r"grinding_bits 2 \(the chain's 0\), fri_folding_factor 8 "
+                                                r"\(the chain's 4\)$"):
+        verify_history([proofs[0], bp1], min_security=0)
+    verify_history(proofs[:2], min_security=0)
+
+
 def test_a_zk_chain_starts_from_the_empty_book():
     book = Book(CAP)
     book.process(stream(10).copy())

@@ -209,7 +209,7 @@ def _stated(c: Checked, symbol: int) -> ChainPoint:
     the start of an unanchored segment (a store whose earlier batches
     retention archived)."""
     return ChainPoint(c.config(symbol), c.pre_root, c.pre_link, c.first_seq, c.first_ts, c.batch_id,
-                      c.mode, c.chain_ops_length)
+                      c.mode, c.chain_ops_length, c.chain_options)
 
 
 def _report(symbol: int, segments: list[ChainSegment], prior: SymbolRecord | None = None,

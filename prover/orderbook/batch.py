@@ -26,7 +26,7 @@ that are not the rules', give a proof verify_batch rejects.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -623,7 +623,10 @@ class ChainPoint:
     book height S, symbol, log blowup), fixed for a chain (the ops height
     is each batch's own in transparent mode); `mode` the chain's (a chain
     is all one mode) and, in zk mode, `ops_length` its one ops height (0
-    in transparent mode).  A zk chain's point has no `last_ts` (0: its
+    in transparent mode) and `options` its one set of proof options (None
+    in transparent mode, where each proof's own are checked alone): a
+    state's masks are sized for the queries of both proofs that open it
+    (docs/ZK.md 5.2).  A zk chain's point has no `last_ts` (0: its
     timestamps are private, the state's cells carry them) and no link at
     the empty book (the verifier commits it)."""
 
@@ -635,6 +638,7 @@ class ChainPoint:
     next_id: int
     mode: str = "transparent"
     ops_length: int = 0
+    options: ProofOptions | None = None
 
 
 @dataclass
@@ -677,12 +681,17 @@ class Checked:
         """The ops height a chain of this batch keeps: zk mode's one height, 0 otherwise."""
         return self.ops_length if self.options.zk else 0
 
+    @property
+    def chain_options(self) -> ProofOptions | None:
+        """The proof options a chain of this batch keeps: zk mode's one set, None otherwise."""
+        return self.options if self.options.zk else None
+
     def after(self) -> ChainPoint:
         """The point this accepted batch leaves its chain at."""
         assert self.verified is not None
         return ChainPoint(self.config(self.symbol), self.verified.roots["book.post"],
                           self.verified.links["book.post"], self.first_seq + self.ops, self.last_ts,
-                          self.batch_id + 1, self.mode, self.chain_ops_length)
+                          self.batch_id + 1, self.mode, self.chain_ops_length, self.chain_options)
 
 
 def check_alone(b: BatchProof, min_security: int = DEFAULT_MIN_SECURITY,
@@ -759,7 +768,7 @@ class ChainCheck:
                     genesis = empty_state(1 << c.log2_capacity, c.options.log_blowup, self.symbol)
                     root, link = genesis.root, genesis.link
                 self.point = ChainPoint(c.config(self.symbol), root, link, 1, 0, c.batch_id, c.mode,
-                                        c.chain_ops_length)
+                                        c.chain_ops_length, c.chain_options)
             self.segments.append(ChainSegment(c.batch_id, c.first_seq))
         p = self.point
         if c.mode != p.mode:
@@ -771,6 +780,12 @@ class ChainCheck:
         if c.chain_ops_length != p.ops_length:
             raise VerificationError(f"batch {c.batch_id} has an ops domain of {c.ops_length} rows: zk mode "
                                     f"keeps one ops height per chain, this chain's is {p.ops_length}")
+        if c.chain_options != p.options:
+            changed = ", ".join(f"{f.name} {getattr(c.options, f.name)} (the chain's "
+                                f"{getattr(p.options, f.name, None)})" for f in fields(ProofOptions)
+                                if getattr(c.options, f.name) != getattr(p.options, f.name, None))
+            raise VerificationError(f"batch {c.batch_id}: a zk chain keeps one set of proof options (queries "
+                                    f"and with them the masks' sizes, grinding, the FRI plan): {changed}")
         if c.batch_id != p.next_id:
             raise VerificationError(f"batch {c.batch_id} follows batch {p.next_id - 1}: "
                                     + ("batches are missing" if c.batch_id > p.next_id

@@ -9,7 +9,8 @@ because only zk mode has it.
   lie needs them published): row types that lie, in every direction; a
   dummy with data; a trade leaf that is not its MATCH's, or supplied
   twice; leaves without the feed-forward; the state's timestamp cells;
-  `resumed`; the leaf table's type bits (the operation count).  Each is
+  `resumed`; the leaf table's type bits (the operation count); a REDUCE
+  as a taker, whose two guards are each shown necessary.  Each is
   refused: debug names the family (a constraint, or the LogUp sum), and a
   proof forced past it does not verify.
 - The free-cell scan over the lane's and the record-check block's columns
@@ -296,6 +297,46 @@ def test_a_filled_taker_matching_for_nothing():
     by fli: fl = 0 on a MATCH row has no inverse."""
     base.assert_lie(ZK, base.batch((Kind.IOC, Side.BUY, 100, 3)), _match_again_for_nothing,
                     re.escape("lane: check 19: a MATCH's fill has an inverse"), end_to_end=True)
+
+
+def _reduce_as_a_taker(w, ops, trades):
+    """An IOC sell 95 x 3 that takes 3 lots of the bid, presented as a live
+    REDUCE of slot 2 by 3 that kept its trade: its rows' kind is REDUCE,
+    with REDUCE's op-tuple context (no side, no limit, the handle of slot
+    2), and the record says so; the MATCH's crossing comparison is
+    rewritten for the limit of 0."""
+    c = w.columns
+    rows = np.flatnonzero(c["oi"] == 0)                  # the operation's rows and the PAD after it
+    gen = int(w.pre[2][7])
+    c["k_ioc"][rows], c["k_red"][rows] = 0, 1
+    for x, v in (("buy", 0), ("lim", 0), ("hslot", 2), ("hgen", gen), ("alo", 0), ("ahi", 0)):
+        c[x][rows] = v
+    w.rethread()
+    r = base.first(c, "sM")
+    c["cmp1"][r] = c["cx"][r]                            # a limit of 0 still crosses the bid
+    w.rethread()
+    ops[0]["kind"], ops[0]["handle"], ops[0]["side"], ops[0]["price"] = Kind.REDUCE, 2 | gen << 32, 0, 0
+
+
+def test_a_reduce_as_a_taker(monkeypatch):
+    """Check 16 (docs/ZK.md section 4, review finding 10b): a trade whose
+    taker is a CANCEL or REDUCE.  Transparent mode refuses it in plain code
+    (check_public's `~handled[i]`); in zk mode no record is public and two
+    execution constraints replace the check, each sufficient alone: the
+    lie is refused naming the first, with either dropped the other names
+    it, and with both dropped it verifies (a REDUCE that traded 3 lots).
+    REDUCE is the sharp case: a CANCEL's quantity is 0, so its MATCH
+    would fill 0 lots, which check 19 refuses as well."""
+    ops = base.batch((Kind.IOC, Side.SELL, 95, 3))
+    first = "rule 5: CANCEL/REDUCE start with CANCEL, REDUCE or the stale PEEK"
+    kinds = "rule 5: sM only for its kinds"
+    base.assert_lie(ZK, ops, _reduce_as_a_taker, re.escape(first), end_to_end=True)
+    for dropped, named in ((first, kinds), (kinds, first)):
+        review._drop(monkeypatch, lambda n: n == dropped)
+        base.assert_lie(ZK, ops, _reduce_as_a_taker, re.escape(named))
+        monkeypatch.undo()
+    review._drop(monkeypatch, lambda n: n in (first, kinds))
+    verify_batch(base.prove_lie(ZK, base.mode_book(ZK), ops, _reduce_as_a_taker), min_security=0)
 
 
 def test_leaves_published_without_the_feed_forward():

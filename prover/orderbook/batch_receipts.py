@@ -26,10 +26,10 @@ import numpy as np
 from .batch import BatchProof
 from .proof_file import list_trees, statement_digest
 from .receipt import BatchLists, BatchStatement, PrivateBatch, ReceiptRequestError, make_receipt
-from .zk_lists import ListTree
 from .zk_chain import ZkChain, content_digest_of
 from .zk_encoding import EncodingError, leaf_digests
 from .zk_lane import LaneRandomness, lane_data, trade_fields
+from .zk_lists import ListTree
 
 
 def statement_of(bp: BatchProof, trees: tuple[ListTree, ListTree] | None = None) -> BatchStatement:

@@ -319,7 +319,7 @@ def leaf_inputs(salts: np.ndarray, data: np.ndarray) -> np.ndarray:
             k, j = (int(x) for x in np.argwhere(a >= F.P)[0])
             raise EncodingError(f"leaf {k}: {what} {j} = {int(a[k, j])} is not a field element "
                                 f"(below p = {F.P})")
-    # written in place: each value is below p, so a uint32 holds it
+    # each value is below p now, so it is copied into uint32 as it is (no uint64 copy between)
     out = np.empty((len(salts), SALT_ELEMENTS + DATA_ELEMENTS), dtype=np.uint32)
     out[:, :SALT_ELEMENTS], out[:, SALT_ELEMENTS:] = salts, data
     return out

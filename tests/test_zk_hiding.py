@@ -164,6 +164,18 @@ def test_a_claimed_sums_match_the_proven_candidate_unblinded(candidates, monkeyp
     assert matches.tolist() == [[3, 0], [0, 3]], matches.tolist()
 
 
+def test_the_blinding_values_come_from_the_batch_key(monkeypatch):
+    """zk_lane.blinding: a function of the batch key (the same values
+    again, others under another key), rho nonzero; where the stream's
+    element 8 is 0, rho is the next nonzero element (docs/ZK_KEYS.md)."""
+    a, b = (zk_lane.blinding(hashlib.sha256(bytes([i])).digest()) for i in (1, 2))
+    assert np.array_equal(a, zk_lane.blinding(hashlib.sha256(bytes([1])).digest()))
+    assert a.shape == (len(BLIND_COLUMNS),) and a[0] != 0 and not np.array_equal(a, b)
+    stream = np.array([5, 6, 7, 8, 9, 10, 11, 12, 0, 0, 42, 43], dtype=np.uint32)
+    monkeypatch.setattr(zk_lane.zk_keys, "field_elements", lambda key, fields, count: stream[:count].copy())
+    assert zk_lane.blinding(bytes(32)).tolist() == [42, 5, 6, 7, 8, 9, 10, 11, 12]
+
+
 # ------------------------------------------------------------------- (b) --
 
 def test_b_size_and_layout_depend_on_the_statement_only(candidates, zk_proofs, monkeypatch):

@@ -27,7 +27,7 @@ from zksidecar.prover.orderbook import BatchRejected, prove_batch, verify_batch
 from zksidecar.prover.orderbook import air as air_mod
 from zksidecar.prover.orderbook import batch as batch_mod
 from zksidecar.prover.orderbook import witness as W
-from zksidecar.prover.orderbook.air import HCELLS, STEPS, WRITES, written
+from zksidecar.prover.orderbook.air import HCELLS, STEPS, WRITES, exec_columns, written
 from zksidecar.prover.orderbook.batch import prepare_batch
 from zksidecar.prover.proof import quotient_log_blowup
 
@@ -391,7 +391,8 @@ def _free_cells(w, air, seed, only=None):
     assert not bad0.any()
     step_of = _step_of(w)
     free: dict[str, set] = {}
-    for name in only or w.columns:
+    # the committed columns: a linear value (air.linear_values) is not one
+    for name in only or exec_columns(T):
         col = w.columns[name]
         binary = set(np.unique(col).tolist()) <= {0, 1}
         for parity in (0, 1):

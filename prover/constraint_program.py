@@ -17,6 +17,11 @@ Compilation, in order:
     extension, and gets the typed opcode;
   * value numbering — structurally equal nodes (a column named by many
     constraints, a repeated "1 - x", a constant) are computed once per block;
+  * linear forms — an extension value that is a constant plus a sum of
+    constants times base values (a LogUp denominator alpha - compress(tuple))
+    is one LIN_E instruction, summed lazily in 64 bits, where node by node it
+    was a product and an extension add per entry; the nodes inside it get no
+    register;
   * register allocation — a register is freed after the last use of its
     value, so the program needs about as many registers as the DAG is wide.
 """
@@ -26,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, evaluate, topological
+from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, const, evaluate, topological
 from .ext_scalar import Ext, ScalarAlgebra
 from .field import encode
 from .native import ffi, lib
@@ -34,7 +39,8 @@ from .shape_cache import ShapeCache
 
 OP = {name: getattr(lib, f"ZK_VM_{name}") for name in (
     "LOAD_B", "LOAD_E", "CONST_B", "CONST_E", "ADD_BB", "SUB_BB", "MUL_BB", "NEG_B", "ADD_EE",
-    "SUB_EE", "MUL_EE", "NEG_E", "ADD_EB", "SUB_EB", "SUB_BE", "MUL_EB", "ACC_B", "ACC_E")}
+    "SUB_EE", "MUL_EE", "NEG_E", "ADD_EB", "SUB_EB", "SUB_BE", "MUL_EB", "ACC_B", "ACC_E",
+    "LIN_E", "TERM")}
 
 
 EXT = 1 << 24   # extension registers while compiling (see Program._place)
@@ -93,8 +99,10 @@ class Program:
         """Extension register EXT + i becomes register n_base + i."""
         op, dst, a, b = insn
         fix = lambda r: r - EXT + n_base if r >= EXT else r  # noqa: E731
-        if op in (OP["ACC_B"], OP["ACC_E"]):
+        if op in (OP["ACC_B"], OP["ACC_E"], OP["TERM"]):
             return op, dst, fix(a), b
+        if op == OP["LIN_E"]:
+            return op, fix(dst), a, b
         if op in (OP["LOAD_B"], OP["LOAD_E"], OP["CONST_B"], OP["CONST_E"]):
             return op, fix(dst), a, b
         if op in (OP["NEG_B"], OP["NEG_E"]):
@@ -267,11 +275,16 @@ class _Shape:
                     const_ext[v] = False
                 else:
                     const_ext[v] = any(const_ext[number[id(a)]] for a in node.args)
+        forms, absorbed = _linear_forms(nodes, number, const_ext, base_inputs, ext_inputs,
+                                        {number[id(e)] for e in exprs})
         last_use: dict[int, int] = {}  # value number -> index of its last reader
         for i, node in enumerate(nodes):
-            if node.degree > 0 and node.op not in ("var", "const"):
-                for arg in node.args:
-                    last_use[number[id(arg)]] = i
+            v = number[id(node)]
+            if node.degree > 0 and node.op not in ("var", "const") and v not in absorbed:
+                # a linear form reads its terms' base values, not its operands
+                reads = [u for _, u in forms[v][1]] if v in forms else [number[id(a)] for a in node.args]
+                for u in reads:
+                    last_use[u] = i
         for e in exprs:
             last_use[number[id(e)]] = len(nodes)
 
@@ -303,7 +316,21 @@ class _Shape:
 
         for i, node in enumerate(nodes):
             v = number[id(node)]
-            if node.degree == 0 or v in reg:
+            if node.degree == 0 or v in reg or v in absorbed:
+                continue
+            if v in forms:
+                # c0 + sum_t s_t * base value t: LIN_E, then one TERM per term
+                consts, terms = forms[v]
+                r = alloc(True)
+                code.append((OP["LIN_E"], r, len(self.constants), len(terms)))
+                self.constants.append(_total(consts))
+                for coef, u in terms:
+                    code.append((OP["TERM"], 0, reg[u], len(self.constants)))
+                    self.constants.append(coef)
+                for u in {u for _, u in terms}:
+                    if last_use.get(u) == i:
+                        free[False].append(reg.pop(u))
+                reg[v], is_ext[v] = r, True
                 continue
             if node.op == "var":
                 kind, *key = node.args
@@ -346,3 +373,78 @@ class _Shape:
         self.n_base_regs = count[False]
         self.n_regs = max(count[False] + count[True], 1)
         self.code = np.array([Program._place(c, count[False]) for c in code], dtype=np.uint32).reshape(-1, 4)
+
+
+def _total(exprs: list[Expr]) -> Expr:
+    """The sum of degree-0 expressions (0 for none)."""
+    out = None
+    for e in exprs:
+        out = e if out is None else out + e
+    return const(0) if out is None else out
+
+
+def _linear_forms(nodes: list[Expr], number: dict[int, int], const_ext: dict[int, bool],
+                  base_inputs: dict, ext_inputs: dict, outputs: set[int]):
+    """The extension values compiled as one LIN_E each, and the values that
+    live only inside them: (forms, absorbed).  forms maps a value number to
+    (constants, terms): the value is the sum of the degree-0 `constants`
+    plus the sum over `terms` (coefficient, u) of coefficient times base
+    value u (coefficients degree-0 expressions, each base value once).  A
+    value has a form when it is a degree-0 node, a base value (one term,
+    coefficient 1), or a sum, difference, negation or constant multiple of
+    values with forms; an extension value with a form is compiled as LIN_E
+    unless every reader is itself such a value (then it is absorbed: no
+    instruction, no register) and it is not an output."""
+    one = const(1)
+    ext: dict[int, bool] = {}
+    form: dict[int, tuple[list, list]] = {}
+    linear: set[int] = set()        # extension values whose form was built here
+    readers: dict[int, set[int]] = {}
+    for node in nodes:
+        v = number[id(node)]
+        if v in ext:
+            continue
+        args = [number[id(a)] for a in node.args] if node.op not in ("var", "const") else []
+        if node.degree == 0:
+            ext[v] = const_ext[v]
+            form[v] = ([node], [])
+            continue
+        if node.op == "var":
+            kind, key = node.args[0], node.args[1]
+            ext[v] = (kind, key) in ext_inputs
+        else:
+            ext[v] = any(ext[u] for u in args)
+            for u in args:
+                readers.setdefault(u, set()).add(v)
+        if not ext[v]:
+            form[v] = ([], [(one, v)])
+            continue
+        f = None
+        if node.op in ("add", "sub") and all(u in form for u in args):
+            (ca, ta), (cb, tb) = form[args[0]], form[args[1]]
+            if node.op == "sub":
+                cb, tb = [-c for c in cb], [(-c, u) for c, u in tb]
+            f = (ca + cb, ta + tb)
+        elif node.op == "neg" and args[0] in form:
+            ca, ta = form[args[0]]
+            f = ([-c for c in ca], [(-c, u) for c, u in ta])
+        elif node.op == "mul":
+            for k_, other in ((0, 1), (1, 0)):
+                if node.args[k_].degree == 0 and args[other] in form:
+                    s = node.args[k_]
+                    ca, ta = form[args[other]]
+                    f = ([c * s for c in ca], [(c * s, u) for c, u in ta])
+                    break
+        if f is not None:
+            form[v] = f
+            linear.add(v)
+    absorbed = {v for v in linear
+                if v not in outputs and readers.get(v) and readers[v] <= linear}
+    forms = {}
+    for v in linear - absorbed:
+        consts, terms = form[v]
+        merged: dict[int, Expr] = {}
+        for c, u in terms:
+            merged[u] = c if u not in merged else merged[u] + c
+        forms[v] = (consts, [(c, u) for u, c in merged.items()])
+    return forms, absorbed

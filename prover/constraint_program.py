@@ -285,8 +285,17 @@ class _Shape:
                 reads = [u for _, u in forms[v][1]] if v in forms else [number[id(a)] for a in node.args]
                 for u in reads:
                     last_use[u] = i
-        for e in exprs:
-            last_use[number[id(e)]] = len(nodes)
+        # each output is accumulated as soon as it is computed (below), so its
+        # register lives only as long as other nodes read it: with every
+        # output held to the end of the program, the order book's ~240
+        # constraint values kept ~350 registers (350 KiB a block) live, and
+        # the evaluator worked out of L2 instead of L1
+        outputs: dict[int, list[int]] = {}     # value number -> its output indices
+        for k, e in enumerate(exprs):
+            if e.degree == 0:
+                raise ValueError("a constraint output must involve the trace")
+            outputs.setdefault(number[id(e)], []).append(k)
+        weight_at: list[int] = []     # the accumulations' places in code (weight slots set at the end)
 
         reg: dict[int, int] = {}       # value number -> register
         is_ext: dict[int, bool] = {}
@@ -296,6 +305,15 @@ class _Shape:
         # numbered EXT + i while compiling and placed after the base ones
         free: dict[bool, list[int]] = {False: [], True: []}
         count = {False: 0, True: 0}
+
+        def computed(v: int) -> None:
+            """v is in its register: accumulate the outputs it is, and free it
+            if nothing reads it later."""
+            for k in outputs.pop(v, ()):
+                weight_at.append(len(code))
+                code.append((OP["ACC_E" if is_ext[v] else "ACC_B"], accumulators[k], reg[v], k))
+            if v not in last_use:
+                free[is_ext[v]].append(reg.pop(v))
 
         def alloc(ext: bool) -> int:
             if free[ext]:
@@ -331,6 +349,7 @@ class _Shape:
                     if last_use.get(u) == i:
                         free[False].append(reg.pop(u))
                 reg[v], is_ext[v] = r, True
+                computed(v)
                 continue
             if node.op == "var":
                 kind, *key = node.args
@@ -364,12 +383,10 @@ class _Shape:
                     if last_use.get(u) == i:
                         free[is_ext[u]].append(reg.pop(u))
             reg[v], is_ext[v] = r, ext
-        for k, (e, acc) in enumerate(zip(exprs, accumulators)):
-            v = number[id(e)]
-            if e.degree == 0:
-                raise ValueError("a constraint output must involve the trace")
-            op = OP["ACC_E" if is_ext[v] else "ACC_B"]
-            code.append((op, acc, reg[v], len(self.constants) + k))
+            computed(v)
+        for at in weight_at:         # output k's weight is constant slot len(constants) + k
+            op, acc, r, k = code[at]
+            code[at] = (op, acc, r, len(self.constants) + k)
         self.n_base_regs = count[False]
         self.n_regs = max(count[False] + count[True], 1)
         self.code = np.array([Program._place(c, count[False]) for c in code], dtype=np.uint32).reshape(-1, 4)

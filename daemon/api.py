@@ -45,7 +45,7 @@ import numpy as np
 
 from ..engine import records
 from ..engine.book import Book, Outcome
-from ..engine.records import FLAG_CLAIMED, OP_DTYPE, Kind, Side
+from ..engine.records import FLAG_CLAIMED, NEW_ORDER_KINDS, OP_DTYPE, Kind, Side
 from ..prover.orderbook import proof_file
 from ..prover.orderbook.batch import BatchProof, verify_batch, verify_chain
 from ..prover.orderbook.air import book_length
@@ -59,8 +59,6 @@ from .metrics import Metrics
 from .priority import DEFAULT_AGE_STEP, LEVELS, PriorityQueue, ProofPriority
 from .sequencer import Sequencer
 from .workers import WorkerPool
-
-NEW_ORDER_KINDS = (Kind.LIMIT, Kind.IOC, Kind.MARKET, Kind.FOK, Kind.POST_ONLY)
 
 
 # ------------------------------------------------------------- records --

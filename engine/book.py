@@ -18,7 +18,7 @@ import numpy as np
 from . import invariants, records, trace
 from .invariants import CorruptState
 from .native import ffi, lib
-from .records import OP_DTYPE, TRADE_DTYPE, Kind, Reason, Side, Status
+from .records import OP_DTYPE, TRADE_DTYPE, Kind, Reason, Side, Status, join_handle
 
 HEADER = invariants.HEADER
 COLUMNS = invariants.COLUMNS
@@ -279,7 +279,7 @@ class Book:
         s = self.slots(side)
         out = np.empty(len(s), dtype=[("handle", "<u8"), ("price", "<u4"), ("qty", "<u4"),
                                       ("account", "<u4")])
-        out["handle"] = (self.gen[s].astype(np.uint64) << np.uint64(32)) | s
+        out["handle"] = join_handle(s, self.gen[s])
         for name in ("price", "qty", "account"):
             out[name] = getattr(self, name)[s]
         return out

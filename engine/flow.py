@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .book import Book
-from .records import FLAG_CLAIMED, MAX_PRICE, MAX_QTY, OP_DTYPE, Kind, Side
+from .records import FLAG_CLAIMED, MAX_PRICE, MAX_QTY, OP_DTYPE, Kind, Side, join_handle
 
 CHUNK = 256
 
@@ -98,7 +98,7 @@ def _draw(rng, book: Book, ops: np.ndarray, p: FlowParams, mid: int, ts: int,
         cancel = (u >= 1 - cancel_share) & (len(live) > 0)
         if cancel.any():
             slots = rng.choice(live, size=int(cancel.sum())).astype(np.uint64)
-            ops["handle"][cancel] = (book.gen[slots].astype(np.uint64) << np.uint64(32)) | slots
+            ops["handle"][cancel] = join_handle(slots, book.gen[slots])
             reduce = rng.random(int(cancel.sum())) < p.reduce
             ops["kind"][cancel] = np.where(reduce, Kind.REDUCE, Kind.CANCEL)
             ops["price"][cancel] = 0

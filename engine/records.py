@@ -34,6 +34,22 @@ class Side(IntEnum):
     SELL = 2
 
 
+#: the kinds that are new orders (the others name a resting order by its
+#: handle: CANCEL and REDUCE).  A new order's record carries the handle the
+#: engine assigned it only when its status is RESTED; a new order rejected on
+#: its fields before the engine reaches it (BAD_FLAGS) keeps the handle its
+#: sender wrote, which names nothing (docs/MATCHING.md).
+NEW_ORDER_KINDS = (Kind.LIMIT, Kind.IOC, Kind.MARKET, Kind.FOK, Kind.POST_ONLY)
+
+
+def join_handle(slot, gen):
+    """A handle from its slot (bits 0-31) and generation (bits 32-63):
+    Python ints give an int, numpy arrays a uint64 array."""
+    if isinstance(slot, np.ndarray) or isinstance(gen, np.ndarray):
+        return (np.asarray(gen).astype(np.uint64) << np.uint64(32)) | np.asarray(slot).astype(np.uint64)
+    return int(gen) << 32 | int(slot)
+
+
 class Status(IntEnum):
     NONE = 0  # not processed
     RESTED = 1

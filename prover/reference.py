@@ -390,10 +390,11 @@ def key_salts(key: bytes, fields, leaves: int) -> list[bytes]:
 
 def table_digest(rows: list[list[int]]) -> bytes:
     """zk_keys.table_digest: SHA-256 of label(["table", rows, columns]) and
-    the canonical values row by row, 4 bytes little-endian each (`rows`:
-    Montgomery words, as prove()'s input holds them)."""
+    each row's SHA-256 of its canonical values, 4 bytes little-endian each
+    (`rows`: Montgomery words, as prove()'s input holds them)."""
     width = len(rows[0]) if rows else 0
-    body = b"".join(struct.pack(f"<{width}I", *(from_mont(w) for w in row)) for row in rows)
+    body = b"".join(hashlib.sha256(struct.pack(f"<{width}I", *(from_mont(w) for w in row))).digest()
+                    for row in rows)
     return hashlib.sha256(key_label(["table", len(rows), width]) + body).digest()
 
 

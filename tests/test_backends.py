@@ -19,6 +19,7 @@ from zksidecar.daemon.workers import WorkerPool
 from zksidecar.engine.native import ffi, lib
 from zksidecar.prover.orderbook import proof_file, verify_chain
 
+from format_docs import check_layout
 from test_workers import BITS, chain_jobs
 
 SERVER = [sys.executable, "-m", "zksidecar.tools.cli", "prover-server"]
@@ -41,13 +42,7 @@ def server():
 @pytest.mark.parametrize("ctype, dtype", [("zk_backend_request", B.REQUEST_DTYPE),
                                            ("zk_backend_response", B.RESPONSE_DTYPE)])
 def test_headers_agree_with_c(ctype, dtype):
-    assert ffi.sizeof(ctype) == dtype.itemsize
-    fields = ffi.typeof(ctype).fields
-    assert [name for name, _ in fields] == list(dtype.names)
-    for name, f in fields:
-        sub, offset = dtype.fields[name][:2]
-        assert ffi.offsetof(ctype, name) == offset, name
-        assert ffi.sizeof(f.type) == sub.itemsize, name
+    check_layout(ctype, dtype)
     assert B.REQUEST.size == 48 and B.RESPONSE.size == 32      # packed, no gaps
 
 

@@ -85,6 +85,56 @@ def test_a_post_word_at_a_late_timestamp_is_refused():
     base.assert_lie(base.batch((Kind.IOC, Side.BUY, 100, 3)), tamper, base.SUM)
 
 
+def _rest_past_the_book(debug: bool):
+    """A lying engine rests an order at address S, one past the book domain
+    (docs/STATEMENT.md, "Every address below S is a word"; the two-domain
+    review's L1): its pre-state's free head points there, and the REST, the
+    header's best bid and the old best bid's link say S.  Every step rule
+    holds; only the memory argument can refuse it (no `book` row supplies
+    address S's word, nor consumes what the REST writes there)."""
+    import test_orderbook_review as review
+    from zksidecar.engine.proof_table import proof_table
+    from zksidecar.prover.orderbook.batch import BookState
+    book, ops = base.setup_book(), base.batch((Kind.LIMIT, Side.BUY, 96, 2))
+    prep = prepare_batch(book, ops, OPTS)
+    w, c = prep.witness, prep.witness.columns
+    S = len(w.pre)
+    cells = book.cells.copy()
+    cells[4] = S                                       # ZK_HDR_FREE_HEAD: past the table
+    prep.pre = BookState.commit(cells, OPTS.log_blowup)
+    prep.public.pre_root, prep.public.pre_link = prep.pre.root, prep.pre.link
+    w.pre = proof_table(cells)
+    r = base.first(c, "sR")
+    c["aA"][r] = c["os"][r] = S                        # the REST's address and the handle it reports
+    for col in ("nH0", "nC5"):                         # best bid; the old best bid's link to it
+        c[col][r] = S
+    review._rethread_reads(w)
+    c["nH4"][r] = c["oA6"][r]                          # the free head moves on to the word's next-free cell
+    review._rethread_reads(w)
+    prep.public.ops = prep.public.ops.copy()
+    prep.public.ops["handle"][0] = S
+    prep.classified = None
+    return prove_prepared(prep, OPTS, debug)[0]
+
+
+def test_an_access_past_the_book_domain_is_refused(monkeypatch):
+    """The lie passes every step rule (debug names no constraint but the
+    sum) and does not verify; with the verifier's bound on handles (slot <
+    capacity) in place it is refused before any proof is read."""
+    from zksidecar.prover.orderbook import air as air_mod, batch as batch_mod
+    from zksidecar.prover.orderbook.batch import BatchRejected
+    with monkeypatch.context() as m:
+        for mod in (air_mod, batch_mod):
+            m.setattr(mod, "noncanonical", lambda *a: None)
+        with pytest.raises(ConstraintError, match=base.SUM):
+            _rest_past_the_book(debug=True)
+        bp = _rest_past_the_book(debug=False)
+        with pytest.raises(VerificationError):
+            verify_batch(bp, min_security=0)
+    with pytest.raises(BatchRejected, match="not canonical"):
+        verify_batch(bp, min_security=0)
+
+
 # ------------------------------------------------------------- the LogUp split --
 
 def _claims_shifted(delta: Ext):
@@ -196,12 +246,13 @@ def test_an_ops_height_past_the_limbs_bound_is_refused_everywhere():
         check_trace_length(too_tall, 16)
 
 
-def test_a_zero_knowledge_proof_in_a_batch_file_is_refused():
-    """The order book proves in transparent mode only: a zk (format 5)
-    proof of a batch statement, wrapped in a batch proof file, is refused by
-    the decoder (it would be checked against the transparent statement's
-    figures and anchors).  The zk proof is a test double built the way the
-    zk-mode review built it."""
+def test_a_zero_knowledge_proof_in_a_transparent_batch_file_is_refused():
+    """A zk (format 5) proof of the transparent batch statement, wrapped in
+    a transparent (version 4) batch proof file, is refused by the decoder
+    (it would be checked against the transparent statement's figures and
+    anchors; zk batches have a file version of their own,
+    tests/test_zk_batch.py).  The zk proof is a test double built the way
+    the zk-mode review built it."""
     import dataclasses
 
     from zksidecar.engine import flow
@@ -214,7 +265,7 @@ def test_a_zero_knowledge_proof_in_a_batch_file_is_refused():
     zk = params.ProofOptions(log_blowup=2, num_queries=4, grinding_bits=1, fri_folding_factor=4,
                              fri_max_final_degree=4, zk=True)
     ops = flow.generate(20, seed=5, capacity=128, params=flow.FlowParams(depth=8))
-    prep = B.prepare_batch(Book(128), ops, zk, ops_length=128, batch_id=0)
+    prep = B.prepare_batch(Book(128), ops, dataclasses.replace(zk, zk=False), ops_length=128, batch_id=0)
     st = prep.public.statement(prep.public.air(prep.classified))
     pre = prep.pre.commitment.trace
     mask = Mask.for_state(zk_keys.derive(bytes(32), ("s",)), pre, mask_degree(st, zk),
@@ -224,5 +275,5 @@ def test_a_zero_knowledge_proof_in_a_batch_file_is_refused():
                 zk_key=bytes(range(32)), state_keys={"book.post": zk_keys.derive(bytes(32), ("p",))})
     public = dataclasses.replace(prep.public, pre_root=com.root, pre_link=com.link())
     raw = proof_file.encode(B.BatchProof(res.proof, public))
-    with pytest.raises(ProofFormatError, match="zero-knowledge proof .* batch proofs are transparent"):
+    with pytest.raises(ProofFormatError, match=r"a zk \(format 5\) proof in a transparent batch proof file"):
         proof_file.decode(raw)

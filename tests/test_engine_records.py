@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from format_docs import check_byte_table, check_layout
 from zksidecar.engine import records
-from zksidecar.engine.native import ffi, lib
+from zksidecar.engine.native import lib
 from zksidecar.engine.records import (COMPLETION_DTYPE, OP_DTYPE, TRADE_DTYPE, CompletionStatus,
                                       Kind, Reason, Side, Status)
 
@@ -15,13 +16,7 @@ PAIRS = [("zk_op", OP_DTYPE), ("zk_trade", TRADE_DTYPE), ("zk_completion", COMPL
 
 @pytest.mark.parametrize("ctype, dtype", PAIRS)
 def test_sizes_and_offsets_agree(ctype, dtype):
-    assert ffi.sizeof(ctype) == dtype.itemsize
-    c_fields = [name for name, _ in ffi.typeof(ctype).fields]
-    assert c_fields == list(dtype.names)
-    for name in dtype.names:
-        sub, offset = dtype.fields[name][:2]
-        assert ffi.offsetof(ctype, name) == offset, name
-        assert ffi.sizeof(ffi.typeof(ctype).fields[c_fields.index(name)][1].type) == sub.itemsize, name
+    check_layout(ctype, dtype)
 
 
 @pytest.mark.parametrize("dtype", [OP_DTYPE, TRADE_DTYPE, COMPLETION_DTYPE])
@@ -70,18 +65,7 @@ def test_outcome_mismatches():
 def test_formats_md_byte_tables_agree(title, dtype):
     """docs/FORMATS.md's byte table of each record: the same fields, at the
     same bytes, as the mirror (which the test above holds to the header)."""
-    import re
-    from pathlib import Path
-
-    doc = (Path(__file__).resolve().parents[1] / "docs" / "FORMATS.md").read_text()
-    section = doc[doc.index(title):]
-    section = section[:section.index("\n## ", 1)]
-    rows = re.findall(r"^\| (\d+)(?:–(\d+))? \| `(\w+)` \|", section, re.M)
-    got = [(name, int(a), int(b or a)) for a, b, name in rows]
-    want = [(name, dtype.fields[name][1], dtype.fields[name][1] + dtype.fields[name][0].itemsize - 1)
-            for name in dtype.names]
-    assert got == want
-    assert f"{dtype.itemsize} bytes" in section.splitlines()[0]
+    check_byte_table(title, dtype)
 
 
 def test_completion_layout_check():

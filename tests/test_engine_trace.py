@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 
 import flow_strategies
 import trace_check
+from format_docs import check_layout
 from trace_check import TraceError
 
 from zksidecar.engine import flow, invariants, records
 from zksidecar.engine.book import Book
 from zksidecar.engine.flow import FlowParams
-from zksidecar.engine.native import ffi, lib
+from zksidecar.engine.native import lib
 from zksidecar.engine.proof_table import HEADER_FIELDS, P, WORD, proof_table, with_table
 from zksidecar.engine.records import Kind, Reason, Side, Status
 from zksidecar.engine.trace import STEP_DTYPE, Access, StepKind, cells_after, check_steps, written
@@ -92,14 +93,8 @@ def test_proof_table_splits_wide_accounts_and_refuses_non_canonical_cells():
 # -------------------------------------------------------- the step record --
 
 def test_step_record_agrees_with_the_c_header():
-    assert ffi.sizeof("zk_step") == STEP_DTYPE.itemsize == 280
-    c_fields = [name for name, _ in ffi.typeof("zk_step").fields]
-    assert c_fields == list(STEP_DTYPE.names)
-    for name in STEP_DTYPE.names:
-        sub, offset = STEP_DTYPE.fields[name][:2]
-        assert ffi.offsetof("zk_step", name) == offset, name
-        assert ffi.sizeof(ffi.typeof("zk_step").fields[c_fields.index(name)][1].type) == sub.itemsize
-        assert sub.base.str[0] in "<|", name
+    assert STEP_DTYPE.itemsize == 280
+    check_layout("zk_step", STEP_DTYPE)
     for kind in StepKind:
         assert getattr(lib, "ZK_STEP_" + kind.name) == kind.value
     for access in Access:

@@ -78,7 +78,10 @@ def test_a_cycle_would_be_found():
 # os.urandom in zk_keys.new_store_key.
 ZK_MODULES = ["zksidecar.prover.zk_keys", "zksidecar.prover.poseidon2", "zksidecar.prover.poseidon2_reference",
               "zksidecar.prover.poseidon2_air", "zksidecar.prover.orderbook.zk_encoding",
-              "zksidecar.prover.masking"]
+              "zksidecar.prover.orderbook.zk_lists", "zksidecar.prover.orderbook.receipt",
+              "zksidecar.prover.orderbook.zk_air", "zksidecar.prover.orderbook.zk_lane",
+              "zksidecar.prover.orderbook.zk_chain",
+              "zksidecar.prover.masking", "zksidecar.prover.orderbook.zk_record_checks"]
 GENERATOR_MODULES = {"random", "secrets", "numpy.random"}
 GENERATOR_NAMES = {"random", "default_rng", "RandomState", "Generator", "SystemRandom", "urandom",
                    "getrandom", "token_bytes", "token_hex", "randbits", "randbelow"}

@@ -62,10 +62,11 @@ def test_another_version_is_refused_saying_which():
     raw = bytearray(chain()[0])
     raw[4:6] = (2).to_bytes(2, "little")     # a proof of the trace layout before the folded one
     with pytest.raises(ProofFormatError, match=r"version 2 is not supported: this build reads version 4 "
-                                               r"\(proven against the trace layout"):
+                                               r"\(and 5, zk mode's\) \(proven against the trace layout"):
         proof_file.decode(bytes(raw))
     raw[4:6] = (9).to_bytes(2, "little")
-    with pytest.raises(ProofFormatError, match=r"version 9 is not supported: this build reads version 4; "):
+    with pytest.raises(ProofFormatError, match=r"version 9 is not supported: this build reads version 4 "
+                                               r"\(and 5, zk mode's\); "):
         proof_file.decode(bytes(raw))
 
 

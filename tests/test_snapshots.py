@@ -17,6 +17,7 @@ import shutil
 import numpy as np
 import pytest
 
+from format_docs import check_layout
 from test_recovery import BITS, CAP, POLICY, T, flow, prove_into
 from zksidecar.daemon import formats as fm
 from zksidecar.daemon import snapshot
@@ -28,7 +29,7 @@ from zksidecar.daemon.rebuild import Rebuilder
 from zksidecar.daemon.recovery import recover
 from zksidecar.daemon.sequencer import Sequencer, SequencerThread
 from zksidecar.daemon.store import ProofStore
-from zksidecar.engine.native import ffi, lib
+from zksidecar.engine.native import lib
 from zksidecar.tools.proofs import verify_store
 
 
@@ -108,11 +109,7 @@ PAIRS = [("zk_snapshot_header", fm.SNAPSHOT_HEADER_DTYPE), ("zk_snapshot_book", 
 
 @pytest.mark.parametrize("ctype, dtype", PAIRS)
 def test_layouts_agree_with_the_header(ctype, dtype):
-    assert ffi.sizeof(ctype) == dtype.itemsize
-    fields = ffi.typeof(ctype).fields
-    assert [name for name, _ in fields] == list(dtype.names)
-    for name, _ in fields:
-        assert ffi.offsetof(ctype, name) == dtype.fields[name][1], name
+    check_layout(ctype, dtype)
     assert lib.ZK_SNAPSHOT_MAGIC == fm.SNAPSHOT_MAGIC and \
         fm.SNAPSHOT_MAGIC.to_bytes(4, "little") == b"ZKSN"
     assert lib.ZK_SNAPSHOT_RESUMED == fm.SNAPSHOT_RESUMED

@@ -15,6 +15,7 @@ import textwrap
 
 import pytest
 
+from format_docs import check_layout
 from zksidecar.daemon import formats as fm
 from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError, StoreFull
 from zksidecar.engine import flow
@@ -34,14 +35,7 @@ PAIRS = [("zk_journal_entry", fm.JOURNAL_ENTRY_DTYPE), ("zk_journal_batch", fm.J
 
 @pytest.mark.parametrize("ctype, dtype", PAIRS)
 def test_layouts_agree_with_the_header(ctype, dtype):
-    assert ffi.sizeof(ctype) == dtype.itemsize
-    fields = ffi.typeof(ctype).fields
-    assert [name for name, _ in fields] == list(dtype.names)
-    for name, f in fields:
-        sub, offset = dtype.fields[name][:2]
-        assert ffi.offsetof(ctype, name) == offset, name
-        assert ffi.sizeof(f.type) == sub.itemsize, name
-        assert sub.base.str[0] in "<|", name
+    check_layout(ctype, dtype)
     assert struct_of(dtype).size == dtype.itemsize      # packed, no gaps
 
 

@@ -69,7 +69,7 @@ def _prove(args) -> int:
     from . import proofs
 
     return proofs.prove_main(args.file, args.format, args.capacity, args.batch_size, args.out,
-                             args.security, args.trace_length)
+                             args.security, args.trace_length, zk=args.zk, key=args.key, new_key=args.new_key)
 
 
 def _verify(args) -> int:
@@ -345,6 +345,7 @@ def parser() -> argparse.ArgumentParser:
 
     pr = _command(sub, "prove", "prove a file of operations as a chain of batch proofs",
                   "zksidecar prove ops.csv --out proofs --batch-size 256\n"
+                  "zksidecar prove ops.csv --out zk-proofs --zk --key store.key --new-key\n"
                   "zksidecar verify proofs/batch-*.zkb", _prove,
                   description="Prove a file of operations (the forms of `zksidecar replay`) "
                               "batch by batch as one chain from the empty book; one "
@@ -364,6 +365,16 @@ def parser() -> argparse.ArgumentParser:
                          "room for any one operation and 2 rows per operation of a batch)")
     pr.add_argument("--security", type=int, default=100, metavar="BITS", help="conjectured bits")
     pr.add_argument("--out", default="proofs", metavar="DIR", help="directory for batch-NNNNNN.zkb files")
+    pr.add_argument("--zk", action="store_true",
+                    help="zero-knowledge mode (docs/ZK.md): the files carry leaves, not records; every batch at "
+                         "the one ops height of the chain (at most 2^15 rows). Refuses an --out directory that "
+                         "holds batch files: a batch proven twice reveals its state's mask twice, and outside "
+                         "the daemon keeping each batch to one proof is the caller's duty")
+    pr.add_argument("--key", metavar="FILE",
+                    help="zk mode's store key: a file of exactly 32 bytes, mode 0600 (docs/ZK_KEYS.md, \"Key "
+                         "file\"); every salt and mask derives from it, and the chain cannot continue without it")
+    pr.add_argument("--new-key", action="store_true",
+                    help="make --key FILE first (a new key from the operating system; refused if FILE exists)")
 
     v = _command(sub, "verify", "verify batch proof files, or a proof store, as chains",
                  "zksidecar verify proofs/batch-*.zkb\n"

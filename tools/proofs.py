@@ -35,10 +35,16 @@ from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import manifest, proof_file, verify_report
-from zksidecar.prover.orderbook.batch import ChainCheck, ChainPoint, ChainSegment, Checked
+from zksidecar.prover import zk_keys
+from zksidecar.prover.orderbook.batch import (BookState, ChainCheck, ChainPoint, ChainSegment, Checked,
+                                              prepare_run, prove_prepared)
 from zksidecar.prover.orderbook.verify_report import SymbolRecord
 from zksidecar.prover.orderbook.air import book_length
-from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH, conjectured_security, proof_options
+from zksidecar.prover.orderbook.params import (MAX_TRACE_LENGTH, conjectured_security, proof_options,
+                                               zk_proof_options, zk_security)
+from zksidecar.prover.orderbook.zk_air import shape_statement
+from zksidecar.prover.orderbook.zk_chain import ZkChain
+from zksidecar.prover.orderbook.zk_lane import LaneFull
 from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.verify import VerificationError
@@ -57,7 +63,10 @@ def read_ops(path: str, fmt: str, capacity: int) -> np.ndarray:
 
 
 def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str,
-               security: int, trace_length: int | None = None, out=sys.stdout) -> int:
+               security: int, trace_length: int | None = None, out=sys.stdout, zk: bool = False,
+               key: str | None = None, new_key: bool = False) -> int:
+    """`zksidecar prove`; with `zk`, in zk mode under the store key in the
+    file `key` (made first when `new_key`: docs/ZK_KEYS.md, "Key file")."""
     problem = replay.check_capacity(capacity, BOOK_MIN_CAPACITY, BOOK_MAX_CAPACITY)
     if problem:
         print(f"zksidecar prove: {problem}", file=sys.stderr)
@@ -65,6 +74,25 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
     if batch_size < 1:
         print("zksidecar prove: batch size must be at least 1", file=sys.stderr)
         return 2
+    if zk != (key is not None) or (new_key and not zk):
+        print("zksidecar prove: " + ("--zk needs its store key: --key FILE (--new-key makes one)" if zk else
+                                     "--key and --new-key are zk mode's: give --zk"), file=sys.stderr)
+        return 2
+    store_key = None
+    if zk:
+        try:        # the parameters first: no key is made for a chain that cannot be proven
+            zk_proof_options(security, capacity.bit_length() - 1, trace_length or trace_length_for(capacity, batch_size))
+        except ValueError as exc:
+            print(f"zksidecar prove: {exc}", file=sys.stderr)
+            return 2
+        try:
+            store_key = zk_keys.write_key_file(key) if new_key else zk_keys.read_key_file(key)
+        except zk_keys.KeyFileError as exc:
+            print(f"zksidecar prove: {exc}", file=sys.stderr)
+            return 2
+        if new_key:
+            print(f"a new store key in {key} (mode 0600): the chain's next batch cannot be proven without "
+                  "it; keep it as secret as the operations, and back it up with the proofs", file=out)
     try:
         ops = read_ops(path, fmt, capacity)
     except replay.FileError as exc:
@@ -78,32 +106,52 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
         print(f"zksidecar prove: {path}: no operations", file=sys.stderr)
         return 2
     return prove_ops(ops, capacity, batch_size, out_dir, security, trace_length, out,
-                     where=path)
+                     where=path, zk_key=store_key)
 
 
 def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, security: int,
-              trace_length: int | None = None, out=sys.stdout, where: str = "operations") -> int:
+              trace_length: int | None = None, out=sys.stdout, where: str = "operations",
+              zk_key: bytes | None = None) -> int:
     """prove_main's work on operation records already read (OP_DTYPE, file
     ids resolved, the stream from the empty book): batch-NNNNNN.zkb files in
     `out_dir`, a line per batch on `out`.  `zksidecar bench verify` builds
-    its chain with it."""
+    its chain with it.  `zk_key`: prove in zk mode under this store key,
+    every batch at the one ops height of the chain, never over a batch file
+    already in `out_dir` (two proofs of a batch would open its state's mask
+    twice: docs/ZK.md section 6)."""
     # one cap on the ops rows of a batch for the whole chain (each batch is
-    # proven at the rows it takes, up to it); the daemon's sequencer cuts the
-    # batches: at batch_size operations, or where the next operation's steps
-    # would not fit the cap (a file has no clock, so no batch times out)
+    # proven at the rows it takes, up to it; zk mode: at the cap); the
+    # daemon's sequencer cuts the batches: at batch_size operations, or
+    # where the next operation's steps would not fit the cap (a file has no
+    # clock, so no batch times out)
     trace_length = trace_length or trace_length_for(capacity, batch_size)
+    log2_capacity = capacity.bit_length() - 1
     try:
         sequencer = Sequencer(capacity, trace_length, BatchPolicy(batch_size, 1.0), Metrics())
-        options = proof_options(security, book_length(capacity), trace_length)
+        if zk_key is None:
+            options = proof_options(security, book_length(capacity), trace_length)
+        else:
+            options = zk_proof_options(security, log2_capacity, trace_length)
     except ValueError as exc:
         print(f"zksidecar prove: {exc}", file=sys.stderr)
         return 2
     os.makedirs(out_dir, exist_ok=True)
-    bits = conjectured_security(options, book_length(capacity), trace_length)
+    if zk_key is not None:
+        existing = sorted(f for f in os.listdir(out_dir) if f.startswith("batch-") and f.endswith(".zkb"))
+        if existing:
+            print(f"zksidecar prove: {os.path.join(out_dir, existing[0])} exists: zk mode never proves a batch "
+                  "twice (two proofs would open its state's mask twice, docs/ZK.md section 6); give an "
+                  "empty --out directory", file=sys.stderr)
+            return 2
+        bits = zk_security(options, shape_statement(log2_capacity, trace_length))
+    else:
+        bits = conjectured_security(options, book_length(capacity), trace_length)
     print(f"{len(ops):,} operations in batches of up to {batch_size}, capacity {capacity}, "
-          f"ops traces of up to {trace_length} rows, {bits} bits", file=out)
+          + (f"zk mode, ops traces of {trace_length} rows" if zk_key is not None else
+             f"ops traces of up to {trace_length} rows") + f", {bits} bits", file=out)
     print(f"{'batch':>6} {'ops':>6} {'trades':>7} {'prove s':>8} {'KiB':>7}  post root", file=out)
     seen = np.zeros(batch_size, np.int64)
+    chains: dict[int, tuple[ZkChain, BookState]] = {}       # zk mode: each symbol's chain and state
     for start in range(0, len(ops) + batch_size, batch_size):
         chunk = ops[start:start + batch_size]
         closed = sequencer.feed(chunk, seen[:len(chunk)], 0.0) if len(chunk) else \
@@ -114,15 +162,37 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
             return 1
         for batch in closed:
             t0 = time.perf_counter()
-            proof = prove_job(ProofJob.of(batch, security))
+            if zk_key is None:
+                proof = prove_job(ProofJob.of(batch, security))
+            else:
+                try:
+                    proof = _prove_zk(batch, chains, zk_key, log2_capacity, trace_length, options)
+                except ValueError as exc:     # the lane's cut (LaneFull), or records outside the encoding
+                    hint = " (a smaller --batch-size or a taller --trace-length fits it)" \
+                        if isinstance(exc, LaneFull) else ""
+                    print(f"zksidecar prove: {where}: batch {batch.batch_id}: {exc}{hint}", file=sys.stderr)
+                    return 2
             raw = proof_file.encode(proof)
             name = os.path.join(out_dir, f"batch-{batch.batch_id:06d}.zkb")
-            with open(name, "wb") as f:
+            with open(name, "wb" if zk_key is None else "xb") as f:       # zk: never over a file
                 f.write(raw)
             print(f"{batch.batch_id:>6} {len(batch.ops):>6} {len(batch.trades):>7} "
                   f"{time.perf_counter() - t0:>8.2f} {len(raw) / 1024:>7.1f}  "
                   f"{proof.post_root.hex()[:16]}…  {name}", file=out)
     return 0
+
+
+def _prove_zk(batch, chains: dict, store_key: bytes, log2_capacity: int, trace_length: int, options):
+    """A closed batch proven in zk mode, continuing its symbol's chain in
+    `chains` (started from the empty book at its first batch)."""
+    if batch.symbol not in chains:
+        chain = ZkChain(store_key, batch.symbol, log2_capacity, trace_length, options)
+        chains[batch.symbol] = (chain, BookState.zk_genesis(chain, batch.pre_cells))
+    chain, state = chains[batch.symbol]
+    prep = prepare_run(state, batch.ops, batch.steps, batch.trades, options, trace_length, batch.batch_id, zk=chain)
+    proof, post, _ = prove_prepared(prep, options)
+    chains[batch.symbol] = (chain, post)
+    return proof
 
 
 def _describe(segment: ChainSegment, first: bool) -> str:
@@ -138,7 +208,8 @@ def _stated(c: Checked, symbol: int) -> ChainPoint:
     """Where batch `c` says its chain stood before it: its stated pre-state,
     the start of an unanchored segment (a store whose earlier batches
     retention archived)."""
-    return ChainPoint(c.config(symbol), c.pre_root, c.pre_link, c.first_seq, c.first_ts, c.batch_id)
+    return ChainPoint(c.config(symbol), c.pre_root, c.pre_link, c.first_seq, c.first_ts, c.batch_id,
+                      c.mode, c.chain_ops_length)
 
 
 def _report(symbol: int, segments: list[ChainSegment], prior: SymbolRecord | None = None,
@@ -362,11 +433,16 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout,
         status = 3
     else:
         first, done = segments[0], segments[-1].verified
-        print(f"verified {first.batches} batches ({first.ops:,} operations) root to root from the "
+        mode = " zk" if chain.point.mode == "zk" else ""
+        print(f"verified {first.batches}{mode} batches ({first.ops:,} operations) root to root from the "
               f"empty book, batch ids {first.first_batch}..{first.last_batch}, "
               f"{done.security_bits} bits; final state root {done.roots['book.post'].hex()}", file=out)
         status = 0
     if report is not None:
+        if chain.point.mode == "zk":
+            print("zksidecar verify: --report: verification reports record transparent chains only in "
+                  "this release (a zk chain verifies from its files each time)", file=sys.stderr)
+            return 2
         rec = _record(symbol, chain, digest, prior, [os.path.abspath(p) for p in paths])
         return _write_report(report, verify_report.Report(min_security, None, (rec,)), out) \
             or status

@@ -423,9 +423,12 @@ def book_fractions() -> list:
             logup.consume([TAG_MEM, "row"] + [f"q{j}" for j in range(WORD)] + ["pts"])]
 
 
-def fractions_for(trace_length: int) -> list:
+def fractions_for(trace_length: int, trade_accounts: bool = True) -> list:
     """The LogUp fractions on every row of an `ops` trace of this length
-    (the limbs of the range checks depend on it)."""
+    (the limbs of the range checks depend on it).  `trade_accounts=False`
+    narrows a MATCH row's trade tuple to <5, oi, tn, aA, oA7, oA0, fl>, the
+    trade leaf's fields (zk mode, zk_air.py: docs/ZK.md 3.4; the maker's
+    account is bound by its resting operation's leaf, not the trade's)."""
     L, k = limbs_for(trace_length)
     ts = lambda f: f.cur("row") + 1                    # noqa: E731
     # header access: address 0, cells 6 and 7 zero
@@ -458,7 +461,8 @@ def fractions_for(trace_length: int) -> list:
     fr.append(logup.consume([TAG_OUT, "oi", _outcome(END_STATUS), _outcome(END_REASON),
                              lambda f: f.cur("qty") - f.cur("rem") + f.cur("fl"),
                              lambda f: f.cur("tn") + f.cur("sM"), "os", "og"], "last"))
-    fr.append(logup.consume([TAG_TRADE, "oi", "tn", "aA", "oA7", "oA0", "fl", "oA3", "oA4"], "sM"))
+    trade = [TAG_TRADE, "oi", "tn", "aA", "oA7", "oA0", "fl"] + (["oA3", "oA4"] if trade_accounts else [])
+    fr.append(logup.consume(trade, "sM"))
     return fr
 
 
@@ -557,15 +561,20 @@ class OrderBookAir(Air):
         self.classified = classify_all(ops, capacity) if classified is None else classified
         self.tables = public_tables(ops, trades, capacity, first_seq, self.classified)
         self.main_segments = (Segment("exec", exec_columns(trace_length)),)
-        self.lu = logup.LogUp("lu", fractions_for(trace_length), alpha=0, beta=1, target=_claimed)
+        self._share_sum(fractions_for(trace_length))
+        super().__init__(trace_length, {"log2_capacity": log2_capacity, "ops": len(ops),
+                                        "trades": len(trades)})
+
+    def _share_sum(self, fractions: list) -> None:
+        """The domain's one LogUp sum over `fractions`, shared with the
+        statement's other domain (its target the claimed sum)."""
+        self.lu = logup.LogUp("lu", fractions, alpha=0, beta=1, target=_claimed)
         self.shared_argument = self.lu
         self.aux_columns = self.lu.columns
         self.lookup_arguments = (self.lu,)
         if self.lu.challenges_used != self.num_challenges:
             raise AssertionError(f"the LogUp sum uses {self.lu.challenges_used} challenges, "
                                  f"num_challenges says {self.num_challenges}")
-        super().__init__(trace_length, {"log2_capacity": log2_capacity, "ops": len(ops),
-                                        "trades": len(trades)})
 
     # -------------------------------------------------------- public --
     def public_bytes(self) -> bytes:

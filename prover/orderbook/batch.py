@@ -44,7 +44,11 @@ from ..verify import Verified, VerificationError, verify
 from . import witness as W
 from .air import (MAX_LOG_OPS, WORD, BatchStatement, OrderBookAir, algebraic_degree, book_length, classify_all,
                   noncanonical)
-from .params import MAX_TRACE_LENGTH
+from .params import MAX_TRACE_LENGTH, check_zk_ops_length, zk_security
+from . import zk_chain, zk_lane
+from .zk_air import ZkBatchStatement, ZkOpsAir, shape_statement
+from .zk_chain import ZkChain, zk_state_table
+from .zk_record_checks import RecordChecks
 
 
 class BatchRejected(VerificationError):
@@ -60,7 +64,11 @@ class BookState:
 
     cells: np.ndarray
     commitment: SegmentCommitment
-    link: Link
+    #: None for a zk chain's first state, which the verifier commits itself
+    link: Link | None
+    #: zk mode: the last proven timestamp, the state table's timestamp
+    #: cells (zk_air.py); 0 for the empty book and in transparent mode
+    last_ts: int = 0
 
     @property
     def root(self) -> bytes:
@@ -93,6 +101,59 @@ class BookState:
         com = SegmentCommitment.commit(F.encode(state_table(cells, s)), log_blowup)
         return cls(cells, com, com.link())
 
+    @classmethod
+    def zk_genesis(cls, chain: ZkChain, book: Book | np.ndarray | None = None) -> "BookState":
+        """A zk chain's first state: the empty book, public (committed
+        unmasked with zero salts, no link: the verifier commits it), with
+        `book`'s engine cells (its next sequence number and time) when
+        given; ValueError for a book that is not empty, which a zk batch
+        can only start from as the post-state of the chain's batch before
+        (the BookState prove_batch returned, or BookState.zk_after)."""
+        empty = Book(chain.capacity, chain.symbol).cells
+        cells = empty if book is None else np.array(book.cells if isinstance(book, Book) else book,
+                                                     dtype=np.uint32)
+        if book is not None:
+            cap = invariants.check_shape(cells)
+            symbol = int(cells[lib.ZK_HDR_SYMBOL])
+            if (cap, symbol) != (chain.capacity, chain.symbol):
+                raise ValueError(f"a book of capacity {cap}, symbol {symbol} for a zk chain of capacity "
+                                 f"{chain.capacity}, symbol {chain.symbol}")
+            if not np.array_equal(state_table(cells, chain.book_length), state_table(empty, chain.book_length)):
+                raise ValueError("zk mode: a chain starts from the empty book; a later batch starts from the "
+                                 "previous batch's post-state (the BookState prove_batch returned, or "
+                                 "BookState.zk_after)")
+        return cls(cells, chain.commit_state(chain.genesis_table(), None), None, 0)
+
+    @classmethod
+    def zk_after(cls, chain: ZkChain, cells: np.ndarray, last_ts: int, batch_id: int) -> "BookState":
+        """The zk state batch `batch_id` of `chain` left: the engine cells
+        after it (checked) and its last operation's timestamp, committed
+        under that batch's state key, as its proof committed it."""
+        cells = np.array(cells, dtype=np.uint32)
+        Book.from_cells(cells)
+        com = chain.commit_state(zk_state_table(state_table(cells, chain.book_length), last_ts), batch_id)
+        return cls(cells, com, com.link(), last_ts)
+
+    @property
+    def zk(self) -> bool:
+        """Whether this state is a zk chain's (its commitment carries salts)."""
+        return self.commitment.mask is not None
+
+
+@dataclass
+class ZkPublic:
+    """What only a zk batch publishes (docs/ZK.md section 1), in place of
+    the records: the number of operations, `resumed` (the batch begins
+    where its stream resumed: its first timestamp is not compared with the
+    pre-state's), the leaves (``(T - 1, 8)`` canonical uint32: the operation
+    leaves, then the trade and dummy leaves in their slots) and the side
+    leaves' root (zk_lists)."""
+
+    n_ops: int
+    resumed: bool
+    leaves: np.ndarray
+    side_root: bytes
+
 
 @dataclass
 class BatchPublic:
@@ -101,20 +162,32 @@ class BatchPublic:
     ops_length: int           # T': the ops domain's rows
     symbol: int
     first_seq: int
-    ops: np.ndarray           # OP_DTYPE, outcome fields filled
-    trades: np.ndarray        # TRADE_DTYPE
+    ops: np.ndarray | None    # OP_DTYPE, outcome fields filled; None in zk mode (not public)
+    trades: np.ndarray | None  # TRADE_DTYPE; None in zk mode
     pre_root: bytes
     pre_link: Link | None
     batch_id: int = 0
+    #: zk mode's public inputs; None in transparent mode
+    zk: ZkPublic | None = None
+
+    @property
+    def n_ops(self) -> int:
+        return self.zk.n_ops if self.zk is not None else len(self.ops)
 
     def air(self, classified: dict[str, np.ndarray] | None = None) -> OrderBookAir:
         """The `ops` domain's AIR of this batch; `classified` as OrderBookAir
-        takes it."""
+        takes it (transparent mode)."""
+        if self.zk is not None:
+            z = self.zk
+            return ZkOpsAir(self.ops_length, self.log2_capacity, self.first_seq, self.symbol, self.batch_id,
+                            z.n_ops, z.resumed, z.leaves, z.side_root)
         return OrderBookAir(self.ops_length, self.log2_capacity, self.ops, self.trades,
                             self.first_seq, self.symbol, self.batch_id, classified)
 
-    def statement(self, air: OrderBookAir | None = None) -> BatchStatement:
+    def statement(self, air: OrderBookAir | None = None) -> BatchStatement | ZkBatchStatement:
         """The statement of this batch; `air`: its `ops` AIR, if built."""
+        if self.zk is not None:
+            return ZkBatchStatement(self.book_length, air or self.air())
         return BatchStatement(self.book_length, air or self.air())
 
 
@@ -156,16 +229,49 @@ class PreparedBatch:
     #: the AIR reuses; None once public.ops are edited after preparing (a
     #: test's lying engine), so the AIR classifies what it proves
     classified: dict[str, np.ndarray] | None = None
+    #: zk mode: the lane and keys (None in transparent mode)
+    zk: "ZkPrepared | None" = None
+
+
+@dataclass
+class ZkPrepared:
+    """What a zk batch's proof needs beyond the execution's witness: its
+    chain, the lane (zk_lane.Lane), the batch key kappa_b, the zk state
+    table after the batch (``(S, 13)`` canonical: zk_chain.zk_state_table)
+    and its last timestamp."""
+
+    chain: ZkChain
+    lane: zk_lane.Lane
+    batch_key: bytes
+    post_table: np.ndarray
+    last_ts: int
+
+    def traces(self, witness: W.Witness, pre: BookState) -> dict[str, np.ndarray]:
+        """Every segment's matrix by the zk statement's names."""
+        r0 = np.zeros(len(witness.pts), dtype=np.int64)
+        r0[0] = 1
+        stamp = np.column_stack([np.arange(len(witness.pts), dtype=np.int64), witness.pts, r0])
+        return {"book.pre": pre.commitment.trace, "book.post": F.encode(self.post_table),
+                "book.stamp": F.encode(stamp), "ops.exec": witness.traces()["ops.exec"],
+                "ops.lane": self.lane.matrix}
 
 
 def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
                 ops_length: int | None = None, debug: bool = False,
-                batch_id: int = 0) -> tuple[BatchProof, BookState, np.ndarray]:
+                batch_id: int = 0, zk: ZkChain | None = None,
+                resumed: bool = False) -> tuple[BatchProof, BookState, np.ndarray]:
     """Run `ops` on the book `pre` (a Book, committed here; or the BookState
     a previous prove_batch returned) and prove it as batch `batch_id`, its
     `ops` domain `ops_length` rows (default: the fewest its rows take,
-    witness.rows_for).  Returns (proof, post state, trades)."""
-    return prove_prepared(prepare_batch(pre, ops, options, ops_length, batch_id), options, debug)
+    witness.rows_for).  Returns (proof, post state, trades).
+
+    zk mode (docs/ZK.md): `zk` is the chain (zk_chain.ZkChain: the store
+    key, the fixed `ops` height, zk mode's `options`); `pre` is the empty
+    book (a chain's first batch: a Book or BookState.zk_genesis) or the
+    post-state the chain's previous zk batch returned; `resumed` says the
+    batch begins where its stream resumed (its first timestamp is then
+    not compared with the pre-state's last)."""
+    return prove_prepared(prepare_batch(pre, ops, options, ops_length, batch_id, zk, resumed), options, debug)
 
 
 def prove_from_cells(pre_cells: np.ndarray, ops: np.ndarray, options: ProofOptions,
@@ -178,9 +284,13 @@ def prove_from_cells(pre_cells: np.ndarray, ops: np.ndarray, options: ProofOptio
 
 
 def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
-                  ops_length: int | None = None, batch_id: int = 0) -> PreparedBatch:
+                  ops_length: int | None = None, batch_id: int = 0, zk: ZkChain | None = None,
+                  resumed: bool = False) -> PreparedBatch:
     """The engine's run of `ops` from `pre`, traced, and the witness of it,
-    its `ops` domain `ops_length` rows (default: the fewest its rows take)."""
+    its `ops` domain `ops_length` rows (default: the fewest its rows take;
+    zk mode: the chain's); `zk`, `resumed` as prove_batch takes them."""
+    if zk is not None and not isinstance(pre, BookState):
+        pre = BookState.zk_genesis(zk, pre)
     cells = pre.cells.copy()
     # no walk of the lists again: a Book is well formed by construction, and a
     # BookState's cells were checked when it was made (BookState.of) or are
@@ -192,7 +302,7 @@ def prepare_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
     trades, steps = book.process_traced(ops)
     # a Book's cells are committed by prepare_run, once the run fits the trace
     return prepare_run(pre if isinstance(pre, BookState) else cells, ops, steps, trades, options,
-                       ops_length, batch_id)
+                       ops_length, batch_id, zk, resumed)
 
 
 def check_records(ops: np.ndarray, steps: np.ndarray, trades: np.ndarray) -> None:
@@ -209,7 +319,7 @@ def check_records(ops: np.ndarray, steps: np.ndarray, trades: np.ndarray) -> Non
 
 def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
                 trades: np.ndarray, options: ProofOptions, ops_length: int | None = None,
-                batch_id: int = 0) -> PreparedBatch:
+                batch_id: int = 0, zk: ZkChain | None = None, resumed: bool = False) -> PreparedBatch:
     """The witness of a run the engine already made (module docstring): from
     the book `pre` (a BookState, or engine cells, committed here unchecked
     beyond their shape), `ops` with their outcomes, the `steps` and `trades`
@@ -217,13 +327,20 @@ def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
     (default: the fewest its rows take, witness.rows_for).  The post-state
     is the steps' writes (engine/trace.py written); nothing runs the
     engine.  ValueError naming what is wrong for records of the wrong shape
-    or steps out of range."""
+    or steps out of range.  zk mode (`zk`, `resumed`: prove_batch): `pre`
+    is a zk BookState, the `ops` height the chain's."""
     cells = pre.cells if isinstance(pre, BookState) else pre
     check_records(ops, steps, trades)
     cap = invariants.check_shape(cells)
     s = book_length(cap)
     if isinstance(pre, BookState) and pre.commitment.lde.shape[0] != s << options.log_blowup:
         raise ValueError("the pre-state was committed with another blowup or book height")
+    if zk is not None:
+        _check_zk_run(zk, pre, cap, options, ops_length)
+        ops_length = zk.ops_length
+    elif options.zk or (isinstance(pre, BookState) and pre.zk):
+        raise ValueError("zk mode proves with its chain (prove_batch's zk=ZkChain): zk options or a zk "
+                         "pre-state were given without one")
     t = ops_length or W.ops_length_for(steps)
     classified = classify_all(ops, cap)
     pre_table = proof_table(cells)
@@ -239,10 +356,54 @@ def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
         raise ValueError(f"{len(trades)} trades for {matches} MATCH steps (a trade each)")
     state = pre if isinstance(pre, BookState) else BookState.commit(cells, options.log_blowup)
     first_seq = int(cells[lib.ZK_HDR_NEXT_SEQ_LO]) | int(cells[lib.ZK_HDR_NEXT_SEQ_HI]) << 32
+    post_cells = trace.cells_after(cells, steps, ops, wit.post_written)
+    if zk is not None:
+        return _prepare_zk(zk, state, wit, ops, trades, cap, first_seq, post_cells, batch_id, resumed)
     public = BatchPublic(cap.bit_length() - 1, s, t, int(cells[lib.ZK_HDR_SYMBOL]), first_seq,
                          ops, trades, state.root, state.link, batch_id)
-    return PreparedBatch(wit, public, state, trace.cells_after(cells, steps, ops, wit.post_written),
-                         trades, classified)
+    return PreparedBatch(wit, public, state, post_cells, trades, classified)
+
+
+def _check_zk_run(chain: ZkChain, pre, capacity: int, options: ProofOptions, ops_length: int | None) -> None:
+    """What a zk batch must agree with its chain on before anything is built."""
+    if not isinstance(pre, BookState) or not pre.zk:
+        raise ValueError("zk mode: the pre-state is the chain's empty book or the post-state of its batch "
+                         "before (a zk BookState), not engine cells or a transparent state")
+    if options != chain.options:
+        raise ValueError("zk mode proves with its chain's options (ZkChain.options)")
+    if capacity != chain.capacity:
+        raise ValueError(f"a book of capacity {capacity} for a zk chain of capacity {chain.capacity}")
+    if ops_length not in (None, chain.ops_length):
+        raise ValueError(f"zk mode keeps one ops height per chain ({chain.ops_length} rows), not {ops_length}")
+
+
+def _prepare_zk(chain: ZkChain, state: BookState, wit: W.Witness, ops: np.ndarray, trades: np.ndarray,
+                cap: int, first_seq: int, post_cells: np.ndarray, batch_id: int,
+                resumed: bool) -> PreparedBatch:
+    """prepare_run's zk part: the lane, the keys, the zk state tables."""
+    t = chain.ops_length
+    if not isinstance(resumed, (bool, np.bool_)):
+        raise ValueError(f"resumed is a bool, not {resumed!r}")
+    first_ts = int(ops["ts_ns"][0])
+    if not resumed and first_ts < state.last_ts:
+        raise ValueError(f"operation 0's timestamp {first_ts} is before the pre-state's last, "
+                         f"{state.last_ts}: a batch that begins where its stream resumed is proven "
+                         "with resumed=True")
+    last_ts = int(ops["ts_ns"][-1])
+    pre_table = F.decode(state.commitment.trace).astype(np.int64)
+    key = chain.batch_key(batch_id, zk_chain.content_digest(pre_table, ops, trades, bool(resumed)))
+    rand = zk_lane.LaneRandomness.derive(key, len(ops), t)
+    checks = RecordChecks(t, cap.bit_length() - 1)
+    exec_rows = wit.traces()["ops.exec"]
+    lane = zk_lane.build_lane(ops, zk_lane.trade_fields(ops, trades, cap, first_seq), rand, exec_rows,
+                              checks, t, 0 if resumed else state.last_ts)
+    zk_lane.count_lookups(exec_rows, lane.range_counts, t)
+    public = BatchPublic(cap.bit_length() - 1, chain.book_length, t, chain.symbol, first_seq, None, None,
+                         state.root, state.link, batch_id,
+                         ZkPublic(len(ops), bool(resumed), lane.leaves, lane.side_root))
+    post_table = zk_state_table(wit.post, last_ts)
+    return PreparedBatch(wit, public, state, post_cells, trades,
+                         zk=ZkPrepared(chain, lane, key, post_table, last_ts))
 
 
 def _name_refused_run(ops: np.ndarray, steps: np.ndarray, trace_length: int, capacity: int) -> None:
@@ -261,6 +422,14 @@ def prove_prepared(prep: PreparedBatch, options: ProofOptions,
                    debug: bool = False) -> tuple[BatchProof, BookState, np.ndarray]:
     """Prove a prepared batch: (proof, post state, trades)."""
     public, state = prep.public, prep.pre
+    if prep.zk is not None:
+        z = prep.zk
+        traces = z.traces(prep.witness, state)
+        res = prove(public.statement(), traces, options, external={"book.pre": (state.commitment, state.link)},
+                    debug=debug, zk_key=z.batch_key,
+                    state_keys={"book.post": z.chain.state_key(public.batch_id, traces["book.post"])})
+        post = BookState(prep.post_cells, res.commitments["book.post"], res.links["book.post"], z.last_ts)
+        return BatchProof(res.proof, public, res.timings), post, prep.trades
     res = prove(public.statement(public.air(prep.classified)), prep.witness.traces(), options,
                 external={"book.pre": (state.commitment, state.link)}, debug=debug)
     post = BookState(prep.post_cells, res.commitments["book.post"], res.links["book.post"])
@@ -358,6 +527,19 @@ def _check_claims(batch_id: int, log2_capacity: int, s: int, t: int, options: Pr
         if n > max_trace_length:
             raise VerificationError(f"batch {batch_id} claims {what} of {n} rows, over "
                                     f"the {max_trace_length} this verifier accepts")
+    if options.zk:
+        # zk mode's cap (2^15 ops rows, named with the bits a taller domain
+        # would lack), an ops domain that holds one operation, and the zk
+        # security figure (zk_security: the query term at FRI's D_F)
+        try:
+            check_zk_ops_length(t, log2_capacity, min_security)
+        except ParameterError as exc:
+            raise VerificationError(f"batch {batch_id}: {exc}") from None
+        bits = zk_security(options, shape_statement(log2_capacity, t))
+        if bits < min_security:
+            raise VerificationError(f"batch {batch_id}: these zk parameters give {bits} bits of conjectured "
+                                    f"security at {t} ops rows, under the required {min_security}")
+        return
     degree = algebraic_degree(s, t, options.log_blowup)
     try:
         options.check_security(max(s, t), lambda _n: degree, min_security)
@@ -383,10 +565,35 @@ def verify_batch(proof: BatchProof | Proof, public: BatchPublic | None = None,
         proof = BatchProof(proof, public)
     elif public is not None:
         proof = BatchProof(proof.proof, public)
+    pub = proof.public
+    if (pub.zk is not None) != proof.proof.options.zk:
+        raise VerificationError(f"batch {pub.batch_id}: a {'zk' if proof.proof.options.zk else 'transparent'} "
+                                f"proof for {'zk' if pub.zk is not None else 'transparent'} public inputs")
     check_claims(proof, min_security, max_trace_length)
+    if pub.zk is not None:
+        return _verify_zk(proof, min_security, air)
     classified = check_public(proof.public, air)
     return verify(proof.public.statement(air or proof.public.air(classified)), proof.proof,
                   external={"book.pre": (proof.public.pre_root, proof.public.pre_link)},
+                  min_security=min_security)
+
+
+def _verify_zk(proof: BatchProof, min_security: int, air: ZkOpsAir | None) -> Verified:
+    """verify_batch's zk part: the statement has no public records (their
+    checks are constraints, docs/ZK.md section 4); a batch with no pre-state
+    link starts from the empty book, whose commitment the verifier makes
+    itself (the root must be it)."""
+    pub = proof.public
+    try:
+        statement = pub.statement(air)
+    except ValueError as exc:       # public inputs built by hand (a decoded file's were checked)
+        raise BatchRejected(f"batch {pub.batch_id}: {exc}") from None
+    if pub.pre_link is None:
+        genesis = zk_chain.genesis_commitment(pub.log2_capacity, pub.symbol, proof.proof.options.log_blowup)
+        if pub.pre_root != genesis.root:
+            raise VerificationError(f"batch {pub.batch_id}: a zk batch without a pre-state link starts from "
+                                    "the empty book, and its pre-state root is not the empty book's")
+    return verify(statement, proof.proof, external={"book.pre": (pub.pre_root, pub.pre_link)},
                   min_security=min_security)
 
 
@@ -412,14 +619,20 @@ class ChainPoint:
     """Where a chain stands after its last accepted batch (or at the empty
     book): what the next batch must continue.  `config` is (log2 capacity,
     book height S, symbol, log blowup), fixed for a chain (the ops height
-    is each batch's own)."""
+    is each batch's own in transparent mode); `mode` the chain's (a chain
+    is all one mode) and, in zk mode, `ops_length` its one ops height (0
+    in transparent mode).  A zk chain's point has no `last_ts` (0: its
+    timestamps are private, the state's cells carry them) and no link at
+    the empty book (the verifier commits it)."""
 
     config: tuple[int, int, int, int]
     root: bytes
-    link: Link
+    link: Link | None
     next_seq: int
     last_ts: int
     next_id: int
+    mode: str = "transparent"
+    ops_length: int = 0
 
 
 @dataclass
@@ -447,16 +660,27 @@ class Checked:
     verified: Verified | None
     rejected: VerificationError | None
     sha256: bytes = b""
+    #: zk mode: the batch's public `resumed` bit (a new segment starts there)
+    resumed: bool = False
 
     def config(self, symbol: int) -> tuple[int, int, int, int]:
         return (self.log2_capacity, self.book_length, symbol, self.options.log_blowup)
+
+    @property
+    def mode(self) -> str:
+        return "zk" if self.options.zk else "transparent"
+
+    @property
+    def chain_ops_length(self) -> int:
+        """The ops height a chain of this batch keeps: zk mode's one height, 0 otherwise."""
+        return self.ops_length if self.options.zk else 0
 
     def after(self) -> ChainPoint:
         """The point this accepted batch leaves its chain at."""
         assert self.verified is not None
         return ChainPoint(self.config(self.symbol), self.verified.roots["book.post"],
                           self.verified.links["book.post"], self.first_seq + self.ops, self.last_ts,
-                          self.batch_id + 1)
+                          self.batch_id + 1, self.mode, self.chain_ops_length)
 
 
 def check_alone(b: BatchProof, min_security: int = DEFAULT_MIN_SECURITY,
@@ -478,17 +702,20 @@ def check_alone(b: BatchProof, min_security: int = DEFAULT_MIN_SECURITY,
     Checking the proofs out of order and the links in order is therefore as
     sound as checking both one batch after another."""
     pub = b.public
-    ops = pub.ops
     verified = rejected = None
     try:
         verified = _verify_named(b, min_security, max_trace_length, air)
     except VerificationError as exc:
         rejected = exc
+    if pub.zk is not None:      # no timestamp is public: the AIR compares them (unless resumed)
+        first_ts = last_ts = 0
+    else:
+        ts = pub.ops["ts_ns"]
+        first_ts, last_ts = (int(ts[0]), int(ts[-1])) if len(ts) else (0, 0)
     return Checked(int(pub.batch_id), int(pub.symbol), int(pub.log2_capacity),
-                   int(pub.book_length), int(pub.ops_length), b.proof.options, int(pub.first_seq), len(ops),
-                   int(ops["ts_ns"][0]) if len(ops) else 0,
-                   int(ops["ts_ns"][-1]) if len(ops) else 0, pub.pre_root, pub.pre_link,
-                   verified, rejected, sha256)
+                   int(pub.book_length), int(pub.ops_length), b.proof.options, int(pub.first_seq), pub.n_ops,
+                   first_ts, last_ts, pub.pre_root, pub.pre_link, verified, rejected, sha256,
+                   pub.zk is not None and pub.zk.resumed)
 
 
 class ChainCheck:
@@ -523,14 +750,25 @@ class ChainCheck:
             else:
                 _check_claims(c.batch_id, c.log2_capacity, c.book_length, c.ops_length, c.options,
                               self.min_security, self.max_trace_length)
-                genesis = empty_state(1 << c.log2_capacity, c.options.log_blowup, self.symbol)
-                self.point = ChainPoint(c.config(self.symbol), genesis.root, genesis.link, 1, 0,
-                                        c.batch_id)
+                if c.options.zk:     # the empty book, public: committed unmasked, no link
+                    genesis = zk_chain.genesis_commitment(c.log2_capacity, self.symbol, c.options.log_blowup)
+                    root, link = genesis.root, None
+                else:
+                    genesis = empty_state(1 << c.log2_capacity, c.options.log_blowup, self.symbol)
+                    root, link = genesis.root, genesis.link
+                self.point = ChainPoint(c.config(self.symbol), root, link, 1, 0, c.batch_id, c.mode,
+                                        c.chain_ops_length)
             self.segments.append(ChainSegment(c.batch_id, c.first_seq))
         p = self.point
+        if c.mode != p.mode:
+            raise VerificationError(f"batch {c.batch_id} is a {c.mode} proof in a {p.mode} chain: a chain "
+                                    "is all one mode")
         if c.config(c.symbol) != p.config:
             raise VerificationError(f"batch {c.batch_id}: capacity, book height, blowup or "
                                     "symbol changed")
+        if c.chain_ops_length != p.ops_length:
+            raise VerificationError(f"batch {c.batch_id} has an ops domain of {c.ops_length} rows: zk mode "
+                                    f"keeps one ops height per chain, this chain's is {p.ops_length}")
         if c.batch_id != p.next_id:
             raise VerificationError(f"batch {c.batch_id} follows batch {p.next_id - 1}: "
                                     + ("batches are missing" if c.batch_id > p.next_id
@@ -541,7 +779,7 @@ class ChainCheck:
         if c.first_seq < p.next_seq:
             raise VerificationError(f"batch {c.batch_id}: the stream does not continue "
                                     f"(sequence number {c.first_seq}, expected {p.next_seq})")
-        if c.first_seq > p.next_seq or c.first_ts < p.last_ts:
+        if c.first_seq > p.next_seq or c.first_ts < p.last_ts or c.resumed:
             resumed = ChainSegment(c.batch_id, c.first_seq, p.next_seq, p.last_ts)
             if start is not None and self.segments[-1].batches == 0:
                 # the first batch after `start` resumed: its one segment says so (`expected`)

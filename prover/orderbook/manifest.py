@@ -50,7 +50,7 @@ def entry(file: str, data: bytes) -> Entry:
     """The manifest entry of batch proof bytes `data` stored as `file`."""
     pub = proof_file.decode_public(data)
     return Entry(file, int(pub.batch_id), int(pub.first_seq),
-                 int(pub.first_seq) + len(pub.ops) - 1, hashlib.sha256(data).hexdigest())
+                 int(pub.first_seq) + pub.n_ops - 1, hashlib.sha256(data).hexdigest())
 
 
 def write(directory: str, symbol: int, entries: list[Entry]) -> str:
@@ -116,7 +116,7 @@ def check_file(directory: str, symbol: int, e: Entry) -> str:
     except ProofFormatError as exc:
         raise ManifestError(f"batch {e.batch_id} ({path}): {exc}") from None
     stated = (int(pub.batch_id), int(pub.symbol), int(pub.first_seq),
-              int(pub.first_seq) + len(pub.ops) - 1)
+              int(pub.first_seq) + pub.n_ops - 1)
     if stated != (e.batch_id, symbol, e.first_seq, e.last_seq):
         raise ManifestError(f"batch {e.batch_id} ({path}): the proof is symbol {stated[1]} batch "
                             f"{stated[0]}, seq {stated[2]}..{stated[3]}; the manifest says symbol "

@@ -13,7 +13,10 @@ from __future__ import annotations
 import functools
 
 from ..params import DEFAULT_MIN_SECURITY, ParameterError, ProofOptions, algebraic_bits
-from .air import algebraic_degree
+from ..proof import check_zk_degrees, fri_degree_bound, fri_schedule, mask_degree, zk_degree_growth
+from .air import algebraic_degree, book_length
+from .witness import check_trace_length
+from .zk_air import ZK_MAX_LOG_OPS, shape_statement
 
 #: OrderBookAir's constraints have degree 3, so its quotient has degree below
 #: 2N and is evaluated on a domain of 2N points (proof.quotient_log_blowup):
@@ -85,3 +88,83 @@ def conjectured_security(options: ProofOptions, book_length: int, ops_length: in
     return options.conjectured_security(max(book_length, ops_length),
                                         algebraic_degree(book_length, ops_length,
                                                          options.log_blowup))
+
+
+# ------------------------------------------------------------- zk mode --
+#: zk mode's FRI: fold by 8 down to a final degree of at most 256, the
+#: smallest final * 8^folds holding N + h (docs/ZK.md 5.2's table)
+ZK_FRI_FOLDING = 8
+ZK_FRI_MAX_FINAL_DEGREE = 256
+
+
+def zk_security(options: ProofOptions, statement) -> int:
+    """The bits `options` (zk mode) give a proof of this zk statement
+    (zk_air.ZkBatchStatement), as verify() computes them: the query term at
+    FRI's degree bound D_F, the algebraic term with the statement's degree
+    plus what D_F adds to the identity (proof.zk_degree_growth); 0 when
+    the masks do not fit the trace (proof.check_zk_degrees)."""
+    h = mask_degree(statement, options)
+    try:
+        for dom in statement.domains:
+            check_zk_degrees(dom.air, options, h)
+    except ParameterError:
+        return 0
+    schedule = fri_schedule(statement, options)
+    degree = statement.algebraic_degree(options.log_blowup) + zk_degree_growth(statement, schedule)
+    tall = statement.domains[statement.tall].air.trace_length
+    return options.conjectured_security(tall, degree, fri_degree_bound(schedule))
+
+
+def check_zk_ops_length(ops_length: int, log2_capacity: int, security_bits: int = DEFAULT_MIN_SECURITY) -> int:
+    """`ops_length` if zk mode proves `ops` domains of that height on a book
+    of 2^log2_capacity slots; ParameterError naming why not: over 2^15 rows
+    (docs/ZK.md section 14: the LogUp sum's algebraic degree caps zk mode's
+    security there, named in bits), or too short for one operation."""
+    if isinstance(ops_length, bool) or not isinstance(ops_length, int) or ops_length < 1 \
+            or ops_length & (ops_length - 1):
+        raise ParameterError(f"a zk ops height is a power of two, not {ops_length!r}")
+    if ops_length > 1 << ZK_MAX_LOG_OPS:
+        # the fractions per row at the cap, a floor of what a taller lane
+        # needs (its limbs take more lookups): the algebraic term at this
+        # height is at most this
+        st = shape_statement(min(log2_capacity, ZK_MAX_LOG_OPS - 1), 1 << ZK_MAX_LOG_OPS)
+        per_row = len(st.ops.lu.fractions) + 1          # and the leaf table's one
+        bits = algebraic_bits(ops_length << LOG_BLOWUP, 3 * per_row * ops_length) - 1
+        raise ParameterError(f"zk mode proves ops domains of at most 2^{ZK_MAX_LOG_OPS} rows, not "
+                             f"{ops_length}: at 2^{ops_length.bit_length() - 1} its LogUp sum leaves at most "
+                             f"{bits} bits of conjectured security, under the {security_bits} required "
+                             "(docs/ZK.md section 14)")
+    try:
+        check_trace_length(ops_length, 1 << log2_capacity)
+    except ValueError as exc:
+        raise ParameterError(str(exc)) from None
+    return ops_length
+
+
+@functools.lru_cache(maxsize=64)
+def zk_proof_options(security_bits: int, log2_capacity: int, ops_length: int,
+                     log_blowup: int = LOG_BLOWUP) -> ProofOptions:
+    """zk mode's parameters for a chain of books of 2^log2_capacity slots
+    and `ops` domains of `ops_length` rows: the fewest queries giving
+    `security_bits` (zk_security), with grinding_bits(...) of grinding and
+    zk mode's FRI plan.  ParameterError if none does (check_zk_ops_length
+    names the cap)."""
+    check_zk_ops_length(ops_length, log2_capacity, security_bits)
+    st = shape_statement(log2_capacity, ops_length)
+    grind = grinding_bits(security_bits, book_length(1 << log2_capacity), ops_length)
+    best = 0
+    for queries in range(1, 256):
+        options = ProofOptions(log_blowup=log_blowup, num_queries=queries, grinding_bits=grind,
+                               fri_folding_factor=ZK_FRI_FOLDING, fri_max_final_degree=ZK_FRI_MAX_FINAL_DEGREE,
+                               zk=True)
+        bits = zk_security(options, st)
+        if bits >= security_bits:
+            return options
+        if bits == 0 and queries > 1 and best > 0:
+            break               # the masks no longer fit: more queries only make it worse
+        best = max(best, bits)
+    raise ParameterError(f"{security_bits} bits of conjectured security are out of reach in zk mode for "
+                         f"{ops_length} ops rows at capacity 2^{log2_capacity} (at most {best}): each domain "
+                         "must be about 3 (2q + 20) rows for q queries' masks to fit it (docs/ZK.md 5.3), so a "
+                         "larger capacity and ops height buy more (100 bits from capacity 2^10 and 2^11 ops rows; "
+                         "at most 2^15 ops rows)")

@@ -5,9 +5,16 @@ Little-endian throughout; records are the engine's own (csrc/formats/zk_records.
 stored as they are.  The decoder trusts nothing: every count is checked
 against the bytes that remain before anything is allocated, and any
 malformed input raises ProofFormatError.
+
+Two versions are written, one per mode: VERSION (4) for transparent
+batches, with their records, and ZK_FILE_VERSION (5) for zk batches, with
+no record: the number of operations, `resumed`, the side leaves' root and
+the published leaves in their place (docs/ZK.md section 7).  The version
+says the mode; the proof inside must be of that mode (format 4 or 5).
 """
 from __future__ import annotations
 
+import hashlib
 import struct
 
 import numpy as np
@@ -18,8 +25,12 @@ from ..ext_scalar import Ext
 from ..field import P
 from ..proof import Proof, ProofFormatError, Reader
 from ..params import MAX_LOG_TRACE
+from . import zk_lists
 from .air import MAX_LOG_OPS, OrderBookAir, book_length
-from .batch import BatchProof, BatchPublic
+from .batch import BatchProof, BatchPublic, ZkPublic
+from .zk_air import ZK_MAX_LOG_OPS
+from .zk_chain import ZK_FILE_VERSION
+from .zk_encoding import LEAF_ELEMENTS
 
 MAGIC = b"ZKSB"
 #: 3: proven against the folded trace (an operation's first and last rows
@@ -37,6 +48,11 @@ MAGIC = b"ZKSB"
 VERSION = 4
 #: batch id, symbol, log2 capacity, log2 S, log2 T', first seq (after the version)
 _HEAD = "QIBBBQ"
+#: after the zk header: the number of operations, resumed, whether a
+#: pre-state link follows (0: the chain's first batch, the empty book)
+_ZK_HEAD = "IBB"
+#: the domain tag of a zk batch's statement digest
+STATEMENT_TAG = b"zksidecar-zk-statement"
 #: what this build says of each earlier version it refuses
 _OLD = {2: "proven against the trace layout before the folded one",
         3: "proven on one domain of T rows, before the book's state had a domain of its own"}
@@ -47,7 +63,8 @@ def old_version_error(version: int, what: str) -> str:
     verification report) of an earlier format version: named, with what
     to do (docs/PROOF_FORMAT.md, "Migration")."""
     why = f" ({_OLD[version]})" if version in _OLD else ""
-    return (f"{what} version {version} is not supported: this build reads version {VERSION}{why}; "
+    return (f"{what} version {version} is not supported: this build reads version {VERSION} (and "
+            f"{ZK_FILE_VERSION}, zk mode's){why}; "
             "verify it with the release that wrote it, and start a new chain (a new store) with "
             "this one")
 
@@ -63,6 +80,10 @@ def file_version(data: bytes) -> int | None:
 
 def encode(bp: BatchProof) -> bytes:
     pub = bp.public
+    if pub.zk is not None:
+        proof = bp.proof.to_bytes(pub.statement())
+        return b"".join([MAGIC, _zk_header(pub), np.ascontiguousarray(pub.zk.leaves, dtype="<u4").tobytes(),
+                         struct.pack("<Q", len(proof)), proof])
     out = [MAGIC, struct.pack("<H" + _HEAD, VERSION, pub.batch_id, pub.symbol, pub.log2_capacity,
                              pub.book_length.bit_length() - 1, pub.ops_length.bit_length() - 1,
                              pub.first_seq), pub.pre_root]
@@ -105,6 +126,38 @@ def decode_link(data: bytes) -> Link:
     return link
 
 
+def _zk_header(pub: BatchPublic) -> bytes:
+    """A zk batch file's header after the magic: version, the batch's
+    header (as version 4's), ops, resumed, the pre-state root and link (a
+    flag byte, 0 for the empty book's none), the side leaves' root."""
+    z = pub.zk
+    return b"".join([struct.pack("<H" + _HEAD + _ZK_HEAD, ZK_FILE_VERSION, pub.batch_id, pub.symbol,
+                                 pub.log2_capacity, pub.book_length.bit_length() - 1,
+                                 pub.ops_length.bit_length() - 1, pub.first_seq, z.n_ops, int(z.resumed),
+                                 int(pub.pre_link is not None)),
+                     pub.pre_root, pub.pre_link.to_bytes() if pub.pre_link is not None else b"", z.side_root])
+
+
+def list_roots(pub: BatchPublic) -> tuple[bytes, bytes]:
+    """(ops_root, trades_root) of a zk batch: the list trees (zk_lists) over
+    its operation leaves and its trade and dummy leaves."""
+    z = pub.zk
+    leaves = np.ascontiguousarray(z.leaves, dtype=np.uint32)
+    return (zk_lists.root_of(zk_lists.leaf_hashes(zk_lists.LIST_OPS, leaves[:z.n_ops])),
+            zk_lists.root_of(zk_lists.leaf_hashes(zk_lists.LIST_TRADES, leaves[z.n_ops:])))
+
+
+def statement_digest(bp: BatchProof) -> bytes:
+    """A zk batch's statement digest, what receipts name (docs/ZK.md
+    section 7): SHA-256 of STATEMENT_TAG, the file's header (version to
+    side root), the post-state root, ops_root and trades_root."""
+    if bp.public.zk is None:
+        raise ValueError("a statement digest is a zk batch's")
+    ops_root, trades_root = list_roots(bp.public)
+    return hashlib.sha256(b"".join([STATEMENT_TAG, _zk_header(bp.public), bp.post_root, ops_root,
+                                    trades_root])).digest()
+
+
 def decode(data: bytes) -> BatchProof:
     return decode_with_air(data)[0]
 
@@ -125,12 +178,12 @@ def decode_with_air(data: bytes) -> tuple[BatchProof, OrderBookAir]:
     except ValueError as exc:
         raise ProofFormatError(f"public inputs do not describe a batch: {exc}") from None
     proof = Proof.from_bytes(proof_bytes, statement)
-    if proof.options.zk:
-        # the order book proves in transparent mode only (its zk statement,
-        # docs/ZK.md step 6, is not built): a zk proof here would be checked
-        # against the transparent statement's figures and anchors
-        raise ProofFormatError("a zero-knowledge proof (format 5) in a batch proof file: batch "
-                               "proofs are transparent (format 4) in this release")
+    if proof.options.zk != (public.zk is not None):
+        # a zk proof would be checked against the transparent statement's
+        # figures and anchors, or the reverse: the file's version is its mode
+        raise ProofFormatError(f"a {'zk (format 5)' if proof.options.zk else 'transparent (format 4)'} proof "
+                               f"in a {'zk' if public.zk is not None else 'transparent'} batch proof file "
+                               f"(version {ZK_FILE_VERSION if public.zk is not None else VERSION})")
     return BatchProof(proof, public), air
 
 
@@ -144,7 +197,7 @@ def _public(r: Reader) -> BatchPublic:
     if r.take(4, "magic") != MAGIC:
         raise ProofFormatError("not a zksidecar batch proof (bad magic)")
     (version,) = r.unpack("H", "version")
-    if version != VERSION:
+    if version not in (VERSION, ZK_FILE_VERSION):
         raise ProofFormatError(old_version_error(version, "batch proof"))
     batch_id, symbol, log2_cap, log_s, log_t, first_seq = r.unpack(_HEAD, "header")
     # the heights' own limits, before anything is sized by them: S is the
@@ -155,9 +208,31 @@ def _public(r: Reader) -> BatchPublic:
                                "a valid chain configuration (the book domain has max(capacity, 16) rows)")
     if not 4 <= log_t <= MAX_LOG_OPS:
         raise ProofFormatError(f"an ops domain of 2^{log_t} rows (from 2^4 to 2^{MAX_LOG_OPS})")
+    if version == ZK_FILE_VERSION:
+        return _zk_public(r, batch_id, symbol, log2_cap, log_s, log_t, first_seq)
     pre_root = r.take(32, "pre-state root")
     link = _link(r)
     ops = _records(r, OP_DTYPE, "operations")
     trades = _records(r, TRADE_DTYPE, "trades")
     return BatchPublic(log2_cap, 1 << log_s, 1 << log_t, symbol, first_seq, ops, trades, pre_root,
                        link, batch_id)
+
+
+def _zk_public(r: Reader, batch_id: int, symbol: int, log2_cap: int, log_s: int, log_t: int,
+               first_seq: int) -> BatchPublic:
+    """A zk batch file's public inputs after the common header: every count
+    checked against zk mode's limits before the leaves are read."""
+    if log_t > ZK_MAX_LOG_OPS:
+        raise ProofFormatError(f"a zk batch of 2^{log_t} ops rows: zk mode proves at most 2^{ZK_MAX_LOG_OPS}")
+    n_ops, resumed, has_link = r.unpack(_ZK_HEAD, "zk header")
+    t = 1 << log_t
+    if not 1 <= n_ops <= t - 1:
+        raise ProofFormatError(f"a zk batch of {n_ops} operations in {t} ops rows (1 to {t - 1})")
+    if resumed not in (0, 1) or has_link not in (0, 1):
+        raise ProofFormatError(f"the zk header's resumed ({resumed}) and link ({has_link}) flags are bits")
+    pre_root = r.take(32, "pre-state root")
+    link = _link(r) if has_link else None
+    side_root = r.take(32, "side root")
+    leaves = r.u32s((t - 1, LEAF_ELEMENTS), "leaves")
+    return BatchPublic(log2_cap, 1 << log_s, t, symbol, first_seq, None, None, pre_root, link, batch_id,
+                       ZkPublic(n_ops, bool(resumed), leaves, side_root))

@@ -44,7 +44,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
-from ...engine.records import MAX_PRICE, MAX_QTY, OP_DTYPE
+from ...engine.records import MAX_PRICE, MAX_QTY, OP_DTYPE, join_handle
 from .. import field as F
 from .. import merkle, poseidon2
 
@@ -255,7 +255,7 @@ def decode_operations(elements: np.ndarray) -> np.ndarray:
     for name in LEAF_FIELDS:
         if name != "handle":
             out[name] = src[name]
-    out["handle"] = src["gen"] << np.uint64(32) | src["slot"]
+    out["handle"] = join_handle(src["slot"], src["gen"])
     return out
 
 

@@ -1,0 +1,366 @@
+"""zk mode's batch proofs (docs/ZK.md, build step 6): honest engine/flow.py
+batches prove and verify in zk mode and chain from the empty book; a
+changed, swapped or tampered leaf, a flipped `resumed`, a batch of the
+other mode in a chain are refused; the zk batch file (version 5)
+round-trips, refuses truncated and oversized claims and carries no record;
+proving twice under one store key gives the same bytes.
+
+Small shapes with insecure parameters (8 queries, no grinding): a book of
+128 slots (S = 128, the smallest at which the masks of 8 queries fit a
+degree-3 domain) and ops domains of 256 rows."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import io
+import struct
+
+import numpy as np
+import pytest
+
+from zksidecar.engine import flow
+from zksidecar.engine.book import Book
+from zksidecar.engine.records import OP_DTYPE, Kind
+from zksidecar.prover import poseidon2
+from zksidecar.prover import field as F
+from zksidecar.prover.orderbook import proof_file, zk_air, zk_lane
+from zksidecar.prover.orderbook.batch import (prepare_batch, prove_batch, prove_prepared,
+                                              verify_batch, verify_chain, verify_history)
+from zksidecar.prover.orderbook.params import check_zk_ops_length, zk_proof_options
+from zksidecar.prover.orderbook.zk_chain import ZkChain
+from zksidecar.prover.params import ParameterError, ProofOptions
+from zksidecar.prover.proof import ProofFormatError
+from zksidecar.prover.prove import ConstraintError
+from zksidecar.prover.verify import VerificationError
+
+ZK = ProofOptions(log_blowup=1, num_queries=8, grinding_bits=0, fri_folding_factor=4, fri_max_final_degree=4,
+                  zk=True)
+TRANSPARENT = dataclasses.replace(ZK, zk=False)
+CAP, LOG_CAP, T = 128, 7, 256
+KEY = hashlib.sha256(b"tests/test_zk_batch.py store key").digest()
+
+
+def chain(key: bytes = KEY) -> ZkChain:
+    return ZkChain(key, 0, LOG_CAP, T, ZK)
+
+
+def stream(n: int = 90, seed: int = 3) -> np.ndarray:
+    return flow.generate(n, seed, CAP, params=flow.FlowParams(depth=40, take=0.4))
+
+
+def prove_stream(ops: np.ndarray, cuts=(0, 30, 60, 90), key: bytes = KEY, debug: bool = False):
+    """The stream proven as batches 0, 1, ... cut at `cuts`: (proofs, post state)."""
+    c, state, out = chain(key), Book(CAP), []
+    for b, (lo, hi) in enumerate(zip(cuts, cuts[1:])):
+        bp, state, _ = prove_batch(state, ops[lo:hi], ZK, batch_id=b, zk=c, debug=debug)
+        out.append(bp)
+    return out, state
+
+
+@pytest.fixture(scope="module")
+def proven():
+    """Three honest zk batches of one stream, and the engine's own run of it."""
+    ops = stream()
+    proofs, state = prove_stream(ops, debug=True)
+    book = Book(CAP)
+    book.process(ops.copy())
+    return ops, proofs, state, book
+
+
+# ------------------------------------------------------------- completeness --
+
+def test_honest_batches_prove_verify_and_chain(proven):
+    ops, proofs, state, book = proven
+    assert sum(bp.public.n_ops for bp in proofs) == len(ops)
+    assert {bp.public.ops_length for bp in proofs} == {T}
+    assert all(bp.public.ops is None and bp.public.trades is None for bp in proofs)
+    done = verify_chain(proofs, min_security=0)
+    assert done.roots["book.post"] == state.root and np.array_equal(state.cells, book.cells)
+    assert state.last_ts == int(ops["ts_ns"][-1])
+    # the first batch starts from the public empty book: no link
+    assert proofs[0].public.pre_link is None and proofs[1].public.pre_link is not None
+
+
+def test_the_lane_holds_operations_then_trades_and_dummies(proven):
+    """Rows 0 .. ops - 1 are the operation leaves; the trade and dummy
+    leaves follow in the order the batch key draws; the published leaves
+    are the lane's Poseidon2 leaves; the trades are the MATCH rows'."""
+    ops = proven[0][:30]
+    c = chain()
+    prep = prepare_batch(Book(CAP), ops, ZK, batch_id=0, zk=c)
+    lane, n = prep.zk.lane, len(ops)
+    at = {name: j for j, name in enumerate(zk_air.LANE_COLUMNS)}
+    types = F.decode(np.ascontiguousarray(lane.matrix[:, [at["lo"], at["lt"], at["ld"]]]))
+    assert types[:n, 0].all() and not types[n:, 0].any() and not types[-1].any()
+    m = len(prep.trades)
+    assert types[:, 1].sum() == m and types[n:-1, 1:].sum(axis=1).all()
+    x = np.ascontiguousarray(lane.matrix[:T - 1, at["s0"]: at["s0"] + 16])
+    assert np.array_equal(lane.leaves, F.decode(poseidon2.leaf(x)))
+    fields = zk_lane.trade_fields(ops, prep.trades, CAP, 1)
+    data = F.decode(np.ascontiguousarray(lane.matrix[:, at["e0"]: at["e0"] + 6]))
+    assert sorted(map(tuple, data[types[:, 1] == 1])) == sorted(map(tuple, fields))
+    # another batch key, another order of the same trades
+    again = prepare_batch(Book(CAP), ops, ZK, batch_id=1, zk=c).zk.lane
+    assert not np.array_equal(again.leaves, lane.leaves)
+
+
+def test_proving_twice_gives_the_same_bytes():
+    ops = stream(30, seed=5)
+    one = proof_file.encode(prove_batch(Book(CAP), ops, ZK, zk=chain())[0])
+    assert proof_file.encode(prove_batch(Book(CAP), ops, ZK, zk=chain())[0]) == one
+    other = proof_file.encode(prove_batch(Book(CAP), ops, ZK, zk=chain(bytes(32)))[0])
+    assert other != one          # (its length may differ: distinct query rows, docs/ZK.md 12.b)
+
+
+# ---------------------------------------------------------------- refusals --
+
+def _refused(bp, match: str):
+    with pytest.raises(VerificationError, match=match):
+        verify_batch(bp, min_security=0)
+
+
+def test_a_changed_or_swapped_leaf_is_refused(proven):
+    bp = proven[1][1]
+    n = bp.public.n_ops
+    for edit in (lambda z: z.leaves.__setitem__((3, 2), z.leaves[3, 2] ^ 1),           # an operation leaf
+                 lambda z: z.leaves.__setitem__((n + 5, 0), (z.leaves[n + 5, 0] + 1) % F.P),  # a trade slot
+                 lambda z: z.leaves.__setitem__([1, 2], z.leaves[[2, 1]]),                  # two swapped
+                 lambda z: z.leaves.__setitem__([n - 1, n], z.leaves[[n, n - 1]])):         # op <-> trade
+        forged = copy.deepcopy(bp)
+        edit(forged.public.zk)
+        _refused(forged, "claimed sums do not add up")
+    forged = copy.deepcopy(bp)
+    forged.public.zk.side_root = bytes(32)
+    _refused(forged, "claimed sums do not add up")         # the transcript binds the side root
+
+
+def test_a_tampered_trade_leaf_in_the_lane_is_refused():
+    """A lying prover changes one trade's price in the lane and publishes
+    the leaves it then hashes: the lane's trade tuple no longer meets the
+    MATCH row that made the trade, and the sum does not close."""
+    ops = stream(30, seed=5)
+    prep = prepare_batch(Book(CAP), ops, ZK, zk=chain())
+    lane, n = prep.zk.lane, len(ops)
+    at = {name: j for j, name in enumerate(zk_air.LANE_COLUMNS)}
+    row = n + int(np.flatnonzero(F.decode(np.ascontiguousarray(lane.matrix[n:, at["lt"]])))[0])
+    price = at["e4"]
+    lane.matrix[row, price] = F.encode_int(F.decode_int(int(lane.matrix[row, price])) + 1)
+    x = np.ascontiguousarray(lane.matrix[:, at["s0"]: at["s0"] + 16])
+    poseidon2.air_registers(x, out=lane.matrix[:, at[zk_air.P2.names[0]]: at[zk_air.P2.names[0]] + 274])
+    lane.leaves[:] = F.decode(poseidon2.leaf(x))[:T - 1]
+    with pytest.raises(ConstraintError, match="claimed sums do not add up"):
+        prove_prepared(prep, ZK, debug=True)
+    bp, _, _ = prove_prepared(prep, ZK)
+    _refused(bp, "claimed sums do not add up")
+
+
+def test_resumed(proven):
+    """`resumed` is public and proven: flipped in a file, the proof does not
+    verify; a batch whose first timestamp is before the pre-state's last is
+    proven only as resumed, and then starts a new segment of the chain."""
+    ops, proofs = proven[0], proven[1]
+    forged = copy.deepcopy(proofs[1])
+    forged.public.zk.resumed = True
+    _refused(forged, "claimed sums do not add up")
+    c = chain()
+    bp0, state, _ = prove_batch(Book(CAP), ops[:30], ZK, zk=c)
+    late = ops[30:60].copy()
+    late["ts_ns"] = late["ts_ns"] - late["ts_ns"][0] + 1      # the clock went back: the engine resumes
+    book = Book.from_cells(state.cells.copy())
+    book.resume(31, 1)
+    state = dataclasses.replace(state, cells=book.cells)       # the proven state (its timestamp) is kept
+    with pytest.raises(ValueError, match="before the pre-state's last.*resumed=True"):
+        prove_batch(state, late, ZK, batch_id=1, zk=c)
+    bp1, _, _ = prove_batch(state, late, ZK, batch_id=1, zk=c, resumed=True)
+    assert bp1.public.zk.resumed
+    # the AIR binds the bit: a witness made for a resumed batch, proven as
+    # continuing, compares its first timestamp with nothing the state holds;
+    # a post-state whose last timestamp is not the batch's is no proof either
+    prep = prepare_batch(state, late, ZK, batch_id=1, zk=c, resumed=True)
+    prep.public.zk.resumed = False
+    with pytest.raises(ConstraintError, match="claimed sums do not add up"):
+        prove_prepared(prep, ZK, debug=True)
+    prep = prepare_batch(state, late, ZK, batch_id=1, zk=c, resumed=True)
+    prep.zk.post_table[0, -1] += 1
+    with pytest.raises(ConstraintError, match="claimed sums do not add up"):
+        prove_prepared(prep, ZK, debug=True)
+    segments = verify_history([bp0, bp1], min_security=0)
+    assert [(s.first_batch, s.last_batch) for s in segments] == [(0, 0), (1, 1)]
+    with pytest.raises(VerificationError, match="batch 1: the stream does not continue"):
+        verify_chain([bp0, bp1], min_security=0)
+
+
+def test_a_chain_is_all_one_mode_and_one_height(proven):
+    ops, proofs = proven[0], proven[1]
+    transparent, _, _ = prove_batch(Book(CAP), ops[:30], TRANSPARENT, batch_id=0)
+    _, tstate, _ = prove_batch(Book(CAP), ops[:30], TRANSPARENT, batch_id=0)
+    t1, _, _ = prove_batch(tstate, ops[30:60], TRANSPARENT, batch_id=1)
+    with pytest.raises(VerificationError, match="batch 1 is a transparent proof in a zk chain: a chain is all one mode"):
+        verify_history([proofs[0], t1], min_security=0)
+    with pytest.raises(VerificationError, match="batch 1 is a zk proof in a transparent chain"):
+        verify_history([transparent, proofs[1]], min_security=0)
+    # a zk proof for transparent public inputs, and the reverse
+    mixed = dataclasses.replace(proofs[1], public=transparent.public)
+    with pytest.raises(VerificationError, match="a zk proof for transparent public inputs"):
+        verify_batch(mixed, min_security=0)
+    # another ops height in the chain
+    with pytest.raises(ValueError, match="one ops height per chain"):
+        prove_batch(Book(CAP), ops[:30], ZK, ops_length=2 * T, zk=chain())
+    bp0, state, _ = prove_batch(Book(CAP), ops[:30], ZK, zk=chain())
+    bp1, _, _ = prove_batch(state, ops[30:60], ZK, batch_id=1, zk=ZkChain(KEY, 0, LOG_CAP, 2 * T, ZK))
+    verify_batch(bp1, min_security=0)
+    with pytest.raises(VerificationError, match="batch 1 has an ops domain of 512 rows: zk mode keeps one ops "
+                                                "height per chain, this chain's is 256"):
+        verify_history([bp0, bp1], min_security=0)
+
+
+def test_a_zk_chain_starts_from_the_empty_book():
+    book = Book(CAP)
+    book.process(stream(10).copy())
+    with pytest.raises(ValueError, match="starts from the empty book"):
+        prove_batch(book, stream(40)[10:20], ZK, zk=chain())
+    with pytest.raises(ValueError, match="zk mode proves with its chain"):
+        prove_batch(Book(CAP), stream(10), ZK)
+
+
+def test_a_lane_that_cannot_hold_the_trades_is_refused():
+    """ops + trades + 1 <= T: one resting order taken one lot at a time by
+    170 IOCs takes 172 execution rows (a taker filled by one MATCH is that
+    row alone) but 341 lane rows, over the 256 the chain's height holds;
+    the refusal says by how much."""
+    ops = np.zeros(171, dtype=OP_DTYPE)
+    ops["seq"], ops["ts_ns"], ops["account"] = np.arange(1, 172), np.arange(171), 5
+    ops["kind"], ops["side"], ops["price"], ops["qty"] = Kind.IOC, 1, 100, 1
+    ops[0]["kind"], ops[0]["side"], ops[0]["qty"] = Kind.LIMIT, 2, 1000
+    with pytest.raises(zk_lane.LaneFull, match="171 operations and 170 trades do not fit a lane of 256 rows"):
+        prove_batch(Book(CAP), ops, ZK, zk=chain())
+
+
+def test_zk_mode_is_capped_at_2_15_ops_rows():
+    with pytest.raises(ParameterError, match=r"at most 2\^15 rows.*at 2\^16 .* at most \d+ bits"):
+        check_zk_ops_length(1 << 16, 14)
+    with pytest.raises(ParameterError, match="cannot hold one operation"):
+        check_zk_ops_length(1 << 8, 10)
+    with pytest.raises(ParameterError, match=r"at most 2\^15 rows"):
+        ZkChain(KEY, 0, 14, 1 << 16, ZK)
+    opts = zk_proof_options(100, 14, 1 << 15)
+    # two domains fold 10 bits (a remainder layer of 2, the book's injection,
+    # three of 8): final degree 33, D_F = 33,792, 90 queries for 100 bits
+    assert (opts.num_queries, opts.grinding_bits, opts.fri_max_final_degree) == (90, 15, 256)
+
+
+# -------------------------------------------------------------- the file --
+
+def test_the_zk_batch_file_round_trips(proven):
+    for bp in proven[1]:
+        raw = proof_file.encode(bp)
+        assert proof_file.file_version(raw) == 5
+        back = proof_file.decode(raw)
+        assert proof_file.encode(back) == raw
+        assert np.array_equal(back.public.zk.leaves, bp.public.zk.leaves)
+        assert proof_file.statement_digest(back) == proof_file.statement_digest(bp)
+        verify_batch(back, min_security=0)
+
+
+def test_the_zk_batch_file_refuses_truncated_and_oversized_claims(proven):
+    raw = proof_file.encode(proven[1][1])
+    head = 4 + 2 + struct.calcsize("<QIBBBQ")
+    for cut in list(range(0, head + 80)) + [len(raw) // 3, len(raw) - 1]:
+        with pytest.raises(ProofFormatError):
+            proof_file.decode(raw[:cut])
+    with pytest.raises(ProofFormatError, match="unexpected bytes"):
+        proof_file.decode(raw + b"\0")
+
+    def patched(offset: int, fmt: str, value) -> bytes:
+        b = bytearray(raw)
+        struct.pack_into("<" + fmt, b, offset, value)
+        return bytes(b)
+
+    log_t = 4 + 2 + 8 + 4 + 1 + 1
+    n_ops = head
+    for data, match in ((patched(log_t, "B", 16), r"at most 2\^15"),
+                        (patched(log_t, "B", 21), "ops domain of 2"),
+                        (patched(n_ops, "I", T), "operations in 256 ops rows"),
+                        (patched(n_ops, "I", 0), "0 operations"),
+                        (patched(n_ops + 4, "B", 2), "flags are bits"),
+                        (patched(n_ops + 5, "B", 7), "flags are bits")):
+        with pytest.raises(ProofFormatError, match=match):
+            proof_file.decode(data)
+
+
+def test_no_record_bytes_in_the_zk_file():
+    """Hiding test (c), the cheap form: no 8-byte field (timestamp, client
+    id, a handle with a generation) and no 4-byte field (price, qty,
+    account) of any record or trade of the batch appears, little-endian,
+    in its zk batch file; the transparent file of the same batch holds
+    them all.  Fields are given values no count of the file's own can
+    take (timestamps above 2^56, 4-byte fields above 2^16)."""
+    ops = stream(60, seed=11)
+    ops["ts_ns"] += np.uint64(0x0123_4567_89AB_0000)
+    ops["account"] = 0x4000_0000 + 7919 * ops["account"]
+    new = (ops["kind"] != Kind.CANCEL) & (ops["kind"] != Kind.REDUCE)
+    ops["qty"][new] += np.uint32(1 << 16)
+    zk_bp, _, trades = prove_batch(Book(CAP), ops, ZK, zk=chain())
+    t_bp, _, _ = prove_batch(Book(CAP), ops, TRANSPARENT)
+    records = t_bp.public.ops
+    wide = [int(v) for v in np.r_[records["ts_ns"], records["client_id"]]]
+    wide += [int(h) for h in records["handle"] if int(h) >> 32]
+    narrow = [int(v) for v in np.r_[records["price"], records["qty"], records["account"],
+                                    trades["price"], trades["qty"], trades["taker_account"]] if v >= 1 << 16]
+    needles = [v.to_bytes(8, "little") for v in wide] + [v.to_bytes(4, "little") for v in narrow]
+    assert len(needles) > 150
+    zk_raw, t_raw = proof_file.encode(zk_bp), proof_file.encode(t_bp)
+    assert sum(n in t_raw for n in needles) == len(needles)
+    hits = [n.hex() for n in needles if n in zk_raw]
+    # 4-byte needles: ~len(zk_raw) positions at 2^-32 each, < 0.01 expected in all
+    assert hits == []
+
+
+# --------------------------------------------------------------- the CLI --
+
+def test_zksidecar_prove_zk_and_verify(tmp_path, capsys):
+    """`zksidecar prove --zk --key FILE [--new-key]` and `zksidecar verify`
+    on zk batch files; the key file's and the out directory's refusals.
+    5 bits: at a book of 128 slots no more fit zk mode's masks."""
+    import os
+
+    from test_orderbook_cli import CSV
+    from zksidecar.tools import proofs
+    from zksidecar.tools.cli import main
+
+    src, key = tmp_path / "ops.csv", tmp_path / "store.key"
+    src.write_text(CSV)
+    args = ["prove", str(src), "--capacity", "128", "--batch-size", "4", "--security", "5", "--zk",
+            "--key", str(key)]
+    assert main(args + ["--out", str(tmp_path / "a")]) == 2
+    assert "No such file" in capsys.readouterr().err
+    assert main(args + ["--out", str(tmp_path / "a"), "--new-key"]) == 0
+    assert len(key.read_bytes()) == 32 and key.stat().st_mode & 0o777 == 0o600
+    files = sorted(str(p) for p in (tmp_path / "a").glob("batch-*.zkb"))
+    assert len(files) == 3 and all(proof_file.file_version(open(f, "rb").read()) == 5 for f in files)
+    assert main(["verify", "--min-security", "5", *files]) == 0
+    out = io.StringIO()
+    assert proofs.verify_main(files, 5, out=out) == 0
+    assert "verified 3 zk batches (10 operations)" in out.getvalue()
+    assert main(["verify", *files]) == 1                       # 5 bits, under the default 100
+    assert "under the required 100" in capsys.readouterr().err
+    assert proofs.verify_main(files, 5, report=str(tmp_path / "r.json"), out=io.StringIO()) == 2
+    assert "transparent chains only" in capsys.readouterr().err
+    # the same file, the same key: the same proofs; never over existing files
+    assert main(args + ["--out", str(tmp_path / "b")]) == 0
+    assert [open(f, "rb").read() for f in files] == \
+        [open(f, "rb").read() for f in sorted(str(p) for p in (tmp_path / "b").glob("batch-*.zkb"))]
+    assert main(args + ["--out", str(tmp_path / "b")]) == 2
+    assert "never proves a batch twice" in capsys.readouterr().err
+    assert main(args + ["--out", str(tmp_path / "c"), "--new-key"]) == 2
+    assert "exists" in capsys.readouterr().err
+    os.chmod(key, 0o640)
+    assert main(args + ["--out", str(tmp_path / "c")]) == 2
+    assert "readable by others (mode 640)" in capsys.readouterr().err
+    key.write_bytes(b"short")
+    os.chmod(key, 0o600)
+    assert main(args + ["--out", str(tmp_path / "c")]) == 2
+    assert "not a store key (5 bytes" in capsys.readouterr().err
+    assert main(["prove", str(src), "--key", str(key)]) == 2
+    assert "zk mode's: give --zk" in capsys.readouterr().err

@@ -33,7 +33,7 @@ import numpy as np
 
 from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, const, evaluate, topological
 from .ext_scalar import Ext, ScalarAlgebra
-from .field import encode
+from .field import P, encode
 from .native import ffi, lib
 from .shape_cache import ShapeCache
 
@@ -350,6 +350,18 @@ class _Shape:
                     flush(accumulators[k], i)
             release(v, i)
 
+        slots: dict[tuple, int] = {}     # a sum of monomials (_linear_forms) -> its constant slot
+
+        def slot(monomials: tuple) -> int:
+            if monomials not in slots:
+                slots[monomials] = len(self.constants)
+                total = None
+                for key in monomials:
+                    e = _monomial(key, const_node)
+                    total = e if total is None else total + e
+                self.constants.append(const(0) if total is None else total)
+            return slots[monomials]
+
         def alloc(ext: bool) -> int:
             if free[ext]:
                 return free[ext].pop()
@@ -375,11 +387,9 @@ class _Shape:
                 # c0 + sum_t s_t * base value t: LIN_E, then one TERM per term
                 consts, terms = forms[v]
                 r = alloc(True)
-                code.append((OP["LIN_E"], r, len(self.constants), len(terms)))
-                self.constants.append(_total(consts))
-                for coef, u in terms:
-                    code.append((OP["TERM"], 0, reg[u], len(self.constants)))
-                    self.constants.append(coef)
+                code.append((OP["LIN_E"], r, slot(tuple(sorted(consts))), len(terms)))
+                for key, u in terms:
+                    code.append((OP["TERM"], 0, reg[u], slot((key,))))
                 for u in {u for _, u in terms}:
                     release(u, i)
                 reg[v], is_ext[v] = r, True
@@ -427,31 +437,45 @@ class _Shape:
         self.code = np.array([Program._place(c, count[False]) for c in code], dtype=np.uint32).reshape(-1, 4)
 
 
-def _total(exprs: list[Expr]) -> Expr:
-    """The sum of degree-0 expressions (0 for none)."""
+def _monomial(key: tuple[int, tuple[int, ...]], const_node: dict[int, Expr]) -> Expr:
+    """The degree-0 expression of a coefficient key (m, factors): the
+    integer m times the product of the constant values `factors` (value
+    numbers)."""
+    m, factors = key
     out = None
-    for e in exprs:
-        out = e if out is None else out + e
-    return const(0) if out is None else out
+    for f in factors:
+        out = const_node[f] if out is None else out * const_node[f]
+    if out is None:
+        return const(m % P)
+    # (a negation is cheaper than a product when the constants are
+    # evaluated for each proof)
+    return out if m == 1 else -out if m == -1 else const(m % P) * out
 
 
 def _linear_forms(nodes: list[Expr], number: dict[int, int], const_ext: dict[int, bool],
                   base_inputs: dict, ext_inputs: dict, outputs: set[int]):
     """The extension values compiled as one LIN_E each, and the values that
     live only inside them: (forms, absorbed).  forms maps a value number to
-    (constants, terms): the value is the sum of the degree-0 `constants`
-    plus the sum over `terms` (coefficient, u) of coefficient times base
-    value u (coefficients degree-0 expressions, each base value once).  A
-    value has a form when it is a degree-0 node, a base value (one term,
-    coefficient 1), or a sum, difference, negation or constant multiple of
-    values with forms; an extension value with a form is compiled as LIN_E
-    unless every reader is itself such a value (then it is absorbed: no
-    instruction, no register) and it is not an output."""
-    one = const(1)
+    (constants, terms): the value is the sum of the monomials `constants`
+    plus the sum over `terms` ((m, factors), u) of that monomial times base
+    value u (each pair once).  A monomial (m, factors) is the integer m
+    times the product of the degree-0 values numbered `factors` (sorted), so
+    that equal coefficients are one constant slot however often a form, or
+    many forms, use them (a LogUp denominator's -beta_j: every tuple with an
+    entry j).  A value has a form when it is a degree-0 node, a base value
+    (one term, coefficient 1), or a sum, difference, negation or constant
+    multiple of values with forms; an extension value with a form is
+    compiled as LIN_E unless every reader is itself such a value (then it is
+    absorbed: no instruction, no register) and it is not an output."""
     ext: dict[int, bool] = {}
     form: dict[int, tuple[list, list]] = {}
     linear: set[int] = set()        # extension values whose form was built here
     readers: dict[int, set[int]] = {}
+
+    def scaled(f, m: int, factor: int | None):
+        times = lambda key: (key[0] * m, tuple(sorted(key[1] + ((factor,) if factor is not None else ()))))  # noqa
+        return [times(c) for c in f[0]], [(times(c), u) for c, u in f[1]]
+
     for node in nodes:
         v = number[id(node)]
         if v in ext:
@@ -459,7 +483,7 @@ def _linear_forms(nodes: list[Expr], number: dict[int, int], const_ext: dict[int
         args = [number[id(a)] for a in node.args] if node.op not in ("var", "const") else []
         if node.degree == 0:
             ext[v] = const_ext[v]
-            form[v] = ([node], [])
+            form[v] = ([(1, (v,))], [])
             continue
         if node.op == "var":
             kind, key = node.args[0], node.args[1]
@@ -469,23 +493,20 @@ def _linear_forms(nodes: list[Expr], number: dict[int, int], const_ext: dict[int
             for u in args:
                 readers.setdefault(u, set()).add(v)
         if not ext[v]:
-            form[v] = ([], [(one, v)])
+            form[v] = ([], [((1, ()), v)])
             continue
         f = None
         if node.op in ("add", "sub") and all(u in form for u in args):
-            (ca, ta), (cb, tb) = form[args[0]], form[args[1]]
+            a, b = form[args[0]], form[args[1]]
             if node.op == "sub":
-                cb, tb = [-c for c in cb], [(-c, u) for c, u in tb]
-            f = (ca + cb, ta + tb)
+                b = scaled(b, -1, None)
+            f = (a[0] + b[0], a[1] + b[1])
         elif node.op == "neg" and args[0] in form:
-            ca, ta = form[args[0]]
-            f = ([-c for c in ca], [(-c, u) for c, u in ta])
+            f = scaled(form[args[0]], -1, None)
         elif node.op == "mul":
             for k_, other in ((0, 1), (1, 0)):
                 if node.args[k_].degree == 0 and args[other] in form:
-                    s = node.args[k_]
-                    ca, ta = form[args[other]]
-                    f = ([c * s for c in ca], [(c * s, u) for c, u in ta])
+                    f = scaled(form[args[other]], 1, args[k_])
                     break
         if f is not None:
             form[v] = f
@@ -495,8 +516,8 @@ def _linear_forms(nodes: list[Expr], number: dict[int, int], const_ext: dict[int
     forms = {}
     for v in linear - absorbed:
         consts, terms = form[v]
-        merged: dict[int, Expr] = {}
-        for c, u in terms:
-            merged[u] = c if u not in merged else merged[u] + c
-        forms[v] = (consts, [(c, u) for u, c in merged.items()])
+        merged: dict[tuple, int] = {}          # (factors, u) -> multiplier
+        for (m, factors), u in terms:
+            merged[(factors, u)] = merged.get((factors, u), 0) + m
+        forms[v] = (consts, [((m, factors), u) for (factors, u), m in merged.items() if m % P])
     return forms, absorbed

@@ -40,13 +40,10 @@ from .shape_cache import ShapeCache
 OP = {name: getattr(lib, f"ZK_VM_{name}") for name in (
     "LOAD_B", "LOAD_E", "CONST_B", "CONST_E", "ADD_BB", "SUB_BB", "MUL_BB", "NEG_B", "ADD_EE",
     "SUB_EE", "MUL_EE", "NEG_E", "ADD_EB", "SUB_EB", "SUB_BE", "MUL_EB", "ACC_B", "ACC_E",
-    "LIN_E", "TERM", "ACC_BN")}
+    "LIN_E", "TERM")}
 
 
 EXT = 1 << 24   # extension registers while compiling (see Program._place)
-#: base outputs accumulated by one ACC_BN (the evaluator's vector path widens
-#: up to eight at once)
-ACC_GROUP = 8
 
 
 @dataclass(frozen=True)
@@ -106,8 +103,6 @@ class Program:
             return op, dst, fix(a), b
         if op == OP["LIN_E"]:
             return op, fix(dst), a, b
-        if op == OP["ACC_BN"]:
-            return op, dst, a, b
         if op in (OP["LOAD_B"], OP["LOAD_E"], OP["CONST_B"], OP["CONST_E"]):
             return op, fix(dst), a, b
         if op in (OP["NEG_B"], OP["NEG_E"]):
@@ -311,44 +306,14 @@ class _Shape:
         free: dict[bool, list[int]] = {False: [], True: []}
         count = {False: 0, True: 0}
 
-        # base outputs wait in `pending` and are accumulated ACC_GROUP at a
-        # time (ACC_BN: each lazy sum loaded and stored once for all of
-        # them); `held` counts a value's waiting accumulations, which keep
-        # its register
-        pending: dict[int, list[tuple[int, int]]] = {}    # accumulator -> [(value, output)]
-        held: dict[int, int] = {}
-
-        def release(v: int, i: int) -> None:
-            """Free v's register if no node after position i reads it and no
-            accumulation waits on it."""
-            if v in reg and not held.get(v) and last_use.get(v, -1) <= i:
-                free[is_ext[v]].append(reg.pop(v))
-
-        def flush(acc: int, i: int) -> None:
-            items = pending.pop(acc, [])
-            if items:
-                code.append((OP["ACC_BN"], acc, 0, len(items)))
-                for v, k in items:
-                    weight_at.append(len(code))
-                    code.append((OP["TERM"], 0, reg[v], k))
-                    held[v] -= 1
-                for v in {v for v, _ in items}:
-                    release(v, i)
-
-        def computed(v: int, i: int) -> None:
-            """v, node i, is in its register: accumulate the outputs it is
-            (an extension one at once, a base one with the next few of its
-            accumulator), and free it if nothing reads it later."""
+        def computed(v: int) -> None:
+            """v is in its register: accumulate the outputs it is, and free it
+            if nothing reads it later."""
             for k in outputs.pop(v, ()):
-                if is_ext[v]:
-                    weight_at.append(len(code))
-                    code.append((OP["ACC_E"], accumulators[k], reg[v], k))
-                    continue
-                pending.setdefault(accumulators[k], []).append((v, k))
-                held[v] = held.get(v, 0) + 1
-                if len(pending[accumulators[k]]) == ACC_GROUP:
-                    flush(accumulators[k], i)
-            release(v, i)
+                weight_at.append(len(code))
+                code.append((OP["ACC_E" if is_ext[v] else "ACC_B"], accumulators[k], reg[v], k))
+            if v not in last_use:
+                free[is_ext[v]].append(reg.pop(v))
 
         slots: dict[tuple, int] = {}     # a sum of monomials (_linear_forms) -> its constant slot
 
@@ -391,9 +356,10 @@ class _Shape:
                 for key, u in terms:
                     code.append((OP["TERM"], 0, reg[u], slot((key,))))
                 for u in {u for _, u in terms}:
-                    release(u, i)
+                    if last_use.get(u) == i:
+                        free[False].append(reg.pop(u))
                 reg[v], is_ext[v] = r, True
-                computed(v, i)
+                computed(v)
                 continue
             if node.op == "var":
                 kind, *key = node.args
@@ -424,11 +390,10 @@ class _Shape:
                     r = alloc(ext)
                     code.append(Program._binary(node.op, a_ext, b_ext, r, ra, rb))
                 for u in {number[id(arg)] for arg in node.args}:
-                    release(u, i)
+                    if last_use.get(u) == i:
+                        free[is_ext[u]].append(reg.pop(u))
             reg[v], is_ext[v] = r, ext
-            computed(v, i)
-        for acc in list(pending):
-            flush(acc, len(nodes))
+            computed(v)
         for at in weight_at:         # output k's weight is constant slot len(constants) + k
             op, acc, r, k = code[at]
             code[at] = (op, acc, r, len(self.constants) + k)

@@ -138,8 +138,6 @@ def test_linear_forms_are_one_instruction(each_isa):
     program = check_exprs([relation, d1 * x[1]], 11, 701)
     ops = program.code[:, 0].tolist()
     assert ops.count(OP["LIN_E"]) == 2 and OP["MUL_EB"] in ops and OP["ADD_EE"] not in ops
-    # base outputs go to their accumulators several at a time (ACC_BN)
-    assert OP["ACC_BN"] in check_exprs([x[0] * x[2], x[1] - x[3] * x[0], x[2] + x[4], x[5] * x[5]], 12, 701).code[:, 0]
     # a form whose term is missing, or is not a TERM, or names an extension register
     base, ext, per = columns(11, 701)
     form = [OP["LIN_E"], program.n_regs - 1, 0, 1]
@@ -189,8 +187,7 @@ def test_malformed_programs_are_refused():
                 [OP["ACC_B"], 9, 0, 0],
                 [OP["MUL_EE"], 0, 0, 0],          # an extension product into a base register
                 [OP["LOAD_E"], 0, 0, 0],          # an extension column into a base register
-                [OP["TERM"], 0, 0, 0],            # a term of no linear form
-                [OP["ACC_BN"], 9, 0, 0]):         # into an accumulator it does not have
+                [OP["TERM"], 0, 0, 0]):           # a term of no linear form
         prog.code = np.vstack([prog.code, np.array(bad, dtype=np.uint32)])
         with pytest.raises(ValueError, match="malformed"):
             prog.run(base, ext, ROWS, STEP)

@@ -33,7 +33,6 @@ static const char *kinds(uint32_t op) {
     case ZK_VM_ACC_B: return "-b-";
     case ZK_VM_ACC_E: return "-e-";
     case ZK_VM_LIN_E: return "e--";
-    case ZK_VM_ACC_BN: return "---";
     case ZK_VM_TERM: return "-b-";
     default: return 0;
     }
@@ -69,10 +68,8 @@ static int valid(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_
         case ZK_VM_ACC_E:
             if (c->dst >= n_accs || c->b >= n_consts) return 0;
             break;
-        case ZK_VM_ACC_BN:
         case ZK_VM_LIN_E: /* its terms follow it, and are checked (and skipped) here */
-            if (c->op == ZK_VM_ACC_BN ? c->dst >= n_accs : c->a >= n_consts) return 0;
-            if (c->b > n_code - i - 1) return 0;
+            if (c->a >= n_consts || c->b > n_code - i - 1) return 0;
             for (size_t t = i + 1; t <= i + c->b; t++)
                 if (code[t].op != ZK_VM_TERM || code[t].a >= n_base_regs || code[t].b >= n_consts) return 0;
             i += c->b;
@@ -260,20 +257,7 @@ static void lin_comb_scalar(uint32_t *d, const uint32_t *const *a, const uint32_
     lin_comb_from(d, a, s, terms, c0, 0, n);
 }
 
-/* ACC_BN: lazy_acc of several base registers a_t with weights s_t at once,
- * each lazy sum loaded and stored once for all of them (ACC_B moves it
- * through memory for every output), folded after every second product. */
-static void lazy_accn_from(uint64_t *lazy, const uint32_t *const *a, const uint32_t *const *s, size_t terms,
-                           size_t from, size_t n) {
-    for (size_t t = 0; t < terms; t++) lazy_acc_from(lazy, a[t], s[t], from, n);
-}
-
-static void lazy_accn_scalar(uint64_t *lazy, const uint32_t *const *a, const uint32_t *const *s, size_t terms,
-                             size_t n) {
-    lazy_accn_from(lazy, a, s, terms, 0, n);
-}
-
-/* lazy_acc_avx2, lazy_acc_avx512, lazy_accn_*, lin_comb_avx2, lin_comb_avx512 */
+/* lazy_acc_avx2, lazy_acc_avx512, lin_comb_avx2, lin_comb_avx512 */
 #define VEC_BODY "stark/constraint_vm_vec.inc"
 #include "common/vec_widths.h"
 
@@ -390,15 +374,11 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
                 zk_ext4_mul_scalar(tmp, R(c->a), consts + 4 * c->b, n);
                 zk_fp_add(accs[c->dst] + 4 * r0, accs[c->dst] + 4 * r0, tmp, 4 * n);
                 break;
-            case ZK_VM_LIN_E:
-            case ZK_VM_ACC_BN: {
+            case ZK_VM_LIN_E: {
                 const uint32_t **la = lin, **ls = lin + c->b;
                 for (size_t t = 0; t < c->b; t++)
                     la[t] = R(code[i + 1 + t].a), ls[t] = consts + 4 * code[i + 1 + t].b;
-                if (c->op == ZK_VM_LIN_E)
-                    ZK_DISPATCH(zk_active_isa, lin_comb, d, la, ls, c->b, consts + 4 * c->a, n);
-                else
-                    ZK_DISPATCH(zk_active_isa, lazy_accn, lazy + c->dst * 4 * B, la, ls, c->b, n);
+                ZK_DISPATCH(zk_active_isa, lin_comb, d, la, ls, c->b, consts + 4 * c->a, n);
                 i += c->b; /* its TERMs */
                 break;
             }

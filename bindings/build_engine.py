@@ -9,6 +9,7 @@ formats the engine, the ring's clients and the daemon share:
                 writes them; the ring carries them)
   zk_store.h    the daemon's journal and proof store files
   zk_receipt.h  a zk batch's receipts (docs/ZK.md, section 8)
+  zk_private.h  a zk batch's private file beside its proof (docs/ZK.md, section 9)
   zk_backend.h  the frames of the external prover process protocol
 
 A module of its own, apart from the proof kernels: the engine is what
@@ -27,7 +28,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))   # cffi runs t
 from cffi_marked import CSRC, ROOT, builder  # noqa: E402
 
 HEADERS = [CSRC / h for h in ("formats/zk_records.h", "formats/zk_store.h", "formats/zk_backend.h",
-                              "formats/zk_receipt.h", "engine/zk_engine.h")]
+                              "formats/zk_receipt.h", "formats/zk_private.h", "engine/zk_engine.h")]
 
 ffibuilder = builder(
     "zksidecar.engine._engine", HEADERS,

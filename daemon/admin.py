@@ -4,6 +4,9 @@
     GET /status   the daemon's status() merged over metrics.status(), JSON
     GET /metrics  Prometheus text format
     GET /healthz  "ok"
+    GET /receipt  zk mode, the Unix socket only: a receipt of one trader's
+                  operations (?symbol=S&seq=N[&seq=M...] or
+                  ?symbol=S&account=A&batch=B), application/octet-stream
 
 One request per connection: the response carries `Connection: close` and
 the server closes after writing it.  A request head is bounded (MAX_HEAD
@@ -28,6 +31,7 @@ import logging
 import os
 import socket
 import stat
+import urllib.parse
 from typing import Callable
 
 from . import perms
@@ -47,7 +51,7 @@ _TMP_NAME = ".admin-{pid}-{tag}.sock"
 _TMP_NAME_MAX = len(_TMP_NAME.format(pid=9_999_999, tag="0" * 8))
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
-            408: "Request Timeout", 431: "Request Header Fields Too Large",
+            408: "Request Timeout", 409: "Conflict", 431: "Request Header Fields Too Large",
             500: "Internal Server Error"}
 
 
@@ -107,16 +111,22 @@ def socket_path_problem(path: str) -> str | None:
 
 
 async def serve_admin(metrics: Metrics, status: Callable[[], dict], unix_path: str,
-                      tcp_port: int | None = None, group: str | int | None = None) -> AdminServer:
+                      tcp_port: int | None = None, group: str | int | None = None,
+                      receipts: Callable[[dict], bytes] | None = None) -> AdminServer:
     """Serve the endpoint on `unix_path` (mode 0600, or 0660 owned by `group`;
     its directory must exist; a stale file is replaced only if nothing
     listens on it) and, if `tcp_port` is given, on
     127.0.0.1:tcp_port (0 picks a free port; unauthenticated: see the module's
     docstring).  `status` is called per /status request on the event loop, so
-    it must be quick."""
+    it must be quick.  `receipts` (zk mode) answers GET /receipt on the
+    Unix socket alone (a receipt is a trader's private data; the TCP port
+    serves figures only): called with the query's parameters in a thread,
+    it returns the receipt or raises a ValueError whose message the client
+    gets."""
     handler = _Handler(metrics, status)
     sock, inode = _bind_unix(unix_path, group)
-    servers = [await asyncio.start_unix_server(handler, sock=sock, limit=MAX_HEAD)]
+    servers = [await asyncio.start_unix_server(_Handler(metrics, status, receipts), sock=sock,
+                                               limit=MAX_HEAD)]
     port = None
     try:
         if tcp_port is not None:
@@ -202,16 +212,21 @@ def _refuse_if_live(path: str) -> None:
 class _Handler:
     """One connection: read a request head, answer it, close."""
 
-    def __init__(self, metrics: Metrics, status: Callable[[], dict]):
+    def __init__(self, metrics: Metrics, status: Callable[[], dict],
+                 receipts: Callable[[dict], bytes] | None = None):
         self._metrics = metrics
         self._status = status
+        self._receipts = receipts
 
     async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             try:
                 async with asyncio.timeout(READ_TIMEOUT_S):
                     method, path = await _read_head(reader)
-                code, ctype, body = self._respond(method, path)
+                if path.split("?", 1)[0] == "/receipt" and method == "GET" and self._receipts is not None:
+                    code, ctype, body = await self._receipt(path)
+                else:
+                    code, ctype, body = self._respond(method, path)
             except _BadRequest as exc:
                 code, ctype, body = exc.code, "text/plain; charset=utf-8", f"{exc}\n".encode()
             except TimeoutError:
@@ -234,8 +249,25 @@ class _Handler:
             except (ConnectionError, OSError):
                 pass
 
+    async def _receipt(self, path: str) -> tuple[int, str, bytes]:
+        """A receipt made in a thread (reading a proof and its private file,
+        deriving the salts: milliseconds), the loop serving on meanwhile."""
+        query = urllib.parse.parse_qs(path.split("?", 1)[1] if "?" in path else "", keep_blank_values=True)
+        try:
+            body = await asyncio.get_running_loop().run_in_executor(None, self._receipts, query)
+        except ValueError as exc:      # the receipt API's ReceiptError, and the daemon's refusals
+            code = getattr(exc, "http_status", 400)      # daemon/zk_store.py says which
+            return code, "text/plain; charset=utf-8", f"{exc}\n".encode()
+        except Exception as exc:
+            log.exception("admin /receipt failed")
+            return 500, "text/plain; charset=utf-8", f"{type(exc).__name__}: {exc}\n".encode()
+        return 200, "application/octet-stream", body
+
     def _respond(self, method: str, path: str) -> tuple[int, str, bytes]:
         route = path.split("?", 1)[0]
+        if route == "/receipt":
+            return 404, "text/plain; charset=utf-8", (
+                b"receipts are served in zk mode on the Unix socket only (a receipt is a trader's private data)\n")
         if route not in ("/status", "/metrics", "/healthz"):
             return 404, "text/plain; charset=utf-8", f"no such endpoint: {route}\n".encode()
         if method != "GET":

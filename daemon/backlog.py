@@ -65,10 +65,11 @@ class Backlog:
     name = "backlog"
 
     def __init__(self, budget: int, rebuild: Rebuilder, security_bits: int,
-                 age_step: float | None = DEFAULT_AGE_STEP):
+                 age_step: float | None = DEFAULT_AGE_STEP, chains=None):
         if budget < 0:
             raise ValueError(f"the backlog's memory budget must be >= 0 bytes, not {budget}")
         self.budget, self.rebuild, self.security_bits = budget, rebuild, security_bits
+        self.chains = chains       # zk mode: symbol -> ZkChain, the jobs' keys derived from it
         self.queue = PriorityQueue(age_step)
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)
@@ -170,8 +171,8 @@ class Backlog:
                 self._finished(item, n, waited, future)
                 return
         try:
-            future = self._pool.submit(ProofJob.of(batch, self.security_bits), priority)
-        except (PoolClosed, WorkerCrashed) as exc:
+            future = self._pool.submit(ProofJob.of(batch, self.security_bits, self.chains), priority)
+        except (PoolClosed, WorkerCrashed, ValueError) as exc:   # ValueError: keys not derivable
             future = Future()
             future.set_exception(exc)
             self._finished(batch, n, waited, future)

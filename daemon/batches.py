@@ -87,6 +87,8 @@ class Batch:
     reason: CloseReason
     divergent: list[int] = field(default_factory=list)   # seqs whose engine claim differed
     resumed: bool = False     # it begins where its stream resumed (its first op: Book.resume)
+    pre_ts: int = 0           # the last timestamp of the batch before (0 for the first): zk
+                              # mode's pre-state carries it (a resume may lower the cells' own)
 
     @property
     def first_seq(self) -> int:

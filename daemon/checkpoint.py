@@ -30,6 +30,7 @@ import time
 from . import snapshot
 from .journal import Journal, JournalError
 from .snapshot import Snapshot, SnapshotError
+from .zk_store import prune_private
 from .store import ProofStore, StoreError
 
 log = logging.getLogger("zksidecar.checkpoint")
@@ -136,6 +137,7 @@ class Checkpoints:
         return removed
 
     def prune_store(self) -> list[str]:
+        # zk mode's private files go with their proofs (daemon/zk_store.py)
         """The store segments store.retain lets go (none under "forever")."""
         if not math.isfinite(self.store_retain_s):
             return []
@@ -148,6 +150,9 @@ class Checkpoints:
         if plan.segments:
             log.info("store retention: removed %d segment(s) (%d proofs older than store.retain; "
                      "their batches stay proven in the index)", len(plan.segments), plan.proofs)
+            gone = prune_private(self.store.directory, self.store)
+            if gone:
+                log.info("store retention: removed %d private file(s) with their proofs", gone)
         return [self.store.segment_path(n) for n in plan.segments]
 
     def status(self) -> dict:

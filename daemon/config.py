@@ -41,7 +41,8 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..prover.orderbook.air import MAX_LOG_OPS, book_length
-from ..prover.orderbook.params import proof_options
+from ..prover.orderbook.params import proof_options, zk_proof_options
+from ..prover.orderbook.zk_air import ZK_MAX_LOG_OPS
 from ..prover.orderbook.witness import (MIN_TRACE_LENGTH, ROWS_PER_OP, check_trace_length,
                                        trace_length_for)
 from ..prover.params import ParameterError
@@ -161,6 +162,15 @@ BACKENDS = ("local", "dask")
 #: the keys only backend "dask" reads
 DASK_KEYS = ("scheduler", "max_in_flight", "tls_ca_file", "tls_client_cert", "tls_client_key",
              "require_encryption")
+
+
+@dataclass(frozen=True)
+class ProofsConfig:
+    mode: str = "transparent"        # "zk": zero-knowledge batch proofs (docs/ZK.md); per store, fixed
+
+
+#: proofs.mode: a store, and so a chain, is all one mode
+PROOF_MODES = ("transparent", "zk")
 
 
 @dataclass(frozen=True)
@@ -330,6 +340,7 @@ class Config:
     book: BookConfig = field(default_factory=BookConfig)
     batch: BatchConfig = field(default_factory=BatchConfig)
     workers: WorkersConfig = field(default_factory=WorkersConfig)
+    proofs: ProofsConfig = field(default_factory=ProofsConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     admin: AdminConfig = field(default_factory=AdminConfig)
     state: StateConfig = field(default_factory=StateConfig)
@@ -444,6 +455,8 @@ class Config:
             need(not getattr(w, key) or _path_problem(getattr(w, key)) is None, f"workers.{key}",
                  _path_problem(getattr(w, key)) or "", getattr(w, key))
         need(all(c >= 0 for c in w.cores), "workers.cores", "cores are numbers >= 0", list(w.cores))
+        need(self.proofs.mode in PROOF_MODES, "proofs.mode", f"must be one of {', '.join(PROOF_MODES)}",
+             self.proofs.mode)
         need(SECURITY_MIN <= w.security_bits <= SECURITY_MAX, "workers.security_bits",
              f"must be from {SECURITY_MIN} to {SECURITY_MAX}", w.security_bits)
         need(MEMORY_MIB_MIN <= self.limits.memory_mib <= 1 << 30, "limits.memory_mib",
@@ -481,6 +494,8 @@ class Config:
             why = _security_problem(w.security_bits, b.capacity, t, shorter)
             if why:
                 p.append(_msg("workers.security_bits", why, w.security_bits))
+            elif self.proofs.mode == "zk":
+                p += _zk_problems(w.security_bits, b.capacity, t, bool(b.trace_length))
         if r.idle == "busy_spin":
             if self.ingest.core < 0:
                 p.append(_msg("ring.idle", '"busy_spin" needs [ingest] core: an unpinned '
@@ -623,6 +638,23 @@ def _security_problem(bits: int, capacity: int, trace_length: int, shorter: str)
     except ParameterError:
         return why                  # at any trace length
     return f"{why}; {shorter} makes the trace shorter"
+
+
+def _zk_problems(bits: int, capacity: int, trace_length: int, explicit: bool) -> list[str]:
+    """How zk mode fits the trace and the security: one ops height per
+    chain, at most 2^ZK_MAX_LOG_OPS rows, its masks and queries fitting
+    (params.zk_proof_options)."""
+    key = "book.trace_length" if explicit else "batch.max_batch_size"
+    if trace_length > 1 << ZK_MAX_LOG_OPS:
+        return [_msg(key, f"zk mode proves every batch in an ops trace of {trace_length} rows here, over its "
+                     f"2^{ZK_MAX_LOG_OPS} (docs/ZK.md section 14); set [book] trace_length to at most "
+                     f"{1 << ZK_MAX_LOG_OPS}", trace_length if explicit else 0)]
+    try:
+        zk_proof_options(bits, capacity.bit_length() - 1, trace_length)
+    except ParameterError as exc:
+        return [_msg("proofs.mode", f"\"zk\" cannot reach [workers] security_bits = {bits} with a book of "
+                     f"{capacity} slots and {trace_length}-row ops traces: {exc}", "zk")]
+    return []
 
 
 def _gib(n: int) -> str:

@@ -42,9 +42,12 @@ class Finisher(threading.Thread):
     """Stores each finished batch's proof and publishes its completion on
     `completions` (a ring Producer of COMPLETION_DTYPE records)."""
 
-    def __init__(self, store: ProofStore, completions, metrics: Metrics):
+    def __init__(self, store: ProofStore, completions, metrics: Metrics, private=None):
         super().__init__(name="zksidecar-finisher", daemon=True)
         self.store, self.completions, self.metrics = store, completions, metrics
+        # zk mode (daemon/zk_store.ZkStore): each batch's private file is
+        # written, durably, before its proof is stored and its completion sent
+        self.private = private
         self.proven = self.failed = self.completions_dropped = 0
         self.left: list = []                 # batches (or marks) a stop left unproven, in the journal
         self.error: BaseException | None = None
@@ -103,6 +106,8 @@ class Finisher(threading.Thread):
     def _store(self, batch: Batch, res: ProofResult) -> bool:
         """Store and complete a proven batch; False if a full disk refused it."""
         try:
+            if self.private is not None:
+                self.private.write_private(batch)
             # replace: a proof recovery found damaged is proven again and superseded
             index = self.store.put(batch.symbol, batch.batch_id, res.proof, replace=True)
         except StoreFull as exc:

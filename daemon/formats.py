@@ -124,7 +124,7 @@ SNAPSHOT_BOOK_DTYPE = record_dtype([
     ("next_batch_id", "<u8", 8),
     ("n_cells", "<u4", 16),
     ("held", "<u4", 20),
-    ("reserved", "<u8", 24),
+    ("proven_ts", "<u8", 24),
 ], 32)
 
 SNAPSHOT_UNSTARTED_DTYPE = record_dtype([
@@ -353,6 +353,39 @@ def fsync_directory(directory: str) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def write_whole(path: str, data: bytes, fsync: bool, full: type, other: type, what: str,
+                group: str | int | None = None) -> None:
+    """`data` at `path`, whole or not at all: a temporary name beside it,
+    fsync, rename, the directory fsynced (with `fsync`).  A full disk raises
+    `full`, anything else `other` ("PATH: cannot write WHAT: why"); either
+    way nothing is left behind.  A temporary name left by a crash mid-write
+    was never renamed, so never read: it is removed first."""
+    directory = os.path.dirname(path)
+    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp")
+    try:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        fd = perms.create_file(tmp, os.O_WRONLY | os.O_CLOEXEC, group)
+        try:
+            append_at(fd, 0, [data], tmp, full, other)
+            if fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.rename(tmp, path)
+        if fsync:
+            fsync_directory(directory)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError) and not isinstance(exc, other):
+            cls = full if exc.errno in FULL_ERRNOS else other
+            raise cls(exc.errno, f"{path}: cannot write {what}: {exc.strerror}") from exc
+        raise
 
 
 def lock_directory(directory: str, what: str, error: type, group: str | int | None = None) -> int:

@@ -44,8 +44,10 @@ import numpy as np
 from ..engine.book import Book
 from ..engine.invariants import CorruptState
 from ..engine.records import OP_DTYPE
-from ..prover.orderbook import proof_file
+from ..prover.orderbook import batch_receipts, proof_file
 from ..prover.orderbook.batch import BookState
+from ..prover.orderbook.receipt import ReceiptError
+from ..prover.orderbook.zk_chain import ZK_FILE_VERSION, content_digest_of
 from ..prover.proof import ProofFormatError
 from .batches import Batch
 from . import snapshot
@@ -112,7 +114,7 @@ def _joined(chunks: list, dtype) -> np.ndarray:
 
 def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_records: int,
             progress: Callable[[int], None] = lambda replayed: None,
-            todo: Callable[[Batch | BatchMark], None] | None = None) -> Recovered:
+            todo: Callable[[Batch | BatchMark], None] | None = None, private=None) -> Recovered:
     """Replay `journal` into `sequencer` (fresh) and reconcile it with
     `store` (module docstring); returns what is left to prove and the
     journal's last `tail_records` records.  `progress(operations replayed)`
@@ -126,7 +128,12 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
     journal marks, not rebuilt (the marks are read from the newest snapshot
     whose batches are all proven, the proven frontier, or from the
     journal's start): daemon/rebuild.py rebuilds each when it is proven,
-    so a restart does not grow with the backlog it inherits."""
+    so a restart does not grow with the backlog it inherits.
+
+    zk mode (`private`: the store's daemon/zk_store.ZkStore): a stored zk
+    proof publishes no record, so a replayed batch is compared with its
+    private file's records, and a batch the journal lost is rebuilt from
+    them (checked against the proof's leaves first)."""
     refuse_old_chains(store)
     out = Recovered([], np.zeros(0, OP_DTYPE), sink=todo)
     report = _Progress(progress, out)
@@ -167,7 +174,7 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
                 out.add(batch)
 
     replay_entries(journal.replay(start), sequencer, held, skip,
-                   lambda batch, mark: _settle(batch, mark, store, sequencer.capacity, out),
+                   lambda batch, mark: _settle(batch, mark, store, sequencer.capacity, out, private),
                    report=report, tail=tail, ahead=ahead, live=live)
     for symbol in store.symbols():
         h = held.setdefault(symbol, _Held())
@@ -177,7 +184,7 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
                                  f"({sequencer.max_symbols}); raise it")
         for batch_id in [b for b in store.batches(symbol) if b >= shadow.next_batch_id]:
             report()
-            _rebuild(batch_id, symbol, h, journal, store, sequencer)
+            _rebuild(batch_id, symbol, h, journal, store, sequencer, private)
             out.repaired += 1
             out.stored += 1
     now = time.monotonic()
@@ -321,7 +328,8 @@ def _close(mark: BatchMark, sequencer: Sequencer, h: _Held,
 def _fresh(sequencer: Sequencer) -> Sequencer:
     """A sequencer like `sequencer`, without books, journal or metrics of its own."""
     return Sequencer(sequencer.capacity, sequencer.trace_length, sequencer.policy, Metrics(),
-                     max_symbols=sequencer.max_symbols, resync_after=sequencer.resync_after)
+                     max_symbols=sequencer.max_symbols, resync_after=sequencer.resync_after,
+                     zk=sequencer.zk)
 
 
 def _snapshots(journal: Journal, store: ProofStore, sequencer: Sequencer
@@ -420,7 +428,7 @@ def refuse_old_chains(store: ProofStore) -> None:
                 version = proof_file.file_version(store.get(symbol, batch_id))
             except StoreCorrupt:
                 continue            # damaged: recovery proves it again, or says why not
-            if version is not None and version != proof_file.VERSION:
+            if version is not None and version not in (proof_file.VERSION, ZK_FILE_VERSION):
                 raise ReplayMismatch(
                     f"the proof store {store.directory} holds a version-{version} chain (symbol "
                     f"{symbol}, batch {batch_id}); this release proves batch proof version "
@@ -446,11 +454,11 @@ def _stored(mark: BatchMark, store: ProofStore, out: Recovered):
                     "proven again from the journal", mark.symbol, mark.batch_id, exc)
         out.damaged += 1
         return None
-    if (public.first_seq, len(public.ops)) != (mark.first_seq, mark.last_seq - mark.first_seq + 1):
+    if (public.first_seq, public.n_ops) != (mark.first_seq, mark.last_seq - mark.first_seq + 1):
         raise ReplayMismatch(
             f"symbol {mark.symbol}: batch {mark.batch_id} is operations {mark.first_seq}.."
             f"{mark.last_seq} in the journal, but its stored proof covers {public.first_seq}.."
-            f"{public.first_seq + len(public.ops) - 1}")
+            f"{public.first_seq + public.n_ops - 1}")
     return public
 
 
@@ -471,7 +479,7 @@ def _settle_mark(mark: BatchMark, store: ProofStore, out: Recovered) -> None:
 
 
 def _settle(batch: Batch, mark: BatchMark, store: ProofStore, capacity: int,
-            out: Recovered) -> None:
+            out: Recovered, private=None) -> None:
     """A replayed batch against the store: done, or to prove (again)."""
     public = _stored(mark, store, out)     # Sequencer.replay made the batch the mark's range
     if public is None:
@@ -481,16 +489,34 @@ def _settle(batch: Batch, mark: BatchMark, store: ProofStore, capacity: int,
         out.stored += 1
         return
     where = f"symbol {mark.symbol}: batch {mark.batch_id}"
+    if public.zk is not None:
+        records = _private_records(private, mark.symbol, mark.batch_id)
+    else:
+        records = public.ops
     if (public.symbol, public.batch_id, 1 << public.log2_capacity) != \
             (mark.symbol, mark.batch_id, capacity) or public.ops_length > batch.trace_length \
-            or public.ops.tobytes() != batch.ops.tobytes():
+            or (records is not None and records.tobytes() != batch.ops.tobytes()):
         raise ReplayMismatch(f"{where}: its stored proof is of other records, or of another "
                              "chain, than the journal's")
     out.stored += 1
 
 
+def _private_records(private, symbol: int, batch_id: int) -> np.ndarray | None:
+    """A zk batch's records from its private file, or None (logged) if it
+    cannot be read: the batch is then settled by its range alone."""
+    if private is None:
+        raise ReplayMismatch(f"symbol {symbol} batch {batch_id}: the store holds a zk proof, the daemon "
+                             "runs in transparent mode")
+    try:
+        return private.read_private(symbol, batch_id).ops
+    except ReceiptError as exc:
+        log.warning("recovery: %s; symbol %d batch %d is settled against its proof by its range only",
+                    exc, symbol, batch_id)
+        return None
+
+
 def _rebuild(batch_id: int, symbol: int, held: _Held, journal: Journal, store: ProofStore,
-             sequencer: Sequencer) -> None:
+             sequencer: Sequencer, private=None) -> None:
     """A batch the store proves and the journal lost: replay it from the
     proof's public records, check it continues the journal's book, and write
     its missing records and its mark back to the journal."""
@@ -505,31 +531,47 @@ def _rebuild(batch_id: int, symbol: int, held: _Held, journal: Journal, store: P
         raise ReplayMismatch(f"{where}: the journal lost its records and its stored proof is "
                              f"damaged or archived ({exc}); nothing can prove it again") from None
     public = proof.public
+    ops, zk_pre = public.ops, None
+    if public.zk is not None:     # a zk proof has no public records: its private file's, checked
+        if private is None:
+            raise ReplayMismatch(f"{where}: the store holds a zk proof, the daemon runs in transparent mode")
+        try:
+            p = private.read_private(symbol, batch_id)
+            chain = private.chain(symbol)
+            key = chain.batch_key(batch_id, content_digest_of(p.pre_state, p.ops, p.trades, public.zk.resumed))
+            batch_receipts.private_of(proof, key, p.ops, p.trades)
+        except (ReceiptError, ValueError) as exc:
+            raise ReplayMismatch(f"{where}: the journal lost its records, and a zk proof carries none: its "
+                                 f"private file cannot give them ({exc}); nothing can prove it again") from None
+        ops, zk_pre = p.ops, (chain, p.pre_state)
     if public.ops_length > shadow.trace_length or 1 << public.log2_capacity != shadow.book.capacity:
         raise ReplayMismatch(f"{where}: its stored proof has a {public.ops_length}-row ops trace "
                              f"of a {1 << public.log2_capacity}-slot book; the configuration says "
                              f"at most {shadow.trace_length} rows, {shadow.book.capacity} slots")
     # it may begin where its stream resumed past a gap the journal lost too
-    first_ts = int(public.ops["ts_ns"][0])
+    first_ts = int(ops["ts_ns"][0])
     resumed = shadow.needs_resume(public.first_seq, first_ts)
     book = Book.from_cells(shadow.book.cells, validate=False)
     if resumed:
         book.resume(public.first_seq, first_ts)
-    state = BookState.of(book, proof.proof.options.log_blowup)
-    if (state.root, state.link) != (public.pre_root, public.pre_link):
+    if zk_pre is not None:
+        starts_elsewhere = zk_pre[0].pre_state_digest(book.cells, shadow.proven_ts) != zk_pre[1]
+    else:
+        state = BookState.of(book, proof.proof.options.log_blowup)
+        starts_elsewhere = (state.root, state.link) != (public.pre_root, public.pre_link)
+    if starts_elsewhere:
         raise ReplayMismatch(f"{where}: its stored proof starts from another book than the "
                              "journal's records give")
     recs, seen = held.take_all()
-    mark = BatchMark(symbol, batch_id, public.first_seq, public.first_seq + len(public.ops) - 1,
+    mark = BatchMark(symbol, batch_id, public.first_seq, public.first_seq + len(ops) - 1,
                      int(ProofPriority.NORMAL), resumed)
-    batch, _ = sequencer.replay(mark, public.ops, np.zeros(len(public.ops), np.int64),
-                                time.monotonic())
-    if batch.ops.tobytes() != public.ops.tobytes():
+    batch, _ = sequencer.replay(mark, ops, np.zeros(len(ops), np.int64), time.monotonic())
+    if batch.ops.tobytes() != ops.tobytes():
         raise ReplayMismatch(f"{where}: its stored records do not replay to themselves")
     # the proof's records, all of them, then its mark: the next replay finds
     # them whatever the journal still held (those it has again are refused
     # there as replayed)
-    journal.append_ops(public.ops, 0)
+    journal.append_ops(ops, 0)
     journal.append_batch(mark)
     log.warning("recovery: %s was in the store but not in the journal (a lost journal tail); "
                 "rebuilt from its proof and written back to the journal", where)

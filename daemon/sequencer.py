@@ -46,12 +46,14 @@ class Sequencer:
     batches are proven in ops traces of at most `trace_length` rows, cut by
     `policy`, at most `max_symbols` of them (an engine writing garbage
     symbols must not grow the daemon without bound: records of further
-    symbols are refused)."""
+    symbols are refused).  `zk`: batches are cut for zk mode's record lane
+    too (ShadowBook)."""
 
     def __init__(self, capacity: int, trace_length: int, policy: BatchPolicy, metrics: Metrics, *,
                  max_symbols: int | None = None, journal: Journal | None = None,
-                 resync_after: int = DEFAULT_RESYNC_AFTER):
+                 resync_after: int = DEFAULT_RESYNC_AFTER, zk: bool = False):
         self.trace_length = check_trace_length(trace_length, capacity)
+        self.zk = bool(zk)
         self.capacity, self.policy, self.resync_after = capacity, policy, resync_after
         self.metrics, self.journal, self.max_symbols = metrics, journal, max_symbols
         self.shadows: dict[int, ShadowBook] = {}
@@ -68,7 +70,7 @@ class Sequencer:
             if self.max_symbols is not None and len(self.shadows) >= self.max_symbols:
                 return None
             book = self.shadows[symbol] = ShadowBook(symbol, self.capacity, self.trace_length,
-                                                     resync_after=self.resync_after)
+                                                     resync_after=self.resync_after, zk=self.zk)
         return book
 
     def between_batches(self) -> tuple[list[ShadowState], dict] | None:
@@ -90,7 +92,7 @@ class Sequencer:
         if self.max_symbols is not None and len(states) > self.max_symbols:
             raise ValueError(f"{len(states)} books, more than book.max_symbols ({self.max_symbols})")
         shadows = {st.symbol: ShadowBook.restored(st, self.capacity, self.trace_length,
-                                                  self.resync_after) for st in states}
+                                                  self.resync_after, self.zk) for st in states}
         self.shadows = shadows
         self._unstarted = {sym: (r.copy(), t.copy()) for sym, (r, t) in unstarted.items()}
 

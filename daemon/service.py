@@ -47,6 +47,7 @@ from .recovery import recover
 from .sequencer import Sequencer, SequencerThread
 from .store import ProofStore
 from .pools import open_pool
+from .zk_store import open_store_mode
 
 log = logging.getLogger("zksidecar.daemon")
 
@@ -77,14 +78,19 @@ class Service:
                 log.warning("journal: %s", repair)
             self.store = opened.enter_context(
                 ProofStore(c.store.dir, c.store.fsync, group=c.state.group or None))
+            zk = c.proofs.mode == "zk"
+            # the store's mode, key and chain parameters, before anything reads its proofs
+            self.zk = open_store_mode(c.store.dir, zk, security_bits=c.workers.security_bits,
+                                      capacity=c.book.capacity, ops_length=self.trace_length,
+                                      has_proofs=len(self.store) > 0, fsync=c.store.fsync)
             self.sequencer = Sequencer(c.book.capacity, self.trace_length, self.policy, self.metrics,
                                        max_symbols=c.book.max_symbols, journal=self.journal,
-                                       resync_after=c.book.resync_after)
+                                       resync_after=c.book.resync_after, zk=zk)
             self.backlog = Backlog(c.limits.memory_mib * MIB // BACKLOG_SHARE,
                                    Rebuilder(self.journal, self._side_sequencer),
-                                   c.workers.security_bits)
+                                   c.workers.security_bits, chains=self.zk.chain if zk else None)
             self.recovered = recover(self.journal, self.store, self.sequencer, c.ring.capacity,
-                                     self._replaying, todo=self._queue)
+                                     self._replaying, todo=self._queue, private=self.zk)
             self.checkpoints = Checkpoints(self.journal, self.store, c.book.capacity,
                                            self.trace_length, c.journal.snapshot_every_ops,
                                            c.journal.snapshot_every_s, c.journal.retain_s,
@@ -95,9 +101,9 @@ class Service:
             opened.callback(self.consumer.close)
             opened.callback(self.completions.close)
             self.pool = open_pool(c.workers, warm_up_job(c.book.capacity, self.trace_length,
-                                                         c.workers.security_bits))
+                                                         c.workers.security_bits, zk=zk))
             self._closing = opened.pop_all()
-        self.finisher = Finisher(self.store, self.completions, self.metrics)
+        self.finisher = Finisher(self.store, self.completions, self.metrics, private=self.zk)
         self.sequencer_thread = SequencerThread(
             self.sequencer, self._submit, self.checkpoints if self.checkpoints.enabled else None,
             inbox_limit=c.limits.memory_mib * MIB // BACKLOG_SHARE // OP_DTYPE.itemsize)
@@ -139,7 +145,7 @@ class Service:
         its own: the books a rebuild replays on (daemon/rebuild.py)."""
         c = self.config
         return Sequencer(c.book.capacity, self.trace_length, self.policy, Metrics(),
-                         resync_after=c.book.resync_after)
+                         resync_after=c.book.resync_after, zk=c.proofs.mode == "zk")
 
     def _queue(self, item: Batch | BatchMark) -> None:
         self.metrics.batch_queued(ProofPriority(item.priority).label)
@@ -245,6 +251,34 @@ class Service:
                        "recovered_batches": self.recovered.unproven},
         }
 
+    def receipt(self, query: dict[str, list[str]]) -> bytes:
+        """GET /receipt (zk mode, the Unix socket only: docs/ADMIN.md): a
+        receipt of `symbol` for one or more `seq`, or for `account` in
+        `batch`.  ReceiptError (its message for the client) otherwise."""
+        from .zk_store import BadReceiptRequest, NotProven
+
+        def one(name: str) -> int | None:
+            values = query.get(name, [])
+            if len(values) > 1:
+                raise BadReceiptRequest(f"{name} given {len(values)} times")
+            return _integer(name, values[0]) if values else None
+
+        symbol, account, batch = one("symbol"), one("account"), one("batch")
+        seqs = [_integer("seq", v) for v in query.get("seq", [])]
+        unknown = set(query) - {"symbol", "seq", "account", "batch"}
+        if unknown:
+            raise BadReceiptRequest(f"unknown parameter {sorted(unknown)[0]!r} (symbol, seq, account, batch)")
+        if symbol is None or (not seqs) == (account is None) or (account is None) != (batch is None):
+            raise BadReceiptRequest("ask for symbol=S and seq=N (one or more), or symbol=S, account=A and batch=B")
+        try:
+            return self.zk.receipt(self.store, symbol, seqs=seqs or None, account=account, batch_id=batch)
+        except NotProven as exc:
+            shadow = self.sequencer.shadows.get(symbol)
+            seen = shadow is not None and (all(s < shadow.book.next_seq for s in seqs) if seqs
+                                           else batch < shadow.next_batch_id)
+            raise NotProven(f"{exc}: it is not proven yet (its batch waits for its proof); ask again after "
+                            "its completion" if seen else f"{exc}: the daemon has not had it", seen) from None
+
     def healthy(self) -> bool:
         return self.ingest.healthy() and all(t.is_alive() for t in self._threads)
 
@@ -277,7 +311,8 @@ class Service:
         try:
             async with await serve_admin(self.metrics, self.status, self.config.admin.socket,
                                          self.config.admin.tcp_port or None,
-                                         group=self.config.state.group or None):
+                                         group=self.config.state.group or None,
+                                         receipts=self.receipt if self.zk is not None else None):
                 watchdog = asyncio.ensure_future(watchdog_loop(notifier, self.healthy))
                 notifier.ready(f"serving {self.config.ring.ops}")
                 try:
@@ -296,6 +331,14 @@ class Service:
                     watchdog.cancel()
         finally:
             await loop.run_in_executor(None, self.shutdown)
+
+
+def _integer(name: str, text: str) -> int:
+    from .zk_store import BadReceiptRequest
+
+    if not text.isdigit() or len(text) > 20 or int(text) >= 1 << 64:
+        raise BadReceiptRequest(f"{name} must be a whole number below 2^64, got {text[:40]!r}")
+    return int(text)
 
 
 def disk_figures(directory: str) -> dict:

@@ -64,6 +64,7 @@ class _Open:
     seen: list = field(default_factory=list)         # int64 chunks
     count: int = 0
     rows: int = 0                                    # trace rows they take
+    lane: int = 0                                    # zk mode: lane rows (an operation and its trades each)
     since: float = 0.0
     pre_cells: np.ndarray | None = None
     critical: bool = False
@@ -122,6 +123,7 @@ class _Part:
     steps: np.ndarray           # `op` counting in the run
     seen: np.ndarray
     rows: int                   # trace rows they take
+    lane: int                   # lane rows they take (zk mode)
 
 
 @dataclass
@@ -135,6 +137,7 @@ class _Run:
     steps: np.ndarray
     steps_of: np.ndarray        # engine steps of each operation
     rows_of: np.ndarray         # trace rows of each operation (steps folded)
+    lane_of: np.ndarray         # lane rows of each operation: itself and its trades
     seen: np.ndarray
     start: int = 0
     step_at: int = 0
@@ -147,7 +150,7 @@ class _Run:
         steps = self.steps[self.step_at:s]
         t = self.trade_at + int((steps["kind"] == StepKind.MATCH).sum())    # a trade per MATCH
         out = _Part(i, self.claimed[i:j], self.computed[i:j], self.trades[self.trade_at:t], steps,
-                    self.seen[i:j], int(self.rows_of[i:j].sum()))
+                    self.seen[i:j], int(self.rows_of[i:j].sum()), int(self.lane_of[i:j].sum()))
         self.start, self.step_at, self.trade_at = j, s, t
         return out
 
@@ -157,7 +160,9 @@ class ShadowState:
     """A shadow book between batches, all a snapshot keeps of it
     (daemon/snapshot.py): its book's cells, the id of its next batch, the
     records past a gap waiting to resume its stream (with their seen
-    times), and whether its next batch begins where the stream resumed."""
+    times), whether its next batch begins where the stream resumed, and
+    the last timestamp of its last batch (`proven_ts`: zk mode's state
+    table carries it, and a resume may have lowered the cells' own)."""
 
     symbol: int
     next_batch_id: int
@@ -165,21 +170,24 @@ class ShadowState:
     held: np.ndarray
     held_seen: np.ndarray
     resumed: bool
+    proven_ts: int = 0
 
 
 class ShadowBook:
     """One symbol's stream, re-executed by the rules and cut into batches
     proven in ops traces of at most `trace_length` rows; past a gap,
     `resync_after` records in a row make the stream resume (module
-    docstring)."""
+    docstring).  `zk`: the batches are proven in zk mode, whose record
+    lane must hold them too (an operation and each of its trades take a
+    lane row: ops + trades + 1 <= trace_length, docs/ZK.md section 9)."""
 
     def __init__(self, symbol: int, capacity: int, trace_length: int, next_batch_id: int = 0,
-                 resync_after: int = DEFAULT_RESYNC_AFTER):
+                 resync_after: int = DEFAULT_RESYNC_AFTER, zk: bool = False):
         if not isinstance(resync_after, int) or resync_after < MIN_RESYNC_AFTER:
             raise ValueError(f"resync_after must be an integer >= {MIN_RESYNC_AFTER}, "
                              f"not {resync_after!r}")
         self.symbol, self.trace_length = symbol, check_trace_length(trace_length, capacity)
-        self.resync_after = resync_after
+        self.resync_after, self.zk = resync_after, bool(zk)
         self.book = Book(capacity, symbol)
         self.next_batch_id = next_batch_id
         self._open = _Open()
@@ -187,6 +195,7 @@ class ShadowBook:
         self._ready = _Held()
         self._critical_tokens, self._tokens_at = 0.0, None
         self._resumed = False         # the next batch begins where the stream resumed
+        self._proven_ts = 0           # the last timestamp of the last batch closed (ShadowState)
 
     def between_batches(self) -> ShadowState | None:
         """The book's state for a snapshot, or None while a batch is open or
@@ -194,15 +203,16 @@ class ShadowBook:
         if self._open.count or len(self._ready):
             return None
         return ShadowState(self.symbol, self.next_batch_id, self.book.cells.copy(),
-                           self._pending.recs.copy(), self._pending.seen.copy(), self._resumed)
+                           self._pending.recs.copy(), self._pending.seen.copy(), self._resumed,
+                           self._proven_ts)
 
     @classmethod
     def restored(cls, state: ShadowState, capacity: int, trace_length: int,
-                 resync_after: int = DEFAULT_RESYNC_AFTER) -> "ShadowBook":
+                 resync_after: int = DEFAULT_RESYNC_AFTER, zk: bool = False) -> "ShadowBook":
         """The shadow book `state` describes (read from a file: its cells are
         checked, Book.from_cells, and must be a `capacity`-slot book of its
         symbol; CorruptState or ValueError otherwise)."""
-        shadow = cls(state.symbol, capacity, trace_length, state.next_batch_id, resync_after)
+        shadow = cls(state.symbol, capacity, trace_length, state.next_batch_id, resync_after, zk)
         book = Book.from_cells(state.cells)
         if (book.symbol, book.capacity) != (state.symbol, capacity):
             raise ValueError(f"the book of symbol {state.symbol} is a {book.capacity}-slot book of "
@@ -210,7 +220,13 @@ class ShadowBook:
         shadow.book = book
         shadow._pending = _Held(state.held.copy(), state.held_seen.copy())
         shadow._resumed = state.resumed
+        shadow._proven_ts = int(state.proven_ts)
         return shadow
+
+    @property
+    def proven_ts(self) -> int:
+        """The last timestamp of the last batch closed (0 before any)."""
+        return self._proven_ts
 
     @property
     def open_count(self) -> int:
@@ -262,11 +278,11 @@ class ShadowBook:
     def _state(self) -> tuple:
         return (self.book.cells.copy(), self._open.copy(), self.next_batch_id,
                 replace(self._pending), replace(self._ready), self._critical_tokens, self._tokens_at,
-                self._resumed)
+                self._resumed, self._proven_ts)
 
     def _restore(self, state: tuple) -> None:
         cells, self._open, self.next_batch_id, self._pending, self._ready, \
-            self._critical_tokens, self._tokens_at, self._resumed = state
+            self._critical_tokens, self._tokens_at, self._resumed, self._proven_ts = state
         self.book = Book.from_cells(cells, validate=False)
 
     def tick(self, now: float, policy: BatchPolicy) -> Batch | None:
@@ -284,7 +300,8 @@ class ShadowBook:
                        ProofPriority.HIGH if o.divergent else ProofPriority.LOW)
         batch = Batch(self.symbol, self.next_batch_id, _joined(o.ops), _joined(o.trades),
                       _joined(o.steps), o.pre_cells, self.trace_length, _joined(o.seen), priority,
-                      reason, o.divergent, o.resumed)
+                      reason, o.divergent, o.resumed, self._proven_ts)
+        self._proven_ts = int(batch.ops["ts_ns"][-1])
         self.next_batch_id += 1
         self._open = _Open()
         return batch
@@ -336,14 +353,24 @@ class ShadowBook:
         trades, steps = self.book.process_traced(work)
         steps_of = np.bincount(steps["op"], minlength=n)
         rows_of = op_rows(steps, n)
+        lane_of = 1 + work["trades"].astype(np.int64)
         if policy is None and o.rows + int(rows_of.sum()) > self.trace_length - 1:
             raise BatchOverflow(
                 f"symbol {self.symbol}: the batch would take {o.rows + int(rows_of.sum())} "
                 f"trace rows; its {self.trace_length}-row trace holds {self.trace_length - 1}")
-        run = _Run(ops[:n], work, trades, steps, steps_of, rows_of, seen[:n])
+        if policy is None and self.zk and o.lane + int(lane_of.sum()) > self.trace_length - 1:
+            raise BatchOverflow(
+                f"symbol {self.symbol}: the batch's operations and trades would take "
+                f"{o.lane + int(lane_of.sum())} lane rows; its {self.trace_length}-row lane holds "
+                f"{self.trace_length - 1}")
+        run = _Run(ops[:n], work, trades, steps, steps_of, rows_of, lane_of, seen[:n])
         while True:
             room = self.trace_length - 1 - o.rows
             fits = int(np.searchsorted(np.cumsum(rows_of[run.start:]), room, side="right"))
+            if self.zk:         # zk mode: the record lane must hold them too
+                lane_room = self.trace_length - 1 - o.lane
+                fits = min(fits, int(np.searchsorted(np.cumsum(lane_of[run.start:]), lane_room,
+                                                     side="right")))
             if run.start + fits == n:
                 break
             # the trace is full before op run.start + fits: those before it end
@@ -465,6 +492,7 @@ class ShadowBook:
         o.seen.append(np.array(part.seen, dtype=np.int64))     # a copy: the caller's may be reused
         o.count += len(computed)
         o.rows += part.rows
+        o.lane += part.lane
         o.critical |= critical
         o.priority = min(o.priority, priority)
 

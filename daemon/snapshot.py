@@ -21,7 +21,6 @@ uses the one before it, or the whole journal.
 """
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import re
@@ -91,7 +90,7 @@ def encode(snap: Snapshot, created_ns: int | None = None) -> bytes:
         held = fm.as_records(b.held, OP_DTYPE)
         body += [BOOK.pack(symbol=b.symbol, flags=fm.SNAPSHOT_RESUMED if b.resumed else 0,
                            next_batch_id=b.next_batch_id, n_cells=len(cells), held=len(held),
-                           reserved=0),
+                           proven_ts=b.proven_ts),
                  cells.tobytes(), held.tobytes(), np.asarray(b.held_seen, SEEN_DTYPE).tobytes()]
     for symbol, (recs, seen) in sorted(snap.unstarted.items()):
         recs = fm.as_records(recs, OP_DTYPE)
@@ -152,8 +151,8 @@ def decode(data: bytes, path: str) -> Snapshot:
     for k in range(h.symbols):
         at = r.at
         b = BOOK.unpack(r.take(BOOK.size, f"book {k}"))
-        if b.flags & ~fm.SNAPSHOT_RESUMED or b.reserved:
-            raise SnapshotCorrupt(path, at, f"book {k}: unknown flags {b.flags:#x} or reserved bytes")
+        if b.flags & ~fm.SNAPSHOT_RESUMED:
+            raise SnapshotCorrupt(path, at, f"book {k}: unknown flags {b.flags:#x}")
         if b.symbol in seen_symbols:
             raise SnapshotCorrupt(path, at, f"book {k}: symbol {b.symbol} twice")
         seen_symbols.add(b.symbol)
@@ -161,7 +160,8 @@ def decode(data: bytes, path: str) -> Snapshot:
         held = r.array(b.held, OP_DTYPE, f"book {k} held records")
         seen = r.array(b.held, SEEN_DTYPE, f"book {k} held seen times")
         snap.books.append(ShadowState(b.symbol, b.next_batch_id, cells.astype(np.uint32), held,
-                                      seen.astype(np.int64), bool(b.flags & fm.SNAPSHOT_RESUMED)))
+                                      seen.astype(np.int64), bool(b.flags & fm.SNAPSHOT_RESUMED),
+                                      int(b.proven_ts)))
     for k in range(h.unstarted):
         at = r.at
         u = UNSTARTED.unpack(r.take(UNSTARTED.size, f"unstarted stream {k}"))
@@ -212,31 +212,8 @@ def write(directory: str, snap: Snapshot, fsync: bool = True,
     """Write `snap` atomically (a temporary name, fsync, rename, directory
     fsync); returns its path.  A full disk raises SnapshotFull, anything
     else SnapshotError; either way no file is left behind."""
-    data = encode(snap)
     path = os.path.join(directory, file_name(snap.segment, snap.offset))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.tmp")
-    try:
-        if os.path.exists(tmp):            # left by a crash mid-write: never renamed, never read
-            os.unlink(tmp)
-        fd = perms.create_file(tmp, os.O_WRONLY | os.O_CLOEXEC, group)
-        try:
-            fm.append_at(fd, 0, [data], tmp, SnapshotFull, SnapshotError)
-            if fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.rename(tmp, path)
-        if fsync:
-            fm.fsync_directory(directory)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError) and not isinstance(exc, SnapshotError):
-            cls = SnapshotFull if exc.errno in fm.FULL_ERRNOS else SnapshotError
-            raise cls(exc.errno, f"{path}: cannot write a snapshot: {exc.strerror}") from exc
-        raise
+    fm.write_whole(path, encode(snap), fsync, SnapshotFull, SnapshotError, "a snapshot", group)
     snap.path = path
     return path
 

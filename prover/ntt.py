@@ -28,7 +28,7 @@ from .native import lib, u32p
 
 __all__ = [
     "GENERATOR", "MAX_LOG_SIZE", "bit_reverse_rows", "cache_budget", "coset_intt", "coset_ntt",
-    "domain", "extend", "intt", "lde", "ntt",
+    "coset_values", "domain", "extend", "intt", "lde", "ntt",
 ]
 
 MAX_LOG_SIZE = lib.ZK_NTT_MAX_LOG
@@ -162,6 +162,35 @@ def extend(coeffs: np.ndarray, log_blowup: int, shift: int = GENERATOR) -> np.nd
                            shift_mont(shift))
     check_rc(rc, "extend")
     return out
+
+
+def coset_values(coeffs: np.ndarray, log_m: int, shift: int, out: np.ndarray | None = None) -> np.ndarray:
+    """Coefficients (k rows, any k >= 1) of polynomials of degree < k ->
+    their values on the coset shift * <w_m>, m = 2^log_m, natural order;
+    k may be far above m.  On that coset x^m = shift^m, so a polynomial
+    takes the values of its remainder modulo X^m - shift^m there: the
+    coefficients are folded onto m rows (row i + j m adds shift^(j m) times
+    itself to row i; Horner over the blocks of m rows, one scalar product
+    and one addition per coefficient), then one coset NTT of size m.  What
+    the prover's quotient needs of every committed polynomial on a coset
+    much smaller than its degree (prove.quotient_coefficients)."""
+    field.checked_array(coeffs, "coeffs")
+    if coeffs.ndim not in (1, 2) or coeffs.shape[0] < 1:
+        raise ValueError(f"coeffs must be a column or a matrix with at least one row, got shape {coeffs.shape}")
+    if not isinstance(log_m, (int, np.integer)) or not 0 <= log_m <= MAX_LOG_SIZE:
+        raise ValueError(f"log_m must be an integer in [0, {MAX_LOG_SIZE}], got {log_m!r}")
+    m, k = 1 << log_m, coeffs.shape[0]
+    out = field.output_array(out, np.empty((m,) + coeffs.shape[1:], dtype=np.uint32))
+    if np.shares_memory(out, coeffs):
+        raise ValueError("coset_values cannot write over its input")
+    top = (k - 1) // m * m                  # the last block of m rows, maybe short
+    out[:k - top] = coeffs[top:]
+    out[k - top:] = 0
+    c = field.encode_int(pow(shift, m, P))
+    for lo in range(top - m, -1, -m):
+        field.mul_scalar(out, c, out=out)
+        field.add(out, coeffs[lo: lo + m], out=out)
+    return coset_ntt(out, shift, out=out)
 
 
 def lde_shape(evals: np.ndarray, log_blowup: int) -> tuple[int, ...]:

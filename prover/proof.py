@@ -145,8 +145,9 @@ def quotient_log_blowup(air: Air, zk: bool = False) -> int:
     """log2 of the quotient domain's size over N: the quotient has degree
     below quotient_chunks(air, zk) * N, so that many evaluations determine
     it, and the smallest power of two at least that many will do.  In zk
-    mode at degree 3 that is 4N points, twice the LDE: the prover extends
-    the committed polynomials there (prove.quotient_values)."""
+    mode at degree 3 that is 4N points, twice the LDE: the prover then
+    evaluates it on D and a small second coset instead
+    (prove.quotient_coefficients)."""
     return (quotient_chunks(air, zk) - 1).bit_length()
 
 
@@ -160,6 +161,16 @@ def mask_degree(statement: "Air | Statement", options: ProofOptions) -> int:
                                    for mats in layouts for m in mats))
 
 
+def quotient_size(air: Air, h: int) -> int:
+    """How many coefficients zk mode's quotient can have (its degree bound)
+    over committed polynomials of degree < N + h: d (N + h - 1) - (N - 1) + 1
+    for transition constraints of degree d (divided by Z, of degree N - 1;
+    the every-row ones, over X^N - 1, one fewer), and N + h - 1 for a
+    boundary constraint (degree N + h - 1 over x - w^row)."""
+    n, d = air.trace_length, air.max_degree
+    return max(d * (n + h - 1) - (n - 1) + 1, n + h - 1)
+
+
 def check_zk_degrees(air: Air, options: ProofOptions, h: int) -> None:
     """ParameterError unless zk mode's masks fit this AIR's trace: the
     quotient of degree-d constraints over columns of degree N + h - 1 must
@@ -169,7 +180,7 @@ def check_zk_degrees(air: Air, options: ProofOptions, h: int) -> None:
     n, d = air.trace_length, air.max_degree
     k = quotient_chunks(air, zk=True)
     m = n << options.log_blowup
-    if d * (n + h - 1) - (n - 1) >= k * n or n + h > m:
+    if quotient_size(air, h) > k * n or n + h > m:
         largest = min((k * n + n - 2) // d - n + 1, m - n)
         raise ParameterError(f"zk mode's mask degree h = {h} ({options.num_queries} queries) is "
                              f"too large for {n} rows: constraints of degree {d} in {k} quotient chunks "

@@ -63,7 +63,7 @@ from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
 from .proof import (Proof, check_zk_degrees, fri_degree_bound, fri_schedule, mask_degree, quotient_chunks,
-                    quotient_log_blowup, statement_layouts, statement_trees)
+                    quotient_log_blowup, quotient_size, statement_layouts, statement_trees)
 from .shape_cache import ShapeCache
 from .statement import Statement, as_statement
 from .transcript import Transcript
@@ -129,6 +129,25 @@ class SegmentCommitment:
             if z_next is not None:
                 F.add(at_next, self.mask.value_at(z_next, n), out=at_next)
         return at_z, at_next
+
+    def coefficients(self, out: np.ndarray | None = None) -> np.ndarray:
+        """(N + h, w) Montgomery, rows X^0 .. X^(N + h - 1): the committed
+        polynomials' coefficients, t's from the table by one inverse
+        transform of size N and, masked, f = t + (X^N - 1) r: r subtracted
+        from the first h rows and written at rows N .. N + h - 1 (docs/ZK.md
+        5.2; h = 0 unmasked).  Written into `out` when given (that shape,
+        C-contiguous)."""
+        n, w = self.trace.shape
+        h = 0 if self.mask is None else self.mask.h
+        if out is None:
+            out = np.empty((n + h, w), dtype=np.uint32)
+        elif out.shape != (n + h, w) or not out.flags.c_contiguous:
+            raise ValueError(f"out must be a C-contiguous {(n + h, w)} array, got {out.shape}")
+        ntt.intt(np.ascontiguousarray(self.trace), out=out[:n])
+        if h:
+            F.sub(out[:h], self.mask.coeffs, out=out[:h])
+            out[n:] = self.mask.coeffs
+        return out
 
     def link(self) -> Link:
         """The Link of this table: its committed columns' values at the
@@ -301,19 +320,18 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     # 3 -------------------------------------------------------------------
     with _span(timings, "3_quotient"):
         alpha = Ext.from_mont(tr.challenge_ext(1)[0])
-        qs = [quotient_values(airs[d], [c.lde for c in trace_ldes[d]], st.challenges_of(d, challenges),
-                              alpha, lb, zk) for d in range(len(st.domains))]
+        qs = [quotient_coefficients(airs[d], trace_ldes[d], st.challenges_of(d, challenges), alpha, lb, zk)
+              for d in range(len(st.domains))]
 
     # 4 -------------------------------------------------------------------
     chunk_coeffs = []       # each quotient matrix's coefficients (rows X^0, X^1, ...)
     schedule = fri_schedule(st, options)
     with _span(timings, "4_commit_quotient"):
-        for d, q in enumerate(qs):
+        for d, coeffs in enumerate(qs):
             n, k = ns[d], quotient_chunks(airs[d], zk)
-            coeffs = ntt.coset_intt(q, COSET_SHIFT, out=q)         # (|Q|, 4); q is not read again
-            # beyond k chunks only when |Q| > k N; debug's check_constraints
-            # (step 2) is the check that always runs
-            if debug and coeffs[k * n:].any():
+            # Q's degree bound, k N (zk mode: its own, from h); debug's
+            # check_constraints (step 2) is the check that always runs
+            if debug and coeffs[quotient_size(airs[d], h) if zk else k * n:].any():
                 raise ConstraintError("the quotient has degree >= its bound: some constraint does not "
                                       "hold on the trace")
             name = st.matrix_name(d, "quotient")
@@ -651,19 +669,68 @@ def _shape_of(e) -> tuple:
     return (e.op,) + tuple(_shape_of(a) for a in e.args)
 
 
-def quotient_values(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, alpha: Ext,
-                    log_blowup: int, zk: bool = False) -> np.ndarray:
-    """The quotient on its domain g <w_(2^e N)>, e = quotient_log_blowup(air,
-    zk): quotient_on_lde on the LDE when it holds that domain; otherwise
-    (zk mode at degree 3: 4N points, docs/ZK.md 5.3) on each committed
-    polynomial's values there, extended from its coefficients (it has
-    degree below M, so the inverse transform of its LDE gives them
-    exactly).  Nothing of the wider extension is hashed or committed."""
+def quotient_coefficients(air: Air, coms: list[SegmentCommitment], challenges: np.ndarray, alpha: Ext,
+                          log_blowup: int, zk: bool = False) -> np.ndarray:
+    """Q = sum_i alpha^i C_i / Z_i as coefficients, (rows, 4) Montgomery,
+    rows X^0, X^1, ... (at least quotient_chunks(air, zk) N of them, zero
+    above Q's degree), from the trace matrices' commitments `coms` (main
+    segments in order, then the auxiliary one).
+
+    When the LDE holds the quotient's domain (transparent mode; zk mode at
+    degree <= 2 or blowup >= 4): quotient_on_lde there, then its inverse
+    transform.  Otherwise (zk mode at degree 3 and blowup 2, docs/ZK.md 5.3)
+    Q has degree 2N + 3h - 2 >= M, and two evaluation domains of the same
+    program give it: on D its values (quotient_on_lde on every row) give
+    R = Q mod Z_D, Z_D = X^M - g^M (one inverse transform of size M); the
+    rest, Q = R + Z_D Q_top with deg Q_top < quotient_size - M (~3h), comes
+    from the small coset D'' = TOP_SHIFT <w_m>, m the power of two at least
+    that (_quotient_top).  Nothing of D'' is hashed or committed."""
+    n = air.trace_length
     qlb = quotient_log_blowup(air, zk)
+    ldes = [c.lde for c in coms]
     if qlb <= log_blowup:
-        return quotient_on_lde(air, ldes, challenges, alpha, log_blowup, qlb)
-    wider = [ntt.extend(ntt.coset_intt(lde, COSET_SHIFT), qlb - log_blowup, COSET_SHIFT) for lde in ldes]
-    return quotient_on_lde(air, wider, challenges, alpha, qlb, qlb)
+        q = quotient_on_lde(air, ldes, challenges, alpha, log_blowup, qlb)
+        return ntt.coset_intt(q, COSET_SHIFT, out=q)
+    m = n << log_blowup
+    h = max(0 if c.mask is None else c.mask.h for c in coms)
+    size = quotient_size(air, h)
+    log_top = (max(size - m, 1) - 1).bit_length()           # m'' = 2^log_top >= size - M
+    q = quotient_on_lde(air, ldes, challenges, alpha, log_blowup, log_blowup)
+    r = ntt.coset_intt(q, COSET_SHIFT, out=q)               # Q mod Z_D: M coefficients
+    top = _quotient_top(air, coms, challenges, alpha, r, log_blowup, log_top)
+    out = np.zeros((max(quotient_chunks(air, zk) * n, m + top.shape[0]), 4), dtype=np.uint32)
+    out[:m] = r                                             # Q = R + (X^M - g^M) Q_top
+    gm = F.encode_int(pow(COSET_SHIFT, m, F.P))
+    F.sub(out[:top.shape[0]], F.mul_scalar(top, gm), out=out[:top.shape[0]])
+    F.add(out[m: m + top.shape[0]], top, out=out[m: m + top.shape[0]])
+    return out
+
+
+#: D'' = TOP_SHIFT <w_m>, where zk mode's quotient is evaluated beside D
+#: (quotient_coefficients).  g^2: every point of g^2 <w_(2^k)> has x^N != 1
+#: and x^M != g^M for all powers of two N, M (g generates the group, whose
+#: order 15 * 2^27 no power of two is a multiple of), so D'' and w_N D''
+#: (where the next rows are read) miss H, D and every divisor's zeros
+#: (on H), whatever the sizes.  A constant: nothing of a run enters it.
+TOP_SHIFT = COSET_SHIFT * COSET_SHIFT % F.P
+
+
+def _quotient_top(air: Air, coms: list[SegmentCommitment], challenges: np.ndarray, alpha: Ext,
+                  r: np.ndarray, log_blowup: int, log_top: int) -> np.ndarray:
+    """Q_top = (Q - R) / Z_D as coefficients, (m'', 4) Montgomery, m'' =
+    2^log_top: the program quotient_on_lde runs on D (the same plan) run
+    on D'' = TOP_SHIFT <w_m''> gives Q there, R's M coefficients `r`
+    folded onto D'' give R there (ntt.coset_values), Z_D = x^M - g^M is a
+    constant there when m'' | M (pointwise in general), and one inverse
+    transform of size m'' gives Q_top's coefficients (deg Q_top < m'')."""
+    n, mt = air.trace_length, 1 << log_top
+    plan = _quotient_plan(air, [c.lde for c in coms], log_blowup)
+    divisors, inv_zd = _divisors_on_top(n, n << log_blowup, log_top, plan.rows)
+    q = _quotient_at(plan, _bind(air, plan, challenges, alpha), _top_inputs(air, plan, coms, log_top),
+                     2 * mt, mt, divisors)
+    F.sub(q, ntt.coset_values(r, log_top, TOP_SHIFT), out=q)
+    E.mul_base(q, inv_zd, out=q)
+    return ntt.coset_intt(q, TOP_SHIFT, out=q)
 
 
 def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, alpha: Ext,
@@ -679,7 +746,7 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
     checks it at z.  The numerators come from one compiled pass
     (constraint_program.py): the transitions into one accumulator, each
     boundary row's into its own.  `qlb` (default: transparent mode's e)
-    is e; quotient_values passes zk mode's."""
+    is e; quotient_coefficients passes zk mode's."""
     n = air.trace_length
     if qlb is None:
         qlb = quotient_log_blowup(air)
@@ -687,11 +754,24 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
         raise ValueError(f"constraints of degree {air.max_degree} need blowup >= 2^{qlb}")
     skip = 1 << (log_blowup - qlb)       # LDE rows per quotient-domain row
     step = 1 << qlb                      # the next trace row, in quotient-domain rows
-    m = n << qlb
     plan = _quotient_plan(air, ldes, qlb)
-    # inputs: every column of the LDE matrices where it lies, read every
-    # skip-th row (the evaluator reads them strided and wraps next-row
-    # loads), the periodic columns likewise
+    return _quotient_at(plan, _bind(air, plan, challenges, alpha),
+                        _lde_inputs(air, plan, ldes, log_blowup, skip), n << qlb, step,
+                        _divisors_on_lde(n, qlb, plan.rows))
+
+
+def _bind(air: Air, plan: "_QuotientPlan", challenges: np.ndarray, alpha: Ext) -> Program:
+    """The plan's program with this proof's constants and weights (powers
+    of alpha: transitions, then boundaries)."""
+    return plan.program.bind(air.constants(challenges), zpowers(alpha, plan.program.n_outputs))
+
+
+def _lde_inputs(air: Air, plan: "_QuotientPlan", ldes: list[np.ndarray], log_blowup: int, skip: int):
+    """The program's inputs on the LDE, as (base, ext, keep): every column
+    of the LDE matrices where it lies, read every skip-th row (the
+    evaluator reads them strided and wraps next-row loads), the periodic
+    columns likewise; base and ext are lists of (addresses, strides) in
+    the plan's input order."""
     base, ext, keep = [], [], list(ldes)
     for mat in ldes[:len(air.main_segments)]:
         addr, stride = matrix_columns(mat)
@@ -705,13 +785,65 @@ def quotient_on_lde(air: Air, ldes: list[np.ndarray], challenges: np.ndarray, al
         keep.append(cols)
         base.append((np.array([c.ctypes.data for c in cols], dtype=np.uintp),
                      np.array([c.strides[0] // 4 * skip for c in cols], dtype=np.uintp)))
+    return base, ext, keep
+
+
+def _top_inputs(air: Air, plan: "_QuotientPlan", coms: list[SegmentCommitment], log_top: int):
+    """The program's inputs on D'' (_lde_inputs' form): each trace matrix
+    as a (2m'', w) matrix, its values on D'' in rows 0 .. m''-1 and, for a
+    matrix some constraint reads on the next row, on w_N D'' in rows m'' ..
+    2m''-1, so that the evaluator run on 2m'' rows with step m'' reads row
+    i's next row at w_N x_i for i < m'' (the rows from m'' on are scratch:
+    their results are dropped).  Each from the committed polynomial's
+    coefficients (SegmentCommitment.coefficients, folded:
+    ntt.coset_values); the periodic columns from theirs."""
+    n, mt = air.trace_length, 1 << log_top
+    next_shift = TOP_SHIFT * F.two_adic_generator(n.bit_length() - 1) % F.P
+    reads_next = air.next_row_columns
+    base, ext, keep, start = [], [], [], 0
+    for i, com in enumerate(coms):
+        is_aux = i == len(air.main_segments)
+        width = com.trace.shape[1] // 4 if is_aux else com.trace.shape[1]
+        h = 0 if com.mask is None else com.mask.h
+        coeffs = com.coefficients(_scratch("top_coeffs", (n + h, com.trace.shape[1])))
+        mat = np.zeros((2 * mt, com.trace.shape[1]), dtype=np.uint32)
+        ntt.coset_values(coeffs, log_top, TOP_SHIFT, out=mat[:mt])
+        if any(c in reads_next for c in range(start, start + width)):
+            ntt.coset_values(coeffs, log_top, next_shift, out=mat[mt:])
+        start += width
+        keep.append(mat)
+        (ext if is_aux else base).append(matrix_columns(mat, 4 if is_aux else 1))
+    if air.periodic_columns:
+        mat = np.zeros((2 * mt, len(plan.periodic)), dtype=np.uint32)
+        ntt.coset_values(_periodic_coefficients(air, plan.periodic), log_top, TOP_SHIFT, out=mat[:mt])
+        keep.append(mat)
+        base.append(matrix_columns(mat))
+    return base, ext, keep
+
+
+def _periodic_coefficients(air: Air, names: tuple[str, ...]) -> np.ndarray:
+    """(N, p) Montgomery: the periodic columns' coefficients, in `names`'
+    order.  A column of period L is R(X^(N/L)), R interpolating its L
+    values on <w_L>, so R's coefficients lie every N/L-th row."""
+    n = air.trace_length
+    out = np.zeros((n, len(names)), dtype=np.uint32)
+    for j, name in enumerate(names):
+        values = F.encode(np.asarray(air.periodic_columns[name], dtype=np.int64))
+        out[::n // len(values), j] = ntt.intt(values)
+    return out
+
+
+def _quotient_at(plan: "_QuotientPlan", program: Program, inputs, rows: int, step: int, divisors) -> np.ndarray:
+    """The program run on `rows` rows of `inputs` (_lde_inputs' form,
+    next rows `step` rows on), its accumulators divided by `divisors`
+    (_divisors_on_lde's form) and summed: the quotient's values at the
+    divisors' points, the first len(divisors) rows."""
+    base, ext, keep = inputs
     join = lambda parts, i: np.concatenate([p[i] for p in parts]) if parts \
         else np.zeros(0, dtype=np.uintp)   # noqa: E731
-    weights = zpowers(alpha, plan.program.n_outputs)      # transitions, then boundaries
-    program = plan.program.bind(air.constants(challenges), weights)
-    accs = program.run_at(join(base, 0), join(base, 1), join(ext, 0), join(ext, 1), m, step, keep)
-
-    transition, inv_zh, boundary = _divisors_on_lde(n, qlb, plan.rows)
+    accs = program.run_at(join(base, 0), join(base, 1), join(ext, 0), join(ext, 1), rows, step, keep)
+    transition, inv_zh, boundary = divisors
+    accs = [a[:transition.shape[0]] for a in accs]
     q = E.mul_base(accs[0], transition)
     if plan.every_row:
         F.add(q, E.mul_base(accs[plan.every], inv_zh), out=q)
@@ -786,20 +918,39 @@ def _no_constants(key) -> Ext:
 
 @functools.lru_cache(maxsize=4)
 def _divisors_on_lde(n: int, log_blowup: int, rows: tuple[int, ...]):
-    """The quotient's divisors on D, inverted, which depend on the shape
-    alone (so a chain of proofs of one shape computes them once; read-only):
-    (x - w^(N-1)) / (x^N - 1) for the transitions, 1 / (x^N - 1) for the
-    every-row constraints, and 1 / (x - w^row) for each boundary row."""
+    """The quotient's divisors on D, inverted (_divisors_at), which depend
+    on the shape alone (so a chain of proofs of one shape computes them
+    once; read-only)."""
     m = n << log_blowup
     x = _coset_points(m.bit_length() - 1)
     # x^N takes 2^log_blowup values on D, periodically
     step = 1 << log_blowup
     xn = F.power(np.ascontiguousarray(x[:step]), n)
     inv_zh = np.tile(F.inv(F.sub(xn, np.full(step, F.ONE, dtype=np.uint32))), n)
+    return _divisors_at(x, inv_zh, n, rows)
+
+
+@functools.lru_cache(maxsize=4)
+def _divisors_on_top(n: int, m: int, log_top: int, rows: tuple[int, ...]):
+    """The quotient's divisors on D'' = TOP_SHIFT <w_m''> (_divisors_at),
+    and 1 / Z_D = 1 / (x^M - g^M) there (read-only, once per shape)."""
+    x = ntt.domain(log_top, TOP_SHIFT)
+    one = np.full(x.size, F.ONE, dtype=np.uint32)
+    inv_zd = F.inv(F.sub(F.power(x, m), np.full(x.size, F.encode_int(pow(COSET_SHIFT, m, F.P)),
+                                                  dtype=np.uint32)))
+    inv_zd.flags.writeable = False
+    return _divisors_at(x, F.inv(F.sub(F.power(x, n), one)), n, rows), inv_zd
+
+
+def _divisors_at(x: np.ndarray, inv_zh: np.ndarray, n: int, rows: tuple[int, ...]):
+    """The quotient's divisors at the points `x`, inverted, given 1 / (x^N - 1)
+    there (read-only): (x - w^(N-1)) / (x^N - 1) for the transitions,
+    1 / (x^N - 1) for the every-row constraints, and 1 / (x - w^row) for
+    each boundary row."""
     w_n = F.two_adic_generator(n.bit_length() - 1)
     last = F.encode_int(pow(w_n, n - 1, F.P))
-    transition = F.mul(F.sub(x, np.full(m, last, dtype=np.uint32)), inv_zh)
-    boundary = [F.inv(F.sub(x, np.full(m, F.encode_int(pow(w_n, row, F.P)), dtype=np.uint32)))
+    transition = F.mul(F.sub(x, np.full(x.size, last, dtype=np.uint32)), inv_zh)
+    boundary = [F.inv(F.sub(x, np.full(x.size, F.encode_int(pow(w_n, row, F.P)), dtype=np.uint32)))
                 for row in rows]
     for a in (transition, inv_zh, *boundary):
         a.flags.writeable = False

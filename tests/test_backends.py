@@ -40,7 +40,8 @@ def server():
 # ----------------------------------------------------------- the frames --
 
 @pytest.mark.parametrize("ctype, dtype", [("zk_backend_request", B.REQUEST_DTYPE),
-                                           ("zk_backend_response", B.RESPONSE_DTYPE)])
+                                           ("zk_backend_response", B.RESPONSE_DTYPE),
+                                           ("zk_backend_zk", B.ZK_DTYPE)])
 def test_headers_agree_with_c(ctype, dtype):
     check_layout(ctype, dtype)
     assert B.REQUEST.size == 48 and B.RESPONSE.size == 32      # packed, no gaps
@@ -59,6 +60,8 @@ def test_constants_agree_with_c():
     assert lib.ZK_BACKEND_VERSION == B.VERSION
     assert lib.ZK_BACKEND_MAX_FRAME == B.MAX_FRAME
     assert (lib.ZK_BACKEND_OK, lib.ZK_BACKEND_ERROR) == (B.OK, B.ERROR)
+    assert (lib.ZK_BACKEND_MODE_TRANSPARENT, lib.ZK_BACKEND_MODE_ZK, lib.ZK_BACKEND_ZK_RESUMED) == \
+        (B.MODE_TRANSPARENT, B.MODE_ZK, B.ZK_RESUMED)
 
 
 def test_request_round_trip_and_refusals():
@@ -80,7 +83,9 @@ def test_request_round_trip_and_refusals():
         B.decode_request(raw[:4] + b"\x09\x00" + raw[6:])
     with pytest.raises(FrameError, match=r"is \d+ bytes, this one is"):
         B.decode_request(raw[:-1])
-    with pytest.raises(FrameError, match="reserved"):
+    with pytest.raises(FrameError, match="mode 2"):
+        B.decode_request(raw[:44] + b"\2\0\0\0" + raw[48:])
+    with pytest.raises(FrameError, match=r"is \d+ bytes, this one is"):     # zk mode without its keys
         B.decode_request(raw[:44] + b"\1\0\0\0" + raw[48:])
     with pytest.raises(FrameError, match="not a prover response"):
         B.decode_response(raw)

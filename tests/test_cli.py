@@ -103,6 +103,7 @@ def test_version_from_the_installed_command():
 def test_a_mistyped_option_is_the_subcommands_error(command, capsys):
     args = {"bench": ["kernels"], "replay": ["f"], "prove": ["f"], "journal repair": ["d"],
             "export": ["--store", "d", "--symbol", "1", "--out", "o"],
+            "receipt": ["--store", "d", "--symbol", "1", "--out", "o"], "verify-receipt": ["r", "p"],
             "store prune": ["d", "--keep", "1"], "store archive": ["d", "--keep", "1", "--to", "a"]}
     argv = [*command.split(), *args.get(command, []), "--no-such-option"]
     if command == "journal":
@@ -287,8 +288,16 @@ def test_the_reader_refuses_rather_than_runs_part(tmp_path):
     assert refused.value.count == 2
 
 
-def test_lane_probe_belongs_to_the_prover_suite(capsys):
+def test_bench_mode_is_the_prover_suites_and_one_of_two(capsys):
     # refused before anything is measured (the suite would take seconds)
-    code, out, err = run(["bench", "kernels", "--lane-probe"], capsys)
+    code, out, err = run(["bench", "kernels", "--mode", "zk"], capsys)
     assert code == 2 and out == ""
-    assert "--lane-probe adds to suite prover, not kernels" in err
+    assert "--mode applies to suite prover, not kernels" in err
+    code, out, err = run(["bench", "prover", "--mode", "fast"], capsys)
+    assert code == 2 and out == ""
+    assert "--mode: invalid choice: 'fast'" in err and "'transparent', 'zk'" in err
+    # the runner, called without the command line, refuses it as well
+    from zksidecar.tools.bench import runner
+
+    assert runner.run("prover", True, mode="ZK") == 2
+    assert "--mode is transparent or zk, not 'ZK'" in capsys.readouterr().err

@@ -343,3 +343,36 @@ def test_extend_small_case_by_hand_and_errors():
         ntt.extend(coeffs, 5)
     with pytest.raises(ValueError, match="power of two"):
         ntt.extend(field.encode([1, 2, 3]), 1)
+
+
+# ----------------------------------------------------------- coset values --
+
+@pytest.mark.parametrize("k, log_m, cols", [(1, 0, 1), (1, 3, 2), (5, 3, 1), (8, 3, 3), (9, 3, 2), (37, 3, 4),
+                                             (100, 5, 1), (3, 4, 2), (130, 2, 5)])
+def test_coset_values_are_the_polynomials_on_the_coset(k, log_m, cols):
+    """Coefficients of any count k, folded onto m = 2^log_m rows: the values
+    on shift * <w_m> (fewer, as many or far more coefficients than m; a
+    last block of m rows cut short), a column as one."""
+    coeffs = rand(k, cols)
+    shift = 961
+    points = coset_points(1 << log_m, shift)
+    want = np.array([naive_eval(coeffs[:, c], points) for c in range(cols)]).T
+    assert (field.decode(ntt.coset_values(field.encode(coeffs), log_m, shift)) == want).all()
+    column = np.ascontiguousarray(coeffs[:, 0])
+    assert field.decode(ntt.coset_values(field.encode(column), log_m, shift)).tolist() == want[:, 0].tolist()
+    out = np.zeros((1 << log_m, cols), dtype=np.uint32)
+    assert ntt.coset_values(field.encode(coeffs), log_m, shift, out=out) is out
+
+
+def test_coset_values_refuses_bad_input():
+    coeffs = field.encode(rand(6, 2))
+    with pytest.raises(ValueError, match="log_m"):
+        ntt.coset_values(coeffs, -1, 7)
+    with pytest.raises(ValueError, match="at least one row"):
+        ntt.coset_values(np.zeros((0, 2), dtype=np.uint32), 2, 7)
+    with pytest.raises(ValueError, match="out has shape"):
+        ntt.coset_values(coeffs, 2, 7, out=np.zeros((8, 2), dtype=np.uint32))
+    with pytest.raises(ValueError, match="cannot write over its input"):
+        ntt.coset_values(coeffs, 1, 7, out=coeffs[:2])
+    with pytest.raises(TypeError, match="uint32"):
+        ntt.coset_values(rand(6, 2).astype(np.int64), 2, 7)

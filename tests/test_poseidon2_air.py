@@ -151,17 +151,3 @@ def test_the_probe_refuses_malformed_leaves():
     leaves[5, 1] = P
     with pytest.raises(ValueError, match="leaf 5, element 1"):
         LaneProbeAir(N, leaves)
-
-
-def test_the_benchs_measurement_runs():
-    """`zksidecar bench prover --lane-probe`'s figures, on a small probe (no
-    time is asserted: only that every figure is there and is a number)."""
-    from zksidecar.tools.bench.lane_probe import lane_probe
-    from zksidecar.tools.bench.runner import Stopwatch
-
-    transparent = {"prove_s": 0.3, "phases": {"3_quotient": 0.04}}
-    figures = lane_probe(Stopwatch(quiet=True), params.TESTING, transparent, log_t=8)
-    assert figures["lane_probe_rows"] == 256 and figures["lane_probe_columns"] == 291
-    assert figures["lane_probe_instructions_per_row"] > 2000
-    assert set(figures["zk_estimate_lines"]) >= {"lde_merkle_on_d", "trace_on_d2", "constraint_program"}
-    assert figures["zk_vs_transparent"] == pytest.approx(0.3 / figures["zk_estimate_s"])

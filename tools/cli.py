@@ -12,6 +12,10 @@
     zksidecar verify DIR           verify a chain `zksidecar export` wrote (manifest, then proofs)
     zksidecar verify ... [--jobs N] [--report FILE] [--since REPORT] [--progress]
                                    on N cores; write a verification report, or continue from one
+    zksidecar receipt --store DIR --symbol S (--seq N... | --account A --batch B) --out FILE
+                                   a zk batch's receipt for some operations (docs/ZK.md)
+    zksidecar verify-receipt RECEIPT PROOF [--chain DIR]
+                                   check a receipt against its verified batch proof
     zksidecar export --store DIR --symbol S --out DIR2
                                    a symbol's chain as proof files and a manifest
     zksidecar store prune|archive STORE (--older-than AGE | --keep N) [--to DIR]
@@ -23,7 +27,7 @@
                                    ring segments left in /dev/shm; clean removes unused ones
     zksidecar stats [--once]       the running daemon's figures as a live table
     zksidecar loadgen [--ops N]    a reference engine publishing a synthetic flow to the daemon
-    zksidecar demo [--seconds S] [--rate R] [--ops N] [--plot PATH]
+    zksidecar demo [--seconds S] [--rate R] [--ops N] [--plot PATH] [--zk]
                                    daemon + reference engine end to end, then every proof verified
     zksidecar prover-server        the native prover behind the external prover protocol (stdin/stdout)
     zksidecar --version            the installed package's version
@@ -55,8 +59,7 @@ def _bench(args) -> int:
 
         if plots.check_or_exit_code("zksidecar bench"):     # before minutes of measuring
             return 2
-    return runner.run(args.suite, args.json, args.plot, args.batches, args.overload_seconds,
-                      args.lane_probe)
+    return runner.run(args.suite, args.json, args.plot, args.batches, args.overload_seconds, args.mode)
 
 
 def _replay(args) -> int:
@@ -104,6 +107,19 @@ def _verify(args) -> int:
     return proofs.verify_main(args.proofs, args.min_security,
                               max_trace_length=args.max_trace_length, after=args.after,
                               out=sys.stdout, **common)
+
+
+def _receipt(args) -> int:
+    from . import receipts
+
+    return receipts.receipt_main(args.store, args.symbol, args.out, seqs=args.seq, account=args.account,
+                                 batch=args.batch)
+
+
+def _verify_receipt(args) -> int:
+    from . import receipts
+
+    return receipts.verify_receipt_main(args.receipt, args.proof, args.chain, args.min_security)
 
 
 def _export(args) -> int:
@@ -164,7 +180,7 @@ def _demo(args) -> int:
 
         if plots.check_or_exit_code("zksidecar demo"):
             return 2
-    return demo.run(args.seconds, args.rate, args.ops, args.dir, plot=args.plot)
+    return demo.run(args.seconds, args.rate, args.ops, args.dir, plot=args.plot, zk=args.zk)
 
 
 def _prover_server(args) -> int:
@@ -297,7 +313,7 @@ def parser() -> argparse.ArgumentParser:
     from zksidecar.engine.replay import MAX_CAPACITY, MIN_CAPACITY
     from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH
 
-    from .bench.runner import SUITES
+    from .bench.runner import MODES, SUITES
 
     p = argparse.ArgumentParser(prog="zksidecar", description=__doc__.split("\n\n")[0],
                                 epilog="`zksidecar COMMAND --help` for a command's options, "
@@ -312,7 +328,7 @@ def parser() -> argparse.ArgumentParser:
                  "zksidecar bench kernels --json\n"
                  "zksidecar bench ring --json --plot docs/ring_latency.png\n"
                  "zksidecar bench verify --json --batches 64\n"
-                 "zksidecar bench prover --json --lane-probe", _bench)
+                 "zksidecar bench prover --json --mode zk", _bench)
     b.add_argument("suite", choices=sorted(SUITES), help="what to measure")
     b.add_argument("--json", action="store_true", help="print one JSON object of figures")
     b.add_argument("--plot", metavar="PATH", help="write the suite's plot (PNG), if it has one")
@@ -321,9 +337,10 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("--overload-seconds", type=_positive_seconds, default=None, metavar="S",
                    help="how long the e2e and overload suites offer 10x the proving rate "
                         "(default 60)")
-    b.add_argument("--lane-probe", action="store_true",
-                   help="prover suite: also measure zk mode's record-lane probe (docs/ZK.md, "
-                        "section 13, step 2) beside the transparent batch")
+    b.add_argument("--mode", choices=MODES, default=None,
+                   help="prover suite: transparent (the default), or zk: the same batch proven in "
+                        "zk mode too, alternated with the transparent proofs, and zk mode's figures "
+                        "(rate, proof size, security, a receipt) beside the transparent ones")
 
     formats = ("auto", "csv", "lobster")
     format_help = "the file's form; auto: a LOBSTER message first, else the CSV header"
@@ -409,6 +426,35 @@ def parser() -> argparse.ArgumentParser:
                    metavar="ROWS", help="refuse proofs claiming a taller book (capacity) or ops "
                    f"domain (default {MAX_TRACE_LENGTH}: the tallest reaching 100 bits; a chain "
                    "verifier commits the empty book at the first proof's book height)")
+
+    rc = _command(sub, "receipt", "a receipt of some operations of a zk batch, from a zk proof store",
+                  "zksidecar receipt --store var/proofs --symbol 7 --seq 1042 --out 1042.zkr\n"
+                  "zksidecar receipt --store var/proofs --symbol 7 --account 31 --batch 12 --out acct31.zkr",
+                  _receipt,
+                  description="A receipt (docs/ZK.md section 8, docs/FORMATS.md \"Receipt\") of operations of "
+                              "one zk batch, chosen by sequence number or by account, made from the store's "
+                              "proof, the batch's private file and the store key (the store's private/key: "
+                              "run as the daemon's user). What the daemon's admin socket serves as GET "
+                              "/receipt.")
+    rc.add_argument("--store", required=True, metavar="DIR", help="the daemon's zk proof store")
+    rc.add_argument("--symbol", required=True, type=int, metavar="S")
+    rc.add_argument("--seq", type=int, action="append", metavar="N",
+                    help="an operation's sequence number (repeat for more, all of one batch)")
+    rc.add_argument("--account", type=int, metavar="A", help="every operation of this account in --batch")
+    rc.add_argument("--batch", type=int, metavar="B", help="the batch of an --account receipt")
+    rc.add_argument("--out", required=True, metavar="FILE", help="a new file for the receipt (- for stdout)")
+
+    vr = _command(sub, "verify-receipt", "check a receipt against its batch proof (and chain)",
+                  "zksidecar verify-receipt 1042.zkr chain-7/batch-000012.zkb --chain chain-7", _verify_receipt,
+                  description="The trader's side of a receipt (docs/ZK.md section 8): decode it, verify the "
+                              "batch proof (with --chain, the whole exported chain from the empty book, the "
+                              "proof among its files), check the receipt against the proof's statement and "
+                              "leaves, and print what was proven. Exit 1 when anything is refused (the "
+                              "message names the check), 2 for a file that cannot be read.")
+    vr.add_argument("receipt", help="the receipt file")
+    vr.add_argument("proof", help="the zk batch proof file it names")
+    vr.add_argument("--chain", metavar="DIR", help="a chain `zksidecar export` wrote that holds PROOF")
+    vr.add_argument("--min-security", type=int, default=100, metavar="BITS", help="refuse weaker proofs")
 
     ex = _command(sub, "export", "copy a symbol's chain out of a proof store: its proof files "
                                  "and a manifest (docs/FORMATS.md) that `zksidecar verify DIR` checks",

@@ -21,6 +21,17 @@ machine in well under a minute.
    status is non-zero if anything failed: an operation not proven, a proof
    that does not verify, a divergence, a process that exited badly.
 
+With `--zk` the daemon runs in zk mode (docs/ZK.md section 9): a new zk
+store (its key made at the first start), batches of a book of 1,024 slots
+in 2,048-row ops traces (the smallest shape at which zk mode reaches 100
+bits), closing on a 1 s timeout at a default 500 operations a second for
+15 seconds, so that one worker keeps up on two cores (a zk batch proof of
+this shape takes ~0.4 s).  After the engine finishes it asks the daemon's
+admin socket for receipts of a sample of operations, by sequence number
+and by account; after the stop it exports the chain and checks every
+receipt against its batch proof and the chain (tools/receipts.py), as a
+trader would.
+
 With `--plot PATH` (tools/plots.py, matplotlib), the /status samples of
 step 4 drawn as a PNG: proof lag over time, and operations published,
 ingested and proven over time.
@@ -65,6 +76,19 @@ DEMO_SETTINGS = {
 }
 DEMO_RATE = 1000.0              # operations per second
 DEMO_SECONDS = 30.0
+# zk mode (module docstring): the smallest shape reaching 100 bits, batches
+# closing on a 1 s timeout (~500 operations, one proof of ~0.4 s a second)
+DEMO_ZK_SETTINGS = {
+    **DEMO_SETTINGS,
+    "book": {"capacity": 1024, "trace_length": 2048},
+    "batch": {"max_batch_size": 1024, "batch_timeout_ms": 1000},
+    "proofs": {"mode": "zk"},
+}
+DEMO_ZK_RATE = 500.0
+DEMO_ZK_SECONDS = 15.0
+#: operations the zk demo asks receipts for (one by sequence number each, and
+#: one by account: the account of the first of them, in its batch)
+DEMO_RECEIPTS = 3
 
 
 class DemoError(Exception):
@@ -302,12 +326,15 @@ def progress_line(elapsed: float, engine: dict, status: dict) -> str:
             f"lag p99 {_secs(_get(status, 'lag_s', 'p99'))}")
 
 
-def run(seconds: float = DEMO_SECONDS, rate: float = DEMO_RATE, n_ops: int | None = None,
+def run(seconds: float | None = None, rate: float | None = None, n_ops: int | None = None,
         state_dir: str = DEMO_DIR, out=None, tty: bool | None = None,
-        plot: str | None = None) -> int:
+        plot: str | None = None, zk: bool = False) -> int:
     """The demo; returns its exit status (0: every operation proven and every
-    proof verified).  `plot`: a PNG of proof lag and operations over time
-    (tools/plots.py; needs matplotlib)."""
+    proof verified; with `zk`, every receipt made and checked too).  `plot`:
+    a PNG of proof lag and operations over time (tools/plots.py; needs
+    matplotlib)."""
+    seconds = seconds if seconds is not None else DEMO_ZK_SECONDS if zk else DEMO_SECONDS
+    rate = rate if rate is not None else DEMO_ZK_RATE if zk else DEMO_RATE
     out = out or sys.stdout
     tty = out.isatty() if tty is None else tty
     n_ops = n_ops if n_ops is not None else max(1, int(seconds * rate))
@@ -316,7 +343,8 @@ def run(seconds: float = DEMO_SECONDS, rate: float = DEMO_RATE, n_ops: int | Non
         return 2
     try:
         state_dir = fresh_dir(state_dir)
-        daemon = DaemonProcess(state_dir, DEMO_SETTINGS, f"{user_name()}-demo-{os.getpid()}")
+        daemon = DaemonProcess(state_dir, DEMO_ZK_SETTINGS if zk else DEMO_SETTINGS,
+                               f"{user_name()}-demo-{os.getpid()}")
     except (DemoError, ConfigError, OSError) as exc:
         print(f"zksidecar demo: {exc}", file=sys.stderr)
         return 2
@@ -324,7 +352,8 @@ def run(seconds: float = DEMO_SECONDS, rate: float = DEMO_RATE, n_ops: int | Non
     print(f"zksidecar demo: {n_ops:,} operations at {rate:,.0f}/s through rings {daemon.ops_ring} "
           f"and {daemon.completions_ring}\n  state in {state_dir}; book of {cfg.book.capacity} "
           f"slots, batches of up to {cfg.batch.max_batch_size} operations or "
-          f"{cfg.batch.batch_timeout_ms} ms, {cfg.workers.count} proof worker(s)", file=out, flush=True)
+          f"{cfg.batch.batch_timeout_ms} ms, {cfg.workers.count} proof worker(s)"
+          + (f"; zk mode, {cfg.trace_length}-row ops traces" if zk else ""), file=out, flush=True)
     engine = None
     try:
         print("starting the daemon …", file=out, flush=True)
@@ -361,6 +390,7 @@ def run(seconds: float = DEMO_SECONDS, rate: float = DEMO_RATE, n_ops: int | Non
         print(("\r" if tty else "") + progress_line(time.monotonic() - t0, engine.latest, status)
               + ("\x1b[K" if tty else ""), file=out, flush=True)
         daemon_alive = daemon.alive()
+        receipts = _ask_receipts(daemon, out) if zk and daemon_alive else []
         print("stopping the daemon (SIGTERM) and verifying every stored proof …", file=out, flush=True)
         daemon_code = daemon.stop()
     except KeyboardInterrupt:
@@ -377,6 +407,8 @@ def run(seconds: float = DEMO_SECONDS, rate: float = DEMO_RATE, n_ops: int | Non
             engine.kill()
         daemon.cleanup()
     code = _summary(out, daemon, engine, engine_code, daemon_code, daemon_alive, status, n_ops)
+    if zk:
+        code = _check_receipts(out, daemon, receipts) or code
     if plot:
         from . import plots
         from .bench.runner import machine
@@ -467,11 +499,92 @@ def _summary(out, daemon: DaemonProcess, engine: _EngineProcess, engine_code, da
     return 0
 
 
+def _ask_receipts(daemon: DaemonProcess, out) -> list[tuple[str, str, str | bytes]]:
+    """Receipts of a sample of operations from the running daemon's admin
+    socket: DEMO_RECEIPTS spread over the stream by sequence number, and the
+    account of the first of them in its batch.  (what, query, receipt
+    bytes or the daemon's refusal)."""
+    from zksidecar.prover.orderbook.receipt import decode_receipt
+
+    from .stats import StatsError, fetch_receipt
+
+    ingested = _get(daemon.status(), "ops", "ingested") or 0
+    asked = []
+    seqs = sorted({1 + k * max(ingested - 1, 0) // max(DEMO_RECEIPTS - 1, 1) for k in range(DEMO_RECEIPTS)})
+    for seq in seqs:
+        asked.append((f"seq {seq}", f"symbol=0&seq={seq}"))
+    results = []
+    for what, query in asked:
+        try:
+            results.append((what, query, fetch_receipt(daemon.socket, query)))
+        except StatsError as exc:
+            results.append((what, query, str(exc)))
+    first = next((r for _, _, r in results if isinstance(r, bytes)), None)
+    if first is not None:
+        rec = decode_receipt(first)
+        account, batch = int(rec.operations[0]["record"]["account"]), rec.batch_id
+        query = f"symbol=0&account={account}&batch={batch}"
+        try:
+            results.append((f"account {account} in batch {batch}", query, fetch_receipt(daemon.socket, query)))
+        except StatsError as exc:
+            results.append((f"account {account} in batch {batch}", query, str(exc)))
+    print(f"asked the admin socket for {len(results)} receipts: "
+          + ", ".join(what for what, _, _ in results), file=out, flush=True)
+    return results
+
+
+def _check_receipts(out, daemon: DaemonProcess, receipts: list) -> int:
+    """Each receipt checked as a trader would (zksidecar verify-receipt):
+    against its batch's proof file in the chain exported from the store,
+    the chain verified from the empty book.  0 if all check."""
+    from zksidecar.prover.orderbook.receipt import decode_receipt
+
+    from .proofs import export_main
+    from .receipts import verify_receipt_main
+
+    chain = os.path.join(daemon.dir, "chain-0")
+    quiet = io.StringIO()
+    if not receipts or export_main(daemon.store_dir, 0, chain, out=quiet) != 0:
+        print(f"FAILED: no receipts, or the chain could not be exported:\n{quiet.getvalue()}", file=out)
+        return 1
+    problems = 0
+    print("\nreceipts, each checked against its batch proof and the whole chain (zksidecar verify-receipt):",
+          file=out)
+    for k, (what, _, got) in enumerate(receipts):
+        if not isinstance(got, bytes):
+            print(f"  {what}: not served: {got}", file=out)
+            problems += 1
+            continue
+        path = os.path.join(daemon.dir, f"receipt-{k}.zkr")
+        with open(path, "wb") as f:
+            f.write(got)
+        proof = os.path.join(chain, f"batch-{decode_receipt(got).batch_id:06d}.zkb")
+        report = io.StringIO()
+        code = verify_receipt_main(path, proof, chain, out=report)
+        text = report.getvalue()
+        print(f"  {what}: {len(got):,} bytes, " + ("checks" if code == 0 else "REFUSED")
+              + f" ({path})", file=out)
+        if code != 0:
+            print(text, file=out)
+            problems += 1
+        elif k == 0:
+            print("    " + "\n    ".join(text.rstrip().splitlines()[:12]), file=out)
+    if problems:
+        print(f"FAILED: {problems} of {len(receipts)} receipts not served or not checked", file=out)
+        return 1
+    print(f"OK: {len(receipts)} receipts served by the daemon and checked against the verified chain", file=out)
+    return 0
+
+
 def add_arguments(p) -> None:
-    p.add_argument("--seconds", type=float, default=DEMO_SECONDS,
-                   help=f"how long the engine publishes (default {DEMO_SECONDS:.0f})")
-    p.add_argument("--rate", type=float, default=DEMO_RATE,
-                   help=f"operations per second (default {DEMO_RATE:,.0f})")
+    p.add_argument("--seconds", type=float, default=None,
+                   help=f"how long the engine publishes (default {DEMO_SECONDS:.0f}; "
+                        f"{DEMO_ZK_SECONDS:.0f} with --zk)")
+    p.add_argument("--rate", type=float, default=None,
+                   help=f"operations per second (default {DEMO_RATE:,.0f}; {DEMO_ZK_RATE:,.0f} with --zk)")
+    p.add_argument("--zk", action="store_true",
+                   help="run the daemon in zk mode and check receipts of a sample of operations "
+                        "(a book of 1,024 slots, 2,048-row ops traces)")
     p.add_argument("--ops", type=int, default=None, help="operations in all (default: seconds x rate)")
     p.add_argument("--plot", metavar="PATH", default=None,
                    help="write proof lag and operations over time as a PNG (needs matplotlib, "

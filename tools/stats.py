@@ -28,6 +28,18 @@ class StatsError(Exception):
 
 def fetch_status(path: str, timeout: float = TIMEOUT_S) -> dict:
     """GET /status over the Unix socket at `path`, decoded."""
+    return _parse_response(path, fetch(path, "/status", timeout))
+
+
+def fetch_receipt(path: str, query: str, timeout: float = TIMEOUT_S) -> bytes:
+    """GET /receipt?`query` over the Unix socket at `path` (zk mode): the
+    receipt's bytes; StatsError with the daemon's message otherwise."""
+    body = _body(path, fetch(path, "/receipt?" + query, timeout))
+    return body
+
+
+def fetch(path: str, target: str, timeout: float = TIMEOUT_S) -> bytes:
+    """The whole HTTP response to GET `target` over the Unix socket at `path`."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.settimeout(timeout)
     try:
@@ -40,7 +52,7 @@ def fetch_status(path: str, timeout: float = TIMEOUT_S) -> dict:
         except OSError as exc:
             raise StatsError(f"cannot connect to {path}: {exc.strerror or exc}") from None
         try:
-            sock.sendall(b"GET /status HTTP/1.1\r\nHost: zksidecar\r\nConnection: close\r\n\r\n")
+            sock.sendall(f"GET {target} HTTP/1.1\r\nHost: zksidecar\r\nConnection: close\r\n\r\n".encode())
             chunks, size = [], 0
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
@@ -51,10 +63,11 @@ def fetch_status(path: str, timeout: float = TIMEOUT_S) -> dict:
             raise StatsError(f"{path}: {exc.strerror or exc}") from None
     finally:
         sock.close()
-    return _parse_response(path, b"".join(chunks))
+    return b"".join(chunks)
 
 
-def _parse_response(path: str, data: bytes) -> dict:
+def _body(path: str, data: bytes) -> bytes:
+    """The body of a 200 response; StatsError naming the status otherwise."""
     head, sep, body = data.partition(b"\r\n\r\n")
     if not sep:
         raise StatsError(f"{path}: not an HTTP response")
@@ -64,6 +77,11 @@ def _parse_response(path: str, data: bytes) -> dict:
         raise StatsError(f"{path}: not an HTTP response: {status_line[:80]!r}")
     if parts[1] != "200":
         raise StatsError(f"{path}: {status_line}: {body.decode('utf-8', 'replace').strip()}")
+    return body
+
+
+def _parse_response(path: str, data: bytes) -> dict:
+    body = _body(path, data)
     try:
         doc = json.loads(body)
     except ValueError as exc:

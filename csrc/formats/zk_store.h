@@ -133,7 +133,8 @@ typedef struct zk_snapshot_book {
     uint64_t next_batch_id;  /*  8  the id its next batch gets */
     uint32_t n_cells;        /* 16  ZK_BOOK_HEADER + ZK_COLUMNS * capacity */
     uint32_t held;           /* 20 */
-    uint64_t reserved;       /* 24  zero */
+    uint64_t proven_ts;      /* 24  the last timestamp of the symbol's last batch closed, 0 before
+                              *     any (zk mode's state carries it; a resume may lower the cells') */
 } zk_snapshot_book;
 
 /* Records of a symbol without a book yet, waiting to show they are a

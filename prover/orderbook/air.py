@@ -324,6 +324,15 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
         out_rows[:, j] = np.where(live, ops[f], 0)
     h = np.where(own, ops["handle"], np.uint64(0))
     out_rows[:, 6], out_rows[:, 7] = h & np.uint64(0xFFFFFFFF), h >> np.uint64(32)
+    return [op_rows, out_rows, trade_table(trades, first_seq)]
+
+
+def trade_table(trades: np.ndarray, first_seq: int) -> np.ndarray:
+    """The trade tuples <5, i, tn, maker slot, maker generation, price, qty,
+    maker account halves> of a trade list, ``(m, 9)`` uint32, each field
+    as the record has it (public_tables checks them first: canonical only
+    then): i the taker's index in the batch, tn the trade's number within
+    its operation, counted in list order."""
     taker = trades["taker_seq"].astype(np.int64) - first_seq
     # a trade's number within its operation: how many trades of the same
     # taker come before it in the list (a stable sort keeps list order)
@@ -335,12 +344,12 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
     number = np.empty(len(trades), dtype=np.int64)
     number[order] = np.arange(len(trades)) - np.repeat(group_start, sizes)
     mh, acct = trades["maker_handle"], trades["maker_account"]
-    trade_rows = np.empty((len(trades), 9), dtype=np.uint32)
-    trade_rows[:, 0], trade_rows[:, 1], trade_rows[:, 2] = TAG_TRADE, taker, number
-    trade_rows[:, 3], trade_rows[:, 4] = mh & np.uint64(0xFFFFFFFF), mh >> np.uint64(32)
-    trade_rows[:, 5], trade_rows[:, 6] = trades["price"], trades["qty"]
-    trade_rows[:, 7], trade_rows[:, 8] = acct & 0xFFFF, acct >> 16
-    return [op_rows, out_rows, trade_rows]
+    rows = np.empty((len(trades), 9), dtype=np.uint32)
+    rows[:, 0], rows[:, 1], rows[:, 2] = TAG_TRADE, taker, number
+    rows[:, 3], rows[:, 4] = mh & np.uint64(0xFFFFFFFF), mh >> np.uint64(32)
+    rows[:, 5], rows[:, 6] = trades["price"], trades["qty"]
+    rows[:, 7], rows[:, 8] = acct & 0xFFFF, acct >> 16
+    return rows
 
 
 def _table_sum(rows: np.ndarray, alpha: np.ndarray, coeffs: np.ndarray) -> np.ndarray:

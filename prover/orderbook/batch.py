@@ -236,11 +236,13 @@ class PreparedBatch:
 @dataclass
 class ZkPrepared:
     """What a zk batch's proof needs beyond the execution's witness: its
-    chain, the lane (zk_lane.Lane), the batch key kappa_b, the zk state
-    table after the batch (``(S, 13)`` canonical: zk_chain.zk_state_table)
-    and its last timestamp."""
+    chain, its operations with their outcomes (private: the records the
+    lane commits), the lane (zk_lane.Lane), the batch key kappa_b, the zk
+    state table after the batch (``(S, 13)`` canonical:
+    zk_chain.zk_state_table) and its last timestamp."""
 
     chain: ZkChain
+    ops: np.ndarray
     lane: zk_lane.Lane
     batch_key: bytes
     post_table: np.ndarray
@@ -403,7 +405,7 @@ def _prepare_zk(chain: ZkChain, state: BookState, wit: W.Witness, ops: np.ndarra
                          ZkPublic(len(ops), bool(resumed), lane.leaves, lane.side_root))
     post_table = zk_state_table(wit.post, last_ts)
     return PreparedBatch(wit, public, state, post_cells, trades,
-                         zk=ZkPrepared(chain, lane, key, post_table, last_ts))
+                         zk=ZkPrepared(chain, ops, lane, key, post_table, last_ts))
 
 
 def _name_refused_run(ops: np.ndarray, steps: np.ndarray, trace_length: int, capacity: int) -> None:

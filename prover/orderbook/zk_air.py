@@ -77,8 +77,9 @@ TS_CELLS = len(TIMESTAMP_PIECE_BITS)
 #: zk mode's tallest `ops` domain (docs/ZK.md section 14, decision 2): the
 #: LogUp sum of its fractions leaves 100 bits up to 2^15 rows
 ZK_MAX_LOG_OPS = 15
-#: the version of zk mode's AIR, bound into a zk chain's digest (zk_keys.chain_digest)
-ZK_AIR_VERSION = 1
+#: the version of zk mode's AIR, bound into a zk chain's digest (zk_keys.chain_digest);
+#: 2: fli pinned on the last row too
+ZK_AIR_VERSION = 2
 
 SALTS = tuple(f"s{k}" for k in range(SALT_ELEMENTS))
 DATA = tuple(f"e{k}" for k in range(DATA_ELEMENTS))
@@ -251,7 +252,7 @@ class ZkOpsAir(OrderBookAir):
         # check 19: a MATCH fills at least one lot (fl is below 2^30, so
         # fl != 0 means fl >= 1); fli is 0 on every other row
         add("check 19: a MATCH's fill has an inverse", c("sM") * (c("fl") * c("fli") - 1))
-        add("fli = 0 off MATCH", (1 - c("sM")) * c("fli"))
+        add("fli = 0 off MATCH", (1 - c("sM")) * c("fli"), every_row=True)
         out += P2.transitions(f, [c(x) for x in SALTS + DATA])
         return out
 

@@ -13,6 +13,13 @@ proof options; with the store key K those give every key of its batches:
                after batch b, derived alike by batch b (its post-state) and
                batch b + 1 (its pre-state), from the table itself
 
+A prover needs no more than one batch's three keys (kappa_b, sigma_(b-1),
+sigma_b): `ZkChain.batch_keys` derives them where K is (the daemon, at the
+cut: docs/ZK.md section 9), and `ZkChain.for_batch` is a chain that holds
+only those, for a worker or a prover host, which then never sees K.  It
+answers for the one content and the two tables the keys were derived
+for, and refuses anything else by name (a run that is not the one cut).
+
 The state table of zk mode has 13 columns: the 8 of air.py's and the five
 timestamp cells of zk_air.py (row 0: the last operation's timestamp,
 zk_record_checks.timestamp_pieces).  The chain's first state, the empty book with timestamp
@@ -67,20 +74,59 @@ def padded_table(cells: np.ndarray) -> np.ndarray:
     return out
 
 
+class ChainKeyError(ValueError):
+    """A key asked of a chain that cannot give it: a chain holding one
+    batch's keys (ZkChain.for_batch) asked for another batch's, or for the
+    same batch with other content than its keys were derived for."""
+
+
+@dataclass(frozen=True)
+class BatchKeys:
+    """The keys one batch's proof needs, each with the input it was derived
+    for (ZkChain.batch_keys): kappa_b of the batch's content digest,
+    sigma_(b-1) of its pre-state table's digest (None for batch 0, whose
+    pre-state is the public empty book) and sigma_b of its post-state
+    table's.  As secret as the batch's records, and no more: K is not
+    among them."""
+
+    batch_id: int
+    content: bytes
+    batch_key: bytes
+    pre_table: bytes | None
+    pre_key: bytes | None
+    post_table: bytes
+    post_key: bytes
+
+    def __post_init__(self):
+        if isinstance(self.batch_id, bool) or not isinstance(self.batch_id, int) or self.batch_id < 0:
+            raise ValueError(f"a batch id is an integer >= 0, not {self.batch_id!r}")
+        if (self.pre_key is None) != (self.pre_table is None) or (self.pre_key is None) != (self.batch_id == 0):
+            raise ValueError("a batch's pre-state key is given with its table digest, for every batch but 0")
+        for name in ("content", "batch_key", "pre_table", "pre_key", "post_table", "post_key"):
+            v = getattr(self, name)
+            if v is not None and (not isinstance(v, bytes) or len(v) != zk_keys.DIGEST_BYTES):
+                raise ValueError(f"batch keys: {name} is {zk_keys.DIGEST_BYTES} bytes")
+
+
 @dataclass(frozen=True)
 class ZkChain:
     """A zk chain's fixed parameters and its store key K (32 bytes; keep
     it as secret as the journal, docs/ZK.md section 6).  `options` must be
-    zk mode's (zk_proof_options gives them for a security target)."""
+    zk mode's (zk_proof_options gives them for a security target).  A chain
+    made by `for_batch` holds no K (`store_key` None), only `keys`."""
 
-    store_key: bytes
+    store_key: bytes | None
     symbol: int
     log2_capacity: int
     ops_length: int
     options: ProofOptions
+    keys: BatchKeys | None = None
 
     def __post_init__(self):
-        if not isinstance(self.store_key, bytes) or len(self.store_key) != zk_keys.KEY_BYTES:
+        if self.store_key is None:
+            if not isinstance(self.keys, BatchKeys):
+                raise ValueError("a zk chain holds its store key, or one batch's keys (ZkChain.for_batch)")
+        elif not isinstance(self.store_key, bytes) or len(self.store_key) != zk_keys.KEY_BYTES:
             raise ValueError(f"a store key is {zk_keys.KEY_BYTES} bytes")
         if not self.options.zk:
             raise ValueError("a zk chain's proof options must be zk mode's (ProofOptions.zk)")
@@ -100,28 +146,78 @@ class ZkChain:
         return mask_degree(shape_statement(self.log2_capacity, self.ops_length), self.options)
 
     @functools.cached_property
-    def digest(self) -> bytes:
-        """Delta: the chain's parameters as zk_keys.chain_digest takes them
-        (docs/ZK_KEYS.md), the FRI plan the proofs' own."""
+    def parameters(self) -> dict:
+        """The chain's fixed parameters, named as zk_keys.chain_digest takes
+        them (docs/ZK_KEYS.md), the FRI plan the proofs' own: what Delta is
+        the digest of, and what a store records beside it so that a change
+        can be named (daemon/zk_store.py)."""
         st = shape_statement(self.log2_capacity, self.ops_length)
         o = self.options
         schedule = fri_schedule(st, o)
-        return zk_keys.chain_digest(
-            mode="zk", ops_rows=self.ops_length, capacity=self.capacity, log_blowup=o.log_blowup,
-            queries=o.num_queries, h=mask_degree(st, o), h_q=o.chunk_mask_degree,
-            fri_folds=[1 << a for a in schedule.log_arities], fri_final_degree=schedule.final_degree,
-            grinding_bits=o.grinding_bits, proof_version=ZK_VERSION, batch_file_version=ZK_FILE_VERSION,
-            air_version=ZK_AIR_VERSION)
+        return dict(mode="zk", ops_rows=self.ops_length, capacity=self.capacity, log_blowup=o.log_blowup,
+                    queries=o.num_queries, h=mask_degree(st, o), h_q=o.chunk_mask_degree,
+                    fri_folds=[1 << a for a in schedule.log_arities], fri_final_degree=schedule.final_degree,
+                    grinding_bits=o.grinding_bits, proof_version=ZK_VERSION, batch_file_version=ZK_FILE_VERSION,
+                    air_version=ZK_AIR_VERSION)
+
+    @functools.cached_property
+    def digest(self) -> bytes:
+        """Delta: zk_keys.chain_digest of `parameters`."""
+        return zk_keys.chain_digest(**self.parameters)
 
     def batch_key(self, batch_id: int, content: bytes) -> bytes:
         """kappa_b for batch `batch_id` of this content digest (content_digest)."""
+        if self.store_key is None:
+            k = self.keys
+            if (batch_id, content) != (k.batch_id, k.content):
+                raise ChainKeyError(f"symbol {self.symbol}: this prover holds the keys of batch {k.batch_id} as it "
+                                    f"was cut, not of batch {batch_id}" if batch_id != k.batch_id else
+                                    f"symbol {self.symbol} batch {batch_id}: its run is not the one its keys were "
+                                    "derived for (other records, trades or pre-state)")
+            return k.batch_key
         return zk_keys.batch_key(self.store_key, self.digest, str(self.symbol), batch_id, content)
 
     def state_key(self, batch_id: int, table: np.ndarray) -> bytes:
         """sigma_b: the key of the state after batch `batch_id`, the zk state
         table `table` (``(S, 13)`` Montgomery, as committed)."""
-        return zk_keys.state_key(self.store_key, self.digest, str(self.symbol), batch_id,
-                                 zk_keys.table_digest(table))
+        digest = zk_keys.table_digest(table)
+        if self.store_key is None:
+            k = self.keys
+            known = {k.batch_id: (k.post_table, k.post_key)}
+            if k.pre_key is not None:
+                known[k.batch_id - 1] = (k.pre_table, k.pre_key)
+            if batch_id not in known or known[batch_id][0] != digest:
+                raise ChainKeyError(f"symbol {self.symbol}: the state after batch {batch_id} is not one this "
+                                    f"prover holds the key of (batch {k.batch_id}'s pre- and post-state as cut)")
+            return known[batch_id][1]
+        return zk_keys.state_key(self.store_key, self.digest, str(self.symbol), batch_id, digest)
+
+    def batch_keys(self, batch_id: int, pre_cells: np.ndarray, pre_ts: int, ops: np.ndarray,
+                   trades: np.ndarray, post_cells: np.ndarray, resumed: bool) -> BatchKeys:
+        """The three keys of batch `batch_id` (BatchKeys), from its run: the
+        engine cells before it and its zk state's last timestamp `pre_ts`
+        (0 at the chain's start), its records with outcomes, its trades, the
+        cells after it, `resumed`.  Needs K."""
+        if self.store_key is None:
+            raise ChainKeyError("batch keys are derived where the store key is")
+        pre = F.encode(zk_state_table(padded_table(pre_cells), pre_ts))
+        post = F.encode(zk_state_table(padded_table(post_cells), int(ops["ts_ns"][-1])))
+        pre_digest = zk_keys.table_digest(pre)
+        content = content_digest_of(pre_digest, ops, trades, bool(resumed))
+        return BatchKeys(batch_id, content, self.batch_key(batch_id, content),
+                         pre_digest if batch_id else None, self.state_key(batch_id - 1, pre) if batch_id else None,
+                         zk_keys.table_digest(post), self.state_key(batch_id, post))
+
+    def pre_state_digest(self, pre_cells: np.ndarray, pre_ts: int) -> bytes:
+        """The digest of a batch's zk pre-state table (its engine cells
+        before it, the last timestamp before it): a private file's
+        `pre_state`, content_digest_of's input."""
+        return zk_keys.table_digest(F.encode(zk_state_table(padded_table(pre_cells), pre_ts)))
+
+    def for_batch(self, keys: BatchKeys) -> "ZkChain":
+        """This chain holding only `keys` (no K): what a prover of that one
+        batch is given."""
+        return ZkChain(None, self.symbol, self.log2_capacity, self.ops_length, self.options, keys)
 
     def commit_state(self, table: np.ndarray, batch_id: int | None) -> SegmentCommitment:
         """The commitment of a zk state table (``(S, 13)`` int64 canonical):
@@ -150,8 +246,14 @@ def content_digest(pre_table: np.ndarray, ops: np.ndarray, trades: np.ndarray, r
     """SHA-256 of a batch's content (the batch key's input, docs/ZK_KEYS.md):
     the zk state table before it (cells and last timestamp), its records
     with their outcomes, its trades, and `resumed`."""
-    h = hashlib.sha256(zk_keys.label(["zk-batch-content", zk_keys.table_digest(F.encode(pre_table)),
-                                      len(ops), len(trades), int(bool(resumed))]))
+    return content_digest_of(zk_keys.table_digest(F.encode(pre_table)), ops, trades, resumed)
+
+
+def content_digest_of(pre_state: bytes, ops: np.ndarray, trades: np.ndarray, resumed: bool) -> bytes:
+    """content_digest from the pre-state table's digest (zk_keys.table_digest
+    of it, Montgomery): what a batch's private file keeps in place of the
+    table (daemon/private_file.py)."""
+    h = hashlib.sha256(zk_keys.label(["zk-batch-content", pre_state, len(ops), len(trades), int(bool(resumed))]))
     h.update(np.ascontiguousarray(ops).view(np.uint8))
     h.update(np.ascontiguousarray(trades).view(np.uint8))
     return h.digest()

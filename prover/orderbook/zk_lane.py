@@ -94,18 +94,25 @@ def lane_data(ops: np.ndarray, fields: np.ndarray, order: np.ndarray, trace_leng
     trades) or dummy on row ops + j, the last row none.  LaneFull when the
     trades do not fit the slots; EncodingError for a record outside the
     encoding's domain."""
-    n, m, t = len(ops), len(fields), trace_length
+    return place_elements(encode_operations(ops), encode_trades(fields), order, trace_length)
+
+
+def place_elements(op_elements: np.ndarray, trade_elements: np.ndarray, order: np.ndarray,
+                   trace_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """lane_data of the operations' and trades' data elements as given
+    (encode_operations', encode_trades', or a test's lying prover's)."""
+    n, m, t = len(op_elements), len(trade_elements), trace_length
     slots = t - 1 - n
     if m > slots:
         raise LaneFull(f"{n} operations and {m} trades do not fit a lane of {t} rows (ops + trades + 1 "
                        f"<= {t}: {n + m + 1 - t} too many)")
     data = np.zeros((t, DATA_ELEMENTS), dtype=np.uint32)
     types = np.zeros((t, len(TYPES)), dtype=np.uint32)
-    data[:n] = encode_operations(ops)
+    data[:n] = op_elements
     types[:n, 0] = 1
     real = order < m
     rows = n + np.flatnonzero(real)
-    data[rows] = encode_trades(fields[order[real]])
+    data[rows] = trade_elements[order[real]]
     types[rows, 1] = 1
     types[n + np.flatnonzero(~real), 2] = 1
     return data, types
@@ -117,13 +124,28 @@ def build_lane(ops: np.ndarray, fields: np.ndarray, rand: LaneRandomness, exec_r
     its randomness, its execution rows (``(T, k)`` Montgomery, air.exec_columns'
     order: fli is read from fl and sM) and its record-check block, which
     fills its own columns (`prev_ts`: the timestamp row 0's operation is
-    compared against)."""
-    t = trace_length
-    data, types = lane_data(ops, fields, rand.order, t)
+    compared against).  EncodingError for a record outside the encoding's
+    domain, RecordError for one no witness exists for, LaneFull."""
+    cols = checks.fill(ops, trace_length, prev_ts)
+    data, types = lane_data(ops, fields, rand.order, trace_length)
+    matrix, leaves = lane_matrix(data, types, rand.salts, exec_rows, checks, cols)
+    side = side_leaves(ops, rand.side_salts)
+    counts = np.asarray(checks.range_counts(cols, len(ops)), dtype=np.int64)
+    return Lane(matrix, leaves, side, root_of(side), counts)
+
+
+def lane_matrix(data: np.ndarray, types: np.ndarray, salts: np.ndarray, exec_rows: np.ndarray,
+                checks: RecordChecks, block: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The lane segment's matrix (T x width, Montgomery) and its published
+    leaves (``(T - 1, 8)`` canonical) from the lane's data elements and row
+    types (lane_data), its salts (``(T, 4)``), the execution rows (fli is
+    read from fl and sM) and the record-check block's columns `block` (by
+    name, T rows, any integers: reduced mod p)."""
+    t = len(data)
     columns = LANE_COLUMNS + tuple(checks.columns)
     at = {c: j for j, c in enumerate(columns)}
     out = np.zeros((t, len(columns)), dtype=np.uint32)
-    x = F.encode(np.concatenate([rand.salts, data], axis=1))            # the permutation's inputs
+    x = F.encode(np.concatenate([salts, data], axis=1))                 # the permutation's inputs
     first = at[SALTS[0]]
     assert columns[first: first + len(SALTS) + len(DATA)] == SALTS + DATA
     out[:, first: first + len(SALTS) + len(DATA)] = x
@@ -138,14 +160,12 @@ def build_lane(ops: np.ndarray, fields: np.ndarray, rand: LaneRandomness, exec_r
     match = np.flatnonzero((sm != 0) & (fl != 0))
     if len(match):
         out[match, at["fli"]] = F.inv(np.ascontiguousarray(fl[match]))
-    cols = checks.fill(ops, t, prev_ts)
     for name in checks.columns:
-        out[:, at[name]] = F.encode(np.asarray(cols[name], dtype=np.int64) % F.P)
+        out[:, at[name]] = F.encode(np.asarray(block[name], dtype=np.int64) % F.P)
     leaf_cols = [at[c] for c in P2.output]
     leaves = F.decode(F.add(np.ascontiguousarray(out[:t - 1, leaf_cols]),
                             np.ascontiguousarray(x[:t - 1, :LEAF_ELEMENTS])))
-    side = side_leaves(ops, rand.side_salts)
-    return Lane(out, leaves, side, root_of(side), np.asarray(checks.range_counts(cols, len(ops)), dtype=np.int64))
+    return out, leaves
 
 
 def count_lookups(exec_rows: np.ndarray, counts: np.ndarray, trace_length: int) -> None:

@@ -35,8 +35,10 @@ SUITES = {
 CHAINS = ("verify",)
 #: the suites whose overload phase `--overload-seconds S` sets
 OVERLOADING = ("e2e", "overload")
-#: the suites that measure zk mode's record-lane probe beside their own (`--lane-probe`)
-LANE_PROBING = ("prover",)
+#: the suites measured in a proof mode (`--mode`), and the modes: zk adds zk
+#: mode's figures beside the transparent ones (default: transparent alone)
+MODED = ("prover",)
+MODES = ("transparent", "zk")
 #: the suites that draw a plot (`--plot PATH`)
 PLOTTING = ("ring", "e2e")
 
@@ -88,6 +90,14 @@ TARGETS = {
         "verify_ms": ("<=", 15, "verification"),
         "peak_rss_mib": ("<=", 2048, "peak memory"),
         "security_bits": (">=", 100, "conjectured security"),
+        # --mode zk (issue 14)
+        "zk_vs_transparent": (">=", 0.35, "zk ops/s over transparent ops/s, same run, same batch"),
+        "zk_proof_ratio": ("<=", 2.5, "zk proof size over transparent's"),
+        "receipt_kib": ("<=", 128, "a receipt for one operation"),
+        "receipt_ms": ("<=", 50, "making it, from the stored batch file and private file"),
+        "receipt_verify_ms": ("<=", 15, "zksidecar verify-receipt: the batch proof verified, the receipt "
+                                        "checked"),
+        "zk_security_bits": (">=", 100, "conjectured security, zk formula"),
     },
     "e2e": {
         "engine_overhead_pct": ("<=", 3, "engine throughput lost to the sidecar"),
@@ -198,7 +208,7 @@ def check_targets(suite: str, figures: dict) -> dict:
 
 
 def run(suite: str, as_json: bool, plot: str | None = None, batches: int | None = None,
-        overload_seconds: float | None = None, lane_probe: bool = False) -> int:
+        overload_seconds: float | None = None, mode: str | None = None) -> int:
     if suite not in SUITES:
         print(f"zksidecar bench: unknown suite {suite!r}; suites: {', '.join(SUITES)}",
               file=sys.stderr)
@@ -211,17 +221,19 @@ def run(suite: str, as_json: bool, plot: str | None = None, batches: int | None 
         print(f"zksidecar bench: --overload-seconds sets the overload phase of suite "
               f"{', '.join(OVERLOADING)}, not {suite}", file=sys.stderr)
         return 2
-    if lane_probe and suite not in LANE_PROBING:
-        print(f"zksidecar bench: --lane-probe adds to suite {', '.join(LANE_PROBING)}, not {suite}",
-              file=sys.stderr)
+    if mode is not None and suite not in MODED:
+        print(f"zksidecar bench: --mode applies to suite {', '.join(MODED)}, not {suite}", file=sys.stderr)
+        return 2
+    if mode is not None and mode not in MODES:
+        print(f"zksidecar bench: --mode is {' or '.join(MODES)}, not {mode!r}", file=sys.stderr)
         return 2
     module, func = SUITES[suite].split(":")
     run_suite = getattr(importlib.import_module(module), func)
     core = pin_to_one_core()
     sw = Stopwatch(quiet=False, plot=plot)
-    sw.step(f"suite {suite} on core {core}")
+    sw.step(f"suite {suite} on core {core}" + (f", {mode} mode" if mode else ""))
     kwargs = {k: v for k, v in (("batches", batches), ("overload_seconds", overload_seconds),
-                                ("lane_probe", lane_probe or None)) if v is not None}
+                                ("mode", mode)) if v is not None}
     figures = run_suite(sw, **kwargs)
     figures["machine"] = machine()
     figures["pinned_core"] = core

@@ -1,0 +1,384 @@
+"""A proof store in zk mode (docs/ZK.md sections 6 and 9; docs/STORE.md,
+"zk mode"): its store key, its chain's recorded parameters, and the
+private files beside its proofs.
+
+    STORE/zk-chain.json          the chain's parameters and their digest
+                                 Delta (public: what a change is named by)
+    STORE/private/               0700 whatever [state] group says: the
+                                 operators' group reads proofs, not secrets
+    STORE/private/key            the store key K, 32 bytes, 0600
+    STORE/private/S{s}-B{b}.zkp  batch b of symbol s's private file
+                                 (daemon/private_file.py), 0600
+
+A store is all one mode.  `open_store_mode` is what the daemon runs before
+anything else touches the store: a zk configuration makes a new store a zk
+store (K drawn, the parameters recorded) and opens an existing one only if
+it is a zk store with its key under the same parameters; a transparent
+configuration refuses a zk store.  Each refusal is a ZkStoreError saying
+what and what to do.
+
+Private files are written (and fsynced, with their directory) before a
+proof is stored and its completion goes out, so a receipt can be made of
+every batch whose completion an engine has seen, after the journal's
+retention removed its records; they go when retention removes their proofs
+(`prune_private`).  A restart proves a batch again with the same content,
+so a private file written twice is the same bytes.
+"""
+from __future__ import annotations
+
+import bisect
+import json
+import os
+import re
+import threading
+
+from ..prover import zk_keys
+from ..prover.orderbook import batch_receipts, proof_file
+from ..prover.orderbook.params import LOG_BLOWUP, ZK_FRI_FOLDING, ZK_FRI_MAX_FINAL_DEGREE, zk_proof_options
+from ..prover.orderbook.receipt import ReceiptError
+from ..prover.orderbook.zk_chain import ZkChain
+from ..prover.params import ProofOptions
+from ..prover.proof import ProofFormatError
+from . import formats as fm
+from . import perms
+from . import private_file as pf
+from .batches import Batch
+from .store import ProofStore, StoreArchived, StoreError, StoreFull
+
+CHAIN_NAME = "zk-chain.json"
+PRIVATE_DIR = "private"
+KEY_NAME = "key"
+CHAIN_FORMAT = "zksidecar-zk-chain"
+CHAIN_VERSION = 1
+_PRIVATE_NAME = re.compile(r"S(\d+)-B(\d+)\.zkp$")
+#: a chain record's size a reader accepts (it is a few hundred bytes)
+_CHAIN_MAX = 1 << 16
+#: which configuration key sets each parameter of a chain (for the refusal's hint)
+_SET_BY = {"ops_rows": "[book] trace_length (or its automatic value)", "capacity": "[book] capacity",
+           "queries": "[workers] security_bits", "grinding_bits": "[workers] security_bits",
+           "h": "[workers] security_bits", "h_q": "[workers] security_bits"}
+
+
+class ZkStoreError(ValueError):
+    """A store the daemon refuses to open in this mode, or a private file
+    that cannot be written; the message says why and what to do."""
+
+
+class ReceiptUnavailable(ReceiptError):
+    """A receipt that cannot be served: an unknown sequence number or batch,
+    a batch not proven yet, a missing or damaged private file.
+    `http_status` is what the admin socket answers with."""
+
+    http_status = 404
+
+
+class NotProven(ReceiptUnavailable):
+    """No proven batch holds the sequence number or has the id asked for;
+    `pending`: the daemon has it and its proof is on its way (409)."""
+
+    def __init__(self, message: str, pending: bool = False):
+        super().__init__(message)
+        self.http_status = 409 if pending else 404
+
+
+class BadReceiptRequest(ReceiptUnavailable):
+    """A receipt request that does not say what it asks for (400)."""
+
+    http_status = 400
+
+
+def private_name(symbol: int, batch_id: int) -> str:
+    return f"S{symbol}-B{batch_id}.zkp"
+
+
+def is_zk_store(directory: str) -> bool:
+    return os.path.exists(os.path.join(directory, CHAIN_NAME))
+
+
+def check_transparent_store(directory: str) -> None:
+    """ZkStoreError if `directory` is a zk store (a transparent
+    configuration must not add transparent proofs to a zk chain)."""
+    if is_zk_store(directory):
+        raise ZkStoreError(f"{directory} is a zk store ({CHAIN_NAME}): a store is all one mode; set "
+                           "[proofs] mode = \"zk\" or give a new [store] dir")
+
+
+def _read_chain(path: str) -> tuple[bytes, dict]:
+    """(Delta, parameters) of a chain record, every check made."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(_CHAIN_MAX + 1)
+    except OSError as exc:
+        raise ZkStoreError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        doc = json.loads(raw) if len(raw) <= _CHAIN_MAX else None
+        ok = isinstance(doc, dict) and doc.get("format") == CHAIN_FORMAT and doc.get("version") == CHAIN_VERSION
+        digest = bytes.fromhex(doc["digest"]) if ok else b""
+        params = doc["parameters"] if ok else None
+        if not isinstance(params, dict) or zk_keys.chain_digest(**params) != digest:
+            ok = False
+    except (ValueError, KeyError, TypeError, AttributeError):
+        ok = False
+    if not ok:
+        raise ZkStoreError(f"{path} is not a zk chain record of format {CHAIN_FORMAT} version {CHAIN_VERSION} "
+                           "whose digest is its parameters' (damaged, or not this daemon's): restore it from the "
+                           "store's backup")
+    return digest, params
+
+
+class ZkStore:
+    """An open zk store's secrets and private files: `chain(symbol)` is the
+    symbol's ZkChain (holding K, so it stays in the daemon's process).
+    Made by open_store_mode."""
+
+    def __init__(self, directory: str, key: bytes, log2_capacity: int, ops_length: int, options,
+                 fsync: bool = True):
+        self.directory = os.path.abspath(directory)
+        self.private_dir = os.path.join(self.directory, PRIVATE_DIR)
+        self._key, self.log2_capacity, self.ops_length, self.options = key, log2_capacity, ops_length, options
+        self.fsync = fsync
+        self._chains: dict[int, ZkChain] = {}
+        self._lock = threading.Lock()
+        self._index: dict[int, list[tuple[int, int, int]]] | None = None   # symbol: [(first_seq, n_ops, batch)]
+
+    def chain(self, symbol: int) -> ZkChain:
+        with self._lock:
+            c = self._chains.get(symbol)
+            if c is None:
+                c = self._chains[symbol] = ZkChain(self._key, symbol, self.log2_capacity, self.ops_length,
+                                                   self.options)
+            return c
+
+    @property
+    def digest(self) -> bytes:
+        return self.chain(0).digest
+
+    # ------------------------------------------------------ private files --
+    def private_path(self, symbol: int, batch_id: int) -> str:
+        return os.path.join(self.private_dir, private_name(symbol, batch_id))
+
+    def write_private(self, batch: Batch) -> str:
+        """Write closed `batch`'s private file (durably, 0600) before its
+        proof is stored; returns its path.  StoreFull on a full disk."""
+        chain = self.chain(batch.symbol)
+        data = pf.encode(pf.PrivateBatchFile(batch.symbol, batch.batch_id, batch.first_seq,
+                                             chain.pre_state_digest(batch.pre_cells, batch.pre_ts),
+                                             batch.ops, batch.trades))
+        path = self.private_path(batch.symbol, batch.batch_id)
+        fm.write_whole(path, data, self.fsync, StoreFull, StoreError, "a private file")
+        with self._lock:
+            if self._index is not None:
+                self._add(batch.symbol, batch.first_seq, len(batch.ops), batch.batch_id)
+        return path
+
+    def read_private(self, symbol: int, batch_id: int) -> pf.PrivateBatchFile:
+        path = self.private_path(symbol, batch_id)
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            raise ReceiptUnavailable(f"the private file {path} of symbol {symbol} batch {batch_id} is missing: "
+                                     "that batch's receipts cannot be made (its proof and the chain are "
+                                     "unaffected)") from None
+        except OSError as exc:
+            raise ReceiptUnavailable(f"{path}: cannot read: {exc.strerror or exc}") from None
+        try:
+            p = pf.decode(data, path)
+        except pf.PrivateFileError as exc:
+            raise ReceiptUnavailable(str(exc)) from None
+        if (p.symbol, p.batch_id) != (symbol, batch_id):
+            raise ReceiptUnavailable(f"{path} says it is symbol {p.symbol} batch {p.batch_id}'s")
+        return p
+
+    def _add(self, symbol: int, first_seq: int, n_ops: int, batch_id: int) -> None:
+        entries = self._index.setdefault(symbol, [])
+        item = (first_seq, n_ops, batch_id)
+        at = bisect.bisect_left(entries, item)
+        if at == len(entries) or entries[at] != item:
+            entries.insert(at, item)
+
+    def _load_index(self) -> None:
+        """The (first_seq, n_ops, batch) of every private file, from their
+        headers (lock held)."""
+        self._index = {}
+        try:
+            names = os.listdir(self.private_dir)
+        except OSError:
+            return
+        for name in names:
+            m = _PRIVATE_NAME.match(name)
+            if not m:
+                continue
+            try:
+                with open(os.path.join(self.private_dir, name), "rb") as f:
+                    head = pf.peek(f.read(pf.HEADER.size))
+            except OSError:
+                continue
+            if head is not None and head[:2] == (int(m.group(1)), int(m.group(2))):
+                self._add(head[0], head[2], head[3], head[1])
+
+    def batch_of(self, symbol: int, seq: int, store: ProofStore) -> int:
+        """The batch holding operation `seq` of `symbol`: from the private
+        files' headers, else (a batch whose private file is missing) from
+        the stored proofs' public headers; ReceiptUnavailable if no proven
+        batch holds it."""
+        with self._lock:
+            if self._index is None:
+                self._load_index()
+            entries = self._index.get(symbol, [])
+            at = bisect.bisect_right(entries, (seq, 1 << 64, 1 << 64)) - 1
+            if at >= 0 and entries[at][0] <= seq < entries[at][0] + entries[at][1]:
+                return entries[at][2]
+            known = {b for _, _, b in entries}
+        for batch_id in (b for b in store.batches(symbol) if b not in known):
+            try:
+                pub = proof_file.decode_public(store.get(symbol, batch_id))
+            except (StoreError, ProofFormatError):
+                continue
+            if pub.first_seq <= seq < pub.first_seq + pub.n_ops:
+                return batch_id
+        raise NotProven(f"seq {seq} of symbol {symbol} is in no proven batch")
+
+    def receipt(self, store: ProofStore, symbol: int, *, seqs: list[int] | None = None,
+                account: int | None = None, batch_id: int | None = None) -> bytes:
+        """A receipt (receipt.py's format) of batch `batch_id` of `symbol`
+        for `account`, or of the batch holding `seqs` (all in one batch);
+        ReceiptUnavailable or the receipt API's ReceiptError naming what
+        is wrong."""
+        if seqs:
+            batches = {self.batch_of(symbol, s, store) for s in seqs}
+            if len(batches) > 1:
+                raise BadReceiptRequest(f"seqs {', '.join(map(str, seqs))} of symbol {symbol} are in batches "
+                                         f"{', '.join(map(str, sorted(batches)))}: a receipt is of one batch")
+            batch_id = batches.pop()
+        if batch_id is None or not store.has(symbol, batch_id):
+            raise NotProven(f"symbol {symbol} has no proven batch {batch_id}")
+        try:
+            raw = store.get(symbol, batch_id)
+        except StoreArchived:
+            raise ReceiptUnavailable(f"symbol {symbol} batch {batch_id}'s proof was archived by retention: its "
+                                     "receipts are no longer served") from None
+        except StoreError as exc:
+            raise ReceiptUnavailable(f"symbol {symbol} batch {batch_id}: its stored proof cannot be read: "
+                                     f"{exc}") from None
+        try:
+            bp = proof_file.decode(raw)
+        except ProofFormatError as exc:
+            raise ReceiptUnavailable(f"symbol {symbol} batch {batch_id}: its stored proof is damaged: "
+                                     f"{exc}") from None
+        p = self.read_private(symbol, batch_id)
+        return batch_receipts.make_batch_receipt(self.chain(symbol), bp, p.pre_state, p.ops, p.trades,
+                                                 seqs=seqs or None, account=account)
+
+
+def prune_private(directory: str, store: ProofStore) -> int:
+    """Remove the private files of proofs retention archived (they go with
+    their proofs); returns how many.  A private file whose proof is not in
+    the store yet is left: its proof may be on its way."""
+    private = os.path.join(directory, PRIVATE_DIR)
+    removed = 0
+    try:
+        names = os.listdir(private)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        m = _PRIVATE_NAME.match(name)
+        if m and store.archived(int(m.group(1)), int(m.group(2))):
+            try:
+                os.unlink(os.path.join(private, name))
+                removed += 1
+            except FileNotFoundError:
+                pass
+    if removed:
+        fm.fsync_directory(private)
+    return removed
+
+
+def chain_options(security_bits: int, capacity: int, ops_length: int):
+    """A zk chain's proof options for these settings (zk_proof_options)."""
+    return zk_proof_options(security_bits, capacity.bit_length() - 1, ops_length, LOG_BLOWUP)
+
+
+def open_store_mode(directory: str, zk: bool, *, security_bits: int, capacity: int, ops_length: int,
+                    has_proofs: bool, fsync: bool = True) -> ZkStore | None:
+    """The store at `directory` (its ProofStore already open: `has_proofs`
+    says whether it holds any) checked for, or made in, the configured
+    mode (module docstring): a ZkStore in zk mode, None in transparent
+    mode; ZkStoreError naming what is wrong otherwise."""
+    directory = os.path.abspath(directory)
+    if not zk:
+        check_transparent_store(directory)
+        return None
+    options = chain_options(security_bits, capacity, ops_length)
+    chain = ZkChain(bytes(zk_keys.KEY_BYTES), 0, capacity.bit_length() - 1, ops_length, options)
+    private = os.path.join(directory, PRIVATE_DIR)
+    key_path = os.path.join(private, KEY_NAME)
+    chain_path = os.path.join(directory, CHAIN_NAME)
+    if not os.path.exists(chain_path):
+        if has_proofs:
+            raise ZkStoreError(f"{directory} holds transparent proofs: a store is all one mode; give zk mode a new "
+                               "[store] dir (its chain starts from the empty book)")
+        _make_private_dir(private)
+        # a key left by a start that stopped before the record: nothing was proven under it
+        key = zk_keys.read_key_file(key_path) if os.path.exists(key_path) else zk_keys.write_key_file(key_path)
+        doc = {"format": CHAIN_FORMAT, "version": CHAIN_VERSION, "digest": chain.digest.hex(),
+               "parameters": chain.parameters}
+        fm.write_whole(chain_path, (json.dumps(doc, indent=1) + "\n").encode(), True, StoreFull, StoreError,
+                       "the chain record")
+        return ZkStore(directory, key, chain.log2_capacity, ops_length, options, fsync)
+    digest, recorded = _read_chain(chain_path)
+    if digest != chain.digest:
+        differ = [f"{name} = {recorded.get(name)!r}, the configuration gives {value!r}"
+                  + (f" ({_SET_BY[name]})" if name in _SET_BY else "")
+                  for name, value in chain.parameters.items() if recorded.get(name) != value]
+        raise ZkStoreError(f"{directory}: this zk store's chain was made under other parameters: "
+                           + "; ".join(differ or ["its digest differs"])
+                           + ". A zk chain's parameters are fixed (a change would open stored states again under "
+                           "new masks): restore the configuration, or give a new [store] dir for a new chain")
+    if not os.path.exists(key_path):
+        raise ZkStoreError(f"{key_path} is missing: this zk store's chain cannot be continued without its store "
+                           "key (restore it from the store's backup, docs/DEPLOY.md; without it the chain can only "
+                           "restart in a new [store] dir)")
+    try:
+        key = zk_keys.read_key_file(key_path)
+    except zk_keys.KeyFileError as exc:
+        raise ZkStoreError(f"the store key: {exc}") from None
+    st = os.stat(private)
+    if st.st_mode & 0o077:
+        raise ZkStoreError(f"{private} is open to others (mode {st.st_mode & 0o777:o}): it holds the store key; "
+                           f"chmod 700 {private}")
+    return ZkStore(directory, key, chain.log2_capacity, ops_length, options, fsync)
+
+
+def open_for_receipts(directory: str) -> ZkStore:
+    """A zk store's key and chain, for making receipts beside a running
+    daemon (`zksidecar receipt`): the chain's options rebuilt from its
+    record and checked against its digest.  ZkStoreError naming what is
+    missing or wrong."""
+    directory = os.path.abspath(directory)
+    chain_path = os.path.join(directory, CHAIN_NAME)
+    if not os.path.exists(chain_path):
+        raise ZkStoreError(f"{directory} is not a zk store (no {CHAIN_NAME}): receipts are zk mode's")
+    digest, p = _read_chain(chain_path)
+    try:
+        key = zk_keys.read_key_file(os.path.join(directory, PRIVATE_DIR, KEY_NAME))
+    except zk_keys.KeyFileError as exc:
+        raise ZkStoreError(f"the store key: {exc}") from None
+    options = ProofOptions(log_blowup=p["log_blowup"], num_queries=p["queries"], grinding_bits=p["grinding_bits"],
+                           fri_folding_factor=ZK_FRI_FOLDING, fri_max_final_degree=ZK_FRI_MAX_FINAL_DEGREE, zk=True)
+    zs = ZkStore(directory, key, p["capacity"].bit_length() - 1, p["ops_rows"], options, fsync=False)
+    if zs.digest != digest:
+        raise ZkStoreError(f"{chain_path}: its parameters do not give back its chain's options (a chain of "
+                           "another release?)")
+    return zs
+
+
+def _make_private_dir(path: str) -> None:
+    """STORE/private, 0700 whatever the umask or [state] group."""
+    try:
+        os.mkdir(path, perms.PRIVATE_DIR)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise ZkStoreError(f"{path}: cannot create: {exc.strerror or exc}") from None
+    os.chmod(path, perms.PRIVATE_DIR)

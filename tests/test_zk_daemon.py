@@ -1,0 +1,301 @@
+"""The daemon in zk mode (docs/ZK.md section 9, build step 9): proofs.mode
+and its refusals; the store's key, chain record and private files
+(csrc/formats/zk_private.h against daemon/private_file.py); batch keys
+derived at the cut and a worker's chain holding only them; the record
+lane's cut; zk jobs over the external protocol; a zk daemon end to end,
+killed -9 mid-stream and restarted, whose proofs verify as a chain and are
+byte for byte what the stream's batches prove to; receipts over the Unix
+socket and through the CLI, and their refusals; `zksidecar demo --zk`.
+
+The smallest zk shape that reaches the daemon's 80-bit floor: a book of
+1,024 slots and 2,048-row ops traces."""
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from daemon_helpers import Daemon
+from zksidecar.daemon import frames as FR
+from zksidecar.daemon import private_file as pf
+from zksidecar.daemon import zk_store as ZS
+from zksidecar.daemon.batches import Batch, BatchPolicy, CloseReason
+from zksidecar.daemon.config import ConfigError, load
+from zksidecar.daemon.jobs import ProofJob, ProofRejected, accept_proof, prove_job, warm_up_job
+from zksidecar.daemon.metrics import Metrics
+from zksidecar.daemon.priority import ProofPriority
+from zksidecar.daemon.sequencer import Sequencer
+from zksidecar.daemon.shadow import ShadowBook
+from zksidecar.daemon.store import ProofStore
+from zksidecar.engine import flow
+from zksidecar.engine.book import Book
+from zksidecar.engine.native import ffi, lib
+from zksidecar.prover.orderbook import proof_file
+from zksidecar.prover.orderbook.batch import verify_history
+from zksidecar.prover.orderbook.batch_receipts import statement_of
+from zksidecar.prover.orderbook.receipt import check_receipt, decode_receipt
+from zksidecar.prover.orderbook.zk_chain import ChainKeyError
+from zksidecar.tools import loadgen
+from zksidecar.tools.proofs import export_main, verify_store
+from zksidecar.tools.receipts import receipt_main, verify_receipt_main
+from zksidecar.tools.stats import StatsError, fetch, fetch_receipt
+
+CAP, T, BITS = 1024, 2048, 80
+ZK_SETTINGS = {"proofs": {"mode": "zk"}, "book": {"trace_length": T}, "workers": {"security_bits": BITS}}
+
+
+def zk_store_at(path, bits: int = BITS, has_proofs: bool = False):
+    return ZS.open_store_mode(str(path), True, security_bits=bits, capacity=CAP, ops_length=T,
+                              has_proofs=has_proofs, fsync=False)
+
+
+def cut(n: int = 900, seed: int = 5, size: int = 300) -> list[Batch]:
+    seq = Sequencer(CAP, T, BatchPolicy(size, 1.0), Metrics(), zk=True)
+    ops = flow.generate(n, seed, CAP)
+    return seq.feed(ops, np.zeros(n, np.int64), 0.0) + seq.close_all(CloseReason.FLUSH)
+
+
+# ------------------------------------------------------------ configuration --
+
+def test_config_proofs_mode():
+    assert load(None, machine=False).proofs.mode == "transparent"
+    assert load(None, {"proofs": {"mode": "zk"}}, machine=False).proofs.mode == "zk"
+    with pytest.raises(ConfigError, match=r"\[proofs\] mode: must be one of transparent, zk, got 'zkk'"):
+        load(None, {"proofs": {"mode": "zkk"}}, machine=False)
+    with pytest.raises(ConfigError, match=r"\[book\] trace_length: zk mode .* over its 2\^15"):
+        load(None, {"proofs": {"mode": "zk"}, "book": {"trace_length": 1 << 16}}, machine=False)
+    with pytest.raises(ConfigError, match=r"\[proofs\] mode: \"zk\" cannot reach .*security_bits = 80"):
+        load(None, {"proofs": {"mode": "zk"}, "book": {"capacity": 256, "trace_length": 512},
+                    "workers": {"security_bits": 80}}, machine=False)
+
+
+# ------------------------------------------------------------ the store --
+
+def test_a_zk_store_is_made_once_and_refused_under_anything_else(tmp_path):
+    zs = zk_store_at(tmp_path)
+    private = tmp_path / "private"
+    assert stat.S_IMODE(os.stat(private).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(private / "key").st_mode) == 0o600
+    record = json.loads((tmp_path / ZS.CHAIN_NAME).read_text())
+    assert bytes.fromhex(record["digest"]) == zs.digest and record["parameters"]["ops_rows"] == T
+    assert zk_store_at(tmp_path, has_proofs=True).digest == zs.digest     # opened again: the same chain
+    assert ZS.open_for_receipts(str(tmp_path)).digest == zs.digest
+    with pytest.raises(ZS.ZkStoreError, match=r"other parameters: queries = \d+, the configuration gives \d+ "
+                                              r"\(\[workers\] security_bits\)"):
+        zk_store_at(tmp_path, bits=100)
+    with pytest.raises(ZS.ZkStoreError, match="is a zk store.*all one mode"):
+        ZS.open_store_mode(str(tmp_path), False, security_bits=BITS, capacity=CAP, ops_length=T, has_proofs=True)
+    os.rename(private / "key", tmp_path / "key.bak")
+    with pytest.raises(ZS.ZkStoreError, match=r"private/key is missing: .* cannot be continued without its store key"):
+        zk_store_at(tmp_path)
+    os.rename(tmp_path / "key.bak", private / "key")
+    os.chmod(private / "key", 0o640)
+    with pytest.raises(ZS.ZkStoreError, match="readable by others"):
+        zk_store_at(tmp_path)
+    other = tmp_path / "transparent"
+    other.mkdir()
+    with pytest.raises(ZS.ZkStoreError, match="holds transparent proofs"):
+        zk_store_at(other, has_proofs=True)
+    (tmp_path / ZS.CHAIN_NAME).write_text('{"format": "zksidecar-zk-chain", "version": 1, "digest": "00"}')
+    with pytest.raises(ZS.ZkStoreError, match="not a zk chain record"):
+        zk_store_at(tmp_path)
+
+
+def test_private_file_agrees_with_c_and_refuses_damage():
+    assert ffi.sizeof("zk_private_header") == pf.HEADER.size == 80
+    fields = ffi.typeof("zk_private_header").fields
+    assert [name for name, _ in fields] == list(pf.HEADER_DTYPE.names)
+    for name, f in fields:
+        assert ffi.offsetof("zk_private_header", name) == pf.HEADER_DTYPE.fields[name][1], name
+        assert ffi.sizeof(f.type) == pf.HEADER_DTYPE.fields[name][0].itemsize, name
+    assert (lib.ZK_PRIVATE_MAGIC, lib.ZK_PRIVATE_VERSION) == (pf.MAGIC, pf.VERSION)
+    b = cut(300)[0]
+    p = pf.PrivateBatchFile(0, 0, 1, bytes(range(32)), b.ops, b.trades)
+    raw = pf.encode(p)
+    assert len(raw) == 80 + 64 * len(b.ops) + 48 * len(b.trades)
+    back = pf.decode(raw, "f")
+    assert back.ops.tobytes() == b.ops.tobytes() and back.trades.tobytes() == b.trades.tobytes()
+    assert back.pre_state == bytes(range(32)) and pf.peek(raw) == (0, 0, 1, len(b.ops))
+    for bad, why in [(raw[:79], "shorter than its 80-byte header"), (raw[:-1], "take .* bytes, the file has"),
+                     (b"ZKPX" + raw[4:], "bad magic"), (raw[:4] + b"\x02" + raw[5:], "format version 2"),
+                     (raw[:-5] + bytes([raw[-5] ^ 1]) + raw[-4:], "fail their checksum"),
+                     (raw[:12] + (1 << 30).to_bytes(4, "little") + raw[16:], "take .* bytes")]:
+        with pytest.raises(pf.PrivateFileError, match=f"f: not a usable private file: .*{why}"):
+            pf.decode(bad, "f")
+
+
+# ------------------------------------------------------- keys and jobs --
+
+def test_the_lane_cuts_batches_and_workers_hold_only_their_batch_keys(tmp_path):
+    # the lane's cut: a tall-trade flow in short traces, each batch's operations and trades fit
+    shadow = ShadowBook(0, 64, 256, zk=True)
+    ops = flow.generate(600, 9, 64, params=flow.FlowParams(depth=40, take=0.6))
+    closed = shadow.apply(ops, np.zeros(len(ops), np.int64), 0.0, BatchPolicy(10_000, 1.0)).closed
+    assert closed and all(len(b.ops) + len(b.trades) + 1 <= 256 for b in closed)
+    assert any(b.reason == CloseReason.STEPS for b in closed)
+    assert [b.pre_ts for b in closed[1:]] == [int(b.ops["ts_ns"][-1]) for b in closed[:-1]]
+    # the keys: derived where K is; a job's chain holds none of K and answers only for its own run
+    zs = zk_store_at(tmp_path)
+    batches = cut()
+    jobs = [ProofJob.of(b, BITS, zs.chain) for b in batches]
+    assert all(zs._key not in pickled for pickled in (FR.encode_request(j) for j in jobs))
+    proofs = [accept_proof(j, proof_file.encode(prove_job(j))) for j in jobs]
+    assert len(verify_history(proofs, min_security=BITS)) == 1
+    other = dataclasses.replace(jobs[1], ops=jobs[1].ops.copy())
+    other.ops["qty"][-1] += 1                     # a run that is not the one cut
+    with pytest.raises((ChainKeyError, ValueError), match="not the one its keys were derived for|rows"):
+        prove_job(other)
+    wrong_key = ProofJob.of(batches[1], BITS, lambda s: dataclasses.replace(zs.chain(s), store_key=bytes(32)))
+    with pytest.raises(ProofRejected, match="pre-state|leaves"):
+        accept_proof(wrong_key, proof_file.encode(proofs[1]))
+    # the external protocol carries a zk job's keys, and refuses a malformed block
+    back = FR.decode_request(FR.encode_request(jobs[1]))
+    assert back.zk == jobs[1].zk
+    raw = FR.encode_request(jobs[0])
+    with pytest.raises(FR.FrameError, match="batch 0 has no pre-state key"):
+        FR.decode_request(raw[:-224 + 80] + b"\1" + raw[-224 + 81:])
+    assert ffi.sizeof("zk_backend_zk") == FR.ZK.size
+    assert warm_up_job(CAP, T, BITS, zk=True).zk.keys.batch_id == 0
+
+
+# ------------------------------------------------------ the daemon, end to end --
+
+def receipt_over(sock: str, query: str) -> bytes:
+    return fetch_receipt(sock, query, timeout=30)
+
+
+def reproven(store_dir: str, zs: ZS.ZkStore) -> dict[int, bytes]:
+    """Every stored batch of symbol 0 proven again from its private file,
+    the stream run from the empty book: {batch: proof file bytes}."""
+    book, pre_ts, out = Book(CAP), 0, {}
+    with ProofStore(store_dir, fsync=False, readonly=True) as store:
+        ids = store.batches(0)
+    for b in ids:
+        p = zs.read_private(0, b)
+        pre, work = book.cells.copy(), p.ops.copy()
+        trades, steps = book.process_traced(work)
+        assert work.tobytes() == p.ops.tobytes() and trades.tobytes() == p.trades.tobytes()
+        batch = Batch(0, b, work, trades, steps, pre, T, np.zeros(len(work), np.int64), ProofPriority.LOW,
+                      CloseReason.TIMEOUT, pre_ts=pre_ts)
+        out[b] = proof_file.encode(prove_job(ProofJob.of(batch, BITS, zs.chain)))
+        pre_ts = int(work["ts_ns"][-1])
+    return out
+
+
+def test_zk_daemon_restarted_mid_proof_receipts_and_refusals(tmp_path):
+    d = Daemon(tmp_path, capacity=CAP, batch=250, timeout_ms=200, settings=ZK_SETTINGS)
+    store_dir = str(tmp_path / "proofs")
+    try:
+        d.start()
+        ops = loadgen.flow(1600, seed=4, capacity=CAP)
+        engine = Book(CAP)
+        loadgen.run(d.ops_ring, None, ops[:900], CAP, book=engine)
+        d.wait_for(lambda st: st["counts"]["proven"] >= 1, what="a proof")
+        d.kill9()                                     # batches open, proofs in flight
+        loadgen.run(d.ops_ring, None, ops[900:], CAP, book=engine)
+        d.start()
+        d.wait_for(lambda st: st["symbols"].get("0", {}).get("next_seq") == 1601 and st["proofs_in_flight"] == 0
+                   and st["symbols"]["0"]["open_ops"] == 0, what="every operation proven")
+        # a receipt over the Unix socket, by seq and by account, checks against its proof
+        with ProofStore(store_dir, fsync=False, readonly=True) as store:
+            bps = {b: proof_file.decode(store.get(0, b)) for b in store.batches(0)}
+        one = receipt_over(d.socket, "symbol=0&seq=700&seq=701")
+        r = decode_receipt(one)
+        bp = bps[r.batch_id]
+        n = bp.public.zk.n_ops
+        report = check_receipt(one, statement_of(bp), bp.public.zk.leaves[:n], bp.public.zk.leaves[n:])
+        assert [int(o.record["seq"]) for o in report.operations] == [700, 701]
+        account = int(r.operations[0]["record"]["account"])
+        by_account = receipt_over(d.socket, f"symbol=0&account={account}&batch={r.batch_id}")
+        check_receipt(by_account, statement_of(bp))
+        for query, why in [("symbol=0&seq=99999", "404 Not Found: seq 99999 of symbol 0 is in no proven batch: "
+                                                  "the daemon has not had it"),
+                           ("symbol=0", "400 Bad Request: ask for symbol=S and seq=N"),
+                           ("symbol=0&seq=x", "400 Bad Request: seq must be a whole number"),
+                           ("symbol=0&seq=1&seq=1600", "400 Bad Request: .* are in batches .*: a receipt is of one "
+                                                       "batch")]:
+            with pytest.raises(StatsError, match=why):
+                receipt_over(d.socket, query)
+        private = tmp_path / "proofs" / "private"
+        last = max(bps)
+        os.rename(private / ZS.private_name(0, last), tmp_path / "moved.zkp")
+        with pytest.raises(StatsError, match=f"404 Not Found: the private file .*S0-B{last}.zkp .* is missing"):
+            receipt_over(d.socket, "symbol=0&seq=1600")
+        os.rename(tmp_path / "moved.zkp", private / ZS.private_name(0, last))
+        assert b"404" in fetch(d.socket, "/receipts")
+        assert d.stop() == 0
+        # the chain verifies; private files 0600 survived the restart; every proof is what its batch proves to
+        out = io.StringIO()
+        assert verify_store(store_dir, min_security=BITS, out=out) == 0, out.getvalue()
+        files = sorted(os.listdir(private))
+        assert files == sorted(["key"] + [ZS.private_name(0, b) for b in bps])
+        assert all(stat.S_IMODE(os.stat(private / f).st_mode) == 0o600 for f in files)
+        zs = ZS.open_for_receipts(store_dir)
+        again = reproven(store_dir, zs)
+        with ProofStore(store_dir, fsync=False, readonly=True) as store:
+            assert all(store.get(0, b) == again[b] for b in again)
+        # the CLI: a receipt from the store, checked against the exported chain; and its refusals
+        chain = str(tmp_path / "chain")
+        assert export_main(store_dir, 0, chain, out=io.StringIO()) == 0
+        path = str(tmp_path / "r.zkr")
+        assert receipt_main(store_dir, 0, path, seqs=[5], out=io.StringIO()) == 0
+        proof = os.path.join(chain, "batch-000000.zkb")
+        text = io.StringIO()
+        assert verify_receipt_main(path, proof, chain, min_security=BITS, out=text) == 0, text.getvalue()
+        assert "seq 5 (row 4)" in text.getvalue() and "OK: the receipt checks" in text.getvalue()
+        other = os.path.join(chain, f"batch-{last:06d}.zkb")
+        text = io.StringIO()
+        assert verify_receipt_main(path, other, None, min_security=BITS, out=text) == 1
+        assert "REFUSED" in text.getvalue() and "not for this proof" in text.getvalue()
+        raw = bytearray(open(path, "rb").read())
+        raw[176 + 8] ^= 1                             # a record's field changed
+        bad = str(tmp_path / "bad.zkr")
+        open(bad, "wb").write(bytes(raw))
+        text = io.StringIO()
+        assert verify_receipt_main(bad, proof, None, min_security=BITS, out=text) == 1
+        assert "REFUSED" in text.getvalue()
+        assert receipt_main(str(tmp_path / "journal"), 0, str(tmp_path / "x.zkr"), seqs=[1]) == 2
+        assert receipt_main(store_dir, 0, str(tmp_path / "y.zkr"), seqs=[99999]) == 1
+        # the daemon refuses to start without its key, saying so
+        os.rename(private / "key", tmp_path / "key.bak")
+        proc = subprocess.run([sys.executable, "-m", "zksidecar.tools.cli", "daemon", "--config", str(d.config)],
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 1 and "private/key is missing" in proc.stdout + proc.stderr
+    finally:
+        d.cleanup()
+
+
+def test_demo_zk(tmp_path):
+    from zksidecar.tools import demo
+
+    out = io.StringIO()
+    code = demo.run(seconds=1.0, rate=400.0, state_dir=str(tmp_path / "demo"), out=out, tty=False, zk=True)
+    text = out.getvalue()
+    assert code == 0, text
+    assert "zk mode" in text and "receipts served by the daemon and checked against the verified chain" in text
+
+
+def test_snapshot_keeps_proven_ts():
+    from zksidecar.daemon import snapshot
+
+    b = ShadowBook(0, CAP, T, zk=True)
+    ops = flow.generate(40, 1, CAP)
+    b.apply(ops, np.zeros(40, np.int64), 0.0, BatchPolicy(20, 1.0))
+    state = b.between_batches()
+    snap = snapshot.Snapshot(0, 0, CAP, T, [state])
+    back = snapshot.decode(snapshot.encode(snap), "s").books[0]
+    assert back.proven_ts == state.proven_ts == int(ops["ts_ns"][39])
+    assert ShadowBook.restored(back, CAP, T, zk=True).proven_ts == back.proven_ts
+
+
+def test_private_file_documented():
+    from format_docs import check_byte_table
+
+    check_byte_table("## Private file (zk mode)", pf.HEADER_DTYPE)

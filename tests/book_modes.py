@@ -170,9 +170,9 @@ def lying_lane(prep: PreparedBatch, ops: np.ndarray, trades: np.ndarray) -> None
     counts = np.bincount(looked[(looked >= 0) & (looked < t)], minlength=t).astype(np.int64)
     w.lane_counts = counts
     w.finish()
-    matrix, leaves = lane_matrix(data, types, rand.salts, w.traces()["ops.exec"], checks, block)
+    matrix, leaves = lane_matrix(data, types, rand.salts, rand.blinding, w.traces()["ops.exec"], checks, block)
     side = side_leaves(ops, rand.side_salts)
-    z.ops, z.lane = ops, Lane(matrix, leaves, side, root_of(side), counts)
+    z.ops, z.lane = ops, Lane(matrix, leaves, side, root_of(side), counts, rand.blinding)
     z.last_ts = int(ops["ts_ns"][-1])
     z.post_table = zk_state_table(w.post, z.last_ts)
     pub.zk = dataclasses.replace(pub.zk, n_ops=len(ops), leaves=leaves, side_root=z.lane.side_root)

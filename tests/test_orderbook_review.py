@@ -32,7 +32,7 @@ from zksidecar.prover.orderbook import air as air_mod
 from zksidecar.prover.orderbook import batch as batch_mod
 from zksidecar.prover.orderbook import witness as W
 from zksidecar.prover.orderbook import zk_air
-from zksidecar.prover.orderbook.air import HCELLS, STEPS, WRITES, written
+from zksidecar.prover.orderbook.air import HCELLS, STEPS, WRITES, exec_columns, written
 from zksidecar.prover.orderbook.batch import prepare_batch
 from zksidecar.prover.orderbook.zk_chain import zk_state_table
 from zksidecar.prover.orderbook.zk_encoding import EncodingError, encode_operations, encode_trades
@@ -500,7 +500,8 @@ def _free_cells(prep, seed, only=None):
     assert not bad0.any()
     step_of = _step_of(w)
     free: dict[str, set] = {}
-    for name in only or w.columns:
+    # the committed columns: a linear value (air.linear_values) is not one
+    for name in only or exec_columns(T):
         col = w.columns[name]
         binary = set(np.unique(col).tolist()) <= {0, 1}
         for parity in (0, 1):

@@ -39,8 +39,11 @@ from test_zk_record_checks import EDGES, every_kind, slot_edges
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.engine.records import MAX_PRICE, OP_DTYPE, Kind, Reason, Side, Status
+from zksidecar.prover import constraints as C
 from zksidecar.prover import field as F
 from zksidecar.prover import poseidon2
+from zksidecar.prover.air import Frame
+from zksidecar.prover.expr import TRACE, evaluate
 from zksidecar.prover.orderbook import prove_batch, verify_batch, verify_chain
 from zksidecar.prover.orderbook import zk_air
 from zksidecar.prover.orderbook.air import WORD
@@ -465,6 +468,112 @@ def test_the_lane_scan_finds_a_dropped_constraint(monkeypatch):
     monkeypatch.setattr(zk_air.ZkOpsAir, "_transitions_by_key", {})
     assert lane_free_cells(prepared(), seed=12, only=["fli", "r0"]) == \
         {"fli": {"operation", "trade", "dummy", "last"}}
+
+
+def book_free_cells(prep, seed: int, only=None) -> dict[str, set]:
+    """{column: rows} ("row 0", "other rows") where editing one cell of a
+    `book` domain column (pre, post, stamp: the blinding tuple's
+    included; a flip for 0/1 columns, + 12345 otherwise) of `prep`'s zk
+    witness leaves every `book` constraint of the rows around it and the
+    row's LogUp term unchanged, even and odd rows in two passes.
+    test_orderbook_review.Checker reads the `book` domain only through its
+    total; this evaluates its constraints (LogUp's own excepted: the term
+    stands in for them) row by row, as Checker does the `ops` domain's."""
+    st = prep.public.statement()
+    air, S = st.book, st.book.trace_length
+    challenges = F.encode(np.random.default_rng(seed).integers(0, P, (st.num_challenges, 4)))
+    consts = air.constants(challenges)
+    cons = [c for c in air.transition_constraints if not c.name.startswith("lu")]
+    f = Frame(air)
+    bounds = [(f.cur(b.column) - b.value, b.row % S) for b in air.boundary_constraints
+              if not b.name.startswith("lu")]
+    names = [c for seg in air.main_segments for c in seg.columns]
+    tr = prep.zk.traces(prep.witness, prep.pre)
+    base_cols = np.concatenate([tr["book." + seg.name] for seg in air.main_segments], axis=1)
+
+    def rows(cols):
+        def source(key):
+            if key[0] != TRACE:
+                return consts(key)
+            v = np.ascontiguousarray(cols[:, key[1]])
+            return np.roll(v, -1) if key[2] else v
+
+        alg = C.ColumnAlgebra(S, source)
+        bad = np.zeros(S, dtype=bool)
+        for v, c in zip(evaluate([c.expr for c in cons], alg), cons):
+            row_bad = C.as_column(v, S, isinstance(v, np.ndarray) and v.ndim == 2).reshape(S, -1).any(axis=1)
+            if not c.every_row:
+                row_bad[S - 1] = False
+            bad |= row_bad
+            bad[1:] |= row_bad[:S - 1]
+        for (e, r), v in zip(bounds, evaluate([e for e, _ in bounds], alg)):
+            bad[r] |= bool(C.as_column(v, S, False)[r])
+        main = {c: np.ascontiguousarray(cols[:, j]) for j, c in enumerate(names)}
+        groups = air.lu.group_sums(air, main, challenges[:air.num_challenges])
+        term = groups[0]
+        for g in groups[1:]:
+            term = F.add(term, g)
+        return bad, term
+
+    bad0, term0 = rows(base_cols)
+    assert not bad0.any(), "the honest book witness breaks a constraint"
+    plain = F.decode(base_cols).astype(np.int64)
+    free: dict[str, set] = {}
+    for name in only or names:
+        j = names.index(name)
+        col = plain[:, j]
+        binary = set(np.unique(col).tolist()) <= {0, 1}
+        for parity in (0, 1):
+            edit = np.arange(parity, S, 2)
+            cols = base_cols.copy()
+            cols[edit, j] = F.encode((1 - col[edit]) % P if binary else (col[edit] + 12345) % P)
+            bad, term = rows(cols)
+            moved = (term != term0).any(axis=1)
+            for r in edit[~(bad[edit] | moved[edit])]:
+                free.setdefault(name, set()).add("row 0" if r == 0 else "other rows")
+    return free
+
+
+def test_no_book_cell_is_left_free():
+    """Every cell of the `book` domain's columns (the state tables with
+    their timestamp cells, row, pts, r0 and the blinding tuple's bm,
+    bx0..bx7) is pinned by a constraint or the row's LogUp term: the
+    blinding columns have their one cell, on row 0, and it is in the sum."""
+    prep = prepared()
+    assert {c for seg in prep.public.statement().book.main_segments for c in seg.columns} \
+        >= set(zk_air.BLIND_COLUMNS)
+    assert book_free_cells(prep, seed=13) == {}
+
+
+def test_the_book_scan_finds_a_dropped_constraint(monkeypatch):
+    """The scan above can fail: without "blinding bx3 = 0 off row 0", bx3 is
+    free on every row but row 0 (bm is 0 there: the fraction is 0)."""
+    orig = zk_air.ZkBookAir.transitions
+    monkeypatch.setattr(zk_air.ZkBookAir, "transitions",
+                        lambda self, f: [c for c in orig(self, f) if c.name != "blinding bx3 = 0 off row 0"])
+    monkeypatch.setattr(zk_air.ZkBookAir, "_transitions_by_key", {})
+    assert book_free_cells(prepared(), seed=14, only=["bm", "bx3"]) == {"bx3": {"other rows"}}
+
+
+# ------------------------------------------------------------- blinding --
+
+@pytest.mark.parametrize("side", ["lane", "book"])
+@pytest.mark.parametrize("column", ["bm", "bx3"])
+def test_blinding_tuples_that_differ(side, column):
+    """The blinding tuple the `book` domain supplies and the one the lane
+    consumes made to differ (the multiplicity rho, or an entry, one more on
+    either side): no other fraction has tag 8, so nothing balances them
+    and the sum does not close."""
+    prep = prepared()
+    if side == "lane":
+        cells = LaneCells(prep)
+        cells[column, 0] = cells[column, 0] + 1
+    else:
+        k = zk_air.BLIND_COLUMNS.index(column)
+        values = prep.zk.lane.blinding.copy()
+        values[k] = (int(values[k]) + 1) % P
+        prep.zk.lane.blinding = values
+    refused(prep, SUM)
 
 
 # --------------------------------------------------------- completeness --

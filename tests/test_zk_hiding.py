@@ -30,9 +30,9 @@ from zksidecar.engine.records import Kind
 from zksidecar.prover import field as F
 from zksidecar.prover.air import Air
 from zksidecar.prover.ext_scalar import Ext
-from zksidecar.prover.orderbook import proof_file
+from zksidecar.prover.orderbook import proof_file, zk_lane
 from zksidecar.prover.orderbook.batch import BookState, prepare_batch, prove_batch, prove_prepared, verify_batch
-from zksidecar.prover.orderbook.zk_air import ZkBookAir
+from zksidecar.prover.orderbook.zk_air import BLIND_COLUMNS, ZkBookAir
 from zksidecar.prover.orderbook.zk_chain import ZkChain
 from zksidecar.prover.transcript import Transcript
 
@@ -107,28 +107,25 @@ def test_a_revealed_values_agree_in_zk_mode_and_not_in_transparent(candidates, z
 def book_claim(prep, challenges: np.ndarray) -> Ext:
     """The `book` domain's LogUp total of a prepared zk batch's witness (its
     pre- and post-state tables, their write times, the timestamp cells) at
-    `challenges`: what that domain claims in a proof of it."""
+    `challenges`, as a distinguisher holding the batch but not its batch
+    key computes it: without the blinding tuple (its columns 0)."""
     tr = prep.zk.traces(prep.witness, prep.pre)
     book = ZkBookAir(prep.public.book_length, prep.public.zk.resumed)
     main = {c: np.ascontiguousarray(tr["book." + s.name][:, j])
             for s in book.main_segments for j, c in enumerate(s.columns)}
+    for c in BLIND_COLUMNS:
+        main[c] = np.zeros_like(main[c])
     terms = book.lu.group_sums(book, main, challenges[:book.num_challenges])
     return sum((Ext.from_mont((t.astype(np.uint64).sum(axis=0) % F.P).astype(np.uint32)) for t in terms), Ext(0))
 
 
-@pytest.mark.xfail(strict=True, reason="known leak, reported (docs/ZK.md section 12): each domain's claimed "
-                                       "sum is public and the book domain's is a function of the private "
-                                       "post-state; a distinguisher holding the two candidates matches it")
-def test_a_claimed_sums_match_no_candidate(candidates, monkeypatch):
-    """(a2), candidate matching on the claimed sums: the distinguisher
-    holds both candidate batches, reads the challenges from the transcript
-    (here from the prover, which draws the same), computes each
-    candidate's `book` domain sum and compares it with the proof's claimed
-    sum.  Hiding needs it to match neither (chance: 2^-124).  It matches
-    the proven candidate, always: the split of the one LogUp sum between
-    the two domains is not masked (a blinding tuple supplied by one domain
-    and consumed by the other, under a random multiplicity, would mask
-    it)."""
+def claim_matches(candidates, monkeypatch) -> np.ndarray:
+    """(a2), candidate matching on the claimed sums: each candidate proven
+    under three keys; the distinguisher holds both candidate batches,
+    reads the challenges from the transcript (here from the prover, which
+    draws the same), computes each candidate's `book` domain sum
+    (book_claim) and compares it with the proof's claimed sum.  Returns
+    matches[proven, candidate]."""
     drawn = {}
     real = Air.claim_shared_sum
 
@@ -145,7 +142,38 @@ def test_a_claimed_sums_match_no_candidate(candidates, monkeypatch):
             claim = Ext(*(int(c) for c in prove_prepared(prep, ZK_OPTS)[0].proof.claimed_sums["book"]))
             for c, other in enumerate(preps):
                 matches[truth, c] += book_claim(other, drawn["challenges"]) == claim
-    assert not matches.any(), f"the claimed sum matches the proven candidate: {matches.tolist()}"
+    return matches
+
+
+def test_a_claimed_sums_match_no_candidate(candidates, monkeypatch):
+    """Hiding needs the `book` domain's claimed sum to match neither
+    candidate's (chance: 2^-124): the blinding tuple (zk_air.py) offsets it
+    by rho / (alpha - compress(<8, x>)), uniform without the batch key."""
+    matches = claim_matches(candidates, monkeypatch)
+    assert not matches.any(), f"the claimed sum matches a candidate: {matches.tolist()}"
+
+
+def test_a_claimed_sums_match_the_proven_candidate_unblinded(candidates, monkeypatch):
+    """The test above can fail: with rho = 0 (the blinding tuple's fractions
+    vanish, the proofs still verify) the claimed sum is the proven
+    candidate's, every time (docs/ZK.md section 10, the leak as found)."""
+    real = zk_lane.blinding
+    monkeypatch.setattr(zk_lane, "blinding", lambda key: np.concatenate([[0], real(key)[1:]]).astype(np.uint32))
+    verify_batch(prove_batch(Book(CAP), candidates[0], ZK_OPTS, zk=chain(0))[0], min_security=0)
+    matches = claim_matches(candidates, monkeypatch)
+    assert matches.tolist() == [[3, 0], [0, 3]], matches.tolist()
+
+
+def test_the_blinding_values_come_from_the_batch_key(monkeypatch):
+    """zk_lane.blinding: a function of the batch key (the same values
+    again, others under another key), rho nonzero; where the stream's
+    element 8 is 0, rho is the next nonzero element (docs/ZK_KEYS.md)."""
+    a, b = (zk_lane.blinding(hashlib.sha256(bytes([i])).digest()) for i in (1, 2))
+    assert np.array_equal(a, zk_lane.blinding(hashlib.sha256(bytes([1])).digest()))
+    assert a.shape == (len(BLIND_COLUMNS),) and a[0] != 0 and not np.array_equal(a, b)
+    stream = np.array([5, 6, 7, 8, 9, 10, 11, 12, 0, 0, 42, 43], dtype=np.uint32)
+    monkeypatch.setattr(zk_lane.zk_keys, "field_elements", lambda key, fields, count: stream[:count].copy())
+    assert zk_lane.blinding(bytes(32)).tolist() == [42, 5, 6, 7, 8, 9, 10, 11, 12]
 
 
 # ------------------------------------------------------------------- (b) --

@@ -87,13 +87,13 @@ def verify_receipt_main(receipt_path: str, proof_path: str, chain_dir: str | Non
     except ReceiptFormatError as exc:
         return refuse(f"{receipt_path}: {exc}")
     try:
-        bp = proof_file.decode(raw_proof)
+        bp, air = proof_file.decode_with_air(raw_proof)
     except ProofFormatError as exc:
         return refuse(f"{proof_path}: not a batch proof file: {exc}")
     if bp.public.zk is None:
         return refuse(f"{proof_path} is a transparent proof: receipts are of zk batches")
     try:
-        verify_batch(bp, min_security=min_security)
+        verify_batch(bp, min_security=min_security, air=air)
     except VerificationError as exc:
         return refuse(f"{proof_path}: the batch proof does not verify: {exc}")
     if chain_dir is not None:

@@ -250,11 +250,13 @@ class ZkPrepared:
 
     def traces(self, witness: W.Witness, pre: BookState) -> dict[str, np.ndarray]:
         """Every segment's matrix by the zk statement's names."""
-        r0 = np.zeros(len(witness.pts), dtype=np.int64)
+        s = len(witness.pts)
+        r0 = np.zeros(s, dtype=np.int64)
         r0[0] = 1
-        stamp = np.column_stack([np.arange(len(witness.pts), dtype=np.int64), witness.pts, r0])
+        stamp = np.column_stack([np.arange(s, dtype=np.int64), witness.pts, r0])
+        stamp = np.concatenate([F.encode(stamp), zk_lane.blinding_rows(self.lane.blinding, s)], axis=1)
         return {"book.pre": pre.commitment.trace, "book.post": F.encode(self.post_table),
-                "book.stamp": F.encode(stamp), "ops.exec": witness.traces()["ops.exec"],
+                "book.stamp": stamp, "ops.exec": witness.traces()["ops.exec"],
                 "ops.lane": self.lane.matrix}
 
 

@@ -17,6 +17,11 @@ Compilation, in order:
     extension, and gets the typed opcode;
   * value numbering — structurally equal nodes (a column named by many
     constraints, a repeated "1 - x", a constant) are computed once per block;
+  * linear forms — an extension value that is a constant plus a sum of
+    constants times base values (a LogUp denominator alpha - compress(tuple))
+    is one LIN_E instruction, summed lazily in 64 bits, where node by node it
+    was a product and an extension add per entry; the nodes inside it get no
+    register;
   * register allocation — a register is freed after the last use of its
     value, so the program needs about as many registers as the DAG is wide.
 """
@@ -26,15 +31,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, evaluate, topological
+from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, const, evaluate, topological
 from .ext_scalar import Ext, ScalarAlgebra
-from .field import encode
+from .field import P, encode
 from .native import ffi, lib
 from .shape_cache import ShapeCache
 
 OP = {name: getattr(lib, f"ZK_VM_{name}") for name in (
     "LOAD_B", "LOAD_E", "CONST_B", "CONST_E", "ADD_BB", "SUB_BB", "MUL_BB", "NEG_B", "ADD_EE",
-    "SUB_EE", "MUL_EE", "NEG_E", "ADD_EB", "SUB_EB", "SUB_BE", "MUL_EB", "ACC_B", "ACC_E")}
+    "SUB_EE", "MUL_EE", "NEG_E", "ADD_EB", "SUB_EB", "SUB_BE", "MUL_EB", "ACC_B", "ACC_E",
+    "LIN_E", "TERM")}
 
 
 EXT = 1 << 24   # extension registers while compiling (see Program._place)
@@ -93,8 +99,10 @@ class Program:
         """Extension register EXT + i becomes register n_base + i."""
         op, dst, a, b = insn
         fix = lambda r: r - EXT + n_base if r >= EXT else r  # noqa: E731
-        if op in (OP["ACC_B"], OP["ACC_E"]):
+        if op in (OP["ACC_B"], OP["ACC_E"], OP["TERM"]):
             return op, dst, fix(a), b
+        if op == OP["LIN_E"]:
+            return op, fix(dst), a, b
         if op in (OP["LOAD_B"], OP["LOAD_E"], OP["CONST_B"], OP["CONST_E"]):
             return op, fix(dst), a, b
         if op in (OP["NEG_B"], OP["NEG_E"]):
@@ -267,13 +275,27 @@ class _Shape:
                     const_ext[v] = False
                 else:
                     const_ext[v] = any(const_ext[number[id(a)]] for a in node.args)
+        forms, absorbed = _linear_forms(nodes, number, const_ext, base_inputs, ext_inputs,
+                                        {number[id(e)] for e in exprs})
         last_use: dict[int, int] = {}  # value number -> index of its last reader
         for i, node in enumerate(nodes):
-            if node.degree > 0 and node.op not in ("var", "const"):
-                for arg in node.args:
-                    last_use[number[id(arg)]] = i
-        for e in exprs:
-            last_use[number[id(e)]] = len(nodes)
+            v = number[id(node)]
+            if node.degree > 0 and node.op not in ("var", "const") and v not in absorbed:
+                # a linear form reads its terms' base values, not its operands
+                reads = [u for _, u in forms[v][1]] if v in forms else [number[id(a)] for a in node.args]
+                for u in reads:
+                    last_use[u] = i
+        # each output is accumulated as soon as it is computed (below), so its
+        # register lives only as long as other nodes read it: with every
+        # output held to the end of the program, the order book's ~240
+        # constraint values kept ~350 registers (350 KiB a block) live, and
+        # the evaluator worked out of L2 instead of L1
+        outputs: dict[int, list[int]] = {}     # value number -> its output indices
+        for k, e in enumerate(exprs):
+            if e.degree == 0:
+                raise ValueError("a constraint output must involve the trace")
+            outputs.setdefault(number[id(e)], []).append(k)
+        weight_at: list[int] = []     # the accumulations' places in code (weight slots set at the end)
 
         reg: dict[int, int] = {}       # value number -> register
         is_ext: dict[int, bool] = {}
@@ -283,6 +305,27 @@ class _Shape:
         # numbered EXT + i while compiling and placed after the base ones
         free: dict[bool, list[int]] = {False: [], True: []}
         count = {False: 0, True: 0}
+
+        def computed(v: int) -> None:
+            """v is in its register: accumulate the outputs it is, and free it
+            if nothing reads it later."""
+            for k in outputs.pop(v, ()):
+                weight_at.append(len(code))
+                code.append((OP["ACC_E" if is_ext[v] else "ACC_B"], accumulators[k], reg[v], k))
+            if v not in last_use:
+                free[is_ext[v]].append(reg.pop(v))
+
+        slots: dict[tuple, int] = {}     # a sum of monomials (_linear_forms) -> its constant slot
+
+        def slot(monomials: tuple) -> int:
+            if monomials not in slots:
+                slots[monomials] = len(self.constants)
+                total = None
+                for key in monomials:
+                    e = _monomial(key, const_node)
+                    total = e if total is None else total + e
+                self.constants.append(const(0) if total is None else total)
+            return slots[monomials]
 
         def alloc(ext: bool) -> int:
             if free[ext]:
@@ -303,7 +346,20 @@ class _Shape:
 
         for i, node in enumerate(nodes):
             v = number[id(node)]
-            if node.degree == 0 or v in reg:
+            if node.degree == 0 or v in reg or v in absorbed:
+                continue
+            if v in forms:
+                # c0 + sum_t s_t * base value t: LIN_E, then one TERM per term
+                consts, terms = forms[v]
+                r = alloc(True)
+                code.append((OP["LIN_E"], r, slot(tuple(sorted(consts))), len(terms)))
+                for key, u in terms:
+                    code.append((OP["TERM"], 0, reg[u], slot((key,))))
+                for u in {u for _, u in terms}:
+                    if last_use.get(u) == i:
+                        free[False].append(reg.pop(u))
+                reg[v], is_ext[v] = r, True
+                computed(v)
                 continue
             if node.op == "var":
                 kind, *key = node.args
@@ -337,12 +393,96 @@ class _Shape:
                     if last_use.get(u) == i:
                         free[is_ext[u]].append(reg.pop(u))
             reg[v], is_ext[v] = r, ext
-        for k, (e, acc) in enumerate(zip(exprs, accumulators)):
-            v = number[id(e)]
-            if e.degree == 0:
-                raise ValueError("a constraint output must involve the trace")
-            op = OP["ACC_E" if is_ext[v] else "ACC_B"]
-            code.append((op, acc, reg[v], len(self.constants) + k))
+            computed(v)
+        for at in weight_at:         # output k's weight is constant slot len(constants) + k
+            op, acc, r, k = code[at]
+            code[at] = (op, acc, r, len(self.constants) + k)
         self.n_base_regs = count[False]
         self.n_regs = max(count[False] + count[True], 1)
         self.code = np.array([Program._place(c, count[False]) for c in code], dtype=np.uint32).reshape(-1, 4)
+
+
+def _monomial(key: tuple[int, tuple[int, ...]], const_node: dict[int, Expr]) -> Expr:
+    """The degree-0 expression of a coefficient key (m, factors): the
+    integer m times the product of the constant values `factors` (value
+    numbers)."""
+    m, factors = key
+    out = None
+    for f in factors:
+        out = const_node[f] if out is None else out * const_node[f]
+    if out is None:
+        return const(m % P)
+    # (a negation is cheaper than a product when the constants are
+    # evaluated for each proof)
+    return out if m == 1 else -out if m == -1 else const(m % P) * out
+
+
+def _linear_forms(nodes: list[Expr], number: dict[int, int], const_ext: dict[int, bool],
+                  base_inputs: dict, ext_inputs: dict, outputs: set[int]):
+    """The extension values compiled as one LIN_E each, and the values that
+    live only inside them: (forms, absorbed).  forms maps a value number to
+    (constants, terms): the value is the sum of the monomials `constants`
+    plus the sum over `terms` ((m, factors), u) of that monomial times base
+    value u (each pair once).  A monomial (m, factors) is the integer m
+    times the product of the degree-0 values numbered `factors` (sorted), so
+    that equal coefficients are one constant slot however often a form, or
+    many forms, use them (a LogUp denominator's -beta_j: every tuple with an
+    entry j).  A value has a form when it is a degree-0 node, a base value
+    (one term, coefficient 1), or a sum, difference, negation or constant
+    multiple of values with forms; an extension value with a form is
+    compiled as LIN_E unless every reader is itself such a value (then it is
+    absorbed: no instruction, no register) and it is not an output."""
+    ext: dict[int, bool] = {}
+    form: dict[int, tuple[list, list]] = {}
+    linear: set[int] = set()        # extension values whose form was built here
+    readers: dict[int, set[int]] = {}
+
+    def scaled(f, m: int, factor: int | None):
+        times = lambda key: (key[0] * m, tuple(sorted(key[1] + ((factor,) if factor is not None else ()))))  # noqa
+        return [times(c) for c in f[0]], [(times(c), u) for c, u in f[1]]
+
+    for node in nodes:
+        v = number[id(node)]
+        if v in ext:
+            continue
+        args = [number[id(a)] for a in node.args] if node.op not in ("var", "const") else []
+        if node.degree == 0:
+            ext[v] = const_ext[v]
+            form[v] = ([(1, (v,))], [])
+            continue
+        if node.op == "var":
+            kind, key = node.args[0], node.args[1]
+            ext[v] = (kind, key) in ext_inputs
+        else:
+            ext[v] = any(ext[u] for u in args)
+            for u in args:
+                readers.setdefault(u, set()).add(v)
+        if not ext[v]:
+            form[v] = ([], [((1, ()), v)])
+            continue
+        f = None
+        if node.op in ("add", "sub") and all(u in form for u in args):
+            a, b = form[args[0]], form[args[1]]
+            if node.op == "sub":
+                b = scaled(b, -1, None)
+            f = (a[0] + b[0], a[1] + b[1])
+        elif node.op == "neg" and args[0] in form:
+            f = scaled(form[args[0]], -1, None)
+        elif node.op == "mul":
+            for k_, other in ((0, 1), (1, 0)):
+                if node.args[k_].degree == 0 and args[other] in form:
+                    f = scaled(form[args[other]], 1, args[k_])
+                    break
+        if f is not None:
+            form[v] = f
+            linear.add(v)
+    absorbed = {v for v in linear
+                if v not in outputs and readers.get(v) and readers[v] <= linear}
+    forms = {}
+    for v in linear - absorbed:
+        consts, terms = form[v]
+        merged: dict[tuple, int] = {}          # (factors, u) -> multiplier
+        for (m, factors), u in terms:
+            merged[(factors, u)] = merged.get((factors, u), 0) + m
+        forms[v] = (consts, [((m, factors), u) for (factors, u), m in merged.items() if m % P])
+    return forms, absorbed

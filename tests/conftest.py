@@ -10,3 +10,11 @@ def each_isa(request):
     """Run the test with every kernel on ISA path `request.param`."""
     with native.using_isa(request.param) as name:
         yield name
+
+
+@pytest.fixture(params=["transparent", "zk"])
+def book_mode(request):
+    """The order book's malicious-engine suite runs in both proof modes
+    (tests/book_modes.py, docs/ZK.md section 11)."""
+    import book_modes
+    return book_modes.MODES[request.param]

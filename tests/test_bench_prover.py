@@ -40,7 +40,8 @@ def test_zk_mode_reports_every_figure_beside_the_transparent_ones():
     assert set(figures["zk_phases"]) == set(figures["phases"])
     # the receipt is of the batch's first operation that traded
     assert figures["receipt_trades"] >= 1 and figures["receipt_kib"] > 0
-    assert set(figures["receipt_parts_ms"]) == {"decode_batch_file", "batch_lists", "statement", "make_receipt"}
+    assert set(figures["receipt_parts_ms"]) == {"decode_batch_file", "private_data", "batch_lists", "statement",
+                                                "make_receipt"}
     for key in ("zk_prove_s", "zk_prepare_s", "zk_verify_ms", "receipt_ms", "receipt_verify_ms",
                 "receipt_check_ms"):
         assert figures[key] > 0, key

@@ -1,8 +1,9 @@
 """The order book on two domains (docs/STATEMENT.md, "Two domains";
 docs/STATE_DOMAIN.md step 5): chains whose batches have different `ops`
 heights, the soundness review's regression tests for the families that
-moved (the memory argument across domains, the LogUp split), and the
-refusal of version-3 chains (docs/PROOF_FORMAT.md, "Migration")."""
+moved (the memory argument across domains, the LogUp split) in both proof
+modes, and the refusal of version-3 chains (docs/PROOF_FORMAT.md,
+"Migration")."""
 from __future__ import annotations
 
 import json
@@ -20,7 +21,6 @@ from zksidecar.prover.orderbook import prove_batch, proof_file, verify_batch, ve
 from zksidecar.prover.orderbook import verify_report
 from zksidecar.engine.records import OP_DTYPE, TRADE_DTYPE
 from zksidecar.prover.orderbook.air import BookAir, OrderBookAir, book_length
-from zksidecar.prover.orderbook.batch import prepare_batch, prove_prepared
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.prove import ConstraintError, prove
 from zksidecar.prover.verify import VerificationError
@@ -53,17 +53,23 @@ def test_capacity_below_16_pads_the_book_domain():
     verify_batch(bp, min_security=0)
 
 
-def test_fields_no_tuple_reads_are_bound_by_the_transcript():
+def test_fields_no_tuple_reads_are_bound_by_the_transcript(book_mode):
     """client_id and reserved bytes enter no LogUp tuple: only the ops
     domain's public bytes, absorbed into the transcript, bind them (and the
     batch id and symbol likewise).  Each one changed after proving: the
-    proof no longer verifies."""
-    book = Book(16)
-    ops = base.random_ops(6, 3, 16, first_seq=1, book=book)
-    bp, _, _ = prove_batch(Book(16), ops, OPTS)
+    proof no longer verifies.  In zk mode the records are not public:
+    client_id and reserved are in the side leaves, whose root the public
+    bytes bind (a receipt checks its record's side leaf against it)."""
+    book = Book(book_mode.capacity(16))
+    ops = base.random_ops(6, 3, book.capacity, first_seq=1, book=book)
+    bp = base.prove_lie(book_mode, book, ops, base.honest)
     verify_batch(bp, min_security=0)
+
     def flip_client_id(p):
-        p.ops["client_id"][0] ^= 1
+        if p.zk is None:
+            p.ops["client_id"][0] ^= 1
+        else:
+            p.zk.side_root = bytes([p.zk.side_root[0] ^ 1]) + p.zk.side_root[1:]
 
     edits = [("client_id", flip_client_id),
              ("batch id", lambda p: setattr(p, "batch_id", p.batch_id + 1)),
@@ -77,15 +83,15 @@ def test_fields_no_tuple_reads_are_bound_by_the_transcript():
 
 # ------------------------------------------- the memory argument across domains --
 
-def test_a_post_word_at_a_late_timestamp_is_refused():
+def test_a_post_word_at_a_late_timestamp_is_refused(book_mode):
     """`pts` (the book domain) must be the time of the address's last write
     in `ops`: a post word consumed at another time matches no supply."""
     def tamper(w, ops_, trades):
         w.pts[3] += 1                       # the bid's slot, never written: pts 0 -> 1
-    base.assert_lie(base.batch((Kind.IOC, Side.BUY, 100, 3)), tamper, base.SUM)
+    base.assert_lie(book_mode, base.batch((Kind.IOC, Side.BUY, 100, 3)), tamper, base.SUM)
 
 
-def _rest_past_the_book(debug: bool):
+def _rest_past_the_book(mode, debug: bool):
     """A lying engine rests an order at address S, one past the book domain
     (docs/STATEMENT.md, "Every address below S is a word"; the two-domain
     review's L1): its pre-state's free head points there, and the REST, the
@@ -94,14 +100,19 @@ def _rest_past_the_book(debug: bool):
     address S's word, nor consumes what the REST writes there)."""
     import test_orderbook_review as review
     from zksidecar.engine.proof_table import proof_table
-    from zksidecar.prover.orderbook.batch import BookState
-    book, ops = base.setup_book(), base.batch((Kind.LIMIT, Side.BUY, 96, 2))
-    prep = prepare_batch(book, ops, OPTS)
+    from zksidecar.prover.orderbook.batch import BookState, state_table
+    from zksidecar.prover.orderbook.zk_chain import zk_state_table
+    book, ops = base.mode_book(mode), base.batch((Kind.LIMIT, Side.BUY, 96, 2))
+    prep = mode.prepare(book, ops)
     w, c = prep.witness, prep.witness.columns
     S = len(w.pre)
     cells = book.cells.copy()
     cells[4] = S                                       # ZK_HDR_FREE_HEAD: past the table
-    prep.pre = BookState.commit(cells, OPTS.log_blowup)
+    if mode.zk:                                        # the state batch 0 of the chain left, as it is
+        com = prep.zk.chain.commit_state(zk_state_table(state_table(cells, S), 0), 0)
+        prep.pre = BookState(cells, com, com.link(), 0)
+    else:
+        prep.pre = BookState.commit(cells, OPTS.log_blowup)
     prep.public.pre_root, prep.public.pre_link = prep.pre.root, prep.pre.link
     w.pre = proof_table(cells)
     r = base.first(c, "sR")
@@ -111,37 +122,42 @@ def _rest_past_the_book(debug: bool):
     review._rethread_reads(w)
     c["nH4"][r] = c["oA6"][r]                          # the free head moves on to the word's next-free cell
     review._rethread_reads(w)
-    prep.public.ops = prep.public.ops.copy()
-    prep.public.ops["handle"][0] = S
-    prep.classified = None
-    return prove_prepared(prep, OPTS, debug)[0]
+    records, trades = mode.records(prep)
+    records = records.copy()
+    records["handle"][0] = S
+    mode.commit(prep, records, trades)
+    return mode.prove(prep, debug)
 
 
-def test_an_access_past_the_book_domain_is_refused(monkeypatch):
+def test_an_access_past_the_book_domain_is_refused(book_mode, monkeypatch):
     """The lie passes every step rule (debug names no constraint but the
     sum) and does not verify; with the verifier's bound on handles (slot <
-    capacity) in place it is refused before any proof is read."""
+    capacity) in place it is refused before any proof is read.  zk mode has
+    no such bound in plain code (check 15 of docs/ZK.md section 4 pins a
+    live new order's handle to 30-bit parts, which S is): the sum alone
+    refuses it there, as it does here without the bound."""
     from zksidecar.prover.orderbook import air as air_mod, batch as batch_mod
     from zksidecar.prover.orderbook.batch import BatchRejected
     with monkeypatch.context() as m:
-        for mod in (air_mod, batch_mod):
+        for mod in (air_mod, batch_mod):            # zk mode has nothing in plain code to patch
             m.setattr(mod, "noncanonical", lambda *a: None)
         with pytest.raises(ConstraintError, match=base.SUM):
-            _rest_past_the_book(debug=True)
-        bp = _rest_past_the_book(debug=False)
+            _rest_past_the_book(book_mode, debug=True)
+        bp = _rest_past_the_book(book_mode, debug=False)
         with pytest.raises(VerificationError):
             verify_batch(bp, min_security=0)
-    with pytest.raises(BatchRejected, match="not canonical"):
-        verify_batch(bp, min_security=0)
+    if not book_mode.zk:
+        with pytest.raises(BatchRejected, match="not canonical"):
+            verify_batch(bp, min_security=0)
 
 
 # ------------------------------------------------------------- the LogUp split --
 
-def _claims_shifted(delta: Ext):
+def _claims_shifted(mode, delta: Ext):
     """A batch proven with the book domain's claim +delta and the ops
     domain's -delta (their total still the target): the test double moves
     each domain's claim after the prover computed it."""
-    prep = prepare_batch(base.setup_book(), base.batch((Kind.IOC, Side.BUY, 100, 3)), OPTS)
+    prep = mode.prepare(base.mode_book(mode), base.batch((Kind.IOC, Side.BUY, 100, 3)))
     from zksidecar.prover.air import Air
     real = Air.claim_shared_sum
 
@@ -151,29 +167,36 @@ def _claims_shifted(delta: Ext):
     return prep, shifted
 
 
-def test_claims_shifted_between_domains_are_refused(monkeypatch):
+def test_claims_shifted_between_domains_are_refused(book_mode, monkeypatch):
     """Sum of claims = target, but each domain's running sum closes on its
     own rows' total: a claim moved by +d on `book` and -d on `ops` breaks
     both relations at the wrap (debug names the book's)."""
-    prep, shifted = _claims_shifted(Ext(5, 1, 0, 0))
+    prep, shifted = _claims_shifted(book_mode, Ext(5, 1, 0, 0))
     from zksidecar.prover.air import Air
     monkeypatch.setattr(Air, "claim_shared_sum", shifted)
     with pytest.raises(ConstraintError, match=r"lu: sum' - sum = term - target/N"):
-        prove_prepared(prep, OPTS, debug=True)
-    bp, _, _ = prove_prepared(prep, OPTS)
+        book_mode.prove(prep, debug=True)
+    bp = book_mode.prove(prep)
     monkeypatch.undo()
     with pytest.raises(VerificationError, match="out-of-domain"):
         verify_batch(bp, min_security=0)
 
 
-def test_a_claim_off_the_target_is_refused_at_once(monkeypatch):
+def test_a_claim_off_the_target_is_refused_at_once(book_mode):
     """Claims that do not add up to -public_sum: the verifier refuses the
-    proof on the sums, before the constraint check."""
-    prep = prepare_batch(base.setup_book(), base.batch((Kind.IOC, Side.BUY, 100, 3)), OPTS)
-    trades = prep.public.trades.copy()
-    trades["price"][0] = 101                      # the public trade table moves the target
-    prep.public.trades = trades
-    bp, _, _ = prove_prepared(prep, OPTS)
+    proof on the sums, before the constraint check.  The target moves with
+    a public trade (transparent mode) or a published leaf (zk mode: the
+    leaf table is the target)."""
+    prep = book_mode.prepare(base.mode_book(book_mode), base.batch((Kind.IOC, Side.BUY, 100, 3)))
+    if book_mode.zk:
+        leaves = prep.public.zk.leaves.copy()
+        leaves[0, 0] = (leaves[0, 0] + 1) % F.P
+        prep.public.zk.leaves = leaves
+    else:
+        trades = prep.public.trades.copy()
+        trades["price"][0] = 101                  # the public trade table moves the target
+        prep.public.trades = trades
+    bp = book_mode.prove(prep)
     with pytest.raises(VerificationError, match="claimed sums"):
         verify_batch(bp, min_security=0)
 

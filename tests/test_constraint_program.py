@@ -82,8 +82,12 @@ def test_every_shift_matches_column_evaluation(step):
 def check(ops, seed, rows, step=STEP):
     """The block evaluator against the column-by-column one."""
     exprs = expressions(ops, len(ops))
-    if not exprs:
-        return
+    if exprs:
+        check_exprs(exprs, seed, rows, step)
+
+
+def check_exprs(exprs, seed, rows, step=STEP) -> Program:
+    """check, on these expressions; returns the program."""
     base, ext, per = columns(seed, rows)
     challenge = Ext(3, 1, 4, 1)
     constants = resolve(challenge)
@@ -94,7 +98,8 @@ def check(ops, seed, rows, step=STEP):
     # of several outputs per accumulator and block
     outputs = [Output(i % 2, e, w) for i, (e, w) in enumerate(zip(exprs, weights))] \
         + [Output((i + 1) % 2, e, w * w) for i, (e, w) in enumerate(zip(exprs, weights))]
-    got = Program(outputs, constants, base_inputs, ext_inputs, 2).run(base + [per], ext, rows, step)
+    program = Program(outputs, constants, base_inputs, ext_inputs, 2)
+    got = program.run(base + [per], ext, rows, step)
 
     def column(key):
         kind = key[0]
@@ -114,6 +119,34 @@ def check(ops, seed, rows, step=STEP):
         want[out.accumulator] = F.add(want[out.accumulator], term)
     for g, w in zip(got, want):
         assert np.array_equal(g, w)
+    return program
+
+
+def test_linear_forms_are_one_instruction(each_isa):
+    """A LogUp-shaped denominator, alpha - (tag + sum of challenge multiples
+    of base values: columns, next-row loads, a product, one column twice),
+    and the relation that uses two of them: each denominator is one LIN_E
+    (its sums and products by constants get no instruction), and the values
+    are the column evaluator's on every ISA, the vector loops' tails
+    included (701 rows)."""
+    alpha, beta = var(CHALLENGE, 0), var(PUBLIC, "k")
+    x = [var(TRACE, c, nxt) for c in range(3) for nxt in (0, 1)]
+    d1 = alpha - (const(1) + beta * x[0] + alpha * beta * x[1] + const(5) * beta * (x[2] * x[4]) - beta * x[0])
+    d2 = alpha - (const(2) + alpha * x[3] + beta * var(PERIODIC, "p"))
+    h = var(TRACE, 3, 0)
+    relation = h * d1 * d2 - x[5] * d2 - d1
+    program = check_exprs([relation, d1 * x[1]], 11, 701)
+    ops = program.code[:, 0].tolist()
+    assert ops.count(OP["LIN_E"]) == 2 and OP["MUL_EB"] in ops and OP["ADD_EE"] not in ops
+    # a form whose term is missing, or is not a TERM, or names an extension register
+    base, ext, per = columns(11, 701)
+    form = [OP["LIN_E"], program.n_regs - 1, 0, 1]
+    for tail in ([form], [form, [OP["ADD_BB"], 0, 0, 0]], [form, [OP["TERM"], 0, program.n_regs - 1, 0]]):
+        bad = object.__new__(Program)
+        bad.__dict__.update(program.__dict__)
+        bad.code = np.vstack([program.code, np.array(tail, dtype=np.uint32)])
+        with pytest.raises(ValueError, match="malformed"):
+            bad.run(base + [per], ext, 701, STEP)
 
 
 def test_a_cached_shape_gets_each_calls_constants():
@@ -153,7 +186,8 @@ def test_malformed_programs_are_refused():
     for bad in ([999, 0, 0, 0], [OP["LOAD_B"], 0, 77, 0], [OP["ADD_BB"], 0, 0, 500],
                 [OP["ACC_B"], 9, 0, 0],
                 [OP["MUL_EE"], 0, 0, 0],          # an extension product into a base register
-                [OP["LOAD_E"], 0, 0, 0]):         # an extension column into a base register
+                [OP["LOAD_E"], 0, 0, 0],          # an extension column into a base register
+                [OP["TERM"], 0, 0, 0]):           # a term of no linear form
         prog.code = np.vstack([prog.code, np.array(bad, dtype=np.uint32)])
         with pytest.raises(ValueError, match="malformed"):
             prog.run(base, ext, ROWS, STEP)

@@ -233,7 +233,7 @@ def test_digest_arguments_must_be_bytes_like(opened):
 
 @pytest.mark.parametrize("budget", [None, 4096])
 @pytest.mark.parametrize("log_n, cols, log_blowup", [(0, 3, 1), (3, 1, 2), (6, 16, 2), (7, 17, 4),
-                                                     (9, 143, 2), (5, 40, 3)])
+                                                     (9, 143, 2), (5, 40, 3), (6, 2, 1), (5, 4, 2)])
 def test_commit_lde_is_lde_then_tree(each_isa, budget, log_n, cols, log_blowup):
     """commit_lde hashes each leaf where the LDE hands its row over (in the
     last pass's sets; a small budget makes those strided): the same arrays
@@ -252,7 +252,7 @@ def test_commit_lde_is_lde_then_tree(each_isa, budget, log_n, cols, log_blowup):
     assert tree.root == want.root and tree.rows == want.rows
 
 
-@pytest.mark.parametrize("log_n, cols, log_blowup", [(0, 2, 1), (4, 1, 2), (6, 8, 2), (8, 143, 2)])
+@pytest.mark.parametrize("log_n, cols, log_blowup", [(0, 2, 1), (4, 1, 2), (6, 8, 2), (8, 143, 2), (5, 4, 1)])
 def test_commit_extend_is_extend_then_tree(each_isa, log_n, cols, log_blowup):
     from zksidecar.prover import ntt
     coeffs = field.encode(random_canonical(1 << log_n, cols, seed=log_n + cols))

@@ -1,9 +1,11 @@
 """The order-book AIR (prover/orderbook, docs/STATEMENT.md): completeness on
 random flows of every kind, a chain of batches root to root from the empty
 book, and a lying engine's traces, each rejected by the verifier and named by
-debug mode with the constraint family that catches it."""
+debug mode with the constraint family that catches it, in both proof modes
+(the `book_mode` fixture: tests/book_modes.py, docs/ZK.md section 11)."""
 from __future__ import annotations
 
+import hashlib
 import re
 from collections import Counter
 
@@ -13,21 +15,14 @@ import pytest
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.engine.records import FLAG_CLAIMED, FLAG_CRITICAL, OP_DTYPE, Kind, Reason, Side, Status
-from zksidecar.prover import params
 from zksidecar.prover.orderbook import (BatchRejected, prove_batch, verify_batch, verify_chain)
 from zksidecar.prover.orderbook import witness as W
 from zksidecar.prover.orderbook.air import WRITES
-from zksidecar.prover.orderbook.batch import (BatchPublic, BookState, prepare_batch, prove_from_cells,
-                                             prove_prepared)
+from zksidecar.prover.orderbook.batch import BatchPublic, BookState, prove_from_cells
 from zksidecar.prover.proof import Proof
 from zksidecar.prover.prove import ConstraintError
 from zksidecar.prover.verify import VerificationError
-
-#: the shipping blowup (orderbook/params.py LOG_BLOWUP), few queries: the
-#: lies below are caught by the out-of-domain check, not by luck in FRI
-OPTS = params.ProofOptions(log_blowup=1, num_queries=24, grinding_bits=0, fri_folding_factor=4,
-                           fri_max_final_degree=4)
-
+from book_modes import OPTS
 
 # ------------------------------------------------------------ op streams --
 
@@ -181,25 +176,26 @@ def test_every_outcome_is_proven():
                      Kind.REDUCE}
 
 
-def test_the_critical_flag_is_proven_as_a_priority_hint_only():
+def test_the_critical_flag_is_proven_as_a_priority_hint_only(book_mode):
     """FLAG_CRITICAL (and CLAIMED) leave matching alone: such operations
-    prove with their ordinary outcomes; any other bit is BAD_FLAGS, and a
-    public list that lets one through as an ordinary order is refused."""
+    prove with their ordinary outcomes; any other bit is BAD_FLAGS, and
+    records that let one through as an ordinary order are refused: in plain
+    code when public, by check 12 (the reason is the first failing check's:
+    BAD_FLAGS) when committed."""
     ops = make_ops([(Kind.LIMIT, Side.BUY, 50, 3), (Kind.LIMIT, Side.SELL, 50, 2),
                     (Kind.LIMIT, Side.SELL, 60, 1)])
     ops["flags"] = [FLAG_CRITICAL, FLAG_CRITICAL | FLAG_CLAIMED, 4]
-    bp, _, trades = prove_batch(Book(16), ops, OPTS, debug=True)
-    verify_batch(bp, min_security=0)
-    o = bp.public.ops
+    book = Book(book_mode.capacity(16))
+    prep = book_mode.prepare(book, ops)
+    o, trades = book_mode.records(prep)
     assert list(o["status"]) == [Status.RESTED, Status.FILLED, Status.REJECTED]
     assert o["reason"][2] == Reason.BAD_FLAGS and len(trades) == 1
-    lie = bp.public.ops.copy()
-    lie["status"][2], lie["reason"][2] = Status.RESTED, Reason.NONE
-    pub = bp.public
-    forged = BatchPublic(pub.log2_capacity, pub.book_length, pub.ops_length, pub.symbol, pub.first_seq, lie,
-                         pub.trades, pub.pre_root, pub.pre_link)
-    with pytest.raises(BatchRejected, match="BAD_FLAGS"):
-        verify_batch(bp.proof, forged, min_security=0)
+    verify_batch(book_mode.prove(prep, debug=True), min_security=0)
+
+    def tamper(w, o, t):
+        o["status"][2], o["reason"][2] = Status.RESTED, Reason.NONE
+    assert_plain_lie(book_mode, ops, tamper, "operation 2: its fields give BAD_FLAGS", "record: check 12: ",
+                     book=book)
 
 
 @pytest.mark.parametrize("log_cap", [4, 5, 6])
@@ -332,43 +328,85 @@ def test_pre_state_that_is_not_the_previous_post_state_fails():
 # ------------------------------------------------------- a lying engine --
 #
 # Each case edits the honest witness the way a dishonest engine would (and,
-# where the lie needs it, the public records), then re-threads the memory so
-# that every read returns the last write: what is left is the broken rule.
+# where the lie needs it, the records), then re-threads the memory so that
+# every read returns the last write: what is left is the broken rule.
 # Debug mode must name the constraint family; a proof made without debug
-# must not verify.
+# must not verify.  Each runs in both proof modes (the `book_mode` fixture,
+# tests/book_modes.py): in zk mode the records are not public but committed,
+# and the lying prover's lane commits the edited ones.
 
-def setup_book() -> Book:
+def setup_book(capacity: int = 16) -> Book:
     """asks: slot 1 @100 x5 (account 11), slot 2 @101 x5 (12); bid: slot 3 @95 x4 (13)."""
-    b = Book(16)
+    b = Book(capacity)
     b.submit(Kind.LIMIT, Side.SELL, 100, 5, account=11)
     b.submit(Kind.LIMIT, Side.SELL, 101, 5, account=12)
     b.submit(Kind.LIMIT, Side.BUY, 95, 4, account=13)
     return b
 
 
+def mode_book(mode) -> Book:
+    """setup_book at the mode's smallest capacity (zk mode's masks need 128 slots)."""
+    return setup_book(mode.capacity(16))
+
+
 def batch(*rows):
     return make_ops(rows, first_seq=4)
 
 
-def prove_lie(book, ops, tamper, ops_length=None, debug=False):
-    """A lying engine's proof: the honest run's witness and public records,
-    edited by `tamper(witness, ops, trades)` (in place, or by returning new
-    (ops, trades)) before proving."""
-    prep = prepare_batch(book, ops, OPTS, ops_length)
-    changed = tamper(prep.witness, prep.public.ops, prep.public.trades)
-    if changed is not None:
-        prep.public.ops, prep.public.trades = changed
-    prep.classified = None        # the public records may be edited: the AIR classifies them anew
-    return prove_prepared(prep, OPTS, debug)[0]
+def prove_lie(mode, book, ops, tamper, ops_length=None, debug=False):
+    """A lying engine's proof in `mode`: the honest run's witness and
+    records, edited by `tamper(witness, ops, trades)` (in place, or by
+    returning new (ops, trades)) before proving; published (transparent)
+    or committed by the lying prover's lane (zk)."""
+    prep = mode.prepare(book, ops, ops_length)
+    ops_, trades = mode.records(prep)
+    changed = tamper(prep.witness, ops_, trades)
+    mode.commit(prep, *(changed if changed is not None else (ops_, trades)))
+    return mode.prove(prep, debug)
 
 
-def assert_lie(ops, tamper, family: str, book=None):
-    book = book or setup_book()
-    prove_batch(book, ops, OPTS, debug=True)           # the honest run proves
+def honest(*_):
+    """A tamper that changes nothing."""
+
+
+#: honest batches already proven through the lie harness, by mode, book,
+#: records and height: each is proven once (it is deterministic)
+_PROVEN: set = set()
+
+
+def assert_lie(mode, ops, tamper, family: str, book=None, end_to_end: bool | None = None):
+    """The honest run proves through the same path (in zk mode: the lying
+    prover's lane of the honest records); the lie is named by debug mode
+    (`family`); forced past it (`end_to_end`), its proof does not verify.
+    By default the forced proof is made in transparent mode only: zk mode
+    runs the same constraints and sum (the debug check shows which), and
+    its proofs cost more; assert_plain_lie forces zk proofs, where the
+    transparent refusal was not a constraint's."""
+    book = mode_book(mode) if book is None else book
+    key = (mode.name, hashlib.sha256(book.cells.tobytes()).digest(), ops.tobytes())
+    if key not in _PROVEN:
+        verify_batch(prove_lie(mode, book, ops, honest, debug=True), min_security=0)
+        _PROVEN.add(key)
     with pytest.raises(ConstraintError, match=family):
-        prove_lie(book, ops, tamper, debug=True)
-    with pytest.raises(VerificationError):
-        verify_batch(prove_lie(book, ops, tamper), min_security=0)
+        prove_lie(mode, book, ops, tamper, debug=True)
+    if not mode.zk if end_to_end is None else end_to_end:
+        with pytest.raises(VerificationError):
+            verify_batch(prove_lie(mode, book, ops, tamper), min_security=0)
+
+
+def assert_plain_lie(mode, ops, tamper, message: str, zk_family: str, book=None):
+    """A lie transparent mode's verifier refuses in plain code, before any
+    proof is read (check_public or noncanonical: BatchRejected, `message`).
+    In zk mode no record is public: the lie is about committed records, and
+    the constraint family or the LogUp sum that replaces the plain check
+    (docs/ZK.md section 4's table; `zk_family`) refuses it: debug names it,
+    a proof forced past it does not verify."""
+    book = mode_book(mode) if book is None else book
+    if mode.zk:
+        assert_lie(mode, ops, tamper, zk_family, book=book, end_to_end=True)
+        return
+    with pytest.raises(BatchRejected, match=message):
+        verify_batch(prove_lie(mode, book, ops, tamper), min_security=0)
 
 
 def first(c, step):
@@ -390,7 +428,7 @@ def set_word(c, x, r, word):
 SUM = re.escape("the domains' claimed sums do not add up to the statement's target")
 
 
-def test_trade_through_skipping_the_best_maker():
+def test_trade_through_skipping_the_best_maker(book_mode):
     def tamper(w, ops, trades):
         c = w.columns
         r = first(c, "sM")
@@ -401,10 +439,10 @@ def test_trade_through_skipping_the_best_maker():
         c["zv1"][r], c["cmp1"][r] = word[6], 0
         w.rethread()
         trades[0]["maker_handle"], trades[0]["price"], trades[0]["maker_account"] = 2, 101, 12
-    assert_lie(batch((Kind.IOC, Side.BUY, 101, 3)), tamper, "rule 2: MATCH takes the opposite head")
+    assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 101, 3)), tamper, "rule 2: MATCH takes the opposite head")
 
 
-def test_trade_at_the_takers_price():
+def test_trade_at_the_takers_price(book_mode):
     def tamper(w, ops, trades):
         c = w.columns
         r = first(c, "sM")
@@ -413,17 +451,17 @@ def test_trade_at_the_takers_price():
         W.derive_columns(c, w.trace_length)
         w.finish()
         trades[0]["price"] = 102
-    assert_lie(batch((Kind.IOC, Side.BUY, 102, 3)), tamper, SUM)
+    assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 102, 3)), tamper, SUM)
 
 
-def test_trade_at_the_takers_price_in_the_public_list_only():
+def test_trade_at_the_takers_price_in_the_public_list_only(book_mode):
     def tamper(w, ops, trades):
         trades[0]["price"] = 102
-    assert_lie(batch((Kind.IOC, Side.BUY, 102, 3)), tamper, SUM)
+    assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 102, 3)), tamper, SUM)
 
 
 @pytest.mark.parametrize("fill", [4, 2])
-def test_over_and_under_fill(fill):
+def test_over_and_under_fill(book_mode, fill):
     def tamper(w, ops, trades):
         c = w.columns
         r = first(c, "sM")
@@ -433,10 +471,10 @@ def test_over_and_under_fill(fill):
         w.rethread()
         trades[0]["qty"] = fill
         ops[0]["filled"] = fill
-    assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper, r"rule [23]: .*fill")
+    assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 100, 3)), tamper, r"rule [23]: .*fill")
 
 
-def test_cancel_that_leaves_the_order_live():
+def test_cancel_that_leaves_the_order_live(book_mode):
     def tamper(w, ops, trades):
         c = w.columns
         r = first(c, "sC")
@@ -444,16 +482,16 @@ def test_cancel_that_leaves_the_order_live():
             for j in cells:
                 c[f"n{x}{j}"][r] = c[f"o{x}{j}"][r]
         w.rethread()
-    assert_lie(batch((Kind.CANCEL, 0, 0, 0, 1)), tamper, "freed slot")
+    assert_lie(book_mode, batch((Kind.CANCEL, 0, 0, 0, 1)), tamper, "freed slot")
 
 
-def test_change_to_an_untouched_slot():
+def test_change_to_an_untouched_slot(book_mode):
     def tamper(w, ops, trades):
         w.post[3, 1] += 1                                # the bid nobody touched
-    assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper, SUM)
+    assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 100, 3)), tamper, SUM)
 
 
-def test_dropped_operation():
+def test_dropped_operation(book_mode):
     def tamper(w, ops, trades):
         c = w.columns
         keep = ~((c["oi"] == 1) & (c["sZ"] == 0))
@@ -464,10 +502,10 @@ def test_dropped_operation():
         c["row"] = np.arange(t)
         w.rethread()
     ops = batch((Kind.LIMIT, Side.BUY, 96, 2), (Kind.LIMIT, 3, 96, 2), (Kind.LIMIT, Side.BUY, 97, 1))
-    assert_lie(ops, tamper, re.escape("rule 1: op_index' = op_index + first'"))
+    assert_lie(book_mode, ops, tamper, re.escape("rule 1: op_index' = op_index + first'"))
 
 
-def test_reordered_operations():
+def test_reordered_operations(book_mode):
     def tamper(w, ops, trades):
         c = w.columns
         a, b = (c["oi"] == 0) & (c["sZ"] == 0), (c["oi"] == 1)
@@ -475,18 +513,18 @@ def test_reordered_operations():
         ops[[0, 1]] = ops[[1, 0]]
         ops["seq"], ops["ts_ns"] = [4, 5], [0, 0]
     ops = batch((Kind.LIMIT, Side.BUY, 96, 2), (Kind.LIMIT, Side.BUY, 97, 1))
-    assert_lie(ops, tamper, "rule 1: op_index")
+    assert_lie(book_mode, ops, tamper, "rule 1: op_index")
 
 
 @pytest.mark.parametrize("how", ["missing", "added"])
-def test_trade_missing_from_or_added_to_the_public_list(how):
+def test_trade_missing_from_or_added_to_the_public_list(book_mode, how):
     def tamper(w, ops, trades):
         assert len(trades) == 2
         return (ops, trades[:1]) if how == "missing" else (ops, np.concatenate([trades, trades[1:]]))
-    assert_lie(batch((Kind.IOC, Side.BUY, 101, 7)), tamper, SUM)
+    assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 101, 7)), tamper, SUM)
 
 
-def test_wrong_time_priority_at_one_price():
+def test_wrong_time_priority_at_one_price(book_mode):
     """A sell at 100 goes ahead of the resting sell at 100 (slot 1)."""
     def tamper(w, ops, trades):
         c = w.columns
@@ -503,27 +541,27 @@ def test_wrong_time_priority_at_one_price():
         c["nH3"][r] = 2                       # worst ask unchanged
         c["cmp1"][r] = 0
         w.rethread()
-    assert_lie(batch((Kind.LIMIT, Side.SELL, 100, 1)), tamper, "rule 4: next price strictly behind")
+    assert_lie(book_mode, batch((Kind.LIMIT, Side.SELL, 100, 1)), tamper, "rule 4: next price strictly behind")
 
 
-def test_stale_handle_accepted():
+def test_stale_handle_accepted(book_mode):
     def tamper(w, ops, trades):
         c = w.columns
         ops[0]["handle"] = 1 << 32 | 1                   # generation 1: slot 1 is at generation 0
         c["hgen"][:] = 1
-    assert_lie(batch((Kind.CANCEL, 0, 0, 0, 1)), tamper, "rule 5: handle's generation")
+    assert_lie(book_mode, batch((Kind.CANCEL, 0, 0, 0, 1)), tamper, "rule 5: handle's generation")
 
 
-def test_fok_partially_filled():
+def test_fok_partially_filled(book_mode):
     """A FOK for 20 lots against 10 crossing ones, traded as an IOC."""
     def tamper(w, ops, trades):
         c = w.columns
         c["k_ioc"][:], c["k_fok"][:] = 0, 1
         ops[0]["kind"] = Kind.FOK
-    assert_lie(batch((Kind.IOC, Side.BUY, 101, 20)), tamper, "rule 5: FOK")
+    assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 101, 20)), tamper, "rule 5: FOK")
 
 
-def test_post_only_that_crossed():
+def test_post_only_that_crossed(book_mode):
     """A post-only sell at 95 against the bid at 95, shown resting."""
     def tamper(w, ops, trades):
         c = w.columns
@@ -531,18 +569,26 @@ def test_post_only_that_crossed():
         c["nA0"][first(c, "sR")] = 95
         w.rethread()
         ops[0]["price"] = 95
-    assert_lie(batch((Kind.POST_ONLY, Side.SELL, 96, 2)), tamper, "rule 2: stop: the head does not cross")
+    assert_lie(book_mode, batch((Kind.POST_ONLY, Side.SELL, 96, 2)), tamper, "rule 2: stop: the head does not cross")
 
 
-def test_public_field_rejection_checked_by_the_verifier():
-    book = setup_book()
-    bp, _, _ = prove_batch(book, batch((Kind.LIMIT, 3, 96, 2)), OPTS)
-    bp.public.ops[0]["reason"] = Reason.BAD_PRICE
-    with pytest.raises(BatchRejected):
+def test_public_field_rejection_checked_by_the_verifier(book_mode):
+    """A BAD_SIDE rejection recorded as BAD_PRICE: transparent mode's
+    verifier refuses the public record in plain code (check_public); in zk
+    mode the committed record's reason is not the first failing check's,
+    which check 12 of docs/ZK.md section 4 refuses by a constraint."""
+    def tamper(w, ops, trades):
+        ops[0]["reason"] = Reason.BAD_PRICE
+    ops = batch((Kind.LIMIT, 3, 96, 2))
+    if book_mode.zk:
+        assert_lie(book_mode, ops, tamper, re.escape("record: check 12: reason = the first failing check's"))
+        return
+    bp = prove_lie(book_mode, mode_book(book_mode), ops, tamper)
+    with pytest.raises(BatchRejected, match="operation 0: its fields give BAD_SIDE"):
         verify_batch(bp, min_security=0)
 
 
-def test_phantom_maker():
+def test_phantom_maker(book_mode):
     """A MATCH against slot 4, free in the book, read as if it held an ask."""
     def tamper(w, ops, trades):
         c = w.columns
@@ -554,7 +600,7 @@ def test_phantom_maker():
         W.derive_columns(c, w.trace_length)
         w.finish()
         trades[0]["maker_handle"] = 4
-    assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper, SUM)
+    assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 100, 3)), tamper, SUM)
 
 
 def _shift_up(w, r):
@@ -565,7 +611,7 @@ def _shift_up(w, r):
     c["row"] = np.arange(w.trace_length)
 
 
-def test_fok_rejected_though_fillable():
+def test_fok_rejected_though_fillable(book_mode):
     """FOK for 7 against 10 crossing lots, rejected after its look-ahead."""
     def tamper(w, ops, trades):
         c = w.columns
@@ -576,10 +622,10 @@ def test_fok_rejected_though_fillable():
         W.derive_columns(c, w.trace_length)
         w.finish()
         ops[0]["qty"] = 7
-    assert_lie(batch((Kind.FOK, Side.BUY, 101, 11)), tamper, "rule 5: FOK sufficient -> MATCH")
+    assert_lie(book_mode, batch((Kind.FOK, Side.BUY, 101, 11)), tamper, "rule 5: FOK sufficient -> MATCH")
 
 
-def test_post_only_rejected_though_not_crossing():
+def test_post_only_rejected_though_not_crossing(book_mode):
     def tamper(w, ops, trades):
         c = w.columns
         r = first(c, "sR")
@@ -588,11 +634,11 @@ def test_post_only_rejected_though_not_crossing():
         c["last"][r - 1] = 1
         w.rethread()
         ops[0]["status"], ops[0]["reason"], ops[0]["handle"] = Status.REJECTED, Reason.WOULD_CROSS, 0
-    assert_lie(batch((Kind.POST_ONLY, Side.SELL, 96, 2)), tamper,
+    assert_lie(book_mode, batch((Kind.POST_ONLY, Side.SELL, 96, 2)), tamper,
                re.escape("rule 5: post-only crossing: it crosses (cmp1)"))
 
 
-def test_book_full_claimed_with_a_free_slot():
+def test_book_full_claimed_with_a_free_slot(book_mode):
     def tamper(w, ops, trades):
         c = w.columns
         r = first(c, "sR")
@@ -607,10 +653,10 @@ def test_book_full_claimed_with_a_free_slot():
         c["os"][r] = c["og"][r] = 0
         w.rethread()
         ops[0]["status"], ops[0]["reason"], ops[0]["handle"] = Status.REJECTED, Reason.BOOK_FULL, 0
-    assert_lie(batch((Kind.LIMIT, Side.BUY, 96, 2)), tamper, "rule 5: book full: free head = 0")
+    assert_lie(book_mode, batch((Kind.LIMIT, Side.BUY, 96, 2)), tamper, "rule 5: book full: free head = 0")
 
 
-def test_live_order_rejected_as_stale():
+def test_live_order_rejected_as_stale(book_mode):
     def tamper(w, ops, trades):
         c = w.columns
         r = first(c, "sC")
@@ -625,16 +671,16 @@ def test_live_order_rejected_as_stale():
         c["zv1"][r] = 0                                   # gen - handle gen
         w.rethread()
         ops[0]["status"], ops[0]["reason"] = Status.REJECTED, Reason.STALE_HANDLE
-    assert_lie(batch((Kind.CANCEL, 0, 0, 0, 1)), tamper, "rule 5: stale: generation differs or qty 0")
+    assert_lie(book_mode, batch((Kind.CANCEL, 0, 0, 0, 1)), tamper, "rule 5: stale: generation differs or qty 0")
 
 
-def test_reduce_that_moves_the_order():
+def test_reduce_that_moves_the_order(book_mode):
     def tamper(w, ops, trades):
         c = w.columns
         r = first(c, "sD")
         c["nA0"][r] = 99                                  # a better price: ahead of the queue
         w.rethread()
-    assert_lie(batch((Kind.REDUCE, 0, 0, 2, 2)), tamper, "REDUCE keeps cell 0")
+    assert_lie(book_mode, batch((Kind.REDUCE, 0, 0, 2, 2)), tamper, "REDUCE keeps cell 0")
 
 
 # One edit per constraint family that the cases above do not reach: each
@@ -731,14 +777,14 @@ def _walk_skips_a_maker(w, ops, trades):
     ([(Kind.IOC, Side.BUY, 100, 7)], _expired_called_filled, "a taker ends on MATCH only when filled"),
     ([(Kind.FOK, Side.BUY, 101, 7)], _walk_skips_a_maker, "FOK: walk follows next"),
 ])
-def test_each_family_catches_its_lie(rows, tamper, family):
-    assert_lie(batch(*rows), tamper, family)
+def test_each_family_catches_its_lie(book_mode, rows, tamper, family):
+    assert_lie(book_mode, batch(*rows), tamper, family)
 
 
-def test_generation_wraps_at_2_30():
+def test_generation_wraps_at_2_30(book_mode):
     """A slot at generation 2^30 - 1 is freed to generation 0 (completeness
     of the wrap); claiming no wrap there fails."""
-    book = setup_book()
+    book = mode_book(book_mode)
     cells = book.cells.copy()
     from zksidecar.engine.invariants import COLUMNS, HEADER
     gen_at = HEADER + COLUMNS.index("gen") * book.capacity + 1
@@ -746,21 +792,21 @@ def test_generation_wraps_at_2_30():
     snap = Book.snapshot(type("C", (), {"cells": cells})())
     wrapped = Book.restore(snap)
     ops = batch((Kind.CANCEL, 0, 0, 0, ((1 << 30) - 1) << 32 | 1))
-    bp, post, _ = prove_batch(wrapped, ops, OPTS, debug=True)
-    verify_batch(bp, min_security=0)
-    assert bp.public.ops[0]["status"] == Status.CANCELLED and post.cells[gen_at] == 0
+    prep = book_mode.prepare(wrapped, ops)
+    verify_batch(book_mode.prove(prep, debug=True), min_security=0)
+    assert book_mode.records(prep)[0][0]["status"] == Status.CANCELLED and prep.post_cells[gen_at] == 0
 
     def no_wrap(w, ops, trades):
         c = w.columns
         r = _cancel_row(w)
         c["gw"][r], c["nA7"][r] = 0, 1 << 30
         w.rethread()
-    assert_lie(ops, no_wrap, "gen", book=wrapped)
+    assert_lie(book_mode, ops, no_wrap, "gen", book=wrapped)
 
 
 # ----------------------------------------------------- range-check limits --
 
-def test_scaled_top_limb_alone_would_accept_a_negative_difference():
+def test_scaled_top_limb_alone_would_accept_a_negative_difference(book_mode):
     """The range check's top limb: looked up only as top * 2^(kL - 30) (as
     first specified), a huge field element top = v / 2^s passes, and a buy at
     limit 1 trades through an ask at 858,993,459 (cmp1 = 1 - price, a
@@ -769,7 +815,7 @@ def test_scaled_top_limb_alone_would_accept_a_negative_difference():
     from zksidecar.prover.orderbook.air import limbs_for
     P = F.P
     HIGH = 858_993_459          # 0.8 * 2^30: a valid price
-    book = Book(16)
+    book = Book(book_mode.capacity(16))
     book.submit(Kind.LIMIT, Side.SELL, HIGH, 5, account=11)
     # batch: a buy IOC at limit 1 for 3 lots, honest: EXPIRED
     ops = make_ops([(Kind.IOC, Side.BUY, 1, 3)], first_seq=2)
@@ -804,30 +850,35 @@ def test_scaled_top_limb_alone_would_accept_a_negative_difference():
         t["maker_account"], t["taker_account"], t["taker_side"] = 11, o[0]["account"], Side.BUY
         return o, t
     with pytest.raises(ConstraintError, match=SUM):
-        prove_lie(book, ops, tamper, ops_length=512, debug=True)
+        prove_lie(book_mode, book, ops, tamper, ops_length=512, debug=True)
     with pytest.raises(VerificationError):
-        verify_batch(prove_lie(book, ops, tamper, ops_length=512), min_security=0)
+        verify_batch(prove_lie(book_mode, book, ops, tamper, ops_length=512), min_security=0)
 
 
-def test_the_engine_limit_is_the_provable_limit():
+def test_the_engine_limit_is_the_provable_limit(book_mode):
     """Differences of values below 2^30 span more integers than p has
     elements (1 - (2^30 - 2) is, in the field, a number below 2^30), so a
     range-checked difference only tells the sign of values up to
     p - 2^30 - 1.  That is the engine's MAX_PRICE and MAX_QTY: a larger value
     is a BAD_PRICE / BAD_QTY rejection, proven like any other, and a public
-    list that claims it was accepted is refused."""
+    list that claims it was accepted is refused (zk mode: committed records
+    that claim it, by check 12 of docs/ZK.md section 4, the price's
+    comparison with MAX being check 11's)."""
     from zksidecar.engine.records import MAX_PRICE, MAX_QTY
     from zksidecar.prover import field as F
     assert (1 - ((1 << 30) - 2)) % F.P < 1 << 30              # the ambiguity above the limit
     assert F.P - MAX_PRICE >= 1 << 30 and MAX_PRICE == MAX_QTY  # none at or below it
     ops = make_ops([(Kind.LIMIT, Side.SELL, MAX_PRICE, MAX_QTY), (Kind.MARKET, Side.BUY, 0, 1),
                     (Kind.LIMIT, Side.SELL, MAX_PRICE + 1, 1), (Kind.LIMIT, Side.BUY, 5, MAX_QTY + 1)])
-    bp, _, _ = prove_batch(Book(16), ops, OPTS, debug=True)
-    assert list(bp.public.ops["reason"][2:]) == [Reason.BAD_PRICE, Reason.BAD_QTY]
-    verify_batch(bp, min_security=0)
-    bp.public.ops[2]["status"], bp.public.ops[2]["reason"] = Status.RESTED, Reason.NONE
-    with pytest.raises(BatchRejected, match="BAD_PRICE"):
-        verify_batch(bp, min_security=0)
+    book = Book(book_mode.capacity(16))
+    prep = book_mode.prepare(book, ops)
+    assert list(book_mode.records(prep)[0]["reason"][2:]) == [Reason.BAD_PRICE, Reason.BAD_QTY]
+    verify_batch(book_mode.prove(prep, debug=True), min_security=0)
+
+    def tamper(w, o, t):
+        o[2]["status"], o[2]["reason"] = Status.RESTED, Reason.NONE
+    assert_plain_lie(book_mode, ops, tamper, "operation 2: its fields give BAD_PRICE", "record: check 12: ",
+                     book=book)
 
 def test_classify_all_is_classify_on_every_record():
     """The vectorised classification the verifier runs equals the readable

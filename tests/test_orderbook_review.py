@@ -4,11 +4,14 @@ cases the acceptance suite (tests/test_orderbook_air.py, whose helpers this
 module reuses) did not have, each named by the constraint family or verifier
 check that catches it.
 
-The lies are built as there: the honest run's witness and public records,
-edited the way a dishonest engine (running its own prover) would."""
+The lies are built as there: the honest run's witness and records, edited
+the way a dishonest engine (running its own prover) would, in both proof
+modes (zk mode's lying prover commits the edited records: tests/
+book_modes.py); so are the scans."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import itertools
 import re
 
@@ -20,6 +23,7 @@ from zksidecar.engine.book import Book, StreamError
 from zksidecar.engine.records import Kind, Reason, Side, Status
 from zksidecar.prover import constraints as C
 from zksidecar.prover import field as F
+from zksidecar.prover import logup
 from zksidecar.prover.air import Frame
 from zksidecar.prover.expr import TRACE, evaluate, variables
 from zksidecar.prover.ext_scalar import Ext
@@ -27,8 +31,11 @@ from zksidecar.prover.orderbook import BatchRejected, prove_batch, verify_batch
 from zksidecar.prover.orderbook import air as air_mod
 from zksidecar.prover.orderbook import batch as batch_mod
 from zksidecar.prover.orderbook import witness as W
-from zksidecar.prover.orderbook.air import HCELLS, STEPS, WRITES, written
+from zksidecar.prover.orderbook import zk_air
+from zksidecar.prover.orderbook.air import HCELLS, STEPS, WRITES, exec_columns, written
 from zksidecar.prover.orderbook.batch import prepare_batch
+from zksidecar.prover.orderbook.zk_chain import zk_state_table
+from zksidecar.prover.orderbook.zk_encoding import EncodingError, encode_operations, encode_trades
 from zksidecar.prover.proof import quotient_log_blowup
 
 P = F.P
@@ -89,24 +96,57 @@ def _handle_of_a_rested_order(ops, trades):
     ([(Kind.IOC, Side.BUY, 101, 7)], _handle_of_an_order_that_did_not_rest),
     ([(Kind.LIMIT, Side.BUY, 101, 12)], _handle_of_a_rested_order),
 ])
-def test_public_field_plus_p_is_refused(monkeypatch, rows, alias):
+def test_public_field_plus_p_is_refused(book_mode, monkeypatch, rows, alias):
     """Verifier check "public records canonical": without it (both sides
     patched, as a lying prover would run) the aliased records verify; with
-    it they are refused before any proof is read."""
-    book, ops = base.setup_book(), batch(*rows)
+    it they are refused before any proof is read.
+
+    zk mode commits field elements, in which x + p is x: the lying prover's
+    trade leaf of a trade at price (qty, maker slot, generation) x + p is
+    the honest trade's leaf, so the proof states x; an outcome's filled or
+    trade count x + p has no encoding at all.  Either way the aliased
+    record has no leaf (zk_encoding refuses it), so a receipt showing it is
+    refused: checks 14 and 17 of docs/ZK.md section 4.  A handle + p (a
+    slot or generation with a top bit set) is encodable, and check 15's
+    constraint (a live new order's handle has no top bit) refuses it."""
+    book, ops = base.mode_book(book_mode), batch(*rows)
 
     def tamper(w, o, t):
         alias(o, t)
 
+    if book_mode.zk:
+        _aliased_in_zk_mode(book_mode, book, ops, alias, tamper)
+        return
     with monkeypatch.context() as m:
         for mod in (air_mod, batch_mod):
             m.setattr(mod, "noncanonical", lambda *a: None)
-        bp = base.prove_lie(book, ops, tamper)
+        bp = base.prove_lie(book_mode, book, ops, tamper)
         verify_batch(bp, min_security=0)                  # the hole, shown
     with pytest.raises(BatchRejected, match="not canonical"):
         verify_batch(bp, min_security=0)
     with pytest.raises(ValueError, match="not canonical"):
         bp.public.air()                                   # the AIR refuses it too
+
+
+def _aliased_in_zk_mode(mode, book, ops, alias, tamper) -> None:
+    """test_public_field_plus_p_is_refused in zk mode (its docstring)."""
+    if alias in (_handle_of_an_order_that_did_not_rest, _handle_of_a_rested_order):
+        base.assert_lie(mode, ops, tamper, re.escape("record: check 15: live new order: no handle top bit"),
+                        book=book, end_to_end=True)
+        return
+    prep = mode.prepare(book, ops)
+    honest = prep.public.zk.leaves.copy()
+    o, t = (x.copy() for x in mode.records(prep))
+    alias(o, t)
+    fields = air_mod.trade_table(t, prep.public.first_seq)[:, 1:7].astype(np.int64)
+    with pytest.raises(EncodingError, match="outside"):       # the aliased operation, else trade
+        encode_operations(o)
+        encode_trades(fields)
+    if alias in (_filled, _trade_count):
+        return                                          # e8, e9 mod p: the honest record's elements
+    mode.commit(prep, o, t)                             # the lying prover's lane: elements mod p
+    assert np.array_equal(prep.public.zk.leaves, honest)
+    verify_batch(mode.prove(prep), min_security=0)      # a proof of the honest trade
 
 
 def test_noncanonical_accepts_every_honest_batch():
@@ -124,14 +164,19 @@ def test_noncanonical_accepts_every_honest_batch():
 
 # ------------------------------ finding 2: timestamps compared signed --
 
-def test_timestamps_are_compared_unsigned():
+def test_timestamps_are_compared_unsigned(book_mode):
     """check_public compared ts_ns as int64: 2^64 - 1 then 0 passed as
     "non-decreasing" (-1 <= 0), though the engine refuses that stream, and
-    2^63 - 1 then 2^63 was refused though the engine runs it."""
+    2^63 - 1 then 2^63 was refused though the engine runs it.  zk mode
+    compares the committed timestamps by check 4 of docs/ZK.md section 4:
+    unsigned pieces, the highest differing one's difference range-checked
+    (an honest prover's witness of these records fails its definition;
+    tests/test_zk_record_checks.py writes it as a liar would, and the range
+    lookup refuses it)."""
     ops = base.make_ops([(Kind.LIMIT, Side.BUY, 96, 2), (Kind.LIMIT, Side.BUY, 97, 1)])
     ops["ts_ns"] = [(1 << 63) - 1, 1 << 63]
-    bp, _, _ = prove_batch(Book(16), ops, OPTS)
-    verify_batch(bp, min_security=0)                      # honest across 2^63
+    book = Book(book_mode.capacity(16))
+    verify_batch(base.prove_lie(book_mode, book, ops, base.honest, debug=True), min_security=0)  # across 2^63
 
     backwards = ops.copy()
     backwards["ts_ns"] = [(1 << 64) - 1, 0]
@@ -140,14 +185,13 @@ def test_timestamps_are_compared_unsigned():
 
     def tamper(w, o, t):
         o["ts_ns"] = backwards["ts_ns"]
-    lie = base.prove_lie(Book(16), ops, tamper)
-    with pytest.raises(BatchRejected, match="timestamps go backwards"):
-        verify_batch(lie, min_security=0)
+    base.assert_plain_lie(book_mode, ops, tamper, "timestamps go backwards", re.escape("record: check 4: "),
+                          book=book)
 
 
 # ------------------------------------- boundaries and the wrap-around --
 
-def test_last_row_cannot_write():
+def test_last_row_cannot_write(book_mode):
     """The last row is not reached by current-row transition constraints
     ("PAD accesses nothing" included), but its fractions are in the LogUp
     sum: a write there (a resting bid's quantity raised after the batch) is
@@ -161,7 +205,7 @@ def test_last_row_cannot_write():
         set_word(c, "nA", r, word)
         w.rethread()
         assert w.post[3, 1] == w.pre[3, 1] + 10
-    base.assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper,
+    base.assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 100, 3)), tamper,
                     re.escape("rule 1: the last row is PAD (mA = 0)"))
 
 
@@ -190,7 +234,7 @@ def _match_after_pad(w, ops, trades):
     return ops, np.concatenate([trades, extra])
 
 
-def test_padding_is_absorbing(monkeypatch):
+def test_padding_is_absorbing(book_mode, monkeypatch):
     """A step after PAD is refused by "PAD is followed by PAD" (hardening).
     Without that constraint the lie is still refused: PAD rows carry the
     last operation's running values (a filled taker's remaining 0), so a
@@ -200,17 +244,14 @@ def test_padding_is_absorbing(monkeypatch):
     last operation's second outcome) needs "PAD follows a last row or PAD"
     too: test_steps_after_pad_cannot_run_into_the_final_row."""
     ops = batch((Kind.IOC, Side.BUY, 100, 3))
-    base.assert_lie(ops, _match_after_pad, re.escape("rule 1: PAD is followed by PAD"))
-    orig = air_mod.OrderBookAir._transitions
-    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions",
-                        lambda self, f: [c for c in orig(self, f) if "PAD is followed" not in c.name])
-    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions_by_length", {})
-    base.assert_lie(ops, _match_after_pad, re.escape("rule 3: remaining' = remaining - fill"))
+    base.assert_lie(book_mode, ops, _match_after_pad, re.escape("rule 1: PAD is followed by PAD"))
+    _without(monkeypatch, "rule 1: PAD is followed by PAD")
+    base.assert_lie(book_mode, ops, _match_after_pad, re.escape("rule 3: remaining' = remaining - fill"))
 
 
 # ------------------------------------------------- memory argument --
 
-def test_read_of_its_own_write_fabricates_nothing():
+def test_read_of_its_own_write_fabricates_nothing(book_mode):
     """Timestamps: an IOC buy at 100 against the ask at 100 claims the side
     was empty: its stop PEEK reads a fabricated header (best ask 0) whose
     tuple is its own write-back (old_ts = its own timestamp), so the real
@@ -238,10 +279,10 @@ def test_read_of_its_own_write_fabricates_nothing():
         w.finish()
         ops[0]["status"], ops[0]["filled"], ops[0]["trades"] = Status.EXPIRED, 0, 0
         return ops, trades[:0]
-    base.assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper, SUM)
+    base.assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 100, 3)), tamper, SUM)
 
 
-def test_negative_multiplicity_undoes_a_step():
+def test_negative_multiplicity_undoes_a_step(book_mode):
     """LogUp multiplicities: an access mask of p - 1 turns the MATCH's read
     into a write and its write into a read (the maker's fill undone in the
     post-state); access masks are boolean."""
@@ -250,12 +291,12 @@ def test_negative_multiplicity_undoes_a_step():
         r = first(c, "sM")
         c["mA"][r] = P - 1
         w.post[1] = w.pre[1]
-    base.assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper, "boolean mA")
+    base.assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 100, 3)), tamper, "boolean mA")
 
 
 # ------------------------------------------------- rules 3 and 5 --
 
-def test_reduce_to_zero_leaves_a_ghost():
+def test_reduce_to_zero_leaves_a_ghost(book_mode):
     """A REDUCE by the whole remaining quantity kept as a REDUCE (quantity 0,
     still linked at the head of the asks) instead of a removal: the range
     check of REDUCE's cmp2 = qty_A - qty - 1 (= -1) refuses it."""
@@ -274,16 +315,16 @@ def test_reduce_to_zero_leaves_a_ghost():
         c["cmp1"][r], c["cmp2"][r] = 0, -1
         w.rethread()
         ops[0]["status"] = Status.REDUCED
-    base.assert_lie(batch((Kind.REDUCE, 0, 0, 5, 1)), tamper, SUM)
+    base.assert_lie(book_mode, batch((Kind.REDUCE, 0, 0, 5, 1)), tamper, SUM)
 
 
-def test_trades_of_one_operation_reordered():
+def test_trades_of_one_operation_reordered(book_mode):
     """Trade table: a trade's number within its operation is its position in
     the public list, so swapping an operation's two trades (best maker
     second) is refused."""
     def tamper(w, ops, trades):
         return ops, trades[[1, 0]]
-    base.assert_lie(batch((Kind.IOC, Side.BUY, 101, 7)), tamper, SUM)
+    base.assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 101, 7)), tamper, SUM)
 
 
 # ----------------------------------------------- no column left free --
@@ -315,16 +356,25 @@ MAY_BE_FREE = {
 
 
 class Checker:
-    """Every constraint of an OrderBookAir (the `ops` domain) on a witness,
-    without proving: the transition constraints (LogUp's own excepted) row
-    by row, the boundaries, and each row's LogUp term; and the total of the
-    one LogUp sum, both domains' fractions (the `book` domain's from the
-    witness's state tables and `pts`), against its target -public_sum, at
-    fixed challenges."""
+    """Every constraint of a batch's `ops` domain on a witness, without
+    proving: the transition constraints (LogUp's own excepted) row by row,
+    the boundaries, and each row's LogUp term; and the total of the one
+    LogUp sum, both domains' fractions (the `book` domain's from the
+    witness's state tables and `pts`), against its target, at fixed
+    challenges.  `prep`: the prepared batch the witnesses are edits of, in
+    either mode (zk mode: the lane as prepared, the post-state's timestamp
+    cells as its last timestamp gives them).
 
-    def __init__(self, air, seed: int):
-        self.air, self.T = air, air.trace_length
-        self.challenges = F.encode(np.random.default_rng(seed).integers(0, P, (air.num_challenges, 4)))
+    The honest witness holds; an edit is checked against it: only the
+    constraints and fractions that read a column the edit changed are
+    evaluated again (zk mode's `ops` domain has some 830 constraints)."""
+
+    def __init__(self, prep, seed: int):
+        st = prep.public.statement()
+        self.prep, self.book, self.air = prep, st.book, st.ops
+        air = self.air
+        self.T = air.trace_length
+        self.challenges = F.encode(np.random.default_rng(seed).integers(0, P, (st.num_challenges, 4)))
         self.consts = air.constants(self.challenges)
         self.cons = [c for c in air.transition_constraints if not c.name.startswith("lu")]
         f = Frame(air)
@@ -332,14 +382,81 @@ class Checker:
                        if not b.name.startswith("lu")]
         self.bound_rows = [b.row % self.T for b in air.boundary_constraints
                            if not b.name.startswith("lu")]
-        self.target = -air.public_sum(self.challenges)
+        self.target = st.target(self.challenges)
+        reads = lambda exprs: {k[1] for k in variables(exprs) if k[0] == TRACE}     # noqa: E731
+        self.con_reads = [reads([c.expr]) for c in self.cons]
+        lu = air.lu
+        self.fractions = [logup.LogUp(f"{lu.name}.{k}", [fr], alpha=lu.alpha, beta=lu.beta)
+                          for k, fr in enumerate(lu.fractions)]
+        self.frac_reads = [reads([e for pair in lu._parts(f, [fr]) for e in pair]) for fr in lu.fractions]
+        tr = self.traces(prep.witness)
+        self.base_cols, self.base_book = self._ops_matrix(tr), self._book_mats(tr)
+        main = self._main(self.base_cols)
+        self.base_fracs = [g.group_sums(air, main, self.challenges)[0] for g in self.fractions]
+        self.base_term = self._add(self.base_fracs)
+        assert (self.base_term == self._add(lu.group_sums(air, main, self.challenges))).all()
+        self.base_book_total = self._book_total(self.base_book)
+        bad, _ = self._rows(self.base_cols, range(len(self.cons)), self.base_term)
+        assert not bad.any(), "the honest witness breaks a constraint"
+
+    @staticmethod
+    def _add(columns):
+        out = columns[0]
+        for c in columns[1:]:
+            out = F.add(out, c)
+        return out
+
+    def traces(self, wit) -> dict[str, np.ndarray]:
+        """The statement's matrices of witness `wit` (an edit of prep's)."""
+        z = self.prep.zk
+        if z is None:
+            return wit.traces()
+        return dataclasses.replace(z, post_table=zk_state_table(wit.post, z.last_ts)).traces(wit, self.prep.pre)
+
+    def _ops_matrix(self, tr) -> np.ndarray:
+        return np.concatenate([tr["ops." + s.name] for s in self.air.main_segments], axis=1)
+
+    def _book_mats(self, tr) -> dict[str, np.ndarray]:
+        return {s.name: tr["book." + s.name] for s in self.book.main_segments}
+
+    def _main(self, cols: np.ndarray) -> dict[str, np.ndarray]:
+        names = [c for s in self.air.main_segments for c in s.columns]
+        return {c: np.ascontiguousarray(cols[:, j]) for j, c in enumerate(names)}
+
+    def _book_total(self, mats) -> Ext:
+        book = self.book
+        main = {c: np.ascontiguousarray(mats[s.name][:, j])
+                for s in book.main_segments for j, c in enumerate(s.columns)}
+        terms = book.lu.group_sums(book, main, self.challenges[:book.num_challenges])
+        return sum((Ext.from_mont((t.astype(np.uint64).sum(axis=0) % P).astype(np.uint32)) for t in terms),
+                   Ext(0))
 
     def rows(self, wit):
         """(bad, term): rows a failing transition constraint touches, and
         each row's LogUp term (T, 4)."""
+        return self.check(self.traces(wit))
+
+    def check(self, tr: dict[str, np.ndarray]):
+        """rows() of the statement's matrices `tr` (traces(), edited)."""
+        cols = self._ops_matrix(tr)
+        changed = set(np.flatnonzero((cols != self.base_cols).any(axis=0)).tolist())
+        cons = [i for i, r in enumerate(self.con_reads) if r & changed]
+        fracs = [k for k, r in enumerate(self.frac_reads) if r & changed]
+        term = self.base_term
+        if fracs:
+            main = self._main(cols)
+            for k in fracs:
+                new = self.fractions[k].group_sums(self.air, main, self.challenges)[0]
+                term = F.add(F.sub(term, self.base_fracs[k]), new)
+        bad, term = self._rows(cols, cons, term)
+        book = self._book_mats(tr)
+        same = all(np.array_equal(book[k], self.base_book[k]) for k in book)
+        self._total = Ext.from_mont((term.astype(np.uint64).sum(axis=0) % P).astype(np.uint32)) \
+            + (self.base_book_total if same else self._book_total(book))
+        return bad, term.astype(np.int64)
+
+    def _rows(self, cols, cons, term):
         T, air = self.T, self.air
-        tr = wit.traces()
-        cols = tr["ops.exec"]
 
         def source(key):
             if key[0] != TRACE:
@@ -351,26 +468,16 @@ class Checker:
 
         alg = C.ColumnAlgebra(T, source)
         bad = np.zeros(T, dtype=bool)
-        for v in evaluate([c.expr for c in self.cons], alg):
-            row_bad = C.as_column(v, T, isinstance(v, np.ndarray) and v.ndim == 2) \
-                .reshape(T, -1)[:T - 1].any(axis=1)
-            bad[:T - 1] |= row_bad
-            bad[1:] |= row_bad
+        chosen = [self.cons[i] for i in cons]
+        for v, c in zip(evaluate([c.expr for c in chosen], alg), chosen):
+            row_bad = C.as_column(v, T, isinstance(v, np.ndarray) and v.ndim == 2).reshape(T, -1).any(axis=1)
+            if not c.every_row:
+                row_bad[T - 1] = False          # the wrap: not a transition's row
+            bad |= row_bad
+            bad[1:] |= row_bad[:T - 1]          # and the next row, which it may read
         for v, r in zip(evaluate(self.bounds, alg), self.bound_rows):
             bad[r] |= bool(C.as_column(v, T, False)[r])
-        main = {c: np.ascontiguousarray(tr["ops." + s.name][:, j])
-                for s in air.main_segments for j, c in enumerate(s.columns)}
-        groups = air.lu.group_sums(air, main, self.challenges)
-        term = groups[0]
-        for g in groups[1:]:
-            term = F.add(term, g)
-        book = air_mod.BookAir(len(wit.pre))
-        book_main = {c: np.ascontiguousarray(tr["book." + s.name][:, j])
-                     for s in book.main_segments for j, c in enumerate(s.columns)}
-        book_terms = book.lu.group_sums(book, book_main, self.challenges)
-        self._total = sum((Ext.from_mont((t.astype(np.uint64).sum(axis=0) % P).astype(np.uint32))
-                           for t in [term] + book_terms), Ext(0))
-        return bad, term.astype(np.int64)
+        return bad, term
 
     def holds(self, wit) -> bool:
         bad, _ = self.rows(wit)
@@ -381,17 +488,20 @@ def _step_of(w):
     return np.array([next(s for s in STEPS if w.columns[s][r]) for r in range(w.trace_length)])
 
 
-def _free_cells(w, air, seed, only=None):
-    """{column: steps} where editing that column alone on a row (a flip for
-    0/1 columns, + 12345 otherwise) leaves every transition constraint of
-    the rows around it and the row's LogUp term unchanged.  Even and odd
-    rows are edited in two passes, so no constraint sees two edited rows."""
-    T, check = w.trace_length, Checker(air, seed)
+def _free_cells(prep, seed, only=None):
+    """{column: steps} where editing that exec column alone on a row (a flip
+    for 0/1 columns, + 12345 otherwise) of `prep`'s witness leaves every
+    transition constraint of the rows around it and the row's LogUp term
+    unchanged.  Even and odd rows are edited in two passes, so no
+    constraint sees two edited rows."""
+    w = prep.witness
+    T, check = w.trace_length, Checker(prep, seed)
     bad0, term0 = check.rows(w)
     assert not bad0.any()
     step_of = _step_of(w)
     free: dict[str, set] = {}
-    for name in only or w.columns:
+    # the committed columns: a linear value (air.linear_values) is not one
+    for name in only or exec_columns(T):
         col = w.columns[name]
         binary = set(np.unique(col).tolist()) <= {0, 1}
         for parity in (0, 1):
@@ -430,14 +540,15 @@ def _carry(w, edited, r, x, j):
                 edited.columns[written(y, j)][rr] = value
 
 
-def _unconstrained_writes(w, air, seed):
+def _unconstrained_writes(prep, seed):
     """(row, step, cell) for which a dishonest write verifies: on the first
     row of each step type, each written cell (and each access address) is
     moved by one, carried through the later steps that pass the cell on,
     the memory rethreaded (every later read and the post table follow it,
     as a lying engine would make them), and every constraint and the LogUp
     total checked."""
-    check, step_of = Checker(air, seed), _step_of(w)
+    w = prep.witness
+    check, step_of = Checker(prep, seed), _step_of(w)
     assert check.holds(w)
     out = []
     for step in sorted(set(step_of) - {"sN", "sZ"}):
@@ -458,66 +569,88 @@ def _unconstrained_writes(w, air, seed):
     return out
 
 
-def every_step_ops() -> np.ndarray:
-    """One batch on an empty 16-slot book with every step type: the book
-    fills (BOOK_FULL for a LIMIT and a POST_ONLY), an IOC sweeps, FOKs both
+def every_step_book(mode) -> Book:
+    """The book every_step_ops starts from: an empty 16-slot book, or in zk
+    mode (128 slots at least) one whose other slots hold bids at price 1,
+    which no operation of the batch reaches: 15 free slots either way."""
+    book = Book(mode.capacity(16))
+    for i in range(book.capacity - 16):
+        book.submit(Kind.LIMIT, Side.BUY, 1, 1, account=900 + i)
+    return book
+
+
+def every_step_ops(book: Book | None = None) -> np.ndarray:
+    """One batch on a book with 15 free slots (every_step_book; an empty
+    16-slot book by default) with every step type: the book fills
+    (BOOK_FULL for a LIMIT and a POST_ONLY), an IOC sweeps, FOKs both
     ways, POST_ONLY crossing and resting, MARKET, a REDUCE, a CANCEL and the
     same CANCEL again (stale), a field rejection."""
+    book = Book(16) if book is None else book
     rows = [(Kind.LIMIT, Side.BUY, 50 + i % 5, 1 + i % 3) for i in range(15)]
     rows += [(Kind.LIMIT, Side.SELL, 60, 2), (Kind.POST_ONLY, Side.SELL, 70, 2),
              (Kind.IOC, Side.SELL, 53, 9), (Kind.FOK, Side.SELL, 50, 40), (Kind.FOK, Side.SELL, 51, 2),
              (Kind.POST_ONLY, Side.SELL, 50, 1), (Kind.POST_ONLY, Side.BUY, 60, 1),
              (Kind.MARKET, Side.BUY, 0, 1), (Kind.LIMIT, Side.BUY, 45, 5)]
-    shadow = Book(16)
-    shadow.process(base.make_ops(rows))
-    bids = shadow.orders(Side.BUY)["handle"]
-    last, best = int(bids[-1]), int(bids[0])          # the bid at 45; the best bid
+    shadow = Book.restore(book.snapshot())
+    shadow.process(base.make_ops(rows, first_seq=book.next_seq))
+    bids = shadow.orders(Side.BUY)
+    last = int(bids["handle"][bids["price"] == 45][0])   # the bid at 45
+    best = int(bids["handle"][0])                          # the best bid
     return base.make_ops(rows + [(Kind.REDUCE, 0, 0, 2, last), (Kind.CANCEL, 0, 0, 0, best),
-                                 (Kind.CANCEL, 0, 0, 0, best), (Kind.LIMIT, 3, 1, 1)])
+                                 (Kind.CANCEL, 0, 0, 0, best), (Kind.LIMIT, 3, 1, 1)], first_seq=book.next_seq)
 
 
-def test_no_column_is_left_free():
+def every_step_batch(mode):
+    """every_step_ops on every_step_book, prepared in `mode`."""
+    book = every_step_book(mode)
+    return mode.prepare(book, every_step_ops(book))
+
+
+def test_no_column_is_left_free(book_mode):
     """Every exec column is pinned on the steps that use it: a single edit
     of any other (column, step) cell breaks a constraint or the LogUp sum.
-    Guards against a constraint or a LogUp fraction dropped by a refactor."""
-    prep = prepare_batch(Book(16), every_step_ops(), OPTS)
-    free = _free_cells(prep.witness, prep.public.air(), seed=5)
+    Guards against a constraint or a LogUp fraction dropped by a refactor.
+    In zk mode too: the lane's tuples stand in for the public tables (and
+    its trade tuple has no maker account), fli joins check 19; the same
+    cells are left free."""
+    prep = every_step_batch(book_mode)
+    free = _free_cells(prep, seed=5)
     unexpected = {name: sorted(steps - MAY_BE_FREE.get(name, (set(), ""))[0])
                   for name, steps in free.items()}
     unexpected = {k: v for k, v in unexpected.items() if v}
     assert not unexpected, f"columns left free on steps that use them: {unexpected}"
-    assert free == {name: steps for name, (steps, _) in MAY_BE_FREE.items()}, \
-        "MAY_BE_FREE lists a cell the scan finds pinned: shorten it"
+    expected = {name: steps for name, (steps, _) in MAY_BE_FREE.items()}
+    if book_mode.zk:
+        # every_step_book's bids at price 1 are a next where the 16-slot
+        # book's side ends: the FOK walk ends on a maker that does not cross
+        # and the bid at 45 rests ahead of one (zv2 != 0: its inverse read)
+        expected["zi2"] = expected["zi2"] - {"pk_fok", "sR"}
+    assert free == expected, "MAY_BE_FREE lists a cell the scan finds pinned: shorten it"
     covered = {str(s) for s in np.unique([next(s for s in STEPS if prep.witness.columns[s][r])
                                           for r in range(prep.witness.trace_length)])}
     assert covered == set(STEPS)                          # the flow has every step type
 
 
-def test_the_free_cell_scan_finds_a_dropped_constraint(monkeypatch):
+def test_the_free_cell_scan_finds_a_dropped_constraint(book_mode, monkeypatch):
     """The scan above can fail: with the definition of the helper dB (REST's
     signed price difference to its prev) dropped, dB is free wherever REST
     does not read it, and the scan names it."""
-    orig = air_mod.OrderBookAir._transitions
-
-    def without(self, f):
-        return [c for c in orig(self, f) if not c.name.startswith("helper dB ")]
-    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions", without)
-    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions_by_length", {})
-    prep = prepare_batch(base.setup_book(), batch((Kind.REDUCE, 0, 0, 2, 2)), OPTS)
-    free = _free_cells(prep.witness, prep.public.air(), seed=6, only=["dB", "cx"])
+    _drop(monkeypatch, lambda name: name.startswith("helper dB "))
+    prep = book_mode.prepare(base.mode_book(book_mode), batch((Kind.REDUCE, 0, 0, 2, 2)))
+    free = _free_cells(prep, seed=6, only=["dB", "cx"])
     assert "cx" not in free                               # still defined
     assert free.get("dB", set()) >= {"sD"}
 
 
-
-def test_rest_into_a_full_book_at_the_header_row():
+def test_rest_into_a_full_book_at_the_header_row(book_mode):
     """One access per address and timestamp: with the book full (free head
     0) a LIMIT claims to rest "in slot 0", i.e. its A access is the header
     row, which its H access also reads and writes.  Every step rule holds
     (slot 0 reads as an empty word on a book with no bids); the memory
     multiset cannot: both reads want the one latest write of address 0."""
-    book = Book(16)
-    for i in range(15):
+    cap = book_mode.capacity(16)
+    book = Book(cap)
+    for i in range(cap - 1):
         book.submit(Kind.LIMIT, Side.SELL, 100 + i, 1, account=20 + i)
 
     def tamper(w, ops, trades):
@@ -533,29 +666,25 @@ def test_rest_into_a_full_book_at_the_header_row():
         c["nH4"][r], c["nH5"][r] = 0, hdr[5] + 1
         w.rethread()
         ops[0]["status"], ops[0]["reason"] = Status.RESTED, 0
-    base.assert_lie(base.make_ops([(Kind.LIMIT, Side.BUY, 50, 1)], first_seq=16), tamper, SUM,
+    base.assert_lie(book_mode, base.make_ops([(Kind.LIMIT, Side.BUY, 50, 1)], first_seq=cap), tamper, SUM,
                     book=book)
 
 
-def test_no_write_is_left_free():
+def test_no_write_is_left_free(book_mode):
     """Every written cell is pinned by its step: moving one (or an access's
     address) by one, with the memory rethreaded so that every later read and
     the post table follow, breaks a constraint or the LogUp sum, on every
-    step type that writes."""
-    prep = prepare_batch(Book(16), every_step_ops(), OPTS)
-    assert _unconstrained_writes(prep.witness, prep.public.air(), seed=7) == []
+    step type that writes (in zk mode too, the post-state's table and its
+    timestamp cells following the rethread)."""
+    assert _unconstrained_writes(every_step_batch(book_mode), seed=7) == []
 
 
-def test_the_write_scan_finds_a_dropped_constraint(monkeypatch):
+def test_the_write_scan_finds_a_dropped_constraint(book_mode, monkeypatch):
     """The scan above can fail: with "rested word cell 3" dropped, REST can
     write any account_lo into the order it rests (the first REST's order is
     still on the book at the end, so only the post table shows it)."""
-    orig = air_mod.OrderBookAir._transitions
-    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions",
-                        lambda self, f: [c for c in orig(self, f) if c.name != "rule 4: rested word cell 3"])
-    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions_by_length", {})
-    prep = prepare_batch(Book(16), every_step_ops(), OPTS)
-    found = _unconstrained_writes(prep.witness, prep.public.air(), seed=8)
+    _drop(monkeypatch, lambda name: name == "rule 4: rested word cell 3")
+    found = _unconstrained_writes(every_step_batch(book_mode), seed=8)
     assert {(step, name) for _, step, name in found} == {("sR", "nA3")}
 
 
@@ -582,15 +711,23 @@ def _any_air(trace_length=None):
     return prepare_batch(Book(16), ops, OPTS, trace_length).public.air()
 
 
+def _drop(monkeypatch, dropped) -> None:
+    """The AIR without the execution's transition constraints whose name
+    `dropped(name)` holds (prover and verifier alike, either mode: what a
+    lie would need)."""
+    orig = air_mod.OrderBookAir._transitions
+    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions",
+                        lambda self, f: [c for c in orig(self, f) if not dropped(c.name)])
+    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions_by_length", {})
+    monkeypatch.setattr(zk_air.ZkOpsAir, "_transitions_by_key", {})
+
+
 def _without(monkeypatch, name):
     """The AIR with the transition constraint `name` dropped (prover and
     verifier alike: what the lie would need)."""
     air = _any_air()
     assert any(c.name == name for c in air.transition_constraints), name
-    orig = air_mod.OrderBookAir._transitions
-    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions",
-                        lambda self, f: [c for c in orig(self, f) if c.name != name])
-    monkeypatch.setattr(air_mod.OrderBookAir, "_transitions_by_length", {})
+    _drop(monkeypatch, lambda n: n == name)
 
 
 def _without_boundary(monkeypatch, name):
@@ -602,11 +739,12 @@ def _without_boundary(monkeypatch, name):
                         lambda self, f: [b for b in orig(self, f) if b.name != name])
 
 
-def assert_necessary(monkeypatch, ops, tamper, name, book=None):
-    """The lie is refused, naming `name`; with `name` dropped it verifies."""
-    assert_lie(ops, tamper, re.escape(name), book=book)
+def assert_necessary(mode, monkeypatch, ops, tamper, name, book=None):
+    """The lie is refused, naming `name`; with `name` dropped it verifies
+    (in zk mode too: nothing of the lane stands in for the constraint)."""
+    assert_lie(mode, ops, tamper, re.escape(name), book=book)
     _without(monkeypatch, name)
-    verify_batch(prove_lie(book or base.setup_book(), ops, tamper), min_security=0)
+    verify_batch(prove_lie(mode, base.mode_book(mode) if book is None else book, ops, tamper), min_security=0)
 
 
 def _rows_of(c, i):
@@ -823,13 +961,13 @@ def _ioc_stops_early(w, ops, trades):
     return ops, trades[:1]
 
 
-def test_last_placed_early_on_an_unfilled_match(monkeypatch):
-    assert_necessary(monkeypatch,
+def test_last_placed_early_on_an_unfilled_match(book_mode, monkeypatch):
+    assert_necessary(book_mode, monkeypatch,
                      batch((Kind.IOC, Side.BUY, 101, 7), (Kind.LIMIT, Side.BUY, 96, 2)),
                      _ioc_stops_early, "rule 2: a taker ends on MATCH only when filled")
 
 
-def test_fok_match_phase_ends_early():
+def test_fok_match_phase_ends_early(book_mode):
     """A FOK that walked enough liquidity takes only the first maker and
     ends, FILLED with 5 of 7 lots."""
     def tamper(w, ops, trades):
@@ -841,11 +979,11 @@ def test_fok_match_phase_ends_early():
         w.rethread()
         ops[0]["filled"], ops[0]["trades"] = 5, 1
         return ops, trades[:1]
-    assert_lie(batch((Kind.FOK, Side.BUY, 101, 7)), tamper,
+    assert_lie(book_mode, batch((Kind.FOK, Side.BUY, 101, 7)), tamper,
                re.escape("rule 2: a taker ends on MATCH only when filled"))
 
 
-def test_first_in_the_middle_of_an_operation():
+def test_first_in_the_middle_of_an_operation(book_mode):
     """IOC buy 101 x 7: its second MATCH restarts as an operation of its own
     (op index + 1, remaining and trade number reset), the one before it not
     being a last row."""
@@ -856,11 +994,11 @@ def test_first_in_the_middle_of_an_operation():
         c["oi"][r:] += 1
         c["rem"][r], c["tn"][r] = 7, 0
         w.rethread()
-    assert_lie(batch((Kind.IOC, Side.BUY, 101, 7), (Kind.LIMIT, Side.BUY, 96, 2)), tamper,
+    assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 101, 7), (Kind.LIMIT, Side.BUY, 96, 2)), tamper,
                re.escape("rule 1: a first row follows a last row"))
 
 
-def test_two_operations_merged_into_one_run():
+def test_two_operations_merged_into_one_run(book_mode):
     """Two IOC buys at 100 for 2 lots (same account: one context) run as one
     operation: the first's last flag and the second's first flag cleared."""
     ops = batch((Kind.IOC, Side.BUY, 100, 2), (Kind.IOC, Side.BUY, 100, 2))
@@ -872,10 +1010,10 @@ def test_two_operations_merged_into_one_run():
         c["last"][r - 1] = c["first"][r] = 0
         c["oi"][r:] = 0
         w.rethread()
-    assert_lie(ops, tamper, re.escape("rule 3: remaining' = remaining - fill"))
+    assert_lie(book_mode, ops, tamper, re.escape("rule 3: remaining' = remaining - fill"))
 
 
-def test_rest_that_is_not_last():
+def test_rest_that_is_not_last(book_mode):
     """A LIMIT that rests and goes on (into what was the next LIMIT's rows,
     given its context): REST is always last."""
     def tamper(w, ops, trades):
@@ -887,12 +1025,12 @@ def test_rest_that_is_not_last():
             c[x][r:] = c[x][0]
         c["rem"][r:] = c["rem"][0]
         w.rethread()
-    assert_lie(batch((Kind.LIMIT, Side.BUY, 96, 2), (Kind.LIMIT, Side.BUY, 97, 1)), tamper,
+    assert_lie(book_mode, batch((Kind.LIMIT, Side.BUY, 96, 2), (Kind.LIMIT, Side.BUY, 97, 1)), tamper,
                re.escape("rule 5: single steps are last"))
 
 
 @pytest.mark.parametrize("kind", ["k_can", "k_z"])
-def test_nothing_row_for_an_operation_that_is_not_a_field_rejection(kind):
+def test_nothing_row_for_an_operation_that_is_not_a_field_rejection(book_mode, kind):
     """A CANCEL of a live order shown as one NOTHING row (the order stays):
     as a CANCEL (its first-row rule) or as a field rejection (kind 0, no
     handle: the op table has the record's kind, CANCEL)."""
@@ -911,7 +1049,7 @@ def test_nothing_row_for_an_operation_that_is_not_a_field_rejection(kind):
         assert (w.post == w.pre).all()
         ops[0]["status"], ops[0]["reason"] = Status.REJECTED, Reason.UNKNOWN_HANDLE
     family = "rule 5: CANCEL/REDUCE start with" if kind == "k_can" else SUM
-    assert_lie(batch((Kind.CANCEL, 0, 0, 0, 2)), tamper, family)
+    assert_lie(book_mode, batch((Kind.CANCEL, 0, 0, 0, 2)), tamper, family)
 
 
 # ------------------------------------------- the FOK walk across operations --
@@ -950,7 +1088,7 @@ def _fok_sufficient_into_the_next_match(w, ops, trades):
     (batch((Kind.FOK, Side.BUY, 100, 7), (Kind.FOK, Side.BUY, 101, 3)), _fok_goes_on_into_the_next_fok),
     (batch((Kind.FOK, Side.BUY, 99, 3), (Kind.IOC, Side.BUY, 100, 2)), _fok_sufficient_into_the_next_match),
 ])
-def test_fok_walk_continues_into_the_next_operation(monkeypatch, ops, tamper):
+def test_fok_walk_continues_into_the_next_operation(book_mode, monkeypatch, ops, tamper):
     """The successor rules of the walk ("go on -> look-ahead PEEK",
     "sufficient -> MATCH") do not see operation boundaries: only "FOK walk
     ends the operation only when unfillable" keeps a fillable FOK from
@@ -959,17 +1097,17 @@ def test_fok_walk_continues_into_the_next_operation(monkeypatch, ops, tamper):
         tamper(w, o, t)
         o[0]["status"], o[0]["reason"], o[0]["filled"], o[0]["trades"] = \
             Status.REJECTED, Reason.FOK_UNFILLABLE, 0, 0
-    assert_necessary(monkeypatch, ops, lie, "rule 5: FOK walk ends the operation only when unfillable")
+    assert_necessary(book_mode, monkeypatch, ops, lie, "rule 5: FOK walk ends the operation only when unfillable")
 
 
-def test_fok_go_on_row_not_last_but_followed_by_a_first_row():
+def test_fok_go_on_row_not_last_but_followed_by_a_first_row(book_mode):
     """The same walk with its "go on" row left not last, the next FOK's
     first row after it: a first row must follow a last row (and FOK 0's
     outcome would never be given)."""
     def tamper(w, ops, trades):
         _fok_goes_on_into_the_next_fok(w, ops, trades)
         w.columns["last"][0] = 0
-    assert_lie(batch((Kind.FOK, Side.BUY, 100, 7), (Kind.FOK, Side.BUY, 101, 3)), tamper,
+    assert_lie(book_mode, batch((Kind.FOK, Side.BUY, 100, 7), (Kind.FOK, Side.BUY, 101, 3)), tamper,
                re.escape("rule 1: a first row follows a last row"))
 
 
@@ -1014,20 +1152,20 @@ def _look_ahead_sum_not_its_maker(w, ops, trades):
 
 
 @pytest.mark.parametrize("position", [0, 1])
-def test_remaining_not_reset_at_a_first_row(monkeypatch, position):
-    assert_necessary(monkeypatch, _at(position, (Kind.IOC, Side.BUY, 101, 5)),
+def test_remaining_not_reset_at_a_first_row(book_mode, monkeypatch, position):
+    assert_necessary(book_mode, monkeypatch, _at(position, (Kind.IOC, Side.BUY, 101, 5)),
                      _remaining_not_reset, "rule 3: first row: remaining = qty")
 
 
 @pytest.mark.parametrize("position", [0, 1])
-def test_look_ahead_sum_not_reset_at_a_first_row(monkeypatch, position):
-    assert_necessary(monkeypatch, _at(position, (Kind.FOK, Side.BUY, 101, 7)),
+def test_look_ahead_sum_not_reset_at_a_first_row(book_mode, monkeypatch, position):
+    assert_necessary(book_mode, monkeypatch, _at(position, (Kind.FOK, Side.BUY, 101, 7)),
                      _look_ahead_sum_not_its_maker,
                      "rule 5: FOK: first row: look-ahead sum = its crossing maker")
 
 
 @pytest.mark.parametrize("position", [0, 1])
-def test_trade_number_not_reset_at_a_first_row(position):
+def test_trade_number_not_reset_at_a_first_row(book_mode, position):
     """tn = 1 on the first row: trade numbers 1, 2 and a count of 2 for one
     trade (the trade table numbers an operation's trades from 0, so the
     LogUp sum refuses it too)."""
@@ -1035,18 +1173,18 @@ def test_trade_number_not_reset_at_a_first_row(position):
         c, i = w.columns, len(ops) - 1
         c["tn"][c["oi"] == i] += 1
         ops[i]["trades"] += 1
-    assert_lie(_at(position, (Kind.IOC, Side.BUY, 101, 5)), tamper,
+    assert_lie(book_mode, _at(position, (Kind.IOC, Side.BUY, 101, 5)), tamper,
                re.escape("rule 6: first row: trade number 0"))
 
 
-def test_row_0_is_a_first_row():
+def test_row_0_is_a_first_row(book_mode):
     """Row 0 claiming to continue an operation (first = 0), so that its
     first-row constraints are off and the remaining-quantity lie above
     holds: the boundary refuses it (and op 0's tuple would not be taken)."""
     def tamper(w, ops, trades):
         _remaining_not_reset(w, ops, trades)
         w.columns["first"][0] = 0
-    assert_lie(_at(0, (Kind.IOC, Side.BUY, 101, 5)), tamper,
+    assert_lie(book_mode, _at(0, (Kind.IOC, Side.BUY, 101, 5)), tamper,
                re.escape("rule 1: the trace starts with an operation"))
 
 
@@ -1070,22 +1208,22 @@ def _handle_for_an_ioc(w, ops, trades):
     trades["taker_handle"] = 5
 
 
-def test_fill_on_a_step_that_is_not_a_match(monkeypatch):
-    assert_necessary(monkeypatch, batch((Kind.IOC, Side.BUY, 100, 7)), _expired_fill,
+def test_fill_on_a_step_that_is_not_a_match(book_mode, monkeypatch):
+    assert_necessary(book_mode, monkeypatch, batch((Kind.IOC, Side.BUY, 100, 7)), _expired_fill,
                      "fill only on MATCH")
 
 
-def test_handle_assigned_without_a_rest(monkeypatch):
-    assert_necessary(monkeypatch, batch((Kind.IOC, Side.BUY, 100, 7)), _handle_for_an_ioc,
+def test_handle_assigned_without_a_rest(book_mode, monkeypatch):
+    assert_necessary(book_mode, monkeypatch, batch((Kind.IOC, Side.BUY, 100, 7)), _handle_for_an_ioc,
                      "rule 5: handle = the rested slot (os)")
 
 
-def test_rested_handle_with_another_generation():
+def test_rested_handle_with_another_generation(book_mode):
     def tamper(w, ops, trades):
         c = w.columns
         c["og"][first(c, "sR")] = 3
         ops[0]["handle"] = int(ops[0]["handle"]) | 3 << 32
-    assert_lie(batch((Kind.LIMIT, Side.BUY, 96, 2)), tamper,
+    assert_lie(book_mode, batch((Kind.LIMIT, Side.BUY, 96, 2)), tamper,
                re.escape("rule 5: handle = the rested generation (og)"))
 
 
@@ -1113,10 +1251,10 @@ def _record(**edit):
     ([(Kind.CANCEL, 0, 0, 0, 2)], _record(status=Status.REDUCED)),
     ([(Kind.LIMIT, 3, 96, 2), (Kind.LIMIT, Side.BUY, 96, 2)], _record(status=Status.EXPIRED)),
 ])
-def test_outcome_record_disagrees_with_the_steps(rows, tamper):
+def test_outcome_record_disagrees_with_the_steps(book_mode, rows, tamper):
     """The outcome tuple is status, reason, filled, trades and handle as the
     last row's expressions give them: any other record is refused."""
-    assert_lie(batch(*rows), tamper, SUM)
+    assert_lie(book_mode, batch(*rows), tamper, SUM)
 
 
 # ------------------------------- B and C: cells that are not their links --
@@ -1148,16 +1286,15 @@ def _rethread_keeping(w, r, x):
     w.finish()
 
 
-def test_neighbour_keeps_every_cell_but_its_links():
+def test_neighbour_keeps_every_cell_but_its_links(book_mode):
     """On every step that writes B or C (MATCH's new head; REST's and
     CANCEL's neighbours), each cell other than the links, raised by one,
     either by a forged read (which the write repeats) or in the post table
     alone, fails the memory argument: the write has no column for it."""
     tried = set()
-    for book, ops in ((Book(16), every_step_ops()),
-                      (base.setup_book(), batch((Kind.CANCEL, 0, 0, 0, 2)))):
-        prep = prepare_batch(book, ops, OPTS)
-        w, check = prep.witness, Checker(prep.public.air(), seed=9)
+    for prep in (every_step_batch(book_mode),
+                 book_mode.prepare(base.mode_book(book_mode), batch((Kind.CANCEL, 0, 0, 0, 2)))):
+        w, check = prep.witness, Checker(prep, seed=9)
         assert check.holds(w)
         step_of = _step_of(w)
         for r in range(w.trace_length):
@@ -1179,7 +1316,7 @@ def test_neighbour_keeps_every_cell_but_its_links():
     assert tried == {("sM", "B"), ("sR", "B"), ("sR", "C"), ("sC", "B"), ("sC", "C")}
 
 
-def test_cancel_raises_its_neighbours_quantity():
+def test_cancel_raises_its_neighbours_quantity(book_mode):
     """CANCEL of slot 2 (prev: slot 1) that also adds 10 lots to slot 1,
     by a forged read of B which the write carries on."""
     def tamper(w, ops, trades):
@@ -1189,12 +1326,12 @@ def test_cancel_raises_its_neighbours_quantity():
         c["oB1"][r] += 10
         _rethread_keeping(w, r, "B")
         assert w.post[1, 1] == w.pre[1, 1] + 10
-    assert_lie(batch((Kind.CANCEL, 0, 0, 0, 2)), tamper, SUM)
+    assert_lie(book_mode, batch((Kind.CANCEL, 0, 0, 0, 2)), tamper, SUM)
 
 
 # ----------------------------------------------------------- PAD rows --
 
-def test_pad_row_cannot_write():
+def test_pad_row_cannot_write(book_mode):
     """A PAD row between the last operation and the last row raises the
     resting bid's quantity (memory-consistent after the rethread)."""
     def tamper(w, ops, trades):
@@ -1206,11 +1343,11 @@ def test_pad_row_cannot_write():
         set_word(c, "nA", r, word)
         w.rethread()
         assert w.post[3, 1] == w.pre[3, 1] + 10
-    assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper,
+    assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 100, 3)), tamper,
                re.escape("memory: sN and PAD access nothing"))
 
 
-def test_pad_row_cannot_give_an_outcome():
+def test_pad_row_cannot_give_an_outcome(book_mode):
     """A PAD row flagged last: the last operation's outcome taken twice.
     Two constraints refuse it on the same row: "PAD rows belong to no
     operation" and "PAD follows a last row or PAD" (1 - last - sZ = -1 for a
@@ -1218,11 +1355,11 @@ def test_pad_row_cannot_give_an_outcome():
     def tamper(w, ops, trades):
         c = w.columns
         c["last"][first(c, "sZ")] = 1
-    assert_lie(batch((Kind.IOC, Side.BUY, 100, 3)), tamper,
+    assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 100, 3)), tamper,
                "rule 1: PAD (follows a last row or PAD|rows belong to no operation)")
 
 
-def test_operation_after_a_pad_row():
+def test_operation_after_a_pad_row(book_mode):
     """A PAD row inserted between two operations: the second one starts
     after PAD, not after a last row."""
     def tamper(w, ops, trades):
@@ -1239,7 +1376,7 @@ def test_operation_after_a_pad_row():
         c["acc"][r + 1] = c["cr"][r + 1] * c["oA1"][r + 1]
         c["row"] = np.arange(w.trace_length)
         w.rethread()
-    assert_lie(batch((Kind.IOC, Side.BUY, 100, 3), (Kind.LIMIT, Side.BUY, 96, 2)), tamper,
+    assert_lie(book_mode, batch((Kind.IOC, Side.BUY, 100, 3), (Kind.LIMIT, Side.BUY, 96, 2)), tamper,
                re.escape("rule 1: a first row follows a last row"))
 
 
@@ -1289,7 +1426,7 @@ def _fok_trades_after_pad(w, ops, trades):
     return ops, ioc.public.trades.copy()
 
 
-def test_steps_after_pad_cannot_run_into_the_final_row(monkeypatch):
+def test_steps_after_pad_cannot_run_into_the_final_row(book_mode, monkeypatch):
     """"PAD is followed by PAD" refuses the lie; without it, "PAD follows a
     last row or PAD" (row T - 2, a MATCH that is not last, before the final
     PAD row) does; without both, the final row's boundary "(pk_stop = 0)"
@@ -1301,12 +1438,17 @@ def test_steps_after_pad_cannot_run_into_the_final_row(monkeypatch):
     outcome table refuses), and that rule and the final row's boundaries
     each close the run into the final row."""
     ops = batch((Kind.FOK, Side.BUY, 101, 20))
-    assert_lie(ops, _fok_trades_after_pad, re.escape("rule 1: PAD is followed by PAD"))
+    assert_lie(book_mode, ops, _fok_trades_after_pad, re.escape("rule 1: PAD is followed by PAD"))
     _without(monkeypatch, "rule 1: PAD is followed by PAD")
-    assert_lie(ops, _fok_trades_after_pad, re.escape("rule 1: PAD follows a last row or PAD"))
+    assert_lie(book_mode, ops, _fok_trades_after_pad, re.escape("rule 1: PAD follows a last row or PAD"))
     _without(monkeypatch, "rule 1: PAD follows a last row or PAD")
-    assert_lie(ops, _fok_trades_after_pad, re.escape("rule 1: the last row is PAD (pk_stop = 0)"))
+    assert_lie(book_mode, ops, _fok_trades_after_pad, re.escape("rule 1: the last row is PAD (pk_stop = 0)"))
     _without_boundary(monkeypatch, "rule 1: the last row is PAD (pk_stop = 0)")
-    bp = prove_lie(base.setup_book(), ops, _fok_trades_after_pad)
-    verify_batch(bp, min_security=0)
-    assert bp.public.ops[0]["status"] == Status.REJECTED and len(bp.public.trades) == 2
+    committed = []
+
+    def lie(w, o, t):
+        committed.extend(_fok_trades_after_pad(w, o, t))
+        return committed
+    verify_batch(prove_lie(book_mode, base.mode_book(book_mode), ops, lie), min_security=0)
+    o, t = committed
+    assert o[0]["status"] == Status.REJECTED and len(t) == 2

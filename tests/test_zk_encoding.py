@@ -316,6 +316,13 @@ def test_salts_and_data_not_below_p_are_refused():
         Z.leaf_inputs(np.zeros((3, 4), np.uint32), data)
     with pytest.raises(ValueError, match="2 salts for 3 leaves"):
         Z.leaf_inputs(np.zeros((2, 4), np.uint32), data)
+    # a wider integer is checked before it is narrowed: 2^32 + 1 is not read as 1
+    wide = np.zeros((3, 4), np.uint64)
+    wide[2, 0] = 2**32 + 1
+    with pytest.raises(Z.EncodingError, match=f"leaf 2: salt 0 = {2**32 + 1} is not a field element"):
+        Z.leaf_inputs(wide, Z.dummy_elements(3))
+    with pytest.raises(Z.EncodingError, match="row 1 of the salts: a negative value"):
+        Z.leaf_inputs(np.array([[0, 0, 0, 0], [0, -1, 0, 0], [0, 0, 0, 0]], np.int64), Z.dummy_elements(3))
 
 
 def test_side_leaves_are_the_bytes_the_design_names():

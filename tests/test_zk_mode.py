@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
-import math
 
 import numpy as np
 import pytest
@@ -34,6 +33,7 @@ from zksidecar.prover.reference import reference_prove
 from zksidecar.prover.statement import as_statement
 from zksidecar.prover.transcript import Transcript
 from zksidecar.prover.verify import VerificationError, verify
+from hiding import distinguished_kinds, ks_two_sample, ks_uniform, layout_counts, revealed_kinds
 from zk_modes import KEY, prove_in, state_key
 
 #: 8 queries: h = 36 (52 for the memory example, whose chained state is read
@@ -408,61 +408,6 @@ def test_masking_budget_counted_from_proofs():
 
 # ------------------------------------------------------- hiding: statistics --
 
-def _ks_p(d: float, ne: float) -> float:
-    """Kolmogorov's asymptotic p-value of distance d at effective size ne."""
-    lam = (math.sqrt(ne) + 0.12 + 0.11 / math.sqrt(ne)) * d
-    if lam < 0.2:
-        return 1.0
-    return max(0.0, min(1.0, 2 * sum((-1) ** (k - 1) * math.exp(-2 * k * k * lam * lam) for k in range(1, 101))))
-
-
-def ks_two_sample(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = np.sort(a), np.sort(b)
-    allv = np.concatenate([a, b])
-    d = np.max(np.abs(np.searchsorted(a, allv, side="right") / a.size
-                      - np.searchsorted(b, allv, side="right") / b.size))
-    return _ks_p(float(d), a.size * b.size / (a.size + b.size))
-
-
-def ks_uniform(a: np.ndarray) -> float:
-    a = np.sort(a)
-    n = a.size
-    d = max(np.max(np.arange(1, n + 1) / n - a), np.max(a - np.arange(n) / n))
-    return _ks_p(float(d), n)
-
-
-def chi2_two_sample(a: np.ndarray, b: np.ndarray, bins: int = 64) -> float:
-    """Homogeneity of two samples over `bins` equal bins of [0, 1): the
-    chi-square statistic, its p-value by the Wilson-Hilferty approximation."""
-    ca = np.bincount(np.minimum((a * bins).astype(int), bins - 1), minlength=bins).astype(float)
-    cb = np.bincount(np.minimum((b * bins).astype(int), bins - 1), minlength=bins).astype(float)
-    ka, kb = math.sqrt(cb.sum() / ca.sum()), math.sqrt(ca.sum() / cb.sum())
-    used = (ca + cb) > 0
-    x2 = float(np.sum((ka * ca[used] - kb * cb[used]) ** 2 / (ca[used] + cb[used])))
-    df = int(used.sum()) - 1
-    if df < 1:
-        return 0.0
-    z = ((x2 / df) ** (1 / 3) - (1 - 2 / (9 * df))) / math.sqrt(2 / (9 * df))
-    return 0.5 * math.erfc(z / math.sqrt(2))
-
-
-def revealed_kinds(proof: Proof) -> dict[str, np.ndarray]:
-    """Every kind of revealed value of a range-check proof, as v / p."""
-    kinds = {}
-    for name in proof.ood_z:
-        kinds[f"{name} at z"] = proof.ood_z[name]
-    for name in proof.ood_next:
-        kinds[f"{name} at w z"] = proof.ood_next[name]
-    for name in proof.rows:
-        kinds[f"{name} rows"] = proof.rows[name]
-    kinds["FRI layer 0"] = proof.fri_leaves[0]
-    kinds["FRI final"] = proof.fri_final
-    kinds["salts"] = np.concatenate([s.ravel() for s in proof.row_salts.values()]) \
-        if proof.row_salts else np.zeros(0)
-    return {k: np.asarray(v, dtype=np.float64).ravel() / (256.0 if k == "salts" else F.P)
-            for k, v in kinds.items()}
-
-
 #: the hiding fixture: two traces of one public statement (2^8 rows, 8-bit
 #: values, 2 lanes) with different private values
 HIDING_N, HIDING_PROOFS = 1 << 8, 100
@@ -483,18 +428,7 @@ def prove_many(candidates, opts, count=HIDING_PROOFS):
 def a1_failures(results) -> list[str]:
     """(a1): per kind, the two candidates' samples by KS and chi-square,
     Bonferroni over the kinds at family-wise alpha = 0.001."""
-    samples = [[revealed_kinds(res.proof) for res in runs] for runs in results]
-    kinds = sorted(samples[0][0])
-    alpha = 0.001 / (2 * len(kinds))
-    failed = []
-    for kind in kinds:
-        a = np.concatenate([s[kind] for s in samples[0]])
-        b = np.concatenate([s[kind] for s in samples[1]])
-        if a.size == 0:
-            continue
-        if ks_two_sample(a, b) < alpha or chi2_two_sample(a, b) < alpha:
-            failed.append(kind)
-    return failed
+    return distinguished_kinds(*([revealed_kinds(res.proof) for res in runs] for runs in results))
 
 
 def test_a1_distributions_agree_in_zk_mode_and_not_in_transparent(candidates):
@@ -591,16 +525,6 @@ def test_a3_chunk_and_r_masks_are_present(candidates, monkeypatch):
     no_mask = [prove(air, traces, ZK1, zk_key=key(i)) for i in range(10)]
     verify(air, no_mask[0].proof, min_security=0)
     assert not np.concatenate([r_values(r) for r in no_mask]).any()
-
-
-def layout_counts(proof: Proof) -> tuple:
-    """The counts a proof's length depends on that vary from proof to
-    proof, all functions of the query positions: the distinct opened rows,
-    each FRI layer's opened leaves, and each batch Merkle proof's sibling
-    count (positions that share a subtree share siblings)."""
-    return (tuple(rows.shape[0] for rows in proof.rows.values()),
-            tuple(leaves.shape[0] for leaves in proof.fri_leaves),
-            tuple(len(p) for p in proof.row_proofs.values()), tuple(len(p) for p in proof.fri_proofs))
 
 
 def test_b_shape_depends_on_the_statement_and_query_positions_only(candidates, monkeypatch):

@@ -28,7 +28,7 @@ from zksidecar.engine.book import Book
 from zksidecar.engine.native import ffi, lib
 from zksidecar.engine.records import OP_DTYPE, Kind, Reason, Status, join_handle
 from zksidecar.prover import zk_keys
-from zksidecar.prover.orderbook import air
+from zksidecar.prover.orderbook import air, batch_receipts
 from zksidecar.prover.orderbook import receipt as R
 from zksidecar.prover.orderbook import receipt_format as RF
 from zksidecar.prover.orderbook import zk_encoding as Z
@@ -560,6 +560,27 @@ def test_committed_trades_that_break_the_record_are_refused():
 
 
 # ------------------------------------------------ whose order a trade is against --
+
+def test_traded_resting_is_each_maker_order_once_by_handle(batch: Batch):
+    """batch_receipts.traded_resting: the distinct (maker handle, maker
+    account) pairs of the engine's trade records, sorted by handle then
+    account, as a set of pairs sorted would give them; an order that
+    traded several times is there once."""
+    trades = batch.trade_records
+    want = sorted({(int(h), int(a)) for h, a in zip(trades["maker_handle"], trades["maker_account"])})
+    assert len(want) < len(trades)               # the batch has makers that traded more than once
+    twice = np.concatenate([trades[::-1], trades])
+    for given in (trades, twice):
+        got = batch_receipts.traded_resting(given)
+        assert got.dtype == batch_receipts.RESTING_DTYPE
+        assert [(int(h), int(a)) for h, a in zip(got["handle"], got["account"])] == want
+    # one handle with two accounts (not an engine's, but the rule holds): both, the smaller account first
+    odd = trades[:2].copy()
+    odd["maker_handle"] = odd["maker_handle"][0]
+    odd["maker_account"] = [9, 4]
+    assert batch_receipts.traded_resting(odd)["account"].tolist() == [4, 9]
+    assert len(batch_receipts.traded_resting(trades[:0])) == 0
+
 
 def traded_before_the_batch(batch: Batch) -> list[tuple[int, int]]:
     """(handle, owner account) of each order resting before the batch that

@@ -30,6 +30,7 @@ from zksidecar.prover.air import Air, BoundaryConstraint, Frame, Segment, Transi
 from zksidecar.prover.expr import TRACE, const, evaluate
 from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.orderbook import air as air_mod
+from zksidecar.prover.orderbook import zk_record_checks
 from zksidecar.prover.orderbook.zk_encoding import encode_operations
 from zksidecar.prover.orderbook.zk_record_checks import (ELEMENTS, INPUTS, OP_ENTRIES, OUT_ENTRIES,
                                                          RecordChecks, RecordError, timestamp_pieces)
@@ -377,6 +378,35 @@ def test_the_interface():
         counts[(T, c)] = (len(b.columns), len(b.fractions()))
     assert counts == {(1 << 11, 10): (125, 65), (1 << 15, 14): (106, 30), (1 << 16, 14): (106, 46),
                       (1 << 16, 16): (104, 46), (16, 1): (173, 111)}
+
+
+def _unpinned_pieces(b: RecordChecks) -> list[str]:
+    """The columns of `b`'s pieces (sub-fields' and comparison values')
+    that have neither a range lookup nor a boolean constraint."""
+    looked_up = {col for col, _ in b.lookups}
+    return [col for r in list(b.fields.values()) + list(b.comparisons.values())
+            for col, p in zip(r.columns, r.pieces)
+            if col not in looked_up and not (p.width == 1 and col in b.booleans)]
+
+
+def test_every_piece_is_looked_up_or_boolean_at_every_height():
+    """Every piece of a sub-field or of a comparison value is range-looked-up
+    or, of 1 bit, boolean: at every height the block takes (2^4 .. 2^20)
+    and capacities at both handle branches' ends (review finding L4)."""
+    for t in range(4, air_mod.MAX_LOG_OPS + 1):
+        for c in (1, 15, 16, 30):
+            assert _unpinned_pieces(RecordChecks(1 << t, c)) == [], (t, c)
+
+
+def test_a_one_bit_comparison_piece_is_boolean(monkeypatch):
+    """Were a comparison value one bit wider than a whole number of
+    lookups, its top piece of 1 bit would have no lookup: the block makes
+    it boolean (none is, at the shapes built: the sweep above)."""
+    monkeypatch.setattr(zk_record_checks, "_cmp_width", lambda needed, sound, log_rows: log_rows + 1)
+    b = RecordChecks(16, 1)
+    assert b.comparisons["kcmp"].pieces[-1].width == 1 and _unpinned_pieces(b) == []
+    names = {con.name for con in b.transitions(Frame(LaneDouble(16, 1, every_kind(2)[:15])))}
+    assert {f"record: boolean rc_{x}_1" for x in b.comparisons} <= names
 
 
 @pytest.mark.parametrize("T,c,match", [(8, 3, "power of two from 16"), (1 << 21, 3, "power of two from 16"),

@@ -63,7 +63,7 @@ def read_ops(path: str, fmt: str, capacity: int) -> np.ndarray:
 
 
 def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str,
-               security: int, trace_length: int | None = None, out=sys.stdout, zk: bool = False,
+               security: int, trace_length: int | None = None, out=None, zk: bool = False,
                key: str | None = None, new_key: bool = False) -> int:
     """`zksidecar prove`; with `zk`, in zk mode under the store key in the
     file `key` (made first when `new_key`: docs/ZK_KEYS.md, "Key file")."""
@@ -110,7 +110,7 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
 
 
 def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, security: int,
-              trace_length: int | None = None, out=sys.stdout, where: str = "operations",
+              trace_length: int | None = None, out=None, where: str = "operations",
               zk_key: bytes | None = None) -> int:
     """prove_main's work on operation records already read (OP_DTYPE, file
     ids resolved, the stream from the empty book): batch-NNNNNN.zkb files in
@@ -209,7 +209,7 @@ def _stated(c: Checked, symbol: int) -> ChainPoint:
     the start of an unanchored segment (a store whose earlier batches
     retention archived)."""
     return ChainPoint(c.config(symbol), c.pre_root, c.pre_link, c.first_seq, c.first_ts, c.batch_id,
-                      c.mode, c.chain_ops_length)
+                      c.mode, c.chain_ops_length, c.chain_options)
 
 
 def _report(symbol: int, segments: list[ChainSegment], prior: SymbolRecord | None = None,
@@ -325,7 +325,7 @@ def _write_report(path: str, rep: verify_report.Report, out) -> int:
     return 0
 
 
-def verify_main(paths: list[str], min_security: int, out=sys.stdout,
+def verify_main(paths: list[str], min_security: int, out=None,
                 max_trace_length: int = MAX_TRACE_LENGTH, after: str | None = None,
                 jobs: int | None = None, report: str | None = None, since: str | None = None,
                 progress: bool | None = None) -> int:
@@ -449,7 +449,7 @@ def verify_main(paths: list[str], min_security: int, out=sys.stdout,
     return status
 
 
-def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
+def verify_store(directory: str, min_security: int = 100, out=None,
                  max_trace_length: int = MAX_TRACE_LENGTH, jobs: int | None = None,
                  report: str | None = None, since: str | None = None,
                  progress: bool | None = None) -> int:
@@ -594,7 +594,7 @@ def verify_store(directory: str, min_security: int = 100, out=sys.stdout,
     return status
 
 
-def verify_exported(directory: str, min_security: int, out=sys.stdout,
+def verify_exported(directory: str, min_security: int, out=None,
                     max_trace_length: int = MAX_TRACE_LENGTH, **verify) -> int:
     """`zksidecar verify DIR`: an exported chain (`zksidecar export`): its
     manifest read (exit 2 if it cannot be), every file's SHA-256, batch id,
@@ -623,7 +623,7 @@ def verify_exported(directory: str, min_security: int, out=sys.stdout,
     return verify_main(paths, min_security, out=out, max_trace_length=max_trace_length, **verify)
 
 
-def export_main(store_dir: str, symbol: int, out_dir: str, out=sys.stdout) -> int:
+def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
     """`zksidecar export --store DIR --symbol S --out DIR2`: symbol S's
     proofs, in batch-id order, copied out of the store as batch proof files
     with a manifest (prover/orderbook/manifest.py), which `zksidecar verify

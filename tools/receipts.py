@@ -35,7 +35,7 @@ from .proofs import verify_exported
 
 
 def receipt_main(store_dir: str, symbol: int, out_path: str, seqs: list[int] | None = None,
-                 account: int | None = None, batch: int | None = None, out=sys.stdout) -> int:
+                 account: int | None = None, batch: int | None = None, out=None) -> int:
     """`zksidecar receipt`: write a receipt of `seqs` (one batch) or of
     `account` in `batch` to `out_path` ("-": standard output)."""
     if bool(seqs) == (account is not None) or (account is None) != (batch is None):
@@ -68,7 +68,7 @@ def receipt_main(store_dir: str, symbol: int, out_path: str, seqs: list[int] | N
 
 
 def verify_receipt_main(receipt_path: str, proof_path: str, chain_dir: str | None = None,
-                        min_security: int = 100, out=sys.stdout) -> int:
+                        min_security: int = 100, out=None) -> int:
     """`zksidecar verify-receipt RECEIPT PROOF [--chain DIR]`."""
     def refuse(why: str) -> int:
         print(f"zksidecar verify-receipt: REFUSED: {why}", file=out)
@@ -87,13 +87,13 @@ def verify_receipt_main(receipt_path: str, proof_path: str, chain_dir: str | Non
     except ReceiptFormatError as exc:
         return refuse(f"{receipt_path}: {exc}")
     try:
-        bp = proof_file.decode(raw_proof)
+        bp, air = proof_file.decode_with_air(raw_proof)
     except ProofFormatError as exc:
         return refuse(f"{proof_path}: not a batch proof file: {exc}")
     if bp.public.zk is None:
         return refuse(f"{proof_path} is a transparent proof: receipts are of zk batches")
     try:
-        verify_batch(bp, min_security=min_security)
+        verify_batch(bp, min_security=min_security, air=air)
     except VerificationError as exc:
         return refuse(f"{proof_path}: the batch proof does not verify: {exc}")
     if chain_dir is not None:

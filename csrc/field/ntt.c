@@ -658,6 +658,31 @@ static int lde_bit_reversed(int isa, uint32_t *out, size_t n, size_t m, unsigned
     return 0;
 }
 
+/* lde_natural of a narrow matrix (see narrow): its columns transposed out,
+ * each extended alone (whole vectors in every stage), the results
+ * transposed back; `visit` then sees all the output rows at once.  The
+ * order book's `book` domain commits 2- and 4-column matrices (its `stamp`
+ * and LogUp column): 4-5x faster this way at 2^14 rows. */
+static int lde_by_columns(int isa, uint32_t *out, const uint32_t *in, size_t n, size_t m, unsigned log_blowup,
+                          uint32_t shift, int from_coeffs, const uint32_t *const *fwd,
+                          const uint32_t *const *inv, const zk_lde_visitor *visit) {
+    size_t big = n << log_blowup;
+    uint32_t *t = malloc(m * (n + big) * sizeof *t);
+    if (!t) return -2;
+    uint32_t *cols_in = t, *cols_out = t + m * n;      /* column c: n values in, big out */
+    zk_transpose_u32(cols_in, n, in, n, m);
+    int rc = 0;
+    for (size_t c = 0; c < m && !rc; c++)
+        rc = lde_natural(isa, cols_out + c * big, cols_in + c * n, n, 1, log_blowup, shift, from_coeffs, fwd,
+                         inv, 0);
+    if (!rc) {
+        zk_transpose_u32(out, m, cols_out, m, big);
+        if (visit) visit->rows(visit->ctx, out, 0, 1, big, big);
+    }
+    free(t);
+    return rc;
+}
+
 static int lde(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
                uint32_t shift, int bit_reverse_output, int from_coeffs, const zk_lde_visitor *visit) {
     const uint32_t *fwd[ZK_NTT_MAX_LOG], *inv[ZK_NTT_MAX_LOG];
@@ -667,6 +692,8 @@ static int lde(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsi
     int rc = twiddles(log2_exact(rows) + log_blowup, fwd, inv);
     if (rc) return rc;
     int isa = zk_active_isa;
+    if (!bit_reverse_output && narrow(rows, cols))
+        return lde_by_columns(isa, out, in, rows, cols, log_blowup, shift, from_coeffs, fwd, inv, visit);
     if (!bit_reverse_output)
         return lde_natural(isa, out, in, rows, cols, log_blowup, shift, from_coeffs, fwd, inv, visit);
     memcpy(out, in, rows * cols * sizeof *out);

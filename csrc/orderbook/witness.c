@@ -12,11 +12,13 @@
  *      before its own step, its accesses with the timestamp of each
  *      address's previous write (one array of the last write per address:
  *      the steps are in time order, so no sort is needed), and its step's
- *      selector and comparison values.  PAD rows then carry the last
+ *      selector and its comparisons' limbs (the values that are linear
+ *      combinations of columns, air.linear_values, have none: sN, k_z,
+ *      cmp1, cmp2, sb, sw, nsb, nsw).  PAD rows then carry the last
  *      operation's context.
  *   2. every row: the helper columns (zero-test inverses, signed
- *      differences, best/side helpers, comparison limbs), as derive_columns
- *      computes them; the inverses of all rows in one batch inversion.
+ *      differences, best helpers), as derive_columns computes them; the
+ *      inverses of all rows in one batch inversion.
  *   3. the range multiplicities `rm`, counted from every range lookup.
  *
  * Each address's last write time goes to `pts` (the `book` domain's column
@@ -48,12 +50,12 @@
 /* The named values, in one list: enum and names cannot drift. */
 #define WITNESS_COLUMNS(X)                                                                         \
     X(ROW, "row") X(RM, "rm")                                                        \
-    X(SN, "sN") X(SM, "sM") X(SR, "sR") X(SC, "sC") X(SD, "sD") X(SZ, "sZ")                        \
+    X(SM, "sM") X(SR, "sR") X(SC, "sC") X(SD, "sD") X(SZ, "sZ")                        \
     X(PK_STOP, "pk_stop") X(PK_CROSS, "pk_cross") X(PK_FULL, "pk_full")                            \
     X(PK_STALE, "pk_stale") X(PK_FOK, "pk_fok")                                                    \
     X(FIRST, "first") X(LAST, "last") X(OI, "oi")                                                  \
     X(K_LIM, "k_lim") X(K_IOC, "k_ioc") X(K_FOK, "k_fok") X(K_POST, "k_post")                      \
-    X(K_CAN, "k_can") X(K_RED, "k_red") X(K_Z, "k_z")                                              \
+    X(K_CAN, "k_can") X(K_RED, "k_red")                                                            \
     X(BUY, "buy") X(LIM, "lim") X(QTY, "qty") X(HSLOT, "hslot") X(HGEN, "hgen")                    \
     X(ALO, "alo") X(AHI, "ahi")                                                                    \
     X(REM, "rem") X(TN, "tn") X(OS, "os") X(OG, "og") X(ACC, "acc")                                \
@@ -61,9 +63,7 @@
     X(ZV1, "zv1") X(ZI1, "zi1") X(NZ1, "nz1") X(ZV2, "zv2") X(ZI2, "zi2") X(NZ2, "nz2")            \
     X(CR, "cr") X(SF, "sf") X(FG, "fg") X(FC, "fc") X(CXS, "cxs") X(CX, "cx")                      \
     X(DB, "dB") X(DC, "dC")                                                                        \
-    X(BEST_O, "ob") X(BEST_W, "ow") X(SIDE_B, "sb") X(SIDE_W, "sw")                                \
-    X(NBEST_O, "nob") X(NBEST_W, "now") X(NSIDE_B, "nsb") X(NSIDE_W, "nsw")                        \
-    X(CMP1, "cmp1") X(CMP2, "cmp2")                                                                \
+    X(BEST_O, "ob") X(BEST_W, "ow") X(NBEST_O, "nob") X(NBEST_W, "now")                            \
     X(C1_0, "c1_0") X(C1_1, "c1_1") X(C1_2, "c1_2") X(C1_3, "c1_3")                                \
     X(C1_4, "c1_4") X(C1_5, "c1_5") X(C1_6, "c1_6") X(C1_7, "c1_7")                                \
     X(C2_0, "c2_0") X(C2_1, "c2_1") X(C2_2, "c2_2") X(C2_3, "c2_3")                                \
@@ -123,7 +123,7 @@ static const access_columns ACCESS[4] = {
 };
 
 /* What PAD rows repeat of the last operation row (witness._CARRIED). */
-static const int CARRIED[] = {W_OI, W_K_LIM, W_K_IOC, W_K_FOK, W_K_POST, W_K_CAN, W_K_RED, W_K_Z,
+static const int CARRIED[] = {W_OI, W_K_LIM, W_K_IOC, W_K_FOK, W_K_POST, W_K_CAN, W_K_RED,
                               W_BUY, W_LIM, W_QTY, W_HSLOT, W_HGEN, W_ALO, W_AHI};
 
 enum { K_LIM, K_IOC, K_FOK, K_POST, K_CAN, K_RED, K_Z, N_KINDS };   /* air.KINDS */
@@ -198,6 +198,7 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
     size_t n_pend = 0;           /* `out` is zero on entry (zk_witness.h): not cleared here */
 
     /* ---- pass 1: one row per step but BEGIN/END ---- */
+    const uint32_t limb_mask = (1u << limb_bits) - 1;
     size_t r = 0;
     int64_t rem = 0, tn = 0, acc = 0;
     int peeks = 0, opens = 0;
@@ -232,7 +233,7 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
         const int64_t buy = c_buy[i], lim = c_lim[i], qty = c_qty[i];
         AT(r, FIRST) = (uint32_t)opens;
         opens = 0;
-        AT_COL(r, W_K_LIM + kind) = 1;
+        if (kind != K_Z) AT_COL(r, W_K_LIM + kind) = 1;   /* k_z: 1 minus the others (air.linear_values) */
         AT(r, BUY) = red(buy);
         AT(r, LIM) = red(lim);
         AT(r, QTY) = red(qty);
@@ -268,9 +269,9 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
         /* the limit against maker A's price, positive when they cross */
         const int64_t cx = buy ? lim - (int64_t)oA[0] : (int64_t)oA[0] - lim;
         int frees = 0;
+        uint32_t cmp[2] = {0, 0};                 /* cmp1, cmp2: only their limbs are columns */
         switch (s->kind) {
-        case ZK_STEP_BEGIN:                       /* the operation's only row */
-            AT(r, SN) = 1;
+        case ZK_STEP_BEGIN:                       /* the operation's only row: sN, 1 minus the other steps */
             break;
         case ZK_STEP_MATCH: {
             AT(r, SM) = 1;
@@ -279,8 +280,8 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
             int lv = nA[1] == 0;
             AT(r, FL) = red(fill);
             AT(r, LV) = (uint32_t)lv;
-            AT(r, CMP1) = red(cx);
-            AT(r, CMP2) = red(lv ? rem - (int64_t)oA[1] : (int64_t)oA[1] - rem - 1);
+            cmp[0] = red(cx);
+            cmp[1] = red(lv ? rem - (int64_t)oA[1] : (int64_t)oA[1] - rem - 1);
             AT(r, ZV1) = oA[6] % ZK_FP_P;
             rem -= fill;
             tn += 1;
@@ -299,23 +300,23 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
                 AT(r, ZV2) = has_a ? oA[6] % ZK_FP_P : 0;
                 int cr = has_a && cx >= 0;
                 AT(r, CR) = (uint32_t)cr;
-                if (has_a) AT(r, CMP1) = red(cr ? cx : -cx - 1);
+                if (has_a) cmp[0] = red(cr ? cx : -cx - 1);
                 acc += cr ? (int64_t)oA[1] : 0;
                 AT(r, ACC) = red(acc);        /* this row's maker included */
                 int sf = acc >= qty;
                 AT(r, SF) = (uint32_t)sf;
-                AT(r, CMP2) = red(sf ? acc - qty : qty - acc - 1);
+                cmp[1] = red(sf ? acc - qty : qty - acc - 1);
             } else if (peeks == 1 && c_cross[i]) {
                 AT(r, PK_CROSS) = 1;
                 AT(r, SEL) = red(buy);
                 AT(r, ZV1) = red(aA);
-                AT(r, CMP1) = red(cx);
+                cmp[0] = red(cx);
             } else if (peeks == 1) {
                 AT(r, PK_STOP) = 1;
                 AT(r, SEL) = red(buy);
                 AT(r, ZV1) = has_a ? red(aA) : 0;
-                if (has_a) AT(r, CMP1) = red(-cx - 1);
-                AT(r, CMP2) = red(rem - 1);
+                if (has_a) cmp[0] = red(-cx - 1);
+                cmp[1] = red(rem - 1);
             } else {
                 AT(r, PK_FULL) = 1;
             }
@@ -325,8 +326,8 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
             AT(r, SEL) = red(buy);
             AT(r, ZV1) = red(aB);
             AT(r, ZV2) = red(aC);
-            if (aB) AT(r, CMP1) = red(buy ? (int64_t)oB[0] - lim : lim - (int64_t)oB[0]);
-            if (aC) AT(r, CMP2) = red(buy ? lim - (int64_t)oC[0] - 1 : (int64_t)oC[0] - lim - 1);
+            if (aB) cmp[0] = red(buy ? (int64_t)oB[0] - lim : lim - (int64_t)oB[0]);
+            if (aC) cmp[1] = red(buy ? lim - (int64_t)oC[0] - 1 : (int64_t)oC[0] - lim - 1);
             AT(r, OS) = red(aA);
             AT(r, OG) = oA[7] % ZK_FP_P;
             break;
@@ -335,14 +336,19 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
             AT(r, SEL) = oA[2] == 1;
             AT(r, ZV1) = red(aB);
             AT(r, ZV2) = red(aC);
-            AT(r, CMP1) = red((int64_t)oA[1] - 1);
-            if (kind == K_RED) AT(r, CMP2) = red(qty - (int64_t)oA[1]);
+            cmp[0] = red((int64_t)oA[1] - 1);
+            if (kind == K_RED) cmp[1] = red(qty - (int64_t)oA[1]);
             frees = 1;
             break;
         case ZK_STEP_REDUCE:
             AT(r, SD) = 1;
-            AT(r, CMP2) = red((int64_t)oA[1] - qty - 1);
+            cmp[1] = red((int64_t)oA[1] - qty - 1);
             break;
+        }
+        for (int m = 0; m < 2; m++) {             /* the comparisons' limbs (PAD rows: all 0) */
+            const int first = m ? W_C2_0 : W_C1_0;
+            for (uint32_t k = 0; k + 1 < limbs; k++) AT_COL(r, first + (int)k) = cmp[m] >> (k * limb_bits) & limb_mask;
+            AT_COL(r, first + (int)limbs - 1) = cmp[m] >> ((limbs - 1) * limb_bits);
         }
         if (frees) {                              /* a freed slot's generation moves on, or wraps */
             if ((int64_t)oA[7] == GEN_LIMIT - 1) {
@@ -366,7 +372,6 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
     }
 
     /* ---- pass 2: the helpers of every row (witness.derive_columns) ---- */
-    const uint32_t limb_mask = (1u << limb_bits) - 1;
     for (size_t q = 0; q < T; q++) {
         AT(q, ROW) = (uint32_t)q;
         const uint32_t zv1 = AT(q, ZV1), zv2 = AT(q, ZV2);
@@ -388,17 +393,9 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
             const int base = n ? W_NH0 : W_OH0;
             const int64_t h0 = AT_COL(q, base), h1 = AT_COL(q, base + 1), h2 = AT_COL(q, base + 2),
                           h3 = AT_COL(q, base + 3);
-            const int64_t ob = red(sel * h2 + (1 - sel) * h0), ow = red(sel * h3 + (1 - sel) * h1);
-            AT_COL(q, n ? W_NBEST_O : W_BEST_O) = (uint32_t)ob;
-            AT_COL(q, n ? W_NSIDE_B : W_SIDE_B) = red(h0 + h2 - ob);
-            AT_COL(q, n ? W_NBEST_W : W_BEST_W) = (uint32_t)ow;
-            AT_COL(q, n ? W_NSIDE_W : W_SIDE_W) = red(h1 + h3 - ow);
-        }
-        for (int m = 0; m < 2; m++) {
-            const uint32_t val = m ? AT(q, CMP2) : AT(q, CMP1);
-            const int first = m ? W_C2_0 : W_C1_0;
-            for (uint32_t k = 0; k + 1 < limbs; k++) AT_COL(q, first + (int)k) = val >> (k * limb_bits) & limb_mask;
-            AT_COL(q, first + (int)limbs - 1) = val >> ((limbs - 1) * limb_bits);
+            /* the own side's pair (sb, sw) is h0 + h2 - ob, h1 + h3 - ow: no column */
+            AT_COL(q, n ? W_NBEST_O : W_BEST_O) = red(sel * h2 + (1 - sel) * h0);
+            AT_COL(q, n ? W_NBEST_W : W_BEST_W) = red(sel * h3 + (1 - sel) * h1);
         }
     }
     for (size_t k = 0; k < n_pend; k++) inv_in[k] = pend[k].value;

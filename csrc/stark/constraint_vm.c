@@ -32,6 +32,8 @@ static const char *kinds(uint32_t op) {
     case ZK_VM_SUB_BE: return "ebe";
     case ZK_VM_ACC_B: return "-b-";
     case ZK_VM_ACC_E: return "-e-";
+    case ZK_VM_LIN_E: return "e--";
+    case ZK_VM_TERM: return "-b-";
     default: return 0;
     }
 }
@@ -66,6 +68,14 @@ static int valid(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_
         case ZK_VM_ACC_E:
             if (c->dst >= n_accs || c->b >= n_consts) return 0;
             break;
+        case ZK_VM_LIN_E: /* its terms follow it, and are checked (and skipped) here */
+            if (c->a >= n_consts || c->b > n_code - i - 1) return 0;
+            for (size_t t = i + 1; t <= i + c->b; t++)
+                if (code[t].op != ZK_VM_TERM || code[t].a >= n_base_regs || code[t].b >= n_consts) return 0;
+            i += c->b;
+            break;
+        case ZK_VM_TERM: /* not after a LIN_E */
+            return 0;
         }
     }
     return 1;
@@ -219,7 +229,35 @@ static void lazy_acc_scalar(uint64_t *lazy, const uint32_t *a, const uint32_t *s
     lazy_acc_from(lazy, a, s, 0, n);
 }
 
-/* lazy_acc_avx2, lazy_acc_avx512 */
+/* LIN_E: d (n extension values) = c0 + sum_t s_t a_t for base registers a_t
+ * and extension constants s_t, summed lazily as ACC_B is: per row and
+ * component the products in a 64-bit lane, folded below p 2^32 after each
+ * add, one Montgomery reduction at the end (the sum of the products'
+ * Montgomery forms, as flush gives), then c0 added.  A LogUp denominator
+ * alpha - (tag + sum_j beta_j v_j) is one of these: as MUL_EB and ADD_EE per
+ * entry it was four Montgomery products and four modular adds per entry
+ * and row, each through an extension register.  Rows from..n-1: the whole
+ * block on the scalar path, the tail after the vector loop on the others. */
+static void lin_comb_from(uint32_t *d, const uint32_t *const *a, const uint32_t *const *s, size_t terms,
+                          const uint32_t *c0, size_t from, size_t n) {
+    const uint64_t ph = (uint64_t)BB_P << 32;
+    for (size_t k = from; k < n; k++)
+        for (int c = 0; c < 4; c++) {
+            uint64_t x = 0;
+            for (size_t t = 0; t < terms; t++) {
+                x += (uint64_t)a[t][k] * s[t][c];
+                x = x >= ph ? x - ph : x;
+            }
+            d[4 * k + c] = bb_add(bb_reduce(x), c0[c]);
+        }
+}
+
+static void lin_comb_scalar(uint32_t *d, const uint32_t *const *a, const uint32_t *const *s, size_t terms,
+                            const uint32_t *c0, size_t n) {
+    lin_comb_from(d, a, s, terms, c0, 0, n);
+}
+
+/* lazy_acc_avx2, lazy_acc_avx512, lin_comb_avx2, lin_comb_avx512 */
 #define VEC_BODY "stark/constraint_vm_vec.inc"
 #include "common/vec_widths.h"
 
@@ -253,8 +291,10 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
     uint32_t *which = malloc((n_base + 1) * sizeof *which);
     const uint32_t **g_src = malloc((n_base + 1) * sizeof *g_src);
     span *spans = malloc((n_base + n_ext + 1) * sizeof *spans);
-    if (!mem || !lazy || !slot || !which || !g_src || !spans) {
-        free(mem), free(lazy), free(slot), free(which), free(g_src), free(spans);
+    /* a LIN_E's terms: their registers and constants */
+    const uint32_t **lin = malloc(2 * (n_code + 1) * sizeof *lin);
+    if (!mem || !lazy || !slot || !which || !g_src || !spans || !lin) {
+        free(mem), free(lazy), free(slot), free(which), free(g_src), free(spans), free(lin);
         return -2;
     }
     size_t n_which = 0, ext = 0;
@@ -281,7 +321,7 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
     size_t pitch = (B + ext + LINE_WORDS - 1) / LINE_WORDS * LINE_WORDS;
     uint32_t *scratch = 0;
     if (n_which && posix_memalign((void **)&scratch, 4 * LINE_WORDS, n_which * pitch * sizeof *scratch)) {
-        free(mem), free(lazy), free(slot), free(which), free(g_src), free(spans);
+        free(mem), free(lazy), free(slot), free(which), free(g_src), free(spans), free(lin);
         return -2;
     }
     uint32_t *ext_mem = mem + n_base_regs * B, *tmp = ext_mem + n_ext_regs * 4 * B;
@@ -334,11 +374,19 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
                 zk_ext4_mul_scalar(tmp, R(c->a), consts + 4 * c->b, n);
                 zk_fp_add(accs[c->dst] + 4 * r0, accs[c->dst] + 4 * r0, tmp, 4 * n);
                 break;
+            case ZK_VM_LIN_E: {
+                const uint32_t **la = lin, **ls = lin + c->b;
+                for (size_t t = 0; t < c->b; t++)
+                    la[t] = R(code[i + 1 + t].a), ls[t] = consts + 4 * code[i + 1 + t].b;
+                ZK_DISPATCH(zk_active_isa, lin_comb, d, la, ls, c->b, consts + 4 * c->a, n);
+                i += c->b; /* its TERMs */
+                break;
+            }
             }
         }
         for (size_t k = 0; k < n_accs; k++) flush(accs[k] + 4 * r0, lazy + k * 4 * B, n);
     }
 #undef R
-    free(mem), free(lazy), free(slot), free(which), free(g_src), free(spans), free(scratch);
+    free(mem), free(lazy), free(slot), free(which), free(g_src), free(spans), free(lin), free(scratch);
     return 0;
 }

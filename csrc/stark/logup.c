@@ -7,18 +7,22 @@
  * through every step while it is in cache:
  *
  *   1. denominators, fraction by fraction: sum_j c_j v_j(r) with lazy
- *      reduction (four 64-bit products of values < p sum below 4p^2 < 2^64,
- *      so one bb_reduce_wide per four tuple entries and component);
+ *      reduction (on the vector paths each row's four components in 64-bit
+ *      lanes of registers across the entries, folded below p 2^32 after
+ *      every second product, one reduction at the end; on the scalar path
+ *      one bb_reduce_wide per four entries);
  *   2. one batch inversion of the block's denominators, through the norm
  *      as zk_ext4_inv does (1/f = f(-X) (b0 - b2 X^2) / N with N in the base
  *      field), the norms inverted by the vectorised base batch inverse
  *      (zk_fp_inv: Montgomery's trick in 8 or 16 lanes); a zero norm is a
  *      zero denominator, and the block is then scanned in row order for
  *      the first;
- *   3. multiplicities times inverses into the group sums, then row by row
- *      the cyclic running sum S (S[0] = 0, S[r+1] = S[r] + term(r) - shift,
- *      shift = target / N), carried from block to block; the last group
- *      has no helper column (its relation is written on S' - S).
+ *   3. multiplicities times inverses into the group sums, written to
+ *      their rows by one tiled gather a block (the last group has no
+ *      helper column: its relation is written on S' - S), their sum the
+ *      row's term, then row by row the cyclic running sum S (S[0] = 0,
+ *      S[r+1] = S[r] + term(r) - shift, shift = target / N), carried from
+ *      block to block.
  *
  * Every loop but the running sum runs across the block's rows on
  * component-major arrays (a[c][k * nb + i]).  The norm, inverse and group
@@ -34,6 +38,7 @@
 
 #include "field/bb_field.h"
 #include "field/zk_field.h"
+#include "field/zk_matrix.h"
 #include "zk_logup.h"
 
 enum { BLOCK = 128 };
@@ -50,33 +55,23 @@ typedef struct {
     uint32_t *a[4], *b0, *b2, *nrm, *ninv;
 } block_mem;
 
-/* Denominators: offset - sum_j coeffs_j v_j(r0 + i), lazily reduced. */
-ZK_INLINE void compress_body(block_mem *w, size_t k, const zk_logup_fraction *f, size_t r0, size_t nb) {
-    uint32_t red[4][BLOCK];
-    uint64_t acc[4][BLOCK];
-    memset(red, 0, sizeof red);
-    for (size_t j0 = 0; j0 < f->n_values; j0 += 4) {
-        size_t j1 = j0 + 4 < f->n_values ? j0 + 4 : f->n_values;
-        memset(acc, 0, sizeof acc);
-        for (size_t j = j0; j < j1; j++) {
-            uint32_t packed[BLOCK];
-            const uint32_t *v = f->values[j] + r0 * f->strides[j];
-            if (f->strides[j] != 1) { /* the block's values, gathered once */
-                for (size_t i = 0; i < nb; i++) packed[i] = v[i * f->strides[j]];
-                v = packed;
+/* Denominators of block rows from..nb-1: offset - sum_j coeffs_j v_j(r0 + i),
+ * lazily reduced (four 64-bit products of values < p sum below 2^64: one
+ * reduction per four entries); vals[j] is entry j's values for the block's
+ * rows, contiguous.  The scalar path's, and the vector paths' tail. */
+static void compress_from(block_mem *w, size_t k, const zk_logup_fraction *f, const uint32_t *const *vals,
+                          size_t from, size_t nb) {
+    for (size_t i = from; i < nb; i++)
+        for (int c = 0; c < 4; c++) {
+            uint32_t red = 0;
+            for (size_t j0 = 0; j0 < f->n_values; j0 += 4) {
+                size_t j1 = j0 + 4 < f->n_values ? j0 + 4 : f->n_values;
+                uint64_t acc = 0;
+                for (size_t j = j0; j < j1; j++) acc += (uint64_t)vals[j][i] * f->coeffs[4 * j + c];
+                red = bb_add(red, bb_reduce_wide(acc));
             }
-            for (int c = 0; c < 4; c++) {
-                uint64_t cc = f->coeffs[4 * j + c];
-                for (size_t i = 0; i < nb; i++) acc[c][i] += (uint64_t)v[i] * cc;
-            }
+            w->a[c][k * nb + i] = bb_sub(f->offset[c], red);
         }
-        for (int c = 0; c < 4; c++)
-            for (size_t i = 0; i < nb; i++) red[c][i] = bb_add(red[c][i], bb_reduce_wide(acc[c][i]));
-    }
-    for (int c = 0; c < 4; c++) {
-        uint32_t *a = w->a[c] + k * nb, off = f->offset[c];
-        for (size_t i = 0; i < nb; i++) a[i] = bb_sub(off, red[c][i]);
-    }
 }
 
 /* Norms of denominators q0 <= q < n (zk_ext4_inv's formulas):  f(X) f(-X) = b0 + b2 X^2,
@@ -120,8 +115,9 @@ static void inverses_scalar(block_mem *w, size_t n) { inverses_from(w, 0, n); }
 static void gather_scalar(uint32_t *hg, const uint32_t *x, const uint32_t *m, int sign, size_t nb) {
     gather_from(hg, x, m, sign, 0, nb);
 }
-static void compress_scalar(block_mem *w, size_t k, const zk_logup_fraction *f, size_t r0, size_t nb) {
-    compress_body(w, k, f, r0, nb);
+static void compress_scalar(block_mem *w, size_t k, const zk_logup_fraction *f, const uint32_t *const *vals,
+                            size_t nb) {
+    compress_from(w, k, f, vals, 0, nb);
 }
 
 /* norms_avx2 ... compress_avx512 */
@@ -140,16 +136,75 @@ int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction
             if (!f->strides[j]) return -3;
     }
     size_t nf = n_fractions, cap = nf * BLOCK;
+    /* The strided columns the fractions read (tuple entries and
+     * multiplicities: columns of a row-major trace matrix, read where they
+     * lie), each once, gathered a block of rows at a time into rows of
+     * `gathered` by zk_gather_strided (16 columns over the block's rows a
+     * pass, in address order): each line of the matrix then comes from
+     * memory about once, where a strided copy per entry fetched a line per
+     * row for one word of it, again for every fraction that names the
+     * column.  at[e] is entry e's gathered row (entries in fraction order,
+     * then the multiplicities), or -1 for a contiguous column. */
+    size_t n_entries = 0;
+    for (size_t k = 0; k < nf; k++) n_entries += fractions[k].n_values;
+    size_t n_at = n_entries + nf, n_src = 0;
+    const uint32_t **src = malloc(2 * n_at * sizeof *src), **vals = src + n_at;
+    size_t *src_stride = malloc(2 * n_at * sizeof *src_stride), *rank = malloc(n_at * sizeof *rank);
+    const uint32_t **cur = malloc(n_at * sizeof *cur);
+    const uint32_t **h_col = malloc(BLOCK * sizeof *h_col);     /* the helper columns' gather */
+    size_t *h_stride = malloc(BLOCK * sizeof *h_stride);
+    int64_t *at = malloc(n_at * sizeof *at);
     uint32_t *mem = malloc((8 * cap + 4 * n_groups * BLOCK) * sizeof *mem);
-    if (!mem) return -2;
+    uint32_t *gathered = 0;
+    int64_t status = -1;
+    if (!src || !src_stride || !rank || !cur || !h_col || !h_stride || !at || !mem) {
+        status = -2;
+        goto done;
+    }
+    for (size_t k = 0, e = 0; k < nf; k++)
+        for (size_t j = 0; j <= fractions[k].n_values; j++) {
+            const zk_logup_fraction *f = &fractions[k];
+            int mult = j == f->n_values;           /* after the entries: the multiplicity */
+            const uint32_t *p = mult ? f->mult : f->values[j];
+            size_t st = mult ? f->mult_stride : f->strides[j], where = mult ? n_entries + k : e++;
+            at[where] = -1;
+            if (!p || st == 1) continue;
+            size_t i = 0;
+            while (i < n_src && (src[i] != p || src_stride[i] != st)) i++;
+            if (i == n_src) src[n_src] = p, src_stride[n_src++] = st;
+            at[where] = (int64_t)i;
+        }
+    /* gathered rows in address order (the tiles then read neighbouring words) */
+    for (size_t i = 0; i < n_src; i++) {
+        rank[i] = 0;
+        for (size_t j = 0; j < n_src; j++)
+            rank[i] += (uintptr_t)src[j] < (uintptr_t)src[i] || (src[j] == src[i] && src_stride[j] < src_stride[i]);
+    }
+    size_t *sorted_stride = src_stride + n_at;
+    for (size_t i = 0; i < n_src; i++) cur[rank[i]] = src[i], sorted_stride[rank[i]] = src_stride[i];
+    for (size_t i = 0; i < n_src; i++) src[i] = cur[i], src_stride[i] = sorted_stride[i];
+    for (size_t e = 0; e < n_at; e++)
+        if (at[e] >= 0) at[e] = (int64_t)rank[at[e]];
+    if (n_src && !(gathered = malloc(n_src * BLOCK * sizeof *gathered))) {
+        status = -2;
+        goto done;
+    }
     block_mem w = {{mem, mem + cap, mem + 2 * cap, mem + 3 * cap}, mem + 4 * cap, mem + 5 * cap,
                    mem + 6 * cap, mem + 7 * cap};
     uint32_t *h = mem + 8 * cap; /* h[(g * 4 + c) * BLOCK + i] */
     uint32_t run[4] = {0, 0, 0, 0}; /* S at the current row: sum of (term - shift) over the rows before */
-    int64_t status = -1;
     for (size_t r0 = 0; r0 < rows && status == -1; r0 += BLOCK) {
         size_t nb = rows - r0 < BLOCK ? rows - r0 : BLOCK, n = nf * nb;
-        for (size_t k = 0; k < nf; k++) ZK_DISPATCH(zk_active_isa, compress, &w, k, &fractions[k], r0, nb);
+        if (n_src) {
+            for (size_t i = 0; i < n_src; i++) cur[i] = src[i] + r0 * src_stride[i];
+            zk_gather_strided(gathered, BLOCK, cur, src_stride, nb, n_src);
+        }
+        /* each entry's values for the block (vals: entries in fraction order) */
+        for (size_t k = 0, e = 0; k < nf; k++)
+            for (size_t j = 0; j < fractions[k].n_values; j++, e++)
+                vals[e] = at[e] >= 0 ? gathered + (size_t)at[e] * BLOCK : fractions[k].values[j] + r0;
+        for (size_t k = 0, e = 0; k < nf; e += fractions[k++].n_values)
+            ZK_DISPATCH(zk_active_isa, compress, &w, k, &fractions[k], vals + e, nb);
         ZK_DISPATCH(zk_active_isa, norms, &w, n);
         if (zk_fp_inv(w.ninv, w.nrm, n) >= 0) { /* a zero norm is a zero denominator */
             for (size_t i = 0; i < nb && status == -1; i++)
@@ -164,29 +219,32 @@ int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction
         memset(h, 0, 4 * n_groups * BLOCK * sizeof *h);
         for (size_t k = 0; k < nf; k++) { /* multiplicity * inverse into its group, by component */
             const zk_logup_fraction *f = &fractions[k];
-            uint32_t packed[BLOCK];
-            const uint32_t *m = f->mult ? f->mult + r0 * f->mult_stride : 0;
-            if (m && f->mult_stride != 1) {
-                for (size_t i = 0; i < nb; i++) packed[i] = m[i * f->mult_stride];
-                m = packed;
-            }
+            const int64_t g = at[n_entries + k];
+            const uint32_t *m = !f->mult ? 0 : g >= 0 ? gathered + (size_t)g * BLOCK : f->mult + r0;
             for (int c = 0; c < 4; c++)
                 ZK_DISPATCH(zk_active_isa, gather, h + (f->group * 4 + c) * BLOCK, w.a[c] + k * nb, m, f->sign,
                             nb);
         }
+        /* the helper columns (every group but the last) into their rows: h
+         * is (4 (G - 1)) x BLOCK, component-major; row i of the block takes
+         * its column i, one tiled gather for the block */
+        if (n_groups > 1) {
+            for (size_t i = 0; i < nb; i++) h_col[i] = h + i, h_stride[i] = BLOCK;
+            zk_gather_strided(out + r0 * out_stride + 4, out_stride, h_col, h_stride, 4 * (n_groups - 1), nb);
+        }
+        /* each row's term (the sum of its groups) across the block's rows,
+         * then the running sum down them, 4 words a row */
+        for (size_t g = 1; g < n_groups; g++)
+            zk_fp_add(h, h, h + g * 4 * BLOCK, 4 * BLOCK);
         for (size_t i = 0; i < nb; i++) {
             uint32_t *o = out + (r0 + i) * out_stride;
             memcpy(o, run, sizeof run);
-            for (size_t g = 0; g < n_groups; g++)
-                for (int c = 0; c < 4; c++) {
-                    uint32_t v = h[(g * 4 + c) * BLOCK + i];
-                    run[c] = bb_add(run[c], v);
-                    if (g + 1 < n_groups) o[4 + 4 * g + c] = v; /* the last group has no column */
-                }
-            for (int c = 0; c < 4; c++) run[c] = bb_sub(run[c], shift[c]);
+            for (int c = 0; c < 4; c++) run[c] = bb_sub(bb_add(run[c], h[c * BLOCK + i]), shift[c]);
         }
     }
     if (end && status == -1) memcpy(end, run, sizeof run);
-    free(mem);
+done:
+    free(src), free(src_stride), free(rank), free(cur), free(h_col), free(h_stride), free(at), free(mem),
+        free(gathered);
     return status;
 }

@@ -43,6 +43,10 @@
 #define ZK_VM_MUL_EB 16  /* ext * base */
 #define ZK_VM_ACC_B 17   /* acc[dst] += base register a * constant b */
 #define ZK_VM_ACC_E 18   /* acc[dst] += ext register a * constant b */
+#define ZK_VM_LIN_E 19   /* dst (ext) = constant a + sum over the b TERMs that follow of
+                          * constant * base register: a linear form, reduced once */
+#define ZK_VM_TERM 20    /* one term of the LIN_E before it: base register a times
+                          * constant b (dst unused); nowhere else */
 
 typedef struct zk_vm_insn {
     uint32_t op, dst, a, b;

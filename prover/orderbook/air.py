@@ -111,16 +111,57 @@ def limbs_for(trace_length: int) -> tuple[int, int]:
     return lb, math.ceil(30 / lb)
 
 
+def linear_values(trace_length: int) -> dict:
+    """The values of the rows that are linear combinations of exec columns,
+    and so have no column of their own: name -> a function of `get` (a
+    column's value by name: an expression of a frame, or a whole column of
+    a witness) giving it.  A constraint that names one reads its
+    expression; the witness computes it from the columns.  Replacing a
+    column v by the linear expression e its own constraint "v = e" pinned
+    it to keeps the constraint system equivalent: every other constraint
+    keeps its degree (e has degree 1), and the one that defined v becomes
+    "e = e" (docs/STATEMENT.md, "Linear values").
+
+    * `sN`, `k_z`: one of each one-hot family, 1 minus the others (the
+      family's "one per row" constraint).
+    * `cmp1`, `cmp2`: each comparison is the sum of its limbs (the limbs are
+      what the range checks see).
+    * `sb`, `sw`, `nsb`, `nsw`: the own side's best and worst before and
+      after the step, the header's pair of cells less the opposite side's."""
+    L, k = limbs_for(trace_length)
+
+    def one_minus(names):
+        return lambda get: 1 - sum((get(x) for x in names[1:]), get(names[0]))
+
+    def limbs(c):
+        return lambda get: sum((get(f"{c}_{i}") * (1 << (i * L)) for i in range(1, k)), get(f"{c}_0"))
+
+    def own(h, lo, hi, opposite):
+        return lambda get: get(f"{h}{lo}") + get(f"{h}{hi}") - get(opposite)
+
+    return {"sN": one_minus([x for x in STEPS if x != "sN"]),
+            "k_z": one_minus([x for x in KINDS if x != "k_z"]),
+            "cmp1": limbs("c1"), "cmp2": limbs("c2"),
+            "sb": own("oH", 0, 2, "ob"), "sw": own("oH", 1, 3, "ow"),
+            "nsb": own("nH", 0, 2, "nob"), "nsw": own("nH", 1, 3, "now")}
+
+
+#: the names linear_values defines (the same at every trace length)
+LINEAR = ("sN", "k_z", "cmp1", "cmp2", "sb", "sw", "nsb", "nsw")
+
+
 def exec_columns(trace_length: int) -> tuple[str, ...]:
+    """The `ops` domain's committed columns, in order (the values of
+    LINEAR are not among them: linear_values)."""
     _, k = limbs_for(trace_length)
-    return tuple(
-        ["row", "rm"] + list(STEPS) + ["first", "last", "oi"] + list(CONTEXT)
-        + ["rem", "tn", "os", "og", "acc"]
-        + ["sel", "lv", "fl", "gw", "ginv", "zv1", "zi1", "nz1", "zv2", "zi2", "nz2",
-           "cr", "sf", "fg", "fc", "cxs", "cx", "dB", "dC",
-           "ob", "ow", "sb", "sw", "nob", "now", "nsb", "nsw", "cmp1", "cmp2"]
-        + [f"c1_{i}" for i in range(k)] + [f"c2_{i}" for i in range(k)]
-        + _access_columns())
+    return tuple(x for x in
+                 ["row", "rm"] + list(STEPS) + ["first", "last", "oi"] + list(CONTEXT)
+                 + ["rem", "tn", "os", "og", "acc"]
+                 + ["sel", "lv", "fl", "gw", "ginv", "zv1", "zi1", "nz1", "zv2", "zi2", "nz2",
+                    "cr", "sf", "fg", "fc", "cxs", "cx", "dB", "dC", "ob", "ow", "nob", "now"]
+                 + [f"c1_{i}" for i in range(k)] + [f"c2_{i}" for i in range(k)]
+                 + _access_columns()
+                 if x not in LINEAR)
 
 
 # ------------------------------------------------------ public tables --
@@ -283,6 +324,15 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
         out_rows[:, j] = np.where(live, ops[f], 0)
     h = np.where(own, ops["handle"], np.uint64(0))
     out_rows[:, 6], out_rows[:, 7] = h & np.uint64(0xFFFFFFFF), h >> np.uint64(32)
+    return [op_rows, out_rows, trade_table(trades, first_seq)]
+
+
+def trade_table(trades: np.ndarray, first_seq: int) -> np.ndarray:
+    """The trade tuples <5, i, tn, maker slot, maker generation, price, qty,
+    maker account halves> of a trade list, ``(m, 9)`` uint32, each field
+    as the record has it (public_tables checks them first: canonical only
+    then): i the taker's index in the batch, tn the trade's number within
+    its operation, counted in list order."""
     taker = trades["taker_seq"].astype(np.int64) - first_seq
     # a trade's number within its operation: how many trades of the same
     # taker come before it in the list (a stable sort keeps list order)
@@ -294,12 +344,12 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
     number = np.empty(len(trades), dtype=np.int64)
     number[order] = np.arange(len(trades)) - np.repeat(group_start, sizes)
     mh, acct = trades["maker_handle"], trades["maker_account"]
-    trade_rows = np.empty((len(trades), 9), dtype=np.uint32)
-    trade_rows[:, 0], trade_rows[:, 1], trade_rows[:, 2] = TAG_TRADE, taker, number
-    trade_rows[:, 3], trade_rows[:, 4] = mh & np.uint64(0xFFFFFFFF), mh >> np.uint64(32)
-    trade_rows[:, 5], trade_rows[:, 6] = trades["price"], trades["qty"]
-    trade_rows[:, 7], trade_rows[:, 8] = acct & 0xFFFF, acct >> 16
-    return [op_rows, out_rows, trade_rows]
+    rows = np.empty((len(trades), 9), dtype=np.uint32)
+    rows[:, 0], rows[:, 1], rows[:, 2] = TAG_TRADE, taker, number
+    rows[:, 3], rows[:, 4] = mh & np.uint64(0xFFFFFFFF), mh >> np.uint64(32)
+    rows[:, 5], rows[:, 6] = trades["price"], trades["qty"]
+    rows[:, 7], rows[:, 8] = acct & 0xFFFF, acct >> 16
+    return rows
 
 
 def _table_sum(rows: np.ndarray, alpha: np.ndarray, coeffs: np.ndarray) -> np.ndarray:
@@ -567,7 +617,8 @@ class OrderBookAir(Air):
         # a step, so that no transition into it can be met by a selector it
         # carries (a MATCH on row T - 2 followed by a "stop PEEK" beside sZ)
         out.append(BoundaryConstraint("rule 1: the last row is PAD", "sZ", -1, const(1)))
-        for col in tuple(s for s in STEPS if s != "sZ") + ("first", "last", "mH", "mA", "mB", "mC"):
+        # (sN, a linear value, is 1 minus the others: 0 here)
+        for col in tuple(s for s in STEPS if s not in ("sZ",) + LINEAR) + ("first", "last", "mH", "mA", "mB", "mC"):
             out.append(BoundaryConstraint(f"rule 1: the last row is PAD ({col} = 0)", col, -1, const(0)))
         return out + self.lu.boundaries(f)
 
@@ -583,7 +634,14 @@ class OrderBookAir(Air):
         return cached
 
     def _transitions(self, f):
-        c, n = f.cur, f.next
+        linear = linear_values(self.trace_length)
+
+        def c(x):
+            return linear[x](c) if x in linear else f.cur(x)
+
+        def n(x):
+            return linear[x](n) if x in linear else f.next(x)
+
         out: list[TransitionConstraint] = []
 
         def add(name, expr):
@@ -597,8 +655,8 @@ class OrderBookAir(Air):
         for x in STEPS + KINDS + ("first", "last", "buy", "sel", "lv", "gw", "cr", "sf",
                                   "mH", "mA", "mB", "mC"):
             add(f"boolean {x}", c(x) * (1 - c(x)))
-        add("one step per row", s(*STEPS) - 1)
-        add("one kind per operation", s(*KINDS) - 1)
+        # one step per row, one kind per operation: sN and k_z are 1 minus
+        # the others (linear_values), so each family sums to 1 by construction
         add("row' = row + 1", n("row") - c("row") - 1)
         add("lv only on MATCH", c("lv") * (1 - c("sM")))
         add("fill only on MATCH", c("fl") * (1 - c("sM")))
@@ -607,10 +665,7 @@ class OrderBookAir(Air):
         for z in ("1", "2"):
             add(f"zero test {z}: zv*zi = nz", c(f"zv{z}") * c(f"zi{z}") - c(f"nz{z}"))
             add(f"zero test {z}: zv*(1-nz) = 0", c(f"zv{z}") * (1 - c(f"nz{z}")))
-        # range limbs
-        for cm in ("cmp1", "cmp2"):
-            add(f"{cm} = sum of limbs", c(cm) - sum((c(f"c{cm[-1]}_{i}") * (1 << (i * self.L))
-                                                     for i in range(self.k)), const(0)))
+        # cmp1 and cmp2 are the sums of their limbs (linear_values)
         # helpers (defined on every row)
         sel = c("sel")
         sgn = 2 * sel - 1
@@ -623,10 +678,9 @@ class OrderBookAir(Air):
         add("helper fc = (cr - fg)*nz2", c("fc") - (c("cr") - c("fg")) * c("nz2"))
         for pre, w in (("o", ""), ("n", "n")):
             H = lambda j: c(f"{pre}H{j}")  # noqa: E731
+            # (sb, sw, nsb, nsw: the header's pair less these, linear_values)
             add(f"helper {w}ob", c(f"{w}ob") - sel * H(2) - (1 - sel) * H(0))
-            add(f"helper {w}sb", c(f"{w}sb") + c(f"{w}ob") - H(0) - H(2))
             add(f"helper {w}ow", c(f"{w}ow") - sel * H(3) - (1 - sel) * H(1))
-            add(f"helper {w}sw", c(f"{w}sw") + c(f"{w}ow") - H(1) - H(3))
         add("gen wrap: gw -> gen = 2^30 - 1", c("gw") * (c("oA7") - (GEN_LIMIT - 1)))
 
         # ---- rule 1: operations once, in order; sequencing of steps.  An
@@ -635,8 +689,9 @@ class OrderBookAir(Air):
         # last operation and belong to none
         first, last = c("first"), c("last")
         add("rule 1: op_index' = op_index + first'", n("oi") - c("oi") - n("first"))
-        for x in CONTEXT:
-            add(f"rule 1: context {x} constant within an operation", (1 - n("first")) * (n(x) - c(x)))
+        for x in CONTEXT:       # k_z (linear) follows from the other kinds
+            if x not in LINEAR:
+                add(f"rule 1: context {x} constant within an operation", (1 - n("first")) * (n(x) - c(x)))
         add("rule 1: after the last row comes a first row or PAD", last * (1 - n("first") - n("sZ")))
         add("rule 1: a first row follows a last row", n("first") * (1 - last))
         add("rule 1: PAD follows a last row or PAD", n("sZ") * (1 - last - c("sZ")))

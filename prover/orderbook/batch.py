@@ -26,7 +26,7 @@ that are not the rules', give a proof verify_batch rejects.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -236,11 +236,13 @@ class PreparedBatch:
 @dataclass
 class ZkPrepared:
     """What a zk batch's proof needs beyond the execution's witness: its
-    chain, the lane (zk_lane.Lane), the batch key kappa_b, the zk state
-    table after the batch (``(S, 13)`` canonical: zk_chain.zk_state_table)
-    and its last timestamp."""
+    chain, its operations with their outcomes (private: the records the
+    lane commits), the lane (zk_lane.Lane), the batch key kappa_b, the zk
+    state table after the batch (``(S, 13)`` canonical:
+    zk_chain.zk_state_table) and its last timestamp."""
 
     chain: ZkChain
+    ops: np.ndarray
     lane: zk_lane.Lane
     batch_key: bytes
     post_table: np.ndarray
@@ -248,11 +250,13 @@ class ZkPrepared:
 
     def traces(self, witness: W.Witness, pre: BookState) -> dict[str, np.ndarray]:
         """Every segment's matrix by the zk statement's names."""
-        r0 = np.zeros(len(witness.pts), dtype=np.int64)
+        s = len(witness.pts)
+        r0 = np.zeros(s, dtype=np.int64)
         r0[0] = 1
-        stamp = np.column_stack([np.arange(len(witness.pts), dtype=np.int64), witness.pts, r0])
+        stamp = np.column_stack([np.arange(s, dtype=np.int64), witness.pts, r0])
+        stamp = np.concatenate([F.encode(stamp), zk_lane.blinding_rows(self.lane.blinding, s)], axis=1)
         return {"book.pre": pre.commitment.trace, "book.post": F.encode(self.post_table),
-                "book.stamp": F.encode(stamp), "ops.exec": witness.traces()["ops.exec"],
+                "book.stamp": stamp, "ops.exec": witness.traces()["ops.exec"],
                 "ops.lane": self.lane.matrix}
 
 
@@ -403,7 +407,7 @@ def _prepare_zk(chain: ZkChain, state: BookState, wit: W.Witness, ops: np.ndarra
                          ZkPublic(len(ops), bool(resumed), lane.leaves, lane.side_root))
     post_table = zk_state_table(wit.post, last_ts)
     return PreparedBatch(wit, public, state, post_cells, trades,
-                         zk=ZkPrepared(chain, lane, key, post_table, last_ts))
+                         zk=ZkPrepared(chain, ops, lane, key, post_table, last_ts))
 
 
 def _name_refused_run(ops: np.ndarray, steps: np.ndarray, trace_length: int, capacity: int) -> None:
@@ -621,7 +625,10 @@ class ChainPoint:
     book height S, symbol, log blowup), fixed for a chain (the ops height
     is each batch's own in transparent mode); `mode` the chain's (a chain
     is all one mode) and, in zk mode, `ops_length` its one ops height (0
-    in transparent mode).  A zk chain's point has no `last_ts` (0: its
+    in transparent mode) and `options` its one set of proof options (None
+    in transparent mode, where each proof's own are checked alone): a
+    state's masks are sized for the queries of both proofs that open it
+    (docs/ZK.md 5.2).  A zk chain's point has no `last_ts` (0: its
     timestamps are private, the state's cells carry them) and no link at
     the empty book (the verifier commits it)."""
 
@@ -633,6 +640,7 @@ class ChainPoint:
     next_id: int
     mode: str = "transparent"
     ops_length: int = 0
+    options: ProofOptions | None = None
 
 
 @dataclass
@@ -675,12 +683,17 @@ class Checked:
         """The ops height a chain of this batch keeps: zk mode's one height, 0 otherwise."""
         return self.ops_length if self.options.zk else 0
 
+    @property
+    def chain_options(self) -> ProofOptions | None:
+        """The proof options a chain of this batch keeps: zk mode's one set, None otherwise."""
+        return self.options if self.options.zk else None
+
     def after(self) -> ChainPoint:
         """The point this accepted batch leaves its chain at."""
         assert self.verified is not None
         return ChainPoint(self.config(self.symbol), self.verified.roots["book.post"],
                           self.verified.links["book.post"], self.first_seq + self.ops, self.last_ts,
-                          self.batch_id + 1, self.mode, self.chain_ops_length)
+                          self.batch_id + 1, self.mode, self.chain_ops_length, self.chain_options)
 
 
 def check_alone(b: BatchProof, min_security: int = DEFAULT_MIN_SECURITY,
@@ -757,7 +770,7 @@ class ChainCheck:
                     genesis = empty_state(1 << c.log2_capacity, c.options.log_blowup, self.symbol)
                     root, link = genesis.root, genesis.link
                 self.point = ChainPoint(c.config(self.symbol), root, link, 1, 0, c.batch_id, c.mode,
-                                        c.chain_ops_length)
+                                        c.chain_ops_length, c.chain_options)
             self.segments.append(ChainSegment(c.batch_id, c.first_seq))
         p = self.point
         if c.mode != p.mode:
@@ -769,6 +782,12 @@ class ChainCheck:
         if c.chain_ops_length != p.ops_length:
             raise VerificationError(f"batch {c.batch_id} has an ops domain of {c.ops_length} rows: zk mode "
                                     f"keeps one ops height per chain, this chain's is {p.ops_length}")
+        if c.chain_options != p.options:
+            changed = ", ".join(f"{f.name} {getattr(c.options, f.name)} (the chain's "
+                                f"{getattr(p.options, f.name, None)})" for f in fields(ProofOptions)
+                                if getattr(c.options, f.name) != getattr(p.options, f.name, None))
+            raise VerificationError(f"batch {c.batch_id}: a zk chain keeps one set of proof options (queries "
+                                    f"and with them the masks' sizes, grinding, the FRI plan): {changed}")
         if c.batch_id != p.next_id:
             raise VerificationError(f"batch {c.batch_id} follows batch {p.next_id - 1}: "
                                     + ("batches are missing" if c.batch_id > p.next_id

@@ -24,22 +24,26 @@ from typing import Iterable
 import numpy as np
 
 from .batch import BatchProof
-from .proof_file import list_roots, statement_digest
+from .proof_file import list_trees, statement_digest
 from .receipt import BatchLists, BatchStatement, PrivateBatch, ReceiptRequestError, make_receipt
 from .zk_chain import ZkChain, content_digest_of
 from .zk_encoding import EncodingError, leaf_digests
 from .zk_lane import LaneRandomness, lane_data, trade_fields
+from .zk_lists import ListTree
 
 
-def statement_of(bp: BatchProof) -> BatchStatement:
-    """The public statement of zk batch `bp` as a receipt names it."""
+def statement_of(bp: BatchProof, trees: tuple[ListTree, ListTree] | None = None) -> BatchStatement:
+    """The public statement of zk batch `bp` as a receipt names it.
+    `trees`: the batch's list trees, proof_file.list_trees(bp.public), when
+    the caller has built them (a receipt's maker needs their paths too);
+    else they are built here, once."""
     pub = bp.public
     if pub.zk is None:
         raise ValueError(f"batch {pub.batch_id} is a transparent proof: receipts are zk mode's (a transparent "
                          "proof publishes its records)")
-    ops_root, trades_root = list_roots(pub)
-    return BatchStatement(statement_digest(bp), pub.batch_id, pub.symbol, pub.first_seq, pub.zk.n_ops,
-                          pub.ops_length, ops_root, pub.zk.side_root, trades_root)
+    ops_tree, trades_tree = list_trees(pub) if trees is None else trees
+    return BatchStatement(statement_digest(bp, (ops_tree, trades_tree)), pub.batch_id, pub.symbol, pub.first_seq,
+                          pub.zk.n_ops, pub.ops_length, ops_tree.root, pub.zk.side_root, trades_tree.root)
 
 
 def private_of(bp: BatchProof, batch_key: bytes, ops: np.ndarray,
@@ -58,7 +62,7 @@ def private_of(bp: BatchProof, batch_key: bytes, ops: np.ndarray,
         rand = LaneRandomness.derive(batch_key, n, t)
         fields = trade_fields(ops, trades, 1 << pub.log2_capacity, pub.first_seq)
         data, _ = lane_data(ops, fields, rand.order, t)
-        leaves = leaf_digests(rand.salts[:t - 1].astype(np.uint64), data[:t - 1])
+        leaves = leaf_digests(rand.salts[:t - 1], data[:t - 1])
     except (ValueError, EncodingError) as exc:
         raise ReceiptRequestError(f"{where}: the private records are not the batch's: {exc}") from None
     if not np.array_equal(leaves, pub.zk.leaves):
@@ -85,8 +89,12 @@ def traded_resting(trades: np.ndarray) -> np.ndarray:
     the resting handles its trades are against), so this is all of
     PrivateBatch.resting a receipt reads; the handles of orders placed in
     the batch are among them too, and make_receipt sets those apart."""
-    pairs = sorted({(int(h), int(a)) for h, a in zip(trades["maker_handle"], trades["maker_account"])})
-    return np.array(pairs, dtype=RESTING_DTYPE) if pairs else np.zeros(0, RESTING_DTYPE)
+    out = np.empty(len(trades), RESTING_DTYPE)
+    out["handle"], out["account"] = trades["maker_handle"], trades["maker_account"]
+    out = out[np.lexsort((out["account"], out["handle"]))]      # by handle, then account
+    distinct = np.ones(len(out), dtype=bool)
+    distinct[1:] = (out["handle"][1:] != out["handle"][:-1]) | (out["account"][1:] != out["account"][:-1])
+    return out[distinct]
 
 
 def make_batch_receipt(chain: ZkChain, bp: BatchProof, pre_state: bytes, ops: np.ndarray, trades: np.ndarray, *,
@@ -104,6 +112,7 @@ def make_batch_receipt(chain: ZkChain, bp: BatchProof, pre_state: bytes, ops: np
         raise ReceiptRequestError(f"batch {pub.batch_id} of symbol {pub.symbol} is not of this chain "
                                   f"(symbol {chain.symbol}, {chain.ops_length} ops rows, capacity {chain.capacity})")
     key = chain.batch_key(pub.batch_id, content_digest_of(pre_state, ops, trades, pub.zk.resumed))
-    private, op_leaves, trade_leaves = private_of(bp, key, ops, trades)
-    lists = BatchLists.build(private, op_leaves, trade_leaves)
-    return make_receipt(statement_of(bp), private, lists, seqs=seqs, account=account)
+    private, _, _ = private_of(bp, key, ops, trades)
+    trees = list_trees(pub)                 # once: the statement's roots and the receipt's paths
+    return make_receipt(statement_of(bp, trees), private, BatchLists.of_trees(private, *trees), seqs=seqs,
+                        account=account)

@@ -138,24 +138,27 @@ def _zk_header(pub: BatchPublic) -> bytes:
                      pub.pre_root, pub.pre_link.to_bytes() if pub.pre_link is not None else b"", z.side_root])
 
 
-def list_roots(pub: BatchPublic) -> tuple[bytes, bytes]:
-    """(ops_root, trades_root) of a zk batch: the list trees (zk_lists) over
-    its operation leaves and its trade and dummy leaves."""
+def list_trees(pub: BatchPublic) -> tuple[zk_lists.ListTree, zk_lists.ListTree]:
+    """The list trees (zk_lists) of a zk batch over its operation leaves and
+    its trade and dummy leaves: their roots are its ops_root and
+    trades_root.  A caller that needs the roots and the paths (a receipt's
+    maker) builds them once and passes them on (statement_digest's
+    `trees`)."""
     z = pub.zk
-    leaves = np.ascontiguousarray(z.leaves, dtype=np.uint32)
-    return (zk_lists.root_of(zk_lists.leaf_hashes(zk_lists.LIST_OPS, leaves[:z.n_ops])),
-            zk_lists.root_of(zk_lists.leaf_hashes(zk_lists.LIST_TRADES, leaves[z.n_ops:])))
+    return (zk_lists.element_tree(zk_lists.LIST_OPS, z.leaves[:z.n_ops]),
+            zk_lists.element_tree(zk_lists.LIST_TRADES, z.leaves[z.n_ops:]))
 
 
-def statement_digest(bp: BatchProof) -> bytes:
+def statement_digest(bp: BatchProof, trees: tuple[zk_lists.ListTree, zk_lists.ListTree] | None = None) -> bytes:
     """A zk batch's statement digest, what receipts name (docs/ZK.md
     section 7): SHA-256 of STATEMENT_TAG, the file's header (version to
-    side root), the post-state root, ops_root and trades_root."""
+    side root), the post-state root, ops_root and trades_root.  `trees`:
+    list_trees(bp.public) when the caller has them, else they are built."""
     if bp.public.zk is None:
         raise ValueError("a statement digest is a zk batch's")
-    ops_root, trades_root = list_roots(bp.public)
-    return hashlib.sha256(b"".join([STATEMENT_TAG, _zk_header(bp.public), bp.post_root, ops_root,
-                                    trades_root])).digest()
+    ops_tree, trades_tree = list_trees(bp.public) if trees is None else trees
+    return hashlib.sha256(b"".join([STATEMENT_TAG, _zk_header(bp.public), bp.post_root, ops_tree.root,
+                                    trades_tree.root])).digest()
 
 
 def decode(data: bytes) -> BatchProof:

@@ -40,7 +40,7 @@ from .receipt_format import (DIGEST_BYTES, TRADE_FIELDS, Receipt, ReceiptError, 
                              decode_receipt, encode_receipt, op_entry_dtype, trade_entry_dtype)
 from .zk_encoding import (LEAF_ELEMENTS, SALT_ELEMENTS, SIDE_SALT_BYTES, TRADE_ELEMENTS, EncodingError,
                           leaf_digests, operation_elements, side_leaf, side_leaves, trade_elements)
-from .zk_lists import LIST_OPS, LIST_TRADES, ListTree, leaf_hash, leaf_hashes, verify_path
+from .zk_lists import LIST_OPS, LIST_TRADES, ListTree, element_tree, leaf_hash, verify_path
 
 __all__ = ["BatchStatement", "PrivateBatch", "BatchLists", "make_receipt", "check_receipt", "render",
            "decode_receipt", "encode_receipt", "Receipt", "ReceiptReport", "OperationReport", "TradeReport",
@@ -145,9 +145,15 @@ class BatchLists(NamedTuple):
         8)``, canonical uint32) and the side leaves of the private records
         with their side salts."""
         _check_private_shapes(private)
-        return cls(ListTree(leaf_hashes(LIST_OPS, np.ascontiguousarray(op_leaves, dtype=np.uint32))),
-                   ListTree(side_leaves(private.records, np.ascontiguousarray(private.side_salts))),
-                   ListTree(leaf_hashes(LIST_TRADES, np.ascontiguousarray(trade_leaves, dtype=np.uint32))))
+        return cls.of_trees(private, element_tree(LIST_OPS, op_leaves), element_tree(LIST_TRADES, trade_leaves))
+
+    @classmethod
+    def of_trees(cls, private: PrivateBatch, ops: ListTree, trades: ListTree) -> "BatchLists":
+        """The lists from the operation and trade trees already built (the
+        batch file's: proof_file.list_trees, whose roots its statement
+        names) and the side tree of the private records."""
+        _check_private_shapes(private)
+        return cls(ops, ListTree(side_leaves(private.records, np.ascontiguousarray(private.side_salts))), trades)
 
 
 def _check_statement(s: BatchStatement) -> None:

@@ -34,8 +34,8 @@ from ...engine.trace import StepKind
 from .. import field as F
 from ..native import ffi, lib, u32p
 from ..params import MAX_LOG_TRACE
-from .air import (GEN_LIMIT, HCELLS, KIND_CODE, KINDS, MAX_LOG_OPS, MIN_ROWS, WORD, book_length, classify,
-                  classify_all, exec_columns, limbs_for, written)
+from .air import (GEN_LIMIT, HCELLS, KIND_CODE, KINDS, LINEAR, MAX_LOG_OPS, MIN_ROWS, WORD, book_length,
+                  classify, classify_all, exec_columns, limbs_for, linear_values, written)
 
 P = F.P
 
@@ -74,6 +74,8 @@ class Witness:
             names = exec_columns(self.trace_length)
             rows = F.decode(self._rows)
             self._columns = {n: rows[:, j].astype(np.int64) for j, n in enumerate(names)}
+            for n, value in linear_values(self.trace_length).items():   # no column of their own
+                self._columns[n] = value(self._columns.__getitem__) % P
             self._rows = None
         return self._columns
 
@@ -281,7 +283,7 @@ def build_reference(pre_table: np.ndarray, ops: np.ndarray, steps: np.ndarray,
         raise err
     post_table = trace.written(pre_table, steps)
     pre, post = _tables(pre_table, post_table, capacity)
-    cols = {n: np.zeros(T, dtype=np.int64) for n in exec_columns(T)}
+    cols = {n: np.zeros(T, dtype=np.int64) for n in exec_columns(T) + LINEAR}
 
     last = np.zeros(len(pre), dtype=np.int64)    # ts of each address's last write
     ctx_of = [classify(op, capacity) for op in ops]
@@ -523,12 +525,13 @@ def derive_columns(c: dict[str, np.ndarray], T: int) -> None:
     c["cxs"] = ((2 * c["cr"] - 1) * c["cx"] + c["cr"] - 1) % P
     c["fg"] = c["cr"] * c["sf"] % P
     c["fc"] = (c["cr"] - c["fg"]) * c["nz2"] % P
+    linear = linear_values(T)
     for pre_, w in (("o", ""), ("n", "n")):
         H = [c[f"{pre_}H{j}"] for j in range(4)]
         c[f"{w}ob"] = (sel * H[2] + (1 - sel) * H[0]) % P
-        c[f"{w}sb"] = (H[0] + H[2] - c[f"{w}ob"]) % P
         c[f"{w}ow"] = (sel * H[3] + (1 - sel) * H[1]) % P
-        c[f"{w}sw"] = (H[1] + H[3] - c[f"{w}ow"]) % P
+        for x in (f"{w}sb", f"{w}sw"):
+            c[x] = linear[x](c.__getitem__) % P
     for cm in ("1", "2"):
         val = c[f"cmp{cm}"] % P
         for i in range(k - 1):

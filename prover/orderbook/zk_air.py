@@ -6,7 +6,8 @@ timestamp cells (section 5.7; where they live, below):
 
     pre   (EXTERNAL)  p0..p7, pt0..pt4    the state before the batch
     post  (exported)  q0..q7, qt0..qt4    the state after it
-    stamp             row, pts, r0        r0 = 1 on row 0 only
+    stamp             row, pts, r0,       r0 = 1 on row 0 only
+                      bm, bx0..bx7        the blinding tuple (below)
 
 ``ops`` (ZkOpsAir, T rows, one height per chain in zk mode):
 
@@ -14,7 +15,8 @@ timestamp cells (section 5.7; where they live, below):
                       the same C witness (witness.build)
     lane              fli (a MATCH's fill inverse, check 19), r0 (row 0),
                       the row types lo, lt, ld, salts s0..s3, data e0..e11,
-                      the 274 Poseidon2 registers (poseidon2_air), then the
+                      the 274 Poseidon2 registers (poseidon2_air), the
+                      blinding tuple bm, bx0..bx7 (below), then the
                       record-check block's columns (zk_record_checks)
 
 **The timestamp cells.**  The state table of zk mode carries the last
@@ -50,6 +52,22 @@ a dummy's data elements are 0, a trade row's e6..e11 are 0, the last row's
 data is 0.  The op and outcome tuples the execution consumes are supplied by
 the record-check block from the operation rows (tag 3 and 4, x lo).
 
+**The blinding tuple** (docs/ZK.md section 10, "The claimed sums").  Each
+domain claims its part of the one LogUp sum in the proof; the `book`
+domain's part would be a function of the private state tables.  So the
+`book` domain supplies one tuple of a tag of its own, 8 (TAG_BLIND), on
+row 0, which the lane consumes on its row 0:
+
+    book supplies  <8, bx0..bx7> x bm      (stamp's columns)
+    lane consumes  <8, bx0..bx7> x bm      (the lane's columns)
+
+bm (rho, uniform and nonzero) and bx (uniform) are drawn from the batch key
+(zk_lane.blinding), the same values in both domains, and are 0 on every
+other row (row * c = 0, every row).  The `book` claim moves by
+rho / (alpha - compress(<8, bx>)), uniform to anyone without the batch key,
+the `ops` claim by the opposite, their total (the target) not at all; no
+other fraction has tag 8, so the sum forces the two to cancel.
+
 Every constraint has degree <= 3.
 """
 from __future__ import annotations
@@ -70,22 +88,30 @@ from .zk_encoding import DATA_ELEMENTS, LEAF_ELEMENTS, SALT_ELEMENTS, TRADE_ELEM
 from .zk_record_checks import TIMESTAMP_PIECE_BITS, RecordChecks
 
 #: the tuple tags zk mode adds to air.py's (1 memory .. 5 trade)
-TAG_STAMP, TAG_LEAF = 6, 7
+TAG_STAMP, TAG_LEAF, TAG_BLIND = 6, 7, 8
 #: the state table's timestamp cells: a u64 timestamp's pieces, least
 #: significant first, as the record-check block compares them
 TS_CELLS = len(TIMESTAMP_PIECE_BITS)
 #: zk mode's tallest `ops` domain (docs/ZK.md section 14, decision 2): the
 #: LogUp sum of its fractions leaves 100 bits up to 2^15 rows
 ZK_MAX_LOG_OPS = 15
-#: the version of zk mode's AIR, bound into a zk chain's digest (zk_keys.chain_digest)
-ZK_AIR_VERSION = 1
+#: the version of zk mode's AIR, bound into a zk chain's digest (zk_keys.chain_digest);
+#: 2: fli pinned on the last row too; 3: the blinding tuple
+ZK_AIR_VERSION = 3
 
 SALTS = tuple(f"s{k}" for k in range(SALT_ELEMENTS))
 DATA = tuple(f"e{k}" for k in range(DATA_ELEMENTS))
 TYPES = ("lo", "lt", "ld")
 P2 = Poseidon2Columns("p2")
+#: the blinding tuple's entries: enough that their span over F_p is the
+#: whole extension field but with probability ~p^-5 (docs/ZK.md section 10)
+BLIND_ENTRIES = 8
+#: the blinding tuple's columns, in both domains: its multiplicity rho, then its entries
+BLIND_M = "bm"
+BLIND_X = tuple(f"bx{k}" for k in range(BLIND_ENTRIES))
+BLIND_COLUMNS = (BLIND_M,) + BLIND_X
 #: the lane's own columns, before the record-check block's
-LANE_COLUMNS = ("fli", "r0") + TYPES + SALTS + DATA + P2.names
+LANE_COLUMNS = ("fli", "r0") + TYPES + SALTS + DATA + P2.names + BLIND_COLUMNS
 #: the leaf tuple <7, row, lo, d0..d7>: the widest tuple of the sum
 LEAF_ARITY = 3 + LEAF_ELEMENTS
 PRE_TS = tuple(f"pt{k}" for k in range(TS_CELLS))
@@ -96,9 +122,11 @@ POST_TS = tuple(f"qt{k}" for k in range(TS_CELLS))
 
 def zk_book_fractions(resumed: bool) -> list:
     """The `book` domain's fractions in zk mode: the memory pair
-    (air.book_fractions), then the timestamp cells' tuple supplied on row 0."""
+    (air.book_fractions), then the timestamp cells' tuple supplied on row 0,
+    then the blinding tuple supplied (module docstring)."""
     pre = [0] * TS_CELLS if resumed else list(PRE_TS)
-    return book_fractions() + [logup.supply([TAG_STAMP] + pre + list(POST_TS), "r0")]
+    return book_fractions() + [logup.supply([TAG_STAMP] + pre + list(POST_TS), "r0"),
+                               logup.supply([TAG_BLIND] + list(BLIND_X), BLIND_M)]
 
 
 class ZkBookAir(BookAir):
@@ -112,7 +140,7 @@ class ZkBookAir(BookAir):
         self.main_segments = (
             Segment("pre", tuple(f"p{j}" for j in range(WORD)) + PRE_TS, external=True),
             Segment("post", tuple(f"q{j}" for j in range(WORD)) + POST_TS, exported=True),
-            Segment("stamp", ("row", "pts", "r0")),
+            Segment("stamp", ("row", "pts", "r0") + BLIND_COLUMNS),
         )
         self.lu = logup.LogUp("lu", zk_book_fractions(self.resumed), alpha=0, beta=1, target=_claimed)
         self.shared_argument = self.lu
@@ -130,6 +158,9 @@ class ZkBookAir(BookAir):
             for c in PRE_TS + POST_TS:
                 out.append(TransitionConstraint(f"timestamp cell {c} = 0 off row 0", row * f.cur(c), 2,
                                                 every_row=True))
+            # the blinding tuple has one cell per column, and that cell is in the sum
+            for c in BLIND_COLUMNS:
+                out.append(TransitionConstraint(f"blinding {c} = 0 off row 0", row * f.cur(c), 2, every_row=True))
             cached = ZkBookAir._transitions_by_key[key] = out + self.lu.transitions(f)
         return cached
 
@@ -143,13 +174,14 @@ def lane_fractions(checks: RecordChecks) -> list:
     """The lane's fractions: its leaf consumed, a trade row's trade tuple
     supplied, the timestamp tuple consumed on row 0 (the block's lpts and
     lts columns), then the block's own (its range lookups, and the
-    op and outcome tuples it supplies on the operation rows)."""
+    op and outcome tuples it supplies on the operation rows), then the
+    blinding tuple consumed (module docstring)."""
     inputs = SALTS + DATA
     u = lambda f: f.cur("lo") + f.cur("lt") + f.cur("ld")          # noqa: E731
     return [logup.consume([TAG_LEAF, "row", "lo"] + P2.leaf_terms(inputs), u),
             logup.supply([TAG_TRADE] + list(DATA[:TRADE_ELEMENTS]), "lt"),
             logup.consume([TAG_STAMP] + list(checks.lpts) + list(checks.lts), "r0")] \
-        + list(checks.fractions())
+        + list(checks.fractions()) + [logup.consume([TAG_BLIND] + list(BLIND_X), BLIND_M)]
 
 
 class ZkOpsAir(OrderBookAir):
@@ -251,7 +283,9 @@ class ZkOpsAir(OrderBookAir):
         # check 19: a MATCH fills at least one lot (fl is below 2^30, so
         # fl != 0 means fl >= 1); fli is 0 on every other row
         add("check 19: a MATCH's fill has an inverse", c("sM") * (c("fl") * c("fli") - 1))
-        add("fli = 0 off MATCH", (1 - c("sM")) * c("fli"))
+        add("fli = 0 off MATCH", (1 - c("sM")) * c("fli"), every_row=True)
+        for b in BLIND_COLUMNS:
+            add(f"blinding {b} = 0 off row 0", c("row") * c(b), every_row=True)
         out += P2.transitions(f, [c(x) for x in SALTS + DATA])
         return out
 

@@ -260,6 +260,12 @@ def decode_operations(elements: np.ndarray) -> np.ndarray:
 
 
 def _check_elements(elements, what: str, width: int = DATA_ELEMENTS) -> np.ndarray:
+    return _valid_elements(elements, what, width).astype(np.uint64)
+
+
+def _valid_elements(elements, what: str, width: int) -> np.ndarray:
+    """`elements` itself, once it is an (n, width) integer array with no
+    negative value (TypeError, EncodingError)."""
     if not isinstance(elements, np.ndarray) or elements.dtype.kind not in "ui" or elements.ndim != 2 \
             or elements.shape[1] != width:
         raise TypeError(f"{what} must be an (n, {width}) integer array, got "
@@ -268,7 +274,7 @@ def _check_elements(elements, what: str, width: int = DATA_ELEMENTS) -> np.ndarr
     if elements.dtype.kind == "i" and elements.size and elements.min() < 0:
         i = int(np.flatnonzero((elements < 0).any(axis=1))[0])
         raise EncodingError(f"row {i} of the {what}: a negative value")
-    return elements.astype(np.uint64)
+    return elements
 
 
 _TRADE_NAMES = ("i", "tn", "slot", "gen", "price", "qty")
@@ -304,17 +310,19 @@ def leaf_inputs(salts: np.ndarray, data: np.ndarray) -> np.ndarray:
     """The permutation inputs of leaves: each row 4 salt elements, then 12
     data elements, canonical uint32 ``(n, 16)``.  EncodingError naming the
     first salt or data value not below p."""
-    salts = _check_elements(salts, "salts", SALT_ELEMENTS)
-    data = _check_elements(data, "data elements", DATA_ELEMENTS)
+    salts = _valid_elements(salts, "salts", SALT_ELEMENTS)
+    data = _valid_elements(data, "data elements", DATA_ELEMENTS)
     if len(salts) != len(data):
         raise ValueError(f"{len(salts)} salts for {len(data)} leaves")
     for what, a in (("salt", salts), ("data element", data)):
-        bad = a >= np.uint64(F.P)
-        if bad.any():
-            k, j = (int(x) for x in np.argwhere(bad)[0])
+        if a.size and int(a.max()) >= F.P:         # the whole comparison only to name the first
+            k, j = (int(x) for x in np.argwhere(a >= F.P)[0])
             raise EncodingError(f"leaf {k}: {what} {j} = {int(a[k, j])} is not a field element "
                                 f"(below p = {F.P})")
-    return np.concatenate([salts, data], axis=1).astype(np.uint32)
+    # each value is below p now, so it is copied into uint32 as it is (no uint64 copy between)
+    out = np.empty((len(salts), SALT_ELEMENTS + DATA_ELEMENTS), dtype=np.uint32)
+    out[:, :SALT_ELEMENTS], out[:, SALT_ELEMENTS:] = salts, data
+    return out
 
 
 def leaf_digests(salts: np.ndarray, data: np.ndarray) -> np.ndarray:

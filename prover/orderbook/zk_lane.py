@@ -15,6 +15,11 @@ docs/ZK_KEYS.md, "A batch's lane"):
                   give the order in which the trades, then the dummies, sit
                   on rows ops .. T - 2 (`order[j]`: slot j holds trade
                   order[j] if that is below the trade count, else a dummy)
+    blinding      zk_keys.field_elements(kappa_b, ["blinding"], ...): the
+                  tuple's entries x are elements 0 .. 7, its multiplicity
+                  rho the first nonzero element from 8 on (zk_air.py,
+                  "The blinding tuple"; on row 0 of the lane and of the
+                  `book` domain's stamp)
 
 so a receipt's maker re-derives a record's salt, side salt and a trade's
 slot from kappa_b alone.  The registers are the C kernel's
@@ -31,7 +36,7 @@ import numpy as np
 from .. import field as F
 from .. import poseidon2, zk_keys
 from .air import exec_columns, public_tables
-from .zk_air import DATA, LANE_COLUMNS, P2, SALTS, TYPES
+from .zk_air import BLIND_COLUMNS, BLIND_ENTRIES, DATA, LANE_COLUMNS, P2, SALTS, TYPES
 from .zk_encoding import (DATA_ELEMENTS, LEAF_ELEMENTS, SALT_ELEMENTS, SIDE_SALT_BYTES, TRADE_ELEMENTS,
                           encode_operations, encode_trades, side_leaves)
 from .zk_lists import root_of
@@ -50,6 +55,7 @@ class LaneRandomness:
     salts: np.ndarray           # (T, 4) canonical uint32
     side_salts: np.ndarray      # (ops, 16) uint8
     order: np.ndarray           # (T - 1 - ops,) int64: slot j's item
+    blinding: np.ndarray        # (9,) canonical uint32: rho (nonzero), then x
 
     @classmethod
     def derive(cls, batch_key: bytes, n_ops: int, trace_length: int) -> "LaneRandomness":
@@ -60,7 +66,32 @@ class LaneRandomness:
         side = np.frombuffer(zk_keys.expand(batch_key, ["side-salts"], SIDE_SALT_BYTES * n_ops),
                              dtype=np.uint8).reshape(n_ops, SIDE_SALT_BYTES)
         keys = np.frombuffer(zk_keys.expand(batch_key, ["trade-order"], 8 * slots), dtype="<u8")
-        return cls(salts.reshape(trace_length, SALT_ELEMENTS), side, np.argsort(keys, kind="stable"))
+        return cls(salts.reshape(trace_length, SALT_ELEMENTS), side, np.argsort(keys, kind="stable"),
+                   blinding(batch_key))
+
+
+def blinding(batch_key: bytes) -> np.ndarray:
+    """The blinding tuple's values (zk_air.BLIND_COLUMNS' order), ``(9,)``
+    canonical uint32: rho, exactly uniform on the nonzero elements (the
+    first nonzero one of the stream from element 8 on: a zero rho would
+    leave the claims unblinded), then x, 8 exactly uniform elements
+    (elements 0 .. 7)."""
+    count = BLIND_ENTRIES + 1
+    while True:                 # a second round with probability 1/p
+        e = zk_keys.field_elements(batch_key, ["blinding"], count)
+        nonzero = np.flatnonzero(e[BLIND_ENTRIES:])
+        if len(nonzero):
+            return np.concatenate([e[BLIND_ENTRIES + nonzero[:1]], e[:BLIND_ENTRIES]])
+        count += 1
+
+
+def blinding_rows(values: np.ndarray, rows: int) -> np.ndarray:
+    """The blinding columns of a domain of `rows` rows (``(rows, 9)``
+    Montgomery): `values` (LaneRandomness.blinding) on row 0, 0 elsewhere.
+    The lane and the `book` domain's stamp hold the same."""
+    out = np.zeros((rows, len(BLIND_COLUMNS)), dtype=np.uint32)
+    out[0] = F.encode(np.asarray(values, dtype=np.int64))
+    return out
 
 
 def trade_fields(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int) -> np.ndarray:
@@ -86,6 +117,9 @@ class Lane:
     side_leaves: np.ndarray
     side_root: bytes
     range_counts: np.ndarray
+    #: the blinding tuple's values (LaneRandomness.blinding), which the
+    #: `book` domain's stamp holds too
+    blinding: np.ndarray
 
 
 def lane_data(ops: np.ndarray, fields: np.ndarray, order: np.ndarray, trace_length: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,18 +128,25 @@ def lane_data(ops: np.ndarray, fields: np.ndarray, order: np.ndarray, trace_leng
     trades) or dummy on row ops + j, the last row none.  LaneFull when the
     trades do not fit the slots; EncodingError for a record outside the
     encoding's domain."""
-    n, m, t = len(ops), len(fields), trace_length
+    return place_elements(encode_operations(ops), encode_trades(fields), order, trace_length)
+
+
+def place_elements(op_elements: np.ndarray, trade_elements: np.ndarray, order: np.ndarray,
+                   trace_length: int) -> tuple[np.ndarray, np.ndarray]:
+    """lane_data of the operations' and trades' data elements as given
+    (encode_operations', encode_trades', or a test's lying prover's)."""
+    n, m, t = len(op_elements), len(trade_elements), trace_length
     slots = t - 1 - n
     if m > slots:
         raise LaneFull(f"{n} operations and {m} trades do not fit a lane of {t} rows (ops + trades + 1 "
                        f"<= {t}: {n + m + 1 - t} too many)")
     data = np.zeros((t, DATA_ELEMENTS), dtype=np.uint32)
     types = np.zeros((t, len(TYPES)), dtype=np.uint32)
-    data[:n] = encode_operations(ops)
+    data[:n] = op_elements
     types[:n, 0] = 1
     real = order < m
     rows = n + np.flatnonzero(real)
-    data[rows] = encode_trades(fields[order[real]])
+    data[rows] = trade_elements[order[real]]
     types[rows, 1] = 1
     types[n + np.flatnonzero(~real), 2] = 1
     return data, types
@@ -117,19 +158,38 @@ def build_lane(ops: np.ndarray, fields: np.ndarray, rand: LaneRandomness, exec_r
     its randomness, its execution rows (``(T, k)`` Montgomery, air.exec_columns'
     order: fli is read from fl and sM) and its record-check block, which
     fills its own columns (`prev_ts`: the timestamp row 0's operation is
-    compared against)."""
-    t = trace_length
-    data, types = lane_data(ops, fields, rand.order, t)
+    compared against).  EncodingError for a record outside the encoding's
+    domain, RecordError for one no witness exists for, LaneFull."""
+    cols = checks.fill(ops, trace_length, prev_ts)
+    data, types = lane_data(ops, fields, rand.order, trace_length)
+    matrix, leaves = lane_matrix(data, types, rand.salts, rand.blinding, exec_rows, checks, cols)
+    side = side_leaves(ops, rand.side_salts)
+    counts = np.asarray(checks.range_counts(cols, len(ops)), dtype=np.int64)
+    return Lane(matrix, leaves, side, root_of(side), counts, rand.blinding)
+
+
+def lane_matrix(data: np.ndarray, types: np.ndarray, salts: np.ndarray, blinding: np.ndarray,
+                exec_rows: np.ndarray, checks: RecordChecks,
+                block: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The lane segment's matrix (T x width, Montgomery) and its published
+    leaves (``(T - 1, 8)`` canonical) from the lane's data elements and row
+    types (lane_data), its salts (``(T, 4)``), the blinding tuple's values
+    (LaneRandomness.blinding), the execution rows (fli is read from fl and
+    sM) and the record-check block's columns `block` (by name, T rows, any
+    integers: reduced mod p)."""
+    t = len(data)
     columns = LANE_COLUMNS + tuple(checks.columns)
     at = {c: j for j, c in enumerate(columns)}
     out = np.zeros((t, len(columns)), dtype=np.uint32)
-    x = F.encode(np.concatenate([rand.salts, data], axis=1))            # the permutation's inputs
+    x = F.encode(np.concatenate([salts, data], axis=1))                 # the permutation's inputs
     first = at[SALTS[0]]
     assert columns[first: first + len(SALTS) + len(DATA)] == SALTS + DATA
     out[:, first: first + len(SALTS) + len(DATA)] = x
     for k, name in enumerate(TYPES):
         out[:, at[name]] = F.encode(types[:, k])
     out[0, at["r0"]] = F.encode_int(1)
+    b = at[BLIND_COLUMNS[0]]
+    out[:, b: b + len(BLIND_COLUMNS)] = blinding_rows(blinding, t)
     p2 = at[P2.names[0]]
     poseidon2.air_registers(x, out=out[:, p2: p2 + poseidon2.AIR_COLUMNS])
     # fli: a MATCH's fill's inverse (check 19), 0 elsewhere
@@ -138,14 +198,12 @@ def build_lane(ops: np.ndarray, fields: np.ndarray, rand: LaneRandomness, exec_r
     match = np.flatnonzero((sm != 0) & (fl != 0))
     if len(match):
         out[match, at["fli"]] = F.inv(np.ascontiguousarray(fl[match]))
-    cols = checks.fill(ops, t, prev_ts)
     for name in checks.columns:
-        out[:, at[name]] = F.encode(np.asarray(cols[name], dtype=np.int64) % F.P)
+        out[:, at[name]] = F.encode(np.asarray(block[name], dtype=np.int64) % F.P)
     leaf_cols = [at[c] for c in P2.output]
     leaves = F.decode(F.add(np.ascontiguousarray(out[:t - 1, leaf_cols]),
                             np.ascontiguousarray(x[:t - 1, :LEAF_ELEMENTS])))
-    side = side_leaves(ops, rand.side_salts)
-    return Lane(out, leaves, side, root_of(side), np.asarray(checks.range_counts(cols, len(ops)), dtype=np.int64))
+    return out, leaves
 
 
 def count_lookups(exec_rows: np.ndarray, counts: np.ndarray, trace_length: int) -> None:

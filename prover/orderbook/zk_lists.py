@@ -138,6 +138,12 @@ class ListTree:
             if self.depth else np.empty((0, DIGEST_BYTES), dtype=np.uint8)
 
 
+def element_tree(tag: int, elements: np.ndarray) -> ListTree:
+    """The tree of a list of element leaves (``(n, 8)`` canonical integers,
+    a batch file's operation or trade leaves) at positions 0 .. n - 1."""
+    return ListTree(leaf_hashes(tag, np.ascontiguousarray(elements, dtype=np.uint32)))
+
+
 def root_of(leaves: np.ndarray) -> bytes:
     """The root of a list of ``(n, 32)`` list leaves."""
     return ListTree(leaves).root

@@ -206,9 +206,18 @@ class RecordChecks:
         self.columns: tuple[str, ...] = tuple(cols)
         if len(set(self.columns)) != len(self.columns):
             raise AssertionError("the record checks name a column twice")
+        ranged = list(self.fields.values()) + list(self.comparisons.values())
         #: every range lookup: (column, shift), the value piece + shift in [0, T)
-        self.lookups: tuple[tuple[str, int], ...] = tuple(
-            lk for r in list(self.fields.values()) + list(self.comparisons.values()) for lk in r.lookups())
+        self.lookups: tuple[tuple[str, int], ...] = tuple(lk for r in ranged for lk in r.lookups())
+        #: the boolean columns: every 1-bit piece, a comparison value's as well as a
+        #: sub-field's (a piece of 1 bit has no lookup: unconstrained, it would be free;
+        #: none of a comparison's is at the shapes built, but _cmp_width does not promise it),
+        #: and the block's own flags
+        self.booleans: tuple[str, ...] = tuple(
+            [col for r in ranged for col, p in zip(r.columns, r.pieces) if p.boolean]
+            + [f"rc_k{k}" for k in range(1, 8)] + ["rc_kz", "rc_kb", "rc_buy", "rc_sz", "rc_sb",
+                                                   "rc_pbig", "rc_qbig", "rc_hbig"]
+            + [f"rc_sig{k}" for k in range(1, 5)])
 
     # ------------------------------------------------------ expressions --
     def _v(self, f: Frame, short: str) -> Expr:
@@ -257,11 +266,7 @@ class RecordChecks:
         for col in self.columns:
             if col not in self.lts:
                 row(f"{col} = 0 off the operation rows", (1 - lo) * c(col))
-        booleans = [col for r in self.fields.values() for col, p in zip(r.columns, r.pieces) if p.boolean]
-        booleans += [f"rc_k{k}" for k in range(1, 8)] + ["rc_kz", "rc_kb", "rc_buy", "rc_sz", "rc_sb",
-                                                         "rc_pbig", "rc_qbig", "rc_hbig"]
-        booleans += [f"rc_sig{k}" for k in range(1, 5)]
-        for col in booleans:
+        for col in self.booleans:
             row(f"boolean {col}", c(col) * (1 - c(col)))
 
         # ---- check 1: the elements decode into exact sub-fields

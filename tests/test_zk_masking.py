@@ -165,6 +165,9 @@ def _masked_definition(t_canon: np.ndarray, r_canon: np.ndarray, lb: int, shift:
     (7, 16, 1, 5, True, 0),          # from coefficients
     (6, 143, 1, 40, False, 4096),    # the order book's width, a vector and a tail
     (5, 8, 3, 0, False, 0),          # h = 0: the coefficients alone
+    (5, 2, 1, 7, False, 0),          # narrow matrices: column by column (ntt.c, narrow)
+    (6, 4, 2, 30, False, 0),
+    (5, 12, 1, 9, True, 0),
 ])
 def test_masked_lde_kernel_is_the_definition(each_isa, log_n, cols, lb, h, from_coeffs, budget):
     """The masked LDE (csrc/field/ntt.c, zk_lde_visit_masked: (c_b - 1) r

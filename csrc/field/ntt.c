@@ -525,6 +525,13 @@ typedef struct {
  * src: copy 0 is written after src's last read. */
 static void spread_masked_row(const lde_mask *mk, uint32_t *dst, const uint32_t *src, size_t k, uint32_t f,
                               size_t m, size_t blowup) {
+    if (m == 1) { /* one element: no per-row calls (narrow matrices, column by column) */
+        uint32_t s = *src, c = bb_mul(s, mk->coeff_scale);
+        if (mk->coeffs) mk->coeffs[k] = k < mk->h ? bb_sub(c, mk->r[k]) : c;
+        uint32_t v = bb_mul(s, f), sr = k < mk->h ? bb_mul(mk->r[k], bb_pow(mk->shift, k)) : 0;
+        for (size_t t = 0; t < blowup; t++) dst[t] = k < mk->h ? bb_add(v, bb_mul(sr, mk->vanishing[t])) : v;
+        return;
+    }
     uint32_t *last = dst + (blowup - 1) * m;
     if (mk->coeffs) {
         uint32_t *c = mk->coeffs + k * m;
@@ -662,21 +669,34 @@ static int lde_bit_reversed(int isa, uint32_t *out, size_t n, size_t m, unsigned
  * each extended alone (whole vectors in every stage), the results
  * transposed back; `visit` then sees all the output rows at once.  The
  * order book's `book` domain commits 2- and 4-column matrices (its `stamp`
- * and LogUp column): 4-5x faster this way at 2^14 rows. */
+ * and LogUp column): 4-5x faster this way at 2^14 rows.  Masked (`mk`,
+ * zk mode's commitments of those), each column with its column of r, its
+ * coefficients gathered per column and transposed back likewise. */
 static int lde_by_columns(int isa, uint32_t *out, const uint32_t *in, size_t n, size_t m, unsigned log_blowup,
                           uint32_t shift, int from_coeffs, const uint32_t *const *fwd,
-                          const uint32_t *const *inv, const zk_lde_visitor *visit) {
-    size_t big = n << log_blowup;
-    uint32_t *t = malloc(m * (n + big) * sizeof *t);
+                          const uint32_t *const *inv, const zk_lde_visitor *visit, const lde_mask *mk) {
+    size_t big = n << log_blowup, h = mk ? mk->h : 0, nc = mk && mk->coeffs ? n + h : 0;
+    uint32_t *t = malloc(m * (n + big + h + nc) * sizeof *t);
     if (!t) return -2;
     uint32_t *cols_in = t, *cols_out = t + m * n;      /* column c: n values in, big out */
+    uint32_t *cols_r = cols_out + m * big, *cols_c = cols_r + m * h; /* its h of r, n + h coefficients */
     zk_transpose_u32(cols_in, n, in, n, m);
+    if (h) zk_transpose_u32(cols_r, h, mk->r, h, m);
     int rc = 0;
-    for (size_t c = 0; c < m && !rc; c++)
-        rc = lde_natural(isa, cols_out + c * big, cols_in + c * n, n, 1, log_blowup, shift, from_coeffs, fwd,
-                         inv, 0);
+    for (size_t c = 0; c < m && !rc; c++) {
+        lde_mask col, *one = 0;
+        uint32_t word;
+        if (mk) {
+            col = *mk, one = &col, col.scratch = &word;
+            col.r = h ? cols_r + c * h : 0, col.coeffs = nc ? cols_c + c * nc : 0;
+            if (nc && h) memcpy(col.coeffs + n, col.r, h * sizeof *t);
+        }
+        rc = lde_natural_masked(isa, cols_out + c * big, cols_in + c * n, n, 1, log_blowup, shift, from_coeffs,
+                                fwd, inv, 0, one);
+    }
     if (!rc) {
         zk_transpose_u32(out, m, cols_out, m, big);
+        if (nc) zk_transpose_u32(mk->coeffs, m, cols_c, m, nc);
         if (visit) visit->rows(visit->ctx, out, 0, 1, big, big);
     }
     free(t);
@@ -693,7 +713,7 @@ static int lde(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsi
     if (rc) return rc;
     int isa = zk_active_isa;
     if (!bit_reverse_output && narrow(rows, cols))
-        return lde_by_columns(isa, out, in, rows, cols, log_blowup, shift, from_coeffs, fwd, inv, visit);
+        return lde_by_columns(isa, out, in, rows, cols, log_blowup, shift, from_coeffs, fwd, inv, visit, 0);
     if (!bit_reverse_output)
         return lde_natural(isa, out, in, rows, cols, log_blowup, shift, from_coeffs, fwd, inv, visit);
     memcpy(out, in, rows * cols * sizeof *out);
@@ -733,8 +753,11 @@ int zk_lde_visit_masked(uint32_t *out, const uint32_t *in, size_t rows, size_t c
     uint32_t c = bb_pow(shift, rows), w_b = root_of_unity(log_blowup);
     for (size_t t = 0; t < blowup; t++, c = bb_mul(c, w_b)) mk.vanishing[t] = bb_sub(c, BB_ONE);
     if (coeffs && mask_rows) memcpy(coeffs + rows * cols, mask, mask_rows * cols * sizeof *coeffs);
-    rc = lde_natural_masked(zk_active_isa, out, in, rows, cols, log_blowup, shift, from_coeffs, fwd, inv, visit,
-                            &mk);
+    int isa = zk_active_isa;
+    rc = narrow(rows, cols) ? lde_by_columns(isa, out, in, rows, cols, log_blowup, shift, from_coeffs, fwd, inv,
+                                             visit, &mk)
+                            : lde_natural_masked(isa, out, in, rows, cols, log_blowup, shift, from_coeffs, fwd, inv,
+                                                 visit, &mk);
     free(mk.scratch);
     return rc;
 }

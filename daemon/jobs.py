@@ -37,9 +37,8 @@ from ..engine import invariants
 from ..engine.book import Book
 from ..engine.native import lib
 from ..engine.records import Kind, Side, operation, outcome_mismatches, trades as no_trades
-from ..engine.trace import steps as no_steps
+from ..engine.trace import cells_after, steps as no_steps
 from ..prover.orderbook import batch as B
-from ..engine.trace import cells_after
 from ..prover.orderbook import proof_file, zk_lane
 from ..prover.orderbook.air import book_length
 from ..prover.orderbook.params import LOG_BLOWUP, proof_options, zk_proof_options
@@ -125,11 +124,12 @@ class JobInputs:
     trace_length: int
     security_bits: int = DEFAULT_MIN_SECURITY
     log_blowup: int = LOG_BLOWUP
+    zk: ZkJob | None = None
 
     @classmethod
     def of(cls, job: ProofJob) -> "JobInputs":
         return cls(job.symbol, job.batch_id, job.pre_cells, job.ops, job.trace_length,
-                   job.security_bits, job.log_blowup)
+                   job.security_bits, job.log_blowup, job.zk)
 
     def job(self) -> ProofJob:
         """The job: the engine's traced run of the records from the cells
@@ -152,7 +152,7 @@ class JobInputs:
                 f"first: seq {int(run['seq'][i])}); the daemon and its workers must run the same "
                 "zksidecar")
         return ProofJob(self.symbol, self.batch_id, self.pre_cells, self.ops, steps, trades,
-                        self.trace_length, self.security_bits, self.log_blowup)
+                        self.trace_length, self.security_bits, self.log_blowup, self.zk)
 
 
 @dataclass
@@ -312,7 +312,7 @@ def accept_proof(job: ProofJob, raw: bytes) -> B.BatchProof:
         if wrong:
             raise ProofRejected(f"symbol {job.symbol} batch {job.batch_id}: the proof's "
                                 f"{', '.join(wrong)} differ from the job's")
-        return _verified(job, bp)
+        return _verified(job, bp, air)
     # the pre-state root and Link any proof of `job` must carry: functions of the cells alone
     state = B.BookState.commit(job.pre_cells, job.log_blowup)
     wrong = [what for what, bad in [
@@ -327,7 +327,7 @@ def accept_proof(job: ProofJob, raw: bytes) -> B.BatchProof:
     if wrong:
         raise ProofRejected(f"symbol {job.symbol} batch {job.batch_id}: the proof's "
                             f"{', '.join(wrong)} differ from the job's")
-    return _verified(job, bp)
+    return _verified(job, bp, air)
 
 
 def _zk_differences(job: ProofJob, bp: B.BatchProof) -> list[str]:
@@ -366,7 +366,8 @@ def _zk_differences(job: ProofJob, bp: B.BatchProof) -> list[str]:
     ] if bad]
 
 
-def _verified(job: ProofJob, bp: B.BatchProof) -> B.BatchProof:
+def _verified(job: ProofJob, bp: B.BatchProof, air) -> B.BatchProof:
+    """verify_batch at the job's security and cap; `air`: the one decoding built."""
     try:
         # the chain's own cap, checked against the configuration when the
         # daemon started (a verifier's default bound is the longest at 100

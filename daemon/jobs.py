@@ -108,8 +108,9 @@ class ProofJob:
 
 @dataclass
 class JobInputs:
-    """A ProofJob without the engine's run of it (its steps and trades):
-    what a job is sent to a Dask worker as (daemon/cluster.py).  The steps
+    """A ProofJob without the engine's run of it (its steps and trades),
+    everything else (a zk job's keys too) as it is: what a job is sent to a
+    Dask worker as (daemon/cluster.py).  The steps
     are ~280 bytes each, 3 to 4 an operation on the synthetic flow: ~4 MiB of
     a 4,096-operation job's ~4.3, where these inputs are ~0.3 MiB (64
     bytes an operation, and the cells).  Running the engine again from the

@@ -15,6 +15,15 @@ a Dask priority from the level the job competes at when it leaves the queue
 (Critical highest; an aged Low job goes in at the level it has risen to), so
 the few jobs waiting inside the cluster keep the same order.
 
+What crosses.  A task carries the job's inputs (jobs.JobInputs: the cells
+before the batch and its records with their outcomes, ~0.3 MiB at 4,096
+operations), not the engine's run of them (~4 MiB of steps): the worker
+runs the engine again (prove_inputs), which costs it ~2 ms where sending
+the run cost the daemon, the scheduler it passes through and the worker
+some 4 MiB of pickling and copying each.  The answer is the ProofResult:
+the proof file and a few figures.  Each worker sets malloc as a local
+proving process does (malloc.keep_proof_buffers) before it takes tasks.
+
 Failures.  A worker that dies mid-task is Dask's to handle: the scheduler
 runs the task again elsewhere (up to its `allowed_failures`, then the task
 fails with KilledWorker, which fails the job with WorkerCrashed as a dead
@@ -35,12 +44,17 @@ checked proof, not from what the worker says.  Dask itself pickles results,
 so whoever can join the cluster can run code in the daemon: the cluster's
 network is the daemon's to trust, which is what TLS with client certificates
 (`workers.tls_*`, `workers.require_encryption`) is for (docs/SECURITY.md).
+The check is then not a defence against the cluster's intent but against
+its faults (a worker of another build, a memory error on another host): it
+is what a PROVEN completion rests on, and costs one verification a batch
+here, none on the workers.
 """
 from __future__ import annotations
 
 import asyncio
 import itertools
 import logging
+import os
 import threading
 import time
 import uuid
@@ -53,7 +67,8 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from distributed.security import Security
 
 from .backends import NativeBackend, ProofBackend
-from .jobs import BackendError, ProofJob, ProofResult, accept_proof
+from .jobs import BackendError, JobInputs, ProofJob, ProofResult, accept_proof
+from .malloc import keep_proof_buffers
 from .priority import DEFAULT_AGE_STEP, LEVELS, ProofPriority, PriorityQueue, QueueClosed
 from .workers import PoolClosed, WorkerCrashed, prove_answer
 
@@ -84,16 +99,42 @@ def security(w) -> Security | None:
 
 
 class WarmUp(WorkerPlugin):
-    """Each worker (those that join later too) proves the warm-up job once
-    (jobs.warm_up_job) before it takes tasks, as a local worker does."""
+    """Each worker (those that join later too), before it takes tasks, as a
+    local worker does: malloc set for proving (malloc.keep_proof_buffers:
+    each proof's arrays serve the next), then the warm-up job (jobs.warm_up_job),
+    if any, proven once."""
 
-    def __init__(self, backend: ProofBackend, job: ProofJob):
+    def __init__(self, backend: ProofBackend, job: ProofJob | None):
         self.backend, self.job = backend, job
 
     def setup(self, worker) -> None:
+        keep_proof_buffers()
+        if self.job is None:
+            return
         answer = prove_answer(self.backend, self.job)
         if not answer.ok:
             log.warning("worker warm-up failed (%s); the first job builds the caches", answer.error)
+
+
+def prove_inputs(backend: ProofBackend, inputs: JobInputs) -> ProofResult:
+    """A Dask task: the job `inputs` are of (the engine run again on the
+    worker, JobInputs.job), then what prove_answer answers for it; an
+    answer whose error says why if the run cannot be made.  Its prove_s is
+    the worker's whole time on the job, the run's share in
+    extra["engine_s"]."""
+    t0 = time.perf_counter()
+    try:
+        job = inputs.job()
+    except Exception as exc:
+        return ProofResult(inputs.symbol, inputs.batch_id, prove_s=time.perf_counter() - t0,
+                           worker_pid=os.getpid(),
+                           error=f"the worker could not run the engine on the job: "
+                                 f"{type(exc).__name__}: {exc}")
+    engine_s = time.perf_counter() - t0
+    result = prove_answer(backend, job)
+    result.prove_s += engine_s
+    result.extra["engine_s"] = engine_s
+    return result
 
 
 @dataclass
@@ -228,12 +269,11 @@ class DaskPool:
                       "queue, retrying every %.0f s", self.scheduler, type(exc).__name__, exc,
                       RECONNECT_S)
             return None
-        if self.warm is not None:
-            try:
-                client.register_plugin(WarmUp(self.backend, self.warm), name=WARM_UP_PLUGIN)
-            except Exception as exc:
-                log.warning("Dask workers not warmed up (%s: %s); their first jobs build the "
-                            "caches", type(exc).__name__, exc)
+        try:
+            client.register_plugin(WarmUp(self.backend, self.warm), name=WARM_UP_PLUGIN)
+        except Exception as exc:
+            log.warning("Dask workers not set up (%s: %s): malloc at its defaults, and their "
+                        "first jobs build the caches", type(exc).__name__, exc)
         log.info("connected to the Dask scheduler %s (%d workers)", self.scheduler,
                  len(client.nthreads()))
         self._client = client
@@ -291,8 +331,8 @@ class DaskPool:
             self._in_flight[key] = entry
         sent = time.monotonic()
         try:
-            entry.dask = client.submit(prove_answer, self.backend, job, key=key, pure=False,
-                                       priority=dask_priority(level))
+            entry.dask = client.submit(prove_inputs, self.backend, JobInputs.of(job), key=key,
+                                       pure=False, priority=dask_priority(level))
         except Exception as exc:          # the connection went as we sent: try again later
             with self._lock:
                 self._in_flight.pop(key, None)
@@ -352,18 +392,18 @@ class DaskPool:
         not prove the job, becomes an error)."""
         job = entry.job
         if not isinstance(result, ProofResult):
-            result = ProofResult(job.symbol, job.batch_id, n_ops=len(job.ops),
+            result = ProofResult(job.symbol, job.batch_id,
                                  error=f"a Dask worker answered a {type(result).__name__}, "
                                        "not a ProofResult")
         elif result.ok:
             try:
                 proof = accept_proof(job, result.proof)
             except BackendError as exc:
-                result = ProofResult(job.symbol, job.batch_id, n_ops=len(job.ops), error=str(exc))
+                result = ProofResult(job.symbol, job.batch_id, error=str(exc))
             else:
                 result.post_root = proof.post_root
-                result.n_ops, result.n_trades = len(job.ops), len(job.trades)
-        result.symbol, result.batch_id = job.symbol, job.batch_id
+                result.n_trades = len(job.trades)
+        result.symbol, result.batch_id, result.n_ops = job.symbol, job.batch_id, len(job.ops)
         result.priority = entry.priority
         # waiting: in the daemon's queue, and in the cluster's beyond the proving itself
         result.queue_wait_s = entry.waited_s + max(0.0, round_trip_s - result.prove_s)

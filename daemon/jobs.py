@@ -8,7 +8,9 @@ cap on ops rows and the proof parameters.  A ProofResult is the batch proof
 file or why there is none.  Every backend (daemon/backends.py) runs
 check_job before any work; `prove_job` is the order-book STARK itself, built
 from the job's run without running the engine again; `accept_proof` is what
-a proof made elsewhere must pass before the daemon keeps it.
+a proof made elsewhere must pass before the daemon keeps it.  A JobInputs is
+a job without the engine's run of it, as a job is sent to a Dask cluster
+(daemon/cluster.py): the worker runs the engine again for the run.
 
 zk mode (docs/ZK.md section 9): a job also carries its batch's keys
 (zk_chain.BatchKeys: kappa_b, sigma_(b-1), sigma_b, derived at the cut by
@@ -34,9 +36,9 @@ import numpy as np
 from ..engine import invariants
 from ..engine.book import Book
 from ..engine.native import lib
-from ..engine.records import Kind, Side, operation
+from ..engine.records import Kind, Side, operation, outcome_mismatches, trades as no_trades
+from ..engine.trace import cells_after, steps as no_steps
 from ..prover.orderbook import batch as B
-from ..engine.trace import cells_after
 from ..prover.orderbook import proof_file, zk_lane
 from ..prover.orderbook.air import book_length
 from ..prover.orderbook.params import LOG_BLOWUP, proof_options, zk_proof_options
@@ -102,6 +104,56 @@ class ProofJob:
             zk = ZkJob(keys, batch.pre_ts, bool(batch.resumed))
         return cls(batch.symbol, batch.batch_id, batch.pre_cells, batch.ops, batch.steps,
                    batch.trades, batch.trace_length, security_bits, zk=zk)
+
+
+@dataclass
+class JobInputs:
+    """A ProofJob without the engine's run of it (its steps and trades),
+    everything else (a zk job's keys too) as it is: what a job is sent to a
+    Dask worker as (daemon/cluster.py).  The steps
+    are ~280 bytes each, 3 to 4 an operation on the synthetic flow: ~4 MiB of
+    a 4,096-operation job's ~4.3, where these inputs are ~0.3 MiB (64
+    bytes an operation, and the cells).  Running the engine again from the
+    cells (`job()`, ~2 ms at 4,096 operations on a 1,024-slot book) costs
+    the worker less than receiving the run costs both ends, and the
+    scheduler the task passes through."""
+
+    symbol: int
+    batch_id: int
+    pre_cells: np.ndarray     # uint32, Book.cells
+    ops: np.ndarray           # OP_DTYPE, outcome fields as the daemon's shadow book gave them
+    trace_length: int
+    security_bits: int = DEFAULT_MIN_SECURITY
+    log_blowup: int = LOG_BLOWUP
+    zk: ZkJob | None = None
+
+    @classmethod
+    def of(cls, job: ProofJob) -> "JobInputs":
+        return cls(job.symbol, job.batch_id, job.pre_cells, job.ops, job.trace_length,
+                   job.security_bits, job.log_blowup, job.zk)
+
+    def job(self) -> ProofJob:
+        """The job: the engine's traced run of the records from the cells
+        (on copies).  ValueError naming what is wrong if the records are not
+        operation records, the cells not a well-formed book (the whole walk:
+        the engine is about to run on them), the records do not continue its
+        stream, or the engine gives any record another outcome than the one
+        it carries: then this engine is not the daemon's, and a proof of its
+        run would not be a proof of the job."""
+        B.check_records(self.ops, no_steps(0), no_trades(0))
+        book = Book.from_cells(self.pre_cells)
+        run = self.ops.copy()
+        trades, steps = book.process_traced(run)
+        differ = outcome_mismatches(self.ops, run)
+        if differ.size:
+            i = int(differ[0])
+            raise ValueError(
+                f"symbol {self.symbol} batch {self.batch_id}: this engine gives {differ.size} of "
+                f"its {len(run)} operations other outcomes than the daemon's shadow book did (the "
+                f"first: seq {int(run['seq'][i])}); the daemon and its workers must run the same "
+                "zksidecar")
+        return ProofJob(self.symbol, self.batch_id, self.pre_cells, self.ops, steps, trades,
+                        self.trace_length, self.security_bits, self.log_blowup, self.zk)
 
 
 @dataclass
@@ -251,7 +303,7 @@ def accept_proof(job: ProofJob, raw: bytes) -> B.BatchProof:
     run); the verifier checks that they are what the rules give, so the
     engine is not run here either."""
     try:
-        bp = proof_file.decode(raw)
+        bp, air = proof_file.decode_with_air(raw)   # the AIR of its public inputs, once
     except ProofFormatError as exc:
         raise ProofRejected(f"symbol {job.symbol} batch {job.batch_id}: not a batch proof "
                             f"file: {exc}") from None
@@ -261,7 +313,7 @@ def accept_proof(job: ProofJob, raw: bytes) -> B.BatchProof:
         if wrong:
             raise ProofRejected(f"symbol {job.symbol} batch {job.batch_id}: the proof's "
                                 f"{', '.join(wrong)} differ from the job's")
-        return _verified(job, bp)
+        return _verified(job, bp, air)
     # the pre-state root and Link any proof of `job` must carry: functions of the cells alone
     state = B.BookState.commit(job.pre_cells, job.log_blowup)
     wrong = [what for what, bad in [
@@ -276,7 +328,7 @@ def accept_proof(job: ProofJob, raw: bytes) -> B.BatchProof:
     if wrong:
         raise ProofRejected(f"symbol {job.symbol} batch {job.batch_id}: the proof's "
                             f"{', '.join(wrong)} differ from the job's")
-    return _verified(job, bp)
+    return _verified(job, bp, air)
 
 
 def _zk_differences(job: ProofJob, bp: B.BatchProof) -> list[str]:
@@ -315,12 +367,14 @@ def _zk_differences(job: ProofJob, bp: B.BatchProof) -> list[str]:
     ] if bad]
 
 
-def _verified(job: ProofJob, bp: B.BatchProof) -> B.BatchProof:
+def _verified(job: ProofJob, bp: B.BatchProof, air) -> B.BatchProof:
+    """verify_batch at the job's security and cap; `air`: the one decoding built."""
     try:
         # the chain's own cap, checked against the configuration when the
         # daemon started (a verifier's default bound is the longest at 100
         # bits, and a configuration may trade bits for a longer trace)
-        B.verify_batch(bp, min_security=job.security_bits, max_trace_length=job.trace_length)
+        B.verify_batch(bp, min_security=job.security_bits, max_trace_length=job.trace_length,
+                       air=air)
     except VerificationError as exc:
         raise ProofRejected(f"symbol {job.symbol} batch {job.batch_id}: the proof does not "
                             f"verify: {exc}") from None

@@ -17,6 +17,7 @@ import signal
 import threading
 import time
 
+import numpy as np
 import pytest
 
 distributed = pytest.importorskip("distributed")
@@ -26,11 +27,12 @@ from daemon_helpers import Daemon  # noqa: E402
 from test_workers import BITS, GatedBackend, chain_jobs, first_batch, wait_until  # noqa: E402
 from zksidecar.daemon import config  # noqa: E402
 from zksidecar.daemon.backends import NativeBackend  # noqa: E402
-from zksidecar.daemon.cluster import DaskPool, dask_priority  # noqa: E402
+from zksidecar.daemon.cluster import WARM_UP_PLUGIN, DaskPool, dask_priority  # noqa: E402
 from zksidecar.daemon.jobs import ProofResult  # noqa: E402
 from zksidecar.daemon.priority import ProofPriority  # noqa: E402
 from zksidecar.daemon.store import ProofStore  # noqa: E402
 from zksidecar.daemon.workers import PoolClosed, WorkerCrashed  # noqa: E402
+from zksidecar.engine.records import Status  # noqa: E402
 from zksidecar.prover.orderbook import proof_file, verify_chain  # noqa: E402
 from zksidecar.tools import loadgen  # noqa: E402
 
@@ -175,10 +177,42 @@ def test_a_tampered_proof_is_refused_by_the_daemon(cluster):
 
 def test_a_backend_error_is_a_result(cluster):
     job = first_batch(0)
-    job.ops = job.ops[:0]
+    job.security_bits = 0
     with DaskPool(cluster.scheduler_address) as pool:
         r = pool.submit(job).result(60)
-    assert isinstance(r, ProofResult) and r.error == "ValueError: an empty batch"
+    assert isinstance(r, ProofResult)
+    assert r.error == "ValueError: security_bits must be in 1..128, not 0"
+
+
+def test_a_job_the_workers_engine_runs_otherwise_is_refused_by_the_worker(cluster):
+    """A task carries the job's cells and records, not its run: the worker
+    runs the engine on them, and a record whose outcome its engine does not
+    give (as a worker of another zksidecar would find) is answered as an
+    error, never proven; the steps the daemon holds are not what it proves."""
+    job = first_batch(0)
+    i = int(np.argmax(job.ops["status"] == Status.RESTED))
+    job.ops["status"][i] = Status.FILLED
+    with DaskPool(cluster.scheduler_address) as pool:
+        r = pool.submit(job).result(60)
+        good = first_batch(1)
+        good.steps = good.steps.copy()
+        good.steps["new_word"] = 0               # not sent: the worker's engine gives the run
+        ok = pool.submit(good).result(60)
+    assert not r.ok and r.proof == b"" and (r.symbol, r.batch_id, r.n_ops) == (0, 0, len(job.ops))
+    assert r.error.startswith("the worker could not run the engine on the job: ValueError: symbol 0 "
+                              "batch 0: this engine gives 1 of its 12 operations other outcomes")
+    assert r.worker_pid != os.getpid()
+    assert ok.ok and ok.extra["engine_s"] > 0 and ok.prove_s > ok.extra["engine_s"]
+
+
+def test_every_worker_is_set_up_for_proving_without_a_warm_up_job(cluster):
+    """malloc as a local proving process sets it (the set-up plugin), with
+    or without a warm-up job to prove."""
+    with DaskPool(cluster.scheduler_address, warm=None) as pool:
+        wait_until(lambda: pool.connected, "the pool to connect", 30)
+        setups = pool._client.run(lambda dask_worker: type(dask_worker.plugins[WARM_UP_PLUGIN])
+                                  .__name__ + f" {dask_worker.plugins[WARM_UP_PLUGIN].job}")
+    assert sorted(setups.values()) == ["WarmUp None", "WarmUp None"]
 
 
 def test_close_without_waiting_cancels_queued_and_fails_running(cluster, tmp_path):

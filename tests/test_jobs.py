@@ -3,7 +3,10 @@ batch, and a worker proves it from that run without running the engine.
 Each operation goes through the engine once on the daemon's path; a job
 whose run is not the engine's never gives an accepted proof (the verifier
 is the check); a malformed job is refused with an error saying what and
-where, in process and over the external-prover protocol."""
+where, in process and over the external-prover protocol.  A job sent
+without its run (JobInputs, as a Dask task carries it) gives the same job
+back where the engine is the daemon's, and is refused saying what where it
+cannot be run or the engine gives another outcome."""
 from __future__ import annotations
 
 import copy
@@ -15,13 +18,15 @@ import pytest
 from zksidecar.daemon import frames
 from zksidecar.daemon.backends import NativeBackend
 from zksidecar.daemon.batches import BatchPolicy, CloseReason
-from zksidecar.daemon.jobs import ProofJob, ProofRejected, accept_proof, check_job, prove_job
+from zksidecar.daemon.jobs import (JobInputs, ProofJob, ProofRejected, accept_proof, check_job,
+                                   prove_job)
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.prover_server import serve
 from zksidecar.daemon.sequencer import Sequencer
 from zksidecar.engine import flow, invariants
 from zksidecar.engine.book import Book
 from zksidecar.engine.invariants import HEADER
+from zksidecar.engine.native import lib
 from zksidecar.engine.records import OP_DTYPE, Status
 from zksidecar.engine.trace import StepKind
 from zksidecar.prover.orderbook import proof_file, verify_batch, verify_chain
@@ -128,6 +133,57 @@ def test_the_job_is_the_batch_as_the_shadow_ran_it(chain):
         assert ops.tobytes() == job.ops.tobytes()
         assert trades.tobytes() == job.trades.tobytes()
         assert steps.tobytes() == job.steps.tobytes()
+
+
+# ------------------------------------------------ a job without its run --
+
+def test_a_job_sent_without_its_run_gives_the_job_back(chain):
+    """JobInputs carries every field of a job but the run (a field added to
+    ProofJob must be sent, or derived, too), and the engine gives the run
+    back byte for byte, from copies: the inputs are left as they were."""
+    from dataclasses import fields
+    run = {"steps", "trades"}
+    assert {f.name for f in fields(JobInputs)} == {f.name for f in fields(ProofJob)} - run
+    for job in chain:
+        inputs = JobInputs.of(job)
+        ops, cells = job.ops.tobytes(), job.pre_cells.tobytes()
+        again = inputs.job()
+        for f in fields(ProofJob):
+            mine, theirs = getattr(again, f.name), getattr(job, f.name)
+            if isinstance(theirs, np.ndarray):
+                assert mine.dtype == theirs.dtype and mine.tobytes() == theirs.tobytes(), f.name
+            else:
+                assert mine == theirs, f.name
+        assert inputs.ops.tobytes() == ops and inputs.pre_cells.tobytes() == cells
+
+
+def _free_list_cut(inputs):
+    inputs.pre_cells[lib.ZK_HDR_FREE_HEAD] = CAP + 5             # a free list out of the book
+
+
+WITHOUT_RUN = {
+    "an outcome the engine does not give": (
+        lambda i: _another_outcome(i),
+        r"symbol 0 batch 1: this engine gives 1 of its 20 operations other outcomes than the "
+        r"daemon's shadow book did \(the first: seq \d+\); the daemon and its workers must run "
+        r"the same zksidecar"),
+    "records that do not continue the book": (
+        lambda i: i.ops["seq"].__iadd__(1), "operation 0: sequence number"),
+    "cells that are not a book": (_free_list_cut, r"free list: slot 21 out of range"),
+    "cells cut short": (lambda i: setattr(i, "pre_cells", i.pre_cells[:-1]),
+                        "cells do not match a capacity"),
+    "ops of another dtype": (lambda i: setattr(i, "ops", i.ops.view(np.uint64)),
+                             "ops must be a one-dimensional array of OP_DTYPE"),
+    "no operations": (lambda i: setattr(i, "ops", np.zeros(0, OP_DTYPE)), "an empty batch"),
+}
+
+
+@pytest.mark.parametrize("edit, why", WITHOUT_RUN.values(), ids=WITHOUT_RUN.keys())
+def test_a_job_without_its_run_that_cannot_be_run_is_refused_saying_what(chain, edit, why):
+    inputs = JobInputs.of(copy.deepcopy(chain[1]))
+    edit(inputs)
+    with pytest.raises(ValueError, match=why):
+        inputs.job()
 
 
 # ----------------------------------------------------- dishonest runs --

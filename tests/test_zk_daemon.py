@@ -28,7 +28,7 @@ from zksidecar.daemon import private_file as pf
 from zksidecar.daemon import zk_store as ZS
 from zksidecar.daemon.batches import Batch, BatchPolicy, CloseReason
 from zksidecar.daemon.config import ConfigError, load
-from zksidecar.daemon.jobs import ProofJob, ProofRejected, accept_proof, prove_job, warm_up_job
+from zksidecar.daemon.jobs import JobInputs, ProofJob, ProofRejected, accept_proof, prove_job, warm_up_job
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.priority import ProofPriority
 from zksidecar.daemon.sequencer import Sequencer
@@ -158,6 +158,9 @@ def test_the_lane_cuts_batches_and_workers_hold_only_their_batch_keys(tmp_path):
     # the external protocol carries a zk job's keys, and refuses a malformed block
     back = FR.decode_request(FR.encode_request(jobs[1]))
     assert back.zk == jobs[1].zk
+    # and so does a Dask task, which carries the job without its run (JobInputs)
+    again = JobInputs.of(jobs[1]).job()
+    assert again.zk == jobs[1].zk and again.steps.tobytes() == jobs[1].steps.tobytes()
     raw = FR.encode_request(jobs[0])
     with pytest.raises(FR.FrameError, match="batch 0 has no pre-state key"):
         FR.decode_request(raw[:-224 + 80] + b"\1" + raw[-224 + 81:])

@@ -43,7 +43,7 @@ from ..prover.orderbook import proof_file, zk_lane
 from ..prover.orderbook.air import book_length
 from ..prover.orderbook.params import LOG_BLOWUP, proof_options, zk_proof_options
 from ..prover.orderbook.zk_chain import BatchKeys, ZkChain
-from ..prover.orderbook.zk_encoding import EncodingError, leaf_digests, side_leaves
+from ..prover.orderbook.zk_encoding import EncodingError, side_leaves
 from ..prover.orderbook.zk_lists import root_of
 from ..prover.orderbook.witness import check_trace_length, ops_length_for
 from ..prover.params import DEFAULT_MIN_SECURITY, MAX_LOG_BLOWUP, ProofOptions
@@ -345,10 +345,8 @@ def _zk_differences(job: ProofJob, bp: B.BatchProof) -> list[str]:
         pre = zk_pre_state(job, chain)
         first_seq = int(pre.cells[lib.ZK_HDR_NEXT_SEQ_LO]) | int(pre.cells[lib.ZK_HDR_NEXT_SEQ_HI]) << 32
         n, t = len(job.ops), chain.ops_length
-        rand = zk_lane.LaneRandomness.derive(job.zk.keys.batch_key, n, t)
-        fields = zk_lane.trade_fields(job.ops, job.trades, chain.capacity, first_seq)
-        data, _ = zk_lane.lane_data(job.ops, fields, rand.order, t)
-        leaves = leaf_digests(rand.salts[:t - 1].astype(np.uint64), data[:t - 1])
+        rand, _, leaves = zk_lane.published_leaves(job.ops, job.trades, job.zk.keys.batch_key,
+                                                   chain.capacity, first_seq, t)
         side_root = root_of(side_leaves(job.ops, rand.side_salts))
     except (ValueError, EncodingError) as exc:
         raise ProofRejected(f"symbol {job.symbol} batch {job.batch_id}: the job cannot be checked: {exc}") from None

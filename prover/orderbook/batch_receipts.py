@@ -27,8 +27,8 @@ from .batch import BatchProof
 from .proof_file import list_trees, statement_digest
 from .receipt import BatchLists, BatchStatement, PrivateBatch, ReceiptRequestError, make_receipt
 from .zk_chain import ZkChain, content_digest_of
-from .zk_encoding import EncodingError, leaf_digests
-from .zk_lane import LaneRandomness, lane_data, trade_fields
+from .zk_encoding import EncodingError
+from .zk_lane import published_leaves
 from .zk_lists import ListTree
 
 
@@ -59,10 +59,8 @@ def private_of(bp: BatchProof, batch_key: bytes, ops: np.ndarray,
         raise ReceiptRequestError(f"{where}: the private records are {len(ops)} from seq "
                                   f"{int(ops['seq'][0]) if len(ops) else '-'}, the batch is {n} from {pub.first_seq}")
     try:
-        rand = LaneRandomness.derive(batch_key, n, t)
-        fields = trade_fields(ops, trades, 1 << pub.log2_capacity, pub.first_seq)
-        data, _ = lane_data(ops, fields, rand.order, t)
-        leaves = leaf_digests(rand.salts[:t - 1], data[:t - 1])
+        rand, fields, leaves = published_leaves(ops, trades, batch_key, 1 << pub.log2_capacity,
+                                                pub.first_seq, t)
     except (ValueError, EncodingError) as exc:
         raise ReceiptRequestError(f"{where}: the private records are not the batch's: {exc}") from None
     if not np.array_equal(leaves, pub.zk.leaves):

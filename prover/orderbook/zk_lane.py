@@ -38,7 +38,7 @@ from .. import poseidon2, zk_keys
 from .air import exec_columns, public_tables
 from .zk_air import BLIND_COLUMNS, BLIND_ENTRIES, DATA, LANE_COLUMNS, P2, SALTS, TYPES
 from .zk_encoding import (DATA_ELEMENTS, LEAF_ELEMENTS, SALT_ELEMENTS, SIDE_SALT_BYTES, TRADE_ELEMENTS,
-                          encode_operations, encode_trades, side_leaves)
+                          encode_operations, encode_trades, leaf_digests, side_leaves)
 from .zk_lists import root_of
 from .zk_record_checks import RecordChecks
 
@@ -150,6 +150,19 @@ def place_elements(op_elements: np.ndarray, trade_elements: np.ndarray, order: n
     types[rows, 1] = 1
     types[n + np.flatnonzero(~real), 2] = 1
     return data, types
+
+
+def published_leaves(ops: np.ndarray, trades: np.ndarray, batch_key: bytes, capacity: int, first_seq: int,
+                     trace_length: int) -> tuple[LaneRandomness, np.ndarray, np.ndarray]:
+    """(randomness, trade fields, published leaves ``(T - 1, 8)`` canonical)
+    of a batch from its records with outcomes, its trades and kappa_b,
+    without building the lane: what a proof's leaves are compared with by
+    the daemon checking a job's proof and by a receipt's maker.
+    EncodingError for a record outside the encoding's domain, LaneFull."""
+    rand = LaneRandomness.derive(batch_key, len(ops), trace_length)
+    fields = trade_fields(ops, trades, capacity, first_seq)
+    data, _ = lane_data(ops, fields, rand.order, trace_length)
+    return rand, fields, leaf_digests(rand.salts[:trace_length - 1], data[:trace_length - 1])
 
 
 def build_lane(ops: np.ndarray, fields: np.ndarray, rand: LaneRandomness, exec_rows: np.ndarray,

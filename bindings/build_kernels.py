@@ -10,7 +10,8 @@ Compiles every C file of five components of csrc/:
   hash/    SHA-256 (SHA-NI and portable), Merkle trees, proof-of-work grinding,
            HMAC-SHA-256 in counter mode, Poseidon2 over BabyBear
   stark/   the block-wise constraint evaluator and the LogUp columns
-  orderbook/  the order-book AIR's witness from the engine's steps
+  orderbook/  the order-book AIR's witness from the engine's steps, and zk
+              mode's record-check block from the operation records
 
 A module of its own because this is the prover's arithmetic: compiled once at
 install time with -O3 and no -march flag, its vector paths are per-function

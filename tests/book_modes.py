@@ -33,7 +33,7 @@ from zksidecar.prover.orderbook.air import trade_table
 from zksidecar.prover.orderbook.batch import BookState, PreparedBatch, prepare_batch, prove_prepared
 from zksidecar.prover.orderbook.zk_chain import ZkChain, zk_state_table
 from zksidecar.prover.orderbook.zk_encoding import DATA_ELEMENTS, TRADE_ELEMENTS, encode_operations, side_leaves
-from zksidecar.prover.orderbook.zk_lane import Lane, LaneRandomness, lane_matrix, place_elements
+from zksidecar.prover.orderbook.zk_lane import BLOCK, Lane, LaneRandomness, lane_matrix, place_elements
 from zksidecar.prover.orderbook.zk_lists import root_of
 from zksidecar.prover.orderbook.zk_record_checks import RecordChecks
 
@@ -170,7 +170,9 @@ def lying_lane(prep: PreparedBatch, ops: np.ndarray, trades: np.ndarray) -> None
     counts = np.bincount(looked[(looked >= 0) & (looked < t)], minlength=t).astype(np.int64)
     w.lane_counts = counts
     w.finish()
-    matrix, leaves = lane_matrix(data, types, rand.salts, rand.blinding, w.traces()["ops.exec"], checks, block)
+    matrix = np.empty((t, BLOCK + len(checks.columns)), dtype=np.uint32)
+    matrix[:, BLOCK:] = F.encode(np.column_stack([np.asarray(block[c], dtype=np.int64) % F.P for c in checks.columns]))
+    leaves = lane_matrix(matrix, data, types, rand.salts, rand.blinding, w.traces()["ops.exec"])
     side = side_leaves(ops, rand.side_salts)
     z.ops, z.lane = ops, Lane(matrix, leaves, side, root_of(side), counts, rand.blinding)
     z.last_ts = int(ops["ts_ns"][-1])

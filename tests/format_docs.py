@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from zksidecar.engine.native import ffi
+from zksidecar.engine.native import ffi as engine_ffi
 
 FORMATS_MD = Path(__file__).resolve().parents[1] / "docs" / "FORMATS.md"
 
@@ -28,10 +28,11 @@ def check_byte_table(title: str, dtype: np.dtype) -> None:
     assert f"{dtype.itemsize} bytes" in section.splitlines()[0]
 
 
-def check_layout(ctype: str, dtype: np.dtype) -> None:
-    """The C struct `ctype` (compiled, through cffi) and `dtype` agree: the
-    size, the fields in order, each field's offset and size, and every
-    field little-endian (or a nested record, checked as its own pair)."""
+def check_layout(ctype: str, dtype: np.dtype, ffi=engine_ffi) -> None:
+    """The C struct `ctype` (compiled, through cffi: the engine's module
+    unless `ffi` names another) and `dtype` agree: the size, the fields in
+    order, each field's offset and size, and every field little-endian (or
+    a nested record, checked as its own pair)."""
     assert ffi.sizeof(ctype) == dtype.itemsize, ctype
     fields = ffi.typeof(ctype).fields
     assert [name for name, _ in fields] == list(dtype.names), ctype

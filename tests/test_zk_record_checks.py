@@ -19,8 +19,11 @@ for the execution rows.
 """
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
+from format_docs import check_layout
 
 from zksidecar.engine.records import MAX_PRICE, MAX_QTY, OP_DTYPE, TRADE_DTYPE, Kind, Reason, Side, Status
 from zksidecar.prover import constraints as C
@@ -31,7 +34,8 @@ from zksidecar.prover.expr import TRACE, const, evaluate
 from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.orderbook import air as air_mod
 from zksidecar.prover.orderbook import zk_record_checks
-from zksidecar.prover.orderbook.zk_encoding import encode_operations
+from zksidecar.prover.native import ffi, lib
+from zksidecar.prover.orderbook.zk_encoding import EncodingError, encode_operations
 from zksidecar.prover.orderbook.zk_record_checks import (ELEMENTS, INPUTS, OP_ENTRIES, OUT_ENTRIES,
                                                          RecordChecks, RecordError, timestamp_pieces)
 from zksidecar.prover.prove import ConstraintError, prove
@@ -490,7 +494,6 @@ def test_fill_refuses_records_no_witness_exists_for():
     """What the transparent verifier refuses (check_public, noncanonical),
     fill refuses with the operation named; outside the encoding's domain,
     EncodingError; a wrong shape, a clear error."""
-    from zksidecar.prover.orderbook.zk_encoding import EncodingError
     block, ops = RecordChecks(64, 4), every_kind(16)
 
     def refused(edit, match, prev_ts=0, exc=RecordError):
@@ -519,6 +522,134 @@ def test_fill_refuses_records_no_witness_exists_for():
     with pytest.raises(ValueError, match="for 64 rows, not 128"):
         block.fill(ops, 128)
     assert block.fill(ops, 64).keys() == set(block.columns)
+
+
+# ------------------------------------------------------- the C builder --
+
+def test_the_plan_structs_agree_with_c():
+    """The builder's plan records (zk_record_checks.h) and their mirrors."""
+    check_layout("zk_rc_column", zk_record_checks.COLUMN_DTYPE, ffi)
+    check_layout("zk_rc_lookup", zk_record_checks.LOOKUP_DTYPE, ffi)
+
+
+def test_every_value_the_builder_computes_is_some_columns():
+    """The plan maps every column to a value the builder names, and the
+    builder names none that no shape uses (both handle branches)."""
+    used = {v for T, c in ((1 << 15, 14), (1 << 15, 20), (16, 1))
+            for v in zk_record_checks._plan(RecordChecks(T, c))[0]["value"].tolist()}
+    assert used == set(zk_record_checks.VALUES.values())
+
+
+def perturbed(ops: np.ndarray, rng) -> np.ndarray:
+    """`ops` with one field of about one record in twenty moved to where a
+    refusal may lie: an outcome, a handle, a timestamp, a domain edge."""
+    ops = ops.copy()
+    for i in np.flatnonzero(rng.random(len(ops)) < 0.05):
+        field, value = [("status", rng.integers(0, 9)), ("reason", rng.choice([0, 1, 4, 5, 6, 16])),
+                        ("filled", rng.choice([0, 1, MAX_QTY + 1])), ("trades", rng.choice([0, 3])),
+                        ("handle", rng.integers(0, 1 << 64, dtype=np.uint64)),
+                        ("ts_ns", rng.integers(0, 1 << 64, dtype=np.uint64))][rng.integers(0, 6)]
+        ops[field][i] = value
+    return ops
+
+
+@pytest.mark.parametrize("T,c", [(16, 1), (64, 4), (1 << 11, 10), (1 << 12, 15), (1 << 12, 16),
+                                 (1 << 13, 30), (1 << 15, 14)])
+def test_the_c_builder_is_columns_of(T, c):
+    """The C builder (write, and fill through it) against the readable
+    definition (columns_of) on random and adversarial records, honest and
+    perturbed: the same columns, Montgomery as written, the same range
+    counts as range_counts of columns_of's, and a refusal exactly where
+    columns_of finds a fault, with its message (EncodingError outside the
+    domain)."""
+    rng = np.random.default_rng(T + c)
+    block = RecordChecks(T, c)
+    n = min(T - 1, 3000)
+    honest = np.concatenate([adversarial(n - n // 3, 1 << c, seed=T + c), random_live(n // 3, 1 << c, seed=c)])
+    honest["ts_ns"] = np.sort(honest["ts_ns"])
+    whole = honest[rng.permutation(n)] if T == 16 else honest      # timestamps back: refused
+    m = min(n, 15)
+    batches = [(whole, int(whole["ts_ns"][0]))] + [(perturbed(honest[j:j + m], rng), int(rng.integers(0, 2)))
+                                                   for j in rng.integers(0, n - m + 1, 40)]
+    refusals = 0
+    for ops, prev_ts in batches:
+        try:
+            want, why = block.columns_of(ops, prev_ts)
+        except EncodingError as exc:
+            with pytest.raises(EncodingError, match=re.escape(str(exc))):
+                block.fill(ops, prev_ts=prev_ts)
+            refusals += 1
+            continue
+        if why is not None:
+            with pytest.raises(RecordError, match=re.escape(why)):
+                block.fill(ops, prev_ts=prev_ts)
+            refusals += 1
+            continue
+        out = np.empty((T, len(block.columns)), dtype=np.uint32)
+        counts = block.write(ops, out, prev_ts)
+        canonical = np.column_stack([want[col] for col in block.columns])
+        assert np.array_equal(out, F.encode(canonical))
+        assert np.array_equal(counts, block.range_counts(want, len(ops)))
+    assert 0 < refusals < len(batches)
+
+
+def test_the_c_builder_refuses_a_plan_it_cannot_follow():
+    """A column of no value, wider than 64 bits or past bit 63, an inverse
+    taken in part, a lookup of a column too wide for the table or shifted
+    past it, a shape out of range: ZK_RC_BAD_PLAN, nothing refused by
+    operation."""
+    block = RecordChecks(64, 4)
+    ops = every_kind(16)[:40]
+    good_columns, good_lookups, codes = zk_record_checks._plan(block)
+    inverse = int(np.flatnonzero(good_columns["value"] == zk_record_checks.VALUES["pinv"])[0])
+    piece = good_lookups["column"][0]
+
+    def run(columns=good_columns, lookups=good_lookups, T=64, n=len(ops), log2_capacity=4):
+        out = np.empty((64, len(columns)), dtype=np.uint32)
+        counts = np.empty(64, dtype=np.int64)
+        return lib.zk_record_checks_fill(ffi.from_buffer("uint32_t[]", out), len(columns), T, ffi.from_buffer(ops),
+                                         n, 0, log2_capacity, ffi.from_buffer("int32_t[]", codes),
+                                         ffi.from_buffer("zk_rc_column[]", columns), len(columns),
+                                         ffi.from_buffer("zk_rc_lookup[]", lookups), len(lookups),
+                                         ffi.from_buffer("int64_t[]", counts))
+
+    assert run() == -1
+
+    def column(j, **edit):
+        c = good_columns.copy()
+        for k, v in edit.items():
+            c[k][j] = v
+        return c
+
+    def lookup(**edit):
+        lk = good_lookups.copy()
+        for k, v in edit.items():
+            lk[k][0] = v
+        return lk
+
+    for bad in (dict(columns=column(0, value=len(zk_record_checks.VALUES))), dict(columns=column(0, value=-1)),
+                dict(columns=column(0, width=65)), dict(columns=column(0, width=0)),
+                dict(columns=column(0, lo=60, width=8)), dict(columns=column(inverse, width=30)),
+                dict(columns=column(piece, width=7)), dict(lookups=lookup(shift=64 - 15)),
+                dict(lookups=lookup(column=len(good_columns))), dict(lookups=lookup(shift=-1)),
+                dict(T=48), dict(n=64), dict(n=0), dict(log2_capacity=31)):
+        assert run(**bad) == lib.ZK_RC_BAD_PLAN, bad
+
+
+def test_write_takes_the_blocks_place_in_a_matrix():
+    """write fills a block of columns of a wider matrix (the lane's), and
+    nothing beside it; a place of the wrong shape, type or layout is refused
+    by name."""
+    block, ops = RecordChecks(64, 4), every_kind(16)
+    wide = np.full((64, len(block.columns) + 7), 0xFFFFFFFF, dtype=np.uint32)
+    block.write(ops, wide[:, 3:3 + len(block.columns)])
+    assert (wide[:, :3] == 0xFFFFFFFF).all() and (wide[:, -4:] == 0xFFFFFFFF).all()
+    assert np.array_equal(F.decode(np.ascontiguousarray(wide[:, 3:-4])),
+                          np.column_stack([block.fill(ops)[c] for c in block.columns]))
+    for out in (np.empty((64, len(block.columns) + 1), np.uint32), np.empty((64, len(block.columns)), np.int64),
+                np.empty((len(block.columns), 64), np.uint32).T, None):
+        with pytest.raises(ValueError, match="contiguous columns"):
+            block.write(ops, out)
 
 
 # ------------------------------------------------------------------ lies --

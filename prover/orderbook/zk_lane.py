@@ -170,53 +170,67 @@ def build_lane(ops: np.ndarray, fields: np.ndarray, rand: LaneRandomness, exec_r
     """The lane of a batch (`ops` with outcomes, its trades' `fields`), from
     its randomness, its execution rows (``(T, k)`` Montgomery, air.exec_columns'
     order: fli is read from fl and sM) and its record-check block, which
-    fills its own columns (`prev_ts`: the timestamp row 0's operation is
+    writes its own columns (`prev_ts`: the timestamp row 0's operation is
     compared against).  EncodingError for a record outside the encoding's
     domain, RecordError for one no witness exists for, LaneFull."""
-    cols = checks.fill(ops, trace_length, prev_ts)
+    if trace_length != checks.trace_length:
+        raise ValueError(f"a lane of {trace_length} rows with record checks for {checks.trace_length}")
+    matrix = np.empty((trace_length, BLOCK + len(checks.columns)), dtype=np.uint32)
+    counts = checks.write(ops, matrix[:, BLOCK:], prev_ts)
     data, types = lane_data(ops, fields, rand.order, trace_length)
-    matrix, leaves = lane_matrix(data, types, rand.salts, rand.blinding, exec_rows, checks, cols)
+    leaves = lane_matrix(matrix, data, types, rand.salts, rand.blinding, exec_rows)
     side = side_leaves(ops, rand.side_salts)
-    counts = np.asarray(checks.range_counts(cols, len(ops)), dtype=np.int64)
     return Lane(matrix, leaves, side, root_of(side), counts, rand.blinding)
 
 
-def lane_matrix(data: np.ndarray, types: np.ndarray, salts: np.ndarray, blinding: np.ndarray,
-                exec_rows: np.ndarray, checks: RecordChecks,
-                block: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """The lane segment's matrix (T x width, Montgomery) and its published
-    leaves (``(T - 1, 8)`` canonical) from the lane's data elements and row
-    types (lane_data), its salts (``(T, 4)``), the blinding tuple's values
-    (LaneRandomness.blinding), the execution rows (fli is read from fl and
-    sM) and the record-check block's columns `block` (by name, T rows, any
-    integers: reduced mod p)."""
+#: the first column of the record-check block in the lane's matrix: the
+#: lane's own columns (LANE_COLUMNS) come first
+BLOCK = len(LANE_COLUMNS)
+#: the lane's columns before its Poseidon2 registers, in one run: fli, r0,
+#: the row types, then the permutation's inputs (salts, data elements)
+_HEAD = LANE_COLUMNS.index(P2.names[0])
+assert LANE_COLUMNS[:_HEAD] == ("fli", "r0") + TYPES + SALTS + DATA
+assert LANE_COLUMNS[_HEAD:] == P2.names + BLIND_COLUMNS
+
+
+def lane_matrix(matrix: np.ndarray, data: np.ndarray, types: np.ndarray, salts: np.ndarray,
+                blinding: np.ndarray, exec_rows: np.ndarray) -> np.ndarray:
+    """Write the lane's own columns (LANE_COLUMNS, the first BLOCK columns
+    of `matrix`: T x width uint32, Montgomery; the record-check block's
+    columns after them are the block's to write) from the lane's data
+    elements and row types (lane_data), its salts (``(T, 4)``), the
+    blinding tuple's values (LaneRandomness.blinding) and the execution
+    rows (fli is read from fl and sM); return the published leaves
+    (``(T - 1, 8)`` canonical)."""
     t = len(data)
-    columns = LANE_COLUMNS + tuple(checks.columns)
-    at = {c: j for j, c in enumerate(columns)}
-    out = np.zeros((t, len(columns)), dtype=np.uint32)
-    x = F.encode(np.concatenate([salts, data], axis=1))                 # the permutation's inputs
-    first = at[SALTS[0]]
-    assert columns[first: first + len(SALTS) + len(DATA)] == SALTS + DATA
-    out[:, first: first + len(SALTS) + len(DATA)] = x
-    for k, name in enumerate(TYPES):
-        out[:, at[name]] = F.encode(types[:, k])
-    out[0, at["r0"]] = F.encode_int(1)
-    b = at[BLIND_COLUMNS[0]]
-    out[:, b: b + len(BLIND_COLUMNS)] = blinding_rows(blinding, t)
-    p2 = at[P2.names[0]]
-    poseidon2.air_registers(x, out=out[:, p2: p2 + poseidon2.AIR_COLUMNS])
+    if matrix.dtype != np.uint32 or matrix.ndim != 2 or matrix.shape[0] != t or matrix.shape[1] < BLOCK:
+        raise ValueError(f"a lane matrix is uint32 with {t} rows and at least {BLOCK} columns, not "
+                         f"{matrix.dtype} {matrix.shape}")
+    # fli, r0, the types and the permutation's inputs, built as one
+    # contiguous block and copied into the rows once
+    x = np.empty((t, SALT_ELEMENTS + DATA_ELEMENTS), dtype=np.uint32)   # the permutation's inputs
+    x[:, :SALT_ELEMENTS], x[:, SALT_ELEMENTS:] = salts, data
+    x = F.encode(x)
+    head = np.zeros((t, _HEAD), dtype=np.uint32)
+    first = len(("fli", "r0"))
+    head[:, first: first + len(TYPES)] = F.encode(types)
+    head[:, first + len(TYPES):] = x
+    head[0, 1] = F.encode_int(1)                                         # r0
     # fli: a MATCH's fill's inverse (check 19), 0 elsewhere
     names = exec_columns(t)
     fl, sm = exec_rows[:, names.index("fl")], exec_rows[:, names.index("sM")]
     match = np.flatnonzero((sm != 0) & (fl != 0))
     if len(match):
-        out[match, at["fli"]] = F.inv(np.ascontiguousarray(fl[match]))
-    for name in checks.columns:
-        out[:, at[name]] = F.encode(np.asarray(block[name], dtype=np.int64) % F.P)
-    leaf_cols = [at[c] for c in P2.output]
-    leaves = F.decode(F.add(np.ascontiguousarray(out[:t - 1, leaf_cols]),
-                            np.ascontiguousarray(x[:t - 1, :LEAF_ELEMENTS])))
-    return out, leaves
+        head[match, 0] = F.inv(np.ascontiguousarray(fl[match]))
+    matrix[:, :_HEAD] = head
+    p2 = matrix[:, _HEAD: _HEAD + poseidon2.AIR_COLUMNS]
+    poseidon2.air_registers(x, out=p2)
+    b = _HEAD + poseidon2.AIR_COLUMNS
+    matrix[:, b: b + len(BLIND_COLUMNS)] = 0
+    matrix[0, b: b + len(BLIND_COLUMNS)] = F.encode(np.asarray(blinding, dtype=np.int64))
+    out = P2.names.index(P2.output[0])
+    return F.decode(F.add(np.ascontiguousarray(p2[:t - 1, out: out + LEAF_ELEMENTS]),
+                          np.ascontiguousarray(x[:t - 1, :LEAF_ELEMENTS])))
 
 
 def count_lookups(exec_rows: np.ndarray, counts: np.ndarray, trace_length: int) -> None:

@@ -52,6 +52,7 @@ from .. import field as F
 from .. import logup
 from ..air import Frame, TransitionConstraint
 from ..expr import Expr, const
+from ..native import ffi, lib
 from .air import CONSTRAINT_DEGREE, KIND_CODE, MAX_LOG_OPS, MIN_ROWS, PROVABLE_MAX, TAG_OP, TAG_OUT, TAG_RANGE
 from .zk_encoding import DATA_ELEMENTS, OPERATION_LAYOUT, Piece, encode_operations, lane_layout, pieces_for
 
@@ -106,6 +107,14 @@ MAX_LOG2_CAPACITY = 30
 #: 2^15: a limb
 LIMB = 1 << 15
 
+#: the C builder's plan (csrc/orderbook/zk_record_checks.h, whose structs
+#: these mirror: tests/test_zk_record_checks.py holds them equal): a column
+#: is bits lo .. lo + width - 1 of a named value; a lookup, a column + shift
+COLUMN_DTYPE = np.dtype([("value", "<i4"), ("lo", "<i4"), ("width", "<i4")])
+LOOKUP_DTYPE = np.dtype([("column", "<i4"), ("shift", "<i4")])
+#: a plan column's width for the whole value
+WHOLE = 64
+
 
 class RecordError(ValueError):
     """Records no honest witness of the block exists for (the transparent
@@ -155,8 +164,9 @@ class RecordChecks:
     (T', a power of two from MIN_ROWS to 2^MAX_LOG_OPS) and a book of
     2^`log2_capacity` slots (1 .. MAX_LOG2_CAPACITY).  The lane adds
     ``columns`` to a segment, ``transitions(f)`` to its constraints and
-    ``fractions()`` to its one LogUp sum, and fills the columns with
-    :meth:`fill`."""
+    ``fractions()`` to its one LogUp sum, and has the block write its
+    columns into the lane's matrix with :meth:`write` (:meth:`fill`: the
+    same by name)."""
 
     inputs = INPUTS
 
@@ -173,12 +183,14 @@ class RecordChecks:
         self.capacity = 1 << log2_capacity
         self.layout = lane_layout(trace_length)
         t = self.layout.log_rows
-        #: every sub-field with pieces, by short name
+        #: every sub-field with pieces, by short name (and the sub-field itself)
         self.fields: dict[str, Ranged] = {}
+        self._subfields = {}
         for sp in self.layout.subfields:
             if sp.pieces:
                 short = SHORT[(sp.subfield.source, sp.subfield.lo)]
                 self.fields[short] = Ranged.of(short, sp.pieces)
+                self._subfields[short] = sp.subfield
         #: the comparison values: (needed bits, sound bits) each (docs: each one's argument)
         self.small_slot = log2_capacity <= 15
         cmp_bits = {"kcmp": (8, 30), "scmp": (8, 30), "pcmp": (30, 30), "qcmp": (30, 30),
@@ -424,30 +436,70 @@ class RecordChecks:
     def fill(self, records: np.ndarray, trace_length: int | None = None, prev_ts: int = 0) -> dict[str, np.ndarray]:
         """The block's columns for these operation records (OP_DTYPE, with
         their outcomes) on rows 0 .. len(records) - 1: canonical uint32
-        arrays of T rows by column name.  `prev_ts`: the last timestamp the
-        pre-state carries (0 when the batch begins where its stream
-        resumed); row 0's lpts holds its pieces.  `trace_length`, if given,
-        must be the block's.  RecordError (naming the operation) for
-        records no witness exists for, which the transparent verifier
-        refuses too; zk_encoding.EncodingError outside the encoding's
-        domain."""
+        arrays of T rows by column name (:meth:`write`'s, decoded).
+        `prev_ts`: the last timestamp the pre-state carries (0 when the
+        batch begins where its stream resumed); row 0's lpts holds its
+        pieces.  `trace_length`, if given, must be the block's.  Errors as
+        :meth:`write`'s."""
         if trace_length is not None and trace_length != self.trace_length:
             raise ValueError(f"these record checks are for {self.trace_length} rows, not {trace_length}")
+        out = np.empty((self.trace_length, len(self.columns)), dtype=np.uint32)
+        self.write(records, out, prev_ts)
+        return dict(zip(self.columns, np.ascontiguousarray(F.decode(out).T)))
+
+    def write(self, records: np.ndarray, out: np.ndarray, prev_ts: int = 0) -> np.ndarray:
+        """Write the block's columns for these operation records into `out`
+        (``(T, len(columns))`` uint32, its columns contiguous: the block's
+        place in the lane's matrix), Montgomery form, with the C builder
+        (csrc/orderbook/record_checks.c, which follows :meth:`columns_of`),
+        and return how often each value of the range table [0, T) is looked
+        up (T int64: :meth:`range_counts` of the columns).  RecordError
+        (naming the operation) for records no witness exists for, which the
+        transparent verifier refuses too; zk_encoding.EncodingError outside
+        the encoding's domain: on a refusal, columns_of names the fault."""
         if not isinstance(records, np.ndarray) or records.dtype != OP_DTYPE or records.ndim != 1:
             raise TypeError("operation records must be a 1-D array of OP_DTYPE")
         if not 1 <= len(records) < self.trace_length:
             raise RecordError(f"{len(records)} operations for a lane of {self.trace_length} rows "
                               f"(at least one, and the last row is no operation)")
-        cols, why = self.columns_of(records, prev_ts)
-        if why:
+        shape = (self.trace_length, len(self.columns))
+        if not isinstance(out, np.ndarray) or out.dtype != np.uint32 or out.shape != shape \
+                or out.strides[1] != 4 or out.strides[0] % 4 or not out.flags.writeable:
+            raise ValueError(f"the block's columns go to a writeable uint32 {shape} array with contiguous "
+                             f"columns, not {getattr(out, 'dtype', type(out).__name__)} "
+                             f"{getattr(out, 'shape', '')}")
+        prev_ts = int(prev_ts)
+        timestamp_pieces(prev_ts)            # ValueError for a timestamp that is no u64
+        columns, lookups, codes = _plan(self)
+        records = np.ascontiguousarray(records)
+        counts = np.empty(self.trace_length, dtype=np.int64)
+        # a strided view has no contiguous buffer to hand over: its address
+        got = lib.zk_record_checks_fill(ffi.cast("uint32_t *", out.ctypes.data), out.strides[0] // 4,
+                                        self.trace_length, ffi.from_buffer(records), len(records), prev_ts,
+                                        self.log2_capacity, ffi.from_buffer("int32_t[]", codes),
+                                        ffi.from_buffer("zk_rc_column[]", columns), len(columns),
+                                        ffi.from_buffer("zk_rc_lookup[]", lookups), len(lookups),
+                                        ffi.from_buffer("int64_t[]", counts))
+        if got == lib.ZK_RC_NO_MEMORY:
+            raise MemoryError("the record-check builder's scratch memory")
+        if got >= 0:
+            _, why = self.columns_of(records, prev_ts)      # EncodingError outside the domain
+            if why is None:
+                raise AssertionError(f"the record-check builder refused operation {got}, which columns_of "
+                                     "accepts: the two definitions disagree")
             raise RecordError(why)
-        return cols
+        if got != -1:
+            raise AssertionError(f"the record-check builder refused its plan ({got})")
+        return counts
 
     def columns_of(self, records: np.ndarray, prev_ts: int = 0) -> tuple[dict[str, np.ndarray], str | None]:
         """The columns :meth:`fill` returns, and what is wrong with the
         records (None if nothing): the witness an honest prover builds
         from these records, whether or not it satisfies the constraints
-        (tests build lies from it)."""
+        (tests build lies from it).  The readable definition, column by
+        column: the C builder :meth:`write` uses follows it statement for
+        statement, one record at a time (tests hold the two equal), and
+        runs it only to name a refusal."""
         T, n = self.trace_length, len(records)
         el = encode_operations(records).astype(np.int64)
         raw: dict[str, np.ndarray] = {}
@@ -587,6 +639,34 @@ class RecordChecks:
         if values.size and (values.min() < 0 or values.max() >= self.trace_length):
             raise ValueError(f"a looked-up value outside the range table [0, {self.trace_length})")
         return np.bincount(values, minlength=self.trace_length)
+
+
+#: the C builder's named values (csrc/orderbook/record_checks.c), by name
+VALUES = {ffi.string(lib.zk_record_checks_value_name(i)).decode(): i
+          for i in range(lib.zk_record_checks_value_count())}
+
+
+def _plan(checks: RecordChecks) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The C builder's plan for `checks` (zk_record_checks.h): each column's
+    value and bits (COLUMN_DTYPE, in the block's column order), each range
+    lookup (LOOKUP_DTYPE) and the op tuple's code of each record kind.  A
+    sub-field's piece is bits of its record field, a comparison value's
+    piece bits of that value; every other column rc_x is the whole value x."""
+    bits = {}
+    for short, r in checks.fields.items():
+        sf = checks._subfields[short]
+        bits.update({col: (sf.source, sf.lo + p.lo, p.width) for col, p in zip(r.columns, r.pieces)})
+    for name, r in checks.comparisons.items():
+        bits.update({col: (name, p.lo, p.width) for col, p in zip(r.columns, r.pieces)})
+    plan = [bits.get(col, (col[len("rc_"):], 0, WHOLE)) for col in checks.columns]
+    missing = sorted({v for v, _, _ in plan} - set(VALUES))
+    if missing:
+        raise AssertionError(f"values the C record-check builder does not compute: {missing}")
+    columns = np.array([(VALUES[v], lo, width) for v, lo, width in plan], dtype=COLUMN_DTYPE)
+    where = {col: j for j, col in enumerate(checks.columns)}
+    lookups = np.array([(where[col], s) for col, s in checks.lookups], dtype=LOOKUP_DTYPE)
+    codes = np.array([EFFECTIVE_CODE.get(k, 0) for k in range(lib.ZK_RC_KINDS)], dtype=np.int32)
+    return columns, lookups, codes
 
 
 def _inverse(values: np.ndarray) -> np.ndarray:

@@ -106,6 +106,17 @@ def test_the_lane_holds_operations_then_trades_and_dummies(proven):
     assert not np.array_equal(again.leaves, lane.leaves)
 
 
+def test_the_trade_order_is_the_stable_sort_of_its_keys():
+    """stable_order is np.argsort's stable sort: on distinct random keys
+    (the unstable sort, checked) and on keys with ties (equal keys keep
+    their slots' order, docs/ZK_KEYS.md)."""
+    rng = np.random.default_rng(5)
+    for keys in (rng.integers(0, 1 << 64, 5000, dtype=np.uint64),
+                 rng.integers(0, 40, 5000, dtype=np.uint64), np.zeros(7, np.uint64), np.zeros(0, np.uint64),
+                 np.r_[rng.integers(0, 1 << 64, 3000, dtype=np.uint64), np.uint64(17), np.uint64(17)]):
+        assert np.array_equal(zk_lane.stable_order(keys), np.argsort(keys, kind="stable"))
+
+
 def test_proving_twice_gives_the_same_bytes():
     ops = stream(30, seed=5)
     one = proof_file.encode(prove_batch(Book(CAP), ops, ZK, zk=chain())[0])

@@ -362,7 +362,7 @@ def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
     first_seq = int(cells[lib.ZK_HDR_NEXT_SEQ_LO]) | int(cells[lib.ZK_HDR_NEXT_SEQ_HI]) << 32
     post_cells = trace.cells_after(cells, steps, ops, wit.post_written)
     if zk is not None:
-        return _prepare_zk(zk, state, wit, ops, trades, cap, first_seq, post_cells, batch_id, resumed)
+        return _prepare_zk(zk, state, wit, ops, trades, cap, first_seq, post_cells, batch_id, resumed, classified)
     public = BatchPublic(cap.bit_length() - 1, s, t, int(cells[lib.ZK_HDR_SYMBOL]), first_seq,
                          ops, trades, state.root, state.link, batch_id)
     return PreparedBatch(wit, public, state, post_cells, trades, classified)
@@ -383,8 +383,9 @@ def _check_zk_run(chain: ZkChain, pre, capacity: int, options: ProofOptions, ops
 
 def _prepare_zk(chain: ZkChain, state: BookState, wit: W.Witness, ops: np.ndarray, trades: np.ndarray,
                 cap: int, first_seq: int, post_cells: np.ndarray, batch_id: int,
-                resumed: bool) -> PreparedBatch:
-    """prepare_run's zk part: the lane, the keys, the zk state tables."""
+                resumed: bool, classified: dict[str, np.ndarray]) -> PreparedBatch:
+    """prepare_run's zk part: the lane, the keys, the zk state tables
+    (`classified`: classify_all of `ops`, the witness's)."""
     t = chain.ops_length
     if not isinstance(resumed, (bool, np.bool_)):
         raise ValueError(f"resumed is a bool, not {resumed!r}")
@@ -394,13 +395,12 @@ def _prepare_zk(chain: ZkChain, state: BookState, wit: W.Witness, ops: np.ndarra
                          f"{state.last_ts}: a batch that begins where its stream resumed is proven "
                          "with resumed=True")
     last_ts = int(ops["ts_ns"][-1])
-    pre_table = F.decode(state.commitment.trace).astype(np.int64)
-    key = chain.batch_key(batch_id, zk_chain.content_digest(pre_table, ops, trades, bool(resumed)))
+    key = chain.batch_key(batch_id, zk_chain.content_digest(state.commitment.trace, ops, trades, bool(resumed)))
     rand = zk_lane.LaneRandomness.derive(key, len(ops), t)
     checks = RecordChecks(t, cap.bit_length() - 1)
     exec_rows = wit.traces()["ops.exec"]
-    lane = zk_lane.build_lane(ops, zk_lane.trade_fields(ops, trades, cap, first_seq), rand, exec_rows,
-                              checks, t, 0 if resumed else state.last_ts)
+    lane = zk_lane.build_lane(ops, zk_lane.trade_fields(ops, trades, cap, first_seq, classified), rand,
+                              exec_rows, checks, t, 0 if resumed else state.last_ts)
     zk_lane.count_lookups(exec_rows, lane.range_counts, t)
     public = BatchPublic(cap.bit_length() - 1, chain.book_length, t, chain.symbol, first_seq, None, None,
                          state.root, state.link, batch_id,

@@ -244,9 +244,10 @@ def genesis_commitment(log2_capacity: int, symbol: int, log_blowup: int) -> Segm
 
 def content_digest(pre_table: np.ndarray, ops: np.ndarray, trades: np.ndarray, resumed: bool) -> bytes:
     """SHA-256 of a batch's content (the batch key's input, docs/ZK_KEYS.md):
-    the zk state table before it (cells and last timestamp), its records
-    with their outcomes, its trades, and `resumed`."""
-    return content_digest_of(zk_keys.table_digest(F.encode(pre_table)), ops, trades, resumed)
+    the zk state table before it (cells and last timestamp; ``(S, 13)``
+    Montgomery, as its commitment holds it: zk_keys.table_digest is of the
+    values), its records with their outcomes, its trades, and `resumed`."""
+    return content_digest_of(zk_keys.table_digest(pre_table), ops, trades, resumed)
 
 
 def content_digest_of(pre_state: bytes, ops: np.ndarray, trades: np.ndarray, resumed: bool) -> bytes:

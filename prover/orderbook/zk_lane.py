@@ -66,8 +66,20 @@ class LaneRandomness:
         side = np.frombuffer(zk_keys.expand(batch_key, ["side-salts"], SIDE_SALT_BYTES * n_ops),
                              dtype=np.uint8).reshape(n_ops, SIDE_SALT_BYTES)
         keys = np.frombuffer(zk_keys.expand(batch_key, ["trade-order"], 8 * slots), dtype="<u8")
-        return cls(salts.reshape(trace_length, SALT_ELEMENTS), side, np.argsort(keys, kind="stable"),
-                   blinding(batch_key))
+        return cls(salts.reshape(trace_length, SALT_ELEMENTS), side, stable_order(keys), blinding(batch_key))
+
+
+def stable_order(keys: np.ndarray) -> np.ndarray:
+    """np.argsort(keys, kind="stable"): the indices that sort `keys`, equal
+    keys in index order.  Random 64-bit keys are all distinct but with
+    probability ~n^2 / 2^65, and for distinct keys every sort gives the
+    one sorting permutation, so the (several times faster) unstable sort is
+    taken and checked for ties: only then is the stable sort run."""
+    order = np.argsort(keys)
+    ranked = keys[order]
+    if len(keys) > 1 and (ranked[1:] == ranked[:-1]).any():
+        return np.argsort(keys, kind="stable")
+    return order
 
 
 def blinding(batch_key: bytes) -> np.ndarray:
@@ -94,13 +106,15 @@ def blinding_rows(values: np.ndarray, rows: int) -> np.ndarray:
     return out
 
 
-def trade_fields(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int) -> np.ndarray:
+def trade_fields(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int,
+                 classified: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """Each trade's six leaf fields (i, tn, maker slot, maker generation,
     price, qty), ``(m, 6)`` int64: entries 1 .. 6 of air.public_tables's
-    trade rows (the taker's index, the trade's number within its operation)."""
+    trade rows (the taker's index, the trade's number within its operation).
+    `classified`: classify_all of `ops`, when the caller has it."""
     if not len(trades):
         return np.zeros((0, TRADE_ELEMENTS), dtype=np.int64)
-    _, _, rows = public_tables(ops, trades, capacity, first_seq)
+    _, _, rows = public_tables(ops, trades, capacity, first_seq, classified)
     return rows[:, 1:1 + TRADE_ELEMENTS].astype(np.int64)
 
 

@@ -25,7 +25,7 @@ from zksidecar.engine.book import Book
 from zksidecar.engine.records import OP_DTYPE, Kind
 from zksidecar.prover import poseidon2
 from zksidecar.prover import field as F
-from zksidecar.prover.orderbook import proof_file, zk_air, zk_lane
+from zksidecar.prover.orderbook import air, proof_file, zk_air, zk_lane
 from zksidecar.prover.orderbook.batch import (prepare_batch, prove_batch, prove_prepared,
                                               verify_batch, verify_chain, verify_history)
 from zksidecar.prover.orderbook.params import check_zk_ops_length, zk_proof_options
@@ -104,6 +104,58 @@ def test_the_lane_holds_operations_then_trades_and_dummies(proven):
     # another batch key, another order of the same trades
     again = prepare_batch(Book(CAP), ops, ZK, batch_id=1, zk=c).zk.lane
     assert not np.array_equal(again.leaves, lane.leaves)
+
+
+def numpy_lane_columns(data, types, salts, blinding, exec_rows):
+    """The lane's own columns (LANE_COLUMNS) and its leaves as the numpy
+    definition the C builder (csrc/orderbook/lane.c) replaced writes them,
+    one column at a time: the builder's oracle."""
+    t = len(data)
+    at = {c: j for j, c in enumerate(zk_air.LANE_COLUMNS)}
+    out = np.zeros((t, len(zk_air.LANE_COLUMNS)), dtype=np.uint32)
+    x = F.encode(np.concatenate([salts, data], axis=1))
+    out[:, at["s0"]: at["s0"] + 16] = x
+    for k, name in enumerate(zk_air.TYPES):
+        out[:, at[name]] = F.encode(types[:, k])
+    out[0, at["r0"]] = F.encode_int(1)
+    out[0, at["bm"]: at["bm"] + 9] = F.encode(blinding)
+    p2 = at[zk_air.P2.names[0]]
+    poseidon2.air_registers(x, out=out[:, p2: p2 + poseidon2.AIR_COLUMNS])
+    names = air.exec_columns(t)
+    fl, sm = exec_rows[:, names.index("fl")], exec_rows[:, names.index("sM")]
+    match = np.flatnonzero((sm != 0) & (fl != 0))
+    out[match, at["fli"]] = F.inv(np.ascontiguousarray(fl[match]))
+    leaf_cols = [at[c] for c in zk_air.P2.output]
+    return out, F.decode(F.add(np.ascontiguousarray(out[:t - 1, leaf_cols]), np.ascontiguousarray(x[:t - 1, :8])))
+
+
+@pytest.mark.parametrize("t", [16, 256])
+def test_the_lane_builder_is_the_numpy_definition(t):
+    """The lane's own columns and leaves (zk_lane.lane_matrix: the C
+    builder and the register kernel) against the numpy definition, on
+    random inputs, in a matrix wider than the lane's own columns (the
+    record-check block's, not touched); a salt or element that is no field
+    element is refused by name."""
+    rng = np.random.default_rng(t)
+    data = rng.integers(0, 1 << 30, (t, 12), dtype=np.uint32)
+    salts = rng.integers(0, F.P, (t, 4), dtype=np.uint32)
+    types = rng.integers(0, 2, (t, 3), dtype=np.uint32)
+    blinding = rng.integers(0, F.P, 9, dtype=np.uint32)
+    width = len(air.exec_columns(t))
+    exec_rows = F.encode(rng.integers(0, F.P, (t, width)) * (rng.random((t, width)) < 0.6))
+    want, want_leaves = numpy_lane_columns(data, types, salts, blinding, exec_rows)
+    matrix = np.full((t, zk_lane.BLOCK + 5), 7, dtype=np.uint32)
+    leaves = zk_lane.lane_matrix(matrix, data, types, salts, blinding, exec_rows)
+    assert np.array_equal(matrix[:, :zk_lane.BLOCK], want)
+    assert (matrix[:, zk_lane.BLOCK:] == 7).all()
+    assert np.array_equal(leaves, want_leaves)
+    bad = salts.copy()
+    bad[t // 2, 3] = F.P
+    with pytest.raises(ValueError, match=rf"salts: {F.P} at \({t // 2}, 3\) is not a field element"):
+        zk_lane.lane_matrix(matrix, data, types, bad, blinding, exec_rows)
+    with pytest.raises(ValueError, match=r"data elements: -1 at \(0, 0\)"):
+        zk_lane.lane_matrix(matrix, np.where(np.arange(12) == 0, -1, data.astype(np.int64)), types, salts,
+                            blinding, exec_rows)
 
 
 def test_the_trade_order_is_the_stable_sort_of_its_keys():

@@ -35,8 +35,9 @@ import numpy as np
 
 from .. import field as F
 from .. import poseidon2, zk_keys
+from ..native import ffi, lib, u32p
 from .air import exec_columns, public_tables
-from .zk_air import BLIND_COLUMNS, BLIND_ENTRIES, DATA, LANE_COLUMNS, P2, SALTS, TYPES
+from .zk_air import BLIND_COLUMNS, BLIND_ENTRIES, LANE_COLUMNS, P2, TYPES
 from .zk_encoding import (DATA_ELEMENTS, LEAF_ELEMENTS, SALT_ELEMENTS, SIDE_SALT_BYTES, TRADE_ELEMENTS,
                           encode_operations, encode_trades, leaf_digests, side_leaves)
 from .zk_lists import root_of
@@ -200,11 +201,32 @@ def build_lane(ops: np.ndarray, fields: np.ndarray, rand: LaneRandomness, exec_r
 #: the first column of the record-check block in the lane's matrix: the
 #: lane's own columns (LANE_COLUMNS) come first
 BLOCK = len(LANE_COLUMNS)
-#: the lane's columns before its Poseidon2 registers, in one run: fli, r0,
-#: the row types, then the permutation's inputs (salts, data elements)
-_HEAD = LANE_COLUMNS.index(P2.names[0])
-assert LANE_COLUMNS[:_HEAD] == ("fli", "r0") + TYPES + SALTS + DATA
-assert LANE_COLUMNS[_HEAD:] == P2.names + BLIND_COLUMNS
+#: the Poseidon2 registers' first column, and the permutation output's (the
+#: leaf's eight elements before the feed-forward): runs of the matrix
+_P2 = LANE_COLUMNS.index(P2.names[0])
+_OUTPUT = LANE_COLUMNS.index(P2.output[0])
+assert LANE_COLUMNS[_P2: _P2 + poseidon2.AIR_COLUMNS] == P2.names
+assert LANE_COLUMNS[_OUTPUT: _OUTPUT + LEAF_ELEMENTS] == P2.output
+#: the column of each value the C builder names (csrc/orderbook/zk_lane.h)
+_POS = np.array([LANE_COLUMNS.index(ffi.string(lib.zk_lane_column_name(i)).decode())
+                 for i in range(lib.zk_lane_column_count())], dtype=np.int32)
+assert sorted(_POS.tolist() + list(range(_P2, _P2 + poseidon2.AIR_COLUMNS))) == list(range(BLOCK)), \
+    "every column of the lane's own is the C builder's or a register, once"
+
+
+def _canonical(a, shape: tuple[int, ...], what: str) -> np.ndarray:
+    """`a` as a contiguous uint32 array of `shape` (TypeError, ValueError
+    naming `what`); the builder checks each value is below p."""
+    a = np.asarray(a)
+    if a.dtype.kind not in "ui":
+        raise TypeError(f"the lane's {what} must be integers, got {a.dtype}")
+    if a.shape != shape:
+        raise ValueError(f"the lane's {what} have shape {a.shape}, not {shape}")
+    if a.dtype.itemsize > 4 or a.dtype.kind == "i":
+        if a.size and (a.min() < 0 or a.max() >= F.P):
+            k = tuple(int(i) for i in np.argwhere((a < 0) | (a >= F.P))[0])
+            raise ValueError(f"the lane's {what}: {int(a[k])} at {k} is not a field element")
+    return np.ascontiguousarray(a, dtype=np.uint32)
 
 
 def lane_matrix(matrix: np.ndarray, data: np.ndarray, types: np.ndarray, salts: np.ndarray,
@@ -214,37 +236,45 @@ def lane_matrix(matrix: np.ndarray, data: np.ndarray, types: np.ndarray, salts: 
     columns after them are the block's to write) from the lane's data
     elements and row types (lane_data), its salts (``(T, 4)``), the
     blinding tuple's values (LaneRandomness.blinding) and the execution
-    rows (fli is read from fl and sM); return the published leaves
-    (``(T - 1, 8)`` canonical)."""
+    rows (``(T, k)`` Montgomery, air.exec_columns' order: fli is read from
+    fl and sM); return the published leaves (``(T - 1, 8)`` canonical).
+    The columns but the registers are the C builder's (csrc/orderbook/
+    lane.c), the registers the Poseidon2 kernel's, the leaves read from
+    them.  ValueError naming a value that is not a field element."""
     t = len(data)
-    if matrix.dtype != np.uint32 or matrix.ndim != 2 or matrix.shape[0] != t or matrix.shape[1] < BLOCK:
-        raise ValueError(f"a lane matrix is uint32 with {t} rows and at least {BLOCK} columns, not "
-                         f"{matrix.dtype} {matrix.shape}")
-    # fli, r0, the types and the permutation's inputs, built as one
-    # contiguous block and copied into the rows once
-    x = np.empty((t, SALT_ELEMENTS + DATA_ELEMENTS), dtype=np.uint32)   # the permutation's inputs
-    x[:, :SALT_ELEMENTS], x[:, SALT_ELEMENTS:] = salts, data
-    x = F.encode(x)
-    head = np.zeros((t, _HEAD), dtype=np.uint32)
-    first = len(("fli", "r0"))
-    head[:, first: first + len(TYPES)] = F.encode(types)
-    head[:, first + len(TYPES):] = x
-    head[0, 1] = F.encode_int(1)                                         # r0
-    # fli: a MATCH's fill's inverse (check 19), 0 elsewhere
+    if not isinstance(matrix, np.ndarray) or matrix.dtype != np.uint32 or matrix.ndim != 2 \
+            or matrix.shape[0] != t or matrix.shape[1] < BLOCK or matrix.strides[1] != 4 \
+            or matrix.strides[0] % 4 or not matrix.flags.writeable:
+        raise ValueError(f"a lane matrix is a writeable uint32 matrix of {t} rows, at least {BLOCK} contiguous "
+                         f"columns, not {getattr(matrix, 'dtype', type(matrix).__name__)} "
+                         f"{getattr(matrix, 'shape', '')}")
+    inputs = [_canonical(salts, (t, SALT_ELEMENTS), "salts"), _canonical(data, (t, DATA_ELEMENTS), "data elements"),
+              _canonical(types, (t, len(TYPES)), "row types"),
+              _canonical(blinding, (len(BLIND_COLUMNS),), "blinding values")]
     names = exec_columns(t)
-    fl, sm = exec_rows[:, names.index("fl")], exec_rows[:, names.index("sM")]
-    match = np.flatnonzero((sm != 0) & (fl != 0))
-    if len(match):
-        head[match, 0] = F.inv(np.ascontiguousarray(fl[match]))
-    matrix[:, :_HEAD] = head
-    p2 = matrix[:, _HEAD: _HEAD + poseidon2.AIR_COLUMNS]
-    poseidon2.air_registers(x, out=p2)
-    b = _HEAD + poseidon2.AIR_COLUMNS
-    matrix[:, b: b + len(BLIND_COLUMNS)] = 0
-    matrix[0, b: b + len(BLIND_COLUMNS)] = F.encode(np.asarray(blinding, dtype=np.int64))
-    out = P2.names.index(P2.output[0])
-    return F.decode(F.add(np.ascontiguousarray(p2[:t - 1, out: out + LEAF_ELEMENTS]),
-                          np.ascontiguousarray(x[:t - 1, :LEAF_ELEMENTS])))
+    if exec_rows.dtype != np.uint32 or exec_rows.shape != (t, len(names)) or not exec_rows.flags.c_contiguous:
+        raise ValueError(f"the execution rows are a contiguous uint32 ({t}, {len(names)}) matrix, not "
+                         f"{exec_rows.dtype} {exec_rows.shape}")
+    x = np.empty((t, SALT_ELEMENTS + DATA_ELEMENTS), dtype=np.uint32)   # the permutation's inputs
+    base = ffi.cast("uint32_t *", matrix.ctypes.data)       # a strided view's address: no buffer to hand over
+    stride = matrix.strides[0] // 4
+    ex = u32p(exec_rows)
+    got = lib.zk_lane_rows(base, stride, BLOCK, ffi.from_buffer("int32_t[]", _POS), u32p(x), t,
+                           *(u32p(a) for a in inputs), ex + names.index("fl"), ex + names.index("sM"), len(names))
+    if got == lib.ZK_LANE_NO_MEMORY:
+        raise MemoryError("the lane builder's scratch memory")
+    if got == lib.ZK_LANE_BAD_LAYOUT:
+        raise AssertionError("the lane builder refused its column layout")
+    if got >= 0:
+        for a, what in zip(inputs, ("salts", "data elements", "row types", "blinding values")):
+            if got < a.size:
+                k = tuple(int(i) for i in np.unravel_index(got, a.shape))
+                raise ValueError(f"the lane's {what}: {int(a[k])} at {k} is not a field element")
+            got -= a.size
+    poseidon2.air_registers(x, out=matrix[:, _P2: _P2 + poseidon2.AIR_COLUMNS])
+    leaves = np.empty((t - 1, LEAF_ELEMENTS), dtype=np.uint32)
+    lib.zk_lane_leaves(u32p(leaves), base + _OUTPUT, stride, u32p(x), t - 1)
+    return leaves
 
 
 def count_lookups(exec_rows: np.ndarray, counts: np.ndarray, trace_length: int) -> None:

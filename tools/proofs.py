@@ -282,6 +282,28 @@ def _prior(since: str, min_security: int, store: bool) -> verify_report.Report:
     return rep
 
 
+def _same_mode(since: str, rec: SymbolRecord, mode: str, where: str) -> None:
+    """_Refused unless proofs of `mode` (the first at `where`) may continue
+    the report's chain `rec`: a chain is all one mode."""
+    if mode != rec.point.mode:
+        raise _Refused(f"{since}: symbol {rec.symbol} is a {rec.point.mode} chain in the report, and "
+                       f"{where} is a {mode} proof: a chain is all one mode, so a report is continued "
+                       f"only by proofs of its mode; give the report of this {mode} chain, or verify from "
+                       "the start (without --since)")
+
+
+def _stored_mode(store: ProofStore, symbol: int) -> str | None:
+    """The mode of `symbol`'s proofs in `store`, read from its newest (which
+    retention never archives); None if it cannot be read (the verification
+    that follows says why)."""
+    ids = store.batches(symbol)
+    try:
+        pub = proof_file.decode_public(store.get(symbol, ids[-1]))
+    except (StoreError, ProofFormatError, IndexError):
+        return None
+    return "zk" if pub.zk is not None else "transparent"
+
+
 def _unchanged(since: str, rec: SymbolRecord, digests) -> None:
     """_Refused unless the SHA-256 chain over `digests` ((where, each
     proof's SHA-256 or why it cannot be read), in chain order) is the
@@ -386,6 +408,8 @@ def verify_main(paths: list[str], min_security: int, out=None,
                 digest = prior.proofs_sha256 if prior else verify_report.NO_PROOFS
                 for path, c in zip(paths, checker.files(paths)):
                     current[:] = [path]
+                    if prior is not None:
+                        _same_mode(since, prior, c.mode, path)
                     chain.add(c)
                     digest = verify_report.chain_digest(digest, c.sha256)
             finally:
@@ -442,10 +466,6 @@ def verify_main(paths: list[str], min_security: int, out=None,
               f"{done.security_bits} bits; final state root {done.roots['book.post'].hex()}", file=out)
         status = 0
     if report is not None:
-        if chain.point.mode == "zk":
-            print("zksidecar verify: --report: verification reports record transparent chains only in "
-                  "this release (a zk chain verifies from its files each time)", file=sys.stderr)
-            return 2
         rec = _record(symbol, chain, digest, prior, [os.path.abspath(p) for p in paths])
         return _write_report(report, verify_report.Report(min_security, None, (rec,)), out) \
             or status
@@ -496,6 +516,9 @@ def verify_store(directory: str, min_security: int = 100, out=None,
                     raise _Refused(f"{since}: symbol {rec.symbol}: the store no longer holds "
                                    f"batches {rec.first_batch}..{rec.last_batch}, which the "
                                    "report covers: verify from the start (without --since)")
+                mode = _stored_mode(store, rec.symbol)
+                if mode is not None:
+                    _same_mode(since, rec, mode, f"{directory}'s newest batch of it")
                 kept = store.first_kept(rec.symbol)
                 if kept > rec.last_batch + 1:
                     raise _Refused(f"{since}: symbol {rec.symbol}: the store archived batches up "

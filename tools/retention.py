@@ -189,7 +189,8 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
             try:        # a zk archive writes each batch's key: the store's key first
                 zk = open_for_receipts(store_dir) if action == "archive" else None
             except ZkStoreError as exc:
-                raise _Usage(f"{store_dir}: {exc}") from None
+                raise _Usage(f"{store_dir}: {exc}: a zk store's archive writes each batch's key from the "
+                             "store key (restore it from the store's backup; `store prune` needs no key)") from None
             if not dry_run:         # a run that stopped after the index: its private files go now
                 gone = prune_private(store_dir, store)
                 if gone:

@@ -22,8 +22,9 @@ proof is stored and its completion goes out, so a receipt can be made of
 every batch whose completion an engine has seen, after the journal's
 retention removed its records; they go when retention removes their proofs
 (`prune_private`), or move with them to an archive (`zksidecar store
-archive`, daemon/zk_archive.py), from which receipts are then made.  A restart proves a batch again with the same content,
-so a private file written twice is the same bytes.
+archive`, daemon/zk_archive.py), from which receipts are then made.  A
+restart proves a batch again with the same content, so a private file
+written twice is the same bytes.
 """
 from __future__ import annotations
 

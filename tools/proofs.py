@@ -518,7 +518,7 @@ def verify_store(directory: str, min_security: int = 100, out=None,
                                    "report covers: verify from the start (without --since)")
                 mode = _stored_mode(store, rec.symbol)
                 if mode is not None:
-                    _same_mode(since, rec, mode, f"{directory}'s newest batch of it")
+                    _same_mode(since, rec, mode, f"{directory}'s newest batch of symbol {rec.symbol}")
                 kept = store.first_kept(rec.symbol)
                 if kept > rec.last_batch + 1:
                     raise _Refused(f"{since}: symbol {rec.symbol}: the store archived batches up "

@@ -1,7 +1,11 @@
 """Test helpers for the hiding tests of docs/ZK.md section 12 (tests/
-test_zk_mode.py on the example AIRs, tests/test_zk_hiding.py on the order
-book): two-sample statistics, every kind of value a proof reveals, and the
-counts a proof's length depends on.
+test_zk_mode.py on the example AIRs, tests/test_zk_hiding.py and
+tests/test_zk_broken_modes.py on the order book): two-sample statistics,
+every kind of value a proof reveals, the counts a proof's length depends
+on, repeated salts, what the verifier computes from a proof (its view, as
+a distinguisher holds it), exact linear algebra over F_p, and the linear
+system a masked matrix's revealed values put on its mask (12.(a2)'s mask
+consistency).
 
 The statistics are deterministic given their samples; the tests draw them
 from proofs under keys from fixed master seeds, so a run that passes
@@ -270,4 +274,4 @@ def mask_system(opened: list, trace: np.ndarray, h: int) -> tuple[np.ndarray, np
         for j in range(4 if isinstance(point, Ext) else 1):
             rows_a.append(powers[:, j])
             rows_b.append(r[:, j])
-    return np.array(rows_a, dtype=np.int64).reshape(-1, h), np.array(rows_b, dtype=np.int64)
+    return np.array(rows_a, dtype=np.int64).reshape(len(rows_a), h), np.array(rows_b, dtype=np.int64)

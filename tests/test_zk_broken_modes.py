@@ -142,12 +142,13 @@ def explains(groups, h: int) -> bool:
 
 # ------------------------------------------------- (a2) mask consistency --
 
-def state_groups(runs, b: int, tables) -> list:
-    """The state after batch b as two proofs open it, with a candidate's
-    table: batch b's `post` (z, the link point, its rows) and batch
-    b + 1's `pre` (z, its rows)."""
-    return [(openings(runs[b][1], ["book.post"])["book.post"], tables[b]["book.post"]),
-            (openings(runs[b + 1][1], ["book.pre"])["book.pre"], tables[b + 1]["book.pre"])]
+def state_groups(runs, b: int, own) -> list[list]:
+    """The state after batch b as two proofs open it, batch b's `post` (z,
+    the link point, its rows) and batch b + 1's `pre` (z, its rows), with
+    each candidate's table of it: per candidate, a list for explains."""
+    post = openings(runs[b][1], ["book.post"])["book.post"]
+    pre = openings(runs[b + 1][1], ["book.pre"])["book.pre"]
+    return [[(post, batches[b][1]["book.post"]), (pre, batches[b + 1][1]["book.pre"])] for batches in own]
 
 
 def test_the_distinguishers_matrices_are_the_provers(own, real_chains):
@@ -174,7 +175,7 @@ def test_a2_the_chained_states_mask_explains_both_candidates(own, real_chains):
     for truth in range(2):
         for runs in real_chains[truth]:
             for b in range(BATCHES - 1):
-                groups = [state_groups(runs, b, [t for _, t in own[c]]) for c in range(2)]
+                groups = state_groups(runs, b, own)
                 revealed = fp_rank(system(groups[0], H)[0])
                 assert 2 * 4 + 4 < revealed <= 2 * Q + 12
                 told.append([explains(g, H) for g in groups])
@@ -198,7 +199,7 @@ def test_a2_a_state_mask_shorter_than_what_is_revealed_is_caught(streams, own, m
             runs = prove_chain(streams[truth], key(10 + i))
             verify_batch(runs[1][1], min_security=0)
             for b in range(BATCHES - 1):
-                groups = [state_groups(runs, b, [t for _, t in own[c]]) for c in range(2)]
+                groups = state_groups(runs, b, own)
                 revealed = fp_rank(system(groups[0], H)[0])
                 assert explains(groups[truth], short)
                 assert explains(groups[1 - truth], short) == (revealed <= short), (truth, i, b, revealed)
@@ -206,9 +207,11 @@ def test_a2_a_state_mask_shorter_than_what_is_revealed_is_caught(streams, own, m
     assert caught >= 6, caught
 
 
-def exec_groups(runs, tables) -> list:
-    """Every batch's `exec` openings with a candidate's matrix of it."""
-    return [(openings(bp, ["ops.exec"])["ops.exec"], tables[b]["ops.exec"]) for b, (_, bp) in enumerate(runs)]
+def exec_groups(runs, own) -> list[list]:
+    """Every batch's `exec` openings with each candidate's matrix of it:
+    per candidate, a list for explains."""
+    opened = [openings(bp, ["ops.exec"])["ops.exec"] for _, bp in runs]
+    return [[(o, batches[b][1]["ops.exec"]) for b, o in enumerate(opened)] for batches in own]
 
 
 def test_a2_masks_reused_across_batches_are_caught(streams, own, real_chains, monkeypatch):
@@ -221,17 +224,15 @@ def test_a2_masks_reused_across_batches_are_caught(streams, own, real_chains, mo
     reveal 2 (q + 8) = 32 < h values of a reused mask: within the budget
     the design counts only with the next rows inside Q(x), which this
     linear test does not use.)"""
-    tables = [[t for _, t in own[c]] for c in range(2)]
     for truth in range(2):
-        runs = real_chains[truth][0]
-        groups = [exec_groups(runs, tables[c]) for c in range(2)]
+        groups = exec_groups(real_chains[truth][0], own)
         assert [explains(g, H) for g in groups] == [False, False]
         assert all(explains([g[b]], H) for g in groups for b in range(BATCHES))
     zk_broken.reused_masks(monkeypatch)
     for truth in range(2):
         runs = prove_chain(streams[truth], key(20))
         verify_batch(runs[-1][1], min_security=0)
-        told = [explains(exec_groups(runs, tables[c]), H) for c in range(2)]
+        told = [explains(g, H) for g in exec_groups(runs, own)]
         assert told == [c == truth for c in range(2)], (truth, told)
 
 

@@ -1,4 +1,4 @@
-"""zk mode's batch proofs (docs/ZK.md, build step 6): honest engine/flow.py
+"""zk mode's batch proofs (docs/ZK.md 3.4, 5.7, 7): honest engine/flow.py
 batches prove and verify in zk mode and chain from the empty book; a
 changed, swapped or tampered leaf, a flipped `resumed`, a batch of the
 other mode in a chain are refused; the zk batch file (version 5)

@@ -1,4 +1,4 @@
-"""The daemon in zk mode (docs/ZK.md section 9, build step 9): proofs.mode
+"""The daemon in zk mode (docs/ZK.md section 9): proofs.mode
 and its refusals; the store's key, chain record and private files
 (csrc/formats/zk_private.h against daemon/private_file.py); batch keys
 derived at the cut and a worker's chain holding only them; the record

@@ -4,7 +4,7 @@ proofs on the synthetic flow, at >= 100 bits of conjectured security, one core.
 The baseline beside the figures is the engine itself on the same operations
 (how much slower proving is than matching), measured in the same run.
 
-``--mode zk`` (docs/ZK.md, section 13, step 11) proves the measured batch in
+``--mode zk`` (docs/ZK.md, section 13) proves the measured batch in
 zk mode as well, in the same process on the same core, the two modes'
 proofs of it alternated, and adds zk mode's figures beside the transparent
 ones: its rate and the ratio of the two rates, its proof and batch file,

@@ -239,9 +239,30 @@ WORKERS_PER_CORE = 2
 #: to its worker; a row holds up to three, an operation's BEGIN and END
 #: folding into its one row); opening and replaying the journal reads one
 #: whole segment into memory.
+#:
+#: A zk worker (proofs.mode = "zk") peaks far higher: every committed
+#: polynomial is masked (its mask of degree h ~ 2q + 20 beside each column),
+#: every tree salted, the record lane and the quotient's masked chunks come
+#: on top, and every batch is proven at the chain's one height, never at the
+#: rows it takes.  Measured by benchmarks/worker_memory.py (a spawned
+#: process per point, malloc set for proving, a warm-up proof, then one job
+#: proven and encoded as a worker does; 80 bits, capacity half the height,
+#: the batch as full as the height holds; peak RSS, the interpreter's 49 MiB
+#: included), 2026-12 on the 2-core dev box:
+#:
+#:     ops rows          2^11  2^12  2^13  2^14  2^15
+#:     transparent MiB     64    72    91   124   188   (~56 MiB + 4.1 KiB/row)
+#:     zk MiB              95   123   181   278   476   (~79 MiB + 12.4 KiB/row)
+#:
+#: so a zk worker is counted as 90 MiB + 16 KiB per row (602 MiB at 2^15
+#: against 476 measured, 122 at 2^11 against 95: the transparent rule's kind
+#: of margin for the job a worker holds besides, and for a capacity below
+#: half the height costing less, never more).
 MIB = 1 << 20
 WORKER_BASE_BYTES = 45 * MIB
 WORKER_BYTES_PER_ROW = 11 << 10
+ZK_WORKER_BASE_BYTES = 90 * MIB
+ZK_WORKER_BYTES_PER_ROW = 16 << 10
 DAEMON_BYTES = 300 * MIB
 SHADOW_BYTES_PER_SLOT = 160
 OPEN_BATCH_BYTES_PER_ROW = 3 * 280
@@ -679,13 +700,21 @@ def _cpu_list(cpus: set[int]) -> str:
 
 # ---- the machine's rules ----
 
+def worker_bytes(mode: str) -> tuple[int, int]:
+    """(base, bytes per `ops` row) of one proving worker's peak in proofs
+    mode `mode` (the constants above, measured)."""
+    if mode == "zk":
+        return ZK_WORKER_BASE_BYTES, ZK_WORKER_BYTES_PER_ROW
+    return WORKER_BASE_BYTES, WORKER_BYTES_PER_ROW
+
+
 def memory_estimate(cfg: Config) -> dict[str, int]:
     """Peak bytes of the daemon at this configuration, by where they go (the
     key that sizes each): see the constants above."""
     local = cfg.workers.backend == "local"      # a cluster's workers are on its own hosts
+    base, per_row = worker_bytes(cfg.proofs.mode)
     return {
-        "workers.count": local * cfg.workers.count * (WORKER_BASE_BYTES
-                                                      + WORKER_BYTES_PER_ROW * cfg.trace_length),
+        "workers.count": local * cfg.workers.count * (base + per_row * cfg.trace_length),
         "book.max_symbols": cfg.book.max_symbols * (cfg.book.capacity * SHADOW_BYTES_PER_SLOT
                                                      + cfg.trace_length * OPEN_BATCH_BYTES_PER_ROW),
         "journal.segment_mib": cfg.journal.segment_mib * MIB,
@@ -854,13 +883,15 @@ def _check_memory(cfg: Config, host: Host, p: list[str]) -> None:
     total = sum(parts.values())
     if total <= limit:
         return
+    base, per_row = worker_bytes(cfg.proofs.mode)
     key = max((k for k in parts if k != "daemon"), key=parts.get)
     got = {"workers.count": cfg.workers.count, "book.max_symbols": cfg.book.max_symbols,
            "journal.segment_mib": cfg.journal.segment_mib,
            "limits.memory_mib": cfg.limits.memory_mib}[key]
     p.append(_msg(key, f"the daemon would need about {_gib(total)} at peak, over the "
-                  f"{_gib(limit)} of {source}: {cfg.workers.count} worker(s) x (45 MiB + 11 KiB "
-                  f"x {cfg.trace_length} trace rows) = {_gib(parts['workers.count'])}, "
+                  f"{_gib(limit)} of {source}: {cfg.workers.count} {cfg.proofs.mode} worker(s) x "
+                  f"({base >> 20} MiB + {per_row >> 10} KiB x {cfg.trace_length} trace rows) = "
+                  f"{_gib(parts['workers.count'])}, "
                   f"{cfg.book.max_symbols} shadow books of {cfg.book.capacity} slots with open "
                   f"batches of up to {cfg.trace_length} steps = "
                   f"{_gib(parts['book.max_symbols'])}, a journal segment = "
@@ -1046,7 +1077,7 @@ def check_main(path: str | None, host: Host | None = None, out=None) -> int:
     print(f"configuration OK: {path or '(defaults)'}\n"
           f"  rings {cfg.ring.ops} and {cfg.ring.completions}: {cfg.ring.capacity} records "
           f"({_gib(ring)} each)\n"
-          f"  ops rows at most {cfg.trace_length} a batch, {cfg.workers.security_bits}-bit proofs, "
+          f"  ops rows at most {cfg.trace_length} a batch, {cfg.workers.security_bits}-bit {cfg.proofs.mode} proofs, "
           + (f"{cfg.workers.count} worker(s)" if cfg.workers.backend == "local" else
              f"proofs on the Dask cluster at {cfg.workers.scheduler}")
           + f"; peak memory estimate {_gib(est)}\n"

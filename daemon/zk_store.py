@@ -21,8 +21,10 @@ Private files are written (and fsynced, with their directory) before a
 proof is stored and its completion goes out, so a receipt can be made of
 every batch whose completion an engine has seen, after the journal's
 retention removed its records; they go when retention removes their proofs
-(`prune_private`).  A restart proves a batch again with the same content,
-so a private file written twice is the same bytes.
+(`prune_private`), or move with them to an archive (`zksidecar store
+archive`, daemon/zk_archive.py), from which receipts are then made.  A
+restart proves a batch again with the same content, so a private file
+written twice is the same bytes.
 """
 from __future__ import annotations
 
@@ -59,6 +61,12 @@ _SET_BY = {"ops_rows": "[book] trace_length (or its automatic value)", "capacity
            "h": "[workers] security_bits", "h_q": "[workers] security_bits"}
 
 
+#: where an archived batch's receipts are made (daemon/zk_archive.py)
+ARCHIVED_HINT = ("the store no longer serves its receipts; if `zksidecar store archive --to DIR` archived it, "
+                 "`zksidecar receipt DIR ...` makes them from the archive (`store prune` and [store] retain "
+                 "removed its private data with the proof)")
+
+
 class ZkStoreError(ValueError):
     """A store the daemon refuses to open in this mode, or a private file
     that cannot be written; the message says why and what to do."""
@@ -89,6 +97,39 @@ class BadReceiptRequest(ReceiptUnavailable):
 
 def private_name(symbol: int, batch_id: int) -> str:
     return f"S{symbol}-B{batch_id}.zkp"
+
+
+def read_private_file(private_dir: str, symbol: int, batch_id: int) -> pf.PrivateBatchFile:
+    """Batch `batch_id` of `symbol`'s private file in `private_dir` (a
+    store's, or an archive's: daemon/zk_archive.py), every check made;
+    ReceiptUnavailable naming the file and what is wrong."""
+    path = os.path.join(private_dir, private_name(symbol, batch_id))
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ReceiptUnavailable(f"the private file {path} of symbol {symbol} batch {batch_id} is missing: "
+                                 "that batch's receipts cannot be made (its proof and the chain are "
+                                 "unaffected)") from None
+    except OSError as exc:
+        raise ReceiptUnavailable(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        p = pf.decode(data, path)
+    except pf.PrivateFileError as exc:
+        raise ReceiptUnavailable(str(exc)) from None
+    if (p.symbol, p.batch_id) != (symbol, batch_id):
+        raise ReceiptUnavailable(f"{path} says it is symbol {p.symbol} batch {p.batch_id}'s")
+    return p
+
+
+def one_batch(symbol: int, seqs: list[int], batch_of) -> int:
+    """The one batch holding every seq of `seqs` (`batch_of(seq)` says
+    which); BadReceiptRequest if they are in several."""
+    batches = {batch_of(s) for s in seqs}
+    if len(batches) > 1:
+        raise BadReceiptRequest(f"seqs {', '.join(map(str, seqs))} of symbol {symbol} are in batches "
+                                f"{', '.join(map(str, sorted(batches)))}: a receipt is of one batch")
+    return batches.pop()
 
 
 def is_zk_store(directory: str) -> bool:
@@ -172,23 +213,7 @@ class ZkStore:
         return path
 
     def read_private(self, symbol: int, batch_id: int) -> pf.PrivateBatchFile:
-        path = self.private_path(symbol, batch_id)
-        try:
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise ReceiptUnavailable(f"the private file {path} of symbol {symbol} batch {batch_id} is missing: "
-                                     "that batch's receipts cannot be made (its proof and the chain are "
-                                     "unaffected)") from None
-        except OSError as exc:
-            raise ReceiptUnavailable(f"{path}: cannot read: {exc.strerror or exc}") from None
-        try:
-            p = pf.decode(data, path)
-        except pf.PrivateFileError as exc:
-            raise ReceiptUnavailable(str(exc)) from None
-        if (p.symbol, p.batch_id) != (symbol, batch_id):
-            raise ReceiptUnavailable(f"{path} says it is symbol {p.symbol} batch {p.batch_id}'s")
-        return p
+        return read_private_file(self.private_dir, symbol, batch_id)
 
     def _add(self, symbol: int, first_seq: int, n_ops: int, batch_id: int) -> None:
         entries = self._index.setdefault(symbol, [])
@@ -230,14 +255,30 @@ class ZkStore:
             if at >= 0 and entries[at][0] <= seq < entries[at][0] + entries[at][1]:
                 return entries[at][2]
             known = {b for _, _, b in entries}
+        archived = False
         for batch_id in (b for b in store.batches(symbol) if b not in known):
             try:
                 pub = proof_file.decode_public(store.get(symbol, batch_id))
+            except StoreArchived:
+                archived = True
+                continue
             except (StoreError, ProofFormatError):
                 continue
             if pub.first_seq <= seq < pub.first_seq + pub.n_ops:
                 return batch_id
+        if archived and seq < self._first_kept_seq(symbol, store):
+            raise ReceiptUnavailable(f"seq {seq} of symbol {symbol} is in a batch retention archived (before batch "
+                                     f"{store.first_kept(symbol)}, the first this store keeps): "
+                                     f"{ARCHIVED_HINT}")
         raise NotProven(f"seq {seq} of symbol {symbol} is in no proven batch")
+
+    def _first_kept_seq(self, symbol: int, store: ProofStore) -> int:
+        """The first sequence number of `symbol`'s first kept batch (0 if
+        its proof cannot be read: nothing is then said to be archived)."""
+        try:
+            return int(proof_file.decode_public(store.get(symbol, store.first_kept(symbol))).first_seq)
+        except (StoreError, ProofFormatError):
+            return 0
 
     def receipt(self, store: ProofStore, symbol: int, *, seqs: list[int] | None = None,
                 account: int | None = None, batch_id: int | None = None) -> bytes:
@@ -246,18 +287,14 @@ class ZkStore:
         ReceiptUnavailable or the receipt API's ReceiptError naming what
         is wrong."""
         if seqs:
-            batches = {self.batch_of(symbol, s, store) for s in seqs}
-            if len(batches) > 1:
-                raise BadReceiptRequest(f"seqs {', '.join(map(str, seqs))} of symbol {symbol} are in batches "
-                                         f"{', '.join(map(str, sorted(batches)))}: a receipt is of one batch")
-            batch_id = batches.pop()
+            batch_id = one_batch(symbol, seqs, lambda seq: self.batch_of(symbol, seq, store))
         if batch_id is None or not store.has(symbol, batch_id):
             raise NotProven(f"symbol {symbol} has no proven batch {batch_id}")
         try:
             raw = store.get(symbol, batch_id)
         except StoreArchived:
-            raise ReceiptUnavailable(f"symbol {symbol} batch {batch_id}'s proof was archived by retention: its "
-                                     "receipts are no longer served") from None
+            raise ReceiptUnavailable(f"symbol {symbol} batch {batch_id}'s proof was archived by retention: "
+                                     f"{ARCHIVED_HINT}") from None
         except StoreError as exc:
             raise ReceiptUnavailable(f"symbol {symbol} batch {batch_id}: its stored proof cannot be read: "
                                      f"{exc}") from None
@@ -318,7 +355,7 @@ def open_store_mode(directory: str, zk: bool, *, security_bits: int, capacity: i
         if has_proofs:
             raise ZkStoreError(f"{directory} holds transparent proofs: a store is all one mode; give zk mode a new "
                                "[store] dir (its chain starts from the empty book)")
-        _make_private_dir(private)
+        make_private_dir(private)
         # a key left by a start that stopped before the record: nothing was proven under it
         key = zk_keys.read_key_file(key_path) if os.path.exists(key_path) else zk_keys.write_key_file(key_path)
         doc = {"format": CHAIN_FORMAT, "version": CHAIN_VERSION, "digest": chain.digest.hex(),
@@ -343,10 +380,7 @@ def open_store_mode(directory: str, zk: bool, *, security_bits: int, capacity: i
         key = zk_keys.read_key_file(key_path)
     except zk_keys.KeyFileError as exc:
         raise ZkStoreError(f"the store key: {exc}") from None
-    st = os.stat(private)
-    if st.st_mode & 0o077:
-        raise ZkStoreError(f"{private} is open to others (mode {st.st_mode & 0o777:o}): it holds the store key; "
-                           f"chmod 700 {private}")
+    check_private_dir(private, "the store key")
     return ZkStore(directory, key, chain.log2_capacity, ops_length, options, fsync)
 
 
@@ -373,8 +407,9 @@ def open_for_receipts(directory: str) -> ZkStore:
     return zs
 
 
-def _make_private_dir(path: str) -> None:
-    """STORE/private, 0700 whatever the umask or [state] group."""
+def make_private_dir(path: str) -> None:
+    """STORE/private (or an archive's), 0700 whatever the umask or [state]
+    group."""
     try:
         os.mkdir(path, perms.PRIVATE_DIR)
     except FileExistsError:
@@ -382,3 +417,12 @@ def _make_private_dir(path: str) -> None:
     except OSError as exc:
         raise ZkStoreError(f"{path}: cannot create: {exc.strerror or exc}") from None
     os.chmod(path, perms.PRIVATE_DIR)
+
+
+def check_private_dir(path: str, holds: str) -> None:
+    """ZkStoreError if the private directory `path` (which holds `holds`)
+    is open to anyone but its owner."""
+    st = os.stat(path)
+    if st.st_mode & 0o077:
+        raise ZkStoreError(f"{path} is open to others (mode {st.st_mode & 0o777:o}): it holds {holds}; "
+                           f"chmod 700 {path}")

@@ -86,10 +86,11 @@ def write_key_file(path: str) -> bytes:
     return key
 
 
-def read_key_file(path: str) -> bytes:
+def read_key_file(path: str, what: str = "store key") -> bytes:
     """The store key in `path`: KeyFileError unless the file is exactly
     KEY_BYTES bytes and readable by its owner alone (the key is as secret
-    as the journal: docs/ZK.md section 6)."""
+    as the journal: docs/ZK.md section 6).  `what` names the key in the
+    refusal: an archive keeps batch keys in the same format."""
     try:
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
@@ -97,9 +98,9 @@ def read_key_file(path: str) -> bytes:
     except OSError as exc:
         raise KeyFileError(f"{path}: {exc.strerror or exc}") from None
     if len(data) != KEY_BYTES:
-        raise KeyFileError(f"{path} is not a store key ({st.st_size} bytes; a key file is exactly {KEY_BYTES})")
+        raise KeyFileError(f"{path} is not a {what} ({st.st_size} bytes; a key file is exactly {KEY_BYTES})")
     if st.st_mode & 0o077:
-        raise KeyFileError(f"{path} is readable by others (mode {st.st_mode & 0o777:o}): a store key is as "
+        raise KeyFileError(f"{path} is readable by others (mode {st.st_mode & 0o777:o}): a {what} is as "
                            f"secret as the journal; chmod 600 {path}")
     return data
 

@@ -1,5 +1,5 @@
 """The order book's two proof modes, for the malicious-engine suite
-(docs/ZK.md section 11 and section 13, step 7): tests/test_orderbook_air.py,
+(docs/ZK.md section 11): tests/test_orderbook_air.py,
 tests/test_orderbook_review.py and tests/test_book_domain.py take the
 `book_mode` fixture (tests/conftest.py) and run each lie in both.
 

@@ -1,7 +1,11 @@
 """Test helpers for the hiding tests of docs/ZK.md section 12 (tests/
-test_zk_mode.py on the example AIRs, tests/test_zk_hiding.py on the order
-book): two-sample statistics, every kind of value a proof reveals, and the
-counts a proof's length depends on.
+test_zk_mode.py on the example AIRs, tests/test_zk_hiding.py and
+tests/test_zk_broken_modes.py on the order book): two-sample statistics,
+every kind of value a proof reveals, the counts a proof's length depends
+on, repeated salts, what the verifier computes from a proof (its view, as
+a distinguisher holds it), exact linear algebra over F_p, and the linear
+system a masked matrix's revealed values put on its mask (12.(a2)'s mask
+consistency).
 
 The statistics are deterministic given their samples; the tests draw them
 from proofs under keys from fixed master seeds, so a run that passes
@@ -9,11 +13,20 @@ always passes."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
+import pytest
 
+from zksidecar.prover import extension as E
 from zksidecar.prover import field as F
+from zksidecar.prover import fri, ntt
+from zksidecar.prover import verify as V
+from zksidecar.prover.domain import zpowers
+from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.proof import Proof
+from zksidecar.prover.prove import COSET_SHIFT
 
 
 def _ks_p(d: float, ne: float) -> float:
@@ -37,6 +50,18 @@ def ks_uniform(a: np.ndarray) -> float:
     n = a.size
     d = max(np.max(np.arange(1, n + 1) / n - a), np.max(a - np.arange(n) / n))
     return _ks_p(float(d), n)
+
+
+def chi2_uniform(a: np.ndarray, bins: int = 16) -> float:
+    """Goodness of fit of a sample of [0, 1) to the uniform distribution
+    over `bins` equal bins: the chi-square statistic's p-value (Wilson-
+    Hilferty, as chi2_two_sample)."""
+    counts = np.bincount(np.minimum((np.asarray(a) * bins).astype(int), bins - 1), minlength=bins).astype(float)
+    expected = counts.sum() / bins
+    x2 = float(np.sum((counts - expected) ** 2) / expected)
+    df = bins - 1
+    z = ((x2 / df) ** (1 / 3) - (1 - 2 / (9 * df))) / math.sqrt(2 / (9 * df))
+    return 0.5 * math.erfc(z / math.sqrt(2))
 
 
 def chi2_two_sample(a: np.ndarray, b: np.ndarray, bins: int = 64) -> float:
@@ -104,6 +129,19 @@ def distinguished_kinds(a: list[dict[str, np.ndarray]], b: list[dict[str, np.nda
     return failed
 
 
+def repeated_salts(proof: Proof, public: tuple = ()) -> int:
+    """How many of the 16-byte salts a proof opens (every matrix's opened
+    rows', every FRI layer's opened leaves') repeat one opened before: a
+    salt drawn uniformly repeats with probability ~n^2 / 2^129, so any
+    repeat is two leaves salted alike (ZK.md 5.1: a sibling digest whose
+    salt another opening reveals can be tested against guesses).  The
+    matrices named in `public` are left out: a public table's tree (a
+    chain's first state) has zero salts by design (ZK.md 5.7)."""
+    salts = [s for name, s in proof.row_salts.items() if name not in public] + list(proof.fri_salts)
+    flat = np.concatenate([np.asarray(s, dtype=np.uint8).reshape(-1, 16) for s in salts])
+    return len(flat) - len(np.unique(flat, axis=0))
+
+
 def layout_counts(proof: Proof) -> tuple:
     """The counts a proof's length depends on that vary from proof to
     proof, all functions of the query positions: the distinct opened rows,
@@ -112,3 +150,128 @@ def layout_counts(proof: Proof) -> tuple:
     return (tuple(rows.shape[0] for rows in proof.rows.values()),
             tuple(leaves.shape[0] for leaves in proof.fri_leaves),
             tuple(len(p) for p in proof.row_proofs.values()), tuple(len(p) for p in proof.fri_proofs))
+
+
+# ------------------------------------------------- exact linear algebra --
+
+def fp_reduce(m: np.ndarray, pivot_columns: int) -> tuple[np.ndarray, int]:
+    """Gauss-Jordan elimination of `m` over F_p (canonical integers),
+    pivoting in its first `pivot_columns` columns only: (the reduced
+    matrix, the rank of those columns).  Rows from the rank on are zero in
+    those columns."""
+    m = np.array(m, dtype=np.int64) % F.P
+    rank = 0
+    for c in range(pivot_columns):
+        if rank == m.shape[0]:
+            break
+        nonzero = np.flatnonzero(m[rank:, c])
+        if nonzero.size == 0:
+            continue
+        r = rank + int(nonzero[0])
+        m[[rank, r]] = m[[r, rank]]
+        m[rank] = m[rank] * pow(int(m[rank, c]), F.P - 2, F.P) % F.P
+        others = np.flatnonzero(m[:, c])
+        others = others[others != rank]
+        m[others] = (m[others] - np.outer(m[others, c], m[rank]) % F.P) % F.P
+        rank += 1
+    return m, rank
+
+
+def fp_rank(m: np.ndarray) -> int:
+    """The rank of `m` over F_p."""
+    m = np.asarray(m)
+    return fp_reduce(m, m.shape[1])[1] if m.size else 0
+
+
+def fp_solvable(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """For each column of `b` ``(m, k)``: does a r = b[:, c] have a solution
+    r over F_p (`a` ``(m, h)``)?  One elimination of [a | b]."""
+    h = a.shape[1]
+    reduced, rank = fp_reduce(np.concatenate([a, b], axis=1), h)
+    return ~reduced[rank:, h:].any(axis=0)
+
+
+# ------------------------------------------- what the verifier computes --
+
+@dataclass
+class VerifierView:
+    """What a verifier computes from a proof's public messages and a
+    distinguisher may use: the out-of-domain point z, the query positions
+    (on the tall domain), each domain's LDE size (log2), the tall domain,
+    the blowup (log2) and the DEEP coefficients (domain.deep_coefficients'
+    groups, Montgomery)."""
+
+    z: Ext
+    positions: np.ndarray
+    log_ms: list
+    tall: int
+    log_blowup: int
+    deep: list
+
+    def rows_at(self, d: int) -> np.ndarray:
+        """Domain d's opened LDE points (canonical), in the order of the
+        proof's rows of its matrices."""
+        pos = fri.input_positions(self.positions, self.log_ms[self.tall], self.log_ms[d])
+        return F.decode(fri.query_points(self.log_ms[d], COSET_SHIFT, pos)).astype(np.int64)
+
+    def next_point(self, d: int) -> Ext:
+        """w z on domain d (w its rows' generator)."""
+        return self.z * F.two_adic_generator(self.log_ms[d] - self.log_blowup)
+
+
+def verifier_view(proof: Proof, run_verifier: Callable[[], object]) -> VerifierView:
+    """Run `run_verifier` (a call that verifies `proof`) and record what
+    prover/verify.py computes on the way: the view of anyone who holds the
+    proof (the verifier's own replay of the transcript, read where it is
+    computed rather than computed again)."""
+    seen = {}
+    ood, openings, deep = V.check_ood, V.check_openings, V.deep_coefficients
+
+    def record_ood(air, mats, proof, challenges, alpha, z, *args, **kw):
+        seen["z"] = z
+        return ood(air, mats, proof, challenges, alpha, z, *args, **kw)
+
+    def record_openings(layouts, trees, tree_roots, positions, log_ms, tall, *args, **kw):
+        seen.update(positions=np.array(positions), log_ms=list(log_ms), tall=tall)
+        return openings(layouts, trees, tree_roots, positions, log_ms, tall, *args, **kw)
+
+    def record_deep(*args, **kw):
+        seen["deep"] = deep(*args, **kw)
+        return seen["deep"]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(V, "check_ood", record_ood)
+        mp.setattr(V, "check_openings", record_openings)
+        mp.setattr(V, "deep_coefficients", record_deep)
+        run_verifier()
+    return VerifierView(seen["z"], seen["positions"], seen["log_ms"], seen["tall"], proof.options.log_blowup,
+                        seen["deep"])
+
+
+# ------------------------------------------------------ mask consistency --
+
+def mask_system(opened: list, trace: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """docs/ZK.md 12.(a2), mask consistency: the linear system ``a r = b``
+    that the masks r (degree < h, one per column) of a committed matrix
+    satisfy if it is f = t + Z_H r, t the interpolant of `trace` (``(N, w)``
+    Montgomery: a candidate's matrix), given f's revealed values `opened`:
+    (point, values) pairs, a base point (canonical int) with its opened row
+    (``(w,)`` canonical) or an extension point (Ext) with ``(w, 4)``
+    canonical values.  At every point r(x) = (f(x) - t(x)) / (x^N - 1):
+    one equation over F_p at a base point, four (one per coordinate) at an
+    extension point.  Returns ``(a (m, h), b (m, w))`` canonical, column c
+    of b for column c's mask."""
+    n = trace.shape[0]
+    coeffs = ntt.intt(np.ascontiguousarray(trace))
+    rows_a, rows_b = [], []
+    for point, values in opened:
+        x = point if isinstance(point, Ext) else Ext(int(point))
+        t = F.decode(E.sum_rows(coeffs, zpowers(x, n))).astype(np.int64)
+        f = np.asarray(values, dtype=np.int64).reshape(t.shape[0], -1)
+        diff = F.encode((np.pad(f, ((0, 0), (0, 4 - f.shape[1]))) - t) % F.P)
+        r = F.decode(E.mul_scalar(diff, (x ** n - 1).inverse().to_mont())).astype(np.int64)
+        powers = F.decode(zpowers(x, h)).astype(np.int64) if h else np.zeros((0, 4), dtype=np.int64)
+        for j in range(4 if isinstance(point, Ext) else 1):
+            rows_a.append(powers[:, j])
+            rows_b.append(r[:, j])
+    return np.array(rows_a, dtype=np.int64).reshape(len(rows_a), h), np.array(rows_b, dtype=np.int64)

@@ -240,6 +240,23 @@ def test_memory_estimate_over_the_limit_is_refused(state, host):
                       book={"capacity": 1 << 15, "max_symbols": 1 << 16}, batch={"max_batch_size": 1})
 
 
+def test_memory_estimate_counts_a_zk_worker_at_its_own_peak(state, host):
+    # benchmarks/worker_memory.py: a zk worker peaks ~2.5x a transparent one at 2^15 rows
+    big = dataclasses.replace(host, cpus=lambda: set(range(64)), memory=lambda: (2 * GiB, "2 GiB box"))
+    book = {"trace_length": 1 << 13, "max_symbols": 4}
+    transparent = memory_estimate(load(None, settings(state, workers={"count": 4}, book=book), host=big))
+    est = memory_estimate(load(None, settings(state, workers={"count": 4}, book=book, proofs={"mode": "zk"}),
+                               host=big))
+    assert est["workers.count"] == 4 * ((90 << 20) + (16 << 10) * (1 << 13))
+    assert est["workers.count"] > 1.6 * transparent["workers.count"]
+    assert {k: v for k, v in est.items() if k != "workers.count"} == \
+        {k: v for k, v in transparent.items() if k != "workers.count"}
+    # 8 workers at 2^13 rows: transparent ones fit 2 GiB, zk ones (8 x 218 MiB) do not
+    load(None, settings(state, workers={"count": 8}, book=book), host=big)
+    msg = one_problem(state, big, "[workers] count", workers={"count": 8}, book=book, proofs={"mode": "zk"})
+    assert "8 zk worker(s) x (90 MiB + 16 KiB x 8192 trace rows)" in msg and msg.endswith("got 8")
+
+
 def test_memory_limit_reads_this_machine():
     from zksidecar.daemon.config import _memory_limit
 

@@ -184,7 +184,9 @@ def test_archive_moves_proofs_that_verify_and_the_store_verifies_from_its_first_
     assert cli.main(["verify", "--store", str(store), "--min-security", "0",
                      "--report", str(tmp_path / "r.json")]) == 0
     assert cli.main(["store", "archive", str(store), "--keep", "3", "--to", str(arch)]) == 0
-    assert "batches 0..1 (2 proofs) archived" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "batches 0..1 (2 proofs) archived" in text and "private file" not in text
+    assert sorted(os.listdir(arch / "symbol-0")) == ["batch-000000.zkb", "batch-000001.zkb", "manifest.json"]
     assert cli.main(["verify", str(arch / "symbol-0"), "--min-security", "0"]) == 0
     status, text = run(store)
     assert status == 0 and "symbol 0: 3 batches" in text and "UNANCHORED" in text, text

@@ -143,6 +143,18 @@ def test_a_report_resumed_covers_what_a_run_from_the_start_does(tmp_path, capsys
     root = re.search(r"final state root ([0-9a-f]{64})", out).group(1)
     assert json.loads(whole.read_text()) == json.loads((tmp_path / "r.json").read_text())
     assert verify_report.read(str(whole)).symbols[0].point.root.hex() == root
+    doc = json.loads(first.read_text())
+    assert doc["version"] == 3 and doc["symbols"][0]["mode"] == "transparent" and \
+        doc["symbols"][0]["zk_chain"] is None
+    # a version-2 report (before the mode was recorded: transparent chains only) is continued,
+    # and the report then written is version 3's, the same as a run from the start
+    old = tmp_path / "v2.json"
+    old.write_text(json.dumps({**doc, "version": 2, "symbols": [
+        {k: v for k, v in doc["symbols"][0].items() if k not in ("mode", "zk_chain")}]}))
+    code, out, err = run(["verify", *files[3:], "--since", str(old), "--min-security", "0", "--report",
+                          str(tmp_path / "from-v2.json")], capsys)
+    assert code == 0 and "batches 0..2 by the report" in out, err
+    assert json.loads(whole.read_text()) == json.loads((tmp_path / "from-v2.json").read_text())
     # nothing new: the digest checked, nothing verified
     code, out, _ = run(["verify", "--since", str(whole), "--min-security", "0"], capsys)
     assert code == 0 and "nothing after batch 5" in out and root in out
@@ -211,6 +223,17 @@ def _malformed(doc: dict):
     yield "relative files", {**doc, "symbols": [{**s, "files": ["a", "b", "c"]}]}, \
         "\"files\" is not a list of 3 absolute paths"
     yield "a string for a number", {**doc, "min_security": "0"}, "\"min_security\" is not"
+    yield "another mode", {**doc, "symbols": [{**s, "mode": "zkk"}]}, \
+        "\"mode\" is \"transparent\" or \"zk\", not 'zkk'"
+    yield "a zk chain's fields in a transparent one", {**doc, "symbols": [{**s, "zk_chain": {}}]}, \
+        "\"zk_chain\" is null in a transparent chain's entry"
+    yield "a zk chain without its fields", {**doc, "symbols": [{**s, "mode": "zk"}]}, \
+        "\"zk_chain\" of a zk chain has exactly fri_folding_factor"
+    zk_chain = {"ops_length": 64, "num_queries": 0, "grinding_bits": 0, "fri_folding_factor": 8,
+                "fri_max_final_degree": 8}
+    yield "a zk chain's invalid options", {**doc, "symbols": [{**s, "mode": "zk", "zk_chain": zk_chain}]}, \
+        "\"zk_chain\": num_queries must be in 1.."
+    yield "version 2 with version 3's keys", {**doc, "version": 2}, "symbols[0]: an entry has exactly"
 
 
 def test_a_malformed_report_is_refused_naming_where(tmp_path, capsys):

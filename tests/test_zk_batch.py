@@ -1,4 +1,4 @@
-"""zk mode's batch proofs (docs/ZK.md, build step 6): honest engine/flow.py
+"""zk mode's batch proofs (docs/ZK.md 3.4, 5.7, 7): honest engine/flow.py
 batches prove and verify in zk mode and chain from the empty book; a
 changed, swapped or tampered leaf, a flipped `resumed`, a batch of the
 other mode in a chain are refused; the zk batch file (version 5)
@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import hashlib
 import io
+import json
 import struct
 
 import numpy as np
@@ -25,7 +26,7 @@ from zksidecar.engine.book import Book
 from zksidecar.engine.records import OP_DTYPE, Kind
 from zksidecar.prover import poseidon2
 from zksidecar.prover import field as F
-from zksidecar.prover.orderbook import air, proof_file, zk_air, zk_lane
+from zksidecar.prover.orderbook import air, proof_file, verify_report, zk_air, zk_lane
 from zksidecar.prover.orderbook.batch import (prepare_batch, prove_batch, prove_prepared,
                                               verify_batch, verify_chain, verify_history)
 from zksidecar.prover.orderbook.params import check_zk_ops_length, zk_proof_options
@@ -397,8 +398,28 @@ def test_zksidecar_prove_zk_and_verify(tmp_path, capsys):
     assert "verified 3 zk batches (10 operations)" in out.getvalue()
     assert main(["verify", *files]) == 1                       # 5 bits, under the default 100
     assert "under the required 100" in capsys.readouterr().err
-    assert proofs.verify_main(files, 5, report=str(tmp_path / "r.json"), out=io.StringIO()) == 2
-    assert "transparent chains only" in capsys.readouterr().err
+    # a verification report of a zk chain, continued; refused by a chain of the other mode
+    rep, whole = str(tmp_path / "r.json"), str(tmp_path / "whole.json")
+    assert proofs.verify_main(files[:2], 5, report=rep, out=io.StringIO()) == 0
+    doc = json.loads(open(rep).read())
+    assert doc["version"] == 3 and doc["symbols"][0]["mode"] == "zk" and doc["symbols"][0]["last_ts"] == 0
+    assert doc["symbols"][0]["zk_chain"]["ops_length"] == 256
+    assert verify_report.read(rep).symbols[0].point.options == proof_file.decode(open(files[0], "rb").read()).proof.options
+    out = io.StringIO()
+    assert proofs.verify_main(files[2:], 5, since=rep, report=str(tmp_path / "r2.json"), out=out) == 0, \
+        capsys.readouterr().err
+    assert "3 batches, 10 operations verified from the empty book: batches 0..1 by the report" in out.getvalue()
+    assert proofs.verify_main(files, 5, report=whole, out=io.StringIO()) == 0
+    assert json.loads(open(whole).read()) == json.loads(open(tmp_path / "r2.json").read())
+    assert main(args[:-3] + ["--out", str(tmp_path / "t")]) == 0            # the same file, transparent
+    plain = sorted(str(p) for p in (tmp_path / "t").glob("batch-*.zkb"))
+    assert proofs.verify_main(plain[:2], 5, report=str(tmp_path / "t.json"), out=io.StringIO()) == 0
+    capsys.readouterr()
+    assert proofs.verify_main(files[2:], 5, since=str(tmp_path / "t.json"), out=io.StringIO()) == 2
+    assert f"symbol 0 is a transparent chain in the report, and {files[2]} is a zk proof: a chain is all one " \
+           "mode" in capsys.readouterr().err
+    assert proofs.verify_main(plain[2:], 5, since=rep, out=io.StringIO()) == 2
+    assert "is a zk chain in the report, and" in capsys.readouterr().err
     # the same file, the same key: the same proofs; never over existing files
     assert main(args + ["--out", str(tmp_path / "b")]) == 0
     assert [open(f, "rb").read() for f in files] == \

@@ -1,4 +1,4 @@
-"""The daemon in zk mode (docs/ZK.md section 9, build step 9): proofs.mode
+"""The daemon in zk mode (docs/ZK.md section 9): proofs.mode
 and its refusals; the store's key, chain record and private files
 (csrc/formats/zk_private.h against daemon/private_file.py); batch keys
 derived at the cut and a worker's chain holding only them; the record
@@ -11,6 +11,7 @@ The smallest zk shape that reaches the daemon's 80-bit floor: a book of
 1,024 slots and 2,048-row ops traces."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import io
 import json
@@ -37,13 +38,14 @@ from zksidecar.daemon.store import ProofStore
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.engine.native import ffi, lib
+from zksidecar.prover import zk_keys
 from zksidecar.prover.orderbook import proof_file
 from zksidecar.prover.orderbook.batch import verify_history
 from zksidecar.prover.orderbook.batch_receipts import statement_of
 from zksidecar.prover.orderbook.receipt import check_receipt, decode_receipt
 from zksidecar.prover.orderbook.zk_chain import ChainKeyError
 from zksidecar.tools import loadgen
-from zksidecar.tools.proofs import export_main, verify_store
+from zksidecar.tools.proofs import export_main, prove_ops, verify_store
 from zksidecar.tools.receipts import receipt_main, verify_receipt_main
 from zksidecar.tools.stats import StatsError, fetch, fetch_receipt
 
@@ -166,6 +168,41 @@ def test_the_lane_cuts_batches_and_workers_hold_only_their_batch_keys(tmp_path):
         FR.decode_request(raw[:-224 + 80] + b"\1" + raw[-224 + 81:])
     assert ffi.sizeof("zk_backend_zk") == FR.ZK.size
     assert warm_up_job(CAP, T, BITS, zk=True).zk.keys.batch_id == 0
+
+
+def test_prove_zk_cuts_and_proves_as_the_daemon(tmp_path):
+    # a flow whose trades fill the record lane before its steps fill the rows
+    # (a transparent cut would take 1,291 operations and 800 trades, over the
+    # lane's 2,047 rows), and 20 operations lost: the stream resumes past them
+    params = flow.FlowParams(depth=200, take=0.6, size_alpha=0.8, cancel=0.05, spread=0.5)
+    ops = flow.generate(2400, 9, CAP, params=params)
+    ops = np.concatenate([ops[:1300], ops[1320:]])
+    (tmp_path / "store").mkdir()
+    zs = zk_store_at(tmp_path / "store")
+    # the daemon's pipeline: its sequencer in zk mode, a job from its store's chain, a worker's proof
+    seq = Sequencer(CAP, T, BatchPolicy(4000, 1.0), Metrics(), zk=True)
+    batches = seq.feed(ops, np.zeros(len(ops), np.int64), 0.0) + seq.close_all(CloseReason.FLUSH)
+    assert [(b.reason, b.resumed) for b in batches] == \
+        [(CloseReason.STEPS, False), (CloseReason.BREAK, False), (CloseReason.FLUSH, True)]
+    assert len(batches[0].ops) + len(batches[0].trades) + 1 <= T
+    daemon = [proof_file.encode(prove_job(ProofJob.of(b, BITS, zs.chain))) for b in batches]
+    # `zksidecar prove --zk` under the store's key, the same stream and batch size
+    key = zk_keys.read_key_file(str(tmp_path / "store" / "private" / "key"))
+    out = io.StringIO()
+    assert prove_ops(ops, CAP, 4000, str(tmp_path / "cli"), BITS, T, out=out, zk_key=key) == 0, out.getvalue()
+    files = sorted((tmp_path / "cli").glob("batch-*.zkb"))
+    assert [f.read_bytes() for f in files] == daemon
+    pubs = [proof_file.decode_public(raw) for raw in daemon]
+    assert [p.zk.resumed for p in pubs] == [False, False, True] and "(resumed)" in out.getvalue()
+    segments = verify_history([proof_file.decode(raw) for raw in daemon], min_security=BITS)
+    assert [(s.first_batch, s.last_batch) for s in segments] == [(0, 1), (2, 2)]
+    assert segments[1].first_seq == 1321 and segments[1].expected == 1301
+    # records past a gap too few to resume the stream at the end are not proven, and said so
+    short = np.concatenate([ops[:300], ops[310:320]])
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        assert prove_ops(short, CAP, 4000, str(tmp_path / "short"), BITS, T, out=io.StringIO(), zk_key=key) == 1
+    assert "symbol 0: 10 operations past a gap at seq 301 are not proven" in err.getvalue()
 
 
 # ------------------------------------------------------ the daemon, end to end --

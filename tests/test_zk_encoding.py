@@ -370,7 +370,7 @@ def test_pieces_at_2_15_are_the_designs_table():
     assert by["flags[2:16]"] == (Z.Piece(0, 14, (0, (1 << 15) - (1 << 14))),)
     assert by["side[0:8]"] == by["kind[0:8]"] == (Z.Piece(0, 8, (0, (1 << 15) - (1 << 8))),)
     assert by["filled[0:30]"] == by["status[0:3]"] == ()
-    # docs/ZK.md 3.4: 12 limbs, 14 + 2 booleans, fh, kind, side, a0, a1 (33
+    # docs/ZK.md 4.1: 12 limbs, 14 + 2 booleans, fh, kind, side, a0, a1 (33
     # columns); the limbs, fh (2), kind (2), side (2), a0 and a1: 20 lookups
     assert (lay.range_columns, lay.boolean_columns, lay.lookups) == (17, 16, 20)
 

@@ -1,4 +1,4 @@
-"""Masked commitments of zk mode (docs/ZK.md, build step 4): salted Merkle
+"""Masked commitments of zk mode (docs/ZK.md 5.1-5.7): salted Merkle
 leaves (C on every ISA path, the Python verifier, the reference's trees),
 f = t + Z_H r committed on the LDE, its values at z and at a link point,
 salted batch openings, and a chained state committed twice from its state

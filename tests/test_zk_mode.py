@@ -1,4 +1,4 @@
-"""zk mode (docs/ZK.md, build step 5) on the example AIRs: completeness in
+"""zk mode (docs/ZK.md 5.2-5.8) on the example AIRs: completeness in
 one and two domains and along a chain, what it refuses, its FRI plan and
 security figure, the masking budget counted from real proofs, and hiding
 tests that can tell a leak (ZK.md section 12: (a1), (a2), (a3), (b)), each

@@ -1,5 +1,5 @@
 """zk mode's record-check block (prover/orderbook/zk_record_checks.py;
-docs/ZK.md, "The record-check block, as built").
+docs/ZK.md, 4.1 "The record-check block").
 
 The block is a component of the record lane, which is built elsewhere, so
 these tests prove it inside a **test double of the lane** (`LaneDouble`

@@ -427,16 +427,21 @@ def parser() -> argparse.ArgumentParser:
                    f"domain (default {MAX_TRACE_LENGTH}: the tallest reaching 100 bits; a chain "
                    "verifier commits the empty book at the first proof's book height)")
 
-    rc = _command(sub, "receipt", "a receipt of some operations of a zk batch, from a zk proof store",
+    rc = _command(sub, "receipt", "a receipt of some operations of a zk batch, from a zk proof store "
+                                  "or its archive",
                   "zksidecar receipt --store var/proofs --symbol 7 --seq 1042 --out 1042.zkr\n"
-                  "zksidecar receipt --store var/proofs --symbol 7 --account 31 --batch 12 --out acct31.zkr",
+                  "zksidecar receipt --store var/proofs --symbol 7 --account 31 --batch 12 --out acct31.zkr\n"
+                  "zksidecar receipt --store /archive/proofs --symbol 7 --seq 17 --out 17.zkr",
                   _receipt,
                   description="A receipt (docs/ZK.md section 8, docs/FORMATS.md \"Receipt\") of operations of "
                               "one zk batch, chosen by sequence number or by account, made from the store's "
                               "proof, the batch's private file and the store key (the store's private/key: "
                               "run as the daemon's user). What the daemon's admin socket serves as GET "
-                              "/receipt.")
-    rc.add_argument("--store", required=True, metavar="DIR", help="the daemon's zk proof store")
+                              "/receipt. Of a batch `zksidecar store archive --to DIR` archived: --store DIR "
+                              "(or DIR/symbol-S), whose archived proof, private file and batch key give the "
+                              "same receipt.")
+    rc.add_argument("--store", required=True, metavar="DIR",
+                    help="the daemon's zk proof store, or an archive `zksidecar store archive` wrote")
     rc.add_argument("--symbol", required=True, type=int, metavar="S")
     rc.add_argument("--seq", type=int, action="append", metavar="N",
                     help="an operation's sequence number (repeat for more, all of one batch)")

@@ -36,15 +36,13 @@ from zksidecar.engine import replay
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import manifest, proof_file, verify_report
 from zksidecar.prover import zk_keys
-from zksidecar.prover.orderbook.batch import (BookState, ChainCheck, ChainPoint, ChainSegment, Checked,
-                                              prepare_run, prove_prepared)
+from zksidecar.prover.orderbook.batch import ChainCheck, ChainPoint, ChainSegment, Checked
 from zksidecar.prover.orderbook.verify_report import SymbolRecord
 from zksidecar.prover.orderbook.air import book_length
 from zksidecar.prover.orderbook.params import (MAX_TRACE_LENGTH, conjectured_security, proof_options,
                                                zk_proof_options, zk_security)
 from zksidecar.prover.orderbook.zk_air import shape_statement
 from zksidecar.prover.orderbook.zk_chain import ZkChain
-from zksidecar.prover.orderbook.zk_lane import LaneFull
 from zksidecar.prover.orderbook.witness import trace_length_for
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.verify import VerificationError
@@ -118,25 +116,36 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
     its chain with it.  `zk_key`: prove in zk mode under this store key,
     every batch at the one ops height of the chain, never over a batch file
     already in `out_dir` (two proofs of a batch would open its state's mask
-    twice: docs/ZK.md section 6)."""
+    twice: docs/ZK.md section 6).
+
+    The daemon's machinery cuts and proves, in either mode: its sequencer
+    (daemon/sequencer.py; in zk mode its record lane's cut too, and a
+    stream that resumes past a gap starts a batch marked `resumed`), its
+    jobs (ProofJob.of, in zk mode deriving the batch's keys from the store
+    key as the daemon's store does) and its workers' prove_job, so a file's
+    proofs are byte for byte those the daemon makes of the same stream cut
+    at the same sizes."""
     # one cap on the ops rows of a batch for the whole chain (each batch is
     # proven at the rows it takes, up to it; zk mode: at the cap); the
     # daemon's sequencer cuts the batches: at batch_size operations, or
-    # where the next operation's steps would not fit the cap (a file has no
-    # clock, so no batch times out)
+    # where the next operation's steps (zk mode: or its trades, in the
+    # record lane) would not fit the cap (a file has no clock, so no batch
+    # times out)
     trace_length = trace_length or trace_length_for(capacity, batch_size)
     log2_capacity = capacity.bit_length() - 1
+    zk = zk_key is not None
     try:
-        sequencer = Sequencer(capacity, trace_length, BatchPolicy(batch_size, 1.0), Metrics())
-        if zk_key is None:
-            options = proof_options(security, book_length(capacity), trace_length)
-        else:
+        sequencer = Sequencer(capacity, trace_length, BatchPolicy(batch_size, 1.0), Metrics(), zk=zk)
+        if zk:
             options = zk_proof_options(security, log2_capacity, trace_length)
+        else:
+            options = proof_options(security, book_length(capacity), trace_length)
     except ValueError as exc:
         print(f"zksidecar prove: {exc}", file=sys.stderr)
         return 2
     os.makedirs(out_dir, exist_ok=True)
-    if zk_key is not None:
+    chains = None
+    if zk:
         existing = sorted(f for f in os.listdir(out_dir) if f.startswith("batch-") and f.endswith(".zkb"))
         if existing:
             print(f"zksidecar prove: {os.path.join(out_dir, existing[0])} exists: zk mode never proves a batch "
@@ -144,14 +153,19 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
                   "empty --out directory", file=sys.stderr)
             return 2
         bits = zk_security(options, shape_statement(log2_capacity, trace_length))
+        held: dict[int, ZkChain] = {}
+
+        def chains(symbol: int) -> ZkChain:      # as daemon/zk_store.ZkStore.chain gives them
+            if symbol not in held:
+                held[symbol] = ZkChain(zk_key, symbol, log2_capacity, trace_length, options)
+            return held[symbol]
     else:
         bits = conjectured_security(options, book_length(capacity), trace_length)
     print(f"{len(ops):,} operations in batches of up to {batch_size}, capacity {capacity}, "
-          + (f"zk mode, ops traces of {trace_length} rows" if zk_key is not None else
+          + (f"zk mode, ops traces of {trace_length} rows" if zk else
              f"ops traces of up to {trace_length} rows") + f", {bits} bits", file=out)
     print(f"{'batch':>6} {'ops':>6} {'trades':>7} {'prove s':>8} {'KiB':>7}  post root", file=out)
     seen = np.zeros(batch_size, np.int64)
-    chains: dict[int, tuple[ZkChain, BookState]] = {}       # zk mode: each symbol's chain and state
     for start in range(0, len(ops) + batch_size, batch_size):
         chunk = ops[start:start + batch_size]
         closed = sequencer.feed(chunk, seen[:len(chunk)], 0.0) if len(chunk) else \
@@ -162,37 +176,26 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
             return 1
         for batch in closed:
             t0 = time.perf_counter()
-            if zk_key is None:
-                proof = prove_job(ProofJob.of(batch, security))
-            else:
-                try:
-                    proof = _prove_zk(batch, chains, zk_key, log2_capacity, trace_length, options)
-                except ValueError as exc:     # the lane's cut (LaneFull), or records outside the encoding
-                    hint = " (a smaller --batch-size or a taller --trace-length fits it)" \
-                        if isinstance(exc, LaneFull) else ""
-                    print(f"zksidecar prove: {where}: batch {batch.batch_id}: {exc}{hint}", file=sys.stderr)
-                    return 2
+            try:
+                proof = prove_job(ProofJob.of(batch, security, chains))
+            except ValueError as exc:     # zk mode: records outside the lane's encoding
+                print(f"zksidecar prove: {where}: batch {batch.batch_id}: {exc}", file=sys.stderr)
+                return 2
             raw = proof_file.encode(proof)
             name = os.path.join(out_dir, f"batch-{batch.batch_id:06d}.zkb")
-            with open(name, "wb" if zk_key is None else "xb") as f:       # zk: never over a file
+            with open(name, "wb" if not zk else "xb") as f:       # zk: never over a file
                 f.write(raw)
             print(f"{batch.batch_id:>6} {len(batch.ops):>6} {len(batch.trades):>7} "
                   f"{time.perf_counter() - t0:>8.2f} {len(raw) / 1024:>7.1f}  "
-                  f"{proof.post_root.hex()[:16]}…  {name}", file=out)
+                  f"{proof.post_root.hex()[:16]}…  "
+                  + ("(resumed) " if batch.resumed else "") + name, file=out)
+    stranded = {s: b.held for s, b in sequencer.shadows.items() if b.held}
+    if stranded:
+        print(f"zksidecar prove: {where}: " + "; ".join(
+            f"symbol {s}: {n} operations past a gap at seq {sequencer.shadows[s].book.next_seq} are not proven "
+            "(fewer than a stream needs to resume there)" for s, n in sorted(stranded.items())), file=sys.stderr)
+        return 1
     return 0
-
-
-def _prove_zk(batch, chains: dict, store_key: bytes, log2_capacity: int, trace_length: int, options):
-    """A closed batch proven in zk mode, continuing its symbol's chain in
-    `chains` (started from the empty book at its first batch)."""
-    if batch.symbol not in chains:
-        chain = ZkChain(store_key, batch.symbol, log2_capacity, trace_length, options)
-        chains[batch.symbol] = (chain, BookState.zk_genesis(chain, batch.pre_cells))
-    chain, state = chains[batch.symbol]
-    prep = prepare_run(state, batch.ops, batch.steps, batch.trades, options, trace_length, batch.batch_id, zk=chain)
-    proof, post, _ = prove_prepared(prep, options)
-    chains[batch.symbol] = (chain, post)
-    return proof
 
 
 def _describe(segment: ChainSegment, first: bool) -> str:
@@ -277,6 +280,28 @@ def _prior(since: str, min_security: int, store: bool) -> verify_report.Report:
         raise _Refused(f"{since} was written at --min-security {rep.min_security}, this run "
                        f"asks {min_security}: {why}")
     return rep
+
+
+def _same_mode(since: str, rec: SymbolRecord, mode: str, where: str) -> None:
+    """_Refused unless proofs of `mode` (the first at `where`) may continue
+    the report's chain `rec`: a chain is all one mode."""
+    if mode != rec.point.mode:
+        raise _Refused(f"{since}: symbol {rec.symbol} is a {rec.point.mode} chain in the report, and "
+                       f"{where} is a {mode} proof: a chain is all one mode, so a report is continued "
+                       f"only by proofs of its mode; give the report of this {mode} chain, or verify from "
+                       "the start (without --since)")
+
+
+def _stored_mode(store: ProofStore, symbol: int) -> str | None:
+    """The mode of `symbol`'s proofs in `store`, read from its newest (which
+    retention never archives); None if it cannot be read (the verification
+    that follows says why)."""
+    ids = store.batches(symbol)
+    try:
+        pub = proof_file.decode_public(store.get(symbol, ids[-1]))
+    except (StoreError, ProofFormatError, IndexError):
+        return None
+    return "zk" if pub.zk is not None else "transparent"
 
 
 def _unchanged(since: str, rec: SymbolRecord, digests) -> None:
@@ -383,6 +408,8 @@ def verify_main(paths: list[str], min_security: int, out=None,
                 digest = prior.proofs_sha256 if prior else verify_report.NO_PROOFS
                 for path, c in zip(paths, checker.files(paths)):
                     current[:] = [path]
+                    if prior is not None:
+                        _same_mode(since, prior, c.mode, path)
                     chain.add(c)
                     digest = verify_report.chain_digest(digest, c.sha256)
             finally:
@@ -439,10 +466,6 @@ def verify_main(paths: list[str], min_security: int, out=None,
               f"{done.security_bits} bits; final state root {done.roots['book.post'].hex()}", file=out)
         status = 0
     if report is not None:
-        if chain.point.mode == "zk":
-            print("zksidecar verify: --report: verification reports record transparent chains only in "
-                  "this release (a zk chain verifies from its files each time)", file=sys.stderr)
-            return 2
         rec = _record(symbol, chain, digest, prior, [os.path.abspath(p) for p in paths])
         return _write_report(report, verify_report.Report(min_security, None, (rec,)), out) \
             or status
@@ -493,6 +516,9 @@ def verify_store(directory: str, min_security: int = 100, out=None,
                     raise _Refused(f"{since}: symbol {rec.symbol}: the store no longer holds "
                                    f"batches {rec.first_batch}..{rec.last_batch}, which the "
                                    "report covers: verify from the start (without --since)")
+                mode = _stored_mode(store, rec.symbol)
+                if mode is not None:
+                    _same_mode(since, rec, mode, f"{directory}'s newest batch of symbol {rec.symbol}")
                 kept = store.first_kept(rec.symbol)
                 if kept > rec.last_batch + 1:
                     raise _Refused(f"{since}: symbol {rec.symbol}: the store archived batches up "

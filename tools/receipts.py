@@ -3,7 +3,10 @@ thin calls to the receipt machinery, nothing of their own.
 
     receipt          a receipt from a zk proof store, as the daemon's admin
                      socket makes it (daemon/zk_store.ZkStore.receipt: the
-                     stored proof, the batch's private file, the store key)
+                     stored proof, the batch's private file, the store key),
+                     or from an archive `zksidecar store archive` wrote
+                     (daemon/zk_archive.ZkArchive: the archived proof, its
+                     private file and its batch key): the same receipt
     verify-receipt   the trader's side: the receipt decoded, the batch proof
                      verified (and with --chain, its whole chain), the
                      receipt checked against the proof's statement
@@ -22,7 +25,8 @@ import os
 import sys
 
 from zksidecar.daemon.store import ProofStore, StoreError
-from zksidecar.daemon.zk_store import ZkStoreError, open_for_receipts
+from zksidecar.daemon.zk_archive import ZkArchive
+from zksidecar.daemon.zk_store import ZkStoreError, is_zk_store, open_for_receipts
 from zksidecar.prover.orderbook import proof_file
 from zksidecar.prover.orderbook.batch import verify_batch
 from zksidecar.prover.orderbook.batch_receipts import statement_of
@@ -42,9 +46,12 @@ def receipt_main(store_dir: str, symbol: int, out_path: str, seqs: list[int] | N
         print("zksidecar receipt: give --seq N (one or more), or --account A with --batch B", file=sys.stderr)
         return 2
     try:
-        zk = open_for_receipts(store_dir)
-        with ProofStore(store_dir, fsync=False, readonly=True) as store:
-            data = zk.receipt(store, symbol, seqs=seqs, account=account, batch_id=batch)
+        if is_zk_store(store_dir):
+            zk = open_for_receipts(store_dir)
+            with ProofStore(store_dir, fsync=False, readonly=True) as store:
+                data = zk.receipt(store, symbol, seqs=seqs, account=account, batch_id=batch)
+        else:
+            data = ZkArchive(store_dir, symbol).receipt(symbol, seqs=seqs, account=account, batch_id=batch)
     except (ZkStoreError, StoreError, OSError) as exc:
         print(f"zksidecar receipt: {exc}", file=sys.stderr)
         return 2

@@ -10,17 +10,33 @@ prover/orderbook/manifest.py), extending the chain an earlier archive left
 there, so `zksidecar verify DIR/symbol-S` verifies the archived batches from
 the empty book.  Only with the store's LOCK: never beside a running daemon
 (which prunes by itself with `store.retain`).
+
+A zk store's batches have private files (daemon/zk_store.py): `prune`
+removes them with their proofs; `archive` moves them, each with its batch
+key, into DIR/symbol-S/private before the proofs' manifest is written
+(daemon/zk_archive.py), so `zksidecar receipt DIR ...` makes their
+receipts.  The order makes a run safe to stop anywhere: the archive's
+files (synced), then its manifest, then the store's index, its segments,
+its private files.  A second run completes a stopped one: it removes the
+store's private files of batches already archived, and takes over an
+archive directory the stopped run left (its files without a manifest yet,
+or a manifest listing batches the store has not archived yet, which must
+be byte for byte the store's).
 """
 from __future__ import annotations
 
 import errno
 import fcntl
+import hashlib
 import os
+import re
 import sys
 import time
 
 from zksidecar.daemon.config import parse_duration
 from zksidecar.daemon.store import ProofStore, RetentionPlan, StoreError
+from zksidecar.daemon.zk_archive import archive_private, symbol_dir
+from zksidecar.daemon.zk_store import ZkStoreError, is_zk_store, open_for_receipts, prune_private
 from zksidecar.prover.orderbook import manifest
 from zksidecar.prover.proof import ProofFormatError
 
@@ -60,26 +76,54 @@ def _describe(plan: RetentionPlan, verb: str) -> list[str]:
     return lines
 
 
-def _archive_dirs(to: str, plan: RetentionPlan) -> dict[int, tuple[str, list[manifest.Entry]]]:
+#: what an archive directory holds before its first manifest: a stopped run's files
+_ARCHIVE_FILES = re.compile(r"batch-\d+\.zkb|private|manifest\.json\.tmp\d+")
+
+
+def _archive_dirs(to: str, plan: RetentionPlan,
+                  store: ProofStore) -> dict[int, tuple[str, list[manifest.Entry]]]:
     """Per symbol the directory its proofs go to and the entries its
-    manifest holds already; _Usage if one holds a chain they do not continue."""
+    manifest keeps (those before the plan's first batch); _Usage if one
+    holds a chain they do not continue.  A directory a stopped run left is
+    taken over: files without a manifest, or a manifest whose batches from
+    the plan's first on are the store's own proofs (SHA-256), written again."""
     out = {}
-    for symbol, (first, _, _) in sorted(plan.batches.items()):
-        d = os.path.join(to, f"symbol-{symbol}")
+    for symbol, (first, last, _) in sorted(plan.batches.items()):
+        d = symbol_dir(to, symbol)
         entries: list[manifest.Entry] = []
-        if os.path.isdir(d) and os.listdir(d):
+        names = os.listdir(d) if os.path.isdir(d) else []
+        if names:
             try:
                 m = manifest.read(d)
+            except FileNotFoundError:
+                stray = [n for n in names if not _ARCHIVE_FILES.fullmatch(n)]
+                if stray:
+                    raise _Usage(f"{d} is not an archive this command wrote (no {manifest.NAME}, and "
+                                 f"{stray[0]} in it): give another --to") from None
+                out[symbol] = (d, entries)      # a first archive stopped before its manifest
+                continue
             except (OSError, manifest.ManifestError) as exc:
                 raise _Usage(f"{d} is not an archive this command wrote ({exc}): give another "
                              "--to") from None
-            if m.symbol != symbol or m.batches[-1].batch_id + 1 != first:
+            entries = [e for e in m.batches if e.batch_id < first]
+            again = [e for e in m.batches if e.batch_id >= first]
+            ids = [e.batch_id for e in m.batches]
+            if m.symbol != symbol or (entries and entries[-1].batch_id + 1 != first) \
+                    or ids[len(entries):] != list(range(first, first + len(again))) \
+                    or (again and again[-1].batch_id > last) \
+                    or any(_stored_sha(store, symbol, e.batch_id) != e.sha256 for e in again):
                 raise _Usage(f"{d} holds symbol {m.symbol} batches {m.batches[0].batch_id}.."
                              f"{m.batches[-1].batch_id}; these proofs start at batch {first}: "
                              "give a new --to, or the directory of the archive they continue")
-            entries = list(m.batches)
         out[symbol] = (d, entries)
     return out
+
+
+def _stored_sha(store: ProofStore, symbol: int, batch_id: int) -> str | None:
+    try:
+        return hashlib.sha256(store.get(symbol, batch_id)).hexdigest()
+    except (StoreError, KeyError):
+        return None
 
 
 class _Progress:
@@ -139,7 +183,19 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
         if getattr(exc, "errno", None) == errno.EBUSY:      # taken since the check above
             raise _Usage(f"proof store {store_dir} {IN_USE}") from None
         raise _Usage(f"{store_dir}: {exc}") from None
+    zk = None
     with store:
+        if is_zk_store(store_dir):
+            try:        # a zk archive writes each batch's key: the store's key first
+                zk = open_for_receipts(store_dir) if action == "archive" else None
+            except ZkStoreError as exc:
+                raise _Usage(f"{store_dir}: {exc}: a zk store's archive writes each batch's key from the "
+                             "store key (restore it from the store's backup; `store prune` needs no key)") from None
+            if not dry_run:         # a run that stopped after the index: its private files go now
+                gone = prune_private(store_dir, store)
+                if gone:
+                    print(f"{store_dir}: removed {gone} private file(s) of proofs archived by a run that "
+                          "stopped before removing them", file=out)
         if symbol is not None and symbol not in store.symbols():
             held = ", ".join(map(str, store.symbols())) or "none"
             raise _Usage(f"{store_dir} holds no proofs of symbol {symbol} (symbols stored: {held})")
@@ -151,7 +207,7 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
                   "archived already", file=out)
             return 0
         verb = ("would be " if dry_run else "") + ("archived" if action == "archive" else "removed")
-        dirs = _archive_dirs(to, plan) if to is not None else {}
+        dirs = _archive_dirs(to, plan, store) if to is not None else {}
         for line in _describe(plan, verb + (f" to {to}" if to else "")):
             print(line, file=out)
         if dry_run:
@@ -165,11 +221,16 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
                 ids = [bid for bid in store.batches(s) if a <= bid <= b]
                 try:
                     os.makedirs(d, exist_ok=True)
+                    if zk is not None:      # before the manifest: what it lists has its private data
+                        for note in archive_private(zk, store, s, ids, d):
+                            print(f"zksidecar store archive: {note}", file=sys.stderr)
                     copy_chain(store, s, ids, d, entries, advance)
                 except (StoreError, ProofFormatError) as exc:
                     print(f"zksidecar store archive: symbol {s}: {exc}; nothing was removed",
                           file=sys.stderr)
                     return 1
+                except ZkStoreError as exc:
+                    raise _Usage(f"{exc}; nothing was removed") from None
                 except OSError as exc:
                     raise _Usage(f"{d}: {exc.strerror or exc}; nothing was removed") from None
         try:
@@ -177,9 +238,14 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
         except StoreError as exc:
             print(f"zksidecar store {action}: {exc}", file=sys.stderr)
             return 1
+        if is_zk_store(store_dir):
+            gone = prune_private(store_dir, store)
+            print(f"{gone} private file(s) " + (f"moved to {to}" if to else "removed with their proofs"),
+                  file=out)
     print(f"done: {plan.proofs} proofs {'archived' if to else 'removed'}; "
           + (f"check the archive with `zksidecar verify {os.path.join(to, 'symbol-S')}`; "
              if to else "")
+          + (f"receipts of archived batches: `zksidecar receipt {to} ...`; " if to and zk else "")
           + f"`zksidecar verify --store {store_dir}` verifies each symbol from its first kept batch",
           file=out)
     return 0

@@ -1,11 +1,10 @@
 """The record lane's probe: T rows of Poseidon2 on records, the leaves published.
 
-The go/no-go measurement of docs/ZK.md's record lane (section 13, build
-step 2) proves this AIR: the lane's hash without the rest of the lane (no
-encodings, classification or tuples), at its real shape, so its
-commitment, constraint evaluation and witness can be timed before any zk
-code depends on them.  It is a transparent AIR (no masking), and a
-complete one: it proves and verifies.
+The hash of docs/ZK.md's record lane (sections 3.2 and 13) without the
+rest of the lane (no encodings, classification or tuples), at its real
+shape: tests/test_poseidon2_air.py proves it to check the Poseidon2
+constraints and their C witness there.  It is a transparent AIR (no
+masking), and a complete one: it proves and verifies.
 
 Columns (one segment ``lane``, 291 in all):
 

@@ -12,6 +12,8 @@ plain inputs.
                       committed: every derived leaf equals the published one
     make_batch_receipt  a receipt for some sequence numbers or an account,
                       the batch key derived from the chain's store key
+                      (batch_key_of), or given (receipt_with_key: an
+                      archive keeps each batch's key, not the store's)
 
 The daemon's admin socket and `zksidecar receipt` call make_batch_receipt;
 `zksidecar verify-receipt` calls verify_batch, then statement_of and
@@ -95,22 +97,42 @@ def traded_resting(trades: np.ndarray) -> np.ndarray:
     return out[distinct]
 
 
-def make_batch_receipt(chain: ZkChain, bp: BatchProof, pre_state: bytes, ops: np.ndarray, trades: np.ndarray, *,
-                       seqs: Iterable[int] | None = None, account: int | None = None) -> bytes:
-    """A receipt of zk batch `bp` of `chain` (holding the store key) for
-    `seqs` or `account` (receipt.make_receipt), from the batch's private
-    data: its records with outcomes, trades and pre-state table digest.  A
-    by-account receipt also names the account's orders resting before the
-    batch that traded in it (traded_resting: the trades' maker accounts say
-    which)."""
-    pub = bp.public
+def batch_key_of(chain: ZkChain, pub, pre_state: bytes, ops: np.ndarray, trades: np.ndarray) -> bytes:
+    """kappa_b of zk batch `pub` (its BatchPublic) of `chain` (holding the
+    store key), from the batch's private data: its content digest is of the
+    pre-state table digest, the records with outcomes, the trades and the
+    public `resumed` bit.  ReceiptRequestError if the batch is not of this
+    chain.  What `zksidecar store archive` keeps beside an archived batch's
+    private file, in place of the store key (daemon/zk_archive.py)."""
     if pub.zk is None:
         raise ReceiptRequestError(f"batch {pub.batch_id} is a transparent proof: receipts are zk mode's")
     if (pub.symbol, pub.ops_length, 1 << pub.log2_capacity) != (chain.symbol, chain.ops_length, chain.capacity):
         raise ReceiptRequestError(f"batch {pub.batch_id} of symbol {pub.symbol} is not of this chain "
                                   f"(symbol {chain.symbol}, {chain.ops_length} ops rows, capacity {chain.capacity})")
-    key = chain.batch_key(pub.batch_id, content_digest_of(pre_state, ops, trades, pub.zk.resumed))
-    private, _, _ = private_of(bp, key, ops, trades)
-    trees = list_trees(pub)                 # once: the statement's roots and the receipt's paths
+    return chain.batch_key(pub.batch_id, content_digest_of(pre_state, ops, trades, pub.zk.resumed))
+
+
+def receipt_with_key(bp: BatchProof, batch_key: bytes, ops: np.ndarray, trades: np.ndarray, *,
+                     seqs: Iterable[int] | None = None, account: int | None = None) -> bytes:
+    """A receipt of zk batch `bp` for `seqs` or `account`
+    (receipt.make_receipt) from its records with outcomes, its trades and
+    its batch key kappa_b; ReceiptRequestError if they are not what the
+    batch committed (private_of compares every leaf)."""
+    if bp.public.zk is None:
+        raise ReceiptRequestError(f"batch {bp.public.batch_id} is a transparent proof: receipts are zk mode's")
+    private, _, _ = private_of(bp, batch_key, ops, trades)
+    trees = list_trees(bp.public)           # once: the statement's roots and the receipt's paths
     return make_receipt(statement_of(bp, trees), private, BatchLists.of_trees(private, *trees), seqs=seqs,
                         account=account)
+
+
+def make_batch_receipt(chain: ZkChain, bp: BatchProof, pre_state: bytes, ops: np.ndarray, trades: np.ndarray, *,
+                       seqs: Iterable[int] | None = None, account: int | None = None) -> bytes:
+    """A receipt of zk batch `bp` of `chain` (holding the store key) for
+    `seqs` or `account` (receipt.make_receipt), from the batch's private
+    data: its records with outcomes, trades and pre-state table digest, the
+    batch key derived from them (batch_key_of).  A by-account receipt also
+    names the account's orders resting before the batch that traded in it
+    (traded_resting: the trades' maker accounts say which)."""
+    return receipt_with_key(bp, batch_key_of(chain, bp.public, pre_state, ops, trades), ops, trades, seqs=seqs,
+                            account=account)

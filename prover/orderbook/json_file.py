@@ -24,10 +24,11 @@ def write(path: str, doc: dict) -> None:
             os.unlink(tmp)
 
 
-def read(path: str, fmt: str, version: int, kind: str, error: type[Exception]) -> dict:
+def read(path: str, fmt: str, version: int | tuple[int, ...], kind: str, error: type[Exception]) -> dict:
     """The JSON object at `path`, whose "format" is `fmt` and "version"
-    `version`; `error` (naming the file and `kind`, e.g. "chain manifest")
-    otherwise.  OSError if it cannot be read."""
+    `version` (or one of them); `error` (naming the file and `kind`, e.g.
+    "chain manifest") otherwise.  OSError if it cannot be read."""
+    versions = (version,) if isinstance(version, int) else tuple(version)
     with open(path, "rb") as f:
         raw = f.read()
     try:
@@ -36,7 +37,8 @@ def read(path: str, fmt: str, version: int, kind: str, error: type[Exception]) -
         raise error(f"{path}: not JSON ({exc})") from None
     if not isinstance(doc, dict) or doc.get("format") != fmt:
         raise error(f"{path}: not a zksidecar {kind} (no \"format\": \"{fmt}\")")
-    if doc.get("version") != version:
-        raise error(f"{path}: {kind.split()[-1]} version {doc.get('version')!r} is not supported "
-                    f"(this build reads {version})")
+    v = doc.get("version")
+    if isinstance(v, bool) or v not in versions:
+        raise error(f"{path}: {kind.split()[-1]} version {v!r} is not supported "
+                    f"(this build reads {' and '.join(map(str, versions))})")
     return doc

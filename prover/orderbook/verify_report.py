@@ -3,15 +3,24 @@ symbol, so that `zksidecar verify --since FILE` continues from there instead
 of from the empty book (docs/FORMATS.md, "Verification report").  This
 module is its one definition.
 
-    {"format": "zksidecar-verify-report", "version": 2, "min_security": 100,
+    {"format": "zksidecar-verify-report", "version": 3, "min_security": 100,
      "store": null,
-     "symbols": [{"symbol": 7, "first_batch": 0, "last_batch": 63, "batches": 64,
+     "symbols": [{"symbol": 7, "mode": "transparent", "zk_chain": null,
+                  "first_batch": 0, "last_batch": 63, "batches": 64,
                   "operations": 1048576, "segments": 1, "security_bits": 100,
                   "log2_capacity": 14, "book_length": 16384, "log_blowup": 1,
                   "post_root": "<64 hex>", "post_link": "<hex of Link.to_bytes>",
                   "next_seq": 1048577, "last_ts": 1048575,
                   "proofs_sha256": "<64 hex>",
                   "files": ["/abs/batch-000000.zkb", ...]}]}
+
+`mode` is the chain's ("transparent" or "zk": a chain is all one mode, and
+a report is continued only by proofs of its mode).  `zk_chain` is null in
+transparent mode; in zk mode what a zk chain keeps fixed beyond `config`
+and which its next batch must match (ChainPoint.ops_length, .options):
+{"ops_length": 2048, "num_queries": 118, "grinding_bits": 11,
+"fri_folding_factor": 8, "fri_max_final_degree": 256}, and `last_ts` is 0
+(a zk chain's times are private).
 
 `store` is the proof store's directory for `verify --store` (each symbol's
 proofs are its batches first_batch..last_batch there; `files` is null), null
@@ -34,6 +43,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 
+from ..params import ProofOptions
 from ..proof import ProofFormatError
 from . import json_file, proof_file
 from .batch import ChainPoint
@@ -41,8 +51,14 @@ from .batch import ChainPoint
 FORMAT = "zksidecar-verify-report"
 #: 2: the chain's book height (`book_length`, S: batch proof files of
 #: version 4) where version 1 had the trace length of a chain of version-3
-#: proofs, which this build does not continue (docs/PROOF_FORMAT.md, "Migration")
-VERSION = 2
+#: proofs, which this build does not continue (docs/PROOF_FORMAT.md, "Migration").
+#: 3: each symbol's `mode` and `zk_chain`.  A version-2 report is still read,
+#: as transparent: the builds that wrote version 2 refused to write a report
+#: on a zk chain, so every one is of a transparent chain
+VERSION = 3
+READS = (2, 3)
+#: the ProofOptions fields a zk chain's record names (log_blowup is `config`'s)
+_ZK_OPTIONS = ("num_queries", "grinding_bits", "fri_folding_factor", "fri_max_final_degree")
 #: the digest of no proofs, which the first proof's extends
 NO_PROOFS = bytes(32)
 
@@ -89,7 +105,11 @@ class Report:
 
 def _symbol_doc(r: SymbolRecord) -> dict:
     log2_capacity, book_length, _symbol, log_blowup = r.point.config
-    return {"symbol": r.symbol, "first_batch": r.first_batch, "last_batch": r.last_batch,
+    p = r.point
+    zk_chain = None if p.mode != "zk" else {"ops_length": p.ops_length,
+                                             **{k: getattr(p.options, k) for k in _ZK_OPTIONS}}
+    return {"symbol": r.symbol, "mode": p.mode, "zk_chain": zk_chain,
+            "first_batch": r.first_batch, "last_batch": r.last_batch,
             "batches": r.batches, "operations": r.operations, "segments": r.segments,
             "security_bits": r.security_bits, "log2_capacity": log2_capacity,
             "book_length": book_length, "log_blowup": log_blowup,
@@ -126,15 +146,44 @@ def _hex(doc: dict, key: str, where: str, size: int | None = None) -> bytes:
     return raw
 
 
-_KEYS = {"symbol", "first_batch", "last_batch", "batches", "operations", "segments",
-         "security_bits", "log2_capacity", "book_length", "log_blowup", "post_root",
-         "post_link", "next_seq", "last_ts", "proofs_sha256", "files"}
+_KEYS_2 = {"symbol", "first_batch", "last_batch", "batches", "operations", "segments",
+           "security_bits", "log2_capacity", "book_length", "log_blowup", "post_root",
+           "post_link", "next_seq", "last_ts", "proofs_sha256", "files"}
+_KEYS = _KEYS_2 | {"mode", "zk_chain"}
 
 
-def _symbol(e, where: str, store: bool) -> SymbolRecord:
-    if not isinstance(e, dict) or set(e) != _KEYS:
-        raise ReportError(f"{where}: an entry has exactly " + ", ".join(sorted(_KEYS)))
-    n = {k: _int(e, k, where) for k in _KEYS - {"post_root", "post_link", "proofs_sha256", "files"}}
+def _mode(e: dict, where: str, version: int) -> tuple[str, int, ProofOptions | None]:
+    """(mode, ops_length, options) of a symbol's chain as ChainPoint keeps
+    them: version 2's are transparent."""
+    if version == 2:
+        return "transparent", 0, None
+    mode, z = e["mode"], e["zk_chain"]
+    if mode == "transparent":
+        if z is not None:
+            raise ReportError(f"{where}: \"zk_chain\" is null in a transparent chain's entry")
+        return mode, 0, None
+    if mode != "zk":
+        raise ReportError(f"{where}: \"mode\" is \"transparent\" or \"zk\", not {mode!r}")
+    keys = {"ops_length", *_ZK_OPTIONS}
+    if not isinstance(z, dict) or set(z) != keys:
+        raise ReportError(f"{where}: \"zk_chain\" of a zk chain has exactly " + ", ".join(sorted(keys)))
+    n = {k: _int(z, k, f"{where}: zk_chain") for k in keys}
+    options = ProofOptions(log_blowup=_int(e, "log_blowup", where), zk=True, **{k: n[k] for k in _ZK_OPTIONS})
+    try:
+        options.validate()
+    except ValueError as exc:
+        raise ReportError(f"{where}: \"zk_chain\": {exc}") from None
+    if n["ops_length"] < 2 or n["ops_length"] & (n["ops_length"] - 1):
+        raise ReportError(f"{where}: \"zk_chain\": ops_length {n['ops_length']} is not a power of two")
+    return mode, n["ops_length"], options
+
+
+def _symbol(e, where: str, store: bool, version: int) -> SymbolRecord:
+    keys = _KEYS if version == 3 else _KEYS_2
+    if not isinstance(e, dict) or set(e) != keys:
+        raise ReportError(f"{where}: an entry has exactly " + ", ".join(sorted(keys)))
+    mode, ops_length, options = _mode(e, where, version)
+    n = {k: _int(e, k, where) for k in _KEYS_2 - {"post_root", "post_link", "proofs_sha256", "files"}}
     if n["batches"] < 1 or n["last_batch"] - n["first_batch"] + 1 != n["batches"]:
         raise ReportError(f"{where}: batches {n['first_batch']}..{n['last_batch']} are not "
                           f"{n['batches']} batches (at least one)")
@@ -151,7 +200,7 @@ def _symbol(e, where: str, store: bool) -> SymbolRecord:
         raise ReportError(f"{where}: \"files\" is not a list of {n['batches']} absolute paths")
     point = ChainPoint((n["log2_capacity"], n["book_length"], n["symbol"], n["log_blowup"]),
                        _hex(e, "post_root", where, 32), link, n["next_seq"], n["last_ts"],
-                       n["last_batch"] + 1)
+                       n["last_batch"] + 1, mode, ops_length, options)
     return SymbolRecord(n["symbol"], n["first_batch"], n["batches"], n["operations"],
                         n["segments"], n["security_bits"], point,
                         _hex(e, "proofs_sha256", where, 32), None if store else tuple(files))
@@ -160,7 +209,7 @@ def _symbol(e, where: str, store: bool) -> SymbolRecord:
 def read(path: str) -> Report:
     """The report at `path`, its shape checked: ReportError naming the file
     and the field that is wrong; OSError if it cannot be read."""
-    doc = json_file.read(path, FORMAT, VERSION, "verification report", ReportError)
+    doc = json_file.read(path, FORMAT, READS, "verification report", ReportError)
     if set(doc) != {"format", "version", "min_security", "store", "symbols"}:
         raise ReportError(f"{path}: a report has exactly format, version, min_security, store "
                           "and symbols")
@@ -173,7 +222,7 @@ def read(path: str) -> Report:
         raise ReportError(f"{path}: \"symbols\" is not a non-empty list"
                           + (" of one symbol (a report on proof files covers one chain)"
                              if store is None and isinstance(entries, list) and entries else ""))
-    symbols = tuple(_symbol(e, f"{path}: symbols[{k}]", store is not None)
+    symbols = tuple(_symbol(e, f"{path}: symbols[{k}]", store is not None, doc["version"])
                     for k, e in enumerate(entries))
     if len({r.symbol for r in symbols}) != len(symbols):
         raise ReportError(f"{path}: a symbol appears twice")

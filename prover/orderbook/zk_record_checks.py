@@ -1,7 +1,7 @@
 """zk mode's record-check block: every plain check of the transparent
 verifier, as constraints over one operation record's data elements
-(docs/ZK.md, section 4, and its subsection "The record-check block, as
-built", which argues each constraint family).
+(docs/ZK.md, section 4, and its subsection 4.1 "The record-check block",
+which argues each constraint family).
 
 In zk mode the records are private.  The record lane holds operation i's
 12 data elements e0..e11 (zk_encoding.OPERATION_LAYOUT) on row i of the
@@ -259,8 +259,8 @@ class RecordChecks:
 
     # ------------------------------------------------------ constraints --
     def transitions(self, f: Frame) -> list[TransitionConstraint]:
-        """Every constraint of the block (docs/ZK.md, "The record-check
-        block, as built", names each family by the check of section 4 it
+        """Every constraint of the block (docs/ZK.md, 4.1 "The record-check
+        block", names each family by the check of section 4 it
         replaces).  A relation of one row holds on every row, the last
         included (``every_row``); the timestamp chain and ``lts`` relate a
         row to the next."""

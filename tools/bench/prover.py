@@ -4,7 +4,7 @@ proofs on the synthetic flow, at >= 100 bits of conjectured security, one core.
 The baseline beside the figures is the engine itself on the same operations
 (how much slower proving is than matching), measured in the same run.
 
-``--mode zk`` (docs/ZK.md, section 13, step 11) proves the measured batch in
+``--mode zk`` (docs/ZK.md, section 13) proves the measured batch in
 zk mode as well, in the same process on the same core, the two modes'
 proofs of it alternated, and adds zk mode's figures beside the transparent
 ones: its rate and the ratio of the two rates, its proof and batch file,
@@ -50,8 +50,9 @@ CAPACITY = 1 << 14
 PREFILL = 4_000
 SECURITY_BITS = 100
 SINGLE_CAPACITY = 1 << 10
-#: unmeasured engine runs before the baseline's five (see prover())
-ENGINE_WARM_UP = 5
+#: the engine's baseline (see prover()): unmeasured runs, then measured ones
+ENGINE_WARM_UP = 10
+ENGINE_RUNS = 9
 #: --mode zk: measured proofs of the batch in each mode, alternated
 PAIRS = 5
 #: --mode zk: the chain's store key.  Not a secret: the bench's batches are
@@ -85,6 +86,11 @@ def prover(sw, mode: str = "transparent", *, batch_ops: int = BATCH, capacity: i
     # rows it takes (rows_for), at most this; a zk chain proves all of its
     # batches at this one height (docs/ZK.md section 14 (3))
     cap = trace_length_for(capacity, batch_ops)
+    # malloc as a daemon's proof worker runs it (a proof's arrays kept for
+    # the next), and for the engine's baseline runs as well: each of them
+    # then reuses the pages the one before it freed, as a long-lived
+    # process's would
+    keep_proof_buffers()
     s = book_length(capacity)
     sw.step(f"synthetic flow: a book of ~{prefill:,} orders, then batches of {batch_ops} operations")
     ops = flow.generate(prefill + 2 * batch_ops, seed=2026, capacity=capacity,
@@ -93,13 +99,12 @@ def prover(sw, mode: str = "transparent", *, batch_ops: int = BATCH, capacity: i
     book.process(ops[:prefill].copy())
     # the baseline: the engine's traced run of the batch (what the witness is
     # built from), on a copy of the book made before the clock starts, at
-    # its steady speed, as a daemon's shadow book runs: the median of five
-    # runs after ENGINE_WARM_UP unmeasured ones.  The first runs of a
-    # process fault in fresh pages (their buffers are mmapped until the
-    # allocator's threshold rises) and take up to three times as long, so a
-    # median over them moves the ratio by half from run to run
+    # its steady speed: the median of ENGINE_RUNS runs after ENGINE_WARM_UP
+    # unmeasured ones, with malloc keeping freed buffers (set at the top).
+    # The first runs of a process fault in fresh pages and take up to three
+    # times as long; a median that reaches into them flatters the ratio
     engine_runs = []
-    for i in range(ENGINE_WARM_UP + 5):
+    for i in range(ENGINE_WARM_UP + ENGINE_RUNS):
         again, work = Book.from_cells(book.cells), ops[prefill:prefill + batch_ops].copy()
         t0 = time.perf_counter()
         _, steps = again.process_traced(work)
@@ -111,10 +116,6 @@ def prover(sw, mode: str = "transparent", *, batch_ops: int = BATCH, capacity: i
     options = proof_options(security_bits, s, trace_length)
 
     sw.step("proving batch 1 (warm-up)" + (" in both modes" if zk else ""))
-    # malloc as a daemon's proof worker runs it (a proof's arrays kept for
-    # the next), set after the baseline: the engine's runs above keep
-    # glibc's thresholds (with these they ran ~25 % faster)
-    keep_proof_buffers()
     first, second = ops[prefill:prefill + batch_ops], ops[prefill + batch_ops:]
     state: BookState = BookState.of(book, options.log_blowup)
     zk_run = _zk_warm_up(book, ops, prefill, first, cap, security_bits) if zk else None

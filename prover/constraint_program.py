@@ -44,6 +44,8 @@ OP = {name: getattr(lib, f"ZK_VM_{name}") for name in (
 
 
 EXT = 1 << 24   # extension registers while compiling (see Program._place)
+#: base outputs accumulated in one pass (_Shape, and ACC_B in csrc/stark/constraint_vm.c)
+ACC_GROUP = 8
 
 
 @dataclass(frozen=True)
@@ -306,14 +308,42 @@ class _Shape:
         free: dict[bool, list[int]] = {False: [], True: []}
         count = {False: 0, True: 0}
 
+        # base outputs are accumulated ACC_GROUP at a time: the evaluator
+        # runs consecutive ACC_Bs of one accumulator as one pass (each lazy
+        # sum loaded and stored once for the group); a value waiting in
+        # `pending` keeps its register until the group is emitted
+        pending: list[tuple[int, int]] = []     # (value number, output index)
+        held: set[int] = set()                  # values in pending
+        dead: set[int] = set()                  # ... whose register is free after it
+
+        def release(u: int) -> None:
+            if u in held:
+                dead.add(u)
+            else:
+                free[is_ext[u]].append(reg.pop(u))
+
+        def flush() -> None:
+            for v, k in sorted(pending, key=lambda p: accumulators[p[1]]):
+                weight_at.append(len(code))
+                code.append((OP["ACC_B"], accumulators[k], reg[v], k))
+            for u in dead:
+                free[False].append(reg.pop(u))
+            pending.clear(), held.clear(), dead.clear()
+
         def computed(v: int) -> None:
             """v is in its register: accumulate the outputs it is, and free it
             if nothing reads it later."""
             for k in outputs.pop(v, ()):
-                weight_at.append(len(code))
-                code.append((OP["ACC_E" if is_ext[v] else "ACC_B"], accumulators[k], reg[v], k))
+                if is_ext[v]:
+                    weight_at.append(len(code))
+                    code.append((OP["ACC_E"], accumulators[k], reg[v], k))
+                else:
+                    pending.append((v, k))
+                    held.add(v)
             if v not in last_use:
-                free[is_ext[v]].append(reg.pop(v))
+                release(v)
+            if len(pending) >= ACC_GROUP:
+                flush()
 
         slots: dict[tuple, int] = {}     # a sum of monomials (_linear_forms) -> its constant slot
 
@@ -357,7 +387,7 @@ class _Shape:
                     code.append((OP["TERM"], 0, reg[u], slot((key,))))
                 for u in {u for _, u in terms}:
                     if last_use.get(u) == i:
-                        free[False].append(reg.pop(u))
+                        release(u)
                 reg[v], is_ext[v] = r, True
                 computed(v)
                 continue
@@ -391,9 +421,10 @@ class _Shape:
                     code.append(Program._binary(node.op, a_ext, b_ext, r, ra, rb))
                 for u in {number[id(arg)] for arg in node.args}:
                     if last_use.get(u) == i:
-                        free[is_ext[u]].append(reg.pop(u))
+                        release(u)
             reg[v], is_ext[v] = r, ext
             computed(v)
+        flush()
         for at in weight_at:         # output k's weight is constant slot len(constants) + k
             op, acc, r, k = code[at]
             code[at] = (op, acc, r, len(self.constants) + k)

@@ -223,7 +223,9 @@ def test_malformed_programs_are_refused():
                 [OP["ACC_B"], 9, 0, 0],
                 [OP["MUL_EE"], 0, 0, 0],          # an extension product into a base register
                 [OP["LOAD_E"], 0, 0, 0],          # an extension column into a base register
-                [OP["TERM"], 0, 0, 0]):           # a term of no linear form
+                [OP["TERM"], 0, 0, 0],            # a term of no linear form
+                [OP["MUL_BC"], 0, 0, 10**6],      # a constant operand out of range
+                [OP["ADD_BC"], 0, 500, 0]):
         prog.code = np.vstack([prog.code, np.array(bad, dtype=np.uint32)])
         with pytest.raises(ValueError, match="malformed"):
             prog.run(base, ext, ROWS, STEP)

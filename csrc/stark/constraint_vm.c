@@ -25,7 +25,7 @@ static const char *kinds(uint32_t op) {
     case ZK_VM_LOAD_B: case ZK_VM_CONST_B: return "b--";
     case ZK_VM_LOAD_E: case ZK_VM_CONST_E: return "e--";
     case ZK_VM_ADD_BB: case ZK_VM_SUB_BB: case ZK_VM_MUL_BB: return "bbb";
-    case ZK_VM_NEG_B: return "bb-";
+    case ZK_VM_NEG_B: case ZK_VM_ADD_BC: case ZK_VM_SUB_BC: case ZK_VM_SUB_CB: case ZK_VM_MUL_BC: return "bb-";
     case ZK_VM_ADD_EE: case ZK_VM_SUB_EE: case ZK_VM_MUL_EE: return "eee";
     case ZK_VM_NEG_E: return "ee-";
     case ZK_VM_ADD_EB: case ZK_VM_SUB_EB: case ZK_VM_MUL_EB: return "eeb";
@@ -63,6 +63,9 @@ static int valid(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_
         case ZK_VM_CONST_B:
         case ZK_VM_CONST_E:
             if (c->a >= n_consts) return 0;
+            break;
+        case ZK_VM_ADD_BC: case ZK_VM_SUB_BC: case ZK_VM_SUB_CB: case ZK_VM_MUL_BC:
+            if (c->b >= n_consts) return 0;
             break;
         case ZK_VM_ACC_B:
         case ZK_VM_ACC_E:
@@ -384,7 +387,21 @@ static void lin_comb_scalar(uint32_t *d, const uint32_t *const *a, const uint32_
     lin_comb_from(d, a, s, terms, c0, 0, n);
 }
 
-/* lazy_acc_avx2, lazy_acc_avx512, lin_comb_avx2, lin_comb_avx512 */
+/* ADD_BC, SUB_BC, SUB_CB, MUL_BC: d = a op k for one element k, rows
+ * from..n-1 (the scalar path's block, the vector paths' tail). */
+static void with_const_from(uint32_t op, uint32_t *d, const uint32_t *a, uint32_t k, size_t from, size_t n) {
+    for (size_t i = from; i < n; i++)
+        d[i] = op == ZK_VM_ADD_BC   ? bb_add(a[i], k)
+               : op == ZK_VM_SUB_BC ? bb_sub(a[i], k)
+               : op == ZK_VM_SUB_CB ? bb_sub(k, a[i])
+                                    : bb_mul(a[i], k);
+}
+
+static void with_const_scalar(uint32_t op, uint32_t *d, const uint32_t *a, uint32_t k, size_t n) {
+    with_const_from(op, d, a, k, 0, n);
+}
+
+/* lazy_acc_avx2, lazy_acc_avx512, lin_comb_avx2, lin_comb_avx512, with_const_avx2, with_const_avx512 */
 #define VEC_BODY "stark/constraint_vm_vec.inc"
 #include "common/vec_widths.h"
 
@@ -500,6 +517,9 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
             o->d = 0, o->a = at[c->a], o->aux = c->dst, o->b = consts + 4 * c->b;
             n_prog++;
             continue;
+        case ZK_VM_ADD_BC: case ZK_VM_SUB_BC: case ZK_VM_SUB_CB: case ZK_VM_MUL_BC:
+            o->a = at[c->a], o->b = consts + 4 * c->b;
+            break;
         case ZK_VM_LIN_E:
             o->a = consts + 4 * c->a, o->aux = n_lin, o->terms = c->b;
             for (size_t t = 0; t < c->b; t++)
@@ -546,6 +566,9 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
             case ZK_VM_SUB_BB: zk_fp_sub(d, c->a, c->b, n); break;
             case ZK_VM_MUL_BB: zk_fp_mul(d, c->a, c->b, n); break;
             case ZK_VM_NEG_B: zk_fp_neg(d, c->a, n); break;
+            case ZK_VM_ADD_BC: case ZK_VM_SUB_BC: case ZK_VM_SUB_CB: case ZK_VM_MUL_BC:
+                ZK_DISPATCH(isa, with_const, c->op, d, c->a, c->b[0], n);
+                break;
             case ZK_VM_ADD_EE: zk_fp_add(d, c->a, c->b, 4 * n); break;
             case ZK_VM_SUB_EE: zk_fp_sub(d, c->a, c->b, 4 * n); break;
             case ZK_VM_MUL_EE: zk_ext4_mul(d, c->a, c->b, n); break;

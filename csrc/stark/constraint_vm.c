@@ -368,7 +368,7 @@ static void lazy_acc_scalar(uint64_t *lazy, const uint32_t *const *a, const uint
  * entry it was four Montgomery products and four modular adds per entry
  * and row, each through an extension register.  Rows from..n-1: the whole
  * block on the scalar path, the tail after the vector loop on the others. */
-static void lin_comb_from(uint32_t *d, const uint32_t *const *a, const uint32_t *const *s, size_t terms,
+ZK_INLINE void lin_comb_from(uint32_t *d, const uint32_t *const *a, const uint32_t *const *s, size_t terms,
                           const uint32_t *c0, size_t from, size_t n) {
     const uint64_t ph = (uint64_t)BB_P << 32;
     for (size_t k = from; k < n; k++)
@@ -389,7 +389,7 @@ static void lin_comb_scalar(uint32_t *d, const uint32_t *const *a, const uint32_
 
 /* ADD_BC, SUB_BC, SUB_CB, MUL_BC: d = a op k for one element k, rows
  * from..n-1 (the scalar path's block, the vector paths' tail). */
-static void with_const_from(uint32_t op, uint32_t *d, const uint32_t *a, uint32_t k, size_t from, size_t n) {
+ZK_INLINE void with_const_from(uint32_t op, uint32_t *d, const uint32_t *a, uint32_t k, size_t from, size_t n) {
     for (size_t i = from; i < n; i++)
         d[i] = op == ZK_VM_ADD_BC   ? bb_add(a[i], k)
                : op == ZK_VM_SUB_BC ? bb_sub(a[i], k)

@@ -4,8 +4,10 @@
  * Each instruction is one call of an existing array kernel (field.c, ext4.c)
  * on a block of ZK_VM_BLOCK rows, so every ISA path and its correctness
  * argument carry over unchanged; the new arithmetic is the mixed
- * base/extension add and subtract, which touch one coefficient of four, and
- * the lazy accumulation of base constraints (ACC_B, below).
+ * base/extension add and subtract, which touch one coefficient of four, the
+ * lazy accumulation of base constraints (ACC_B, below), linear forms
+ * (LIN_E) and operations with a constant operand (ADD_BC ... MUL_BC: the
+ * field's own vector add, sub and product, the constant broadcast).
  */
 #include <stdlib.h>
 #include <string.h>

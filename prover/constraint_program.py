@@ -40,10 +40,12 @@ from .shape_cache import ShapeCache
 OP = {name: getattr(lib, f"ZK_VM_{name}") for name in (
     "LOAD_B", "LOAD_E", "CONST_B", "CONST_E", "ADD_BB", "SUB_BB", "MUL_BB", "NEG_B", "ADD_EE",
     "SUB_EE", "MUL_EE", "NEG_E", "ADD_EB", "SUB_EB", "SUB_BE", "MUL_EB", "ACC_B", "ACC_E",
-    "LIN_E", "TERM")}
+    "LIN_E", "TERM", "ADD_BC", "SUB_BC", "SUB_CB", "MUL_BC")}
 
 
 EXT = 1 << 24   # extension registers while compiling (see Program._place)
+#: base outputs accumulated in one pass (_Shape, and ACC_B in csrc/stark/constraint_vm.c)
+ACC_GROUP = 8
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,8 @@ class Program:
             return op, fix(dst), a, b
         if op in (OP["LOAD_B"], OP["LOAD_E"], OP["CONST_B"], OP["CONST_E"]):
             return op, fix(dst), a, b
+        if op in (OP["ADD_BC"], OP["SUB_BC"], OP["SUB_CB"], OP["MUL_BC"]):
+            return op, fix(dst), fix(a), b
         if op in (OP["NEG_B"], OP["NEG_E"]):
             return op, fix(dst), fix(a), b
         return op, fix(dst), fix(a), fix(b)
@@ -306,14 +310,42 @@ class _Shape:
         free: dict[bool, list[int]] = {False: [], True: []}
         count = {False: 0, True: 0}
 
+        # base outputs are accumulated ACC_GROUP at a time: the evaluator
+        # runs consecutive ACC_Bs of one accumulator as one pass (each lazy
+        # sum loaded and stored once for the group); a value waiting in
+        # `pending` keeps its register until the group is emitted
+        pending: list[tuple[int, int]] = []     # (value number, output index)
+        held: set[int] = set()                  # values in pending
+        dead: set[int] = set()                  # ... whose register is free after it
+
+        def release(u: int) -> None:
+            if u in held:
+                dead.add(u)
+            else:
+                free[is_ext[u]].append(reg.pop(u))
+
+        def flush() -> None:
+            for v, k in sorted(pending, key=lambda p: accumulators[p[1]]):
+                weight_at.append(len(code))
+                code.append((OP["ACC_B"], accumulators[k], reg[v], k))
+            for u in dead:
+                free[False].append(reg.pop(u))
+            pending.clear(), held.clear(), dead.clear()
+
         def computed(v: int) -> None:
             """v is in its register: accumulate the outputs it is, and free it
             if nothing reads it later."""
             for k in outputs.pop(v, ()):
-                weight_at.append(len(code))
-                code.append((OP["ACC_E" if is_ext[v] else "ACC_B"], accumulators[k], reg[v], k))
+                if is_ext[v]:
+                    weight_at.append(len(code))
+                    code.append((OP["ACC_E"], accumulators[k], reg[v], k))
+                else:
+                    pending.append((v, k))
+                    held.add(v)
             if v not in last_use:
-                free[is_ext[v]].append(reg.pop(v))
+                release(v)
+            if len(pending) >= ACC_GROUP:
+                flush()
 
         slots: dict[tuple, int] = {}     # a sum of monomials (_linear_forms) -> its constant slot
 
@@ -332,6 +364,8 @@ class _Shape:
                 return free[ext].pop()
             count[ext] += 1
             return count[ext] - 1 + (EXT if ext else 0)
+
+        imm: dict[int, int] = {}         # a base constant's value number -> its slot as an operand
 
         def operand(arg: Expr) -> tuple[int, bool]:
             """(register holding `arg`, is it extension); a degree-0 value is
@@ -357,7 +391,7 @@ class _Shape:
                     code.append((OP["TERM"], 0, reg[u], slot((key,))))
                 for u in {u for _, u in terms}:
                     if last_use.get(u) == i:
-                        free[False].append(reg.pop(u))
+                        release(u)
                 reg[v], is_ext[v] = r, True
                 computed(v)
                 continue
@@ -375,6 +409,20 @@ class _Shape:
                     raise KeyError(node.args)
                 r = alloc(ext)
                 code.append((OP["LOAD_E" if ext else "LOAD_B"], r, src, int(nxt)))
+            elif node.op != "neg" and (k := _immediate(node, number, const_ext, is_ext)) is not None:
+                # a base value and a base constant: the constant is the
+                # instruction's operand (no register, no CONST_B)
+                x = node.args[1 - k]
+                op = {"add": "ADD_BC", "mul": "MUL_BC", "sub": "SUB_BC" if k == 1 else "SUB_CB"}[node.op]
+                c = number[id(node.args[k])]
+                if c not in imm:
+                    imm[c] = len(self.constants)
+                    self.constants.append(const_node[c])
+                ext, r = False, alloc(False)
+                code.append((OP[op], r, reg[number[id(x)]], imm[c]))
+                for u in {number[id(arg)] for arg in node.args}:
+                    if last_use.get(u) == i and u in reg:
+                        release(u)
             else:
                 ra, a_ext = operand(node.args[0])
                 if node.op == "neg":
@@ -390,16 +438,29 @@ class _Shape:
                     r = alloc(ext)
                     code.append(Program._binary(node.op, a_ext, b_ext, r, ra, rb))
                 for u in {number[id(arg)] for arg in node.args}:
-                    if last_use.get(u) == i:
-                        free[is_ext[u]].append(reg.pop(u))
+                    if last_use.get(u) == i and u in reg:
+                        release(u)
             reg[v], is_ext[v] = r, ext
             computed(v)
+        flush()
         for at in weight_at:         # output k's weight is constant slot len(constants) + k
             op, acc, r, k = code[at]
             code[at] = (op, acc, r, len(self.constants) + k)
         self.n_base_regs = count[False]
         self.n_regs = max(count[False] + count[True], 1)
         self.code = np.array([Program._place(c, count[False]) for c in code], dtype=np.uint32).reshape(-1, 4)
+
+
+def _immediate(node: Expr, number: dict[int, int], const_ext: dict[int, bool], is_ext: dict[int, bool]):
+    """For a sum, difference or product of a base value and a base constant:
+    the index (0, 1) of the constant among its arguments, else None."""
+    if node.op not in ("add", "sub", "mul"):
+        return None
+    for k in (0, 1):
+        c, x = node.args[k], node.args[1 - k]
+        if c.degree == 0 and not const_ext[number[id(c)]] and x.degree > 0 and not is_ext[number[id(x)]]:
+            return k
+    return None
 
 
 def _monomial(key: tuple[int, tuple[int, ...]], const_node: dict[int, Expr]) -> Expr:

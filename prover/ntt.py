@@ -24,11 +24,11 @@ import numpy as np
 
 from . import field
 from .field import GENERATOR, P, TWO_ADICITY
-from .native import lib, u32p
+from .native import ffi, lib, u32p
 
 __all__ = [
     "GENERATOR", "MAX_LOG_SIZE", "bit_reverse_rows", "cache_budget", "coset_intt", "coset_ntt",
-    "coset_values", "domain", "extend", "intt", "lde", "ntt",
+    "coset_values", "coset_values_at", "domain", "extend", "intt", "lde", "ntt",
 ]
 
 MAX_LOG_SIZE = lib.ZK_NTT_MAX_LOG
@@ -170,27 +170,43 @@ def coset_values(coeffs: np.ndarray, log_m: int, shift: int, out: np.ndarray | N
     k may be far above m.  On that coset x^m = shift^m, so a polynomial
     takes the values of its remainder modulo X^m - shift^m there: the
     coefficients are folded onto m rows (row i + j m adds shift^(j m) times
-    itself to row i; Horner over the blocks of m rows, one scalar product
-    and one addition per coefficient), then one coset NTT of size m.  What
-    the prover's quotient needs of every committed polynomial on a coset
-    much smaller than its degree (prove.quotient_coefficients)."""
+    itself to row i: zk_fold_rows, one lazy sum a value), then one coset NTT
+    of size m.  What the prover's quotient needs of every committed
+    polynomial on a coset much smaller than its degree
+    (prove.quotient_coefficients); :func:`coset_values_at` gives several
+    cosets of one size from one pass over the coefficients."""
+    return coset_values_at(coeffs, log_m, (shift,), (out,))[0]
+
+
+def coset_values_at(coeffs: np.ndarray, log_m: int, shifts, outs) -> list[np.ndarray]:
+    """:func:`coset_values` on each coset shift * <w_m> of `shifts`, into
+    the arrays `outs` (one each, (m,) or (m, cols) like `coeffs`' rows,
+    C-contiguous uint32; None for a new one), the coefficients read once
+    for all of them."""
     field.checked_array(coeffs, "coeffs")
     if coeffs.ndim not in (1, 2) or coeffs.shape[0] < 1:
         raise ValueError(f"coeffs must be a column or a matrix with at least one row, got shape {coeffs.shape}")
     if not isinstance(log_m, (int, np.integer)) or not 0 <= log_m <= MAX_LOG_SIZE:
         raise ValueError(f"log_m must be an integer in [0, {MAX_LOG_SIZE}], got {log_m!r}")
+    shifts, outs = list(shifts), list(outs)
+    if len(shifts) != len(outs):
+        raise ValueError(f"{len(shifts)} shifts for {len(outs)} outputs")
     m, k = 1 << log_m, coeffs.shape[0]
-    out = field.output_array(out, np.empty((m,) + coeffs.shape[1:], dtype=np.uint32))
-    if np.shares_memory(out, coeffs):
-        raise ValueError("coset_values cannot write over its input")
-    top = (k - 1) // m * m                  # the last block of m rows, maybe short
-    out[:k - top] = coeffs[top:]
-    out[k - top:] = 0
-    c = field.encode_int(pow(shift, m, P))
-    for lo in range(top - m, -1, -m):
-        field.mul_scalar(out, c, out=out)
-        field.add(out, coeffs[lo: lo + m], out=out)
-    return coset_ntt(out, shift, out=out)
+    for i, out in enumerate(outs):
+        out = outs[i] = field.output_array(out, np.empty((m,) + coeffs.shape[1:], dtype=np.uint32))
+        if np.shares_memory(out, coeffs) or any(np.shares_memory(out, o) for o in outs[:i]):
+            raise ValueError("coset_values cannot write over its input or another output")
+    coeffs = np.ascontiguousarray(coeffs)
+    cols = 1 if coeffs.ndim == 1 else coeffs.shape[1]
+    factors = np.array([field.encode_int(pow(s, m, P)) for s in shifts], dtype=np.uint32)
+    ptrs = [u32p(out) for out in outs]
+    rc = lib.zk_fold_rows(ffi.new("uint32_t *[]", ptrs) if ptrs else ffi.NULL, u32p(coeffs), k, cols, m,
+                          u32p(factors), len(outs))
+    if rc == -2:
+        raise MemoryError("no scratch memory for coset_values")
+    for shift, out in zip(shifts, outs):
+        coset_ntt(out, shift, out=out)
+    return outs
 
 
 def lde_shape(evals: np.ndarray, log_blowup: int) -> tuple[int, ...]:

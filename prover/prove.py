@@ -819,7 +819,8 @@ def _top_inputs(air: Air, plan: "_QuotientPlan", coms: list[SegmentCommitment], 
     i's next row at w_N x_i for i < m'' (the rows from m'' on are scratch:
     their results are dropped).  Each from the committed polynomial's
     coefficients (SegmentCommitment.coefficients, folded:
-    ntt.coset_values); the periodic columns from theirs."""
+    ntt.coset_values_at, both cosets from one read); the periodic columns
+    from theirs."""
     n, mt = air.trace_length, 1 << log_top
     next_shift = TOP_SHIFT * F.two_adic_generator(n.bit_length() - 1) % F.P
     reads_next = air.next_row_columns
@@ -831,9 +832,10 @@ def _top_inputs(air: Air, plan: "_QuotientPlan", coms: list[SegmentCommitment], 
         coeffs = com.kept if com.kept is not None else \
             com.coefficients(_scratch("top_coeffs", (n + h, com.trace.shape[1])))
         mat = np.zeros((2 * mt, com.trace.shape[1]), dtype=np.uint32)
-        ntt.coset_values(coeffs, log_top, TOP_SHIFT, out=mat[:mt])
         if any(c in reads_next for c in range(start, start + width)):
-            ntt.coset_values(coeffs, log_top, next_shift, out=mat[mt:])
+            ntt.coset_values_at(coeffs, log_top, (TOP_SHIFT, next_shift), (mat[:mt], mat[mt:]))
+        else:
+            ntt.coset_values(coeffs, log_top, TOP_SHIFT, out=mat[:mt])
         start += width
         keep.append(mat)
         (ext if is_aux else base).append(matrix_columns(mat, 4 if is_aux else 1))

@@ -122,6 +122,42 @@ def check_exprs(exprs, seed, rows, step=STEP) -> Program:
     return program
 
 
+def test_wide_matrices_and_many_outputs_match_column_evaluation(each_isa):
+    """Every column of a wide row-major matrix loaded (runs of adjacent
+    columns, gathered by a transpose on the vector paths, around a column
+    no constraint reads and one that is not of the matrix), next-row loads
+    in the gathered window, constants, and forty base outputs over two
+    accumulators (the evaluator sums runs of accumulations in one pass):
+    the column evaluator's values, 701 rows."""
+    rows, step, width = 701, 3, 37
+    rng = np.random.default_rng(37)
+    mat = F.encode(rng.integers(0, P, (rows, width)))
+    lone = F.encode(rng.integers(0, P, rows))
+    base = [mat[:, c] for c in range(width)] + [lone]
+    used = [c for c in range(width + 1) if c != 20]
+    x = lambda c, nxt=0: var(TRACE, c, nxt)    # noqa: E731
+    exprs = [x(c) * x(used[(i + 1) % len(used)], 1) + const(i + 2) * x(c) - var(PUBLIC, "k")
+             for i, c in enumerate(used)][:40]
+    exprs += [x(used[i]) - x(used[-i - 1], 1) for i in range(40 - len(exprs))]
+    outputs = [Output(i % 3 // 2, e, Ext(i + 1, 2, i, 7)) for i, e in enumerate(exprs)]
+    constants = resolve(Ext(3, 1, 4, 1))
+    program = Program(outputs, constants, {(TRACE, c): c for c in range(width + 1)}, {}, 2)
+    got = program.run(base, [], rows, step)
+
+    def column(key):
+        if key[0] == TRACE:
+            src = base[key[1]]
+            return np.ascontiguousarray(np.roll(src, -step) if key[2] else src)
+        return constants(key)
+
+    alg = C.ColumnAlgebra(rows, column)
+    want = [np.zeros((rows, 4), np.uint32) for _ in range(2)]
+    for out, v in zip(outputs, evaluate(exprs, alg)):
+        want[out.accumulator] = F.add(want[out.accumulator], C.as_column(alg.mul(v, out.weight), rows, True))
+    for g, w in zip(got, want):
+        assert np.array_equal(g, w)
+
+
 def test_linear_forms_are_one_instruction(each_isa):
     """A LogUp-shaped denominator, alpha - (tag + sum of challenge multiples
     of base values: columns, next-row loads, a product, one column twice),
@@ -187,7 +223,9 @@ def test_malformed_programs_are_refused():
                 [OP["ACC_B"], 9, 0, 0],
                 [OP["MUL_EE"], 0, 0, 0],          # an extension product into a base register
                 [OP["LOAD_E"], 0, 0, 0],          # an extension column into a base register
-                [OP["TERM"], 0, 0, 0]):           # a term of no linear form
+                [OP["TERM"], 0, 0, 0],            # a term of no linear form
+                [OP["MUL_BC"], 0, 0, 10**6],      # a constant operand out of range
+                [OP["ADD_BC"], 0, 500, 0]):
         prog.code = np.vstack([prog.code, np.array(bad, dtype=np.uint32)])
         with pytest.raises(ValueError, match="malformed"):
             prog.run(base, ext, ROWS, STEP)

@@ -364,6 +364,23 @@ def test_coset_values_are_the_polynomials_on_the_coset(k, log_m, cols):
     assert ntt.coset_values(field.encode(coeffs), log_m, shift, out=out) is out
 
 
+def test_coset_values_at_gives_each_coset_from_one_pass(each_isa):
+    """Two cosets of one size from one fold (the zk quotient's D'' and
+    w_N D''), on every ISA, at widths around the vector loops (a tail of
+    columns; one column), and an odd count of blocks: each the same as
+    coset_values alone; mismatched counts and overlapping outputs refused."""
+    for k, log_m, cols in [(100, 3, 37), (33, 2, 16), (9, 3, 1), (5, 4, 17)]:
+        coeffs = field.encode(rand(k, cols))
+        outs = ntt.coset_values_at(coeffs, log_m, (961, 5), (None, None))
+        for shift, out in zip((961, 5), outs):
+            assert np.array_equal(out, ntt.coset_values(coeffs, log_m, shift))
+    with pytest.raises(ValueError, match="2 shifts for 1 outputs"):
+        ntt.coset_values_at(coeffs, 1, (3, 5), (None,))
+    out = np.zeros((4, 17), dtype=np.uint32)
+    with pytest.raises(ValueError, match="another output"):
+        ntt.coset_values_at(coeffs, 2, (3, 5), (out, out))
+
+
 def test_coset_values_refuses_bad_input():
     coeffs = field.encode(rand(6, 2))
     with pytest.raises(ValueError, match="log_m"):

@@ -47,6 +47,10 @@
                           * constant * base register: a linear form, reduced once */
 #define ZK_VM_TERM 20    /* one term of the LIN_E before it: base register a times
                           * constant b (dst unused); nowhere else */
+#define ZK_VM_ADD_BC 21  /* dst = base register a + constant b (its first word) */
+#define ZK_VM_SUB_BC 22  /* dst = a - constant b */
+#define ZK_VM_SUB_CB 23  /* dst = constant b - a */
+#define ZK_VM_MUL_BC 24  /* dst = a * constant b */
 
 typedef struct zk_vm_insn {
     uint32_t op, dst, a, b;

@@ -28,9 +28,9 @@ B the blowup.  So on the coset of rows b, f is the polynomial
 t + (c_b - 1) r, of degree < N: the LDE kernel adds (c_b - 1) r to the
 first h coefficients of coset b's copy before that coset's transform
 (csrc/field/ntt.c, ``zk_lde_visit_masked``; merkle.lde_leaves' `mask`),
-and f costs what t costs.  It can write f's coefficients on the way (they
-are the transform's first half), which zk mode's quotient reads
-(prove.SegmentCommitment.coefficients).
+and f costs what t costs.  From f's coefficients (the transform's first
+half) it can also fold f's values on a few small cosets on the way, which
+zk mode's quotient reads (prove.SegmentCommitment.coset_values).
 
 Values at a point z outside H (5.6): f(z) = t(z) + (z^N - 1) r(z).  The
 prover's barycentric weights give t(z) from the trace's values on H as for
@@ -41,6 +41,7 @@ its h coefficients; at w z the same, (w z)^N = z^N.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -117,13 +118,13 @@ class Mask:
         return E.mul_scalar(r, (point ** n - 1).to_mont(), out=r)
 
     def commit_lde(self, trace: np.ndarray, log_blowup: int, shift: int,
-                   coefficients: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                   cosets: Sequence[tuple[int, int, np.ndarray]] = ()) -> tuple[np.ndarray, np.ndarray]:
         """``(lde, leaves)`` of f = t + Z_H r, t the interpolant of `trace`
         ((N, width) Montgomery): f on D = shift <w_M> (natural order) and
         its salted leaf digests in bit-reversed order, in one pass
         (merkle.lde_leaves).  f has degree N + h - 1, so h <= M - N.
-        `coefficients` (``(N + h, width)`` uint32, C-contiguous), when
-        given, receives f's coefficients from the same pass."""
+        Each of `cosets`, ``(log_m, shift, out)``, receives f's values on
+        the small coset shift <w_m> from the same pass."""
         n, width = trace.shape
         if width != self.width:
             raise ValueError(f"a mask of {self.width} columns for a matrix of {width}")
@@ -134,7 +135,7 @@ class Mask:
             raise ValueError(f"a mask of degree < {self.h} on {n} rows does not fit an LDE of {m} rows "
                              f"(needs h <= {m - n})")
         return lde_leaves(trace, log_blowup, shift, salts=self.salts, mask=np.ascontiguousarray(self.coeffs),
-                          coefficients=coefficients)
+                          cosets=cosets)
 
 
 def leaf_salts(key: bytes, label: zk_keys.Field, leaves: int) -> np.ndarray:

@@ -188,7 +188,7 @@ def group_heights(heights: Sequence[int]) -> dict[int, list[int]]:
 
 def lde_leaves(a: np.ndarray, log_blowup: int, shift: int = GENERATOR, from_coeffs: bool = False,
                salts: np.ndarray | None = None, mask: np.ndarray | None = None,
-               coefficients: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+               cosets: Sequence[tuple[int, int, np.ndarray]] = ()) -> tuple[np.ndarray, np.ndarray]:
     """``(lde, leaves)``: ``ntt.lde(a, log_blowup, shift)`` (natural order;
     ``ntt.extend`` with `from_coeffs`) and its rows' digests in bit-reversed
     order (``leaves[j]`` = the digest of row rev(j), salted with salts[j]
@@ -200,15 +200,17 @@ def lde_leaves(a: np.ndarray, log_blowup: int, shift: int = GENERATOR, from_coef
     the masked polynomial f = t + (X^N - 1) r instead (docs/ZK.md, section
     5.2; masking.Mask.commit_lde): the LDE adds r inside its transform
     (csrc/field/ntt.c, ``zk_lde_visit_masked``), so the LDE returned is
-    f's.  `coefficients`, a C-contiguous ``(N + h, cols)`` uint32 array,
-    receives f's coefficients (t's with r subtracted from the first h, r at
-    N .. N + h - 1), which the LDE computes on the way."""
+    f's.  `cosets`, at most ``lib.ZK_LDE_MAX_COSETS`` of ``(log_m, shift,
+    out)``: each C-contiguous ``(2^log_m, cols)`` uint32 `out` receives f's
+    values on the small coset shift <w_m> (``ntt.coset_values`` of f's
+    coefficients), which the LDE folds from the coefficients it computes
+    on the way."""
     what = "commit_extend" if from_coeffs else "commit_lde"
     shape = ntt.lde_shape(a, log_blowup)
     if a.ndim != 2:
         raise ValueError(f"{what} needs a 2-D (rows, cols) matrix, got shape {a.shape}")
     n, cols = a.shape
-    h, mask_ptr, coeffs_ptr = 0, ffi.NULL, ffi.NULL
+    h, mask_ptr = 0, ffi.NULL
     if mask is not None:
         _check_array(mask, np.uint32, "mask")
         if mask.ndim != 2 or mask.shape[1] != cols:
@@ -218,16 +220,21 @@ def lde_leaves(a: np.ndarray, log_blowup: int, shift: int = GENERATOR, from_coef
             raise ValueError(f"{what}: a mask of degree < {h} on {n} rows does not fit an LDE of "
                              f"{shape[0]} rows (needs h <= {shape[0] - n})")
         mask_ptr = u32p(mask) if h else ffi.NULL
-    if coefficients is not None:
-        _check_array(coefficients, np.uint32, "coefficients")
-        if coefficients.shape != (n + h, cols):
-            raise ValueError(f"{what}: coefficients must be {(n + h, cols)}, got {coefficients.shape}")
-        coeffs_ptr = u32p(coefficients)
+    if len(cosets) > lib.ZK_LDE_MAX_COSETS:
+        raise ValueError(f"{what}: at most {lib.ZK_LDE_MAX_COSETS} small cosets, got {len(cosets)}")
+    targets = ffi.new("zk_coset[]", max(len(cosets), 1))
+    for i, (log_m, coset_shift, values) in enumerate(cosets):
+        _check_array(values, np.uint32, "a coset's values")
+        if not isinstance(log_m, int) or not 0 <= log_m <= ntt.MAX_LOG_SIZE \
+                or values.shape != (1 << log_m, cols):
+            raise ValueError(f"{what}: a coset's values must be (2^log_m, {cols}), log_m <= "
+                             f"{ntt.MAX_LOG_SIZE}, got log_m {log_m!r} and {values.shape}")
+        targets[i].values, targets[i].shift, targets[i].log_m = u32p(values), ntt.shift_mont(coset_shift), log_m
     out = np.empty(shape, dtype=np.uint32)
     leaves = np.empty((shape[0], DIGEST_BYTES), dtype=np.uint8)
     ntt.check_rc(lib.zk_merkle_lde_leaves(u32p(out), u8p(leaves), u32p(a), n, cols, log_blowup,
                                           ntt.shift_mont(shift), int(from_coeffs), _salts_ptr(salts, shape[0]),
-                                          mask_ptr, h, coeffs_ptr), what)
+                                          mask_ptr, h, targets, len(cosets)), what)
     return out, leaves
 
 

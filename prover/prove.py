@@ -44,6 +44,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -82,15 +83,15 @@ class SegmentCommitment:
 
     Masked (zk mode, masking.py), the committed polynomial is f = t + Z_H r
     and the leaves are salted: `lde` is f's, `mask` holds r and the salts,
-    and `trace` is still the table (f = t on H).  `kept` holds f's
-    coefficients ((N + h, w), :meth:`coefficients`) when the commitment's
-    LDE wrote them out (zk mode's quotient reads them), else None."""
+    and `trace` is still the table (f = t on H).  `cosets` holds f's values
+    on the small cosets its LDE was asked for (zk mode's quotient reads
+    them: :meth:`coset_values`), by (log_m, shift): ``(2^log_m, w)`` each."""
 
     trace: np.ndarray
     lde: np.ndarray
     tree: MerkleTree
     mask: Mask | None = None
-    kept: np.ndarray | None = None
+    cosets: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
     @property
     def root(self) -> bytes:
@@ -103,19 +104,19 @@ class SegmentCommitment:
 
     @classmethod
     def commit(cls, trace: np.ndarray, log_blowup: int, mask: Mask | None = None,
-               keep: bool = False) -> "SegmentCommitment":
+               cosets: Sequence[tuple[int, int]] = ()) -> "SegmentCommitment":
         """Commit `trace` in a tree of its own: its LDE, or with `mask` the
         LDE of f = t + Z_H r with salted leaves (a chained state: the mask
         of its state key, masking.STATE_LABEL).  One pass: leaves hashed
-        from cache.  `keep` (masked only): f's coefficients, which the
-        LDE computes first, kept (``kept``) rather than recomputed by
-        :meth:`coefficients`."""
+        from cache.  `cosets` (masked only), ``(log_m, shift)`` each: f's
+        values there, folded by the same pass from the coefficients it
+        computes (``cosets``, :meth:`coset_values`)."""
         if mask is None:
             lde, tree = commit_lde(trace, log_blowup, COSET_SHIFT)
             return cls(trace, lde, tree)
-        kept = np.empty((trace.shape[0] + mask.h, trace.shape[1]), dtype=np.uint32) if keep else None
-        lde, leaves = mask.commit_lde(trace, log_blowup, COSET_SHIFT, kept)
-        return cls(trace, lde, MerkleTree.from_leaves(leaves), mask, kept)
+        values = _coset_buffers(cosets, trace.shape[1])
+        lde, leaves = mask.commit_lde(trace, log_blowup, COSET_SHIFT, [(*c, v) for c, v in values.items()])
+        return cls(trace, lde, MerkleTree.from_leaves(leaves), mask, values)
 
     def values_at(self, z: Ext, u: np.ndarray, z_next: Ext | None = None,
                   u_next: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -143,24 +144,41 @@ class SegmentCommitment:
         transform of size N and, masked, f = t + (X^N - 1) r: r subtracted
         from the first h rows and written at rows N .. N + h - 1 (docs/ZK.md
         5.2; h = 0 unmasked).  Written into `out` when given (that shape,
-        C-contiguous); copied from ``kept`` when the commitment kept them
-        (without `out`: ``kept`` itself)."""
+        C-contiguous)."""
         n, w = self.trace.shape
         h = 0 if self.mask is None else self.mask.h
         if out is None:
-            if self.kept is not None:
-                return self.kept
             out = np.empty((n + h, w), dtype=np.uint32)
         elif out.shape != (n + h, w) or not out.flags.c_contiguous:
             raise ValueError(f"out must be a C-contiguous {(n + h, w)} array, got {out.shape}")
-        if self.kept is not None:
-            np.copyto(out, self.kept)
-            return out
         ntt.intt(np.ascontiguousarray(self.trace), out=out[:n])
         if h:
             F.sub(out[:h], self.mask.coeffs, out=out[:h])
             out[n:] = self.mask.coeffs
         return out
+
+    def coset_values(self, cosets: Sequence[tuple[int, int]], outs: Sequence[np.ndarray]) -> None:
+        """The committed polynomials' values on small cosets shift <w_m>
+        (``(log_m, shift)`` each), natural order, each into its `outs`
+        array ((2^log_m, w), C-contiguous): those the commitment's LDE
+        folded (``cosets``), the others from :meth:`coefficients` (a
+        commitment made without them: an earlier proof's chained state),
+        the cosets of one size by one ntt.coset_values_at."""
+        missing = []
+        for (log_m, shift), out in zip(cosets, outs, strict=True):
+            values = self.cosets.get((log_m, shift))
+            if values is None:
+                missing.append((log_m, shift, out))
+            else:
+                np.copyto(out, values)
+        if not missing:
+            return
+        n, w = self.trace.shape
+        h = 0 if self.mask is None else self.mask.h
+        coeffs = self.coefficients(_scratch("top_coeffs", (n + h, w)))
+        for log_m in sorted({lm for lm, _, _ in missing}):      # the cosets of one size from one read
+            group = [(shift, out) for lm, shift, out in missing if lm == log_m]
+            ntt.coset_values_at(coeffs, log_m, [s for s, _ in group], [o for _, o in group])
 
     def link(self) -> Link:
         """The Link of this table: its committed columns' values at the
@@ -246,10 +264,12 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     proof_key = zk_keys.proof_key(zk_key, tr.digest(), zk_keys.traces_digest(
         [(name, trace) for _, _, name, trace in mains])) if zk else None
 
-    # zk mode's quotient reads the committed polynomials' coefficients
-    # where D does not hold it (quotient_coefficients, _top_inputs): there
-    # each commitment keeps those its LDE computes (dropped after step 3)
-    keep = [zk and quotient_log_blowup(dom.air, zk) > lb for dom in st.domains]
+    # zk mode's quotient reads the committed polynomials on small cosets
+    # where D does not hold it (quotient_coefficients, _top_inputs): each
+    # commitment's LDE folds them from its coefficients on the way
+    # (dropped after step 3)
+    cosets = {m.name: top_cosets(dom.air, h, lb, m.at_next) if zk else []
+              for dom, mats in zip(st.domains, layouts) for m in mats}
 
     def extended(name: str, mat: np.ndarray, d: int) -> "_Extended":
         """A shared tree's matrix of domain d extended and hashed; masked
@@ -258,8 +278,9 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
         if not zk:
             return _Extended(mat, *lde_leaves(mat, lb, COSET_SHIFT))
         mask = Mask.derive(proof_key, name, mat.shape[1], h, m_logs[d])
-        kept = np.empty((mat.shape[0] + h, mat.shape[1]), dtype=np.uint32) if keep[d] else None
-        return _Extended(mat, *mask.commit_lde(mat, lb, COSET_SHIFT, kept), mask, kept)
+        values = _coset_buffers(cosets[name], mat.shape[1])
+        return _Extended(mat, *mask.commit_lde(mat, lb, COSET_SHIFT, [(*c, v) for c, v in values.items()]),
+                         mask, values)
 
     # 1 -------------------------------------------------------------------
     commitments: dict[str, SegmentCommitment] = {}
@@ -292,7 +313,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
                         raise ValueError(f"exported segment {name!r} needs its state key in zk mode "
                                          "(state_keys: the successor rebuilds its commitment)")
                     mask = Mask.for_state(state_keys[name], trace, h, m_logs[d])
-                com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb, mask, keep[d])
+                com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb, mask, cosets[name])
             else:               # its round's shared tree: below
                 com = extended(name, trace, d)
             commitments[name] = com
@@ -343,7 +364,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
               for d in range(len(st.domains))]
         for name, com in commitments.items():
             if name not in external:
-                com.kept = None     # read only by the quotient; an earlier proof's left as given
+                com.cosets = {}     # read only by the quotient; an earlier proof's left as given
 
     # 4 -------------------------------------------------------------------
     chunk_coeffs = []       # each quotient matrix's coefficients (rows X^0, X^1, ...)
@@ -503,17 +524,23 @@ def open_rows(layouts, trees, commitments: dict, positions: np.ndarray, m_logs: 
     return rows, salts, proofs
 
 
+def _coset_buffers(cosets: Sequence[tuple[int, int]], width: int) -> dict[tuple[int, int], np.ndarray]:
+    """A new ``(2^log_m, width)`` array for each small coset ``(log_m,
+    shift)`` a commitment's LDE is to evaluate its matrix on."""
+    return {c: np.empty((1 << c[0], width), dtype=np.uint32) for c in cosets}
+
+
 @dataclass
 class _Extended:
     """A matrix of a shared tree before the tree is built: its trace (or
     quotient chunks), LDE, row digests in bit-reversed order, and its mask
-    (zk mode)."""
+    and small cosets' values (zk mode)."""
 
     trace: np.ndarray
     lde: np.ndarray
     leaves: np.ndarray
     mask: Mask | None = None
-    kept: np.ndarray | None = None
+    cosets: dict[tuple[int, int], np.ndarray] = field(default_factory=dict)
 
 
 def _commit_round(tr: Transcript, round_: str, trees, commitments: dict) -> None:
@@ -528,7 +555,7 @@ def _commit_round(tr: Transcript, round_: str, trees, commitments: dict) -> None
         if all(isinstance(p, _Extended) for p in parts):
             tree = MerkleTree.shared([p.leaves for p in parts])
             for name, p in zip(names, parts):
-                commitments[name] = SegmentCommitment(p.trace, p.lde, tree, p.mask, p.kept)
+                commitments[name] = SegmentCommitment(p.trace, p.lde, tree, p.mask, p.cosets)
         tr.absorb(b"root", commitments[names[0]].root)
 
 
@@ -715,9 +742,7 @@ def quotient_coefficients(air: Air, coms: list[SegmentCommitment], challenges: n
         q = quotient_on_lde(air, ldes, challenges, alpha, log_blowup, qlb)
         return ntt.coset_intt(q, COSET_SHIFT, out=q)
     m = n << log_blowup
-    h = max(0 if c.mask is None else c.mask.h for c in coms)
-    size = quotient_size(air, h)
-    log_top = (max(size - m, 1) - 1).bit_length()           # m'' = 2^log_top >= size - M
+    log_top = _log_top(air, max(0 if c.mask is None else c.mask.h for c in coms), log_blowup)
     q = quotient_on_lde(air, ldes, challenges, alpha, log_blowup, log_blowup)
     r = ntt.coset_intt(q, COSET_SHIFT, out=q)               # Q mod Z_D: M coefficients
     top = _quotient_top(air, coms, challenges, alpha, r, log_blowup, log_top)
@@ -736,6 +761,24 @@ def quotient_coefficients(air: Air, coms: list[SegmentCommitment], challenges: n
 #: (where the next rows are read) miss H, D and every divisor's zeros
 #: (on H), whatever the sizes.  A constant: nothing of a run enters it.
 TOP_SHIFT = COSET_SHIFT * COSET_SHIFT % F.P
+
+
+def _log_top(air: Air, h: int, log_blowup: int) -> int:
+    """log2 of m'' = |D''|, the power of two at least quotient_size - M."""
+    return (max(quotient_size(air, h) - (air.trace_length << log_blowup), 1) - 1).bit_length()
+
+
+def top_cosets(air: Air, h: int, log_blowup: int, at_next: bool) -> list[tuple[int, int]]:
+    """The small cosets ``(log_m, shift)`` zk mode's quotient reads a
+    committed matrix of `air` on (masks of degree < h), which its
+    commitment evaluates it on from its LDE (SegmentCommitment.commit):
+    D'' and, for a matrix read on the next row (`at_next`), w_N D''
+    (_top_inputs); none where D holds the quotient's domain."""
+    if quotient_log_blowup(air, True) <= log_blowup:
+        return []
+    log_top = _log_top(air, h, log_blowup)
+    next_shift = TOP_SHIFT * F.two_adic_generator(air.trace_length.bit_length() - 1) % F.P
+    return [(log_top, TOP_SHIFT)] + ([(log_top, next_shift)] if at_next else [])
 
 
 def _quotient_top(air: Air, coms: list[SegmentCommitment], challenges: np.ndarray, alpha: Ext,
@@ -817,10 +860,9 @@ def _top_inputs(air: Air, plan: "_QuotientPlan", coms: list[SegmentCommitment], 
     matrix some constraint reads on the next row, on w_N D'' in rows m'' ..
     2m''-1, so that the evaluator run on 2m'' rows with step m'' reads row
     i's next row at w_N x_i for i < m'' (the rows from m'' on are scratch:
-    their results are dropped).  Each from the committed polynomial's
-    coefficients (SegmentCommitment.coefficients, folded:
-    ntt.coset_values_at, both cosets from one read); the periodic columns
-    from theirs."""
+    their results are dropped).  Each from its commitment
+    (SegmentCommitment.coset_values: folded by its LDE, or from its
+    coefficients); the periodic columns from theirs."""
     n, mt = air.trace_length, 1 << log_top
     next_shift = TOP_SHIFT * F.two_adic_generator(n.bit_length() - 1) % F.P
     reads_next = air.next_row_columns
@@ -828,14 +870,9 @@ def _top_inputs(air: Air, plan: "_QuotientPlan", coms: list[SegmentCommitment], 
     for i, com in enumerate(coms):
         is_aux = i == len(air.main_segments)
         width = com.trace.shape[1] // 4 if is_aux else com.trace.shape[1]
-        h = 0 if com.mask is None else com.mask.h
-        coeffs = com.kept if com.kept is not None else \
-            com.coefficients(_scratch("top_coeffs", (n + h, com.trace.shape[1])))
         mat = np.zeros((2 * mt, com.trace.shape[1]), dtype=np.uint32)
-        if any(c in reads_next for c in range(start, start + width)):
-            ntt.coset_values_at(coeffs, log_top, (TOP_SHIFT, next_shift), (mat[:mt], mat[mt:]))
-        else:
-            ntt.coset_values(coeffs, log_top, TOP_SHIFT, out=mat[:mt])
+        shifts = [TOP_SHIFT] + ([next_shift] if any(c in reads_next for c in range(start, start + width)) else [])
+        com.coset_values([(log_top, s) for s in shifts], [mat[:mt], mat[mt:]][:len(shifts)])
         start += width
         keep.append(mat)
         (ext if is_aux else base).append(matrix_columns(mat, 4 if is_aux else 1))

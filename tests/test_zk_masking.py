@@ -83,9 +83,13 @@ def test_salts_of_the_wrong_shape_are_refused():
         merkle.lde_leaves(mat, 1, mask=np.zeros((9, 3), dtype=np.uint32))
     with pytest.raises(TypeError, match="mask"):
         merkle.lde_leaves(mat, 1, mask=np.zeros((2, 3), dtype=np.int64))
-    with pytest.raises(ValueError, match="coefficients must be"):
+    with pytest.raises(ValueError, match=r"a coset's values must be \(2\^log_m, 3\)"):
         merkle.lde_leaves(mat, 1, mask=np.zeros((2, 3), dtype=np.uint32),
-                          coefficients=np.zeros((8, 3), dtype=np.uint32))
+                          cosets=[(2, 5, np.zeros((8, 3), dtype=np.uint32))])
+    with pytest.raises(ValueError, match="log_m"):
+        merkle.lde_leaves(mat, 1, cosets=[(28, 5, np.zeros((4, 3), dtype=np.uint32))])
+    with pytest.raises(ValueError, match="at most 4 small cosets"):
+        merkle.lde_leaves(mat, 1, cosets=[(2, 5, np.zeros((4, 3), dtype=np.uint32))] * 5)
 
 
 # ------------------------------------------------------------ f = t + Z_H r --
@@ -158,49 +162,76 @@ def _masked_definition(t_canon: np.ndarray, r_canon: np.ndarray, lb: int, shift:
     return f[:n + h].astype(np.uint32), values
 
 
-@pytest.mark.parametrize("log_n, cols, lb, h, from_coeffs, budget", [
-    (5, 1, 1, 9, False, 0),          # one column: its own spread
-    (6, 3, 1, 64, False, 0),         # h = M - N, the most that fits
-    (6, 19, 2, 23, False, 256),      # blowup 4; a tiny budget: DIF passes, blocks, DIT passes
-    (7, 16, 1, 5, True, 0),          # from coefficients
-    (6, 143, 1, 40, False, 4096),    # the order book's width, a vector and a tail
-    (5, 8, 3, 0, False, 0),          # h = 0: the coefficients alone
-    (5, 2, 1, 7, False, 0),          # narrow matrices: column by column (ntt.c, narrow)
-    (6, 4, 2, 30, False, 0),
-    (5, 12, 1, 9, True, 0),
+def _values_on_coset(coeffs: np.ndarray, log_m: int, shift: int) -> np.ndarray:
+    """The polynomials with canonical coefficients `coeffs` (one a column)
+    at shift w_m^i, i < 2^log_m, by Horner at each point: the definition
+    of a small coset's values, canonical."""
+    m = 1 << log_m
+    w = F.two_adic_generator(log_m)
+    points = np.array([shift * pow(w, i, F.P) % F.P for i in range(m)], dtype=np.int64)[:, None]
+    acc = np.zeros((m, coeffs.shape[1]), dtype=np.int64)
+    for row in coeffs[::-1].astype(np.int64):
+        acc = (acc * points + row) % F.P
+    return acc.astype(np.uint32)
+
+
+#: small cosets to evaluate f on beside the LDE: (log_m, shift)
+_COSETS = [(3, COSET_SHIFT ** 2 % F.P), (0, 7), (6, 12345), (4, 3)]
+
+
+@pytest.mark.parametrize("log_n, cols, lb, h, from_coeffs, budget, cosets", [
+    (5, 1, 1, 9, False, 0, 2),          # one column: its own spread
+    (6, 3, 1, 64, False, 0, 4),         # h = M - N, the most that fits
+    (6, 19, 2, 23, False, 256, 3),      # blowup 4; a tiny budget: DIF passes, blocks, DIT passes
+    (7, 16, 1, 5, True, 0, 1),          # from coefficients
+    (6, 143, 1, 40, False, 4096, 2),    # the order book's width, a vector and a tail
+    (5, 8, 3, 0, False, 0, 2),          # h = 0: the cosets alone
+    (5, 2, 1, 7, False, 0, 4),          # narrow matrices: column by column (ntt.c, narrow)
+    (6, 4, 2, 30, False, 0, 1),
+    (5, 12, 1, 9, True, 0, 3),
+    (6, 24, 1, 11, False, 0, 0),        # a mask and no coset
 ])
-def test_masked_lde_kernel_is_the_definition(each_isa, log_n, cols, lb, h, from_coeffs, budget):
+def test_masked_lde_kernel_is_the_definition(each_isa, log_n, cols, lb, h, from_coeffs, budget, cosets):
     """The masked LDE (csrc/field/ntt.c, zk_lde_visit_masked: (c_b - 1) r
     added to coset b's first h coefficients inside the transform) on random
-    t and r: f's values on D and its N + h coefficients are the
-    definition's, and the leaves are the LDE's rows hashed, on every ISA
-    path and pass layout."""
+    t and r: f's values on D and on each small coset asked for (folded
+    from its N + h coefficients on the way; a coset larger than N + h, of
+    one point, and of a shift m does not divide) are the definition's, and
+    the leaves are the LDE's rows hashed, on every ISA path and pass
+    layout."""
     rng = np.random.default_rng(log_n * 1000 + cols + h)
     n = 1 << log_n
     t_canon, r_canon = _canon_rows(rng, n, cols), _canon_rows(rng, h, cols)
     salts = rng.integers(0, 256, size=(n << lb, SALT_BYTES), dtype=np.uint8)
-    coeffs = np.empty((n + h, cols), dtype=np.uint32)
+    outs = [(log_m, shift, np.full((1 << log_m, cols), 99, dtype=np.uint32)) for log_m, shift in _COSETS[:cosets]]
     with ntt.cache_budget(budget) if budget else contextlib.nullcontext():
         lde, leaves = merkle.lde_leaves(F.encode(t_canon), lb, COSET_SHIFT, from_coeffs, salts,
-                                        mask=F.encode(r_canon), coefficients=coeffs)
+                                        mask=F.encode(r_canon), cosets=outs)
     want_coeffs, want_values = _masked_definition(t_canon, r_canon, lb, COSET_SHIFT, from_coeffs)
-    np.testing.assert_array_equal(F.decode(coeffs), want_coeffs)
+    for log_m, shift, values in outs:
+        np.testing.assert_array_equal(F.decode(values), _values_on_coset(want_coeffs, log_m, shift))
     np.testing.assert_array_equal(F.decode(lde), want_values)
     np.testing.assert_array_equal(leaves, merkle.hash_rows(ntt.bit_reverse_rows(lde), salts))
-    if h == 0:      # no mask: the plain LDE, its coefficients written on the way
+    if h == 0:      # no mask: the plain LDE, the cosets evaluated on the way
         assert np.array_equal(lde, merkle.lde_leaves(F.encode(t_canon), lb, COSET_SHIFT, from_coeffs)[0])
 
 
-def test_kept_coefficients_are_the_commitments():
-    """A commitment that keeps f's coefficients from its LDE gives what
-    SegmentCommitment.coefficients computes by its own inverse transform."""
+def test_folded_cosets_are_the_commitments():
+    """A commitment whose LDE evaluated f on small cosets gives there what
+    SegmentCommitment.coset_values computes from its coefficients (its own
+    inverse transform, ntt.coset_values) for one made without them."""
     canon, mask, com = _masked(4)
-    kept = SegmentCommitment.commit(F.encode(canon), LB, mask, keep=True)
-    assert kept.root == com.root and np.array_equal(kept.lde, com.lde)
-    assert com.kept is None and kept.kept is not None
-    np.testing.assert_array_equal(kept.coefficients(), com.coefficients())
-    out = np.empty_like(kept.kept)
-    assert kept.coefficients(out) is out and np.array_equal(out, com.coefficients())
+    cosets = [(4, COSET_SHIFT ** 2 % F.P), (4, 11)]
+    folded = SegmentCommitment.commit(F.encode(canon), LB, mask, cosets)
+    assert folded.root == com.root and np.array_equal(folded.lde, com.lde)
+    assert not com.cosets and set(folded.cosets) == set(cosets)
+    asked = cosets + [(2, 11)]          # the last one not folded: from the coefficients
+    outs, want = ([np.empty((1 << log_m, WIDTH), dtype=np.uint32) for log_m, _ in asked] for _ in range(2))
+    folded.coset_values(asked, outs)
+    com.coset_values(asked, want)
+    for (log_m, shift), out, w in zip(asked, outs, want):
+        np.testing.assert_array_equal(out, w)
+        np.testing.assert_array_equal(out, ntt.coset_values(com.coefficients(), log_m, shift))
 
 
 def test_a_mask_that_does_not_fit_the_lde_is_refused():

@@ -18,6 +18,8 @@
     X(fp_sub, bb_sub(a[i], b[i]), VEC(bb_sub)(va, VEC_LOAD(b + i)), const uint32_t *b)            \
     X(fp_mul, bb_mul(a[i], b[i]), VEC(bb_mul)(va, VEC_LOAD(b + i)), const uint32_t *b)            \
     X(fp_mul_scalar, bb_mul(a[i], s), VEC(bb_mul)(va, VEC_SET1(s)), uint32_t s)                   \
+    X(fp_mul_scalar_add, bb_add(bb_mul(a[i], s), b[i]), VEC(bb_add)(VEC(bb_mul)(va, VEC_SET1(s)), \
+      VEC_LOAD(b + i)), uint32_t s, const uint32_t *b)                                            \
     /* decode(x) = x / R: a Montgomery product with 1 (the canonical 1). */                       \
     X(fp_decode, bb_decode(a[i]), VEC(bb_mul)(va, VEC_SET1(1)), int unused)
 
@@ -85,6 +87,9 @@ void zk_fp_mul(uint32_t *out, const uint32_t *a, const uint32_t *b, size_t n) {
 }
 void zk_fp_mul_scalar(uint32_t *out, const uint32_t *a, uint32_t s, size_t n) {
     ZK_DISPATCH(zk_active_isa, fp_mul_scalar, out, a, s, n);
+}
+void zk_fp_mul_scalar_add(uint32_t *out, const uint32_t *a, uint32_t s, const uint32_t *b, size_t n) {
+    ZK_DISPATCH(zk_active_isa, fp_mul_scalar_add, out, a, s, b, n);
 }
 void zk_fp_decode(uint32_t *out, const uint32_t *in, size_t n) {
     ZK_DISPATCH(zk_active_isa, fp_decode, out, in, 0, n);

@@ -508,36 +508,81 @@ int zk_ntt_inverse(uint32_t *a, size_t rows, size_t cols, uint32_t shift) {
  * ends on exactly those rows (the stages h >= B pair rows B apart and
  * keep t), so adding (c_t - 1) shift^k r_k to copy t of each of the first
  * h coefficients commits f at the cost of t: no transform of r, no pass
- * over the LDE.  The DIF's rows are t's coefficients (n c_k from
- * evaluations), so f's are written out on the way when asked. */
+ * over the LDE.
+ *
+ * Small cosets.  The DIF's rows are t's coefficients (n c_k from
+ * evaluations), so f's values on a small coset s <w_m> (zk_coset) come on
+ * the way: f mod (X^m - s^m) has row i = sum_j f_(i + j m) S^j, S = s^m,
+ * and each coefficient row is added to its row of that fold, scaled by
+ * S^j, while the spread holds it in cache; f's coefficients above N (r's,
+ * X^N r) are folded in first, and one transform of size m per coset ends
+ * it.  The fold is m rows, where the N + h coefficients it replaces were
+ * a matrix as tall as the trace written to memory and read back. */
+typedef struct {
+    uint32_t *values;        /* m x cols: the fold, then f's values */
+    const uint32_t *spow;    /* S^j, j <= (n + h - 1) >> log_m */
+    unsigned log_m;
+} coset_fold;
+
 typedef struct {
     const uint32_t *r;       /* h x m: r's coefficients (X^0 first), or NULL when h = 0 */
     size_t h;
     uint32_t shift;
     uint32_t vanishing[(size_t)1 << ZK_NTT_MAX_LOG_BLOWUP]; /* c_t - 1, t < B */
-    uint32_t *coeffs;        /* (n + h) x m: f's coefficients out, or NULL */
     uint32_t coeff_scale;    /* the DIF row's multiple of c_k: 1/n, or 1 from coefficients */
+    size_t ncosets;
+    coset_fold cosets[ZK_LDE_MAX_COSETS];
     uint32_t *scratch;       /* m words */
 } lde_mask;
+
+/* Each coset's fold before the spread: zero, then f's coefficients
+ * N .. N + h - 1 (r's: f = t - r + X^N r) in their rows. */
+static void cosets_begin(const lde_mask *mk, size_t n, size_t m) {
+    for (size_t j = 0; j < mk->ncosets; j++) {
+        const coset_fold *cf = &mk->cosets[j];
+        size_t rows = (size_t)1 << cf->log_m;
+        memset(cf->values, 0, rows * m * sizeof *cf->values);
+        for (size_t k = n; k < n + mk->h; k++) {
+            uint32_t *row = cf->values + (k & (rows - 1)) * m, s = cf->spow[k >> cf->log_m];
+            const uint32_t *r = mk->r + (k - n) * m;
+            for (size_t c = 0; c < m; c++) row[c] = bb_add(row[c], bb_mul(r[c], s));
+        }
+    }
+}
+
+/* Coefficient row k of f into each coset's fold: src is its DIF row
+ * (coeff_scale c_k), f_k = c_k - r_k for k < h. */
+static void cosets_add(const lde_mask *mk, const uint32_t *src, size_t k, size_t m) {
+    const uint32_t *fk = src;
+    uint32_t scale = mk->coeff_scale;
+    if (k < mk->h) {
+        zk_fp_mul_scalar(mk->scratch, src, scale, m);
+        zk_fp_sub(mk->scratch, mk->scratch, mk->r + k * m, m);
+        fk = mk->scratch, scale = BB_ONE;
+    }
+    for (size_t j = 0; j < mk->ncosets; j++) {
+        const coset_fold *cf = &mk->cosets[j];
+        uint32_t *row = cf->values + (k & (((size_t)1 << cf->log_m) - 1)) * m;
+        uint32_t s = bb_mul(scale, cf->spow[k >> cf->log_m]);
+        if (m == 1)
+            *row = bb_add(*row, bb_mul(*fk, s));
+        else
+            zk_fp_mul_scalar_add(row, fk, s, row, m);
+    }
+}
 
 /* spread_rows' step for one row r (coefficient k = rev(r), src its DIF
  * row, dst its B copies, f = pw[k]) of a masked LDE.  For r = 0, dst is
  * src: copy 0 is written after src's last read. */
 static void spread_masked_row(const lde_mask *mk, uint32_t *dst, const uint32_t *src, size_t k, uint32_t f,
                               size_t m, size_t blowup) {
+    if (mk->ncosets) cosets_add(mk, src, k, m);
     if (m == 1) { /* one element: no per-row calls (narrow matrices, column by column) */
-        uint32_t s = *src, c = bb_mul(s, mk->coeff_scale);
-        if (mk->coeffs) mk->coeffs[k] = k < mk->h ? bb_sub(c, mk->r[k]) : c;
-        uint32_t v = bb_mul(s, f), sr = k < mk->h ? bb_mul(mk->r[k], bb_pow(mk->shift, k)) : 0;
+        uint32_t v = bb_mul(*src, f), sr = k < mk->h ? bb_mul(mk->r[k], bb_pow(mk->shift, k)) : 0;
         for (size_t t = 0; t < blowup; t++) dst[t] = k < mk->h ? bb_add(v, bb_mul(sr, mk->vanishing[t])) : v;
         return;
     }
     uint32_t *last = dst + (blowup - 1) * m;
-    if (mk->coeffs) {
-        uint32_t *c = mk->coeffs + k * m;
-        zk_fp_mul_scalar(c, src, mk->coeff_scale, m);
-        if (k < mk->h) zk_fp_sub(c, c, mk->r + k * m, m);  /* f_k = t_k - r_k for k < h */
-    }
     zk_fp_mul_scalar(last, src, f, m);                      /* shift^k t_k */
     if (k >= mk->h) {
         for (size_t t = 0; t + 1 < blowup; t++) memcpy(dst + t * m, last, m * sizeof *dst);
@@ -599,6 +644,7 @@ static int lde_natural_masked(int isa, uint32_t *out, const uint32_t *in, size_t
     unsigned bits = log2_exact(n);
     uint32_t *pw = malloc(n * sizeof *pw);
     if (!pw) return -2;
+    if (mk && mk->ncosets) cosets_begin(mk, n, m);
     /* from evaluations: the DIF leaves n c_rev(r), scaled by shift^rev(r) / n;
      * from coefficients: bit-reversed rows c_rev(r), scaled by shift^rev(r) */
     fill_powers(pw, n, from_coeffs ? BB_ONE : bb_inv(bb_encode((uint32_t)n)), shift);
@@ -671,15 +717,16 @@ static int lde_bit_reversed(int isa, uint32_t *out, size_t n, size_t m, unsigned
  * order book's `book` domain commits 2- and 4-column matrices (its `stamp`
  * and LogUp column): 4-5x faster this way at 2^14 rows.  Masked (`mk`,
  * zk mode's commitments of those), each column with its column of r, its
- * coefficients gathered per column and transposed back likewise. */
+ * small cosets' folds gathered per column and transposed back likewise. */
 static int lde_by_columns(int isa, uint32_t *out, const uint32_t *in, size_t n, size_t m, unsigned log_blowup,
                           uint32_t shift, int from_coeffs, const uint32_t *const *fwd,
                           const uint32_t *const *inv, const zk_lde_visitor *visit, const lde_mask *mk) {
-    size_t big = n << log_blowup, h = mk ? mk->h : 0, nc = mk && mk->coeffs ? n + h : 0;
-    uint32_t *t = malloc(m * (n + big + h + nc) * sizeof *t);
+    size_t big = n << log_blowup, h = mk ? mk->h : 0, nf = 0;
+    for (size_t j = 0; mk && j < mk->ncosets; j++) nf += (size_t)1 << mk->cosets[j].log_m;
+    uint32_t *t = malloc(m * (n + big + h + nf) * sizeof *t);
     if (!t) return -2;
     uint32_t *cols_in = t, *cols_out = t + m * n;      /* column c: n values in, big out */
-    uint32_t *cols_r = cols_out + m * big, *cols_c = cols_r + m * h; /* its h of r, n + h coefficients */
+    uint32_t *cols_r = cols_out + m * big, *cols_f = cols_r + m * h; /* its h of r, its folds */
     zk_transpose_u32(cols_in, n, in, n, m);
     if (h) zk_transpose_u32(cols_r, h, mk->r, h, m);
     int rc = 0;
@@ -688,15 +735,17 @@ static int lde_by_columns(int isa, uint32_t *out, const uint32_t *in, size_t n, 
         uint32_t word;
         if (mk) {
             col = *mk, one = &col, col.scratch = &word;
-            col.r = h ? cols_r + c * h : 0, col.coeffs = nc ? cols_c + c * nc : 0;
-            if (nc && h) memcpy(col.coeffs + n, col.r, h * sizeof *t);
+            col.r = h ? cols_r + c * h : 0;
+            for (size_t j = 0, at = 0; j < mk->ncosets; at += m << mk->cosets[j].log_m, j++)
+                col.cosets[j].values = cols_f + at + (c << mk->cosets[j].log_m);
         }
         rc = lde_natural_masked(isa, cols_out + c * big, cols_in + c * n, n, 1, log_blowup, shift, from_coeffs,
                                 fwd, inv, 0, one);
     }
     if (!rc) {
         zk_transpose_u32(out, m, cols_out, m, big);
-        if (nc) zk_transpose_u32(mk->coeffs, m, cols_c, m, nc);
+        for (size_t j = 0, at = 0; mk && j < mk->ncosets; at += m << mk->cosets[j].log_m, j++)
+            zk_transpose_u32(mk->cosets[j].values, m, cols_f + at, m, (size_t)1 << mk->cosets[j].log_m);
         if (visit) visit->rows(visit->ctx, out, 0, 1, big, big);
     }
     free(t);
@@ -736,29 +785,45 @@ int zk_lde_visit(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, un
 }
 
 int zk_lde_visit_masked(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
-                        uint32_t shift, int from_coeffs, const uint32_t *mask, size_t mask_rows, uint32_t *coeffs,
-                        const zk_lde_visitor *visit) {
+                        uint32_t shift, int from_coeffs, const uint32_t *mask, size_t mask_rows,
+                        const zk_coset *cosets, size_t ncosets, const zk_lde_visitor *visit) {
     const uint32_t *fwd[ZK_NTT_MAX_LOG], *inv[ZK_NTT_MAX_LOG];
-    if (!mask_rows && !coeffs) return lde(out, in, rows, cols, log_blowup, shift, 0, from_coeffs, visit);
+    if (!mask_rows && !ncosets) return lde(out, in, rows, cols, log_blowup, shift, 0, from_coeffs, visit);
     if (!valid_rows(rows) || log_blowup < ZK_NTT_MIN_LOG_BLOWUP || log_blowup > ZK_NTT_MAX_LOG_BLOWUP ||
         log2_exact(rows) + log_blowup > ZK_NTT_MAX_LOG || mask_rows > (rows << log_blowup) - rows ||
-        (mask_rows && !mask))
+        (mask_rows && !mask) || ncosets > ZK_LDE_MAX_COSETS)
         return -1;
+    for (size_t j = 0; j < ncosets; j++)
+        if (cosets[j].log_m > ZK_NTT_MAX_LOG || !cosets[j].values) return -1;
     int rc = twiddles(log2_exact(rows) + log_blowup, fwd, inv);
     if (rc) return rc;
-    size_t blowup = (size_t)1 << log_blowup;
-    lde_mask mk = {mask, mask_rows, shift, {0}, coeffs, from_coeffs ? BB_ONE : bb_inv(bb_encode((uint32_t)rows)),
-                   malloc((cols ? cols : 1) * sizeof(uint32_t))};
-    if (!mk.scratch) return -2;
+    /* S_j^i for i up to the block of f's highest coefficient, a table a coset */
+    size_t blowup = (size_t)1 << log_blowup, powers = 0;
+    for (size_t j = 0; j < ncosets; j++) powers += ((rows + mask_rows - 1) >> cosets[j].log_m) + 1;
+    lde_mask mk = {mask, mask_rows, shift, {0}, from_coeffs ? BB_ONE : bb_inv(bb_encode((uint32_t)rows)), ncosets,
+                   {{0}}, malloc((cols ? cols : 1) * sizeof(uint32_t))};
+    uint32_t *spow = malloc((powers ? powers : 1) * sizeof *spow);
+    if (!mk.scratch || !spow) {
+        free(mk.scratch), free(spow);
+        return -2;
+    }
+    for (size_t j = 0, at = 0; j < ncosets; j++) {
+        size_t count = ((rows + mask_rows - 1) >> cosets[j].log_m) + 1;
+        fill_powers(spow + at, count, BB_ONE, bb_pow(cosets[j].shift, (uint64_t)1 << cosets[j].log_m));
+        mk.cosets[j] = (coset_fold){cosets[j].values, spow + at, cosets[j].log_m};
+        at += count;
+    }
     uint32_t c = bb_pow(shift, rows), w_b = root_of_unity(log_blowup);
     for (size_t t = 0; t < blowup; t++, c = bb_mul(c, w_b)) mk.vanishing[t] = bb_sub(c, BB_ONE);
-    if (coeffs && mask_rows) memcpy(coeffs + rows * cols, mask, mask_rows * cols * sizeof *coeffs);
     int isa = zk_active_isa;
     rc = narrow(rows, cols) ? lde_by_columns(isa, out, in, rows, cols, log_blowup, shift, from_coeffs, fwd, inv,
                                              visit, &mk)
                             : lde_natural_masked(isa, out, in, rows, cols, log_blowup, shift, from_coeffs, fwd, inv,
                                                  visit, &mk);
+    for (size_t j = 0; j < ncosets && !rc; j++)      /* each fold to its coset's values */
+        rc = zk_ntt_forward(cosets[j].values, (size_t)1 << cosets[j].log_m, cols, cosets[j].shift);
     free(mk.scratch);
+    free(spow);
     return rc;
 }
 

@@ -42,4 +42,8 @@ void zk_fp_decode(uint32_t *out, const uint32_t *in, size_t n);
 size_t zk_fp_uniform_from_words(uint32_t *out, const uint32_t *words, size_t n);
 /* cffi-end */
 
+/* out[i] = a[i] * s + b[i] (out may be b): one pass where a multiply and an
+ * add would make two (the masked LDE's small-coset folds, ntt.c). */
+void zk_fp_mul_scalar_add(uint32_t *out, const uint32_t *a, uint32_t s, const uint32_t *b, size_t n);
+
 #endif

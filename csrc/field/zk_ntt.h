@@ -62,6 +62,16 @@ int zk_ntt_extend(uint32_t *out, const uint32_t *coeffs, size_t rows, size_t col
  * setting (0 for the default).  A tuning and testing knob: results never
  * depend on it, only speed. */
 size_t zk_ntt_set_cache_bytes(size_t bytes);
+/* A small coset s <w_m> (m = 2^log_m, s = `shift` in Montgomery form) on
+ * which a masked LDE (zk_merkle_lde_leaves, zk_lde_visit_masked) also
+ * evaluates f, its coefficients folded on the way: `values` (m x cols)
+ * receives f(s w_m^i) in row i, natural order. */
+#define ZK_LDE_MAX_COSETS 4
+typedef struct {
+    uint32_t *values;
+    uint32_t shift;
+    unsigned log_m;
+} zk_coset;
 /* cffi-end */
 
 /* ---- internal: the natural-order LDE with a hook on its finished rows ---- */
@@ -83,13 +93,13 @@ int zk_lde_visit(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, un
 /* zk_lde_visit of a masked polynomial f = t + (X^rows - 1) r (docs/ZK.md 5.2):
  * `in` gives t as for zk_lde_visit, `mask` r's mask_rows coefficients
  * (mask_rows x cols, X^0 first; mask_rows <= (rows << log_blowup) - rows),
- * and `out` receives f on the LDE's domain.  Unless `coeffs` is NULL, it
- * receives f's rows + mask_rows coefficients ((rows + mask_rows) x cols,
- * X^0 first), which the LDE computes anyway.  With mask_rows 0 and coeffs
- * NULL this is zk_lde_visit.  Codes as zk_lde (-1 also for too many mask
- * rows, or mask_rows > 0 with mask NULL). */
+ * and `out` receives f on the LDE's domain.  Each of the `ncosets` cosets
+ * (at most ZK_LDE_MAX_COSETS, log_m <= 27) receives f's values there,
+ * from f's coefficients, which the LDE computes anyway.  With mask_rows 0
+ * and no cosets this is zk_lde_visit.  Codes as zk_lde (-1 also for too
+ * many mask rows, mask_rows > 0 with mask NULL, or a coset out of range). */
 int zk_lde_visit_masked(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
-                        uint32_t shift, int from_coeffs, const uint32_t *mask, size_t mask_rows, uint32_t *coeffs,
-                        const zk_lde_visitor *visit);
+                        uint32_t shift, int from_coeffs, const uint32_t *mask, size_t mask_rows,
+                        const zk_coset *cosets, size_t ncosets, const zk_lde_visitor *visit);
 
 #endif

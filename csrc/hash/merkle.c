@@ -196,12 +196,12 @@ static void hash_visited(void *ctx, const uint32_t *rows, size_t r0, size_t grou
  * the rows handed over are f's, hashed as any others. */
 int zk_merkle_lde_leaves(uint32_t *lde, uint8_t *leaves, const uint32_t *in, size_t rows, size_t cols,
                          unsigned log_blowup, uint32_t shift, int from_coeffs, const uint8_t *salts,
-                         const uint32_t *mask, size_t mask_rows, uint32_t *coeffs) {
+                         const uint32_t *mask, size_t mask_rows, const zk_coset *cosets, size_t ncosets) {
     if (!is_pow2(rows)) return -1;
     leaf_sink sink = {leaves, salts, cols, log2_pow2(rows) + log_blowup};
     zk_lde_visitor visit = {hash_visited, &sink};
-    return zk_lde_visit_masked(lde, in, rows, cols, log_blowup, shift, from_coeffs, mask, mask_rows, coeffs,
-                               &visit);
+    return zk_lde_visit_masked(lde, in, rows, cols, log_blowup, shift, from_coeffs, mask, mask_rows, cosets,
+                               ncosets, &visit);
 }
 
 int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows, const uint8_t *const *inject) {

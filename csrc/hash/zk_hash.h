@@ -30,6 +30,7 @@
 #define ZK_HASH_H
 
 #include "common/zk_common.h"
+#include "field/zk_ntt.h"
 
 /* cffi-begin */
 #define ZK_DIGEST_BYTES 32
@@ -59,14 +60,14 @@ int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t 
  * one pass: each row is hashed while it is in cache.  A masked commitment
  * (docs/ZK.md, section 5.2: f = t + Z_H r): `mask` holds r's mask_rows
  * coefficients (mask_rows x cols, Montgomery, X^0 first), added inside the
- * LDE (zk_lde_visit_masked), so `lde` and the leaves are f's; unless
- * `coeffs` is NULL it receives f's (rows + mask_rows) x cols coefficients.
- * mask_rows 0 and coeffs NULL: the plain LDE.  Returns zk_lde's codes: 0,
- * -1 (unsupported shape, too many mask rows; nothing written), -2 (out of
- * memory). */
+ * LDE (zk_lde_visit_masked), so `lde` and the leaves are f's; each of the
+ * `ncosets` small cosets (field/zk_ntt.h, zk_coset) receives f's values
+ * there.  mask_rows 0 and no cosets: the plain LDE.  Returns zk_lde's
+ * codes: 0, -1 (unsupported shape, too many mask rows, a coset out of
+ * range; nothing written), -2 (out of memory). */
 int zk_merkle_lde_leaves(uint32_t *lde, uint8_t *leaves, const uint32_t *in, size_t rows, size_t cols,
                          unsigned log_blowup, uint32_t shift, int from_coeffs, const uint8_t *salts,
-                         const uint32_t *mask, size_t mask_rows, uint32_t *coeffs);
+                         const uint32_t *mask, size_t mask_rows, const zk_coset *cosets, size_t ncosets);
 /* Whole tree over leaf digests leaves[rows*32] the caller computed; `leaves`
  * may already be the node array's leaf half.  `inject` is NULL or depth + 1
  * pointers: where inject[l] is not NULL, each of the rows >> l nodes of

@@ -535,54 +535,82 @@ typedef struct {
     uint32_t *scratch;       /* m words */
 } lde_mask;
 
-/* Each coset's fold before the spread: zero, then f's coefficients
- * N .. N + h - 1 (r's: f = t - r + X^N r) in their rows. */
+/* Each coset's fold before the spread: zero, then r's part of f = t - r +
+ * X^N r (the spread folds t's coefficients): +r_k in row (N + k) mod m,
+ * -r_k in row k mod m, k < h, each scaled by its S^j. */
 static void cosets_begin(const lde_mask *mk, size_t n, size_t m) {
     for (size_t j = 0; j < mk->ncosets; j++) {
         const coset_fold *cf = &mk->cosets[j];
         size_t rows = (size_t)1 << cf->log_m;
         memset(cf->values, 0, rows * m * sizeof *cf->values);
-        for (size_t k = n; k < n + mk->h; k++) {
-            uint32_t *row = cf->values + (k & (rows - 1)) * m, s = cf->spow[k >> cf->log_m];
-            const uint32_t *r = mk->r + (k - n) * m;
-            for (size_t c = 0; c < m; c++) row[c] = bb_add(row[c], bb_mul(r[c], s));
+        for (size_t k = 0; k < mk->h; k++) {
+            uint32_t *hi = cf->values + ((n + k) & (rows - 1)) * m, *lo = cf->values + (k & (rows - 1)) * m;
+            uint32_t s_hi = cf->spow[(n + k) >> cf->log_m], s_lo = bb_sub(0, cf->spow[k >> cf->log_m]);
+            const uint32_t *r = mk->r + k * m;
+            if (m == 1) {
+                *hi = bb_add(*hi, bb_mul(*r, s_hi)), *lo = bb_add(*lo, bb_mul(*r, s_lo));
+                continue;
+            }
+            zk_fp_mul_scalar_add(hi, r, s_hi, hi, m);
+            zk_fp_mul_scalar_add(lo, r, s_lo, lo, m);
         }
     }
 }
 
-/* Coefficient row k of f into each coset's fold: src is its DIF row
- * (coeff_scale c_k), f_k = c_k - r_k for k < h. */
+/* t's coefficient row k into each coset's fold: src is its DIF row
+ * (coeff_scale t_k). */
 static void cosets_add(const lde_mask *mk, const uint32_t *src, size_t k, size_t m) {
-    const uint32_t *fk = src;
-    uint32_t scale = mk->coeff_scale;
-    if (k < mk->h) {
-        zk_fp_mul_scalar(mk->scratch, src, scale, m);
-        zk_fp_sub(mk->scratch, mk->scratch, mk->r + k * m, m);
-        fk = mk->scratch, scale = BB_ONE;
-    }
     for (size_t j = 0; j < mk->ncosets; j++) {
         const coset_fold *cf = &mk->cosets[j];
         uint32_t *row = cf->values + (k & (((size_t)1 << cf->log_m) - 1)) * m;
-        uint32_t s = bb_mul(scale, cf->spow[k >> cf->log_m]);
-        if (m == 1)
-            *row = bb_add(*row, bb_mul(*fk, s));
-        else
-            zk_fp_mul_scalar_add(row, fk, s, row, m);
+        zk_fp_mul_scalar_add(row, src, bb_mul(mk->coeff_scale, cf->spow[k >> cf->log_m]), row, m);
     }
 }
 
+/* cosets_add for every row of one column at once (m = 1: the narrow
+ * matrices' columns), `d` its n DIF rows (row q L + l holds coefficient
+ * k = rev(l) m + rev(q), L = n / m): the L rows of each q fold into one
+ * row with the weights S^rev(l), so one vector product of the column
+ * with the weights tiled, then sums of L words.  A call per row would
+ * take two scalar products a word. */
+static int cosets_fold_column(const lde_mask *mk, const uint32_t *d, size_t n) {
+    enum { TILE = 256 };
+    unsigned bits = log2_exact(n);
+    for (size_t j = 0; j < mk->ncosets; j++) {
+        const coset_fold *cf = &mk->cosets[j];
+        if (cf->log_m >= bits) { /* m >= n: coefficient k alone in row k */
+            for (size_t r = 0; r < n; r++) {
+                uint32_t *v = cf->values + rev_bits(r, bits);
+                *v = bb_add(*v, bb_mul(d[r], mk->coeff_scale));
+            }
+            continue;
+        }
+        size_t L = n >> cf->log_m, T = L > TILE ? L : TILE;
+        uint32_t *w = malloc(2 * T * sizeof *w), *prod = w + T;
+        if (!w) return -2;
+        for (size_t l = 0; l < L; l++) w[l] = bb_mul(mk->coeff_scale, cf->spow[rev_bits(l, bits - cf->log_m)]);
+        for (size_t l = L; l < T; l++) w[l] = w[l - L];
+        for (size_t r0 = 0; r0 < n; r0 += T) {
+            size_t len = n - r0 < T ? n - r0 : T;
+            zk_fp_mul(prod, d + r0, w, len);
+            for (size_t q0 = 0; q0 < len; q0 += L) {
+                uint32_t acc = 0, *v = cf->values + rev_bits((r0 + q0) / L, cf->log_m);
+                for (size_t l = 0; l < L; l++) acc = bb_add(acc, prod[q0 + l]);
+                *v = bb_add(*v, acc);
+            }
+        }
+        free(w);
+    }
+    return 0;
+}
+
 /* spread_rows' step for one row r (coefficient k = rev(r), src its DIF
- * row, dst its B copies, f = pw[k]) of a masked LDE.  For r = 0, dst is
- * src: copy 0 is written after src's last read. */
+ * row, dst its B copies, f = pw[k]) of a masked LDE of m > 1 columns.  For
+ * r = 0, dst is src: copy 0 is written after src's last read. */
 static void spread_masked_row(const lde_mask *mk, uint32_t *dst, const uint32_t *src, size_t k, uint32_t f,
                               size_t m, size_t blowup) {
-    if (mk->ncosets) cosets_add(mk, src, k, m);
-    if (m == 1) { /* one element: no per-row calls (narrow matrices, column by column) */
-        uint32_t v = bb_mul(*src, f), sr = k < mk->h ? bb_mul(mk->r[k], bb_pow(mk->shift, k)) : 0;
-        for (size_t t = 0; t < blowup; t++) dst[t] = k < mk->h ? bb_add(v, bb_mul(sr, mk->vanishing[t])) : v;
-        return;
-    }
     uint32_t *last = dst + (blowup - 1) * m;
+    if (mk->ncosets) cosets_add(mk, src, k, m);
     zk_fp_mul_scalar(last, src, f, m);                      /* shift^k t_k */
     if (k >= mk->h) {
         for (size_t t = 0; t + 1 < blowup; t++) memcpy(dst + t * m, last, m * sizeof *dst);
@@ -619,16 +647,25 @@ static void spread_masked_row(const lde_mask *mk, uint32_t *dst, const uint32_t 
 static void spread_rows(uint32_t *out, size_t r_hi, size_t count, size_t m, size_t blowup, unsigned bits,
                         const uint32_t *pw, const lde_mask *mk) {
     /* rows r_hi - 1 down to r_hi - count: row r moves to rows rB..rB+B-1 >= r */
+    if (m == 1) { /* one element per row: no per-row calls; a mask's h rows after */
+        for (size_t r = r_hi; r-- > r_hi - count;) {
+            uint32_t v = bb_mul(out[r], pw[rev_bits(r, bits)]);
+            for (size_t t = 0; t < blowup; t++) out[r * blowup + t] = v;
+        }
+        /* masked: (c_t - 1) shift^k r_k onto copy t of coefficient k < h */
+        for (size_t k = 0, sk = BB_ONE; mk && k < mk->h; k++, sk = bb_mul(sk, mk->shift)) {
+            size_t r = rev_bits(k, bits);
+            if (r < r_hi - count || r >= r_hi) continue;
+            uint32_t sr = bb_mul(mk->r[k], sk), *dst = out + r * blowup;
+            for (size_t t = 0; t < blowup; t++) dst[t] = bb_add(dst[t], bb_mul(sr, mk->vanishing[t]));
+        }
+        return;
+    }
     for (size_t r = r_hi; r-- > r_hi - count;) {
         uint32_t *src = out + r * m, *dst = out + r * blowup * m;
         uint32_t f = pw[rev_bits(r, bits)];
         if (mk) { /* masked: its own step (spread_masked_row) */
             spread_masked_row(mk, dst, src, rev_bits(r, bits), f, m, blowup);
-            continue;
-        }
-        if (m == 1) { /* one element per row: no per-row calls */
-            uint32_t v = bb_mul(*src, f);
-            for (size_t t = 0; t < blowup; t++) dst[t] = v;
             continue;
         }
         zk_fp_mul_scalar(dst + (blowup - 1) * m, src, f, m);
@@ -655,6 +692,10 @@ static int lde_natural_masked(int isa, uint32_t *out, const uint32_t *in, size_t
         else
             dif(isa, out, n, m, inv);
         if (m == 1) {
+            if (mk && mk->ncosets && cosets_fold_column(mk, out, n)) {
+                free(pw);
+                return -2;
+            }
             spread_rows(out, n, n, m, blowup, bits, pw, mk);
             dit(isa, out, big, m, blowup, fwd);
             if (visit) visit->rows(visit->ctx, out, 0, 1, big, big);

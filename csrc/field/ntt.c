@@ -521,6 +521,7 @@ int zk_ntt_inverse(uint32_t *a, size_t rows, size_t cols, uint32_t shift) {
 typedef struct {
     uint32_t *values;        /* m x cols: the fold, then f's values */
     const uint32_t *spow;    /* S^j, j <= (n + h - 1) >> log_m */
+    const uint32_t *weight;  /* coeff_scale S^rev(l) for DIF row q L + l, l < L (cosets_fold_rows) */
     unsigned log_m;
 } coset_fold;
 
@@ -557,22 +558,40 @@ static void cosets_begin(const lde_mask *mk, size_t n, size_t m) {
     }
 }
 
-/* t's coefficient row k into each coset's fold: src is its DIF row
- * (coeff_scale t_k). */
-static void cosets_add(const lde_mask *mk, const uint32_t *src, size_t k, size_t m) {
+/* DIF rows r0 .. r0 + count - 1 (`rows`, m words each) into each coset's
+ * fold.  Row r holds coeff_scale t_k, k = rev(r): with L = n / m', row
+ * q L + l holds coefficient rev(l) m' + rev(q), so the rows of one q (L of
+ * them, consecutive) all fold into row rev(q) of the fold, weighted by
+ * S^rev(l) (coset_fold.weight): one weighted sum of consecutive rows a q,
+ * the cosets of one size in the same pass (zk_fp_sum_rows_add), where a
+ * multiply-add a row reduced every product.  A coset of m' >= n points
+ * takes coefficient k in its row k (L = 1). */
+static void cosets_fold_rows(const lde_mask *mk, const uint32_t *rows, size_t r0, size_t count, size_t n, size_t m) {
+    unsigned bits = log2_exact(n);
     for (size_t j = 0; j < mk->ncosets; j++) {
-        const coset_fold *cf = &mk->cosets[j];
-        uint32_t *row = cf->values + (k & (((size_t)1 << cf->log_m) - 1)) * m;
-        zk_fp_mul_scalar_add(row, src, bb_mul(mk->coeff_scale, cf->spow[k >> cf->log_m]), row, m);
+        unsigned lm = mk->cosets[j].log_m;
+        int seen = 0;
+        for (size_t i = 0; i < j; i++) seen |= mk->cosets[i].log_m == lm;
+        if (seen) continue;                          /* folded with the first of its size */
+        size_t L = lm >= bits ? 1 : n >> lm, sets = 0;
+        const coset_fold *cf[ZK_LDE_MAX_COSETS];
+        for (size_t i = j; i < mk->ncosets; i++)
+            if (mk->cosets[i].log_m == lm) cf[sets++] = &mk->cosets[i];
+        for (size_t a = r0, e; a < r0 + count; a = e) {
+            size_t q = a / L, row = lm >= bits ? rev_bits(a, bits) : rev_bits(q, lm);
+            e = (q + 1) * L < r0 + count ? (q + 1) * L : r0 + count;
+            uint32_t *outs[ZK_LDE_MAX_COSETS];
+            const uint32_t *ws[ZK_LDE_MAX_COSETS];
+            for (size_t i = 0; i < sets; i++) outs[i] = cf[i]->values + row * m, ws[i] = cf[i]->weight + (a - q * L);
+            zk_fp_sum_rows_add(outs, ws, sets, rows + (a - r0) * m, e - a, m);
+        }
     }
 }
 
-/* cosets_add for every row of one column at once (m = 1: the narrow
- * matrices' columns), `d` its n DIF rows (row q L + l holds coefficient
- * k = rev(l) m + rev(q), L = n / m): the L rows of each q fold into one
- * row with the weights S^rev(l), so one vector product of the column
- * with the weights tiled, then sums of L words.  A call per row would
- * take two scalar products a word. */
+/* cosets_fold_rows for a whole column (m = 1: the narrow matrices'
+ * columns, `d` its n DIF rows): one vector product of the column with the
+ * weights tiled, then sums of L words, where a call a q would sum L words
+ * a call. */
 static int cosets_fold_column(const lde_mask *mk, const uint32_t *d, size_t n) {
     enum { TILE = 256 };
     unsigned bits = log2_exact(n);
@@ -581,15 +600,14 @@ static int cosets_fold_column(const lde_mask *mk, const uint32_t *d, size_t n) {
         if (cf->log_m >= bits) { /* m >= n: coefficient k alone in row k */
             for (size_t r = 0; r < n; r++) {
                 uint32_t *v = cf->values + rev_bits(r, bits);
-                *v = bb_add(*v, bb_mul(d[r], mk->coeff_scale));
+                *v = bb_add(*v, bb_mul(d[r], cf->weight[0]));
             }
             continue;
         }
         size_t L = n >> cf->log_m, T = L > TILE ? L : TILE;
         uint32_t *w = malloc(2 * T * sizeof *w), *prod = w + T;
         if (!w) return -2;
-        for (size_t l = 0; l < L; l++) w[l] = bb_mul(mk->coeff_scale, cf->spow[rev_bits(l, bits - cf->log_m)]);
-        for (size_t l = L; l < T; l++) w[l] = w[l - L];
+        for (size_t l = 0; l < T; l++) w[l] = cf->weight[l % L];
         for (size_t r0 = 0; r0 < n; r0 += T) {
             size_t len = n - r0 < T ? n - r0 : T;
             zk_fp_mul(prod, d + r0, w, len);
@@ -610,7 +628,6 @@ static int cosets_fold_column(const lde_mask *mk, const uint32_t *d, size_t n) {
 static void spread_masked_row(const lde_mask *mk, uint32_t *dst, const uint32_t *src, size_t k, uint32_t f,
                               size_t m, size_t blowup) {
     uint32_t *last = dst + (blowup - 1) * m;
-    if (mk->ncosets) cosets_add(mk, src, k, m);
     zk_fp_mul_scalar(last, src, f, m);                      /* shift^k t_k */
     if (k >= mk->h) {
         for (size_t t = 0; t + 1 < blowup; t++) memcpy(dst + t * m, last, m * sizeof *dst);
@@ -661,6 +678,7 @@ static void spread_rows(uint32_t *out, size_t r_hi, size_t count, size_t m, size
         }
         return;
     }
+    if (mk && mk->ncosets) cosets_fold_rows(mk, out + (r_hi - count) * m, r_hi - count, count, (size_t)1 << bits, m);
     for (size_t r = r_hi; r-- > r_hi - count;) {
         uint32_t *src = out + r * m, *dst = out + r * blowup * m;
         uint32_t f = pw[rev_bits(r, bits)];
@@ -838,9 +856,11 @@ int zk_lde_visit_masked(uint32_t *out, const uint32_t *in, size_t rows, size_t c
         if (cosets[j].log_m > ZK_NTT_MAX_LOG || !cosets[j].values) return -1;
     int rc = twiddles(log2_exact(rows) + log_blowup, fwd, inv);
     if (rc) return rc;
-    /* S_j^i for i up to the block of f's highest coefficient, a table a coset */
-    size_t blowup = (size_t)1 << log_blowup, powers = 0;
-    for (size_t j = 0; j < ncosets; j++) powers += ((rows + mask_rows - 1) >> cosets[j].log_m) + 1;
+    /* S_j^i for i up to the block of f's highest coefficient, and the
+     * weights of cosets_fold_rows, two tables a coset */
+    size_t blowup = (size_t)1 << log_blowup, powers = 0, bits = log2_exact(rows);
+    for (size_t j = 0; j < ncosets; j++)
+        powers += ((rows + mask_rows - 1) >> cosets[j].log_m) + 1 + (cosets[j].log_m >= bits ? 1 : rows >> cosets[j].log_m);
     lde_mask mk = {mask, mask_rows, shift, {0}, from_coeffs ? BB_ONE : bb_inv(bb_encode((uint32_t)rows)), ncosets,
                    {{0}}, malloc((cols ? cols : 1) * sizeof(uint32_t))};
     uint32_t *spow = malloc((powers ? powers : 1) * sizeof *spow);
@@ -849,10 +869,13 @@ int zk_lde_visit_masked(uint32_t *out, const uint32_t *in, size_t rows, size_t c
         return -2;
     }
     for (size_t j = 0, at = 0; j < ncosets; j++) {
-        size_t count = ((rows + mask_rows - 1) >> cosets[j].log_m) + 1;
-        fill_powers(spow + at, count, BB_ONE, bb_pow(cosets[j].shift, (uint64_t)1 << cosets[j].log_m));
-        mk.cosets[j] = (coset_fold){cosets[j].values, spow + at, cosets[j].log_m};
-        at += count;
+        unsigned lm = cosets[j].log_m;
+        size_t count = ((rows + mask_rows - 1) >> lm) + 1, L = lm >= bits ? 1 : rows >> lm;
+        uint32_t *pw = spow + at, *weight = pw + count;
+        fill_powers(pw, count, BB_ONE, bb_pow(cosets[j].shift, (uint64_t)1 << lm));
+        for (size_t l = 0; l < L; l++) weight[l] = bb_mul(mk.coeff_scale, pw[rev_bits(l, log2_exact(L))]);
+        mk.cosets[j] = (coset_fold){cosets[j].values, pw, weight, lm};
+        at += count + L;
     }
     uint32_t c = bb_pow(shift, rows), w_b = root_of_unity(log_blowup);
     for (size_t t = 0; t < blowup; t++, c = bb_mul(c, w_b)) mk.vanishing[t] = bb_sub(c, BB_ONE);

@@ -69,19 +69,21 @@ static void inv_lanes_scalar(uint32_t *out, const uint32_t *a, size_t groups, ui
 }
 
 /* -------------------------------------------------------- sum_rows_add --
- * outs[s][c] += sum_r ws[s][r] m[r][c]: each column's products summed in
- * 64 bits, kept below p 2^32 by a fold (every product on the scalar path,
- * every second row on the vector paths), Montgomery-reduced once: (w R)(x
- * R) summed, divided by R, is (sum w x) R.  Every path returns the
- * canonical sum, so all are bit-identical. */
+ * outs[s][c] += sum_r ws[s][r] m[r stride + c]: each column's products
+ * summed in 64 bits, kept below p 2^32 by a fold (every product on the
+ * scalar path, every second row on the vector paths: x < p 2^32 and two
+ * products < 2p^2 stay below 2p 2^32 < 2^64), Montgomery-reduced once:
+ * (w R)(x R) summed, divided by R, is (sum w x) R, the value a multiply
+ * and an add a row give, exactly.  Every path returns the canonical sum,
+ * so all are bit-identical. */
 static void fp_sum_rows_add_scalar(uint32_t *const *outs, const uint32_t *const *ws, size_t sets,
-                                   const uint32_t *m, size_t rows, size_t cols) {
+                                   const uint32_t *m, size_t rows, size_t cols, size_t stride) {
     const uint64_t PH = (uint64_t)BB_P << 32;
     for (size_t c = 0; c < cols; c++)
         for (size_t s = 0; s < sets; s++) {
             uint64_t acc = 0;
             for (size_t r = 0; r < rows; r++) {
-                acc += (uint64_t)m[r * cols + c] * ws[s][r];    /* < p 2^32 + p^2 < 2p 2^32 */
+                acc += (uint64_t)m[r * stride + c] * ws[s][r];  /* < p 2^32 + p^2 < 2p 2^32 */
                 if (acc >= PH) acc -= PH;
             }
             outs[s][c] = bb_add(outs[s][c], bb_reduce(acc));
@@ -112,8 +114,8 @@ void zk_fp_mul_scalar_add(uint32_t *out, const uint32_t *a, uint32_t s, const ui
     ZK_DISPATCH(zk_active_isa, fp_mul_scalar_add, out, a, s, b, n);
 }
 void zk_fp_sum_rows_add(uint32_t *const *outs, const uint32_t *const *ws, size_t sets, const uint32_t *m,
-                        size_t rows, size_t cols) {
-    ZK_DISPATCH(zk_active_isa, fp_sum_rows_add, outs, ws, sets, m, rows, cols);
+                        size_t rows, size_t cols, size_t stride) {
+    ZK_DISPATCH(zk_active_isa, fp_sum_rows_add, outs, ws, sets, m, rows, cols, stride);
 }
 void zk_fp_decode(uint32_t *out, const uint32_t *in, size_t n) {
     ZK_DISPATCH(zk_active_isa, fp_decode, out, in, 0, n);

@@ -583,7 +583,7 @@ static void cosets_fold_rows(const lde_mask *mk, const uint32_t *rows, size_t r0
             uint32_t *outs[ZK_LDE_MAX_COSETS];
             const uint32_t *ws[ZK_LDE_MAX_COSETS];
             for (size_t i = 0; i < sets; i++) outs[i] = cf[i]->values + row * m, ws[i] = cf[i]->weight + (a - q * L);
-            zk_fp_sum_rows_add(outs, ws, sets, rows + (a - r0) * m, e - a, m);
+            zk_fp_sum_rows_add(outs, ws, sets, rows + (a - r0) * m, e - a, m, m);
         }
     }
 }

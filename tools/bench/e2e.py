@@ -93,7 +93,7 @@ WARMUP_PAIRS = 2        # not counted: the ring's pages faulted in, caches warm
 #: up to well past two workers' ceiling: the figure, and the Dask ladder set
 #: from it, mean something only where the daemon stopped keeping up
 RATES = (2_500, 5_000, 7_500, 10_000, 12_500, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 50_000,
-         60_000, 70_000, 80_000, 90_000, 100_000, 120_000, 140_000)
+         60_000, 70_000, 80_000, 90_000, 100_000, 120_000, 140_000, 160_000, 180_000, 200_000)
 WINDOW_S = 15.0
 DRAIN_S = 5.0
 MAX_BEHIND_S = 2.0      # the lag target's scale

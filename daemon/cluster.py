@@ -69,6 +69,7 @@ from distributed.security import Security
 from .backends import NativeBackend, ProofBackend
 from .jobs import BackendError, JobInputs, ProofJob, ProofResult, accept_proof
 from .malloc import keep_proof_buffers
+from .metrics import PoolFigures
 from .priority import DEFAULT_AGE_STEP, LEVELS, ProofPriority, PriorityQueue, QueueClosed
 from .workers import PoolClosed, WorkerCrashed, prove_answer
 
@@ -76,7 +77,8 @@ log = logging.getLogger(__name__)
 
 #: a lost connection is retried this often (seconds)
 RECONNECT_S = 2.0
-#: the cluster's worker threads are read again at most this often (seconds)
+#: the cluster's workers and their threads are read again this often (seconds),
+#: by the dispatcher: status() reads what it last saw, never the scheduler
 THREADS_EVERY_S = 2.0
 #: per worker thread, the jobs in flight when max_in_flight is 0 (automatic)
 IN_FLIGHT_PER_THREAD = 2
@@ -170,8 +172,7 @@ class DaskPool:
         self.connect_timeout_s = connect_timeout_s
         self.queue = queue or PriorityQueue(age_step)
         self.token = uuid.uuid4().hex[:12]
-        self.resubmitted = 0           # tasks lost with the scheduler and submitted again
-        self.crashes = 0               # jobs failed with KilledWorker
+        self.figures = PoolFigures()   # crashed (KilledWorker), resubmitted, round trips
         self._client: distributed.Client | None = None
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
@@ -179,7 +180,7 @@ class DaskPool:
         self._unfinished = 0
         self._closing = False
         self._stopped = threading.Event()
-        self._threads = (0, 0.0)       # (worker threads, when read)
+        self._seen = (0, 0, 0.0)       # (workers, their threads, when read): the dispatcher's
         self._ids = itertools.count()
         self._dispatcher = threading.Thread(target=self._dispatch_loop, name="zksidecar-dask-dispatch",
                                             daemon=True)
@@ -200,19 +201,40 @@ class DaskPool:
 
     @property
     def connected(self) -> bool:
+        """The client's own state (an attribute: no call to the scheduler)."""
         client = self._client
         return client is not None and client.status == "running"
 
     @property
     def ready(self) -> int:
-        """The cluster's workers (0 while not connected)."""
-        client = self._client
-        if client is None or client.status != "running":
-            return 0
-        try:
-            return len(client.nthreads())
-        except Exception:
-            return 0
+        """The cluster's workers as the dispatcher last saw them (at most
+        THREADS_EVERY_S old; 0 while not connected)."""
+        return self._seen[0] if self.connected else 0
+
+    @property
+    def resubmitted(self) -> int:
+        """Tasks lost with the scheduler and submitted again."""
+        return self.figures.resubmitted
+
+    @property
+    def crashes(self) -> int:
+        """Jobs failed with KilledWorker."""
+        return self.figures.crashed
+
+    def status(self) -> dict:
+        """The pool as /status and /metrics show it (ProofPool.status, the
+        local pool's keys plus the cluster's `scheduler` and `connected`;
+        docs/ADMIN.md).  Cheap and never blocking: the workers are what the
+        dispatcher last read from the scheduler, the rest this process's own
+        counts, so a scheduler that is gone shows as connected false with no
+        workers, not as a wait or an error."""
+        connected = self.connected
+        workers, threads, _ = self._seen if connected else (0, 0, 0.0)
+        with self._lock:
+            in_flight = len(self._in_flight)
+        return {"backend": "dask", "scheduler": self.scheduler, "connected": connected,
+                "workers": workers, "threads": threads, "in_flight": in_flight,
+                "queued": len(self.queue), **self.figures.figures()}
 
     # ------------------------------------------------------------ submit --
     def submit(self, job: ProofJob, priority: ProofPriority | int | str = ProofPriority.NORMAL
@@ -261,6 +283,7 @@ class DaskPool:
             except Exception:
                 pass
             self._client = None
+            self._seen = (0, 0, 0.0)
         try:
             client = distributed.Client(self.scheduler, security=self.security,
                                         timeout=self.connect_timeout_s, set_as_default=False)
@@ -274,23 +297,26 @@ class DaskPool:
         except Exception as exc:
             log.warning("Dask workers not set up (%s: %s): malloc at its defaults, and their "
                         "first jobs build the caches", type(exc).__name__, exc)
-        log.info("connected to the Dask scheduler %s (%d workers)", self.scheduler,
-                 len(client.nthreads()))
+        self._seen = (0, 0, 0.0)
+        self._look(client)
+        log.info("connected to the Dask scheduler %s (%d workers)", self.scheduler, self._seen[0])
         self._client = client
-        self._threads = (0, 0.0)
         return client
 
+    def _look(self, client: distributed.Client) -> None:
+        """Read the cluster's workers and threads (a call to the scheduler,
+        on the dispatcher's thread alone) if the last look is THREADS_EVERY_S old."""
+        if time.monotonic() - self._seen[2] <= THREADS_EVERY_S:
+            return
+        try:
+            nthreads = client.nthreads()
+        except Exception:                 # the connection is going: the next turn sees it
+            nthreads = {}
+        self._seen = (len(nthreads), sum(nthreads.values()), time.monotonic())
+
     def _limit(self, client: distributed.Client) -> int:
-        if self.max_in_flight:
-            return self.max_in_flight
-        threads, when = self._threads
-        if time.monotonic() - when > THREADS_EVERY_S:
-            try:
-                threads = sum(client.nthreads().values())
-            except Exception:
-                threads = 0
-            self._threads = (threads, time.monotonic())
-        return IN_FLIGHT_PER_THREAD * threads
+        self._look(client)
+        return self.max_in_flight or IN_FLIGHT_PER_THREAD * self._seen[1]
 
     # -------------------------------------------------------- dispatching --
     def _dispatch_loop(self) -> None:
@@ -364,12 +390,12 @@ class DaskPool:
             if closing:
                 _settle(entry.future, PoolClosed("the Dask pool closed while the job ran"))
             elif isinstance(exc, distributed.KilledWorker):
-                self.crashes += 1
+                self.figures.job_crashed()
                 _settle(entry.future, WorkerCrashed(
                     f"symbol {job.symbol} batch {job.batch_id}: every Dask worker that ran it died "
                     f"({exc}); the batch is not proven"))
             elif _lost(exc):
-                self.resubmitted += 1
+                self.figures.job_resubmitted()
                 log.warning("symbol %d batch %d: its Dask task was lost (%s: %s); submitted again",
                             job.symbol, job.batch_id, type(exc).__name__, exc)
                 self._requeue(entry)
@@ -381,10 +407,12 @@ class DaskPool:
             return
         finally:
             dfut.release()
+        round_trip_s = time.monotonic() - sent
+        self.figures.job_answered(round_trip_s)
         with self._changed:
             self._in_flight.pop(key, None)
             self._changed.notify_all()
-        _settle(entry.future, self._checked(entry, result, time.monotonic() - sent))
+        _settle(entry.future, self._checked(entry, result, round_trip_s))
 
     def _checked(self, entry: _Job, result, round_trip_s: float) -> ProofResult:
         """The worker's answer as the daemon keeps it: its proof accepted here

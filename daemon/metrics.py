@@ -216,6 +216,59 @@ class _Timing:
         return t
 
 
+class PoolFigures:
+    """What a proof pool counts of its own jobs (WorkerPool and DaskPool keep
+    one each): jobs failed because the worker running them died, jobs handed
+    to a worker again (lost with the Dask scheduler), and each answered job's
+    round trip (handed to a worker -> its answer back in the daemon: the
+    proving, plus the pipe or the cluster's queue and network).  The pool's
+    status() carries figures() beside its live counts; /status shows them as
+    pool_status() makes them JSON, /metrics as the zksidecar_pool_* families
+    (_live_families), so both read one source."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._crashed = 0
+        self._resubmitted = 0
+        self._round_trip = _Timing()
+
+    def job_crashed(self) -> None:
+        with self._lock:
+            self._crashed += 1
+
+    def job_resubmitted(self) -> None:
+        with self._lock:
+            self._resubmitted += 1
+
+    def job_answered(self, round_trip_s: float) -> None:
+        with self._lock:
+            self._round_trip.record(max(0.0, round_trip_s))
+
+    @property
+    def crashed(self) -> int:
+        return self._crashed
+
+    @property
+    def resubmitted(self) -> int:
+        return self._resubmitted
+
+    def figures(self) -> dict:
+        """{crashed, resubmitted, round_trip} now (round_trip: a copy of the timing)."""
+        with self._lock:
+            return {"crashed": self._crashed, "resubmitted": self._resubmitted,
+                    "round_trip": self._round_trip.copy()}
+
+
+def pool_status(pool: dict) -> dict:
+    """A pool's status() (ProofPool.status: its live counts and figures())
+    as /status shows it: the round trip as {count, mean, p50, p99, max}."""
+    out = {k: v for k, v in pool.items() if k != "round_trip"}
+    fine = pool["round_trip"].fine
+    out["round_trip_s"] = {"count": fine.count, "mean": fine.mean(), "p50": fine.quantile(0.5),
+                           "p99": fine.quantile(0.99), "max": fine.max if fine.count else None}
+    return out
+
+
 def _check_priority(priority: str) -> str:
     if priority not in PRIORITIES:
         raise ValueError(f"priority must be one of {PRIORITIES}, not {priority!r}")
@@ -668,7 +721,44 @@ def _live_families(live: dict, metrics: Metrics):
         yield CounterMetricFamily("zksidecar_snapshots_failed", "Checkpoints whose snapshot "
                                   "could not be written (a full disk); the next one tries "
                                   "again.", value=snap["failed"])
+    if "pool" in live:
+        yield from _pool_families(live["pool"])
     if live.get("tree_resident_bytes") is not None:
         yield GaugeMetricFamily("zksidecar_tree_resident_memory_bytes", "Resident memory of the "
                                 "daemon and its child processes (the proof workers), in bytes.",
                                 value=live["tree_resident_bytes"])
+
+
+def _pool_families(pool: dict):
+    """The proof pool's status() (WorkerPool or DaskPool: one shape) as
+    metric families; the cluster's own (scheduler, connected) only for a
+    pool that has them."""
+    info = GaugeMetricFamily("zksidecar_pool_info", "The proof pool: its backend (local or "
+                             "dask) and, for dask, the scheduler's address; always 1.",
+                             labels=["backend", "scheduler"])
+    info.add_metric([pool["backend"], pool.get("scheduler", "")], 1.0)
+    yield info
+    if "connected" in pool:
+        yield GaugeMetricFamily("zksidecar_pool_connected", "1 while the daemon is connected to "
+                                "the Dask scheduler, else 0.", value=1.0 if pool["connected"] else 0.0)
+    yield GaugeMetricFamily("zksidecar_pool_workers", "Proof workers able to take jobs: local "
+                            "worker processes started and warmed, or the Dask workers "
+                            "connected to the scheduler (0 while not connected).",
+                            value=pool["workers"])
+    yield GaugeMetricFamily("zksidecar_pool_threads", "Jobs the workers can prove at once: one "
+                            "per local worker, the Dask workers' threads.", value=pool["threads"])
+    yield GaugeMetricFamily("zksidecar_pool_jobs_in_flight", "Proof jobs handed to a worker (a "
+                            "local process, or a task on the cluster) and not answered yet.",
+                            value=pool["in_flight"])
+    yield GaugeMetricFamily("zksidecar_pool_jobs_queued", "Proof jobs in the pool's priority "
+                            "queue, not handed to a worker yet.", value=pool["queued"])
+    yield CounterMetricFamily("zksidecar_pool_jobs_crashed", "Proof jobs failed because the "
+                              "worker running them died (Dask: every worker it ran on).",
+                              value=pool["crashed"])
+    yield CounterMetricFamily("zksidecar_pool_jobs_resubmitted", "Proof jobs handed to a worker "
+                              "again: Dask tasks lost with the scheduler.",
+                              value=pool["resubmitted"])
+    rt = pool["round_trip"].buckets
+    yield HistogramMetricFamily("zksidecar_pool_round_trip_seconds", "A proof job handed to a "
+                                "worker -> its answer back in the daemon.",
+                                buckets=rt.family_rows(), sum_value=rt.sum)

@@ -8,7 +8,8 @@ the [workers] configuration.
 
 Both queue jobs in the daemon's own PriorityQueue (daemon/priority.py) and
 resolve one Future per job, so the service, the finisher and the metrics do
-not know which one runs.  daemon/cluster.py (and with it the `distributed`
+not know which one runs; each reports itself through status() in one shape
+(/status `pool`, the zksidecar_pool_* metrics).  daemon/cluster.py (and with it the `distributed`
 package, the optional extra `cluster`) is imported only for backend "dask".
 """
 from __future__ import annotations
@@ -39,6 +40,13 @@ class ProofPool(Protocol):
     @property
     def ready(self) -> int:
         """Workers able to take a job now."""
+
+    def status(self) -> dict:
+        """The pool's own report, one shape for both backends (docs/ADMIN.md,
+        `pool`): backend, workers, threads, in_flight, queued, and its
+        metrics.PoolFigures (crashed, resubmitted, round_trip); a Dask pool
+        adds scheduler and connected.  Read on the event loop per /status and
+        per scrape: never a blocking call."""
 
     def close(self, wait: bool = True, cancel_pending: bool = False) -> None:
         """Stop taking jobs (WorkerPool.close says what wait and cancel_pending do)."""

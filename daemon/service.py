@@ -39,7 +39,7 @@ from .finisher import Finisher
 from .ingest import Ingest, Resync
 from .jobs import warm_up_job
 from .journal import BatchMark, Journal, JournalCorrupt
-from .metrics import Metrics
+from .metrics import Metrics, pool_status
 from .notify import Notifier, watchdog_loop
 from .priority import ProofPriority
 from .rebuild import Rebuilder
@@ -219,6 +219,7 @@ class Service:
                         **self.backlog.status()},
             "tree_resident_bytes": tree_resident_bytes(self._process),
             "snapshots": self.checkpoints.status(),
+            "pool": self.pool.status(),
         }
 
     def status(self) -> dict:
@@ -245,6 +246,7 @@ class Service:
                        "inbox_records_in_memory": self.sequencer_thread.inbox.held,
                        "inbox_items_read_back": self.sequencer_thread.inbox.spilled},
             "snapshots": live["snapshots"],
+            "pool": pool_status(live["pool"]),
             "counts": {"divergences": seq.divergences, "rejected": seq.refused,
                        "breaks": seq.breaks, "proven": fin.proven, "failed": fin.failed,
                        "completions_dropped": live["completions_dropped"],

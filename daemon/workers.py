@@ -35,6 +35,7 @@ from multiprocessing.connection import wait as wait_ready
 from .backends import NativeBackend, ProofBackend
 from .jobs import ProofJob, ProofResult
 from .malloc import keep_proof_buffers
+from .metrics import PoolFigures
 from .priority import DEFAULT_AGE_STEP, ProofPriority, PriorityQueue, QueueClosed
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class _Running:
     priority: ProofPriority
     waited_s: float
     future: Future
+    sent: float = 0.0                 # when it was handed to the worker (monotonic)
 
 
 @dataclass
@@ -167,7 +169,8 @@ class WorkerPool:
         self._broken: str | None = None
         self._unfinished = 0
         self._count_lock = threading.Lock()
-        self.crashes = 0
+        self.crashes = 0                  # worker processes that died unasked
+        self.figures = PoolFigures()
         usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
         self._slots = []
         for i in range(count):
@@ -237,6 +240,16 @@ class WorkerPool:
         with self._count_lock:     # its own lock: a future may resolve under the pool's
             self._unfinished -= 1
 
+    def status(self) -> dict:
+        """The pool as /status and /metrics show it (ProofPool.status; keys
+        in docs/ADMIN.md): attributes read under the pool's lock, no call
+        to a worker."""
+        with self._lock:
+            workers = sum(1 for s in self._slots if s.ready and s.process is not None)
+            in_flight = sum(1 for s in self._slots if s.job is not None)
+        return {"backend": "local", "workers": workers, "threads": workers,
+                "in_flight": in_flight, "queued": len(self.queue), **self.figures.figures()}
+
     def busy_pids(self) -> list[int]:
         """Workers proving a job now."""
         with self._lock:
@@ -282,7 +295,8 @@ class WorkerPool:
             with self._lock:
                 slot = next((s for s in self._slots if s.job is None and not s.stopping), None)
                 if slot is not None:
-                    busy = slot.job = _Running(job_id, job, priority, waited, fut)
+                    busy = slot.job = _Running(job_id, job, priority, waited, fut,
+                                               time.monotonic())
                     conn = slot.conn           # this process's pipe, even if it is replaced
             if slot is None:               # only while closing without waiting, or broken
                 fut.set_exception(WorkerCrashed(self._broken) if self._broken
@@ -298,6 +312,7 @@ class WorkerPool:
                     if mine:
                         slot.job = None
                 if mine:
+                    self.figures.job_crashed()
                     fut.set_exception(WorkerCrashed(
                         f"proof worker {slot.index} died as it was given symbol {job.symbol} "
                         f"batch {job.batch_id} ({exc}); the batch is not proven"))
@@ -346,6 +361,7 @@ class WorkerPool:
         if busy is None or busy.job_id != job_id:
             log.error("worker %d answered job %s it was not given; ignored", slot.index, job_id)
             return
+        self.figures.job_answered(time.monotonic() - busy.sent)
         result.queue_wait_s, result.priority = busy.waited_s, busy.priority
         busy.future.set_result(result)
 
@@ -396,6 +412,7 @@ class WorkerPool:
             if expected:
                 fut.set_exception(PoolClosed("the worker pool closed while the job ran"))
             else:
+                self.figures.job_crashed()
                 code = proc.exitcode
                 how = f"killed by signal {-code}" if code is not None and code < 0 \
                     else f"exit code {code}"

@@ -1,8 +1,8 @@
 """/metrics carries every figure an operator alerts on (issue 16 item 5):
 refused records, proofs in flight and `behind`, completions waiting and
 dropped, ingest health, what the ring knows (full events, unblocked
-positions, a stall), disk use, the backlog, and the process_* metrics; and
-/status and /metrics agree, because both read the same state."""
+positions, a stall), disk use, the backlog, the proof pool, and the
+process_* metrics; and /status and /metrics agree, because both read the same state."""
 from __future__ import annotations
 
 import time
@@ -20,8 +20,13 @@ from zksidecar.tools import loadgen
 
 def scrape(d: Daemon) -> dict[tuple, float]:
     """{(sample name, sorted labels): value} of one /metrics answer."""
+    return parsed(_get(d.socket, "/metrics"))
+
+
+def parsed(text: str) -> dict[tuple, float]:
+    """{(sample name, sorted labels): value} of a Prometheus text page."""
     out = {}
-    for fam in text_string_to_metric_families(_get(d.socket, "/metrics")):
+    for fam in text_string_to_metric_families(text):
         for s in fam.samples:
             out[(s.name, tuple(sorted(s.labels.items())))] = s.value
     return out
@@ -29,6 +34,26 @@ def scrape(d: Daemon) -> dict[tuple, float]:
 
 def one(m: dict, name: str, **labels) -> float:
     return m[(name, tuple(sorted(labels.items())))]
+
+
+def pool_agrees(st: dict, m: dict) -> dict:
+    """/status `pool` and the zksidecar_pool_* metrics say the same (both
+    read the pool's one status()); the pool's status."""
+    pool = st["pool"]
+    assert one(m, "zksidecar_pool_info", backend=pool["backend"],
+               scheduler=pool.get("scheduler", "")) == 1
+    for key in ("workers", "threads"):
+        assert pool[key] == one(m, f"zksidecar_pool_{key}")
+    for key in ("in_flight", "queued"):
+        assert pool[key] == one(m, f"zksidecar_pool_jobs_{key}")
+    for key in ("crashed", "resubmitted"):
+        assert pool[key] == one(m, f"zksidecar_pool_jobs_{key}_total")
+    assert pool["round_trip_s"]["count"] == one(m, "zksidecar_pool_round_trip_seconds_count")
+    if "connected" in pool:
+        assert pool["connected"] == bool(one(m, "zksidecar_pool_connected"))
+    else:
+        assert not any(name == "zksidecar_pool_connected" for name, _ in m)
+    return pool
 
 
 @pytest.fixture
@@ -102,6 +127,11 @@ def test_metrics_that_alert_and_agree_with_status(daemon):
         assert st["disk"][area]["fs_size_bytes"] == one(m, "zksidecar_filesystem_size_bytes",
                                                         area=area)
     assert st["memory"]["tree_resident_bytes"] > 0
+    pool = pool_agrees(st, m)          # the local pool: one worker, idle, every job answered
+    assert (pool["backend"], pool["workers"], pool["threads"]) == ("local", 1, 1)
+    assert pool["in_flight"] == pool["queued"] == pool["crashed"] == pool["resubmitted"] == 0
+    rt = pool["round_trip_s"]
+    assert rt["count"] == st["batches"]["proven"] > 0 and 0 < rt["p50"] <= rt["max"]
     assert daemon.stop() == 0
 
 

@@ -29,6 +29,7 @@ from zksidecar.daemon import config  # noqa: E402
 from zksidecar.daemon.backends import NativeBackend  # noqa: E402
 from zksidecar.daemon.cluster import WARM_UP_PLUGIN, DaskPool, dask_priority  # noqa: E402
 from zksidecar.daemon.jobs import ProofResult  # noqa: E402
+from zksidecar.daemon.metrics import Metrics, pool_status  # noqa: E402
 from zksidecar.daemon.priority import ProofPriority  # noqa: E402
 from zksidecar.daemon.store import ProofStore  # noqa: E402
 from zksidecar.daemon.workers import PoolClosed, WorkerCrashed  # noqa: E402
@@ -155,6 +156,7 @@ def test_a_task_lost_from_under_the_client_is_submitted_again(cluster, tmp_path)
         [(key, entry)] = list(pool._in_flight.items())
         entry.dask.cancel()
         wait_until(lambda: pool.resubmitted == 1, "the job to be submitted again")
+        assert pool.status()["resubmitted"] == 1
         open(gate, "w").close()
         result = fut.result(60)
     assert result.ok and result.extra["attempts"] == 2
@@ -165,8 +167,63 @@ def test_a_job_that_kills_every_worker_fails_as_a_crash(cluster):
     with DaskPool(cluster.scheduler_address, backend=KillsItsWorker()) as pool:
         with pytest.raises(WorkerCrashed, match="every Dask worker that ran it died"):
             pool.submit(first_batch(0)).result(120)
-        assert pool.crashes == 1
+        assert pool.crashes == 1 and pool.status()["crashed"] == 1
     two_workers(cluster)
+
+
+def scraped(pool: DaskPool) -> dict[tuple, float]:
+    """The pool's status() as /metrics presents it: the daemon's own
+    Metrics with the pool attached as Service.live() attaches it."""
+    from test_daemon_metrics import parsed
+    metrics = Metrics()
+    metrics.attach(lambda: {"pool": pool.status()})
+    return parsed(metrics.exposition().decode())
+
+
+def test_status_and_metrics_show_the_clusters_workers_and_jobs(cluster, tmp_path):
+    from test_daemon_metrics import pool_agrees
+    gate = str(tmp_path / "gate")
+    two_workers(cluster)
+    with DaskPool(cluster.scheduler_address, backend=GatedBackend(gate), max_in_flight=1) as pool:
+        held, queued = pool.submit(first_batch(0)), pool.submit(first_batch(1), "low")
+        wait_until(lambda: pool.in_flight == 1 and pool.status()["workers"] == 2,
+                   "the held job to be on the cluster")
+        st = pool_status(pool.status())
+        assert pool_agrees({"pool": st}, scraped(pool)) == st
+        assert st == {"backend": "dask", "scheduler": cluster.scheduler_address,
+                      "connected": True, "workers": 2, "threads": 2, "in_flight": 1,
+                      "queued": 1, "crashed": 0, "resubmitted": 0,
+                      "round_trip_s": {"count": 0, "mean": None, "p50": None, "p99": None,
+                                       "max": None}}
+        open(gate, "w").close()
+        results = [held.result(60), queued.result(60)]
+        st = pool_status(pool.status())
+        pool_agrees({"pool": st}, scraped(pool))
+    assert (st["in_flight"], st["queued"], st["round_trip_s"]["count"]) == (0, 0, 2)
+    # the round trip is the cluster's whole answer time: at least the worker's proving
+    assert st["round_trip_s"]["max"] >= max(r.prove_s for r in results)
+    assert sorted(r.extra["cluster_round_trip_s"] for r in results)[-1] \
+        == pytest.approx(st["round_trip_s"]["max"], rel=0.01)
+
+
+def test_a_scheduler_that_goes_away_shows_as_disconnected():
+    """A cluster of its own (one in-process worker), closed under the pool:
+    status() says disconnected, no workers, the scheduler it was at; no
+    call blocks and nothing raises."""
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  protocol="tcp://", host="127.0.0.1",
+                                  dashboard_address=None) as gone:
+        pool = DaskPool(gone.scheduler_address, connect_timeout_s=0.5)
+        wait_until(lambda: pool.status()["workers"] == 1, "the pool to see the worker", 30)
+        assert scraped(pool)[("zksidecar_pool_connected", ())] == 1
+    try:
+        wait_until(lambda: not pool.status()["connected"], "the pool to see the scheduler gone", 30)
+        st = pool.status()
+        assert (st["scheduler"], st["workers"], st["threads"]) == (gone.scheduler_address, 0, 0)
+        m = scraped(pool)
+        assert m[("zksidecar_pool_connected", ())] == 0 and m[("zksidecar_pool_workers", ())] == 0
+    finally:
+        pool.close(wait=False)
 
 
 def test_a_tampered_proof_is_refused_by_the_daemon(cluster):
@@ -302,6 +359,12 @@ def test_a_daemon_proves_on_the_cluster(cluster, tmp_path):
         assert rep.published == 600 and rep.proven_ops() == 600
         st = d.status()
         assert st["counts"]["proven"] == len(rep.completed) and st["counts"]["failed"] == 0
+        from test_daemon_metrics import pool_agrees, scrape
+        pool = pool_agrees(st, scrape(d))          # idle: nothing moves between the two
+        assert (pool["backend"], pool["scheduler"], pool["connected"]) == \
+            ("dask", cluster.scheduler_address, True)
+        assert (pool["workers"], pool["threads"], pool["in_flight"], pool["queued"]) == (2, 2, 0, 0)
+        assert pool["round_trip_s"]["count"] == st["counts"]["proven"]
         assert d.stop() == 0
     finally:
         d.cleanup()

@@ -395,7 +395,14 @@ def test_stats_reports_a_bad_answer(sockdir, capsys):
 
 def test_render_tolerates_missing_fields():
     text = stats.render({})
-    assert "ingest      - ops" in text and text.count("\n") == 12     # the refused line included
+    assert "ingest      - ops" in text and text.count("\n") == 13     # refused and provers included
+    assert "provers     -   workers - (- threads)" in text
     assert "BLOCKED" not in text
     assert "BLOCKED     journal full: disk" in stats.render({"blocked": ["journal full: disk"]})
     assert "p50 -" in stats.render({"lag_s": {"p50": None}})
+    gone = {"backend": "dask", "scheduler": "tcp://10.0.0.5:8786", "connected": False,
+            "workers": 0, "threads": 0, "in_flight": 0, "queued": 3,
+            "round_trip_s": {"p50": 0.41, "p99": None}, "resubmitted": 2, "crashed": 0}
+    assert ("provers     dask tcp://10.0.0.5:8786 DISCONNECTED   workers 0 (0 threads)   in flight 0"
+            "   queued 3   round trip p50 410 ms p99 -   resubmitted 2   crashed 0") \
+        in stats.render({"pool": gone})

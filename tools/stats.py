@@ -124,6 +124,19 @@ def _uptime(v) -> str:
     return f"{h}h{m:02d}m{s:02d}s"
 
 
+def _provers(pool: dict) -> str:
+    """The proof pool's line: where proofs are made, and its jobs."""
+    where = pool.get("backend") or "-"
+    if "scheduler" in pool:
+        where += f" {pool['scheduler']} " + ("connected" if pool.get("connected") else "DISCONNECTED")
+    return (f"provers     {where}   workers {_int(pool.get('workers'))} "
+            f"({_int(pool.get('threads'))} threads)   in flight {_int(pool.get('in_flight'))}"
+            f"   queued {_int(pool.get('queued'))}"
+            f"   round trip p50 {_secs(_get(pool, 'round_trip_s', 'p50'))}"
+            f" p99 {_secs(_get(pool, 'round_trip_s', 'p99'))}"
+            f"   resubmitted {_int(pool.get('resubmitted'))}   crashed {_int(pool.get('crashed'))}")
+
+
 def render(doc: dict) -> str:
     """The table for one status document."""
     rate = _get(doc, "ops", "rate_per_s")
@@ -148,6 +161,7 @@ def render(doc: dict) -> str:
         + "".join(f"   {r} {_int(n)}" for r, n in (_get(doc, 'refused', 'by_reason') or {}).items()
                   if n)
         + f"   stream breaks {_int(_get(doc, 'breaks', 'total'))}",
+        _provers(_get(doc, "pool") or {}),
         *(f"BLOCKED     {why}" for why in (_get(doc, "blocked") or [])),
         "",
         f"{'priority':<10}{'pending':>9}{'proven':>9}{'failed':>8}"

@@ -37,6 +37,14 @@ when the client is connected again.  Keys are
 two daemons on one cluster (or a restarted one) from sharing a task.  Each
 job's Future is resolved once, so its proof reaches the store once.
 
+Reporting.  status() is the local pool's report (pools.ProofPool.status:
+workers, threads, jobs in flight and queued, crashed, resubmitted, round
+trips) plus the scheduler's address and whether the client is connected.
+It is read per /status request and per scrape, so it asks the scheduler
+nothing: the dispatcher reads the workers and their threads every
+THREADS_EVERY_S on its own thread (it needs the threads for max_in_flight
+0 anyway), and status() shows what it last saw, none while not connected.
+
 Trust.  A proof computed elsewhere is checked here, in the daemon, before it
 is kept (jobs.accept_proof: the job's symbol, batch, parameters, records,
 trades and pre-state, then verify_batch); the post-state root comes from the
@@ -400,6 +408,7 @@ class DaskPool:
                             job.symbol, job.batch_id, type(exc).__name__, exc)
                 self._requeue(entry)
             else:                          # e.g. the worker could not unpickle the job
+                self.figures.job_answered(time.monotonic() - sent)
                 _settle(entry.future, ProofResult(
                     job.symbol, job.batch_id, n_ops=len(job.ops), queue_wait_s=entry.waited_s,
                     priority=entry.priority,

@@ -9,8 +9,9 @@ the [workers] configuration.
 Both queue jobs in the daemon's own PriorityQueue (daemon/priority.py) and
 resolve one Future per job, so the service, the finisher and the metrics do
 not know which one runs; each reports itself through status() in one shape
-(/status `pool`, the zksidecar_pool_* metrics).  daemon/cluster.py (and with it the `distributed`
-package, the optional extra `cluster`) is imported only for backend "dask".
+(/status `pool`, the zksidecar_pool_* metrics).  daemon/cluster.py (and with
+it the `distributed` package, the optional extra `cluster`) is imported only
+for backend "dask".
 """
 from __future__ import annotations
 

@@ -243,9 +243,10 @@ class WorkerPool:
     def status(self) -> dict:
         """The pool as /status and /metrics show it (ProofPool.status; keys
         in docs/ADMIN.md): attributes read under the pool's lock, no call
-        to a worker."""
+        to a worker.  A worker proves one job at a time: its threads are its
+        workers."""
+        workers = self.ready
         with self._lock:
-            workers = sum(1 for s in self._slots if s.ready and s.process is not None)
             in_flight = sum(1 for s in self._slots if s.job is not None)
         return {"backend": "local", "workers": workers, "threads": workers,
                 "in_flight": in_flight, "queued": len(self.queue), **self.figures.figures()}

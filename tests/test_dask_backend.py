@@ -212,7 +212,7 @@ def test_a_scheduler_that_goes_away_shows_as_disconnected():
     call blocks and nothing raises."""
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   protocol="tcp://", host="127.0.0.1",
-                                  dashboard_address=None) as gone:
+                                  dashboard_address=None, worker_dashboard_address=None) as gone:
         pool = DaskPool(gone.scheduler_address, connect_timeout_s=0.5)
         wait_until(lambda: pool.status()["workers"] == 1, "the pool to see the worker", 30)
         assert scraped(pool)[("zksidecar_pool_connected", ())] == 1

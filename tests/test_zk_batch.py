@@ -157,6 +157,10 @@ def test_the_lane_builder_is_the_numpy_definition(t):
     with pytest.raises(ValueError, match=r"data elements: -1 at \(0, 0\)"):
         zk_lane.lane_matrix(matrix, np.where(np.arange(12) == 0, -1, data.astype(np.int64)), types, salts,
                             blinding, exec_rows)
+    for place in (matrix[::-1], matrix[:, ::-1], matrix[:, :zk_lane.BLOCK - 1],    # rows backwards, ...
+                  np.lib.stride_tricks.as_strided(matrix, matrix.shape, (4, 4))):  # rows overlapping
+        with pytest.raises(ValueError, match="a lane matrix is a writeable uint32 matrix"):
+            zk_lane.lane_matrix(place, data, types, salts, blinding, exec_rows)
 
 
 def test_the_trade_order_is_the_stable_sort_of_its_keys():

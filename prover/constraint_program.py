@@ -132,7 +132,10 @@ class Program:
         (rows, 4); either may be a strided view, e.g. one column of a
         row-major LDE matrix (``mat[:, j]``, ``mat[:, 4a:4a + 4]``), which the
         evaluator reads in place.  A shifted load reads `step` rows on,
-        wrapping from the last row to the first."""
+        wrapping from the last row to the first.  Inputs and constants are
+        field elements, every word in [0, p): the C evaluator's vector
+        paths sum two products before each reduction, which is exact only
+        for those (csrc/stark/zk_vm.h), and it does not check them."""
         if not 0 <= step < max(rows, 1):
             raise ValueError(f"step {step} must be below the row count {rows}")
         base = [_strided(c, rows, 1) for c in base_cols]

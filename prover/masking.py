@@ -122,18 +122,19 @@ class Mask:
         """``(lde, leaves)`` of f = t + Z_H r, t the interpolant of `trace`
         ((N, width) Montgomery): f on D = shift <w_M> (natural order) and
         its salted leaf digests in bit-reversed order, in one pass
-        (merkle.lde_leaves).  f has degree N + h - 1, so h <= M - N.
-        Each of `cosets`, ``(log_m, shift, out)``, receives f's values on
-        the small coset shift <w_m> from the same pass."""
+        (merkle.lde_leaves).  f has degree N + h - 1; the masked LDE takes
+        h <= N (zk mode's h, check_zk_degrees, is at most N).  Each of
+        `cosets`, ``(log_m, shift, out)``, receives f's values on the
+        small coset shift <w_m> from the same pass."""
         n, width = trace.shape
         if width != self.width:
             raise ValueError(f"a mask of {self.width} columns for a matrix of {width}")
         m = n << log_blowup
         if self.salts.shape != (m, SALT_BYTES):
             raise ValueError(f"a mask with {self.salts.shape[0]} salts for an LDE of {m} rows")
-        if n + self.h > m:
-            raise ValueError(f"a mask of degree < {self.h} on {n} rows does not fit an LDE of {m} rows "
-                             f"(needs h <= {m - n})")
+        if self.h > n:
+            raise ValueError(f"a mask of h = {self.h} rows on a trace of N = {n} rows: the masked LDE takes "
+                             f"h <= N")
         return lde_leaves(trace, log_blowup, shift, salts=self.salts, mask=np.ascontiguousarray(self.coeffs),
                           cosets=cosets)
 

@@ -196,15 +196,17 @@ def lde_leaves(a: np.ndarray, log_blowup: int, shift: int = GENERATOR, from_coef
     hashes each row while the LDE still has it in cache
     (csrc/hash/merkle.c, ``zk_merkle_lde_leaves``).
 
-    `mask`, r's h coefficients ``(h, cols)`` Montgomery (X^0 first), commits
-    the masked polynomial f = t + (X^N - 1) r instead (docs/ZK.md, section
-    5.2; masking.Mask.commit_lde): the LDE adds r inside its transform
-    (csrc/field/ntt.c, ``zk_lde_visit_masked``), so the LDE returned is
-    f's.  `cosets`, at most ``lib.ZK_LDE_MAX_COSETS`` of ``(log_m, shift,
-    out)``: each C-contiguous ``(2^log_m, cols)`` uint32 `out` receives f's
-    values on the small coset shift <w_m> (``ntt.coset_values`` of f's
-    coefficients), which the LDE folds from the coefficients it computes
-    on the way."""
+    `mask`, r's h coefficients ``(h, cols)`` Montgomery (X^0 first, h <= N,
+    the rows of `a`), commits the masked polynomial f = t + (X^N - 1) r
+    instead (docs/ZK.md, section 5.2; masking.Mask.commit_lde): the LDE
+    adds r inside its transform (csrc/field/ntt.c, ``zk_lde_visit_masked``,
+    which adds r_k to the copies of t's coefficient k: hence k < N), and
+    the LDE returned is f's.  `cosets`, at most ``lib.ZK_LDE_MAX_COSETS``
+    of ``(log_m, shift, out)``: each C-contiguous ``(2^log_m, cols)``
+    uint32 `out`, sharing no memory with `a`, `mask` or another `out`,
+    receives f's values on the small coset shift <w_m>
+    (``ntt.coset_values`` of f's coefficients), which the LDE folds from
+    the coefficients it computes on the way."""
     what = "commit_extend" if from_coeffs else "commit_lde"
     shape = ntt.lde_shape(a, log_blowup)
     if a.ndim != 2:
@@ -216,9 +218,9 @@ def lde_leaves(a: np.ndarray, log_blowup: int, shift: int = GENERATOR, from_coef
         if mask.ndim != 2 or mask.shape[1] != cols:
             raise ValueError(f"{what}: the mask must be (h, {cols}) coefficients, got {mask.shape}")
         h = mask.shape[0]
-        if n + h > shape[0]:
-            raise ValueError(f"{what}: a mask of degree < {h} on {n} rows does not fit an LDE of "
-                             f"{shape[0]} rows (needs h <= {shape[0] - n})")
+        if h > n:
+            raise ValueError(f"{what}: a mask of h = {h} rows on a trace of N = {n} rows: the masked LDE "
+                             f"takes h <= N")
         mask_ptr = u32p(mask) if h else ffi.NULL
     if len(cosets) > lib.ZK_LDE_MAX_COSETS:
         raise ValueError(f"{what}: at most {lib.ZK_LDE_MAX_COSETS} small cosets, got {len(cosets)}")
@@ -229,6 +231,10 @@ def lde_leaves(a: np.ndarray, log_blowup: int, shift: int = GENERATOR, from_coef
                 or values.shape != (1 << log_m, cols):
             raise ValueError(f"{what}: a coset's values must be (2^log_m, {cols}), log_m <= "
                              f"{ntt.MAX_LOG_SIZE}, got log_m {log_m!r} and {values.shape}")
+        # the kernel zeroes each fold before it reads `a` and `mask`
+        if any(np.shares_memory(values, x) for x in [a, mask] + [c[2] for c in cosets[:i]] if x is not None):
+            raise ValueError(f"{what}: coset {i}'s values share memory with the input, the mask or "
+                             f"another coset's values")
         targets[i].values, targets[i].shift, targets[i].log_m = u32p(values), ntt.shift_mont(coset_shift), log_m
     out = np.empty(shape, dtype=np.uint32)
     leaves = np.empty((shape[0], DIGEST_BYTES), dtype=np.uint8)

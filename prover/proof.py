@@ -175,13 +175,14 @@ def check_zk_degrees(air: Air, options: ProofOptions, h: int) -> None:
     """ParameterError unless zk mode's masks fit this AIR's trace: the
     quotient of degree-d constraints over columns of degree N + h - 1 must
     stay below its chunks' k N (for d = 3: h <= N/3, docs/ZK.md 5.3), and
-    a masked column's degree N + h - 1 below the LDE's M (so too a chunk's
-    N + h_q - 1: h_q < h)."""
+    h <= N, what the masked LDE takes (merkle.lde_leaves), which keeps a
+    masked column's degree N + h - 1 below the LDE's M >= 2N (so too a
+    chunk's N + h_q - 1: h_q < h).  h = 2q + 20 or 4q + 20 is even, so
+    the quotient's bound (h <= N + 1 at d = 1) already gave h <= N."""
     n, d = air.trace_length, air.max_degree
     k = quotient_chunks(air, zk=True)
-    m = n << options.log_blowup
-    if quotient_size(air, h) > k * n or n + h > m:
-        largest = min((k * n + n - 2) // d - n + 1, m - n)
+    if quotient_size(air, h) > k * n or h > n:
+        largest = min((k * n + n - 2) // d - n + 1, n)
         raise ParameterError(f"zk mode's mask degree h = {h} ({options.num_queries} queries) is "
                              f"too large for {n} rows: constraints of degree {d} in {k} quotient chunks "
                              f"allow h <= {largest} (about N/{d}); prove a longer trace or with fewer queries")

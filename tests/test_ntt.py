@@ -365,15 +365,25 @@ def test_coset_values_are_the_polynomials_on_the_coset(k, log_m, cols):
 
 
 def test_coset_values_at_gives_each_coset_from_one_pass(each_isa):
-    """Two cosets of one size from one fold (the zk quotient's D'' and
-    w_N D''), on every ISA, at widths around the vector loops (a tail of
-    columns; one column), and an odd count of blocks: each the same as
-    coset_values alone; mismatched counts and overlapping outputs refused."""
-    for k, log_m, cols in [(100, 3, 37), (33, 2, 16), (9, 3, 1), (5, 4, 17)]:
-        coeffs = field.encode(rand(k, cols))
-        outs = ntt.coset_values_at(coeffs, log_m, (961, 5), (None, None))
-        for shift, out in zip((961, 5), outs):
-            assert np.array_equal(out, ntt.coset_values(coeffs, log_m, shift))
+    """One to five cosets of one size from one fold (the zk quotient's D''
+    and w_N D'' are two; zk_fold_rows' weighted sums of 1, 3 and 4 sets,
+    and 5 in two passes), on every ISA, at widths around the vector loops
+    (a tail of columns; one column), an odd count of blocks and cosets of
+    one point: each against the definition (Horner at each point), and the
+    same as coset_values alone; mismatched counts and overlapping outputs
+    refused."""
+    shifts = (961, 5, 7, 11, 13)
+    for k, log_m, cols in [(100, 3, 37), (33, 2, 16), (9, 3, 1), (5, 4, 17), (64, 0, 3)]:
+        canon = rand(k, cols)
+        coeffs = field.encode(canon)
+        want = {s: np.array([naive_eval(canon[:, c], coset_points(1 << log_m, s)) for c in range(cols)]).T
+                for s in shifts}
+        for count in (1, 3, 4, 5):
+            outs = ntt.coset_values_at(coeffs, log_m, shifts[:count], [None] * count)
+            for shift, out in zip(shifts, outs):
+                assert (field.decode(out) == want[shift]).all()
+        assert np.array_equal(outs[0], ntt.coset_values(coeffs, log_m, shifts[0]))
+    coeffs = field.encode(rand(5, 17))
     with pytest.raises(ValueError, match="2 shifts for 1 outputs"):
         ntt.coset_values_at(coeffs, 1, (3, 5), (None,))
     out = np.zeros((4, 17), dtype=np.uint32)

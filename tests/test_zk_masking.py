@@ -19,6 +19,7 @@ from zksidecar.prover.examples.memory_domains import memory_statement
 from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.masking import STATE_LABEL, Mask
 from zksidecar.prover.merkle import SALT_BYTES, MerkleTree
+from zksidecar.prover.native import ffi, lib, u8p, u32p
 from zksidecar.prover.params import ProofOptions
 from zksidecar.prover.proof import Proof, statement_layouts, statement_trees
 from zksidecar.prover.prove import (COSET_SHIFT, SegmentCommitment, barycentric_weights, open_rows,
@@ -79,7 +80,7 @@ def test_salts_of_the_wrong_shape_are_refused():
         merkle.lde_leaves(mat, 1, salts=np.zeros((8, 16), dtype=np.uint8))
     with pytest.raises(ValueError, match=r"\(h, 3\) coefficients"):
         merkle.lde_leaves(mat, 1, mask=np.zeros((8, 2), dtype=np.uint32))
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ValueError, match="h = 9 rows on a trace of N = 8 rows"):
         merkle.lde_leaves(mat, 1, mask=np.zeros((9, 3), dtype=np.uint32))
     with pytest.raises(TypeError, match="mask"):
         merkle.lde_leaves(mat, 1, mask=np.zeros((2, 3), dtype=np.int64))
@@ -181,7 +182,7 @@ _COSETS = [(3, COSET_SHIFT ** 2 % F.P), (0, 7), (6, 12345), (4, 3)]
 
 @pytest.mark.parametrize("log_n, cols, lb, h, from_coeffs, budget, cosets", [
     (5, 1, 1, 9, False, 0, 2),          # one column: its own spread
-    (6, 3, 1, 64, False, 0, 4),         # h = M - N, the most that fits
+    (6, 3, 1, 64, False, 0, 4),         # h = N, the most the kernel takes (= M - N at blowup 2)
     (6, 19, 2, 23, False, 256, 3),      # blowup 4; a tiny budget: DIF passes, blocks, DIT passes
     (7, 16, 1, 5, True, 0, 1),          # from coefficients
     (6, 143, 1, 40, False, 4096, 2),    # the order book's width, a vector and a tail
@@ -216,6 +217,83 @@ def test_masked_lde_kernel_is_the_definition(each_isa, log_n, cols, lb, h, from_
         assert np.array_equal(lde, merkle.lde_leaves(F.encode(t_canon), lb, COSET_SHIFT, from_coeffs)[0])
 
 
+@pytest.mark.parametrize("log_n, cols, h, log_m, budget", [
+    (6, 19, 23, 3, 0), (6, 37, 9, 2, 256), (5, 3, 7, 4, 0), (6, 17, 11, 6, 0), (7, 33, 5, 1, 512)])
+def test_masked_lde_cosets_of_one_size(each_isa, log_n, cols, h, log_m, budget):
+    """Two to four small cosets of ONE size (production asks for two: D''
+    and w_N D''), which the spread folds in one weighted sum of each
+    block's rows (zk_fp_sum_rows_add with 2, 3 and 4 weight sets), on
+    every ISA path, widths around the vector loops, a narrow matrix and
+    tiny budgets: each coset's values are the definition's."""
+    rng = np.random.default_rng(log_n * 100 + cols)
+    n = 1 << log_n
+    t_canon, r_canon = _canon_rows(rng, n, cols), _canon_rows(rng, h, cols)
+    want_coeffs, _ = _masked_definition(t_canon, r_canon, 1, COSET_SHIFT, False)
+    for count in (2, 3, 4):
+        shifts = [COSET_SHIFT ** 2 % F.P, 7, 12345, 3][:count]
+        outs = [(log_m, s, np.full((1 << log_m, cols), 99, dtype=np.uint32)) for s in shifts]
+        with ntt.cache_budget(budget) if budget else contextlib.nullcontext():
+            merkle.lde_leaves(F.encode(t_canon), 1, COSET_SHIFT, False, None, mask=F.encode(r_canon), cosets=outs)
+        for _, shift, values in outs:
+            np.testing.assert_array_equal(F.decode(values), _values_on_coset(want_coeffs, log_m, shift))
+
+
+@pytest.mark.parametrize("log_n", [1, 2, 3, 4, 7])
+def test_masked_lde_minimum_shapes(each_isa, log_n):
+    """The smallest traces (N = 2 .. 16) and one of 128 rows, at widths
+    1, 2, 9, 16 and 17, with h = 1 and h = N (the most the kernel takes),
+    blowup 4, at the default and a tiny cache budget, cosets of one point,
+    of N points, larger than f's degree and of N/2 points: the LDE and
+    every coset are the definition's."""
+    rng = np.random.default_rng(log_n)
+    n = 1 << log_n
+    cosets = ((0, 5), (log_n, 7), (log_n + 2, 11), (log_n - 1, 13))
+    for cols in (1, 2, 9, 16, 17):
+        for h in (1, n):
+            t_canon, r_canon = _canon_rows(rng, n, cols), _canon_rows(rng, h, cols)
+            want_coeffs, want_values = _masked_definition(t_canon, r_canon, 2, COSET_SHIFT, False)
+            for budget in (0, 64):
+                outs = [(lm, s, np.full((1 << lm, cols), 99, dtype=np.uint32)) for lm, s in cosets]
+                with ntt.cache_budget(budget) if budget else contextlib.nullcontext():
+                    lde, _ = merkle.lde_leaves(F.encode(t_canon), 2, COSET_SHIFT, False, None,
+                                               mask=F.encode(r_canon), cosets=outs)
+                np.testing.assert_array_equal(F.decode(lde), want_values)
+                for lm, s, values in outs:
+                    np.testing.assert_array_equal(F.decode(values), _values_on_coset(want_coeffs, lm, s))
+
+
+def test_a_mask_of_more_rows_than_the_trace_is_refused():
+    """h > N is refused by the Python entry points and by the kernel itself
+    (zk_lde_visit_masked): the spread masks only t's N coefficients'
+    copies, so f's LDE would be wrong there even where N + h fits the LDE
+    (N = 16, h = 17, blowup 4).  h = N is taken."""
+    rng = np.random.default_rng(5)
+    t = F.encode(_canon_rows(rng, 16, 3))
+    with pytest.raises(ValueError, match="h = 17 rows on a trace of N = 16 rows"):
+        merkle.lde_leaves(t, 2, COSET_SHIFT, mask=F.encode(_canon_rows(rng, 17, 3)))
+    with pytest.raises(ValueError, match="h = 20 rows on a trace of N = 16 rows"):
+        Mask.derive(KEY, "main", 3, 20, 6).commit_lde(t, 2, COSET_SHIFT)
+    Mask.derive(KEY, "main", 3, 16, 6).commit_lde(t, 2, COSET_SHIFT)
+    mask = F.encode(_canon_rows(rng, 17, 3))
+    lde, leaves = np.empty((64, 3), dtype=np.uint32), np.empty((64, merkle.DIGEST_BYTES), dtype=np.uint8)
+    for h, want in ((17, -1), (16, 0)):
+        assert lib.zk_merkle_lde_leaves(u32p(lde), u8p(leaves), u32p(t), 16, 3, 2, ntt.shift_mont(COSET_SHIFT), 0,
+                                        ffi.NULL, u32p(mask), h, ffi.NULL, 0) == want
+
+
+def test_coset_values_that_overlap_the_input_are_refused():
+    """The kernel zeroes each coset's fold before it reads the trace and
+    the mask: values sharing their memory are refused."""
+    rng = np.random.default_rng(6)
+    t, r = F.encode(_canon_rows(rng, 16, 3)), F.encode(_canon_rows(rng, 4, 3))
+    for values in (t[:4], r, t[8:12]):
+        with pytest.raises(ValueError, match="share memory"):
+            merkle.lde_leaves(t, 1, COSET_SHIFT, mask=r, cosets=[(2, 7, values)])
+    other = np.zeros((4, 3), dtype=np.uint32)
+    with pytest.raises(ValueError, match="coset 1's values share memory"):
+        merkle.lde_leaves(t, 1, COSET_SHIFT, mask=r, cosets=[(2, 7, other), (2, 11, other)])
+
+
 def test_folded_cosets_are_the_commitments():
     """A commitment whose LDE evaluated f on small cosets gives there what
     SegmentCommitment.coset_values computes from its coefficients (its own
@@ -236,7 +314,7 @@ def test_folded_cosets_are_the_commitments():
 
 def test_a_mask_that_does_not_fit_the_lde_is_refused():
     trace = F.encode(np.ones((8, 2), dtype=np.uint32))
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ValueError, match="h = 9 rows on a trace of N = 8 rows"):
         Mask.derive(KEY, "main", 2, 9, 4).commit_lde(trace, 1, COSET_SHIFT)
     with pytest.raises(ValueError, match="columns"):
         Mask.derive(KEY, "main", 3, 4, 4).commit_lde(trace, 1, COSET_SHIFT)

@@ -183,11 +183,13 @@ REF_ZK = ProofOptions(log_blowup=1, num_queries=4, grinding_bits=1, fri_folding_
 
 
 @pytest.mark.parametrize("opts", [REF_ZK, dataclasses.replace(REF_ZK, log_blowup=2)], ids=["4N", "on-D"])
-def test_the_reference_prover_agrees_byte_for_byte(opts):
+def test_the_reference_prover_agrees_byte_for_byte(each_isa, opts):
     """prover/reference.py in zk mode, masks and salts derived from the same
     keys by its own HMAC expansion: the same bytes as prove(), on Fibonacci
     and the range check, with the quotient beyond D (the reference's on
-    4N points, prove()'s on D and a small second coset) and on D."""
+    4N points, prove()'s on D and a small second coset) and on D, on every
+    ISA path (the masked LDE's two paths and small-coset folds, the top
+    cosets, the constraint VM)."""
     for air, traces in (fibonacci_instance(1 << 5, 1, seed=1), range_check_instance(1 << 7, 4, 1, seed=2)):
         assert reference_prove(air, traces, opts, zk_key=KEY).to_bytes(air) == \
             prove(air, traces, opts, zk_key=KEY).proof.to_bytes(air)

@@ -646,8 +646,10 @@ def test_write_takes_the_blocks_place_in_a_matrix():
     assert (wide[:, :3] == 0xFFFFFFFF).all() and (wide[:, -4:] == 0xFFFFFFFF).all()
     assert np.array_equal(F.decode(np.ascontiguousarray(wide[:, 3:-4])),
                           np.column_stack([block.fill(ops)[c] for c in block.columns]))
-    for out in (np.empty((64, len(block.columns) + 1), np.uint32), np.empty((64, len(block.columns)), np.int64),
-                np.empty((len(block.columns), 64), np.uint32).T, None):
+    k = len(block.columns)
+    for out in (np.empty((64, k + 1), np.uint32), np.empty((64, k), np.int64), np.empty((k, 64), np.uint32).T,
+                None, np.empty((64, k), np.uint32)[::-1],                  # rows backwards: a negative stride
+                np.lib.stride_tricks.as_strided(np.empty(64 + k, np.uint32), (64, k), (4, 4))):   # rows overlap
         with pytest.raises(ValueError, match="contiguous columns"):
             block.write(ops, out)
 

@@ -115,7 +115,12 @@ void zk_fp_mul_scalar_add(uint32_t *out, const uint32_t *a, uint32_t s, const ui
 }
 void zk_fp_sum_rows_add(uint32_t *const *outs, const uint32_t *const *ws, size_t sets, const uint32_t *m,
                         size_t rows, size_t cols, size_t stride) {
-    ZK_DISPATCH(zk_active_isa, fp_sum_rows_add, outs, ws, sets, m, rows, cols, stride);
+    /* the vector paths hold at most ZK_FP_MAX_WEIGHT_SETS sets' sums in
+     * registers: more sets take more passes, so every path does them all */
+    for (size_t s = 0; s < sets; s += ZK_FP_MAX_WEIGHT_SETS) {
+        size_t part = sets - s < ZK_FP_MAX_WEIGHT_SETS ? sets - s : ZK_FP_MAX_WEIGHT_SETS;
+        ZK_DISPATCH(zk_active_isa, fp_sum_rows_add, outs + s, ws + s, part, m, rows, cols, stride);
+    }
 }
 void zk_fp_decode(uint32_t *out, const uint32_t *in, size_t n) {
     ZK_DISPATCH(zk_active_isa, fp_decode, out, in, 0, n);

@@ -501,7 +501,10 @@ int zk_ntt_inverse(uint32_t *a, size_t rows, size_t cols, uint32_t shift) {
 }
 
 /* ---- the masked LDE (docs/ZK.md 5.2; zk_lde_visit_masked) ----
- * f = t + Z_H r, r of degree < h <= N (M - N).  Output row i lies on the
+ * f = t + Z_H r, r of degree < h <= N (zk_lde_visit_masked refuses a
+ * larger h: copy t of a coefficient k = q N + j >= N would add c_t^q
+ * (c_t - 1) shift^j r_k to coefficient j, a wrap neither spread makes, and
+ * zk mode's masks are far below N).  Output row i lies on the
  * coset of H where x^N = c_t, t = i mod B, c_t = shift^N w_B^t, and there f
  * is the polynomial t + (c_t - 1) r of degree < N.  In the spread, copy t
  * of coefficient row k (output row rev_n(k) B + t) starts the DIT that
@@ -566,6 +569,8 @@ static void cosets_begin(const lde_mask *mk, size_t n, size_t m) {
  * the cosets of one size in the same pass (zk_fp_sum_rows_add), where a
  * multiply-add a row reduced every product.  A coset of m' >= n points
  * takes coefficient k in its row k (L = 1). */
+_Static_assert(ZK_LDE_MAX_COSETS <= ZK_FP_MAX_WEIGHT_SETS,
+               "cosets_fold_rows sums all the cosets of one size in one zk_fp_sum_rows_add pass");
 static void cosets_fold_rows(const lde_mask *mk, const uint32_t *rows, size_t r0, size_t count, size_t n, size_t m) {
     unsigned bits = log2_exact(n);
     for (size_t j = 0; j < mk->ncosets; j++) {
@@ -670,7 +675,8 @@ static void spread_rows(uint32_t *out, size_t r_hi, size_t count, size_t m, size
             for (size_t t = 0; t < blowup; t++) out[r * blowup + t] = v;
         }
         /* masked: (c_t - 1) shift^k r_k onto copy t of coefficient k < h */
-        for (size_t k = 0, sk = BB_ONE; mk && k < mk->h; k++, sk = bb_mul(sk, mk->shift)) {
+        uint32_t sk = BB_ONE;                               /* shift^k */
+        for (size_t k = 0; mk && k < mk->h; k++, sk = bb_mul(sk, mk->shift)) {
             size_t r = rev_bits(k, bits);
             if (r < r_hi - count || r >= r_hi) continue;
             uint32_t sr = bb_mul(mk->r[k], sk), *dst = out + r * blowup;
@@ -849,7 +855,7 @@ int zk_lde_visit_masked(uint32_t *out, const uint32_t *in, size_t rows, size_t c
     const uint32_t *fwd[ZK_NTT_MAX_LOG], *inv[ZK_NTT_MAX_LOG];
     if (!mask_rows && !ncosets) return lde(out, in, rows, cols, log_blowup, shift, 0, from_coeffs, visit);
     if (!valid_rows(rows) || log_blowup < ZK_NTT_MIN_LOG_BLOWUP || log_blowup > ZK_NTT_MAX_LOG_BLOWUP ||
-        log2_exact(rows) + log_blowup > ZK_NTT_MAX_LOG || mask_rows > (rows << log_blowup) - rows ||
+        log2_exact(rows) + log_blowup > ZK_NTT_MAX_LOG || mask_rows > rows ||
         (mask_rows && !mask) || ncosets > ZK_LDE_MAX_COSETS)
         return -1;
     for (size_t j = 0; j < ncosets; j++)

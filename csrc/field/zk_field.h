@@ -46,10 +46,11 @@ size_t zk_fp_uniform_from_words(uint32_t *out, const uint32_t *words, size_t n);
  * add would make two (the masked LDE's small-coset folds, ntt.c). */
 void zk_fp_mul_scalar_add(uint32_t *out, const uint32_t *a, uint32_t s, const uint32_t *b, size_t n);
 /* outs[s][c] += sum over r of ws[s][r] * m[r * stride + c], c < cols, for
- * each of `sets` <= ZK_FP_MAX_WEIGHT_SETS weightings of `rows` rows of a
- * base matrix (`stride` words apart), in one pass over them: one
- * reduction a sum where a multiply-add a row would reduce every product
- * (the masked LDE's small-coset folds, ntt.c; zk_fold_rows, fold.c). */
+ * each of `sets` weightings of `rows` rows of a base matrix (`stride` words
+ * apart), up to ZK_FP_MAX_WEIGHT_SETS of them in one pass over the rows
+ * (more take a pass each that many; none adds nothing): one reduction a
+ * sum where a multiply-add a row would reduce every product (the masked
+ * LDE's small-coset folds, ntt.c; zk_fold_rows, fold.c). */
 #define ZK_FP_MAX_WEIGHT_SETS 4
 void zk_fp_sum_rows_add(uint32_t *const *outs, const uint32_t *const *ws, size_t sets, const uint32_t *m,
                         size_t rows, size_t cols, size_t stride);

@@ -92,12 +92,14 @@ int zk_lde_visit(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, un
                  uint32_t shift, int from_coeffs, const zk_lde_visitor *visit);
 /* zk_lde_visit of a masked polynomial f = t + (X^rows - 1) r (docs/ZK.md 5.2):
  * `in` gives t as for zk_lde_visit, `mask` r's mask_rows coefficients
- * (mask_rows x cols, X^0 first; mask_rows <= (rows << log_blowup) - rows),
- * and `out` receives f on the LDE's domain.  Each of the `ncosets` cosets
- * (at most ZK_LDE_MAX_COSETS, log_m <= 27) receives f's values there,
+ * (mask_rows x cols, X^0 first; mask_rows <= rows: the spread adds r_k
+ * to the copies of t's coefficient k, ntt.c), and `out` receives f on the
+ * LDE's domain.  Each of the `ncosets` cosets (at most
+ * ZK_LDE_MAX_COSETS, log_m <= 27) receives f's values there,
  * from f's coefficients, which the LDE computes anyway.  With mask_rows 0
- * and no cosets this is zk_lde_visit.  Codes as zk_lde (-1 also for too
- * many mask rows, mask_rows > 0 with mask NULL, or a coset out of range). */
+ * and no cosets this is zk_lde_visit.  Codes as zk_lde (-1 also for
+ * mask_rows > rows, mask_rows > 0 with mask NULL, or a coset out of
+ * range). */
 int zk_lde_visit_masked(uint32_t *out, const uint32_t *in, size_t rows, size_t cols, unsigned log_blowup,
                         uint32_t shift, int from_coeffs, const uint32_t *mask, size_t mask_rows,
                         const zk_coset *cosets, size_t ncosets, const zk_lde_visitor *visit);

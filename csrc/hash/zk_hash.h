@@ -59,11 +59,12 @@ int zk_merkle_build(uint8_t *nodes, const uint32_t *matrix, size_t rows, size_t 
  * digest of row rev(j), salted with salts[16j ..] unless salts is NULL), in
  * one pass: each row is hashed while it is in cache.  A masked commitment
  * (docs/ZK.md, section 5.2: f = t + Z_H r): `mask` holds r's mask_rows
- * coefficients (mask_rows x cols, Montgomery, X^0 first), added inside the
- * LDE (zk_lde_visit_masked), so `lde` and the leaves are f's; each of the
+ * coefficients (mask_rows x cols, mask_rows <= rows, Montgomery, X^0
+ * first), added inside the LDE (zk_lde_visit_masked), so `lde` and the
+ * leaves are f's; each of the
  * `ncosets` small cosets (field/zk_ntt.h, zk_coset) receives f's values
  * there.  mask_rows 0 and no cosets: the plain LDE.  Returns zk_lde's
- * codes: 0, -1 (unsupported shape, too many mask rows, a coset out of
+ * codes: 0, -1 (unsupported shape, mask_rows > rows, a coset out of
  * range; nothing written), -2 (out of memory). */
 int zk_merkle_lde_leaves(uint32_t *lde, uint8_t *leaves, const uint32_t *in, size_t rows, size_t cols,
                          unsigned log_blowup, uint32_t shift, int from_coeffs, const uint8_t *salts,

@@ -263,11 +263,14 @@ static void gather_block(uint32_t *scratch, size_t pitch, uint32_t *const *cols,
         }
 #endif
         /* up to 16 single columns at once, as zk_gather_strided tiles them:
-         * the first column's loads bring each row's line to L1 for the rest */
+         * the first column's loads bring each row's line to L1 for the rest.
+         * Column g always (a run this isa has no gather for, which plan_runs
+         * with the same isa never makes, goes column by column: no spin),
+         * then up to the next run. */
         size_t m = 0;
         const uint32_t *srcs[16];
         size_t strides[16];
-        while (m < 16 && g + m < k && run[g + m] == 1) {
+        while (m < 16 && g + m < k && (m == 0 || run[g + m] == 1)) {
             srcs[m] = cols[which[g + m]] + start * col_stride[which[g + m]];
             strides[m] = col_stride[which[g + m]];
             m++;

@@ -62,6 +62,12 @@ typedef struct zk_vm_insn {
  * values, so a column of a row-major matrix is read where it lies, with no
  * transposed copy).  A shifted load reads `step` rows further on, wrapping
  * past the last row to the first (step < rows).  consts is (n, 4) Montgomery.
+ * Every input word and constant word must be canonical, in [0, p): the
+ * vector paths' ACC_B adds two products before each fold
+ * (constraint_vm_vec.inc), which stays below 2^64 only for words below p,
+ * so a larger word gives a different result on each path; it is not
+ * checked (every caller passes field elements: LDE outputs, encoded
+ * constants and weights, run_matrix's encoded values).
  * accs[k] is an (rows, 4) extension column, added into.  Returns 0, -1 for
  * a malformed program (an opcode, register or index out of range, or a
  * register of the wrong kind; checked before anything runs, as is

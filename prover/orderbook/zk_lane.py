@@ -244,10 +244,11 @@ def lane_matrix(matrix: np.ndarray, data: np.ndarray, types: np.ndarray, salts: 
     t = len(data)
     if not isinstance(matrix, np.ndarray) or matrix.dtype != np.uint32 or matrix.ndim != 2 \
             or matrix.shape[0] != t or matrix.shape[1] < BLOCK or matrix.strides[1] != 4 \
-            or matrix.strides[0] % 4 or not matrix.flags.writeable:
+            or matrix.strides[0] % 4 or matrix.strides[0] < 4 * matrix.shape[1] or not matrix.flags.writeable:
         raise ValueError(f"a lane matrix is a writeable uint32 matrix of {t} rows, at least {BLOCK} contiguous "
-                         f"columns, not {getattr(matrix, 'dtype', type(matrix).__name__)} "
-                         f"{getattr(matrix, 'shape', '')}")
+                         f"columns, rows apart (a row stride of at least its width), not "
+                         f"{getattr(matrix, 'dtype', type(matrix).__name__)} {getattr(matrix, 'shape', '')} "
+                         f"strides {getattr(matrix, 'strides', '')}")
     inputs = [_canonical(salts, (t, SALT_ELEMENTS), "salts"), _canonical(data, (t, DATA_ELEMENTS), "data elements"),
               _canonical(types, (t, len(TYPES)), "row types"),
               _canonical(blinding, (len(BLIND_COLUMNS),), "blinding values")]

@@ -464,10 +464,12 @@ class RecordChecks:
                               f"(at least one, and the last row is no operation)")
         shape = (self.trace_length, len(self.columns))
         if not isinstance(out, np.ndarray) or out.dtype != np.uint32 or out.shape != shape \
-                or out.strides[1] != 4 or out.strides[0] % 4 or not out.flags.writeable:
+                or out.strides[1] != 4 or out.strides[0] % 4 or out.strides[0] < 4 * shape[1] \
+                or not out.flags.writeable:
             raise ValueError(f"the block's columns go to a writeable uint32 {shape} array with contiguous "
-                             f"columns, not {getattr(out, 'dtype', type(out).__name__)} "
-                             f"{getattr(out, 'shape', '')}")
+                             f"columns and rows apart (a row stride of at least {4 * shape[1]} bytes), not "
+                             f"{getattr(out, 'dtype', type(out).__name__)} {getattr(out, 'shape', '')} "
+                             f"strides {getattr(out, 'strides', '')}")
         prev_ts = int(prev_ts)
         timestamp_pieces(prev_ts)            # ValueError for a timestamp that is no u64
         columns, lookups, codes = _plan(self)

@@ -272,6 +272,12 @@ def test_sum_rows_all_max(each_isa):
     w = np.full((rows, 4), P - 1, dtype=np.uint32)
     assert E.decode(E.sum_rows(F.encode(m), E.encode(w))).tolist() == sum_want(m, w)
     assert np.array_equal(E.sum_rows(m, w), on_scalar(lambda: E.sum_rows(m, w)))
+    # both weight sets at the bound too (sum_rows2 keeps 16 sums a chunk)
+    v = np.full((rows, 4), P - 2, dtype=np.uint32)
+    ga, gb = E.sum_rows2(m, w, v)
+    sa, sb = on_scalar(lambda: E.sum_rows2(m, w, v))
+    assert np.array_equal(ga, sa) and np.array_equal(gb, sb)
+    assert E.decode(gb).tolist() == sum_want(F.decode(m), F.decode(v))
 
 
 def test_sum_rows_errors():

@@ -73,8 +73,10 @@ def cluster():
     # one death is retried, a second fails the task (KilledWorker): the
     # poison test then costs two worker restarts, not four
     with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        # ":0", not None: the scheduler serves its HTTP routes either way,
+        # on 8787 unless told a port, which a second cluster then finds taken
         with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                      host="127.0.0.1", dashboard_address=None) as c:
+                                      host="127.0.0.1", dashboard_address=":0") as c:
             yield c
 
 
@@ -212,7 +214,7 @@ def test_a_scheduler_that_goes_away_shows_as_disconnected():
     call blocks and nothing raises."""
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                   protocol="tcp://", host="127.0.0.1",
-                                  dashboard_address=None, worker_dashboard_address=None) as gone:
+                                  dashboard_address=":0", worker_dashboard_address=None) as gone:
         pool = DaskPool(gone.scheduler_address, connect_timeout_s=0.5)
         wait_until(lambda: pool.status()["workers"] == 1, "the pool to see the worker", 30)
         assert scraped(pool)[("zksidecar_pool_connected", ())] == 1

@@ -92,6 +92,18 @@ ZK_INLINE uint32_t bb_pow(uint32_t a, uint64_t e) {
 /* a^(p-2); the caller checks a != 0. */
 ZK_INLINE uint32_t bb_inv(uint32_t a) { return bb_pow(a, BB_P - 2); }
 
+/* -1, or the index of the first of n words that is not canonical (>= p).
+ * A branch-free OR over the whole input first (the compiler vectorises it),
+ * so canonical input, the common case, costs one pass. */
+ZK_INLINE int64_t bb_first_unreduced(const uint32_t *a, size_t n) {
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) bad |= a[i] >= BB_P;
+    if (bad)
+        for (size_t i = 0; i < n; i++)
+            if (a[i] >= BB_P) return (int64_t)i;
+    return -1;
+}
+
 /* ------------------------------------------------------- AVX2, AVX-512 -- */
 
 /* bb_add_avx2 ... bb_reduce_wide_avx512: the same operations on 8 and 16

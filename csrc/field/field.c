@@ -136,13 +136,9 @@ void zk_fp_neg(uint32_t *out, const uint32_t *a, size_t n) {
 }
 
 int64_t zk_fp_encode(uint32_t *out, const uint32_t *in, size_t n) {
-    /* Validate first (a branch-free OR the compiler vectorises), then encode
-     * as a product with R^2: (x)(R^2)/R = xR. */
-    uint32_t bad = 0;
-    for (size_t i = 0; i < n; i++) bad |= in[i] >= BB_P;
-    if (bad)
-        for (size_t i = 0; i < n; i++)
-            if (in[i] >= BB_P) return (int64_t)i;
+    /* Validate first, then encode as a product with R^2: (x)(R^2)/R = xR. */
+    int64_t bad = bb_first_unreduced(in, n);
+    if (bad >= 0) return bad;
     zk_fp_mul_scalar(out, in, BB_R2, n);
     return -1;
 }

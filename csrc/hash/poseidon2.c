@@ -100,17 +100,6 @@ static size_t block_lanes(int isa) {
     return isa == ZK_ISA_AVX512 ? 16 : isa == ZK_ISA_AVX2 ? 8 : 1;
 }
 
-/* -1, or the index of the first word >= p (a branch-free OR over the whole
- * input first, as zk_fp_encode does, so the common case is one pass). */
-static int64_t first_unreduced(const uint32_t *in, size_t words) {
-    uint32_t bad = 0;
-    for (size_t i = 0; i < words; i++) bad |= in[i] >= BB_P;
-    if (bad)
-        for (size_t i = 0; i < words; i++)
-            if (in[i] >= BB_P) return (int64_t)i;
-    return -1;
-}
-
 /* The states go through in blocks of as many as the path has lanes: copied
  * into element-major order (the vector paths' layout; scalar moves, 2 x 256
  * words for sixteen permutations, against their ~12,000 products), permuted,
@@ -136,13 +125,13 @@ static void run(uint32_t *out, const uint32_t *in, size_t n, int leaf) {
 }
 
 int64_t zk_poseidon2_permute(uint32_t *out, const uint32_t *in, size_t n) {
-    int64_t bad = first_unreduced(in, 16 * n);
+    int64_t bad = bb_first_unreduced(in, 16 * n);
     if (bad < 0) run(out, in, n, 0);
     return bad;
 }
 
 int64_t zk_poseidon2_leaf(uint32_t *out, const uint32_t *in, size_t n) {
-    int64_t bad = first_unreduced(in, 16 * n);
+    int64_t bad = bb_first_unreduced(in, 16 * n);
     if (bad < 0) run(out, in, n, 1);
     return bad;
 }
@@ -151,7 +140,7 @@ int64_t zk_poseidon2_leaf(uint32_t *out, const uint32_t *in, size_t n) {
  * element-major into w by the rounds, then scattered into the rows of out
  * (ZK_POSEIDON2_AIR_COLUMNS words at out + i * stride for state i). */
 int64_t zk_poseidon2_air_registers(uint32_t *out, size_t stride, const uint32_t *in, size_t n) {
-    int64_t bad = first_unreduced(in, 16 * n);
+    int64_t bad = bb_first_unreduced(in, 16 * n);
     if (bad >= 0) return bad;
     int isa = zk_active_isa;
     size_t L = block_lanes(isa);

@@ -51,16 +51,6 @@ size_t zk_lane_column_count(void) { return L_COUNT; }
 
 const char *zk_lane_column_name(size_t i) { return i < L_COUNT ? NAMES[i] : NULL; }
 
-/* -1, or the index of the first of n words >= p */
-static int64_t first_unreduced(const uint32_t *a, size_t n) {
-    uint32_t bad = 0;
-    for (size_t i = 0; i < n; i++) bad |= a[i] >= BB_P;
-    if (bad)
-        for (size_t i = 0; i < n; i++)
-            if (a[i] >= BB_P) return (int64_t)i;
-    return -1;
-}
-
 int64_t zk_lane_rows(uint32_t *out, size_t stride, size_t n_cols, const int32_t *pos, uint32_t *x,
                      size_t trace_length, const uint32_t *salts, const uint32_t *data, const uint32_t *types,
                      const uint32_t *blinding, const uint32_t *fl, const uint32_t *sm, size_t exec_stride) {
@@ -70,13 +60,13 @@ int64_t zk_lane_rows(uint32_t *out, size_t stride, size_t n_cols, const int32_t 
         if (pos[i] < 0 || (size_t)pos[i] >= n_cols) return ZK_LANE_BAD_LAYOUT;
     /* every input canonical before anything is written (encoding is then exact) */
     int64_t bad, base = 0;
-    if ((bad = first_unreduced(salts, T * SALTS)) >= 0) return base + bad;
+    if ((bad = bb_first_unreduced(salts, T * SALTS)) >= 0) return base + bad;
     base += (int64_t)(T * SALTS);
-    if ((bad = first_unreduced(data, T * DATA)) >= 0) return base + bad;
+    if ((bad = bb_first_unreduced(data, T * DATA)) >= 0) return base + bad;
     base += (int64_t)(T * DATA);
-    if ((bad = first_unreduced(types, T * TYPES)) >= 0) return base + bad;
+    if ((bad = bb_first_unreduced(types, T * TYPES)) >= 0) return base + bad;
     base += (int64_t)(T * TYPES);
-    if ((bad = first_unreduced(blinding, BLIND)) >= 0) return base + bad;
+    if ((bad = bb_first_unreduced(blinding, BLIND)) >= 0) return base + bad;
 
     /* fli's inputs: the MATCH rows with a fill, then one batch inversion */
     size_t n_match = 0;

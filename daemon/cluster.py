@@ -219,16 +219,6 @@ class DaskPool:
         THREADS_EVERY_S old; 0 while not connected)."""
         return self._seen[0] if self.connected else 0
 
-    @property
-    def resubmitted(self) -> int:
-        """Tasks lost with the scheduler and submitted again."""
-        return self.figures.resubmitted
-
-    @property
-    def crashes(self) -> int:
-        """Jobs failed with KilledWorker."""
-        return self.figures.crashed
-
     def status(self) -> dict:
         """The pool as /status and /metrics show it (ProofPool.status, the
         local pool's keys plus the cluster's `scheduler` and `connected`;

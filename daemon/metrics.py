@@ -244,14 +244,6 @@ class PoolFigures:
         with self._lock:
             self._round_trip.record(max(0.0, round_trip_s))
 
-    @property
-    def crashed(self) -> int:
-        return self._crashed
-
-    @property
-    def resubmitted(self) -> int:
-        return self._resubmitted
-
     def figures(self) -> dict:
         """{crashed, resubmitted, round_trip} now (round_trip: a copy of the timing)."""
         with self._lock:

@@ -11,7 +11,7 @@ import numpy as np
 
 from . import field
 from .field import checked_array, output_array
-from .native import lib, u32p
+from .native import ffi, lib, u32p
 
 DEGREE = 4
 W = 11  # X^4 = W
@@ -104,11 +104,19 @@ def combine_rows(m: np.ndarray, coeffs: np.ndarray, out: np.ndarray | None = Non
 
 
 def combine_rows2(m: np.ndarray, coeffs_a: np.ndarray, coeffs_b: np.ndarray,
-                  out_a: np.ndarray | None = None,
-                  out_b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                  out_a: np.ndarray | None = None, out_b: np.ndarray | None = None,
+                  columns_b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Two combinations of the rows of one base matrix m (rows, cols), in one
-    pass over it: (sum_c m[r, c] * coeffs_a[c], sum_c m[r, c] * coeffs_b[c])."""
+    pass over it: (sum_c m[r, c] * coeffs_a[c], sum_c m[r, c] * coeffs_b[c]).
+    With `columns_b` (column indices, ascending, distinct) the second is
+    over those columns alone, coeffs_b one row per index: the kernel then
+    multiplies only the column chunks that hold one of them."""
     checked_array(m, "m"), _ext(coeffs_a, "coeffs_a"), _ext(coeffs_b, "coeffs_b")
+    if columns_b is not None and m.ndim == 2:
+        cols = _column_list(columns_b, m.shape[1], coeffs_b.shape[0], "coeffs_b")
+        full = np.zeros_like(coeffs_a)
+        full[cols] = coeffs_b
+        coeffs_b = full
     if m.ndim != 2 or m.shape[1] != coeffs_a.shape[0] or coeffs_b.shape != coeffs_a.shape:
         raise ValueError(f"m {m.shape}, coeffs_a {coeffs_a.shape} and coeffs_b {coeffs_b.shape} do not match")
     like = np.empty((m.shape[0], DEGREE), dtype=np.uint32)
@@ -119,6 +127,17 @@ def combine_rows2(m: np.ndarray, coeffs_a: np.ndarray, coeffs_b: np.ndarray,
     lib.zk_ext4_combine_rows2(u32p(out_a), u32p(out_b), u32p(m), u32p(coeffs_a), u32p(coeffs_b),
                               m.shape[0], m.shape[1])
     return out_a, out_b
+
+
+def _column_list(columns: np.ndarray, width: int, rows: int | None = None, what: str = "") -> np.ndarray:
+    """`columns` as an int64 array of ascending, distinct indices below
+    `width` (as many as `what` has rows, when `rows` is given)."""
+    cols = np.asarray(columns, dtype=np.int64)
+    if cols.ndim != 1 or (rows is not None and cols.size != rows):
+        raise ValueError(f"{what} has {rows} rows for {cols.size} columns")
+    if cols.size and (cols[0] < 0 or cols[-1] >= width or np.any(np.diff(cols) <= 0)):
+        raise ValueError(f"columns must be ascending and distinct, in 0..{width - 1}: {cols.tolist()}")
+    return cols
 
 
 def sum_rows(m: np.ndarray, w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -134,18 +153,27 @@ def sum_rows(m: np.ndarray, w: np.ndarray, out: np.ndarray | None = None) -> np.
     return out
 
 
-def sum_rows2(m: np.ndarray, w_a: np.ndarray, w_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def sum_rows2(m: np.ndarray, w_a: np.ndarray, w_b: np.ndarray,
+              columns_b: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Two weightings of the rows of one base matrix m (rows, cols), in one
     pass over it: (sum_r w_a[r] * m[r, c], sum_r w_b[r] * m[r, c]), each
-    (cols, 4)."""
+    (cols, 4); with `columns_b` (column indices, ascending, distinct) the
+    second only for those columns, (len(columns_b), 4) in their order: the
+    kernel weighs twice only the column chunks that hold one of them."""
     checked_array(m, "m"), _ext(w_a, "w_a"), _ext(w_b, "w_b")
     if m.ndim != 2 or m.shape[0] != w_a.shape[0] or w_b.shape != w_a.shape:
         raise ValueError(f"m {m.shape}, w_a {w_a.shape} and w_b {w_b.shape} do not match")
+    mask = ffi.NULL
+    if columns_b is not None:
+        cols = _column_list(columns_b, m.shape[1])
+        flags = np.zeros(m.shape[1] + 1, dtype=np.uint8)
+        flags[cols] = 1
+        mask = ffi.from_buffer("uint8_t[]", flags)
     out_a = np.empty((m.shape[1], DEGREE), dtype=np.uint32)
     out_b = np.empty_like(out_a)
-    _check_scratch(lib.zk_ext4_sum_rows2(u32p(out_a), u32p(out_b), u32p(m), u32p(w_a), u32p(w_b),
+    _check_scratch(lib.zk_ext4_sum_rows2(u32p(out_a), u32p(out_b), u32p(m), u32p(w_a), u32p(w_b), mask,
                                          m.shape[0], m.shape[1]), m)
-    return out_a, out_b
+    return out_a, (out_b if columns_b is None else out_b[cols])
 
 
 def _check_scratch(rc: int, m: np.ndarray) -> None:

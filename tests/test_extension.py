@@ -206,6 +206,46 @@ def test_combine_rows_wide(each_isa, cols):
     assert E.decode(gb).tolist() == combine_want(m, c[::-1])
 
 
+# a sparse second set (DEEP's next-row terms): the chunks of columns with no
+# index skipped, the others multiplied; columns across the 8- and 16-lane
+# chunks and the 512-column blocks, an index in the first and last chunk
+@pytest.mark.parametrize("cols, picked", [(1, [0]), (17, [16]), (40, [0, 1, 39]), (118, [0, 2, 44, 75, 78]),
+                                          (410, [2, 400, 409]), (530, [3, 511, 512, 529]), (33, [])])
+def test_combine_rows2_columns_b(each_isa, cols, picked):
+    rows = 7
+    m, c = edge_rand((rows, cols), cols), edge_rand((cols, 4), cols + 5)
+    sub = edge_rand((len(picked), 4), cols + 6)
+    me, ce, se = F.encode(m), E.encode(c), E.encode(sub)
+    a, b = E.combine_rows2(me, ce, se, columns_b=np.array(picked, dtype=np.int64))
+    assert np.array_equal(a, E.combine_rows(me, ce))
+    assert E.decode(b).tolist() == combine_want(m[:, picked], sub) if picked else not b.any()
+    assert np.array_equal(b, on_scalar(lambda: E.combine_rows2(me, ce, se, columns_b=picked)[1]))
+
+
+@pytest.mark.parametrize("rows, cols, picked", [(65, 17, [16]), (130, 143, [0, 15, 16, 142]), (3, 1, [0]),
+                                                (64, 118, [0, 2, 3, 44, 75, 78]), (9, 20, [])])
+def test_sum_rows2_columns_b(each_isa, rows, cols, picked):
+    m = edge_rand((rows, cols), 3 * rows + cols)
+    w, v = edge_rand((rows, 4), rows + 3), edge_rand((rows, 4), rows + 4)
+    me, we, ve = F.encode(m), E.encode(w), E.encode(v)
+    a, b = E.sum_rows2(me, we, ve, columns_b=np.array(picked, dtype=np.int64))
+    assert np.array_equal(a, E.sum_rows(me, we)) and b.shape == (len(picked), 4)
+    assert E.decode(b).tolist() == sum_want(m[:, picked], v)
+    assert np.array_equal(b, on_scalar(lambda: E.sum_rows2(me, we, ve, columns_b=picked)[1]))
+
+
+def test_columns_b_errors():
+    m = F.encode(np.ones((3, 5), dtype=np.uint32))
+    c, w = E.encode(rand(5, 10)), E.encode(rand(3, 11))
+    for bad in ([1, 1], [2, 1], [5], [-1]):
+        with pytest.raises(ValueError, match="ascending and distinct"):
+            E.sum_rows2(m, w, w, columns_b=bad)
+        with pytest.raises(ValueError, match="ascending and distinct"):
+            E.combine_rows2(m, c, c[:len(bad)].copy(), columns_b=bad)
+    with pytest.raises(ValueError, match="2 rows for 1 columns"):
+        E.combine_rows2(m, c, c[:2].copy(), columns_b=[3])
+
+
 def test_combine_rows_all_max(each_isa):
     # largest possible lane sums: every value p - 1, many columns
     cols = 70

@@ -386,7 +386,7 @@ void zk_ext4_combine_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, 
 enum { SUM_BLOCK = 64 };
 
 static void sum_rows_scalar(uint64_t *acc, const uint32_t *m, const uint32_t *wa, const uint32_t *wb,
-                            size_t rows, size_t cols) {
+                            const uint8_t *cols_b, size_t rows, size_t cols) {
     const uint64_t PH = (uint64_t)BB_P << 32;
     for (size_t r = 0; r < rows; r++)
         for (size_t c = 0; c < cols; c++) {
@@ -394,7 +394,7 @@ static void sum_rows_scalar(uint64_t *acc, const uint32_t *m, const uint32_t *wa
             for (int k = 0; k < 4; k++) {
                 a[k] += x * wa[4 * r + k];           /* < p 2^32 + p^2 < 2p 2^32 */
                 if (a[k] >= PH) a[k] -= PH;
-                if (wb) {
+                if (wb && (!cols_b || cols_b[c])) {
                     a[4 + k] += x * wb[4 * r + k];
                     if (a[4 + k] >= PH) a[4 + k] -= PH;
                 }
@@ -403,13 +403,21 @@ static void sum_rows_scalar(uint64_t *acc, const uint32_t *m, const uint32_t *wa
 }
 
 static int sum_rows(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *wa, const uint32_t *wb,
-                    size_t rows, size_t cols) {
+                    const uint8_t *cols_b, size_t rows, size_t cols) {
     int isa = zk_active_isa;
 #if ZK_X86
     if (isa != ZK_ISA_SCALAR) {
         size_t lanes = isa == ZK_ISA_AVX512 ? 16 : 8, chunks = (cols + lanes - 1) / lanes;
         uint32_t *acc = calloc(chunks * 16 * lanes + 1, sizeof *acc);
-        if (!acc) return -2;
+        /* live_b[ch]: chunk ch holds a column of the second weighting (every
+         * chunk without cols_b); the others walk with one weight set */
+        uint8_t *live_b = calloc(chunks + 1, 1);
+        if (!acc || !live_b) {
+            free(acc), free(live_b);
+            return -2;
+        }
+        for (size_t c = 0; c < cols; c++)
+            if (!cols_b || cols_b[c]) live_b[c / lanes] = 1;
         for (size_t r0 = 0; r0 < rows; r0 += SUM_BLOCK) {
             size_t n = rows - r0 < SUM_BLOCK ? rows - r0 : SUM_BLOCK;
             size_t next = rows - r0 - n < SUM_BLOCK ? rows - r0 - n : SUM_BLOCK;
@@ -418,21 +426,24 @@ static int sum_rows(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const u
             const char *pf = (const char *)((uintptr_t)(m + (r0 + n) * cols) & ~(uintptr_t)63);
             const char *pf_end = (const char *)(m + (r0 + n + next) * cols);
             if (isa == ZK_ISA_AVX512)
-                sum_rows_block_avx512(acc, m + r0 * cols, wa + 4 * r0, wb_r, n, cols, pf, pf_end);
+                sum_rows_block_avx512(acc, m + r0 * cols, wa + 4 * r0, wb_r, n, cols, pf, pf_end, live_b);
             else
-                sum_rows_block_avx2(acc, m + r0 * cols, wa + 4 * r0, wb_r, n, cols, pf, pf_end);
+                sum_rows_block_avx2(acc, m + r0 * cols, wa + 4 * r0, wb_r, n, cols, pf, pf_end, live_b);
         }
         if (isa == ZK_ISA_AVX512)
             sum_rows_finish_avx512(out_a, out_b, acc, cols);
         else
             sum_rows_finish_avx2(out_a, out_b, acc, cols);
-        free(acc);
+        free(acc), free(live_b);
+        if (out_b && cols_b) /* a live chunk's other columns were summed too: 0, as documented */
+            for (size_t c = 0; c < cols; c++)
+                if (!cols_b[c]) out_b[4 * c] = out_b[4 * c + 1] = out_b[4 * c + 2] = out_b[4 * c + 3] = 0;
         return 0;
     }
 #endif
     uint64_t *acc = calloc(8 * cols + 1, sizeof *acc);
     if (!acc) return -2;
-    sum_rows_scalar(acc, m, wa, wb, rows, cols);
+    sum_rows_scalar(acc, m, wa, wb, cols_b, rows, cols);
     for (size_t c = 0; c < cols; c++)
         for (int k = 0; k < 4; k++) {
             out_a[4 * c + k] = bb_reduce(acc[8 * c + k]);
@@ -443,12 +454,12 @@ static int sum_rows(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const u
 }
 
 int zk_ext4_sum_rows(uint32_t *out, const uint32_t *m, const uint32_t *w, size_t rows, size_t cols) {
-    return sum_rows(out, 0, m, w, 0, rows, cols);
+    return sum_rows(out, 0, m, w, 0, 0, rows, cols);
 }
 
 int zk_ext4_sum_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *w_a,
-                      const uint32_t *w_b, size_t rows, size_t cols) {
-    return sum_rows(out_a, out_b, m, w_a, w_b, rows, cols);
+                      const uint32_t *w_b, const uint8_t *cols_b, size_t rows, size_t cols) {
+    return sum_rows(out_a, out_b, m, w_a, w_b, cols_b, rows, cols);
 }
 
 /* Inverse through the norm.  With f(X) = a0 + a1 X + a2 X^2 + a3 X^3,

@@ -34,7 +34,9 @@ void zk_ext4_scale_base(uint32_t *out, const uint32_t *a, const uint32_t *s, siz
 void zk_ext4_combine_rows(uint32_t *out, const uint32_t *m, const uint32_t *coeffs, size_t rows,
                           size_t cols);
 /* Two combinations of the same matrix in one pass over it:
- * out_a[r] = sum_c m[r][c] coeffs_a[c], out_b[r] = sum_c m[r][c] coeffs_b[c]. */
+ * out_a[r] = sum_c m[r][c] coeffs_a[c], out_b[r] = sum_c m[r][c] coeffs_b[c].
+ * The vector paths skip each chunk of columns whose coeffs_b are all zero, so
+ * a sparse second set costs only the chunks it touches. */
 void zk_ext4_combine_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *coeffs_a,
                            const uint32_t *coeffs_b, size_t rows, size_t cols);
 /* out[c] = sum over r of w[r] * m[r][c]: the rows of a base matrix (rows x
@@ -43,9 +45,12 @@ void zk_ext4_combine_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, 
  * if scratch memory could not be allocated (then `out` is unspecified). */
 int zk_ext4_sum_rows(uint32_t *out, const uint32_t *m, const uint32_t *w, size_t rows, size_t cols);
 /* Two weightings of the same matrix in one pass over it:
- * out_a[c] = sum_r w_a[r] m[r][c], out_b[c] = sum_r w_b[r] m[r][c]. */
+ * out_a[c] = sum_r w_a[r] m[r][c], out_b[c] = sum_r w_b[r] m[r][c], the
+ * second only for the columns c with cols_b[c] != 0 (every column when
+ * cols_b is NULL; out_b[c] = 0 for the others), which alone cost its
+ * products. */
 int zk_ext4_sum_rows2(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const uint32_t *w_a,
-                      const uint32_t *w_b, size_t rows, size_t cols);
+                      const uint32_t *w_b, const uint8_t *cols_b, size_t rows, size_t cols);
 /* Batch inverse.  Returns -1; or the index of the first zero element, or -2
  * if scratch memory could not be allocated (then `out` is unspecified).
  * `out` must not overlap `a`. */

@@ -101,8 +101,9 @@ def absorb_claimed_sum(tr: Transcript, value: Ext) -> None:
 
 
 def absorb_ood(tr: Transcript, mats: list[Matrix], ood_z: dict, ood_next: dict) -> None:
-    """A domain's claimed values ((width, 4) Montgomery), matrix by matrix:
-    at z, then at w z for a matrix read on the next row."""
+    """A domain's claimed values (Montgomery), matrix by matrix: at z
+    ((width, 4)), then at w z the columns read on the next row
+    ((len(next_columns), 4), for a matrix with any)."""
     for m in mats:
         tr.absorb_array(b"ood-z", ood_z[m.name])
         if m.at_next:
@@ -110,9 +111,9 @@ def absorb_ood(tr: Transcript, mats: list[Matrix], ood_z: dict, ood_next: dict) 
 
 
 def deep_term_count(mats: list[Matrix], links: dict[str, Link]) -> int:
-    """How many DEEP terms a domain has: every column at z, trace columns
+    """How many DEEP terms a domain has: every column at z, the columns
     read on the next row at w z, linked segments' columns at their link points."""
-    return (sum(m.width for m in mats) + sum(m.width for m in mats if m.at_next)
+    return (sum(m.width for m in mats) + sum(len(m.next_columns) for m in mats)
             + sum(m.width for m in mats if m.name in links))
 
 
@@ -121,7 +122,8 @@ def deep_coefficients(tr: Transcript, layouts: list[list[Matrix]], links: dict[s
     """The DEEP coefficients, drawn from the transcript: one independent
     extension element per term (column, opening point) of every domain, all
     in one squeeze, domain by domain in domain order, and within a domain
-    in this order: every matrix at z; matrices read at the next row at w z;
+    in this order: every matrix at z; the columns read on the next row at
+    w z (Matrix.next_columns, matrix by matrix, in column order);
     linked segments (external with a link, and exported) at their link
     points, in layout order; a linked segment's group is named after it.
     Independent coefficients, not powers of one challenge: with powers, the
@@ -145,7 +147,7 @@ def deep_coefficients(tr: Transcript, layouts: list[list[Matrix]], links: dict[s
     out = []
     for mats in layouts:
         groups = [("z", [(m.name, take(m.width)) for m in mats]),
-                  ("next", [(m.name, take(m.width)) for m in mats if m.at_next])]
+                  ("next", [(m.name, take(len(m.next_columns))) for m in mats if m.at_next])]
         for m in mats:
             if m.name in links:
                 groups.append((m.name, [(m.name, take(m.width))]))

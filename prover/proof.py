@@ -3,7 +3,8 @@
 The **layout** of a proof follows from the AIR alone: the committed matrices
 in order (each main segment, the auxiliary segment if any, the quotient
 chunks), their widths in base-field columns, which are trace matrices
-(opened at z; also at w*z when a constraint reads their next row), which
+(opened at z; also at w*z, the columns some constraint reads on the
+next row), which
 segments are external (root given to the verifier, not carried in the
 proof) and which are exported (also opened at the point their root selects,
 for a later proof to reuse).  The decoder reads against that layout, so every
@@ -34,15 +35,21 @@ from .params import MAX_LOG_TRACE, ParameterError, ProofOptions
 from .statement import Statement, as_statement
 
 MAGIC = b"ZKSP"
+#: 6: values at w*z only for the columns some constraint reads on the next
+#: row (Matrix.next_columns), where 4 and 5 carried a whole matrix's;
 #: 4: statements of several domains (a height per domain, claimed sums, rows
 #: per domain, FRI layers of their schedule's arity), values at w*z only for
 #: matrices read there; 3: no metadata; 2: link values
-VERSION = 4
-#: a zk-mode proof (docs/ZK.md): version 4's layout with the quotient
+VERSION = 6
+#: a zk-mode proof (docs/ZK.md): version 6's layout with the quotient
 #: matrix R~'s four columns wider and 16 bytes of salt after every matrix's
 #: opened rows and every FRI layer's opened leaves.  The version is the
-#: mode: transparent proofs are version 4, byte for byte as before
-ZK_VERSION = 5
+#: mode: transparent proofs are version 6 (zk mode's were 5 beside 4)
+ZK_VERSION = 7
+#: what this build says of each earlier version it refuses
+_OLD_VERSIONS = {4: "transparent, its values at w*z for every column of a matrix read on the next row",
+                 5: "zk mode, its values at w*z for every column of a matrix read on the next row",
+                 3: "one trace length, a tree per matrix"}
 DIGEST = 32
 SALT = 16
 
@@ -58,7 +65,14 @@ class Matrix:
     is_trace: bool      # a trace matrix (main or aux segment), not the quotient
     external: bool      # root supplied by the verifier, not in the proof
     exported: bool = False   # also opened at domain.link_point(root)
-    at_next: bool = False    # also opened at w*z: some constraint reads its next row
+    #: the base columns (of this matrix, ascending) opened at w*z: those
+    #: some constraint reads on the next row (an extension column's four)
+    next_columns: tuple[int, ...] = ()
+
+    @property
+    def at_next(self) -> bool:
+        """Opened at w*z: some constraint reads one of its columns on the next row."""
+        return bool(self.next_columns)
 
 
 def layout(air: Air, zk: bool = False) -> list[Matrix]:
@@ -68,13 +82,13 @@ def layout(air: Air, zk: bool = False) -> list[Matrix]:
     nxt = air.next_row_columns
     mats, start = [], 0
     for s in air.main_segments:
-        cols = range(start, start + len(s.columns))
         mats.append(Matrix(s.name, len(s.columns), True, s.external, s.exported,
-                           any(c in nxt for c in cols)))
+                           tuple(c for c in range(len(s.columns)) if start + c in nxt)))
         start += len(s.columns)
     if air.aux_columns:
         mats.append(Matrix("aux", 4 * len(air.aux_columns), True, False, False,
-                           any(start + a in nxt for a in range(len(air.aux_columns)))))
+                           tuple(4 * a + k for a in range(len(air.aux_columns)) if start + a in nxt
+                                 for k in range(4))))
     mats.append(Matrix("quotient", 4 * quotient_chunks(air, zk) + (4 if zk else 0), False, False))
     return mats
 
@@ -243,7 +257,7 @@ class Proof:
     log_lengths: tuple[int, ...]            # log2 N_d, one per domain
     roots: dict[str, bytes]                 # trees carried (not external), by tree name
     ood_z: dict[str, np.ndarray]            # name -> (width, 4) canonical, every matrix
-    ood_next: dict[str, np.ndarray]         # name -> (width, 4) canonical, matrices read at w*z
+    ood_next: dict[str, np.ndarray]         # name -> (len(next_columns), 4) canonical, matrices read at w*z
     fri_roots: list[bytes]
     fri_final: np.ndarray                   # (d_final, 4) canonical
     pow_nonce: int
@@ -307,10 +321,13 @@ def encode(p: Proof, subject: "Air | Statement") -> bytes:
             out.append(p.roots[t.name])
     for d in st.claiming:
         out.append(_u32s(p.claimed_sums[st.domains[d].name]))
+    stray = sorted(set(p.ood_next) - {m.name for m in mats if m.at_next})
+    if stray:
+        raise ValueError(f"values at w*z for {', '.join(stray)}, which no constraint reads on the next row")
     for m in mats:
-        out.append(_u32s(p.ood_z[m.name]))
+        out.append(_u32s(_ood_values(p.ood_z, m.name, m.width, "z")))
         if m.at_next:
-            out.append(_u32s(p.ood_next[m.name]))
+            out.append(_u32s(_ood_values(p.ood_next, m.name, len(m.next_columns), "w*z")))
     for m in mats:
         if m.exported:
             out.append(_u32s(p.link_values[m.name]))
@@ -332,6 +349,15 @@ def encode(p: Proof, subject: "Air | Statement") -> bytes:
             out.append(_salts(p.fri_salts[i], leaves.shape[0], f"FRI layer {i}"))
         out.append(struct.pack("<I", len(proof)) + proof.tobytes())
     return b"".join(out)
+
+
+def _ood_values(values: dict, name: str, count: int, point: str) -> np.ndarray:
+    """A matrix's (count, 4) values at `point`, or ValueError naming it."""
+    got = values.get(name)
+    if got is None or np.shape(got) != (count, 4):
+        what = "no values" if got is None else f"values of shape {np.shape(got)}"
+        raise ValueError(f"{name}: {what} at {point}; the layout opens {count} columns there, ({count}, 4)")
+    return got
 
 
 def _salts(salts: np.ndarray, rows: int, what: str) -> bytes:
@@ -394,8 +420,9 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
         raise ProofFormatError("not a zksidecar proof (bad magic)")
     (version,) = r.unpack("H", "header")
     if version not in (VERSION, ZK_VERSION):
-        raise ProofFormatError(f"proof format version {version} is not supported (this build reads "
-                               f"{VERSION}, transparent, and {ZK_VERSION}, zk mode)")
+        why = f" ({_OLD_VERSIONS[version]}: verify it with the release that wrote it)" if version in _OLD_VERSIONS else ""
+        raise ProofFormatError(f"proof format version {version} is not supported{why}; this build reads "
+                               f"{VERSION}, transparent, and {ZK_VERSION}, zk mode")
     zk = version == ZK_VERSION
     log_lengths = tuple(r.take(len(st.domains), "domain heights"))
     for dom, log_n in zip(st.domains, log_lengths):
@@ -430,7 +457,7 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
     for m in mats:
         ood_z[m.name] = r.u32s((m.width, 4), f"{m.name} values at z")
         if m.at_next:
-            ood_next[m.name] = r.u32s((m.width, 4), f"{m.name} values at w*z")
+            ood_next[m.name] = r.u32s((len(m.next_columns), 4), f"{m.name} values at w*z")
     link_values = {m.name: r.u32s((m.width, 4), f"{m.name} values at its link point")
                    for m in mats if m.exported}
     (n_layers,) = r.unpack("B", "FRI layer count")

@@ -24,8 +24,8 @@ takes the DEEP composition in bit-reversed order (fri.py says why).
     2. commit auxiliary segment  (built from challenges drawn after step 1)
     3. constraint quotient       Q = sum alpha^i C_i / Z_i over D
     4. commit quotient chunks    Q = sum_i x^(iN) Q_i(x), deg Q_i < N
-    5. out-of-domain openings    every column at z (columns whose next row a
-                                 constraint reads also at w z);
+    5. out-of-domain openings    every column at z, the columns whose next
+                                 row a constraint reads also at w z;
                                  exported segments also at their link point
     6. DEEP composition          f = sum gamma_k (P_k(x) - P_k(y_k)) / (x - y_k),
                                  one independent gamma_k per term
@@ -119,23 +119,30 @@ class SegmentCommitment:
         return cls(trace, lde, MerkleTree.from_leaves(leaves), mask, values)
 
     def values_at(self, z: Ext, u: np.ndarray, z_next: Ext | None = None,
-                  u_next: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+                  u_next: np.ndarray | None = None,
+                  next_columns: tuple[int, ...] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
         """(w, 4) Montgomery: the committed polynomials at z, and at z_next
-        when given (else None), from the table's values on H by the
-        barycentric weights u (u_next) of barycentric_weights, which give
-        the interpolant t; a masked commitment adds (z^N - 1) r(z)
+        when given (else None) those of `next_columns` ((len, 4); every
+        column when None), from the table's values on H by the barycentric
+        weights u (u_next) of barycentric_weights, which give the
+        interpolant t; a masked commitment adds (z^N - 1) r(z)
         (masking.Mask.value_at), so the value is f's (docs/ZK.md, 5.6).
-        One `sum_rows2` for both points (the rows weighed as they lie)."""
+        One `sum_rows2` for both points (the rows weighed as they lie, the
+        second weighting only for the chunks of columns that hold a next
+        column)."""
         trace = np.ascontiguousarray(self.trace)
         if z_next is None:
             at_z, at_next = E.sum_rows(trace, u), None
         else:
-            at_z, at_next = E.sum_rows2(trace, u, u_next)
+            at_z, at_next = E.sum_rows2(trace, u, u_next, columns_b=next_columns)
         if self.mask is not None:
             n = trace.shape[0]
             F.add(at_z, self.mask.value_at(z, n), out=at_z)
             if z_next is not None:
-                F.add(at_next, self.mask.value_at(z_next, n), out=at_next)
+                r_next = self.mask.value_at(z_next, n)
+                if next_columns is not None:
+                    r_next = np.ascontiguousarray(r_next[list(next_columns)])
+                F.add(at_next, r_next, out=at_next)
         return at_z, at_next
 
     def coefficients(self, out: np.ndarray | None = None) -> np.ndarray:
@@ -415,7 +422,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
             for m in mats:
                 com = commitments[m.name]
                 if m.at_next:
-                    ood_z[m.name], ood_next[m.name] = com.values_at(z, u, z_next, u_next)
+                    ood_z[m.name], ood_next[m.name] = com.values_at(z, u, z_next, u_next, m.next_columns)
                 elif m.is_trace:
                     ood_z[m.name], _ = com.values_at(z, u)
                 else:
@@ -1025,11 +1032,13 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, gr
     """f(x) on D, natural order, (M, 4): every committed column's DEEP
     quotients, each with its own coefficient (`groups`, from
     domain.deep_coefficients, which fixes the order the verifier repeats).
-    A trace matrix's LDE is read once for both its points (combine_rows2)."""
+    A trace matrix's LDE is read once for both its points (combine_rows2,
+    its second sum over the matrix's next columns alone)."""
     x = _coset_points(log_m)
     rows = x.size
     groups = dict(groups)
     coeffs_z, coeffs_next = dict(groups["z"]), dict(groups["next"])
+    next_columns = {m.name: np.array(m.next_columns, dtype=np.int64) for m in mats}
     values = {"z": ood_z, "next": ood_next}
     # every intermediate is the thread's scratch (see _scratch); only f is new
     nums = {"z": _scratch("deep_z", (rows, 4)), "next": _scratch("deep_next", (rows, 4))}
@@ -1039,7 +1048,8 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, gr
     for name in coeffs_z:
         lde = commitments[name].lde
         if name in coeffs_next:
-            E.combine_rows2(lde, coeffs_z[name], coeffs_next[name], out_a=a, out_b=b)
+            E.combine_rows2(lde, coeffs_z[name], coeffs_next[name], out_a=a, out_b=b,
+                            columns_b=next_columns[name])
             F.add(nums["next"], b, out=nums["next"])
         else:
             E.combine_rows(lde, coeffs_z[name], out=a)

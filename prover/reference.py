@@ -753,8 +753,8 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
         for mm in layouts[d]:
             coeffs = coef[mm.name]          # masked in zk mode
             ood_z[mm.name] = [horner(c, z) for c in coeffs]
-            if mm.at_next:      # some constraint reads its next row
-                ood_next[mm.name] = [horner(c, z_next) for c in coeffs]
+            if mm.at_next:      # the columns some constraint reads on the next row
+                ood_next[mm.name] = [horner(coeffs[c], z_next) for c in mm.next_columns]
         for mm in layouts[d]:
             tr.absorb_ints(b"ood-z", ext_words(ood_z[mm.name]))
             if mm.at_next:
@@ -770,17 +770,18 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
     # 6 -- DEEP composition on each D_d ----------------------------------------------
     #   one coefficient per (column, point) of every domain, all drawn in one
     #   squeeze, domain by domain; within a domain in this order: every matrix
-    #   at z, matrices read at w z, linked segments at their link points
-    groups = []         # (domain, point y, [(matrix name, values at y)])
+    #   at z, the columns read on the next row at w z (matrix by matrix, in
+    #   column order), linked segments at their link points
+    groups = []         # (domain, point y, [(matrix name, its columns, values at y)])
     for d in names:
         mats = layouts[d]
         z_next = z * root_of_unity(log_ns[d])
-        groups.append((d, z, [(mm.name, ood_z[mm.name]) for mm in mats]))
-        groups.append((d, z_next, [(mm.name, ood_next[mm.name]) for mm in mats if mm.at_next]))
+        groups.append((d, z, [(mm.name, range(mm.width), ood_z[mm.name]) for mm in mats]))
+        groups.append((d, z_next, [(mm.name, mm.next_columns, ood_next[mm.name]) for mm in mats if mm.at_next]))
         for mm in mats:
             if mm.name in links:
-                groups.append((d, links[mm.name][0], [(mm.name, links[mm.name][1])]))
-    gammas = iter(tr.challenge_exts(sum(len(values) for _, _, terms in groups for _, values in terms)))
+                groups.append((d, links[mm.name][0], [(mm.name, range(mm.width), links[mm.name][1])]))
+    gammas = iter(tr.challenge_exts(sum(len(values) for _, _, terms in groups for _, _, values in terms)))
     fs = []
     for d in names:
         deep_terms = []     # (point y, [(column values on D_d, gamma_k, value at y), ...])
@@ -788,8 +789,8 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
             if dd != d:
                 continue
             cols = []
-            for name, values in terms:
-                group = [(col, next(gammas), v) for col, v in zip(lde[name], values)]
+            for name, columns, values in terms:
+                group = [(lde[name][c], next(gammas), v) for c, v in zip(columns, values, strict=True)]
                 if zk and name == mname(d, "quotient"):
                     # R~'s coordinates: one extension term, (g, g u, g u^2, g u^3)
                     g = group[-4][1]

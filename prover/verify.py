@@ -152,6 +152,7 @@ def verify(subject: Air | Statement, proof: Proof,
     z = Ext.from_mont(tr.challenge_ext(1)[0])
     if z.is_base():
         raise VerificationError("out-of-domain point fell in the base field")
+    check_ood_shapes(all_mats, proof)
     ood_z = {m.name: F.encode(proof.ood_z[m.name]) for m in all_mats}
     ood_next = {m.name: F.encode(proof.ood_next[m.name]) for m in all_mats if m.at_next}
     for mats in layouts:
@@ -200,7 +201,7 @@ def verify(subject: Air | Statement, proof: Proof,
         points = {"z": z, "next": z * w_n}
         points.update({name: link.z for name, link in live_links.items()})
         fs.append(_deep_at(deep_groups[d], opened, fri.query_points(log_ms[d], COSET_SHIFT, pos[d]),
-                           points, ood_z, ood_next, live_links))
+                           points, ood_z, ood_next, live_links, {m.name: list(m.next_columns) for m in mats}))
 
     # --- FRI: the tall domain's f is layer 0, the others join at their height --
     inputs = [(log_ms[d], fs[d]) for d in range(len(fs)) if d != tall]
@@ -215,6 +216,26 @@ def verify(subject: Air | Statement, proof: Proof,
                   for seg in dom.air.main_segments]
     return Verified(bits, {name: roots[name] for name in main_names},
                     {m.name: links[m.name] for m in all_mats if m.exported})
+
+
+def check_ood_shapes(mats, proof: Proof) -> None:
+    """Every matrix's values at z, one per column, and at w z one per
+    column read on the next row (Matrix.next_columns) and none for another
+    matrix: VerificationError naming the first that is not so (a decoded
+    proof is already of this shape; a Proof built in memory may not be)."""
+    stray = sorted(set(proof.ood_next) - {m.name for m in mats if m.at_next})
+    if stray:
+        raise VerificationError(f"values at w*z for {', '.join(stray)}, which no constraint reads "
+                                "on the next row")
+    for m in mats:
+        for point, values, count in (("z", proof.ood_z, m.width), ("w*z", proof.ood_next, len(m.next_columns))):
+            if point == "w*z" and not count:
+                continue
+            got = values.get(m.name)
+            if got is None or np.shape(got) != (count, 4):
+                what = "no values" if got is None else f"values of shape {np.shape(got)}"
+                raise VerificationError(f"{m.name}: {what} at {point}; the layout opens {count} columns "
+                                        f"there, ({count}, 4)")
 
 
 def check_openings(layouts, trees, tree_roots: dict, positions: np.ndarray, log_ms: list[int], tall: int,
@@ -254,16 +275,18 @@ def check_openings(layouts, trees, tree_roots: dict, positions: np.ndarray, log_
 
 
 def _deep_at(groups, opened: dict, x: np.ndarray, points: dict, ood_z: dict,
-             ood_next: dict, live_links: dict) -> np.ndarray:
+             ood_next: dict, live_links: dict, next_columns: dict) -> np.ndarray:
     """A domain's DEEP function at its query points x ((k,) Montgomery),
-    from its opened rows (row i at point i): (k, 4) Montgomery."""
+    from its opened rows (row i at point i): (k, 4) Montgomery.  At w z
+    a matrix's terms are its `next_columns`' (by matrix name)."""
     k = x.size
     f = np.zeros((k, 4), dtype=np.uint32)
     for point, terms in groups:
         num = np.zeros((k, 4), dtype=np.uint32)
         products = []       # coefficient * claimed value, every column of this point
         for name, coeffs in terms:
-            num = F.add(num, E.combine_rows(opened[name], coeffs))
+            rows = opened[name] if point != "next" else np.ascontiguousarray(opened[name][:, next_columns[name]])
+            num = F.add(num, E.combine_rows(rows, coeffs))
             if point == "z":
                 values = ood_z[name]
             elif point == "next":
@@ -313,10 +336,14 @@ def ood_quotient(air: Air, mats, proof: Proof, challenges, alpha: Ext, z: Ext, c
     n_main = air.num_main_columns
     trace_mats = [m for m in mats if m.is_trace]
     cur = np.concatenate([np.asarray(proof.ood_z[m.name], dtype=np.int64) for m in trace_mats])
-    # a matrix no constraint reads on the next row has no values at w*z: zeros
+    # a column no constraint reads on the next row has no value at w*z: zeros
     # stand in (the constraints never read them)
-    nxt = np.concatenate([np.asarray(proof.ood_next[m.name], dtype=np.int64) if m.at_next
-                          else np.zeros((m.width, 4), dtype=np.int64) for m in trace_mats])
+    nxt = np.zeros_like(cur)
+    start = 0
+    for m in trace_mats:
+        if m.at_next:
+            nxt[start + np.array(m.next_columns)] = np.asarray(proof.ood_next[m.name], dtype=np.int64)
+        start += m.width
     constants = air.constants(challenges)
 
     def value(key):

@@ -250,28 +250,41 @@ def verifier_view(proof: Proof, run_verifier: Callable[[], object]) -> VerifierV
 
 # ------------------------------------------------------ mask consistency --
 
-def mask_system(opened: list, trace: np.ndarray, h: int) -> tuple[np.ndarray, np.ndarray]:
-    """docs/ZK.md 12.(a2), mask consistency: the linear system ``a r = b``
+def mask_system(opened: list, trace: np.ndarray, h: int) -> list[tuple[tuple[int, ...], np.ndarray, np.ndarray]]:
+    """docs/ZK.md 12.(a2), mask consistency: the linear systems ``a r = b``
     that the masks r (degree < h, one per column) of a committed matrix
     satisfy if it is f = t + Z_H r, t the interpolant of `trace` (``(N, w)``
     Montgomery: a candidate's matrix), given f's revealed values `opened`:
     (point, values) pairs, a base point (canonical int) with its opened row
     (``(w,)`` canonical) or an extension point (Ext) with ``(w, 4)``
-    canonical values.  At every point r(x) = (f(x) - t(x)) / (x^N - 1):
-    one equation over F_p at a base point, four (one per coordinate) at an
-    extension point.  Returns ``(a (m, h), b (m, w))`` canonical, column c
-    of b for column c's mask."""
-    n = trace.shape[0]
+    canonical values, or (point, values, columns) for a point revealing
+    only those columns (values ``(len(columns), 4)``: w z, where a proof
+    opens the columns read on the next row).  At every point r(x) = (f(x)
+    - t(x)) / (x^N - 1): one equation over F_p at a base point, four (one
+    per coordinate) at an extension point.  Returns, for each set of
+    columns revealed at the same points, ``(columns, a (m, h), b (m,
+    len(columns)))`` canonical, column j of b for columns[j]'s mask."""
+    n, w = trace.shape
     coeffs = ntt.intt(np.ascontiguousarray(trace))
-    rows_a, rows_b = [], []
-    for point, values in opened:
+    rows_a, rows_b, seen = [], [], []      # seen: the columns each equation covers
+    for entry in opened:
+        point, values = entry[0], entry[1]
+        cols = tuple(entry[2]) if len(entry) > 2 else tuple(range(w))
         x = point if isinstance(point, Ext) else Ext(int(point))
         t = F.decode(E.sum_rows(coeffs, zpowers(x, n))).astype(np.int64)
-        f = np.asarray(values, dtype=np.int64).reshape(t.shape[0], -1)
-        diff = F.encode((np.pad(f, ((0, 0), (0, 4 - f.shape[1]))) - t) % F.P)
+        vals = np.asarray(values, dtype=np.int64).reshape(len(cols), -1)
+        f = np.zeros_like(t)            # the columns not revealed here: unused below
+        f[list(cols), :vals.shape[1]] = vals
+        diff = F.encode((f - t) % F.P)
         r = F.decode(E.mul_scalar(diff, (x ** n - 1).inverse().to_mont())).astype(np.int64)
         powers = F.decode(zpowers(x, h)).astype(np.int64) if h else np.zeros((0, 4), dtype=np.int64)
         for j in range(4 if isinstance(point, Ext) else 1):
             rows_a.append(powers[:, j])
             rows_b.append(r[:, j])
-    return np.array(rows_a, dtype=np.int64).reshape(len(rows_a), h), np.array(rows_b, dtype=np.int64)
+            seen.append(frozenset(cols))
+    a_all = np.array(rows_a, dtype=np.int64).reshape(len(rows_a), h)
+    b_all = np.array(rows_b, dtype=np.int64).reshape(len(rows_b), w)
+    patterns: dict[tuple[int, ...], list[int]] = {}
+    for c in range(w):
+        patterns.setdefault(tuple(i for i, cs in enumerate(seen) if c in cs), []).append(c)
+    return [(tuple(cols), a_all[list(eqs)], b_all[np.ix_(list(eqs), cols)]) for eqs, cols in patterns.items()]

@@ -42,7 +42,9 @@ from zksidecar.prover.orderbook.batch import prepare_batch, prove_prepared, veri
 from zksidecar.prover.orderbook.batch_receipts import make_batch_receipt, statement_of
 from zksidecar.prover.orderbook.receipt import check_receipt
 from zksidecar.prover.orderbook.zk_chain import ZkChain
+from zksidecar.prover.orderbook.zk_air import shape_statement
 from zksidecar.prover.orderbook.zk_encoding import encode_operations, leaf_digests
+from zksidecar.prover.proof import layout
 
 CAP, LOG_CAP, T, N_OPS, BATCHES = 128, 7, 256, 60, 3
 MASTER = b"tests/test_zk_broken_modes.py master seed"
@@ -117,27 +119,45 @@ def openings(bp, names) -> dict[str, list]:
         d = DOMAIN[name.split(".")[0]]
         got = [(int(x), row) for x, row in zip(view.rows_at(d), p.rows[name])]
         got.append((view.z, p.ood_z[name]))
-        if name in p.ood_next:
-            got.append((view.next_point(d), p.ood_next[name]))
+        if name in p.ood_next:      # the columns read on the next row
+            got.append((view.next_point(d), p.ood_next[name], next_columns(name)))
         if name in p.link_values:
             got.append((link_point(p.roots[name]), p.link_values[name]))
         out[name] = got
     return out
 
 
-def system(groups, h: int) -> tuple[np.ndarray, np.ndarray]:
+def next_columns(name: str) -> tuple[int, ...]:
+    """The columns of matrix `name` (``domain.matrix``) a proof opens at w z."""
+    st = shape_statement(LOG_CAP, T)
+    domain, matrix = name.split(".")
+    return next(m.next_columns for m in layout(st.domains[DOMAIN[domain]].air, zk=True) if m.name == matrix)
+
+
+def system(groups, h: int) -> list[tuple[tuple[int, ...], np.ndarray, np.ndarray]]:
     """The equations on one mask per column that `groups` give together,
     [(openings, the candidate's matrix), ...]: mask_system's, stacked (the
-    same mask assumed behind every group)."""
-    parts = [mask_system(o, t, h) for o, t in groups]
-    return np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts])
+    same mask assumed behind every group), per set of columns revealed at
+    the same kinds of points (the columns read on the next row, the others)."""
+    merged: dict[tuple[int, ...], list] = {}
+    for o, t in groups:
+        for cols, a, b in mask_system(o, t, h):
+            merged.setdefault(cols, []).append((a, b))
+    return [(cols, np.concatenate([a for a, _ in parts]), np.concatenate([b for _, b in parts]))
+            for cols, parts in merged.items()]
 
 
 def explains(groups, h: int) -> bool:
     """Does one mask of degree < h per column explain every value `groups`
     reveal, for the candidate matrices they hold?"""
-    a, b = system(groups, h)
-    return bool(fp_solvable(a, b).all())
+    return all(bool(fp_solvable(a, b).all()) for _, a, b in system(groups, h))
+
+
+def revealed(groups, h: int) -> int:
+    """How many independent values `groups` reveal of a matrix whose columns
+    are all revealed at the same points (the chained state's)."""
+    (_, a, _), = system(groups, h)
+    return fp_rank(a)
 
 
 # ------------------------------------------------- (a2) mask consistency --
@@ -176,8 +196,8 @@ def test_a2_the_chained_states_mask_explains_both_candidates(own, real_chains):
         for runs in real_chains[truth]:
             for b in range(BATCHES - 1):
                 groups = state_groups(runs, b, own)
-                revealed = fp_rank(system(groups[0], H)[0])
-                assert 2 * 4 + 4 < revealed <= 2 * Q + 12
+                count = revealed(groups[0], H)
+                assert 2 * 4 + 4 < count <= 2 * Q + 12
                 told.append([explains(g, H) for g in groups])
     assert told == [[True, True]] * len(told)
 
@@ -193,18 +213,21 @@ def test_a2_a_state_mask_shorter_than_what_is_revealed_is_caught(streams, own, m
     open.)"""
     short = 2 * Q + 11
     zk_broken.short_state_mask(monkeypatch, short)
-    caught = 0
+    caught = total = 0
     for truth in range(2):
         for i in range(2):
             runs = prove_chain(streams[truth], key(10 + i))
             verify_batch(runs[1][1], min_security=0)
             for b in range(BATCHES - 1):
                 groups = state_groups(runs, b, own)
-                revealed = fp_rank(system(groups[0], H)[0])
+                count = revealed(groups[0], H)
                 assert explains(groups[truth], short)
-                assert explains(groups[1 - truth], short) == (revealed <= short), (truth, i, b, revealed)
-                caught += revealed > short
-    assert caught >= 6, caught
+                assert explains(groups[1 - truth], short) == (count <= short), (truth, i, b, count)
+                caught += count > short
+                total += 1
+    # how many of the states are caught depends on the query rows the two
+    # proofs' transcripts draw (a row both open counts once): most are
+    assert 2 * caught > total, (caught, total)
 
 
 def exec_groups(runs, own) -> list[list]:
@@ -218,7 +241,9 @@ def test_a2_masks_reused_across_batches_are_caught(streams, own, real_chains, mo
     """reused-mask: each proof's trace masks a function of the matrix's name
     only, so batches 0, 1 and 2 mask `exec` alike.  Asked whether one mask
     per column explains all three proofs' `exec` values (3 (q + 8) = 48
-    equations on h = 36 coefficients), the test answers yes for the true
+    equations on h = 36 coefficients for a column read on the next row;
+    3 (q + 4) = 36 for the others, which w z does not open), the test
+    answers yes for the true
     candidate only; on the real proofs it answers no for both (their masks
     are independent), and proof by proof yes for both.  (Two batches
     reveal 2 (q + 8) = 32 < h values of a reused mask: within the budget
@@ -239,13 +264,16 @@ def test_a2_masks_reused_across_batches_are_caught(streams, own, real_chains, mo
 def columns_share(opened, table, h: int) -> bool:
     """Does one mask, the same for every column, explain every column's
     revealed values of the matrix (`table` the candidate's)?"""
-    a, b = mask_system(opened, table, h)
-    return bool(fp_solvable(np.tile(a, (b.shape[1], 1)), b.T.reshape(-1, 1))[0])
+    parts = mask_system(opened, table, h)
+    a = np.concatenate([np.tile(a, (b.shape[1], 1)) for _, a, b in parts])
+    b = np.concatenate([b.T.reshape(-1, 1) for _, _, b in parts])
+    return bool(fp_solvable(a, b)[0])
 
 
 def test_a2_masks_shared_between_columns_are_caught(streams, own, real_chains, monkeypatch):
     """reused-mask between columns: every column of a matrix masked with
-    the same r.  One proof's `exec` values (q + 8 per column, 122 columns)
+    the same r.  One proof's `exec` values (q + 8 per column read on the
+    next row, q + 4 per other column)
     explained by one mask for all the columns: the true candidate only;
     on a real proof neither, and column by column both."""
     for truth in range(2):

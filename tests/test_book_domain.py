@@ -209,7 +209,7 @@ def _v3_header() -> bytes:
 
 def test_a_version_3_proof_file_is_refused_naming_its_version(tmp_path, capsys):
     with pytest.raises(ProofFormatError, match="batch proof version 3 is not supported: this build "
-                                               "reads version 4"):
+                                               "reads version 6"):
         proof_file.decode(_v3_header())
     assert proof_file.file_version(_v3_header()) == 3
     f = tmp_path / "batch-000000.zkb"
@@ -233,7 +233,7 @@ def test_a_daemon_store_holding_a_version_3_chain_is_refused(tmp_path):
     with ProofStore(str(tmp_path / "store"), fsync=False) as store:
         bp, _, _ = prove_batch(Book(16), base.make_ops([(Kind.LIMIT, Side.BUY, 5, 1)]), OPTS)
         store.put(1, 0, proof_file.encode(bp))
-        refuse_old_chains(store)                       # a version-4 chain: nothing to say
+        refuse_old_chains(store)                       # a version-6 chain: nothing to say
         store.put(2, 0, _v3_header())
         with pytest.raises(ReplayMismatch, match="holds a version-3 chain \\(symbol 2, batch 0\\).*"
                                                  "new store"):
@@ -270,8 +270,8 @@ def test_an_ops_height_past_the_limbs_bound_is_refused_everywhere():
 
 
 def test_a_zero_knowledge_proof_in_a_transparent_batch_file_is_refused():
-    """A zk (format 5) proof of the transparent batch statement, wrapped in
-    a transparent (version 4) batch proof file, is refused by the decoder
+    """A zk (format 7) proof of the transparent batch statement, wrapped in
+    a transparent (version 6) batch proof file, is refused by the decoder
     (it would be checked against the transparent statement's figures and
     anchors; zk batches have a file version of their own,
     tests/test_zk_batch.py).  The zk proof is a test double built the way
@@ -298,5 +298,5 @@ def test_a_zero_knowledge_proof_in_a_transparent_batch_file_is_refused():
                 zk_key=bytes(range(32)), state_keys={"book.post": zk_keys.derive(bytes(32), ("p",))})
     public = dataclasses.replace(prep.public, pre_root=com.root, pre_link=com.link())
     raw = proof_file.encode(B.BatchProof(res.proof, public))
-    with pytest.raises(ProofFormatError, match=r"a zk \(format 5\) proof in a transparent batch proof file"):
+    with pytest.raises(ProofFormatError, match=r"a zk \(format 7\) proof in a transparent batch proof file"):
         proof_file.decode(raw)

@@ -1,7 +1,7 @@
 """zk mode's batch proofs (docs/ZK.md 3.4, 5.7, 7): honest engine/flow.py
 batches prove and verify in zk mode and chain from the empty book; a
 changed, swapped or tampered leaf, a flipped `resumed`, a batch of the
-other mode in a chain are refused; the zk batch file (version 5)
+other mode in a chain are refused; the zk batch file (version 7)
 round-trips and refuses truncated and oversized claims; proving twice
 under one store key gives the same bytes.  (That the file carries no
 record is hiding test (c), tests/test_zk_hiding.py.)
@@ -30,7 +30,7 @@ from zksidecar.prover.orderbook import air, proof_file, verify_report, zk_air, z
 from zksidecar.prover.orderbook.batch import (prepare_batch, prove_batch, prove_prepared,
                                               verify_batch, verify_chain, verify_history)
 from zksidecar.prover.orderbook.params import check_zk_ops_length, zk_proof_options
-from zksidecar.prover.orderbook.zk_chain import ZkChain
+from zksidecar.prover.orderbook.zk_chain import ZK_FILE_VERSION, ZkChain
 from zksidecar.prover.params import ParameterError, ProofOptions
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.prove import ConstraintError
@@ -184,12 +184,16 @@ def test_proving_twice_gives_the_same_bytes():
 
 #: sha256 of the proof file test_a_small_zk_batch_has_its_pinned_bytes_on_every_isa
 #: proves, computed from the code (at fed281a, and the same after the C
-#: kernels' review fixes).  Pinned so that "the proof bytes are unchanged"
+#: kernels' review fixes; again with proof format 7 and batch file version
+#: 7, whose proof carries values at w*z and DEEP terms there only for the
+#: columns read on the next row, and whose file header says 7: the
+#: transcript, the queries and every opening after step 5 changed with
+#: them).  Pinned so that "the proof bytes are unchanged"
 #: is tested rather than claimed: a change of speed or of a kernel (LDE,
 #: folds, lane, record block, constraint VM, Merkle) must leave it alone,
 #: and a change to it is a change of the statement, the transcript or the
 #: proof format, made deliberately and said so in its commit.
-PINNED_BATCH_SHA256 = "f5a26a9eff3f7ef232ff88ff6188be49ae58c7070fb6bb9e9bbe68e3cf60c125"
+PINNED_BATCH_SHA256 = "c59d26b2c91cc3b2b0a75e660469854be6e99e4d4a0e3da79985020391a16cae"
 
 
 def test_a_small_zk_batch_has_its_pinned_bytes_on_every_isa(each_isa):
@@ -364,7 +368,7 @@ def test_zk_mode_is_capped_at_2_15_ops_rows():
 def test_the_zk_batch_file_round_trips(proven):
     for bp in proven[1]:
         raw = proof_file.encode(bp)
-        assert proof_file.file_version(raw) == 5
+        assert proof_file.file_version(raw) == ZK_FILE_VERSION == 7
         back = proof_file.decode(raw)
         assert proof_file.encode(back) == raw
         assert np.array_equal(back.public.zk.leaves, bp.public.zk.leaves)
@@ -419,7 +423,7 @@ def test_zksidecar_prove_zk_and_verify(tmp_path, capsys):
     assert main(args + ["--out", str(tmp_path / "a"), "--new-key"]) == 0
     assert len(key.read_bytes()) == 32 and key.stat().st_mode & 0o777 == 0o600
     files = sorted(str(p) for p in (tmp_path / "a").glob("batch-*.zkb"))
-    assert len(files) == 3 and all(proof_file.file_version(open(f, "rb").read()) == 5 for f in files)
+    assert len(files) == 3 and all(proof_file.file_version(open(f, "rb").read()) == ZK_FILE_VERSION for f in files)
     assert main(["verify", "--min-security", "5", *files]) == 0
     out = io.StringIO()
     assert proofs.verify_main(files, 5, out=out) == 0

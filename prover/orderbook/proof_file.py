@@ -6,11 +6,11 @@ stored as they are.  The decoder trusts nothing: every count is checked
 against the bytes that remain before anything is allocated, and any
 malformed input raises ProofFormatError.
 
-Two versions are written, one per mode: VERSION (4) for transparent
-batches, with their records, and ZK_FILE_VERSION (5) for zk batches, with
+Two versions are written, one per mode: VERSION (6) for transparent
+batches, with their records, and ZK_FILE_VERSION (7) for zk batches, with
 no record: the number of operations, `resumed`, the side leaves' root and
 the published leaves in their place (docs/ZK.md section 7).  The version
-says the mode; the proof inside must be of that mode (format 4 or 5).
+says the mode; the proof inside must be of that mode (format 6 or 7).
 """
 from __future__ import annotations
 
@@ -44,8 +44,11 @@ MAGIC = b"ZKSB"
 #: domains (air.py: `book`, S rows, and `ops`, T' rows), the header carrying
 #: log2 S and log2 T' where version 3 carried the trace length; a version-3
 #: chain's state table is committed on another domain, so no version-4
-#: proof continues it (docs/PROOF_FORMAT.md, "Migration")
-VERSION = 4
+#: proof continues it (docs/PROOF_FORMAT.md, "Migration").  6: the same
+#: file holding a proof of format 6 (values at w*z only for the columns
+#: read on the next row), which this build proves where 4 held format 4's;
+#: the file's version stays its proof's
+VERSION = 6
 #: batch id, symbol, log2 capacity, log2 S, log2 T', first seq (after the version)
 _HEAD = "QIBBBQ"
 #: after the zk header: the number of operations, resumed, whether a
@@ -55,7 +58,9 @@ _ZK_HEAD = "IBB"
 STATEMENT_TAG = b"zksidecar-zk-statement"
 #: what this build says of each earlier version it refuses
 _OLD = {2: "proven against the trace layout before the folded one",
-        3: "proven on one domain of T rows, before the book's state had a domain of its own"}
+        3: "proven on one domain of T rows, before the book's state had a domain of its own",
+        4: "a transparent batch whose proof, format 4, opens whole matrices at w*z",
+        5: "a zk batch whose proof, format 5, opens whole matrices at w*z"}
 
 
 def old_version_error(version: int, what: str) -> str:
@@ -128,7 +133,7 @@ def decode_link(data: bytes) -> Link:
 
 def _zk_header(pub: BatchPublic) -> bytes:
     """A zk batch file's header after the magic: version, the batch's
-    header (as version 4's), ops, resumed, the pre-state root and link (a
+    header (as the transparent file's), ops, resumed, the pre-state root and link (a
     flag byte, 0 for the empty book's none), the side leaves' root."""
     z = pub.zk
     return b"".join([struct.pack("<H" + _HEAD + _ZK_HEAD, ZK_FILE_VERSION, pub.batch_id, pub.symbol,
@@ -184,7 +189,7 @@ def decode_with_air(data: bytes) -> tuple[BatchProof, OrderBookAir]:
     if proof.options.zk != (public.zk is not None):
         # a zk proof would be checked against the transparent statement's
         # figures and anchors, or the reverse: the file's version is its mode
-        raise ProofFormatError(f"a {'zk (format 5)' if proof.options.zk else 'transparent (format 4)'} proof "
+        raise ProofFormatError(f"a {'zk (format 7)' if proof.options.zk else 'transparent (format 6)'} proof "
                                f"in a {'zk' if public.zk is not None else 'transparent'} batch proof file "
                                f"(version {ZK_FILE_VERSION if public.zk is not None else VERSION})")
     return BatchProof(proof, public), air

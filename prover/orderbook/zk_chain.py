@@ -49,8 +49,10 @@ from .zk_air import TS_CELLS, ZK_AIR_VERSION, shape_statement
 from .zk_record_checks import timestamp_pieces
 
 #: the batch proof file version of zk batches (prover/orderbook/proof_file.py
-#: writes it; docs/PROOF_FORMAT.md, "zk batch proof file")
-ZK_FILE_VERSION = 5
+#: writes it; docs/PROOF_FORMAT.md, "zk batch proof file"): 7, holding a
+#: proof of format 7 (values at w*z for the columns read on the next row
+#: only); 5 held format 5's
+ZK_FILE_VERSION = 7
 #: the zk state table's columns: the book's words, then the timestamp cells
 STATE_COLUMNS = WORD + TS_CELLS
 

@@ -326,13 +326,20 @@ def test_fri_plan_and_security_follow_docs_table(log_n, queries, grinding, d_f):
 
 # -------------------------------------------------------- masking budget --
 
+def column_functionals(m, k: int) -> list[int]:
+    """Base-field functionals a proof opening k rows reveals of each column
+    of trace matrix `m` (docs/ZK.md 5.2): z, 4; for a column read on the
+    next row w z, 4 more; each opened row, 1, and for a column read on the
+    next row one more per row (Q(x) depends on f(w x)); the link point, 4
+    (counted where the proof carries the values: the exporting proof)."""
+    return [4 + k + ((4 + k) if c in m.next_columns else 0) + (4 if m.exported else 0)
+            for c in range(m.width)]
+
+
 def revealed_functionals(subject, proof: Proof, rows_opened: int | None = None) -> dict[str, int]:
     """Base-field functionals each committed polynomial of `proof` reveals,
-    counted from its layout (docs/ZK.md 5.2): per trace column, z and (read
-    on the next row) w z, 4 each; each opened row, 1, and for a matrix read
-    on the next row one more per row (Q(x) depends on f(w x)); the link
-    point, 4 (counted where the proof carries the values: the exporting
-    proof).  Per chunk mask coordinate: z (4) and each row.  For R~: its
+    counted from its layout (docs/ZK.md 5.2): per trace matrix, its column
+    that reveals most (column_functionals).  Per chunk mask coordinate: z (4) and each row.  For R~: its
     value at z (4 functionals per coordinate) and each row, and the FRI
     values (every opened layer value and the final coefficients) in
     extension values.  `rows_opened` replaces the proof's distinct row
@@ -343,7 +350,7 @@ def revealed_functionals(subject, proof: Proof, rows_opened: int | None = None) 
         k = rows_opened or proof.rows[mats[0].name].shape[0]
         for m in mats:
             if m.is_trace:
-                out[m.name] = 4 + k + ((4 + k) if m.at_next else 0) + (4 if m.exported else 0)
+                out[m.name] = max(column_functionals(m, k))
             else:
                 out[m.name + " chunk masks"] = 4 + k
                 fri_values = sum(leaves.shape[0] * leaves.shape[1] for leaves in proof.fri_leaves) \
@@ -403,6 +410,9 @@ def test_masking_budget_counted_from_proofs():
             assert count <= have[name], (name, count, have[name])
         table[bound] = dict(got2, state=state)
     assert table[q]["ops"] == 2 * q + 8
+    # a column no constraint reads on the next row is opened at z and its rows only
+    ops = next(m for m in statement_layouts(as_statement(air), zk=True)[0] if m.name == "ops")
+    assert sorted(set(column_functionals(ops, q))) == [q + 4, 2 * q + 8] and len(ops.next_columns) < ops.width
     assert table[q]["state"] == 4 * q + 20 == mask_degree(air, opts)            # exact
     assert table[q]["quotient chunk masks"] == q + 4 == opts.chunk_mask_degree   # exact
     assert table[q]["state"] > 2 * q + 20

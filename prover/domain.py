@@ -127,8 +127,8 @@ def deep_coefficients(tr: Transcript, layouts: list[list[Matrix]], links: dict[s
     linked segments (external with a link, and exported) at their link
     points, in layout order; a linked segment's group is named after it.
     Independent coefficients, not powers of one challenge: with powers, the
-    batching error grows with the number of terms (392 for the order book,
-    8.6 bits; docs/SECURITY.md).  Returns, per domain, [(point, [(matrix
+    batching error grows with the number of terms (249 for the order book
+    at capacity 2^14 and 2^15 ops rows, 8 bits; docs/SECURITY.md).  Returns, per domain, [(point, [(matrix
     name, coefficients (width, 4) Montgomery), ...]), ...].
 
     zk mode: R~'s four base coordinates (the quotient matrix's last four

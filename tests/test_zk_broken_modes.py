@@ -206,8 +206,10 @@ def test_a2_a_state_mask_shorter_than_what_is_revealed_is_caught(streams, own, m
     """short-mask: the state masked with 2q + 11 coefficients, one fewer
     than the most two proofs reveal of it (2q + 12).  The same test
     explains the true candidate and not the other exactly when the two
-    proofs reveal more independent values than the mask has (a query row
-    both proofs open counts once), which they do here for most states.
+    proofs reveal more independent values than the mask has, which needs
+    all 2q + 12: every query row distinct, within each proof and between
+    the two (with 8 queries on a 256-row domain, about half the states:
+    how many depends on the rows the transcripts draw).
     (The short-mask of section 12, h - 1 coefficients, is not a leak on
     the order book: the state's h has a margin of 8, the w z it does not
     open.)"""
@@ -225,9 +227,10 @@ def test_a2_a_state_mask_shorter_than_what_is_revealed_is_caught(streams, own, m
                 assert explains(groups[1 - truth], short) == (count <= short), (truth, i, b, count)
                 caught += count > short
                 total += 1
-    # how many of the states are caught depends on the query rows the two
-    # proofs' transcripts draw (a row both open counts once): most are
-    assert 2 * caught > total, (caught, total)
+    # how many of the states are caught depends on the query rows the
+    # proofs' transcripts draw (a row opened twice counts once); each state
+    # is held to the exact rule above
+    assert caught >= 1, (caught, total)
 
 
 def exec_groups(runs, own) -> list[list]:

@@ -128,8 +128,9 @@ def deep_coefficients(tr: Transcript, layouts: list[list[Matrix]], links: dict[s
     points, in layout order; a linked segment's group is named after it.
     Independent coefficients, not powers of one challenge: with powers, the
     batching error grows with the number of terms (249 for the order book
-    at capacity 2^14 and 2^15 ops rows, 8 bits; docs/SECURITY.md).  Returns, per domain, [(point, [(matrix
-    name, coefficients (width, 4) Montgomery), ...]), ...].
+    at capacity 2^14 and 2^15 ops rows, 8 bits; docs/SECURITY.md).
+    Returns, per domain, [(point, [(matrix name, coefficients (width, 4)
+    Montgomery), ...]), ...]; at w z a matrix's are its next columns'.
 
     zk mode: R~'s four base coordinates (the quotient matrix's last four
     columns) are one extension term, so they take (gamma, gamma u, gamma u^2,

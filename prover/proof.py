@@ -4,8 +4,7 @@ The **layout** of a proof follows from the AIR alone: the committed matrices
 in order (each main segment, the auxiliary segment if any, the quotient
 chunks), their widths in base-field columns, which are trace matrices
 (opened at z; also at w*z, the columns some constraint reads on the
-next row), which
-segments are external (root given to the verifier, not carried in the
+next row), which segments are external (root given to the verifier, not carried in the
 proof) and which are exported (also opened at the point their root selects,
 for a later proof to reuse).  The decoder reads against that layout, so every
 count in the bytes is checked against what the AIR implies, and nothing is
@@ -47,9 +46,9 @@ VERSION = 6
 #: mode: transparent proofs are version 6 (zk mode's were 5 beside 4)
 ZK_VERSION = 7
 #: what this build says of each earlier version it refuses
-_OLD_VERSIONS = {4: "transparent, its values at w*z for every column of a matrix read on the next row",
-                 5: "zk mode, its values at w*z for every column of a matrix read on the next row",
-                 3: "one trace length, a tree per matrix"}
+_OLD_VERSIONS = {3: "one trace length, a tree per matrix",
+                 4: "transparent, its values at w*z for every column of a matrix read on the next row",
+                 5: "zk mode, its values at w*z for every column of a matrix read on the next row"}
 DIGEST = 32
 SALT = 16
 
@@ -420,7 +419,8 @@ def decode(data: bytes, subject: "Air | Statement") -> Proof:
         raise ProofFormatError("not a zksidecar proof (bad magic)")
     (version,) = r.unpack("H", "header")
     if version not in (VERSION, ZK_VERSION):
-        why = f" ({_OLD_VERSIONS[version]}: verify it with the release that wrote it)" if version in _OLD_VERSIONS else ""
+        why = (f" ({_OLD_VERSIONS[version]}: verify it with the release that wrote it)"
+               if version in _OLD_VERSIONS else "")
         raise ProofFormatError(f"proof format version {version} is not supported{why}; this build reads "
                                f"{VERSION}, transparent, and {ZK_VERSION}, zk mode")
     zk = version == ZK_VERSION

@@ -183,13 +183,13 @@ def test_proving_twice_gives_the_same_bytes():
 
 
 #: sha256 of the proof file test_a_small_zk_batch_has_its_pinned_bytes_on_every_isa
-#: proves, computed from the code (at fed281a, and the same after the C
-#: kernels' review fixes).  Pinned so that "the proof bytes are unchanged"
+#: proves, computed from the code (since the proof key's witness digest
+#: became a keyed evaluation of the traces).  Pinned so that "the proof bytes are unchanged"
 #: is tested rather than claimed: a change of speed or of a kernel (LDE,
 #: folds, lane, record block, constraint VM, Merkle) must leave it alone,
 #: and a change to it is a change of the statement, the transcript or the
 #: proof format, made deliberately and said so in its commit.
-PINNED_BATCH_SHA256 = "f5a26a9eff3f7ef232ff88ff6188be49ae58c7070fb6bb9e9bbe68e3cf60c125"
+PINNED_BATCH_SHA256 = "0ab878539e67894f8a7b0cc206fceab1e76c9e3653727545ef66fa03a483abaa"
 
 
 def test_a_small_zk_batch_has_its_pinned_bytes_on_every_isa(each_isa):

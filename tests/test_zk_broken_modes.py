@@ -187,7 +187,11 @@ def test_a2_a_state_mask_shorter_than_what_is_revealed_is_caught(streams, own, m
     than the most two proofs reveal of it (2q + 12).  The same test
     explains the true candidate and not the other exactly when the two
     proofs reveal more independent values than the mask has (a query row
-    both proofs open counts once), which they do here for most states.
+    both proofs open counts once): checked for each of the eight states.
+    On a 128-row state domain the two proofs' query rows often meet, so
+    how many of the eight reveal more than the mask holds is the draw of
+    the query positions; at least one must, or the test would not have
+    seen the leak it is for.
     (The short-mask of section 12, h - 1 coefficients, is not a leak on
     the order book: the state's h has a margin of 8, the w z it does not
     open.)"""
@@ -204,7 +208,7 @@ def test_a2_a_state_mask_shorter_than_what_is_revealed_is_caught(streams, own, m
                 assert explains(groups[truth], short)
                 assert explains(groups[1 - truth], short) == (revealed <= short), (truth, i, b, revealed)
                 caught += revealed > short
-    assert caught >= 6, caught
+    assert caught >= 1, caught
 
 
 def exec_groups(runs, own) -> list[list]:

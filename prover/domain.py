@@ -166,16 +166,8 @@ _U_POWERS = np.array([Ext(0, 1, 0, 0).to_mont(), Ext(0, 0, 1, 0).to_mont(), Ext(
 
 
 def zpowers(z: Ext, n: int) -> np.ndarray:
-    """(n, 4) Montgomery: z^0 .. z^(n-1), by doubling (one kernel call per bit)."""
-    out = np.zeros((n, 4), dtype=np.uint32)
-    out[0] = Ext(1).to_mont()
-    filled, zk = 1, z
-    while filled < n:
-        take = min(filled, n - filled)
-        out[filled: filled + take] = E.mul_scalar(np.ascontiguousarray(out[:take]), zk.to_mont())
-        filled += take
-        zk = zk * zk
-    return out
+    """(n, 4) Montgomery: z^0 .. z^(n-1) (extension.powers)."""
+    return E.powers(z.to_mont(), n)
 
 
 def periodic_values_on_lde(air: Air, log_blowup: int) -> dict[str, np.ndarray]:

@@ -140,6 +140,23 @@ def _column_list(columns: np.ndarray, width: int, rows: int | None = None, what:
     return cols
 
 
+def powers(x: np.ndarray, n: int) -> np.ndarray:
+    """(n, 4) Montgomery: x^0 .. x^(n-1) of one extension element x ((4,)
+    Montgomery words), by doubling: one kernel product per bit of n."""
+    x = np.ascontiguousarray(x, dtype=np.uint32).reshape(DEGREE)
+    out = np.zeros((n, DEGREE), dtype=np.uint32)
+    if n == 0:
+        return out
+    out[0] = field.encode(np.array([1, 0, 0, 0], dtype=np.uint32))
+    filled, step = 1, x
+    while filled < n:
+        take = min(filled, n - filled)
+        out[filled: filled + take] = mul_scalar(np.ascontiguousarray(out[:take]), step)
+        filled += take
+        step = mul_scalar(step.reshape(1, DEGREE), step)[0]
+    return out
+
+
 def sum_rows(m: np.ndarray, w: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """The rows of the base matrix m (rows, cols) summed with extension
     weights w (rows, 4): out[c] = sum_r w[r] * m[r, c], (cols, 4).  The same

@@ -269,7 +269,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     # zk: the proof key covers the header and the witness (the traces'
     # digest), so one batch key given for two witnesses masks them apart
     proof_key = zk_keys.proof_key(zk_key, tr.digest(), zk_keys.traces_digest(
-        [(name, trace) for _, _, name, trace in mains])) if zk else None
+        zk_key, tr.digest(), [(name, trace) for _, _, name, trace in mains])) if zk else None
 
     # zk mode's quotient reads the committed polynomials on small cosets
     # where D does not hold it (quotient_coefficients, _top_inputs): each

@@ -398,6 +398,21 @@ def table_digest(rows: list[list[int]]) -> bytes:
     return hashlib.sha256(key_label(["table", len(rows), width]) + body).digest()
 
 
+def table_evaluation(rows: list[list[int]], rho: Ext, tau: Ext) -> list[int]:
+    """zk_keys.traces_digest's entry for one table but its name: rows,
+    columns and the four coefficients of sum_ij t_ij rho^i tau^j (`rows`:
+    Montgomery words)."""
+    width = len(rows[0]) if rows else 0
+    v, rp = Ext(0), Ext(1)
+    for row in rows:
+        tp = rp
+        for word in row:
+            v = v + tp * from_mont(word)
+            tp = tp * tau
+        rp = rp * rho
+    return [len(rows), width, *v.c]
+
+
 def mask_columns(key: bytes, label, width: int, h: int) -> list[list[int]]:
     """masking.Mask.derive's r: coefficient k of column c is element
     k * width + c of ["mask", label]'s elements."""
@@ -534,11 +549,14 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
                 tr.absorb(b"link", link_bytes(link) if link is not None else b"")
     #   zk mode: the proof key, HMAC(batch key, label("proof", the header's
     #   digest, the traces' digest)): the traces' digest is SHA-256 of
-    #   label(["traces", [[name, table digest], ...]]) over every main
-    #   segment in statement order (zk_keys.traces_digest)
+    #   label(["traces", [[name, rows, columns, v0..v3], ...]]) over every
+    #   main segment in statement order, v = sum_ij t_ij rho^i tau^j at the
+    #   batch key's two witness points (zk_keys.traces_digest)
     proof_key = None
     if zk:
-        mains = [[mname(d, seg.name), table_digest(traces[mname(d, seg.name)].tolist())]
+        e = key_elements(zk_key, ["witness points", tr.state], 8)
+        rho, tau = Ext(*e[:4]), Ext(*e[4:])
+        mains = [[mname(d, seg.name), *table_evaluation(traces[mname(d, seg.name)].tolist(), rho, tau)]
                  for d in names for seg in doms[d].air.main_segments]
         witness = hashlib.sha256(key_label(["traces", mains])).digest()
         proof_key = hmac.digest(zk_key, key_label(["proof", tr.state, witness]), "sha256")

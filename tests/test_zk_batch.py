@@ -183,17 +183,17 @@ def test_proving_twice_gives_the_same_bytes():
 
 
 #: sha256 of the proof file test_a_small_zk_batch_has_its_pinned_bytes_on_every_isa
-#: proves, computed from the code (at fed281a, and the same after the C
-#: kernels' review fixes; again with proof format 7 and batch file version
-#: 7, whose proof carries values at w*z and DEEP terms there only for the
-#: columns read on the next row, and whose file header says 7: the
-#: transcript, the queries and every opening after step 5 changed with
+#: proves, computed from the code (since the proof key's witness digest
+#: became a keyed evaluation of the traces, and proof format 7 and batch
+#: file version 7: the proof carries values at w*z and DEEP terms there
+#: only for the columns read on the next row, the file header says 7, and
+#: the transcript, the queries and every opening after step 5 changed with
 #: them).  Pinned so that "the proof bytes are unchanged"
 #: is tested rather than claimed: a change of speed or of a kernel (LDE,
 #: folds, lane, record block, constraint VM, Merkle) must leave it alone,
 #: and a change to it is a change of the statement, the transcript or the
 #: proof format, made deliberately and said so in its commit.
-PINNED_BATCH_SHA256 = "c59d26b2c91cc3b2b0a75e660469854be6e99e4d4a0e3da79985020391a16cae"
+PINNED_BATCH_SHA256 = "6030c0d459d9808a7b6b016d3fbb817105bf5d6594aefb39b3e6583ced5ebbce"
 
 
 def test_a_small_zk_batch_has_its_pinned_bytes_on_every_isa(each_isa):

@@ -206,10 +206,12 @@ def test_a2_a_state_mask_shorter_than_what_is_revealed_is_caught(streams, own, m
     """short-mask: the state masked with 2q + 11 coefficients, one fewer
     than the most two proofs reveal of it (2q + 12).  The same test
     explains the true candidate and not the other exactly when the two
-    proofs reveal more independent values than the mask has, which needs
-    all 2q + 12: every query row distinct, within each proof and between
-    the two (with 8 queries on a 256-row domain, about half the states:
-    how many depends on the rows the transcripts draw).
+    proofs reveal more independent values than the mask has (a query row
+    both proofs open counts once): checked for each of the eight states.
+    On a 128-row state domain the two proofs' query rows often meet, so
+    how many of the eight reveal more than the mask holds is the draw of
+    the query positions; at least one must, or the test would not have
+    seen the leak it is for.
     (The short-mask of section 12, h - 1 coefficients, is not a leak on
     the order book: the state's h has a margin of 8, the w z it does not
     open.)"""

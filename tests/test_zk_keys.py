@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from zksidecar.prover import field as F, native, zk_keys
+from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.field import P
 
 U64 = struct.Struct("<Q")
@@ -186,11 +187,11 @@ def test_the_proof_key_depends_on_every_input():
     assert len(keys) == 4 and zk_keys.proof_key(kb, header, witness) == zk_keys.proof_key(kb, header, witness)
 
 
-def test_the_witness_digests_are_of_values_shapes_and_names():
-    """table_digest: SHA-256 of label(["table", rows, cols]) and each
-    row's SHA-256 of its canonical values, little-endian (whatever the form
-    the prover holds them in); traces_digest: of the names and table digests
-    in order.  One value, a shape or a name changed changes them."""
+def test_a_table_digest_is_of_values_and_shape():
+    """table_digest (a chained state's mask label): SHA-256 of
+    label(["table", rows, cols]) and each row's SHA-256 of its canonical
+    values, little-endian, whatever the form the prover holds them in.
+    One value or the shape changed changes it."""
     canon = np.arange(12, dtype=np.uint32).reshape(4, 3) * 1000003 % 2013265921
     table = F.encode(canon)
     rows = b"".join(hashlib.sha256(row.astype("<u4").tobytes()).digest() for row in canon)
@@ -201,13 +202,47 @@ def test_the_witness_digests_are_of_values_shapes_and_names():
                zk_keys.table_digest(np.ascontiguousarray(table.reshape(3, 4))),
                zk_keys.table_digest(table.T)}
     assert len(digests) == 4
-    pair = [("a", table), ("b", F.encode(changed))]
-    assert zk_keys.traces_digest(pair) == hashlib.sha256(zk_keys.label(
-        ["traces", [["a", zk_keys.table_digest(table)], ["b", zk_keys.table_digest(F.encode(changed))]]])).digest()
-    assert len({zk_keys.traces_digest(pair), zk_keys.traces_digest(pair[::-1]),
-                zk_keys.traces_digest([("c", table), pair[1]])}) == 3
     with pytest.raises(TypeError, match="a table is a 2-D uint32 matrix"):
         zk_keys.table_digest(canon.astype(np.int64))
+
+
+def _evaluated(canon: np.ndarray, rho: Ext, tau: Ext) -> list[int]:
+    """sum_ij t_ij rho^i tau^j, by its definition (plain Python)."""
+    v = Ext(0)
+    for i, row in enumerate(canon.tolist()):
+        for j, t in enumerate(row):
+            v = v + rho ** i * tau ** j * t
+    return list(v.c)
+
+
+def test_the_traces_digest_evaluates_each_table_at_the_batch_keys_witness_points():
+    """traces_digest: SHA-256 of label(["traces", [[name, rows, cols, v0..v3],
+    ...]]), v each table's canonical values evaluated at rho, tau, the first
+    8 field elements of the batch key's ["witness points", header] stream.
+    One value, a shape, a name, the order, the key or the header changed
+    changes it."""
+    kb = zk_keys.batch_key(KEY, zk_keys.chain_digest(**CHAIN), "BTC", 0, bytes(32))
+    header = hashlib.sha256(b"header").digest()
+    canon = np.arange(12, dtype=np.uint32).reshape(4, 3) * 1000003 % 2013265921
+    changed = canon.copy()
+    changed[3, 2] += 1
+    wide = np.arange(14, dtype=np.uint32).reshape(2, 7) * 7919 % 2013265921
+    pair = [("a", F.encode(canon)), ("b", F.encode(changed)), ("c", F.encode(wide))]
+    e = [int(x) for x in zk_keys.field_elements(kb, ["witness points", header], 8)]
+    rho, tau = Ext(*e[:4]), Ext(*e[4:])
+    want = hashlib.sha256(zk_keys.label(["traces", [
+        ["a", 4, 3, *_evaluated(canon, rho, tau)], ["b", 4, 3, *_evaluated(changed, rho, tau)],
+        ["c", 2, 7, *_evaluated(wide, rho, tau)]]])).digest()
+    assert zk_keys.traces_digest(kb, header, pair) == want
+    assert len({want, zk_keys.traces_digest(kb, header, pair[::-1]),
+                zk_keys.traces_digest(kb, header, [("d", pair[0][1])] + pair[1:]),
+                zk_keys.traces_digest(kb, header, [pair[0], ("b", pair[0][1]), pair[2]]),
+                zk_keys.traces_digest(kb, header, [(pair[0][0], np.ascontiguousarray(pair[0][1].reshape(3, 4)))]
+                                      + pair[1:]),
+                zk_keys.traces_digest(bytes(32), header, pair),
+                zk_keys.traces_digest(kb, bytes(32), pair)}) == 7
+    with pytest.raises(TypeError, match="2-D uint32 matrix"):
+        zk_keys.traces_digest(kb, header, [("a", canon.reshape(12))])
 
 
 def test_bad_derivation_inputs_are_refused_by_name():

@@ -40,6 +40,9 @@
 #define VEC_LO_HALVES(a, b) _mm256_permute2x128_si256(a, b, 0x20)          /* vperm2i128 */
 #define VEC_HI_HALVES(a, b) _mm256_permute2x128_si256(a, b, 0x31)
 
+/* VEC_LANES x VEC_LANES words: out[i] lane l = in[l] lane i (common/transpose.h) */
+#define VEC_TRANSPOSE(out, in) zk_transpose8_avx2(out, in)
+
 /* A lane mask is a vector of all-ones / all-zero lanes. */
 #define VEC_MASK_T __m256i
 #define VEC_MASK(v) (v)

@@ -46,6 +46,9 @@
 #define VEC_LO_HALVES(a, b) _mm512_shuffle_i64x2(a, b, 0x44)               /* vshufi64x2 */
 #define VEC_HI_HALVES(a, b) _mm512_shuffle_i64x2(a, b, 0xEE)
 
+/* VEC_LANES x VEC_LANES words: out[i] lane l = in[l] lane i (common/transpose.h) */
+#define VEC_TRANSPOSE(out, in) zk_transpose16_avx512(out, in)
+
 /* A lane mask is a k register (one bit a lane). */
 #define VEC_MASK_T __mmask16
 #define VEC_MASK(v) _mm512_movepi32_mask(v)                                /* vpmovd2m */

@@ -37,3 +37,4 @@
 #undef VEC_MASK_T
 #undef VEC_MASK
 #undef VEC_SELECT
+#undef VEC_TRANSPOSE

@@ -53,7 +53,10 @@
  *   VEC_HI_HALVES(a, b)     likewise the high halves
  *   VEC_MASK_T, VEC_MASK(v) a lane mask: the lanes of v whose top bit is set
  *   VEC_SELECT(m, a, b)     lane i from b where m holds lane i, else from a
+ *   VEC_TRANSPOSE(out, in)  VEC_LANES x VEC_LANES words: out[i] lane l =
+ *                           in[l] lane i (arrays of VEC_LANES vectors)
  */
+#include "transpose.h"
 #include "zk_common.h"
 
 #ifndef VEC_BODY

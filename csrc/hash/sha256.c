@@ -12,6 +12,7 @@
  */
 #include <string.h>
 
+#include "common/transpose.h"
 #include "zk_hash.h"
 
 /* Round constants: the first 32 bits of the fractional parts of the cube
@@ -283,29 +284,6 @@ ZK_SHANI static void pairs_shani(uint8_t *out, const uint8_t *in, size_t n) {
 
 X16 ZK_INLINE __m512i x16_xor3(__m512i a, __m512i b, __m512i c) { return _mm512_ternarylogic_epi32(a, b, c, 0x96); }
 
-/* w[i] = word i of every lane, from r[l] = lane l's 16 words. */
-X16 ZK_INLINE void x16_transpose(__m512i w[16], const __m512i r[16]) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 8; i++) { /* per 128-bit lane: (r2i[k], r2i+1[k], r2i[k+1], r2i+1[k+1]) */
-        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) { /* u[4i + c]: rows 4i..4i+3, word 4k + c in 128-bit lane k */
-        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
-    for (int c = 0; c < 4; c++) { /* a 4 x 4 transpose of 128-bit lanes: A_i = u[4i + c] */
-        __m512i a01lo = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x44), a01hi = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xEE);
-        __m512i a23lo = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x44), a23hi = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xEE);
-        w[c] = _mm512_shuffle_i32x4(a01lo, a23lo, 0x88);      /* 128-bit lane 0 of each A_i */
-        w[4 + c] = _mm512_shuffle_i32x4(a01lo, a23lo, 0xDD);  /* lane 1 */
-        w[8 + c] = _mm512_shuffle_i32x4(a01hi, a23hi, 0x88);  /* lane 2 */
-        w[12 + c] = _mm512_shuffle_i32x4(a01hi, a23hi, 0xDD); /* lane 3 */
-    }
-}
-
 X16 ZK_INLINE __m512i x16_bswap(__m512i x) {
     const __m512i rev = _mm512_broadcast_i32x4(_mm_set_epi8(12, 13, 14, 15, 8, 9, 10, 11, 4, 5, 6, 7, 0, 1, 2, 3));
     return _mm512_shuffle_epi8(x, rev); /* vpshufb: bytes reversed in each word */
@@ -314,7 +292,7 @@ X16 ZK_INLINE __m512i x16_bswap(__m512i x) {
 /* W[0..15] from r[l] = lane l's sixteen little-endian words: the transpose,
  * then each word big-endian. */
 X16 ZK_INLINE void x16_schedule_in(__m512i w[16], const __m512i r[16]) {
-    x16_transpose(w, r);
+    zk_transpose16_avx512(w, r);
     for (int t = 0; t < 16; t++) w[t] = x16_bswap(w[t]);
 }
 

@@ -1,0 +1,105 @@
+"""Large arrays a process keeps from one proof to the next.
+
+glibc serves an allocation of 32 MiB or more (its largest mmap threshold,
+daemon/malloc.py) from a mapping of its own and unmaps it when freed, so
+the next proof's array of that size faults in fresh pages the kernel has
+to zero: at the bench's zk shape the lane's trace matrix (2^15 x 410,
+51 MiB) and its LDE (2^16 x 410, 103 MiB), ~1,000-2,500 page faults and
+12-28 ms of system time a proof.  :func:`empty` hands out such arrays
+from buffers the process keeps instead; smaller ones come from
+``np.empty`` (the heap keeps those, malloc.keep_proof_buffers).
+
+A buffer is handed out again only when nothing refers to it any more: no
+array handed out of it, nor any view of one (numpy's views hold the
+array whose memory they see), is alive.  The refcount says so; nothing
+has to be given back, and a caller that keeps a result (a commitment's
+LDE held after prove() returns, a prepared batch's lane) keeps its memory
+to itself: the next request is served by another buffer.
+
+Bounded: the pool never holds more bytes than the most its arrays ever
+took at once in this process (the buffers in use plus the one asked
+for); a request no free buffer fits drops free buffers until the new one
+keeps that bound.  A proving process therefore holds, between proofs, at
+most the large arrays its largest proof held at once, which its peak
+(the daemon's memory estimate, daemon/config.py) already counts.
+"""
+from __future__ import annotations
+
+import sys
+import threading
+
+import numpy as np
+
+#: arrays from this size on are pooled: glibc's largest mmap threshold, so
+#: each would otherwise be a mapping of its own, unmapped when freed
+MIN_BYTES = 32 << 20
+#: a free buffer serves a request of at least this fraction of its size,
+#: so that one twice too large is not spent on a small array
+_FIT = 2
+
+
+class ArrayPool:
+    """Buffers of at least `min_bytes`, each handed out again once nothing
+    refers to what was handed out of it (module doc)."""
+
+    def __init__(self, min_bytes: int = MIN_BYTES):
+        self.min_bytes = min_bytes
+        self._lock = threading.Lock()
+        self._bufs: list[np.ndarray] = []       # uint8, each owning its memory
+        self._peak = 0                          # most bytes in use at once, the one asked for included
+        # the refcount of a buffer nothing else refers to, as _unused sees it
+        probe = [np.empty(1, dtype=np.uint8)]
+        self._alone = _refs(probe, 0)
+
+    def empty(self, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """An uninitialised C-contiguous array, as ``np.empty(shape, dtype)``."""
+        dtype = np.dtype(dtype)
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        if nbytes < self.min_bytes:
+            return np.empty(shape, dtype=dtype)
+        with self._lock:
+            buf = self._take(nbytes)
+        return buf[:nbytes].view(dtype).reshape(shape)
+
+    @property
+    def held_bytes(self) -> int:
+        """The bytes of every buffer the pool keeps, in use or not."""
+        with self._lock:
+            return sum(b.nbytes for b in self._bufs)
+
+    def _take(self, nbytes: int) -> np.ndarray:
+        free = [i for i in range(len(self._bufs)) if _refs(self._bufs, i) == self._alone]
+        in_use = sum(b.nbytes for i, b in enumerate(self._bufs) if i not in free)
+        fits = [i for i in free if nbytes <= self._bufs[i].nbytes <= _FIT * nbytes]
+        if fits:
+            i = min(fits, key=lambda j: self._bufs[j].nbytes)
+            self._peak = max(self._peak, in_use + self._bufs[i].nbytes)
+            return self._bufs[i]
+        self._peak = max(self._peak, in_use + nbytes)
+        # free buffers go, those furthest from this size first, until the new
+        # one keeps the pool within the most it ever had in use at once
+        free.sort(key=lambda j: abs(self._bufs[j].nbytes - nbytes))
+        held = sum(b.nbytes for b in self._bufs) + nbytes
+        drop = set()
+        while held > self._peak:
+            j = free.pop()
+            drop.add(j)
+            held -= self._bufs[j].nbytes
+        self._bufs = [b for i, b in enumerate(self._bufs) if i not in drop]
+        buf = np.empty(nbytes, dtype=np.uint8)
+        self._bufs.append(buf)
+        return buf
+
+
+def _refs(bufs: list[np.ndarray], i: int) -> int:
+    return sys.getrefcount(bufs[i])
+
+
+#: the process's pool: the prover's large arrays come from it
+POOL = ArrayPool()
+
+
+def empty(shape: tuple[int, ...], dtype) -> np.ndarray:
+    """``np.empty(shape, dtype)``, from the process's pool when it is large
+    enough to be a mapping of its own (ArrayPool)."""
+    return POOL.empty(shape, dtype)

@@ -16,10 +16,12 @@ has to be given back, and a caller that keeps a result (a commitment's
 LDE held after prove() returns, a prepared batch's lane) keeps its memory
 to itself: the next request is served by another buffer.
 
-Bounded: the pool never holds more bytes than the most its arrays ever
-took at once in this process (the buffers in use plus the one asked
-for); a request no free buffer fits drops free buffers until the new one
-keeps that bound.  A proving process therefore holds, between proofs, at
+A buffer serves arrays of its own size in bytes (a proving process asks
+for the same sizes proof after proof).  Bounded: the pool never holds
+more bytes than the most its arrays ever took at once in this process
+(those in use plus the one asked for); a request no free buffer is the
+size of drops free buffers, the oldest first, until the new one keeps
+that bound.  A proving process therefore holds, between proofs, at
 most the large arrays its largest proof held at once, which its peak
 (the daemon's memory estimate, daemon/config.py) already counts.
 """
@@ -33,9 +35,6 @@ import numpy as np
 #: arrays from this size on are pooled: glibc's largest mmap threshold, so
 #: each would otherwise be a mapping of its own, unmapped when freed
 MIN_BYTES = 32 << 20
-#: a free buffer serves a request of at least this fraction of its size,
-#: so that one twice too large is not spent on a small array
-_FIT = 2
 
 
 class ArrayPool:
@@ -47,7 +46,7 @@ class ArrayPool:
         self._lock = threading.Lock()
         self._bufs: list[np.ndarray] = []       # uint8, each owning its memory
         self._peak = 0                          # most bytes in use at once, the one asked for included
-        # the refcount of a buffer nothing else refers to, as _unused sees it
+        # the refcount of a buffer nothing but the pool refers to, as _refs counts it
         probe = [np.empty(1, dtype=np.uint8)]
         self._alone = _refs(probe, 0)
 
@@ -70,21 +69,19 @@ class ArrayPool:
     def _take(self, nbytes: int) -> np.ndarray:
         free = [i for i in range(len(self._bufs)) if _refs(self._bufs, i) == self._alone]
         in_use = sum(b.nbytes for i, b in enumerate(self._bufs) if i not in free)
-        fits = [i for i in free if nbytes <= self._bufs[i].nbytes <= _FIT * nbytes]
-        if fits:
-            i = min(fits, key=lambda j: self._bufs[j].nbytes)
-            self._peak = max(self._peak, in_use + self._bufs[i].nbytes)
-            return self._bufs[i]
         self._peak = max(self._peak, in_use + nbytes)
-        # free buffers go, those furthest from this size first, until the new
-        # one keeps the pool within the most it ever had in use at once
-        free.sort(key=lambda j: abs(self._bufs[j].nbytes - nbytes))
+        for i in free:
+            if self._bufs[i].nbytes == nbytes:
+                return self._bufs[i]
+        # free buffers go, the oldest first, until the new one keeps the pool
+        # within the most its arrays took at once
         held = sum(b.nbytes for b in self._bufs) + nbytes
         drop = set()
-        while held > self._peak:
-            j = free.pop()
-            drop.add(j)
-            held -= self._bufs[j].nbytes
+        for i in free:
+            if held <= self._peak:
+                break
+            drop.add(i)
+            held -= self._bufs[i].nbytes
         self._bufs = [b for i, b in enumerate(self._bufs) if i not in drop]
         buf = np.empty(nbytes, dtype=np.uint8)
         self._bufs.append(buf)

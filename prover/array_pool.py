@@ -27,6 +27,7 @@ most the large arrays its largest proof held at once, which its peak
 """
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
@@ -38,10 +39,11 @@ MIN_BYTES = 32 << 20
 
 
 class ArrayPool:
-    """Buffers of at least `min_bytes`, each handed out again once nothing
-    refers to what was handed out of it (module doc)."""
+    """Buffers of at least `min_bytes` (None: none, every array is numpy's
+    own), each handed out again once nothing refers to what was handed out
+    of it (module doc)."""
 
-    def __init__(self, min_bytes: int = MIN_BYTES):
+    def __init__(self, min_bytes: int | None = MIN_BYTES):
         self.min_bytes = min_bytes
         self._lock = threading.Lock()
         self._bufs: list[np.ndarray] = []       # uint8, each owning its memory
@@ -54,11 +56,23 @@ class ArrayPool:
         """An uninitialised C-contiguous array, as ``np.empty(shape, dtype)``."""
         dtype = np.dtype(dtype)
         nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-        if nbytes < self.min_bytes:
+        if self.min_bytes is None or nbytes < self.min_bytes:
             return np.empty(shape, dtype=dtype)
         with self._lock:
             buf = self._take(nbytes)
         return buf[:nbytes].view(dtype).reshape(shape)
+
+    def keep_from(self, min_bytes: int | None) -> None:
+        """Pool arrays of `min_bytes` or more from now on; None: none, and
+        the pool lets go of its buffers (one still in use lives as long as
+        what refers to it, as numpy's own would)."""
+        with self._lock:
+            self.min_bytes = min_bytes
+            if min_bytes is None:
+                self._bufs, self._peak = [], 0
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()       # a forked child's: another thread may have held the parent's
 
     @property
     def held_bytes(self) -> int:
@@ -66,8 +80,12 @@ class ArrayPool:
         with self._lock:
             return sum(b.nbytes for b in self._bufs)
 
+    def _free(self) -> list[int]:
+        """The indices of the buffers nothing but the pool refers to."""
+        return [i for i in range(len(self._bufs)) if _refs(self._bufs, i) == self._alone]
+
     def _take(self, nbytes: int) -> np.ndarray:
-        free = [i for i in range(len(self._bufs)) if _refs(self._bufs, i) == self._alone]
+        free = self._free()
         in_use = sum(b.nbytes for i, b in enumerate(self._bufs) if i not in free)
         self._peak = max(self._peak, in_use + nbytes)
         for i in free:
@@ -92,8 +110,10 @@ def _refs(bufs: list[np.ndarray], i: int) -> int:
     return sys.getrefcount(bufs[i])
 
 
-#: the process's pool: the prover's large arrays come from it
-POOL = ArrayPool()
+#: the process's pool, off until the process says it proves
+#: (malloc.keep_proof_buffers): the prover's large arrays come from it
+POOL = ArrayPool(min_bytes=None)
+os.register_at_fork(after_in_child=POOL._after_fork)
 
 
 def empty(shape: tuple[int, ...], dtype) -> np.ndarray:

@@ -8,6 +8,9 @@ proof whose external commitment (an earlier result) came from the pool."""
 from __future__ import annotations
 
 import hashlib
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 
@@ -115,6 +118,38 @@ def test_threads_never_share_a_live_buffer():
         t.join()
     assert not errors
     assert 0 < pool.held_bytes <= 4 * 64 * 1024 * 4
+
+
+def test_a_proving_process_pools_and_the_daemon_does_not():
+    """The process's pool is off until malloc.keep_proof_buffers (a worker,
+    prover-server, the bench) and off again with return_freed_memory (the
+    daemon); a forked child pools even if the parent's lock was held.  In
+    a process of its own: the two set malloc's thresholds for good."""
+    code = textwrap.dedent("""
+        import os
+        import numpy as np
+        from zksidecar.daemon import malloc
+        from zksidecar.prover import array_pool as P
+        n = P.MIN_BYTES
+        assert P.empty((n,), np.uint8).flags.owndata and P.POOL.held_bytes == 0
+        malloc.keep_proof_buffers()
+        a = P.empty((n // 4,), np.uint32)
+        assert not a.flags.owndata and P.POOL.held_bytes == n
+        del a
+        b = P.empty((n,), np.uint8)
+        assert P.POOL.held_bytes == n
+        with P.POOL._lock:
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0 if P.POOL.held_bytes == n and not P.empty((n,), np.uint8).flags.owndata else 3)
+        assert os.waitpid(pid, 0)[1] == 0
+        malloc.return_freed_memory()
+        assert P.POOL.held_bytes == 0 and P.empty((n,), np.uint8).flags.owndata
+        b[:] = 1
+        print("ok")
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout == "ok\n", out.stderr
 
 
 @pytest.fixture

@@ -70,7 +70,7 @@ def keep_proof_buffers() -> None:
     for the next proof: no fault a proof after the first, and between
     proofs the large arrays of the process's largest proof held, which its
     peak counts already (a zk worker at 2^15 rows: resident 370 MiB between
-    proofs against 216, peak 434 MiB against 436).  Released when the
+    proofs against 216, peak ~433 MiB either way).  Released when the
     process exits."""
     _keep(32 << 20)
     array_pool.POOL.keep_from(array_pool.MIN_BYTES)

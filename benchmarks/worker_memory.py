@@ -104,7 +104,6 @@ def _long_run(log_rows: int, jobs: int, conn) -> None:
             part = ops[k * n:(k + 1) * n]
             for batch in seq.feed(part, np.zeros(len(part), np.int64), 0.0) + seq.close_all(CloseReason.FLUSH):
                 proof_file.encode(prove_job(ProofJob.of(batch, BITS, chains if zk else None)))
-                del batch
                 conn.send(("zk" if zk else "transparent", _rss_mib(),
                            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, POOL.held_bytes / (1 << 20)))
     conn.send(None)

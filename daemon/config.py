@@ -248,16 +248,19 @@ WORKERS_PER_CORE = 2
 #: process per point, malloc set for proving, a warm-up proof, then one job
 #: proven and encoded as a worker does; 80 bits, capacity half the height,
 #: the batch as full as the height holds; peak RSS, the interpreter's 49 MiB
-#: included), 2026-12 on the 2-core dev box:
+#: included), 2026-12-07 on the 2-core dev box:
 #:
 #:     ops rows          2^11  2^12  2^13  2^14  2^15
-#:     transparent MiB     64    72    91   124   188   (~56 MiB + 4.1 KiB/row)
-#:     zk MiB              95   123   181   278   476   (~79 MiB + 12.4 KiB/row)
+#:     transparent MiB     64    72    90   124   189   (~56 MiB + 4.2 KiB/row)
+#:     zk MiB              95   117   162   239   401   (~75 MiB + 10.2 KiB/row)
 #:
 #: so a zk worker is counted as 90 MiB + 16 KiB per row (602 MiB at 2^15
-#: against 476 measured, 122 at 2^11 against 95: the transparent rule's kind
+#: against 401 measured, 122 at 2^11 against 95: the transparent rule's kind
 #: of margin for the job a worker holds besides, and for a capacity below
-#: half the height costing less, never more).
+#: half the height costing less, never more).  Each worker is counted at its
+#: peak for as long as it runs, which is what it holds between proofs too:
+#: its largest arrays kept for the next proof (prover/array_pool.py;
+#: `worker_memory.py --long`).
 MIB = 1 << 20
 WORKER_BASE_BYTES = 45 * MIB
 WORKER_BYTES_PER_ROW = 11 << 10

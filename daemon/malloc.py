@@ -4,7 +4,8 @@
                             same few megabytes again; keep them
     keep_proof_buffers()    a proving process (a worker): each proof frees
                             and allocates the same arrays again; keep them,
-                            up to a bound
+                            up to a bound, the largest in the prover's
+                            array pool (prover/array_pool.py)
     return_freed_memory()   the daemon: its memory must stay under a budget
                             (limits.memory_mib) whatever it held a minute
                             ago; give freed memory back
@@ -18,6 +19,8 @@ mallopt): the process then runs with that library's defaults.
 from __future__ import annotations
 
 import ctypes
+
+from ..prover import array_pool
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3     # <malloc.h>
 
@@ -56,11 +59,21 @@ def keep_proof_buffers() -> None:
     much free memory at its top: ~0 faults a proof after the first.  What
     this holds between proofs: the heap's free chunks (as before) and at
     most 32 MiB more at its top, never more than the process's largest
-    proof used; an array of 32 MiB or more is still its own mapping, given
-    back when freed.  Measured at 2^14 operations: resident 195 MiB after
-    five proofs, 186 with glibc's defaults.  Released when the process
-    exits."""
+    proof used.  Measured at 2^14 operations: resident 195 MiB after five
+    proofs, 186 with glibc's defaults.
+
+    An array of 32 MiB or more is a mapping of its own whatever the
+    thresholds, unmapped when freed: zk mode's lane matrix and its LDE at
+    2^15 rows (51 and 103 MiB), faulted in again by every proof, 1,000 to
+    2,500 faults and 12-28 ms of system time.  So this also turns on the
+    prover's array pool (prover/array_pool.py), which keeps such arrays
+    for the next proof: no fault a proof after the first, and between
+    proofs the large arrays of the process's largest proof held, which its
+    peak counts already (a zk worker at 2^15 rows: resident 370 MiB between
+    proofs against 216, peak ~433 MiB either way).  Released when the
+    process exits."""
     _keep(32 << 20)
+    array_pool.POOL.keep_from(array_pool.MIN_BYTES)
 
 
 def _keep(trim: int) -> None:
@@ -79,7 +92,9 @@ def return_freed_memory() -> None:
     own mapping, unmapped when freed, and the heap's free top is trimmed
     past 1 MiB: measured on the overload bench (docs/BENCHMARKS.md), the
     daemon process peaked at 323 MiB this way against 396 MiB with glibc's
-    moving threshold, the tree at 463 against 558."""
+    moving threshold, the tree at 463 against 558.  The prover's array
+    pool is off (it keeps nothing)."""
+    array_pool.POOL.keep_from(None)
     mallopt = _mallopt()
     if mallopt is not None:
         mallopt(M_MMAP_THRESHOLD, 256 << 10)

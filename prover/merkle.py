@@ -30,7 +30,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import ntt
+from . import array_pool, ntt
 from .field import GENERATOR
 from .native import ffi, lib, u8p, u32p
 
@@ -236,7 +236,7 @@ def lde_leaves(a: np.ndarray, log_blowup: int, shift: int = GENERATOR, from_coef
             raise ValueError(f"{what}: coset {i}'s values share memory with the input, the mask or "
                              f"another coset's values")
         targets[i].values, targets[i].shift, targets[i].log_m = u32p(values), ntt.shift_mont(coset_shift), log_m
-    out = np.empty(shape, dtype=np.uint32)
+    out = array_pool.empty(shape, np.uint32)       # the largest array of a proof: kept for the next
     leaves = np.empty((shape[0], DIGEST_BYTES), dtype=np.uint8)
     ntt.check_rc(lib.zk_merkle_lde_leaves(u32p(out), u8p(leaves), u32p(a), n, cols, log_blowup,
                                           ntt.shift_mont(shift), int(from_coeffs), _salts_ptr(salts, shape[0]),

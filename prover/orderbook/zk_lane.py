@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import field as F
-from .. import poseidon2, zk_keys
+from .. import array_pool, poseidon2, zk_keys
 from ..native import ffi, lib, u32p
 from .air import exec_columns, public_tables
 from .zk_air import BLIND_COLUMNS, BLIND_ENTRIES, LANE_COLUMNS, P2, TYPES
@@ -190,7 +190,7 @@ def build_lane(ops: np.ndarray, fields: np.ndarray, rand: LaneRandomness, exec_r
     domain, RecordError for one no witness exists for, LaneFull."""
     if trace_length != checks.trace_length:
         raise ValueError(f"a lane of {trace_length} rows with record checks for {checks.trace_length}")
-    matrix = np.empty((trace_length, BLOCK + len(checks.columns)), dtype=np.uint32)
+    matrix = array_pool.empty((trace_length, BLOCK + len(checks.columns)), np.uint32)    # kept for the next
     counts = checks.write(ops, matrix[:, BLOCK:], prev_ts)
     data, types = lane_data(ops, fields, rand.order, trace_length)
     leaves = lane_matrix(matrix, data, types, rand.salts, rand.blinding, exec_rows)

@@ -27,6 +27,18 @@
 #define VEC_SUB64(a, b) _mm256_sub_epi64(a, b)                             /* vpsubq */
 #define VEC_SRL64(a, n) _mm256_srli_epi64(a, n)                            /* vpsrlq */
 #define VEC_MUL_EVN(a, b) _mm256_mul_epu32(a, b)                           /* vpmuludq */
+#define VEC_XOR(a, b) _mm256_xor_si256(a, b)                               /* vpxor */
+/* No rotate instruction below AVX-512: a rotation by 16 or 8 moves whole
+ * bytes, one vpshufb; any other is vpslld, vpsrld, vpor.  `n` is a constant,
+ * so the choice is made at compile time. */
+#define VEC_ROTL32(a, n)                                                                       \
+    ((n) == 16  ? _mm256_shuffle_epi8(a, _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9,  \
+                                                          14, 15, 12, 13, 2, 3, 0, 1, 6, 7, 4, \
+                                                          5, 10, 11, 8, 9, 14, 15, 12, 13))    \
+     : (n) == 8 ? _mm256_shuffle_epi8(a, _mm256_setr_epi8(3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10,  \
+                                                          15, 12, 13, 14, 3, 0, 1, 2, 7, 4, 5, \
+                                                          6, 11, 8, 9, 10, 15, 12, 13, 14))    \
+                : _mm256_or_si256(_mm256_slli_epi32(a, (n) & 31), _mm256_srli_epi32(a, (32 - (n)) & 31)))
 
 #define VEC_MOVEHDUP(a) _mm256_castps_si256(_mm256_movehdup_ps(_mm256_castsi256_ps(a))) /* vmovshdup */
 #define VEC_BLEND32(a, b, imm8) _mm256_blend_epi32(a, b, imm8)             /* vpblendd */
@@ -35,10 +47,15 @@
 #define VEC_SHUFFLE32(a, imm8) _mm256_shuffle_epi32(a, imm8)               /* vpshufd */
 #define VEC_ALIGNR(a, b, bytes) _mm256_alignr_epi8(a, b, bytes)            /* vpalignr */
 #define VEC_PERMUTE32(a, idx) _mm256_permutevar8x32_epi32(a, idx)          /* vpermd */
+#define VEC_UNPACKLO32(a, b) _mm256_unpacklo_epi32(a, b)                   /* vpunpckldq */
+#define VEC_UNPACKHI32(a, b) _mm256_unpackhi_epi32(a, b)                   /* vpunpckhdq */
 #define VEC_UNPACKLO64(a, b) _mm256_unpacklo_epi64(a, b)                   /* vpunpcklqdq */
 #define VEC_UNPACKHI64(a, b) _mm256_unpackhi_epi64(a, b)                   /* vpunpckhqdq */
 #define VEC_LO_HALVES(a, b) _mm256_permute2x128_si256(a, b, 0x20)          /* vperm2i128 */
 #define VEC_HI_HALVES(a, b) _mm256_permute2x128_si256(a, b, 0x31)
+/* two 128-bit lanes: the even ones are the low halves */
+#define VEC_EVEN128(a, b) VEC_LO_HALVES(a, b)
+#define VEC_ODD128(a, b) VEC_HI_HALVES(a, b)
 
 /* VEC_LANES x VEC_LANES words: out[i] lane l = in[l] lane i (common/transpose.h) */
 #define VEC_TRANSPOSE(out, in) zk_transpose8_avx2(out, in)

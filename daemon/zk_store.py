@@ -59,6 +59,9 @@ _CHAIN_MAX = 1 << 16
 _SET_BY = {"ops_rows": "[book] trace_length (or its automatic value)", "capacity": "[book] capacity",
            "queries": "[workers] security_bits", "grinding_bits": "[workers] security_bits",
            "h": "[workers] security_bits", "h_q": "[workers] security_bits"}
+#: parameters the release fixes, not the configuration: a store that differs
+#: in one of these was made by another release
+_RELEASE = ("proof_version", "batch_file_version", "air_version", "key_stream_version")
 
 
 #: where an archived batch's receipts are made (daemon/zk_archive.py)
@@ -151,15 +154,25 @@ def _read_chain(path: str) -> tuple[bytes, dict]:
             raw = f.read(_CHAIN_MAX + 1)
     except OSError as exc:
         raise ZkStoreError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    stale = False
     try:
         doc = json.loads(raw) if len(raw) <= _CHAIN_MAX else None
         ok = isinstance(doc, dict) and doc.get("format") == CHAIN_FORMAT and doc.get("version") == CHAIN_VERSION
         digest = bytes.fromhex(doc["digest"]) if ok else b""
         params = doc["parameters"] if ok else None
-        if not isinstance(params, dict) or zk_keys.chain_digest(**params) != digest:
+        if isinstance(params, dict) and "key_stream_version" not in params:
+            stale = True
+        elif not isinstance(params, dict) or zk_keys.chain_digest(**params) != digest:
             ok = False
     except (ValueError, KeyError, TypeError, AttributeError):
         ok = False
+    if ok and stale:
+        raise ZkStoreError(f"{path} records a chain made before zk key streams were versioned: its masks and salts "
+                           "were expanded with HMAC-SHA-256 in counter mode, and this release expands them with "
+                           f"ChaCha20 (key stream version {zk_keys.KEY_STREAM_VERSION}, docs/ZK_KEYS.md). A chained "
+                           "state's mask must be the one its first proof committed, so the chain cannot be "
+                           "continued (nor its receipts made) by this release: finish it with the release that "
+                           "made it, or give a new [store] dir for a new chain")
     if not ok:
         raise ZkStoreError(f"{path} is not a zk chain record of format {CHAIN_FORMAT} version {CHAIN_VERSION} "
                            "whose digest is its parameters' (damaged, or not this daemon's): restore it from the "
@@ -365,13 +378,19 @@ def open_store_mode(directory: str, zk: bool, *, security_bits: int, capacity: i
         return ZkStore(directory, key, chain.log2_capacity, ops_length, options, fsync)
     digest, recorded = _read_chain(chain_path)
     if digest != chain.digest:
-        differ = [f"{name} = {recorded.get(name)!r}, the configuration gives {value!r}"
+        differ = [f"{name} = {recorded.get(name)!r}, "
+                  + (f"this release gives {value!r}" if name in _RELEASE else f"the configuration gives {value!r}")
                   + (f" ({_SET_BY[name]})" if name in _SET_BY else "")
                   for name, value in chain.parameters.items() if recorded.get(name) != value]
+        by_release = [name for name in _RELEASE if recorded.get(name) != chain.parameters[name]]
         raise ZkStoreError(f"{directory}: this zk store's chain was made under other parameters: "
                            + "; ".join(differ or ["its digest differs"])
                            + ". A zk chain's parameters are fixed (a change would open stored states again under "
-                           "new masks): restore the configuration, or give a new [store] dir for a new chain")
+                           "new masks): "
+                           + (f"{', '.join(by_release)} {'is' if len(by_release) == 1 else 'are'} the release's, "
+                              "so finish the chain with the release that made it"
+                              if by_release else "restore the configuration")
+                           + ", or give a new [store] dir for a new chain")
     if not os.path.exists(key_path):
         raise ZkStoreError(f"{key_path} is missing: this zk store's chain cannot be continued without its store "
                            "key (restore it from the store's backup, docs/DEPLOY.md; without it the chain can only "

@@ -13,11 +13,13 @@ transcript.py / fri.py / domain.py.  It takes from the package only
 * a shared LogUp argument's fraction expressions (logup.LogUp._parts), which
   it sums row by row for a domain's claimed sum,
 * ProofOptions (params.py), and in zk mode the plan's shape (proof.py:
-  mask_degree, quotient_chunks(zk=True)).
+  mask_degree, quotient_chunks(zk=True)) and ChaCha20's plain-Python
+  definition (chacha20_reference.py).
 
-zk mode (docs/ZK.md) re-implements its key expansion with ``hmac``
-(zk_keys' label encoding, HMAC blocks and rejection sampling, written out
-again below), so a difference in how a mask or salt is derived shows too.
+zk mode (docs/ZK.md) re-implements its key expansion with ``hmac`` and the
+plain-Python ChaCha20 of chacha20_reference.py (zk_keys' label encoding,
+stream keys, keystream and rejection sampling, written out again below), so
+a difference in how a mask or salt is derived shows too.
 
 so a byte difference between the two provers points at a bug in one of them
 (docs/REFERENCE.md).  It is slow -- every field operation is a Python integer
@@ -63,6 +65,7 @@ import hashlib
 import hmac
 import struct
 
+from . import chacha20_reference
 from .air import Air, Frame
 from .expr import PERIODIC, TRACE, topological
 from .ext_scalar import Ext
@@ -346,8 +349,9 @@ def link_bytes(link) -> bytes:
 # zk_keys.py, re-implemented: label(fields) is le64(count), then per field a
 # tag and body (b"B" le64(len) bytes, b"S" le64(len) UTF-8, b"U" le64(value),
 # b"L" nested label); derive(K, fields) = HMAC-SHA-256(K, label(fields));
-# the stream of (key, fields) is HMAC(key, label(fields) || le64(i)),
-# i = 0, 1, ...; field elements are its 32-bit LE words w < 2p, each mod p.
+# the stream of (key, fields) is the ChaCha20 keystream (nonce 0, block
+# counter from 0) keyed HMAC(key, label(["stream", *fields])); field
+# elements are its 32-bit LE words w < 2p, each mod p.
 
 def key_label(fields) -> bytes:
     out = _u64(len(fields))
@@ -364,19 +368,16 @@ def key_label(fields) -> bytes:
 
 
 def key_stream(key: bytes, fields, nbytes: int) -> bytes:
-    prefix, out, i = key_label(fields), b"", 0
-    while len(out) < nbytes:
-        out += hmac.digest(key, prefix + _u64(i), "sha256")
-        i += 1
-    return out[:nbytes]
+    stream = hmac.digest(key, key_label(["stream", *fields]), "sha256")
+    return chacha20_reference.keystream(stream, bytes(12), 0, nbytes)
 
 
 def key_elements(key: bytes, fields, count: int) -> list[int]:
-    prefix, out, i = key_label(fields), [], 0
+    stream, out, i = hmac.digest(key, key_label(["stream", *fields]), "sha256"), [], 0
     while len(out) < count:
-        block = hmac.digest(key, prefix + _u64(i), "sha256")
+        block = chacha20_reference.block(stream, i, bytes(12))
         i += 1
-        for j in range(8):
+        for j in range(16):
             w = int.from_bytes(block[4 * j: 4 * j + 4], "little")
             if w < 2 * P and len(out) < count:
                 out.append(w % P)

@@ -13,11 +13,12 @@ The digests of a proof's witness (:func:`table_digest`,
 :func:`traces_digest`) enter the proof key and a chained state's mask, so
 that no key the caller passes makes two witnesses share a mask.
 
-A derived key is HMAC(parent, label(fields)); an expansion's block i is
-HMAC(key, label(fields) || le64(i)).  :func:`label` encodes a list of
-fields so that no two lists encode alike, and no label followed by a
-counter is ever a label, so derivations and expansion blocks under one key
-never share an input.
+A derived key is HMAC(parent, label(fields)); the stream of (key, fields)
+is the ChaCha20 keystream (RFC 8439, nonce 0, block counter from 0) of its
+stream key HMAC(key, label(["stream", *fields])), at most 2^32 blocks of
+64 bytes.  :func:`label` encodes a list of fields so that no two lists
+encode alike, and no derivation's label starts with "stream", so a stream
+key is never a derived key.
 
 Only :func:`new_store_key` draws randomness (os.urandom).  Everything else
 is a function of its arguments, so a batch proven again is the same bytes;
@@ -42,7 +43,21 @@ from .native import lib, u32p, u8p
 
 KEY_BYTES = 32
 DIGEST_BYTES = 32
-BLOCK_BYTES = 32
+#: a stream's block: one ChaCha20 block
+BLOCK_BYTES = 64
+#: the version of the key stream, bound into every chain digest: 2, the
+#: ChaCha20 keystream of stream_key (1 was block i = HMAC(key, label ||
+#: le64(i)), the expansion of chains made before; their stores are refused)
+KEY_STREAM_VERSION = 2
+#: the first field of a stream key's label, and of no derivation's
+STREAM = "stream"
+#: ChaCha20's block counter is 32 bits: a stream is at most 2^32 blocks,
+#: and no request may wrap it
+MAX_STREAM_BLOCKS = 1 << 32
+MAX_STREAM_BYTES = BLOCK_BYTES * MAX_STREAM_BLOCKS
+#: field elements drawn from one stream at most: half its 2^36 words, so
+#: that rejection (1 word in 16) never runs out of stream in practice
+MAX_ELEMENTS = MAX_STREAM_BYTES // 8
 #: 32-bit words at or above this are redrawn: below it, w mod p is uniform
 #: (each residue has exactly two preimages, r and r + p)
 REJECTION_BOUND = 2 * P
@@ -52,6 +67,7 @@ MODES = ("transparent", "zk")
 Field = Union[bytes, str, int, Sequence["Field"]]
 
 _U64 = struct.Struct("<Q")
+_NONCE = bytes(12)
 # field tags: the type of a field is part of its encoding
 _BYTES, _STR, _UINT, _LIST = b"B", b"S", b"U", b"L"
 
@@ -63,6 +79,11 @@ def new_store_key() -> bytes:
 
 
 # -------------------------------------------------------------- key file --
+
+class StreamTooLong(ValueError):
+    """More asked of one key stream than it has (MAX_STREAM_BYTES,
+    MAX_ELEMENTS): the message names the stream's label and the bound."""
+
 
 class KeyFileError(ValueError):
     """A store key file that cannot be used: the message names the file
@@ -108,6 +129,12 @@ def read_key_file(path: str, what: str = "store key") -> bytes:
 
 # ---------------------------------------------------------------- labels --
 
+def _check_fields(fields):
+    if isinstance(fields, (bytes, str)) or not isinstance(fields, Sequence):
+        raise TypeError(f"a label is a list or tuple of fields, got {type(fields).__name__}")
+    return fields
+
+
 def label(fields: Sequence[Field]) -> bytes:
     """The injective encoding of a list of fields:
 
@@ -122,9 +149,7 @@ def label(fields: Sequence[Field]) -> bytes:
     different lists never encode alike, and no encoding is a proper prefix
     of another.  TypeError or ValueError naming a field that is none of
     these."""
-    if isinstance(fields, (bytes, str)) or not isinstance(fields, Sequence):
-        raise TypeError(f"a label is a list or tuple of fields, got {type(fields).__name__}")
-    out = bytearray(_U64.pack(len(fields)))
+    out = bytearray(_U64.pack(len(_check_fields(fields))))
     for i, f in enumerate(fields):
         if isinstance(f, (bytes, bytearray, memoryview)):
             data = bytes(f)
@@ -161,27 +186,38 @@ def _check_count(value, name: str) -> int:
 
 
 def derive(parent: bytes, fields: Sequence[Field]) -> bytes:
-    """HMAC-SHA-256(parent, label(fields)): a 32-byte key."""
-    return hmac.digest(_check_bytes(parent, KEY_BYTES, "parent key"), label(fields), "sha256")
+    """HMAC-SHA-256(parent, label(fields)): a 32-byte key.  A label whose
+    first field is STREAM is a stream key's (stream_key), never a
+    derivation's: ValueError."""
+    data = label(fields)
+    if len(fields) and isinstance(fields[0], str) and fields[0] == STREAM:
+        raise ValueError(f"a derivation's label never starts with {STREAM!r}: those are stream keys' (stream_key)")
+    return hmac.digest(_check_bytes(parent, KEY_BYTES, "parent key"), data, "sha256")
 
 
 # ----------------------------------------------------------- the hierarchy --
 
 def chain_digest(*, mode: str, ops_rows: int, capacity: int, log_blowup: int, queries: int, h: int,
                  h_q: int, fri_folds: Sequence[int], fri_final_degree: int, grinding_bits: int,
-                 proof_version: int, batch_file_version: int, air_version: int) -> bytes:
+                 proof_version: int, batch_file_version: int, air_version: int,
+                 key_stream_version: int) -> bytes:
     """Delta: SHA-256 of the label of the chain's fixed parameters, each
     named: mode, the `ops` domain's rows T' (one height per chain in zk
     mode: docs/ZK.md section 14, decision 3; the `book` domain's follow
     from the capacity), book capacity, log2 blowup, queries q, mask
     sizes h and h_q, the FRI plan (fold factors, final degree), grinding
-    bits, proof and batch-file versions, AIR version."""
+    bits, proof and batch-file versions, AIR version, and the version of
+    the key stream the chain's masks and salts are expanded with
+    (KEY_STREAM_VERSION): a chained state's mask must be the same
+    polynomial for the two proofs that open it, so a chain never changes
+    its expansion."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     named = {"ops_rows": ops_rows, "capacity": capacity, "log_blowup": log_blowup,
              "queries": queries, "h": h, "h_q": h_q, "fri_final_degree": fri_final_degree,
              "grinding_bits": grinding_bits, "proof_version": proof_version,
-             "batch_file_version": batch_file_version, "air_version": air_version}
+             "batch_file_version": batch_file_version, "air_version": air_version,
+             "key_stream_version": key_stream_version}
     for name, value in named.items():
         _check_count(value, name)
     if isinstance(fri_folds, (bytes, str)) or not isinstance(fri_folds, Sequence):
@@ -191,7 +227,8 @@ def chain_digest(*, mode: str, ops_rows: int, capacity: int, log_blowup: int, qu
     for name in ("ops_rows", "capacity", "log_blowup", "queries", "h", "h_q"):
         fields += [name, named[name]]
     fields += ["fri_folds", folds]
-    for name in ("fri_final_degree", "grinding_bits", "proof_version", "batch_file_version", "air_version"):
+    for name in ("fri_final_degree", "grinding_bits", "proof_version", "batch_file_version", "air_version",
+                 "key_stream_version"):
         fields += [name, named[name]]
     return hashlib.sha256(label(fields)).digest()
 
@@ -298,22 +335,39 @@ def witness_points(batch: bytes, header_digest: bytes) -> tuple[np.ndarray, np.n
 
 # ------------------------------------------------------------- expansion --
 
-def _blocks(key: bytes, prefix: bytes, first: int, count: int) -> np.ndarray:
-    """Blocks first .. first + count of the stream, HMAC(key, prefix || le64(i)),
-    as one uint8 array (csrc/hash/hmac.c: as many side by side as the path
-    has SHA-256 lanes)."""
-    out = np.empty(BLOCK_BYTES * count, dtype=np.uint8)
-    if count:
-        lib.zk_hmac_sha256_ctr(u8p(out), key, len(key), prefix, len(prefix), first, count)
+def stream_key(key: bytes, fields: Sequence[Field]) -> bytes:
+    """The ChaCha20 key of the stream of (key, label(fields)):
+    HMAC(key, label([STREAM, *fields])).  No derivation's label starts with
+    the field STREAM (:func:`derive` refuses one), so a stream key is never
+    a derived key, and two label lists give two stream keys."""
+    return hmac.digest(_check_bytes(key, KEY_BYTES, "key"), label([STREAM, *_check_fields(fields)]), "sha256")
+
+
+def _blocks(stream: bytes, first: int, count: int, fields) -> np.ndarray:
+    """ChaCha20 blocks first .. first + count of the stream keyed `stream`
+    (nonce 0), as one uint8 array (csrc/hash/chacha20.c: 16 blocks at a
+    time on AVX-512, 8 on AVX2, 1 scalar).  StreamTooLong past block
+    2^32 - 1."""
+    # checked before the allocation; the kernel refuses the same (returns -1)
+    ok = first + count <= MAX_STREAM_BLOCKS
+    out = np.empty(BLOCK_BYTES * count if ok else 0, dtype=np.uint8)
+    if not ok or (count and lib.zk_chacha20_blocks(u8p(out), stream, _NONCE, first, count) != 0):
+        raise StreamTooLong(f"the stream of {list(fields)!r} has {MAX_STREAM_BLOCKS} blocks of {BLOCK_BYTES} "
+                            f"bytes (ChaCha20's 32-bit block counter); blocks {first} .. {first + count - 1} "
+                            "were asked of it")
     return out
 
 
 def expand(key: bytes, fields: Sequence[Field], nbytes: int) -> bytes:
-    """The first `nbytes` bytes of the stream of (key, label(fields)): block
-    i = HMAC(key, label(fields) || le64(i)), i = 0, 1, ..."""
-    key = _check_bytes(key, KEY_BYTES, "key")
+    """The first `nbytes` bytes of the stream of (key, label(fields)): the
+    ChaCha20 keystream (nonce 0, block counter from 0) of
+    stream_key(key, fields).  StreamTooLong over MAX_STREAM_BYTES."""
+    stream = stream_key(key, fields)
     nbytes = _check_count(nbytes, "nbytes")
-    return _blocks(key, label(fields), 0, -(-nbytes // BLOCK_BYTES))[:nbytes].tobytes()
+    if nbytes > MAX_STREAM_BYTES:
+        raise StreamTooLong(f"{nbytes} bytes asked of the stream of {list(fields)!r}: a stream is at most "
+                            f"{MAX_STREAM_BYTES} bytes (2^32 ChaCha20 blocks)")
+    return _blocks(stream, 0, -(-nbytes // BLOCK_BYTES), fields)[:nbytes].tobytes()
 
 
 def uniform_from_words(words: np.ndarray) -> np.ndarray:
@@ -330,10 +384,14 @@ def field_elements(key: bytes, fields: Sequence[Field], count: int) -> np.ndarra
     """`count` exactly uniform field elements (canonical values, uint32)
     from the stream of (key, label(fields)): its 32-bit little-endian words
     in order, each word w >= 2p skipped and each kept word reduced mod p.
-    The result is a prefix of one fixed sequence whatever `count` is."""
-    key = _check_bytes(key, KEY_BYTES, "key")
+    The result is a prefix of one fixed sequence whatever `count` is.
+    StreamTooLong over MAX_ELEMENTS (or, never in practice, if the stream's
+    2^36 words hold fewer than `count` below 2p)."""
+    stream = stream_key(key, fields)
     count = _check_count(count, "count")
-    prefix = label(fields)
+    if count > MAX_ELEMENTS:
+        raise StreamTooLong(f"{count} field elements asked of the stream of {list(fields)!r}: at most "
+                            f"{MAX_ELEMENTS} are drawn from one stream (half its 2^36 words)")
     words_per_block = BLOCK_BYTES // 4
     acceptance = REJECTION_BOUND / 2**32              # 15/16
     out = np.empty(count, dtype=np.uint32)
@@ -343,7 +401,7 @@ def field_elements(key: bytes, fields: Sequence[Field], count: int) -> np.ndarra
         # deviations of the rejection count), so one round almost always does
         need = count - filled
         n = max(1, int(need / acceptance / words_per_block + 8 * (need ** 0.5) / words_per_block) + 1)
-        words = _blocks(key, prefix, block, n).view("<u4").astype(np.uint32, copy=False)
+        words = _blocks(stream, block, n, fields).view("<u4").astype(np.uint32, copy=False)
         block += n
         kept = min(need, lib.zk_fp_uniform_from_words(u32p(words), u32p(words), words.size))
         out[filled: filled + kept] = words[:kept]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import io
 import json
 import os
@@ -108,6 +109,49 @@ def test_a_zk_store_is_made_once_and_refused_under_anything_else(tmp_path):
     (tmp_path / ZS.CHAIN_NAME).write_text('{"format": "zksidecar-zk-chain", "version": 1, "digest": "00"}')
     with pytest.raises(ZS.ZkStoreError, match="not a zk chain record"):
         zk_store_at(tmp_path)
+
+
+def _record_before_key_stream_versions(params: dict) -> dict:
+    """The chain record a release before key stream versions wrote for
+    these parameters: no key_stream_version, Delta the SHA-256 of the
+    label of the others (its masks were HMAC-SHA-256 in counter mode)."""
+    p = {k: v for k, v in params.items() if k != "key_stream_version"}
+    fields = ["chain", "mode", p["mode"]]
+    for name in ("ops_rows", "capacity", "log_blowup", "queries", "h", "h_q"):
+        fields += [name, p[name]]
+    fields += ["fri_folds", p["fri_folds"]]
+    for name in ("fri_final_degree", "grinding_bits", "proof_version", "batch_file_version", "air_version"):
+        fields += [name, p[name]]
+    return {"format": ZS.CHAIN_FORMAT, "version": ZS.CHAIN_VERSION,
+            "digest": hashlib.sha256(zk_keys.label(fields)).hexdigest(), "parameters": p}
+
+
+def test_a_store_of_another_key_stream_is_refused_by_name(tmp_path):
+    """Masks of a chained state expanded another way would not be the
+    polynomial its first proof committed: a store made before key stream
+    versions (HMAC-SHA-256 in counter mode), or recording another version,
+    is refused, naming the cause, by the daemon and by receipts alike, and
+    left as it was."""
+    zk_store_at(tmp_path)
+    path = tmp_path / ZS.CHAIN_NAME
+    record = json.loads(path.read_text())
+    assert record["parameters"]["key_stream_version"] == zk_keys.KEY_STREAM_VERSION == 2
+    path.write_text(json.dumps(_record_before_key_stream_versions(record["parameters"])))
+    before = path.read_bytes()
+    stale = (r"records a chain made before zk key streams were versioned: .* HMAC-SHA-256 in counter mode, and "
+             r"this release expands them with ChaCha20 \(key stream version 2, docs/ZK_KEYS.md\).* cannot be "
+             r"continued .*finish it with the release that made it, or give a new \[store\] dir")
+    with pytest.raises(ZS.ZkStoreError, match=stale):
+        zk_store_at(tmp_path, has_proofs=True)
+    with pytest.raises(ZS.ZkStoreError, match=stale):
+        ZS.open_for_receipts(str(tmp_path))
+    assert path.read_bytes() == before
+    v1 = {**record["parameters"], "key_stream_version": 1}
+    path.write_text(json.dumps({**record, "digest": zk_keys.chain_digest(**v1).hex(), "parameters": v1}))
+    with pytest.raises(ZS.ZkStoreError, match=r"other parameters: key_stream_version = 1, this release gives 2\. "
+                                              r".*key_stream_version is the release's, so finish the chain with "
+                                              r"the release that made it, or give a new \[store\] dir"):
+        zk_store_at(tmp_path, has_proofs=True)
 
 
 def test_private_file_agrees_with_c_and_refuses_damage():

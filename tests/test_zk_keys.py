@@ -1,7 +1,9 @@
 """The zk keys (prover/zk_keys.py, docs/ZK_KEYS.md): the label encoding is
 injective, derivations are deterministic and depend on every input, the
-expansion is HMAC-SHA-256 in counter mode byte for byte (hashlib's hmac is
-the reference) on every ISA path, and the rejection sampling is exact."""
+expansion is the ChaCha20 keystream of HMAC(key, label(["stream", ...]))
+byte for byte (hashlib's hmac and chacha20_reference are the reference) on
+every ISA path, bounded by the 32-bit block counter, and the rejection
+sampling is exact."""
 from __future__ import annotations
 
 import hashlib
@@ -13,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zksidecar.prover import field as F, native, zk_keys
+from zksidecar.prover import chacha20_reference, field as F, native, zk_keys
 from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.field import P
 
@@ -21,7 +23,7 @@ U64 = struct.Struct("<Q")
 KEY = bytes(range(32))
 CHAIN = dict(mode="zk", ops_rows=1 << 15, capacity=1 << 12, log_blowup=1, queries=88, h=196,
              h_q=92, fri_folds=(8, 8, 4), fri_final_degree=48, grinding_bits=16, proof_version=4,
-             batch_file_version=4, air_version=3)
+             batch_file_version=4, air_version=3, key_stream_version=2)
 
 
 # ---------------------------------------------------------------- labels --
@@ -106,8 +108,9 @@ def test_the_encoding_is_the_documented_bytes():
 
 
 def test_a_label_with_a_counter_is_never_a_label():
-    """Expansion inputs (label || le64(i)) and derivation inputs (a label)
-    under one key can never coincide."""
+    """The expansion inputs of key stream version 1 (label || le64(i)) are
+    never labels, so never a stream key's input either: a key used under
+    both versions gives no stream key equal to an old block."""
     for fields in (["proof", b"\x00" * 32], [], ["x"], [[], []]):
         for counter in (0, 1, 2**40):
             with pytest.raises(ValueError, match="bytes after the label"):
@@ -142,6 +145,22 @@ def test_derivation_is_hmac_of_the_label():
     witness = hashlib.sha256(b"traces").digest()
     assert zk_keys.proof_key(kb, content, witness) == hmac.digest(
         kb, zk_keys.label(["proof", content, witness]), "sha256")
+
+
+def test_stream_keys_are_never_derived_keys():
+    """A stream key is HMAC(key, label(["stream", *fields])); derive refuses
+    a label starting with "stream", so no derivation under the same key
+    shares its input, and the fields are spliced injectively."""
+    assert zk_keys.stream_key(KEY, ["mask", "exec"]) == hmac.digest(
+        KEY, zk_keys.label(["stream", "mask", "exec"]), "sha256")
+    with pytest.raises(ValueError, match="never starts with 'stream'"):
+        zk_keys.derive(KEY, ["stream", "mask", "exec"])
+    with pytest.raises(ValueError, match="never starts with 'stream'"):
+        zk_keys.derive(KEY, ("stream",))
+    assert zk_keys.derive(KEY, [b"stream"]) != zk_keys.stream_key(KEY, [])       # a bytes field is another field
+    keys = {zk_keys.stream_key(KEY, f) for f in ([], ["a"], ["a", "b"], [["a", "b"]], ["ab"], ["stream"])}
+    keys |= {zk_keys.derive(KEY, f) for f in ([], ["a"], ["batch", "a"])}
+    assert len(keys) == 9
 
 
 def test_the_chain_digest_changes_with_every_parameter():
@@ -287,24 +306,34 @@ def test_a_new_store_key_is_32_fresh_bytes():
 # ------------------------------------------------------------- expansion --
 
 def stream_reference(key: bytes, fields, nbytes: int) -> bytes:
-    prefix, out, i = zk_keys.label(fields), b"", 0
-    while len(out) < nbytes:
-        out += hmac.digest(key, prefix + U64.pack(i), "sha256")
-        i += 1
-    return out[:nbytes]
+    """docs/ZK_KEYS.md's expansion from hashlib's hmac and ChaCha20's
+    plain-Python definition."""
+    stream = hmac.digest(key, zk_keys.label(["stream", *fields]), "sha256")
+    return chacha20_reference.keystream(stream, bytes(12), 0, nbytes)
 
 
-# labels whose encodings leave 0..63 bytes in the last message block, on
-# both sides of the one-or-two-block tail (47 bytes)
-LABELS = [[], ["salt"], ["mask", "exec", 3], ["x" * 23], ["x" * 30], ["y" * 31], ["z" * 100],
-          [b"\x00" * 200, 5]]
+LABELS = [[], ["salt"], ["mask", "exec", 3], ["x" * 100], [b"\x00" * 200, 5]]
 
 
 @pytest.mark.parametrize("fields", LABELS, ids=lambda f: str(len(zk_keys.label(f))))
-def test_expansion_is_hmac_in_counter_mode_on_every_isa(fields):
-    expected = stream_reference(KEY, fields, 32 * 37 + 5)
-    for isa, got in native.on_each_isa(lambda: zk_keys.expand(KEY, fields, 32 * 37 + 5)).items():
+def test_expansion_is_the_chacha20_stream_of_the_stream_key_on_every_isa(fields):
+    # 37 blocks and a part: whole and partial batches of 8 and 16 blocks
+    expected = stream_reference(KEY, fields, 64 * 37 + 5)
+    for isa, got in native.on_each_isa(lambda: zk_keys.expand(KEY, fields, 64 * 37 + 5)).items():
         assert got == expected, f"{isa} path"
+
+
+def test_a_stream_is_bounded_by_the_block_counter():
+    assert zk_keys.MAX_STREAM_BYTES == 64 << 32 and zk_keys.MAX_ELEMENTS == 1 << 35
+    with pytest.raises(zk_keys.StreamTooLong, match=r"\['side-salts'\]: a stream is at most 274877906944 bytes"):
+        zk_keys.expand(KEY, ["side-salts"], zk_keys.MAX_STREAM_BYTES + 1)
+    with pytest.raises(zk_keys.StreamTooLong, match=r"of the stream of \['mask', 'x'\]: at most 34359738368"):
+        zk_keys.field_elements(KEY, ["mask", "x"], zk_keys.MAX_ELEMENTS + 1)
+    stream = zk_keys.stream_key(KEY, ["x"])
+    last = zk_keys.MAX_STREAM_BLOCKS - 1
+    assert zk_keys._blocks(stream, last, 1, ["x"]).tobytes() == chacha20_reference.block(stream, last, bytes(12))
+    with pytest.raises(zk_keys.StreamTooLong, match=r"blocks 4294967295 \.\. 4294967296 were asked of it"):
+        zk_keys._blocks(stream, last, 2, ["x"])
 
 
 def test_expansion_lengths_are_prefixes():
@@ -333,7 +362,7 @@ def test_every_residue_has_exactly_two_accepted_words():
 def test_field_elements_are_the_stream_words_below_two_p_reduced():
     count = 5000
     got = zk_keys.field_elements(KEY, ["mask", "exec"], count)
-    nbytes = 32 * (count // 7)            # more words than 5000 / (15/16)
+    nbytes = 64 * (count // 14)           # more words than 5000 / (15/16)
     words = [w for (w,) in struct.iter_unpack("<I", stream_reference(KEY, ["mask", "exec"], nbytes))]
     expected = [w % P for w in words if w < 2 * P][:count]
     assert got.dtype == np.uint32 and got.tolist() == expected

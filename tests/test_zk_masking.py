@@ -447,7 +447,8 @@ def test_chained_state_commits_the_same_root_from_sigma():
     n, h = 16, 5
     chain = zk_keys.chain_digest(mode="zk", ops_rows=n, capacity=n, log_blowup=LB, queries=20, h=h,
                                  h_q=h, fri_folds=[2], fri_final_degree=4, grinding_bits=0,
-                                 proof_version=4, batch_file_version=0, air_version=1)
+                                 proof_version=4, batch_file_version=0, air_version=1,
+                                 key_stream_version=zk_keys.KEY_STREAM_VERSION)
     log_m = (n << LB).bit_length() - 1
     first = memory.run(np.zeros(n, dtype=np.int64), memory.random_ops(n, 12, seed=1))
     post = first.traces["final"]

@@ -160,7 +160,7 @@ class ZkChain:
                     queries=o.num_queries, h=mask_degree(st, o), h_q=o.chunk_mask_degree,
                     fri_folds=[1 << a for a in schedule.log_arities], fri_final_degree=schedule.final_degree,
                     grinding_bits=o.grinding_bits, proof_version=ZK_VERSION, batch_file_version=ZK_FILE_VERSION,
-                    air_version=ZK_AIR_VERSION)
+                    air_version=ZK_AIR_VERSION, key_stream_version=zk_keys.KEY_STREAM_VERSION)
 
     @functools.cached_property
     def digest(self) -> bytes:

@@ -8,7 +8,8 @@ Compiles every C file of five components of csrc/:
   field/   BabyBear arrays, the quartic extension, NTT and low-degree
            extension, the transpose
   hash/    SHA-256 (SHA-NI and portable), Merkle trees, proof-of-work grinding,
-           HMAC-SHA-256 in counter mode, Poseidon2 over BabyBear
+           the ChaCha20 keystream the zk keys expand into, Poseidon2 over
+           BabyBear
   stark/   the block-wise constraint evaluator and the LogUp columns
   orderbook/  the order-book AIR's witness from the engine's steps, and zk
               mode's record-check block from the operation records

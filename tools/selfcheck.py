@@ -11,7 +11,9 @@ import hmac
 
 import numpy as np
 
-from zksidecar.prover import extension, field, merkle, native, ntt, poseidon2, poseidon2_reference, zk_keys
+from zksidecar.prover import (chacha20_reference, extension, field, merkle, native, ntt, poseidon2,
+                              poseidon2_reference, zk_keys)
+from zksidecar.prover.native import lib
 
 P = field.P
 
@@ -76,16 +78,22 @@ def _poseidon2(rng) -> bool:
             and got == [poseidon2_reference.permute(s) for s in states.tolist()])
 
 
-def _hmac(rng) -> bool:
-    """The zk keys' expansion: HMAC-SHA-256 in counter mode, against hashlib."""
+def _chacha20(rng) -> bool:
+    """The zk keys' expansion: RFC 8439's block function vector (section
+    2.3.2), and 19 blocks of a stream (a whole and a partial vector batch)
+    against ChaCha20's plain-Python definition keyed by hashlib's hmac."""
+    rfc = bytes.fromhex("10f1e7e4d13b5915500fdd1fa32071c4c7d1f4c733c068030422aa9ac3d46c4e"
+                        "d2826446079faa0914c2d705d98b02a2b5129cd1de164eb9cbd083e8a2503c4e")
+    out = np.zeros(64, dtype=np.uint8)
+    lib.zk_chacha20_blocks(native.u8p(out), bytes(range(32)), bytes.fromhex("000000090000004a00000000"), 1, 1)
     key = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
-    prefix = zk_keys.label(["selfcheck"])
-    expected = b"".join(hmac.digest(key, prefix + i.to_bytes(8, "little"), "sha256") for i in range(19))
-    return zk_keys.expand(key, ["selfcheck"], 32 * 19) == expected
+    stream = hmac.digest(key, zk_keys.label(["stream", "selfcheck"]), "sha256")
+    expected = chacha20_reference.keystream(stream, bytes(12), 0, 64 * 19)
+    return out.tobytes() == rfc and zk_keys.expand(key, ["selfcheck"], 64 * 19) == expected
 
 
 CHECKS = [("field", _field), ("extension", _extension), ("ntt/lde", _ntt),
-          ("sha-256", _sha256), ("merkle", _merkle), ("poseidon2", _poseidon2), ("hmac", _hmac)]
+          ("sha-256", _sha256), ("merkle", _merkle), ("poseidon2", _poseidon2), ("chacha20", _chacha20)]
 
 
 def run(verbose: bool = False) -> bool:

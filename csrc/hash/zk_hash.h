@@ -1,14 +1,11 @@
 /*
- * zk_hash.h — SHA-256, the Merkle trees built from it, and HMAC-SHA-256
- * (public interface).
+ * zk_hash.h — SHA-256 and the Merkle trees built from it (public interface).
  *
  * SHA-256 is FIPS 180-4 SHA-256, bit for bit: every digest here equals
  * hashlib.sha256 of the same bytes.  Three bodies exist: portable C, SHA-NI
  * (when a vector ISA is active and the CPU has the extension, see
  * zk_common.h), and on the AVX-512 path sixteen messages at once in zmm
  * lanes (SHA-NI for what comes in fewer).  All give identical results.
- *
- * HMAC-SHA-256 in counter mode (hmac.c) expands the zk keys (docs/ZK_KEYS.md).
  *
  * Merkle trees (docs/MERKLE.md is the format's definition):
  *   leaf r   = SHA-256(canonical values of row r, each 4 bytes little-endian)
@@ -98,12 +95,6 @@ int zk_merkle_verify(const uint8_t root[32], const uint8_t leaf[32], uint64_t in
 int zk_merkle_verify_batch(const uint8_t root[32], size_t depth, const uint64_t *indices,
                            const uint8_t *leaves, size_t count, const uint8_t *proof,
                            size_t proof_len, const uint8_t *const *inject, const size_t *inject_count);
-/* HMAC-SHA-256 (RFC 2104 over SHA-256; a key longer than 64 bytes is hashed
- * first) in counter mode, the zk keys' expansion (prover/zk_keys.py):
- * out[32i .. 32i+32) = HMAC(key, msg || le64(counter + i)) for i < nblocks,
- * computed as many blocks at a time as the path has SHA-256 lanes. */
-void zk_hmac_sha256_ctr(uint8_t *out, const uint8_t *key, size_t key_len, const uint8_t *msg,
-                        size_t msg_len, uint64_t counter, size_t nblocks);
 /* cffi-end */
 
 /* ---- internal: the block-level interface merkle.c streams rows through ---- */

@@ -47,15 +47,10 @@
 #define VEC_SHUFFLE32(a, imm8) _mm256_shuffle_epi32(a, imm8)               /* vpshufd */
 #define VEC_ALIGNR(a, b, bytes) _mm256_alignr_epi8(a, b, bytes)            /* vpalignr */
 #define VEC_PERMUTE32(a, idx) _mm256_permutevar8x32_epi32(a, idx)          /* vpermd */
-#define VEC_UNPACKLO32(a, b) _mm256_unpacklo_epi32(a, b)                   /* vpunpckldq */
-#define VEC_UNPACKHI32(a, b) _mm256_unpackhi_epi32(a, b)                   /* vpunpckhdq */
 #define VEC_UNPACKLO64(a, b) _mm256_unpacklo_epi64(a, b)                   /* vpunpcklqdq */
 #define VEC_UNPACKHI64(a, b) _mm256_unpackhi_epi64(a, b)                   /* vpunpckhqdq */
 #define VEC_LO_HALVES(a, b) _mm256_permute2x128_si256(a, b, 0x20)          /* vperm2i128 */
 #define VEC_HI_HALVES(a, b) _mm256_permute2x128_si256(a, b, 0x31)
-/* two 128-bit lanes: the even ones are the low halves */
-#define VEC_EVEN128(a, b) VEC_LO_HALVES(a, b)
-#define VEC_ODD128(a, b) VEC_HI_HALVES(a, b)
 
 /* VEC_LANES x VEC_LANES words: out[i] lane l = in[l] lane i (common/transpose.h) */
 #define VEC_TRANSPOSE(out, in) zk_transpose8_avx2(out, in)

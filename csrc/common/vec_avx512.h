@@ -43,14 +43,10 @@
 #define VEC_SHUFFLE32(a, imm8) _mm512_shuffle_epi32(a, imm8)               /* vpshufd */
 #define VEC_ALIGNR(a, b, bytes) _mm512_alignr_epi8(a, b, bytes)            /* vpalignr */
 #define VEC_PERMUTE32(a, idx) _mm512_permutexvar_epi32(idx, a)             /* vpermd */
-#define VEC_UNPACKLO32(a, b) _mm512_unpacklo_epi32(a, b)                   /* vpunpckldq */
-#define VEC_UNPACKHI32(a, b) _mm512_unpackhi_epi32(a, b)                   /* vpunpckhdq */
 #define VEC_UNPACKLO64(a, b) _mm512_unpacklo_epi64(a, b)                   /* vpunpcklqdq */
 #define VEC_UNPACKHI64(a, b) _mm512_unpackhi_epi64(a, b)                   /* vpunpckhqdq */
 #define VEC_LO_HALVES(a, b) _mm512_shuffle_i64x2(a, b, 0x44)               /* vshufi64x2 */
 #define VEC_HI_HALVES(a, b) _mm512_shuffle_i64x2(a, b, 0xEE)
-#define VEC_EVEN128(a, b) _mm512_shuffle_i32x4(a, b, 0x88)                 /* vshufi32x4 */
-#define VEC_ODD128(a, b) _mm512_shuffle_i32x4(a, b, 0xDD)
 
 /* VEC_LANES x VEC_LANES words: out[i] lane l = in[l] lane i (common/transpose.h) */
 #define VEC_TRANSPOSE(out, in) zk_transpose16_avx512(out, in)

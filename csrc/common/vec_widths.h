@@ -49,15 +49,10 @@
  *   VEC_ALIGNR(a, b, k)     per 128-bit lane: the bytes of a:b (a high)
  *                           shifted right by k bytes, the low 16 kept
  *   VEC_PERMUTE32(a, idx)   lane i = lane idx[i] of a, across the vector
- *   VEC_UNPACKLO32(a, b)    per 128-bit lane: (a0, b0, a1, b1);
- *   VEC_UNPACKHI32(a, b)    likewise (a2, b2, a3, b3)
  *   VEC_UNPACKLO64(a, b)    per 128-bit lane: (low 64 of a, low 64 of b);
  *   VEC_UNPACKHI64(a, b)    likewise the high 64 bits
  *   VEC_LO_HALVES(a, b)     the low half of a, then the low half of b;
  *   VEC_HI_HALVES(a, b)     likewise the high halves
- *   VEC_EVEN128(a, b)       the even 128-bit lanes of a, then those of b;
- *   VEC_ODD128(a, b)        likewise the odd ones (on AVX2 the same as
- *                           VEC_LO_HALVES / VEC_HI_HALVES)
  *   VEC_MASK_T, VEC_MASK(v) a lane mask: the lanes of v whose top bit is set
  *   VEC_SELECT(m, a, b)     lane i from b where m holds lane i, else from a
  *   VEC_TRANSPOSE(out, in)  VEC_LANES x VEC_LANES words: out[i] lane l =

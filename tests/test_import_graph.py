@@ -76,7 +76,8 @@ def test_a_cycle_would_be_found():
 # reachable from a zk module, so none is ever copied into a forked worker
 # or shared by two commitments.  The one draw is the store key itself,
 # os.urandom in zk_keys.new_store_key.
-ZK_MODULES = ["zksidecar.prover.zk_keys", "zksidecar.prover.poseidon2", "zksidecar.prover.poseidon2_reference",
+ZK_MODULES = ["zksidecar.prover.zk_keys", "zksidecar.prover.chacha20_reference",
+              "zksidecar.prover.poseidon2", "zksidecar.prover.poseidon2_reference",
               "zksidecar.prover.poseidon2_air", "zksidecar.prover.orderbook.zk_encoding",
               "zksidecar.prover.orderbook.zk_lists", "zksidecar.prover.orderbook.receipt",
               "zksidecar.prover.orderbook.zk_air", "zksidecar.prover.orderbook.zk_lane",

@@ -350,6 +350,25 @@ def test_rejection_threshold_is_exactly_two_p():
     assert zk_keys.REJECTION_BOUND == 2 * P
 
 
+def test_the_rejection_step_is_the_same_on_every_isa_in_place_or_not():
+    """Words around the bounds and random ones, lengths on both sides of the
+    AVX-512 path's 16-word steps: the accepted words, in order, reduced, the
+    same on every path and when the output is the input."""
+    rng = np.random.default_rng(7)
+    edges = np.array([0, 1, P - 1, P, P + 1, 2 * P - 1, 2 * P, 2 * P + 1, 2**32 - 1], dtype=np.uint32)
+    for n in (0, 1, 15, 16, 17, 33, 1000):
+        words = np.concatenate([edges, rng.integers(0, 2**32, n, dtype=np.uint64).astype(np.uint32)])
+        rng.shuffle(words)
+        expected = [w % P for w in words.tolist() if w < 2 * P]
+
+        def both():
+            inplace = words.copy()
+            kept = native.lib.zk_fp_uniform_from_words(native.u32p(inplace), native.u32p(inplace), inplace.size)
+            return zk_keys.uniform_from_words(words).tolist(), inplace[:kept].tolist()
+        for isa, (fresh, inplace) in native.on_each_isa(both).items():
+            assert fresh == expected and inplace == expected, f"{isa} path, {words.size} words"
+
+
 def test_every_residue_has_exactly_two_accepted_words():
     residues = np.concatenate([[0, 1, P - 1], np.random.default_rng(3).integers(0, P, 1000)]).astype(np.uint32)
     assert (zk_keys.uniform_from_words(residues) == residues).all()
@@ -362,6 +381,8 @@ def test_every_residue_has_exactly_two_accepted_words():
 def test_field_elements_are_the_stream_words_below_two_p_reduced():
     count = 5000
     got = zk_keys.field_elements(KEY, ["mask", "exec"], count)
+    for isa, other in native.on_each_isa(lambda: zk_keys.field_elements(KEY, ["mask", "exec"], count)).items():
+        assert other.tolist() == got.tolist(), f"{isa} path"
     nbytes = 64 * (count // 14)           # more words than 5000 / (15/16)
     words = [w for (w,) in struct.iter_unpack("<I", stream_reference(KEY, ["mask", "exec"], nbytes))]
     expected = [w % P for w in words if w < 2 * P][:count]

@@ -147,14 +147,41 @@ int64_t zk_fp_encode(uint32_t *out, const uint32_t *in, size_t n) {
  * k advances only past an accepted one, so a rejected word (1 in 16) costs
  * no mispredicted branch and the next accepted word overwrites it.  k <= i
  * throughout, so out may be words. */
-size_t zk_fp_uniform_from_words(uint32_t *out, const uint32_t *words, size_t n) {
-    size_t k = 0;
+static size_t uniform_from_words_scalar(uint32_t *out, const uint32_t *words, size_t n, size_t k) {
     for (size_t i = 0; i < n; i++) {
         uint32_t w = words[i];
         out[k] = w >= BB_P ? w - BB_P : w;
         k += w < 2 * BB_P; /* 2p = 0xf0000002 < 2^32 */
     }
     return k;
+}
+
+#if ZK_X86
+/* Sixteen words a step: vpcmpud against 2p gives the accepted lanes,
+ * vpminud(w, w - p) the reduction (w - p wraps above w when w < p),
+ * vpcompressd packs the accepted ones into the low lanes of a register,
+ * stored whole at out[k] (its unused lanes are overwritten by the next
+ * store), k += popcnt.  k <= i, so the 16-word store ends at or before
+ * word i + 16, already loaded: out may be words.  The rest scalar. */
+ZK_AVX512 static size_t uniform_from_words_avx512(uint32_t *out, const uint32_t *words, size_t n) {
+    const __m512i p = _mm512_set1_epi32((int)BB_P), two_p = _mm512_set1_epi32((int)(2 * BB_P));
+    size_t k = 0, i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512i w = _mm512_loadu_si512((const void *)(words + i));
+        __mmask16 keep = _mm512_cmplt_epu32_mask(w, two_p);
+        __m512i r = _mm512_min_epu32(w, _mm512_sub_epi32(w, p));
+        _mm512_storeu_si512((void *)(out + k), _mm512_maskz_compress_epi32(keep, r));
+        k += (size_t)__builtin_popcount(keep);
+    }
+    return uniform_from_words_scalar(out, words + i, n - i, k);
+}
+#endif
+
+size_t zk_fp_uniform_from_words(uint32_t *out, const uint32_t *words, size_t n) {
+#if ZK_X86
+    if (zk_active_isa == ZK_ISA_AVX512) return uniform_from_words_avx512(out, words, n);
+#endif
+    return uniform_from_words_scalar(out, words, n, 0);
 }
 
 /* ------------------------------------------------------------------ pow -- */

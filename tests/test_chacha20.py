@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from zksidecar.prover import chacha20_reference as R
-from zksidecar.prover import native
+from zksidecar.prover import native, zk_keys
 from zksidecar.prover.native import lib, u8p
 
 KEY_0_31 = bytes(range(32))
@@ -123,6 +123,12 @@ def test_every_path_is_the_definition_across_its_batches():
             lambda: {(c, n): c_blocks(key, nonce, c, n) for c in definition for n in range(1, 41)}).items():
         for (c, n), (rc, got) in results.items():
             assert rc == 0 and got == definition[c][:64 * n], f"{isa} path, {n} blocks from {c}"
+
+
+def test_the_header_and_the_python_sides_agree_on_the_sizes():
+    assert (lib.ZK_CHACHA20_KEY_BYTES, lib.ZK_CHACHA20_NONCE_BYTES, lib.ZK_CHACHA20_BLOCK_BYTES) == (32, 12, 64)
+    assert R.BLOCK_BYTES == zk_keys.BLOCK_BYTES == lib.ZK_CHACHA20_BLOCK_BYTES
+    assert zk_keys.KEY_BYTES == lib.ZK_CHACHA20_KEY_BYTES and zk_keys.MAX_STREAM_BLOCKS == R.MAX_BLOCKS
 
 
 def test_a_stream_never_wraps_the_block_counter():

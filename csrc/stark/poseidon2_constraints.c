@@ -19,11 +19,6 @@
 #include "column_window.h"
 #include "zk_poseidon2_constraints.h"
 
-#ifdef P2C_NO_PF
-#define PF(x)
-#else
-#define PF(x) x
-#endif
 enum { K = ZK_POSEIDON2_CONSTRAINT_COLUMNS, REGS = ZK_POSEIDON2_AIR_COLUMNS, BLOCK = 32 };
 _Static_assert(K == 16 + REGS, "the inputs, then the registers");
 _Static_assert(BLOCK % ZK_WINDOW_LINE_WORDS == 0 && BLOCK % 16 == 0,
@@ -32,6 +27,13 @@ _Static_assert(BLOCK % ZK_WINDOW_LINE_WORDS == 0 && BLOCK % 16 == 0,
 /* The instance's constants in Montgomery form (filled at load), under the
  * names hash/poseidon2_rounds.inc reads. */
 static uint32_t p2_full_rc_m[8][16], p2_partial_rc_m[13], p2_diag_m[16];
+
+/* The rounds' share k (of 21, one a round) of the lines pf[0 .. n):
+ * prefetcht1, spread through the arithmetic (poseidon2_constraints.c says
+ * why). */
+ZK_INLINE void p2c_prefetch(const uintptr_t *pf, size_t n, int k) {
+    for (size_t i = n * (size_t)k / 21; i < n * (size_t)(k + 1) / 21; i++) __builtin_prefetch((const void *)pf[i], 0, 2);
+}
 
 /* ------------------------------------------------------------- scalar -- */
 
@@ -72,9 +74,10 @@ static inline void p2c_acc2_scalar(p2c_acc_scalar *acc, uint32_t a, uint32_t b, 
 #undef P2C_ACC2
 
 /* One row (a group of one lane): out[c] its sum's component c. */
-static void p2c_group_scalar(const uint32_t *t, size_t pitch, const uint32_t *w, uint32_t *out) {
+static void p2c_group_scalar(const uint32_t *t, size_t pitch, const uint32_t *w, uint32_t *out,
+                             const uintptr_t *pf, size_t n_pf) {
     p2c_acc_scalar acc = {{0, 0, 0, 0}};
-    p2c_rows_scalar(t, pitch, w, &acc);
+    p2c_rows_scalar(t, pitch, w, &acc, pf, n_pf);
     for (int c = 0; c < 4; c++) out[c] = bb_reduce(acc.s[c]);
 }
 
@@ -92,11 +95,18 @@ static size_t group_lanes(int isa) {
 
 /* Blocks of BLOCK rows: the block's window of the K columns gathered into
  * scratch (K x BLOCK words, 37 KiB: L1), its groups of rows evaluated from
- * there, and while they run the next block's lines prefetched (the rows
- * are a row-major matrix's, a line of each of ~18 a row for the block's
- * columns: from memory, not cache), BLOCK / groups rows before each group.
- * A short last block's spare lanes compute on stale scratch words (field
- * elements: zero at first, then an earlier block's), and are not added. */
+ * there.  A short last block's spare lanes compute on stale scratch words
+ * (field elements: zero at first, then an earlier block's), and are not
+ * added.
+ *
+ * The rows are a row-major matrix's, ~18 lines of each for the block's
+ * columns, and they come from memory: with the gather waiting on each line
+ * in turn the kernel took a quarter longer.  So while a block's groups
+ * run, the next block's lines are prefetched (prefetcht1: into L2), each
+ * group a share of its rows, and within a group a share after each round
+ * (p2c_prefetch): ~300 prefetches at once would fill the line fill buffers
+ * and stall the arithmetic behind them.  A prefetch is a hint: it never
+ * faults and changes no value. */
 int zk_poseidon2_constraints(uint32_t **cols, const size_t *strides, const uint32_t *weights, uint32_t *acc,
                              size_t rows) {
     int isa = zk_active_isa;     /* one path for the whole run */
@@ -104,38 +114,44 @@ int zk_poseidon2_constraints(uint32_t **cols, const size_t *strides, const uint3
     uint32_t which[K];
     uint8_t run[K];
     zk_window_span spans[K];
-    size_t n_spans = 0;
+    size_t n_spans = 0, span_lines = 0;
     for (size_t k = 0; k < K; k++) {
         which[k] = (uint32_t)k;
         n_spans = zk_window_add_span(spans, n_spans, cols[k], 1, strides[k]);
     }
+    /* a span of b bytes touches at most (b + 126) / 64 lines, however aligned */
+    for (size_t i = 0; i < n_spans; i++) span_lines += (spans[i].hi - spans[i].lo + 126) / 64;
     zk_window_plan(run, cols, strides, which, K, zk_window_lanes(isa));
+    /* a group's prefetches: the lines of `per` rows */
+    const size_t per = (BLOCK + BLOCK / lanes - 1) / (BLOCK / lanes);
     uint32_t *scratch = 0;
-    if (posix_memalign((void **)&scratch, 4 * ZK_WINDOW_LINE_WORDS, K * BLOCK * sizeof *scratch)) return -2;
+    uintptr_t *pf = malloc((per * span_lines + 1) * sizeof *pf);
+    if (!pf || posix_memalign((void **)&scratch, 4 * ZK_WINDOW_LINE_WORDS, K * BLOCK * sizeof *scratch)) {
+        free(pf);
+        return -2;
+    }
     memset(scratch, 0, K * BLOCK * sizeof *scratch);
-    const size_t per = (BLOCK + BLOCK / lanes - 1) / (BLOCK / lanes);   /* prefetched rows a group */
     uint32_t out[4 * 16];
     for (size_t r0 = 0; r0 < rows; r0 += BLOCK) {
         size_t n = rows - r0 < BLOCK ? rows - r0 : BLOCK;
-#ifndef P2C_NO_GATHER
         zk_window_gather(scratch, BLOCK, cols, strides, which, run, K, r0, n, rows, isa);
-#endif
-        size_t next = r0 + BLOCK, pf = next, pf_end = next + BLOCK < rows ? next + BLOCK : rows;
+        size_t next = r0 + BLOCK, pf_end = next + BLOCK < rows ? next + BLOCK : rows;
         for (size_t g = 0; g < n; g += lanes) {
-            for (size_t end = pf + per < pf_end ? pf + per : pf_end; pf < end; pf++)
-                PF(zk_window_prefetch_row(spans, n_spans, pf));
-#ifndef P2C_NO_GROUP
-            ZK_DISPATCH(isa, p2c_group, scratch + g, BLOCK, weights, out);
-#else
-            out[0] = scratch[g];
-#endif
+            size_t n_pf = 0;
+            for (size_t r = next + g / lanes * per; r < next + (g / lanes + 1) * per && r < pf_end; r++)
+                for (size_t i = 0; i < n_spans; i++) {
+                    uintptr_t end = spans[i].hi + r * spans[i].stride;
+                    for (uintptr_t q = (spans[i].lo + r * spans[i].stride) & ~(uintptr_t)63; q < end; q += 64)
+                        pf[n_pf++] = q;
+                }
+            ZK_DISPATCH(isa, p2c_group, scratch + g, BLOCK, weights, out, pf, n_pf);
             for (size_t l = 0; l < lanes && g + l < n; l++) {
                 uint32_t *a = acc + 4 * (r0 + g + l);
                 for (int c = 0; c < 4; c++) a[c] = bb_add(a[c], out[c * lanes + l]);
             }
         }
     }
-    free(scratch);
+    free(scratch), free(pf);
     return 0;
 }
 

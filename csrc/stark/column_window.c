@@ -4,8 +4,8 @@
  *
  * Intended instructions: on the vector paths, a run of VEC_LANES adjacent
  * columns (a matrix's columns are; the zk `ops` domain's 528 are 33 runs of
- * 16) is transposed in registers (gather16_avx512, gather8_avx2): a row's
- * words of the run in one load, every word used.  Elsewhere (a column
+ * 16) is transposed in registers (gather_run, column_window_vec.inc): a
+ * row's words of the run in one load, every word used.  Elsewhere (a column
  * alone, the scalar path) zk_gather_strided (field/matrix.c): 16 columns at
  * a time over the window's rows, so the first column's loads bring a line of
  * each row into L1 where the other fifteen find it; one scalar load
@@ -17,64 +17,9 @@
 #include "column_window.h"
 #include "field/zk_matrix.h"
 
-/* Runs of gathered columns that lie side by side in one matrix (the next
- * column one word on, the same stride), VEC_LANES of them, are gathered by
- * a transpose in vector registers: VEC_LANES rows' words of the run loaded
- * as VEC_LANES vectors (one vmovdqu32 a row: every word of it used, where
- * the scalar gather loads a word at a time), transposed (4 shuffle stages
- * on AVX-512, 3 + 1 on AVX2) and stored as one vector a column.  A run's
- * columns hold one value each of the rows loaded, so the stores are what
- * the scalar loop would write: word r of column j's scratch row is the
- * column's value at row start + r. */
-#if ZK_X86
-ZK_AVX512 static void gather16_avx512(uint32_t *out, size_t pitch, const uint32_t *src, size_t stride,
-                                      size_t n) {
-    size_t r = 0;
-    for (; r + 16 <= n; r += 16) {
-        __m512i v[16], t[16];
-        for (int i = 0; i < 16; i++) v[i] = _mm512_loadu_si512((const void *)(src + (r + i) * stride));
-        for (int i = 0; i < 16; i += 2)
-            t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]), t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
-        /* v[4q + e], 128-bit lane L: rows 4q..4q+3 of column 4L + e */
-        for (int i = 0; i < 16; i += 4) {
-            v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]), v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-            v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]), v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-        }
-        for (int e = 0; e < 4; e++) {
-            __m512i a0 = _mm512_shuffle_i32x4(v[e], v[4 + e], 0x88), a1 = _mm512_shuffle_i32x4(v[e], v[4 + e], 0xDD);
-            __m512i b0 = _mm512_shuffle_i32x4(v[8 + e], v[12 + e], 0x88);
-            __m512i b1 = _mm512_shuffle_i32x4(v[8 + e], v[12 + e], 0xDD);
-            _mm512_storeu_si512((void *)(out + e * pitch + r), _mm512_shuffle_i32x4(a0, b0, 0x88));
-            _mm512_storeu_si512((void *)(out + (4 + e) * pitch + r), _mm512_shuffle_i32x4(a1, b1, 0x88));
-            _mm512_storeu_si512((void *)(out + (8 + e) * pitch + r), _mm512_shuffle_i32x4(a0, b0, 0xDD));
-            _mm512_storeu_si512((void *)(out + (12 + e) * pitch + r), _mm512_shuffle_i32x4(a1, b1, 0xDD));
-        }
-    }
-    for (; r < n; r++)
-        for (int j = 0; j < 16; j++) out[j * pitch + r] = src[r * stride + j];
-}
-
-ZK_AVX2 static void gather8_avx2(uint32_t *out, size_t pitch, const uint32_t *src, size_t stride, size_t n) {
-    size_t r = 0;
-    for (; r + 8 <= n; r += 8) {
-        __m256i v[8], t[8];
-        for (int i = 0; i < 8; i++) v[i] = _mm256_loadu_si256((const __m256i *)(src + (r + i) * stride));
-        for (int i = 0; i < 8; i += 2)
-            t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]), t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
-        for (int i = 0; i < 8; i += 4) {
-            v[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]), v[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
-            v[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]), v[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
-        }
-        for (int e = 0; e < 4; e++) {
-            _mm256_storeu_si256((__m256i *)(out + e * pitch + r), _mm256_permute2x128_si256(v[e], v[4 + e], 0x20));
-            _mm256_storeu_si256((__m256i *)(out + (4 + e) * pitch + r),
-                                _mm256_permute2x128_si256(v[e], v[4 + e], 0x31));
-        }
-    }
-    for (; r < n; r++)
-        for (int j = 0; j < 8; j++) out[j * pitch + r] = src[r * stride + j];
-}
-#endif
+/* gather_run_avx2, gather_run_avx512: a run of VEC_LANES adjacent columns */
+#define VEC_BODY "stark/column_window_vec.inc"
+#include "common/vec_widths.h"
 
 /* The width of the transposing gather on `isa` (1: none). */
 size_t zk_window_lanes(int isa) {
@@ -110,12 +55,12 @@ static void gather_block(uint32_t *scratch, size_t pitch, uint32_t *const *cols,
         uint32_t *out = scratch + g * pitch;
 #if ZK_X86
         if (run[g] == 16 && isa == ZK_ISA_AVX512) {
-            gather16_avx512(out, pitch, src, col_stride[which[g]], n);
+            gather_run_avx512(out, pitch, src, col_stride[which[g]], n);
             g += 16;
             continue;
         }
         if (run[g] == 8 && isa == ZK_ISA_AVX2) {
-            gather8_avx2(out, pitch, src, col_stride[which[g]], n);
+            gather_run_avx2(out, pitch, src, col_stride[which[g]], n);
             g += 8;
             continue;
         }

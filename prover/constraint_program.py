@@ -131,7 +131,8 @@ class Program:
     which constant slots) depends on the expressions, not on the values of
     public inputs and challenges, so a caller that proves the same
     constraints again can pass `cache_key` (which must determine the
-    outputs' expressions and accumulators and the input maps) with `keep`,
+    outputs' expressions, accumulators and native blocks and the input
+    maps) with `keep`,
     an object whose identity the key relies on (e.g. the AIR's constraint
     list, held by the cache so its id stays unique).  Only the constants are
     then evaluated: compiling the order-book program takes ~14 ms."""

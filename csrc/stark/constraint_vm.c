@@ -133,10 +133,9 @@ static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, 
  * columns at a time over the window's rows, so the first column's loads
  * bring a line of each row into L1 (258 lines, 16 KiB) where the other
  * fifteen find it, and each line of the block comes from L2 about once.
- * A scratch row is in the
- * layout of a base register, so an instruction reads a gathered column's
- * values where they lie in it (resolved, below): LOAD_B of a gathered
- * column is no copy at all.
+ * A scratch row is in the layout of a base register, so an instruction
+ * reads a gathered column's values where they lie in it (resolved,
+ * below): LOAD_B of a gathered column is no copy at all.
  *
  * Intended instructions: column_window.c (a run of adjacent columns is
  * transposed in vector registers, a column alone copied a word a row).

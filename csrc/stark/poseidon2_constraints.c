@@ -28,11 +28,11 @@ _Static_assert(BLOCK % ZK_WINDOW_LINE_WORDS == 0 && BLOCK % 16 == 0,
  * names hash/poseidon2_rounds.inc reads. */
 static uint32_t p2_full_rc_m[8][16], p2_partial_rc_m[13], p2_diag_m[16];
 
-/* The rounds' share k (of 21, one a round) of the lines pf[0 .. n):
- * prefetcht1, spread through the arithmetic (poseidon2_constraints.c says
- * why). */
+/* Share k (of 21: one after each round) of the lines pf[0 .. n), by
+ * prefetcht1: spread through the arithmetic (the driver, below, says why). */
 ZK_INLINE void p2c_prefetch(const uintptr_t *pf, size_t n, int k) {
-    for (size_t i = n * (size_t)k / 21; i < n * (size_t)(k + 1) / 21; i++) __builtin_prefetch((const void *)pf[i], 0, 2);
+    for (size_t i = n * (size_t)k / 21; i < n * (size_t)(k + 1) / 21; i++)
+        __builtin_prefetch((const void *)pf[i], 0, 2);
 }
 
 /* ------------------------------------------------------------- scalar -- */

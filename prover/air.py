@@ -31,14 +31,18 @@ from __future__ import annotations
 import copy
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .expr import CHALLENGE, DERIVED, PERIODIC, PUBLIC, TRACE, Constraint, Expr, var, variables
 from .ext_scalar import Ext
 from .shape_cache import ShapeCache
+
+if TYPE_CHECKING:
+    from .constraint_program import NativeBlock
 
 
 #: Air.next_row_columns by transition list
@@ -75,6 +79,10 @@ class TransitionConstraint(Constraint):
     #: a relation that holds on all N rows, the last included (LogUp's
     #: relations); read cyclically: row N-1's next row is row 0
     every_row: bool = False
+    #: the run of constraints with a kernel of its own this one belongs to
+    #: (constraint_program.NativeBlock): how the prover may evaluate it on
+    #: the quotient domain, not what it is (`expr` is)
+    native: "NativeBlock | None" = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

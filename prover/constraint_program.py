@@ -24,9 +24,18 @@ Compilation, in order:
     register;
   * register allocation — a register is freed after the last use of its
     value, so the program needs about as many registers as the DAG is wide.
+
+A run of outputs may instead have a kernel of its own (NativeBlock: the
+Poseidon2 permutation's 274 constraints, ~3,000 instructions a row when
+compiled, are poseidon2_air.Poseidon2Block).  The program then compiles the
+other outputs, and after the evaluator has run, the block's kernel adds
+the run's weighted sum into the same accumulator, with the weights those
+outputs have.  The expressions stay the definition: a kernel computes the
+words they denote, and the verifier evaluates the expressions.
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 import numpy as np
@@ -48,13 +57,69 @@ EXT = 1 << 24   # extension registers while compiling (see Program._place)
 ACC_GROUP = 8
 
 
+class NativeBlock(ABC):
+    """A run of constraints with a kernel of its own: `exprs`, in order,
+    reading the current row of the trace columns `columns` (main columns,
+    by index) and nothing else.  A Program whose outputs hold the whole run,
+    in this order, into one accumulator (each Output's ``native`` this
+    block) leaves them out of its compiled code and calls :meth:`accumulate`
+    instead; anything else (a run cut short, reordered, a column the program
+    does not read as a base input) is compiled as usual."""
+
+    def __init__(self, exprs, columns):
+        self.exprs = tuple(exprs)
+        self.columns = tuple(columns)
+
+    @abstractmethod
+    def accumulate(self, addr: np.ndarray, stride: np.ndarray, weights: np.ndarray, acc: np.ndarray,
+                   rows: int) -> None:
+        """acc[r] += sum_j weights[j] * exprs[j](row r) for r < rows, with
+        column `columns[i]`'s value at row r the word at addr[i] + 4 r
+        stride[i] (uintp addresses, strides in words, as Program.run_at
+        takes them); weights (len(exprs), 4) and acc (rows, 4) Montgomery,
+        C-contiguous."""
+
+
 @dataclass(frozen=True)
 class Output:
-    """acc[accumulator] += weight * expr."""
+    """acc[accumulator] += weight * expr.  `native`: the block with a kernel
+    of its own that `expr` belongs to (NativeBlock), if any."""
 
     accumulator: int
     expr: Expr
     weight: Ext
+    native: NativeBlock | None = None
+
+
+@dataclass(frozen=True)
+class _NativeRun:
+    """outputs [first, first + len(block.exprs)) of a Program, evaluated by
+    block's kernel into accumulator `accumulator`; `inputs`: the base input
+    index of each of the block's columns."""
+
+    block: NativeBlock
+    accumulator: int
+    first: int
+    inputs: np.ndarray
+
+
+def _native_runs(outputs: list[Output], base_inputs: dict) -> tuple[list[int], list[_NativeRun]]:
+    """(the outputs to compile, by index; the native runs)."""
+    compiled, runs, i = [], [], 0
+    while i < len(outputs):
+        block, acc = outputs[i].native, outputs[i].accumulator
+        if block is not None:
+            run = outputs[i:i + len(block.exprs)]
+            keys = [(TRACE, c) for c in block.columns]
+            if len(run) == len(block.exprs) and all(k in base_inputs for k in keys) \
+                    and all(o.native is block and o.expr is e and o.accumulator == acc
+                            for o, e in zip(run, block.exprs)):
+                runs.append(_NativeRun(block, acc, i, np.array([base_inputs[k] for k in keys], dtype=np.intp)))
+                i += len(run)
+                continue
+        compiled.append(i)
+        i += 1
+    return compiled, runs
 
 
 class Program:
@@ -66,7 +131,8 @@ class Program:
     which constant slots) depends on the expressions, not on the values of
     public inputs and challenges, so a caller that proves the same
     constraints again can pass `cache_key` (which must determine the
-    outputs' expressions and accumulators and the input maps) with `keep`,
+    outputs' expressions, accumulators and native blocks and the input
+    maps) with `keep`,
     an object whose identity the key relies on (e.g. the AIR's constraint
     list, held by the cache so its id stays unique).  Only the constants are
     then evaluated: compiling the order-book program takes ~14 ms."""
@@ -74,13 +140,16 @@ class Program:
     def __init__(self, outputs: list[Output], constants, base_inputs: dict, ext_inputs: dict,
                  n_accumulators: int, cache_key: tuple | None = None, keep: object = None):
         self.n_accumulators = n_accumulators
-        compile_ = lambda: _Shape([o.expr for o in outputs], [o.accumulator for o in outputs],  # noqa: E731
-                                  base_inputs, ext_inputs)
+        compiled, self._native = _native_runs(outputs, base_inputs)
+        self._compiled = np.array(compiled, dtype=np.intp)
+        compile_ = lambda: _Shape([outputs[i].expr for i in compiled],   # noqa: E731
+                                  [outputs[i].accumulator for i in compiled], base_inputs, ext_inputs)
         shape = compile_() if cache_key is None else _SHAPES.get(cache_key, keep, compile_)
         self._shape, self.n_outputs = shape, len(outputs)
         self.code, self.n_regs, self.n_base_regs = shape.code, shape.n_regs, shape.n_base_regs
         weights = np.array([o.weight.c for o in outputs], dtype=np.uint32).reshape(-1, 4)
-        self._consts = _constant_words(shape, constants, encode(weights))
+        self._weights = encode(weights)
+        self._consts = _constant_words(shape, constants, self._weights[self._compiled])
 
     def bind(self, constants, weights: np.ndarray) -> "Program":
         """This program's compiled shape with other values: `constants`
@@ -93,8 +162,15 @@ class Program:
         other = object.__new__(Program)
         other.n_accumulators, other._shape, other.n_outputs = self.n_accumulators, self._shape, self.n_outputs
         other.code, other.n_regs, other.n_base_regs = self.code, self.n_regs, self.n_base_regs
-        other._consts = _constant_words(self._shape, constants, weights)
+        other._native, other._compiled = self._native, self._compiled
+        other._weights = np.ascontiguousarray(weights, dtype=np.uint32)
+        other._consts = _constant_words(self._shape, constants, other._weights[self._compiled])
         return other
+
+    @property
+    def native_blocks(self) -> tuple[NativeBlock, ...]:
+        """The blocks whose outputs a kernel of their own evaluates."""
+        return tuple(r.block for r in self._native)
 
     @staticmethod
     def _place(insn: tuple[int, int, int, int], n_base: int) -> tuple[int, int, int, int]:
@@ -164,9 +240,15 @@ class Program:
         if (bs == 0).any() or (es == 0).any():
             raise ValueError("an input column with stride 0")
         cast = lambda t, a: ffi.cast(t, a.ctypes.data) if len(a) else ffi.NULL   # noqa: E731
-        return self._execute(cast("uint32_t **", ba), cast("size_t *", bs), len(ba),
-                             cast("uint32_t **", ea), cast("size_t *", es), len(ea), rows, step,
-                             keep=(keep, arrays))
+        accs = self._execute(cast("uint32_t **", ba), cast("size_t *", bs), len(ba),
+                             cast("uint32_t **", ea), cast("size_t *", es), len(ea), rows, step)
+        for run in self._native:
+            count = len(run.block.exprs)
+            run.block.accumulate(ba[run.inputs], bs[run.inputs],
+                                 np.ascontiguousarray(self._weights[run.first: run.first + count]),
+                                 accs[run.accumulator], rows)
+        del keep        # the inputs the pointers point into stay alive to here
+        return accs
 
     def run_matrix(self, matrix: np.ndarray, step: int) -> list[np.ndarray]:
         """:meth:`run` with no base inputs and extension input j the column
@@ -174,6 +256,8 @@ class Program:
         verifier's values at z and w·z (docs/STARK.md, "The verifier").  The
         k column pointers are computed from the matrix's own, not taken from
         k numpy views."""
+        if self._native:
+            raise ValueError("a program with native blocks reads base columns: run it with run or run_at")
         if matrix.dtype != np.uint32 or matrix.ndim != 3 or matrix.shape[2] != 4 \
                 or not matrix.flags.c_contiguous:
             raise ValueError(f"need a C-contiguous (rows, k, 4) uint32 matrix, got {matrix.dtype} "

@@ -29,15 +29,21 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
+
 from .air import Frame, TransitionConstraint
-from .expr import Expr, const
-from .native import lib
+from .constraint_program import NativeBlock
+from .expr import TRACE, Expr, const
+from .native import ffi, lib
 from .poseidon2_reference import (FULL_ROUND_CONSTANTS, FULL_ROUNDS, INTERNAL_DIAGONAL, LEAF_WIDTH,
                                   P, PARTIAL_ROUND_CONSTANTS, PARTIAL_ROUNDS, WIDTH, check_state,
                                   round_states, sbox)
 
 #: registers per permutation (one row)
 COLUMNS = lib.ZK_POSEIDON2_AIR_COLUMNS
+#: the columns the constraints read: the 16 inputs, then the registers
+BLOCK_COLUMNS = lib.ZK_POSEIDON2_CONSTRAINT_COLUMNS
+assert BLOCK_COLUMNS == WIDTH + COLUMNS
 HALF = FULL_ROUNDS // 2
 
 
@@ -122,10 +128,10 @@ class Poseidon2Columns:
             raise ValueError(f"Poseidon2 input {bad[0]} has degree {inputs[bad[0]].degree}: the "
                              "constraints stay of degree 3 only for inputs of degree 1")
         col = lambda k: f.cur(self.names[k])    # noqa: E731
-        out: list[TransitionConstraint] = []
+        out: list[tuple[str, Expr]] = []
 
         def add(name: str, expr: Expr) -> None:
-            out.append(TransitionConstraint(f"{self.prefix}: {name}", expr, expr.degree, every_row=True))
+            out.append((f"{self.prefix}: {name}", expr))
 
         def full_round(x: list[Expr], r: int) -> list[Expr]:
             k = full_round_column(r)
@@ -154,7 +160,8 @@ class Poseidon2Columns:
         for r in range(HALF, FULL_ROUNDS):
             x = full_round(x, r)
         assert len(out) == COLUMNS
-        return out
+        block = Poseidon2Block.over(out, list(inputs) + [col(k) for k in range(COLUMNS)])
+        return [TransitionConstraint(name, expr, expr.degree, every_row=True, native=block) for name, expr in out]
 
     def leaf(self, f: Frame, inputs: Sequence[Expr]) -> list[Expr]:
         """The record lane's leaf, pi(x)_k + x_k for k < 8 (degree 1)."""
@@ -164,6 +171,46 @@ class Poseidon2Columns:
         """The leaf's elements as LogUp terms (functions of the frame), for
         input columns named `inputs`."""
         return [lambda f, k=k: f.cur(self.output[k]) + f.cur(inputs[k]) for k in range(LEAF_WIDTH)]
+
+
+class Poseidon2Block(NativeBlock):
+    """The block's constraints as the prover evaluates them on the quotient
+    domain: one kernel (csrc/stark/poseidon2_constraints.c) adds their
+    weighted sum where the block evaluator would have run their ~3,000
+    compiled instructions a row, computing the same words (constraint j
+    defines register j, in the rounds' order).  The expressions remain the
+    definition: the verifier, and the prover's own constraint check, read
+    them."""
+
+    @classmethod
+    def over(cls, constraints: list[tuple[str, Expr]], reads: list[Expr]) -> "Poseidon2Block | None":
+        """The block of `constraints` (Poseidon2Columns.transitions'), whose
+        inputs and registers are the expressions `reads`; None when an input
+        is not a column of the current row (a linear combination: the kernel
+        reads columns only), and the expressions are then compiled as any."""
+        if any(e.op != "var" or e.args[0] != TRACE or e.args[2] != 0 for e in reads):
+            return None
+        return cls([e for _, e in constraints], [e.args[1] for e in reads])
+
+    def accumulate(self, addr: np.ndarray, stride: np.ndarray, weights: np.ndarray, acc: np.ndarray,
+                   rows: int) -> None:
+        addr = np.ascontiguousarray(addr, dtype=np.uintp)
+        stride = np.ascontiguousarray(stride, dtype=np.uintp)
+        if addr.shape != (BLOCK_COLUMNS,) or stride.shape != (BLOCK_COLUMNS,):
+            raise ValueError(f"the Poseidon2 block reads {BLOCK_COLUMNS} columns, got {addr.shape[0]} addresses "
+                             f"and {stride.shape[0]} strides")
+        if weights.shape != (COLUMNS, 4) or weights.dtype != np.uint32 or not weights.flags.c_contiguous:
+            raise ValueError(f"the Poseidon2 block's weights: need a contiguous ({COLUMNS}, 4) uint32 array, "
+                             f"got {weights.dtype} {weights.shape}")
+        if acc.shape != (rows, 4) or acc.dtype != np.uint32 or not acc.flags.c_contiguous:
+            raise ValueError(f"the Poseidon2 block's accumulator: need a contiguous ({rows}, 4) uint32 array, "
+                             f"got {acc.dtype} {acc.shape}")
+        rc = lib.zk_poseidon2_constraints(ffi.cast("uint32_t **", addr.ctypes.data),
+                                          ffi.cast("size_t *", stride.ctypes.data),
+                                          ffi.from_buffer("uint32_t[]", weights), ffi.from_buffer("uint32_t[]", acc),
+                                          rows)
+        if rc == -2:
+            raise MemoryError("no scratch memory for the Poseidon2 constraints kernel")
 
 
 def reference_registers(state: Sequence[int]) -> list[int]:

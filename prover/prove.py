@@ -974,7 +974,8 @@ def _compile_quotient(air: Air, ldes: list[np.ndarray]) -> _QuotientPlan:
     # accumulators: transitions, each boundary row, then every-row constraints
     rows = sorted({b.row % n for b in bcons})
     every = 1 + len(rows)
-    outputs = [Output(every if c.every_row else 0, c.expr, Ext(0)) for c in cons]
+    # a run with a kernel of its own (the Poseidon2 block) is that kernel's
+    outputs = [Output(every if c.every_row else 0, c.expr, Ext(0), c.native) for c in cons]
     outputs += [Output(1 + rows.index(b.row % n), _boundary_expr(air, b), Ext(0)) for b in bcons]
     # compiled with placeholder values: bind() gives each proof its own
     program = Program(outputs, _no_constants, base_inputs, ext_inputs, every + 1)

@@ -15,7 +15,7 @@
 #include "field/bb_field.h"
 #include "field/zk_ext4.h"
 #include "field/zk_field.h"
-#include "field/zk_matrix.h"
+#include "column_window.h"
 #include "zk_vm.h"
 
 enum { B = ZK_VM_BLOCK };
@@ -104,7 +104,7 @@ static void mixed(uint32_t *out, const uint32_t *e, const uint32_t *b, size_t n,
 /* n values of `width` words from rows start, start + 1, ... of a column with
  * `stride` values between rows, wrapping at `rows`: the extension loads, a
  * contiguous column's, and a shifted base load whose step is too long for
- * the block's window (below, gather). */
+ * the block's window (below, zk_window_gather). */
 static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, size_t start,
                  size_t n, size_t rows) {
     if (start >= rows) start -= rows;
@@ -127,27 +127,18 @@ static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, 
  * order book's: 126 words, 504 bytes, a row).  Loaded column by column, a
  * block's rows (256 x 504 bytes, 126 KiB: more than L1) are walked once per
  * column, each walk fetching a cache line per row for one word of it; that
- * strided walk was ~60 % of the evaluator's own time.  gather instead copies
- * the block's window of every strided column the program loads into
- * `scratch`, one row of it a column, with zk_gather_strided (field/matrix.c,
- * the tiled gather the LogUp entries and the transpose use): 16 columns at a
- * time over the window's rows, so the first column's loads bring a line of
- * each row into L1 (258 lines, 16 KiB) where the other fifteen find it, and
- * each line of the block comes from L2 about once.  A scratch row is in the
- * layout of a base register, so an instruction reads a gathered column's
- * values where they lie in it (resolved, below): LOAD_B of a gathered
- * column is no copy at all.
+ * strided walk was ~60 % of the evaluator's own time.  zk_window_gather
+ * (column_window.c) instead copies the block's window of every strided
+ * column the program loads into `scratch`, one row of it a column, 16
+ * columns at a time over the window's rows, so the first column's loads
+ * bring a line of each row into L1 (258 lines, 16 KiB) where the other
+ * fifteen find it, and each line of the block comes from L2 about once.
+ * A scratch row is in the layout of a base register, so an instruction
+ * reads a gathered column's values where they lie in it (resolved,
+ * below): LOAD_B of a gathered column is no copy at all.
  *
- * Intended instructions: on the vector paths, a run of VEC_LANES adjacent
- * columns (a matrix's columns are; the zk `ops` domain's 528 are 33 runs of
- * 16) is transposed in registers (gather16_avx512, gather8_avx2): a row's
- * words of the run in one load, every word used.  Elsewhere (a column
- * alone, the scalar path) one scalar load (mov r32, [src + r stride]) a row
- * from a line already in L1 and a store into the column's scratch row,
- * whose rows start on a line (pitch is a whole number of lines).
- * vpgatherdd was tried for the strided loads and gained nothing
- * (docs/BENCHMARKS.md): the cost was the lines fetched, not the loads; the
- * transpose saves the loads and stores of single words.
+ * Intended instructions: column_window.c (a run of adjacent columns is
+ * transposed in vector registers, a column alone copied a word a row).
  *
  * Correct because it reads exactly what load() reads: scratch row g, word w
  * is column which[g]'s value at row (r0 + w) mod rows, for w < n + ext
@@ -155,187 +146,19 @@ static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, 
  * 0).  LOAD_B of that column reads words [shift, shift + n) of its row,
  * shift = step for a shifted load, else 0: rows (r0 + shift + k) mod rows
  * for k < n, which is load(.., r0 + shift, n, rows).  r0 + n <= rows and
- * ext < rows, so the window wraps at most once, where load() would. */
-enum { LINE_WORDS = 16 };
-
-/* Runs of gathered columns that lie side by side in one matrix (the next
- * column one word on, the same stride), VEC_LANES of them, are gathered by
- * a transpose in vector registers: VEC_LANES rows' words of the run loaded
- * as VEC_LANES vectors (one vmovdqu32 a row: every word of it used, where
- * the scalar gather loads a word at a time), transposed (4 shuffle stages
- * on AVX-512, 3 + 1 on AVX2) and stored as one vector a column.  A run's
- * columns hold one value each of the rows loaded, so the stores are what
- * the scalar loop would write: word r of column j's scratch row is the
- * column's value at row start + r. */
-#if ZK_X86
-ZK_AVX512 static void gather16_avx512(uint32_t *out, size_t pitch, const uint32_t *src, size_t stride,
-                                      size_t n) {
-    size_t r = 0;
-    for (; r + 16 <= n; r += 16) {
-        __m512i v[16], t[16];
-        for (int i = 0; i < 16; i++) v[i] = _mm512_loadu_si512((const void *)(src + (r + i) * stride));
-        for (int i = 0; i < 16; i += 2)
-            t[i] = _mm512_unpacklo_epi32(v[i], v[i + 1]), t[i + 1] = _mm512_unpackhi_epi32(v[i], v[i + 1]);
-        /* v[4q + e], 128-bit lane L: rows 4q..4q+3 of column 4L + e */
-        for (int i = 0; i < 16; i += 4) {
-            v[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]), v[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
-            v[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]), v[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
-        }
-        for (int e = 0; e < 4; e++) {
-            __m512i a0 = _mm512_shuffle_i32x4(v[e], v[4 + e], 0x88), a1 = _mm512_shuffle_i32x4(v[e], v[4 + e], 0xDD);
-            __m512i b0 = _mm512_shuffle_i32x4(v[8 + e], v[12 + e], 0x88);
-            __m512i b1 = _mm512_shuffle_i32x4(v[8 + e], v[12 + e], 0xDD);
-            _mm512_storeu_si512((void *)(out + e * pitch + r), _mm512_shuffle_i32x4(a0, b0, 0x88));
-            _mm512_storeu_si512((void *)(out + (4 + e) * pitch + r), _mm512_shuffle_i32x4(a1, b1, 0x88));
-            _mm512_storeu_si512((void *)(out + (8 + e) * pitch + r), _mm512_shuffle_i32x4(a0, b0, 0xDD));
-            _mm512_storeu_si512((void *)(out + (12 + e) * pitch + r), _mm512_shuffle_i32x4(a1, b1, 0xDD));
-        }
-    }
-    for (; r < n; r++)
-        for (int j = 0; j < 16; j++) out[j * pitch + r] = src[r * stride + j];
-}
-
-ZK_AVX2 static void gather8_avx2(uint32_t *out, size_t pitch, const uint32_t *src, size_t stride, size_t n) {
-    size_t r = 0;
-    for (; r + 8 <= n; r += 8) {
-        __m256i v[8], t[8];
-        for (int i = 0; i < 8; i++) v[i] = _mm256_loadu_si256((const __m256i *)(src + (r + i) * stride));
-        for (int i = 0; i < 8; i += 2)
-            t[i] = _mm256_unpacklo_epi32(v[i], v[i + 1]), t[i + 1] = _mm256_unpackhi_epi32(v[i], v[i + 1]);
-        for (int i = 0; i < 8; i += 4) {
-            v[i] = _mm256_unpacklo_epi64(t[i], t[i + 2]), v[i + 1] = _mm256_unpackhi_epi64(t[i], t[i + 2]);
-            v[i + 2] = _mm256_unpacklo_epi64(t[i + 1], t[i + 3]), v[i + 3] = _mm256_unpackhi_epi64(t[i + 1], t[i + 3]);
-        }
-        for (int e = 0; e < 4; e++) {
-            _mm256_storeu_si256((__m256i *)(out + e * pitch + r), _mm256_permute2x128_si256(v[e], v[4 + e], 0x20));
-            _mm256_storeu_si256((__m256i *)(out + (4 + e) * pitch + r),
-                                _mm256_permute2x128_si256(v[e], v[4 + e], 0x31));
-        }
-    }
-    for (; r < n; r++)
-        for (int j = 0; j < 8; j++) out[j * pitch + r] = src[r * stride + j];
-}
-#endif
-
-/* The width of the transposing gather on `isa` (1: none). */
-static size_t gather_lanes(int isa) {
-#if ZK_X86
-    return isa == ZK_ISA_AVX512 ? 16 : isa == ZK_ISA_AVX2 ? 8 : 1;
-#else
-    (void)isa;
-    return 1;
-#endif
-}
-
-/* run[g]: the gathered columns g, g+1, ... that gather_block takes at once
- * (lanes of them, side by side in one matrix), or 1. */
-static void plan_runs(uint8_t *run, uint32_t *const *cols, const size_t *col_stride, const uint32_t *which,
-                      size_t k, size_t lanes) {
-    for (size_t g = 0; g < k;) {
-        size_t j = 1;
-        if (lanes > 1 && g + lanes <= k)
-            while (j < lanes && cols[which[g + j]] == cols[which[g]] + j
-                   && col_stride[which[g + j]] == col_stride[which[g]])
-                j++;
-        run[g] = j == lanes ? (uint8_t)lanes : 1;
-        for (size_t i = 1; i < run[g]; i++) run[g + i] = 0;
-        g += run[g];
-    }
-}
-
-/* Rows start.. start+n-1 (no wrap) of the gathered columns into scratch
- * columns' words done.. */
-static void gather_block(uint32_t *scratch, size_t pitch, uint32_t *const *cols, const size_t *col_stride,
-                         const uint32_t *which, const uint8_t *run, size_t k, size_t start, size_t n, int isa) {
-    for (size_t g = 0; g < k;) {
-        const uint32_t *src = cols[which[g]] + start * col_stride[which[g]];
-        uint32_t *out = scratch + g * pitch;
-#if ZK_X86
-        if (run[g] == 16 && isa == ZK_ISA_AVX512) {
-            gather16_avx512(out, pitch, src, col_stride[which[g]], n);
-            g += 16;
-            continue;
-        }
-        if (run[g] == 8 && isa == ZK_ISA_AVX2) {
-            gather8_avx2(out, pitch, src, col_stride[which[g]], n);
-            g += 8;
-            continue;
-        }
-#endif
-        /* up to 16 single columns at once, as zk_gather_strided tiles them:
-         * the first column's loads bring each row's line to L1 for the rest.
-         * Column g always (a run this isa has no gather for, which plan_runs
-         * with the same isa never makes, goes column by column: no spin),
-         * then up to the next run. */
-        size_t m = 0;
-        const uint32_t *srcs[16];
-        size_t strides[16];
-        while (m < 16 && g + m < k && (m == 0 || run[g + m] == 1)) {
-            srcs[m] = cols[which[g + m]] + start * col_stride[which[g + m]];
-            strides[m] = col_stride[which[g + m]];
-            m++;
-        }
-        zk_gather_strided(out, pitch, srcs, strides, n, m);
-        g += m;
-        (void)src;
-    }
-}
-
-/* The block's window: rows start .. start+n-1, wrapping at `rows`, of every
- * gathered column. */
-static void gather(uint32_t *scratch, size_t pitch, uint32_t *const *cols, const size_t *col_stride,
-                   const uint32_t *which, const uint8_t *run, size_t k, size_t start, size_t n, size_t rows,
-                   int isa) {
-    size_t done = 0;
-    if (start >= rows) start -= rows;
-    while (done < n) {
-        size_t len = rows - start < n - done ? rows - start : n - done;
-        gather_block(scratch + done, pitch, cols, col_stride, which, run, k, start, len, isa);
-        done += len, start = 0;
-    }
-}
-
-/* The next block's rows, fetched while this block's program runs.
+ * ext < rows, so the window wraps at most once, where load() would.
+ *
+ * The next block's rows, fetched while this block's program runs.
  *
  * The LDE matrices are tens of MiB: a block's rows come from memory, not
  * L2, and a strided walk of them (the gather's first column of each group,
  * or a LOAD_E) waits on each line in turn.  The program runs ~1,400
  * instructions a block, so spread over its instructions (a row or so each)
  * prefetcht1 asks for every line of the next block's rows that a gathered
- * or extension column reads, and the gather and the extension loads of the
- * next block find them in L2.  A prefetch is a hint: it never faults and
- * changes no value, so every path computes what it did.
- *
- * A span is the bytes [lo, hi) of row 0 that a run of columns of one
- * matrix reads (its columns within a line of each other, of one stride),
- * rows `stride` bytes apart. */
-typedef struct {
-    uintptr_t lo, hi;
-    size_t stride;
-} span;
-
-/* spans with the column at p (`width` words a value, values `stride`
- * values apart) added: merged into the last span when it lies within a line
- * of it at the same stride; returns the span count */
-static size_t add_span(span *s, size_t n, const uint32_t *p, size_t width, size_t stride) {
-    uintptr_t lo = (uintptr_t)p, hi = lo + 4 * width;
-    size_t bytes = 4 * width * stride;
-    if (n && s[n - 1].stride == bytes && lo + 64 >= s[n - 1].lo && lo <= s[n - 1].hi + 64) {
-        if (lo < s[n - 1].lo) s[n - 1].lo = lo;
-        if (hi > s[n - 1].hi) s[n - 1].hi = hi;
-        return n;
-    }
-    s[n] = (span){lo, hi, bytes};
-    return n + 1;
-}
-
-static void prefetch_row(const span *s, size_t n, size_t row) {
-    for (size_t i = 0; i < n; i++) {
-        uintptr_t end = s[i].hi + row * s[i].stride;
-        for (uintptr_t q = (s[i].lo + row * s[i].stride) & ~(uintptr_t)63; q < end; q += 64)
-            __builtin_prefetch((const void *)q, 0, 2); /* prefetcht1 */
-    }
-}
+ * or extension column reads (zk_window_prefetch_row), and the gather and
+ * the extension loads of the next block find them in L2.  A prefetch is a
+ * hint: it never faults and changes no value, so every path computes what
+ * it did. */
 
 /* ACC_B, the most frequent accumulation (a base constraint times its
  * extension weight), is kept lazily in 64-bit lanes, component-major:
@@ -444,13 +267,13 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
     size_t n_ext_regs = n_regs - n_base_regs;
     uint32_t *mem = malloc((n_base_regs + 4 * n_ext_regs + 4) * B * sizeof *mem);
     uint64_t *lazy = calloc(n_accs * 4 * B, sizeof *lazy); /* lazy[acc][c][k] */
-    /* the strided base columns the program loads (gather, above): slot[a]
+    /* the strided base columns the program loads (zk_window_gather, above): slot[a]
      * is input a's row of the gathered block, or n_base if it is not
      * gathered; which[] the inputs in slot order */
     size_t *slot = malloc((n_base + 1) * sizeof *slot);
     uint32_t *which = malloc((n_base + 1) * sizeof *which);
     uint8_t *g_run = malloc(n_base + 1);
-    span *spans = malloc((n_base + n_ext + 1) * sizeof *spans);
+    zk_window_span *spans = malloc((n_base + n_ext + 1) * sizeof *spans);
     /* a LIN_E's terms: their registers and constants */
     const uint32_t **lin = malloc(2 * (n_code + 1) * sizeof *lin);
     resolved *prog = malloc((n_code + 1) * sizeof *prog);
@@ -474,17 +297,17 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
      * strided extension columns the program loads */
     size_t n_spans = 0;
     for (size_t g = 0; g < n_which; g++)
-        n_spans = add_span(spans, n_spans, base_cols[which[g]], 1, base_stride[which[g]]);
+        n_spans = zk_window_add_span(spans, n_spans, base_cols[which[g]], 1, base_stride[which[g]]);
     for (size_t e = 0; e < n_ext; e++) {
         int loaded = 0;
         for (size_t i = 0; i < n_code && !loaded; i++) loaded = code[i].op == ZK_VM_LOAD_E && code[i].a == e;
-        if (loaded && ext_stride[e] != 1) n_spans = add_span(spans, n_spans, ext_cols[e], 4, ext_stride[e]);
+        if (loaded && ext_stride[e] != 1) n_spans = zk_window_add_span(spans, n_spans, ext_cols[e], 4, ext_stride[e]);
     }
     int isa = zk_active_isa;      /* one path for the whole run */
-    plan_runs(g_run, base_cols, base_stride, which, n_which, gather_lanes(isa));
-    size_t pitch = (B + ext + LINE_WORDS - 1) / LINE_WORDS * LINE_WORDS;
+    zk_window_plan(g_run, base_cols, base_stride, which, n_which, zk_window_lanes(isa));
+    size_t pitch = (B + ext + ZK_WINDOW_LINE_WORDS - 1) / ZK_WINDOW_LINE_WORDS * ZK_WINDOW_LINE_WORDS;
     uint32_t *scratch = 0;
-    if (n_which && posix_memalign((void **)&scratch, 4 * LINE_WORDS, n_which * pitch * sizeof *scratch)) {
+    if (n_which && posix_memalign((void **)&scratch, 4 * ZK_WINDOW_LINE_WORDS, n_which * pitch * sizeof *scratch)) {
         free(mem), free(lazy), free(slot), free(which), free(g_run), free(spans), free(lin), free(prog), free(at);
         return -2;
     }
@@ -543,7 +366,7 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
     for (size_t r0 = 0; r0 < rows; r0 += B) {
         size_t n = rows - r0 < B ? rows - r0 : B;
         if (n_which)
-            gather(scratch, pitch, base_cols, base_stride, which, g_run, n_which, r0, n + ext, rows, isa);
+            zk_window_gather(scratch, pitch, base_cols, base_stride, which, g_run, n_which, r0, n + ext, rows, isa);
         /* the next block's window (its rows and `ext` more), `per` rows of
          * it prefetched before each instruction */
         size_t next = r0 + B, pf = 0;
@@ -552,7 +375,7 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
         for (size_t i = 0; i < n_prog; i++) {
             const resolved *c = &prog[i];
             for (size_t end = pf + per < pf_rows ? pf + per : pf_rows; pf < end; pf++)
-                prefetch_row(spans, n_spans, next + pf < rows ? next + pf : next + pf - rows);
+                zk_window_prefetch_row(spans, n_spans, next + pf < rows ? next + pf : next + pf - rows);
             uint32_t *d = c->d;
             switch (c->op) {
             case ZK_VM_LOAD_B:

@@ -186,31 +186,26 @@ static void stage_scalar(uint32_t *a, size_t n, size_t m, size_t h, const uint32
         stage_scalar_body(a, n, m, h, tw, DIT);
 }
 
-/* A set's stage (set_stage_avx2 / _avx512), its inputs read from `src`,
- * laid out as a (a itself: in place). */
-static void set_stage_scalar(uint32_t *a, const uint32_t *src, size_t groups, size_t H, size_t stride, size_t g,
-                             size_t m, const uint32_t *tw, size_t tw_step, int dif) {
+static void set_stage_scalar(uint32_t *a, size_t groups, size_t H, size_t stride, size_t g, size_t m,
+                             const uint32_t *tw, size_t tw_step, int dif) {
     for (size_t k = 0; k < groups; k += 2 * H)
         for (size_t t = 0; t < H; t++) {
-            size_t at = (k + t) * stride, hop = H * stride;
+            uint32_t *x = a + (k + t) * stride, *y = x + H * stride;
             for (size_t u = 0; u < g; u++)
-                for (size_t c = at + u * m; c < at + (u + 1) * m; c++) {
-                    a[c] = src[c], a[c + hop] = src[c + hop];
-                    butterfly(a + c, a + c + hop, tw[t * tw_step + u], dif);
-                }
+                for (size_t c = 0; c < m; c++) butterfly(x + u * m + c, y + u * m + c, tw[t * tw_step + u], dif);
         }
 }
 
 /* Stages H and 2H of a set (set_stage2_avx2 / _avx512 fuse them): in
- * their order, one after the other, the first reading `src`. */
-static void set_stage2_scalar(uint32_t *a, const uint32_t *src, size_t groups, size_t H, size_t stride, size_t g,
-                              size_t m, const uint32_t *tw_lo, const uint32_t *tw_hi, size_t tw_step, int dif) {
+ * their order, one after the other. */
+static void set_stage2_scalar(uint32_t *a, size_t groups, size_t H, size_t stride, size_t g, size_t m,
+                              const uint32_t *tw_lo, const uint32_t *tw_hi, size_t tw_step, int dif) {
     if (dif) {
-        set_stage_scalar(a, src, groups, 2 * H, stride, g, m, tw_hi, tw_step, DIF);
-        set_stage_scalar(a, a, groups, H, stride, g, m, tw_lo, tw_step, DIF);
+        set_stage_scalar(a, groups, 2 * H, stride, g, m, tw_hi, tw_step, DIF);
+        set_stage_scalar(a, groups, H, stride, g, m, tw_lo, tw_step, DIF);
     } else {
-        set_stage_scalar(a, src, groups, H, stride, g, m, tw_lo, tw_step, DIT);
-        set_stage_scalar(a, a, groups, 2 * H, stride, g, m, tw_hi, tw_step, DIT);
+        set_stage_scalar(a, groups, H, stride, g, m, tw_lo, tw_step, DIT);
+        set_stage_scalar(a, groups, 2 * H, stride, g, m, tw_hi, tw_step, DIT);
     }
 }
 
@@ -248,14 +243,14 @@ static void stage(int isa, uint32_t *a, size_t n, size_t m, size_t h, const uint
     ZK_DISPATCH(isa, stage, a, n, m, h, tw, dif);
 }
 
-static void set_stage(int isa, uint32_t *a, const uint32_t *src, size_t groups, size_t H, size_t stride, size_t g,
-                      size_t m, const uint32_t *tw, size_t tw_step, int dif) {
-    ZK_DISPATCH(isa, set_stage, a, src, groups, H, stride, g, m, tw, tw_step, dif);
+static void set_stage(int isa, uint32_t *a, size_t groups, size_t H, size_t stride, size_t g, size_t m,
+                      const uint32_t *tw, size_t tw_step, int dif) {
+    ZK_DISPATCH(isa, set_stage, a, groups, H, stride, g, m, tw, tw_step, dif);
 }
 
-static void set_stage2(int isa, uint32_t *a, const uint32_t *src, size_t groups, size_t H, size_t stride, size_t g,
-                       size_t m, const uint32_t *tw_lo, const uint32_t *tw_hi, size_t tw_step, int dif) {
-    ZK_DISPATCH(isa, set_stage2, a, src, groups, H, stride, g, m, tw_lo, tw_hi, tw_step, dif);
+static void set_stage2(int isa, uint32_t *a, size_t groups, size_t H, size_t stride, size_t g, size_t m,
+                       const uint32_t *tw_lo, const uint32_t *tw_hi, size_t tw_step, int dif) {
+    ZK_DISPATCH(isa, set_stage2, a, groups, H, stride, g, m, tw_lo, tw_hi, tw_step, dif);
 }
 
 static void spread_quad(int isa, uint32_t *dst, const uint32_t *src, const uint32_t f[4], size_t B, size_t m,
@@ -322,33 +317,30 @@ static size_t budget_rows(size_t m) {
     return r;
 }
 
-/* Stages [lo, hb) of one set (lo a power of two in [ha, hb]): `groups` =
- * hb / ha groups of g rows, group t at a + t ha m, twiddles from offset j0
- * (its first j); ascending (DIT) or descending (DIF).  The first stage
- * reads its inputs from `src`, laid out as a (a itself: in place): every
- * stage reads and writes every row of the set once, so a copy of src into
- * a before it would only add a pass.  At least one stage when src is not a. */
-static void set_stages(int isa, uint32_t *a, const uint32_t *src, size_t m, size_t ha, size_t lo, size_t hb,
-                       size_t g, size_t j0, const uint32_t *const *tw, int dif) {
+/* Stages [lo, hb) of one set (lo a power of two in [ha, hb]; spread_dit2
+ * has done the first two of its windows): `groups` = hb / ha groups of g
+ * rows, group t at a + t ha m, twiddles from offset j0 (its first j);
+ * ascending (DIT) or descending (DIF). */
+static void set_stages(int isa, uint32_t *a, size_t m, size_t ha, size_t lo, size_t hb, size_t g, size_t j0,
+                       const uint32_t *const *tw, int dif) {
     size_t groups = hb / ha, h = dif ? hb / 2 : lo;
     unsigned left = log2_exact(hb) - log2_exact(lo);
     /* two stages a call while two are left (set_stage2: on the vector
      * paths each row is loaded and stored once for both); h is the next
      * stage's half-size, p the smaller of the pair's */
-    for (; left >= 2; left -= 2, src = a) {
+    for (; left >= 2; left -= 2) {
         size_t p = dif ? h / 2 : h;
-        set_stage2(isa, a, src, groups, p / ha, ha * m, g, m, tw[log2_exact(p)] + j0, tw[log2_exact(2 * p)] + j0, ha,
-                   dif);
+        set_stage2(isa, a, groups, p / ha, ha * m, g, m, tw[log2_exact(p)] + j0, tw[log2_exact(2 * p)] + j0, ha, dif);
         h = dif ? h / 4 : h * 4;
     }
-    for (; left; left--, h = dif ? h / 2 : h * 2, src = a)
-        set_stage(isa, a, src, groups, h / ha, ha * m, g, m, tw[log2_exact(h)] + j0, ha, dif);
+    for (; left; left--, h = dif ? h / 2 : h * 2)
+        set_stage(isa, a, groups, h / ha, ha * m, g, m, tw[log2_exact(h)] + j0, ha, dif);
 }
 
 /* One pass: stages [ha, hb) of an n x m matrix, set by set.  With `src`, a
- * set's first stage reads its rows from the same place in src (the LDE's
- * input: no copy, set_stages).  With `visit`, each set's rows are handed to
- * it when the pass is done with them. */
+ * set's rows are first copied from the same place in src (the LDE's input:
+ * no separate copy pass).  With `visit`, each set's rows are handed to it
+ * when the pass is done with them. */
 static void run_pass(int isa, uint32_t *a, size_t n, size_t m, size_t ha, size_t hb, size_t budget,
                      const uint32_t *const *tw, int dif, const uint32_t *src, const zk_lde_visitor *visit) {
     size_t groups = hb / ha, g = budget / groups;
@@ -357,7 +349,10 @@ static void run_pass(int isa, uint32_t *a, size_t n, size_t m, size_t ha, size_t
     for (size_t q = 0; q < n; q += hb)
         for (size_t j0 = 0; j0 < ha; j0 += g) {
             uint32_t *set = a + (q + j0) * m;
-            set_stages(isa, set, src ? src + (q + j0) * m : set, m, ha, ha, hb, g, j0, tw, dif);
+            if (src)
+                for (size_t t = 0; t < groups; t++)
+                    memcpy(set + t * ha * m, src + (q + j0 + t * ha) * m, g * m * sizeof *set);
+            set_stages(isa, set, m, ha, ha, hb, g, j0, tw, dif);
             if (visit) visit->rows(visit->ctx, set, q + j0, groups, ha, g);
         }
 }
@@ -685,8 +680,7 @@ static void spread_masked_row(const lde_mask *mk, uint32_t *dst, const uint32_t 
  * h = B: no zero rows are ever transformed.
  *
  * Matrices run in three steps, each reading and writing its rows once:
- *   1. the DIF stages [b, n) in passes (the first pass's first stage reads
- *      the input: no copy of it into out);
+ *   1. the DIF stages [b, n) in passes (the first copies the input in);
  *   2. block by block, b rows at a time: the DIF stages [1, b), the spread of
  *      its b rows over b B rows of out fused with the DIT stages B and 2B
  *      (spread_dit2: no row is written B times and read back), the DIT
@@ -756,7 +750,7 @@ static void spread_dit2(int isa, uint32_t *out, size_t r0, size_t count, size_t 
             continue;
         }
         spread_rows(out, q + 4, 4, m, blowup, bits, pw, mk);
-        set_stage2(isa, dst, dst, 4, 1, blowup * m, blowup, m, tw_lo, tw_hi, blowup, DIT);
+        set_stage2(isa, dst, 4, 1, blowup * m, blowup, m, tw_lo, tw_hi, blowup, DIT);
     }
 }
 
@@ -792,26 +786,23 @@ static int lde_natural_masked(int isa, uint32_t *out, const uint32_t *in, size_t
     }
     size_t b = 1, budget = budget_rows(m);
     while (2 * b <= n && 2 * b * blowup <= budget) b *= 2;
-    const uint32_t *dif_in = out; /* what step 2's DIF reads */
     if (from_coeffs)
         ; /* in place above */
     else if (b < n)
         dif_passes(isa, out, n, m, b, n, inv, in);
-    else if (b > 1)
-        dif_in = in;              /* one block: its DIF reads the input */
     else
         memcpy(out, in, n * m * sizeof *out);
     int last = b * blowup == big;
     for (size_t i = n / b; i-- > 0;) {
         uint32_t *window = out + i * b * blowup * m;
-        if (b > 1 && !from_coeffs) set_stages(isa, out + i * b * m, dif_in + i * b * m, m, 1, 1, b, 1, 0, inv, DIF);
+        if (b > 1 && !from_coeffs) set_stages(isa, out + i * b * m, m, 1, 1, b, 1, 0, inv, DIF);
         if (mk && mk->ncosets) cosets_fold_rows(mk, out + i * b * m, i * b, b, n, m);
         if (b >= 4) { /* spread + DIT stages B, 2B fused, then [4 B, b B) */
             spread_dit2(isa, out, i * b, b, m, blowup, bits, pw, mk, fwd);
-            if (b > 4) set_stages(isa, window, window, m, blowup, 4 * blowup, b * blowup, blowup, 0, fwd, DIT);
+            if (b > 4) set_stages(isa, window, m, blowup, 4 * blowup, b * blowup, blowup, 0, fwd, DIT);
         } else {
             spread_rows(out, (i + 1) * b, b, m, blowup, bits, pw, mk);
-            if (b > 1) set_stages(isa, window, window, m, blowup, blowup, b * blowup, blowup, 0, fwd, DIT);
+            if (b > 1) set_stages(isa, window, m, blowup, blowup, b * blowup, blowup, 0, fwd, DIT);
         }
         if (last && visit) visit->rows(visit->ctx, window, i * b * blowup, 1, b * blowup, b * blowup);
     }

@@ -134,8 +134,8 @@ def test_bit_reverse_rows():
 # instance with its own overlapping vector; 17 and 29 an overlapping last
 # vector on both vector paths.
 @pytest.mark.parametrize("log_blowup", [1, 2, 3, 4])
-@pytest.mark.parametrize("cols", [1, 3, 12, 17, 29])
-@pytest.mark.parametrize("log_n", [0, 1, 4, 6])
+@pytest.mark.parametrize("cols", [1, 3, 8, 12, 17, 29])     # 3 at 8 rows and 8: spread_quad under a vector
+@pytest.mark.parametrize("log_n", [0, 1, 3, 4, 6])
 def test_lde_equals_direct_evaluation(each_isa, log_n, log_blowup, cols):
     n, big = 1 << log_n, 1 << (log_n + log_blowup)
     degree = max(n - 2, 0)  # a polynomial of known degree d < n

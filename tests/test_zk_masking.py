@@ -191,6 +191,14 @@ _COSETS = [(3, COSET_SHIFT ** 2 % F.P), (0, 7), (6, 12345), (4, 3)]
     (6, 4, 2, 30, False, 0, 1),
     (5, 12, 1, 9, True, 0, 3),
     (6, 24, 1, 11, False, 0, 0),        # a mask and no coset
+    # the spread fused with DIT stages B and 2B (ntt.c, spread_dit2): quads
+    # holding a masked coefficient take the unfused steps, the rest one
+    # spread_quad each: blocks of 4 rows (b = 4), a vector and a tail, half
+    # a vector on AVX-512 (8 columns), fewer columns than a vector (8 rows)
+    (6, 24, 1, 11, False, 768, 1),
+    (6, 143, 1, 40, False, 0, 2),
+    (6, 8, 2, 37, False, 0, 1),
+    (3, 3, 2, 5, False, 0, 1),
 ])
 def test_masked_lde_kernel_is_the_definition(each_isa, log_n, cols, lb, h, from_coeffs, budget, cosets):
     """The masked LDE (csrc/field/ntt.c, zk_lde_visit_masked: (c_b - 1) r

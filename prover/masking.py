@@ -184,3 +184,28 @@ def masked_quotient(coeffs: np.ndarray, n: int, chunks: int, m: int, key: bytes,
     out[:r_degree, 4 * chunks:] = F.encode(
         zk_keys.field_elements(key, ["deep-mask", label], 4 * r_degree)).reshape(r_degree, 4)
     return out
+
+
+def commit_quotient(chunks: np.ndarray, degree: int, shift: int,
+                    salts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(lde, leaves)`` of zk mode's quotient matrix from its coefficients
+    `chunks` (``(m, cols)``, :func:`masked_quotient`, zero from row
+    `degree` <= m on): its values on D = shift <w_m> (natural order) and
+    their leaf digests salted with `salts`, in bit-reversed order, in one
+    pass of the fused LDE-and-hash kernel (merkle.lde_leaves): the words
+    of ``ntt.coset_ntt(chunks, shift)`` and of hashing its bit-reversed
+    rows, without the bit-reversed copy and the second pass over it.  With
+    K = m / 2, the polynomial f is t + (X^K - 1) r, r = f div (X^K - 1)
+    (coefficient rows K .. degree - 1: h = degree - K <= K rows) and
+    t = f mod (X^K - 1) (rows 0 .. K - 1, r added to the first h): what the
+    masked LDE of blowup 2 commits from t's coefficients with r as its
+    mask (csrc/field/ntt.c, zk_lde_visit_masked)."""
+    m = chunks.shape[0]
+    if m < 2 or not 0 <= degree <= m:
+        raise ValueError(f"a quotient matrix of {m} rows and degree < {degree}: the rows must hold the degree")
+    k = m // 2
+    h = max(degree - k, 0)
+    r = np.ascontiguousarray(chunks[k: k + h])
+    t = chunks[:k].copy()
+    t[:h] = F.add(t[:h], r)
+    return lde_leaves(t, 1, shift, from_coeffs=True, salts=salts, mask=r)

@@ -58,8 +58,8 @@ from .domain import (COSET_SHIFT, Link, absorb_claimed_sum, absorb_header, absor
 from .constraint_program import Output, Program, matrix_columns
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
-from .masking import Mask, fri_layer_salts, leaf_salts, masked_quotient
-from .merkle import MerkleTree, commit_lde, hash_rows, lde_leaves
+from .masking import Mask, commit_quotient, fri_layer_salts, leaf_salts, masked_quotient
+from .merkle import MerkleTree, commit_lde, lde_leaves
 from .merkle_batch import sibling_positions
 from .native import lib, u32p
 from .params import ProofOptions, ParameterError
@@ -389,11 +389,11 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
                 # masked chunks and R~ (degree < D_F at this height), committed
                 # from their coefficients on D: one size-M transform
                 m = 1 << m_logs[d]
-                chunks = masked_quotient(coeffs, n, k, m, proof_key, name, options.chunk_mask_degree,
-                                         fri_degree_bound(schedule) >> (m_logs[st.tall] - m_logs[d]))
+                r_degree = fri_degree_bound(schedule) >> (m_logs[st.tall] - m_logs[d])
+                chunks = masked_quotient(coeffs, n, k, m, proof_key, name, options.chunk_mask_degree, r_degree)
                 salts = leaf_salts(proof_key, name, m)
-                lde = ntt.coset_ntt(chunks, COSET_SHIFT)
-                commitments[name] = _Extended(chunks, lde, hash_rows(ntt.bit_reverse_rows(lde), salts),
+                degree = max(n + options.chunk_mask_degree, r_degree)   # masked_quotient's rows
+                commitments[name] = _Extended(chunks, *commit_quotient(chunks, degree, COSET_SHIFT, salts),
                                               Mask(chunks[:0], salts))
             else:
                 chunks = np.empty((n, 4 * k), dtype=np.uint32)    # chunk i's coefficients, side by side

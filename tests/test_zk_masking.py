@@ -17,7 +17,7 @@ from zksidecar.prover.domain import link_point
 from zksidecar.prover.examples import memory
 from zksidecar.prover.examples.memory_domains import memory_statement
 from zksidecar.prover.ext_scalar import Ext
-from zksidecar.prover.masking import STATE_LABEL, Mask
+from zksidecar.prover.masking import STATE_LABEL, Mask, commit_quotient
 from zksidecar.prover.merkle import SALT_BYTES, MerkleTree
 from zksidecar.prover.native import ffi, lib, u8p, u32p
 from zksidecar.prover.params import ProofOptions
@@ -498,3 +498,30 @@ def test_merkle_md_salted_example():
     mat = F.encode(np.array([[1, F.P - 1]], dtype=np.uint32))
     assert merkle.hash_rows(mat, np.frombuffer(salt, dtype=np.uint8).reshape(1, 16))[0].tobytes() == want
     assert reference.hash_row([1, F.P - 1], salt) == want
+
+
+@pytest.mark.parametrize("log_m, cols, degree", [
+    (6, 8, 64),        # every row: r of K rows, every quad masked
+    (7, 16, 70),       # a few rows over K, the quotient's usual shape
+    (6, 20, 32),       # degree <= K: no r, the plain extension
+    (5, 4, 17),        # narrow: column by column
+])
+def test_quotient_commitment_is_the_coset_transform_hashed(each_isa, log_m, cols, degree):
+    """masking.commit_quotient (zk mode's quotient: t + (X^K - 1) r through
+    the masked LDE from coefficients) gives the words of the transform of
+    size m of the coefficients and of their rows hashed in bit-reversed
+    order, salted, that it replaces."""
+    rng = np.random.default_rng(log_m * 1000 + degree)
+    m = 1 << log_m
+    chunks = np.zeros((m, cols), dtype=np.uint32)
+    chunks[:degree] = F.encode(_canon_rows(rng, degree, cols))
+    salts = rng.integers(0, 256, (m, SALT_BYTES), dtype=np.uint8)
+    lde, leaves = commit_quotient(chunks, degree, COSET_SHIFT, salts)
+    expected = ntt.coset_ntt(chunks, COSET_SHIFT)
+    assert np.array_equal(lde, expected)
+    assert np.array_equal(leaves, merkle.hash_rows(ntt.bit_reverse_rows(expected), salts))
+
+
+def test_a_quotient_degree_over_its_rows_is_refused():
+    with pytest.raises(ValueError, match="must hold the degree"):
+        commit_quotient(np.zeros((8, 4), dtype=np.uint32), 9, COSET_SHIFT, np.zeros((8, SALT_BYTES), np.uint8))

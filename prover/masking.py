@@ -189,8 +189,8 @@ def masked_quotient(coeffs: np.ndarray, n: int, chunks: int, m: int, key: bytes,
 def commit_quotient(chunks: np.ndarray, degree: int, shift: int,
                     salts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``(lde, leaves)`` of zk mode's quotient matrix from its coefficients
-    `chunks` (``(m, cols)``, :func:`masked_quotient`, zero from row
-    `degree` <= m on): its values on D = shift <w_m> (natural order) and
+    `chunks` (``(m, cols)`` from :func:`masked_quotient`, every row from
+    `degree` <= m on zero): its values on D = shift <w_m> (natural order) and
     their leaf digests salted with `salts`, in bit-reversed order, in one
     pass of the fused LDE-and-hash kernel (merkle.lde_leaves): the words
     of ``ntt.coset_ntt(chunks, shift)`` and of hashing its bit-reversed

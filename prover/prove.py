@@ -387,7 +387,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
             name = st.matrix_name(d, "quotient")
             if zk:
                 # masked chunks and R~ (degree < D_F at this height), committed
-                # from their coefficients on D: one size-M transform
+                # from their coefficients on D in one pass of the fused kernel
                 m = 1 << m_logs[d]
                 r_degree = fri_degree_bound(schedule) >> (m_logs[st.tall] - m_logs[d])
                 chunks = masked_quotient(coeffs, n, k, m, proof_key, name, options.chunk_mask_degree, r_degree)

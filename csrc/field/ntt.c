@@ -317,10 +317,10 @@ static size_t budget_rows(size_t m) {
     return r;
 }
 
-/* Stages [lo, hb) of one set (lo a power of two in [ha, hb]; spread_dit2
- * has done the first two of its windows): `groups` = hb / ha groups of g
- * rows, group t at a + t ha m, twiddles from offset j0 (its first j);
- * ascending (DIT) or descending (DIF). */
+/* Stages [lo, hb) of one set, lo a power of two in [ha, hb] (past ha
+ * where spread_dit2 has run a window's first two): `groups` = hb / ha
+ * groups of g rows, group t at a + t ha m, twiddles from offset j0 (its
+ * first j); ascending (DIT) or descending (DIF). */
 static void set_stages(int isa, uint32_t *a, size_t m, size_t ha, size_t lo, size_t hb, size_t g, size_t j0,
                        const uint32_t *const *tw, int dif) {
     size_t groups = hb / ha, h = dif ? hb / 2 : lo;

@@ -64,9 +64,8 @@ class LaneRandomness:
         if slots < 0:
             raise LaneFull(f"{n_ops} operations do not fit a lane of {trace_length} rows")
         salts = zk_keys.field_elements(batch_key, ["leaf-salts"], SALT_ELEMENTS * trace_length)
-        side = np.frombuffer(zk_keys.expand(batch_key, ["side-salts"], SIDE_SALT_BYTES * n_ops),
-                             dtype=np.uint8).reshape(n_ops, SIDE_SALT_BYTES)
-        keys = np.frombuffer(zk_keys.expand(batch_key, ["trade-order"], 8 * slots), dtype="<u8")
+        side = zk_keys.expand_array(batch_key, ["side-salts"], SIDE_SALT_BYTES * n_ops).reshape(n_ops, SIDE_SALT_BYTES)
+        keys = zk_keys.expand_array(batch_key, ["trade-order"], 8 * slots).view("<u8")
         return cls(salts.reshape(trace_length, SALT_ELEMENTS), side, stable_order(keys), blinding(batch_key))
 
 

@@ -397,17 +397,22 @@ class LogUp:
         on it in place.  With target 0, S0[i] is the sum of the terms of
         rows below i, so t = S0[N-1] + term(N-1), and the sum with target
         t is S[i] = S0[i] - i t/N (the helper columns do not depend on the
-        target): one row evaluated and one extension ramp, instead of every
-        fraction summed a second time."""
+        target): one row evaluated and one pass down the column where it
+        lies (zk_logup_ramp_sub), instead of every fraction summed a second
+        time."""
         if not self.targets_claimed_sum(air):
             raise ValueError(f"{self.name}: a shared argument's target must be the domain's "
                              "claimed sum (Frame.claimed_sum())")
         n = air.trace_length
         col = air.column_index(self.sum) - air.num_main_columns
-        running = np.ascontiguousarray(aux[:, col])
-        t = Ext.from_mont(running[n - 1]) + self.row_term(air, main, challenges, n - 1)
-        ramp = E.scale_base(F.encode(np.arange(n, dtype=np.int64)), (t * pow(n, F.P - 2, F.P)).to_mont())
-        aux[:, col] = F.sub(running, ramp, out=running)
+        if not isinstance(aux, np.ndarray) or aux.dtype != np.uint32 or aux.ndim != 3 or aux.shape[0] != n \
+                or aux.shape[2] != 4 or aux.strides[2] != 4 or aux.strides[0] % 4 or not aux.flags.writeable:
+            raise ValueError(f"{self.name}: the auxiliary columns are a writeable uint32 ({n}, k, 4) array "
+                             "with contiguous extension elements")
+        t = Ext.from_mont(aux[n - 1, col]) + self.row_term(air, main, challenges, n - 1)
+        step = np.ascontiguousarray((t * pow(n, F.P - 2, F.P)).to_mont(), dtype=np.uint32)
+        lib.zk_logup_ramp_sub(ffi.cast("uint32_t *", aux[:, col].ctypes.data), aux.strides[0] // 4, n,
+                              ffi.cast("uint32_t *", step.ctypes.data))
         return t
 
     def total(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> Ext:

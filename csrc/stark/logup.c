@@ -272,3 +272,9 @@ done:
         free(gathered);
     return status;
 }
+
+void zk_logup_ramp_sub(uint32_t *col, size_t stride, size_t rows, const uint32_t step[4]) {
+    uint32_t acc[4] = {0, 0, 0, 0}; /* r * step, summed up row by row */
+    for (size_t r = 0; r < rows; r++, col += stride)
+        for (int c = 0; c < 4; c++) col[c] = bb_sub(col[c], acc[c]), acc[c] = bb_add(acc[c], step[c]);
+}

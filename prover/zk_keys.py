@@ -374,7 +374,9 @@ def expand_array(key: bytes, fields: Sequence[Field], nbytes: int) -> np.ndarray
     if nbytes > MAX_STREAM_BYTES:
         raise StreamTooLong(f"{nbytes} bytes asked of the stream of {list(fields)!r}: a stream is at most "
                             f"{MAX_STREAM_BYTES} bytes (2^32 ChaCha20 blocks)")
-    return _blocks(stream, 0, -(-nbytes // BLOCK_BYTES), fields)[:nbytes]
+    out = _blocks(stream, 0, -(-nbytes // BLOCK_BYTES), fields)[:nbytes]
+    out.flags.writeable = False         # read-only, as the bytes it stands for
+    return out
 
 
 def uniform_from_words(words: np.ndarray) -> np.ndarray:

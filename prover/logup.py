@@ -81,7 +81,7 @@ from . import constraints as C
 from . import extension as E
 from . import field as F
 from .air import CLAIMED_SUM, Air, BoundaryConstraint, Frame, MainColumns, TransitionConstraint
-from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, const, evaluate, variables
+from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, const, evaluate, topological, variables
 from .ext_scalar import Ext, ScalarAlgebra
 from .native import ffi, lib
 from .shape_cache import ShapeCache
@@ -284,8 +284,9 @@ class LogUp:
         """This argument's columns, (N, len(columns), 4) Montgomery, from the
         main columns and the challenges, written into `out` if given (e.g. a
         view of the whole auxiliary matrix).  The tuple entries and
-        multiplicities are evaluated here (most are bare columns, used as
-        they are); csrc/stark/logup.c does the rest in one pass over the rows,
+        multiplicities that are not a column, a constant or a short sum of
+        columns (split into its columns: _linear) are evaluated here;
+        csrc/stark/logup.c does the rest in one pass over the rows,
         block by block.  An argument whose entries are extension-valued is
         built by :meth:`build_numpy` instead.  Never raises on a trace that
         does not close: the sum relation then fails at row N-1 instead."""
@@ -396,18 +397,22 @@ class LogUp:
         on it in place.  With target 0, S0[i] is the sum of the terms of
         rows below i, so t = S0[N-1] + term(N-1), and the sum with target
         t is S[i] = S0[i] - i t/N (the helper columns do not depend on the
-        target): one row evaluated and one extension ramp, instead of every
-        fraction summed a second time."""
+        target): one row evaluated and one pass down the column where it
+        lies (zk_logup_ramp_sub), instead of every fraction summed a second
+        time."""
         if not self.targets_claimed_sum(air):
             raise ValueError(f"{self.name}: a shared argument's target must be the domain's "
                              "claimed sum (Frame.claimed_sum())")
         n = air.trace_length
         col = air.column_index(self.sum) - air.num_main_columns
-        running = np.ascontiguousarray(aux[:, col])
-        t = Ext.from_mont(running[n - 1]) + self.row_term(air, main, challenges, n - 1)
-        ramp = E.mul_scalar(E.from_base(F.encode(np.arange(n, dtype=np.int64))),
-                            (t * pow(n, F.P - 2, F.P)).to_mont())
-        aux[:, col] = F.sub(running, ramp)
+        if not isinstance(aux, np.ndarray) or aux.dtype != np.uint32 or aux.ndim != 3 or aux.shape[0] != n \
+                or aux.shape[2] != 4 or aux.strides[2] != 4 or aux.strides[0] % 4 or not aux.flags.writeable:
+            raise ValueError(f"{self.name}: the auxiliary columns are a writeable uint32 ({n}, k, 4) array "
+                             "with contiguous extension elements")
+        t = Ext.from_mont(aux[n - 1, col]) + self.row_term(air, main, challenges, n - 1)
+        step = np.ascontiguousarray((t * pow(n, F.P - 2, F.P)).to_mont(), dtype=np.uint32)
+        lib.zk_logup_ramp_sub(ffi.cast("uint32_t *", aux[:, col].ctypes.data), aux.strides[0] // 4, n,
+                              ffi.cast("uint32_t *", step.ctypes.data))
         return t
 
     def total(self, air: Air, main: dict[str, np.ndarray], challenges: np.ndarray) -> Ext:
@@ -508,7 +513,9 @@ class _Plan:
     """What csrc/stark/logup.c needs of one argument that depends on its
     shape alone, worked out once (LogUp._plan keeps it): for every fraction
     its sign, group and varying entries, each entry's source (a bare main
-    column, or an expression evaluated per proof) and compression challenge, the
+    column, or an expression evaluated per proof; a linear entry is one
+    source per column it sums, its coefficient times the entry's challenge:
+    `scale`) and compression challenge, the
     tuples' integer constants as a matrix, and the multiplicity's source.
     `bind` then describes one proof's fractions with array operations: no
     Python per fraction or per entry, only per expression evaluated."""
@@ -549,7 +556,7 @@ class _Plan:
         nf = len(arg.fractions)
         plan.arity = arg.arity
         consts = np.zeros((nf, plan.arity), dtype=np.int64)
-        power, src, start, mult = [], [], [], []
+        power, src, start, mult, scale = [], [], [], [], []
         try:
             for k, fr in enumerate(arg.fractions):
                 start.append(len(src))
@@ -557,13 +564,22 @@ class _Plan:
                     if is_int(t):
                         consts[k, j] = t % F.P
                     elif isinstance(t, str):
-                        power.append(j), src.append(bare(t))
+                        power.append(j), src.append(bare(t)), scale.append(1)
                     else:
                         e = term_expr(f, t)
+                        lin = None if e.degree == 0 else _linear(e)
                         if e.degree == 0:
                             plan.const_terms.append((k, j, e))
+                        elif lin is not None:
+                            # a short sum of main columns plus a constant: the
+                            # columns are entries of their own (coefficient
+                            # a * beta_j), the constant joins the tuple's
+                            terms, c = lin
+                            consts[k, j] = (int(consts[k, j]) + c) % F.P
+                            for col, a in terms.items():
+                                power.append(j), src.append(bare(air.columns[col])), scale.append(a)
                         else:
-                            power.append(j), src.append(varying(e))
+                            power.append(j), src.append(varying(e)), scale.append(1)
                 m = fr.multiplicity
                 if is_int(m):
                     mult.append(None if m % F.P == 1 else constant_column(m % F.P))
@@ -585,6 +601,9 @@ class _Plan:
         first = {"bare": 0, "expr": len(plan.bare), "const": len(plan.bare) + len(plan.exprs)}
         index = lambda x: -1 if x is None else first[x[0]] + x[1]   # noqa: E731
         plan.power = np.array(power, dtype=np.int64)
+        # each entry's coefficient is its challenge times this base factor
+        # (1 but for the columns of a linear entry), Montgomery
+        plan.scale = None if all(a == 1 for a in scale) else F.encode(np.array(scale, dtype=np.int64))
         plan.source = np.array([index(x) for x in src], dtype=np.int64)
         plan.mult_source = np.array([index(x) for x in mult], dtype=np.int64)
         plan.start = np.array(start, dtype=np.int64)
@@ -682,6 +701,8 @@ class _Plan:
         powers = self.argument.compression_coefficients(challenges, self.arity)
         coeffs = np.zeros((len(self.source) + 1, 4), dtype=np.uint32)
         coeffs[:-1] = powers[self.power]
+        if self.scale is not None:
+            E.mul_base(coeffs[:-1], self.scale, out=coeffs[:-1])
         fr["values"] = values.ctypes.data + values.itemsize * self.start
         fr["strides"] = strides.ctypes.data + strides.itemsize * self.start
         fr["coeffs"] = coeffs.ctypes.data + coeffs.strides[0] * self.start
@@ -699,6 +720,48 @@ class _Plan:
         fr["offset"] = F.sub(np.ascontiguousarray(np.broadcast_to(alpha.to_mont(), const.shape)), const)
         keep += [values, strides, coeffs]
         return fr, keep
+
+
+#: the most columns a linear entry is split into (each an entry of the kernel's)
+LINEAR_TERMS = 16
+
+
+def _linear(e: Expr) -> tuple[dict[int, int], int] | None:
+    """e as sum_i a_i * col_i + c (current-row trace columns by index,
+    integer coefficients mod p, none zero), or None when it is not one of
+    at most LINEAR_TERMS columns: a product of two varying factors, a
+    periodic column, a public value or a challenge."""
+    cache: dict[int, tuple[dict[int, int], int] | None] = {}
+    for node in topological([e]):
+        if node.op == "const":
+            v = ({}, node.args[0] % F.P)
+        elif node.op == "var":
+            kind, *key = node.args
+            v = ({key[0]: 1}, 0) if kind == TRACE and not key[1] else None
+        else:
+            args = [cache[id(a)] for a in node.args]
+            if any(a is None for a in args):
+                v = None
+            elif node.op == "neg":
+                (t, c), = args
+                v = ({k: (-a) % F.P for k, a in t.items()}, (-c) % F.P)
+            elif node.op == "mul":
+                (ta, ca), (tb, cb) = args
+                if ta and tb:
+                    v = None
+                else:
+                    t, s = (ta, cb) if ta else (tb, ca)
+                    v = ({k: a * s % F.P for k, a in t.items()}, ca * cb % F.P)
+            else:
+                (ta, ca), (tb, cb) = args
+                sign = 1 if node.op == "add" else -1
+                t = dict(ta)
+                for k, a in tb.items():
+                    t[k] = (t.get(k, 0) + sign * a) % F.P
+                v = (t, (ca + sign * cb) % F.P)
+        cache[id(node)] = v if v is None else ({k: a for k, a in v[0].items() if a}, v[1])
+    out = cache[id(e)]
+    return None if out is None or len(out[0]) > LINEAR_TERMS else out
 
 
 class _ExtensionValued(Exception):

@@ -142,15 +142,13 @@ class Mask:
 def leaf_salts(key: bytes, label: zk_keys.Field, leaves: int) -> np.ndarray:
     """``(leaves, 16)`` uint8: the salts of a tree's leaves, in leaf order,
     ``zk_keys.expand(key, ["salts", label], 16 * leaves)``."""
-    return np.frombuffer(zk_keys.expand(key, ["salts", label], SALT_BYTES * leaves),
-                         dtype=np.uint8).reshape(leaves, SALT_BYTES)
+    return zk_keys.expand_array(key, ["salts", label], SALT_BYTES * leaves).reshape(leaves, SALT_BYTES)
 
 
 def fri_layer_salts(key: bytes, layer: int, leaves: int) -> np.ndarray:
     """FRI layer `layer`'s leaf salts, ``zk_keys.expand(key, ["fri-salts",
     layer], 16 * leaves)`` (a label no matrix's salts can have)."""
-    return np.frombuffer(zk_keys.expand(key, ["fri-salts", layer], SALT_BYTES * leaves),
-                         dtype=np.uint8).reshape(leaves, SALT_BYTES)
+    return zk_keys.expand_array(key, ["fri-salts", layer], SALT_BYTES * leaves).reshape(leaves, SALT_BYTES)
 
 
 def masked_quotient(coeffs: np.ndarray, n: int, chunks: int, m: int, key: bytes, label: str,

@@ -362,12 +362,21 @@ def expand(key: bytes, fields: Sequence[Field], nbytes: int) -> bytes:
     """The first `nbytes` bytes of the stream of (key, label(fields)): the
     ChaCha20 keystream (nonce 0, block counter from 0) of
     stream_key(key, fields).  StreamTooLong over MAX_STREAM_BYTES."""
+    return expand_array(key, fields, nbytes).tobytes()
+
+
+def expand_array(key: bytes, fields: Sequence[Field], nbytes: int) -> np.ndarray:
+    """:func:`expand` as a uint8 array, the kernel's output as it is: a
+    proof's leaf salts are megabytes, and a copy into fresh bytes faults
+    in pages for each."""
     stream = stream_key(key, fields)
     nbytes = _check_count(nbytes, "nbytes")
     if nbytes > MAX_STREAM_BYTES:
         raise StreamTooLong(f"{nbytes} bytes asked of the stream of {list(fields)!r}: a stream is at most "
                             f"{MAX_STREAM_BYTES} bytes (2^32 ChaCha20 blocks)")
-    return _blocks(stream, 0, -(-nbytes // BLOCK_BYTES), fields)[:nbytes].tobytes()
+    out = _blocks(stream, 0, -(-nbytes // BLOCK_BYTES), fields)[:nbytes]
+    out.flags.writeable = False         # read-only, as the bytes it stands for
+    return out
 
 
 def uniform_from_words(words: np.ndarray) -> np.ndarray:

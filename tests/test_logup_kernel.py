@@ -9,8 +9,9 @@ import pytest
 
 from zksidecar.prover import field as F
 from zksidecar.prover import logup
-from zksidecar.prover.air import Air, MainColumns, Segment
+from zksidecar.prover.air import Air, Frame, MainColumns, Segment
 from zksidecar.prover.ext_scalar import Ext
+from zksidecar.prover.expr import TRACE, const, var
 
 P = F.P
 
@@ -143,6 +144,12 @@ def test_order_book_sum_matches_numpy(each_isa):
         shift = total * pow(air.trace_length, P - 2, P)
         assert Ext.from_mont(got[0, 0]) == Ext(0)
         assert Ext.from_mont(got[-1, 0]) + term - shift == Ext(0)
+        # closing a sum built on a claim of 0 on its total (in place, the
+        # column read where it lies in the auxiliary matrix) gives the same
+        zero = dom.with_claimed_sum(Ext(0))
+        aux = zero.build_aux(MainColumns(zero, mats), challenges)
+        assert zero.lu.close_on_total(zero, MainColumns(zero, mats), challenges, aux) == total
+        assert np.array_equal(aux, air.build_aux(MainColumns(air, mats), challenges))
     # the trace is honest: the two claims total the verifier's public side
     assert totals[0] + totals[1] == st.target(challenges)
 
@@ -181,6 +188,43 @@ def test_extension_valued_multiplicities_take_the_numpy_path(each_isa):
     assert air.argument._plan(air) is None
     assert np.array_equal(air.argument.build(air, main, challenges),
                           air.argument.build_numpy(air, main, challenges))
+
+
+def test_linear_entries_are_split_into_columns(each_isa):
+    """A tuple entry that is a short sum of main columns plus a constant
+    (a range lookup's piece + shift, a sum of row types) is not evaluated
+    as a column: its columns become entries of their own, coefficient a *
+    beta_j, its constant joins the tuple's constant part; the words are the
+    numpy builder's.  A product, a periodic column or more than
+    LINEAR_TERMS columns is still evaluated; so is a multiplicity."""
+    n = 256
+    wide = lambda f: sum((f.cur(c) * (k + 2) for k, c in enumerate("abcm" * 5)), f.cur("a"))  # noqa: E731
+    linear = [
+        lambda f: f.cur("a") + 32512,
+        lambda f: 3 * f.cur("b") - f.cur("c") + (P - 7),
+        lambda f: f.cur("a") - f.cur("a") + 5,                  # no column left: a constant
+        lambda f: -(f.cur("m") + f.cur("b")) + f.cur("b") * 2,
+    ]
+    evaluated = [lambda f: f.cur("a") * f.cur("b"), lambda f: f.cur("c") + f.periodic("t")]
+    air = MixedAir(n, fractions=[logup.consume([1, linear[0], linear[1]], "m"),
+                                 logup.supply([2, linear[2], "c", linear[3]]),
+                                 logup.consume([3, evaluated[0], evaluated[1]]),
+                                 logup.supply([4, "b"], lambda f: f.cur("a") + f.cur("c"))])
+    plan = air.argument._plan(air)
+    assert len(plan.exprs) == 3          # the product, the periodic sum, the multiplicity
+    # repeated columns merge (a: 1 + 2 + 6 + 10 + 14 + 18); past LINEAR_TERMS distinct ones, evaluated
+    assert logup._linear(wide(Frame(air))) == ({0: 51, 1: 55, 2: 60, 3: 65}, 0)
+    many = sum((var(TRACE, k, False) for k in range(logup.LINEAR_TERMS + 1)), const(1))
+    assert logup._linear(many) is None and logup._linear(many - var(TRACE, 0, False)) is not None
+    assert logup._linear(var(TRACE, 0, True) + 1) is None       # a next-row read is no entry
+    main, challenges = inputs(n, 31)
+    trace = np.ascontiguousarray(np.stack([main[c] for c in ("a", "b", "c", "m")], axis=1))
+    want = air.argument.build_numpy(air, main, challenges)
+    assert np.array_equal(air.argument.build(air, main, challenges), want)
+    assert np.array_equal(air.argument.build(air, MainColumns(air, {"main": trace}), challenges), want)
+    sums = air.argument.group_sums(air, main, challenges)
+    assert air.argument.row_term(air, main, challenges, n - 1) == \
+        sum((Ext.from_mont(g[n - 1]) for g in sums), Ext(0))
 
 
 def test_the_plan_is_kept_per_shape_and_rebound_per_proof(each_isa):

@@ -24,7 +24,7 @@ import pytest
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
 from zksidecar.engine.records import OP_DTYPE, Kind
-from zksidecar.prover import poseidon2
+from zksidecar.prover import poseidon2, zk_keys
 from zksidecar.prover import field as F
 from zksidecar.prover.orderbook import air, proof_file, verify_report, zk_air, zk_lane
 from zksidecar.prover.orderbook.batch import (prepare_batch, prove_batch, prove_prepared,
@@ -82,6 +82,9 @@ def test_honest_batches_prove_verify_and_chain(proven):
     assert state.last_ts == int(ops["ts_ns"][-1])
     # the first batch starts from the public empty book: no link
     assert proofs[0].public.pre_link is None and proofs[1].public.pre_link is not None
+    # the post-state carries the digest its proof worked out (the next batch's
+    # content digest reads it): the digest of the table it committed
+    assert state.known_digest == zk_keys.table_digest(state.commitment.trace)
 
 
 def test_the_lane_holds_operations_then_trades_and_dummies(proven):

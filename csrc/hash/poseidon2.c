@@ -149,6 +149,15 @@ int64_t zk_poseidon2_air_registers(uint32_t *out, size_t stride, const uint32_t 
         size_t m = n - i < L ? n - i : L;
         for (size_t l = 0; l < L; l++)
             for (size_t k = 0; k < 16; k++) soa[k * L + l] = l < m ? in[(i + l) * 16 + k] : 0;
+        /* the next block's rows asked for, for writing, while this block's
+         * permutations run: out is a trace matrix tens of MiB wide of rows,
+         * each row's registers a few lines, and the scatter's stores
+         * otherwise wait on each line's fetch (a prefetch changes no value) */
+        for (size_t l = i + L; l < i + 2 * L && l < n; l++) {
+            const char *p = (const char *)(out + l * stride), *end = p + 4 * ZK_POSEIDON2_AIR_COLUMNS;
+            for (const char *q = (const char *)((uintptr_t)p & ~(uintptr_t)63); q < end; q += 64)
+                __builtin_prefetch(q, 1, 3);
+        }
         ZK_DISPATCH(isa, p2_witness_block, soa, w);
         for (size_t l = 0; l < m; l++) {
             uint32_t *row = out + (i + l) * stride;

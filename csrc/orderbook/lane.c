@@ -82,11 +82,32 @@ int64_t zk_lane_rows(uint32_t *out, size_t stride, size_t n_cols, const int32_t 
         if (sm[r * exec_stride] != 0 && fl[r * exec_stride] != 0) inv_in[n_match++] = fl[r * exec_stride];
     if (n_match) zk_fp_inv(inv_out, inv_in, n_match);          /* nonzero: cannot fail */
 
+    /* The words of a row written, as prefetch offsets: each run of adjacent
+     * columns from its first word every 16 words and its last, so every
+     * line it touches holds one (a row of the lane is ~1.6 KiB, a few lines
+     * of it written here: the row AHEAD rows on is asked for, for writing,
+     * while this one is filled; a prefetch changes no value). */
+    int32_t sorted[L_COUNT], pf[2 * L_COUNT];
+    size_t n_pf = 0;
+    for (size_t i = 0; i < L_COUNT; i++) {
+        size_t j = i;
+        while (j > 0 && sorted[j - 1] > pos[i]) sorted[j] = sorted[j - 1], j--;
+        sorted[j] = pos[i];
+    }
+    for (size_t i = 0; i < L_COUNT; i++) {
+        int run_start = i == 0 || sorted[i] != sorted[i - 1] + 1;
+        int run_end = i + 1 == L_COUNT || sorted[i + 1] != sorted[i] + 1;
+        if (run_start || run_end || sorted[i] >= pf[n_pf - 1] + 16) pf[n_pf++] = sorted[i];
+    }
+    enum { AHEAD = 8 };
+
     uint32_t blind[BLIND], typ[TYPES];
     zk_fp_encode(blind, blinding, BLIND);                      /* canonical: cannot fail */
     size_t k = 0;
     for (size_t r = 0; r < T; r++) {
         uint32_t *row = out + r * stride, *xr = x + r * (SALTS + DATA);
+        if (r + AHEAD < T)
+            for (size_t i = 0; i < n_pf; i++) __builtin_prefetch(row + AHEAD * stride + pf[i], 1, 3);
         memcpy(xr, salts + r * SALTS, SALTS * sizeof *xr);
         memcpy(xr + SALTS, data + r * DATA, DATA * sizeof *xr);
         zk_fp_encode(xr, xr, SALTS + DATA);

@@ -39,6 +39,7 @@
 #include "field/bb_field.h"
 #include "field/zk_field.h"
 #include "field/zk_matrix.h"
+#include "column_window.h"
 #include "zk_logup.h"
 
 enum { BLOCK = 128 };
@@ -139,8 +140,10 @@ int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction
     /* The strided columns the fractions read (tuple entries and
      * multiplicities: columns of a row-major trace matrix, read where they
      * lie), each once, gathered a block of rows at a time into rows of
-     * `gathered` by zk_gather_strided (16 columns over the block's rows a
-     * pass, in address order): each line of the matrix then comes from
+     * `gathered` by zk_window_gather (column_window.h: runs of adjacent
+     * columns transposed in registers, others 16 over the block's rows a
+     * pass, in address order; the next block's lines prefetched while
+     * this one's denominators are summed): each line of the matrix then comes from
      * memory about once, where a strided copy per entry fetched a line per
      * row for one word of it, again for every fraction that names the
      * column.  at[e] is entry e's gathered row (entries in fraction order,
@@ -185,26 +188,46 @@ int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction
     for (size_t i = 0; i < n_src; i++) src[i] = cur[i], src_stride[i] = sorted_stride[i];
     for (size_t e = 0; e < n_at; e++)
         if (at[e] >= 0) at[e] = (int64_t)rank[at[e]];
-    if (n_src && !(gathered = malloc(n_src * BLOCK * sizeof *gathered))) {
+    /* the gather's plan (column_window.h, as the constraint kernels use it):
+     * runs of adjacent columns transposed in registers, the rest 16 at a
+     * time; and the spans of each row it reads, which the block before
+     * prefetches (the matrices are tens of MiB: a block's rows come from
+     * memory, and a strided walk waits on each line in turn) */
+    int isa = zk_active_isa;
+    uint32_t *which = malloc((n_src + 1) * sizeof *which);
+    uint8_t *run = malloc(n_src + 1);
+    zk_window_span *spans = malloc((n_src + 1) * sizeof *spans);
+    size_t n_spans = 0;
+    if (!which || !run || !spans || (n_src && !(gathered = malloc(n_src * BLOCK * sizeof *gathered)))) {
+        free(which), free(run), free(spans);
         status = -2;
         goto done;
     }
+    for (size_t i = 0; i < n_src; i++) {
+        which[i] = (uint32_t)i;
+        n_spans = zk_window_add_span(spans, n_spans, src[i], 1, src_stride[i]);
+    }
+    zk_window_plan(run, (uint32_t *const *)src, src_stride, which, n_src, zk_window_lanes(isa));
     block_mem w = {{mem, mem + cap, mem + 2 * cap, mem + 3 * cap}, mem + 4 * cap, mem + 5 * cap,
                    mem + 6 * cap, mem + 7 * cap};
     uint32_t *h = mem + 8 * cap; /* h[(g * 4 + c) * BLOCK + i] */
-    uint32_t run[4] = {0, 0, 0, 0}; /* S at the current row: sum of (term - shift) over the rows before */
+    uint32_t run_sum[4] = {0, 0, 0, 0}; /* S at the current row: sum of (term - shift) over the rows before */
     for (size_t r0 = 0; r0 < rows && status == -1; r0 += BLOCK) {
         size_t nb = rows - r0 < BLOCK ? rows - r0 : BLOCK, n = nf * nb;
-        if (n_src) {
-            for (size_t i = 0; i < n_src; i++) cur[i] = src[i] + r0 * src_stride[i];
-            zk_gather_strided(gathered, BLOCK, cur, src_stride, nb, n_src);
-        }
+        size_t next = rows - r0 - nb < BLOCK ? rows - r0 - nb : BLOCK; /* the next block's rows */
+        if (n_src)
+            zk_window_gather(gathered, BLOCK, (uint32_t *const *)src, src_stride, which, run, n_src, r0, nb, rows,
+                             isa);
         /* each entry's values for the block (vals: entries in fraction order) */
         for (size_t k = 0, e = 0; k < nf; k++)
             for (size_t j = 0; j < fractions[k].n_values; j++, e++)
                 vals[e] = at[e] >= 0 ? gathered + (size_t)at[e] * BLOCK : fractions[k].values[j] + r0;
-        for (size_t k = 0, e = 0; k < nf; e += fractions[k++].n_values)
+        /* the next block's rows prefetched, spread over the fractions' sums */
+        for (size_t k = 0, e = 0, pf = 0; k < nf; e += fractions[k++].n_values) {
             ZK_DISPATCH(zk_active_isa, compress, &w, k, &fractions[k], vals + e, nb);
+            for (size_t end = (k + 1) * next / nf; pf < end; pf++)
+                zk_window_prefetch_row(spans, n_spans, r0 + nb + pf);
+        }
         ZK_DISPATCH(zk_active_isa, norms, &w, n);
         if (zk_fp_inv(w.ninv, w.nrm, n) >= 0) { /* a zero norm is a zero denominator */
             for (size_t i = 0; i < nb && status == -1; i++)
@@ -238,13 +261,20 @@ int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction
             zk_fp_add(h, h, h + g * 4 * BLOCK, 4 * BLOCK);
         for (size_t i = 0; i < nb; i++) {
             uint32_t *o = out + (r0 + i) * out_stride;
-            memcpy(o, run, sizeof run);
-            for (int c = 0; c < 4; c++) run[c] = bb_sub(bb_add(run[c], h[c * BLOCK + i]), shift[c]);
+            memcpy(o, run_sum, sizeof run_sum);
+            for (int c = 0; c < 4; c++) run_sum[c] = bb_sub(bb_add(run_sum[c], h[c * BLOCK + i]), shift[c]);
         }
     }
-    if (end && status == -1) memcpy(end, run, sizeof run);
+    if (end && status == -1) memcpy(end, run_sum, sizeof run_sum);
+    free(which), free(run), free(spans);
 done:
     free(src), free(src_stride), free(rank), free(cur), free(h_col), free(h_stride), free(at), free(mem),
         free(gathered);
     return status;
+}
+
+void zk_logup_ramp_sub(uint32_t *col, size_t stride, size_t rows, const uint32_t step[4]) {
+    uint32_t acc[4] = {0, 0, 0, 0}; /* r * step, summed up row by row */
+    for (size_t r = 0; r < rows; r++, col += stride)
+        for (int c = 0; c < 4; c++) col[c] = bb_sub(col[c], acc[c]), acc[c] = bb_add(acc[c], step[c]);
 }

@@ -48,6 +48,12 @@ typedef struct zk_logup_fraction {
 int64_t zk_logup_build(uint32_t *out, size_t out_stride, const zk_logup_fraction *fractions,
                        size_t n_fractions, size_t n_groups, size_t rows, const uint32_t shift[4],
                        uint32_t end[4]);
+
+/* col[r] -= r * step for r < rows (4 words each, Montgomery; rows `stride`
+ * words apart): a shared argument's running sum built on a claim of 0
+ * closed on its total t, step = t / N (LogUp.close_on_total), in one pass
+ * over the column where it lies. */
+void zk_logup_ramp_sub(uint32_t *col, size_t stride, size_t rows, const uint32_t step[4]);
 /* cffi-end */
 
 #endif

@@ -304,11 +304,7 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
     ValueError, when a field is not canonical: see `noncanonical`, after
     which every entry lies in [0, p) and is written as it is).  `c` is
     classify_all(ops, capacity) when the caller has it."""
-    if c is None:
-        c = classify_all(ops, capacity)
-    why = noncanonical(ops, trades, capacity, first_seq, c)
-    if why:
-        raise ValueError(f"public records not canonical: {why}")
+    c = check_canonical(ops, trades, capacity, first_seq, c)
     n = len(ops)
     # each table filled column by column in place (no stack of int64 copies:
     # the verifier builds these for every batch)
@@ -325,6 +321,18 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
     h = np.where(own, ops["handle"], np.uint64(0))
     out_rows[:, 6], out_rows[:, 7] = h & np.uint64(0xFFFFFFFF), h >> np.uint64(32)
     return [op_rows, out_rows, trade_table(trades, first_seq)]
+
+
+def check_canonical(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: int,
+                    c: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """ValueError unless the public records are canonical (`noncanonical`
+    says why); returns classify_all(ops, capacity) (`c`, when given)."""
+    if c is None:
+        c = classify_all(ops, capacity)
+    why = noncanonical(ops, trades, capacity, first_seq, c)
+    if why:
+        raise ValueError(f"public records not canonical: {why}")
+    return c
 
 
 def trade_table(trades: np.ndarray, first_seq: int) -> np.ndarray:

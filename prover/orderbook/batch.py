@@ -36,6 +36,7 @@ from ...engine.native import lib
 from ...engine.proof_table import proof_table
 from ...engine.records import OP_DTYPE, TRADE_DTYPE, Kind, Reason, Status
 from .. import field as F
+from .. import zk_keys
 from ..domain import Link
 from ..params import DEFAULT_MIN_SECURITY, ParameterError, ProofOptions
 from ..proof import Proof
@@ -69,6 +70,16 @@ class BookState:
     #: zk mode: the last proven timestamp, the state table's timestamp
     #: cells (zk_air.py); 0 for the empty book and in transparent mode
     last_ts: int = 0
+    #: zk_keys.table_digest of the committed table, once known (table_digest)
+    known_digest: bytes | None = field(default=None, repr=False)
+
+    def table_digest(self) -> bytes:
+        """zk_keys.table_digest of the committed state table (the next
+        batch's content digest reads it): the one its proof worked out for
+        the state key, or worked out here once."""
+        if self.known_digest is None:
+            self.known_digest = zk_keys.table_digest(self.commitment.trace)
+        return self.known_digest
 
     @property
     def root(self) -> bytes:
@@ -395,7 +406,7 @@ def _prepare_zk(chain: ZkChain, state: BookState, wit: W.Witness, ops: np.ndarra
                          f"{state.last_ts}: a batch that begins where its stream resumed is proven "
                          "with resumed=True")
     last_ts = int(ops["ts_ns"][-1])
-    key = chain.batch_key(batch_id, zk_chain.content_digest(state.commitment.trace, ops, trades, bool(resumed)))
+    key = chain.batch_key(batch_id, zk_chain.content_digest_of(state.table_digest(), ops, trades, bool(resumed)))
     rand = zk_lane.LaneRandomness.derive(key, len(ops), t)
     checks = RecordChecks(t, cap.bit_length() - 1)
     exec_rows = wit.traces()["ops.exec"]
@@ -429,10 +440,11 @@ def prove_prepared(prep: PreparedBatch, options: ProofOptions,
     if prep.zk is not None:
         z = prep.zk
         traces = z.traces(prep.witness, state)
+        digest = zk_keys.table_digest(traces["book.post"])
         res = prove(public.statement(), traces, options, external={"book.pre": (state.commitment, state.link)},
                     debug=debug, zk_key=z.batch_key,
-                    state_keys={"book.post": z.chain.state_key(public.batch_id, traces["book.post"])})
-        post = BookState(prep.post_cells, res.commitments["book.post"], res.links["book.post"], z.last_ts)
+                    state_keys={"book.post": z.chain.state_key_of(public.batch_id, digest)})
+        post = BookState(prep.post_cells, res.commitments["book.post"], res.links["book.post"], z.last_ts, digest)
         return BatchProof(res.proof, public, res.timings), post, prep.trades
     res = prove(public.statement(public.air(prep.classified)), prep.witness.traces(), options,
                 external={"book.pre": (state.commitment, state.link)}, debug=debug)

@@ -182,7 +182,10 @@ class ZkChain:
     def state_key(self, batch_id: int, table: np.ndarray) -> bytes:
         """sigma_b: the key of the state after batch `batch_id`, the zk state
         table `table` (``(S, 13)`` Montgomery, as committed)."""
-        digest = zk_keys.table_digest(table)
+        return self.state_key_of(batch_id, zk_keys.table_digest(table))
+
+    def state_key_of(self, batch_id: int, digest: bytes) -> bytes:
+        """:meth:`state_key` from the table's digest (zk_keys.table_digest)."""
         if self.store_key is None:
             k = self.keys
             known = {k.batch_id: (k.post_table, k.post_key)}

@@ -36,7 +36,7 @@ import numpy as np
 from .. import field as F
 from .. import array_pool, poseidon2, zk_keys
 from ..native import ffi, lib, u32p
-from .air import exec_columns, public_tables
+from .air import check_canonical, exec_columns, trade_table
 from .zk_air import BLIND_COLUMNS, BLIND_ENTRIES, LANE_COLUMNS, P2, TYPES
 from .zk_encoding import (DATA_ELEMENTS, LEAF_ELEMENTS, SALT_ELEMENTS, SIDE_SALT_BYTES, TRADE_ELEMENTS,
                           encode_operations, encode_trades, leaf_digests, side_leaves)
@@ -64,9 +64,8 @@ class LaneRandomness:
         if slots < 0:
             raise LaneFull(f"{n_ops} operations do not fit a lane of {trace_length} rows")
         salts = zk_keys.field_elements(batch_key, ["leaf-salts"], SALT_ELEMENTS * trace_length)
-        side = np.frombuffer(zk_keys.expand(batch_key, ["side-salts"], SIDE_SALT_BYTES * n_ops),
-                             dtype=np.uint8).reshape(n_ops, SIDE_SALT_BYTES)
-        keys = np.frombuffer(zk_keys.expand(batch_key, ["trade-order"], 8 * slots), dtype="<u8")
+        side = zk_keys.expand_array(batch_key, ["side-salts"], SIDE_SALT_BYTES * n_ops).reshape(n_ops, SIDE_SALT_BYTES)
+        keys = zk_keys.expand_array(batch_key, ["trade-order"], 8 * slots).view("<u8")
         return cls(salts.reshape(trace_length, SALT_ELEMENTS), side, stable_order(keys), blinding(batch_key))
 
 
@@ -111,12 +110,14 @@ def trade_fields(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: 
                  classified: dict[str, np.ndarray] | None = None) -> np.ndarray:
     """Each trade's six leaf fields (i, tn, maker slot, maker generation,
     price, qty), ``(m, 6)`` int64: entries 1 .. 6 of air.public_tables's
-    trade rows (the taker's index, the trade's number within its operation).
-    `classified`: classify_all of `ops`, when the caller has it."""
+    trade rows (the taker's index, the trade's number within its operation),
+    the records checked as public_tables checks them (ValueError), its op
+    and outcome tables not built.  `classified`: classify_all of `ops`,
+    when the caller has it."""
     if not len(trades):
         return np.zeros((0, TRADE_ELEMENTS), dtype=np.int64)
-    _, _, rows = public_tables(ops, trades, capacity, first_seq, classified)
-    return rows[:, 1:1 + TRADE_ELEMENTS].astype(np.int64)
+    check_canonical(ops, trades, capacity, first_seq, classified)
+    return trade_table(trades, first_seq)[:, 1:1 + TRADE_ELEMENTS].astype(np.int64)
 
 
 @dataclass

@@ -302,11 +302,10 @@ def traces_digest(batch: bytes, header_digest: bytes, tables: Sequence[tuple[str
     header that differ in a table agree on its v with probability at most
     (rows + columns) / p^4 (Schwartz-Zippel: rho and tau are uniform and
     no one who chose the witness knows them), at the cost of one weighted
-    sum of the rows (extension.sum_rows): a fifth of SHA-256 over every
-    value, which for a 2^15-row zk witness is a twentieth of the proof.
-    `tables` are (N, w)
-    Montgomery uint32 matrices, as the prover holds them; the values, not
-    the form, are evaluated."""
+    sum of the rows (extension.sum_rows), a fifth of what SHA-256 of every
+    value costs (for a 2^15-row zk witness, that was a twentieth of the
+    proof).  `tables` are (N, w) Montgomery uint32 matrices, as the prover
+    holds them; the values, not the form, are evaluated."""
     rho, tau = witness_points(batch, header_digest)
     rows = max((t.shape[0] for _, t in tables), default=0)
     rho_powers = E.powers(rho, rows)

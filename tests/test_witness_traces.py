@@ -128,3 +128,13 @@ def test_the_c_builder_refuses_an_address_past_a_small_book_inside_its_s_rows():
         check_steps(bad, len(ops), book.capacity)
     with pytest.raises(ValueError, match=f"refused step {inner} of {len(steps)}"):
         W.build(proof_table(book.cells), ops, bad, t, book.capacity)
+
+
+def test_one_column_decoded_alone_is_the_columns_one():
+    """Witness.column: a committed column decoded from the builder's rows
+    without the others, and a linear one (no column of its own) from them,
+    each equal to what columns gives; the rows are left as they were."""
+    names = ("sZ", "row", "qty", "sN", "k_z")
+    alone = [small_witness().column(n) for n in names]
+    w = small_witness()
+    assert all(np.array_equal(a, w.columns[n]) and a.dtype == w.columns[n].dtype for a, n in zip(alone, names))

@@ -79,6 +79,15 @@ class Witness:
             self._rows = None
         return self._columns
 
+    def column(self, name: str) -> np.ndarray:
+        """One column's canonical values (int64), decoded alone while the
+        rows are still the builder's matrix (columns decodes all of them)."""
+        if self._columns is None:
+            names = exec_columns(self.trace_length)
+            if name in names:
+                return F.decode(np.ascontiguousarray(self._rows[:, names.index(name)])).astype(np.int64)
+        return self.columns[name]
+
     @columns.setter
     def columns(self, columns: dict[str, np.ndarray]) -> None:
         self._columns, self._rows = columns, None

@@ -195,7 +195,7 @@ def prover(sw, mode: str = "transparent", *, batch_ops: int = BATCH, capacity: i
 
 def _rows(prep: PreparedBatch) -> int:
     """The prepared batch's trace rows that are not padding."""
-    return int((prep.witness.columns["sZ"] == 0).sum())
+    return int((prep.witness.column("sZ") == 0).sum())
 
 
 def _median_phases(runs: list[Measured]) -> dict:

@@ -320,6 +320,9 @@ def encode(p: Proof, subject: "Air | Statement") -> bytes:
             out.append(p.roots[t.name])
     for d in st.claiming:
         out.append(_u32s(p.claimed_sums[st.domains[d].name]))
+    stray = sorted(set(p.ood_z) - {m.name for m in mats})
+    if stray:
+        raise ValueError(f"values at z for {', '.join(stray)}, which the layout has no matrix of")
     stray = sorted(set(p.ood_next) - {m.name for m in mats if m.at_next})
     if stray:
         raise ValueError(f"values at w*z for {', '.join(stray)}, which no constraint reads on the next row")

@@ -268,6 +268,7 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     mains = _main_traces(st, traces)
     # zk: the proof key covers the header and the witness (the traces'
     # digest), so one batch key given for two witnesses masks them apart
+    # (but with probability at most (rows + columns) / p^4: zk_keys)
     proof_key = zk_keys.proof_key(zk_key, tr.digest(), zk_keys.traces_digest(
         zk_key, tr.digest(), [(name, trace) for _, _, name, trace in mains])) if zk else None
 

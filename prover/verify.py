@@ -220,9 +220,12 @@ def verify(subject: Air | Statement, proof: Proof,
 
 def check_ood_shapes(mats, proof: Proof) -> None:
     """Every matrix's values at z, one per column, and at w z one per
-    column read on the next row (Matrix.next_columns) and none for another
-    matrix: VerificationError naming the first that is not so (a decoded
+    column read on the next row (Matrix.next_columns), and none for a
+    matrix the layout has not (at z) or does not read on the next row: VerificationError naming the first that is not so (a decoded
     proof is already of this shape; a Proof built in memory may not be)."""
+    stray = sorted(set(proof.ood_z) - {m.name for m in mats})
+    if stray:
+        raise VerificationError(f"values at z for {', '.join(stray)}, which the layout has no matrix of")
     stray = sorted(set(proof.ood_next) - {m.name for m in mats if m.at_next})
     if stray:
         raise VerificationError(f"values at w*z for {', '.join(stray)}, which no constraint reads "

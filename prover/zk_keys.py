@@ -11,7 +11,8 @@ the definition).
 
 The digests of a proof's witness (:func:`table_digest`,
 :func:`traces_digest`) enter the proof key and a chained state's mask, so
-that no key the caller passes makes two witnesses share a mask.
+that no key the caller passes makes two witnesses share a mask (but with
+probability at most (rows + columns) / p^4 for the keyed traces digest).
 
 A derived key is HMAC(parent, label(fields)); the stream of (key, fields)
 is the ChaCha20 keystream (RFC 8439, nonce 0, block counter from 0) of its
@@ -324,9 +325,9 @@ def traces_digest(batch: bytes, header_digest: bytes, tables: Sequence[tuple[str
 def witness_points(batch: bytes, header_digest: bytes) -> tuple[np.ndarray, np.ndarray]:
     """rho and tau, (4,) Montgomery each: the first 8 of
     field_elements(k_b, ["witness points", header_digest]), four a point.
-    No other use of k_b takes that label, so they are independent of the
-    record salts, the trade order and the blinding values the witness
-    itself holds."""
+    No other use of k_b takes that label, so they are computationally
+    independent (a PRF under distinct labels) of the record salts, the
+    trade order and the blinding values the witness itself holds."""
     e = F.encode(field_elements(batch, ("witness points", _check_bytes(header_digest, DIGEST_BYTES,
                                                                          "header digest")), 8))
     return e[:4], e[4:]

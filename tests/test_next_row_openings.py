@@ -116,6 +116,16 @@ def test_values_at_w_z_for_a_matrix_not_read_there_are_refused():
         bad.to_bytes(air)
 
 
+def test_values_at_z_for_a_matrix_the_layout_has_not_are_refused():
+    air, proof = _honest()
+    bad = copy.copy(proof)
+    bad.ood_z = {**proof.ood_z, "nothing": np.zeros((1, 4), dtype=np.uint32)}
+    with pytest.raises(VerificationError, match="values at z for nothing, which the layout has no matrix of"):
+        verify(air, bad, min_security=0)
+    with pytest.raises(ValueError, match="values at z for nothing"):
+        bad.to_bytes(air)
+
+
 def test_a_changed_value_at_w_z_is_rejected():
     air, proof = _honest()
     proof.ood_next["walk"] = proof.ood_next["walk"].copy()

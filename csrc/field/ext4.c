@@ -153,6 +153,8 @@ static void combine_scalar(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, 
  * and both give its representative in [0, p): bit-identical. */
 
 enum { CB = 512, CSTRIDE = CB + 32 }; /* column block; component array stride */
+/* ext4_vec.inc marks a block's live groups of VEC_LANES columns in one 64-bit mask */
+_Static_assert(CB / 8 <= 64, "combine_rows2's live-group mask holds CB / 8 bits");
 
 /* K[k * CSTRIDE + c] = coeffs[4c + k] for c < w, 0 up to CSTRIDE. */
 static void transpose_coeffs(uint32_t *K, const uint32_t *coeffs, size_t w) {

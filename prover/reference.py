@@ -399,6 +399,24 @@ def table_digest(rows: list[list[int]]) -> bytes:
     return hashlib.sha256(key_label(["table", len(rows), width]) + body).digest()
 
 
+def _check_next_columns(air: Air, mats) -> None:
+    """The columns each matrix opens at w z, found again here by walking
+    the transition constraints (a column read on the next row: a trace
+    variable marked next), not taken from Air.next_row_columns: a wrong
+    layout would otherwise be reproduced by the reference, not caught.
+    An auxiliary column opens its four coordinates."""
+    read = {n.args[1] for n in topological([c.expr for c in air.transition_constraints])
+            if n.op == "var" and n.args[0] == TRACE and n.args[2]}
+    want, start = {}, 0
+    for seg in air.main_segments:
+        want[seg.name] = tuple(c for c in range(len(seg.columns)) if start + c in read)
+        start += len(seg.columns)
+    want["aux"] = tuple(4 * a + k for a in range(len(air.aux_columns)) if start + a in read for k in range(4))
+    for mm in mats:
+        assert mm.next_columns == want.get(mm.name, ()), \
+            f"{mm.name}: the layout opens {mm.next_columns} at w z, the constraints read {want.get(mm.name, ())}"
+
+
 def table_evaluation(rows: list[list[int]], rho: Ext, tau: Ext) -> list[int]:
     """zk_keys.traces_digest's entry for one table but its name: rows,
     columns and the four coefficients of sum_ij t_ij rho^i tau^j (`rows`:
@@ -511,6 +529,8 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
     # D_d = g * H_(M_d), natural order
     xs = [[COSET_SHIFT * pow(root_of_unity(log_ms[d]), i, P) % P for i in range(ms[d])] for d in names]
     layouts = statement_layouts(st, zk)
+    for d in names:
+        _check_next_columns(doms[d].air, layouts[d])
     mname = st.matrix_name
 
     # 0 -- transcript header ---------------------------------------------------

@@ -265,3 +265,23 @@ def test_fibonacci_larger(log_n, pairs, opts):
     ref = check(air, traces, opts)
     assert verify(air, ref, min_security=0).security_bits == \
         opts.conjectured_security(1 << log_n, air.algebraic_degree(1 << log_n))
+
+
+def test_the_reference_finds_the_next_row_columns_itself(monkeypatch):
+    """The reference walks the constraints for the columns read on the next
+    row: a layout that opens another set at w z (as a wrong
+    Air.next_row_columns would make it) stops it, naming the matrix."""
+    import dataclasses
+
+    from zksidecar.prover import reference
+
+    air, traces = fibonacci_instance(8, 1, seed=1)
+    real = reference.statement_layouts
+
+    def shifted(st, zk=False):
+        return [[dataclasses.replace(m, next_columns=m.next_columns[1:]) if m.next_columns else m for m in mats]
+                for mats in real(st, zk)]
+
+    monkeypatch.setattr(reference, "statement_layouts", shifted)
+    with pytest.raises(AssertionError, match="the layout opens .* at w z, the constraints read"):
+        reference_prove(air, traces, params.TESTING)

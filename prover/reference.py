@@ -399,19 +399,20 @@ def table_digest(rows: list[list[int]]) -> bytes:
     return hashlib.sha256(key_label(["table", len(rows), width]) + body).digest()
 
 
-def _check_next_columns(air: Air, mats) -> None:
+def _check_next_columns(air: Air, mats, name) -> None:
     """The columns each matrix opens at w z, found again here by walking
     the transition constraints (a column read on the next row: a trace
     variable marked next), not taken from Air.next_row_columns: a wrong
     layout would otherwise be reproduced by the reference, not caught.
-    An auxiliary column opens its four coordinates."""
+    An auxiliary column opens its four coordinates.  `name` gives a
+    segment's matrix name in the statement."""
     read = {n.args[1] for n in topological([c.expr for c in air.transition_constraints])
             if n.op == "var" and n.args[0] == TRACE and n.args[2]}
     want, start = {}, 0
     for seg in air.main_segments:
-        want[seg.name] = tuple(c for c in range(len(seg.columns)) if start + c in read)
+        want[name(seg.name)] = tuple(c for c in range(len(seg.columns)) if start + c in read)
         start += len(seg.columns)
-    want["aux"] = tuple(4 * a + k for a in range(len(air.aux_columns)) if start + a in read for k in range(4))
+    want[name("aux")] = tuple(4 * a + k for a in range(len(air.aux_columns)) if start + a in read for k in range(4))
     for mm in mats:
         assert mm.next_columns == want.get(mm.name, ()), \
             f"{mm.name}: the layout opens {mm.next_columns} at w z, the constraints read {want.get(mm.name, ())}"
@@ -529,9 +530,9 @@ def reference_prove(subject, traces: dict, options: ProofOptions,
     # D_d = g * H_(M_d), natural order
     xs = [[COSET_SHIFT * pow(root_of_unity(log_ms[d]), i, P) % P for i in range(ms[d])] for d in names]
     layouts = statement_layouts(st, zk)
-    for d in names:
-        _check_next_columns(doms[d].air, layouts[d])
     mname = st.matrix_name
+    for d in names:
+        _check_next_columns(doms[d].air, layouts[d], lambda name, d=d: mname(d, name))
 
     # 0 -- transcript header ---------------------------------------------------
     #   one domain: the AIR's name and shape; several: the statement's name,

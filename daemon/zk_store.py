@@ -161,7 +161,9 @@ def _read_chain(path: str) -> tuple[bytes, dict]:
         digest = bytes.fromhex(doc["digest"]) if ok else b""
         params = doc["parameters"] if ok else None
         if isinstance(params, dict) and "key_stream_version" not in params:
-            stale = True
+            # a record of a release before key stream versions, if its
+            # digest is that release's; else damaged
+            stale = ok = zk_keys.chain_digest_before_key_streams(**params) == digest
         elif not isinstance(params, dict) or zk_keys.chain_digest(**params) != digest:
             ok = False
     except (ValueError, KeyError, TypeError, AttributeError):

@@ -212,13 +212,33 @@ def chain_digest(*, mode: str, ops_rows: int, capacity: int, log_blowup: int, qu
     (KEY_STREAM_VERSION): a chained state's mask must be the same
     polynomial for the two proofs that open it, so a chain never changes
     its expansion."""
+    fields = _chain_fields(mode=mode, ops_rows=ops_rows, capacity=capacity, log_blowup=log_blowup,
+                           queries=queries, h=h, h_q=h_q, fri_folds=fri_folds, fri_final_degree=fri_final_degree,
+                           grinding_bits=grinding_bits, proof_version=proof_version,
+                           batch_file_version=batch_file_version, air_version=air_version)
+    return hashlib.sha256(label(fields + ["key_stream_version",
+                                          _check_count(key_stream_version, "key_stream_version")])).digest()
+
+
+def chain_digest_before_key_streams(**parameters) -> bytes:
+    """Delta as a release before key stream versions computed it: the same
+    label without its key_stream_version field.  A chain record such a
+    release wrote holds this digest; daemon/zk_store checks it to tell that
+    record (refused by name: its masks were HMAC-SHA-256 in counter mode)
+    from a damaged one."""
+    return hashlib.sha256(label(_chain_fields(**parameters))).digest()
+
+
+def _chain_fields(*, mode: str, ops_rows: int, capacity: int, log_blowup: int, queries: int, h: int,
+                  h_q: int, fri_folds: Sequence[int], fri_final_degree: int, grinding_bits: int,
+                  proof_version: int, batch_file_version: int, air_version: int) -> list:
+    """chain_digest's label fields but the key stream version, checked."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
     named = {"ops_rows": ops_rows, "capacity": capacity, "log_blowup": log_blowup,
              "queries": queries, "h": h, "h_q": h_q, "fri_final_degree": fri_final_degree,
              "grinding_bits": grinding_bits, "proof_version": proof_version,
-             "batch_file_version": batch_file_version, "air_version": air_version,
-             "key_stream_version": key_stream_version}
+             "batch_file_version": batch_file_version, "air_version": air_version}
     for name, value in named.items():
         _check_count(value, name)
     if isinstance(fri_folds, (bytes, str)) or not isinstance(fri_folds, Sequence):
@@ -228,10 +248,9 @@ def chain_digest(*, mode: str, ops_rows: int, capacity: int, log_blowup: int, qu
     for name in ("ops_rows", "capacity", "log_blowup", "queries", "h", "h_q"):
         fields += [name, named[name]]
     fields += ["fri_folds", folds]
-    for name in ("fri_final_degree", "grinding_bits", "proof_version", "batch_file_version", "air_version",
-                 "key_stream_version"):
+    for name in ("fri_final_degree", "grinding_bits", "proof_version", "batch_file_version", "air_version"):
         fields += [name, named[name]]
-    return hashlib.sha256(label(fields)).digest()
+    return fields
 
 
 def _check_symbol(symbol) -> str:

@@ -146,6 +146,11 @@ def test_a_store_of_another_key_stream_is_refused_by_name(tmp_path):
     with pytest.raises(ZS.ZkStoreError, match=stale):
         ZS.open_for_receipts(str(tmp_path))
     assert path.read_bytes() == before
+    # the same record with its digest changed is damage, not an older release
+    old = json.loads(before)
+    path.write_text(json.dumps({**old, "digest": hashlib.sha256(b"another").hexdigest()}))
+    with pytest.raises(ZS.ZkStoreError, match="not a zk chain record .* whose digest is its parameters'"):
+        zk_store_at(tmp_path, has_proofs=True)
     v1 = {**record["parameters"], "key_stream_version": 1}
     path.write_text(json.dumps({**record, "digest": zk_keys.chain_digest(**v1).hex(), "parameters": v1}))
     with pytest.raises(ZS.ZkStoreError, match=r"other parameters: key_stream_version = 1, this release gives 2\. "

@@ -114,8 +114,7 @@ class SegmentCommitment:
         if mask is None:
             lde, tree = commit_lde(trace, log_blowup, COSET_SHIFT)
             return cls(trace, lde, tree)
-        values = _coset_buffers(cosets, trace.shape[1])
-        lde, leaves = mask.commit_lde(trace, log_blowup, COSET_SHIFT, [(*c, v) for c, v in values.items()])
+        lde, leaves, values = _masked_lde(mask, trace, log_blowup, cosets)
         return cls(trace, lde, MerkleTree.from_leaves(leaves), mask, values)
 
     def values_at(self, z: Ext, u: np.ndarray, z_next: Ext | None = None,
@@ -269,8 +268,9 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     # zk: the proof key covers the header and the witness (the traces'
     # digest), so one batch key given for two witnesses masks them apart
     # (but with probability at most (rows + columns) / p^4: zk_keys)
-    proof_key = zk_keys.proof_key(zk_key, tr.digest(), zk_keys.traces_digest(
-        zk_key, tr.digest(), [(name, trace) for _, _, name, trace in mains])) if zk else None
+    header = tr.digest()
+    proof_key = zk_keys.proof_key(zk_key, header, zk_keys.traces_digest(
+        zk_key, header, [(name, trace) for _, _, name, trace in mains])) if zk else None
 
     # zk mode's quotient reads the committed polynomials on small cosets
     # where D does not hold it (quotient_coefficients, _top_inputs): each
@@ -286,9 +286,8 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
         if not zk:
             return _Extended(mat, *lde_leaves(mat, lb, COSET_SHIFT))
         mask = Mask.derive(proof_key, name, mat.shape[1], h, m_logs[d])
-        values = _coset_buffers(cosets[name], mat.shape[1])
-        return _Extended(mat, *mask.commit_lde(mat, lb, COSET_SHIFT, [(*c, v) for c, v in values.items()]),
-                         mask, values)
+        lde, leaves, values = _masked_lde(mask, mat, lb, cosets[name])
+        return _Extended(mat, lde, leaves, mask, values)
 
     # 1 -------------------------------------------------------------------
     commitments: dict[str, SegmentCommitment] = {}
@@ -532,10 +531,14 @@ def open_rows(layouts, trees, commitments: dict, positions: np.ndarray, m_logs: 
     return rows, salts, proofs
 
 
-def _coset_buffers(cosets: Sequence[tuple[int, int]], width: int) -> dict[tuple[int, int], np.ndarray]:
-    """A new ``(2^log_m, width)`` array for each small coset ``(log_m,
-    shift)`` a commitment's LDE is to evaluate its matrix on."""
-    return {c: np.empty((1 << c[0], width), dtype=np.uint32) for c in cosets}
+def _masked_lde(mask: Mask, trace: np.ndarray, log_blowup: int, cosets: Sequence[tuple[int, int]]):
+    """(lde, leaves, values) of the masked commitment of `trace`
+    (Mask.commit_lde), with `values` its values on each small coset
+    ``(log_m, shift)``, a new ``(2^log_m, width)`` array each, folded by
+    the same pass."""
+    values = {c: np.empty((1 << c[0], trace.shape[1]), dtype=np.uint32) for c in cosets}
+    lde, leaves = mask.commit_lde(trace, log_blowup, COSET_SHIFT, [(*c, v) for c, v in values.items()])
+    return lde, leaves, values
 
 
 @dataclass

@@ -106,23 +106,19 @@ def test_a_value_at_w_z_too_many_or_too_few_is_refused(rows):
         Proof.from_bytes(edited, air)
 
 
-def test_values_at_w_z_for_a_matrix_not_read_there_are_refused():
+@pytest.mark.parametrize("field,name,refusal", [
+    ("ood_next", "square", "values at w\\*z for square, which no constraint reads"),
+    ("ood_z", "nothing", "values at z for nothing, which the layout has no matrix of")])
+def test_values_for_a_matrix_not_opened_there_are_refused(field, name, refusal):
+    """Values at w z for a matrix no constraint reads on the next row, and
+    at z for one the layout has not: the verifier and the encoder refuse
+    them, naming the point and the matrix."""
     air, proof = _honest()
     bad = copy.copy(proof)
-    bad.ood_next = {**proof.ood_next, "square": np.zeros((1, 4), dtype=np.uint32)}
-    with pytest.raises(VerificationError, match="values at w\\*z for square, which no constraint reads"):
+    setattr(bad, field, {**getattr(proof, field), name: np.zeros((1, 4), dtype=np.uint32)})
+    with pytest.raises(VerificationError, match=refusal):
         verify(air, bad, min_security=0)
-    with pytest.raises(ValueError, match="values at w\\*z for square"):
-        bad.to_bytes(air)
-
-
-def test_values_at_z_for_a_matrix_the_layout_has_not_are_refused():
-    air, proof = _honest()
-    bad = copy.copy(proof)
-    bad.ood_z = {**proof.ood_z, "nothing": np.zeros((1, 4), dtype=np.uint32)}
-    with pytest.raises(VerificationError, match="values at z for nothing, which the layout has no matrix of"):
-        verify(air, bad, min_security=0)
-    with pytest.raises(ValueError, match="values at z for nothing"):
+    with pytest.raises(ValueError, match=refusal):
         bad.to_bytes(air)
 
 

@@ -13,7 +13,7 @@
  *      refuse the record (then nothing more is written);
  *   2. the row: each column the plan's bits of its value, the range
  *      lookups counted, the row encoded to Montgomery form straight into
- *      its place in the lane's matrix (row-major: one contiguous run per
+ *      its place in the records matrix (row-major: one contiguous run per
  *      row, where a column at a time writes one cache line per row);
  *   3. the inverses (zero tests' witnesses) of all rows in one batch
  *      inversion, written into their places.
@@ -260,13 +260,14 @@ static void prefetch_row(const uint32_t *p, size_t k) {
     for (uintptr_t q = (uintptr_t)p & ~(uintptr_t)63; q < end; q += 64) __builtin_prefetch((const void *)q, 1, 3);
 }
 
-int64_t zk_record_checks_fill(uint32_t *out, size_t stride, size_t trace_length, const void *records,
+int64_t zk_record_checks_fill(uint32_t *out, size_t stride, size_t rows, size_t table, const void *records,
                               size_t n, uint64_t prev_ts, uint32_t log2_capacity, const int32_t *codes,
                               const zk_rc_column *columns, size_t n_columns, const zk_rc_lookup *lookups,
                               size_t n_lookups, int64_t *counts) {
-    const size_t T = trace_length, k = n_columns;
+    const size_t R = rows, T = table, k = n_columns;
     const zk_op *ops = (const zk_op *)records;
-    if (T < 2 || T & (T - 1) || n < 1 || n >= T || log2_capacity < 1 || log2_capacity > 30 || stride < k)
+    if (T < 2 || T & (T - 1) || R < 2 || R & (R - 1) || n < 1 || n > R || log2_capacity < 1
+        || log2_capacity > 30 || stride < k)
         return ZK_RC_BAD_PLAN;
     size_t n_inverse = 0;
     for (size_t j = 0; j < k; j++) {
@@ -343,7 +344,7 @@ int64_t zk_record_checks_fill(uint32_t *out, size_t stride, size_t trace_length,
             row[j] = 0;
         }
         for (size_t j = 0; j < n_lookups; j++) counts[row[lookups[j].column] + (uint32_t)lookups[j].shift]++;
-        if (r + AHEAD < T) prefetch_row(out + (r + AHEAD) * stride, k);
+        if (r + AHEAD < R) prefetch_row(out + (r + AHEAD) * stride, k);
         if (zk_fp_encode(out + r * stride, row, k) >= 0) {
             result = ZK_RC_BAD_PLAN;        /* cannot happen: every value is below p */
             goto done;
@@ -358,8 +359,8 @@ int64_t zk_record_checks_fill(uint32_t *out, size_t stride, size_t trace_length,
         result = ZK_RC_BAD_PLAN;            /* cannot happen, as above */
         goto done;
     }
-    for (size_t r = n; r < T; r++) {
-        if (r + AHEAD < T) prefetch_row(out + (r + AHEAD) * stride, k);
+    for (size_t r = n; r < R; r++) {
+        if (r + AHEAD < R) prefetch_row(out + (r + AHEAD) * stride, k);
         memcpy(out + r * stride, row, k * sizeof *row);
     }
 

@@ -68,20 +68,21 @@ typedef struct zk_rc_lookup {
 size_t zk_record_checks_value_count(void);
 const char *zk_record_checks_value_name(size_t i);
 
-/* Write the block's `n_columns` columns of `trace_length` rows into `out`
- * (row r's at out + r * stride, Montgomery form, every value written: no
- * clearing needed), from `n` zk_op records (1 <= n < trace_length), the
- * pre-state's last timestamp `prev_ts` (0 when the batch resumed its
- * stream) and a book of 2^log2_capacity slots (1 .. 30); `codes`: the op
- * tuple's code of each record kind (ZK_RC_KINDS entries, 0 for a kind no
- * operation has).  `counts` (trace_length int64, overwritten): each range
- * table value's lookups.  Returns -1, an operation's index (refused: the
- * module comment), ZK_RC_NO_MEMORY, or ZK_RC_BAD_PLAN for a shape or plan
- * out of range: T not a power of two, n outside [1, T), a value index out
- * of range, a width outside 1 .. 64 or lo + width > 64, an inverse taken
- * in part, a lookup of a column wider than log2 T or whose value + shift
- * could reach T. */
-int64_t zk_record_checks_fill(uint32_t *out, size_t stride, size_t trace_length, const void *records,
+/* Write the block's `n_columns` columns of `rows` rows into `out` (row
+ * r's at out + r * stride, Montgomery form, every value written: no
+ * clearing needed), from `n` zk_op records (1 <= n <= rows: operation i
+ * on row i), the pre-state's last timestamp `prev_ts` (0 when the batch
+ * resumed its stream) and a book of 2^log2_capacity slots (1 .. 30);
+ * `codes`: the op tuple's code of each record kind (ZK_RC_KINDS entries, 0
+ * for a kind no operation has).  `table` is the range table's size T (its
+ * values are [0, T)), which sets the pieces; `counts` (T int64,
+ * overwritten): each table value's lookups.  Returns -1, an operation's
+ * index (refused: the module comment), ZK_RC_NO_MEMORY, or ZK_RC_BAD_PLAN
+ * for a shape or plan out of range: rows or T not a power of two, n
+ * outside [1, rows], a value index out of range, a width outside 1 .. 64
+ * or lo + width > 64, an inverse taken in part, a lookup of a column wider
+ * than log2 T or whose value + shift could reach T. */
+int64_t zk_record_checks_fill(uint32_t *out, size_t stride, size_t rows, size_t table, const void *records,
                               size_t n, uint64_t prev_ts, uint32_t log2_capacity, const int32_t *codes,
                               const zk_rc_column *columns, size_t n_columns, const zk_rc_lookup *lookups,
                               size_t n_lookups, int64_t *counts);

@@ -262,13 +262,13 @@ class ZkPrepared:
     def traces(self, witness: W.Witness, pre: BookState) -> dict[str, np.ndarray]:
         """Every segment's matrix by the zk statement's names."""
         s = len(witness.pts)
-        r0 = np.zeros(s, dtype=np.int64)
-        r0[0] = 1
-        stamp = np.column_stack([np.arange(s, dtype=np.int64), witness.pts, r0])
+        r0, rl = np.zeros(s, dtype=np.int64), np.zeros(s, dtype=np.int64)
+        r0[0] = rl[-1] = 1
+        stamp = np.column_stack([np.arange(s, dtype=np.int64), witness.pts, r0, rl])
         stamp = np.concatenate([F.encode(stamp), zk_lane.blinding_rows(self.lane.blinding, s)], axis=1)
         return {"book.pre": pre.commitment.trace, "book.post": F.encode(self.post_table),
-                "book.stamp": stamp, "ops.exec": witness.traces()["ops.exec"],
-                "ops.lane": self.lane.matrix}
+                "book.stamp": stamp, "book.records": self.lane.records,
+                "ops.exec": witness.traces()["ops.exec"], "ops.lane": self.lane.matrix}
 
 
 def prove_batch(pre: Book | BookState, ops: np.ndarray, options: ProofOptions,
@@ -408,7 +408,7 @@ def _prepare_zk(chain: ZkChain, state: BookState, wit: W.Witness, ops: np.ndarra
     last_ts = int(ops["ts_ns"][-1])
     key = chain.batch_key(batch_id, zk_chain.content_digest_of(state.table_digest(), ops, trades, bool(resumed)))
     rand = zk_lane.LaneRandomness.derive(key, len(ops), t)
-    checks = RecordChecks(t, cap.bit_length() - 1)
+    checks = RecordChecks(t, cap.bit_length() - 1, rows=chain.book_length)
     exec_rows = wit.traces()["ops.exec"]
     lane = zk_lane.build_lane(ops, zk_lane.trade_fields(ops, trades, cap, first_seq, classified), rand,
                               exec_rows, checks, t, 0 if resumed else state.last_ts)

@@ -2,12 +2,15 @@
 book's two domains with the records committed in a lane instead of given.
 
 ``book`` (ZkBookAir, S rows, as BookAir) with the state table's five
-timestamp cells (section 5.7; where they live, below):
+timestamp cells (section 5.7; where they live, below) and the records'
+checks, one operation a row (so a zk batch has at most S operations):
 
-    pre   (EXTERNAL)  p0..p7, pt0..pt4    the state before the batch
-    post  (exported)  q0..q7, qt0..qt4    the state after it
-    stamp             row, pts, r0,       r0 = 1 on row 0 only
-                      bm, bx0..bx7        the blinding tuple (below)
+    pre     (EXTERNAL)  p0..p7, pt0..pt4    the state before the batch
+    post    (exported)  q0..q7, qt0..qt4    the state after it
+    stamp               row, pts, r0, rl,   r0 = 1 on row 0 only, rl on the last
+                        bm, bx0..bx7        the blinding tuple (below)
+    records             lo, e0..e11,        operation i's data elements on row i
+                        rc_...              the record-check block (zk_record_checks)
 
 ``ops`` (ZkOpsAir, T rows, one height per chain in zk mode):
 
@@ -16,20 +19,31 @@ timestamp cells (section 5.7; where they live, below):
     lane              fli (a MATCH's fill inverse, check 19), r0 (row 0),
                       the row types lo, lt, ld, salts s0..s3, data e0..e11,
                       the 274 Poseidon2 registers (poseidon2_air), the
-                      blinding tuple bm, bx0..bx7 (below), then the
-                      record-check block's columns (zk_record_checks)
+                      blinding tuple bm, bx0..bx7 (below)
+
+**Why the records are checked in the `book` domain.**  The block reads
+nothing of a row but its operation's data elements, and there are at most
+S operations, where the lane needs a row for every operation and trade
+(T rows).  Its 100-odd columns and 30 fractions cost half as much at S
+rows as they did beside the lane.  The lane hands each operation's data
+elements over by one tuple of its own, tag 6 (TAG_LINK):
+
+    lane supplies     <6, row, e0..e11> x lo      (rows 0 .. ops - 1)
+    records consume   <6, row, e0..e11> x lo      (the book domain's lo)
+
+Row indices are distinct in each domain, so the sum forces the book
+domain's lo to be 1 on exactly rows 0 .. ops - 1 (lo boolean) and each of
+those rows to hold the data elements its leaf hashes.
 
 **The timestamp cells.**  The state table of zk mode carries the last
 operation's timestamp in five cells of row 0 (15, 15, 15, 15 and 4 bits:
-zk_record_checks.timestamp_pieces, the block's), columns pt0..pt4 of ``pre`` and qt0..qt4 of ``post``, zero on
-every other row (every-row constraints row * c = 0: a current-row read, so
-the state is still not opened at w z and its mask stays 2q + 20).  They are
-not memory cells: the `ops` domain reads them through one tuple of its own,
-tag 6 (TAG_STAMP), which the `book` domain supplies once (multiplicity r0)
-and the lane consumes once (its own r0):
+zk_record_checks.timestamp_pieces, the block's), columns pt0..pt4 of
+``pre`` and qt0..qt4 of ``post``, zero on every other row (every-row
+constraints row * c = 0: a current-row read, so the state is still not
+opened at w z and its mask stays 2q + 20).  The block's row-0 previous
+timestamp and its last one are bound to them on row 0 of the same domain:
 
-    book supplies  <6, (1 - resumed) pt0..pt4, qt0..qt4>
-    lane consumes  <6, lpts0..lpts4 on row 0, lts0..lts4>
+    r0 * (lpts_j - (1 - resumed) pt_j) = 0,   r0 * (lts_j - qt_j) = 0
 
 so row 0's previous-timestamp pieces are the pre-state's (0 when the batch
 begins where its stream resumed: `resumed`, a public bit both domains
@@ -49,8 +63,9 @@ supplies <5, e0, .., e5> (taker i, trade number tn, maker slot, maker
 generation, price, qty), which the execution's MATCH rows consume (their
 trade tuple narrowed to those six: air.fractions_for(trade_accounts=False));
 a dummy's data elements are 0, a trade row's e6..e11 are 0, the last row's
-data is 0.  The op and outcome tuples the execution consumes are supplied by
-the record-check block from the operation rows (tag 3 and 4, x lo).
+data is 0.  An operation row supplies its data elements to the `book`
+domain (the link tuple), whose record-check block supplies the op and
+outcome tuples the execution consumes (tag 3 and 4, x lo).
 
 **The blinding tuple** (docs/ZK.md section 10, "The claimed sums").  Each
 domain claims its part of the one LogUp sum in the proof; the `book`
@@ -88,7 +103,7 @@ from .zk_encoding import DATA_ELEMENTS, LEAF_ELEMENTS, SALT_ELEMENTS, TRADE_ELEM
 from .zk_record_checks import TIMESTAMP_PIECE_BITS, RecordChecks
 
 #: the tuple tags zk mode adds to air.py's (1 memory .. 5 trade)
-TAG_STAMP, TAG_LEAF, TAG_BLIND = 6, 7, 8
+TAG_LINK, TAG_LEAF, TAG_BLIND = 6, 7, 8
 #: the state table's timestamp cells: a u64 timestamp's pieces, least
 #: significant first, as the record-check block compares them
 TS_CELLS = len(TIMESTAMP_PIECE_BITS)
@@ -96,8 +111,9 @@ TS_CELLS = len(TIMESTAMP_PIECE_BITS)
 #: LogUp sum of its fractions leaves 100 bits up to 2^15 rows
 ZK_MAX_LOG_OPS = 15
 #: the version of zk mode's AIR, bound into a zk chain's digest (zk_keys.chain_digest);
-#: 2: fli pinned on the last row too; 3: the blinding tuple
-ZK_AIR_VERSION = 3
+#: 2: fli pinned on the last row too; 3: the blinding tuple; 4: the record
+#: checks in the `book` domain
+ZK_AIR_VERSION = 4
 
 SALTS = tuple(f"s{k}" for k in range(SALT_ELEMENTS))
 DATA = tuple(f"e{k}" for k in range(DATA_ELEMENTS))
@@ -112,76 +128,109 @@ BLIND_X = tuple(f"bx{k}" for k in range(BLIND_ENTRIES))
 BLIND_COLUMNS = (BLIND_M,) + BLIND_X
 #: the lane's own columns, before the record-check block's
 LANE_COLUMNS = ("fli", "r0") + TYPES + SALTS + DATA + P2.names + BLIND_COLUMNS
-#: the leaf tuple <7, row, lo, d0..d7>: the widest tuple of the sum
+#: the leaf tuple <7, row, lo, d0..d7>
 LEAF_ARITY = 3 + LEAF_ELEMENTS
+#: the link tuple <6, row, e0..e11>: the widest tuple of the sum
+LINK_ARITY = 2 + DATA_ELEMENTS
+#: the statement's challenges: alpha, then one compression challenge per
+#: entry of the widest tuple after the first
+ZK_CHALLENGES = LINK_ARITY
+#: the `book` domain's records segment: the operation rows' indicator and
+#: data elements (the block's columns follow)
+RECORD_INPUTS = ("lo",) + DATA
 PRE_TS = tuple(f"pt{k}" for k in range(TS_CELLS))
 POST_TS = tuple(f"qt{k}" for k in range(TS_CELLS))
 
 
 # ------------------------------------------------------------- book --
 
-def zk_book_fractions(resumed: bool) -> list:
+def link_tuple() -> list:
+    """The link tuple's entries <6, row, e0..e11> (module docstring)."""
+    return [TAG_LINK, "row"] + list(DATA)
+
+
+def zk_book_fractions(checks: RecordChecks) -> list:
     """The `book` domain's fractions in zk mode: the memory pair
-    (air.book_fractions), then the timestamp cells' tuple supplied on row 0,
-    then the blinding tuple supplied (module docstring)."""
-    pre = [0] * TS_CELLS if resumed else list(PRE_TS)
-    return book_fractions() + [logup.supply([TAG_STAMP] + pre + list(POST_TS), "r0"),
-                               logup.supply([TAG_BLIND] + list(BLIND_X), BLIND_M)]
+    (air.book_fractions), the blinding tuple supplied, the record-check
+    block's (its range lookups, the op and outcome tuples), then the link
+    tuple consumed (module docstring)."""
+    return book_fractions() + [logup.supply([TAG_BLIND] + list(BLIND_X), BLIND_M)] \
+        + list(checks.fractions()) + [logup.consume(link_tuple(), "lo")]
 
 
 class ZkBookAir(BookAir):
-    """The `book` domain of zk mode: BookAir's with the timestamp cells
-    (module docstring) and the row-0 selector r0."""
+    """The `book` domain of zk mode: BookAir's with the timestamp cells,
+    the row-0 and last-row selectors r0 and rl, the blinding tuple and the
+    records' checks (module docstring).  `ops_length` (T) is the `ops`
+    domain's: the range table the block looks its pieces up in is [0, T)."""
 
+    num_challenges = ZK_CHALLENGES
     _transitions_by_key: dict = {}
 
-    def __init__(self, book_length: int, resumed: bool):
+    def __init__(self, book_length: int, resumed: bool, ops_length: int, log2_capacity: int):
         self.resumed = bool(resumed)
+        self.checks = RecordChecks(ops_length, log2_capacity, rows=book_length)
         self.main_segments = (
             Segment("pre", tuple(f"p{j}" for j in range(WORD)) + PRE_TS, external=True),
             Segment("post", tuple(f"q{j}" for j in range(WORD)) + POST_TS, exported=True),
-            Segment("stamp", ("row", "pts", "r0") + BLIND_COLUMNS),
+            Segment("stamp", ("row", "pts", "r0", "rl") + BLIND_COLUMNS),
+            Segment("records", RECORD_INPUTS + tuple(self.checks.columns)),
         )
-        self.lu = logup.LogUp("lu", zk_book_fractions(self.resumed), alpha=0, beta=1, target=_claimed)
+        self.lu = logup.LogUp("lu", zk_book_fractions(self.checks), alpha=0, beta=1, target=_claimed)
         self.shared_argument = self.lu
         self.lookup_arguments = (self.lu,)
         self.aux_columns = self.lu.columns
         super(BookAir, self).__init__(book_length, {"resumed": int(self.resumed)})
 
     def transitions(self, f: Frame) -> list[TransitionConstraint]:
-        key = (self.trace_length, self.resumed)
+        key = (self.trace_length, self.resumed, self.checks.trace_length, self.checks.log2_capacity)
         cached = ZkBookAir._transitions_by_key.get(key)
         if cached is None:
-            out = [TransitionConstraint("row' = row + 1", f.next("row") - f.cur("row") - 1, 1)]
-            row = f.cur("row")
-            out.append(TransitionConstraint("r0 = 0 off row 0", row * f.cur("r0"), 2, every_row=True))
-            for c in PRE_TS + POST_TS:
-                out.append(TransitionConstraint(f"timestamp cell {c} = 0 off row 0", row * f.cur(c), 2,
-                                                every_row=True))
+            c = f.cur
+            row = c("row")
+
+            def every(name: str, expr: Expr) -> TransitionConstraint:
+                return TransitionConstraint(name, expr, expr.degree, every_row=True)
+
+            out = [TransitionConstraint("row' = row + 1", f.next("row") - row - 1, 1),
+                   every("r0 = 0 off row 0", row * c("r0")),
+                   every("rl = 0 off the last row", (row - (self.trace_length - 1)) * c("rl"))]
+            for x in PRE_TS + POST_TS:
+                out.append(every(f"timestamp cell {x} = 0 off row 0", row * c(x)))
             # the blinding tuple has one cell per column, and that cell is in the sum
-            for c in BLIND_COLUMNS:
-                out.append(TransitionConstraint(f"blinding {c} = 0 off row 0", row * f.cur(c), 2, every_row=True))
-            cached = ZkBookAir._transitions_by_key[key] = out + self.lu.transitions(f)
+            for x in BLIND_COLUMNS:
+                out.append(every(f"blinding {x} = 0 off row 0", row * c(x)))
+            out.append(every("records: boolean lo", c("lo") * (1 - c("lo"))))
+            for x in DATA:
+                out.append(every(f"records: {x} = 0 off the operation rows", (1 - c("lo")) * c(x)))
+            for j, (pt, qt) in enumerate(zip(PRE_TS, POST_TS)):
+                before = const(0) if self.resumed else c(pt)
+                out.append(every(f"records: row 0's lpts{j} is the pre-state's cell (0 if resumed)",
+                                 c("r0") * (c(self.checks.lpts[j]) - before)))
+                out.append(every(f"records: lts{j} is the post-state's cell",
+                                 c("r0") * (c(self.checks.lts[j]) - c(qt))))
+            cached = ZkBookAir._transitions_by_key[key] = out + list(self.checks.transitions(f)) \
+                + self.lu.transitions(f)
         return cached
 
     def boundaries(self, f: Frame) -> list[BoundaryConstraint]:
-        return super().boundaries(f) + [BoundaryConstraint("r0[0] = 1", "r0", 0, const(1))]
+        return super().boundaries(f) + [BoundaryConstraint("r0[0] = 1", "r0", 0, const(1)),
+                                        BoundaryConstraint("rl on the last row = 1", "rl", -1, const(1))]
 
 
 # -------------------------------------------------------------- ops --
 
-def lane_fractions(checks: RecordChecks) -> list:
+def lane_fractions() -> list:
     """The lane's fractions: its leaf consumed, a trade row's trade tuple
-    supplied, the timestamp tuple consumed on row 0 (the block's lpts and
-    lts columns), then the block's own (its range lookups, and the
-    op and outcome tuples it supplies on the operation rows), then the
-    blinding tuple consumed (module docstring)."""
+    supplied, an operation row's link tuple supplied (to the `book`
+    domain's record checks), then the blinding tuple consumed (module
+    docstring)."""
     inputs = SALTS + DATA
     u = lambda f: f.cur("lo") + f.cur("lt") + f.cur("ld")          # noqa: E731
     return [logup.consume([TAG_LEAF, "row", "lo"] + P2.leaf_terms(inputs), u),
             logup.supply([TAG_TRADE] + list(DATA[:TRADE_ELEMENTS]), "lt"),
-            logup.consume([TAG_STAMP] + list(checks.lpts) + list(checks.lts), "r0")] \
-        + list(checks.fractions()) + [logup.consume([TAG_BLIND] + list(BLIND_X), BLIND_M)]
+            logup.supply(link_tuple(), "lo"),
+            logup.consume([TAG_BLIND] + list(BLIND_X), BLIND_M)]
 
 
 class ZkOpsAir(OrderBookAir):
@@ -191,7 +240,7 @@ class ZkOpsAir(OrderBookAir):
     symbol, batch id, the number of operations, `resumed`, the published
     leaves (T - 1, operation leaves first) and the side leaves' root."""
 
-    num_challenges = LEAF_ARITY
+    num_challenges = ZK_CHALLENGES
     _transitions_by_key: dict = {}
 
     def __init__(self, trace_length: int, log2_capacity: int, first_seq: int, symbol: int, batch_id: int,
@@ -214,13 +263,8 @@ class ZkOpsAir(OrderBookAir):
         self.first_seq, self.symbol, self.batch_id = first_seq, symbol, batch_id
         self.n_ops, self.resumed, self.leaves, self.side_root = n_ops, bool(resumed), leaves, side_root
         self.L, self.k = limbs_for(trace_length)
-        self.checks = RecordChecks(trace_length, log2_capacity)
-        clash = set(self.checks.columns) & set(LANE_COLUMNS + exec_columns(trace_length))
-        if clash:
-            raise ValueError(f"the record-check block's columns {sorted(clash)} clash with the lane's or exec's")
-        self.main_segments = (Segment("exec", exec_columns(trace_length)),
-                              Segment("lane", LANE_COLUMNS + tuple(self.checks.columns)))
-        self._share_sum(fractions_for(trace_length, trade_accounts=False) + lane_fractions(self.checks))
+        self.main_segments = (Segment("exec", exec_columns(trace_length)), Segment("lane", LANE_COLUMNS))
+        self._share_sum(fractions_for(trace_length, trade_accounts=False) + lane_fractions())
         super(OrderBookAir, self).__init__(trace_length, {"log2_capacity": log2_capacity, "ops": n_ops,
                                                           "resumed": int(self.resumed)})
 
@@ -261,8 +305,7 @@ class ZkOpsAir(OrderBookAir):
         key = (self.trace_length, self.log2_capacity)
         cached = ZkOpsAir._transitions_by_key.get(key)
         if cached is None:
-            cached = ZkOpsAir._transitions_by_key[key] = self._transitions(f) + self._lane(f) \
-                + list(self.checks.transitions(f))
+            cached = ZkOpsAir._transitions_by_key[key] = self._transitions(f) + self._lane(f)
         return cached
 
     def _lane(self, f: Frame) -> list[TransitionConstraint]:
@@ -298,9 +341,13 @@ class ZkBatchStatement(Statement):
     domain's leaves, absorbed with its public bytes."""
 
     def __init__(self, book_length: int, ops: ZkOpsAir):
-        self.book, self.ops = ZkBookAir(book_length, ops.resumed), ops
         if book_length < ops.capacity:
             raise ValueError(f"a book domain of {book_length} rows for a capacity of {ops.capacity}")
+        if ops.n_ops > book_length:
+            raise ValueError(f"{ops.n_ops} operations in a zk batch whose book domain has {book_length} rows "
+                             f"(its record checks take one operation a row)")
+        self.book = ZkBookAir(book_length, ops.resumed, ops.trace_length, ops.log2_capacity)
+        self.ops = ops
         super().__init__("orderbook-zk", [("book", self.book), ("ops", ops)],
                          target=lambda challenges: -ops.public_sum(challenges),
                          public=b"", public_fractions=ops.trace_length - 1)

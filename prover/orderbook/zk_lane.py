@@ -37,7 +37,7 @@ from .. import field as F
 from .. import array_pool, poseidon2, zk_keys
 from ..native import ffi, lib, u32p
 from .air import check_canonical, exec_columns, trade_table
-from .zk_air import BLIND_COLUMNS, BLIND_ENTRIES, LANE_COLUMNS, P2, TYPES
+from .zk_air import BLIND_COLUMNS, BLIND_ENTRIES, LANE_COLUMNS, P2, RECORD_INPUTS, TYPES
 from .zk_encoding import (DATA_ELEMENTS, LEAF_ELEMENTS, SALT_ELEMENTS, SIDE_SALT_BYTES, TRADE_ELEMENTS,
                           encode_operations, encode_trades, leaf_digests, side_leaves)
 from .zk_lists import root_of
@@ -123,12 +123,15 @@ def trade_fields(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq: 
 @dataclass
 class Lane:
     """A batch's lane: the segment's matrix (T x width, Montgomery), the
-    published leaves (T - 1 x 8, canonical: operation leaves first, then the
-    trade and dummy leaves in their slots), the side leaves and their root,
-    and how often the record-check block looks up each value of the range
+    `book` domain's records segment (S x width, Montgomery: zk_air.py's
+    RECORD_INPUTS, then the record-check block's columns), the published
+    leaves (T - 1 x 8, canonical: operation leaves first, then the trade
+    and dummy leaves in their slots), the side leaves and their root, and
+    how often the record-check block looks up each value of the range
     table [0, T)."""
 
     matrix: np.ndarray
+    records: np.ndarray
     leaves: np.ndarray
     side_leaves: np.ndarray
     side_root: bytes
@@ -185,22 +188,30 @@ def build_lane(ops: np.ndarray, fields: np.ndarray, rand: LaneRandomness, exec_r
                checks: RecordChecks, trace_length: int, prev_ts: int) -> Lane:
     """The lane of a batch (`ops` with outcomes, its trades' `fields`), from
     its randomness, its execution rows (``(T, k)`` Montgomery, air.exec_columns'
-    order: fli is read from fl and sM) and its record-check block, which
-    writes its own columns (`prev_ts`: the timestamp row 0's operation is
-    compared against).  EncodingError for a record outside the encoding's
-    domain, RecordError for one no witness exists for, LaneFull."""
+    order: fli is read from fl and sM), and its records segment, whose
+    record-check block (`checks`, of the `book` domain's S rows) writes its
+    own columns (`prev_ts`: the timestamp row 0's operation is compared
+    against).  EncodingError for a record outside the encoding's domain,
+    RecordError for one no witness exists for, LaneFull (ops + trades + 1
+    > T, or more operations than S)."""
     if trace_length != checks.trace_length:
         raise ValueError(f"a lane of {trace_length} rows with record checks for {checks.trace_length}")
-    matrix = array_pool.empty((trace_length, BLOCK + len(checks.columns)), np.uint32)    # kept for the next
-    counts = checks.write(ops, matrix[:, BLOCK:], prev_ts)
+    if len(ops) > checks.rows:
+        raise LaneFull(f"{len(ops)} operations do not fit a zk batch whose book domain has {checks.rows} rows "
+                       f"(one operation a row: {len(ops) - checks.rows} too many)")
     data, types = lane_data(ops, fields, rand.order, trace_length)
+    records = np.zeros((checks.rows, len(RECORD_INPUTS) + len(checks.columns)), dtype=np.uint32)
+    counts = checks.write(ops, records[:, len(RECORD_INPUTS):], prev_ts)
+    n = len(ops)
+    records[:n, 0] = F.ONE
+    records[:n, 1:len(RECORD_INPUTS)] = F.encode(data[:n])
+    matrix = array_pool.empty((trace_length, len(LANE_COLUMNS)), np.uint32)    # kept for the next
     leaves = lane_matrix(matrix, data, types, rand.salts, rand.blinding, exec_rows)
     side = side_leaves(ops, rand.side_salts)
-    return Lane(matrix, leaves, side, root_of(side), counts, rand.blinding)
+    return Lane(matrix, records, leaves, side, root_of(side), counts, rand.blinding)
 
 
-#: the first column of the record-check block in the lane's matrix: the
-#: lane's own columns (LANE_COLUMNS) come first
+#: the lane's own columns (LANE_COLUMNS): the whole lane
 BLOCK = len(LANE_COLUMNS)
 #: the Poseidon2 registers' first column, and the permutation output's (the
 #: leaf's eight elements before the feed-forward): runs of the matrix
@@ -232,9 +243,9 @@ def _canonical(a, shape: tuple[int, ...], what: str) -> np.ndarray:
 
 def lane_matrix(matrix: np.ndarray, data: np.ndarray, types: np.ndarray, salts: np.ndarray,
                 blinding: np.ndarray, exec_rows: np.ndarray) -> np.ndarray:
-    """Write the lane's own columns (LANE_COLUMNS, the first BLOCK columns
-    of `matrix`: T x width uint32, Montgomery; the record-check block's
-    columns after them are the block's to write) from the lane's data
+    """Write the lane's columns (LANE_COLUMNS, the first BLOCK columns of
+    `matrix`: T x width uint32, Montgomery; any after them are left as
+    they are) from the lane's data
     elements and row types (lane_data), its salts (``(T, 4)``), the
     blinding tuple's values (LaneRandomness.blinding) and the execution
     rows (``(T, k)`` Montgomery, air.exec_columns' order: fli is read from

@@ -3,9 +3,10 @@ verifier, as constraints over one operation record's data elements
 (docs/ZK.md, section 4, and its subsection 4.1 "The record-check block",
 which argues each constraint family).
 
-In zk mode the records are private.  The record lane holds operation i's
+In zk mode the records are private.  The record lane hashes operation i's
 12 data elements e0..e11 (zk_encoding.OPERATION_LAYOUT) on row i of the
-`ops` domain, and this block, beside it, decomposes them exactly into
+`ops` domain, and hands them to row i of the `book` domain (zk_air.py,
+the link tuple), where this block decomposes them exactly into
 their sub-fields, classifies the record as `air.classify_all` does (the
 first failing field check is its reason), checks a field rejection's
 outcome and a new order's handle as `batch.check_public` and
@@ -19,12 +20,13 @@ constraints and its LogUp fractions, and reads columns it does not own
 (``inputs``).  What the integrator (the lane) must provide, and which of
 it the argument assumes:
 
-* ``row`` is the row counter (row[0] = 0, row' = row + 1), so on lane
-  row i it is the operation index i;
-* ``lo`` is boolean, 1 exactly on rows 0 .. ops - 1 (the leaf tuple's
-  type bit) and 0 on the last row;
+* ``row`` is the row counter (row[0] = 0, row' = row + 1), so on row i
+  it is the operation index i;
+* ``lo`` is boolean and 1 exactly on rows 0 .. ops - 1 (ops <= rows: the
+  last row may be an operation's);
+* ``rl`` is 1 on the last row and 0 on every other;
 * e0..e11 on an operation row are the data elements its published leaf
-  hashes (the lane's Poseidon2 rows bind them);
+  hashes (the lane's Poseidon2 rows bind them, the link tuple carries them);
 * the range table <TAG_RANGE, v>, v in [0, T), is supplied (OrderBookAir's
   ``supply([TAG_RANGE, "row"], "rm")``) with multiplicities that count
   every value this block looks up: :meth:`RecordChecks.range_counts`;
@@ -58,8 +60,9 @@ from .zk_encoding import DATA_ELEMENTS, OPERATION_LAYOUT, Piece, encode_operatio
 
 #: the data-element columns the lane holds
 ELEMENTS = tuple(f"e{k}" for k in range(DATA_ELEMENTS))
-#: the columns the block reads and does not own
-INPUTS = ("row", "lo") + ELEMENTS
+#: the columns the block reads and does not own: the row counter, the
+#: operation rows' indicator, the last row's selector and the data elements
+INPUTS = ("row", "lo", "rl") + ELEMENTS
 
 # flags & ~FLAGS_KNOWN != 0 is "flags >> 2 != 0" only while the known flags are bits 0 and 1
 assert FLAGS_KNOWN == 0b11, "the block reads flags as f0, f1 and fh = flags >> 2"
@@ -161,20 +164,29 @@ class Ranged(NamedTuple):
 
 class RecordChecks:
     """The record-check block for an `ops` domain of `trace_length` rows
-    (T', a power of two from MIN_ROWS to 2^MAX_LOG_OPS) and a book of
-    2^`log2_capacity` slots (1 .. MAX_LOG2_CAPACITY).  The lane adds
-    ``columns`` to a segment, ``transitions(f)`` to its constraints and
-    ``fractions()`` to its one LogUp sum, and has the block write its
-    columns into the lane's matrix with :meth:`write` (:meth:`fill`: the
-    same by name)."""
+    (T', a power of two from MIN_ROWS to 2^MAX_LOG_OPS: the range table is
+    [0, T'), which sets the pieces) and a book of 2^`log2_capacity` slots
+    (1 .. MAX_LOG2_CAPACITY), living in a domain of `rows` rows (T' when not
+    given; zk mode's `book` domain, zk_air.py), one operation a row.  The
+    integrator adds ``columns`` to a segment, ``transitions(f)`` to its
+    constraints and ``fractions()`` to its one LogUp sum, and has the block
+    write its columns into the segment's matrix with :meth:`write`
+    (:meth:`fill`: the same by name)."""
 
     inputs = INPUTS
 
-    def __init__(self, trace_length: int, log2_capacity: int):
+    def __init__(self, trace_length: int, log2_capacity: int, rows: int | None = None):
         if isinstance(trace_length, bool) or not isinstance(trace_length, int) \
                 or trace_length & (trace_length - 1) or not MIN_ROWS <= trace_length <= 1 << MAX_LOG_OPS:
             raise ValueError(f"the record checks take an ops trace of a power of two from {MIN_ROWS} to "
                              f"2^{MAX_LOG_OPS} rows (the ops domain's own limits), got {trace_length!r}")
+        rows = trace_length if rows is None else rows
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows & (rows - 1) \
+                or not MIN_ROWS <= rows <= 1 << MAX_LOG_OPS:
+            raise ValueError(f"the record checks live in a domain of a power of two from {MIN_ROWS} to "
+                             f"2^{MAX_LOG_OPS} rows, got {rows!r}")
+        #: the rows of the domain the block lives in (one operation a row)
+        self.rows = rows
         if isinstance(log2_capacity, bool) or not isinstance(log2_capacity, int) \
                 or not 1 <= log2_capacity <= MAX_LOG2_CAPACITY:
             raise ValueError(f"the record checks take a capacity of 2^1 to 2^{MAX_LOG2_CAPACITY} slots "
@@ -416,6 +428,10 @@ class RecordChecks:
             step(f"check 25: lts{j} constant", n(f"rc_lts{j}") - c(f"rc_lts{j}"))
             step(f"check 25: lts{j} = the last operation's piece {j}",
                  lo * (1 - n("lo")) * (c(f"rc_lts{j}") - ts[j]))
+            # every row may be an operation's (ops = rows): the last row's
+            # operation is the last one, and no transition reaches it
+            row(f"check 25: lts{j} = piece {j} of an operation on the last row",
+                c("rl") * lo * (c(f"rc_lts{j}") - ts[j]))
 
         for con in out:
             if con.degree > CONSTRAINT_DEGREE:
@@ -436,21 +452,21 @@ class RecordChecks:
     def fill(self, records: np.ndarray, trace_length: int | None = None, prev_ts: int = 0) -> dict[str, np.ndarray]:
         """The block's columns for these operation records (OP_DTYPE, with
         their outcomes) on rows 0 .. len(records) - 1: canonical uint32
-        arrays of T rows by column name (:meth:`write`'s, decoded).
+        arrays of `rows` rows by column name (:meth:`write`'s, decoded).
         `prev_ts`: the last timestamp the pre-state carries (0 when the
         batch begins where its stream resumed); row 0's lpts holds its
-        pieces.  `trace_length`, if given, must be the block's.  Errors as
-        :meth:`write`'s."""
-        if trace_length is not None and trace_length != self.trace_length:
-            raise ValueError(f"these record checks are for {self.trace_length} rows, not {trace_length}")
-        out = np.empty((self.trace_length, len(self.columns)), dtype=np.uint32)
+        pieces.  `trace_length`, if given, must be the block's rows.  Errors
+        as :meth:`write`'s."""
+        if trace_length is not None and trace_length != self.rows:
+            raise ValueError(f"these record checks are for {self.rows} rows, not {trace_length}")
+        out = np.empty((self.rows, len(self.columns)), dtype=np.uint32)
         self.write(records, out, prev_ts)
         return dict(zip(self.columns, np.ascontiguousarray(F.decode(out).T)))
 
     def write(self, records: np.ndarray, out: np.ndarray, prev_ts: int = 0) -> np.ndarray:
         """Write the block's columns for these operation records into `out`
-        (``(T, len(columns))`` uint32, its columns contiguous: the block's
-        place in the lane's matrix), Montgomery form, with the C builder
+        (``(rows, len(columns))`` uint32, its columns contiguous: the
+        block's place in its domain's matrix), Montgomery form, with the C builder
         (csrc/orderbook/record_checks.c, which follows :meth:`columns_of`),
         and return how often each value of the range table [0, T) is looked
         up (T int64: :meth:`range_counts` of the columns).  RecordError
@@ -459,10 +475,10 @@ class RecordChecks:
         the encoding's domain: on a refusal, columns_of names the fault."""
         if not isinstance(records, np.ndarray) or records.dtype != OP_DTYPE or records.ndim != 1:
             raise TypeError("operation records must be a 1-D array of OP_DTYPE")
-        if not 1 <= len(records) < self.trace_length:
-            raise RecordError(f"{len(records)} operations for a lane of {self.trace_length} rows "
-                              f"(at least one, and the last row is no operation)")
-        shape = (self.trace_length, len(self.columns))
+        if not 1 <= len(records) <= self.rows:
+            raise RecordError(f"{len(records)} operations for record checks of {self.rows} rows "
+                              f"(at least one, one a row)")
+        shape = (self.rows, len(self.columns))
         if not isinstance(out, np.ndarray) or out.dtype != np.uint32 or out.shape != shape \
                 or out.strides[1] != 4 or out.strides[0] % 4 or out.strides[0] < 4 * shape[1] \
                 or not out.flags.writeable:
@@ -477,7 +493,8 @@ class RecordChecks:
         counts = np.empty(self.trace_length, dtype=np.int64)
         # a strided view has no contiguous buffer to hand over: its address
         got = lib.zk_record_checks_fill(ffi.cast("uint32_t *", out.ctypes.data), out.strides[0] // 4,
-                                        self.trace_length, ffi.from_buffer(records), len(records), prev_ts,
+                                        self.rows, self.trace_length, ffi.from_buffer(records), len(records),
+                                        prev_ts,
                                         self.log2_capacity, ffi.from_buffer("int32_t[]", codes),
                                         ffi.from_buffer("zk_rc_column[]", columns), len(columns),
                                         ffi.from_buffer("zk_rc_lookup[]", lookups), len(lookups),
@@ -502,7 +519,7 @@ class RecordChecks:
         column: the C builder :meth:`write` uses follows it statement for
         statement, one record at a time (tests hold the two equal), and
         runs it only to name a refusal."""
-        T, n = self.trace_length, len(records)
+        R, n = self.rows, len(records)
         el = encode_operations(records).astype(np.int64)
         raw: dict[str, np.ndarray] = {}
         sub: dict[str, np.ndarray] = {}
@@ -597,7 +614,7 @@ class RecordChecks:
         for j in range(5):
             raw[f"rc_lpts{j}"] = prev[:, j]
 
-        cols = {name: np.zeros(T, dtype=np.uint32) for name in self.columns}
+        cols = {name: np.zeros(R, dtype=np.uint32) for name in self.columns}
         for name, v in raw.items():
             cols[name][:n] = v % F.P
         for j in range(5):

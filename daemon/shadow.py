@@ -44,6 +44,7 @@ from ..engine import records
 from ..engine.book import Book, StreamError
 from ..engine.records import FLAG_CLAIMED, FLAG_CRITICAL, OP_DTYPE, TRADE_DTYPE
 from ..engine.trace import StepKind, cells_after
+from ..prover.orderbook.air import book_length
 from ..prover.orderbook.witness import check_trace_length, op_rows
 from .batches import Applied, Batch, BatchPolicy, Break, CloseReason, Divergence, Refusal, Refused
 from .priority import ProofPriority
@@ -179,7 +180,9 @@ class ShadowBook:
     `resync_after` records in a row make the stream resume (module
     docstring).  `zk`: the batches are proven in zk mode, whose record
     lane must hold them too (an operation and each of its trades take a
-    lane row: ops + trades + 1 <= trace_length, docs/ZK.md section 9)."""
+    lane row: ops + trades + 1 <= trace_length), and whose book domain
+    checks one operation a row (at most book_length(capacity) operations;
+    docs/ZK.md section 9)."""
 
     def __init__(self, symbol: int, capacity: int, trace_length: int, next_batch_id: int = 0,
                  resync_after: int = DEFAULT_RESYNC_AFTER, zk: bool = False):
@@ -188,6 +191,8 @@ class ShadowBook:
                              f"not {resync_after!r}")
         self.symbol, self.trace_length = symbol, check_trace_length(trace_length, capacity)
         self.resync_after, self.zk = resync_after, bool(zk)
+        #: zk mode: the most operations a batch holds (the book domain's rows)
+        self.max_zk_ops = book_length(capacity)
         self.book = Book(capacity, symbol)
         self.next_batch_id = next_batch_id
         self._open = _Open()
@@ -363,6 +368,10 @@ class ShadowBook:
                 f"symbol {self.symbol}: the batch's operations and trades would take "
                 f"{o.lane + int(lane_of.sum())} lane rows; its {self.trace_length}-row lane holds "
                 f"{self.trace_length - 1}")
+        if policy is None and self.zk and o.count + n > self.max_zk_ops:
+            raise BatchOverflow(
+                f"symbol {self.symbol}: the batch would hold {o.count + n} operations; a zk batch "
+                f"holds at most {self.max_zk_ops} (its book domain's rows)")
         run = _Run(ops[:n], work, trades, steps, steps_of, rows_of, lane_of, seen[:n])
         while True:
             room = self.trace_length - 1 - o.rows
@@ -370,7 +379,7 @@ class ShadowBook:
             if self.zk:         # zk mode: the record lane must hold them too
                 lane_room = self.trace_length - 1 - o.lane
                 fits = min(fits, int(np.searchsorted(np.cumsum(lane_of[run.start:]), lane_room,
-                                                     side="right")))
+                                                     side="right")), self.max_zk_ops - o.count)
             if run.start + fits == n:
                 break
             # the trace is full before op run.start + fits: those before it end

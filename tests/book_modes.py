@@ -31,6 +31,7 @@ from zksidecar.prover import params
 from zksidecar.prover.orderbook import witness as W
 from zksidecar.prover.orderbook.air import trade_table
 from zksidecar.prover.orderbook.batch import BookState, PreparedBatch, prepare_batch, prove_prepared
+from zksidecar.prover.orderbook.zk_air import RECORD_INPUTS
 from zksidecar.prover.orderbook.zk_chain import ZkChain, zk_state_table
 from zksidecar.prover.orderbook.zk_encoding import DATA_ELEMENTS, TRADE_ELEMENTS, encode_operations, side_leaves
 from zksidecar.prover.orderbook.zk_lane import BLOCK, Lane, LaneRandomness, lane_matrix, place_elements
@@ -162,7 +163,7 @@ def lying_lane(prep: PreparedBatch, ops: np.ndarray, trades: np.ndarray) -> None
     records give back the honest lane."""
     z, w, pub = prep.zk, prep.witness, prep.public
     t = z.chain.ops_length
-    checks = RecordChecks(t, pub.log2_capacity)
+    checks = RecordChecks(t, pub.log2_capacity, rows=pub.book_length)
     block, _ = checks.columns_of(ops, 0 if pub.zk.resumed else prep.pre.last_ts)
     rand = LaneRandomness.derive(z.batch_key, len(ops), t)
     data, types = place_elements(encode_operations(ops), trade_elements(trades, pub.first_seq), rand.order, t)
@@ -170,11 +171,16 @@ def lying_lane(prep: PreparedBatch, ops: np.ndarray, trades: np.ndarray) -> None
     counts = np.bincount(looked[(looked >= 0) & (looked < t)], minlength=t).astype(np.int64)
     w.lane_counts = counts
     w.finish()
-    matrix = np.empty((t, BLOCK + len(checks.columns)), dtype=np.uint32)
-    matrix[:, BLOCK:] = F.encode(np.column_stack([np.asarray(block[c], dtype=np.int64) % F.P for c in checks.columns]))
+    n = len(ops)
+    records = np.zeros((checks.rows, len(RECORD_INPUTS) + len(checks.columns)), dtype=np.uint32)
+    records[:n, 0] = F.ONE
+    records[:n, 1:len(RECORD_INPUTS)] = F.encode(data[:n])
+    records[:, len(RECORD_INPUTS):] = F.encode(
+        np.column_stack([np.asarray(block[c], dtype=np.int64) % F.P for c in checks.columns]))
+    matrix = np.empty((t, BLOCK), dtype=np.uint32)
     leaves = lane_matrix(matrix, data, types, rand.salts, rand.blinding, w.traces()["ops.exec"])
     side = side_leaves(ops, rand.side_salts)
-    z.ops, z.lane = ops, Lane(matrix, leaves, side, root_of(side), counts, rand.blinding)
+    z.ops, z.lane = ops, Lane(matrix, records, leaves, side, root_of(side), counts, rand.blinding)
     z.last_ts = int(ops["ts_ns"][-1])
     z.post_table = zk_state_table(w.post, z.last_ts)
     pub.zk = dataclasses.replace(pub.zk, n_ops=len(ops), leaves=leaves, side_root=z.lane.side_root)

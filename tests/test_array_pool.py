@@ -171,7 +171,7 @@ def _fill_free(pool: ArrayPool, byte: int) -> None:
 def test_the_pinned_zk_batch_from_reused_buffers(tiny_pool):
     log_cap, rows = 10, 2048
     opts = zk_proof_options(100, log_cap, rows)
-    ops = flow.generate(1100, 11, 1 << log_cap, params=flow.FlowParams(depth=40, take=0.4))
+    ops = flow.generate(1000, 11, 1 << log_cap, params=flow.FlowParams(depth=40, take=0.4))
     held = []
     for byte in (0xFF, 0xA5):
         _fill_free(tiny_pool, byte)

@@ -31,6 +31,7 @@ from zksidecar.prover.orderbook.batch import (prepare_batch, prove_batch, prove_
                                               verify_batch, verify_chain, verify_history)
 from zksidecar.prover.orderbook.params import check_zk_ops_length, zk_proof_options
 from zksidecar.prover.orderbook.zk_chain import ZK_FILE_VERSION, ZkChain
+from zksidecar.prover.orderbook.zk_encoding import DATA_ELEMENTS
 from zksidecar.prover.params import ParameterError, ProofOptions
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.prove import ConstraintError
@@ -186,26 +187,26 @@ def test_proving_twice_gives_the_same_bytes():
 
 
 #: sha256 of the proof file test_a_small_zk_batch_has_its_pinned_bytes_on_every_isa
-#: proves, computed from the code (last changed by key stream version 2:
-#: masks and salts from ChaCha20 streams, docs/ZK_KEYS.md).  Pinned so that
+#: proves, computed from the code (last changed by zk AIR version 4: the
+#: record checks in the book domain, docs/ZK.md 4.1).  Pinned so that
 #: "the proof bytes are unchanged" is tested rather than claimed: a change
 #: of speed or of a kernel (LDE, folds, lane, record block, constraint VM,
 #: Merkle) must leave it alone, and a change to it is a change of the
 #: statement, the transcript, the proof format or the key expansion, made
 #: deliberately and said so in its commit.
-PINNED_BATCH_SHA256 = "44555534d7ba5054bb3b6d93489d414ab293149880beec796c5528c13ca99558"
+PINNED_BATCH_SHA256 = "f860e712aceb968625cad54e1bad272616b30d9c1941a9e848f891c1791f2648"
 
 
 def test_a_small_zk_batch_has_its_pinned_bytes_on_every_isa(each_isa):
     """The smallest shape zk mode reaches 100 bits at (capacity 2^10, 2^11
     ops rows: production parameters, 149 queries, 11 grinding bits, h =
-    318), 1,100 operations from the empty book: the same proof bytes on
+    318), 1,000 operations from the empty book: the same proof bytes on
     every ISA path, and the pinned ones (PINNED_BATCH_SHA256)."""
     log_cap, rows = 10, 2048
     opts = zk_proof_options(100, log_cap, rows)
-    ops = flow.generate(1100, 11, 1 << log_cap, params=flow.FlowParams(depth=40, take=0.4))
+    ops = flow.generate(1000, 11, 1 << log_cap, params=flow.FlowParams(depth=40, take=0.4))
     bp = prove_batch(Book(1 << log_cap), ops, opts, zk=ZkChain(KEY, 0, log_cap, rows, opts))[0]
-    assert bp.public.n_ops == 1100
+    assert bp.public.n_ops == 1000
     verify_batch(bp)
     assert hashlib.sha256(proof_file.encode(bp)).hexdigest() == PINNED_BATCH_SHA256
 
@@ -276,11 +277,11 @@ def test_resumed(proven):
     # a post-state whose last timestamp is not the batch's is no proof either
     prep = prepare_batch(state, late, ZK, batch_id=1, zk=c, resumed=True)
     prep.public.zk.resumed = False
-    with pytest.raises(ConstraintError, match="claimed sums do not add up"):
+    with pytest.raises(ConstraintError, match="row 0's lpts. is the pre-state's cell"):
         prove_prepared(prep, ZK, debug=True)
     prep = prepare_batch(state, late, ZK, batch_id=1, zk=c, resumed=True)
     prep.zk.post_table[0, -1] += 1
-    with pytest.raises(ConstraintError, match="claimed sums do not add up"):
+    with pytest.raises(ConstraintError, match="lts4 is the post-state's cell"):
         prove_prepared(prep, ZK, debug=True)
     segments = verify_history([bp0, bp1], min_security=0)
     assert [(s.first_batch, s.last_batch) for s in segments] == [(0, 0), (1, 1)]
@@ -337,17 +338,39 @@ def test_a_zk_chain_starts_from_the_empty_book():
         prove_batch(Book(CAP), stream(10), ZK)
 
 
-def test_a_lane_that_cannot_hold_the_trades_is_refused():
-    """ops + trades + 1 <= T: one resting order taken one lot at a time by
-    170 IOCs takes 172 execution rows (a taker filled by one MATCH is that
-    row alone) but 341 lane rows, over the 256 the chain's height holds;
-    the refusal says by how much."""
-    ops = np.zeros(171, dtype=OP_DTYPE)
-    ops["seq"], ops["ts_ns"], ops["account"] = np.arange(1, 172), np.arange(171), 5
+def _one_maker_and_takers(n: int) -> np.ndarray:
+    """A resting order of 1,000 lots, then n - 1 IOCs taking one lot each:
+    every IOC is one execution row (a taker filled by one MATCH is that row
+    alone) and two lane rows (its leaf and its trade's)."""
+    ops = np.zeros(n, dtype=OP_DTYPE)
+    ops["seq"], ops["ts_ns"], ops["account"] = np.arange(1, n + 1), np.arange(n), 5
     ops["kind"], ops["side"], ops["price"], ops["qty"] = Kind.IOC, 1, 100, 1
     ops[0]["kind"], ops[0]["side"], ops[0]["qty"] = Kind.LIMIT, 2, 1000
-    with pytest.raises(zk_lane.LaneFull, match="171 operations and 170 trades do not fit a lane of 256 rows"):
-        prove_batch(Book(CAP), ops, ZK, zk=chain())
+    return ops
+
+
+def test_a_lane_that_cannot_hold_the_trades_is_refused():
+    """ops + trades + 1 <= T, refused by the lane's builder, which says by
+    how much.  Through prove_batch the book domain's S rows (at most T / 2
+    at every chain shape) refuse first: an operation takes a lane row and
+    its trades' MATCH rows take execution rows, so S operations fill the
+    lane only with a trace over full; the builder's check stays, as the
+    lane's own invariant."""
+    ops = np.zeros((41, DATA_ELEMENTS), dtype=np.uint32)
+    trades = np.zeros((40, DATA_ELEMENTS), dtype=np.uint32)
+    with pytest.raises(zk_lane.LaneFull, match="41 operations and 40 trades do not fit a lane of 64 rows "
+                                              r"\(ops \+ trades \+ 1 <= 64: 18 too many\)"):
+        zk_lane.place_elements(ops, trades, np.arange(64 - 1 - 41), 64)
+
+
+def test_a_batch_of_more_operations_than_book_rows_is_refused():
+    """A zk batch holds at most S operations (the book domain's rows: its
+    record checks take one operation a row): 171 operations on a chain whose
+    book domain has 128 rows are refused, naming the excess, though their
+    172 execution rows fit the 256-row trace."""
+    with pytest.raises(zk_lane.LaneFull, match="171 operations do not fit a zk batch whose book domain has 128 "
+                                              "rows .one operation a row: 43 too many."):
+        prove_batch(Book(CAP), _one_maker_and_takers(171), ZK, zk=chain())
 
 
 def test_zk_mode_is_capped_at_2_15_ops_rows():

@@ -55,6 +55,8 @@ from zksidecar.prover.verify import VerificationError
 
 P = F.P
 SUM = base.SUM
+#: row 0's binding of the records' previous timestamp to the pre-state's cells
+LPTS = "records: row 0's lpts. is the pre-state's cell"
 #: an IOC that takes two makers (two trades), a LIMIT that rests, a BAD_SIDE
 #: rejection: operation, trade and dummy rows on a book of 128 slots
 OPS = base.batch((Kind.IOC, Side.BUY, 101, 7), (Kind.LIMIT, Side.BUY, 96, 2), (Kind.LIMIT, 3, 96, 2))
@@ -66,16 +68,12 @@ def prepared(ops=OPS, last_ts: int = 0, resumed: bool = False):
     return ZK.prepare(base.setup_book(ZK.capacity(16)), ops, last_ts=last_ts, resumed=resumed)
 
 
-class LaneCells:
-    """The lane segment of a prepared zk batch, cell by cell by column name
-    (canonical values), and its leaves rehashed after an edit."""
+class Cells:
+    """A segment's matrix cell by cell by column name (canonical values)."""
 
-    def __init__(self, prep):
-        self.prep, self.m = prep, prep.zk.lane.matrix
-        self.names = zk_air.LANE_COLUMNS + tuple(RecordChecks(prep.public.ops_length,
-                                                              prep.public.log2_capacity).columns)
+    def __init__(self, matrix: np.ndarray, names):
+        self.m, self.names = matrix, tuple(names)
         self.at = {c: j for j, c in enumerate(self.names)}
-        self.n = prep.public.zk.n_ops
 
     def __getitem__(self, key):
         name, row = key
@@ -92,12 +90,25 @@ class LaneCells:
             self.m[row, self.at[name]] = F.encode_int(int(value) % P)
 
     def rows(self, kind: str) -> np.ndarray:
-        """The rows of one type: "lo", "lt" or "ld"."""
+        """The rows where a 0/1 column is 1 ("lo", "lt" or "ld")."""
         return np.flatnonzero(self[kind, slice(None)])
 
     def copy_row(self, src: int, dst: int, names) -> None:
         for c in names:
             self.m[dst, self.at[c]] = self.m[src, self.at[c]]
+
+
+class LaneCells(Cells):
+    """The lane segment of a prepared zk batch, cell by cell, its leaves
+    rehashed after an edit; `records`, the `book` domain's records segment
+    (its lo, data elements and the record-check block's columns) likewise."""
+
+    def __init__(self, prep):
+        super().__init__(prep.zk.lane.matrix, zk_air.LANE_COLUMNS)
+        self.prep = prep
+        block = RecordChecks(prep.public.ops_length, prep.public.log2_capacity, rows=prep.public.book_length)
+        self.records = Cells(prep.zk.lane.records, zk_air.RECORD_INPUTS + block.columns)
+        self.n = prep.public.zk.n_ops
 
     def rehash(self) -> None:
         """Every row's Poseidon2 registers from its salt and data, and the
@@ -142,23 +153,22 @@ def test_the_lying_lane_of_honest_records_is_the_honest_lane():
 # for a trade, a whole record for an operation) and publishes the leaf it
 # then hashes, so that no row constraint is left to catch it.
 
-def _block(cells) -> list[str]:
-    return [c for c in cells.names if c.startswith("rc_")]
-
-
 def _as_dummy_or_trade(cells, row: int, kind: str) -> None:
     """Operation row `row` (the batch's last) shown as a dummy (zero data)
-    or a trade (its first six data elements kept, the rest zero): the
-    block's columns zero there, and the last timestamp (lts, the post
-    state's cells) the operation's before it."""
+    or a trade (its first six data elements kept, the rest zero), and taken
+    out of the records segment: its row there all zero, and the last
+    timestamp (lts, the post state's cells) the operation's before it."""
     data = [f"e{k}" for k in range(12)]
-    for c in _block(cells) + data[6 if kind == "lt" else 0:]:
-        if c not in {f"rc_lts{j}" for j in range(5)}:
-            cells[c, row] = 0
+    for c in data[6 if kind == "lt" else 0:]:
+        cells[c, row] = 0
     cells["lo", row], cells[kind, row] = 0, 1
+    rec = cells.records
+    for c in rec.names:
+        if c not in {f"rc_lts{j}" for j in range(5)}:
+            rec[c, row] = 0
     prev_ts = int(cells.prep.zk.ops["ts_ns"][row - 1])
     for j, v in enumerate(timestamp_pieces(prev_ts)):
-        cells[f"rc_lts{j}", slice(None)] = v
+        rec[f"rc_lts{j}", slice(None)] = v
     cells.prep.zk.post_table = zk_state_table(cells.prep.witness.post, prev_ts)
     cells.rehash()
 
@@ -168,9 +178,9 @@ def test_an_operation_leaf_presented_as_a_dummy_or_a_trade(kind):
     """The last operation's row claims to be a dummy (or a trade): the
     leaf tuple's type bit is the verifier's 1, the operation's op and
     outcome tuples, which the execution consumes, are supplied by no row,
-    and the sum does not close.  With only its type bits flipped, a row
-    constraint refuses it already: the operation before it is then the
-    last, and lts is not its timestamp (check 25)."""
+    and the sum does not close (the records segment, left as it was, would
+    consume a link tuple no lane row supplies).  With only its type bits
+    flipped, the row's data does not fit the type it claims."""
     prep = prepared()
     cells = LaneCells(prep)
     _as_dummy_or_trade(cells, cells.n - 1, kind)
@@ -179,7 +189,8 @@ def test_an_operation_leaf_presented_as_a_dummy_or_a_trade(kind):
     cells = LaneCells(prep)
     row = cells.n - 1
     cells["lo", row], cells[kind, row] = 0, 1
-    refused(prep, re.escape("record: check 25: lts0 = the last operation's piece 0"))
+    refused(prep, re.escape("lane: a dummy's data is zero (e0)" if kind == "ld"
+                            else "lane: a trade leaf has six fields (e6 = 0)"))
 
 
 @pytest.mark.parametrize("kind", ["lt", "ld"])
@@ -198,10 +209,13 @@ def test_a_trade_or_a_dummy_presented_as_an_operation(kind):
     # compared with the operation before it when it extends the operation
     # rows, else (after a row that is none) with 0
     prev = int(last["ts_ns"][0]) if row == cells.n else 0
-    block, why = RecordChecks(prep.public.ops_length, prep.public.log2_capacity).columns_of(last, prev_ts=prev)
+    block, why = RecordChecks(prep.public.ops_length, prep.public.log2_capacity,
+                              rows=prep.public.book_length).columns_of(last, prev_ts=prev)
     assert why is None
+    rec = cells.records
     for c, v in block.items():
-        cells[c, row] = int(v[0])
+        rec[c, row] = int(v[0])
+    rec.copy_row(cells.n - 1, row, ["lo"] + [f"e{k}" for k in range(12)])
     cells[kind, row], cells["lo", row] = 0, 1
     cells.rehash()
     refused(prep, SUM)
@@ -358,11 +372,11 @@ def test_leaves_published_without_the_feed_forward():
 
 def test_the_post_states_timestamp_cells_lie():
     """The post-state carries a last timestamp other than the last
-    operation's (the tuple <6, ..., qt> the lane consumes with lts), or a
-    timestamp cell off row 0."""
+    operation's (row 0 of the book domain binds its cells to the records'
+    lts), or a timestamp cell off row 0."""
     prep = prepared()
     prep.zk.post_table[0, WORD] += 1
-    refused(prep, SUM)
+    refused(prep, re.escape("records: lts0 is the post-state's cell"))
     prep = prepared()
     prep.zk.post_table[5, WORD] = 1
     refused(prep, re.escape("timestamp cell qt0 = 0 off row 0"))
@@ -372,14 +386,14 @@ def test_the_pre_states_timestamp_cells_lie():
     """The pre-state a batch starts from carries the chain's last
     timestamp; row 0's lpts must be it.  A batch whose first operation is
     before it (time went back), its witness compared with 0 as a resumed
-    batch's but proven as continuing, does not close the sum; a pre-state
-    table with a timestamp cell off row 0 breaks the book domain's
-    constraint."""
+    batch's but proven as continuing, breaks row 0's binding of lpts to the
+    pre-state's cells; a pre-state table with a timestamp cell off row 0
+    breaks the book domain's constraint."""
     late = OPS.copy()
     late["ts_ns"] += 10
     prep = prepared(late, last_ts=20, resumed=True)          # operation 0 at 10, before 20
     prep.public.zk = dataclasses.replace(prep.public.zk, resumed=False)
-    refused(prep, SUM)
+    refused(prep, LPTS)
     prep = prepared()
     table = F.decode(prep.pre.commitment.trace).astype(np.int64)
     table[5, WORD + 1] = 7
@@ -394,14 +408,14 @@ def test_resumed_set_falsely(flip_to):
     """`resumed` is public and bound: a continuing batch (its first
     timestamp compared with the pre-state's last, 20) published as
     resumed, or a resumed one (compared with 0, its first timestamp 10
-    before 20) published as continuing: the book domain supplies the
-    pre-state's cells or zeros by the public bit, the lane consumes what
-    its witness compared with, and the sum does not close."""
+    before 20) published as continuing: row 0 of the book domain binds lpts,
+    what the witness compared with, to the pre-state's cells or to zero by
+    the public bit, and that constraint breaks."""
     ops = OPS.copy()
     ops["ts_ns"] += 10 if flip_to is False else 30
     prep = prepared(ops, last_ts=20, resumed=not flip_to)
     prep.public.zk = dataclasses.replace(prep.public.zk, resumed=flip_to)
-    refused(prep, SUM)
+    refused(prep, LPTS)
 
 
 @pytest.mark.parametrize("delta", [-1, 1])
@@ -452,11 +466,58 @@ def lane_free_cells(prep, seed: int, only=None) -> dict[str, set]:
 
 def test_no_lane_cell_is_left_free():
     """Every cell of the lane's columns (types, salts, data, the 274
-    Poseidon2 registers, fli, r0) and the record-check block's, on every
-    row type, is pinned by a constraint or the row's LogUp term: a single
-    edit breaks one.  Guards against a constraint or a fraction dropped."""
+    Poseidon2 registers, fli, r0, the blinding tuple), on every row type,
+    is pinned by a constraint or the row's LogUp term: a single edit breaks
+    one.  Guards against a constraint or a fraction dropped.  (The
+    record-check block's columns have their scan in
+    tests/test_zk_record_checks.py; the records segment's inputs, below.)"""
     prep = prepared()
     assert lane_free_cells(prep, seed=11) == {}
+
+
+def test_no_records_input_cell_is_left_free():
+    """The `book` domain's records segment: lo and the data elements, on an
+    operation row, a row after the operations and the last row, and the
+    last-row selector rl on rows 0, 1 and the last: editing one cell
+    breaks a constraint or the sum (debug refuses to prove it)."""
+    probe = LaneCells(prepared())
+    S = probe.records.m.shape[0]
+    for name in zk_air.RECORD_INPUTS + ("rl",):
+        for row in ((0, 1, S - 1) if name == "rl" else (1, probe.n, S - 1)):
+            prep = prepared()
+            cells = LaneCells(prep)
+            if name == "rl":
+                stamp = prep.zk.traces(prep.witness, prep.pre)["book.stamp"]
+                j = ("row", "pts", "r0", "rl").index("rl")
+                flipped = 1 - F.decode_int(int(stamp[row, j]))
+                original = prep.zk.traces
+
+                def traces(witness, pre, original=original, row=row, j=j, flipped=flipped):
+                    out = original(witness, pre)
+                    out["book.stamp"] = out["book.stamp"].copy()
+                    out["book.stamp"][row, j] = F.encode_int(flipped)
+                    return out
+                prep.zk.traces = traces
+            else:
+                v = cells.records[name, row]
+                cells.records[name, row] = (1 - v) if name == "lo" else v + 12345
+            with pytest.raises(ConstraintError):
+                ZK.prove(prep, debug=True)
+
+
+def test_the_records_checked_are_the_records_hashed():
+    """The link tuple is what ties the records segment to the lane: a lane
+    whose operation 1 hashes a timestamp before operation 0's (its leaf
+    published so), beside a records segment that checks the honest,
+    non-decreasing timestamps, moves no tuple but the link (the timestamp
+    is in neither the op nor the outcome tuple), and the sum alone refuses
+    it; a proof forced past it does not verify."""
+    prep = prepared()
+    cells = LaneCells(prep)
+    assert cells["e0", 1] > 0 or cells["e1", 1] > 0
+    cells["e0", 1], cells["e1", 1] = 0, 0       # operation 1's timestamp bits 0..59 cleared
+    cells.rehash()
+    refused(prep, SUM)
 
 
 def test_the_lane_scan_finds_a_dropped_constraint(monkeypatch):

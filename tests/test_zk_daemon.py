@@ -34,7 +34,7 @@ from zksidecar.daemon.jobs import JobInputs, ProofJob, ProofRejected, accept_pro
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.priority import ProofPriority
 from zksidecar.daemon.sequencer import Sequencer
-from zksidecar.daemon.shadow import ShadowBook
+from zksidecar.daemon.shadow import BatchOverflow, ShadowBook
 from zksidecar.daemon.store import ProofStore
 from zksidecar.engine import flow
 from zksidecar.engine.book import Book
@@ -185,12 +185,17 @@ def test_private_file_agrees_with_c_and_refuses_damage():
 # ------------------------------------------------------- keys and jobs --
 
 def test_the_lane_cuts_batches_and_workers_hold_only_their_batch_keys(tmp_path):
-    # the lane's cut: a tall-trade flow in short traces, each batch's operations and trades fit
+    # zk mode's cuts: a tall-trade flow in short traces, each batch's
+    # operations and trades fit the lane, its operations the book domain's
+    # rows (64: one operation a row); without a policy, a run past them is
+    # refused, naming the limit
     shadow = ShadowBook(0, 64, 256, zk=True)
     ops = flow.generate(600, 9, 64, params=flow.FlowParams(depth=40, take=0.6))
     closed = shadow.apply(ops, np.zeros(len(ops), np.int64), 0.0, BatchPolicy(10_000, 1.0)).closed
-    assert closed and all(len(b.ops) + len(b.trades) + 1 <= 256 for b in closed)
+    assert closed and all(len(b.ops) + len(b.trades) + 1 <= 256 and len(b.ops) <= 64 for b in closed)
     assert any(b.reason == CloseReason.STEPS for b in closed)
+    with pytest.raises(BatchOverflow, match="would hold 65 operations; a zk batch holds at most 64"):
+        ShadowBook(0, 64, 256, zk=True).apply(ops[:65], np.zeros(65, np.int64), 0.0, None)
     assert [b.pre_ts for b in closed[1:]] == [int(b.ops["ts_ns"][-1]) for b in closed[:-1]]
     # the keys: derived where K is; a job's chain holds none of K and answers only for its own run
     zs = zk_store_at(tmp_path)
@@ -220,9 +225,10 @@ def test_the_lane_cuts_batches_and_workers_hold_only_their_batch_keys(tmp_path):
 
 
 def test_prove_zk_cuts_and_proves_as_the_daemon(tmp_path):
-    # a flow whose trades fill the record lane before its steps fill the rows
-    # (a transparent cut would take 1,291 operations and 800 trades, over the
-    # lane's 2,047 rows), and 20 operations lost: the stream resumes past them
+    # a flow that zk mode cuts before its steps fill the rows (a transparent
+    # cut would take 1,291 operations and 800 trades, over the lane's 2,047
+    # rows and the book domain's 1,024, one operation a row), and 20
+    # operations lost: the stream resumes past them
     params = flow.FlowParams(depth=200, take=0.6, size_alpha=0.8, cancel=0.05, spread=0.5)
     ops = flow.generate(2400, 9, CAP, params=params)
     ops = np.concatenate([ops[:1300], ops[1320:]])
@@ -232,8 +238,10 @@ def test_prove_zk_cuts_and_proves_as_the_daemon(tmp_path):
     seq = Sequencer(CAP, T, BatchPolicy(4000, 1.0), Metrics(), zk=True)
     batches = seq.feed(ops, np.zeros(len(ops), np.int64), 0.0) + seq.close_all(CloseReason.FLUSH)
     assert [(b.reason, b.resumed) for b in batches] == \
-        [(CloseReason.STEPS, False), (CloseReason.BREAK, False), (CloseReason.FLUSH, True)]
-    assert len(batches[0].ops) + len(batches[0].trades) + 1 <= T
+        [(CloseReason.STEPS, False), (CloseReason.BREAK, False), (CloseReason.STEPS, True),
+         (CloseReason.FLUSH, False)]
+    assert [len(b.ops) for b in batches] == [CAP, 1300 - CAP, CAP, len(ops) - 1300 - CAP]
+    assert all(len(b.ops) + len(b.trades) + 1 <= T for b in batches)
     daemon = [proof_file.encode(prove_job(ProofJob.of(b, BITS, zs.chain))) for b in batches]
     # `zksidecar prove --zk` under the store's key, the same stream and batch size
     key = zk_keys.read_key_file(str(tmp_path / "store" / "private" / "key"))
@@ -242,9 +250,9 @@ def test_prove_zk_cuts_and_proves_as_the_daemon(tmp_path):
     files = sorted((tmp_path / "cli").glob("batch-*.zkb"))
     assert [f.read_bytes() for f in files] == daemon
     pubs = [proof_file.decode_public(raw) for raw in daemon]
-    assert [p.zk.resumed for p in pubs] == [False, False, True] and "(resumed)" in out.getvalue()
+    assert [p.zk.resumed for p in pubs] == [False, False, True, False] and "(resumed)" in out.getvalue()
     segments = verify_history([proof_file.decode(raw) for raw in daemon], min_security=BITS)
-    assert [(s.first_batch, s.last_batch) for s in segments] == [(0, 1), (2, 2)]
+    assert [(s.first_batch, s.last_batch) for s in segments] == [(0, 1), (2, 3)]
     assert segments[1].first_seq == 1321 and segments[1].expected == 1301
     # records past a gap too few to resume the stream at the end are not proven, and said so
     short = np.concatenate([ops[:300], ops[310:320]])

@@ -106,11 +106,13 @@ def test_a_revealed_values_agree_in_zk_mode_and_not_in_transparent(candidates, z
 
 def book_claim(prep, challenges: np.ndarray) -> Ext:
     """The `book` domain's LogUp total of a prepared zk batch's witness (its
-    pre- and post-state tables, their write times, the timestamp cells) at
+    pre- and post-state tables, their write times, the timestamp cells, the
+    records segment: its range lookups, op, outcome and link tuples) at
     `challenges`, as a distinguisher holding the batch but not its batch
     key computes it: without the blinding tuple (its columns 0)."""
     tr = prep.zk.traces(prep.witness, prep.pre)
-    book = ZkBookAir(prep.public.book_length, prep.public.zk.resumed)
+    book = ZkBookAir(prep.public.book_length, prep.public.zk.resumed, prep.public.ops_length,
+                     prep.public.log2_capacity)
     main = {c: np.ascontiguousarray(tr["book." + s.name][:, j])
             for s in book.main_segments for j, c in enumerate(s.columns)}
     for c in BLIND_COLUMNS:

@@ -94,12 +94,13 @@ class LaneDouble(Air):
         TC = TransitionConstraint
         own = [TC("row' = row + 1", n("row") - c("row") - 1, 1),
                TC("lo boolean", c("lo") * (1 - c("lo")), 2),
-               TC("lo only falls", n("lo") * (1 - c("lo")), 2)]
+               TC("lo only falls", n("lo") * (1 - c("lo")), 2),
+               TC("rl = 0 off the last row", (c("row") - (self.trace_length - 1)) * c("rl"), 2, every_row=True)]
         return own + self.block.transitions(f) + self.lu.transitions(f)
 
     def boundaries(self, f):
         BC = BoundaryConstraint
-        out = [BC("row[0] = 0", "row", 0, const(0)), BC("the last row is no operation", "lo", -1, const(0))]
+        out = [BC("row[0] = 0", "row", 0, const(0)), BC("rl[-1] = 1", "rl", -1, const(1))]
         for j in range(5):
             out.append(BC(f"lpts{j}[0] = the pre-state's", self.block.lpts[j], 0, f.public(f"pre{j}")))
             out.append(BC(f"lts{j} = the post-state's", self.block.lts[j], 0, f.public(f"last{j}")))
@@ -114,7 +115,8 @@ def columns(air: LaneDouble, records: np.ndarray, block: dict | None = None, pre
     `block` (fill's, or a lie built from it)."""
     T, n = air.trace_length, len(records)
     block = air.block.fill(records, prev_ts=prev_ts) if block is None else block
-    out = {"row": np.arange(T, dtype=np.int64), "lo": (np.arange(T) < n).astype(np.int64)}
+    out = {"row": np.arange(T, dtype=np.int64), "lo": (np.arange(T) < n).astype(np.int64),
+           "rl": (np.arange(T) == T - 1).astype(np.int64)}
     el = encode_operations(records)
     for k, e in enumerate(ELEMENTS):
         out[e] = np.zeros(T, dtype=np.int64)
@@ -373,7 +375,7 @@ def test_the_interface():
         b = RecordChecks(T, c)
         assert all(col.startswith("rc_") for col in b.columns)
         assert not set(b.columns) & set(air_mod.exec_columns(T)) and not set(b.columns) & set(INPUTS)
-        assert b.inputs == ("row", "lo") + tuple(f"e{k}" for k in range(12))
+        assert b.inputs == ("row", "lo", "rl") + tuple(f"e{k}" for k in range(12))
         air = LaneDouble(T, c, every_kind(1 << c)[: min(T - 1, 40)])
         cons = b.transitions(Frame(air))
         assert max(con.degree for con in cons) <= air_mod.CONSTRAINT_DEGREE
@@ -513,8 +515,10 @@ def test_fill_refuses_records_no_witness_exists_for():
     refused(lambda o: o["handle"].__setitem__(0, 1 << 62), "operation 0: an assigned handle outside the book")
     refused(lambda o: o["status"].__setitem__(2, 9), "status = 9 is outside the encoding's domain",
             exc=EncodingError)
-    with pytest.raises(RecordError, match="64 operations for a lane of 64 rows"):
-        block.fill(np.concatenate([ops, ops])[:64])
+    many = np.concatenate([ops] * (64 // len(ops) + 1))[:65]
+    many["ts_ns"] = np.sort(many["ts_ns"])
+    with pytest.raises(RecordError, match="65 operations for record checks of 64 rows"):
+        block.fill(many)
     with pytest.raises(RecordError, match="0 operations"):
         block.fill(ops[:0])
     with pytest.raises(TypeError, match="OP_DTYPE"):
@@ -604,10 +608,11 @@ def test_the_c_builder_refuses_a_plan_it_cannot_follow():
     inverse = int(np.flatnonzero(good_columns["value"] == zk_record_checks.VALUES["pinv"])[0])
     piece = good_lookups["column"][0]
 
-    def run(columns=good_columns, lookups=good_lookups, T=64, n=len(ops), log2_capacity=4):
+    def run(columns=good_columns, lookups=good_lookups, T=64, n=len(ops), log2_capacity=4, rows=64):
         out = np.empty((64, len(columns)), dtype=np.uint32)
         counts = np.empty(64, dtype=np.int64)
-        return lib.zk_record_checks_fill(ffi.from_buffer("uint32_t[]", out), len(columns), T, ffi.from_buffer(ops),
+        return lib.zk_record_checks_fill(ffi.from_buffer("uint32_t[]", out), len(columns), rows, T,
+                                         ffi.from_buffer(ops),
                                          n, 0, log2_capacity, ffi.from_buffer("int32_t[]", codes),
                                          ffi.from_buffer("zk_rc_column[]", columns), len(columns),
                                          ffi.from_buffer("zk_rc_lookup[]", lookups), len(lookups),
@@ -632,7 +637,7 @@ def test_the_c_builder_refuses_a_plan_it_cannot_follow():
                 dict(columns=column(0, lo=60, width=8)), dict(columns=column(inverse, width=30)),
                 dict(columns=column(piece, width=7)), dict(lookups=lookup(shift=64 - 15)),
                 dict(lookups=lookup(column=len(good_columns))), dict(lookups=lookup(shift=-1)),
-                dict(T=48), dict(n=64), dict(n=0), dict(log2_capacity=31)):
+                dict(T=48), dict(rows=48), dict(rows=32, n=33), dict(n=0), dict(log2_capacity=31)):
         assert run(**bad) == lib.ZK_RC_BAD_PLAN, bad
 
 
@@ -979,6 +984,24 @@ def test_the_last_timestamp_is_the_last_operations():
     w = witness_of(air, ops)
     w["rc_lts4"][len(ops):] = 0
     refused(air, ops, w, by="constraint")
+
+
+def test_an_operation_on_the_last_row_binds_lts_too():
+    """One operation a row on every row (the book domain takes as many
+    operations as it has rows): no transition reaches the last row, whose
+    operation is the last, so lts is bound to it by the every-row rule on
+    rl.  Honest records prove; a post-state carrying the timestamp before
+    the last one is refused, by a constraint and end to end."""
+    ops = np.concatenate([every_kind(1 << C_LIE)] * 2)[:T_LIE]
+    ops["ts_ns"] = np.arange(T_LIE, dtype=np.uint64) * np.uint64(1000)
+    air = LaneDouble(T_LIE, C_LIE, ops)
+    assert Checker(air).holds(columns(air, ops, witness_of(air, ops)))
+    earlier = int(ops["ts_ns"][-2])
+    air = LaneDouble(T_LIE, C_LIE, ops, last_ts=earlier)
+    w = witness_of(air, ops)
+    for j, v in enumerate(timestamp_pieces(earlier)):
+        w[f"rc_lts{j}"][:] = v
+    refused(air, ops, w, by="constraint", end_to_end=True)
 
 
 # ------------------------------------------------------ no cell left free --

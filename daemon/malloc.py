@@ -64,7 +64,7 @@ def keep_proof_buffers() -> None:
 
     An array of 32 MiB or more is a mapping of its own whatever the
     thresholds, unmapped when freed: zk mode's lane matrix and its LDE at
-    2^15 rows (51 and 103 MiB), faulted in again by every proof, 1,000 to
+    2^15 rows (38 and 76 MiB), faulted in again by every proof, 1,000 to
     2,500 faults and 12-28 ms of system time.  So this also turns on the
     prover's array pool (prover/array_pool.py), which keeps such arrays
     for the next proof: no fault a proof after the first, and between

@@ -3,8 +3,8 @@
 glibc serves an allocation of 32 MiB or more (its largest mmap threshold,
 daemon/malloc.py) from a mapping of its own and unmaps it when freed, so
 the next proof's array of that size faults in fresh pages the kernel has
-to zero: at the bench's zk shape the lane's trace matrix (2^15 x 410,
-51 MiB) and its LDE (2^16 x 410, 103 MiB), ~1,000-2,500 page faults and
+to zero: at the bench's zk shape the lane's trace matrix (2^15 x 304,
+38 MiB) and its LDE (2^16 x 304, 76 MiB), ~1,000-2,500 page faults and
 12-28 ms of system time a proof.  :func:`empty` hands out such arrays
 from buffers the process keeps instead; smaller ones come from
 ``np.empty`` (the heap keeps those, malloc.keep_proof_buffers).

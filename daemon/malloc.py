@@ -69,9 +69,9 @@ def keep_proof_buffers() -> None:
     prover's array pool (prover/array_pool.py), which keeps such arrays
     for the next proof: no fault a proof after the first, and between
     proofs the large arrays of the process's largest proof held, which its
-    peak counts already (a zk worker at 2^15 rows: resident 370 MiB between
-    proofs against 216, peak ~433 MiB either way).  Released when the
-    process exits."""
+    peak counts already (a zk worker proving the bench's batch at 2^15
+    rows: resident ~350 MiB between proofs, which is its peak).  Released
+    when the process exits."""
     _keep(32 << 20)
     array_pool.POOL.keep_from(array_pool.MIN_BYTES)
 

@@ -466,7 +466,7 @@ def lane_free_cells(prep, seed: int, only=None) -> dict[str, set]:
 
 def test_no_lane_cell_is_left_free():
     """Every cell of the lane's columns (types, salts, data, the 274
-    Poseidon2 registers, fli, r0, the blinding tuple), on every row type,
+    Poseidon2 registers, fli, the blinding tuple), on every row type,
     is pinned by a constraint or the row's LogUp term: a single edit breaks
     one.  Guards against a constraint or a fraction dropped.  (The
     record-check block's columns have their scan in
@@ -527,7 +527,7 @@ def test_the_lane_scan_finds_a_dropped_constraint(monkeypatch):
     monkeypatch.setattr(zk_air.ZkOpsAir, "_lane",
                         lambda self, f: [c for c in orig(self, f) if c.name != "lane: fli = 0 off MATCH"])
     monkeypatch.setattr(zk_air.ZkOpsAir, "_transitions_by_key", {})
-    assert lane_free_cells(prepared(), seed=12, only=["fli", "r0"]) == \
+    assert lane_free_cells(prepared(), seed=12, only=["fli", "lo"]) == \
         {"fli": {"operation", "trade", "dummy", "last"}}
 
 

@@ -5,7 +5,7 @@
  * row-major matrix: a cache line touched per row and column).  Here each
  * row's values are one short run written once: the permutation's input x
  * (salts then data elements, encoded) is built in its contiguous array and
- * copied into the row, the types and r0 beside it, the blinding values on
+ * copied into the row, the types beside it, the blinding values on
  * row 0 and zeros elsewhere; the fill inverses of all MATCH rows come from
  * one batch inversion (fl is already Montgomery, and the inverse of a
  * Montgomery value is the Montgomery form of the inverse, as zk_fp_inv
@@ -27,7 +27,7 @@
 
 /* The named columns, in one list: enum and names cannot drift. */
 #define LANE_COLUMNS(X)                                                                            \
-    X(FLI, "fli") X(R0, "r0") X(LO, "lo") X(LT, "lt") X(LD, "ld")                                  \
+    X(FLI, "fli") X(LO, "lo") X(LT, "lt") X(LD, "ld")                                              \
     X(S0, "s0") X(S1, "s1") X(S2, "s2") X(S3, "s3")                                                \
     X(E0, "e0") X(E1, "e1") X(E2, "e2") X(E3, "e3") X(E4, "e4") X(E5, "e5")                        \
     X(E6, "e6") X(E7, "e7") X(E8, "e8") X(E9, "e9") X(E10, "e10") X(E11, "e11")                    \
@@ -113,7 +113,6 @@ int64_t zk_lane_rows(uint32_t *out, size_t stride, size_t n_cols, const int32_t 
         zk_fp_encode(xr, xr, SALTS + DATA);
         for (int j = 0; j < TYPES; j++) typ[j] = bb_encode(types[r * TYPES + j]);
         row[pos[L_FLI]] = sm[r * exec_stride] != 0 && fl[r * exec_stride] != 0 ? inv_out[k++] : 0;
-        row[pos[L_R0]] = r == 0 ? BB_ONE : 0;
         for (int j = 0; j < TYPES; j++) row[pos[L_LO + j]] = typ[j];
         for (int j = 0; j < SALTS + DATA; j++) row[pos[L_S0 + j]] = xr[j];
         for (int j = 0; j < BLIND; j++) row[pos[L_BM + j]] = r == 0 ? blind[j] : 0;

@@ -2,19 +2,17 @@
  * zk_lane.h — the record lane's own columns but its Poseidon2 registers,
  * in one pass over the rows, and the published leaves from the registers
  * (prover/orderbook/zk_lane.py `lane_matrix` calls these; the Poseidon2
- * registers are hash/zk_poseidon2.h's, written between the two calls, and
- * the record-check block's columns zk_record_checks.h's).
+ * registers are hash/zk_poseidon2.h's, written between the two calls).
  *
  * Which column each named value goes to is the caller's `pos` table: the
  * names are C's (zk_lane_column_name: zk_air.LANE_COLUMNS' names of fli,
- * r0, the row types, the salts, the data elements and the blinding tuple),
+ * the row types, the salts, the data elements and the blinding tuple),
  * the order is Python's (LANE_COLUMNS), and the builder never restates it
  * (the witness builder's rule, zk_witness.h).
  *
  * Row r of the lane holds, in Montgomery form:
  *   fli         fl^-1 where the execution row r is a MATCH with a nonzero
  *               fill (sM != 0 and fl != 0), else 0 (check 19)
- *   r0          1 on row 0, else 0
  *   lo, lt, ld  the row's types (three 0/1 values)
  *   s0..s3      its four salts, then e0..e11 its twelve data elements: the
  *               permutation's input x, which also goes to `x` (T x 16,

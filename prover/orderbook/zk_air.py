@@ -16,8 +16,8 @@ checks, one operation a row (so a zk batch has at most S operations):
 
     exec              air.exec_columns(T), as in transparent mode, built by
                       the same C witness (witness.build)
-    lane              fli (a MATCH's fill inverse, check 19), r0 (row 0),
-                      the row types lo, lt, ld, salts s0..s3, data e0..e11,
+    lane              fli (a MATCH's fill inverse, check 19), the row
+                      types lo, lt, ld, salts s0..s3, data e0..e11,
                       the 274 Poseidon2 registers (poseidon2_air), the
                       blinding tuple bm, bx0..bx7 (below)
 
@@ -126,8 +126,8 @@ BLIND_ENTRIES = 8
 BLIND_M = "bm"
 BLIND_X = tuple(f"bx{k}" for k in range(BLIND_ENTRIES))
 BLIND_COLUMNS = (BLIND_M,) + BLIND_X
-#: the lane's own columns, before the record-check block's
-LANE_COLUMNS = ("fli", "r0") + TYPES + SALTS + DATA + P2.names + BLIND_COLUMNS
+#: the lane's columns
+LANE_COLUMNS = ("fli",) + TYPES + SALTS + DATA + P2.names + BLIND_COLUMNS
 #: the leaf tuple <7, row, lo, d0..d7>
 LEAF_ARITY = 3 + LEAF_ELEMENTS
 #: the link tuple <6, row, e0..e11>: the widest tuple of the sum
@@ -296,7 +296,6 @@ class ZkOpsAir(OrderBookAir):
     # ------------------------------------------------------ constraints --
     def boundaries(self, f: Frame) -> list[BoundaryConstraint]:
         out = super().boundaries(f)
-        out.append(BoundaryConstraint("lane: r0[0] = 1", "r0", 0, const(1)))
         for c in TYPES + DATA:
             out.append(BoundaryConstraint(f"lane: the last row is no leaf ({c} = 0)", c, -1, const(0)))
         return out
@@ -322,7 +321,6 @@ class ZkOpsAir(OrderBookAir):
             add(f"a dummy's data is zero ({e})", c("ld") * c(e))
         for e in DATA[TRADE_ELEMENTS:]:
             add(f"a trade leaf has six fields ({e} = 0)", c("lt") * c(e))
-        add("r0 = 0 off row 0", c("row") * c("r0"), every_row=True)
         # check 19: a MATCH fills at least one lot (fl is below 2^30, so
         # fl != 0 means fl >= 1); fli is 0 on every other row
         add("check 19: a MATCH's fill has an inverse", c("sM") * (c("fl") * c("fli") - 1))

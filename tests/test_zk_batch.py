@@ -375,6 +375,13 @@ def test_a_batch_of_more_operations_than_book_rows_is_refused():
 def test_zk_mode_is_capped_at_2_15_ops_rows():
     with pytest.raises(ParameterError, match=r"at most 2\^15 rows.*at 2\^16 .* at most \d+ bits"):
         check_zk_ops_length(1 << 16, 14)
+    # the bits are the statement's at that height, both domains' fractions
+    # counted: under a requirement above them, the message says so
+    with pytest.raises(ParameterError, match=r"at 2\^17 its LogUp sum leaves at most 99 bits of conjectured "
+                                             r"security, under the 100 required"):
+        check_zk_ops_length(1 << 17, 14)
+    with pytest.raises(ParameterError, match=r"at most 100 bits of conjectured security, under the 128 required"):
+        check_zk_ops_length(1 << 16, 14, 128)
     with pytest.raises(ParameterError, match="cannot hold one operation"):
         check_zk_ops_length(1 << 8, 10)
     with pytest.raises(ParameterError, match=r"at most 2\^15 rows"):

@@ -14,9 +14,10 @@ import functools
 
 from ..params import DEFAULT_MIN_SECURITY, ParameterError, ProofOptions, algebraic_bits
 from ..proof import check_zk_degrees, fri_degree_bound, fri_schedule, mask_degree, zk_degree_growth
-from .air import algebraic_degree, book_length
+from .air import algebraic_degree, book_length, fractions_for
 from .witness import check_trace_length
-from .zk_air import ZK_MAX_LOG_OPS, shape_statement
+from .zk_air import ZK_MAX_LOG_OPS, lane_fractions, shape_statement, zk_book_fractions
+from .zk_record_checks import RecordChecks
 
 #: OrderBookAir's constraints have degree 3, so its quotient has degree below
 #: 2N and is evaluated on a domain of 2N points (proof.quotient_log_blowup):
@@ -124,16 +125,21 @@ def check_zk_ops_length(ops_length: int, log2_capacity: int, security_bits: int 
             or ops_length & (ops_length - 1):
         raise ParameterError(f"a zk ops height is a power of two, not {ops_length!r}")
     if ops_length > 1 << ZK_MAX_LOG_OPS:
-        # the fractions per row at the cap, a floor of what a taller lane
-        # needs (its limbs take more lookups): the algebraic term at this
-        # height is at most this
-        st = shape_statement(min(log2_capacity, ZK_MAX_LOG_OPS - 1), 1 << ZK_MAX_LOG_OPS)
-        per_row = len(st.ops.lu.fractions) + 1          # and the leaf table's one
-        bits = algebraic_bits(ops_length << LOG_BLOWUP, 3 * per_row * ops_length) - 1
-        raise ParameterError(f"zk mode proves ops domains of at most 2^{ZK_MAX_LOG_OPS} rows, not "
-                             f"{ops_length}: at 2^{ops_length.bit_length() - 1} its LogUp sum leaves at most "
-                             f"{bits} bits of conjectured security, under the {security_bits} required "
-                             "(docs/ZK.md section 14)")
+        # the statement's LogUp fractions at this height (both domains' a
+        # row, and the leaf table's T - 1), as Statement.algebraic_degree
+        # counts them with the second domain's DEEP and injection terms
+        s = min(book_length(1 << log2_capacity), ops_length)
+        checks = RecordChecks(ops_length, min(log2_capacity, ZK_MAX_LOG_OPS), rows=s)
+        ops_fractions = len(fractions_for(ops_length, trade_accounts=False)) + len(lane_fractions())
+        fractions = ops_fractions * ops_length + len(zk_book_fractions(checks)) * s + ops_length - 1
+        lde = ops_length << LOG_BLOWUP
+        bits = algebraic_bits(lde, 3 * fractions + 2 * lde)
+        at = f"at 2^{ops_length.bit_length() - 1} its LogUp sum leaves at most {bits} bits of conjectured security"
+        if bits < security_bits:
+            raise ParameterError(f"zk mode proves ops domains of at most 2^{ZK_MAX_LOG_OPS} rows, not "
+                                 f"{ops_length}: {at}, under the {security_bits} required (docs/ZK.md section 14)")
+        raise ParameterError(f"zk mode proves ops domains of at most 2^{ZK_MAX_LOG_OPS} rows, the height it is "
+                             f"built and tested to, not {ops_length} ({at}; docs/ZK.md section 14)")
     try:
         check_trace_length(ops_length, 1 << log2_capacity)
     except ValueError as exc:

@@ -423,7 +423,8 @@ def test_the_zk_batch_file_refuses_truncated_and_oversized_claims(proven):
     n_ops = head
     for data, match in ((patched(log_t, "B", 16), r"at most 2\^15"),
                         (patched(log_t, "B", 21), "ops domain of 2"),
-                        (patched(n_ops, "I", T), "operations in 256 ops rows"),
+                        (patched(n_ops, "I", T), "256 operations in 256 ops rows and 128 book rows .1 to 128"),
+                        (patched(n_ops, "I", CAP + 1), "129 operations in 256 ops rows and 128 book rows"),
                         (patched(n_ops, "I", 0), "0 operations"),
                         (patched(n_ops + 4, "B", 2), "flags are bits"),
                         (patched(n_ops + 5, "B", 7), "flags are bits")):

@@ -233,9 +233,10 @@ def _zk_public(r: Reader, batch_id: int, symbol: int, log2_cap: int, log_s: int,
     if log_t > ZK_MAX_LOG_OPS:
         raise ProofFormatError(f"a zk batch of 2^{log_t} ops rows: zk mode proves at most 2^{ZK_MAX_LOG_OPS}")
     n_ops, resumed, has_link = r.unpack(_ZK_HEAD, "zk header")
-    t = 1 << log_t
-    if not 1 <= n_ops <= t - 1:
-        raise ProofFormatError(f"a zk batch of {n_ops} operations in {t} ops rows (1 to {t - 1})")
+    t, s = 1 << log_t, 1 << log_s
+    if not 1 <= n_ops <= min(t - 1, s):
+        raise ProofFormatError(f"a zk batch of {n_ops} operations in {t} ops rows and {s} book rows (1 to "
+                               f"{min(t - 1, s)}: one leaf an ops row, the last none; one operation a book row)")
     if resumed not in (0, 1) or has_link not in (0, 1):
         raise ProofFormatError(f"the zk header's resumed ({resumed}) and link ({has_link}) flags are bits")
     pre_root = r.take(32, "pre-state root")

@@ -27,6 +27,8 @@ class CloseReason(str, Enum):
     """Why a batch closed; the value is the metrics label."""
 
     SIZE = "size"
+    #: the batch's proof is full: its trace rows, or in zk mode its record
+    #: lane (ops + trades + 1 rows) or its book domain (one operation a row)
     STEPS = "steps"
     CRITICAL = "critical"
     TIMEOUT = "timeout"

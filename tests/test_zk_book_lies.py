@@ -9,13 +9,17 @@ because only zk mode has it.
   lie needs them published): row types that lie, in every direction; a
   dummy with data; a trade leaf that is not its MATCH's, or supplied
   twice; leaves without the feed-forward; the state's timestamp cells;
-  `resumed`; the leaf table's type bits (the operation count); a REDUCE
-  as a taker, whose two guards are each shown necessary.  Each is
+  `resumed`; the leaf table's type bits (the operation count); the link
+  between the lane and the `book` domain's records segment (records
+  checked other than those hashed, rows swapped, an operation checked but
+  not published, an operation on the last row); a REDUCE as a taker,
+  whose two guards are each shown necessary.  Each is
   refused: debug names the family (a constraint, or the LogUp sum), and a
   proof forced past it does not verify.
-- The free-cell scan over the lane's and the record-check block's columns
-  on a zk witness: one cell edited, on an operation, trade, dummy and the
-  last row, breaks a constraint or the row's LogUp term.
+- The free-cell scan over the lane's columns on a zk witness: one cell
+  edited, on an operation, trade, dummy and the last row, breaks a
+  constraint or the row's LogUp term; and the records segment's inputs
+  (the block's own columns are scanned in tests/test_zk_record_checks.py).
 - The completeness scan: engine/flow.py batches with every kind, outcome
   and field rejection, and records at the edges of every field, run
   through the engine and proven in zk mode with debug checks.
@@ -462,6 +466,58 @@ def lane_free_cells(prep, seed: int, only=None) -> dict[str, set]:
             for r in rows[~(bad[rows] | moved[rows])]:
                 free.setdefault(name, set()).add(str(kind[r]))
     return free
+
+
+def test_records_check_an_operation_the_leaves_do_not_publish():
+    """The records and the execution check the batch's last operation, but
+    the lane hides it as a dummy (its leaf a dummy's) and one operation
+    fewer is published: the op and outcome tuples still balance, the leaf
+    table agrees with the lane, and only the link tuple the records
+    consume for that row, which no lane row supplies, leaves the sum
+    open."""
+    prep = prepared()
+    cells = LaneCells(prep)
+    row = cells.n - 1
+    for k in range(12):
+        cells[f"e{k}", row] = 0
+    cells["lo", row], cells["ld", row] = 0, 1
+    cells.rehash()
+    prep.public.zk = dataclasses.replace(prep.public.zk, n_ops=cells.n - 1)
+    refused(prep, SUM)
+
+
+def test_lane_rows_swapped_against_the_records():
+    """Operations 0 and 1 hashed in each other's lane rows (their leaves
+    published so) while the records and the execution keep their order:
+    only the link tuples' row entries differ, and the sum refuses it."""
+    prep = prepared()
+    cells = LaneCells(prep)
+    for k in range(12):
+        cells[f"e{k}", 0], cells[f"e{k}", 1] = cells[f"e{k}", 1], cells[f"e{k}", 0]
+    cells.rehash()
+    refused(prep, SUM)
+
+
+def test_an_operation_on_every_book_row():
+    """ops = S: a maker and S - 1 IOCs on a book of S slots fill the book
+    domain, the last operation on its last row.  The honest batch proves
+    and verifies; a post-state (and lts) carrying the timestamp of the
+    operation before the last is refused by the last-row rule of check 25,
+    which no transition reaches."""
+    S = ZK.capacity(16)
+    ops = np.zeros(S, dtype=OP_DTYPE)
+    ops["seq"], ops["ts_ns"], ops["account"] = np.arange(1, S + 1), np.arange(S) * 10 + 5, 5
+    ops["kind"], ops["side"], ops["price"], ops["qty"] = Kind.IOC, Side.BUY, 100, 1
+    ops[0]["kind"], ops[0]["side"], ops[0]["qty"] = Kind.LIMIT, Side.SELL, 1000
+    prep = ZK.prepare(Book(S), ops)
+    assert prep.public.book_length == prep.public.zk.n_ops == S
+    verify_batch(ZK.prove(prep, debug=True), min_security=0)
+    prep = ZK.prepare(Book(S), ops)
+    earlier = int(ops["ts_ns"][-2])
+    for j, v in enumerate(timestamp_pieces(earlier)):
+        LaneCells(prep).records[f"rc_lts{j}", slice(None)] = v
+    prep.zk.post_table = zk_state_table(prep.witness.post, earlier)
+    refused(prep, re.escape("check 25: lts0 = piece 0 of an operation on the last row"))
 
 
 def test_no_lane_cell_is_left_free():

@@ -17,8 +17,8 @@ transparent mode.
 
 The block is a component: it owns its columns (all named ``rc_...``), its
 constraints and its LogUp fractions, and reads columns it does not own
-(``inputs``).  What the integrator (the lane) must provide, and which of
-it the argument assumes:
+(``inputs``).  What the integrator (zk mode's `book` domain, zk_air.py)
+must provide, and which of it the argument assumes:
 
 * ``row`` is the row counter (row[0] = 0, row' = row + 1), so on row i
   it is the operation index i;
@@ -40,8 +40,8 @@ it the argument assumes:
   the post-state's cells.  Both in the five pieces of
   :func:`timestamp_pieces`.
 
-Every column but ``lts`` is 0 off the operation rows, so a trade, dummy or
-last row contributes nothing: no lookup, no tuple.
+Every column but ``lts`` is 0 off the operation rows, so a row without an
+operation contributes nothing: no lookup, no tuple.
 """
 from __future__ import annotations
 
@@ -449,16 +449,16 @@ class RecordChecks:
         return fr
 
     # ------------------------------------------------------------ witness --
-    def fill(self, records: np.ndarray, trace_length: int | None = None, prev_ts: int = 0) -> dict[str, np.ndarray]:
+    def fill(self, records: np.ndarray, rows: int | None = None, prev_ts: int = 0) -> dict[str, np.ndarray]:
         """The block's columns for these operation records (OP_DTYPE, with
         their outcomes) on rows 0 .. len(records) - 1: canonical uint32
         arrays of `rows` rows by column name (:meth:`write`'s, decoded).
         `prev_ts`: the last timestamp the pre-state carries (0 when the
         batch begins where its stream resumed); row 0's lpts holds its
-        pieces.  `trace_length`, if given, must be the block's rows.  Errors
-        as :meth:`write`'s."""
-        if trace_length is not None and trace_length != self.rows:
-            raise ValueError(f"these record checks are for {self.rows} rows, not {trace_length}")
+        pieces.  `rows`, if given, must be the block's.  Errors as
+        :meth:`write`'s."""
+        if rows is not None and rows != self.rows:
+            raise ValueError(f"these record checks are for {self.rows} rows, not {rows}")
         out = np.empty((self.rows, len(self.columns)), dtype=np.uint32)
         self.write(records, out, prev_ts)
         return dict(zip(self.columns, np.ascontiguousarray(F.decode(out).T)))

@@ -375,13 +375,18 @@ def test_a_batch_of_more_operations_than_book_rows_is_refused():
 def test_zk_mode_is_capped_at_2_15_ops_rows():
     with pytest.raises(ParameterError, match=r"at most 2\^15 rows.*at 2\^16 .* at most \d+ bits"):
         check_zk_ops_length(1 << 16, 14)
-    # the bits are the statement's at that height, both domains' fractions
-    # counted: under a requirement above them, the message says so
-    with pytest.raises(ParameterError, match=r"at 2\^17 its LogUp sum leaves at most 99 bits of conjectured "
+    # the bits are the statement's at that height (Statement.algebraic_degree's
+    # count, both domains' fractions): under the requirement, the message
+    # says so; where they would reach it, the cap is the height zk mode is
+    # built and tested to
+    with pytest.raises(ParameterError, match=r"at 2\^16 its LogUp sum leaves at most 99 bits of conjectured "
                                              r"security, under the 100 required"):
+        check_zk_ops_length(1 << 16, 14)
+    with pytest.raises(ParameterError, match=r"at 2\^17 its LogUp sum leaves at most 98 bits"):
         check_zk_ops_length(1 << 17, 14)
-    with pytest.raises(ParameterError, match=r"at most 100 bits of conjectured security, under the 128 required"):
-        check_zk_ops_length(1 << 16, 14, 128)
+    with pytest.raises(ParameterError, match=r"the height it is built and tested to, not 65536 \(at 2\^16 its "
+                                             r"LogUp sum leaves at most 100 bits"):
+        check_zk_ops_length(1 << 16, 12)
     with pytest.raises(ParameterError, match="cannot hold one operation"):
         check_zk_ops_length(1 << 8, 10)
     with pytest.raises(ParameterError, match=r"at most 2\^15 rows"):

@@ -127,13 +127,14 @@ def check_zk_ops_length(ops_length: int, log2_capacity: int, security_bits: int 
     if ops_length > 1 << ZK_MAX_LOG_OPS:
         # the statement's LogUp fractions at this height (both domains' a
         # row, and the leaf table's T - 1), as Statement.algebraic_degree
-        # counts them with the second domain's DEEP and injection terms
+        # counts them with the second domain's DEEP and injection terms; the
+        # security formula's term is one bit under algebraic_bits
         s = min(book_length(1 << log2_capacity), ops_length)
         checks = RecordChecks(ops_length, min(log2_capacity, ZK_MAX_LOG_OPS), rows=s)
         ops_fractions = len(fractions_for(ops_length, trade_accounts=False)) + len(lane_fractions())
         fractions = ops_fractions * ops_length + len(zk_book_fractions(checks)) * s + ops_length - 1
         lde = ops_length << LOG_BLOWUP
-        bits = algebraic_bits(lde, 3 * fractions + 2 * lde)
+        bits = algebraic_bits(lde, 3 * fractions + 2 * lde) - 1
         at = f"at 2^{ops_length.bit_length() - 1} its LogUp sum leaves at most {bits} bits of conjectured security"
         if bits < security_bits:
             raise ParameterError(f"zk mode proves ops domains of at most 2^{ZK_MAX_LOG_OPS} rows, not "

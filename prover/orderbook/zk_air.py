@@ -108,8 +108,8 @@ TAG_LINK, TAG_LEAF, TAG_BLIND = 6, 7, 8
 #: significant first, as the record-check block compares them
 TS_CELLS = len(TIMESTAMP_PIECE_BITS)
 #: zk mode's tallest `ops` domain (docs/ZK.md section 14, decision 2): the
-#: height it is built and tested to; the LogUp sum of its fractions leaves
-#: 100 bits at 2^16 rows too for capacities up to 2^15, but no more at 2^17
+#: height it is built and tested to; the LogUp sum of its fractions would
+#: leave 100 bits at 2^16 rows for capacities up to 2^12, under 100 above
 #: (params.check_zk_ops_length says which applies)
 ZK_MAX_LOG_OPS = 15
 #: the version of zk mode's AIR, bound into a zk chain's digest (zk_keys.chain_digest);

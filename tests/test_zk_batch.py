@@ -350,11 +350,10 @@ def _one_maker_and_takers(n: int) -> np.ndarray:
 
 def test_a_lane_that_cannot_hold_the_trades_is_refused():
     """ops + trades + 1 <= T, refused by the lane's builder, which says by
-    how much.  Through prove_batch the book domain's S rows (at most T / 2
-    at every chain shape) refuse first: an operation takes a lane row and
-    its trades' MATCH rows take execution rows, so S operations fill the
-    lane only with a trace over full; the builder's check stays, as the
-    lane's own invariant."""
+    how much.  A batch reaches it before the S-operation limit or a full
+    trace only when its takers sweep many makers that rested before it (a
+    batch's own makers take execution rows of their own), as the daemon's
+    cuts allow for; here the builder is given the elements directly."""
     ops = np.zeros((41, DATA_ELEMENTS), dtype=np.uint32)
     trades = np.zeros((40, DATA_ELEMENTS), dtype=np.uint32)
     with pytest.raises(zk_lane.LaneFull, match="41 operations and 40 trades do not fit a lane of 64 rows "

@@ -54,7 +54,7 @@ Q = ZK_OPTS.num_queries
 #: every trace mask's degree bound at these options, 2q + 20 (docs/ZK.md 5.2)
 H = 2 * Q + 20
 #: the matrices a candidate determines without a key
-KEY_FREE = ("book.pre", "book.post", "ops.exec")
+KEY_FREE = ("book.pre", "book.post", "book.records", "ops.exec")
 DOMAIN = {"book": 0, "ops": 1}
 
 
@@ -275,23 +275,24 @@ def columns_share(opened, table, h: int) -> bool:
     return bool(fp_solvable(a, b)[0])
 
 
-def test_a2_masks_shared_between_columns_are_caught(streams, own, real_chains, monkeypatch):
+@pytest.mark.parametrize("matrix", ["ops.exec", "book.records"])
+def test_a2_masks_shared_between_columns_are_caught(streams, own, real_chains, monkeypatch, matrix):
     """reused-mask between columns: every column of a matrix masked with
-    the same r.  One proof's `exec` values (q + 8 per column read on the
-    next row, q + 4 per other column)
-    explained by one mask for all the columns: the true candidate only;
-    on a real proof neither, and column by column both."""
+    the same r.  One proof's values of `exec` (or of the `book` domain's
+    records segment: q + 8 per column read on the next row, q + 4 per
+    other column) explained by one mask for all the columns: the true
+    candidate only; on a real proof neither, and column by column both."""
     for truth in range(2):
-        opened = openings(real_chains[truth][0][0][1], ["ops.exec"])["ops.exec"]
-        tables = [own[c][0][1]["ops.exec"] for c in range(2)]
+        opened = openings(real_chains[truth][0][0][1], [matrix])[matrix]
+        tables = [own[c][0][1][matrix] for c in range(2)]
         assert [columns_share(opened, t, H) for t in tables] == [False, False]
         assert [explains([(opened, t)], H) for t in tables] == [True, True]
     zk_broken.shared_column_masks(monkeypatch)
     for truth in range(2):
         bp = prove_chain(streams[truth], key(30), batches=1)[0][1]
         verify_batch(bp, min_security=0)
-        opened = openings(bp, ["ops.exec"])["ops.exec"]
-        told = [columns_share(opened, own[c][0][1]["ops.exec"], H) for c in range(2)]
+        opened = openings(bp, [matrix])[matrix]
+        told = [columns_share(opened, own[c][0][1][matrix], H) for c in range(2)]
         assert told == [c == truth for c in range(2)], (truth, told)
 
 

@@ -519,7 +519,8 @@ class Config:
             if why:
                 p.append(_msg("workers.security_bits", why, w.security_bits))
             elif self.proofs.mode == "zk":
-                p += _zk_problems(w.security_bits, b.capacity, t, bool(b.trace_length))
+                p += _zk_problems(w.security_bits, b.capacity, t, bool(b.trace_length),
+                                  self.batch.max_batch_size)
         if r.idle == "busy_spin":
             if self.ingest.core < 0:
                 p.append(_msg("ring.idle", '"busy_spin" needs [ingest] core: an unpinned '
@@ -664,11 +665,19 @@ def _security_problem(bits: int, capacity: int, trace_length: int, shorter: str)
     return f"{why}; {shorter} makes the trace shorter"
 
 
-def _zk_problems(bits: int, capacity: int, trace_length: int, explicit: bool) -> list[str]:
+def _zk_problems(bits: int, capacity: int, trace_length: int, explicit: bool, max_batch_size: int) -> list[str]:
     """How zk mode fits the trace and the security: one ops height per
     chain, at most 2^ZK_MAX_LOG_OPS rows, its masks and queries fitting
-    (params.zk_proof_options)."""
+    (params.zk_proof_options); with the trace sized for the batch size, a
+    batch size the book domain holds (one operation a row: docs/ZK.md
+    section 14)."""
     key = "book.trace_length" if explicit else "batch.max_batch_size"
+    s = book_length(capacity)
+    if not explicit and max_batch_size > s:
+        return [_msg(key, f"zk mode proves at most {s} operations a batch with a book of {capacity} slots (its "
+                     f"book domain checks one operation a row, docs/ZK.md section 14); {max_batch_size} "
+                     f"would size every proof's trace for batches it never holds: lower it to {s} or raise "
+                     "[book] capacity", max_batch_size)]
     if trace_length > 1 << ZK_MAX_LOG_OPS:
         return [_msg(key, f"zk mode proves every batch in an ops trace of {trace_length} rows here, over its "
                      f"2^{ZK_MAX_LOG_OPS} (docs/ZK.md section 14); set [book] trace_length to at most "

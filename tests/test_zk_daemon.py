@@ -77,6 +77,13 @@ def test_config_proofs_mode():
     with pytest.raises(ConfigError, match=r"\[proofs\] mode: \"zk\" cannot reach .*security_bits = 80"):
         load(None, {"proofs": {"mode": "zk"}, "book": {"capacity": 256, "trace_length": 512},
                     "workers": {"security_bits": 80}}, machine=False)
+    # a batch size the book domain cannot hold: refused, naming the most
+    with pytest.raises(ConfigError, match=r"\[batch\] max_batch_size: zk mode proves at most 1024 operations a "
+                                          r"batch with a book of 1024 slots .* lower it to 1024"):
+        load(None, {"proofs": {"mode": "zk"}, "book": {"capacity": 1024},
+                    "batch": {"max_batch_size": 2048}}, machine=False)
+    assert load(None, {"proofs": {"mode": "zk"}, "book": {"capacity": 1024}, "batch": {"max_batch_size": 1024}},
+                machine=False).proofs.mode == "zk"
 
 
 # ------------------------------------------------------------ the store --

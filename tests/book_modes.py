@@ -34,7 +34,8 @@ from zksidecar.prover.orderbook.batch import BookState, PreparedBatch, prepare_b
 from zksidecar.prover.orderbook.zk_air import RECORD_INPUTS
 from zksidecar.prover.orderbook.zk_chain import ZkChain, zk_state_table
 from zksidecar.prover.orderbook.zk_encoding import DATA_ELEMENTS, TRADE_ELEMENTS, encode_operations, side_leaves
-from zksidecar.prover.orderbook.zk_lane import BLOCK, Lane, LaneRandomness, lane_matrix, place_elements
+from zksidecar.prover.orderbook.zk_lane import (BLOCK, Lane, LaneRandomness, lane_matrix, place_elements,
+                                                records_matrix)
 from zksidecar.prover.orderbook.zk_lists import root_of
 from zksidecar.prover.orderbook.zk_record_checks import RecordChecks
 
@@ -171,10 +172,7 @@ def lying_lane(prep: PreparedBatch, ops: np.ndarray, trades: np.ndarray) -> None
     counts = np.bincount(looked[(looked >= 0) & (looked < t)], minlength=t).astype(np.int64)
     w.lane_counts = counts
     w.finish()
-    n = len(ops)
-    records = np.zeros((checks.rows, len(RECORD_INPUTS) + len(checks.columns)), dtype=np.uint32)
-    records[:n, 0] = F.ONE
-    records[:n, 1:len(RECORD_INPUTS)] = F.encode(data[:n])
+    records = records_matrix(data[:len(ops)], checks.rows, len(checks.columns))
     records[:, len(RECORD_INPUTS):] = F.encode(
         np.column_stack([np.asarray(block[c], dtype=np.int64) % F.P for c in checks.columns]))
     matrix = np.empty((t, BLOCK), dtype=np.uint32)

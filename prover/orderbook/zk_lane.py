@@ -200,15 +200,25 @@ def build_lane(ops: np.ndarray, fields: np.ndarray, rand: LaneRandomness, exec_r
         raise LaneFull(f"{len(ops)} operations do not fit a zk batch whose book domain has {checks.rows} rows "
                        f"(one operation a row: {len(ops) - checks.rows} too many)")
     data, types = lane_data(ops, fields, rand.order, trace_length)
-    records = np.zeros((checks.rows, len(RECORD_INPUTS) + len(checks.columns)), dtype=np.uint32)
+    records = records_matrix(data[:len(ops)], checks.rows, len(checks.columns))
     counts = checks.write(ops, records[:, len(RECORD_INPUTS):], prev_ts)
-    n = len(ops)
-    records[:n, 0] = F.ONE
-    records[:n, 1:len(RECORD_INPUTS)] = F.encode(data[:n])
     matrix = array_pool.empty((trace_length, len(LANE_COLUMNS)), np.uint32)    # kept for the next
     leaves = lane_matrix(matrix, data, types, rand.salts, rand.blinding, exec_rows)
     side = side_leaves(ops, rand.side_salts)
     return Lane(matrix, records, leaves, side, root_of(side), counts, rand.blinding)
+
+
+def records_matrix(op_elements: np.ndarray, rows: int, block_width: int) -> np.ndarray:
+    """The `book` domain's records segment (``(rows, 13 + block_width)``
+    uint32, Montgomery) with its inputs written: lo = 1 and operation i's
+    data elements (`op_elements`, ``(ops, 12)`` canonical) on row i, zero
+    on every other row; the record-check block's `block_width` columns
+    after them zero, for the block to write."""
+    n = len(op_elements)
+    out = np.zeros((rows, len(RECORD_INPUTS) + block_width), dtype=np.uint32)
+    out[:n, 0] = F.ONE
+    out[:n, 1:len(RECORD_INPUTS)] = F.encode(op_elements)
+    return out
 
 
 #: the lane's own columns (LANE_COLUMNS): the whole lane

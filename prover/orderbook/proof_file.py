@@ -7,7 +7,7 @@ against the bytes that remain before anything is allocated, and any
 malformed input raises ProofFormatError.
 
 Two versions are written, one per mode: VERSION (6) for transparent
-batches, with their records, and ZK_FILE_VERSION (7) for zk batches, with
+batches, with their records, and ZK_FILE_VERSION (8) for zk batches, with
 no record: the number of operations, `resumed`, the side leaves' root and
 the published leaves in their place (docs/ZK.md section 7).  The version
 says the mode; the proof inside must be of that mode (format 6 or 7).
@@ -60,7 +60,8 @@ STATEMENT_TAG = b"zksidecar-zk-statement"
 _OLD = {2: "proven against the trace layout before the folded one",
         3: "proven on one domain of T rows, before the book's state had a domain of its own",
         4: "a transparent batch whose proof, format 4, opens whole matrices at w*z",
-        5: "a zk batch whose proof, format 5, opens whole matrices at w*z"}
+        5: "a zk batch whose proof, format 5, opens whole matrices at w*z",
+        7: "a zk batch of zk AIR version 3, its records checked beside the lane, not in the book domain"}
 
 
 def old_version_error(version: int, what: str) -> str:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from ..prover.orderbook.air import MAX_LOG_OPS, book_length
-from ..prover.orderbook.params import proof_options, zk_proof_options
+from ..prover.orderbook.params import check_zk_batch_size, proof_options, zk_proof_options
 from ..prover.orderbook.zk_air import ZK_MAX_LOG_OPS
 from ..prover.orderbook.witness import (MIN_TRACE_LENGTH, ROWS_PER_OP, check_trace_length,
                                        trace_length_for)
@@ -672,12 +672,12 @@ def _zk_problems(bits: int, capacity: int, trace_length: int, explicit: bool, ma
     batch size the book domain holds (one operation a row: docs/ZK.md
     section 14)."""
     key = "book.trace_length" if explicit else "batch.max_batch_size"
-    s = book_length(capacity)
-    if not explicit and max_batch_size > s:
-        return [_msg(key, f"zk mode proves at most {s} operations a batch with a book of {capacity} slots (its "
-                     f"book domain checks one operation a row, docs/ZK.md section 14); {max_batch_size} "
-                     f"would size every proof's trace for batches it never holds: lower it to {s} or raise "
-                     "[book] capacity", max_batch_size)]
+    if not explicit:
+        try:
+            check_zk_batch_size(max_batch_size, capacity)
+        except ParameterError as exc:
+            return [_msg(key, f"{exc}: the trace sized for it would size every proof for batches it never "
+                         f"holds; lower it to {book_length(capacity)} or raise [book] capacity", max_batch_size)]
     if trace_length > 1 << ZK_MAX_LOG_OPS:
         return [_msg(key, f"zk mode proves every batch in an ops trace of {trace_length} rows here, over its "
                      f"2^{ZK_MAX_LOG_OPS} (docs/ZK.md section 14); set [book] trace_length to at most "

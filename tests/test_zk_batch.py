@@ -460,6 +460,11 @@ def test_zksidecar_prove_zk_and_verify(tmp_path, capsys):
     files = sorted(str(p) for p in (tmp_path / "a").glob("batch-*.zkb"))
     assert len(files) == 3 and all(proof_file.file_version(open(f, "rb").read()) == ZK_FILE_VERSION for f in files)
     assert main(["verify", "--min-security", "5", *files]) == 0
+    # a batch size the book domain cannot hold, the trace sized for it: refused, naming the most
+    big = ["prove", str(src), "--capacity", "128", "--batch-size", "200", "--security", "5", "--zk",
+           "--key", str(key), "--out", str(tmp_path / "big")]
+    assert main(big) == 2
+    assert "zk mode proves at most 128 operations a batch with a book of 128 slots" in capsys.readouterr().err
     out = io.StringIO()
     assert proofs.verify_main(files, 5, out=out) == 0
     assert "verified 3 zk batches (10 operations)" in out.getvalue()

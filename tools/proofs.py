@@ -39,8 +39,8 @@ from zksidecar.prover import zk_keys
 from zksidecar.prover.orderbook.batch import ChainCheck, ChainPoint, ChainSegment, Checked
 from zksidecar.prover.orderbook.verify_report import SymbolRecord
 from zksidecar.prover.orderbook.air import book_length
-from zksidecar.prover.orderbook.params import (MAX_TRACE_LENGTH, conjectured_security, proof_options,
-                                               zk_proof_options, zk_security)
+from zksidecar.prover.orderbook.params import (MAX_TRACE_LENGTH, check_zk_batch_size, conjectured_security,
+                                               proof_options, zk_proof_options, zk_security)
 from zksidecar.prover.orderbook.zk_air import shape_statement
 from zksidecar.prover.orderbook.zk_chain import ZkChain
 from zksidecar.prover.orderbook.witness import trace_length_for
@@ -131,10 +131,12 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
     # where the next operation's steps (zk mode: or its trades, in the
     # record lane) would not fit the cap (a file has no clock, so no batch
     # times out)
-    trace_length = trace_length or trace_length_for(capacity, batch_size)
-    log2_capacity = capacity.bit_length() - 1
     zk = zk_key is not None
+    log2_capacity = capacity.bit_length() - 1
     try:
+        if zk and not trace_length:     # a trace sized for batches zk mode never holds
+            check_zk_batch_size(batch_size, capacity)
+        trace_length = trace_length or trace_length_for(capacity, batch_size)
         sequencer = Sequencer(capacity, trace_length, BatchPolicy(batch_size, 1.0), Metrics(), zk=zk)
         if zk:
             options = zk_proof_options(security, log2_capacity, trace_length)

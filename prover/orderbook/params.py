@@ -148,6 +148,19 @@ def check_zk_ops_length(ops_length: int, log2_capacity: int, security_bits: int 
     return ops_length
 
 
+def check_zk_batch_size(batch_size: int, capacity: int) -> int:
+    """`batch_size` if zk batches of that many operations fit a book of
+    `capacity` slots: its `book` domain checks one operation a row, so at
+    most book_length(capacity) (docs/ZK.md section 14 (9)).  ParameterError
+    naming the most otherwise."""
+    s = book_length(capacity)
+    if batch_size > s:
+        raise ParameterError(f"zk mode proves at most {s} operations a batch with a book of {capacity} slots "
+                             f"(its book domain checks one operation a row, docs/ZK.md section 14), not "
+                             f"{batch_size}")
+    return batch_size
+
+
 @functools.lru_cache(maxsize=64)
 def zk_proof_options(security_bits: int, log2_capacity: int, ops_length: int,
                      log_blowup: int = LOG_BLOWUP) -> ProofOptions:

@@ -384,7 +384,8 @@ def parser() -> argparse.ArgumentParser:
     pr.add_argument("--out", default="proofs", metavar="DIR", help="directory for batch-NNNNNN.zkb files")
     pr.add_argument("--zk", action="store_true",
                     help="zero-knowledge mode (docs/ZK.md): the files carry leaves, not records; every batch at "
-                         "the one ops height of the chain (at most 2^15 rows). Refuses an --out directory that "
+                         "the one ops height of the chain (at most 2^15 rows), of at most --capacity "
+                         "operations (the book domain checks one a row). Refuses an --out directory that "
                          "holds batch files: a batch proven twice reveals its state's mask twice, and outside "
                          "the daemon keeping each batch to one proof is the caller's duty")
     pr.add_argument("--key", metavar="FILE",

@@ -194,6 +194,30 @@ def test_every_isa_bit_identical_to_scalar(shape):
             assert (got == want).all(), name
 
 
+@pytest.mark.parametrize("shape", [(1 << 10, 1), (1 << 9, 40), (1 << 8, 126)])
+def test_extreme_values_bit_identical_to_scalar(shape):
+    """The vector butterflies keep some values lazy (a sum below 2p, a
+    difference plus p: ntt_vec.inc, dit4 and the DIF butterfly) where only a
+    product reads them, and skip the product where the twiddle is ONE.
+    Inputs made of the extremes (0, 1, p - 1, p - 2 and their Montgomery
+    images) put the largest lazy words into the first stages (p - 1 + p - 1
+    = 2p - 2 the top of the range): every ISA path gives the scalar path's
+    words and the definition's (coset NTT of the coefficients)."""
+    edges = np.array([0, 1, P - 1, P - 2, 2, (P - 1) // 2], dtype=np.uint32)
+    picks = RNG.integers(0, 2 * len(edges), size=shape)
+    a = np.where(picks < len(edges), edges[picks % len(edges)],
+                 field.encode(edges)[picks % len(edges)]).astype(np.uint32)
+    results = native.on_each_isa(lambda: [ntt.ntt(a), ntt.intt(a), ntt.lde(a, 1), ntt.lde(a, 2),
+                                          ntt.extend(a, 1)])
+    for name, outs in results.items():
+        for got, want in zip(outs, results["scalar"]):
+            assert (got == want).all(), name
+    coeffs = ntt.intt(a)
+    padded = np.zeros((2 * shape[0],) + shape[1:], dtype=np.uint32)
+    padded[:shape[0]] = coeffs
+    assert (results["scalar"][2] == ntt.coset_ntt(padded, field.GENERATOR)).all()
+
+
 # ----------------------------------------------------------- properties --
 
 @settings(max_examples=40, deadline=None)

@@ -23,8 +23,10 @@
  *              the log2(lanes) stages with h < lanes pair lanes of ONE vector
  *              and run fused in registers with a lane permute (see
  *              small_stages_*).
- * All arithmetic is exact field arithmetic with canonical results, so every
- * path is bit-identical to the scalar one whatever the evaluation order.
+ * All arithmetic is exact field arithmetic with canonical results (the
+ * vector paths keep a word lazy, below 2p, only where a product alone reads
+ * it: ntt_vec.inc), so every path is bit-identical to the scalar one
+ * whatever the evaluation order.
  *
  * Passes (matrices, cols > 1).  A stage of half-size h pairs rows whose
  * indices differ by h.  Write a row index r = q hb + t ha + j (j < ha,

@@ -235,17 +235,24 @@ static void with_const_scalar(uint32_t op, uint32_t *d, const uint32_t *a, uint3
     with_const_from(op, d, a, k, 0, n);
 }
 
-/* lazy_acc_avx2, lazy_acc_avx512, lin_comb_avx2, lin_comb_avx512, with_const_avx2, with_const_avx512 */
-#define VEC_BODY "stark/constraint_vm_vec.inc"
-#include "common/vec_widths.h"
-
-/* acc[k] += the reduced lazy sums of rows k < n, and the lazy sums restart. */
-static void flush(uint32_t *acc, uint64_t *lazy, size_t n) {
+/* acc[k] += the reduced lazy sums of rows from <= k < n, and the lazy sums
+ * restart: the whole block on the scalar path, the tail after the vector
+ * loop (flush_avx2, flush_avx512) on the others. */
+ZK_INLINE void flush_from(uint32_t *acc, uint64_t *lazy, size_t from, size_t n) {
     for (int c = 0; c < 4; c++) {
         uint64_t *l = lazy + c * B;
-        for (size_t k = 0; k < n; k++) acc[4 * k + c] = bb_add(acc[4 * k + c], bb_reduce(l[k])), l[k] = 0;
+        for (size_t k = from; k < n; k++) acc[4 * k + c] = bb_add(acc[4 * k + c], bb_reduce(l[k])), l[k] = 0;
     }
 }
+
+static void flush_scalar(uint32_t *acc, uint64_t *lazy, size_t n) {
+    flush_from(acc, lazy, 0, n);
+}
+
+/* lazy_acc_avx2, lazy_acc_avx512, lin_comb_avx2, lin_comb_avx512, with_const_avx2, with_const_avx512,
+ * flush_avx2, flush_avx512 */
+#define VEC_BODY "stark/constraint_vm_vec.inc"
+#include "common/vec_widths.h"
 
 /* An instruction with its operands resolved to memory: a register's block,
  * or for a value LOAD_B reads from a gathered column, that column's row of
@@ -429,7 +436,7 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
                 break;
             }
         }
-        for (size_t k = 0; k < n_accs; k++) flush(accs[k] + 4 * r0, lazy + k * 4 * B, n);
+        for (size_t k = 0; k < n_accs; k++) ZK_DISPATCH(isa, flush, accs[k] + 4 * r0, lazy + k * 4 * B, n);
     }
 #undef R
     free(mem), free(lazy), free(slot), free(which), free(g_run), free(spans), free(lin), free(wide), free(prog), free(at);

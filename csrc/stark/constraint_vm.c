@@ -171,12 +171,12 @@ static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, 
  * fold; ACC_B took a third of the evaluator's time. */
 /* The weights come as 64-bit words (w[4 t + c], term t's component c, zero
  * above bit 32), laid out once a run: the vector paths multiply by
- * VEC_SET1_64 of one of them, which the compiler takes as vpmuludq's
- * embedded broadcast from memory (m64bcst: a load, no shuffle), where a
- * 32-bit weight had to be loaded into a general register and broadcast
- * from it (vpbroadcastq zmm, r64: an extra shuffle-port uop before each of
- * the four products of a term and row vector, on the port the products
- * and folds already share).  Rows from..n-1: the whole block on the scalar
+ * VEC_SET1_64 of one of them, which the compiler emits as a broadcast from
+ * memory (vpbroadcastq zmm, m64: a load-port uop), where a 32-bit weight
+ * had to be loaded into a general register and broadcast from it
+ * (vpbroadcastq zmm, r64: a shuffle-port uop more before each of the four
+ * products of a term and row vector, on a port the products and folds
+ * share).  Rows from..n-1: the whole block on the scalar
  * path, the tail after the vector loops on the others. */
 static void lazy_acc_from(uint64_t *lazy, const uint32_t *a, const uint64_t *w, size_t from, size_t n) {
     const uint64_t ph = (uint64_t)BB_P << 32;

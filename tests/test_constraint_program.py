@@ -277,3 +277,31 @@ def test_a_bound_program_by_address_matches_a_fresh_one(each_isa):
         assert np.array_equal(g, w)
     with pytest.raises(ValueError, match="weights of shape"):
         template.bind(resolve(Ext(1)), np.zeros((len(exprs) + 1, 4), np.uint32))
+
+
+def test_the_largest_words_match_column_evaluation(each_isa):
+    """Every input, constant and weight word p - 1 (the largest a field
+    element's Montgomery form takes): the lazy sums (ACC_B, and LIN_E's
+    forms of one to nine terms) take two products between folds on the
+    vector paths and are exact only while they stay below 2^64, which
+    these words test at the bound; against the column evaluator, with the
+    vector loops' tails (701 rows)."""
+    rows, width = 701, 9
+    top = F.decode_int(P - 1)                 # the value whose Montgomery word is p - 1
+    mat = np.full((rows, width), P - 1, np.uint32)
+    alpha = var(CHALLENGE, 0)
+    x = [var(TRACE, c, 0) for c in range(width)]
+    exprs = [alpha + sum((alpha * x[j] for j in range(1, k)), alpha * x[0]) for k in range(1, width + 1)]
+    exprs += [x[j] * x[(j + 1) % width] for j in range(width)] + x
+    outputs = [Output(0, e, Ext(top, top, top, top)) for e in exprs]
+    constants = lambda key: Ext(top, top, top, top)   # noqa: E731
+    program = Program(outputs, constants, {(TRACE, c): c for c in range(width)}, {}, 1)
+    ops = program.code[:, 0].tolist()
+    assert ops.count(OP["LIN_E"]) == width and ops.count(OP["ACC_B"]) == 2 * width
+    got = program.run([mat[:, c] for c in range(width)], [], rows, 1)
+    alg = C.ColumnAlgebra(rows, lambda key: np.ascontiguousarray(mat[:, key[1]]) if key[0] == TRACE
+                          else constants(key))
+    want = np.zeros((rows, 4), np.uint32)
+    for out, v in zip(outputs, evaluate(exprs, alg)):
+        want = F.add(want, C.as_column(alg.mul(v, out.weight), rows, True))
+    assert np.array_equal(got[0], want)

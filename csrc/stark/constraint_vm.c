@@ -169,12 +169,19 @@ static void load(uint32_t *d, const uint32_t *col, size_t stride, size_t width, 
  * products' Montgomery forms.  Against scale_base + add (four Montgomery
  * products and four modular adds per row) this is four vpmuludq, vpaddq and
  * fold; ACC_B took a third of the evaluator's time. */
-/* Rows from..n-1: the whole block on the scalar path, the tail after the
- * vector loops on the others. */
-static void lazy_acc_from(uint64_t *lazy, const uint32_t *a, const uint32_t *s, size_t from, size_t n) {
+/* The weights come as 64-bit words (w[4 t + c], term t's component c, zero
+ * above bit 32), laid out once a run: the vector paths multiply by
+ * VEC_SET1_64 of one of them, which the compiler emits as a broadcast from
+ * memory (vpbroadcastq zmm, m64: a load-port uop), where a 32-bit weight
+ * had to be loaded into a general register and broadcast from it
+ * (vpbroadcastq zmm, r64: a shuffle-port uop more before each of the four
+ * products of a term and row vector, on a port the products and folds
+ * share).  Rows from..n-1: the whole block on the scalar
+ * path, the tail after the vector loops on the others. */
+static void lazy_acc_from(uint64_t *lazy, const uint32_t *a, const uint64_t *w, size_t from, size_t n) {
     const uint64_t ph = (uint64_t)BB_P << 32;
     for (int c = 0; c < 4; c++) {
-        uint64_t sc = s[c], *l = lazy + c * B;
+        uint64_t sc = w[c], *l = lazy + c * B;
         for (size_t k = from; k < n; k++) {
             uint64_t x = l[k] + (uint64_t)a[k] * sc;
             l[k] = x >= ph ? x - ph : x;
@@ -182,9 +189,8 @@ static void lazy_acc_from(uint64_t *lazy, const uint32_t *a, const uint32_t *s, 
     }
 }
 
-static void lazy_acc_scalar(uint64_t *lazy, const uint32_t *const *a, const uint32_t *const *s, size_t terms,
-                            size_t n) {
-    for (size_t t = 0; t < terms; t++) lazy_acc_from(lazy, a[t], s[t], 0, n);
+static void lazy_acc_scalar(uint64_t *lazy, const uint32_t *const *a, const uint64_t *w, size_t terms, size_t n) {
+    for (size_t t = 0; t < terms; t++) lazy_acc_from(lazy, a[t], w + 4 * t, 0, n);
 }
 
 /* LIN_E: d (n extension values) = c0 + sum_t s_t a_t for base registers a_t
@@ -229,17 +235,24 @@ static void with_const_scalar(uint32_t op, uint32_t *d, const uint32_t *a, uint3
     with_const_from(op, d, a, k, 0, n);
 }
 
-/* lazy_acc_avx2, lazy_acc_avx512, lin_comb_avx2, lin_comb_avx512, with_const_avx2, with_const_avx512 */
-#define VEC_BODY "stark/constraint_vm_vec.inc"
-#include "common/vec_widths.h"
-
-/* acc[k] += the reduced lazy sums of rows k < n, and the lazy sums restart. */
-static void flush(uint32_t *acc, uint64_t *lazy, size_t n) {
+/* acc[k] += the reduced lazy sums of rows from <= k < n, and the lazy sums
+ * restart: the whole block on the scalar path, the tail after the vector
+ * loop (flush_avx2, flush_avx512) on the others. */
+ZK_INLINE void flush_from(uint32_t *acc, uint64_t *lazy, size_t from, size_t n) {
     for (int c = 0; c < 4; c++) {
         uint64_t *l = lazy + c * B;
-        for (size_t k = 0; k < n; k++) acc[4 * k + c] = bb_add(acc[4 * k + c], bb_reduce(l[k])), l[k] = 0;
+        for (size_t k = from; k < n; k++) acc[4 * k + c] = bb_add(acc[4 * k + c], bb_reduce(l[k])), l[k] = 0;
     }
 }
+
+static void flush_scalar(uint32_t *acc, uint64_t *lazy, size_t n) {
+    flush_from(acc, lazy, 0, n);
+}
+
+/* lazy_acc_avx2, lazy_acc_avx512, lin_comb_avx2, lin_comb_avx512, with_const_avx2, with_const_avx512,
+ * flush_avx2, flush_avx512 */
+#define VEC_BODY "stark/constraint_vm_vec.inc"
+#include "common/vec_widths.h"
 
 /* An instruction with its operands resolved to memory: a register's block,
  * or for a value LOAD_B reads from a gathered column, that column's row of
@@ -276,10 +289,12 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
     zk_window_span *spans = malloc((n_base + n_ext + 1) * sizeof *spans);
     /* a LIN_E's terms: their registers and constants */
     const uint32_t **lin = malloc(2 * (n_code + 1) * sizeof *lin);
+    uint64_t *wide = malloc(4 * (n_code + 1) * sizeof *wide);   /* ACC_B's weights (lazy_acc_from) */
     resolved *prog = malloc((n_code + 1) * sizeof *prog);
     const uint32_t **at = malloc((n_regs + 1) * sizeof *at);   /* where each register's value is */
-    if (!mem || !lazy || !slot || !which || !g_run || !spans || !lin || !prog || !at) {
-        free(mem), free(lazy), free(slot), free(which), free(g_run), free(spans), free(lin), free(prog), free(at);
+    if (!mem || !lazy || !slot || !which || !g_run || !spans || !lin || !wide || !prog || !at) {
+        free(mem), free(lazy), free(slot), free(which), free(g_run), free(spans), free(lin), free(wide), free(prog),
+            free(at);
         return -2;
     }
     size_t n_which = 0, ext = 0;
@@ -308,7 +323,8 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
     size_t pitch = (B + ext + ZK_WINDOW_LINE_WORDS - 1) / ZK_WINDOW_LINE_WORDS * ZK_WINDOW_LINE_WORDS;
     uint32_t *scratch = 0;
     if (n_which && posix_memalign((void **)&scratch, 4 * ZK_WINDOW_LINE_WORDS, n_which * pitch * sizeof *scratch)) {
-        free(mem), free(lazy), free(slot), free(which), free(g_run), free(spans), free(lin), free(prog), free(at);
+        free(mem), free(lazy), free(slot), free(which), free(g_run), free(spans), free(lin), free(wide), free(prog),
+            free(at);
         return -2;
     }
     uint32_t *ext_mem = mem + n_base_regs * B, *tmp = ext_mem + n_ext_regs * 4 * B;
@@ -333,8 +349,10 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
         case ZK_VM_ACC_B: {
             /* a run of ACC_Bs into one accumulator: one pass (lazy_acc) */
             size_t t = 0;
-            for (; i + t < n_code && code[i + t].op == ZK_VM_ACC_B && code[i + t].dst == c->dst; t++)
-                lin[n_lin + t] = at[code[i + t].a], lin[n_code + 1 + n_lin + t] = consts + 4 * code[i + t].b;
+            for (; i + t < n_code && code[i + t].op == ZK_VM_ACC_B && code[i + t].dst == c->dst; t++) {
+                lin[n_lin + t] = at[code[i + t].a];
+                for (int k = 0; k < 4; k++) wide[4 * (n_lin + t) + k] = consts[4 * code[i + t].b + k];
+            }
             o->d = 0, o->b = (const uint32_t *)(lazy + c->dst * 4 * B), o->aux = n_lin, o->terms = t;
             n_lin += t;
             i += t - 1;
@@ -406,7 +424,7 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
             case ZK_VM_SUB_BE: mixed(d, c->b, c->a, n, 0); break;
             case ZK_VM_MUL_EB: zk_ext4_mul_base(d, c->a, c->b, n); break;
             case ZK_VM_ACC_B:
-                ZK_DISPATCH(isa, lazy_acc, (uint64_t *)c->b, lin + c->aux, lin + n_code + 1 + c->aux, c->terms, n);
+                ZK_DISPATCH(isa, lazy_acc, (uint64_t *)c->b, lin + c->aux, wide + 4 * c->aux, c->terms, n);
                 break;
             case ZK_VM_ACC_E:
                 zk_ext4_mul_scalar(tmp, c->a, c->b, n);
@@ -418,10 +436,10 @@ int zk_vm_run(const zk_vm_insn *code, size_t n_code, size_t n_regs, size_t n_bas
                 break;
             }
         }
-        for (size_t k = 0; k < n_accs; k++) flush(accs[k] + 4 * r0, lazy + k * 4 * B, n);
+        for (size_t k = 0; k < n_accs; k++) ZK_DISPATCH(isa, flush, accs[k] + 4 * r0, lazy + k * 4 * B, n);
     }
 #undef R
-    free(mem), free(lazy), free(slot), free(which), free(g_run), free(spans), free(lin), free(prog), free(at);
+    free(mem), free(lazy), free(slot), free(which), free(g_run), free(spans), free(lin), free(wide), free(prog), free(at);
     free(scratch);
     return 0;
 }

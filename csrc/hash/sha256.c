@@ -373,15 +373,16 @@ X16 ZK_INLINE void x16_init(__m512i st[8]) {
     for (int i = 0; i < 8; i++) st[i] = _mm512_set1_epi32((int)IV[i]);
 }
 
-/* Lane l's digest to out[l]: the state words big-endian.  Half a 16 x 16
+/* The sixteen digests, the state words big-endian, by half a 16 x 16
  * transpose (transpose.h, stages 1 and 2, on the eight state registers):
  * after vpunpck[lh]dq and vpunpck[lh]qdq, u[c] holds in its 128-bit lane j
  * state words 0..3 of lane 4j + c and u[4 + c] words 4..7, so each digest
- * is two 16-byte stores, vextracti32x4 to memory (a store, no shuffle
- * port).  8 byte swaps + 16 shuffles + 32 stores for sixteen digests; left
- * to itself GCC vectorised a word-by-word copy into ~150 shuffles. */
-X16 ZK_INLINE void x16_digests(uint8_t *const out[16], const __m512i st[8]) {
-    __m512i b[8], t[8], u[8];
+ * is two 16-byte stores (x16_store_digest): 8 byte swaps + 16 shuffles, and
+ * for 128-bit lanes 1..3 a vextracti32x4 before the store (GCC does not
+ * fold it into the store form): 48 shuffles for sixteen digests, where
+ * GCC's vectorisation of a word-by-word copy made ~150. */
+X16 ZK_INLINE void x16_digest_words(__m512i u[8], const __m512i st[8]) {
+    __m512i b[8], t[8];
     for (int i = 0; i < 8; i++) b[i] = x16_bswap(st[i]);
     for (int i = 0; i < 4; i++) {
         t[2 * i] = _mm512_unpacklo_epi32(b[2 * i], b[2 * i + 1]);
@@ -393,16 +394,21 @@ X16 ZK_INLINE void x16_digests(uint8_t *const out[16], const __m512i st[8]) {
         u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
         u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
     }
-#define X16_DIGEST_PAIR(j)                                                                  \
-    for (int c = 0; c < 4; c++) {                                                           \
-        _mm_storeu_si128((__m128i *)out[4 * (j) + c], _mm512_extracti32x4_epi32(u[c], j));     \
-        _mm_storeu_si128((__m128i *)(out[4 * (j) + c] + 16), _mm512_extracti32x4_epi32(u[4 + c], j)); \
-    }
-    X16_DIGEST_PAIR(0)
-    X16_DIGEST_PAIR(1)
-    X16_DIGEST_PAIR(2)
-    X16_DIGEST_PAIR(3)
-#undef X16_DIGEST_PAIR
+}
+
+/* Lane l's digest (l a constant after unrolling) from x16_digest_words. */
+#define X16_STORE_DIGEST(dst, u, l)                                                                     \
+    do {                                                                                                \
+        _mm_storeu_si128((__m128i *)(dst), _mm512_extracti32x4_epi32((u)[(l) & 3], (l) >> 2));            \
+        _mm_storeu_si128((__m128i *)((dst) + 16), _mm512_extracti32x4_epi32((u)[4 + ((l) & 3)], (l) >> 2)); \
+    } while (0)
+
+/* Lane l's digest to out[l]. */
+X16 ZK_INLINE void x16_digests(uint8_t *const out[16], const __m512i st[8]) {
+    __m512i u[8];
+    x16_digest_words(u, st);
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; l++) X16_STORE_DIGEST(out[l], u, l);
 }
 
 /* Montgomery form -> canonical on 16 lanes: x / 2^32 mod p for any
@@ -498,17 +504,20 @@ X16 static void x16_leaves(uint8_t *const out[16], const uint32_t *const rows[16
     x16_digests(out, st);
 }
 
-/* Sixteen Merkle nodes: out[32i..] = SHA-256(in[64i .. 64i + 64)). */
+/* Sixteen Merkle nodes: out[32i..] = SHA-256(in[64i .. 64i + 64)).  The
+ * sixteen blocks and digests are at fixed strides, addressed from in and
+ * out directly: through arrays of sixteen pointers GCC built the pointers
+ * in vector registers and took each out with a shuffle (~100 a call). */
 X16 static void x16_pairs(uint8_t *out, const uint8_t *in) {
-    __m512i st[8], w[16];
-    const uint8_t *blk[16];
-    uint8_t *dst[16];
-    for (int l = 0; l < 16; l++) blk[l] = in + 64 * l, dst[l] = out + 32 * l;
-    x16_load_blocks(w, blk);
+    __m512i st[8], w[16], r[16], u[8];
+    for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_si512((const void *)(in + 64 * l));
+    x16_schedule_in(w, r);
     x16_init(st);
     x16_block(st, w);
     x16_pad64_block(st);
-    x16_digests(dst, st);
+    x16_digest_words(u, st);
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; l++) X16_STORE_DIGEST(out + 32 * l, u, l);
 }
 
 /* zk_sha256_blocks on sixteen lanes.  The caller's states are per lane;

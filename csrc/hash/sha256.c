@@ -328,11 +328,11 @@ X16 ZK_INLINE void x16_schedule_in(__m512i w[16], const __m512i r[16]) {
  * the schedule extended in place over a ring of 16. */
 X16 ZK_INLINE void x16_block(__m512i st[8], __m512i w[16]) {
     __m512i s[8];
-    /* K[t] is added as a memory operand (vpaddd m32{1to16}: a load, no
-     * vector port).  Seen as the constant it is, GCC builds each broadcast
-     * with mov $imm then vpbroadcastd from the integer register, one port-5
-     * shuffle per round (~56 a block) on the ports the rounds saturate; the
-     * empty asm hides the table's contents from it. */
+    /* K[t] is the add's memory operand (vpaddd m32{1to16}: the broadcast
+     * is part of the load).  Seen as the constant it is, GCC builds each
+     * broadcast with mov $imm then vpbroadcastd from the integer register,
+     * one more port-5 shuffle a round (56 a block) on the two ports the
+     * rounds saturate; the empty asm hides the table's contents from it. */
     const uint32_t *k = K;
     __asm__("" : "+r"(k));
     for (int i = 0; i < 8; i++) s[i] = st[i];
@@ -377,7 +377,7 @@ X16 ZK_INLINE void x16_init(__m512i st[8]) {
  * transpose (transpose.h, stages 1 and 2, on the eight state registers):
  * after vpunpck[lh]dq and vpunpck[lh]qdq, u[c] holds in its 128-bit lane j
  * state words 0..3 of lane 4j + c and u[4 + c] words 4..7, so each digest
- * is two 16-byte stores (x16_store_digest): 8 byte swaps + 16 shuffles, and
+ * is two 16-byte stores (X16_STORE_DIGEST): 8 byte swaps + 16 shuffles, and
  * for 128-bit lanes 1..3 a vextracti32x4 before the store (GCC does not
  * fold it into the store form): 48 shuffles for sixteen digests, where
  * GCC's vectorisation of a word-by-word copy made ~150. */

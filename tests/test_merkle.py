@@ -67,6 +67,19 @@ def test_leaf_is_sha256_of_canonical_le_values(each_isa, cols):
     assert [bytes(leaf) for leaf in leaves] == expected
 
 
+def test_leaf_decode_of_any_word(each_isa):
+    """The leaf kernels' Montgomery decode is x / 2^32 mod p for every 32-bit
+    word, not only those below p: 0, p and 2p (whose product's high word is
+    0), 2^32 - 1, and random words, through a 16-lane group and a tail row."""
+    words = np.random.default_rng(7).integers(0, 2**32, (17, 37), dtype=np.uint64)
+    words[0, :4] = [0, field.P, 2 * field.P, 2**32 - 1]
+    words[1, :] = field.P
+    r_inv = pow(2**32, -1, field.P)
+    canonical = (words * r_inv) % field.P
+    leaves = merkle.hash_rows(words.astype(np.uint32))
+    assert [bytes(leaf) for leaf in leaves] == [model_leaf(row) for row in canonical]
+
+
 def test_leaf_encoding_by_hand():
     # one row holding 1 and p - 1: canonical LE words 01000000 and 00000078
     matrix = field.encode([[1, field.P - 1]])

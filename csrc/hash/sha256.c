@@ -328,6 +328,13 @@ X16 ZK_INLINE void x16_schedule_in(__m512i w[16], const __m512i r[16]) {
  * the schedule extended in place over a ring of 16. */
 X16 ZK_INLINE void x16_block(__m512i st[8], __m512i w[16]) {
     __m512i s[8];
+    /* K[t] is the add's memory operand (vpaddd m32{1to16}: the broadcast
+     * is part of the load).  Seen as the constant it is, GCC builds each
+     * broadcast with mov $imm then vpbroadcastd from the integer register,
+     * one more port-5 shuffle a round (56 a block) on the two ports the
+     * rounds saturate; the empty asm hides the table's contents from it. */
+    const uint32_t *k = K;
+    __asm__("" : "+r"(k));
     for (int i = 0; i < 8; i++) s[i] = st[i];
 #pragma GCC unroll 8
     for (int g = 0; g < 8; g++) {
@@ -340,7 +347,7 @@ X16 ZK_INLINE void x16_block(__m512i st[8], __m512i w[16]) {
                 __m512i s1 = x16_xor3(_mm512_ror_epi32(w2, 17), _mm512_ror_epi32(w2, 19), _mm512_srli_epi32(w2, 10));
                 w[t & 15] = _mm512_add_epi32(_mm512_add_epi32(w[t & 15], s0), _mm512_add_epi32(w[(t - 7) & 15], s1));
             }
-            wk[i] = _mm512_add_epi32(w[t & 15], _mm512_set1_epi32((int)K[t]));
+            wk[i] = _mm512_add_epi32(w[t & 15], _mm512_set1_epi32((int)k[t]));
         }
 #define WK(i) wk[i]
         X16_ROUNDS8(s, WK);
@@ -366,27 +373,67 @@ X16 ZK_INLINE void x16_init(__m512i st[8]) {
     for (int i = 0; i < 8; i++) st[i] = _mm512_set1_epi32((int)IV[i]);
 }
 
-/* Lane l's digest to out[l]: the state words big-endian. */
-X16 ZK_INLINE void x16_digests(uint8_t *const out[16], const __m512i st[8]) {
-    uint32_t words[8][16];
-    for (int i = 0; i < 8; i++) _mm512_storeu_si512((void *)words[i], x16_bswap(st[i]));
-    for (int l = 0; l < 16; l++)
-        for (int i = 0; i < 8; i++) memcpy(out[l] + 4 * i, &words[i][l], 4);
+/* The sixteen digests, the state words big-endian, by half a 16 x 16
+ * transpose (transpose.h, stages 1 and 2, on the eight state registers):
+ * after vpunpck[lh]dq and vpunpck[lh]qdq, u[c] holds in its 128-bit lane j
+ * state words 0..3 of lane 4j + c and u[4 + c] words 4..7, so each digest
+ * is two 16-byte stores (X16_STORE_DIGEST): 8 byte swaps + 16 shuffles, and
+ * for 128-bit lanes 1..3 a vextracti32x4 before the store (GCC does not
+ * fold it into the store form): 48 shuffles for sixteen digests, where
+ * GCC's vectorisation of a word-by-word copy made ~150. */
+X16 ZK_INLINE void x16_digest_words(__m512i u[8], const __m512i st[8]) {
+    __m512i b[8], t[8];
+    for (int i = 0; i < 8; i++) b[i] = x16_bswap(st[i]);
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(b[2 * i], b[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(b[2 * i], b[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
 }
 
-/* Montgomery form -> canonical on 16 lanes: x / 2^32 mod p for x < 2^32, as
- * bb_reduce of the 64-bit value x: q = x MU mod 2^32 (vpmuludq keeps the low
- * word), qp = q p, and t = x_hi - qp_hi = -qp_hi (x_hi = 0); the one of
- * {t, t + p} below p is the result (vpminud; bb_field.h).  Even lanes
- * directly, odd lanes after vpsrlq 32; the high words of the even products
- * come down with vmovshdup and a blend on the odd lanes joins them. */
+/* Lane l's digest (l a constant after unrolling) from x16_digest_words. */
+#define X16_STORE_DIGEST(dst, u, l)                                                                     \
+    do {                                                                                                \
+        _mm_storeu_si128((__m128i *)(dst), _mm512_extracti32x4_epi32((u)[(l) & 3], (l) >> 2));            \
+        _mm_storeu_si128((__m128i *)((dst) + 16), _mm512_extracti32x4_epi32((u)[4 + ((l) & 3)], (l) >> 2)); \
+    } while (0)
+
+/* Lane l's digest to out[l]. */
+X16 ZK_INLINE void x16_digests(uint8_t *const out[16], const __m512i st[8]) {
+    __m512i u[8];
+    x16_digest_words(u, st);
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; l++) X16_STORE_DIGEST(out[l], u, l);
+}
+
+/* Montgomery form -> canonical on 16 lanes: x / 2^32 mod p for any
+ * x < 2^32, as bb_reduce of the 64-bit value x (bb_field.h): q = x MU mod
+ * 2^32 (vpmuludq keeps the low word), qp = q p.  qp's low word is x (q was
+ * chosen so that x - qp = 0 mod 2^32, and both are below 2^32), so
+ * (x - qp) / 2^32 = -hi exactly, hi = qp's high word, and x / 2^32 = -hi
+ * mod p.  hi <= p - 1 (q < 2^32), so the canonical value is 0 where hi = 0
+ * and p - hi otherwise (hi = 0 for x = 0, p and 2p, all of them 0 mod p).
+ * Eight instructions a register:
+ *   even lanes   vpmuludq x MU, vpmuludq by p
+ *   odd lanes    vpsrlq 32, then the same two
+ *   hi           vpermt2d picks the high words of the even and odd products
+ *                into their lanes (one shuffle where vmovshdup + a blend
+ *                were two)
+ *   p - hi or 0  vptestmd hi -> k, vpsubd {k}{z} (two where a subtraction
+ *                from zero, p added and vpminud of the two were three) */
 X16 ZK_INLINE __m512i x16_decode(__m512i x) {
     const __m512i P = _mm512_set1_epi32((int)0x78000001u), MU = _mm512_set1_epi32((int)0x88000001u);
+    const __m512i high_words = _mm512_set_epi32(31, 15, 29, 13, 27, 11, 25, 9, 23, 7, 21, 5, 19, 3, 17, 1);
     __m512i qp_e = _mm512_mul_epu32(_mm512_mul_epu32(x, MU), P);
     __m512i qp_o = _mm512_mul_epu32(_mm512_mul_epu32(_mm512_srli_epi64(x, 32), MU), P);
-    __m512i hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_castps_si512(_mm512_movehdup_ps(_mm512_castsi512_ps(qp_e))), qp_o);
-    __m512i t = _mm512_sub_epi32(_mm512_setzero_si512(), hi);
-    return _mm512_min_epu32(t, _mm512_add_epi32(t, P));
+    /* lane 2i <- qp_e word 2i + 1, lane 2i + 1 <- qp_o word 2i + 1 (index 16 + 2i + 1) */
+    __m512i hi = _mm512_permutex2var_epi32(qp_e, high_words, qp_o);
+    return _mm512_maskz_sub_epi32(_mm512_test_epi32_mask(hi, hi), P, hi);
 }
 
 /* Elements [at, at + n) of every lane's row (n <= 16; the rest zero,
@@ -457,17 +504,20 @@ X16 static void x16_leaves(uint8_t *const out[16], const uint32_t *const rows[16
     x16_digests(out, st);
 }
 
-/* Sixteen Merkle nodes: out[32i..] = SHA-256(in[64i .. 64i + 64)). */
+/* Sixteen Merkle nodes: out[32i..] = SHA-256(in[64i .. 64i + 64)).  The
+ * sixteen blocks and digests are at fixed strides, addressed from in and
+ * out directly: through arrays of sixteen pointers GCC built the pointers
+ * in vector registers and took each out with a shuffle (~100 a call). */
 X16 static void x16_pairs(uint8_t *out, const uint8_t *in) {
-    __m512i st[8], w[16];
-    const uint8_t *blk[16];
-    uint8_t *dst[16];
-    for (int l = 0; l < 16; l++) blk[l] = in + 64 * l, dst[l] = out + 32 * l;
-    x16_load_blocks(w, blk);
+    __m512i st[8], w[16], r[16], u[8];
+    for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_si512((const void *)(in + 64 * l));
+    x16_schedule_in(w, r);
     x16_init(st);
     x16_block(st, w);
     x16_pad64_block(st);
-    x16_digests(dst, st);
+    x16_digest_words(u, st);
+#pragma GCC unroll 16
+    for (int l = 0; l < 16; l++) X16_STORE_DIGEST(out + 32 * l, u, l);
 }
 
 /* zk_sha256_blocks on sixteen lanes.  The caller's states are per lane;

@@ -530,8 +530,9 @@ int64_t zk_ext4_inv(uint32_t *out, const uint32_t *a, size_t n) {
  * and f(-X) (b0 - b2 X^2) / N, linear in (b0, b2), is with B0 = b0 / N and
  * B2 = b2 / N
  *   1/d = (y B0 + W z2 B2,  z1 B0 - W z3 B2,  -z2 B0 - y B2,  z3 B0 - z1 B2).
- * That is 8 products a row plus 4 by constants, against zk_ext4_inv's 24 on
- * a generic element (and its four interleaved passes to build d): every
+ * That is 7 products a row and 8 by constants, against zk_ext4_inv's 20 and
+ * 6 on a generic element (and the four interleaved words of d to build, and
+ * its norm arrays): every
  * step is a pass of the dispatched base kernels (zk_fp_*: scalar, AVX2,
  * AVX-512) over a block's component arrays, which stay in L1.  The values
  * are the field's, so the words are those of the generic composition

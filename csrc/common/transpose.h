@@ -29,18 +29,27 @@
 #if ZK_X86
 #include <immintrin.h>
 
-ZK_AVX512 ZK_INLINE void zk_transpose16_avx512(__m512i out[16], const __m512i in[16]) {
-    __m512i t[16], u[16];
-    for (int i = 0; i < 8; i++) {
+/* Stages 1 and 2 on `n` rows (n a multiple of 4, a constant after
+ * inlining): u[4i + c] holds, in 128-bit lane k, word 4k + c of rows
+ * 4i .. 4i + 3.  The full transpose below goes on to stage 3; the SHA-256
+ * kernel stores its digests from here (x16_digest_words). */
+ZK_AVX512 ZK_INLINE void zk_transpose_lanes4_avx512(__m512i *u, const __m512i *in, int n) {
+    __m512i t[16];
+    for (int i = 0; i < n / 2; i++) {
         t[2 * i] = _mm512_unpacklo_epi32(in[2 * i], in[2 * i + 1]);
         t[2 * i + 1] = _mm512_unpackhi_epi32(in[2 * i], in[2 * i + 1]);
     }
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < n / 4; i++) {
         u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
         u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
         u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
         u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
     }
+}
+
+ZK_AVX512 ZK_INLINE void zk_transpose16_avx512(__m512i out[16], const __m512i in[16]) {
+    __m512i u[16];
+    zk_transpose_lanes4_avx512(u, in, 16);
     for (int c = 0; c < 4; c++) {
         /* 0x44 / 0xEE: 128-bit lanes 0, 1 / 2, 3 of each source; then 0x88 /
          * 0xDD: the even / odd 128-bit lanes of those pairs */

@@ -374,7 +374,7 @@ X16 ZK_INLINE void x16_init(__m512i st[8]) {
 }
 
 /* The sixteen digests, the state words big-endian, by half a 16 x 16
- * transpose (transpose.h, stages 1 and 2, on the eight state registers):
+ * transpose (transpose.h's zk_transpose_lanes4_avx512, stages 1 and 2, on the eight state registers):
  * after vpunpck[lh]dq and vpunpck[lh]qdq, u[c] holds in its 128-bit lane j
  * state words 0..3 of lane 4j + c and u[4 + c] words 4..7, so each digest
  * is two 16-byte stores (X16_STORE_DIGEST): 8 byte swaps + 16 shuffles, and
@@ -382,18 +382,9 @@ X16 ZK_INLINE void x16_init(__m512i st[8]) {
  * fold it into the store form): 48 shuffles for sixteen digests, where
  * GCC's vectorisation of a word-by-word copy made ~150. */
 X16 ZK_INLINE void x16_digest_words(__m512i u[8], const __m512i st[8]) {
-    __m512i b[8], t[8];
+    __m512i b[8];
     for (int i = 0; i < 8; i++) b[i] = x16_bswap(st[i]);
-    for (int i = 0; i < 4; i++) {
-        t[2 * i] = _mm512_unpacklo_epi32(b[2 * i], b[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_epi32(b[2 * i], b[2 * i + 1]);
-    }
-    for (int i = 0; i < 2; i++) {
-        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
-        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
-        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
-    }
+    zk_transpose_lanes4_avx512(u, b, 8);
 }
 
 /* Lane l's digest (l a constant after unrolling) from x16_digest_words. */

@@ -969,17 +969,23 @@ def test_timestamps_wrapping_and_against_the_pre_state():
     refused(air, ops, w, by="constraint")
 
 
-def test_the_last_timestamp_is_the_last_operations():
-    """Check 25: lts, bound to the post-state's cells, must be the last
-    operation's timestamp: a post-state carrying an earlier one (lts
-    constant at it) is refused; so is lts changing down the trace."""
-    ops = every_kind(16)
+def refused_with_the_timestamp_before_the_last(ops: np.ndarray) -> None:
+    """A post-state carrying the timestamp of the operation before the
+    last (lts constant at it) is refused, by a constraint and end to end."""
     earlier = int(ops["ts_ns"][-2])
     air = LaneDouble(T_LIE, C_LIE, ops, last_ts=earlier)
     w = witness_of(air, ops)
     for j, v in enumerate(timestamp_pieces(earlier)):
         w[f"rc_lts{j}"][:] = v
     refused(air, ops, w, by="constraint", end_to_end=True)
+
+
+def test_the_last_timestamp_is_the_last_operations():
+    """Check 25: lts, bound to the post-state's cells, must be the last
+    operation's timestamp: a post-state carrying an earlier one (lts
+    constant at it) is refused; so is lts changing down the trace."""
+    ops = every_kind(16)
+    refused_with_the_timestamp_before_the_last(ops)
     air = LaneDouble(T_LIE, C_LIE, ops)
     w = witness_of(air, ops)
     w["rc_lts4"][len(ops):] = 0
@@ -996,12 +1002,7 @@ def test_an_operation_on_the_last_row_binds_lts_too():
     ops["ts_ns"] = np.arange(T_LIE, dtype=np.uint64) * np.uint64(1000)
     air = LaneDouble(T_LIE, C_LIE, ops)
     assert Checker(air).holds(columns(air, ops, witness_of(air, ops)))
-    earlier = int(ops["ts_ns"][-2])
-    air = LaneDouble(T_LIE, C_LIE, ops, last_ts=earlier)
-    w = witness_of(air, ops)
-    for j, v in enumerate(timestamp_pieces(earlier)):
-        w[f"rc_lts{j}"][:] = v
-    refused(air, ops, w, by="constraint", end_to_end=True)
+    refused_with_the_timestamp_before_the_last(ops)
 
 
 # ------------------------------------------------------ no cell left free --

@@ -7,7 +7,10 @@ The format (docs/MERKLE.md is its definition):
   followed, in a salted tree (zk mode, docs/ZK.md section 5.1), by the
   leaf's 16-byte salt; every function here takes ``salts=None`` for the
   unsalted tree, whose bytes are exactly what they were before salts;
-* node = SHA-256(left || right);
+* node = N(left, right): SHA-256's compression function applied once to the
+  standard IV and the 64-byte block left || right, its eight words
+  big-endian (no padding block, no length: one compression where SHA-256
+  of the 64 bytes takes two);
 * the tree is an array of ``2 * rows`` digests: ``nodes[1]`` is the root, node
   ``i`` has children ``2i`` and ``2i + 1``, the leaves are
   ``nodes[rows:]``, ``nodes[0]`` is unused; ``rows`` is a power of two;
@@ -16,21 +19,21 @@ The format (docs/MERKLE.md is its definition):
 * a committed LDE's leaves are in bit-reversed order (leaf j is the digest of
   row rev(j), so leaf j is FRI position j), and matrices of one round share
   a tree (:meth:`MerkleTree.shared`): the tallest are its leaves, a shorter
-  one joins at the level of its height, each node there hashing
-  (left || right || digest of the short row).
+  one joins at the level of its height, each node there
+  N(N(left, right), digest of the short row).
 
 Hashing runs in C (SHA-NI when the CPU has it and a vector ISA is active):
 one call per array, numpy buffers passed without copies.
-:func:`verify_path_py` is an independent pure-``hashlib`` verifier for tests.
+:func:`verify_path_py` is an independent pure-Python verifier for tests
+(the compression function written out in prover/sha256_reference.py).
 """
 from __future__ import annotations
 
-import hashlib
 from typing import Sequence
 
 import numpy as np
 
-from . import array_pool, ntt
+from . import array_pool, ntt, sha256_reference
 from .field import GENERATOR
 from .native import ffi, lib, u8p, u32p
 
@@ -47,8 +50,9 @@ def sha256(data: bytes) -> bytes:
 
 
 def compress_pairs(pairs: np.ndarray) -> np.ndarray:
-    """SHA-256 of each 64-byte row of a ``(n, 64)`` uint8 array: ``(n, 32)``
-    node digests from their (left || right) children."""
+    """The Merkle node of each 64-byte row of a ``(n, 64)`` uint8 array:
+    ``(n, 32)`` node digests N(left, right) from their (left || right)
+    children, one compression each (not SHA-256 of the 64 bytes)."""
     _check_array(pairs, np.uint8, "pairs")
     if pairs.ndim != 2 or pairs.shape[1] != 2 * DIGEST_BYTES:
         raise ValueError(f"pairs must have shape (n, 64), got {pairs.shape}")
@@ -106,7 +110,7 @@ class MerkleTree:
     def from_leaves(cls, leaves: np.ndarray, inject: dict[int, np.ndarray] | None = None) -> MerkleTree:
         """The tree over ``(rows, 32)`` uint8 leaf digests; `inject` maps a
         level l (1 .. depth) to ``(rows >> l, 32)`` digests, node i of that
-        level then hashing (left || right || inject[l][i])."""
+        level then N(N(left, right), inject[l][i])."""
         _check_array(leaves, np.uint8, "leaves")
         if leaves.ndim != 2 or leaves.shape[1] != DIGEST_BYTES:
             raise ValueError(f"leaves must have shape (rows, 32), got {leaves.shape}")
@@ -274,12 +278,13 @@ def verify_path(root: bytes, leaf_digest: bytes, index: int, path, depth: int | 
 
 
 def verify_path_py(root: bytes, leaf_digest: bytes, index: int, path, depth: int | None = None) -> bool:
-    """:func:`verify_path` in pure Python over ``hashlib``: an independent check."""
+    """:func:`verify_path` in pure Python, the node's compression function
+    included (sha256_reference.merkle_node): an independent check."""
     root, node, index, path_bytes, levels = _check_proof(root, leaf_digest, index, path, depth)
     for level in range(levels):
         sibling = path_bytes[DIGEST_BYTES * level:DIGEST_BYTES * (level + 1)]
-        pair = sibling + node if (index >> level) & 1 else node + sibling
-        node = hashlib.sha256(pair).digest()
+        node = sha256_reference.merkle_node(sibling, node) if (index >> level) & 1 \
+            else sha256_reference.merkle_node(node, sibling)
     return node == root
 
 

@@ -34,21 +34,27 @@ from .params import MAX_LOG_TRACE, ParameterError, ProofOptions
 from .statement import Statement, as_statement
 
 MAGIC = b"ZKSP"
+#: 8: a Merkle node is one SHA-256 compression of IV and left || right
+#: (docs/MERKLE.md, "Nodes"), where 6 and 7 hashed SHA-256(left || right):
+#: every root and path means another thing, the layout is 6's;
 #: 6: values at w*z only for the columns some constraint reads on the next
 #: row (Matrix.next_columns), where 4 and 5 carried a whole matrix's;
 #: 4: statements of several domains (a height per domain, claimed sums, rows
 #: per domain, FRI layers of their schedule's arity), values at w*z only for
 #: matrices read there; 3: no metadata; 2: link values
-VERSION = 6
-#: a zk-mode proof (docs/ZK.md): version 6's layout with the quotient
+VERSION = 8
+#: a zk-mode proof (docs/ZK.md): version 8's layout with the quotient
 #: matrix R~'s four columns wider and 16 bytes of salt after every matrix's
 #: opened rows and every FRI layer's opened leaves.  The version is the
-#: mode: transparent proofs are version 6 (zk mode's were 5 beside 4)
-ZK_VERSION = 7
+#: mode: transparent proofs are version 8 (zk mode's were 7 beside 6, 5
+#: beside 4)
+ZK_VERSION = 9
 #: what this build says of each earlier version it refuses
 _OLD_VERSIONS = {3: "one trace length, a tree per matrix",
                  4: "transparent, its values at w*z for every column of a matrix read on the next row",
-                 5: "zk mode, its values at w*z for every column of a matrix read on the next row"}
+                 5: "zk mode, its values at w*z for every column of a matrix read on the next row",
+                 6: "transparent, its Merkle nodes SHA-256(left || right), two compressions each",
+                 7: "zk mode, its Merkle nodes SHA-256(left || right), two compressions each"}
 DIGEST = 32
 SALT = 16
 

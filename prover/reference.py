@@ -56,8 +56,9 @@ Trees (proof.statement_trees): a chained segment (external or exported) has
 its own; the other matrices of a round share one with every domain's
 matrices of that round.  Leaf j of a committed matrix's tree is the digest
 of its row rev(j); a matrix 2^s times shorter than the tree's tallest joins
-at level s, node i there being SHA-256(left || right || its row digest at i)
-(matrices of one height: SHA-256 of their row digests side by side).
+at level s, node i there being N(N(left, right), its row digest at i), N
+the node (one SHA-256 compression: sha256_reference.merkle_node; matrices
+of one height: SHA-256 of their row digests side by side).
 """
 from __future__ import annotations
 
@@ -72,6 +73,7 @@ from .ext_scalar import Ext
 from .params import ProofOptions
 from .proof import (Proof, mask_degree, quotient_chunks, quotient_log_blowup, statement_layouts,
                     statement_trees)
+from .sha256_reference import merkle_node
 from .statement import as_statement
 
 # ===================================================================== field ==
@@ -195,9 +197,10 @@ def horner(coeffs: list, x):
 # ==================================================================== Merkle ==
 # docs/MERKLE.md: leaf = SHA-256(canonical values, 4 bytes LE each), followed
 # by the leaf's 16-byte salt in a salted tree (zk mode);
-# node = SHA-256(left || right), or SHA-256(left || right || injected digest)
-# at a level where a shorter matrix of a shared tree joins; nodes[1] is the
-# root, nodes[rows + r] leaf r.
+# node = N(left, right), SHA-256's compression function once on IV and
+# left || right (sha256_reference.merkle_node), or N(N(left, right), injected
+# digest) at a level where a shorter matrix of a shared tree joins; nodes[1]
+# is the root, nodes[rows + r] leaf r.
 
 def hash_row(values: list[int], salt: bytes = b"") -> bytes:
     """A leaf: the row's canonical values, 4 bytes LE each, then its salt
@@ -226,8 +229,10 @@ class Tree:
         self.nodes[n:] = leaves
         for i in range(n - 1, 0, -1):
             level = self.depth - (i.bit_length() - 1)      # level l holds nodes [n >> l, 2n >> l)
-            extra = inject[level][i - (n >> level)] if level in inject else b""
-            self.nodes[i] = hashlib.sha256(self.nodes[2 * i] + self.nodes[2 * i + 1] + extra).digest()
+            node = merkle_node(self.nodes[2 * i], self.nodes[2 * i + 1])
+            if level in inject:
+                node = merkle_node(node, inject[level][i - (n >> level)])
+            self.nodes[i] = node
 
     @classmethod
     def of_rows(cls, rows: list[list[int]], salts: list[bytes] | None = None) -> "Tree":

@@ -200,7 +200,7 @@ def test_a_kept_result_is_not_overwritten_by_the_next_proof(tiny_pool):
         _fill_free(tiny_pool, 0x5A)
         linked = prove(air, run2.traces, opts, external={"init": (fin, fin.link())})
         assert hashlib.sha256(linked.proof.to_bytes(air)).hexdigest() == \
-            "432acf01276141359b2f8f92ba23f63a332a90d0dfb5922bb2983703dca9016d"
+            "82c680fb50a497cae4053cd74379eb26116d7ed90bd8497926fbeb020a7c2669"
         assert np.array_equal(fin.lde, lde)
         assert all(np.array_equal(c.lde, kept[name]) for name, c in first.commitments.items())
         assert not any(np.shares_memory(c.lde, mine.lde) for c in first.commitments.values()

@@ -209,7 +209,7 @@ def _v3_header() -> bytes:
 
 def test_a_version_3_proof_file_is_refused_naming_its_version(tmp_path, capsys):
     with pytest.raises(ProofFormatError, match="batch proof version 3 is not supported: this build "
-                                               "reads version 6"):
+                                               "reads version 9"):
         proof_file.decode(_v3_header())
     assert proof_file.file_version(_v3_header()) == 3
     f = tmp_path / "batch-000000.zkb"
@@ -298,5 +298,5 @@ def test_a_zero_knowledge_proof_in_a_transparent_batch_file_is_refused():
                 zk_key=bytes(range(32)), state_keys={"book.post": zk_keys.derive(bytes(32), ("p",))})
     public = dataclasses.replace(prep.public, pre_root=com.root, pre_link=com.link())
     raw = proof_file.encode(B.BatchProof(res.proof, public))
-    with pytest.raises(ProofFormatError, match=r"a zk \(format 7\) proof in a transparent batch proof file"):
+    with pytest.raises(ProofFormatError, match=r"a zk \(format 9\) proof in a transparent batch proof file"):
         proof_file.decode(raw)

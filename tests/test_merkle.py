@@ -1,5 +1,6 @@
-"""Merkle trees against a pure-hashlib model of docs/MERKLE.md, on every
-instruction-set path, plus tampering and bad-input checks."""
+"""Merkle trees against a pure-Python model of docs/MERKLE.md (leaves by
+hashlib, nodes by the compression function of prover/sha256_reference.py),
+on every instruction-set path, plus tampering and bad-input checks."""
 from __future__ import annotations
 
 import hashlib
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zksidecar.prover import field, merkle
+from zksidecar.prover import field, merkle, sha256_reference
 from zksidecar.prover.merkle import MerkleTree, verify_path, verify_path_py
 
 VERIFIERS = [verify_path, verify_path_py]
@@ -30,7 +31,7 @@ def model_nodes(leaves: list[bytes]) -> list[bytes]:
     rows = len(leaves)
     nodes = [b""] * rows + leaves
     for i in range(rows - 1, 0, -1):
-        nodes[i] = hashlib.sha256(nodes[2 * i] + nodes[2 * i + 1]).digest()
+        nodes[i] = sha256_reference.merkle_node(nodes[2 * i], nodes[2 * i + 1])
     return nodes
 
 
@@ -104,6 +105,20 @@ def test_from_leaves_matches_matrix_tree():
     tree = MerkleTree(matrix)
     again = MerkleTree.from_leaves(merkle.hash_rows(matrix))
     np.testing.assert_array_equal(again.nodes[1:], tree.nodes[1:])
+
+
+def test_worked_node_of_the_docs(each_isa):
+    """docs/MERKLE.md's example: the leaves 00 01 .. 1f and 20 21 .. 3f have
+    the root N(left, right) = one compression of IV and the block 00 .. 3f,
+    a published vector of SHA-256's compression function (not SHA-256 of
+    the 64 bytes, fdeab9ac..., two compressions)."""
+    leaves = np.arange(64, dtype=np.uint8).reshape(2, 32)
+    tree = MerkleTree.from_leaves(leaves)
+    assert tree.root.hex() == "fc99a2df88f42a7a7bb9d18033cdc6a20256755f9d5b9a5044a9cc315abe84a7"
+    assert hashlib.sha256(leaves.tobytes()).hexdigest().startswith("fdeab9ac")
+    assert all(verify(tree.root, leaves[0].tobytes(), 0, tree.open([0])[0]) for verify in VERIFIERS)
+    assert not any(verify(hashlib.sha256(leaves.tobytes()).digest(), leaves[0].tobytes(), 0, tree.open([0])[0])
+                   for verify in VERIFIERS)
 
 
 def test_single_leaf_tree_is_its_leaf():

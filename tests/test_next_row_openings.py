@@ -138,8 +138,22 @@ def test_formats_4_and_5_are_refused_by_name(old, zk):
     with pytest.raises(ProofFormatError, match=rf"proof format version {old} is not supported \("
                                                rf"{'zk mode' if zk else 'transparent'}, its values at w\*z for "
                                                r"every column of a matrix read on the next row: verify it with "
-                                               r"the release that wrote it\); this build reads 6, transparent, "
-                                               r"and 7, zk mode"):
+                                               r"the release that wrote it\); this build reads 8, transparent, "
+                                               r"and 9, zk mode"):
+        Proof.from_bytes(bytes(data), air)
+
+
+@pytest.mark.parametrize("old, zk", [(6, False), (7, True)])
+def test_formats_6_and_7_are_refused_by_name(old, zk):
+    """Their Merkle nodes were SHA-256(left || right): every root and path
+    means another thing in format 8 and 9 (docs/MERKLE.md, "Nodes")."""
+    air, proof = _honest()
+    data = bytearray(proof.to_bytes(air))
+    data[4:6] = old.to_bytes(2, "little")
+    with pytest.raises(ProofFormatError, match=rf"proof format version {old} is not supported \("
+                                               rf"{'zk mode' if zk else 'transparent'}, its Merkle nodes "
+                                               r"SHA-256\(left \|\| right\), two compressions each: verify it "
+                                               r"with the release that wrote it\)"):
         Proof.from_bytes(bytes(data), air)
 
 

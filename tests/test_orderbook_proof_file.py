@@ -58,26 +58,32 @@ def test_truncations_and_trailing_bytes():
         proof_file.decode(None)
 
 
+READS = r"this build reads version 9 \(and 10, zk mode's\)"
+
+
 def test_another_version_is_refused_saying_which():
     raw = bytearray(chain()[0])
     raw[4:6] = (2).to_bytes(2, "little")     # a proof of the trace layout before the folded one
-    with pytest.raises(ProofFormatError, match=r"version 2 is not supported: this build reads version 6 "
-                                               r"\(and 8, zk mode's\) \(proven against the trace layout"):
+    with pytest.raises(ProofFormatError, match=rf"version 2 is not supported: {READS} \(proven against the "
+                                               r"trace layout"):
         proof_file.decode(bytes(raw))
     for old, mode in ((4, "transparent"), (5, "zk")):     # whole matrices opened at w*z
         raw[4:6] = old.to_bytes(2, "little")
-        with pytest.raises(ProofFormatError, match=rf"version {old} is not supported: this build reads version 6 "
-                                                   rf"\(and 8, zk mode's\) \(a {mode} batch whose proof, "
-                                                   rf"format {old}, opens whole matrices at w\*z\)"):
+        with pytest.raises(ProofFormatError, match=rf"version {old} is not supported: {READS} \(a {mode} batch "
+                                                   rf"whose proof, format {old}, opens whole matrices at w\*z\)"):
             proof_file.decode(bytes(raw))
     raw[4:6] = (7).to_bytes(2, "little")     # a zk batch whose statement this build no longer checks
-    with pytest.raises(ProofFormatError, match=r"version 7 is not supported: this build reads version 6 "
-                                               r"\(and 8, zk mode's\) \(a zk batch of zk AIR version 3, its "
-                                               r"records checked beside the lane"):
+    with pytest.raises(ProofFormatError, match=rf"version 7 is not supported: {READS} \(a zk batch of zk AIR "
+                                               r"version 3, its records checked beside the lane"):
         proof_file.decode(bytes(raw))
-    raw[4:6] = (9).to_bytes(2, "little")
-    with pytest.raises(ProofFormatError, match=r"version 9 is not supported: this build reads version 6 "
-                                               r"\(and 8, zk mode's\); "):
+    # the files of the node SHA-256(left || right): their roots are not this build's
+    for old, mode, fmt in ((6, "transparent", 6), (8, "zk", 7)):
+        raw[4:6] = old.to_bytes(2, "little")
+        with pytest.raises(ProofFormatError, match=rf"version {old} is not supported: {READS} \(a {mode} batch "
+                                                   rf"whose proof, format {fmt}, has Merkle nodes SHA-256"):
+            proof_file.decode(bytes(raw))
+    raw[4:6] = (11).to_bytes(2, "little")
+    with pytest.raises(ProofFormatError, match=rf"version 11 is not supported: {READS}; "):
         proof_file.decode(bytes(raw))
 
 

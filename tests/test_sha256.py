@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zksidecar.prover import merkle, native
+from zksidecar.prover import merkle, native, sha256_reference as R
 
 
 # FIPS 180-4 examples (NIST CSRC "Examples with intermediate values").
@@ -53,12 +53,85 @@ def test_accepts_any_buffer():
     assert merkle.sha256(data) == merkle.sha256(memoryview(data)) == hashlib.sha256(data).digest()
 
 
-# Odd counts leave one pair for the single-lane tail of the two-lane kernel.
-@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 7, 1000, 1001])
-def test_compress_pairs_is_sha256_of_each_64_bytes(n):
+# The compression function on one block, the standard IV in, its state
+# written big-endian: published vectors (the test vectors circulated with
+# SHA-256 compression circuits; the 00 01 .. 3f block is also docs/MERKLE.md's
+# worked node).
+COMPRESSION_VECTORS = [
+    ("00" * 64, "da5698be17b9b46962335799779fbeca8ce5d491c0d26243bafef9ea1837a9d8"),
+    (bytes(range(64)).hex(), "fc99a2df88f42a7a7bb9d18033cdc6a20256755f9d5b9a5044a9cc315abe84a7"),
+    ("ff" * 64, "ef0c748df4da50a8d6c43c013edc3ce76c9d9fa9a1458ade56eb86c0a64492d2"),
+    ("243f6a8885a308d313198a2e03707344a4093822299f31d0082efa98ec4e6c89"
+     "452821e638d01377be5466cf34e90c6cc0ac29b7c97c50dd3f84d5b5b5470917",
+     "cf0ae4eb67d38ffeb94068984b22abde4e92bc548d14585e48dca8882d7b09ce"),
+]
+
+
+def padded(message: bytes) -> bytes:
+    """`message` with SHA-256's padding: 0x80, zeros, the bit length (a
+    multiple of 64 bytes)."""
+    zeros = (55 - len(message)) % 64
+    return message + b"\x80" + bytes(zeros) + (8 * len(message)).to_bytes(8, "big")
+
+
+def reference_sha256(message: bytes) -> bytes:
+    """SHA-256 from the pure-Python compression alone, block by block."""
+    data, state = padded(message), R.IV
+    for at in range(0, len(data), 64):
+        state = R.compress(state, data[at:at + 64])
+    return R.state_bytes(state)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=55))
+def test_reference_compression_of_one_padded_block_is_sha256(message):
+    """hashlib does not expose the compression, so the pure-Python one is
+    checked through it: SHA-256 of a message of at most 55 bytes is one
+    compression of IV and the message padded to one block."""
+    assert R.state_bytes(R.compress(R.IV, padded(message))) == hashlib.sha256(message).digest()
+
+
+@pytest.mark.parametrize("length", BOUNDARY_LENGTHS)
+def test_reference_compression_chains_to_sha256(length):
+    """Past one block the state in is not IV: chained compressions over the
+    padded message give hashlib's digest (the feed-forward adds the state
+    that came in, not IV)."""
+    data = bytes(np.random.default_rng(length).integers(0, 256, length, dtype=np.uint8))
+    assert reference_sha256(data) == hashlib.sha256(data).digest()
+
+
+@pytest.mark.parametrize("block, hex_node", COMPRESSION_VECTORS, ids=["zeros", "counting", "ones", "pi"])
+def test_node_compression_vectors(block, hex_node):
+    pair = np.frombuffer(bytes.fromhex(block), np.uint8).reshape(1, 64)
+    assert R.merkle_node(pair[0, :32].tobytes(), pair[0, 32:].tobytes()).hex() == hex_node
+    for name, got in native.on_each_isa(lambda: merkle.compress_pairs(pair)).items():
+        assert got.tobytes().hex() == hex_node, f"{name} path"
+
+
+def test_a_node_is_not_sha256_of_its_children():
+    """One compression, no padding block: the node differs from SHA-256 of
+    the same 64 bytes (the node of proof formats before 8), which is two."""
+    block = bytes(range(64))
+    assert R.merkle_node(block[:32], block[32:]) != hashlib.sha256(block).digest()
+    padding_block = padded(block)[64:]
+    assert R.state_bytes(R.compress(R.compress(R.IV, block), padding_block)) == hashlib.sha256(block).digest()
+
+
+def test_reference_refuses_other_sizes():
+    with pytest.raises(ValueError, match="64-byte block"):
+        R.compress(R.IV, bytes(63))
+    with pytest.raises(ValueError, match="32-byte digests"):
+        R.merkle_node(bytes(32), bytes(33))
+
+
+# Odd counts leave one pair for the single-lane tail of the two-lane kernel;
+# 16, 17, 33 and 1001 fill the sixteen lanes of the AVX-512 path and leave
+# a tail of 0, 1 or more for SHA-NI.
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4, 7, 16, 17, 33, 1000, 1001])
+def test_compress_pairs_is_one_compression_of_each_64_bytes(n):
     pairs = np.random.default_rng(n).integers(0, 256, (n, 64), dtype=np.uint8)
-    expected = np.array([np.frombuffer(hashlib.sha256(p.tobytes()).digest(), np.uint8) for p in pairs],
-                        dtype=np.uint8).reshape(n, 32)
+    expected = np.array([np.frombuffer(R.merkle_node(p[:32].tobytes(), p[32:].tobytes()), np.uint8)
+                         for p in pairs], dtype=np.uint8).reshape(n, 32)
     for name, got in native.on_each_isa(lambda: merkle.compress_pairs(pairs)).items():
         np.testing.assert_array_equal(got, expected, err_msg=f"{name} path")
 

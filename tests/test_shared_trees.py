@@ -20,6 +20,7 @@ from zksidecar.prover.merkle_batch import open_batch, verify_shared
 from zksidecar.prover.proof import Proof, ProofFormatError, statement_trees
 from zksidecar.prover.prove import SegmentCommitment, prove
 from zksidecar.prover.reference import Tree, reversed_row_digests
+from zksidecar.prover.sha256_reference import merkle_node
 from zksidecar.prover.verify import VerificationError, verify
 
 OPTS = params.TESTING
@@ -48,6 +49,18 @@ def test_shared_tree_matches_the_reference(each_isa, heights):
     ref = Tree.shared([_as_bytes(p) for p in parts])
     assert tree.root == ref.root
     assert _as_bytes(tree.nodes[1:]) == ref.nodes[1:]
+
+
+def test_a_joining_level_compresses_its_node_once_more_with_the_joined_digest(each_isa):
+    """docs/MERKLE.md, "Shared trees": where a matrix joins, node i is
+    N(N(left, right), joined digest at i), N one compression."""
+    rng = np.random.default_rng(4)
+    tall, short = _digests(rng, 4), _digests(rng, 2)
+    left, right = (merkle_node(tall[2 * i].tobytes(), tall[2 * i + 1].tobytes()) for i in range(2))
+    joined = [merkle_node(node, short[i].tobytes()) for i, node in enumerate([left, right])]
+    tree = MerkleTree.shared([tall, short])
+    assert _as_bytes(tree.nodes[2:4]) == joined
+    assert tree.root == merkle_node(*joined)
 
 
 def test_a_lone_matrix_is_a_plain_tree_and_one_height_combines_by_hash():

@@ -144,17 +144,14 @@ def test_a_report_resumed_covers_what_a_run_from_the_start_does(tmp_path, capsys
     assert json.loads(whole.read_text()) == json.loads((tmp_path / "r.json").read_text())
     assert verify_report.read(str(whole)).symbols[0].point.root.hex() == root
     doc = json.loads(first.read_text())
-    assert doc["version"] == 3 and doc["symbols"][0]["mode"] == "transparent" and \
+    assert doc["version"] == 4 and doc["symbols"][0]["mode"] == "transparent" and \
         doc["symbols"][0]["zk_chain"] is None
-    # a version-2 report (before the mode was recorded: transparent chains only) is continued,
-    # and the report then written is version 3's, the same as a run from the start
-    old = tmp_path / "v2.json"
-    old.write_text(json.dumps({**doc, "version": 2, "symbols": [
-        {k: v for k, v in doc["symbols"][0].items() if k not in ("mode", "zk_chain")}]}))
-    code, out, err = run(["verify", *files[3:], "--since", str(old), "--min-security", "0", "--report",
-                          str(tmp_path / "from-v2.json")], capsys)
-    assert code == 0 and "batches 0..2 by the report" in out, err
-    assert json.loads(whole.read_text()) == json.loads((tmp_path / "from-v2.json").read_text())
+    # a version-3 report (its roots of nodes SHA-256(left || right)) is not continued, by name
+    old = tmp_path / "v3.json"
+    old.write_text(json.dumps({**doc, "version": 3}))
+    code, out, err = run(["verify", *files[3:], "--since", str(old), "--min-security", "0"], capsys)
+    assert code == 2 and "report version 3 is not supported (this build reads 4): its chain's roots are of " \
+        "Merkle nodes SHA-256(left || right)" in err, err
     # nothing new: the digest checked, nothing verified
     code, out, _ = run(["verify", "--since", str(whole), "--min-security", "0"], capsys)
     assert code == 0 and "nothing after batch 5" in out and root in out
@@ -233,7 +230,9 @@ def _malformed(doc: dict):
                 "fri_max_final_degree": 8}
     yield "a zk chain's invalid options", {**doc, "symbols": [{**s, "mode": "zk", "zk_chain": zk_chain}]}, \
         "\"zk_chain\": num_queries must be in 1.."
-    yield "version 2 with version 3's keys", {**doc, "version": 2}, "symbols[0]: an entry has exactly"
+    for old in (2, 3):      # roots of nodes SHA-256(left || right)
+        yield f"version {old}", {**doc, "version": old}, \
+            f"report version {old} is not supported (this build reads 4): its chain's roots are of Merkle nodes"
 
 
 def test_a_malformed_report_is_refused_naming_where(tmp_path, capsys):

@@ -186,15 +186,17 @@ def test_proving_twice_gives_the_same_bytes():
 
 
 #: sha256 of the proof file test_a_small_zk_batch_has_its_pinned_bytes_on_every_isa
-#: proves, computed from the code (last changed by zk AIR version 4, the
-#: record checks in the book domain, docs/ZK.md 4.1, and with it the zk
-#: batch file version 8).  Pinned so that
+#: proves, computed from the code (last changed by the Merkle node, one
+#: SHA-256 compression, docs/MERKLE.md "Nodes": every root and path moved,
+#: with proof format 9 and the zk batch file version 10; before that by zk
+#: AIR version 4, the record checks in the book domain, docs/ZK.md 4.1).
+#: Pinned so that
 #: "the proof bytes are unchanged" is tested rather than claimed: a change
 #: of speed or of a kernel (LDE, folds, lane, record block, constraint VM,
 #: Merkle) must leave it alone, and a change to it is a change of the
 #: statement, the transcript, the proof format or the key expansion, made
 #: deliberately and said so in its commit.
-PINNED_BATCH_SHA256 = "99863d52d5b06d22e44485df41aaccff1b6eb70b37c0d49c88d6ad028e2b1150"
+PINNED_BATCH_SHA256 = "f40771a9cb1d11c555dfc5fef728d62691d05852035ea2e6a41b14c00ad4ba87"
 
 
 def test_a_small_zk_batch_has_its_pinned_bytes_on_every_isa(each_isa):
@@ -402,7 +404,7 @@ def test_zk_mode_is_capped_at_2_15_ops_rows():
 def test_the_zk_batch_file_round_trips(proven):
     for bp in proven[1]:
         raw = proof_file.encode(bp)
-        assert proof_file.file_version(raw) == ZK_FILE_VERSION == 8
+        assert proof_file.file_version(raw) == ZK_FILE_VERSION == 10
         back = proof_file.decode(raw)
         assert proof_file.encode(back) == raw
         assert np.array_equal(back.public.zk.leaves, bp.public.zk.leaves)
@@ -474,7 +476,7 @@ def test_zksidecar_prove_zk_and_verify(tmp_path, capsys):
     rep, whole = str(tmp_path / "r.json"), str(tmp_path / "whole.json")
     assert proofs.verify_main(files[:2], 5, report=rep, out=io.StringIO()) == 0
     doc = json.loads(open(rep).read())
-    assert doc["version"] == 3 and doc["symbols"][0]["mode"] == "zk" and doc["symbols"][0]["last_ts"] == 0
+    assert doc["version"] == 4 and doc["symbols"][0]["mode"] == "zk" and doc["symbols"][0]["last_ts"] == 0
     assert doc["symbols"][0]["zk_chain"]["ops_length"] == 256
     assert verify_report.read(rep).symbols[0].point.options == proof_file.decode(open(files[0], "rb").read()).proof.options
     out = io.StringIO()

@@ -5,7 +5,10 @@
  *
  * The node array makes every level contiguous: the children of nodes
  * [m/2, m) are exactly nodes [m, 2m), in order, so a level is one call to
- * zk_sha256_compress_pairs over 64-byte (left || right) pairs.
+ * zk_sha256_compress_pairs over 64-byte (left || right) pairs: a node is one
+ * compression, N(left, right) (docs/MERKLE.md, "Nodes").  A level where a
+ * shorter matrix of a shared tree joins takes a second call over
+ * (node || joined digest) pairs: N(N(left, right), joined).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -60,18 +63,20 @@ void zk_sha256_messages(uint8_t *out, const uint8_t *in, size_t n, size_t len) {
     }
 }
 
-/* Level `m` nodes (m of them, at nodes[m]) from their children (nodes[2m])
- * and one injected digest each: node i = SHA-256(left || right || inject[i]). */
-static void hash_injected_level(uint8_t *nodes, size_t m, const uint8_t *inject) {
+/* node[i] = N(node[i], inject[i]) for i < n: the n nodes of a level where a
+ * shorter matrix joins, each compressed once more with the joined digest at
+ * its index.  The pairs are laid out in a buffer (compress_pairs' output
+ * may not overlap its input), a few hundred at a time. */
+static void join_injected(uint8_t *node, const uint8_t *inject, size_t n) {
     enum { STEP = 256 };
-    uint8_t msgs[STEP * 3 * DIGEST];
-    for (size_t i = 0; i < m; i += STEP) {
-        size_t k = m - i < STEP ? m - i : STEP;
+    uint8_t pairs[STEP * 2 * DIGEST];
+    for (size_t i = 0; i < n; i += STEP) {
+        size_t k = n - i < STEP ? n - i : STEP;
         for (size_t j = 0; j < k; j++) {
-            memcpy(msgs + 3 * DIGEST * j, nodes + DIGEST * (2 * m + 2 * (i + j)), 2 * DIGEST);
-            memcpy(msgs + 3 * DIGEST * j + 2 * DIGEST, inject + DIGEST * (i + j), DIGEST);
+            memcpy(pairs + 2 * DIGEST * j, node + DIGEST * (i + j), DIGEST);
+            memcpy(pairs + 2 * DIGEST * j + DIGEST, inject + DIGEST * (i + j), DIGEST);
         }
-        zk_sha256_messages(nodes + DIGEST * (m + i), msgs, k, 3 * DIGEST);
+        zk_sha256_compress_pairs(node + DIGEST * i, pairs, k);
     }
 }
 
@@ -144,13 +149,14 @@ void zk_merkle_hash_rows(uint8_t *out, const uint32_t *matrix, size_t rows, size
 }
 
 /* Every node above the leaves, one level per call, bottom up; at a level l
- * with inject[l] (inject may be NULL), each node also hashes its injected
- * digest (a shorter matrix of the tree joining at its height). */
+ * with inject[l] (inject may be NULL), each node is compressed once more
+ * with its injected digest (a shorter matrix of the tree joining at its
+ * height). */
 static void hash_levels(uint8_t *nodes, size_t rows, const uint8_t *const *inject) {
     unsigned level = 1;
     for (size_t m = rows; m > 1; m /= 2, level++) {
-        if (inject && inject[level]) hash_injected_level(nodes, m / 2, inject[level]);
-        else zk_sha256_compress_pairs(nodes + DIGEST * (m / 2), nodes + DIGEST * m, m / 2);
+        zk_sha256_compress_pairs(nodes + DIGEST * (m / 2), nodes + DIGEST * m, m / 2);
+        if (inject && inject[level]) join_injected(nodes + DIGEST * (m / 2), inject[level], m / 2);
     }
     memset(nodes, 0, DIGEST); /* node 0 is unused; keep it defined */
 }
@@ -251,8 +257,7 @@ int zk_merkle_verify_batch(const uint8_t root[32], size_t depth, const uint64_t 
     for (size_t q = 0; q < count; q++)
         if (indices[q] >> depth || (q && indices[q] <= indices[q - 1])) return 0;
     uint64_t *idx = malloc(sizeof(uint64_t) * count);
-    /* pairs has room for (left || right || injected digest) messages */
-    uint8_t *nodes = malloc(DIGEST * count), *pairs = malloc(3 * DIGEST * count);
+    uint8_t *nodes = malloc(DIGEST * count), *pairs = malloc(2 * DIGEST * count);
     int ok = 0;
     if (!idx || !nodes || !pairs) {
         ok = -2;
@@ -279,16 +284,9 @@ int zk_merkle_verify_batch(const uint8_t root[32], size_t depth, const uint64_t 
             idx[g] = i >> 1;
         }
         const uint8_t *extra = inject ? inject[level + 1] : NULL;
-        if (extra) {   /* one injected digest per known parent, in index order */
-            if (inject_count[level + 1] != g) goto done;
-            for (size_t k = g; k-- > 0;) {   /* spread to 96-byte messages, from the end */
-                memmove(pairs + 3 * DIGEST * k, pairs + 2 * DIGEST * k, 2 * DIGEST);
-                memcpy(pairs + 3 * DIGEST * k + 2 * DIGEST, extra + DIGEST * k, DIGEST);
-            }
-            zk_sha256_messages(nodes, pairs, g, 3 * DIGEST);
-        } else {
-            zk_sha256_compress_pairs(nodes, pairs, g);
-        }
+        if (extra && inject_count[level + 1] != g) goto done;   /* one per known parent, in index order */
+        zk_sha256_compress_pairs(nodes, pairs, g);
+        if (extra) join_injected(nodes, extra, g);
         count = g;
     }
     ok = used == proof_len && count == 1 && memcmp(nodes, root, DIGEST) == 0;

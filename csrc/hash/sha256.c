@@ -5,10 +5,11 @@
  *
  * Everything is built on one primitive, "compress whole 64-byte blocks into a
  * state", in up to ZK_SHA256_MAX_LANES independent streams at once.  Merkle
- * nodes are the hot case: SHA-256 of a 64-byte message is exactly two
- * compressions, the data block and a padding block that is the same for every
- * node, so that block's message schedule is computed once at load time
- * (pad64_wk) and the second compression skips its schedule entirely.
+ * nodes are the hot case, and they are that primitive alone: a node is the
+ * compression function applied once to the standard IV and the 64-byte block
+ * left || right (docs/MERKLE.md, "Nodes"), no padding block and no length,
+ * where SHA-256 of the 64-byte message would take a second compression over
+ * the constant padding block.
  */
 #include <string.h>
 
@@ -34,10 +35,6 @@ static const uint32_t IV[8] = {
     0x6a09e667u, 0xbb67ae85u, 0x3c6ef372u, 0xa54ff53au, 0x510e527fu, 0x9b05688cu, 0x1f83d9abu, 0x5be0cd19u,
 };
 
-/* W[t] + K[t] for the final block of every 64-byte message (0x80, zeros, then
- * the length 512 as a 64-bit big-endian integer).  Set once at load. */
-static _Alignas(16) uint32_t pad64_wk[64];
-
 /* zk_sha_ni_supported() asks CPUID, which is slow (and traps to the
  * hypervisor in a VM): ask once, at load. */
 static int sha_ni_cpu;
@@ -57,7 +54,7 @@ ZK_INLINE uint32_t rotr(uint32_t x, int n) { return x >> n | x << (32 - n); }
 /* ------------------------------------------------------------- scalar -- */
 
 /* The message schedule with the round constants already added: the rounds
- * only ever use the sum, so a constant block's schedule is one table. */
+ * only ever use the sum. */
 static void schedule(uint32_t wk[64], const uint8_t block[64]) {
     uint32_t w[64];
     for (int t = 0; t < 16; t++) w[t] = load_be32(block + 4 * t);
@@ -89,12 +86,13 @@ static void blocks_scalar(uint32_t s[8], const uint8_t *msg, size_t nblocks) {
     }
 }
 
+/* Merkle nodes: one compression of IV and the 64-byte block each, the state
+ * written out as the digest. */
 static void pairs_scalar(uint8_t *out, const uint8_t *in, size_t n) {
     for (size_t i = 0; i < n; i++) {
         uint32_t s[8];
         memcpy(s, IV, sizeof s);
         blocks_scalar(s, in + 64 * i, 1);
-        rounds(s, pad64_wk);
         zk_sha256_digest(out + 32 * i, s);
     }
 }
@@ -180,10 +178,11 @@ ZK_SHANI ZK_INLINE void shani_feed_forward(shani_state *s, shani_state in) {
  * Every step is written once and applied to each lane in turn, so the lanes'
  * instructions interleave: one stream is a chain of 32 dependent
  * sha256rnds2, each waiting out the previous one's latency, and a second
- * independent stream runs in those gaps (Zen 4, Merkle nodes: one lane
- * 21 M pairs/s, two lanes 29 M).  Two lanes x (4 message + 2 state + 2 saved
- * state) registers fit the 16 xmm registers SHA-NI can address: the Merkle
- * node kernel (pairs_shani) keeps everything in registers. */
+ * independent stream runs in those gaps (Zen 4, Merkle nodes when a node
+ * was two compressions: one lane 21 M pairs/s, two lanes 29 M).  Two lanes
+ * x (4 message + 2 state + 2 saved state) registers fit the 16 xmm
+ * registers SHA-NI can address: the Merkle node kernel (pairs_shani) keeps
+ * everything in registers. */
 ZK_SHANI ZK_INLINE void shani_block(shani_state *st, const uint8_t *const *blk, int lanes) {
     shani_state in[SHANI_LANES];
     __m128i w[SHANI_LANES][4]; /* the last 16 schedule words, rotating */
@@ -197,18 +196,6 @@ ZK_SHANI ZK_INLINE void shani_block(shani_state *st, const uint8_t *const *blk, 
                               : shani_schedule4(wl[g & 3], wl[(g + 1) & 3], wl[(g + 2) & 3], wl[(g + 3) & 3]);
             shani_rounds4(&st[l], _mm_add_epi32(wl[g & 3], k));
         }
-    }
-    for (int l = 0; l < lanes; l++) shani_feed_forward(&st[l], in[l]);
-}
-
-/* The padding block of a 64-byte message: W + K straight from the table. */
-ZK_SHANI ZK_INLINE void shani_pad64_block(shani_state *st, int lanes) {
-    shani_state in[SHANI_LANES];
-    for (int l = 0; l < lanes; l++) in[l] = st[l];
-#pragma GCC unroll 16
-    for (int g = 0; g < 16; g++) {
-        __m128i wk = _mm_load_si128((const __m128i *)(pad64_wk + 4 * g));
-        for (int l = 0; l < lanes; l++) shani_rounds4(&st[l], wk);
     }
     for (int l = 0; l < lanes; l++) shani_feed_forward(&st[l], in[l]);
 }
@@ -238,8 +225,7 @@ ZK_SHANI ZK_INLINE void shani_pairs_n(uint8_t *out, const uint8_t *in, int lanes
     shani_state st[SHANI_LANES];
     const uint8_t *blk[SHANI_LANES];
     for (int l = 0; l < lanes; l++) st[l] = shani_load(IV), blk[l] = in + 64 * l;
-    shani_block(st, blk, lanes);
-    shani_pad64_block(st, lanes);
+    shani_block(st, blk, lanes); /* the node is this one compression's state */
     for (int l = 0; l < lanes; l++) shani_digest(out + 32 * l, st[l]);
 }
 
@@ -350,19 +336,6 @@ X16 ZK_INLINE void x16_block(__m512i st[8], __m512i w[16]) {
             wk[i] = _mm512_add_epi32(w[t & 15], _mm512_set1_epi32((int)k[t]));
         }
 #define WK(i) wk[i]
-        X16_ROUNDS8(s, WK);
-#undef WK
-    }
-    for (int i = 0; i < 8; i++) st[i] = _mm512_add_epi32(st[i], s[i]);
-}
-
-/* The padding block of 64-byte messages: W + K is a constant (pad64_wk). */
-X16 ZK_INLINE void x16_pad64_block(__m512i st[8]) {
-    __m512i s[8];
-    for (int i = 0; i < 8; i++) s[i] = st[i];
-#pragma GCC unroll 8
-    for (int g = 0; g < 8; g++) {
-#define WK(i) _mm512_set1_epi32((int)pad64_wk[8 * g + (i)])
         X16_ROUNDS8(s, WK);
 #undef WK
     }
@@ -495,7 +468,8 @@ X16 static void x16_leaves(uint8_t *const out[16], const uint32_t *const rows[16
     x16_digests(out, st);
 }
 
-/* Sixteen Merkle nodes: out[32i..] = SHA-256(in[64i .. 64i + 64)).  The
+/* Sixteen Merkle nodes: out[32i..] = the compression of IV and the block
+ * in[64i .. 64i + 64), its state words big-endian.  The
  * sixteen blocks and digests are at fixed strides, addressed from in and
  * out directly: through arrays of sixteen pointers GCC built the pointers
  * in vector registers and took each out with a shuffle (~100 a call). */
@@ -504,8 +478,7 @@ X16 static void x16_pairs(uint8_t *out, const uint8_t *in) {
     for (int l = 0; l < 16; l++) r[l] = _mm512_loadu_si512((const void *)(in + 64 * l));
     x16_schedule_in(w, r);
     x16_init(st);
-    x16_block(st, w);
-    x16_pad64_block(st);
+    x16_block(st, w); /* the node is this one compression's state */
     x16_digest_words(u, st);
 #pragma GCC unroll 16
     for (int l = 0; l < 16; l++) X16_STORE_DIGEST(out + 32 * l, u, l);
@@ -611,9 +584,4 @@ void zk_sha256_compress_pairs(uint8_t *out, const uint8_t *in, size_t n) {
     pairs_scalar(out, in, n);
 }
 
-__attribute__((constructor)) static void sha256_load(void) {
-    uint8_t block[64];
-    zk_sha256_pad(block, 0, 64); /* the whole final block of a 64-byte message */
-    schedule(pad64_wk, block);
-    sha_ni_cpu = zk_sha_ni_supported();
-}
+__attribute__((constructor)) static void sha256_load(void) { sha_ni_cpu = zk_sha_ni_supported(); }

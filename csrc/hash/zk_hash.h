@@ -2,7 +2,8 @@
  * zk_hash.h — SHA-256 and the Merkle trees built from it (public interface).
  *
  * SHA-256 is FIPS 180-4 SHA-256, bit for bit: every digest here equals
- * hashlib.sha256 of the same bytes.  Three bodies exist: portable C, SHA-NI
+ * hashlib.sha256 of the same bytes (but a Merkle node, which is the bare
+ * compression function, below).  Three bodies exist: portable C, SHA-NI
  * (when a vector ISA is active and the CPU has the extension, see
  * zk_common.h), and on the AVX-512 path sixteen messages at once in zmm
  * lanes (SHA-NI for what comes in fewer).  All give identical results.
@@ -12,9 +13,11 @@
  *              or, salted, SHA-256(those bytes || salt_r), salt_r 16 bytes
  *              (zk mode: docs/ZK.md, section 5.1); every function taking
  *              `salts` hashes unsalted leaves when it is NULL
- *   node     = SHA-256(left || right)                          (64 bytes in)
- *              or, at the height where a shorter matrix of a shared tree
- *              joins, SHA-256(left || right || digest of its row)  (96 bytes)
+ *   node     = N(left, right): SHA-256's compression function applied once
+ *              to the standard IV and the 64-byte block left || right, the
+ *              eight state words big-endian (no padding block, no length);
+ *              at the height where a shorter matrix of a shared tree joins,
+ *              N(N(left, right), digest of its row)
  *   a committed LDE's leaf j is the digest of its natural row rev(j)
  *   node array of 2*rows digests: [1] is the root, node i has children 2i and
  *   2i+1, the leaves are [rows, 2*rows), [0] is unused.  rows is a power of two.
@@ -35,8 +38,11 @@
 
 /* out = SHA-256(data[0 .. len)). */
 void zk_sha256(uint8_t out[32], const uint8_t *data, size_t len);
-/* out[32i .. 32i+32) = SHA-256(in[64i .. 64i+64)) for i < n: one Merkle node
- * per 64-byte pair of child digests.  `out` must not overlap `in`. */
+/* out[32i .. 32i+32) = N(in[64i .. 64i+64)) for i < n: one Merkle node per
+ * 64-byte pair of child digests, N the compression function applied once to
+ * the standard IV and the block, its state words written big-endian as
+ * SHA-256 writes its digest (not SHA-256 of the 64 bytes: no padding block).
+ * `out` must not overlap `in`. */
 void zk_sha256_compress_pairs(uint8_t *out, const uint8_t *in, size_t n);
 
 /* out[32i .. 32i+32) = SHA-256(in[len*i .. len*(i+1))) for i < n: n messages
@@ -69,8 +75,8 @@ int zk_merkle_lde_leaves(uint32_t *lde, uint8_t *leaves, const uint32_t *in, siz
 /* Whole tree over leaf digests leaves[rows*32] the caller computed; `leaves`
  * may already be the node array's leaf half.  `inject` is NULL or depth + 1
  * pointers: where inject[l] is not NULL, each of the rows >> l nodes of
- * level l (0 = leaves) is SHA-256(left || right || inject[l][32i ..]) (a
- * shared tree: docs/MERKLE.md).  Returns 0 or -1 as above. */
+ * level l (0 = leaves) is N(N(left, right), inject[l][32i ..]) (a shared
+ * tree: docs/MERKLE.md).  Returns 0 or -1 as above. */
 int zk_merkle_build_from_leaves(uint8_t *nodes, const uint8_t *leaves, size_t rows, const uint8_t *const *inject);
 /* For each of `count` leaf indices, its path (depth digests, leaf level
  * first) into paths[count*depth*32].  Returns -1, or the position in

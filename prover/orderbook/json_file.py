@@ -24,10 +24,12 @@ def write(path: str, doc: dict) -> None:
             os.unlink(tmp)
 
 
-def read(path: str, fmt: str, version: int | tuple[int, ...], kind: str, error: type[Exception]) -> dict:
+def read(path: str, fmt: str, version: int | tuple[int, ...], kind: str, error: type[Exception],
+         old: dict[int, str] | None = None) -> dict:
     """The JSON object at `path`, whose "format" is `fmt` and "version"
     `version` (or one of them); `error` (naming the file and `kind`, e.g.
-    "chain manifest") otherwise.  OSError if it cannot be read."""
+    "chain manifest") otherwise, saying why an earlier version is refused
+    where `old` says it.  OSError if it cannot be read."""
     versions = (version,) if isinstance(version, int) else tuple(version)
     with open(path, "rb") as f:
         raw = f.read()
@@ -39,6 +41,7 @@ def read(path: str, fmt: str, version: int | tuple[int, ...], kind: str, error: 
         raise error(f"{path}: not a zksidecar {kind} (no \"format\": \"{fmt}\")")
     v = doc.get("version")
     if isinstance(v, bool) or v not in versions:
+        why = f": {old[v]}" if old and not isinstance(v, bool) and v in old else ""
         raise error(f"{path}: {kind.split()[-1]} version {v!r} is not supported "
-                    f"(this build reads {' and '.join(map(str, versions))})")
+                    f"(this build reads {' and '.join(map(str, versions))}){why}")
     return doc

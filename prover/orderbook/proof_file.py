@@ -6,11 +6,11 @@ stored as they are.  The decoder trusts nothing: every count is checked
 against the bytes that remain before anything is allocated, and any
 malformed input raises ProofFormatError.
 
-Two versions are written, one per mode: VERSION (6) for transparent
-batches, with their records, and ZK_FILE_VERSION (8) for zk batches, with
+Two versions are written, one per mode: VERSION (9) for transparent
+batches, with their records, and ZK_FILE_VERSION (10) for zk batches, with
 no record: the number of operations, `resumed`, the side leaves' root and
 the published leaves in their place (docs/ZK.md section 7).  The version
-says the mode; the proof inside must be of that mode (format 6 or 7).
+says the mode; the proof inside must be of that mode (format 8 or 9).
 """
 from __future__ import annotations
 
@@ -47,8 +47,12 @@ MAGIC = b"ZKSB"
 #: proof continues it (docs/PROOF_FORMAT.md, "Migration").  6: the same
 #: file holding a proof of format 6 (values at w*z only for the columns
 #: read on the next row), which this build proves where 4 held format 4's;
-#: the file's version stays its proof's
-VERSION = 6
+#: 9: the same layout holding a proof of format 8 (a Merkle node one
+#: SHA-256 compression, docs/MERKLE.md), so its roots, the pre-state's
+#: included, are not version 6's: no version-9 proof continues a version-6
+#: chain.  Version 8 was a zk batch's, so the transparent file's version is
+#: no longer its proof's
+VERSION = 9
 #: batch id, symbol, log2 capacity, log2 S, log2 T', first seq (after the version)
 _HEAD = "QIBBBQ"
 #: after the zk header: the number of operations, resumed, whether a
@@ -61,7 +65,9 @@ _OLD = {2: "proven against the trace layout before the folded one",
         3: "proven on one domain of T rows, before the book's state had a domain of its own",
         4: "a transparent batch whose proof, format 4, opens whole matrices at w*z",
         5: "a zk batch whose proof, format 5, opens whole matrices at w*z",
-        7: "a zk batch of zk AIR version 3, its records checked beside the lane, not in the book domain"}
+        6: "a transparent batch whose proof, format 6, has Merkle nodes SHA-256(left || right)",
+        7: "a zk batch of zk AIR version 3, its records checked beside the lane, not in the book domain",
+        8: "a zk batch whose proof, format 7, has Merkle nodes SHA-256(left || right)"}
 
 
 def old_version_error(version: int, what: str) -> str:
@@ -190,7 +196,7 @@ def decode_with_air(data: bytes) -> tuple[BatchProof, OrderBookAir]:
     if proof.options.zk != (public.zk is not None):
         # a zk proof would be checked against the transparent statement's
         # figures and anchors, or the reverse: the file's version is its mode
-        raise ProofFormatError(f"a {'zk (format 7)' if proof.options.zk else 'transparent (format 6)'} proof "
+        raise ProofFormatError(f"a {'zk (format 9)' if proof.options.zk else 'transparent (format 8)'} proof "
                                f"in a {'zk' if public.zk is not None else 'transparent'} batch proof file "
                                f"(version {ZK_FILE_VERSION if public.zk is not None else VERSION})")
     return BatchProof(proof, public), air

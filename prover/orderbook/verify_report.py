@@ -3,7 +3,7 @@ symbol, so that `zksidecar verify --since FILE` continues from there instead
 of from the empty book (docs/FORMATS.md, "Verification report").  This
 module is its one definition.
 
-    {"format": "zksidecar-verify-report", "version": 3, "min_security": 100,
+    {"format": "zksidecar-verify-report", "version": 4, "min_security": 100,
      "store": null,
      "symbols": [{"symbol": 7, "mode": "transparent", "zk_chain": null,
                   "first_batch": 0, "last_batch": 63, "batches": 64,
@@ -52,11 +52,14 @@ FORMAT = "zksidecar-verify-report"
 #: 2: the chain's book height (`book_length`, S: batch proof files of
 #: version 4) where version 1 had the trace length of a chain of version-3
 #: proofs, which this build does not continue (docs/PROOF_FORMAT.md, "Migration").
-#: 3: each symbol's `mode` and `zk_chain`.  A version-2 report is still read,
-#: as transparent: the builds that wrote version 2 refused to write a report
-#: on a zk chain, so every one is of a transparent chain
-VERSION = 3
-READS = (2, 3)
+#: 3: each symbol's `mode` and `zk_chain`.  4: version 3's keys, the
+#: chain's `post_root` a root of proof format 8 or 9 (a Merkle node one
+#: SHA-256 compression, docs/MERKLE.md); a version-2 or 3 report's root was
+#: of nodes SHA-256(left || right), which no batch of this build continues
+VERSION = 4
+#: what this build says of each earlier version it refuses
+_OLD = {v: "its chain's roots are of Merkle nodes SHA-256(left || right), which no batch of this build "
+           "continues: verify those proofs with the release that wrote them" for v in (2, 3)}
 #: the ProofOptions fields a zk chain's record names (log_blowup is `config`'s)
 _ZK_OPTIONS = ("num_queries", "grinding_bits", "fri_folding_factor", "fri_max_final_degree")
 #: the digest of no proofs, which the first proof's extends
@@ -146,17 +149,14 @@ def _hex(doc: dict, key: str, where: str, size: int | None = None) -> bytes:
     return raw
 
 
-_KEYS_2 = {"symbol", "first_batch", "last_batch", "batches", "operations", "segments",
-           "security_bits", "log2_capacity", "book_length", "log_blowup", "post_root",
-           "post_link", "next_seq", "last_ts", "proofs_sha256", "files"}
-_KEYS = _KEYS_2 | {"mode", "zk_chain"}
+_KEYS = {"symbol", "mode", "zk_chain", "first_batch", "last_batch", "batches", "operations", "segments",
+         "security_bits", "log2_capacity", "book_length", "log_blowup", "post_root",
+         "post_link", "next_seq", "last_ts", "proofs_sha256", "files"}
 
 
-def _mode(e: dict, where: str, version: int) -> tuple[str, int, ProofOptions | None]:
+def _mode(e: dict, where: str) -> tuple[str, int, ProofOptions | None]:
     """(mode, ops_length, options) of a symbol's chain as ChainPoint keeps
-    them: version 2's are transparent."""
-    if version == 2:
-        return "transparent", 0, None
+    them."""
     mode, z = e["mode"], e["zk_chain"]
     if mode == "transparent":
         if z is not None:
@@ -178,12 +178,12 @@ def _mode(e: dict, where: str, version: int) -> tuple[str, int, ProofOptions | N
     return mode, n["ops_length"], options
 
 
-def _symbol(e, where: str, store: bool, version: int) -> SymbolRecord:
-    keys = _KEYS if version == 3 else _KEYS_2
-    if not isinstance(e, dict) or set(e) != keys:
-        raise ReportError(f"{where}: an entry has exactly " + ", ".join(sorted(keys)))
-    mode, ops_length, options = _mode(e, where, version)
-    n = {k: _int(e, k, where) for k in _KEYS_2 - {"post_root", "post_link", "proofs_sha256", "files"}}
+def _symbol(e, where: str, store: bool) -> SymbolRecord:
+    if not isinstance(e, dict) or set(e) != _KEYS:
+        raise ReportError(f"{where}: an entry has exactly " + ", ".join(sorted(_KEYS)))
+    mode, ops_length, options = _mode(e, where)
+    n = {k: _int(e, k, where) for k in _KEYS - {"mode", "zk_chain", "post_root", "post_link", "proofs_sha256",
+                                                "files"}}
     if n["batches"] < 1 or n["last_batch"] - n["first_batch"] + 1 != n["batches"]:
         raise ReportError(f"{where}: batches {n['first_batch']}..{n['last_batch']} are not "
                           f"{n['batches']} batches (at least one)")
@@ -209,7 +209,7 @@ def _symbol(e, where: str, store: bool, version: int) -> SymbolRecord:
 def read(path: str) -> Report:
     """The report at `path`, its shape checked: ReportError naming the file
     and the field that is wrong; OSError if it cannot be read."""
-    doc = json_file.read(path, FORMAT, READS, "verification report", ReportError)
+    doc = json_file.read(path, FORMAT, VERSION, "verification report", ReportError, _OLD)
     if set(doc) != {"format", "version", "min_security", "store", "symbols"}:
         raise ReportError(f"{path}: a report has exactly format, version, min_security, store "
                           "and symbols")
@@ -222,7 +222,7 @@ def read(path: str) -> Report:
         raise ReportError(f"{path}: \"symbols\" is not a non-empty list"
                           + (" of one symbol (a report on proof files covers one chain)"
                              if store is None and isinstance(entries, list) and entries else ""))
-    symbols = tuple(_symbol(e, f"{path}: symbols[{k}]", store is not None, doc["version"])
+    symbols = tuple(_symbol(e, f"{path}: symbols[{k}]", store is not None)
                     for k, e in enumerate(entries))
     if len({r.symbol for r in symbols}) != len(symbols):
         raise ReportError(f"{path}: a symbol appears twice")

@@ -49,13 +49,15 @@ from .zk_air import TS_CELLS, ZK_AIR_VERSION, shape_statement
 from .zk_record_checks import timestamp_pieces
 
 #: the batch proof file version of zk batches (prover/orderbook/proof_file.py
-#: writes it; docs/PROOF_FORMAT.md, "zk batch proof file"): 8, holding a
-#: proof of format 7 (values at w*z for the columns read on the next row
-#: only) of zk AIR version 4 (the record checks in the book domain); 7 held
-#: the same format's proofs of AIR version 3, 5 format 5's.  The file's
-#: version moves with the statement its proof is checked against, so a
-#: file this build cannot verify is refused by name, not as a bad proof
-ZK_FILE_VERSION = 8
+#: writes it; docs/PROOF_FORMAT.md, "zk batch proof file"): 10, holding a
+#: proof of format 9 (a Merkle node one SHA-256 compression, docs/MERKLE.md)
+#: of zk AIR version 4 (the record checks in the book domain); 8 held format
+#: 7's (nodes SHA-256(left || right); values at w*z for the columns read on
+#: the next row only), 7 the same format's proofs of AIR version 3, 5 format
+#: 5's.  The file's version moves with the statement its proof is checked
+#: against, so a file this build cannot verify is refused by name, not as a
+#: bad proof
+ZK_FILE_VERSION = 10
 #: the zk state table's columns: the book's words, then the timestamp cells
 STATE_COLUMNS = WORD + TS_CELLS
 

@@ -137,7 +137,9 @@ def kernels(sw) -> dict:
     fig["ood_2_15x157_ms"] = sw.per_call(lambda: extension.sum_rows2(trace, u, u_next), samples=3) * 1e3
     fig["ood_2_15x157_ms_transpose"] = sw.per_call(transposed, samples=3) * 1e3
 
-    # -- SHA-256 two-to-one compressions (Merkle nodes), every ISA path
+    # -- SHA-256 two-to-one compressions (Merkle nodes, one compression
+    #    each), every ISA path; hashlib beside them hashes the 64 bytes,
+    #    two compressions (the node of proof formats before 8)
     pairs = rng.integers(0, 256, (1 << 16, 64), dtype=np.uint8)
     sw.step("SHA-256 compressions, every ISA path")
     for isa, sec in native.on_each_isa(lambda: sw.per_call(lambda: merkle.compress_pairs(pairs))).items():

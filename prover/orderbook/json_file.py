@@ -41,7 +41,8 @@ def read(path: str, fmt: str, version: int | tuple[int, ...], kind: str, error: 
         raise error(f"{path}: not a zksidecar {kind} (no \"format\": \"{fmt}\")")
     v = doc.get("version")
     if isinstance(v, bool) or v not in versions:
-        why = f": {old[v]}" if old and not isinstance(v, bool) and v in old else ""
+        # v is anything JSON holds (a list is unhashable): only an int names an old version
+        why = f": {old[v]}" if old and type(v) is int and v in old else ""
         raise error(f"{path}: {kind.split()[-1]} version {v!r} is not supported "
                     f"(this build reads {' and '.join(map(str, versions))}){why}")
     return doc

@@ -121,7 +121,9 @@ typedef struct zkr_info {
 } zkr_info_t;
 /* Read segment `name`'s header (O_RDONLY, no role taken): ZKRING_OK, or
  * ZKRING_ESYS (errno in sys_errno), _EMAGIC, _EVERSION, _EHEADER, _ETRUNC,
- * _EINVAL: not a ring this build reads. */
+ * _EINVAL: not a ring this build reads; _ECORRUPT: its indices are
+ * impossible (tail more than capacity past head), as a consumer would
+ * refuse it. */
 int zkr_inspect(const char *name, zkr_info_t *out);
 /* zkring__ident_status of identity word `w` as this process sees it. */
 int zkr_ident_status(uint64_t w);
@@ -186,6 +188,25 @@ static int zkr__status(uint64_t w, uint32_t ns_bits)
     return w ? zkring__ident_status(w, ns_bits) : -1;
 }
 
+/* head and tail as one snapshot, checked as the consumer checks them
+ * (tail - head <= capacity, else ZKRING_ECORRUPT).  The two are read
+ * without a lock while the ring may be live, so head is read on both sides
+ * of tail: when both reads agree, head had that value when tail was read,
+ * and a live ring's tail is then at most capacity past it.  A head that
+ * moves under every try is a live consumer's: the last reads are shown
+ * unchecked rather than called corrupt. */
+static int zkr__indices(const struct zkring_hdr *h, zkr_info_t *out)
+{
+    for (int attempt = 0; attempt < 8; attempt++) {
+        uint64_t before = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
+        out->tail = ZKRING_LOAD(&h->tail, ZKRING_ACQUIRE);
+        out->head = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
+        if (out->head == before)
+            return out->tail - out->head > h->capacity ? ZKRING_ECORRUPT : ZKRING_OK;
+    }
+    return ZKRING_OK;
+}
+
 int zkr_inspect(const char *name, zkr_info_t *out)
 {
     char path[256];
@@ -227,8 +248,7 @@ int zkr_inspect(const char *name, zkr_info_t *out)
         out->ring_mode = h->mode;
         out->flags = ZKRING_LOAD(&h->flags, ZKRING_RELAXED);
         out->capacity = h->capacity;
-        out->tail = ZKRING_LOAD(&h->tail, ZKRING_ACQUIRE);
-        out->head = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
+        rc = zkr__indices(h, out);
         uint64_t c = ZKRING_LOAD(&h->consumer_owner, ZKRING_ACQUIRE);
         out->consumer_pid = c ? zkring__ident_pid(c) : 0;
         out->consumer_status = zkr__status(c, ns);

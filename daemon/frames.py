@@ -198,10 +198,16 @@ def read_frame(stream: BinaryIO) -> bytes | None:
     return _read_exactly(stream, read_length(head))
 
 
+#: the most one read asks the stream for: a frame's claimed length is
+#: untrusted, and stream.read(n) allocates n bytes before any arrives, so
+#: the memory a frame takes grows with the bytes that come, never with the claim
+READ_CHUNK = 1 << 20
+
+
 def _read_exactly(stream: BinaryIO, n: int, at_boundary: bool = False) -> bytes | None:
     parts, got = [], 0
     while got < n:
-        chunk = stream.read(n - got)
+        chunk = stream.read(min(n - got, READ_CHUNK))
         if not chunk:
             if at_boundary and got == 0:
                 return None

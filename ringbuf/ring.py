@@ -511,8 +511,9 @@ class RingInfo:
 
 def inspect(name: str) -> RingInfo:
     """Read segment `name`'s header without opening it as either end.
-    RingMissing if it does not exist, NotARing if it is not a ring, RingError
-    for any other failure."""
+    RingMissing if it does not exist, NotARing if it is not a ring or a
+    corrupt one (indices a consumer would refuse), RingError for any other
+    failure."""
     info = ffi.new("zkr_info_t *")
     rc = lib.zkr_inspect(name.encode(), info)
     path = _path(name)
@@ -522,6 +523,9 @@ def inspect(name: str) -> RingInfo:
         raise _error(name, rc, "inspect", err=info.sys_errno)
     if rc == lib.ZKRING_EINVAL:
         raise _error(name, rc, "inspect")
+    if rc == lib.ZKRING_ECORRUPT:
+        raise NotARing(name, rc, "inspect", f"a corrupt ring: its tail index {info.tail} is not within its "
+                                            f"capacity {info.capacity} of its head index {info.head}")
     if rc != lib.ZKRING_OK:
         what = {lib.ZKRING_EVERSION: f"layout version {info.version}, this build reads "
                                      f"{lib.ZKRING_VERSION}"}.get(rc, ffi.string(lib.zkring_strerror(rc)).decode())
@@ -534,6 +538,6 @@ def inspect(name: str) -> RingInfo:
                           for i in range(info.producer_slots))
     return RingInfo(name.lstrip("/"), path, info.file_size, info.uid, info.gid, info.mode,
                     "spsc" if info.ring_mode == lib.ZKRING_SPSC else "mpsc", info.capacity,
-                    info.record_size, info.tail - info.head,
+                    info.record_size, (info.tail - info.head) % (1 << 64),     # free-running u64s (zkring.h)
                     bool(info.flags & lib.ZKRING_F_CLOSED), info.consumer_pid,
                     HOLDER_STATUS[info.consumer_status], producers)

@@ -40,6 +40,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from . import arg_types
+
 
 def _selfcheck(args) -> int:
     from . import selfcheck
@@ -199,55 +201,6 @@ def _loadgen(args) -> int:
     return loadgen.run_args(args)
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        v = 0.0
-    if not (v > 0 and v < float("inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return v
-
-
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return n
-
-
-def _trace_length(text: str) -> int:
-    from zksidecar.prover.params import MAX_LOG_TRACE
-
-    try:
-        n = int(text, 0)
-    except ValueError:
-        n = 0
-    if n < 16 or n & (n - 1) or n > 1 << MAX_LOG_TRACE:
-        raise argparse.ArgumentTypeError(f"a trace length is a power of two from 16 to "
-                                         f"2^{MAX_LOG_TRACE}, not {text!r}")
-    return n
-
-
-def _capacity(lo: int, hi: int):
-    """An argparse type: a book capacity, a power of two from lo to hi."""
-    def capacity(text: str) -> int:
-        from zksidecar.engine.replay import check_capacity
-
-        try:
-            n = int(text, 0)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-        problem = check_capacity(n, lo, hi)
-        if problem:
-            raise argparse.ArgumentTypeError(problem)
-        return n
-    return capacity
-
-
 def _version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -332,9 +285,9 @@ def parser() -> argparse.ArgumentParser:
     b.add_argument("suite", choices=sorted(SUITES), help="what to measure")
     b.add_argument("--json", action="store_true", help="print one JSON object of figures")
     b.add_argument("--plot", metavar="PATH", help="write the suite's plot (PNG), if it has one")
-    b.add_argument("--batches", type=_positive, default=None, metavar="N",
+    b.add_argument("--batches", type=arg_types.positive, default=None, metavar="N",
                    help="the verify suite's chain length (default 64 batches of 2^14 operations)")
-    b.add_argument("--overload-seconds", type=_positive_seconds, default=None, metavar="S",
+    b.add_argument("--overload-seconds", type=arg_types.positive_seconds, default=None, metavar="S",
                    help="how long the e2e and overload suites offer 10x the proving rate "
                         "(default 60)")
     b.add_argument("--mode", choices=MODES, default=None,
@@ -353,7 +306,7 @@ def parser() -> argparse.ArgumentParser:
                              "named as FILE:LINE (the first 20, and a count), exit 2.")
     r.add_argument("file", help="CSV (docs/MATCHING.md) or LOBSTER message file")
     r.add_argument("--format", choices=formats, default="auto", help=format_help)
-    r.add_argument("--capacity", type=_capacity(MIN_CAPACITY, MAX_CAPACITY), default=1 << 20,
+    r.add_argument("--capacity", type=arg_types.capacity(MIN_CAPACITY, MAX_CAPACITY), default=1 << 20,
                    metavar="N", help=f"order slots (a power of two from {MIN_CAPACITY} "
                                      f"to 2^{MAX_CAPACITY.bit_length() - 1})")
     r.add_argument("--no-trades", action="store_true", help="print only the summary and digest")
@@ -371,7 +324,7 @@ def parser() -> argparse.ArgumentParser:
                               "FILE:LINE (the first 20, and a count), exit 2.")
     pr.add_argument("file", help="CSV (docs/MATCHING.md) or LOBSTER message file")
     pr.add_argument("--format", choices=formats, default="auto", help=format_help)
-    pr.add_argument("--capacity", type=_capacity(BOOK_MIN_CAPACITY, BOOK_MAX_CAPACITY),
+    pr.add_argument("--capacity", type=arg_types.capacity(BOOK_MIN_CAPACITY, BOOK_MAX_CAPACITY),
                     default=1 << 10, metavar="N",
                     help=f"order slots (a power of two from {BOOK_MIN_CAPACITY} to "
                          f"2^{BOOK_MAX_CAPACITY.bit_length() - 1})")
@@ -408,8 +361,9 @@ def parser() -> argparse.ArgumentParser:
                         "(their first pre-state is its post-state, batch ids and sequence "
                         "numbers follow on) instead of starting from the empty book; PREV is "
                         "itself verified, alone")
-    v.add_argument("--min-security", type=int, default=100, metavar="BITS", help="refuse weaker proofs")
-    v.add_argument("--jobs", type=_positive, default=None, metavar="N",
+    v.add_argument("--min-security", type=arg_types.security_bits, default=100, metavar="BITS",
+                   help="refuse weaker proofs (0 to 127; 0: any)")
+    v.add_argument("--jobs", type=arg_types.positive, default=None, metavar="N",
                    help="processes verifying proofs (default: every core this process may use); "
                         "the links are checked in chain order, the verdict is the same")
     v.add_argument("--report", metavar="FILE",
@@ -423,7 +377,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress line on stderr: batches and operations per second, ETA "
                         "(default: on a terminal)")
-    v.add_argument("--max-trace-length", type=_trace_length, default=MAX_TRACE_LENGTH,
+    v.add_argument("--max-trace-length", type=arg_types.trace_length, default=MAX_TRACE_LENGTH,
                    metavar="ROWS", help="refuse proofs claiming a taller book (capacity) or ops "
                    f"domain (default {MAX_TRACE_LENGTH}: the tallest reaching 100 bits; a chain "
                    "verifier commits the empty book at the first proof's book height)")
@@ -460,7 +414,8 @@ def parser() -> argparse.ArgumentParser:
     vr.add_argument("receipt", help="the receipt file")
     vr.add_argument("proof", help="the zk batch proof file it names")
     vr.add_argument("--chain", metavar="DIR", help="a chain `zksidecar export` wrote that holds PROOF")
-    vr.add_argument("--min-security", type=int, default=100, metavar="BITS", help="refuse weaker proofs")
+    vr.add_argument("--min-security", type=arg_types.security_bits, default=100, metavar="BITS",
+                    help="refuse weaker proofs (0 to 127; 0: any)")
 
     ex = _command(sub, "export", "copy a symbol's chain out of a proof store: its proof files "
                                  "and a manifest (docs/FORMATS.md) that `zksidecar verify DIR` checks",
@@ -495,7 +450,7 @@ def parser() -> argparse.ArgumentParser:
         limit = sp.add_mutually_exclusive_group(required=True)
         limit.add_argument("--older-than", metavar="AGE",
                            help="proofs older than this go: a whole number and s, m, h or d")
-        limit.add_argument("--keep", type=_positive, metavar="N",
+        limit.add_argument("--keep", type=arg_types.positive, metavar="N",
                            help="keep each symbol's newest N batches (at least 1)")
         sp.add_argument("--symbol", type=int, metavar="S",
                         help="only symbol S's batches go (a segment holding other symbols' "

@@ -43,6 +43,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import os
 import shutil
 import signal
@@ -53,6 +54,7 @@ import time
 
 from zksidecar.daemon.config import ConfigError, Host, load, user_name
 
+from . import arg_types
 from .stats import StatsError, fetch_status
 
 DEMO_DIR = "./var/demo"
@@ -337,10 +339,10 @@ def run(seconds: float | None = None, rate: float | None = None, n_ops: int | No
     rate = rate if rate is not None else DEMO_ZK_RATE if zk else DEMO_RATE
     out = out or sys.stdout
     tty = out.isatty() if tty is None else tty
-    n_ops = n_ops if n_ops is not None else max(1, int(seconds * rate))
-    if n_ops < 1 or rate <= 0:
-        print("zksidecar demo: --ops and --rate must be positive", file=sys.stderr)
+    if not (0 < seconds < math.inf and 0 < rate < math.inf) or (n_ops is not None and n_ops < 1):
+        print("zksidecar demo: --seconds, --rate and --ops must be positive (and finite)", file=sys.stderr)
         return 2
+    n_ops = n_ops if n_ops is not None else max(1, int(seconds * rate))
     try:
         state_dir = fresh_dir(state_dir)
         daemon = DaemonProcess(state_dir, DEMO_ZK_SETTINGS if zk else DEMO_SETTINGS,
@@ -577,15 +579,15 @@ def _check_receipts(out, daemon: DaemonProcess, receipts: list) -> int:
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--seconds", type=float, default=None,
+    p.add_argument("--seconds", type=arg_types.positive_seconds, default=None,
                    help=f"how long the engine publishes (default {DEMO_SECONDS:.0f}; "
                         f"{DEMO_ZK_SECONDS:.0f} with --zk)")
-    p.add_argument("--rate", type=float, default=None,
+    p.add_argument("--rate", type=arg_types.positive_rate, default=None,
                    help=f"operations per second (default {DEMO_RATE:,.0f}; {DEMO_ZK_RATE:,.0f} with --zk)")
     p.add_argument("--zk", action="store_true",
                    help="run the daemon in zk mode and check receipts of a sample of operations "
                         "(a book of 1,024 slots, 2,048-row ops traces)")
-    p.add_argument("--ops", type=int, default=None, help="operations in all (default: seconds x rate)")
+    p.add_argument("--ops", type=arg_types.positive, default=None, help="operations in all (default: seconds x rate)")
     p.add_argument("--plot", metavar="PATH", default=None,
                    help="write proof lag and operations over time as a PNG (needs matplotlib, "
                         "the bench extra)")

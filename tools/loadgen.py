@@ -26,6 +26,8 @@ from zksidecar.engine.book import Book
 from zksidecar.engine.flow import FlowParams, generate
 from zksidecar.engine.records import COMPLETION_DTYPE, FLAG_CLAIMED, CompletionStatus, check_completions
 
+from . import arg_types
+
 CHUNK = 64
 
 
@@ -125,10 +127,12 @@ def _read(consumer, out, rep: LoadReport) -> int:
 def add_arguments(p) -> None:
     p.add_argument("--config", default=None, metavar="FILE",
                    help="the daemon's configuration, for its ring names (default: built-in defaults)")
-    p.add_argument("--ops", type=int, default=10_000, help="operations to publish")
-    p.add_argument("--rate", type=float, default=2_000, help="operations per second (0: flat out)")
-    p.add_argument("--seed", type=int, default=1, help="the synthetic flow's random seed")
-    p.add_argument("--wait", type=float, default=30.0, help="seconds to wait for completions")
+    p.add_argument("--ops", type=arg_types.positive, default=10_000, help="operations to publish")
+    p.add_argument("--rate", type=arg_types.nonnegative_rate, default=2_000,
+                   help="operations per second (0: flat out)")
+    p.add_argument("--seed", type=arg_types.nonnegative, default=1, help="the synthetic flow's random seed")
+    p.add_argument("--wait", type=arg_types.nonnegative_seconds, default=30.0,
+                   help="seconds to wait for completions")
     p.add_argument("--json-progress", action="store_true",
                    help="progress as JSON lines on stdout (for a supervising process, e.g. the demo)")
 

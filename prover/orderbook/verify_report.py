@@ -43,7 +43,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-from ..params import ProofOptions
+from ..params import MAX_SECURITY_BITS, ProofOptions
 from ..proof import ProofFormatError
 from . import json_file, proof_file
 from .batch import ChainPoint
@@ -62,6 +62,9 @@ _OLD = {v: "its chain's roots are of Merkle nodes SHA-256(left || right), which 
            "continues: verify those proofs with the release that wrote them" for v in (2, 3)}
 #: the ProofOptions fields a zk chain's record names (log_blowup is `config`'s)
 _ZK_OPTIONS = ("num_queries", "grinding_bits", "fri_folding_factor", "fri_max_final_degree")
+#: the largest count or number a report carries (batches, operations, sequence
+#: numbers, timestamps: u64s where the chain keeps them)
+U64_MAX = (1 << 64) - 1
 #: the digest of no proofs, which the first proof's extends
 NO_PROOFS = bytes(32)
 
@@ -130,10 +133,14 @@ def write(path: str, report: Report) -> None:
     json_file.write(path, doc)
 
 
-def _int(doc: dict, key: str, where: str) -> int:
+def _int(doc: dict, key: str, where: str, lo: int = 0, hi: int = U64_MAX) -> int:
+    """doc[key], an integer from lo to hi (every count and number a report
+    carries is a u64 at most: what a chain's batches, operations,
+    sequence numbers and timestamps are)."""
     v = doc.get(key)
-    if not isinstance(v, int) or isinstance(v, bool) or v < 0:
-        raise ReportError(f"{where}: \"{key}\" is not a non-negative integer: {v!r}")
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        bounds = "a non-negative integer" if (lo, hi) == (0, U64_MAX) else f"an integer from {lo} to {hi}"
+        raise ReportError(f"{where}: \"{key}\" is not {bounds}: {v!r}")
     return v
 
 
@@ -184,6 +191,9 @@ def _symbol(e, where: str, store: bool) -> SymbolRecord:
     mode, ops_length, options = _mode(e, where)
     n = {k: _int(e, k, where) for k in _KEYS - {"mode", "zk_chain", "post_root", "post_link", "proofs_sha256",
                                                 "files"}}
+    if n["security_bits"] > MAX_SECURITY_BITS:
+        raise ReportError(f"{where}: \"security_bits\" is not an integer from 0 to {MAX_SECURITY_BITS} (the most "
+                          f"any proof's conjectured security reaches): {n['security_bits']!r}")
     if n["batches"] < 1 or n["last_batch"] - n["first_batch"] + 1 != n["batches"]:
         raise ReportError(f"{where}: batches {n['first_batch']}..{n['last_batch']} are not "
                           f"{n['batches']} batches (at least one)")
@@ -213,7 +223,7 @@ def read(path: str) -> Report:
     if set(doc) != {"format", "version", "min_security", "store", "symbols"}:
         raise ReportError(f"{path}: a report has exactly format, version, min_security, store "
                           "and symbols")
-    min_security = _int(doc, "min_security", path)
+    min_security = _int(doc, "min_security", path, 0, MAX_SECURITY_BITS)
     store = doc["store"]
     if store is not None and not (isinstance(store, str) and os.path.isabs(store)):
         raise ReportError(f"{path}: \"store\" is neither null nor an absolute path")
@@ -226,4 +236,8 @@ def read(path: str) -> Report:
                     for k, e in enumerate(entries))
     if len({r.symbol for r in symbols}) != len(symbols):
         raise ReportError(f"{path}: a symbol appears twice")
+    for k, r in enumerate(symbols):
+        if r.security_bits < min_security:      # every proof covered was verified at min_security
+            raise ReportError(f"{path}: symbols[{k}]: \"security_bits\" {r.security_bits} is under the report's "
+                              f"min_security {min_security}")
     return Report(min_security, store, symbols)

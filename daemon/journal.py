@@ -358,11 +358,20 @@ def set_aside_corruption(directory: str) -> list[str]:
     version is not damaged: JournalError, nothing changed.  Recovery then
     rebuilds from the proof store every batch it proves; records after the
     cut that no proof holds are lost (their symbols resume past them)."""
+    pat = re.compile(re.escape(PREFIX) + r"-(\d{6,})" + re.escape(SUFFIX) + "$")
+
+    def segments() -> list[tuple[int, str]]:
+        return sorted((int(m.group(1)), os.path.join(directory, name))
+                      for name in os.listdir(directory) if (m := pat.match(name)))
+
+    # a directory that holds no journal is not one to repair: refused before
+    # its LOCK file is made there
+    if not segments():
+        raise JournalError(errno.ENOENT, f"{directory}: no journal segments ({PREFIX}-NNNNNN{SUFFIX}) here: "
+                           "not a journal directory, nothing repaired")
     lock = fm.lock_directory(directory, "journal", JournalError)     # no daemon writes meanwhile
     try:
-        pat = re.compile(re.escape(PREFIX) + r"-(\d{6,})" + re.escape(SUFFIX) + "$")
-        found = sorted((int(m.group(1)), os.path.join(directory, name))
-                       for name in os.listdir(directory) if (m := pat.match(name)))
+        found = segments()
         gap = next((k for k, (n, _) in enumerate(found) if n != found[0][0] + k), len(found))
         contiguous = [path for _, path in found[:gap]]
         notes = [_set_aside(path, 0, None, "after a missing segment") for _, path in found[gap:]]

@@ -15,7 +15,8 @@ import pytest
 
 from zksidecar.daemon.batches import BatchPolicy, CloseReason
 from zksidecar.daemon.jobs import ProofJob, prove_job
-from zksidecar.daemon.journal import BatchMark, Journal, JournalCorrupt, ReplayMismatch, set_aside_corruption
+from zksidecar.daemon.journal import (BatchMark, Journal, JournalCorrupt, JournalError, ReplayMismatch,
+                                      set_aside_corruption)
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.recovery import recover
 from zksidecar.daemon.sequencer import Sequencer
@@ -275,3 +276,11 @@ def test_journal_repair_sets_aside_after_a_missing_segment_and_refuses_another_v
     with pytest.raises(Exception, match="another version of zksidecar"):
         set_aside_corruption(str(jdir))
     assert sorted(p.name for p in jdir.iterdir()) == before
+
+
+def test_journal_repair_of_a_directory_with_no_journal_changes_nothing(tmp_path):
+    """`zksidecar journal repair` of an empty directory (a wrong path) is
+    refused naming it, and leaves no LOCK file behind."""
+    with pytest.raises(JournalError, match="no journal segments"):
+        set_aside_corruption(str(tmp_path))
+    assert list(tmp_path.iterdir()) == []

@@ -195,7 +195,11 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
         result = 0;
         goto done;
     }
-    size_t n_pend = 0;           /* `out` is zero on entry (zk_witness.h): not cleared here */
+    size_t n_pend = 0;
+    /* each row is cleared as pass 1 starts it (its step's row, or a PAD
+     * row): while it is in cache, where a cleared matrix was another pass
+     * over all of it before this one */
+#define CLEAR_ROW(r) memset(out + (size_t)(r) * n_cols, 0, n_cols * sizeof *out)
 
     /* ---- pass 1: one row per step but BEGIN/END ---- */
     const uint32_t limb_mask = (1u << limb_bits) - 1;
@@ -231,6 +235,7 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
         const int64_t kind = c_kind[i];
         if (kind < 0 || kind >= N_KINDS) { result = (int64_t)e; goto done; }
         const int64_t buy = c_buy[i], lim = c_lim[i], qty = c_qty[i];
+        CLEAR_ROW(r);
         AT(r, FIRST) = (uint32_t)opens;
         opens = 0;
         if (kind != K_Z) AT_COL(r, W_K_LIM + kind) = 1;   /* k_z: 1 minus the others (air.linear_values) */
@@ -363,6 +368,7 @@ int64_t zk_witness_build(uint32_t *out, size_t n_cols, size_t trace_length, cons
     const size_t S = r;
     /* PAD rows: the last operation's context, the running values after it */
     for (size_t q = S; q < T; q++) {
+        CLEAR_ROW(q);
         for (size_t k = 0; k < sizeof CARRIED / sizeof *CARRIED; k++)
             AT_COL(q, CARRIED[k]) = S ? AT_COL(S - 1, CARRIED[k]) : 0;
         AT(q, REM) = red(rem);

@@ -54,8 +54,8 @@
 size_t zk_witness_column_count(void);
 const char *zk_witness_column_name(size_t i);
 
-/* Fill `out` (trace_length x n_cols uint32, row-major, all zero on entry:
- * the caller's calloc, not cleared again) with every value in Montgomery
+/* Fill `out` (trace_length x n_cols uint32, row-major, uninitialised on
+ * entry: each row is cleared as it is started) with every value in Montgomery
  * form, as the prover commits it.  pos[i] is the column of named value i,
  * or -1 for a limb column beyond `limbs` (the only names a layout may
  * lack).  limb_bits = log2(trace_length), limbs = the limbs per comparison

@@ -366,7 +366,7 @@ def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
     except ValueError:
         _name_refused_run(ops, steps, t, cap)
         raise
-    matches = int(np.count_nonzero(steps["kind"] == trace.StepKind.MATCH))
+    matches = int(np.count_nonzero(steps["kind"] == np.uint8(trace.StepKind.MATCH)))   # uint8: no cast
     if len(trades) != matches:
         raise ValueError(f"{len(trades)} trades for {matches} MATCH steps (a trade each)")
     state = pre if isinstance(pre, BookState) else BookState.commit(cells, options.log_blowup)

@@ -43,6 +43,11 @@ INDEX_NAME = "index.zki"
 INDEX_SIZE = fm.STORE_INDEX.size
 MIN_SEGMENT_BYTES = 256
 HEADER_DAMAGED = "its data entry header is damaged"
+BYTES_DAMAGED = "its proof bytes fail their checksum"
+#: what can be wrong with an entry an index entry vouches for (where it lies,
+#: how long it is, its CRC) that a crash cannot do: the put wrote the data
+#: before the index entry, so this is damage, kept to be superseded
+VOUCHED_DAMAGE = (HEADER_DAMAGED, BYTES_DAMAGED)
 
 
 class StoreError(fm.FileLogError):
@@ -95,7 +100,7 @@ def _entry_problem(loc: Location, raw: bytes, whole: bool) -> str | None:
     if (h.symbol, h.batch_id, h.length, h.data_crc) != (loc.symbol, loc.batch_id, loc.length, loc.crc):
         return "its data entry is another proof"
     if whole and fm.crc32(raw[fm.HEADER_SIZE:]) != loc.crc:
-        return "its proof bytes fail their checksum"
+        return BYTES_DAMAGED
     return None
 
 
@@ -117,15 +122,21 @@ class ProofStore:
     """An open proof store directory.  One writer at a time (its LOCK file);
     `readonly=True` opens without the lock and without repairing anything,
     for a verifier beside a running daemon: it sees the proofs whose data
-    is whole, and leaves a torn tail for the writer to deal with."""
+    is whole, and leaves a torn tail for the writer to deal with.
+    `drop_torn_tail=False` opens a writer that leaves a torn tail where it
+    is (`torn_tail` says so) and then takes no puts: for `zksidecar store
+    prune|archive`, which remove old segments and drop no other bytes."""
 
     def __init__(self, directory: str, fsync: bool = True, segment_bytes: int = 256 << 20,
-                 readonly: bool = False, group: str | int | None = None):
+                 readonly: bool = False, group: str | int | None = None,
+                 drop_torn_tail: bool = True):
         if not isinstance(segment_bytes, int) or segment_bytes < MIN_SEGMENT_BYTES:
             raise ValueError(f"store segment_bytes must be an integer >= {MIN_SEGMENT_BYTES}, "
                              f"got {segment_bytes!r}")
         self.directory, self.fsync, self.segment_bytes = directory, fsync, segment_bytes
         self.readonly = readonly
+        self.drop_torn_tail = drop_torn_tail and not readonly
+        self.torn_tail: str | None = None    # a torn tail found and left in place, if any
         self._group = group              # files 0640 owned by it, directories 0750 (daemon/perms.py)
         self.repairs: list[str] = []     # what opening changed, for the daemon's status
         self._entries: list[Location] = []
@@ -290,21 +301,30 @@ class ProofStore:
             if not archived:
                 problem = self._check_data(loc, file(segment), whole=(segment == last
                                                                       and loc.end == sizes[segment]))
-                if problem and not (problem == HEADER_DAMAGED and k + 1 < count):
-                    # (a damaged header with entries after it: the index says where it
-                    # ends, so it is kept, damaged, to be superseded)
+                if problem and problem not in VOUCHED_DAMAGE:
                     return k, f"entry {k}: {problem}"
+                if problem:
+                    self._keep_damaged(loc, problem)
             self._add(loc)
             off = loc.end
             any_archived = any_archived or archived
         return count, why
 
+    def _keep_damaged(self, loc: Location, problem: str) -> None:
+        """A damaged entry the index vouches for is corruption, not a torn
+        write: it stays indexed (get() and check() name it; put(replace=True)
+        supersedes it) and its bytes stay where they are.  A writer says so."""
+        if not self.readonly:
+            log.warning("proof store: %s: symbol %d batch %d at byte %d: %s; kept as it is (a "
+                        "damaged proof is superseded, never overwritten)",
+                        self.segment_path(loc.segment), loc.symbol, loc.batch_id, loc.offset, problem)
+
     @staticmethod
     def _check_data(loc: Location, f, whole: bool) -> str | None:
         """Does the data entry at `loc` (in the open segment file `f`) say
-        what the index says?  `whole` also checks the proof bytes (for the
-        last entry, where a torn write could have left a good header over
-        bad bytes)."""
+        what the index says?  `whole` also checks the proof bytes: done for
+        the newest entry, so that opening names its damage (the others are
+        read, and checked, by get())."""
         f.seek(loc.offset)
         return _entry_problem(loc, f.read(fm.HEADER_SIZE + loc.length if whole
                                           else fm.HEADER_SIZE), whole)
@@ -356,10 +376,12 @@ class ProofStore:
                     self._add(Location(h.symbol, h.batch_id, number, at, h.length, h.data_crc))
                     found = True
             if walk.torn:
-                note = (f"{path}: dropped a torn tail of {sizes[number] - walk.end} bytes at byte "
-                        f"{walk.end} ({walk.torn})")
+                tail = f"a torn tail of {sizes[number] - walk.end} bytes at byte {walk.end} ({walk.torn})"
                 sizes[number] = walk.end
-                if not self.readonly:
+                if not self.drop_torn_tail:
+                    self.torn_tail = f"{path}: {tail}"     # left for the daemon's open to drop
+                else:
+                    note = f"{path}: dropped {tail}"
                     with open(path, "r+b") as f:
                         f.truncate(walk.end)
                         if self.fsync:
@@ -408,6 +430,9 @@ class ProofStore:
             if self._fd < 0:
                 raise StoreError(errno.EBADF, f"proof store {self.directory} is "
                                  + ("read-only" if self.readonly else "closed"))
+            if self.torn_tail:      # a put would bury it: corruption in the middle
+                raise StoreError(errno.EROFS, f"proof store: {self.torn_tail} is left in place "
+                                 "(opened with drop_torn_tail=False); this store takes no puts")
             if (symbol, batch_id) in self._number and not (replace and self._problem(symbol, batch_id)):
                 raise StoreError(errno.EEXIST, f"proof store: symbol {symbol} batch {batch_id} is "
                                  f"already stored (proof {self._number[(symbol, batch_id)]}); "

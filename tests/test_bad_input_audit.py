@@ -520,9 +520,6 @@ def _newest_flipped(chain, tmp_path) -> str:
     return d
 
 
-@pytest.mark.xfail(strict=True, reason="a bit flip in the newest proof, whose index entry vouches for it, is taken "
-                                       "for a torn tail (daemon/store.py _scan_data / _check_data): verify --store "
-                                       "says 'verified 2 batches' with exit 0 and never names batch 2")
 def test_a_damaged_newest_proof_fails_verify_store(chain, tmp_path):
     d = _newest_flipped(chain, tmp_path)
     r = cli("verify", "--store", d, "--jobs", "1")
@@ -530,9 +527,6 @@ def test_a_damaged_newest_proof_fails_verify_store(chain, tmp_path):
     assert r.code == 1 and "batch 2" in r.text, r.text
 
 
-@pytest.mark.xfail(strict=True, reason="export of a store whose newest proof is damaged exports the batches "
-                                       "before it and exits 0: the damaged batch is dropped silently "
-                                       "(daemon/store.py torn-tail rule; tools/proofs.export_main)")
 def test_a_damaged_newest_proof_fails_export(chain, tmp_path):
     d = _newest_flipped(chain, tmp_path)
     r = cli("export", "--store", d, "--symbol", "0", "--out", str(tmp_path / "out"))
@@ -540,10 +534,6 @@ def test_a_damaged_newest_proof_fails_export(chain, tmp_path):
     assert r.code == 1 and "batch 2" in r.text, r.text
 
 
-@pytest.mark.xfail(strict=True, reason="`store prune --keep 1` (nothing to prune) opens the store read-write and "
-                                       "truncates a damaged newest proof as a torn tail, 'dropped a torn tail of N "
-                                       "bytes': the bytes are destroyed, where docs/STORE.md says a damaged proof "
-                                       "is superseded, never overwritten (daemon/store.py _scan_data)")
 def test_store_prune_never_destroys_a_damaged_proof(chain, tmp_path):
     d = _newest_flipped(chain, tmp_path)
     before = tree_digest(d)

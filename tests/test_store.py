@@ -225,17 +225,103 @@ def test_read_only_sees_whole_proofs_and_changes_nothing(tmp_path):
         writer.close()
 
 
-def test_a_damaged_last_proof_is_a_torn_tail(tmp_path):
-    orig = tmp_path / "orig"
-    fill(orig).close()
-    data = bytearray((orig / "store-000000.zkd").read_bytes())
-    data[-5] ^= 1
-    copy = tmp_path / "copy"
+def _flipped(orig, copy, at: int, index_entries: int = len(KEYS)) -> tuple[bytes, int]:
+    """A copy of the store `orig` with one bit of its data flipped at byte
+    `at` (negative: from the end) and its index cut to `index_entries`
+    entries; returns (the damaged data, its size)."""
     _copy(orig, copy)
+    data = bytearray((orig / "store-000000.zkd").read_bytes())
+    data[at] ^= 0x40
     (copy / "store-000000.zkd").write_bytes(bytes(data))
+    index = (orig / "index.zki").read_bytes()
+    (copy / "index.zki").write_bytes(index[:40 * index_entries])
+    return bytes(data), len(data)
+
+
+def _offset(k: int) -> int:
+    """Where proof number k of fill()'s store starts (one segment)."""
+    return sum(32 + 100 + 37 * j for j in range(k))
+
+
+@pytest.mark.parametrize("which", [1, len(KEYS) - 1], ids=["middle", "last"])
+@pytest.mark.parametrize("part", ["proof bytes", "entry header"])
+def test_a_damaged_proof_the_index_vouches_for_is_kept_and_named(tmp_path, which, part):
+    """A flipped bit in a proof (or its entry header) whose index entry is
+    intact is damage, not a crash-cut write (put writes the index entry
+    after the data): nothing is truncated or dropped, by a writer or a
+    reader; get() names the file, symbol, batch and byte; put(replace=True)
+    supersedes it and the damaged bytes stay where they were."""
+    orig, copy = tmp_path / "orig", tmp_path / "copy"
+    fill(orig).close()
+    at = _offset(which)
+    data, size = _flipped(orig, copy, at + (32 + 50 if part == "proof bytes" else 9))
+    sym, bid = KEYS[which]
+    sound = [k for k in KEYS if k != (sym, bid)]
+    for kw in ({"readonly": True}, {}):
+        with ProofStore(str(copy), **kw) as s:
+            assert s.repairs == [] and len(s) == len(KEYS) and s.proof_index(sym, bid) == which
+            with pytest.raises(StoreCorrupt, match=f"store-000000.zkd: corrupt proof store entry at "
+                                                   f"byte {at}: symbol {sym} batch {bid}: ") as err:
+                s.get(sym, bid)
+            assert err.value.offset == at and s.check(sym, bid) is not None
+            assert all(s.get(*k) == proof(*k, 100 + 37 * KEYS.index(k)) for k in sound)
+        assert (copy / "store-000000.zkd").read_bytes() == data       # not a byte changed
+    with ProofStore(str(copy)) as s:
+        assert s.put(sym, bid, b"proven again", replace=True) == len(KEYS)
+    with ProofStore(str(copy)) as s:
+        assert s.get(sym, bid) == b"proven again" and s.check(sym, bid) is None
+        assert s.proof_index(sym, bid) == len(KEYS) and len(s) == len(KEYS)
+    assert (copy / "store-000000.zkd").read_bytes()[:size] == data     # superseded, kept
+    os.remove(copy / "index.zki")
+    if part == "entry header":      # without the index, nothing says where that entry ends
+        with pytest.raises(StoreCorrupt, match=f"at byte {at}: header checksum"):
+            ProofStore(str(copy))
+        return
+    with ProofStore(str(copy)) as s:    # a damaged payload under a sound header: walked past
+        assert s.get(sym, bid) == b"proven again" and s.proof_index(sym, bid) == len(KEYS)
+
+
+def test_a_damaged_last_proof_no_index_entry_vouches_for_is_a_torn_tail(tmp_path):
+    """The same flipped bit in the last proof, its index entry not written
+    (a crash between the data and the index): a torn tail, which the
+    writer's open drops; a reader and a writer opened with
+    drop_torn_tail=False (`zksidecar store prune`) leave it and say where."""
+    orig, copy = tmp_path / "orig", tmp_path / "copy"
+    fill(orig).close()
+    at = _offset(len(KEYS) - 1)
+    data, size = _flipped(orig, copy, -5, index_entries=len(KEYS) - 1)
+    tail = f"store-000000.zkd: a torn tail of {size - at} bytes at byte {at} (payload checksum fails)"
+    for kw in ({"readonly": True}, {"drop_torn_tail": False}):
+        with ProofStore(str(copy), **kw) as s:
+            check(s, KEYS[:-1])
+            assert s.repairs == [] and s.torn_tail.endswith(tail)
+            with pytest.raises(StoreError, match="read-only" if kw.get("readonly")
+                               else "torn tail .* takes no puts"):
+                s.put(9, 9, b"x")
+        assert (copy / "store-000000.zkd").read_bytes() == data
     with ProofStore(str(copy)) as s:
         check(s, KEYS[:-1])
-        assert any("payload checksum" in r for r in s.repairs)
+        assert s.torn_tail is None and s.repairs[0].endswith(tail.replace(": a torn", ": dropped a torn"))
+        assert s.put(*KEYS[-1], proof(*KEYS[-1], 100 + 37 * (len(KEYS) - 1))) == len(KEYS) - 1
+    assert os.path.getsize(copy / "store-000000.zkd") == size
+
+
+def test_a_data_entry_cut_short_under_its_index_entry_is_a_torn_tail(tmp_path):
+    """The data ends inside the last entry its index entry describes (a
+    power loss under fsync=false wrote back the index and not the data):
+    no flipped bit makes a file shorter, so this is a write cut short, and
+    the writer drops it as a torn tail."""
+    orig, copy = tmp_path / "orig", tmp_path / "copy"
+    fill(orig).close()
+    _copy(orig, copy)
+    at = _offset(len(KEYS) - 1)
+    with open(copy / "store-000000.zkd", "r+b") as f:
+        f.truncate(at + 40)
+    with ProofStore(str(copy)) as s:
+        check(s, KEYS[:-1])
+        assert [("torn tail of 40 bytes" in r, "does not follow" in r) for r in s.repairs] == \
+            [(True, False), (False, True)]
+    assert os.path.getsize(copy / "store-000000.zkd") == at
 
 
 def test_corruption_in_the_middle_is_named(tmp_path):

@@ -236,3 +236,24 @@ def test_the_daemons_checkpoints_apply_store_retain(tmp_path):
     assert removed and not any(os.path.exists(p) for p in removed)
     assert s.first_kept(1) == 5 and s.first_kept(2) == 5 and s.archived_count() == 10
     s.close()
+
+
+def test_prune_leaves_a_torn_tail_for_the_daemon(tmp_path):
+    """A put a crash cut short (data without its index entry, short of its
+    length) in the segment being written: `store prune` removes what it
+    should and nothing else and says the tail is there;
+    the next writer's open (the daemon's) drops it."""
+    stand_in(tmp_path, {1: 6}).close()
+    last = fm.segment_name(str(tmp_path), "store", ".zkd", segments(tmp_path)[-1])
+    with open(last, "ab") as f:
+        f.write(fm.store_header(1, 6, 200, 0) + b"cut short")
+    size = os.path.getsize(last)
+    from zksidecar.tools import retention
+    out = io.StringIO()
+    assert retention.main("prune", str(tmp_path), None, 2, None, False, out=out) == 0
+    assert f"{last}: a torn tail of 41 bytes at byte {size - 41} (a short payload" in out.getvalue()
+    assert "left in place" in out.getvalue() and "4 proofs removed" in out.getvalue()
+    assert os.path.getsize(last) == size
+    with ProofStore(str(tmp_path), segment_bytes=SEG) as s:
+        assert s.first_kept(1) == 4 and "dropped a torn tail of 41 bytes" in s.repairs[0]
+    assert os.path.getsize(last) == size - 41

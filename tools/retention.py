@@ -178,13 +178,16 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
     if _in_use(store_dir):
         raise _Usage(f"proof store {store_dir} {IN_USE}")
     try:
-        store = ProofStore(store_dir, readonly=dry_run)
+        store = ProofStore(store_dir, readonly=dry_run, drop_torn_tail=False)   # the daemon's to drop
     except (StoreError, OSError) as exc:
         if getattr(exc, "errno", None) == errno.EBUSY:      # taken since the check above
             raise _Usage(f"proof store {store_dir} {IN_USE}") from None
         raise _Usage(f"{store_dir}: {exc}") from None
     zk = None
     with store:
+        if store.torn_tail:
+            print(f"{store.torn_tail}: left in place (a put a crash cut short; the daemon drops it "
+                  "when it next opens the store)", file=out)
         if is_zk_store(store_dir):
             try:        # a zk archive writes each batch's key: the store's key first
                 zk = open_for_receipts(store_dir) if action == "archive" else None

@@ -40,6 +40,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..prover import input_file
 from ..prover.orderbook.air import MAX_LOG_OPS, book_length
 from ..prover.orderbook.params import check_zk_batch_size, proof_options, zk_proof_options
 from ..prover.orderbook.zk_air import ZK_MAX_LOG_OPS
@@ -220,6 +221,9 @@ RING_NAME_MAX = 254
 #: full side, 2(N - 1) rows, and the PAD row) fits the ops domain's 2^MAX_LOG_OPS
 BOOK_MIN_CAPACITY, BOOK_MAX_CAPACITY = 16, 1 << (MAX_LOG_OPS - 1)
 U32 = (1 << 32) - 1                  # symbols and quantities are u32 in the records
+#: the most bytes a configuration file may have (prover/input_file.py): a
+#: full one, every key set and commented, is a few kilobytes
+MAX_FILE_BYTES = 1 << 20
 SECURITY_MIN, SECURITY_MAX = 80, 128
 #: A worker proves one batch at a time on one core (single-threaded), so one
 #: worker per usable core is the throughput ceiling.  Twice that still lets a
@@ -1031,13 +1035,7 @@ def load(path: str | None = None, overrides: dict | None = None, *, host: Host |
     machine), or none of them with `machine=False`."""
     data: dict = {}
     if path is not None:
-        try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-        except OSError as exc:
-            raise ConfigError(f"{path}: {exc.strerror or exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        data = _read_toml(path)
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
     sections = {f.name: f for f in dataclasses.fields(Config)}
@@ -1050,6 +1048,25 @@ def load(path: str | None = None, overrides: dict | None = None, *, host: Host |
         built[name] = _section(name, sections[name].default_factory, values)
     cfg = Config(**built)
     return cfg.validate(host) if machine else cfg.validate_file()
+
+
+def _read_toml(path: str) -> dict:
+    """The TOML document of file `path` (at most MAX_FILE_BYTES, a regular
+    file: prover/input_file.py), or ConfigError naming it and saying why not."""
+    try:
+        raw = input_file.read(path, MAX_FILE_BYTES, "configuration file")
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+                          f"offset {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML this reader follows (arrays or tables nested "
+                          "deeper than Python's recursion limit)") from None
 
 
 def _section(name: str, cls, values: dict):

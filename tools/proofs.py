@@ -35,7 +35,7 @@ from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import manifest, proof_file, verify_report
-from zksidecar.prover import zk_keys
+from zksidecar.prover import input_file, zk_keys
 from zksidecar.prover.orderbook.batch import ChainCheck, ChainPoint, ChainSegment, Checked
 from zksidecar.prover.orderbook.verify_report import SymbolRecord
 from zksidecar.prover.orderbook.air import book_length
@@ -55,7 +55,7 @@ def read_ops(path: str, fmt: str, capacity: int) -> np.ndarray:
     handles (a scratch engine run, as `zksidecar replay` does).  Raises
     replay.FileError naming every malformed line: the file is refused whole."""
     chunks: list[np.ndarray] = []
-    with open(path, "rb") as f:
+    with input_file.open_regular(path) as f:
         replay.run(replay.read(f, fmt), Book(capacity), on_ops=lambda ops: chunks.append(ops.copy()))
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=replay.records.OP_DTYPE)
 
@@ -403,8 +403,9 @@ def verify_main(paths: list[str], min_security: int, out=None,
                 elif prior is not None:
                     symbol = prior.symbol
                 else:
-                    with open(paths[0], "rb") as f:
-                        symbol = int(proof_file.decode_public(f.read()).symbol)
+                    first = input_file.read(paths[0], proof_file.max_file_bytes(max_trace_length),
+                                            "batch proof file")
+                    symbol = int(proof_file.decode_public(first).symbol)
                 chain = ChainCheck(min_security, symbol, max_trace_length,
                                    prev if prev is not None else prior.point if prior else None)
                 digest = prior.proofs_sha256 if prior else verify_report.NO_PROOFS
@@ -636,7 +637,7 @@ def verify_exported(directory: str, min_security: int, out=None,
               f"proof files, a directory `zksidecar export` wrote, or --store DIR", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"zksidecar verify: {directory}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"zksidecar verify: {exc.filename or directory}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except manifest.ManifestError as exc:
         print(f"zksidecar verify: {exc}", file=sys.stderr)

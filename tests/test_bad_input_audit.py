@@ -253,8 +253,6 @@ def test_missing_empty_or_odd_proof_paths_are_refused(chain, tmp_path, case):
     refused(r, path if case != "non-utf8 name" else "truncated")
 
 
-@pytest.mark.xfail(strict=True, reason="verify --report naming one of its input proofs overwrites that proof "
-                                       "with the JSON report (tools/proofs.py _write_report): the input is lost")
 def test_a_report_path_that_is_an_input_proof_is_refused_and_the_proof_kept(chain, tmp_path):
     victim = tmp_path / "batch-000000.zkb"
     shutil.copy(chain[0], victim)

@@ -1,7 +1,8 @@
 """prover/input_file.py, the one way a user's file is opened: a regular
 file is read, anything else is refused by name before a byte is read, and
 a file over its format's cap is refused without being read past the cap.
-And the caps: each format's is at least the largest file it legally has."""
+The caps: each format's is at least the largest file it legally has.  And
+verify's report is never written over a file the run reads."""
 from __future__ import annotations
 
 import io
@@ -143,3 +144,48 @@ def test_real_proofs_are_far_under_their_cap(proof):
     pub = proof_file.decode_public(data)
     assert len(data) < proof_file.max_file_bytes(max(pub.book_length, pub.ops_length)) // 10
 
+
+# ---- what verify reads, its report is never written over ----
+
+def test_a_report_over_its_since_report_or_a_link_to_its_proof_is_refused(proof, tmp_path, capsys):
+    rep = str(tmp_path / "rep.json")
+    assert proofs.verify_main([proof], 100, out=io.StringIO(), jobs=1, report=rep) == 0
+    before = open(rep, "rb").read()
+    assert proofs.verify_main([proof], 100, out=io.StringIO(), jobs=1, since=rep, report=rep) == 2
+    assert open(rep, "rb").read() == before
+    assert f"--report {rep} is {rep}, an input of this run" in capsys.readouterr().err
+    link = str(tmp_path / "link.zkb")
+    os.link(proof, link)
+    kept = open(proof, "rb").read()
+    assert proofs.verify_main([proof], 100, out=io.StringIO(), jobs=1, report=link) == 2
+    assert open(proof, "rb").read() == kept
+    assert f"--report {link} is {proof}, an input of this run" in capsys.readouterr().err
+
+
+def test_a_report_inside_the_store_is_refused(tmp_path, capsys):
+    store = tmp_path / "store"
+    (store / "private").mkdir(parents=True)
+    victim = store / "private" / "S0-B0.zkp"
+    victim.write_bytes(b"private")
+    assert proofs.verify_store(str(store), 100, out=io.StringIO(), jobs=1, report=str(victim)) == 2
+    assert victim.read_bytes() == b"private"
+    assert "is inside the store" in capsys.readouterr().err
+
+
+def test_the_receipt_cap_holds_the_largest_receipt_of_a_zk_batch():
+    t = 1 << ZK_MAX_LOG_OPS
+    largest = max(receipt_size(ops, t, ops, t - 1 - ops, t - 1 - ops) for ops in (1, t // 4, t // 2, t - 2))
+    assert largest <= MAX_RECEIPT_BYTES
+
+
+def test_a_replay_line_is_read_in_bounded_pieces():
+    """A line past MAX_LINE_BYTES is refused by number and skipped without
+    being held whole; the lines around it are still read."""
+    long = b"#" + b"x" * (3 * replay.MAX_LINE_BYTES) + b"\n"
+    text = (b"ts_ns,kind,side,price,qty,account,order_id\n0,LIMIT,SELL,101,5,1,1\n" + long
+            + b"1,LIMIT,SELL,100,5,2,2\n")
+    with pytest.raises(replay.FileError) as exc:
+        list(replay.read(io.BytesIO(text)))
+    assert exc.value.report("f")[0].startswith(f"f:3: a line of more than {replay.MAX_LINE_BYTES:,} bytes")
+    exact = b"#" + b"x" * (replay.MAX_LINE_BYTES - 2) + b"\n"        # MAX_LINE_BYTES with its newline
+    assert len(list(replay.read(io.BytesIO(text.replace(long, exact))))) == 2

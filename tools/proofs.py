@@ -23,6 +23,7 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -342,6 +343,34 @@ def _record(symbol: int, chain: ChainCheck, digest: bytes, prior: SymbolRecord |
                         None if files is None else old_files + tuple(files))
 
 
+def _report_overwrites_input(report: str | None, inputs: Iterable[str | None]) -> bool:
+    """Whether `report` is one of `inputs` (by device and inode: a link or
+    another spelling of the path is the same file), said on stderr.  Checked
+    before anything is verified: the report, written over it, would lose it."""
+    if report is None:
+        return False
+    try:
+        st = os.stat(report)
+    except OSError:
+        return False                      # not there yet: no input is it
+    for path in inputs:
+        try:
+            same = path is not None and os.path.samestat(st, os.stat(path))
+        except OSError:
+            continue
+        if same:
+            print(f"zksidecar verify: --report {report} is {path}, an input of this run: the "
+                  "report would be written over it; name another file", file=sys.stderr)
+            return True
+    return False
+
+
+def _inside(path: str, directory: str) -> bool:
+    """Whether `path` is in `directory` or below it, links resolved."""
+    top = os.path.realpath(directory)
+    return os.path.commonpath([os.path.realpath(path), top]) == top
+
+
 def _write_report(path: str, rep: verify_report.Report, out) -> int:
     try:
         verify_report.write(path, rep)
@@ -370,6 +399,8 @@ def verify_main(paths: list[str], min_security: int, out=None,
     files is recomputed and matches (2 if it does not, or the report is
     malformed); files it covers given again at the head of `paths` are
     skipped.  `progress`: a progress line on stderr (None: on a terminal)."""
+    if _report_overwrites_input(report, [*paths, after, since]):
+        return 2
     prior = None
     jobs = jobs or default_jobs()
     current: list[str] = []
@@ -488,6 +519,13 @@ def verify_store(directory: str, min_security: int = 100, out=None,
     store cannot be read.  `jobs`, `report`, `since` and `progress` as
     verify_main's, per symbol (a report covers every symbol; a symbol it
     does not name is verified from the empty book)."""
+    if report is not None and _inside(report, directory):
+        print(f"zksidecar verify: --report {report} is inside the store {directory}, whose files "
+              "(its proofs, their private files) a report could be written over; name a file "
+              "outside it", file=sys.stderr)
+        return 2
+    if _report_overwrites_input(report, [since]):
+        return 2
     try:
         rep = _prior(since, min_security, store=True) if since is not None else None
     except _Refused as exc:
@@ -641,6 +679,8 @@ def verify_exported(directory: str, min_security: int, out=None,
         return 2
     except manifest.ManifestError as exc:
         print(f"zksidecar verify: {exc}", file=sys.stderr)
+        return 2
+    if _report_overwrites_input(verify.get("report"), [os.path.join(directory, manifest.NAME)]):
         return 2
     try:
         paths = [manifest.check_file(directory, m.symbol, e) for e in m.batches]

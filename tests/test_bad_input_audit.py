@@ -878,8 +878,6 @@ def test_a_wrong_parameter_is_a_clear_refusal(work, chain, tmp_path, argv, words
     assert r.code != 0
 
 
-@pytest.mark.xfail(strict=True, reason="prove --out naming an existing file: os.makedirs raises FileExistsError "
-                                       "out of tools/proofs.prove_ops (a traceback, exit 1)")
 def test_prove_out_naming_a_file_is_refused(work, tmp_path):
     target = tmp_path / "file"
     target.write_text("keep me")

@@ -73,6 +73,10 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
     if batch_size < 1:
         print("zksidecar prove: batch size must be at least 1", file=sys.stderr)
         return 2
+    problem = _out_dir_problem(out_dir, make=False)     # before a key is made or a line read
+    if problem:
+        print(f"zksidecar prove: {problem}", file=sys.stderr)
+        return 2
     if zk != (key is not None) or (new_key and not zk):
         print("zksidecar prove: " + ("--zk needs its store key: --key FILE (--new-key makes one)" if zk else
                                      "--key and --new-key are zk mode's: give --zk"), file=sys.stderr)
@@ -106,6 +110,20 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
         return 2
     return prove_ops(ops, capacity, batch_size, out_dir, security, trace_length, out,
                      where=path, zk_key=store_key)
+
+
+def _out_dir_problem(out_dir: str, make: bool = True) -> str | None:
+    """Why `out_dir` cannot take the proofs (it is a file; with `make`, it
+    cannot be made), or None: it is a directory (made if `make`)."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        return f"--out {out_dir} exists and is not a directory: name a directory for the proofs"
+    if not make:
+        return None
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        return f"--out {out_dir}: {exc.strerror or exc}"
+    return None
 
 
 def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, security: int,
@@ -146,7 +164,10 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
     except ValueError as exc:
         print(f"zksidecar prove: {exc}", file=sys.stderr)
         return 2
-    os.makedirs(out_dir, exist_ok=True)
+    problem = _out_dir_problem(out_dir)
+    if problem:
+        print(f"zksidecar prove: {problem}", file=sys.stderr)
+        return 2
     chains = None
     if zk:
         existing = sorted(f for f in os.listdir(out_dir) if f.startswith("batch-") and f.endswith(".zkb"))

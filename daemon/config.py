@@ -40,6 +40,7 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Callable
 
+from ..prover import input_file
 from ..prover.orderbook.air import MAX_LOG_OPS, book_length
 from ..prover.orderbook.params import check_zk_batch_size, proof_options, zk_proof_options
 from ..prover.orderbook.zk_air import ZK_MAX_LOG_OPS
@@ -53,6 +54,7 @@ from .admin import socket_path_problem
 from .journal import FSYNC_POLICIES
 from .journal import PREFIX as JOURNAL_PREFIX
 from .journal import SUFFIX as JOURNAL_SUFFIX
+from .shadow import MIN_RESYNC_AFTER
 from .store import INDEX_NAME
 from .store import PREFIX as STORE_PREFIX
 from .store import SUFFIX as STORE_SUFFIX
@@ -220,6 +222,28 @@ RING_NAME_MAX = 254
 #: full side, 2(N - 1) rows, and the PAD row) fits the ops domain's 2^MAX_LOG_OPS
 BOOK_MIN_CAPACITY, BOOK_MAX_CAPACITY = 16, 1 << (MAX_LOG_OPS - 1)
 U32 = (1 << 32) - 1                  # symbols and quantities are u32 in the records
+#: the counts and periods below have no natural ceiling, so each is given one
+#: far past any useful setting: a typo (an extra zero or five) is refused at
+#: --check-config instead of a daemon that waits for years or overflows the
+#: u64/i64 it keeps the value in.  batch.batch_timeout_ms: a batch open an
+#: hour is no longer a slice of a live stream (max_batch_size closes busy ones)
+BATCH_TIMEOUT_MS_MAX = 3_600_000
+#: batch.max_pending: an alert threshold on batches waiting for proofs
+#: (/status "behind"); a million is days of backlog at any rate measured
+MAX_PENDING_MAX = 1_000_000
+#: book.resync_after: records in a row held in memory, per symbol, before a
+#: stream resumes past a gap; its floor is the shadow book's (fewer would let
+#: one or two stray records move a stream)
+RESYNC_AFTER_MIN, RESYNC_AFTER_MAX = MIN_RESYNC_AFTER, 65_536
+#: journal.fsync_interval_ms: a minute; a longer period is fsync = "never" in
+#: all but name
+FSYNC_INTERVAL_MS_MAX = 60_000
+#: journal.snapshot_every_ops: 0 (none) to 2^32 - 1 operations between
+#: checkpoints (a restart replays at most that many)
+SNAPSHOT_EVERY_OPS_MAX = U32
+#: the most bytes a configuration file may have (prover/input_file.py): a
+#: full one, every key set and commented, is a few kilobytes
+MAX_FILE_BYTES = 1 << 20
 SECURITY_MIN, SECURITY_MAX = 80, 128
 #: A worker proves one batch at a time on one core (single-threaded), so one
 #: worker per usable core is the throughput ceiling.  Twice that still lets a
@@ -434,10 +458,10 @@ class Config:
              f"must be one of {', '.join(FSYNC_POLICIES)}", self.journal.fsync)
         need(self.journal.segment_mib >= 1, "journal.segment_mib", "must be at least 1",
              self.journal.segment_mib)
-        need(self.journal.fsync_interval_ms >= 1, "journal.fsync_interval_ms", "must be at least 1",
-             self.journal.fsync_interval_ms)
-        need(self.journal.snapshot_every_ops >= 0, "journal.snapshot_every_ops",
-             "must be at least 0 (0: no snapshots)", self.journal.snapshot_every_ops)
+        need(1 <= self.journal.fsync_interval_ms <= FSYNC_INTERVAL_MS_MAX, "journal.fsync_interval_ms",
+             f"must be from 1 to {FSYNC_INTERVAL_MS_MAX:,} (a minute)", self.journal.fsync_interval_ms)
+        need(0 <= self.journal.snapshot_every_ops <= SNAPSHOT_EVERY_OPS_MAX, "journal.snapshot_every_ops",
+             "must be from 0 (no snapshots) to 2^32 - 1", self.journal.snapshot_every_ops)
         need(math.isfinite(self.journal.snapshot_every_s) and self.journal.snapshot_every_s >= 1,
              "journal.snapshot_every_s", "must be at least 1 second", self.journal.snapshot_every_s)
         try:
@@ -456,20 +480,21 @@ class Config:
              "(the order book's ops domain at most)", b.trace_length)
         need(1 <= b.max_symbols <= U32 + 1, "book.max_symbols",
              "must be from 1 to 2^32 (symbols are u32)", b.max_symbols)
-        need(b.resync_after >= 1, "book.resync_after", "must be at least 1", b.resync_after)
+        need(RESYNC_AFTER_MIN <= b.resync_after <= RESYNC_AFTER_MAX, "book.resync_after",
+             f"must be from {RESYNC_AFTER_MIN} to {RESYNC_AFTER_MAX:,}", b.resync_after)
         need(0 <= self.batch.critical_per_s < float("inf"), "batch.critical_per_s",
              "must be a number >= 0 (0: no limit)", self.batch.critical_per_s)
         need(0 <= w.stop_grace_s <= 3600, "workers.stop_grace_s", "must be from 0 to 3600 seconds",
              w.stop_grace_s)
         need(self.batch.max_batch_size >= 1, "batch.max_batch_size", "must be at least 1",
              self.batch.max_batch_size)
-        need(self.batch.batch_timeout_ms >= 1, "batch.batch_timeout_ms", "must be at least 1",
-             self.batch.batch_timeout_ms)
+        need(1 <= self.batch.batch_timeout_ms <= BATCH_TIMEOUT_MS_MAX, "batch.batch_timeout_ms",
+             f"must be from 1 to {BATCH_TIMEOUT_MS_MAX:,} (an hour)", self.batch.batch_timeout_ms)
         need(0 <= self.batch.critical_qty <= U32, "batch.critical_qty",
              "must be from 0 (off) to 2^32-1 (quantities are u32: a larger one is never reached)",
              self.batch.critical_qty)
-        need(self.batch.max_pending >= 1, "batch.max_pending", "must be at least 1",
-             self.batch.max_pending)
+        need(1 <= self.batch.max_pending <= MAX_PENDING_MAX, "batch.max_pending",
+             f"must be from 1 to {MAX_PENDING_MAX:,}", self.batch.max_pending)
         need(w.count >= 1, "workers.count", "must be at least 1", w.count)
         need(w.backend in BACKENDS, "workers.backend", f"must be one of {', '.join(BACKENDS)}",
              w.backend)
@@ -488,6 +513,8 @@ class Config:
              self.limits.memory_mib)
         need((why := _path_problem(self.admin.socket)) is None, "admin.socket", why or "",
              self.admin.socket)
+        for key, name in (("ring.group", r.group), ("state.group", self.state.group)):
+            need("\0" not in name, key, "a group name has no NUL byte", name)
         need(0 <= self.admin.tcp_port < 65536, "admin.tcp_port", "must be 0 (off) or a port",
              self.admin.tcp_port)
         return p
@@ -1031,13 +1058,7 @@ def load(path: str | None = None, overrides: dict | None = None, *, host: Host |
     machine), or none of them with `machine=False`."""
     data: dict = {}
     if path is not None:
-        try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-        except OSError as exc:
-            raise ConfigError(f"{path}: {exc.strerror or exc}") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        data = _read_toml(path)
     for section, values in (overrides or {}).items():
         data.setdefault(section, {}).update(values)
     sections = {f.name: f for f in dataclasses.fields(Config)}
@@ -1050,6 +1071,25 @@ def load(path: str | None = None, overrides: dict | None = None, *, host: Host |
         built[name] = _section(name, sections[name].default_factory, values)
     cfg = Config(**built)
     return cfg.validate(host) if machine else cfg.validate_file()
+
+
+def _read_toml(path: str) -> dict:
+    """The TOML document of file `path` (at most MAX_FILE_BYTES, a regular
+    file: prover/input_file.py), or ConfigError naming it and saying why not."""
+    try:
+        raw = input_file.read(path, MAX_FILE_BYTES, "configuration file")
+    except OSError as exc:
+        raise ConfigError(f"{path}: {exc.strerror or exc}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: not UTF-8 text (byte 0x{raw[exc.start]:02x} at "
+                          f"offset {exc.start})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML this reader follows (arrays or tables nested "
+                          "deeper than Python's recursion limit)") from None
 
 
 def _section(name: str, cls, values: dict):

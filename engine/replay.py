@@ -45,6 +45,11 @@ _SIDES = {"BUY": Side.BUY, "B": Side.BUY, "SELL": Side.SELL, "S": Side.SELL, "":
 
 
 MAX_SHOWN = 20          # malformed lines a FileError names; the rest are counted
+#: the longest line read whole: a record's line is under 200 bytes (seven
+#: u64 fields at most), so this leaves room for any comment; a longer line
+#: is refused and skipped in pieces of this size, never held whole (a file
+#: with no newline, or /dev/zero's endless one, costs no more memory)
+MAX_LINE_BYTES = 64 << 10
 U32, U64 = (1 << 32) - 1, (1 << 64) - 1   # the records' field widths (docs/FORMATS.md)
 LOBSTER_COLUMNS = ("time", "type", "order_id", "size", "price", "direction")
 #: the book sizes the engine builds (csrc/engine/zk_engine.h)
@@ -123,8 +128,9 @@ def _range(limit: int) -> str:
 class _Lines:
     """A binary file's lines decoded as UTF-8, for csv.reader.  A line that
     is not UTF-8 is handed on decoded with replacements and marked `bad`
-    (the reader reports it and drops the row it ends up in).  A UTF-8 byte
-    order mark before the first line is skipped."""
+    (the reader reports it and drops the row it ends up in), as is one
+    longer than MAX_LINE_BYTES, handed on empty.  A UTF-8 byte order mark
+    before the first line is skipped."""
 
     def __init__(self, f: BinaryIO):
         self.f, self.number, self.bad = f, 0, None
@@ -133,10 +139,16 @@ class _Lines:
         return self
 
     def __next__(self) -> str:
-        raw = self.f.readline()
+        raw = self.f.readline(MAX_LINE_BYTES + 1)
         if not raw:
             raise StopIteration
         self.number += 1
+        if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):
+            while (rest := self.f.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                pass
+            if self.bad is None:
+                self.bad = f"a line of more than {MAX_LINE_BYTES:,} bytes (a record's is under 200)"
+            return "\n"
         if self.number == 1 and raw.startswith(b"\xef\xbb\xbf"):
             raw = raw[3:]
         try:
@@ -149,7 +161,7 @@ class _Lines:
 
 def _first_line(f: BinaryIO) -> str:
     pos = f.tell()
-    raw = f.readline()
+    raw = f.readline(MAX_LINE_BYTES + 1)
     f.seek(pos)
     if raw.startswith(b"\xef\xbb\xbf"):
         raw = raw[3:]

@@ -23,6 +23,7 @@ import hashlib
 import os
 import sys
 import time
+from collections.abc import Iterable
 
 import numpy as np
 
@@ -35,7 +36,7 @@ from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import manifest, proof_file, verify_report
-from zksidecar.prover import zk_keys
+from zksidecar.prover import input_file, zk_keys
 from zksidecar.prover.orderbook.batch import ChainCheck, ChainPoint, ChainSegment, Checked
 from zksidecar.prover.orderbook.verify_report import SymbolRecord
 from zksidecar.prover.orderbook.air import book_length
@@ -55,7 +56,7 @@ def read_ops(path: str, fmt: str, capacity: int) -> np.ndarray:
     handles (a scratch engine run, as `zksidecar replay` does).  Raises
     replay.FileError naming every malformed line: the file is refused whole."""
     chunks: list[np.ndarray] = []
-    with open(path, "rb") as f:
+    with input_file.open_regular(path) as f:
         replay.run(replay.read(f, fmt), Book(capacity), on_ops=lambda ops: chunks.append(ops.copy()))
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=replay.records.OP_DTYPE)
 
@@ -71,6 +72,10 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
         return 2
     if batch_size < 1:
         print("zksidecar prove: batch size must be at least 1", file=sys.stderr)
+        return 2
+    problem = _out_dir_problem(out_dir, make=False)     # before a key is made or a line read
+    if problem:
+        print(f"zksidecar prove: {problem}", file=sys.stderr)
         return 2
     if zk != (key is not None) or (new_key and not zk):
         print("zksidecar prove: " + ("--zk needs its store key: --key FILE (--new-key makes one)" if zk else
@@ -105,6 +110,20 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
         return 2
     return prove_ops(ops, capacity, batch_size, out_dir, security, trace_length, out,
                      where=path, zk_key=store_key)
+
+
+def _out_dir_problem(out_dir: str, make: bool = True) -> str | None:
+    """Why `out_dir` cannot take the proofs (it is a file; with `make`, it
+    cannot be made), or None: it is a directory (made if `make`)."""
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        return f"--out {out_dir} exists and is not a directory: name a directory for the proofs"
+    if not make:
+        return None
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as exc:
+        return f"--out {out_dir}: {exc.strerror or exc}"
+    return None
 
 
 def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, security: int,
@@ -145,7 +164,10 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
     except ValueError as exc:
         print(f"zksidecar prove: {exc}", file=sys.stderr)
         return 2
-    os.makedirs(out_dir, exist_ok=True)
+    problem = _out_dir_problem(out_dir)
+    if problem:
+        print(f"zksidecar prove: {problem}", file=sys.stderr)
+        return 2
     chains = None
     if zk:
         existing = sorted(f for f in os.listdir(out_dir) if f.startswith("batch-") and f.endswith(".zkb"))
@@ -342,6 +364,34 @@ def _record(symbol: int, chain: ChainCheck, digest: bytes, prior: SymbolRecord |
                         None if files is None else old_files + tuple(files))
 
 
+def _report_overwrites_input(report: str | None, inputs: Iterable[str | None]) -> bool:
+    """Whether `report` is one of `inputs` (by device and inode: a link or
+    another spelling of the path is the same file), said on stderr.  Checked
+    before anything is verified: the report, written over it, would lose it."""
+    if report is None:
+        return False
+    try:
+        st = os.stat(report)
+    except OSError:
+        return False                      # not there yet: no input is it
+    for path in inputs:
+        try:
+            same = path is not None and os.path.samestat(st, os.stat(path))
+        except OSError:
+            continue
+        if same:
+            print(f"zksidecar verify: --report {report} is {path}, an input of this run: the "
+                  "report would be written over it; name another file", file=sys.stderr)
+            return True
+    return False
+
+
+def _inside(path: str, directory: str) -> bool:
+    """Whether `path` is in `directory` or below it, links resolved."""
+    top = os.path.realpath(directory)
+    return os.path.commonpath([os.path.realpath(path), top]) == top
+
+
 def _write_report(path: str, rep: verify_report.Report, out) -> int:
     try:
         verify_report.write(path, rep)
@@ -370,6 +420,8 @@ def verify_main(paths: list[str], min_security: int, out=None,
     files is recomputed and matches (2 if it does not, or the report is
     malformed); files it covers given again at the head of `paths` are
     skipped.  `progress`: a progress line on stderr (None: on a terminal)."""
+    if _report_overwrites_input(report, [*paths, after, since]):
+        return 2
     prior = None
     jobs = jobs or default_jobs()
     current: list[str] = []
@@ -403,8 +455,9 @@ def verify_main(paths: list[str], min_security: int, out=None,
                 elif prior is not None:
                     symbol = prior.symbol
                 else:
-                    with open(paths[0], "rb") as f:
-                        symbol = int(proof_file.decode_public(f.read()).symbol)
+                    first = input_file.read(paths[0], proof_file.max_file_bytes(max_trace_length),
+                                            "batch proof file")
+                    symbol = int(proof_file.decode_public(first).symbol)
                 chain = ChainCheck(min_security, symbol, max_trace_length,
                                    prev if prev is not None else prior.point if prior else None)
                 digest = prior.proofs_sha256 if prior else verify_report.NO_PROOFS
@@ -487,6 +540,13 @@ def verify_store(directory: str, min_security: int = 100, out=None,
     store cannot be read.  `jobs`, `report`, `since` and `progress` as
     verify_main's, per symbol (a report covers every symbol; a symbol it
     does not name is verified from the empty book)."""
+    if report is not None and _inside(report, directory):
+        print(f"zksidecar verify: --report {report} is inside the store {directory}, whose files "
+              "(its proofs, their private files) a report could be written over; name a file "
+              "outside it", file=sys.stderr)
+        return 2
+    if _report_overwrites_input(report, [since]):
+        return 2
     try:
         rep = _prior(since, min_security, store=True) if since is not None else None
     except _Refused as exc:
@@ -636,10 +696,12 @@ def verify_exported(directory: str, min_security: int, out=None,
               f"proof files, a directory `zksidecar export` wrote, or --store DIR", file=sys.stderr)
         return 2
     except OSError as exc:
-        print(f"zksidecar verify: {directory}: {exc.strerror or exc}", file=sys.stderr)
+        print(f"zksidecar verify: {exc.filename or directory}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     except manifest.ManifestError as exc:
         print(f"zksidecar verify: {exc}", file=sys.stderr)
+        return 2
+    if _report_overwrites_input(verify.get("report"), [os.path.join(directory, manifest.NAME)]):
         return 2
     try:
         paths = [manifest.check_file(directory, m.symbol, e) for e in m.batches]

@@ -27,9 +27,12 @@ import sys
 from zksidecar.daemon.store import ProofStore, StoreError
 from zksidecar.daemon.zk_archive import ZkArchive
 from zksidecar.daemon.zk_store import ZkStoreError, is_zk_store, open_for_receipts
+from zksidecar.prover import input_file
 from zksidecar.prover.orderbook import proof_file
 from zksidecar.prover.orderbook.batch import verify_batch
 from zksidecar.prover.orderbook.batch_receipts import statement_of
+from zksidecar.prover.orderbook.params import MAX_TRACE_LENGTH
+from zksidecar.prover.orderbook.receipt_format import MAX_FILE_BYTES as MAX_RECEIPT_BYTES
 from zksidecar.prover.orderbook.receipt import (ReceiptError, ReceiptFormatError, check_receipt, decode_receipt,
                                                 render)
 from zksidecar.prover.proof import ProofFormatError
@@ -82,10 +85,8 @@ def verify_receipt_main(receipt_path: str, proof_path: str, chain_dir: str | Non
         return 1
 
     try:
-        with open(receipt_path, "rb") as f:
-            raw_receipt = f.read()
-        with open(proof_path, "rb") as f:
-            raw_proof = f.read()
+        raw_receipt = input_file.read(receipt_path, MAX_RECEIPT_BYTES, "receipt")
+        raw_proof = input_file.read(proof_path, proof_file.max_file_bytes(MAX_TRACE_LENGTH), "batch proof file")
     except OSError as exc:
         print(f"zksidecar verify-receipt: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return 2

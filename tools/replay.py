@@ -14,6 +14,7 @@ import numpy as np
 from zksidecar.engine.book import Book
 from zksidecar.engine.records import Side
 from zksidecar.engine.replay import FileError, check_capacity, read, run
+from zksidecar.prover import input_file
 
 
 class Progress:
@@ -45,9 +46,9 @@ def main(path: str, fmt: str = "auto", capacity: int = 1 << 20, show_trades: boo
         print(f"zksidecar replay: {problem}", file=sys.stderr)
         return 2
     try:
-        f = open(path, "rb")
+        f = input_file.open_regular(path)
     except OSError as exc:
-        print(f"zksidecar replay: {exc}", file=sys.stderr)
+        print(f"zksidecar replay: {path}: {exc.strerror or exc}", file=sys.stderr)
         return 2
     with f:
         total = os.fstat(f.fileno()).st_size

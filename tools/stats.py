@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import socket
 import sys
 import time
@@ -86,6 +87,9 @@ def _parse_response(path: str, data: bytes) -> dict:
         doc = json.loads(body)
     except ValueError as exc:
         raise StatsError(f"{path}: status is not JSON: {exc}") from None
+    except RecursionError:
+        raise StatsError(f"{path}: status is not JSON this reader follows (nested deeper than "
+                         "Python's recursion limit)") from None
     if not isinstance(doc, dict):
         raise StatsError(f"{path}: status is not a JSON object")
     return doc
@@ -117,7 +121,8 @@ def _secs(v) -> str:
 
 
 def _uptime(v) -> str:
-    if not isinstance(v, (int, float)):
+    # JSON as Python reads it carries NaN and Infinity, which have no whole seconds
+    if not isinstance(v, (int, float)) or not math.isfinite(v):
         return "-"
     m, s = divmod(int(v), 60)
     h, m = divmod(m, 60)

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from zksidecar.daemon.malloc import keep_freed_memory
 from zksidecar.daemon.store import ProofStore, StoreCorrupt
+from zksidecar.prover import input_file
 from zksidecar.prover.orderbook import proof_file
 from zksidecar.prover.orderbook.batch import Checked, check_alone
 from zksidecar.prover.proof import ProofFormatError
@@ -58,8 +59,7 @@ def check_path(path: str, min_security: int, max_trace_length: int,
     bytes if `digest`), or Unreadable naming it.  Returned, not raised: the
     parent raises it when the chain reaches it."""
     try:
-        with open(path, "rb") as f:
-            data = f.read()
+        data = input_file.read(path, proof_file.max_file_bytes(max_trace_length), "batch proof file")
         bp, air = proof_file.decode_with_air(data)
     except OSError as exc:
         return Unreadable(f"{path}: {exc.strerror or exc}")
@@ -94,7 +94,7 @@ def sha256_file(path: str) -> tuple[str, bytes | str]:
     with SIGBUS."""
     h = hashlib.sha256()
     try:
-        with open(path, "rb", buffering=0) as f:
+        with input_file.open_regular(path, buffering=0) as f:
             # a proof file in one read and one update where it fits 16 MiB:
             # each call gives up the GIL, and taking it back behind a thread
             # running Python waits up to the switch interval (5 ms)

@@ -7,6 +7,15 @@ from __future__ import annotations
 import json
 import os
 
+from .. import input_file
+
+#: the most bytes a chain's JSON file may have (docs/FORMATS.md): a
+#: manifest's entry for a batch is ~130 bytes, a report's record of a file
+#: its path (~100), so a million batches (years of a symbol's chain) take
+#: ~150 MiB; a larger file is refused unread, before json.loads spends
+#: many times its size on it
+MAX_BYTES = 256 << 20
+
 
 def write(path: str, doc: dict) -> None:
     """`doc` as JSON at `path`: a temporary file beside it, synced, renamed
@@ -29,14 +38,17 @@ def read(path: str, fmt: str, version: int | tuple[int, ...], kind: str, error: 
     """The JSON object at `path`, whose "format" is `fmt` and "version"
     `version` (or one of them); `error` (naming the file and `kind`, e.g.
     "chain manifest") otherwise, saying why an earlier version is refused
-    where `old` says it.  OSError if it cannot be read."""
+    where `old` says it.  OSError if it cannot be read (input_file.read:
+    not a regular file, or over MAX_BYTES)."""
     versions = (version,) if isinstance(version, int) else tuple(version)
-    with open(path, "rb") as f:
-        raw = f.read()
+    raw = input_file.read(path, MAX_BYTES, kind)
     try:
         doc = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise error(f"{path}: not JSON ({exc})") from None
+    except RecursionError:
+        raise error(f"{path}: not JSON this reader follows (arrays or objects nested deeper than "
+                    "Python's recursion limit)") from None
     if not isinstance(doc, dict) or doc.get("format") != fmt:
         raise error(f"{path}: not a zksidecar {kind} (no \"format\": \"{fmt}\")")
     v = doc.get("version")

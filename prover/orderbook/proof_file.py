@@ -23,8 +23,8 @@ from ...engine.records import OP_DTYPE, TRADE_DTYPE
 from ..domain import Link
 from ..ext_scalar import Ext
 from ..field import P
-from ..proof import Proof, ProofFormatError, Reader
-from ..params import MAX_LOG_TRACE
+from ..proof import DIGEST, SALT, Proof, ProofFormatError, Reader
+from ..params import FOLDING_FACTORS, MAX_FINAL_DEGREE, MAX_LOG_BLOWUP, MAX_LOG_TRACE, MAX_QUERIES
 from . import zk_lists
 from .air import MAX_LOG_OPS, OrderBookAir, book_length
 from .batch import BatchProof, BatchPublic, ZkPublic
@@ -88,6 +88,50 @@ def file_version(data: bytes) -> int | None:
     if len(data) < 6 or data[:4] != MAGIC:
         return None
     return struct.unpack_from("<H", data, 4)[0]
+
+
+# ---- the largest file a verifier can accept (what a reader may read of one) ----
+#: the shape of a batch statement, over both domains and both modes, that
+#: max_file_bytes counts on: field words in one opened row of every matrix
+#: (zk mode's widest, at capacity 16, 905), matrices (10) and Merkle trees
+#: (5).  A generous margin over today's; tests/test_input_file.py checks
+#: both modes' statements at every capacity against them, so a wider AIR
+#: raises them here
+MAX_OPENED_WORDS = 2048
+MAX_MATRICES = 16
+MAX_TREES = 8
+
+
+def max_file_bytes(max_trace_length: int) -> int:
+    """The most bytes a batch proof file can have and still verify where
+    domains of up to `max_trace_length` rows are accepted (the verifier's
+    cap, batch.check_claims): a reader refuses a larger file unread.
+
+    Each part at its legal most: an `ops` domain of T' rows (at most
+    2^MAX_LOG_OPS) carries under T' operations and under T' trades (each
+    takes an ops row, the PAD row none), or in zk mode under T' leaves; the
+    STARK proof opens at most MAX_QUERIES rows of each matrix, with salts,
+    Merkle paths at most as deep as the tallest domain at the largest
+    blowup, and at most that many FRI layers, each opening a coset of the
+    largest folding factor per query, then a final polynomial of at most
+    MAX_FINAL_DEGREE coefficients."""
+    log_l = max(max_trace_length, 1).bit_length() - 1
+    rows = 1 << min(log_l, MAX_LOG_OPS)
+    per_row = max(OP_DTYPE.itemsize + TRADE_DTYPE.itemsize, 4 * LEAF_ELEMENTS)
+    ext = 16                                                       # bytes of an extension element
+    depth = min(log_l, MAX_LOG_TRACE) + MAX_LOG_BLOWUP
+    link = 4 + ext * (1 + MAX_OPENED_WORDS)
+    # magic, both modes' headers, the record counts, pre-state and side roots, the proof length
+    public = (4 + struct.calcsize("<H" + _HEAD + _ZK_HEAD + "II") + 2 * DIGEST + link
+              + rows * per_row + 8)
+    path = MAX_QUERIES * depth * DIGEST
+    # each domain's opened-row count, then the rows with a salt per matrix
+    opened = 2 * 2 + MAX_QUERIES * (4 * MAX_OPENED_WORDS + SALT * MAX_MATRICES)
+    values = 3 * ext * MAX_OPENED_WORDS + 2 * ext                  # at z, at w*z, at the link; sums
+    fri_layer = DIGEST + 2 + MAX_QUERIES * (ext * max(FOLDING_FACTORS) + SALT) + 4 + path
+    stark = (16 + MAX_TREES * (DIGEST + 4 + path) + values + opened + 1 + depth * fri_layer
+             + 2 + ext * MAX_FINAL_DEGREE + 8)
+    return public + stark
 
 
 def encode(bp: BatchProof) -> bytes:

@@ -31,6 +31,11 @@ MAGIC_BYTES = b"ZKSR"
 VERSION = 1
 #: a trace length the header may claim: a power of two from 2 to 2^31
 MAX_TRACE_LENGTH = 1 << 31
+#: the most bytes a receipt file may have, refused unread past it
+#: (prover/input_file.py): the largest receipt of a batch zk mode proves
+#: (2^15 ops rows, every operation and trade in it) is ~33 MiB
+#: (tests/test_input_file.py adds it up with receipt_size)
+MAX_FILE_BYTES = 64 << 20
 
 HEADER_DTYPE = record_dtype([
     ("magic", "<u4", 0),

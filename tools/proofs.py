@@ -367,7 +367,9 @@ def _record(symbol: int, chain: ChainCheck, digest: bytes, prior: SymbolRecord |
 def _report_overwrites_input(report: str | None, inputs: Iterable[str | None]) -> bool:
     """Whether `report` is one of `inputs` (by device and inode: a link or
     another spelling of the path is the same file), said on stderr.  Checked
-    before anything is verified: the report, written over it, would lose it."""
+    before anything is verified: the report, written over a proof or a
+    manifest, would lose it.  (The report it continues, --since, is not
+    among them: continuing a report in place is what a nightly run does.)"""
     if report is None:
         return False
     try:
@@ -420,7 +422,9 @@ def verify_main(paths: list[str], min_security: int, out=None,
     files is recomputed and matches (2 if it does not, or the report is
     malformed); files it covers given again at the head of `paths` are
     skipped.  `progress`: a progress line on stderr (None: on a terminal)."""
-    if _report_overwrites_input(report, [*paths, after, since]):
+    # (--since R --report R is allowed: R is read whole before anything is
+    # verified and replaced at the end as one rename, json_file.write)
+    if _report_overwrites_input(report, [*paths, after]):
         return 2
     prior = None
     jobs = jobs or default_jobs()
@@ -544,8 +548,6 @@ def verify_store(directory: str, min_security: int = 100, out=None,
         print(f"zksidecar verify: --report {report} is inside the store {directory}, whose files "
               "(its proofs, their private files) a report could be written over; name a file "
               "outside it", file=sys.stderr)
-        return 2
-    if _report_overwrites_input(report, [since]):
         return 2
     try:
         rep = _prior(since, min_security, store=True) if since is not None else None

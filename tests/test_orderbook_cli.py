@@ -73,6 +73,19 @@ def test_proving_a_file_twice_gives_the_same_bytes(tmp_path: pathlib.Path):
     assert all(a.read_bytes() == b.read_bytes() for a, b in zip(first, second))
 
 
+def test_prove_refuses_an_out_directory_holding_proofs(tmp_path: pathlib.Path, capsys):
+    """A second `prove` into a directory of batch files is refused: its
+    proofs would be written over the first chain's, leaving two chains'
+    files mixed.  Nothing there changes."""
+    src = tmp_path / "ops.csv"
+    src.write_text(CSV)
+    assert proofs.prove_main(str(src), "auto", 16, 4, str(tmp_path / "p"), 100, out=io.StringIO()) == 0
+    before = {f.name: f.read_bytes() for f in (tmp_path / "p").iterdir()}
+    assert proofs.prove_main(str(src), "auto", 16, 4, str(tmp_path / "p"), 100, out=io.StringIO()) == 2
+    assert "batch-000000.zkb exists" in capsys.readouterr().err
+    assert {f.name: f.read_bytes() for f in (tmp_path / "p").iterdir()} == before
+
+
 def _chain(tmp_path: pathlib.Path) -> list[pathlib.Path]:
     src = tmp_path / "ops.csv"
     src.write_text(CSV)

@@ -169,13 +169,15 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
         print(f"zksidecar prove: {problem}", file=sys.stderr)
         return 2
     chains = None
+    existing = sorted(f for f in os.listdir(out_dir) if f.startswith("batch-") and f.endswith(".zkb"))
+    if existing:
+        why = ("zk mode never proves a batch twice (two proofs would open its state's mask twice, "
+               "docs/ZK.md section 6)" if zk else
+               "its proofs would be written over it, leaving two chains' files mixed")
+        print(f"zksidecar prove: {os.path.join(out_dir, existing[0])} exists: {why}; give an empty "
+              "--out directory", file=sys.stderr)
+        return 2
     if zk:
-        existing = sorted(f for f in os.listdir(out_dir) if f.startswith("batch-") and f.endswith(".zkb"))
-        if existing:
-            print(f"zksidecar prove: {os.path.join(out_dir, existing[0])} exists: zk mode never proves a batch "
-                  "twice (two proofs would open its state's mask twice, docs/ZK.md section 6); give an "
-                  "empty --out directory", file=sys.stderr)
-            return 2
         bits = zk_security(options, shape_statement(log2_capacity, trace_length))
         held: dict[int, ZkChain] = {}
 

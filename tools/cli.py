@@ -334,7 +334,8 @@ def parser() -> argparse.ArgumentParser:
                          "proven at the rows it takes, up to this, and closes where it is full (default: "
                          "room for any one operation and 2 rows per operation of a batch)")
     pr.add_argument("--security", type=int, default=100, metavar="BITS", help="conjectured bits")
-    pr.add_argument("--out", default="proofs", metavar="DIR", help="directory for batch-NNNNNN.zkb files (holding none yet)")
+    pr.add_argument("--out", default="proofs", metavar="DIR",
+                    help="directory for batch-NNNNNN.zkb files (holding none yet)")
     pr.add_argument("--zk", action="store_true",
                     help="zero-knowledge mode (docs/ZK.md): the files carry leaves, not records; every batch at "
                          "the one ops height of the chain (at most 2^15 rows), of at most --capacity "

@@ -930,3 +930,13 @@ def test_stats_refuses_a_status_it_cannot_show(body):
     with fake_daemon(body) as path:
         r = cli("stats", "--once", "--socket", path)
     assert r.traceback is None, r.traceback
+
+
+def test_a_receipt_refused_for_its_chain_says_why(zk_demo, tmp_path):
+    """verify-receipt --chain DIR, DIR not a chain `export` wrote: the
+    refusal carries the chain's reason (it had an empty one: the reason
+    went to stderr ahead of it)."""
+    receipt = str(zk_demo / "receipt-0.zkr")
+    proof = str(zk_demo / "chain-0" / "batch-000000.zkb")
+    r = cli("verify-receipt", receipt, proof, "--chain", str(tmp_path))
+    refused(r, "REFUSED", f"the chain {tmp_path} does not verify", "manifest.json", code=1)

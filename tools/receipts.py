@@ -19,6 +19,7 @@ store that is not a zk store).
 """
 from __future__ import annotations
 
+import contextlib
 import glob
 import io
 import os
@@ -106,7 +107,10 @@ def verify_receipt_main(receipt_path: str, proof_path: str, chain_dir: str | Non
         return refuse(f"{proof_path}: the batch proof does not verify: {exc}")
     if chain_dir is not None:
         report = io.StringIO()
-        if verify_exported(chain_dir, min_security, out=report) != 0:
+        # its verdict and its reasons (which it writes to stderr) together in the refusal
+        with contextlib.redirect_stderr(report):
+            code = verify_exported(chain_dir, min_security, out=report)
+        if code != 0:
             return refuse(f"the chain {chain_dir} does not verify:\n{report.getvalue().rstrip()}")
         if not any(_same_bytes(p, raw_proof) for p in glob.glob(os.path.join(chain_dir, "*.zkb"))):
             return refuse(f"{proof_path} is not one of the chain {chain_dir}'s proofs")

@@ -46,7 +46,7 @@ from ..prover.orderbook.params import check_zk_batch_size, proof_options, zk_pro
 from ..prover.orderbook.zk_air import ZK_MAX_LOG_OPS
 from ..prover.orderbook.witness import (MIN_TRACE_LENGTH, ROWS_PER_OP, check_trace_length,
                                        trace_length_for)
-from ..prover.params import ParameterError
+from ..prover.params import MAX_SECURITY_BITS, ParameterError
 from ..ringbuf import layout
 from ..ringbuf.ring import IDLE_STRATEGIES
 from . import perms
@@ -244,7 +244,16 @@ SNAPSHOT_EVERY_OPS_MAX = U32
 #: the most bytes a configuration file may have (prover/input_file.py): a
 #: full one, every key set and commented, is a few kilobytes
 MAX_FILE_BYTES = 1 << 20
-SECURITY_MIN, SECURITY_MAX = 80, 128
+#: workers.security_bits: from 80 to the most any proof reaches (a higher
+#: target is one no parameters meet)
+SECURITY_MIN, SECURITY_MAX = 80, MAX_SECURITY_BITS
+#: journal.segment_mib: 64 GiB, past any segment a journal rotates usefully
+SEGMENT_MIB_MAX = 65_536
+#: workers.max_in_flight: jobs held by a cluster at once, each a batch
+MAX_IN_FLIGHT_MAX = 65_536
+#: ingest.core and workers.cores: Linux numbers CPUs below its NR_CPUS
+#: (8,192 at most in distribution kernels); a larger one is a typo
+CORE_MAX = 65_535
 #: A worker proves one batch at a time on one core (single-threaded), so one
 #: worker per usable core is the throughput ceiling.  Twice that still lets a
 #: configuration written for a slightly bigger box run (the extra workers
@@ -446,8 +455,8 @@ class Config:
              r.capacity)
         need(r.idle in IDLE_STRATEGIES, "ring.idle", f"must be one of {', '.join(IDLE_STRATEGIES)}",
              r.idle)
-        need(self.ingest.core >= -1, "ingest.core", "must be a core number or -1 (not pinned)",
-             self.ingest.core)
+        need(-1 <= self.ingest.core <= CORE_MAX, "ingest.core",
+             f"must be a core number (at most {CORE_MAX:,}) or -1 (not pinned)", self.ingest.core)
         need(0.5 <= self.ingest.producer_stale_s <= 3600, "ingest.producer_stale_s",
              "must be from 0.5 to 3600 seconds (the ingest looks every 0.25 s)",
              self.ingest.producer_stale_s)
@@ -456,8 +465,8 @@ class Config:
             need((why := _path_problem(value)) is None, f"{section}.dir", why or "", value)
         need(self.journal.fsync in FSYNC_POLICIES, "journal.fsync",
              f"must be one of {', '.join(FSYNC_POLICIES)}", self.journal.fsync)
-        need(self.journal.segment_mib >= 1, "journal.segment_mib", "must be at least 1",
-             self.journal.segment_mib)
+        need(1 <= self.journal.segment_mib <= SEGMENT_MIB_MAX, "journal.segment_mib",
+             f"must be from 1 to {SEGMENT_MIB_MAX:,} (64 GiB)", self.journal.segment_mib)
         need(1 <= self.journal.fsync_interval_ms <= FSYNC_INTERVAL_MS_MAX, "journal.fsync_interval_ms",
              f"must be from 1 to {FSYNC_INTERVAL_MS_MAX:,} (a minute)", self.journal.fsync_interval_ms)
         need(0 <= self.journal.snapshot_every_ops <= SNAPSHOT_EVERY_OPS_MAX, "journal.snapshot_every_ops",
@@ -498,12 +507,13 @@ class Config:
         need(w.count >= 1, "workers.count", "must be at least 1", w.count)
         need(w.backend in BACKENDS, "workers.backend", f"must be one of {', '.join(BACKENDS)}",
              w.backend)
-        need(w.max_in_flight >= 0, "workers.max_in_flight",
-             "must be 0 (two per worker thread of the cluster) or more", w.max_in_flight)
+        need(0 <= w.max_in_flight <= MAX_IN_FLIGHT_MAX, "workers.max_in_flight",
+             f"must be 0 (two per worker thread of the cluster) to {MAX_IN_FLIGHT_MAX:,}", w.max_in_flight)
         for key in ("tls_ca_file", "tls_client_cert", "tls_client_key"):
             need(not getattr(w, key) or _path_problem(getattr(w, key)) is None, f"workers.{key}",
                  _path_problem(getattr(w, key)) or "", getattr(w, key))
-        need(all(c >= 0 for c in w.cores), "workers.cores", "cores are numbers >= 0", list(w.cores))
+        need(all(0 <= c <= CORE_MAX for c in w.cores), "workers.cores", f"cores are numbers from 0 to {CORE_MAX:,}",
+             list(w.cores))
         need(self.proofs.mode in PROOF_MODES, "proofs.mode", f"must be one of {', '.join(PROOF_MODES)}",
              self.proofs.mode)
         need(SECURITY_MIN <= w.security_bits <= SECURITY_MAX, "workers.security_bits",

@@ -363,7 +363,7 @@ def parser() -> argparse.ArgumentParser:
                         "numbers follow on) instead of starting from the empty book; PREV is "
                         "itself verified, alone")
     v.add_argument("--min-security", type=arg_types.security_bits, default=100, metavar="BITS",
-                   help="refuse weaker proofs (0 to 127; 0: any)")
+                   help="refuse weaker proofs (0 to 122; 0: any)")
     v.add_argument("--jobs", type=arg_types.positive, default=None, metavar="N",
                    help="processes verifying proofs (default: every core this process may use); "
                         "the links are checked in chain order, the verdict is the same")
@@ -416,7 +416,7 @@ def parser() -> argparse.ArgumentParser:
     vr.add_argument("proof", help="the zk batch proof file it names")
     vr.add_argument("--chain", metavar="DIR", help="a chain `zksidecar export` wrote that holds PROOF")
     vr.add_argument("--min-security", type=arg_types.security_bits, default=100, metavar="BITS",
-                    help="refuse weaker proofs (0 to 127; 0: any)")
+                    help="refuse weaker proofs (0 to 122; 0: any)")
 
     ex = _command(sub, "export", "copy a symbol's chain out of a proof store: its proof files "
                                  "and a manifest (docs/FORMATS.md) that `zksidecar verify DIR` checks",

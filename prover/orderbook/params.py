@@ -14,7 +14,7 @@ import functools
 
 from ..params import DEFAULT_MIN_SECURITY, ParameterError, ProofOptions, algebraic_bits
 from ..proof import check_zk_degrees, fri_degree_bound, fri_schedule, mask_degree, zk_degree_growth
-from .air import algebraic_degree, book_length, fractions_for
+from .air import MIN_ROWS, algebraic_degree, book_length, fractions_for
 from .witness import check_trace_length
 from .zk_air import ZK_MAX_LOG_OPS, lane_fractions, shape_statement, zk_book_fractions
 from .zk_record_checks import RecordChecks
@@ -76,12 +76,15 @@ def proof_options(security_bits: int, book_length: int, ops_length: int,
         # queries can buy the bits, these heights cannot: say so (the generic
         # message would blame every trace length, the degree being fixed here)
         ProofOptions.for_security(security_bits, log_blowup=log_blowup, grinding_bits=grind)
+        # the shortest domains leave the most: do even they reach it?
+        best = algebraic_bits(MIN_ROWS << log_blowup, algebraic_degree(MIN_ROWS, MIN_ROWS, log_blowup)) - 1
         raise ParameterError(
             f"{security_bits} bits of conjectured security are out of reach for a batch of "
             f"{book_length} book rows and {ops_length} ops rows at blowup 2^{log_blowup}: the "
             f"LogUp sum's algebraic degree there ({degree}) leaves "
             f"{algebraic_bits(tall << log_blowup, degree) - 1} bits (docs/SECURITY.md); "
-            "shorter domains reach it") from None
+            + ("shorter domains reach it" if best >= security_bits else
+               f"no heights reach it (the shortest leave {best})")) from None
 
 
 def conjectured_security(options: ProofOptions, book_length: int, ops_length: int) -> int:

@@ -147,8 +147,9 @@ def main(action: str, store_dir: str, older_than: str | None, keep: int | None,
          symbol: int | None, dry_run: bool, to: str | None = None,
          progress: bool | None = None, out=None) -> int:
     """`zksidecar store prune|archive`: 0 done (or nothing to do, said so),
-    1 a proof that could not be archived (nothing removed), 2 bad usage or a
-    store that cannot be opened, or is in use."""
+    1 a proof that could not be archived (nothing removed) or a damaged
+    proof kept with its segment (the rest done), 2 bad usage or a store
+    that cannot be opened, or is in use."""
     cmd = f"zksidecar store {action}"
     out = out or sys.stdout
     try:
@@ -203,19 +204,23 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
             held = ", ".join(map(str, store.symbols())) or "none"
             raise _Usage(f"{store_dir} holds no proofs of symbol {symbol} (symbols stored: {held})")
         plan = store.plan_retention(age, keep, None if symbol is None else {symbol})
+        for line in plan.damaged:       # kept: a removed batch would count as proven
+            print(f"zksidecar store {action}: {line}: kept with its segment (and the batches after it): "
+                  "a damaged proof is not removed as if proven (docs/STORE.md, \"Retention of a damaged "
+                  "proof\")", file=sys.stderr)
         if not plan.segments:
             print(f"{store_dir}: nothing to {action}: every segment holds a proof that stays "
                   "(one within the limit, a symbol's newest batch or one after it, or the "
                   f"segment being written); {len(store)} proofs, {store.archived_count()} of them "
                   "archived already", file=out)
-            return 0
+            return 1 if plan.damaged else 0
         verb = ("would be " if dry_run else "") + ("archived" if action == "archive" else "removed")
         dirs = _archive_dirs(to, plan, store) if to is not None else {}
         for line in _describe(plan, verb + (f" to {to}" if to else "")):
             print(line, file=out)
         if dry_run:
             print("dry run: nothing changed", file=out)
-            return 0
+            return 1 if plan.damaged else 0
         if to is not None:
             show = sys.stderr.isatty() if progress is None else progress
             advance = _Progress(plan.proofs, show)
@@ -251,4 +256,4 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
           + (f"receipts of archived batches: `zksidecar receipt {to} ...`; " if to and zk else "")
           + f"`zksidecar verify --store {store_dir}` verifies each symbol from its first kept batch",
           file=out)
-    return 0
+    return 1 if plan.damaged else 0

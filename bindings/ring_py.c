@@ -193,8 +193,9 @@ static int zkr__status(uint64_t w, uint32_t ns_bits)
  * without a lock while the ring may be live, so head is read on both sides
  * of tail: when both reads agree, head had that value when tail was read,
  * and a live ring's tail is then at most capacity past it.  A head that
- * moves under every try is a live consumer's: the last reads are shown
- * unchecked rather than called corrupt. */
+ * moves under every try is a live consumer's: the last head read before its
+ * tail is shown (never past that tail), the fill bounded by the capacity,
+ * rather than called corrupt. */
 static int zkr__indices(const struct zkring_hdr *h, zkr_info_t *out)
 {
     for (int attempt = 0; attempt < 8; attempt++) {
@@ -203,7 +204,10 @@ static int zkr__indices(const struct zkring_hdr *h, zkr_info_t *out)
         out->head = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
         if (out->head == before)
             return out->tail - out->head > h->capacity ? ZKRING_ECORRUPT : ZKRING_OK;
+        out->head = before;           /* read before tail: at most tail in a live ring */
     }
+    if (out->tail - out->head > h->capacity) /* the consumer raced every try: a full-ring bound, */
+        out->head = out->tail - h->capacity; /* never a wrapped fill */
     return ZKRING_OK;
 }
 

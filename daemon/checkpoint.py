@@ -143,9 +143,6 @@ class Checkpoints:
             return []
         try:
             plan = self.store.plan_retention(older_than_s=self.store_retain_s)
-            for line in plan.damaged:
-                log.error("store retention: %s: kept with its segment (a damaged proof is not removed as "
-                          "if proven: docs/STORE.md, \"Retention of a damaged proof\")", line)
             self.store.remove_segments(plan)
         except StoreError as exc:
             log.error("store retention: %s; the next checkpoint tries again", exc)

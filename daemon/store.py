@@ -107,14 +107,11 @@ def _entry_problem(loc: Location, raw: bytes, whole: bool) -> str | None:
 @dataclass(frozen=True)
 class RetentionPlan:
     """What retention would remove: segment numbers, and per symbol the
-    batches (first, last, count) that become archived; `bytes` on disk;
-    `damaged`: the damaged proofs that keep their segments (and so the
-    batches after them) from going, one line each."""
+    batches (first, last, count) that become archived; `bytes` on disk."""
 
     segments: tuple[int, ...]
     batches: dict[int, tuple[int, int, int]]
     bytes: int
-    damaged: tuple[str, ...] = ()
 
     @property
     def proofs(self) -> int:
@@ -499,12 +496,6 @@ class ProofStore:
             return None         # trusted on its index entry's checksum: nothing known wrong
         return _entry_problem(loc, self._read_whole(loc), True)
 
-    def _problem_or_unreadable(self, symbol: int, batch_id: int) -> str | None:
-        try:
-            return self._problem(symbol, batch_id)
-        except OSError as exc:
-            return f"its segment cannot be read ({exc.strerror or exc})"
-
     def archived(self, symbol: int, batch_id: int) -> bool:
         """Is this batch proven, and its proof removed by retention?"""
         number = self._number.get((symbol, batch_id))
@@ -598,18 +589,6 @@ class ProofStore:
                     by_segment.setdefault(loc.segment, []).append((number, loc))
             going = {n for n in present if all(loc.batch_id < cut[loc.symbol]
                                                for _, loc in by_segment.get(n, ()))}
-            # a removed batch counts as proven (archived in the index), so a
-            # damaged proof stays, to be superseded, and keeps its segment:
-            # each proof that would go is read and checked (once: what goes
-            # is gone, and a segment kept for one is read again next time)
-            damaged = {}
-            for n in sorted(going):
-                for number, loc in by_segment[n]:
-                    if self._number[loc.symbol, loc.batch_id] == number and \
-                            (problem := self._problem_or_unreadable(loc.symbol, loc.batch_id)):
-                        damaged[n] = damaged.get(n, ()) + (f"symbol {loc.symbol} batch {loc.batch_id} "
-                                                           f"(segment {n}): {problem}",)
-            going -= set(damaged)
             while True:                        # a proof that stays keeps the later ones
                 first = {}
                 for symbol, ids in self._batches.items():
@@ -629,8 +608,7 @@ class ProofStore:
                     batches[symbol] = (newly[0], newly[-1], len(newly))
             size = sum(os.path.getsize(self.segment_path(n)) for n in going
                        if os.path.exists(self.segment_path(n)))
-            return RetentionPlan(tuple(sorted(going)), batches, size,
-                                 tuple(line for n in sorted(damaged) for line in damaged[n]))
+            return RetentionPlan(tuple(sorted(going)), batches, size)
 
     def _old(self, symbol: int, batch_id: int, old: set[int]) -> bool:
         loc = self._entries[self._number[symbol, batch_id]]

@@ -56,6 +56,10 @@ def too_large(path: str, size: int, cap: int, kind: str) -> InputRefused:
     return InputRefused(errno.EFBIG, f"{size:,} bytes, over the {cap:,} a {kind} may have", path)
 
 
+#: the most one read asks for (read: a file's cap is no measure of its size)
+READ_CHUNK = 1 << 20
+
+
 def read(path: str, cap: int, kind: str) -> bytes:
     """The bytes of the regular file `path`, a `kind` (e.g. "batch proof
     file") of at most `cap` bytes: refused by open_regular, or as too large
@@ -64,7 +68,13 @@ def read(path: str, cap: int, kind: str) -> bytes:
         size = os.fstat(f.fileno()).st_size
         if size > cap:
             raise too_large(path, size, cap, kind)
-        data = f.read(cap + 1)
+        # in pieces: read(n) reserves n bytes before it reads one, and cap is
+        # the largest file of the kind (a proof's is 100+ MB), not this one's size
+        parts, got = [], 0
+        while got <= cap and (part := f.read(min(cap + 1 - got, READ_CHUNK))):
+            parts.append(part)
+            got += len(part)
+        data = b"".join(parts)
     if len(data) > cap:
         raise InputRefused(errno.EFBIG, f"grew past the {cap:,} bytes a {kind} may have while it "
                            "was read", path)

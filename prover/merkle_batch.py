@@ -84,7 +84,10 @@ def verify_batch(root: bytes, depth: int, indices: np.ndarray, leaves: np.ndarra
                 return False
             keep.append(ffi.from_buffer("uint8_t[]", digests))
             table[level], counts[level] = keep[-1], digests.shape[0]
-    at = ffi.cast("uint64_t *", ffi.from_buffer("int64_t[]", np.ascontiguousarray(idx)))
+    # the contiguous copy stays referenced until the call returns: a cast of a
+    # temporary's buffer would not keep the array alive
+    idx = np.ascontiguousarray(idx, dtype=np.int64)
+    at = ffi.cast("uint64_t *", ffi.from_buffer("int64_t[]", idx))
     rc = lib.zk_merkle_verify_batch(bytes(root), depth, at, u8p(lv), idx.size, u8p(pf), len(pf),
                                     table, counts)
     if rc == -2:

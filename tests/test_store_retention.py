@@ -260,12 +260,12 @@ def test_prune_leaves_a_torn_tail_for_the_daemon(tmp_path):
     assert os.path.getsize(last) == size - 41
 
 
-def test_retention_keeps_a_damaged_proof_and_the_batches_after_it(tmp_path):
-    """A removed batch counts as proven, so retention reads each proof it
-    would remove: a damaged one keeps its segment, and the symbol's later
-    batches with it; the plan names it, `store prune` says so and exits 1,
-    and its bytes are not touched (docs/STORE.md, "Retention of a damaged
-    proof")."""
+def test_prune_names_each_damaged_proof_it_removes(tmp_path):
+    """A proof damaged at rest goes with its segment like any other (its
+    batch stays archived: it verified when the daemon stored it), but
+    `store prune` reads every proof it removes and names the damaged one,
+    exit status 1, in a dry run too; nothing else changes (docs/STORE.md,
+    "Retention of a damaged proof")."""
     s = stand_in(tmp_path, {1: 8})
     loc = s._entries[s.proof_index(1, 2)]
     path = s.segment_path(loc.segment)
@@ -273,16 +273,12 @@ def test_retention_keeps_a_damaged_proof_and_the_batches_after_it(tmp_path):
     raw = bytearray(open(path, "rb").read())
     raw[loc.offset + fm.HEADER_SIZE + 50] ^= 0x01            # batch 2's proof bytes
     open(path, "wb").write(bytes(raw))
-    with ProofStore(str(tmp_path), fsync=False, segment_bytes=SEG, readonly=True) as r:
-        plan = r.plan_retention(keep=1)
-        assert plan.batches == {1: (0, 1, 2)}                 # batches 0, 1: those before the damage
-        assert len(plan.damaged) == 1 and "symbol 1 batch 2" in plan.damaged[0]
-        assert "checksum" in plan.damaged[0]
     from zksidecar.tools import retention
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err):
-        assert retention.main("prune", str(tmp_path), None, 1, None, False, out=out) == 1
-    assert "symbol 1 batch 2" in err.getvalue() and "not removed as if proven" in err.getvalue()
-    assert open(path, "rb").read() == bytes(raw)
+    for dry_run in (True, False):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stderr(err):
+            assert retention.main("prune", str(tmp_path), None, 1, None, dry_run, out=out) == 1
+        assert "symbol 1 batch 2: its proof bytes fail their checksum: damaged at rest" in err.getvalue()
+        assert err.getvalue().count("damaged at rest") == 1
     with ProofStore(str(tmp_path), fsync=False, segment_bytes=SEG) as s:
-        assert s.first_kept(1) == 2 and s.check(1, 2) is not None
+        assert s.archived(1, 2) and s.first_kept(1) == 6

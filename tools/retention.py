@@ -119,6 +119,17 @@ def _archive_dirs(to: str, plan: RetentionPlan,
     return out
 
 
+def _damaged(store: ProofStore, plan: RetentionPlan) -> list[str]:
+    """Each proof `plan` removes that fails its checksums (ProofStore.check),
+    one line each: every one is read."""
+    found = []
+    for s, (a, b, _) in sorted(plan.batches.items()):
+        for bid in store.batches(s):
+            if a <= bid <= b and (problem := store.check(s, bid)):
+                found.append(f"symbol {s} batch {bid}: {problem}")
+    return found
+
+
 def _stored_sha(store: ProofStore, symbol: int, batch_id: int) -> str | None:
     try:
         return hashlib.sha256(store.get(symbol, batch_id)).hexdigest()
@@ -148,8 +159,8 @@ def main(action: str, store_dir: str, older_than: str | None, keep: int | None,
          progress: bool | None = None, out=None) -> int:
     """`zksidecar store prune|archive`: 0 done (or nothing to do, said so),
     1 a proof that could not be archived (nothing removed) or a damaged
-    proof kept with its segment (the rest done), 2 bad usage or a store
-    that cannot be opened, or is in use."""
+    proof pruned (said; the rest as for 0), 2 bad usage or a store that
+    cannot be opened, or is in use."""
     cmd = f"zksidecar store {action}"
     out = out or sys.stdout
     try:
@@ -204,23 +215,27 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
             held = ", ".join(map(str, store.symbols())) or "none"
             raise _Usage(f"{store_dir} holds no proofs of symbol {symbol} (symbols stored: {held})")
         plan = store.plan_retention(age, keep, None if symbol is None else {symbol})
-        for line in plan.damaged:       # kept: a removed batch would count as proven
-            print(f"zksidecar store {action}: {line}: kept with its segment (and the batches after it): "
-                  "a damaged proof is not removed as if proven (docs/STORE.md, \"Retention of a damaged "
-                  "proof\")", file=sys.stderr)
+        # prune removes proofs unread: bit rot in one is said, never passed over
+        # (archive reads, so checks, each proof it copies, and refuses a damaged one)
+        damaged = _damaged(store, plan) if to is None else []
+        for line in damaged:
+            print(f"zksidecar store {action}: {line}: damaged at rest (the daemon verified it when it stored it); "
+                  f"{'would be' if dry_run else 'is'} removed with its segment, its batch archived as the "
+                  "others (docs/STORE.md, \"Retention of a damaged proof\"): check the disk",
+                  file=sys.stderr)
         if not plan.segments:
             print(f"{store_dir}: nothing to {action}: every segment holds a proof that stays "
                   "(one within the limit, a symbol's newest batch or one after it, or the "
                   f"segment being written); {len(store)} proofs, {store.archived_count()} of them "
                   "archived already", file=out)
-            return 1 if plan.damaged else 0
+            return 0
         verb = ("would be " if dry_run else "") + ("archived" if action == "archive" else "removed")
         dirs = _archive_dirs(to, plan, store) if to is not None else {}
         for line in _describe(plan, verb + (f" to {to}" if to else "")):
             print(line, file=out)
         if dry_run:
             print("dry run: nothing changed", file=out)
-            return 1 if plan.damaged else 0
+            return 1 if damaged else 0
         if to is not None:
             show = sys.stderr.isatty() if progress is None else progress
             advance = _Progress(plan.proofs, show)
@@ -256,4 +271,4 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
           + (f"receipts of archived batches: `zksidecar receipt {to} ...`; " if to and zk else "")
           + f"`zksidecar verify --store {store_dir}` verifies each symbol from its first kept batch",
           file=out)
-    return 1 if plan.damaged else 0
+    return 1 if damaged else 0

@@ -137,6 +137,9 @@ class ProofStore:
         self.readonly = readonly
         self.drop_torn_tail = drop_torn_tail and not readonly
         self.torn_tail: str | None = None    # a torn tail found and left in place, if any
+        # segment -> (end, index entry): the furthest whole data a sound index
+        # entry past the ones kept vouches for (_check_index)
+        self._vouched_past: dict[int, tuple[int, int]] = {}
         self._group = group              # files 0640 owned by it, directories 0750 (daemon/perms.py)
         self.repairs: list[str] = []     # what opening changed, for the daemon's status
         self._entries: list[Location] = []
@@ -265,9 +268,19 @@ class ProofStore:
         for k in range(kept, count):
             chunk = raw[k * INDEX_SIZE:(k + 1) * INDEX_SIZE]
             e = fm.STORE_INDEX.unpack(chunk)
-            if e.state == fm.STORE_ARCHIVED and fm.crc32(chunk[:fm.INDEX_CRC_AT]) == e.entry_crc:
+            if fm.crc32(chunk[:fm.INDEX_CRC_AT]) != e.entry_crc:
+                continue
+            if e.state == fm.STORE_ARCHIVED:
                 raise StoreCorrupt(self._index_path, kept * INDEX_SIZE, f"{why}; entry {k} after it "
                                    "is an archived proof, which the data cannot give back")
+            # an entry past the ones kept, sound itself, whose data the file
+            # holds in full: the put that wrote it was whole up to its end (a
+            # crash cuts a file short; it does not flip bits), so _scan_data
+            # drops no tail under it.  One past the file's end is a write cut short
+            end = e.offset + fm.HEADER_SIZE + e.length
+            if e.state == 0 and end <= sizes.get(e.segment, -1) \
+                    and end > self._vouched_past.get(e.segment, (0, 0))[0]:
+                self._vouched_past[e.segment] = (end, k)
         return kept, why
 
     def _index_prefix(self, raw, count, why, present, sizes, file) -> tuple[int, str | None]:
@@ -376,6 +389,12 @@ class ProofStore:
                     self._add(Location(h.symbol, h.batch_id, number, at, h.length, h.data_crc))
                     found = True
             if walk.torn:
+                vouched, k = self._vouched_past.get(number, (0, 0))
+                if vouched > walk.end and self.drop_torn_tail:
+                    raise StoreCorrupt(path, walk.end, f"the data from here reads as a torn tail "
+                                       f"({walk.torn}), but index entry {k}, itself sound, vouches for a "
+                                       f"whole proof up to byte {vouched}: damage, not a cut write; "
+                                       "nothing is dropped")
                 tail = f"a torn tail of {sizes[number] - walk.end} bytes at byte {walk.end} ({walk.torn})"
                 sizes[number] = walk.end
                 if not self.drop_torn_tail:

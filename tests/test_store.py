@@ -306,6 +306,25 @@ def test_a_damaged_last_proof_no_index_entry_vouches_for_is_a_torn_tail(tmp_path
     assert os.path.getsize(copy / "store-000000.zkd") == size
 
 
+def test_a_damaged_newest_proof_past_a_damaged_index_entry_is_not_dropped(tmp_path):
+    """Two faults: a bit flipped in a middle index entry (the index is kept
+    up to it, the rest rebuilt from the data) and one in the newest proof's
+    payload, which the data scan alone would take for a torn tail.  A later
+    index entry, sound itself, vouches for that proof whole within the
+    file, so it is damage: the writer refuses to open, naming it, and drops
+    nothing (review of the store's damage handling)."""
+    orig, copy = tmp_path / "orig", tmp_path / "copy"
+    fill(orig).close()
+    data, _ = _flipped(orig, copy, -5)                     # the newest proof's payload
+    index = bytearray((orig / "index.zki").read_bytes())
+    index[40 * 1 + 5] ^= 0x01                              # entry 1 fails its checksum
+    (copy / "index.zki").write_bytes(bytes(index))
+    with pytest.raises(StoreCorrupt, match=f"index entry {len(KEYS) - 1}, itself sound, vouches"):
+        ProofStore(str(copy))
+    assert (copy / "store-000000.zkd").read_bytes() == data
+    assert (copy / "index.zki").read_bytes() == bytes(index)
+
+
 def test_a_data_entry_cut_short_under_its_index_entry_is_a_torn_tail(tmp_path):
     """The data ends inside the last entry its index entry describes (a
     power loss under fsync=false wrote back the index and not the data):

@@ -50,18 +50,8 @@ from zksidecar.ringbuf import ring
 from zksidecar.tools import proofs
 from zksidecar.tools.cli import main
 
-CSV = """ts_ns,kind,side,price,qty,account,order_id
-0,LIMIT,SELL,101,5,1,1
-1,LIMIT,SELL,100,5,2,2
-2,LIMIT,BUY,99,3,3,3
-3,IOC,BUY,101,7,4,4
-4,REDUCE,,,1,,1
-5,CANCEL,,,,,3
-6,FOK,SELL,99,50,5,5
-7,POST_ONLY,BUY,101,1,6,6
-8,MARKET,SELL,,2,7,7
-9,CANCEL,,,,,42
-"""
+from sample_ops import CSV
+
 #: zk mode at capacity 2^8 reaches 16 bits: small, fast proofs to corrupt
 ZK_BITS = "16"
 GIB = 1 << 30
@@ -113,6 +103,20 @@ def refused(r: Run, *where: str, code: int | tuple[int, ...] = 2) -> None:
     assert r.code in codes, (r.code, r.text[-800:])
     for w in where:
         assert w in r.text, (w, r.text[-800:])
+
+
+def _copy_with(src: str, d: str, file: str, data: bytes | None) -> str:
+    """A fresh copy `d` of the directory `src` with `file` in it replaced by
+    `data`, or by a directory when `data` is None."""
+    shutil.rmtree(d, ignore_errors=True)
+    shutil.copytree(src, d)
+    target = os.path.join(d, file)
+    os.remove(target)
+    if data is None:
+        os.mkdir(target)
+    else:
+        open(target, "wb").write(data)
+    return d
 
 
 def put(data: bytes, offset: int, fmt: str, value) -> bytes:
@@ -475,15 +479,7 @@ def test_a_damaged_store_index_or_data_never_crashes_a_reader_nor_is_changed(cha
     idx = open(os.path.join(honest, "index.zki"), "rb").read()
     dat = open(os.path.join(honest, "store-000000.zkd"), "rb").read()
     for name, (file, data) in _index_cases(idx, dat).items():
-        d = str(tmp_path / "s")
-        shutil.rmtree(d, ignore_errors=True)
-        shutil.copytree(honest, d)
-        target = os.path.join(d, file)
-        os.remove(target)
-        if data is None:
-            os.mkdir(target)
-        else:
-            open(target, "wb").write(data)
+        d = _copy_with(honest, str(tmp_path / "s"), file, data)
         before = tree_digest(d)
         out = str(tmp_path / "export")
         shutil.rmtree(out, ignore_errors=True)
@@ -563,15 +559,7 @@ def _zk_store_cases(src: str) -> dict[str, tuple[str, bytes | None]]:
 def test_a_damaged_zk_store_gives_a_receipt_refusal_naming_the_file(zk_demo, tmp_path):
     src = str(zk_demo / "proofs")
     for name, (file, data) in _zk_store_cases(src).items():
-        d = str(tmp_path / "zs")
-        shutil.rmtree(d, ignore_errors=True)
-        shutil.copytree(src, d)
-        target = os.path.join(d, file)
-        os.remove(target)
-        if data is None:
-            os.mkdir(target)
-        else:
-            open(target, "wb").write(data)
+        d = _copy_with(src, str(tmp_path / "zs"), file, data)
         out = tmp_path / "r.zkr"
         if out.exists():
             out.unlink()

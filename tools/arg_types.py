@@ -10,52 +10,41 @@ import argparse
 import math
 
 
-def positive(text: str) -> int:
-    """A whole number >= 1 (a count)."""
-    n = _int(text)
-    if n is None or n < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive whole number")
-    return n
+def _int(text: str, base: int = 10) -> int | None:
+    try:
+        return int(text, base)
+    except ValueError:
+        return None
 
 
-def nonnegative(text: str) -> int:
-    """A whole number >= 0 (a seed)."""
-    n = _int(text)
-    if n is None or n < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0")
-    return n
+def _float(text: str) -> float | None:
+    """A finite float, or None (NaN and the infinities are no amounts)."""
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
 
 
-def positive_seconds(text: str) -> float:
-    """A finite number of seconds > 0."""
-    v = _float(text)
-    if v is None or not v > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of seconds")
-    return v
+def _type(convert, accept, what: str):
+    """The argparse type taking the values `convert` parses (None: it
+    cannot) that `accept`; ArgumentTypeError "'TEXT' is not WHAT" else."""
+    def parse(text: str):
+        v = convert(text)
+        if v is None or not accept(v):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}")
+        return v
+    return parse
 
 
-def nonnegative_seconds(text: str) -> float:
-    """A finite number of seconds >= 0."""
-    v = _float(text)
-    if v is None or v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds >= 0")
-    return v
-
-
-def positive_rate(text: str) -> float:
-    """A finite rate, operations per second, > 0."""
-    v = _float(text)
-    if v is None or not v > 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number of operations per second")
-    return v
-
-
-def nonnegative_rate(text: str) -> float:
-    """A finite rate >= 0 (0: as fast as it goes)."""
-    v = _float(text)
-    if v is None or v < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of operations per second >= 0")
-    return v
+#: a count (at least 1) and a seed (0 or more)
+positive = _type(_int, lambda n: n >= 1, "a positive whole number")
+nonnegative = _type(_int, lambda n: n >= 0, "a whole number >= 0")
+#: a duration, a rate in operations per second: finite, above 0 or at least 0
+positive_seconds = _type(_float, lambda v: v > 0, "a positive number of seconds")
+nonnegative_seconds = _type(_float, lambda v: v >= 0, "a number of seconds >= 0")
+positive_rate = _type(_float, lambda v: v > 0, "a positive number of operations per second")
+nonnegative_rate = _type(_float, lambda v: v >= 0, "a number of operations per second >= 0")
 
 
 def security_bits(text: str) -> int:
@@ -95,19 +84,3 @@ def capacity(lo: int, hi: int):
             raise argparse.ArgumentTypeError(problem)
         return n
     return parse
-
-
-def _int(text: str, base: int = 10) -> int | None:
-    try:
-        return int(text, base)
-    except ValueError:
-        return None
-
-
-def _float(text: str) -> float | None:
-    """A finite float, or None (NaN and the infinities are no amounts)."""
-    try:
-        v = float(text)
-    except ValueError:
-        return None
-    return v if math.isfinite(v) else None

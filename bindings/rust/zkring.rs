@@ -284,11 +284,21 @@ impl Segment {
         self.seq_off = if mpsc { seq_at as usize } else { 0 };
         self.reg_off = if mpsc { (seq_at + capacity * 8) as usize } else { 0 };
         // Acquire on both counters, as zkring_open_ex; an impossible pair is
-        // refused before anything is read or written.
-        let head = self.u64_at(OFF_HEAD).load(Ordering::Acquire);
-        let tail = self.u64_at(OFF_TAIL).load(Ordering::Acquire);
-        if tail.wrapping_sub(head) > capacity {
-            return Err(invalid("corrupt ring: an index in shared memory is out of range"));
+        // refused before anything is read or written.  As there, head is read
+        // on both sides of tail and only a snapshot in which it held still is
+        // judged: a busy ring moves both between two loads, and a head that
+        // moves under every try is a live consumer's, not corruption.
+        let mut head = self.u64_at(OFF_HEAD).load(Ordering::Acquire);
+        for _ in 0..8 {
+            let tail = self.u64_at(OFF_TAIL).load(Ordering::Acquire);
+            let again = self.u64_at(OFF_HEAD).load(Ordering::Acquire);
+            if again == head {
+                if tail.wrapping_sub(head) > capacity {
+                    return Err(invalid("corrupt ring: an index in shared memory is out of range"));
+                }
+                break;
+            }
+            head = again;
         }
         Ok(())
     }

@@ -937,13 +937,29 @@ static inline int zkring_open_ex(zkring_t *r, const char *name, int role, uint32
     r->ident = zkring__identity(r->ns_bits);
 
     /* Acquire on both counters: what the other side wrote before publishing
-     * them (records, or the consumer's reads) is ordered before our use. */
-    uint64_t head = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
-    uint64_t tail = ZKRING_LOAD(&h->tail, ZKRING_ACQUIRE);
-    if (tail - head > r->capacity) {
-        munmap(base, len);
-        r->hdr = NULL;
-        return ZKRING_ECORRUPT;
+     * them (records, or the consumer's reads) is ordered before our use.  A
+     * ring in use moves both between two loads (a producer joining a busy
+     * MPSC ring: the consumer drains and the others publish in between), so
+     * head is read on both sides of tail (acquire keeps the three loads in
+     * order) and a snapshot is judged only when head held still: then head
+     * had that value when tail was read, and a sound ring's tail is at most
+     * capacity past it.  A head that moves under every try is a live
+     * consumer's, not corruption: what follows checks the ring as it runs. */
+    uint64_t head = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE), tail;
+    for (int tries = 0;; tries++) {
+        tail = ZKRING_LOAD(&h->tail, ZKRING_ACQUIRE);
+        uint64_t again = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
+        if (again == head) {
+            if (tail - head > r->capacity) {
+                munmap(base, len);
+                r->hdr = NULL;
+                return ZKRING_ECORRUPT;
+            }
+            break;
+        }
+        head = again;
+        if (tries == 7)
+            break;
     }
     int takeover = (options & ZKRING_O_TAKEOVER) != 0;
     if (role == ZKRING_CONSUMER)

@@ -215,13 +215,13 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
             held = ", ".join(map(str, store.symbols())) or "none"
             raise _Usage(f"{store_dir} holds no proofs of symbol {symbol} (symbols stored: {held})")
         plan = store.plan_retention(age, keep, None if symbol is None else {symbol})
-        # prune removes proofs unread: bit rot in one is said, never passed over
-        # (archive reads, so checks, each proof it copies, and refuses a damaged one)
+        # each proof prune removes is read first: bit rot is said, never passed
+        # over (archive reads, so checks, each proof it copies, and refuses a damaged one)
         damaged = _damaged(store, plan) if to is None else []
         for line in damaged:
-            print(f"zksidecar store {action}: {line}: damaged at rest (the daemon verified it when it stored it); "
-                  f"{'would be' if dry_run else 'is'} removed with its segment, its batch archived as the "
-                  "others (docs/STORE.md, \"Retention of a damaged proof\"): check the disk",
+            print(f"zksidecar store {action}: {line}: damaged at rest (the daemon verified it when it "
+                  f"stored it); {'would be' if dry_run else 'is'} removed with its segment, its batch "
+                  "archived as the others (docs/STORE.md, \"Retention of a damaged proof\"): check the disk",
                   file=sys.stderr)
         if not plan.segments:
             print(f"{store_dir}: nothing to {action}: every segment holds a proof that stays "

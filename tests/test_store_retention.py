@@ -262,7 +262,7 @@ def test_prune_leaves_a_torn_tail_for_the_daemon(tmp_path):
 
 def test_prune_names_each_damaged_proof_it_removes(tmp_path):
     """A proof damaged at rest goes with its segment like any other (its
-    batch stays archived: it verified when the daemon stored it), but
+    batch stays archived: it was whole when stored), but
     `store prune` reads every proof it removes and names the damaged one,
     exit status 1, in a dry run too; nothing else changes (docs/STORE.md,
     "Retention of a damaged proof")."""

@@ -219,8 +219,8 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
         # over (archive reads, so checks, each proof it copies, and refuses a damaged one)
         damaged = _damaged(store, plan) if to is None else []
         for line in damaged:
-            print(f"zksidecar store {action}: {line}: damaged at rest (the daemon verified it when it "
-                  f"stored it); {'would be' if dry_run else 'is'} removed with its segment, its batch "
+            print(f"zksidecar store {action}: {line}: damaged at rest (its checksums are of the bytes "
+                  f"stored); {'would be' if dry_run else 'is'} removed with its segment, its batch "
                   "archived as the others (docs/STORE.md, \"Retention of a damaged proof\"): check the disk",
                   file=sys.stderr)
         if not plan.segments:

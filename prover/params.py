@@ -33,8 +33,8 @@ from .field import P, TWO_ADICITY
 EXT_FIELD_LOG2 = 4 * math.log2(P)
 HASH_COLLISION_BITS = 128
 DEFAULT_MIN_SECURITY = 100
-#: more bits than conjectured_security gives any proof: the hash's collision
-#: term and the extension field's size (the algebraic term is below
+#: a bound on the bits conjectured_security gives any proof: the hash's
+#: collision term and the extension field's size (the algebraic term is below
 #: log2 |F_p^4|) cap every figure, less the bit it takes off.  A threshold
 #: above it would refuse every proof, and a figure above it is not one
 MAX_SECURITY_BITS = math.floor(min(HASH_COLLISION_BITS, EXT_FIELD_LOG2)) - 1

@@ -390,7 +390,10 @@ class ProofStore:
                     found = True
             if walk.torn:
                 vouched, k = self._vouched_past.get(number, (0, 0))
-                if vouched > walk.end and self.drop_torn_tail:
+                if vouched > walk.end:
+                    # every open refuses: a writer that drops tails would drop it,
+                    # any writer rewrites the index from the data (losing entry k),
+                    # and a reader would show the store without its newest proof
                     raise StoreCorrupt(path, walk.end, f"the data from here reads as a torn tail "
                                        f"({walk.torn}), but index entry {k}, itself sound, vouches for a "
                                        f"whole proof up to byte {vouched}: damage, not a cut write; "

@@ -311,16 +311,24 @@ def test_a_damaged_newest_proof_past_a_damaged_index_entry_is_not_dropped(tmp_pa
     up to it, the rest rebuilt from the data) and one in the newest proof's
     payload, which the data scan alone would take for a torn tail.  A later
     index entry, sound itself, vouches for that proof whole within the
-    file, so it is damage: the writer refuses to open, naming it, and drops
-    nothing (review of the store's damage handling)."""
+    file, so it is damage: every open refuses, naming it (the daemon would
+    drop it; prune, a writer too, would rewrite the index without that
+    entry, after which the daemon would; a reader would show the store
+    without it), and nothing changes (review of the store's damage
+    handling)."""
     orig, copy = tmp_path / "orig", tmp_path / "copy"
     fill(orig).close()
     data, _ = _flipped(orig, copy, -5)                     # the newest proof's payload
     index = bytearray((orig / "index.zki").read_bytes())
     index[40 * 1 + 5] ^= 0x01                              # entry 1 fails its checksum
     (copy / "index.zki").write_bytes(bytes(index))
-    with pytest.raises(StoreCorrupt, match=f"index entry {len(KEYS) - 1}, itself sound, vouches"):
-        ProofStore(str(copy))
+    for kw in ({}, {"drop_torn_tail": False}, {"readonly": True}):    # the daemon, prune, a verifier
+        with pytest.raises(StoreCorrupt, match=f"index entry {len(KEYS) - 1}, itself sound, vouches"):
+            ProofStore(str(copy), **kw)
+        assert (copy / "store-000000.zkd").read_bytes() == data
+        assert (copy / "index.zki").read_bytes() == bytes(index)
+    from zksidecar.tools import retention       # prune refuses the store, changing nothing
+    assert retention.main("prune", str(copy), None, 100, None, False, out=io.StringIO()) == 2
     assert (copy / "store-000000.zkd").read_bytes() == data
     assert (copy / "index.zki").read_bytes() == bytes(index)
 

@@ -188,26 +188,18 @@ static int zkr__status(uint64_t w, uint32_t ns_bits)
     return w ? zkring__ident_status(w, ns_bits) : -1;
 }
 
-/* head and tail as one snapshot, checked as the consumer checks them
- * (tail - head <= capacity, else ZKRING_ECORRUPT).  The two are read
- * without a lock while the ring may be live, so head is read on both sides
- * of tail: when both reads agree, head had that value when tail was read,
- * and a live ring's tail is then at most capacity past it.  A head that
- * moves under every try is a live consumer's: the last head read before its
- * tail is shown (never past that tail), the fill bounded by the capacity,
- * rather than called corrupt. */
+/* head and tail as zkring__indices reads them, checked as the consumer
+ * checks them (tail - head <= capacity, else ZKRING_ECORRUPT) when head held
+ * still; when a live consumer moved it under every try, shown with the fill
+ * bounded by the capacity rather than called corrupt. */
 static int zkr__indices(const struct zkring_hdr *h, zkr_info_t *out)
 {
-    for (int attempt = 0; attempt < 8; attempt++) {
-        uint64_t before = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
-        out->tail = ZKRING_LOAD(&h->tail, ZKRING_ACQUIRE);
-        out->head = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
-        if (out->head == before)
-            return out->tail - out->head > h->capacity ? ZKRING_ECORRUPT : ZKRING_OK;
-        out->head = before;           /* read before tail: at most tail in a live ring */
+    int still = zkring__indices(h, &out->head, &out->tail);
+    if (out->tail - out->head > h->capacity) {
+        if (still)
+            return ZKRING_ECORRUPT;
+        out->head = out->tail - h->capacity;  /* a full-ring bound, never a wrapped fill */
     }
-    if (out->tail - out->head > h->capacity) /* the consumer raced every try: a full-ring bound, */
-        out->head = out->tail - h->capacity; /* never a wrapped fill */
     return ZKRING_OK;
 }
 

@@ -882,6 +882,30 @@ static inline int zkring__take_slot(zkring_t *r)
  * TAKEOVER; an MPSC producer takes an entry of the producer registry (EBUSY
  * when all are held by live processes).  On failure, r's diagnostic fields
  * (sys_errno, holder_pid, seg_*) say why. */
+/* head and tail as one snapshot, for a check of tail - head <= capacity by
+ * a process that holds neither counter (opening, or inspecting, a ring that
+ * may be live).  Acquire on both: what the other side wrote before
+ * publishing them (records, or the consumer's reads) is ordered before the
+ * caller's use, and the loads stay in order.  A ring in use moves both
+ * between two loads (a producer joining a busy MPSC ring: the consumer
+ * drains and the others publish in between), so head is read on both sides
+ * of tail: when the two reads agree, head had that value when tail was
+ * read, and a sound ring's tail is at most capacity past it; returns 1.
+ * When head moves under every try, returns 0 with the head read before the
+ * last tail (at most that tail): a live consumer's, not to be judged. */
+static inline int zkring__indices(const struct zkring_hdr *h, uint64_t *head, uint64_t *tail)
+{
+    for (int tries = 0; tries < 8; tries++) {
+        uint64_t before = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
+        *tail = ZKRING_LOAD(&h->tail, ZKRING_ACQUIRE);
+        *head = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
+        if (*head == before)
+            return 1;
+        *head = before;
+    }
+    return 0;
+}
+
 static inline int zkring_open_ex(zkring_t *r, const char *name, int role, uint32_t record_size,
                                  int options, const zkring_access_t *access)
 {
@@ -936,30 +960,13 @@ static inline int zkring_open_ex(zkring_t *r, const char *name, int role, uint32
     r->ns_bits = zkring__ns_bits();
     r->ident = zkring__identity(r->ns_bits);
 
-    /* Acquire on both counters: what the other side wrote before publishing
-     * them (records, or the consumer's reads) is ordered before our use.  A
-     * ring in use moves both between two loads (a producer joining a busy
-     * MPSC ring: the consumer drains and the others publish in between), so
-     * head is read on both sides of tail (acquire keeps the three loads in
-     * order) and a snapshot is judged only when head held still: then head
-     * had that value when tail was read, and a sound ring's tail is at most
-     * capacity past it.  A head that moves under every try is a live
-     * consumer's, not corruption: what follows checks the ring as it runs. */
-    uint64_t head = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE), tail;
-    for (int tries = 0;; tries++) {
-        tail = ZKRING_LOAD(&h->tail, ZKRING_ACQUIRE);
-        uint64_t again = ZKRING_LOAD(&h->head, ZKRING_ACQUIRE);
-        if (again == head) {
-            if (tail - head > r->capacity) {
-                munmap(base, len);
-                r->hdr = NULL;
-                return ZKRING_ECORRUPT;
-            }
-            break;
-        }
-        head = again;
-        if (tries == 7)
-            break;
+    /* A head that moves under every try is a live consumer's, not
+     * corruption: what follows checks the ring as it runs. */
+    uint64_t head, tail;
+    if (zkring__indices(h, &head, &tail) && tail - head > r->capacity) {
+        munmap(base, len);
+        r->hdr = NULL;
+        return ZKRING_ECORRUPT;
     }
     int takeover = (options & ZKRING_O_TAKEOVER) != 0;
     if (role == ZKRING_CONSUMER)

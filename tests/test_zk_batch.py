@@ -500,6 +500,10 @@ def test_zksidecar_prove_zk_and_verify(tmp_path, capsys):
         [open(f, "rb").read() for f in sorted(str(p) for p in (tmp_path / "b").glob("batch-*.zkb"))]
     assert main(args + ["--out", str(tmp_path / "b")]) == 2
     assert "never proves a batch twice" in capsys.readouterr().err
+    fresh = tmp_path / "fresh.key"          # refused before a new key is made
+    other_key = [str(fresh) if a == str(key) else a for a in args]
+    assert main(other_key + ["--out", str(tmp_path / "b"), "--new-key"]) == 2
+    assert "never proves a batch twice" in capsys.readouterr().err and not fresh.exists()
     assert main(args + ["--out", str(tmp_path / "c"), "--new-key"]) == 2
     assert "exists" in capsys.readouterr().err
     os.chmod(key, 0o640)

@@ -73,7 +73,7 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
     if batch_size < 1:
         print("zksidecar prove: batch size must be at least 1", file=sys.stderr)
         return 2
-    problem = _out_dir_problem(out_dir, make=False)     # before a key is made or a line read
+    problem = _out_dir_problem(out_dir, zk, make=False)     # before a key is made or a line read
     if problem:
         print(f"zksidecar prove: {problem}", file=sys.stderr)
         return 2
@@ -112,17 +112,24 @@ def prove_main(path: str, fmt: str, capacity: int, batch_size: int, out_dir: str
                      where=path, zk_key=store_key)
 
 
-def _out_dir_problem(out_dir: str, make: bool = True) -> str | None:
-    """Why `out_dir` cannot take the proofs (it is a file; with `make`, it
-    cannot be made), or None: it is a directory (made if `make`)."""
+def _out_dir_problem(out_dir: str, zk: bool, make: bool = True) -> str | None:
+    """Why `out_dir` cannot take a chain's proofs (it is a file, it holds
+    batch files already; with `make`, it cannot be made), or None: it is a
+    directory holding none (made if `make`)."""
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         return f"--out {out_dir} exists and is not a directory: name a directory for the proofs"
-    if not make:
-        return None
     try:
-        os.makedirs(out_dir, exist_ok=True)
+        if make:
+            os.makedirs(out_dir, exist_ok=True)
+        existing = sorted(f for f in os.listdir(out_dir) if f.startswith("batch-") and f.endswith(".zkb")) \
+            if os.path.isdir(out_dir) else []
     except OSError as exc:
         return f"--out {out_dir}: {exc.strerror or exc}"
+    if existing:
+        why = ("zk mode never proves a batch twice (two proofs would open its state's mask twice, "
+               "docs/ZK.md section 6)" if zk else
+               "its proofs would be written over it, leaving two chains' files mixed")
+        return f"{os.path.join(out_dir, existing[0])} exists: {why}; give an empty --out directory"
     return None
 
 
@@ -164,19 +171,11 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
     except ValueError as exc:
         print(f"zksidecar prove: {exc}", file=sys.stderr)
         return 2
-    problem = _out_dir_problem(out_dir)
+    problem = _out_dir_problem(out_dir, zk)
     if problem:
         print(f"zksidecar prove: {problem}", file=sys.stderr)
         return 2
     chains = None
-    existing = sorted(f for f in os.listdir(out_dir) if f.startswith("batch-") and f.endswith(".zkb"))
-    if existing:
-        why = ("zk mode never proves a batch twice (two proofs would open its state's mask twice, "
-               "docs/ZK.md section 6)" if zk else
-               "its proofs would be written over it, leaving two chains' files mixed")
-        print(f"zksidecar prove: {os.path.join(out_dir, existing[0])} exists: {why}; give an empty "
-              "--out directory", file=sys.stderr)
-        return 2
     if zk:
         bits = zk_security(options, shape_statement(log2_capacity, trace_length))
         held: dict[int, ZkChain] = {}

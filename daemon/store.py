@@ -137,9 +137,6 @@ class ProofStore:
         self.readonly = readonly
         self.drop_torn_tail = drop_torn_tail and not readonly
         self.torn_tail: str | None = None    # a torn tail found and left in place, if any
-        # segment -> (end, index entry): the furthest whole data a sound index
-        # entry past the ones kept vouches for (_check_index)
-        self._vouched_past: dict[int, tuple[int, int]] = {}
         self._group = group              # files 0640 owned by it, directories 0750 (daemon/perms.py)
         self.repairs: list[str] = []     # what opening changed, for the daemon's status
         self._entries: list[Location] = []
@@ -181,12 +178,12 @@ class ProofStore:
                 raw = f.read()
         except FileNotFoundError:
             raw = b""
-        kept, why = self._check_index(raw, present, sizes)
+        kept, why, vouched = self._check_index(raw, present, sizes)
         self._check_archived()
         pending = self._pending_removal(present)
         for number in pending:                  # an interrupted prune: not data any more
             del present[number], sizes[number]
-        new = self._scan_data(present, sizes)
+        new = self._scan_data(present, sizes, vouched)
         last = max([*present, *(loc.segment for loc in self._entries[-1:])], default=-1)
         self._segment = last
         if self.readonly:
@@ -249,11 +246,12 @@ class ProofStore:
                               fm.STORE_ARCHIVED if loc.archived else 0)
 
     def _check_index(self, raw: bytes, present: dict[int, str],
-                     sizes: dict[int, int]) -> tuple[int, str | None]:
+                     sizes: dict[int, int]) -> tuple[int, str | None, dict[int, tuple[int, int]]]:
         """Keep the index entries that agree with the data, up to the first
-        that does not: (how many, why the rest was dropped or None).  An
-        archived entry cannot be rebuilt from the data: one among those
-        dropped makes the store corrupt instead."""
+        that does not: (how many, why the rest was dropped or None, and by
+        segment (end, entry) the furthest whole data a sound entry among the
+        rest vouches for).  An archived entry cannot be rebuilt from the
+        data: one among those dropped makes the store corrupt instead."""
         count = len(raw) // INDEX_SIZE
         why = f"a torn entry of {len(raw) % INDEX_SIZE} bytes" if len(raw) % INDEX_SIZE else None
         with contextlib.ExitStack() as files:     # each segment opened once, however many proofs
@@ -265,6 +263,7 @@ class ProofStore:
                 return opened[number]
 
             kept, why = self._index_prefix(raw, count, why, present, sizes, file)
+        vouched: dict[int, tuple[int, int]] = {}
         for k in range(kept, count):
             chunk = raw[k * INDEX_SIZE:(k + 1) * INDEX_SIZE]
             e = fm.STORE_INDEX.unpack(chunk)
@@ -279,9 +278,9 @@ class ProofStore:
             # drops no tail under it.  One past the file's end is a write cut short
             end = e.offset + fm.HEADER_SIZE + e.length
             if e.state == 0 and end <= sizes.get(e.segment, -1) \
-                    and end > self._vouched_past.get(e.segment, (0, 0))[0]:
-                self._vouched_past[e.segment] = (end, k)
-        return kept, why
+                    and end > vouched.get(e.segment, (0, 0))[0]:
+                vouched[e.segment] = (end, k)
+        return kept, why, vouched
 
     def _index_prefix(self, raw, count, why, present, sizes, file) -> tuple[int, str | None]:
         # where the next entry must start: entries tile the data with no gaps
@@ -356,10 +355,13 @@ class ProofStore:
             f.seek(loc.offset)
             return f.read(fm.HEADER_SIZE + loc.length)
 
-    def _scan_data(self, present: dict[int, str], sizes: dict[int, int]) -> bool:
+    def _scan_data(self, present: dict[int, str], sizes: dict[int, int],
+                   vouched: dict[int, tuple[int, int]]) -> bool:
         """Index the data entries after the last one the index vouched for;
-        a torn tail of the last segment is truncated (unless read-only).
-        True if any entry was found."""
+        a torn tail of the last segment is truncated (unless read-only, or
+        opened to keep it), unless an index entry past the kept ones vouches
+        for data under it (`vouched`, _check_index's): then the store is
+        refused.  True if any entry was found."""
         last = self._entries[-1] if self._entries else None
         seg, start = (0, 0) if last is None else (last.segment + 1, 0) if last.archived \
             else (last.segment, last.end)
@@ -389,14 +391,14 @@ class ProofStore:
                     self._add(Location(h.symbol, h.batch_id, number, at, h.length, h.data_crc))
                     found = True
             if walk.torn:
-                vouched, k = self._vouched_past.get(number, (0, 0))
-                if vouched > walk.end:
+                whole_to, k = vouched.get(number, (0, 0))
+                if whole_to > walk.end:
                     # every open refuses: a writer that drops tails would drop it,
                     # any writer rewrites the index from the data (losing entry k),
                     # and a reader would show the store without its newest proof
                     raise StoreCorrupt(path, walk.end, f"the data from here reads as a torn tail "
                                        f"({walk.torn}), but index entry {k}, itself sound, vouches for a "
-                                       f"whole proof up to byte {vouched}: damage, not a cut write; "
+                                       f"whole proof up to byte {whole_to}: damage, not a cut write; "
                                        "nothing is dropped")
                 tail = f"a torn tail of {sizes[number] - walk.end} bytes at byte {walk.end} ({walk.torn})"
                 sizes[number] = walk.end

@@ -331,6 +331,17 @@ def test_random_receipt_flips_never_check_and_never_crash(zk_demo, tmp_path):
         refused(cli("verify-receipt", str(bad), proof), "REFUSED", code=1)
 
 
+def test_verify_receipt_caps_the_heights_a_proof_claims(zk_demo):
+    """verify-receipt takes verify's --max-trace-length (it had the default
+    cap only): a proof claiming more rows is refused before anything is
+    allocated for it."""
+    receipt = str(zk_demo / "receipt-0.zkr")
+    proof = str(zk_demo / "chain-0" / "batch-000000.zkb")
+    assert cli("verify-receipt", receipt, proof, "--max-trace-length", "65536").code == 0
+    refused(cli("verify-receipt", receipt, proof, "--max-trace-length", "16"), "REFUSED", "over the 16", code=1)
+    refused(cli("verify-receipt", receipt, proof, "--max-trace-length", "100"), "--max-trace-length")
+
+
 def test_a_receipt_against_the_wrong_proof_is_refused(zk_demo, zk_chain, chain):
     receipt = str(zk_demo / "receipt-0.zkr")
     refused(cli("verify-receipt", receipt, chain[0]), "transparent proof", code=1)

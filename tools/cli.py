@@ -121,7 +121,8 @@ def _receipt(args) -> int:
 def _verify_receipt(args) -> int:
     from . import receipts
 
-    return receipts.verify_receipt_main(args.receipt, args.proof, args.chain, args.min_security)
+    return receipts.verify_receipt_main(args.receipt, args.proof, args.chain, args.min_security,
+                                        max_trace_length=args.max_trace_length)
 
 
 def _export(args) -> int:
@@ -261,6 +262,15 @@ def _command(sub, name: str, help: str, example: str, func=None, description: st
     return c
 
 
+def _max_trace_length_option(command: argparse.ArgumentParser, default: int) -> None:
+    """The verifier's cap on a proof's claimed heights: what a file of a few
+    kilobytes can make it allocate (`verify`, `verify-receipt`)."""
+    command.add_argument("--max-trace-length", type=arg_types.trace_length, default=default,
+                         metavar="ROWS", help="refuse proofs claiming a taller book (capacity) or ops "
+                         f"domain (default {default}: the tallest reaching 100 bits; a chain "
+                         "verifier commits the empty book at the first proof's book height)")
+
+
 def parser() -> argparse.ArgumentParser:
     from zksidecar.daemon.config import BOOK_MAX_CAPACITY, BOOK_MIN_CAPACITY
     from zksidecar.engine.replay import MAX_CAPACITY, MIN_CAPACITY
@@ -378,10 +388,7 @@ def parser() -> argparse.ArgumentParser:
     v.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress line on stderr: batches and operations per second, ETA "
                         "(default: on a terminal)")
-    v.add_argument("--max-trace-length", type=arg_types.trace_length, default=MAX_TRACE_LENGTH,
-                   metavar="ROWS", help="refuse proofs claiming a taller book (capacity) or ops "
-                   f"domain (default {MAX_TRACE_LENGTH}: the tallest reaching 100 bits; a chain "
-                   "verifier commits the empty book at the first proof's book height)")
+    _max_trace_length_option(v, MAX_TRACE_LENGTH)
 
     rc = _command(sub, "receipt", "a receipt of some operations of a zk batch, from a zk proof store "
                                   "or its archive",
@@ -417,6 +424,7 @@ def parser() -> argparse.ArgumentParser:
     vr.add_argument("--chain", metavar="DIR", help="a chain `zksidecar export` wrote that holds PROOF")
     vr.add_argument("--min-security", type=arg_types.security_bits, default=100, metavar="BITS",
                     help="refuse weaker proofs (0 to 122; 0: any)")
+    _max_trace_length_option(vr, MAX_TRACE_LENGTH)
 
     ex = _command(sub, "export", "copy a symbol's chain out of a proof store: its proof files "
                                  "and a manifest (docs/FORMATS.md) that `zksidecar verify DIR` checks",

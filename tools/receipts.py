@@ -79,15 +79,17 @@ def receipt_main(store_dir: str, symbol: int, out_path: str, seqs: list[int] | N
 
 
 def verify_receipt_main(receipt_path: str, proof_path: str, chain_dir: str | None = None,
-                        min_security: int = 100, out=None) -> int:
-    """`zksidecar verify-receipt RECEIPT PROOF [--chain DIR]`."""
+                        min_security: int = 100, out=None, max_trace_length: int = MAX_TRACE_LENGTH) -> int:
+    """`zksidecar verify-receipt RECEIPT PROOF [--chain DIR]`: the proof,
+    and each of the chain's, refused past `max_trace_length` rows as
+    `verify` refuses them."""
     def refuse(why: str) -> int:
         print(f"zksidecar verify-receipt: REFUSED: {why}", file=out)
         return 1
 
     try:
         raw_receipt = input_file.read(receipt_path, MAX_RECEIPT_BYTES, "receipt")
-        raw_proof = input_file.read(proof_path, proof_file.max_file_bytes(MAX_TRACE_LENGTH), "batch proof file")
+        raw_proof = input_file.read(proof_path, proof_file.max_file_bytes(max_trace_length), "batch proof file")
     except OSError as exc:
         print(f"zksidecar verify-receipt: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return 2
@@ -102,14 +104,14 @@ def verify_receipt_main(receipt_path: str, proof_path: str, chain_dir: str | Non
     if bp.public.zk is None:
         return refuse(f"{proof_path} is a transparent proof: receipts are of zk batches")
     try:
-        verify_batch(bp, min_security=min_security, air=air)
+        verify_batch(bp, min_security=min_security, air=air, max_trace_length=max_trace_length)
     except VerificationError as exc:
         return refuse(f"{proof_path}: the batch proof does not verify: {exc}")
     if chain_dir is not None:
         report = io.StringIO()
         # its verdict and its reasons (which it writes to stderr) together in the refusal
         with contextlib.redirect_stderr(report):
-            code = verify_exported(chain_dir, min_security, out=report)
+            code = verify_exported(chain_dir, min_security, out=report, max_trace_length=max_trace_length)
         if code != 0:
             return refuse(f"the chain {chain_dir} does not verify:\n{report.getvalue().rstrip()}")
         if not any(_same_bytes(p, raw_proof) for p in glob.glob(os.path.join(chain_dir, "*.zkb"))):

@@ -15,6 +15,7 @@
                                                                _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
 #define VEC_LOAD_QUARTER(p) _mm256_castsi128_si256(_mm_loadl_epi64((const __m128i *)(p))) /* vmovq */
 #define VEC_BCAST128(p) _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(p)))
+#define VEC_BCAST256(p) VEC_LOAD(p)                                        /* the whole vector */
 #define VEC_WIDEN(p) _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *)(p))) /* vpmovzxdq */
 #define VEC_ZERO() _mm256_setzero_si256()
 #define VEC_SET1(x) _mm256_set1_epi32((int)(x))                            /* vpbroadcastd */
@@ -51,6 +52,9 @@
 #define VEC_UNPACKHI64(a, b) _mm256_unpackhi_epi64(a, b)                   /* vpunpckhqdq */
 #define VEC_LO_HALVES(a, b) _mm256_permute2x128_si256(a, b, 0x20)          /* vperm2i128 */
 #define VEC_HI_HALVES(a, b) _mm256_permute2x128_si256(a, b, 0x31)
+/* two 128-bit lanes a vector: the even lanes are the low halves */
+#define VEC_EVEN_LANES128(a, b) VEC_LO_HALVES(a, b)
+#define VEC_ODD_LANES128(a, b) VEC_HI_HALVES(a, b)
 
 /* VEC_LANES x VEC_LANES words: out[i] lane l = in[l] lane i (common/transpose.h) */
 #define VEC_TRANSPOSE(out, in) zk_transpose8_avx2(out, in)

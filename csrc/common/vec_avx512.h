@@ -16,6 +16,7 @@
 #define VEC_LOAD_FIRST(p, n) _mm512_maskz_loadu_epi32((__mmask16)((1u << (n)) - 1), p) /* {k}{z} */
 #define VEC_LOAD_QUARTER(p) _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p))) /* xmm */
 #define VEC_BCAST128(p) _mm512_broadcast_i32x4(_mm_loadu_si128((const __m128i *)(p)))
+#define VEC_BCAST256(p) _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(p))) /* vbroadcasti64x4 */
 #define VEC_WIDEN(p) _mm512_cvtepu32_epi64(_mm256_loadu_si256((const __m256i *)(p))) /* vpmovzxdq */
 #define VEC_ZERO() _mm512_setzero_si512()
 #define VEC_SET1(x) _mm512_set1_epi32((int)(x))                            /* vpbroadcastd */
@@ -47,6 +48,8 @@
 #define VEC_UNPACKHI64(a, b) _mm512_unpackhi_epi64(a, b)                   /* vpunpckhqdq */
 #define VEC_LO_HALVES(a, b) _mm512_shuffle_i64x2(a, b, 0x44)               /* vshufi64x2 */
 #define VEC_HI_HALVES(a, b) _mm512_shuffle_i64x2(a, b, 0xEE)
+#define VEC_EVEN_LANES128(a, b) _mm512_shuffle_i64x2(a, b, 0x88)          /* a.l0 a.l2 b.l0 b.l2 */
+#define VEC_ODD_LANES128(a, b) _mm512_shuffle_i64x2(a, b, 0xDD)           /* a.l1 a.l3 b.l1 b.l3 */
 
 /* VEC_LANES x VEC_LANES words: out[i] lane l = in[l] lane i (common/transpose.h) */
 #define VEC_TRANSPOSE(out, in) zk_transpose16_avx512(out, in)

@@ -13,6 +13,7 @@
 #undef VEC_LOAD_FIRST
 #undef VEC_LOAD_QUARTER
 #undef VEC_BCAST128
+#undef VEC_BCAST256
 #undef VEC_WIDEN
 #undef VEC_ZERO
 #undef VEC_SET1
@@ -36,6 +37,8 @@
 #undef VEC_UNPACKHI64
 #undef VEC_LO_HALVES
 #undef VEC_HI_HALVES
+#undef VEC_EVEN_LANES128
+#undef VEC_ODD_LANES128
 #undef VEC_MASK_T
 #undef VEC_MASK
 #undef VEC_SELECT

@@ -31,6 +31,7 @@
  *   VEC_LOAD_QUARTER(p)     p[0..VEC_LANES/4) in the low lanes, the rest
  *                           unspecified
  *   VEC_BCAST128(p)         p[0..4) in every 128-bit lane
+ *   VEC_BCAST256(p)         p[0..8) in every 256-bit half (AVX2: the vector)
  *   VEC_WIDEN(p)            p[0..VEC_LANES/2) zero-extended to 64-bit lanes
  *   VEC_ZERO(), VEC_SET1(x), VEC_SET1_64(x)   0; x in every lane / 64-bit lane
  *   VEC_ADD32, VEC_SUB32    wrapping, lane by lane
@@ -53,6 +54,8 @@
  *   VEC_UNPACKHI64(a, b)    likewise the high 64 bits
  *   VEC_LO_HALVES(a, b)     the low half of a, then the low half of b;
  *   VEC_HI_HALVES(a, b)     likewise the high halves
+ *   VEC_EVEN_LANES128(a, b) the even-numbered 128-bit lanes of a, then of b;
+ *   VEC_ODD_LANES128(a, b)  likewise the odd-numbered (AVX2: the halves)
  *   VEC_MASK_T, VEC_MASK(v) a lane mask: the lanes of v whose top bit is set
  *   VEC_SELECT(m, a, b)     lane i from b where m holds lane i, else from a
  *   VEC_TRANSPOSE(out, in)  VEC_LANES x VEC_LANES words: out[i] lane l =

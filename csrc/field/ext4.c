@@ -214,7 +214,18 @@ static const uint32_t SPREAD4[16] = {0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3
  * and Montgomery-reduced; vpshufd + vpblendd (vpblendmd) put the odd-word
  * results in (c0 c1 c2 c3) order. */
 
-/* mul_avx2 ... combine4_avx512 */
+/* cols == 8 (the quotient's two chunks, a state table's eight cells): the
+ * across-columns body would fill 8 lanes with one row and spend its time in
+ * the tree, so combine8 runs rows across 256-bit halves as combine4 runs
+ * them across 128-bit lanes.  Each 128-bit lane ends with a half row's sums
+ * (columns 0-3 or 4-7) of components (0, 1) or (2, 3); vshufi64x2 (AVX-512,
+ * 0x88 and 0xDD) or vperm2i128 (AVX2) of two vectors puts every row's first
+ * halves in one vector and its second halves in another, and one vpaddq adds
+ * each row's two halves.  Every sum stays below 2p 2^32 before its fold
+ * (four products < 4p^2, then two folded sums < 2p 2^32), so the reduction
+ * sees the scalar body's value below p 2^32: bit-identical. */
+
+/* mul_avx2 ... combine8_avx512 */
 #define VEC_BODY "field/ext4_vec.inc"
 #include "common/vec_widths.h"
 
@@ -337,6 +348,9 @@ static void combine(uint32_t *out_a, uint32_t *out_b, const uint32_t *m, const u
             if (cols == 4)
                 done = zk_active_isa == ZK_ISA_AVX512 ? combine4_avx512(out_a, out_b, m, Ka, Kbp, rows)
                                                       : combine4_avx2(out_a, out_b, m, Ka, Kbp, rows);
+            else if (cols == 8)
+                done = zk_active_isa == ZK_ISA_AVX512 ? combine8_avx512(out_a, out_b, m, Ka, Kbp, rows)
+                                                      : combine8_avx2(out_a, out_b, m, Ka, Kbp, rows);
             uint32_t *ob = cb ? out_b + 4 * done : 0;
             if (zk_active_isa == ZK_ISA_AVX512 && w > 8)
                 combine_avx512(out_a + 4 * done, ob, m + done * cols + c0, cols, Ka, Kbp, rows - done, w, c0 > 0);

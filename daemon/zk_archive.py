@@ -18,7 +18,7 @@ function of K and the batch's content, gives the batch's record salts and
 trade order and nothing else, and is as secret as the private file beside
 it (docs/ZK_KEYS.md); K would let whoever holds the archive test guesses of
 every batch the store still proves and will prove.  A receipt from the
-archive (`zksidecar receipt DIR ...`, ZkArchive) is the one the store would
+archive (`zksidecar receipt --store DIR ...`, ZkArchive) is the one the store would
 have made: the same proof, records and kappa_b (batch_receipts.receipt_with_key).
 
 Crash safety is the archive command's: every private file and key is

@@ -66,7 +66,7 @@ _RELEASE = ("proof_version", "batch_file_version", "air_version", "key_stream_ve
 
 #: where an archived batch's receipts are made (daemon/zk_archive.py)
 ARCHIVED_HINT = ("the store no longer serves its receipts; if `zksidecar store archive --to DIR` archived it, "
-                 "`zksidecar receipt DIR ...` makes them from the archive (`store prune` and [store] retain "
+                 "`zksidecar receipt --store DIR ...` makes them from the archive (`store prune` and [store] retain "
                  "removed its private data with the proof)")
 
 

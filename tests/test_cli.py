@@ -132,6 +132,19 @@ def test_daemon_confg(capsys):
     assert "Traceback" not in done.stderr
 
 
+def test_a_mistyped_required_option_is_named_not_missing(capsys):
+    """`--kep` for `--keep`: argparse would first say that one of the
+    required --older-than/--keep is missing; the typo is what to fix.  An
+    abbreviation of a real option is still one."""
+    code, _, err = run(["store", "prune", "--kep", "3", "DIR"], capsys)
+    assert code == 2
+    assert "unrecognized arguments: --kep (did you mean --keep?)" in err and "is required" not in err
+    code, _, err = run(["store", "prune", "DIR"], capsys)
+    assert code == 2 and "one of the arguments --older-than --keep is required" in err
+    code, _, err = run(["store", "prune", "--kee", "3", "/nonexistent-store"], capsys)
+    assert "unrecognized" not in err and "/nonexistent-store" in err
+
+
 # ---- malformed input: refused with FILE:LINE, exit 2, never a traceback ----
 
 BIG = 1 << 32

@@ -95,7 +95,7 @@ def test_archived_batches_keep_their_receipts(template, tmp_path, capsys):
                      "--out", str(tmp_path / "acct.zkr")]) == 0
     # the live store says where an archived batch's receipts are made
     assert receipt_main(str(store), 0, str(tmp_path / "x.zkr"), seqs=[firsts[0]]) == 1
-    assert "zksidecar receipt DIR ..." in capsys.readouterr().err
+    assert "zksidecar receipt --store DIR ..." in capsys.readouterr().err
     # refusals name what is missing
     assert receipt_main(str(arch), 0, str(tmp_path / "y.zkr"), seqs=[firsts[3]]) == 1
     assert "is in no batch of the archive" in capsys.readouterr().err

@@ -235,10 +235,27 @@ class _Parser(argparse.ArgumentParser):
     level's, which would show the top-level usage."""
 
     def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)
         namespace, extras = super().parse_known_args(args, namespace)
         if extras:
             self.error(f"unrecognized arguments: {' '.join(extras)}{self._near(extras)}")
         return namespace, extras
+
+    def error(self, message):
+        # a mistyped option, not what its absence then makes argparse say
+        # first ("one of the arguments --older-than --keep is required")
+        unknown = [a for a in getattr(self, "_given", ()) if self._unknown_option(a)]
+        if unknown and not message.startswith("unrecognized arguments"):
+            message = f"unrecognized arguments: {' '.join(unknown)}{self._near(unknown)}"
+        super().error(message)
+
+    def _unknown_option(self, arg: str) -> bool:
+        """`--name` (or `--name=value`) that is no option of this command nor
+        an abbreviation of one."""
+        if not arg.startswith("--") or arg == "--":
+            return False
+        name = arg.split("=", 1)[0]
+        return not any(o.startswith(name) for o in self._option_string_actions)
 
     def _near(self, extras: list[str]) -> str:
         import difflib

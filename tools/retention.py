@@ -14,7 +14,7 @@ the empty book.  Only with the store's LOCK: never beside a running daemon
 A zk store's batches have private files (daemon/zk_store.py): `prune`
 removes them with their proofs; `archive` moves them, each with its batch
 key, into DIR/symbol-S/private before the proofs' manifest is written
-(daemon/zk_archive.py), so `zksidecar receipt DIR ...` makes their
+(daemon/zk_archive.py), so `zksidecar receipt --store DIR ...` makes their
 receipts.  The order makes a run safe to stop anywhere: the archive's
 files (synced), then its manifest, then the store's index, its segments,
 its private files.  A second run completes a stopped one: it removes the
@@ -268,7 +268,7 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
     print(f"done: {plan.proofs} proofs {'archived' if to else 'removed'}; "
           + (f"check the archive with `zksidecar verify {os.path.join(to, 'symbol-S')}`; "
              if to else "")
-          + (f"receipts of archived batches: `zksidecar receipt {to} ...`; " if to and zk else "")
+          + (f"receipts of archived batches: `zksidecar receipt --store {to} ...`; " if to and zk else "")
           + f"`zksidecar verify --store {store_dir}` verifies each symbol from its first kept batch",
           file=out)
     return 1 if damaged else 0

@@ -471,7 +471,8 @@ def check_receipt(receipt, statement: BatchStatement, op_leaves: np.ndarray | No
     for name in _REPEATED:
         got, want = getattr(r, name), getattr(s, name)
         if got != (bytes(want) if isinstance(want, (bytes, bytearray)) else want):
-            show = (lambda v: v.hex()[:16] + "...") if isinstance(want, (bytes, bytearray)) else str
+            # whole: a one-byte change shows (a root's 64 hex digits fit a message)
+            show = (lambda v: v.hex()) if isinstance(want, (bytes, bytearray)) else str
             raise ReceiptStatementError(f"the receipt names this proof's statement digest, but its {name} "
                                         f"({show(got)}) is not the proof's ({show(want)})")
     before = _earlier_placements(earlier, s)

@@ -287,8 +287,8 @@ class DaskPool:
                                         timeout=self.connect_timeout_s, set_as_default=False)
         except Exception as exc:      # OSError, TimeoutError, a TLS error: said, then retried
             log.error("cannot reach the Dask scheduler %s: %s: %s; jobs wait in the daemon's "
-                      "queue, retrying every %.0f s", self.scheduler, type(exc).__name__, exc,
-                      RECONNECT_S)
+                      "queue, trying again in %.0f s (each attempt waits up to %.0f s)", self.scheduler,
+                      type(exc).__name__, exc, RECONNECT_S, self.connect_timeout_s)
             return None
         try:
             client.register_plugin(WarmUp(self.backend, self.warm), name=WARM_UP_PLUGIN)

@@ -195,6 +195,20 @@ def test_archive_moves_proofs_that_verify_and_the_store_verifies_from_its_first_
     out = io.StringIO()
     assert verify_store(str(store), 0, out=out, since=str(tmp_path / "r.json")) == 0, out.getvalue()
     assert "UNANCHORED" not in out.getvalue()
+    # and so does a report of the archive, as the UNANCHORED line says
+    assert "--since a report of their archive" in text
+    assert cli.main(["verify", str(arch / "symbol-0"), "--min-security", "0",
+                     "--report", str(tmp_path / "arch.json")]) == 0
+    out = io.StringIO()
+    assert verify_store(str(store), 0, out=out, since=str(tmp_path / "arch.json"),
+                        report=str(tmp_path / "whole.json")) == 0, out.getvalue()
+    assert "symbol 0: 5 batches" in out.getvalue() and "batches 0..1 by the report" in out.getvalue() \
+        and "from the empty book" in out.getvalue() and "UNANCHORED" not in out.getvalue(), out.getvalue()
+    # whose continuation is a store's report; proof files do not continue a store's
+    capsys.readouterr()
+    assert cli.main(["verify", str(arch / "symbol-0" / "batch-000001.zkb"), "--min-security", "0",
+                     "--since", str(tmp_path / "whole.json")]) == 2
+    assert "is a report on a proof store: give --store DIR" in capsys.readouterr().err
     # a second archive to the same place extends the chain there
     assert cli.main(["store", "archive", str(store), "--keep", "1", "--to", str(arch)]) == 0
     assert cli.main(["verify", str(arch / "symbol-0"), "--min-security", "0"]) == 0

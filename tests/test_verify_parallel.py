@@ -210,10 +210,6 @@ def test_a_resume_is_refused_when_what_the_report_covers_changed(tmp_path, capsy
     # the threshold: stronger than the report's, or weaker
     code, err = resume("--min-security", "100")
     assert code == 2 and "verified at fewer bits than this run demands" in err
-    # a report on files is not a store's
-    code, _, err = run(["verify", "--store", str(tmp_path), "--since", str(rep),
-                        "--min-security", "0"], capsys)
-    assert code == 2 and "is a report on proof files, not a store" in err
 
 
 def _malformed(doc: dict):

@@ -253,7 +253,8 @@ def _report(symbol: int, segments: list[ChainSegment], prior: SymbolRecord | Non
         if archived:
             return (f"symbol {symbol}: {n} batches, {ops:,} operations verified from batch "
                     f"{archived}'s stated pre-state, UNANCHORED: batches 0..{archived - 1} are "
-                    f"archived (their archive, or --since a report from before, anchors it)"
+                    f"archived (--since a report of their archive, `verify ARCHIVE/symbol-{symbol} "
+                    f"--report R`, or one from before, anchors it)"
                     + (f", in {len(segments)} segments (the stream resumed past a gap)"
                        if len(segments) > 1 else "")
                     + f" ({done.security_bits} bits); final state root {done.roots['book.post'].hex()}")
@@ -287,16 +288,19 @@ class _Refused(Exception):
 
 
 def _prior(since: str, min_security: int, store: bool) -> verify_report.Report:
-    """The report `since`, read, of the right kind and at this run's threshold."""
+    """The report `since`, read, of the right kind and at this run's
+    threshold.  A store's verification (`store`) continues a report of
+    either kind: one of proof files is how the archive of what retention
+    removed (`verify ARCHIVE/symbol-S --report R`) anchors the batches the
+    store kept; proof files do not continue a store's report."""
     try:
         rep = verify_report.read(since)
     except OSError as exc:
         raise _Refused(f"{since}: {exc.strerror or exc}") from None
     except verify_report.ReportError as exc:
         raise _Refused(str(exc)) from None
-    if (rep.store is not None) != store:
-        raise _Refused(f"{since} is a report on " + ("a proof store: give --store DIR"
-                                                      if rep.store else "proof files, not a store"))
+    if rep.store is not None and not store:
+        raise _Refused(f"{since} is a report on a proof store: give --store DIR")
     if rep.min_security != min_security:
         why = ("its proofs were verified at fewer bits than this run demands: verify from the "
                "start (without --since)" if min_security > rep.min_security else

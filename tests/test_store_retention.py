@@ -204,6 +204,11 @@ def test_archive_moves_proofs_that_verify_and_the_store_verifies_from_its_first_
                         report=str(tmp_path / "whole.json")) == 0, out.getvalue()
     assert "symbol 0: 5 batches" in out.getvalue() and "batches 0..1 by the report" in out.getvalue() \
         and "from the empty book" in out.getvalue() and "UNANCHORED" not in out.getvalue(), out.getvalue()
+    # export says where the archived batches went and how to anchor the rest
+    assert cli.main(["export", "--store", str(store), "--symbol", "0", "--out", str(tmp_path / "x")]) == 1
+    err = capsys.readouterr().err
+    assert "batches 0..1 are archived" in err and f"verify --store {store} --since R" in err, err
+    assert not (tmp_path / "x").exists()
     # whose continuation is a store's report; proof files do not continue a store's
     capsys.readouterr()
     assert cli.main(["verify", str(arch / "symbol-0" / "batch-000001.zkb"), "--min-security", "0",

@@ -741,6 +741,15 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
                   f"(symbols stored: {held})", file=sys.stderr)
             return 1
         ids = store.batches(symbol)
+        kept = store.first_kept(symbol)
+        if kept:
+            print(f"zksidecar export: symbol {symbol}: batches 0..{kept - 1} are archived (retention "
+                  "removed their proofs; `zksidecar store archive --to DIR` put them in "
+                  f"DIR/symbol-{symbol}, itself an exported chain), and an exported chain starts at "
+                  f"batch 0. Hand over the archive, and verify the batches kept here after it with "
+                  f"`zksidecar verify --store {store_dir} --since R`, R from `zksidecar verify "
+                  f"DIR/symbol-{symbol} --report R`", file=sys.stderr)
+            return 1
         missing = sorted(set(range(ids[0], ids[-1] + 1)) - set(ids))
         if ids[0] != 0 or missing:
             gap = [*range(ids[0])][:10] if ids[0] else missing[:10]

@@ -582,9 +582,11 @@ def verify_store(directory: str, min_security: int = 100, out=None,
             for rec in rep.symbols if rep else ():
                 held = set(store.batches(rec.symbol)) if rec.symbol in symbols else set()
                 if not held.issuperset(range(rec.first_batch, rec.last_batch + 1)):
+                    other = rep.store is not None and rep.store != os.path.abspath(directory)
                     raise _Refused(f"{since}: symbol {rec.symbol}: the store no longer holds "
                                    f"batches {rec.first_batch}..{rec.last_batch}, which the "
-                                   "report covers: verify from the start (without --since)")
+                                   "report covers: verify from the start (without --since)"
+                                   + (f"; the report was written on the store {rep.store}" if other else ""))
                 mode = _stored_mode(store, rec.symbol)
                 if mode is not None:
                     _same_mode(since, rec, mode, f"{directory}'s newest batch of symbol {rec.symbol}")

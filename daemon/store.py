@@ -469,11 +469,14 @@ class ProofStore:
             return self._restored_as(where, "rebuilt from the data entry it names (a live proof)",
                                      fm.index_entry(header.symbol, at[0], header.batch_id, at[1],
                                                     header.length, header.data_crc))
-        if state == 0 or unclaimed:
+        seg, off = cursor
+        if state == 0 or state is None and unclaimed or seg in present and off < sizes[seg]:
+            # a live entry without its data, or an archived one where data is
+            # left that no entry claims: index and data both damaged
             raise StoreCorrupt(self._index_path, k * INDEX_SIZE, f"entry {k} fails its checksum, "
-                               f"archived entries follow it, and the data at segment {cursor[0]} byte "
-                               f"{cursor[1]} cannot stand in for it (damaged, or claimed by another "
-                               "entry): nothing is renumbered")
+                               f"archived entries follow it, and the data where it must lie (segment "
+                               f"{seg} byte {off}) cannot give it back: damaged, or another entry's; "
+                               "nothing is renumbered or dropped")
         self._name_damage(f"{where}: an archived entry {COPY_NAME} holds no sound copy of: which "
                           "proof it was is lost; its place is kept (nothing is renumbered)")
         return None

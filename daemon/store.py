@@ -112,20 +112,20 @@ def _sound_entry(chunk: bytes):
     return e
 
 
-def _may_follow_lost(cursor: tuple[int, int], at: tuple[int, int], present: dict[int, str],
-                     sizes: dict[int, int]) -> bool:
-    """May the entry at `at` (segment, offset) come after a lost archived
-    entry that came after the data cursor `cursor`?  The lost one lay in a
-    removed segment: later in the cursor's own (removed) segment, or filling
-    the next; the entry after it starts there or at byte 0 of a segment,
-    and no data of a present segment is left between."""
+def _may_follow_lost(cursor: tuple[int, int], at: tuple[int, int], lost: int,
+                     present: dict[int, str], sizes: dict[int, int]) -> bool:
+    """May the entry at `at` (segment, offset) come after `lost` lost
+    archived entries that came after the data cursor `cursor`?  Each lay in
+    a removed segment: later in the cursor's own (removed) segment, or in
+    the ones after it; the entry after them starts in the last one's segment
+    (a removed one) or at byte 0 of the next, and no data of a present
+    segment is left between."""
     (seg, off), (segment, offset) = cursor, at
     if segment == seg:
         return seg not in present and offset > off
-    if seg in present and off < sizes[seg]:
+    if seg in present and off < sizes[seg] or any(n in present for n in range(seg + 1, segment)):
         return False
-    return segment == seg + 1 and (offset == 0 or segment not in present) \
-        or segment == seg + 2 and offset == 0
+    return offset == 0 and segment <= seg + lost + 1 or segment not in present and segment <= seg + lost
 
 
 def _data_at(cursor: tuple[int, int], present: dict[int, str], sizes: dict[int, int], file):
@@ -253,7 +253,8 @@ class ProofStore:
                 raw = f.read()
         except FileNotFoundError:
             raw = b""
-        copy = self._read_copy()
+        copy_raw = self._read_copy_file()
+        copy = self._parse_copy(copy_raw)
         kept, why, vouched = self._check_index(raw, present, sizes, copy)
         self._check_archived()
         self._take_lost_as_archived()
@@ -295,7 +296,7 @@ class ProofStore:
                     "already marks archived (a prune was interrupted)")
             log.warning("proof store repair: %s", note)
             self.repairs.append(note)
-        self._write_copy_if_stale(copy)
+        self._write_copy_if_stale(copy_raw, copy)
 
     def _pending_removal(self, present: dict[int, str]) -> list[int]:
         """Segments still on disk whose every index entry is archived (a
@@ -391,7 +392,7 @@ class ProofStore:
         # (a removed segment's size is unknown: its successor starts at byte 0)
         seg, off = 0, 0
         last = max(present, default=-1)
-        any_archived = after_lost = False
+        any_archived, lost = False, 0        # lost: lost entries since the last one placed
         for k in range(count):
             chunk = raw[k * INDEX_SIZE:(k + 1) * INDEX_SIZE]
             e = _sound_entry(chunk)
@@ -401,14 +402,14 @@ class ProofStore:
                 e = self._restore_entry(k, chunk, raw, count, span, copy, (seg, off), present, sizes, file)
                 if e is None:
                     self._add(Location(-1, -1, seg, off, 0, 0, True, lost=chunk))
-                    any_archived = after_lost = True
+                    any_archived, lost = True, lost + 1
                     continue
             sym, bid, segment = e.symbol, e.batch_id, e.segment
             archived = e.state == fm.STORE_ARCHIVED
             loc = Location(sym, bid, segment, e.offset, e.length, e.data_crc, archived)
-            if after_lost and _may_follow_lost((seg, off), (segment, e.offset), present, sizes):
-                seg, off = segment, e.offset     # the lost entry lay between: where is unknown
-            after_lost = False
+            if lost and _may_follow_lost((seg, off), (segment, e.offset), lost, present, sizes):
+                seg, off = segment, e.offset     # the lost entries lay between: where is unknown
+            lost = 0
             if segment == seg + 1 and (seg not in present or k and self._entries[-1].archived
                                        or off == sizes[seg]):
                 seg, off = segment, 0        # the previous segment ends exactly there
@@ -594,12 +595,15 @@ class ProofStore:
     def _copy_path(self) -> str:
         return os.path.join(self.directory, COPY_NAME)
 
-    def _read_copy(self) -> fm.ArchivedCopy:
+    def _read_copy_file(self) -> bytes | None:
         try:
             with open(self._copy_path, "rb") as f:
-                copy = fm.read_archived_copy(f.read())
+                return f.read()
         except FileNotFoundError:
-            return fm.read_archived_copy(None)
+            return None
+
+    def _parse_copy(self, raw: bytes | None) -> fm.ArchivedCopy:
+        copy = fm.read_archived_copy(raw)
         for problem in copy.problems:
             self._name_damage(f"{self._copy_path}: {problem}")
         return copy
@@ -613,26 +617,23 @@ class ProofStore:
         return fm.archived_copy(span, [(k, self._index_bytes(loc)) for k, loc in enumerate(self._entries)
                                        if loc.archived and loc.lost is None])
 
-    def _write_copy_if_stale(self, copy: fm.ArchivedCopy) -> None:
-        """A writer's open: archived.zka rewritten when it is not what the
-        index gives (damaged, behind a retention that stopped between the two
-        files, or missing: a store archived before the copy existed)."""
+    def _write_copy_if_stale(self, have: bytes | None, copy: fm.ArchivedCopy) -> None:
+        """A writer's open: archived.zka (`have`, as read) rewritten when it
+        is not what the index gives (damaged, behind a retention that stopped
+        between the two files, or missing: a store archived before the copy
+        existed)."""
         want = self._copy_bytes()
-        try:
-            with open(self._copy_path, "rb") as f:
-                have = f.read()
-        except FileNotFoundError:
-            have = None
         if have == want:
             return
         if want is None:
             os.unlink(self._copy_path)
             fm.fsync_directory(self.directory)
+            what = "removed (the index archives nothing)"
         else:
             self._replace_file(COPY_NAME, want)
-        note = (f"{self._copy_path}: " + ("removed (the index archives nothing)" if want is None else
-                "written" if have is None else "rewritten")
-                + f" from the index ({'; '.join(copy.problems) or 'it did not match'})" * (have is not None))
+            what = "written" if have is None else \
+                f"rewritten from the index ({'; '.join(copy.problems) or 'it did not match'})"
+        note = f"{self._copy_path}: {what}"
         log.warning("proof store repair: %s", note)
         self.repairs.append(note)
 

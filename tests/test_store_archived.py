@@ -129,29 +129,32 @@ def test_every_bit_of_the_copy_is_named_and_the_copy_rewritten(orig, tmp_path):
         assert (d / INDEX).read_bytes() == index and (d / COPY).read_bytes() == copy, bit
 
 
-def _lose(d, index: bytes, copy: bytes, k: int) -> None:
-    """Entry k damaged in both copies (its fields in index.zki, its record
-    in archived.zka)."""
-    (d / INDEX).write_bytes(_flip(index, k * 320 + 70))
-    at = 24 + 48 * ARCHIVED.index(k)
-    (d / COPY).write_bytes(_flip(copy, at * 8 + 3))
+def _lose(d, index: bytes, copy: bytes, ks) -> None:
+    """Entries `ks` damaged in both copies (their fields in index.zki,
+    their records in archived.zka)."""
+    for k in ks:
+        index = _flip(index, k * 320 + 70)
+        copy = _flip(copy, (24 + 48 * ARCHIVED.index(k)) * 8 + 3)
+    (d / INDEX).write_bytes(index)
+    (d / COPY).write_bytes(copy)
 
 
-@pytest.mark.parametrize("k", ARCHIVED)
-def test_an_archived_entry_lost_in_both_copies_is_named_and_nothing_renumbered(orig, tmp_path, k):
+@pytest.mark.parametrize("ks", [(4,), (5,), (4, 5)])
+def test_an_archived_entry_lost_in_both_copies_is_named_and_nothing_renumbered(orig, tmp_path, ks):
     _, numbers, index, copy = orig
     d = _work(orig, tmp_path)
-    _lose(d, index, copy, k)
+    _lose(d, index, copy, ks)
     for readonly in (True, False):
         with ProofStore(str(d), readonly=readonly, segment_bytes=SEG) as s:
-            served(s, numbers)         # the lost one taken as the batch no entry lists
+            served(s, numbers)         # the lost ones taken as the batches no entry lists
             assert any("lost archived entr" in line and "symbol 2 batch" in line for line in s.damage)
-            lost = next(b for b in (0, 1) if numbers[2, b] == k)
-            with pytest.raises(StoreArchived, match="its index entry is lost"):
-                s.get(2, lost)
+            lost = [b for b in (0, 1) if numbers[2, b] in ks]
+            for b in lost:
+                with pytest.raises(StoreArchived, match="its index entry is lost"):
+                    s.get(2, b)
             if not readonly:
                 with pytest.raises(StoreError, match="already stored"):
-                    s.put(2, lost, proof(2, lost))
+                    s.put(2, lost[0], proof(2, lost[0]))
                 assert s.put(2, 4, proof(2, 4)) == len(numbers)    # numbering goes on
     with ProofStore(str(d), segment_bytes=SEG) as s:      # stable across opens; retention goes on
         assert s.proof_index(2, 4) == len(numbers) and s.proof_index(1, 3) == numbers[1, 3]
@@ -159,7 +162,7 @@ def test_an_archived_entry_lost_in_both_copies_is_named_and_nothing_renumbered(o
         assert s.archived(1, 0) and s.get(2, 4) == proof(2, 4)
     with ProofStore(str(d), readonly=True) as s:
         assert s.proof_index(1, 3) == numbers[1, 3] and s.proven_through(2, 5)
-        assert len(s.damage) == 2            # the entry, and what was taken as archived
+        assert len(s.damage) == len(ks) + 1    # each entry, and what was taken as archived
 
 
 def test_a_damaged_last_archived_entry_without_a_copy_keeps_its_place(orig, tmp_path):
@@ -295,3 +298,29 @@ def test_recovery_never_proves_a_lost_archived_batch_again(tmp_path):
     assert got.todo == [] and got.stored == n and got.damaged == 0
     with ProofStore(str(proofs), readonly=True) as s:
         assert len(s) == n and any("lost archived entry" in line for line in s.damage)
+
+
+def test_a_copy_never_archives_a_proof_whose_own_entry_is_sound(orig, tmp_path):
+    """archived.zka only fills in entries that fail their check: a copy
+    claiming live proof 1 archived (every checksum right) changes nothing
+    but itself, rewritten by the next writer; with entry 1 damaged too, the
+    claim breaks retention's rules (symbol 1's batch 0 live before it, its
+    segment holding live proofs) and the store is refused, changing nothing."""
+    _, numbers, index, copy = orig
+    d = _work(orig, tmp_path)
+    e = fm.STORE_INDEX.unpack(index[40:80])
+    forged = fm.archived_copy(6, [(1, fm.index_entry(e.symbol, e.segment, e.batch_id, e.offset,
+                                                     e.length, e.data_crc, fm.STORE_ARCHIVED)),
+                                  (4, index[160:200]), (5, index[200:240])])
+    (d / COPY).write_bytes(forged)
+    with ProofStore(str(d), readonly=True) as s:
+        served(s, numbers)
+    (d / INDEX).write_bytes(_flip(index, 1 * 320 + 70))
+    with pytest.raises(StoreCorrupt, match="archived out of order|holds archived and live"):
+        ProofStore(str(d), segment_bytes=SEG)
+    assert (d / INDEX).read_bytes() == _flip(index, 1 * 320 + 70) and (d / COPY).read_bytes() == forged
+    (d / INDEX).write_bytes(index)
+    with ProofStore(str(d), segment_bytes=SEG) as s:
+        served(s, numbers)
+        assert any("rewritten" in line for line in s.repairs)
+    assert (d / COPY).read_bytes() == copy

@@ -16,8 +16,12 @@ so the store still knows every batch it proved (has(), proven_through())
 and trusts an archived one on its index entry's own checksum; get() of one
 raises StoreArchived.  The index is then the only record of those proofs:
 it is rewritten whole (a new file renamed over it) before any segment goes,
-and a store whose segments are missing without ARCHIVED entries naming them
-is corrupt, never silently smaller (docs/STORE.md, "Retention of proofs").
+then archived.zka, a second copy of its archived entries, the same way; a
+store whose segments are missing without ARCHIVED entries naming them is
+corrupt, never silently smaller.  An entry up to the last archived one that
+fails its check is restored (from the copy, its own fields, or the data) or
+kept in its place as a lost archived entry: never truncated, since that
+would renumber later proofs (docs/STORE.md, "Retention of proofs").
 """
 from __future__ import annotations
 

@@ -273,6 +273,13 @@ def test_prune_and_verify_name_the_damage(tmp_path, capsys):
     out = capsys.readouterr()
     assert "entry 1 " in out.err and "repaired:" in out.out and "written back" in out.out
     assert (tmp_path / INDEX).read_bytes()[:80] == index[:80]
+    # lost in both copies: still verified from the first kept batch, UNANCHORED
+    os.remove(tmp_path / COPY)
+    (tmp_path / INDEX).write_bytes(_flip((tmp_path / INDEX).read_bytes(), 0 * 320 + 100))
+    capsys.readouterr()
+    status, text = run(tmp_path)
+    assert status == 0 and "UNANCHORED: batches 0..2 are archived" in text, text
+    assert "taken as archived: symbol 0 batch " in capsys.readouterr().err
 
 
 def test_recovery_never_proves_a_lost_archived_batch_again(tmp_path):

@@ -211,9 +211,11 @@ def archived_copy(entries: int, records: list[tuple[int, bytes]]) -> bytes:
     header = _sealed(STORE_COPY_HEADER.pack(magic=STORE_COPY_MAGIC, version=STORE_COPY_VERSION,
                                             reserved=(0, 0, 0), entries=entries, count=len(records),
                                             reserved2=0, header_crc=0), COPY_HEADER_CRC_AT)
-    return header + b"".join(_sealed(STORE_ARCHIVED_RECORD.pack(entry=tuple(raw), number=number,
-                                                                record_crc=0), RECORD_CRC_AT)
-                             for number, raw in records)
+    # a record is its entry's bytes, its number and a CRC of both: joined as
+    # bytes, as packing 40 one-byte fields a record costs a retention of
+    # millions of proofs seconds
+    bodies = (raw + number.to_bytes(4, "little") for number, raw in records)
+    return header + b"".join(body + crc32(body).to_bytes(4, "little") for body in bodies)
 
 
 @dataclass(frozen=True)
@@ -244,19 +246,23 @@ def read_archived_copy(raw: bytes | None) -> ArchivedCopy:
     else:
         entries = h.entries
         if (len(raw) - size) != h.count * STORE_ARCHIVED_RECORD.size:
-            problems.append(f"it holds {len(raw) - size} bytes of records, its header says {h.count}")
-    records: dict[int, bytes] = {}
+            problems.append(f"it holds {len(raw) - size} bytes of records, not the "
+                            f"{h.count * STORE_ARCHIVED_RECORD.size} of the {h.count} its header says")
     step = STORE_ARCHIVED_RECORD.size
-    for at in range(size, len(raw) - step + 1, step):
-        r = STORE_ARCHIVED_RECORD.unpack(raw[at:at + step])
-        entry = bytes(r.entry)
-        e = STORE_INDEX.unpack(entry)
-        if crc32(raw[at:at + RECORD_CRC_AT]) != r.record_crc \
-                or crc32(entry[:INDEX_CRC_AT]) != e.entry_crc or e.state != STORE_ARCHIVED \
-                or (entries is not None and r.number >= entries):
+    n = (len(raw) - size) // step if len(raw) > size else 0
+    table = np.frombuffer(raw, STORE_ARCHIVED_DTYPE, n, size) if n else np.zeros(0, STORE_ARCHIVED_DTYPE)
+    numbers, crcs = table["number"].tolist(), table["record_crc"].tolist()
+    index = np.ascontiguousarray(table["entry"]).view(STORE_INDEX_DTYPE).reshape(-1)
+    states, entry_crcs = index["state"].tolist(), index["entry_crc"].tolist()
+    records: dict[int, bytes] = {}
+    view = memoryview(raw)
+    for i, at in enumerate(range(size, size + n * step, step)):
+        if crc32(view[at:at + RECORD_CRC_AT]) != crcs[i] or states[i] != STORE_ARCHIVED \
+                or crc32(view[at:at + INDEX_CRC_AT]) != entry_crcs[i] \
+                or (entries is not None and numbers[i] >= entries):
             problems.append(f"its record at byte {at} is damaged")
             continue
-        records[r.number] = entry
+        records[numbers[i]] = raw[at:at + STORE_INDEX.size]
     return ArchivedCopy(entries, records, tuple(problems))
 
 

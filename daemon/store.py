@@ -300,7 +300,7 @@ class ProofStore:
                     "already marks archived (a prune was interrupted)")
             log.warning("proof store repair: %s", note)
             self.repairs.append(note)
-        self._write_copy_if_stale(copy_raw, copy)
+        self._write_copy_if_stale(copy_raw, copy, raw)
 
     def _pending_removal(self, present: dict[int, str]) -> list[int]:
         """Segments still on disk whose every index entry is archived (a
@@ -322,8 +322,8 @@ class ProofStore:
         one retention wrote."""
         for symbol, ids in self._batches.items():
             flags = [self._entries[self._number[symbol, b]].archived for b in ids]
-            bad = ids[-1] if flags[-1] else next(
-                (b for k, (b, f) in enumerate(zip(ids, flags)) if f and not all(flags[:k])), None)
+            live = flags.index(False) if False in flags else len(flags)     # the first kept
+            bad = ids[-1] if flags[-1] else next((b for b, f in zip(ids[live:], flags[live:]) if f), None)
             if bad is not None:
                 raise StoreCorrupt(self._index_path, self._number[symbol, bad] * INDEX_SIZE,
                                    f"symbol {symbol} batch {bad} is archived out of order (retention "
@@ -621,11 +621,14 @@ class ProofStore:
         return fm.archived_copy(span, [(k, self._index_bytes(loc)) for k, loc in enumerate(self._entries)
                                        if loc.archived and loc.lost is None])
 
-    def _write_copy_if_stale(self, have: bytes | None, copy: fm.ArchivedCopy) -> None:
-        """A writer's open: archived.zka (`have`, as read) rewritten when it
-        is not what the index gives (damaged, behind a retention that stopped
-        between the two files, or missing: a store archived before the copy
-        existed)."""
+    def _write_copy_if_stale(self, have: bytes | None, copy: fm.ArchivedCopy, index: bytes) -> None:
+        """A writer's open: archived.zka (`have`, as read; `copy`, as parsed)
+        rewritten when it is not what the index gives (damaged, behind a
+        retention that stopped between the two files, or missing: a store
+        archived before the copy existed).  `index` is index.zki as read:
+        unless an entry was restored, it holds the archived entries as they are."""
+        if not self._restored and self._copy_agrees(have, copy, index):
+            return
         want = self._copy_bytes()
         if have == want:
             return
@@ -640,6 +643,17 @@ class ProofStore:
         note = f"{self._copy_path}: {what}"
         log.warning("proof store repair: %s", note)
         self.repairs.append(note)
+
+    def _copy_agrees(self, have: bytes | None, copy: fm.ArchivedCopy, index: bytes) -> bool:
+        """Does archived.zka hold exactly a record of each archived entry of
+        `index` (the lost ones aside), and the span?  Compared as parsed, so
+        an open does not pack every archived entry again."""
+        archived = [k for k, loc in enumerate(self._entries) if loc.archived]
+        if not archived:
+            return have is None
+        return have is not None and not copy.problems and copy.entries == archived[-1] + 1 \
+            and copy.records == {k: index[k * INDEX_SIZE:(k + 1) * INDEX_SIZE] for k in archived
+                                 if self._entries[k].lost is None}
 
     def _replace_file(self, name: str, data: bytes) -> None:
         """`name` in the store directory replaced by `data` whole: a new

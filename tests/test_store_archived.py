@@ -331,3 +331,26 @@ def test_a_copy_never_archives_a_proof_whose_own_entry_is_sound(orig, tmp_path):
         served(s, numbers)
         assert any("rewritten" in line for line in s.repairs)
     assert (d / COPY).read_bytes() == copy
+
+
+def test_a_damaged_copy_never_crashes_a_reader_nor_is_changed(orig, tmp_path):
+    """archived.zka cut, forged (checksums right, numbers and states wrong),
+    or a directory: every reading command answers or refuses by name, and
+    none changes the store."""
+    from test_bad_input_audit import _copy_with, cli, tree_digest
+    _, _, index, copy = orig
+    rec = copy[24:72]
+    wild = fm.archived_copy(1 << 31, [(1 << 30, rec[:40]), (3, fm.index_entry(9, 9, 9, 9, 9, 9, 7))])
+    cases = {f"cut to {n}": copy[:n] for n in (0, 1, 23, 24, 25, 71, len(copy) - 1)}
+    cases.update({"numbers and states wrong": wild, "a directory": None,
+                  "twice as long": copy + copy[24:], "index damaged too": copy})
+    for name, data in cases.items():
+        d = _copy_with(str(orig[0]), str(tmp_path / "s"), COPY, data)
+        if name == "index damaged too":
+            (tmp_path / "s" / INDEX).write_bytes(_flip(index, 4 * 320 + 70))
+        before = tree_digest(d)
+        for argv in (["verify", "--store", d, "--jobs", "1"],
+                     ["store", "prune", d, "--keep", "1", "--dry-run"]):
+            r = cli(*argv)
+            assert r.traceback is None, (name, argv[0], r.traceback)
+            assert tree_digest(d) == before, (name, argv[0])

@@ -241,8 +241,9 @@ def read_archived_copy(raw: bytes | None) -> ArchivedCopy:
     h = STORE_COPY_HEADER.unpack(raw) if len(raw) >= size else None
     if h is None or h.magic != STORE_COPY_MAGIC or crc32(raw[:COPY_HEADER_CRC_AT]) != h.header_crc:
         problems.append("its header is damaged")
-    elif h.version != STORE_COPY_VERSION:
-        problems.append(f"format version {h.version} (this build reads {STORE_COPY_VERSION})")
+    elif h.version != STORE_COPY_VERSION:        # records of another layout: none used
+        return ArchivedCopy(None, {}, (f"format version {h.version} (this build reads "
+                                       f"{STORE_COPY_VERSION}); not used",))
     else:
         entries = h.entries
         if (len(raw) - size) != h.count * STORE_ARCHIVED_RECORD.size:

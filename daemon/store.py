@@ -135,21 +135,25 @@ def _may_follow_lost(cursor: tuple[int, int], at: tuple[int, int], lost: int,
 def _data_at(cursor: tuple[int, int], present: dict[int, str], sizes: dict[int, int], file):
     """Where the next data entry after the data cursor lies ((segment,
     offset), or None if no data is there) and its header if it checks out
-    and fits its segment (else None)."""
+    as the data scan checks one (else None; its proof bytes may be damaged:
+    the header alone says which proof it is)."""
     seg, off = cursor
     if seg not in present or off >= sizes[seg]:
         seg, off = seg + 1, 0
     if seg not in present or off >= sizes[seg]:
         return None
     f = file(seg)
-    f.seek(off)
-    raw = f.read(fm.HEADER_SIZE)
-    h = fm.STORE_HEADER.unpack(raw) if len(raw) == fm.HEADER_SIZE else None
-    if h is None or h.magic != fm.STORE_MAGIC or h.version != fm.VERSION \
-            or fm.crc32(raw[:fm.HEADER_CRC_AT]) != h.header_crc \
-            or off + fm.HEADER_SIZE + h.length > sizes[seg]:
-        h = None
-    return (seg, off), h
+
+    def read(o, n):
+        f.seek(o)
+        return f.read(n)
+    walk = fm.EntryWalk(read, sizes[seg], fm.STORE_LAYOUT, present[seg], False, StoreCorrupt, off,
+                        damaged_payloads=True)
+    try:
+        _, header, _ = next(iter(walk))
+    except StoreCorrupt:
+        header = None
+    return (seg, off), header
 
 
 def _next_position(raw: bytes, k: int, count: int, copy: fm.ArchivedCopy) -> tuple[int, int] | None:

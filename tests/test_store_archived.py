@@ -6,14 +6,12 @@ nothing renumbered, the batch still proven), a store archived before the
 copy existed, and a retention stopped at every step of its writes."""
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 
 import pytest
 
 from zksidecar.daemon import formats as fm
-from zksidecar.daemon import store as store_mod
 from zksidecar.daemon.store import ProofStore, StoreArchived, StoreCorrupt, StoreError
 from zksidecar.tools import cli
 
@@ -36,8 +34,7 @@ def pruned(d) -> dict[tuple[int, int], int]:
     return numbers
 
 
-ARCHIVED = (4, 5)           # entries of pruned()'s store whose segment is gone
-LIVE_BEFORE = (0, 1, 2, 3)  # live entries before them
+ARCHIVED = (4, 5)           # entries of pruned()'s store whose segment is gone (0..3 are live)
 
 
 def served(s: ProofStore, numbers) -> None:
@@ -75,7 +72,7 @@ def _flip(raw: bytes, bit: int) -> bytes:
     return bytes(out)
 
 
-@pytest.mark.parametrize("k", ARCHIVED + LIVE_BEFORE[1:2])
+@pytest.mark.parametrize("k", [*ARCHIVED, 1], ids=["archived 4", "archived 5", "live 1"])
 def test_every_bit_of_an_entry_before_the_last_archived_one_is_restored(orig, tmp_path, k):
     """One flipped bit anywhere in entry k (its state word included): every
     open serves every proof at its number and names the entry, a writer
@@ -354,3 +351,20 @@ def test_a_damaged_copy_never_crashes_a_reader_nor_is_changed(orig, tmp_path):
             r = cli(*argv)
             assert r.traceback is None, (name, argv[0], r.traceback)
             assert tree_digest(d) == before, (name, argv[0])
+
+
+def test_a_copy_of_another_version_is_named_not_used_and_written_again(orig, tmp_path):
+    _, numbers, index, copy = orig
+    d = _work(orig, tmp_path)
+    other = bytearray(copy)
+    other[4] = 2
+    other[20:24] = fm.crc32(bytes(other[:20])).to_bytes(4, "little")
+    (d / COPY).write_bytes(bytes(other))
+    (d / INDEX).write_bytes(_flip(index, 4 * 320 + 70))       # its records would restore it
+    with ProofStore(str(d), readonly=True) as s:
+        served(s, numbers)
+        assert any("format version 2 (this build reads 1); not used" in line for line in s.damage)
+        assert any("lost" in line for line in s.damage)
+    with ProofStore(str(d), segment_bytes=SEG) as s:
+        assert any(f"{COPY}: rewritten" in line for line in s.repairs)
+    assert fm.read_archived_copy((d / COPY).read_bytes()).records.keys() == {5}

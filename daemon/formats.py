@@ -244,6 +244,8 @@ def read_archived_copy(raw: bytes | None) -> ArchivedCopy:
     elif h.version != STORE_COPY_VERSION:        # records of another layout: none used
         return ArchivedCopy(None, {}, (f"format version {h.version} (this build reads "
                                        f"{STORE_COPY_VERSION}); not used",))
+    elif any(h.reserved) or h.reserved2:
+        problems.append("its header's reserved bytes are not zero")
     else:
         entries = h.entries
         if (len(raw) - size) != h.count * STORE_ARCHIVED_RECORD.size:

@@ -368,3 +368,13 @@ def test_a_copy_of_another_version_is_named_not_used_and_written_again(orig, tmp
     with ProofStore(str(d), segment_bytes=SEG) as s:
         assert any(f"{COPY}: rewritten" in line for line in s.repairs)
     assert fm.read_archived_copy((d / COPY).read_bytes()).records.keys() == {5}
+
+
+def test_a_copy_header_with_reserved_bytes_set_is_named_and_its_span_not_used(orig):
+    _, _, _, copy = orig
+    bad = bytearray(copy)
+    bad[16] = 1                                               # reserved2
+    bad[20:24] = fm.crc32(bytes(bad[:20])).to_bytes(4, "little")
+    got = fm.read_archived_copy(bytes(bad))
+    assert got.entries is None and got.problems == ("its header's reserved bytes are not zero",)
+    assert got.records == fm.read_archived_copy(copy).records     # each record stands alone

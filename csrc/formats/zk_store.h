@@ -23,7 +23,8 @@
 #endif
 
 /* cffi-begin */
-/* Format version of every structure below; bump on any change. */
+/* Format version of every structure below but archived.zka's (which has
+ * ZK_STORE_COPY_VERSION); bump on any change. */
 #define ZK_STORE_VERSION 1
 
 /* Journal entry magic: the bytes "ZKJE". */

@@ -55,7 +55,7 @@ from .journal import FSYNC_POLICIES
 from .journal import PREFIX as JOURNAL_PREFIX
 from .journal import SUFFIX as JOURNAL_SUFFIX
 from .shadow import MIN_RESYNC_AFTER
-from .store import INDEX_NAME
+from .store import COPY_NAME, INDEX_NAME
 from .store import PREFIX as STORE_PREFIX
 from .store import SUFFIX as STORE_SUFFIX
 
@@ -990,7 +990,7 @@ def _check_state_dir(key: str, path: str, full: str, gid: int | None, p: list[st
         p.append(_msg(key, f"{full}: {why}; the daemon changes no mode it did not set: "
                       f"`{perms.fix_command(full, True, gid)}`", path))
         return
-    ours = (lambda n: n == "LOCK" or n == INDEX_NAME
+    ours = (lambda n: n in ("LOCK", INDEX_NAME, COPY_NAME)
             or (n.startswith(JOURNAL_PREFIX + "-") and n.endswith(JOURNAL_SUFFIX))
             or (n.startswith(STORE_PREFIX + "-") and n.endswith(STORE_SUFFIX)))
     try:

@@ -101,6 +101,27 @@ STORE_INDEX_DTYPE = record_dtype([
 #: prune|archive`): the bytes "ARCV"; 0 is a proof in its segment
 STORE_ARCHIVED = 0x56435241
 
+#: archived.zka, the second copy of index.zki's archived entries (its own
+#: magic "ZKSA" and version; docs/STORE.md, "The second copy of the archived entries")
+STORE_COPY_MAGIC = 0x41534B5A
+STORE_COPY_VERSION = 1
+
+STORE_COPY_HEADER_DTYPE = record_dtype([
+    ("magic", "<u4", 0),
+    ("version", "u1", 4),
+    ("reserved", "3u1", 5),
+    ("entries", "<u4", 8),
+    ("count", "<u4", 12),
+    ("reserved2", "<u4", 16),
+    ("header_crc", "<u4", 20),
+], 24)
+
+STORE_ARCHIVED_DTYPE = record_dtype([
+    ("entry", "40u1", 0),
+    ("number", "<u4", 40),
+    ("record_crc", "<u4", 44),
+], 48)
+
 SNAPSHOT_HEADER_DTYPE = record_dtype([
     ("magic", "<u4", 0),
     ("version", "u1", 4),
@@ -137,6 +158,8 @@ JOURNAL_HEADER = Packed("JournalEntryHeader", JOURNAL_ENTRY_DTYPE)
 JOURNAL_MARK = Packed("JournalBatchMark", JOURNAL_BATCH_DTYPE)
 STORE_HEADER = Packed("StoreEntryHeader", STORE_ENTRY_DTYPE)
 STORE_INDEX = Packed("StoreIndexEntry", STORE_INDEX_DTYPE)
+STORE_COPY_HEADER = Packed("StoreCopyHeader", STORE_COPY_HEADER_DTYPE)
+STORE_ARCHIVED_RECORD = Packed("StoreArchivedRecord", STORE_ARCHIVED_DTYPE)
 SNAPSHOT_HEADER = Packed("SnapshotHeader", SNAPSHOT_HEADER_DTYPE)
 SNAPSHOT_BOOK = Packed("SnapshotBook", SNAPSHOT_BOOK_DTYPE)
 SNAPSHOT_UNSTARTED = Packed("SnapshotUnstarted", SNAPSHOT_UNSTARTED_DTYPE)
@@ -146,6 +169,9 @@ HEADER_CRC_AT = JOURNAL_HEADER.offset("header_crc")
 assert HEADER_CRC_AT == STORE_HEADER.offset("header_crc") == HEADER_SIZE - 4
 #: an index entry's checksum covers the bytes before it
 INDEX_CRC_AT = STORE_INDEX.offset("entry_crc")
+#: archived.zka's header and each record's checksum cover the bytes before it
+COPY_HEADER_CRC_AT = STORE_COPY_HEADER.offset("header_crc")
+RECORD_CRC_AT = STORE_ARCHIVED_RECORD.offset("record_crc")
 U32, U64 = (1 << 32) - 1, (1 << 64) - 1
 
 crc32 = zlib.crc32   # CRC-32/ISO-HDLC, the zlib polynomial; C at a few GB/s
@@ -177,6 +203,70 @@ def index_entry(symbol: int, segment: int, batch_id: int, offset: int, length: i
     return _sealed(STORE_INDEX.pack(symbol=symbol, segment=segment, batch_id=batch_id,
                                     offset=offset, length=length, data_crc=data_crc, entry_crc=0,
                                     state=state), INDEX_CRC_AT)
+
+
+def archived_copy(entries: int, records: list[tuple[int, bytes]]) -> bytes:
+    """archived.zka's bytes: the header (index.zki's `entries` up to its last
+    archived one) and one record per (number k, its 40-byte index entry)."""
+    header = _sealed(STORE_COPY_HEADER.pack(magic=STORE_COPY_MAGIC, version=STORE_COPY_VERSION,
+                                            reserved=(0, 0, 0), entries=entries, count=len(records),
+                                            reserved2=0, header_crc=0), COPY_HEADER_CRC_AT)
+    # a record is its entry's bytes, its number and a CRC of both: joined as
+    # bytes, as packing 40 one-byte fields a record costs a retention of
+    # millions of proofs seconds
+    bodies = (raw + number.to_bytes(4, "little") for number, raw in records)
+    return header + b"".join(body + crc32(body).to_bytes(4, "little") for body in bodies)
+
+
+@dataclass(frozen=True)
+class ArchivedCopy:
+    """What archived.zka holds that checks out: `entries` (None if its
+    header is damaged or missing), the sound records by number, and what
+    was wrong with the rest (for a repair line)."""
+
+    entries: int | None
+    records: dict[int, bytes]
+    problems: tuple[str, ...]
+
+
+def read_archived_copy(raw: bytes | None) -> ArchivedCopy:
+    """archived.zka's `raw` bytes (None: no such file) read record by record:
+    each record stands on its own checksum, and on its entry's (an archived
+    index entry whose own checksum holds), so a damaged header or record
+    costs only itself."""
+    if raw is None:
+        return ArchivedCopy(None, {}, ())
+    problems, entries = [], None
+    size = STORE_COPY_HEADER.size
+    h = STORE_COPY_HEADER.unpack(raw) if len(raw) >= size else None
+    if h is None or h.magic != STORE_COPY_MAGIC or crc32(raw[:COPY_HEADER_CRC_AT]) != h.header_crc:
+        problems.append("its header is damaged")
+    elif h.version != STORE_COPY_VERSION:        # records of another layout: none used
+        return ArchivedCopy(None, {}, (f"format version {h.version} (this build reads "
+                                       f"{STORE_COPY_VERSION}); not used",))
+    elif any(h.reserved) or h.reserved2:
+        problems.append("its header's reserved bytes are not zero")
+    else:
+        entries = h.entries
+        if (len(raw) - size) != h.count * STORE_ARCHIVED_RECORD.size:
+            problems.append(f"it holds {len(raw) - size} bytes of records, not the "
+                            f"{h.count * STORE_ARCHIVED_RECORD.size} of the {h.count} its header says")
+    step = STORE_ARCHIVED_RECORD.size
+    n = (len(raw) - size) // step if len(raw) > size else 0
+    table = np.frombuffer(raw, STORE_ARCHIVED_DTYPE, n, size) if n else np.zeros(0, STORE_ARCHIVED_DTYPE)
+    numbers, crcs = table["number"].tolist(), table["record_crc"].tolist()
+    index = np.ascontiguousarray(table["entry"]).view(STORE_INDEX_DTYPE).reshape(-1)
+    states, entry_crcs = index["state"].tolist(), index["entry_crc"].tolist()
+    records: dict[int, bytes] = {}
+    view = memoryview(raw)
+    for i, at in enumerate(range(size, size + n * step, step)):
+        if crc32(view[at:at + RECORD_CRC_AT]) != crcs[i] or states[i] != STORE_ARCHIVED \
+                or crc32(view[at:at + INDEX_CRC_AT]) != entry_crcs[i] \
+                or (entries is not None and numbers[i] >= entries):
+            problems.append(f"its record at byte {at} is damaged")
+            continue
+        records[numbers[i]] = raw[at:at + STORE_INDEX.size]
+    return ArchivedCopy(entries, records, tuple(problems))
 
 
 # ------------------------------------------------------------ reading --

@@ -16,8 +16,12 @@ so the store still knows every batch it proved (has(), proven_through())
 and trusts an archived one on its index entry's own checksum; get() of one
 raises StoreArchived.  The index is then the only record of those proofs:
 it is rewritten whole (a new file renamed over it) before any segment goes,
-and a store whose segments are missing without ARCHIVED entries naming them
-is corrupt, never silently smaller (docs/STORE.md, "Retention of proofs").
+then archived.zka, a second copy of its archived entries, the same way; a
+store whose segments are missing without ARCHIVED entries naming them is
+corrupt, never silently smaller.  An entry up to the last archived one that
+fails its check is restored (from the copy, its own fields, or the data) or
+kept in its place as a lost archived entry: never truncated, since that
+would renumber later proofs (docs/STORE.md, "Retention of proofs").
 """
 from __future__ import annotations
 
@@ -32,6 +36,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+import numpy as np
+
 from ..engine.records import NO_PROOF
 from . import formats as fm
 from . import perms
@@ -40,6 +46,7 @@ log = logging.getLogger(__name__)
 
 PREFIX, SUFFIX = "store", ".zkd"
 INDEX_NAME = "index.zki"
+COPY_NAME = "archived.zka"      # the second copy of the archived index entries
 INDEX_SIZE = fm.STORE_INDEX.size
 MIN_SEGMENT_BYTES = 256
 HEADER_DAMAGED = "its data entry header is damaged"
@@ -82,10 +89,82 @@ class Location:
     length: int
     crc: int
     archived: bool = False      # its segment was removed by retention
+    #: a lost archived entry: its index bytes as they are, damaged in index.zki
+    #: and without a sound copy in archived.zka (which proof it was is unknown;
+    #: the fields above are only where the data cursor stood)
+    lost: bytes | None = None
 
     @property
     def end(self) -> int:
         return self.offset + fm.HEADER_SIZE + self.length
+
+
+def _nearest_state(word: int) -> int | None:
+    """The index entry state (0 or STORE_ARCHIVED) nearer `word` in flipped
+    bits, None at equal distance: the two words differ in 12 bits, so a
+    state word with a few bits flipped still says which it was."""
+    to_live, to_archived = bin(word).count("1"), bin(word ^ fm.STORE_ARCHIVED).count("1")
+    return 0 if to_live < to_archived else fm.STORE_ARCHIVED if to_archived < to_live else None
+
+
+def _sound_entry(chunk: bytes):
+    """The index entry `chunk` unpacked, if its checksum holds and its
+    state is one of the two; else None."""
+    e = fm.STORE_INDEX.unpack(chunk)
+    if fm.crc32(chunk[:fm.INDEX_CRC_AT]) != e.entry_crc or e.state not in (0, fm.STORE_ARCHIVED):
+        return None
+    return e
+
+
+def _may_follow_lost(cursor: tuple[int, int], at: tuple[int, int], lost: int,
+                     present: dict[int, str], sizes: dict[int, int]) -> bool:
+    """May the entry at `at` (segment, offset) come after `lost` lost
+    archived entries that came after the data cursor `cursor`?  Each lay in
+    a removed segment: later in the cursor's own (removed) segment, or in
+    the ones after it; the entry after them starts in the last one's segment
+    (a removed one) or at byte 0 of the next, and no data of a present
+    segment is left between."""
+    (seg, off), (segment, offset) = cursor, at
+    if segment == seg:
+        return seg not in present and offset > off
+    if seg in present and off < sizes[seg] or any(n in present for n in range(seg + 1, segment)):
+        return False
+    return offset == 0 and segment <= seg + lost + 1 or segment not in present and segment <= seg + lost
+
+
+def _data_at(cursor: tuple[int, int], present: dict[int, str], sizes: dict[int, int], file):
+    """Where the next data entry after the data cursor lies ((segment,
+    offset), or None if no data is there) and its header if it checks out
+    as the data scan checks one (else None; its proof bytes may be damaged:
+    the header alone says which proof it is)."""
+    seg, off = cursor
+    if seg not in present or off >= sizes[seg]:
+        seg, off = seg + 1, 0
+    if seg not in present or off >= sizes[seg]:
+        return None
+    f = file(seg)
+
+    def read(o, n):
+        f.seek(o)
+        return f.read(n)
+    walk = fm.EntryWalk(read, sizes[seg], fm.STORE_LAYOUT, present[seg], False, StoreCorrupt, off,
+                        damaged_payloads=True)
+    try:
+        _, header, _ = next(iter(walk))
+    except StoreCorrupt:
+        header = None
+    return (seg, off), header
+
+
+def _next_position(raw: bytes, k: int, count: int, copy: fm.ArchivedCopy) -> tuple[int, int] | None:
+    """Where the first index entry after k whose fields can be trusted (its
+    own checksum holds, or archived.zka has it) says its proof lies."""
+    for j in range(k + 1, count):
+        chunk = copy.records.get(j) or raw[j * INDEX_SIZE:(j + 1) * INDEX_SIZE]
+        e = fm.STORE_INDEX.unpack(chunk)
+        if fm.crc32(chunk[:fm.INDEX_CRC_AT]) == e.entry_crc:
+            return e.segment, e.offset
+    return None
 
 
 def _entry_problem(loc: Location, raw: bytes, whole: bool) -> str | None:
@@ -139,6 +218,10 @@ class ProofStore:
         self.torn_tail: str | None = None    # a torn tail found and left in place, if any
         self._group = group              # files 0640 owned by it, directories 0750 (daemon/perms.py)
         self.repairs: list[str] = []     # what opening changed, for the daemon's status
+        #: damaged index entries (and archived.zka records) found on opening,
+        #: whether restored or lost, for every command that reports problems
+        self.damage: list[str] = []
+        self._restored = False           # an entry of the archived span restored in memory
         self._entries: list[Location] = []
         self._number: dict[tuple[int, int], int] = {}
         self._batches: dict[int, list[int]] = {}
@@ -178,8 +261,11 @@ class ProofStore:
                 raw = f.read()
         except FileNotFoundError:
             raw = b""
-        kept, why, vouched = self._check_index(raw, present, sizes)
+        copy_raw = self._read_copy_file()
+        copy = self._parse_copy(copy_raw)
+        kept, why, vouched = self._check_index(raw, present, sizes, copy)
         self._check_archived()
+        self._take_lost_as_archived()
         pending = self._pending_removal(present)
         for number in pending:                  # an interrupted prune: not data any more
             del present[number], sizes[number]
@@ -198,8 +284,13 @@ class ProofStore:
         else:
             self._fd = os.open(present[last], os.O_RDWR | os.O_CLOEXEC)
             self._size = sizes[last]
+        if self._restored:                      # in the middle: the whole index, as retention writes it
+            self._replace_file(INDEX_NAME, b"".join(map(self._index_bytes, self._entries)))
+            note = f"{self._index_path}: the damaged entries named above written back"
+            log.warning("proof store repair: %s", note)
+            self.repairs.append(note)
         self._index_fd = perms.open_or_create(self._index_path, os.O_RDWR | os.O_CLOEXEC, self._group)
-        if why or new:
+        if (why or new) and not self._restored:
             os.ftruncate(self._index_fd, kept * INDEX_SIZE)
             entries = b"".join(self._index_bytes(loc) for loc in self._entries[kept:])
             if entries:
@@ -213,6 +304,7 @@ class ProofStore:
                     "already marks archived (a prune was interrupted)")
             log.warning("proof store repair: %s", note)
             self.repairs.append(note)
+        self._write_copy_if_stale(copy_raw, copy, raw)
 
     def _pending_removal(self, present: dict[int, str]) -> list[int]:
         """Segments still on disk whose every index entry is archived (a
@@ -220,7 +312,8 @@ class ProofStore:
         with archived and live entries is corrupt."""
         state: dict[int, set[bool]] = {}
         for loc in self._entries:
-            state.setdefault(loc.segment, set()).add(loc.archived)
+            if loc.lost is None:        # a lost entry's segment is unknown
+                state.setdefault(loc.segment, set()).add(loc.archived)
         for number, flags in state.items():
             if number in present and flags == {True, False}:
                 raise StoreCorrupt(self._index_path, 0, f"segment {number} holds archived and live "
@@ -233,8 +326,8 @@ class ProofStore:
         one retention wrote."""
         for symbol, ids in self._batches.items():
             flags = [self._entries[self._number[symbol, b]].archived for b in ids]
-            bad = ids[-1] if flags[-1] else next(
-                (b for k, (b, f) in enumerate(zip(ids, flags)) if f and not all(flags[:k])), None)
+            live = flags.index(False) if False in flags else len(flags)     # the first kept
+            bad = ids[-1] if flags[-1] else next((b for b, f in zip(ids[live:], flags[live:]) if f), None)
             if bad is not None:
                 raise StoreCorrupt(self._index_path, self._number[symbol, bad] * INDEX_SIZE,
                                    f"symbol {symbol} batch {bad} is archived out of order (retention "
@@ -242,18 +335,23 @@ class ProofStore:
 
     @staticmethod
     def _index_bytes(loc: Location) -> bytes:
+        if loc.lost is not None:
+            return loc.lost             # nothing to restore it from: kept as it is
         return fm.index_entry(loc.symbol, loc.segment, loc.batch_id, loc.offset, loc.length, loc.crc,
                               fm.STORE_ARCHIVED if loc.archived else 0)
 
-    def _check_index(self, raw: bytes, present: dict[int, str],
-                     sizes: dict[int, int]) -> tuple[int, str | None, dict[int, tuple[int, int]]]:
+    def _check_index(self, raw: bytes, present: dict[int, str], sizes: dict[int, int],
+                     copy: fm.ArchivedCopy) -> tuple[int, str | None, dict[int, tuple[int, int]]]:
         """Keep the index entries that agree with the data, up to the first
         that does not: (how many, why the rest was dropped or None, and by
         segment (end, entry) the furthest whole data a sound entry among the
-        rest vouches for).  An archived entry cannot be rebuilt from the
-        data: one among those dropped makes the store corrupt instead."""
+        rest vouches for).  Entries up to the last archived one (the
+        archived span) are never dropped: truncating there would renumber
+        later proofs, so a damaged one is restored (_restore_entry) or kept
+        as a lost archived entry, and what cannot be either is corrupt."""
         count = len(raw) // INDEX_SIZE
         why = f"a torn entry of {len(raw) % INDEX_SIZE} bytes" if len(raw) % INDEX_SIZE else None
+        span = self._archived_span(raw, count, copy)
         with contextlib.ExitStack() as files:     # each segment opened once, however many proofs
             opened = {}
 
@@ -262,14 +360,13 @@ class ProofStore:
                     opened[number] = files.enter_context(open(present[number], "rb"))
                 return opened[number]
 
-            kept, why = self._index_prefix(raw, count, why, present, sizes, file)
+            kept, why = self._index_prefix(raw, count, why, present, sizes, file, copy, span)
         vouched: dict[int, tuple[int, int]] = {}
         for k in range(kept, count):
-            chunk = raw[k * INDEX_SIZE:(k + 1) * INDEX_SIZE]
-            e = fm.STORE_INDEX.unpack(chunk)
-            if fm.crc32(chunk[:fm.INDEX_CRC_AT]) != e.entry_crc:
+            e = _sound_entry(raw[k * INDEX_SIZE:(k + 1) * INDEX_SIZE])
+            if e is None:
                 continue
-            if e.state == fm.STORE_ARCHIVED:
+            if e.state == fm.STORE_ARCHIVED:    # past the span: _archived_span rules it out
                 raise StoreCorrupt(self._index_path, kept * INDEX_SIZE, f"{why}; entry {k} after it "
                                    "is an archived proof, which the data cannot give back")
             # an entry past the ones kept, sound itself, whose data the file
@@ -277,25 +374,50 @@ class ProofStore:
             # crash cuts a file short; it does not flip bits), so _scan_data
             # drops no tail under it.  One past the file's end is a write cut short
             end = e.offset + fm.HEADER_SIZE + e.length
-            if e.state == 0 and end <= sizes.get(e.segment, -1) \
-                    and end > vouched.get(e.segment, (0, 0))[0]:
+            if end <= sizes.get(e.segment, -1) and end > vouched.get(e.segment, (0, 0))[0]:
                 vouched[e.segment] = (end, k)
         return kept, why, vouched
 
-    def _index_prefix(self, raw, count, why, present, sizes, file) -> tuple[int, str | None]:
+    def _archived_span(self, raw: bytes, count: int, copy: fm.ArchivedCopy) -> int:
+        """How many index entries reach to the last archived one: what
+        archived.zka says, or the last entry (damaged or not) whose state
+        word is nearer ARCHIVED.  Retention wrote them all (synced, renamed),
+        so no crash leaves them torn; index.zki shorter than that was lost or
+        cut short."""
+        states = np.frombuffer(raw, fm.STORE_INDEX_DTYPE, count)["state"]
+        archived = [int(k) for k in np.flatnonzero(states)
+                    if _nearest_state(int(states[k])) == fm.STORE_ARCHIVED]
+        span = max([copy.entries or 0, *(k + 1 for k in copy.records), *(k + 1 for k in archived[-1:])])
+        if span > count:
+            raise StoreCorrupt(self._index_path, count * INDEX_SIZE, f"{INDEX_NAME} holds {count} "
+                               f"entries, but {COPY_NAME} records archived entries up to number "
+                               f"{span - 1} ({INDEX_NAME} was lost after a prune, or cut short; the "
+                               "data cannot give archived entries back)")
+        return span
+
+    def _index_prefix(self, raw, count, why, present, sizes, file, copy, span) -> tuple[int, str | None]:
         # where the next entry must start: entries tile the data with no gaps
         # (a removed segment's size is unknown: its successor starts at byte 0)
         seg, off = 0, 0
         last = max(present, default=-1)
-        any_archived = False
+        any_archived, lost = False, 0        # lost: lost entries since the last one placed
         for k in range(count):
             chunk = raw[k * INDEX_SIZE:(k + 1) * INDEX_SIZE]
-            e = fm.STORE_INDEX.unpack(chunk)
+            e = _sound_entry(chunk)
+            if e is None:
+                if k >= span:
+                    return k, f"entry {k} fails its checksum"
+                e = self._restore_entry(k, chunk, raw, count, span, copy, (seg, off), present, sizes, file)
+                if e is None:
+                    self._add(Location(-1, -1, seg, off, 0, 0, True, lost=chunk))
+                    any_archived, lost = True, lost + 1
+                    continue
             sym, bid, segment = e.symbol, e.batch_id, e.segment
             archived = e.state == fm.STORE_ARCHIVED
             loc = Location(sym, bid, segment, e.offset, e.length, e.data_crc, archived)
-            if fm.crc32(chunk[:fm.INDEX_CRC_AT]) != e.entry_crc or e.state not in (0, fm.STORE_ARCHIVED):
-                return k, f"entry {k} fails its checksum"
+            if lost and _may_follow_lost((seg, off), (segment, e.offset), lost, present, sizes):
+                seg, off = segment, e.offset     # the lost entries lay between: where is unknown
+            lost = 0
             if segment == seg + 1 and (seg not in present or k and self._entries[-1].archived
                                        or off == sizes[seg]):
                 seg, off = segment, 0        # the previous segment ends exactly there
@@ -305,22 +427,80 @@ class ProofStore:
                                    "(a segment file was lost)")
             if (segment, e.offset) != (seg, off) or (
                     not archived and (segment not in present or loc.end > sizes[segment])):
-                return k, f"entry {k} does not follow the previous one in the data"
+                return self._cut(k, span, f"entry {k} does not follow the previous one in the data")
             earlier = self._number.get((sym, bid))
             if earlier is not None and not self._entries[earlier].archived and not archived \
                     and not self._damaged(self._entries[earlier], file):
-                return k, f"entry {k} repeats symbol {sym} batch {bid}, whose proof is sound"
+                return self._cut(k, span, f"entry {k} repeats symbol {sym} batch {bid}, whose proof "
+                                 "is sound")
             if not archived:
                 problem = self._check_data(loc, file(segment), whole=(segment == last
                                                                       and loc.end == sizes[segment]))
                 if problem and problem not in VOUCHED_DAMAGE:
-                    return k, f"entry {k}: {problem}"
+                    return self._cut(k, span, f"entry {k}: {problem}")
                 if problem:
                     self._keep_damaged(loc, problem)
             self._add(loc)
             off = loc.end
             any_archived = any_archived or archived
         return count, why
+
+    def _cut(self, k: int, span: int, why: str) -> tuple[int, str]:
+        """The index is kept up to entry k, unless k lies in the archived
+        span: dropping it would renumber the archived entries after it."""
+        if k < span:
+            raise StoreCorrupt(self._index_path, k * INDEX_SIZE, f"{why}; archived entries follow "
+                               "it, which the data cannot give back (truncating the index would "
+                               "renumber every later proof)")
+        return k, why
+
+    def _restore_entry(self, k, chunk, raw, count, span, copy, cursor, present, sizes, file):
+        """Index entry k of the archived span, which fails its check: from
+        archived.zka's record of it; else its own fields when only its state
+        word is damaged; else, a live one, from the data entry where the
+        previous proof ended.  None: an archived entry neither copy gives
+        back (lost: its place kept, which proof it was unknown).  Each is
+        named in `damage`."""
+        where = f"{self._index_path}: entry {k} (byte {k * INDEX_SIZE}) fails its checksum"
+        if k in copy.records:
+            return self._restored_as(where, f"restored from {COPY_NAME}", copy.records[k])
+        e = fm.STORE_INDEX.unpack(chunk)
+        state = _nearest_state(e.state)
+        if fm.crc32(chunk[:fm.INDEX_CRC_AT]) == e.entry_crc and state is not None:
+            return self._restored_as(where, "only its state word is damaged: restored to "
+                                     + ("ARCHIVED" if state else "0, a live proof"), chunk, state)
+        if state is None and k == span - 1:
+            state = fm.STORE_ARCHIVED            # the span ends at an archived entry
+        at, header = _data_at(cursor, present, sizes, file) or (None, None)
+        following = _next_position(raw, k, count, copy)
+        unclaimed = at is not None and (following is None or following > at)
+        if state != fm.STORE_ARCHIVED and unclaimed and header is not None:
+            return self._restored_as(where, "rebuilt from the data entry it names (a live proof)",
+                                     fm.index_entry(header.symbol, at[0], header.batch_id, at[1],
+                                                    header.length, header.data_crc))
+        seg, off = cursor
+        if state == 0 or state is None and unclaimed or seg in present and off < sizes[seg]:
+            # a live entry without its data, or an archived one where data is
+            # left that no entry claims: index and data both damaged
+            raise StoreCorrupt(self._index_path, k * INDEX_SIZE, f"entry {k} fails its checksum, "
+                               f"archived entries follow it, and the data where it must lie (segment "
+                               f"{seg} byte {off}) cannot give it back: damaged, or another entry's; "
+                               "nothing is renumbered or dropped")
+        self._name_damage(f"{where}: an archived entry {COPY_NAME} holds no sound copy of: which "
+                          "proof it was is lost; its place is kept (nothing is renumbered)")
+        return None
+
+    def _restored_as(self, where: str, how: str, chunk: bytes, state: int | None = None):
+        self._restored = True
+        self._name_damage(f"{where}: {how}"
+                          + (" (read-only: restored in memory only)" if self.readonly else "; written back"))
+        e = fm.STORE_INDEX.unpack(chunk)
+        return e if state is None else e._replace(state=state)
+
+    def _name_damage(self, note: str) -> None:
+        if not self.readonly:
+            log.warning("proof store damage: %s", note)
+        self.damage.append(note)
 
     def _keep_damaged(self, loc: Location, problem: str) -> None:
         """A damaged entry the index vouches for is corruption, not a torn
@@ -366,6 +546,9 @@ class ProofStore:
         seg, start = (0, 0) if last is None else (last.segment + 1, 0) if last.archived \
             else (last.segment, last.end)
         final = max(present, default=-1)
+        if last is not None and last.lost is not None:
+            # the lost entry's own segment is unknown: it may be a removed one
+            seg = min([n for n in present if n > last.segment], default=final + 1)
         found = False
         for number in range(seg, final + 1):
             if number not in present:
@@ -414,8 +597,123 @@ class ProofStore:
                     self.repairs.append(note)
         return found
 
+    # ------------------------------------------- the archived entries' copy --
+
+    @property
+    def _copy_path(self) -> str:
+        return os.path.join(self.directory, COPY_NAME)
+
+    def _read_copy_file(self) -> bytes | None:
+        try:
+            with open(self._copy_path, "rb") as f:
+                return f.read()
+        except FileNotFoundError:
+            return None
+
+    def _parse_copy(self, raw: bytes | None) -> fm.ArchivedCopy:
+        copy = fm.read_archived_copy(raw)
+        for problem in copy.problems:
+            self._name_damage(f"{self._copy_path}: {problem}")
+        return copy
+
+    def _copy_bytes(self) -> bytes | None:
+        """What archived.zka should hold for the index as it is: a record of
+        every archived entry but the lost ones; None when nothing is archived."""
+        span = max((k + 1 for k, loc in enumerate(self._entries) if loc.archived), default=0)
+        if not span:
+            return None
+        return fm.archived_copy(span, [(k, self._index_bytes(loc)) for k, loc in enumerate(self._entries)
+                                       if loc.archived and loc.lost is None])
+
+    def _write_copy_if_stale(self, have: bytes | None, copy: fm.ArchivedCopy, index: bytes) -> None:
+        """A writer's open: archived.zka (`have`, as read; `copy`, as parsed)
+        rewritten when it is not what the index gives (damaged, behind a
+        retention that stopped between the two files, or missing: a store
+        archived before the copy existed).  `index` is index.zki as read:
+        unless an entry was restored, it holds the archived entries as they are."""
+        if not self._restored and self._copy_agrees(have, copy, index):
+            return
+        want = self._copy_bytes()
+        if have == want:
+            return
+        if want is None:
+            os.unlink(self._copy_path)
+            fm.fsync_directory(self.directory)
+            what = "removed (the index archives nothing)"
+        else:
+            self._replace_file(COPY_NAME, want)
+            what = "written" if have is None else \
+                f"rewritten from the index ({'; '.join(copy.problems) or 'it did not match'})"
+        note = f"{self._copy_path}: {what}"
+        log.warning("proof store repair: %s", note)
+        self.repairs.append(note)
+
+    def _copy_agrees(self, have: bytes | None, copy: fm.ArchivedCopy, index: bytes) -> bool:
+        """Does archived.zka hold exactly a record of each archived entry of
+        `index` (the lost ones aside), and the span?  Compared as parsed, so
+        an open does not pack every archived entry again."""
+        archived = [k for k, loc in enumerate(self._entries) if loc.archived]
+        if not archived:
+            return have is None
+        return have is not None and not copy.problems and copy.entries == archived[-1] + 1 \
+            and copy.records == {k: index[k * INDEX_SIZE:(k + 1) * INDEX_SIZE] for k in archived
+                                 if self._entries[k].lost is None}
+
+    def _replace_file(self, name: str, data: bytes) -> None:
+        """`name` in the store directory replaced by `data` whole: a new
+        file, synced, renamed over it, the directory synced, so a crash
+        leaves the old file or the new one.  Raises StoreError (StoreFull)."""
+        path = os.path.join(self.directory, name)
+        tmp = path + ".new"
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)                 # left by a write that stopped
+        try:
+            fd = perms.create_file(tmp, os.O_WRONLY | os.O_CLOEXEC, self._group)
+            try:
+                fm.append_at(fd, 0, [data], tmp, StoreFull, StoreError)
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.rename(tmp, path)
+            fm.fsync_directory(self.directory)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            if isinstance(exc, StoreError):
+                raise
+            raise StoreError(exc.errno, f"proof store {self.directory}: cannot rewrite {name} "
+                             f"({exc.strerror})") from exc
+
+    def _take_lost_as_archived(self) -> None:
+        """With lost archived entries, every batch id below a symbol's first
+        kept batch that no entry lists is taken as archived (has(),
+        proven_through(), batches() list it, put() refuses it): retention
+        archives a prefix of each symbol's batches, so a lost entry is one of
+        these (or a superseded proof), and the daemon must not prove one
+        again behind the kept chain."""
+        lost = [k for k, loc in enumerate(self._entries) if loc.lost is not None]
+        if not lost:
+            return
+        taken = []
+        for symbol, ids in self._batches.items():
+            first = self.first_kept(symbol)
+            held = set(ids[:bisect.bisect_left(ids, first)])
+            taken += [(symbol, b) for b in range(first) if b not in held]
+        for i, (symbol, b) in enumerate(taken):
+            self._number[symbol, b] = lost[min(i, len(lost) - 1)]
+            bisect.insort(self._batches[symbol], b)
+        said = ", ".join(f"symbol {s} batch {b}" for s, b in taken) or "none"
+        self._name_damage(f"{self._index_path}: {len(lost)} lost archived entr"
+                          + ("y" if len(lost) == 1 else "ies") + f" (number {', '.join(map(str, lost))}); "
+                          f"taken as archived: {said} (the batches below a symbol's first kept one "
+                          "that no entry lists)")
+
     def _add(self, loc: Location) -> None:
-        """Index `loc`; a later entry of a batch supersedes an earlier one."""
+        """Index `loc`; a later entry of a batch supersedes an earlier one.
+        A lost entry takes its place in the numbering and names no batch."""
+        if loc.lost is not None:
+            self._entries.append(loc)
+            return
         key = (loc.symbol, loc.batch_id)
         if key not in self._number:
             bisect.insort(self._batches.setdefault(loc.symbol, []), loc.batch_id)
@@ -540,9 +838,12 @@ class ProofStore:
         loc = self._entries[self.proof_index(symbol, batch_id)]
         path = self.segment_path(loc.segment)
         if loc.archived:
+            where = (f"its index entry is lost (entry {self.proof_index(symbol, batch_id)} is damaged "
+                     f"in {INDEX_NAME} and {COPY_NAME})" if loc.lost is not None
+                     else f"segment {loc.segment} was removed by retention")
             raise StoreArchived(errno.ENOENT, f"proof store {self.directory}: symbol {symbol} batch "
-                                f"{batch_id} is archived (segment {loc.segment} was removed by "
-                                "retention); the store keeps only that it was proven")
+                                f"{batch_id} is archived ({where}); the store keeps only that it "
+                                "was proven")
         with open(path, "rb") as f:
             f.seek(loc.offset)
             raw = f.read(fm.HEADER_SIZE + loc.length)
@@ -609,7 +910,7 @@ class ProofStore:
                 cut[symbol] = c
             by_segment: dict[int, list[tuple[int, Location]]] = {}
             for number, loc in enumerate(self._entries):
-                if loc.segment in present:
+                if loc.segment in present and loc.lost is None:
                     by_segment.setdefault(loc.segment, []).append((number, loc))
             going = {n for n in present if all(loc.batch_id < cut[loc.symbol]
                                                for _, loc in by_segment.get(n, ()))}
@@ -647,7 +948,8 @@ class ProofStore:
         since that would change it: a put only adds to the segment being
         written, which no plan removes): the index is rewritten with their
         entries archived (a new file, synced, renamed over the old), then
-        the segment files are removed."""
+        archived.zka, its second copy of the archived entries (the same way),
+        then the segment files are removed."""
         if self.readonly or self._fd < 0:
             raise StoreError(errno.EBADF, f"proof store {self.directory} is "
                              + ("read-only" if self.readonly else "closed"))
@@ -659,30 +961,18 @@ class ProofStore:
                 raise ValueError(f"segment {self._segment} is being written; no plan removes it")
             entries = [dataclasses.replace(loc, archived=True) if loc.segment in going else loc
                        for loc in self._entries]
-            tmp = self._index_path + ".new"
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)                 # left by a prune that stopped
             try:
-                fd = perms.create_file(tmp, os.O_WRONLY | os.O_CLOEXEC, self._group)
-                try:
-                    fm.append_at(fd, 0, [b"".join(map(self._index_bytes, entries))], tmp,
-                                 StoreFull, StoreError)
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                os.rename(tmp, self._index_path)
-                fm.fsync_directory(self.directory)
-            except OSError as exc:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                if isinstance(exc, StoreError):
-                    raise
-                raise StoreError(exc.errno, f"proof store {self.directory}: cannot rewrite the "
-                                 f"index ({exc.strerror}); nothing was removed") from exc
+                self._replace_file(INDEX_NAME, b"".join(map(self._index_bytes, entries)))
+            except StoreError as exc:
+                raise type(exc)(exc.errno, f"{exc}; nothing was removed") from exc
             old_fd = self._index_fd
             self._index_fd = os.open(self._index_path, os.O_RDWR | os.O_CLOEXEC)
             os.close(old_fd)
             self._entries, self._archived = entries, None
+            # the copy after the index: it then never names an entry the index
+            # does not archive; a crash between leaves it behind, which the next
+            # writer's open rewrites.  Before any segment goes, so it is whole
+            self._replace_file(COPY_NAME, self._copy_bytes())
             self._unlink_segments(sorted(going))
 
     def _unlink_segments(self, numbers: list[int]) -> None:

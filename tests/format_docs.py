@@ -1,6 +1,6 @@
 """What the tests hold each binary format's two definitions to: a C struct
 against its numpy mirror (`check_layout`, through cffi), and docs/FORMATS.md's
-byte tables against the dtype (`check_byte_table`)."""
+byte tables (or another page's) against the dtype (`check_byte_table`)."""
 from __future__ import annotations
 
 import re
@@ -11,13 +11,14 @@ import numpy as np
 from zksidecar.engine.native import ffi as engine_ffi
 
 FORMATS_MD = Path(__file__).resolve().parents[1] / "docs" / "FORMATS.md"
+STORE_MD = FORMATS_MD.with_name("STORE.md")
 
 
-def check_byte_table(title: str, dtype: np.dtype) -> None:
-    """The table under heading `title` lists exactly `dtype`'s fields, at
-    the same bytes (rows `| a–b | `name` |`), and the heading names the
-    size ("N bytes")."""
-    doc = FORMATS_MD.read_text()
+def check_byte_table(title: str, dtype: np.dtype, page: Path = FORMATS_MD) -> None:
+    """The table under heading `title` of `page` (docs/FORMATS.md unless
+    given) lists exactly `dtype`'s fields, at the same bytes (rows `| a–b |
+    `name` |`), and the heading names the size ("N bytes")."""
+    doc = page.read_text()
     section = doc[doc.index(title):]
     section = section[:section.index("\n#", 1)]
     rows = re.findall(r"^\| (\d+)(?:–(\d+))? \| `(\w+)` \|", section, re.M)

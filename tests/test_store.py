@@ -15,7 +15,7 @@ import textwrap
 
 import pytest
 
-from format_docs import check_layout
+from format_docs import STORE_MD, check_byte_table, check_layout
 from zksidecar.daemon import formats as fm
 from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError, StoreFull
 from zksidecar.engine import flow
@@ -30,7 +30,9 @@ from zksidecar.tools.proofs import verify_store
 # ------------------------------------------------------------- formats --
 
 PAIRS = [("zk_journal_entry", fm.JOURNAL_ENTRY_DTYPE), ("zk_journal_batch", fm.JOURNAL_BATCH_DTYPE),
-         ("zk_store_entry", fm.STORE_ENTRY_DTYPE), ("zk_store_index", fm.STORE_INDEX_DTYPE)]
+         ("zk_store_entry", fm.STORE_ENTRY_DTYPE), ("zk_store_index", fm.STORE_INDEX_DTYPE),
+         ("zk_store_copy_header", fm.STORE_COPY_HEADER_DTYPE),
+         ("zk_store_archived", fm.STORE_ARCHIVED_DTYPE)]
 
 
 @pytest.mark.parametrize("ctype, dtype", PAIRS)
@@ -39,12 +41,23 @@ def test_layouts_agree_with_the_header(ctype, dtype):
     assert struct_of(dtype).size == dtype.itemsize      # packed, no gaps
 
 
+@pytest.mark.parametrize("title, dtype", [
+    ("### Index entry (`zk_store_index`)", fm.STORE_INDEX_DTYPE),
+    ("#### Header (`zk_store_copy_header`)", fm.STORE_COPY_HEADER_DTYPE),
+    ("#### Record (`zk_store_archived`)", fm.STORE_ARCHIVED_DTYPE)])
+def test_store_md_tables_agree_with_the_layouts(title, dtype):
+    check_byte_table(title, dtype, STORE_MD)
+
+
 def test_constants_agree_with_the_header():
     assert lib.ZK_STORE_VERSION == fm.VERSION
     assert lib.ZK_JOURNAL_MAGIC == fm.JOURNAL_MAGIC and fm.JOURNAL_MAGIC.to_bytes(4, "little") == b"ZKJE"
     assert lib.ZK_STORE_MAGIC == fm.STORE_MAGIC and fm.STORE_MAGIC.to_bytes(4, "little") == b"ZKSE"
     assert lib.ZK_STORE_ARCHIVED == fm.STORE_ARCHIVED and \
         fm.STORE_ARCHIVED.to_bytes(4, "little") == b"ARCV"
+    assert lib.ZK_STORE_COPY_MAGIC == fm.STORE_COPY_MAGIC and \
+        fm.STORE_COPY_MAGIC.to_bytes(4, "little") == b"ZKSA"
+    assert lib.ZK_STORE_COPY_VERSION == fm.STORE_COPY_VERSION
     assert (lib.ZK_JOURNAL_OPS, lib.ZK_JOURNAL_BATCH) == (fm.JOURNAL_OPS, fm.JOURNAL_BATCH)
     assert fm.HEADER_SIZE == ffi.sizeof("zk_journal_entry") == ffi.sizeof("zk_store_entry")
 
@@ -62,6 +75,15 @@ def test_a_header_written_by_python_reads_in_c():
     assert (c.symbol, c.segment, c.batch_id, c.offset, c.length, c.data_crc, c.state) == \
         (7, 3, 9, 1 << 33, 55, 66, 0)
     assert c.entry_crc == fm.crc32(raw[:32])
+    raw = fm.archived_copy(9, [(7, fm.index_entry(7, 3, 9, 1 << 33, 55, 66, fm.STORE_ARCHIVED))])
+    buf = bytearray(raw)
+    mem = ffi.from_buffer(buf)
+    h = ffi.cast("zk_store_copy_header *", mem)
+    assert (h.magic, h.version, h.entries, h.count) == (lib.ZK_STORE_COPY_MAGIC, 1, 9, 1)
+    assert h.header_crc == fm.crc32(raw[:20])
+    r = ffi.cast("zk_store_archived *", mem + 24)
+    assert (r.number, bytes(r.entry)) == (7, raw[24:64]) and r.record_crc == fm.crc32(raw[24:68])
+    assert ffi.cast("zk_store_index *", mem + 24).state == lib.ZK_STORE_ARCHIVED
 
 
 # --------------------------------------------------------------- store --

@@ -782,12 +782,16 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
 
 def _open_store(command: str, directory: str) -> ProofStore | None:
     """The store at `directory`, read-only; None when it cannot be read, the
-    reason printed as `zksidecar COMMAND: DIR: why` (the caller exits 2)."""
+    reason printed as `zksidecar COMMAND: DIR: why` (the caller exits 2).
+    Damaged index entries it opened around are named on stderr."""
     try:
-        return ProofStore(directory, fsync=False, readonly=True)
+        store = ProofStore(directory, fsync=False, readonly=True)
     except (StoreError, OSError) as exc:
         print(f"zksidecar {command}: {directory}: {exc}", file=sys.stderr)
         return None
+    for line in store.damage:
+        print(f"zksidecar {command}: {line}", file=sys.stderr)
+    return store
 
 
 def copy_chain(store: ProofStore, symbol: int, ids: list[int], out_dir: str,

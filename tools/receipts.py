@@ -53,6 +53,8 @@ def receipt_main(store_dir: str, symbol: int, out_path: str, seqs: list[int] | N
         if is_zk_store(store_dir):
             zk = open_for_receipts(store_dir)
             with ProofStore(store_dir, fsync=False, readonly=True) as store:
+                for line in store.damage:
+                    print(f"zksidecar receipt: {line}", file=sys.stderr)
                 data = zk.receipt(store, symbol, seqs=seqs, account=account, batch_id=batch)
         else:
             data = ZkArchive(store_dir, symbol).receipt(symbol, seqs=seqs, account=account, batch_id=batch)

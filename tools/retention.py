@@ -197,6 +197,10 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
         raise _Usage(f"{store_dir}: {exc}") from None
     zk = None
     with store:
+        for line in store.damage:
+            print(f"zksidecar store {action}: {line}", file=sys.stderr)
+        for line in store.repairs:
+            print(f"zksidecar store {action}: repaired: {line}", file=out)
         if store.torn_tail:
             print(f"{store.torn_tail}: left in place (a put a crash cut short; the daemon drops it "
                   "when it next opens the store)", file=out)

@@ -1,7 +1,8 @@
 /*
  * zk_store.h — the daemon's on-disk formats: the journal (operations and
  * batch boundaries, in append order), its snapshots of the shadow books, and
- * the proof store (batch proof files and their index).  One definition of
+ * the proof store (batch proof files, their index and the second copy of its
+ * archived entries).  One definition of
  * each: daemon/formats.py mirrors it as struct/numpy layouts (tests/test_store.py checks every size, offset and
  * constant against this header through cffi) and docs/STORE.md documents
  * each byte, the repair rules and the fsync policies.
@@ -22,7 +23,8 @@
 #endif
 
 /* cffi-begin */
-/* Format version of every structure below; bump on any change. */
+/* Format version of every structure below but archived.zka's (which has
+ * ZK_STORE_COPY_VERSION); bump on any change. */
 #define ZK_STORE_VERSION 1
 
 /* Journal entry magic: the bytes "ZKJE". */
@@ -95,6 +97,35 @@ typedef struct zk_store_index {
 /* zk_store_index.state of a proof whose segment was removed: the bytes "ARCV"
  * (a word, not a bit, so no single flipped bit archives a live proof). */
 #define ZK_STORE_ARCHIVED 0x56435241
+
+/* archived.zka, the second copy of the proof store's archived index entries:
+ * magic, the bytes "ZKSA".  Retention writes it after index.zki (each a new
+ * file, synced, renamed over the old), so a damaged archived entry of
+ * index.zki, which the data can no longer give back, is restored from it. */
+#define ZK_STORE_COPY_MAGIC 0x41534B5A
+/* Its format version: its own, as it is a file of its own (index.zki and the
+ * data entries keep ZK_STORE_VERSION). */
+#define ZK_STORE_COPY_VERSION 1
+
+/* archived.zka's header, 24 bytes, followed by `count` zk_store_archived. */
+typedef struct zk_store_copy_header {
+    uint32_t magic;       /*  0  ZK_STORE_COPY_MAGIC */
+    uint8_t version;      /*  4  ZK_STORE_COPY_VERSION */
+    uint8_t reserved[3];  /*  5  zero */
+    uint32_t entries;     /*  8  index.zki's entries up to its last archived one (its number + 1) */
+    uint32_t count;       /* 12  records that follow: one per archived entry among those */
+    uint32_t reserved2;   /* 16  zero */
+    uint32_t header_crc;  /* 20  CRC-32 of bytes 0..19 of this header */
+} zk_store_copy_header;
+
+/* One archived index entry, 48 bytes: checked by its own CRC, whatever the
+ * header and the other records hold, so one damaged record costs only itself. */
+typedef struct zk_store_archived {
+    uint8_t entry[40];    /*  0  the zk_store_index as index.zki holds it (state ZK_STORE_ARCHIVED) */
+    uint32_t number;      /* 40  its place k in index.zki (the proof_index) */
+    uint32_t record_crc;  /* 44  CRC-32 of bytes 0..43 of this record */
+} zk_store_archived;
+
 /* Shadow book snapshot magic: the bytes "ZKSN" (docs/FORMATS.md, "Snapshots"). */
 #define ZK_SNAPSHOT_MAGIC 0x4E534B5A
 /* zk_snapshot_book.flags: the symbol's next batch begins where its stream
@@ -193,6 +224,17 @@ ZK_CHECK_AT(zk_store_index, length, 24);
 ZK_CHECK_AT(zk_store_index, data_crc, 28);
 ZK_CHECK_AT(zk_store_index, entry_crc, 32);
 ZK_CHECK_AT(zk_store_index, state, 36);
+
+static_assert(sizeof(zk_store_copy_header) == 24, "zk_store_copy_header is 24 bytes");
+ZK_CHECK_AT(zk_store_copy_header, version, 4);
+ZK_CHECK_AT(zk_store_copy_header, reserved, 5);
+ZK_CHECK_AT(zk_store_copy_header, entries, 8);
+ZK_CHECK_AT(zk_store_copy_header, count, 12);
+ZK_CHECK_AT(zk_store_copy_header, reserved2, 16);
+ZK_CHECK_AT(zk_store_copy_header, header_crc, 20);
+static_assert(sizeof(zk_store_archived) == 48, "zk_store_archived is 48 bytes");
+ZK_CHECK_AT(zk_store_archived, number, 40);
+ZK_CHECK_AT(zk_store_archived, record_crc, 44);
 
 static_assert(sizeof(zk_snapshot_header) == 64, "zk_snapshot_header is 64 bytes");
 ZK_CHECK_AT(zk_snapshot_header, segment, 8);

@@ -303,7 +303,7 @@ def test_a_damaged_proof_the_index_vouches_for_is_kept_and_named(tmp_path, which
         assert s.get(sym, bid) == b"proven again" and s.proof_index(sym, bid) == len(KEYS)
 
 
-def test_a_damaged_last_proof_no_index_entry_vouches_for_is_a_torn_tail(tmp_path):
+def test_a_damaged_last_proof_no_index_entry_vouches_for_is_a_torn_tail(tmp_path, capsys):
     """The same flipped bit in the last proof, its index entry not written
     (a crash between the data and the index): a torn tail, which the
     writer's open drops; a reader and a writer opened with
@@ -321,6 +321,9 @@ def test_a_damaged_last_proof_no_index_entry_vouches_for_is_a_torn_tail(tmp_path
                                else "torn tail .* takes no puts"):
                 s.put(9, 9, b"x")
         assert (copy / "store-000000.zkd").read_bytes() == data
+    from zksidecar.tools.proofs import _open_store     # the commands that read a store say so
+    _open_store("verify", str(copy)).close()
+    assert tail in capsys.readouterr().err
     with ProofStore(str(copy)) as s:
         check(s, KEYS[:-1])
         assert s.torn_tail is None and s.repairs[0].endswith(tail.replace(": a torn", ": dropped a torn"))

@@ -783,7 +783,8 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
 def _open_store(command: str, directory: str) -> ProofStore | None:
     """The store at `directory`, read-only; None when it cannot be read, the
     reason printed as `zksidecar COMMAND: DIR: why` (the caller exits 2).
-    Damaged index entries it opened around are named on stderr."""
+    Damaged index entries it opened around, and a torn tail it read past,
+    are named on stderr."""
     try:
         store = ProofStore(directory, fsync=False, readonly=True)
     except (StoreError, OSError) as exc:
@@ -791,6 +792,10 @@ def _open_store(command: str, directory: str) -> ProofStore | None:
         return None
     for line in store.damage:
         print(f"zksidecar {command}: {line}", file=sys.stderr)
+    if store.torn_tail:
+        print(f"zksidecar {command}: note: {store.torn_tail}: a proof whose write a crash cut short, "
+              "not counted here; the daemon drops it when it next starts and proves that batch "
+              "again from its journal", file=sys.stderr)
     return store
 
 

@@ -1047,18 +1047,31 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, gr
     values = {"z": ood_z, "next": ood_next}
     # every intermediate is the thread's scratch (see _scratch); only f is new
     nums = {"z": _scratch("deep_z", (rows, 4)), "next": _scratch("deep_next", (rows, 4))}
-    nums["z"].fill(0)
-    nums["next"].fill(0)
-    a, b = _scratch("deep_a", (rows, 4)), _scratch("deep_b", (rows, 4))  # each matrix's sums
+    parts = {"z": _scratch("deep_a", (rows, 4)), "next": _scratch("deep_b", (rows, 4))}  # a matrix's sums
+    summed: set[str] = set()    # the points whose total holds a matrix's sum already
+
+    def sum_into(point: str) -> np.ndarray:
+        """Where a matrix's sum for `point` is written: the first straight
+        into the point's total (which then needs no zeroing pass), the
+        others beside it, to be added (add_sum)."""
+        return parts[point] if point in summed else nums[point]
+
+    def add_sum(point: str) -> None:
+        if point in summed:
+            F.add(nums[point], parts[point], out=nums[point])
+        summed.add(point)
+
     for name in coeffs_z:
         lde = commitments[name].lde
         if name in coeffs_next:
-            E.combine_rows2(lde, coeffs_z[name], coeffs_next[name], out_a=a, out_b=b,
-                            columns_b=next_columns[name])
-            F.add(nums["next"], b, out=nums["next"])
+            E.combine_rows2(lde, coeffs_z[name], coeffs_next[name], out_a=sum_into("z"),
+                            out_b=sum_into("next"), columns_b=next_columns[name])
+            add_sum("next")
         else:
-            E.combine_rows(lde, coeffs_z[name], out=a)
-        F.add(nums["z"], a, out=nums["z"])
+            E.combine_rows(lde, coeffs_z[name], out=sum_into("z"))
+        add_sum("z")
+    for point in nums.keys() - summed:      # no matrix's sum: zero
+        nums[point].fill(0)
     points = {"z": z, "next": z_next}
     consts = {point: _dot(np.concatenate([cs for _, cs in groups[point]]),
                           np.concatenate([values[point][name] for name, _ in groups[point]]))

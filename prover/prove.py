@@ -918,11 +918,13 @@ def _quotient_at(plan: "_QuotientPlan", program: Program, inputs, rows: int, ste
     accs = program.run_at(join(base, 0), join(base, 1), join(ext, 0), join(ext, 1), rows, step, keep)
     transition, inv_zh, boundary = divisors
     accs = [a[:transition.shape[0]] for a in accs]
-    q = E.mul_base(accs[0], transition)
+    # the accumulators are this call's own: each divided in place and summed
+    # into the first, which is returned (no array of quotient size more)
+    q = E.mul_base(accs[0], transition, out=accs[0])
     if plan.every_row:
-        F.add(q, E.mul_base(accs[plan.every], inv_zh), out=q)
+        F.add(q, E.mul_base(accs[plan.every], inv_zh, out=accs[plan.every]), out=q)
     for inv, num in zip(boundary, accs[1:plan.every]):
-        F.add(q, E.mul_base(num, inv), out=q)
+        F.add(q, E.mul_base(num, inv, out=num), out=q)
     return q
 
 

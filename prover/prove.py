@@ -58,7 +58,7 @@ from .domain import (COSET_SHIFT, Link, absorb_claimed_sum, absorb_header, absor
 from .constraint_program import Output, Program, matrix_columns
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
-from .masking import Mask, commit_quotient, fri_layer_salts, leaf_salts, masked_quotient
+from .masking import Mask, StateKey, commit_quotient, fri_layer_salts, leaf_salts, masked_quotient
 from .merkle import MerkleTree, commit_lde, lde_leaves
 from .merkle_batch import sibling_positions
 from .native import lib, u32p
@@ -216,7 +216,7 @@ def _span(timings: dict, name: str):
 def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: ProofOptions,
           external: dict[str, tuple[SegmentCommitment, Link | None]] | None = None,
           debug: bool = False, zk_key: bytes | None = None,
-          state_keys: dict[str, bytes] | None = None) -> ProveResult:
+          state_keys: dict[str, StateKey] | None = None) -> ProveResult:
     """Prove that `traces` satisfy `subject`: an AIR, or a statement of
     several domains (statement.py).  `traces` maps each main segment, by
     its matrix name (``segment``, or ``domain.segment`` in a statement of
@@ -233,11 +233,11 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     digest, zk_keys.traces_digest of every main trace), labelled by
     matrix: a function of the witness, so a key reused for another witness
     masks it afresh.  `state_keys` maps each exported segment to its state
-    key sigma (zk_keys.state_key), which masks it with the table's digest
-    (masking.Mask.for_state) so that a later proof rebuilds the same
-    commitment from the same table; an external segment's commitment must
-    be masked alike (or, a public table the verifier commits itself, with
-    h = 0)."""
+    key sigma (zk_keys.state_key) with its table's digest
+    (masking.StateKey), which mask it (masking.Mask.for_state) so that a
+    later proof rebuilds the same commitment from the same table; an
+    external segment's commitment must be masked alike (or, a public table
+    the verifier commits itself, with h = 0)."""
     st = as_statement(subject)
     options.validate()
     options.check_trace_length(max(dom.air.trace_length for dom in st.domains))
@@ -316,10 +316,11 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
             elif seg.exported:
                 mask = None
                 if zk:
-                    if name not in state_keys:
+                    if not isinstance(state_keys.get(name), StateKey):
                         raise ValueError(f"exported segment {name!r} needs its state key in zk mode "
-                                         "(state_keys: the successor rebuilds its commitment)")
-                    mask = Mask.for_state(state_keys[name], trace, h, m_logs[d])
+                                         "(state_keys, a masking.StateKey: the successor rebuilds its "
+                                         "commitment)")
+                    mask = Mask.for_state(state_keys[name], trace.shape[1], h, m_logs[d])
                 com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb, mask, cosets[name])
             else:               # its round's shared tree: below
                 com = extended(name, trace, d)

@@ -360,7 +360,8 @@ def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
     elif options.zk or (isinstance(pre, BookState) and pre.zk):
         raise ValueError("zk mode proves with its chain (prove_batch's zk=ZkChain): zk options or a zk "
                          "pre-state were given without one")
-    t = ops_length or W.ops_length_for(steps)
+    kinds = W.step_kinds(steps)     # read once: the rows it folds into, the MATCH steps
+    t = ops_length or W.rows_for(int(W.fold_kinds(kinds).sum()))
     classified = classify_all(ops, cap)
     pre_table = proof_table(cells)
     try:
@@ -370,7 +371,7 @@ def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
     except ValueError:
         _name_refused_run(ops, steps, t, cap)
         raise
-    matches = int(np.count_nonzero(steps["kind"] == np.uint8(trace.StepKind.MATCH)))   # uint8: no cast
+    matches = int(np.count_nonzero(kinds == np.uint8(trace.StepKind.MATCH)))   # uint8: no cast
     if len(trades) != matches:
         raise ValueError(f"{len(trades)} trades for {matches} MATCH steps (a trade each)")
     state = pre if isinstance(pre, BookState) else BookState.commit(cells, options.log_blowup)

@@ -1060,6 +1060,7 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, gr
         return parts[point] if point in summed else nums[point]
 
     def add_sum(point: str) -> None:
+        """The matrix's sum for `point` added to its total (unless written there)."""
         if point in summed:
             F.add(nums[point], parts[point], out=nums[point])
         summed.add(point)

@@ -40,6 +40,7 @@ its h coefficients; at w z the same, (w z)^N = z^N.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 
@@ -133,7 +134,7 @@ class Mask:
         (point^n - 1) r(point), for a trace of n rows."""
         if self.h == 0:
             return np.zeros((self.width, 4), dtype=np.uint32)
-        r = E.sum_rows(np.ascontiguousarray(self.coeffs), zpowers(point, self.h))
+        r = E.sum_rows(np.ascontiguousarray(self.coeffs), _point_powers(point, self.h))
         return E.mul_scalar(r, (point ** n - 1).to_mont(), out=r)
 
     def commit_lde(self, trace: np.ndarray, log_blowup: int, shift: int,
@@ -156,6 +157,16 @@ class Mask:
                              f"h <= N")
         return lde_leaves(trace, log_blowup, shift, salts=self.salts, mask=np.ascontiguousarray(self.coeffs),
                           cosets=cosets)
+
+
+@functools.lru_cache(maxsize=8)
+def _point_powers(point: Ext, h: int) -> np.ndarray:
+    """point^0 .. point^(h-1), (h, 4) Montgomery (zpowers), read-only: a
+    proof's masked matrices share h and the two points they are opened at
+    (z, w z), so each is worked out once a proof, not once a matrix."""
+    powers = zpowers(point, h)
+    powers.flags.writeable = False
+    return powers
 
 
 def leaf_salts(key: bytes, label: zk_keys.Field, leaves: int) -> np.ndarray:

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, const, evaluate, topological
+from .expr import CHALLENGE, DERIVED, PERIODIC, TRACE, Expr, const, evaluate_in_order, topological
 from .ext_scalar import Ext, ScalarAlgebra
 from .field import P, encode
 from .native import ffi, lib
@@ -294,7 +294,8 @@ def _constant_words(shape: "_Shape", constants, weights: np.ndarray) -> np.ndarr
     """The constant slots of `shape` as one (k, 4) Montgomery array: its
     degree-0 subexpressions evaluated with `constants`, then the weights
     (already Montgomery); one row of zeros for a program with none."""
-    values = evaluate(shape.constants, ScalarAlgebra(constants)) if shape.constants else []
+    values = evaluate_in_order(shape.constant_order, shape.constants, ScalarAlgebra(constants)) \
+        if shape.constants else []
     words = encode(np.array([v.c for v in values], dtype=np.uint32).reshape(-1, 4))
     out = np.concatenate([words, np.asarray(weights, dtype=np.uint32).reshape(-1, 4)])
     return np.ascontiguousarray(out) if len(out) else np.zeros((1, 4), np.uint32)
@@ -536,6 +537,9 @@ class _Shape:
         self.n_base_regs = count[False]
         self.n_regs = max(count[False] + count[True], 1)
         self.code = np.array([Program._place(c, count[False]) for c in code], dtype=np.uint32).reshape(-1, 4)
+        # the constants are evaluated once a proof (_constant_words): their
+        # walk order depends on the shape alone
+        self.constant_order = topological(self.constants)
 
 
 def _immediate(node: Expr, number: dict[int, int], const_ext: dict[int, bool], is_ext: dict[int, bool]):

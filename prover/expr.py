@@ -116,8 +116,15 @@ def evaluate(roots: list[Expr], algebra: Algebra[V]) -> list[V]:
     """Evaluate the DAG under `roots`, each shared node once, in an order
     where every node's arguments come first (no recursion: deep chains are
     fine)."""
+    return evaluate_in_order(topological(roots), roots, algebra)
+
+
+def evaluate_in_order(order: list[Expr], roots: list[Expr], algebra: Algebra[V]) -> list[V]:
+    """:func:`evaluate` along `order`, topological(roots) worked out
+    before: a caller that evaluates the same roots once a proof (a
+    compiled program's constants) walks the DAG to order it once."""
     cache: dict[int, V] = {}
-    for node in topological(roots):
+    for node in order:
         if node.op == "var":
             cache[id(node)] = algebra.variable(node.args)
         elif node.op == "const":

@@ -151,7 +151,8 @@ def powers(x: np.ndarray, n: int) -> np.ndarray:
     filled, step = 1, x
     while filled < n:
         take = min(filled, n - filled)
-        out[filled: filled + take] = mul_scalar(np.ascontiguousarray(out[:take]), step)
+        # rows of a C-contiguous array: both slices contiguous, written in place
+        mul_scalar(out[:take], step, out=out[filled: filled + take])
         filled += take
         step = mul_scalar(step.reshape(1, DEGREE), step)[0]
     return out

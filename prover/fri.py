@@ -202,9 +202,13 @@ def binary_fold(values: np.ndarray, log_m: int, shift: int, beta: np.ndarray) ->
     pairs = values.reshape(-1, 2, 4)
     a, b = np.ascontiguousarray(pairs[:, 0]), np.ascontiguousarray(pairs[:, 1])
     inv_2x = _inv_2x_even(log_m, shift)
-    even = F.mul_scalar(F.add(a, b), INV2)
-    odd = E.mul_scalar(E.mul_base(F.sub(a, b), inv_2x), beta)
-    return F.add(even, odd)
+    # (a + b) / 2 + beta (a - b) / 2x, each step in place (the kernels allow
+    # out to alias an input): three arrays of M/2 values, not eight
+    folded = F.add(a, b)
+    F.mul_scalar(folded, INV2, out=folded)
+    odd = F.sub(a, b, out=a)
+    E.mul_scalar(E.mul_base(odd, inv_2x, out=odd), beta, out=odd)
+    return F.add(folded, odd, out=folded)
 
 
 @functools.lru_cache(maxsize=32)

@@ -40,8 +40,9 @@ its h coefficients; at w z the same, (w z)^N = z^N.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Sequence
+from typing import NamedTuple, Sequence
 
 import numpy as np
 
@@ -55,6 +56,24 @@ from .merkle import SALT_BYTES, lde_leaves
 #: the label of a chained state's mask and salts under its state key: the
 #: same in the proof that exports the state and the one that reuses it
 STATE_LABEL = "state"
+
+
+class StateKey(NamedTuple):
+    """A chained state's key sigma_b (zk_keys.state_key) with the digest
+    of the table it masks (zk_keys.table_digest), which the mask's label
+    holds (Mask.for_state).  They travel together because sigma_b is
+    derived from that digest: whoever holds the key has hashed the table
+    already, and it is not hashed again for the mask.  The digest must be
+    the table's own (StateKey.of): with another table's, the commitment's
+    mask is not the one a successor rebuilding it from the table derives."""
+
+    key: bytes
+    table_digest: bytes
+
+    @classmethod
+    def of(cls, key: bytes, table: np.ndarray) -> "StateKey":
+        """`key` with the digest of `table` ((N, w) Montgomery)."""
+        return cls(key, zk_keys.table_digest(table))
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,14 +112,15 @@ class Mask:
         return cls(coeffs, leaf_salts(key, label, 1 << log_m))
 
     @classmethod
-    def for_state(cls, state_key: bytes, table: np.ndarray, h: int, log_m: int) -> "Mask":
-        """A chained state's mask for `table` ((N, w) Montgomery): :meth:`derive`
-        under its state key sigma_b with the label ``[STATE_LABEL,
-        zk_keys.table_digest(table)]``.  Both proofs that open the state
-        hold the same table, so they derive the same mask (docs/ZK.md,
-        5.7); a state key given for two different tables masks them
-        independently, whoever derived the key (review M2)."""
-        return cls.derive(state_key, [STATE_LABEL, zk_keys.table_digest(table)], table.shape[1], h, log_m)
+    def for_state(cls, state: StateKey, width: int, h: int, log_m: int) -> "Mask":
+        """A chained state's mask for its table of `width` columns:
+        :meth:`derive` under its state key sigma_b (``state.key``) with the
+        label ``[STATE_LABEL, zk_keys.table_digest(table)]``
+        (``state.table_digest``).  Both proofs that open the state hold the
+        same table, so they derive the same mask (docs/ZK.md, 5.7); a state
+        key given for two different tables masks them independently,
+        whoever derived the key (review M2)."""
+        return cls.derive(state.key, [STATE_LABEL, state.table_digest], width, h, log_m)
 
     @classmethod
     def public(cls, width: int, log_m: int) -> "Mask":
@@ -114,7 +134,7 @@ class Mask:
         (point^n - 1) r(point), for a trace of n rows."""
         if self.h == 0:
             return np.zeros((self.width, 4), dtype=np.uint32)
-        r = E.sum_rows(np.ascontiguousarray(self.coeffs), zpowers(point, self.h))
+        r = E.sum_rows(np.ascontiguousarray(self.coeffs), _point_powers(point, self.h))
         return E.mul_scalar(r, (point ** n - 1).to_mont(), out=r)
 
     def commit_lde(self, trace: np.ndarray, log_blowup: int, shift: int,
@@ -137,6 +157,16 @@ class Mask:
                              f"h <= N")
         return lde_leaves(trace, log_blowup, shift, salts=self.salts, mask=np.ascontiguousarray(self.coeffs),
                           cosets=cosets)
+
+
+@functools.lru_cache(maxsize=8)
+def _point_powers(point: Ext, h: int) -> np.ndarray:
+    """point^0 .. point^(h-1), (h, 4) Montgomery (zpowers), read-only: a
+    proof's masked matrices share h and the two points they are opened at
+    (z, w z), so each is worked out once a proof, not once a matrix."""
+    powers = zpowers(point, h)
+    powers.flags.writeable = False
+    return powers
 
 
 def leaf_salts(key: bytes, label: zk_keys.Field, leaves: int) -> np.ndarray:

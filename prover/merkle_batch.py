@@ -23,19 +23,6 @@ from .merkle import DIGEST_BYTES, MerkleTree, combine_digests
 from .native import ffi, lib, u8p
 
 
-def _groups(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """For sorted distinct indices of one level: the position of the first
-    node of each parent group, and whether that group has both children."""
-    n = idx.size
-    pair_next = np.zeros(n, dtype=bool)
-    if n > 1:
-        pair_next[:-1] = ((idx[:-1] & 1) == 0) & (idx[1:] == idx[:-1] + 1)
-    starts = np.ones(n, dtype=bool)
-    starts[1:] = ~pair_next[:-1]
-    first = np.flatnonzero(starts)
-    return first, pair_next[first]
-
-
 def open_batch(tree: MerkleTree, indices: np.ndarray) -> np.ndarray:
     """The sibling digests (k, 32) proving the leaves at sorted distinct
     `indices` (positions in [0, tree.rows))."""
@@ -45,16 +32,26 @@ def open_batch(tree: MerkleTree, indices: np.ndarray) -> np.ndarray:
 def sibling_positions(rows: int, indices: np.ndarray) -> np.ndarray:
     """Where open_batch's digests lie in the node array of any tree of `rows`
     leaves: the same for every tree of that size, so a prover opening the
-    same rows of several matrices computes them once."""
+    same rows of several matrices computes them once.
+
+    Every level at once (a level at a time cost a dozen small numpy calls
+    a level): row l of `known` is the leaves' ancestors at level l, sorted,
+    an ancestor repeated once per leaf under it.  A known node's sibling
+    is sent unless it is known too: in a sorted row an even node's sibling
+    can only be the value right after its run of repeats, an odd node's
+    right before its run.  Each node is looked at once, at the last of its
+    run (even) or the first (odd); the siblings, read row by row, are then
+    by level and by index, the proof's order."""
     idx = np.asarray(indices, dtype=np.int64)
-    out = []
     depth = rows.bit_length() - 1
-    for level in range(depth):
-        first, paired = _groups(idx)
-        lone = idx[first[~paired]]
-        out.append((rows >> level) + (lone ^ 1))
-        idx = idx[first] >> 1
-    return np.concatenate(out) if out else np.empty(0, np.int64)
+    levels = np.arange(depth, dtype=np.int64)[:, None]
+    known = idx[None, :] >> levels
+    after, before = np.full_like(known, -1), np.full_like(known, -1)   # -1: no node, past a row's end
+    after[:, :-1], before[:, 1:] = known[:, 1:], known[:, :-1]
+    even = (known & 1) == 0
+    lone = np.where(even, (after != known) & (after != known + 1),
+                    (before != known) & (before != known - 1))
+    return ((rows >> levels) + (known ^ 1))[lone]
 
 
 def verify_batch(root: bytes, depth: int, indices: np.ndarray, leaves: np.ndarray,

@@ -58,7 +58,7 @@ from .domain import (COSET_SHIFT, Link, absorb_claimed_sum, absorb_header, absor
 from .constraint_program import Output, Program, matrix_columns
 from .expr import CONSTANT_KINDS, PERIODIC, TRACE, evaluate
 from .ext_scalar import Ext
-from .masking import Mask, commit_quotient, fri_layer_salts, leaf_salts, masked_quotient
+from .masking import Mask, StateKey, commit_quotient, fri_layer_salts, leaf_salts, masked_quotient
 from .merkle import MerkleTree, commit_lde, lde_leaves
 from .merkle_batch import sibling_positions
 from .native import lib, u32p
@@ -216,7 +216,7 @@ def _span(timings: dict, name: str):
 def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: ProofOptions,
           external: dict[str, tuple[SegmentCommitment, Link | None]] | None = None,
           debug: bool = False, zk_key: bytes | None = None,
-          state_keys: dict[str, bytes] | None = None) -> ProveResult:
+          state_keys: dict[str, StateKey] | None = None) -> ProveResult:
     """Prove that `traces` satisfy `subject`: an AIR, or a statement of
     several domains (statement.py).  `traces` maps each main segment, by
     its matrix name (``segment``, or ``domain.segment`` in a statement of
@@ -233,11 +233,11 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
     digest, zk_keys.traces_digest of every main trace), labelled by
     matrix: a function of the witness, so a key reused for another witness
     masks it afresh.  `state_keys` maps each exported segment to its state
-    key sigma (zk_keys.state_key), which masks it with the table's digest
-    (masking.Mask.for_state) so that a later proof rebuilds the same
-    commitment from the same table; an external segment's commitment must
-    be masked alike (or, a public table the verifier commits itself, with
-    h = 0)."""
+    key sigma (zk_keys.state_key) with its table's digest
+    (masking.StateKey), which mask it (masking.Mask.for_state) so that a
+    later proof rebuilds the same commitment from the same table; an
+    external segment's commitment must be masked alike (or, a public table
+    the verifier commits itself, with h = 0)."""
     st = as_statement(subject)
     options.validate()
     options.check_trace_length(max(dom.air.trace_length for dom in st.domains))
@@ -316,10 +316,11 @@ def prove(subject: Air | Statement, traces: dict[str, np.ndarray], options: Proo
             elif seg.exported:
                 mask = None
                 if zk:
-                    if name not in state_keys:
+                    if not isinstance(state_keys.get(name), StateKey):
                         raise ValueError(f"exported segment {name!r} needs its state key in zk mode "
-                                         "(state_keys: the successor rebuilds its commitment)")
-                    mask = Mask.for_state(state_keys[name], trace, h, m_logs[d])
+                                         "(state_keys, a masking.StateKey: the successor rebuilds its "
+                                         "commitment)")
+                    mask = Mask.for_state(state_keys[name], trace.shape[1], h, m_logs[d])
                 com = SegmentCommitment.commit(np.ascontiguousarray(trace), lb, mask, cosets[name])
             else:               # its round's shared tree: below
                 com = extended(name, trace, d)
@@ -918,11 +919,13 @@ def _quotient_at(plan: "_QuotientPlan", program: Program, inputs, rows: int, ste
     accs = program.run_at(join(base, 0), join(base, 1), join(ext, 0), join(ext, 1), rows, step, keep)
     transition, inv_zh, boundary = divisors
     accs = [a[:transition.shape[0]] for a in accs]
-    q = E.mul_base(accs[0], transition)
+    # the accumulators are this call's own: each divided in place and summed
+    # into the first, which is returned (no array of quotient size more)
+    q = E.mul_base(accs[0], transition, out=accs[0])
     if plan.every_row:
-        F.add(q, E.mul_base(accs[plan.every], inv_zh), out=q)
+        F.add(q, E.mul_base(accs[plan.every], inv_zh, out=accs[plan.every]), out=q)
     for inv, num in zip(boundary, accs[1:plan.every]):
-        F.add(q, E.mul_base(num, inv), out=q)
+        F.add(q, E.mul_base(num, inv, out=num), out=q)
     return q
 
 
@@ -1047,18 +1050,32 @@ def deep_composition(mats, commitments, ood_z, ood_next, z: Ext, z_next: Ext, gr
     values = {"z": ood_z, "next": ood_next}
     # every intermediate is the thread's scratch (see _scratch); only f is new
     nums = {"z": _scratch("deep_z", (rows, 4)), "next": _scratch("deep_next", (rows, 4))}
-    nums["z"].fill(0)
-    nums["next"].fill(0)
-    a, b = _scratch("deep_a", (rows, 4)), _scratch("deep_b", (rows, 4))  # each matrix's sums
+    parts = {"z": _scratch("deep_a", (rows, 4)), "next": _scratch("deep_b", (rows, 4))}  # a matrix's sums
+    summed: set[str] = set()    # the points whose total holds a matrix's sum already
+
+    def sum_into(point: str) -> np.ndarray:
+        """Where a matrix's sum for `point` is written: the first straight
+        into the point's total (which then needs no zeroing pass), the
+        others beside it, to be added (add_sum)."""
+        return parts[point] if point in summed else nums[point]
+
+    def add_sum(point: str) -> None:
+        """The matrix's sum for `point` added to its total (unless written there)."""
+        if point in summed:
+            F.add(nums[point], parts[point], out=nums[point])
+        summed.add(point)
+
     for name in coeffs_z:
         lde = commitments[name].lde
         if name in coeffs_next:
-            E.combine_rows2(lde, coeffs_z[name], coeffs_next[name], out_a=a, out_b=b,
-                            columns_b=next_columns[name])
-            F.add(nums["next"], b, out=nums["next"])
+            E.combine_rows2(lde, coeffs_z[name], coeffs_next[name], out_a=sum_into("z"),
+                            out_b=sum_into("next"), columns_b=next_columns[name])
+            add_sum("next")
         else:
-            E.combine_rows(lde, coeffs_z[name], out=a)
-        F.add(nums["z"], a, out=nums["z"])
+            E.combine_rows(lde, coeffs_z[name], out=sum_into("z"))
+        add_sum("z")
+    for point in nums.keys() - summed:      # no matrix's sum: zero
+        nums[point].fill(0)
     points = {"z": z, "next": z_next}
     consts = {point: _dot(np.concatenate([cs for _, cs in groups[point]]),
                           np.concatenate([values[point][name] for name, _ in groups[point]]))

@@ -109,7 +109,8 @@ def _rest_past_the_book(mode, debug: bool):
     cells = book.cells.copy()
     cells[4] = S                                       # ZK_HDR_FREE_HEAD: past the table
     if mode.zk:                                        # the state batch 0 of the chain left, as it is
-        com = prep.zk.chain.commit_state(zk_state_table(state_table(cells, S), 0), 0)
+        table = F.encode(zk_state_table(state_table(cells, S), 0))
+        com = prep.zk.chain.commit_state(table, prep.zk.chain.state_key(0, table))
         prep.pre = BookState(cells, com, com.link(), 0)
     else:
         prep.pre = BookState.commit(cells, OPTS.log_blowup)
@@ -280,7 +281,7 @@ def test_a_zero_knowledge_proof_in_a_transparent_batch_file_is_refused():
 
     from zksidecar.engine import flow
     from zksidecar.prover import params, zk_keys
-    from zksidecar.prover.masking import Mask
+    from zksidecar.prover.masking import Mask, StateKey
     from zksidecar.prover.orderbook import batch as B
     from zksidecar.prover.proof import mask_degree
     from zksidecar.prover.prove import SegmentCommitment
@@ -291,11 +292,12 @@ def test_a_zero_knowledge_proof_in_a_transparent_batch_file_is_refused():
     prep = B.prepare_batch(Book(128), ops, dataclasses.replace(zk, zk=False), ops_length=128, batch_id=0)
     st = prep.public.statement(prep.public.air(prep.classified))
     pre = prep.pre.commitment.trace
-    mask = Mask.for_state(zk_keys.derive(bytes(32), ("s",)), pre, mask_degree(st, zk),
+    mask = Mask.for_state(StateKey.of(zk_keys.derive(bytes(32), ("s",)), pre), pre.shape[1], mask_degree(st, zk),
                           pre.shape[0].bit_length() - 1 + zk.log_blowup)
     com = SegmentCommitment.commit(pre, zk.log_blowup, mask)
-    res = prove(st, prep.witness.traces(), zk, external={"book.pre": (com, com.link())},
-                zk_key=bytes(range(32)), state_keys={"book.post": zk_keys.derive(bytes(32), ("p",))})
+    traces = prep.witness.traces()
+    res = prove(st, traces, zk, external={"book.pre": (com, com.link())}, zk_key=bytes(range(32)),
+                state_keys={"book.post": StateKey.of(zk_keys.derive(bytes(32), ("p",)), traces["book.post"])})
     public = dataclasses.replace(prep.public, pre_root=com.root, pre_link=com.link())
     raw = proof_file.encode(B.BatchProof(res.proof, public))
     with pytest.raises(ProofFormatError, match=r"a zk \(format 9\) proof in a transparent batch proof file"):

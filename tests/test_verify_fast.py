@@ -23,7 +23,7 @@ from zksidecar.prover import verify as V
 from zksidecar.prover.examples.range_check import range_check_instance
 from zksidecar.prover.ext_scalar import Ext
 from zksidecar.prover.merkle import MerkleTree, compress_pairs
-from zksidecar.prover.merkle_batch import _groups, open_batch, verify_batch
+from zksidecar.prover.merkle_batch import open_batch, sibling_positions, verify_batch
 from zksidecar.prover.orderbook import air as air_mod
 from zksidecar.prover.orderbook import prove_batch
 from zksidecar.prover.orderbook.batch import check_public
@@ -175,6 +175,41 @@ def test_query_points_equal_points(log_m):
 
 
 # ---------------------------------------------------------- Merkle --
+
+def _groups(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Reference: for sorted distinct indices of one level, the position of
+    the first node of each parent group, and whether that group has both
+    children."""
+    n = idx.size
+    pair_next = np.zeros(n, dtype=bool)
+    if n > 1:
+        pair_next[:-1] = ((idx[:-1] & 1) == 0) & (idx[1:] == idx[:-1] + 1)
+    starts = np.ones(n, dtype=bool)
+    starts[1:] = ~pair_next[:-1]
+    first = np.flatnonzero(starts)
+    return first, pair_next[first]
+
+
+def _reference_sibling_positions(rows: int, indices) -> np.ndarray:
+    """Reference: merkle_batch.sibling_positions walked level by level."""
+    idx = np.asarray(indices, dtype=np.int64)
+    out = []
+    for level in range(rows.bit_length() - 1):
+        first, paired = _groups(idx)
+        out.append((rows >> level) + (idx[first[~paired]] ^ 1))
+        idx = idx[first] >> 1
+    return np.concatenate(out) if out else np.empty(0, np.int64)
+
+
+@settings(max_examples=200, deadline=None)
+@given(depth=st.integers(0, 10), data=st.data())
+def test_sibling_positions_agree_with_the_level_walk(depth, data):
+    rows = 1 << depth
+    idx = sorted(data.draw(st.sets(st.integers(0, rows - 1), max_size=rows)))
+    got = sibling_positions(rows, np.array(idx, dtype=np.int64))
+    want = _reference_sibling_positions(rows, idx)
+    assert got.dtype == want.dtype and np.array_equal(got, want)
+
 
 def _reference_verify_batch(root, depth, indices, leaves, proof) -> bool:
     """Reference: merkle_batch.verify_batch before the slot placement."""

@@ -27,7 +27,7 @@ from zksidecar.engine.records import OP_DTYPE, Kind
 from zksidecar.prover import poseidon2, zk_keys
 from zksidecar.prover import field as F
 from zksidecar.prover.orderbook import air, proof_file, verify_report, zk_air, zk_lane
-from zksidecar.prover.orderbook.batch import (prepare_batch, prove_batch, prove_prepared,
+from zksidecar.prover.orderbook.batch import (BookState, prepare_batch, prove_batch, prove_prepared,
                                               verify_batch, verify_chain, verify_history)
 from zksidecar.prover.orderbook.params import check_zk_ops_length, zk_proof_options
 from zksidecar.prover.orderbook.zk_chain import ZK_FILE_VERSION, ZkChain
@@ -175,6 +175,21 @@ def test_the_trade_order_is_the_stable_sort_of_its_keys():
                  rng.integers(0, 40, 5000, dtype=np.uint64), np.zeros(7, np.uint64), np.zeros(0, np.uint64),
                  np.r_[rng.integers(0, 1 << 64, 3000, dtype=np.uint64), np.uint64(17), np.uint64(17)]):
         assert np.array_equal(zk_lane.stable_order(keys), np.argsort(keys, kind="stable"))
+
+
+def test_a_rebuilt_post_state_is_the_proven_one_and_hashes_its_table_once(proven, monkeypatch):
+    """BookState.zk_after (the daemon's pre-state of a job) commits the
+    post-state the last batch's proof committed: the same root, link and
+    table digest, its table hashed once (the digest derives the state key,
+    labels the mask and is kept for the next batch's content digest)."""
+    ops, proofs, state, book = proven
+    hashed = []
+    real = zk_keys.table_digest
+    monkeypatch.setattr(zk_keys, "table_digest", lambda table: hashed.append(table.shape) or real(table))
+    again = BookState.zk_after(chain(), book.cells, int(ops["ts_ns"][-1]), len(proofs) - 1)
+    assert again.root == state.root and again.link == state.link
+    assert hashed == [state.commitment.trace.shape]
+    assert again.table_digest() == state.known_digest and hashed == [state.commitment.trace.shape]
 
 
 def test_proving_twice_gives_the_same_bytes():

@@ -401,7 +401,7 @@ def test_the_pre_states_timestamp_cells_lie():
     prep = prepared()
     table = F.decode(prep.pre.commitment.trace).astype(np.int64)
     table[5, WORD + 1] = 7
-    com = prep.zk.chain.commit_state(table, 0)
+    com = prep.zk.chain.commit_state(F.encode(table), prep.zk.chain.state_key(0, F.encode(table)))
     prep.pre = BookState(prep.pre.cells, com, com.link(), 0)
     prep.public.pre_root, prep.public.pre_link = com.root, com.link()
     refused(prep, re.escape("timestamp cell pt1 = 0 off row 0"))

@@ -17,7 +17,7 @@ from zksidecar.prover.domain import link_point
 from zksidecar.prover.examples import memory
 from zksidecar.prover.examples.memory_domains import memory_statement
 from zksidecar.prover.ext_scalar import Ext
-from zksidecar.prover.masking import STATE_LABEL, Mask, commit_quotient
+from zksidecar.prover.masking import STATE_LABEL, Mask, StateKey, commit_quotient
 from zksidecar.prover.merkle import SALT_BYTES, MerkleTree
 from zksidecar.prover.native import ffi, lib, u8p, u32p
 from zksidecar.prover.params import ProofOptions
@@ -118,7 +118,7 @@ def test_mask_derivation_is_the_keys_stream():
         assert not np.array_equal(other.coeffs, mask.coeffs)
         assert not np.array_equal(other.salts, mask.salts)
     table = F.encode(_canon_rows(np.random.default_rng(3), 32, WIDTH))
-    assert Mask.for_state(KEY, table, H_MASK, 6).salts.tobytes() == \
+    assert Mask.for_state(StateKey.of(KEY, table), WIDTH, H_MASK, 6).salts.tobytes() == \
         Mask.derive(KEY, [STATE_LABEL, zk_keys.table_digest(table)], WIDTH, H_MASK, 6).salts.tobytes()
     with pytest.raises(ValueError, match="label"):
         Mask.derive(KEY, "", WIDTH, H_MASK, 6)
@@ -461,14 +461,15 @@ def test_chained_state_commits_the_same_root_from_sigma():
     first = memory.run(np.zeros(n, dtype=np.int64), memory.random_ops(n, 12, seed=1))
     post = first.traces["final"]
     sigma = zk_keys.state_key(KEY, chain, "mem", 1, _state_digest(post))
-    exported = SegmentCommitment.commit(post, LB, Mask.for_state(sigma, post, h, log_m))
+    exported = SegmentCommitment.commit(post, LB, Mask.for_state(StateKey.of(sigma, post), post.shape[1], h, log_m))
     link = exported.link()
 
     second = memory.run(first.final_values, memory.random_ops(n, 12, seed=2))
     pre = second.traces["init"]                           # built from the cells again
     assert pre is not post and np.array_equal(pre, post)
     sigma_again = zk_keys.state_key(KEY, chain, "mem", 1, _state_digest(pre))
-    external = SegmentCommitment.commit(pre, LB, Mask.for_state(sigma_again, pre, h, log_m))
+    external = SegmentCommitment.commit(pre, LB, Mask.for_state(StateKey.of(sigma_again, pre), pre.shape[1], h,
+                                                                log_m))
     assert external.root == exported.root
     assert external.link() == link
     assert np.array_equal(external.lde, exported.lde)
@@ -480,7 +481,8 @@ def test_chained_state_commits_the_same_root_from_sigma():
                            for c in range(pre.shape[1])]
     for key, b in ((KEY, 2), (OTHER_KEY, 1)):
         other = zk_keys.state_key(key, chain, "mem", b, _state_digest(pre))
-        assert SegmentCommitment.commit(pre, LB, Mask.for_state(other, pre, h, log_m)).root != exported.root
+        assert SegmentCommitment.commit(pre, LB, Mask.for_state(StateKey.of(other, pre), pre.shape[1], h,
+                                                                log_m)).root != exported.root
     assert SegmentCommitment.commit(pre, LB).root != exported.root
 
     # a masked pre-state is proven in zk mode only (tests/test_zk_mode.py)

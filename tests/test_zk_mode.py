@@ -112,11 +112,12 @@ def test_a_memory_chain_proves_and_verifies_root_to_root():
     for b in range(3):
         r = memory.run(values, memory.random_ops(n, n - b, seed=b, cells=n // 2))
         res = prove(air, r.traces, opts, external=ext_p, debug=True, zk_key=key(b),
-                    state_keys={"final": state_key(f"final {b}")})
+                    state_keys={"final": masking.StateKey.of(state_key(f"final {b}"), r.traces["final"])})
         done = verify(air, roundtrip(air, res.proof), external=ext_v, min_security=0)
         table = res.commitments["final"].trace
         again = SegmentCommitment.commit(table, opts.log_blowup, Mask.for_state(
-            state_key(f"final {b}"), table, mask_degree(air, opts), (n << opts.log_blowup).bit_length() - 1))
+            masking.StateKey.of(state_key(f"final {b}"), table), table.shape[1], mask_degree(air, opts),
+            (n << opts.log_blowup).bit_length() - 1))
         assert again.root == res.proof.roots["final"] == done.roots["final"]
         assert again.link() == res.links["final"] == done.links["final"]
         ext_p, ext_v = {"init": (again, again.link())}, {"init": (done.roots["final"], done.links["final"])}
@@ -170,9 +171,9 @@ def test_one_key_for_two_witnesses_masks_them_apart():
     assert r1.commitments["quotient"].mask.h == 0      # its chunk masks and R~ are in its coefficients
     log_m = (1 << 8).bit_length() + ZK1.log_blowup - 1
     t1, t2 = tr1["main"], tr2["main"]
-    m1, m2 = (Mask.for_state(state_key("s"), t, 36, log_m) for t in (t1, t2))
+    m1, m2 = (Mask.for_state(masking.StateKey.of(state_key("s"), t), t.shape[1], 36, log_m) for t in (t1, t2))
     assert not np.array_equal(m1.coeffs, m2.coeffs) and not (m1.salts == m2.salts).all(axis=1).any()
-    again = Mask.for_state(state_key("s"), t1.copy(), 36, log_m)
+    again = Mask.for_state(masking.StateKey.of(state_key("s"), t1.copy()), t1.shape[1], 36, log_m)
     assert np.array_equal(again.coeffs, m1.coeffs) and np.array_equal(again.salts, m1.salts)
 
 

@@ -139,8 +139,8 @@ def short_state_mask(monkeypatch, coefficients: int) -> None:
     passes): both proofs that open the state see the short mask."""
     real = Mask.for_state.__func__
 
-    def for_state(cls, state_key, table, h, log_m):
-        mask = real(cls, state_key, table, coefficients, log_m)
+    def for_state(cls, state, width, h, log_m):
+        mask = real(cls, state, width, coefficients, log_m)
         coeffs = np.concatenate([mask.coeffs, np.zeros((h - coefficients, mask.width), dtype=np.uint32)])
         return cls(np.ascontiguousarray(coeffs), mask.salts)
 

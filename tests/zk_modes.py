@@ -12,6 +12,7 @@ import dataclasses
 import pytest
 
 from zksidecar.prover import zk_keys
+from zksidecar.prover.masking import StateKey
 from zksidecar.prover.prove import prove
 from zksidecar.prover.statement import as_statement
 
@@ -39,11 +40,11 @@ def state_key(name: str, key: bytes = KEY) -> bytes:
 
 def prove_in(subject, traces, opts, key: bytes = KEY, **kw):
     """prove(), with zk mode's keys when `opts` is zk: the batch key and a
-    state key for every exported segment."""
+    state key for every exported segment (with its table's digest)."""
     if opts.zk:
         st = as_statement(subject)
         kw.setdefault("zk_key", key)
-        kw.setdefault("state_keys", {st.matrix_name(d, seg.name): state_key(st.matrix_name(d, seg.name), key)
-                                     for d, dom in enumerate(st.domains)
-                                     for seg in dom.air.main_segments if seg.exported})
+        names = [st.matrix_name(d, seg.name) for d, dom in enumerate(st.domains)
+                 for seg in dom.air.main_segments if seg.exported]
+        kw.setdefault("state_keys", {name: StateKey.of(state_key(name, key), traces[name]) for name in names})
     return prove(subject, traces, opts, **kw)

@@ -304,7 +304,12 @@ def public_tables(ops: np.ndarray, trades: np.ndarray, capacity: int, first_seq:
     ValueError, when a field is not canonical: see `noncanonical`, after
     which every entry lies in [0, p) and is written as it is).  `c` is
     classify_all(ops, capacity) when the caller has it."""
-    c = check_canonical(ops, trades, capacity, first_seq, c)
+    return _public_rows(ops, trades, first_seq, check_canonical(ops, trades, capacity, first_seq, c))
+
+
+def _public_rows(ops: np.ndarray, trades: np.ndarray, first_seq: int, c: dict[str, np.ndarray]):
+    """public_tables of records check_canonical has passed (`c`: their
+    classify_all, which it returns): the tables alone, not checked again."""
     n = len(ops)
     # each table filled column by column in place (no stack of int64 copies:
     # the verifier builds these for every batch)
@@ -576,7 +581,9 @@ class OrderBookAir(Air):
         self.L, self.k = limbs_for(trace_length)
         #: classify_all of the records (check_public reuses it)
         self.classified = classify_all(ops, capacity) if classified is None else classified
-        self.tables = public_tables(ops, trades, capacity, first_seq, self.classified)
+        # records that are not canonical are refused here, where the AIR is
+        # built (check_public relies on it); their tables wait for `tables`
+        check_canonical(ops, trades, capacity, first_seq, self.classified)
         self.main_segments = (Segment("exec", exec_columns(trace_length)),)
         self._share_sum(fractions_for(trace_length))
         super().__init__(trace_length, {"log2_capacity": log2_capacity, "ops": len(ops),
@@ -594,6 +601,14 @@ class OrderBookAir(Air):
                                  f"num_challenges says {self.num_challenges}")
 
     # -------------------------------------------------------- public --
+    @functools.cached_property
+    def tables(self) -> list[np.ndarray]:
+        """The op, outcome and trade tables (public_tables) of the records,
+        checked when the AIR was built: made when first read, by the
+        verifier's public_sum, so that a prover, which never reads them,
+        does not build them."""
+        return _public_rows(self.ops, self.trades, self.first_seq, self.classified)
+
     def public_bytes(self) -> bytes:
         """Everything public, in full: capacity, first sequence number,
         symbol, batch id, every operation record (outcomes included) and

@@ -133,17 +133,21 @@ class BookState:
                 raise ValueError("zk mode: a chain starts from the empty book; a later batch starts from the "
                                  "previous batch's post-state (the BookState prove_batch returned, or "
                                  "BookState.zk_after)")
-        return cls(cells, chain.commit_state(chain.genesis_table(), None), None, 0)
+        return cls(cells, chain.commit_state(F.encode(chain.genesis_table()), None), None, 0)
 
     @classmethod
     def zk_after(cls, chain: ZkChain, cells: np.ndarray, last_ts: int, batch_id: int) -> "BookState":
         """The zk state batch `batch_id` of `chain` left: the engine cells
         after it (checked) and its last operation's timestamp, committed
-        under that batch's state key, as its proof committed it."""
+        under that batch's state key, as its proof committed it.  The
+        table is hashed once: its digest derives the key, labels the mask
+        and is the next batch's content digest's (table_digest)."""
         cells = np.array(cells, dtype=np.uint32)
         Book.from_cells(cells)
-        com = chain.commit_state(zk_state_table(state_table(cells, chain.book_length), last_ts), batch_id)
-        return cls(cells, com, com.link(), last_ts)
+        table = F.encode(zk_state_table(state_table(cells, chain.book_length), last_ts))
+        state = chain.state_key(batch_id, table)
+        com = chain.commit_state(table, state)
+        return cls(cells, com, com.link(), last_ts, state.table_digest)
 
     @property
     def zk(self) -> bool:
@@ -356,7 +360,8 @@ def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
     elif options.zk or (isinstance(pre, BookState) and pre.zk):
         raise ValueError("zk mode proves with its chain (prove_batch's zk=ZkChain): zk options or a zk "
                          "pre-state were given without one")
-    t = ops_length or W.ops_length_for(steps)
+    kinds = W.step_kinds(steps)     # read once: the rows it folds into, the MATCH steps
+    t = ops_length or W.rows_for(int(W.fold_kinds(kinds).sum()))
     classified = classify_all(ops, cap)
     pre_table = proof_table(cells)
     try:
@@ -366,7 +371,7 @@ def prepare_run(pre: BookState | np.ndarray, ops: np.ndarray, steps: np.ndarray,
     except ValueError:
         _name_refused_run(ops, steps, t, cap)
         raise
-    matches = int(np.count_nonzero(steps["kind"] == np.uint8(trace.StepKind.MATCH)))   # uint8: no cast
+    matches = int(np.count_nonzero(kinds == np.uint8(trace.StepKind.MATCH)))   # uint8: no cast
     if len(trades) != matches:
         raise ValueError(f"{len(trades)} trades for {matches} MATCH steps (a trade each)")
     state = pre if isinstance(pre, BookState) else BookState.commit(cells, options.log_blowup)
@@ -440,11 +445,11 @@ def prove_prepared(prep: PreparedBatch, options: ProofOptions,
     if prep.zk is not None:
         z = prep.zk
         traces = z.traces(prep.witness, state)
-        digest = zk_keys.table_digest(traces["book.post"])
+        post_key = z.chain.state_key(public.batch_id, traces["book.post"])    # the post table hashed once
         res = prove(public.statement(), traces, options, external={"book.pre": (state.commitment, state.link)},
-                    debug=debug, zk_key=z.batch_key,
-                    state_keys={"book.post": z.chain.state_key_of(public.batch_id, digest)})
-        post = BookState(prep.post_cells, res.commitments["book.post"], res.links["book.post"], z.last_ts, digest)
+                    debug=debug, zk_key=z.batch_key, state_keys={"book.post": post_key})
+        post = BookState(prep.post_cells, res.commitments["book.post"], res.links["book.post"], z.last_ts,
+                         post_key.table_digest)
         return BatchProof(res.proof, public, res.timings), post, prep.trades
     res = prove(public.statement(public.air(prep.classified)), prep.witness.traces(), options,
                 external={"book.pre": (state.commitment, state.link)}, debug=debug)

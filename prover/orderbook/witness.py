@@ -206,12 +206,23 @@ def max_rows(capacity: int) -> int:
 def fold(steps: np.ndarray) -> np.ndarray:
     """Which step records are trace rows: every step but BEGIN and END, and
     the BEGIN of an operation that has no other step (its sN row)."""
-    # the kinds once, contiguous, compared as uint8: a comparison of the
-    # strided field with an IntEnum casts every element to int64 (4x slower)
-    kind = np.ascontiguousarray(steps["kind"])
+    return fold_kinds(step_kinds(steps))
+
+
+def step_kinds(steps: np.ndarray) -> np.ndarray:
+    """The steps' kinds, contiguous uint8: one strided read of the step
+    records (280 bytes each), which a caller that reads the kinds twice
+    (batch.prepare_run: the rows, the MATCH steps) makes once."""
+    return np.ascontiguousarray(steps["kind"])
+
+
+def fold_kinds(kind: np.ndarray) -> np.ndarray:
+    """:func:`fold` of the steps' kinds (step_kinds)."""
+    # compared as uint8: a comparison with an IntEnum casts every element to
+    # int64 (4x slower)
     begin, end = np.uint8(StepKind.BEGIN), np.uint8(StepKind.END)
     bracket = (kind == begin) | (kind == end)
-    if not len(steps):
+    if not len(kind):
         return ~bracket
     # an operation's steps are consecutive, BEGIN first: it has no inner step
     # exactly when its BEGIN is followed by its END

@@ -39,7 +39,7 @@ from ...engine.book import Book
 from ...engine.proof_table import proof_table
 from .. import field as F
 from .. import zk_keys
-from ..masking import Mask
+from ..masking import Mask, StateKey
 from ..params import ProofOptions
 from ..proof import ZK_VERSION, fri_schedule, mask_degree
 from ..prove import SegmentCommitment
@@ -184,10 +184,13 @@ class ZkChain:
             return k.batch_key
         return zk_keys.batch_key(self.store_key, self.digest, str(self.symbol), batch_id, content)
 
-    def state_key(self, batch_id: int, table: np.ndarray) -> bytes:
-        """sigma_b: the key of the state after batch `batch_id`, the zk state
-        table `table` (``(S, 13)`` Montgomery, as committed)."""
-        return self.state_key_of(batch_id, zk_keys.table_digest(table))
+    def state_key(self, batch_id: int, table: np.ndarray) -> StateKey:
+        """sigma_b, the key of the state after batch `batch_id`, the zk state
+        table `table` (``(S, 13)`` Montgomery, as committed), with the
+        table's digest it is derived from (masking.StateKey: the mask's
+        label holds it too, and the table is hashed once)."""
+        digest = zk_keys.table_digest(table)
+        return StateKey(self.state_key_of(batch_id, digest), digest)
 
     def state_key_of(self, batch_id: int, digest: bytes) -> bytes:
         """:meth:`state_key` from the table's digest (zk_keys.table_digest)."""
@@ -212,11 +215,12 @@ class ZkChain:
             raise ChainKeyError("batch keys are derived where the store key is")
         pre = F.encode(zk_state_table(padded_table(pre_cells), pre_ts))
         post = F.encode(zk_state_table(padded_table(post_cells), int(ops["ts_ns"][-1])))
-        pre_digest = zk_keys.table_digest(pre)
+        pre_digest, post_digest = zk_keys.table_digest(pre), zk_keys.table_digest(post)   # each table once
         content = content_digest_of(pre_digest, ops, trades, bool(resumed))
         return BatchKeys(batch_id, content, self.batch_key(batch_id, content),
-                         pre_digest if batch_id else None, self.state_key(batch_id - 1, pre) if batch_id else None,
-                         zk_keys.table_digest(post), self.state_key(batch_id, post))
+                         pre_digest if batch_id else None,
+                         self.state_key_of(batch_id - 1, pre_digest) if batch_id else None,
+                         post_digest, self.state_key_of(batch_id, post_digest))
 
     def pre_state_digest(self, pre_cells: np.ndarray, pre_ts: int) -> bytes:
         """The digest of a batch's zk pre-state table (its engine cells
@@ -229,15 +233,15 @@ class ZkChain:
         batch is given."""
         return ZkChain(None, self.symbol, self.log2_capacity, self.ops_length, self.options, keys)
 
-    def commit_state(self, table: np.ndarray, batch_id: int | None) -> SegmentCommitment:
-        """The commitment of a zk state table (``(S, 13)`` int64 canonical):
-        masked under the state key of the batch that left it, or, for the
-        chain's first state (`batch_id` None), public (no mask, zero salts)."""
-        enc = F.encode(table)
-        log_m = (enc.shape[0] << self.options.log_blowup).bit_length() - 1
-        mask = Mask.public(enc.shape[1], log_m) if batch_id is None else \
-            Mask.for_state(self.state_key(batch_id, enc), enc, self.mask_degree, log_m)
-        return SegmentCommitment.commit(enc, self.options.log_blowup, mask)
+    def commit_state(self, table: np.ndarray, state: StateKey | None) -> SegmentCommitment:
+        """The commitment of a zk state table (``(S, 13)`` Montgomery): masked
+        under `state`, the state key of the batch that left it
+        (:meth:`state_key` of this table), or, for the chain's first state
+        (`state` None), public (no mask, zero salts)."""
+        log_m = (table.shape[0] << self.options.log_blowup).bit_length() - 1
+        mask = Mask.public(table.shape[1], log_m) if state is None else \
+            Mask.for_state(state, table.shape[1], self.mask_degree, log_m)
+        return SegmentCommitment.commit(table, self.options.log_blowup, mask)
 
     def genesis_table(self) -> np.ndarray:
         """The chain's first state: the empty book, last timestamp 0."""

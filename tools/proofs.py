@@ -34,7 +34,7 @@ from zksidecar.daemon.config import BOOK_MAX_CAPACITY, BOOK_MIN_CAPACITY
 from zksidecar.daemon.jobs import ProofJob, prove_job
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.sequencer import Sequencer
-from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError
+from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError, not_a_store
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import manifest, proof_file, verify_report
@@ -771,6 +771,10 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
 def _open_store(command: str, directory: str) -> ProofStore | None:
     """The store at `directory`, read-only; None when it cannot be read, the
     reason printed as `zksidecar COMMAND: DIR: why` (the caller exits 2)."""
+    problem = not_a_store(directory)
+    if problem:
+        print(f"zksidecar {command}: {directory}: {problem}", file=sys.stderr)
+        return None
     try:
         return ProofStore(directory, fsync=False, readonly=True)
     except (StoreError, OSError) as exc:

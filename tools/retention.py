@@ -38,7 +38,7 @@ import time
 
 from zksidecar.daemon import perms
 from zksidecar.daemon.config import parse_duration
-from zksidecar.daemon.store import ProofStore, RetentionPlan, StoreError
+from zksidecar.daemon.store import ProofStore, RetentionPlan, StoreError, not_a_store
 from zksidecar.daemon.zk_archive import archive_private, symbol_dir
 from zksidecar.daemon.zk_store import ZkStoreError, is_zk_store, open_for_receipts, prune_private
 from zksidecar.prover.orderbook import manifest
@@ -192,14 +192,16 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
         raise _Usage(f"--keep {keep}: a symbol's newest batch always stays; give at least 1")
     if (action == "archive") != (to is not None):
         raise _Usage("archive needs --to DIR" if to is None else "--to goes with archive")
-    if not os.path.isdir(store_dir):
-        raise _Usage(f"{store_dir}: no such proof store directory")
+    problem = not_a_store(store_dir)        # before its LOCK is looked for (or made)
+    if problem:
+        raise _Usage(f"{store_dir}: {problem}")
     if _in_use(store_dir):
         raise _Usage(f"proof store {store_dir} {IN_USE}")
     # what this command writes (the store's new index, the archive) is shared as the store is
     group = perms.group_of_dir(store_dir)
     try:
-        store = ProofStore(store_dir, readonly=dry_run, group=group, drop_torn_tail=False)  # the daemon's to drop
+        store = ProofStore(store_dir, readonly=dry_run, group=group, drop_torn_tail=False,  # the daemon's to drop
+                           create=False)
     except (StoreError, OSError) as exc:
         if getattr(exc, "errno", None) == errno.EBUSY:      # taken since the check above
             raise _Usage(f"proof store {store_dir} {IN_USE}") from None

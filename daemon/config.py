@@ -49,7 +49,7 @@ from ..prover.orderbook.witness import (MIN_TRACE_LENGTH, ROWS_PER_OP, check_tra
 from ..prover.params import MAX_SECURITY_BITS, ParameterError
 from ..ringbuf import layout
 from ..ringbuf.ring import IDLE_STRATEGIES
-from . import perms
+from . import perms, state_dirs
 from .admin import socket_path_problem
 from .journal import FSYNC_POLICIES
 from .journal import PREFIX as JOURNAL_PREFIX
@@ -791,8 +791,44 @@ def _machine_problems(cfg: Config, host: Host, memory: bool = True) -> list[str]
             pass                         # reported by _check_groups
     for key, path in (("journal.dir", cfg.journal.dir), ("store.dir", cfg.store.dir)):
         _check_state_dir(key, path, host.at(path), gid, p)
+    _check_state_kinds(cfg, host, p)
     _check_socket(cfg, host, p)
     return p
+
+
+def _check_state_kinds(cfg: Config, host: Host, p: list[str]) -> None:
+    """Neither state directory holds the other's files, nor an exported
+    chain (daemon/state_dirs.py): the daemon would start an empty journal
+    or store beside them.  Directories given the wrong way round are named
+    as a swap."""
+    dirs = {state_dirs.JOURNAL: ("journal.dir", cfg.journal.dir), state_dirs.STORE: ("store.dir", cfg.store.dir)}
+    found = {role: state_dirs.foreign(role, host.at(path)) for role, (_, path) in dirs.items()}
+    j_files = found[state_dirs.JOURNAL].get(state_dirs.STORE)
+    s_files = found[state_dirs.STORE].get(state_dirs.JOURNAL)
+    if j_files and s_files:
+        p.append(_msg("journal.dir", f"{host.at(cfg.journal.dir)} holds a proof store's files "
+                      f"({state_dirs.named(j_files)}) and the [store] dir {host.at(cfg.store.dir)} a journal's "
+                      f"({state_dirs.named(s_files)}): [journal] dir and [store] dir look swapped",
+                      cfg.journal.dir))
+        del found[state_dirs.JOURNAL][state_dirs.STORE], found[state_dirs.STORE][state_dirs.JOURNAL]
+    for role, (key, path) in dirs.items():
+        for kind, names in found[role].items():
+            p.append(_msg(key, f"{host.at(path)} holds {kind}'s files ({state_dirs.named(names)}), not "
+                          f"{role}'s: {_WRONG_KIND_HINT[role, kind]}", path))
+
+
+#: what a state directory holding another kind's files most likely is
+_WRONG_KIND_HINT = {
+    (state_dirs.JOURNAL, state_dirs.STORE): "is it the [store] dir? the daemon would start a new, empty "
+                                             "journal there and replay nothing",
+    (state_dirs.STORE, state_dirs.JOURNAL): "is it the [journal] dir? the daemon would start a new, empty "
+                                            "store there and not find the proofs it made",
+    (state_dirs.JOURNAL, state_dirs.CHAIN): "a chain `zksidecar export` or `store archive` wrote is not a "
+                                            "state directory: give the journal's own directory",
+    (state_dirs.STORE, state_dirs.CHAIN): "a chain `zksidecar export` or `store archive` wrote is not a "
+                                          "state directory (the daemon's store is segments and an index): "
+                                          "give the store's own directory",
+}
 
 
 def _check_cores(cfg: Config, host: Host, p: list[str]) -> None:

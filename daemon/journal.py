@@ -369,12 +369,13 @@ def set_aside_corruption(directory: str) -> list[str]:
     if not segments():
         raise JournalError(errno.ENOENT, f"{directory}: no journal segments ({PREFIX}-NNNNNN{SUFFIX}) here: "
                            "not a journal directory, nothing repaired")
-    lock = fm.lock_directory(directory, "journal", JournalError)     # no daemon writes meanwhile
+    group = perms.group_of_dir(directory)       # what is set aside is shared as the journal is
+    lock = fm.lock_directory(directory, "journal", JournalError, group)     # no daemon writes meanwhile
     try:
         found = segments()
         gap = next((k for k, (n, _) in enumerate(found) if n != found[0][0] + k), len(found))
         contiguous = [path for _, path in found[:gap]]
-        notes = [_set_aside(path, 0, None, "after a missing segment") for _, path in found[gap:]]
+        notes = [_set_aside(path, 0, None, "after a missing segment", group) for _, path in found[gap:]]
         for number, path in enumerate(contiguous):
             with open(path, "rb") as f:
                 data = memoryview(f.read())
@@ -387,8 +388,8 @@ def set_aside_corruption(directory: str) -> list[str]:
                 if exc.reason.startswith("format version"):
                     raise JournalError(errno.EINVAL, f"{path}: {exc.reason}: a journal of another "
                                        "version of zksidecar, not a damaged one; not repaired") from None
-                notes.append(_set_aside(path, exc.offset, data[exc.offset:], exc.reason))
-                notes += [_set_aside(later, 0, None, "after the damaged entry")
+                notes.append(_set_aside(path, exc.offset, data[exc.offset:], exc.reason, group))
+                notes += [_set_aside(later, 0, None, "after the damaged entry", group)
                           for later in contiguous[number + 1:]]
                 break
         return notes
@@ -396,7 +397,11 @@ def set_aside_corruption(directory: str) -> list[str]:
         os.close(lock)
 
 
-def _set_aside(path: str, offset: int, tail, why: str) -> str:
+def _set_aside(path: str, offset: int, tail, why: str, group: int | None) -> str:
+    """`path` from byte `offset` on (`tail`; None: the whole segment) kept
+    as `<name>.corrupt-N`: a whole segment renamed, its mode as it was; a
+    tail copied into a file made with the journal's modes (daemon/perms.py,
+    `group`), never left to the umask: it holds order flow too."""
     aside, k = f"{path}.corrupt-0", 0
     while os.path.exists(aside):
         k += 1
@@ -404,10 +409,7 @@ def _set_aside(path: str, offset: int, tail, why: str) -> str:
     if tail is None:                   # the whole segment
         os.rename(path, aside)
         return f"{path}: set aside whole as {aside} ({why})"
-    with open(aside, "xb") as f:
-        f.write(tail)
-        f.flush()
-        os.fsync(f.fileno())
+    fm.write_whole(aside, bytes(tail), True, JournalFull, JournalError, "a damaged journal tail", group)
     with open(path, "r+b") as f:
         f.truncate(offset)
         os.fsync(f.fileno())

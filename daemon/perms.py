@@ -23,6 +23,12 @@ whatever else uses it.  What exists already is checked instead, at start-up,
 before anything is opened (daemon/config.py): `mode_problem` says what is
 too wide, and the daemon refuses to start naming the path, its mode and the
 command that fixes it.
+
+The admin commands that make files in a state directory, or copies out of
+one (`journal repair`'s set-aside tail, `store prune`'s new index, `store
+archive`'s and `export`'s chains), are not given [state] group: they take
+the directory's own sharing (`group_of_dir`), so a private state yields
+0600/0700 and a state shared with a group 0640/0750 for that group.
 """
 from __future__ import annotations
 
@@ -112,6 +118,16 @@ def open_or_create(path: str, flags: int, group: str | int | None = None) -> int
         return create_file(path, flags, group)
     except FileExistsError:
         return os.open(path, flags)
+
+
+def group_of_dir(path: str) -> int | None:
+    """The group an existing state directory is shared with: its gid when
+    its group has any access to it, None when only its owner has.  A
+    command that makes files in the state, or out of it (an archive, an
+    export), passes it as `group`, so what it makes is never wider than the
+    state it comes from, whatever the umask."""
+    st = os.stat(path)
+    return st.st_gid if stat.S_IMODE(st.st_mode) & 0o070 else None
 
 
 def mode_problem(st: os.stat_result, gid: int | None) -> str | None:

@@ -197,6 +197,24 @@ class RetentionPlan:
         return sum(n for _, _, n in self.batches.values())
 
 
+def not_a_store(directory: str) -> str | None:
+    """Why `directory` holds no proof store (None: it holds a store's
+    index or segments).  A directory that holds other files is named with
+    them, so a journal or an exported chain given for a store is seen for
+    what it is."""
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return "no such directory"
+    except NotADirectoryError:
+        return "not a directory"
+    if INDEX_NAME in names or fm.segment_files(directory, PREFIX, SUFFIX):
+        return None
+    held = (f"it holds {', '.join(names[:4])}{' …' if len(names) > 4 else ''}" if names else "it is empty")
+    return (f"no proof store here (no {INDEX_NAME}, no {PREFIX}-NNNNNN{SUFFIX}): {held}; only the daemon "
+            "makes a store, at its first start with this [store] dir")
+
+
 class ProofStore:
     """An open proof store directory.  One writer at a time (its LOCK file);
     `readonly=True` opens without the lock and without repairing anything,
@@ -204,11 +222,14 @@ class ProofStore:
     is whole, and leaves a torn tail for the writer to deal with.
     `drop_torn_tail=False` opens a writer that leaves a torn tail where it
     is (`torn_tail` says so) and then takes no puts: for `zksidecar store
-    prune|archive`, which remove old segments and drop no other bytes."""
+    prune|archive`, which remove old segments and drop no other bytes.
+    Only the daemon's writer (`create=True`) makes a store where there is
+    none; the others open a store that exists, or raise StoreError naming
+    the directory and what it holds instead (not_a_store)."""
 
     def __init__(self, directory: str, fsync: bool = True, segment_bytes: int = 256 << 20,
                  readonly: bool = False, group: str | int | None = None,
-                 drop_torn_tail: bool = True):
+                 drop_torn_tail: bool = True, create: bool = True):
         if not isinstance(segment_bytes, int) or segment_bytes < MIN_SEGMENT_BYTES:
             raise ValueError(f"store segment_bytes must be an integer >= {MIN_SEGMENT_BYTES}, "
                              f"got {segment_bytes!r}")
@@ -228,10 +249,11 @@ class ProofStore:
         self._archived: int | None = None   # archived_count(), counted once (retention resets it)
         self._lock = threading.Lock()
         self._fd = self._index_fd = self._lock_fd = -1
-        if readonly:
-            if not os.path.isdir(directory):
-                raise StoreError(errno.ENOENT, f"proof store {directory}: no such directory")
-        else:
+        if readonly or not create:
+            problem = not_a_store(directory)
+            if problem:
+                raise StoreError(errno.ENOENT, f"proof store {directory}: {problem}")
+        if not readonly:
             try:
                 perms.make_dirs(directory, group)
             except OSError as exc:

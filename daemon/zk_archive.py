@@ -6,7 +6,8 @@ store"; docs/ZK.md section 9).
 archived proofs as an exported chain, and in zk mode their private data
 beside them:
 
-    DIR/symbol-S/manifest.json, batch-NNNNNN.zkb   the chain (manifest.py)
+    DIR/symbol-S/manifest.json, batch-NNNNNN.zkb   the chain (manifest.py), 0600
+                                         (0640 for the store's group: tools/proofs.copy_chain)
     DIR/symbol-S/private/                0700 whatever the umask
     DIR/symbol-S/private/S{s}-B{b}.zkp   the batch's private file, the
                                          store's bytes (daemon/private_file.py), 0600

@@ -183,3 +183,72 @@ def test_daemon_refuses_world_readable_files_of_an_older_version(daemon, tmp_pat
                         "--config", str(daemon.config)], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert f"{journal}/journal-000000.zkj: file is mode 0644: other users have access" in r.stderr
+
+
+# -- what the admin commands make: never wider than the state they came from --
+
+def owned(root, gid: int | None, d: int, f: int, skip=()) -> None:
+    """Every path under `root` but `skip` has mode `d` (a directory) or `f`
+    (a file), and the group `gid` when one is given."""
+    for p, m in modes(root).items():
+        if p in skip:
+            continue
+        full = os.path.join(root, p)
+        assert m == (d if os.path.isdir(full) else f), (p, oct(m))
+        if gid is not None:
+            assert os.lstat(full).st_gid == gid, p
+
+
+@pytest.mark.parametrize("group, d, f", [(None, 0o700, 0o600), (GROUP, 0o750, 0o640)])
+def test_archive_and_export_are_shared_as_the_store_whatever_the_umask(tmp_path, group, d, f):
+    """`store archive --to` and `export --out` copy proofs, which carry their
+    batches' records: under umask 022 they are 0600 in 0700 directories (the
+    store's group's 0640/0750 for a store shared with it), as is the index
+    the archive rewrites; an --to the operator made keeps its mode."""
+    from test_store import chain
+    from zksidecar.tools import cli
+    store = tmp_path / "store"
+    proofs = chain(0, 4)
+    with umask(0o022):
+        with ProofStore(str(store), fsync=False, segment_bytes=len(proofs[0]) + 64, group=group) as s:
+            for b, raw in enumerate(proofs):
+                s.put(0, b, raw)
+        assert cli.main(["export", "--store", str(store), "--symbol", "0", "--out",
+                         str(tmp_path / "out" / "chain")]) == 0
+        assert cli.main(["store", "archive", str(store), "--keep", "3", "--to",
+                         str(tmp_path / "arch" / "one")]) == 0
+        mine = tmp_path / "handed-over"            # made by the operator: the operator's sharing
+        mine.mkdir(mode=0o755)
+        assert cli.main(["store", "archive", str(store), "--keep", "2", "--to", str(mine)]) == 0
+    gid = None if group is None else grp.getgrnam(group).gr_gid
+    assert sorted(os.listdir(tmp_path / "out" / "chain")) == [
+        "batch-000000.zkb", "batch-000001.zkb", "batch-000002.zkb", "batch-000003.zkb", "manifest.json"]
+    assert sorted(os.listdir(tmp_path / "arch" / "one" / "symbol-0")) == ["batch-000000.zkb", "manifest.json"]
+    assert sorted(os.listdir(mine / "symbol-0")) == ["batch-000001.zkb", "manifest.json"]
+    for root in ("out", "arch", "store"):
+        owned(tmp_path / root, gid, d, f)
+    assert stat.S_IMODE(mine.stat().st_mode) == 0o755
+    owned(mine, gid, d, f, skip={"."})
+
+
+@pytest.mark.parametrize("group, d, f", [(None, 0o700, 0o600), (GROUP, 0o750, 0o640)])
+def test_journal_repair_sets_aside_with_the_journals_modes_whatever_the_umask(tmp_path, group, d, f):
+    """The damaged tail `journal repair` copies aside is made as the
+    journal's files are (it is order flow too); whole segments set aside
+    keep their modes."""
+    from zksidecar.daemon.journal import set_aside_corruption
+    jdir = tmp_path / "journal"
+    with umask(0o022):
+        with Journal(str(jdir), segment_bytes=256, group=group) as j, \
+                ProofStore(str(tmp_path / "p"), fsync=False, segment_bytes=256) as s:
+            fill(j, s)
+        first = jdir / "journal-000000.zkj"
+        raw = bytearray(first.read_bytes())
+        raw[40] ^= 0xFF                           # inside its first entry's records: damaged
+        first.write_bytes(bytes(raw))
+        notes = set_aside_corruption(str(jdir))
+    assert any("journal-000000.zkj.corrupt-0" in n and "bytes from byte" in n for n in notes), notes
+    assert any("set aside whole" in n for n in notes), notes
+    names = os.listdir(jdir)
+    assert "journal-000000.zkj.corrupt-0" in names and "journal-000001.zkj.corrupt-0" in names
+    owned(jdir, None if group is None else grp.getgrnam(group).gr_gid, d, f)

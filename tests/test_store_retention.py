@@ -121,7 +121,7 @@ def test_usage_errors_exit_2(tmp_path, capsys):
                  ["store", "archive", d, "--keep", "1"]):
         assert _code(argv) == 2, argv
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "symbols stored: 1" in err and "no such proof store" in err
+    assert "Traceback" not in err and "symbols stored: 1" in err and f"{tmp_path / 'nope'}: no such directory" in err
 
 
 def _code(argv) -> int:

@@ -27,12 +27,14 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from zksidecar.daemon import formats as fm
+from zksidecar.daemon import perms
 from zksidecar.daemon.batches import BatchPolicy, CloseReason
 from zksidecar.daemon.config import BOOK_MAX_CAPACITY, BOOK_MIN_CAPACITY
 from zksidecar.daemon.jobs import ProofJob, prove_job
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.sequencer import Sequencer
-from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError
+from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError, not_a_store
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import manifest, proof_file, verify_report
@@ -207,7 +209,7 @@ def prove_ops(ops: np.ndarray, capacity: int, batch_size: int, out_dir: str, sec
                 print(f"zksidecar prove: {where}: batch {batch.batch_id}: {exc}", file=sys.stderr)
                 return 2
             raw = proof_file.encode(proof)
-            name = os.path.join(out_dir, f"batch-{batch.batch_id:06d}.zkb")
+            name = os.path.join(out_dir, manifest.batch_file_name(batch.batch_id))
             with open(name, "wb" if not zk else "xb") as f:       # zk: never over a file
                 f.write(raw)
             print(f"{batch.batch_id:>6} {len(batch.ops):>6} {len(batch.trades):>7} "
@@ -759,14 +761,15 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
                   f"{', '.join(map(str, gap))}{' …' if len(gap) == 10 else ''} (a chain "
                   "starts at batch 0 and has no gaps)", file=sys.stderr)
             return 1
+        group = perms.group_of_dir(store_dir)      # the copy is never wider than the store
         try:
-            os.makedirs(out_dir, exist_ok=True)
+            perms.make_dirs(out_dir, group)        # an existing one keeps the operator's mode
         except OSError as exc:
             print(f"zksidecar export: {out_dir}: {exc.strerror or exc}", file=sys.stderr)
             return 2
         entries: list[manifest.Entry] = []
         try:
-            path = copy_chain(store, symbol, ids, out_dir, entries)
+            path = copy_chain(store, symbol, ids, out_dir, entries, group=group)
         except (StoreError, ProofFormatError) as exc:
             print(f"zksidecar export: symbol {symbol} batch {ids[len(entries)]}: {exc}",
                   file=sys.stderr)
@@ -785,6 +788,10 @@ def _open_store(command: str, directory: str) -> ProofStore | None:
     reason printed as `zksidecar COMMAND: DIR: why` (the caller exits 2).
     Damaged index entries it opened around, and a torn tail it read past,
     are named on stderr."""
+    problem = not_a_store(directory)
+    if problem:
+        print(f"zksidecar {command}: {directory}: {problem}", file=sys.stderr)
+        return None
     try:
         store = ProofStore(directory, fsync=False, readonly=True)
     except (StoreError, OSError) as exc:
@@ -800,23 +807,25 @@ def _open_store(command: str, directory: str) -> ProofStore | None:
 
 
 def copy_chain(store: ProofStore, symbol: int, ids: list[int], out_dir: str,
-               entries: list[manifest.Entry], advance=lambda: None) -> str:
+               entries: list[manifest.Entry], advance=lambda: None, group: int | None = None) -> str:
     """Batches `ids` of `symbol` copied out of `store` into `out_dir` as
     batch proof files (each synced), appended to `entries` (those `out_dir`
     already holds, in chain order), and the manifest written over them
-    all; returns its path.  `advance()` after each file.  Raises
-    StoreError / ProofFormatError for a proof that cannot be copied (the
-    manifest is then not written), OSError for the directory."""
+    all; returns its path.  `advance()` after each file.  Every file is
+    made 0600 (0640 owned by `group`) whatever the umask (daemon/perms.py):
+    a proof carries its batch's records.  Raises StoreError /
+    ProofFormatError for a proof that cannot be copied (the manifest is
+    then not written), OSError for the directory."""
     for bid in ids:
         data = store.get(symbol, bid)
-        name = f"batch-{bid:06d}.zkb"
+        name = manifest.batch_file_name(bid)
         e = manifest.entry(name, data)
         if e.batch_id != bid:
             raise StoreCorrupt(store.directory, 0, f"stored as batch {bid}, the proof is batch "
                                f"{e.batch_id}")
-        with open(os.path.join(out_dir, name), "wb") as f:
-            f.write(data)
-            os.fsync(f.fileno())
+        fm.write_whole(os.path.join(out_dir, name), data, True, OSError, OSError, "a proof", group)
         entries.append(e)
         advance()
-    return manifest.write(out_dir, symbol, entries)
+    path = os.path.join(out_dir, manifest.NAME)
+    fm.write_whole(path, manifest.encode(symbol, entries), True, OSError, OSError, "the manifest", group)
+    return path

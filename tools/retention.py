@@ -8,7 +8,10 @@ go).  `archive --to DIR` first copies every proof that goes into
 DIR/symbol-S as `zksidecar export` writes a chain (tools/proofs.copy_chain,
 prover/orderbook/manifest.py), extending the chain an earlier archive left
 there, so `zksidecar verify DIR/symbol-S` verifies the archived batches from
-the empty book.  Only with the store's LOCK: never beside a running daemon
+the empty book.  What it makes (directories, proofs, the manifest, the
+store's new index) is shared as the store directory is, whatever the umask
+(daemon/perms.py, group_of_dir); a directory that holds no store is refused,
+never made one.  Only with the store's LOCK: never beside a running daemon
 (which prunes by itself with `store.retain`).
 
 A zk store's batches have private files (daemon/zk_store.py): `prune`
@@ -33,8 +36,9 @@ import re
 import sys
 import time
 
+from zksidecar.daemon import perms
 from zksidecar.daemon.config import parse_duration
-from zksidecar.daemon.store import ProofStore, RetentionPlan, StoreError
+from zksidecar.daemon.store import ProofStore, RetentionPlan, StoreError, not_a_store
 from zksidecar.daemon.zk_archive import archive_private, symbol_dir
 from zksidecar.daemon.zk_store import ZkStoreError, is_zk_store, open_for_receipts, prune_private
 from zksidecar.prover.orderbook import manifest
@@ -77,7 +81,10 @@ def _describe(plan: RetentionPlan, verb: str) -> list[str]:
 
 
 #: what an archive directory holds before its first manifest: a stopped run's files
-_ARCHIVE_FILES = re.compile(r"batch-\d+\.zkb|private|manifest\.json\.tmp\d+")
+#: (and the temporary names copy_chain writes them under; manifest.json.tmpPID
+#: is an earlier release's)
+_ARCHIVE_FILES = re.compile(r"batch-\d+\.zkb|\.batch-\d+\.zkb\.tmp|private|\.manifest\.json\.tmp|"
+                            r"manifest\.json\.tmp\d+")
 
 
 def _archive_dirs(to: str, plan: RetentionPlan,
@@ -185,12 +192,16 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
         raise _Usage(f"--keep {keep}: a symbol's newest batch always stays; give at least 1")
     if (action == "archive") != (to is not None):
         raise _Usage("archive needs --to DIR" if to is None else "--to goes with archive")
-    if not os.path.isdir(store_dir):
-        raise _Usage(f"{store_dir}: no such proof store directory")
+    problem = not_a_store(store_dir)        # before its LOCK is looked for (or made)
+    if problem:
+        raise _Usage(f"{store_dir}: {problem}")
     if _in_use(store_dir):
         raise _Usage(f"proof store {store_dir} {IN_USE}")
+    # what this command writes (the store's new index, the archive) is shared as the store is
+    group = perms.group_of_dir(store_dir)
     try:
-        store = ProofStore(store_dir, readonly=dry_run, drop_torn_tail=False)   # the daemon's to drop
+        store = ProofStore(store_dir, readonly=dry_run, group=group, drop_torn_tail=False,  # the daemon's to drop
+                           create=False)
     except (StoreError, OSError) as exc:
         if getattr(exc, "errno", None) == errno.EBUSY:      # taken since the check above
             raise _Usage(f"proof store {store_dir} {IN_USE}") from None
@@ -247,11 +258,11 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
                 d, entries = dirs[s]
                 ids = [bid for bid in store.batches(s) if a <= bid <= b]
                 try:
-                    os.makedirs(d, exist_ok=True)
+                    perms.make_dirs(d, group)       # an existing --to keeps the operator's mode
                     if zk is not None:      # before the manifest: what it lists has its private data
                         for note in archive_private(zk, store, s, ids, d):
                             print(f"zksidecar store archive: {note}", file=sys.stderr)
-                    copy_chain(store, s, ids, d, entries, advance)
+                    copy_chain(store, s, ids, d, entries, advance, group)
                 except (StoreError, ProofFormatError) as exc:
                     print(f"zksidecar store archive: symbol {s}: {exc}; nothing was removed",
                           file=sys.stderr)

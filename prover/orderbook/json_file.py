@@ -17,14 +17,19 @@ from .. import input_file
 MAX_BYTES = 256 << 20
 
 
+def encode(doc: dict) -> bytes:
+    """The bytes `write` puts in the file (for a writer with its own file
+    creation: daemon/formats.write_whole)."""
+    return (json.dumps(doc, indent=1) + "\n").encode()
+
+
 def write(path: str, doc: dict) -> None:
     """`doc` as JSON at `path`: a temporary file beside it, synced, renamed
     over it (a crash leaves the old file or the new one, never half)."""
     tmp = f"{path}.tmp{os.getpid()}"
     try:
-        with open(tmp, "w") as f:
-            json.dump(doc, f, indent=1)
-            f.write("\n")
+        with open(tmp, "wb") as f:
+            f.write(encode(doc))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -53,12 +53,30 @@ def entry(file: str, data: bytes) -> Entry:
                  int(pub.first_seq) + pub.n_ops - 1, hashlib.sha256(data).hexdigest())
 
 
+#: the names of a chain directory's proof files, batch_file_name's (a regular expression)
+BATCH_FILE = r"batch-\d{6,}\.zkb"
+
+
+def batch_file_name(batch_id: int) -> str:
+    """The name batch `batch_id`'s proof file has in a chain's directory."""
+    return f"batch-{batch_id:06d}.zkb"
+
+
+def _document(symbol: int, entries: list[Entry]) -> dict:
+    return {"format": FORMAT, "version": VERSION, "symbol": symbol, "batches": [asdict(e) for e in entries]}
+
+
+def encode(symbol: int, entries: list[Entry]) -> bytes:
+    """The bytes of the manifest `write` writes (for a writer that makes the
+    file with modes of its own: tools/proofs.copy_chain)."""
+    return json_file.encode(_document(symbol, entries))
+
+
 def write(directory: str, symbol: int, entries: list[Entry]) -> str:
     """Write `directory`/manifest.json (whole or not at all: a temporary
     file renamed); returns its path."""
     path = os.path.join(directory, NAME)
-    json_file.write(path, {"format": FORMAT, "version": VERSION, "symbol": symbol,
-                           "batches": [asdict(e) for e in entries]})
+    json_file.write(path, _document(symbol, entries))
     return path
 
 

@@ -116,8 +116,8 @@ class Rebuilder:
                 snap = snapshot.read(path)
             except (SnapshotError, FileNotFoundError):
                 continue                 # set aside by recovery, or pruned meanwhile
-            if (snap.capacity, snap.trace_length) != (seq.capacity, seq.trace_length):
-                continue
+            if snapshot.unfit(snap, seq.capacity, seq.trace_length, None, seq.zk) is not None:
+                continue                 # recovery refused to start on it; not ours to judge
             ids = snap.next_batch_ids()
             if ids.get(mark.symbol, 0) > mark.batch_id:
                 continue

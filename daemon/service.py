@@ -429,7 +429,7 @@ def main(config_path: str | None) -> int:
     try:
         cfg = load(config_path)
     except ConfigError as exc:
-        log.error("configuration: %s", exc)
+        log.error("cannot start: configuration: %s", exc)
         return 2
     try:
         import uvloop

@@ -12,6 +12,8 @@ are authoritative:
   ever re-cut differently from what was proven);
 * one with no proof, or a proof whose bytes fail their checksums, is proven
   again (the new proof supersedes a damaged one: ProofStore.put(replace));
+  the proofs read are those of the batches replayed or settled by their
+  marks, so one damaged before the proven frontier is tools/reprove.py's;
 * a batch the store proves but the journal lost (a journal tail lost to a
   power failure under `journal.fsync = interval | never`, after its proof
   was stored) is rebuilt from the proof's own public records, checked

@@ -261,8 +261,8 @@ def unfit(snap: Snapshot, capacity: int, trace_length: int, max_symbols: int | N
         return trace_key, (
             f"it makes the cap on a batch's ops rows {trace_length}, below the {snap.trace_length} "
             f"this journal's batches were cut under ({where}); the cap may grow between runs, "
-            f"never shrink: set [book] trace_length = {snap.trace_length}, or [batch] "
-            "max_batch_size back to at least its value then")
+            f"never shrink: set [book] trace_length = {snap.trace_length}, which keeps it whatever "
+            "[batch] max_batch_size (smaller batches too)")
     return None
 
 

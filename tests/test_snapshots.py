@@ -5,7 +5,10 @@ snapshot reaching exactly the state a replay of the whole journal reaches
 (the same books, the same batches left to prove, a chain of proofs that
 verifies once they are proven), with unproven batches before the snapshot
 rebuilt; a damaged, truncated or impossible snapshot set aside for the one
-before it; a snapshot a full disk refuses; journal retention."""
+before it; a snapshot the configuration does not fit (another capacity, a
+smaller ops-row cap, fewer symbols) refused by key and left in place, a
+larger cap resumed from; a snapshot a full disk refuses; journal
+retention."""
 from __future__ import annotations
 
 import errno

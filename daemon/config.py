@@ -49,7 +49,7 @@ from ..prover.orderbook.witness import (MIN_TRACE_LENGTH, ROWS_PER_OP, check_tra
 from ..prover.params import MAX_SECURITY_BITS, ParameterError
 from ..ringbuf import layout
 from ..ringbuf.ring import IDLE_STRATEGIES
-from . import perms, state_dirs
+from . import perms, snapshot, state_dirs
 from .admin import socket_path_problem
 from .journal import FSYNC_POLICIES
 from .journal import PREFIX as JOURNAL_PREFIX
@@ -792,6 +792,7 @@ def _machine_problems(cfg: Config, host: Host, memory: bool = True) -> list[str]
     for key, path in (("journal.dir", cfg.journal.dir), ("store.dir", cfg.store.dir)):
         _check_state_dir(key, path, host.at(path), gid, p)
     _check_state_kinds(cfg, host, p)
+    _check_chain_settings(cfg, host, p)
     _check_socket(cfg, host, p)
     return p
 
@@ -829,6 +830,32 @@ _WRONG_KIND_HINT = {
                                           "state directory (the daemon's store is segments and an index): "
                                           "give the store's own directory",
 }
+
+
+def _check_chain_settings(cfg: Config, host: Host, p: list[str]) -> None:
+    """The settings the journal's chain fixes, as its snapshots record them
+    (daemon/snapshot.py unfit: the book capacity; the ops-row cap, which may
+    only grow; book.max_symbols, at least their books): one line a key, naming the value recorded.  Recovery
+    refuses the same at start; this says it before anything is opened.  A
+    snapshot whose header is damaged is recovery's to set aside."""
+    directory = host.at(cfg.journal.dir)
+    try:
+        listed = snapshot.listed(directory)
+    except OSError:
+        return                            # no journal yet (or _check_state_dir said why)
+    trace_key = "book.trace_length" if cfg.book.trace_length else "batch.max_batch_size"
+    said = set()
+    for _, _, path in reversed(listed):
+        try:
+            snap = snapshot.read_header(path)
+        except snapshot.SnapshotError:
+            continue
+        unfit = snapshot.unfit(snap, cfg.book.capacity, cfg.trace_length, cfg.book.max_symbols,
+                               cfg.proofs.mode == "zk", trace_key)
+        if unfit is not None and unfit[0] not in said:
+            said.add(unfit[0])
+            section, _, name = unfit[0].partition(".")
+            p.append(_msg(unfit[0], unfit[1], getattr(getattr(cfg, section), name)))
 
 
 def _check_cores(cfg: Config, host: Host, p: list[str]) -> None:

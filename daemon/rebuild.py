@@ -34,8 +34,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from . import snapshot
-from .batches import Batch
+from .batches import Batch, BatchPolicy
+from .config import Config
 from .journal import BatchMark, Journal, JournalError, OpsEntry, ReplayMismatch
+from .metrics import Metrics
 from .recovery import replay_entries
 from .sequencer import Sequencer
 from .snapshot import SnapshotError
@@ -63,6 +65,16 @@ class _Cursor:
     def next_batch_id(self) -> int:
         shadow = self.sequencer.shadows.get(self.symbol)
         return shadow.next_batch_id if shadow is not None else self.skip.get(self.symbol, 0)
+
+
+def sequencer_of(config: Config) -> Sequencer:
+    """A sequencer of `config` with no journal or metrics of its own: the
+    books a rebuild replays on (the daemon's, and `zksidecar reprove`'s)."""
+    c = config
+    policy = BatchPolicy(c.batch.max_batch_size, c.batch.batch_timeout_ms / 1000,
+                         c.batch.critical_qty, c.batch.critical_per_s)
+    return Sequencer(c.book.capacity, c.trace_length, policy, Metrics(),
+                     resync_after=c.book.resync_after, zk=c.proofs.mode == "zk")
 
 
 class Rebuilder:
@@ -116,8 +128,8 @@ class Rebuilder:
                 snap = snapshot.read(path)
             except (SnapshotError, FileNotFoundError):
                 continue                 # set aside by recovery, or pruned meanwhile
-            if (snap.capacity, snap.trace_length) != (seq.capacity, seq.trace_length):
-                continue
+            if snapshot.unfit(snap, seq.capacity, seq.trace_length, None, seq.zk) is not None:
+                continue                 # recovery refused to start on it; not ours to judge
             ids = snap.next_batch_ids()
             if ids.get(mark.symbol, 0) > mark.batch_id:
                 continue

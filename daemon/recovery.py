@@ -12,6 +12,8 @@ are authoritative:
   ever re-cut differently from what was proven);
 * one with no proof, or a proof whose bytes fail their checksums, is proven
   again (the new proof supersedes a damaged one: ProofStore.put(replace));
+  the proofs read are those of the batches replayed or settled by their
+  marks, so one damaged before the proven frontier is tools/reprove.py's;
 * a batch the store proves but the journal lost (a journal tail lost to a
   power failure under `journal.fsync = interval | never`, after its proof
   was stored) is rebuilt from the proof's own public records, checked
@@ -137,10 +139,10 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
     refuse_old_chains(store)
     out = Recovered([], np.zeros(0, OP_DTYPE), sink=todo)
     report = _Progress(progress, out)
-    newest, frontier = _snapshots(journal, store, sequencer)
+    aside: list[str] = []
+    newest, frontier = _snapshots(journal, store, sequencer, aside)
     if newest is None and journal.first:
-        raise ReplayMismatch(f"the journal begins at segment {journal.first} (the segments before "
-                             "it were removed) and no usable snapshot covers them")
+        raise ReplayMismatch(_uncovered(journal, aside))
     skip: dict[int, int] = {}
     start = None
     if newest is not None:
@@ -201,6 +203,20 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
                  "(%d damaged, proven again; %d batches the journal had lost, rebuilt from the "
                  "store)", out.replayed_ops, out.unproven, len(store), out.damaged, out.repaired)
     return out
+
+
+def _uncovered(journal: Journal, aside: list[str]) -> str:
+    """Why a journal whose first segments were removed cannot be replayed
+    without a snapshot, and what the operator can do."""
+    why = (f"the journal begins at segment {journal.first} (the segments before it were removed) "
+           "and no usable snapshot covers them")
+    if not aside:
+        return why
+    return (f"{why}: the snapshots were damaged and set aside: {'; '.join(aside)}. The books they "
+            f"held cannot be rebuilt from this journal: put a sound copy of one of them (a backup "
+            f"of {journal.directory}) back under its own name, or start a new chain with an "
+            "empty [journal] dir and [store] dir (the old store's proofs still verify: "
+            "`zksidecar verify --store DIR`)")
 
 
 class _Progress:
@@ -332,22 +348,33 @@ def _fresh(sequencer: Sequencer) -> Sequencer:
                      zk=sequencer.zk)
 
 
-def _snapshots(journal: Journal, store: ProofStore, sequencer: Sequencer
+def refuse_unfit(snap: Snapshot, sequencer: Sequencer) -> None:
+    """ReplayMismatch naming the key if the configuration changed a setting
+    the chain of `snap` fixes (snapshot.unfit): nothing is set aside, so
+    reverting the configuration works."""
+    unfit = snapshot.unfit(snap, sequencer.capacity, sequencer.trace_length,
+                           sequencer.max_symbols, sequencer.zk)
+    if unfit is not None:
+        section, _, name = unfit[0].partition(".")
+        raise ReplayMismatch(f"the configuration changed a setting this chain fixes: [{section}] "
+                             f"{name}: {unfit[1]}")
+
+
+def _snapshots(journal: Journal, store: ProofStore, sequencer: Sequencer, aside: list[str]
                ) -> tuple[Snapshot | None, Snapshot | None]:
     """The newest usable snapshot and the proven frontier: the newest whose
-    batches the store all proves (None: the journal's start).  A snapshot
-    that cannot be used is set aside, with a log line saying why."""
+    batches the store all proves (None: the journal's start).  A damaged
+    snapshot is set aside, with a log line saying why (its new name and
+    why, into `aside`); one the configuration does not fit stops the start
+    (refuse_unfit)."""
     end = journal.position
     usable: list[Snapshot] = []
     for _, _, path in reversed(snapshot.listed(journal.directory)):
         problem = None
         try:
             snap = snapshot.read(path)
-            if (snap.capacity, snap.trace_length) != (sequencer.capacity, sequencer.trace_length):
-                problem = (f"its books have {snap.capacity} slots and {snap.trace_length}-row "
-                           f"traces; the configuration says {sequencer.capacity} and "
-                           f"{sequencer.trace_length}")
-            elif snap.position > end:
+            refuse_unfit(snap, sequencer)
+            if snap.position > end:
                 problem = (f"it resumes at journal segment {snap.segment} byte {snap.offset}, "
                            f"beyond the journal's end (segment {end[0]} byte {end[1]})")
             elif snap.segment < journal.first:
@@ -359,7 +386,7 @@ def _snapshots(journal: Journal, store: ProofStore, sequencer: Sequencer
         except (CorruptState, ValueError) as exc:
             problem = f"a book in it is damaged: {exc}"
         if problem:
-            snapshot.set_aside(path, problem)
+            aside.append(f"{snapshot.set_aside(path, problem)} ({problem})")
             continue
         usable.append(snap)
     if not usable:
@@ -489,12 +516,20 @@ def _settle(batch: Batch, mark: BatchMark, store: ProofStore, capacity: int,
         out.stored += 1
         return
     where = f"symbol {mark.symbol}: batch {mark.batch_id}"
+    if 1 << public.log2_capacity != capacity:
+        raise ReplayMismatch(f"{where}: its stored proof is of a {1 << public.log2_capacity}-slot "
+                             f"book; [book] capacity is {capacity}, and a chain's book capacity "
+                             f"cannot change between runs: set it back to {1 << public.log2_capacity}")
+    if public.ops_length > batch.trace_length:
+        raise ReplayMismatch(f"{where}: its stored proof has {public.ops_length} ops rows, over the "
+                             f"cap of {batch.trace_length} ([book] trace_length, or sized for [batch] "
+                             "max_batch_size); the cap may grow between runs, never shrink: set it "
+                             f"to at least {public.ops_length}")
     if public.zk is not None:
         records = _private_records(private, mark.symbol, mark.batch_id)
     else:
         records = public.ops
-    if (public.symbol, public.batch_id, 1 << public.log2_capacity) != \
-            (mark.symbol, mark.batch_id, capacity) or public.ops_length > batch.trace_length \
+    if (public.symbol, public.batch_id) != (mark.symbol, mark.batch_id) \
             or (records is not None and records.tobytes() != batch.ops.tobytes()):
         raise ReplayMismatch(f"{where}: its stored proof is of other records, or of another "
                              "chain, than the journal's")

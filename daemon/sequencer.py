@@ -251,8 +251,11 @@ class Sequencer:
         try:
             applied = shadow.apply(recs, seen_ns, now, None, end_seq=mark.last_seq)
         except BatchOverflow as exc:
-            raise ReplayMismatch(f"batch {mark.batch_id} of symbol {mark.symbol}: {exc} (was "
-                                 "book.trace_length or book.capacity changed?)") from None
+            raise ReplayMismatch(f"batch {mark.batch_id} of symbol {mark.symbol}: {exc}: it was cut "
+                                 "under another configuration: a larger cap on a batch's ops rows "
+                                 "([book] trace_length, or sized for [batch] max_batch_size; it may "
+                                 "grow between runs, never shrink) or another [book] capacity (fixed "
+                                 "for a chain): set it back") from None
         if applied.closed:
             raise ReplayMismatch(f"symbol {mark.symbol}: batch {mark.batch_id - 1} was marked before "
                                  f"the records that close it at a break")

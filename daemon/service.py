@@ -42,7 +42,7 @@ from .journal import BatchMark, Journal, JournalCorrupt
 from .metrics import Metrics, pool_status
 from .notify import Notifier, watchdog_loop
 from .priority import ProofPriority
-from .rebuild import Rebuilder
+from .rebuild import Rebuilder, sequencer_of
 from .recovery import recover
 from .sequencer import Sequencer, SequencerThread
 from .store import ProofStore
@@ -143,9 +143,7 @@ class Service:
     def _side_sequencer(self) -> Sequencer:
         """A sequencer of this configuration with no journal or metrics of
         its own: the books a rebuild replays on (daemon/rebuild.py)."""
-        c = self.config
-        return Sequencer(c.book.capacity, self.trace_length, self.policy, Metrics(),
-                         resync_after=c.book.resync_after, zk=c.proofs.mode == "zk")
+        return sequencer_of(self.config)
 
     def _queue(self, item: Batch | BatchMark) -> None:
         self.metrics.batch_queued(ProofPriority(item.priority).label)
@@ -429,7 +427,7 @@ def main(config_path: str | None) -> int:
     try:
         cfg = load(config_path)
     except ConfigError as exc:
-        log.error("configuration: %s", exc)
+        log.error("cannot start: configuration: %s", exc)
         return 2
     try:
         import uvloop

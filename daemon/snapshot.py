@@ -17,7 +17,11 @@ directory fsynced, so a crash leaves the old snapshot or the new one, never
 half of one.  Anything wrong with a snapshot on reading (a checksum, a
 size, a book that is not a book) is SnapshotCorrupt naming the file and
 byte: recovery sets it aside (renamed *.corrupt-N, nothing deleted) and
-uses the one before it, or the whole journal.
+uses the one before it, or the whole journal.  A whole snapshot written
+under another book capacity, a larger ops-row cap, or more books than
+book.max_symbols, than the configuration's is not damaged: it is left in
+place and the start refused, naming the key (`unfit`; `zksidecar daemon
+--check-config` says so too).
 """
 from __future__ import annotations
 
@@ -71,6 +75,11 @@ class Snapshot:
     books: list[ShadowState] = field(default_factory=list)
     unstarted: dict = field(default_factory=dict)     # symbol: (records, seen times)
     path: str = ""
+    symbols: int = -1           # books, as the header counts them (read_header); -1: len(books)
+
+    @property
+    def book_count(self) -> int:
+        return len(self.books) if self.symbols < 0 else self.symbols
 
     @property
     def position(self) -> tuple[int, int]:
@@ -126,9 +135,9 @@ class _Reader:
         return np.frombuffer(self.take(count * dtype.itemsize, what), dtype=dtype).copy()
 
 
-def decode(data: bytes, path: str) -> Snapshot:
-    """A snapshot file's bytes, every check made (SnapshotCorrupt otherwise).
-    The books' cells are checked as books when restored (Sequencer.restore)."""
+def _header(data: bytes, path: str):
+    """The header at the start of `data`, checked on its own (SnapshotCorrupt
+    otherwise)."""
     if len(data) < HEADER.size:
         raise SnapshotCorrupt(path, 0, f"a short header ({len(data)} of {HEADER.size} bytes)")
     h = HEADER.unpack(data)
@@ -140,6 +149,13 @@ def decode(data: bytes, path: str) -> Snapshot:
         raise SnapshotCorrupt(path, 4, f"format version {h.version} (this build reads {fm.VERSION})")
     if any(h.reserved) or h.reserved2:
         raise SnapshotCorrupt(path, 5, "reserved bytes are not zero")
+    return h
+
+
+def decode(data: bytes, path: str) -> Snapshot:
+    """A snapshot file's bytes, every check made (SnapshotCorrupt otherwise).
+    The books' cells are checked as books when restored (Sequencer.restore)."""
+    h = _header(data, path)
     if h.body_length != len(data) - HEADER.size:
         raise SnapshotCorrupt(path, HEADER.size, f"a body of {len(data) - HEADER.size} bytes, "
                               f"the header says {h.body_length}")
@@ -191,6 +207,63 @@ def listed(directory: str) -> list[tuple[int, int, str]]:
         if m:
             found.append((int(m.group(1)), int(m.group(2)), os.path.join(directory, name)))
     return sorted(found)
+
+
+def read_header(path: str) -> Snapshot:
+    """A snapshot's header alone (no books): what it was written under, its
+    position.  SnapshotCorrupt if the header itself is damaged (recovery
+    reads the whole file, and sets such a one aside)."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read(HEADER.size)
+    except OSError as exc:
+        raise SnapshotError(exc.errno, f"{path}: cannot read: {exc.strerror}") from exc
+    h = _header(data, path)
+    return Snapshot(h.segment, h.offset, h.capacity, h.trace_length, path=path, symbols=h.symbols)
+
+
+def unfit(snap: Snapshot, capacity: int, trace_length: int, max_symbols: int | None = None,
+          zk: bool = False, trace_key: str = "book.trace_length") -> tuple[str, str] | None:
+    """Why a whole snapshot cannot be used by a daemon configured for
+    `capacity`-slot books, an ops-row cap of `trace_length` and at most
+    `max_symbols` books (None: no bound): (the configuration key, why);
+    None if it can.  Not damage: the configuration changed a setting the
+    journal's books fix, so the snapshot is left as it is and reverting
+    the configuration works.
+
+    The books a snapshot holds need book.max_symbols of at least their
+    count.  A chain's book capacity is fixed (every proof's book domain, every
+    snapshot's cells).  The ops-row cap may grow between runs (a snapshot
+    is taken between batches: its books hold no open batch, and the
+    batches already cut fit any larger cap), never shrink: the batches the
+    journal holds were cut under the cap of their run, and may take up to
+    it.  In zk mode (`zk`) every batch is proven in an ops trace of exactly
+    the cap, a parameter of the chain (docs/ZK.md): it cannot change.
+    `trace_key` names the key that set the cap (book.trace_length, or
+    batch.max_batch_size when it is sized automatically)."""
+    where = f"snapshot {snap.path}"
+    if max_symbols is not None and snap.book_count > max_symbols:
+        return "book.max_symbols", (
+            f"this journal has {snap.book_count} symbols' books ({where}); set [book] "
+            f"max_symbols to at least {snap.book_count}")
+    if snap.capacity != capacity:
+        return "book.capacity", (
+            f"this journal's books have {snap.capacity} slots ({where}); a chain's book capacity "
+            f"cannot change between runs: set [book] capacity = {snap.capacity} (or start a new "
+            "chain with an empty [journal] dir and [store] dir)")
+    if zk and snap.trace_length != trace_length:
+        return trace_key, (
+            f"it makes the ops trace {trace_length} rows; this journal's zk chain proves every "
+            f"batch in {snap.trace_length} ({where}), which cannot change between runs: set "
+            f"[book] trace_length = {snap.trace_length}, or [batch] max_batch_size back to its "
+            "value then")
+    if snap.trace_length > trace_length:
+        return trace_key, (
+            f"it makes the cap on a batch's ops rows {trace_length}, below the {snap.trace_length} "
+            f"this journal's batches were cut under ({where}); the cap may grow between runs, "
+            f"never shrink: set [book] trace_length = {snap.trace_length}, which keeps it whatever "
+            "[batch] max_batch_size (smaller batches too)")
+    return None
 
 
 def read(path: str) -> Snapshot:

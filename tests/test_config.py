@@ -20,6 +20,7 @@ import pytest
 from zksidecar import ringbuf
 from zksidecar.daemon.config import (RING_NAME_MAX, Config, ConfigError, Host, check_main, load,
                                      memory_estimate)
+from zksidecar.daemon import snapshot
 from zksidecar.ringbuf import layout
 
 GiB = 1 << 30
@@ -369,6 +370,31 @@ def test_state_directory_that_cannot_be_created_is_refused(state, host, tmp_path
     (tmp_path / "file").write_text("x")
     msg = one_problem(state, host, "[journal] dir", journal={"dir": str(tmp_path / "file" / "j")})
     assert "is not a directory" in msg
+
+
+def test_settings_the_journals_chain_fixes_are_refused_naming_the_recorded_value(state, host):
+    """A snapshot records the book capacity and the ops-row cap its journal's
+    batches were cut under (daemon/snapshot.py unfit): the capacity cannot
+    change, the cap may grow, never shrink; the snapshot is left as it is."""
+    journal = state["journal"]["dir"]
+    os.makedirs(journal, mode=0o700)
+    # written by a run with [batch] max_batch_size = 2048: a cap of 4096 rows
+    path = snapshot.write(journal, snapshot.Snapshot(3, 64, 1024, 4096))
+    written = open(path, "rb").read()
+    grown = {"max_batch_size": 2048}
+    load(None, settings(state, batch=grown), host=host)                   # as it was written
+    load(None, settings(state, batch={"max_batch_size": 4096}), host=host)  # a cap of 8192
+    assert "this journal's books have 1024 slots" in one_problem(
+        state, host, "[book] capacity", book={"capacity": 2048}, batch=grown)
+    msg = one_problem(state, host, "[batch] max_batch_size")             # the default: 2048 rows
+    assert "ops rows 2048, below the 4096" in msg and "never shrink" in msg
+    assert "below the 4096" in one_problem(state, host, "[book] trace_length",
+                                           book={"trace_length": 2048})
+    assert open(path, "rb").read() == written and snapshot.listed(journal)[0][2] == path
+    # a snapshot whose header is damaged is recovery's to set aside, not a configuration problem
+    with open(path, "r+b") as f:
+        f.write(b"garbage!")
+    load(None, state, host=host)
 
 
 # -- the commands: the daemon and --check-config --------------------------------

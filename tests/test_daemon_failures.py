@@ -6,6 +6,7 @@ replay keeps extending systemd's start timeout."""
 from __future__ import annotations
 
 import io
+import os
 import resource
 import threading
 
@@ -35,23 +36,39 @@ def check_store(d: Daemon, n: int) -> None:
     assert f"{n:,} operations verified" in out.getvalue()
 
 
-def test_a_daemon_that_cannot_start_exits_1_with_one_clear_line(tmp_path):
+@pytest.mark.parametrize("snapshots", [True, False])
+def test_a_daemon_that_cannot_start_exits_with_one_clear_line(tmp_path, snapshots):
     """Its journal was cut into batches for 256-row traces; restarted with
-    128-row traces it cannot replay them: exit status 1 and one line naming
-    the batch, never a traceback, and nothing is changed."""
-    d = Daemon(tmp_path)
+    128-row traces it cannot replay them.  With snapshots, which record the
+    cap, the configuration is refused naming the key and the value recorded
+    (exit status 2); without, the replay stops at the first batch that does
+    not fit, naming it (exit status 1).  Either way one line, never a
+    traceback, nothing is changed, and the configuration put back starts."""
+    every = {"journal": {"snapshot_every_ops": 100 if snapshots else 0}}
+    d = Daemon(tmp_path, settings=every)
     try:
         d.start()
         loadgen.run(d.ops_ring, None, loadgen.flow(300, seed=21, capacity=d.capacity), d.capacity)
         proven_all(d, 300)
         assert d.stop() == 0
-        small = Daemon(tmp_path, settings={"book": {"trace_length": 128},
-                                           "ring": {"ops": d.ops_ring, "completions": d.completions_ring}})
-        with pytest.raises(RuntimeError, match="exited with 1"):
+        before = sorted(os.listdir(tmp_path / "journal"))
+        assert any(n.endswith(".zks") for n in before) == snapshots
+        rings = {"ops": d.ops_ring, "completions": d.completions_ring}
+        small = Daemon(tmp_path, settings={"book": {"trace_length": 128}, "ring": rings, **every})
+        with pytest.raises(RuntimeError, match="exited with 2" if snapshots else "exited with 1"):
             small.start()
         log = small.logs()
-        assert "cannot start: ReplayMismatch: journal replay: batch 0 of symbol 0" in log
+        if snapshots:
+            assert "cannot start: configuration: [book] trace_length: it makes the cap on a " \
+                   "batch's ops rows 128, below the 256" in log
+        else:
+            assert "cannot start: ReplayMismatch: journal replay: batch 0 of symbol 0" in log
+            assert "[book] trace_length" in log
         assert "Traceback" not in log
+        assert sorted(os.listdir(tmp_path / "journal")) == before
+        d = Daemon(tmp_path, settings={"ring": rings, **every})    # the configuration put back
+        d.start()
+        assert d.stop() == 0
     finally:
         d.cleanup()
 

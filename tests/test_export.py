@@ -151,3 +151,23 @@ def test_export_from_a_daemon_store_then_verify(tmp_path, capsys):
     code, text, err = run(["verify", str(out)], capsys)
     assert code == 0, err
     assert "(400 operations)" in text
+
+
+@pytest.mark.parametrize("out_exists", [False, True])
+def test_a_failed_export_leaves_nothing_in_out(tmp_path, capsys, out_exists):
+    """A damaged proof in the middle of a chain: export refuses it (exit 1)
+    and takes back the files of the batches before it, and the directory if
+    it made it, so nothing there looks like part of a chain."""
+    store = tmp_path / "store"
+    store_of(store, {3: list(enumerate(chain(3, 3)))})
+    data = store / "store-000000.zkd"
+    raw = bytearray(data.read_bytes())
+    raw[len(raw) // 2] ^= 0x40                       # inside batch 1's proof
+    data.write_bytes(bytes(raw))
+    out = tmp_path / "chain-3"
+    if out_exists:
+        out.mkdir()
+    code, _, err = run(["export", "--store", str(store), "--symbol", "3", "--out", str(out)],
+                       capsys)
+    assert code == 1 and "symbol 3 batch 1" in err and "zksidecar reprove" in err
+    assert (out.exists() and list(out.iterdir()) == []) if out_exists else not out.exists()

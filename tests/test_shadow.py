@@ -256,7 +256,8 @@ def test_a_journal_that_contradicts_itself_is_refused(tmp_path):
     live_journal(tmp_path, ops, policy(128))          # 256-row traces
     with Journal(str(tmp_path / "journal")) as journal, ProofStore(str(tmp_path / "proofs")) as store:
         small = Sequencer(CAP, 128, policy(128), Metrics())
-        with pytest.raises(ReplayMismatch, match="was book.trace_length or book.capacity changed"):
+        with pytest.raises(ReplayMismatch, match=r"cut under another configuration: a larger cap .*"
+                           r"\[book\] trace_length.*never shrink"):
             recover(journal, store, small, tail_records=16)
         skipped = Sequencer(CAP, 256, policy(128), Metrics())
         skipped.shadow(0).next_batch_id = 1

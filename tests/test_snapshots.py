@@ -5,7 +5,10 @@ snapshot reaching exactly the state a replay of the whole journal reaches
 (the same books, the same batches left to prove, a chain of proofs that
 verifies once they are proven), with unproven batches before the snapshot
 rebuilt; a damaged, truncated or impossible snapshot set aside for the one
-before it; a snapshot a full disk refuses; journal retention."""
+before it; a snapshot the configuration does not fit (another capacity, a
+smaller ops-row cap, fewer symbols) refused by key and left in place, a
+larger cap resumed from; a snapshot a full disk refuses; journal
+retention."""
 from __future__ import annotations
 
 import errno
@@ -44,8 +47,8 @@ def two_symbols(n: int) -> list[np.ndarray]:
     return chunks
 
 
-def sequencer(journal=None) -> Sequencer:
-    return Sequencer(CAP, T, POLICY, Metrics(), journal=journal)
+def sequencer(journal=None, capacity=CAP, trace_length=T, max_symbols=None) -> Sequencer:
+    return Sequencer(capacity, trace_length, POLICY, Metrics(), journal=journal, max_symbols=max_symbols)
 
 
 def sequence_live(journal, store, chunks, every_ops=100, retain_s=float("inf")):
@@ -77,13 +80,16 @@ def live(tmp_path, chunks, every_ops=100, prove=None, segment_bytes=64 << 20, re
     return cp
 
 
-def recovered(tmp_path):
+def recovered(tmp_path, capacity=CAP, trace_length=T, max_symbols=None):
+    """Recovery under a configuration of `capacity`-slot books, an ops-row cap of
+    `trace_length` and `max_symbols`: the books, the batches to prove (compared by
+    content), Recovered."""
     with Journal(str(tmp_path / "journal"), fsync="never") as journal, \
             ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
-        seq = sequencer(journal)
+        seq = sequencer(journal, capacity, trace_length, max_symbols)
         got = recover(journal, store, seq, tail_records=64)
         # the batches before the newest snapshot come as their marks: rebuilt from the journal
-        rebuild = Rebuilder(journal, sequencer)
+        rebuild = Rebuilder(journal, lambda: sequencer(None, capacity, trace_length))
         got.todo = [rebuild.batch(b) if isinstance(b, BatchMark) else b for b in got.todo]
     books = {s: (b.book.cells.tobytes(), b.next_batch_id, b.held) for s, b in seq.shadows.items()}
     todo = sorted((b.symbol, b.batch_id, b.first_seq, b.last_seq, b.pre_cells.tobytes(),
@@ -185,6 +191,72 @@ def test_an_unusable_snapshot_is_set_aside_and_the_one_before_used(tmp_path, dam
     assert (books, todo) == full[:2]
     assert os.path.exists(newest + ".corrupt-0") and not os.path.exists(newest)
     assert f"snapshot {newest} cannot be used" in caplog.text
+
+
+def test_a_larger_ops_cap_resumes_from_the_snapshots_as_the_whole_journal_would(tmp_path):
+    """The ops-row cap grown between runs (batch.max_batch_size raised): the
+    snapshots are used as they are (a snapshot's books hold no open batch),
+    the batches already cut are the same, and once proven every chain
+    verifies."""
+    live(tmp_path, two_symbols(200), every_ops=100, prove=4)
+    kept = sorted(os.listdir(tmp_path / "journal"))
+    full = recovered(without_snapshots(tmp_path, tmp_path / "full"))
+    books, todo, got = recovered(tmp_path, trace_length=2 * T)
+    assert (books, todo) == full[:2] and todo
+    assert got.replayed_ops < full[2].replayed_ops          # from the newest snapshot
+    assert sorted(os.listdir(tmp_path / "journal")) == kept  # nothing set aside
+    assert all(b.trace_length == 2 * T for b in got.todo)
+    with ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
+        prove_into(store, got.todo)
+    out = io.StringIO()
+    assert verify_store(str(tmp_path / "proofs"), BITS, out=out) == 0, out.getvalue()
+    assert "400 operations" in out.getvalue()
+
+
+@pytest.mark.parametrize("capacity, trace_length, max_symbols, key", [
+    (2 * CAP, T, None, r"\[book\] capacity: this journal's books have 16 slots .* cannot change"),
+    (CAP, T // 2, None,
+     r"\[book\] trace_length: .*cap on a batch's ops rows 64, below the 128 .* never shrink"),
+    (CAP, T, 1, r"\[book\] max_symbols: this journal has 2 symbols' books"),
+])
+def test_a_configuration_the_chain_does_not_fit_stops_the_start_and_touches_nothing(
+        tmp_path, capacity, trace_length, max_symbols, key):
+    """A whole snapshot of another book capacity, of a larger ops-row cap, or
+    of more books than book.max_symbols is not damage: recovery names the key
+    and its recorded value, renames nothing, and the configuration reverted
+    starts as before."""
+    live(tmp_path, two_symbols(200), every_ops=100, prove=4)
+    kept = sorted(os.listdir(tmp_path / "journal"))
+    full = recovered(without_snapshots(tmp_path, tmp_path / "full"))
+    with pytest.raises(ReplayMismatch, match=key):
+        recovered(tmp_path, capacity, trace_length, max_symbols)
+    assert sorted(os.listdir(tmp_path / "journal")) == kept
+    assert recovered(tmp_path)[:2] == full[:2]
+
+
+def test_unfit_names_the_key_a_chain_fixes():
+    snap = snapshot.Snapshot(0, 0, CAP, T, path="s")
+    assert snapshot.unfit(snap, CAP, T) is None and snapshot.unfit(snap, CAP, 2 * T) is None
+    assert snapshot.unfit(snap, 2 * CAP, T)[0] == "book.capacity"
+    snap.books = [None, None]               # two books: a bound of one is too few
+    assert snapshot.unfit(snap, CAP, T, max_symbols=2) is None
+    assert snapshot.unfit(snap, CAP, T, max_symbols=1)[0] == "book.max_symbols"
+    assert snapshot.unfit(snap, CAP, T // 2, trace_key="batch.max_batch_size")[0] == \
+        "batch.max_batch_size"
+    # a zk chain proves every batch in a trace of exactly the cap: it cannot grow either
+    assert snapshot.unfit(snap, CAP, T, zk=True) is None
+    key, why = snapshot.unfit(snap, CAP, 2 * T, zk=True)
+    assert key == "book.trace_length" and "zk chain proves every batch in 128" in why
+
+
+def test_every_snapshot_damaged_past_a_removed_journal_start_says_how_to_recover(tmp_path):
+    live(tmp_path, two_symbols(300), every_ops=100, segment_bytes=4096, retain_s=0.0)
+    assert not os.path.exists(tmp_path / "journal" / "journal-000000.zkj")
+    for _, _, path in snapshot.listed(str(tmp_path / "journal")):
+        open(path, "r+b").write(b"garbage!")
+    with pytest.raises(ReplayMismatch, match=r"were damaged and set aside: .*\.corrupt-0 \(.*"
+                                             r"put a sound copy of one of them"):
+        recovered(tmp_path)
 
 
 def test_every_snapshot_damaged_falls_back_to_the_whole_journal(tmp_path):

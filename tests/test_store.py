@@ -520,6 +520,7 @@ def test_verify_store_rejects_damaged_bytes_and_empty_stores(tmp_path):
     seg.write_bytes(bytes(raw))
     status, text = run(tmp_path)
     assert status == 1 and "FAILED: batch 1 unreadable" in text and "checksum" in text
+    assert "`zksidecar reprove --config FILE` proves it again" in text     # what to do about it
     assert run(tmp_path / "empty")[0] == 2           # no such store
     ProofStore(str(tmp_path / "empty")).close()
     assert run(tmp_path / "empty") == (1, f"zksidecar verify: {tmp_path / 'empty'}: the store "

@@ -18,6 +18,8 @@
                                    check a receipt against its verified batch proof
     zksidecar export --store DIR --symbol S --out DIR2
                                    a symbol's chain as proof files and a manifest
+    zksidecar reprove --config F [--symbol S]
+                                   prove damaged stored proofs again from the journal (daemon stopped)
     zksidecar store prune|archive STORE (--older-than AGE | --keep N) [--to DIR]
                                    remove a proof store's old segments, or move them out
     zksidecar daemon [--config F]  run the sidecar: ring -> journal -> shadow book -> proofs
@@ -129,6 +131,12 @@ def _export(args) -> int:
     from . import proofs
 
     return proofs.export_main(args.store, args.symbol, args.out, out=sys.stdout)
+
+
+def _reprove(args) -> int:
+    from . import reprove
+
+    return reprove.main(args.config, args.symbol, out=sys.stdout)
 
 
 def _store(args) -> int:
@@ -451,6 +459,19 @@ def parser() -> argparse.ArgumentParser:
     ex.add_argument("--symbol", required=True, type=int, metavar="S", help="the symbol to export")
     ex.add_argument("--out", required=True, metavar="DIR2",
                     help="a new or empty directory for the proof files and manifest.json")
+
+    rp = _command(sub, "reprove", "prove again, from the journal, the stored proofs whose bytes "
+                  "fail their checksums (docs/STORE.md, \"Proving a damaged proof again\")",
+                  "zksidecar reprove --config /etc/zksidecar/zksidecar.toml", _reprove,
+                  description="prove again, from the journal, the stored proofs whose bytes fail "
+                  "their checksums, each checked to link with its stored neighbours, and store "
+                  "them superseding the damaged bytes.  Run it with the daemon stopped (it takes "
+                  "the journal's and the store's LOCK).  Exit 0 when every damaged proof was "
+                  "proven again, 1 if one could not be (the journal no longer holds it: the "
+                  "message says what is left), 2 for bad usage.  Transparent mode only.")
+    rp.add_argument("--config", metavar="FILE", help="the daemon's configuration (default: "
+                    "built-in defaults)")
+    rp.add_argument("--symbol", type=int, metavar="S", help="only symbol S's proofs")
 
     so = _command(sub, "store", "the daemon's proof store: retention (docs/ADMIN.md)",
                   "zksidecar store prune var/proofs --older-than 30d --dry-run\n"

@@ -762,6 +762,7 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
                   "starts at batch 0 and has no gaps)", file=sys.stderr)
             return 1
         group = perms.group_of_dir(store_dir)      # the copy is never wider than the store
+        made = not os.path.isdir(out_dir)
         try:
             perms.make_dirs(out_dir, group)        # an existing one keeps the operator's mode
         except OSError as exc:
@@ -771,16 +772,38 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
         try:
             path = copy_chain(store, symbol, ids, out_dir, entries, group=group)
         except (StoreError, ProofFormatError) as exc:
-            print(f"zksidecar export: symbol {symbol} batch {ids[len(entries)]}: {exc}",
-                  file=sys.stderr)
+            _discard_export(out_dir, ids[:len(entries) + 1], made)
+            print(f"zksidecar export: symbol {symbol} batch {ids[len(entries)]}: {exc}"
+                  + ("; `zksidecar reprove --config FILE` proves a damaged batch again while "
+                     "the journal holds it (docs/STORE.md, \"Proving a damaged proof again\")"
+                     if isinstance(exc, StoreCorrupt) else ""), file=sys.stderr)
             return 1
         except OSError as exc:
+            _discard_export(out_dir, ids[:len(entries) + 1], made)
             print(f"zksidecar export: {out_dir}: {exc.strerror or exc}", file=sys.stderr)
             return 2
     print(f"exported symbol {symbol}: batches {ids[0]}..{ids[-1]} (seq {entries[0].first_seq}.."
           f"{entries[-1].last_seq}) to {out_dir}, described by {path}; "
           f"check it with `zksidecar verify {out_dir}`", file=out)
     return 0
+
+
+def _discard_export(out_dir: str, ids: list[int], made: bool) -> None:
+    """A failed export's files taken out of `out_dir` again (the proof files
+    of batches `ids`, the last perhaps written in part; the manifest is
+    written last, so there is none), and `out_dir` itself if the export
+    made it: a failed export leaves nothing that looks like part of a
+    chain."""
+    for bid in ids:
+        try:
+            os.unlink(os.path.join(out_dir, manifest.batch_file_name(bid)))
+        except FileNotFoundError:
+            pass
+    if made:
+        try:
+            os.rmdir(out_dir)
+        except OSError:
+            pass                 # something else was put there meanwhile: not ours to remove
 
 
 def _open_store(command: str, directory: str) -> ProofStore | None:

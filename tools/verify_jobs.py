@@ -188,8 +188,9 @@ class Checker:
             for bid in ids:
                 try:
                     data: bytes | str = store.get(symbol, bid)
-                except StoreCorrupt as exc:
-                    data = str(exc)
+                except StoreCorrupt as exc:     # what the operator can do about it, with it
+                    data = (f"{exc}; `zksidecar reprove --config FILE` proves it again while the "
+                            "journal holds it (docs/STORE.md, \"Proving a damaged proof again\")")
                 yield symbol, bid, data
 
         return self._in_order(functools.partial(check_stored, min_security=self.min_security,

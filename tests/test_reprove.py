@@ -1,0 +1,107 @@
+"""`zksidecar reprove` (tools/reprove.py): a stored proof damaged at rest,
+before any snapshot recovery replays from, is proven again from the
+journal, checked to link with its stored neighbours, and stored superseding
+the damaged bytes; the chain verifies and exports again.  A proof that does
+not link is refused and nothing is stored; a batch the journal no longer
+holds is named with what is left to the operator."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+
+from test_recovery import BITS, CAP, POLICY, T, check_chain, flow, run_live
+from zksidecar.daemon.config import BatchConfig, BookConfig, Config, WorkersConfig
+from zksidecar.daemon.journal import Journal
+from zksidecar.daemon.metrics import Metrics
+from zksidecar.daemon.rebuild import Rebuilder
+from zksidecar.daemon.sequencer import Sequencer
+from zksidecar.daemon.store import ProofStore
+from zksidecar.tools import reprove
+
+#: the test chains' configuration (20-bit proofs: below what a configuration file may ask)
+CONFIG = Config(book=BookConfig(capacity=CAP, trace_length=T),
+                batch=BatchConfig(max_batch_size=POLICY.max_batch_size),
+                workers=WorkersConfig(security_bits=BITS))
+
+
+def damage(tmp_path, batch_id: int) -> bytes:
+    """Flip a byte in the middle of the stored proof of symbol 0 `batch_id`;
+    returns its sound bytes."""
+    with ProofStore(str(tmp_path / "proofs"), fsync=False, readonly=True) as store:
+        sound = store.get(0, batch_id)
+    path = tmp_path / "proofs" / "store-000000.zkd"
+    raw = bytearray(path.read_bytes())
+    at = raw.find(sound) + len(sound) // 2
+    raw[at] ^= 0x40
+    path.write_bytes(bytes(raw))
+    return sound
+
+
+def run(tmp_path, journal_dir=None) -> int:
+    with Journal(str(journal_dir or tmp_path / "journal"), fsync="never") as journal, \
+            ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
+        return reprove.reprove_all(CONFIG, journal, store, out=io.StringIO())
+
+
+@pytest.mark.parametrize("batch_id", [0, 1, 2])
+def test_a_damaged_proof_is_proven_again_and_links(tmp_path, batch_id):
+    """Batches 0 (linked to the empty book), 1 (both neighbours) and 2 (the
+    newest): the same bytes as the proof that was damaged (a proof is a
+    function of its inputs), and the chain verifies."""
+    run_live(tmp_path, flow(72))                      # batches 0, 1, 2
+    sound = damage(tmp_path, batch_id)
+    with pytest.raises(AssertionError):
+        check_chain(tmp_path, 72)
+    out = io.StringIO()
+    with Journal(str(tmp_path / "journal"), fsync="never") as journal, \
+            ProofStore(str(tmp_path / "proofs"), fsync=False) as store:
+        assert reprove.reprove_all(CONFIG, journal, store, out=out) == 0
+        assert store.check(0, batch_id) is None and store.get(0, batch_id) == sound
+    linked = {0: "the empty book and batch 1", 1: "batch 0 and batch 2", 2: "batch 1"}[batch_id]
+    assert f"symbol 0 batch {batch_id}: proven again from the journal" in out.getvalue()
+    assert f"it links to {linked}" in out.getvalue()
+    check_chain(tmp_path, 72)
+    assert run(tmp_path) == 0                         # nothing damaged any more
+
+
+def test_a_proof_that_does_not_link_is_refused_and_nothing_is_stored(tmp_path, monkeypatch, capsys):
+    """A rebuild that gives another chain's batch 1 (a test double for a
+    journal that disagrees with the store): its proof verifies alone and
+    proves its job, but its pre-state is not batch 0's post-state."""
+    run_live(tmp_path, flow(72))
+    damage(tmp_path, 1)
+    other = flow(72)
+    other["price"] += 1                               # another stream, another book
+    seq = Sequencer(CAP, T, POLICY, Metrics())
+    stranger = [b for b in seq.feed(other, np.zeros(len(other), np.int64), 0.0) if b.batch_id == 1][0]
+    monkeypatch.setattr(Rebuilder, "batch", lambda self, mark: stranger)
+    data = (tmp_path / "proofs" / "store-000000.zkd").read_bytes()
+    assert run(tmp_path) == 1
+    assert "pre-state is not the previous post-state" in capsys.readouterr().err
+    assert (tmp_path / "proofs" / "store-000000.zkd").read_bytes() == data
+
+
+def test_a_batch_the_journal_no_longer_holds_is_named_with_what_is_left(tmp_path, capsys):
+    run_live(tmp_path, flow(72))
+    damage(tmp_path, 1)
+    data = (tmp_path / "proofs" / "store-000000.zkd").read_bytes()
+    assert run(tmp_path, journal_dir=tmp_path / "another-journal") == 1
+    err = capsys.readouterr().err
+    assert "symbol 0 batch 1: cannot be proven again: the journal no longer holds its mark" in err
+    assert "backup's copy of the store segment" in err
+    assert (tmp_path / "proofs" / "store-000000.zkd").read_bytes() == data
+
+
+def test_the_command_refuses_a_running_daemons_state_and_zk_mode(tmp_path, capsys):
+    """Exit 2, one line: the journal's LOCK held (a daemon running), or a zk store."""
+    conf = tmp_path / "z.toml"
+    conf.write_text(f'[journal]\ndir = "{tmp_path / "journal"}"\n[store]\ndir = "{tmp_path / "proofs"}"\n')
+    with Journal(str(tmp_path / "journal"), fsync="never"):
+        assert reprove.main(str(conf)) == 2
+    assert "LOCK file is held) (is the daemon running? stop it first)" in capsys.readouterr().err
+    assert reprove.main(str(conf), out=io.StringIO()) == 0       # nothing stored, nothing damaged
+    conf.write_text(conf.read_text() + '[proofs]\nmode = "zk"\n')
+    assert reprove.main(str(conf)) == 2
+    assert "zksidecar reprove: zk mode" in capsys.readouterr().err

@@ -191,6 +191,36 @@ def _gid(group: int | str) -> int:
     return group if isinstance(group, int) else grp.getgrnam(group).gr_gid
 
 
+def _access(owner: int | str | None, group: int | str | None):
+    """The zkring_access_t an opening requires (_End): owned by `owner`
+    (default: this process's effective uid, or any owner with `group`) and
+    within 0600, or with `group` owned by it and within 0660."""
+    gid = -1 if group is None else _gid(group)
+    uid = _uid(owner) if owner is not None else (-1 if gid >= 0 else os.geteuid())
+    return ffi.new("zkring_access_t *", (uid, gid))
+
+
+def check_access(path: str, owner: int | str | None = None,
+                 group: int | str | None = None) -> None:
+    """Raise RingForeign if the segment file at `path` fails the owner,
+    group and mode check that opening it with `owner` and `group` makes
+    (_End; the C's own zkring__check_access), RingError if it cannot be
+    opened to look; take no role and map nothing."""
+    name = os.path.basename(path)
+    access = _access(owner, group)
+    r = ffi.new("zkring_t *")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _error(name, lib.ZKRING_ESYS, "check", err=exc.errno) from None
+    try:
+        rc = lib.zkr_check_access(r, fd, access)
+    finally:
+        os.close(fd)
+    if rc != lib.ZKRING_OK:
+        raise _error(name, rc, "open", r, access=(access.uid, access.gid))
+
+
 def create(name: str, capacity: int, *, record_size: int = layout.RECORD_SIZE,
            mode: str = "spsc", group: str | int | None = None, replace: bool = False) -> None:
     """Create ring segment `name` (POSIX shm).  Mode 0600; with `group` (a
@@ -294,11 +324,7 @@ class _End:
                  check_access: bool = True):
         self.name = name
         self.record_size = record_size
-        access = ffi.NULL
-        if check_access:
-            gid = -1 if group is None else _gid(group)
-            uid = _uid(owner) if owner is not None else (-1 if gid >= 0 else os.geteuid())
-            access = ffi.new("zkring_access_t *", (uid, gid))
+        access = _access(owner, group) if check_access else ffi.NULL
         r = ffi.new("zkring_t *")
         rc = lib.zkring_open_ex(r, name.encode(), self.role, record_size,
                                 options | (lib.ZKRING_O_TAKEOVER if takeover else 0), access)

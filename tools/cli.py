@@ -420,7 +420,7 @@ def parser() -> argparse.ArgumentParser:
                               "batch proof (with --chain, the whole exported chain from the empty book, the "
                               "proof among its files), check the receipt against the proof's statement and "
                               "leaves, and print what was proven. Exit 1 when anything is refused (the "
-                              "message names the check), 2 for a file that cannot be read.")
+                              "message names the check), 2 for a file or a --chain directory that cannot be read.")
     vr.add_argument("receipt", help="the receipt file")
     vr.add_argument("proof", help="the zk batch proof file it names")
     vr.add_argument("--chain", metavar="DIR", help="a chain `zksidecar export` wrote that holds PROOF")

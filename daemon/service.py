@@ -436,10 +436,13 @@ def _open_rings(rc: RingConfig):
 
 def _what_failed(exc: Exception) -> str:
     """A start-up failure in one line: the configuration key for the admin
-    endpoint's (its socket or port is taken), else the exception's type."""
+    endpoint's (its socket or port is taken), else the exception's type; a
+    ring's as a command-line user reads it (RingError.for_cli)."""
     if isinstance(exc, AdminError):
         section, _, name = exc.key.partition(".")
         return f"[{section}] {name}: {exc.strerror}"
+    if isinstance(exc, ringbuf.RingError):
+        return f"{type(exc).__name__}: {exc.for_cli}"
     return f"{type(exc).__name__}: {exc}"
 
 

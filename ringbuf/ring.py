@@ -47,7 +47,14 @@ class RingError(Exception):
         reason = detail or ffi.string(lib.zkring_strerror(code)).decode()
         if err and not detail:
             reason = f"{os.strerror(err)} ({errno_codes.errorcode.get(err, err)})"
-        super().__init__(f"ring {name}: cannot {action}: {reason}" + (f"; {hint}" if hint else ""))
+        self._what = f"ring {name}: cannot {action}: {reason}"
+        super().__init__(self._what + (f"; {hint}" if hint else ""))
+
+    @property
+    def for_cli(self) -> str:
+        """The message as a command-line user should read it (the commands
+        print this): what to do with a command, not with this API."""
+        return str(self)
 
 
 class RingMissing(RingError):
@@ -60,9 +67,21 @@ class RingCorrupt(RingError):
 
 class RingBusy(RingError):
     """Another live process holds the role (consumer, or SPSC producer); `pid`
-    is its pid (0 when it is the MPSC producer registry that is full)."""
+    is its pid (0 when it is the MPSC producer registry that is full), `role`
+    the role."""
 
     pid = 0
+    role = ""
+
+    @property
+    def for_cli(self) -> str:
+        """takeover=True is this API's way past a holder known to be gone; a
+        command has none, and `zksidecar rings list` shows the holder."""
+        if not self.pid:
+            return str(self)
+        return (f"{self._what}; stop that process first (two {self.role}s would corrupt the "
+                f"stream); `zksidecar rings list {self.name}` shows the {self.role} and whether "
+                "it is alive")
 
 
 class RingForeign(RingError):
@@ -156,7 +175,7 @@ def _error(name: str, code: int, action: str, r=None, err: int | None = None,
             exc = RingBusy(name, code, action,
                            f"all {lib.ZKRING_PRODUCER_SLOTS} producer entries are held by live "
                            f"processes", "close producers that are done", 0)
-        exc.pid = pid
+        exc.pid, exc.role = pid, role
         return exc
     if code == lib.ZKRING_EVERSION:
         newer = r.seg_version > lib.ZKRING_VERSION

@@ -110,7 +110,7 @@ def _inspect(name: str, explicit: bool, command: str):
             return None, 2
         return None, 0
     except R.RingError as exc:
-        print(f"zksidecar rings {command}: {exc}", file=sys.stderr)
+        print(f"zksidecar rings {command}: {exc.for_cli}", file=sys.stderr)
         return None, 2 if explicit else 1
 
 
@@ -222,7 +222,7 @@ def _claim_and_unlink(info: R.RingInfo, discard_records: bool) -> tuple[str | No
     except R.RingBusy as exc:
         return f"a live consumer holds it (pid {exc.pid})", 0
     except R.RingError as exc:
-        return str(exc), 0
+        return exc.for_cli, 0
     try:
         unread = consumer.depth
         if unread and not discard_records:

@@ -12,8 +12,9 @@ The data path, and the thread or process each stage runs on:
     event loop  (main thread,      admin endpoint, sd_notify READY/STATUS/    daemon/admin.py,
                  uvloop)           WATCHDOG, signals                          daemon/notify.py
 
-Constructing a Service opens the journal and the store, replays the journal
-(daemon/recovery.py) and opens the rings; start() starts the threads and
+Constructing a Service binds the admin endpoint (first: a second daemon on
+its socket or port stops there), opens the journal and the store, replays
+the journal (daemon/recovery.py) and opens the rings; start() starts the threads and
 the proofs recovery left to make; serve() runs the event loop until SIGTERM.
 """
 from __future__ import annotations

@@ -14,8 +14,8 @@ thin calls to the receipt machinery, nothing of their own.
                      (receipt.render)
 
 Exit status: 0 done, 1 the receipt or the proof refused (the message says
-which check), 2 a usage or input error (a file or --chain directory that cannot be read, a
-store that is not a zk store).
+which check), 2 a usage or input error (a file or a --chain directory that
+cannot be read, a store that is not a zk store).
 """
 from __future__ import annotations
 

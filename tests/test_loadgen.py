@@ -98,19 +98,21 @@ def test_refused_records_are_named_as_the_reason():
     assert "0 of 500 operations proven within --wait 5 s" in why
 
 
-def test_against_a_daemon_alive_throughout_and_a_second_run_refused(tmp_path, capsys):
+def test_against_a_daemon_alive_throughout_and_continued_by_its_journal(tmp_path, capsys):
     """A daemon that calls a producer stale after 0.5 s silent sees the
-    command alive while it paces, then closed; a second run of the same
-    symbol is refused before it publishes (exit 2, naming a free symbol),
-    and one of that symbol is proven."""
+    command alive while it paces, then closed.  A second run of the symbol
+    without the journal is refused before it publishes (exit 2, naming a
+    free symbol); with it, the stream continues (seq 201 on, from the book
+    rebuilt) and is proven without a divergence; a journal that does not
+    end where the daemon's stream does is refused."""
     from daemon_helpers import Daemon
 
     d = Daemon(tmp_path, settings={"ingest": {"producer_stale_s": 0.5}})
+    journal = str(tmp_path / "engine.journal")
     try:
         d.start()
-        argv = ["loadgen", "--config", str(d.config), "--ops", "200", "--rate", "100",
-                "--wait", "120"]
-        code, out, err = cli(argv, capsys)
+        argv = ["loadgen", "--config", str(d.config), "--ops", "200", "--wait", "120"]
+        code, out, err = cli(argv + ["--rate", "100", "--journal", journal], capsys)
         assert code == 0, err
         assert "200 operations" in out
         d.wait_for(lambda st: st["ring"]["producer"] == "closed", what="the stream closed")
@@ -118,8 +120,58 @@ def test_against_a_daemon_alive_throughout_and_a_second_run_refused(tmp_path, ca
         code, out, err = cli(argv, capsys)
         assert code == 2 and out == ""
         assert "already has operations 1..200 of symbol 0" in err and "(--symbol 1)" in err
-        code, _, err = cli(argv[:-4] + ["--symbol", "1", "--rate", "0", "--wait", "120"], capsys)
+        code, out, err = cli(argv + ["--rate", "0", "--seed", "9", "--journal", journal], capsys)
         assert code == 0, err
+        st = d.status()
+        assert st["symbols"]["0"]["next_seq"] == 401 and st["counts"]["divergences"] == 0
+        assert st["counts"]["rejected"] == 0
+        assert len(loadgen.read_journal(journal, 0, 64)) == 400
+        other = str(tmp_path / "other.journal")
+        code, _, err = cli(argv + ["--journal", other, "--symbol", "1"], capsys)   # a new stream
+        assert code == 0, err
+        with open(journal, "r+b") as f:          # the journal cut to 300: not where the daemon is
+            f.truncate(16 + 300 * 64)
+        code, out, err = cli(argv + ["--journal", journal], capsys)
+        assert code == 2 and "has operations 1..400 of symbol 0 and the journal 1..300" in err
         assert d.stop() == 0
     finally:
         d.cleanup()
+
+
+def test_a_journal_that_does_not_re_apply_is_refused(tmp_path):
+    """The journal must be this symbol's and capacity's, of this version,
+    whole records, the stream from seq 1, and re-apply to the outcomes it
+    claims."""
+    ops = loadgen.flow(100, seed=3, capacity=64)
+    book = loadgen.Book(64, 0)
+    book.process(ops)
+    path = tmp_path / "j"
+    header = loadgen.journal_header(0, 64)
+    path.write_bytes(header + ops.tobytes())
+    assert len(loadgen.rebuild(loadgen.read_journal(str(path), 0, 64), 64, 0)) == len(book)
+    for symbol, capacity in ((1, 64), (0, 128)):
+        with pytest.raises(loadgen.JournalError, match="a journal of symbol 0 on a book of 64 slots"):
+            loadgen.read_journal(str(path), symbol, capacity)
+    cases = {
+        "not an engine journal": ops.tobytes(),
+        "engine journal version 2, this build reads 1": header[:4] + b"\2\0" + header[6:] + ops.tobytes(),
+        "operation records of layout version 9": header[:6] + b"\x09\0" + header[8:],
+        "not a whole number": header + ops.tobytes()[:-1],
+        "not one stream of symbol 0 from seq 1": header + ops[1:].tobytes(),
+    }
+    for why, data in cases.items():
+        path.write_bytes(data)
+        with pytest.raises(loadgen.JournalError, match=why):
+            loadgen.read_journal(str(path), 0, 64)
+    lie = ops.copy()
+    lie["filled"][50] += 1
+    with pytest.raises(loadgen.JournalError, match="seq 51 re-applies to another outcome"):
+        loadgen.rebuild(lie, 64, 0)
+    assert len(loadgen.read_journal(str(tmp_path / "none"), 0, 64)) == 0      # a first run
+
+
+def test_the_journal_header_is_as_documented():
+    from format_docs import check_byte_table
+
+    check_byte_table("## Engine journal header", loadgen.JOURNAL_HEADER)
+    assert loadgen.journal_header(7, 1024)[:4] == b"ZKEJ"

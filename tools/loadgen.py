@@ -10,29 +10,36 @@ same from its outbound queue), and matching goes on.  It heartbeats both
 rings every HEARTBEAT_S, as docs/INTEGRATION.md asks of an engine, and
 marks the stream closed when it is done.
 
-A run starts its symbol's stream at seq 1: it has no journal of its own to
-rebuild a book from (docs/INTEGRATION.md, "Engine restarts"), so the command
-first asks the daemon where the symbol's stream stands and refuses a symbol
-the daemon already has operations of (they would all be refused as
-replayed); `--symbol` picks another.
+An engine continues a stream across its restarts by re-applying its own
+journal of what it published (docs/INTEGRATION.md, "Engine restarts"): with
+`--journal FILE` the command keeps one (every record as published, appended)
+and a run re-applies it to rebuild its book, then continues the flow after
+its last seq.  Either way it first asks the daemon (/status) where the
+symbol's stream stands, and refuses a run whose first seq is not the one the
+daemon expects (every record would be refused as replayed, or wait past a
+gap).
 
 `zksidecar loadgen` runs it from the command line (run_args); `run()` is the
 library form, returning what it saw.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 from zksidecar import ringbuf
-from zksidecar.engine.book import Book
-from zksidecar.engine.flow import FlowParams, generate
-from zksidecar.engine.records import COMPLETION_DTYPE, FLAG_CLAIMED, CompletionStatus, check_completions
+from zksidecar.engine.book import Book, StreamError
+from zksidecar.engine.flow import FlowParams, cleared, generate
+from zksidecar.engine.records import (COMPLETION_DTYPE, FLAG_CLAIMED, OP_DTYPE, CompletionStatus,
+                                      check_completions)
+from zksidecar.engine.records import VERSION as RECORDS_VERSION
 
 from . import arg_types
 
@@ -41,6 +48,14 @@ CHUNK = 64
 #: docs/INTEGRATION.md asks for (the daemon calls a producer silent for
 #: ingest.producer_stale_s, default 5 s, stale)
 HEARTBEAT_S = 0.2
+
+#: the engine journal (--journal): this header, then the operation records
+#: as published, 64 bytes each (docs/FORMATS.md, "Engine journal header"; the one
+#: definition is here)
+JOURNAL_MAGIC = b"ZKEJ"
+JOURNAL_VERSION = 1
+JOURNAL_HEADER = np.dtype([("magic", "S4"), ("version", "<u2"), ("records_version", "<u2"),
+                           ("symbol", "<u4"), ("capacity", "<u4")])
 
 
 @dataclass
@@ -95,7 +110,8 @@ class _Heartbeat:
 def run(ops_ring: str, completions_ring: str | None, ops: np.ndarray, capacity: int,
         rate: float | None = None, lie_at: set[int] | None = None, wait_s: float = 0.0,
         progress=None, book: Book | None = None, group: str | int | None = None,
-        full_timeout: float | None = None) -> LoadReport:
+        full_timeout: float | None = None,
+        journal: Callable[[np.ndarray], None] | None = None) -> LoadReport:
     """Match and publish `ops` (one symbol) at `rate` operations/s (None: as
     fast as the engine goes).  `lie_at`: indices whose claimed `filled` is
     off by one (a dishonest engine, for divergence tests).  After the last
@@ -108,7 +124,8 @@ def run(ops_ring: str, completions_ring: str | None, ops: np.ndarray, capacity: 
     room; `full_timeout` (seconds; None: no limit) gives up once the ring
     has taken nothing for that long, counting what is left in
     `unpublished` (the consumer's state in `consumer`).  Both rings are
-    heartbeaten throughout, and the stream marked closed at the end."""
+    heartbeaten throughout, and the stream marked closed at the end.
+    `journal(records)` is given every run of records as it is published."""
     book = book if book is not None else Book(capacity, int(ops["symbol"][0]))
     rep = LoadReport()
     out = np.zeros(256, COMPLETION_DTYPE)
@@ -120,6 +137,7 @@ def run(ops_ring: str, completions_ring: str | None, ops: np.ndarray, capacity: 
         producer.close()
         raise
     beat = _Heartbeat(producer, consumer)
+    publish = _Publisher(producer, rep, journal)
     backlog = ops[:0]
     t0 = time.monotonic()
     next_report = t0
@@ -133,9 +151,7 @@ def run(ops_ring: str, completions_ring: str | None, ops: np.ndarray, capacity: 
                     if i in lie_at:
                         chunk["filled"][i - start] += 1
             backlog = np.concatenate([backlog, chunk]) if len(backlog) else chunk
-            sent = producer.publish(backlog)             # never waits
-            rep.published += sent
-            backlog = backlog[sent:]
+            backlog = publish(backlog)                   # never waits
             beat()
             if rate:
                 ahead = (start + len(chunk)) / rate - (time.monotonic() - t0)
@@ -146,7 +162,7 @@ def run(ops_ring: str, completions_ring: str | None, ops: np.ndarray, capacity: 
             if progress and time.monotonic() >= next_report:
                 progress(rep)
                 next_report = time.monotonic() + 0.25
-        rep.unpublished = _publish_rest(producer, backlog, rep, beat, full_timeout)
+        rep.unpublished = _publish_rest(publish, backlog, beat, full_timeout)
         rep.consumer = producer.peer_status()
         rep.seconds = time.monotonic() - t0
         rep.full_events = producer.full_events
@@ -166,16 +182,31 @@ def run(ops_ring: str, completions_ring: str | None, ops: np.ndarray, capacity: 
     return rep
 
 
-def _publish_rest(producer, backlog: np.ndarray, rep: LoadReport, beat: _Heartbeat,
+class _Publisher:
+    """Publishes what fits of a run of records, counts it and journals it;
+    returns the rest."""
+
+    def __init__(self, producer, rep: LoadReport, journal):
+        self._producer, self._rep, self._journal = producer, rep, journal
+
+    def __call__(self, records: np.ndarray) -> np.ndarray:
+        sent = self._producer.publish(records)
+        self._rep.published += sent
+        if sent and self._journal is not None:
+            self._journal(records[:sent])
+        return records[sent:]
+
+
+def _publish_rest(publish: _Publisher, backlog: np.ndarray, beat: _Heartbeat,
                   full_timeout: float | None) -> int:
     """Publish `backlog` (what the ring refused, in order), waiting for room;
     with `full_timeout`, give up once the ring has taken nothing for that
     many seconds.  Returns how many were left unpublished."""
     stuck_since = None
     while len(backlog):
-        sent = producer.publish(backlog)
-        rep.published += sent
-        backlog = backlog[sent:]
+        left = publish(backlog)
+        sent = len(backlog) - len(left)
+        backlog = left
         beat()
         if sent:
             stuck_since = None
@@ -204,8 +235,11 @@ def add_arguments(p) -> None:
                    help="operations per second (0: flat out)")
     p.add_argument("--seed", type=arg_types.nonnegative, default=1, help="the synthetic flow's random seed")
     p.add_argument("--symbol", type=arg_types.nonnegative, default=0,
-                   help="the book the flow is for; a stream starts at seq 1, so a symbol the "
-                        "daemon already has operations of is refused")
+                   help="the book the flow is for")
+    p.add_argument("--journal", metavar="FILE", default=None,
+                   help="the engine's journal: every record published is appended to it, and a "
+                        "run re-applies it first to continue the stream where it ended "
+                        "(without one, a run starts the symbol's stream at seq 1)")
     p.add_argument("--wait", type=arg_types.nonnegative_seconds, default=30.0,
                    help="seconds to wait for completions, and for room once the ring has stayed "
                         "full that long after the last operation")
@@ -224,22 +258,104 @@ def _daemon_status(socket_path: str) -> dict | None:
         return None
 
 
-def _stream_taken(status: dict | None, symbol: int, max_symbols: int) -> str | None:
-    """Why a stream of `symbol` from seq 1 would be refused whole (None if it
-    would not, or the daemon cannot be asked): the daemon already has
-    operations of it (docs/INTEGRATION.md, "Engine restarts")."""
+class JournalError(ValueError):
+    """The engine's journal cannot be read or re-applied (the message says why)."""
+
+
+def journal_header(symbol: int, capacity: int) -> bytes:
+    """The header a new journal of `symbol` on a book of `capacity` slots starts with."""
+    return np.array([(JOURNAL_MAGIC, JOURNAL_VERSION, RECORDS_VERSION, symbol, capacity)],
+                    JOURNAL_HEADER).tobytes()
+
+
+def read_journal(path: str | None, symbol: int, capacity: int) -> np.ndarray:
+    """The records journaled at `path` (none if there is no file yet or it
+    is empty): a journal of `symbol` on a book of `capacity` slots, its
+    stream from seq 1 on."""
+    if path is None or not os.path.exists(path):
+        return np.zeros(0, OP_DTYPE)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as exc:
+        raise JournalError(exc.strerror or str(exc)) from None
+    if not raw:
+        return np.zeros(0, OP_DTYPE)
+    _check_journal_header(raw, symbol, capacity)
+    body = raw[JOURNAL_HEADER.itemsize:]
+    if len(body) % OP_DTYPE.itemsize:
+        raise JournalError(f"{len(body)} bytes after its header, not a whole number of "
+                           f"{OP_DTYPE.itemsize}-byte operation records (a write cut short?)")
+    records = np.frombuffer(body, OP_DTYPE).copy()
+    if np.any(records["symbol"] != symbol) or np.any(
+            records["seq"] != np.arange(1, len(records) + 1, dtype=np.uint64)):
+        raise JournalError(f"its records are not one stream of symbol {symbol} from seq 1")
+    return records
+
+
+def _check_journal_header(raw: bytes, symbol: int, capacity: int) -> None:
+    if len(raw) < JOURNAL_HEADER.itemsize or raw[:4] != JOURNAL_MAGIC:
+        raise JournalError(f"not an engine journal (no {JOURNAL_MAGIC.decode()} header)")
+    h = np.frombuffer(raw[:JOURNAL_HEADER.itemsize], JOURNAL_HEADER)[0]
+    if h["version"] != JOURNAL_VERSION:
+        raise JournalError(f"engine journal version {h['version']}, this build reads "
+                           f"{JOURNAL_VERSION}")
+    if h["records_version"] != RECORDS_VERSION:
+        raise JournalError(f"operation records of layout version {h['records_version']}, "
+                           f"this build's are {RECORDS_VERSION}")
+    if (h["symbol"], h["capacity"]) != (symbol, capacity):
+        raise JournalError(f"a journal of symbol {h['symbol']} on a book of {h['capacity']} "
+                           f"slots, not --symbol {symbol} and [book] capacity {capacity}")
+
+
+def rebuild(records: np.ndarray, capacity: int, symbol: int) -> Book:
+    """The book after the journaled `records`: each re-applied, and its
+    outcome checked against the claim journaled with it."""
+    book = Book(capacity, symbol)
+    again = cleared(records)
+    try:
+        book.process(again)
+    except StreamError as exc:
+        raise JournalError(f"its records do not re-apply: {exc}") from None
+    differ = np.flatnonzero(again != records)
+    if len(differ):
+        raise JournalError(f"seq {int(records['seq'][differ[0]])} re-applies to another outcome "
+                           "than it claimed")
+    return book
+
+
+def continued(ops: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """`ops` (a flow from seq 1) moved on to follow the records `after`:
+    sequence numbers and times shifted past theirs."""
+    if not len(after):
+        return ops
+    out = ops.copy()
+    out["seq"] += after["seq"][-1]
+    out["ts_ns"] += after["ts_ns"][-1]
+    return out
+
+
+def _stream_taken(status: dict | None, symbol: int, max_symbols: int,
+                  journaled: int = 0) -> str | None:
+    """Why a stream of `symbol` after `journaled` operations would not be
+    taken (None if it would, or the daemon cannot be asked): the daemon
+    expects another seq next (docs/INTEGRATION.md, "Engine restarts")."""
     symbols = (status or {}).get("symbols", {})
-    next_seq = symbols.get(str(symbol), {}).get("next_seq", 1)
-    if next_seq <= 1:
+    have = symbols.get(str(symbol), {}).get("next_seq", 1) - 1
+    if status is None or have == journaled:
         return None
+    if journaled:
+        return (f"the daemon has operations 1..{have} of symbol {symbol} and the journal "
+                f"1..{journaled}: a stream continues only where the daemon has it (a journal "
+                "of another daemon's stream, or a daemon on an empty journal)")
     free = next((s for s in range(len(symbols) + 1) if str(s) not in symbols), None)
     other = (f"give a symbol it has none of (--symbol {free})" if len(symbols) < max_symbols
              else f"it holds [book] max_symbols = {max_symbols} symbols already")
-    return (f"the daemon already has operations 1..{next_seq - 1} of symbol {symbol}: a run "
-            "starts a symbol's stream at seq 1, and this engine keeps no journal to rebuild "
-            "its book from and continue (docs/INTEGRATION.md, \"Engine restarts\"), so the "
-            f"daemon would refuse every record as replayed; {other}, or start the daemon on an "
-            "empty journal")
+    return (f"the daemon already has operations 1..{have} of symbol {symbol}: without "
+            "--journal a run starts a symbol's stream at seq 1 (an engine continues a stream "
+            "by re-applying its own journal, docs/INTEGRATION.md, \"Engine restarts\"), so the "
+            f"daemon would refuse every record as replayed; give the --journal of the runs "
+            f"that made them, {other}, or start the daemon on an empty journal")
 
 
 def _shortfall(rep: LoadReport, n: int, wait_s: float, ring: str,
@@ -264,6 +380,24 @@ def _shortfall(rep: LoadReport, n: int, wait_s: float, ring: str,
             "rest wait for their proofs (`zksidecar stats`; a longer --wait)")
 
 
+@contextlib.contextmanager
+def _journal_file(path: str | None, symbol: int, capacity: int):
+    """A function appending published records to the journal at `path`
+    (its header first if it is new; flushed as they go: what the ring took,
+    the journal has), or None."""
+    if path is None:
+        yield None
+        return
+    with open(path, "ab") as f:
+        if f.tell() == 0:
+            f.write(journal_header(symbol, capacity))
+
+        def append(records: np.ndarray) -> None:
+            f.write(records.tobytes())
+            f.flush()
+        yield append
+
+
 def run_args(args) -> int:
     """`zksidecar loadgen`: 0 when every operation came back proven, 1 if
     not (one line says why), 2 if it could not start."""
@@ -276,12 +410,18 @@ def run_args(args) -> int:
     except ConfigError as exc:
         print(f"zksidecar loadgen: {exc}", file=sys.stderr)
         return 2
+    try:
+        done = read_journal(args.journal, args.symbol, cfg.book.capacity)
+        book = rebuild(done, cfg.book.capacity, args.symbol)
+    except JournalError as exc:
+        print(f"zksidecar loadgen: the journal {args.journal}: {exc}", file=sys.stderr)
+        return 2
     before = _daemon_status(cfg.admin.socket)
-    taken = _stream_taken(before, args.symbol, cfg.book.max_symbols)
+    taken = _stream_taken(before, args.symbol, cfg.book.max_symbols, len(done))
     if taken:
         print(f"zksidecar loadgen: {taken}", file=sys.stderr)
         return 2
-    ops = flow(args.ops, args.seed, cfg.book.capacity, args.symbol)
+    ops = continued(flow(args.ops, args.seed, cfg.book.capacity, args.symbol), done)
 
     def show(rep: LoadReport) -> None:
         print(f"\r published {rep.published:>9,}  proven {rep.proven_ops():>9,}  "
@@ -294,12 +434,18 @@ def run_args(args) -> int:
 
     progress = report if args.json_progress else show if os.isatty(2) else None
     try:
-        rep = run(cfg.ring.ops, cfg.ring.completions, ops, cfg.book.capacity, args.rate or None,
-                  wait_s=args.wait, progress=progress, group=cfg.ring.group or None,
-                  full_timeout=args.wait)
+        with _journal_file(args.journal, args.symbol, cfg.book.capacity) as journal:
+            rep = run(cfg.ring.ops, cfg.ring.completions, ops, cfg.book.capacity,
+                      args.rate or None, wait_s=args.wait, progress=progress,
+                      group=cfg.ring.group or None, full_timeout=args.wait, book=book,
+                      journal=journal)
     except ringbuf.RingError as exc:
         print(f"zksidecar loadgen: {exc.for_cli} (is `zksidecar daemon` running with this "
               "configuration?)", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"zksidecar loadgen: the journal {args.journal}: {exc.strerror or exc}",
+              file=sys.stderr)
         return 2
     if args.json_progress:
         report(rep, done=True)

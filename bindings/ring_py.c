@@ -127,6 +127,12 @@ typedef struct zkr_info {
 int zkr_inspect(const char *name, zkr_info_t *out);
 /* zkring__ident_status of identity word `w` as this process sees it. */
 int zkr_ident_status(uint64_t w);
+/* Does the segment open on `fd` meet `access`?  zkring__check_access, the
+ * check zkring_open_ex makes before it maps a segment, for a caller that
+ * must not take a role (`zksidecar daemon --check-config`): ZKRING_OK,
+ * ZKRING_EFOREIGN or ZKRING_ESYS, with the segment's owner, group and mode
+ * (or errno) in `r` as a failed open leaves them. */
+int zkr_check_access(zkring_t *r, int fd, const zkring_access_t *access);
 
 /* cffi-end */
 #endif
@@ -180,6 +186,12 @@ _Static_assert(ZKRING_PRODUCER_SLOTS <= 64, "zkr_info_t holds every registry ent
 int zkr_ident_status(uint64_t w)
 {
     return zkring__ident_status(w, zkring__ns_bits());
+}
+
+int zkr_check_access(zkring_t *r, int fd, const zkring_access_t *access)
+{
+    struct stat st;
+    return zkring__check_access(r, fd, access, &st);
 }
 
 /* The liveness of an identity word as zkr_info_t reports it. */

@@ -56,7 +56,13 @@ _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Al
 
 
 class AdminError(OSError):
-    """The admin endpoint cannot start (socket path in use, not a socket, too long)."""
+    """The admin endpoint cannot start (socket path in use, not a socket, too
+    long; TCP port taken).  `key` is the configuration key it comes from
+    ("admin.socket" or "admin.tcp_port")."""
+
+    def __init__(self, err: int, message: str, key: str = "admin.socket"):
+        super().__init__(err, message)
+        self.key = key
 
 
 class _BadRequest(Exception):
@@ -65,26 +71,60 @@ class _BadRequest(Exception):
         self.code = code
 
 
-class AdminServer:
-    """The running endpoint: `.close()` then `await .wait_closed()` (or
-    `async with`).  Closing removes the socket file if it is still ours."""
+class AdminEndpoint:
+    """The endpoint's listening sockets, bound and not yet served: the daemon
+    binds them before any other start-up work (daemon/service.py), so a
+    second daemon on the same socket or port stops before it creates a
+    ring or opens a journal.  The Unix socket is at `unix_path` (mode 0600,
+    or 0660 owned by `group`; its directory must exist; a stale file is
+    replaced only if nothing listens on it); with `tcp_port` (0: a free
+    one), a socket on 127.0.0.1 too.  AdminError (naming its key) if
+    either cannot be had.  `close()` removes the socket file if it is still
+    ours."""
 
-    def __init__(self, servers: list[asyncio.AbstractServer], unix_path: str,
-                 inode: tuple[int, int], tcp_port: int | None):
-        self._servers = servers
+    def __init__(self, unix_path: str, tcp_port: int | None = None,
+                 group: str | int | None = None):
         self.unix_path = unix_path
-        self.tcp_port = tcp_port          # the bound port (useful when asked for 0)
-        self._inode = inode
+        self.unix, self._inode = _bind_unix(unix_path, group)
+        self.tcp = None
+        try:
+            if tcp_port is not None:
+                self.tcp = _bind_tcp(tcp_port)
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def tcp_port(self) -> int | None:
+        """The bound TCP port (useful when asked for 0), None without one."""
+        return self.tcp.getsockname()[1] if self.tcp is not None else None
 
     def close(self) -> None:
-        for s in self._servers:
-            s.close()
+        for sock in (self.unix, self.tcp):
+            if sock is not None:
+                sock.close()
         try:   # a successor daemon may have replaced our file: leave theirs alone
             st = os.stat(self.unix_path)
             if (st.st_dev, st.st_ino) == self._inode:
                 os.unlink(self.unix_path)
         except FileNotFoundError:
             pass
+
+
+class AdminServer:
+    """The running endpoint: `.close()` then `await .wait_closed()` (or
+    `async with`).  Closing removes the socket file if it is still ours."""
+
+    def __init__(self, servers: list[asyncio.AbstractServer], endpoint: AdminEndpoint):
+        self._servers = servers
+        self._endpoint = endpoint
+        self.unix_path = endpoint.unix_path
+        self.tcp_port = endpoint.tcp_port
+
+    def close(self) -> None:
+        for s in self._servers:
+            s.close()
+        self._endpoint.close()
 
     async def wait_closed(self) -> None:
         for s in self._servers:
@@ -110,38 +150,65 @@ def socket_path_problem(path: str) -> str | None:
     return None
 
 
-async def serve_admin(metrics: Metrics, status: Callable[[], dict], unix_path: str,
-                      tcp_port: int | None = None, group: str | int | None = None,
+async def serve_admin(metrics: Metrics, status: Callable[[], dict],
+                      endpoint: AdminEndpoint | str, tcp_port: int | None = None,
+                      group: str | int | None = None,
                       receipts: Callable[[dict], bytes] | None = None) -> AdminServer:
-    """Serve the endpoint on `unix_path` (mode 0600, or 0660 owned by `group`;
-    its directory must exist; a stale file is replaced only if nothing
-    listens on it) and, if `tcp_port` is given, on
-    127.0.0.1:tcp_port (0 picks a free port; unauthenticated: see the module's
-    docstring).  `status` is called per /status request on the event loop, so
-    it must be quick.  `receipts` (zk mode) answers GET /receipt on the
-    Unix socket alone (a receipt is a trader's private data; the TCP port
-    serves figures only): called with the query's parameters in a thread,
-    it returns the receipt or raises a ValueError whose message the client
-    gets."""
-    handler = _Handler(metrics, status)
-    sock, inode = _bind_unix(unix_path, group)
-    servers = [await asyncio.start_unix_server(_Handler(metrics, status, receipts), sock=sock,
-                                               limit=MAX_HEAD)]
-    port = None
+    """Serve the endpoint on `endpoint`'s sockets, or on a Unix socket path
+    (and `tcp_port`, `group`: bound here as AdminEndpoint binds them).  The
+    TCP socket is unauthenticated: see the module's docstring.  `status` is
+    called per /status request on the event loop, so it must be quick.
+    `receipts` (zk mode) answers GET /receipt on the Unix socket alone (a
+    receipt is a trader's private data; the TCP port serves figures only):
+    called with the query's parameters in a thread, it returns the receipt
+    or raises a ValueError whose message the client gets."""
+    if isinstance(endpoint, str):
+        endpoint = AdminEndpoint(endpoint, tcp_port, group)
+    servers = []
     try:
-        if tcp_port is not None:
-            tcp = await asyncio.start_server(handler, host="127.0.0.1", port=tcp_port,
-                                             limit=MAX_HEAD, reuse_address=True)
-            servers.append(tcp)
-            port = tcp.sockets[0].getsockname()[1]
+        servers.append(await asyncio.start_unix_server(_Handler(metrics, status, receipts),
+                                                       sock=endpoint.unix, limit=MAX_HEAD))
+        if endpoint.tcp is not None:
+            servers.append(await asyncio.start_server(_Handler(metrics, status),
+                                                      sock=endpoint.tcp, limit=MAX_HEAD))
     except BaseException:
-        AdminServer(servers, unix_path, inode, None).close()
+        AdminServer(servers, endpoint).close()
         raise
-    log.info("admin endpoint on %s%s", unix_path, f" and 127.0.0.1:{port}" if port is not None else "")
+    port = endpoint.tcp_port
+    log.info("admin endpoint on %s%s", endpoint.unix_path,
+             f" and 127.0.0.1:{port}" if port is not None else "")
     if port is not None:
         log.warning("admin TCP port 127.0.0.1:%d is unauthenticated: every local user can read "
                     "/status and /metrics there (docs/ADMIN.md)", port)
-    return AdminServer(servers, unix_path, inode, port)
+    return AdminServer(servers, endpoint)
+
+
+def _bind_tcp(port: int) -> socket.socket:
+    """A non-blocking socket listening on 127.0.0.1:`port` (0: a free one),
+    or AdminError (key admin.tcp_port) saying why not."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        sock.listen(128)
+        sock.setblocking(False)
+        return sock
+    except OSError as exc:
+        sock.close()
+        who = (": another process listens there (another daemon?)"
+               if exc.errno == errno.EADDRINUSE else "")
+        raise AdminError(exc.errno, f"cannot listen on 127.0.0.1:{port}: "
+                         f"{exc.strerror or exc}{who}", key="admin.tcp_port") from exc
+
+
+def tcp_port_problem(port: int) -> str | None:
+    """Why the endpoint could not listen on 127.0.0.1:`port` now (None if it
+    could): the bind AdminEndpoint makes, let go at once (--check-config)."""
+    try:
+        _bind_tcp(port).close()
+    except AdminError as exc:
+        return exc.strerror
+    return None
 
 
 def _bind_unix(path: str, group: str | int | None = None) -> tuple[socket.socket, tuple[int, int]]:
@@ -185,28 +252,42 @@ def _bind_unix(path: str, group: str | int | None = None) -> tuple[socket.socket
         raise
 
 
-def _refuse_if_live(path: str) -> None:
-    """Raise AdminError if `path` exists and is not a stale socket."""
+def socket_in_use(path: str) -> str | None:
+    """Why `path` cannot become the admin socket because of what is there
+    (None if nothing is, or a stale socket nothing listens on): not a
+    socket, a live listener (another daemon), or a socket that cannot be
+    probed.  The check the bind makes, and --check-config with it."""
+    why = _in_use(path)
+    return why[1] if why else None
+
+
+def _in_use(path: str) -> tuple[int, str] | None:
     try:
         st = os.lstat(path)
     except FileNotFoundError:
-        return
+        return None
     if not stat.S_ISSOCK(st.st_mode):
-        raise AdminError(errno.EEXIST, f"admin socket path exists and is not a socket: {path}")
+        return errno.EEXIST, f"admin socket path exists and is not a socket: {path}"
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         probe.settimeout(1.0)
         probe.connect(path)
     except (ConnectionRefusedError, FileNotFoundError):
-        log.info("replacing stale admin socket %s", path)
-        return
+        return None
     except OSError as exc:   # e.g. permission denied: someone else's, do not touch
-        raise AdminError(exc.errno, f"admin socket {path} exists and cannot be probed: "
-                         f"{exc.strerror or exc}") from exc
+        return exc.errno, f"admin socket {path} exists and cannot be probed: {exc.strerror or exc}"
     finally:
         probe.close()
-    raise AdminError(errno.EADDRINUSE, f"admin socket {path} is in use: another daemon is "
-                     "listening on it")
+    return errno.EADDRINUSE, f"admin socket {path} is in use: another daemon is listening on it"
+
+
+def _refuse_if_live(path: str) -> None:
+    """Raise AdminError if `path` exists and is not a stale socket."""
+    why = _in_use(path)
+    if why:
+        raise AdminError(*why)
+    if os.path.lexists(path):
+        log.info("replacing stale admin socket %s", path)
 
 
 class _Handler:

@@ -48,9 +48,10 @@ from ..prover.orderbook.witness import (MIN_TRACE_LENGTH, ROWS_PER_OP, check_tra
                                        trace_length_for)
 from ..prover.params import MAX_SECURITY_BITS, ParameterError
 from ..ringbuf import layout
-from ..ringbuf.ring import IDLE_STRATEGIES
+from ..ringbuf.ring import IDLE_STRATEGIES, RingError
+from ..ringbuf.ring import check_access as check_ring_access
 from . import perms, snapshot, state_dirs
-from .admin import socket_path_problem
+from .admin import socket_in_use, socket_path_problem, tcp_port_problem
 from .journal import FSYNC_POLICIES
 from .journal import PREFIX as JOURNAL_PREFIX
 from .journal import SUFFIX as JOURNAL_SUFFIX
@@ -376,6 +377,8 @@ class Host:
     groups: Callable[[], set[int]] = _process_groups
     euid: Callable[[], int] = os.geteuid
     unprivileged_port_start: Callable[[], int] = _unprivileged_port_start
+    #: why the admin endpoint could not listen on 127.0.0.1:port now (the bind it makes)
+    tcp_port_problem: Callable[[int], str | None] = tcp_port_problem
     shm_dir: str = SHM_DIR
     #: where the state paths are looked up: "/", or a scratch root standing
     #: for another machine's file system (as systemd-tmpfiles --root)
@@ -932,7 +935,7 @@ def _check_rings(cfg: Config, host: Host, p: list[str]) -> None:
                               "(the engine must create it before the daemon starts)", name))
             to_create.append(name)
             continue
-        why = _existing_ring_problem(path, r.capacity)
+        why = _existing_ring_problem(path, r.capacity) or _ring_access_problem(path, cfg, host)
         if why:
             p.append(_msg(f"ring.{key}", why, name))
     if not to_create or not r.create:
@@ -981,6 +984,24 @@ def _existing_ring_problem(path: str, capacity: int) -> str | None:
     if field_("capacity") != capacity:
         return (f"the existing {path} holds {field_('capacity')} records, not [ring] capacity "
                 f"{capacity}: set capacity to match, or remove the ring while nothing uses it")
+    return None
+
+
+def _ring_access_problem(path: str, cfg: Config, host: Host) -> str | None:
+    """Why the daemon's open would refuse the existing segment at `path` as
+    someone else's (RingForeign: owner, group or mode), by the open's own
+    check (ringbuf.check_access); None if it would not, or if [ring] group
+    names no group (reported by _check_groups)."""
+    group = None
+    if cfg.ring.group:
+        try:
+            group = host.getgrnam(cfg.ring.group).gr_gid
+        except KeyError:
+            return None
+    try:
+        check_ring_access(path, owner=None if group is not None else host.euid(), group=group)
+    except RingError as exc:
+        return str(exc)
     return None
 
 
@@ -1085,11 +1106,7 @@ def _check_socket(cfg: Config, host: Host, p: list[str]) -> None:
     try:
         st = os.stat(found)
     except (FileNotFoundError, NotADirectoryError):
-        # the admin endpoint does not create its directory (a runtime
-        # directory is systemd's to make); the journal's and the store's
-        # creation makes their parents first, as the default ./var shows
-        made = [os.path.abspath(d) for d in (cfg.journal.dir, cfg.store.dir)]
-        if not any(d == directory or d.startswith(directory + os.sep) for d in made):
+        if not socket_dir_is_state(cfg):
             p.append(_msg("admin.socket", f"its directory {directory} does not exist (the daemon "
                           "creates only [journal] dir, [store] dir and their parents)", sock))
     except OSError as exc:
@@ -1119,6 +1136,35 @@ def _check_socket(cfg: Config, host: Host, p: list[str]) -> None:
         p.append(_msg("admin.tcp_port", f"ports below {host.unprivileged_port_start()} "
                       "(net.ipv4.ip_unprivileged_port_start) need a privilege this process does "
                       "not have", port))
+
+
+def endpoint_problems(cfg: Config, host: Host | None = None) -> list[str]:
+    """What stands in the admin endpoint's way at this moment: a live
+    listener on its socket (another daemon), its TCP port taken.  These are
+    not rules of the configuration (they pass once the other process is
+    gone): the daemon meets them at its first step, binding the endpoint
+    (daemon/service.py), and stops with `cannot start:` and exit 1, which
+    systemd retries.  --check-config reports them too, by the bind's own
+    checks (daemon/admin.py socket_in_use, tcp_port_problem)."""
+    host = host or Host()
+    p = []
+    why = socket_in_use(host.at(cfg.admin.socket))
+    if why:
+        p.append(_msg("admin.socket", why, cfg.admin.socket))
+    if cfg.admin.tcp_port:
+        why = host.tcp_port_problem(cfg.admin.tcp_port)
+        if why:
+            p.append(_msg("admin.tcp_port", why, cfg.admin.tcp_port))
+    return p
+
+
+def socket_dir_is_state(cfg: Config) -> bool:
+    """Whether the admin socket's directory is [journal] dir, [store] dir or
+    a parent of one, which the daemon makes when missing.  It makes no other
+    (a runtime directory is systemd's to make)."""
+    directory = os.path.dirname(os.path.abspath(cfg.admin.socket))
+    made = [os.path.abspath(d) for d in (cfg.journal.dir, cfg.store.dir)]
+    return any(d == directory or d.startswith(directory + os.sep) for d in made)
 
 
 # ---- reading a file ----
@@ -1196,6 +1242,11 @@ def check_main(path: str | None, host: Host | None = None, out=None) -> int:
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"zksidecar: configuration: {problem}", file=sys.stderr)
+        return 2
+    taken = endpoint_problems(cfg, host)
+    for problem in taken:
+        print(f"zksidecar: cannot start now: {problem}", file=sys.stderr)
+    if taken:
         return 2
     est = sum(memory_estimate(cfg).values())
     ring = layout.segment_size(cfg.ring.capacity)

@@ -12,8 +12,9 @@ The data path, and the thread or process each stage runs on:
     event loop  (main thread,      admin endpoint, sd_notify READY/STATUS/    daemon/admin.py,
                  uvloop)           WATCHDOG, signals                          daemon/notify.py
 
-Constructing a Service opens the journal and the store, replays the journal
-(daemon/recovery.py) and opens the rings; start() starts the threads and
+Constructing a Service binds the admin endpoint (first: a second daemon on
+its socket or port stops there), opens the journal and the store, replays
+the journal (daemon/recovery.py) and opens the rings; start() starts the threads and
 the proofs recovery left to make; serve() runs the event loop until SIGTERM.
 """
 from __future__ import annotations
@@ -30,11 +31,12 @@ import psutil
 from .. import ringbuf
 from ..engine.records import OP_DTYPE
 from ..ringbuf.ring import IdleStrategy
-from .admin import serve_admin
+from . import perms
+from .admin import AdminEndpoint, AdminError, serve_admin
 from .backlog import Backlog, op_count
 from .batches import Batch, BatchPolicy
 from .checkpoint import Checkpoints
-from .config import BACKLOG_SHARE, MIB, Config, RingConfig
+from .config import BACKLOG_SHARE, MIB, Config, RingConfig, socket_dir_is_state
 from .finisher import Finisher
 from .ingest import Ingest, Resync
 from .jobs import warm_up_job
@@ -71,6 +73,8 @@ class Service:
         self.policy = BatchPolicy(c.batch.max_batch_size, c.batch.batch_timeout_ms / 1000,
                                   c.batch.critical_qty, c.batch.critical_per_s)
         with contextlib.ExitStack() as opened:       # closed again if anything below fails
+            self.admin = _bind_admin(c)
+            opened.callback(self.admin.close)
             self.journal = opened.enter_context(
                 Journal(c.journal.dir, c.journal.segment_mib << 20, c.journal.fsync,
                         c.journal.fsync_interval_ms / 1000, group=c.state.group or None))
@@ -309,9 +313,7 @@ class Service:
                 pass
         self.start()
         try:
-            async with await serve_admin(self.metrics, self.status, self.config.admin.socket,
-                                         self.config.admin.tcp_port or None,
-                                         group=self.config.state.group or None,
+            async with await serve_admin(self.metrics, self.status, self.admin,
                                          receipts=self.receipt if self.zk is not None else None):
                 watchdog = asyncio.ensure_future(watchdog_loop(notifier, self.healthy))
                 notifier.ready(f"serving {self.config.ring.ops}")
@@ -391,6 +393,21 @@ def tree_resident_bytes(process: psutil.Process) -> int | None:
     return total
 
 
+def _bind_admin(c: Config) -> AdminEndpoint:
+    """The admin endpoint, bound first: a second daemon on this socket or
+    port stops here (AdminError naming the key), before it creates a ring
+    or opens a journal.  Its directory is made if it is one the journal's or
+    the store's creation would make anyway (the default ./var)."""
+    group = c.state.group or None
+    if socket_dir_is_state(c):
+        try:
+            perms.make_dirs(os.path.dirname(os.path.abspath(c.admin.socket)), group)
+        except OSError as exc:
+            raise AdminError(exc.errno, f"cannot create the admin socket's directory "
+                             f"{exc.filename}: {exc.strerror}") from exc
+    return AdminEndpoint(c.admin.socket, c.admin.tcp_port or None, group=group)
+
+
 def _open_rings(rc: RingConfig):
     """The ops ring's consumer and the completion ring's producer, creating
     the rings first if asked to and they do not exist.
@@ -414,6 +431,18 @@ def _open_rings(rc: RingConfig):
         consumer.close()
         raise
     return consumer, completions
+
+
+def _what_failed(exc: Exception) -> str:
+    """A start-up failure in one line: the configuration key for the admin
+    endpoint's (its socket or port is taken), else the exception's type; a
+    ring's as a command-line user reads it (RingError.for_cli)."""
+    if isinstance(exc, AdminError):
+        section, _, name = exc.key.partition(".")
+        return f"[{section}] {name}: {exc.strerror}"
+    if isinstance(exc, ringbuf.RingError):
+        return f"{type(exc).__name__}: {exc.for_cli}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def main(config_path: str | None) -> int:
@@ -440,7 +469,7 @@ def main(config_path: str | None) -> int:
         damaged = isinstance(exc, JournalCorrupt) and not exc.reason.startswith("format version")
         hint = (f"; `zksidecar journal repair {cfg.journal.dir}` sets aside the journal from there "
                 "on (docs/DAEMON.md)" if damaged else "")
-        log.error("cannot start: %s: %s%s", type(exc).__name__, exc, hint)
+        log.error("cannot start: %s%s", _what_failed(exc), hint)
         log.debug("cannot start", exc_info=True)
         return 1
     try:

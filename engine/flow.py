@@ -52,6 +52,14 @@ def generate(n: int, seed: int, capacity: int = 1 << 14, symbol: int = 0,
         ops["seq"] = np.arange(start + 1, start + 1 + len(ops))
         ops["symbol"] = symbol
         book.process(ops)
+    return cleared(out)
+
+
+def cleared(records: np.ndarray) -> np.ndarray:
+    """A copy of operation records with what the engine wrote into them
+    cleared (outcome fields, the claim flag, a new order's handle): the
+    inputs that, run again on the book they were run on, give them again."""
+    out = records.copy()
     for name in ("filled", "trades", "status", "reason"):
         out[name] = 0
     out["flags"] &= np.uint16(~FLAG_CLAIMED & 0xFFFF)

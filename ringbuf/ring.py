@@ -47,7 +47,14 @@ class RingError(Exception):
         reason = detail or ffi.string(lib.zkring_strerror(code)).decode()
         if err and not detail:
             reason = f"{os.strerror(err)} ({errno_codes.errorcode.get(err, err)})"
-        super().__init__(f"ring {name}: cannot {action}: {reason}" + (f"; {hint}" if hint else ""))
+        self._what = f"ring {name}: cannot {action}: {reason}"
+        super().__init__(self._what + (f"; {hint}" if hint else ""))
+
+    @property
+    def for_cli(self) -> str:
+        """The message as a command-line user should read it (the commands
+        print this): what to do with a command, not with this API."""
+        return str(self)
 
 
 class RingMissing(RingError):
@@ -60,9 +67,21 @@ class RingCorrupt(RingError):
 
 class RingBusy(RingError):
     """Another live process holds the role (consumer, or SPSC producer); `pid`
-    is its pid (0 when it is the MPSC producer registry that is full)."""
+    is its pid (0 when it is the MPSC producer registry that is full), `role`
+    the role."""
 
     pid = 0
+    role = ""
+
+    @property
+    def for_cli(self) -> str:
+        """takeover=True is this API's way past a holder known to be gone; a
+        command has none, and `zksidecar rings list` shows the holder."""
+        if not self.pid:
+            return str(self)
+        return (f"{self._what}; stop that process first (two {self.role}s would corrupt the "
+                f"stream); `zksidecar rings list {self.name}` shows the {self.role} and whether "
+                "it is alive")
 
 
 class RingForeign(RingError):
@@ -156,7 +175,7 @@ def _error(name: str, code: int, action: str, r=None, err: int | None = None,
             exc = RingBusy(name, code, action,
                            f"all {lib.ZKRING_PRODUCER_SLOTS} producer entries are held by live "
                            f"processes", "close producers that are done", 0)
-        exc.pid = pid
+        exc.pid, exc.role = pid, role
         return exc
     if code == lib.ZKRING_EVERSION:
         newer = r.seg_version > lib.ZKRING_VERSION
@@ -189,6 +208,36 @@ def _uid(owner: int | str) -> int:
 
 def _gid(group: int | str) -> int:
     return group if isinstance(group, int) else grp.getgrnam(group).gr_gid
+
+
+def _access(owner: int | str | None, group: int | str | None):
+    """The zkring_access_t an opening requires (_End): owned by `owner`
+    (default: this process's effective uid, or any owner with `group`) and
+    within 0600, or with `group` owned by it and within 0660."""
+    gid = -1 if group is None else _gid(group)
+    uid = _uid(owner) if owner is not None else (-1 if gid >= 0 else os.geteuid())
+    return ffi.new("zkring_access_t *", (uid, gid))
+
+
+def check_access(path: str, owner: int | str | None = None,
+                 group: int | str | None = None) -> None:
+    """Raise RingForeign if the segment file at `path` fails the owner,
+    group and mode check that opening it with `owner` and `group` makes
+    (_End; the C's own zkring__check_access), RingError if it cannot be
+    opened to look; take no role and map nothing."""
+    name = os.path.basename(path)
+    access = _access(owner, group)
+    r = ffi.new("zkring_t *")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _error(name, lib.ZKRING_ESYS, "check", err=exc.errno) from None
+    try:
+        rc = lib.zkr_check_access(r, fd, access)
+    finally:
+        os.close(fd)
+    if rc != lib.ZKRING_OK:
+        raise _error(name, rc, "open", r, access=(access.uid, access.gid))
 
 
 def create(name: str, capacity: int, *, record_size: int = layout.RECORD_SIZE,
@@ -294,11 +343,7 @@ class _End:
                  check_access: bool = True):
         self.name = name
         self.record_size = record_size
-        access = ffi.NULL
-        if check_access:
-            gid = -1 if group is None else _gid(group)
-            uid = _uid(owner) if owner is not None else (-1 if gid >= 0 else os.geteuid())
-            access = ffi.new("zkring_access_t *", (uid, gid))
+        access = _access(owner, group) if check_access else ffi.NULL
         r = ffi.new("zkring_t *")
         rc = lib.zkring_open_ex(r, name.encode(), self.role, record_size,
                                 options | (lib.ZKRING_O_TAKEOVER if takeover else 0), access)

@@ -342,6 +342,22 @@ def test_verify_receipt_caps_the_heights_a_proof_claims(zk_demo):
     refused(cli("verify-receipt", receipt, proof, "--max-trace-length", "100"), "--max-trace-length")
 
 
+def test_verify_receipt_an_unreadable_chain_is_an_input_error(zk_demo, tmp_path):
+    """--chain DIR that is missing, not a directory or cannot be listed:
+    exit 2 naming it (as a file that cannot be read), not a REFUSED
+    verdict on the receipt (a directory that is not a chain is refused:
+    test_a_receipt_refused_for_its_chain_says_why)."""
+    receipt = str(zk_demo / "receipt-0.zkr")
+    proof = str(zk_demo / "chain-0" / "batch-000000.zkb")
+    assert cli("verify-receipt", receipt, proof, "--chain", str(zk_demo / "chain-0")).code == 0
+    missing = str(tmp_path / "nonexist")
+    r = cli("verify-receipt", receipt, proof, "--chain", missing)
+    refused(r, f"{missing}: No such file or directory")
+    assert "REFUSED" not in r.text
+    refused(cli("verify-receipt", receipt, proof, "--chain", receipt), f"{receipt}: Not a directory")
+    refused(cli("verify", missing), missing)
+
+
 def test_a_receipt_against_the_wrong_proof_is_refused(zk_demo, zk_chain, chain):
     receipt = str(zk_demo / "receipt-0.zkr")
     refused(cli("verify-receipt", receipt, chain[0]), "transparent proof", code=1)

@@ -168,18 +168,47 @@ def test_rings_larger_than_dev_shm_free_space_are_refused(state, host):
     assert "2 ring(s) to create need 128 MiB" in msg and "100 MiB free" in msg
     # one ring already there (the daemon restarting): only the other needs room
     ring_file(small, "zk-ops", cap)
-    load(None, settings(state, ring={"capacity": cap, "ops": "/zk-ops"}), host=small)
+    load(None, settings(state, ring={"capacity": cap, "ops": "/zk-ops"}),
+         host=dataclasses.replace(small, euid=os.geteuid))
 
 
-def ring_file(host: Host, name: str, capacity: int, magic: int = layout.MAGIC) -> None:
-    """A ring segment's header in the host's /dev/shm."""
+def ring_file(host: Host, name: str, capacity: int, magic: int = layout.MAGIC,
+              mode: int = 0o600) -> str:
+    """A ring segment's header in the host's /dev/shm (this user's, `mode`)."""
     head = bytearray(layout.RECORDS_OFFSET)
     for field, value in (("magic", magic), ("version", layout.VERSION),
                          ("record_size", layout.RECORD_SIZE), ("capacity", capacity)):
         offset, fmt = layout.FIELDS[field]
         struct.pack_into(fmt, head, offset, value)
-    with open(os.path.join(host.shm_dir, name), "wb") as f:
+    path = os.path.join(host.shm_dir, name)
+    with open(path, "wb") as f:
         f.write(head)
+    os.chmod(path, mode)
+    return path
+
+
+@pytest.mark.parametrize("mode", [0o666, 0o640, 0o604])
+def test_an_existing_ring_others_may_open_is_refused(state, host, mode):
+    """A segment the daemon's open would refuse as someone else's
+    (RingForeign) is a problem of --check-config too, by the open's own
+    check: wider than 0600 without [ring] group."""
+    mine = dataclasses.replace(host, euid=os.geteuid)
+    ring_file(host, "zk-ops", 1 << 16, mode=mode)
+    msg = one_problem(state, mine, "[ring] ops", ring={"ops": "/zk-ops"})
+    assert f"mode {mode:04o}; expected owner uid {os.geteuid()}" in msg and "within 0600" in msg
+    os.chmod(os.path.join(host.shm_dir, "zk-ops"), 0o600)
+    load(None, settings(state, ring={"ops": "/zk-ops"}), host=mine)
+
+
+def test_an_existing_ring_of_another_owner_or_group_is_refused(state, host):
+    path = ring_file(host, "zk-ops", 1 << 16)
+    other = dataclasses.replace(host, euid=lambda: os.geteuid() + 1)
+    msg = one_problem(state, other, "[ring] ops", ring={"ops": "/zk-ops"})
+    assert f"expected owner uid {os.geteuid() + 1}" in msg
+    # [ring] group: the segment must be that group's, within 0660
+    os.chmod(path, 0o660)
+    msg = one_problem(state, host, "[ring] ops", ring={"ops": "/zk-ops", "group": "ops"})
+    assert f"group gid {GROUPS['ops']}" in msg and "within 0660" in msg
 
 
 def test_an_existing_ring_of_another_capacity_or_not_a_ring_is_refused(state, host):
@@ -454,3 +483,40 @@ def test_machine_false_reads_names_without_looking_at_the_machine(state):
     cfg = load(None, settings(state, ingest={"core": 4000}, ring={"group": "nosuch-x9"}),
                machine=False)
     assert cfg.ingest.core == 4000
+
+
+def test_check_main_reports_a_taken_admin_socket_and_port(state, host, tmp_path, capsys):
+    """Another daemon's live admin socket, a TCP port another process
+    listens on: --check-config says so (the bind's own checks), exit 2;
+    the socket and the listener are left alone."""
+    import socket
+
+    sock_path = state["admin"]["socket"]
+    os.makedirs(os.path.dirname(sock_path), mode=0o700)
+    live = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        live.bind(sock_path)
+        live.listen(1)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        path = tmp_path / "c.toml"
+        path.write_text(f'[journal]\ndir = "{state["journal"]["dir"]}"\n[store]\ndir = "{state["store"]["dir"]}"\n'
+                        f'[admin]\nsocket = "{sock_path}"\ntcp_port = {port}\n')
+        assert check_main(str(path), host=host) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 2, err
+        assert err[0].startswith("zksidecar: cannot start now: [admin] socket: admin socket ")
+        assert "is in use: another daemon is listening on it" in err[0]
+        assert err[1].startswith(f"zksidecar: cannot start now: [admin] tcp_port: cannot listen "
+                                 f"on 127.0.0.1:{port}: ")
+        assert "another process listens there" in err[1]
+        assert os.path.exists(sock_path)
+        live.close()
+        taken.close()
+        os.unlink(sock_path)             # gone, and nothing listening on the port: usable
+        assert check_main(str(path), host=host) == 0
+    finally:
+        live.close()
+        taken.close()

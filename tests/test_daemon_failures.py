@@ -148,3 +148,60 @@ def test_a_long_replay_extends_the_start_timeout(tmp_path, monkeypatch):
         d.cleanup()
         for name in (d.ops_ring, d.completions_ring):
             ringbuf.unlink(name, missing_ok=True)
+
+
+def test_a_second_daemon_on_a_taken_admin_endpoint_stops_first(tmp_path):
+    """A second daemon (its own state and rings) whose admin socket, or TCP
+    port, another daemon holds stops before any other start-up work: one
+    `cannot start:` line naming the key, exit 1 (systemd retries: the other
+    may be gone by then); no ring made, no journal or store opened."""
+    import os
+    import socket
+
+    for sub in "abc":
+        (tmp_path / sub).mkdir()
+    first = Daemon(tmp_path / "a")
+    taken = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        first.start()
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        for d, key, why in (
+                (Daemon(tmp_path / "b", settings={"admin": {"socket": first.socket}}),
+                 "[admin] socket", f"admin socket {first.socket} is in use"),
+                (Daemon(tmp_path / "c", settings={"admin": {"tcp_port": port}}),
+                 "[admin] tcp_port", f"cannot listen on 127.0.0.1:{port}: Address already in use")):
+            try:
+                with pytest.raises(RuntimeError, match="exited with 1"):
+                    d.start()
+                lines = [ln for ln in d.logs().splitlines() if " ERROR " in ln or " INFO " in ln]
+                assert len(lines) == 1 and f"cannot start: {key}: {why}" in lines[0], d.logs()
+                assert not (d.dir / "journal").exists() and not (d.dir / "proofs").exists()
+                assert not os.path.exists(f"/dev/shm/{d.ops_ring}")
+            finally:
+                d.cleanup()
+        assert first.status()["trace_length"]          # the first one serves on
+        assert first.stop() == 0
+    finally:
+        taken.close()
+        first.cleanup()
+
+
+def test_a_ring_others_may_open_stops_the_daemon_at_its_configuration(tmp_path):
+    """An existing ops ring of mode 0666 (anyone could read or inject
+    records) is refused by the configuration's check, as --check-config
+    refuses it: exit 2, one line naming [ring] ops, nothing opened."""
+    import os
+
+    d = Daemon(tmp_path)
+    ringbuf.create(d.ops_ring, 4096)
+    os.chmod(f"/dev/shm/{d.ops_ring}", 0o666)
+    try:
+        with pytest.raises(RuntimeError, match="exited with 2"):
+            d.start()
+        log = d.logs()
+        assert "configuration: [ring] ops: ring " in log and "mode 0666" in log, log
+        assert not (tmp_path / "journal").exists() and "Traceback" not in log
+    finally:
+        d.cleanup()

@@ -135,6 +135,28 @@ def test_second_consumer_is_refused_unless_taking_over(name):
     ringbuf.Consumer(name).close()
 
 
+def test_a_busy_ring_tells_a_command_line_user_a_command(name):
+    """RingBusy's message names this API's way past a holder known to be
+    gone (takeover=True); the commands print `for_cli`, which names what a
+    command-line user can do instead (the daemon's `cannot start:` line,
+    `zksidecar loadgen`, `zksidecar rings`)."""
+    from zksidecar.daemon.service import _what_failed
+
+    ringbuf.create(name, 16)
+    with ringbuf.Consumer(name):
+        with pytest.raises(ringbuf.RingBusy) as err:
+            ringbuf.Consumer(name)
+    exc = err.value
+    assert "takeover=True" in str(exc)
+    assert exc.for_cli == (f"ring {name}: cannot open as consumer: it already has a live consumer, "
+                           f"pid {os.getpid()}; stop that process first (two consumers would "
+                           f"corrupt the stream); `zksidecar rings list {name}` shows the consumer "
+                           "and whether it is alive")
+    assert _what_failed(exc) == f"RingBusy: {exc.for_cli}"
+    missing = ringbuf.RingMissing(name, 0, "open")
+    assert missing.for_cli == str(missing)
+
+
 def test_segment_permissions(name):
     ringbuf.create(name, 16)
     assert stat.S_IMODE(os.stat(shm_path(name)).st_mode) == 0o600

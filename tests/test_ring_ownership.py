@@ -321,3 +321,28 @@ def test_unlink_and_create_errors_name_the_ring_the_errno_and_what_to_do(name):
     assert f"{shm_path(name)} does not exist" in msg
     with pytest.raises(ringbuf.RingError, match=f"ring {name}: .*invalid argument; .*power of two"):
         ringbuf.create(name, 1000)
+
+
+@pytest.mark.parametrize("mode,group", [(0o600, None), (0o640, None), (0o666, None), (0o604, None),
+                                        (0o660, GROUP), (0o664, GROUP), (0o600, 0)])
+def test_check_access_judges_as_the_open_does(name, mode, group):
+    """ringbuf.ring.check_access (what --check-config asks) refuses exactly
+    the segments the open refuses with RingForeign: the C's one check."""
+    from zksidecar.ringbuf.ring import check_access
+
+    ringbuf.create(name, 16)
+    restat(name, mode)
+    try:
+        ringbuf.Consumer(name, group=group).close()
+        opened = None
+    except ringbuf.RingForeign as exc:
+        opened = str(exc).replace("cannot open as consumer:", "cannot open:")
+    try:
+        check_access(str(shm_path(name)), group=group)
+        checked = None
+    except ringbuf.RingForeign as exc:
+        checked = str(exc)
+    assert checked == opened
+    assert (opened is None) == (mode & ~(0o660 if group is not None else 0o600) == 0
+                                and group in (None, os.getegid()))
+    assert ringbuf.inspect(name).consumer != "alive"       # the check took no role

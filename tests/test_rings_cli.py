@@ -121,3 +121,72 @@ def test_a_killed_daemons_rings(tmp_path, capsys):
         assert not os.path.exists(f"/dev/shm/{d.ops_ring}")
     finally:
         d.cleanup()
+
+
+def dead_producer(name: str, count: int) -> None:
+    """A forked child publishes `count` records to `name` and exits (an
+    engine that published while no daemon consumed)."""
+    import numpy as np
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            p = ringbuf.Producer(name)
+            sent = p.publish(np.zeros((count, 64), np.uint8))
+            os._exit(0 if sent == count else 1)
+        finally:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert status == 0
+
+
+@pytest.mark.parametrize("role,mode", [("ops", "spsc"), ("completions", "mpsc")])
+def test_unread_records_keep_the_ring(names, capsys, role, mode):
+    """Records nobody has read (operations published while the daemon was
+    down; completions the engine has not read) keep the ring: named with
+    their count, exit 1, until --discard-records."""
+    n = names(role)
+    ringbuf.create(n, 64, mode=mode)
+    dead_consumer(n)
+    dead_producer(n, 5)
+    for argv in (["rings", "clean"], ["rings", "clean", n]):
+        code, out, _ = run(argv, capsys)
+        assert code == 1, out
+        assert f"kept /dev/shm/{n}: 5 records no consumer has read" in out
+        assert "--discard-records" in out and "removed /dev" not in out
+        assert os.path.exists(f"/dev/shm/{n}") and ringbuf.inspect(n).depth == 5
+    code, out, _ = run(["rings", "clean", "--discard-records", n], capsys)
+    assert code == 0 and f"removed /dev/shm/{n} ({mode} 64, 5 unread records discarded)" in out
+    assert not os.path.exists(f"/dev/shm/{n}")
+
+
+def test_records_read_then_ring_removed(names, capsys):
+    """Records a consumer read and released are not unread: the ring goes."""
+    import numpy as np
+
+    n = names("ops")
+    ringbuf.create(n, 64)
+    dead_producer(n, 3)
+    with ringbuf.Consumer(n) as c:
+        assert c.drain(np.zeros((8, 64), np.uint8)) == 3
+    code, out, _ = run(["rings", "clean", n], capsys)
+    assert code == 0 and f"removed /dev/shm/{n} (spsc 64, empty)" in out
+
+
+def test_records_published_after_the_first_look_keep_the_ring(names, capsys, monkeypatch):
+    """The count is taken again under the consumer role: a record that
+    arrives between inspect and the claim still keeps the ring."""
+    from zksidecar.tools import rings
+
+    n = names("ops")
+    ringbuf.create(n, 64)
+    looked = rings._why_kept
+
+    def publish_after_look(info):
+        dead_producer(n, 2)
+        return looked(info)
+
+    monkeypatch.setattr(rings, "_why_kept", publish_after_look)
+    code, out, _ = run(["rings", "clean", n], capsys)
+    assert code == 1 and f"kept /dev/shm/{n}: 2 records no consumer has read" in out
+    assert os.path.exists(f"/dev/shm/{n}")

@@ -180,7 +180,9 @@ def _journal_repair(args) -> int:
 def _rings(args) -> int:
     from . import rings
 
-    return (rings.list_main if args.rings_command == "list" else rings.clean_main)(args.names)
+    if args.rings_command == "list":
+        return rings.list_main(args.names)
+    return rings.clean_main(args.names, discard_records=args.discard_records)
 
 
 def _demo(args) -> int:
@@ -443,7 +445,7 @@ def parser() -> argparse.ArgumentParser:
                               "batch proof (with --chain, the whole exported chain from the empty book, the "
                               "proof among its files), check the receipt against the proof's statement and "
                               "leaves, and print what was proven. Exit 1 when anything is refused (the "
-                              "message names the check), 2 for a file that cannot be read.")
+                              "message names the check), 2 for a file or a --chain directory that cannot be read.")
     vr.add_argument("receipt", help="the receipt file")
     vr.add_argument("proof", help="the zk batch proof file it names")
     vr.add_argument("--chain", metavar="DIR", help="a chain `zksidecar export` wrote that holds PROOF")
@@ -538,16 +540,23 @@ def parser() -> argparse.ArgumentParser:
                                 "and producers (pid and whether alive), processes mapping it",
                   "zksidecar rings list\nzksidecar rings list /zksidecar-alice-ops", _rings)
     rl.add_argument("names", nargs="*", metavar="NAME", help=names_help)
-    rc = _command(rsub, "clean", "remove rings whose consumer is not alive and that no live "
-                                 "process maps (a live consumer's ring is never removed)",
+    rc = _command(rsub, "clean", "remove empty rings whose consumer is not alive and that no "
+                                 "live process maps (a live consumer's ring is never removed)",
                   "zksidecar rings clean\nzksidecar rings clean /zksidecar-alice-ops", _rings,
                   description="Remove each ring whose consumer is not alive, whose registered "
-                              "producers are not alive and that no process maps; the rest are "
-                              "listed with the reason they are kept.  A name given that is not a "
-                              "ring is refused (exit 2) and left alone; without names, only "
-                              "rings named zksidecar-* are considered and other files there are "
-                              "never touched.")
+                              "producers are not alive, that no process maps and that holds no "
+                              "unread record; the rest are listed with the reason they are kept.  "
+                              "A ring holding records no consumer has read (operations published "
+                              "while the daemon was down, completions the engine has not read) "
+                              "is kept and named with its count, exit 1, unless "
+                              "--discard-records.  A name given that is not a ring is refused "
+                              "(exit 2) and left alone; without names, only rings named "
+                              "zksidecar-* are considered and other files there are never "
+                              "touched.")
     rc.add_argument("names", nargs="*", metavar="NAME", help=names_help)
+    rc.add_argument("--discard-records", action="store_true",
+                    help="remove an unused ring even if it holds unread records, which are lost "
+                         "(an ops ring's operations are then never journaled or proven)")
 
     from . import loadgen
 

@@ -14,12 +14,13 @@ thin calls to the receipt machinery, nothing of their own.
                      (receipt.render)
 
 Exit status: 0 done, 1 the receipt or the proof refused (the message says
-which check), 2 a usage or input error (a file that cannot be read, a
-store that is not a zk store).
+which check), 2 a usage or input error (a file or a --chain directory that
+cannot be read, a store that is not a zk store).
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import io
 import os
@@ -92,6 +93,8 @@ def verify_receipt_main(receipt_path: str, proof_path: str, chain_dir: str | Non
     try:
         raw_receipt = input_file.read(receipt_path, MAX_RECEIPT_BYTES, "receipt")
         raw_proof = input_file.read(proof_path, proof_file.max_file_bytes(max_trace_length), "batch proof file")
+        if chain_dir is not None:
+            _chain_dir_readable(chain_dir)
     except OSError as exc:
         print(f"zksidecar verify-receipt: {exc.filename}: {exc.strerror or exc}", file=sys.stderr)
         return 2
@@ -128,6 +131,14 @@ def verify_receipt_main(receipt_path: str, proof_path: str, chain_dir: str | Non
     print(f"OK: the receipt checks against {proof_path}, whose proof verifies"
           + (f" in the chain {chain_dir}, verified from the empty book" if chain_dir else ""), file=out)
     return 0
+
+
+def _chain_dir_readable(path: str) -> None:
+    """OSError (naming `path`) unless it is a directory this process can list."""
+    if not os.path.isdir(path):
+        err = errno.ENOTDIR if os.path.exists(path) else errno.ENOENT
+        raise OSError(err, os.strerror(err), path)
+    os.listdir(path)
 
 
 def _same_bytes(path: str, data: bytes) -> bool:

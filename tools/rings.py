@@ -4,7 +4,8 @@ A daemon that crashes at start, or is killed, leaves its rings behind (the
 rings outlive their processes on purpose: an engine keeps publishing across
 a daemon restart).  `list` shows each one as its header records it: size,
 mode and capacity, the consumer's pid and whether it is alive, the
-producers registered.  `clean` removes those no process uses any more.
+producers registered.  `clean` removes those no process uses any more and
+that hold no record still to be read.
 
 Which segments: the names given, or else every segment in /dev/shm named as
 the daemon names its rings by default (`zksidecar-<user>-ops`,
@@ -20,6 +21,14 @@ ring only if its consumer is not alive, no registered producer is alive,
 no process maps it (/proc/*/maps, where this user can read them) and taking the consumer role itself
 succeeds (the C's compare-and-swap refuses while a live consumer holds it:
 a daemon starting meanwhile keeps its ring).
+
+A ring holding records nobody has read yet is data, not litter: in an ops
+ring they are operations an engine published while the daemon was down
+(the next daemon journals and proves them), in a completion ring the
+proofs' completions the engine has not read.  `clean` keeps such a ring,
+names it with its count, and exits 1, unless `--discard-records` says to
+throw them away.  The count is read again once `clean` holds the consumer
+role, so a record published after the first look is not lost either.
 """
 from __future__ import annotations
 
@@ -101,7 +110,7 @@ def _inspect(name: str, explicit: bool, command: str):
             return None, 2
         return None, 0
     except R.RingError as exc:
-        print(f"zksidecar rings {command}: {exc}", file=sys.stderr)
+        print(f"zksidecar rings {command}: {exc.for_cli}", file=sys.stderr)
         return None, 2 if explicit else 1
 
 
@@ -143,7 +152,24 @@ def _why_kept(info: R.RingInfo) -> str | None:
     return None
 
 
-def clean_main(names: list[str], out=None) -> int:
+class _HoldsRecords(Exception):
+    """A ring kept because it holds `count` records no consumer has read."""
+
+    def __init__(self, count: int):
+        super().__init__(count)
+        self.count = count
+
+
+def _unread(info: R.RingInfo, count: int) -> str:
+    return (f"{count} records no consumer has read (in an ops ring, operations a daemon has "
+            "still to journal and prove; in a completion ring, completions an engine has still "
+            f"to read): `zksidecar rings clean --discard-records {info.name}` throws them away")
+
+
+def clean_main(names: list[str], out=None, discard_records: bool = False) -> int:
+    """0 if every ring was removed or is kept because something uses it; 1
+    if one is kept because it holds unread records (without
+    `discard_records`); 2 for a name given that is not a ring."""
     out = out or sys.stdout
     names, explicit = _names(names)
     status = removed = kept = 0
@@ -152,13 +178,14 @@ def clean_main(names: list[str], out=None) -> int:
         status = max(status, rc or 0)
         if info is None:
             continue
-        why = _why_kept(info)
-        if why is None:
-            why = _claim_and_unlink(info)
+        why, discarded, holds = _clean_one(info, discard_records)
+        if holds:
+            status = max(status, 1)
         if why is None:
             removed += 1
             print(f"removed {info.path} ({info.ring_mode} {info.capacity}, "
-                  f"{info.depth} records never consumed)", file=out)
+                  + (f"{discarded} unread records discarded)" if discarded else "empty)"),
+                  file=out)
         else:
             kept += 1
             print(f"kept {info.path}: {why}", file=out)
@@ -167,25 +194,46 @@ def clean_main(names: list[str], out=None) -> int:
     return status
 
 
-def _claim_and_unlink(info: R.RingInfo) -> str | None:
+def _clean_one(info: R.RingInfo, discard_records: bool) -> tuple[str | None, int, bool]:
+    """Remove one ring if nothing uses it and it is empty (or
+    `discard_records`): (why it is kept or None, records discarded, whether
+    it is kept for its unread records)."""
+    why = _why_kept(info)
+    if why is not None:
+        return why, 0, False
+    try:
+        if info.depth and not discard_records:
+            raise _HoldsRecords(info.depth)
+        why, discarded = _claim_and_unlink(info, discard_records)
+        return why, discarded, False
+    except _HoldsRecords as held:
+        return _unread(info, held.count), 0, True
+
+
+def _claim_and_unlink(info: R.RingInfo, discard_records: bool) -> tuple[str | None, int]:
     """Take the consumer role (refused while a live consumer holds it, by
-    the C's compare-and-swap), check the maps once more, unlink, let go.
-    None if removed, else why not."""
+    the C's compare-and-swap), count the unread records and check the maps
+    once more, unlink, let go.  (None, records discarded) if removed, else
+    (why not, 0); _HoldsRecords if records wait and `discard_records` is
+    false."""
     group = info.gid if info.mode & 0o070 else None
     try:
         consumer = R.Consumer(info.name, info.record_size, unblock_after=None, group=group)
     except R.RingBusy as exc:
-        return f"a live consumer holds it (pid {exc.pid})"
+        return f"a live consumer holds it (pid {exc.pid})", 0
     except R.RingError as exc:
-        return str(exc)
+        return exc.for_cli, 0
     try:
+        unread = consumer.depth
+        if unread and not discard_records:
+            raise _HoldsRecords(unread)
         users, _ = mapped_by(info.path, exclude=os.getpid())
         if users:
-            return f"mapped by pid {', '.join(map(str, users))}"
+            return f"mapped by pid {', '.join(map(str, users))}", 0
         try:
             R.unlink(info.name)
         except R.RingError as exc:
-            return str(exc)
-        return None
+            return str(exc), 0
+        return None, unread
     finally:
         consumer.close()

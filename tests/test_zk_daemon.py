@@ -68,22 +68,16 @@ def zk_store_at(path, bits: int = BITS):
     return open_mode(path, True, bits)
 
 
-_PROOFS: dict[str, list[bytes]] = {}
-
-
-def proofs_of(mode: str) -> list[bytes]:
-    """Three batch proofs of one stream in `mode`, proven once for the module."""
-    if mode not in _PROOFS:
-        out = f"/tmp/zkd-proofs-{os.getpid()}-{mode}"
-        key = bytes(range(32)) if mode == "zk" else None
-        assert prove_ops(loadgen.flow(600, seed=4, capacity=CAP), CAP, 250, out, BITS, T, out=io.StringIO(),
+@pytest.fixture(scope="module")
+def proofs(tmp_path_factory) -> dict[str, list[bytes]]:
+    """Three batch proofs of one stream in each mode."""
+    made = {}
+    for mode, key in (("transparent", None), ("zk", bytes(range(32)))):
+        chain = tmp_path_factory.mktemp(mode) / "chain"
+        assert prove_ops(loadgen.flow(600, seed=4, capacity=CAP), CAP, 250, str(chain), BITS, T, out=io.StringIO(),
                          zk_key=key) == 0
-        names = sorted(os.listdir(out))
-        _PROOFS[mode] = [open(os.path.join(out, n), "rb").read() for n in names]
-        for n in names:
-            os.unlink(os.path.join(out, n))
-        os.rmdir(out)
-    return _PROOFS[mode]
+        made[mode] = [f.read_bytes() for f in sorted(chain.glob("batch-*.zkb"))]
+    return made
 
 
 def cut(n: int = 900, seed: int = 5, size: int = 300) -> list[Batch]:
@@ -115,7 +109,7 @@ def test_config_proofs_mode():
 
 # ------------------------------------------------------------ the store --
 
-def test_a_zk_store_is_made_once_and_refused_under_anything_else(tmp_path):
+def test_a_zk_store_is_made_once_and_refused_under_anything_else(tmp_path, proofs):
     zs = zk_store_at(tmp_path)
     private = tmp_path / "private"
     assert stat.S_IMODE(os.stat(private).st_mode) == 0o700
@@ -139,7 +133,7 @@ def test_a_zk_store_is_made_once_and_refused_under_anything_else(tmp_path):
     other = tmp_path / "transparent"
     other.mkdir()
     with pytest.raises(ZS.ZkStoreError, match="holds transparent proofs"):
-        open_mode(other, True, proofs=proofs_of("transparent")[:1])
+        open_mode(other, True, proofs=proofs["transparent"][:1])
     (tmp_path / ZS.CHAIN_NAME).write_text('{"format": "zksidecar-zk-chain", "version": 1, "digest": "00"}')
     with pytest.raises(ZS.ZkStoreError, match="not a zk chain record"):
         zk_store_at(tmp_path)
@@ -193,7 +187,7 @@ def test_a_store_of_another_key_stream_is_refused_by_name(tmp_path):
         zk_store_at(tmp_path)
 
 
-def test_a_store_s_mode_is_read_from_what_it_holds(tmp_path):
+def test_a_store_s_mode_is_read_from_what_it_holds(tmp_path, proofs):
     """A store's mode is its proofs' (their file version), then its zk
     files': a zk store that lost zk-chain.json is refused by a transparent
     daemon (the journal's batches would be proven with their records in the
@@ -203,9 +197,9 @@ def test_a_store_s_mode_is_read_from_what_it_holds(tmp_path):
     zk = tmp_path / "zk"
     zk.mkdir()
     zk_store_at(zk)
-    assert open_mode(zk, True, proofs=proofs_of("zk")) is not None
+    assert open_mode(zk, True, proofs=proofs["zk"]) is not None
     with ProofStore(str(zk), fsync=False, readonly=True) as store:
-        assert store.head(0, 2, 6) == proofs_of("zk")[2][:6]
+        assert store.head(0, 2, 6) == proofs["zk"][2][:6]
         assert ZS.proof_mode(store, 0, 1) == "zk"
     clear = r"holds zk proofs \(symbol 0 batch 0 among them\): a transparent daemon would prove .* in the clear"
     with pytest.raises(ZS.ZkStoreError, match=clear + r"; set \[proofs\] mode = \"zk\", or give a new"):
@@ -238,7 +232,7 @@ def test_a_store_s_mode_is_read_from_what_it_holds(tmp_path):
     # a transparent store with a zk store's files copied in: its proofs say
     plain = tmp_path / "plain"
     plain.mkdir()
-    assert open_mode(plain, False, proofs=proofs_of("transparent")) is None
+    assert open_mode(plain, False, proofs=proofs["transparent"]) is None
     shutil.copytree(zk / "private", plain / "private")
     shutil.copy(zk / ZS.CHAIN_NAME, plain)
     with pytest.raises(ZS.ZkStoreError, match=r"holds transparent proofs \(symbol 0 batch 0 among them\): a store "
@@ -246,13 +240,13 @@ def test_a_store_s_mode_is_read_from_what_it_holds(tmp_path):
         zk_store_at(plain)
 
 
-def test_a_mixed_store_is_refused_by_every_reader(tmp_path):
+def test_a_mixed_store_is_refused_by_every_reader(tmp_path, proofs):
     """What a release that judged a store's mode by zk-chain.json alone let
     happen: a zk chain continued by transparent proofs.  Neither daemon
     takes it; `verify --store` fails it before verifying a proof and
     `export` writes nothing, each reading every proof's mode (a transparent
     proof between zk ones too)."""
-    zk, t = proofs_of("zk"), proofs_of("transparent")
+    zk, t = proofs["zk"], proofs["transparent"]
     (tmp_path / "tail").mkdir()
     zk_store_at(tmp_path / "tail")
     mixed = (r"holds zk proofs \(symbol 0 batch 0 among them\) and transparent proofs \(symbol 0 batch 2 among "

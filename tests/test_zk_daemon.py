@@ -483,7 +483,7 @@ def test_zk_daemon_restarted_mid_proof_receipts_and_refusals(tmp_path):
 def cli(*args) -> subprocess.CompletedProcess:
     """A command that refuses in seconds (a daemon that serves instead is killed at the timeout)."""
     return subprocess.run([sys.executable, "-m", "zksidecar.tools.cli", *args], capture_output=True, text=True,
-                          timeout=30)
+                          timeout=60)
 
 
 def refused_by_start_and_check(config: str, why: str) -> None:

@@ -59,6 +59,7 @@ from .shadow import MIN_RESYNC_AFTER
 from .store import COPY_NAME, INDEX_NAME
 from .store import PREFIX as STORE_PREFIX
 from .store import SUFFIX as STORE_SUFFIX
+from .zk_store import check_store_mode
 
 
 class ConfigError(ValueError):
@@ -1234,8 +1235,10 @@ def _section(name: str, cls, values: dict):
 
 def check_main(path: str | None, host: Host | None = None, out=None) -> int:
     """`zksidecar daemon --check-config`: every rule, as the daemon would
-    check them at start; 0 and a summary if the configuration is usable, 2
-    and one line per problem (on stderr) if not.  Nothing is created."""
+    check them at start, then the mode of the store it would open (the
+    start's own judgment, daemon/zk_store.py store_mode_problem); 0 and a
+    summary if the configuration is usable, 2 and one line per problem (on
+    stderr) if not.  Nothing is created."""
     out = out or sys.stdout
     try:
         cfg = load(path, host=host)
@@ -1246,7 +1249,14 @@ def check_main(path: str | None, host: Host | None = None, out=None) -> int:
     taken = endpoint_problems(cfg, host)
     for problem in taken:
         print(f"zksidecar: cannot start now: {problem}", file=sys.stderr)
-    if taken:
+    try:
+        why = check_store_mode((host or Host()).at(cfg.store.dir), cfg.proofs.mode == "zk")
+        problem = why and _msg("proofs.mode", why, cfg.proofs.mode)
+    except OSError as exc:              # a StoreError, or the directory unreadable
+        problem = _msg("store.dir", f"the proof store cannot be opened: {exc}", cfg.store.dir)
+    if problem:
+        print(f"zksidecar: configuration: {problem}", file=sys.stderr)
+    if taken or problem:
         return 2
     est = sum(memory_estimate(cfg).values())
     ring = layout.segment_size(cfg.ring.capacity)

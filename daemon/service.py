@@ -83,10 +83,11 @@ class Service:
             self.store = opened.enter_context(
                 ProofStore(c.store.dir, c.store.fsync, group=c.state.group or None))
             zk = c.proofs.mode == "zk"
-            # the store's mode, key and chain parameters, before anything reads its proofs
-            self.zk = open_store_mode(c.store.dir, zk, security_bits=c.workers.security_bits,
+            # the store's mode (from what it holds), key and chain parameters, before recovery
+            # reads its proofs or queues the journal's batches to be proven
+            self.zk = open_store_mode(self.store, zk, security_bits=c.workers.security_bits,
                                       capacity=c.book.capacity, ops_length=self.trace_length,
-                                      has_proofs=len(self.store) > 0, fsync=c.store.fsync)
+                                      fsync=c.store.fsync)
             self.sequencer = Sequencer(c.book.capacity, self.trace_length, self.policy, self.metrics,
                                        max_symbols=c.book.max_symbols, journal=self.journal,
                                        resync_after=c.book.resync_after, zk=zk)

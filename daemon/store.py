@@ -857,6 +857,18 @@ class ProofStore:
         """The proof file's bytes, checked against both checksums; a
         mismatch raises StoreCorrupt naming the file and byte, an archived
         proof StoreArchived."""
+        return self._read(symbol, batch_id, None)
+
+    def head(self, symbol: int, batch_id: int, size: int) -> bytes:
+        """The proof file's first `size` bytes (fewer if it is shorter), its
+        data entry header checked but not its bytes' checksum: one field of
+        a proof's own header (its format version, which says its mode) for
+        the price of one small read, where get() reads the whole proof.
+        StoreArchived and StoreCorrupt as get()."""
+        return self._read(symbol, batch_id, size)
+
+    def _read(self, symbol: int, batch_id: int, size: int | None) -> bytes:
+        """get() (`size` None: the whole proof) and head()."""
         loc = self._entries[self.proof_index(symbol, batch_id)]
         path = self.segment_path(loc.segment)
         if loc.archived:
@@ -866,10 +878,11 @@ class ProofStore:
             raise StoreArchived(errno.ENOENT, f"proof store {self.directory}: symbol {symbol} batch "
                                 f"{batch_id} is archived ({where}); the store keeps only that it "
                                 "was proven")
+        whole = size is None
         with open(path, "rb") as f:
             f.seek(loc.offset)
-            raw = f.read(fm.HEADER_SIZE + loc.length)
-        problem = _entry_problem(loc, raw, True)
+            raw = f.read(fm.HEADER_SIZE + (loc.length if whole else min(size, loc.length)))
+        problem = _entry_problem(loc, raw, whole)
         if problem:
             raise StoreCorrupt(path, loc.offset, f"symbol {symbol} batch {batch_id}: {problem}")
         return raw[fm.HEADER_SIZE:]

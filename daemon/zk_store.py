@@ -17,6 +17,18 @@ it is a zk store with its key under the same parameters; a transparent
 configuration refuses a zk store.  Each refusal is a ZkStoreError saying
 what and what to do.
 
+What mode a store is in is judged from what it holds (`store_mode_problem`,
+which `daemon --check-config` runs too), not from zk-chain.json alone, a
+file an operator can lose or copy: first its proofs, whose file version
+says their mode, then its zk files (zk-chain.json, private/).  The start
+reads each symbol's first kept and newest proof, a few bytes of each
+(ProofStore.head), not every proof: every start of this release checks, so
+a store never becomes mixed under it, and any one proof says the store's
+mode; the first and the newest also catch the store an earlier release
+mixed by taking a zk store without its record (zk proofs, then transparent
+ones).  `verify --store` and `export`, which read every proof anyway, check
+every one (`every_proof`).
+
 Private files are written (and fsynced, with their directory) before a
 proof is stored and its completion goes out, so a receipt can be made of
 every batch whose completion an engine has seen, after the journal's
@@ -38,7 +50,7 @@ from ..prover import zk_keys
 from ..prover.orderbook import batch_receipts, proof_file
 from ..prover.orderbook.params import LOG_BLOWUP, ZK_FRI_FOLDING, ZK_FRI_MAX_FINAL_DEGREE, zk_proof_options
 from ..prover.orderbook.receipt import ReceiptError
-from ..prover.orderbook.zk_chain import ZkChain
+from ..prover.orderbook.zk_chain import ZK_FILE_VERSION, ZkChain
 from ..prover.params import ProofOptions
 from ..prover.proof import ProofFormatError
 from . import formats as fm
@@ -139,12 +151,115 @@ def is_zk_store(directory: str) -> bool:
     return os.path.exists(os.path.join(directory, CHAIN_NAME))
 
 
-def check_transparent_store(directory: str) -> None:
-    """ZkStoreError if `directory` is a zk store (a transparent
-    configuration must not add transparent proofs to a zk chain)."""
-    if is_zk_store(directory):
-        raise ZkStoreError(f"{directory} is a zk store ({CHAIN_NAME}): a store is all one mode; set "
-                           "[proofs] mode = \"zk\" or give a new [store] dir")
+# ------------------------------------------------------ the store's mode --
+
+#: a batch proof file's format version says its mode (prover/orderbook/proof_file.py)
+_MODE_OF_VERSION = {proof_file.VERSION: "transparent", ZK_FILE_VERSION: "zk"}
+#: the bytes of a proof file that hold its version: the magic and the version
+_VERSION_BYTES = 6
+#: what a mixed store's refusal tells its operator
+_MIXED_HINT = ("a store, and so a chain, is all one mode: this chain verifies as neither, no daemon "
+               "continues it and `zksidecar export` does not write it out; its transparent proofs "
+               "publish their batches' records. Start the daemon with a new [store] dir")
+
+
+def proof_mode(store: ProofStore, symbol: int, batch_id: int) -> str | None:
+    """"zk" or "transparent", from the stored proof's file version; None
+    for a proof whose bytes retention archived, whose entry is damaged, or
+    of neither version (an earlier release's, which recovery refuses by
+    name)."""
+    try:
+        version = proof_file.file_version(store.head(symbol, batch_id, _VERSION_BYTES))
+    except StoreError:
+        return None
+    return _MODE_OF_VERSION.get(version)
+
+
+def proofs_by_mode(store: ProofStore, batches) -> dict[str, list[tuple[int, int]]]:
+    """{mode: [(symbol, batch), ...]} of the (symbol, batch) pairs
+    `batches` whose mode can be read."""
+    held: dict[str, list[tuple[int, int]]] = {}
+    for symbol, batch_id in batches:
+        mode = proof_mode(store, symbol, batch_id)
+        if mode is not None:
+            held.setdefault(mode, []).append((symbol, batch_id))
+    return held
+
+
+def chain_ends(store: ProofStore) -> list[tuple[int, int]]:
+    """Each symbol's first kept batch and its newest: the proofs a start
+    reads the store's mode from (module docstring)."""
+    return [(s, b) for s in store.symbols() for b in sorted({store.first_kept(s), store.batches(s)[-1]})]
+
+
+def every_proof(store: ProofStore, symbols: list[int]) -> list[tuple[int, int]]:
+    """Every stored batch of `symbols`."""
+    return [(s, b) for s in symbols for b in store.batches(s)]
+
+
+def _named(batches: list[tuple[int, int]]) -> str:
+    """The first of `batches`, for a refusal (a start reads a few proofs,
+    so a count would not be the store's)."""
+    s, b = batches[0]
+    return f"symbol {s} batch {b} among them"
+
+
+def mixed_problem(directory: str, held: dict[str, list[tuple[int, int]]]) -> str | None:
+    """Why a store holding `held` (proofs_by_mode's) is refused by every
+    reader: it holds proofs of both modes.  None if it does not."""
+    if len(held) < 2:
+        return None
+    return (f"{directory} holds zk proofs ({_named(held['zk'])}) and transparent proofs "
+            f"({_named(held['transparent'])}): {_MIXED_HINT}")
+
+
+def _zk_files(directory: str) -> list[str]:
+    return [name for name in (CHAIN_NAME, PRIVATE_DIR) if os.path.lexists(os.path.join(directory, name))]
+
+
+def store_mode_problem(store: ProofStore, zk: bool) -> str | None:
+    """Why a daemon of this mode (`zk`) must not take `store`, judged from
+    what the store holds (module docstring); None if it may."""
+    directory = os.path.abspath(store.directory)
+    chain_path = os.path.join(directory, CHAIN_NAME)
+    held = proofs_by_mode(store, chain_ends(store))
+    mixed = mixed_problem(directory, held)
+    if mixed:
+        return mixed
+    if not zk:
+        if "zk" in held:
+            return (f"{directory} holds zk proofs ({_named(held['zk'])}): a transparent daemon would prove "
+                    "this zk chain's next batches, and those its journal holds, with their records in the "
+                    "clear; set [proofs] mode = \"zk\""
+                    + ("" if os.path.exists(chain_path) else f" and restore {CHAIN_NAME}, which is missing "
+                       "(docs/DEPLOY.md, \"Backing up a zk store\")")
+                    + ", or give a new [store] dir")
+        files = _zk_files(directory)
+        if files:
+            return (f"{directory} is a zk store ({', '.join(files)}): a store is all one mode; set "
+                    "[proofs] mode = \"zk\" or give a new [store] dir")
+        return None
+    if "transparent" in held:
+        return (f"{directory} holds transparent proofs ({_named(held['transparent'])}): a store is all one "
+                "mode; give zk mode a new [store] dir (its chain starts from the empty book)")
+    if len(store) and not os.path.exists(chain_path):
+        return (f"{chain_path} is missing and the store holds {len(store)} proofs: a zk chain's record is "
+                "made with its store and never again (a new one could record other parameters than its "
+                "proofs were made under); restore it from the store's backup (docs/DEPLOY.md, \"Backing up "
+                "a zk store\"). It holds no secret: the record of a zk store made under the same "
+                "configuration by the same release is the same file")
+    return None
+
+
+def check_store_mode(directory: str, zk: bool) -> str | None:
+    """store_mode_problem of the store at `directory` opened read-only (no
+    lock taken, nothing repaired or made): what `daemon --check-config`
+    says of the store the daemon would open; None if there is none yet.
+    OSError (a StoreError) if it cannot be opened."""
+    if not os.path.isdir(directory):
+        return None
+    with ProofStore(directory, fsync=False, readonly=True) as store:
+        return store_mode_problem(store, zk)
 
 
 def _read_chain(path: str) -> tuple[bytes, dict]:
@@ -351,25 +466,23 @@ def chain_options(security_bits: int, capacity: int, ops_length: int):
     return zk_proof_options(security_bits, capacity.bit_length() - 1, ops_length, LOG_BLOWUP)
 
 
-def open_store_mode(directory: str, zk: bool, *, security_bits: int, capacity: int, ops_length: int,
-                    has_proofs: bool, fsync: bool = True) -> ZkStore | None:
-    """The store at `directory` (its ProofStore already open: `has_proofs`
-    says whether it holds any) checked for, or made in, the configured
-    mode (module docstring): a ZkStore in zk mode, None in transparent
-    mode; ZkStoreError naming what is wrong otherwise."""
-    directory = os.path.abspath(directory)
+def open_store_mode(store: ProofStore, zk: bool, *, security_bits: int, capacity: int, ops_length: int,
+                    fsync: bool = True) -> ZkStore | None:
+    """The open `store` checked for, or made in, the configured mode
+    (module docstring): a ZkStore in zk mode, None in transparent mode;
+    ZkStoreError naming what is wrong otherwise."""
+    directory = os.path.abspath(store.directory)
+    problem = store_mode_problem(store, zk)
+    if problem:
+        raise ZkStoreError(problem)
     if not zk:
-        check_transparent_store(directory)
         return None
     options = chain_options(security_bits, capacity, ops_length)
     chain = ZkChain(bytes(zk_keys.KEY_BYTES), 0, capacity.bit_length() - 1, ops_length, options)
     private = os.path.join(directory, PRIVATE_DIR)
     key_path = os.path.join(private, KEY_NAME)
     chain_path = os.path.join(directory, CHAIN_NAME)
-    if not os.path.exists(chain_path):
-        if has_proofs:
-            raise ZkStoreError(f"{directory} holds transparent proofs: a store is all one mode; give zk mode a new "
-                               "[store] dir (its chain starts from the empty book)")
+    if not os.path.exists(chain_path):          # a new store: it holds no proof (store_mode_problem)
         make_private_dir(private)
         # a key left by a start that stopped before the record: nothing was proven under it
         key = zk_keys.read_key_file(key_path) if os.path.exists(key_path) else zk_keys.write_key_file(key_path)

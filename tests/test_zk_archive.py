@@ -31,8 +31,8 @@ from zksidecar.tools.receipts import receipt_main, verify_receipt_main
 @pytest.fixture(scope="module")
 def template(tmp_path_factory):
     d = tmp_path_factory.mktemp("zk-archive") / "store"
+    zs = zk_store_at(d)
     with ProofStore(str(d), fsync=False, segment_bytes=256) as store:      # one proof a segment
-        zs = zk_store_at(d)
         batches = cut(1200, size=300)
         for b in batches:
             zs.write_private(b)

@@ -17,6 +17,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -54,9 +55,29 @@ CAP, T, BITS = 1024, 2048, 80
 ZK_SETTINGS = {"proofs": {"mode": "zk"}, "book": {"trace_length": T}, "workers": {"security_bits": BITS}}
 
 
-def zk_store_at(path, bits: int = BITS, has_proofs: bool = False):
-    return ZS.open_store_mode(str(path), True, security_bits=bits, capacity=CAP, ops_length=T,
-                              has_proofs=has_proofs, fsync=False)
+def open_mode(path, zk: bool, bits: int = BITS, proofs: list[bytes] = ()):
+    """open_store_mode on the store at `path`, after `proofs` are put in it
+    (symbol 0's next batches, in order)."""
+    with ProofStore(str(path), fsync=False) as store:
+        for data in proofs:
+            store.put(0, len(store), data)
+        return ZS.open_store_mode(store, zk, security_bits=bits, capacity=CAP, ops_length=T, fsync=False)
+
+
+def zk_store_at(path, bits: int = BITS):
+    return open_mode(path, True, bits)
+
+
+@pytest.fixture(scope="module")
+def proofs(tmp_path_factory) -> dict[str, list[bytes]]:
+    """Three batch proofs of one stream in each mode."""
+    made = {}
+    for mode, key in (("transparent", None), ("zk", bytes(range(32)))):
+        chain = tmp_path_factory.mktemp(mode) / "chain"
+        assert prove_ops(loadgen.flow(600, seed=4, capacity=CAP), CAP, 250, str(chain), BITS, T, out=io.StringIO(),
+                         zk_key=key) == 0
+        made[mode] = [f.read_bytes() for f in sorted(chain.glob("batch-*.zkb"))]
+    return made
 
 
 def cut(n: int = 900, seed: int = 5, size: int = 300) -> list[Batch]:
@@ -88,20 +109,20 @@ def test_config_proofs_mode():
 
 # ------------------------------------------------------------ the store --
 
-def test_a_zk_store_is_made_once_and_refused_under_anything_else(tmp_path):
+def test_a_zk_store_is_made_once_and_refused_under_anything_else(tmp_path, proofs):
     zs = zk_store_at(tmp_path)
     private = tmp_path / "private"
     assert stat.S_IMODE(os.stat(private).st_mode) == 0o700
     assert stat.S_IMODE(os.stat(private / "key").st_mode) == 0o600
     record = json.loads((tmp_path / ZS.CHAIN_NAME).read_text())
     assert bytes.fromhex(record["digest"]) == zs.digest and record["parameters"]["ops_rows"] == T
-    assert zk_store_at(tmp_path, has_proofs=True).digest == zs.digest     # opened again: the same chain
+    assert zk_store_at(tmp_path).digest == zs.digest     # opened again: the same chain
     assert ZS.open_for_receipts(str(tmp_path)).digest == zs.digest
     with pytest.raises(ZS.ZkStoreError, match=r"other parameters: queries = \d+, the configuration gives \d+ "
                                               r"\(\[workers\] security_bits\)"):
         zk_store_at(tmp_path, bits=100)
     with pytest.raises(ZS.ZkStoreError, match="is a zk store.*all one mode"):
-        ZS.open_store_mode(str(tmp_path), False, security_bits=BITS, capacity=CAP, ops_length=T, has_proofs=True)
+        open_mode(tmp_path, False)
     os.rename(private / "key", tmp_path / "key.bak")
     with pytest.raises(ZS.ZkStoreError, match=r"private/key is missing: .* cannot be continued without its store key"):
         zk_store_at(tmp_path)
@@ -112,7 +133,7 @@ def test_a_zk_store_is_made_once_and_refused_under_anything_else(tmp_path):
     other = tmp_path / "transparent"
     other.mkdir()
     with pytest.raises(ZS.ZkStoreError, match="holds transparent proofs"):
-        zk_store_at(other, has_proofs=True)
+        open_mode(other, True, proofs=proofs["transparent"][:1])
     (tmp_path / ZS.CHAIN_NAME).write_text('{"format": "zksidecar-zk-chain", "version": 1, "digest": "00"}')
     with pytest.raises(ZS.ZkStoreError, match="not a zk chain record"):
         zk_store_at(tmp_path)
@@ -149,7 +170,7 @@ def test_a_store_of_another_key_stream_is_refused_by_name(tmp_path):
              r"this release expands them with ChaCha20 \(key stream version 2, docs/ZK_KEYS.md\).* cannot be "
              r"continued .*finish it with the release that made it, or give a new \[store\] dir")
     with pytest.raises(ZS.ZkStoreError, match=stale):
-        zk_store_at(tmp_path, has_proofs=True)
+        zk_store_at(tmp_path)
     with pytest.raises(ZS.ZkStoreError, match=stale):
         ZS.open_for_receipts(str(tmp_path))
     assert path.read_bytes() == before
@@ -157,13 +178,96 @@ def test_a_store_of_another_key_stream_is_refused_by_name(tmp_path):
     old = json.loads(before)
     path.write_text(json.dumps({**old, "digest": hashlib.sha256(b"another").hexdigest()}))
     with pytest.raises(ZS.ZkStoreError, match="not a zk chain record .* whose digest is its parameters'"):
-        zk_store_at(tmp_path, has_proofs=True)
+        zk_store_at(tmp_path)
     v1 = {**record["parameters"], "key_stream_version": 1}
     path.write_text(json.dumps({**record, "digest": zk_keys.chain_digest(**v1).hex(), "parameters": v1}))
     with pytest.raises(ZS.ZkStoreError, match=r"other parameters: key_stream_version = 1, this release gives 2\. "
                                               r".*key_stream_version is the release's, so finish the chain with "
                                               r"the release that made it, or give a new \[store\] dir"):
-        zk_store_at(tmp_path, has_proofs=True)
+        zk_store_at(tmp_path)
+
+
+def test_a_store_s_mode_is_read_from_what_it_holds(tmp_path, proofs):
+    """A store's mode is its proofs' (their file version), then its zk
+    files': a zk store that lost zk-chain.json is refused by a transparent
+    daemon (the journal's batches would be proven with their records in the
+    clear) and by a zk daemon naming the missing record, which it does not
+    make again; a transparent store is refused in zk mode whatever zk files
+    were copied into it."""
+    zk = tmp_path / "zk"
+    zk.mkdir()
+    zk_store_at(zk)
+    assert open_mode(zk, True, proofs=proofs["zk"]) is not None
+    with ProofStore(str(zk), fsync=False, readonly=True) as store:
+        assert store.head(0, 2, 6) == proofs["zk"][2][:6]
+        assert ZS.proof_mode(store, 0, 1) == "zk"
+    clear = r"holds zk proofs \(symbol 0 batch 0 among them\): a transparent daemon would prove .* in the clear"
+    with pytest.raises(ZS.ZkStoreError, match=clear + r"; set \[proofs\] mode = \"zk\", or give a new"):
+        open_mode(zk, False)
+    os.rename(zk / ZS.CHAIN_NAME, tmp_path / "record")
+    with pytest.raises(ZS.ZkStoreError, match=clear + r"; set \[proofs\] mode = \"zk\" and restore zk-chain.json"):
+        open_mode(zk, False)
+    shutil.move(zk / "private", tmp_path / "private")      # every zk file gone: the proofs still say
+    with pytest.raises(ZS.ZkStoreError, match=clear):
+        open_mode(zk, False)
+    shutil.move(tmp_path / "private", zk / "private")
+    with pytest.raises(ZS.ZkStoreError, match=r"zk/zk-chain.json is missing and the store holds 3 proofs: .* "
+                                              r"restore it from the store's backup"):
+        zk_store_at(zk)
+    assert not (zk / ZS.CHAIN_NAME).exists()
+    os.rename(tmp_path / "record", zk / ZS.CHAIN_NAME)
+    assert zk_store_at(zk) is not None
+    # a zk store with no proof yet: its files say, each alone
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    zk_store_at(fresh)
+    with pytest.raises(ZS.ZkStoreError, match=r"fresh is a zk store \(zk-chain.json, private\)"):
+        open_mode(fresh, False)
+    key = (fresh / "private" / "key").read_bytes()
+    os.unlink(fresh / ZS.CHAIN_NAME)       # as a start that stopped between the key and the record left it
+    with pytest.raises(ZS.ZkStoreError, match=r"fresh is a zk store \(private\): a store is all one mode"):
+        open_mode(fresh, False)
+    assert zk_store_at(fresh) is not None and (fresh / ZS.CHAIN_NAME).exists()     # the record made now
+    assert (fresh / "private" / "key").read_bytes() == key
+    # a transparent store with a zk store's files copied in: its proofs say
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    assert open_mode(plain, False, proofs=proofs["transparent"]) is None
+    shutil.copytree(zk / "private", plain / "private")
+    shutil.copy(zk / ZS.CHAIN_NAME, plain)
+    with pytest.raises(ZS.ZkStoreError, match=r"holds transparent proofs \(symbol 0 batch 0 among them\): a store "
+                                              r"is all one mode"):
+        zk_store_at(plain)
+
+
+def test_a_mixed_store_is_refused_by_every_reader(tmp_path, proofs):
+    """What a release that judged a store's mode by zk-chain.json alone let
+    happen: a zk chain continued by transparent proofs.  Neither daemon
+    takes it; `verify --store` fails it before verifying a proof and
+    `export` writes nothing, each reading every proof's mode (a transparent
+    proof between zk ones too)."""
+    zk, t = proofs["zk"], proofs["transparent"]
+    (tmp_path / "tail").mkdir()
+    zk_store_at(tmp_path / "tail")
+    mixed = (r"holds zk proofs \(symbol 0 batch 0 among them\) and transparent proofs \(symbol 0 batch 2 among "
+             r"them\): a store, and so a chain, is all one mode: .* publish their batches' records")
+    with pytest.raises(ZS.ZkStoreError, match=mixed):
+        open_mode(tmp_path / "tail", True, proofs=zk[:2] + t[2:])
+    with pytest.raises(ZS.ZkStoreError, match=mixed):
+        open_mode(tmp_path / "tail", False)
+    middle = tmp_path / "middle"
+    with ProofStore(str(middle), fsync=False) as store:
+        for b, data in enumerate([zk[0], t[1], zk[2]]):
+            store.put(0, b, data)
+    for store_dir in (tmp_path / "tail", middle):
+        out = io.StringIO()
+        assert verify_store(str(store_dir), min_security=BITS, out=out) == 1
+        assert out.getvalue().startswith("zksidecar verify: FAILED: ") and "verified" not in out.getvalue()
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            assert export_main(str(store_dir), 0, str(tmp_path / "chain"), out=io.StringIO()) == 1
+        assert err.getvalue().startswith("zksidecar export: symbol 0: ") and "and transparent proofs" in err.getvalue()
+        assert not (tmp_path / "chain").exists()
 
 
 def test_private_file_agrees_with_c_and_refuses_damage():
@@ -374,6 +478,88 @@ def test_zk_daemon_restarted_mid_proof_receipts_and_refusals(tmp_path):
         assert proc.returncode == 1 and "private/key is missing" in proc.stdout + proc.stderr
     finally:
         d.cleanup()
+
+
+def cli(*args) -> subprocess.CompletedProcess:
+    """A command that refuses in seconds (a daemon that serves instead is killed at the timeout)."""
+    return subprocess.run([sys.executable, "-m", "zksidecar.tools.cli", *args], capture_output=True, text=True,
+                          timeout=60)
+
+
+def refused_by_start_and_check(config: str, why: str) -> None:
+    """`daemon --config` exits 1 with one `cannot start:` line saying
+    `why`, having served nothing; `daemon --check-config` exits 2 with the
+    same refusal as its one line."""
+    r = cli("daemon", "--config", config)
+    said = r.stdout + r.stderr
+    lines = [line for line in said.splitlines() if "cannot start:" in line]
+    assert r.returncode == 1 and len(lines) == 1, said
+    assert "ZkStoreError: " in lines[0] and why in lines[0], lines[0]
+    assert "serving" not in said and "Traceback" not in said
+    r = cli("daemon", "--check-config", "--config", config)
+    assert r.returncode == 2 and r.stdout == "", r.stdout + r.stderr
+    assert [line.startswith("zksidecar: configuration: [proofs] mode: ") and why in line
+            for line in r.stderr.splitlines()] == [True], r.stderr
+
+
+def test_a_daemon_of_the_other_mode_refuses_the_store_and_proves_nothing(tmp_path):
+    """The operator walkthrough: a zk daemon stopped with batches left in
+    its journal, its store's zk-chain.json lost.  A transparent daemon took
+    that store and proved the journal's batches with their records in the
+    clear, into the zk chain; now it refuses (exit 1, one `cannot start:`
+    line), as a zk daemon does naming the missing record, and `daemon
+    --check-config` says the same.  The store is unchanged, and with the
+    record back the zk daemon proves the backlog into a chain that
+    verifies.  The other direction too: a zk daemon refuses a transparent
+    daemon's store, for what it holds."""
+    grace = {"workers": {"security_bits": BITS, "stop_grace_s": 0}}
+    d = Daemon(tmp_path, capacity=CAP, batch=250, timeout_ms=200, settings={**ZK_SETTINGS, **grace})
+    zk_config = d.config.read_text()
+    rings = {"ring": {"ops": d.ops_ring, "completions": d.completions_ring}}
+    transparent = Daemon(tmp_path, capacity=CAP, batch=250, settings={"book": {"trace_length": T}, **rings})
+    (tmp_path / "t.toml").write_text(transparent.config.read_text())
+    (tmp_path / "zk.toml").write_text(zk_config)
+    d.config.write_text(zk_config)
+    store_dir = tmp_path / "proofs"
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    other = Daemon(plain, capacity=CAP, batch=250, settings={"book": {"trace_length": T}})
+    try:
+        d.start()
+        loadgen.run(d.ops_ring, None, loadgen.flow(4000, seed=8, capacity=CAP), CAP)
+        d.wait_for(lambda st: st["ops"]["ingested"] == 4000 and st["counts"]["proven"] >= 1, what="a proof")
+        assert d.stop() == 0
+        assert "left unproven, marked in the journal" in d.logs()
+        with ProofStore(str(store_dir), fsync=False, readonly=True) as store:
+            before = len(store)
+        os.rename(store_dir / ZS.CHAIN_NAME, tmp_path / ZS.CHAIN_NAME)
+        refused_by_start_and_check(str(tmp_path / "t.toml"), "holds zk proofs (symbol 0 batch 0 among them): a "
+                                   "transparent daemon would prove")
+        refused_by_start_and_check(str(tmp_path / "zk.toml"), "zk-chain.json is missing and the store holds")
+        with ProofStore(str(store_dir), fsync=False, readonly=True) as store:
+            assert len(store) == before
+            assert set(ZS.proofs_by_mode(store, ZS.every_proof(store, [0]))) == {"zk"}
+        os.rename(tmp_path / ZS.CHAIN_NAME, store_dir / ZS.CHAIN_NAME)
+        d.start()
+        d.wait_for(lambda st: st["symbols"].get("0", {}).get("next_seq") == 4001 and st["proofs_in_flight"] == 0
+                   and st["symbols"]["0"]["open_ops"] == 0, what="every operation proven")
+        assert d.stop() == 0
+        out = io.StringIO()
+        assert verify_store(str(store_dir), min_security=BITS, out=out) == 0, out.getvalue()
+        # a transparent daemon's store, under zk mode
+        other.start()
+        loadgen.run(other.ops_ring, None, loadgen.flow(600, seed=9, capacity=CAP), CAP)
+        other.wait_for(lambda st: st["symbols"].get("0", {}).get("next_seq") == 601
+                       and st["proofs_in_flight"] == 0, what="every operation proven")
+        assert other.stop() == 0
+        settings = {**ZK_SETTINGS, "ring": {"ops": other.ops_ring, "completions": other.completions_ring}}
+        zk_on_plain = Daemon(plain, capacity=CAP, batch=250, settings=settings)
+        refused_by_start_and_check(str(zk_on_plain.config), "holds transparent proofs (symbol 0 batch 0 among "
+                                   "them): a store is all one mode")
+        assert not (plain / "proofs" / ZS.CHAIN_NAME).exists() and not (plain / "proofs" / "private").exists()
+    finally:
+        d.cleanup()
+        other.cleanup()
 
 
 def test_demo_zk(tmp_path):

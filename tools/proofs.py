@@ -35,6 +35,7 @@ from zksidecar.daemon.jobs import ProofJob, prove_job
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.sequencer import Sequencer
 from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError, not_a_store
+from zksidecar.daemon.zk_store import every_proof, mixed_problem, proofs_by_mode
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
 from zksidecar.prover.orderbook import manifest, proof_file, verify_report
@@ -547,8 +548,9 @@ def verify_store(directory: str, min_security: int = 100, out=None,
     the stream resumed past a gap; a missing batch id is a failure.  Prints
     a line per symbol.  Exit status 0 if every chain is whole and verifies,
     3 if every one verifies but some in segments (breaks), 1 if any does
-    not (an empty store verifies nothing and is a failure too), 2 if the
-    store cannot be read.  `jobs`, `report`, `since` and `progress` as
+    not (an empty store verifies nothing and is a failure too, and a store
+    holding proofs of both modes is refused before any is verified), 2 if
+    the store cannot be read.  `jobs`, `report`, `since` and `progress` as
     verify_main's, per symbol (a report covers every symbol; a symbol it
     does not name is verified from the empty book)."""
     if report is not None and _inside(report, directory):
@@ -578,6 +580,10 @@ def verify_store(directory: str, min_security: int = 100, out=None,
         symbols = store.symbols()
         if not symbols:
             print(f"zksidecar verify: {directory}: the store holds no proofs", file=out)
+            return 1
+        mixed = mixed_problem(directory, proofs_by_mode(store, every_proof(store, symbols)))
+        if mixed:
+            print(f"zksidecar verify: FAILED: {mixed}", file=out)
             return 1
         runs, priors = {}, {}
         try:
@@ -729,7 +735,8 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
     proofs, in batch-id order, copied out of the store as batch proof files
     with a manifest (prover/orderbook/manifest.py), which `zksidecar verify
     DIR2` checks.  Exit 0 when written; 1 if the chain cannot be exported
-    whole (no proofs of S, a missing batch, a damaged entry); 2 for bad
+    whole (no proofs of S, a missing batch, proofs of both modes, a damaged
+    entry); 2 for bad
     usage (a store that cannot be read, an output directory in use)."""
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         print(f"zksidecar export: {out_dir} is not empty: give a new or empty directory",
@@ -760,6 +767,10 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
             print(f"zksidecar export: symbol {symbol}: missing batch "
                   f"{', '.join(map(str, gap))}{' …' if len(gap) == 10 else ''} (a chain "
                   "starts at batch 0 and has no gaps)", file=sys.stderr)
+            return 1
+        mixed = mixed_problem(store_dir, proofs_by_mode(store, every_proof(store, [symbol])))
+        if mixed:
+            print(f"zksidecar export: symbol {symbol}: {mixed}", file=sys.stderr)
             return 1
         group = perms.group_of_dir(store_dir)      # the copy is never wider than the store
         made = not os.path.isdir(out_dir)

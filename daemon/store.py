@@ -183,6 +183,15 @@ def _entry_problem(loc: Location, raw: bytes, whole: bool) -> str | None:
     return None
 
 
+def _first_missing(ids: list[int]) -> int:
+    """The lowest batch id (from 0) the sorted `ids` do not hold.  Workers
+    finish out of order, so a batch below stored ones may still be proven
+    (or never be): retention archives nothing at or past it, or its put
+    would leave a live proof behind archived ones (an index no open
+    accepts) and the chain from the first kept batch a hole."""
+    return next((i for i, b in enumerate(ids) if b != i), len(ids))
+
+
 @dataclass(frozen=True)
 class RetentionPlan:
     """What retention would remove: segment numbers, and per symbol the
@@ -883,7 +892,8 @@ class ProofStore:
         batch older than `older_than_s` seconds (its segment last written
         that long ago) or beyond the newest `keep` batches of its symbol (of
         `symbols` only, if given).  Never the segment being written, never
-        a symbol's newest batch, and never a proof after one that stays: a
+        a symbol's newest batch, never a batch at or past one the store does
+        not hold (_first_missing), and never a proof after one that stays: a
         symbol keeps a whole run of batches, from its first kept to its
         newest, so its chain verifies from the first kept one."""
         if keep is not None and keep < 1:
@@ -907,7 +917,7 @@ class ProofStore:
                     c = min(c, ids[max(0, len(ids) - keep)])
                 if older_than_s is not None:
                     c = min(c, next((b for b in ids if not self._old(symbol, b, old)), c))
-                cut[symbol] = c
+                cut[symbol] = min(c, _first_missing(ids))
             by_segment: dict[int, list[tuple[int, Location]]] = {}
             for number, loc in enumerate(self._entries):
                 if loc.segment in present and loc.lost is None:

@@ -273,12 +273,15 @@ class ProofStore:
         copy_raw = self._read_copy_file()
         copy = self._parse_copy(copy_raw)
         kept, why, vouched = self._check_index(raw, present, sizes, copy)
-        self._check_archived()
-        self._take_lost_as_archived()
         pending = self._pending_removal(present)
         for number in pending:                  # an interrupted prune: not data any more
             del present[number], sizes[number]
         new = self._scan_data(present, sizes, vouched)
+        # after the scan: a damaged live entry past the archived ones is rebuilt
+        # from the data, and until then a symbol may seem to have only archived
+        # batches (its kept ones are all after the damage)
+        self._check_archived()
+        self._take_lost_as_archived()
         last = max([*present, *(loc.segment for loc in self._entries[-1:])], default=-1)
         self._segment = last
         if self.readonly:

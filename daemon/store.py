@@ -469,10 +469,10 @@ class ProofStore:
     def _restore_entry(self, k, chunk, raw, count, span, copy, cursor, present, sizes, file):
         """Index entry k of the archived span, which fails its check: from
         archived.zka's record of it; else its own fields when only its state
-        word is damaged; else, a live one, from the data entry where the
-        previous proof ended.  None: an archived entry neither copy gives
-        back (lost: its place kept, which proof it was unknown).  Each is
-        named in `damage`."""
+        word is damaged; else from the data entry where the previous proof
+        ended, if no trusted entry claims it (a live proof).  None: an
+        archived entry neither copy gives back (lost: its place kept, which
+        proof it was unknown).  Each is named in `damage`."""
         where = f"{self._index_path}: entry {k} (byte {k * INDEX_SIZE}) fails its checksum"
         if k in copy.records:
             return self._restored_as(where, f"restored from {COPY_NAME}", copy.records[k])
@@ -486,7 +486,11 @@ class ProofStore:
         at, header = _data_at(cursor, present, sizes, file) or (None, None)
         following = _next_position(raw, k, count, copy)
         unclaimed = at is not None and (following is None or following > at)
-        if state != fm.STORE_ARCHIVED and unclaimed and header is not None:
+        # a sound data header no trusted entry claims is this entry's proof, whatever
+        # the damaged state word reads: an archived entry's segment is gone, and the
+        # entries after it claim the data that follows (garbage reads ARCHIVED as
+        # often as 0: taking it so renumbered a live proof)
+        if unclaimed and header is not None:
             return self._restored_as(where, "rebuilt from the data entry it names (a live proof)",
                                      fm.index_entry(header.symbol, at[0], header.batch_id, at[1],
                                                     header.length, header.data_crc))

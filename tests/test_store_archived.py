@@ -129,6 +129,25 @@ def test_a_damaged_live_entry_after_the_archived_ones_is_rebuilt_from_the_data(o
         assert (d / INDEX).read_bytes() == index, bit
 
 
+@pytest.mark.parametrize("k", [6, 7])
+def test_a_live_entry_whose_garbage_state_word_reads_archived_keeps_its_number(orig, tmp_path, k):
+    """Live entry k (after the archived ones) overwritten with bytes whose
+    state word lies nearer ARCHIVED than 0 (garbage: a crash can leave an
+    append unsynced on disk so): its data entry, which no sound index entry
+    claims, says which proof it was.  Before, entry 7 became a lost archived
+    entry and its proof was indexed again as number 8 (renumbered: the
+    completion record's proof_index named nothing), and entry 6 refused the store."""
+    _, numbers, index, _ = orig
+    d = _work(orig, tmp_path)
+    garbage = bytes(range(36)) + (0x56C35A41).to_bytes(4, "little")   # 3 bits from "ARCV"
+    (d / INDEX).write_bytes(index[:k * 40] + garbage + index[(k + 1) * 40:])
+    with ProofStore(str(d), readonly=True) as ro:
+        served(ro, numbers)
+    with ProofStore(str(d), segment_bytes=SEG) as s:
+        served(s, numbers)
+    assert (d / INDEX).read_bytes() == index
+
+
 def test_every_bit_of_the_copy_is_named_and_the_copy_rewritten(orig, tmp_path):
     _, numbers, index, copy = orig
     d = _work(orig, tmp_path)

@@ -479,6 +479,12 @@ class ProofStore:
         e = fm.STORE_INDEX.unpack(chunk)
         state = _nearest_state(e.state)
         if fm.crc32(chunk[:fm.INDEX_CRC_AT]) == e.entry_crc and state is not None:
+            if e.segment in present:
+                # its segment is still here: a live proof (a word of garbage reads
+                # ARCHIVED as often as 0, and an archived one would have its segment
+                # removed as an interrupted prune's); a prune that did stop there
+                # wrote archived.zka first, which restored it above
+                state = 0
             return self._restored_as(where, "only its state word is damaged: restored to "
                                      + ("ARCHIVED" if state else "0, a live proof"), chunk, state)
         if state is None and k == span - 1:

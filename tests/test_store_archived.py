@@ -148,6 +148,29 @@ def test_a_live_entry_whose_garbage_state_word_reads_archived_keeps_its_number(o
     assert (d / INDEX).read_bytes() == index
 
 
+@pytest.mark.parametrize("readonly", [True, False])
+def test_a_live_entrys_state_word_reading_archived_never_removes_its_segment(tmp_path, readonly):
+    """Symbol 1's batch 2, live and alone in segment 2, its state word
+    damaged to a word nearer ARCHIVED (its fields sound): its segment is
+    present, so it is live.  Before, it was restored as ARCHIVED and the
+    writer's open removed segment 2 as an interrupted prune's: the proof was
+    deleted by the store's own repair."""
+    s = ProofStore(str(tmp_path), fsync=False, segment_bytes=300)     # one proof a segment
+    for b in range(4):
+        s.put(1, b, proof(1, b))
+    s.remove_segments(s.plan_retention(keep=2))
+    s.close()
+    index = (tmp_path / INDEX).read_bytes()
+    word = (fm.STORE_ARCHIVED ^ 0x70000000).to_bytes(4, "little")      # 3 bits from "ARCV"
+    (tmp_path / INDEX).write_bytes(index[:2 * 40 + 36] + word + index[3 * 40:])
+    with ProofStore(str(tmp_path), readonly=readonly, segment_bytes=300) as again:
+        assert not again.archived(1, 2) and again.get(1, 2) == proof(1, 2)
+        assert any("entry 2 " in line and "a live proof" in line for line in again.damage)
+    assert segments(tmp_path) == [2, 3]
+    if not readonly:
+        assert (tmp_path / INDEX).read_bytes() == index
+
+
 def test_every_bit_of_the_copy_is_named_and_the_copy_rewritten(orig, tmp_path):
     _, numbers, index, copy = orig
     d = _work(orig, tmp_path)

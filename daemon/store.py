@@ -277,6 +277,7 @@ class ProofStore:
         for number in pending:                  # an interrupted prune: not data any more
             del present[number], sizes[number]
         new = self._scan_data(present, sizes, vouched)
+        self._refuse_renumbering(raw, kept)
         # after the scan: a damaged live entry past the archived ones is rebuilt
         # from the data, and until then a symbol may seem to have only archived
         # batches (its kept ones are all after the damage)
@@ -317,6 +318,26 @@ class ProofStore:
             log.warning("proof store repair: %s", note)
             self.repairs.append(note)
         self._write_copy_if_stale(copy_raw, copy, raw)
+
+    def _refuse_renumbering(self, raw: bytes, kept: int) -> None:
+        """StoreCorrupt if the index rebuilt from the data after entry
+        `kept` gives a proof another number than its own sound entry in
+        index.zki does (same batch, same place in the data): an entry before
+        it is missing with no data to rebuild it from (a removed segment's
+        archived entry, a segment emptied), and a proof_index a completion
+        record carries would name another proof."""
+        for k in range(kept, len(raw) // INDEX_SIZE):
+            e = _sound_entry(raw[k * INDEX_SIZE:(k + 1) * INDEX_SIZE])
+            n = None if e is None else self._number.get((e.symbol, e.batch_id))
+            if n is None or n == k or n < kept:     # n < kept: a stray repeat of a kept entry
+                continue
+            loc = self._entries[n]
+            if (loc.segment, loc.offset, loc.length, loc.crc) == (e.segment, e.offset, e.length,
+                                                                e.data_crc):
+                raise StoreCorrupt(self._index_path, kept * INDEX_SIZE, f"index entry {k} (symbol "
+                                   f"{e.symbol} batch {e.batch_id}), sound, and its data agree, but "
+                                   f"the entries before it from {kept} on cannot be rebuilt from "
+                                   f"the data: rebuilding would renumber it {n}; nothing is renumbered")
 
     def _pending_removal(self, present: dict[int, str]) -> list[int]:
         """Segments still on disk whose every index entry is archived (a

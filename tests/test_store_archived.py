@@ -171,6 +171,24 @@ def test_a_live_entrys_state_word_reading_archived_never_removes_its_segment(tmp
         assert (tmp_path / INDEX).read_bytes() == index
 
 
+def test_a_garbage_last_archived_entry_without_a_copy_renumbers_nothing(orig, tmp_path):
+    """Entry 5, the last archived one, overwritten with garbage whose state
+    word lies nearer 0, and no archived.zka: nothing says it was archived,
+    so the index is cut there, and the data (its segment gone) cannot give
+    it back.  Rebuilt from the data, every later proof came back one number
+    lower (completion records naming other proofs) and symbol 2's batch 1
+    was forgotten; now every open refuses, naming the entry it would renumber."""
+    _, _, index, _ = orig
+    d = _work(orig, tmp_path)
+    garbage = bytes(range(100, 136)) + (0x00010203).to_bytes(4, "little")
+    (d / INDEX).write_bytes(index[:5 * 40] + garbage + index[6 * 40:])
+    os.remove(d / COPY)
+    for readonly in (True, False):
+        with pytest.raises(StoreCorrupt, match="would renumber it 5"):
+            ProofStore(str(d), readonly=readonly, segment_bytes=SEG)
+    assert (d / INDEX).read_bytes()[6 * 40:] == index[6 * 40:]
+
+
 def test_every_bit_of_the_copy_is_named_and_the_copy_rewritten(orig, tmp_path):
     _, numbers, index, copy = orig
     d = _work(orig, tmp_path)

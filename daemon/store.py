@@ -728,20 +728,30 @@ class ProofStore:
                              f"({exc.strerror})") from exc
 
     def _take_lost_as_archived(self) -> None:
-        """With lost archived entries, every batch id below a symbol's first
-        kept batch that no entry lists is taken as archived (has(),
-        proven_through(), batches() list it, put() refuses it): retention
-        archives a prefix of each symbol's batches, so a lost entry is one of
-        these (or a superseded proof), and the daemon must not prove one
-        again behind the kept chain."""
+        """With lost archived entries, the batch ids below a symbol's first
+        kept batch that no entry lists are taken as archived (has(),
+        proven_through(), batches() list them, put() refuses them):
+        retention archives a prefix of each symbol's batches, so a lost entry
+        is one of these (or a superseded proof), and the daemon must not
+        prove one again behind the kept chain.  Those above the symbol's
+        highest archived id only when the ones below it leave lost entries
+        over: else they are batches still being proven."""
         lost = [k for k, loc in enumerate(self._entries) if loc.lost is not None]
         if not lost:
             return
-        taken = []
+        # retention archives each symbol's batches 0.. up to one it does not
+        # hold: an id missing below a symbol's highest archived one was archived
+        # (a gap), one between that and its first kept may be a batch still
+        # being proven, taken only when the gaps do not account for every lost entry
+        gaps, above = [], []
         for symbol, ids in self._batches.items():
             first = self.first_kept(symbol)
-            held = set(ids[:bisect.bisect_left(ids, first)])
-            taken += [(symbol, b) for b in range(first) if b not in held]
+            archived = ids[:bisect.bisect_left(ids, first)]
+            top = archived[-1] if archived else -1
+            held = set(archived)
+            gaps += [(symbol, b) for b in range(top) if b not in held]
+            above += [(symbol, b) for b in range(top + 1, first)]
+        taken = gaps + (above if len(lost) > len(gaps) else [])
         for i, (symbol, b) in enumerate(taken):
             self._number[symbol, b] = lost[min(i, len(lost) - 1)]
             bisect.insort(self._batches[symbol], b)

@@ -189,6 +189,32 @@ def test_a_garbage_last_archived_entry_without_a_copy_renumbers_nothing(orig, tm
     assert (d / INDEX).read_bytes()[6 * 40:] == index[6 * 40:]
 
 
+def test_a_lost_entry_never_takes_a_batch_still_being_proven(tmp_path):
+    """Symbol 2's batch 2 is still being proven when retention archives
+    batches 0 and 1 of symbols 1 and 2; then symbol 1's batch 0 is lost in
+    both copies.  The lost entry is that gap below symbol 1's archived
+    batch 1, so symbol 2's batch 2 stays unproven: its proof is taken when
+    it comes.  Before, it was taken as archived too: recovery never proved
+    it, proven_through() let its journal go, and its put was refused."""
+    s = ProofStore(str(tmp_path), fsync=False, segment_bytes=SEG)
+    for sym, b in [(1, 0), (1, 1), (2, 0), (2, 1), (2, 3), (1, 2), (1, 3)]:
+        s.put(sym, b, proof(sym, b))
+    s.remove_segments(s.plan_retention(keep=1))
+    assert s.archived(2, 1) and not s.archived(2, 3) and s.proof_index(1, 0) == 0
+    s.close()
+    index, copy = (tmp_path / INDEX).read_bytes(), (tmp_path / COPY).read_bytes()
+    (tmp_path / INDEX).write_bytes(_flip(index, 70))           # entry 0's batch id
+    (tmp_path / COPY).write_bytes(_flip(copy, 24 * 8 + 70))    # and its record
+    for readonly in (True, False):
+        with ProofStore(str(tmp_path), readonly=readonly, segment_bytes=SEG) as s:
+            assert s.archived(1, 0) and s.proven_through(1, 4)
+            assert not s.has(2, 2) and not s.proven_through(2, 4)
+            if not readonly:
+                assert s.put(2, 2, proof(2, 2)) == 7
+    with ProofStore(str(tmp_path), readonly=True) as s:
+        assert s.get(2, 2) == proof(2, 2) and s.proven_through(2, 4) and s.archived(1, 0)
+
+
 def test_every_bit_of_the_copy_is_named_and_the_copy_rewritten(orig, tmp_path):
     _, numbers, index, copy = orig
     d = _work(orig, tmp_path)

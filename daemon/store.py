@@ -183,6 +183,15 @@ def _entry_problem(loc: Location, raw: bytes, whole: bool) -> str | None:
     return None
 
 
+def _first_missing(ids: list[int]) -> int:
+    """The lowest batch id (from 0) the sorted `ids` do not hold.  Workers
+    finish out of order, so a batch below stored ones may still be proven
+    (or never be): retention archives nothing at or past it, or its put
+    would leave a live proof behind archived ones (an index no open
+    accepts) and the chain from the first kept batch a hole."""
+    return next((i for i, b in enumerate(ids) if b != i), len(ids))
+
+
 @dataclass(frozen=True)
 class RetentionPlan:
     """What retention would remove: segment numbers, and per symbol the
@@ -286,12 +295,16 @@ class ProofStore:
         copy_raw = self._read_copy_file()
         copy = self._parse_copy(copy_raw)
         kept, why, vouched = self._check_index(raw, present, sizes, copy)
-        self._check_archived()
-        self._take_lost_as_archived()
         pending = self._pending_removal(present)
         for number in pending:                  # an interrupted prune: not data any more
             del present[number], sizes[number]
         new = self._scan_data(present, sizes, vouched)
+        self._refuse_renumbering(raw, kept)
+        # after the scan: a damaged live entry past the archived ones is rebuilt
+        # from the data, and until then a symbol may seem to have only archived
+        # batches (its kept ones are all after the damage)
+        self._check_archived()
+        self._take_lost_as_archived()
         last = max([*present, *(loc.segment for loc in self._entries[-1:])], default=-1)
         self._segment = last
         if self.readonly:
@@ -327,6 +340,26 @@ class ProofStore:
             log.warning("proof store repair: %s", note)
             self.repairs.append(note)
         self._write_copy_if_stale(copy_raw, copy, raw)
+
+    def _refuse_renumbering(self, raw: bytes, kept: int) -> None:
+        """StoreCorrupt if the index rebuilt from the data after entry
+        `kept` gives a proof another number than its own sound entry in
+        index.zki does (same batch, same place in the data): an entry before
+        it is missing with no data to rebuild it from (a removed segment's
+        archived entry, a segment emptied), and a proof_index a completion
+        record carries would name another proof."""
+        for k in range(kept, len(raw) // INDEX_SIZE):
+            e = _sound_entry(raw[k * INDEX_SIZE:(k + 1) * INDEX_SIZE])
+            n = None if e is None else self._number.get((e.symbol, e.batch_id))
+            if n is None or n == k or n < kept:     # n < kept: a stray repeat of a kept entry
+                continue
+            loc = self._entries[n]
+            if (loc.segment, loc.offset, loc.length, loc.crc) == (e.segment, e.offset, e.length,
+                                                                e.data_crc):
+                raise StoreCorrupt(self._index_path, kept * INDEX_SIZE, f"index entry {k} (symbol "
+                                   f"{e.symbol} batch {e.batch_id}), sound, and its data agree, but "
+                                   f"the entries before it from {kept} on cannot be rebuilt from "
+                                   f"the data: rebuilding would renumber it {n}; nothing is renumbered")
 
     def _pending_removal(self, present: dict[int, str]) -> list[int]:
         """Segments still on disk whose every index entry is archived (a
@@ -479,16 +512,22 @@ class ProofStore:
     def _restore_entry(self, k, chunk, raw, count, span, copy, cursor, present, sizes, file):
         """Index entry k of the archived span, which fails its check: from
         archived.zka's record of it; else its own fields when only its state
-        word is damaged; else, a live one, from the data entry where the
-        previous proof ended.  None: an archived entry neither copy gives
-        back (lost: its place kept, which proof it was unknown).  Each is
-        named in `damage`."""
+        word is damaged; else from the data entry where the previous proof
+        ended, if no trusted entry claims it (a live proof).  None: an
+        archived entry neither copy gives back (lost: its place kept, which
+        proof it was unknown).  Each is named in `damage`."""
         where = f"{self._index_path}: entry {k} (byte {k * INDEX_SIZE}) fails its checksum"
         if k in copy.records:
             return self._restored_as(where, f"restored from {COPY_NAME}", copy.records[k])
         e = fm.STORE_INDEX.unpack(chunk)
         state = _nearest_state(e.state)
         if fm.crc32(chunk[:fm.INDEX_CRC_AT]) == e.entry_crc and state is not None:
+            if e.segment in present:
+                # its segment is still here: a live proof (a word of garbage reads
+                # ARCHIVED as often as 0, and an archived one would have its segment
+                # removed as an interrupted prune's); a prune that did stop there
+                # wrote archived.zka first, which restored it above
+                state = 0
             return self._restored_as(where, "only its state word is damaged: restored to "
                                      + ("ARCHIVED" if state else "0, a live proof"), chunk, state)
         if state is None and k == span - 1:
@@ -496,7 +535,11 @@ class ProofStore:
         at, header = _data_at(cursor, present, sizes, file) or (None, None)
         following = _next_position(raw, k, count, copy)
         unclaimed = at is not None and (following is None or following > at)
-        if state != fm.STORE_ARCHIVED and unclaimed and header is not None:
+        # a sound data header no trusted entry claims is this entry's proof, whatever
+        # the damaged state word reads: an archived entry's segment is gone, and the
+        # entries after it claim the data that follows (garbage reads ARCHIVED as
+        # often as 0: taking it so renumbered a live proof)
+        if unclaimed and header is not None:
             return self._restored_as(where, "rebuilt from the data entry it names (a live proof)",
                                      fm.index_entry(header.symbol, at[0], header.batch_id, at[1],
                                                     header.length, header.data_crc))
@@ -707,20 +750,30 @@ class ProofStore:
                              f"({exc.strerror})") from exc
 
     def _take_lost_as_archived(self) -> None:
-        """With lost archived entries, every batch id below a symbol's first
-        kept batch that no entry lists is taken as archived (has(),
-        proven_through(), batches() list it, put() refuses it): retention
-        archives a prefix of each symbol's batches, so a lost entry is one of
-        these (or a superseded proof), and the daemon must not prove one
-        again behind the kept chain."""
+        """With lost archived entries, the batch ids below a symbol's first
+        kept batch that no entry lists are taken as archived (has(),
+        proven_through(), batches() list them, put() refuses them):
+        retention archives a prefix of each symbol's batches, so a lost entry
+        is one of these (or a superseded proof), and the daemon must not
+        prove one again behind the kept chain.  Those above the symbol's
+        highest archived id only when the ones below it leave lost entries
+        over: else they are batches still being proven."""
         lost = [k for k, loc in enumerate(self._entries) if loc.lost is not None]
         if not lost:
             return
-        taken = []
+        # retention archives each symbol's batches 0.. up to one it does not
+        # hold: an id missing below a symbol's highest archived one was archived
+        # (a gap), one between that and its first kept may be a batch still
+        # being proven, taken only when the gaps do not account for every lost entry
+        gaps, above = [], []
         for symbol, ids in self._batches.items():
             first = self.first_kept(symbol)
-            held = set(ids[:bisect.bisect_left(ids, first)])
-            taken += [(symbol, b) for b in range(first) if b not in held]
+            archived = ids[:bisect.bisect_left(ids, first)]
+            top = archived[-1] if archived else -1
+            held = set(archived)
+            gaps += [(symbol, b) for b in range(top) if b not in held]
+            above += [(symbol, b) for b in range(top + 1, first)]
+        taken = gaps + (above if len(lost) > len(gaps) else [])
         for i, (symbol, b) in enumerate(taken):
             self._number[symbol, b] = lost[min(i, len(lost) - 1)]
             bisect.insort(self._batches[symbol], b)
@@ -918,7 +971,8 @@ class ProofStore:
         batch older than `older_than_s` seconds (its segment last written
         that long ago) or beyond the newest `keep` batches of its symbol (of
         `symbols` only, if given).  Never the segment being written, never
-        a symbol's newest batch, and never a proof after one that stays: a
+        a symbol's newest batch, never a batch at or past one the store does
+        not hold (_first_missing), and never a proof after one that stays: a
         symbol keeps a whole run of batches, from its first kept to its
         newest, so its chain verifies from the first kept one."""
         if keep is not None and keep < 1:
@@ -942,7 +996,7 @@ class ProofStore:
                     c = min(c, ids[max(0, len(ids) - keep)])
                 if older_than_s is not None:
                     c = min(c, next((b for b in ids if not self._old(symbol, b, old)), c))
-                cut[symbol] = c
+                cut[symbol] = min(c, _first_missing(ids))
             by_segment: dict[int, list[tuple[int, Location]]] = {}
             for number, loc in enumerate(self._entries):
                 if loc.segment in present and loc.lost is None:

@@ -197,6 +197,22 @@ def test_the_index_is_rebuilt_when_deleted_torn_or_damaged(tmp_path):
     assert not (copy / "index.zki").exists()
 
 
+def test_an_emptied_middle_segment_renumbers_nothing(tmp_path):
+    """Segment 1 of 3 emptied (its proofs' data gone): the index is cut at
+    its first entry, and the data rebuilt after it held batches 4 and 5 as
+    proofs 2 and 3, completion records naming other proofs.  Every open
+    refuses instead; the index is left as it is."""
+    with ProofStore(str(tmp_path), fsync=False, segment_bytes=600) as s:
+        for b in range(6):                          # two proofs a segment
+            s.put(1, b, proof(1, b))
+    index = (tmp_path / "index.zki").read_bytes()
+    os.truncate(tmp_path / "store-000001.zkd", 0)
+    for readonly in (True, False):
+        with pytest.raises(StoreCorrupt, match="index entry 4 .*would renumber it 2"):
+            ProofStore(str(tmp_path), readonly=readonly, segment_bytes=600)
+    assert (tmp_path / "index.zki").read_bytes() == index
+
+
 def test_an_index_of_thousands_is_rebuilt_in_one_write(tmp_path):
     with ProofStore(str(tmp_path), fsync=False) as s:
         for b in range(1500):                      # more entries than one pwritev takes buffers

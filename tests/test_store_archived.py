@@ -111,6 +111,110 @@ def test_a_live_entry_before_an_archived_one_is_rebuilt_from_the_data_without_th
         assert (d / INDEX).read_bytes() == index and (d / COPY).read_bytes() == copy, bit
 
 
+def test_a_damaged_live_entry_after_the_archived_ones_is_rebuilt_from_the_data(orig, tmp_path):
+    """Entry 6 (symbol 2's batch 2, its first kept) follows the archived
+    span: one flipped bit drops the index from it, and until the data scan
+    gives it back symbol 2 seems to have only archived batches.  Before the
+    archived-order check waited for the scan, every open refused the store
+    ("archived out of order"), the daemon's too."""
+    _, numbers, index, _ = orig
+    d = _work(orig, tmp_path)
+    for bit in range(6 * 320, 7 * 320, 5):
+        (d / INDEX).write_bytes(_flip(index, bit))
+        with ProofStore(str(d), readonly=True) as ro:
+            served(ro, numbers)
+        with ProofStore(str(d), segment_bytes=SEG) as s:
+            served(s, numbers)
+            assert any("rebuilt from the data" in line for line in s.repairs), (bit, s.repairs)
+        assert (d / INDEX).read_bytes() == index, bit
+
+
+@pytest.mark.parametrize("k", [6, 7])
+def test_a_live_entry_whose_garbage_state_word_reads_archived_keeps_its_number(orig, tmp_path, k):
+    """Live entry k (after the archived ones) overwritten with bytes whose
+    state word lies nearer ARCHIVED than 0 (garbage: a crash can leave an
+    append unsynced on disk so): its data entry, which no sound index entry
+    claims, says which proof it was.  Before, entry 7 became a lost archived
+    entry and its proof was indexed again as number 8 (renumbered: the
+    completion record's proof_index named nothing), and entry 6 refused the store."""
+    _, numbers, index, _ = orig
+    d = _work(orig, tmp_path)
+    garbage = bytes(range(36)) + (0x56C35A41).to_bytes(4, "little")   # 3 bits from "ARCV"
+    (d / INDEX).write_bytes(index[:k * 40] + garbage + index[(k + 1) * 40:])
+    with ProofStore(str(d), readonly=True) as ro:
+        served(ro, numbers)
+    with ProofStore(str(d), segment_bytes=SEG) as s:
+        served(s, numbers)
+    assert (d / INDEX).read_bytes() == index
+
+
+@pytest.mark.parametrize("readonly", [True, False])
+def test_a_live_entrys_state_word_reading_archived_never_removes_its_segment(tmp_path, readonly):
+    """Symbol 1's batch 2, live and alone in segment 2, its state word
+    damaged to a word nearer ARCHIVED (its fields sound): its segment is
+    present, so it is live.  Before, it was restored as ARCHIVED and the
+    writer's open removed segment 2 as an interrupted prune's: the proof was
+    deleted by the store's own repair."""
+    s = ProofStore(str(tmp_path), fsync=False, segment_bytes=300)     # one proof a segment
+    for b in range(4):
+        s.put(1, b, proof(1, b))
+    s.remove_segments(s.plan_retention(keep=2))
+    s.close()
+    index = (tmp_path / INDEX).read_bytes()
+    word = (fm.STORE_ARCHIVED ^ 0x70000000).to_bytes(4, "little")      # 3 bits from "ARCV"
+    (tmp_path / INDEX).write_bytes(index[:2 * 40 + 36] + word + index[3 * 40:])
+    with ProofStore(str(tmp_path), readonly=readonly, segment_bytes=300) as again:
+        assert not again.archived(1, 2) and again.get(1, 2) == proof(1, 2)
+        assert any("entry 2 " in line and "a live proof" in line for line in again.damage)
+    assert segments(tmp_path) == [2, 3]
+    if not readonly:
+        assert (tmp_path / INDEX).read_bytes() == index
+
+
+def test_a_garbage_last_archived_entry_without_a_copy_renumbers_nothing(orig, tmp_path):
+    """Entry 5, the last archived one, overwritten with garbage whose state
+    word lies nearer 0, and no archived.zka: nothing says it was archived,
+    so the index is cut there, and the data (its segment gone) cannot give
+    it back.  Rebuilt from the data, every later proof came back one number
+    lower (completion records naming other proofs) and symbol 2's batch 1
+    was forgotten; now every open refuses, naming the entry it would renumber."""
+    _, _, index, _ = orig
+    d = _work(orig, tmp_path)
+    garbage = bytes(range(100, 136)) + (0x00010203).to_bytes(4, "little")
+    (d / INDEX).write_bytes(index[:5 * 40] + garbage + index[6 * 40:])
+    os.remove(d / COPY)
+    for readonly in (True, False):
+        with pytest.raises(StoreCorrupt, match="would renumber it 5"):
+            ProofStore(str(d), readonly=readonly, segment_bytes=SEG)
+    assert (d / INDEX).read_bytes()[6 * 40:] == index[6 * 40:]
+
+
+def test_a_lost_entry_never_takes_a_batch_still_being_proven(tmp_path):
+    """Symbol 2's batch 2 is still being proven when retention archives
+    batches 0 and 1 of symbols 1 and 2; then symbol 1's batch 0 is lost in
+    both copies.  The lost entry is that gap below symbol 1's archived
+    batch 1, so symbol 2's batch 2 stays unproven: its proof is taken when
+    it comes.  Before, it was taken as archived too: recovery never proved
+    it, proven_through() let its journal go, and its put was refused."""
+    s = ProofStore(str(tmp_path), fsync=False, segment_bytes=SEG)
+    for sym, b in [(1, 0), (1, 1), (2, 0), (2, 1), (2, 3), (1, 2), (1, 3)]:
+        s.put(sym, b, proof(sym, b))
+    s.remove_segments(s.plan_retention(keep=1))
+    assert s.archived(2, 1) and not s.archived(2, 3) and s.proof_index(1, 0) == 0
+    s.close()
+    index, copy = (tmp_path / INDEX).read_bytes(), (tmp_path / COPY).read_bytes()
+    (tmp_path / INDEX).write_bytes(_flip(index, 70))           # entry 0's batch id
+    (tmp_path / COPY).write_bytes(_flip(copy, 24 * 8 + 70))    # and its record
+    for readonly in (True, False):
+        with ProofStore(str(tmp_path), readonly=readonly, segment_bytes=SEG) as s:
+            assert s.archived(1, 0) and s.proven_through(1, 4)
+            assert not s.has(2, 2) and not s.proven_through(2, 4)
+            if not readonly:
+                assert s.put(2, 2, proof(2, 2)) == 7
+    with ProofStore(str(tmp_path), readonly=True) as s:
+        assert s.get(2, 2) == proof(2, 2) and s.proven_through(2, 4) and s.archived(1, 0)
+
+
 def test_every_bit_of_the_copy_is_named_and_the_copy_rewritten(orig, tmp_path):
     _, numbers, index, copy = orig
     d = _work(orig, tmp_path)

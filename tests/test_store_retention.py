@@ -86,6 +86,27 @@ def test_a_batch_stored_late_keeps_the_batches_after_it(tmp_path):
     s.close()
 
 
+@pytest.mark.parametrize("rule", ["age", "keep"])
+def test_retention_never_archives_past_a_batch_not_yet_stored(tmp_path, rule):
+    # symbol 1's batch 2 is still being proven when retention runs (workers
+    # finish out of order): batch 3, stored, must not be archived ahead of it,
+    # or the put of batch 2 leaves an index no open accepts ("archived out
+    # of order") and the chain from the first kept batch has a hole
+    s = ProofStore(str(tmp_path), fsync=False, segment_bytes=SEG)
+    for sym, b in [(1, 0), (1, 1), (1, 3), (2, 0), (2, 1), (1, 4)]:
+        s.put(sym, b, proof(sym, b))
+    plan = (s.plan_retention(older_than_s=0, now=time.time() + 60) if rule == "age"
+            else s.plan_retention(keep=1))
+    assert plan.batches[1] == (0, 1, 2)          # up to the batch not stored, no further
+    s.remove_segments(plan)
+    assert not s.archived(1, 3)
+    s.put(1, 2, proof(1, 2))
+    s.close()
+    with ProofStore(str(tmp_path), fsync=False, segment_bytes=SEG) as again:
+        assert again.proven_through(1, 5) and again.first_kept(1) == 2
+        assert [again.get(1, b) for b in (2, 3, 4)] == [proof(1, b) for b in (2, 3, 4)]
+
+
 def test_age_and_symbol_and_dry_run(tmp_path):
     s = stand_in(tmp_path, {1: 6, 2: 6}, interleave=False)
     old = time.time() - 40 * 86400

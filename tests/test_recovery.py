@@ -59,6 +59,18 @@ def run_live(tmp_path, ops, chunk=10):
     return sizes
 
 
+def proven_in_small_segments(tmp_path, ops) -> int:
+    """`ops` journaled, sequenced and every batch proven into a store of one
+    proof a segment (for retention to remove some); returns the proofs."""
+    with Journal(str(tmp_path / "journal"), fsync="never") as journal, \
+            ProofStore(str(tmp_path / "proofs"), fsync=False, segment_bytes=256) as store:
+        seq = sequencer(journal)
+        journal.append_ops(ops, 0)
+        prove_into(store, seq.feed(ops, np.zeros(len(ops), np.int64), 0.0))
+        prove_into(store, seq.close_all(CloseReason.SHUTDOWN))
+        return len(store)
+
+
 def restart(tmp_path, more=None):
     """A restart: recovery, its batches proven, then `more` records fed live
     and everything still open closed and proven.  Returns Recovered."""

@@ -384,19 +384,10 @@ def test_prune_and_verify_name_the_damage(tmp_path, capsys):
 
 
 def test_recovery_never_proves_a_lost_archived_batch_again(tmp_path):
-    import numpy as np
     import test_recovery as tr
-    from zksidecar.daemon.batches import CloseReason
-    from zksidecar.daemon.journal import Journal
 
     ops = tr.flow(120)
-    with Journal(str(tmp_path / "journal"), fsync="never") as journal, \
-            ProofStore(str(tmp_path / "proofs"), fsync=False, segment_bytes=256) as store:
-        seq = tr.sequencer(journal)          # one proof a segment
-        journal.append_ops(ops, 0)
-        tr.prove_into(store, seq.feed(ops, np.zeros(len(ops), np.int64), 0.0))
-        tr.prove_into(store, seq.close_all(CloseReason.SHUTDOWN))
-        n = len(store)
+    n = tr.proven_in_small_segments(tmp_path, ops)
     assert cli.main(["store", "prune", str(tmp_path / "proofs"), "--keep", "1"]) == 0
     proofs = tmp_path / "proofs"
     os.remove(proofs / COPY)

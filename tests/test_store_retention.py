@@ -244,19 +244,10 @@ def test_archive_moves_proofs_that_verify_and_the_store_verifies_from_its_first_
 
 
 def test_recovery_after_a_prune_does_not_prove_archived_batches_again(tmp_path):
-    import numpy as np
     import test_recovery as tr
-    from zksidecar.daemon.batches import CloseReason
-    from zksidecar.daemon.journal import Journal
 
     ops = tr.flow(120)
-    with Journal(str(tmp_path / "journal"), fsync="never") as journal, \
-            ProofStore(str(tmp_path / "proofs"), fsync=False, segment_bytes=256) as store:
-        seq = tr.sequencer(journal)          # one proof a segment
-        journal.append_ops(ops, 0)
-        tr.prove_into(store, seq.feed(ops, np.zeros(len(ops), np.int64), 0.0))
-        tr.prove_into(store, seq.close_all(CloseReason.SHUTDOWN))
-        n = len(store)
+    n = tr.proven_in_small_segments(tmp_path, ops)
     assert n >= 4
     assert cli.main(["store", "prune", str(tmp_path / "proofs"), "--keep", "1"]) == 0
     got = tr.restart(tmp_path)               # the journal still marks every batch

@@ -57,7 +57,7 @@ from . import formats as fm
 from . import perms
 from . import private_file as pf
 from .batches import Batch
-from .store import ProofStore, StoreArchived, StoreError, StoreFull
+from .store import ProofStore, StoreArchived, StoreError, StoreFull, not_a_store
 
 CHAIN_NAME = "zk-chain.json"
 PRIVATE_DIR = "private"
@@ -234,11 +234,7 @@ def store_mode_problem(store: ProofStore, zk: bool) -> str | None:
                     + ("" if os.path.exists(chain_path) else f" and restore {CHAIN_NAME}, which is missing "
                        "(docs/DEPLOY.md, \"Backing up a zk store\")")
                     + ", or give a new [store] dir")
-        files = _zk_files(directory)
-        if files:
-            return (f"{directory} is a zk store ({', '.join(files)}): a store is all one mode; set "
-                    "[proofs] mode = \"zk\" or give a new [store] dir")
-        return None
+        return _zk_files_problem(directory)
     if "transparent" in held:
         return (f"{directory} holds transparent proofs ({_named(held['transparent'])}): a store is all one "
                 "mode; give zk mode a new [store] dir (its chain starts from the empty book)")
@@ -251,13 +247,27 @@ def store_mode_problem(store: ProofStore, zk: bool) -> str | None:
     return None
 
 
+def _zk_files_problem(directory: str) -> str | None:
+    """Why a transparent daemon must not take `directory` for its zk files."""
+    files = _zk_files(directory)
+    if files:
+        return (f"{directory} is a zk store ({', '.join(files)}): a store is all one mode; set "
+                "[proofs] mode = \"zk\" or give a new [store] dir")
+    return None
+
+
 def check_store_mode(directory: str, zk: bool) -> str | None:
     """store_mode_problem of the store at `directory` opened read-only (no
     lock taken, nothing repaired or made): what `daemon --check-config`
-    says of the store the daemon would open; None if there is none yet.
-    OSError (a StoreError) if it cannot be opened."""
+    says of the store the daemon would open; None if there is none yet (no
+    directory, or one without a store's index or segments, made ahead of
+    the first start: the daemon makes its store there), but for zk files a
+    transparent daemon refuses.  OSError (a StoreError) if it cannot be
+    opened."""
     if not os.path.isdir(directory):
         return None
+    if not_a_store(directory) is not None:
+        return None if zk else _zk_files_problem(directory)
     with ProofStore(directory, fsync=False, readonly=True) as store:
         return store_mode_problem(store, zk)
 

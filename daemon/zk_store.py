@@ -192,6 +192,13 @@ def chain_ends(store: ProofStore) -> list[tuple[int, int]]:
     return [(s, b) for s in store.symbols() for b in sorted({store.first_kept(s), store.batches(s)[-1]})]
 
 
+def holds_zk(store: ProofStore) -> bool:
+    """Is `store` a zk store by what it holds (its zk files, or a zk proof
+    among those a start reads: store_mode_problem's judgment), whether its
+    zk-chain.json is there or lost?"""
+    return bool(_zk_files(store.directory)) or "zk" in proofs_by_mode(store, chain_ends(store))
+
+
 def every_proof(store: ProofStore, symbols: list[int]) -> list[tuple[int, int]]:
     """Every stored batch of `symbols`."""
     return [(s, b) for s in symbols for b in store.batches(s)]

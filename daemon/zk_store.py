@@ -157,6 +157,11 @@ def is_zk_store(directory: str) -> bool:
 _MODE_OF_VERSION = {proof_file.VERSION: "transparent", ZK_FILE_VERSION: "zk"}
 #: the bytes of a proof file that hold its version: the magic and the version
 _VERSION_BYTES = 6
+#: a transparent daemon's refusal of a zk store: a new store alone is not
+#: enough, since recovery proves every batch the journal holds that the store
+#: does not, and the journal records no mode
+_NEW_JOURNAL_TOO = ("and a new [journal] dir with it (the zk chain's journal holds its records: a transparent "
+                    "daemon would prove its batches in the clear into the new store)")
 #: what a mixed store's refusal tells its operator
 _MIXED_HINT = ("a store, and so a chain, is all one mode: this chain verifies as neither, no daemon "
                "continues it and `zksidecar export` does not write it out; its transparent proofs "
@@ -240,7 +245,7 @@ def store_mode_problem(store: ProofStore, zk: bool) -> str | None:
                     "clear; set [proofs] mode = \"zk\""
                     + ("" if os.path.exists(chain_path) else f" and restore {CHAIN_NAME}, which is missing "
                        "(docs/DEPLOY.md, \"Backing up a zk store\")")
-                    + ", or give a new [store] dir")
+                    + f", or give a new [store] dir {_NEW_JOURNAL_TOO}")
         return _zk_files_problem(directory)
     if "transparent" in held:
         return (f"{directory} holds transparent proofs ({_named(held['transparent'])}): a store is all one "
@@ -259,7 +264,7 @@ def _zk_files_problem(directory: str) -> str | None:
     files = _zk_files(directory)
     if files:
         return (f"{directory} is a zk store ({', '.join(files)}): a store is all one mode; set "
-                "[proofs] mode = \"zk\" or give a new [store] dir")
+                f"[proofs] mode = \"zk\" or give a new [store] dir {_NEW_JOURNAL_TOO}")
     return None
 
 

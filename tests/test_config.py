@@ -541,4 +541,7 @@ def test_check_main_takes_an_empty_store_dir_made_before_the_first_start(state, 
     if mode == "transparent":
         open(os.path.join(state["store"]["dir"], "zk-chain.json"), "w").close()
         assert check_main(str(path), host=host, out=io.StringIO()) == 2
-        assert "is a zk store (zk-chain.json)" in capsys.readouterr().err
+        err = capsys.readouterr().err
+        assert "is a zk store (zk-chain.json)" in err
+        # a new store alone would take the zk journal's batches, proven in the clear
+        assert "a new [store] dir and a new [journal] dir with it" in err

@@ -164,3 +164,32 @@ def test_what_it_writes_is_shared_with_the_state_group(tmp_path, monkeypatch):
     new = tmp_path / "proofs" / "store-000001.zkd"
     st = new.stat()
     assert (stat.S_IMODE(st.st_mode), st.st_gid) == (0o640, grp.getgrnam(group).gr_gid)
+
+
+def test_a_backup_of_the_damaged_segment_put_back_after_a_reprove_opens(tmp_path, monkeypatch):
+    """The documented remedy for what reprove cannot prove again is a
+    backup's copy of the segment; put back after a reprove superseded one of
+    its proofs, the segment holds that batch's proof sound again, the same
+    bytes as the re-proof (a proof is a function of its inputs).  Every open
+    refused the store ("a second proof ... whose first proof is sound"):
+    now the later entry stands, and nothing is renumbered."""
+    import test_recovery
+    small = functools.partial(ProofStore, segment_bytes=256)          # one proof a segment
+    monkeypatch.setattr(test_recovery, "ProofStore", small)
+    run_live(tmp_path, flow(72))
+    seg = tmp_path / "proofs" / "store-000001.zkd"                    # batch 1's
+    backup = seg.read_bytes()
+    raw = bytearray(backup)
+    raw[len(raw) // 2] ^= 0x40
+    seg.write_bytes(bytes(raw))
+    with Journal(str(tmp_path / "journal"), fsync="never") as journal, \
+            small(str(tmp_path / "proofs"), fsync=False) as store:
+        assert reprove.reprove_all(CONFIG, journal, store, out=io.StringIO()) == 0
+        numbers = {b: store.proof_index(0, b) for b in store.batches(0)}
+    assert numbers == {0: 0, 1: 3, 2: 2}
+    seg.write_bytes(backup)
+    for readonly in (True, False):
+        with ProofStore(str(tmp_path / "proofs"), fsync=False, readonly=readonly) as store:
+            assert {b: store.proof_index(0, b) for b in store.batches(0)} == numbers
+            assert store.check(0, 1) is None
+    check_chain(tmp_path, 72)

@@ -183,6 +183,17 @@ def _entry_problem(loc: Location, raw: bytes, whole: bool) -> str | None:
     return None
 
 
+def _same_proof(a: Location, b: Location) -> bool:
+    """Do `a` and `b` hold the same proof bytes (length and CRC-32)?  A
+    second index entry of a batch is a re-proof that superseded a damaged
+    one (put(replace=True)); a proof is a function of its inputs, so when a
+    backup's copy of the damaged segment is put back, the first is sound
+    again and the same bytes: not two proofs of one batch.  Only an index
+    entry says a repeat was put so: one the data scan finds unindexed (a
+    segment copied twice) is still refused."""
+    return (a.length, a.crc) == (b.length, b.crc)
+
+
 def _first_missing(ids: list[int]) -> int:
     """The lowest batch id (from 0) the sorted `ids` do not hold.  Workers
     finish out of order, so a batch below stored ones may still be proven
@@ -485,6 +496,7 @@ class ProofStore:
                 return self._cut(k, span, f"entry {k} does not follow the previous one in the data")
             earlier = self._number.get((sym, bid))
             if earlier is not None and not self._entries[earlier].archived and not archived \
+                    and not _same_proof(self._entries[earlier], loc) \
                     and not self._damaged(self._entries[earlier], file):
                 return self._cut(k, span, f"entry {k} repeats symbol {sym} batch {bid}, whose proof "
                                  "is sound")

@@ -57,7 +57,7 @@ from . import formats as fm
 from . import perms
 from . import private_file as pf
 from .batches import Batch
-from .store import ProofStore, StoreArchived, StoreError, StoreFull
+from .store import ProofStore, StoreArchived, StoreError, StoreFull, not_a_store
 
 CHAIN_NAME = "zk-chain.json"
 PRIVATE_DIR = "private"
@@ -157,6 +157,11 @@ def is_zk_store(directory: str) -> bool:
 _MODE_OF_VERSION = {proof_file.VERSION: "transparent", ZK_FILE_VERSION: "zk"}
 #: the bytes of a proof file that hold its version: the magic and the version
 _VERSION_BYTES = 6
+#: a transparent daemon's refusal of a zk store: a new store alone is not
+#: enough, since recovery proves every batch the journal holds that the store
+#: does not, and the journal records no mode
+_NEW_JOURNAL_TOO = ("and a new [journal] dir with it (the zk chain's journal holds its records: a transparent "
+                    "daemon would prove its batches in the clear into the new store)")
 #: what a mixed store's refusal tells its operator
 _MIXED_HINT = ("a store, and so a chain, is all one mode: this chain verifies as neither, no daemon "
                "continues it and `zksidecar export` does not write it out; its transparent proofs "
@@ -190,6 +195,13 @@ def chain_ends(store: ProofStore) -> list[tuple[int, int]]:
     """Each symbol's first kept batch and its newest: the proofs a start
     reads the store's mode from (module docstring)."""
     return [(s, b) for s in store.symbols() for b in sorted({store.first_kept(s), store.batches(s)[-1]})]
+
+
+def holds_zk(store: ProofStore) -> bool:
+    """Is `store` a zk store by what it holds (its zk files, or a zk proof
+    among those a start reads: store_mode_problem's judgment), whether its
+    zk-chain.json is there or lost?"""
+    return bool(_zk_files(store.directory)) or "zk" in proofs_by_mode(store, chain_ends(store))
 
 
 def every_proof(store: ProofStore, symbols: list[int]) -> list[tuple[int, int]]:
@@ -233,12 +245,8 @@ def store_mode_problem(store: ProofStore, zk: bool) -> str | None:
                     "clear; set [proofs] mode = \"zk\""
                     + ("" if os.path.exists(chain_path) else f" and restore {CHAIN_NAME}, which is missing "
                        "(docs/DEPLOY.md, \"Backing up a zk store\")")
-                    + ", or give a new [store] dir")
-        files = _zk_files(directory)
-        if files:
-            return (f"{directory} is a zk store ({', '.join(files)}): a store is all one mode; set "
-                    "[proofs] mode = \"zk\" or give a new [store] dir")
-        return None
+                    + f", or give a new [store] dir {_NEW_JOURNAL_TOO}")
+        return _zk_files_problem(directory)
     if "transparent" in held:
         return (f"{directory} holds transparent proofs ({_named(held['transparent'])}): a store is all one "
                 "mode; give zk mode a new [store] dir (its chain starts from the empty book)")
@@ -251,13 +259,27 @@ def store_mode_problem(store: ProofStore, zk: bool) -> str | None:
     return None
 
 
+def _zk_files_problem(directory: str) -> str | None:
+    """Why a transparent daemon must not take `directory` for its zk files."""
+    files = _zk_files(directory)
+    if files:
+        return (f"{directory} is a zk store ({', '.join(files)}): a store is all one mode; set "
+                f"[proofs] mode = \"zk\" or give a new [store] dir {_NEW_JOURNAL_TOO}")
+    return None
+
+
 def check_store_mode(directory: str, zk: bool) -> str | None:
     """store_mode_problem of the store at `directory` opened read-only (no
     lock taken, nothing repaired or made): what `daemon --check-config`
-    says of the store the daemon would open; None if there is none yet.
-    OSError (a StoreError) if it cannot be opened."""
+    says of the store the daemon would open; None if there is none yet (no
+    directory, or one without a store's index or segments, made ahead of
+    the first start: the daemon makes its store there), but for zk files a
+    transparent daemon refuses.  OSError (a StoreError) if it cannot be
+    opened."""
     if not os.path.isdir(directory):
         return None
+    if not_a_store(directory) is not None:
+        return None if zk else _zk_files_problem(directory)
     with ProofStore(directory, fsync=False, readonly=True) as store:
         return store_mode_problem(store, zk)
 

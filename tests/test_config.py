@@ -8,6 +8,7 @@ under tmp_path."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import re
 import struct
@@ -520,3 +521,27 @@ def test_check_main_reports_a_taken_admin_socket_and_port(state, host, tmp_path,
     finally:
         live.close()
         taken.close()
+
+
+@pytest.mark.parametrize("mode", ["transparent", "zk"])
+def test_check_main_takes_an_empty_store_dir_made_before_the_first_start(state, host, tmp_path, capsys, mode):
+    """A [store] dir made ahead of the first start (systemd's StateDirectory=,
+    a mount point, `install -d -m700`) holds no store yet: the daemon makes
+    one there, so --check-config must not refuse it ("no proof store
+    here"); a transparent configuration still refuses zk files in it."""
+    for key in ("journal", "store"):
+        os.makedirs(state[key]["dir"], mode=0o700)
+    path = tmp_path / "c.toml"
+    path.write_text(f'[journal]\ndir = "{state["journal"]["dir"]}"\n[store]\ndir = "{state["store"]["dir"]}"\n'
+                    f'[admin]\nsocket = "{state["admin"]["socket"]}"\n[proofs]\nmode = "{mode}"\n'
+                    + ('[book]\ntrace_length = 2048\ncapacity = 1024\n[workers]\nsecurity_bits = 80\n'
+                       if mode == "zk" else ""))
+    assert check_main(str(path), host=host, out=io.StringIO()) == 0, capsys.readouterr().err
+    assert os.listdir(state["store"]["dir"]) == []            # nothing made
+    if mode == "transparent":
+        open(os.path.join(state["store"]["dir"], "zk-chain.json"), "w").close()
+        assert check_main(str(path), host=host, out=io.StringIO()) == 2
+        err = capsys.readouterr().err
+        assert "is a zk store (zk-chain.json)" in err
+        # a new store alone would take the zk journal's batches, proven in the clear
+        assert "a new [store] dir and a new [journal] dir with it" in err

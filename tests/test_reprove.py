@@ -6,13 +6,19 @@ not link is refused and nothing is stored; a batch the journal no longer
 holds is named with what is left to the operator."""
 from __future__ import annotations
 
+import dataclasses
+import functools
+import grp
 import io
+import os
+import stat
 
 import numpy as np
 import pytest
 
 from test_recovery import BITS, CAP, POLICY, T, check_chain, flow, run_live
-from zksidecar.daemon.config import BatchConfig, BookConfig, Config, WorkersConfig
+from zksidecar.daemon.config import (BatchConfig, BookConfig, Config, JournalConfig, StateConfig, StoreConfig,
+                                     WorkersConfig)
 from zksidecar.daemon.journal import Journal
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.rebuild import Rebuilder
@@ -98,10 +104,92 @@ def test_the_command_refuses_a_running_daemons_state_and_zk_mode(tmp_path, capsy
     """Exit 2, one line: the journal's LOCK held (a daemon running), or a zk store."""
     conf = tmp_path / "z.toml"
     conf.write_text(f'[journal]\ndir = "{tmp_path / "journal"}"\n[store]\ndir = "{tmp_path / "proofs"}"\n')
-    with Journal(str(tmp_path / "journal"), fsync="never"):
+    with Journal(str(tmp_path / "journal"), fsync="never"), ProofStore(str(tmp_path / "proofs"), fsync=False):
         assert reprove.main(str(conf)) == 2
     assert "LOCK file is held) (is the daemon running? stop it first)" in capsys.readouterr().err
     assert reprove.main(str(conf), out=io.StringIO()) == 0       # nothing stored, nothing damaged
     conf.write_text(conf.read_text() + '[proofs]\nmode = "zk"\n')
     assert reprove.main(str(conf)) == 2
     assert "zksidecar reprove: zk mode" in capsys.readouterr().err
+
+
+def at(tmp_path) -> Config:
+    """CONFIG with the test's journal and store."""
+    return dataclasses.replace(CONFIG, journal=JournalConfig(dir=str(tmp_path / "journal"), fsync="never"),
+                               store=StoreConfig(dir=str(tmp_path / "proofs"), fsync=False))
+
+
+def test_a_zk_store_is_refused_under_a_transparent_configuration(tmp_path, capsys, monkeypatch):
+    """A store the daemon's start refuses for its mode (here: a zk store by
+    its chain record) is refused by reprove too, exit 2, before any proof is
+    made: a transparent re-proof of a zk chain's batch would put its records
+    in the clear into that store (batch 0 links to the empty book alone)."""
+    run_live(tmp_path, flow(24))                      # batch 0 alone
+    damage(tmp_path, 0)
+    (tmp_path / "proofs" / "zk-chain.json").write_text("{}")
+    monkeypatch.setattr(reprove, "load", lambda path, machine: at(tmp_path))
+    data = (tmp_path / "proofs" / "store-000000.zkd").read_bytes()
+    assert reprove.main("unused.toml", out=io.StringIO()) == 2
+    assert "is a zk store (zk-chain.json)" in capsys.readouterr().err
+    assert (tmp_path / "proofs" / "store-000000.zkd").read_bytes() == data
+
+
+def test_no_store_or_journal_is_made_where_there_is_none(tmp_path, capsys, monkeypatch):
+    """Like the other store commands, reprove opens what exists: a
+    configuration naming other directories is exit 2, nothing made."""
+    monkeypatch.setattr(reprove, "load", lambda path, machine: at(tmp_path))
+    assert reprove.main("unused.toml", out=io.StringIO()) == 2
+    assert "journal: no such directory" in capsys.readouterr().err
+    assert not (tmp_path / "proofs").exists() and not (tmp_path / "journal").exists()
+    (tmp_path / "journal").mkdir()
+    assert reprove.main("unused.toml", out=io.StringIO()) == 2
+    assert "proofs: no such directory" in capsys.readouterr().err
+    (tmp_path / "proofs").mkdir()
+    assert reprove.main("unused.toml", out=io.StringIO()) == 2
+    assert "no proof store here" in capsys.readouterr().err
+    assert os.listdir(tmp_path / "proofs") == [] and os.listdir(tmp_path / "journal") == []
+
+
+def test_what_it_writes_is_shared_with_the_state_group(tmp_path, monkeypatch):
+    """[state] group: a segment the re-proof's put starts is 0640 owned by
+    the group, as the daemon's are (docs/DEPLOY.md, permissions)."""
+    group = grp.getgrgid(os.getegid()).gr_name
+    run_live(tmp_path, flow(72))
+    damage(tmp_path, 1)
+    cfg = dataclasses.replace(at(tmp_path), state=StateConfig(group=group))
+    monkeypatch.setattr(reprove, "load", lambda path, machine: cfg)
+    small = functools.partial(ProofStore, segment_bytes=256)     # the put starts a segment
+    monkeypatch.setattr(reprove, "ProofStore", small)
+    assert reprove.main("unused.toml", out=io.StringIO()) == 0
+    new = tmp_path / "proofs" / "store-000001.zkd"
+    st = new.stat()
+    assert (stat.S_IMODE(st.st_mode), st.st_gid) == (0o640, grp.getgrnam(group).gr_gid)
+
+
+def test_a_backup_of_the_damaged_segment_put_back_after_a_reprove_opens(tmp_path, monkeypatch):
+    """The documented remedy for what reprove cannot prove again is a
+    backup's copy of the segment; put back after a reprove superseded one of
+    its proofs, the segment holds that batch's proof sound again, the same
+    bytes as the re-proof (a proof is a function of its inputs).  Every open
+    refused the store ("a second proof ... whose first proof is sound"):
+    now the later entry stands, and nothing is renumbered."""
+    import test_recovery
+    small = functools.partial(ProofStore, segment_bytes=256)          # one proof a segment
+    monkeypatch.setattr(test_recovery, "ProofStore", small)
+    run_live(tmp_path, flow(72))
+    seg = tmp_path / "proofs" / "store-000001.zkd"                    # batch 1's
+    backup = seg.read_bytes()
+    raw = bytearray(backup)
+    raw[len(raw) // 2] ^= 0x40
+    seg.write_bytes(bytes(raw))
+    with Journal(str(tmp_path / "journal"), fsync="never") as journal, \
+            small(str(tmp_path / "proofs"), fsync=False) as store:
+        assert reprove.reprove_all(CONFIG, journal, store, out=io.StringIO()) == 0
+        numbers = {b: store.proof_index(0, b) for b in store.batches(0)}
+    assert numbers == {0: 0, 1: 3, 2: 2}
+    seg.write_bytes(backup)
+    for readonly in (True, False):
+        with ProofStore(str(tmp_path / "proofs"), fsync=False, readonly=readonly) as store:
+            assert {b: store.proof_index(0, b) for b in store.batches(0)} == numbers
+            assert store.check(0, 1) is None
+    check_chain(tmp_path, 72)

@@ -182,3 +182,23 @@ def test_prune_removes_the_private_files_with_their_proofs(template, tmp_path, c
     with pytest.raises(ZS.ReceiptUnavailable, match="in a batch retention archived .* `zksidecar store archive --to DIR`"):
         receipt_of_store(store, firsts[1] + 1)
     assert receipt_of_store(store, firsts[2]) == receipt_of_store(template[0], firsts[2])
+
+
+def test_a_zk_store_without_its_chain_record_is_not_archived_without_its_private_files(template, tmp_path,
+                                                                                      capsys):
+    """zk-chain.json lost: the store is still a zk store by its proofs (and
+    private/), so `store archive` refuses (exit 2, naming the record), as
+    the daemon's start does, nothing removed.  Before, it archived the
+    proofs without their private files, and the next prune (the daemon's
+    retention, `store prune`) removed those from the store: the archived
+    batches' receipts lost for good."""
+    store, arch, firsts, before = fresh(template, tmp_path)
+    os.rename(store / ZS.CHAIN_NAME, tmp_path / ZS.CHAIN_NAME)
+    listed = sorted(os.listdir(store))
+    code, _ = archive(store, arch)
+    assert code == 2
+    assert ZS.CHAIN_NAME in capsys.readouterr().err
+    assert sorted(os.listdir(store)) == listed and not (arch / "symbol-0" / "manifest.json").exists()
+    os.rename(tmp_path / ZS.CHAIN_NAME, store / ZS.CHAIN_NAME)     # put back: it archives as ever
+    code, text = archive(store, arch)
+    assert code == 0 and "2 private file(s) moved to" in text

@@ -22,12 +22,22 @@ daemon has: the message says so, and what is left to the operator (a
 backup's copy of the store segment).  zk mode is refused: a zk batch's
 keys and private file would have to be made again as well.
 
+The store is checked for its mode as the daemon's start checks it
+(zk_store.store_mode_problem): a zk store under a transparent configuration
+is refused, or its batches would be proven, and stored, in the clear.  The
+journal and the store are opened, never made (a configuration naming other
+directories makes nothing), and what is written is shared with [state]
+group as the daemon's files are.
+
 Exit status: 0 when every damaged proof was proven again (or there was
 none), 1 if one could not be, 2 for bad usage (a configuration, a journal
-or store that cannot be opened, a running daemon).
+or store that cannot be opened or is not there, a store of the other mode,
+a running daemon).
 """
 from __future__ import annotations
 
+import errno
+import os
 import sys
 
 from zksidecar.daemon.config import Config, ConfigError, load
@@ -35,10 +45,14 @@ from zksidecar.daemon.jobs import ProofJob, ProofRejected, accept_proof, prove_j
 from zksidecar.daemon.journal import BatchMark, Journal, JournalError, ReplayMismatch
 from zksidecar.daemon.rebuild import Rebuilder, sequencer_of
 from zksidecar.daemon.store import ProofStore, StoreArchived, StoreCorrupt, StoreError
+from zksidecar.daemon.zk_store import store_mode_problem
 from zksidecar.prover.orderbook import proof_file
 from zksidecar.prover.orderbook.batch import ChainCheck, Checked, check_alone
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.verify import VerificationError
+
+#: what a held LOCK most likely means
+BUSY = " (is the daemon running? stop it first)"
 
 
 def main(config_path: str | None, symbol: int | None = None, out=None) -> int:
@@ -52,15 +66,28 @@ def main(config_path: str | None, symbol: int | None = None, out=None) -> int:
                       "batch keys and private file would have to be made again with it); put back "
                       "a backup's copy of its store segment (docs/STORE.md, \"Proving a "
                       "damaged proof again\")")
+    group = cfg.state.group or None      # what it writes is shared as the daemon's state is
+    if not os.path.isdir(cfg.journal.dir):  # opened, never made (as the store below)
+        return _usage(f"journal {cfg.journal.dir}: no such directory")
     try:
-        journal = Journal(cfg.journal.dir, cfg.journal.segment_mib << 20, cfg.journal.fsync)
-    except (JournalError, OSError) as exc:
-        return _usage(f"{exc} (is the daemon running? stop it first)")
-    try:
-        with journal, ProofStore(cfg.store.dir, cfg.store.fsync) as store:
-            return reprove_all(cfg, journal, store, symbol, out)
+        store = ProofStore(cfg.store.dir, cfg.store.fsync, group=group, create=False)
     except (StoreError, OSError) as exc:
-        return _usage(f"{exc} (is the daemon running? stop it first)")
+        return _usage(f"{exc}" + (BUSY if getattr(exc, "errno", None) == errno.EBUSY else ""))
+    with store:
+        # the start's own check: a transparent re-proof of a zk chain's batch
+        # would store its records in the clear
+        problem = store_mode_problem(store, zk=False)
+        if problem:
+            return _usage(problem)
+        try:
+            journal = Journal(cfg.journal.dir, cfg.journal.segment_mib << 20, cfg.journal.fsync, group=group)
+        except (JournalError, OSError) as exc:
+            return _usage(f"{exc}{BUSY}")
+        try:
+            with journal:
+                return reprove_all(cfg, journal, store, symbol, out)
+        except (StoreError, OSError) as exc:
+            return _usage(f"{exc}{BUSY}")
 
 
 def _usage(message: str) -> int:

@@ -40,7 +40,8 @@ from zksidecar.daemon import perms
 from zksidecar.daemon.config import parse_duration
 from zksidecar.daemon.store import ProofStore, RetentionPlan, StoreError, not_a_store
 from zksidecar.daemon.zk_archive import archive_private, symbol_dir
-from zksidecar.daemon.zk_store import ZkStoreError, is_zk_store, open_for_receipts, prune_private
+from zksidecar.daemon.zk_store import (CHAIN_NAME, ZkStoreError, holds_zk, is_zk_store, open_for_receipts,
+                                      prune_private)
 from zksidecar.prover.orderbook import manifest
 from zksidecar.prover.proof import ProofFormatError
 
@@ -215,7 +216,14 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
         if store.torn_tail:
             print(f"{store.torn_tail}: left in place (a put a crash cut short; the daemon drops it "
                   "when it next opens the store)", file=out)
-        if is_zk_store(store_dir):
+        held_zk = holds_zk(store)       # by its proofs too: its zk-chain.json may be lost
+        if held_zk:
+            if action == "archive" and not is_zk_store(store_dir):
+                # its private files would stay behind, and the next prune remove them
+                raise _Usage(f"{store_dir} holds zk proofs and its {CHAIN_NAME} is missing: restore it from "
+                             "the store's backup (docs/DEPLOY.md, \"Backing up a zk store\"); an archive "
+                             "without it would leave the archived batches' private files out; nothing was "
+                             "removed")
             try:        # a zk archive writes each batch's key: the store's key first
                 zk = open_for_receipts(store_dir) if action == "archive" else None
             except ZkStoreError as exc:
@@ -276,7 +284,7 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
         except StoreError as exc:
             print(f"zksidecar store {action}: {exc}", file=sys.stderr)
             return 1
-        if is_zk_store(store_dir):
+        if held_zk:
             gone = prune_private(store_dir, store)
             print(f"{gone} private file(s) " + (f"moved to {to}" if to else "removed with their proofs"),
                   file=out)

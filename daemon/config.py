@@ -59,7 +59,7 @@ from .shadow import MIN_RESYNC_AFTER
 from .store import COPY_NAME, INDEX_NAME
 from .store import PREFIX as STORE_PREFIX
 from .store import SUFFIX as STORE_SUFFIX
-from .zk_store import check_store_mode
+from .zk_store import check_store_mode, journal_mode_problem
 
 
 class ConfigError(ValueError):
@@ -1235,8 +1235,9 @@ def _section(name: str, cls, values: dict):
 
 def check_main(path: str | None, host: Host | None = None, out=None) -> int:
     """`zksidecar daemon --check-config`: every rule, as the daemon would
-    check them at start, then the mode of the store it would open (the
-    start's own judgment, daemon/zk_store.py store_mode_problem); 0 and a
+    check them at start, then the mode of the journal and the store it
+    would open (the start's own judgments, daemon/zk_store.py
+    journal_mode_problem and store_mode_problem); 0 and a
     summary if the configuration is usable, 2 and one line per problem (on
     stderr) if not.  Nothing is created."""
     out = out or sys.stdout
@@ -1250,7 +1251,9 @@ def check_main(path: str | None, host: Host | None = None, out=None) -> int:
     for problem in taken:
         print(f"zksidecar: cannot start now: {problem}", file=sys.stderr)
     try:
-        why = check_store_mode((host or Host()).at(cfg.store.dir), cfg.proofs.mode == "zk")
+        at = (host or Host()).at
+        why = (check_store_mode(at(cfg.store.dir), cfg.proofs.mode == "zk")
+               or journal_mode_problem(at(cfg.journal.dir), cfg.proofs.mode == "zk"))
         problem = why and _msg("proofs.mode", why, cfg.proofs.mode)
     except OSError as exc:              # a StoreError, or the directory unreadable
         problem = _msg("store.dir", f"the proof store cannot be opened: {exc}", cfg.store.dir)

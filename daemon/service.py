@@ -49,7 +49,7 @@ from .recovery import recover
 from .sequencer import Sequencer, SequencerThread
 from .store import ProofStore
 from .pools import open_pool
-from .zk_store import open_store_mode
+from .zk_store import ZkStoreError, journal_mode_problem, mark_journal, open_store_mode
 
 log = logging.getLogger("zksidecar.daemon")
 
@@ -83,11 +83,16 @@ class Service:
             self.store = opened.enter_context(
                 ProofStore(c.store.dir, c.store.fsync, group=c.state.group or None))
             zk = c.proofs.mode == "zk"
-            # the store's mode (from what it holds), key and chain parameters, before recovery
-            # reads its proofs or queues the journal's batches to be proven
+            # the journal's and the store's mode (from what they hold), the key and the chain's
+            # parameters, before recovery reads a proof or queues the journal's batches
             self.zk = open_store_mode(self.store, zk, security_bits=c.workers.security_bits,
                                       capacity=c.book.capacity, ops_length=self.trace_length,
                                       fsync=c.store.fsync)
+            problem = journal_mode_problem(c.journal.dir, zk)
+            if problem:              # transparent mode, where open_store_mode made nothing
+                raise ZkStoreError(problem)
+            if zk:                   # only once the store is found a zk store: a refused start marks nothing
+                mark_journal(c.journal.dir, c.state.group or None)
             self.sequencer = Sequencer(c.book.capacity, self.trace_length, self.policy, self.metrics,
                                        max_symbols=c.book.max_symbols, journal=self.journal,
                                        resync_after=c.book.resync_after, zk=zk)

@@ -9,6 +9,8 @@ private files beside its proofs.
     STORE/private/key            the store key K, 32 bytes, 0600
     STORE/private/S{s}-B{b}.zkp  batch b of symbol s's private file
                                  (daemon/private_file.py), 0600
+    JOURNAL/zk-journal           empty: this journal's batches are a zk
+                                 chain's (its records are private)
 
 A store is all one mode.  `open_store_mode` is what the daemon runs before
 anything else touches the store: a zk configuration makes a new store a zk
@@ -16,6 +18,14 @@ store (K drawn, the parameters recorded) and opens an existing one only if
 it is a zk store with its key under the same parameters; a transparent
 configuration refuses a zk store.  Each refusal is a ZkStoreError saying
 what and what to do.
+
+The journal holds a zk chain's records too, and a transparent daemon given
+it with a new, empty store would find no proof to refuse and prove its
+unproven batches in the clear.  So a zk start marks the journal
+(`mark_journal`, after the store is found to be a zk store), and a
+transparent start refuses a marked one (`journal_mode_problem`, before
+recovery; `daemon --check-config` too).  A journal a zk daemon of an
+earlier release wrote is marked at its next zk start.
 
 What mode a store is in is judged from what it holds (`store_mode_problem`,
 which `daemon --check-config` runs too), not from zk-chain.json alone, a
@@ -60,6 +70,8 @@ from .batches import Batch
 from .store import ProofStore, StoreArchived, StoreError, StoreFull, not_a_store
 
 CHAIN_NAME = "zk-chain.json"
+#: in the [journal] dir: the journal is a zk chain's (docs/STORE.md, "The journal's mode")
+JOURNAL_MARK = "zk-journal"
 PRIVATE_DIR = "private"
 KEY_NAME = "key"
 CHAIN_FORMAT = "zksidecar-zk-chain"
@@ -486,6 +498,30 @@ def prune_private(directory: str, store: ProofStore) -> int:
 def chain_options(security_bits: int, capacity: int, ops_length: int):
     """A zk chain's proof options for these settings (zk_proof_options)."""
     return zk_proof_options(security_bits, capacity.bit_length() - 1, ops_length, LOG_BLOWUP)
+
+
+def journal_mode_problem(journal_dir: str, zk: bool) -> str | None:
+    """Why a transparent daemon must not replay the journal at
+    `journal_dir` (a zk daemon marked it), else None."""
+    if zk or not os.path.exists(os.path.join(journal_dir, JOURNAL_MARK)):
+        return None
+    return (f"{os.path.abspath(journal_dir)} is a zk chain's journal (its {JOURNAL_MARK} mark): a transparent "
+            "daemon would prove its unproven batches as transparent proofs, which carry their records, "
+            "in the clear; set [proofs] mode = \"zk\", or give a new [journal] dir and a new [store] dir "
+            "for a transparent chain")
+
+
+def mark_journal(journal_dir: str, group: str | int | None = None) -> None:
+    """Mark the journal at `journal_dir` a zk chain's (an empty file, made
+    once, its name synced); nothing if it is marked."""
+    path = os.path.join(journal_dir, JOURNAL_MARK)
+    try:
+        os.close(perms.create_file(path, os.O_WRONLY | os.O_CLOEXEC, group))
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise ZkStoreError(f"{path}: cannot create: {exc.strerror or exc}") from None
+    fm.fsync_directory(journal_dir)
 
 
 def open_store_mode(store: ProofStore, zk: bool, *, security_bits: int, capacity: int, ops_length: int,

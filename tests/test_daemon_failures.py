@@ -46,6 +46,7 @@ def test_a_daemon_that_cannot_start_exits_with_one_clear_line(tmp_path, snapshot
     traceback, nothing is changed, and the configuration put back starts."""
     every = {"journal": {"snapshot_every_ops": 100 if snapshots else 0}}
     d = Daemon(tmp_path, settings=every)
+    others = []                    # daemons on d's rings: d.cleanup() removes those
     try:
         d.start()
         loadgen.run(d.ops_ring, None, loadgen.flow(300, seed=21, capacity=d.capacity), d.capacity)
@@ -55,6 +56,7 @@ def test_a_daemon_that_cannot_start_exits_with_one_clear_line(tmp_path, snapshot
         assert any(n.endswith(".zks") for n in before) == snapshots
         rings = {"ops": d.ops_ring, "completions": d.completions_ring}
         small = Daemon(tmp_path, settings={"book": {"trace_length": 128}, "ring": rings, **every})
+        others.append(small)
         with pytest.raises(RuntimeError, match="exited with 2" if snapshots else "exited with 1"):
             small.start()
         log = small.logs()
@@ -66,10 +68,13 @@ def test_a_daemon_that_cannot_start_exits_with_one_clear_line(tmp_path, snapshot
             assert "[book] trace_length" in log
         assert "Traceback" not in log
         assert sorted(os.listdir(tmp_path / "journal")) == before
-        d = Daemon(tmp_path, settings={"ring": rings, **every})    # the configuration put back
-        d.start()
-        assert d.stop() == 0
+        back = Daemon(tmp_path, settings={"ring": rings, **every})    # the configuration put back
+        others.append(back)
+        back.start()
+        assert back.stop() == 0
     finally:
+        for other in others:
+            other.cleanup()
         d.cleanup()
 
 

@@ -49,7 +49,7 @@ from .recovery import recover
 from .sequencer import Sequencer, SequencerThread
 from .store import ProofStore
 from .pools import open_pool
-from .zk_store import ZkStoreError, journal_mode_problem, mark_journal, open_store_mode
+from .zk_store import ZkStoreError, journal_mode_problem, label_journal_zk, open_store_mode
 
 log = logging.getLogger("zksidecar.daemon")
 
@@ -92,7 +92,7 @@ class Service:
             if problem:              # transparent mode, where open_store_mode made nothing
                 raise ZkStoreError(problem)
             if zk:                   # only once the store is found a zk store: a refused start marks nothing
-                mark_journal(c.journal.dir, c.state.group or None)
+                label_journal_zk(c.journal.dir, c.state.group or None)
             self.sequencer = Sequencer(c.book.capacity, self.trace_length, self.policy, self.metrics,
                                        max_symbols=c.book.max_symbols, journal=self.journal,
                                        resync_after=c.book.resync_after, zk=zk)

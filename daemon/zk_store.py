@@ -22,7 +22,7 @@ what and what to do.
 The journal holds a zk chain's records too, and a transparent daemon given
 it with a new, empty store would find no proof to refuse and prove its
 unproven batches in the clear.  So a zk start marks the journal
-(`mark_journal`, after the store is found to be a zk store), and a
+(`label_journal_zk`, after the store is found to be a zk store), and a
 transparent start refuses a marked one (`journal_mode_problem`, before
 recovery; `daemon --check-config` too).  A journal a zk daemon of an
 earlier release wrote is marked at its next zk start.
@@ -70,8 +70,9 @@ from .batches import Batch
 from .store import ProofStore, StoreArchived, StoreError, StoreFull, not_a_store
 
 CHAIN_NAME = "zk-chain.json"
-#: in the [journal] dir: the journal is a zk chain's (docs/STORE.md, "The journal's mode")
-JOURNAL_MARK = "zk-journal"
+#: an empty file in the [journal] dir: the journal is a zk chain's (docs/STORE.md,
+#: "The journal's mode"; not a journal BATCH mark, formats.JOURNAL_MARK)
+ZK_JOURNAL_NAME = "zk-journal"
 PRIVATE_DIR = "private"
 KEY_NAME = "key"
 CHAIN_FORMAT = "zksidecar-zk-chain"
@@ -171,7 +172,7 @@ _MODE_OF_VERSION = {proof_file.VERSION: "transparent", ZK_FILE_VERSION: "zk"}
 _VERSION_BYTES = 6
 #: a transparent daemon's refusal of a zk store: a new store alone is not
 #: enough, since recovery proves every batch the journal holds that the store
-#: does not, and the journal records no mode
+#: does not (a journal a zk daemon marked refuses it too: journal_mode_problem)
 _NEW_JOURNAL_TOO = ("and a new [journal] dir with it (the zk chain's journal holds its records: a transparent "
                     "daemon would prove its batches in the clear into the new store)")
 #: what a mixed store's refusal tells its operator
@@ -503,18 +504,18 @@ def chain_options(security_bits: int, capacity: int, ops_length: int):
 def journal_mode_problem(journal_dir: str, zk: bool) -> str | None:
     """Why a transparent daemon must not replay the journal at
     `journal_dir` (a zk daemon marked it), else None."""
-    if zk or not os.path.exists(os.path.join(journal_dir, JOURNAL_MARK)):
+    if zk or not os.path.exists(os.path.join(journal_dir, ZK_JOURNAL_NAME)):
         return None
-    return (f"{os.path.abspath(journal_dir)} is a zk chain's journal (its {JOURNAL_MARK} mark): a transparent "
+    return (f"{os.path.abspath(journal_dir)} is a zk chain's journal (its {ZK_JOURNAL_NAME} mark): a transparent "
             "daemon would prove its unproven batches as transparent proofs, which carry their records, "
             "in the clear; set [proofs] mode = \"zk\", or give a new [journal] dir and a new [store] dir "
             "for a transparent chain")
 
 
-def mark_journal(journal_dir: str, group: str | int | None = None) -> None:
+def label_journal_zk(journal_dir: str, group: str | int | None = None) -> None:
     """Mark the journal at `journal_dir` a zk chain's (an empty file, made
     once, its name synced); nothing if it is marked."""
-    path = os.path.join(journal_dir, JOURNAL_MARK)
+    path = os.path.join(journal_dir, ZK_JOURNAL_NAME)
     try:
         os.close(perms.create_file(path, os.O_WRONLY | os.O_CLOEXEC, group))
     except FileExistsError:

@@ -538,12 +538,12 @@ def test_a_daemon_of_the_other_mode_refuses_the_store_and_proves_nothing(tmp_pat
         refused_by_start_and_check(str(tmp_path / "zk.toml"), "zk-chain.json is missing and the store holds")
         # the zk chain's journal with a new, empty store: nothing in the store to refuse, but the
         # journal's mark refuses it (the review: its unproven batches were proven in the clear)
-        assert (tmp_path / "journal" / ZS.JOURNAL_MARK).exists()
+        assert (tmp_path / "journal" / ZS.ZK_JOURNAL_NAME).exists()
         new_store = (tmp_path / "t.toml").read_text().replace(str(store_dir), str(tmp_path / "new-proofs"))
         assert new_store != (tmp_path / "t.toml").read_text()
         (tmp_path / "t-new-store.toml").write_text(new_store)
         refused_by_start_and_check(str(tmp_path / "t-new-store.toml"), f"is a zk chain's journal (its "
-                                   f"{ZS.JOURNAL_MARK} mark): a transparent daemon would prove")
+                                   f"{ZS.ZK_JOURNAL_NAME} mark): a transparent daemon would prove")
         with ProofStore(str(tmp_path / "new-proofs"), fsync=False, readonly=True) as store:
             assert len(store) == 0                 # opened before the refusal, and nothing proven
         with ProofStore(str(store_dir), fsync=False, readonly=True) as store:

@@ -168,6 +168,8 @@ def test_a_journal_that_does_not_re_apply_is_refused(tmp_path):
     with pytest.raises(loadgen.JournalError, match="seq 51 re-applies to another outcome"):
         loadgen.rebuild(lie, 64, 0)
     assert len(loadgen.read_journal(str(tmp_path / "none"), 0, 64)) == 0      # a first run
+    with pytest.raises(loadgen.JournalError, match="not a regular file"):      # not read forever
+        loadgen.read_journal("/dev/zero", 0, 64)
 
 
 def test_the_journal_header_is_as_documented():

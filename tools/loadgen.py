@@ -40,6 +40,7 @@ from zksidecar.engine.flow import FlowParams, cleared, generate
 from zksidecar.engine.records import (COMPLETION_DTYPE, FLAG_CLAIMED, OP_DTYPE, CompletionStatus,
                                       check_completions)
 from zksidecar.engine.records import VERSION as RECORDS_VERSION
+from zksidecar.prover import input_file
 
 from . import arg_types
 
@@ -274,8 +275,8 @@ def read_journal(path: str | None, symbol: int, capacity: int) -> np.ndarray:
     stream from seq 1 on."""
     if path is None or not os.path.exists(path):
         return np.zeros(0, OP_DTYPE)
-    try:
-        with open(path, "rb") as f:
+    try:      # a regular file only: a device or a FIFO would be read forever (input_file)
+        with input_file.open_regular(path) as f:
             raw = f.read()
     except OSError as exc:
         raise JournalError(exc.strerror or str(exc)) from None

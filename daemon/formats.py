@@ -25,6 +25,7 @@ import numpy as np
 
 from ..engine.records import OP_DTYPE, Packed, record_dtype
 from . import perms
+from .refusal import StartRefusal
 
 VERSION = 1
 JOURNAL_MAGIC = 0x454A4B5A     # b"ZKJE"
@@ -44,14 +45,22 @@ class FileLogError(OSError):
         return self.strerror or super().__str__()
 
 
-class CorruptEntryMixin:
-    """A damaged entry that is not a torn tail: `path` and `offset` name it."""
+#: how an entry whose sound header says another format version is refused
+OTHER_VERSION = "format version"
+
+
+class CorruptEntryMixin(StartRefusal):
+    """A damaged entry that is not a torn tail: `path` and `offset` name it.
+    One whose header, its checksum holding, says another format version
+    (`reason` starts OTHER_VERSION) is no damage but another release's file:
+    `unusable`, as no retry or repair makes this release read it."""
 
     what = "entry"
 
     def __init__(self, path: str, offset: int, reason: str):
         self.path, self.offset, self.reason = path, offset, reason
-        super().__init__(errno.EIO, f"{path}: corrupt {self.what} at byte {offset}: {reason}")
+        super().__init__(errno.EIO, f"{path}: corrupt {self.what} at byte {offset}: {reason}",
+                         unusable=reason.startswith(OTHER_VERSION))
 
 
 JOURNAL_ENTRY_DTYPE = record_dtype([
@@ -356,7 +365,7 @@ class EntryWalk:
             if crc32(raw[:HEADER_CRC_AT]) != h.header_crc:
                 return self._fail(at, "header checksum fails", end == self.size)
             if h.version != VERSION:
-                raise self.error(self.path, at, f"format version {h.version} (this build reads {VERSION})")
+                raise self.error(self.path, at, f"{OTHER_VERSION} {h.version} (this build reads {VERSION})")
             problem = lay.check(h)
             if problem:
                 raise self.error(self.path, at, problem)

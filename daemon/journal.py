@@ -28,6 +28,7 @@ import numpy as np
 from ..engine.records import OP_DTYPE
 from . import formats as fm
 from . import perms
+from .refusal import StartRefusal
 
 log = logging.getLogger(__name__)
 
@@ -51,14 +52,15 @@ class JournalCorrupt(fm.CorruptEntryMixin, JournalError):
     what = "journal entry"
 
 
-class ReplayMismatch(JournalError):
+class ReplayMismatch(StartRefusal, JournalError):
     """Whole entries that do not replay to what the daemon recorded: a batch
     mark that does not follow its symbol's last one, or whose operations do
     not end where it says (a journal from another configuration, or one
-    edited by hand)."""
+    edited by hand).  `unusable=True` where the configuration (or this
+    release) is what the journal or the store does not fit (daemon/refusal.py)."""
 
-    def __init__(self, message: str):
-        super().__init__(errno.EINVAL, f"journal replay: {message}")
+    def __init__(self, message: str, unusable: bool = False):
+        super().__init__(errno.EINVAL, f"journal replay: {message}", unusable=unusable)
 
 
 @dataclass(frozen=True)
@@ -385,7 +387,7 @@ def set_aside_corruption(directory: str) -> list[str]:
                 for _ in walk:
                     pass
             except JournalCorrupt as exc:
-                if exc.reason.startswith("format version"):
+                if exc.unusable:        # another release's journal, not damage
                     raise JournalError(errno.EINVAL, f"{path}: {exc.reason}: a journal of another "
                                        "version of zksidecar, not a damaged one; not repaired") from None
                 notes.append(_set_aside(path, exc.offset, data[exc.offset:], exc.reason, group))

@@ -183,7 +183,7 @@ def recover(journal: Journal, store: ProofStore, sequencer: Sequencer, tail_reco
         shadow = sequencer.shadows.get(symbol) or sequencer.shadow(symbol)
         if shadow is None:
             raise ReplayMismatch(f"the store proves symbol {symbol}, one beyond book.max_symbols "
-                                 f"({sequencer.max_symbols}); raise it")
+                                 f"({sequencer.max_symbols}); raise it", unusable=True)
         for batch_id in [b for b in store.batches(symbol) if b >= shadow.next_batch_id]:
             report()
             _rebuild(batch_id, symbol, h, journal, store, sequencer, private)
@@ -357,7 +357,7 @@ def refuse_unfit(snap: Snapshot, sequencer: Sequencer) -> None:
     if unfit is not None:
         section, _, name = unfit[0].partition(".")
         raise ReplayMismatch(f"the configuration changed a setting this chain fixes: [{section}] "
-                             f"{name}: {unfit[1]}")
+                             f"{name}: {unfit[1]}", unusable=True)
 
 
 def _snapshots(journal: Journal, store: ProofStore, sequencer: Sequencer, aside: list[str]
@@ -461,7 +461,7 @@ def refuse_old_chains(store: ProofStore) -> None:
                     f"{symbol}, batch {batch_id}); this release proves batch proof version "
                     f"{proof_file.VERSION}, which cannot continue it: verify that store with the "
                     "release that wrote it, and start this one with a new store ([store] dir) "
-                    "and journal (docs/PROOF_FORMAT.md, \"Migration\")")
+                    "and journal (docs/PROOF_FORMAT.md, \"Migration\")", unusable=True)
             break
 
 
@@ -519,12 +519,13 @@ def _settle(batch: Batch, mark: BatchMark, store: ProofStore, capacity: int,
     if 1 << public.log2_capacity != capacity:
         raise ReplayMismatch(f"{where}: its stored proof is of a {1 << public.log2_capacity}-slot "
                              f"book; [book] capacity is {capacity}, and a chain's book capacity "
-                             f"cannot change between runs: set it back to {1 << public.log2_capacity}")
+                             f"cannot change between runs: set it back to {1 << public.log2_capacity}",
+                             unusable=True)
     if public.ops_length > batch.trace_length:
         raise ReplayMismatch(f"{where}: its stored proof has {public.ops_length} ops rows, over the "
                              f"cap of {batch.trace_length} ([book] trace_length, or sized for [batch] "
                              "max_batch_size); the cap may grow between runs, never shrink: set it "
-                             f"to at least {public.ops_length}")
+                             f"to at least {public.ops_length}", unusable=True)
     if public.zk is not None:
         records = _private_records(private, mark.symbol, mark.batch_id)
     else:
@@ -541,7 +542,7 @@ def _private_records(private, symbol: int, batch_id: int) -> np.ndarray | None:
     cannot be read: the batch is then settled by its range alone."""
     if private is None:
         raise ReplayMismatch(f"symbol {symbol} batch {batch_id}: the store holds a zk proof, the daemon "
-                             "runs in transparent mode")
+                             "runs in transparent mode", unusable=True)
     try:
         return private.read_private(symbol, batch_id).ops
     except ReceiptError as exc:
@@ -569,7 +570,8 @@ def _rebuild(batch_id: int, symbol: int, held: _Held, journal: Journal, store: P
     ops, zk_pre = public.ops, None
     if public.zk is not None:     # a zk proof has no public records: its private file's, checked
         if private is None:
-            raise ReplayMismatch(f"{where}: the store holds a zk proof, the daemon runs in transparent mode")
+            raise ReplayMismatch(f"{where}: the store holds a zk proof, the daemon runs in transparent mode",
+                                 unusable=True)
         try:
             p = private.read_private(symbol, batch_id)
             chain = private.chain(symbol)
@@ -582,7 +584,7 @@ def _rebuild(batch_id: int, symbol: int, held: _Held, journal: Journal, store: P
     if public.ops_length > shadow.trace_length or 1 << public.log2_capacity != shadow.book.capacity:
         raise ReplayMismatch(f"{where}: its stored proof has a {public.ops_length}-row ops trace "
                              f"of a {1 << public.log2_capacity}-slot book; the configuration says "
-                             f"at most {shadow.trace_length} rows, {shadow.book.capacity} slots")
+                             f"at most {shadow.trace_length} rows, {shadow.book.capacity} slots", unusable=True)
     # it may begin where its stream resumed past a gap the journal lost too
     first_ts = int(ops["ts_ns"][0])
     resumed = shadow.needs_resume(public.first_seq, first_ts)

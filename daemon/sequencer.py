@@ -255,7 +255,7 @@ class Sequencer:
                                  "under another configuration: a larger cap on a batch's ops rows "
                                  "([book] trace_length, or sized for [batch] max_batch_size; it may "
                                  "grow between runs, never shrink) or another [book] capacity (fixed "
-                                 "for a chain): set it back") from None
+                                 "for a chain): set it back", unusable=True) from None
         if applied.closed:
             raise ReplayMismatch(f"symbol {mark.symbol}: batch {mark.batch_id - 1} was marked before "
                                  f"the records that close it at a break")

@@ -46,6 +46,7 @@ from .notify import Notifier, watchdog_loop
 from .priority import ProofPriority
 from .rebuild import Rebuilder, sequencer_of
 from .recovery import recover
+from .refusal import NEEDS_OPERATOR, needs_operator
 from .sequencer import Sequencer, SequencerThread
 from .store import ProofStore
 from .pools import open_pool
@@ -90,7 +91,7 @@ class Service:
                                       fsync=c.store.fsync)
             problem = journal_mode_problem(c.journal.dir, zk)
             if problem:              # transparent mode, where open_store_mode made nothing
-                raise ZkStoreError(problem)
+                raise ZkStoreError(problem, unusable=True)
             if zk:                   # only once the store is found a zk store: a refused start marks nothing
                 label_journal_zk(c.journal.dir, c.state.group or None)
             self.sequencer = Sequencer(c.book.capacity, self.trace_length, self.policy, self.metrics,
@@ -453,7 +454,8 @@ def _what_failed(exc: Exception) -> str:
 
 def main(config_path: str | None) -> int:
     """`zksidecar daemon --config FILE`: 0 after a clean stop, 1 after a
-    fatal error (one log line says which), 2 for a bad configuration."""
+    fatal error (one log line says which), 2 (NEEDS_OPERATOR) for a bad
+    configuration or state on disk it cannot use (daemon/refusal.py)."""
     from .config import ConfigError, load
     from .malloc import return_freed_memory
 
@@ -463,7 +465,7 @@ def main(config_path: str | None) -> int:
         cfg = load(config_path)
     except ConfigError as exc:
         log.error("cannot start: configuration: %s", exc)
-        return 2
+        return NEEDS_OPERATOR
     try:
         import uvloop
         run = uvloop.run
@@ -472,12 +474,12 @@ def main(config_path: str | None) -> int:
     try:
         service = Service(cfg)
     except Exception as exc:     # a journal, store, ring or replay that cannot be used
-        damaged = isinstance(exc, JournalCorrupt) and not exc.reason.startswith("format version")
+        damaged = isinstance(exc, JournalCorrupt) and not exc.unusable
         hint = (f"; `zksidecar journal repair {cfg.journal.dir}` sets aside the journal from there "
                 "on (docs/DAEMON.md)" if damaged else "")
         log.error("cannot start: %s%s", _what_failed(exc), hint)
         log.debug("cannot start", exc_info=True)
-        return 1
+        return NEEDS_OPERATOR if needs_operator(exc) else 1
     try:
         run(service.serve())
     except Exception as exc:

@@ -146,7 +146,7 @@ def _header(data: bytes, path: str):
     if fm.crc32(data[:HEADER_CRC_AT]) != h.header_crc:
         raise SnapshotCorrupt(path, 0, "header checksum fails")
     if h.version != fm.VERSION:
-        raise SnapshotCorrupt(path, 4, f"format version {h.version} (this build reads {fm.VERSION})")
+        raise SnapshotCorrupt(path, 4, f"{fm.OTHER_VERSION} {h.version} (this build reads {fm.VERSION})")
     if any(h.reserved) or h.reserved2:
         raise SnapshotCorrupt(path, 5, "reserved bytes are not zero")
     return h

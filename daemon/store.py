@@ -132,6 +132,15 @@ def _may_follow_lost(cursor: tuple[int, int], at: tuple[int, int], lost: int,
     return offset == 0 and segment <= seg + lost + 1 or segment not in present and segment <= seg + lost
 
 
+def _names_unlisted(raw: bytes, present: dict[int, str]) -> bool:
+    """Does an index entry of `raw` (index.zki's bytes) not marked archived
+    name a segment `present` does not hold?  Entries are not checked: a
+    damaged one naming some segment costs one more listing, no more."""
+    entries = np.frombuffer(raw, fm.STORE_INDEX_DTYPE, len(raw) // INDEX_SIZE)
+    named = np.unique(entries["segment"][entries["state"] != fm.STORE_ARCHIVED])
+    return not set(named.tolist()) <= present.keys()
+
+
 def _data_at(cursor: tuple[int, int], present: dict[int, str], sizes: dict[int, int], file):
     """Where the next data entry after the data cursor lies ((segment,
     offset), or None if no data is there) and its header if it checks out
@@ -294,15 +303,30 @@ class ProofStore:
     def _index_path(self) -> str:
         return os.path.join(self.directory, INDEX_NAME)
 
-    def _open(self) -> None:
+    def _list_segments(self) -> tuple[dict[int, str], dict[int, int]]:
+        """The data segments on disk: number -> path, and number -> size."""
         present = {n: os.path.join(self.directory, name)
                    for n, name in fm.segment_files(self.directory, PREFIX, SUFFIX)}
-        sizes = {n: os.path.getsize(p) for n, p in present.items()}
+        return present, {n: os.path.getsize(p) for n, p in present.items()}
+
+    def _read_index(self) -> bytes:
         try:
             with open(self._index_path, "rb") as f:
-                raw = f.read()
+                return f.read()
         except FileNotFoundError:
-            raw = b""
+            return b""
+
+    def _open(self) -> None:
+        present, sizes = self._list_segments()
+        raw = self._read_index()
+        if self.readonly and _names_unlisted(raw, present):
+            # a reader holds no lock: the writer may have rolled to a new
+            # segment between the listing and the index read.  It makes a
+            # segment before it indexes a proof in it, so a listing made after
+            # the read holds every segment the index names, and one still
+            # missing from it is lost (the checks below say so).  A writer
+            # holds the lock: nothing changes under it
+            present, sizes = self._list_segments()
         copy_raw = self._read_copy_file()
         copy = self._parse_copy(copy_raw)
         kept, why, vouched = self._check_index(raw, present, sizes, copy)

@@ -67,6 +67,7 @@ from . import formats as fm
 from . import perms
 from . import private_file as pf
 from .batches import Batch
+from .refusal import StartRefusal
 from .store import ProofStore, StoreArchived, StoreError, StoreFull, not_a_store
 
 CHAIN_NAME = "zk-chain.json"
@@ -95,9 +96,12 @@ ARCHIVED_HINT = ("the store no longer serves its receipts; if `zksidecar store a
                  "removed its private data with the proof)")
 
 
-class ZkStoreError(ValueError):
+class ZkStoreError(StartRefusal, ValueError):
     """A store the daemon refuses to open in this mode, or a private file
-    that cannot be written; the message says why and what to do."""
+    that cannot be written; the message says why and what to do.
+    `unusable=True` when the store or journal, as it is, cannot be used
+    under this configuration or by this release (daemon/refusal.py); not
+    for an I/O error, which a retry may pass."""
 
 
 class ReceiptUnavailable(ReceiptError):
@@ -324,7 +328,7 @@ def _read_chain(path: str) -> tuple[bytes, dict]:
                            f"ChaCha20 (key stream version {zk_keys.KEY_STREAM_VERSION}, docs/ZK_KEYS.md). A chained "
                            "state's mask must be the one its first proof committed, so the chain cannot be "
                            "continued (nor its receipts made) by this release: finish it with the release that "
-                           "made it, or give a new [store] dir for a new chain")
+                           "made it, or give a new [store] dir for a new chain", unusable=True)
     if not ok:
         raise ZkStoreError(f"{path} is not a zk chain record of format {CHAIN_FORMAT} version {CHAIN_VERSION} "
                            "whose digest is its parameters' (damaged, or not this daemon's): restore it from the "
@@ -533,7 +537,7 @@ def open_store_mode(store: ProofStore, zk: bool, *, security_bits: int, capacity
     directory = os.path.abspath(store.directory)
     problem = store_mode_problem(store, zk)
     if problem:
-        raise ZkStoreError(problem)
+        raise ZkStoreError(problem, unusable=True)
     if not zk:
         return None
     options = chain_options(security_bits, capacity, ops_length)
@@ -564,11 +568,11 @@ def open_store_mode(store: ProofStore, zk: bool, *, security_bits: int, capacity
                            + (f"{', '.join(by_release)} {'is' if len(by_release) == 1 else 'are'} the release's, "
                               "so finish the chain with the release that made it"
                               if by_release else "restore the configuration")
-                           + ", or give a new [store] dir for a new chain")
+                           + ", or give a new [store] dir for a new chain", unusable=True)
     if not os.path.exists(key_path):
         raise ZkStoreError(f"{key_path} is missing: this zk store's chain cannot be continued without its store "
                            "key (restore it from the store's backup, docs/DEPLOY.md; without it the chain can only "
-                           "restart in a new [store] dir)")
+                           "restart in a new [store] dir)", unusable=True)
     try:
         key = zk_keys.read_key_file(key_path)
     except zk_keys.KeyFileError as exc:
@@ -618,4 +622,4 @@ def check_private_dir(path: str, holds: str) -> None:
     st = os.stat(path)
     if st.st_mode & 0o077:
         raise ZkStoreError(f"{path} is open to others (mode {st.st_mode & 0o777:o}): it holds {holds}; "
-                           f"chmod 700 {path}")
+                           f"chmod 700 {path}", unusable=True)

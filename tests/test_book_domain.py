@@ -237,8 +237,9 @@ def test_a_daemon_store_holding_a_version_3_chain_is_refused(tmp_path):
         refuse_old_chains(store)                       # a version-6 chain: nothing to say
         store.put(2, 0, _v3_header())
         with pytest.raises(ReplayMismatch, match="holds a version-3 chain \\(symbol 2, batch 0\\).*"
-                                                 "new store"):
+                                                 "new store") as refused:
             refuse_old_chains(store)
+        assert refused.value.unusable           # this release cannot continue it: the daemon exits 2
 
 
 def test_a_comparisons_top_limb_is_bounded_at_every_allowed_ops_height():

@@ -1,5 +1,6 @@
 """The daemon's failure semantics, end to end (docs/DAEMON.md, "When things
-go wrong"): a daemon that cannot start exits 1 with one clear line; a stop
+go wrong"): a daemon that cannot start exits with one clear line, status 2
+when no retry can start it (state its configuration cannot use), else 1; a stop
 is bounded and leaves unproven batches in the journal (one summary line); a
 full disk holds records in the ring and resumes by itself; a long journal
 replay keeps extending systemd's start timeout."""
@@ -9,6 +10,7 @@ import io
 import os
 import resource
 import threading
+import zlib
 
 import numpy as np
 import pytest
@@ -40,10 +42,11 @@ def check_store(d: Daemon, n: int) -> None:
 def test_a_daemon_that_cannot_start_exits_with_one_clear_line(tmp_path, snapshots):
     """Its journal was cut into batches for 256-row traces; restarted with
     128-row traces it cannot replay them.  With snapshots, which record the
-    cap, the configuration is refused naming the key and the value recorded
-    (exit status 2); without, the replay stops at the first batch that does
-    not fit, naming it (exit status 1).  Either way one line, never a
-    traceback, nothing is changed, and the configuration put back starts."""
+    cap, the configuration is refused naming the key and the value recorded;
+    without, the replay stops at the first batch that does not fit, naming
+    it.  Either way exit status 2 (no retry fits the batch: systemd does not
+    restart it), one line, never a traceback, nothing is changed, and the
+    configuration put back starts."""
     every = {"journal": {"snapshot_every_ops": 100 if snapshots else 0}}
     d = Daemon(tmp_path, settings=every)
     others = []                    # daemons on d's rings: d.cleanup() removes those
@@ -57,7 +60,7 @@ def test_a_daemon_that_cannot_start_exits_with_one_clear_line(tmp_path, snapshot
         rings = {"ops": d.ops_ring, "completions": d.completions_ring}
         small = Daemon(tmp_path, settings={"book": {"trace_length": 128}, "ring": rings, **every})
         others.append(small)
-        with pytest.raises(RuntimeError, match="exited with 2" if snapshots else "exited with 1"):
+        with pytest.raises(RuntimeError, match="exited with 2"):
             small.start()
         log = small.logs()
         if snapshots:
@@ -208,5 +211,53 @@ def test_a_ring_others_may_open_stops_the_daemon_at_its_configuration(tmp_path):
         log = d.logs()
         assert "configuration: [ring] ops: ring " in log and "mode 0666" in log, log
         assert not (tmp_path / "journal").exists() and "Traceback" not in log
+    finally:
+        d.cleanup()
+
+
+@pytest.mark.parametrize("held", ["journal", "proofs"])
+def test_a_journal_or_store_another_process_holds_is_exit_1(tmp_path, held):
+    """The journal's or the store's LOCK held by another process (a daemon
+    on the same state, `store prune` at work) may be free by the next try:
+    one `cannot start:` line naming it and exit 1, so systemd retries; once
+    it is released the same daemon starts."""
+    from zksidecar.daemon.journal import Journal
+    from zksidecar.daemon.store import ProofStore
+
+    d = Daemon(tmp_path)
+    try:
+        with (Journal if held == "journal" else ProofStore)(str(tmp_path / held)):
+            with pytest.raises(RuntimeError, match="exited with 1"):
+                d.start()
+        lines = [ln for ln in d.logs().splitlines() if "cannot start:" in ln]
+        assert len(lines) == 1 and f"{tmp_path / held} is open in another writer (its LOCK file is held)" \
+            in lines[0], d.logs()
+        d.start()
+        assert d.stop() == 0
+    finally:
+        d.cleanup()
+
+
+def test_a_journal_of_another_release_is_exit_2(tmp_path):
+    """A journal entry whose sound header says another format version is
+    another release's journal, not damage: no retry reads it, so exit 2 with
+    its one line (and no `journal repair` hint: it is not repaired either)."""
+    from zksidecar.daemon.journal import BatchMark, Journal
+
+    d = Daemon(tmp_path)
+    with Journal(str(tmp_path / "journal")) as journal:
+        journal.append_batch(BatchMark(0, 0, 1, 1, 0, False))
+    seg = tmp_path / "journal" / "journal-000000.zkj"
+    raw = bytearray(seg.read_bytes())
+    raw[4] = 9                                                      # the entry's version byte ...
+    raw[28:32] = zlib.crc32(bytes(raw[:28])).to_bytes(4, "little")  # ... its header sealed again
+    seg.write_bytes(bytes(raw))
+    try:
+        with pytest.raises(RuntimeError, match="exited with 2"):
+            d.start()
+        lines = [ln for ln in d.logs().splitlines() if "cannot start:" in ln]
+        assert len(lines) == 1 and "format version 9 (this build reads 1)" in lines[0], d.logs()
+        assert "journal repair" not in d.logs() and "Traceback" not in d.logs()
+        assert seg.read_bytes() == bytes(raw)
     finally:
         d.cleanup()

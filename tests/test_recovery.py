@@ -162,8 +162,9 @@ def test_a_stored_proof_of_other_operations_stops_the_start(tmp_path):
             else:
                 journal.append_ops(e.records, e.seen_ns)
     with pytest.raises(ReplayMismatch, match="batch 1 is operations 25..47 in the journal, but its "
-                                             "stored proof covers 25..48"):
+                                             "stored proof covers 25..48") as refused:
         restart(tmp_path)
+    assert not refused.value.unusable       # the state contradicts itself: not a configuration's misfit
 
 
 def test_a_stored_proof_from_another_book_stops_the_start(tmp_path):

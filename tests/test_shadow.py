@@ -257,12 +257,14 @@ def test_a_journal_that_contradicts_itself_is_refused(tmp_path):
     with Journal(str(tmp_path / "journal")) as journal, ProofStore(str(tmp_path / "proofs")) as store:
         small = Sequencer(CAP, 128, policy(128), Metrics())
         with pytest.raises(ReplayMismatch, match=r"cut under another configuration: a larger cap .*"
-                           r"\[book\] trace_length.*never shrink"):
+                           r"\[book\] trace_length.*never shrink") as misfit:
             recover(journal, store, small, tail_records=16)
+        assert misfit.value.unusable        # the configuration is what the journal does not fit: exit 2
         skipped = Sequencer(CAP, 256, policy(128), Metrics())
         skipped.shadow(0).next_batch_id = 1
-        with pytest.raises(ReplayMismatch, match="marks batch 0, expected 1"):
+        with pytest.raises(ReplayMismatch, match="marks batch 0, expected 1") as contradiction:
             recover(journal, store, skipped, tail_records=16)
+        assert not contradiction.value.unusable
 
 
 def test_an_apply_that_raises_changes_nothing():

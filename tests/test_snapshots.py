@@ -228,8 +228,9 @@ def test_a_configuration_the_chain_does_not_fit_stops_the_start_and_touches_noth
     live(tmp_path, two_symbols(200), every_ops=100, prove=4)
     kept = sorted(os.listdir(tmp_path / "journal"))
     full = recovered(without_snapshots(tmp_path, tmp_path / "full"))
-    with pytest.raises(ReplayMismatch, match=key):
+    with pytest.raises(ReplayMismatch, match=key) as refused:
         recovered(tmp_path, capacity, trace_length, max_symbols)
+    assert refused.value.unusable           # no retry fits it: the daemon exits 2
     assert sorted(os.listdir(tmp_path / "journal")) == kept
     assert recovered(tmp_path)[:2] == full[:2]
 

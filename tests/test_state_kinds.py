@@ -98,17 +98,35 @@ def test_an_exported_chain_is_no_state_directory(tmp_path, state, host, role):
     assert "not a state directory" in ps[0]
 
 
-def test_the_daemon_refuses_swapped_directories_and_writes_nothing(tmp_path):
+#: a wrong-kind layout of the daemon's state directories -> what its refusal says
+WRONG_KINDS = {
+    "swapped": (lambda tmp: (journal_at(tmp / "proofs"), store_at(tmp / "journal")),
+                "look swapped"),
+    "a store as the journal": (lambda tmp: store_at(tmp / "journal"),
+                               "holds a proof store's files (index.zki, store-000000.zkd), not a journal's"),
+    "a journal as the store": (lambda tmp: journal_at(tmp / "proofs"),
+                               "holds a journal's files (journal-000000.zkj), not a proof store's"),
+    "a chain as the store": (lambda tmp: chain_at(tmp, tmp / "proofs"),
+                             "holds an exported chain's files (batch-000000.zkb, manifest.json)"),
+}
+
+
+@pytest.mark.parametrize("layout", sorted(WRONG_KINDS))
+def test_the_daemon_refuses_wrong_kind_directories_and_writes_nothing(tmp_path, layout):
+    """Exit 2 from the start as from --check-config: no retry changes what
+    the directories hold, so the units' RestartPreventExitStatus=2 leaves it
+    to the operator instead of restarting the daemon in a loop."""
     daemon = Daemon(tmp_path)
-    journal_at(tmp_path / "proofs")
-    store_at(tmp_path / "journal")
-    before = {d: sorted(os.listdir(tmp_path / d)) for d in ("journal", "proofs")}
+    make, said = WRONG_KINDS[layout]
+    make(tmp_path)
+    before = {d: sorted(os.listdir(tmp_path / d)) for d in ("journal", "proofs") if (tmp_path / d).exists()}
     for flags in (["--check-config"], []):
         r = subprocess.run([sys.executable, "-m", "zksidecar.tools.cli", "daemon", *flags, "--config",
                             str(daemon.config)], capture_output=True, text=True, timeout=120)
         assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
-        assert "look swapped" in r.stderr and "journal-000000.zkj" in r.stderr
-    assert {d: sorted(os.listdir(tmp_path / d)) for d in ("journal", "proofs")} == before
+        assert said in r.stderr, r.stderr
+    assert {d: sorted(os.listdir(tmp_path / d)) for d in ("journal", "proofs")
+            if (tmp_path / d).exists()} == before
 
 
 # -- the commands on an existing store ------------------------------------------

@@ -313,3 +313,40 @@ def test_prune_names_each_damaged_proof_it_removes(tmp_path):
         assert err.getvalue().count("damaged at rest") == 1
     with ProofStore(str(tmp_path), fsync=False, segment_bytes=SEG) as s:
         assert s.archived(1, 2) and s.first_kept(1) == 6
+
+
+def test_a_reader_beside_a_writer_that_rolls_to_a_new_segment_is_not_refused(tmp_path, monkeypatch):
+    """`verify --store` (or `export`) beside the daemon: the writer rolls to
+    a new segment between the reader's listing of the segments and its read
+    of index.zki, so the index names a segment the listing did not have.  In
+    a pruned store a segment missing with archived entries before it is
+    corruption, and the reader was refused, though a retry opened it.  A
+    test double on the listing drives the writer there every time.  The
+    reader lists again and sees every proof the index names; a segment the
+    index names that really is gone is still refused, by the reader and the
+    writer."""
+    writer = stand_in(tmp_path, {1: 6, 2: 6})
+    writer.remove_segments(writer.plan_retention(keep=3))
+    rolled: list[int] = []
+    listing = ProofStore._list_segments
+
+    def listing_then_roll(self):       # the test double: the writer rolls right after a reader lists
+        out = listing(self)
+        if self.readonly and not rolled:
+            before = segments(tmp_path)
+            while segments(tmp_path) == before:
+                b = len(writer.batches(1))
+                writer.put(1, b, proof(1, b))
+                rolled.append(b)
+        return out
+
+    monkeypatch.setattr(ProofStore, "_list_segments", listing_then_roll)
+    with ProofStore(str(tmp_path), readonly=True) as ro:
+        assert rolled and ro.batches(1) == writer.batches(1) and ro.first_kept(1) == 3
+        assert [ro.get(1, b) for b in rolled] == [proof(1, b) for b in rolled]
+    writer.close()
+    newest = fm.segment_name(str(tmp_path), "store", ".zkd", segments(tmp_path)[-1])
+    os.unlink(newest)                   # the segment the index names, lost
+    for kw in ({"readonly": True}, {"fsync": False, "segment_bytes": SEG}):
+        with pytest.raises(StoreCorrupt, match="this segment is missing"):
+            ProofStore(str(tmp_path), **kw)

@@ -471,11 +471,11 @@ def test_zk_daemon_restarted_mid_proof_receipts_and_refusals(tmp_path):
         assert "REFUSED" in text.getvalue()
         assert receipt_main(str(tmp_path / "journal"), 0, str(tmp_path / "x.zkr"), seqs=[1]) == 2
         assert receipt_main(store_dir, 0, str(tmp_path / "y.zkr"), seqs=[99999]) == 1
-        # the daemon refuses to start without its key, saying so
+        # the daemon refuses to start without its key, saying so: exit 2, no retry brings it back
         os.rename(private / "key", tmp_path / "key.bak")
         proc = subprocess.run([sys.executable, "-m", "zksidecar.tools.cli", "daemon", "--config", str(d.config)],
                               capture_output=True, text=True, timeout=60)
-        assert proc.returncode == 1 and "private/key is missing" in proc.stdout + proc.stderr
+        assert proc.returncode == 2 and "private/key is missing" in proc.stdout + proc.stderr
     finally:
         d.cleanup()
 
@@ -487,13 +487,14 @@ def cli(*args) -> subprocess.CompletedProcess:
 
 
 def refused_by_start_and_check(config: str, why: str) -> None:
-    """`daemon --config` exits 1 with one `cannot start:` line saying
-    `why`, having served nothing; `daemon --check-config` exits 2 with the
-    same refusal as its one line."""
+    """`daemon --config` exits 2 (no retry can start it: the units'
+    RestartPreventExitStatus=2 does not restart it) with one `cannot start:`
+    line saying `why`, having served nothing; `daemon --check-config` exits
+    2 with the same refusal as its one line."""
     r = cli("daemon", "--config", config)
     said = r.stdout + r.stderr
     lines = [line for line in said.splitlines() if "cannot start:" in line]
-    assert r.returncode == 1 and len(lines) == 1, said
+    assert r.returncode == 2 and len(lines) == 1, said
     assert "ZkStoreError: " in lines[0] and why in lines[0], lines[0]
     assert "serving" not in said and "Traceback" not in said
     r = cli("daemon", "--check-config", "--config", config)
@@ -506,7 +507,7 @@ def test_a_daemon_of_the_other_mode_refuses_the_store_and_proves_nothing(tmp_pat
     """The operator walkthrough: a zk daemon stopped with batches left in
     its journal, its store's zk-chain.json lost.  A transparent daemon took
     that store and proved the journal's batches with their records in the
-    clear, into the zk chain; now it refuses (exit 1, one `cannot start:`
+    clear, into the zk chain; now it refuses (exit 2, one `cannot start:`
     line), as a zk daemon does naming the missing record, and `daemon
     --check-config` says the same.  The store is unchanged, and with the
     record back the zk daemon proves the backlog into a chain that

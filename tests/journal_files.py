@@ -29,11 +29,16 @@ def set_flags(path, at: int, flags: int) -> None:
         f.write(fm.journal_header(h.type, payload, h.count, h.seen_ns, flags))
 
 
-def as_written_before_flags(directory) -> None:
-    """The journal at `directory` as a zk daemon of the release before the
-    entry flags left it: every entry unflagged, and the zk-journal mark."""
+def set_all_flags(directory, flags: int) -> None:
+    """Every entry of the journal at `directory` with header `flags`."""
     for _, name in fm.segment_files(str(directory), journal.PREFIX, journal.SUFFIX):
         path = os.path.join(str(directory), name)
         for at in entry_offsets(path):
-            set_flags(path, at, 0)
+            set_flags(path, at, flags)
+
+
+def as_written_before_flags(directory) -> None:
+    """The journal at `directory` as a zk daemon of the release before the
+    entry flags left it: every entry unflagged, and the zk-journal mark."""
+    set_all_flags(directory, 0)
     open(os.path.join(str(directory), journal.ZK_MARK_NAME), "wb").close()

@@ -55,11 +55,12 @@ from .admin import socket_in_use, socket_path_problem, tcp_port_problem
 from .journal import FSYNC_POLICIES
 from .journal import PREFIX as JOURNAL_PREFIX
 from .journal import SUFFIX as JOURNAL_SUFFIX
+from .journal import mode_problem as journal_mode_problem
 from .shadow import MIN_RESYNC_AFTER
 from .store import COPY_NAME, INDEX_NAME
 from .store import PREFIX as STORE_PREFIX
 from .store import SUFFIX as STORE_SUFFIX
-from .zk_store import check_store_mode, journal_mode_problem
+from .zk_store import check_store_mode
 
 
 class ConfigError(ValueError):
@@ -1236,8 +1237,8 @@ def _section(name: str, cls, values: dict):
 def check_main(path: str | None, host: Host | None = None, out=None) -> int:
     """`zksidecar daemon --check-config`: every rule, as the daemon would
     check them at start, then the mode of the journal and the store it
-    would open (the start's own judgments, daemon/zk_store.py
-    journal_mode_problem and store_mode_problem); 0 and a
+    would open (the start's own judgments, daemon/journal.py mode_problem
+    and daemon/zk_store.py store_mode_problem); 0 and a
     summary if the configuration is usable, 2 and one line per problem (on
     stderr) if not.  Nothing is created."""
     out = out or sys.stdout

@@ -32,6 +32,7 @@ JOURNAL_MAGIC = 0x454A4B5A     # b"ZKJE"
 STORE_MAGIC = 0x45534B5A       # b"ZKSE"
 JOURNAL_OPS = 1
 JOURNAL_BATCH = 2
+JOURNAL_ENTRY_ZK = 1           # zk_journal_entry.flags: written by a zk-mode daemon
 MARK_RESUMED = 1               # zk_journal_batch.flags
 SNAPSHOT_MAGIC = 0x4E534B5A    # b"ZKSN"
 SNAPSHOT_RESUMED = 1           # zk_snapshot_book.flags
@@ -67,7 +68,7 @@ JOURNAL_ENTRY_DTYPE = record_dtype([
     ("magic", "<u4", 0),
     ("version", "u1", 4),
     ("type", "u1", 5),
-    ("reserved", "<u2", 6),
+    ("flags", "<u2", 6),
     ("length", "<u4", 8),
     ("count", "<u4", 12),
     ("seen_ns", "<u8", 16),
@@ -191,9 +192,10 @@ def _sealed(body: bytes, at: int) -> bytes:
     return body[:at] + crc32(body[:at]).to_bytes(4, "little") + body[at + 4:]
 
 
-def journal_header(kind: int, payload, count: int, seen_ns: int) -> bytes:
-    """The 32-byte header of a journal entry over `payload` (bytes-like)."""
-    return _sealed(JOURNAL_HEADER.pack(magic=JOURNAL_MAGIC, version=VERSION, type=kind, reserved=0,
+def journal_header(kind: int, payload, count: int, seen_ns: int, flags: int = 0) -> bytes:
+    """The 32-byte header of a journal entry over `payload` (bytes-like);
+    `flags`: JOURNAL_ENTRY_ZK from a zk-mode daemon, else 0."""
+    return _sealed(JOURNAL_HEADER.pack(magic=JOURNAL_MAGIC, version=VERSION, type=kind, flags=flags,
                                       length=len(payload), count=count, seen_ns=seen_ns,
                                       payload_crc=crc32(payload), header_crc=0), HEADER_CRC_AT)
 
@@ -291,10 +293,24 @@ class Layout:
     payload_crc: str
     check: Callable[[tuple], str | None]
 
+    def sound_header(self, raw: bytes):
+        """`raw`'s header fields if it is a whole header this build reads
+        (magic, its own checksum, version and `check`: what EntryWalk asks
+        of one before its payload), else None."""
+        if len(raw) < HEADER_SIZE:
+            return None
+        h = self.header.unpack(raw[:HEADER_SIZE])
+        sound = (h.magic == self.magic and crc32(raw[:HEADER_CRC_AT]) == h.header_crc
+                 and h.version == VERSION and self.check(h) is None)
+        return h if sound else None
+
 
 def _check_journal(h) -> str | None:
-    if h.reserved:
-        return "reserved bytes are not zero"
+    # unknown bits are refused, as the reserved bytes they were: a reader
+    # that took an entry with a flag it does not know could miss what it says
+    if h.flags & ~JOURNAL_ENTRY_ZK:
+        return (f"unknown flags {h.flags & ~JOURNAL_ENTRY_ZK:#x} (this build knows "
+                f"{JOURNAL_ENTRY_ZK:#x}, ZK_JOURNAL_ENTRY_ZK)")
     if h.type == JOURNAL_OPS:
         return None if h.count >= 1 and h.length == OP_DTYPE.itemsize * h.count else \
             f"{h.count} records do not fill {h.length} payload bytes"

@@ -10,6 +10,14 @@ a whole array of records is one positioned write of the array's own buffer;
 a write that fails (a full disk) is truncated back, so the journal is always
 a sequence of whole entries.  docs/STORE.md documents every byte, the repair
 rule and the fsync policies.
+
+The journal says its mode: every entry a zk-mode daemon writes is flagged
+(formats.JOURNAL_ENTRY_ZK), as its records are a zk chain's, private, and
+a transparent proof would publish them.  `mode_problem` is the start's
+judgment of a journal (and `daemon --check-config`'s); replay refuses an
+entry of the other mode it meets (JournalModeError).  A zk journal an
+earlier release wrote has unflagged entries and an empty file ZK_MARK_NAME
+beside them, which is honoured, never made.
 """
 from __future__ import annotations
 
@@ -33,6 +41,9 @@ from .refusal import StartRefusal
 log = logging.getLogger(__name__)
 
 PREFIX, SUFFIX = "journal", ".zkj"
+#: an empty file a zk daemon of an earlier release made in its journal
+#: directory, whose entries it did not flag: the journal is a zk chain's
+ZK_MARK_NAME = "zk-journal"
 FSYNC_POLICIES = ("always", "batch", "interval", "never")
 MIN_SEGMENT_BYTES = 256
 
@@ -50,6 +61,19 @@ class JournalCorrupt(fm.CorruptEntryMixin, JournalError):
     """A damaged entry that is not a torn tail: `path` and `offset` name it."""
 
     what = "journal entry"
+
+
+class JournalModeError(StartRefusal, JournalError):
+    """An entry of the other mode than the reader's (a zk daemon's read by a
+    transparent one, or the reverse): `path` and `offset` name it.  No retry
+    reads it otherwise: `unusable` (daemon/refusal.py)."""
+
+    def __init__(self, path: str, offset: int, flags: int, zk: bool):
+        self.path, self.offset = path, offset
+        wrote = "a zk" if flags & fm.JOURNAL_ENTRY_ZK else "a transparent"
+        super().__init__(errno.EINVAL, f"{path}: the journal entry at byte {offset} was written by {wrote} "
+                         f"daemon, and this one reads it in {'zk' if zk else 'transparent'} mode: a journal "
+                         "is all one mode (docs/STORE.md, \"The journal's mode\")", unusable=True)
 
 
 class ReplayMismatch(StartRefusal, JournalError):
@@ -106,11 +130,15 @@ class Journal:
     append), "batch" (each batch mark, and close), "interval" (on an append at
     least `fsync_interval` s after the last sync, and close), "never" (the OS
     writes back when it likes).  Segment rolls fsync the finished segment and
-    the directory under every policy but "never"."""
+    the directory under every policy but "never".  `zk`: the daemon's mode
+    ([proofs] mode = "zk"), which every entry written says and every entry
+    read must say (module docstring)."""
 
     def __init__(self, directory: str, segment_bytes: int = 64 << 20, fsync: str = "batch",
-                 fsync_interval: float = 1.0, group: str | int | None = None):
+                 fsync_interval: float = 1.0, group: str | int | None = None, zk: bool = False):
         self.fsync = _check_policy(fsync)
+        self.zk = zk
+        self._flags = fm.JOURNAL_ENTRY_ZK if zk else 0
         if not isinstance(segment_bytes, int) or segment_bytes < MIN_SEGMENT_BYTES:
             raise ValueError(f"journal segment_bytes must be an integer >= {MIN_SEGMENT_BYTES}, "
                              f"got {segment_bytes!r}")
@@ -126,6 +154,8 @@ class Journal:
         except OSError as exc:
             raise JournalError(exc.errno, f"journal {directory}: {exc.strerror}") from exc
         self._lock_fd = fm.lock_directory(directory, "journal", JournalError, group)
+        # a zk journal an earlier release wrote: its unflagged entries are read too
+        self._old_zk = zk and os.path.exists(os.path.join(directory, ZK_MARK_NAME))
         try:
             self._open()
         except BaseException:
@@ -200,8 +230,8 @@ class Journal:
         if not 0 <= seen_ns <= fm.U64:
             raise ValueError(f"append_ops: seen_ns {seen_ns} is not a u64")
         payload = recs.view(np.uint8)
-        return self._append(fm.journal_header(fm.JOURNAL_OPS, payload, len(recs), seen_ns), payload,
-                            False)
+        return self._append(fm.journal_header(fm.JOURNAL_OPS, payload, len(recs), seen_ns, self._flags),
+                            payload, False)
 
     def append_batch(self, mark: BatchMark) -> None:
         """Append a batch boundary; under "batch" it is durable on return."""
@@ -211,7 +241,8 @@ class Journal:
                                        flags=fm.MARK_RESUMED if mark.resumed else 0, reserved=0,
                                        batch_id=mark.batch_id, first_seq=mark.first_seq,
                                        last_seq=mark.last_seq)
-        self._append(fm.journal_header(fm.JOURNAL_BATCH, payload, 1, time.time_ns()), payload, True)
+        self._append(fm.journal_header(fm.JOURNAL_BATCH, payload, 1, time.time_ns(), self._flags), payload,
+                     True)
 
     def _append(self, header: bytes, payload, batch: bool) -> tuple[int, int]:
         with self._lock:
@@ -295,7 +326,9 @@ class Journal:
         """Every entry, in append order, as of the call, from position
         `start` (segment, byte: an entry boundary; None: the first segment
         there is).  The tail was repaired on open, so any failed check here
-        is corruption and raises JournalCorrupt naming the file and byte."""
+        is corruption and raises JournalCorrupt naming the file and byte; an
+        entry of the other mode raises JournalModeError (the start refused
+        such a journal already: mode_problem)."""
         for entry, _ in self.entries(start):
             yield entry
 
@@ -328,8 +361,9 @@ class Journal:
             finally:
                 os.close(fd)
 
-    @staticmethod
-    def _entry(path: str, at: int, head, payload: bytes) -> OpsEntry | BatchMark:
+    def _entry(self, path: str, at: int, head, payload: bytes) -> OpsEntry | BatchMark:
+        if head.flags != self._flags and not (self._old_zk and head.flags == 0):
+            raise JournalModeError(path, at, head.flags, self.zk)
         if head.type == fm.JOURNAL_OPS:
             return OpsEntry(np.frombuffer(payload, dtype=OP_DTYPE), head.seen_ns)   # its own buffer
         m = fm.JOURNAL_MARK.unpack(payload)
@@ -349,6 +383,60 @@ def _read_into(fd: int, offset: int, n: int) -> bytearray:
     buf = bytearray(n)
     got = os.preadv(fd, [buf], offset)
     return buf if got == n else buf[:got]
+
+
+def first_entry_flags(directory: str) -> list[tuple[str, int]]:
+    """(path, flags) of each segment of the journal at `directory` whose
+    first entry's header is sound; a segment empty or damaged there says
+    nothing (the journal's open and replay judge damage).  [] if there is no
+    such directory."""
+    try:
+        names = fm.segment_files(directory, PREFIX, SUFFIX)
+    except FileNotFoundError:
+        return []
+    found = []
+    for _, name in names:
+        path = os.path.join(directory, name)
+        try:
+            with open(path, "rb") as f:
+                head = fm.JOURNAL_LAYOUT.sound_header(f.read(fm.HEADER_SIZE))
+        except FileNotFoundError:       # removed by a running daemon's retention meanwhile
+            continue
+        if head is not None:
+            found.append((path, head.flags))
+    return found
+
+
+def mode_problem(directory: str, zk: bool) -> str | None:
+    """Why a daemon in this mode (`zk`) must not take the journal at
+    `directory`, else None: a transparent daemon refuses a zk chain's (its
+    unproven batches would be proven in the clear), a zk daemon a
+    transparent chain's (a journal, as a store, is all one mode)."""
+    # The first entry of each segment is enough: every start refuses a
+    # journal of the other mode before it writes to it, so a journal's
+    # entries are all of one mode, but for a zk journal an earlier release
+    # wrote (unflagged entries, its mark, then the flagged ones this
+    # release's zk starts add: a segment may start unflagged and go on
+    # flagged).  Replay checks every entry all the same (Journal._entry).
+    marked = os.path.exists(os.path.join(directory, ZK_MARK_NAME))
+    firsts = first_entry_flags(directory)
+    where = os.path.abspath(directory)
+    if not zk:
+        flagged = [path for path, flags in firsts if flags & fm.JOURNAL_ENTRY_ZK]
+        if not flagged and not marked:
+            return None
+        why = (f"{os.path.basename(flagged[0])}'s entries are flagged zk" if flagged else
+               f"its {ZK_MARK_NAME} mark, which a zk daemon of an earlier release made")
+        return (f"{where} is a zk chain's journal ({why}): a transparent daemon would prove its unproven "
+                "batches as transparent proofs, which carry their records, in the clear; set [proofs] mode = "
+                "\"zk\", or give a new [journal] dir and a new [store] dir for a transparent chain")
+    plain = [path for path, flags in firsts if not flags & fm.JOURNAL_ENTRY_ZK]
+    if not plain or marked:
+        return None
+    return (f"{where} is a transparent chain's journal ({os.path.basename(plain[0])}'s entries are not flagged "
+            f"zk, and there is no {ZK_MARK_NAME} mark of an earlier release's zk journal): a journal is all one "
+            "mode; set [proofs] mode = \"transparent\", or give a new [journal] dir and a new [store] dir for a "
+            "zk chain")
 
 
 def set_aside_corruption(directory: str) -> list[str]:

@@ -40,7 +40,7 @@ from .config import BACKLOG_SHARE, MIB, Config, RingConfig, socket_dir_is_state
 from .finisher import Finisher
 from .ingest import Ingest, Resync
 from .jobs import warm_up_job
-from .journal import BatchMark, Journal, JournalCorrupt
+from .journal import BatchMark, Journal, JournalCorrupt, mode_problem
 from .metrics import Metrics, pool_status
 from .notify import Notifier, watchdog_loop
 from .priority import ProofPriority
@@ -50,7 +50,7 @@ from .refusal import NEEDS_OPERATOR, needs_operator
 from .sequencer import Sequencer, SequencerThread
 from .store import ProofStore
 from .pools import open_pool
-from .zk_store import ZkStoreError, journal_mode_problem, label_journal_zk, open_store_mode
+from .zk_store import ZkStoreError, open_store_mode
 
 log = logging.getLogger("zksidecar.daemon")
 
@@ -73,27 +73,25 @@ class Service:
         self.trace_length = c.trace_length
         self.policy = BatchPolicy(c.batch.max_batch_size, c.batch.batch_timeout_ms / 1000,
                                   c.batch.critical_qty, c.batch.critical_per_s)
+        zk = c.proofs.mode == "zk"
         with contextlib.ExitStack() as opened:       # closed again if anything below fails
             self.admin = _bind_admin(c)
             opened.callback(self.admin.close)
             self.journal = opened.enter_context(
                 Journal(c.journal.dir, c.journal.segment_mib << 20, c.journal.fsync,
-                        c.journal.fsync_interval_ms / 1000, group=c.state.group or None))
+                        c.journal.fsync_interval_ms / 1000, group=c.state.group or None, zk=zk))
             for repair in self.journal.repairs:
                 log.warning("journal: %s", repair)
             self.store = opened.enter_context(
                 ProofStore(c.store.dir, c.store.fsync, group=c.state.group or None))
-            zk = c.proofs.mode == "zk"
             # the journal's and the store's mode (from what they hold), the key and the chain's
             # parameters, before recovery reads a proof or queues the journal's batches
             self.zk = open_store_mode(self.store, zk, security_bits=c.workers.security_bits,
                                       capacity=c.book.capacity, ops_length=self.trace_length,
                                       fsync=c.store.fsync)
-            problem = journal_mode_problem(c.journal.dir, zk)
-            if problem:              # transparent mode, where open_store_mode made nothing
+            problem = mode_problem(c.journal.dir, zk)
+            if problem:              # nothing appended yet: the journal stays of one mode
                 raise ZkStoreError(problem, unusable=True)
-            if zk:                   # only once the store is found a zk store: a refused start marks nothing
-                label_journal_zk(c.journal.dir, c.state.group or None)
             self.sequencer = Sequencer(c.book.capacity, self.trace_length, self.policy, self.metrics,
                                        max_symbols=c.book.max_symbols, journal=self.journal,
                                        resync_after=c.book.resync_after, zk=zk)

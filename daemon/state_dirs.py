@@ -18,7 +18,6 @@ import re
 
 from ..prover.orderbook import manifest
 from . import journal, snapshot, store
-from .zk_store import ZK_JOURNAL_NAME
 
 JOURNAL, STORE, CHAIN = "a journal", "a proof store", "an exported chain"
 
@@ -26,7 +25,7 @@ _CORRUPT = r"(\.corrupt-\d+)?"          # what recovery or `journal repair` set 
 _MARKS = {
     JOURNAL: re.compile(rf"{re.escape(journal.PREFIX)}-\d{{6,}}{re.escape(journal.SUFFIX)}{_CORRUPT}|"
                         rf"{re.escape(snapshot.PREFIX)}-\d{{6,}}-\d{{12,}}{re.escape(snapshot.SUFFIX)}{_CORRUPT}|"
-                        rf"{re.escape(ZK_JOURNAL_NAME)}"),
+                        rf"{re.escape(journal.ZK_MARK_NAME)}"),
     STORE: re.compile(rf"{re.escape(store.PREFIX)}-\d{{6,}}{re.escape(store.SUFFIX)}|{re.escape(store.INDEX_NAME)}"),
     CHAIN: re.compile(rf"{re.escape(manifest.NAME)}|{manifest.BATCH_FILE}"),
 }

@@ -9,8 +9,6 @@ private files beside its proofs.
     STORE/private/key            the store key K, 32 bytes, 0600
     STORE/private/S{s}-B{b}.zkp  batch b of symbol s's private file
                                  (daemon/private_file.py), 0600
-    JOURNAL/zk-journal           empty: this journal's batches are a zk
-                                 chain's (its records are private)
 
 A store is all one mode.  `open_store_mode` is what the daemon runs before
 anything else touches the store: a zk configuration makes a new store a zk
@@ -21,11 +19,8 @@ what and what to do.
 
 The journal holds a zk chain's records too, and a transparent daemon given
 it with a new, empty store would find no proof to refuse and prove its
-unproven batches in the clear.  So a zk start marks the journal
-(`label_journal_zk`, after the store is found to be a zk store), and a
-transparent start refuses a marked one (`journal_mode_problem`, before
-recovery; `daemon --check-config` too).  A journal a zk daemon of an
-earlier release wrote is marked at its next zk start.
+unproven batches in the clear: its entries say their mode themselves, and
+a start of the other mode refuses it (daemon/journal.py, mode_problem).
 
 What mode a store is in is judged from what it holds (`store_mode_problem`,
 which `daemon --check-config` runs too), not from zk-chain.json alone, a
@@ -71,9 +66,6 @@ from .refusal import StartRefusal
 from .store import ProofStore, StoreArchived, StoreError, StoreFull, not_a_store
 
 CHAIN_NAME = "zk-chain.json"
-#: an empty file in the [journal] dir: the journal is a zk chain's (docs/STORE.md,
-#: "The journal's mode"; not a journal BATCH mark, formats.JOURNAL_MARK)
-ZK_JOURNAL_NAME = "zk-journal"
 PRIVATE_DIR = "private"
 KEY_NAME = "key"
 CHAIN_FORMAT = "zksidecar-zk-chain"
@@ -176,7 +168,7 @@ _MODE_OF_VERSION = {proof_file.VERSION: "transparent", ZK_FILE_VERSION: "zk"}
 _VERSION_BYTES = 6
 #: a transparent daemon's refusal of a zk store: a new store alone is not
 #: enough, since recovery proves every batch the journal holds that the store
-#: does not (a journal a zk daemon marked refuses it too: journal_mode_problem)
+#: does not (a zk journal refuses it too: journal.mode_problem)
 _NEW_JOURNAL_TOO = ("and a new [journal] dir with it (the zk chain's journal holds its records: a transparent "
                     "daemon would prove its batches in the clear into the new store)")
 #: what a mixed store's refusal tells its operator
@@ -503,30 +495,6 @@ def prune_private(directory: str, store: ProofStore) -> int:
 def chain_options(security_bits: int, capacity: int, ops_length: int):
     """A zk chain's proof options for these settings (zk_proof_options)."""
     return zk_proof_options(security_bits, capacity.bit_length() - 1, ops_length, LOG_BLOWUP)
-
-
-def journal_mode_problem(journal_dir: str, zk: bool) -> str | None:
-    """Why a transparent daemon must not replay the journal at
-    `journal_dir` (a zk daemon marked it), else None."""
-    if zk or not os.path.exists(os.path.join(journal_dir, ZK_JOURNAL_NAME)):
-        return None
-    return (f"{os.path.abspath(journal_dir)} is a zk chain's journal (its {ZK_JOURNAL_NAME} mark): a transparent "
-            "daemon would prove its unproven batches as transparent proofs, which carry their records, "
-            "in the clear; set [proofs] mode = \"zk\", or give a new [journal] dir and a new [store] dir "
-            "for a transparent chain")
-
-
-def label_journal_zk(journal_dir: str, group: str | int | None = None) -> None:
-    """Mark the journal at `journal_dir` a zk chain's (an empty file, made
-    once, its name synced); nothing if it is marked."""
-    path = os.path.join(journal_dir, ZK_JOURNAL_NAME)
-    try:
-        os.close(perms.create_file(path, os.O_WRONLY | os.O_CLOEXEC, group))
-    except FileExistsError:
-        return
-    except OSError as exc:
-        raise ZkStoreError(f"{path}: cannot create: {exc.strerror or exc}") from None
-    fm.fsync_directory(journal_dir)
 
 
 def open_store_mode(store: ProofStore, zk: bool, *, security_bits: int, capacity: int, ops_length: int,

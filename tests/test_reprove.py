@@ -16,9 +16,11 @@ import stat
 import numpy as np
 import pytest
 
+from journal_files import set_all_flags
 from test_recovery import BITS, CAP, POLICY, T, check_chain, flow, run_live
 from zksidecar.daemon.config import (BatchConfig, BookConfig, Config, JournalConfig, StateConfig, StoreConfig,
                                      WorkersConfig)
+from zksidecar.daemon import formats as fm
 from zksidecar.daemon.journal import Journal
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.rebuild import Rebuilder
@@ -131,6 +133,21 @@ def test_a_zk_store_is_refused_under_a_transparent_configuration(tmp_path, capsy
     data = (tmp_path / "proofs" / "store-000000.zkd").read_bytes()
     assert reprove.main("unused.toml", out=io.StringIO()) == 2
     assert "is a zk store (zk-chain.json)" in capsys.readouterr().err
+    assert (tmp_path / "proofs" / "store-000000.zkd").read_bytes() == data
+
+
+def test_a_zk_chains_journal_is_refused_under_a_transparent_configuration(tmp_path, capsys, monkeypatch):
+    """The journal's mode is checked as the daemon's start checks it: a
+    journal whose entries a zk daemon wrote is refused, exit 2, before any
+    proof is made (here forged beside a transparent store: the store's
+    check alone would let its records be proven in the clear)."""
+    run_live(tmp_path, flow(24))
+    damage(tmp_path, 0)
+    set_all_flags(tmp_path / "journal", fm.JOURNAL_ENTRY_ZK)
+    monkeypatch.setattr(reprove, "load", lambda path, machine: at(tmp_path))
+    data = (tmp_path / "proofs" / "store-000000.zkd").read_bytes()
+    assert reprove.main("unused.toml", out=io.StringIO()) == 2
+    assert "is a zk chain's journal (journal-000000.zkj's entries are flagged zk)" in capsys.readouterr().err
     assert (tmp_path / "proofs" / "store-000000.zkd").read_bytes() == data
 
 

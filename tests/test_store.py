@@ -42,6 +42,8 @@ def test_layouts_agree_with_the_header(ctype, dtype):
 
 
 @pytest.mark.parametrize("title, dtype", [
+    ("### Entry header (`zk_journal_entry`)", fm.JOURNAL_ENTRY_DTYPE),
+    ("### `BATCH` payload (`zk_journal_batch`)", fm.JOURNAL_BATCH_DTYPE),
     ("### Index entry (`zk_store_index`)", fm.STORE_INDEX_DTYPE),
     ("#### Header (`zk_store_copy_header`)", fm.STORE_COPY_HEADER_DTYPE),
     ("#### Record (`zk_store_archived`)", fm.STORE_ARCHIVED_DTYPE)])
@@ -59,10 +61,18 @@ def test_constants_agree_with_the_header():
         fm.STORE_COPY_MAGIC.to_bytes(4, "little") == b"ZKSA"
     assert lib.ZK_STORE_COPY_VERSION == fm.STORE_COPY_VERSION
     assert (lib.ZK_JOURNAL_OPS, lib.ZK_JOURNAL_BATCH) == (fm.JOURNAL_OPS, fm.JOURNAL_BATCH)
+    assert (lib.ZK_JOURNAL_ENTRY_ZK, lib.ZK_MARK_RESUMED) == (fm.JOURNAL_ENTRY_ZK, fm.MARK_RESUMED)
     assert fm.HEADER_SIZE == ffi.sizeof("zk_journal_entry") == ffi.sizeof("zk_store_entry")
 
 
 def test_a_header_written_by_python_reads_in_c():
+    payload = bytes(range(64))
+    raw = fm.journal_header(fm.JOURNAL_OPS, payload, 1, 1 << 40, fm.JOURNAL_ENTRY_ZK)
+    buf = bytearray(raw)
+    c = ffi.cast("zk_journal_entry *", ffi.from_buffer(buf))
+    assert (c.magic, c.version, c.type, c.flags, c.length, c.count, c.seen_ns, c.payload_crc) == \
+        (lib.ZK_JOURNAL_MAGIC, 1, lib.ZK_JOURNAL_OPS, lib.ZK_JOURNAL_ENTRY_ZK, 64, 1, 1 << 40, fm.crc32(payload))
+    assert c.header_crc == fm.crc32(raw[:28])
     raw = fm.store_header(7, 1 << 40, 1234, 0xDEADBEEF)
     buf = bytearray(raw)                       # kept alive while C reads it
     c = ffi.cast("zk_store_entry *", ffi.from_buffer(buf))

@@ -26,11 +26,13 @@ import numpy as np
 import pytest
 
 from daemon_helpers import Daemon
+from journal_files import as_written_before_flags
 from zksidecar.daemon import frames as FR
 from zksidecar.daemon import private_file as pf
 from zksidecar.daemon import zk_store as ZS
 from zksidecar.daemon.batches import Batch, BatchPolicy, CloseReason
 from zksidecar.daemon.config import ConfigError, load
+from zksidecar.daemon.journal import ZK_MARK_NAME
 from zksidecar.daemon.jobs import JobInputs, ProofJob, ProofRejected, accept_proof, prove_job, warm_up_job
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.priority import ProofPriority
@@ -538,15 +540,22 @@ def test_a_daemon_of_the_other_mode_refuses_the_store_and_proves_nothing(tmp_pat
                                    "transparent daemon would prove")
         refused_by_start_and_check(str(tmp_path / "zk.toml"), "zk-chain.json is missing and the store holds")
         # the zk chain's journal with a new, empty store: nothing in the store to refuse, but the
-        # journal's mark refuses it (the review: its unproven batches were proven in the clear)
-        assert (tmp_path / "journal" / ZS.ZK_JOURNAL_NAME).exists()
+        # journal's entries say they are a zk daemon's, with no file beside them (the review: with
+        # the zk-journal mark an earlier release made lost, a transparent daemon proved the
+        # journal's unproven batches in the clear into the new store)
+        assert not (tmp_path / "journal" / ZK_MARK_NAME).exists()
         new_store = (tmp_path / "t.toml").read_text().replace(str(store_dir), str(tmp_path / "new-proofs"))
         assert new_store != (tmp_path / "t.toml").read_text()
         (tmp_path / "t-new-store.toml").write_text(new_store)
-        refused_by_start_and_check(str(tmp_path / "t-new-store.toml"), f"is a zk chain's journal (its "
-                                   f"{ZS.ZK_JOURNAL_NAME} mark): a transparent daemon would prove")
+        refused_by_start_and_check(str(tmp_path / "t-new-store.toml"), "is a zk chain's journal (journal-000000.zkj's "
+                                   "entries are flagged zk): a transparent daemon would prove")
         with ProofStore(str(tmp_path / "new-proofs"), fsync=False, readonly=True) as store:
             assert len(store) == 0                 # opened before the refusal, and nothing proven
+        # the journal as a zk daemon of the release before the flags left it: unflagged entries and
+        # its mark, which refuses a transparent start, and the zk daemon goes on with it
+        as_written_before_flags(tmp_path / "journal")
+        refused_by_start_and_check(str(tmp_path / "t-new-store.toml"), f"is a zk chain's journal (its "
+                                   f"{ZK_MARK_NAME} mark, which a zk daemon of an earlier release made)")
         with ProofStore(str(store_dir), fsync=False, readonly=True) as store:
             assert len(store) == before
             assert set(ZS.proofs_by_mode(store, ZS.every_proof(store, [0]))) == {"zk"}
@@ -557,6 +566,10 @@ def test_a_daemon_of_the_other_mode_refuses_the_store_and_proves_nothing(tmp_pat
         assert d.stop() == 0
         out = io.StringIO()
         assert verify_store(str(store_dir), min_security=BITS, out=out) == 0, out.getvalue()
+        assert (tmp_path / "journal" / ZK_MARK_NAME).exists()   # kept: it says its unflagged entries' mode
+        refused_by_start_and_check(str(tmp_path / "t-new-store.toml"), f"its {ZK_MARK_NAME} mark")
+        with ProofStore(str(tmp_path / "new-proofs"), fsync=False, readonly=True) as store:
+            assert len(store) == 0
         # a transparent daemon's store, under zk mode
         other.start()
         loadgen.run(other.ops_ring, None, loadgen.flow(600, seed=9, capacity=CAP), CAP)
@@ -568,6 +581,11 @@ def test_a_daemon_of_the_other_mode_refuses_the_store_and_proves_nothing(tmp_pat
         refused_by_start_and_check(str(zk_on_plain.config), "holds transparent proofs (symbol 0 batch 0 among "
                                    "them): a store is all one mode")
         assert not (plain / "proofs" / ZS.CHAIN_NAME).exists() and not (plain / "proofs" / "private").exists()
+        # and its journal with a new store: a zk daemon refuses a transparent chain's journal
+        (plain / "zk-new-store.toml").write_text(zk_on_plain.config.read_text().replace(
+            str(plain / "proofs"), str(plain / "zk-proofs")))
+        refused_by_start_and_check(str(plain / "zk-new-store.toml"), "is a transparent chain's journal "
+                                   "(journal-000000.zkj's entries are not flagged zk")
     finally:
         d.cleanup()
         other.cleanup()

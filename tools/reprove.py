@@ -22,9 +22,10 @@ daemon has: the message says so, and what is left to the operator (a
 backup's copy of the store segment).  zk mode is refused: a zk batch's
 keys and private file would have to be made again as well.
 
-The store is checked for its mode as the daemon's start checks it
-(zk_store.store_mode_problem): a zk store under a transparent configuration
-is refused, or its batches would be proven, and stored, in the clear.  The
+The store and the journal are checked for their mode as the daemon's
+start checks them (zk_store.store_mode_problem, journal.mode_problem): a zk
+store or a zk chain's journal under a transparent configuration is
+refused, or its batches would be proven, and stored, in the clear.  The
 journal and the store are opened, never made (a configuration naming other
 directories makes nothing), and what is written is shared with [state]
 group as the daemon's files are.
@@ -42,7 +43,7 @@ import sys
 
 from zksidecar.daemon.config import Config, ConfigError, load
 from zksidecar.daemon.jobs import ProofJob, ProofRejected, accept_proof, prove_job
-from zksidecar.daemon.journal import BatchMark, Journal, JournalError, ReplayMismatch
+from zksidecar.daemon.journal import BatchMark, Journal, JournalError, ReplayMismatch, mode_problem
 from zksidecar.daemon.rebuild import Rebuilder, sequencer_of
 from zksidecar.daemon.store import ProofStore, StoreArchived, StoreCorrupt, StoreError
 from zksidecar.daemon.zk_store import store_mode_problem
@@ -76,11 +77,12 @@ def main(config_path: str | None, symbol: int | None = None, out=None) -> int:
     with store:
         # the start's own check: a transparent re-proof of a zk chain's batch
         # would store its records in the clear
-        problem = store_mode_problem(store, zk=False)
+        problem = store_mode_problem(store, zk=False) or mode_problem(cfg.journal.dir, zk=False)
         if problem:
             return _usage(problem)
         try:
-            journal = Journal(cfg.journal.dir, cfg.journal.segment_mib << 20, cfg.journal.fsync, group=group)
+            journal = Journal(cfg.journal.dir, cfg.journal.segment_mib << 20, cfg.journal.fsync, group=group,
+                              zk=False)
         except (JournalError, OSError) as exc:
             return _usage(f"{exc}{BUSY}")
         try:

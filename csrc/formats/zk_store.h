@@ -36,12 +36,21 @@
 /* Proof store data entry magic: the bytes "ZKSE". */
 #define ZK_STORE_MAGIC 0x45534B5A
 
+/* zk_journal_entry.flags: the entry was written by a zk-mode daemon (its
+ * records are a zk chain's, private: a transparent proof would publish them).
+ * Every entry a zk daemon writes carries it and a transparent daemon's none,
+ * so the journal says its own mode and a start of the other mode refuses it
+ * (docs/STORE.md, "The journal's mode").  The field was `reserved`, required
+ * zero, before: a build from then refuses a flagged entry as "reserved bytes
+ * are not zero", and reads a transparent journal of this one unchanged. */
+#define ZK_JOURNAL_ENTRY_ZK 1
+
 /* Journal entry header, 32 bytes, followed by `length` payload bytes. */
 typedef struct zk_journal_entry {
     uint32_t magic;       /*  0  ZK_JOURNAL_MAGIC */
     uint8_t version;      /*  4  ZK_STORE_VERSION */
     uint8_t type;         /*  5  ZK_JOURNAL_OPS or ZK_JOURNAL_BATCH */
-    uint16_t reserved;    /*  6  zero */
+    uint16_t flags;       /*  6  ZK_JOURNAL_ENTRY_*; other bits zero */
     uint32_t length;      /*  8  payload bytes */
     uint32_t count;       /* 12  OPS: records in the payload (length = 64 * count); BATCH: 1 */
     uint64_t seen_ns;     /* 16  OPS: when the daemon took the records off the ring (CLOCK_REALTIME ns); BATCH: when the mark was written */
@@ -189,7 +198,7 @@ static_assert(sizeof(zk_journal_entry) == 32, "zk_journal_entry is 32 bytes");
 ZK_CHECK_AT(zk_journal_entry, magic, 0);
 ZK_CHECK_AT(zk_journal_entry, version, 4);
 ZK_CHECK_AT(zk_journal_entry, type, 5);
-ZK_CHECK_AT(zk_journal_entry, reserved, 6);
+ZK_CHECK_AT(zk_journal_entry, flags, 6);
 ZK_CHECK_AT(zk_journal_entry, length, 8);
 ZK_CHECK_AT(zk_journal_entry, count, 12);
 ZK_CHECK_AT(zk_journal_entry, seen_ns, 16);

@@ -1,0 +1,44 @@
+"""Journal files rewritten in place for the mode tests: entries given other
+header flags, each header sealed again with its own checksum (what a journal
+an earlier release wrote looks like, or a forged one), through the format's
+one definition (daemon/formats.py)."""
+from __future__ import annotations
+
+import os
+
+from zksidecar.daemon import formats as fm
+from zksidecar.daemon import journal
+
+
+def entry_offsets(path) -> list[int]:
+    """Where each entry of the segment file at `path` starts."""
+    raw = open(path, "rb").read()
+    walk = fm.EntryWalk(lambda o, n: raw[o:o + n], len(raw), fm.JOURNAL_LAYOUT, str(path), False,
+                        journal.JournalCorrupt)
+    return [at for at, _, _ in walk]
+
+
+def set_flags(path, at: int, flags: int) -> None:
+    """The entry at byte `at` of the segment at `path` with header `flags`,
+    its header checksum made again (a sound header saying something else)."""
+    with open(path, "r+b") as f:
+        f.seek(at)
+        h = fm.JOURNAL_HEADER.unpack(f.read(fm.HEADER_SIZE))
+        payload = f.read(h.length)
+        f.seek(at)
+        f.write(fm.journal_header(h.type, payload, h.count, h.seen_ns, flags))
+
+
+def set_all_flags(directory, flags: int) -> None:
+    """Every entry of the journal at `directory` with header `flags`."""
+    for _, name in fm.segment_files(str(directory), journal.PREFIX, journal.SUFFIX):
+        path = os.path.join(str(directory), name)
+        for at in entry_offsets(path):
+            set_flags(path, at, flags)
+
+
+def as_written_before_flags(directory) -> None:
+    """The journal at `directory` as a zk daemon of the release before the
+    entry flags left it: every entry unflagged, and the zk-journal mark."""
+    set_all_flags(directory, 0)
+    open(os.path.join(str(directory), journal.ZK_MARK_NAME), "wb").close()

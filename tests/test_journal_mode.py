@@ -1,0 +1,162 @@
+"""The journal says its mode (daemon/journal.py; docs/STORE.md, "The
+journal's mode"): every entry a zk daemon writes carries ZK_JOURNAL_ENTRY_ZK,
+the start's judgment (mode_problem) refuses a journal of the other mode,
+replay refuses an entry of the other mode it meets, a zk journal an earlier
+release wrote (unflagged entries and its zk-journal mark) goes on in zk
+mode, and damaged or unknown flags are refused as any damaged header."""
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from journal_files import as_written_before_flags, entry_offsets, set_flags
+from test_journal import records, same, segments, workload, write
+from zksidecar.daemon import formats as fm
+from zksidecar.daemon.journal import (ZK_MARK_NAME, BatchMark, Journal, JournalCorrupt, JournalModeError,
+                                      OpsEntry, mode_problem, set_aside_corruption)
+
+SEGMENT = "journal-000000.zkj"
+
+
+def headers(directory) -> list[tuple[int, int]]:
+    """(type, flags) of every entry of every segment, read from the bytes."""
+    out = []
+    for name in segments(directory):
+        path = os.path.join(directory, name)
+        raw = open(path, "rb").read()
+        for at in entry_offsets(path):
+            h = fm.JOURNAL_HEADER.unpack(raw[at:at + fm.HEADER_SIZE])
+            assert raw[at + 6:at + 8] == h.flags.to_bytes(2, "little")     # bytes 6-7, little-endian
+            out.append((h.type, h.flags))
+    return out
+
+
+@pytest.mark.parametrize("zk, flags", [(True, fm.JOURNAL_ENTRY_ZK), (False, 0)])
+def test_every_entry_says_the_mode_of_the_daemon_that_wrote_it(tmp_path, zk, flags):
+    with Journal(str(tmp_path), segment_bytes=512, zk=zk) as j:
+        write(j, workload(20))
+    got = headers(tmp_path)
+    assert len(segments(tmp_path)) > 1
+    assert {kind for kind, _ in got} == {fm.JOURNAL_OPS, fm.JOURNAL_BATCH}
+    assert {f for _, f in got} == {flags}
+    assert not (tmp_path / ZK_MARK_NAME).exists()           # a zk journal needs no file beside it
+
+
+def test_flagged_entries_read_back_as_any_other(tmp_path):
+    entries = workload(20)
+    with Journal(str(tmp_path), segment_bytes=512, zk=True) as j:
+        write(j, entries)
+        assert same(list(j.replay()), entries)
+        positions = [after for _, after in j.entries()]
+        assert positions[-1] == j.position
+        assert same([e for e, _ in j.entries(positions[3])], entries[4:])
+    with Journal(str(tmp_path), segment_bytes=512, zk=True) as j:   # the open's walk of the last segment
+        assert j.repairs == []
+        write(j, [OpsEntry(records(2, 99), 7)])
+        assert same(list(j.replay()), entries + [OpsEntry(records(2, 99), 7)])
+    assert set_aside_corruption(str(tmp_path)) == []       # `zksidecar journal repair`: intact
+
+
+def test_the_start_refuses_a_journal_of_the_other_mode(tmp_path):
+    zk_dir, plain_dir = tmp_path / "zk", tmp_path / "plain"
+    with Journal(str(zk_dir), zk=True) as j:
+        write(j, workload())
+    with Journal(str(plain_dir)) as j:
+        write(j, workload())
+    assert mode_problem(str(zk_dir), zk=True) is None and mode_problem(str(plain_dir), zk=False) is None
+    why = mode_problem(str(zk_dir), zk=False)
+    assert f"{zk_dir} is a zk chain's journal ({SEGMENT}'s entries are flagged zk): a transparent daemon " \
+           "would prove its unproven batches as transparent proofs" in why
+    why = mode_problem(str(plain_dir), zk=True)
+    assert f"{plain_dir} is a transparent chain's journal ({SEGMENT}'s entries are not flagged zk, and there " \
+           f"is no {ZK_MARK_NAME} mark" in why
+    for new in (tmp_path / "missing", tmp_path / "new"):        # no journal yet: either mode makes one
+        assert mode_problem(str(new), zk=True) is None and mode_problem(str(new), zk=False) is None
+        with Journal(str(new)):
+            pass
+
+
+def test_every_segment_is_read_not_only_the_first(tmp_path):
+    """A zk journal with its first segments' entries unflagged and no mark
+    (not a journal any release writes): refused by a zk start, for that
+    segment, and by a transparent one, for the flagged segments."""
+    with Journal(str(tmp_path), segment_bytes=512, zk=True) as j:
+        write(j, workload(20))
+    names = segments(tmp_path)
+    for at in entry_offsets(tmp_path / names[0]):
+        set_flags(tmp_path / names[0], at, 0)
+    assert f"({names[0]}'s entries are not flagged zk" in mode_problem(str(tmp_path), zk=True)
+    assert f"({names[1]}'s entries are flagged zk)" in mode_problem(str(tmp_path), zk=False)
+
+
+def test_replay_refuses_an_entry_of_the_other_mode(tmp_path):
+    with Journal(str(tmp_path), zk=True) as j:
+        write(j, workload())
+    with Journal(str(tmp_path)) as j:               # past the start's check: replay still refuses
+        with pytest.raises(JournalModeError, match=f"{SEGMENT}: the journal entry at byte 0 was written by a zk "
+                           "daemon, and this one reads it in transparent mode") as err:
+            list(j.replay())
+        assert (err.value.path, err.value.offset) == (str(tmp_path / SEGMENT), 0)
+        write(j, [OpsEntry(records(1, 3), 1)])      # what a transparent daemon would add
+        end = [at for at in entry_offsets(tmp_path / SEGMENT)][-1]
+    with Journal(str(tmp_path), zk=True) as j:
+        with pytest.raises(JournalModeError, match=f"entry at byte {end} was written by a transparent daemon, "
+                           "and this one reads it in zk mode"):
+            list(j.replay())
+
+
+def test_a_zk_journal_an_earlier_release_wrote_goes_on_in_zk_mode(tmp_path):
+    old = workload(20)
+    with Journal(str(tmp_path), segment_bytes=512, zk=True) as j:
+        write(j, old)
+    as_written_before_flags(tmp_path)
+    assert {f for _, f in headers(tmp_path)} == {0}
+    assert mode_problem(str(tmp_path), zk=True) is None
+    assert f"is a zk chain's journal (its {ZK_MARK_NAME} mark, which a zk daemon of an earlier release made)" \
+        in mode_problem(str(tmp_path), zk=False)
+    new = [OpsEntry(records(3, 5), 9), BatchMark(symbol=1, batch_id=7, first_seq=1, last_seq=3, priority=1)]
+    with Journal(str(tmp_path), segment_bytes=512, zk=True) as j:
+        write(j, new)
+        assert same(list(j.replay()), old + new)    # unflagged, then flagged
+    assert [f for _, f in headers(tmp_path)][-2:] == [fm.JOURNAL_ENTRY_ZK] * 2
+    assert mode_problem(str(tmp_path), zk=True) is None
+    assert mode_problem(str(tmp_path), zk=False) is not None
+    os.unlink(tmp_path / ZK_MARK_NAME)              # the mark lost: its flagged segments still refuse
+    assert "entries are flagged zk" in mode_problem(str(tmp_path), zk=False)
+
+
+def test_a_flipped_flag_bit_fails_the_header_checksum(tmp_path):
+    entries = workload(6)
+    with Journal(str(tmp_path), zk=True) as j:
+        write(j, entries)
+    path = tmp_path / SEGMENT
+    offsets = entry_offsets(path)
+    good = path.read_bytes()
+    for at in (offsets[2], offsets[0]):
+        bad = bytearray(good)
+        bad[at + 6] ^= fm.JOURNAL_ENTRY_ZK          # zk -> transparent, the checksum not made again
+        path.write_bytes(bytes(bad))
+        with pytest.raises(JournalCorrupt, match=f"corrupt journal entry at byte {at}: header checksum fails"):
+            Journal(str(tmp_path), zk=True)
+    # a damaged first header says nothing of the mode: the open refuses the damage
+    assert mode_problem(str(tmp_path), zk=False) is None
+    bad = bytearray(good)
+    bad[offsets[-1] + 6] ^= fm.JOURNAL_ENTRY_ZK     # on the last entry: a torn tail, repaired as one
+    path.write_bytes(bytes(bad))
+    with Journal(str(tmp_path), zk=True) as j:
+        assert "header checksum fails" in j.repairs[0]
+        assert same(list(j.replay()), entries[:-1])
+
+
+@pytest.mark.parametrize("flags, unknown", [(2, "0x2"), (fm.JOURNAL_ENTRY_ZK | 0x8000, "0x8000")])
+def test_unknown_flag_bits_are_refused_by_name(tmp_path, flags, unknown):
+    with Journal(str(tmp_path), zk=True) as j:
+        write(j, workload(6))
+    path = tmp_path / SEGMENT
+    at = entry_offsets(path)[2]
+    set_flags(path, at, flags)                      # a sound header with a bit this build does not know
+    why = f"corrupt journal entry at byte {at}: unknown flags {unknown} \\(this build knows 0x1, ZK_JOURNAL_ENTRY_ZK\\)"
+    with pytest.raises(JournalCorrupt, match=why):
+        Journal(str(tmp_path), zk=True)
+    assert "unknown flags" in set_aside_corruption(str(tmp_path))[0]

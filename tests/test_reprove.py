@@ -102,8 +102,10 @@ def test_a_batch_the_journal_no_longer_holds_is_named_with_what_is_left(tmp_path
     assert (tmp_path / "proofs" / "store-000000.zkd").read_bytes() == data
 
 
-def test_the_command_refuses_a_running_daemons_state_and_zk_mode(tmp_path, capsys):
-    """Exit 2, one line: the journal's LOCK held (a daemon running), or a zk store."""
+def test_the_command_refuses_a_running_daemons_state_and_a_zk_configuration_without_a_zk_chain(tmp_path, capsys):
+    """Exit 2, one line: the journal's LOCK held (a daemon running), or a zk
+    configuration whose store holds no zk chain (nothing is made there: no
+    key, no chain record)."""
     conf = tmp_path / "z.toml"
     conf.write_text(f'[journal]\ndir = "{tmp_path / "journal"}"\n[store]\ndir = "{tmp_path / "proofs"}"\n')
     with Journal(str(tmp_path / "journal"), fsync="never"), ProofStore(str(tmp_path / "proofs"), fsync=False):
@@ -112,7 +114,9 @@ def test_the_command_refuses_a_running_daemons_state_and_zk_mode(tmp_path, capsy
     assert reprove.main(str(conf), out=io.StringIO()) == 0       # nothing stored, nothing damaged
     conf.write_text(conf.read_text() + '[proofs]\nmode = "zk"\n')
     assert reprove.main(str(conf)) == 2
-    assert "zksidecar reprove: zk mode" in capsys.readouterr().err
+    assert "holds no zk chain (no zk-chain.json, no zk proof): nothing of a zk chain to prove again" \
+        in capsys.readouterr().err
+    assert not {"zk-chain.json", "private"} & set(os.listdir(tmp_path / "proofs"))
 
 
 def at(tmp_path) -> Config:
@@ -210,3 +214,45 @@ def test_a_backup_of_the_damaged_segment_put_back_after_a_reprove_opens(tmp_path
             assert {b: store.proof_index(0, b) for b in store.batches(0)} == numbers
             assert store.check(0, 1) is None
     check_chain(tmp_path, 72)
+
+
+def test_a_damaged_zk_proof_is_proven_again_with_its_private_file(tmp_path):
+    """zk mode: a zk daemon's chain of three batches, batch 1's proof damaged
+    at rest and its private file lost.  reprove proves it again from the
+    journal under the store key (the keys derived by the symbol's chain, as
+    the daemon derives them): the same bytes as the proof it supersedes and
+    the same private file, and the chain verifies again."""
+    from daemon_helpers import Daemon
+    from test_zk_daemon import BITS as ZK_BITS, CAP as ZK_CAP, ZK_SETTINGS
+    from zksidecar.daemon import zk_store as ZS
+    from zksidecar.engine.book import Book
+    from zksidecar.tools import loadgen
+    from zksidecar.tools.proofs import verify_store
+
+    d = Daemon(tmp_path, capacity=ZK_CAP, batch=250, timeout_ms=200, settings=ZK_SETTINGS)
+    try:
+        d.start()
+        loadgen.run(d.ops_ring, None, loadgen.flow(600, seed=4, capacity=ZK_CAP), ZK_CAP, book=Book(ZK_CAP))
+        d.wait_for(lambda st: st["symbols"].get("0", {}).get("next_seq") == 601 and st["proofs_in_flight"] == 0
+                   and st["symbols"]["0"]["open_ops"] == 0, what="every operation proven")
+        assert d.stop() == 0
+    finally:
+        d.cleanup()
+    store_dir = str(tmp_path / "proofs")
+    with ProofStore(store_dir, fsync=False, readonly=True) as store:
+        assert store.batches(0) == [0, 1, 2]
+    private = tmp_path / "proofs" / "private" / ZS.private_name(0, 1)
+    kept = private.read_bytes()
+    private.unlink()
+    sound = damage(tmp_path, 1)
+    out = io.StringIO()
+    assert verify_store(store_dir, min_security=ZK_BITS, out=out) == 1
+    out = io.StringIO()
+    assert reprove.main(str(d.config), out=out) == 0, out.getvalue()
+    assert "symbol 0 batch 1: proven again from the journal" in out.getvalue()
+    assert "it links to batch 0 and batch 2" in out.getvalue()
+    with ProofStore(store_dir, fsync=False, readonly=True) as store:
+        assert store.check(0, 1) is None and store.get(0, 1) == sound
+    assert private.read_bytes() == kept and stat.S_IMODE(private.stat().st_mode) == 0o600
+    out = io.StringIO()
+    assert verify_store(store_dir, min_security=ZK_BITS, out=out) == 0, out.getvalue()

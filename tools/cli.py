@@ -470,7 +470,8 @@ def parser() -> argparse.ArgumentParser:
                   "them superseding the damaged bytes.  Run it with the daemon stopped (it takes "
                   "the journal's and the store's LOCK).  Exit 0 when every damaged proof was "
                   "proven again, 1 if one could not be (the journal no longer holds it: the "
-                  "message says what is left), 2 for bad usage.  Transparent mode only.")
+                  "message says what is left), 2 for bad usage.  In zk mode a batch's private file is "
+                  "written again with its proof.")
     rp.add_argument("--config", metavar="FILE", help="the daemon's configuration (default: "
                     "built-in defaults)")
     rp.add_argument("--symbol", type=int, metavar="S", help="only symbol S's proofs")

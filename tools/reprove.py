@@ -15,25 +15,31 @@ at [workers] security_bits, checked to prove exactly that batch
 (its pre-state the post-state of the batch before it, or the empty book for
 batch 0; its post-state the pre-state of the batch after it: ChainCheck),
 and stored superseding the damaged bytes (ProofStore.put(replace=True)).
+In zk mode the batch is proven as the daemon proves it: its keys derived
+from the store key by the symbol's chain (ProofJob.of with the ZkStore's
+chains), and its private file written again before the proof is stored, as
+the finisher writes it; both are functions of the batch and the store key,
+so the new proof and private file are the bytes the daemon wrote.
 
 A batch the journal no longer holds (journal.retain removed its segments,
 or no snapshot before it is kept) cannot be proven again from anything the
 daemon has: the message says so, and what is left to the operator (a
-backup's copy of the store segment).  zk mode is refused: a zk batch's
-keys and private file would have to be made again as well.
+backup's copy of the store segment).
 
 The store and the journal are checked for their mode as the daemon's
-start checks them (zk_store.store_mode_problem, journal.mode_problem): a zk
+start checks them (zk_store.open_store_mode, journal.mode_problem): a zk
 store or a zk chain's journal under a transparent configuration is
-refused, or its batches would be proven, and stored, in the clear.  The
+refused, or its batches would be proven, and stored, in the clear; a zk
+store's key and chain record must be there and of this configuration.  The
 journal and the store are opened, never made (a configuration naming other
-directories makes nothing), and what is written is shared with [state]
-group as the daemon's files are.
+directories makes nothing, nor does a zk configuration a zk chain where the
+store holds none), and what is written is shared with [state] group as the
+daemon's files are.
 
 Exit status: 0 when every damaged proof was proven again (or there was
 none), 1 if one could not be, 2 for bad usage (a configuration, a journal
 or store that cannot be opened or is not there, a store of the other mode,
-a running daemon).
+its key missing, a running daemon).
 """
 from __future__ import annotations
 
@@ -46,7 +52,8 @@ from zksidecar.daemon.jobs import ProofJob, ProofRejected, accept_proof, prove_j
 from zksidecar.daemon.journal import BatchMark, Journal, JournalError, ReplayMismatch, mode_problem
 from zksidecar.daemon.rebuild import Rebuilder, sequencer_of
 from zksidecar.daemon.store import ProofStore, StoreArchived, StoreCorrupt, StoreError
-from zksidecar.daemon.zk_store import store_mode_problem
+from zksidecar.daemon.zk_store import (CHAIN_NAME, ZkStore, ZkStoreError, is_zk_store, open_store_mode,
+                                       store_mode_problem)
 from zksidecar.prover.orderbook import proof_file
 from zksidecar.prover.orderbook.batch import ChainCheck, Checked, check_alone
 from zksidecar.prover.proof import ProofFormatError
@@ -62,34 +69,45 @@ def main(config_path: str | None, symbol: int | None = None, out=None) -> int:
         cfg = load(config_path, machine=False)
     except ConfigError as exc:
         return _usage(f"configuration: {exc}")
-    if cfg.proofs.mode == "zk":
-        return _usage("zk mode: a damaged zk proof is not proven again by this command (its "
-                      "batch keys and private file would have to be made again with it); put back "
-                      "a backup's copy of its store segment (docs/STORE.md, \"Proving a "
-                      "damaged proof again\")")
+    zk = cfg.proofs.mode == "zk"
     group = cfg.state.group or None      # what it writes is shared as the daemon's state is
     if not os.path.isdir(cfg.journal.dir):  # opened, never made (as the store below)
         return _usage(f"journal {cfg.journal.dir}: no such directory")
     try:
         store = ProofStore(cfg.store.dir, cfg.store.fsync, group=group, create=False)
     except (StoreError, OSError) as exc:
-        return _usage(f"{exc}" + (BUSY if getattr(exc, "errno", None) == errno.EBUSY else ""))
+        return _refused(exc)
     with store:
-        # the start's own check: a transparent re-proof of a zk chain's batch
-        # would store its records in the clear
-        problem = store_mode_problem(store, zk=False) or mode_problem(cfg.journal.dir, zk=False)
+        # the start's own checks: a transparent re-proof of a zk chain's batch
+        # would store its records in the clear.  In zk mode a store holding no
+        # zk chain is refused before open_store_mode, which would make one
+        problem = store_mode_problem(store, zk) or mode_problem(cfg.journal.dir, zk)
+        if not problem and zk and not is_zk_store(store.directory):
+            problem = (f"{store.directory} holds no zk chain (no {CHAIN_NAME}, no zk proof): nothing of a "
+                       "zk chain to prove again")
         if problem:
             return _usage(problem)
         try:
+            zk_store = open_store_mode(store, zk, security_bits=cfg.workers.security_bits,
+                                       capacity=cfg.book.capacity, ops_length=cfg.trace_length,
+                                       fsync=cfg.store.fsync)
             journal = Journal(cfg.journal.dir, cfg.journal.segment_mib << 20, cfg.journal.fsync, group=group,
-                              zk=False)
+                              zk=zk)
+        except ZkStoreError as exc:
+            return _usage(str(exc))
         except (JournalError, OSError) as exc:
-            return _usage(f"{exc}{BUSY}")
+            return _refused(exc)
         try:
             with journal:
-                return reprove_all(cfg, journal, store, symbol, out)
+                return reprove_all(cfg, journal, store, symbol, out, zk_store)
         except (StoreError, OSError) as exc:
-            return _usage(f"{exc}{BUSY}")
+            return _refused(exc)
+
+
+def _refused(exc: OSError) -> int:
+    """_usage of an error opening or writing the state, a held LOCK said
+    to be most likely a running daemon."""
+    return _usage(f"{exc}" + (BUSY if getattr(exc, "errno", None) == errno.EBUSY else ""))
 
 
 def _usage(message: str) -> int:
@@ -98,9 +116,10 @@ def _usage(message: str) -> int:
 
 
 def reprove_all(cfg: Config, journal: Journal, store: ProofStore, symbol: int | None = None,
-                out=None) -> int:
-    """The command's work on an open journal and store (module docstring):
-    its exit status; what it did on `out`, what it could not on stderr."""
+                out=None, zk_store: ZkStore | None = None) -> int:
+    """The command's work on an open journal and store (module docstring),
+    and in zk mode the store's ZkStore (open_store_mode): its exit status;
+    what it did on `out`, what it could not on stderr."""
     out = out or sys.stdout
     damaged = _damaged(store, symbol)
     if not damaged:
@@ -110,7 +129,7 @@ def reprove_all(cfg: Config, journal: Journal, store: ProofStore, symbol: int | 
     rebuild = Rebuilder(journal, lambda: sequencer_of(cfg))
     failed = 0
     for key in damaged:
-        problem = _reprove(cfg, store, rebuild, key, marks.get(key), out)
+        problem = _reprove(cfg, store, zk_store, rebuild, key, marks.get(key), out)
         if problem:
             failed += 1
             print(f"zksidecar reprove: symbol {key[0]} batch {key[1]}: {problem}", file=sys.stderr)
@@ -131,15 +150,17 @@ def _marks(journal: Journal, wanted: list[tuple[int, int]]) -> dict[tuple[int, i
             if isinstance(e, BatchMark) and (e.symbol, e.batch_id) in keys}
 
 
-def _reprove(cfg: Config, store: ProofStore, rebuild: Rebuilder, key: tuple[int, int],
-             mark: BatchMark | None, out) -> str | None:
-    """Prove one damaged batch again and store it; None, or why it was not."""
+def _reprove(cfg: Config, store: ProofStore, zk_store: ZkStore | None, rebuild: Rebuilder,
+             key: tuple[int, int], mark: BatchMark | None, out) -> str | None:
+    """Prove one damaged batch again and store it (in zk mode its private
+    file first, as the finisher does); None, or why it was not."""
     symbol, batch_id = key
     if mark is None:
         return _lost(store, symbol, batch_id, "the journal no longer holds its mark and records")
     bits, cap = cfg.workers.security_bits, cfg.trace_length
     try:
-        job = ProofJob.of(rebuild.batch(mark), bits)
+        batch = rebuild.batch(mark)
+        job = ProofJob.of(batch, bits, zk_store.chain if zk_store else None)
         data = proof_file.encode(prove_job(job))
         new = check_alone(accept_proof(job, data), bits, cap)
         sides = _check_links(store, symbol, batch_id, new, bits, cap)
@@ -147,6 +168,8 @@ def _reprove(cfg: Config, store: ProofStore, rebuild: Rebuilder, key: tuple[int,
         return _lost(store, symbol, batch_id, f"its records cannot be replayed: {exc}")
     except (JournalError, ProofRejected, VerificationError, ValueError) as exc:
         return f"not proven again: {exc}"
+    if zk_store is not None:
+        zk_store.write_private(batch)
     store.put(symbol, batch_id, data, replace=True)
     print(f"symbol {symbol} batch {batch_id}: proven again from the journal (operations "
           f"{mark.first_seq}..{mark.last_seq}); it links to "

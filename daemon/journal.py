@@ -389,11 +389,13 @@ def first_entry_flags(directory: str) -> list[tuple[str, int]]:
     """(path, flags) of each segment of the journal at `directory` whose
     first entry's header is sound; a segment empty or damaged there says
     nothing (the journal's open and replay judge damage).  [] if there is no
-    such directory."""
+    such directory; JournalError naming what cannot be read."""
     try:
         names = fm.segment_files(directory, PREFIX, SUFFIX)
     except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise JournalError(exc.errno, f"journal {directory}: cannot read: {exc.strerror}") from None
     found = []
     for _, name in names:
         path = os.path.join(directory, name)
@@ -402,6 +404,8 @@ def first_entry_flags(directory: str) -> list[tuple[str, int]]:
                 head = fm.JOURNAL_LAYOUT.sound_header(f.read(fm.HEADER_SIZE))
         except FileNotFoundError:       # removed by a running daemon's retention meanwhile
             continue
+        except OSError as exc:
+            raise JournalError(exc.errno, f"{path}: cannot read: {exc.strerror}") from None
         if head is not None:
             found.append((path, head.flags))
     return found
@@ -411,7 +415,8 @@ def mode_problem(directory: str, zk: bool) -> str | None:
     """Why a daemon in this mode (`zk`) must not take the journal at
     `directory`, else None: a transparent daemon refuses a zk chain's (its
     unproven batches would be proven in the clear), a zk daemon a
-    transparent chain's (a journal, as a store, is all one mode)."""
+    transparent chain's (a journal, as a store, is all one mode).
+    JournalError if a segment cannot be read (first_entry_flags)."""
     # The first entry of each segment is enough: every start refuses a
     # journal of the other mode before it writes to it, so a journal's
     # entries are all of one mode, but for a zk journal an earlier release

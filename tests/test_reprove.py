@@ -210,3 +210,22 @@ def test_a_backup_of_the_damaged_segment_put_back_after_a_reprove_opens(tmp_path
             assert {b: store.proof_index(0, b) for b in store.batches(0)} == numbers
             assert store.check(0, 1) is None
     check_chain(tmp_path, 72)
+
+
+def test_a_journal_segment_it_cannot_read_is_named_not_a_traceback(tmp_path, capsys, monkeypatch):
+    """The journal's mode is read from each segment's first entry: a segment
+    that cannot be read (here a directory under a segment's name) is exit 2
+    and one line naming it, as any journal reprove cannot open, before any
+    proof is made."""
+    run_live(tmp_path, flow(24))
+    damage(tmp_path, 0)
+    names = sorted(os.listdir(tmp_path / "journal"))
+    last = max(int(n[len("journal-"):-len(".zkj")]) for n in names if n.endswith(".zkj"))
+    bad = tmp_path / "journal" / f"journal-{last + 1:06d}.zkj"
+    bad.mkdir()
+    monkeypatch.setattr(reprove, "load", lambda path, machine: at(tmp_path))
+    data = (tmp_path / "proofs" / "store-000000.zkd").read_bytes()
+    assert reprove.main("unused.toml", out=io.StringIO()) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("zksidecar reprove: ") and f"{bad}: cannot read" in err[0], err
+    assert (tmp_path / "proofs" / "store-000000.zkd").read_bytes() == data

@@ -77,7 +77,10 @@ def main(config_path: str | None, symbol: int | None = None, out=None) -> int:
     with store:
         # the start's own check: a transparent re-proof of a zk chain's batch
         # would store its records in the clear
-        problem = store_mode_problem(store, zk=False) or mode_problem(cfg.journal.dir, zk=False)
+        try:
+            problem = store_mode_problem(store, zk=False) or mode_problem(cfg.journal.dir, zk=False)
+        except OSError as exc:          # a JournalError: a segment it cannot read
+            return _usage(str(exc))
         if problem:
             return _usage(problem)
         try:

@@ -438,6 +438,13 @@ def mode_problem(directory: str, zk: bool) -> str | None:
     plain = [path for path, flags in firsts if not flags & fm.JOURNAL_ENTRY_ZK]
     if not plain or marked:
         return None
+    flagged = [path for path, flags in firsts if flags & fm.JOURNAL_ENTRY_ZK]
+    if flagged:     # only a zk start with the mark appends flagged entries to unflagged ones
+        return (f"{where} is a zk chain's journal whose {ZK_MARK_NAME} mark was lost ("
+                f"{os.path.basename(plain[0])}'s entries are not flagged zk, {os.path.basename(flagged[0])}'s "
+                "are: a zk journal an earlier release wrote, which a zk daemon of this release went on with); "
+                f"put back the empty file {os.path.join(where, ZK_MARK_NAME)}, which says its unflagged entries "
+                "are a zk chain's too")
     return (f"{where} is a transparent chain's journal ({os.path.basename(plain[0])}'s entries are not flagged "
             f"zk, and there is no {ZK_MARK_NAME} mark of an earlier release's zk journal): a journal is all one "
             "mode; set [proofs] mode = \"transparent\", or give a new [journal] dir and a new [store] dir for a "

@@ -160,3 +160,29 @@ def test_unknown_flag_bits_are_refused_by_name(tmp_path, flags, unknown):
     with pytest.raises(JournalCorrupt, match=why):
         Journal(str(tmp_path), zk=True)
     assert "unknown flags" in set_aside_corruption(str(tmp_path))[0]
+
+
+def test_a_zk_journal_whose_mark_was_lost_is_named_so_by_a_zk_start(tmp_path):
+    """A zk journal an earlier release wrote (unflagged entries, its mark)
+    that a zk daemon of this release went on with (flagged entries, in a
+    segment of their own), its mark then lost: a transparent start refuses
+    it for its flagged entries and says to run in zk mode; the zk start must
+    not send the operator back to transparent mode, but say the mark was
+    lost and how to put it back (with it, the journal goes on in zk mode)."""
+    old = workload(6)
+    with Journal(str(tmp_path), segment_bytes=512, zk=True) as j:
+        write(j, old)
+    as_written_before_flags(tmp_path)
+    with Journal(str(tmp_path), segment_bytes=512, zk=True) as j:
+        write(j, workload(20))
+    names = segments(tmp_path)
+    assert {f for _, f in headers(tmp_path)} == {0, fm.JOURNAL_ENTRY_ZK} and len(names) > 1
+    os.unlink(tmp_path / ZK_MARK_NAME)
+    assert "set [proofs] mode = \"zk\"" in mode_problem(str(tmp_path), zk=False)
+    why = mode_problem(str(tmp_path), zk=True)
+    zk_from = next(n for n in names if fm.JOURNAL_HEADER.unpack((tmp_path / n).read_bytes()[:fm.HEADER_SIZE]).flags)
+    assert f"{tmp_path} is a zk chain's journal whose {ZK_MARK_NAME} mark was lost ({names[0]}'s entries are " \
+           f"not flagged zk, {zk_from}'s are" in why, why
+    assert f"put back the empty file {tmp_path / ZK_MARK_NAME}" in why and "mode = \"transparent\"" not in why
+    open(tmp_path / ZK_MARK_NAME, "wb").close()
+    assert mode_problem(str(tmp_path), zk=True) is None

@@ -1234,6 +1234,22 @@ def _section(name: str, cls, values: dict):
     return cls(**kwargs)
 
 
+def _mode_problem(cfg: Config, at: Callable[[str], str]) -> str | None:
+    """What `daemon --check-config` says of the store's and the journal's
+    mode against [proofs] mode (the start's judgments), or of the one it
+    cannot read for it; None if the daemon may take both.  `at`: Host.at."""
+    zk = cfg.proofs.mode == "zk"
+    try:
+        why = check_store_mode(at(cfg.store.dir), zk)
+    except OSError as exc:              # a StoreError, or the directory unreadable
+        return _msg("store.dir", f"the proof store cannot be opened: {exc}", cfg.store.dir)
+    try:
+        why = why or journal_mode_problem(at(cfg.journal.dir), zk)
+    except OSError as exc:              # a JournalError: a segment it cannot read
+        return _msg("journal.dir", str(exc), cfg.journal.dir)
+    return why and _msg("proofs.mode", why, cfg.proofs.mode)
+
+
 def check_main(path: str | None, host: Host | None = None, out=None) -> int:
     """`zksidecar daemon --check-config`: every rule, as the daemon would
     check them at start, then the mode of the journal and the store it
@@ -1251,13 +1267,7 @@ def check_main(path: str | None, host: Host | None = None, out=None) -> int:
     taken = endpoint_problems(cfg, host)
     for problem in taken:
         print(f"zksidecar: cannot start now: {problem}", file=sys.stderr)
-    try:
-        at = (host or Host()).at
-        why = (check_store_mode(at(cfg.store.dir), cfg.proofs.mode == "zk")
-               or journal_mode_problem(at(cfg.journal.dir), cfg.proofs.mode == "zk"))
-        problem = why and _msg("proofs.mode", why, cfg.proofs.mode)
-    except OSError as exc:              # a StoreError, or the directory unreadable
-        problem = _msg("store.dir", f"the proof store cannot be opened: {exc}", cfg.store.dir)
+    problem = _mode_problem(cfg, (host or Host()).at)
     if problem:
         print(f"zksidecar: configuration: {problem}", file=sys.stderr)
     if taken or problem:

@@ -389,11 +389,13 @@ def first_entry_flags(directory: str) -> list[tuple[str, int]]:
     """(path, flags) of each segment of the journal at `directory` whose
     first entry's header is sound; a segment empty or damaged there says
     nothing (the journal's open and replay judge damage).  [] if there is no
-    such directory."""
+    such directory; JournalError naming what cannot be read."""
     try:
         names = fm.segment_files(directory, PREFIX, SUFFIX)
     except FileNotFoundError:
         return []
+    except OSError as exc:
+        raise JournalError(exc.errno, f"journal {directory}: cannot read: {exc.strerror}") from None
     found = []
     for _, name in names:
         path = os.path.join(directory, name)
@@ -402,6 +404,8 @@ def first_entry_flags(directory: str) -> list[tuple[str, int]]:
                 head = fm.JOURNAL_LAYOUT.sound_header(f.read(fm.HEADER_SIZE))
         except FileNotFoundError:       # removed by a running daemon's retention meanwhile
             continue
+        except OSError as exc:
+            raise JournalError(exc.errno, f"{path}: cannot read: {exc.strerror}") from None
         if head is not None:
             found.append((path, head.flags))
     return found
@@ -411,7 +415,8 @@ def mode_problem(directory: str, zk: bool) -> str | None:
     """Why a daemon in this mode (`zk`) must not take the journal at
     `directory`, else None: a transparent daemon refuses a zk chain's (its
     unproven batches would be proven in the clear), a zk daemon a
-    transparent chain's (a journal, as a store, is all one mode)."""
+    transparent chain's (a journal, as a store, is all one mode).
+    JournalError if a segment cannot be read (first_entry_flags)."""
     # The first entry of each segment is enough: every start refuses a
     # journal of the other mode before it writes to it, so a journal's
     # entries are all of one mode, but for a zk journal an earlier release
@@ -433,6 +438,13 @@ def mode_problem(directory: str, zk: bool) -> str | None:
     plain = [path for path, flags in firsts if not flags & fm.JOURNAL_ENTRY_ZK]
     if not plain or marked:
         return None
+    flagged = [path for path, flags in firsts if flags & fm.JOURNAL_ENTRY_ZK]
+    if flagged:     # only a zk start with the mark appends flagged entries to unflagged ones
+        return (f"{where} is a zk chain's journal whose {ZK_MARK_NAME} mark was lost ("
+                f"{os.path.basename(plain[0])}'s entries are not flagged zk, {os.path.basename(flagged[0])}'s "
+                "are: a zk journal an earlier release wrote, which a zk daemon of this release went on with); "
+                f"put back the empty file {os.path.join(where, ZK_MARK_NAME)}, which says its unflagged entries "
+                "are a zk chain's too")
     return (f"{where} is a transparent chain's journal ({os.path.basename(plain[0])}'s entries are not flagged "
             f"zk, and there is no {ZK_MARK_NAME} mark of an earlier release's zk journal): a journal is all one "
             "mode; set [proofs] mode = \"transparent\", or give a new [journal] dir and a new [store] dir for a "

@@ -50,7 +50,7 @@ from .refusal import NEEDS_OPERATOR, needs_operator
 from .sequencer import Sequencer, SequencerThread
 from .store import ProofStore
 from .pools import open_pool
-from .zk_store import ZkStoreError, open_store_mode
+from .zk_store import ZkStoreError, open_store_mode, store_mode_problem
 
 log = logging.getLogger("zksidecar.daemon")
 
@@ -84,14 +84,17 @@ class Service:
                 log.warning("journal: %s", repair)
             self.store = opened.enter_context(
                 ProofStore(c.store.dir, c.store.fsync, group=c.state.group or None))
-            # the journal's and the store's mode (from what they hold), the key and the chain's
-            # parameters, before recovery reads a proof or queues the journal's batches
+            # the store's mode and the journal's (from what they hold), before anything is
+            # appended (the journal stays of one mode) or made (open_store_mode makes a new
+            # store a zk store: one made for a refused start would refuse the other mode)
+            problem = store_mode_problem(self.store, zk) or mode_problem(c.journal.dir, zk)
+            if problem:
+                raise ZkStoreError(problem, unusable=True)
+            # the key and the chain's parameters, before recovery reads a proof or queues the
+            # journal's batches
             self.zk = open_store_mode(self.store, zk, security_bits=c.workers.security_bits,
                                       capacity=c.book.capacity, ops_length=self.trace_length,
                                       fsync=c.store.fsync)
-            problem = mode_problem(c.journal.dir, zk)
-            if problem:              # nothing appended yet: the journal stays of one mode
-                raise ZkStoreError(problem, unusable=True)
             self.sequencer = Sequencer(c.book.capacity, self.trace_length, self.policy, self.metrics,
                                        max_symbols=c.book.max_symbols, journal=self.journal,
                                        resync_after=c.book.resync_after, zk=zk)

@@ -545,3 +545,19 @@ def test_check_main_takes_an_empty_store_dir_made_before_the_first_start(state, 
         assert "is a zk store (zk-chain.json)" in err
         # a new store alone would take the zk journal's batches, proven in the clear
         assert "a new [store] dir and a new [journal] dir with it" in err
+
+
+def test_check_main_names_the_journal_whose_mode_it_cannot_read(state, host, tmp_path, capsys):
+    """A journal segment --check-config cannot read for the journal's mode
+    (here a directory under a segment's name) is the [journal] dir's
+    problem, not the store's: one line naming the file, exit 2."""
+    os.makedirs(state["journal"]["dir"], mode=0o700)
+    bad = os.path.join(state["journal"]["dir"], "journal-000000.zkj")
+    os.mkdir(bad, 0o700)
+    path = tmp_path / "c.toml"
+    path.write_text(f'[journal]\ndir = "{state["journal"]["dir"]}"\n[store]\ndir = "{state["store"]["dir"]}"\n'
+                    f'[admin]\nsocket = "{state["admin"]["socket"]}"\n')
+    assert check_main(str(path), host=host, out=io.StringIO()) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("zksidecar: configuration: [journal] dir: "), err
+    assert f"{bad}: cannot read" in err[0]

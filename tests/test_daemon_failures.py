@@ -261,3 +261,37 @@ def test_a_journal_of_another_release_is_exit_2(tmp_path):
         assert seg.read_bytes() == bytes(raw)
     finally:
         d.cleanup()
+
+
+def test_a_segment_that_goes_on_in_zk_mode_stops_a_transparent_start(tmp_path):
+    """A zk journal an earlier release wrote, unflagged, that a zk daemon of
+    this release went on with in the same segment, its zk-journal mark then
+    lost: the start's check reads each segment's first entry (unflagged) and
+    finds nothing, and a new store holds no proof to refuse.  The replay
+    must stop at the first flagged entry before any batch is queued: exit 2,
+    one line, and nothing proven in the clear into the new store."""
+    from journal_files import entry_offsets, set_flags
+    from zksidecar.daemon import formats as fm
+    from zksidecar.daemon.store import ProofStore
+
+    d = Daemon(tmp_path)
+    try:
+        d.start()
+        loadgen.run(d.ops_ring, None, loadgen.flow(1200, seed=3, capacity=d.capacity), d.capacity)
+        proven_all(d, 1200)
+        assert d.stop() == 0
+        segment = tmp_path / "journal" / "journal-000000.zkj"
+        offsets = entry_offsets(segment)
+        assert len(offsets) > 4
+        for at in offsets[len(offsets) // 2:]:          # the zk daemon of this release's entries
+            set_flags(segment, at, fm.JOURNAL_ENTRY_ZK)
+        os.rename(tmp_path / "proofs", tmp_path / "old-proofs")
+        with pytest.raises(RuntimeError, match="exited with 2"):
+            d.start()
+        lines = [ln for ln in d.logs().splitlines() if "cannot start:" in ln]
+        assert len(lines) == 1 and "JournalModeError" in lines[0] and \
+            f"at byte {offsets[len(offsets) // 2]} was written by a zk daemon" in lines[0], d.logs()
+        with ProofStore(str(tmp_path / "proofs"), fsync=False, readonly=True) as store:
+            assert len(store) == 0
+    finally:
+        d.cleanup()

@@ -160,3 +160,62 @@ def test_unknown_flag_bits_are_refused_by_name(tmp_path, flags, unknown):
     with pytest.raises(JournalCorrupt, match=why):
         Journal(str(tmp_path), zk=True)
     assert "unknown flags" in set_aside_corruption(str(tmp_path))[0]
+
+
+def test_a_zk_journal_whose_mark_was_lost_is_named_so_by_a_zk_start(tmp_path):
+    """A zk journal an earlier release wrote (unflagged entries, its mark)
+    that a zk daemon of this release went on with (flagged entries, in a
+    segment of their own), its mark then lost: a transparent start refuses
+    it for its flagged entries and says to run in zk mode; the zk start must
+    not send the operator back to transparent mode, but say the mark was
+    lost and how to put it back (with it, the journal goes on in zk mode)."""
+    old = workload(6)
+    with Journal(str(tmp_path), segment_bytes=512, zk=True) as j:
+        write(j, old)
+    as_written_before_flags(tmp_path)
+    with Journal(str(tmp_path), segment_bytes=512, zk=True) as j:
+        write(j, workload(20))
+    names = segments(tmp_path)
+    assert {f for _, f in headers(tmp_path)} == {0, fm.JOURNAL_ENTRY_ZK} and len(names) > 1
+    os.unlink(tmp_path / ZK_MARK_NAME)
+    assert "set [proofs] mode = \"zk\"" in mode_problem(str(tmp_path), zk=False)
+    why = mode_problem(str(tmp_path), zk=True)
+    zk_from = next(n for n in names if fm.JOURNAL_HEADER.unpack((tmp_path / n).read_bytes()[:fm.HEADER_SIZE]).flags)
+    assert f"{tmp_path} is a zk chain's journal whose {ZK_MARK_NAME} mark was lost ({names[0]}'s entries are " \
+           f"not flagged zk, {zk_from}'s are" in why, why
+    assert f"put back the empty file {tmp_path / ZK_MARK_NAME}" in why and "mode = \"transparent\"" not in why
+    open(tmp_path / ZK_MARK_NAME, "wb").close()
+    assert mode_problem(str(tmp_path), zk=True) is None
+
+
+def test_first_entries_damaged_or_gone_give_a_transparent_reader_no_zk_entry(tmp_path):
+    """Every segment's first entry unreadable (a header damaged, the last
+    segment emptied as a torn tail is): the start's check finds nothing to
+    judge, so the reader's own check is what keeps a zk chain's records
+    from a transparent daemon.  A replay from the start stops at the damage
+    (JournalCorrupt), one from a later position (a snapshot's) at the first
+    flagged entry (JournalModeError): no entry is yielded either way."""
+    with Journal(str(tmp_path), segment_bytes=512, zk=True) as j:
+        write(j, workload(20))
+    names = segments(tmp_path)
+    assert len(names) >= 3
+    for name in names[:-1]:
+        raw = bytearray((tmp_path / name).read_bytes())
+        raw[17] ^= 0xFF                             # seen_ns: the header checksum fails
+        (tmp_path / name).write_bytes(bytes(raw))
+    (tmp_path / names[-1]).write_bytes(b"")
+    assert mode_problem(str(tmp_path), zk=False) is None
+    second = second_entry_at(tmp_path / names[0])
+    with Journal(str(tmp_path), segment_bytes=512) as j:
+        with pytest.raises(JournalCorrupt, match=f"{names[0]}: corrupt journal entry at byte 0: header checksum"):
+            next(j.replay())
+        with pytest.raises(JournalModeError, match=f"{names[0]}: the journal entry at byte {second} was written "
+                           "by a zk daemon"):
+            next(j.replay((0, second)))
+
+
+def second_entry_at(path) -> int:
+    """Where the second entry of the segment at `path` starts, read past a
+    damaged first header by its length field."""
+    h = fm.JOURNAL_HEADER.unpack(open(path, "rb").read(fm.HEADER_SIZE))
+    return fm.HEADER_SIZE + h.length

@@ -256,3 +256,22 @@ def test_a_damaged_zk_proof_is_proven_again_with_its_private_file(tmp_path):
     assert private.read_bytes() == kept and stat.S_IMODE(private.stat().st_mode) == 0o600
     out = io.StringIO()
     assert verify_store(store_dir, min_security=ZK_BITS, out=out) == 0, out.getvalue()
+
+
+def test_a_journal_segment_it_cannot_read_is_named_not_a_traceback(tmp_path, capsys, monkeypatch):
+    """The journal's mode is read from each segment's first entry: a segment
+    that cannot be read (here a directory under a segment's name) is exit 2
+    and one line naming it, as any journal reprove cannot open, before any
+    proof is made."""
+    run_live(tmp_path, flow(24))
+    damage(tmp_path, 0)
+    names = sorted(os.listdir(tmp_path / "journal"))
+    last = max(int(n[len("journal-"):-len(".zkj")]) for n in names if n.endswith(".zkj"))
+    bad = tmp_path / "journal" / f"journal-{last + 1:06d}.zkj"
+    bad.mkdir()
+    monkeypatch.setattr(reprove, "load", lambda path, machine: at(tmp_path))
+    data = (tmp_path / "proofs" / "store-000000.zkd").read_bytes()
+    assert reprove.main("unused.toml", out=io.StringIO()) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("zksidecar reprove: ") and f"{bad}: cannot read" in err[0], err
+    assert (tmp_path / "proofs" / "store-000000.zkd").read_bytes() == data

@@ -618,3 +618,32 @@ def test_private_file_documented():
     from format_docs import check_byte_table
 
     check_byte_table("## Private file (zk mode)", pf.HEADER_DTYPE)
+
+
+def test_a_refused_zk_start_leaves_a_new_store_as_it_was(tmp_path):
+    """A zk start given a transparent chain's journal and a store holding no
+    proof is refused for the journal (exit 2) before the store is made a zk
+    store: no zk-chain.json, no key.  Made, they would refuse the transparent
+    configuration the refusal tells the operator to go back to (the store
+    would be a zk store, for its zk files), and `daemon --check-config`,
+    which said only the journal's problem, would say another after the start."""
+    from test_journal import workload, write
+    from zksidecar.daemon.journal import Journal
+
+    d = Daemon(tmp_path, capacity=CAP, settings=ZK_SETTINGS)
+    with Journal(str(tmp_path / "journal")) as journal:       # a transparent daemon's entries
+        write(journal, workload())
+    with ProofStore(str(tmp_path / "proofs"), fsync=False):   # its store, no proof yet
+        pass
+    before = sorted(os.listdir(tmp_path / "proofs"))
+    try:
+        refused_by_start_and_check(str(d.config), "is a transparent chain's journal (journal-000000.zkj's "
+                                   "entries are not flagged zk")
+        assert sorted(os.listdir(tmp_path / "proofs")) == before
+        transparent = d.config.read_text().replace('mode = "zk"', 'mode = "transparent"')
+        assert transparent != d.config.read_text()
+        (tmp_path / "t.toml").write_text(transparent)
+        r = cli("daemon", "--check-config", "--config", str(tmp_path / "t.toml"))
+        assert r.returncode == 0, r.stderr
+    finally:
+        d.cleanup()

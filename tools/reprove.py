@@ -81,7 +81,10 @@ def main(config_path: str | None, symbol: int | None = None, out=None) -> int:
         # the start's own checks: a transparent re-proof of a zk chain's batch
         # would store its records in the clear.  In zk mode a store holding no
         # zk chain is refused before open_store_mode, which would make one
-        problem = store_mode_problem(store, zk) or mode_problem(cfg.journal.dir, zk)
+        try:
+            problem = store_mode_problem(store, zk) or mode_problem(cfg.journal.dir, zk)
+        except OSError as exc:          # a JournalError: a segment it cannot read
+            return _usage(str(exc))
         if not problem and zk and not is_zk_store(store.directory):
             problem = (f"{store.directory} holds no zk chain (no {CHAIN_NAME}, no zk proof): nothing of a "
                        "zk chain to prove again")

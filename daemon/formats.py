@@ -46,22 +46,26 @@ class FileLogError(OSError):
         return self.strerror or super().__str__()
 
 
-#: how an entry whose sound header says another format version is refused
+#: how an entry whose sound header says another release wrote it is
+#: refused: another format version, or flags this build does not know
 OTHER_VERSION = "format version"
+UNKNOWN_FLAGS = "unknown flags"
 
 
 class CorruptEntryMixin(StartRefusal):
     """A damaged entry that is not a torn tail: `path` and `offset` name it.
-    One whose header, its checksum holding, says another format version
-    (`reason` starts OTHER_VERSION) is no damage but another release's file:
-    `unusable`, as no retry or repair makes this release read it."""
+    One whose header, its checksum holding, says another format version or
+    carries flags this build does not know (`reason` starts OTHER_VERSION or
+    UNKNOWN_FLAGS) is no damage but another release's file: `unusable`, as
+    no retry or repair makes this release read it (`journal repair` leaves
+    it as it is)."""
 
     what = "entry"
 
     def __init__(self, path: str, offset: int, reason: str):
         self.path, self.offset, self.reason = path, offset, reason
         super().__init__(errno.EIO, f"{path}: corrupt {self.what} at byte {offset}: {reason}",
-                         unusable=reason.startswith(OTHER_VERSION))
+                         unusable=reason.startswith((OTHER_VERSION, UNKNOWN_FLAGS)))
 
 
 JOURNAL_ENTRY_DTYPE = record_dtype([
@@ -309,7 +313,7 @@ def _check_journal(h) -> str | None:
     # unknown bits are refused, as the reserved bytes they were: a reader
     # that took an entry with a flag it does not know could miss what it says
     if h.flags & ~JOURNAL_ENTRY_ZK:
-        return (f"unknown flags {h.flags & ~JOURNAL_ENTRY_ZK:#x} (this build knows "
+        return (f"{UNKNOWN_FLAGS} {h.flags & ~JOURNAL_ENTRY_ZK:#x} (this build knows "
                 f"{JOURNAL_ENTRY_ZK:#x}, ZK_JOURNAL_ENTRY_ZK)")
     if h.type == JOURNAL_OPS:
         return None if h.count >= 1 and h.length == OP_DTYPE.itemsize * h.count else \

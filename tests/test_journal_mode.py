@@ -13,8 +13,8 @@ import pytest
 from journal_files import as_written_before_flags, entry_offsets, set_flags
 from test_journal import records, same, segments, workload, write
 from zksidecar.daemon import formats as fm
-from zksidecar.daemon.journal import (ZK_MARK_NAME, BatchMark, Journal, JournalCorrupt, JournalModeError,
-                                      OpsEntry, mode_problem, set_aside_corruption)
+from zksidecar.daemon.journal import (ZK_MARK_NAME, BatchMark, Journal, JournalCorrupt, JournalError,
+                                      JournalModeError, OpsEntry, mode_problem, set_aside_corruption)
 
 SEGMENT = "journal-000000.zkj"
 
@@ -71,6 +71,8 @@ def test_the_start_refuses_a_journal_of_the_other_mode(tmp_path):
     why = mode_problem(str(plain_dir), zk=True)
     assert f"{plain_dir} is a transparent chain's journal ({SEGMENT}'s entries are not flagged zk, and there " \
            f"is no {ZK_MARK_NAME} mark" in why
+    # a zk chain's journal from before flags and marks: the refusal says what restores it
+    assert f"if this is one, put the empty file {plain_dir / ZK_MARK_NAME} beside it" in why
     for new in (tmp_path / "missing", tmp_path / "new"):        # no journal yet: either mode makes one
         assert mode_problem(str(new), zk=True) is None and mode_problem(str(new), zk=False) is None
         with Journal(str(new)):
@@ -150,16 +152,22 @@ def test_a_flipped_flag_bit_fails_the_header_checksum(tmp_path):
 
 
 @pytest.mark.parametrize("flags, unknown", [(2, "0x2"), (fm.JOURNAL_ENTRY_ZK | 0x8000, "0x8000")])
-def test_unknown_flag_bits_are_refused_by_name(tmp_path, flags, unknown):
+def test_unknown_flag_bits_are_another_releases_entry_refused_by_name_and_not_repaired(tmp_path, flags, unknown):
     with Journal(str(tmp_path), zk=True) as j:
         write(j, workload(6))
     path = tmp_path / SEGMENT
     at = entry_offsets(path)[2]
     set_flags(path, at, flags)                      # a sound header with a bit this build does not know
     why = f"corrupt journal entry at byte {at}: unknown flags {unknown} \\(this build knows 0x1, ZK_JOURNAL_ENTRY_ZK\\)"
-    with pytest.raises(JournalCorrupt, match=why):
+    with pytest.raises(JournalCorrupt, match=why) as refused:
         Journal(str(tmp_path), zk=True)
-    assert "unknown flags" in set_aside_corruption(str(tmp_path))[0]
+    # its checksum holds: another release wrote it, which no retry or repair changes
+    assert refused.value.unusable
+    data = path.read_bytes()
+    with pytest.raises(JournalError, match="a journal of another version of zksidecar, not a damaged one; "
+                                           "not repaired"):
+        set_aside_corruption(str(tmp_path))
+    assert path.read_bytes() == data and sorted(os.listdir(tmp_path)) == ["LOCK", SEGMENT]
 
 
 def test_a_zk_journal_whose_mark_was_lost_is_named_so_by_a_zk_start(tmp_path):

@@ -543,8 +543,8 @@ def open_store_mode(store: ProofStore, zk: bool, *, security_bits: int, capacity
                            "restart in a new [store] dir)", unusable=True)
     try:
         key = zk_keys.read_key_file(key_path)
-    except zk_keys.KeyFileError as exc:
-        raise ZkStoreError(f"the store key: {exc}") from None
+    except zk_keys.KeyFileError as exc:     # exposed: as private/ open to others (check_private_dir)
+        raise ZkStoreError(f"the store key: {exc}", unusable=isinstance(exc, zk_keys.KeyFileExposed)) from None
     check_private_dir(private, "the store key")
     return ZkStore(directory, key, chain.log2_capacity, ops_length, options, fsync)
 

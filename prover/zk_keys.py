@@ -91,6 +91,11 @@ class KeyFileError(ValueError):
     and what is wrong."""
 
 
+class KeyFileExposed(KeyFileError):
+    """A key file others may read: whole, but refused until its mode is
+    the owner's alone, which only the operator changes."""
+
+
 def write_key_file(path: str) -> bytes:
     """Create `path` holding a new store key (docs/ZK_KEYS.md, "Key
     file"): exactly KEY_BYTES bytes, mode 0600, never over an existing
@@ -123,7 +128,7 @@ def read_key_file(path: str, what: str = "store key") -> bytes:
     if len(data) != KEY_BYTES:
         raise KeyFileError(f"{path} is not a {what} ({st.st_size} bytes; a key file is exactly {KEY_BYTES})")
     if st.st_mode & 0o077:
-        raise KeyFileError(f"{path} is readable by others (mode {st.st_mode & 0o777:o}): a {what} is as "
+        raise KeyFileExposed(f"{path} is readable by others (mode {st.st_mode & 0o777:o}): a {what} is as "
                            f"secret as the journal; chmod 600 {path}")
     return data
 

@@ -130,8 +130,9 @@ def test_a_zk_store_is_made_once_and_refused_under_anything_else(tmp_path, proof
         zk_store_at(tmp_path)
     os.rename(tmp_path / "key.bak", private / "key")
     os.chmod(private / "key", 0o640)
-    with pytest.raises(ZS.ZkStoreError, match="readable by others"):
+    with pytest.raises(ZS.ZkStoreError, match="readable by others") as exposed:
         zk_store_at(tmp_path)
+    assert exposed.value.unusable       # as private/ open to others: the operator's to change, exit 2
     other = tmp_path / "transparent"
     other.mkdir()
     with pytest.raises(ZS.ZkStoreError, match="holds transparent proofs"):

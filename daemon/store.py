@@ -304,10 +304,19 @@ class ProofStore:
         return os.path.join(self.directory, INDEX_NAME)
 
     def _list_segments(self) -> tuple[dict[int, str], dict[int, int]]:
-        """The data segments on disk: number -> path, and number -> size."""
-        present = {n: os.path.join(self.directory, name)
-                   for n, name in fm.segment_files(self.directory, PREFIX, SUFFIX)}
-        return present, {n: os.path.getsize(p) for n, p in present.items()}
+        """The data segments on disk: number -> path, and number -> size.
+        A segment gone between the directory's listing and its size (a
+        running daemon's retention, beside a reader) is not on disk: the
+        index read after it says whether it was archived or lost."""
+        present, sizes = {}, {}
+        for n, name in fm.segment_files(self.directory, PREFIX, SUFFIX):
+            path = os.path.join(self.directory, name)
+            try:
+                sizes[n] = os.path.getsize(path)
+            except FileNotFoundError:
+                continue
+            present[n] = path
+        return present, sizes
 
     def _read_index(self) -> bytes:
         try:

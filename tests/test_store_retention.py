@@ -350,3 +350,45 @@ def test_a_reader_beside_a_writer_that_rolls_to_a_new_segment_is_not_refused(tmp
     for kw in ({"readonly": True}, {"fsync": False, "segment_bytes": SEG}):
         with pytest.raises(StoreCorrupt, match="this segment is missing"):
             ProofStore(str(tmp_path), **kw)
+
+
+def test_a_reader_beside_a_writers_retention_is_not_refused(tmp_path, monkeypatch):
+    """`verify --store` beside the daemon's retention: the writer prunes
+    (index.zki rewritten with the old batches archived, their segments
+    unlinked) between the reader's listing of the segments and its read of
+    the index, so the listing holds segments that are gone by the read
+    (test doubles on the listing, and on os.path.getsize for a segment
+    unlinked between the listing's names and their sizes, which raised
+    FileNotFoundError).  The reader opens and sees the store as retention
+    left it."""
+    writer = stand_in(tmp_path, {1: 6, 2: 6})
+    listing = ProofStore._list_segments
+    pruned: list = []
+
+    def listing_then_prune(self):       # the test double: retention runs right after a reader lists
+        out = listing(self)
+        if self.readonly and not pruned:
+            plan = writer.plan_retention(keep=3)
+            writer.remove_segments(plan)
+            pruned.append(plan)
+        return out
+
+    monkeypatch.setattr(ProofStore, "_list_segments", listing_then_prune)
+    with ProofStore(str(tmp_path), readonly=True) as ro:
+        assert pruned and pruned[0].segments
+        assert ro.batches(1) == writer.batches(1) and ro.first_kept(1) == writer.first_kept(1) == 3
+        assert ro.get(1, 5) == proof(1, 5)
+    monkeypatch.setattr(ProofStore, "_list_segments", listing)
+    gone = fm.segment_files(str(tmp_path), "store", ".zkd")[0][1]
+    real_getsize = os.path.getsize
+
+    def getsize_after_unlink(path):     # the test double: the segment goes between listdir and stat
+        if path.endswith(gone) and len(pruned) == 1:
+            pruned.append(None)
+            writer.remove_segments(writer.plan_retention(keep=2))
+        return real_getsize(path)
+
+    monkeypatch.setattr(os.path, "getsize", getsize_after_unlink)
+    with ProofStore(str(tmp_path), readonly=True) as ro:
+        assert ro.batches(1) == writer.batches(1) and ro.first_kept(1) == 4
+    writer.close()

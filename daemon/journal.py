@@ -448,7 +448,7 @@ def mode_problem(directory: str, zk: bool) -> str | None:
     return (f"{where} is a transparent chain's journal ({os.path.basename(plain[0])}'s entries are not flagged "
             f"zk, and there is no {ZK_MARK_NAME} mark of an earlier release's zk journal): a journal is all one "
             "mode; set [proofs] mode = \"transparent\", or give a new [journal] dir and a new [store] dir for a "
-            "zk chain.  (A zk chain's journal that releases before 2026-12-07 wrote has neither flags nor a mark: "
+            "zk chain.  (A zk chain's journal written before zk journals were flagged or marked has neither: "
             f"if this is one, put the empty file {os.path.join(where, ZK_MARK_NAME)} beside it, which says its "
             "entries are a zk chain's)")
 

@@ -367,9 +367,11 @@ class Journal:
         if head.type == fm.JOURNAL_OPS:
             return OpsEntry(np.frombuffer(payload, dtype=OP_DTYPE), head.seen_ns)   # its own buffer
         m = fm.JOURNAL_MARK.unpack(payload)
-        if m.flags & ~fm.MARK_RESUMED or m.reserved:
-            raise JournalCorrupt(path, at, f"a batch mark with unknown flags "
-                                 f"{m.flags:#x} or reserved bytes {m.reserved:#x}")
+        if m.flags & ~fm.MARK_RESUMED:      # its checksum held: another release's mark, as in a header
+            raise JournalCorrupt(path, at, f"{fm.UNKNOWN_FLAGS} {m.flags & ~fm.MARK_RESUMED:#x} in a batch mark "
+                                 f"(this build knows {fm.MARK_RESUMED:#x}, ZK_MARK_RESUMED)")
+        if m.reserved:
+            raise JournalCorrupt(path, at, f"a batch mark's reserved bytes are not zero ({m.reserved:#x})")
         try:
             return BatchMark(m.symbol, m.batch_id, m.first_seq, m.last_seq, m.priority,
                              bool(m.flags & fm.MARK_RESUMED))

@@ -3,14 +3,15 @@ journal's mode"): every entry a zk daemon writes carries ZK_JOURNAL_ENTRY_ZK,
 the start's judgment (mode_problem) refuses a journal of the other mode,
 replay refuses an entry of the other mode it meets, a zk journal an earlier
 release wrote (unflagged entries and its zk-journal mark) goes on in zk
-mode, and damaged or unknown flags are refused as any damaged header."""
+mode; a damaged flag is refused as any damaged header, and flags this
+build does not know are another release's entry."""
 from __future__ import annotations
 
 import os
 
 import pytest
 
-from journal_files import as_written_before_flags, entry_offsets, set_flags
+from journal_files import as_written_before_flags, entry_offsets, set_flags, set_mark_flags
 from test_journal import records, same, segments, workload, write
 from zksidecar.daemon import formats as fm
 from zksidecar.daemon.journal import (ZK_MARK_NAME, BatchMark, Journal, JournalCorrupt, JournalError,
@@ -168,6 +169,25 @@ def test_unknown_flag_bits_are_another_releases_entry_refused_by_name_and_not_re
                                            "not repaired"):
         set_aside_corruption(str(tmp_path))
     assert path.read_bytes() == data and sorted(os.listdir(tmp_path)) == ["LOCK", SEGMENT]
+
+
+def test_a_batch_marks_unknown_flags_are_another_releases_entry(tmp_path):
+    """A batch mark whose payload flags hold a bit this build does not know
+    (ZK_MARK_RESUMED is the one it knows), its checksums sound: another
+    release's mark, as unknown header flags are: unusable (the start exits
+    2), named; the mark's reserved bytes not zero stay damage."""
+    with Journal(str(tmp_path), zk=True) as j:
+        write(j, workload(6))
+    path = tmp_path / SEGMENT
+    with Journal(str(tmp_path), zk=True) as j:
+        first_mark = [isinstance(e, BatchMark) for e in j.replay()].index(True)
+    at = entry_offsets(path)[first_mark]
+    set_mark_flags(path, at, fm.MARK_RESUMED | 0x4)
+    with Journal(str(tmp_path), zk=True) as j:
+        with pytest.raises(JournalCorrupt, match=f"corrupt journal entry at byte {at}: unknown flags 0x4 in a "
+                                                 r"batch mark \(this build knows 0x1, ZK_MARK_RESUMED\)") as refused:
+            list(j.replay())
+    assert refused.value.unusable
 
 
 def test_a_zk_journal_whose_mark_was_lost_is_named_so_by_a_zk_start(tmp_path):

@@ -77,6 +77,12 @@ class StoreArchived(StoreError):
     stays: the batch is proven, its bytes are no longer here)."""
 
 
+class StoreChanged(StoreError):
+    """get() on a read-only store of a proof whose segment is gone since
+    the reader opened it: a running daemon's retention removed it (a
+    reader holds no lock, and sees the store as it was at its open)."""
+
+
 @dataclass(frozen=True)
 class Location:
     """Where one proof lies: its data entry header is at `offset` of
@@ -977,7 +983,17 @@ class ProofStore:
                                 f"{batch_id} is archived ({where}); the store keeps only that it "
                                 "was proven")
         whole = size is None
-        with open(path, "rb") as f:
+        try:
+            f = open(path, "rb")
+        except FileNotFoundError:
+            if not self.readonly:           # the writer's lock: nothing removes it but a loss
+                raise StoreCorrupt(path, loc.offset, f"symbol {symbol} batch {batch_id}: its segment "
+                                   "is missing") from None
+            raise StoreChanged(errno.ENOENT, f"proof store {self.directory}: symbol {symbol} batch "
+                               f"{batch_id}: segment {loc.segment} was removed after this reader opened "
+                               "the store (a running daemon's retention removes its oldest segments): "
+                               "open it again to read the store as it is now") from None
+        with f:
             f.seek(loc.offset)
             raw = f.read(fm.HEADER_SIZE + (loc.length if whole else min(size, loc.length)))
         problem = _entry_problem(loc, raw, whole)

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from zksidecar.daemon import formats as fm
-from zksidecar.daemon.store import ProofStore, StoreArchived, StoreCorrupt
+from zksidecar.daemon.store import ProofStore, StoreArchived, StoreChanged, StoreCorrupt
 from zksidecar.tools import cli
 from zksidecar.tools.proofs import verify_store
 
@@ -392,3 +392,48 @@ def test_a_reader_beside_a_writers_retention_is_not_refused(tmp_path, monkeypatc
     with ProofStore(str(tmp_path), readonly=True) as ro:
         assert ro.batches(1) == writer.batches(1) and ro.first_kept(1) == 4
     writer.close()
+
+
+def test_a_proof_pruned_after_a_reader_opened_the_store_is_named_not_a_traceback(tmp_path, monkeypatch):
+    """A reader sees the store as it was at its open: a running daemon's
+    retention may remove a segment it still lists.  Reading a proof there
+    is StoreChanged, saying to open the store again (it raised
+    FileNotFoundError, and `verify --store` ended in a traceback); the
+    writer, whose lock keeps retention its own, meets a segment missing
+    under it as corruption."""
+    writer = stand_in(tmp_path, {1: 6, 2: 6})
+    with ProofStore(str(tmp_path), readonly=True) as ro:
+        writer.remove_segments(writer.plan_retention(keep=3))
+        with pytest.raises(StoreChanged, match=r"symbol 1 batch 0: segment 0 was removed after this reader "
+                                               r"opened the store .*: open it again"):
+            ro.get(1, 0)
+        assert ro.get(1, 5) == proof(1, 5)
+    with ProofStore(str(tmp_path), readonly=True) as ro:        # opened again: archived, as retention left it
+        with pytest.raises(StoreArchived):
+            ro.get(1, 0)
+    os.unlink(fm.segment_name(str(tmp_path), "store", ".zkd", segments(tmp_path)[-1]))   # batch 5's
+    with pytest.raises(StoreCorrupt, match="its segment is missing"):
+        writer.get(1, 5)
+    writer.close()
+
+
+def test_verify_store_names_a_proof_pruned_beside_it(tmp_path, monkeypatch):
+    """`verify --store` beside a running daemon whose retention removes a
+    segment after the verify opened the store (a test double on get() moves
+    the segment away before the first read): the batch is reported
+    unreadable with the reason, exit 1, no traceback."""
+    from test_recovery import flow, run_live
+    run_live(tmp_path, flow(72))
+    get = ProofStore.get
+
+    def get_after_prune(self, symbol, batch_id):
+        path = self.segment_path(0)
+        if self.readonly and os.path.exists(path):
+            os.rename(path, path + ".elsewhere")
+        return get(self, symbol, batch_id)
+
+    monkeypatch.setattr(ProofStore, "get", get_after_prune)
+    out = io.StringIO()
+    assert verify_store(str(tmp_path / "proofs"), min_security=20, out=out) == 1
+    assert "batch 0 unreadable: proof store" in out.getvalue()
+    assert "segment 0 was removed after this reader opened the store" in out.getvalue()

@@ -27,7 +27,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 
 from zksidecar.daemon.malloc import keep_freed_memory
-from zksidecar.daemon.store import ProofStore, StoreCorrupt
+from zksidecar.daemon.store import ProofStore, StoreChanged, StoreCorrupt
 from zksidecar.prover import input_file
 from zksidecar.prover.orderbook import proof_file
 from zksidecar.prover.orderbook.batch import Checked, check_alone
@@ -191,6 +191,8 @@ class Checker:
                 except StoreCorrupt as exc:     # what the operator can do about it, with it
                     data = (f"{exc}; `zksidecar reprove --config FILE` proves it again while the "
                             "journal holds it (docs/STORE.md, \"Proving a damaged proof again\")")
+                except StoreChanged as exc:     # pruned beside this reader: not damage
+                    data = str(exc)
                 yield symbol, bid, data
 
         return self._in_order(functools.partial(check_stored, min_security=self.min_security,

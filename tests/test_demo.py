@@ -65,3 +65,33 @@ def test_toml_text_round_trips_through_the_config_loader(tmp_path):
     assert load(str(path)).workers.stop_grace_s == 1.5
     with pytest.raises(TypeError):
         demo.toml_text({"ring": {"capacity": None}})
+
+
+def test_sigterm_stops_the_demo_as_ctrl_c_does(tmp_path):
+    """A `kill` of the demo (SIGTERM, as a CI job's timeout sends): the
+    daemon is stopped and the demo's rings removed, exit status 130 and
+    `interrupted`, as for Ctrl-C; the default action left both rings in
+    /dev/shm."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "zksidecar.tools.cli", "demo", "--ops", "100000",
+                             "--rate", "500", "--dir", str(tmp_path / "demo")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        head = proc.stdout.readline()
+        rings = re.search(r"through rings (\S+) and (\S+)", head).groups()
+        while "published" not in proc.stdout.readline():      # the engine is running
+            pass
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "zksidecar demo: interrupted" in err and "Traceback" not in err
+    for name in rings:
+        assert not os.path.exists("/dev/shm/" + name.lstrip("/"))

@@ -331,9 +331,9 @@ def progress_line(elapsed: float, engine: dict, status: dict) -> str:
 def _interrupt_on_sigterm():
     """SIGTERM to the demo (a `kill`, a CI job's timeout) as Ctrl-C: the
     daemon stopped and its rings and engine cleaned up, where the default
-    action ended the process with its rings left in /dev/shm.  Returns
-    what puts the previous handler back (nothing off the main thread,
-    where no handler can be set)."""
+    action ended the demo alone, its daemon left running and its rings in
+    /dev/shm.  Returns what puts the previous handler back (nothing off the
+    main thread, where no handler can be set)."""
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
@@ -373,7 +373,7 @@ def run(seconds: float | None = None, rate: float | None = None, n_ops: int | No
           f"{cfg.batch.batch_timeout_ms} ms, {cfg.workers.count} proof worker(s)"
           + (f"; zk mode, {cfg.trace_length}-row ops traces" if zk else ""), file=out, flush=True)
     engine = None
-    stop_on_term = _interrupt_on_sigterm()
+    restore_sigterm = _interrupt_on_sigterm()
     try:
         print("starting the daemon …", file=out, flush=True)
         daemon.start()
@@ -425,7 +425,7 @@ def run(seconds: float | None = None, rate: float | None = None, n_ops: int | No
         if engine is not None:
             engine.kill()
         daemon.cleanup()
-        stop_on_term()
+        restore_sigterm()
     code = _summary(out, daemon, engine, engine_code, daemon_code, daemon_alive, status, n_ops)
     if zk:
         code = _check_receipts(out, daemon, receipts) or code

@@ -70,8 +70,9 @@ def test_toml_text_round_trips_through_the_config_loader(tmp_path):
 def test_sigterm_stops_the_demo_as_ctrl_c_does(tmp_path):
     """A `kill` of the demo (SIGTERM, as a CI job's timeout sends): the
     daemon is stopped and the demo's rings removed, exit status 130 and
-    `interrupted`, as for Ctrl-C; the default action left both rings in
-    /dev/shm."""
+    `interrupted`, as for Ctrl-C (the CLI's handling of the commands that
+    run daemons, `demo` and `bench`); the default action ended the demo
+    alone, its daemon left running and both rings in /dev/shm."""
     import signal
     import subprocess
     import sys

@@ -320,6 +320,7 @@ def parser() -> argparse.ArgumentParser:
                  "zksidecar bench verify --json --batches 64\n"
                  "zksidecar bench prover --json --mode zk", _bench)
     b.add_argument("suite", choices=sorted(SUITES), help="what to measure")
+    b.set_defaults(runs_daemons=True)
     b.add_argument("--json", action="store_true", help="print one JSON object of figures")
     b.add_argument("--plot", metavar="PATH", help="write the suite's plot (PNG), if it has one")
     b.add_argument("--batches", type=arg_types.positive, default=None, metavar="N",
@@ -576,6 +577,7 @@ def parser() -> argparse.ArgumentParser:
     dm = _command(sub, "demo", "the daemon and a reference engine end to end; every proof verified",
                   "zksidecar demo --seconds 10 --rate 2000", _demo)
     demo.add_arguments(dm)
+    dm.set_defaults(runs_daemons=True)
     _command(sub, "prover-server", "prove batches sent as frames on stdin (docs/API.md)",
              "zksidecar prover-server < requests.bin > responses.bin\n"
              "ProcessBackend([\"zksidecar\", \"prover-server\"])   # the daemon's Python API "
@@ -585,10 +587,34 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    restore_sigterm = _interrupt_on_sigterm() if getattr(args, "runs_daemons", False) else None
     try:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    finally:
+        if restore_sigterm is not None:
+            restore_sigterm()
+
+
+def _interrupt_on_sigterm():
+    """SIGTERM (a `kill`, a CI job's timeout) as Ctrl-C, for the commands
+    that start daemons of their own (`demo`, `bench`): their cleanup runs
+    (each daemon stopped or killed, its rings removed), where the default
+    action ended the command alone, its daemon left running and its rings
+    in /dev/shm.  Returns what puts the previous handler back (None off the
+    main thread, where no handler can be set)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, before)
 
 
 if __name__ == "__main__":

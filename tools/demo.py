@@ -328,22 +328,6 @@ def progress_line(elapsed: float, engine: dict, status: dict) -> str:
             f"lag p99 {_secs(_get(status, 'lag_s', 'p99'))}")
 
 
-def _interrupt_on_sigterm():
-    """SIGTERM to the demo (a `kill`, a CI job's timeout) as Ctrl-C: the
-    daemon stopped and its rings and engine cleaned up, where the default
-    action ended the demo alone, its daemon left running and its rings in
-    /dev/shm.  Returns what puts the previous handler back (nothing off the
-    main thread, where no handler can be set)."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    before = signal.signal(signal.SIGTERM, interrupt)
-    return lambda: signal.signal(signal.SIGTERM, before)
-
-
 def run(seconds: float | None = None, rate: float | None = None, n_ops: int | None = None,
         state_dir: str = DEMO_DIR, out=None, tty: bool | None = None,
         plot: str | None = None, zk: bool = False) -> int:
@@ -373,7 +357,6 @@ def run(seconds: float | None = None, rate: float | None = None, n_ops: int | No
           f"{cfg.batch.batch_timeout_ms} ms, {cfg.workers.count} proof worker(s)"
           + (f"; zk mode, {cfg.trace_length}-row ops traces" if zk else ""), file=out, flush=True)
     engine = None
-    restore_sigterm = _interrupt_on_sigterm()
     try:
         print("starting the daemon …", file=out, flush=True)
         daemon.start()
@@ -425,7 +408,6 @@ def run(seconds: float | None = None, rate: float | None = None, n_ops: int | No
         if engine is not None:
             engine.kill()
         daemon.cleanup()
-        restore_sigterm()
     code = _summary(out, daemon, engine, engine_code, daemon_code, daemon_alive, status, n_ops)
     if zk:
         code = _check_receipts(out, daemon, receipts) or code

@@ -314,3 +314,42 @@ def test_bench_mode_is_the_prover_suites_and_one_of_two(capsys):
 
     assert runner.run("prover", True, mode="ZK") == 2
     assert "--mode is transparent or zk, not 'ZK'" in capsys.readouterr().err
+
+
+def _wait_for_sigterm(running) -> None:
+    import time
+
+    running.set()
+    time.sleep(60)
+
+
+def test_a_process_forked_under_the_sigterm_handler_still_dies_of_sigterm():
+    """`demo` and `bench` take SIGTERM as Ctrl-C in their own process; a
+    process one of them forks (the ring bench's producer, the restart
+    bench's ProcessPoolExecutor workers) inherits Python's handlers, and
+    with that one a SIGTERM (pool.terminate(), a CI timeout's kill of the
+    process group) became a KeyboardInterrupt: a traceback and exit 1, and
+    in an executor's worker the job's exception while the worker lived on.
+    It ends by the signal, as it did before the handler; the handler is
+    put back after."""
+    import multiprocessing
+    import signal
+
+    from zksidecar.tools import cli
+
+    before = signal.getsignal(signal.SIGTERM)
+    restore = cli._interrupt_on_sigterm()
+    try:
+        fork = multiprocessing.get_context("fork")
+        running = fork.Event()
+        child = fork.Process(target=_wait_for_sigterm, args=(running,))
+        child.start()
+        # once it runs (a signal in the instant after fork() is dropped by
+        # Python's own after-fork reset, whatever the handler)
+        assert running.wait(30)
+        child.terminate()
+        child.join(30)
+        assert child.exitcode == -signal.SIGTERM
+    finally:
+        restore()
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -40,6 +40,7 @@ option it does not know is its own usage error (exit 2).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import arg_types
@@ -609,12 +610,31 @@ def _interrupt_on_sigterm():
 
     if threading.current_thread() is not threading.main_thread():
         return None
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    before = signal.signal(signal.SIGTERM, interrupt)
+    global _interrupted_pid
+    _interrupted_pid = os.getpid()
+    before = signal.signal(signal.SIGTERM, _interrupt)
     return lambda: signal.signal(signal.SIGTERM, before)
+
+
+#: the process whose SIGTERM is Ctrl-C (its forked children's is not)
+_interrupted_pid = -1
+
+
+def _interrupt(signum, frame):
+    """Ctrl-C in the command's own process.  A process it forks (the ring
+    bench's producer, the restart bench's executor workers) inherits this
+    handler, and there a KeyboardInterrupt is no stop: an executor's worker
+    reports it as its job's exception and lives on, and one raised in an
+    at-fork hook is ignored (the child lived on).  There SIGTERM ends the
+    process by the default action, as it did before the handler; the
+    command's own process does the cleanup."""
+    if os.getpid() != _interrupted_pid:
+        import signal
+
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+    raise KeyboardInterrupt
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ from . import perms
 from . import private_file as pf
 from .batches import Batch
 from .refusal import StartRefusal
-from .store import ProofStore, StoreArchived, StoreError, StoreFull, not_a_store
+from .store import ProofStore, StoreArchived, StoreChanged, StoreError, StoreFull, not_a_store
 
 CHAIN_NAME = "zk-chain.json"
 PRIVATE_DIR = "private"
@@ -423,6 +423,8 @@ class ZkStore:
             except StoreArchived:
                 archived = True
                 continue
+            except StoreChanged as exc:     # retention beside this reader: not "in no proven batch"
+                raise ReceiptUnavailable(f"seq {seq} of symbol {symbol}: {exc}") from None
             except (StoreError, ProofFormatError):
                 continue
             if pub.first_seq <= seq < pub.first_seq + pub.n_ops:

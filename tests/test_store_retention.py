@@ -437,3 +437,24 @@ def test_verify_store_names_a_proof_pruned_beside_it(tmp_path, monkeypatch):
     assert verify_store(str(tmp_path / "proofs"), min_security=20, out=out) == 1
     assert "batch 0 unreadable: proof store" in out.getvalue()
     assert "segment 0 was removed after this reader opened the store" in out.getvalue()
+
+
+def test_a_receipts_batch_search_meets_a_segment_pruned_since_its_open_as_such(tmp_path):
+    """ZkStore.batch_of beside a running daemon's retention: a proof it
+    reads for its public header (its private file gone) whose segment was
+    removed after the reader opened the store is StoreChanged, said as it
+    is (open again), not "seq N is in no proven batch"."""
+    from zksidecar.daemon import zk_store as ZS
+    from zksidecar.daemon.store import StoreChanged
+
+    class Pruned:                           # the reader's view: batch 0 stored, its segment gone
+        def batches(self, symbol):
+            return [0]
+
+        def get(self, symbol, batch_id):
+            raise StoreChanged(2, "segment 0 was removed after this reader opened the store")
+
+    zs = ZS.ZkStore(str(tmp_path), bytes(32), 4, 16, None, fsync=False)
+    with pytest.raises(ZS.ReceiptUnavailable, match="removed after this reader opened") as raised:
+        zs.batch_of(0, 5, Pruned())
+    assert not isinstance(raised.value, ZS.NotProven)

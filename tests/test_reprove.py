@@ -125,19 +125,29 @@ def at(tmp_path) -> Config:
                                store=StoreConfig(dir=str(tmp_path / "proofs"), fsync=False))
 
 
+def refused_with_nothing_stored(tmp_path, capsys, monkeypatch, forge) -> str:
+    """A chain of batch 0 alone, its proof damaged, then `forge()`:
+    reprove under the test's configuration exits 2 and leaves the store's
+    bytes as they were, before any proof is made.  Returns its stderr."""
+    run_live(tmp_path, flow(24))                      # batch 0 alone
+    damage(tmp_path, 0)
+    forge()
+    monkeypatch.setattr(reprove, "load", lambda path, machine: at(tmp_path))
+    data = (tmp_path / "proofs" / "store-000000.zkd").read_bytes()
+    assert reprove.main("unused.toml", out=io.StringIO()) == 2
+    err = capsys.readouterr().err
+    assert (tmp_path / "proofs" / "store-000000.zkd").read_bytes() == data
+    return err
+
+
 def test_a_zk_store_is_refused_under_a_transparent_configuration(tmp_path, capsys, monkeypatch):
     """A store the daemon's start refuses for its mode (here: a zk store by
     its chain record) is refused by reprove too, exit 2, before any proof is
     made: a transparent re-proof of a zk chain's batch would put its records
     in the clear into that store (batch 0 links to the empty book alone)."""
-    run_live(tmp_path, flow(24))                      # batch 0 alone
-    damage(tmp_path, 0)
-    (tmp_path / "proofs" / "zk-chain.json").write_text("{}")
-    monkeypatch.setattr(reprove, "load", lambda path, machine: at(tmp_path))
-    data = (tmp_path / "proofs" / "store-000000.zkd").read_bytes()
-    assert reprove.main("unused.toml", out=io.StringIO()) == 2
-    assert "is a zk store (zk-chain.json)" in capsys.readouterr().err
-    assert (tmp_path / "proofs" / "store-000000.zkd").read_bytes() == data
+    err = refused_with_nothing_stored(tmp_path, capsys, monkeypatch,
+                                      lambda: (tmp_path / "proofs" / "zk-chain.json").write_text("{}"))
+    assert "is a zk store (zk-chain.json)" in err
 
 
 def test_a_zk_chains_journal_is_refused_under_a_transparent_configuration(tmp_path, capsys, monkeypatch):
@@ -145,14 +155,9 @@ def test_a_zk_chains_journal_is_refused_under_a_transparent_configuration(tmp_pa
     journal whose entries a zk daemon wrote is refused, exit 2, before any
     proof is made (here forged beside a transparent store: the store's
     check alone would let its records be proven in the clear)."""
-    run_live(tmp_path, flow(24))
-    damage(tmp_path, 0)
-    set_all_flags(tmp_path / "journal", fm.JOURNAL_ENTRY_ZK)
-    monkeypatch.setattr(reprove, "load", lambda path, machine: at(tmp_path))
-    data = (tmp_path / "proofs" / "store-000000.zkd").read_bytes()
-    assert reprove.main("unused.toml", out=io.StringIO()) == 2
-    assert "is a zk chain's journal (journal-000000.zkj's entries are flagged zk)" in capsys.readouterr().err
-    assert (tmp_path / "proofs" / "store-000000.zkd").read_bytes() == data
+    err = refused_with_nothing_stored(tmp_path, capsys, monkeypatch,
+                                      lambda: set_all_flags(tmp_path / "journal", fm.JOURNAL_ENTRY_ZK))
+    assert "is a zk chain's journal (journal-000000.zkj's entries are flagged zk)" in err
 
 
 def test_no_store_or_journal_is_made_where_there_is_none(tmp_path, capsys, monkeypatch):
@@ -265,15 +270,14 @@ def test_a_journal_segment_it_cannot_read_is_named_not_a_traceback(tmp_path, cap
     that cannot be read (here a directory under a segment's name) is exit 2
     and one line naming it, as any journal reprove cannot open, before any
     proof is made."""
-    run_live(tmp_path, flow(24))
-    damage(tmp_path, 0)
-    names = sorted(os.listdir(tmp_path / "journal"))
-    last = max(int(n[len("journal-"):-len(".zkj")]) for n in names if n.endswith(".zkj"))
-    bad = tmp_path / "journal" / f"journal-{last + 1:06d}.zkj"
-    bad.mkdir()
-    monkeypatch.setattr(reprove, "load", lambda path, machine: at(tmp_path))
-    data = (tmp_path / "proofs" / "store-000000.zkd").read_bytes()
-    assert reprove.main("unused.toml", out=io.StringIO()) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("zksidecar reprove: ") and f"{bad}: cannot read" in err[0], err
-    assert (tmp_path / "proofs" / "store-000000.zkd").read_bytes() == data
+    bad = []
+
+    def directory_as_next_segment():
+        names = sorted(os.listdir(tmp_path / "journal"))
+        last = max(int(n[len("journal-"):-len(".zkj")]) for n in names if n.endswith(".zkj"))
+        bad.append(tmp_path / "journal" / f"journal-{last + 1:06d}.zkj")
+        bad[0].mkdir()
+
+    err = refused_with_nothing_stored(tmp_path, capsys, monkeypatch, directory_as_next_segment)
+    err = err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("zksidecar reprove: ") and f"{bad[0]}: cannot read" in err[0], err

@@ -40,7 +40,7 @@ from .config import BACKLOG_SHARE, MIB, Config, RingConfig, socket_dir_is_state
 from .finisher import Finisher
 from .ingest import Ingest, Resync
 from .jobs import warm_up_job
-from .journal import BatchMark, Journal, JournalCorrupt, mode_problem
+from .journal import BatchMark, Journal, JournalCorrupt
 from .metrics import Metrics, pool_status
 from .notify import Notifier, watchdog_loop
 from .priority import ProofPriority
@@ -50,7 +50,7 @@ from .refusal import NEEDS_OPERATOR, needs_operator
 from .sequencer import Sequencer, SequencerThread
 from .store import ProofStore
 from .pools import open_pool
-from .zk_store import ZkStoreError, open_store_mode, store_mode_problem
+from .zk_store import ZkStoreError, open_store_mode
 
 log = logging.getLogger("zksidecar.daemon")
 
@@ -85,16 +85,11 @@ class Service:
             self.store = opened.enter_context(
                 ProofStore(c.store.dir, c.store.fsync, group=c.state.group or None))
             # the store's mode and the journal's (from what they hold), before anything is
-            # appended (the journal stays of one mode) or made (open_store_mode makes a new
-            # store a zk store: one made for a refused start would refuse the other mode)
-            problem = store_mode_problem(self.store, zk) or mode_problem(c.journal.dir, zk)
-            if problem:
-                raise ZkStoreError(problem, unusable=True)
-            # the key and the chain's parameters, before recovery reads a proof or queues the
-            # journal's batches
+            # appended (the journal stays of one mode) or made; then the key and the chain's
+            # parameters, before recovery reads a proof or queues the journal's batches
             self.zk = open_store_mode(self.store, zk, security_bits=c.workers.security_bits,
                                       capacity=c.book.capacity, ops_length=self.trace_length,
-                                      fsync=c.store.fsync)
+                                      fsync=c.store.fsync, journal_dir=c.journal.dir)
             self.sequencer = Sequencer(c.book.capacity, self.trace_length, self.policy, self.metrics,
                                        max_symbols=c.book.max_symbols, journal=self.journal,
                                        resync_after=c.book.resync_after, zk=zk)

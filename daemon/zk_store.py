@@ -10,12 +10,14 @@ private files beside its proofs.
     STORE/private/S{s}-B{b}.zkp  batch b of symbol s's private file
                                  (daemon/private_file.py), 0600
 
-A store is all one mode.  `open_store_mode` is what the daemon runs before
-anything else touches the store: a zk configuration makes a new store a zk
-store (K drawn, the parameters recorded) and opens an existing one only if
-it is a zk store with its key under the same parameters; a transparent
-configuration refuses a zk store.  Each refusal is a ZkStoreError saying
-what and what to do.
+A store is all one mode.  `open_store_mode` is what the daemon's start (and
+`zksidecar reprove`) runs before anything else touches the store: it judges
+the store's mode and the journal's (`start_mode_problem`, which makes
+nothing), then a zk configuration makes a new store a zk store (K drawn,
+the parameters recorded) and opens an existing one only if it is a zk
+store with its key under the same parameters; a transparent configuration
+refuses a zk store.  Each refusal is a ZkStoreError saying what and what
+to do.
 
 The journal holds a zk chain's records too, and a transparent daemon given
 it with a new, empty store would find no proof to refuse and prove its
@@ -62,6 +64,7 @@ from . import formats as fm
 from . import perms
 from . import private_file as pf
 from .batches import Batch
+from .journal import mode_problem as journal_mode_problem
 from .refusal import StartRefusal
 from .store import ProofStore, StoreArchived, StoreChanged, StoreError, StoreFull, not_a_store
 
@@ -94,6 +97,11 @@ class ZkStoreError(StartRefusal, ValueError):
     `unusable=True` when the store or journal, as it is, cannot be used
     under this configuration or by this release (daemon/refusal.py); not
     for an I/O error, which a retry may pass."""
+
+
+class NoZkChain(ZkStoreError):
+    """A zk store was to be opened, not made, and the store holds no zk
+    chain (open_store_mode's `make=False`)."""
 
 
 class ReceiptUnavailable(ReceiptError):
@@ -499,23 +507,46 @@ def chain_options(security_bits: int, capacity: int, ops_length: int):
     return zk_proof_options(security_bits, capacity.bit_length() - 1, ops_length, LOG_BLOWUP)
 
 
+def start_mode_problem(store: ProofStore, journal_dir: str | None, zk: bool) -> str | None:
+    """Why a daemon of this mode (`zk`) must not take `store` and the
+    journal at `journal_dir` (None: a store alone), judged from what they
+    hold, the store first; None if it may take both.  Reads, makes
+    nothing.  JournalError if a journal segment cannot be read."""
+    return store_mode_problem(store, zk) or (journal_mode_problem(journal_dir, zk) if journal_dir else None)
+
+
 def open_store_mode(store: ProofStore, zk: bool, *, security_bits: int, capacity: int, ops_length: int,
-                    fsync: bool = True) -> ZkStore | None:
-    """The open `store` checked for, or made in, the configured mode
-    (module docstring): a ZkStore in zk mode, None in transparent mode;
-    ZkStoreError naming what is wrong otherwise."""
-    directory = os.path.abspath(store.directory)
-    problem = store_mode_problem(store, zk)
+                    fsync: bool = True, journal_dir: str | None = None, make: bool = True) -> ZkStore | None:
+    """The open `store` (and the journal at `journal_dir`, if given) checked
+    for the configured mode (start_mode_problem), then the store opened, or
+    made, in it (module docstring): a ZkStore in zk mode, None in
+    transparent mode; ZkStoreError naming what is wrong otherwise.  The
+    check comes first so that a refused start makes nothing: a new store
+    made a zk store for a start its journal refuses would refuse the other
+    mode.  `make=False`: a store holding no zk chain is refused (NoZkChain),
+    not made one (a tool that works on an existing chain)."""
+    problem = start_mode_problem(store, journal_dir, zk)
     if problem:
         raise ZkStoreError(problem, unusable=True)
     if not zk:
         return None
-    options = chain_options(security_bits, capacity, ops_length)
+    return _open_zk_store(store, chain_options(security_bits, capacity, ops_length), capacity, ops_length,
+                          fsync, make)
+
+
+def _open_zk_store(store: ProofStore, options: ProofOptions, capacity: int, ops_length: int, fsync: bool,
+                   make: bool) -> ZkStore:
+    """The ZkStore of `store`, whose mode start_mode_problem has judged:
+    its chain record and key made if it holds no chain yet (and `make`),
+    else read and checked against this configuration."""
+    directory = os.path.abspath(store.directory)
     chain = ZkChain(bytes(zk_keys.KEY_BYTES), 0, capacity.bit_length() - 1, ops_length, options)
     private = os.path.join(directory, PRIVATE_DIR)
     key_path = os.path.join(private, KEY_NAME)
     chain_path = os.path.join(directory, CHAIN_NAME)
     if not os.path.exists(chain_path):          # a new store: it holds no proof (store_mode_problem)
+        if not make:
+            raise NoZkChain(f"{store.directory} holds no zk chain (no {CHAIN_NAME}, no zk proof)", unusable=True)
         make_private_dir(private)
         # a key left by a start that stopped before the record: nothing was proven under it
         key = zk_keys.read_key_file(key_path) if os.path.exists(key_path) else zk_keys.write_key_file(key_path)

@@ -17,11 +17,14 @@ import pytest
 
 from daemon_helpers import Daemon
 from test_notify import Receiver
+from test_reprove import counted_mode_reads
 from zksidecar import ringbuf
 from zksidecar.daemon import recovery
 from zksidecar.daemon.config import load
 from zksidecar.daemon.notify import Notifier
 from zksidecar.daemon.service import Service
+from zksidecar.daemon.store import ProofStore
+from zksidecar.daemon.zk_store import chain_ends
 from zksidecar.tools import loadgen
 from zksidecar.tools.proofs import verify_store
 
@@ -156,6 +159,26 @@ def test_a_long_replay_extends_the_start_timeout(tmp_path, monkeypatch):
         d.cleanup()
         for name in (d.ops_ring, d.completions_ring):
             ringbuf.unlink(name, missing_ok=True)
+
+
+def test_a_start_reads_the_stores_mode_once(tmp_path, monkeypatch):
+    """The start judges the store's mode, then the journal's, then opens
+    the store in its mode (zk_store.open_store_mode): each proof the mode
+    is read from (a symbol's first kept and newest) is read for it once."""
+    d = Daemon(tmp_path, batch=64)
+    try:
+        d.start()
+        loadgen.run(d.ops_ring, None, loadgen.flow(500, seed=24, capacity=d.capacity), d.capacity)
+        proven_all(d, 500)
+        assert d.stop() == 0
+        with ProofStore(str(tmp_path / "proofs"), fsync=False, readonly=True) as store:
+            ends = {key: 1 for key in chain_ends(store)}
+        assert len(ends) == 2
+        read = counted_mode_reads(monkeypatch)
+        Service(load(str(d.config)), notifier=Notifier(str(tmp_path / "notify"))).shutdown()
+        assert read == ends
+    finally:
+        d.cleanup()
 
 
 def test_a_second_daemon_on_a_taken_admin_endpoint_stops_first(tmp_path):

@@ -21,6 +21,7 @@ from test_recovery import BITS, CAP, POLICY, T, check_chain, flow, run_live
 from zksidecar.daemon.config import (BatchConfig, BookConfig, Config, JournalConfig, StateConfig, StoreConfig,
                                      WorkersConfig)
 from zksidecar.daemon import formats as fm
+from zksidecar.daemon import zk_store as ZS
 from zksidecar.daemon.journal import Journal
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.rebuild import Rebuilder
@@ -158,6 +159,31 @@ def test_a_zk_chains_journal_is_refused_under_a_transparent_configuration(tmp_pa
     err = refused_with_nothing_stored(tmp_path, capsys, monkeypatch,
                                       lambda: set_all_flags(tmp_path / "journal", fm.JOURNAL_ENTRY_ZK))
     assert "is a zk chain's journal (journal-000000.zkj's entries are flagged zk)" in err
+
+
+def test_the_store_is_read_for_its_mode_once(tmp_path, monkeypatch):
+    """reprove judges the store's mode as the start does (open_store_mode,
+    the check then the open): each proof it reads the mode from (the
+    chain's first and newest) is read for it once, not again by the open."""
+    run_live(tmp_path, flow(72))                      # batches 0, 1, 2
+    monkeypatch.setattr(reprove, "load", lambda path, machine: at(tmp_path))
+    read = counted_mode_reads(monkeypatch)
+    assert reprove.main("unused.toml", out=io.StringIO()) == 0
+    assert read == {(0, 0): 1, (0, 2): 1}
+
+
+def counted_mode_reads(monkeypatch) -> dict[tuple[int, int], int]:
+    """{(symbol, batch): times its proof was read for its mode}, filled as
+    zk_store.proof_mode is called from now on."""
+    read: dict[tuple[int, int], int] = {}
+    proof_mode = ZS.proof_mode
+
+    def counting(store, symbol, batch_id):
+        read[symbol, batch_id] = read.get((symbol, batch_id), 0) + 1
+        return proof_mode(store, symbol, batch_id)
+
+    monkeypatch.setattr(ZS, "proof_mode", counting)
+    return read
 
 
 def test_no_store_or_journal_is_made_where_there_is_none(tmp_path, capsys, monkeypatch):

@@ -27,7 +27,7 @@ daemon has: the message says so, and what is left to the operator (a
 backup's copy of the store segment).
 
 The store and the journal are checked for their mode as the daemon's
-start checks them (zk_store.open_store_mode, journal.mode_problem): a zk
+start checks them (zk_store.open_store_mode, which the start runs): a zk
 store or a zk chain's journal under a transparent configuration is
 refused, or its batches would be proven, and stored, in the clear; a zk
 store's key and chain record must be there and of this configuration.  The
@@ -49,11 +49,10 @@ import sys
 
 from zksidecar.daemon.config import Config, ConfigError, load
 from zksidecar.daemon.jobs import ProofJob, ProofRejected, accept_proof, prove_job
-from zksidecar.daemon.journal import BatchMark, Journal, JournalError, ReplayMismatch, mode_problem
+from zksidecar.daemon.journal import BatchMark, Journal, JournalError, ReplayMismatch
 from zksidecar.daemon.rebuild import Rebuilder, sequencer_of
 from zksidecar.daemon.store import ProofStore, StoreArchived, StoreCorrupt, StoreError
-from zksidecar.daemon.zk_store import (CHAIN_NAME, ZkStore, ZkStoreError, is_zk_store, open_store_mode,
-                                       store_mode_problem)
+from zksidecar.daemon.zk_store import NoZkChain, ZkStore, ZkStoreError, open_store_mode
 from zksidecar.prover.orderbook import proof_file
 from zksidecar.prover.orderbook.batch import ChainCheck, Checked, check_alone
 from zksidecar.prover.proof import ProofFormatError
@@ -78,26 +77,20 @@ def main(config_path: str | None, symbol: int | None = None, out=None) -> int:
     except (StoreError, OSError) as exc:
         return _refused(exc)
     with store:
-        # the start's own checks: a transparent re-proof of a zk chain's batch
-        # would store its records in the clear.  In zk mode a store holding no
-        # zk chain is refused before open_store_mode, which would make one
-        try:
-            problem = store_mode_problem(store, zk) or mode_problem(cfg.journal.dir, zk)
-        except OSError as exc:          # a JournalError: a segment it cannot read
-            return _usage(str(exc))
-        if not problem and zk and not is_zk_store(store.directory):
-            problem = (f"{store.directory} holds no zk chain (no {CHAIN_NAME}, no zk proof): nothing of a "
-                       "zk chain to prove again")
-        if problem:
-            return _usage(problem)
+        # the start's own checks (open_store_mode, as the daemon runs them): a transparent
+        # re-proof of a zk chain's batch would store its records in the clear.  In zk mode a
+        # store holding no zk chain is refused, not made one (make=False)
         try:
             zk_store = open_store_mode(store, zk, security_bits=cfg.workers.security_bits,
                                        capacity=cfg.book.capacity, ops_length=cfg.trace_length,
-                                       fsync=cfg.store.fsync)
+                                       fsync=cfg.store.fsync, journal_dir=cfg.journal.dir, make=False)
+        except NoZkChain as exc:
+            return _usage(f"{exc}: nothing of a zk chain to prove again")
+        except (ZkStoreError, OSError) as exc:     # OSError: a JournalError, a segment it cannot read
+            return _usage(str(exc))
+        try:
             journal = Journal(cfg.journal.dir, cfg.journal.segment_mib << 20, cfg.journal.fsync, group=group,
                               zk=zk)
-        except ZkStoreError as exc:
-            return _usage(str(exc))
         except (JournalError, OSError) as exc:
             return _refused(exc)
         try:

@@ -80,7 +80,8 @@ class Checkpoints:
         if state is None:
             return False
         books, unstarted = state
-        snap = Snapshot(position[0], position[1], self.capacity, self.trace_length, books, unstarted)
+        snap = Snapshot(position[0], position[1], self.capacity, self.trace_length, books, unstarted,
+                        zk=self.journal.zk)      # in its journal's mode, which its books are of
         try:
             self.journal.sync()         # the records and marks it counts are durable first
             path = snapshot.write(self.journal.directory, snap, self.journal.fsync != "never",

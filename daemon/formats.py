@@ -36,6 +36,9 @@ JOURNAL_ENTRY_ZK = 1           # zk_journal_entry.flags: written by a zk-mode da
 MARK_RESUMED = 1               # zk_journal_batch.flags
 SNAPSHOT_MAGIC = 0x4E534B5A    # b"ZKSN"
 SNAPSHOT_RESUMED = 1           # zk_snapshot_book.flags
+SNAPSHOT_VERSION = 2           # a snapshot's own: its header says its mode
+SNAPSHOT_VERSION_BEFORE_MODE = 1   # read, its mode unknown (zk_store.h ZK_SNAPSHOT_VERSION)
+SNAPSHOT_ZK = 1                # zk_snapshot_header.flags: written by a zk-mode daemon
 
 
 class FileLogError(OSError):
@@ -139,7 +142,8 @@ STORE_ARCHIVED_DTYPE = record_dtype([
 SNAPSHOT_HEADER_DTYPE = record_dtype([
     ("magic", "<u4", 0),
     ("version", "u1", 4),
-    ("reserved", "3u1", 5),
+    ("flags", "u1", 5),
+    ("reserved", "2u1", 6),
     ("segment", "<u4", 8),
     ("symbols", "<u4", 12),
     ("offset", "<u8", 16),

@@ -14,7 +14,8 @@ rule and the fsync policies.
 The journal says its mode: every entry a zk-mode daemon writes is flagged
 (formats.JOURNAL_ENTRY_ZK), as its records are a zk chain's, private, and
 a transparent proof would publish them.  `mode_problem` is the start's
-judgment of a journal (and `daemon --check-config`'s); replay refuses an
+judgment of a journal (and `daemon --check-config`'s), from its entries,
+its mark and its snapshots (which say their mode too); replay refuses an
 entry of the other mode it meets (JournalModeError).  A zk journal an
 earlier release wrote has unflagged entries and an empty file ZK_MARK_NAME
 beside them, which is honoured, never made.
@@ -36,6 +37,7 @@ import numpy as np
 from ..engine.records import OP_DTYPE
 from . import formats as fm
 from . import perms
+from . import snapshot
 from .refusal import StartRefusal
 
 log = logging.getLogger(__name__)
@@ -417,8 +419,14 @@ def mode_problem(directory: str, zk: bool) -> str | None:
     """Why a daemon in this mode (`zk`) must not take the journal at
     `directory`, else None: a transparent daemon refuses a zk chain's (its
     unproven batches would be proven in the clear), a zk daemon a
-    transparent chain's (a journal, as a store, is all one mode).
+    transparent chain's (a journal, as a store, is all one mode), judged
+    from its entries and mark, then from its snapshots (snapshot.mode_problem).
     JournalError if a segment cannot be read (first_entry_flags)."""
+    return _entries_mode_problem(directory, zk) or snapshot.mode_problem(directory, zk)
+
+
+def _entries_mode_problem(directory: str, zk: bool) -> str | None:
+    """mode_problem's judgment from the journal's entries and its mark."""
     # The first entry of each segment is enough: every start refuses a
     # journal of the other mode before it writes to it, so a journal's
     # entries are all of one mode, but for a zk journal an earlier release

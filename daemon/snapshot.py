@@ -10,7 +10,7 @@ state it has after the last journal entry it sequenced, so a replay from
 that position, skipping the marks of batches the snapshot already counts,
 reaches exactly the state a replay of the whole journal reaches.
 
-The file format (csrc/formats/zk_store.h zk_snapshot_*, docs/FORMATS.md
+The file format (csrc/formats/zk_store.h zk_snapshot_*, docs/STORE.md
 "Snapshots") has one header with a CRC-32 of itself and one of the body;
 a file is written whole to a temporary name, fsynced, renamed and the
 directory fsynced, so a crash leaves the old snapshot or the new one, never
@@ -22,6 +22,14 @@ under another book capacity, a larger ops-row cap, or more books than
 book.max_symbols, than the configuration's is not damaged: it is left in
 place and the start refused, naming the key (`unfit`; `zksidecar daemon
 --check-config` says so too).
+
+A snapshot says the mode of the daemon that wrote it (its header's flags,
+format version 2): a zk chain's books are its private state, which a
+transparent daemon would go on from and prove in the clear.  A start
+refuses a journal holding a snapshot of the other mode (`mode_problem`,
+run by journal.mode_problem).  A version-1 snapshot, an earlier release's,
+has no mode: it is read as before, and its journal's entries and the store
+judge the mode.
 """
 from __future__ import annotations
 
@@ -76,6 +84,7 @@ class Snapshot:
     unstarted: dict = field(default_factory=dict)     # symbol: (records, seen times)
     path: str = ""
     symbols: int = -1           # books, as the header counts them (read_header); -1: len(books)
+    zk: bool | None = False     # written by a zk-mode daemon; None: not said (format version 1)
 
     @property
     def book_count(self) -> int:
@@ -92,7 +101,10 @@ class Snapshot:
 # --------------------------------------------------------------- bytes --
 
 def encode(snap: Snapshot, created_ns: int | None = None) -> bytes:
-    """The snapshot file's bytes."""
+    """The snapshot file's bytes, in this build's format version: they say
+    its mode (ValueError for a snapshot whose mode is not known)."""
+    if snap.zk is None:
+        raise ValueError("a snapshot of an unknown mode is not written again: its mode would be made up")
     body = []
     for b in snap.books:
         cells = np.ascontiguousarray(b.cells, dtype="<u4")
@@ -106,7 +118,8 @@ def encode(snap: Snapshot, created_ns: int | None = None) -> bytes:
         body += [UNSTARTED.pack(symbol=symbol, count=len(recs), reserved=0), recs.tobytes(),
                  np.asarray(seen, SEEN_DTYPE).tobytes()]
     data = b"".join(body)
-    head = HEADER.pack(magic=fm.SNAPSHOT_MAGIC, version=fm.VERSION, reserved=(0, 0, 0),
+    head = HEADER.pack(magic=fm.SNAPSHOT_MAGIC, version=fm.SNAPSHOT_VERSION,
+                       flags=fm.SNAPSHOT_ZK if snap.zk else 0, reserved=(0, 0),
                        segment=snap.segment, symbols=len(snap.books), offset=snap.offset,
                        created_ns=time.time_ns() if created_ns is None else created_ns,
                        capacity=snap.capacity, trace_length=snap.trace_length,
@@ -145,11 +158,21 @@ def _header(data: bytes, path: str):
         raise SnapshotCorrupt(path, 0, "not a snapshot (bad magic)")
     if fm.crc32(data[:HEADER_CRC_AT]) != h.header_crc:
         raise SnapshotCorrupt(path, 0, "header checksum fails")
-    if h.version != fm.VERSION:
-        raise SnapshotCorrupt(path, 4, f"{fm.OTHER_VERSION} {h.version} (this build reads {fm.VERSION})")
-    if any(h.reserved) or h.reserved2:
+    if h.version not in (fm.SNAPSHOT_VERSION, fm.SNAPSHOT_VERSION_BEFORE_MODE):
+        raise SnapshotCorrupt(path, 4, f"{fm.OTHER_VERSION} {h.version} (this build reads "
+                              f"{fm.SNAPSHOT_VERSION}, and {fm.SNAPSHOT_VERSION_BEFORE_MODE} without its mode)")
+    if any(h.reserved) or h.reserved2 or (h.version == fm.SNAPSHOT_VERSION_BEFORE_MODE and h.flags):
         raise SnapshotCorrupt(path, 5, "reserved bytes are not zero")
+    if h.flags & ~fm.SNAPSHOT_ZK:
+        raise SnapshotCorrupt(path, 5, f"{fm.UNKNOWN_FLAGS} {h.flags & ~fm.SNAPSHOT_ZK:#x} (this build knows "
+                              f"{fm.SNAPSHOT_ZK:#x}, ZK_SNAPSHOT_ZK)")
     return h
+
+
+def _mode(h) -> bool | None:
+    """Was the snapshot of header `h` written by a zk-mode daemon?  None:
+    a version-1 snapshot does not say."""
+    return None if h.version == fm.SNAPSHOT_VERSION_BEFORE_MODE else bool(h.flags & fm.SNAPSHOT_ZK)
 
 
 def decode(data: bytes, path: str) -> Snapshot:
@@ -162,7 +185,7 @@ def decode(data: bytes, path: str) -> Snapshot:
     if fm.crc32(data[HEADER.size:]) != h.body_crc:
         raise SnapshotCorrupt(path, HEADER.size, "body checksum fails")
     r = _Reader(data, HEADER.size, path)
-    snap = Snapshot(h.segment, h.offset, h.capacity, h.trace_length, path=path)
+    snap = Snapshot(h.segment, h.offset, h.capacity, h.trace_length, path=path, zk=_mode(h))
     seen_symbols = set()
     for k in range(h.symbols):
         at = r.at
@@ -219,7 +242,35 @@ def read_header(path: str) -> Snapshot:
     except OSError as exc:
         raise SnapshotError(exc.errno, f"{path}: cannot read: {exc.strerror}") from exc
     h = _header(data, path)
-    return Snapshot(h.segment, h.offset, h.capacity, h.trace_length, path=path, symbols=h.symbols)
+    return Snapshot(h.segment, h.offset, h.capacity, h.trace_length, path=path, symbols=h.symbols, zk=_mode(h))
+
+
+def mode_problem(directory: str, zk: bool) -> str | None:
+    """Why a daemon of this mode (`zk`) must not take the journal at
+    `directory` for a snapshot in it of the other mode (its header says),
+    else None.  A snapshot that does not say (format version 1) or whose
+    header is damaged (recovery's to set aside) says nothing."""
+    try:
+        found = listed(directory)
+    except FileNotFoundError:
+        return None
+    for _, _, path in found:
+        try:
+            snap = read_header(path)
+        except SnapshotError:
+            continue
+        if snap.zk is None or snap.zk == zk:
+            continue
+        path = os.path.abspath(path)
+        if snap.zk:
+            return (f"{path} is a zk chain's snapshot (its header is flagged zk): a transparent daemon would go "
+                    "on from its books, a zk chain's private state, and prove the batches after it in the "
+                    "clear; set [proofs] mode = \"zk\", or give a new [journal] dir and a new [store] dir for a "
+                    "transparent chain")
+        return (f"{path} is a transparent chain's snapshot (its header is not flagged zk): a journal is all one "
+                "mode; set [proofs] mode = \"transparent\", or give a new [journal] dir and a new [store] dir "
+                "for a zk chain")
+    return None
 
 
 def unfit(snap: Snapshot, capacity: int, trace_length: int, max_symbols: int | None = None,

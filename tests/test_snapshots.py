@@ -20,19 +20,19 @@ import shutil
 import numpy as np
 import pytest
 
-from format_docs import check_layout
+from format_docs import STORE_MD, check_byte_table, check_layout
 from test_recovery import BITS, CAP, POLICY, T, flow, prove_into
 from zksidecar.daemon import formats as fm
 from zksidecar.daemon import snapshot
 from zksidecar.daemon.batches import CloseReason
 from zksidecar.daemon.checkpoint import Checkpoints
-from zksidecar.daemon.journal import BatchMark, Journal, ReplayMismatch
+from zksidecar.daemon.journal import BatchMark, Journal, ReplayMismatch, mode_problem
 from zksidecar.daemon.metrics import Metrics
 from zksidecar.daemon.rebuild import Rebuilder
 from zksidecar.daemon.recovery import recover
 from zksidecar.daemon.sequencer import Sequencer, SequencerThread
 from zksidecar.daemon.store import ProofStore
-from zksidecar.engine.native import lib
+from zksidecar.engine.native import ffi, lib
 from zksidecar.tools.proofs import verify_store
 
 
@@ -119,8 +119,82 @@ def test_layouts_agree_with_the_header(ctype, dtype):
     assert lib.ZK_SNAPSHOT_MAGIC == fm.SNAPSHOT_MAGIC and \
         fm.SNAPSHOT_MAGIC.to_bytes(4, "little") == b"ZKSN"
     assert lib.ZK_SNAPSHOT_RESUMED == fm.SNAPSHOT_RESUMED
+    assert (lib.ZK_SNAPSHOT_VERSION, lib.ZK_SNAPSHOT_ZK) == (fm.SNAPSHOT_VERSION, fm.SNAPSHOT_ZK) == (2, 1)
+    assert lib.ZK_STORE_VERSION == fm.VERSION == fm.SNAPSHOT_VERSION_BEFORE_MODE   # version 1 was the store's
     # a book's cells in a snapshot are the engine's state table (zk_engine.h)
     assert lib.ZK_BOOK_HEADER == 16
+
+
+@pytest.mark.parametrize("title, dtype", [
+    ("### Header (`zk_snapshot_header`)", fm.SNAPSHOT_HEADER_DTYPE),
+    ("### Book section (`zk_snapshot_book`)", fm.SNAPSHOT_BOOK_DTYPE)])
+def test_store_md_tables_agree_with_the_layouts(title, dtype):
+    check_byte_table(title, dtype, STORE_MD)
+
+
+@pytest.mark.parametrize("zk", [True, False])
+def test_a_header_written_by_python_reads_in_c(zk):
+    raw = bytearray(snapshot.encode(snapshot.Snapshot(3, 64, CAP, T, zk=zk), created_ns=1))
+    h = ffi.cast("zk_snapshot_header *", ffi.from_buffer(raw))
+    assert (h.magic, h.version, h.flags, h.segment, h.offset, h.capacity, h.trace_length) == \
+        (lib.ZK_SNAPSHOT_MAGIC, lib.ZK_SNAPSHOT_VERSION, lib.ZK_SNAPSHOT_ZK if zk else 0, 3, 64, CAP, T)
+    assert raw[5] == h.flags                                   # byte 5
+
+
+def sealed(data: bytes, at: int, value: int) -> bytes:
+    """`data` with header byte `at` set to `value` and the header's checksum
+    made again: a sound header saying something else."""
+    raw = bytearray(data)
+    raw[at] = value
+    at_crc = snapshot.HEADER_CRC_AT
+    raw[at_crc:snapshot.HEADER.size] = fm.crc32(bytes(raw[:at_crc])).to_bytes(4, "little")
+    return bytes(raw)
+
+
+def test_a_snapshot_says_its_mode_and_a_version_1_snapshot_does_not(tmp_path):
+    """Version 2 says the mode of the daemon that wrote it (a transparent
+    daemon's checkpoints write 0); version 1, an earlier release's, is
+    read as before with its mode unknown, its byte 5 required zero as it
+    was reserved; another version or a flag this build does not know is
+    another release's snapshot, named."""
+    live(tmp_path, two_symbols(120), every_ops=50)
+    written = snapshot.listed(str(tmp_path / "journal"))
+    assert written and {snapshot.read(path).zk for _, _, path in written} == {False}
+    data = snapshot.encode(snapshot.Snapshot(0, 0, CAP, T, zk=True), created_ns=1)
+    assert snapshot.decode(data, "x").zk is True
+    old = sealed(data, 4, 1)                                    # version 1: byte 5 set is not one
+    with pytest.raises(snapshot.SnapshotCorrupt, match="x: corrupt snapshot at byte 5: reserved bytes are not zero"):
+        snapshot.decode(old, "x")
+    assert snapshot.decode(sealed(old, 5, 0), "x").zk is None
+    with pytest.raises(snapshot.SnapshotCorrupt, match=r"byte 4: format version 3 \(this build reads 2, and 1 "):
+        snapshot.decode(sealed(data, 4, 3), "x")
+    with pytest.raises(snapshot.SnapshotCorrupt, match=r"byte 5: unknown flags 0x2 \(this build knows 0x1, "
+                                                       r"ZK_SNAPSHOT_ZK\)"):
+        snapshot.decode(sealed(data, 5, 3), "x")
+    with pytest.raises(ValueError, match="unknown mode"):
+        snapshot.encode(snapshot.decode(sealed(old, 5, 0), "x"))
+
+
+@pytest.mark.parametrize("zk", [True, False])
+def test_the_journals_mode_is_judged_by_its_snapshots_too(tmp_path, zk):
+    """journal.mode_problem (the start's and `daemon --check-config`'s):
+    a snapshot of the other mode is refused naming the file, one of the
+    start's mode or of version 1 (mode unknown) says nothing, nor does one
+    whose header is damaged (recovery's to set aside)."""
+    directory = str(tmp_path)
+    assert mode_problem(directory, zk) is None
+    path = snapshot.write(directory, snapshot.Snapshot(0, 0, CAP, T, zk=not zk))
+    why = mode_problem(directory, zk)
+    assert why.startswith(f"{path} is a {'transparent' if zk else 'zk'} chain's snapshot")
+    assert f'set [proofs] mode = "{"transparent" if zk else "zk"}"' in why
+    data = open(path, "rb").read()
+    open(path, "wb").write(sealed(sealed(data, 5, 0), 4, 1))   # as an earlier release wrote it
+    assert mode_problem(directory, zk) is None and mode_problem(directory, not zk) is None
+    open(path, "wb").write(data[:20] + bytes([data[20] ^ 1]) + data[21:])
+    assert mode_problem(directory, zk) is None
+    os.unlink(path)
+    snapshot.write(directory, snapshot.Snapshot(0, 64, CAP, T, zk=zk))
+    assert mode_problem(directory, zk) is None
 
 
 def sample(tmp_path) -> snapshot.Snapshot:

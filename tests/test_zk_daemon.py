@@ -29,6 +29,7 @@ from daemon_helpers import Daemon
 from journal_files import as_written_before_flags
 from zksidecar.daemon import frames as FR
 from zksidecar.daemon import private_file as pf
+from zksidecar.daemon import snapshot
 from zksidecar.daemon import zk_store as ZS
 from zksidecar.daemon.batches import Batch, BatchPolicy, CloseReason
 from zksidecar.daemon.config import ConfigError, load
@@ -442,6 +443,9 @@ def test_zk_daemon_restarted_mid_proof_receipts_and_refusals(tmp_path):
         os.rename(tmp_path / "moved.zkp", private / ZS.private_name(0, last))
         assert b"404" in fetch(d.socket, "/receipts")
         assert d.stop() == 0
+        # a zk daemon's snapshots say its mode (the clean stop wrote one)
+        written = snapshot.listed(str(tmp_path / "journal"))
+        assert written and {snapshot.read_header(path).zk for _, _, path in written} == {True}
         # the chain verifies; private files 0600 survived the restart; every proof is what its batch proves to
         out = io.StringIO()
         assert verify_store(store_dir, min_security=BITS, out=out) == 0, out.getvalue()
@@ -619,6 +623,31 @@ def test_private_file_documented():
     from format_docs import check_byte_table
 
     check_byte_table("## Private file (zk mode)", pf.HEADER_DTYPE)
+
+
+@pytest.mark.parametrize("zk", [True, False])
+def test_a_snapshot_of_the_other_mode_is_refused_by_name(tmp_path, zk):
+    """A snapshot says its mode: a start of the other mode, whose journal's
+    entries and store say nothing (none yet: the contrived case, a snapshot
+    alone in a new journal), is refused naming the file, exit 2, as
+    `daemon --check-config` refuses it, before anything is made; the
+    snapshot is left as it is.  A transparent start would go on from a zk
+    chain's books and prove in the clear; a zk start refuses a transparent
+    chain's as a journal is all one mode."""
+    from zksidecar.daemon.journal import Journal
+
+    d = Daemon(tmp_path, capacity=CAP, settings=ZK_SETTINGS if not zk else {"book": {"trace_length": T}})
+    with Journal(str(tmp_path / "journal")):
+        pass
+    path = snapshot.write(str(tmp_path / "journal"), snapshot.Snapshot(0, 0, CAP, T, zk=zk))
+    written = open(path, "rb").read()
+    try:
+        refused_by_start_and_check(str(d.config), f"{path} is a {'zk' if zk else 'transparent'} chain's snapshot "
+                                   f"(its header is {'' if zk else 'not '}flagged zk)")
+        assert open(path, "rb").read() == written
+        assert not {ZS.CHAIN_NAME, "private"} & set(os.listdir(tmp_path / "proofs"))
+    finally:
+        d.cleanup()
 
 
 def test_a_refused_zk_start_leaves_a_new_store_as_it_was(tmp_path):

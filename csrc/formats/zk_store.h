@@ -24,7 +24,8 @@
 
 /* cffi-begin */
 /* Format version of every structure below but archived.zka's (which has
- * ZK_STORE_COPY_VERSION); bump on any change. */
+ * ZK_STORE_COPY_VERSION) and a snapshot's (ZK_SNAPSHOT_VERSION); bump on
+ * any change. */
 #define ZK_STORE_VERSION 1
 
 /* Journal entry magic: the bytes "ZKJE". */
@@ -140,6 +141,20 @@ typedef struct zk_store_archived {
 /* zk_snapshot_book.flags: the symbol's next batch begins where its stream
  * resumed (as ZK_MARK_RESUMED will say of it). */
 #define ZK_SNAPSHOT_RESUMED 1
+/* A snapshot's format version (zk_snapshot_header.version): its own, as it
+ * is a file of its own, for the three structures below.  2: the header says
+ * the mode of the daemon that wrote it (`flags`, ZK_SNAPSHOT_ZK).  Version 1
+ * (ZK_STORE_VERSION then) had zero in that byte, a transparent snapshot's
+ * and a zk one's alike: a version-1 snapshot's mode is unknown, and it is
+ * read as before (its journal's entries and the store say the mode).  So
+ * the byte could not be given a meaning within version 1, as the journal
+ * entry's flags were: a zero there would say "transparent" of a zk
+ * snapshot an earlier release wrote beside flagged entries. */
+#define ZK_SNAPSHOT_VERSION 2
+/* zk_snapshot_header.flags (version 2): written by a zk-mode daemon (its
+ * books are a zk chain's state, private); 0: by a transparent one.  A start
+ * of the other mode refuses the snapshot (docs/STORE.md, "Snapshots"). */
+#define ZK_SNAPSHOT_ZK 1
 
 /* A snapshot file (snapshot-SSSSSS-OOOOOOOOOOOO.zks in the journal
  * directory): this 64-byte header, then `symbols` books and `unstarted`
@@ -149,8 +164,9 @@ typedef struct zk_store_archived {
  * as those batches leave them. */
 typedef struct zk_snapshot_header {
     uint32_t magic;          /*  0  ZK_SNAPSHOT_MAGIC */
-    uint8_t version;         /*  4  ZK_STORE_VERSION */
-    uint8_t reserved[3];     /*  5  zero */
+    uint8_t version;         /*  4  ZK_SNAPSHOT_VERSION */
+    uint8_t flags;           /*  5  ZK_SNAPSHOT_ZK; other bits zero (version 1: zero) */
+    uint8_t reserved[2];     /*  6  zero */
     uint32_t segment;        /*  8  journal segment the replay resumes in */
     uint32_t symbols;        /* 12  zk_snapshot_book sections */
     uint64_t offset;         /* 16  byte of that segment the replay resumes at */
@@ -246,6 +262,7 @@ ZK_CHECK_AT(zk_store_archived, number, 40);
 ZK_CHECK_AT(zk_store_archived, record_crc, 44);
 
 static_assert(sizeof(zk_snapshot_header) == 64, "zk_snapshot_header is 64 bytes");
+ZK_CHECK_AT(zk_snapshot_header, flags, 5);
 ZK_CHECK_AT(zk_snapshot_header, segment, 8);
 ZK_CHECK_AT(zk_snapshot_header, offset, 16);
 ZK_CHECK_AT(zk_snapshot_header, body_length, 48);

@@ -153,7 +153,8 @@ typedef struct zk_store_archived {
 #define ZK_SNAPSHOT_VERSION 2
 /* zk_snapshot_header.flags (version 2): written by a zk-mode daemon (its
  * books are a zk chain's state, private); 0: by a transparent one.  A start
- * of the other mode refuses the snapshot (docs/STORE.md, "Snapshots"). */
+ * of the other mode refuses the snapshot (docs/STORE.md, "The snapshot's
+ * mode"). */
 #define ZK_SNAPSHOT_ZK 1
 
 /* A snapshot file (snapshot-SSSSSS-OOOOOOOOOOOO.zks in the journal

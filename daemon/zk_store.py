@@ -516,11 +516,12 @@ def start_mode_problem(store: ProofStore, journal_dir: str | None, zk: bool) -> 
 
 
 def open_store_mode(store: ProofStore, zk: bool, *, security_bits: int, capacity: int, ops_length: int,
-                    fsync: bool = True, journal_dir: str | None = None, make: bool = True) -> ZkStore | None:
-    """The open `store` (and the journal at `journal_dir`, if given) checked
-    for the configured mode (start_mode_problem), then the store opened, or
-    made, in it (module docstring): a ZkStore in zk mode, None in
-    transparent mode; ZkStoreError naming what is wrong otherwise.  The
+                    journal_dir: str | None, fsync: bool = True, make: bool = True) -> ZkStore | None:
+    """The open `store` and the journal at `journal_dir` (None: a store
+    without one, as a test's) checked for the configured mode
+    (start_mode_problem), then the store opened, or made, in it (module
+    docstring): a ZkStore in zk mode, None in transparent mode;
+    ZkStoreError naming what is wrong otherwise.  The
     check comes first so that a refused start makes nothing: a new store
     made a zk store for a start its journal refuses would refuse the other
     mode.  `make=False`: a store holding no zk chain is refused (NoZkChain),

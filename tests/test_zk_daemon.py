@@ -64,7 +64,7 @@ def open_mode(path, zk: bool, bits: int = BITS, proofs: list[bytes] = ()):
     with ProofStore(str(path), fsync=False) as store:
         for data in proofs:
             store.put(0, len(store), data)
-        return ZS.open_store_mode(store, zk, security_bits=bits, capacity=CAP, ops_length=T, fsync=False)
+        return ZS.open_store_mode(store, zk, security_bits=bits, capacity=CAP, ops_length=T, journal_dir=None, fsync=False)
 
 
 def zk_store_at(path, bits: int = BITS):

@@ -368,17 +368,28 @@ class Journal:
             raise JournalModeError(path, at, head.flags, self.zk)
         if head.type == fm.JOURNAL_OPS:
             return OpsEntry(np.frombuffer(payload, dtype=OP_DTYPE), head.seen_ns)   # its own buffer
-        m = fm.JOURNAL_MARK.unpack(payload)
-        if m.flags & ~fm.MARK_RESUMED:      # its checksum held: another release's mark, as in a header
-            raise JournalCorrupt(path, at, f"{fm.UNKNOWN_FLAGS} {m.flags & ~fm.MARK_RESUMED:#x} in a batch mark "
-                                 f"(this build knows {fm.MARK_RESUMED:#x}, ZK_MARK_RESUMED)")
-        if m.reserved:
-            raise JournalCorrupt(path, at, f"a batch mark's reserved bytes are not zero ({m.reserved:#x})")
-        try:
-            return BatchMark(m.symbol, m.batch_id, m.first_seq, m.last_seq, m.priority,
-                             bool(m.flags & fm.MARK_RESUMED))
-        except ValueError as exc:
-            raise JournalCorrupt(path, at, str(exc)) from None
+        return decode_mark(path, at, payload)
+
+
+def decode_mark(path: str, at: int, payload) -> BatchMark:
+    """The batch mark whose sound entry is at byte `at` of `path` (replay's,
+    and `journal repair`'s judgment of a mark's contents).  JournalCorrupt
+    if its fields are none a release writes (damage: repair sets it
+    aside), `unusable` for flags this build does not know (another
+    release's mark: left as it is).  A release that gives the reserved
+    bytes a meaning says so by a flag, which is refused as unknown first:
+    reserved bytes not zero under known flags are damage."""
+    m = fm.JOURNAL_MARK.unpack(payload)
+    if m.flags & ~fm.MARK_RESUMED:      # its checksum held: another release's mark, as in a header
+        raise JournalCorrupt(path, at, f"{fm.UNKNOWN_FLAGS} {m.flags & ~fm.MARK_RESUMED:#x} in a batch mark "
+                             f"(this build knows {fm.MARK_RESUMED:#x}, ZK_MARK_RESUMED)")
+    if m.reserved:
+        raise JournalCorrupt(path, at, f"a batch mark's reserved bytes are not zero ({m.reserved:#x})")
+    try:
+        return BatchMark(m.symbol, m.batch_id, m.first_seq, m.last_seq, m.priority,
+                         bool(m.flags & fm.MARK_RESUMED))
+    except ValueError as exc:
+        raise JournalCorrupt(path, at, str(exc)) from None
 
 
 def _read_into(fd: int, offset: int, n: int) -> bytearray:
@@ -465,11 +476,14 @@ def _entries_mode_problem(directory: str, zk: bool) -> str | None:
 
 def set_aside_corruption(directory: str) -> list[str]:
     """`zksidecar journal repair DIR`: cut the journal at its first damaged
-    entry (or missing segment), so that a daemon can start again.  The bytes
+    entry (or missing segment), so that a daemon can start again: an entry
+    whose header or payload fails its checks, or a batch mark whose
+    contents replay calls damaged (decode_mark).  The bytes
     from there on, and every later segment, are renamed `<name>.corrupt-N`
     beside it (nothing is deleted).  Returns what was done, one line each;
     an intact journal is left as it is ([]).  A journal of another format
-    version is not damaged: JournalError, nothing changed.  Recovery then
+    version, or with entry or mark flags this build does not know, is not
+    damaged: JournalError, nothing changed.  Recovery then
     rebuilds from the proof store every batch it proves; records after the
     cut that no proof holds are lost (their symbols resume past them)."""
     pat = re.compile(re.escape(PREFIX) + r"-(\d{6,})" + re.escape(SUFFIX) + "$")
@@ -496,8 +510,9 @@ def set_aside_corruption(directory: str) -> list[str]:
             walk = fm.EntryWalk(lambda o, n: data[o:o + n], len(data), fm.JOURNAL_LAYOUT, path,
                                 number == len(contiguous) - 1, JournalCorrupt)
             try:
-                for _ in walk:
-                    pass
+                for at, head, payload in walk:      # a mark's contents judged as replay judges them
+                    if head.type == fm.JOURNAL_BATCH:
+                        decode_mark(path, at, payload)
             except JournalCorrupt as exc:
                 if exc.unusable:        # another release's journal, not damage
                     raise JournalError(errno.EINVAL, f"{path}: {exc.reason}: a journal of another "

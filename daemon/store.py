@@ -78,9 +78,10 @@ class StoreArchived(StoreError):
 
 
 class StoreChanged(StoreError):
-    """get() on a read-only store of a proof whose segment is gone since
-    the reader opened it: a running daemon's retention removed it (a
-    reader holds no lock, and sees the store as it was at its open)."""
+    """get(), head() or check() on a read-only store of a proof whose
+    segment is gone since the reader opened it: a running daemon's
+    retention removed it (a reader holds no lock, and sees the store as it
+    was at its open)."""
 
 
 @dataclass(frozen=True)
@@ -934,7 +935,8 @@ class ProofStore:
 
     def check(self, symbol: int, batch_id: int) -> str | None:
         """What is wrong with the stored proof of this batch (its bytes
-        against both checksums), or None if nothing is."""
+        against both checksums), or None if nothing is.  Its segment gone
+        is StoreChanged or StoreCorrupt, as for get()."""
         with self._lock:
             return self._problem(symbol, batch_id)
 
@@ -942,7 +944,8 @@ class ProofStore:
         loc = self._entries[self.proof_index(symbol, batch_id)]
         if loc.archived:
             return None         # trusted on its index entry's checksum: nothing known wrong
-        return _entry_problem(loc, self._read_whole(loc), True)
+        with self._open_segment(loc) as f:
+            return self._check_data(loc, f, True)
 
     def archived(self, symbol: int, batch_id: int) -> bool:
         """Is this batch proven, and its proof removed by retention?"""
@@ -983,23 +986,30 @@ class ProofStore:
                                 f"{batch_id} is archived ({where}); the store keeps only that it "
                                 "was proven")
         whole = size is None
-        try:
-            f = open(path, "rb")
-        except FileNotFoundError:
-            if not self.readonly:           # the writer's lock: nothing removes it but a loss
-                raise StoreCorrupt(path, loc.offset, f"symbol {symbol} batch {batch_id}: its segment "
-                                   "is missing") from None
-            raise StoreChanged(errno.ENOENT, f"proof store {self.directory}: symbol {symbol} batch "
-                               f"{batch_id}: segment {loc.segment} was removed after this reader opened "
-                               "the store (a running daemon's retention removes its oldest segments): "
-                               "open it again to read the store as it is now") from None
-        with f:
+        with self._open_segment(loc) as f:
             f.seek(loc.offset)
             raw = f.read(fm.HEADER_SIZE + (loc.length if whole else min(size, loc.length)))
         problem = _entry_problem(loc, raw, whole)
         if problem:
             raise StoreCorrupt(path, loc.offset, f"symbol {symbol} batch {batch_id}: {problem}")
         return raw[fm.HEADER_SIZE:]
+
+    def _open_segment(self, loc: Location):
+        """The segment file holding a kept proof, open for reading (get(),
+        head() and check() read through here).  Gone: on a reader,
+        StoreChanged (retention removed it since the open); on the writer,
+        StoreCorrupt (its lock keeps retention its own: only a loss)."""
+        path = self.segment_path(loc.segment)
+        try:
+            return open(path, "rb")
+        except FileNotFoundError:
+            if not self.readonly:
+                raise StoreCorrupt(path, loc.offset, f"symbol {loc.symbol} batch {loc.batch_id}: its "
+                                   "segment is missing") from None
+            raise StoreChanged(errno.ENOENT, f"proof store {self.directory}: symbol {loc.symbol} batch "
+                               f"{loc.batch_id}: segment {loc.segment} was removed after this reader "
+                               "opened the store (a running daemon's retention removes its oldest "
+                               "segments): open it again to read the store as it is now") from None
 
     def proven_through(self, symbol: int, n: int) -> bool:
         """Does the store hold a proof of each of the symbol's batches 0..n-1?"""

@@ -29,15 +29,21 @@ def set_flags(path, at: int, flags: int) -> None:
         f.write(fm.journal_header(h.type, payload, h.count, h.seen_ns, flags))
 
 
-def set_mark_flags(path, at: int, flags: int) -> None:
+def set_mark_fields(path, at: int, **fields) -> None:
     """The batch mark at byte `at` of the segment at `path` with payload
-    `flags`, its payload and header checksums made again."""
+    `fields` (flags=..., reserved=..., priority=...), its payload and
+    header checksums made again."""
     with open(path, "r+b") as f:
         f.seek(at)
         h = fm.JOURNAL_HEADER.unpack(f.read(fm.HEADER_SIZE))
-        payload = fm.JOURNAL_MARK.pack(**{**fm.JOURNAL_MARK.unpack(f.read(h.length))._asdict(), "flags": flags})
+        payload = fm.JOURNAL_MARK.pack(**{**fm.JOURNAL_MARK.unpack(f.read(h.length))._asdict(), **fields})
         f.seek(at)
         f.write(fm.journal_header(h.type, payload, h.count, h.seen_ns, h.flags) + payload)
+
+
+def set_mark_flags(path, at: int, flags: int) -> None:
+    """The batch mark at byte `at` with payload `flags` (set_mark_fields)."""
+    set_mark_fields(path, at, flags=flags)
 
 
 def set_all_flags(directory, flags: int) -> None:

@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-from journal_files import as_written_before_flags, entry_offsets, set_flags, set_mark_flags
+from journal_files import as_written_before_flags, entry_offsets, set_flags, set_mark_fields, set_mark_flags
 from test_journal import records, same, segments, workload, write
 from zksidecar.daemon import formats as fm
 from zksidecar.daemon.journal import (ZK_MARK_NAME, BatchMark, Journal, JournalCorrupt, JournalError,
@@ -171,23 +171,67 @@ def test_unknown_flag_bits_are_another_releases_entry_refused_by_name_and_not_re
     assert path.read_bytes() == data and sorted(os.listdir(tmp_path)) == ["LOCK", SEGMENT]
 
 
-def test_a_batch_marks_unknown_flags_are_another_releases_entry(tmp_path):
+def first_mark_at(directory) -> int:
+    """Where the journal's first batch mark starts (in its first segment)."""
+    with Journal(str(directory), zk=True) as j:
+        first_mark = [isinstance(e, BatchMark) for e in j.replay()].index(True)
+    return entry_offsets(directory / SEGMENT)[first_mark]
+
+
+def test_a_batch_marks_unknown_flags_are_another_releases_entry_and_not_repaired(tmp_path):
     """A batch mark whose payload flags hold a bit this build does not know
     (ZK_MARK_RESUMED is the one it knows), its checksums sound: another
     release's mark, as unknown header flags are: unusable (the start exits
-    2), named; the mark's reserved bytes not zero stay damage."""
+    2), named; `journal repair` reads the marks with the daemon's decoder
+    and leaves it as it is, refused by name (it said "intact")."""
     with Journal(str(tmp_path), zk=True) as j:
         write(j, workload(6))
     path = tmp_path / SEGMENT
-    with Journal(str(tmp_path), zk=True) as j:
-        first_mark = [isinstance(e, BatchMark) for e in j.replay()].index(True)
-    at = entry_offsets(path)[first_mark]
+    at = first_mark_at(tmp_path)
     set_mark_flags(path, at, fm.MARK_RESUMED | 0x4)
+    why = f"corrupt journal entry at byte {at}: unknown flags 0x4 in a batch mark \\(this build knows 0x1, " \
+          "ZK_MARK_RESUMED\\)"
     with Journal(str(tmp_path), zk=True) as j:
-        with pytest.raises(JournalCorrupt, match=f"corrupt journal entry at byte {at}: unknown flags 0x4 in a "
-                                                 r"batch mark \(this build knows 0x1, ZK_MARK_RESUMED\)") as refused:
+        with pytest.raises(JournalCorrupt, match=why) as refused:
             list(j.replay())
     assert refused.value.unusable
+    data = path.read_bytes()
+    with pytest.raises(JournalError, match=f"{path}: unknown flags 0x4 in a batch mark .*: a journal of another "
+                                           "version of zksidecar, not a damaged one; not repaired"):
+        set_aside_corruption(str(tmp_path))
+    assert path.read_bytes() == data and sorted(os.listdir(tmp_path)) == ["LOCK", SEGMENT]
+
+
+@pytest.mark.parametrize("fields, reason", [
+    ({"reserved": 0x100}, "a batch mark's reserved bytes are not zero \\(0x100\\)"),
+    ({"priority": 7}, "batch mark priority 7 is not an integer in 0..3"),
+    ({"first_seq": 2 ** 40}, "batch mark: first_seq 1099511627776 after last_seq"),
+])
+def test_a_batch_mark_the_daemon_calls_damaged_is_set_aside_by_journal_repair(tmp_path, fields, reason):
+    """A batch mark whose checksums hold and whose fields no release writes
+    (reserved bytes not zero: a release that gives them a meaning says so
+    by a flag, which this build refuses as unknown first; a priority past
+    3; first_seq after last_seq) is damage to the daemon: its start names
+    it and says to run `journal repair` (exit 1).  Repair agrees, with the
+    daemon's own decoder: it sets the journal aside from that mark (it said
+    "intact", and the start went on refusing), and what is left replays."""
+    with Journal(str(tmp_path), zk=True) as j:
+        write(j, workload(6))
+    path = tmp_path / SEGMENT
+    at = first_mark_at(tmp_path)
+    set_mark_fields(path, at, **fields)
+    with Journal(str(tmp_path), zk=True) as j:
+        with pytest.raises(JournalCorrupt, match=f"corrupt journal entry at byte {at}: {reason}") as refused:
+            list(j.replay())
+    assert not refused.value.unusable               # the start's hint: `journal repair`
+    data = path.read_bytes()
+    notes = set_aside_corruption(str(tmp_path))
+    assert len(notes) == 1 and f"{len(data) - at} bytes from byte {at} set aside" in notes[0], notes
+    assert (tmp_path / f"{SEGMENT}.corrupt-0").read_bytes() == data[at:]
+    assert path.read_bytes() == data[:at]
+    with Journal(str(tmp_path), zk=True) as j:
+        assert all(isinstance(e, OpsEntry) for e in j.replay())
+    assert set_aside_corruption(str(tmp_path)) == []
 
 
 def test_a_zk_journal_whose_mark_was_lost_is_named_so_by_a_zk_start(tmp_path):

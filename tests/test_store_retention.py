@@ -417,6 +417,26 @@ def test_a_proof_pruned_after_a_reader_opened_the_store_is_named_not_a_traceback
     writer.close()
 
 
+def test_a_check_of_a_proof_pruned_after_a_reader_opened_the_store_is_store_changed(tmp_path):
+    """check() reads a proof's segment as get() does: on a reader, a
+    segment a running daemon's retention removed since the open is
+    StoreChanged, the same words (it raised FileNotFoundError); on the
+    writer a segment missing under its lock is StoreCorrupt, as get()."""
+    writer = stand_in(tmp_path, {1: 6, 2: 6})
+    with ProofStore(str(tmp_path), readonly=True) as ro:
+        writer.remove_segments(writer.plan_retention(keep=3))
+        with pytest.raises(StoreChanged) as by_get:
+            ro.get(1, 0)
+        with pytest.raises(StoreChanged) as by_check:
+            ro.check(1, 0)
+        assert str(by_check.value) == str(by_get.value)
+        assert ro.check(1, 5) is None
+    os.unlink(fm.segment_name(str(tmp_path), "store", ".zkd", segments(tmp_path)[-1]))   # batch 5's
+    with pytest.raises(StoreCorrupt, match="symbol 1 batch 5: its segment is missing"):
+        writer.check(1, 5)
+    writer.close()
+
+
 def test_verify_store_names_a_proof_pruned_beside_it(tmp_path, monkeypatch):
     """`verify --store` beside a running daemon whose retention removes a
     segment after the verify opened the store (a test double on get() moves

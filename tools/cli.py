@@ -627,7 +627,9 @@ def _interrupt(signum, frame):
     reports it as its job's exception and lives on, and one raised in an
     at-fork hook is ignored (the child lived on).  There SIGTERM ends the
     process by the default action, as it did before the handler; the
-    command's own process does the cleanup."""
+    command's own process does the cleanup.  (The forks of `demo` and
+    `bench` set the default action themselves, a SIGTERM in the instant
+    after fork() included: tools/forks.py.)"""
     if os.getpid() != _interrupted_pid:
         import signal
 

@@ -33,6 +33,7 @@ from zksidecar.prover.orderbook import proof_file
 from zksidecar.prover.orderbook.batch import Checked, check_alone
 from zksidecar.prover.proof import ProofFormatError
 from zksidecar.prover.verify import VerificationError
+from . import forks
 
 #: results waiting in chain order per worker: enough that no worker idles
 #: while the parent checks links, few enough to hold in memory
@@ -249,7 +250,8 @@ class Checker:
             # submission (never later: concurrent.futures.process), which
             # is therefore made here, before any thread of ours starts
             self.pool = cf.ProcessPoolExecutor(self.jobs, mp_context=multiprocessing.get_context("fork"))
-            self.pool.submit(int)
+            with forks.sigterm_held():
+                self.pool.submit(int)
 
     def _pooled(self, fn: Callable, items: Iterable) -> Iterator:
         self._start_pool()
@@ -261,15 +263,14 @@ class Checker:
                 if len(pending) >= self.jobs * WINDOW_PER_JOB:
                     break
             while pending:
-                try:
-                    done = pending.popleft().result()
-                except cf.process.BrokenProcessPool:
-                    raise WorkerDied("a verifying process ended without its result (killed, or "
-                                     "out of memory?): try fewer --jobs") from None
+                done = pending.popleft().result()
                 for item in it:
                     pending.append(self.pool.submit(fn, item))
                     break
                 yield done
+        except cf.process.BrokenProcessPool:    # from a result, or a submission after
+            raise WorkerDied("a verifying process ended without its result (killed, or "
+                             "out of memory?): try fewer --jobs") from None
         finally:
             for f in pending:
                 f.cancel()

@@ -31,6 +31,7 @@ journal, as before snapshots existed): the baseline of the same run.
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import statistics
@@ -49,7 +50,7 @@ from zksidecar.daemon.sequencer import Sequencer, SequencerThread
 from zksidecar.daemon.store import ProofStore
 from zksidecar.prover.orderbook import proof_file
 
-from .. import loadgen
+from .. import forks, loadgen
 from ..demo import DaemonProcess, fresh_dir
 from .daemons import tag as _tag
 from .runner import all_cores
@@ -138,11 +139,21 @@ def _build(state: str, n: int, workers: int, tag: str) -> dict:
             half.append(b)
             done += len(b.ops)
         jobs = [ProofJob.of(b, c.workers.security_bits) for b in half]
-        with ProcessPoolExecutor(workers) as pool:
-            for b, res in zip(half, pool.map(prove_job, jobs, chunksize=4)):
-                store.put(b.symbol, b.batch_id, proof_file.encode(res), replace=True)
+        for b, res in zip(half, _in_pool(prove_job, jobs, workers)):
+            store.put(b.symbol, b.batch_id, proof_file.encode(res), replace=True)
     return {"ops": n, "batches": len(closed), "proven_batches": len(half), "proven_ops": done,
             "snapshots": len(snapshot.listed(c.journal.dir)), "ops_after_newest_snapshot": tail}
+
+
+def _in_pool(fn, items: list, workers: int):
+    """fn(item) for every item on `workers` forked processes, the results
+    in order.  A pool that forks launches every worker at its first
+    submission, which map() makes before it returns: the forks are in the
+    hold (tools/forks.py), the proving is not."""
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with forks.sigterm_held():
+            results = pool.map(fn, items, chunksize=4)
+        yield from results
 
 
 def _policy(c) -> BatchPolicy:

@@ -20,6 +20,7 @@ from zksidecar.ringbuf import layout
 from zksidecar.ringbuf.ring import Producer, create, unlink
 from zksidecar.ringbuf.ring import ffi as ring_ffi, lib as ring_lib
 
+from .. import forks
 from .._ring_bench import ffi, lib
 
 C_RECORDS = 50_000_000      # sustained C publish
@@ -53,7 +54,8 @@ def _in_child(core: int, fn, *args):
         child.send(fn(*args))
 
     proc = _fork.Process(target=main)
-    proc.start()
+    with forks.sigterm_held():
+        proc.start()
     return proc, parent
 
 

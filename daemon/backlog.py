@@ -182,11 +182,13 @@ class Backlog:
     def _finished(self, batch: Batch | BatchMark, n: int, waited: float, future: Future) -> None:
         if not future.cancelled() and future.exception() is None:
             future.result().queue_wait_s += waited         # its wait here, then in the pool's queue
+        # handed on before it leaves the pool's count: a reader of pending,
+        # then of what it is handed to (Service.live), never misses it
+        self._done(batch, future)
         with self._room:
             self._in_pool -= 1
             self._pool_ops -= n
             self._room.notify_all()
-        self._done(batch, future)
 
     # ------------------------------------------------------------ closing --
     def close(self) -> list[Batch | BatchMark]:

@@ -55,10 +55,28 @@ class Finisher(threading.Thread):
         self._done: queue.SimpleQueue = queue.SimpleQueue()
         self._backlog: deque = deque()
         self._unstored: deque = deque()       # (batch, result) a full disk refused
+        # batches handed here whose _finish has not returned: with _unstored, the
+        # proofs done but not stored yet (unfinished)
+        self._taking = 0
+        self._taking_lock = threading.Lock()
 
     def finished(self, batch: Batch, future: Future) -> None:
-        """A batch's proof future is done (called from any thread)."""
+        """A batch's proof future is done (called from any thread).  It
+        counts as unfinished from this call on."""
+        with self._taking_lock:
+            self._taking += 1
         self._done.put((batch, future))
+
+    @property
+    def unfinished(self) -> int:
+        """Batches handed here whose proofs are not stored (nor failed, nor
+        left for the next start) yet: on the queue, being stored, or held
+        by a full disk.  A batch held is counted in both terms for an
+        instant as it moves, never in neither, so a reader that sees 0
+        sees every proof handed here before stored or given up."""
+        with self._taking_lock:
+            taking = self._taking
+        return taking + len(self._unstored)
 
     def stop(self) -> None:
         """Finish what is queued, then end."""
@@ -81,7 +99,11 @@ class Finisher(threading.Thread):
                     self.left += [batch for batch, _ in self._unstored]   # the journal keeps them
                     return
                 if item is not None:
-                    self._finish(*item)
+                    try:
+                        self._finish(*item)
+                    finally:
+                        with self._taking_lock:
+                            self._taking -= 1
         except BaseException as exc:           # reported through is_alive(); the service stops
             self.error = exc
             log.error("finisher stopped: %s: %s (unstored batches stay marked in the journal)",

@@ -635,7 +635,8 @@ def _live_families(live: dict, metrics: Metrics):
     """The daemon's own figures (Service.live()) as metric families; a key
     the daemon does not give (a bare Metrics in a test) gives no family."""
     if "proofs_in_flight" in live:
-        yield GaugeMetricFamily("zksidecar_proofs_in_flight", "Proof jobs queued or running.",
+        yield GaugeMetricFamily("zksidecar_proofs_in_flight", "Batches whose proofs are not stored "
+                                "yet: queued, proving, or proven and being stored.",
                                 value=live["proofs_in_flight"])
         yield GaugeMetricFamily("zksidecar_proofs_in_flight_limit", "batch.max_pending: above "
                                 "this many proofs in flight the daemon is behind.",

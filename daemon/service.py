@@ -203,7 +203,10 @@ class Service:
         """The figures read from the stages themselves at the moment of
         asking: /status shows them (status()) and /metrics presents them
         (Metrics.attach), so both read one source.  Keys in docs/ADMIN.md."""
-        pending = self.backlog.pending
+        # in flight until stored: the backlog's (queued, proving), then the
+        # finisher's (proven, not stored yet), read in the order a batch
+        # moves, each handed on before it leaves the stage before
+        pending = self.backlog.pending + self.finisher.unfinished
         seq, fin = self.sequencer, self.finisher
         closed_ops = self.backlog.ops
         open_ops = sum(b.open_count for b in list(seq.shadows.values()))

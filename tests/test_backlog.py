@@ -221,3 +221,35 @@ def test_an_inbox_past_its_limit_reads_its_records_back_from_the_journal(tmp_pat
             got, seen, _ = inbox.get(timeout=1)
             assert seen == k and got.tobytes() == recs.tobytes()
         assert inbox.held == 0 and inbox.empty()
+
+
+class DonePool:
+    """Test double for the proof pool: every job's future is done when it
+    is submitted (with an error: the batch below is not a provable one)."""
+
+    def submit(self, job, priority):
+        from concurrent.futures import Future
+
+        f = Future()
+        f.set_running_or_notify_cancel()
+        f.set_exception(RuntimeError("a test double's job"))
+        return f
+
+
+def test_a_batch_is_handed_on_before_it_leaves_the_backlogs_count():
+    """A batch whose proof is done is handed to the finisher while the
+    backlog still counts it, so the daemon's proofs_in_flight (the backlog's
+    count, then the finisher's) never reads 0 for a proof not stored."""
+    from test_finisher import batch as test_batch
+    from test_workers import wait_until
+
+    seen = []
+    backlog = Backlog(1 << 30, None, BITS)
+    backlog.start(DonePool(), lambda b, f: seen.append(backlog.pending), lambda: 1)
+    try:
+        backlog.add(test_batch(0))
+        wait_until(lambda: seen, "the batch handed on")
+        assert seen == [1]
+        wait_until(lambda: backlog.pending == 0, "the batch out of the backlog's count")
+    finally:
+        backlog.close()

@@ -3,6 +3,7 @@ completion ring, failures completed as FAILED, the metrics balanced whatever
 the outcome, and completions an engine does not read held (bounded)."""
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future
 
 import numpy as np
@@ -112,3 +113,42 @@ def test_a_completion_names_its_symbol_and_layout(tmp_path):
         assert (c["status"] == CompletionStatus.PROVEN).all()
         assert [store.proof_index(int(s), 2) for s in c["symbol"]] == c["proof_index"].tolist()
         assert bytes(c["post_state_root"][0]) == bytes(range(32))
+
+
+class GatedStore:
+    """Test double around a real ProofStore: put() waits until `gate` is
+    set (a slow disk), so the moment between a proof's end and its storing
+    can be looked at."""
+
+    def __init__(self, store: ProofStore):
+        self.store, self.gate, self.entered = store, threading.Event(), threading.Event()
+
+    def put(self, *args, **kwargs):
+        self.entered.set()
+        assert self.gate.wait(30)
+        return self.store.put(*args, **kwargs)
+
+
+def test_a_proof_is_unfinished_until_it_is_stored(tmp_path):
+    """From the moment a proof is handed over until the store has it, the
+    finisher counts it as unfinished (the daemon's proofs_in_flight: a
+    caller that waits for 0 then finds every proof in the store)."""
+    from test_workers import wait_until
+
+    with ProofStore(str(tmp_path / "proofs"), fsync=False) as real:
+        store = GatedStore(real)
+        fin = Finisher(store, RingDouble(), Metrics())
+        fin.start()
+        try:
+            assert fin.unfinished == 0
+            fin.finished(batch(0), done(ProofResult(0, 0, b"proof-0", b"\1" * 32, prove_s=0.5)))
+            assert fin.unfinished == 1                 # on the queue
+            assert store.entered.wait(30)
+            assert fin.unfinished == 1 and real.batches(0) == []     # being stored
+            store.gate.set()
+            wait_until(lambda: fin.unfinished == 0, "the proof stored")
+            assert real.batches(0) == [0] and fin.proven == 1
+        finally:
+            store.gate.set()
+            fin.stop()
+            fin.join(30)

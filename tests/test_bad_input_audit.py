@@ -563,6 +563,26 @@ def test_a_store_path_that_is_a_file_is_refused(work, tmp_path, argv):
     refused(r, f)
 
 
+@pytest.mark.parametrize("argv", [["verify", "--store", "{d}", "--jobs", "1"],
+                                  ["export", "--store", "{d}", "--symbol", "0", "--out", "{t}/o"],
+                                  ["store", "prune", "{d}", "--keep", "1"],
+                                  ["store", "archive", "{d}", "--keep", "1", "--to", "{t}/a"],
+                                  ["receipt", "--store", "{d}", "--symbol", "0", "--seq", "1", "--out", "{t}/r"]])
+@pytest.mark.parametrize("kind", ["symlink loop", "name too long"])
+def test_a_store_path_that_cannot_be_listed_is_refused(tmp_path, argv, kind):
+    """A store directory whose listing fails for a reason other than absence
+    (ELOOP, ENAMETOOLONG; EACCES, EIO alike): exit 2 naming the path and the
+    reason (it escaped not_a_store as an OSError traceback)."""
+    if kind == "symlink loop":
+        d = str(tmp_path / "loop")
+        os.symlink("loop", d)
+    else:
+        d = str(tmp_path / ("a" * 300))
+    r = cli(*[a.format(d=d, t=tmp_path) for a in argv])
+    refused(r, d)
+    assert "symbolic links" in r.text or "too long" in r.text, r.text
+
+
 # ==== zk store: private files, key, chain record (docs/STORE.md, docs/FORMATS.md) ====
 
 def _zk_store_cases(src: str) -> dict[str, tuple[str, bytes | None]]:

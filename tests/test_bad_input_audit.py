@@ -28,6 +28,7 @@ import random
 import resource
 import shutil
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -264,6 +265,31 @@ def test_a_report_path_that_is_an_input_proof_is_refused_and_the_proof_kept(chai
     r = cli("verify", str(victim), "--jobs", "1", "--report", str(victim))
     assert victim.read_bytes() == before
     refused(r, str(victim))
+
+
+def test_a_report_path_that_is_no_regular_file_is_refused_and_left_in_place(chain, tmp_path):
+    """--report naming a FIFO (as /dev/null or /dev/stdout would be a
+    device) or a symlink loop: refused, exit 2 naming it, the FIFO still a
+    FIFO (the report's rename put a regular file in its place: run as root,
+    `--report /dev/null` replaced the machine's /dev/null)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    refused(cli("verify", chain[0], "--jobs", "1", "--report", str(fifo)), str(fifo), "FIFO")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    loop = tmp_path / "loop"
+    os.symlink("loop", loop)
+    refused(cli("verify", chain[0], "--jobs", "1", "--report", str(loop)), str(loop), "symbolic links")
+    assert os.readlink(loop) == "loop"
+    assert sorted(os.listdir(tmp_path)) == ["fifo", "loop"]         # no temporary file left
+
+
+def test_a_report_through_a_symlink_replaces_the_file_and_keeps_the_link(chain, tmp_path):
+    (tmp_path / "real.json").write_text("old")
+    link = tmp_path / "link.json"
+    os.symlink("real.json", link)
+    assert cli("verify", chain[0], "--jobs", "1", "--report", str(link)).code == 0
+    assert os.readlink(link) == "real.json"
+    assert json.loads((tmp_path / "real.json").read_text())["format"] == "zksidecar-verify-report"
 
 
 # ==== reading what is not a regular file, or is endless (claimed sizes of the OS) ====

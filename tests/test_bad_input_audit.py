@@ -292,6 +292,17 @@ def test_a_report_through_a_symlink_replaces_the_file_and_keeps_the_link(chain, 
     assert json.loads((tmp_path / "real.json").read_text())["format"] == "zksidecar-verify-report"
 
 
+@pytest.mark.parametrize("fmt", ["auto", "csv", "lobster"])
+@pytest.mark.parametrize("command", ["replay", "prove"])
+def test_an_empty_file_of_operations_is_refused(tmp_path, command, fmt):
+    """A file of no bytes is no file of operations (a CSV file has its
+    header): replay ran it as the empty book, exit 0 and a digest."""
+    empty = tmp_path / "ops.csv"
+    empty.write_bytes(b"")
+    extra = ["--capacity", "16", "--out", str(tmp_path / "p")] if command == "prove" else []
+    refused(cli(command, str(empty), "--format", fmt, *extra), f"{empty}:1:", "empty")
+
+
 # ==== reading what is not a regular file, or is endless (claimed sizes of the OS) ====
 
 DEVICE_READERS = {

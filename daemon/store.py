@@ -1012,6 +1012,15 @@ class ProofStore:
     def symbols(self) -> list[int]:
         return sorted(self._batches)
 
+    def no_symbol(self, symbol: int) -> str | None:
+        """Why a command given `symbol` has nothing of it here (None: the
+        store holds proofs of it), naming the symbols it does hold: a
+        mistyped symbol is said, not taken for one with nothing to do."""
+        if symbol in self._batches:
+            return None
+        held = ", ".join(map(str, self.symbols())) or "none"
+        return f"{self.directory} holds no proofs of symbol {symbol} (symbols stored: {held})"
+
     def batches(self, symbol: int) -> list[int]:
         """The symbol's stored batch ids, sorted."""
         return list(self._batches.get(symbol, ()))

@@ -653,6 +653,16 @@ def test_a_damaged_zk_store_gives_a_receipt_refusal_naming_the_file(zk_demo, tmp
         assert not out.exists()
 
 
+@pytest.mark.parametrize("symbol", ["71", "-1"])
+def test_reprove_of_a_symbol_the_store_does_not_hold_is_refused(zk_demo, symbol):
+    """reprove --symbol S, S not in the store (a typo): exit 2 naming the
+    symbols it holds, as export and store prune say it; it said "no
+    damaged proof", exit 0, as if S's proofs had been checked."""
+    r = cli("reprove", "--config", str(zk_demo / "zksidecar.toml"), "--symbol", symbol)
+    refused(r, f"no proofs of symbol {symbol}", "symbols stored: 0")
+    assert cli("reprove", "--config", str(zk_demo / "zksidecar.toml"), "--symbol", "0").code == 0
+
+
 # ==== the journal (docs/STORE.md "Journal") and snapshots ====
 
 def test_journal_repair_of_any_damage_sets_bytes_aside_and_loses_none(zk_demo, tmp_path):

@@ -38,7 +38,7 @@ daemon's files are.
 
 Exit status: 0 when every damaged proof was proven again (or there was
 none), 1 if one could not be, 2 for bad usage (a configuration, a journal
-or store that cannot be opened or is not there, a store of the other mode,
+or store that cannot be opened or is not there, a --symbol it holds no proof of, a store of the other mode,
 its key missing, a running daemon).
 """
 from __future__ import annotations
@@ -124,6 +124,8 @@ def reprove_all(cfg: Config, journal: Journal, store: ProofStore, symbol: int | 
     and in zk mode the store's ZkStore (open_store_mode): its exit status;
     what it did on `out`, what it could not on stderr."""
     out = out or sys.stdout
+    if symbol is not None and store.no_symbol(symbol):
+        return _usage(store.no_symbol(symbol))
     damaged = _damaged(store, symbol)
     if not damaged:
         print(f"no damaged proof in {store.directory}", file=out)

@@ -663,6 +663,26 @@ def test_reprove_of_a_symbol_the_store_does_not_hold_is_refused(zk_demo, symbol)
     assert cli("reprove", "--config", str(zk_demo / "zksidecar.toml"), "--symbol", "0").code == 0
 
 
+def test_reprove_leaves_a_torn_journal_tail_in_place(zk_demo, tmp_path):
+    """reprove reads the journal: a torn tail (here the segment cut mid-entry)
+    is named and left for the daemon's start, its bytes kept (reprove's open
+    of the journal truncated it, up to the whole segment)."""
+    d = tmp_path / "demo"
+    shutil.copytree(zk_demo, d)
+    config = d / "c.toml"
+    config.write_text((zk_demo / "zksidecar.toml").read_text().replace(str(zk_demo), str(d)))
+    seg = d / "proofs" / "store-000000.zkd"
+    b = bytearray(seg.read_bytes())
+    b[len(b) - 5000] ^= 0x40            # a proof damaged at rest: reprove reads the journal for it
+    seg.write_bytes(bytes(b))
+    journal = d / "journal" / "journal-000000.zkj"
+    cut = journal.read_bytes()[:1000]
+    journal.write_bytes(cut)
+    r = cli("reprove", "--config", str(config))
+    refused(r, "journal-000000.zkj", "left in place", code=1)
+    assert journal.read_bytes() == cut
+
+
 # ==== the journal (docs/STORE.md "Journal") and snapshots ====
 
 def test_journal_repair_of_any_damage_sets_bytes_aside_and_loses_none(zk_demo, tmp_path):

@@ -31,7 +31,8 @@ start checks them (zk_store.open_store_mode, journal.mode_problem): a zk
 store or a zk chain's journal under a transparent configuration is
 refused, or its batches would be proven, and stored, in the clear; a zk
 store's key and chain record must be there and of this configuration.  The
-journal and the store are opened, never made (a configuration naming other
+journal is only read (a torn tail at its end is left for the daemon's next
+start to drop, and named); the journal and the store are opened, never made (a configuration naming other
 directories makes nothing, nor does a zk configuration a zk chain where the
 store holds none), and what is written is shared with [state] group as the
 daemon's files are.
@@ -95,11 +96,15 @@ def main(config_path: str | None, symbol: int | None = None, out=None) -> int:
                                        capacity=cfg.book.capacity, ops_length=cfg.trace_length,
                                        fsync=cfg.store.fsync)
             journal = Journal(cfg.journal.dir, cfg.journal.segment_mib << 20, cfg.journal.fsync, group=group,
-                              zk=zk)
+                              zk=zk, reader=True)
         except ZkStoreError as exc:
             return _usage(str(exc))
         except (JournalError, OSError) as exc:
             return _refused(exc)
+        if journal.torn_tail:
+            print(f"zksidecar reprove: note: {journal.torn_tail}: a write a crash cut short, left in place "
+                  "(the daemon drops it when it next starts); the batches it held are not read",
+                  file=sys.stderr)
         try:
             with journal:
                 return reprove_all(cfg, journal, store, symbol, out, zk_store)

@@ -483,8 +483,11 @@ def set_aside_corruption(directory: str) -> list[str]:
     pat = re.compile(re.escape(PREFIX) + r"-(\d{6,})" + re.escape(SUFFIX) + "$")
 
     def segments() -> list[tuple[int, str]]:
-        return sorted((int(m.group(1)), os.path.join(directory, name))
-                      for name in os.listdir(directory) if (m := pat.match(name)))
+        try:
+            names = os.listdir(directory)
+        except OSError as exc:      # missing, not a directory, no permission: said as the OS says it
+            raise JournalError(exc.errno, f"{directory}: {exc.strerror}") from exc
+        return sorted((int(m.group(1)), os.path.join(directory, name)) for name in names if (m := pat.match(name)))
 
     # a directory that holds no journal is not one to repair: refused before
     # its LOCK file is made there

@@ -708,6 +708,17 @@ def test_journal_repair_of_any_damage_sets_bytes_aside_and_loses_none(zk_demo, t
         assert "intact" in cli("journal", "repair", d).out, name
 
 
+@pytest.mark.parametrize("case", ["missing", "a file", "a symlink loop"])
+def test_journal_repair_of_a_directory_it_cannot_list_says_why_plainly(work, tmp_path, case):
+    """Said as `DIR: why`, not Python's `[Errno 2] No such file or directory: 'DIR'`."""
+    d = {"missing": str(tmp_path / "nope"), "a file": str(work / "ops.csv"), "a symlink loop": str(tmp_path / "loop")}[case]
+    if case == "a symlink loop":
+        os.symlink("loop", d)
+    r = cli("journal", "repair", d)
+    refused(r, f"{d}: ")
+    assert "[Errno" not in r.text, r.text
+
+
 def test_a_journal_segment_that_is_a_directory_is_refused(zk_demo, tmp_path):
     d = str(tmp_path / "j")
     shutil.copytree(zk_demo / "journal", d)

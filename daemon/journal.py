@@ -487,7 +487,8 @@ def set_aside_corruption(directory: str) -> list[str]:
             names = os.listdir(directory)
         except OSError as exc:      # missing, not a directory, no permission: said as the OS says it
             raise JournalError(exc.errno, f"{directory}: {exc.strerror}") from exc
-        return sorted((int(m.group(1)), os.path.join(directory, name)) for name in names if (m := pat.match(name)))
+        return sorted((int(m.group(1)), os.path.join(directory, name))
+                      for name in names if (m := pat.match(name)))
 
     # a directory that holds no journal is not one to repair: refused before
     # its LOCK file is made there

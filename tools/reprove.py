@@ -31,16 +31,16 @@ start checks them (zk_store.open_store_mode, journal.mode_problem): a zk
 store or a zk chain's journal under a transparent configuration is
 refused, or its batches would be proven, and stored, in the clear; a zk
 store's key and chain record must be there and of this configuration.  The
-journal is only read (a torn tail at its end is left for the daemon's next
-start to drop, and named); the journal and the store are opened, never made (a configuration naming other
-directories makes nothing, nor does a zk configuration a zk chain where the
-store holds none), and what is written is shared with [state] group as the
-daemon's files are.
+journal is only read (a torn tail at its end is named and left for the
+daemon's next start to drop); the journal and the store are opened, never
+made (a configuration naming other directories makes nothing, nor does a zk
+configuration a zk chain where the store holds none), and what is written
+is shared with [state] group as the daemon's files are.
 
 Exit status: 0 when every damaged proof was proven again (or there was
 none), 1 if one could not be, 2 for bad usage (a configuration, a journal
-or store that cannot be opened or is not there, a --symbol it holds no proof of, a store of the other mode,
-its key missing, a running daemon).
+or store that cannot be opened or is not there, a --symbol the store holds
+no proof of, a store of the other mode, its key missing, a running daemon).
 """
 from __future__ import annotations
 

@@ -711,7 +711,8 @@ def test_journal_repair_of_any_damage_sets_bytes_aside_and_loses_none(zk_demo, t
 @pytest.mark.parametrize("case", ["missing", "a file", "a symlink loop"])
 def test_journal_repair_of_a_directory_it_cannot_list_says_why_plainly(work, tmp_path, case):
     """Said as `DIR: why`, not Python's `[Errno 2] No such file or directory: 'DIR'`."""
-    d = {"missing": str(tmp_path / "nope"), "a file": str(work / "ops.csv"), "a symlink loop": str(tmp_path / "loop")}[case]
+    d = {"missing": str(tmp_path / "nope"), "a file": str(work / "ops.csv"),
+         "a symlink loop": str(tmp_path / "loop")}[case]
     if case == "a symlink loop":
         os.symlink("loop", d)
     r = cli("journal", "repair", d)

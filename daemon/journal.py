@@ -134,11 +134,19 @@ class Journal:
     writes back when it likes).  Segment rolls fsync the finished segment and
     the directory under every policy but "never".  `zk`: the daemon's mode
     ([proofs] mode = "zk"), which every entry written says and every entry
-    read must say (module docstring)."""
+    read must say (module docstring).  `reader=True` opens a journal that
+    holds the LOCK and writes nothing: a torn tail is left where it is
+    (`torn_tail` says so; replay ends before it), no first segment is made,
+    no append is taken.  For `zksidecar reprove`, which reads the journal
+    and drops no bytes of it (the daemon's next start drops the tail, as it
+    would have)."""
 
     def __init__(self, directory: str, segment_bytes: int = 64 << 20, fsync: str = "batch",
-                 fsync_interval: float = 1.0, group: str | int | None = None, zk: bool = False):
+                 fsync_interval: float = 1.0, group: str | int | None = None, zk: bool = False,
+                 reader: bool = False):
         self.fsync = _check_policy(fsync)
+        self.reader = reader
+        self.torn_tail: str | None = None    # a torn tail found and left in place, if any
         self.zk = zk
         self._flags = fm.JOURNAL_ENTRY_ZK if zk else 0
         if not isinstance(segment_bytes, int) or segment_bytes < MIN_SEGMENT_BYTES:
@@ -168,13 +176,14 @@ class Journal:
     def _open(self) -> None:
         segments = fm.numbered_segments(self.directory, PREFIX, SUFFIX, JournalCorrupt)
         if not segments:
-            self._number = -1
+            self._number, self._size = -1, 0
             self.first = 0
-            self._create_segment()
+            if not self.reader:
+                self._create_segment()
             return
         self.first = segments[0][0]        # segments before it were removed (retention)
         self._number, path = segments[-1]
-        self._fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+        self._fd = os.open(path, (os.O_RDONLY if self.reader else os.O_RDWR) | os.O_CLOEXEC)
         with open(path, "rb") as f:
             data = memoryview(f.read())
         walk = fm.EntryWalk(lambda o, n: data[o:o + n], len(data), fm.JOURNAL_LAYOUT, path, True,
@@ -182,7 +191,10 @@ class Journal:
         for _ in walk:
             pass
         self._size = walk.end
-        if walk.torn:
+        if walk.torn and self.reader:
+            self.torn_tail = (f"{path}: a torn tail of {len(data) - walk.end} bytes at byte {walk.end} "
+                              f"({walk.torn})")
+        elif walk.torn:
             os.ftruncate(self._fd, walk.end)
             if self.fsync != "never":
                 os.fsync(self._fd)
@@ -250,6 +262,9 @@ class Journal:
         with self._lock:
             if self._fd < 0:
                 raise JournalError(errno.EBADF, f"journal {self.directory} is closed")
+            if self.reader:         # after a torn tail left in place, an append would bury it
+                raise JournalError(errno.EROFS, f"journal {self.directory} is opened as a reader: it "
+                                   "takes no appends")
             if self._size and self._size + len(header) + len(payload) > self.segment_bytes:
                 self._roll()
             self._size = fm.append_at(self._fd, self._size, [header, payload], self._path,
@@ -306,15 +321,16 @@ class Journal:
 
     def close(self) -> None:
         with self._lock:
-            if self._fd < 0:
+            if self._lock_fd < 0:
                 return
             try:
-                if self.fsync != "never":
+                if self._fd >= 0 and self.fsync != "never" and not self.reader:
                     self._sync_locked()
             finally:
-                os.close(self._fd)
+                if self._fd >= 0:       # a reader of a journal without segments has none
+                    os.close(self._fd)
                 os.close(self._lock_fd)
-                self._fd = -1
+                self._fd = self._lock_fd = -1
 
     def __enter__(self) -> Journal:
         return self
@@ -489,8 +505,12 @@ def set_aside_corruption(directory: str) -> list[str]:
     pat = re.compile(re.escape(PREFIX) + r"-(\d{6,})" + re.escape(SUFFIX) + "$")
 
     def segments() -> list[tuple[int, str]]:
+        try:
+            names = os.listdir(directory)
+        except OSError as exc:      # missing, not a directory, no permission: said as the OS says it
+            raise JournalError(exc.errno, f"{directory}: {exc.strerror}") from exc
         return sorted((int(m.group(1)), os.path.join(directory, name))
-                      for name in os.listdir(directory) if (m := pat.match(name)))
+                      for name in names if (m := pat.match(name)))
 
     # a directory that holds no journal is not one to repair: refused before
     # its LOCK file is made there

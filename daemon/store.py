@@ -237,13 +237,15 @@ def not_a_store(directory: str) -> str | None:
     """Why `directory` holds no proof store (None: it holds a store's
     index or segments).  A directory that holds other files is named with
     them, so a journal or an exported chain given for a store is seen for
-    what it is."""
+    what it is, and one that cannot be listed with the reason."""
     try:
         names = sorted(os.listdir(directory))
     except FileNotFoundError:
         return "no such directory"
     except NotADirectoryError:
         return "not a directory"
+    except OSError as exc:       # a symlink loop, a name too long, no permission: said as the OS says it
+        return exc.strerror or str(exc)
     if INDEX_NAME in names or fm.segment_files(directory, PREFIX, SUFFIX):
         return None
     held = (f"it holds {', '.join(names[:4])}{' …' if len(names) > 4 else ''}" if names else "it is empty")
@@ -1019,6 +1021,15 @@ class ProofStore:
 
     def symbols(self) -> list[int]:
         return sorted(self._batches)
+
+    def no_symbol(self, symbol: int) -> str | None:
+        """Why a command given `symbol` has nothing of it here (None: the
+        store holds proofs of it), naming the symbols it does hold: a
+        mistyped symbol is said, not taken for one with nothing to do."""
+        if symbol in self._batches:
+            return None
+        held = ", ".join(map(str, self.symbols())) or "none"
+        return f"{self.directory} holds no proofs of symbol {symbol} (symbols stored: {held})"
 
     def batches(self, symbol: int) -> list[int]:
         """The symbol's stored batch ids, sorted."""

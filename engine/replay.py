@@ -191,7 +191,9 @@ def read(f: BinaryIO, fmt: str = "auto") -> Iterator[Event | None]:
     Every line is checked.  Events are yielded up to the first malformed
     line and none after it; the rest of the file is still read, and at its
     end a FileError names every malformed line (the first MAX_SHOWN) and
-    counts them, so a file is run whole or refused, never run in part."""
+    counts them, so a file is run whole or refused, never run in part.  An
+    empty file (no line at all) is refused: a copy cut short or a wrong path
+    more likely than a day without messages."""
     auto = fmt == "auto"
     if auto:
         fmt = detect(_first_line(f))
@@ -233,6 +235,9 @@ def read(f: BinaryIO, fmt: str = "auto") -> Iterator[Event | None]:
             problems.append((first, problem))
         if parse is None:                         # no header: the rows cannot be read
             break
+    if not lines.number:      # not a file of no operations: a CSV file has its header at least
+        raise FileError([(1, "the file is empty: no CSV header (" + ",".join(CSV_COLUMNS)
+                          + "), no LOBSTER message")])
     if count:
         raise FileError(problems, count)
 

@@ -38,17 +38,25 @@ def open_regular(path: str, buffering: int = -1) -> BinaryIO:
     of the name before it."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
-        if not stat.S_ISREG(mode):
-            kind = next((name for test, name in _KINDS if test(mode)), "not a file")
-            raise InputRefused(errno.EINVAL, f"not a regular file ({kind})", path)
+        problem = not_regular(path, os.fstat(fd).st_mode)
+        if problem is not None:
+            raise problem
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb", buffering=buffering)
     except BaseException:
         os.close(fd)
         raise
+
+
+def not_regular(path: str, mode: int) -> OSError | None:
+    """None if `mode` (a stat's st_mode of `path`) is a regular file's;
+    otherwise IsADirectoryError, or InputRefused saying what it is."""
+    if stat.S_ISDIR(mode):
+        return IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), path)
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+        return InputRefused(errno.EINVAL, f"not a regular file ({kind})", path)
+    return None
 
 
 def too_large(path: str, size: int, cap: int, kind: str) -> InputRefused:

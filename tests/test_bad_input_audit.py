@@ -28,6 +28,7 @@ import random
 import resource
 import shutil
 import socket
+import stat
 import struct
 import subprocess
 import sys
@@ -264,6 +265,42 @@ def test_a_report_path_that_is_an_input_proof_is_refused_and_the_proof_kept(chai
     r = cli("verify", str(victim), "--jobs", "1", "--report", str(victim))
     assert victim.read_bytes() == before
     refused(r, str(victim))
+
+
+def test_a_report_path_that_is_no_regular_file_is_refused_and_left_in_place(chain, tmp_path):
+    """--report naming a FIFO (as /dev/null or /dev/stdout would be a
+    device) or a symlink loop: refused, exit 2 naming it, the FIFO still a
+    FIFO (the report's rename put a regular file in its place: run as root,
+    `--report /dev/null` replaced the machine's /dev/null)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    refused(cli("verify", chain[0], "--jobs", "1", "--report", str(fifo)), str(fifo), "FIFO")
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    loop = tmp_path / "loop"
+    os.symlink("loop", loop)
+    refused(cli("verify", chain[0], "--jobs", "1", "--report", str(loop)), str(loop), "symbolic links")
+    assert os.readlink(loop) == "loop"
+    assert sorted(os.listdir(tmp_path)) == ["fifo", "loop"]         # no temporary file left
+
+
+def test_a_report_through_a_symlink_replaces_the_file_and_keeps_the_link(chain, tmp_path):
+    (tmp_path / "real.json").write_text("old")
+    link = tmp_path / "link.json"
+    os.symlink("real.json", link)
+    assert cli("verify", chain[0], "--jobs", "1", "--report", str(link)).code == 0
+    assert os.readlink(link) == "real.json"
+    assert json.loads((tmp_path / "real.json").read_text())["format"] == "zksidecar-verify-report"
+
+
+@pytest.mark.parametrize("fmt", ["auto", "csv", "lobster"])
+@pytest.mark.parametrize("command", ["replay", "prove"])
+def test_an_empty_file_of_operations_is_refused(tmp_path, command, fmt):
+    """A file of no bytes is no file of operations (a CSV file has its
+    header): replay ran it as the empty book, exit 0 and a digest."""
+    empty = tmp_path / "ops.csv"
+    empty.write_bytes(b"")
+    extra = ["--capacity", "16", "--out", str(tmp_path / "p")] if command == "prove" else []
+    refused(cli(command, str(empty), "--format", fmt, *extra), f"{empty}:1:", "empty")
 
 
 # ==== reading what is not a regular file, or is endless (claimed sizes of the OS) ====
@@ -563,6 +600,26 @@ def test_a_store_path_that_is_a_file_is_refused(work, tmp_path, argv):
     refused(r, f)
 
 
+@pytest.mark.parametrize("argv", [["verify", "--store", "{d}", "--jobs", "1"],
+                                  ["export", "--store", "{d}", "--symbol", "0", "--out", "{t}/o"],
+                                  ["store", "prune", "{d}", "--keep", "1"],
+                                  ["store", "archive", "{d}", "--keep", "1", "--to", "{t}/a"],
+                                  ["receipt", "--store", "{d}", "--symbol", "0", "--seq", "1", "--out", "{t}/r"]])
+@pytest.mark.parametrize("kind", ["symlink loop", "name too long"])
+def test_a_store_path_that_cannot_be_listed_is_refused(tmp_path, argv, kind):
+    """A store directory whose listing fails for a reason other than absence
+    (ELOOP, ENAMETOOLONG; EACCES, EIO alike): exit 2 naming the path and the
+    reason (it escaped not_a_store as an OSError traceback)."""
+    if kind == "symlink loop":
+        d = str(tmp_path / "loop")
+        os.symlink("loop", d)
+    else:
+        d = str(tmp_path / ("a" * 300))
+    r = cli(*[a.format(d=d, t=tmp_path) for a in argv])
+    refused(r, d)
+    assert "symbolic links" in r.text or "too long" in r.text, r.text
+
+
 # ==== zk store: private files, key, chain record (docs/STORE.md, docs/FORMATS.md) ====
 
 def _zk_store_cases(src: str) -> dict[str, tuple[str, bytes | None]]:
@@ -596,6 +653,36 @@ def test_a_damaged_zk_store_gives_a_receipt_refusal_naming_the_file(zk_demo, tmp
         assert not out.exists()
 
 
+@pytest.mark.parametrize("symbol", ["71", "-1"])
+def test_reprove_of_a_symbol_the_store_does_not_hold_is_refused(zk_demo, symbol):
+    """reprove --symbol S, S not in the store (a typo): exit 2 naming the
+    symbols it holds, as export and store prune say it; it said "no
+    damaged proof", exit 0, as if S's proofs had been checked."""
+    r = cli("reprove", "--config", str(zk_demo / "zksidecar.toml"), "--symbol", symbol)
+    refused(r, f"no proofs of symbol {symbol}", "symbols stored: 0")
+    assert cli("reprove", "--config", str(zk_demo / "zksidecar.toml"), "--symbol", "0").code == 0
+
+
+def test_reprove_leaves_a_torn_journal_tail_in_place(zk_demo, tmp_path):
+    """reprove reads the journal: a torn tail (here the segment cut mid-entry)
+    is named and left for the daemon's start, its bytes kept (reprove's open
+    of the journal truncated it, up to the whole segment)."""
+    d = tmp_path / "demo"
+    shutil.copytree(zk_demo, d)
+    config = d / "c.toml"
+    config.write_text((zk_demo / "zksidecar.toml").read_text().replace(str(zk_demo), str(d)))
+    seg = d / "proofs" / "store-000000.zkd"
+    b = bytearray(seg.read_bytes())
+    b[len(b) - 5000] ^= 0x40            # a proof damaged at rest: reprove reads the journal for it
+    seg.write_bytes(bytes(b))
+    journal = d / "journal" / "journal-000000.zkj"
+    cut = journal.read_bytes()[:1000]
+    journal.write_bytes(cut)
+    r = cli("reprove", "--config", str(config))
+    refused(r, "journal-000000.zkj", "left in place", code=1)
+    assert journal.read_bytes() == cut
+
+
 # ==== the journal (docs/STORE.md "Journal") and snapshots ====
 
 def test_journal_repair_of_any_damage_sets_bytes_aside_and_loses_none(zk_demo, tmp_path):
@@ -619,6 +706,18 @@ def test_journal_repair_of_any_damage_sets_bytes_aside_and_loses_none(zk_demo, t
         assert r.traceback is None and r.code == 0, (name, r.text)
         assert sum(os.path.getsize(os.path.join(d, f)) for f in os.listdir(d)) == size, name
         assert "intact" in cli("journal", "repair", d).out, name
+
+
+@pytest.mark.parametrize("case", ["missing", "a file", "a symlink loop"])
+def test_journal_repair_of_a_directory_it_cannot_list_says_why_plainly(work, tmp_path, case):
+    """Said as `DIR: why`, not Python's `[Errno 2] No such file or directory: 'DIR'`."""
+    d = {"missing": str(tmp_path / "nope"), "a file": str(work / "ops.csv"),
+         "a symlink loop": str(tmp_path / "loop")}[case]
+    if case == "a symlink loop":
+        os.symlink("loop", d)
+    r = cli("journal", "repair", d)
+    refused(r, f"{d}: ")
+    assert "[Errno" not in r.text, r.text
 
 
 def test_a_journal_segment_that_is_a_directory_is_refused(zk_demo, tmp_path):

@@ -312,3 +312,30 @@ def test_a_full_disk_is_reported_and_loses_nothing(tmp_path):
         j.append_ops(records(1, 0), 99)          # room again: appends go on
     with Journal(str(tmp_path)) as j:
         assert len(list(j.replay())) == int(done) + 1
+
+
+def test_a_reader_leaves_a_torn_tail_in_place_and_writes_nothing(tmp_path):
+    """Journal(reader=True), what `zksidecar reprove` opens: a torn tail is
+    named (torn_tail) and left, replay ends before it, no append is taken;
+    a directory without segments gets none.  The writer's open drops it."""
+    d = str(tmp_path / "j")
+    with Journal(d, fsync="never") as j:
+        j.append_ops(records(5, 1), 1)
+        j.append_ops(records(7, 2), 2)
+    seg = os.path.join(d, "journal-000000.zkj")
+    cut = open(seg, "rb").read()[:-10]
+    open(seg, "wb").write(cut)
+    with Journal(d, fsync="never", reader=True) as r:
+        assert r.torn_tail is not None and "journal-000000.zkj" in r.torn_tail
+        assert [len(e.records) for e in r.replay()] == [5]
+        with pytest.raises(JournalError, match="reader"):
+            r.append_ops(records(1, 3), 3)
+    assert open(seg, "rb").read() == cut
+    with Journal(d, fsync="never") as w:
+        assert w.repairs and w.torn_tail is None
+    assert len(open(seg, "rb").read()) < len(cut)
+    empty = str(tmp_path / "empty")
+    os.mkdir(empty)
+    with Journal(empty, fsync="never", reader=True) as r:
+        assert list(r.replay()) == []
+    assert os.listdir(empty) == ["LOCK"]

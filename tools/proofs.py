@@ -746,10 +746,8 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
     if store is None:
         return 2
     with store:
-        if symbol not in store.symbols():
-            held = ", ".join(map(str, store.symbols())) or "none"
-            print(f"zksidecar export: {store_dir} holds no proofs of symbol {symbol} "
-                  f"(symbols stored: {held})", file=sys.stderr)
+        if store.no_symbol(symbol):
+            print(f"zksidecar export: {store.no_symbol(symbol)}", file=sys.stderr)
             return 1
         ids = store.batches(symbol)
         kept = store.first_kept(symbol)

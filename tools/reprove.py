@@ -31,15 +31,16 @@ start checks them (zk_store.open_store_mode, which the start runs): a zk
 store or a zk chain's journal under a transparent configuration is
 refused, or its batches would be proven, and stored, in the clear; a zk
 store's key and chain record must be there and of this configuration.  The
-journal and the store are opened, never made (a configuration naming other
-directories makes nothing, nor does a zk configuration a zk chain where the
-store holds none), and what is written is shared with [state] group as the
-daemon's files are.
+journal is only read (a torn tail at its end is named and left for the
+daemon's next start to drop); the journal and the store are opened, never
+made (a configuration naming other directories makes nothing, nor does a zk
+configuration a zk chain where the store holds none), and what is written
+is shared with [state] group as the daemon's files are.
 
 Exit status: 0 when every damaged proof was proven again (or there was
 none), 1 if one could not be, 2 for bad usage (a configuration, a journal
-or store that cannot be opened or is not there, a store of the other mode,
-its key missing, a running daemon).
+or store that cannot be opened or is not there, a --symbol the store holds
+no proof of, a store of the other mode, its key missing, a running daemon).
 """
 from __future__ import annotations
 
@@ -90,9 +91,13 @@ def main(config_path: str | None, symbol: int | None = None, out=None) -> int:
             return _usage(str(exc))
         try:
             journal = Journal(cfg.journal.dir, cfg.journal.segment_mib << 20, cfg.journal.fsync, group=group,
-                              zk=zk)
+                              zk=zk, reader=True)
         except (JournalError, OSError) as exc:
             return _refused(exc)
+        if journal.torn_tail:
+            print(f"zksidecar reprove: note: {journal.torn_tail}: a write a crash cut short, left in place "
+                  "(the daemon drops it when it next starts); the batches it held are not read",
+                  file=sys.stderr)
         try:
             with journal:
                 return reprove_all(cfg, journal, store, symbol, out, zk_store)
@@ -117,6 +122,8 @@ def reprove_all(cfg: Config, journal: Journal, store: ProofStore, symbol: int | 
     and in zk mode the store's ZkStore (open_store_mode): its exit status;
     what it did on `out`, what it could not on stderr."""
     out = out or sys.stdout
+    if symbol is not None and store.no_symbol(symbol):
+        return _usage(store.no_symbol(symbol))
     damaged = _damaged(store, symbol)
     if not damaged:
         print(f"no damaged proof in {store.directory}", file=out)

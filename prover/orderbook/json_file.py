@@ -25,7 +25,12 @@ def encode(doc: dict) -> bytes:
 
 def write(path: str, doc: dict) -> None:
     """`doc` as JSON at `path`: a temporary file beside it, synced, renamed
-    over it (a crash leaves the old file or the new one, never half)."""
+    over it (a crash leaves the old file or the new one, never half).
+    `path` may name a regular file or nothing yet, through symbolic links
+    (kept: the file they lead to is the one replaced); anything else
+    (/dev/null, a FIFO, a symlink loop) is refused by OSError before a byte
+    is written: the rename would put a file in the device's place."""
+    path = _replaced(path)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
@@ -36,6 +41,18 @@ def write(path: str, doc: dict) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _replaced(path: str) -> str:
+    """The file `write` renames over for `path`: its real path, when that
+    is a regular file or nothing yet; OSError otherwise."""
+    try:
+        problem = input_file.not_regular(path, os.stat(path).st_mode)
+    except FileNotFoundError:
+        problem = None
+    if problem is not None:
+        raise problem
+    return os.path.realpath(path)
 
 
 def read(path: str, fmt: str, version: int | tuple[int, ...], kind: str, error: type[Exception],

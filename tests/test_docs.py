@@ -107,3 +107,19 @@ def test_section_references_resolve(page):
         if target is None or not any(words in h for h in headings(target)):
             wrong.append(m.group(0))
     assert not wrong, f"{page.name}: refers to sections that do not exist: {wrong}"
+
+
+def test_admin_metrics_table_is_what_the_daemon_exports():
+    """docs/ADMIN.md's tables give every /metrics family by its wire name
+    and type (a counter's name ends in `_total`, which prometheus_client
+    adds), and nothing daemon/metrics.py does not make."""
+    source = (ROOT / "daemon" / "metrics.py").read_text()
+    made = {name: kind.lower() for kind, name in
+            re.findall(r"(Counter|Gauge|Histogram)MetricFamily\(\s*\"(zksidecar_\w+)\"", source)}
+    # families built in a loop from (name, help, key) tuples: their type is the loop's
+    for loop in re.finditer(r"for name, doc, key in \((.*?)\):\s*family = (Counter|Gauge|Histogram)"
+                            r"MetricFamily\(name", source, re.S):
+        made.update({n: loop.group(2).lower() for n in re.findall(r"\(\"(zksidecar_\w+)\"", loop.group(1))})
+    wire = {(name + "_total" if kind == "counter" else name): kind for name, kind in made.items()}
+    documented = dict(re.findall(r"^\| `(zksidecar_\w+)` \| (\w+) \|", text(DOCS / "ADMIN.md"), re.M))
+    assert documented == wire

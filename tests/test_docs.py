@@ -123,3 +123,22 @@ def test_admin_metrics_table_is_what_the_daemon_exports():
     wire = {(name + "_total" if kind == "counter" else name): kind for name, kind in made.items()}
     documented = dict(re.findall(r"^\| `(zksidecar_\w+)` \| (\w+) \|", text(DOCS / "ADMIN.md"), re.M))
     assert documented == wire
+
+
+def test_readme_names_every_command():
+    """The README's command list has every `zksidecar` command and action
+    (a command added without a line there fails)."""
+    import argparse
+
+    from zksidecar.tools.cli import parser
+
+    def commands(p, path=()):
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield " ".join((*path, name))
+                    yield from commands(sub, (*path, name))
+
+    readme = text(ROOT / "README.md")
+    missing = [c for c in commands(parser()) if not re.search(rf"zksidecar {re.escape(c)}\b", readme)]
+    assert not missing, f"README.md lacks: {missing}"

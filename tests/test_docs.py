@@ -5,10 +5,15 @@ repository (the pages describe what is built in their own words).  A file
 renamed or a section retitled without its references fails here."""
 from __future__ import annotations
 
+import argparse
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
+
+from zksidecar.daemon.config import Config, user_name
+from zksidecar.tools.cli import parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -90,8 +95,8 @@ def test_quoted_repository_paths_exist(page):
 @pytest.mark.parametrize("page", PAGES, ids=PAGE_IDS)
 def test_section_references_resolve(page):
     """`ZK.md section 5`, `ZK.md 5.7`, `STORE.md, "Snapshots"`: the page
-    exists and has that section (a numbered heading, or a heading or bold
-    label holding the quoted words)."""
+    exists and has that section (a numbered heading, or a heading, bold
+    label or table row holding the quoted words)."""
     body = flat(page)
     wrong = [name for name in PAGE_NAME.findall(body) if page_by_name(name) is None]
     for m in SECTION_NUMBER.finditer(body):
@@ -128,10 +133,6 @@ def test_admin_metrics_table_is_what_the_daemon_exports():
 def test_readme_names_every_command():
     """The README's command list has every `zksidecar` command and action
     (a command added without a line there fails)."""
-    import argparse
-
-    from zksidecar.tools.cli import parser
-
     def commands(p, path=()):
         for action in p._actions:
             if isinstance(action, argparse._SubParsersAction):
@@ -142,3 +143,18 @@ def test_readme_names_every_command():
     readme = text(ROOT / "README.md")
     missing = [c for c in commands(parser()) if not re.search(rf"zksidecar {re.escape(c)}\b", readme)]
     assert not missing, f"README.md lacks: {missing}"
+
+
+def test_deploy_defaults_are_the_configs():
+    """docs/DEPLOY.md's table of keys gives each key's default as
+    daemon/config.py has it (a TOML value; `$USER` is the user's name)."""
+    defaults = Config()
+    rows = re.findall(r"^\| `([a-z_]+)\.([a-z_]+)` \| `([^`]*)` \|", text(DOCS / "DEPLOY.md"), re.M)
+    assert rows
+    wrong = []
+    for section, key, value in rows:
+        documented = tomllib.loads("v = " + value.replace("$USER", user_name()))["v"]
+        actual = getattr(getattr(defaults, section), key)
+        if documented != (list(actual) if isinstance(actual, tuple) else actual):
+            wrong.append((f"{section}.{key}", value, actual))
+    assert not wrong

@@ -158,3 +158,13 @@ def test_deploy_defaults_are_the_configs():
         if documented != (list(actual) if isinstance(actual, tuple) else actual):
             wrong.append((f"{section}.{key}", value, actual))
     assert not wrong
+
+
+def test_quoted_test_names_exist():
+    """A test a page names (`test_rest_that_is_not_last`) is one the suites
+    define: a test renamed leaves no page pointing at nothing."""
+    sources = [*(ROOT / "tests").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py")]
+    defined = {name for path in sources for name in re.findall(r"def (test_\w+)", path.read_text())}
+    quoted = {(page.name, name) for page in PAGES for name in re.findall(r"`(test_\w+)`", text(page))}
+    assert not sorted((page, name) for page, name in quoted
+                      if name not in defined and not (ROOT / "tests" / f"{name}.py").exists())

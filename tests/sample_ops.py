@@ -1,5 +1,5 @@
-"""A small CSV file of operations (docs/MATCHING.md, "Files of
-operations") that every kind of operation and outcome reaches: rests,
+"""A small CSV file of operations (docs/MATCHING.md, "Replay
+files") that every kind of operation and outcome reaches: rests,
 fills, a reduce, cancels (one of an unknown order), an unfillable FOK, a
 post-only that would cross, a market order.  Tests that prove and verify
 files through the command line share it."""

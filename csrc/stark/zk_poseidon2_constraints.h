@@ -4,7 +4,7 @@
  *
  * prover/poseidon2_air.py defines the block: one permutation a row, 274
  * register columns, 274 constraints of degree 3, constraint j the one that
- * defines register j (docs/POSEIDON2.md, "As AIR constraints").  The
+ * defines register j (docs/POSEIDON2.md, "In an AIR").  The
  * prover's quotient needs acc(x) += sum_j w_j C_j(x) at every point of its
  * domain; the block evaluator (zk_vm.h) can compute it from the compiled
  * expressions, at ~3,000 instructions a row.  This kernel computes the

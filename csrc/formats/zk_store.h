@@ -136,7 +136,7 @@ typedef struct zk_store_archived {
     uint32_t record_crc;  /* 44  CRC-32 of bytes 0..43 of this record */
 } zk_store_archived;
 
-/* Shadow book snapshot magic: the bytes "ZKSN" (docs/FORMATS.md, "Snapshots"). */
+/* Shadow book snapshot magic: the bytes "ZKSN" (docs/STORE.md, "Snapshots"). */
 #define ZK_SNAPSHOT_MAGIC 0x4E534B5A
 /* zk_snapshot_book.flags: the symbol's next batch begins where its stream
  * resumed (as ZK_MARK_RESUMED will say of it). */

@@ -81,6 +81,16 @@ def u8p(arr: np.ndarray):
     return ffi.from_buffer("uint8_t[]", arr)
 
 
+class ForcedIsaUnusable(ImportError):
+    """ZKSIDECAR_ISA names a path that is not one, or one this CPU cannot
+    run: the kernels are not usable as asked (an ImportError, since it is
+    raised at import, before anything runs on a path other than the one
+    forced)."""
+
+
 _forced = os.environ.get("ZKSIDECAR_ISA")
 if _forced:
-    set_isa(_forced.strip().lower())
+    try:
+        set_isa(_forced.strip().lower())
+    except (ValueError, RuntimeError) as exc:
+        raise ForcedIsaUnusable(f"ZKSIDECAR_ISA={_forced}: {exc}") from None

@@ -587,6 +587,13 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        # the kernels first: not built, or ZKSIDECAR_ISA naming a path this CPU
+        # cannot run, is said in a line, not a traceback from whatever imports them
+        from ..prover import native  # noqa: F401
+    except ImportError as exc:
+        print(f"zksidecar: {exc}", file=sys.stderr)
+        return 2
     args = parser().parse_args(argv)
     restore_sigterm = _interrupt_on_sigterm() if getattr(args, "runs_daemons", False) else None
     try:

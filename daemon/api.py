@@ -1,4 +1,4 @@
-"""The Python API of the original specification (docs/API.md), asyncio-native:
+"""The in-process Python API (docs/API.md), asyncio-native:
 the sidecar in process, fed by calls instead of a ring.
 
 It runs on the daemon's own machinery: one Sequencer (shadow books re-running
@@ -17,7 +17,7 @@ divergences or sizes traces.
     AsyncProofGenerator    requests proven through num_workers slots, by
                            priority with aging
 
-What the SPEC's pre_state/post_state hashes become: the proof's pre- and
+What an API's pre_state/post_state hashes are here: the proof's pre- and
 post-state roots (Merkle roots of the book's state table), which chain batch
 to batch from the empty book.  The caller never supplies them: the shadow
 book computes the states, so a caller cannot claim a state the rules do not
@@ -112,7 +112,7 @@ def _numbered(ops: np.ndarray, book: Book) -> np.ndarray:
 
 @dataclass(frozen=True)
 class BatchConfig:
-    """The SPEC's batching knobs (batch_timeout in seconds)."""
+    """The API's batching knobs (batch_timeout in seconds)."""
 
     max_batch_size: int = 100
     batch_timeout: float = 0.010
@@ -394,7 +394,7 @@ class TradingZkVMManager:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    # ------------------------------------------------------ the SPEC API --
+    # ------------------------------------------------- the in-process API --
     async def prove_order_placement(self, order_record, priority=ProofPriority.NORMAL) -> TradingProof:
         """Prove one new order (LIMIT, IOC, MARKET, FOK or POST_ONLY) as a batch
         of its own."""
@@ -442,7 +442,7 @@ class TradingZkVMManager:
 
     async def prove_operation_async(self, op, priority=ProofPriority.NORMAL) -> asyncio.Task:
         """Apply `op` (a record or a batch of them) now and return at once an
-        awaitable of its proof: the SPEC's receiver."""
+        awaitable of its proof: the API's receiver."""
         return self._spawn(self.request(op, priority))
 
     def get_stats(self) -> ManagerStats:

@@ -35,8 +35,8 @@ DEFAULT_AGE_STEP = 1.0   # seconds per level: Low competes as Critical after 3 s
 
 
 class ProofPriority(IntEnum):
-    """A proof's urgency; lower values go first.  The SPEC's spellings
-    (ProofPriority.Critical ...) are aliases of the same members."""
+    """A proof's urgency; lower values go first.  The API's CamelCase
+    spellings (ProofPriority.Critical ...) are aliases of the same members."""
 
     CRITICAL = 0
     HIGH = 1

@@ -841,8 +841,10 @@ def _check_chain_settings(cfg: Config, host: Host, p: list[str]) -> None:
     """The settings the journal's chain fixes, as its snapshots record them
     (daemon/snapshot.py unfit: the book capacity; the ops-row cap, which may
     only grow; book.max_symbols, at least their books): one line a key, naming the value recorded.  Recovery
-    refuses the same at start; this says it before anything is opened.  A
-    snapshot whose header is damaged is recovery's to set aside."""
+    refuses the same at start; this says it before anything is opened, and
+    another release's snapshot (snapshot.another_release), which the start
+    refuses too.  A snapshot whose header is damaged is recovery's to set
+    aside."""
     directory = host.at(cfg.journal.dir)
     try:
         listed = snapshot.listed(directory)
@@ -853,6 +855,11 @@ def _check_chain_settings(cfg: Config, host: Host, p: list[str]) -> None:
     for _, _, path in reversed(listed):
         try:
             snap = snapshot.read_header(path)
+        except snapshot.SnapshotCorrupt as exc:
+            why = snapshot.another_release(exc)
+            if why is not None:
+                p.append(_msg("journal.dir", why, cfg.journal.dir))
+            continue
         except snapshot.SnapshotError:
             continue
         unfit = snapshot.unfit(snap, cfg.book.capacity, cfg.trace_length, cfg.book.max_symbols,

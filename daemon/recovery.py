@@ -360,19 +360,35 @@ def refuse_unfit(snap: Snapshot, sequencer: Sequencer) -> None:
                              f"{name}: {unfit[1]}", unusable=True)
 
 
+def refuse_other_release(path: str) -> Snapshot:
+    """The snapshot at `path` (snapshot.read), or ReplayMismatch if its
+    sound header says another format version or flags this build does not
+    know: another release's, a newer one's (the downgrade after an
+    upgrade), not damage.  Nothing is set aside: renamed, its books would
+    be lost to a start whose journal's first segments retention removed,
+    and to the release that wrote it, which finds it by its name."""
+    try:
+        return snapshot.read(path)
+    except snapshot.SnapshotCorrupt as exc:
+        why = snapshot.another_release(exc)
+        if why is None:
+            raise
+        raise ReplayMismatch(why, unusable=True) from None
+
+
 def _snapshots(journal: Journal, store: ProofStore, sequencer: Sequencer, aside: list[str]
                ) -> tuple[Snapshot | None, Snapshot | None]:
     """The newest usable snapshot and the proven frontier: the newest whose
     batches the store all proves (None: the journal's start).  A damaged
     snapshot is set aside, with a log line saying why (its new name and
     why, into `aside`); one the configuration does not fit stops the start
-    (refuse_unfit)."""
+    (refuse_unfit), as does another release's (refuse_other_release)."""
     end = journal.position
     usable: list[Snapshot] = []
     for _, _, path in reversed(snapshot.listed(journal.directory)):
         problem = None
         try:
-            snap = snapshot.read(path)
+            snap = refuse_other_release(path)
             refuse_unfit(snap, sequencer)
             if snap.position > end:
                 problem = (f"it resumes at journal segment {snap.segment} byte {snap.offset}, "

@@ -273,6 +273,19 @@ def mode_problem(directory: str, zk: bool) -> str | None:
     return None
 
 
+def another_release(exc: SnapshotCorrupt) -> str | None:
+    """Why a start refuses the snapshot `exc` names, if its sound header
+    says another format version or flags this build does not know: another
+    release's snapshot (a newer one's, after a downgrade), not damage, so
+    it is left as it is (daemon/recovery.py refuse_other_release, `daemon
+    --check-config`); None if `exc` is damage."""
+    if not exc.unusable:
+        return None
+    return (f"{exc}: a snapshot another release of zksidecar wrote, not a damaged one; it is left as it "
+            "is: run that release, or move the file out of the journal directory (the start then goes on "
+            "from the snapshot before it, or the journal's start while the journal holds it)")
+
+
 def unfit(snap: Snapshot, capacity: int, trace_length: int, max_symbols: int | None = None,
           zk: bool = False, trace_key: str = "book.trace_length") -> tuple[str, str] | None:
     """Why a whole snapshot cannot be used by a daemon configured for

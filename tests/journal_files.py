@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from zksidecar.daemon import formats as fm
-from zksidecar.daemon import journal
+from zksidecar.daemon import journal, snapshot
 
 
 def entry_offsets(path) -> list[int]:
@@ -54,8 +54,26 @@ def set_all_flags(directory, flags: int) -> None:
             set_flags(path, at, flags)
 
 
-def as_written_before_flags(directory) -> None:
+def as_written_before_flags(directory) -> list[str]:
     """The journal at `directory` as a zk daemon of the release before the
-    entry flags left it: every entry unflagged, and the zk-journal mark."""
+    entry flags left it: every entry unflagged, the zk-journal mark, and
+    its snapshots of format version 1, which say no mode (returned)."""
     set_all_flags(directory, 0)
     open(os.path.join(str(directory), journal.ZK_MARK_NAME), "wb").close()
+    return snapshots_as_version_1(directory)
+
+
+def snapshots_as_version_1(directory) -> list[str]:
+    """The snapshots of the journal at `directory` as a release before
+    snapshots said their mode wrote them (version 1, byte 5 zero), each
+    header sealed again; their paths."""
+    paths = [path for _, _, path in snapshot.listed(str(directory))]
+    for path in paths:
+        with open(path, "r+b") as f:
+            head = bytearray(f.read(snapshot.HEADER.size))
+            head[4:6] = bytes([fm.SNAPSHOT_VERSION_BEFORE_MODE, 0])
+            at = snapshot.HEADER_CRC_AT
+            head[at:at + 4] = fm.crc32(bytes(head[:at])).to_bytes(4, "little")
+            f.seek(0)
+            f.write(head)
+    return paths

@@ -21,6 +21,7 @@ import pytest
 from zksidecar import ringbuf
 from zksidecar.daemon.config import (RING_NAME_MAX, Config, ConfigError, Host, check_main, load,
                                      memory_estimate)
+from zksidecar.daemon import formats as fm
 from zksidecar.daemon import snapshot
 from zksidecar.ringbuf import layout
 
@@ -421,6 +422,17 @@ def test_settings_the_journals_chain_fixes_are_refused_naming_the_recorded_value
     assert "below the 4096" in one_problem(state, host, "[book] trace_length",
                                            book={"trace_length": 2048})
     assert open(path, "rb").read() == written and snapshot.listed(journal)[0][2] == path
+    # another release's snapshot (a version this build does not read, its header sound) is no
+    # damage: the start is refused naming it, and it is left as it is
+    other = bytearray(written)
+    other[4] = 3
+    at = snapshot.HEADER_CRC_AT
+    other[at:at + 4] = fm.crc32(bytes(other[:at])).to_bytes(4, "little")
+    open(path, "wb").write(other)
+    msg = one_problem(state, host, "[journal] dir", batch=grown)
+    assert f"{path}: corrupt snapshot at byte 4: format version 3" in msg, msg
+    assert "a snapshot another release of zksidecar wrote, not a damaged one" in msg
+    assert open(path, "rb").read() == other
     # a snapshot whose header is damaged is recovery's to set aside, not a configuration problem
     with open(path, "r+b") as f:
         f.write(b"garbage!")

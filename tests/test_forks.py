@@ -122,3 +122,72 @@ def test_a_hold_inside_a_hold_is_the_outer_ones():
             pass
         assert signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, set())
     assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == mask
+
+
+def sigterm_blocked() -> bool:
+    return signal.SIGTERM in signal.pthread_sigmask(signal.SIG_BLOCK, set())
+
+
+def test_a_ctrl_c_from_the_call_that_blocks_sigterm_leaves_it_unblocked(monkeypatch):
+    """signal.pthread_sigmask runs the handlers of signals pending when it
+    returns (CPython's signalmodule.c), and a Ctrl-C then raises from it
+    with the mask already changed: the hold must not leave SIGTERM blocked
+    for the rest of the command (its cleanup), nor believe itself running."""
+    pthread_sigmask = signal.pthread_sigmask
+
+    def ctrl_c_on_block(how, mask):
+        before = pthread_sigmask(how, mask)
+        if how == signal.SIG_BLOCK and signal.SIGTERM in mask:
+            raise KeyboardInterrupt
+        return before
+
+    monkeypatch.setattr(signal, "pthread_sigmask", ctrl_c_on_block)
+    with pytest.raises(KeyboardInterrupt):
+        with forks.sigterm_held():
+            pass
+    monkeypatch.undo()
+    assert not sigterm_blocked()
+    with forks.sigterm_held():                          # a later hold blocks
+        assert sigterm_blocked()
+    assert not sigterm_blocked()
+
+
+def test_a_hold_in_another_thread_blocks_in_that_thread_too():
+    """The mask is each thread's: a thread that forks while another thread
+    is in its hold is held all the same (it was a nested hold's no-op)."""
+    inside, release, seen = threading.Event(), threading.Event(), []
+
+    def other():
+        with forks.sigterm_held():
+            inside.set()
+            release.wait(60)
+
+    t = threading.Thread(target=other)
+    t.start()
+    try:
+        assert inside.wait(60)
+        with forks.sigterm_held():
+            seen.append(sigterm_blocked())
+    finally:
+        release.set()
+        t.join(60)
+    assert seen == [True] and not sigterm_blocked()
+
+
+def test_a_new_child_whose_at_fork_hook_is_interrupted_still_unblocks_sigterm(monkeypatch):
+    """A Ctrl-C that reaches the new child (Ctrl-C goes to the process
+    group) before its hook takes the default action makes signal.signal
+    raise there, and Python ignores an exception in an at-fork hook: the
+    child must not live on with SIGTERM blocked, which nothing would then
+    end by SIGTERM."""
+    def ctrl_c(signum, handler):
+        raise KeyboardInterrupt
+
+    with forks.sigterm_held():
+        monkeypatch.setattr(signal, "signal", ctrl_c)
+        pid = os.fork()
+        if pid == 0:
+            os._exit(3 if sigterm_blocked() else 0)
+        monkeypatch.undo()
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

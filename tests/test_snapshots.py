@@ -15,6 +15,7 @@ import errno
 import io
 import logging
 import os
+import re
 import shutil
 
 import numpy as np
@@ -332,6 +333,33 @@ def test_every_snapshot_damaged_past_a_removed_journal_start_says_how_to_recover
     with pytest.raises(ReplayMismatch, match=r"were damaged and set aside: .*\.corrupt-0 \(.*"
                                              r"put a sound copy of one of them"):
         recovered(tmp_path)
+
+
+@pytest.mark.parametrize("at, value, reason", [
+    (4, 3, r"format version 3 \(this build reads 2, and 1 without its mode\)"),
+    (5, fm.SNAPSHOT_ZK | 0x2, r"unknown flags 0x2 \(this build knows 0x1, ZK_SNAPSHOT_ZK\)")])
+def test_another_releases_snapshot_stops_the_start_and_is_left_as_it_is(tmp_path, at, value, reason):
+    """A snapshot whose sound header says another format version or a flag
+    this build does not know is another release's (a newer one's, after a
+    downgrade), not damage: the start is refused naming it (exit 2, as
+    another release's journal entry is), and nothing is renamed.  Set
+    aside as damaged, the books it holds were lost to this start (whose
+    journal's first segments retention removed) and to the release that
+    wrote it, which no longer finds it under its name."""
+    live(tmp_path, two_symbols(300), every_ops=100, segment_bytes=4096, retain_s=0.0)
+    assert not os.path.exists(tmp_path / "journal" / "journal-000000.zkj")
+    full = recovered(tmp_path)
+    newest = snapshot.listed(str(tmp_path / "journal"))[-1][2]
+    data = open(newest, "rb").read()
+    open(newest, "wb").write(sealed(data, at, value))
+    kept = sorted(os.listdir(tmp_path / "journal"))
+    with pytest.raises(ReplayMismatch, match=f"{re.escape(newest)}: corrupt snapshot at byte {at}: {reason}: "
+                                             "a snapshot another release of zksidecar wrote") as refused:
+        recovered(tmp_path)
+    assert refused.value.unusable           # no retry reads it: the daemon exits 2
+    assert sorted(os.listdir(tmp_path / "journal")) == kept
+    open(newest, "wb").write(data)          # the release that wrote it reads it
+    assert recovered(tmp_path)[:2] == full[:2]
 
 
 def test_every_snapshot_damaged_falls_back_to_the_whole_journal(tmp_path):

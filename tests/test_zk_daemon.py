@@ -558,7 +558,8 @@ def test_a_daemon_of_the_other_mode_refuses_the_store_and_proves_nothing(tmp_pat
             assert len(store) == 0                 # opened before the refusal, and nothing proven
         # the journal as a zk daemon of the release before the flags left it: unflagged entries and
         # its mark, which refuses a transparent start, and the zk daemon goes on with it
-        as_written_before_flags(tmp_path / "journal")
+        old_snapshots = as_written_before_flags(tmp_path / "journal")
+        assert old_snapshots and {snapshot.read(path).zk for path in old_snapshots} == {None}
         refused_by_start_and_check(str(tmp_path / "t-new-store.toml"), f"is a zk chain's journal (its "
                                    f"{ZK_MARK_NAME} mark, which a zk daemon of an earlier release made)")
         with ProofStore(str(store_dir), fsync=False, readonly=True) as store:
@@ -572,6 +573,9 @@ def test_a_daemon_of_the_other_mode_refuses_the_store_and_proves_nothing(tmp_pat
         out = io.StringIO()
         assert verify_store(str(store_dir), min_security=BITS, out=out) == 0, out.getvalue()
         assert (tmp_path / "journal" / ZK_MARK_NAME).exists()   # kept: it says its unflagged entries' mode
+        # the earlier release's snapshots (version 1, no mode) were used, none set aside
+        assert all(os.path.exists(path) for path in old_snapshots)
+        assert not [name for name in os.listdir(tmp_path / "journal") if ".corrupt" in name]
         refused_by_start_and_check(str(tmp_path / "t-new-store.toml"), f"its {ZK_MARK_NAME} mark")
         with ProofStore(str(tmp_path / "new-proofs"), fsync=False, readonly=True) as store:
             assert len(store) == 0

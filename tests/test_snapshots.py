@@ -121,7 +121,7 @@ def test_layouts_agree_with_the_header(ctype, dtype):
         fm.SNAPSHOT_MAGIC.to_bytes(4, "little") == b"ZKSN"
     assert lib.ZK_SNAPSHOT_RESUMED == fm.SNAPSHOT_RESUMED
     assert (lib.ZK_SNAPSHOT_VERSION, lib.ZK_SNAPSHOT_ZK) == (fm.SNAPSHOT_VERSION, fm.SNAPSHOT_ZK) == (2, 1)
-    assert lib.ZK_STORE_VERSION == fm.VERSION == fm.SNAPSHOT_VERSION_BEFORE_MODE   # version 1 was the store's
+    assert lib.ZK_STORE_VERSION == fm.VERSION and fm.SNAPSHOT_VERSION_BEFORE_MODE == 1   # the store's version then
     # a book's cells in a snapshot are the engine's state table (zk_engine.h)
     assert lib.ZK_BOOK_HEADER == 16
 

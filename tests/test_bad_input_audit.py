@@ -283,6 +283,21 @@ def test_a_report_path_that_is_no_regular_file_is_refused_and_left_in_place(chai
     assert sorted(os.listdir(tmp_path)) == ["fifo", "loop"]         # no temporary file left
 
 
+@pytest.mark.parametrize("given", ["files", "store"])
+def test_a_report_path_that_is_no_regular_file_is_refused_before_anything_is_verified(
+        chain, zk_demo, tmp_path, given):
+    """A store's verification may take hours: --report naming a FIFO is
+    refused at once, not after every proof was verified (it was: the verdict
+    printed, then exit 2 at the report's write)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    inputs = [*chain, "--jobs", "1"] if given == "files" else ["--store", str(zk_demo / "proofs"), "--jobs", "1"]
+    r = cli("verify", *inputs, "--report", str(fifo))
+    refused(r, str(fifo), "FIFO")
+    assert "verified" not in r.out, r.out
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
 def test_a_report_through_a_symlink_replaces_the_file_and_keeps_the_link(chain, tmp_path):
     (tmp_path / "real.json").write_text("old")
     link = tmp_path / "link.json"

@@ -318,6 +318,27 @@ def test_an_empty_file_of_operations_is_refused(tmp_path, command, fmt):
     refused(cli(command, str(empty), "--format", fmt, *extra), f"{empty}:1:", "empty")
 
 
+@pytest.mark.parametrize("fmt", ["auto", "csv", "lobster"])
+@pytest.mark.parametrize("data", [b"\n", b"\xef\xbb\xbf", b"\n\r\n\n"], ids=["newline", "bom", "blank lines"])
+def test_a_file_of_blank_lines_is_refused_as_empty(tmp_path, fmt, data):
+    """`echo > ops.csv` leaves one newline: no CSV header and no LOBSTER
+    message either, refused as the empty file is (auto and lobster ran it as
+    the empty book, exit 0 and a digest)."""
+    blank = tmp_path / "ops.csv"
+    blank.write_bytes(data)
+    refused(cli("replay", str(blank), "--format", fmt), f"{blank}:1:")
+
+
+def test_a_file_of_one_overlong_line_is_named_for_it_not_called_empty(tmp_path):
+    from zksidecar.engine.replay import MAX_LINE_BYTES
+
+    long = tmp_path / "ops.csv"
+    long.write_bytes(b"1" * (MAX_LINE_BYTES + 10) + b"\n")
+    r = cli("replay", str(long), "--format", "lobster")
+    refused(r, f"{long}:1:", "more than")
+    assert "empty" not in r.text, r.text
+
+
 # ==== reading what is not a regular file, or is endless (claimed sizes of the OS) ====
 
 DEVICE_READERS = {

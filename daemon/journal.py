@@ -137,9 +137,9 @@ class Journal:
     read must say (module docstring).  `reader=True` opens a journal that
     holds the LOCK and writes nothing: a torn tail is left where it is
     (`torn_tail` says so; replay ends before it), no first segment is made,
-    no append is taken.  For `zksidecar reprove`, which reads the journal
-    and drops no bytes of it (the daemon's next start drops the tail, as it
-    would have)."""
+    no append is taken, no segment removed.  For `zksidecar reprove`, which
+    reads the journal and drops no bytes of it (the daemon's next start
+    drops the tail, as it would have)."""
 
     def __init__(self, directory: str, segment_bytes: int = 64 << 20, fsync: str = "batch",
                  fsync_interval: float = 1.0, group: str | int | None = None, zk: bool = False,
@@ -289,6 +289,9 @@ class Journal:
         Journal retention: the caller knows no replay needs them."""
         removed = []
         with self._lock:
+            if self.reader:
+                raise JournalError(errno.EROFS, f"journal {self.directory} is opened as a reader: it "
+                                   "removes no segment")
             now = time.time()
             while self.first < min(number, self._number):
                 path = fm.segment_name(self.directory, PREFIX, SUFFIX, self.first)

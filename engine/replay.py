@@ -192,8 +192,9 @@ def read(f: BinaryIO, fmt: str = "auto") -> Iterator[Event | None]:
     line and none after it; the rest of the file is still read, and at its
     end a FileError names every malformed line (the first MAX_SHOWN) and
     counts them, so a file is run whole or refused, never run in part.  An
-    empty file (no line at all) is refused: a copy cut short or a wrong path
-    more likely than a day without messages."""
+    empty file (no bytes, or blank lines only: `echo > FILE` leaves one) is
+    refused: a copy cut short or a wrong path more likely than a day
+    without messages."""
     auto = fmt == "auto"
     if auto:
         fmt = detect(_first_line(f))
@@ -205,6 +206,7 @@ def read(f: BinaryIO, fmt: str = "auto") -> Iterator[Event | None]:
     problems: list[tuple[int, str]] = []
     count = 0
     last = 0
+    blank = True                # no line but blank ones yet
     while True:
         try:
             row = next(reader)
@@ -213,6 +215,7 @@ def read(f: BinaryIO, fmt: str = "auto") -> Iterator[Event | None]:
             break
         except csv.Error as exc:
             row, problem = None, lines.bad or f"not a CSV line ({exc})"
+        blank = blank and row == [] and problem is None
         first, last = last + 1, lines.number      # a quoted field may span lines
         lines.bad = None
         if problem is None and row is not None:
@@ -235,9 +238,9 @@ def read(f: BinaryIO, fmt: str = "auto") -> Iterator[Event | None]:
             problems.append((first, problem))
         if parse is None:                         # no header: the rows cannot be read
             break
-    if not lines.number:      # not a file of no operations: a CSV file has its header at least
-        raise FileError([(1, "the file is empty: no CSV header (" + ",".join(CSV_COLUMNS)
-                          + "), no LOBSTER message")])
+    if blank:      # not a file of no operations: a CSV file has its header at least
+        raise FileError([(1, "the file is empty (no bytes, or blank lines only): no CSV header ("
+                          + ",".join(CSV_COLUMNS) + "), no LOBSTER message")])
     if count:
         raise FileError(problems, count)
 

@@ -283,6 +283,21 @@ def test_a_report_path_that_is_no_regular_file_is_refused_and_left_in_place(chai
     assert sorted(os.listdir(tmp_path)) == ["fifo", "loop"]         # no temporary file left
 
 
+@pytest.mark.parametrize("given", ["files", "store"])
+def test_a_report_path_that_is_no_regular_file_is_refused_before_anything_is_verified(
+        chain, zk_demo, tmp_path, given):
+    """A store's verification may take hours: --report naming a FIFO is
+    refused at once, not after every proof was verified (it was: the verdict
+    printed, then exit 2 at the report's write)."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    inputs = [*chain, "--jobs", "1"] if given == "files" else ["--store", str(zk_demo / "proofs"), "--jobs", "1"]
+    r = cli("verify", *inputs, "--report", str(fifo))
+    refused(r, str(fifo), "FIFO")
+    assert "verified" not in r.out, r.out
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+
+
 def test_a_report_through_a_symlink_replaces_the_file_and_keeps_the_link(chain, tmp_path):
     (tmp_path / "real.json").write_text("old")
     link = tmp_path / "link.json"
@@ -301,6 +316,27 @@ def test_an_empty_file_of_operations_is_refused(tmp_path, command, fmt):
     empty.write_bytes(b"")
     extra = ["--capacity", "16", "--out", str(tmp_path / "p")] if command == "prove" else []
     refused(cli(command, str(empty), "--format", fmt, *extra), f"{empty}:1:", "empty")
+
+
+@pytest.mark.parametrize("fmt", ["auto", "csv", "lobster"])
+@pytest.mark.parametrize("data", [b"\n", b"\xef\xbb\xbf", b"\n\r\n\n"], ids=["newline", "bom", "blank lines"])
+def test_a_file_of_blank_lines_is_refused_as_empty(tmp_path, fmt, data):
+    """`echo > ops.csv` leaves one newline: no CSV header and no LOBSTER
+    message either, refused as the empty file is (auto and lobster ran it as
+    the empty book, exit 0 and a digest)."""
+    blank = tmp_path / "ops.csv"
+    blank.write_bytes(data)
+    refused(cli("replay", str(blank), "--format", fmt), f"{blank}:1:")
+
+
+def test_a_file_of_one_overlong_line_is_named_for_it_not_called_empty(tmp_path):
+    from zksidecar.engine.replay import MAX_LINE_BYTES
+
+    long = tmp_path / "ops.csv"
+    long.write_bytes(b"1" * (MAX_LINE_BYTES + 10) + b"\n")
+    r = cli("replay", str(long), "--format", "lobster")
+    refused(r, f"{long}:1:", "more than")
+    assert "empty" not in r.text, r.text
 
 
 # ==== reading what is not a regular file, or is endless (claimed sizes of the OS) ====

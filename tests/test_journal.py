@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zksidecar.daemon import formats as fm
-from zksidecar.daemon.journal import (BatchMark, Journal, JournalCorrupt, JournalError, JournalFull,
-                                      OpsEntry)
+from zksidecar.daemon.journal import (MIN_SEGMENT_BYTES, BatchMark, Journal, JournalCorrupt, JournalError,
+                                      JournalFull, OpsEntry)
 from zksidecar.engine.records import OP_DTYPE
 
 
@@ -339,3 +339,18 @@ def test_a_reader_leaves_a_torn_tail_in_place_and_writes_nothing(tmp_path):
     with Journal(empty, fsync="never", reader=True) as r:
         assert list(r.replay()) == []
     assert os.listdir(empty) == ["LOCK"]
+
+
+def test_a_reader_removes_no_segment(tmp_path):
+    """A reader writes nothing: retention's remove_before is refused, the
+    segments it would have removed kept."""
+    d = str(tmp_path / "j")
+    with Journal(d, fsync="never", segment_bytes=MIN_SEGMENT_BYTES) as j:
+        while j.position[0] < 2:
+            j.append_ops(records(50, 1), 1)
+    before = sorted(os.listdir(d))
+    with Journal(d, fsync="never", reader=True) as r:
+        with pytest.raises(JournalError, match="reader"):
+            r.remove_before(2, 0)
+        assert r.first == 0
+    assert sorted(os.listdir(d)) == before and "journal-000000.zkj" in before

@@ -38,7 +38,7 @@ from zksidecar.daemon.store import ProofStore, StoreCorrupt, StoreError, not_a_s
 from zksidecar.daemon.zk_store import every_proof, mixed_problem, proofs_by_mode
 from zksidecar.engine import replay
 from zksidecar.engine.book import Book
-from zksidecar.prover.orderbook import manifest, proof_file, verify_report
+from zksidecar.prover.orderbook import json_file, manifest, proof_file, verify_report
 from zksidecar.prover import input_file, zk_keys
 from zksidecar.prover.orderbook.batch import ChainCheck, ChainPoint, ChainSegment, Checked
 from zksidecar.prover.orderbook.verify_report import SymbolRecord
@@ -402,11 +402,29 @@ def _inside(path: str, directory: str) -> bool:
     return os.path.commonpath([os.path.realpath(path), top]) == top
 
 
+def _report_unwritable(report: str | None) -> bool:
+    """Whether `report` names what no report can be written to (a device, a
+    FIFO, a symlink loop: json_file.target), said on stderr.  Asked before
+    anything is verified: a store's verification may take hours."""
+    if report is None:
+        return False
+    try:
+        json_file.target(report)
+    except OSError as exc:
+        _report_failed(report, exc)
+        return True
+    return False
+
+
+def _report_failed(path: str, exc: OSError) -> None:
+    print(f"zksidecar verify: report {path}: {exc.strerror or exc}", file=sys.stderr)
+
+
 def _write_report(path: str, rep: verify_report.Report, out) -> int:
     try:
         verify_report.write(path, rep)
     except OSError as exc:
-        print(f"zksidecar verify: report {path}: {exc.strerror or exc}", file=sys.stderr)
+        _report_failed(path, exc)
         return 2
     print(f"report written to {path}: continue from it with --since {path}", file=out)
     return 0
@@ -432,7 +450,7 @@ def verify_main(paths: list[str], min_security: int, out=None,
     skipped.  `progress`: a progress line on stderr (None: on a terminal)."""
     # (--since R --report R is allowed: R is read whole before anything is
     # verified and replaced at the end as one rename, json_file.write)
-    if _report_overwrites_input(report, [*paths, after]):
+    if _report_unwritable(report) or _report_overwrites_input(report, [*paths, after]):
         return 2
     prior = None
     jobs = jobs or default_jobs()
@@ -557,6 +575,8 @@ def verify_store(directory: str, min_security: int = 100, out=None,
         print(f"zksidecar verify: --report {report} is inside the store {directory}, whose files "
               "(its proofs, their private files) a report could be written over; name a file "
               "outside it", file=sys.stderr)
+        return 2
+    if _report_unwritable(report):
         return 2
     try:
         rep = _prior(since, min_security, store=True) if since is not None else None

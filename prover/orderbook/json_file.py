@@ -30,7 +30,7 @@ def write(path: str, doc: dict) -> None:
     (kept: the file they lead to is the one replaced); anything else
     (/dev/null, a FIFO, a symlink loop) is refused by OSError before a byte
     is written: the rename would put a file in the device's place."""
-    path = _replaced(path)
+    path = target(path)
     tmp = f"{path}.tmp{os.getpid()}"
     try:
         with open(tmp, "wb") as f:
@@ -43,9 +43,10 @@ def write(path: str, doc: dict) -> None:
             os.unlink(tmp)
 
 
-def _replaced(path: str) -> str:
+def target(path: str) -> str:
     """The file `write` renames over for `path`: its real path, when that
-    is a regular file or nothing yet; OSError otherwise."""
+    is a regular file or nothing yet; OSError otherwise (a caller about to
+    do long work before its write asks first)."""
     try:
         problem = input_file.not_regular(path, os.stat(path).st_mode)
     except FileNotFoundError:

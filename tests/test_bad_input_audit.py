@@ -269,18 +269,18 @@ def test_a_report_path_that_is_an_input_proof_is_refused_and_the_proof_kept(chai
 
 def test_a_report_path_that_is_no_regular_file_is_refused_and_left_in_place(chain, tmp_path):
     """--report naming a FIFO (as /dev/null or /dev/stdout would be a
-    device) or a symlink loop: refused, exit 2 naming it, the FIFO still a
-    FIFO (the report's rename put a regular file in its place: run as root,
+    device) or a directory: refused, exit 2 naming it, each left as it was
+    (the report's rename put a regular file in its place: run as root,
     `--report /dev/null` replaced the machine's /dev/null)."""
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
     refused(cli("verify", chain[0], "--jobs", "1", "--report", str(fifo)), str(fifo), "FIFO")
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
-    loop = tmp_path / "loop"
-    os.symlink("loop", loop)
-    refused(cli("verify", chain[0], "--jobs", "1", "--report", str(loop)), str(loop), "symbolic links")
-    assert os.readlink(loop) == "loop"
-    assert sorted(os.listdir(tmp_path)) == ["fifo", "loop"]         # no temporary file left
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    refused(cli("verify", chain[0], "--jobs", "1", "--report", str(folder)), str(folder))
+    assert folder.is_dir() and not os.listdir(folder)
+    assert sorted(os.listdir(tmp_path)) == ["fifo", "folder"]         # no temporary file left
 
 
 @pytest.mark.parametrize("given", ["files", "store"])
@@ -298,13 +298,32 @@ def test_a_report_path_that_is_no_regular_file_is_refused_before_anything_is_ver
     assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
 
 
-def test_a_report_through_a_symlink_replaces_the_file_and_keeps_the_link(chain, tmp_path):
+@pytest.mark.parametrize("aim", ["a file", "a device", "itself"])
+def test_a_report_at_a_symlink_replaces_the_link_never_what_it_leads_to(chain, tmp_path, aim):
+    """A link at the report's path is replaced, as a rename replaces it: a
+    link planted in a shared directory cannot aim a report (written as root)
+    at another file or a device, and the file it led to keeps its bytes."""
     (tmp_path / "real.json").write_text("old")
     link = tmp_path / "link.json"
-    os.symlink("real.json", link)
+    os.symlink({"a file": "real.json", "a device": "/dev/null", "itself": "link.json"}[aim], link)
     assert cli("verify", chain[0], "--jobs", "1", "--report", str(link)).code == 0
-    assert os.readlink(link) == "real.json"
-    assert json.loads((tmp_path / "real.json").read_text())["format"] == "zksidecar-verify-report"
+    assert not os.path.islink(link)
+    assert json.loads(link.read_text())["format"] == "zksidecar-verify-report"
+    assert (tmp_path / "real.json").read_text() == "old"
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+
+
+def test_a_temporary_file_already_there_is_refused_and_left_alone(tmp_path):
+    """The report's temporary file is made new: one already there (a link
+    someone planted) is neither written through nor removed."""
+    from zksidecar.prover.orderbook import json_file
+
+    (tmp_path / "other").write_text("theirs")
+    os.symlink("other", tmp_path / f"r.json.tmp{os.getpid()}")
+    with pytest.raises(FileExistsError):
+        json_file.write(str(tmp_path / "r.json"), {"format": "x"})
+    assert (tmp_path / "other").read_text() == "theirs"
+    assert os.path.islink(tmp_path / f"r.json.tmp{os.getpid()}") and not (tmp_path / "r.json").exists()
 
 
 @pytest.mark.parametrize("fmt", ["auto", "csv", "lobster"])

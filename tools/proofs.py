@@ -404,12 +404,12 @@ def _inside(path: str, directory: str) -> bool:
 
 def _report_unwritable(report: str | None) -> bool:
     """Whether `report` names what no report can be written to (a device, a
-    FIFO, a symlink loop: json_file.target), said on stderr.  Asked before
+    FIFO, a directory: json_file.check_target), said on stderr.  Asked before
     anything is verified: a store's verification may take hours."""
     if report is None:
         return False
     try:
-        json_file.target(report)
+        json_file.check_target(report)
     except OSError as exc:
         _report_failed(report, exc)
         return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 
 from .. import input_file
 
@@ -24,36 +25,41 @@ def encode(doc: dict) -> bytes:
 
 
 def write(path: str, doc: dict) -> None:
-    """`doc` as JSON at `path`: a temporary file beside it, synced, renamed
-    over it (a crash leaves the old file or the new one, never half).
-    `path` may name a regular file or nothing yet, through symbolic links
-    (kept: the file they lead to is the one replaced); anything else
-    (/dev/null, a FIFO, a symlink loop) is refused by OSError before a byte
-    is written: the rename would put a file in the device's place."""
-    path = target(path)
+    """`doc` as JSON at `path`: a new temporary file beside it, synced,
+    renamed over it (a crash leaves the old file or the new one, never
+    half).  check_target first: a device, a FIFO or a directory at `path`
+    is refused before a byte is written."""
+    check_target(path)
     tmp = f"{path}.tmp{os.getpid()}"
+    # "x": made new (a file or a link already there is refused, and left alone)
+    f = open(tmp, "xb")
     try:
-        with open(tmp, "wb") as f:
+        with f:
             f.write(encode(doc))
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
+    except BaseException:
+        if os.path.lexists(tmp):
             os.unlink(tmp)
+        raise
 
 
-def target(path: str) -> str:
-    """The file `write` renames over for `path`: its real path, when that
-    is a regular file or nothing yet; OSError otherwise (a caller about to
-    do long work before its write asks first)."""
+def check_target(path: str) -> None:
+    """OSError unless `write` may rename a file over `path`: a regular file,
+    a symbolic link (the link itself is replaced, as a rename replaces it;
+    what it leads to is never written, so a link planted in a shared
+    directory cannot aim a report elsewhere) or nothing yet.  Anything else
+    (/dev/null, a FIFO, a directory) would be put out of its place by the
+    rename.  A caller about to do long work before its write asks first."""
     try:
-        problem = input_file.not_regular(path, os.stat(path).st_mode)
+        mode = os.lstat(path).st_mode
     except FileNotFoundError:
-        problem = None
-    if problem is not None:
-        raise problem
-    return os.path.realpath(path)
+        return
+    if not stat.S_ISLNK(mode):
+        problem = input_file.not_regular(path, mode)
+        if problem is not None:
+            raise problem
 
 
 def read(path: str, fmt: str, version: int | tuple[int, ...], kind: str, error: type[Exception],

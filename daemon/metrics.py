@@ -636,7 +636,7 @@ def _live_families(live: dict, metrics: Metrics):
     the daemon does not give (a bare Metrics in a test) gives no family."""
     if "proofs_in_flight" in live:
         yield GaugeMetricFamily("zksidecar_proofs_in_flight", "Batches whose proofs are not stored "
-                                "yet: queued, proving, or proven and being stored.",
+                                "yet: waiting for a journal mark, queued, proving, or being stored.",
                                 value=live["proofs_in_flight"])
         yield GaugeMetricFamily("zksidecar_proofs_in_flight_limit", "batch.max_pending: above "
                                 "this many proofs in flight the daemon is behind.",

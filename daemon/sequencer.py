@@ -63,6 +63,11 @@ class Sequencer:
         self._unmarked: deque[Batch] = deque()
         self._log_budget = _LogBudget()
 
+    @property
+    def unmarked(self) -> int:
+        """Closed batches waiting for their journal marks (a full disk)."""
+        return len(self._unmarked)
+
     def shadow(self, symbol: int) -> ShadowBook | None:
         """The symbol's shadow book, made on first use; None past max_symbols."""
         book = self.shadows.get(symbol)
@@ -383,6 +388,11 @@ class SequencerThread(threading.Thread):
         self.sequencer, self.submit, self.checkpoints = sequencer, submit, checkpoints
         self.inbox = Inbox(sequencer.journal, inbox_limit)
         self.error: BaseException | None = None
+        # held through each step, from the records fed (or the timeouts) to the
+        # closed batches submitted: a reader holding it (Service.status) sees
+        # every operation in an open batch, a batch waiting for its journal mark
+        # (Sequencer.unmarked) or one submitted, never between the two
+        self.step_lock = threading.RLock()
 
     def stop(self) -> None:
         """Close the open batches (SHUTDOWN) after what is queued, then end."""
@@ -409,28 +419,38 @@ class SequencerThread(threading.Thread):
                 item = None
             if item is _STOP:
                 break
-            now = time.monotonic()
-            closed = seq.retry_marks() if seq.blocked else []
-            if item is not None:
-                recs, seen, position = item
-                closed += seq.feed(recs, np.full(len(recs), seen, np.int64), now)
-                if cp is not None:
-                    cp.sequenced(len(recs))
-                    at = position
-            closed += seq.tick(now)
-            if cp is not None and at is not None and not seq.blocked and cp.due(now):
-                closed += seq.close_all(CloseReason.SNAPSHOT)
-                for b in closed:
-                    self.submit(b)
-                closed = []
-                if not seq.blocked:         # every batch marked: a snapshot may count them
-                    cp.take(seq, at)
-            for b in closed:
+            with self.step_lock:
+                at = self._step(item, at)
+        with self.step_lock:
+            for b in seq.close_all(CloseReason.SHUTDOWN):
                 self.submit(b)
-        for b in seq.close_all(CloseReason.SHUTDOWN):
-            self.submit(b)
         if cp is not None and cp.enabled and at is not None and not seq.blocked:
             cp.take(seq, at)         # every batch closed: the next start replays from here
+
+    def _step(self, item, at):
+        """One item of the inbox (or None: the timeouts alone) through the
+        sequencer, and the batches it closed submitted; returns the journal
+        position after the records sequenced."""
+        seq, cp = self.sequencer, self.checkpoints
+        now = time.monotonic()
+        closed = seq.retry_marks() if seq.blocked else []
+        if item is not None:
+            recs, seen, position = item
+            closed += seq.feed(recs, np.full(len(recs), seen, np.int64), now)
+            if cp is not None:
+                cp.sequenced(len(recs))
+                at = position
+        closed += seq.tick(now)
+        if cp is not None and at is not None and not seq.blocked and cp.due(now):
+            closed += seq.close_all(CloseReason.SNAPSHOT)
+            for b in closed:
+                self.submit(b)
+            closed = []
+            if not seq.blocked:         # every batch marked: a snapshot may count them
+                cp.take(seq, at)
+        for b in closed:
+            self.submit(b)
+        return at
 
 
 _STOP = object()

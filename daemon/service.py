@@ -203,15 +203,22 @@ class Service:
         """The figures read from the stages themselves at the moment of
         asking: /status shows them (status()) and /metrics presents them
         (Metrics.attach), so both read one source.  Keys in docs/ADMIN.md."""
-        # in flight until stored: the backlog's (queued, proving), then the
-        # finisher's (proven, not stored yet), read in the order a batch
-        # moves, each handed on before it leaves the stage before
-        pending = self.backlog.pending + self.finisher.unfinished
         seq, fin = self.sequencer, self.finisher
-        closed_ops = self.backlog.ops
-        open_ops = sum(b.open_count for b in list(seq.shadows.values()))
+        with self.sequencer_thread.step_lock:
+            # between the sequencer's steps: every operation is in an open batch
+            # or a closed one, and a closed batch waits for its journal mark, is
+            # in the backlog (queued, proving) or is the finisher's (proven, not
+            # stored yet), counted until stored: the finisher's read last, as a
+            # batch moves there, each stage handing it on before it lets it go
+            symbols = {str(s): {"next_batch_id": b.next_batch_id, "open_ops": b.open_count,
+                                "held_ops": b.held, "next_seq": b.book.next_seq, "resting": len(b.book)}
+                       for s, b in sorted(seq.shadows.items())}
+            open_ops = sum(v["open_ops"] for v in symbols.values())
+            closed_ops = self.backlog.ops
+            pending = seq.unmarked + self.backlog.pending + fin.unfinished
         c = self.config
         return {
+            "symbols": symbols,
             "proofs_in_flight": pending,
             "max_pending": c.batch.max_pending,
             "behind": pending > c.batch.max_pending,
@@ -237,10 +244,7 @@ class Service:
             "trace_length": self.trace_length,
             "batch_policy": {"max_batch_size": self.policy.max_batch_size,
                              "timeout_s": self.policy.timeout_s},
-            "symbols": {str(s): {"next_batch_id": b.next_batch_id, "open_ops": b.open_count,
-                                 "held_ops": b.held, "next_seq": b.book.next_seq,
-                                 "resting": len(b.book)}
-                        for s, b in sorted(seq.shadows.items())},
+            "symbols": live["symbols"],
             "unstarted_ops": seq.unstarted,
             "proofs_in_flight": live["proofs_in_flight"],
             "behind": live["behind"],

@@ -3,6 +3,8 @@ records, batches its owner closes, and a journal replay that reproduces the
 live cuts exactly (daemon/sequencer.py, daemon/recovery.py)."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -450,7 +452,36 @@ def test_marks_a_full_disk_refuses_wait_and_go_out_in_order(tmp_path):
     seq = Sequencer(CAP, trace_length_for(CAP, 10), policy(10), Metrics(), journal=journal)
     assert seq.feed(flow(35), np.zeros(35, np.int64), 0.0) == []
     assert "journal full" in seq.blocked and journal.marks == []
+    assert seq.unmarked == 3            # counted in the daemon's proofs_in_flight meanwhile
     journal.full = False
     marked = seq.retry_marks()
-    assert [b.batch_id for b in marked] == [0, 1, 2] and seq.blocked is None
+    assert [b.batch_id for b in marked] == [0, 1, 2] and seq.blocked is None and seq.unmarked == 0
     assert [m.batch_id for m in journal.marks] == [0, 1, 2]
+
+
+def test_a_reader_holding_the_step_lock_sees_no_step_half_done():
+    """The sequencer thread steps (records fed, batches cut, marked and
+    submitted) only under its step_lock: while a reader (Service.status)
+    holds it, every operation is in an open batch or in a submitted one,
+    never cut and not yet handed on."""
+    from test_workers import wait_until
+    from zksidecar.daemon.sequencer import SequencerThread
+
+    submitted = []
+    seq = Sequencer(CAP, trace_length_for(CAP, 10), policy(10), Metrics())
+    thread = SequencerThread(seq, submitted.append)
+    thread.start()
+    try:
+        recs = flow(35)
+        with thread.step_lock:
+            thread.inbox.put((recs, 0, None))
+            time.sleep(0.2)                  # the thread has the item, and waits for the lock
+            assert submitted == [] and seq.shadows == {}
+        wait_until(lambda: len(submitted) == 3, "three batches of ten submitted")
+        with thread.step_lock:
+            open_ops = sum(s.open_count for s in seq.shadows.values())
+            assert open_ops + sum(len(b.ops) for b in submitted) == 35
+    finally:
+        thread.stop()
+        thread.join(30)
+    assert thread.error is None

@@ -111,9 +111,19 @@ def check_capacity(capacity: int, lo: int = MIN_CAPACITY, hi: int = MAX_CAPACITY
     return None
 
 
+def _decimal(text: str) -> int:
+    """`text` as a whole number written in ASCII digits, with an optional
+    sign and surrounding blanks; ValueError otherwise (int() alone also
+    takes '1_000' and other scripts' digits, which no file of ours means)."""
+    t = text.strip()
+    if not (t.isascii() and t.lstrip("+-").isdigit() and len(t) - len(t.lstrip("+-")) <= 1):
+        raise ValueError(text)
+    return int(t)
+
+
 def _int(text: str, what: str, limit: int = U64) -> int:
     try:
-        value = int(text) if text.strip() else 0
+        value = _decimal(text) if text.strip() else 0
     except ValueError:
         raise _Bad(f"{what} {text!r} is not an integer") from None
     if not 0 <= value <= limit:
@@ -274,7 +284,7 @@ def _csv_row(row: list[str], line: int) -> Event:
 def _lobster_time(text: str) -> int:
     """Seconds after midnight, decimal, to nanoseconds exactly."""
     whole, _, frac = text.strip().partition(".")
-    if not whole.isdigit() or (frac and not frac.isdigit()) or len(frac) > 9:
+    if not (whole + frac).isascii() or not whole.isdigit() or (frac and not frac.isdigit()) or len(frac) > 9:
         raise _Bad(f"time {text!r} is not seconds with up to 9 decimals")
     ns = int(whole) * 10**9 + int(frac.ljust(9, "0") or 0)
     if ns > U64:
@@ -290,7 +300,7 @@ def _lobster_row(row: list[str], line: int) -> Event | None:
                    "message files have none)")
     ts = _lobster_time(row[0])
     try:
-        etype, oid, size, price, direction = (int(x) for x in row[1:6])
+        etype, oid, size, price, direction = (_decimal(x) for x in row[1:6])
     except ValueError:
         raise _Bad("type, id, size, price and direction must be integers") from None
     if direction not in (1, -1):

@@ -162,6 +162,13 @@ MALFORMED = [
     ("csv-price", f"{HEADER}\n0,LIMIT,SELL,100,5,1,1\n1,LIMIT,SELL,{BIG},5,1,2\n", 3, "price"),
     ("csv-qty", f"{HEADER}\n0,LIMIT,SELL,100,{BIG},1,1\n", 2, "qty"),
     ("csv-order-id", f"{HEADER}\n0,LIMIT,SELL,100,5,1,{1 << 64}\n", 2, "order_id"),
+    # int() alone takes these: other scripts' digits, underscores, two signs
+    ("csv-fullwidth-digits", f"{HEADER}\n0,LIMIT,SELL,\uff11\uff10\uff11,5,1,1\n", 2,
+     "price '\uff11\uff10\uff11' is not an integer"),
+    ("csv-underscore", f"{HEADER}\n0,LIMIT,SELL,1_000,5,1,1\n", 2, "price '1_000' is not an integer"),
+    ("csv-two-signs", f"{HEADER}\n0,LIMIT,SELL,+-5,5,1,1\n", 2, "price '+-5' is not an integer"),
+    ("lobster-arabic-indic-size", "34200.1,1,7,\u0661\u0660,5853300,1\n", 1, "must be integers"),
+    ("lobster-fullwidth-time", "\uff13\uff14200.1,1,7,10,5853300,1\n", 1, "time"),
     ("csv-misspelled-header", "ts_ns,kind,sied,price,qty,account,order_id\n0,LIMIT,SELL,1,1,1,1\n",
      1, f"not the CSV header {HEADER}: column 3 is 'sied', not 'side'"),
     ("csv-header-misspelled-first", "tsns,kind,side,price,qty,account,order_id\n0,LIMIT,SELL,1,1,1,1\n",

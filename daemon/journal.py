@@ -169,6 +169,8 @@ class Journal:
         try:
             self._open()
         except BaseException:
+            if self._fd >= 0:           # the last segment, opened before its walk refused it
+                os.close(self._fd)
             os.close(self._lock_fd)
             raise
         self._last_sync = time.monotonic()

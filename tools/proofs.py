@@ -766,8 +766,9 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
     if store is None:
         return 2
     with store:
-        if store.no_symbol(symbol):
-            print(f"zksidecar export: {store.no_symbol(symbol)}", file=sys.stderr)
+        missing = store.no_symbol(symbol)
+        if missing:
+            print(f"zksidecar export: {missing}", file=sys.stderr)
             return 1
         ids = store.batches(symbol)
         kept = store.first_kept(symbol)

@@ -215,6 +215,7 @@ def test_a_failing_checksum_or_zeros_on_the_last_entry_is_a_torn_tail(tmp_path):
 def test_corruption_in_the_middle_is_an_error_naming_file_and_offset(tmp_path):
     raw, start, before = _journal_with_last_entry(tmp_path, OpsEntry(records(2, 5), 6))
     second = 32 + 64 * len(before[0].records)           # offset of the second entry
+    fds = len(os.listdir("/proc/self/fd"))
     for at in (second + 40, second + 9, second + 1):  # payload, length, magic
         bad = bytearray(raw)
         bad[at] ^= 0x01
@@ -222,6 +223,7 @@ def test_corruption_in_the_middle_is_an_error_naming_file_and_offset(tmp_path):
                 as err:
             _reopen(tmp_path, bytes(bad))
         assert err.value.offset == second
+    assert len(os.listdir("/proc/self/fd")) == fds     # the refused opens closed what they opened
 
 
 def test_corruption_in_an_earlier_segment_is_found_by_replay(tmp_path):

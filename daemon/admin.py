@@ -157,7 +157,9 @@ async def serve_admin(metrics: Metrics, status: Callable[[], dict],
     """Serve the endpoint on `endpoint`'s sockets, or on a Unix socket path
     (and `tcp_port`, `group`: bound here as AdminEndpoint binds them).  The
     TCP socket is unauthenticated: see the module's docstring.  `status` is
-    called per /status request on the event loop, so it must be quick.
+    called per /status request in a thread (it may wait a moment: the
+    sequencer's step, Service.live), as the metrics' collectors are per
+    scrape; /healthz is answered on the loop.
     `receipts` (zk mode) answers GET /receipt on the Unix socket alone (a
     receipt is a trader's private data; the TCP port serves figures only):
     called with the query's parameters in a thread, it returns the receipt
@@ -307,7 +309,7 @@ class _Handler:
                 if path.split("?", 1)[0] == "/receipt" and method == "GET" and self._receipts is not None:
                     code, ctype, body = await self._receipt(path)
                 else:
-                    code, ctype, body = self._respond(method, path)
+                    code, ctype, body = await self._respond(method, path)
             except _BadRequest as exc:
                 code, ctype, body = exc.code, "text/plain; charset=utf-8", f"{exc}\n".encode()
             except TimeoutError:
@@ -344,7 +346,7 @@ class _Handler:
             return 500, "text/plain; charset=utf-8", f"{type(exc).__name__}: {exc}\n".encode()
         return 200, "application/octet-stream", body
 
-    def _respond(self, method: str, path: str) -> tuple[int, str, bytes]:
+    async def _respond(self, method: str, path: str) -> tuple[int, str, bytes]:
         route = path.split("?", 1)[0]
         if route == "/receipt":
             return 404, "text/plain; charset=utf-8", (
@@ -353,11 +355,18 @@ class _Handler:
             return 404, "text/plain; charset=utf-8", f"no such endpoint: {route}\n".encode()
         if method != "GET":
             return 405, "text/plain; charset=utf-8", f"method {method} not allowed: GET only\n".encode()
+        if route == "/healthz":
+            return 200, "text/plain; charset=utf-8", b"ok\n"
+        # in a thread: the daemon's figures wait for the sequencer between its
+        # steps (Service.live), and a step may take a snapshot's fsync; the loop
+        # meanwhile pings the watchdog, takes signals and answers /healthz
+        return await asyncio.get_running_loop().run_in_executor(None, self._figures, route)
+
+    def _figures(self, route: str) -> tuple[int, str, bytes]:
+        """/metrics or /status, read from the metrics and the daemon."""
         try:
             if route == "/metrics":
                 return 200, "text/plain; version=0.0.4; charset=utf-8", self._metrics.exposition()
-            if route == "/healthz":
-                return 200, "text/plain; charset=utf-8", b"ok\n"
             doc = _merge(self._metrics.status(), self._status())
             return 200, "application/json", json.dumps(doc, indent=1).encode() + b"\n"
         except Exception as exc:

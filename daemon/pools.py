@@ -46,8 +46,8 @@ class ProofPool(Protocol):
         """The pool's own report, one shape for both backends (docs/ADMIN.md,
         `pool`): backend, workers, threads, in_flight, queued, and its
         metrics.PoolFigures (crashed, resubmitted, round_trip); a Dask pool
-        adds scheduler and connected.  Read on the event loop per /status and
-        per scrape: never a blocking call."""
+        adds scheduler and connected.  Read per /status and per scrape:
+        never a blocking call."""
 
     def close(self, wait: bool = True, cancel_pending: bool = False) -> None:
         """Stop taking jobs (WorkerPool.close says what wait and cancel_pending do)."""

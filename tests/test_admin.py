@@ -204,6 +204,41 @@ def test_slow_clients_time_out(sockdir, monkeypatch):
     run(main())
 
 
+@pytest.mark.parametrize("route", ["/status", "/metrics"])
+def test_figures_that_wait_do_not_hold_the_loop(sockdir, route):
+    """The daemon's figures wait for the sequencer between its steps
+    (Service.live), and a step may take a snapshot's fsync: while /status or
+    /metrics waits, the loop still answers /healthz (and so pings the
+    watchdog, which runs on it).  The figures wait until /healthz has been
+    answered, or give up (a server that waited on the loop could not answer
+    it meanwhile)."""
+    import threading
+
+    path = os.path.join(sockdir, "admin.sock")
+    entered, answered = threading.Event(), threading.Event()
+    meanwhile = []             # whether /healthz was answered while the figures waited
+
+    def figures():
+        entered.set()
+        meanwhile.append(answered.wait(5.0))
+        return {}
+
+    m = Metrics()
+    if route == "/metrics":
+        m.attach(figures)
+
+    async def main():
+        async with await serve_admin(m, figures, path):
+            waiting = asyncio.ensure_future(get(path, route))
+            assert await asyncio.get_running_loop().run_in_executor(None, entered.wait, GUARD_S)
+            assert (await get(path, "/healthz"))[0] == 200
+            answered.set()
+            assert (await waiting)[0] == 200
+
+    run(main())
+    assert meanwhile == [True]
+
+
 def test_concurrent_clients(sockdir):
     path = os.path.join(sockdir, "admin.sock")
     m = busy_metrics()

@@ -313,17 +313,26 @@ def test_a_report_at_a_symlink_replaces_the_link_never_what_it_leads_to(chain, t
     assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
 
 
-def test_a_temporary_file_already_there_is_refused_and_left_alone(tmp_path):
-    """The report's temporary file is made new: one already there (a link
-    someone planted) is neither written through nor removed."""
+@pytest.mark.parametrize("there", ["a link someone planted", "a file a crash left"])
+def test_a_temporary_file_already_there_is_left_alone(tmp_path, there):
+    """The report's temporary file is made new, under a name no one can
+    foresee: one already at the process's old name (a link someone planted
+    to aim the write elsewhere, or the file a crashed run of the same pid
+    left: in a container every run may be pid 1) is neither written through
+    nor removed, and the report is written all the same."""
     from zksidecar.prover.orderbook import json_file
 
     (tmp_path / "other").write_text("theirs")
-    os.symlink("other", tmp_path / f"r.json.tmp{os.getpid()}")
-    with pytest.raises(FileExistsError):
-        json_file.write(str(tmp_path / "r.json"), {"format": "x"})
+    stale = tmp_path / f"r.json.tmp{os.getpid()}"
+    if there == "a link someone planted":
+        os.symlink("other", stale)
+    else:
+        stale.write_text("half a report")
+    json_file.write(str(tmp_path / "r.json"), {"format": "x"})
+    assert json.loads((tmp_path / "r.json").read_text()) == {"format": "x"}
     assert (tmp_path / "other").read_text() == "theirs"
-    assert os.path.islink(tmp_path / f"r.json.tmp{os.getpid()}") and not (tmp_path / "r.json").exists()
+    assert os.path.islink(stale) if there == "a link someone planted" else stale.read_text() == "half a report"
+    assert sorted(os.listdir(tmp_path)) == ["other", "r.json", stale.name]
 
 
 @pytest.mark.parametrize("fmt", ["auto", "csv", "lobster"])

@@ -169,6 +169,21 @@ def test_a_report_inside_the_store_is_refused(tmp_path, capsys):
     assert "is inside the store" in capsys.readouterr().err
 
 
+def test_a_report_at_a_link_inside_the_store_is_refused(tmp_path, capsys):
+    """A link in the store leading out of it (a segment moved to another
+    disk, say) is still a store's file: the report's rename would replace
+    it (json_file.write), so it is refused as a path inside the store is."""
+    store, elsewhere = tmp_path / "store", tmp_path / "elsewhere"
+    store.mkdir()
+    elsewhere.mkdir()
+    (elsewhere / "store-000001.zkd").write_bytes(b"segment")
+    (store / "store-000001.zkd").symlink_to(elsewhere / "store-000001.zkd")
+    link = str(store / "store-000001.zkd")
+    assert proofs.verify_store(str(store), 100, out=io.StringIO(), jobs=1, report=link) == 2
+    assert os.path.islink(link) and open(link, "rb").read() == b"segment"
+    assert "is inside the store" in capsys.readouterr().err
+
+
 def test_the_receipt_cap_holds_the_largest_receipt_of_a_zk_batch():
     t = 1 << ZK_MAX_LOG_OPS
     largest = max(receipt_size(ops, t, ops, t - 1 - ops, t - 1 - ops) for ops in (1, t // 4, t // 2, t - 2))

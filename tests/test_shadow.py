@@ -3,7 +3,6 @@ records, batches its owner closes, and a journal replay that reproduces the
 live cuts exactly (daemon/sequencer.py, daemon/recovery.py)."""
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pytest
@@ -475,7 +474,7 @@ def test_a_reader_holding_the_step_lock_sees_no_step_half_done():
         recs = flow(35)
         with thread.step_lock:
             thread.inbox.put((recs, 0, None))
-            time.sleep(0.2)                  # the thread has the item, and waits for the lock
+            wait_until(thread.inbox.empty, "the thread took the item")   # and waits for the lock
             assert submitted == [] and seq.shadows == {}
         wait_until(lambda: len(submitted) == 3, "three batches of ten submitted")
         with thread.step_lock:

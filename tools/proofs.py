@@ -397,9 +397,13 @@ def _report_overwrites_input(report: str | None, inputs: Iterable[str | None]) -
 
 
 def _inside(path: str, directory: str) -> bool:
-    """Whether `path` is in `directory` or below it, links resolved."""
+    """Whether `path` is in `directory` or below it, links resolved: the
+    file a link there leads to, or the link itself (a rename over `path`,
+    json_file.write, replaces the link where it is)."""
     top = os.path.realpath(directory)
-    return os.path.commonpath([os.path.realpath(path), top]) == top
+    where = os.path.join(os.path.realpath(os.path.dirname(os.path.abspath(path))),
+                         os.path.basename(path))
+    return any(os.path.commonpath([p, top]) == top for p in (os.path.realpath(path), where))
 
 
 def _report_unwritable(report: str | None) -> bool:

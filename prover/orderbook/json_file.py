@@ -4,8 +4,10 @@ JSON, not the format named or not its version (the shape of the rest is
 each format's own module's to check)."""
 from __future__ import annotations
 
+import errno
 import json
 import os
+import secrets
 import stat
 
 from .. import input_file
@@ -30,9 +32,7 @@ def write(path: str, doc: dict) -> None:
     half).  check_target first: a device, a FIFO or a directory at `path`
     is refused before a byte is written."""
     check_target(path)
-    tmp = f"{path}.tmp{os.getpid()}"
-    # "x": made new (a file or a link already there is refused, and left alone)
-    f = open(tmp, "xb")
+    tmp, f = _new_temporary(path)
     try:
         with f:
             f.write(encode(doc))
@@ -43,6 +43,21 @@ def write(path: str, doc: dict) -> None:
         if os.path.lexists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _new_temporary(path: str):
+    """(name, file open for writing) of a file made new beside `path` ("x":
+    whatever is already at a name, a link planted or a file a crash left,
+    is never written through nor removed), under a name with a random part:
+    one no one can plant ahead, and a crashed run of the same pid (pid 1 in
+    a container, at every run) cannot block."""
+    for _ in range(16):
+        tmp = f"{path}.tmp{os.getpid()}.{secrets.token_hex(8)}"
+        try:
+            return tmp, open(tmp, "xb")
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no new temporary file could be made beside it", path)
 
 
 def check_target(path: str) -> None:

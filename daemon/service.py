@@ -214,11 +214,13 @@ class Service:
                                 "held_ops": b.held, "next_seq": b.book.next_seq, "resting": len(b.book)}
                        for s, b in sorted(seq.shadows.items())}
             open_ops = sum(v["open_ops"] for v in symbols.values())
+            unstarted = seq.unstarted          # walks a dict the sequencer changes
             closed_ops = self.backlog.ops
             pending = seq.unmarked + self.backlog.pending + fin.unfinished
         c = self.config
         return {
             "symbols": symbols,
+            "unstarted_ops": unstarted,
             "proofs_in_flight": pending,
             "max_pending": c.batch.max_pending,
             "behind": pending > c.batch.max_pending,
@@ -245,7 +247,7 @@ class Service:
             "batch_policy": {"max_batch_size": self.policy.max_batch_size,
                              "timeout_s": self.policy.timeout_s},
             "symbols": live["symbols"],
-            "unstarted_ops": seq.unstarted,
+            "unstarted_ops": live["unstarted_ops"],
             "proofs_in_flight": live["proofs_in_flight"],
             "behind": live["behind"],
             "store": {"proofs": len(self.store), "archived": self.store.archived_count()},

@@ -420,7 +420,12 @@ class SequencerThread(threading.Thread):
             if item is _STOP:
                 break
             with self.step_lock:
-                at = self._step(item, at)
+                at, snapshot_due = self._step(item, at)
+            if snapshot_due:
+                # outside the lock: the state is between steps and stays so (this
+                # thread alone changes it); a snapshot's syncs and retention take a
+                # while, and /status, /metrics need not wait for them
+                cp.take(seq, at)
         with self.step_lock:
             for b in seq.close_all(CloseReason.SHUTDOWN):
                 self.submit(b)
@@ -430,7 +435,8 @@ class SequencerThread(threading.Thread):
     def _step(self, item, at):
         """One item of the inbox (or None: the timeouts alone) through the
         sequencer, and the batches it closed submitted; returns the journal
-        position after the records sequenced."""
+        position after the records sequenced, and whether a snapshot is due
+        (every batch closed for it and marked)."""
         seq, cp = self.sequencer, self.checkpoints
         now = time.monotonic()
         closed = seq.retry_marks() if seq.blocked else []
@@ -441,16 +447,13 @@ class SequencerThread(threading.Thread):
                 cp.sequenced(len(recs))
                 at = position
         closed += seq.tick(now)
-        if cp is not None and at is not None and not seq.blocked and cp.due(now):
+        snapshot_due = cp is not None and at is not None and not seq.blocked and cp.due(now)
+        if snapshot_due:
             closed += seq.close_all(CloseReason.SNAPSHOT)
-            for b in closed:
-                self.submit(b)
-            closed = []
-            if not seq.blocked:         # every batch marked: a snapshot may count them
-                cp.take(seq, at)
         for b in closed:
             self.submit(b)
-        return at
+        # every batch marked: a snapshot may count them
+        return at, snapshot_due and not seq.blocked
 
 
 _STOP = object()

@@ -95,7 +95,7 @@ def test_export_refusals(tmp_path, exported, capsys):
     store = tmp_path / "store"
     code, _, err = run(["export", "--store", str(store), "--symbol", "9", "--out",
                         str(tmp_path / "x")], capsys)
-    assert code == 1 and "no proofs of symbol 9" in err and "3, 5" in err
+    assert code == 2 and "no proofs of symbol 9" in err and "3, 5" in err     # a wrong parameter
     code, _, err = run(["export", "--store", str(store), "--symbol", "3", "--out",
                         str(exported)], capsys)
     assert code == 2 and "not empty" in err

@@ -759,9 +759,9 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
     proofs, in batch-id order, copied out of the store as batch proof files
     with a manifest (prover/orderbook/manifest.py), which `zksidecar verify
     DIR2` checks.  Exit 0 when written; 1 if the chain cannot be exported
-    whole (no proofs of S, a missing batch, proofs of both modes, a damaged
-    entry); 2 for bad
-    usage (a store that cannot be read, an output directory in use)."""
+    whole (a missing batch, proofs of both modes, a damaged entry); 2 for
+    bad usage (a store that cannot be read, a symbol it holds no proofs of,
+    an output directory in use)."""
     if os.path.isdir(out_dir) and os.listdir(out_dir):
         print(f"zksidecar export: {out_dir} is not empty: give a new or empty directory",
               file=sys.stderr)
@@ -771,9 +771,9 @@ def export_main(store_dir: str, symbol: int, out_dir: str, out=None) -> int:
         return 2
     with store:
         missing = store.no_symbol(symbol)
-        if missing:
+        if missing:                     # a wrong parameter, as reprove and store prune say it
             print(f"zksidecar export: {missing}", file=sys.stderr)
-            return 1
+            return 2
         ids = store.batches(symbol)
         kept = store.first_kept(symbol)
         if kept:

@@ -84,7 +84,9 @@ class Snapshot:
     unstarted: dict = field(default_factory=dict)     # symbol: (records, seen times)
     path: str = ""
     symbols: int = -1           # books, as the header counts them (read_header); -1: len(books)
-    zk: bool | None = False     # written by a zk-mode daemon; None: not said (format version 1)
+    # written by a zk-mode daemon; None: not said (format version 1).  Asked
+    # of every writer: a default would make a forgetful one's mode up
+    zk: bool | None = field(kw_only=True)
 
     @property
     def book_count(self) -> int:

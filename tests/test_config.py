@@ -410,7 +410,7 @@ def test_settings_the_journals_chain_fixes_are_refused_naming_the_recorded_value
     journal = state["journal"]["dir"]
     os.makedirs(journal, mode=0o700)
     # written by a run with [batch] max_batch_size = 2048: a cap of 4096 rows
-    path = snapshot.write(journal, snapshot.Snapshot(3, 64, 1024, 4096))
+    path = snapshot.write(journal, snapshot.Snapshot(3, 64, 1024, 4096, zk=False))
     written = open(path, "rb").read()
     grown = {"max_batch_size": 2048}
     load(None, settings(state, batch=grown), host=host)                   # as it was written

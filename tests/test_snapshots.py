@@ -311,7 +311,7 @@ def test_a_configuration_the_chain_does_not_fit_stops_the_start_and_touches_noth
 
 
 def test_unfit_names_the_key_a_chain_fixes():
-    snap = snapshot.Snapshot(0, 0, CAP, T, path="s")
+    snap = snapshot.Snapshot(0, 0, CAP, T, path="s", zk=False)
     assert snapshot.unfit(snap, CAP, T) is None and snapshot.unfit(snap, CAP, 2 * T) is None
     assert snapshot.unfit(snap, 2 * CAP, T)[0] == "book.capacity"
     snap.books = [None, None]               # two books: a bound of one is too few

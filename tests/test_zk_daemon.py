@@ -617,7 +617,7 @@ def test_snapshot_keeps_proven_ts():
     ops = flow.generate(40, 1, CAP)
     b.apply(ops, np.zeros(40, np.int64), 0.0, BatchPolicy(20, 1.0))
     state = b.between_batches()
-    snap = snapshot.Snapshot(0, 0, CAP, T, [state])
+    snap = snapshot.Snapshot(0, 0, CAP, T, [state], zk=True)
     back = snapshot.decode(snapshot.encode(snap), "s").books[0]
     assert back.proven_ts == state.proven_ts == int(ops["ts_ns"][39])
     assert ShadowBook.restored(back, CAP, T, zk=True).proven_ts == back.proven_ts

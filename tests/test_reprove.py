@@ -307,3 +307,16 @@ def test_a_journal_segment_it_cannot_read_is_named_not_a_traceback(tmp_path, cap
     err = refused_with_nothing_stored(tmp_path, capsys, monkeypatch, directory_as_next_segment)
     err = err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("zksidecar reprove: ") and f"{bad[0]}: cannot read" in err[0], err
+
+
+@pytest.mark.parametrize("which", ["journal", "proofs"])
+def test_it_refuses_to_write_another_users_state(tmp_path, capsys, monkeypatch, which):
+    """Run by another user than the state's owner (here the test's user,
+    the directory given to uid 65534), reprove would leave files the daemon
+    cannot read (a zk batch's private file is 0600) or a LOCK it cannot
+    open: exit 2 naming the owner, the store's bytes untouched."""
+    def give_away():
+        os.chown(tmp_path / which, 65534, -1)
+
+    err = refused_with_nothing_stored(tmp_path, capsys, monkeypatch, give_away)
+    assert f"{tmp_path / which} is " in err and "run it as " in err and "sudo -u " in err

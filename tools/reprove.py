@@ -73,6 +73,9 @@ def main(config_path: str | None, symbol: int | None = None, out=None) -> int:
     group = cfg.state.group or None      # what it writes is shared as the daemon's state is
     if not os.path.isdir(cfg.journal.dir):  # opened, never made (as the store below)
         return _usage(f"journal {cfg.journal.dir}: no such directory")
+    other = _not_the_owner(cfg.journal.dir, cfg.store.dir)
+    if other:
+        return _usage(other)
     try:
         store = ProofStore(cfg.store.dir, cfg.store.fsync, group=group, create=False)
     except (StoreError, OSError) as exc:
@@ -103,6 +106,33 @@ def main(config_path: str | None, symbol: int | None = None, out=None) -> int:
                 return reprove_all(cfg, journal, store, symbol, out, zk_store)
         except (StoreError, OSError) as exc:
             return _refused(exc)
+
+
+def _not_the_owner(*directories: str) -> str | None:
+    """Why this process must not write the daemon's state in `directories`
+    (None: it owns each that exists): what it writes (a store segment, a
+    zk batch's private file, 0600, a journal LOCK) would be another user's
+    than the daemon's, which could then not read it, nor start."""
+    me = os.geteuid()
+    for d in directories:
+        try:
+            owner = os.stat(d).st_uid
+        except OSError:
+            continue                    # said where it is opened
+        if owner != me:
+            return (f"{d} is {_user_name(owner)}'s and this is {_user_name(me)}: what reprove writes "
+                    f"(proofs, a zk batch's private file, 0600) must be the daemon's; run it as "
+                    f"{_user_name(owner)} (e.g. sudo -u {_user_name(owner)} zksidecar reprove ...)")
+    return None
+
+
+def _user_name(uid: int) -> str:
+    import pwd
+
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def _refused(exc: OSError) -> int:

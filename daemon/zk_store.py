@@ -512,10 +512,9 @@ def start_mode_problem(store: ProofStore, journal_dir: str | None, zk: bool) -> 
     journal at `journal_dir` (None: a store alone), judged from what they
     hold, the store first; None if it may take both.  Reads, makes
     nothing.  JournalError if a journal segment cannot be read."""
-    problem = store_mode_problem(store, zk)
-    if problem or journal_dir is None:
-        return problem
-    return journal_mode_problem(journal_dir, zk)
+    if journal_dir is None:
+        return store_mode_problem(store, zk)
+    return store_mode_problem(store, zk) or journal_mode_problem(journal_dir, zk)
 
 
 def open_store_mode(store: ProofStore, zk: bool, *, security_bits: int, capacity: int, ops_length: int,

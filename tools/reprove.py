@@ -46,7 +46,6 @@ from __future__ import annotations
 
 import errno
 import os
-import pwd
 import sys
 
 from zksidecar.daemon.config import Config, ConfigError, load
@@ -121,14 +120,15 @@ def _not_the_owner(*directories: str) -> str | None:
         except OSError:
             continue                    # said where it is opened
         if owner != me:
-            name = _user_name(owner)
-            return (f"{d} is {name}'s and this is {_user_name(me)}: what reprove writes (proofs, a "
-                    f"zk batch's private file, 0600) must be the daemon's; run it as {name} (e.g. "
-                    f"sudo -u {name} zksidecar reprove ...)")
+            return (f"{d} is {_user_name(owner)}'s and this is {_user_name(me)}: what reprove writes "
+                    f"(proofs, a zk batch's private file, 0600) must be the daemon's; run it as "
+                    f"{_user_name(owner)} (e.g. sudo -u {_user_name(owner)} zksidecar reprove ...)")
     return None
 
 
 def _user_name(uid: int) -> str:
+    import pwd
+
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
@@ -152,9 +152,8 @@ def reprove_all(cfg: Config, journal: Journal, store: ProofStore, symbol: int | 
     and in zk mode the store's ZkStore (open_store_mode): its exit status;
     what it did on `out`, what it could not on stderr."""
     out = out or sys.stdout
-    missing = None if symbol is None else store.no_symbol(symbol)
-    if missing:
-        return _usage(missing)
+    if symbol is not None and store.no_symbol(symbol):
+        return _usage(store.no_symbol(symbol))
     damaged = _damaged(store, symbol)
     if not damaged:
         print(f"no damaged proof in {store.directory}", file=out)

@@ -234,9 +234,8 @@ def _run(action, store_dir, older_than, keep, symbol, dry_run, to, progress, out
                 if gone:
                     print(f"{store_dir}: removed {gone} private file(s) of proofs archived by a run that "
                           "stopped before removing them", file=out)
-        missing = None if symbol is None else store.no_symbol(symbol)
-        if missing:
-            raise _Usage(missing)
+        if symbol is not None and store.no_symbol(symbol):
+            raise _Usage(store.no_symbol(symbol))
         plan = store.plan_retention(age, keep, None if symbol is None else {symbol})
         # each proof prune removes is read first: bit rot is said, never passed
         # over (archive reads, so checks, each proof it copies, and refuses a damaged one)
